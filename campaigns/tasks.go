@@ -1,0 +1,110 @@
+package campaigns
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/heraldmsg/herald/internal/connectly"
+)
+
+// TypeSend is the task type of one template message to one recipient of a run.
+const TypeSend = "message:send"
+
+// QueueFor returns the asynq queue of a template category.
+func QueueFor(category string) string {
+	if category == "" {
+		category = "marketing"
+	}
+	return "herald:" + category
+}
+
+// Queues are the send queues with their asynq priorities: transactional categories first.
+var Queues = map[string]int{
+	QueueFor("authentication"): 6,
+	QueueFor("utility"):        3,
+	QueueFor("marketing"):      1,
+}
+
+// SendPayload is the payload of a TypeSend task: everything the worker needs for the request,
+// so a send costs no extra Redis read for the campaign.
+type SendPayload struct {
+	Run string `json:"run"`
+	// To is the recipient: E.164, or "bsuid:<BSUID>".
+	To string `json:"to"`
+	// Bucket is the recipient's ledger bucket in the run.
+	Bucket   int                   `json:"b"`
+	Row      int                   `json:"row"`
+	Campaign string                `json:"c"`
+	Template string                `json:"tpl"`
+	Language string                `json:"lang"`
+	Sender   string                `json:"from,omitempty"`
+	Params   []connectly.Parameter `json:"params,omitempty"`
+	// Delivery is the run's policy: "at-most-once" or "at-least-once".
+	Delivery string `json:"dlv"`
+}
+
+// TaskID is the asynq task id of a recipient's send in a run, derived from the ledger key, so a
+// re-expansion or a second scheduler cannot create a second task while one exists. The
+// recipient is hashed (96 bits) so task ids, which asynq logs, carry no phone number.
+func TaskID(runID, recipient string) string {
+	h := sha256.Sum256([]byte(recipient))
+	return runID + "/" + hex.EncodeToString(h[:12])
+}
+
+// CallbackData is what Herald puts in callbackData so webhook events find their ledger entry.
+type CallbackData struct {
+	Run    string `json:"herald_run"`
+	To     string `json:"herald_to"`
+	Bucket int    `json:"herald_b"`
+}
+
+// Callback returns the payload's callbackData JSON.
+func (p SendPayload) Callback() json.RawMessage {
+	b, _ := json.Marshal(CallbackData{Run: p.Run, To: p.To, Bucket: p.Bucket})
+	return b
+}
+
+// TaskOptions are the asynq options of send tasks.
+type TaskOptions struct {
+	Queue string
+	// MaxRetry is asynq's retry budget. Herald counts attempts itself and stops earlier, so this
+	// must be above the configured attempts (a throttle on the last asynq retry would archive).
+	MaxRetry int
+	// Timeout bounds one handler run.
+	Timeout time.Duration
+	// Retention keeps completed tasks (and so their TaskIDs) this long.
+	Retention time.Duration
+}
+
+// NewSendTask builds the asynq task for one recipient.
+func NewSendTask(p SendPayload, o TaskOptions) (*asynq.Task, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode send payload: %w", err)
+	}
+	opts := []asynq.Option{asynq.TaskID(TaskID(p.Run, p.To)), asynq.Queue(o.Queue), asynq.MaxRetry(o.MaxRetry)}
+	if o.Timeout > 0 {
+		opts = append(opts, asynq.Timeout(o.Timeout))
+	}
+	if o.Retention > 0 {
+		opts = append(opts, asynq.Retention(o.Retention))
+	}
+	return asynq.NewTask(TypeSend, b, opts...), nil
+}
+
+// DecodeSend decodes a TypeSend payload.
+func DecodeSend(b []byte) (SendPayload, error) {
+	var p SendPayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("decode send payload: %w", err)
+	}
+	if p.Run == "" || p.To == "" || p.Template == "" {
+		return p, fmt.Errorf("decode send payload: run, to and tpl are required")
+	}
+	return p, nil
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/scheduler"
+)
+
+func (a *app) campaignCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "campaign",
+		Short: "Work with campaign definitions",
+	}
+	cmd.AddCommand(a.campaignSendCmd())
+	return cmd
+}
+
+// resolveSender picks the sender of a run: the campaign's, else the only configured one.
+func resolveSender(def *campaigns.Definition, c config.Config) (string, error) {
+	if def.Sender != "" {
+		return def.Sender, nil
+	}
+	switch len(c.Senders) {
+	case 0:
+		return "", nil // the business's only number
+	case 1:
+		return c.Senders[0].Number, nil
+	default:
+		return "", fmt.Errorf("%s: sender: required, the config lists %d senders", def.Path, len(c.Senders))
+	}
+}
+
+// sendTaskOptions are the asynq options of send tasks under config c.
+func sendTaskOptions(c config.Config) campaigns.TaskOptions {
+	return campaigns.TaskOptions{
+		// asynq's budget stays above Herald's attempts: see campaigns.TaskOptions.MaxRetry.
+		MaxRetry: c.Retry.MaxAttempts + 20,
+		// A handler may wait for a pacing permit and then for the request.
+		Timeout:   c.Connectly.Timeout.D() + c.Retry.MaxPaceWait.D() + 30*time.Second,
+		Retention: 24 * time.Hour,
+	}
+}
+
+// startRun creates a run of def and expands its audience into the ledger and the queue.
+func startRun(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, sender string,
+	opts campaigns.TaskOptions, log zerolog.Logger, progress func(done, estimate int)) (ledger.Run, scheduler.Stats, error) {
+	client := asynq.NewClientFromRedisClient(rdb)
+	exp := scheduler.NewExpander(scheduler.ExpanderConfig{
+		Ledger: ledger.New(rdb, nil), Enqueuer: client, Task: opts, Logger: log, Progress: progress,
+	})
+	run, err := exp.CreateRun(ctx, def, sender, "")
+	if err != nil {
+		return ledger.Run{}, scheduler.Stats{}, err
+	}
+	st, err := exp.Expand(ctx, def, run)
+	if err != nil {
+		return run, st, fmt.Errorf("expand run %s (run it again with the same file to resume): %w", run.ID, err)
+	}
+	return run, st, nil
+}
+
+func (a *app) campaignSendCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "send FILE",
+		Short: "Start a run of a campaign now: every recipient gets one send task",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			def, err := campaigns.Load(args[0])
+			if err != nil {
+				return err
+			}
+			sender, err := resolveSender(def, c)
+			if err != nil {
+				return err
+			}
+			log, err := a.logger(c)
+			if err != nil {
+				return err
+			}
+			rdb, err := a.redis(ctx, c)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			var progress func(int, int)
+			if isTerminal(a.stderr) && !asJSON {
+				progress = func(done, est int) { fmt.Fprintf(a.stderr, "\rexpanding: %d of about %d rows", done, est) }
+			}
+			start := time.Now()
+			run, st, err := startRun(ctx, rdb, def, sender, sendTaskOptions(c), log, progress)
+			if progress != nil {
+				fmt.Fprintln(a.stderr)
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, map[string]any{
+					"run": run.ID, "campaign": run.Campaign, "rows": st.Rows, "planned": st.Planned,
+					"skipped": st.Skipped, "queue": run.Queue, "seconds": time.Since(start).Seconds(),
+				})
+			}
+			printStarted(a.stdout, run, st, time.Since(start))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func printStarted(w io.Writer, run ledger.Run, st scheduler.Stats, d time.Duration) {
+	fmt.Fprintf(w, "run %s started: %d rows, %d recipients queued on %s in %s\n",
+		run.ID, st.Rows, st.Planned, run.Queue, d.Round(time.Millisecond))
+	for r, n := range st.Skipped {
+		fmt.Fprintf(w, "  skipped %d rows: %s\n", n, r)
+	}
+	fmt.Fprintf(w, "follow it with: herald run show %s\n", run.ID)
+}

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/worker"
+)
+
+type demoOptions struct {
+	recipients  int
+	rate        float64
+	concurrency int
+	asJSON      bool
+	verbose     bool
+	timeout     time.Duration
+}
+
+func (a *app) demoCmd() *cobra.Command {
+	var o demoOptions
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run a real campaign end to end in one process: in-memory Redis, a fake Connectly, a worker",
+		Long: `Run a real campaign end to end with nothing installed: an in-process Redis (miniredis),
+a local fake of the Connectly API with a realistic fault mix (invalid numbers, opt-outs,
+5xx that succeed on retry, 429s, lost answers), and a worker. The demo generates an audience,
+expands it into the ledger and the queue, delivers it, and reports per state and code.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.recipients < 1 {
+				return usageError{fmt.Errorf("--recipients must be at least 1")}
+			}
+			return a.runDemo(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().IntVar(&o.recipients, "recipients", 1000, "audience rows to generate")
+	cmd.Flags().Float64Var(&o.rate, "rate", 200, "sender rate in messages/s (Connectly's business limit of 200/s also applies)")
+	cmd.Flags().IntVar(&o.concurrency, "concurrency", 50, "worker concurrency")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print the report as one JSON object on stdout")
+	cmd.Flags().BoolVar(&o.verbose, "verbose", false, "log every send (debug level; default: errors only)")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up when the run has not completed by then")
+	return cmd
+}
+
+// demoReport is the demo's JSON report.
+type demoReport struct {
+	runReport
+	WallSeconds   float64             `json:"wall_seconds"`
+	MsgsPerSecond float64             `json:"msgs_per_second"`
+	Fake          fakeconnectly.Stats `json:"fake_connectly"`
+}
+
+func (a *app) runDemo(ctx context.Context, o demoOptions) error {
+	level := "error"
+	if o.verbose {
+		level = "debug"
+	}
+	log, err := logx.New(a.stderr, logx.Options{Level: level})
+	if err != nil {
+		return err
+	}
+
+	// In-process Redis. miniredis never expires keys by itself: advance its clock so asynq's
+	// locks and heartbeats behave as on a real server.
+	mr := miniredis.NewMiniRedis()
+	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+		return fmt.Errorf("demo: start in-memory redis: %w", err)
+	}
+	defer mr.Close()
+	ffCtx, stopFF := context.WithCancel(ctx)
+	defer stopFF()
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ffCtx.Done():
+				return
+			case <-t.C:
+				mr.FastForward(250 * time.Millisecond)
+			}
+		}
+	}()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: o.concurrency + 20})
+	defer rdb.Close()
+
+	// Fake Connectly with the demo fault mix and a random key.
+	key := make([]byte, 16)
+	_, _ = rand.Read(key)
+	apiKey := hex.EncodeToString(key)
+	const businessID = "4f6c1a52-demo-4e21-9b7a-000000000001"
+	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, Rules: demoRules()})
+	if err != nil {
+		return err
+	}
+	baseURL, err := fake.Start("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer fake.Close()
+
+	dir, err := os.MkdirTemp("", "herald-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	campaignPath, err := writeDemoCampaign(dir, o.recipients)
+	if err != nil {
+		return err
+	}
+	def, err := campaigns.Load(campaignPath)
+	if err != nil {
+		return err
+	}
+
+	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: baseURL, BusinessID: businessID, APIKey: apiKey, Timeout: 5 * time.Second, MaxConns: o.concurrency})
+	if err != nil {
+		return err
+	}
+	w := worker.New(worker.Config{
+		Concurrency: o.concurrency, MaxAttempts: 5,
+		Backoff:       worker.Backoff{Base: 100 * time.Millisecond, Cap: time.Second},
+		ThrottleDelay: 300 * time.Millisecond, HoldDelay: time.Second, RequestTimeout: 5 * time.Second,
+		ShutdownTimeout: 6 * time.Second, DelayedTaskCheckInterval: 200 * time.Millisecond,
+		TaskCheckInterval: 100 * time.Millisecond, BusinessID: businessID,
+		SenderRates: map[string]float64{def.Sender: o.rate},
+	}, worker.Deps{Redis: rdb, Sender: client, Logger: log})
+	if err := w.Start(); err != nil {
+		return err
+	}
+	defer func() { w.Stop(); w.Shutdown() }()
+
+	start := time.Now()
+	c := config.Default()
+	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(c), log, nil)
+	if err != nil {
+		return err
+	}
+	rep, err := a.waitForRun(ctx, rdb, run.ID, o)
+	if err != nil {
+		return err
+	}
+	wall := time.Since(start)
+	out := demoReport{runReport: rep, WallSeconds: wall.Seconds(), Fake: fake.Stats()}
+	accepted := rep.States[string(ledger.Accepted)] + rep.States[string(ledger.Sent)] + rep.States[string(ledger.Delivered)] + rep.States[string(ledger.Read)]
+	out.MsgsPerSecond = float64(accepted) / wall.Seconds()
+
+	if o.asJSON {
+		if err := writeJSON(a.stdout, out); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(a.stdout, "Herald demo: %d recipients through a fake Connectly in %s (%.0f msg/s accepted)\n\n",
+			rep.Recipients, wall.Round(time.Millisecond), out.MsgsPerSecond)
+		printRunReport(a.stdout, rep)
+		fmt.Fprintf(a.stdout, "\nfake Connectly saw %d requests: %d accepted, %d throttled (429), %d answers lost on purpose\n",
+			out.Fake.Requests, out.Fake.Accepted, out.Fake.Throttled, out.Fake.Lost)
+		fmt.Fprintf(a.stdout, "\nTry a recipient's story, a real Redis and worker, and more: see README.md\n")
+	}
+	if rep.Status != string(ledger.RunCompleted) || rep.Sum != int64(rep.Recipients) {
+		return fmt.Errorf("demo: run %s ended %s with %d of %d rows accounted for", rep.Run, rep.Status, rep.Sum, rep.Recipients)
+	}
+	return nil
+}
+
+// waitForRun polls the run until it completes, showing progress on a terminal.
+func (a *app) waitForRun(ctx context.Context, rdb redis.UniversalClient, runID string, o demoOptions) (runReport, error) {
+	l := ledger.New(rdb, nil)
+	deadline := time.Now().Add(o.timeout)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	showProgress := isTerminal(a.stderr)
+	start := time.Now()
+	for {
+		r, err := l.GetRun(ctx, runID)
+		if err != nil {
+			return runReport{}, err
+		}
+		c, err := l.Counters(ctx, runID)
+		if err != nil {
+			return runReport{}, err
+		}
+		rep := newRunReport(r, c)
+		if showProgress {
+			fmt.Fprint(a.stderr, "\r"+progressLine(rep, time.Since(start)))
+		}
+		if r.Status == ledger.RunCompleted || r.Status == ledger.RunCancelled {
+			if showProgress {
+				fmt.Fprintln(a.stderr)
+			}
+			return rep, nil
+		}
+		if time.Now().After(deadline) {
+			return rep, fmt.Errorf("demo: run %s not completed after %s (status %s)", runID, o.timeout, r.Status)
+		}
+		select {
+		case <-ctx.Done():
+			return rep, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// progressLine renders a one-line progress bar of a run.
+func progressLine(rep runReport, elapsed time.Duration) string {
+	total := rep.Recipients
+	done := int64(0)
+	for s, n := range rep.States {
+		if ledger.State(s).Terminal() {
+			done += n
+		}
+	}
+	const width = 30
+	filled := 0
+	if total > 0 {
+		filled = int(done * width / int64(total))
+	}
+	bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
+	return fmt.Sprintf("[%s] %d/%d  accepted %d  failed %d  retrying %d  %s ",
+		bar, done, total, rep.States["accepted"], rep.States["failed"],
+		rep.States["queued"]+rep.States["submitting"], elapsed.Round(100*time.Millisecond))
+}
+
+// writeDemoCampaign writes an audience of n rows and a campaign using it; it returns the
+// campaign file's path. About 1% of rows have an unusable phone number and 0.5% repeat an
+// earlier recipient, as real exports do.
+func writeDemoCampaign(dir string, n int) (string, error) {
+	f, err := os.Create(filepath.Join(dir, "audience.csv"))
+	if err != nil {
+		return "", err
+	}
+	bw := bufio.NewWriter(f)
+	fmt.Fprintln(bw, "first_name,phone,coupon")
+	names := []string{"ana", "bruno", "chen", "dara", "emeka", "farah", "goran", "hana", "ines", "jamal"}
+	gen := newPhoneGen()
+	var phones []string
+	for i := 1; i <= n; i++ {
+		phone := gen.next()
+		switch {
+		case i%100 == 37:
+			phone = "+1 555 01" // too short: skipped as invalid_phone
+		case i%200 == 99 && len(phones) > 0:
+			phone = phones[len(phones)/2] // a repeat: skipped as duplicate
+		default:
+			phones = append(phones, phone)
+		}
+		fmt.Fprintf(bw, "%s,%s,SPRING%04d\n", names[i%len(names)], phone, i)
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	yaml := `# Generated by herald demo.
+id: demo-spring-promo
+name: Spring promo (demo)
+sender: "+14155550100"
+template:
+  name: spring_promo
+  language: en
+  category: marketing
+parameters:
+  header_image: "https://cdn.example.com/spring.png"
+  body_1: "{{ .first_name | title }}"
+  body_2: "{{ .coupon }}"
+  button_1_url: "{{ .coupon | urlquery }}"
+audience:
+  file: audience.csv
+  phone: phone
+`
+	path := filepath.Join(dir, "campaign.yaml")
+	return path, os.WriteFile(path, []byte(yaml), 0o644)
+}
+
+// phoneGen yields distinct valid US numbers in a fixed order.
+type phoneGen struct{ i int }
+
+func newPhoneGen() *phoneGen { return &phoneGen{} }
+
+var demoAreaCodes = []int{201, 212, 213, 305, 312, 404, 415, 503, 512, 617, 702, 718, 801, 919}
+
+func (g *phoneGen) next() string {
+	for {
+		g.i++
+		area := demoAreaCodes[g.i%len(demoAreaCodes)]
+		rest := g.i / len(demoAreaCodes)
+		exchange := 200 + (rest/10000)%700
+		num := "+1" + strconv.Itoa(area) + strconv.Itoa(exchange) + fmt.Sprintf("%04d", rest%10000)
+		if _, err := campaigns.NormalizePhone(num, ""); err == nil {
+			return num
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
+)
+
+// demoRules is the realistic fault mix of `herald demo` and `herald fake-connectly --faults demo`:
+// permanent failures (invalid numbers, opt-outs), 5xx that succeed on retry, 429s, a few lost
+// answers and some slow requests. Each rule picks a stable share of numbers.
+func demoRules() []fakeconnectly.Rule {
+	return []fakeconnectly.Rule{
+		{Percent: 2, Salt: "invalid", Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"},
+		{Percent: 1, Salt: "optout", Code: "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"},
+		{Percent: 4, Salt: "5xx-once", Status: 503, Times: 1},
+		{Percent: 1, Salt: "5xx-twice", Status: 500, Times: 2},
+		{Percent: 3, Salt: "429", Status: 429, Times: 1},
+		{Percent: 0.3, Salt: "lost", LoseResponse: true, Times: 1},
+		{Percent: 5, Salt: "slow", Latency: 40 * time.Millisecond},
+	}
+}
+
+func (a *app) fakeConnectlyCmd() *cobra.Command {
+	var (
+		listen, businessID, apiKey, faults string
+		rate                               int
+	)
+	cmd := &cobra.Command{
+		Use:   "fake-connectly",
+		Short: "Serve a local fake of the Connectly API with fault injection (for demos and tests)",
+		Long: `Serve a local fake of the Connectly API: the template send endpoint with the real path,
+X-API-Key auth, validation, error bodies and 200 requests/s limit, plus get/templates.
+--faults demo injects the demo's fault mix; --faults FILE reads a JSON list of rules.
+Control endpoints for tests: GET /_fake/received, GET /_fake/stats, POST /_fake/reset.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if businessID == "" {
+				businessID = a.getenv("CONNECTLY_BUSINESS_ID")
+			}
+			if apiKey == "" {
+				apiKey = a.getenv("CONNECTLY_API_KEY")
+			}
+			if businessID == "" || apiKey == "" {
+				return usageError{fmt.Errorf("fake-connectly needs --business-id and --api-key (or CONNECTLY_BUSINESS_ID / CONNECTLY_API_KEY)")}
+			}
+			var rules []fakeconnectly.Rule
+			switch faults {
+			case "", "none":
+			case "demo":
+				rules = demoRules()
+			default:
+				b, err := os.ReadFile(faults)
+				if err != nil {
+					return fmt.Errorf("--faults: %w", err)
+				}
+				if err := json.Unmarshal(b, &rules); err != nil {
+					return fmt.Errorf("--faults %s: %w", faults, err)
+				}
+			}
+			srv, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: rate, Rules: rules})
+			if err != nil {
+				return err
+			}
+			url, err := srv.Start(listen)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "fake Connectly listening on %s (business %s, %d rules)\n", url, businessID, len(rules))
+			<-cmd.Context().Done()
+			return srv.Close()
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8085", "address to listen on")
+	cmd.Flags().StringVar(&businessID, "business-id", "", "business id in the path (env CONNECTLY_BUSINESS_ID)")
+	cmd.Flags().StringVar(&apiKey, "api-key", "", "accepted X-API-Key (env CONNECTLY_API_KEY)")
+	cmd.Flags().StringVar(&faults, "faults", "none", "fault rules: none, demo, or a JSON file")
+	cmd.Flags().IntVar(&rate, "rate", 200, "requests/s allowed on the send endpoint (-1: unlimited)")
+	return cmd
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/redisx"
+)
+
+// integrationRedis returns a client on the Redis named by HERALD_TEST_REDIS, with its
+// database flushed before and after the test, or skips the test.
+func integrationRedis(t *testing.T) (redis.UniversalClient, string) {
+	t.Helper()
+	url := os.Getenv("HERALD_TEST_REDIS")
+	if url == "" {
+		t.Skip("integration test: set HERALD_TEST_REDIS=redis://127.0.0.1:6379/15 to run it against a real Redis (its DB is flushed)")
+	}
+	rdb, err := redisx.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		t.Fatalf("flush %s: %v", url, err)
+	}
+	t.Cleanup(func() {
+		rdb.FlushDB(context.Background())
+		rdb.Close()
+	})
+	return rdb, url
+}
+
+// buildHerald compiles the herald binary once per test binary run.
+var buildHerald = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "herald-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "herald")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// workerProc is a `herald worker` child process.
+type workerProc struct {
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+	done chan error
+}
+
+func startWorkerProc(t *testing.T, env []string) *workerProc {
+	t.Helper()
+	bin, err := buildHerald()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "worker")
+	cmd.Env = append(os.Environ(), env...)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &workerProc{cmd: cmd, logs: &logs, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *workerProc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("worker exited with %v after SIGTERM; logs:\n%s", err, p.logs)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("worker did not exit within 30s of SIGTERM; logs:\n%s", p.logs)
+	}
+}
+
+// waitFor polls cond every 50ms until it is true or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestIntegrationWorkerSIGTERMResumes stops a real worker process with SIGTERM in the middle
+// of a run, starts another, and checks against the fake Connectly's record that the run
+// completes with nobody accepted twice and nobody missing.
+func TestIntegrationWorkerSIGTERMResumes(t *testing.T) {
+	rdb, url := integrationRedis(t)
+	ctx := context.Background()
+
+	const businessID, apiKey = "it-business", "it-key-0123456789"
+	rules := []fakeconnectly.Rule{
+		{Percent: 2, Salt: "invalid", Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"},
+		{Percent: 4, Salt: "5xx", Status: 503, Times: 1},
+		{Percent: 3, Salt: "429", Status: 429, Times: 1},
+		{Percent: 100, Salt: "slow", Latency: 30 * time.Millisecond},
+	}
+	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseURL, err := fake.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+
+	dir := t.TempDir()
+	const rows = 800
+	campaignPath, err := writeDemoCampaign(dir, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := campaigns.Load(campaignPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "herald.yaml")
+	if err := os.WriteFile(cfgPath, []byte(`
+senders:
+  - number: "+14155550100"
+    rate: 150
+worker:
+  concurrency: 20
+retry:
+  base: 100ms
+  cap: 1s
+  throttle_delay: 300ms
+log:
+  level: info
+  format: json
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		"HERALD_CONFIG=" + cfgPath, "HERALD_REDIS_URL=" + url, "CONNECTLY_BASE_URL=" + baseURL,
+		"CONNECTLY_BUSINESS_ID=" + businessID, "CONNECTLY_API_KEY=" + apiKey,
+	}
+
+	c := config.Default()
+	run, st, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(c), zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ledger.New(rdb, nil)
+	accepted := func() int64 {
+		cn, err := l.Counters(ctx, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cn.States[ledger.Accepted]
+	}
+
+	w1 := startWorkerProc(t, env)
+	waitFor(t, 30*time.Second, "a quarter of the run accepted", func() bool { return accepted() >= rows/4 })
+	w1.stop(t)
+	mid := accepted()
+	if mid >= int64(st.Planned) {
+		t.Fatalf("the run finished before SIGTERM (%d accepted); the test proves nothing", mid)
+	}
+
+	w2 := startWorkerProc(t, env)
+	waitFor(t, 60*time.Second, "the run to complete", func() bool {
+		r, err := l.GetRun(ctx, run.ID)
+		return err == nil && r.Status == ledger.RunCompleted
+	})
+	w2.stop(t)
+
+	cn, err := l.Counters(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cn.Sum() != rows {
+		t.Fatalf("states add up to %d, want %d: %v", cn.Sum(), rows, cn.States)
+	}
+	// The fake's record is the judge: nobody accepted twice, and every recipient the ledger
+	// calls accepted was accepted exactly once by the fake.
+	acceptedBy := map[string]int{}
+	for _, r := range fake.Received() {
+		if r.MessageID != "" {
+			acceptedBy[r.Number]++
+		}
+	}
+	for n, k := range acceptedBy {
+		if k > 1 {
+			t.Errorf("%s accepted %d times", n, k)
+		}
+	}
+	if int64(len(acceptedBy)) != cn.States[ledger.Accepted] {
+		t.Errorf("fake accepted %d distinct recipients, ledger says %d accepted", len(acceptedBy), cn.States[ledger.Accepted])
+	}
+	for _, s := range []ledger.State{ledger.Planned, ledger.Queued, ledger.Submitting} {
+		if cn.States[s] != 0 {
+			t.Errorf("%d recipients left in %s", cn.States[s], s)
+		}
+	}
+	t.Logf("SIGTERM at %d accepted; final %v", mid, cn.States)
+}

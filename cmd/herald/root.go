@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/redisx"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// usageError marks errors in how a command was called.
+type usageError struct{ error }
+
+// app is what every subcommand shares: the process environment and global flags.
+type app struct {
+	getenv     func(string) string
+	stdout     io.Writer
+	stderr     io.Writer
+	configPath string
+}
+
+// run builds the command tree and executes it; it returns the process exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	a := &app{getenv: getenv, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "herald",
+		Short:         "Herald sends WhatsApp template campaigns through Connectly, never twice and never lost",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().StringVar(&a.configPath, "config", "", "config file (env HERALD_CONFIG); see configs/herald.example.yaml")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		a.demoCmd(),
+		a.workerCmd(),
+		a.campaignCmd(),
+		a.runCmd(),
+		a.fakeConnectlyCmd(),
+	)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "herald:", err)
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		return exitUsage
+	}
+	return exitError
+}
+
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "unknown flag", "unknown shorthand"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// config loads the config file (flag, else HERALD_CONFIG) with environment overrides.
+func (a *app) config() (config.Config, error) {
+	path := a.configPath
+	if path == "" {
+		path = a.getenv("HERALD_CONFIG")
+	}
+	return config.Load(path, a.getenv)
+}
+
+// logger builds the process logger on stderr.
+func (a *app) logger(c config.Config) (zerolog.Logger, error) {
+	return logx.New(a.stderr, logx.Options{Level: c.Log.Level, Format: c.Log.Format})
+}
+
+// redis opens and pings the configured Redis.
+func (a *app) redis(ctx context.Context, c config.Config) (redis.UniversalClient, error) {
+	rdb, err := redisx.Open(c.Redis.URL)
+	if err != nil {
+		return nil, &config.Error{Key: "redis.url", Msg: err.Error()}
+	}
+	if err := redisx.Ping(ctx, rdb, 5*time.Second); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("%w (redis.url / HERALD_REDIS_URL)", err)
+	}
+	return rdb, nil
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// isTerminal reports whether w is a terminal (for progress output).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+)
+
+func (a *app) runCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Inspect runs (one run = one firing of a campaign)",
+	}
+	cmd.AddCommand(a.runShowCmd())
+	return cmd
+}
+
+// runReport is the JSON form of a run's state, shared by `run show --json` and `demo --json`.
+type runReport struct {
+	Run                string           `json:"run"`
+	Campaign           string           `json:"campaign"`
+	Status             string           `json:"status"`
+	PauseReason        string           `json:"pause_reason,omitempty"`
+	Expanded           bool             `json:"expanded"`
+	Recipients         int              `json:"recipients"`
+	States             map[string]int64 `json:"states"`
+	Sum                int64            `json:"sum"`
+	Codes              map[string]int64 `json:"codes"`
+	Attempts           int64            `json:"attempts"`
+	Retries            int64            `json:"retries"`
+	AcceptedAfterRetry int64            `json:"accepted_after_retry"`
+	Throttled          int64            `json:"throttled"`
+	Created            time.Time        `json:"created"`
+	Finished           *time.Time       `json:"finished,omitempty"`
+}
+
+func newRunReport(r ledger.Run, c ledger.Counters) runReport {
+	rep := runReport{
+		Run: r.ID, Campaign: r.Campaign, Status: string(r.Status), PauseReason: r.PauseReason,
+		Expanded: r.Expanded, Recipients: r.Total, States: map[string]int64{}, Sum: c.Sum(),
+		Codes: c.Codes, Attempts: c.Attempts, Retries: c.Retries,
+		AcceptedAfterRetry: c.AcceptedAfterRetry, Throttled: c.Throttled, Created: r.Created,
+	}
+	if !r.Expanded {
+		rep.Recipients = r.PlannedTo
+	}
+	for s, n := range c.States {
+		rep.States[string(s)] = n
+	}
+	if !r.Finished.IsZero() {
+		f := r.Finished
+		rep.Finished = &f
+	}
+	return rep
+}
+
+// printRunReport renders a run for people: status, per-state counts with their sum checked
+// against the audience, and outcome codes.
+func printRunReport(w io.Writer, rep runReport) {
+	fmt.Fprintf(w, "Run       %s\nCampaign  %s\nStatus    %s", rep.Run, rep.Campaign, rep.Status)
+	if rep.PauseReason != "" && rep.Status == string(ledger.RunPaused) {
+		fmt.Fprintf(w, " (%s)", rep.PauseReason)
+	}
+	fmt.Fprintln(w)
+	if rep.Finished != nil {
+		fmt.Fprintf(w, "Took      %s\n", rep.Finished.Sub(rep.Created).Round(time.Millisecond))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "STATE\tCOUNT\t")
+	for _, s := range ledger.States {
+		fmt.Fprintf(tw, "%s\t%d\t\n", s, rep.States[string(s)])
+	}
+	fmt.Fprintf(tw, "total\t%d\t\n", rep.Sum)
+	tw.Flush()
+	switch {
+	case !rep.Expanded:
+		fmt.Fprintf(w, "audience: still expanding (%d rows so far)\n", rep.Recipients)
+	case rep.Sum == int64(rep.Recipients):
+		fmt.Fprintf(w, "audience: %d rows, all accounted for\n", rep.Recipients)
+	default:
+		fmt.Fprintf(w, "audience: %d rows, but the states add up to %d\n", rep.Recipients, rep.Sum)
+	}
+	fmt.Fprintf(w, "attempts %d, retries %d, accepted after a retry %d, throttled (no attempt used) %d\n",
+		rep.Attempts, rep.Retries, rep.AcceptedAfterRetry, rep.Throttled)
+	if len(rep.Codes) > 0 {
+		keys := make([]string, 0, len(rep.Codes))
+		for k := range rep.Codes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "OUTCOME:CODE\tCOUNT")
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%s\t%d\n", k, rep.Codes[k])
+		}
+		tw.Flush()
+	}
+}
+
+func (a *app) runShowCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show RUN",
+		Short: "Show a run's progress: recipients per state, outcome codes, and their sum",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			rdb, err := a.redis(ctx, c)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			l := ledger.New(rdb, nil)
+			r, err := l.GetRun(ctx, args[0])
+			if errors.Is(err, ledger.ErrRunNotFound) {
+				return fmt.Errorf("no run %q (list recent runs with: redis-cli ZREVRANGE herald:runs 0 9)", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			counters, err := l.Counters(ctx, r.ID)
+			if err != nil {
+				return err
+			}
+			rep := newRunReport(r, counters)
+			if asJSON {
+				return writeJSON(a.stdout, rep)
+			}
+			printRunReport(a.stdout, rep)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as JSON")
+	return cmd
+}

@@ -1,0 +1,239 @@
+// Package config loads Herald's configuration file and environment overrides, and validates
+// them with errors that name the key. Secrets never live in the file: the API key and the
+// webhook secret come from the environment or from files named in the config.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/heraldmsg/herald/internal/connectly"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Redis     Redis             `yaml:"redis"`
+	Connectly Connectly         `yaml:"connectly"`
+	Senders   []Sender          `yaml:"senders"`
+	Worker    Worker            `yaml:"worker"`
+	Retry     Retry             `yaml:"retry"`
+	Errors    map[string]string `yaml:"errors"`
+	Log       Log               `yaml:"log"`
+
+	// APIKey and WebhookSecret are resolved from the environment or the *_file keys.
+	APIKey        string `yaml:"-"`
+	WebhookSecret string `yaml:"-"`
+}
+
+type Redis struct {
+	URL string `yaml:"url"`
+}
+
+type Connectly struct {
+	BaseURL           string   `yaml:"base_url"`
+	BusinessID        string   `yaml:"business_id"`
+	APIKeyFile        string   `yaml:"api_key_file"`
+	WebhookSecretFile string   `yaml:"webhook_secret_file"`
+	Timeout           Duration `yaml:"timeout"`
+	// BusinessRate is Connectly's request limit per second for the business.
+	BusinessRate float64 `yaml:"business_rate"`
+}
+
+type Sender struct {
+	Number string  `yaml:"number"`
+	Rate   float64 `yaml:"rate"`
+}
+
+type Worker struct {
+	Concurrency     int      `yaml:"concurrency"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+type Retry struct {
+	MaxAttempts   int      `yaml:"max_attempts"`
+	Base          Duration `yaml:"base"`
+	Cap           Duration `yaml:"cap"`
+	ThrottleDelay Duration `yaml:"throttle_delay"`
+	HoldDelay     Duration `yaml:"hold_delay"`
+	MaxPaceWait   Duration `yaml:"max_pace_wait"`
+}
+
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Duration is a time.Duration written as "10s", "500ms", "5m".
+type Duration time.Duration
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (e.g. 500ms, 10s, 5m)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Error is a configuration problem naming the key.
+type Error struct {
+	Key string
+	Msg string
+}
+
+func (e *Error) Error() string { return "config: " + e.Key + ": " + e.Msg }
+
+// Default returns the configuration used when no file is given.
+func Default() Config {
+	return Config{
+		Redis:     Redis{URL: "redis://127.0.0.1:6379/0"},
+		Connectly: Connectly{BaseURL: connectly.DefaultBaseURL, Timeout: Duration(10 * time.Second), BusinessRate: 200},
+		Worker:    Worker{Concurrency: 50, ShutdownTimeout: Duration(15 * time.Second)},
+		Retry: Retry{MaxAttempts: 5, Base: Duration(time.Second), Cap: Duration(5 * time.Minute),
+			ThrottleDelay: Duration(2 * time.Second), HoldDelay: Duration(5 * time.Second), MaxPaceWait: Duration(time.Second)},
+		Log: Log{Level: "info", Format: "auto"},
+	}
+}
+
+// Load reads the file at path (none when path is ""), applies environment overrides from
+// getenv, resolves secrets and validates.
+func Load(path string, getenv func(string) string) (Config, error) {
+	c := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("config %s: %s", path, hintSecrets(strings.TrimPrefix(err.Error(), "yaml: ")))
+		}
+	}
+	env := func(k string, dst *string) {
+		if v := getenv(k); v != "" {
+			*dst = v
+		}
+	}
+	env("HERALD_REDIS_URL", &c.Redis.URL)
+	env("CONNECTLY_BASE_URL", &c.Connectly.BaseURL)
+	env("CONNECTLY_BUSINESS_ID", &c.Connectly.BusinessID)
+	env("HERALD_LOG_LEVEL", &c.Log.Level)
+	env("HERALD_LOG_FORMAT", &c.Log.Format)
+	var err error
+	if c.APIKey, err = secret(getenv, "CONNECTLY_API_KEY", "connectly.api_key_file", c.Connectly.APIKeyFile); err != nil {
+		return c, err
+	}
+	if c.WebhookSecret, err = secret(getenv, "CONNECTLY_WEBHOOK_SECRET", "connectly.webhook_secret_file", c.Connectly.WebhookSecretFile); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// hintSecrets adds a pointer to the right place when someone puts a secret in the file.
+func hintSecrets(msg string) string {
+	if strings.Contains(msg, "field api_key ") || strings.Contains(msg, "field webhook_secret ") {
+		return msg + " (secrets are not read from the config file: set CONNECTLY_API_KEY / CONNECTLY_WEBHOOK_SECRET or api_key_file / webhook_secret_file)"
+	}
+	return msg
+}
+
+// secret reads a secret from the environment, else from the file named by the config key.
+func secret(getenv func(string) string, envKey, fileKey, file string) (string, error) {
+	if v := getenv(envKey); v != "" {
+		return v, nil
+	}
+	if file == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", &Error{Key: fileKey, Msg: err.Error()}
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// Validate checks every key and returns the first problem as *Error.
+func (c *Config) Validate() error {
+	u := c.Redis.URL
+	if !(strings.HasPrefix(u, "redis://") || strings.HasPrefix(u, "rediss://") ||
+		strings.HasPrefix(u, "redis-sentinel://") || strings.HasPrefix(u, "redis-cluster://") ||
+		strings.HasPrefix(u, "redis-socket://")) {
+		return &Error{"redis.url", fmt.Sprintf("%q: want redis://, rediss://, redis-sentinel://, redis-cluster:// or redis-socket://", u)}
+	}
+	if !strings.HasPrefix(c.Connectly.BaseURL, "http://") && !strings.HasPrefix(c.Connectly.BaseURL, "https://") {
+		return &Error{"connectly.base_url", fmt.Sprintf("%q is not an http(s) URL", c.Connectly.BaseURL)}
+	}
+	if c.Connectly.Timeout.D() < time.Second {
+		return &Error{"connectly.timeout", "must be at least 1s"}
+	}
+	if c.Connectly.BusinessRate < 0 {
+		return &Error{"connectly.business_rate", "must not be negative (0 means the default 200)"}
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Senders {
+		key := "senders[" + strconv.Itoa(i) + "]"
+		if !e164.MatchString(s.Number) {
+			return &Error{key + ".number", fmt.Sprintf("%q is not an E.164 number (+ and 7 to 15 digits)", s.Number)}
+		}
+		if seen[s.Number] {
+			return &Error{key + ".number", s.Number + " is listed twice"}
+		}
+		seen[s.Number] = true
+		if s.Rate < 0 || s.Rate > 1000 {
+			return &Error{key + ".rate", fmt.Sprintf("%g: want 1 to 1000 messages/s (0 means the default 80)", s.Rate)}
+		}
+		if s.Rate == 0 {
+			c.Senders[i].Rate = 80
+		}
+	}
+	if c.Worker.Concurrency < 1 || c.Worker.Concurrency > 10000 {
+		return &Error{"worker.concurrency", fmt.Sprintf("%d: want 1 to 10000", c.Worker.Concurrency)}
+	}
+	if c.Retry.MaxAttempts < 1 {
+		return &Error{"retry.max_attempts", "must be at least 1"}
+	}
+	if c.Retry.Base.D() <= 0 || c.Retry.Cap.D() < c.Retry.Base.D() {
+		return &Error{"retry.cap", "must be at least retry.base, and base must be positive"}
+	}
+	for code, class := range c.Errors {
+		if _, err := connectly.ParseClass(class); err != nil {
+			return &Error{"errors." + code, err.Error()}
+		}
+	}
+	return nil
+}
+
+// RequireConnectly checks what sending needs: a business id and an API key.
+func (c *Config) RequireConnectly() error {
+	if c.Connectly.BusinessID == "" {
+		return &Error{"connectly.business_id", "is required (or set CONNECTLY_BUSINESS_ID)"}
+	}
+	if c.APIKey == "" {
+		return &Error{"connectly.api_key_file", "no API key: set CONNECTLY_API_KEY or connectly.api_key_file"}
+	}
+	return nil
+}
+
+// SenderRates maps each configured sender to its rate.
+func (c *Config) SenderRates() map[string]float64 {
+	m := make(map[string]float64, len(c.Senders))
+	for _, s := range c.Senders {
+		m[s.Number] = s.Rate
+	}
+	return m
+}

@@ -1,0 +1,180 @@
+package connectly
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultBaseURL is Connectly's production API.
+const DefaultBaseURL = "https://api.connectly.ai"
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// BaseURL is the API root, default DefaultBaseURL.
+	BaseURL string
+	// BusinessID is the Connectly business id (a UUID). Required.
+	BusinessID string
+	// APIKey is sent as X-API-Key. Required. It is never logged or included in errors.
+	APIKey string
+	// Timeout bounds one request, including reading the answer. Default 10s.
+	Timeout time.Duration
+	// MaxConns is the number of idle keep-alive connections kept to Connectly; set it to at
+	// least the worker concurrency (net/http's default of 2 costs a third of the throughput).
+	// Default 100.
+	MaxConns int
+	// HTTPClient replaces the client built from the fields above (tests).
+	HTTPClient *http.Client
+}
+
+// Client talks to the Connectly API. It is safe for concurrent use.
+type Client struct {
+	base       string
+	businessID string
+	apiKey     string
+	http       *http.Client
+}
+
+// NewClient validates cfg and returns a Client.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	base := cfg.BaseURL
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("connectly: base URL %q is not an absolute http(s) URL", base)
+	}
+	if cfg.BusinessID == "" {
+		return nil, errors.New("connectly: business id is empty")
+	}
+	if cfg.APIKey == "" {
+		return nil, errors.New("connectly: API key is empty")
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		timeout := cfg.Timeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		conns := cfg.MaxConns
+		if conns <= 0 {
+			conns = 100
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns = conns * 2
+		tr.MaxIdleConnsPerHost = conns
+		tr.MaxConnsPerHost = 0
+		hc = &http.Client{Transport: tr, Timeout: timeout}
+	}
+	return &Client{
+		base:       strings.TrimRight(base, "/"),
+		businessID: cfg.BusinessID,
+		apiKey:     cfg.APIKey,
+		http:       hc,
+	}, nil
+}
+
+// SendPath is the path of the template send endpoint for a business.
+func SendPath(businessID string) string {
+	return "/v1/businesses/" + url.PathEscape(businessID) + "/send/whatsapp_templated_messages"
+}
+
+// SendTemplate sends one template message. On success it returns Connectly's message id.
+// It returns an error wrapping *Error when Connectly answered with an error status, or
+// *TransportError when no answer arrived (its Written field says whether the message may
+// have been accepted anyway).
+func (c *Client) SendTemplate(ctx context.Context, msg TemplateMessage) (SendResult, error) {
+	if msg.Parameters == nil {
+		msg.Parameters = []Parameter{}
+	}
+	if len(msg.CallbackData) > MaxCallbackData {
+		return SendResult{}, fmt.Errorf("connectly: callbackData is %d bytes, limit %d", len(msg.CallbackData), MaxCallbackData)
+	}
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return SendResult{}, fmt.Errorf("connectly: encode request: %w", err)
+	}
+	var res SendResult
+	if err := c.post(ctx, SendPath(c.businessID), body, &res); err != nil {
+		return SendResult{}, err
+	}
+	if res.ID == "" {
+		// A success status without an id cannot be correlated with webhooks; the message may
+		// have been accepted, so the outcome is treated as unknown rather than retried.
+		return SendResult{}, &TransportError{Written: true, Err: errors.New("success answer without an id")}
+	}
+	return res, nil
+}
+
+// post sends body to path and decodes a 2xx answer into out.
+func (c *Client) post(ctx context.Context, path string, body []byte, out any) error {
+	// written is set from the transport's write goroutine once the whole request is out.
+	var written atomic.Bool
+	trace := &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) { written.Store(info.Err == nil) },
+	}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("connectly: build request: %w", err)
+	}
+	req.Header.Set("X-API-Key", c.apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return &TransportError{Written: written.Load(), Err: unwrapURLError(err)}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			// Success status but the body was lost: Connectly accepted the message.
+			return &TransportError{Written: true, Err: fmt.Errorf("read answer: %w", err)}
+		}
+		raw = nil
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if out != nil {
+			if err := json.Unmarshal(raw, out); err != nil {
+				return &TransportError{Written: true, Err: fmt.Errorf("decode answer: %w", err)}
+			}
+		}
+		return nil
+	}
+	apiErr := &Error{StatusCode: resp.StatusCode}
+	if len(raw) > 0 {
+		// An undecodable body still leaves a useful status-only error.
+		_ = json.Unmarshal(raw, &apiErr.ErrorBody)
+	}
+	if s := resp.Header.Get("Retry-After"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+			apiErr.RetryAfterSeconds = n
+		}
+	}
+	return apiErr
+}
+
+// unwrapURLError drops the *url.Error layer, whose message repeats the full URL, while
+// keeping the cause reachable by errors.Is / errors.As (timeouts, net.OpError).
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if ue.Timeout() {
+			return fmt.Errorf("timeout: %w", ue.Err)
+		}
+		return ue.Err
+	}
+	return err
+}

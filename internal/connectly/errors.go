@@ -1,0 +1,86 @@
+package connectly
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error is an error answer from Connectly: an HTTP status and, when the body could be decoded,
+// the documented error body. Reach it with errors.As.
+type Error struct {
+	StatusCode int
+	ErrorBody
+	// RetryAfter is the parsed Retry-After header, zero when absent (the reference documents none).
+	RetryAfterSeconds int
+}
+
+func (e *Error) Error() string {
+	code := e.Code
+	if code == "" {
+		code = e.Type
+	}
+	if code == "" {
+		return fmt.Sprintf("connectly: HTTP %d", e.StatusCode)
+	}
+	if e.Message != "" {
+		return fmt.Sprintf("connectly: HTTP %d %s: %s", e.StatusCode, code, e.Message)
+	}
+	return fmt.Sprintf("connectly: HTTP %d %s", e.StatusCode, code)
+}
+
+// Key is the most specific identifier of the error: the body code, else the body type,
+// else "HTTP_<status>". It is what Herald records in the ledger and counts per run.
+func (e *Error) Key() string {
+	switch {
+	case e.Code != "":
+		return e.Code
+	case e.Type != "":
+		return e.Type
+	default:
+		return fmt.Sprintf("HTTP_%d", e.StatusCode)
+	}
+}
+
+// TransportError is a send that got no HTTP answer: a refused connection, a timeout, a reset.
+// Written reports whether the whole request had been written to the connection before the
+// failure; when it is true Connectly may have accepted the message, so the outcome is unknown.
+type TransportError struct {
+	Written bool
+	Err     error
+}
+
+func (e *TransportError) Error() string {
+	if e.Written {
+		return "connectly: no response after the request was sent: " + e.Err.Error()
+	}
+	return "connectly: request not sent: " + e.Err.Error()
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// Key names a transport failure for the ledger.
+func (e *TransportError) Key() string {
+	if e.Written {
+		return "NO_RESPONSE"
+	}
+	return "NOT_SENT"
+}
+
+// Ambiguous reports whether err leaves it unknown whether Connectly accepted the message.
+func Ambiguous(err error) bool {
+	var te *TransportError
+	return errors.As(err, &te) && te.Written
+}
+
+// ErrorKey returns the ledger key of any error returned by Client.SendTemplate.
+func ErrorKey(err error) string {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae.Key()
+	}
+	var te *TransportError
+	if errors.As(err, &te) {
+		return te.Key()
+	}
+	return "CLIENT_ERROR"
+}

@@ -1,0 +1,152 @@
+package fakeconnectly
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// controlPrefix starts the paths of the control endpoints. They need no API key.
+const controlPrefix = "/_fake/"
+
+// serveControl answers the control endpoints:
+//
+//	GET  /_fake/received  JSON array of Received
+//	GET  /_fake/stats     JSON Stats
+//	POST /_fake/reset     Reset; answers {}
+//	GET  /_fake/rules     JSON array of the current rules
+//	POST /_fake/rules     SetRules with a JSON array of rules; 400 when they are invalid
+func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, controlPrefix)
+	method := http.MethodGet
+	switch name {
+	case "reset":
+		method = http.MethodPost
+	case "rules":
+		if r.Method == http.MethodPost {
+			method = http.MethodPost
+		}
+	case "received", "stats":
+	default:
+		writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
+		return
+	}
+	if r.Method != method {
+		w.Header().Set("Allow", method)
+		writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
+		return
+	}
+	switch {
+	case name == "received":
+		writeJSON(w, http.StatusOK, s.Received())
+	case name == "stats":
+		writeJSON(w, http.StatusOK, s.Stats())
+	case name == "reset":
+		s.Reset()
+		writeJSON(w, http.StatusOK, struct{}{})
+	case name == "rules" && method == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.Rules())
+	default: // POST rules
+		var rules []Rule
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&rules); err != nil {
+			writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: "invalid rules: " + err.Error()})
+			return
+		}
+		if err := ValidateRules(rules); err != nil {
+			writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: "invalid rules: " + err.Error()})
+			return
+		}
+		s.SetRules(rules)
+		writeJSON(w, http.StatusOK, struct{}{})
+	}
+}
+
+// Remote drives a fake running in another process through its control endpoints.
+type Remote struct {
+	// BaseURL is the fake's base URL, as returned by Start.
+	BaseURL string
+	// HTTPClient is used for the calls; nil means http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+// Received returns the fake's record of every send.
+func (c Remote) Received(ctx context.Context) ([]Received, error) {
+	var out []Received
+	err := c.call(ctx, http.MethodGet, "received", nil, &out)
+	return out, err
+}
+
+// Stats returns the fake's totals.
+func (c Remote) Stats(ctx context.Context) (Stats, error) {
+	var out Stats
+	err := c.call(ctx, http.MethodGet, "stats", nil, &out)
+	return out, err
+}
+
+// Reset makes the fake forget its record and counters.
+func (c Remote) Reset(ctx context.Context) error {
+	return c.call(ctx, http.MethodPost, "reset", nil, nil)
+}
+
+// Rules returns the fake's current rules.
+func (c Remote) Rules(ctx context.Context) ([]Rule, error) {
+	var out []Rule
+	err := c.call(ctx, http.MethodGet, "rules", nil, &out)
+	return out, err
+}
+
+// SetRules replaces the fake's rules.
+func (c Remote) SetRules(ctx context.Context, rules []Rule) error {
+	if rules == nil {
+		rules = []Rule{}
+	}
+	body, err := json.Marshal(rules)
+	if err != nil {
+		return fmt.Errorf("fakeconnectly: encode rules: %w", err)
+	}
+	return c.call(ctx, http.MethodPost, "rules", body, nil)
+}
+
+func (c Remote) call(ctx context.Context, method, name string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+controlPrefix+name, rd)
+	if err != nil {
+		return fmt.Errorf("fakeconnectly: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("fakeconnectly: %s %s: %w", method, name, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("fakeconnectly: %s %s: read answer: %w", method, name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb errorBody
+		_ = json.Unmarshal(raw, &eb)
+		return fmt.Errorf("fakeconnectly: %s %s: HTTP %d %s", method, name, resp.StatusCode, eb.Message)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("fakeconnectly: %s %s: decode answer: %w", method, name, err)
+		}
+	}
+	return nil
+}

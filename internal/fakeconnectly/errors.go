@@ -1,0 +1,169 @@
+package fakeconnectly
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Error types of the provider reference, section 4.2.
+const (
+	TypeAuthentication   = "ERROR_TYPE_AUTHENTICATION"
+	TypeInvalidRequest   = "ERROR_TYPE_INVALID_REQUEST"
+	TypeDeadlineExceeded = "ERROR_TYPE_DEADLINE_EXCEEDED"
+	TypeUnspecified      = "ERROR_TYPE_UNSPECIFIED"
+)
+
+// Error codes the fake itself answers with when it validates a send.
+const (
+	CodePhoneNumberBadFormat = "ERROR_CODE_PHONE_NUMBER_BAD_FORMAT"
+	CodeTemplateInputInvalid = "ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID"
+	CodeTemplateNotFound     = "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"
+	CodeInvalidSenderID      = "ERROR_CODE_INVALID_SENDER_ID"
+	CodeSelfInvalid          = "ERROR_CODE_MESSAGE_SELF_INVALID"
+	CodeUnspecified          = "ERROR_CODE_UNSPECIFIED"
+)
+
+// CodeCanceled is the ErrorCode recorded for a request whose client went away while a rule's
+// Latency was being waited out; nothing was answered and the message was not accepted.
+const CodeCanceled = "CANCELED"
+
+// userMessage is the troubleshooting hint every documented error body carries.
+const userMessage = "Pass along the connectly trace id 'cnct_trace_id' to the team for more information."
+
+// authMessage is the message of the 401 answer to a missing or wrong X-API-Key.
+const authMessage = "Missing or invalid X-API-Key"
+
+// errorBody is the documented error envelope (reference 4.1). Unlike connectly.ErrorBody it
+// always writes every field, as the provider's examples do.
+type errorBody struct {
+	Message     string          `json:"message"`
+	Type        string          `json:"type"`
+	Code        string          `json:"code"`
+	UserTitle   string          `json:"userTitle"`
+	UserMessage string          `json:"userMessage"`
+	TraceID     string          `json:"cntTraceId"`
+	Details     json.RawMessage `json:"details"`
+}
+
+// apiError is an error answer before it is written: the HTTP status and the body fields that
+// vary between errors.
+type apiError struct {
+	Status  int
+	Type    string
+	Code    string
+	Message string
+}
+
+// key is what the record and Stats.Errors use for this answer: the body code, or
+// "HTTP_<status>" when the body carries none.
+func (e apiError) key() string {
+	if e.Code != "" {
+		return e.Code
+	}
+	return "HTTP_" + strconv.Itoa(e.Status)
+}
+
+func (e apiError) body() errorBody {
+	return errorBody{
+		Message:     e.Message,
+		Type:        e.Type,
+		Code:        e.Code,
+		UserTitle:   e.Message,
+		UserMessage: userMessage,
+		TraceID:     strconv.FormatUint(rand.Uint64(), 10),
+		Details:     json.RawMessage("{}"),
+	}
+}
+
+func invalid(code, message string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: code, Message: message}
+}
+
+// codeInfo says how a Rule.Code is answered: the body type, the HTTP status and the message.
+type codeInfo struct {
+	Type    string
+	Status  int
+	Message string
+}
+
+// codeTable covers every code of the provider reference, section 4.3, with messages taken
+// from the documented meanings. Codes not listed (Meta numeric codes, future codes) are
+// answered as ERROR_TYPE_INVALID_REQUEST with HTTP 400.
+var codeTable = map[string]codeInfo{
+	"ERROR_CODE_INVALID_SENDER_ID":                           {TypeInvalidRequest, 400, "The sender phone number is not valid"},
+	"ERROR_CODE_PHONE_NUMBER_BAD_FORMAT":                     {TypeInvalidRequest, 400, "The phone number is badly formatted"},
+	"ERROR_CODE_MESSAGE_ATTACHMENTS_NUMBER_INVALID":          {TypeInvalidRequest, 400, "A message can carry at most one attachment"},
+	"ERROR_CODE_MESSAGE_TEXT_EMPTY":                          {TypeInvalidRequest, 400, "The message text is empty"},
+	"ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND":                  {TypeInvalidRequest, 400, "No template was found for this name and language; create it and get it approved first"},
+	"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID":              {TypeInvalidRequest, 400, "The template inputs are invalid"},
+	"ERROR_CODE_MESSAGE_ATTACHMENT_EMPTY":                    {TypeInvalidRequest, 400, "The attachment URL is empty"},
+	"ERROR_CODE_MESSAGE_ATTACHMENT_INVALID":                  {TypeInvalidRequest, 400, "The attachment URL could not be parsed"},
+	"ERROR_CODE_BUSINESS_MISSES_MATCHING_CHANNEL":            {TypeInvalidRequest, 400, "The business has no sender channel of the required type"},
+	"ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW":       {TypeDeadlineExceeded, 400, "Failed to send a message because more than 24 hours have passed since the customer last replied"},
+	"ERROR_CODE_BUSINESS_REACHED_LIMITS":                     {TypeInvalidRequest, 400, "The sender is restricted because too many earlier messages were blocked or flagged as spam"},
+	"ERROR_CODE_MESSAGE_SELF_INVALID":                        {TypeInvalidRequest, 400, "This type of message cannot be sent to yourself"},
+	"ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID":                {TypeInvalidRequest, 400, "The recipient phone number is invalid"},
+	"ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT":                  {TypeInvalidRequest, 400, "The customer opted out of template messages"},
+	"ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION": {TypeInvalidRequest, 400, "The customer has not started a conversation"},
+	"ERROR_CODE_BUSINESS_KEY_SECRET_ABSENT":                  {TypeAuthentication, 401, "The business API secret is not initialised; contact Connectly"},
+	"ERROR_CODE_MESSAGE_TEMPLATE_DELETED":                    {TypeInvalidRequest, 400, "The template is being deleted"},
+	"ERROR_CODE_UNSPECIFIED":                                 {TypeUnspecified, 500, "Encountered unexpected error"},
+}
+
+// typeTable answers a Rule.Code that names an error type instead of a code: the body then
+// carries the type and an empty code, like the documented 401.
+var typeTable = map[string]codeInfo{
+	TypeAuthentication:   {TypeAuthentication, 401, authMessage},
+	TypeInvalidRequest:   {TypeInvalidRequest, 400, "The request is invalid"},
+	TypeDeadlineExceeded: {TypeDeadlineExceeded, 400, "Failed to send a message because more than 24 hours have passed since the customer last replied"},
+	TypeUnspecified:      {TypeUnspecified, 500, "Internal server error"},
+}
+
+// codeError builds the answer of a Rule with Code set; status, when not zero, replaces the
+// code's usual HTTP status.
+func codeError(code string, status int) apiError {
+	var e apiError
+	if info, ok := typeTable[code]; ok {
+		e = apiError{Status: info.Status, Type: info.Type, Message: info.Message}
+	} else if info, ok := codeTable[code]; ok {
+		e = apiError{Status: info.Status, Type: info.Type, Code: code, Message: info.Message}
+	} else if strings.HasPrefix(code, "ERROR_TYPE_") {
+		e = apiError{Status: 400, Type: code, Message: "The request failed"}
+	} else {
+		e = apiError{Status: 400, Type: TypeInvalidRequest, Code: code, Message: "Failed to send the message (" + code + ")"}
+	}
+	if status != 0 {
+		e.Status = status
+	}
+	return e
+}
+
+// statusError builds the answer of a Rule with only Status set (an error status).
+func statusError(status int) apiError {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return throttled()
+	case status == http.StatusUnauthorized:
+		return apiError{Status: status, Type: TypeAuthentication, Message: authMessage}
+	case status == http.StatusBadRequest:
+		return apiError{Status: status, Type: TypeInvalidRequest, Message: "Bad Request"}
+	case status >= 500:
+		return apiError{Status: status, Type: TypeUnspecified, Code: CodeUnspecified, Message: "Internal server error"}
+	default:
+		return apiError{Status: status, Message: http.StatusText(status)}
+	}
+}
+
+// throttled is the 429 answer. It carries no type or code (the reference documents none for
+// throttling), so clients classify it by its status.
+func throttled() apiError {
+	return apiError{Status: http.StatusTooManyRequests, Message: "Too Many Requests"}
+}
+
+// unauthorized is the 401 answer to a missing or wrong X-API-Key.
+func unauthorized() apiError {
+	return apiError{Status: http.StatusUnauthorized, Type: TypeAuthentication, Message: authMessage}
+}

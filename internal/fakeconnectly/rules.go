@@ -1,0 +1,224 @@
+package fakeconnectly
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Rule injects a fault into the sends it matches. A rule matches a send when every match
+// field that is set matches; a rule with no match field set matches every send. Rules are
+// tried in order and the first matching one applies. Rules only see sends that passed
+// authentication, the rate limit and validation.
+//
+// The fault fields combine as follows: Latency is waited out first (and, if the client goes
+// away meanwhile, the send is recorded with ErrorCode CodeCanceled and not accepted); then
+// LoseResponse, Code or Status decides the answer. Code sets the error body and its usual
+// status, which Status overrides when set (for example Code "ERROR_TYPE_DEADLINE_EXCEEDED"
+// with Status 504). A Status of 200..299 alone accepts the send and answers with that status.
+// A rule with no fault field accepts the send normally.
+type Rule struct {
+	// Numbers matches these exact recipient numbers (the "number" field, "+15550001234" or
+	// "bsuid:US.123").
+	Numbers []string
+	// Suffix matches numbers that end with it.
+	Suffix string
+	// Percent (0..100) matches the numbers whose HashBucket(Salt, number) is below
+	// Percent*100, about Percent percent of all numbers, always the same ones. 0 means unused.
+	Percent float64
+	// Salt is mixed into the Percent hash so that different rules pick different people.
+	Salt string
+	// Template matches sends whose templateName equals it.
+	Template string
+
+	// Code answers with this Connectly error code (or error type) and the documented body:
+	// ERROR_TYPE_AUTHENTICATION and its codes with 401, ERROR_CODE_UNSPECIFIED and
+	// ERROR_TYPE_UNSPECIFIED with 500, everything else with 400.
+	Code string
+	// Status answers with this HTTP status and a matching body: ERROR_TYPE_UNSPECIFIED /
+	// ERROR_CODE_UNSPECIFIED for 5xx, message "Too Many Requests" without type or code for 429.
+	Status int
+	// Latency is waited before answering; the wait ends early when the client goes away.
+	Latency time.Duration
+	// LoseResponse accepts the message (it is recorded as accepted with a new id), then closes
+	// the connection without writing any answer.
+	LoseResponse bool
+	// Times limits the rule to the first Times matching sends of each recipient number;
+	// later sends of that number skip the rule (and may match a later one). 0 means always.
+	Times int
+}
+
+// HashBucket is the stable bucket, 0..9999, that Percent rules compare against: the 32-bit
+// FNV-1a hash of salt followed by number, modulo 10000.
+func HashBucket(salt, number string) int {
+	const offset32, prime32 = 2166136261, 16777619
+	h := uint32(offset32)
+	for i := 0; i < len(salt); i++ {
+		h ^= uint32(salt[i])
+		h *= prime32
+	}
+	for i := 0; i < len(number); i++ {
+		h ^= uint32(number[i])
+		h *= prime32
+	}
+	return int(h % 10000)
+}
+
+// Matches reports whether the rule's match fields select a send of templateName to number.
+// It ignores Times.
+func (r Rule) Matches(number, templateName string) bool {
+	if len(r.Numbers) > 0 && !slices.Contains(r.Numbers, number) {
+		return false
+	}
+	return r.matchesRest(number, templateName)
+}
+
+// matchesRest checks every match field except Numbers.
+func (r Rule) matchesRest(number, templateName string) bool {
+	if r.Suffix != "" && !strings.HasSuffix(number, r.Suffix) {
+		return false
+	}
+	if r.Template != "" && r.Template != templateName {
+		return false
+	}
+	if r.Percent > 0 && float64(HashBucket(r.Salt, number)) >= r.Percent*100 {
+		return false
+	}
+	return true
+}
+
+// ValidateRules reports the first rule whose fields make no sense together.
+func ValidateRules(rules []Rule) error {
+	for i, r := range rules {
+		if err := r.validate(); err != nil {
+			return fmt.Errorf("rule %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func (r Rule) validate() error {
+	switch {
+	case r.Percent < 0 || r.Percent > 100:
+		return fmt.Errorf("percent %v is outside 0..100", r.Percent)
+	case r.Times < 0:
+		return fmt.Errorf("times %d is negative", r.Times)
+	case r.Latency < 0:
+		return fmt.Errorf("latency %v is negative", r.Latency)
+	case r.Status != 0 && (r.Status < 200 || r.Status > 599):
+		return fmt.Errorf("status %d is not an HTTP status in 200..599", r.Status)
+	case r.Code != "" && r.Status != 0 && r.Status < 400:
+		return fmt.Errorf("code %s with success status %d", r.Code, r.Status)
+	case r.LoseResponse && (r.Code != "" || r.Status != 0):
+		return errors.New("loseResponse cannot be combined with code or status")
+	}
+	return nil
+}
+
+// compiledRule is a Rule with its number set indexed and its per-number use counts.
+type compiledRule struct {
+	Rule
+	numbers map[string]struct{}
+	// uses counts, per number, the sends the rule has applied to; only kept when Times > 0.
+	uses map[string]int
+}
+
+func compileRules(rules []Rule) []*compiledRule {
+	out := make([]*compiledRule, len(rules))
+	for i, r := range rules {
+		r.Numbers = slices.Clone(r.Numbers)
+		cr := &compiledRule{Rule: r}
+		if len(r.Numbers) > 0 {
+			cr.numbers = make(map[string]struct{}, len(r.Numbers))
+			for _, n := range r.Numbers {
+				cr.numbers[n] = struct{}{}
+			}
+		}
+		if r.Times > 0 {
+			cr.uses = make(map[string]int)
+		}
+		out[i] = cr
+	}
+	return out
+}
+
+func (cr *compiledRule) matches(number, templateName string) bool {
+	if cr.numbers != nil {
+		if _, ok := cr.numbers[number]; !ok {
+			return false
+		}
+	}
+	return cr.Rule.matchesRest(number, templateName)
+}
+
+// pickLocked returns the rule that applies to a send, counting the use against its Times,
+// or false when none does. The caller holds s.mu.
+func pickLocked(rules []*compiledRule, number, templateName string) (Rule, bool) {
+	for _, cr := range rules {
+		if !cr.matches(number, templateName) {
+			continue
+		}
+		if cr.Times > 0 {
+			if cr.uses[number] >= cr.Times {
+				continue
+			}
+			cr.uses[number]++
+		}
+		return cr.Rule, true
+	}
+	return Rule{}, false
+}
+
+// ruleJSON is the wire form of a Rule used by the control endpoints: camelCase names and the
+// latency as a Go duration string ("250ms").
+type ruleJSON struct {
+	Numbers      []string `json:"numbers,omitempty"`
+	Suffix       string   `json:"suffix,omitempty"`
+	Percent      float64  `json:"percent,omitempty"`
+	Salt         string   `json:"salt,omitempty"`
+	Template     string   `json:"template,omitempty"`
+	Code         string   `json:"code,omitempty"`
+	Status       int      `json:"status,omitempty"`
+	Latency      string   `json:"latency,omitempty"`
+	LoseResponse bool     `json:"loseResponse,omitempty"`
+	Times        int      `json:"times,omitempty"`
+}
+
+// MarshalJSON writes the rule with camelCase field names and Latency as a duration string.
+func (r Rule) MarshalJSON() ([]byte, error) {
+	w := ruleJSON{
+		Numbers: r.Numbers, Suffix: r.Suffix, Percent: r.Percent, Salt: r.Salt, Template: r.Template,
+		Code: r.Code, Status: r.Status, LoseResponse: r.LoseResponse, Times: r.Times,
+	}
+	if r.Latency != 0 {
+		w.Latency = r.Latency.String()
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads the form MarshalJSON writes; unknown field names are an error.
+func (r *Rule) UnmarshalJSON(b []byte) error {
+	var w ruleJSON
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return fmt.Errorf("rule: %w", err)
+	}
+	var lat time.Duration
+	if w.Latency != "" {
+		d, err := time.ParseDuration(w.Latency)
+		if err != nil {
+			return fmt.Errorf("rule latency: %w", err)
+		}
+		lat = d
+	}
+	*r = Rule{
+		Numbers: w.Numbers, Suffix: w.Suffix, Percent: w.Percent, Salt: w.Salt, Template: w.Template,
+		Code: w.Code, Status: w.Status, Latency: lat, LoseResponse: w.LoseResponse, Times: w.Times,
+	}
+	return nil
+}

@@ -1,0 +1,615 @@
+package fakeconnectly
+
+import (
+	"cmp"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldmsg/herald/internal/connectly"
+)
+
+// Template statuses of the provider reference, section 7.
+const (
+	TemplateApproved = "MESSAGE_TEMPLATE_STATUS_APPROVED"
+	TemplatePending  = "MESSAGE_TEMPLATE_STATUS_PENDING"
+	TemplateRejected = "MESSAGE_TEMPLATE_STATUS_REJECTED"
+)
+
+// DefaultRateLimit is Connectly's documented limit on the send endpoint, in requests/second.
+const DefaultRateLimit = 200
+
+// maxBody bounds a request body the fake reads.
+const maxBody = 1 << 20
+
+// Config configures a Server.
+type Config struct {
+	// BusinessID is the business id the API answers for; other ids in the path get 404.
+	// Required.
+	BusinessID string
+	// APIKey is the X-API-Key value the API accepts; a missing or different key gets 401.
+	// Required.
+	APIKey string
+	// RateLimit is the number of sends per second the business may make, as a token bucket
+	// holding one second's worth (burst == RateLimit); excess sends get 429. 0 means
+	// DefaultRateLimit, -1 disables the limit.
+	RateLimit int
+	// Rules inject faults; the first matching rule applies. See Rule.
+	Rules []Rule
+	// Templates are the templates that exist. When empty, every template name and language
+	// exists and is approved.
+	Templates []Template
+	// Senders are the business's WhatsApp numbers. When set, a send's sender must be one of
+	// them, and is required when there are several (ERROR_CODE_INVALID_SENDER_ID). When
+	// empty, any E.164 sender is accepted and it may be omitted.
+	Senders []string
+	// MaxReceived caps how many sends Received keeps (the first ones); later sends still
+	// count in Stats and AcceptedCount. 0 keeps everything. Long benchmarks should set it.
+	MaxReceived int
+	// Clock is the time source of the rate limit, message ids and Received.At. Default
+	// time.Now. Rule latency always waits in real time.
+	Clock func() time.Time
+}
+
+// Template is one template translation that exists on the fake business.
+type Template struct {
+	Name     string
+	Language string
+	// Status is a MESSAGE_TEMPLATE_STATUS_* value; empty means TemplateApproved. Only
+	// approved templates can be sent.
+	Status string
+}
+
+// Received is the record of one request to the send endpoint.
+type Received struct {
+	// At is the Clock time the request arrived.
+	At time.Time `json:"at"`
+	// Number is the request's recipient ("" when the body could not be read).
+	Number string `json:"number"`
+	// Message is the decoded body (best effort for requests refused before validation).
+	Message connectly.TemplateMessage `json:"message"`
+	// Status is the HTTP status answered; 0 when no answer was written (LoseResponse, or the
+	// client went away during a rule's Latency).
+	Status int `json:"status"`
+	// MessageID is the id given to an accepted message, including one whose answer was lost.
+	MessageID string `json:"messageId,omitempty"`
+	// ErrorCode is set when the message was not accepted: the body's code, "HTTP_<status>"
+	// when the body has none, or CodeCanceled.
+	ErrorCode string `json:"errorCode,omitempty"`
+}
+
+// Accepted reports whether the message was accepted.
+func (r Received) Accepted() bool { return r.MessageID != "" }
+
+// Stats are the totals of the send endpoint since New or the last Reset.
+type Stats struct {
+	// Requests counts every request to the send path, whatever the answer.
+	Requests int `json:"requests"`
+	// Accepted counts accepted messages, including those whose answer was lost.
+	Accepted int `json:"accepted"`
+	// DistinctAccepted counts the distinct numbers with at least one accepted message.
+	DistinctAccepted int `json:"distinctAccepted"`
+	// Errors counts refused requests by Received.ErrorCode.
+	Errors map[string]int `json:"errors"`
+	// Statuses counts answers by HTTP status (requests answered with nothing are not counted).
+	Statuses map[int]int `json:"statuses"`
+	// Throttled counts 429 answers, from the rate limit or from rules.
+	Throttled int `json:"throttled"`
+	// Lost counts messages accepted with the answer dropped on purpose (LoseResponse).
+	Lost int `json:"lost"`
+	// Canceled counts requests whose client went away during a rule's Latency.
+	Canceled int `json:"canceled"`
+}
+
+type templateKey struct{ name, language string }
+
+// Server is a fake Connectly API. It is safe for concurrent use.
+type Server struct {
+	businessID string
+	apiKey     []byte
+	rateLimit  int
+	templates  map[templateKey]string
+	tmplList   []Template
+	senders    map[string]struct{}
+	maxRecords int
+	clock      func() time.Time
+	handler    http.Handler
+
+	mu       sync.Mutex
+	rules    []*compiledRule
+	received []Received
+	accepted map[string]int
+	stats    Stats
+	ids      idGen
+	// The rate limit's token bucket, in units of 1e-9 token.
+	bucket     int64
+	bucketTime time.Time
+	srv        *http.Server
+}
+
+// New validates cfg and returns a Server. It does not listen; use Handler or Start.
+func New(cfg Config) (*Server, error) {
+	if cfg.BusinessID == "" {
+		return nil, errors.New("fakeconnectly: business id is empty")
+	}
+	if cfg.APIKey == "" {
+		return nil, errors.New("fakeconnectly: API key is empty")
+	}
+	switch {
+	case cfg.RateLimit == 0:
+		cfg.RateLimit = DefaultRateLimit
+	case cfg.RateLimit < -1:
+		return nil, fmt.Errorf("fakeconnectly: rate limit %d (want > 0, 0 for the default or -1 for none)", cfg.RateLimit)
+	}
+	if err := ValidateRules(cfg.Rules); err != nil {
+		return nil, fmt.Errorf("fakeconnectly: %w", err)
+	}
+	s := &Server{
+		businessID: cfg.BusinessID,
+		apiKey:     []byte(cfg.APIKey),
+		rateLimit:  cfg.RateLimit,
+		templates:  make(map[templateKey]string, len(cfg.Templates)),
+		senders:    make(map[string]struct{}, len(cfg.Senders)),
+		maxRecords: cfg.MaxReceived,
+		clock:      cfg.Clock,
+		rules:      compileRules(cfg.Rules),
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	for _, t := range cfg.Templates {
+		if t.Name == "" || t.Language == "" {
+			return nil, fmt.Errorf("fakeconnectly: template %+v needs a name and a language", t)
+		}
+		if t.Status == "" {
+			t.Status = TemplateApproved
+		}
+		k := templateKey{t.Name, t.Language}
+		if _, dup := s.templates[k]; dup {
+			return nil, fmt.Errorf("fakeconnectly: template %s/%s listed twice", t.Name, t.Language)
+		}
+		s.templates[k] = t.Status
+		s.tmplList = append(s.tmplList, t)
+	}
+	for _, n := range cfg.Senders {
+		if !validE164(n) {
+			return nil, fmt.Errorf("fakeconnectly: sender %q is not an E.164 number", n)
+		}
+		s.senders[n] = struct{}{}
+	}
+	s.resetLocked()
+	s.handler = http.HandlerFunc(s.serveHTTP)
+	return s, nil
+}
+
+// Handler serves the API and the control endpoints.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Start listens on addr (for example "127.0.0.1:0") and serves in the background until
+// Close. It returns the base URL, "http://127.0.0.1:PORT".
+func (s *Server) Start(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("fakeconnectly: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	s.mu.Lock()
+	if s.srv != nil {
+		s.mu.Unlock()
+		ln.Close()
+		return "", errors.New("fakeconnectly: server already started")
+	}
+	s.srv = srv
+	s.mu.Unlock()
+	go srv.Serve(ln) //nolint:errcheck // returns http.ErrServerClosed after Close
+	tcp := ln.Addr().(*net.TCPAddr)
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port)), nil
+}
+
+// Close stops the server started by Start, closing every connection (requests waiting out
+// a rule's Latency end as canceled). It is a no-op when the server was not started.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	srv := s.srv
+	s.srv = nil
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Close()
+}
+
+// Received returns a copy of the record of every send request, in the order they were
+// answered.
+func (s *Server) Received() []Received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Received, len(s.received))
+	copy(out, s.received)
+	return out
+}
+
+// AcceptedCount returns how many times a message to number was accepted (a LoseResponse
+// accept counts).
+func (s *Server) AcceptedCount(number string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted[number]
+}
+
+// Stats returns the totals of the send endpoint.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.DistinctAccepted = len(s.accepted)
+	st.Errors = make(map[string]int, len(s.stats.Errors))
+	for k, v := range s.stats.Errors {
+		st.Errors[k] = v
+	}
+	st.Statuses = make(map[int]int, len(s.stats.Statuses))
+	for k, v := range s.stats.Statuses {
+		st.Statuses[k] = v
+	}
+	return st
+}
+
+// SetRules replaces the rules and resets their per-number Times counts. It panics when
+// ValidateRules rejects the rules.
+func (s *Server) SetRules(rules []Rule) {
+	if err := ValidateRules(rules); err != nil {
+		panic("fakeconnectly: SetRules: " + err.Error())
+	}
+	compiled := compileRules(rules)
+	s.mu.Lock()
+	s.rules = compiled
+	s.mu.Unlock()
+}
+
+// Rules returns a copy of the current rules.
+func (s *Server) Rules() []Rule {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Rule, len(s.rules))
+	for i, cr := range s.rules {
+		out[i] = cr.Rule
+	}
+	return out
+}
+
+// Reset forgets the record, the totals, the accepted counts and the rules' Times counts,
+// and refills the rate limit's bucket. The rules themselves stay.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resetLocked()
+}
+
+func (s *Server) resetLocked() {
+	s.received = nil
+	s.accepted = make(map[string]int)
+	s.stats = Stats{Errors: make(map[string]int), Statuses: make(map[int]int)}
+	s.bucket = int64(s.rateLimit) * 1e9
+	s.bucketTime = time.Time{}
+	for _, cr := range s.rules {
+		if cr.uses != nil {
+			cr.uses = make(map[string]int)
+		}
+	}
+}
+
+// allowLocked takes a token from the rate limit's bucket, refilled at RateLimit tokens a
+// second up to RateLimit tokens.
+func (s *Server) allowLocked(now time.Time) bool {
+	if s.rateLimit < 0 {
+		return true
+	}
+	capacity := int64(s.rateLimit) * 1e9
+	if !s.bucketTime.IsZero() {
+		if el := now.Sub(s.bucketTime); el > 0 {
+			el = min(el, time.Second) // a second refills the whole bucket
+			s.bucket = min(capacity, s.bucket+int64(el)*int64(s.rateLimit))
+			s.bucketTime = now
+		}
+	} else {
+		s.bucketTime = now
+	}
+	if s.bucket < 1e9 {
+		return false
+	}
+	s.bucket -= 1e9
+	return true
+}
+
+// recordLocked adds a send to the record and the totals.
+func (s *Server) recordLocked(rec Received) {
+	s.stats.Requests++
+	if rec.Status != 0 {
+		s.stats.Statuses[rec.Status]++
+	}
+	if rec.MessageID != "" {
+		s.stats.Accepted++
+		s.accepted[rec.Number]++
+		if rec.Status == 0 {
+			s.stats.Lost++
+		}
+	} else {
+		s.stats.Errors[rec.ErrorCode]++
+		if rec.Status == http.StatusTooManyRequests {
+			s.stats.Throttled++
+		}
+		if rec.ErrorCode == CodeCanceled {
+			s.stats.Canceled++
+		}
+	}
+	if s.maxRecords <= 0 || len(s.received) < s.maxRecords {
+		s.received = append(s.received, rec)
+	}
+}
+
+// serveHTTP routes a request.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, controlPrefix) {
+		s.serveControl(w, r)
+		return
+	}
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/v1/businesses/")
+	if !ok {
+		writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
+		return
+	}
+	escID, verb, ok := strings.Cut(rest, "/")
+	business, err := url.PathUnescape(escID)
+	if !ok || err != nil || business == "" {
+		writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
+		return
+	}
+	switch verb {
+	case "send/whatsapp_templated_messages":
+		if !requirePost(w, r) {
+			return
+		}
+		s.handleSend(w, r, business)
+	case "get/templates":
+		if !requirePost(w, r) {
+			return
+		}
+		s.handleTemplates(w, r, business)
+	default:
+		writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
+	}
+}
+
+func requirePost(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodPost {
+		return true
+	}
+	w.Header().Set("Allow", http.MethodPost)
+	writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
+	return false
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	key := r.Header.Get("X-API-Key")
+	return key != "" && subtle.ConstantTimeCompare([]byte(key), s.apiKey) == 1
+}
+
+func (s *Server) wrongBusiness(business string) apiError {
+	return apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("business %q not found", business)}
+}
+
+// admit applies the checks made before the body is looked at: the API key, the business id
+// and the rate limit, in that order. Only sends that pass the first two take a token.
+func (s *Server) admit(r *http.Request, business string, now time.Time) (apiError, bool) {
+	if !s.authorized(r) {
+		return unauthorized(), true
+	}
+	if business != s.businessID {
+		return s.wrongBusiness(business), true
+	}
+	s.mu.Lock()
+	ok := s.allowLocked(now)
+	s.mu.Unlock()
+	if !ok {
+		return throttled(), true
+	}
+	return apiError{}, false
+}
+
+// handleSend answers POST /v1/businesses/{businessId}/send/whatsapp_templated_messages.
+func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, business string) {
+	rec := Received{At: s.clock()}
+	raw, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+
+	if e, refused := s.admit(r, business, rec.At); refused {
+		if readErr == nil {
+			rec.Message = decodeLoose(raw)
+			rec.Number = rec.Message.Number
+		}
+		s.refuse(w, rec, e)
+		return
+	}
+
+	if readErr != nil {
+		s.refuse(w, rec, *invalid(CodeTemplateInputInvalid, "invalid request body: "+readErr.Error()))
+		return
+	}
+	msg, bad := decodeSend(raw)
+	rec.Message, rec.Number = msg, msg.Number
+	if bad == nil {
+		bad = s.validate(&msg)
+	}
+	if bad != nil {
+		s.refuse(w, rec, *bad)
+		return
+	}
+
+	s.mu.Lock()
+	rule, _ := pickLocked(s.rules, msg.Number, msg.TemplateName) // the zero Rule when none matches
+	if rule.Latency == 0 && !rule.LoseResponse && rule.Code == "" && rule.Status < 300 {
+		// The common case: accept under the same lock.
+		s.acceptLocked(&rec, cmp.Or(rule.Status, http.StatusOK))
+		s.mu.Unlock()
+		writeJSON(w, rec.Status, connectly.SendResult{ID: rec.MessageID})
+		return
+	}
+	s.mu.Unlock()
+
+	if rule.Latency > 0 {
+		t := time.NewTimer(rule.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			rec.ErrorCode = CodeCanceled
+			s.mu.Lock()
+			s.recordLocked(rec)
+			s.mu.Unlock()
+			return
+		}
+	}
+
+	switch {
+	case rule.LoseResponse:
+		s.mu.Lock()
+		s.acceptLocked(&rec, 0)
+		s.mu.Unlock()
+		dropConnection(w)
+	case rule.Code != "":
+		s.refuse(w, rec, codeError(rule.Code, rule.Status))
+	case rule.Status >= 300:
+		s.refuse(w, rec, statusError(rule.Status))
+	default:
+		s.mu.Lock()
+		s.acceptLocked(&rec, cmp.Or(rule.Status, http.StatusOK))
+		s.mu.Unlock()
+		writeJSON(w, rec.Status, connectly.SendResult{ID: rec.MessageID})
+	}
+}
+
+// acceptLocked gives the send a message id and records it as accepted, answered with
+// status (0 for LoseResponse, whose answer is never written). The caller holds s.mu.
+func (s *Server) acceptLocked(rec *Received, status int) {
+	rec.Status = status
+	rec.MessageID = s.ids.next(rec.At)
+	s.recordLocked(*rec)
+}
+
+// refuse records a send that was not accepted and writes its error answer.
+func (s *Server) refuse(w http.ResponseWriter, rec Received, e apiError) {
+	rec.Status = e.Status
+	rec.ErrorCode = e.key()
+	s.mu.Lock()
+	s.recordLocked(rec)
+	s.mu.Unlock()
+	writeError(w, e)
+}
+
+// dropConnection closes the client's connection without writing an answer.
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	// Not hijackable (HTTP/2, a recorder): abort the response instead.
+	panic(http.ErrAbortHandler)
+}
+
+// templatesResponse is the answer of get/templates (reference section 7), reduced to the
+// fields Herald reads.
+type templatesResponse struct {
+	Entity struct {
+		TemplateGroups []templateGroup `json:"templateGroups"`
+	} `json:"entity"`
+}
+
+type templateGroup struct {
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Category  string          `json:"category"`
+	Templates []templateEntry `json:"templates"`
+}
+
+type templateEntry struct {
+	ID       string `json:"id"`
+	Language struct {
+		Code string `json:"code"`
+	} `json:"language"`
+	Status string `json:"status"`
+}
+
+// handleTemplates answers POST /v1/businesses/{businessId}/get/templates.
+func (s *Server) handleTemplates(w http.ResponseWriter, r *http.Request, business string) {
+	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxBody))
+	switch {
+	case !s.authorized(r):
+		writeError(w, unauthorized())
+		return
+	case business != s.businessID:
+		writeError(w, s.wrongBusiness(business))
+		return
+	}
+	var resp templatesResponse
+	resp.Entity.TemplateGroups = []templateGroup{}
+	index := make(map[string]int)
+	for _, t := range s.tmplList {
+		i, ok := index[t.Name]
+		if !ok {
+			i = len(resp.Entity.TemplateGroups)
+			index[t.Name] = i
+			resp.Entity.TemplateGroups = append(resp.Entity.TemplateGroups, templateGroup{
+				ID: t.Name, Name: t.Name, Category: "MARKETING", Templates: []templateEntry{},
+			})
+		}
+		e := templateEntry{ID: templateID(t), Status: t.Status}
+		e.Language.Code = t.Language
+		g := &resp.Entity.TemplateGroups[i]
+		g.Templates = append(g.Templates, e)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// templateID is a stable numeric id for a template translation, shaped like Meta's.
+func templateID(t Template) string {
+	h := fnv.New64a()
+	h.Write([]byte(t.Name))
+	h.Write([]byte{0})
+	h.Write([]byte(t.Language))
+	return strconv.FormatUint(1e15+h.Sum64()%9e15, 10)
+}
+
+func writeError(w http.ResponseWriter, e apiError) {
+	writeJSON(w, e.Status, e.body())
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,215 @@
+package fakeconnectly
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/heraldmsg/herald/internal/connectly"
+)
+
+// decodeSend decodes a send body strictly: one JSON object, no unknown fields, no trailing
+// data.
+func decodeSend(raw []byte) (connectly.TemplateMessage, *apiError) {
+	var msg connectly.TemplateMessage
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 {
+		return msg, invalid(CodeTemplateInputInvalid, "invalid request body: body is empty")
+	}
+	if trimmed[0] != '{' {
+		return msg, invalid(CodeTemplateInputInvalid, "invalid request body: body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&msg); err != nil {
+		return connectly.TemplateMessage{}, invalid(CodeTemplateInputInvalid, "invalid request body: "+strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return connectly.TemplateMessage{}, invalid(CodeTemplateInputInvalid, "invalid request body: unexpected data after the JSON object")
+	}
+	return msg, nil
+}
+
+// decodeLoose decodes what it can of a body, for the record of a send refused before
+// validation (401, 404, 429).
+func decodeLoose(raw []byte) connectly.TemplateMessage {
+	var msg connectly.TemplateMessage
+	if json.Unmarshal(raw, &msg) != nil {
+		return connectly.TemplateMessage{}
+	}
+	return msg
+}
+
+// validE164 reports whether s is "+" followed by 8 to 15 digits, the first not zero.
+func validE164(s string) bool {
+	if len(s) < 9 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// validBSUID reports whether s is "bsuid:" followed by an ISO 3166 alpha-2 country code, a
+// dot and one or more ASCII letters or digits (reference section 6).
+func validBSUID(s string) bool {
+	rest, ok := strings.CutPrefix(s, "bsuid:")
+	if !ok || len(rest) < 4 || rest[2] != '.' {
+		return false
+	}
+	for i := 0; i < 2; i++ {
+		if rest[i] < 'A' || rest[i] > 'Z' {
+			return false
+		}
+	}
+	for i := 3; i < len(rest); i++ {
+		c := rest[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// paramKind is what a known parameter key holds.
+type paramKind int
+
+const (
+	paramUnknown paramKind = iota
+	paramText              // header_text, body_N: text with WhatsApp's whitespace rules
+	paramMedia             // header_image, header_video, header_document: absolute https URL
+	paramButton            // button_N_url: a URL or a URL suffix
+	paramLenient           // raw_*, carousel card and quick-reply keys: names not documented
+)
+
+func kindOf(name string) paramKind {
+	switch name {
+	case "header_text":
+		return paramText
+	case "header_image", "header_video", "header_document":
+		return paramMedia
+	case "button_1_url", "button_2_url":
+		return paramButton
+	}
+	if n, ok := strings.CutPrefix(name, "body_"); ok {
+		if i, err := strconv.Atoi(n); err == nil && i >= 1 && i <= 15 && strconv.Itoa(i) == n {
+			return paramText
+		}
+	}
+	if strings.HasPrefix(name, "raw_") || strings.Contains(name, "card") || strings.Contains(name, "quick_reply") {
+		return paramLenient
+	}
+	return paramUnknown
+}
+
+// validateParam checks one parameter; i is its index, for the message.
+func validateParam(i int, p connectly.Parameter) *apiError {
+	if p.Name == "" {
+		return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameters[%d].name is empty", i))
+	}
+	kind := kindOf(p.Name)
+	switch kind {
+	case paramUnknown:
+		return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameters[%d].name %q is not a template parameter key", i, p.Name))
+	case paramLenient:
+		return nil
+	}
+	if strings.TrimSpace(p.Value) == "" {
+		return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameter %s has an empty value", p.Name))
+	}
+	switch kind {
+	case paramMedia:
+		u, err := url.Parse(p.Value)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameter %s must be an absolute https URL, got %q", p.Name, p.Value))
+		}
+	case paramText:
+		switch {
+		case strings.ContainsAny(p.Value, "\n\r"):
+			return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameter %s contains a new-line character", p.Name))
+		case strings.Contains(p.Value, "\t"):
+			return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameter %s contains a tab character", p.Name))
+		case strings.Contains(p.Value, "     "):
+			return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameter %s contains more than 4 consecutive spaces", p.Name))
+		}
+	case paramButton:
+		if strings.ContainsAny(p.Value, " \t\r\n") {
+			return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameter %s must be a URL or URL suffix without whitespace", p.Name))
+		}
+	}
+	return nil
+}
+
+// validate checks a decoded send against the documented rules, in the order the fake
+// reports them: number, sender, templateName, language, parameters, callbackData, template.
+func (s *Server) validate(msg *connectly.TemplateMessage) *apiError {
+	switch {
+	case msg.Number == "":
+		return invalid(CodePhoneNumberBadFormat, "number is required")
+	case !validE164(msg.Number) && !validBSUID(msg.Number):
+		return invalid(CodePhoneNumberBadFormat, fmt.Sprintf("number %q is neither E.164 (+ and 8 to 15 digits) nor bsuid:<CC>.<id>", msg.Number))
+	}
+	if e := s.validateSender(msg); e != nil {
+		return e
+	}
+	switch {
+	case msg.TemplateName == "":
+		return invalid(CodeTemplateInputInvalid, "templateName is required")
+	case msg.Language == "":
+		return invalid(CodeTemplateInputInvalid, "language is required")
+	}
+	seen := make(map[string]struct{}, len(msg.Parameters))
+	for i, p := range msg.Parameters {
+		if e := validateParam(i, p); e != nil {
+			return e
+		}
+		if _, dup := seen[p.Name]; dup {
+			return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameter %s is given more than once", p.Name))
+		}
+		seen[p.Name] = struct{}{}
+	}
+	if len(msg.CallbackData) > connectly.MaxCallbackData {
+		return invalid(CodeTemplateInputInvalid, fmt.Sprintf("callbackData is %d bytes, the limit is %d", len(msg.CallbackData), connectly.MaxCallbackData))
+	}
+	if len(s.templates) > 0 {
+		status, ok := s.templates[templateKey{msg.TemplateName, msg.Language}]
+		if !ok {
+			return invalid(CodeTemplateNotFound, fmt.Sprintf("no template %q in language %q", msg.TemplateName, msg.Language))
+		}
+		if status != TemplateApproved {
+			return invalid(CodeTemplateNotFound, fmt.Sprintf("template %q in language %q is %s, not approved", msg.TemplateName, msg.Language, status))
+		}
+	}
+	return nil
+}
+
+// validateSender checks the optional sender: E.164, one of Config.Senders when those are
+// set, required when the business has several, and not the recipient.
+func (s *Server) validateSender(msg *connectly.TemplateMessage) *apiError {
+	if msg.Sender == "" {
+		if len(s.senders) > 1 {
+			return invalid(CodeInvalidSenderID, "sender is required: the business has more than one WhatsApp number")
+		}
+		return nil
+	}
+	if !validE164(msg.Sender) {
+		return invalid(CodeInvalidSenderID, fmt.Sprintf("sender %q is not an E.164 number", msg.Sender))
+	}
+	if len(s.senders) > 0 {
+		if _, ok := s.senders[msg.Sender]; !ok {
+			return invalid(CodeInvalidSenderID, fmt.Sprintf("sender %s is not a WhatsApp number of this business", msg.Sender))
+		}
+	}
+	if msg.Sender == msg.Number {
+		return invalid(CodeSelfInvalid, "the recipient is the sender")
+	}
+	return nil
+}

@@ -1,0 +1,425 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// ErrRunExists is wrapped by CreateRun when the run id is taken.
+var ErrRunExists = errors.New("run already exists")
+
+// ErrRunNotFound is wrapped by GetRun and the counters when no run has the id.
+var ErrRunNotFound = errors.New("run not found")
+
+// Ledger reads and changes runs and their recipient entries in Redis.
+type Ledger struct {
+	rdb redis.UniversalClient
+	now func() time.Time
+}
+
+// New returns a Ledger on rdb. now defaults to time.Now.
+func New(rdb redis.UniversalClient, now func() time.Time) *Ledger {
+	if now == nil {
+		now = time.Now
+	}
+	return &Ledger{rdb: rdb, now: now}
+}
+
+func (l *Ledger) nowMS() int64 { return l.now().UnixMilli() }
+
+// Run is a run's metadata as stored in its hash.
+type Run struct {
+	ID       string
+	Campaign string
+	Status   RunStatus
+	Delivery Delivery
+	// Template, Language, Sender and Queue are what the run sends with.
+	Template string
+	Language string
+	Sender   string
+	Queue    string
+	// Audience names the audience file the run was expanded from.
+	Audience string
+	// Buckets is the number of ledger buckets (see BucketOf).
+	Buckets int
+	// Total is the number of audience rows; valid once Expanded.
+	Total    int
+	Expanded bool
+	// PlannedTo and QueuedTo are the expansion cursors, in audience rows.
+	PlannedTo   int
+	QueuedTo    int
+	PauseReason string
+	Created     time.Time
+	Finished    time.Time
+}
+
+// CreateRun stores a new run with status running. It returns an error wrapping ErrRunExists
+// when the id is taken.
+func (l *Ledger) CreateRun(ctx context.Context, r Run) error {
+	if r.ID == "" || r.Buckets < 1 {
+		return fmt.Errorf("ledger: create run: id and buckets are required")
+	}
+	if r.Created.IsZero() {
+		r.Created = l.now()
+	}
+	key := rkeys.Run(r.ID)
+	ok, err := l.rdb.HSetNX(ctx, key, "id", r.ID).Result()
+	if err != nil {
+		return fmt.Errorf("ledger: create run %s: %w", r.ID, err)
+	}
+	if !ok {
+		return fmt.Errorf("ledger: create run %s: %w", r.ID, ErrRunExists)
+	}
+	created := r.Created.UnixMilli()
+	_, err = l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key,
+			"campaign", r.Campaign, "status", string(RunRunning), "delivery", string(r.Delivery),
+			"template", r.Template, "language", r.Language, "sender", r.Sender, "queue", r.Queue,
+			"audience", r.Audience, "buckets", r.Buckets, "created", created,
+			"planned_to", 0, "queued_to", 0)
+		p.ZAdd(ctx, rkeys.Runs(), redis.Z{Score: float64(created), Member: r.ID})
+		p.ZAdd(ctx, rkeys.CampaignRuns(r.Campaign), redis.Z{Score: float64(created), Member: r.ID})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: create run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// GetRun reads a run's metadata. It returns an error wrapping ErrRunNotFound when absent.
+func (l *Ledger) GetRun(ctx context.Context, id string) (Run, error) {
+	m, err := l.rdb.HGetAll(ctx, rkeys.Run(id)).Result()
+	if err != nil {
+		return Run{}, fmt.Errorf("ledger: read run %s: %w", id, err)
+	}
+	if len(m) == 0 {
+		return Run{}, fmt.Errorf("ledger: run %s: %w", id, ErrRunNotFound)
+	}
+	atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
+	ms := func(s string) time.Time {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n == 0 {
+			return time.Time{}
+		}
+		return time.UnixMilli(n)
+	}
+	return Run{
+		ID: id, Campaign: m["campaign"], Status: RunStatus(m["status"]), Delivery: Delivery(m["delivery"]),
+		Template: m["template"], Language: m["language"], Sender: m["sender"], Queue: m["queue"],
+		Audience: m["audience"], Buckets: atoi(m["buckets"]), Total: atoi(m["total"]),
+		Expanded: m["expanded"] == "1", PlannedTo: atoi(m["planned_to"]), QueuedTo: atoi(m["queued_to"]),
+		PauseReason: m["pause_reason"], Created: ms(m["created"]), Finished: ms(m["finished"]),
+	}, nil
+}
+
+// RecentRuns returns up to n run ids, newest first; with campaign set, only that campaign's.
+func (l *Ledger) RecentRuns(ctx context.Context, campaign string, n int) ([]string, error) {
+	key := rkeys.Runs()
+	if campaign != "" {
+		key = rkeys.CampaignRuns(campaign)
+	}
+	ids, err := l.rdb.ZRevRange(ctx, key, 0, int64(n-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: list runs: %w", err)
+	}
+	return ids, nil
+}
+
+// PlanEntry is one recipient of an expansion batch.
+type PlanEntry struct {
+	Recipient string
+	Bucket    int
+	Row       int
+}
+
+// keyIndex collects the distinct bucket keys of a batch after the fixed keys.
+type keyIndex struct {
+	keys []string
+	idx  map[int]int
+}
+
+func newKeyIndex(fixed ...string) *keyIndex {
+	return &keyIndex{keys: fixed, idx: map[int]int{}}
+}
+
+// of returns the 1-based KEYS position of a bucket, adding it when new.
+func (k *keyIndex) of(runID string, bucket int) int {
+	if i, ok := k.idx[bucket]; ok {
+		return i
+	}
+	k.keys = append(k.keys, rkeys.LedgerBucket(runID, bucket))
+	k.idx[bucket] = len(k.keys)
+	return len(k.keys)
+}
+
+// ErrStaleBatch is wrapped by Plan and MarkQueued when the run's cursor is not where the
+// batch starts: the batch was applied before (a resumed expansion) or batches are out of order.
+var ErrStaleBatch = errors.New("expansion batch does not start at the run's cursor")
+
+// Plan writes one expansion batch covering audience rows (from, to]: entries become planned,
+// a recipient already in the ledger is counted skipped(duplicate), and skippedRows counts rows
+// that never reach the ledger by reason (e.g. "invalid"). It returns, per entry, whether it was
+// newly planned.
+func (l *Ledger) Plan(ctx context.Context, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
+	ki := newKeyIndex(rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID))
+	reasons := make([]string, 0, len(skippedRows))
+	for r := range skippedRows {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	args := make([]any, 0, 3+2*len(reasons)+3*len(entries))
+	args = append(args, from, to, len(reasons))
+	for _, r := range reasons {
+		args = append(args, r, skippedRows[r])
+	}
+	for _, e := range entries {
+		args = append(args, ki.of(runID, e.Bucket), e.Recipient, e.Row)
+	}
+	res, err := planCmd.Run(ctx, l.rdb, ki.keys, args...).Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: plan batch of run %s: %w", runID, err)
+	}
+	if len(res) == 1 && res[0] == -1 {
+		return nil, fmt.Errorf("ledger: plan rows %d-%d of run %s: %w", from+1, to, runID, ErrStaleBatch)
+	}
+	if len(res) != len(entries) {
+		return nil, fmt.Errorf("ledger: plan batch of run %s: %d results for %d entries", runID, len(res), len(entries))
+	}
+	out := make([]bool, len(res))
+	for i, v := range res {
+		out[i] = v == 1
+	}
+	return out, nil
+}
+
+// MarkQueued records that the send tasks of rows (from, to] exist.
+func (l *Ledger) MarkQueued(ctx context.Context, runID string, from, to int, entries []PlanEntry) error {
+	ki := newKeyIndex(rkeys.Run(runID), rkeys.Counts(runID))
+	args := make([]any, 0, 2+2*len(entries))
+	args = append(args, from, to)
+	for _, e := range entries {
+		args = append(args, ki.of(runID, e.Bucket), e.Recipient)
+	}
+	n, err := queuedCmd.Run(ctx, l.rdb, ki.keys, args...).Int64()
+	if err != nil {
+		return fmt.Errorf("ledger: mark queued in run %s: %w", runID, err)
+	}
+	if n == -1 {
+		return fmt.Errorf("ledger: mark rows %d-%d of run %s queued: %w", from+1, to, runID, ErrStaleBatch)
+	}
+	return nil
+}
+
+// FinishExpansion records the audience size; it reports whether that completed the run
+// (every row already terminal).
+func (l *Ledger) FinishExpansion(ctx context.Context, runID string, total int) (bool, error) {
+	n, err := expandedCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID), rkeys.Counts(runID)}, total, l.nowMS()).Int64()
+	if err != nil {
+		return false, fmt.Errorf("ledger: finish expansion of run %s: %w", runID, err)
+	}
+	return n == 1, nil
+}
+
+// Verdict is the answer of Claim.
+type Verdict string
+
+const (
+	VerdictSend      Verdict = "send"
+	VerdictDone      Verdict = "done"
+	VerdictPaused    Verdict = "paused"
+	VerdictCancelled Verdict = "cancelled"
+	VerdictUnknown   Verdict = "unknown"
+	VerdictNoRun     Verdict = "norun"
+	VerdictNoEntry   Verdict = "noentry"
+)
+
+// Claim is the result of claiming a recipient before its send.
+type Claim struct {
+	Verdict Verdict
+	// State is the entry's state after the claim.
+	State State
+	// Attempts counts this attempt when Verdict is VerdictSend.
+	Attempts int
+	// Detail is the pause reason for VerdictPaused, else the entry's last code.
+	Detail string
+}
+
+// Claim claims a recipient of a run before its send request. See claimCmd for the verdicts.
+func (l *Ledger) Claim(ctx context.Context, runID string, bucket int, recipient string, d Delivery) (Claim, error) {
+	policy := "amo"
+	if d == AtLeastOnce {
+		policy = "alo"
+	}
+	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket)}
+	res, err := claimCmd.Run(ctx, l.rdb, keys, recipient, policy, l.nowMS()).Slice()
+	if err != nil {
+		return Claim{}, fmt.Errorf("ledger: claim in run %s: %w", runID, err)
+	}
+	if len(res) != 4 {
+		return Claim{}, fmt.Errorf("ledger: claim in run %s: unexpected reply %v", runID, res)
+	}
+	verdict, _ := res[0].(string)
+	letter, _ := res[1].(string)
+	att, _ := res[2].(int64)
+	detail, _ := res[3].(string)
+	return Claim{Verdict: Verdict(verdict), State: fromLetter[letter], Attempts: int(att), Detail: detail}, nil
+}
+
+// ReleaseMode says why a claim is given back without an outcome.
+type ReleaseMode string
+
+const (
+	// ReleaseRetry: a transient failure; the attempt stays counted and the task retries.
+	ReleaseRetry ReleaseMode = "retry"
+	// ReleaseThrottle: a 429 or pacing; the attempt is given back.
+	ReleaseThrottle ReleaseMode = "throttle"
+	// ReleaseHold: the run was paused by this answer; the attempt is given back.
+	ReleaseHold ReleaseMode = "hold"
+)
+
+// Outcome is the result of a claimed send.
+type Outcome struct {
+	// State is Accepted, Failed, Unknown or Skipped; or Queued to release the claim.
+	State     State
+	Code      string
+	MessageID string
+	// Mode is required when State is Queued.
+	Mode ReleaseMode
+}
+
+// FinishResult reports what Finish did.
+type FinishResult struct {
+	// Applied is false when the entry was not submitting (another attempt already finished it).
+	Applied bool
+	// RunCompleted is true when this outcome made every row of the run terminal.
+	RunCompleted bool
+}
+
+// Finish records the outcome of a claimed send.
+func (l *Ledger) Finish(ctx context.Context, runID string, bucket int, recipient string, o Outcome) (FinishResult, error) {
+	letter := o.State.Letter()
+	if letter == "" || (o.State == Queued) != (o.Mode != "") {
+		return FinishResult{}, fmt.Errorf("ledger: finish: invalid outcome %+v", o)
+	}
+	if strings.Contains(o.Code, "|") || strings.Contains(o.MessageID, "|") {
+		return FinishResult{}, fmt.Errorf("ledger: finish: '|' in code or message id")
+	}
+	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket)}
+	res, err := finishCmd.Run(ctx, l.rdb, keys, recipient, letter, o.Code, o.MessageID, string(o.Mode), l.nowMS()).Slice()
+	if err != nil {
+		return FinishResult{}, fmt.Errorf("ledger: finish in run %s: %w", runID, err)
+	}
+	if len(res) != 3 {
+		return FinishResult{}, fmt.Errorf("ledger: finish in run %s: unexpected reply %v", runID, res)
+	}
+	applied, _ := res[0].(int64)
+	done, _ := res[1].(int64)
+	return FinishResult{Applied: applied == 1, RunCompleted: done == 1}, nil
+}
+
+// Pause pauses a running run with a reason. It reports whether this call paused it.
+func (l *Ledger) Pause(ctx context.Context, runID, reason string) (bool, error) {
+	prev, err := pauseCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, reason, l.nowMS()).Text()
+	if err != nil {
+		return false, fmt.Errorf("ledger: pause run %s: %w", runID, err)
+	}
+	if prev == "" {
+		return false, fmt.Errorf("ledger: pause run %s: %w", runID, ErrRunNotFound)
+	}
+	return prev == string(RunRunning), nil
+}
+
+// Entry reads one recipient's ledger entry; ok is false when the run has no such recipient.
+func (l *Ledger) Entry(ctx context.Context, runID string, bucket int, recipient string) (e Entry, ok bool, err error) {
+	v, err := l.rdb.HGet(ctx, rkeys.LedgerBucket(runID, bucket), recipient).Result()
+	if errors.Is(err, redis.Nil) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("ledger: read entry in run %s: %w", runID, err)
+	}
+	e, err = decodeEntry(v)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	return e, true, nil
+}
+
+// Counters are a run's counters.
+type Counters struct {
+	// States counts recipients (and skipped rows) per state; every state is present.
+	States map[State]int64
+	// Codes counts outcomes by "<state>:<code or reason>", e.g. "failed:ERROR_CODE_...",
+	// "skipped:duplicate", and "retried:<code>" for transient failures that were retried.
+	Codes map[string]int64
+	// Attempts counts requests that reached Connectly or may have.
+	Attempts int64
+	// Retries counts transient failures that were retried.
+	Retries int64
+	// Throttled counts sends put back because of a 429 or pacing (no attempt used).
+	Throttled int64
+	// AcceptedAfterRetry counts recipients accepted on a second or later attempt.
+	AcceptedAfterRetry int64
+	// Resent counts at-least-once sends made after finding an earlier claim.
+	Resent int64
+}
+
+// Sum adds up the per-state counts.
+func (c Counters) Sum() int64 {
+	var n int64
+	for _, v := range c.States {
+		n += v
+	}
+	return n
+}
+
+// Counters reads a run's counters.
+func (l *Ledger) Counters(ctx context.Context, runID string) (Counters, error) {
+	var counts, codes *redis.MapStringStringCmd
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		counts = p.HGetAll(ctx, rkeys.Counts(runID))
+		codes = p.HGetAll(ctx, rkeys.Codes(runID))
+		return nil
+	})
+	if err != nil {
+		return Counters{}, fmt.Errorf("ledger: read counters of run %s: %w", runID, err)
+	}
+	c := Counters{States: make(map[State]int64, len(States)), Codes: map[string]int64{}}
+	for _, s := range States {
+		c.States[s] = 0
+	}
+	for k, v := range counts.Val() {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch k {
+		case "attempts":
+			c.Attempts = n
+		case "retries":
+			c.Retries = n
+		case "throttled":
+			c.Throttled = n
+		case "accepted_after_retry":
+			c.AcceptedAfterRetry = n
+		case "resent":
+			c.Resent = n
+		default:
+			c.States[State(k)] = n
+		}
+	}
+	for k, v := range codes.Val() {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if n != 0 {
+			c.Codes[k] = n
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,194 @@
+package ledger
+
+import "github.com/redis/go-redis/v9"
+
+// luaLib is prepended to every script: entry parsing, counter moves and the completion check.
+// An entry is "L|row|attempts|code|msgid" with L the state letter (see letters in state.go).
+const luaLib = `
+local names = {p='planned', q='queued', s='submitting', u='unknown', a='accepted', t='sent',
+  d='delivered', r='read', f='failed', k='skipped'}
+local terminal = {'accepted', 'sent', 'delivered', 'read', 'failed', 'skipped', 'unknown'}
+local function parse(v)
+  local st, row, att, code, mid = string.match(v, '^(%a)|(%d*)|(%d*)|([^|]*)|(.*)$')
+  return st, row, tonumber(att) or 0, code, mid
+end
+local function move(counts, from, to)
+  if from then redis.call('HINCRBY', counts, names[from], -1) end
+  redis.call('HINCRBY', counts, names[to], 1)
+end
+-- maybe_complete marks the run completed when it is expanded and every row is terminal.
+local function maybe_complete(run, counts, now)
+  local m = redis.call('HMGET', run, 'expanded', 'total', 'status', 'finished')
+  if m[1] ~= '1' then return 0 end
+  local c = redis.call('HMGET', counts, unpack(terminal))
+  local sum = 0
+  for i = 1, #c do sum = sum + (tonumber(c[i]) or 0) end
+  if sum < (tonumber(m[2]) or 0) then return 0 end
+  if m[3] == 'running' or m[3] == 'paused' then
+    redis.call('HSET', run, 'status', 'completed')
+  end
+  if not m[4] then redis.call('HSET', run, 'finished', now) end
+  return 1
+end
+`
+
+// planCmd writes one expansion batch of ledger entries as planned, counting duplicates and
+// skipped rows, exactly once per batch (guarded by the run's planned_to cursor).
+//
+// KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3] -> codes, KEYS[4..] -> ledger buckets
+// ARGV[1] -> cursor before the batch (rows), ARGV[2] -> cursor after it,
+// ARGV[3] -> number of (reason, count) pairs that follow, then the pairs (rows skipped before
+// reaching the ledger, e.g. invalid), then (key index, recipient, row) triples.
+// Returns {-1} when the cursor does not match (the batch was applied already), else one flag
+// per triple: 1 planned, 0 duplicate of an earlier row.
+var planCmd = redis.NewScript(luaLib + `
+local cur = tonumber(redis.call('HGET', KEYS[1], 'planned_to') or '0')
+if cur ~= tonumber(ARGV[1]) then return {-1} end
+local i = 4
+for j = 1, tonumber(ARGV[3]) do
+  local n = tonumber(ARGV[i + 1])
+  redis.call('HINCRBY', KEYS[2], 'skipped', n)
+  redis.call('HINCRBY', KEYS[3], 'skipped:' .. ARGV[i], n)
+  i = i + 2
+end
+local out = {}
+while i <= #ARGV do
+  local k = KEYS[tonumber(ARGV[i])]
+  if redis.call('HSETNX', k, ARGV[i + 1], 'p|' .. ARGV[i + 2] .. '|0||') == 1 then
+    redis.call('HINCRBY', KEYS[2], 'planned', 1)
+    out[#out + 1] = 1
+  else
+    redis.call('HINCRBY', KEYS[2], 'skipped', 1)
+    redis.call('HINCRBY', KEYS[3], 'skipped:duplicate', 1)
+    out[#out + 1] = 0
+  end
+  i = i + 3
+end
+redis.call('HSET', KEYS[1], 'planned_to', ARGV[2])
+return out
+`)
+
+// queuedCmd records that the send tasks of a batch exist: planned entries become queued.
+// Entries a worker already claimed are left alone.
+//
+// KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3..] -> ledger buckets
+// ARGV[1] -> queued_to cursor before the batch, ARGV[2] -> after, then (key index, recipient) pairs.
+// Returns -1 when the cursor does not match, else 0.
+var queuedCmd = redis.NewScript(luaLib + `
+local cur = tonumber(redis.call('HGET', KEYS[1], 'queued_to') or '0')
+if cur ~= tonumber(ARGV[1]) then return -1 end
+for i = 3, #ARGV, 2 do
+  local k = KEYS[tonumber(ARGV[i])]
+  local v = redis.call('HGET', k, ARGV[i + 1])
+  if v and string.sub(v, 1, 1) == 'p' then
+    redis.call('HSET', k, ARGV[i + 1], 'q' .. string.sub(v, 2))
+    move(KEYS[2], 'p', 'q')
+  end
+end
+redis.call('HSET', KEYS[1], 'queued_to', ARGV[2])
+return 0
+`)
+
+// expandedCmd marks expansion finished with the audience size, and completes the run if
+// every row is already terminal.
+//
+// KEYS[1] -> run hash, KEYS[2] -> counts. ARGV[1] -> total rows, ARGV[2] -> now (unix ms).
+// Returns 1 when the run completed, else 0.
+var expandedCmd = redis.NewScript(luaLib + `
+redis.call('HSET', KEYS[1], 'expanded', '1', 'total', ARGV[1])
+return maybe_complete(KEYS[1], KEYS[2], ARGV[2])
+`)
+
+// claimCmd claims a recipient before its send request.
+//
+// KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3] -> codes, KEYS[4] -> the recipient's bucket
+// ARGV[1] -> recipient, ARGV[2] -> delivery policy ('alo' at-least-once, else at-most-once),
+// ARGV[3] -> now (unix ms).
+// Returns {verdict, state letter, attempts, detail}; verdict is one of
+//
+//	'send'      claimed (entry now submitting, attempts counted): make the request;
+//	'done'      already past sending (accepted, failed, skipped, unknown...): do nothing;
+//	'paused'    the run is paused (detail: the reason): hold the task;
+//	'cancelled' the run is cancelled: the entry is now skipped(cancelled);
+//	'unknown'   a claim from an earlier attempt was found and the run is at-most-once:
+//	            the entry is now unknown;
+//	'norun' / 'noentry'  no such run or recipient.
+var claimCmd = redis.NewScript(luaLib + `
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'norun', '', 0, ''} end
+local v = redis.call('HGET', KEYS[4], ARGV[1])
+if not v then return {'noentry', '', 0, ''} end
+local st, row, att, code, mid = parse(v)
+if st ~= 'p' and st ~= 'q' and st ~= 's' then return {'done', st, att, code} end
+if status == 'cancelled' then
+  redis.call('HSET', KEYS[4], ARGV[1], 'k|' .. row .. '|' .. att .. '|cancelled|')
+  move(KEYS[2], st, 'k')
+  redis.call('HINCRBY', KEYS[3], 'skipped:cancelled', 1)
+  maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+  return {'cancelled', 'k', att, 'cancelled'}
+end
+if status ~= 'running' then
+  return {'paused', st, att, redis.call('HGET', KEYS[1], 'pause_reason') or status}
+end
+if st == 's' and ARGV[2] ~= 'alo' then
+  redis.call('HSET', KEYS[4], ARGV[1], 'u|' .. row .. '|' .. att .. '|CLAIM_FOUND|')
+  move(KEYS[2], 's', 'u')
+  redis.call('HINCRBY', KEYS[3], 'unknown:CLAIM_FOUND', 1)
+  maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+  return {'unknown', 'u', att, 'CLAIM_FOUND'}
+end
+att = att + 1
+redis.call('HSET', KEYS[4], ARGV[1], 's|' .. row .. '|' .. att .. '|' .. code .. '|')
+if st == 's' then
+  redis.call('HINCRBY', KEYS[2], 'resent', 1)
+else
+  move(KEYS[2], st, 's')
+end
+redis.call('HINCRBY', KEYS[2], 'attempts', 1)
+return {'send', 's', att, code}
+`)
+
+// finishCmd ends a claim: the entry moves from submitting to its outcome, or back to queued.
+//
+// KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3] -> codes, KEYS[4] -> the recipient's bucket
+// ARGV[1] -> recipient, ARGV[2] -> new state letter (a accepted, f failed, u unknown, k skipped,
+// q back to queued), ARGV[3] -> code, ARGV[4] -> message id, ARGV[5] -> mode for q:
+// 'retry' (a transient failure: the attempt stays counted), 'throttle' or 'hold' (the request
+// did not count: the attempt is given back), ARGV[6] -> now (unix ms).
+// Returns {1 if applied else 0, 1 if the run completed else 0, the prior state letter}.
+var finishCmd = redis.NewScript(luaLib + `
+local v = redis.call('HGET', KEYS[4], ARGV[1])
+if not v then return {0, 0, ''} end
+local st, row, att, code, mid = parse(v)
+if st ~= 's' then return {0, 0, st} end
+local new, mode = ARGV[2], ARGV[5]
+if new == 'q' and (mode == 'throttle' or mode == 'hold') and att > 0 then
+  att = att - 1
+  redis.call('HINCRBY', KEYS[2], 'attempts', -1)
+end
+redis.call('HSET', KEYS[4], ARGV[1], new .. '|' .. row .. '|' .. att .. '|' .. ARGV[3] .. '|' .. ARGV[4])
+move(KEYS[2], 's', new)
+if new == 'q' then
+  if mode == 'retry' then
+    redis.call('HINCRBY', KEYS[2], 'retries', 1)
+    redis.call('HINCRBY', KEYS[3], 'retried:' .. ARGV[3], 1)
+  elseif mode == 'throttle' then
+    redis.call('HINCRBY', KEYS[2], 'throttled', 1)
+  end
+  return {1, 0, st}
+end
+if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[3], names[new] .. ':' .. ARGV[3], 1) end
+if new == 'a' and att > 1 then redis.call('HINCRBY', KEYS[2], 'accepted_after_retry', 1) end
+return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st}
+`)
+
+// pauseCmd pauses a running run with a reason.
+//
+// KEYS[1] -> run hash. ARGV[1] -> reason, ARGV[2] -> now (unix ms).
+// Returns the status before the call (” when the run does not exist); only 'running' changes.
+var pauseCmd = redis.NewScript(`
+local s = redis.call('HGET', KEYS[1], 'status')
+if s ~= 'running' then return s or '' end
+redis.call('HSET', KEYS[1], 'status', 'paused', 'pause_reason', ARGV[1], 'paused_at', ARGV[2])
+return 'running'
+`)

@@ -1,0 +1,41 @@
+// Package rkeys builds every Redis key Herald uses. No other package concatenates key strings.
+//
+// All keys of one run carry the run id as a Redis Cluster hash tag ("{run}"), so the ledger
+// scripts, which touch several keys of one run at once, stay legal on a Cluster.
+package rkeys
+
+import "strconv"
+
+// Prefix starts every Herald key; asynq's own keys start with "asynq:".
+const Prefix = "herald:"
+
+// Runs is a sorted set of run ids scored by creation time (unix milliseconds).
+func Runs() string { return Prefix + "runs" }
+
+// CampaignRuns is a sorted set of the run ids of one campaign, scored by creation time.
+func CampaignRuns(campaignID string) string { return Prefix + "campaign:" + campaignID + ":runs" }
+
+// Run is the hash holding a run's metadata and lifecycle status.
+func Run(runID string) string { return Prefix + "run:{" + runID + "}" }
+
+// Counts is the hash of a run's per-state counters (and attempt/retry totals).
+func Counts(runID string) string { return Prefix + "run:{" + runID + "}:counts" }
+
+// Codes is the hash counting a run's outcomes by "<state>:<code or reason>".
+func Codes(runID string) string { return Prefix + "run:{" + runID + "}:codes" }
+
+// LedgerBucket is one bucket of a run's recipient ledger: a hash from recipient key to its
+// encoded entry. Recipients are spread over buckets small enough for Redis to keep each one
+// in its compact encoding (about 25 bytes a recipient instead of about 100).
+func LedgerBucket(runID string, bucket int) string {
+	return Prefix + "run:{" + runID + "}:l:" + strconv.Itoa(bucket)
+}
+
+// SenderLimit is the GCRA state of one sender number's rate limit. Sender and business limits
+// share the business id as hash tag so one script can reserve both.
+func SenderLimit(business, sender string) string {
+	return Prefix + "limit:{" + business + "}:sender:" + sender
+}
+
+// BusinessLimit is the GCRA state of the business-wide request limit on Connectly's API.
+func BusinessLimit(business string) string { return Prefix + "limit:{" + business + "}:business" }

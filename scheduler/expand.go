@@ -1,0 +1,286 @@
+package scheduler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/ledger"
+)
+
+// Enqueuer is the part of asynq.Client the expander uses.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// ExpanderConfig configures an Expander.
+type ExpanderConfig struct {
+	Ledger   *ledger.Ledger
+	Enqueuer Enqueuer
+	// Task sets the asynq options of send tasks (the queue comes from the campaign category).
+	Task campaigns.TaskOptions
+	// BatchSize is the number of audience rows written to the ledger in one script. Default 500.
+	BatchSize int
+	// Parallel is the number of concurrent enqueue calls. Default 8.
+	Parallel int
+	Logger   zerolog.Logger
+	// Progress, when set, is called after each batch with rows done and the estimated total.
+	Progress func(done, estimate int)
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Expander creates runs and expands their audiences.
+type Expander struct {
+	cfg ExpanderConfig
+}
+
+// NewExpander returns an Expander; Ledger and Enqueuer are required.
+func NewExpander(cfg ExpanderConfig) *Expander {
+	if cfg.Ledger == nil || cfg.Enqueuer == nil {
+		panic("scheduler: NewExpander needs a Ledger and an Enqueuer")
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 8
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Expander{cfg: cfg}
+}
+
+// NewRunID returns a fresh run id for a campaign started at t: "<campaign>-<UTC time>-<random>".
+func NewRunID(campaign string, t time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return campaign + "-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// CreateRun stores a new run of def, sending from sender, and returns its id.
+func (e *Expander) CreateRun(ctx context.Context, def *campaigns.Definition, sender, runID string) (ledger.Run, error) {
+	if runID == "" {
+		runID = NewRunID(def.ID, e.cfg.Now())
+	}
+	lines, err := campaigns.CountLines(def.AudiencePath())
+	if err != nil {
+		return ledger.Run{}, err
+	}
+	delivery, err := ledger.ParseDelivery(def.Delivery)
+	if err != nil {
+		return ledger.Run{}, err
+	}
+	run := ledger.Run{
+		ID: runID, Campaign: def.ID, Delivery: delivery,
+		Template: def.Template.Name, Language: def.Template.Language, Sender: sender,
+		Queue: campaigns.QueueFor(def.Template.Category), Audience: def.AudiencePath(),
+		Buckets: ledger.BucketsFor(lines), Created: e.cfg.Now(),
+	}
+	if err := e.cfg.Ledger.CreateRun(ctx, run); err != nil {
+		return ledger.Run{}, err
+	}
+	return e.cfg.Ledger.GetRun(ctx, runID)
+}
+
+// Stats summarises one expansion call.
+type Stats struct {
+	Rows     int
+	Planned  int
+	Enqueued int
+	// Skipped counts rows that did not reach the ledger, by reason.
+	Skipped map[string]int
+}
+
+// Expand streams the run's audience into the ledger and the queue, starting from the run's
+// cursor, so calling it again after a crash continues where it stopped. Rows already planned
+// but not known to be queued are enqueued again; their TaskID (and the ledger) make that safe.
+func (e *Expander) Expand(ctx context.Context, def *campaigns.Definition, run ledger.Run) (Stats, error) {
+	log := e.cfg.Logger.With().Str("run", run.ID).Str("campaign", run.Campaign).Logger()
+	st := Stats{Skipped: map[string]int{}}
+	if run.Expanded {
+		return st, nil
+	}
+	renderer, err := campaigns.NewRenderer(def)
+	if err != nil {
+		return st, err
+	}
+	ar, err := campaigns.OpenAudience(def)
+	if err != nil {
+		return st, err
+	}
+	defer ar.Close()
+	estimate := run.Buckets * 64
+
+	planned, queued := run.PlannedTo, run.QueuedTo
+	batch := make([]pending, 0, e.cfg.BatchSize)
+	skipped := map[string]int{}
+	from := queued
+	rows := 0
+
+	flush := func(to int) error {
+		if to == from {
+			return nil
+		}
+		entries := make([]ledger.PlanEntry, len(batch))
+		for i, p := range batch {
+			entries[i] = p.entry
+		}
+		fresh := make([]bool, len(batch))
+		if to > planned {
+			// A new batch: write the ledger first; only newly planned recipients get a task.
+			flags, err := e.cfg.Ledger.Plan(ctx, run.ID, from, to, skipped, entries)
+			if err != nil {
+				return err
+			}
+			fresh = flags
+			planned = to
+			for r, n := range skipped {
+				st.Skipped[r] += n
+			}
+		} else {
+			// Planned before an interruption: enqueue again, the TaskID keeps it single.
+			for i := range fresh {
+				fresh[i] = true
+			}
+		}
+		toSend := make([]pending, 0, len(batch))
+		for i, p := range batch {
+			if fresh[i] {
+				toSend = append(toSend, p)
+				st.Planned++
+			}
+		}
+		n, err := e.enqueueAll(ctx, run.Queue, toSend)
+		st.Enqueued += n
+		if err != nil {
+			return err
+		}
+		if err := e.cfg.Ledger.MarkQueued(ctx, run.ID, from, to, entries); err != nil {
+			return err
+		}
+		from, queued = to, to
+		batch = batch[:0]
+		clear(skipped)
+		if e.cfg.Progress != nil {
+			e.cfg.Progress(to, max(estimate, to))
+		}
+		return nil
+	}
+
+	for {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		row, err := ar.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return st, err
+		}
+		rows++
+		if row.N <= queued {
+			continue
+		}
+		switch {
+		case row.SkipReason != "":
+			skipped[row.SkipReason]++
+			log.Debug().Int("row", row.N).Str("reason", row.SkipReason).Msg("row skipped")
+		default:
+			params, err := renderer.Render(row.Cols)
+			if err != nil {
+				skipped["invalid_params"]++
+				log.Debug().Int("row", row.N).Err(err).Msg("row skipped")
+				break
+			}
+			p := campaigns.SendPayload{
+				Run: run.ID, To: row.Recipient, Bucket: ledger.BucketOf(row.Recipient, run.Buckets), Row: row.N,
+				Campaign: run.Campaign, Template: run.Template, Language: run.Language, Sender: run.Sender,
+				Params: params, Delivery: string(run.Delivery),
+			}
+			batch = append(batch, pending{entry: ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N}, payload: p})
+		}
+		// Cut batches at the batch size and at the planned cursor, so a resumed expansion
+		// replays exactly the batches that were planned but not marked queued.
+		if row.N-from >= e.cfg.BatchSize || row.N == planned {
+			if err := flush(row.N); err != nil {
+				return st, err
+			}
+		}
+	}
+	if err := flush(rows); err != nil {
+		return st, err
+	}
+	st.Rows = rows
+	completed, err := e.cfg.Ledger.FinishExpansion(ctx, run.ID, rows)
+	if err != nil {
+		return st, err
+	}
+	log.Info().Int("rows", rows).Int("planned", st.Planned).Bool("completed", completed).Msg("expansion finished")
+	return st, nil
+}
+
+type pending struct {
+	entry   ledger.PlanEntry
+	payload campaigns.SendPayload
+}
+
+// enqueueAll enqueues the tasks with bounded parallelism; a TaskID conflict means the task
+// already exists and counts as done.
+func (e *Expander) enqueueAll(ctx context.Context, queue string, ps []pending) (int, error) {
+	if len(ps) == 0 {
+		return 0, nil
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		n     int
+	)
+	next := make(chan pending)
+	workers := min(e.cfg.Parallel, len(ps))
+	opts := e.cfg.Task
+	if opts.Queue == "" {
+		opts.Queue = queue
+	}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range next {
+				t, err := campaigns.NewSendTask(p.payload, opts)
+				if err == nil {
+					_, err = e.cfg.Enqueuer.EnqueueContext(ctx, t)
+				}
+				mu.Lock()
+				switch {
+				case err == nil:
+					n++
+				case errors.Is(err, asynq.ErrTaskIDConflict):
+				default:
+					if first == nil {
+						first = fmt.Errorf("enqueue row %d of run %s: %w", p.entry.Row, p.payload.Run, err)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, p := range ps {
+		next <- p
+	}
+	close(next)
+	wg.Wait()
+	return n, first
+}

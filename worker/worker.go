@@ -1,0 +1,352 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// Sender sends one template message; *connectly.Client implements it.
+type Sender interface {
+	SendTemplate(ctx context.Context, msg connectly.TemplateMessage) (connectly.SendResult, error)
+}
+
+var _ Sender = (*connectly.Client)(nil)
+
+// Config configures a Worker. Zero values take the defaults shown.
+type Config struct {
+	// Concurrency is the number of sends in flight in this process. Default 50.
+	Concurrency int
+	// Queues maps queue names to priorities. Default campaigns.Queues.
+	Queues map[string]int
+	// MaxAttempts is how many times a recipient is tried on transient failures. Default 5.
+	MaxAttempts int
+	// Backoff for transient failures. Default base 1s, cap 5m.
+	Backoff Backoff
+	// ThrottleDelay is how long a send waits after a 429 without Retry-After. Default 2s.
+	ThrottleDelay time.Duration
+	// HoldDelay is how often a task of a paused run looks again. Default 5s.
+	HoldDelay time.Duration
+	// MaxPaceWait is the longest a send waits in place for a rate-limit permit; longer waits
+	// reschedule the task instead. Default 1s.
+	MaxPaceWait time.Duration
+	// RequestTimeout bounds one Connectly request. Shutdown lets requests in flight finish
+	// (a request cut off mid-way leaves its outcome unknown). Default 10s.
+	RequestTimeout time.Duration
+	// ShutdownTimeout is how long Shutdown waits for handlers. Default RequestTimeout + 5s.
+	ShutdownTimeout time.Duration
+	// DelayedTaskCheckInterval is how often asynq moves due retries back to pending. Default 1s.
+	DelayedTaskCheckInterval time.Duration
+	// TaskCheckInterval is how often an idle worker polls its queues. Default 1s.
+	TaskCheckInterval time.Duration
+	// BusinessID keys the business-wide limit.
+	BusinessID string
+	// BusinessRate is Connectly's request limit for the business, per second. Default 200;
+	// negative disables.
+	BusinessRate float64
+	// SenderRates maps sender numbers to messages/s; a sender not listed gets DefaultSenderRate.
+	SenderRates map[string]float64
+	// DefaultSenderRate defaults to 80 (Meta's default throughput per number).
+	DefaultSenderRate float64
+}
+
+func (c *Config) setDefaults() {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 50
+	}
+	if len(c.Queues) == 0 {
+		c.Queues = campaigns.Queues
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = 5
+	}
+	if c.Backoff.Base <= 0 {
+		c.Backoff.Base = time.Second
+	}
+	if c.Backoff.Cap <= 0 {
+		c.Backoff.Cap = 5 * time.Minute
+	}
+	if c.ThrottleDelay <= 0 {
+		c.ThrottleDelay = 2 * time.Second
+	}
+	if c.HoldDelay <= 0 {
+		c.HoldDelay = 5 * time.Second
+	}
+	if c.MaxPaceWait <= 0 {
+		c.MaxPaceWait = time.Second
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = c.RequestTimeout + 5*time.Second
+	}
+	if c.DelayedTaskCheckInterval <= 0 {
+		c.DelayedTaskCheckInterval = time.Second
+	}
+	if c.TaskCheckInterval <= 0 {
+		c.TaskCheckInterval = time.Second
+	}
+	if c.BusinessRate == 0 {
+		c.BusinessRate = 200
+	}
+	if c.DefaultSenderRate <= 0 {
+		c.DefaultSenderRate = 80
+	}
+}
+
+// Deps are the Worker's collaborators.
+type Deps struct {
+	Redis  redis.UniversalClient
+	Sender Sender
+	Table  *connectly.Table
+	Logger zerolog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Worker is one worker process's asynq server and send handler.
+type Worker struct {
+	cfg     Config
+	ledger  *ledger.Ledger
+	limiter *limits.Limiter
+	sender  Sender
+	table   *connectly.Table
+	log     zerolog.Logger
+	srv     *asynq.Server
+}
+
+// New builds a Worker; Start runs it.
+func New(cfg Config, d Deps) *Worker {
+	if d.Redis == nil || d.Sender == nil {
+		panic("worker: New needs Redis and a Sender")
+	}
+	cfg.setDefaults()
+	if d.Table == nil {
+		d.Table, _ = connectly.NewTable(nil)
+	}
+	log := d.Logger.With().Str(logx.KeyComponent, "worker").Logger()
+	w := &Worker{
+		cfg: cfg, ledger: ledger.New(d.Redis, d.Now), limiter: limits.New(d.Redis),
+		sender: d.Sender, table: d.Table, log: log,
+	}
+	w.srv = asynq.NewServerFromRedisClient(d.Redis, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   cfg.Queues,
+		IsFailure:                isFailure,
+		RetryDelayFunc:           cfg.Backoff.retryDelay,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
+		Logger:                   logx.Asynq{L: d.Logger.With().Str(logx.KeyComponent, "asynq").Logger()},
+		LogLevel:                 asynq.WarnLevel,
+		ErrorHandler:             asynq.ErrorHandlerFunc(w.logTaskError),
+	})
+	return w
+}
+
+// Mux returns the handler mux (exported for tests that drive tasks directly).
+func (w *Worker) Mux() *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(campaigns.TypeSend, w.HandleSend)
+	return mux
+}
+
+// Start starts processing; it returns once the server runs.
+func (w *Worker) Start() error {
+	if err := w.srv.Start(w.Mux()); err != nil {
+		return fmt.Errorf("worker: start: %w", err)
+	}
+	w.log.Info().Int("concurrency", w.cfg.Concurrency).Msg("worker started")
+	return nil
+}
+
+// Stop stops taking new tasks (first step of a graceful shutdown).
+func (w *Worker) Stop() { w.srv.Stop() }
+
+// Shutdown waits up to ShutdownTimeout for sends in flight, puts unstarted work back, and
+// returns. Safe to call after Stop.
+func (w *Worker) Shutdown() {
+	w.srv.Shutdown()
+	w.log.Info().Msg("worker stopped")
+}
+
+// logTaskError logs handler errors by meaning: holds and throttles at debug; recorded
+// outcomes (a permanent failure, a transient one that will retry) at info; anything else,
+// such as Redis being unreachable, at warn. The handler already logged the outcome itself.
+func (w *Worker) logTaskError(ctx context.Context, t *asynq.Task, err error) {
+	id, _ := asynq.GetTaskID(ctx)
+	var te *connectly.TransportError
+	var ae *connectly.Error
+	lvl := zerolog.WarnLevel
+	switch {
+	case !isFailure(err):
+		lvl = zerolog.DebugLevel
+	case errors.Is(err, asynq.SkipRetry), errors.As(err, &ae), errors.As(err, &te):
+		lvl = zerolog.InfoLevel
+	}
+	w.log.WithLevel(lvl).Str(logx.KeyTaskID, id).Str("error", logx.MaskDigits(err.Error())).Msg("send task did not finish")
+}
+
+func (w *Worker) senderRate(sender string) float64 {
+	if r, ok := w.cfg.SenderRates[sender]; ok && r > 0 {
+		return r
+	}
+	return w.cfg.DefaultSenderRate
+}
+
+// pace waits for a permit from the sender's and the business's limits. A wait longer than
+// MaxPaceWait returns a *ThrottledError so the task is rescheduled instead of holding a slot.
+func (w *Worker) pace(ctx context.Context, sender string) error {
+	if sender == "" {
+		sender = "default"
+	}
+	keys := []string{rkeys.SenderLimit(w.cfg.BusinessID, sender), rkeys.BusinessLimit(w.cfg.BusinessID)}
+	lims := []limits.Limit{limits.PerSecond(w.senderRate(sender)), limits.PerSecond(w.cfg.BusinessRate)}
+	r, err := w.limiter.Reserve(ctx, keys, lims, w.cfg.MaxPaceWait)
+	if err != nil {
+		return err
+	}
+	if !r.OK {
+		return &ThrottledError{RetryAfter: r.Wait, Reason: "rate limit"}
+	}
+	if r.Wait > 0 {
+		t := time.NewTimer(r.Wait)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// HandleSend is the handler of campaigns.TypeSend tasks.
+func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
+	p, err := campaigns.DecodeSend(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	log := w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger()
+	delivery := ledger.Delivery(p.Delivery)
+
+	if err := w.pace(ctx, p.Sender); err != nil {
+		return err
+	}
+	c, err := w.ledger.Claim(ctx, p.Run, p.Bucket, p.To, delivery)
+	if err != nil {
+		return err
+	}
+	switch c.Verdict {
+	case ledger.VerdictSend:
+	case ledger.VerdictPaused:
+		return &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: c.Detail}
+	case ledger.VerdictUnknown:
+		log.Warn().Int(logx.KeyAttempt, c.Attempts).Msg("earlier attempt may have been sent; marked unknown (at-most-once)")
+		return nil
+	case ledger.VerdictDone, ledger.VerdictCancelled:
+		log.Debug().Str("state", string(c.State)).Msg("nothing to send")
+		return nil
+	default:
+		log.Warn().Str("verdict", string(c.Verdict)).Msg("task has no run or ledger entry; dropped")
+		return nil
+	}
+
+	msg := connectly.TemplateMessage{
+		Number: p.To, TemplateName: p.Template, Language: p.Language, Parameters: p.Params,
+		Sender: p.Sender, CallbackData: p.Callback(), CampaignName: p.Campaign,
+	}
+	// The request runs to completion even when the worker shuts down: cutting it off would
+	// leave its outcome unknown.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.RequestTimeout)
+	res, sendErr := w.sender.SendTemplate(sctx, msg)
+	cancel()
+	return w.settle(context.WithoutCancel(ctx), log, p, c.Attempts, res, sendErr)
+}
+
+// settle records the outcome of a send and returns the task's result.
+func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, attempt int, res connectly.SendResult, sendErr error) error {
+	finish := func(o ledger.Outcome) error {
+		r, err := w.ledger.Finish(ctx, p.Run, p.Bucket, p.To, o)
+		if err != nil {
+			return err
+		}
+		if r.RunCompleted {
+			w.log.Info().Str(logx.KeyRun, p.Run).Str(logx.KeyCampaign, p.Campaign).Msg("run completed")
+		}
+		return nil
+	}
+	if sendErr == nil {
+		log.Debug().Int(logx.KeyAttempt, attempt).Str("message_id", res.ID).Msg("accepted")
+		return finish(ledger.Outcome{State: ledger.Accepted, MessageID: res.ID})
+	}
+	class, rule := w.table.Classify(sendErr)
+	code := connectly.ErrorKey(sendErr)
+	log = log.With().Str(logx.KeyCode, code).Str(logx.KeyClass, class.String()).Int(logx.KeyAttempt, attempt).Logger()
+
+	switch class {
+	case connectly.ClassThrottle:
+		if err := finish(ledger.Outcome{State: ledger.Queued, Code: code, Mode: ledger.ReleaseThrottle}); err != nil {
+			return err
+		}
+		after := w.cfg.ThrottleDelay
+		var ae *connectly.Error
+		if errors.As(sendErr, &ae) && ae.RetryAfterSeconds > 0 {
+			after = time.Duration(ae.RetryAfterSeconds) * time.Second
+		}
+		log.Debug().Msg("throttled by Connectly")
+		return &ThrottledError{RetryAfter: after, Reason: code}
+
+	case connectly.ClassStopRun:
+		if err := finish(ledger.Outcome{State: ledger.Queued, Code: code, Mode: ledger.ReleaseHold}); err != nil {
+			return err
+		}
+		reason := code + ": " + rule.Why
+		paused, err := w.ledger.Pause(ctx, p.Run, reason)
+		if err != nil {
+			return err
+		}
+		if paused {
+			log.Error().Str("reason", reason).Msg("run paused")
+		}
+		return &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: reason}
+
+	case connectly.ClassPermanent:
+		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code}); err != nil {
+			return err
+		}
+		log.Info().Msg("failed permanently")
+		return fmt.Errorf("%s: %w", code, asynq.SkipRetry)
+
+	default: // transient
+		if connectly.Ambiguous(sendErr) && ledger.Delivery(p.Delivery) != ledger.AtLeastOnce {
+			log.Warn().Msg("no answer after the request was sent; marked unknown (at-most-once)")
+			return finish(ledger.Outcome{State: ledger.Unknown, Code: code})
+		}
+		if attempt >= w.cfg.MaxAttempts {
+			if err := finish(ledger.Outcome{State: ledger.Failed, Code: code}); err != nil {
+				return err
+			}
+			log.Warn().Msg("failed: attempts used up")
+			return fmt.Errorf("%s after %d attempts: %w", code, attempt, asynq.SkipRetry)
+		}
+		if err := finish(ledger.Outcome{State: ledger.Queued, Code: code, Mode: ledger.ReleaseRetry}); err != nil {
+			return err
+		}
+		log.Debug().Msg("transient failure; will retry")
+		return fmt.Errorf("%s (attempt %d of %d): %w", code, attempt, w.cfg.MaxAttempts, sendErr)
+	}
+}
