@@ -58,6 +58,8 @@ func New(w io.Writer, o Options) (zerolog.Logger, error) {
 	if console {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
 	}
+	// Handlers log concurrently; zerolog does not serialise writes to w itself.
+	w = zerolog.SyncWriter(w)
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
 

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// herald runs the CLI in-process with env as its whole environment.
+func herald(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, func(k string) string { return env[k] }, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestDemoJSONReport(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := herald(t, nil, "demo", "--json", "--recipients", "400", "--verbose")
+	if code != 0 {
+		t.Fatalf("demo exited %d: %s", code, errOut)
+	}
+	var rep struct {
+		Recipients         int              `json:"recipients"`
+		States             map[string]int64 `json:"states"`
+		Codes              map[string]int64 `json:"codes"`
+		AcceptedAfterRetry int64            `json:"accepted_after_retry"`
+		Throttled          int64            `json:"throttled"`
+		Status             string           `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, out)
+	}
+	if rep.Recipients != 400 || rep.Status != "completed" {
+		t.Fatalf("recipients %d status %s, want 400 completed", rep.Recipients, rep.Status)
+	}
+	var sum int64
+	for _, n := range rep.States {
+		sum += n
+	}
+	if sum != 400 {
+		t.Errorf("states add up to %d, want 400: %v", sum, rep.States)
+	}
+	failedCodes := 0
+	for k := range rep.Codes {
+		if strings.HasPrefix(k, "failed:") {
+			failedCodes++
+		}
+	}
+	if rep.States["accepted"] == 0 || failedCodes < 2 || rep.AcceptedAfterRetry == 0 || rep.Throttled == 0 {
+		t.Errorf("want accepted, >=2 failure codes, accepted after retry and throttles; got %+v", rep)
+	}
+	// The verbose log names every recipient, always masked.
+	if m := regexp.MustCompile(`\+[0-9]{8,}`).FindString(errOut); m != "" {
+		t.Errorf("log contains an unmasked phone number %q", m)
+	}
+	if !strings.Contains(errOut, `"recipient":"********`) {
+		t.Errorf("verbose log has no masked recipient field")
+	}
+}
+
+// miniEnv starts a miniredis and returns the environment pointing Herald at it.
+func miniEnv(t *testing.T) (*miniredis.Miniredis, map[string]string) {
+	t.Helper()
+	m := miniredis.RunT(t)
+	return m, map[string]string{"HERALD_REDIS_URL": "redis://" + m.Addr() + "/0", "HERALD_LOG_LEVEL": "warn"}
+}
+
+func TestCampaignSendThenRunShow(t *testing.T) {
+	t.Parallel()
+	_, env := miniEnv(t)
+	code, out, errOut := herald(t, env, "campaign", "send", "--json", filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml"))
+	if code != 0 {
+		t.Fatalf("campaign send exited %d: %s", code, errOut)
+	}
+	var started struct {
+		Run     string         `json:"run"`
+		Rows    int            `json:"rows"`
+		Planned int            `json:"planned"`
+		Skipped map[string]int `json:"skipped"`
+	}
+	if err := json.Unmarshal([]byte(out), &started); err != nil {
+		t.Fatal(err, out)
+	}
+	if started.Rows != 8 || started.Planned != 6 || started.Skipped["invalid_phone"] != 1 {
+		t.Fatalf("got %+v, want 8 rows, 6 planned, 1 invalid_phone", started)
+	}
+	code, out, errOut = herald(t, env, "run", "show", "--json", started.Run)
+	if code != 0 {
+		t.Fatalf("run show exited %d: %s", code, errOut)
+	}
+	var rep runReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Sum != 8 || rep.States["queued"] != 6 || rep.States["skipped"] != 2 || !rep.Expanded {
+		t.Fatalf("run show: %+v", rep)
+	}
+}
+
+func TestRunShowTableGolden(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	created := time.Date(2026, 11, 24, 21, 0, 0, 0, time.UTC)
+	l := ledger.New(rdb, func() time.Time { return created.Add(42 * time.Second) })
+	if err := l.CreateRun(ctx, ledger.Run{ID: "nightly-1", Campaign: "nightly", Buckets: 1, Created: created, Delivery: ledger.AtMostOnce}); err != nil {
+		t.Fatal(err)
+	}
+	entries := []ledger.PlanEntry{{Recipient: "+14155550101", Row: 1}, {Recipient: "+14155550102", Row: 2}, {Recipient: "+14155550101", Row: 3}}
+	if _, err := l.Plan(ctx, "nightly-1", 0, 4, map[string]int{"invalid_phone": 1}, entries); err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range []ledger.Outcome{{State: ledger.Accepted, MessageID: "01JDEMO"}, {State: ledger.Failed, Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"}} {
+		if _, err := l.Claim(ctx, "nightly-1", 0, entries[i].Recipient, ledger.AtMostOnce); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Finish(ctx, "nightly-1", 0, entries[i].Recipient, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.FinishExpansion(ctx, "nightly-1", 4); err != nil {
+		t.Fatal(err)
+	}
+	if got := rdb.HGet(ctx, rkeys.Run("nightly-1"), "status").Val(); got != "completed" {
+		t.Fatalf("run status %q, want completed", got)
+	}
+	code, out, errOut := herald(t, env, "run", "show", "nightly-1")
+	if code != 0 {
+		t.Fatalf("run show exited %d: %s", code, errOut)
+	}
+	golden := filepath.Join("testdata", "run_show.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Errorf("run show output differs from %s (-want +got):\n--- want\n%s\n--- got\n%s", golden, want, out)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("senders:\n  - number: \"4155550100\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(dir, "secret.yaml")
+	if err := os.WriteFile(secret, []byte("connectly:\n  api_key: abc\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		code    int
+		wantErr string
+	}{
+		{"UnknownCommand", nil, []string{"frobnicate"}, exitUsage, "unknown command"},
+		{"MissingArgument", nil, []string{"run", "show"}, exitUsage, "accepts 1 arg"},
+		{"BadFlag", nil, []string{"demo", "--recipients", "x"}, exitUsage, "invalid argument"},
+		{"ConfigNamesTheKey", map[string]string{"HERALD_CONFIG": bad}, []string{"run", "show", "x"}, exitError, "senders[0].number"},
+		{"SecretInConfigRejected", map[string]string{"HERALD_CONFIG": secret}, []string{"run", "show", "x"}, exitError, "CONNECTLY_API_KEY"},
+		{"WorkerNeedsCredentials", nil, []string{"worker"}, exitError, "connectly.business_id"},
+		{"BadRedisURL", map[string]string{"HERALD_REDIS_URL": "http://x"}, []string{"run", "show", "x"}, exitError, "redis.url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, _, errOut := herald(t, tt.env, tt.args...)
+			if code != tt.code || !strings.Contains(errOut, tt.wantErr) {
+				t.Errorf("exit %d stderr %q; want exit %d and %q", code, errOut, tt.code, tt.wantErr)
+			}
+		})
+	}
+}
