@@ -184,10 +184,21 @@ func (t *Table) Lookup(key string) (Rule, bool) {
 	return r, ok
 }
 
+// unspecified holds the catch-all values of the code and type enums. They carry no specific
+// meaning (an error body may pair ERROR_CODE_UNSPECIFIED with ERROR_TYPE_AUTHENTICATION), so
+// they must not hide a specific type or a status that says more.
+var unspecified = map[string]bool{
+	"ERROR_CODE_UNSPECIFIED": true,
+	"ERROR_TYPE_UNSPECIFIED": true,
+}
+
 // Classify returns the class of an error from Client.SendTemplate: by the body's code first,
 // then its type, then the HTTP status (the reference warns a mapped error type may arrive with
-// an unexpected status, so the body wins). Transport failures are transient; whether they are
-// also ambiguous is reported by Ambiguous. Any other error (a bug on our side) is permanent.
+// an unexpected status, so the body wins). The catch-all ERROR_CODE_UNSPECIFIED and
+// ERROR_TYPE_UNSPECIFIED are consulted last, and not at all when the status throttles or stops
+// the run (a 429 or 401 with an unspecified body is still a 429 or 401). Transport failures
+// are transient; whether they are also ambiguous is reported by Ambiguous. Any other error
+// (a bug on our side) is permanent.
 func (t *Table) Classify(err error) (Class, Rule) {
 	if err == nil {
 		return ClassNone, Rule{}
@@ -195,7 +206,7 @@ func (t *Table) Classify(err error) (Class, Rule) {
 	var ae *Error
 	if errors.As(err, &ae) {
 		for _, k := range []string{ae.Code, ae.Type} {
-			if k == "" {
+			if k == "" || unspecified[k] {
 				continue
 			}
 			if r, ok := t.rules[k]; ok {
@@ -206,6 +217,13 @@ func (t *Table) Classify(err error) (Class, Rule) {
 			return r.Class, r
 		}
 		c := StatusClass(ae.StatusCode)
+		if c != ClassThrottle && c != ClassStopRun {
+			for _, k := range []string{ae.Code, ae.Type} {
+				if r, ok := t.rules[k]; ok && unspecified[k] {
+					return r.Class, r
+				}
+			}
+		}
 		return c, Rule{Class: c, Why: fmt.Sprintf("HTTP %d", ae.StatusCode)}
 	}
 	var te *TransportError

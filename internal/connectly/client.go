@@ -101,10 +101,16 @@ func (c *Client) SendTemplate(ctx context.Context, msg TemplateMessage) (SendRes
 	if len(msg.CallbackData) > MaxCallbackData {
 		return SendResult{}, fmt.Errorf("connectly: callbackData is %d bytes, limit %d", len(msg.CallbackData), MaxCallbackData)
 	}
-	body, err := json.Marshal(msg)
-	if err != nil {
+	// HTML escaping is off so text and URLs go out as written, and so callbackData is never
+	// longer on the wire than the bytes checked against MaxCallbackData above ("<" would
+	// otherwise become the six bytes "\u003c").
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(msg); err != nil {
 		return SendResult{}, fmt.Errorf("connectly: encode request: %w", err)
 	}
+	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	var res SendResult
 	if err := c.post(ctx, SendPath(c.businessID), body, &res); err != nil {
 		return SendResult{}, err

@@ -1,0 +1,557 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldmsg/herald/internal/config"
+)
+
+// env is a map-backed getenv; tests never touch the process environment.
+type env map[string]string
+
+func (e env) get(k string) string { return e[k] }
+
+// writeFile writes content to name in a fresh temporary directory and returns its path.
+func writeFile(tb testing.TB, name, content string) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// load writes yaml to a temporary herald.yaml and loads it with e.
+func load(tb testing.TB, yaml string, e env) (config.Config, error) {
+	tb.Helper()
+	return config.Load(writeFile(tb, "herald.yaml", yaml), e.get)
+}
+
+func mustLoad(tb testing.TB, yaml string, e env) config.Config {
+	tb.Helper()
+	c, err := load(tb, yaml, e)
+	if err != nil {
+		tb.Fatalf("Load: %v", err)
+	}
+	return c
+}
+
+// checkConfigError asserts err is a *config.Error for key whose message contains every sub.
+func checkConfigError(tb testing.TB, err error, key string, subs ...string) {
+	tb.Helper()
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		tb.Fatalf("err = %v (%T), want *config.Error for %s", err, err, key)
+	}
+	if ce.Key != key {
+		tb.Errorf("Key = %q, want %q (err %v)", ce.Key, key, err)
+	}
+	if !strings.HasPrefix(err.Error(), "config: "+key+": ") {
+		tb.Errorf("Error() = %q, want it to start with the key %q", err, key)
+	}
+	for _, s := range subs {
+		if !strings.Contains(err.Error(), s) {
+			tb.Errorf("Error() = %q, want it to contain %q", err, s)
+		}
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+
+	want := config.Config{
+		Redis: config.Redis{URL: "redis://127.0.0.1:6379/0"},
+		Connectly: config.Connectly{
+			BaseURL:      "https://api.connectly.ai",
+			Timeout:      config.Duration(10 * time.Second),
+			BusinessRate: 200,
+		},
+		Worker: config.Worker{Concurrency: 50, ShutdownTimeout: config.Duration(15 * time.Second)},
+		Retry: config.Retry{
+			MaxAttempts:   5,
+			Base:          config.Duration(time.Second),
+			Cap:           config.Duration(5 * time.Minute),
+			ThrottleDelay: config.Duration(2 * time.Second),
+			HoldDelay:     config.Duration(5 * time.Second),
+			MaxPaceWait:   config.Duration(time.Second),
+		},
+		Log: config.Log{Level: "info", Format: "auto"},
+	}
+	if got := config.Default(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Default() (-want, +got):\n- %+v\n+ %+v", want, got)
+	}
+
+	tests := []struct {
+		name string
+		path func(t *testing.T) string
+	}{
+		{"NoFile", func(*testing.T) string { return "" }},
+		{"EmptyFile", func(t *testing.T) string { return writeFile(t, "herald.yaml", "") }},
+		{"CommentsOnly", func(t *testing.T) string { return writeFile(t, "herald.yaml", "# nothing set yet\n") }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := config.Load(tc.path(t), env{}.get)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Load (-want, +got):\n- %+v\n+ %+v", want, got)
+			}
+			if err := got.RequireConnectly(); err == nil {
+				t.Error("RequireConnectly passed without a business id or key")
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "absent.yaml")
+	_, err := config.Load(path, env{}.get)
+	if err == nil || !strings.Contains(err.Error(), "absent.yaml") || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("err = %v, want a not-exist error naming the file", err)
+	}
+}
+
+func TestLoadFullFile(t *testing.T) {
+	t.Parallel()
+	keyFile := writeFile(t, "api_key", "file-key\n")
+	secretFile := writeFile(t, "webhook_secret", "  file-secret  \n")
+	c := mustLoad(t, `
+redis:
+  url: rediss://user:pw@redis.internal:6380/2
+connectly:
+  base_url: http://127.0.0.1:8089
+  business_id: 6f1c1a9e-8a5b-4d3e-9c2f-0a1b2c3d4e5f
+  api_key_file: `+keyFile+`
+  webhook_secret_file: `+secretFile+`
+  timeout: 30s
+  business_rate: 150
+senders:
+  - number: "+14151111234"
+    rate: 80
+  - number: "+14152222345"
+worker:
+  concurrency: 120
+  shutdown_timeout: 1m
+retry:
+  max_attempts: 7
+  base: 500ms
+  cap: 10m
+  throttle_delay: 3s
+  hold_delay: 1m30s
+  max_pace_wait: 2s
+errors:
+  ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID: stop-run
+  HTTP_404: permanent
+log:
+  level: debug
+  format: json
+`, env{})
+
+	want := config.Config{
+		Redis: config.Redis{URL: "rediss://user:pw@redis.internal:6380/2"},
+		Connectly: config.Connectly{
+			BaseURL:           "http://127.0.0.1:8089",
+			BusinessID:        "6f1c1a9e-8a5b-4d3e-9c2f-0a1b2c3d4e5f",
+			APIKeyFile:        keyFile,
+			WebhookSecretFile: secretFile,
+			Timeout:           config.Duration(30 * time.Second),
+			BusinessRate:      150,
+		},
+		// A sender without a rate gets the default 80.
+		Senders: []config.Sender{{Number: "+14151111234", Rate: 80}, {Number: "+14152222345", Rate: 80}},
+		Worker:  config.Worker{Concurrency: 120, ShutdownTimeout: config.Duration(time.Minute)},
+		Retry: config.Retry{
+			MaxAttempts:   7,
+			Base:          config.Duration(500 * time.Millisecond),
+			Cap:           config.Duration(10 * time.Minute),
+			ThrottleDelay: config.Duration(3 * time.Second),
+			HoldDelay:     config.Duration(90 * time.Second),
+			MaxPaceWait:   config.Duration(2 * time.Second),
+		},
+		Errors:        map[string]string{"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID": "stop-run", "HTTP_404": "permanent"},
+		Log:           config.Log{Level: "debug", Format: "json"},
+		APIKey:        "file-key",
+		WebhookSecret: "file-secret",
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("Load (-want, +got):\n- %+v\n+ %+v", want, c)
+	}
+	if err := c.RequireConnectly(); err != nil {
+		t.Errorf("RequireConnectly: %v", err)
+	}
+	if got, want := c.SenderRates(), map[string]float64{"+14151111234": 80, "+14152222345": 80}; !reflect.DeepEqual(got, want) {
+		t.Errorf("SenderRates = %v, want %v", got, want)
+	}
+	if got := c.Retry.HoldDelay.D(); got != 90*time.Second {
+		t.Errorf("HoldDelay.D() = %v", got)
+	}
+}
+
+func TestLoadEnvOverrides(t *testing.T) {
+	t.Parallel()
+	// Every key is also set in the file, so each case shows the environment winning.
+	const file = `
+redis:
+  url: redis://file-redis:6379/0
+connectly:
+  base_url: https://file.example.com
+  business_id: file-business
+log:
+  level: warn
+  format: text
+`
+	tests := []struct {
+		name  string
+		env   env
+		get   func(c config.Config) string
+		want  string
+		unset string // the value when the variable is absent or empty
+	}{
+		{"HERALD_REDIS_URL", env{"HERALD_REDIS_URL": "redis-sentinel://s1:26379,s2:26379?master=main"},
+			func(c config.Config) string { return c.Redis.URL }, "redis-sentinel://s1:26379,s2:26379?master=main", "redis://file-redis:6379/0"},
+		{"CONNECTLY_BASE_URL", env{"CONNECTLY_BASE_URL": "http://127.0.0.1:8089"},
+			func(c config.Config) string { return c.Connectly.BaseURL }, "http://127.0.0.1:8089", "https://file.example.com"},
+		{"CONNECTLY_BUSINESS_ID", env{"CONNECTLY_BUSINESS_ID": "env-business"},
+			func(c config.Config) string { return c.Connectly.BusinessID }, "env-business", "file-business"},
+		{"CONNECTLY_API_KEY", env{"CONNECTLY_API_KEY": "env-key"},
+			func(c config.Config) string { return c.APIKey }, "env-key", ""},
+		{"CONNECTLY_WEBHOOK_SECRET", env{"CONNECTLY_WEBHOOK_SECRET": "env-secret"},
+			func(c config.Config) string { return c.WebhookSecret }, "env-secret", ""},
+		{"HERALD_LOG_LEVEL", env{"HERALD_LOG_LEVEL": "debug"},
+			func(c config.Config) string { return c.Log.Level }, "debug", "warn"},
+		{"HERALD_LOG_FORMAT", env{"HERALD_LOG_FORMAT": "json"},
+			func(c config.Config) string { return c.Log.Format }, "json", "text"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tc.get(mustLoad(t, file, tc.env)); got != tc.want {
+				t.Errorf("with %s set: got %q, want %q", tc.name, got, tc.want)
+			}
+			if got := tc.get(mustLoad(t, file, env{})); got != tc.unset {
+				t.Errorf("without %s: got %q, want %q", tc.name, got, tc.unset)
+			}
+			if got := tc.get(mustLoad(t, file, env{tc.name: ""})); got != tc.unset {
+				t.Errorf("with %s empty: got %q, want %q", tc.name, got, tc.unset)
+			}
+		})
+	}
+
+	t.Run("WithoutFile", func(t *testing.T) {
+		t.Parallel()
+		c, err := config.Load("", env{"CONNECTLY_BUSINESS_ID": "b-1", "CONNECTLY_API_KEY": "k-1", "HERALD_REDIS_URL": "redis://10.0.0.5:6379/3"}.get)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Connectly.BusinessID != "b-1" || c.APIKey != "k-1" || c.Redis.URL != "redis://10.0.0.5:6379/3" {
+			t.Errorf("overrides not applied: %+v", c)
+		}
+		if err := c.RequireConnectly(); err != nil {
+			t.Errorf("RequireConnectly: %v", err)
+		}
+	})
+
+	t.Run("OverrideIsValidated", func(t *testing.T) {
+		t.Parallel()
+		_, err := config.Load("", env{"HERALD_REDIS_URL": "localhost:6379"}.get)
+		checkConfigError(t, err, "redis.url", `"localhost:6379"`)
+		_, err = config.Load("", env{"CONNECTLY_BASE_URL": "api.connectly.ai"}.get)
+		checkConfigError(t, err, "connectly.base_url", `"api.connectly.ai"`)
+	})
+}
+
+func TestLoadSecrets(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		keyFile    string // content; "" means the key is not set in the config
+		secretFile string
+		env        env
+		wantKey    string
+		wantSecret string
+	}{
+		{"FromFiles", "file-key\n", "file-secret\n", env{}, "file-key", "file-secret"},
+		{"WhitespaceTrimmed", "  \tfile-key \r\n\n", "\nfile-secret  ", env{}, "file-key", "file-secret"},
+		{"EnvWinsOverFile", "file-key", "file-secret", env{"CONNECTLY_API_KEY": "env-key", "CONNECTLY_WEBHOOK_SECRET": "env-secret"}, "env-key", "env-secret"},
+		{"EnvKeyFileSecret", "file-key", "file-secret", env{"CONNECTLY_API_KEY": "env-key"}, "env-key", "file-secret"},
+		{"NoSecrets", "", "", env{}, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			yaml := "connectly:\n"
+			if tc.keyFile != "" {
+				yaml += "  api_key_file: " + writeFile(t, "key", tc.keyFile) + "\n"
+			}
+			if tc.secretFile != "" {
+				yaml += "  webhook_secret_file: " + writeFile(t, "secret", tc.secretFile) + "\n"
+			}
+			c := mustLoad(t, yaml, tc.env)
+			if c.APIKey != tc.wantKey || c.WebhookSecret != tc.wantSecret {
+				t.Errorf("APIKey, WebhookSecret = %q, %q, want %q, %q", c.APIKey, c.WebhookSecret, tc.wantKey, tc.wantSecret)
+			}
+		})
+	}
+
+	t.Run("MissingKeyFile", func(t *testing.T) {
+		t.Parallel()
+		missing := filepath.Join(t.TempDir(), "no-such-key")
+		_, err := load(t, "connectly:\n  api_key_file: "+missing+"\n", env{})
+		checkConfigError(t, err, "connectly.api_key_file", "no-such-key")
+		if !errors.Is(err, os.ErrNotExist) && !strings.Contains(err.Error(), "no such file") {
+			t.Errorf("err = %v, want it to say the file does not exist", err)
+		}
+	})
+
+	t.Run("MissingSecretFile", func(t *testing.T) {
+		t.Parallel()
+		missing := filepath.Join(t.TempDir(), "no-such-secret")
+		_, err := load(t, "connectly:\n  webhook_secret_file: "+missing+"\n", env{})
+		checkConfigError(t, err, "connectly.webhook_secret_file", "no-such-secret")
+	})
+
+	t.Run("MissingFileIgnoredWhenEnvSet", func(t *testing.T) {
+		t.Parallel()
+		missing := filepath.Join(t.TempDir(), "no-such-key")
+		c := mustLoad(t, "connectly:\n  api_key_file: "+missing+"\n", env{"CONNECTLY_API_KEY": "env-key"})
+		if c.APIKey != "env-key" {
+			t.Errorf("APIKey = %q, want env-key", c.APIKey)
+		}
+	})
+}
+
+func TestLoadRejectsSecretsInFile(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		yaml     string
+		wantSubs []string
+	}{
+		{"APIKey", "connectly:\n  business_id: b\n  api_key: hk_live_leaked_value\n",
+			[]string{"line 3", "api_key", "CONNECTLY_API_KEY", "api_key_file"}},
+		{"WebhookSecret", "connectly:\n  webhook_secret: whsec_leaked_value\n",
+			[]string{"line 2", "webhook_secret", "CONNECTLY_WEBHOOK_SECRET", "webhook_secret_file"}},
+		{"APIKeyAtTopLevel", "api_key: hk_live_leaked_value\n",
+			[]string{"line 1", "api_key", "CONNECTLY_API_KEY"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(t, tc.yaml, env{})
+			if err == nil {
+				t.Fatal("Load accepted a secret in the file")
+			}
+			for _, s := range tc.wantSubs {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("err = %q, want it to contain %q", err, s)
+				}
+			}
+			if strings.Contains(err.Error(), "leaked_value") {
+				t.Errorf("err = %q repeats the secret", err)
+			}
+		})
+	}
+}
+
+func TestLoadRejectsUnknownKeys(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		yaml     string
+		wantSubs []string
+	}{
+		{"Nested", "worker:\n  concurrency: 10\n  concurency: 5\n", []string{"line 3", "concurency"}},
+		{"TopLevel", "redis:\n  url: redis://127.0.0.1:6379/0\nretries:\n  max_attempts: 3\n", []string{"line 3", "retries"}},
+		{"InSenderList", "senders:\n  - number: \"+14151111234\"\n    rps: 10\n", []string{"line 3", "rps"}},
+		// An api_key_file typo is not mistaken for a secret.
+		{"NearSecretName", "connectly:\n  api_key_path: /run/secrets/key\n", []string{"line 2", "api_key_path"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(t, tc.yaml, env{})
+			if err == nil {
+				t.Fatal("Load accepted an unknown key")
+			}
+			for _, s := range tc.wantSubs {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("err = %q, want it to contain %q", err, s)
+				}
+			}
+			if strings.Contains(err.Error(), "CONNECTLY_API_KEY") {
+				t.Errorf("err = %q points to the secret variables for a key that is not a secret", err)
+			}
+		})
+	}
+}
+
+func TestLoadBadDuration(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		yaml     string
+		wantSubs []string
+	}{
+		{"Word", "retry:\n  max_attempts: 3\n  base: ten\n", []string{"line 3", `"ten"`, "not a duration"}},
+		{"MissingUnit", "connectly:\n  timeout: 10\n", []string{"line 2", `"10"`, "not a duration"}},
+		{"Empty", "worker:\n  shutdown_timeout: \"\"\n", []string{"line 2", "not a duration"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(t, tc.yaml, env{})
+			if err == nil {
+				t.Fatal("Load accepted a bad duration")
+			}
+			for _, s := range tc.wantSubs {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("err = %q, want it to contain %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadValidationErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		yaml     string
+		wantKey  string
+		wantSubs []string
+	}{
+		{"RedisScheme", "redis:\n  url: http://127.0.0.1:6379\n", "redis.url", []string{`"http://127.0.0.1:6379"`, "redis://"}},
+		{"RedisNoScheme", "redis:\n  url: 127.0.0.1:6379\n", "redis.url", nil},
+		{"BaseURLScheme", "connectly:\n  base_url: ftp://api.connectly.ai\n", "connectly.base_url", []string{"ftp://api.connectly.ai"}},
+		{"ConnectlyTimeoutTooShort", "connectly:\n  timeout: 500ms\n", "connectly.timeout", []string{"at least 1s"}},
+		{"NegativeBusinessRate", "connectly:\n  business_rate: -1\n", "connectly.business_rate", []string{"negative"}},
+		{"SenderNotE164", "senders:\n  - number: \"+14151111234\"\n  - number: \"4152222345\"\n", "senders[1].number", []string{`"4152222345"`, "E.164"}},
+		{"SenderTooShort", "senders:\n  - number: \"+12345\"\n", "senders[0].number", []string{"E.164"}},
+		{"SenderLeadingZero", "senders:\n  - number: \"+0141511112\"\n", "senders[0].number", []string{"E.164"}},
+		{"SenderPunctuation", "senders:\n  - number: \"+1 (415) 111-1234\"\n", "senders[0].number", []string{"E.164"}},
+		{"DuplicateSender", "senders:\n  - number: \"+14151111234\"\n  - number: \"+14152222345\"\n  - number: \"+14151111234\"\n", "senders[2].number", []string{"+14151111234", "twice"}},
+		{"SenderRateTooHigh", "senders:\n  - number: \"+14151111234\"\n    rate: 2000\n", "senders[0].rate", []string{"2000", "1 to 1000"}},
+		{"SenderRateNegative", "senders:\n  - number: \"+14151111234\"\n    rate: -5\n", "senders[0].rate", []string{"-5"}},
+		{"WorkerConcurrencyZero", "worker:\n  concurrency: 0\n", "worker.concurrency", []string{"0: want 1 to 10000"}},
+		{"WorkerConcurrencyTooHigh", "worker:\n  concurrency: 10001\n", "worker.concurrency", []string{"10001"}},
+		{"RetryMaxAttemptsZero", "retry:\n  max_attempts: 0\n", "retry.max_attempts", []string{"at least 1"}},
+		{"RetryCapBelowBase", "retry:\n  base: 10s\n  cap: 5s\n", "retry.cap", []string{"retry.base"}},
+		{"RetryBaseZero", "retry:\n  base: 0s\n", "retry.cap", []string{"positive"}},
+		{"ErrorsBadClass", "errors:\n  ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID: sometimes\n", "errors.ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID", []string{`"sometimes"`, "stop-run"}},
+		{"ErrorsNoneNotAClass", "errors:\n  HTTP_500: none\n", "errors.HTTP_500", []string{`"none"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := load(t, tc.yaml, env{})
+			checkConfigError(t, err, tc.wantKey, tc.wantSubs...)
+		})
+	}
+}
+
+func TestLoadAcceptsValues(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+	}{
+		{"ConnectlyTimeoutOneSecond", "connectly:\n  timeout: 1s\n"},
+		{"SenderRateBounds", "senders:\n  - number: \"+14151111234\"\n    rate: 1\n  - number: \"+14152222345\"\n    rate: 1000\n"},
+		{"SenderFifteenDigits", "senders:\n  - number: \"+123456789012345\"\n"},
+		{"ErrorsEveryClass", "errors:\n  A: permanent\n  B: transient\n  C: throttle\n  D: stop-run\n  E: Stop-Run\n"},
+		{"WorkerConcurrencyBounds", "worker:\n  concurrency: 10000\n"},
+		{"RetryCapEqualsBase", "retry:\n  base: 2s\n  cap: 2s\n"},
+		{"BusinessRateZero", "connectly:\n  business_rate: 0\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			mustLoad(t, tc.yaml, env{})
+		})
+	}
+}
+
+func TestLoadRedisURLForms(t *testing.T) {
+	t.Parallel()
+	for _, url := range []string{
+		"redis://127.0.0.1:6379/0",
+		"redis://:password@redis.internal:6379/2",
+		"rediss://user:password@redis.example.com:6380/0",
+		"redis-sentinel://h1:26379,h2:26379?master=m",
+		"redis-cluster://h1:7000,h2:7001",
+		"redis-socket:///var/run/redis/redis.sock",
+	} {
+		t.Run(url, func(t *testing.T) {
+			t.Parallel()
+			c := mustLoad(t, "redis:\n  url: "+url+"\n", env{})
+			if c.Redis.URL != url {
+				t.Errorf("Redis.URL = %q, want %q", c.Redis.URL, url)
+			}
+		})
+	}
+}
+
+func TestValidateFirstErrorOnly(t *testing.T) {
+	t.Parallel()
+	// Several problems: the first key in file order is reported.
+	_, err := load(t, "redis:\n  url: nope\nworker:\n  concurrency: 0\n", env{})
+	checkConfigError(t, err, "redis.url")
+}
+
+func TestRequireConnectly(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		yaml     string
+		env      env
+		wantKey  string // "" means no error
+		wantSubs []string
+	}{
+		{"MissingBusinessID", "", env{"CONNECTLY_API_KEY": "k"}, "connectly.business_id", []string{"CONNECTLY_BUSINESS_ID"}},
+		{"MissingAPIKey", "connectly:\n  business_id: b\n", env{}, "connectly.api_key_file", []string{"CONNECTLY_API_KEY"}},
+		{"BothMissingReportsBusinessFirst", "", env{}, "connectly.business_id", nil},
+		{"FromEnv", "", env{"CONNECTLY_BUSINESS_ID": "b", "CONNECTLY_API_KEY": "k"}, "", nil},
+		{"FromFileAndEnv", "connectly:\n  business_id: b\n", env{"CONNECTLY_API_KEY": "k"}, "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := mustLoad(t, tc.yaml, tc.env)
+			err := c.RequireConnectly()
+			if tc.wantKey == "" {
+				if err != nil {
+					t.Fatalf("RequireConnectly: %v", err)
+				}
+				return
+			}
+			checkConfigError(t, err, tc.wantKey, tc.wantSubs...)
+		})
+	}
+}
+
+// The shipped example must keep loading as the config format changes. Secrets come from the
+// environment, as they would in a deployment.
+func TestExampleConfigLoads(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join("..", "..", "configs", "herald.example.yaml")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		t.Skipf("%s does not exist", path)
+	}
+	c, err := config.Load(path, env{"CONNECTLY_API_KEY": "example-key", "CONNECTLY_WEBHOOK_SECRET": "example-secret"}.get)
+	if err != nil {
+		t.Fatalf("Load(%s): %v", path, err)
+	}
+	if c.APIKey != "example-key" {
+		t.Errorf("APIKey = %q, want the environment value", c.APIKey)
+	}
+}
