@@ -297,6 +297,19 @@ type Outcome struct {
 	Mode ReleaseMode
 }
 
+// valid reports whether o is one Finish accepts: an end state of a send, or Queued with a
+// known release mode. Anything else would move a claimed entry somewhere the state machine
+// has no edge to (back to planned, or straight to delivered) or release it without counting.
+func (o Outcome) valid() bool {
+	switch o.State {
+	case Accepted, Failed, Unknown, Skipped:
+		return o.Mode == ""
+	case Queued:
+		return o.Mode == ReleaseRetry || o.Mode == ReleaseThrottle || o.Mode == ReleaseHold
+	}
+	return false
+}
+
 // FinishResult reports what Finish did.
 type FinishResult struct {
 	// Applied is false when the entry was not submitting (another attempt already finished it).
@@ -307,10 +320,10 @@ type FinishResult struct {
 
 // Finish records the outcome of a claimed send.
 func (l *Ledger) Finish(ctx context.Context, runID string, bucket int, recipient string, o Outcome) (FinishResult, error) {
-	letter := o.State.Letter()
-	if letter == "" || (o.State == Queued) != (o.Mode != "") {
+	if !o.valid() {
 		return FinishResult{}, fmt.Errorf("ledger: finish: invalid outcome %+v", o)
 	}
+	letter := o.State.Letter()
 	if strings.Contains(o.Code, "|") || strings.Contains(o.MessageID, "|") {
 		return FinishResult{}, fmt.Errorf("ledger: finish: '|' in code or message id")
 	}

@@ -1,0 +1,166 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// testNow is the ledger clock in tests, so timestamps written by the scripts are exact.
+var testNow = time.UnixMilli(1_767_225_600_000) // 2026-01-01T00:00:00Z
+
+// testBundle is what most ledger tests work with: a fresh miniredis and a ledger on it.
+type testBundle struct {
+	mr  *miniredis.Miniredis
+	rdb *redis.Client
+	l   *Ledger
+}
+
+func setup(tb testing.TB) *testBundle {
+	tb.Helper()
+	mr := miniredis.RunT(tb)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	tb.Cleanup(func() { rdb.Close() })
+	return &testBundle{mr: mr, rdb: rdb, l: New(rdb, func() time.Time { return testNow })}
+}
+
+// recipients returns n distinct E.164 numbers.
+func recipients(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("+1555%07d", i)
+	}
+	return out
+}
+
+// planEntries lays recipients out as audience rows 1..n of a run with the given bucket count.
+func planEntries(rcpts []string, buckets int) []PlanEntry {
+	out := make([]PlanEntry, len(rcpts))
+	for i, r := range rcpts {
+		out[i] = PlanEntry{Recipient: r, Bucket: BucketOf(r, buckets), Row: i + 1}
+	}
+	return out
+}
+
+// seedRun creates a run and plans rcpts in one batch covering rows (0, len(rcpts)]. With
+// queued set the batch is also marked queued, as expansion does once its tasks exist.
+func seedRun(tb testing.TB, b *testBundle, runID string, d Delivery, rcpts []string, queued bool) []PlanEntry {
+	tb.Helper()
+	ctx := context.Background()
+	buckets := BucketsFor(len(rcpts))
+	if err := b.l.CreateRun(ctx, Run{ID: runID, Campaign: "spring-sale", Delivery: d, Template: "spring_sale", Language: "en", Buckets: buckets}); err != nil {
+		tb.Fatalf("CreateRun: %v", err)
+	}
+	entries := planEntries(rcpts, buckets)
+	if _, err := b.l.Plan(ctx, runID, 0, len(rcpts), nil, entries); err != nil {
+		tb.Fatalf("Plan: %v", err)
+	}
+	if queued {
+		if err := b.l.MarkQueued(ctx, runID, 0, len(rcpts), entries); err != nil {
+			tb.Fatalf("MarkQueued: %v", err)
+		}
+	}
+	return entries
+}
+
+func getEntry(tb testing.TB, b *testBundle, runID string, pe PlanEntry) Entry {
+	tb.Helper()
+	e, ok, err := b.l.Entry(context.Background(), runID, pe.Bucket, pe.Recipient)
+	if err != nil {
+		tb.Fatalf("Entry(%s): %v", pe.Recipient, err)
+	}
+	if !ok {
+		tb.Fatalf("Entry(%s): not in the ledger", pe.Recipient)
+	}
+	return e
+}
+
+func getCounters(tb testing.TB, b *testBundle, runID string) Counters {
+	tb.Helper()
+	c, err := b.l.Counters(context.Background(), runID)
+	if err != nil {
+		tb.Fatalf("Counters: %v", err)
+	}
+	return c
+}
+
+func getRun(tb testing.TB, b *testBundle, runID string) Run {
+	tb.Helper()
+	r, err := b.l.GetRun(context.Background(), runID)
+	if err != nil {
+		tb.Fatalf("GetRun: %v", err)
+	}
+	return r
+}
+
+func claim(tb testing.TB, b *testBundle, runID string, pe PlanEntry, d Delivery) Claim {
+	tb.Helper()
+	c, err := b.l.Claim(context.Background(), runID, pe.Bucket, pe.Recipient, d)
+	if err != nil {
+		tb.Fatalf("Claim(%s): %v", pe.Recipient, err)
+	}
+	return c
+}
+
+func finish(tb testing.TB, b *testBundle, runID string, pe PlanEntry, o Outcome) FinishResult {
+	tb.Helper()
+	r, err := b.l.Finish(context.Background(), runID, pe.Bucket, pe.Recipient, o)
+	if err != nil {
+		tb.Fatalf("Finish(%s, %+v): %v", pe.Recipient, o, err)
+	}
+	return r
+}
+
+// states builds the full per-state map Counters reports, from the non-zero counts given.
+func states(nonZero map[State]int64) map[State]int64 {
+	out := make(map[State]int64, len(States))
+	for _, s := range States {
+		out[s] = nonZero[s]
+	}
+	return out
+}
+
+func wantEqual[T any](tb testing.TB, what string, want, got T) {
+	tb.Helper()
+	if !reflect.DeepEqual(want, got) {
+		tb.Fatalf("%s mismatch (-want +got):\n- %+v\n+ %+v", what, want, got)
+	}
+}
+
+func wantErrIs(tb testing.TB, err, target error) {
+	tb.Helper()
+	if !errors.Is(err, target) {
+		tb.Fatalf("error = %v, want one wrapping %v", err, target)
+	}
+}
+
+// allEntries reads every ledger bucket of a run.
+func allEntries(tb testing.TB, b *testBundle, runID string, buckets int) map[string]Entry {
+	tb.Helper()
+	out := map[string]Entry{}
+	for i := range buckets {
+		m, err := b.rdb.HGetAll(context.Background(), rkeys.LedgerBucket(runID, i)).Result()
+		if err != nil {
+			tb.Fatalf("HGETALL bucket %d: %v", i, err)
+		}
+		for rcpt, v := range m {
+			e, err := decodeEntry(v)
+			if err != nil {
+				tb.Fatalf("bucket %d, %s: %v", i, rcpt, err)
+			}
+			if got := BucketOf(rcpt, buckets); got != i {
+				tb.Fatalf("%s stored in bucket %d, BucketOf says %d", rcpt, i, got)
+			}
+			out[rcpt] = e
+		}
+	}
+	return out
+}

@@ -1,0 +1,201 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+)
+
+// fakeSender is a Sender that records every request and answers with SendFunc, or accepts
+// with message id "msg-<number>" when SendFunc is nil.
+type fakeSender struct {
+	SendFunc func(ctx context.Context, msg connectly.TemplateMessage) (connectly.SendResult, error)
+
+	mu    sync.Mutex
+	calls []connectly.TemplateMessage
+}
+
+func (f *fakeSender) SendTemplate(ctx context.Context, msg connectly.TemplateMessage) (connectly.SendResult, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, msg)
+	f.mu.Unlock()
+	if f.SendFunc != nil {
+		return f.SendFunc(ctx, msg)
+	}
+	return connectly.SendResult{ID: "msg-" + msg.Number}, nil
+}
+
+// Calls returns the requests made so far.
+func (f *fakeSender) Calls() []connectly.TemplateMessage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]connectly.TemplateMessage(nil), f.calls...)
+}
+
+// CallsTo counts the requests made to one recipient.
+func (f *fakeSender) CallsTo(number string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if c.Number == number {
+			n++
+		}
+	}
+	return n
+}
+
+// answer returns a SendFunc that always fails with err.
+func answer(err error) func(context.Context, connectly.TemplateMessage) (connectly.SendResult, error) {
+	return func(context.Context, connectly.TemplateMessage) (connectly.SendResult, error) {
+		return connectly.SendResult{}, err
+	}
+}
+
+func apiError(status int, code string) *connectly.Error {
+	return &connectly.Error{StatusCode: status, ErrorBody: connectly.ErrorBody{Code: code, Message: "from the test"}}
+}
+
+const (
+	testSender   = "+15550001111"
+	testCampaign = "spring-sale"
+)
+
+// testConfig is a worker configuration that never paces (tests of pacing set their own
+// rates) and gives up after three attempts.
+func testConfig() Config {
+	return Config{
+		MaxAttempts:       3,
+		BusinessRate:      -1,
+		DefaultSenderRate: 1e6,
+		ThrottleDelay:     3 * time.Second,
+		HoldDelay:         7 * time.Second,
+		Backoff:           Backoff{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond},
+	}
+}
+
+type testBundle struct {
+	mr     *miniredis.Miniredis
+	rdb    *redis.Client
+	ledger *ledger.Ledger
+	sender *fakeSender
+	worker *Worker
+}
+
+func setup(tb testing.TB, cfg Config) *testBundle {
+	tb.Helper()
+	mr := miniredis.RunT(tb)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	tb.Cleanup(func() { rdb.Close() })
+	sender := &fakeSender{}
+	w := New(cfg, Deps{Redis: rdb, Sender: sender, Logger: zerolog.Nop()})
+	return &testBundle{mr: mr, rdb: rdb, ledger: ledger.New(rdb, nil), sender: sender, worker: w}
+}
+
+// seedRun creates a fully expanded run of n queued recipients, the way the scheduler does,
+// and returns the send payloads of its tasks.
+func seedRun(tb testing.TB, b *testBundle, runID string, d ledger.Delivery, n int) []campaigns.SendPayload {
+	tb.Helper()
+	ctx := context.Background()
+	buckets := ledger.BucketsFor(n)
+	err := b.ledger.CreateRun(ctx, ledger.Run{
+		ID: runID, Campaign: testCampaign, Delivery: d, Template: "spring_sale", Language: "en",
+		Sender: testSender, Queue: campaigns.QueueFor("marketing"), Buckets: buckets,
+	})
+	if err != nil {
+		tb.Fatalf("CreateRun: %v", err)
+	}
+	entries := make([]ledger.PlanEntry, n)
+	payloads := make([]campaigns.SendPayload, n)
+	for i := range n {
+		to := fmt.Sprintf("+1555%07d", i)
+		entries[i] = ledger.PlanEntry{Recipient: to, Bucket: ledger.BucketOf(to, buckets), Row: i + 1}
+		payloads[i] = campaigns.SendPayload{
+			Run: runID, To: to, Bucket: entries[i].Bucket, Row: i + 1, Campaign: testCampaign,
+			Template: "spring_sale", Language: "en", Sender: testSender,
+			Params:   []connectly.Parameter{{Name: "first_name", Value: fmt.Sprintf("Ana%d", i)}},
+			Delivery: string(d),
+		}
+	}
+	if _, err := b.ledger.Plan(ctx, runID, 0, n, nil, entries); err != nil {
+		tb.Fatalf("Plan: %v", err)
+	}
+	if err := b.ledger.MarkQueued(ctx, runID, 0, n, entries); err != nil {
+		tb.Fatalf("MarkQueued: %v", err)
+	}
+	if _, err := b.ledger.FinishExpansion(ctx, runID, n); err != nil {
+		tb.Fatalf("FinishExpansion: %v", err)
+	}
+	return payloads
+}
+
+func sendTask(tb testing.TB, p campaigns.SendPayload) *asynq.Task {
+	tb.Helper()
+	task, err := campaigns.NewSendTask(p, campaigns.TaskOptions{Queue: campaigns.QueueFor("marketing"), MaxRetry: 25})
+	if err != nil {
+		tb.Fatalf("NewSendTask: %v", err)
+	}
+	return task
+}
+
+// handle runs the send handler on p's task, as asynq would.
+func handle(tb testing.TB, b *testBundle, p campaigns.SendPayload) error {
+	tb.Helper()
+	return b.worker.HandleSend(context.Background(), sendTask(tb, p))
+}
+
+func entryOf(tb testing.TB, b *testBundle, p campaigns.SendPayload) ledger.Entry {
+	tb.Helper()
+	e, ok, err := b.ledger.Entry(context.Background(), p.Run, p.Bucket, p.To)
+	if err != nil || !ok {
+		tb.Fatalf("Entry(%s) = %v, %v", p.To, ok, err)
+	}
+	return e
+}
+
+func countersOf(tb testing.TB, b *testBundle, runID string) ledger.Counters {
+	tb.Helper()
+	c, err := b.ledger.Counters(context.Background(), runID)
+	if err != nil {
+		tb.Fatalf("Counters: %v", err)
+	}
+	return c
+}
+
+func runOf(tb testing.TB, b *testBundle, runID string) ledger.Run {
+	tb.Helper()
+	r, err := b.ledger.GetRun(context.Background(), runID)
+	if err != nil {
+		tb.Fatalf("GetRun: %v", err)
+	}
+	return r
+}
+
+func wantEntry(tb testing.TB, b *testBundle, p campaigns.SendPayload, want ledger.Entry) {
+	tb.Helper()
+	want.Row = p.Row
+	if got := entryOf(tb, b, p); got != want {
+		tb.Fatalf("entry of %s (-want +got):\n- %+v\n+ %+v", p.To, want, got)
+	}
+}
+
+func wantAs[T error](tb testing.TB, err error) T {
+	tb.Helper()
+	var target T
+	if !errors.As(err, &target) {
+		tb.Fatalf("error = %v (%T), want a %T", err, err, target)
+	}
+	return target
+}

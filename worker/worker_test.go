@@ -1,0 +1,457 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+func TestHandleSend(t *testing.T) {
+	t.Parallel()
+
+	ctx := context.Background()
+	const runID = "spring-sale/20260101T0900Z"
+
+	t.Run("AcceptedIsRecorded", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, testConfig())
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
+
+		if err := handle(t, b, ps[0]); err != nil {
+			t.Fatalf("HandleSend = %v, want nil", err)
+		}
+		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Accepted, Attempts: 1, MessageID: "msg-" + ps[0].To})
+
+		calls := b.sender.Calls()
+		if len(calls) != 1 {
+			t.Fatalf("%d requests, want 1", len(calls))
+		}
+		got := calls[0]
+		want := connectly.TemplateMessage{
+			Number: ps[0].To, TemplateName: "spring_sale", Language: "en", Parameters: ps[0].Params,
+			Sender: testSender, CallbackData: got.CallbackData, CampaignName: testCampaign,
+		}
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("request (-want +got):\n- %+v\n+ %+v", want, got)
+		}
+		// The callback data leads a delivery webhook back to this ledger entry.
+		var cb campaigns.CallbackData
+		if err := json.Unmarshal(got.CallbackData, &cb); err != nil {
+			t.Fatal(err)
+		}
+		if cb != (campaigns.CallbackData{Run: runID, To: ps[0].To, Bucket: ps[0].Bucket}) {
+			t.Fatalf("callback data %+v", cb)
+		}
+		// The only recipient is done, so the run is.
+		if r := runOf(t, b, runID); r.Status != ledger.RunCompleted {
+			t.Fatalf("run status %q, want completed", r.Status)
+		}
+	})
+
+	t.Run("PermanentFailureSkipsRetry", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, testConfig())
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 2)
+		b.sender.SendFunc = answer(apiError(400, "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"))
+
+		err := handle(t, b, ps[0])
+		if !errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("HandleSend = %v, want one wrapping asynq.SkipRetry", err)
+		}
+		if !strings.Contains(err.Error(), "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID") {
+			t.Fatalf("error %q does not name the code", err)
+		}
+		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Failed, Attempts: 1, Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"})
+		c := countersOf(t, b, runID)
+		if c.Codes["failed:ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"] != 1 || c.Retries != 0 {
+			t.Fatalf("codes %v retries %d", c.Codes, c.Retries)
+		}
+	})
+
+	t.Run("TransientFailureRetries", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, testConfig())
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
+		b.sender.SendFunc = answer(apiError(503, ""))
+
+		err := handle(t, b, ps[0])
+		if err == nil || errors.Is(err, asynq.SkipRetry) {
+			t.Fatalf("HandleSend = %v, want a retryable error", err)
+		}
+		if !isFailure(err) {
+			t.Fatalf("isFailure(%v) = false, want true", err)
+		}
+		// The provider's error stays reachable for the error handler.
+		if ae := wantAs[*connectly.Error](t, err); ae.StatusCode != 503 {
+			t.Fatalf("status %d, want 503", ae.StatusCode)
+		}
+		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Queued, Attempts: 1, Code: "HTTP_503"})
+		c := countersOf(t, b, runID)
+		if c.Attempts != 1 || c.Retries != 1 || c.Codes["retried:HTTP_503"] != 1 {
+			t.Fatalf("attempts %d retries %d codes %v", c.Attempts, c.Retries, c.Codes)
+		}
+	})
+
+	t.Run("TransientFailureUntilAttemptsUsedUp", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig()
+		cfg.MaxAttempts = 3
+		b := setup(t, cfg)
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
+		b.sender.SendFunc = answer(apiError(503, ""))
+
+		for attempt := 1; attempt <= 3; attempt++ {
+			err := handle(t, b, ps[0])
+			last := attempt == 3
+			if errors.Is(err, asynq.SkipRetry) != last || err == nil {
+				t.Fatalf("attempt %d: HandleSend = %v, want SkipRetry only on the last", attempt, err)
+			}
+		}
+		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Failed, Attempts: 3, Code: "HTTP_503"})
+		c := countersOf(t, b, runID)
+		if c.Attempts != 3 || c.Retries != 2 || c.Codes["failed:HTTP_503"] != 1 {
+			t.Fatalf("attempts %d retries %d codes %v", c.Attempts, c.Retries, c.Codes)
+		}
+		if r := runOf(t, b, runID); r.Status != ledger.RunCompleted {
+			t.Fatalf("run status %q, want completed", r.Status)
+		}
+		// asynq would not deliver it again; if it did, nothing is sent.
+		if err := handle(t, b, ps[0]); err != nil {
+			t.Fatalf("HandleSend after failure = %v", err)
+		}
+		if n := len(b.sender.Calls()); n != 3 {
+			t.Fatalf("%d requests, want 3", n)
+		}
+	})
+
+	t.Run("ThrottledGivesAttemptBack", func(t *testing.T) {
+		t.Parallel()
+
+		for _, tc := range []struct {
+			name      string
+			err       *connectly.Error
+			wantAfter time.Duration
+		}{
+			{"HTTP429", apiError(429, ""), 3 * time.Second},
+			{"HTTP429WithRetryAfter", &connectly.Error{StatusCode: 429, RetryAfterSeconds: 11}, 11 * time.Second},
+			{"MetaThroughputCode", apiError(400, "130429"), 3 * time.Second},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				b := setup(t, testConfig())
+				ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
+				b.sender.SendFunc = answer(tc.err)
+
+				err := handle(t, b, ps[0])
+				te := wantAs[*ThrottledError](t, err)
+				if te.RetryAfter != tc.wantAfter {
+					t.Fatalf("RetryAfter %v, want %v", te.RetryAfter, tc.wantAfter)
+				}
+				if isFailure(err) {
+					t.Fatal("a throttle counts as a failure")
+				}
+				wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Queued, Attempts: 0, Code: tc.err.Key()})
+				c := countersOf(t, b, runID)
+				if c.Attempts != 0 || c.Throttled != 1 || c.Retries != 0 {
+					t.Fatalf("attempts %d throttled %d retries %d, want 0, 1, 0", c.Attempts, c.Throttled, c.Retries)
+				}
+			})
+		}
+	})
+
+	t.Run("StopRunCodePausesRun", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, testConfig())
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 3)
+		b.sender.SendFunc = answer(apiError(400, "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"))
+
+		err := handle(t, b, ps[0])
+		he := wantAs[*HeldError](t, err)
+		if he.RetryAfter != 7*time.Second || !strings.Contains(he.Reason, "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND") {
+			t.Fatalf("held error %+v", he)
+		}
+		if isFailure(err) {
+			t.Fatal("a hold counts as a failure")
+		}
+		r := runOf(t, b, runID)
+		if r.Status != ledger.RunPaused || !strings.Contains(r.PauseReason, "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND") {
+			t.Fatalf("run status %q reason %q, want paused with the code", r.Status, r.PauseReason)
+		}
+		// The recipient is not charged for the run's problem.
+		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Queued, Code: "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"})
+
+		// The rest of the run is held without a request.
+		err = handle(t, b, ps[1])
+		he = wantAs[*HeldError](t, err)
+		if !strings.Contains(he.Reason, "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND") {
+			t.Fatalf("held error %+v, want the pause reason", he)
+		}
+		if n := len(b.sender.Calls()); n != 1 {
+			t.Fatalf("%d requests, want only the first", n)
+		}
+		wantEntry(t, b, ps[1], ledger.Entry{State: ledger.Queued})
+		if c := countersOf(t, b, runID); c.Attempts != 0 {
+			t.Fatalf("attempts %d, want 0", c.Attempts)
+		}
+	})
+
+	t.Run("NoAnswerAfterWrite", func(t *testing.T) {
+		t.Parallel()
+		noAnswer := &connectly.TransportError{Written: true, Err: io.ErrUnexpectedEOF}
+
+		t.Run("AtMostOnceIsUnknown", func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, testConfig())
+			ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
+			b.sender.SendFunc = answer(noAnswer)
+
+			if err := handle(t, b, ps[0]); err != nil {
+				t.Fatalf("HandleSend = %v, want nil", err)
+			}
+			wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Unknown, Attempts: 1, Code: "NO_RESPONSE"})
+			if c := countersOf(t, b, runID); c.Codes["unknown:NO_RESPONSE"] != 1 {
+				t.Fatalf("codes %v", c.Codes)
+			}
+		})
+
+		t.Run("AtLeastOnceRetries", func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, testConfig())
+			ps := seedRun(t, b, runID, ledger.AtLeastOnce, 1)
+			b.sender.SendFunc = answer(noAnswer)
+
+			err := handle(t, b, ps[0])
+			if err == nil || errors.Is(err, asynq.SkipRetry) || !isFailure(err) {
+				t.Fatalf("HandleSend = %v, want a retryable failure", err)
+			}
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("error %v lost its cause", err)
+			}
+			wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Queued, Attempts: 1, Code: "NO_RESPONSE"})
+			if c := countersOf(t, b, runID); c.Retries != 1 {
+				t.Fatalf("retries %d, want 1", c.Retries)
+			}
+		})
+
+		t.Run("NotWrittenRetriesEvenAtMostOnce", func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, testConfig())
+			ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
+			b.sender.SendFunc = answer(&connectly.TransportError{Written: false, Err: io.EOF})
+
+			if err := handle(t, b, ps[0]); err == nil || errors.Is(err, asynq.SkipRetry) {
+				t.Fatalf("HandleSend = %v, want a retryable error", err)
+			}
+			wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Queued, Attempts: 1, Code: "NOT_SENT"})
+		})
+	})
+
+	t.Run("RedeliveredTaskSendsNothing", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, testConfig())
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
+
+		for i := range 3 {
+			if err := handle(t, b, ps[0]); err != nil {
+				t.Fatalf("delivery %d: HandleSend = %v", i+1, err)
+			}
+		}
+		if n := b.sender.CallsTo(ps[0].To); n != 1 {
+			t.Fatalf("%d requests, want 1", n)
+		}
+		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Accepted, Attempts: 1, MessageID: "msg-" + ps[0].To})
+	})
+
+	t.Run("RedeliveryAfterCrashMidSend", func(t *testing.T) {
+		t.Parallel()
+
+		for _, tc := range []struct {
+			name      string
+			delivery  ledger.Delivery
+			wantCalls int
+			want      ledger.Entry
+		}{
+			{"AtMostOnceMarksUnknown", ledger.AtMostOnce, 0, ledger.Entry{State: ledger.Unknown, Attempts: 1, Code: "CLAIM_FOUND"}},
+			{"AtLeastOnceSendsAgain", ledger.AtLeastOnce, 1, ledger.Entry{State: ledger.Accepted, Attempts: 2, MessageID: "msg-+15550000000"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				b := setup(t, testConfig())
+				ps := seedRun(t, b, runID, tc.delivery, 1)
+				// An earlier worker claimed the entry and died before recording the outcome.
+				if c, err := b.ledger.Claim(ctx, runID, ps[0].Bucket, ps[0].To, tc.delivery); err != nil || c.Verdict != ledger.VerdictSend {
+					t.Fatalf("Claim = %+v, %v", c, err)
+				}
+				if err := handle(t, b, ps[0]); err != nil {
+					t.Fatalf("HandleSend = %v, want nil", err)
+				}
+				if n := len(b.sender.Calls()); n != tc.wantCalls {
+					t.Fatalf("%d requests, want %d", n, tc.wantCalls)
+				}
+				wantEntry(t, b, ps[0], tc.want)
+			})
+		}
+	})
+
+	t.Run("CancelledRunSkipsRecipient", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, testConfig())
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 2)
+		if err := b.rdb.HSet(ctx, rkeys.Run(runID), "status", string(ledger.RunCancelled)).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := handle(t, b, ps[0]); err != nil {
+			t.Fatalf("HandleSend = %v, want nil", err)
+		}
+		if n := len(b.sender.Calls()); n != 0 {
+			t.Fatalf("%d requests, want 0", n)
+		}
+		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Skipped, Code: "cancelled"})
+	})
+
+	t.Run("TaskWithoutLedgerEntryIsDropped", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, testConfig())
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
+
+		stranger := ps[0]
+		stranger.To = "+15559999999"
+		orphan := ps[0]
+		orphan.Run = "deleted-run"
+		for _, p := range []campaigns.SendPayload{stranger, orphan} {
+			if err := handle(t, b, p); err != nil {
+				t.Fatalf("HandleSend(%s in %s) = %v, want nil", p.To, p.Run, err)
+			}
+		}
+		if n := len(b.sender.Calls()); n != 0 {
+			t.Fatalf("%d requests, want 0", n)
+		}
+	})
+
+	t.Run("BadPayloadSkipsRetry", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, testConfig())
+
+		for _, tc := range []struct {
+			name    string
+			payload string
+		}{
+			{"NotJSON", "{not json"},
+			{"MissingRun", `{"to":"+15550000000","tpl":"spring_sale"}`},
+			{"MissingRecipient", `{"run":"r1","tpl":"spring_sale"}`},
+			{"MissingTemplate", `{"run":"r1","to":"+15550000000"}`},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				err := b.worker.HandleSend(ctx, asynq.NewTask(campaigns.TypeSend, []byte(tc.payload)))
+				if !errors.Is(err, asynq.SkipRetry) {
+					t.Fatalf("HandleSend = %v, want one wrapping asynq.SkipRetry", err)
+				}
+			})
+		}
+		if n := len(b.sender.Calls()); n != 0 {
+			t.Fatalf("%d requests, want 0", n)
+		}
+	})
+
+	t.Run("PacingThrottlesBeforeClaiming", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig()
+		cfg.SenderRates = map[string]float64{testSender: 1}
+		cfg.MaxPaceWait = 10 * time.Millisecond
+		b := setup(t, cfg)
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 2)
+
+		if err := handle(t, b, ps[0]); err != nil {
+			t.Fatalf("first send = %v, want nil", err)
+		}
+		err := handle(t, b, ps[1])
+		te := wantAs[*ThrottledError](t, err)
+		// One message a second: the next permit is most of a second away.
+		if te.RetryAfter < 500*time.Millisecond || te.RetryAfter > time.Second {
+			t.Fatalf("RetryAfter %v, want just under 1s", te.RetryAfter)
+		}
+		if isFailure(err) {
+			t.Fatal("pacing counts as a failure")
+		}
+		if n := len(b.sender.Calls()); n != 1 {
+			t.Fatalf("%d requests, want 1", n)
+		}
+		// The ledger never saw the paced attempt.
+		wantEntry(t, b, ps[1], ledger.Entry{State: ledger.Queued})
+		if c := countersOf(t, b, runID); c.Attempts != 1 || c.Throttled != 0 {
+			t.Fatalf("attempts %d throttled %d, want 1 and 0", c.Attempts, c.Throttled)
+		}
+	})
+
+	t.Run("OtherSenderIsNotPaced", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig()
+		cfg.SenderRates = map[string]float64{testSender: 1}
+		cfg.MaxPaceWait = 10 * time.Millisecond
+		b := setup(t, cfg)
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 2)
+
+		if err := handle(t, b, ps[0]); err != nil {
+			t.Fatal(err)
+		}
+		other := ps[1]
+		other.Sender = "+15550002222"
+		if err := handle(t, b, other); err != nil {
+			t.Fatalf("send from another number = %v, want nil", err)
+		}
+	})
+
+	t.Run("CancelledContextIsNotAFailure", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, testConfig())
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+
+		err := b.worker.HandleSend(cctx, sendTask(t, ps[0]))
+		if !errors.Is(err, context.Canceled) || isFailure(err) {
+			t.Fatalf("HandleSend on a cancelled context = %v, want context.Canceled, not a failure", err)
+		}
+		if n := len(b.sender.Calls()); n != 0 {
+			t.Fatalf("%d requests, want 0", n)
+		}
+		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Queued})
+	})
+
+	t.Run("RequestOutlivesShutdown", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig()
+		cfg.RequestTimeout = 4 * time.Second
+		b := setup(t, cfg)
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
+		hctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		b.sender.SendFunc = func(sctx context.Context, msg connectly.TemplateMessage) (connectly.SendResult, error) {
+			// Shutdown begins while the request is in flight.
+			cancel()
+			if err := sctx.Err(); err != nil {
+				return connectly.SendResult{}, err
+			}
+			if d, ok := sctx.Deadline(); !ok || time.Until(d) > 4*time.Second {
+				t.Errorf("request deadline %v (set %v), want at most RequestTimeout away", d, ok)
+			}
+			return connectly.SendResult{ID: "msg-late"}, nil
+		}
+		if err := b.worker.HandleSend(hctx, sendTask(t, ps[0])); err != nil {
+			t.Fatalf("HandleSend = %v, want nil", err)
+		}
+		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Accepted, Attempts: 1, MessageID: "msg-late"})
+	})
+}
