@@ -119,6 +119,7 @@ type Deps struct {
 
 // Worker is one worker process's asynq server and send handler.
 type Worker struct {
+	rdb     redis.UniversalClient
 	cfg     Config
 	ledger  *ledger.Ledger
 	limiter *limits.Limiter
@@ -139,7 +140,7 @@ func New(cfg Config, d Deps) *Worker {
 	}
 	log := d.Logger.With().Str(logx.KeyComponent, "worker").Logger()
 	w := &Worker{
-		cfg: cfg, ledger: ledger.New(d.Redis, d.Now), limiter: limits.New(d.Redis),
+		rdb: d.Redis, cfg: cfg, ledger: ledger.New(d.Redis, d.Now), limiter: limits.New(d.Redis),
 		sender: d.Sender, table: d.Table, log: log,
 	}
 	w.srv = asynq.NewServerFromRedisClient(d.Redis, asynq.Config{
@@ -166,6 +167,16 @@ func (w *Worker) Mux() *asynq.ServeMux {
 
 // Start starts processing; it returns once the server runs.
 func (w *Worker) Start() error {
+	// The send path pipelines scripts by SHA; load them first (a NOSCRIPT later, after a
+	// Redis restart, falls back to a direct call).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.ledger.LoadScripts(ctx); err != nil {
+		return fmt.Errorf("worker: start: %w", err)
+	}
+	if err := w.limiter.Load(ctx); err != nil {
+		return fmt.Errorf("worker: start: %w", err)
+	}
 	if err := w.srv.Start(w.Mux()); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
@@ -207,31 +218,35 @@ func (w *Worker) senderRate(sender string) float64 {
 	return w.cfg.DefaultSenderRate
 }
 
-// pace waits for a permit from the sender's and the business's limits. A wait longer than
-// MaxPaceWait returns a *ThrottledError so the task is rescheduled instead of holding a slot.
-func (w *Worker) pace(ctx context.Context, sender string) error {
+// limitsFor returns the limiter keys and limits of a send from sender.
+func (w *Worker) limitsFor(sender string) ([]string, []limits.Limit) {
 	if sender == "" {
 		sender = "default"
 	}
 	keys := []string{rkeys.SenderLimit(w.cfg.BusinessID, sender), rkeys.BusinessLimit(w.cfg.BusinessID)}
-	lims := []limits.Limit{limits.PerSecond(w.senderRate(sender)), limits.PerSecond(w.cfg.BusinessRate)}
-	r, err := w.limiter.Reserve(ctx, keys, lims, w.cfg.MaxPaceWait)
-	if err != nil {
-		return err
+	return keys, []limits.Limit{limits.PerSecond(w.senderRate(sender)), limits.PerSecond(w.cfg.BusinessRate)}
+}
+
+// paceAndClaim reserves a pacing permit (sender and business limits) and claims the
+// recipient's ledger entry in one Redis round trip. The claim comes before the wait for the
+// permit; the wait is at most MaxPaceWait (1s by default), so a pause still reaches every
+// send within that time.
+func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload) (ledger.Claim, limits.Reservation, error) {
+	keys, lims := w.limitsFor(p.Sender)
+	var rc *limits.ReserveCmd
+	var cc *ledger.ClaimCmd
+	_, _ = w.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		rc = w.limiter.ReserveIn(ctx, pipe, keys, lims, w.cfg.MaxPaceWait)
+		cc = w.ledger.ClaimIn(ctx, pipe, p.Run, p.Bucket, p.To, ledger.Delivery(p.Delivery))
+		return nil
+	})
+	// Each result is read on its own: a failed reservation must not hide a claim that happened.
+	c, cerr := cc.Result(ctx)
+	r, rerr := rc.Result(ctx)
+	if cerr != nil {
+		return c, r, cerr
 	}
-	if !r.OK {
-		return &ThrottledError{RetryAfter: r.Wait, Reason: "rate limit"}
-	}
-	if r.Wait > 0 {
-		t := time.NewTimer(r.Wait)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
+	return c, r, rerr
 }
 
 // HandleSend is the handler of campaigns.TypeSend tasks.
@@ -241,13 +256,13 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	log := w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger()
-	delivery := ledger.Delivery(p.Delivery)
 
-	if err := w.pace(ctx, p.Sender); err != nil {
-		return err
-	}
-	c, err := w.ledger.Claim(ctx, p.Run, p.Bucket, p.To, delivery)
+	c, r, err := w.paceAndClaim(ctx, p)
 	if err != nil {
+		if c.Verdict == ledger.VerdictSend {
+			// Claimed but the permit is unknown: give the claim back and try again later.
+			_ = w.release(p, ledger.ReleaseThrottle, "PACE_ERROR")
+		}
 		return err
 	}
 	switch c.Verdict {
@@ -264,6 +279,24 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 		log.Warn().Str("verdict", string(c.Verdict)).Msg("task has no run or ledger entry; dropped")
 		return nil
 	}
+	if !r.OK {
+		if err := w.release(p, ledger.ReleaseThrottle, "RATE_LIMIT"); err != nil {
+			return err
+		}
+		return &ThrottledError{RetryAfter: r.Wait, Reason: "rate limit"}
+	}
+	if r.Wait > 0 {
+		t := time.NewTimer(r.Wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if err := w.release(p, ledger.ReleaseThrottle, "SHUTDOWN"); err != nil {
+				return err
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 
 	msg := connectly.TemplateMessage{
 		Number: p.To, TemplateName: p.Template, Language: p.Language, Parameters: p.Params,
@@ -275,6 +308,12 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 	res, sendErr := w.sender.SendTemplate(sctx, msg)
 	cancel()
 	return w.settle(context.WithoutCancel(ctx), log, p, c.Attempts, res, sendErr)
+}
+
+// release gives a claim back without a send (the request never went out).
+func (w *Worker) release(p campaigns.SendPayload, mode ledger.ReleaseMode, code string) error {
+	_, err := w.ledger.Finish(context.Background(), p.Run, p.Bucket, p.To, ledger.Outcome{State: ledger.Queued, Code: code, Mode: mode})
+	return err
 }
 
 // settle records the outcome of a send and returns the task's result.

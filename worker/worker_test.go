@@ -365,7 +365,7 @@ func TestHandleSend(t *testing.T) {
 		}
 	})
 
-	t.Run("PacingThrottlesBeforeClaiming", func(t *testing.T) {
+	t.Run("PacingThrottleGivesTheClaimBack", func(t *testing.T) {
 		t.Parallel()
 		cfg := testConfig()
 		cfg.SenderRates = map[string]float64{testSender: 1}
@@ -388,10 +388,11 @@ func TestHandleSend(t *testing.T) {
 		if n := len(b.sender.Calls()); n != 1 {
 			t.Fatalf("%d requests, want 1", n)
 		}
-		// The ledger never saw the paced attempt.
-		wantEntry(t, b, ps[1], ledger.Entry{State: ledger.Queued})
-		if c := countersOf(t, b, runID); c.Attempts != 1 || c.Throttled != 0 {
-			t.Fatalf("attempts %d throttled %d, want 1 and 0", c.Attempts, c.Throttled)
+		// Pacing shares a round trip with the claim; a refused permit gives the claim back
+		// with its attempt, and counts as a throttle.
+		wantEntry(t, b, ps[1], ledger.Entry{State: ledger.Queued, Row: 2, Code: "RATE_LIMIT"})
+		if c := countersOf(t, b, runID); c.Attempts != 1 || c.Throttled != 1 {
+			t.Fatalf("attempts %d throttled %d, want 1 and 1", c.Attempts, c.Throttled)
 		}
 	})
 

@@ -256,12 +256,56 @@ type Claim struct {
 
 // Claim claims a recipient of a run before its send request. See claimCmd for the verdicts.
 func (l *Ledger) Claim(ctx context.Context, runID string, bucket int, recipient string, d Delivery) (Claim, error) {
+	keys, args := l.claimArgs(runID, bucket, recipient, d)
+	return parseClaim(runID, claimCmd.Run(ctx, l.rdb, keys, args...))
+}
+
+// ClaimCmd is a claim queued in a pipeline; read it with Result after the pipeline ran.
+type ClaimCmd struct {
+	cmd   *redis.Cmd
+	l     *Ledger
+	runID string
+	keys  []string
+	args  []any
+}
+
+// ClaimIn queues the same claim as Claim in a pipeline, so it can share a round trip with
+// other commands. Result falls back to a direct call only when Redis answered NOSCRIPT, in
+// which case the claim did not run.
+func (l *Ledger) ClaimIn(ctx context.Context, p redis.Pipeliner, runID string, bucket int, recipient string, d Delivery) *ClaimCmd {
+	keys, args := l.claimArgs(runID, bucket, recipient, d)
+	return &ClaimCmd{cmd: claimCmd.EvalSha(ctx, p, keys, args...), l: l, runID: runID, keys: keys, args: args}
+}
+
+// Result returns the claim.
+func (c *ClaimCmd) Result(ctx context.Context) (Claim, error) {
+	if err := c.cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return parseClaim(c.runID, claimCmd.Run(ctx, c.l.rdb, c.keys, c.args...))
+	}
+	return parseClaim(c.runID, c.cmd)
+}
+
+// LoadScripts loads the send-path scripts into Redis, for pipelined use.
+func (l *Ledger) LoadScripts(ctx context.Context) error {
+	for _, s := range []*redis.Script{claimCmd, finishCmd} {
+		if err := s.Load(ctx, l.rdb).Err(); err != nil {
+			return fmt.Errorf("ledger: load scripts: %w", err)
+		}
+	}
+	return nil
+}
+
+func (l *Ledger) claimArgs(runID string, bucket int, recipient string, d Delivery) ([]string, []any) {
 	policy := "amo"
 	if d == AtLeastOnce {
 		policy = "alo"
 	}
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket)}
-	res, err := claimCmd.Run(ctx, l.rdb, keys, recipient, policy, l.nowMS()).Slice()
+	return keys, []any{recipient, policy, l.nowMS()}
+}
+
+func parseClaim(runID string, c *redis.Cmd) (Claim, error) {
+	res, err := c.Slice()
 	if err != nil {
 		return Claim{}, fmt.Errorf("ledger: claim in run %s: %w", runID, err)
 	}

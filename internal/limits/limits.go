@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -84,6 +85,53 @@ type Reservation struct {
 // Reserve takes one permit from each of the keyed limits (keys must share a hash tag) unless
 // that means waiting longer than maxWait. Limits with Rate <= 0 are skipped.
 func (l *Limiter) Reserve(ctx context.Context, keys []string, limits []Limit, maxWait time.Duration) (Reservation, error) {
+	ks, args := reserveArgs(keys, limits, maxWait)
+	if len(ks) == 0 {
+		return Reservation{OK: true}, nil
+	}
+	return parseReservation(reserveCmd.Run(ctx, l.rdb, ks, args...))
+}
+
+// ReserveCmd is a reservation queued in a pipeline; read it with Result after the pipeline ran.
+type ReserveCmd struct {
+	cmd  *redis.Cmd
+	l    *Limiter
+	keys []string
+	args []any
+}
+
+// ReserveIn queues the same reservation as Reserve in a pipeline, so it can share a round
+// trip with other commands. The script must be loaded (Load); Result falls back to a direct
+// call when Redis answers NOSCRIPT.
+func (l *Limiter) ReserveIn(ctx context.Context, p redis.Pipeliner, keys []string, limits []Limit, maxWait time.Duration) *ReserveCmd {
+	ks, args := reserveArgs(keys, limits, maxWait)
+	rc := &ReserveCmd{l: l, keys: ks, args: args}
+	if len(ks) > 0 {
+		rc.cmd = reserveCmd.EvalSha(ctx, p, ks, args...)
+	}
+	return rc
+}
+
+// Result returns the reservation.
+func (r *ReserveCmd) Result(ctx context.Context) (Reservation, error) {
+	if r.cmd == nil {
+		return Reservation{OK: true}, nil
+	}
+	if err := r.cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return parseReservation(reserveCmd.Run(ctx, r.l.rdb, r.keys, r.args...))
+	}
+	return parseReservation(r.cmd)
+}
+
+// Load loads the limiter's script into Redis, for pipelined use.
+func (l *Limiter) Load(ctx context.Context) error {
+	if err := reserveCmd.Load(ctx, l.rdb).Err(); err != nil {
+		return fmt.Errorf("limits: load script: %w", err)
+	}
+	return nil
+}
+
+func reserveArgs(keys []string, limits []Limit, maxWait time.Duration) ([]string, []any) {
 	if len(keys) != len(limits) {
 		panic("limits: Reserve needs one limit per key")
 	}
@@ -97,10 +145,11 @@ func (l *Limiter) Reserve(ctx context.Context, keys []string, limits []Limit, ma
 		ks = append(ks, keys[i])
 		args = append(args, int64(math.Round(interval)), int64(math.Round(interval*float64(max(1, lim.Burst)-1))))
 	}
-	if len(ks) == 0 {
-		return Reservation{OK: true}, nil
-	}
-	res, err := reserveCmd.Run(ctx, l.rdb, ks, args...).Slice()
+	return ks, args
+}
+
+func parseReservation(c *redis.Cmd) (Reservation, error) {
+	res, err := c.Slice()
 	if err != nil {
 		return Reservation{}, fmt.Errorf("limits: reserve: %w", err)
 	}
@@ -111,7 +160,7 @@ func (l *Limiter) Reserve(ctx context.Context, keys []string, limits []Limit, ma
 	var us int64
 	switch v := res[1].(type) {
 	case string:
-		fmt.Sscan(v, &us)
+		us, _ = strconv.ParseInt(v, 10, 64)
 	case int64:
 		us = v
 	}
