@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -68,8 +69,13 @@ func NewRunID(campaign string, t time.Time) string {
 	return campaign + "-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// CreateRun stores a new run of def, sending from sender, and returns its id.
+// CreateRun stores a new run of def, sending from sender, and returns it.
 func (e *Expander) CreateRun(ctx context.Context, def *campaigns.Definition, sender, runID string) (ledger.Run, error) {
+	return e.CreateChildRun(ctx, def, sender, runID, "")
+}
+
+// CreateChildRun stores a new run of def that retries recipients of the run parent.
+func (e *Expander) CreateChildRun(ctx context.Context, def *campaigns.Definition, sender, runID, parent string) (ledger.Run, error) {
 	if runID == "" {
 		runID = NewRunID(def.ID, e.cfg.Now())
 	}
@@ -85,6 +91,7 @@ func (e *Expander) CreateRun(ctx context.Context, def *campaigns.Definition, sen
 		ID: runID, Campaign: def.ID, Delivery: delivery,
 		Template: def.Template.Name, Language: def.Template.Language, Sender: sender,
 		Queue: campaigns.QueueFor(def.Template.Category), Audience: def.AudiencePath(),
+		Definition: absPath(def.Path), Parent: parent,
 		Buckets: ledger.BucketsFor(lines), Created: e.cfg.Now(),
 	}
 	if err := e.cfg.Ledger.CreateRun(ctx, run); err != nil {
@@ -106,6 +113,13 @@ type Stats struct {
 // cursor, so calling it again after a crash continues where it stopped. Rows already planned
 // but not known to be queued are enqueued again; their TaskID (and the ledger) make that safe.
 func (e *Expander) Expand(ctx context.Context, def *campaigns.Definition, run ledger.Run) (Stats, error) {
+	return e.ExpandOnly(ctx, def, run, nil)
+}
+
+// ExpandOnly is Expand for the audience rows whose recipient keep accepts (nil keeps all):
+// the others, and rows without a valid recipient, are not part of the run at all. A retry
+// run uses it to send to exactly the recipients it retries.
+func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, run ledger.Run, keep func(recipient string) bool) (Stats, error) {
 	log := e.cfg.Logger.With().Str("run", run.ID).Str("campaign", run.Campaign).Logger()
 	st := Stats{Skipped: map[string]int{}}
 	if run.Expanded {
@@ -126,7 +140,8 @@ func (e *Expander) Expand(ctx context.Context, def *campaigns.Definition, run le
 	batch := make([]pending, 0, e.cfg.BatchSize)
 	skipped := map[string]int{}
 	from := queued
-	rows := 0
+	rows := 0  // rows that belong to the run
+	lastN := 0 // file position of the last row read: the cursors count file rows
 
 	flush := func(to int) error {
 		if to == from {
@@ -138,6 +153,20 @@ func (e *Expander) Expand(ctx context.Context, def *campaigns.Definition, run le
 		}
 		fresh := make([]bool, len(batch))
 		if to > planned {
+			// People who opted out are planned as skipped(suppressed): one read per batch.
+			rcpts := make([]string, len(entries))
+			for i, e := range entries {
+				rcpts[i] = e.Recipient
+			}
+			supp, err := e.cfg.Ledger.Suppressed(ctx, rcpts)
+			if err != nil {
+				return err
+			}
+			for i, s := range supp {
+				if s {
+					entries[i].Skip = "suppressed"
+				}
+			}
 			// A new batch: write the ledger first; only newly planned recipients get a task.
 			flags, err := e.cfg.Ledger.Plan(ctx, run.ID, from, to, skipped, entries)
 			if err != nil {
@@ -149,9 +178,16 @@ func (e *Expander) Expand(ctx context.Context, def *campaigns.Definition, run le
 				st.Skipped[r] += n
 			}
 		} else {
-			// Planned before an interruption: enqueue again, the TaskID keeps it single.
-			for i := range fresh {
-				fresh[i] = true
+			// Planned before an interruption: the ledger says which rows planned an entry that
+			// no worker has claimed yet; enqueue those again, the TaskID keeps each single. A
+			// duplicate row must not: its task would win the TaskID race half the time and send
+			// that row's parameters. Nor does a suppressed row, or an entry already in flight.
+			for i, p := range batch {
+				en, ok, err := e.cfg.Ledger.Entry(ctx, run.ID, p.entry.Bucket, p.entry.Recipient)
+				if err != nil {
+					return err
+				}
+				fresh[i] = ok && en.State == ledger.Planned && en.Row == p.entry.Row
 			}
 		}
 		toSend := make([]pending, 0, len(batch))
@@ -189,6 +225,15 @@ func (e *Expander) Expand(ctx context.Context, def *campaigns.Definition, run le
 		if err != nil {
 			return st, err
 		}
+		lastN = row.N
+		if keep != nil && (row.Recipient == "" || !keep(row.Recipient)) {
+			if row.N == planned && planned > queued {
+				if err := flush(row.N); err != nil {
+					return st, err
+				}
+			}
+			continue
+		}
 		rows++
 		if row.N <= queued {
 			continue
@@ -219,7 +264,7 @@ func (e *Expander) Expand(ctx context.Context, def *campaigns.Definition, run le
 			}
 		}
 	}
-	if err := flush(rows); err != nil {
+	if err := flush(lastN); err != nil {
 		return st, err
 	}
 	st.Rows = rows
@@ -229,6 +274,16 @@ func (e *Expander) Expand(ctx context.Context, def *campaigns.Definition, run le
 	}
 	log.Info().Int("rows", rows).Int("planned", st.Planned).Bool("completed", completed).Msg("expansion finished")
 	return st, nil
+}
+
+func absPath(p string) string {
+	if p == "" {
+		return ""
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 type pending struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -60,6 +61,11 @@ type Config struct {
 	SenderRates map[string]float64
 	// DefaultSenderRate defaults to 80 (Meta's default throughput per number).
 	DefaultSenderRate float64
+	// BurstWindow and BurstShare stop a run that burns its audience on one permanent code:
+	// when a code accounts for more than BurstShare of the run's last BurstWindow outcomes, the
+	// run pauses. Defaults 100 and 0.2; a negative window turns it off.
+	BurstWindow int
+	BurstShare  float64
 }
 
 func (c *Config) setDefaults() {
@@ -105,6 +111,12 @@ func (c *Config) setDefaults() {
 	if c.DefaultSenderRate <= 0 {
 		c.DefaultSenderRate = 80
 	}
+	if c.BurstWindow == 0 {
+		c.BurstWindow = 100
+	}
+	if c.BurstShare <= 0 {
+		c.BurstShare = 0.2
+	}
 }
 
 // Deps are the Worker's collaborators.
@@ -119,6 +131,8 @@ type Deps struct {
 
 // Worker is one worker process's asynq server and send handler.
 type Worker struct {
+	// paced is set while the rate limits make sends wait (see paceAndClaim).
+	paced   atomic.Bool
 	rdb     redis.UniversalClient
 	cfg     Config
 	ledger  *ledger.Ledger
@@ -139,8 +153,10 @@ func New(cfg Config, d Deps) *Worker {
 		d.Table, _ = connectly.NewTable(nil)
 	}
 	log := d.Logger.With().Str(logx.KeyComponent, "worker").Logger()
+	l := ledger.New(d.Redis, d.Now)
+	l.SetBurst(cfg.BurstWindow, cfg.BurstShare)
 	w := &Worker{
-		rdb: d.Redis, cfg: cfg, ledger: ledger.New(d.Redis, d.Now), limiter: limits.New(d.Redis),
+		rdb: d.Redis, cfg: cfg, ledger: l, limiter: limits.New(d.Redis),
 		sender: d.Sender, table: d.Table, log: log,
 	}
 	w.srv = asynq.NewServerFromRedisClient(d.Redis, asynq.Config{
@@ -228,11 +244,28 @@ func (w *Worker) limitsFor(sender string) ([]string, []limits.Limit) {
 }
 
 // paceAndClaim reserves a pacing permit (sender and business limits) and claims the
-// recipient's ledger entry in one Redis round trip. The claim comes before the wait for the
-// permit; the wait is at most MaxPaceWait (1s by default), so a pause still reaches every
-// send within that time.
+// recipient's ledger entry.
+//
+// While the limits let sends through without waiting, both go out in one pipeline: that
+// saves a Redis round trip per send when throughput is bound by Redis, not by the limits.
+// Once permits come with a wait, the send is rate-bound and the round trip costs nothing, so
+// the permit is reserved and waited for first and the entry claimed after: a worker that dies
+// while waiting then leaves no claim behind (a claim found later would make the recipient
+// unknown under at-most-once although nothing was sent).
 func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload) (ledger.Claim, limits.Reservation, error) {
 	keys, lims := w.limitsFor(p.Sender)
+	if w.paced.Load() {
+		r, err := w.limiter.Reserve(ctx, keys, lims, w.cfg.MaxPaceWait)
+		if err != nil || !r.OK {
+			return ledger.Claim{Verdict: ledger.VerdictNotClaimed}, r, err
+		}
+		w.paced.Store(r.Wait > 0)
+		if err := sleepCtx(ctx, r.Wait); err != nil {
+			return ledger.Claim{Verdict: ledger.VerdictNotClaimed}, r, err
+		}
+		c, err := w.ledger.Claim(ctx, p.Run, p.Bucket, p.To, ledger.Delivery(p.Delivery))
+		return c, limits.Reservation{OK: true}, err
+	}
 	var rc *limits.ReserveCmd
 	var cc *ledger.ClaimCmd
 	_, _ = w.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
@@ -243,10 +276,28 @@ func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload) (led
 	// Each result is read on its own: a failed reservation must not hide a claim that happened.
 	c, cerr := cc.Result(ctx)
 	r, rerr := rc.Result(ctx)
+	if rerr == nil {
+		w.paced.Store(!r.OK || r.Wait > 0)
+	}
 	if cerr != nil {
 		return c, r, cerr
 	}
 	return c, r, rerr
+}
+
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // HandleSend is the handler of campaigns.TypeSend tasks.
@@ -264,6 +315,9 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 			_ = w.release(p, ledger.ReleaseThrottle, "PACE_ERROR")
 		}
 		return err
+	}
+	if c.Verdict == ledger.VerdictNotClaimed {
+		return &ThrottledError{RetryAfter: r.Wait, Reason: "rate limit"}
 	}
 	switch c.Verdict {
 	case ledger.VerdictSend:
@@ -285,17 +339,11 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 		}
 		return &ThrottledError{RetryAfter: r.Wait, Reason: "rate limit"}
 	}
-	if r.Wait > 0 {
-		t := time.NewTimer(r.Wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			if err := w.release(p, ledger.ReleaseThrottle, "SHUTDOWN"); err != nil {
-				return err
-			}
-			return ctx.Err()
-		case <-t.C:
+	if err := sleepCtx(ctx, r.Wait); err != nil {
+		if rerr := w.release(p, ledger.ReleaseThrottle, "SHUTDOWN"); rerr != nil {
+			return rerr
 		}
+		return err
 	}
 
 	msg := connectly.TemplateMessage{
@@ -322,6 +370,9 @@ func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.Sen
 		r, err := w.ledger.Finish(ctx, p.Run, p.Bucket, p.To, o)
 		if err != nil {
 			return err
+		}
+		if r.PausedFor != "" {
+			log.Error().Str("reason", r.PausedFor).Msg("run paused: burst of one permanent code")
 		}
 		if r.RunCompleted {
 			w.log.Info().Str(logx.KeyRun, p.Run).Str(logx.KeyCampaign, p.Campaign).Msg("run completed")
@@ -364,8 +415,14 @@ func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.Sen
 		return &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: reason}
 
 	case connectly.ClassPermanent:
-		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code}); err != nil {
+		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true}); err != nil {
 			return err
+		}
+		if rule.OptOut {
+			if err := w.ledger.Suppress(ctx, p.To, code); err != nil {
+				return err
+			}
+			log.Info().Msg("opted out: added to the suppression list")
 		}
 		log.Info().Msg("failed permanently")
 		return fmt.Errorf("%s: %w", code, asynq.SkipRetry)

@@ -18,7 +18,7 @@ func (a *app) runCmd() *cobra.Command {
 		Use:   "run",
 		Short: "Inspect runs (one run = one firing of a campaign)",
 	}
-	cmd.AddCommand(a.runShowCmd())
+	cmd.AddCommand(a.runShowCmd(), a.runPauseCmd(), a.runResumeCmd(), a.runCancelCmd(), a.runRetryCmd())
 	return cmd
 }
 
@@ -26,6 +26,7 @@ func (a *app) runCmd() *cobra.Command {
 type runReport struct {
 	Run                string           `json:"run"`
 	Campaign           string           `json:"campaign"`
+	Parent             string           `json:"parent,omitempty"`
 	Status             string           `json:"status"`
 	PauseReason        string           `json:"pause_reason,omitempty"`
 	Expanded           bool             `json:"expanded"`
@@ -39,11 +40,13 @@ type runReport struct {
 	Throttled          int64            `json:"throttled"`
 	Created            time.Time        `json:"created"`
 	Finished           *time.Time       `json:"finished,omitempty"`
+	// Verify is set by --verify.
+	Verify *ledger.Verification `json:"verify,omitempty"`
 }
 
 func newRunReport(r ledger.Run, c ledger.Counters) runReport {
 	rep := runReport{
-		Run: r.ID, Campaign: r.Campaign, Status: string(r.Status), PauseReason: r.PauseReason,
+		Run: r.ID, Campaign: r.Campaign, Parent: r.Parent, Status: string(r.Status), PauseReason: r.PauseReason,
 		Expanded: r.Expanded, Recipients: r.Total, States: map[string]int64{}, Sum: c.Sum(),
 		Codes: c.Codes, Attempts: c.Attempts, Retries: c.Retries,
 		AcceptedAfterRetry: c.AcceptedAfterRetry, Throttled: c.Throttled, Created: r.Created,
@@ -64,7 +67,11 @@ func newRunReport(r ledger.Run, c ledger.Counters) runReport {
 // printRunReport renders a run for people: status, per-state counts with their sum checked
 // against the audience, and outcome codes.
 func printRunReport(w io.Writer, rep runReport) {
-	fmt.Fprintf(w, "Run       %s\nCampaign  %s\nStatus    %s", rep.Run, rep.Campaign, rep.Status)
+	fmt.Fprintf(w, "Run       %s\nCampaign  %s\n", rep.Run, rep.Campaign)
+	if rep.Parent != "" {
+		fmt.Fprintf(w, "Retries   %s\n", rep.Parent)
+	}
+	fmt.Fprintf(w, "Status    %s", rep.Status)
 	if rep.PauseReason != "" && rep.Status == string(ledger.RunPaused) {
 		fmt.Fprintf(w, " (%s)", rep.PauseReason)
 	}
@@ -90,6 +97,14 @@ func printRunReport(w io.Writer, rep runReport) {
 	}
 	fmt.Fprintf(w, "attempts %d, retries %d, accepted after a retry %d, throttled (no attempt used) %d\n",
 		rep.Attempts, rep.Retries, rep.AcceptedAfterRetry, rep.Throttled)
+	if v := rep.Verify; v != nil {
+		if len(v.Mismatches) == 0 {
+			fmt.Fprintf(w, "verify: %d ledger entries agree with the counters\n", v.Entries)
+		}
+		for _, m := range v.Mismatches {
+			fmt.Fprintf(w, "verify: MISMATCH %s: counter %d, ledger %d\n", m.What, m.Counter, m.Ledger)
+		}
+	}
 	if len(rep.Codes) > 0 {
 		keys := make([]string, 0, len(rep.Codes))
 		for k := range rep.Codes {
@@ -107,7 +122,7 @@ func printRunReport(w io.Writer, rep runReport) {
 }
 
 func (a *app) runShowCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, verify bool
 	cmd := &cobra.Command{
 		Use:   "show RUN",
 		Short: "Show a run's progress: recipients per state, outcome codes, and their sum",
@@ -136,13 +151,27 @@ func (a *app) runShowCmd() *cobra.Command {
 				return err
 			}
 			rep := newRunReport(r, counters)
-			if asJSON {
-				return writeJSON(a.stdout, rep)
+			if verify {
+				v, err := l.Verify(ctx, r.ID)
+				if err != nil {
+					return err
+				}
+				rep.Verify = &v
 			}
-			printRunReport(a.stdout, rep)
+			if asJSON {
+				if err := writeJSON(a.stdout, rep); err != nil {
+					return err
+				}
+			} else {
+				printRunReport(a.stdout, rep)
+			}
+			if rep.Verify != nil && len(rep.Verify.Mismatches) > 0 {
+				return fmt.Errorf("run %s: %d counters disagree with the ledger", r.ID, len(rep.Verify.Mismatches))
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as JSON")
+	cmd.Flags().BoolVar(&verify, "verify", false, "recompute the counters from the ledger and report any mismatch (exit 1 if any)")
 	return cmd
 }

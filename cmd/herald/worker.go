@@ -49,6 +49,8 @@ func workerConfig(c config.Config) worker.Config {
 		BusinessRate:      c.Connectly.BusinessRate,
 		SenderRates:       c.SenderRates(),
 		DefaultSenderRate: 80,
+		BurstWindow:       burstWindow(c.StopRun.BurstWindow),
+		BurstShare:        c.StopRun.BurstShare,
 	}
 }
 
@@ -85,4 +87,12 @@ func (a *app) runWorker(ctx context.Context, c config.Config) error {
 	w.Stop()
 	w.Shutdown()
 	return rdb.Close()
+}
+
+// burstWindow maps the config's 0 (off) onto the worker's negative "off".
+func burstWindow(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

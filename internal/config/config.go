@@ -27,6 +27,7 @@ type Config struct {
 	Worker    Worker            `yaml:"worker"`
 	Retry     Retry             `yaml:"retry"`
 	Errors    map[string]string `yaml:"errors"`
+	StopRun   StopRun           `yaml:"stop_run"`
 	Log       Log               `yaml:"log"`
 
 	// APIKey and WebhookSecret are resolved from the environment or the *_file keys.
@@ -67,6 +68,14 @@ type Retry struct {
 	MaxPaceWait   Duration `yaml:"max_pace_wait"`
 }
 
+// StopRun configures pausing a run on a burst of one permanent code.
+type StopRun struct {
+	// BurstWindow is how many recent outcomes of a run are looked at; 0 turns detection off.
+	BurstWindow int `yaml:"burst_window"`
+	// BurstShare is the share of that window one permanent code may fill before the run pauses.
+	BurstShare float64 `yaml:"burst_share"`
+}
+
 type Log struct {
 	Level  string `yaml:"level"`
 	Format string `yaml:"format"`
@@ -103,7 +112,8 @@ func Default() Config {
 		Worker:    Worker{Concurrency: 50, ShutdownTimeout: Duration(15 * time.Second)},
 		Retry: Retry{MaxAttempts: 5, Base: Duration(time.Second), Cap: Duration(5 * time.Minute),
 			ThrottleDelay: Duration(2 * time.Second), HoldDelay: Duration(5 * time.Second), MaxPaceWait: Duration(time.Second)},
-		Log: Log{Level: "info", Format: "auto"},
+		StopRun: StopRun{BurstWindow: 100, BurstShare: 0.2},
+		Log:     Log{Level: "info", Format: "auto"},
 	}
 }
 
@@ -209,6 +219,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Retry.Base.D() <= 0 || c.Retry.Cap.D() < c.Retry.Base.D() {
 		return &Error{"retry.cap", "must be at least retry.base, and base must be positive"}
+	}
+	if c.StopRun.BurstWindow < 0 || c.StopRun.BurstWindow > 10000 {
+		return &Error{"stop_run.burst_window", fmt.Sprintf("%d: want 0 (off) to 10000", c.StopRun.BurstWindow)}
+	}
+	if c.StopRun.BurstShare <= 0 || c.StopRun.BurstShare > 1 {
+		return &Error{"stop_run.burst_share", fmt.Sprintf("%g: want a share above 0 and at most 1", c.StopRun.BurstShare)}
 	}
 	for code, class := range c.Errors {
 		if _, err := connectly.ParseClass(class); err != nil {

@@ -81,7 +81,8 @@ func TestLoadDefaults(t *testing.T) {
 			HoldDelay:     config.Duration(5 * time.Second),
 			MaxPaceWait:   config.Duration(time.Second),
 		},
-		Log: config.Log{Level: "info", Format: "auto"},
+		StopRun: config.StopRun{BurstWindow: 100, BurstShare: 0.2},
+		Log:     config.Log{Level: "info", Format: "auto"},
 	}
 	if got := config.Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() (-want, +got):\n- %+v\n+ %+v", want, got)
@@ -152,6 +153,9 @@ retry:
 errors:
   ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID: stop-run
   HTTP_404: permanent
+stop_run:
+  burst_window: 50
+  burst_share: 0.5
 log:
   level: debug
   format: json
@@ -179,6 +183,7 @@ log:
 			MaxPaceWait:   config.Duration(2 * time.Second),
 		},
 		Errors:        map[string]string{"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID": "stop-run", "HTTP_404": "permanent"},
+		StopRun:       config.StopRun{BurstWindow: 50, BurstShare: 0.5},
 		Log:           config.Log{Level: "debug", Format: "json"},
 		APIKey:        "file-key",
 		WebhookSecret: "file-secret",

@@ -236,6 +236,24 @@ func (t *Table) Classify(err error) (Class, Rule) {
 	return ClassPermanent, Rule{Class: ClassPermanent, Why: "request could not be built"}
 }
 
+// ClassOf returns the class of a recorded error key (a code, a type, "HTTP_<status>",
+// "NO_RESPONSE" or "NOT_SENT"), as Classify would have decided it.
+func (t *Table) ClassOf(key string) Class {
+	if r, ok := t.rules[key]; ok {
+		return r.Class
+	}
+	if strings.HasPrefix(key, "HTTP_") {
+		if n, err := strconv.Atoi(key[5:]); err == nil {
+			return StatusClass(n)
+		}
+	}
+	switch key {
+	case "NO_RESPONSE", "NOT_SENT":
+		return ClassTransient
+	}
+	return ClassPermanent
+}
+
 // Rules returns the table's keys and rules sorted by key, for documentation and `herald errors`.
 func (t *Table) Rules() []struct {
 	Key string

@@ -24,6 +24,17 @@ var ErrRunNotFound = errors.New("run not found")
 type Ledger struct {
 	rdb redis.UniversalClient
 	now func() time.Time
+	// burstWindow and burstLimit configure burst detection (see SetBurst).
+	burstWindow int
+	burstLimit  int
+}
+
+// SetBurst turns on burst detection: when one permanent code accounts for more than share of
+// the last window outcomes of a run, the outcome that crosses the line pauses the run.
+// window 0 turns it off. Call it before use.
+func (l *Ledger) SetBurst(window int, share float64) {
+	l.burstWindow = max(0, window)
+	l.burstLimit = int(float64(window) * share)
 }
 
 // New returns a Ledger on rdb. now defaults to time.Now.
@@ -49,6 +60,10 @@ type Run struct {
 	Queue    string
 	// Audience names the audience file the run was expanded from.
 	Audience string
+	// Definition is the campaign file the run was started from.
+	Definition string
+	// Parent is the run this one retries, if any.
+	Parent string
 	// Buckets is the number of ledger buckets (see BucketOf).
 	Buckets int
 	// Total is the number of audience rows; valid once Expanded.
@@ -84,7 +99,7 @@ func (l *Ledger) CreateRun(ctx context.Context, r Run) error {
 		p.HSet(ctx, key,
 			"campaign", r.Campaign, "status", string(RunRunning), "delivery", string(r.Delivery),
 			"template", r.Template, "language", r.Language, "sender", r.Sender, "queue", r.Queue,
-			"audience", r.Audience, "buckets", r.Buckets, "created", created,
+			"audience", r.Audience, "definition", r.Definition, "parent", r.Parent, "buckets", r.Buckets, "created", created,
 			"planned_to", 0, "queued_to", 0)
 		p.ZAdd(ctx, rkeys.Runs(), redis.Z{Score: float64(created), Member: r.ID})
 		p.ZAdd(ctx, rkeys.CampaignRuns(r.Campaign), redis.Z{Score: float64(created), Member: r.ID})
@@ -116,7 +131,7 @@ func (l *Ledger) GetRun(ctx context.Context, id string) (Run, error) {
 	return Run{
 		ID: id, Campaign: m["campaign"], Status: RunStatus(m["status"]), Delivery: Delivery(m["delivery"]),
 		Template: m["template"], Language: m["language"], Sender: m["sender"], Queue: m["queue"],
-		Audience: m["audience"], Buckets: atoi(m["buckets"]), Total: atoi(m["total"]),
+		Audience: m["audience"], Definition: m["definition"], Parent: m["parent"], Buckets: atoi(m["buckets"]), Total: atoi(m["total"]),
 		Expanded: m["expanded"] == "1", PlannedTo: atoi(m["planned_to"]), QueuedTo: atoi(m["queued_to"]),
 		PauseReason: m["pause_reason"], Created: ms(m["created"]), Finished: ms(m["finished"]),
 	}, nil
@@ -140,6 +155,8 @@ type PlanEntry struct {
 	Recipient string
 	Bucket    int
 	Row       int
+	// Skip, when set, plans the entry directly as skipped with this reason (e.g. suppressed).
+	Skip string
 }
 
 // keyIndex collects the distinct bucket keys of a batch after the fixed keys.
@@ -167,9 +184,9 @@ func (k *keyIndex) of(runID string, bucket int) int {
 var ErrStaleBatch = errors.New("expansion batch does not start at the run's cursor")
 
 // Plan writes one expansion batch covering audience rows (from, to]: entries become planned,
-// a recipient already in the ledger is counted skipped(duplicate), and skippedRows counts rows
-// that never reach the ledger by reason (e.g. "invalid"). It returns, per entry, whether it was
-// newly planned.
+// a recipient already in the ledger is counted skipped(duplicate), an entry with Skip set is
+// written as skipped(Skip), and skippedRows counts rows that never reach the ledger by reason
+// (e.g. "invalid"). It returns, per entry, whether it was newly planned and needs a task.
 func (l *Ledger) Plan(ctx context.Context, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
 	ki := newKeyIndex(rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID))
 	reasons := make([]string, 0, len(skippedRows))
@@ -177,13 +194,13 @@ func (l *Ledger) Plan(ctx context.Context, runID string, from, to int, skippedRo
 		reasons = append(reasons, r)
 	}
 	sort.Strings(reasons)
-	args := make([]any, 0, 3+2*len(reasons)+3*len(entries))
+	args := make([]any, 0, 3+2*len(reasons)+4*len(entries))
 	args = append(args, from, to, len(reasons))
 	for _, r := range reasons {
 		args = append(args, r, skippedRows[r])
 	}
 	for _, e := range entries {
-		args = append(args, ki.of(runID, e.Bucket), e.Recipient, e.Row)
+		args = append(args, ki.of(runID, e.Bucket), e.Recipient, e.Row, e.Skip)
 	}
 	res, err := planCmd.Run(ctx, l.rdb, ki.keys, args...).Int64Slice()
 	if err != nil {
@@ -241,6 +258,8 @@ const (
 	VerdictUnknown   Verdict = "unknown"
 	VerdictNoRun     Verdict = "norun"
 	VerdictNoEntry   Verdict = "noentry"
+	// VerdictNotClaimed is never returned by Claim: callers use it for "no claim was made".
+	VerdictNotClaimed Verdict = ""
 )
 
 // Claim is the result of claiming a recipient before its send.
@@ -339,6 +358,8 @@ type Outcome struct {
 	MessageID string
 	// Mode is required when State is Queued.
 	Mode ReleaseMode
+	// Permanent marks a failure whose code counts towards burst detection.
+	Permanent bool
 }
 
 // valid reports whether o is one Finish accepts: an end state of a send, or Queued with a
@@ -360,6 +381,8 @@ type FinishResult struct {
 	Applied bool
 	// RunCompleted is true when this outcome made every row of the run terminal.
 	RunCompleted bool
+	// PausedFor is the pause reason when this outcome paused the run for a burst of its code.
+	PausedFor string
 }
 
 // Finish records the outcome of a claimed send.
@@ -371,17 +394,23 @@ func (l *Ledger) Finish(ctx context.Context, runID string, bucket int, recipient
 	if strings.Contains(o.Code, "|") || strings.Contains(o.MessageID, "|") {
 		return FinishResult{}, fmt.Errorf("ledger: finish: '|' in code or message id")
 	}
-	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket)}
-	res, err := finishCmd.Run(ctx, l.rdb, keys, recipient, letter, o.Code, o.MessageID, string(o.Mode), l.nowMS()).Slice()
+	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket), rkeys.Recent(runID)}
+	permanent := "0"
+	if o.Permanent {
+		permanent = "1"
+	}
+	res, err := finishCmd.Run(ctx, l.rdb, keys, recipient, letter, o.Code, o.MessageID, string(o.Mode), l.nowMS(),
+		l.burstWindow, l.burstLimit, permanent).Slice()
 	if err != nil {
 		return FinishResult{}, fmt.Errorf("ledger: finish in run %s: %w", runID, err)
 	}
-	if len(res) != 3 {
+	if len(res) != 4 {
 		return FinishResult{}, fmt.Errorf("ledger: finish in run %s: unexpected reply %v", runID, res)
 	}
 	applied, _ := res[0].(int64)
 	done, _ := res[1].(int64)
-	return FinishResult{Applied: applied == 1, RunCompleted: done == 1}, nil
+	paused, _ := res[3].(string)
+	return FinishResult{Applied: applied == 1, RunCompleted: done == 1, PausedFor: paused}, nil
 }
 
 // Pause pauses a running run with a reason. It reports whether this call paused it.

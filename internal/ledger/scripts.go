@@ -38,9 +38,10 @@ end
 // KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3] -> codes, KEYS[4..] -> ledger buckets
 // ARGV[1] -> cursor before the batch (rows), ARGV[2] -> cursor after it,
 // ARGV[3] -> number of (reason, count) pairs that follow, then the pairs (rows skipped before
-// reaching the ledger, e.g. invalid), then (key index, recipient, row) triples.
+// reaching the ledger, e.g. invalid), then (key index, recipient, row, skip reason) quadruples;
+// a non-empty skip reason (e.g. suppressed) writes the entry as skipped(reason).
 // Returns {-1} when the cursor does not match (the batch was applied already), else one flag
-// per triple: 1 planned, 0 duplicate of an earlier row.
+// per quadruple: 1 planned, 2 skipped with its reason, 0 duplicate of an earlier row.
 var planCmd = redis.NewScript(luaLib + `
 local cur = tonumber(redis.call('HGET', KEYS[1], 'planned_to') or '0')
 if cur ~= tonumber(ARGV[1]) then return {-1} end
@@ -54,15 +55,24 @@ end
 local out = {}
 while i <= #ARGV do
   local k = KEYS[tonumber(ARGV[i])]
-  if redis.call('HSETNX', k, ARGV[i + 1], 'p|' .. ARGV[i + 2] .. '|0||') == 1 then
-    redis.call('HINCRBY', KEYS[2], 'planned', 1)
-    out[#out + 1] = 1
+  local reason = ARGV[i + 3]
+  local v = 'p|' .. ARGV[i + 2] .. '|0||'
+  if reason ~= '' then v = 'k|' .. ARGV[i + 2] .. '|0|' .. reason .. '|' end
+  if redis.call('HSETNX', k, ARGV[i + 1], v) == 1 then
+    if reason == '' then
+      redis.call('HINCRBY', KEYS[2], 'planned', 1)
+      out[#out + 1] = 1
+    else
+      redis.call('HINCRBY', KEYS[2], 'skipped', 1)
+      redis.call('HINCRBY', KEYS[3], 'skipped:' .. reason, 1)
+      out[#out + 1] = 2
+    end
   else
     redis.call('HINCRBY', KEYS[2], 'skipped', 1)
     redis.call('HINCRBY', KEYS[3], 'skipped:duplicate', 1)
     out[#out + 1] = 0
   end
-  i = i + 3
+  i = i + 4
 end
 redis.call('HSET', KEYS[1], 'planned_to', ARGV[2])
 return out
@@ -150,17 +160,22 @@ return {'send', 's', att, code}
 
 // finishCmd ends a claim: the entry moves from submitting to its outcome, or back to queued.
 //
-// KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3] -> codes, KEYS[4] -> the recipient's bucket
+// KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3] -> codes, KEYS[4] -> the recipient's bucket,
+// KEYS[5] -> the run's recent outcomes list
 // ARGV[1] -> recipient, ARGV[2] -> new state letter (a accepted, f failed, u unknown, k skipped,
 // q back to queued), ARGV[3] -> code, ARGV[4] -> message id, ARGV[5] -> mode for q:
 // 'retry' (a transient failure: the attempt stays counted), 'throttle' or 'hold' (the request
-// did not count: the attempt is given back), ARGV[6] -> now (unix ms).
-// Returns {1 if applied else 0, 1 if the run completed else 0, the prior state letter}.
+// did not count: the attempt is given back), ARGV[6] -> now (unix ms),
+// ARGV[7] -> burst window (outcomes kept; 0 disables), ARGV[8] -> burst limit (a permanent
+// failure whose code fills more than this many of the window pauses the run),
+// ARGV[9] -> '1' when this failure is permanent and counts towards a burst.
+// Returns {1 if applied else 0, 1 if the run completed else 0, the prior state letter,
+// the pause reason if this outcome paused the run for a burst else ”}.
 var finishCmd = redis.NewScript(luaLib + `
 local v = redis.call('HGET', KEYS[4], ARGV[1])
-if not v then return {0, 0, ''} end
+if not v then return {0, 0, '', ''} end
 local st, row, att, code, mid = parse(v)
-if st ~= 's' then return {0, 0, st} end
+if st ~= 's' then return {0, 0, st, ''} end
 local new, mode = ARGV[2], ARGV[5]
 if new == 'q' and (mode == 'throttle' or mode == 'hold') and att > 0 then
   att = att - 1
@@ -175,11 +190,29 @@ if new == 'q' then
   elseif mode == 'throttle' then
     redis.call('HINCRBY', KEYS[2], 'throttled', 1)
   end
-  return {1, 0, st}
+  return {1, 0, st, ''}
 end
 if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[3], names[new] .. ':' .. ARGV[3], 1) end
 if new == 'a' and att > 1 then redis.call('HINCRBY', KEYS[2], 'accepted_after_retry', 1) end
-return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st}
+local paused = ''
+local window = tonumber(ARGV[7]) or 0
+if window > 0 then
+  local c = ARGV[3]
+  if new == 'a' or c == '' then c = 'ok' end
+  redis.call('LPUSH', KEYS[5], c)
+  redis.call('LTRIM', KEYS[5], 0, window - 1)
+  if ARGV[9] == '1' and redis.call('LLEN', KEYS[5]) >= window then
+    local n = 0
+    for _, v in ipairs(redis.call('LRANGE', KEYS[5], 0, window - 1)) do
+      if v == ARGV[3] then n = n + 1 end
+    end
+    if n > tonumber(ARGV[8]) and redis.call('HGET', KEYS[1], 'status') == 'running' then
+      paused = ARGV[3] .. ': ' .. n .. ' of the last ' .. window .. ' sends failed with this code'
+      redis.call('HSET', KEYS[1], 'status', 'paused', 'pause_reason', paused, 'paused_at', ARGV[6])
+    end
+  end
+end
+return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, paused}
 `)
 
 // pauseCmd pauses a running run with a reason.

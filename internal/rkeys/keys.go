@@ -31,6 +31,14 @@ func LedgerBucket(runID string, bucket int) string {
 	return Prefix + "run:{" + runID + "}:l:" + strconv.Itoa(bucket)
 }
 
+// Recent is a run's list of its last outcomes (codes, "ok" for accepted), newest first, used
+// to detect a burst of one permanent code.
+func Recent(runID string) string { return Prefix + "run:{" + runID + "}:recent" }
+
+// Suppressed is the hash of recipients who opted out (recipient → "code|unix ms");
+// expansion skips them in every run.
+func Suppressed() string { return Prefix + "suppressed" }
+
 // SenderLimit is the GCRA state of one sender number's rate limit. Sender and business limits
 // share the business id as hash tag so one script can reserve both.
 func SenderLimit(business, sender string) string {

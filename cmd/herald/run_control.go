@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/user"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+)
+
+// withLedger loads the config, connects to Redis and calls fn with a Ledger.
+func (a *app) withLedger(ctx context.Context, fn func(l *ledger.Ledger) error) error {
+	c, err := a.config()
+	if err != nil {
+		return err
+	}
+	rdb, err := a.redis(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	return fn(ledger.New(rdb, nil))
+}
+
+// notFound turns ErrRunNotFound into a message naming the run.
+func notFound(runID string, err error) error {
+	if errors.Is(err, ledger.ErrRunNotFound) {
+		return fmt.Errorf("no run %q", runID)
+	}
+	return err
+}
+
+// operator names who is acting, for pause reasons.
+func operator(actor string) string {
+	if actor != "" {
+		return actor
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "operator"
+}
+
+func (a *app) runPauseCmd() *cobra.Command {
+	var reason, actor string
+	cmd := &cobra.Command{
+		Use:   "pause RUN",
+		Short: "Pause a run: its tasks are held (neither sent nor failed) until resume",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withLedger(cmd.Context(), func(l *ledger.Ledger) error {
+				why := "paused by " + operator(actor)
+				if reason != "" {
+					why += ": " + reason
+				}
+				ok, err := l.Pause(cmd.Context(), args[0], why)
+				if err != nil {
+					return notFound(args[0], err)
+				}
+				if !ok {
+					r, _ := l.GetRun(cmd.Context(), args[0])
+					return fmt.Errorf("run %s is %s, not running", args[0], r.Status)
+				}
+				fmt.Fprintf(a.stdout, "run %s paused; workers hold its tasks from their next send on\n", args[0])
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (shown by run show)")
+	cmd.Flags().StringVar(&actor, "actor", "", "who is acting (default: the OS user)")
+	return cmd
+}
+
+func (a *app) runResumeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "resume RUN",
+		Short: "Resume a paused run where it stopped",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withLedger(cmd.Context(), func(l *ledger.Ledger) error {
+				ok, err := l.Resume(cmd.Context(), args[0])
+				if err != nil {
+					return notFound(args[0], err)
+				}
+				if !ok {
+					r, _ := l.GetRun(cmd.Context(), args[0])
+					return fmt.Errorf("run %s is %s, not paused", args[0], r.Status)
+				}
+				fmt.Fprintf(a.stdout, "run %s resumed; held tasks continue within the hold delay\n", args[0])
+				return nil
+			})
+		},
+	}
+	return cmd
+}
+
+func (a *app) runCancelCmd() *cobra.Command {
+	var reason, actor string
+	cmd := &cobra.Command{
+		Use:   "cancel RUN",
+		Short: "Cancel a run: every recipient not yet sent becomes skipped(cancelled)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withLedger(cmd.Context(), func(l *ledger.Ledger) error {
+				why := "cancelled by " + operator(actor)
+				if reason != "" {
+					why += ": " + reason
+				}
+				ok, n, err := l.Cancel(cmd.Context(), args[0], why)
+				if err != nil {
+					return notFound(args[0], err)
+				}
+				if !ok {
+					r, _ := l.GetRun(cmd.Context(), args[0])
+					return fmt.Errorf("run %s is %s, cannot cancel", args[0], r.Status)
+				}
+				fmt.Fprintf(a.stdout, "run %s cancelled: %d recipients skipped; sends in flight finish normally\n", args[0], n)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (kept on the run)")
+	cmd.Flags().StringVar(&actor, "actor", "", "who is acting (default: the OS user)")
+	return cmd
+}

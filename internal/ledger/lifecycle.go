@@ -1,0 +1,254 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// resumeCmd resumes a paused run.
+//
+// KEYS[1] -> run hash. ARGV[1] -> now (unix ms).
+// Returns the status before the call (” when the run does not exist); only 'paused' changes.
+var resumeCmd = redis.NewScript(`
+local s = redis.call('HGET', KEYS[1], 'status')
+if s ~= 'paused' then return s or '' end
+local reason = redis.call('HGET', KEYS[1], 'pause_reason') or ''
+redis.call('HSET', KEYS[1], 'status', 'running', 'last_pause_reason', reason, 'resumed_at', ARGV[1])
+redis.call('HDEL', KEYS[1], 'pause_reason')
+return 'paused'
+`)
+
+// cancelCmd cancels a running or paused run.
+//
+// KEYS[1] -> run hash. ARGV[1] -> reason, ARGV[2] -> now (unix ms).
+// Returns the status before the call (” when the run does not exist).
+var cancelCmd = redis.NewScript(`
+local s = redis.call('HGET', KEYS[1], 'status')
+if s ~= 'running' and s ~= 'paused' then return s or '' end
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancel_reason', ARGV[1], 'cancelled_at', ARGV[2])
+return s
+`)
+
+// sweepCancelledCmd marks every planned or queued entry of one bucket skipped(cancelled), so a
+// cancelled run completes without waiting for each of its tasks to come up. Entries being sent
+// right now (submitting) are left to their worker.
+//
+// KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3] -> codes, KEYS[4] -> bucket. ARGV[1] -> now.
+// Returns the number of entries skipped.
+var sweepCancelledCmd = redis.NewScript(luaLib + `
+if redis.call('HGET', KEYS[1], 'status') ~= 'cancelled' then return 0 end
+local all = redis.call('HGETALL', KEYS[4])
+local n = 0
+for i = 1, #all, 2 do
+  local st, row, att = parse(all[i + 1])
+  if st == 'p' or st == 'q' then
+    redis.call('HSET', KEYS[4], all[i], 'k|' .. row .. '|' .. att .. '|cancelled|')
+    move(KEYS[2], st, 'k')
+    n = n + 1
+  end
+end
+if n > 0 then
+  redis.call('HINCRBY', KEYS[3], 'skipped:cancelled', n)
+  maybe_complete(KEYS[1], KEYS[2], ARGV[1])
+end
+return n
+`)
+
+// Resume resumes a paused run; it reports whether this call resumed it.
+func (l *Ledger) Resume(ctx context.Context, runID string) (bool, error) {
+	prev, err := resumeCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, l.nowMS()).Text()
+	if err != nil {
+		return false, fmt.Errorf("ledger: resume run %s: %w", runID, err)
+	}
+	if prev == "" {
+		return false, fmt.Errorf("ledger: resume run %s: %w", runID, ErrRunNotFound)
+	}
+	return prev == string(RunPaused), nil
+}
+
+// Cancel cancels a running or paused run and marks every recipient not yet being sent
+// skipped(cancelled). It reports whether this call cancelled the run and how many recipients
+// it skipped. Sends already in flight finish normally.
+func (l *Ledger) Cancel(ctx context.Context, runID, reason string) (bool, int, error) {
+	prev, err := cancelCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, reason, l.nowMS()).Text()
+	if err != nil {
+		return false, 0, fmt.Errorf("ledger: cancel run %s: %w", runID, err)
+	}
+	if prev == "" {
+		return false, 0, fmt.Errorf("ledger: cancel run %s: %w", runID, ErrRunNotFound)
+	}
+	r, err := l.GetRun(ctx, runID)
+	if err != nil {
+		return false, 0, err
+	}
+	if r.Status != RunCancelled {
+		return false, 0, nil
+	}
+	// The sweep is pipelined by SHA, which cannot fall back to EVAL inside a pipeline.
+	if err := sweepCancelledCmd.Load(ctx, l.rdb).Err(); err != nil {
+		return true, 0, fmt.Errorf("ledger: cancel run %s: %w", runID, err)
+	}
+	skipped := 0
+	const chunk = 64
+	for b := 0; b < r.Buckets; b += chunk {
+		cmds := make([]*redis.Cmd, 0, chunk)
+		_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := b; i < min(b+chunk, r.Buckets); i++ {
+				keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, i)}
+				cmds = append(cmds, sweepCancelledCmd.EvalSha(ctx, p, keys, l.nowMS()))
+			}
+			return nil
+		})
+		if err != nil {
+			return true, skipped, fmt.Errorf("ledger: cancel run %s: sweep: %w", runID, err)
+		}
+		for _, c := range cmds {
+			n, _ := c.Int()
+			skipped += n
+		}
+	}
+	return prev == string(RunRunning) || prev == string(RunPaused), skipped, nil
+}
+
+// EachEntry calls fn for every ledger entry of a run, bucket by bucket. It reads buckets in
+// pipelined chunks, so a million-recipient run costs a few thousand round trips.
+func (l *Ledger) EachEntry(ctx context.Context, runID string, fn func(recipient string, bucket int, e Entry) error) error {
+	r, err := l.GetRun(ctx, runID)
+	if err != nil {
+		return err
+	}
+	const chunk = 64
+	for b := 0; b < r.Buckets; b += chunk {
+		cmds := make([]*redis.MapStringStringCmd, 0, chunk)
+		_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := b; i < min(b+chunk, r.Buckets); i++ {
+				cmds = append(cmds, p.HGetAll(ctx, rkeys.LedgerBucket(runID, i)))
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("ledger: read entries of run %s: %w", runID, err)
+		}
+		for i, c := range cmds {
+			keys := make([]string, 0, len(c.Val()))
+			for k := range c.Val() {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				e, err := decodeEntry(c.Val()[k])
+				if err != nil {
+					return fmt.Errorf("ledger: run %s bucket %d: %w", runID, b+i, err)
+				}
+				if err := fn(k, b+i, e); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Mismatch is a difference Verify found between a counter and the ledger.
+type Mismatch struct {
+	What    string `json:"what"`
+	Counter int64  `json:"counter"`
+	Ledger  int64  `json:"ledger"`
+}
+
+// Verification is the result of Verify.
+type Verification struct {
+	// Entries is the number of ledger entries read.
+	Entries int64 `json:"entries"`
+	// States counts the entries per state, recomputed from the ledger.
+	States map[State]int64 `json:"states"`
+	// Mismatches lists every counter that disagrees with the ledger; empty when all agree.
+	Mismatches []Mismatch `json:"mismatches"`
+}
+
+// Verify recomputes a run's counters from its ledger entries and reports any disagreement.
+// Skipped rows that never reach the ledger (invalid numbers, duplicates) exist only as
+// counters, so for skipped it checks that the counter equals the skipped entries plus those
+// rows' reason counts, and that every reason kept in entries matches its reason counter.
+func (l *Ledger) Verify(ctx context.Context, runID string) (Verification, error) {
+	v := Verification{States: map[State]int64{}}
+	reasons := map[string]int64{}
+	err := l.EachEntry(ctx, runID, func(_ string, _ int, e Entry) error {
+		v.Entries++
+		v.States[e.State]++
+		if e.State == Skipped {
+			reasons[e.Code]++
+		}
+		return nil
+	})
+	if err != nil {
+		return v, err
+	}
+	c, err := l.Counters(ctx, runID)
+	if err != nil {
+		return v, err
+	}
+	for _, s := range States {
+		if s == Skipped {
+			continue
+		}
+		if c.States[s] != v.States[s] {
+			v.Mismatches = append(v.Mismatches, Mismatch{What: "state " + string(s), Counter: c.States[s], Ledger: v.States[s]})
+		}
+	}
+	// Skipped: entries keep their reason; rows outside the ledger are counted by reason only.
+	outside := int64(0)
+	for k, n := range c.Codes {
+		if len(k) > 8 && k[:8] == "skipped:" {
+			reason := k[8:]
+			if in, ok := reasons[reason]; ok {
+				if in != n {
+					v.Mismatches = append(v.Mismatches, Mismatch{What: "skipped reason " + reason, Counter: n, Ledger: in})
+				}
+				continue
+			}
+			outside += n
+		}
+	}
+	for reason, in := range reasons {
+		if _, ok := c.Codes["skipped:"+reason]; !ok {
+			v.Mismatches = append(v.Mismatches, Mismatch{What: "skipped reason " + reason, Counter: 0, Ledger: in})
+		}
+	}
+	if want := v.States[Skipped] + outside; c.States[Skipped] != want {
+		v.Mismatches = append(v.Mismatches, Mismatch{What: "state skipped", Counter: c.States[Skipped], Ledger: want})
+	}
+	return v, nil
+}
+
+// Suppress puts a recipient on the suppression list that every later expansion skips.
+// reason (the opt-out code) is kept with the time.
+func (l *Ledger) Suppress(ctx context.Context, recipient, reason string) error {
+	v := reason + "|" + strconv.FormatInt(l.nowMS(), 10)
+	if err := l.rdb.HSet(ctx, rkeys.Suppressed(), recipient, v).Err(); err != nil {
+		return fmt.Errorf("ledger: suppress: %w", err)
+	}
+	return nil
+}
+
+// Suppressed reports, for each recipient, whether it is on the suppression list.
+func (l *Ledger) Suppressed(ctx context.Context, recipients []string) ([]bool, error) {
+	out := make([]bool, len(recipients))
+	if len(recipients) == 0 {
+		return out, nil
+	}
+	vals, err := l.rdb.HMGet(ctx, rkeys.Suppressed(), recipients...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read suppression list: %w", err)
+	}
+	for i, v := range vals {
+		out[i] = v != nil
+	}
+	return out, nil
+}

@@ -1,0 +1,175 @@
+package ledger
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+func TestLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("PauseThenResumeContinues", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		es := seedRun(t, b, "r1", AtMostOnce, recipients(3), true)
+		if ok, err := b.l.Pause(ctx, "r1", "operator: checking copy"); err != nil || !ok {
+			t.Fatalf("Pause = %v, %v", ok, err)
+		}
+		if c := claim(t, b, "r1", es[0], AtMostOnce); c.Verdict != VerdictPaused || c.Detail != "operator: checking copy" {
+			t.Fatalf("claim while paused = %+v", c)
+		}
+		if ok, err := b.l.Resume(ctx, "r1"); err != nil || !ok {
+			t.Fatalf("Resume = %v, %v", ok, err)
+		}
+		if ok, _ := b.l.Resume(ctx, "r1"); ok {
+			t.Fatal("second Resume reported a change")
+		}
+		r := getRun(t, b, "r1")
+		if r.Status != RunRunning || r.PauseReason != "" {
+			t.Fatalf("after resume: %+v", r)
+		}
+		if c := claim(t, b, "r1", es[0], AtMostOnce); c.Verdict != VerdictSend {
+			t.Fatalf("claim after resume = %+v", c)
+		}
+		if _, err := b.l.Resume(ctx, "nope"); !strings.Contains(err.Error(), "not found") {
+			t.Fatalf("Resume of a missing run = %v", err)
+		}
+	})
+
+	t.Run("CancelSkipsEverythingNotInFlightAndCompletes", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		es := seedRun(t, b, "r2", AtMostOnce, recipients(150), true)
+		if _, err := b.l.FinishExpansion(ctx, "r2", 150); err != nil {
+			t.Fatal(err)
+		}
+		claim(t, b, "r2", es[0], AtMostOnce) // in flight
+		claim(t, b, "r2", es[1], AtMostOnce)
+		finish(t, b, "r2", es[1], Outcome{State: Accepted, MessageID: "m1"})
+		ok, n, err := b.l.Cancel(ctx, "r2", "wrong audience")
+		if err != nil || !ok || n != 148 {
+			t.Fatalf("Cancel = %v, %d, %v; want true, 148", ok, n, err)
+		}
+		if r := getRun(t, b, "r2"); r.Status != RunCancelled || !r.Finished.IsZero() {
+			t.Fatalf("run while a send is in flight: %+v", r)
+		}
+		// The send in flight finishes normally and completes the cancelled run.
+		if res := finish(t, b, "r2", es[0], Outcome{State: Accepted, MessageID: "m0"}); !res.RunCompleted {
+			t.Fatalf("last outcome did not complete the run: %+v", res)
+		}
+		c := getCounters(t, b, "r2")
+		wantEqual(t, "states", states(map[State]int64{Accepted: 2, Skipped: 148}), c.States)
+		wantEqual(t, "codes", int64(148), c.Codes["skipped:cancelled"])
+		if r := getRun(t, b, "r2"); r.Status != RunCancelled || r.Finished.IsZero() {
+			t.Fatalf("cancelled run not finished: %+v", r)
+		}
+		if ok, _, _ := b.l.Cancel(ctx, "r2", "again"); ok {
+			t.Fatal("second Cancel reported a change")
+		}
+	})
+
+	t.Run("VerifyAgreesThenFindsATamperedCounter", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		rcpts := recipients(40)
+		runID := "r3"
+		if err := b.l.CreateRun(ctx, Run{ID: runID, Campaign: "c", Buckets: 2}); err != nil {
+			t.Fatal(err)
+		}
+		es := planEntries(append(rcpts, rcpts[0]), 2) // one duplicate row
+		es[10].Skip = "suppressed"
+		if _, err := b.l.Plan(ctx, runID, 0, 43, map[string]int{"invalid_phone": 2}, es); err != nil {
+			t.Fatal(err)
+		}
+		claim(t, b, runID, es[0], AtMostOnce)
+		finish(t, b, runID, es[0], Outcome{State: Failed, Code: "X", Permanent: true})
+		v, err := b.l.Verify(ctx, runID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Entries != 40 || len(v.Mismatches) != 0 {
+			t.Fatalf("Verify = %+v, want 40 entries and no mismatch", v)
+		}
+		b.rdb.HIncrBy(ctx, rkeys.Counts(runID), "planned", 1)
+		b.rdb.HIncrBy(ctx, rkeys.Codes(runID), "skipped:suppressed", 1)
+		v, err = b.l.Verify(ctx, runID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(v.Mismatches) != 2 {
+			t.Fatalf("Verify after tampering = %+v, want 2 mismatches", v.Mismatches)
+		}
+	})
+
+	t.Run("SuppressionListAndSkippedPlan", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		if err := b.l.Suppress(ctx, "+15550000002", "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.l.Suppressed(ctx, []string{"+15550000001", "+15550000002"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantEqual(t, "suppressed", []bool{false, true}, got)
+		if err := b.l.CreateRun(ctx, Run{ID: "r4", Campaign: "c", Buckets: 1}); err != nil {
+			t.Fatal(err)
+		}
+		es := []PlanEntry{{Recipient: "+15550000001", Row: 1}, {Recipient: "+15550000002", Row: 2, Skip: "suppressed"}}
+		fresh, err := b.l.Plan(ctx, "r4", 0, 2, nil, es)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantEqual(t, "fresh", []bool{true, false}, fresh)
+		wantEqual(t, "entry", Entry{State: Skipped, Row: 2, Code: "suppressed"}, getEntry(t, b, "r4", es[1]))
+		if c := getCounters(t, b, "r4"); c.Codes["skipped:suppressed"] != 1 || c.States[Skipped] != 1 {
+			t.Fatalf("counters %+v", c)
+		}
+	})
+
+	t.Run("BurstOfOnePermanentCodePausesTheRun", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.l.SetBurst(10, 0.2) // more than 2 of the last 10
+		es := seedRun(t, b, "r5", AtMostOnce, recipients(20), true)
+		outcomes := []Outcome{
+			{State: Accepted, MessageID: "m"}, {State: Accepted, MessageID: "m"}, {State: Accepted, MessageID: "m"},
+			{State: Failed, Code: "BAD", Permanent: true}, {State: Accepted, MessageID: "m"},
+			{State: Failed, Code: "OTHER", Permanent: true}, {State: Failed, Code: "BAD", Permanent: true},
+			{State: Accepted, MessageID: "m"}, {State: Accepted, MessageID: "m"},
+			{State: Unknown, Code: "NO_RESPONSE"},
+			{State: Failed, Code: "BAD", Permanent: true}, // 3 of the last 10: over 2
+		}
+		var last FinishResult
+		for i, o := range outcomes {
+			claim(t, b, "r5", es[i], AtMostOnce)
+			last = finish(t, b, "r5", es[i], o)
+			if i < len(outcomes)-1 && last.PausedFor != "" {
+				t.Fatalf("outcome %d paused the run early: %q", i, last.PausedFor)
+			}
+		}
+		if !strings.HasPrefix(last.PausedFor, "BAD: 3 of the last 10") {
+			t.Fatalf("PausedFor = %q", last.PausedFor)
+		}
+		if r := getRun(t, b, "r5"); r.Status != RunPaused || r.PauseReason != last.PausedFor {
+			t.Fatalf("run %+v", r)
+		}
+	})
+
+	t.Run("BurstNeedsAFullWindow", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.l.SetBurst(10, 0.2)
+		es := seedRun(t, b, "r6", AtMostOnce, recipients(5), true)
+		for i := 0; i < 5; i++ {
+			claim(t, b, "r6", es[i], AtMostOnce)
+			if r := finish(t, b, "r6", es[i], Outcome{State: Failed, Code: "BAD", Permanent: true}); r.PausedFor != "" {
+				t.Fatalf("paused after %d outcomes: %q", i+1, r.PausedFor)
+			}
+		}
+	})
+}
