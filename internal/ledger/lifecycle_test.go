@@ -173,3 +173,54 @@ func TestLifecycle(t *testing.T) {
 		}
 	})
 }
+
+func TestAdvanceIsMonotonic(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	es := seedRun(t, b, "r7", AtMostOnce, recipients(4), true)
+	for i := 0; i < 3; i++ {
+		claim(t, b, "r7", es[i], AtMostOnce)
+	}
+	finish(t, b, "r7", es[0], Outcome{State: Accepted, MessageID: "m0"})
+	finish(t, b, "r7", es[1], Outcome{State: Accepted, MessageID: "m1"})
+	finish(t, b, "r7", es[2], Outcome{State: Unknown, Code: "NO_RESPONSE"})
+
+	steps := []struct {
+		name  string
+		i     int
+		to    State
+		code  string
+		apply bool
+		want  State
+	}{
+		{"ReadBeforeDelivered", 0, Read, "", true, Read},
+		{"LateDeliveredIgnored", 0, Delivered, "", false, Read},
+		{"LateSentIgnored", 0, Sent, "", false, Read},
+		{"FailedAfterReadIgnored", 0, Failed, "X", false, Read},
+		{"Sent", 1, Sent, "", true, Sent},
+		{"DuplicateSentIgnored", 1, Sent, "", false, Sent},
+		{"DeliveryFailedBeforeDelivered", 1, Failed, "ERROR_CODE_UNSPECIFIED", true, Failed},
+		{"DeliveredAfterFailedIgnored", 1, Delivered, "", false, Failed},
+		{"UnknownSettledByDelivered", 2, Delivered, "", true, Delivered},
+		{"QueuedEntryNotMoved", 3, Delivered, "", false, Queued},
+	}
+	for _, s := range steps {
+		got, err := b.l.Advance(ctx, "r7", es[s.i].Bucket, es[s.i].Recipient, s.to, s.code, "")
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got != s.apply || getEntry(t, b, "r7", es[s.i]).State != s.want {
+			t.Fatalf("%s: applied %v state %s, want %v %s", s.name, got, getEntry(t, b, "r7", es[s.i]).State, s.apply, s.want)
+		}
+	}
+	c := getCounters(t, b, "r7")
+	wantEqual(t, "states", states(map[State]int64{Read: 1, Failed: 1, Delivered: 1, Queued: 1}), c.States)
+	wantEqual(t, "codes", map[string]int64{"failed:ERROR_CODE_UNSPECIFIED": 1, "unknown:NO_RESPONSE": 1, "settled:delivered": 1}, c.Codes)
+	if e := getEntry(t, b, "r7", es[0]); e.MessageID != "m0" {
+		t.Fatalf("message id lost: %+v", e)
+	}
+	if _, err := b.l.Advance(ctx, "r7", 0, "x", Accepted, "", ""); err == nil {
+		t.Fatal("Advance to accepted accepted")
+	}
+}
