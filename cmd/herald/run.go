@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -129,46 +128,35 @@ func (a *app) runShowCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := a.config()
-			if err != nil {
-				return err
-			}
-			rdb, err := a.redis(ctx, c)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
-			l := ledger.New(rdb, nil)
-			r, err := l.GetRun(ctx, args[0])
-			if errors.Is(err, ledger.ErrRunNotFound) {
-				return fmt.Errorf("no run %q (list recent runs with: redis-cli ZREVRANGE herald:runs 0 9)", args[0])
-			}
-			if err != nil {
-				return err
-			}
-			counters, err := l.Counters(ctx, r.ID)
-			if err != nil {
-				return err
-			}
-			rep := newRunReport(r, counters)
-			if verify {
-				v, err := l.Verify(ctx, r.ID)
+			return a.withLedger(ctx, func(l *ledger.Ledger) error {
+				r, err := l.GetRun(ctx, args[0])
+				if err != nil {
+					return notFound(args[0], err)
+				}
+				counters, err := l.Counters(ctx, r.ID)
 				if err != nil {
 					return err
 				}
-				rep.Verify = &v
-			}
-			if asJSON {
-				if err := writeJSON(a.stdout, rep); err != nil {
-					return err
+				rep := newRunReport(r, counters)
+				if verify {
+					v, err := l.Verify(ctx, r.ID)
+					if err != nil {
+						return err
+					}
+					rep.Verify = &v
 				}
-			} else {
-				printRunReport(a.stdout, rep)
-			}
-			if rep.Verify != nil && len(rep.Verify.Mismatches) > 0 {
-				return fmt.Errorf("run %s: %d counters disagree with the ledger", r.ID, len(rep.Verify.Mismatches))
-			}
-			return nil
+				if asJSON {
+					if err := writeJSON(a.stdout, rep); err != nil {
+						return err
+					}
+				} else {
+					printRunReport(a.stdout, rep)
+				}
+				if rep.Verify != nil && len(rep.Verify.Mismatches) > 0 {
+					return fmt.Errorf("run %s: %d counters disagree with the ledger", r.ID, len(rep.Verify.Mismatches))
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as JSON")

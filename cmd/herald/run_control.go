@@ -28,7 +28,7 @@ func (a *app) withLedger(ctx context.Context, fn func(l *ledger.Ledger) error) e
 // notFound turns ErrRunNotFound into a message naming the run.
 func notFound(runID string, err error) error {
 	if errors.Is(err, ledger.ErrRunNotFound) {
-		return fmt.Errorf("no run %q", runID)
+		return fmt.Errorf("no run %q (recent runs: redis-cli ZREVRANGE herald:runs 0 9)", runID)
 	}
 	return err
 }
