@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nyaruka/phonenumbers"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -129,17 +130,42 @@ func Parse(path string, data []byte) (*Definition, error) {
 	var d Definition
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	var errs Errors
 	if err := dec.Decode(&d); err != nil {
-		return nil, Errors{yamlError(path, err)}
+		var te *yaml.TypeError
+		if !errors.As(err, &te) || len(te.Errors) == 0 {
+			return nil, Errors{yamlError(path, err)}
+		}
+		// A TypeError lists every problem the decoder met; report them all. Unknown keys are
+		// skipped and everything else is decoded, so validation can still run; after a wrong
+		// type or a duplicate key part of the file was not decoded and would read as missing.
+		unknownOnly := true
+		for _, msg := range te.Errors {
+			errs = append(errs, yamlMsgError(path, msg))
+			unknownOnly = unknownOnly && unknownFieldRE.MatchString(msg)
+		}
+		if !unknownOnly {
+			return nil, errs
+		}
 	}
 	d.Path = path
-	if errs := d.validate(path, root.Content[0]); len(errs) > 0 {
+	errs = append(errs, d.validate(path, root.Content[0])...)
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool {
+			if errs[i].Line != errs[j].Line {
+				return errs[i].Line < errs[j].Line
+			}
+			return errs[i].Column < errs[j].Column
+		})
 		return nil, errs
 	}
 	return &d, nil
 }
 
-var yamlLineRE = regexp.MustCompile(`line (\d+): (.*)`)
+var (
+	yamlLineRE     = regexp.MustCompile(`line (\d+): (.*)`)
+	unknownFieldRE = regexp.MustCompile(`^line \d+: field .* not found in type `)
+)
 
 // yamlError turns a YAML decoding error into a FieldError with its line.
 func yamlError(path string, err error) FieldError {
@@ -148,6 +174,11 @@ func yamlError(path string, err error) FieldError {
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		msg = te.Errors[0]
 	}
+	return yamlMsgError(path, msg)
+}
+
+// yamlMsgError turns one YAML error message ("line N: ...") into a FieldError with its line.
+func yamlMsgError(path, msg string) FieldError {
 	msg = strings.TrimPrefix(msg, "yaml: ")
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
@@ -217,7 +248,9 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 	if d.Audience.Phone == "" {
 		d.Audience.Phone = "phone"
 	}
-	if d.Audience.DefaultRegion != "" && !regexp.MustCompile(`^[A-Z]{2}$`).MatchString(d.Audience.DefaultRegion) {
+	// The region must also be one the phone library knows: "UK" looks right but is not a code
+	// (the United Kingdom is GB), and every national number would then be skipped as invalid.
+	if r := d.Audience.DefaultRegion; r != "" && (!regexp.MustCompile(`^[A-Z]{2}$`).MatchString(r) || !phonenumbers.GetSupportedRegions()[r]) {
 		add("audience.default_region", fmt.Sprintf("%q is not an ISO 3166 alpha-2 country code (e.g. US, BR)", d.Audience.DefaultRegion))
 	}
 	if d.Sender != "" && !regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`).MatchString(d.Sender) {
@@ -230,7 +263,6 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 	default:
 		add("delivery", fmt.Sprintf("%q: want at-most-once or at-least-once", d.Delivery))
 	}
-	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 	return errs
 }
 

@@ -99,7 +99,8 @@ func checkParam(name, v string) error {
 	}
 	switch {
 	case strings.HasPrefix(name, "body_"):
-		if strings.ContainsAny(v, "\n\t") {
+		// A carriage return is a newline to WhatsApp too, and a CSV field can hold a lone one.
+		if strings.ContainsAny(v, "\r\n\t") {
 			return errors.New("body values may not contain newlines or tabs")
 		}
 		if strings.Contains(v, "     ") {

@@ -1,0 +1,237 @@
+package campaigns_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/heraldmsg/herald/campaigns"
+)
+
+func TestParseValid(t *testing.T) {
+	t.Parallel()
+
+	t.Run("EveryFieldSet", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join("testdata", "valid", "spring-sale.yaml")
+		d, err := campaigns.Load(path)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		want := &campaigns.Definition{
+			ID: "spring-sale", Name: "Spring sale", Sender: "+14151111234", Tags: []string{"promo", "spring"},
+			Template: campaigns.Template{Name: "spring_sale", Language: "en_US", Category: "utility"},
+			Parameters: map[string]string{
+				"header_image": "https://cdn.example.com/spring.png",
+				"body_1":       `{{.first_name | default "there" | title}}`,
+				"body_2":       "{{.code | upper}}",
+				"button_1_url": "https://shop.example.com/r?c={{.code | urlquery}}",
+			},
+			Audience: campaigns.Audience{File: "audience.csv", Phone: "mobile", DefaultRegion: "US"},
+			Delivery: "at-least-once",
+			Path:     path,
+		}
+		wantEqual(t, "definition", want, d)
+	})
+
+	t.Run("DefaultsApplied", func(t *testing.T) {
+		t.Parallel()
+		d, err := campaigns.Load(filepath.Join("testdata", "valid", "minimal.yaml"))
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		wantEqual(t, "category", "marketing", d.Template.Category)
+		wantEqual(t, "audience.phone", "phone", d.Audience.Phone)
+		wantEqual(t, "delivery", "at-most-once", d.Delivery)
+		wantEqual(t, "default_region", "", d.Audience.DefaultRegion)
+	})
+
+	t.Run("EveryParameterNameAccepted", func(t *testing.T) {
+		t.Parallel()
+		var sb strings.Builder
+		sb.WriteString("id: all-params\ntemplate: {name: t, language: en}\naudience: {file: a.csv}\nparameters:\n")
+		for _, n := range campaigns.ParamNames {
+			sb.WriteString("  " + n + ": \"{{.v}}\"\n")
+		}
+		d, err := campaigns.Parse("all.yaml", []byte(sb.String()))
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		wantEqual(t, "parameter count", 21, len(d.Parameters))
+	})
+
+	t.Run("SlugOfSixtyFourCharacters", func(t *testing.T) {
+		t.Parallel()
+		id := strings.Repeat("a1-b", 16)
+		_, err := campaigns.Parse("c.yaml", []byte("id: "+id+"\ntemplate: {name: t, language: en}\naudience: {file: a.csv}\n"))
+		if err != nil {
+			t.Fatalf("Parse of a %d-character slug: %v", len(id), err)
+		}
+	})
+
+	t.Run("MissingFile", func(t *testing.T) {
+		t.Parallel()
+		_, err := campaigns.Load(filepath.Join(t.TempDir(), "nope.yaml"))
+		wantErrIs(t, err, os.ErrNotExist)
+	})
+}
+
+func TestAudiencePath(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		path string
+		file string
+		want string
+	}{
+		{name: "RelativeToCampaignFile", path: "campaigns/spring/sale.yaml", file: "audience.csv", want: "campaigns/spring/audience.csv"},
+		{name: "RelativeWithParent", path: "campaigns/spring/sale.yaml", file: "../shared/vip.csv", want: "campaigns/shared/vip.csv"},
+		{name: "CampaignInWorkingDir", path: "sale.yaml", file: "audience.csv", want: "audience.csv"},
+		{name: "AbsoluteKept", path: "campaigns/sale.yaml", file: "/data/audience.csv", want: "/data/audience.csv"},
+		{name: "ParsedFromBytes", path: "", file: "audience.csv", want: "audience.csv"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := &campaigns.Definition{Path: tt.path, Audience: campaigns.Audience{File: tt.file}}
+			wantEqual(t, "AudiencePath", filepath.FromSlash(tt.want), d.AudiencePath())
+		})
+	}
+}
+
+// TestParseBroken parses every campaign under testdata/broken and compares the error text
+// with the case's .golden file (run with -update to rewrite them).
+func TestParseBroken(t *testing.T) {
+	t.Parallel()
+
+	inputs, err := filepath.Glob(filepath.Join("testdata", "broken", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inputs) == 0 {
+		t.Fatal("no broken campaigns under testdata/broken")
+	}
+	for _, in := range inputs {
+		name := strings.TrimSuffix(filepath.Base(in), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			d, err := campaigns.Load(in)
+			if err == nil {
+				t.Fatalf("Load succeeded: %+v", d)
+			}
+			if d != nil {
+				t.Errorf("Load returned a definition with its error: %+v", d)
+			}
+			var errs campaigns.Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error %T does not wrap campaigns.Errors: %v", err, err)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(errs) {
+				t.Errorf("%d lines for %d errors:\n%s", len(lines), len(errs), err)
+			}
+			for i, e := range errs {
+				if e.File != in {
+					t.Errorf("error %d names file %q, want %q", i, e.File, in)
+				}
+				if e.Line < 1 || e.Column < 1 {
+					t.Errorf("error %d has no position: %q", i, e)
+				}
+				if !strings.HasPrefix(lines[i], in+":") {
+					t.Errorf("line %d %q does not start with the file name", i, lines[i])
+				}
+			}
+			checkGolden(t, strings.TrimSuffix(in, ".yaml")+".golden", []byte(err.Error()+"\n"))
+		})
+	}
+}
+
+// TestParseErrors checks the position and field of each kind of problem, and that one file
+// reports every problem it has at once.
+func TestParseErrors(t *testing.T) {
+	t.Parallel()
+
+	const valid = "id: spring-sale\ntemplate:\n  name: spring_sale\n  language: en\naudience:\n  file: a.csv\n"
+	tests := []struct {
+		name string
+		yaml string
+		// want lists "line:col: field" (or "line:col: message start" for YAML errors), in order.
+		want []string
+	}{
+		{name: "MissingID", yaml: "name: x\n" + valid[len("id: spring-sale\n"):], want: []string{"1:1: id: is required"}},
+		{name: "BadSlug", yaml: strings.Replace(valid, "spring-sale", "-sale", 1), want: []string{`1:5: id: "-sale" is not a slug`}},
+		{name: "UpperCaseSlug", yaml: strings.Replace(valid, "spring-sale", "Sale", 1), want: []string{`1:5: id: "Sale" is not a slug`}},
+		{name: "MissingTemplateName", yaml: strings.Replace(valid, "  name: spring_sale\n", "", 1), want: []string{"3:3: template.name: is required"}},
+		{name: "MissingTemplateLanguage", yaml: strings.Replace(valid, "  language: en\n", "", 1), want: []string{"3:3: template.language: is required"}},
+		{name: "CategoryIsCaseSensitive", yaml: strings.Replace(valid, "  language: en\n", "  language: en\n  category: MARKETING\n", 1), want: []string{`5:13: template.category: "MARKETING": want one of marketing, utility, authentication`}},
+		{name: "UnknownParameter", yaml: valid + "parameters:\n  body_1: x\n  body_0: y\n", want: []string{"9:11: parameters.body_0: unknown parameter name"}},
+		{name: "ParameterDoesNotParse", yaml: valid + "parameters:\n  body_1: \"{{.name\"\n", want: []string{"8:11: parameters.body_1: template: "}},
+		{name: "ParameterUnknownFunction", yaml: valid + "parameters:\n  body_1: \"{{.name | shout}}\"\n", want: []string{`8:11: parameters.body_1: template: 1: function "shout" not defined`}},
+		{name: "MissingAudienceFile", yaml: strings.Replace(valid, "  file: a.csv\n", "  phone: mobile\n", 1), want: []string{"6:3: audience.file: is required"}},
+		{name: "BadDefaultRegion", yaml: valid + "  default_region: Us\n", want: []string{`7:19: audience.default_region: "Us" is not an ISO 3166 alpha-2 country code`}},
+		{name: "UnsupportedDefaultRegion", yaml: valid + "  default_region: UK\n", want: []string{`7:19: audience.default_region: "UK" is not an ISO 3166 alpha-2 country code`}},
+		{name: "SenderNotE164", yaml: valid + "sender: \"14151111234\"\n", want: []string{`7:9: sender: "14151111234" is not an E.164 number`}},
+		{name: "SenderTooShort", yaml: valid + "sender: \"+12345\"\n", want: []string{`7:9: sender: "+12345" is not an E.164 number`}},
+		{name: "BadDelivery", yaml: valid + "delivery: once\n", want: []string{`7:11: delivery: "once": want at-most-once or at-least-once`}},
+		{name: "UnknownKey", yaml: valid + "  column: phone\n", want: []string{"7:1: field column not found in type campaigns.Audience"}},
+		{
+			name: "UnknownKeysWithOtherProblems",
+			yaml: valid + "  colunm: phone\ndelivery: sometimes\nretries: 3\n",
+			want: []string{"7:1: field colunm not found", `8:11: delivery: "sometimes"`, "9:1: field retries not found"},
+		},
+		{name: "WrongType", yaml: valid + "tags: promo\n", want: []string{"7:1: cannot unmarshal !!str `promo` into []string"}},
+		{name: "EmptyFile", yaml: "", want: []string{"1:1: file is empty"}},
+		{name: "BlankLinesOnly", yaml: "\n\n  \n", want: []string{"1:1: file is empty"}},
+		{
+			name: "EveryProblemAtOnce",
+			yaml: "id: Spring\ntemplate:\n  name: t\n  language: en\n  category: promo\naudience:\n  file: a.csv\n  default_region: usa\nsender: \"0415\"\n",
+			want: []string{"1:5: id:", "5:13: template.category:", "8:19: audience.default_region:", "9:9: sender:"},
+		},
+		{
+			name: "MissingEverything",
+			yaml: "name: nothing here\n",
+			want: []string{"1:1: id: is required", "1:1: template.name: is required", "1:1: template.language: is required", "1:1: audience.file: is required"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d, err := campaigns.Parse("c.yaml", []byte(tt.yaml))
+			if err == nil {
+				t.Fatalf("Parse succeeded: %+v", d)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("got %d errors, want %d:\n%s", len(lines), len(tt.want), err)
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(lines[i], "c.yaml:"+w) {
+					t.Errorf("error %d = %q, want prefix %q", i, lines[i], "c.yaml:"+w)
+				}
+			}
+		})
+	}
+}
+
+func TestFieldError(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		err  campaigns.FieldError
+		want string
+	}{
+		{name: "WithPositionAndField", err: campaigns.FieldError{File: "c.yaml", Line: 3, Column: 5, Field: "id", Msg: "is required"}, want: "c.yaml:3:5: id: is required"},
+		{name: "WithoutField", err: campaigns.FieldError{File: "c.yaml", Line: 1, Column: 1, Msg: "file is empty"}, want: "c.yaml:1:1: file is empty"},
+		{name: "WithoutPosition", err: campaigns.FieldError{File: "c.yaml", Msg: "control characters are not allowed"}, want: "c.yaml: control characters are not allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			wantEqual(t, "Error()", tt.want, tt.err.Error())
+		})
+	}
+}
