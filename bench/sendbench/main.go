@@ -176,11 +176,26 @@ func heraldRound(ctx context.Context, rdb redis.UniversalClient, client *connect
 		return 0, err
 	}
 	defer func() { w.Stop(); w.Shutdown() }()
-	rate, err := waitAccepted(fake, n, start)
-	if err != nil {
+	if _, err := waitAccepted(fake, n, start); err != nil {
 		return 0, err
 	}
-	c, err := ledger.New(rdb, nil).Counters(ctx, run.ID)
+	// Herald's round ends when its run is completed: every settle has landed in the ledger.
+	l := ledger.New(rdb, nil)
+	for {
+		r, err := l.GetRun(ctx, run.ID)
+		if err != nil {
+			return 0, err
+		}
+		if r.Status == ledger.RunCompleted {
+			break
+		}
+		if time.Since(start) > 10*time.Minute {
+			return 0, fmt.Errorf("run %s not completed", run.ID)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	rate := float64(n) / time.Since(start).Seconds()
+	c, err := l.Counters(ctx, run.ID)
 	if err != nil {
 		return 0, err
 	}
