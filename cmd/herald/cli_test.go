@@ -197,3 +197,73 @@ func TestExitCodes(t *testing.T) {
 		})
 	}
 }
+
+func TestCampaignValidate(t *testing.T) {
+	t.Parallel()
+	good := filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml")
+	bad := filepath.Join("..", "..", "campaigns", "testdata", "broken", "bad-category.yaml")
+	if code, out, errOut := herald(t, nil, "campaign", "validate", good); code != 0 || !strings.Contains(out, "ok  "+good) {
+		t.Fatalf("valid file: exit %d out %q err %q", code, out, errOut)
+	}
+	code, out, _ := herald(t, nil, "campaign", "validate", "--json", good, bad)
+	if code != exitError {
+		t.Fatalf("exit %d, want %d", code, exitError)
+	}
+	var res []validateResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err, out)
+	}
+	if len(res) != 2 || !res[0].OK || res[1].OK || len(res[1].Errors) != 1 ||
+		!strings.HasPrefix(res[1].Errors[0], bad+":5:13: template.category") {
+		t.Fatalf("results %+v", res)
+	}
+}
+
+func TestAdminReadCommands(t *testing.T) {
+	t.Parallel()
+	_, env := miniEnv(t)
+	code, out, errOut := herald(t, env, "campaign", "send", "--json", filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml"))
+	if code != 0 {
+		t.Fatalf("campaign send: %d %s", code, errOut)
+	}
+	var started struct{ Run string }
+	if err := json.Unmarshal([]byte(out), &started); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut = herald(t, env, "run", "ls", "--json", "--campaign", "welcome")
+	var runs []runReport
+	if code != 0 || json.Unmarshal([]byte(out), &runs) != nil || len(runs) != 1 || runs[0].Run != started.Run {
+		t.Fatalf("run ls: exit %d %q %q", code, out, errOut)
+	}
+
+	code, out, errOut = herald(t, env, "queue", "stats", "--json")
+	var qs []queueStat
+	if code != 0 || json.Unmarshal([]byte(out), &qs) != nil {
+		t.Fatalf("queue stats: exit %d %q %q", code, out, errOut)
+	}
+	pending := map[string]int{}
+	for _, q := range qs {
+		pending[q.Queue] = q.Pending
+	}
+	if pending["herald:utility"] != 6 || len(qs) != 3 {
+		t.Fatalf("queue stats: %+v, want 6 pending on herald:utility", qs)
+	}
+
+	code, out, errOut = herald(t, env, "recipient", "explain", "--json", started.Run, "415-555-2673", "--region", "US")
+	var x explanation
+	if code != 0 || json.Unmarshal([]byte(out), &x) != nil {
+		t.Fatalf("recipient explain: exit %d %q %q", code, out, errOut)
+	}
+	if !x.InLedger || x.State != "queued" || x.Row != 3 || x.Recipient != "********2673" {
+		t.Fatalf("explain: %+v", x)
+	}
+	code, out, _ = herald(t, env, "recipient", "explain", "--reveal", started.Run, "+14155552673")
+	if code != 0 || !strings.Contains(out, "+14155552673 (audience row 3)") {
+		t.Fatalf("explain --reveal: %d %q", code, out)
+	}
+	code, out, _ = herald(t, env, "recipient", "explain", started.Run, "+14155559999")
+	if code != 0 || !strings.Contains(out, "is not a recipient") {
+		t.Fatalf("explain of a stranger: %d %q", code, out)
+	}
+}

@@ -57,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		a.campaignCmd(),
 		a.runCmd(),
 		a.fakeConnectlyCmd(),
+		a.queueCmd(),
+		a.recipientCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

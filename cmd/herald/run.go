@@ -17,7 +17,7 @@ func (a *app) runCmd() *cobra.Command {
 		Use:   "run",
 		Short: "Inspect runs (one run = one firing of a campaign)",
 	}
-	cmd.AddCommand(a.runShowCmd(), a.runPauseCmd(), a.runResumeCmd(), a.runCancelCmd(), a.runRetryCmd())
+	cmd.AddCommand(a.runShowCmd(), a.runLsCmd(), a.runPauseCmd(), a.runResumeCmd(), a.runCancelCmd(), a.runRetryCmd())
 	return cmd
 }
 
