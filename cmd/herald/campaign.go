@@ -22,7 +22,7 @@ func (a *app) campaignCmd() *cobra.Command {
 		Use:   "campaign",
 		Short: "Work with campaign definitions",
 	}
-	cmd.AddCommand(a.campaignSendCmd(), a.campaignValidateCmd())
+	cmd.AddCommand(a.campaignSendCmd(), a.campaignValidateCmd(), a.campaignPlanCmd())
 	return cmd
 }
 

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +18,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
@@ -265,5 +270,44 @@ func TestAdminReadCommands(t *testing.T) {
 	code, out, _ = herald(t, env, "recipient", "explain", started.Run, "+14155559999")
 	if code != 0 || !strings.Contains(out, "is not a recipient") {
 		t.Fatalf("explain of a stranger: %d %q", code, out)
+	}
+}
+
+func TestCampaignPlanSamplesAreAccepted(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := herald(t, nil, "campaign", "plan", "--json", "--sample", "10", filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml"))
+	if code != 0 {
+		t.Fatalf("plan: exit %d %s", code, errOut)
+	}
+	var p planOutput
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Rows != 8 || p.Recipients != 6 || p.Skipped["duplicate"] != 1 || p.Skipped["invalid_phone"] != 1 ||
+		len(p.Samples) != 6 || p.Languages["en"] != 6 || p.RatePerSecond != 80 {
+		t.Fatalf("plan: %+v", p)
+	}
+	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: "biz", APIKey: "key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(fake.Handler())
+	defer srv.Close()
+	for i, body := range p.Samples {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+connectly.SendPath("biz"), bytes.NewReader(body))
+		req.Header.Set("X-API-Key", "key")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("sample %d refused: %d %s\n%s", i+1, resp.StatusCode, b, body)
+		}
+	}
+	if got := fake.Stats().Accepted; got != 6 {
+		t.Fatalf("fake accepted %d samples, want 6", got)
 	}
 }

@@ -95,22 +95,10 @@ func SendPath(businessID string) string {
 // *TransportError when no answer arrived (its Written field says whether the message may
 // have been accepted anyway).
 func (c *Client) SendTemplate(ctx context.Context, msg TemplateMessage) (SendResult, error) {
-	if msg.Parameters == nil {
-		msg.Parameters = []Parameter{}
+	body, err := EncodeTemplateMessage(msg)
+	if err != nil {
+		return SendResult{}, err
 	}
-	if len(msg.CallbackData) > MaxCallbackData {
-		return SendResult{}, fmt.Errorf("connectly: callbackData is %d bytes, limit %d", len(msg.CallbackData), MaxCallbackData)
-	}
-	// HTML escaping is off so text and URLs go out as written, and so callbackData is never
-	// longer on the wire than the bytes checked against MaxCallbackData above ("<" would
-	// otherwise become the six bytes "\u003c").
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(msg); err != nil {
-		return SendResult{}, fmt.Errorf("connectly: encode request: %w", err)
-	}
-	body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	var res SendResult
 	if err := c.post(ctx, SendPath(c.businessID), body, &res); err != nil {
 		return SendResult{}, err
@@ -121,6 +109,27 @@ func (c *Client) SendTemplate(ctx context.Context, msg TemplateMessage) (SendRes
 		return SendResult{}, &TransportError{Written: true, Err: errors.New("success answer without an id")}
 	}
 	return res, nil
+}
+
+// EncodeTemplateMessage returns the exact request body SendTemplate sends for msg: parameters
+// as [] when empty, no HTML escaping, callbackData within its documented limit.
+func EncodeTemplateMessage(msg TemplateMessage) ([]byte, error) {
+	if msg.Parameters == nil {
+		msg.Parameters = []Parameter{}
+	}
+	if len(msg.CallbackData) > MaxCallbackData {
+		return nil, fmt.Errorf("connectly: callbackData is %d bytes, limit %d", len(msg.CallbackData), MaxCallbackData)
+	}
+	// HTML escaping is off so text and URLs go out as written, and so callbackData is never
+	// longer on the wire than the bytes checked against MaxCallbackData above ("<" would
+	// otherwise become the six bytes "\u003c").
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(msg); err != nil {
+		return nil, fmt.Errorf("connectly: encode request: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // post sends body to path and decodes a 2xx answer into out.

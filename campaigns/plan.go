@@ -1,0 +1,120 @@
+package campaigns
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+
+	"github.com/heraldmsg/herald/internal/connectly"
+)
+
+// PlanOptions configure Plan.
+type PlanOptions struct {
+	// Samples is how many request bodies to render, from the first sendable rows. Default 3.
+	Samples int
+	// Examples is how many skipped rows to describe per reason. Default 3.
+	Examples int
+	// Progress, when set, is called every 65,536 rows with the rows read so far.
+	Progress func(rows int)
+}
+
+// SkippedRow describes one row that would not be sent.
+type SkippedRow struct {
+	Row    int    `json:"row"`
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
+	Detail string `json:"detail"`
+}
+
+// PlanReport is what a campaign would do, computed from its audience without sending.
+type PlanReport struct {
+	File       string `json:"file"`
+	Audience   string `json:"audience"`
+	Rows       int    `json:"rows"`
+	Recipients int    `json:"recipients"`
+	// Skipped counts rows that would not be sent, by reason (duplicate, invalid_phone, ...).
+	Skipped map[string]int `json:"skipped"`
+	// Examples shows the first skipped rows of each reason.
+	Examples []SkippedRow `json:"examples"`
+	// Languages counts recipients per template language.
+	Languages map[string]int `json:"languages"`
+	// Samples are the exact request bodies for the first recipients ("RUN" stands for the
+	// run id, which exists only once the campaign is sent).
+	Samples []json.RawMessage `json:"samples"`
+}
+
+// Plan streams the definition's audience and reports what a run would send. Memory stays
+// small whatever the audience size: duplicates are found through 64-bit hashes of recipients.
+func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
+	if o.Samples == 0 {
+		o.Samples = 3
+	}
+	if o.Examples == 0 {
+		o.Examples = 3
+	}
+	rep := PlanReport{File: d.Path, Audience: d.AudiencePath(), Skipped: map[string]int{}, Languages: map[string]int{},
+		Examples: []SkippedRow{}, Samples: []json.RawMessage{}}
+	r, err := NewRenderer(d)
+	if err != nil {
+		return rep, err
+	}
+	ar, err := OpenAudience(d)
+	if err != nil {
+		return rep, err
+	}
+	defer ar.Close()
+	seed := maphash.MakeSeed()
+	seen := make(map[uint64]struct{}, 1024)
+	examples := map[string]int{}
+	skip := func(row Row, reason, detail string) {
+		rep.Skipped[reason]++
+		if examples[reason] < o.Examples {
+			examples[reason]++
+			rep.Examples = append(rep.Examples, SkippedRow{Row: row.N, Line: row.Line, Reason: reason, Detail: detail})
+		}
+	}
+	for {
+		row, err := ar.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return rep, err
+		}
+		rep.Rows++
+		if o.Progress != nil && rep.Rows&0xFFFF == 0 {
+			o.Progress(rep.Rows)
+		}
+		if row.SkipReason != "" {
+			skip(row, row.SkipReason, row.Err.Error())
+			continue
+		}
+		params, err := r.Render(row.Cols)
+		if err != nil {
+			skip(row, "invalid_params", err.Error())
+			continue
+		}
+		h := maphash.String(seed, row.Recipient)
+		if _, dup := seen[h]; dup {
+			skip(row, "duplicate", "recipient already on an earlier row")
+			continue
+		}
+		seen[h] = struct{}{}
+		rep.Recipients++
+		rep.Languages[d.Template.Language]++
+		if len(rep.Samples) < o.Samples {
+			p := SendPayload{Run: "RUN", To: row.Recipient, Campaign: d.ID}
+			body, err := connectly.EncodeTemplateMessage(connectly.TemplateMessage{
+				Number: row.Recipient, TemplateName: d.Template.Name, Language: d.Template.Language,
+				Parameters: params, Sender: sender, CallbackData: p.Callback(), CampaignName: d.ID,
+			})
+			if err != nil {
+				return rep, fmt.Errorf("row %d: %w", row.N, err)
+			}
+			rep.Samples = append(rep.Samples, body)
+		}
+	}
+	return rep, nil
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/heraldmsg/herald/campaigns"
+)
+
+// planOutput is `campaign plan --json`.
+type planOutput struct {
+	campaigns.PlanReport
+	Sender           string  `json:"sender"`
+	RatePerSecond    float64 `json:"rate_per_second"`
+	EstimatedSeconds float64 `json:"estimated_seconds"`
+}
+
+func (a *app) campaignPlanCmd() *cobra.Command {
+	var (
+		samples int
+		asJSON  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "plan FILE",
+		Short: "Dry run: what a campaign would send (counts, skips with reasons, exact sample requests, duration)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			def, err := campaigns.Load(args[0])
+			if err != nil {
+				return err
+			}
+			sender, err := resolveSender(def, c)
+			if err != nil {
+				return err
+			}
+			o := campaigns.PlanOptions{Samples: samples}
+			if isTerminal(a.stderr) {
+				start := time.Now()
+				o.Progress = func(rows int) {
+					fmt.Fprintf(a.stderr, "\rreading audience: %d rows (%.0f rows/s)", rows, float64(rows)/time.Since(start).Seconds())
+				}
+			}
+			rep, err := campaigns.Plan(def, sender, o)
+			if o.Progress != nil {
+				fmt.Fprint(a.stderr, "\r\033[K")
+			}
+			if err != nil {
+				return err
+			}
+			// The run is paced by the sender's rate and the business's request limit.
+			rate := 80.0
+			if r, ok := c.SenderRates()[sender]; ok && r > 0 {
+				rate = r
+			}
+			if c.Connectly.BusinessRate > 0 && c.Connectly.BusinessRate < rate {
+				rate = c.Connectly.BusinessRate
+			}
+			out := planOutput{PlanReport: rep, Sender: sender, RatePerSecond: rate, EstimatedSeconds: float64(rep.Recipients) / rate}
+			if asJSON {
+				return writeJSON(a.stdout, out)
+			}
+			printPlan(a, out)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&samples, "sample", 3, "how many exact request bodies to show")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	return cmd
+}
+
+func printPlan(a *app, p planOutput) {
+	w := a.stdout
+	fmt.Fprintf(w, "Campaign file  %s\nAudience       %s\n", p.File, p.Audience)
+	fmt.Fprintf(w, "Rows           %d\nRecipients     %d\n", p.Rows, p.Recipients)
+	reasons := make([]string, 0, len(p.Skipped))
+	for r := range p.Skipped {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		fmt.Fprintf(w, "Skipped        %d %s\n", p.Skipped[r], r)
+	}
+	for _, e := range p.Examples {
+		fmt.Fprintf(w, "  %s:%d: row %d: %s: %s\n", p.Audience, e.Line, e.Row, e.Reason, e.Detail)
+	}
+	for lang, n := range p.Languages {
+		fmt.Fprintf(w, "Language       %s: %d\n", lang, n)
+	}
+	sender := p.Sender
+	if sender == "" {
+		sender = "(the business's number)"
+	}
+	est := "under a second"
+	if p.EstimatedSeconds >= 1 {
+		est = (time.Duration(p.EstimatedSeconds * float64(time.Second))).Round(time.Second).String()
+	}
+	fmt.Fprintf(w, "Sender         %s at %g msg/s\nEstimated time %s (at that rate, before retries)\n", sender, p.RatePerSecond, est)
+	for i, s := range p.Samples {
+		var buf bytes.Buffer
+		_ = json.Indent(&buf, s, "  ", "  ")
+		fmt.Fprintf(w, "\nRequest %d: POST /v1/businesses/{businessId}/send/whatsapp_templated_messages\n  %s\n", i+1, buf.String())
+	}
+}
