@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
@@ -125,6 +126,8 @@ type Deps struct {
 	Sender Sender
 	Table  *connectly.Table
 	Logger zerolog.Logger
+	// Metrics, when set, receives send counters and latencies.
+	Metrics *metrics.Metrics
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -132,7 +135,10 @@ type Deps struct {
 // Worker is one worker process's asynq server and send handler.
 type Worker struct {
 	// paced is set while the rate limits make sends wait (see paceAndClaim).
-	paced   atomic.Bool
+	paced atomic.Bool
+	// running is set between Start and Stop, for readiness.
+	running atomic.Bool
+	metrics *metrics.Metrics
 	rdb     redis.UniversalClient
 	cfg     Config
 	ledger  *ledger.Ledger
@@ -156,7 +162,7 @@ func New(cfg Config, d Deps) *Worker {
 	l := ledger.New(d.Redis, d.Now)
 	l.SetBurst(cfg.BurstWindow, cfg.BurstShare)
 	w := &Worker{
-		rdb: d.Redis, cfg: cfg, ledger: l, limiter: limits.New(d.Redis),
+		rdb: d.Redis, cfg: cfg, ledger: l, metrics: d.Metrics, limiter: limits.New(d.Redis),
 		sender: d.Sender, table: d.Table, log: log,
 	}
 	w.srv = asynq.NewServerFromRedisClient(d.Redis, asynq.Config{
@@ -196,12 +202,44 @@ func (w *Worker) Start() error {
 	if err := w.srv.Start(w.Mux()); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
+	w.running.Store(true)
 	w.log.Info().Int("concurrency", w.cfg.Concurrency).Msg("worker started")
 	return nil
 }
 
 // Stop stops taking new tasks (first step of a graceful shutdown).
-func (w *Worker) Stop() { w.srv.Stop() }
+func (w *Worker) Stop() {
+	w.running.Store(false)
+	w.srv.Stop()
+}
+
+// Running reports whether the worker is taking tasks (between Start and Stop).
+func (w *Worker) Running() bool { return w.running.Load() }
+
+// count adds one settled send to the metrics.
+func (w *Worker) count(p campaigns.SendPayload, outcome, class string) {
+	if w.metrics != nil {
+		w.metrics.Sends.WithLabelValues(p.Campaign, p.Sender, outcome, class).Inc()
+	}
+}
+
+// outcomeLabel names a ledger outcome for herald_sends_total.
+func outcomeLabel(o ledger.Outcome) string {
+	switch {
+	case o.State == ledger.Accepted:
+		return metrics.OutcomeAccepted
+	case o.State == ledger.Failed:
+		return metrics.OutcomeFailed
+	case o.State == ledger.Unknown:
+		return metrics.OutcomeUnknown
+	case o.Mode == ledger.ReleaseRetry:
+		return metrics.OutcomeRetried
+	case o.Mode == ledger.ReleaseHold:
+		return metrics.OutcomeHeld
+	default:
+		return metrics.OutcomeThrottled
+	}
+}
 
 // Shutdown waits up to ShutdownTimeout for sends in flight, puts unstarted work back, and
 // returns. Safe to call after Stop.
@@ -324,9 +362,13 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 	case ledger.VerdictPaused:
 		return &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: c.Detail}
 	case ledger.VerdictUnknown:
+		w.count(p, metrics.OutcomeUnknown, "claim_found")
 		log.Warn().Int(logx.KeyAttempt, c.Attempts).Msg("earlier attempt may have been sent; marked unknown (at-most-once)")
 		return nil
-	case ledger.VerdictDone, ledger.VerdictCancelled:
+	case ledger.VerdictCancelled:
+		w.count(p, metrics.OutcomeSkipped, "cancelled")
+		return nil
+	case ledger.VerdictDone:
 		log.Debug().Str("state", string(c.State)).Msg("nothing to send")
 		return nil
 	default:
@@ -338,6 +380,9 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 		return &ThrottledError{RetryAfter: r.Wait, Reason: "rate limit"}
+	}
+	if w.metrics != nil && r.Wait > 0 {
+		w.metrics.PaceWait.Observe(r.Wait.Seconds())
 	}
 	if err := sleepCtx(ctx, r.Wait); err != nil {
 		if rerr := w.release(p, ledger.ReleaseThrottle, "SHUTDOWN"); rerr != nil {
@@ -353,23 +398,40 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 	// The request runs to completion even when the worker shuts down: cutting it off would
 	// leave its outcome unknown.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.RequestTimeout)
+	began := time.Now()
 	res, sendErr := w.sender.SendTemplate(sctx, msg)
 	cancel()
+	if w.metrics != nil {
+		class := "ok"
+		if sendErr != nil {
+			c, _ := w.table.Classify(sendErr)
+			class = c.String()
+		}
+		w.metrics.RequestDuration.WithLabelValues(class).Observe(time.Since(began).Seconds())
+	}
 	return w.settle(context.WithoutCancel(ctx), log, p, c.Attempts, res, sendErr)
 }
 
 // release gives a claim back without a send (the request never went out).
 func (w *Worker) release(p campaigns.SendPayload, mode ledger.ReleaseMode, code string) error {
-	_, err := w.ledger.Finish(context.Background(), p.Run, p.Bucket, p.To, ledger.Outcome{State: ledger.Queued, Code: code, Mode: mode})
+	o := ledger.Outcome{State: ledger.Queued, Code: code, Mode: mode}
+	r, err := w.ledger.Finish(context.Background(), p.Run, p.Bucket, p.To, o)
+	if err == nil && r.Applied {
+		w.count(p, outcomeLabel(o), "pacing")
+	}
 	return err
 }
 
 // settle records the outcome of a send and returns the task's result.
 func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, attempt int, res connectly.SendResult, sendErr error) error {
+	classLabel := "none"
 	finish := func(o ledger.Outcome) error {
 		r, err := w.ledger.Finish(ctx, p.Run, p.Bucket, p.To, o)
 		if err != nil {
 			return err
+		}
+		if r.Applied {
+			w.count(p, outcomeLabel(o), classLabel)
 		}
 		if r.PausedFor != "" {
 			log.Error().Str("reason", r.PausedFor).Msg("run paused: burst of one permanent code")
@@ -385,6 +447,7 @@ func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.Sen
 	}
 	class, rule := w.table.Classify(sendErr)
 	code := connectly.ErrorKey(sendErr)
+	classLabel = class.String()
 	log = log.With().Str(logx.KeyCode, code).Str(logx.KeyClass, class.String()).Int(logx.KeyAttempt, attempt).Logger()
 
 	switch class {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -125,7 +127,7 @@ func TestIntegrationWorkerSIGTERMResumes(t *testing.T) {
 	rdb, url := integrationRedis(t)
 	ctx := context.Background()
 
-	const businessID, apiKey = "it-business", "it-key-0123456789"
+	const businessID, apiKey, webhookSecret = "it-business", "it-key-0123456789", "it-webhook-secret-abcdef"
 	rules := []fakeconnectly.Rule{
 		{Percent: 2, Salt: "invalid", Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"},
 		{Percent: 4, Salt: "5xx", Status: 503, Times: 1},
@@ -172,6 +174,7 @@ log:
 	env := []string{
 		"HERALD_CONFIG=" + cfgPath, "HERALD_REDIS_URL=" + url, "CONNECTLY_BASE_URL=" + baseURL,
 		"CONNECTLY_BUSINESS_ID=" + businessID, "CONNECTLY_API_KEY=" + apiKey,
+		"CONNECTLY_WEBHOOK_SECRET=" + webhookSecret,
 	}
 
 	c := config.Default()
@@ -229,6 +232,32 @@ log:
 	for _, s := range []ledger.State{ledger.Planned, ledger.Queued, ledger.Submitting} {
 		if cn.States[s] != 0 {
 			t.Errorf("%d recipients left in %s", cn.States[s], s)
+		}
+	}
+	// The workers' own logs (info level, JSON) never carry a secret or a full phone number:
+	// neither an E.164 shape nor the digits of any recipient the fake saw.
+	numbers := map[string]bool{}
+	for _, r := range fake.Received() {
+		numbers[strings.TrimPrefix(r.Number, "+")] = true
+	}
+	for i, p := range []*workerProc{w1, w2} {
+		logs := p.logs.String()
+		if logs == "" {
+			t.Fatalf("worker %d logged nothing; the scan would prove nothing", i+1)
+		}
+		for _, secret := range []string{apiKey, webhookSecret} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("worker %d logged a secret", i+1)
+			}
+		}
+		if loc := regexp.MustCompile(`\+[0-9]{8,}`).FindStringIndex(logs); loc != nil {
+			t.Errorf("worker %d logged an unmasked number: %s", i+1, logs[max(0, loc[0]-150):min(len(logs), loc[1]+30)])
+		}
+		for n := range numbers {
+			if strings.Contains(logs, n) {
+				t.Errorf("worker %d logged recipient %s unmasked", i+1, n)
+				break
+			}
 		}
 	}
 	t.Logf("SIGTERM at %d accepted; final %v", mid, cn.States)

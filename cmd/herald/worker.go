@@ -2,16 +2,29 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
 
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/worker"
 )
 
 func (a *app) workerCmd() *cobra.Command {
-	var concurrency int
+	var (
+		concurrency   int
+		metricsListen string
+	)
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a worker: take send tasks from Redis and deliver them through Connectly",
@@ -27,10 +40,11 @@ func (a *app) workerCmd() *cobra.Command {
 			if concurrency > 0 {
 				c.Worker.Concurrency = concurrency
 			}
-			return a.runWorker(cmd.Context(), c)
+			return a.runWorker(cmd.Context(), c, metricsListen)
 		},
 	}
 	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "sends in flight in this process (default worker.concurrency)")
+	cmd.Flags().StringVar(&metricsListen, "metrics-listen", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9090)")
 	return cmd
 }
 
@@ -54,7 +68,7 @@ func workerConfig(c config.Config) worker.Config {
 	}
 }
 
-func (a *app) runWorker(ctx context.Context, c config.Config) error {
+func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen string) error {
 	log, err := a.logger(c)
 	if err != nil {
 		return err
@@ -76,16 +90,37 @@ func (a *app) runWorker(ctx context.Context, c config.Config) error {
 		rdb.Close()
 		return &config.Error{Key: "errors", Msg: err.Error()}
 	}
-	w := worker.New(workerConfig(c), worker.Deps{Redis: rdb, Sender: client, Table: table, Logger: log})
+	m := metrics.New()
+	w := worker.New(workerConfig(c), worker.Deps{Redis: rdb, Sender: client, Table: table, Logger: log, Metrics: m})
+	var ops *http.Server
+	if metricsListen != "" {
+		m.RegisterQueues(asynq.NewInspectorFromRedisClient(rdb))
+		m.Register(metrics.NewRunCollector(ledger.New(rdb, nil)))
+		ready := func(ctx context.Context) error {
+			if !w.Running() {
+				return errors.New("worker not running")
+			}
+			return rdb.Ping(ctx).Err()
+		}
+		if ops, err = serveOps(metricsListen, m, ready, log); err != nil {
+			rdb.Close()
+			return err
+		}
+	}
 	if err := w.Start(); err != nil {
 		rdb.Close()
 		return err
 	}
 	<-ctx.Done()
 	// Shutdown order: stop taking tasks, let sends in flight finish (up to the shutdown
-	// timeout; unstarted tasks go back to the queue), then close Redis last.
+	// timeout; unstarted tasks go back to the queue), stop the ops endpoint, then close Redis.
 	w.Stop()
 	w.Shutdown()
+	if ops != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = ops.Shutdown(sctx)
+		cancel()
+	}
 	return rdb.Close()
 }
 
@@ -95,4 +130,20 @@ func burstWindow(n int) int {
 		return -1
 	}
 	return n
+}
+
+// serveOps serves /metrics, /healthz and /readyz on addr in the background.
+func serveOps(addr string, m *metrics.Metrics, ready func(context.Context) error, log zerolog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-listen: %w", err)
+	}
+	srv := &http.Server{Handler: m.Mux(ready), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("ops endpoint stopped")
+		}
+	}()
+	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
+	return srv, nil
 }

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/worker"
+)
+
+// scrapeSends fetches /metrics and sums herald_sends_total by outcome.
+func scrapeSends(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sums := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "herald_sends_total{") {
+			continue
+		}
+		i := strings.Index(line, `outcome="`)
+		j := strings.LastIndex(line, " ")
+		if i < 0 || j < 0 {
+			t.Fatalf("unexpected metric line %q", line)
+		}
+		outcome := line[i+9:]
+		outcome = outcome[:strings.Index(outcome, `"`)]
+		v, err := strconv.ParseFloat(line[j+1:], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[outcome] += v
+	}
+	return sums
+}
+
+// TestIntegrationMetricsMatchRunShow scrapes /metrics after a run with the demo's fault mix:
+// the send counters add up to what the ledger (and so `herald run show`) reports.
+func TestIntegrationMetricsMatchRunShow(t *testing.T) {
+	rdb, _ := integrationRedis(t)
+	ctx := context.Background()
+	_, url := startFake(t, demoRules())
+	def := writeCampaign(t, t.TempDir(), "metrics", "at-most-once", 2000)
+	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(config.Default()), zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New()
+	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: url, BusinessID: itBusiness, APIKey: itKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := worker.New(worker.Config{Concurrency: 30, Backoff: worker.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond},
+		ThrottleDelay: 100 * time.Millisecond, DelayedTaskCheckInterval: 100 * time.Millisecond, TaskCheckInterval: 50 * time.Millisecond,
+		BusinessID: itBusiness, BusinessRate: 20000, DefaultSenderRate: 20000},
+		worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop(), Metrics: m})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Stop(); w.Shutdown() })
+	m.Register(metrics.NewRunCollector(ledger.New(rdb, nil)))
+	ops := httptest.NewServer(m.Mux(func(context.Context) error { return nil }))
+	defer ops.Close()
+
+	l := ledger.New(rdb, nil)
+	waitFor(t, 2*time.Minute, "the run to complete", func() bool { return runStatus(t, l, run.ID) == ledger.RunCompleted })
+	c, err := l.Counters(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := scrapeSends(t, ops.URL)
+	want := map[string]float64{
+		metrics.OutcomeAccepted:  float64(c.States[ledger.Accepted]),
+		metrics.OutcomeFailed:    float64(c.States[ledger.Failed]),
+		metrics.OutcomeUnknown:   float64(c.States[ledger.Unknown]),
+		metrics.OutcomeRetried:   float64(c.Retries),
+		metrics.OutcomeThrottled: float64(c.Throttled),
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("herald_sends_total{outcome=%q} = %v, ledger says %v", k, got[k], v)
+		}
+	}
+	if want[metrics.OutcomeAccepted] == 0 || want[metrics.OutcomeFailed] == 0 || want[metrics.OutcomeRetried] == 0 {
+		t.Fatalf("fault mix too thin: %v", want)
+	}
+	t.Logf("scraped %v", got)
+}
+
+// TestIntegrationReadyzFollowsRedis runs `herald worker --metrics-listen` against a Redis
+// server of its own, stops that server and starts it again: /readyz turns unready within 5
+// seconds and ready again after Redis returns; /healthz stays 200 throughout.
+func TestIntegrationReadyzFollowsRedis(t *testing.T) {
+	if os.Getenv("HERALD_TEST_REDIS") == "" {
+		t.Skip("integration test: set HERALD_TEST_REDIS=redis://127.0.0.1:6379/15 (it also needs redis-server on PATH)")
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not on PATH")
+	}
+	port := freePort(t)
+	startRedis := func() *exec.Cmd {
+		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			}
+		})
+		waitFor(t, 10*time.Second, "redis-server to listen", func() bool {
+			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+		return cmd
+	}
+	redisProc := startRedis()
+
+	opsPort := freePort(t)
+	cfg := filepath.Join(t.TempDir(), "herald.yaml")
+	if err := os.WriteFile(cfg, []byte("log: {level: error, format: json}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wbin, err := buildHerald()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := exec.Command(wbin, "worker", "--metrics-listen", fmt.Sprintf("127.0.0.1:%d", opsPort))
+	w.Env = append(os.Environ(), "HERALD_CONFIG="+cfg, fmt.Sprintf("HERALD_REDIS_URL=redis://127.0.0.1:%d/0", port),
+		"CONNECTLY_BUSINESS_ID=b", "CONNECTLY_API_KEY=k", "CONNECTLY_BASE_URL=http://127.0.0.1:1")
+	w.Stdout, w.Stderr = io.Discard, io.Discard
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = w.Process.Kill()
+		_ = w.Wait()
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", opsPort)
+	status := func(path string) int {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	waitFor(t, 15*time.Second, "/readyz 200", func() bool { return status("/readyz") == 200 })
+
+	if err := redisProc.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = redisProc.Wait()
+	gone := time.Now()
+	waitFor(t, 5*time.Second, "/readyz 503 after Redis went away", func() bool { return status("/readyz") == 503 })
+	t.Logf("unready %s after Redis went away", time.Since(gone).Round(time.Millisecond))
+	if s := status("/healthz"); s != 200 {
+		t.Fatalf("/healthz = %d while Redis is away, want 200", s)
+	}
+	startRedis()
+	waitFor(t, 15*time.Second, "/readyz 200 after Redis returned", func() bool { return status("/readyz") == 200 })
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}

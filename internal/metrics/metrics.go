@@ -1,0 +1,97 @@
+// Package metrics holds Herald's Prometheus metrics and the operations HTTP endpoints:
+// /metrics, /healthz (the process is alive) and /readyz (it can do its work).
+//
+// Labels never carry a recipient: campaign, sender number, outcome and error class only.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Outcomes of a send as counted by herald_sends_total.
+const (
+	OutcomeAccepted  = "accepted"
+	OutcomeFailed    = "failed"
+	OutcomeUnknown   = "unknown"
+	OutcomeRetried   = "retried"
+	OutcomeThrottled = "throttled"
+	OutcomeHeld      = "held"
+	OutcomeSkipped   = "skipped"
+)
+
+// Metrics are one process's metrics on their own registry.
+type Metrics struct {
+	reg *prometheus.Registry
+	// Sends counts settled sends: herald_sends_total{campaign, sender, outcome, class}.
+	Sends *prometheus.CounterVec
+	// RequestDuration is the Connectly request latency by result class ("ok" on success).
+	RequestDuration *prometheus.HistogramVec
+	// PaceWait is how long sends waited for a rate-limit permit.
+	PaceWait prometheus.Histogram
+}
+
+// New returns metrics registered on a fresh registry, with Go and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		Sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_sends_total",
+			Help: "Send attempts settled by workers, by campaign, sender, outcome (accepted, failed, unknown, retried, throttled, held, skipped) and error class.",
+		}, []string{"campaign", "sender", "outcome", "class"}),
+		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "herald_connectly_request_duration_seconds",
+			Help:    "Latency of template send requests to Connectly, by result class (ok, transient, permanent, throttle, stop-run).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"class"}),
+		PaceWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "herald_pace_wait_seconds",
+			Help:    "Time sends waited for a sender or business rate-limit permit.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+	}
+	m.reg.MustRegister(m.Sends, m.RequestDuration, m.PaceWait,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Register adds collectors (run progress, for example) to the registry.
+func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
+
+// RegisterQueues adds asynq's queue metrics (sizes per state, latency, processed and failed).
+func (m *Metrics) RegisterQueues(in *asynq.Inspector) {
+	m.reg.MustRegister(asynqmetrics.NewQueueMetricsCollector(in))
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Mux returns /metrics, /healthz (always 200 while the process serves) and /readyz (200 when
+// ready reports nil within 2 seconds, else 503 with the reason).
+func (m *Metrics) Mux(ready func(ctx context.Context) error) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m.Handler())
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
+}
