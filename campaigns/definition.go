@@ -1,11 +1,11 @@
 package campaigns
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -127,44 +127,44 @@ func Parse(path string, data []byte) (*Definition, error) {
 	if len(root.Content) == 0 {
 		return nil, Errors{{File: path, Line: 1, Column: 1, Msg: "file is empty"}}
 	}
+	// Unknown keys are found on the node tree, where each has its own line and column and the
+	// known keys give a suggestion; the decoder then ignores them and validation still runs.
+	errs := unknownKeys(path, root.Content[0], reflect.TypeOf(Definition{}), "")
 	var d Definition
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	var errs Errors
-	if err := dec.Decode(&d); err != nil {
+	if err := root.Content[0].Decode(&d); err != nil {
+		// A wrong type or a duplicate key: part of the file was not decoded and would read as
+		// missing, so report the decoding problems (and unknown keys) only.
 		var te *yaml.TypeError
 		if !errors.As(err, &te) || len(te.Errors) == 0 {
-			return nil, Errors{yamlError(path, err)}
+			return nil, append(errs, yamlError(path, err))
 		}
-		// A TypeError lists every problem the decoder met; report them all. Unknown keys are
-		// skipped and everything else is decoded, so validation can still run; after a wrong
-		// type or a duplicate key part of the file was not decoded and would read as missing.
-		unknownOnly := true
 		for _, msg := range te.Errors {
 			errs = append(errs, yamlMsgError(path, msg))
-			unknownOnly = unknownOnly && unknownFieldRE.MatchString(msg)
 		}
-		if !unknownOnly {
-			return nil, errs
-		}
+		sortErrors(errs)
+		return nil, errs
 	}
 	d.Path = path
 	errs = append(errs, d.validate(path, root.Content[0])...)
 	if len(errs) > 0 {
-		sort.SliceStable(errs, func(i, j int) bool {
-			if errs[i].Line != errs[j].Line {
-				return errs[i].Line < errs[j].Line
-			}
-			return errs[i].Column < errs[j].Column
-		})
+		sortErrors(errs)
 		return nil, errs
 	}
 	return &d, nil
 }
 
+// sortErrors orders errors by position.
+func sortErrors(errs Errors) {
+	sort.SliceStable(errs, func(i, j int) bool {
+		if errs[i].Line != errs[j].Line {
+			return errs[i].Line < errs[j].Line
+		}
+		return errs[i].Column < errs[j].Column
+	})
+}
+
 var (
-	yamlLineRE     = regexp.MustCompile(`line (\d+): (.*)`)
-	unknownFieldRE = regexp.MustCompile(`^line \d+: field .* not found in type `)
+	yamlLineRE = regexp.MustCompile(`line (\d+): (.*)`)
 )
 
 // yamlError turns a YAML decoding error into a FieldError with its line.
