@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/nyaruka/phonenumbers"
@@ -117,6 +118,9 @@ func (a *AudienceReader) Close() error { return a.f.Close() }
 // NormalizePhone returns the E.164 form of a phone number, using region for numbers written
 // without a country code. It rejects numbers that are not valid for their country.
 func NormalizePhone(raw, region string) (string, error) {
+	if fastValidE164(raw) {
+		return raw, nil
+	}
 	if region == "" && !strings.HasPrefix(raw, "+") && !strings.HasPrefix(raw, "00") {
 		return "", fmt.Errorf("%q has no country code and the audience has no default_region", raw)
 	}
@@ -128,6 +132,39 @@ func NormalizePhone(raw, region string) (string, error) {
 		return "", fmt.Errorf("%q is not a valid phone number", raw)
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+// fastValidE164 reports whether raw is already canonical E.164 ("+" and digits, no leading
+// zero in the national number) and valid for its country. It skips the phone library's
+// general parser (whose regular expressions cost most of an audience's reading time) and asks
+// only its validity check; E.164 country codes are prefix-free, so the first 1 to 3 digits
+// that name a known code are the code. Anything else goes through the full parser.
+func fastValidE164(raw string) bool {
+	if len(raw) < 8 || len(raw) > 16 || raw[0] != '+' || raw[1] == '0' {
+		return false
+	}
+	for i := 1; i < len(raw); i++ {
+		if raw[i] < '0' || raw[i] > '9' {
+			return false
+		}
+	}
+	for n := 1; n <= 3; n++ {
+		cc, _ := strconv.Atoi(raw[1 : 1+n])
+		if phonenumbers.GetRegionCodeForCountryCode(cc) == phonenumbers.UNKNOWN_REGION {
+			continue
+		}
+		national := raw[1+n:]
+		if national == "" || national[0] == '0' {
+			return false
+		}
+		nn, err := strconv.ParseUint(national, 10, 64)
+		if err != nil {
+			return false
+		}
+		c32 := int32(cc)
+		return phonenumbers.IsValidNumber(&phonenumbers.PhoneNumber{CountryCode: &c32, NationalNumber: &nn})
+	}
+	return false
 }
 
 // CountLines returns the number of newline-terminated lines in a file, a fast upper bound for

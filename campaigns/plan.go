@@ -66,7 +66,7 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 	}
 	defer ar.Close()
 	seed := maphash.MakeSeed()
-	seen := make(map[uint64]struct{}, 1024)
+	var seen hashSet
 	examples := map[string]int{}
 	skip := func(row Row, reason, detail string) {
 		rep.Skipped[reason]++
@@ -96,12 +96,10 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 			skip(row, "invalid_params", err.Error())
 			continue
 		}
-		h := maphash.String(seed, row.Recipient)
-		if _, dup := seen[h]; dup {
+		if !seen.add(maphash.String(seed, row.Recipient)) {
 			skip(row, "duplicate", "recipient already on an earlier row")
 			continue
 		}
-		seen[h] = struct{}{}
 		rep.Recipients++
 		rep.Languages[d.Template.Language]++
 		if len(rep.Samples) < o.Samples {
