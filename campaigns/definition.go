@@ -10,8 +10,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nyaruka/phonenumbers"
+	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -24,10 +26,17 @@ type Definition struct {
 	Tags   []string `yaml:"tags"`
 
 	Template Template `yaml:"template"`
-	// Parameters maps a Connectly parameter name (header_image, body_1, button_1_url, ...)
-	// to a Go text/template over the audience row's columns.
-	Parameters map[string]string `yaml:"parameters"`
-	Audience   Audience          `yaml:"audience"`
+	// Parameters are the template's variables, each a Go text/template over the row's columns.
+	Parameters Parameters `yaml:"parameters"`
+	Audience   Audience   `yaml:"audience"`
+	// Schedule says when runs start; empty means only when started by hand.
+	Schedule Schedule `yaml:"schedule"`
+	// SendWindow limits the hours in which a recipient may receive the message.
+	SendWindow SendWindow `yaml:"send_window"`
+	// ExpireAfter skips recipients not sent this long after the run started (e.g. "6h").
+	ExpireAfter string `yaml:"expire_after"`
+	// Rate caps this campaign's messages/s below its sender's rate; 0 means the sender's.
+	Rate float64 `yaml:"rate"`
 	// Delivery is "at-most-once" (default) or "at-least-once".
 	Delivery string `yaml:"delivery"`
 
@@ -37,10 +46,82 @@ type Definition struct {
 
 // Template names the approved WhatsApp template.
 type Template struct {
-	Name     string `yaml:"name"`
+	Name string `yaml:"name"`
+	// Language is the default translation.
 	Language string `yaml:"language"`
+	// Languages are the other approved translations a recipient's language column may pick;
+	// any other value falls back to Language.
+	Languages []string `yaml:"languages"`
 	// Category is marketing (default), utility or authentication; it chooses the queue.
 	Category string `yaml:"category"`
+}
+
+// Parameters are a campaign's template variables.
+type Parameters struct {
+	// Values maps a parameter name (header_text|header_image|header_video|header_document,
+	// body_1..body_15, button_1_url, button_2_url) to a Go text/template.
+	Values map[string]string
+	// Raw are name/value pairs passed through under any name (values are templates too), for
+	// template kinds whose parameter names Herald does not check (quick replies, carousels).
+	Raw []RawParam
+}
+
+// RawParam is one pass-through parameter.
+type RawParam struct {
+	Name  string `yaml:"name"`
+	Value string `yaml:"value"`
+}
+
+// UnmarshalYAML reads the parameters mapping: a "raw" key holds a list of name/value pairs,
+// every other key a text value.
+func (p *Parameters) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: parameters: want a mapping of name: value", n.Line)
+	}
+	p.Values = map[string]string{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Value == "raw" {
+			if err := v.Decode(&p.Raw); err != nil {
+				return fmt.Errorf("line %d: parameters.raw: want a list of {name, value}", v.Line)
+			}
+			continue
+		}
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: parameters.%s: want a text value", v.Line, k.Value)
+		}
+		if _, dup := p.Values[k.Value]; dup {
+			return fmt.Errorf("line %d: parameters.%s: given twice", k.Line, k.Value)
+		}
+		p.Values[k.Value] = v.Value
+	}
+	return nil
+}
+
+// Schedule says when a campaign's runs start.
+type Schedule struct {
+	// At is a one-shot start time (RFC 3339, e.g. 2026-12-01T09:00:00-05:00).
+	At string `yaml:"at"`
+	// Cron is a five-field cron expression evaluated in Timezone (e.g. "0 20 * * *").
+	Cron string `yaml:"cron"`
+	// Timezone is the IANA zone of Cron (default UTC).
+	Timezone string `yaml:"timezone"`
+	// Missed says what to do with a tick missed while no scheduler ran: "run-last" (within
+	// Grace) or "skip" (default).
+	Missed string `yaml:"missed"`
+	// Grace is how late a missed tick may still run (default 1h).
+	Grace string `yaml:"grace"`
+}
+
+// SendWindow limits when recipients may receive a message.
+type SendWindow struct {
+	// Days are the weekdays allowed (mon..sun); empty means every day.
+	Days []string `yaml:"days"`
+	// From and To are local times "HH:MM"; From after To spans midnight.
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+	// Timezone is "recipient" (the recipient's zone) or an IANA zone.
+	Timezone string `yaml:"timezone"`
 }
 
 // Audience says where the recipients come from.
@@ -49,8 +130,18 @@ type Audience struct {
 	File string `yaml:"file"`
 	// Phone is the column holding phone numbers (default "phone").
 	Phone string `yaml:"phone"`
+	// BSUID is the column holding business-scoped user ids ("US.1349..."); a row with a BSUID
+	// and no phone is sent to the BSUID.
+	BSUID string `yaml:"bsuid"`
+	// Language is the column choosing the recipient's translation among template.languages.
+	Language string `yaml:"language"`
+	// Timezone is the column holding the recipient's IANA zone, for send windows.
+	Timezone string `yaml:"timezone"`
 	// DefaultRegion is the ISO country for numbers written without a country code (e.g. "US").
 	DefaultRegion string `yaml:"default_region"`
+	// MaxInvalidShare is the share of invalid rows (0..1) above which a run refuses to start;
+	// default 0.05.
+	MaxInvalidShare float64 `yaml:"max_invalid_share"`
 }
 
 // Categories lists the template categories.
@@ -233,7 +324,7 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 	} else if !contains(Categories, d.Template.Category) {
 		add("template.category", fmt.Sprintf("%q: want one of %s", d.Template.Category, strings.Join(Categories, ", ")))
 	}
-	for name, tpl := range d.Parameters {
+	for name, tpl := range d.Parameters.Values {
 		if paramOrder(name) < 0 {
 			add("parameters."+name, "unknown parameter name; want header_text|header_image|header_video|header_document, body_1..body_15, button_1_url or button_2_url")
 			continue
@@ -241,6 +332,39 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 		if _, err := parseParam(name, tpl); err != nil {
 			add("parameters."+name, err.Error())
 		}
+	}
+	seenLang := map[string]bool{d.Template.Language: true}
+	for i, l := range d.Template.Languages {
+		field := fmt.Sprintf("template.languages[%d]", i)
+		switch {
+		case !langRE.MatchString(l):
+			add("template.languages", fmt.Sprintf("%s: %q is not a language code (e.g. en, en_US, pt_BR)", field, l))
+		case seenLang[l]:
+			add("template.languages", fmt.Sprintf("%s: %q is listed twice (or is the default language)", field, l))
+		}
+		seenLang[l] = true
+	}
+	for i, rp := range d.Parameters.Raw {
+		if rp.Name == "" {
+			add("parameters.raw", fmt.Sprintf("raw[%d]: name is required", i))
+		} else if _, dup := d.Parameters.Values[rp.Name]; dup {
+			add("parameters.raw", fmt.Sprintf("raw[%d]: %q is also set as a named parameter", i, rp.Name))
+		}
+	}
+	d.validateSchedule(add)
+	d.validateWindow(add)
+	if d.ExpireAfter != "" {
+		if v, err := time.ParseDuration(d.ExpireAfter); err != nil || v <= 0 {
+			add("expire_after", fmt.Sprintf("%q is not a positive duration (e.g. 6h, 90m)", d.ExpireAfter))
+		}
+	}
+	if d.Rate < 0 || d.Rate > 1000 {
+		add("rate", fmt.Sprintf("%g: want 0 (the sender's rate) to 1000 messages/s", d.Rate))
+	}
+	if d.Audience.MaxInvalidShare < 0 || d.Audience.MaxInvalidShare > 1 {
+		add("audience.max_invalid_share", fmt.Sprintf("%g: want a share from 0 to 1", d.Audience.MaxInvalidShare))
+	} else if d.Audience.MaxInvalidShare == 0 {
+		d.Audience.MaxInvalidShare = 0.05
 	}
 	if d.Audience.File == "" {
 		add("audience.file", "is required")
@@ -264,6 +388,69 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 		add("delivery", fmt.Sprintf("%q: want at-most-once or at-least-once", d.Delivery))
 	}
 	return errs
+}
+
+var (
+	langRE = regexp.MustCompile(`^[a-z]{2,3}(_[A-Z]{2})?$`)
+	hhmmRE = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
+	days   = map[string]bool{"mon": true, "tue": true, "wed": true, "thu": true, "fri": true, "sat": true, "sun": true}
+)
+
+func (d *Definition) validateSchedule(add func(field, msg string)) {
+	s := d.Schedule
+	if s.At != "" && s.Cron != "" {
+		add("schedule.cron", "set either at (one run) or cron (repeating runs), not both")
+	}
+	if s.At != "" {
+		if _, err := time.Parse(time.RFC3339, s.At); err != nil {
+			add("schedule.at", fmt.Sprintf("%q is not an RFC 3339 time (e.g. 2026-12-01T09:00:00-05:00)", s.At))
+		}
+	}
+	if s.Cron != "" {
+		if _, err := cron.ParseStandard(s.Cron); err != nil {
+			add("schedule.cron", fmt.Sprintf("%q: %v (five fields: minute hour day-of-month month day-of-week)", s.Cron, err))
+		}
+	}
+	if s.Timezone != "" {
+		if _, err := time.LoadLocation(s.Timezone); err != nil {
+			add("schedule.timezone", fmt.Sprintf("%q is not an IANA time zone (e.g. Europe/Berlin)", s.Timezone))
+		}
+	}
+	switch s.Missed {
+	case "", "skip", "run-last":
+	default:
+		add("schedule.missed", fmt.Sprintf("%q: want skip or run-last", s.Missed))
+	}
+	if s.Grace != "" {
+		if v, err := time.ParseDuration(s.Grace); err != nil || v <= 0 {
+			add("schedule.grace", fmt.Sprintf("%q is not a positive duration (e.g. 1h)", s.Grace))
+		}
+	}
+}
+
+func (d *Definition) validateWindow(add func(field, msg string)) {
+	w := d.SendWindow
+	if len(w.Days) == 0 && w.From == "" && w.To == "" && w.Timezone == "" {
+		return
+	}
+	for _, day := range w.Days {
+		if !days[strings.ToLower(day)] {
+			add("send_window.days", fmt.Sprintf("%q: want mon, tue, wed, thu, fri, sat or sun", day))
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"from", w.From}, {"to", w.To}} {
+		if !hhmmRE.MatchString(f.v) {
+			add("send_window."+f.name, fmt.Sprintf("%q: want a local time HH:MM (e.g. 09:00)", f.v))
+		}
+	}
+	if w.From != "" && w.From == w.To {
+		add("send_window.to", "equals from: the window would be empty")
+	}
+	if w.Timezone != "" && w.Timezone != "recipient" {
+		if _, err := time.LoadLocation(w.Timezone); err != nil {
+			add("send_window.timezone", fmt.Sprintf("%q: want recipient or an IANA time zone", w.Timezone))
+		}
+	}
 }
 
 // AudiencePath resolves the audience file relative to the campaign file.

@@ -23,13 +23,13 @@ func TestParseValid(t *testing.T) {
 		want := &campaigns.Definition{
 			ID: "spring-sale", Name: "Spring sale", Sender: "+14151111234", Tags: []string{"promo", "spring"},
 			Template: campaigns.Template{Name: "spring_sale", Language: "en_US", Category: "utility"},
-			Parameters: map[string]string{
+			Parameters: campaigns.Parameters{Values: map[string]string{
 				"header_image": "https://cdn.example.com/spring.png",
 				"body_1":       `{{.first_name | default "there" | title}}`,
 				"body_2":       "{{.code | upper}}",
 				"button_1_url": "https://shop.example.com/r?c={{.code | urlquery}}",
-			},
-			Audience: campaigns.Audience{File: "audience.csv", Phone: "mobile", DefaultRegion: "US"},
+			}},
+			Audience: campaigns.Audience{File: "audience.csv", Phone: "mobile", DefaultRegion: "US", MaxInvalidShare: 0.05},
 			Delivery: "at-least-once",
 			Path:     path,
 		}
@@ -59,7 +59,7 @@ func TestParseValid(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Parse: %v", err)
 		}
-		wantEqual(t, "parameter count", 21, len(d.Parameters))
+		wantEqual(t, "parameter count", 21, len(d.Parameters.Values))
 	})
 
 	t.Run("SlugOfSixtyFourCharacters", func(t *testing.T) {
@@ -176,7 +176,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "SenderNotE164", yaml: valid + "sender: \"14151111234\"\n", want: []string{`7:9: sender: "14151111234" is not an E.164 number`}},
 		{name: "SenderTooShort", yaml: valid + "sender: \"+12345\"\n", want: []string{`7:9: sender: "+12345" is not an E.164 number`}},
 		{name: "BadDelivery", yaml: valid + "delivery: once\n", want: []string{`7:11: delivery: "once": want at-most-once or at-least-once`}},
-		{name: "UnknownKey", yaml: valid + "  column: phone\n", want: []string{`7:3: audience.column: unknown key "column" (known keys: default_region, file, phone)`}},
+		{name: "UnknownKey", yaml: valid + "  column: phone\n", want: []string{`7:3: audience.column: unknown key "column" (known keys: bsuid, default_region, file, language, max_invalid_share, phone, timezone)`}},
 		{name: "UnknownKeySuggestion", yaml: strings.Replace(valid, "template:", "tempalte:", 1), want: []string{"1:1: template.name: is required", "1:1: template.language: is required",
 			`2:1: tempalte: unknown key "tempalte" (did you mean "template"?)`}},
 		{

@@ -142,14 +142,14 @@ func FuzzRender(f *testing.F) {
 	f.Add(strings.Repeat("é", 61), "x\ry", "https://cdn.example.com/%zz")
 	f.Add("\xff\xfe", "{{.a}}", "https://user@host/p?q#f")
 
-	r, err := campaigns.NewRenderer(&campaigns.Definition{Parameters: map[string]string{
+	r, err := campaigns.NewRenderer(&campaigns.Definition{Parameters: campaigns.Parameters{Values: map[string]string{
 		"header_text":  "{{.a | title}}",
 		"header_image": "{{.c}}",
 		"body_1":       "{{.a}}",
 		"body_2":       `{{.b | trim | default "friend"}}`,
 		"body_3":       "{{.a | upper}} {{.b | lower}}",
 		"button_1_url": "{{.b | urlquery}}",
-	}})
+	}}})
 	if err != nil {
 		f.Fatal(err)
 	}

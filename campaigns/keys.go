@@ -42,12 +42,18 @@ func unknownKeys(file string, n *yaml.Node, t reflect.Type, prefix string) Error
 		for ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
 		}
+		// Types that decode themselves check their own keys.
+		if reflect.PointerTo(ft).Implements(unmarshalerType) {
+			continue
+		}
 		if ft.Kind() == reflect.Struct {
 			errs = append(errs, unknownKeys(file, v, ft, prefix+k.Value+".")...)
 		}
 	}
 	return errs
 }
+
+var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 
 func sortedKeys(m map[string]reflect.Type) []string {
 	out := make([]string, 0, len(m))

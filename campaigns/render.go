@@ -55,19 +55,28 @@ type Renderer struct {
 type compiled struct {
 	name string
 	tpl  *template.Template
+	// raw parameters skip Herald's checks of names and values.
+	raw bool
 }
 
 // NewRenderer compiles the definition's parameter templates, in request order.
 func NewRenderer(d *Definition) (*Renderer, error) {
 	r := &Renderer{}
-	for name, text := range d.Parameters {
+	for name, text := range d.Parameters.Values {
 		t, err := parseParam(name, text)
 		if err != nil {
 			return nil, fmt.Errorf("parameters.%s: %w", name, err)
 		}
-		r.params = append(r.params, compiled{name, t})
+		r.params = append(r.params, compiled{name: name, tpl: t})
 	}
 	sort.Slice(r.params, func(i, j int) bool { return paramOrder(r.params[i].name) < paramOrder(r.params[j].name) })
+	for i, rp := range d.Parameters.Raw {
+		t, err := parseParam(rp.Name, rp.Value)
+		if err != nil {
+			return nil, fmt.Errorf("parameters.raw[%d]: %w", i, err)
+		}
+		r.params = append(r.params, compiled{name: rp.Name, tpl: t, raw: true})
+	}
 	return r, nil
 }
 
@@ -84,6 +93,10 @@ func (r *Renderer) Render(cols map[string]string) ([]connectly.Parameter, error)
 			return nil, fmt.Errorf("%w: %s: %w", ErrRender, p.name, err)
 		}
 		v := sb.String()
+		if p.raw {
+			out = append(out, connectly.Parameter{Name: p.name, Value: v})
+			continue
+		}
 		if err := checkParam(p.name, v); err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrRender, p.name, err)
 		}

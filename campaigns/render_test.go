@@ -11,7 +11,7 @@ import (
 // newRenderer compiles params as a campaign's parameters.
 func newRenderer(tb testing.TB, params map[string]string) *campaigns.Renderer {
 	tb.Helper()
-	r, err := campaigns.NewRenderer(&campaigns.Definition{Parameters: params})
+	r, err := campaigns.NewRenderer(&campaigns.Definition{Parameters: campaigns.Parameters{Values: params}})
 	if err != nil {
 		tb.Fatalf("NewRenderer: %v", err)
 	}
@@ -184,7 +184,7 @@ func TestRenderErrors(t *testing.T) {
 
 	t.Run("BadTemplate", func(t *testing.T) {
 		t.Parallel()
-		_, err := campaigns.NewRenderer(&campaigns.Definition{Parameters: map[string]string{"body_1": "{{.a"}})
+		_, err := campaigns.NewRenderer(&campaigns.Definition{Parameters: campaigns.Parameters{Values: map[string]string{"body_1": "{{.a"}}})
 		wantErrContains(t, err, "parameters.body_1: template: ")
 	})
 
