@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -16,31 +18,51 @@ import (
 
 // Row is one audience row.
 type Row struct {
-	// N is the 1-based data row number (the header row not counted).
+	// N is the 1-based data row number (a CSV header row not counted).
 	N int
 	// Line is the file line the row starts on.
 	Line int
 	// Cols maps column names to the row's values.
 	Cols map[string]string
-	// Recipient is the normalised recipient (E.164); empty when SkipReason is set.
+	// Recipient is the normalised recipient: E.164, or "bsuid:<BSUID>"; empty when SkipReason
+	// is set.
 	Recipient string
-	// SkipReason says why the row cannot be sent ("invalid_phone", "missing_phone"); Err says more.
+	// Language is the template translation for this recipient: the row's language column
+	// when it names one of the campaign's languages, else the campaign's default.
+	Language string
+	// SkipReason says why the row cannot be sent (invalid_phone, missing_phone,
+	// missing_recipient, invalid_bsuid, invalid_row); Err says more.
 	SkipReason string
 	Err        error
 }
 
-// AudienceReader streams an audience CSV file row by row in constant memory.
-type AudienceReader struct {
-	f      *os.File
-	r      *csv.Reader
-	header []string
-	phone  int
-	region string
-	n      int
-	path   string
+// rowSource yields raw rows: column values and the line they start on.
+type rowSource interface {
+	next() (cols map[string]string, line int, err error)
+	close() error
 }
 
-// OpenAudience opens the definition's audience file and reads its header row.
+// AudienceReader streams an audience file (CSV with a header row, or JSON Lines when the
+// file ends in .jsonl or .ndjson) row by row in constant memory.
+type AudienceReader struct {
+	src     rowSource
+	phone   string
+	bsuid   string
+	langCol string
+	langs   map[string]bool
+	defLang string
+	region  string
+	n       int
+	path    string
+}
+
+// IsJSONL reports whether an audience file is read as JSON Lines.
+func IsJSONL(path string) bool {
+	p := strings.ToLower(path)
+	return strings.HasSuffix(p, ".jsonl") || strings.HasSuffix(p, ".ndjson")
+}
+
+// OpenAudience opens the definition's audience file (and reads a CSV file's header row).
 func OpenAudience(d *Definition) (*AudienceReader, error) {
 	path := d.AudiencePath()
 	f, err := os.Open(path)
@@ -51,6 +73,15 @@ func OpenAudience(d *Definition) (*AudienceReader, error) {
 	// Tolerate a UTF-8 byte order mark.
 	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
 		_, _ = br.Discard(3)
+	}
+	a := &AudienceReader{phone: d.Audience.Phone, bsuid: d.Audience.BSUID, langCol: d.Audience.Language,
+		defLang: d.Template.Language, region: d.Audience.DefaultRegion, path: path, langs: map[string]bool{}}
+	for _, l := range d.Template.Languages {
+		a.langs[l] = true
+	}
+	if IsJSONL(path) {
+		a.src = &jsonlSource{f: f, r: br}
+		return a, nil
 	}
 	r := csv.NewReader(br)
 	r.ReuseRecord = true
@@ -63,57 +94,153 @@ func OpenAudience(d *Definition) (*AudienceReader, error) {
 		}
 		return nil, fmt.Errorf("audience %s: %w", path, err)
 	}
-	a := &AudienceReader{f: f, r: r, header: append([]string(nil), header...), phone: -1, region: d.Audience.DefaultRegion, path: path}
-	for i, h := range a.header {
-		a.header[i] = strings.TrimSpace(h)
-		if a.header[i] == d.Audience.Phone {
-			a.phone = i
-		}
+	cs := &csvSource{f: f, r: r, header: append([]string(nil), header...)}
+	hasPhone, hasBSUID := false, false
+	for i, h := range cs.header {
+		cs.header[i] = strings.TrimSpace(h)
+		hasPhone = hasPhone || cs.header[i] == a.phone
+		hasBSUID = hasBSUID || (a.bsuid != "" && cs.header[i] == a.bsuid)
 	}
-	if a.phone < 0 {
+	if !hasPhone && !hasBSUID {
 		f.Close()
-		return nil, fmt.Errorf("audience %s:1: no %q column (columns: %s)", path, d.Audience.Phone, strings.Join(a.header, ", "))
+		want := fmt.Sprintf("%q column", a.phone)
+		if a.bsuid != "" {
+			want = fmt.Sprintf("%q or %q column", a.phone, a.bsuid)
+		}
+		return nil, fmt.Errorf("audience %s:1: no %s (columns: %s)", path, want, strings.Join(cs.header, ", "))
 	}
+	a.src = cs
 	return a, nil
 }
 
-// Next returns the next row, or io.EOF after the last one. A malformed CSV line is an error
-// naming the file and line.
-func (a *AudienceReader) Next() (Row, error) {
-	rec, err := a.r.Read()
+type csvSource struct {
+	f      *os.File
+	r      *csv.Reader
+	header []string
+}
+
+func (c *csvSource) next() (map[string]string, int, error) {
+	rec, err := c.r.Read()
 	if err != nil {
+		return nil, 0, err
+	}
+	line, _ := c.r.FieldPos(0)
+	cols := make(map[string]string, len(c.header))
+	for i, h := range c.header {
+		if i < len(rec) {
+			cols[h] = rec[i]
+		}
+	}
+	return cols, line, nil
+}
+
+func (c *csvSource) close() error { return c.f.Close() }
+
+// errBadRow marks a JSON Lines row that is not a flat JSON object: the row is skipped.
+var errBadRow = errors.New("not a JSON object of text, number or boolean values")
+
+type jsonlSource struct {
+	f    *os.File
+	r    *bufio.Reader
+	line int
+}
+
+func (j *jsonlSource) next() (map[string]string, int, error) {
+	for {
+		b, err := j.r.ReadBytes('\n')
+		if len(b) == 0 && err != nil {
+			return nil, 0, err
+		}
+		j.line++
+		b = bytes.TrimSpace(b)
+		if len(b) == 0 {
+			continue // blank lines are not rows
+		}
+		var obj map[string]any
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&obj); err != nil || obj == nil {
+			return nil, j.line, fmt.Errorf("%w: %v", errBadRow, err)
+		}
+		cols := make(map[string]string, len(obj))
+		for k, v := range obj {
+			switch v := v.(type) {
+			case string:
+				cols[k] = v
+			case json.Number:
+				cols[k] = v.String()
+			case bool:
+				cols[k] = strconv.FormatBool(v)
+			case nil:
+				cols[k] = ""
+			default:
+				return nil, j.line, fmt.Errorf("%w: %q holds a list or an object", errBadRow, k)
+			}
+		}
+		return cols, j.line, nil
+	}
+}
+
+func (j *jsonlSource) close() error { return j.f.Close() }
+
+// Next returns the next row, or io.EOF after the last one. A malformed CSV line is an error
+// naming the file and line (the rest of the file cannot be read reliably); a JSON Lines row
+// that is not a flat object is returned skipped as invalid_row.
+func (a *AudienceReader) Next() (Row, error) {
+	cols, line, err := a.src.next()
+	if err != nil && !errors.Is(err, errBadRow) {
 		if errors.Is(err, io.EOF) {
 			return Row{}, io.EOF
 		}
 		return Row{}, fmt.Errorf("audience %s: %w", a.path, err)
 	}
 	a.n++
-	line, _ := a.r.FieldPos(0)
-	row := Row{N: a.n, Line: line, Cols: make(map[string]string, len(a.header))}
-	for i, h := range a.header {
-		if i < len(rec) {
-			row.Cols[h] = rec[i]
+	row := Row{N: a.n, Line: line, Cols: cols, Language: a.defLang}
+	if err != nil {
+		row.SkipReason, row.Err = "invalid_row", err
+		return row, nil
+	}
+	if a.langCol != "" {
+		if l := strings.TrimSpace(cols[a.langCol]); a.langs[l] {
+			row.Language = l
 		}
 	}
-	raw := ""
-	if a.phone < len(rec) {
-		raw = strings.TrimSpace(rec[a.phone])
+	phone := strings.TrimSpace(cols[a.phone])
+	bsuid := ""
+	if a.bsuid != "" {
+		bsuid = strings.TrimSpace(cols[a.bsuid])
 	}
-	if raw == "" {
+	if phone != "" {
+		e164, err := NormalizePhone(phone, a.region)
+		if err == nil {
+			row.Recipient = e164
+			return row, nil
+		}
+		if bsuid == "" {
+			row.SkipReason, row.Err = "invalid_phone", err
+			return row, nil
+		}
+	}
+	switch {
+	case bsuid != "":
+		if !bsuidRE.MatchString(bsuid) {
+			row.SkipReason, row.Err = "invalid_bsuid", fmt.Errorf("%q is not a BSUID (country code, '.', letters and digits)", bsuid)
+			return row, nil
+		}
+		row.Recipient = "bsuid:" + bsuid
+	case a.bsuid != "":
+		row.SkipReason, row.Err = "missing_recipient", errors.New("phone and bsuid are both empty")
+	default:
 		row.SkipReason, row.Err = "missing_phone", errors.New("phone is empty")
-		return row, nil
 	}
-	e164, err := NormalizePhone(raw, a.region)
-	if err != nil {
-		row.SkipReason, row.Err = "invalid_phone", err
-		return row, nil
-	}
-	row.Recipient = e164
 	return row, nil
 }
 
+// bsuidRE is a business-scoped user id: ISO country code, '.', letters and digits.
+var bsuidRE = regexp.MustCompile(`^[A-Z]{2}\.[A-Za-z0-9]+$`)
+
 // Close closes the file.
-func (a *AudienceReader) Close() error { return a.f.Close() }
+func (a *AudienceReader) Close() error { return a.src.close() }
 
 // NormalizePhone returns the E.164 form of a phone number, using region for numbers written
 // without a country code. It rejects numbers that are not valid for their country.

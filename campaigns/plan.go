@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"strings"
 
 	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // PlanOptions configure Plan.
 type PlanOptions struct {
-	// Samples is how many request bodies to render, from the first sendable rows. Default 3.
+	// Samples is how many request bodies to render, from the first sendable rows. Default 3;
+	// negative renders none.
 	Samples int
 	// Examples is how many skipped rows to describe per reason. Default 3.
 	Examples int
@@ -45,11 +47,51 @@ type PlanReport struct {
 	Samples []json.RawMessage `json:"samples"`
 }
 
+// InvalidReasons are the skip reasons that count as invalid rows (duplicates do not).
+var InvalidReasons = []string{"invalid_phone", "missing_phone", "missing_recipient", "invalid_bsuid", "invalid_row", "invalid_params"}
+
+// InvalidShare is the share of rows skipped as invalid.
+func (r PlanReport) InvalidShare() float64 {
+	if r.Rows == 0 {
+		return 0
+	}
+	n := 0
+	for _, reason := range InvalidReasons {
+		n += r.Skipped[reason]
+	}
+	return float64(n) / float64(r.Rows)
+}
+
+// CheckInvalidShare returns an error when more rows are invalid than the campaign allows
+// (audience.max_invalid_share), naming the counts and the first examples.
+func (r PlanReport) CheckInvalidShare(max float64) error {
+	share := r.InvalidShare()
+	if share <= max {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %.1f%% of %d rows are invalid, more than audience.max_invalid_share (%.1f%%)", r.Audience, share*100, r.Rows, max*100)
+	for _, reason := range InvalidReasons {
+		if n := r.Skipped[reason]; n > 0 {
+			fmt.Fprintf(&b, "; %s %d", reason, n)
+		}
+	}
+	for _, e := range r.Examples {
+		if e.Reason != "duplicate" {
+			fmt.Fprintf(&b, "\n  %s:%d: row %d: %s: %s", r.Audience, e.Line, e.Row, e.Reason, e.Detail)
+		}
+	}
+	return errors.New(b.String())
+}
+
 // Plan streams the definition's audience and reports what a run would send. Memory stays
 // small whatever the audience size: duplicates are found through 64-bit hashes of recipients.
 func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 	if o.Samples == 0 {
 		o.Samples = 3
+	}
+	if o.Samples < 0 {
+		o.Samples = 0
 	}
 	if o.Examples == 0 {
 		o.Examples = 3
@@ -101,11 +143,11 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 			continue
 		}
 		rep.Recipients++
-		rep.Languages[d.Template.Language]++
+		rep.Languages[row.Language]++
 		if len(rep.Samples) < o.Samples {
 			p := SendPayload{Run: "RUN", To: row.Recipient, Campaign: d.ID}
 			body, err := connectly.EncodeTemplateMessage(connectly.TemplateMessage{
-				Number: row.Recipient, TemplateName: d.Template.Name, Language: d.Template.Language,
+				Number: row.Recipient, TemplateName: d.Template.Name, Language: row.Language,
 				Parameters: params, Sender: sender, CallbackData: p.Callback(), CampaignName: d.ID,
 			})
 			if err != nil {

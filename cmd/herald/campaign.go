@@ -55,6 +55,15 @@ func sendTaskOptions(c config.Config) campaigns.TaskOptions {
 // startRun creates a run of def and expands its audience into the ledger and the queue.
 func startRun(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, sender string,
 	opts campaigns.TaskOptions, log zerolog.Logger, progress func(done, estimate int)) (ledger.Run, scheduler.Stats, error) {
+	// One pass over the audience first: a file with too many invalid rows is refused before
+	// anything is created or sent.
+	rep, err := campaigns.Plan(def, sender, campaigns.PlanOptions{Samples: -1})
+	if err != nil {
+		return ledger.Run{}, scheduler.Stats{}, err
+	}
+	if err := rep.CheckInvalidShare(def.Audience.MaxInvalidShare); err != nil {
+		return ledger.Run{}, scheduler.Stats{}, err
+	}
 	client := asynq.NewClientFromRedisClient(rdb)
 	exp := scheduler.NewExpander(scheduler.ExpanderConfig{
 		Ledger: ledger.New(rdb, nil), Enqueuer: client, Task: opts, Logger: log, Progress: progress,

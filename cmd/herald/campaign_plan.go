@@ -16,6 +16,7 @@ import (
 type planOutput struct {
 	campaigns.PlanReport
 	Sender           string  `json:"sender"`
+	InvalidShare     float64 `json:"invalid_share"`
 	RatePerSecond    float64 `json:"rate_per_second"`
 	EstimatedSeconds float64 `json:"estimated_seconds"`
 }
@@ -64,12 +65,16 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			if c.Connectly.BusinessRate > 0 && c.Connectly.BusinessRate < rate {
 				rate = c.Connectly.BusinessRate
 			}
-			out := planOutput{PlanReport: rep, Sender: sender, RatePerSecond: rate, EstimatedSeconds: float64(rep.Recipients) / rate}
+			out := planOutput{PlanReport: rep, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate, EstimatedSeconds: float64(rep.Recipients) / rate}
 			if asJSON {
-				return writeJSON(a.stdout, out)
+				if err := writeJSON(a.stdout, out); err != nil {
+					return err
+				}
+			} else {
+				printPlan(a, out)
 			}
-			printPlan(a, out)
-			return nil
+			// A run of this file would refuse to start: say so, and exit 1.
+			return rep.CheckInvalidShare(def.Audience.MaxInvalidShare)
 		},
 	}
 	cmd.Flags().IntVar(&samples, "sample", 3, "how many exact request bodies to show")

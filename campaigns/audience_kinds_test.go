@@ -1,0 +1,113 @@
+package campaigns_test
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/heraldmsg/herald/campaigns"
+)
+
+// readRows writes an audience file and a definition for it, and returns every row.
+func readRows(t *testing.T, name, content string, aud campaigns.Audience, langs ...string) []campaigns.Row {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	aud.File = filepath.Join(dir, name)
+	if aud.Phone == "" {
+		aud.Phone = "phone"
+	}
+	d := &campaigns.Definition{Audience: aud, Template: campaigns.Template{Name: "t", Language: "en", Languages: langs}}
+	ar, err := campaigns.OpenAudience(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ar.Close()
+	var rows []campaigns.Row
+	for {
+		r, err := ar.Next()
+		if errors.Is(err, io.EOF) {
+			return rows
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
+	}
+}
+
+func TestAudienceBSUIDAndLanguage(t *testing.T) {
+	t.Parallel()
+	csv := "phone,bsuid,lang\n" +
+		"+14155552671,,pt_BR\n" + // phone wins
+		",US.13491208655302741918,es\n" + // BSUID only
+		"not-a-number,BR.998877,fr\n" + // bad phone, good BSUID: BSUID; fr is not offered
+		",US.bad-id,\n" + // bad BSUID
+		",,\n" // nothing
+	rows := readRows(t, "a.csv", csv, campaigns.Audience{BSUID: "bsuid", Language: "lang"}, "pt_BR", "es")
+	want := []struct{ rcpt, lang, skip string }{
+		{"+14155552671", "pt_BR", ""},
+		{"bsuid:US.13491208655302741918", "es", ""},
+		{"bsuid:BR.998877", "en", ""},
+		{"", "en", "invalid_bsuid"},
+		{"", "en", "missing_recipient"},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rows), len(want))
+	}
+	for i, w := range want {
+		if r := rows[i]; r.Recipient != w.rcpt || r.Language != w.lang || r.SkipReason != w.skip {
+			t.Errorf("row %d: recipient %q language %q skip %q; want %q %q %q", i+1, r.Recipient, r.Language, r.SkipReason, w.rcpt, w.lang, w.skip)
+		}
+	}
+}
+
+func TestAudienceJSONL(t *testing.T) {
+	t.Parallel()
+	jsonl := `{"phone": "+14155552671", "name": "Ana", "visits": 3, "vip": true}` + "\n" +
+		"\n" + // blank lines are not rows
+		`{"phone": "+14155552672", "tags": ["x"]}` + "\n" +
+		`not json` + "\n" +
+		`{"phone": null}` + "\n" +
+		`{"phone": "+14155552673"}` // no final newline
+	rows := readRows(t, "a.jsonl", jsonl, campaigns.Audience{})
+	if len(rows) != 5 {
+		t.Fatalf("%d rows, want 5", len(rows))
+	}
+	if r := rows[0]; r.Recipient != "+14155552671" || r.Cols["name"] != "Ana" || r.Cols["visits"] != "3" || r.Cols["vip"] != "true" || r.Line != 1 {
+		t.Errorf("row 1: %+v", r)
+	}
+	if r := rows[1]; r.SkipReason != "invalid_row" || r.Line != 3 {
+		t.Errorf("row 2 (nested value): %+v", r)
+	}
+	if r := rows[2]; r.SkipReason != "invalid_row" || r.Line != 4 {
+		t.Errorf("row 3 (not JSON): %+v", r)
+	}
+	if r := rows[3]; r.SkipReason != "missing_phone" {
+		t.Errorf("row 4 (null phone): %+v", r)
+	}
+	if r := rows[4]; r.Recipient != "+14155552673" || r.N != 5 || r.Line != 6 {
+		t.Errorf("row 5: %+v", r)
+	}
+}
+
+func TestPlanInvalidShare(t *testing.T) {
+	t.Parallel()
+	rep := campaigns.PlanReport{Audience: "a.csv", Rows: 100, Skipped: map[string]int{"invalid_phone": 4, "duplicate": 30, "invalid_params": 2},
+		Examples: []campaigns.SkippedRow{{Row: 7, Line: 8, Reason: "invalid_phone", Detail: "bad"}}}
+	if got := rep.InvalidShare(); got != 0.06 {
+		t.Fatalf("InvalidShare = %v, want 0.06 (duplicates do not count)", got)
+	}
+	if err := rep.CheckInvalidShare(0.06); err != nil {
+		t.Fatalf("at the limit: %v", err)
+	}
+	err := rep.CheckInvalidShare(0.05)
+	if err == nil || !strings.Contains(err.Error(), "6.0% of 100 rows are invalid") || !strings.Contains(err.Error(), "a.csv:8: row 7: invalid_phone") {
+		t.Fatalf("over the limit: %v", err)
+	}
+}
