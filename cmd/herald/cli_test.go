@@ -293,8 +293,35 @@ func TestCampaignPlanSamplesAreAccepted(t *testing.T) {
 	}
 	srv := httptest.NewServer(fake.Handler())
 	defer srv.Close()
-	for i, body := range p.Samples {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+connectly.SendPath("biz"), bytes.NewReader(body))
+	postSamples(t, srv.URL, p.Samples)
+	if got := fake.Stats().Accepted; got != 6 {
+		t.Fatalf("fake accepted %d samples, want 6", got)
+	}
+
+	// Every example campaign validates, plans, and plans only requests the fake accepts.
+	files, _ := filepath.Glob(filepath.Join("..", "..", "configs", "campaigns", "*.yaml"))
+	if len(files) < 4 {
+		t.Fatalf("found %d example campaigns", len(files))
+	}
+	for _, f := range files {
+		if code, _, errOut := herald(t, nil, "campaign", "validate", f); code != 0 {
+			t.Errorf("validate %s: %s", f, errOut)
+		}
+		code, out, errOut := herald(t, nil, "campaign", "plan", "--json", "--sample", "100", f)
+		var ep planOutput
+		if code != 0 || json.Unmarshal([]byte(out), &ep) != nil || len(ep.Samples) == 0 {
+			t.Errorf("plan %s: exit %d %s", f, code, errOut)
+			continue
+		}
+		postSamples(t, srv.URL, ep.Samples)
+	}
+}
+
+// postSamples sends plan samples to a fake Connectly and fails on any refusal.
+func postSamples(t *testing.T, base string, samples []json.RawMessage) {
+	t.Helper()
+	for i, body := range samples {
+		req, _ := http.NewRequest(http.MethodPost, base+connectly.SendPath("biz"), bytes.NewReader(body))
 		req.Header.Set("X-API-Key", "key")
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
@@ -306,8 +333,5 @@ func TestCampaignPlanSamplesAreAccepted(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("sample %d refused: %d %s\n%s", i+1, resp.StatusCode, b, body)
 		}
-	}
-	if got := fake.Stats().Accepted; got != 6 {
-		t.Fatalf("fake accepted %d samples, want 6", got)
 	}
 }
