@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -10,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // planOutput is `campaign plan --json`.
@@ -19,12 +22,58 @@ type planOutput struct {
 	InvalidShare     float64 `json:"invalid_share"`
 	RatePerSecond    float64 `json:"rate_per_second"`
 	EstimatedSeconds float64 `json:"estimated_seconds"`
+	// Templates is set by --check-templates.
+	Templates []templateCheck `json:"templates,omitempty"`
+}
+
+// templateCheck is one translation's pre-flight result.
+type templateCheck struct {
+	Language string   `json:"language"`
+	Found    bool     `json:"found"`
+	Status   string   `json:"status,omitempty"`
+	Problems []string `json:"problems"`
+}
+
+// checkTemplates lists the business's templates and checks every translation the campaign
+// may send: it exists, is approved, and takes the parameters the campaign gives.
+func (a *app) checkTemplates(ctx context.Context, c config.Config, def *campaigns.Definition) ([]templateCheck, error) {
+	if err := c.RequireConnectly(); err != nil {
+		return nil, err
+	}
+	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: c.Connectly.BaseURL, BusinessID: c.Connectly.BusinessID,
+		APIKey: c.APIKey, Timeout: c.Connectly.Timeout.D()})
+	if err != nil {
+		return nil, err
+	}
+	list, err := client.ListTemplates(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list templates: %w", err)
+	}
+	params := make([]string, 0, len(def.Parameters.Values))
+	for name := range def.Parameters.Values {
+		params = append(params, name)
+	}
+	var out []templateCheck
+	for _, lang := range append([]string{def.Template.Language}, def.Template.Languages...) {
+		ch := templateCheck{Language: lang, Problems: []string{}}
+		for _, t := range list {
+			if t.Name == def.Template.Name && t.Language == lang {
+				ch.Found, ch.Status = true, t.Status
+				ch.Problems = append(ch.Problems, connectly.CheckTemplate(t, params)...)
+			}
+		}
+		if !ch.Found {
+			ch.Problems = append(ch.Problems, fmt.Sprintf("no template %s in %s", def.Template.Name, lang))
+		}
+		out = append(out, ch)
+	}
+	return out, nil
 }
 
 func (a *app) campaignPlanCmd() *cobra.Command {
 	var (
-		samples int
-		asJSON  bool
+		samples        int
+		asJSON, checkT bool
 	)
 	cmd := &cobra.Command{
 		Use:   "plan FILE",
@@ -65,7 +114,17 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			if c.Connectly.BusinessRate > 0 && c.Connectly.BusinessRate < rate {
 				rate = c.Connectly.BusinessRate
 			}
-			out := planOutput{PlanReport: rep, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate, EstimatedSeconds: float64(rep.Recipients) / rate}
+			var templateProblems int
+			var checks []templateCheck
+			if checkT {
+				if checks, err = a.checkTemplates(cmd.Context(), c, def); err != nil {
+					return err
+				}
+				for _, ch := range checks {
+					templateProblems += len(ch.Problems)
+				}
+			}
+			out := planOutput{PlanReport: rep, Templates: checks, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate, EstimatedSeconds: float64(rep.Recipients) / rate}
 			if asJSON {
 				if err := writeJSON(a.stdout, out); err != nil {
 					return err
@@ -73,12 +132,16 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			} else {
 				printPlan(a, out)
 			}
+			if templateProblems > 0 {
+				return fmt.Errorf("%d template problems: sends would fail or pause the run", templateProblems)
+			}
 			// A run of this file would refuse to start: say so, and exit 1.
 			return rep.CheckInvalidShare(def.Audience.MaxInvalidShare)
 		},
 	}
 	cmd.Flags().IntVar(&samples, "sample", 3, "how many exact request bodies to show")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	cmd.Flags().BoolVar(&checkT, "check-templates", false, "ask Connectly for the template's translations and check status, body variables and header (needs credentials)")
 	return cmd
 }
 
@@ -109,6 +172,14 @@ func printPlan(a *app, p planOutput) {
 		est = (time.Duration(p.EstimatedSeconds * float64(time.Second))).Round(time.Second).String()
 	}
 	fmt.Fprintf(w, "Sender         %s at %g msg/s\nEstimated time %s (at that rate, before retries)\n", sender, p.RatePerSecond, est)
+	for _, ch := range p.Templates {
+		if len(ch.Problems) == 0 {
+			fmt.Fprintf(w, "Template       %s: %s, parameters match\n", ch.Language, ch.Status)
+		}
+		for _, pr := range ch.Problems {
+			fmt.Fprintf(w, "Template       %s: PROBLEM: %s\n", ch.Language, pr)
+		}
+	}
 	for i, s := range p.Samples {
 		var buf bytes.Buffer
 		_ = json.Indent(&buf, s, "  ", "  ")

@@ -335,3 +335,46 @@ func postSamples(t *testing.T, base string, samples []json.RawMessage) {
 		}
 	}
 }
+
+func TestCampaignPlanCheckTemplates(t *testing.T) {
+	t.Parallel()
+	promo := filepath.Join("..", "..", "configs", "campaigns", "spring-promo.yaml")
+	nightly := filepath.Join("..", "..", "configs", "campaigns", "nightly-orders.yaml")
+	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: "biz", APIKey: "key", Templates: []fakeconnectly.Template{
+		{Name: "spring_promo", Language: "en_US", Header: "IMAGE", Body: "Hi {{1}}, take {{2}} off."},
+		{Name: "order_status", Language: "en", Header: "TEXT", Body: "{{1}}: your order is {{2}}."},
+		{Name: "order_status", Language: "pt_BR", Status: "MESSAGE_TEMPLATE_STATUS_PENDING", Header: "TEXT", Body: "{{1}}: {{2}}."},
+		{Name: "order_status", Language: "es", Header: "IMAGE", Body: "{{1}} {{2}} {{3}}"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(fake.Handler())
+	defer srv.Close()
+	env := map[string]string{"CONNECTLY_BASE_URL": srv.URL, "CONNECTLY_BUSINESS_ID": "biz", "CONNECTLY_API_KEY": "key"}
+
+	code, out, errOut := herald(t, env, "campaign", "plan", "--check-templates", promo)
+	if code != 0 || !strings.Contains(out, "Template       en_US: APPROVED, parameters match") {
+		t.Fatalf("matching template: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = herald(t, env, "campaign", "plan", "--check-templates", "--json", nightly)
+	if code != exitError || !strings.Contains(errOut, "3 template problems") {
+		t.Fatalf("problems: exit %d %s", code, errOut)
+	}
+	var p planOutput
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, ch := range p.Templates {
+		got[ch.Language] = ch.Problems
+	}
+	if len(got["en"]) != 0 || len(got["pt_BR"]) != 1 || !strings.Contains(got["pt_BR"][0], "PENDING") ||
+		len(got["es"]) != 2 || !strings.Contains(got["es"][0], "3 variables") || !strings.Contains(got["es"][1], "IMAGE") {
+		t.Fatalf("checks: %+v", p.Templates)
+	}
+	// Without credentials the pre-flight says what is missing.
+	if code, _, errOut := herald(t, nil, "campaign", "plan", "--check-templates", promo); code != exitError || !strings.Contains(errOut, "connectly.business_id") {
+		t.Fatalf("no credentials: exit %d %s", code, errOut)
+	}
+}

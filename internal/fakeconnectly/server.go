@@ -69,6 +69,10 @@ type Template struct {
 	// Status is a MESSAGE_TEMPLATE_STATUS_* value; empty means TemplateApproved. Only
 	// approved templates can be sent.
 	Status string
+	// Header is the header format: "", TEXT, IMAGE, VIDEO or DOCUMENT.
+	Header string
+	// Body is the body text with its variables, e.g. "Hi {{1}}, order {{2}} shipped."
+	Body string
 }
 
 // Received is the record of one request to the send endpoint.
@@ -556,7 +560,24 @@ type templateEntry struct {
 	Language struct {
 		Code string `json:"code"`
 	} `json:"language"`
-	Status string `json:"status"`
+	Status           string            `json:"status"`
+	ExternalTemplate *externalTemplate `json:"externalTemplate,omitempty"`
+}
+
+// externalTemplate carries Meta's raw template object, as the listing documents.
+type externalTemplate struct {
+	WhatsApp struct {
+		Name       string      `json:"name"`
+		Language   string      `json:"language"`
+		Status     string      `json:"status"`
+		Components []component `json:"components"`
+	} `json:"whatsapp"`
+}
+
+type component struct {
+	Type   string `json:"type"`
+	Format string `json:"format,omitempty"`
+	Text   string `json:"text,omitempty"`
 }
 
 // handleTemplates answers POST /v1/businesses/{businessId}/get/templates.
@@ -584,6 +605,21 @@ func (s *Server) handleTemplates(w http.ResponseWriter, r *http.Request, busines
 		}
 		e := templateEntry{ID: templateID(t), Status: t.Status}
 		e.Language.Code = t.Language
+		ext := &externalTemplate{}
+		ext.WhatsApp.Name, ext.WhatsApp.Language = t.Name, t.Language
+		ext.WhatsApp.Status = strings.TrimPrefix(t.Status, "MESSAGE_TEMPLATE_STATUS_")
+		ext.WhatsApp.Components = []component{}
+		if t.Header != "" {
+			c := component{Type: "HEADER", Format: t.Header}
+			if t.Header == "TEXT" {
+				c.Text = "{{1}}"
+			}
+			ext.WhatsApp.Components = append(ext.WhatsApp.Components, c)
+		}
+		if t.Body != "" {
+			ext.WhatsApp.Components = append(ext.WhatsApp.Components, component{Type: "BODY", Text: t.Body})
+		}
+		e.ExternalTemplate = ext
 		g := &resp.Entity.TemplateGroups[i]
 		g.Templates = append(g.Templates, e)
 	}
