@@ -187,6 +187,17 @@ func (j *jsonlSource) close() error { return j.f.Close() }
 // naming the file and line (the rest of the file cannot be read reliably); a JSON Lines row
 // that is not a flat object is returned skipped as invalid_row.
 func (a *AudienceReader) Next() (Row, error) {
+	row, err := a.NextRaw()
+	if err != nil {
+		return row, err
+	}
+	a.Resolve(&row)
+	return row, nil
+}
+
+// NextRaw is Next without Resolve: the row's columns and position only (and invalid_row for
+// a bad JSON line). Resolve may then run on other goroutines.
+func (a *AudienceReader) NextRaw() (Row, error) {
 	cols, line, err := a.src.next()
 	if err != nil && !errors.Is(err, errBadRow) {
 		if errors.Is(err, io.EOF) {
@@ -198,8 +209,17 @@ func (a *AudienceReader) Next() (Row, error) {
 	row := Row{N: a.n, Line: line, Cols: cols, Language: a.defLang}
 	if err != nil {
 		row.SkipReason, row.Err = "invalid_row", err
-		return row, nil
 	}
+	return row, nil
+}
+
+// Resolve fills a raw row's recipient (normalised phone, else BSUID) and language, or its
+// skip reason. It reads only the reader's settings, so it is safe on several goroutines.
+func (a *AudienceReader) Resolve(row *Row) {
+	if row.SkipReason != "" {
+		return
+	}
+	cols := row.Cols
 	if a.langCol != "" {
 		if l := strings.TrimSpace(cols[a.langCol]); a.langs[l] {
 			row.Language = l
@@ -214,18 +234,18 @@ func (a *AudienceReader) Next() (Row, error) {
 		e164, err := NormalizePhone(phone, a.region)
 		if err == nil {
 			row.Recipient = e164
-			return row, nil
+			return
 		}
 		if bsuid == "" {
 			row.SkipReason, row.Err = "invalid_phone", err
-			return row, nil
+			return
 		}
 	}
 	switch {
 	case bsuid != "":
 		if !bsuidRE.MatchString(bsuid) {
 			row.SkipReason, row.Err = "invalid_bsuid", fmt.Errorf("%q is not a BSUID (country code, '.', letters and digits)", bsuid)
-			return row, nil
+			return
 		}
 		row.Recipient = "bsuid:" + bsuid
 	case a.bsuid != "":
@@ -233,7 +253,6 @@ func (a *AudienceReader) Next() (Row, error) {
 	default:
 		row.SkipReason, row.Err = "missing_phone", errors.New("phone is empty")
 	}
-	return row, nil
 }
 
 // bsuidRE is a business-scoped user id: ISO country code, '.', letters and digits.

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/heraldmsg/herald/internal/connectly"
 )
@@ -117,44 +119,149 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 			rep.Examples = append(rep.Examples, SkippedRow{Row: row.N, Line: row.Line, Reason: reason, Detail: detail})
 		}
 	}
-	for {
-		row, err := ar.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	// Rows are read in order by one goroutine, resolved (phone normalisation, rendering) in
+	// batches on every core, and counted back in file order, so duplicates, examples and
+	// samples are the same as in a sequential pass.
+	done := make(chan struct{})
+	defer close(done)
+	for b := range resolveBatches(ar, r, done) {
+		if b.err != nil {
+			return rep, b.err
 		}
-		if err != nil {
-			return rep, err
-		}
-		rep.Rows++
-		if o.Progress != nil && rep.Rows&0xFFFF == 0 {
-			o.Progress(rep.Rows)
-		}
-		if row.SkipReason != "" {
-			skip(row, row.SkipReason, row.Err.Error())
-			continue
-		}
-		params, err := r.Render(row.Cols)
-		if err != nil {
-			skip(row, "invalid_params", err.Error())
-			continue
-		}
-		if !seen.add(maphash.String(seed, row.Recipient)) {
-			skip(row, "duplicate", "recipient already on an earlier row")
-			continue
-		}
-		rep.Recipients++
-		rep.Languages[row.Language]++
-		if len(rep.Samples) < o.Samples {
-			p := SendPayload{Run: "RUN", To: row.Recipient, Campaign: d.ID}
-			body, err := connectly.EncodeTemplateMessage(connectly.TemplateMessage{
-				Number: row.Recipient, TemplateName: d.Template.Name, Language: row.Language,
-				Parameters: params, Sender: sender, CallbackData: p.Callback(), CampaignName: d.ID,
-			})
-			if err != nil {
-				return rep, fmt.Errorf("row %d: %w", row.N, err)
+		for _, it := range b.items {
+			row := it.row
+			rep.Rows++
+			if o.Progress != nil && rep.Rows&0xFFFF == 0 {
+				o.Progress(rep.Rows)
 			}
-			rep.Samples = append(rep.Samples, body)
+			if row.SkipReason != "" {
+				skip(row, row.SkipReason, row.Err.Error())
+				continue
+			}
+			if it.renderErr != nil {
+				skip(row, "invalid_params", it.renderErr.Error())
+				continue
+			}
+			if !seen.add(maphash.String(seed, row.Recipient)) {
+				skip(row, "duplicate", "recipient already on an earlier row")
+				continue
+			}
+			rep.Recipients++
+			rep.Languages[row.Language]++
+			if len(rep.Samples) < o.Samples {
+				p := SendPayload{Run: "RUN", To: row.Recipient, Campaign: d.ID}
+				body, err := connectly.EncodeTemplateMessage(connectly.TemplateMessage{
+					Number: row.Recipient, TemplateName: d.Template.Name, Language: row.Language,
+					Parameters: it.params, Sender: sender, CallbackData: p.Callback(), CampaignName: d.ID,
+				})
+				if err != nil {
+					return rep, fmt.Errorf("row %d: %w", row.N, err)
+				}
+				rep.Samples = append(rep.Samples, body)
+			}
 		}
 	}
 	return rep, nil
+}
+
+// resolved is one row after resolution and rendering.
+type resolved struct {
+	row       Row
+	params    []connectly.Parameter
+	renderErr error
+}
+
+type resolvedBatch struct {
+	seq   int
+	items []resolved
+	err   error
+}
+
+// resolveBatches reads the audience in batches, resolves and renders them on every core, and
+// yields the batches in file order. A read error ends the stream with a batch carrying it.
+// Closing done stops the goroutines early.
+func resolveBatches(ar *AudienceReader, r *Renderer, done <-chan struct{}) <-chan resolvedBatch {
+	const size = 1024
+	workers := runtime.GOMAXPROCS(0)
+	raw := make(chan resolvedBatch, workers)
+	cooked := make(chan resolvedBatch, workers)
+	out := make(chan resolvedBatch, workers)
+
+	go func() { // reader
+		defer close(raw)
+		for seq := 0; ; seq++ {
+			b := resolvedBatch{seq: seq, items: make([]resolved, 0, size)}
+			for len(b.items) < size {
+				row, err := ar.NextRaw()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					b.err = err
+					break
+				}
+				b.items = append(b.items, resolved{row: row})
+			}
+			last := b.err != nil || len(b.items) < size
+			if len(b.items) > 0 || b.err != nil {
+				select {
+				case raw <- b:
+				case <-done:
+					return
+				}
+			}
+			if last {
+				return
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() { // resolvers
+			defer wg.Done()
+			for b := range raw {
+				for i := range b.items {
+					it := &b.items[i]
+					ar.Resolve(&it.row)
+					if it.row.SkipReason == "" {
+						it.params, it.renderErr = r.Render(it.row.Cols)
+					}
+				}
+				select {
+				case cooked <- b:
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(cooked)
+	}()
+
+	go func() { // reorder
+		defer close(out)
+		pending := map[int]resolvedBatch{}
+		next := 0
+		for b := range cooked {
+			pending[b.seq] = b
+			for {
+				nb, ok := pending[next]
+				if !ok {
+					break
+				}
+				delete(pending, next)
+				next++
+				select {
+				case out <- nb:
+				case <-done:
+					return
+				}
+			}
+		}
+	}()
+	return out
 }
