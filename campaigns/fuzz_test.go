@@ -132,6 +132,48 @@ func FuzzAudience(f *testing.F) {
 	})
 }
 
+// FuzzAudienceJSONL feeds arbitrary bytes as a JSON Lines audience with a BSUID column: it
+// must never panic, number rows from 1, and give every row a recipient or a skip reason.
+func FuzzAudienceJSONL(f *testing.F) {
+	f.Add([]byte(`{"phone": "+12015550123", "n": 1}` + "\n" + `{"bsuid": "US.123"}` + "\n"))
+	f.Add([]byte("\n\n{}\nnot json\n[1,2]\n{\"phone\": [\"+1\"]}\n"))
+	f.Add([]byte(`{"phone": null, "bsuid": "us.bad"}`))
+	f.Add([]byte("\xef\xbb\xbf" + `{"phone": "0201 555 0123"}`))
+	path := filepath.Join(f.TempDir(), "audience.jsonl")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d := &campaigns.Definition{Audience: campaigns.Audience{File: path, Phone: "phone", BSUID: "bsuid", DefaultRegion: "US"}}
+		ar, err := campaigns.OpenAudience(d)
+		if err != nil {
+			t.Fatalf("OpenAudience: %v", err)
+		}
+		defer ar.Close()
+		for n := 1; ; n++ {
+			row, err := ar.Next()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				if !strings.Contains(err.Error(), path) {
+					t.Fatalf("error does not name the file: %v", err)
+				}
+				return
+			}
+			if row.N != n {
+				t.Fatalf("row %d numbered %d", n, row.N)
+			}
+			if (row.Recipient == "") == (row.SkipReason == "") {
+				t.Fatalf("row %d has recipient %q and skip reason %q", n, row.Recipient, row.SkipReason)
+			}
+			if strings.HasPrefix(row.Recipient, "bsuid:") && !strings.Contains(row.Recipient, ".") {
+				t.Fatalf("row %d: BSUID %q without country", n, row.Recipient)
+			}
+		}
+	})
+}
+
 // FuzzRender renders arbitrary column values through every kind of parameter: it must never
 // panic, and a successful render must obey WhatsApp's rules.
 func FuzzRender(f *testing.F) {

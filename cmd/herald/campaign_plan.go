@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -94,9 +95,14 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			}
 			o := campaigns.PlanOptions{Samples: samples}
 			if isTerminal(a.stderr) {
+				// The file's line count is a fast upper bound on its rows: enough for a bar.
+				total, _ := campaigns.CountLines(def.AudiencePath())
 				start := time.Now()
 				o.Progress = func(rows int) {
-					fmt.Fprintf(a.stderr, "\rreading audience: %d rows (%.0f rows/s)", rows, float64(rows)/time.Since(start).Seconds())
+					const width = 30
+					filled := min(width, rows*width/max(1, total))
+					fmt.Fprintf(a.stderr, "\r[%s%s] %d of about %d rows (%.0f rows/s)", strings.Repeat("=", filled),
+						strings.Repeat(" ", width-filled), rows, total, float64(rows)/time.Since(start).Seconds())
 				}
 			}
 			rep, err := campaigns.Plan(def, sender, o)
@@ -113,6 +119,9 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			}
 			if c.Connectly.BusinessRate > 0 && c.Connectly.BusinessRate < rate {
 				rate = c.Connectly.BusinessRate
+			}
+			if def.Rate > 0 && def.Rate < rate {
+				rate = def.Rate // the campaign's own cap
 			}
 			var templateProblems int
 			var checks []templateCheck
