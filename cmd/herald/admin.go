@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -28,7 +30,7 @@ func (a *app) runLsCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			return a.withLedger(ctx, func(l *ledger.Ledger) error {
+			return a.withLedger(ctx, func(l *ledger.Ledger, rdb redis.UniversalClient) error {
 				ids, err := l.RecentRuns(ctx, campaign, limit)
 				if err != nil {
 					return err
@@ -89,14 +91,17 @@ type queueStat struct {
 
 func (a *app) queueCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "queue", Short: "Inspect and steer the asynq queues Herald uses"}
-	var asJSON bool
+	var (
+		asJSON          bool
+		qActor, qReason string
+	)
 	stats := &cobra.Command{
 		Use:     "stats",
 		Aliases: []string{"ls"},
 		Short:   "Tasks per state, processed and failed today, latency and pause state of every queue",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withInspector(cmd, func(in *asynq.Inspector) error {
+			return a.withInspector(cmd, func(in *asynq.Inspector, rdb redis.UniversalClient) error {
 				names, err := in.Queues()
 				if err != nil {
 					return err
@@ -137,33 +142,37 @@ func (a *app) queueCmd() *cobra.Command {
 	pause := &cobra.Command{
 		Use: "pause QUEUE", Short: "Pause a queue: no worker takes its tasks until resume", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withInspector(cmd, func(in *asynq.Inspector) error {
+			return a.withInspector(cmd, func(in *asynq.Inspector, rdb redis.UniversalClient) error {
 				if err := in.PauseQueue(args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.stdout, "queue %s paused\n", args[0])
-				return nil
+				return audit.Append(cmd.Context(), rdb, audit.Entry{Actor: operator(qActor), Action: "queue pause", Target: args[0], Reason: qReason})
 			})
 		},
 	}
 	resume := &cobra.Command{
 		Use: "resume QUEUE", Short: "Resume a paused queue", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withInspector(cmd, func(in *asynq.Inspector) error {
+			return a.withInspector(cmd, func(in *asynq.Inspector, rdb redis.UniversalClient) error {
 				if err := in.UnpauseQueue(args[0]); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.stdout, "queue %s resumed\n", args[0])
-				return nil
+				return audit.Append(cmd.Context(), rdb, audit.Entry{Actor: operator(qActor), Action: "queue resume", Target: args[0], Reason: qReason})
 			})
 		},
+	}
+	for _, c := range []*cobra.Command{pause, resume} {
+		c.Flags().StringVar(&qActor, "actor", "", "who is acting (default: the OS user)")
+		c.Flags().StringVar(&qReason, "reason", "", "why (kept in the audit log)")
 	}
 	cmd.AddCommand(stats, pause, resume)
 	return cmd
 }
 
 // withInspector calls fn with an asynq Inspector on the configured Redis.
-func (a *app) withInspector(cmd *cobra.Command, fn func(*asynq.Inspector) error) error {
+func (a *app) withInspector(cmd *cobra.Command, fn func(*asynq.Inspector, redis.UniversalClient) error) error {
 	c, err := a.config()
 	if err != nil {
 		return err
@@ -173,7 +182,7 @@ func (a *app) withInspector(cmd *cobra.Command, fn func(*asynq.Inspector) error)
 		return err
 	}
 	defer rdb.Close()
-	return fn(asynq.NewInspectorFromRedisClient(rdb))
+	return fn(asynq.NewInspectorFromRedisClient(rdb), rdb)
 }
 
 func contains(list []string, s string) bool {
@@ -220,7 +229,7 @@ func (a *app) recipientCmd() *cobra.Command {
 					return usageError{fmt.Errorf("recipient: %w (give +E.164, or --region for a national number)", err)}
 				}
 			}
-			return a.withLedger(ctx, func(l *ledger.Ledger) error {
+			return a.withLedger(ctx, func(l *ledger.Ledger, rdb redis.UniversalClient) error {
 				r, err := l.GetRun(ctx, args[0])
 				if err != nil {
 					return notFound(args[0], err)

@@ -18,6 +18,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -376,5 +377,68 @@ func TestCampaignPlanCheckTemplates(t *testing.T) {
 	// Without credentials the pre-flight says what is missing.
 	if code, _, errOut := herald(t, nil, "campaign", "plan", "--check-templates", promo); code != exitError || !strings.Contains(errOut, "connectly.business_id") {
 		t.Fatalf("no credentials: exit %d %s", code, errOut)
+	}
+}
+
+func TestTaskCommandsAndAudit(t *testing.T) {
+	t.Parallel()
+	_, env := miniEnv(t)
+	welcome := filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml")
+	code, out, errOut := herald(t, env, "campaign", "send", "--json", welcome)
+	if code != 0 {
+		t.Fatalf("send: %s", errOut)
+	}
+	var started struct{ Run string }
+	if err := json.Unmarshal([]byte(out), &started); err != nil {
+		t.Fatal(err)
+	}
+	const q = "herald:utility"
+	var tasks []taskView
+	code, out, errOut = herald(t, env, "task", "ls", q, "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &tasks) != nil || len(tasks) != 6 {
+		t.Fatalf("task ls: exit %d %q %s", code, out, errOut)
+	}
+	if tasks[0].Run != started.Run || !strings.HasPrefix(tasks[0].Recipient, "********") {
+		t.Fatalf("task ls shows %+v", tasks[0])
+	}
+	var v taskView
+	code, out, _ = herald(t, env, "task", "show", q, tasks[0].ID, "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Ledger != "queued" || v.State != "pending" {
+		t.Fatalf("task show: %s", out)
+	}
+	if code, _, errOut := herald(t, env, "task", "archive", q, tasks[1].ID, "--actor", "ops-ana", "--reason", "check it"); code != 0 {
+		t.Fatalf("archive: %s", errOut)
+	}
+	if code, out, _ := herald(t, env, "task", "ls", q, "--state", "archived", "--json"); code != 0 || !strings.Contains(out, tasks[1].ID) {
+		t.Fatalf("archived list: %s", out)
+	}
+	if code, _, errOut := herald(t, env, "task", "retry", q, tasks[1].ID); code != 0 {
+		t.Fatalf("retry: %s", errOut)
+	}
+	if code, out, errOut := herald(t, env, "task", "delete", q, tasks[0].ID); code != 0 || !strings.Contains(out, "1 recipients skipped(deleted)") {
+		t.Fatalf("delete: %q %s", out, errOut)
+	}
+	if code, out, errOut := herald(t, env, "task", "delete", q, "--all", "--state", "pending"); code != 0 || !strings.Contains(out, "5 tasks; 5 recipients skipped(deleted)") {
+		t.Fatalf("delete --all: %q %s", out, errOut)
+	}
+	// Every recipient is accounted for, so the run is complete.
+	var rep runReport
+	if code, out, _ := herald(t, env, "run", "show", "--json", "--verify", started.Run); code != 0 || json.Unmarshal([]byte(out), &rep) != nil ||
+		rep.Status != "completed" || rep.Codes["skipped:deleted"] != 6 || rep.Sum != 8 {
+		t.Fatalf("run after deletes: %s", out)
+	}
+	if code, _, errOut := herald(t, env, "task", "delete", q); code != exitUsage || !strings.Contains(errOut, "TASK_ID") {
+		t.Fatalf("delete without id: %d %s", code, errOut)
+	}
+	var es []audit.Entry
+	code, out, _ = herald(t, env, "audit", "ls", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &es) != nil || len(es) != 4 {
+		t.Fatalf("audit ls: %s", out)
+	}
+	if e := es[3]; e.Action != "task archive" || e.Actor != "ops-ana" || e.Reason != "check it" || e.Target != q+"/"+tasks[1].ID {
+		t.Fatalf("oldest audit entry: %+v", e)
+	}
+	if es[0].Action != "task delete" || !strings.Contains(es[0].Detail, "5 tasks") {
+		t.Fatalf("newest audit entry: %+v", es[0])
 	}
 }

@@ -58,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		a.runCmd(),
 		a.fakeConnectlyCmd(),
 		a.queueCmd(),
+		a.taskCmd(),
+		a.auditCmd(),
 		a.recipientCmd(),
 	)
 	err := root.ExecuteContext(ctx)

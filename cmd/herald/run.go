@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -128,7 +129,7 @@ func (a *app) runShowCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return a.withLedger(ctx, func(l *ledger.Ledger) error {
+			return a.withLedger(ctx, func(l *ledger.Ledger, rdb redis.UniversalClient) error {
 				r, err := l.GetRun(ctx, args[0])
 				if err != nil {
 					return notFound(args[0], err)

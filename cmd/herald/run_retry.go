@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/scheduler"
@@ -21,6 +22,7 @@ func (a *app) runRetryCmd() *cobra.Command {
 		codes          []string
 		includeUnknown bool
 		asJSON         bool
+		actor, reason  string
 	)
 	cmd := &cobra.Command{
 		Use:   "retry RUN",
@@ -123,6 +125,10 @@ started from is read again for the template parameters.`,
 			if err != nil {
 				return fmt.Errorf("expand retry run %s: %w", child.ID, err)
 			}
+			if err := audit.Append(ctx, rdb, audit.Entry{Actor: operator(actor), Action: "run retry", Target: parent.ID, Reason: reason,
+				Detail: fmt.Sprintf("child run %s with %d recipients", child.ID, st.Planned)}); err != nil {
+				return err
+			}
 			if asJSON {
 				return writeJSON(a.stdout, map[string]any{"run": child.ID, "parent": parent.ID, "recipients": st.Rows,
 					"planned": st.Planned, "picked": byCode})
@@ -147,5 +153,7 @@ started from is read again for the template parameters.`,
 	cmd.Flags().StringSliceVar(&codes, "code", nil, "retry failures with this code (repeatable; overrides --class)")
 	cmd.Flags().BoolVar(&includeUnknown, "include-unknown", false, "also retry recipients whose outcome is unknown (may double-send)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().StringVar(&actor, "actor", "", "who is acting (default: the OS user)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the audit log)")
 	return cmd
 }

@@ -279,3 +279,18 @@ func (l *Ledger) Advance(ctx context.Context, runID string, bucket int, recipien
 	applied, _ := res[0].(int64)
 	return applied == 1, nil
 }
+
+// Skip marks a planned or queued recipient skipped with reason and reports whether it did;
+// a recipient being sent or already done is left alone.
+func (l *Ledger) Skip(ctx context.Context, runID string, bucket int, recipient, reason string) (bool, error) {
+	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket)}
+	res, err := skipCmd.Run(ctx, l.rdb, keys, recipient, reason, l.nowMS()).Slice()
+	if err != nil {
+		return false, fmt.Errorf("ledger: skip in run %s: %w", runID, err)
+	}
+	if len(res) != 2 {
+		return false, fmt.Errorf("ledger: skip in run %s: unexpected reply %v", runID, res)
+	}
+	changed, _ := res[1].(int64)
+	return changed == 1, nil
+}

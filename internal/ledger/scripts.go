@@ -256,3 +256,21 @@ if new == 'f' and c ~= '' then redis.call('HINCRBY', KEYS[3], 'failed:' .. c, 1)
 if st == 'u' then redis.call('HINCRBY', KEYS[3], 'settled:' .. names[new], 1) end
 return {1, st}
 `)
+
+// skipCmd marks one planned or queued entry skipped with a reason (its task was deleted by an
+// operator, say); entries already being sent or done are left alone.
+//
+// KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3] -> codes, KEYS[4] -> the recipient's bucket
+// ARGV[1] -> recipient, ARGV[2] -> reason, ARGV[3] -> now (unix ms).
+// Returns the prior state letter, and whether it changed, as {letter, 1|0}.
+var skipCmd = redis.NewScript(luaLib + `
+local v = redis.call('HGET', KEYS[4], ARGV[1])
+if not v then return {'', 0} end
+local st, row, att = parse(v)
+if st ~= 'p' and st ~= 'q' then return {st, 0} end
+redis.call('HSET', KEYS[4], ARGV[1], 'k|' .. row .. '|' .. att .. '|' .. ARGV[2] .. '|')
+move(KEYS[2], st, 'k')
+redis.call('HINCRBY', KEYS[3], 'skipped:' .. ARGV[2], 1)
+maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+return {st, 1}
+`)

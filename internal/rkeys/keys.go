@@ -39,6 +39,9 @@ func Recent(runID string) string { return Prefix + "run:{" + runID + "}:recent" 
 // expansion skips them in every run.
 func Suppressed() string { return Prefix + "suppressed" }
 
+// Audit is the list of operator actions, newest first (capped).
+func Audit() string { return Prefix + "audit" }
+
 // SenderLimit is the GCRA state of one sender number's rate limit. Sender and business limits
 // share the business id as hash tag so one script can reserve both.
 func SenderLimit(business, sender string) string {

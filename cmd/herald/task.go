@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/audit"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
+)
+
+var taskStates = []string{"pending", "active", "scheduled", "retry", "archived", "completed"}
+
+// taskView is one task in `task ls --json` and `task show --json`.
+type taskView struct {
+	ID        string    `json:"id"`
+	Queue     string    `json:"queue"`
+	Type      string    `json:"type"`
+	State     string    `json:"state"`
+	Run       string    `json:"run,omitempty"`
+	Recipient string    `json:"recipient,omitempty"`
+	Retried   int       `json:"retried"`
+	MaxRetry  int       `json:"max_retry"`
+	LastError string    `json:"last_error,omitempty"`
+	ErrorCode string    `json:"error_code,omitempty"`
+	Class     string    `json:"class,omitempty"`
+	NextAt    time.Time `json:"next_at,omitzero"`
+	Attempts  *int      `json:"ledger_attempts,omitempty"`
+	Ledger    string    `json:"ledger_state,omitempty"`
+}
+
+// viewTask decodes a task for people: run, masked recipient, last error and its class.
+func viewTask(t *asynq.TaskInfo, table *connectly.Table, reveal bool) taskView {
+	v := taskView{ID: t.ID, Queue: t.Queue, Type: t.Type, State: t.State.String(), Retried: t.Retried,
+		MaxRetry: t.MaxRetry, LastError: logx.MaskDigits(t.LastErr), NextAt: t.NextProcessAt}
+	if t.Type == campaigns.TypeSend {
+		if p, err := campaigns.DecodeSend(t.Payload); err == nil {
+			v.Run, v.Recipient = p.Run, p.To
+			if !reveal {
+				v.Recipient = logx.Phone(p.To)
+			}
+		}
+	}
+	if t.LastErr != "" {
+		code := strings.FieldsFunc(t.LastErr, func(r rune) bool { return r == ' ' || r == ':' })[0]
+		if strings.HasPrefix(code, "ERROR_") || strings.HasPrefix(code, "HTTP_") || code == "NO_RESPONSE" || code == "NOT_SENT" {
+			v.ErrorCode, v.Class = code, table.ClassOf(code).String()
+		}
+	}
+	return v
+}
+
+func (a *app) taskCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "task", Short: "Inspect and act on single tasks in asynq's queues"}
+	var (
+		state         string // ls
+		actState      string // retry, archive, delete --all
+		limit, page   int
+		asJSON        bool
+		reveal        bool
+		all           bool
+		actor, reason string
+	)
+	ls := &cobra.Command{
+		Use:   "ls QUEUE",
+		Short: "List a queue's tasks in one state (pending, active, scheduled, retry, archived, completed)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withTasks(cmd, func(_ context.Context, _ redis.UniversalClient, in *asynq.Inspector, table *connectly.Table) error {
+				opts := []asynq.ListOption{asynq.PageSize(limit), asynq.Page(page)}
+				var list []*asynq.TaskInfo
+				var err error
+				switch state {
+				case "pending":
+					list, err = in.ListPendingTasks(args[0], opts...)
+				case "active":
+					list, err = in.ListActiveTasks(args[0], opts...)
+				case "scheduled":
+					list, err = in.ListScheduledTasks(args[0], opts...)
+				case "retry":
+					list, err = in.ListRetryTasks(args[0], opts...)
+				case "archived":
+					list, err = in.ListArchivedTasks(args[0], opts...)
+				case "completed":
+					list, err = in.ListCompletedTasks(args[0], opts...)
+				default:
+					return usageError{fmt.Errorf("--state %q: want one of %s", state, strings.Join(taskStates, ", "))}
+				}
+				if err != nil {
+					return err
+				}
+				views := make([]taskView, 0, len(list))
+				for _, t := range list {
+					views = append(views, viewTask(t, table, reveal))
+				}
+				if asJSON {
+					return writeJSON(a.stdout, views)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tRUN\tRECIPIENT\tRETRIED\tLAST ERROR")
+				for _, v := range views {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", v.ID, v.Run, v.Recipient, v.Retried, truncate(v.LastError, 60))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	ls.Flags().StringVar(&state, "state", "pending", "task state: "+strings.Join(taskStates, ", "))
+	ls.Flags().IntVar(&limit, "limit", 20, "tasks per page")
+	ls.Flags().IntVar(&page, "page", 1, "page number")
+
+	show := &cobra.Command{
+		Use:   "show QUEUE TASK_ID",
+		Short: "One task: decoded payload (run, recipient), retries, last error and its class, ledger state",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withTasks(cmd, func(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspector, table *connectly.Table) error {
+				t, err := in.GetTaskInfo(args[0], args[1])
+				if err != nil {
+					return err
+				}
+				v := viewTask(t, table, reveal)
+				if p, err := campaigns.DecodeSend(t.Payload); err == nil {
+					if e, ok, err := ledger.New(rdb, nil).Entry(ctx, p.Run, p.Bucket, p.To); err == nil && ok {
+						v.Attempts, v.Ledger = &e.Attempts, string(e.State)
+					}
+				}
+				if asJSON {
+					return writeJSON(a.stdout, v)
+				}
+				fmt.Fprintf(a.stdout, "Task       %s (%s, queue %s)\nState      %s, retried %d of %d\n", v.ID, v.Type, v.Queue, v.State, v.Retried, v.MaxRetry)
+				if v.Run != "" {
+					fmt.Fprintf(a.stdout, "Run        %s\nRecipient  %s\n", v.Run, v.Recipient)
+				}
+				if v.Ledger != "" {
+					fmt.Fprintf(a.stdout, "Ledger     %s, %d attempts\n", v.Ledger, *v.Attempts)
+				}
+				if v.LastError != "" {
+					fmt.Fprintf(a.stdout, "Last error %s\n", v.LastError)
+					if v.Class != "" {
+						fmt.Fprintf(a.stdout, "Class      %s (%s)\n", v.Class, v.ErrorCode)
+					}
+				}
+				if !v.NextAt.IsZero() {
+					fmt.Fprintf(a.stdout, "Next at    %s\n", v.NextAt.UTC().Format(time.RFC3339))
+				}
+				return nil
+			})
+		},
+	}
+
+	act := func(use, short, action string) *cobra.Command {
+		c := &cobra.Command{
+			Use:   use + " QUEUE [TASK_ID]",
+			Short: short,
+			Args:  cobra.RangeArgs(1, 2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if all == (len(args) == 2) {
+					return usageError{errors.New("give a TASK_ID, or --all with --state")}
+				}
+				return a.withTasks(cmd, func(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspector, _ *connectly.Table) error {
+					target, detail, err := taskAction(ctx, rdb, in, action, args, all, actState)
+					if err != nil {
+						return err
+					}
+					if err := audit.Append(ctx, rdb, audit.Entry{Actor: operator(actor), Action: "task " + action, Target: target, Reason: reason, Detail: detail}); err != nil {
+						return err
+					}
+					fmt.Fprintf(a.stdout, "%s %s: %s\n", action, target, detail)
+					return nil
+				})
+			},
+		}
+		c.Flags().BoolVar(&all, "all", false, "act on every task of the queue in --state")
+		c.Flags().StringVar(&actState, "state", "", "with --all: the state to act on")
+		c.Flags().StringVar(&actor, "actor", "", "who is acting (default: the OS user)")
+		c.Flags().StringVar(&reason, "reason", "", "why (kept in the audit log)")
+		return c
+	}
+	retry := act("retry", "Run a scheduled, retry or archived task now", "retry")
+	archive := act("archive", "Archive a pending, scheduled or retry task (its recipient stays queued in the ledger)", "archive")
+	del := act("delete", "Delete a task; a send task's recipient becomes skipped(deleted) in the ledger", "delete")
+
+	for _, c := range []*cobra.Command{ls, show} {
+		c.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+		c.Flags().BoolVar(&reveal, "reveal", false, "show full numbers")
+	}
+	cmd.AddCommand(ls, show, retry, archive, del)
+	return cmd
+}
+
+// taskAction performs retry, archive or delete on one task or on every task in a state.
+func taskAction(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspector, action string, args []string, all bool, state string) (string, string, error) {
+	q := args[0]
+	if !all {
+		id := args[1]
+		var t *asynq.TaskInfo
+		if action == "delete" {
+			info, err := in.GetTaskInfo(q, id)
+			if err != nil {
+				return "", "", err
+			}
+			t = info
+		}
+		var err error
+		switch action {
+		case "retry":
+			err = in.RunTask(q, id)
+		case "archive":
+			err = in.ArchiveTask(q, id)
+		case "delete":
+			err = in.DeleteTask(q, id)
+		}
+		if err != nil {
+			return "", "", err
+		}
+		detail := "done"
+		if t != nil {
+			detail = skipDeleted(ctx, rdb, []*asynq.TaskInfo{t})
+		}
+		return q + "/" + id, detail, nil
+	}
+	target := q + " (" + state + ")"
+	var n int
+	var err error
+	switch action + ":" + state {
+	case "retry:scheduled":
+		n, err = in.RunAllScheduledTasks(q)
+	case "retry:retry":
+		n, err = in.RunAllRetryTasks(q)
+	case "retry:archived":
+		n, err = in.RunAllArchivedTasks(q)
+	case "archive:pending":
+		n, err = in.ArchiveAllPendingTasks(q)
+	case "archive:scheduled":
+		n, err = in.ArchiveAllScheduledTasks(q)
+	case "archive:retry":
+		n, err = in.ArchiveAllRetryTasks(q)
+	default:
+		if action != "delete" {
+			return "", "", usageError{fmt.Errorf("%s --all: --state must be one of %s", action, map[string]string{
+				"retry": "scheduled, retry, archived", "archive": "pending, scheduled, retry"}[action])}
+		}
+		return deleteAll(ctx, rdb, in, q, state)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	return target, fmt.Sprintf("%d tasks", n), nil
+}
+
+// deleteAll deletes every task of a queue in a state, page by page, marking the recipients
+// of deleted send tasks skipped(deleted) so their runs can still complete.
+func deleteAll(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspector, q, state string) (string, string, error) {
+	list := map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		"pending": in.ListPendingTasks, "scheduled": in.ListScheduledTasks, "retry": in.ListRetryTasks,
+		"archived": in.ListArchivedTasks, "completed": in.ListCompletedTasks,
+	}[state]
+	if list == nil {
+		return "", "", usageError{fmt.Errorf("delete --all: --state must be pending, scheduled, retry, archived or completed")}
+	}
+	var deleted []*asynq.TaskInfo
+	for {
+		page, err := list(q, asynq.PageSize(500), asynq.Page(1))
+		if err != nil {
+			return "", "", err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, t := range page {
+			if err := in.DeleteTask(q, t.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+				return "", "", err
+			}
+			deleted = append(deleted, t)
+		}
+	}
+	return q + " (" + state + ")", fmt.Sprintf("%d tasks; %s", len(deleted), skipDeleted(ctx, rdb, deleted)), nil
+}
+
+// skipDeleted marks the recipients of deleted send tasks skipped(deleted).
+func skipDeleted(ctx context.Context, rdb redis.UniversalClient, ts []*asynq.TaskInfo) string {
+	l := ledger.New(rdb, nil)
+	n := 0
+	for _, t := range ts {
+		p, err := campaigns.DecodeSend(t.Payload)
+		if err != nil {
+			continue
+		}
+		if ok, err := l.Skip(ctx, p.Run, p.Bucket, p.To, "deleted"); err == nil && ok {
+			n++
+		}
+	}
+	return fmt.Sprintf("%d recipients skipped(deleted) in the ledger", n)
+}
+
+// withTasks loads the config and calls fn with Redis, an Inspector and the error table.
+func (a *app) withTasks(cmd *cobra.Command, fn func(context.Context, redis.UniversalClient, *asynq.Inspector, *connectly.Table) error) error {
+	c, err := a.config()
+	if err != nil {
+		return err
+	}
+	table, err := connectly.NewTable(c.Errors)
+	if err != nil {
+		return &config.Error{Key: "errors", Msg: err.Error()}
+	}
+	rdb, err := a.redis(cmd.Context(), c)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	return fn(cmd.Context(), rdb, asynq.NewInspectorFromRedisClient(rdb), table)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
