@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/audit"
@@ -440,5 +441,53 @@ func TestTaskCommandsAndAudit(t *testing.T) {
 	}
 	if es[0].Action != "task delete" || !strings.Contains(es[0].Detail, "5 tasks") {
 		t.Fatalf("newest audit entry: %+v", es[0])
+	}
+}
+
+func TestDashboardServesQueuesReadOnlyAndMasked(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	if code, _, errOut := herald(t, env, "campaign", "send", filepath.Join("..", "..", "configs", "campaigns", "spring-promo.yaml")); code != 0 {
+		t.Fatalf("send: %s", errOut)
+	}
+	opt, err := redisConnOpt("redis://" + m.Addr() + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := asynqmon.New(asynqmon.Options{RootPath: "/", RedisConnOpt: opt, ReadOnly: true, PayloadFormatter: maskedPayload})
+	defer h.Close()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	get := func(path string) string {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	if body := get("/api/queues"); !strings.Contains(body, `"queue":"herald:marketing"`) || !strings.Contains(body, `"pending":4`) {
+		t.Fatalf("queues: %s", body)
+	}
+	tasks := get("/api/queues/herald:marketing/pending_tasks")
+	if !strings.Contains(tasks, `\"to\": \"********2671\"`) || strings.Contains(tasks, "4155552671") {
+		t.Fatalf("payload not masked: %s", tasks)
+	}
+	// Read-only: actions are refused.
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/api/queues/herald:marketing/pending_tasks:delete_all", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 || resp.StatusCode == 204 {
+		t.Fatalf("delete_all answered %d on a read-only dashboard", resp.StatusCode)
+	}
+	if !strings.Contains(get("/"), "<html") && !strings.Contains(get("/"), "<!doctype html") {
+		t.Fatal("no UI page at /")
 	}
 }

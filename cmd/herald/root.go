@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		a.queueCmd(),
 		a.taskCmd(),
 		a.auditCmd(),
+		a.dashboardCmd(),
 		a.recipientCmd(),
 	)
 	err := root.ExecuteContext(ctx)
