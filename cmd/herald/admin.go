@@ -207,6 +207,14 @@ type explanation struct {
 	Why        string `json:"why,omitempty"`
 	MessageID  string `json:"message_id,omitempty"`
 	Suppressed bool   `json:"suppressed"`
+	// History lists every outcome when the story is more than one clean accept.
+	History []historyLine `json:"history"`
+}
+
+// historyLine is one event of a recipient's story, with its code's class.
+type historyLine struct {
+	ledger.Event
+	Class string `json:"class,omitempty"`
 }
 
 func (a *app) recipientCmd() *cobra.Command {
@@ -246,7 +254,18 @@ func (a *app) recipientCmd() *cobra.Command {
 				if !reveal {
 					shown = logx.Phone(rcpt)
 				}
-				x := explanation{Run: r.ID, Recipient: shown, InLedger: ok, Suppressed: supp[0]}
+				x := explanation{Run: r.ID, Recipient: shown, InLedger: ok, Suppressed: supp[0], History: []historyLine{}}
+				hist, err := l.History(ctx, r.ID, ledger.BucketOf(rcpt, r.Buckets), rcpt)
+				if err != nil {
+					return err
+				}
+				for _, ev := range hist {
+					hl := historyLine{Event: ev}
+					if ev.Code != "" {
+						hl.Class, _ = explainCode(c, ev.Code)
+					}
+					x.History = append(x.History, hl)
+				}
 				if ok {
 					x.State, x.Row, x.Attempts, x.Code, x.MessageID = string(e.State), e.Row, e.Attempts, e.Code, e.MessageID
 					if e.Code != "" && (e.State == ledger.Failed || e.State == ledger.Queued || e.State == ledger.Unknown) {
@@ -269,6 +288,13 @@ func (a *app) recipientCmd() *cobra.Command {
 					}
 					if x.MessageID != "" {
 						fmt.Fprintf(a.stdout, "Message    %s\n", x.MessageID)
+					}
+					for _, h := range x.History {
+						fmt.Fprintf(a.stdout, "  %s attempt %d: %s", h.At.Format(time.RFC3339), h.Attempt, h.Outcome)
+						if h.Code != "" {
+							fmt.Fprintf(a.stdout, " %s (%s)", h.Code, h.Class)
+						}
+						fmt.Fprintln(a.stdout)
 					}
 				}
 				fmt.Fprintf(a.stdout, "Suppressed %v\n", x.Suppressed)

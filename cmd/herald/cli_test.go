@@ -491,3 +491,54 @@ func TestDashboardServesQueuesReadOnlyAndMasked(t *testing.T) {
 		t.Fatal("no UI page at /")
 	}
 }
+
+func TestRecipientExplainShowsEveryAttempt(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	l := ledger.New(rdb, func() time.Time { return time.Date(2026, 11, 24, 21, 0, 0, 0, time.UTC) })
+	const rcpt = "+14155550101"
+	if err := l.CreateRun(ctx, ledger.Run{ID: "r-explain", Campaign: "c", Buckets: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Plan(ctx, "r-explain", 0, 1, nil, []ledger.PlanEntry{{Recipient: rcpt, Row: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []ledger.Outcome{
+		{State: ledger.Queued, Code: "ERROR_CODE_UNSPECIFIED", Mode: ledger.ReleaseRetry},
+		{State: ledger.Queued, Code: "HTTP_429", Mode: ledger.ReleaseThrottle},
+		{State: ledger.Queued, Code: "HTTP_503", Mode: ledger.ReleaseRetry},
+		{State: ledger.Accepted, MessageID: "01JEXPLAIN"},
+	} {
+		if _, err := l.Claim(ctx, "r-explain", 0, rcpt, ledger.AtMostOnce); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Finish(ctx, "r-explain", 0, rcpt, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := herald(t, env, "recipient", "explain", "--json", "r-explain", rcpt)
+	var x explanation
+	if code != 0 || json.Unmarshal([]byte(out), &x) != nil {
+		t.Fatalf("explain: %d %s %s", code, out, errOut)
+	}
+	if x.State != "accepted" || x.Attempts != 3 || x.MessageID != "01JEXPLAIN" || len(x.History) != 4 {
+		t.Fatalf("explain: %+v", x)
+	}
+	want := []struct {
+		outcome string
+		attempt int
+		class   string
+	}{{"retry", 1, "transient"}, {"throttle", 1, "throttle"}, {"retry", 2, "transient"}, {"accepted", 3, ""}}
+	for i, w := range want {
+		if h := x.History[i]; h.Outcome != w.outcome || h.Attempt != w.attempt || h.Class != w.class {
+			t.Errorf("event %d: %+v, want %+v", i, h, w)
+		}
+	}
+	code, out, _ = herald(t, env, "recipient", "explain", "r-explain", rcpt)
+	if code != 0 || !strings.Contains(out, "attempt 1: retry ERROR_CODE_UNSPECIFIED (transient)") || !strings.Contains(out, "attempt 3: accepted") {
+		t.Fatalf("explain text:\n%s", out)
+	}
+}

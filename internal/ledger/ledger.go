@@ -394,7 +394,8 @@ func (l *Ledger) Finish(ctx context.Context, runID string, bucket int, recipient
 	if strings.Contains(o.Code, "|") || strings.Contains(o.MessageID, "|") {
 		return FinishResult{}, fmt.Errorf("ledger: finish: '|' in code or message id")
 	}
-	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket), rkeys.Recent(runID)}
+	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket),
+		rkeys.Recent(runID), rkeys.History(runID, bucket)}
 	permanent := "0"
 	if o.Permanent {
 		permanent = "1"

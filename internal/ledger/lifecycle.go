@@ -2,10 +2,12 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -293,4 +295,41 @@ func (l *Ledger) Skip(ctx context.Context, runID string, bucket int, recipient, 
 	}
 	changed, _ := res[1].(int64)
 	return changed == 1, nil
+}
+
+// Event is one outcome in a recipient's history.
+type Event struct {
+	// Outcome is accepted, failed, unknown, skipped, or for a claim given back: retry
+	// (transient failure), throttle (429 or pacing) or hold (the run paused).
+	Outcome string    `json:"outcome"`
+	Attempt int       `json:"attempt"`
+	Code    string    `json:"code,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// History returns a recipient's recorded outcomes, oldest first. Recipients accepted on their
+// first attempt with nothing else happening have no history (their entry says it all).
+func (l *Ledger) History(ctx context.Context, runID string, bucket int, recipient string) ([]Event, error) {
+	v, err := l.rdb.HGet(ctx, rkeys.History(runID, bucket), recipient).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read history in run %s: %w", runID, err)
+	}
+	var out []Event
+	for _, ev := range strings.Split(v, ";") {
+		parts := strings.SplitN(ev, ":", 4)
+		if len(parts) != 4 {
+			continue
+		}
+		att, _ := strconv.Atoi(parts[1])
+		sec, _ := strconv.ParseInt(parts[3], 10, 64)
+		outcome := parts[0]
+		if st, ok := fromLetter[outcome]; ok {
+			outcome = string(st)
+		}
+		out = append(out, Event{Outcome: outcome, Attempt: att, Code: parts[2], At: time.Unix(sec, 0).UTC()})
+	}
+	return out, nil
 }

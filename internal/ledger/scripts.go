@@ -161,7 +161,7 @@ return {'send', 's', att, code}
 // finishCmd ends a claim: the entry moves from submitting to its outcome, or back to queued.
 //
 // KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3] -> codes, KEYS[4] -> the recipient's bucket,
-// KEYS[5] -> the run's recent outcomes list
+// KEYS[5] -> the run's recent outcomes list, KEYS[6] -> the recipient's history bucket
 // ARGV[1] -> recipient, ARGV[2] -> new state letter (a accepted, f failed, u unknown, k skipped,
 // q back to queued), ARGV[3] -> code, ARGV[4] -> message id, ARGV[5] -> mode for q:
 // 'retry' (a transient failure: the attempt stays counted), 'throttle' or 'hold' (the request
@@ -183,6 +183,15 @@ if new == 'q' and (mode == 'throttle' or mode == 'hold') and att > 0 then
 end
 redis.call('HSET', KEYS[4], ARGV[1], new .. '|' .. row .. '|' .. att .. '|' .. ARGV[3] .. '|' .. ARGV[4])
 move(KEYS[2], 's', new)
+-- History: every outcome of a recipient whose story is more than one clean accept.
+local h = redis.call('HGET', KEYS[6], ARGV[1])
+if h or new ~= 'a' or att > 1 then
+  local ev = new
+  if new == 'q' then ev = mode end
+  ev = ev .. ':' .. att .. ':' .. ARGV[3] .. ':' .. math.floor(tonumber(ARGV[6]) / 1000)
+  if h then ev = h .. ';' .. ev end
+  redis.call('HSET', KEYS[6], ARGV[1], ev)
+end
 if new == 'q' then
   if mode == 'retry' then
     redis.call('HINCRBY', KEYS[2], 'retries', 1)

@@ -31,6 +31,13 @@ func LedgerBucket(runID string, bucket int) string {
 	return Prefix + "run:{" + runID + "}:l:" + strconv.Itoa(bucket)
 }
 
+// History is one bucket of a run's recipient histories: recipient → events
+// ("outcome:attempt:code:unix s;..."), kept only for recipients whose story is more than one
+// clean accept (retries, throttles, holds, failures, unknowns).
+func History(runID string, bucket int) string {
+	return Prefix + "run:{" + runID + "}:h:" + strconv.Itoa(bucket)
+}
+
 // Recent is a run's list of its last outcomes (codes, "ok" for accepted), newest first, used
 // to detect a burst of one permanent code.
 func Recent(runID string) string { return Prefix + "run:{" + runID + "}:recent" }
