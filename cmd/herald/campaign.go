@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"text/tabwriter"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -22,7 +23,7 @@ func (a *app) campaignCmd() *cobra.Command {
 		Use:   "campaign",
 		Short: "Work with campaign definitions",
 	}
-	cmd.AddCommand(a.campaignSendCmd(), a.campaignValidateCmd(), a.campaignPlanCmd())
+	cmd.AddCommand(a.campaignSendCmd(), a.campaignValidateCmd(), a.campaignPlanCmd(), a.campaignLsCmd())
 	return cmd
 }
 
@@ -141,4 +142,36 @@ func printStarted(w io.Writer, run ledger.Run, st scheduler.Stats, d time.Durati
 		fmt.Fprintf(w, "  skipped %d rows: %s\n", n, r)
 	}
 	fmt.Fprintf(w, "follow it with: herald run show %s\n", run.ID)
+}
+
+func (a *app) campaignLsCmd() *cobra.Command {
+	var (
+		limit  int
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "Campaigns that have runs, most recently run first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.withLedger(cmd.Context(), func(l *ledger.Ledger, _ redis.UniversalClient) error {
+				cs, err := l.Campaigns(cmd.Context(), limit)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(a.stdout, cs)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "CAMPAIGN\tRUNS\tLAST RUN\tLAST RUN AT")
+				for _, c := range cs {
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", c.Campaign, c.Runs, c.LastRun, c.LastAt.Format(time.RFC3339))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().IntVar(&limit, "limit", 50, "how many campaigns")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,14 +17,17 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/scheduler"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -540,5 +544,85 @@ func TestRecipientExplainShowsEveryAttempt(t *testing.T) {
 	code, out, _ = herald(t, env, "recipient", "explain", "r-explain", rcpt)
 	if code != 0 || !strings.Contains(out, "attempt 1: retry ERROR_CODE_UNSPECIFIED (transient)") || !strings.Contains(out, "attempt 3: accepted") {
 		t.Fatalf("explain text:\n%s", out)
+	}
+}
+
+func TestCampaignLsAndWatch(t *testing.T) {
+	t.Parallel()
+	_, env := miniEnv(t)
+	for _, f := range []string{"welcome.yaml", "spring-promo.yaml", "welcome.yaml"} {
+		if code, _, errOut := herald(t, env, "campaign", "send", filepath.Join("..", "..", "configs", "campaigns", f)); code != 0 {
+			t.Fatalf("send %s: %s", f, errOut)
+		}
+	}
+	var cs []ledger.CampaignSummary
+	code, out, errOut := herald(t, env, "campaign", "ls", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &cs) != nil || len(cs) != 2 {
+		t.Fatalf("campaign ls: %d %s %s", code, out, errOut)
+	}
+	if cs[0].Campaign != "welcome" || cs[0].Runs != 2 || cs[1].Campaign != "spring-promo" || cs[1].Runs != 1 {
+		t.Fatalf("campaigns: %+v", cs)
+	}
+	// Cancel the last run so it has ended: --watch prints it once and returns.
+	if code, _, errOut := herald(t, env, "run", "cancel", cs[0].LastRun); code != 0 {
+		t.Fatalf("cancel: %s", errOut)
+	}
+	code, out, errOut = herald(t, env, "run", "show", "--watch", "--interval", "50ms", cs[0].LastRun)
+	if code != 0 || strings.Count(out, "\n") != 1 || !strings.Contains(out, "8/8") {
+		t.Fatalf("watch: %d %q %s", code, out, errOut)
+	}
+}
+
+// TestTablesGolden pins the human tables of the read commands on a seeded, fixed-time state.
+// Only values that are live by nature (queue latency, audit times) are normalised.
+func TestTablesGolden(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	clock := func() time.Time { return time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC) }
+	def, err := campaigns.Load(filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := scheduler.NewExpander(scheduler.ExpanderConfig{Ledger: ledger.New(rdb, clock), Enqueuer: asynq.NewClientFromRedisClient(rdb),
+		Task: campaigns.TaskOptions{MaxRetry: 25}, Parallel: 1, Now: clock})
+	run, err := exp.CreateRun(ctx, def, def.Sender, "welcome-golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exp.Expand(ctx, def, run); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := herald(t, env, "run", "pause", "welcome-golden", "--actor", "ops-ana", "--reason", "copy review"); code != 0 {
+		t.Fatal(errOut)
+	}
+	var b strings.Builder
+	for _, args := range [][]string{
+		{"run", "ls"}, {"campaign", "ls"}, {"queue", "stats"}, {"task", "ls", "herald:utility"},
+		{"recipient", "explain", "welcome-golden", "+14155552671"}, {"audit", "ls"},
+	} {
+		code, out, errOut := herald(t, env, args...)
+		if code != 0 {
+			t.Fatalf("%v: %s", args, errOut)
+		}
+		fmt.Fprintf(&b, "$ herald %s\n%s\n", strings.Join(args, " "), out)
+	}
+	got := regexp.MustCompile(`\d+(\.\d+)?(ms|s)\s*$`).ReplaceAllString(b.String(), "LATENCY")
+	got = regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ(\s+\S+\s+run pause)`).ReplaceAllString(got, "TIME$1")
+	got = regexp.MustCompile(`(?m)(herald:\w+\s+\S+\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+\d+\s+)\S+(\s*)$`).ReplaceAllString(got, "${1}LATENCY$2")
+	golden := filepath.Join("testdata", "tables.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("tables differ from %s (run with -update if intended):\n--- want\n%s\n--- got\n%s", golden, want, got)
 	}
 }

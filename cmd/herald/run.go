@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -122,7 +123,10 @@ func printRunReport(w io.Writer, rep runReport) {
 }
 
 func (a *app) runShowCmd() *cobra.Command {
-	var asJSON, verify bool
+	var (
+		asJSON, verify, watch bool
+		interval              time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "show RUN",
 		Short: "Show a run's progress: recipients per state, outcome codes, and their sum",
@@ -133,6 +137,9 @@ func (a *app) runShowCmd() *cobra.Command {
 				r, err := l.GetRun(ctx, args[0])
 				if err != nil {
 					return notFound(args[0], err)
+				}
+				if watch {
+					return a.watchRun(ctx, l, r.ID, interval)
 				}
 				counters, err := l.Counters(ctx, r.ID)
 				if err != nil {
@@ -161,6 +168,43 @@ func (a *app) runShowCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as JSON")
+	cmd.Flags().BoolVar(&watch, "watch", false, "refresh until the run ends, with a progress bar (Ctrl-C to stop watching)")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "with --watch: how often to refresh")
 	cmd.Flags().BoolVar(&verify, "verify", false, "recompute the counters from the ledger and report any mismatch (exit 1 if any)")
 	return cmd
+}
+
+// watchRun redraws a run's report with a progress bar until the run completes or is
+// cancelled. On a terminal the screen is redrawn; otherwise one progress line is printed per
+// refresh, so the output can be logged.
+func (a *app) watchRun(ctx context.Context, l *ledger.Ledger, runID string, every time.Duration) error {
+	term := isTerminal(a.stdout)
+	start := time.Now()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		r, err := l.GetRun(ctx, runID)
+		if err != nil {
+			return err
+		}
+		c, err := l.Counters(ctx, runID)
+		if err != nil {
+			return err
+		}
+		rep := newRunReport(r, c)
+		if term {
+			fmt.Fprint(a.stdout, "\033[H\033[2J")
+			printRunReport(a.stdout, rep)
+			fmt.Fprintln(a.stdout)
+		}
+		fmt.Fprintln(a.stdout, progressLine(rep, time.Since(start)))
+		if r.Status == ledger.RunCompleted || r.Status == ledger.RunCancelled {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

@@ -103,6 +103,7 @@ func (l *Ledger) CreateRun(ctx context.Context, r Run) error {
 			"planned_to", 0, "queued_to", 0)
 		p.ZAdd(ctx, rkeys.Runs(), redis.Z{Score: float64(created), Member: r.ID})
 		p.ZAdd(ctx, rkeys.CampaignRuns(r.Campaign), redis.Z{Score: float64(created), Member: r.ID})
+		p.ZAdd(ctx, rkeys.Campaigns(), redis.Z{Score: float64(created), Member: r.Campaign})
 		return nil
 	})
 	if err != nil {
@@ -148,6 +149,35 @@ func (l *Ledger) RecentRuns(ctx context.Context, campaign string, n int) ([]stri
 		return nil, fmt.Errorf("ledger: list runs: %w", err)
 	}
 	return ids, nil
+}
+
+// CampaignSummary is a campaign as seen through its runs.
+type CampaignSummary struct {
+	Campaign string    `json:"campaign"`
+	Runs     int64     `json:"runs"`
+	LastRun  string    `json:"last_run"`
+	LastAt   time.Time `json:"last_run_at"`
+}
+
+// Campaigns lists up to n campaigns that have runs, most recently run first.
+func (l *Ledger) Campaigns(ctx context.Context, n int) ([]CampaignSummary, error) {
+	zs, err := l.rdb.ZRevRangeWithScores(ctx, rkeys.Campaigns(), 0, int64(n-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: list campaigns: %w", err)
+	}
+	out := make([]CampaignSummary, 0, len(zs))
+	for _, z := range zs {
+		id, _ := z.Member.(string)
+		cs := CampaignSummary{Campaign: id, LastAt: time.UnixMilli(int64(z.Score)).UTC()}
+		if cs.Runs, err = l.rdb.ZCard(ctx, rkeys.CampaignRuns(id)).Result(); err != nil {
+			return nil, fmt.Errorf("ledger: list campaigns: %w", err)
+		}
+		if last, err := l.RecentRuns(ctx, id, 1); err == nil && len(last) == 1 {
+			cs.LastRun = last[0]
+		}
+		out = append(out, cs)
+	}
+	return out, nil
 }
 
 // PlanEntry is one recipient of an expansion batch.

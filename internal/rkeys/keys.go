@@ -12,6 +12,9 @@ const Prefix = "herald:"
 // Runs is a sorted set of run ids scored by creation time (unix milliseconds).
 func Runs() string { return Prefix + "runs" }
 
+// Campaigns is a sorted set of campaign ids scored by their latest run's creation time.
+func Campaigns() string { return Prefix + "campaigns" }
+
 // CampaignRuns is a sorted set of the run ids of one campaign, scored by creation time.
 func CampaignRuns(campaignID string) string { return Prefix + "campaign:" + campaignID + ":runs" }
 
