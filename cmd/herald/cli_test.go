@@ -626,3 +626,92 @@ func TestTablesGolden(t *testing.T) {
 		t.Errorf("tables differ from %s (run with -update if intended):\n--- want\n%s\n--- got\n%s", golden, want, got)
 	}
 }
+
+func TestLeversQueueResumeRetry(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+
+	// queue pause / resume (on a queue that holds tasks)
+	if code, _, errOut := herald(t, env, "campaign", "send", filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml")); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, out, errOut := herald(t, env, "queue", "pause", "herald:utility", "--reason", "maintenance"); code != 0 || !strings.Contains(out, "paused") {
+		t.Fatalf("queue pause: %s %s", out, errOut)
+	}
+	var qs []queueStat
+	_, out, _ := herald(t, env, "queue", "stats", "--json")
+	if json.Unmarshal([]byte(out), &qs) != nil {
+		t.Fatal(out)
+	}
+	for _, q := range qs {
+		if q.Queue == "herald:utility" && !q.Paused {
+			t.Fatalf("queue not paused: %+v", q)
+		}
+	}
+	if code, _, errOut := herald(t, env, "queue", "resume", "herald:utility"); code != 0 {
+		t.Fatal(errOut)
+	}
+
+	// A finished run whose two recipients failed: one transiently (attempts used up), one
+	// permanently. retry picks exactly the transient one by default.
+	welcome, _ := filepath.Abs(filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml"))
+	l := ledger.New(rdb, nil)
+	if err := l.CreateRun(ctx, ledger.Run{ID: "parent", Campaign: "welcome", Buckets: 1, Template: "welcome_v2", Language: "en",
+		Definition: welcome, Sender: "+14155550100", Queue: "herald:utility"}); err != nil {
+		t.Fatal(err)
+	}
+	es := []ledger.PlanEntry{{Recipient: "+14155552671", Row: 1}, {Recipient: "+14155552672", Row: 2}}
+	if _, err := l.Plan(ctx, "parent", 0, 2, nil, es); err != nil {
+		t.Fatal(err)
+	}
+	for i, code := range []string{"HTTP_503", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"} {
+		if _, err := l.Claim(ctx, "parent", 0, es[i].Recipient, ledger.AtMostOnce); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Finish(ctx, "parent", 0, es[i].Recipient, ledger.Outcome{State: ledger.Failed, Code: code}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, errOut := herald(t, env, "run", "retry", "parent"); code != exitError || !strings.Contains(errOut, "running") {
+		t.Fatalf("retry of an unfinished run: %d %s", code, errOut)
+	}
+	if _, err := l.FinishExpansion(ctx, "parent", 2); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := herald(t, env, "run", "retry", "parent", "--json", "--reason", "provider outage")
+	var res struct {
+		Run        string
+		Parent     string
+		Recipients int
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Parent != "parent" || res.Recipients != 1 {
+		t.Fatalf("retry: %d %s %s", code, out, errOut)
+	}
+	var child runReport
+	if _, out, _ := herald(t, env, "run", "show", "--json", res.Run); json.Unmarshal([]byte(out), &child) != nil ||
+		child.Parent != "parent" || child.Recipients != 1 || child.States["queued"] != 1 {
+		t.Fatalf("child run: %s", out)
+	}
+	if code, _, errOut := herald(t, env, "run", "retry", "parent", "--code", "NOPE"); code != exitError || !strings.Contains(errOut, "nothing to retry") {
+		t.Fatalf("retry with no match: %d %s", code, errOut)
+	}
+
+	// pause / resume of the child
+	if code, _, errOut := herald(t, env, "run", "pause", res.Run); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, out, _ := herald(t, env, "run", "resume", res.Run); code != 0 || !strings.Contains(out, "resumed") {
+		t.Fatalf("resume: %s", out)
+	}
+	if code, _, errOut := herald(t, env, "run", "resume", res.Run); code != exitError || !strings.Contains(errOut, "not paused") {
+		t.Fatalf("second resume: %d %s", code, errOut)
+	}
+	var es2 []audit.Entry
+	_, out, _ = herald(t, env, "audit", "ls", "--json")
+	if json.Unmarshal([]byte(out), &es2) != nil || len(es2) != 5 || es2[2].Action != "run retry" || es2[2].Reason != "provider outage" {
+		t.Fatalf("audit: %s", out)
+	}
+}

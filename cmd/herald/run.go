@@ -41,6 +41,10 @@ type runReport struct {
 	Throttled          int64            `json:"throttled"`
 	Created            time.Time        `json:"created"`
 	Finished           *time.Time       `json:"finished,omitempty"`
+	// RatePerSecond is rows finished per second since the run started; ETASeconds estimates
+	// the rest at that rate (0 once the run has ended).
+	RatePerSecond float64 `json:"rate_per_second"`
+	ETASeconds    float64 `json:"eta_seconds"`
 	// Verify is set by --verify.
 	Verify *ledger.Verification `json:"verify,omitempty"`
 }
@@ -61,6 +65,22 @@ func newRunReport(r ledger.Run, c ledger.Counters) runReport {
 	if !r.Finished.IsZero() {
 		f := r.Finished
 		rep.Finished = &f
+	}
+	var done int64
+	for st, n := range c.States {
+		if st.Terminal() {
+			done += n
+		}
+	}
+	end := time.Now()
+	if rep.Finished != nil {
+		end = *rep.Finished
+	}
+	if secs := end.Sub(r.Created).Seconds(); secs > 0 && done > 0 {
+		rep.RatePerSecond = float64(done) / secs
+		if rep.Finished == nil && rep.Status == string(ledger.RunRunning) {
+			rep.ETASeconds = float64(int64(rep.Recipients)-done) / rep.RatePerSecond
+		}
 	}
 	return rep
 }
@@ -95,6 +115,13 @@ func printRunReport(w io.Writer, rep runReport) {
 		fmt.Fprintf(w, "audience: %d rows, all accounted for\n", rep.Recipients)
 	default:
 		fmt.Fprintf(w, "audience: %d rows, but the states add up to %d\n", rep.Recipients, rep.Sum)
+	}
+	if rep.RatePerSecond > 0 {
+		fmt.Fprintf(w, "rate %.1f recipients/s", rep.RatePerSecond)
+		if rep.ETASeconds > 0 {
+			fmt.Fprintf(w, ", about %s left", (time.Duration(rep.ETASeconds * float64(time.Second))).Round(time.Second))
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "attempts %d, retries %d, accepted after a retry %d, throttled (no attempt used) %d\n",
 		rep.Attempts, rep.Retries, rep.AcceptedAfterRetry, rep.Throttled)
