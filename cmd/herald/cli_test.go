@@ -26,6 +26,7 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/scheduler"
 )
@@ -454,7 +455,7 @@ func TestDashboardServesQueuesReadOnlyAndMasked(t *testing.T) {
 	if code, _, errOut := herald(t, env, "campaign", "send", filepath.Join("..", "..", "configs", "campaigns", "spring-promo.yaml")); code != 0 {
 		t.Fatalf("send: %s", errOut)
 	}
-	opt, err := redisConnOpt("redis://" + m.Addr() + "/0")
+	opt, err := redisx.ConnOpt("redis://" + m.Addr() + "/0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,16 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/redisx"
 )
 
 // maskedPayload shows send tasks in the dashboard without the recipient's full number.
@@ -31,23 +29,6 @@ var maskedPayload = asynqmon.PayloadFormatterFunc(func(taskType string, payload 
 		p.Run, logx.Phone(p.To), p.Template, p.Language, p.Delivery)
 })
 
-// redisConnOpt turns a Herald Redis URL into asynq's connection options.
-func redisConnOpt(raw string) (asynq.RedisConnOpt, error) {
-	if strings.HasPrefix(raw, "redis-cluster://") {
-		u, err := url.Parse(raw)
-		if err != nil {
-			return nil, err
-		}
-		opt := asynq.RedisClusterClientOpt{Addrs: strings.Split(u.Host, ",")}
-		if u.User != nil {
-			opt.Username = u.User.Username()
-			opt.Password, _ = u.User.Password()
-		}
-		return opt, nil
-	}
-	return asynq.ParseRedisURI(raw)
-}
-
 func (a *app) dashboardCmd() *cobra.Command {
 	var listen string
 	cmd := &cobra.Command{
@@ -59,7 +40,7 @@ func (a *app) dashboardCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opt, err := redisConnOpt(c.Redis.URL)
+			opt, err := redisx.ConnOpt(c.Redis.URL)
 			if err != nil {
 				return fmt.Errorf("redis.url: %w", err)
 			}

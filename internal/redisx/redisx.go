@@ -13,8 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Open returns a client for the URL. It does not connect; use Ping.
-func Open(rawURL string) (redis.UniversalClient, error) {
+// ConnOpt returns asynq's connection options for the URL.
+func ConnOpt(rawURL string) (asynq.RedisConnOpt, error) {
 	if strings.HasPrefix(rawURL, "redis-cluster://") {
 		u, err := url.Parse(rawURL)
 		if err != nil {
@@ -25,11 +25,20 @@ func Open(rawURL string) (redis.UniversalClient, error) {
 			opt.Username = u.User.Username()
 			opt.Password, _ = u.User.Password()
 		}
-		return opt.MakeRedisClient().(redis.UniversalClient), nil
+		return opt, nil
 	}
 	opt, err := asynq.ParseRedisURI(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	return opt, nil
+}
+
+// Open returns a client for the URL. It does not connect; use Ping.
+func Open(rawURL string) (redis.UniversalClient, error) {
+	opt, err := ConnOpt(rawURL)
+	if err != nil {
+		return nil, err
 	}
 	c, ok := opt.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
