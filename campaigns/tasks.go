@@ -46,6 +46,8 @@ type SendPayload struct {
 	Params   []connectly.Parameter `json:"params,omitempty"`
 	// Delivery is the run's policy: "at-most-once" or "at-least-once".
 	Delivery string `json:"dlv"`
+	// Rate is the campaign's own cap in messages/s (0: the sender's rate only).
+	Rate float64 `json:"rate,omitempty"`
 }
 
 // TaskID is the asynq task id of a recipient's send in a run, derived from the ledger key, so a

@@ -83,6 +83,8 @@ func testConfig() Config {
 		ThrottleDelay:     3 * time.Second,
 		HoldDelay:         7 * time.Second,
 		Backoff:           Backoff{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond},
+		// Tests retry one recipient within milliseconds; the pair limit has its own test.
+		PairInterval: -1,
 	}
 }
 

@@ -62,6 +62,10 @@ type Config struct {
 	SenderRates map[string]float64
 	// DefaultSenderRate defaults to 80 (Meta's default throughput per number).
 	DefaultSenderRate float64
+	// PairInterval is the least time between two messages from one sender to one person,
+	// across campaigns (Meta's pair rate limit is about one message per 6 s). Default 6s;
+	// negative disables.
+	PairInterval time.Duration
 	// BurstWindow and BurstShare stop a run that burns its audience on one permanent code:
 	// when a code accounts for more than BurstShare of the run's last BurstWindow outcomes, the
 	// run pauses. Defaults 100 and 0.2; a negative window turns it off.
@@ -111,6 +115,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DefaultSenderRate <= 0 {
 		c.DefaultSenderRate = 80
+	}
+	if c.PairInterval == 0 {
+		c.PairInterval = 6 * time.Second
 	}
 	if c.BurstWindow == 0 {
 		c.BurstWindow = 100
@@ -272,13 +279,22 @@ func (w *Worker) senderRate(sender string) float64 {
 	return w.cfg.DefaultSenderRate
 }
 
-// limitsFor returns the limiter keys and limits of a send from sender.
-func (w *Worker) limitsFor(sender string) ([]string, []limits.Limit) {
+// limitsFor returns the limiter keys and limits of a send: the sender's rate, the business's
+// request limit, the campaign's own cap, and the pair limit to this recipient. All keys share
+// the business hash tag, so one script reserves them together.
+func (w *Worker) limitsFor(p campaigns.SendPayload) ([]string, []limits.Limit) {
+	sender := p.Sender
 	if sender == "" {
 		sender = "default"
 	}
-	keys := []string{rkeys.SenderLimit(w.cfg.BusinessID, sender), rkeys.BusinessLimit(w.cfg.BusinessID)}
-	return keys, []limits.Limit{limits.PerSecond(w.senderRate(sender)), limits.PerSecond(w.cfg.BusinessRate)}
+	keys := []string{rkeys.SenderLimit(w.cfg.BusinessID, sender), rkeys.BusinessLimit(w.cfg.BusinessID),
+		rkeys.RunLimit(w.cfg.BusinessID, p.Run), rkeys.PairLimit(w.cfg.BusinessID, sender, p.To)}
+	pair := limits.Limit{}
+	if w.cfg.PairInterval > 0 {
+		pair = limits.Limit{Rate: 1 / w.cfg.PairInterval.Seconds(), Burst: 1}
+	}
+	return keys, []limits.Limit{limits.PerSecond(w.senderRate(sender)), limits.PerSecond(w.cfg.BusinessRate),
+		limits.PerSecond(p.Rate), pair}
 }
 
 // paceAndClaim reserves a pacing permit (sender and business limits) and claims the
@@ -291,7 +307,7 @@ func (w *Worker) limitsFor(sender string) ([]string, []limits.Limit) {
 // while waiting then leaves no claim behind (a claim found later would make the recipient
 // unknown under at-most-once although nothing was sent).
 func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload) (ledger.Claim, limits.Reservation, error) {
-	keys, lims := w.limitsFor(p.Sender)
+	keys, lims := w.limitsFor(p)
 	if w.paced.Load() {
 		r, err := w.limiter.Reserve(ctx, keys, lims, w.cfg.MaxPaceWait)
 		if err != nil || !r.OK {
@@ -350,7 +366,9 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		if c.Verdict == ledger.VerdictSend {
 			// Claimed but the permit is unknown: give the claim back and try again later.
-			_ = w.release(p, ledger.ReleaseThrottle, "PACE_ERROR")
+			if rerr := w.release(p, c.Attempts, ledger.ReleaseThrottle, "PACE_ERROR"); rerr != nil {
+				log.Error().Err(rerr).Msg("could not give the claim back; the recipient may read as unknown")
+			}
 		}
 		return err
 	}
@@ -376,7 +394,7 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	if !r.OK {
-		if err := w.release(p, ledger.ReleaseThrottle, "RATE_LIMIT"); err != nil {
+		if err := w.release(p, c.Attempts, ledger.ReleaseThrottle, "RATE_LIMIT"); err != nil {
 			return err
 		}
 		return &ThrottledError{RetryAfter: r.Wait, Reason: "rate limit"}
@@ -385,7 +403,7 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 		w.metrics.PaceWait.Observe(r.Wait.Seconds())
 	}
 	if err := sleepCtx(ctx, r.Wait); err != nil {
-		if rerr := w.release(p, ledger.ReleaseThrottle, "SHUTDOWN"); rerr != nil {
+		if rerr := w.release(p, c.Attempts, ledger.ReleaseThrottle, "SHUTDOWN"); rerr != nil {
 			return rerr
 		}
 		return err
@@ -413,20 +431,43 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 }
 
 // release gives a claim back without a send (the request never went out).
-func (w *Worker) release(p campaigns.SendPayload, mode ledger.ReleaseMode, code string) error {
-	o := ledger.Outcome{State: ledger.Queued, Code: code, Mode: mode}
-	r, err := w.ledger.Finish(context.Background(), p.Run, p.Bucket, p.To, o)
+func (w *Worker) release(p campaigns.SendPayload, attempt int, mode ledger.ReleaseMode, code string) error {
+	o := ledger.Outcome{State: ledger.Queued, Code: code, Mode: mode, Attempt: attempt}
+	r, err := w.finishRetrying(p, o)
 	if err == nil && r.Applied {
 		w.count(p, outcomeLabel(o), "pacing")
 	}
 	return err
 }
 
+// finishRetrying records an outcome, retrying a failing Redis call a few times (about 1.5 s in
+// all): an outcome that is not recorded leaves the claim behind, which later reads as "maybe
+// sent". It runs on its own context so a shutdown does not cut it short.
+func (w *Worker) finishRetrying(p campaigns.SendPayload, o ledger.Outcome) (ledger.FinishResult, error) {
+	var (
+		r   ledger.FinishResult
+		err error
+	)
+	delay := 50 * time.Millisecond
+	for try := 0; try < 5; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r, err = w.ledger.Finish(ctx, p.Run, p.Bucket, p.To, o)
+		cancel()
+		if err == nil {
+			return r, nil
+		}
+		time.Sleep(delay)
+		delay *= 2
+	}
+	return r, err
+}
+
 // settle records the outcome of a send and returns the task's result.
 func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, attempt int, res connectly.SendResult, sendErr error) error {
 	classLabel := "none"
 	finish := func(o ledger.Outcome) error {
-		r, err := w.ledger.Finish(ctx, p.Run, p.Bucket, p.To, o)
+		o.Attempt = attempt
+		r, err := w.finishRetrying(p, o)
 		if err != nil {
 			return err
 		}
@@ -491,8 +532,8 @@ func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.Sen
 		return fmt.Errorf("%s: %w", code, asynq.SkipRetry)
 
 	default: // transient
-		if connectly.Ambiguous(sendErr) && ledger.Delivery(p.Delivery) != ledger.AtLeastOnce {
-			log.Warn().Msg("no answer after the request was sent; marked unknown (at-most-once)")
+		if w.table.Ambiguous(sendErr) && ledger.Delivery(p.Delivery) != ledger.AtLeastOnce {
+			log.Warn().Msg("the request may have been accepted (no answer, or a bare gateway error); marked unknown (at-most-once)")
 			return finish(ledger.Outcome{State: ledger.Unknown, Code: code})
 		}
 		if attempt >= w.cfg.MaxAttempts {

@@ -396,6 +396,26 @@ func TestHandleSend(t *testing.T) {
 		}
 	})
 
+	t.Run("PairLimitSpacesMessagesToOnePersonAcrossRuns", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig()
+		cfg.PairInterval = 6 * time.Second
+		cfg.MaxPaceWait = 10 * time.Millisecond
+		b := setup(t, cfg)
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
+		other := seedRun(t, b, "run-other", ledger.AtMostOnce, 1) // same recipient, another campaign run
+		if err := handle(t, b, ps[0]); err != nil {
+			t.Fatalf("first message: %v", err)
+		}
+		te := wantAs[*ThrottledError](t, handle(t, b, other[0]))
+		if te.RetryAfter < 5*time.Second || te.RetryAfter > 6*time.Second {
+			t.Fatalf("RetryAfter %v, want about 6s", te.RetryAfter)
+		}
+		if n := len(b.sender.Calls()); n != 1 {
+			t.Fatalf("%d requests within the pair interval, want 1", n)
+		}
+	})
+
 	t.Run("OtherSenderIsNotPaced", func(t *testing.T) {
 		t.Parallel()
 		cfg := testConfig()

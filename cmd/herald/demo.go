@@ -142,6 +142,8 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 		ShutdownTimeout: 6 * time.Second, DelayedTaskCheckInterval: 200 * time.Millisecond,
 		TaskCheckInterval: 100 * time.Millisecond, BusinessID: businessID,
 		SenderRates: map[string]float64{def.Sender: o.rate},
+		// The demo compresses time (100 ms retries); its pair interval is 1 s, not Meta's 6 s.
+		PairInterval: time.Second,
 	}, worker.Deps{Redis: rdb, Sender: client, Logger: log})
 	if err := w.Start(); err != nil {
 		return err

@@ -80,6 +80,7 @@ func startWorker(t *testing.T, rdb redis.UniversalClient, baseURL string, concur
 		ThrottleDelay: 100 * time.Millisecond, HoldDelay: 200 * time.Millisecond,
 		DelayedTaskCheckInterval: 100 * time.Millisecond, TaskCheckInterval: 50 * time.Millisecond,
 		BusinessID: itBusiness, BusinessRate: 20000, DefaultSenderRate: 20000,
+		PairInterval: -1, // these tests retry one person within milliseconds on purpose
 	}, worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop()})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

@@ -74,7 +74,7 @@ func TestIntegrationMetricsMatchRunShow(t *testing.T) {
 	}
 	w := worker.New(worker.Config{Concurrency: 30, Backoff: worker.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond},
 		ThrottleDelay: 100 * time.Millisecond, DelayedTaskCheckInterval: 100 * time.Millisecond, TaskCheckInterval: 50 * time.Millisecond,
-		BusinessID: itBusiness, BusinessRate: 20000, DefaultSenderRate: 20000},
+		BusinessID: itBusiness, BusinessRate: 20000, DefaultSenderRate: 20000, PairInterval: -1},
 		worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop(), Metrics: m})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

@@ -65,6 +65,7 @@ func workerConfig(c config.Config) worker.Config {
 		DefaultSenderRate: 80,
 		BurstWindow:       burstWindow(c.StopRun.BurstWindow),
 		BurstShare:        c.StopRun.BurstShare,
+		PairInterval:      pairInterval(c.Limits.PairInterval.D()),
 	}
 }
 
@@ -90,6 +91,7 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 		rdb.Close()
 		return &config.Error{Key: "errors", Msg: err.Error()}
 	}
+	table.SetAmbiguousStatuses(c.Retry.AmbiguousStatuses)
 	m := metrics.New()
 	w := worker.New(workerConfig(c), worker.Deps{Redis: rdb, Sender: client, Table: table, Logger: log, Metrics: m})
 	var ops *http.Server
@@ -146,4 +148,12 @@ func serveOps(addr string, m *metrics.Metrics, ready func(context.Context) error
 	}()
 	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
 	return srv, nil
+}
+
+// pairInterval maps the config's 0 (off) onto the worker's negative "off".
+func pairInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

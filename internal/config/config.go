@@ -28,6 +28,7 @@ type Config struct {
 	Retry     Retry             `yaml:"retry"`
 	Errors    map[string]string `yaml:"errors"`
 	StopRun   StopRun           `yaml:"stop_run"`
+	Limits    Limits            `yaml:"limits"`
 	Log       Log               `yaml:"log"`
 
 	// APIKey and WebhookSecret are resolved from the environment or the *_file keys.
@@ -66,6 +67,15 @@ type Retry struct {
 	ThrottleDelay Duration `yaml:"throttle_delay"`
 	HoldDelay     Duration `yaml:"hold_delay"`
 	MaxPaceWait   Duration `yaml:"max_pace_wait"`
+	// AmbiguousStatuses are bare 5xx answers (no Connectly error body) that may follow an
+	// accepted send: at-most-once runs mark such recipients unknown instead of resending.
+	AmbiguousStatuses []int `yaml:"ambiguous_statuses"`
+}
+
+// Limits configures limits shared by every worker.
+type Limits struct {
+	// PairInterval is the least time between two messages from one sender to one person.
+	PairInterval Duration `yaml:"pair_interval"`
 }
 
 // StopRun configures pausing a run on a burst of one permanent code.
@@ -111,8 +121,10 @@ func Default() Config {
 		Connectly: Connectly{BaseURL: connectly.DefaultBaseURL, Timeout: Duration(10 * time.Second), BusinessRate: 200},
 		Worker:    Worker{Concurrency: 50, ShutdownTimeout: Duration(15 * time.Second)},
 		Retry: Retry{MaxAttempts: 5, Base: Duration(time.Second), Cap: Duration(5 * time.Minute),
-			ThrottleDelay: Duration(2 * time.Second), HoldDelay: Duration(5 * time.Second), MaxPaceWait: Duration(time.Second)},
+			ThrottleDelay: Duration(2 * time.Second), HoldDelay: Duration(5 * time.Second), MaxPaceWait: Duration(time.Second),
+			AmbiguousStatuses: []int{500, 502, 504}},
 		StopRun: StopRun{BurstWindow: 100, BurstShare: 0.2},
+		Limits:  Limits{PairInterval: Duration(6 * time.Second)},
 		Log:     Log{Level: "info", Format: "auto"},
 	}
 }
@@ -220,11 +232,19 @@ func (c *Config) Validate() error {
 	if c.Retry.Base.D() <= 0 || c.Retry.Cap.D() < c.Retry.Base.D() {
 		return &Error{"retry.cap", "must be at least retry.base, and base must be positive"}
 	}
+	if c.Limits.PairInterval.D() < 0 || c.Limits.PairInterval.D() > time.Hour {
+		return &Error{"limits.pair_interval", "want 0 (off) to 1h"}
+	}
 	if c.StopRun.BurstWindow < 0 || c.StopRun.BurstWindow > 10000 {
 		return &Error{"stop_run.burst_window", fmt.Sprintf("%d: want 0 (off) to 10000", c.StopRun.BurstWindow)}
 	}
 	if c.StopRun.BurstShare <= 0 || c.StopRun.BurstShare > 1 {
 		return &Error{"stop_run.burst_share", fmt.Sprintf("%g: want a share above 0 and at most 1", c.StopRun.BurstShare)}
+	}
+	for i, st := range c.Retry.AmbiguousStatuses {
+		if st < 500 || st > 599 {
+			return &Error{fmt.Sprintf("retry.ambiguous_statuses[%d]", i), fmt.Sprintf("%d: want a 5xx status", st)}
+		}
 	}
 	for code, class := range c.Errors {
 		if _, err := connectly.ParseClass(class); err != nil {

@@ -149,12 +149,41 @@ func StatusClass(status int) Class {
 // Table is a classification table: DefaultTable plus operator overrides.
 type Table struct {
 	rules map[string]Rule
+	// ambiguous are the HTTP statuses that, without a Connectly error body, may come from a
+	// gateway after Connectly accepted the message (see Ambiguous).
+	ambiguous map[int]bool
+}
+
+// DefaultAmbiguousStatuses are the bare 5xx answers treated as "maybe sent": a gateway's 500,
+// 502 or 504 can follow an accepted request. 503 means the request was not taken.
+var DefaultAmbiguousStatuses = []int{500, 502, 504}
+
+// SetAmbiguousStatuses replaces the statuses Ambiguous treats as "maybe sent" when they
+// carry no Connectly error body.
+func (t *Table) SetAmbiguousStatuses(statuses []int) {
+	t.ambiguous = make(map[int]bool, len(statuses))
+	for _, s := range statuses {
+		t.ambiguous[s] = true
+	}
+}
+
+// Ambiguous reports whether a failed send may have been accepted anyway: no answer after the
+// request was written, or a bare gateway error (a status from the ambiguous set with no
+// Connectly error code or type in the body). An answer carrying Connectly's error body is a
+// refusal: the message was not accepted.
+func (t *Table) Ambiguous(err error) bool {
+	if Ambiguous(err) {
+		return true
+	}
+	var ae *Error
+	return errors.As(err, &ae) && ae.Code == "" && ae.Type == "" && t.ambiguous[ae.StatusCode]
 }
 
 // NewTable returns DefaultTable with overrides applied. An override key is an error code,
 // a Meta code, an error type or "HTTP_<status>"; its value is a class name.
 func NewTable(overrides map[string]string) (*Table, error) {
 	t := &Table{rules: make(map[string]Rule, len(DefaultTable)+len(overrides))}
+	t.SetAmbiguousStatuses(DefaultAmbiguousStatuses)
 	for k, r := range DefaultTable {
 		t.rules[k] = r
 	}

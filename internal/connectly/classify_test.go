@@ -382,3 +382,32 @@ func TestTableLookupAndRules(t *testing.T) {
 		}
 	}
 }
+
+func TestTableAmbiguous(t *testing.T) {
+	t.Parallel()
+	tbl, err := connectly.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"BareGateway504", &connectly.Error{StatusCode: 504}, true},
+		{"Bare502", &connectly.Error{StatusCode: 502}, true},
+		{"Bare503NotTaken", &connectly.Error{StatusCode: 503}, false},
+		{"ConnectlyBody500IsARefusal", &connectly.Error{StatusCode: 500, ErrorBody: connectly.ErrorBody{Code: "ERROR_CODE_UNSPECIFIED"}}, false},
+		{"WrittenNoAnswer", &connectly.TransportError{Written: true, Err: io.EOF}, true},
+		{"NotWritten", &connectly.TransportError{Written: false, Err: io.EOF}, false},
+		{"Permanent400", &connectly.Error{StatusCode: 400}, false},
+	} {
+		if got := tbl.Ambiguous(tc.err); got != tc.want {
+			t.Errorf("%s: Ambiguous = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	tbl.SetAmbiguousStatuses([]int{503})
+	if !tbl.Ambiguous(&connectly.Error{StatusCode: 503}) || tbl.Ambiguous(&connectly.Error{StatusCode: 504}) {
+		t.Fatal("SetAmbiguousStatuses not applied")
+	}
+}

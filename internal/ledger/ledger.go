@@ -86,21 +86,20 @@ func (l *Ledger) CreateRun(ctx context.Context, r Run) error {
 	if r.Created.IsZero() {
 		r.Created = l.now()
 	}
-	key := rkeys.Run(r.ID)
-	ok, err := l.rdb.HSetNX(ctx, key, "id", r.ID).Result()
+	created := r.Created.UnixMilli()
+	n, err := createRunCmd.Run(ctx, l.rdb, []string{rkeys.Run(r.ID)},
+		"id", r.ID, "campaign", r.Campaign, "status", string(RunRunning), "delivery", string(r.Delivery),
+		"template", r.Template, "language", r.Language, "sender", r.Sender, "queue", r.Queue,
+		"audience", r.Audience, "definition", r.Definition, "parent", r.Parent, "buckets", r.Buckets,
+		"created", created, "planned_to", 0, "queued_to", 0).Int()
 	if err != nil {
 		return fmt.Errorf("ledger: create run %s: %w", r.ID, err)
 	}
-	if !ok {
+	if n == 0 {
 		return fmt.Errorf("ledger: create run %s: %w", r.ID, ErrRunExists)
 	}
-	created := r.Created.UnixMilli()
-	_, err = l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, key,
-			"campaign", r.Campaign, "status", string(RunRunning), "delivery", string(r.Delivery),
-			"template", r.Template, "language", r.Language, "sender", r.Sender, "queue", r.Queue,
-			"audience", r.Audience, "definition", r.Definition, "parent", r.Parent, "buckets", r.Buckets, "created", created,
-			"planned_to", 0, "queued_to", 0)
+	// The indexes live in other slots; they are written after the run exists.
+	_, err = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZAdd(ctx, rkeys.Runs(), redis.Z{Score: float64(created), Member: r.ID})
 		p.ZAdd(ctx, rkeys.CampaignRuns(r.Campaign), redis.Z{Score: float64(created), Member: r.ID})
 		p.ZAdd(ctx, rkeys.Campaigns(), redis.Z{Score: float64(created), Member: r.Campaign})
@@ -390,6 +389,9 @@ type Outcome struct {
 	Mode ReleaseMode
 	// Permanent marks a failure whose code counts towards burst detection.
 	Permanent bool
+	// Attempt, when set, is the attempt number the settling claim was given: the outcome
+	// applies only while the entry still holds that claim.
+	Attempt int
 }
 
 // valid reports whether o is one Finish accepts: an end state of a send, or Queued with a
@@ -430,8 +432,12 @@ func (l *Ledger) Finish(ctx context.Context, runID string, bucket int, recipient
 	if o.Permanent {
 		permanent = "1"
 	}
+	attempt := ""
+	if o.Attempt > 0 {
+		attempt = strconv.Itoa(o.Attempt)
+	}
 	res, err := finishCmd.Run(ctx, l.rdb, keys, recipient, letter, o.Code, o.MessageID, string(o.Mode), l.nowMS(),
-		l.burstWindow, l.burstLimit, permanent).Slice()
+		l.burstWindow, l.burstLimit, permanent, attempt).Slice()
 	if err != nil {
 		return FinishResult{}, fmt.Errorf("ledger: finish in run %s: %w", runID, err)
 	}

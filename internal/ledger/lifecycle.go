@@ -285,6 +285,9 @@ func (l *Ledger) Advance(ctx context.Context, runID string, bucket int, recipien
 // Skip marks a planned or queued recipient skipped with reason and reports whether it did;
 // a recipient being sent or already done is left alone.
 func (l *Ledger) Skip(ctx context.Context, runID string, bucket int, recipient, reason string) (bool, error) {
+	if reason == "" || strings.Contains(reason, "|") {
+		return false, fmt.Errorf("ledger: skip: reason must be non-empty and without '|'")
+	}
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket)}
 	res, err := skipCmd.Run(ctx, l.rdb, keys, recipient, reason, l.nowMS()).Slice()
 	if err != nil {

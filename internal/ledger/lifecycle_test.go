@@ -224,3 +224,53 @@ func TestAdvanceIsMonotonic(t *testing.T) {
 		t.Fatal("Advance to accepted accepted")
 	}
 }
+
+func TestClaimOwnership(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("StaleClaimSettlesNothing", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		es := seedRun(t, b, "r8", AtLeastOnce, recipients(1), true)
+		if c := claim(t, b, "r8", es[0], AtLeastOnce); c.Attempts != 1 {
+			t.Fatalf("first claim %+v", c)
+		}
+		// The first worker's lease lapsed; another attempt claims again and sends.
+		if c := claim(t, b, "r8", es[0], AtLeastOnce); c.Verdict != VerdictSend || c.Attempts != 2 {
+			t.Fatalf("second claim %+v", c)
+		}
+		// The first worker comes back with a transient failure: it must not undo the second claim.
+		if r := finish(t, b, "r8", es[0], Outcome{State: Queued, Code: "HTTP_503", Mode: ReleaseRetry, Attempt: 1}); r.Applied {
+			t.Fatal("a stale claim's outcome was applied")
+		}
+		if r := finish(t, b, "r8", es[0], Outcome{State: Accepted, MessageID: "m2", Attempt: 2}); !r.Applied {
+			t.Fatal("the live claim's outcome was not applied")
+		}
+		wantEqual(t, "entry", Entry{State: Accepted, Row: 1, Attempts: 2, MessageID: "m2"}, getEntry(t, b, "r8", es[0]))
+	})
+
+	t.Run("CancelledRunTurnsAFoundClaimUnknown", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		es := seedRun(t, b, "r9", AtMostOnce, recipients(2), true)
+		claim(t, b, "r9", es[0], AtMostOnce) // the worker dies after sending
+		if _, _, err := b.l.Cancel(ctx, "r9", "stop"); err != nil {
+			t.Fatal(err)
+		}
+		if c := claim(t, b, "r9", es[0], AtMostOnce); c.Verdict != VerdictUnknown || c.State != Unknown {
+			t.Fatalf("redelivered task of a cancelled run: %+v, want unknown", c)
+		}
+		c := getCounters(t, b, "r9")
+		wantEqual(t, "states", states(map[State]int64{Unknown: 1, Skipped: 1}), c.States)
+	})
+
+	t.Run("SkipRejectsSeparator", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		es := seedRun(t, b, "r10", AtMostOnce, recipients(1), true)
+		if _, err := b.l.Skip(ctx, "r10", es[0].Bucket, es[0].Recipient, "a|b"); err == nil {
+			t.Fatal("a reason with '|' was accepted")
+		}
+	})
+}

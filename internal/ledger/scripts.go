@@ -130,6 +130,14 @@ local v = redis.call('HGET', KEYS[4], ARGV[1])
 if not v then return {'noentry', '', 0, ''} end
 local st, row, att, code, mid = parse(v)
 if st ~= 'p' and st ~= 'q' and st ~= 's' then return {'done', st, att, code} end
+if status == 'cancelled' and st == 's' then
+  -- An earlier attempt may have sent it: the truth is unknown, not "never sent".
+  redis.call('HSET', KEYS[4], ARGV[1], 'u|' .. row .. '|' .. att .. '|CLAIM_FOUND|')
+  move(KEYS[2], 's', 'u')
+  redis.call('HINCRBY', KEYS[3], 'unknown:CLAIM_FOUND', 1)
+  maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+  return {'unknown', 'u', att, 'CLAIM_FOUND'}
+end
 if status == 'cancelled' then
   redis.call('HSET', KEYS[4], ARGV[1], 'k|' .. row .. '|' .. att .. '|cancelled|')
   move(KEYS[2], st, 'k')
@@ -168,7 +176,10 @@ return {'send', 's', att, code}
 // did not count: the attempt is given back), ARGV[6] -> now (unix ms),
 // ARGV[7] -> burst window (outcomes kept; 0 disables), ARGV[8] -> burst limit (a permanent
 // failure whose code fills more than this many of the window pauses the run),
-// ARGV[9] -> '1' when this failure is permanent and counts towards a burst.
+// ARGV[9] -> '1' when this failure is permanent and counts towards a burst,
+// ARGV[10] -> the attempt number of the claim being settled (” to skip the check): a worker
+// whose claim was taken over (its lease lapsed and another attempt claimed again) settles
+// nothing.
 // Returns {1 if applied else 0, 1 if the run completed else 0, the prior state letter,
 // the pause reason if this outcome paused the run for a burst else ”}.
 var finishCmd = redis.NewScript(luaLib + `
@@ -176,6 +187,7 @@ local v = redis.call('HGET', KEYS[4], ARGV[1])
 if not v then return {0, 0, '', ''} end
 local st, row, att, code, mid = parse(v)
 if st ~= 's' then return {0, 0, st, ''} end
+if ARGV[10] ~= '' and tonumber(ARGV[10]) ~= att then return {0, 0, st, ''} end
 local new, mode = ARGV[2], ARGV[5]
 if new == 'q' and (mode == 'throttle' or mode == 'hold') and att > 0 then
   att = att - 1
@@ -282,4 +294,13 @@ move(KEYS[2], st, 'k')
 redis.call('HINCRBY', KEYS[3], 'skipped:' .. ARGV[2], 1)
 maybe_complete(KEYS[1], KEYS[2], ARGV[3])
 return {st, 1}
+`)
+
+// createRunCmd creates a run hash whole, or not at all when the id is taken.
+//
+// KEYS[1] -> run hash. ARGV -> field, value pairs. Returns 1 when created, 0 when it existed.
+var createRunCmd = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
 `)

@@ -58,5 +58,14 @@ func SenderLimit(business, sender string) string {
 	return Prefix + "limit:{" + business + "}:sender:" + sender
 }
 
+// RunLimit is the GCRA state of a run's own rate cap (the campaign's rate).
+func RunLimit(business, runID string) string { return Prefix + "limit:{" + business + "}:run:" + runID }
+
+// PairLimit is the GCRA state of the pair limit between one sender and one recipient (about
+// one message per 6 s to the same person, across campaigns).
+func PairLimit(business, sender, recipient string) string {
+	return Prefix + "limit:{" + business + "}:pair:" + sender + ":" + recipient
+}
+
 // BusinessLimit is the GCRA state of the business-wide request limit on Connectly's API.
 func BusinessLimit(business string) string { return Prefix + "limit:{" + business + "}:business" }
