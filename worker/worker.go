@@ -375,6 +375,14 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 	if c.Verdict == ledger.VerdictNotClaimed {
 		return &ThrottledError{RetryAfter: r.Wait, Reason: "rate limit"}
 	}
+	if c.Verdict != ledger.VerdictSend && r.OK {
+		// Reserved but nothing will be sent (paused, done, cancelled): give the permits back,
+		// so held tasks do not eat the rate limits and the person's pair slot stays free.
+		keys, lims := w.limitsFor(p)
+		if err := w.limiter.Refund(context.WithoutCancel(ctx), keys, lims); err != nil {
+			log.Warn().Err(err).Msg("could not give rate-limit permits back")
+		}
+	}
 	switch c.Verdict {
 	case ledger.VerdictSend:
 	case ledger.VerdictPaused:

@@ -476,3 +476,31 @@ func TestHandleSend(t *testing.T) {
 		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Accepted, Attempts: 1, MessageID: "msg-late"})
 	})
 }
+
+func TestHeldTaskGivesPermitsBack(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.DefaultSenderRate = 1 // one permit a second
+	cfg.MaxPaceWait = 10 * time.Millisecond
+	cfg.PairInterval = 6 * time.Second
+	b := setup(t, cfg)
+	const heldRun = "held-run"
+	ps := seedRun(t, b, heldRun, ledger.AtMostOnce, 2)
+	if _, err := b.ledger.Pause(context.Background(), heldRun, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	// Held twice: without refunds the second would find the sender's permit used up.
+	for i := 0; i < 2; i++ {
+		wantAs[*HeldError](t, handle(t, b, ps[0]))
+	}
+	if _, err := b.ledger.Resume(context.Background(), heldRun); err != nil {
+		t.Fatal(err)
+	}
+	// The permit and the person's pair slot are free: the send goes out at once.
+	if err := handle(t, b, ps[0]); err != nil {
+		t.Fatalf("send after resume: %v", err)
+	}
+	if n := len(b.sender.Calls()); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+}

@@ -166,3 +166,48 @@ func parseReservation(c *redis.Cmd) (Reservation, error) {
 	}
 	return Reservation{OK: ok == 1, Wait: time.Duration(us) * time.Microsecond}, nil
 }
+
+// refundCmd gives one permit back to every limit given (a reserved send that did not happen).
+//
+// KEYS[i] -> GCRA state of limit i. ARGV[i] -> emission interval of limit i (µs).
+// Returns the number of limits refunded.
+var refundCmd = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local n = 0
+for i = 1, #KEYS do
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '')
+  if tat then
+    tat = tat - tonumber(ARGV[i])
+    if tat <= now then
+      redis.call('DEL', KEYS[i])
+    else
+      redis.call('SET', KEYS[i], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+    end
+    n = n + 1
+  end
+end
+return n
+`)
+
+// Refund gives back the permit a Reserve took from each of the keyed limits, for a send that
+// did not happen (its run was paused, or it was already done). The next reservation can use
+// the freed slot; reservations already handed out keep their times.
+func (l *Limiter) Refund(ctx context.Context, keys []string, limits []Limit) error {
+	ks := make([]string, 0, len(keys))
+	args := make([]any, 0, len(keys))
+	for i, lim := range limits {
+		if lim.Rate <= 0 {
+			continue
+		}
+		ks = append(ks, keys[i])
+		args = append(args, int64(math.Round(1e6/lim.Rate)))
+	}
+	if len(ks) == 0 {
+		return nil
+	}
+	if err := refundCmd.Run(ctx, l.rdb, ks, args...).Err(); err != nil {
+		return fmt.Errorf("limits: refund: %w", err)
+	}
+	return nil
+}
