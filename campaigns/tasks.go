@@ -48,6 +48,9 @@ type SendPayload struct {
 	Delivery string `json:"dlv"`
 	// Rate is the campaign's own cap in messages/s (0: the sender's rate only).
 	Rate float64 `json:"rate,omitempty"`
+	// Category is the template's category (marketing, utility, authentication): it chooses
+	// the frequency cap that applies.
+	Category string `json:"cat,omitempty"`
 }
 
 // TaskID is the asynq task id of a recipient's send in a run, derived from the ledger key, so a

@@ -253,7 +253,7 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 			p := campaigns.SendPayload{
 				Run: run.ID, To: row.Recipient, Bucket: ledger.BucketOf(row.Recipient, run.Buckets), Row: row.N,
 				Campaign: run.Campaign, Template: run.Template, Language: cmp.Or(row.Language, run.Language), Sender: run.Sender,
-				Params: params, Delivery: string(run.Delivery), Rate: def.Rate,
+				Params: params, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.Template.Category,
 			}
 			batch = append(batch, pending{entry: ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N}, payload: p})
 		}

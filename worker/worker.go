@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -71,7 +74,32 @@ type Config struct {
 	// run pauses. Defaults 100 and 0.2; a negative window turns it off.
 	BurstWindow int
 	BurstShare  float64
+	// DailyTier is the business's messaging tier: at most this many unique recipients per
+	// rolling TierWindow (24 h), shared by all sender numbers. 0 means unlimited.
+	DailyTier  int
+	TierWindow time.Duration
+	// TierRecheck is the longest a send waiting for room in the tier sleeps before it looks
+	// again. Default 5m.
+	TierRecheck time.Duration
+	// FrequencyCaps limit messages per recipient by template category, across runs.
+	FrequencyCaps map[string]FrequencyCap
+	// Adaptive is how a sender's rate backs off after the provider throttled it and recovers.
+	Adaptive limits.Policy
+	// AdaptiveCodes are the error keys that halve the sender's rate. Default HTTP_429, 130429,
+	// 4 and 80007; AdaptiveOff disables the backoff.
+	AdaptiveCodes []string
+	AdaptiveOff   bool
 }
+
+// FrequencyCap is at most Max messages to one recipient per Window.
+type FrequencyCap struct {
+	Max    int
+	Window time.Duration
+}
+
+// DefaultAdaptiveCodes are the throttles that say the sender goes too fast (not 131056, which
+// is about one recipient).
+var DefaultAdaptiveCodes = []string{"HTTP_429", "130429", "4", "80007"}
 
 func (c *Config) setDefaults() {
 	if c.Concurrency <= 0 {
@@ -125,6 +153,15 @@ func (c *Config) setDefaults() {
 	if c.BurstShare <= 0 {
 		c.BurstShare = 0.2
 	}
+	if c.TierWindow <= 0 {
+		c.TierWindow = 24 * time.Hour
+	}
+	if c.TierRecheck <= 0 {
+		c.TierRecheck = 5 * time.Minute
+	}
+	if c.AdaptiveCodes == nil {
+		c.AdaptiveCodes = DefaultAdaptiveCodes
+	}
 }
 
 // Deps are the Worker's collaborators.
@@ -154,6 +191,8 @@ type Worker struct {
 	table   *connectly.Table
 	log     zerolog.Logger
 	srv     *asynq.Server
+	now     func() time.Time
+	adapt   map[string]bool
 }
 
 // New builds a Worker; Start runs it.
@@ -170,7 +209,13 @@ func New(cfg Config, d Deps) *Worker {
 	l.SetBurst(cfg.BurstWindow, cfg.BurstShare)
 	w := &Worker{
 		rdb: d.Redis, cfg: cfg, ledger: l, metrics: d.Metrics, limiter: limits.New(d.Redis),
-		sender: d.Sender, table: d.Table, log: log,
+		sender: d.Sender, table: d.Table, log: log, now: d.Now, adapt: map[string]bool{},
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	for _, c := range cfg.AdaptiveCodes {
+		w.adapt[c] = true
 	}
 	w.srv = asynq.NewServerFromRedisClient(d.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
@@ -279,22 +324,74 @@ func (w *Worker) senderRate(sender string) float64 {
 	return w.cfg.DefaultSenderRate
 }
 
-// limitsFor returns the limiter keys and limits of a send: the sender's rate, the business's
-// request limit, the campaign's own cap, and the pair limit to this recipient. All keys share
-// the business hash tag, so one script reserves them together.
-func (w *Worker) limitsFor(p campaigns.SendPayload) ([]string, []limits.Limit) {
-	sender := p.Sender
-	if sender == "" {
-		sender = "default"
+// senderOf names the sender of a send in limiter keys ("default" when the payload has none).
+func senderOf(p campaigns.SendPayload) string {
+	if p.Sender == "" {
+		return "default"
 	}
-	keys := []string{rkeys.SenderLimit(w.cfg.BusinessID, sender), rkeys.BusinessLimit(w.cfg.BusinessID),
-		rkeys.RunLimit(w.cfg.BusinessID, p.Run), rkeys.PairLimit(w.cfg.BusinessID, sender, p.To)}
+	return p.Sender
+}
+
+// Positions of the rate limits in a Request's keys.
+const (
+	limSender = iota
+	limBusiness
+	limRun
+	limPair
+)
+
+// requestFor returns the reservation a send needs: the sender's rate (scaled down while
+// backing off after a throttle), the business's request limit, the campaign's own cap, the
+// pair limit to this recipient, room in the daily tier and the frequency cap of its category.
+// All keys share the business hash tag, so one script reserves them together.
+func (w *Worker) requestFor(ctx context.Context, p campaigns.SendPayload) *limits.Request {
+	biz, sender := w.cfg.BusinessID, senderOf(p)
 	pair := limits.Limit{}
 	if w.cfg.PairInterval > 0 {
 		pair = limits.Limit{Rate: 1 / w.cfg.PairInterval.Seconds(), Burst: 1}
 	}
-	return keys, []limits.Limit{limits.PerSecond(w.senderRate(sender)), limits.PerSecond(w.cfg.BusinessRate),
-		limits.PerSecond(p.Rate), pair}
+	r := &limits.Request{
+		Keys: []string{rkeys.SenderLimit(biz, sender), rkeys.BusinessLimit(biz),
+			rkeys.RunLimit(biz, p.Run), rkeys.PairLimit(biz, sender, p.To)},
+		Limits: []limits.Limit{limits.PerSecond(w.senderRate(sender)), limits.PerSecond(w.cfg.BusinessRate),
+			limits.PerSecond(p.Rate), pair},
+		MaxWait: w.cfg.MaxPaceWait,
+		Usage:   []int{limSender, limBusiness},
+		Now:     w.now(),
+	}
+	if !w.cfg.AdaptiveOff {
+		r.Adaptive = &limits.Adaptive{Key: rkeys.SenderBackoff(biz, sender), Index: limSender, Policy: w.cfg.Adaptive}
+	}
+	if w.cfg.DailyTier > 0 {
+		r.Tier = &limits.Tier{Key: rkeys.Tier(biz), Limit: w.cfg.DailyTier, Window: w.cfg.TierWindow, Member: p.To}
+	}
+	cat := categoryOf(ctx, p)
+	if c, ok := w.cfg.FrequencyCaps[cat]; ok && c.Max > 0 {
+		r.Cap = &limits.Cap{Key: rkeys.Cap(biz, cat, ledger.BucketOf(p.To, rkeys.CapBuckets)), Field: p.To,
+			Max: c.Max, Window: c.Window, Tag: CapTag(p.Run)}
+	}
+	return r
+}
+
+// CapTag is the short mark a run leaves in a recipient's frequency-cap record.
+func CapTag(runID string) string {
+	h := fnv.New64a()
+	h.Write([]byte(runID))
+	return strconv.FormatUint(h.Sum64(), 36)
+}
+
+// categoryOf is the template category of a send: from the payload, else from its queue
+// ("herald:marketing"), else marketing.
+func categoryOf(ctx context.Context, p campaigns.SendPayload) string {
+	if p.Category != "" {
+		return p.Category
+	}
+	if q, ok := asynq.GetQueueName(ctx); ok {
+		if c, found := strings.CutPrefix(q, campaigns.QueueFor("")); found && c != "" {
+			return c
+		}
+	}
+	return "marketing"
 }
 
 // paceAndClaim reserves a pacing permit (sender and business limits) and claims the
@@ -306,10 +403,9 @@ func (w *Worker) limitsFor(p campaigns.SendPayload) ([]string, []limits.Limit) {
 // the permit is reserved and waited for first and the entry claimed after: a worker that dies
 // while waiting then leaves no claim behind (a claim found later would make the recipient
 // unknown under at-most-once although nothing was sent).
-func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload) (ledger.Claim, limits.Reservation, error) {
-	keys, lims := w.limitsFor(p)
+func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload, req *limits.Request) (ledger.Claim, limits.Reservation, error) {
 	if w.paced.Load() {
-		r, err := w.limiter.Reserve(ctx, keys, lims, w.cfg.MaxPaceWait)
+		r, err := w.limiter.ReserveRequest(ctx, req)
 		if err != nil || !r.OK {
 			return ledger.Claim{Verdict: ledger.VerdictNotClaimed}, r, err
 		}
@@ -318,12 +414,13 @@ func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload) (led
 			return ledger.Claim{Verdict: ledger.VerdictNotClaimed}, r, err
 		}
 		c, err := w.ledger.Claim(ctx, p.Run, p.Bucket, p.To, ledger.Delivery(p.Delivery))
-		return c, limits.Reservation{OK: true}, err
+		r.Wait = 0
+		return c, r, err
 	}
 	var rc *limits.ReserveCmd
 	var cc *ledger.ClaimCmd
 	_, _ = w.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
-		rc = w.limiter.ReserveIn(ctx, pipe, keys, lims, w.cfg.MaxPaceWait)
+		rc = w.limiter.ReserveIn(ctx, pipe, req)
 		cc = w.ledger.ClaimIn(ctx, pipe, p.Run, p.Bucket, p.To, ledger.Delivery(p.Delivery))
 		return nil
 	})
@@ -362,7 +459,8 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 	}
 	log := w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger()
 
-	c, r, err := w.paceAndClaim(ctx, p)
+	req := w.requestFor(ctx, p)
+	c, r, err := w.paceAndClaim(ctx, p, req)
 	if err != nil {
 		if c.Verdict == ledger.VerdictSend {
 			// Claimed but the permit is unknown: give the claim back and try again later.
@@ -372,14 +470,16 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 		}
 		return err
 	}
+	if r.Reason == limits.ReasonCapped && (c.Verdict == ledger.VerdictSend || c.Verdict == ledger.VerdictNotClaimed) {
+		return w.skipCapped(ctx, log, p, c)
+	}
 	if c.Verdict == ledger.VerdictNotClaimed {
-		return &ThrottledError{RetryAfter: r.Wait, Reason: "rate limit"}
+		return w.waitFor(ctx, log, p, r)
 	}
 	if c.Verdict != ledger.VerdictSend && r.OK {
 		// Reserved but nothing will be sent (paused, done, cancelled): give the permits back,
 		// so held tasks do not eat the rate limits and the person's pair slot stays free.
-		keys, lims := w.limitsFor(p)
-		if err := w.limiter.Refund(context.WithoutCancel(ctx), keys, lims); err != nil {
+		if err := w.limiter.Refund(context.WithoutCancel(ctx), req, r); err != nil {
 			log.Warn().Err(err).Msg("could not give rate-limit permits back")
 		}
 	}
@@ -402,10 +502,14 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	if !r.OK {
-		if err := w.release(p, c.Attempts, ledger.ReleaseThrottle, "RATE_LIMIT"); err != nil {
+		code := "RATE_LIMIT"
+		if r.Reason == limits.ReasonTier {
+			code = "DAILY_TIER"
+		}
+		if err := w.release(p, c.Attempts, ledger.ReleaseThrottle, code); err != nil {
 			return err
 		}
-		return &ThrottledError{RetryAfter: r.Wait, Reason: "rate limit"}
+		return w.waitFor(ctx, log, p, r)
 	}
 	if w.metrics != nil && r.Wait > 0 {
 		w.metrics.PaceWait.Observe(r.Wait.Seconds())
@@ -436,6 +540,54 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 		w.metrics.RequestDuration.WithLabelValues(class).Observe(time.Since(began).Seconds())
 	}
 	return w.settle(context.WithoutCancel(ctx), log, p, c.Attempts, res, sendErr)
+}
+
+// waitFor answers a send the limits refused for now: a throttle, which uses no attempt and
+// brings the task back when a permit (or room in the daily tier) should be free. A tier wait
+// is noted on the run, so `herald run show` says what it waits for.
+func (w *Worker) waitFor(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, r limits.Reservation) error {
+	if r.Reason != limits.ReasonTier {
+		if w.metrics != nil {
+			w.metrics.LimitWaits.WithLabelValues(limits.ReasonRate).Inc()
+		}
+		return &ThrottledError{RetryAfter: r.Wait, Reason: "rate limit"}
+	}
+	after := min(r.Wait, w.cfg.TierRecheck)
+	now := w.now()
+	note := fmt.Sprintf("daily tier: %d unique recipients in %s used; room again at %s", w.cfg.DailyTier,
+		w.cfg.TierWindow, now.Add(r.Wait).UTC().Format(time.RFC3339))
+	if err := w.ledger.SetWaiting(context.WithoutCancel(ctx), p.Run, note, now.Add(after)); err != nil {
+		log.Warn().Err(err).Msg("could not note the tier wait on the run")
+	}
+	if w.metrics != nil {
+		w.metrics.LimitWaits.WithLabelValues(limits.ReasonTier).Inc()
+	}
+	log.Debug().Dur("retry_in", after).Msg("waiting for the daily tier")
+	return &ThrottledError{RetryAfter: after, Reason: "daily tier"}
+}
+
+// skipCapped settles a send the frequency cap refused: the recipient had enough messages of
+// this category within the cap's window, so the entry becomes skipped(capped).
+func (w *Worker) skipCapped(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, c ledger.Claim) error {
+	applied := false
+	if c.Verdict == ledger.VerdictSend {
+		r, err := w.finishRetrying(p, ledger.Outcome{State: ledger.Skipped, Code: limits.ReasonCapped, Attempt: c.Attempts})
+		if err != nil {
+			return err
+		}
+		applied = r.Applied
+	} else {
+		ok, err := w.ledger.Skip(context.WithoutCancel(ctx), p.Run, p.Bucket, p.To, limits.ReasonCapped)
+		if err != nil {
+			return err
+		}
+		applied = ok
+	}
+	if applied {
+		w.count(p, metrics.OutcomeSkipped, limits.ReasonCapped)
+		log.Info().Msg("skipped: frequency cap reached")
+	}
+	return nil
 }
 
 // release gives a claim back without a send (the request never went out).
@@ -508,6 +660,17 @@ func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.Sen
 		var ae *connectly.Error
 		if errors.As(sendErr, &ae) && ae.RetryAfterSeconds > 0 {
 			after = time.Duration(ae.RetryAfterSeconds) * time.Second
+		}
+		if w.adapt[code] && !w.cfg.AdaptiveOff {
+			sender := senderOf(p)
+			f, halved, err := w.limiter.Throttled(ctx, rkeys.SenderBackoff(w.cfg.BusinessID, sender), w.cfg.Adaptive, w.now())
+			switch {
+			case err != nil:
+				log.Warn().Err(err).Msg("could not record the throttle for the sender's backoff")
+			case halved:
+				log.Warn().Str("sender", logx.Phone(sender)).Float64("rate", w.senderRate(sender)*f).
+					Msg("throttled by the provider: sender rate halved")
+			}
 		}
 		log.Debug().Msg("throttled by Connectly")
 		return &ThrottledError{RetryAfter: after, Reason: code}

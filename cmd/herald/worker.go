@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/worker"
 )
@@ -66,7 +67,27 @@ func workerConfig(c config.Config) worker.Config {
 		BurstWindow:       burstWindow(c.StopRun.BurstWindow),
 		BurstShare:        c.StopRun.BurstShare,
 		PairInterval:      pairInterval(c.Limits.PairInterval.D()),
+		DailyTier:         int(c.Limits.MessagingTier),
+		TierWindow:        c.Limits.TierWindow.D(),
+		TierRecheck:       c.Limits.TierRecheck.D(),
+		FrequencyCaps:     frequencyCaps(c),
+		Adaptive:          adaptivePolicy(c),
+		AdaptiveCodes:     c.Limits.Adaptive.Codes,
+		AdaptiveOff:       c.Limits.Adaptive.Off,
 	}
+}
+
+func frequencyCaps(c config.Config) map[string]worker.FrequencyCap {
+	m := make(map[string]worker.FrequencyCap, len(c.Limits.FrequencyCaps))
+	for cat, fc := range c.Limits.FrequencyCaps {
+		m[cat] = worker.FrequencyCap{Max: fc.Max, Window: fc.Window.D()}
+	}
+	return m
+}
+
+func adaptivePolicy(c config.Config) limits.Policy {
+	a := c.Limits.Adaptive
+	return limits.Policy{Min: a.MinFactor, Every: a.RecoverEvery.D(), Step: a.RecoverStep, Cooldown: a.Cooldown.D()}
 }
 
 func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen string) error {

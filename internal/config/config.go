@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,6 +77,51 @@ type Retry struct {
 type Limits struct {
 	// PairInterval is the least time between two messages from one sender to one person.
 	PairInterval Duration `yaml:"pair_interval"`
+	// MessagingTier is the business portfolio's daily messaging limit: unique recipients per
+	// rolling TierWindow (24 h). 0 (or "unlimited") means no limit.
+	MessagingTier Tier `yaml:"messaging_tier"`
+	// TierWindow is the tier's rolling window; Meta's is 24h (change it only to rehearse).
+	TierWindow Duration `yaml:"tier_window"`
+	// TierRecheck is the longest a send waiting for the tier sleeps before it looks again.
+	TierRecheck Duration `yaml:"tier_recheck"`
+	// FrequencyCaps limit messages per recipient by template category, across campaigns.
+	FrequencyCaps map[string]FrequencyCap `yaml:"frequency_caps"`
+	// Adaptive is the sender's backoff after the provider throttled it.
+	Adaptive Adaptive `yaml:"adaptive"`
+}
+
+// Tier is a messaging tier: a number of unique recipients, or "unlimited" (0).
+type Tier int
+
+func (t *Tier) UnmarshalYAML(n *yaml.Node) error {
+	if strings.EqualFold(n.Value, "unlimited") {
+		*t = 0
+		return nil
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: messaging_tier %q: want a number of recipients (250, 2000, 10000, 100000) or unlimited", n.Line, n.Value)
+	}
+	*t = Tier(v)
+	return nil
+}
+
+// FrequencyCap is at most Max messages to one recipient per Window.
+type FrequencyCap struct {
+	Max    int      `yaml:"max"`
+	Window Duration `yaml:"window"`
+}
+
+// Adaptive configures the sender backoff: a throttle whose code is in Codes halves the
+// sender's rate (not below MinFactor of it, at most once per Cooldown); the rate then
+// recovers by RecoverStep of the configured rate every RecoverEvery.
+type Adaptive struct {
+	Off          bool     `yaml:"off"`
+	MinFactor    float64  `yaml:"min_factor"`
+	RecoverEvery Duration `yaml:"recover_every"`
+	RecoverStep  float64  `yaml:"recover_step"`
+	Cooldown     Duration `yaml:"cooldown"`
+	Codes        []string `yaml:"codes"`
 }
 
 // StopRun configures pausing a run on a burst of one permanent code.
@@ -124,8 +170,11 @@ func Default() Config {
 			ThrottleDelay: Duration(2 * time.Second), HoldDelay: Duration(5 * time.Second), MaxPaceWait: Duration(time.Second),
 			AmbiguousStatuses: []int{500, 502, 504}},
 		StopRun: StopRun{BurstWindow: 100, BurstShare: 0.2},
-		Limits:  Limits{PairInterval: Duration(6 * time.Second)},
-		Log:     Log{Level: "info", Format: "auto"},
+		Limits: Limits{PairInterval: Duration(6 * time.Second), TierWindow: Duration(24 * time.Hour),
+			TierRecheck: Duration(5 * time.Minute),
+			Adaptive: Adaptive{MinFactor: 0.05, RecoverEvery: Duration(10 * time.Second), RecoverStep: 0.1,
+				Cooldown: Duration(time.Second), Codes: []string{"HTTP_429", "130429", "4", "80007"}}},
+		Log: Log{Level: "info", Format: "auto"},
 	}
 }
 
@@ -234,6 +283,35 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.PairInterval.D() < 0 || c.Limits.PairInterval.D() > time.Hour {
 		return &Error{"limits.pair_interval", "want 0 (off) to 1h"}
+	}
+	if c.Limits.TierWindow.D() < time.Second {
+		return &Error{"limits.tier_window", "must be at least 1s (Meta's window is 24h)"}
+	}
+	if c.Limits.TierRecheck.D() < time.Second {
+		return &Error{"limits.tier_recheck", "must be at least 1s"}
+	}
+	for cat, fc := range c.Limits.FrequencyCaps {
+		key := "limits.frequency_caps." + cat
+		if !slices.Contains([]string{"marketing", "utility", "authentication"}, cat) {
+			return &Error{key, "want a template category: marketing, utility or authentication"}
+		}
+		if fc.Max < 1 {
+			return &Error{key + ".max", fmt.Sprintf("%d: want at least 1 message", fc.Max)}
+		}
+		if fc.Window.D() < time.Minute {
+			return &Error{key + ".window", "want at least 1m (e.g. 24h, 168h)"}
+		}
+	}
+	if a := c.Limits.Adaptive; !a.Off {
+		if a.MinFactor <= 0 || a.MinFactor > 1 {
+			return &Error{"limits.adaptive.min_factor", fmt.Sprintf("%g: want above 0 and at most 1", a.MinFactor)}
+		}
+		if a.RecoverStep <= 0 || a.RecoverStep > 1 {
+			return &Error{"limits.adaptive.recover_step", fmt.Sprintf("%g: want above 0 and at most 1", a.RecoverStep)}
+		}
+		if a.RecoverEvery.D() <= 0 || a.Cooldown.D() <= 0 {
+			return &Error{"limits.adaptive", "recover_every and cooldown must be positive"}
+		}
 	}
 	if c.StopRun.BurstWindow < 0 || c.StopRun.BurstWindow > 10000 {
 		return &Error{"stop_run.burst_window", fmt.Sprintf("%d: want 0 (off) to 10000", c.StopRun.BurstWindow)}

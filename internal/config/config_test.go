@@ -83,8 +83,11 @@ func TestLoadDefaults(t *testing.T) {
 			AmbiguousStatuses: []int{500, 502, 504},
 		},
 		StopRun: config.StopRun{BurstWindow: 100, BurstShare: 0.2},
-		Limits:  config.Limits{PairInterval: config.Duration(6 * time.Second)},
-		Log:     config.Log{Level: "info", Format: "auto"},
+		Limits: config.Limits{PairInterval: config.Duration(6 * time.Second), TierWindow: config.Duration(24 * time.Hour),
+			TierRecheck: config.Duration(5 * time.Minute),
+			Adaptive: config.Adaptive{MinFactor: 0.05, RecoverEvery: config.Duration(10 * time.Second), RecoverStep: 0.1,
+				Cooldown: config.Duration(time.Second), Codes: []string{"HTTP_429", "130429", "4", "80007"}}},
+		Log: config.Log{Level: "info", Format: "auto"},
 	}
 	if got := config.Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() (-want, +got):\n- %+v\n+ %+v", want, got)
@@ -158,6 +161,21 @@ errors:
 stop_run:
   burst_window: 50
   burst_share: 0.5
+limits:
+  pair_interval: 10s
+  messaging_tier: 10000
+  tier_window: 24h
+  tier_recheck: 2m
+  frequency_caps:
+    marketing:
+      max: 2
+      window: 168h
+  adaptive:
+    min_factor: 0.25
+    recover_every: 30s
+    recover_step: 0.05
+    cooldown: 2s
+    codes: [HTTP_429]
 log:
   level: debug
   format: json
@@ -185,9 +203,13 @@ log:
 			MaxPaceWait:       config.Duration(2 * time.Second),
 			AmbiguousStatuses: []int{500, 502, 504},
 		},
-		Errors:        map[string]string{"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID": "stop-run", "HTTP_404": "permanent"},
-		StopRun:       config.StopRun{BurstWindow: 50, BurstShare: 0.5},
-		Limits:        config.Limits{PairInterval: config.Duration(6 * time.Second)},
+		Errors:  map[string]string{"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID": "stop-run", "HTTP_404": "permanent"},
+		StopRun: config.StopRun{BurstWindow: 50, BurstShare: 0.5},
+		Limits: config.Limits{PairInterval: config.Duration(10 * time.Second), MessagingTier: 10000,
+			TierWindow: config.Duration(24 * time.Hour), TierRecheck: config.Duration(2 * time.Minute),
+			FrequencyCaps: map[string]config.FrequencyCap{"marketing": {Max: 2, Window: config.Duration(168 * time.Hour)}},
+			Adaptive: config.Adaptive{MinFactor: 0.25, RecoverEvery: config.Duration(30 * time.Second), RecoverStep: 0.05,
+				Cooldown: config.Duration(2 * time.Second), Codes: []string{"HTTP_429"}}},
 		Log:           config.Log{Level: "debug", Format: "json"},
 		APIKey:        "file-key",
 		WebhookSecret: "file-secret",
@@ -458,6 +480,11 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"RetryBaseZero", "retry:\n  base: 0s\n", "retry.cap", []string{"positive"}},
 		{"ErrorsBadClass", "errors:\n  ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID: sometimes\n", "errors.ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID", []string{`"sometimes"`, "stop-run"}},
 		{"ErrorsNoneNotAClass", "errors:\n  HTTP_500: none\n", "errors.HTTP_500", []string{`"none"`}},
+		{"CapUnknownCategory", "limits:\n  frequency_caps:\n    promo:\n      max: 1\n      window: 24h\n", "limits.frequency_caps.promo", []string{"marketing"}},
+		{"CapMaxZero", "limits:\n  frequency_caps:\n    marketing:\n      max: 0\n      window: 24h\n", "limits.frequency_caps.marketing.max", []string{"at least 1"}},
+		{"CapWindowShort", "limits:\n  frequency_caps:\n    marketing:\n      max: 2\n      window: 5s\n", "limits.frequency_caps.marketing.window", []string{"1m"}},
+		{"AdaptiveMinFactor", "limits:\n  adaptive:\n    min_factor: 2\n", "limits.adaptive.min_factor", []string{"at most 1"}},
+		{"TierRecheckZero", "limits:\n  tier_recheck: 0s\n", "limits.tier_recheck", []string{"at least 1s"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -481,12 +508,32 @@ func TestLoadAcceptsValues(t *testing.T) {
 		{"WorkerConcurrencyBounds", "worker:\n  concurrency: 10000\n"},
 		{"RetryCapEqualsBase", "retry:\n  base: 2s\n  cap: 2s\n"},
 		{"BusinessRateZero", "connectly:\n  business_rate: 0\n"},
+		{"TierUnlimited", "limits:\n  messaging_tier: unlimited\n"},
+		{"TierNumber", "limits:\n  messaging_tier: 2000\n"},
+		{"CapsAndAdaptive", "limits:\n  frequency_caps:\n    marketing:\n      max: 2\n      window: 168h\n  adaptive:\n    cooldown: 2s\n"},
+		{"AdaptiveOff", "limits:\n  adaptive:\n    off: true\n    min_factor: 0\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			mustLoad(t, tc.yaml, env{})
 		})
+	}
+}
+
+func TestLoadMessagingTier(t *testing.T) {
+	t.Parallel()
+	c := mustLoad(t, "limits:\n  messaging_tier: 250\n  adaptive:\n    cooldown: 3s\n", env{})
+	if c.Limits.MessagingTier != 250 {
+		t.Fatalf("messaging_tier = %d", c.Limits.MessagingTier)
+	}
+	// A partly written section keeps the defaults of the keys it leaves out.
+	if a := c.Limits.Adaptive; a.Cooldown.D() != 3*time.Second || a.MinFactor != 0.05 || len(a.Codes) != 4 {
+		t.Fatalf("adaptive = %+v", a)
+	}
+	_, err := load(t, "limits:\n  messaging_tier: lots\n", env{})
+	if err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "unlimited") {
+		t.Fatalf("bad tier: %v", err)
 	}
 }
 

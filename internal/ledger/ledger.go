@@ -73,8 +73,12 @@ type Run struct {
 	PlannedTo   int
 	QueuedTo    int
 	PauseReason string
-	Created     time.Time
-	Finished    time.Time
+	// Waiting says why sends of a running run wait (e.g. "daily tier"), until WaitingUntil;
+	// both are stale once WaitingUntil has passed.
+	Waiting      string
+	WaitingUntil time.Time
+	Created      time.Time
+	Finished     time.Time
 }
 
 // CreateRun stores a new run with status running. It returns an error wrapping ErrRunExists
@@ -133,7 +137,8 @@ func (l *Ledger) GetRun(ctx context.Context, id string) (Run, error) {
 		Template: m["template"], Language: m["language"], Sender: m["sender"], Queue: m["queue"],
 		Audience: m["audience"], Definition: m["definition"], Parent: m["parent"], Buckets: atoi(m["buckets"]), Total: atoi(m["total"]),
 		Expanded: m["expanded"] == "1", PlannedTo: atoi(m["planned_to"]), QueuedTo: atoi(m["queued_to"]),
-		PauseReason: m["pause_reason"], Created: ms(m["created"]), Finished: ms(m["finished"]),
+		PauseReason: m["pause_reason"], Waiting: m["waiting"], WaitingUntil: ms(m["waiting_until"]),
+		Created: ms(m["created"]), Finished: ms(m["finished"]),
 	}, nil
 }
 

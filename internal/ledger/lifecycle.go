@@ -336,3 +336,21 @@ func (l *Ledger) History(ctx context.Context, runID string, bucket int, recipien
 	}
 	return out, nil
 }
+
+// SetWaiting records why the run's sends wait (a reason such as "daily tier") and until when,
+// for `herald run show`. It is a note, not a state: it reads as stale once until has passed.
+func (l *Ledger) SetWaiting(ctx context.Context, runID, reason string, until time.Time) error {
+	err := l.rdb.HSet(ctx, rkeys.Run(runID), "waiting", reason, "waiting_until", until.UnixMilli()).Err()
+	if err != nil {
+		return fmt.Errorf("ledger: run %s: set waiting: %w", runID, err)
+	}
+	return nil
+}
+
+// WaitingNow returns the run's waiting reason if it is still current at now, else "".
+func (r Run) WaitingNow(now time.Time) string {
+	if r.Waiting == "" || !now.Before(r.WaitingUntil) {
+		return ""
+	}
+	return r.Waiting
+}

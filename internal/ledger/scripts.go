@@ -170,8 +170,8 @@ return {'send', 's', att, code}
 //
 // KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3] -> codes, KEYS[4] -> the recipient's bucket,
 // KEYS[5] -> the run's recent outcomes list, KEYS[6] -> the recipient's history bucket
-// ARGV[1] -> recipient, ARGV[2] -> new state letter (a accepted, f failed, u unknown, k skipped,
-// q back to queued), ARGV[3] -> code, ARGV[4] -> message id, ARGV[5] -> mode for q:
+// ARGV[1] -> recipient, ARGV[2] -> new state letter (a accepted, f failed, u unknown, k skipped
+// without a request, its attempt given back; q back to queued), ARGV[3] -> code, ARGV[4] -> message id, ARGV[5] -> mode for q:
 // 'retry' (a transient failure: the attempt stays counted), 'throttle' or 'hold' (the request
 // did not count: the attempt is given back), ARGV[6] -> now (unix ms),
 // ARGV[7] -> burst window (outcomes kept; 0 disables), ARGV[8] -> burst limit (a permanent
@@ -189,7 +189,8 @@ local st, row, att, code, mid = parse(v)
 if st ~= 's' then return {0, 0, st, ''} end
 if ARGV[10] ~= '' and tonumber(ARGV[10]) ~= att then return {0, 0, st, ''} end
 local new, mode = ARGV[2], ARGV[5]
-if new == 'q' and (mode == 'throttle' or mode == 'hold') and att > 0 then
+-- A skip at send time (a frequency cap) made no request either.
+if ((new == 'q' and (mode == 'throttle' or mode == 'hold')) or new == 'k') and att > 0 then
   att = att - 1
   redis.call('HINCRBY', KEYS[2], 'attempts', -1)
 end

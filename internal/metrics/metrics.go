@@ -36,6 +36,9 @@ type Metrics struct {
 	RequestDuration *prometheus.HistogramVec
 	// PaceWait is how long sends waited for a rate-limit permit.
 	PaceWait prometheus.Histogram
+	// LimitWaits counts sends put off by a limit: herald_limit_waits_total{reason} with reason
+	// rate (a wait longer than the in-place maximum) or tier (the daily messaging tier is full).
+	LimitWaits *prometheus.CounterVec
 }
 
 // New returns metrics registered on a fresh registry, with Go and process collectors.
@@ -56,8 +59,12 @@ func New() *Metrics {
 			Help:    "Time sends waited for a sender or business rate-limit permit.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1},
 		}),
+		LimitWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_limit_waits_total",
+			Help: "Sends rescheduled by a limit instead of waiting in place, by reason (rate, tier).",
+		}, []string{"reason"}),
 	}
-	m.reg.MustRegister(m.Sends, m.RequestDuration, m.PaceWait,
+	m.reg.MustRegister(m.Sends, m.RequestDuration, m.PaceWait, m.LimitWaits,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -69,3 +69,21 @@ func PairLimit(business, sender, recipient string) string {
 
 // BusinessLimit is the GCRA state of the business-wide request limit on Connectly's API.
 func BusinessLimit(business string) string { return Prefix + "limit:{" + business + "}:business" }
+
+// SenderBackoff is the adaptive factor of a sender's rate after Connectly or Meta throttled it.
+func SenderBackoff(business, sender string) string {
+	return Prefix + "limit:{" + business + "}:backoff:" + sender
+}
+
+// Tier is the sorted set of recipients messaged in the rolling daily-tier window, scored by
+// their last send (unix ms); all sender numbers of the business share it.
+func Tier(business string) string { return Prefix + "limit:{" + business + "}:tier" }
+
+// CapBuckets is the number of hash buckets of a frequency cap.
+const CapBuckets = 1024
+
+// Cap is one bucket of a category's frequency cap: recipient → the runs that messaged them
+// within the cap's window and when.
+func Cap(business, category string, bucket int) string {
+	return Prefix + "limit:{" + business + "}:cap:" + category + ":" + strconv.Itoa(bucket)
+}

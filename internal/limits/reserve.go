@@ -1,0 +1,465 @@
+package limits
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Why a reservation was refused.
+const (
+	// ReasonRate: a rate limit would make the send wait longer than the max wait.
+	ReasonRate = "rate"
+	// ReasonTier: the daily messaging tier has no room for a new recipient until Wait passes.
+	ReasonTier = "tier"
+	// ReasonCapped: the recipient reached the frequency cap of the template's category.
+	ReasonCapped = "capped"
+)
+
+// Tier is the business's daily messaging tier: at most Limit unique recipients in any window
+// of Window (24 h). A recipient already messaged within the window takes no new room.
+type Tier struct {
+	// Key holds the recipients of the window (a sorted set scored by their last send).
+	Key    string
+	Limit  int
+	Window time.Duration
+	// Member is the recipient of this send.
+	Member string
+}
+
+// Cap is a frequency cap: at most Max messages to one recipient per Window, across runs. A
+// run counts once per recipient however often it retries.
+type Cap struct {
+	// Key is the hash bucket that holds the recipient's recent sends; Field is the recipient.
+	Key, Field string
+	Max        int
+	Window     time.Duration
+	// Tag names the run (a retry of the same run finds its own mark and is not capped).
+	Tag string
+}
+
+// Adaptive scales one limit down after the provider throttled: the stored factor (halved by
+// Throttled) recovers by Step every Every until the limit is back at its configured rate.
+type Adaptive struct {
+	// Key holds the factor; Index is the position of the scaled limit in Request.Keys.
+	Key   string
+	Index int
+	Policy
+}
+
+// Policy is how an adaptive limit backs off and recovers.
+type Policy struct {
+	// Min is the lowest factor (default 0.05); Every and Step the recovery (default +0.1 of the
+	// configured rate every 10 s); Cooldown is the least time between two halvings, so one
+	// burst of throttled answers counts once (default 1 s).
+	Min      float64
+	Every    time.Duration
+	Step     float64
+	Cooldown time.Duration
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.Min <= 0 || p.Min > 1 {
+		p.Min = 0.05
+	}
+	if p.Every <= 0 {
+		p.Every = 10 * time.Second
+	}
+	if p.Step <= 0 {
+		p.Step = 0.1
+	}
+	if p.Cooldown <= 0 {
+		p.Cooldown = time.Second
+	}
+	return p
+}
+
+// Request is one send's reservation: a permit from every rate limit, room in the daily tier,
+// and a mark under the frequency cap, taken together or not at all.
+type Request struct {
+	Keys   []string
+	Limits []Limit
+	// MaxWait is the longest wait for a rate permit the caller accepts.
+	MaxWait time.Duration
+	// Usage lists positions in Keys whose per-second use is counted (for `herald limits show`).
+	Usage []int
+	// Tier, Cap and Adaptive are optional.
+	Tier     *Tier
+	Cap      *Cap
+	Adaptive *Adaptive
+	// Now is the clock of the tier, the cap and the adaptive factor (the rate limits use
+	// Redis's clock, which all workers share). Zero means time.Now.
+	Now time.Time
+}
+
+// Reservation is the answer of Reserve.
+type Reservation struct {
+	// OK is true when everything was reserved; use it after Wait.
+	OK bool
+	// Wait is how long to wait before using the permit, or, when !OK, how long until one
+	// would be available (for ReasonTier: until the oldest recipient leaves the window).
+	Wait time.Duration
+	// Reason says why a reservation was refused.
+	Reason string
+	// Factor is the adaptive limit's factor (1 at its configured rate).
+	Factor float64
+	// TierAdded and CapAdded say the reservation took new room (Refund gives it back).
+	TierAdded, CapAdded bool
+}
+
+// reserveCmd reserves a send: frequency cap, daily tier, then one permit from every rate
+// limit at the earliest time all allow it. Nothing is written unless everything is granted.
+//
+// KEYS: the n rate limits (same hash tag), then the tier key, the cap key and the adaptive key
+// when used (in that order), then the usage keys.
+// ARGV[1] max wait µs, ARGV[2] n, ARGV[3] now ms (tier, cap, adaptive), ARGV[4] tier limit
+// (0: none), ARGV[5] tier window ms, ARGV[6] tier member, ARGV[7] cap max (0: none),
+// ARGV[8] cap window ms, ARGV[9] cap field, ARGV[10] cap tag, ARGV[11] adaptive limit index
+// (0: none), ARGV[12] recovery every ms, ARGV[13] recovery step, ARGV[14] number of usage
+// keys, then per limit: emission interval µs, burst tolerance µs.
+// Returns {1|0, wait µs, reason, tier added, cap added, factor}.
+var reserveCmd = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local maxwait = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local nowms = tonumber(ARGV[3])
+local tierLimit = tonumber(ARGV[4])
+local capMax = tonumber(ARGV[7])
+local aIdx = tonumber(ARGV[11])
+local k = n + 1
+local tierKey, capKey, aKey
+if tierLimit > 0 then tierKey = KEYS[k]; k = k + 1 end
+if capMax > 0 then capKey = KEYS[k]; k = k + 1 end
+if aIdx > 0 then aKey = KEYS[k]; k = k + 1 end
+local nUsage = tonumber(ARGV[14])
+
+local capValue, capNew = nil, 0
+if capKey then
+  local window = tonumber(ARGV[8])
+  local tag = ARGV[10]
+  local v = redis.call('HGET', capKey, ARGV[9]) or ''
+  local kept, others, mine = {}, 0, false
+  for tg, ts in string.gmatch(v, '([^:,]+):(%d+)') do
+    if tonumber(ts) > nowms - window then
+      if tg == tag then mine = true else
+        others = others + 1
+        kept[#kept + 1] = tg .. ':' .. ts
+      end
+    end
+  end
+  if not mine and others >= capMax then return {0, '0', 'capped', 0, 0, '1'} end
+  kept[#kept + 1] = tag .. ':' .. string.format('%.0f', nowms)
+  capValue = table.concat(kept, ',')
+  if not mine then capNew = 1 end
+end
+
+local tierNew = 0
+if tierKey then
+  local window = tonumber(ARGV[5])
+  redis.call('ZREMRANGEBYSCORE', tierKey, '-inf', nowms - window)
+  if not redis.call('ZSCORE', tierKey, ARGV[6]) then
+    if redis.call('ZCARD', tierKey) >= tierLimit then
+      local o = redis.call('ZRANGE', tierKey, 0, 0, 'WITHSCORES')
+      local w = (tonumber(o[2]) + window - nowms) * 1000
+      if w < 0 then w = 0 end
+      return {0, string.format('%.0f', w), 'tier', 0, 0, '1'}
+    end
+    tierNew = 1
+  end
+end
+
+local factor = 1
+if aKey then
+  local f = redis.call('HMGET', aKey, 'f', 'at')
+  if f[1] then
+    factor = tonumber(f[1]) + math.floor((nowms - tonumber(f[2])) / tonumber(ARGV[12])) * tonumber(ARGV[13])
+    if factor > 1 then factor = 1 end
+  end
+end
+
+local at = now
+local tats, ivs = {}, {}
+for i = 1, n do
+  local iv = tonumber(ARGV[13 + 2 * i])
+  local tol = tonumber(ARGV[14 + 2 * i])
+  if i == aIdx and factor < 1 then iv = iv / factor; tol = tol / factor end
+  ivs[i] = iv
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+  if tat < now then tat = now end
+  tats[i] = tat
+  local allowed = tat - tol
+  if allowed > at then at = allowed end
+end
+local wait = at - now
+local fs = string.format('%.4f', factor)
+if wait > maxwait then return {0, string.format('%.0f', wait), 'rate', 0, 0, fs} end
+for i = 1, n do
+  local tat = tats[i]
+  if at > tat then tat = at end
+  tat = tat + ivs[i]
+  redis.call('SET', KEYS[i], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+end
+if capKey then
+  redis.call('HSET', capKey, ARGV[9], capValue)
+  redis.call('PEXPIRE', capKey, tonumber(ARGV[8]) + 60000)
+end
+if tierKey then
+  redis.call('ZADD', tierKey, nowms, ARGV[6])
+  redis.call('PEXPIRE', tierKey, tonumber(ARGV[5]) + 60000)
+end
+local sec = math.floor(now / 1000000)
+for j = 0, nUsage - 1 do
+  local uk = KEYS[k + j]
+  redis.call('HINCRBY', uk, sec, 1)
+  redis.call('HDEL', uk, sec - 10)
+  if redis.call('HLEN', uk) > 16 then
+    for _, f in ipairs(redis.call('HKEYS', uk)) do
+      if tonumber(f) < sec - 10 then redis.call('HDEL', uk, f) end
+    end
+  end
+  redis.call('PEXPIRE', uk, 15000)
+end
+return {1, string.format('%.0f', wait), '', tierNew, capNew, fs}
+`)
+
+// UsageKey is where the per-second use of a limit is counted.
+func UsageKey(limitKey string) string { return limitKey + ":use" }
+
+func (r *Request) now() time.Time {
+	if r.Now.IsZero() {
+		return time.Now()
+	}
+	return r.Now
+}
+
+// args builds the script's keys and arguments; limits with Rate <= 0 are left out.
+func (r *Request) args() ([]string, []any) {
+	if len(r.Keys) != len(r.Limits) {
+		panic("limits: Reserve needs one limit per key")
+	}
+	ks := make([]string, 0, len(r.Keys)+3+len(r.Usage))
+	var pairs []any
+	pos := make(map[int]int, len(r.Keys)) // index in r.Keys → 1-based position in the script
+	for i, lim := range r.Limits {
+		if lim.Rate <= 0 {
+			continue
+		}
+		interval := 1e6 / lim.Rate
+		ks = append(ks, r.Keys[i])
+		pos[i] = len(ks)
+		pairs = append(pairs, int64(math.Round(interval)), int64(math.Round(interval*float64(max(1, lim.Burst)-1))))
+	}
+	n := len(ks)
+	args := make([]any, 0, 14+len(pairs))
+	args = append(args, r.MaxWait.Microseconds(), n, r.now().UnixMilli())
+	if t := r.Tier; t != nil && t.Limit > 0 {
+		ks = append(ks, t.Key)
+		args = append(args, t.Limit, t.Window.Milliseconds(), t.Member)
+	} else {
+		args = append(args, 0, 0, "")
+	}
+	if c := r.Cap; c != nil && c.Max > 0 {
+		ks = append(ks, c.Key)
+		args = append(args, c.Max, c.Window.Milliseconds(), c.Field, c.Tag)
+	} else {
+		args = append(args, 0, 0, "", "")
+	}
+	if a := r.Adaptive; a != nil && pos[a.Index] > 0 {
+		p := a.Policy.withDefaults()
+		ks = append(ks, a.Key)
+		args = append(args, pos[a.Index], p.Every.Milliseconds(), p.Step)
+	} else {
+		args = append(args, 0, 1, 0)
+	}
+	var usage []string
+	for _, i := range r.Usage {
+		if pos[i] > 0 {
+			usage = append(usage, UsageKey(r.Keys[i]))
+		}
+	}
+	ks = append(ks, usage...)
+	args = append(args, len(usage))
+	args = append(args, pairs...)
+	return ks, args
+}
+
+// empty reports whether the request reserves nothing at all.
+func (r *Request) empty() bool {
+	for _, l := range r.Limits {
+		if l.Rate > 0 {
+			return false
+		}
+	}
+	return (r.Tier == nil || r.Tier.Limit <= 0) && (r.Cap == nil || r.Cap.Max <= 0)
+}
+
+// Reserve takes one permit from each of the keyed limits (keys must share a hash tag) unless
+// that means waiting longer than maxWait. Limits with Rate <= 0 are skipped.
+func (l *Limiter) Reserve(ctx context.Context, keys []string, limits []Limit, maxWait time.Duration) (Reservation, error) {
+	return l.ReserveRequest(ctx, &Request{Keys: keys, Limits: limits, MaxWait: maxWait})
+}
+
+// ReserveRequest makes a whole reservation: cap, tier and rate limits at once.
+func (l *Limiter) ReserveRequest(ctx context.Context, r *Request) (Reservation, error) {
+	if r.empty() {
+		return Reservation{OK: true, Factor: 1}, nil
+	}
+	ks, args := r.args()
+	return parseReservation(reserveCmd.Run(ctx, l.rdb, ks, args...))
+}
+
+// ReserveCmd is a reservation queued in a pipeline; read it with Result after the pipeline ran.
+type ReserveCmd struct {
+	cmd  *redis.Cmd
+	l    *Limiter
+	keys []string
+	args []any
+}
+
+// ReserveIn queues the same reservation as ReserveRequest in a pipeline, so it can share a
+// round trip with other commands. The script must be loaded (Load); Result falls back to a
+// direct call when Redis answers NOSCRIPT.
+func (l *Limiter) ReserveIn(ctx context.Context, p redis.Pipeliner, r *Request) *ReserveCmd {
+	rc := &ReserveCmd{l: l}
+	if r.empty() {
+		return rc
+	}
+	rc.keys, rc.args = r.args()
+	rc.cmd = reserveCmd.EvalSha(ctx, p, rc.keys, rc.args...)
+	return rc
+}
+
+// Result returns the reservation.
+func (r *ReserveCmd) Result(ctx context.Context) (Reservation, error) {
+	if r.cmd == nil {
+		return Reservation{OK: true, Factor: 1}, nil
+	}
+	if err := r.cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return parseReservation(reserveCmd.Run(ctx, r.l.rdb, r.keys, r.args...))
+	}
+	return parseReservation(r.cmd)
+}
+
+// Load loads the limiter's scripts into Redis, for pipelined use.
+func (l *Limiter) Load(ctx context.Context) error {
+	if err := reserveCmd.Load(ctx, l.rdb).Err(); err != nil {
+		return fmt.Errorf("limits: load script: %w", err)
+	}
+	return nil
+}
+
+func parseReservation(c *redis.Cmd) (Reservation, error) {
+	res, err := c.Slice()
+	if err != nil {
+		return Reservation{}, fmt.Errorf("limits: reserve: %w", err)
+	}
+	if len(res) != 6 {
+		return Reservation{}, fmt.Errorf("limits: reserve: unexpected reply %v", res)
+	}
+	ok, _ := res[0].(int64)
+	us := replyInt(res[1])
+	reason, _ := res[2].(string)
+	tier, _ := res[3].(int64)
+	capNew, _ := res[4].(int64)
+	f := 1.0
+	if s, isStr := res[5].(string); isStr {
+		if v, err := strconv.ParseFloat(s, 64); err == nil {
+			f = v
+		}
+	}
+	return Reservation{OK: ok == 1, Wait: time.Duration(us) * time.Microsecond, Reason: reason,
+		Factor: f, TierAdded: tier == 1, CapAdded: capNew == 1}, nil
+}
+
+func replyInt(v any) int64 {
+	switch v := v.(type) {
+	case string:
+		n, _ := strconv.ParseInt(v, 10, 64)
+		return n
+	case int64:
+		return v
+	}
+	return 0
+}
+
+// refundCmd gives back what a reservation took (a reserved send that did not happen).
+//
+// KEYS: the n rate limits, then the tier key and the cap key when given back.
+// ARGV[1] n, ARGV[2] tier member (” none), ARGV[3] cap field (” none), ARGV[4] cap tag,
+// then the emission interval (µs) of each limit.
+// Returns the number of rate limits refunded.
+var refundCmd = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local n = tonumber(ARGV[1])
+local done = 0
+for i = 1, n do
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '')
+  if tat then
+    tat = tat - tonumber(ARGV[4 + i])
+    if tat <= now then
+      redis.call('DEL', KEYS[i])
+    else
+      redis.call('SET', KEYS[i], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+    end
+    done = done + 1
+  end
+end
+local k = n + 1
+if ARGV[2] ~= '' then
+  redis.call('ZREM', KEYS[k], ARGV[2])
+  k = k + 1
+end
+if ARGV[3] ~= '' then
+  local v = redis.call('HGET', KEYS[k], ARGV[3])
+  if v then
+    local kept = {}
+    for tg, ts in string.gmatch(v, '([^:,]+):(%d+)') do
+      if tg ~= ARGV[4] then kept[#kept + 1] = tg .. ':' .. ts end
+    end
+    if #kept == 0 then redis.call('HDEL', KEYS[k], ARGV[3])
+    else redis.call('HSET', KEYS[k], ARGV[3], table.concat(kept, ',')) end
+  end
+end
+return done
+`)
+
+// Refund gives back what res took for r, for a send that did not happen (its run was paused,
+// or it was already done): the rate permits (the next reservation can use the freed slots;
+// reservations already handed out keep their times), and new room in the tier and the cap.
+func (l *Limiter) Refund(ctx context.Context, r *Request, res Reservation) error {
+	var ks []string
+	var intervals []any
+	for i, lim := range r.Limits {
+		if lim.Rate <= 0 {
+			continue
+		}
+		iv := 1e6 / lim.Rate
+		if a := r.Adaptive; a != nil && a.Index == i && res.Factor > 0 && res.Factor < 1 {
+			iv /= res.Factor
+		}
+		ks = append(ks, r.Keys[i])
+		intervals = append(intervals, int64(math.Round(iv)))
+	}
+	args := []any{len(ks), "", "", ""}
+	if res.TierAdded && r.Tier != nil {
+		ks = append(ks, r.Tier.Key)
+		args[1] = r.Tier.Member
+	}
+	if res.CapAdded && r.Cap != nil {
+		ks = append(ks, r.Cap.Key)
+		args[2], args[3] = r.Cap.Field, r.Cap.Tag
+	}
+	if len(ks) == 0 {
+		return nil
+	}
+	if err := refundCmd.Run(ctx, l.rdb, ks, append(args, intervals...)...).Err(); err != nil {
+		return fmt.Errorf("limits: refund: %w", err)
+	}
+	return nil
+}

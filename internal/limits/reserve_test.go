@@ -1,0 +1,194 @@
+package limits
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func reserveReq(tb testing.TB, b *testBundle, r *Request) Reservation {
+	tb.Helper()
+	res, err := b.lim.ReserveRequest(context.Background(), r)
+	if err != nil {
+		tb.Fatalf("ReserveRequest: %v", err)
+	}
+	return res
+}
+
+func TestTier(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	day := 24 * time.Hour
+	req := func(member string, now time.Time) *Request {
+		return &Request{Tier: &Tier{Key: "tier", Limit: 3, Window: day, Member: member}, Now: now}
+	}
+	start := t0
+	for i, m := range []string{"a", "b", "c"} {
+		if r := reserveReq(t, b, req(m, start.Add(time.Duration(i)*time.Hour))); !r.OK || !r.TierAdded {
+			t.Fatalf("%s: %+v, want room taken", m, r)
+		}
+	}
+	// Someone already messaged in the window takes no new room.
+	if r := reserveReq(t, b, req("b", start.Add(3*time.Hour))); !r.OK || r.TierAdded {
+		t.Fatalf("b again: %+v, want OK without new room", r)
+	}
+	// A fourth person waits until the oldest ("a", at start) leaves the window.
+	now := start.Add(5 * time.Hour)
+	r := reserveReq(t, b, req("d", now))
+	if r.OK || r.Reason != ReasonTier || r.Wait != day-5*time.Hour {
+		t.Fatalf("d: %+v, want a tier wait of %v", r, day-5*time.Hour)
+	}
+	use, err := b.lim.TierOf(ctx, "tier", 3, day, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if use.Used != 3 || use.Remaining() != 0 || !use.NextFree.Equal(start.Add(day)) {
+		t.Fatalf("TierOf = %+v", use)
+	}
+	// The window rolls: "a" leaves, "d" gets its room; "b" (last sent at +3h) still counts.
+	now = start.Add(day + time.Millisecond)
+	if r := reserveReq(t, b, req("d", now)); !r.OK || !r.TierAdded {
+		t.Fatalf("d after the roll: %+v", r)
+	}
+	if r := reserveReq(t, b, req("e", now)); r.OK {
+		t.Fatalf("e: %+v, want a wait (b, c, d fill the tier)", r)
+	}
+	// A refused tier takes nothing from the rate limits.
+	lim := PerSecond(1)
+	rr := &Request{Keys: []string{"rate"}, Limits: []Limit{lim}, MaxWait: time.Second,
+		Tier: &Tier{Key: "tier", Limit: 3, Window: day, Member: "f"}, Now: now}
+	if r := reserveReq(t, b, rr); r.OK || r.Reason != ReasonTier {
+		t.Fatalf("f: %+v", r)
+	}
+	if n, _ := b.rdb.Exists(ctx, "rate").Result(); n != 0 {
+		t.Fatal("a tier refusal wrote the rate limit")
+	}
+}
+
+func TestCap(t *testing.T) {
+	b := setup(t)
+	week := 7 * 24 * time.Hour
+	req := func(tag string, now time.Time) *Request {
+		return &Request{Cap: &Cap{Key: "cap", Field: "+15550001", Max: 2, Window: week, Tag: tag}, Now: now}
+	}
+	if r := reserveReq(t, b, req("runA", t0)); !r.OK || !r.CapAdded {
+		t.Fatalf("runA: %+v", r)
+	}
+	if r := reserveReq(t, b, req("runB", t0.Add(time.Hour))); !r.OK || !r.CapAdded {
+		t.Fatalf("runB: %+v", r)
+	}
+	if r := reserveReq(t, b, req("runC", t0.Add(2*time.Hour))); r.OK || r.Reason != ReasonCapped {
+		t.Fatalf("runC: %+v, want capped", r)
+	}
+	// A retry of a run that already holds a mark is not capped and takes no new mark.
+	if r := reserveReq(t, b, req("runA", t0.Add(3*time.Hour))); !r.OK || r.CapAdded {
+		t.Fatalf("runA retry: %+v", r)
+	}
+	// Once runB's mark (at +1h) leaves the window, runC fits.
+	if r := reserveReq(t, b, req("runC", t0.Add(week+59*time.Minute))); r.OK {
+		t.Fatalf("runC before runB's mark expired: %+v", r)
+	}
+	if r := reserveReq(t, b, req("runC", t0.Add(week+time.Hour+time.Millisecond))); !r.OK {
+		t.Fatalf("runC after runB's mark expired: %+v", r)
+	}
+}
+
+func TestRefundGivesTierAndCapBack(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	r := &Request{
+		Keys: []string{"rate"}, Limits: []Limit{PerSecond(10)}, MaxWait: time.Second,
+		Tier: &Tier{Key: "tier", Limit: 1, Window: time.Hour, Member: "x"},
+		Cap:  &Cap{Key: "cap", Field: "x", Max: 1, Window: time.Hour, Tag: "run1"},
+		Now:  t0,
+	}
+	res := reserveReq(t, b, r)
+	if !res.OK || !res.TierAdded || !res.CapAdded {
+		t.Fatalf("reserve: %+v", res)
+	}
+	if err := b.lim.Refund(ctx, r, res); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := b.rdb.ZCard(ctx, "tier").Result(); n != 0 {
+		t.Fatalf("tier holds %d after the refund", n)
+	}
+	if ok, _ := b.rdb.HExists(ctx, "cap", "x").Result(); ok {
+		t.Fatal("cap mark left after the refund")
+	}
+	// Another recipient and another run fit in the room given back.
+	r.Tier.Member, r.Cap.Tag = "y", "run2"
+	r.Cap.Field = "x"
+	if res := reserveReq(t, b, r); !res.OK {
+		t.Fatalf("after refund: %+v", res)
+	}
+}
+
+func TestAdaptive(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	p := Policy{Min: 0.1, Every: 10 * time.Second, Step: 0.25, Cooldown: time.Second}
+	now := t0
+	req := func() *Request {
+		return &Request{Keys: []string{"sender"}, Limits: []Limit{{Rate: 10, Burst: 1}}, MaxWait: time.Minute,
+			Adaptive: &Adaptive{Key: "backoff", Index: 0, Policy: p}, Now: now}
+	}
+	// At full rate, permits are 100 ms apart.
+	reserveReq(t, b, req())
+	if r := reserveReq(t, b, req()); r.Wait != 100*time.Millisecond || r.Factor != 1 {
+		t.Fatalf("full rate: %+v", r)
+	}
+	f, halved, err := b.lim.Throttled(ctx, "backoff", p, now)
+	if err != nil || !halved || f != 0.5 {
+		t.Fatalf("Throttled = %v, %v, %v", f, halved, err)
+	}
+	// A second throttle within the cooldown is the same burst: no second halving.
+	if f, halved, _ := b.lim.Throttled(ctx, "backoff", p, now.Add(500*time.Millisecond)); halved || f != 0.5 {
+		t.Fatalf("within cooldown: %v, %v", f, halved)
+	}
+	// The permit already booked (at +200 ms) stands; from there on permits are 200 ms apart.
+	if r := reserveReq(t, b, req()); r.Wait != 200*time.Millisecond || r.Factor != 0.5 {
+		t.Fatalf("half rate: %+v, want wait 200ms", r)
+	}
+	if r := reserveReq(t, b, req()); r.Wait != 400*time.Millisecond {
+		t.Fatalf("half rate: %+v, want wait 400ms", r)
+	}
+	st, err := b.lim.BackoffOf(ctx, "backoff", p, now)
+	if err != nil || st.Factor != 0.5 || !st.Full.Equal(now.Add(20*time.Second)) {
+		t.Fatalf("BackoffOf = %+v, %v", st, err)
+	}
+	// Recovery is step by step: +0.25 every 10 s.
+	if st, _ := b.lim.BackoffOf(ctx, "backoff", p, now.Add(10*time.Second)); st.Factor != 0.75 {
+		t.Fatalf("after 10s: %+v", st)
+	}
+	if st, _ := b.lim.BackoffOf(ctx, "backoff", p, now.Add(20*time.Second)); st.Factor != 1 {
+		t.Fatalf("after 20s: %+v", st)
+	}
+	// Halvings stop at the minimum.
+	for i := 1; i <= 6; i++ {
+		f, _, _ = b.lim.Throttled(ctx, "backoff", p, now.Add(time.Duration(i)*2*time.Second))
+	}
+	if f != 0.1 {
+		t.Fatalf("after many throttles factor %v, want the minimum 0.1", f)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	r := &Request{Keys: []string{"sender"}, Limits: []Limit{{Rate: 1000, Burst: 1000}}, MaxWait: time.Second, Usage: []int{0}}
+	for range 30 {
+		reserveReq(t, b, r)
+	}
+	b.mr.SetTime(t0.Add(time.Second))
+	for range 10 {
+		reserveReq(t, b, r)
+	}
+	b.mr.SetTime(t0.Add(2 * time.Second))
+	u, err := b.lim.Usage(ctx, "sender", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u != 20 {
+		t.Fatalf("usage = %v/s, want (30+10)/2", u)
+	}
+}

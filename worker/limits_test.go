@@ -1,0 +1,212 @@
+package worker
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// clock is a simulated clock for the daily tier, the frequency caps and the backoff.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// drain hands every payload not yet settled to the handler once, and returns those that
+// came back throttled.
+func drain(t *testing.T, b *testBundle, ps []campaigns.SendPayload) (throttled []campaigns.SendPayload, last *ThrottledError) {
+	t.Helper()
+	for _, p := range ps {
+		err := handle(t, b, p)
+		if err == nil {
+			continue
+		}
+		te := wantAs[*ThrottledError](t, err)
+		throttled, last = append(throttled, p), te
+	}
+	return throttled, last
+}
+
+func TestDailyTierHoldsAndRolls(t *testing.T) {
+	cfg := testConfig()
+	cfg.DailyTier = 250
+	b := setup(t, cfg)
+	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	b.worker.now = clk.Now
+	ps := seedRun(t, b, "run-tier", ledger.AtMostOnce, 1000)
+
+	pending := ps
+	for day := 1; len(pending) > 0; day++ {
+		if day > 4 {
+			t.Fatalf("%d recipients left after 4 days", len(pending))
+		}
+		var te *ThrottledError
+		pending, te = drain(t, b, pending)
+		sent := 1000 - len(pending)
+		if want := min(1000, 250*day); sent != want {
+			t.Fatalf("day %d: %d sent, want %d", day, sent, want)
+		}
+		if len(pending) == 0 {
+			break
+		}
+		// The rest wait, with the reason on the run, using no attempt and failing nothing.
+		if te.Reason != "daily tier" || te.RetryAfter <= 0 || te.RetryAfter > 5*time.Minute {
+			t.Fatalf("day %d: throttle %+v, want a daily-tier wait of at most the recheck interval", day, te)
+		}
+		r := runOf(t, b, "run-tier")
+		if w := r.WaitingNow(clk.Now()); !strings.Contains(w, "daily tier") {
+			t.Fatalf("day %d: run waiting = %q, want the daily tier", day, w)
+		}
+		c := countersOf(t, b, "run-tier")
+		if c.States[ledger.Failed] != 0 || c.States[ledger.Queued] != int64(len(pending)) || c.Attempts != int64(sent) {
+			t.Fatalf("day %d: counters %+v", day, c)
+		}
+		wantEntry(t, b, pending[0], ledger.Entry{State: ledger.Queued, Code: "DAILY_TIER"})
+		// Within the window nothing moves, however often the tasks look again.
+		clk.Add(23 * time.Hour)
+		if again, _ := drain(t, b, pending); len(again) != len(pending) {
+			t.Fatalf("day %d: %d sent before the window rolled", day, len(pending)-len(again))
+		}
+		clk.Add(time.Hour + time.Second)
+		if r := runOf(t, b, "run-tier"); r.WaitingNow(clk.Now()) != "" {
+			t.Fatalf("day %d: stale waiting note %q still reads as current", day, r.Waiting)
+		}
+	}
+	c := countersOf(t, b, "run-tier")
+	if c.States[ledger.Accepted] != 1000 || c.States[ledger.Failed] != 0 || c.Attempts != 1000 {
+		t.Fatalf("end: %+v", c)
+	}
+	if n := len(b.sender.Calls()); n != 1000 {
+		t.Fatalf("%d requests, want 1000", n)
+	}
+}
+
+func TestThrottleStormUsesNoAttempts(t *testing.T) {
+	cfg := testConfig()
+	cfg.Adaptive = limits.Policy{Min: 0.1, Every: 10 * time.Second, Step: 0.1, Cooldown: time.Second}
+	b := setup(t, cfg)
+	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	b.worker.now = clk.Now
+	ps := seedRun(t, b, "run-storm", ledger.AtMostOnce, 200)
+
+	// A storm: for the first 600 requests, two of every three get 429 (Connectly's, with no
+	// body code) or Meta's 130429.
+	var mu sync.Mutex
+	n := 0
+	b.sender.SendFunc = func(_ context.Context, msg connectly.TemplateMessage) (connectly.SendResult, error) {
+		mu.Lock()
+		n++
+		k := n
+		mu.Unlock()
+		switch {
+		case k <= 600 && k%3 == 1:
+			return connectly.SendResult{}, &connectly.Error{StatusCode: 429}
+		case k <= 600 && k%3 == 2:
+			return connectly.SendResult{}, apiError(400, "130429")
+		}
+		return connectly.SendResult{ID: "msg-" + msg.Number}, nil
+	}
+	pending := ps
+	backoff := rkeys.SenderBackoff("", testSender)
+	lowest := 1.0
+	for pass := 0; len(pending) > 0; pass++ {
+		if pass > 50 {
+			t.Fatalf("%d recipients still throttled after 50 passes", len(pending))
+		}
+		pending, _ = drain(t, b, pending)
+		st, err := b.worker.limiter.BackoffOf(context.Background(), backoff, cfg.Adaptive, clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		lowest = min(lowest, st.Factor)
+		clk.Add(2 * time.Second)
+	}
+	c := countersOf(t, b, "run-storm")
+	if c.States[ledger.Accepted] != 200 || c.States[ledger.Failed] != 0 || c.States[ledger.Unknown] != 0 || c.Attempts != 200 {
+		t.Fatalf("after the storm: %+v, want 200 accepted on one attempt each", c)
+	}
+	for _, p := range ps {
+		if e := entryOf(t, b, p); e.State != ledger.Accepted || e.Attempts != 1 {
+			t.Fatalf("%s: %+v", p.To, e)
+		}
+	}
+	// The storm halved the sender's rate down to the floor; calm brings it back step by step.
+	if lowest != 0.1 {
+		t.Fatalf("lowest factor %v, want the floor 0.1", lowest)
+	}
+	st, _ := b.worker.limiter.BackoffOf(context.Background(), backoff, cfg.Adaptive, clk.Now().Add(45*time.Second))
+	if st.Factor <= lowest || st.Factor >= 1 {
+		t.Fatalf("factor 45s after the storm %v, want recovering", st.Factor)
+	}
+	if st, _ := b.worker.limiter.BackoffOf(context.Background(), backoff, cfg.Adaptive, clk.Now().Add(2*time.Minute)); st.Factor != 1 {
+		t.Fatalf("factor 2m after the storm %v, want 1", st.Factor)
+	}
+}
+
+func TestPairThrottleDoesNotSlowTheSender(t *testing.T) {
+	b := setup(t, testConfig())
+	ps := seedRun(t, b, "run-pair", ledger.AtMostOnce, 1)
+	b.sender.SendFunc = answer(apiError(400, "131056"))
+	wantAs[*ThrottledError](t, handle(t, b, ps[0]))
+	if n, _ := b.rdb.Exists(context.Background(), rkeys.SenderBackoff("", testSender)).Result(); n != 0 {
+		t.Fatal("a pair-rate throttle (one person) halved the sender's rate")
+	}
+}
+
+func TestFrequencyCapAcrossRuns(t *testing.T) {
+	cfg := testConfig()
+	cfg.FrequencyCaps = map[string]FrequencyCap{"marketing": {Max: 1, Window: 7 * 24 * time.Hour}}
+	b := setup(t, cfg)
+	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	b.worker.now = clk.Now
+	first := seedRun(t, b, "run-cap-1", ledger.AtMostOnce, 3)
+	second := seedRun(t, b, "run-cap-2", ledger.AtMostOnce, 3) // same three people
+	for i := range first {
+		first[i].Category = "marketing"
+		second[i].Category = "marketing"
+	}
+	utility := second[2]
+	utility.Category = "utility"
+
+	for _, p := range first {
+		if err := handle(t, b, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(24 * time.Hour)
+	for _, p := range second[:2] {
+		if err := handle(t, b, p); err != nil {
+			t.Fatal(err)
+		}
+		wantEntry(t, b, p, ledger.Entry{State: ledger.Skipped, Code: "capped"})
+	}
+	// Caps are per category: a utility message is not held back by marketing ones.
+	if err := handle(t, b, utility); err != nil {
+		t.Fatal(err)
+	}
+	if e := entryOf(t, b, utility); e.State != ledger.Accepted {
+		t.Fatalf("utility: %+v", e)
+	}
+	if n := len(b.sender.Calls()); n != 4 {
+		t.Fatalf("%d requests, want 4 (3 + the utility one)", n)
+	}
+	c := countersOf(t, b, "run-cap-2")
+	if c.States[ledger.Skipped] != 2 {
+		t.Fatalf("second run %+v, want 2 skipped(capped)", c)
+	}
+}
