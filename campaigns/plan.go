@@ -22,6 +22,9 @@ type PlanOptions struct {
 	Examples int
 	// Progress, when set, is called every 65,536 rows with the rows read so far.
 	Progress func(rows int)
+	// Recipient, when set, is called with every recipient that would be sent to, in file
+	// order (after duplicates and invalid rows are taken out).
+	Recipient func(to string)
 }
 
 // SkippedRow describes one row that would not be sent.
@@ -148,6 +151,9 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 			}
 			rep.Recipients++
 			rep.Languages[row.Language]++
+			if o.Recipient != nil {
+				o.Recipient(row.Recipient)
+			}
 			if len(rep.Samples) < o.Samples {
 				p := SendPayload{Run: "RUN", To: row.Recipient, Campaign: d.ID}
 				body, err := connectly.EncodeTemplateMessage(connectly.TemplateMessage{

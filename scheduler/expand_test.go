@@ -366,7 +366,7 @@ func TestExpand(t *testing.T) {
 		wantEqual(t, "payload", campaigns.SendPayload{
 			Run: run.ID, To: "+12015550100", Bucket: ledger.BucketOf("+12015550100", run.Buckets), Row: 1,
 			Campaign: "spring-sale", Template: "spring_sale", Language: "en", Sender: "+14151111234",
-			Params: []connectly.Parameter{{Name: "body_1", Value: "Ana"}}, Delivery: "at-most-once",
+			Params: []connectly.Parameter{{Name: "body_1", Value: "Ana"}}, Delivery: "at-most-once", Category: "marketing",
 		}, got)
 		info, err := b.inspector.GetTaskInfo("herald:marketing", campaigns.TaskID(run.ID, "+12015550104"))
 		if err != nil {

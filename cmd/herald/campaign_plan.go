@@ -25,6 +25,9 @@ type planOutput struct {
 	EstimatedSeconds float64 `json:"estimated_seconds"`
 	// Templates is set by --check-templates.
 	Templates []templateCheck `json:"templates,omitempty"`
+	// Limits is what the frequency cap and the daily tier would do if the run started now.
+	Limits *planLimits `json:"limits,omitempty"`
+	window time.Duration
 }
 
 // templateCheck is one translation's pre-flight result.
@@ -105,12 +108,25 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 						strings.Repeat(" ", width-filled), rows, total, float64(rows)/time.Since(start).Seconds())
 				}
 			}
+			lc, closeLC := a.newLimitCheck(cmd.Context(), c, def)
+			defer closeLC()
+			if lc != nil {
+				o.Recipient = lc.add
+			}
 			rep, err := campaigns.Plan(def, sender, o)
 			if o.Progress != nil {
 				fmt.Fprint(a.stderr, "\r\033[K")
 			}
 			if err != nil {
 				return err
+			}
+			pl, err := lc.result()
+			if err != nil {
+				return err
+			}
+			if pl != nil && pl.Capped > 0 {
+				rep.Skipped["capped"] += pl.Capped
+				rep.Recipients -= pl.Capped
 			}
 			// The run is paced by the sender's rate and the business's request limit.
 			rate := 80.0
@@ -133,7 +149,8 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 					templateProblems += len(ch.Problems)
 				}
 			}
-			out := planOutput{PlanReport: rep, Templates: checks, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate, EstimatedSeconds: float64(rep.Recipients) / rate}
+			out := planOutput{PlanReport: rep, Templates: checks, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate,
+				EstimatedSeconds: float64(rep.Recipients) / rate, Limits: pl, window: c.Limits.TierWindow.D()}
 			if asJSON {
 				if err := writeJSON(a.stdout, out); err != nil {
 					return err
@@ -181,6 +198,7 @@ func printPlan(a *app, p planOutput) {
 		est = (time.Duration(p.EstimatedSeconds * float64(time.Second))).Round(time.Second).String()
 	}
 	fmt.Fprintf(w, "Sender         %s at %g msg/s\nEstimated time %s (at that rate, before retries)\n", sender, p.RatePerSecond, est)
+	printPlanLimits(w, p.Limits, p.window)
 	for _, ch := range p.Templates {
 		if len(ch.Problems) == 0 {
 			fmt.Fprintf(w, "Template       %s: %s, parameters match\n", ch.Language, ch.Status)

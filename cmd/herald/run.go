@@ -25,11 +25,15 @@ func (a *app) runCmd() *cobra.Command {
 
 // runReport is the JSON form of a run's state, shared by `run show --json` and `demo --json`.
 type runReport struct {
-	Run                string           `json:"run"`
-	Campaign           string           `json:"campaign"`
-	Parent             string           `json:"parent,omitempty"`
-	Status             string           `json:"status"`
-	PauseReason        string           `json:"pause_reason,omitempty"`
+	Run         string `json:"run"`
+	Campaign    string `json:"campaign"`
+	Parent      string `json:"parent,omitempty"`
+	Status      string `json:"status"`
+	PauseReason string `json:"pause_reason,omitempty"`
+	// Waiting says what a running run's sends wait for (the daily tier), while it lasts.
+	Waiting string `json:"waiting,omitempty"`
+	// SenderBackoff says the run's sender is slowed after a throttle (run show only).
+	SenderBackoff      string           `json:"sender_backoff,omitempty"`
 	Expanded           bool             `json:"expanded"`
 	Recipients         int              `json:"recipients"`
 	States             map[string]int64 `json:"states"`
@@ -58,6 +62,9 @@ func newRunReport(r ledger.Run, c ledger.Counters) runReport {
 	}
 	if !r.Expanded {
 		rep.Recipients = r.PlannedTo
+	}
+	if r.Status == ledger.RunRunning {
+		rep.Waiting = r.WaitingNow(time.Now())
 	}
 	for s, n := range c.States {
 		rep.States[string(s)] = n
@@ -96,7 +103,13 @@ func printRunReport(w io.Writer, rep runReport) {
 	if rep.PauseReason != "" && rep.Status == string(ledger.RunPaused) {
 		fmt.Fprintf(w, " (%s)", rep.PauseReason)
 	}
+	if rep.Waiting != "" {
+		fmt.Fprintf(w, ", waiting for the %s", rep.Waiting)
+	}
 	fmt.Fprintln(w)
+	if rep.SenderBackoff != "" {
+		fmt.Fprintf(w, "Sender    %s\n", rep.SenderBackoff)
+	}
 	if rep.Finished != nil {
 		fmt.Fprintf(w, "Took      %s\n", rep.Finished.Sub(rep.Created).Round(time.Millisecond))
 	}
@@ -173,6 +186,7 @@ func (a *app) runShowCmd() *cobra.Command {
 					return err
 				}
 				rep := newRunReport(r, counters)
+				rep.SenderBackoff = a.senderBackoffNote(ctx, rdb, r.Sender)
 				if verify {
 					v, err := l.Verify(ctx, r.ID)
 					if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -143,4 +144,67 @@ func (l *Limiter) TierOf(ctx context.Context, key string, limit int, window time
 		u.NextFree = time.UnixMilli(int64(oldest[0].Score)).Add(window)
 	}
 	return u, nil
+}
+
+// capMarks counts the marks of a cap record (tag:ms,...) inside the window ending at now.
+func capMarks(v string, window time.Duration, now time.Time) int {
+	from := now.Add(-window).UnixMilli()
+	n := 0
+	for mark := range strings.SplitSeq(v, ",") {
+		_, ts, ok := strings.Cut(mark, ":")
+		if !ok {
+			continue
+		}
+		if ms, err := strconv.ParseInt(ts, 10, 64); err == nil && ms > from {
+			n++
+		}
+	}
+	return n
+}
+
+// PeekCaps reports, for each cap, whether a send by a new run would be capped at now. It
+// reserves nothing (for plans).
+func (l *Limiter) PeekCaps(ctx context.Context, caps []Cap, now time.Time) ([]bool, error) {
+	cmds := make([]*redis.StringCmd, len(caps))
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range caps {
+			cmds[i] = p.HGet(ctx, c.Key, c.Field)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("limits: peek caps: %w", err)
+	}
+	out := make([]bool, len(caps))
+	for i, c := range caps {
+		v, err := cmds[i].Result()
+		if err != nil {
+			continue
+		}
+		out[i] = capMarks(v, c.Window, now) >= c.Max
+	}
+	return out, nil
+}
+
+// InTier reports, for each member, whether they were messaged within the tier's window (a
+// send to them takes no new room).
+func (l *Limiter) InTier(ctx context.Context, key string, members []string, window time.Duration, now time.Time) ([]bool, error) {
+	cmds := make([]*redis.FloatCmd, len(members))
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, m := range members {
+			cmds[i] = p.ZScore(ctx, key, m)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("limits: tier members: %w", err)
+	}
+	from := float64(now.Add(-window).UnixMilli())
+	out := make([]bool, len(members))
+	for i := range members {
+		if s, err := cmds[i].Result(); err == nil && s > from {
+			out[i] = true
+		}
+	}
+	return out, nil
 }

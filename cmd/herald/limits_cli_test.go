@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/worker"
+)
+
+// limitsEnv starts a miniredis and writes a config with a daily tier of 3 and a marketing
+// frequency cap of one per day for business "biz".
+func limitsEnv(t *testing.T) (*redis.Client, map[string]string, string) {
+	t.Helper()
+	m, env := miniEnv(t)
+	cfg := filepath.Join(t.TempDir(), "herald.yaml")
+	err := os.WriteFile(cfg, []byte(`connectly:
+  business_id: biz
+senders:
+  - number: "+14155550100"
+    rate: 40
+limits:
+  messaging_tier: 3
+  frequency_caps:
+    marketing:
+      max: 1
+      window: 24h
+`), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb, env, cfg
+}
+
+func TestLimitsShow(t *testing.T) {
+	t.Parallel()
+	rdb, env, cfg := limitsEnv(t)
+	ctx := context.Background()
+	now := time.Now()
+	oldest := now.Add(-20 * time.Hour)
+	for i, to := range []string{"+14155552671", "+14155552672", "+14155552673"} {
+		rdb.ZAdd(ctx, rkeys.Tier("biz"), redis.Z{Score: float64(oldest.Add(time.Duration(i) * time.Hour).UnixMilli()), Member: to})
+	}
+	// The sender was throttled a second ago: its rate is halved.
+	rdb.HSet(ctx, rkeys.SenderBackoff("biz", "+14155550100"), "f", "0.5", "at", now.Add(-time.Second).UnixMilli())
+	// A running run waits for the tier.
+	l := ledger.New(rdb, nil)
+	if err := l.CreateRun(ctx, ledger.Run{ID: "r-tier", Campaign: "spring-promo", Buckets: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetWaiting(ctx, "r-tier", "daily tier: 3 unique recipients in 24h0m0s used", now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := herald(t, env, "--config", cfg, "limits", "show", "--json")
+	if code != 0 {
+		t.Fatalf("limits show exited %d: %s", code, errOut)
+	}
+	var rep limitsReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if rep.Tier.Limit != 3 || rep.Tier.Used != 3 || rep.Tier.Remaining == nil || *rep.Tier.Remaining != 0 {
+		t.Fatalf("tier = %+v", rep.Tier)
+	}
+	if rep.Tier.NextFree == nil || rep.Tier.NextFree.Sub(oldest.Add(24*time.Hour)).Abs() > time.Millisecond {
+		t.Fatalf("next free %v, want %v", rep.Tier.NextFree, oldest.Add(24*time.Hour))
+	}
+	if len(rep.Senders) != 1 || rep.Senders[0].Rate != 40 || rep.Senders[0].Effective != 20 || rep.Senders[0].FullRate == nil {
+		t.Fatalf("senders = %+v", rep.Senders)
+	}
+	if len(rep.Caps) != 1 || rep.Caps[0].Category != "marketing" || rep.Caps[0].Max != 1 {
+		t.Fatalf("caps = %+v", rep.Caps)
+	}
+	if len(rep.Waiting) != 1 || rep.Waiting[0].Run != "r-tier" {
+		t.Fatalf("waiting = %+v", rep.Waiting)
+	}
+
+	code, out, _ = herald(t, env, "--config", cfg, "limits", "show")
+	for _, want := range []string{"daily tier 3 of 3 unique recipients used", "room again at", "20.0/s", "x0.50 after a throttle",
+		"marketing: at most 1 per person per 24h0m0s", "run r-tier waiting: daily tier"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("limits show (exit %d) lacks %q:\n%s", code, want, out)
+		}
+	}
+	// run show says what the run waits for, and that its sender is slowed.
+	rdb.HSet(ctx, rkeys.Run("r-tier"), "sender", "+14155550100")
+	code, out, _ = herald(t, env, "--config", cfg, "run", "show", "r-tier")
+	if code != 0 || !strings.Contains(out, "waiting for the daily tier") || !strings.Contains(out, "slowed to 20.0/s of 40/s") {
+		t.Fatalf("run show (exit %d):\n%s", code, out)
+	}
+}
+
+func TestCampaignPlanCountsCapAndTier(t *testing.T) {
+	t.Parallel()
+	rdb, env, cfg := limitsEnv(t)
+	ctx := context.Background()
+	now := time.Now()
+	// One person of the audience got a marketing message from another run an hour ago.
+	capped := "+14155552673"
+	rdb.HSet(ctx, rkeys.Cap("biz", "marketing", ledger.BucketOf(capped, rkeys.CapBuckets)), capped,
+		worker.CapTag("other-run")+":"+itoa(now.Add(-time.Hour).UnixMilli()))
+	// Two people fill the tier's room already: one of them is in the audience.
+	rdb.ZAdd(ctx, rkeys.Tier("biz"), redis.Z{Score: float64(now.Add(-time.Hour).UnixMilli()), Member: "+14155552671"},
+		redis.Z{Score: float64(now.Add(-time.Hour).UnixMilli()), Member: "+19998887777"})
+
+	code, out, errOut := herald(t, env, "--config", cfg, "campaign", "plan", "--json", filepath.Join("..", "..", "configs", "campaigns", "spring-promo.yaml"))
+	if code != 0 {
+		t.Fatalf("plan exited %d: %s\n%s", code, errOut, out)
+	}
+	var p planOutput
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if p.Limits == nil || p.Limits.Capped != 1 || p.Skipped["capped"] != 1 {
+		t.Fatalf("limits %+v skipped %v, want 1 capped", p.Limits, p.Skipped)
+	}
+	// Sendable after the cap: the audience's valid recipients minus the capped one; one of
+	// them is already in the tier's window, and the tier has room for one more.
+	if p.Limits.TierRemaining != 1 || p.Limits.TierNew != p.Recipients-1 || p.Limits.TierWaiting != p.Recipients-2 {
+		t.Fatalf("tier check %+v for %d recipients", p.Limits, p.Recipients)
+	}
+	code, out, _ = herald(t, env, "--config", cfg, "campaign", "plan", filepath.Join("..", "..", "configs", "campaigns", "spring-promo.yaml"))
+	if code != 0 || !strings.Contains(out, "1 recipients already at it would be skipped(capped)") || !strings.Contains(out, "would wait for the tier") {
+		t.Fatalf("plan text (exit %d):\n%s", code, out)
+	}
+}
+
+func itoa(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
