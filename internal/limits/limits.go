@@ -23,10 +23,14 @@ type Limit struct {
 	Burst int
 }
 
-// PerSecond returns a limit of rate permits a second with a burst of about 50 ms of traffic
-// (at least 1), which holds the rate within a percent while absorbing scheduling jitter.
+// PerSecond returns a limit of rate permits a second with a burst of about 20 ms of traffic
+// (at least 1). Reservations book future slots, so the burst does not add throughput: it only
+// lets an idle limit send a couple of messages at once. Meta counts messages per second, and
+// a send that arrives a few milliseconds late lands in the next second's count, so any
+// window of one second sees at most rate + burst + (network jitter / interval) messages: at
+// 80/s, 82 plus jitter.
 func PerSecond(rate float64) Limit {
-	return Limit{Rate: rate, Burst: max(1, int(math.Ceil(rate*0.05)))}
+	return Limit{Rate: rate, Burst: max(1, int(math.Ceil(rate*0.02)))}
 }
 
 func (l Limit) String() string { return fmt.Sprintf("%g/s burst %d", l.Rate, l.Burst) }

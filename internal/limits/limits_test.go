@@ -66,13 +66,13 @@ func TestPerSecond(t *testing.T) {
 		wantBurst int
 		wantStr   string
 	}{
-		{"MetaDefault", 80, 4, "80/s burst 4"},
+		{"MetaDefault", 80, 2, "80/s burst 2"},
 		{"OnePerSecond", 1, 1, "1/s burst 1"},
-		{"HighThroughput", 1000, 50, "1000/s burst 50"},
-		{"ConnectlyBusiness", 200, 10, "200/s burst 10"},
+		{"HighThroughput", 1000, 20, "1000/s burst 20"},
+		{"ConnectlyBusiness", 200, 4, "200/s burst 4"},
 		{"Low", 20, 1, "20/s burst 1"},
 		{"Fractional", 0.5, 1, "0.5/s burst 1"},
-		{"JustOverABurstStep", 21, 2, "21/s burst 2"},
+		{"JustOverABurstStep", 51, 2, "51/s burst 2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/worker"
+)
+
+// startLimitedWorker runs Herald's worker in this process with the limits of cfg (the
+// business, timings and logger filled in).
+func startLimitedWorker(t *testing.T, rdb redis.UniversalClient, baseURL string, cfg worker.Config) *worker.Worker {
+	t.Helper()
+	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: baseURL, BusinessID: itBusiness, APIKey: itKey, MaxConns: cfg.Concurrency})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.BusinessID = itBusiness
+	cfg.Backoff = worker.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond}
+	cfg.DelayedTaskCheckInterval, cfg.TaskCheckInterval = 100*time.Millisecond, 50*time.Millisecond
+	w := worker.New(cfg, worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop()})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Stop(); w.Shutdown() })
+	return w
+}
+
+// TestIntegrationPairIntervalAcrossCampaigns runs two campaigns with the same audience on two
+// workers at once: nobody gets their two messages closer together than the pair interval.
+func TestIntegrationPairIntervalAcrossCampaigns(t *testing.T) {
+	rdb, _ := integrationRedis(t)
+	ctx := context.Background()
+	fake, url := startFake(t, nil)
+	dir := t.TempDir()
+	a := writeCampaign(t, filepath.Join(dir, "a"), "pair-a", "at-most-once", 150)
+	b := writeCampaign(t, filepath.Join(dir, "b"), "pair-b", "at-most-once", 150) // the same people
+	const interval = time.Second
+	cfg := worker.Config{Concurrency: 40, BusinessRate: 5000, DefaultSenderRate: 5000, PairInterval: interval,
+		MaxPaceWait: 300 * time.Millisecond}
+	startLimitedWorker(t, rdb, url, cfg)
+	startLimitedWorker(t, rdb, url, cfg)
+	var runs []ledger.Run
+	for _, def := range []*campaigns.Definition{a, b} {
+		run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(config.Default()), zerolog.Nop(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, run)
+	}
+	l := ledger.New(rdb, nil)
+	waitFor(t, 2*time.Minute, "both runs to complete", func() bool {
+		return runStatus(t, l, runs[0].ID) == ledger.RunCompleted && runStatus(t, l, runs[1].ID) == ledger.RunCompleted
+	})
+	arrivals := map[string][]time.Time{}
+	for _, r := range fake.Received() {
+		if r.MessageID != "" {
+			arrivals[r.Number] = append(arrivals[r.Number], r.At)
+		}
+	}
+	if len(arrivals) != 150 {
+		t.Fatalf("%d people reached, want 150", len(arrivals))
+	}
+	closest := time.Hour
+	for n, at := range arrivals {
+		if len(at) != 2 {
+			t.Fatalf("%s got %d messages, want 2 (one per campaign)", n, len(at))
+		}
+		sort.Slice(at, func(i, j int) bool { return at[i].Before(at[j]) })
+		closest = min(closest, at[1].Sub(at[0]))
+	}
+	// Permits are exactly one interval apart on Redis's clock; arrivals differ from them by
+	// the request's own latency on 127.0.0.1, so allow a small fraction of the interval.
+	if closest < interval*95/100 {
+		t.Fatalf("two messages reached one person %v apart, want at least the pair interval %v", closest, interval)
+	}
+	t.Logf("closest pair of messages to one person: %v apart (interval %v)", closest, interval)
+}
+
+// TestIntegrationThrottleStorm sends faster than the fake allows: Connectly answers 429 to
+// the excess and to a tenth of first attempts. The sender's rate backs off, every recipient
+// is accepted exactly once, nothing fails and no 429 uses an attempt.
+func TestIntegrationThrottleStorm(t *testing.T) {
+	rdb, _ := integrationRedis(t)
+	ctx := context.Background()
+	rules := []fakeconnectly.Rule{{Percent: 10, Salt: "storm", Status: 429, Times: 1}}
+	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, Rules: rules, RateLimit: 150})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := fake.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	const n = 1000
+	def := writeCampaign(t, t.TempDir(), "storm", "at-most-once", n)
+	policy := limits.Policy{Min: 0.2, Every: 300 * time.Millisecond, Step: 0.2, Cooldown: 200 * time.Millisecond}
+	cfg := worker.Config{Concurrency: 50, BusinessRate: 2000, DefaultSenderRate: 600, PairInterval: -1,
+		ThrottleDelay: 200 * time.Millisecond, Adaptive: policy}
+	startLimitedWorker(t, rdb, url, cfg)
+	startLimitedWorker(t, rdb, url, cfg)
+	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(config.Default()), zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ledger.New(rdb, nil)
+	lim := limits.New(rdb)
+	lowest := 1.0
+	waitFor(t, 3*time.Minute, "the run to complete", func() bool {
+		if b, err := lim.BackoffOf(ctx, rkeys.SenderBackoff(itBusiness, def.Sender), policy, time.Now()); err == nil {
+			lowest = min(lowest, b.Factor)
+		}
+		return runStatus(t, l, run.ID) == ledger.RunCompleted
+	})
+	c, err := l.Counters(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.States[ledger.Accepted] != n || c.States[ledger.Failed] != 0 || c.States[ledger.Unknown] != 0 {
+		t.Fatalf("states %v, want all %d accepted", c.States, n)
+	}
+	if c.Attempts != n || c.Retries != 0 {
+		t.Fatalf("attempts %d retries %d, want %d and 0: a 429 used an attempt", c.Attempts, c.Retries, n)
+	}
+	st := fake.Stats()
+	if c.Throttled == 0 || st.Throttled == 0 {
+		t.Fatalf("no throttles (ledger %d, fake %d): the storm did not happen", c.Throttled, st.Throttled)
+	}
+	if twice, distinct := acceptedTwice(fake); len(twice) > 0 || distinct != n {
+		t.Fatalf("accepted twice %v, distinct %d", twice, distinct)
+	}
+	if lowest >= 1 {
+		t.Fatal("the sender's rate never backed off")
+	}
+	t.Logf("%d throttled sends, none used an attempt; lowest sender factor %.2f", c.Throttled, lowest)
+}
