@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/spf13/cobra"
@@ -18,6 +20,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -85,6 +88,17 @@ func frequencyCaps(c config.Config) map[string]worker.FrequencyCap {
 	return m
 }
 
+// limitsCollector reports the daily tier and the configured senders' backoff.
+func limitsCollector(c config.Config, rdb redis.UniversalClient) prometheus.Collector {
+	biz := c.Connectly.BusinessID
+	senders := map[string]string{}
+	for _, s := range c.Senders {
+		senders[s.Number] = rkeys.SenderBackoff(biz, s.Number)
+	}
+	return metrics.NewLimitsCollector(metrics.LimitsSource{Limiter: limits.New(rdb), TierKey: rkeys.Tier(biz),
+		TierLimit: int(c.Limits.MessagingTier), TierWindow: c.Limits.TierWindow.D(), Senders: senders, Policy: adaptivePolicy(c)})
+}
+
 func adaptivePolicy(c config.Config) limits.Policy {
 	a := c.Limits.Adaptive
 	return limits.Policy{Min: a.MinFactor, Every: a.RecoverEvery.D(), Step: a.RecoverStep, Cooldown: a.Cooldown.D()}
@@ -118,7 +132,7 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 	var ops *http.Server
 	if metricsListen != "" {
 		m.RegisterQueues(asynq.NewInspectorFromRedisClient(rdb))
-		m.Register(metrics.NewRunCollector(ledger.New(rdb, nil)))
+		m.Register(metrics.NewRunCollector(ledger.New(rdb, nil)), limitsCollector(c, rdb))
 		ready := func(ctx context.Context) error {
 			if !w.Running() {
 				return errors.New("worker not running")

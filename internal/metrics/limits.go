@@ -1,0 +1,64 @@
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldmsg/herald/internal/limits"
+)
+
+// LimitsSource says where the shared limits live, for the limits collector.
+type LimitsSource struct {
+	Limiter *limits.Limiter
+	// TierKey, TierLimit and TierWindow describe the daily tier (TierLimit 0: unlimited).
+	TierKey    string
+	TierLimit  int
+	TierWindow time.Duration
+	// Senders maps sender numbers to their backoff keys.
+	Senders map[string]string
+	Policy  limits.Policy
+}
+
+type limitsCollector struct {
+	src                 LimitsSource
+	used, limit, factor *prometheus.Desc
+}
+
+// NewLimitsCollector reports, read from Redis at scrape time: herald_daily_tier_used (unique
+// recipients in the rolling window), herald_daily_tier_limit (0 when unlimited) and
+// herald_sender_rate_factor{sender} (1 at the configured rate, less while backing off after a
+// throttle).
+func NewLimitsCollector(src LimitsSource) prometheus.Collector {
+	return &limitsCollector{
+		src: src,
+		used: prometheus.NewDesc("herald_daily_tier_used",
+			"Unique recipients messaged in the daily messaging tier's rolling window (business-wide).", nil, nil),
+		limit: prometheus.NewDesc("herald_daily_tier_limit",
+			"The daily messaging tier in unique recipients; 0 when unlimited.", nil, nil),
+		factor: prometheus.NewDesc("herald_sender_rate_factor",
+			"Share of the configured rate a sender runs at: below 1 while backing off after a throttle.", []string{"sender"}, nil),
+	}
+}
+
+func (c *limitsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.used
+	ch <- c.limit
+	ch <- c.factor
+}
+
+func (c *limitsCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	now := time.Now()
+	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(c.src.TierLimit))
+	if u, err := c.src.Limiter.TierOf(ctx, c.src.TierKey, c.src.TierLimit, c.src.TierWindow, now); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(u.Used))
+	}
+	for sender, key := range c.src.Senders {
+		if b, err := c.src.Limiter.BackoffOf(ctx, key, c.src.Policy, now); err == nil {
+			ch <- prometheus.MustNewConstMetric(c.factor, prometheus.GaugeValue, b.Factor, sender)
+		}
+	}
+}
