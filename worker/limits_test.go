@@ -210,3 +210,48 @@ func TestFrequencyCapAcrossRuns(t *testing.T) {
 		t.Fatalf("second run %+v, want 2 skipped(capped)", c)
 	}
 }
+
+func TestBookedLimitKeepsThePlace(t *testing.T) {
+	cfg := testConfig()
+	cfg.SenderRates = map[string]float64{testSender: 20} // a slot every 50 ms
+	cfg.MaxPaceWait = 10 * time.Millisecond
+	cfg.KeepPlaceFor = 5 * time.Second
+	b := setup(t, cfg)
+	ps := seedRun(t, b, "run-keep", ledger.AtMostOnce, 3)
+	if err := handle(t, b, ps[0]); err != nil {
+		t.Fatal(err)
+	}
+	// The first refusal comes back as a throttle and switches the worker to pacing.
+	wantAs[*ThrottledError](t, handle(t, b, ps[1]))
+	// From then on a send whose slot is beyond MaxPaceWait waits for it in place.
+	if err := handle(t, b, ps[2]); err != nil {
+		t.Fatalf("paced send: %v, want it sent after waiting in place", err)
+	}
+	if e := entryOf(t, b, ps[2]); e.State != ledger.Accepted || e.Attempts != 1 {
+		t.Fatalf("entry %+v", e)
+	}
+}
+
+func TestPairWaitDoesNotKeepThePlace(t *testing.T) {
+	cfg := testConfig()
+	cfg.PairInterval = 6 * time.Second
+	cfg.MaxPaceWait = 10 * time.Millisecond
+	cfg.KeepPlaceFor = time.Minute
+	b := setup(t, cfg)
+	a := seedRun(t, b, "run-pair-a", ledger.AtMostOnce, 2)
+	other := seedRun(t, b, "run-pair-b", ledger.AtMostOnce, 2) // the same two people
+	for _, p := range a {
+		if err := handle(t, b, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantAs[*ThrottledError](t, handle(t, b, other[0])) // pipelined path; now pacing
+	start := time.Now()
+	te := wantAs[*ThrottledError](t, handle(t, b, other[1]))
+	if te.RetryAfter < 5*time.Second {
+		t.Fatalf("RetryAfter %v, want the rest of the pair interval", te.RetryAfter)
+	}
+	if el := time.Since(start); el > 3*time.Second {
+		t.Fatalf("a pair wait kept the place for %v", el)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -44,9 +45,15 @@ type Config struct {
 	ThrottleDelay time.Duration
 	// HoldDelay is how often a task of a paused run looks again. Default 5s.
 	HoldDelay time.Duration
-	// MaxPaceWait is the longest a send waits in place for a rate-limit permit; longer waits
-	// reschedule the task instead. Default 1s.
+	// MaxPaceWait is the furthest ahead a send books a rate-limit permit (and then waits for
+	// it). Default 1s.
 	MaxPaceWait time.Duration
+	// KeepPlaceFor is how long a send whose limits are booked further ahead than MaxPaceWait
+	// keeps its place, looking again as slots free, before its task is rescheduled. Holding the
+	// task is the backpressure: asynq takes no more tasks than the limits can serve, instead
+	// of cycling the whole backlog through the retry set. Default 20s; negative reschedules at
+	// once.
+	KeepPlaceFor time.Duration
 	// RequestTimeout bounds one Connectly request. Shutdown lets requests in flight finish
 	// (a request cut off mid-way leaves its outcome unknown). Default 10s.
 	RequestTimeout time.Duration
@@ -125,6 +132,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxPaceWait <= 0 {
 		c.MaxPaceWait = time.Second
+	}
+	if c.KeepPlaceFor == 0 {
+		c.KeepPlaceFor = 20 * time.Second
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second
@@ -405,7 +415,7 @@ func categoryOf(ctx context.Context, p campaigns.SendPayload) string {
 // unknown under at-most-once although nothing was sent).
 func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload, req *limits.Request) (ledger.Claim, limits.Reservation, error) {
 	if w.paced.Load() {
-		r, err := w.limiter.ReserveRequest(ctx, req)
+		r, err := w.reserveKeepingPlace(ctx, req)
 		if err != nil || !r.OK {
 			return ledger.Claim{Verdict: ledger.VerdictNotClaimed}, r, err
 		}
@@ -434,6 +444,30 @@ func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload, req 
 		return c, r, cerr
 	}
 	return c, r, rerr
+}
+
+// reserveKeepingPlace reserves, and while the sender, business or run limits are booked
+// further ahead than MaxPaceWait it waits in place until a slot should be free (with a little jitter, so the
+// waiting sends do not all ask at once) and asks again, for up to KeepPlaceFor.
+func (w *Worker) reserveKeepingPlace(ctx context.Context, req *limits.Request) (limits.Reservation, error) {
+	deadline := time.Now().Add(w.cfg.KeepPlaceFor)
+	for {
+		req.Now = w.now()
+		r, err := w.limiter.ReserveRequest(ctx, req)
+		// A wait for one person's pair slot is theirs alone: reschedule it, keep the place
+		// for the next task.
+		if err != nil || r.OK || r.Reason != limits.ReasonRate || r.Binding == limPair {
+			return r, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return r, nil
+		}
+		d := min(r.Wait-w.cfg.MaxPaceWait, left) + rand.N(20*time.Millisecond)
+		if err := sleepCtx(ctx, d); err != nil {
+			return r, err
+		}
+	}
 }
 
 // sleepCtx waits d, or until ctx ends.

@@ -48,7 +48,7 @@ func sendTaskOptions(c config.Config) campaigns.TaskOptions {
 		// asynq's budget stays above Herald's attempts: see campaigns.TaskOptions.MaxRetry.
 		MaxRetry: c.Retry.MaxAttempts + 20,
 		// A handler may wait for a pacing permit and then for the request.
-		Timeout:   c.Connectly.Timeout.D() + c.Retry.MaxPaceWait.D() + 30*time.Second,
+		Timeout:   c.Connectly.Timeout.D() + c.Retry.MaxPaceWait.D() + c.Retry.KeepPlaceFor.D() + 30*time.Second,
 		Retention: 24 * time.Hour,
 	}
 }

@@ -61,6 +61,7 @@ func workerConfig(c config.Config) worker.Config {
 		ThrottleDelay:     c.Retry.ThrottleDelay.D(),
 		HoldDelay:         c.Retry.HoldDelay.D(),
 		MaxPaceWait:       c.Retry.MaxPaceWait.D(),
+		KeepPlaceFor:      keepPlaceFor(c.Retry.KeepPlaceFor.D()),
 		RequestTimeout:    c.Connectly.Timeout.D(),
 		ShutdownTimeout:   c.Worker.ShutdownTimeout.D(),
 		BusinessID:        c.Connectly.BusinessID,
@@ -159,6 +160,14 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 		cancel()
 	}
 	return rdb.Close()
+}
+
+// keepPlaceFor maps the config's 0 (reschedule at once) onto the worker's negative.
+func keepPlaceFor(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // burstWindow maps the config's 0 (off) onto the worker's negative "off".

@@ -68,6 +68,9 @@ type Retry struct {
 	ThrottleDelay Duration `yaml:"throttle_delay"`
 	HoldDelay     Duration `yaml:"hold_delay"`
 	MaxPaceWait   Duration `yaml:"max_pace_wait"`
+	// KeepPlaceFor is how long a send whose limits are booked beyond max_pace_wait keeps its
+	// place (its task stays with the worker) before it is rescheduled.
+	KeepPlaceFor Duration `yaml:"keep_place_for"`
 	// AmbiguousStatuses are bare 5xx answers (no Connectly error body) that may follow an
 	// accepted send: at-most-once runs mark such recipients unknown instead of resending.
 	AmbiguousStatuses []int `yaml:"ambiguous_statuses"`
@@ -167,7 +170,7 @@ func Default() Config {
 		Connectly: Connectly{BaseURL: connectly.DefaultBaseURL, Timeout: Duration(10 * time.Second), BusinessRate: 200},
 		Worker:    Worker{Concurrency: 50, ShutdownTimeout: Duration(15 * time.Second)},
 		Retry: Retry{MaxAttempts: 5, Base: Duration(time.Second), Cap: Duration(5 * time.Minute),
-			ThrottleDelay: Duration(2 * time.Second), HoldDelay: Duration(5 * time.Second), MaxPaceWait: Duration(time.Second),
+			ThrottleDelay: Duration(2 * time.Second), HoldDelay: Duration(5 * time.Second), MaxPaceWait: Duration(time.Second), KeepPlaceFor: Duration(20 * time.Second),
 			AmbiguousStatuses: []int{500, 502, 504}},
 		StopRun: StopRun{BurstWindow: 100, BurstShare: 0.2},
 		Limits: Limits{PairInterval: Duration(6 * time.Second), TierWindow: Duration(24 * time.Hour),
@@ -283,6 +286,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.PairInterval.D() < 0 || c.Limits.PairInterval.D() > time.Hour {
 		return &Error{"limits.pair_interval", "want 0 (off) to 1h"}
+	}
+	if c.Retry.KeepPlaceFor.D() < 0 || c.Retry.KeepPlaceFor.D() > 5*time.Minute {
+		return &Error{"retry.keep_place_for", "want 0s (reschedule at once) to 5m"}
 	}
 	if c.Limits.TierWindow.D() < time.Second {
 		return &Error{"limits.tier_window", "must be at least 1s (Meta's window is 24h)"}

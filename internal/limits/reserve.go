@@ -109,6 +109,9 @@ type Reservation struct {
 	Factor float64
 	// TierAdded and CapAdded say the reservation took new room (Refund gives it back).
 	TierAdded, CapAdded bool
+	// Binding is the position in Request.Keys of the rate limit that set the wait (-1 when
+	// none made the send wait).
+	Binding int
 }
 
 // reserveCmd reserves a send: frequency cap, daily tier, then one permit from every rate
@@ -121,7 +124,7 @@ type Reservation struct {
 // ARGV[8] cap window ms, ARGV[9] cap field, ARGV[10] cap tag, ARGV[11] adaptive limit index
 // (0: none), ARGV[12] recovery every ms, ARGV[13] recovery step, ARGV[14] number of usage
 // keys, then per limit: emission interval µs, burst tolerance µs.
-// Returns {1|0, wait µs, reason, tier added, cap added, factor}.
+// Returns {1|0, wait µs, reason, tier added, cap added, factor, the binding limit (1-based, 0 none)}.
 var reserveCmd = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -183,6 +186,7 @@ if aKey then
 end
 
 local at = now
+local bind = 0
 local tats, ivs = {}, {}
 for i = 1, n do
   local iv = tonumber(ARGV[13 + 2 * i])
@@ -193,11 +197,11 @@ for i = 1, n do
   if tat < now then tat = now end
   tats[i] = tat
   local allowed = tat - tol
-  if allowed > at then at = allowed end
+  if allowed > at then at = allowed; bind = i end
 end
 local wait = at - now
 local fs = string.format('%.4f', factor)
-if wait > maxwait then return {0, string.format('%.0f', wait), 'rate', 0, 0, fs} end
+if wait > maxwait then return {0, string.format('%.0f', wait), 'rate', 0, 0, fs, bind} end
 for i = 1, n do
   local tat = tats[i]
   if at > tat then tat = at end
@@ -224,8 +228,23 @@ for j = 0, nUsage - 1 do
   end
   redis.call('PEXPIRE', uk, 15000)
 end
-return {1, string.format('%.0f', wait), '', tierNew, capNew, fs}
+return {1, string.format('%.0f', wait), '', tierNew, capNew, fs, bind}
 `)
+
+// limitIndex maps the script's 1-based position of a rate limit to its index in r.Keys.
+func (r *Request) limitIndex(pos int) int {
+	n := 0
+	for i, lim := range r.Limits {
+		if lim.Rate <= 0 {
+			continue
+		}
+		n++
+		if n == pos {
+			return i
+		}
+	}
+	return -1
+}
 
 // UsageKey is where the per-second use of a limit is counted.
 func UsageKey(limitKey string) string { return limitKey + ":use" }
@@ -307,14 +326,15 @@ func (l *Limiter) Reserve(ctx context.Context, keys []string, limits []Limit, ma
 // ReserveRequest makes a whole reservation: cap, tier and rate limits at once.
 func (l *Limiter) ReserveRequest(ctx context.Context, r *Request) (Reservation, error) {
 	if r.empty() {
-		return Reservation{OK: true, Factor: 1}, nil
+		return Reservation{OK: true, Factor: 1, Binding: -1}, nil
 	}
 	ks, args := r.args()
-	return parseReservation(reserveCmd.Run(ctx, l.rdb, ks, args...))
+	return parseReservation(r, reserveCmd.Run(ctx, l.rdb, ks, args...))
 }
 
 // ReserveCmd is a reservation queued in a pipeline; read it with Result after the pipeline ran.
 type ReserveCmd struct {
+	req  *Request
 	cmd  *redis.Cmd
 	l    *Limiter
 	keys []string
@@ -325,7 +345,7 @@ type ReserveCmd struct {
 // round trip with other commands. The script must be loaded (Load); Result falls back to a
 // direct call when Redis answers NOSCRIPT.
 func (l *Limiter) ReserveIn(ctx context.Context, p redis.Pipeliner, r *Request) *ReserveCmd {
-	rc := &ReserveCmd{l: l}
+	rc := &ReserveCmd{l: l, req: r}
 	if r.empty() {
 		return rc
 	}
@@ -337,12 +357,12 @@ func (l *Limiter) ReserveIn(ctx context.Context, p redis.Pipeliner, r *Request) 
 // Result returns the reservation.
 func (r *ReserveCmd) Result(ctx context.Context) (Reservation, error) {
 	if r.cmd == nil {
-		return Reservation{OK: true, Factor: 1}, nil
+		return Reservation{OK: true, Factor: 1, Binding: -1}, nil
 	}
 	if err := r.cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		return parseReservation(reserveCmd.Run(ctx, r.l.rdb, r.keys, r.args...))
+		return parseReservation(r.req, reserveCmd.Run(ctx, r.l.rdb, r.keys, r.args...))
 	}
-	return parseReservation(r.cmd)
+	return parseReservation(r.req, r.cmd)
 }
 
 // Load loads the limiter's scripts into Redis, for pipelined use.
@@ -353,12 +373,12 @@ func (l *Limiter) Load(ctx context.Context) error {
 	return nil
 }
 
-func parseReservation(c *redis.Cmd) (Reservation, error) {
+func parseReservation(r *Request, c *redis.Cmd) (Reservation, error) {
 	res, err := c.Slice()
 	if err != nil {
 		return Reservation{}, fmt.Errorf("limits: reserve: %w", err)
 	}
-	if len(res) != 6 {
+	if len(res) != 6 && len(res) != 7 {
 		return Reservation{}, fmt.Errorf("limits: reserve: unexpected reply %v", res)
 	}
 	ok, _ := res[0].(int64)
@@ -372,8 +392,14 @@ func parseReservation(c *redis.Cmd) (Reservation, error) {
 			f = v
 		}
 	}
+	bind := -1
+	if len(res) == 7 {
+		if pos, _ := res[6].(int64); pos > 0 {
+			bind = r.limitIndex(int(pos))
+		}
+	}
 	return Reservation{OK: ok == 1, Wait: time.Duration(us) * time.Microsecond, Reason: reason,
-		Factor: f, TierAdded: tier == 1, CapAdded: capNew == 1}, nil
+		Factor: f, TierAdded: tier == 1, CapAdded: capNew == 1, Binding: bind}, nil
 }
 
 func replyInt(v any) int64 {

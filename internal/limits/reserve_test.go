@@ -192,3 +192,16 @@ func TestUsage(t *testing.T) {
 		t.Fatalf("usage = %v/s, want (30+10)/2", u)
 	}
 }
+
+func TestBindingLimit(t *testing.T) {
+	b := setup(t)
+	r := &Request{Keys: []string{"off", "fast", "slow"}, Limits: []Limit{{}, {Rate: 100, Burst: 1}, {Rate: 1, Burst: 1}},
+		MaxWait: 10 * time.Millisecond}
+	if res := reserveReq(t, b, r); !res.OK || res.Binding != -1 {
+		t.Fatalf("first: %+v, want no wait and no binding limit", res)
+	}
+	// The 1/s limit makes the next send wait: its index in Keys is 2.
+	if res := reserveReq(t, b, r); res.OK || res.Reason != ReasonRate || res.Binding != 2 {
+		t.Fatalf("second: %+v, want refused by limit 2", res)
+	}
+}
