@@ -61,7 +61,7 @@ func New() *Metrics {
 		}),
 		LimitWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_limit_waits_total",
-			Help: "Sends rescheduled by a limit instead of waiting in place, by reason (rate, tier).",
+			Help: "Sends put off by a limit, by reason: rate (rescheduled: the limits are booked too far ahead), tier (the daily tier is full), late (woke too long after its slot and took a fresh one).",
 		}, []string{"reason"}),
 	}
 	m.reg.MustRegister(m.Sends, m.RequestDuration, m.PaceWait, m.LimitWaits,
