@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -82,9 +83,10 @@ func TestLoadDefaults(t *testing.T) {
 			MaxPaceWait:       config.Duration(time.Second),
 			AmbiguousStatuses: []int{500, 502, 504},
 		},
-		StopRun: config.StopRun{BurstWindow: 100, BurstShare: 0.2},
-		Limits:  config.Limits{PairInterval: config.Duration(6 * time.Second)},
-		Log:     config.Log{Level: "info", Format: "auto"},
+		StopRun:  config.StopRun{BurstWindow: 100, BurstShare: 0.2},
+		Limits:   config.Limits{PairInterval: config.Duration(6 * time.Second)},
+		Log:      config.Log{Level: "info", Format: "auto"},
+		Webhooks: config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
 	}
 	if got := config.Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() (-want, +got):\n- %+v\n+ %+v", want, got)
@@ -189,6 +191,7 @@ log:
 		StopRun:       config.StopRun{BurstWindow: 50, BurstShare: 0.5},
 		Limits:        config.Limits{PairInterval: config.Duration(6 * time.Second)},
 		Log:           config.Log{Level: "debug", Format: "json"},
+		Webhooks:      config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
 		APIKey:        "file-key",
 		WebhookSecret: "file-secret",
 	}
@@ -458,6 +461,10 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"RetryBaseZero", "retry:\n  base: 0s\n", "retry.cap", []string{"positive"}},
 		{"ErrorsBadClass", "errors:\n  ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID: sometimes\n", "errors.ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID", []string{`"sometimes"`, "stop-run"}},
 		{"ErrorsNoneNotAClass", "errors:\n  HTTP_500: none\n", "errors.HTTP_500", []string{`"none"`}},
+		{"WebhooksMaxBodyTooSmall", "webhooks:\n  max_body: 10\n", "webhooks.max_body", []string{"1024"}},
+		{"WebhooksParkForZero", "webhooks:\n  park_for: 0s\n", "webhooks.park_for", []string{"1s to 24h"}},
+		{"WebhooksInWorkerNeedsListen", "webhooks:\n  in_worker: true\n", "webhooks.in_worker", []string{"webhooks.listen"}},
+		{"WebhooksEmptyOptOutWord", "webhooks:\n  opt_out_words:\n    es: [BAJA, \" \"]\n", "webhooks.opt_out_words.es[1]", []string{"empty"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -563,4 +570,30 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.APIKey != "example-key" {
 		t.Errorf("APIKey = %q, want the environment value", c.APIKey)
 	}
+}
+
+func TestLoadWebhooks(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, "webhooks:\n  listen: 127.0.0.1:8090\n  in_worker: true\n  max_body: 65536\n  park_for: 1h\n"+
+		"  opt_out_words:\n    es: [BAJA]\n    pt: [SAIR, PARAR]\n", env{"CONNECTLY_WEBHOOK_SECRET": "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := c.Webhooks.Words()
+	sort.Strings(words)
+	if c.Webhooks.Listen != "127.0.0.1:8090" || !c.Webhooks.InWorker || c.Webhooks.MaxBody != 65536 ||
+		c.Webhooks.ParkFor.D() != time.Hour || !reflect.DeepEqual(words, []string{"BAJA", "PARAR", "SAIR"}) {
+		t.Fatalf("webhooks %+v", c.Webhooks)
+	}
+	if err := c.RequireWebhookSecret(); err != nil {
+		t.Fatal(err)
+	}
+	c, err = load(t, "", env{"HERALD_WEBHOOKS_LISTEN": ":9000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Webhooks.Listen != ":9000" {
+		t.Fatalf("listen %q", c.Webhooks.Listen)
+	}
+	checkConfigError(t, c.RequireWebhookSecret(), "connectly.webhook_secret_file", "CONNECTLY_WEBHOOK_SECRET")
 }

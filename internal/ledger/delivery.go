@@ -19,6 +19,8 @@ import (
 // read; failed only before delivered; an unknown entry is settled by any event; nothing moves
 // backwards) and adds three:
 //
+//   - with ARGV[7] '1' (the event was matched to the entry by guesswork, not by callbackData)
+//     the entry must record exactly the event's message id, or it is not touched;
 //   - an entry still planned, queued or being sent is not touched: the event arrived before the
 //     worker recorded the send (or while a retry is under way) and the caller parks it;
 //   - an entry that records a different message id is not touched: the event is about an
@@ -30,7 +32,8 @@ import (
 // delivery statistics.
 // ARGV[1] -> recipient, ARGV[2] -> new state letter (t, d, r or f), ARGV[3] -> code (for f),
 // ARGV[4] -> message id (” matches any), ARGV[5] -> time-to-deliver field ("ttd:<bucket>",
-// ” when unknown), ARGV[6] -> failure class (for f).
+// ” when unknown), ARGV[6] -> failure class (for f), ARGV[7] -> '1' to require the recorded
+// message id to equal ARGV[4].
 // Returns {verdict, prior state letter}; verdict is 'applied', 'stale' (a duplicate or an
 // out-of-order event), 'early' (park it), 'other' (another message) or 'noentry'.
 var deliveryCmd = redis.NewScript(luaLib + `
@@ -38,6 +41,7 @@ local rank = {a = 1, t = 2, d = 3, r = 4}
 local v = redis.call('HGET', KEYS[3], ARGV[1])
 if not v then return {'noentry', ''} end
 local st, row, att, code, mid = parse(v)
+if ARGV[7] == '1' and mid ~= ARGV[4] then return {'other', st} end
 if st == 'p' or st == 'q' or st == 's' then return {'early', st} end
 if mid ~= '' and ARGV[4] ~= '' and mid ~= ARGV[4] then return {'other', st} end
 local new = ARGV[2]
@@ -96,6 +100,9 @@ type DeliveryEvent struct {
 	// TimeToDeliver is the time from the send being accepted to this event; 0 when unknown.
 	// It is only used when the event takes the entry to delivered or read.
 	TimeToDeliver time.Duration
+	// Strict requires the entry to record exactly MessageID: set it when the entry was found
+	// from the campaign name and the customer's number rather than from callbackData.
+	Strict bool
 }
 
 // ApplyDelivery applies a delivery event to its entry and the run's delivery statistics in
@@ -114,7 +121,11 @@ func (l *Ledger) ApplyDelivery(ctx context.Context, ev DeliveryEvent) (DeliveryV
 		ttd = "ttd:" + strconv.Itoa(LatencyBucket(ev.TimeToDeliver))
 	}
 	keys := []string{rkeys.Counts(ev.Run), rkeys.Codes(ev.Run), rkeys.LedgerBucket(ev.Run, ev.Bucket), rkeys.Delivery(ev.Run)}
-	res, err := deliveryCmd.Run(ctx, l.rdb, keys, ev.Recipient, ev.State.Letter(), ev.Code, ev.MessageID, ttd, ev.Class).Slice()
+	strict := "0"
+	if ev.Strict {
+		strict = "1"
+	}
+	res, err := deliveryCmd.Run(ctx, l.rdb, keys, ev.Recipient, ev.State.Letter(), ev.Code, ev.MessageID, ttd, ev.Class, strict).Slice()
 	if err != nil {
 		return "", "", fmt.Errorf("ledger: delivery event in run %s: %w", ev.Run, err)
 	}

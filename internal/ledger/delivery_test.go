@@ -109,6 +109,22 @@ func TestApplyDelivery(t *testing.T) {
 		if got := apply(t, b, "r3", es[0], Delivered, "", 0); got != DeliveryApplied {
 			t.Fatalf("event without an id: %s", got)
 		}
+		strict := func(pe PlanEntry, mid string) DeliveryVerdict {
+			v, _, err := b.l.ApplyDelivery(ctx, DeliveryEvent{Run: "r3", Bucket: pe.Bucket, Recipient: pe.Recipient, State: Read, MessageID: mid, Strict: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		if got := strict(es[1], "m1"); got != DeliveryOtherMessage {
+			t.Fatalf("strict event for a queued entry with no id: %s", got)
+		}
+		if got := strict(es[0], "m1"); got != DeliveryOtherMessage {
+			t.Fatalf("strict event for another id: %s", got)
+		}
+		if got := strict(es[0], "m2"); got != DeliveryApplied {
+			t.Fatalf("strict event for the recorded id: %s", got)
+		}
 		if got := apply(t, b, "r3", PlanEntry{Recipient: "+15550009999"}, Sent, "", 0); got != DeliveryNoEntry {
 			t.Fatalf("unknown recipient: %s", got)
 		}
