@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		a.auditCmd(),
 		a.dashboardCmd(),
 		a.recipientCmd(),
+		a.webhooksCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

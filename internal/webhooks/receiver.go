@@ -491,12 +491,13 @@ type parkedEvent struct {
 	Code      string `json:"c,omitempty"`
 	Class     string `json:"k,omitempty"`
 	MessageID string `json:"m,omitempty"`
-	TTDms     int64  `json:"d,omitempty"`
+	// TTDms is the time to deliver in milliseconds, rounded up so a sample is never lost.
+	TTDms int64 `json:"d,omitempty"`
 }
 
 func (rc *Receiver) park(ctx context.Context, de ledger.DeliveryEvent) error {
 	b, err := json.Marshal(parkedEvent{Run: de.Run, Bucket: de.Bucket, Recipient: de.Recipient, State: string(de.State),
-		Code: de.Code, Class: de.Class, MessageID: de.MessageID, TTDms: de.TimeToDeliver.Milliseconds()})
+		Code: de.Code, Class: de.Class, MessageID: de.MessageID, TTDms: (de.TimeToDeliver + time.Millisecond - 1).Milliseconds()})
 	if err != nil {
 		return fmt.Errorf("webhooks: park event: %w", err)
 	}
