@@ -22,8 +22,33 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/webhooks"
 	"github.com/heraldmsg/herald/worker"
 )
+
+// waitForWebhooks waits until the fake has no webhook call pending and the receiver no
+// parked event, or d passes.
+func waitForWebhooks(ctx context.Context, fake *fakeconnectly.Server, ws *webhookServer, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		parked, err := ws.rc.Parked(ctx)
+		if err != nil {
+			return err
+		}
+		st := fake.WebhookStats()
+		if st.Pending == 0 && parked == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo: %d webhook calls pending and %d events parked after %s", st.Pending, parked, d)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
 
 type demoOptions struct {
 	recipients  int
@@ -66,6 +91,8 @@ type demoReport struct {
 	WallSeconds   float64             `json:"wall_seconds"`
 	MsgsPerSecond float64             `json:"msgs_per_second"`
 	Fake          fakeconnectly.Stats `json:"fake_connectly"`
+	// Webhooks are the fake's webhook calls to the demo's receiver.
+	Webhooks fakeconnectly.WebhookStats `json:"webhooks"`
 }
 
 func (a *app) runDemo(ctx context.Context, o demoOptions) error {
@@ -102,12 +129,23 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: o.concurrency + 20})
 	defer rdb.Close()
 
+	// A webhook receiver on the same Redis, with a random secret; the fake calls it.
+	secretBytes := make([]byte, 16)
+	_, _ = rand.Read(secretBytes)
+	secret := hex.EncodeToString(secretBytes)
+	ws, err := startReceiver(ctx, webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond}, "127.0.0.1:0", rdb, log, nil)
+	if err != nil {
+		return err
+	}
+	defer ws.stop()
+
 	// Fake Connectly with the demo fault mix and a random key.
 	key := make([]byte, 16)
 	_, _ = rand.Read(key)
 	apiKey := hex.EncodeToString(key)
 	const businessID = "4f6c1a52-demo-4e21-9b7a-000000000001"
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, Rules: demoRules()})
+	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, Rules: demoRules(),
+		Webhooks: demoWebhooks("http://"+ws.addr+"/", secret, 100*time.Millisecond)})
 	if err != nil {
 		return err
 	}
@@ -161,8 +199,23 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 		return err
 	}
 	wall := time.Since(start)
-	out := demoReport{runReport: rep, WallSeconds: wall.Seconds(), Fake: fake.Stats()}
+	// The last delivery events trail the last sends by a few spacings: wait for them.
+	if err := waitForWebhooks(ctx, fake, ws, 30*time.Second); err != nil {
+		return err
+	}
+	l := ledger.New(rdb, nil)
+	if c, err := l.Counters(ctx, run.ID); err == nil {
+		rep.States = newRunReport(ledger.Run{}, c).States
+		rep.Codes = c.Codes
+	}
+	if rep.Delivery, err = deliveryReport(ctx, l, run.ID); err != nil {
+		return err
+	}
+	out := demoReport{runReport: rep, WallSeconds: wall.Seconds(), Fake: fake.Stats(), Webhooks: fake.WebhookStats()}
 	accepted := rep.States[string(ledger.Accepted)] + rep.States[string(ledger.Sent)] + rep.States[string(ledger.Delivered)] + rep.States[string(ledger.Read)]
+	if rep.Delivery != nil {
+		accepted += rep.Delivery.DeliveryFailed
+	}
 	out.MsgsPerSecond = float64(accepted) / wall.Seconds()
 
 	if o.asJSON {
@@ -175,6 +228,9 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 		printRunReport(a.stdout, rep)
 		fmt.Fprintf(a.stdout, "\nfake Connectly saw %d requests: %d accepted, %d throttled (429), %d answers lost on purpose\n",
 			out.Fake.Requests, out.Fake.Accepted, out.Fake.Throttled, out.Fake.Lost)
+		fmt.Fprintf(a.stdout, "fake Connectly made %d signed webhook calls, duplicates and out-of-order ones included (%d sent, %d delivered, %d read, %d delivery_failed, %d replies)\n",
+			out.Webhooks.Delivered, out.Webhooks.ByStatus["sent"], out.Webhooks.ByStatus["delivered"], out.Webhooks.ByStatus["read"],
+			out.Webhooks.ByStatus["delivery_failed"], out.Webhooks.ByStatus["reply"])
 		fmt.Fprintf(a.stdout, "\nTry a recipient's story, a real Redis and worker, and more: see README.md\n")
 	}
 	if rep.Status != string(ledger.RunCompleted) || rep.Sum != int64(rep.Recipients) {

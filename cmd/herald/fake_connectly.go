@@ -30,6 +30,7 @@ func (a *app) fakeConnectlyCmd() *cobra.Command {
 	var (
 		listen, businessID, apiKey, faults string
 		rate                               int
+		webhookURL, webhookMix             string
 	)
 	cmd := &cobra.Command{
 		Use:   "fake-connectly",
@@ -37,7 +38,9 @@ func (a *app) fakeConnectlyCmd() *cobra.Command {
 		Long: `Serve a local fake of the Connectly API: the template send endpoint with the real path,
 X-API-Key auth, validation, error bodies and 200 requests/s limit, plus get/templates.
 --faults demo injects the demo's fault mix; --faults FILE reads a JSON list of rules.
-Control endpoints for tests: GET /_fake/received, GET /_fake/stats, POST /_fake/reset.`,
+Control endpoints for tests: GET /_fake/received, GET /_fake/stats, POST /_fake/reset.
+--webhooks demo calls signed delivery_status and messages webhooks for accepted messages, at
+--webhook-url or at the addresses registered through the fake's webhook API.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if businessID == "" {
@@ -63,7 +66,22 @@ Control endpoints for tests: GET /_fake/received, GET /_fake/stats, POST /_fake/
 					return fmt.Errorf("--faults %s: %w", faults, err)
 				}
 			}
-			srv, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: rate, Rules: rules})
+			var hooks fakeconnectly.WebhookConfig
+			switch webhookMix {
+			case "", "none":
+			case "demo", "all-read":
+				secret := a.getenv("CONNECTLY_WEBHOOK_SECRET")
+				if secret == "" {
+					return usageError{fmt.Errorf("--webhooks %s needs CONNECTLY_WEBHOOK_SECRET to sign the calls", webhookMix)}
+				}
+				hooks = fakeconnectly.WebhookConfig{URL: webhookURL, Secret: secret, Delay: 200 * time.Millisecond}
+				if webhookMix == "demo" {
+					hooks = demoWebhooks(webhookURL, secret, 200*time.Millisecond)
+				}
+			default:
+				return usageError{fmt.Errorf("--webhooks %q: want none, demo or all-read", webhookMix)}
+			}
+			srv, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: rate, Rules: rules, Webhooks: hooks})
 			if err != nil {
 				return err
 			}
@@ -81,5 +99,7 @@ Control endpoints for tests: GET /_fake/received, GET /_fake/stats, POST /_fake/
 	cmd.Flags().StringVar(&apiKey, "api-key", "", "accepted X-API-Key (env CONNECTLY_API_KEY)")
 	cmd.Flags().StringVar(&faults, "faults", "none", "fault rules: none, demo, or a JSON file")
 	cmd.Flags().IntVar(&rate, "rate", 200, "requests/s allowed on the send endpoint (-1: unlimited)")
+	cmd.Flags().StringVar(&webhookMix, "webhooks", "none", "call signed webhooks for accepted messages: none, demo (a realistic mix) or all-read; signed with CONNECTLY_WEBHOOK_SECRET")
+	cmd.Flags().StringVar(&webhookURL, "webhook-url", "", "where the webhooks go (registrations made through the fake's webhook API take precedence)")
 	return cmd
 }

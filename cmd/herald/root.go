@@ -63,6 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		a.dashboardCmd(),
 		a.recipientCmd(),
 		a.limitsCmd(),
+		a.webhooksCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -51,6 +51,8 @@ type runReport struct {
 	ETASeconds    float64 `json:"eta_seconds"`
 	// Verify is set by --verify.
 	Verify *ledger.Verification `json:"verify,omitempty"`
+	// Delivery is what the delivery webhooks said, once any was recorded.
+	Delivery *ledger.DeliveryStats `json:"delivery,omitempty"`
 }
 
 func newRunReport(r ledger.Run, c ledger.Counters) runReport {
@@ -160,6 +162,9 @@ func printRunReport(w io.Writer, rep runReport) {
 		}
 		tw.Flush()
 	}
+	if rep.Delivery != nil {
+		printDelivery(w, *rep.Delivery)
+	}
 }
 
 func (a *app) runShowCmd() *cobra.Command {
@@ -187,6 +192,9 @@ func (a *app) runShowCmd() *cobra.Command {
 				}
 				rep := newRunReport(r, counters)
 				rep.SenderBackoff = a.senderBackoffNote(ctx, rdb, r.Sender)
+				if rep.Delivery, err = deliveryReport(ctx, l, r.ID); err != nil {
+					return err
+				}
 				if verify {
 					v, err := l.Verify(ctx, r.ID)
 					if err != nil {

@@ -145,15 +145,33 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 			return err
 		}
 	}
+	var hooks *webhookServer
+	if c.Webhooks.InWorker {
+		if err := c.RequireWebhookSecret(); err != nil {
+			rdb.Close()
+			return err
+		}
+		if hooks, err = startWebhookServer(ctx, c, rdb, log, m.NewWebhooks()); err != nil {
+			rdb.Close()
+			return err
+		}
+	}
 	if err := w.Start(); err != nil {
+		if hooks != nil {
+			hooks.stop()
+		}
 		rdb.Close()
 		return err
 	}
 	<-ctx.Done()
 	// Shutdown order: stop taking tasks, let sends in flight finish (up to the shutdown
-	// timeout; unstarted tasks go back to the queue), stop the ops endpoint, then close Redis.
+	// timeout; unstarted tasks go back to the queue), stop the webhook receiver (webhooks in
+	// flight are recorded), stop the ops endpoint, then close Redis.
 	w.Stop()
 	w.Shutdown()
+	if hooks != nil {
+		hooks.stop()
+	}
 	if ops != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = ops.Shutdown(sctx)

@@ -31,6 +31,7 @@ type Config struct {
 	StopRun   StopRun           `yaml:"stop_run"`
 	Limits    Limits            `yaml:"limits"`
 	Log       Log               `yaml:"log"`
+	Webhooks  Webhooks          `yaml:"webhooks"`
 
 	// APIKey and WebhookSecret are resolved from the environment or the *_file keys.
 	APIKey        string `yaml:"-"`
@@ -135,6 +136,34 @@ type StopRun struct {
 	BurstShare float64 `yaml:"burst_share"`
 }
 
+// Webhooks configures the webhook receiver (`herald webhooks`, or inside `herald worker`).
+// Its signing secret is connectly.webhook_secret_file / CONNECTLY_WEBHOOK_SECRET.
+type Webhooks struct {
+	// Listen is the address the receiver serves on when `herald webhooks` has no --listen,
+	// and the one `herald worker` uses when InWorker is set. Example "127.0.0.1:8090".
+	Listen string `yaml:"listen"`
+	// InWorker also serves the receiver inside `herald worker`, on Listen.
+	InWorker bool `yaml:"in_worker"`
+	// MaxBody is the largest webhook body accepted, in bytes; larger ones get 413.
+	// Default 1048576 (1 MiB).
+	MaxBody int64 `yaml:"max_body"`
+	// OptOutWords are, per language, inbound texts that opt the sender out in addition to
+	// STOP and UNSUBSCRIBE. All languages apply to every message.
+	OptOutWords map[string][]string `yaml:"opt_out_words"`
+	// ParkFor is how long a delivery event that arrived before its send was recorded keeps
+	// being retried. Default 15m.
+	ParkFor Duration `yaml:"park_for"`
+}
+
+// Words returns every configured opt-out word, all languages together.
+func (w Webhooks) Words() []string {
+	var out []string
+	for _, ws := range w.OptOutWords {
+		out = append(out, ws...)
+	}
+	return out
+}
+
 type Log struct {
 	Level  string `yaml:"level"`
 	Format string `yaml:"format"`
@@ -177,7 +206,8 @@ func Default() Config {
 			TierRecheck: Duration(5 * time.Minute),
 			Adaptive: Adaptive{MinFactor: 0.05, RecoverEvery: Duration(10 * time.Second), RecoverStep: 0.1,
 				Cooldown: Duration(time.Second), Codes: []string{"HTTP_429", "130429", "4", "80007"}}},
-		Log: Log{Level: "info", Format: "auto"},
+		Log:      Log{Level: "info", Format: "auto"},
+		Webhooks: Webhooks{MaxBody: 1 << 20, ParkFor: Duration(15 * time.Minute)},
 	}
 }
 
@@ -206,6 +236,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	env("CONNECTLY_BUSINESS_ID", &c.Connectly.BusinessID)
 	env("HERALD_LOG_LEVEL", &c.Log.Level)
 	env("HERALD_LOG_FORMAT", &c.Log.Format)
+	env("HERALD_WEBHOOKS_LISTEN", &c.Webhooks.Listen)
 	var err error
 	if c.APIKey, err = secret(getenv, "CONNECTLY_API_KEY", "connectly.api_key_file", c.Connectly.APIKeyFile); err != nil {
 		return c, err
@@ -330,10 +361,34 @@ func (c *Config) Validate() error {
 			return &Error{fmt.Sprintf("retry.ambiguous_statuses[%d]", i), fmt.Sprintf("%d: want a 5xx status", st)}
 		}
 	}
+	if c.Webhooks.MaxBody < 1024 || c.Webhooks.MaxBody > 64<<20 {
+		return &Error{"webhooks.max_body", fmt.Sprintf("%d: want 1024 to 67108864 bytes", c.Webhooks.MaxBody)}
+	}
+	if c.Webhooks.ParkFor.D() < time.Second || c.Webhooks.ParkFor.D() > 24*time.Hour {
+		return &Error{"webhooks.park_for", "want 1s to 24h"}
+	}
+	if c.Webhooks.InWorker && c.Webhooks.Listen == "" {
+		return &Error{"webhooks.in_worker", "needs webhooks.listen (or HERALD_WEBHOOKS_LISTEN)"}
+	}
+	for lang, words := range c.Webhooks.OptOutWords {
+		for i, w := range words {
+			if strings.TrimSpace(w) == "" {
+				return &Error{fmt.Sprintf("webhooks.opt_out_words.%s[%d]", lang, i), "is empty"}
+			}
+		}
+	}
 	for code, class := range c.Errors {
 		if _, err := connectly.ParseClass(class); err != nil {
 			return &Error{"errors." + code, err.Error()}
 		}
+	}
+	return nil
+}
+
+// RequireWebhookSecret checks what receiving webhooks needs: a signing secret.
+func (c *Config) RequireWebhookSecret() error {
+	if strings.TrimSpace(c.WebhookSecret) == "" {
+		return &Error{"connectly.webhook_secret_file", "no webhook secret: set CONNECTLY_WEBHOOK_SECRET or connectly.webhook_secret_file"}
 	}
 	return nil
 }

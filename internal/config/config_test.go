@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -88,7 +89,8 @@ func TestLoadDefaults(t *testing.T) {
 			TierRecheck: config.Duration(5 * time.Minute),
 			Adaptive: config.Adaptive{MinFactor: 0.05, RecoverEvery: config.Duration(10 * time.Second), RecoverStep: 0.1,
 				Cooldown: config.Duration(time.Second), Codes: []string{"HTTP_429", "130429", "4", "80007"}}},
-		Log: config.Log{Level: "info", Format: "auto"},
+		Log:      config.Log{Level: "info", Format: "auto"},
+		Webhooks: config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
 	}
 	if got := config.Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() (-want, +got):\n- %+v\n+ %+v", want, got)
@@ -213,6 +215,7 @@ log:
 			Adaptive: config.Adaptive{MinFactor: 0.25, RecoverEvery: config.Duration(30 * time.Second), RecoverStep: 0.05,
 				Cooldown: config.Duration(2 * time.Second), Codes: []string{"HTTP_429"}}},
 		Log:           config.Log{Level: "debug", Format: "json"},
+		Webhooks:      config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
 		APIKey:        "file-key",
 		WebhookSecret: "file-secret",
 	}
@@ -487,6 +490,10 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"CapWindowShort", "limits:\n  frequency_caps:\n    marketing:\n      max: 2\n      window: 5s\n", "limits.frequency_caps.marketing.window", []string{"1m"}},
 		{"AdaptiveMinFactor", "limits:\n  adaptive:\n    min_factor: 2\n", "limits.adaptive.min_factor", []string{"at most 1"}},
 		{"TierRecheckZero", "limits:\n  tier_recheck: 0s\n", "limits.tier_recheck", []string{"at least 1s"}},
+		{"WebhooksMaxBodyTooSmall", "webhooks:\n  max_body: 10\n", "webhooks.max_body", []string{"1024"}},
+		{"WebhooksParkForZero", "webhooks:\n  park_for: 0s\n", "webhooks.park_for", []string{"1s to 24h"}},
+		{"WebhooksInWorkerNeedsListen", "webhooks:\n  in_worker: true\n", "webhooks.in_worker", []string{"webhooks.listen"}},
+		{"WebhooksEmptyOptOutWord", "webhooks:\n  opt_out_words:\n    es: [BAJA, \" \"]\n", "webhooks.opt_out_words.es[1]", []string{"empty"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -612,4 +619,30 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.APIKey != "example-key" {
 		t.Errorf("APIKey = %q, want the environment value", c.APIKey)
 	}
+}
+
+func TestLoadWebhooks(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, "webhooks:\n  listen: 127.0.0.1:8090\n  in_worker: true\n  max_body: 65536\n  park_for: 1h\n"+
+		"  opt_out_words:\n    es: [BAJA]\n    pt: [SAIR, PARAR]\n", env{"CONNECTLY_WEBHOOK_SECRET": "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := c.Webhooks.Words()
+	sort.Strings(words)
+	if c.Webhooks.Listen != "127.0.0.1:8090" || !c.Webhooks.InWorker || c.Webhooks.MaxBody != 65536 ||
+		c.Webhooks.ParkFor.D() != time.Hour || !reflect.DeepEqual(words, []string{"BAJA", "PARAR", "SAIR"}) {
+		t.Fatalf("webhooks %+v", c.Webhooks)
+	}
+	if err := c.RequireWebhookSecret(); err != nil {
+		t.Fatal(err)
+	}
+	c, err = load(t, "", env{"HERALD_WEBHOOKS_LISTEN": ":9000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Webhooks.Listen != ":9000" {
+		t.Fatalf("listen %q", c.Webhooks.Listen)
+	}
+	checkConfigError(t, c.RequireWebhookSecret(), "connectly.webhook_secret_file", "CONNECTLY_WEBHOOK_SECRET")
 }

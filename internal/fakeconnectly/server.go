@@ -60,6 +60,9 @@ type Config struct {
 	// Clock is the time source of the rate limit, message ids and Received.At. Default
 	// time.Now. Rule latency always waits in real time.
 	Clock func() time.Time
+	// Webhooks makes the fake call signed webhooks for accepted messages (see WebhookConfig).
+	// Nothing is sent while its Secret is empty.
+	Webhooks WebhookConfig
 }
 
 // Template is one template translation that exists on the fake business.
@@ -140,6 +143,8 @@ type Server struct {
 	bucket     int64
 	bucketTime time.Time
 	srv        *http.Server
+	// hooks sends webhooks and keeps webhook registrations; nil until configured or used.
+	hooks *emitter
 }
 
 // New validates cfg and returns a Server. It does not listen; use Handler or Start.
@@ -192,6 +197,12 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.senders[n] = struct{}{}
 	}
+	if err := ValidateWebhooks(cfg.Webhooks); err != nil {
+		return nil, fmt.Errorf("fakeconnectly: %w", err)
+	}
+	if cfg.Webhooks.Secret != "" {
+		s.hooks = newEmitter(cfg.Webhooks, s.clock)
+	}
 	s.resetLocked()
 	s.handler = http.HandlerFunc(s.serveHTTP)
 	return s, nil
@@ -235,7 +246,11 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	srv := s.srv
 	s.srv = nil
+	hooks := s.hooks
 	s.mu.Unlock()
+	if hooks != nil {
+		hooks.close()
+	}
 	if srv == nil {
 		return nil
 	}
@@ -399,6 +414,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.handleTemplates(w, r, business)
 	default:
+		if s.serveWebhookAPI(w, r, business, verb) {
+			return
+		}
 		writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
 	}
 }
@@ -516,6 +534,9 @@ func (s *Server) acceptLocked(rec *Received, status int) {
 	rec.Status = status
 	rec.MessageID = s.ids.next(rec.At)
 	s.recordLocked(*rec)
+	if s.hooks != nil {
+		s.hooks.accepted(*rec)
+	}
 }
 
 // refuse records a send that was not accepted and writes its error answer.

@@ -87,3 +87,12 @@ const CapBuckets = 1024
 func Cap(business, category string, bucket int) string {
 	return Prefix + "limit:{" + business + "}:cap:" + category + ":" + strconv.Itoa(bucket)
 }
+// Delivery is the hash of a run's delivery-webhook statistics: the time-to-deliver histogram
+// ("ttd:<bucket>"), delivery failures by code ("df:<code>") and class ("dfc:<class>"), and
+// inbound replies ("replies", "button:<text>", "optouts").
+func Delivery(runID string) string { return Prefix + "run:{" + runID + "}:dlv" }
+
+// WebhookParked is the sorted set of delivery events that arrived before their send was
+// recorded (the entry was still being sent), scored by when they first arrived (unix ms).
+// The receiver applies them again until the entry is ready or they expire.
+func WebhookParked() string { return Prefix + "webhooks:parked" }

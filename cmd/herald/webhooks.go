@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/internal/webhooks"
+)
+
+func (a *app) webhooksCmd() *cobra.Command {
+	var listen, metricsListen string
+	cmd := &cobra.Command{
+		Use:   "webhooks",
+		Short: "Receive Connectly's signed webhooks and record deliveries, reads, failures and opt-outs",
+		Long: `Serve the webhook receiver: Connectly POSTs delivery_status events (sent, delivered, read,
+delivery_failed) and inbound messages here, signed with x-connectly-hmac-sha256. Each event is
+checked (signature, size, JSON), applied to the run's ledger and answered 200; a wrong or
+missing signature gets 401 and changes nothing. The signing secret comes from
+CONNECTLY_WEBHOOK_SECRET or connectly.webhook_secret_file. Register the address with
+'herald webhooks register --url URL'.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			if listen != "" {
+				c.Webhooks.Listen = listen
+			}
+			if c.Webhooks.Listen == "" {
+				return usageError{errors.New("webhooks needs --listen ADDR (or webhooks.listen / HERALD_WEBHOOKS_LISTEN)")}
+			}
+			if err := c.RequireWebhookSecret(); err != nil {
+				return err
+			}
+			return a.runWebhooks(cmd.Context(), c, metricsListen)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "", "address to receive webhooks on, e.g. 127.0.0.1:8090 (default webhooks.listen)")
+	cmd.Flags().StringVar(&metricsListen, "metrics-listen", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9091)")
+	cmd.AddCommand(a.webhooksRegisterCmd())
+	return cmd
+}
+
+func (a *app) runWebhooks(ctx context.Context, c config.Config, metricsListen string) error {
+	log, err := a.logger(c)
+	if err != nil {
+		return err
+	}
+	rdb, err := a.redis(ctx, c)
+	if err != nil {
+		return err
+	}
+	m := metrics.New()
+	ws, err := startWebhookServer(ctx, c, rdb, log, m.NewWebhooks())
+	if err != nil {
+		rdb.Close()
+		return err
+	}
+	var ops *http.Server
+	if metricsListen != "" {
+		ready := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+		if ops, err = serveOps(metricsListen, m, ready, log); err != nil {
+			ws.stop()
+			rdb.Close()
+			return err
+		}
+	}
+	<-ctx.Done()
+	// Shutdown order: stop taking webhooks and let those in flight be recorded, stop the
+	// parked-event loop, stop the ops endpoint, then close Redis.
+	ws.stop()
+	if ops != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = ops.Shutdown(sctx)
+		cancel()
+	}
+	return rdb.Close()
+}
+
+// webhookServer is a running receiver and its HTTP server.
+type webhookServer struct {
+	rc   *webhooks.Receiver
+	srv  *http.Server
+	addr string
+}
+
+// receiverConfig maps the config file onto the receiver's typed config.
+func receiverConfig(c config.Config) (webhooks.Config, error) {
+	table, err := connectly.NewTable(c.Errors)
+	if err != nil {
+		return webhooks.Config{}, &config.Error{Key: "errors", Msg: err.Error()}
+	}
+	return webhooks.Config{
+		// Whitespace separates the current secret from the previous one during a rotation.
+		Secrets:     strings.Fields(c.WebhookSecret),
+		MaxBody:     c.Webhooks.MaxBody,
+		OptOutWords: c.Webhooks.Words(),
+		ParkFor:     c.Webhooks.ParkFor.D(),
+		Table:       table,
+	}, nil
+}
+
+// startWebhookServer starts the receiver on c.Webhooks.Listen in the background.
+func startWebhookServer(ctx context.Context, c config.Config, rdb redis.UniversalClient, lg zerolog.Logger, m *metrics.Webhooks) (*webhookServer, error) {
+	rcfg, err := receiverConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return startReceiver(ctx, rcfg, c.Webhooks.Listen, rdb, lg, m)
+}
+
+func startReceiver(ctx context.Context, rcfg webhooks.Config, listen string, rdb redis.UniversalClient, lg zerolog.Logger, m *metrics.Webhooks) (*webhookServer, error) {
+	rc, err := webhooks.New(rcfg, webhooks.Deps{Redis: rdb, Logger: lg, Metrics: m})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           rc,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	rc.Start(context.WithoutCancel(ctx))
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			lg.Error().Err(err).Msg("webhook receiver stopped")
+		}
+	}()
+	addr := ln.Addr().String()
+	lg.Info().Str("addr", addr).Msg("receiving Connectly webhooks")
+	return &webhookServer{rc: rc, srv: srv, addr: addr}, nil
+}
+
+// stop lets requests in flight finish (up to 10 s), then stops the parked-event loop.
+func (ws *webhookServer) stop() {
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_ = ws.srv.Shutdown(sctx)
+	cancel()
+	ws.rc.Stop()
+}
+
+func (a *app) webhooksRegisterCmd() *cobra.Command {
+	var (
+		address string
+		topics  []string
+	)
+	cmd := &cobra.Command{
+		Use:   "register --url URL",
+		Short: "Point Connectly's delivery_status and messages webhooks at URL (create or update)",
+		Long: `Create or update the webhook registrations of the configured business so that Connectly sends
+delivery_status events and inbound messages to URL. An existing registration of a topic is updated
+in place (no gap in delivery); a topic without one gets a new registration. Needs the business id
+and API key (CONNECTLY_BUSINESS_ID, CONNECTLY_API_KEY).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			u, err := url.Parse(address)
+			if address == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return usageError{fmt.Errorf("--url %q: want an absolute http(s) URL", address)}
+			}
+			for _, t := range topics {
+				if t != connectly.TopicDeliveryStatus && t != connectly.TopicMessages {
+					return usageError{fmt.Errorf("--topics: %q is not delivery_status or messages", t)}
+				}
+			}
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			if err := c.RequireConnectly(); err != nil {
+				return err
+			}
+			client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: c.Connectly.BaseURL, BusinessID: c.Connectly.BusinessID,
+				APIKey: c.APIKey, Timeout: c.Connectly.Timeout.D(), MaxConns: 2})
+			if err != nil {
+				return err
+			}
+			for _, t := range topics {
+				res, w, err := client.EnsureWebhook(cmd.Context(), t, address)
+				if err != nil {
+					return fmt.Errorf("register %s: %w", t, err)
+				}
+				fmt.Fprintf(a.stdout, "%-16s %-9s %s (%s)\n", t, res, w.Address, w.ID)
+			}
+			if u.Scheme == "http" {
+				fmt.Fprintln(a.stderr, "note: the URL is plain http; Connectly's calls carry customer data, use https outside a test setup")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&address, "url", "", "the public address of `herald webhooks` (https://...)")
+	cmd.Flags().StringSliceVar(&topics, "topics", []string{connectly.TopicDeliveryStatus, connectly.TopicMessages}, "topics to register")
+	return cmd
+}
+
+// printDelivery renders a run's delivery outcomes for `run show`.
+func printDelivery(w io.Writer, d ledger.DeliveryStats) {
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "delivery (from webhooks): %d accepted, %d sent, %d delivered, %d read, %d failed in delivery, %d awaiting an event\n",
+		d.Accepted, d.Sent, d.Delivered, d.Read, d.DeliveryFailed, d.Awaiting)
+	fmt.Fprintf(w, "delivery rate %.1f%% (delivered of accepted), read rate %.1f%% (read of delivered)\n",
+		100*d.DeliveryRate, 100*d.ReadRate)
+	if t := d.TimeToDeliver; t.Samples > 0 {
+		fmt.Fprintf(w, "time to deliver (%d messages): p50 %s, p90 %s, p99 %s\n", t.Samples, roundDur(t.P50), roundDur(t.P90), roundDur(t.P99))
+	}
+	if d.Settled > 0 {
+		fmt.Fprintf(w, "unknown recipients settled by webhooks: %d\n", d.Settled)
+	}
+	if d.SendFailed > 0 {
+		fmt.Fprintf(w, "failed when sent (not counted above): %d\n", d.SendFailed)
+	}
+	if len(d.FailedByCode) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "DELIVERY FAILED:CODE\tCOUNT")
+		for _, k := range ledger.SortedKeys(d.FailedByCode) {
+			fmt.Fprintf(tw, "%s\t%d\n", k, d.FailedByCode[k])
+		}
+		tw.Flush()
+	}
+	if d.Replies > 0 {
+		fmt.Fprintf(w, "replies %d, opt-outs by reply %d\n", d.Replies, d.OptOutsReceived)
+		if len(d.ButtonReplies) > 0 {
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "BUTTON\tREPLIES")
+			for _, k := range ledger.SortedKeys(d.ButtonReplies) {
+				fmt.Fprintf(tw, "%s\t%d\n", k, d.ButtonReplies[k])
+			}
+			tw.Flush()
+		}
+	}
+}
+
+func roundDur(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	default:
+		return d.Round(time.Millisecond)
+	}
+}
+
+// deliveryReport reads a run's delivery outcomes for reports; nil when no webhook has been
+// recorded for it.
+func deliveryReport(ctx context.Context, l *ledger.Ledger, runID string) (*ledger.DeliveryStats, error) {
+	d, err := l.DeliveryStats(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	if d.Empty() {
+		return nil, nil
+	}
+	return &d, nil
+}
+
+// demoWebhooks is the fake's webhook mix for `herald demo` and `herald fake-connectly
+// --webhooks demo`: most messages are read, a quarter stop at delivered, a few at sent, 2%
+// fail in delivery (a quarter of those opt-outs); 5% of readers press a button and 0.5% text
+// STOP; 5% of events come twice and 10% of messages have their events out of order.
+func demoWebhooks(address, secret string, delay time.Duration) fakeconnectly.WebhookConfig {
+	return fakeconnectly.WebhookConfig{
+		URL: address, Secret: secret, Delay: delay, DuplicatePercent: 5, ReorderPercent: 10,
+		Fates: []fakeconnectly.Fate{
+			{Percent: 0.5, Salt: "df-optout", Status: fakeconnectly.HookDeliveryFailed, Code: "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"},
+			{Percent: 1.5, Salt: "df", Status: fakeconnectly.HookDeliveryFailed, Code: "ERROR_CODE_UNSPECIFIED"},
+			{Percent: 3, Salt: "sent-only", Status: fakeconnectly.HookSent},
+			{Percent: 25, Salt: "not-read", Status: fakeconnectly.HookDelivered},
+		},
+		Replies: []fakeconnectly.Reply{
+			{Percent: 5, Salt: "button", Button: "Yes, show me", Payload: "SPRING_YES"},
+			{Percent: 0.5, Salt: "stop", Text: "STOP"},
+		},
+	}
+}

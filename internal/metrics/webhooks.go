@@ -1,0 +1,42 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Webhooks are the webhook receiver's metrics.
+type Webhooks struct {
+	// Requests counts webhook requests by result: ok, unauthorized, too_large, bad_request,
+	// unsupported_media_type, method_not_allowed, error (Redis failed; Connectly retries).
+	Requests *prometheus.CounterVec
+	// Events counts parsed events by kind (status, inbound, ignored), status and verdict
+	// (applied, stale, parked, other_message, no_entry, unmatched, opt_out, reply, ...).
+	Events *prometheus.CounterVec
+	// Duration is the time from a request's arrival to its answer.
+	Duration prometheus.Histogram
+	// Parked counts events kept for a later try, and what became of them on retry.
+	Parked *prometheus.CounterVec
+}
+
+// NewWebhooks creates the receiver's metrics on m's registry.
+func (m *Metrics) NewWebhooks() *Webhooks {
+	w := &Webhooks{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_webhook_requests_total",
+			Help: "Webhook requests by result (ok, unauthorized, too_large, bad_request, unsupported_media_type, method_not_allowed, error).",
+		}, []string{"result"}),
+		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_webhook_events_total",
+			Help: "Webhook events by kind (status, inbound, ignored), status and what the receiver did with them.",
+		}, []string{"kind", "status", "verdict"}),
+		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "herald_webhook_request_duration_seconds",
+			Help:    "Time from a webhook request's arrival to its answer.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}),
+		Parked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_webhook_parked_total",
+			Help: "Delivery events that arrived before their send was recorded, by outcome (parked, applied, stale, expired, dropped).",
+		}, []string{"outcome"}),
+	}
+	m.reg.MustRegister(w.Requests, w.Events, w.Duration, w.Parked)
+	return w
+}

@@ -1,0 +1,26 @@
+// Package webhooks receives Connectly's webhook calls and turns them into per-recipient
+// truth in the ledger.
+//
+// A Receiver is an http.Handler. For each POST it checks, in order: the content type
+// (text/plain, as Connectly sends it, or application/json), the size (413 above MaxBody), the
+// x-connectly-hmac-sha256 signature over the raw body (401 when missing or wrong, compared in
+// constant time), and the JSON (400). Nothing is read from or written to Redis before the
+// signature is checked.
+//
+// delivery_status events find their ledger entry through the callbackData Herald sends with
+// every message ({herald_run, herald_to, herald_b}); without it, through the campaign name in
+// either documented place and the customer's number, accepting only the entry that recorded
+// the event's message id. The entry then moves forward only (accepted → sent → delivered →
+// read, failed before delivered; an unknown entry is settled by any event), so duplicates and
+// out-of-order events change nothing. An event that arrives while its entry is still being
+// sent is parked in Redis and applied by the retry loop once the worker has recorded the send.
+// A delivery failure records its code and class; an opt-out code puts the recipient on the
+// suppression list.
+//
+// Inbound messages (messages topic) whose whole text, or button, is an opt-out word put the
+// sender on the suppression list; replies that carry Herald's callbackData (button replies,
+// quoted replies) are counted per run.
+//
+// The event is recorded before the answer, so a 200 means it is in Redis; when Redis fails the
+// answer is 503 and Connectly may send the event again, which is harmless.
+package webhooks

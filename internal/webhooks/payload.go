@@ -1,0 +1,305 @@
+package webhooks
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/connectly"
+)
+
+// Topics of Connectly's webhooks (reference 5.1).
+const (
+	TopicDeliveryStatus = "delivery_status"
+	TopicMessages       = "messages"
+)
+
+// Statuses of statusUpdate.status. The reference once spells the failure "delivery_failure";
+// both spellings are read as a failure.
+const (
+	StatusSent            = "sent"
+	StatusDelivered       = "delivered"
+	StatusRead            = "read"
+	StatusDeliveryFailed  = "delivery_failed"
+	statusDeliveryFailure = "delivery_failure"
+)
+
+// flexString decodes a JSON string, number or boolean as its text and null as "". Connectly
+// documents timestamps and ids as strings; reading numbers too costs nothing and keeps an
+// event from being refused over a representation change.
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0:
+		return errors.New("empty value")
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexString(s)
+	case bytes.Equal(b, []byte("null")):
+		*f = ""
+	case b[0] == '{' || b[0] == '[':
+		return fmt.Errorf("want a string, got %c", b[0])
+	default:
+		*f = flexString(b)
+	}
+	return nil
+}
+
+// party is a sender or recipient object: {id, channelType, name}, plus userId and phoneNumber
+// on numbers with business-scoped user ids (reference 6).
+type party struct {
+	ID          flexString `json:"id"`
+	ChannelType flexString `json:"channelType"`
+	UserID      flexString `json:"userId"`
+	PhoneNumber flexString `json:"phoneNumber"`
+}
+
+// keys returns the ledger keys the party may be known by: a phone number in E.164, and a
+// business-scoped user id in Herald's "bsuid:" form.
+func (p *party) keys() []string {
+	if p == nil {
+		return nil
+	}
+	var out []string
+	add := func(k string) {
+		for _, x := range out {
+			if x == k {
+				return
+			}
+		}
+		out = append(out, k)
+	}
+	for _, s := range []string{string(p.PhoneNumber), string(p.ID)} {
+		if strings.HasPrefix(s, "+") && len(s) > 1 {
+			add(s)
+		}
+	}
+	if p.UserID != "" {
+		add("bsuid:" + string(p.UserID))
+	}
+	if id := string(p.ID); id != "" && !strings.HasPrefix(id, "+") && strings.Contains(id, ".") {
+		add("bsuid:" + strings.TrimPrefix(id, "bsuid:"))
+	}
+	return out
+}
+
+type statusUpdate struct {
+	ID       flexString           `json:"id"`
+	Status   flexString           `json:"status"`
+	Error    *connectly.ErrorBody `json:"error"`
+	Metadata json.RawMessage      `json:"metadata"`
+}
+
+type buttonResponse struct {
+	Text    flexString `json:"text"`
+	Payload flexString `json:"payload"`
+}
+
+type inboundMessage struct {
+	Text             flexString      `json:"text"`
+	IsButtonResponse bool            `json:"isButtonResponse"`
+	ButtonResponse   *buttonResponse `json:"buttonResponse"`
+}
+
+// payload is every field Herald reads from a webhook body, of either topic.
+type payload struct {
+	Topic          flexString      `json:"topic"`
+	Timestamp      flexString      `json:"timestamp"`
+	Sender         *party          `json:"sender"`
+	Recipient      *party          `json:"recipient"`
+	StatusUpdate   *statusUpdate   `json:"statusUpdate"`
+	Metadata       json.RawMessage `json:"metadata"`
+	CallbackData   json.RawMessage `json:"callbackData"`
+	Message        *inboundMessage `json:"message"`
+	ButtonResponse *buttonResponse `json:"buttonResponse"`
+}
+
+// Kind says what a webhook body is.
+type Kind int
+
+const (
+	// KindIgnored is a valid body Herald has no use for (another topic, no status).
+	KindIgnored Kind = iota
+	// KindStatus is a delivery_status event.
+	KindStatus
+	// KindInbound is an inbound message (messages topic).
+	KindInbound
+)
+
+// Event is a parsed webhook body.
+type Event struct {
+	Kind Kind
+	// Topic is the body's topic ("" when absent, as in the documented inbound examples).
+	Topic string
+	// At is the event time from the string timestamp (Unix seconds); zero when absent.
+	At time.Time
+	// MessageID and Status are statusUpdate.id and statusUpdate.status.
+	MessageID string
+	Status    string
+	// Error is statusUpdate.error of a delivery failure.
+	Error *connectly.ErrorBody
+	// Campaign is the campaign name from either documented place: top-level
+	// metadata.campaign_name or statusUpdate.metadata.campaignName.
+	Campaign string
+	// Callback is Herald's callbackData, when the body carries it.
+	Callback *campaigns.CallbackData
+	// Customer lists the ledger keys of the customer: the recipient of a status event, the
+	// sender of an inbound message.
+	Customer []string
+	// Text is an inbound message's text; Button the text (or payload) of a button reply.
+	Text   string
+	Button string
+	// ButtonPayload is the button's payload when it has one.
+	ButtonPayload string
+}
+
+// ErrNotJSON is wrapped by Parse when the body is not a JSON object of the documented shape.
+var ErrNotJSON = errors.New("webhook body is not a JSON object of the documented shape")
+
+// Parse decodes a webhook body of either topic. It returns an error wrapping ErrNotJSON when
+// the body is not JSON or a field Herald reads has the wrong type.
+func Parse(body []byte) (Event, error) {
+	var p payload
+	if err := json.Unmarshal(body, &p); err != nil {
+		return Event{}, fmt.Errorf("%w: %w", ErrNotJSON, err)
+	}
+	ev := Event{Topic: string(p.Topic)}
+	if ts := strings.TrimSpace(string(p.Timestamp)); ts != "" {
+		if sec, err := strconv.ParseInt(ts, 10, 64); err == nil && sec > 0 && sec < 1<<40 {
+			ev.At = time.Unix(sec, 0)
+		}
+	}
+	ev.Callback = parseCallback(p.CallbackData)
+	ev.Campaign = campaignName(p.Metadata, "campaign_name", "campaignName")
+	switch {
+	case p.StatusUpdate != nil && (ev.Topic == "" || ev.Topic == TopicDeliveryStatus):
+		ev.Kind = KindStatus
+		ev.MessageID = strings.TrimSpace(string(p.StatusUpdate.ID))
+		ev.Status = strings.ToLower(strings.TrimSpace(string(p.StatusUpdate.Status)))
+		if ev.Status == statusDeliveryFailure {
+			ev.Status = StatusDeliveryFailed
+		}
+		ev.Error = p.StatusUpdate.Error
+		if ev.Campaign == "" {
+			ev.Campaign = campaignName(p.StatusUpdate.Metadata, "campaignName", "campaign_name")
+		}
+		ev.Customer = p.Recipient.keys()
+	case p.Message != nil && (ev.Topic == "" || ev.Topic == TopicMessages):
+		ev.Kind = KindInbound
+		ev.Text = strings.TrimSpace(string(p.Message.Text))
+		br := p.ButtonResponse
+		if br == nil {
+			br = p.Message.ButtonResponse
+		}
+		if br != nil {
+			ev.Button = strings.TrimSpace(string(br.Text))
+			ev.ButtonPayload = strings.TrimSpace(string(br.Payload))
+			if ev.Button == "" {
+				ev.Button = ev.ButtonPayload
+			}
+		} else if p.Message.IsButtonResponse {
+			ev.Button = ev.Text
+		}
+		ev.Customer = p.Sender.keys()
+	}
+	return ev, nil
+}
+
+// parseCallback reads Herald's callbackData: the object Herald sent, or the same object
+// echoed back as a JSON string. Anything else (another sender's callbackData) is nil.
+func parseCallback(raw json.RawMessage) *campaigns.CallbackData {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return nil
+		}
+		raw = []byte(s)
+	}
+	var cb struct {
+		Run    *string `json:"herald_run"`
+		To     *string `json:"herald_to"`
+		Bucket *int    `json:"herald_b"`
+	}
+	if json.Unmarshal(raw, &cb) != nil || cb.Run == nil || cb.To == nil || cb.Bucket == nil {
+		return nil
+	}
+	if *cb.Run == "" || *cb.To == "" || *cb.Bucket < 0 || *cb.Bucket >= 1<<24 {
+		return nil
+	}
+	return &campaigns.CallbackData{Run: *cb.Run, To: *cb.To, Bucket: *cb.Bucket}
+}
+
+// campaignName reads the first of names from a metadata object; anything but an object
+// with a string there gives "".
+func campaignName(raw json.RawMessage, names ...string) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return ""
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return ""
+	}
+	for _, n := range names {
+		var s string
+		if v, ok := m[n]; ok && json.Unmarshal(v, &s) == nil && s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// crockford decodes the Crockford base32 digits ULIDs are written in; -1 marks others.
+var crockford = func() [256]int8 {
+	var t [256]int8
+	for i := range t {
+		t[i] = -1
+	}
+	for i, c := range "0123456789ABCDEFGHJKMNPQRSTVWXYZ" {
+		t[c] = int8(i)
+		if c >= 'A' {
+			t[c+'a'-'A'] = int8(i)
+		}
+	}
+	return t
+}()
+
+// ulidTime returns the creation time encoded in a 26-character ULID message id (its first
+// ten characters are a 48-bit Unix millisecond timestamp). Connectly's documented message ids
+// are ULIDs; for any other id ok is false.
+func ulidTime(id string) (t time.Time, ok bool) {
+	if len(id) != 26 {
+		return time.Time{}, false
+	}
+	var ms uint64
+	for i := 0; i < 10; i++ {
+		v := crockford[id[i]]
+		if v < 0 {
+			return time.Time{}, false
+		}
+		ms = ms<<5 | uint64(v)
+	}
+	for i := 10; i < 26; i++ {
+		if crockford[id[i]] < 0 {
+			return time.Time{}, false
+		}
+	}
+	if ms >= 1<<48 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(int64(ms)), true
+}

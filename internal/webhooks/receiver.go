@@ -1,0 +1,624 @@
+package webhooks
+
+import (
+	"cmp"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// SignatureHeader carries Base64(HMAC-SHA256(raw body, secret)) (reference 5.3).
+const SignatureHeader = "X-Connectly-Hmac-Sha256"
+
+// DefaultMaxBody is the default limit on a webhook body: 1 MiB, hundreds of times the
+// documented payloads.
+const DefaultMaxBody = 1 << 20
+
+// DefaultOptOutWords are the inbound texts that always opt the sender out.
+var DefaultOptOutWords = []string{"STOP", "UNSUBSCRIBE"}
+
+// Suppression reasons written for opt-outs that arrive through webhooks. Delivery failures
+// with an opt-out code are suppressed with the code itself.
+const ReasonInboundOptOut = "INBOUND_OPT_OUT"
+
+// Config configures a Receiver.
+type Config struct {
+	// Secrets are the webhook signing secrets. A request signed with any of them is accepted,
+	// so a secret can be rotated without a gap. At least one is required.
+	Secrets []string
+	// MaxBody is the largest body accepted, in bytes; larger ones get 413. Default
+	// DefaultMaxBody.
+	MaxBody int64
+	// OptOutWords are inbound texts that opt the sender out, in addition to
+	// DefaultOptOutWords. A message opts out when its whole text (or the button pressed) is one
+	// of them, ignoring case, surrounding spaces and punctuation.
+	OptOutWords []string
+	// ParkFor is how long a delivery event that arrived before its send was recorded keeps
+	// being tried. Default 15m.
+	ParkFor time.Duration
+	// RetryEvery is how often parked events are tried again by Start's loop. Default 1s.
+	RetryEvery time.Duration
+	// Table classifies delivery failure codes and says which ones are opt-outs. Default: the
+	// default table.
+	Table *connectly.Table
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Deps are a Receiver's collaborators.
+type Deps struct {
+	// Redis holds the ledger. Required.
+	Redis redis.UniversalClient
+	// Logger is used for the receiver's own records; recipients are masked.
+	Logger zerolog.Logger
+	// Metrics may be nil.
+	Metrics *metrics.Webhooks
+}
+
+// Receiver is the http.Handler that takes Connectly's webhook calls: it checks the method,
+// content type, size and signature, parses the body, and applies it to the ledger before
+// answering 200. A request it could not record gets 503, so Connectly tries it again.
+type Receiver struct {
+	cfg     Config
+	secrets [][]byte
+	optOut  map[string]bool
+	table   *connectly.Table
+	ledger  *ledger.Ledger
+	rdb     redis.UniversalClient
+	log     zerolog.Logger
+	// rejectLog is sampled: a misconfigured secret must not flood the logs.
+	rejectLog zerolog.Logger
+	m         *metrics.Webhooks
+
+	bucketsMu sync.Mutex
+	buckets   map[string]int
+
+	lifeMu sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New validates cfg and returns a Receiver. Call Start to retry parked events in the
+// background.
+func New(cfg Config, deps Deps) (*Receiver, error) {
+	if deps.Redis == nil {
+		return nil, errors.New("webhooks: Redis is required")
+	}
+	rc := &Receiver{rdb: deps.Redis, m: deps.Metrics, optOut: map[string]bool{}, buckets: map[string]int{}}
+	for _, s := range cfg.Secrets {
+		if s = strings.TrimSpace(s); s != "" {
+			rc.secrets = append(rc.secrets, []byte(s))
+		}
+	}
+	if len(rc.secrets) == 0 {
+		return nil, errors.New("webhooks: no webhook secret (set CONNECTLY_WEBHOOK_SECRET or connectly.webhook_secret_file)")
+	}
+	if cfg.MaxBody < 0 {
+		return nil, fmt.Errorf("webhooks: max body %d is negative", cfg.MaxBody)
+	}
+	cfg.MaxBody = cmp.Or(cfg.MaxBody, DefaultMaxBody)
+	cfg.ParkFor = cmp.Or(cfg.ParkFor, 15*time.Minute)
+	cfg.RetryEvery = cmp.Or(cfg.RetryEvery, time.Second)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	rc.table = cfg.Table
+	if rc.table == nil {
+		t, err := connectly.NewTable(nil)
+		if err != nil {
+			return nil, err
+		}
+		rc.table = t
+	}
+	for _, w := range append(append([]string{}, DefaultOptOutWords...), cfg.OptOutWords...) {
+		if n := normalizeWord(w); n != "" {
+			rc.optOut[n] = true
+		}
+	}
+	rc.cfg = cfg
+	rc.ledger = ledger.New(deps.Redis, cfg.Now)
+	rc.log = deps.Logger.With().Str(logx.KeyComponent, "webhooks").Logger()
+	rc.rejectLog = rc.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
+	return rc, nil
+}
+
+// normalizeWord upper-cases s, drops surrounding spaces and punctuation and collapses inner
+// spaces, so "  Stop! " and "STOP" compare equal.
+func normalizeWord(s string) string {
+	s = strings.Trim(s, " \t\r\n.,;:!?¡¿\"'()*")
+	return strings.ToUpper(strings.Join(strings.Fields(s), " "))
+}
+
+// Results of a request, as counted by herald_webhook_requests_total.
+const (
+	resultOK          = "ok"
+	resultUnsigned    = "unauthorized"
+	resultTooLarge    = "too_large"
+	resultBadRequest  = "bad_request"
+	resultMediaType   = "unsupported_media_type"
+	resultMethod      = "method_not_allowed"
+	resultStoreFailed = "error"
+)
+
+// ServeHTTP answers one webhook call.
+func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	began := time.Now()
+	status, result := rc.handle(w, r)
+	if status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, result+"\n")
+	if rc.m != nil {
+		rc.m.Requests.WithLabelValues(result).Inc()
+		rc.m.Duration.Observe(time.Since(began).Seconds())
+	}
+}
+
+func (rc *Receiver) handle(w http.ResponseWriter, r *http.Request) (int, string) {
+	if r.Method != http.MethodPost {
+		return http.StatusMethodNotAllowed, resultMethod
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "text/plain" && mt != "application/json") {
+			return http.StatusUnsupportedMediaType, resultMediaType
+		}
+	}
+	if r.ContentLength > rc.cfg.MaxBody {
+		return http.StatusRequestEntityTooLarge, resultTooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, rc.cfg.MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return http.StatusRequestEntityTooLarge, resultTooLarge
+		}
+		return http.StatusBadRequest, resultBadRequest
+	}
+	if !rc.Verify(body, r.Header.Get(SignatureHeader)) {
+		rc.rejectLog.Warn().Str("remote", r.RemoteAddr).Bool("signed", r.Header.Get(SignatureHeader) != "").
+			Msg("webhook refused: missing or wrong signature (check the webhook secret)")
+		return http.StatusUnauthorized, resultUnsigned
+	}
+	ev, err := Parse(body)
+	if err != nil {
+		rc.rejectLog.Warn().Err(err).Int("bytes", len(body)).Msg("webhook refused: body is not a documented JSON object")
+		return http.StatusBadRequest, resultBadRequest
+	}
+	if err := rc.Apply(r.Context(), ev); err != nil {
+		rc.log.Error().Err(err).Msg("webhook not recorded; Connectly should send it again")
+		return http.StatusServiceUnavailable, resultStoreFailed
+	}
+	return http.StatusOK, resultOK
+}
+
+// Verify reports whether signature (the header's value) is a valid signature of body under
+// one of the secrets, comparing in constant time.
+func (rc *Receiver) Verify(body []byte, signature string) bool {
+	signature = strings.TrimSpace(signature)
+	if signature == "" {
+		return false
+	}
+	got, err := base64.StdEncoding.DecodeString(signature)
+	if err != nil || len(got) != sha256.Size {
+		return false
+	}
+	ok := false
+	for _, s := range rc.secrets {
+		mac := hmac.New(sha256.New, s)
+		mac.Write(body)
+		if hmac.Equal(mac.Sum(nil), got) {
+			ok = true
+		}
+	}
+	return ok
+}
+
+// Sign returns the signature header value of body under secret: Base64 (standard, padded) of
+// HMAC-SHA256 over the raw body.
+func Sign(body []byte, secret string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// Apply records a parsed event. It returns an error only when Redis failed.
+func (rc *Receiver) Apply(ctx context.Context, ev Event) error {
+	var (
+		verdict string
+		err     error
+	)
+	switch ev.Kind {
+	case KindStatus:
+		verdict, err = rc.applyStatus(ctx, ev)
+	case KindInbound:
+		verdict, err = rc.applyInbound(ctx, ev)
+	default:
+		verdict = "ignored"
+	}
+	if err != nil {
+		return err
+	}
+	if rc.m != nil {
+		kind := map[Kind]string{KindStatus: "status", KindInbound: "inbound", KindIgnored: "ignored"}[ev.Kind]
+		status := ev.Status
+		if ev.Kind == KindStatus {
+			if _, ok := stateOf(status); !ok {
+				status = "other"
+			}
+		}
+		rc.m.Events.WithLabelValues(kind, status, verdict).Inc()
+	}
+	return nil
+}
+
+// stateOf maps a webhook status to the ledger state it moves a recipient to.
+func stateOf(status string) (ledger.State, bool) {
+	switch status {
+	case StatusSent:
+		return ledger.Sent, true
+	case StatusDelivered:
+		return ledger.Delivered, true
+	case StatusRead:
+		return ledger.Read, true
+	case StatusDeliveryFailed:
+		return ledger.Failed, true
+	}
+	return "", false
+}
+
+// failureCode is the most specific identifier of a delivery failure.
+func failureCode(e *connectly.ErrorBody) string {
+	code := "DELIVERY_FAILED"
+	if e != nil {
+		code = cmp.Or(e.Code, e.Type, code)
+	}
+	return clean(code)
+}
+
+// clean keeps a code or id safe for the ledger's '|'-separated entries and bounded in size.
+func clean(s string) string {
+	s = strings.ReplaceAll(s, "|", "_")
+	if len(s) > 128 {
+		s = s[:128]
+	}
+	return s
+}
+
+func (rc *Receiver) applyStatus(ctx context.Context, ev Event) (string, error) {
+	st, ok := stateOf(ev.Status)
+	if !ok {
+		return "unknown_status", nil
+	}
+	de := ledger.DeliveryEvent{State: st, MessageID: clean(ev.MessageID)}
+	optOut := false
+	if st == ledger.Failed {
+		de.Code = failureCode(ev.Error)
+		de.Class = rc.table.ClassOf(de.Code).String()
+		r, _ := rc.table.Lookup(de.Code)
+		optOut = r.OptOut
+	} else if st != ledger.Sent {
+		de.TimeToDeliver = rc.timeToDeliver(ev)
+	}
+	var (
+		verdict    string
+		recipients []string
+		err        error
+	)
+	if cb := ev.Callback; cb != nil {
+		de.Run, de.Bucket, de.Recipient = cb.Run, cb.Bucket, cb.To
+		recipients = []string{cb.To}
+		verdict, err = rc.applyDelivery(ctx, de)
+	} else {
+		recipients = ev.Customer
+		verdict, err = rc.applyByCampaign(ctx, ev, de)
+	}
+	if err != nil {
+		return "", err
+	}
+	if optOut {
+		for _, rcpt := range recipients {
+			if err := rc.ledger.Suppress(ctx, rcpt, de.Code); err != nil {
+				return "", err
+			}
+		}
+		rc.log.Info().Str(logx.KeyRun, de.Run).Str(logx.KeyRecipient, logx.Phone(strings.Join(recipients, ","))).
+			Str(logx.KeyCode, de.Code).Msg("opted out (delivery failure): added to the suppression list")
+	}
+	if verdict == "applied" && st == ledger.Failed {
+		rc.log.Info().Str(logx.KeyRun, de.Run).Str(logx.KeyRecipient, logx.Phone(de.Recipient)).
+			Str(logx.KeyCode, de.Code).Str(logx.KeyClass, de.Class).Msg("delivery failed")
+	}
+	rc.log.Debug().Str(logx.KeyRun, de.Run).Str(logx.KeyRecipient, logx.Phone(de.Recipient)).Str("status", ev.Status).
+		Str("campaign", ev.Campaign).Str("verdict", verdict).Msg("delivery event")
+	return verdict, nil
+}
+
+// applyDelivery applies one event whose entry is known, parking it when the entry is not
+// yet recorded as sent.
+func (rc *Receiver) applyDelivery(ctx context.Context, de ledger.DeliveryEvent) (string, error) {
+	v, _, err := rc.ledger.ApplyDelivery(ctx, de)
+	if err != nil {
+		return "", err
+	}
+	switch v {
+	case ledger.DeliveryEarly:
+		if err := rc.park(ctx, de); err != nil {
+			return "", err
+		}
+		return "parked", nil
+	case ledger.DeliveryOtherMessage:
+		return "other_message", nil
+	case ledger.DeliveryNoEntry:
+		return "no_entry", nil
+	}
+	return string(v), nil
+}
+
+// applyByCampaign finds the entry of an event without Herald's callbackData: in the recent
+// runs of the campaign the event names (Herald sends the campaign id as campaignName), under
+// each key the customer may be known by, the one entry that recorded this very message id.
+func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.DeliveryEvent) (string, error) {
+	if ev.Campaign == "" || de.MessageID == "" || len(ev.Customer) == 0 {
+		return "unmatched", nil
+	}
+	runs, err := rc.ledger.RecentRuns(ctx, ev.Campaign, 3)
+	if err != nil {
+		return "", err
+	}
+	de.Strict = true
+	for _, run := range runs {
+		n, err := rc.bucketsOf(ctx, run)
+		if err != nil {
+			return "", err
+		}
+		for _, key := range ev.Customer {
+			de.Run, de.Bucket, de.Recipient = run, ledger.BucketOf(key, n), key
+			v, _, err := rc.ledger.ApplyDelivery(ctx, de)
+			if err != nil {
+				return "", err
+			}
+			if v == ledger.DeliveryApplied || v == ledger.DeliveryStale {
+				return string(v), nil
+			}
+		}
+	}
+	return "unmatched", nil
+}
+
+// bucketsOf returns a run's ledger bucket count, which never changes, from a small cache.
+func (rc *Receiver) bucketsOf(ctx context.Context, runID string) (int, error) {
+	rc.bucketsMu.Lock()
+	n, ok := rc.buckets[runID]
+	rc.bucketsMu.Unlock()
+	if ok {
+		return n, nil
+	}
+	r, err := rc.ledger.GetRun(ctx, runID)
+	if err != nil {
+		return 0, err
+	}
+	rc.bucketsMu.Lock()
+	if len(rc.buckets) > 1000 {
+		clear(rc.buckets)
+	}
+	rc.buckets[runID] = r.Buckets
+	rc.bucketsMu.Unlock()
+	return r.Buckets, nil
+}
+
+// timeToDeliver estimates the time from the send's acceptance (the creation time in the
+// message id) to the event. The event time is the receipt time held within the second the
+// event's timestamp names, which is all the precision Connectly gives; 0 when the id is not a
+// ULID or the result is implausible.
+func (rc *Receiver) timeToDeliver(ev Event) time.Duration {
+	sent, ok := ulidTime(ev.MessageID)
+	if !ok {
+		return 0
+	}
+	at := rc.cfg.Now()
+	if !ev.At.IsZero() {
+		lo, hi := ev.At, ev.At.Add(999*time.Millisecond)
+		if at.Before(lo) {
+			at = lo
+		} else if at.After(hi) {
+			at = hi
+		}
+	}
+	d := at.Sub(sent)
+	switch {
+	case d < -time.Minute || d > 30*24*time.Hour:
+		return 0
+	case d <= 0:
+		return time.Millisecond
+	}
+	return d
+}
+
+func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) {
+	optOut := rc.optOut[normalizeWord(ev.Text)] || rc.optOut[normalizeWord(ev.Button)] || rc.optOut[normalizeWord(ev.ButtonPayload)]
+	verdict := "message"
+	if optOut {
+		verdict = "opt_out"
+		for _, k := range ev.Customer {
+			if err := rc.ledger.Suppress(ctx, k, ReasonInboundOptOut); err != nil {
+				return "", err
+			}
+		}
+		rc.log.Info().Str(logx.KeyRecipient, logx.Phone(strings.Join(ev.Customer, ","))).Msg("opted out (inbound message): added to the suppression list")
+	}
+	if ev.Callback != nil {
+		if err := rc.ledger.CountReply(ctx, ev.Callback.Run, ev.Button, optOut); err != nil {
+			return "", err
+		}
+		if !optOut {
+			verdict = "reply"
+			if ev.Button != "" {
+				verdict = "button"
+			}
+		}
+	}
+	return verdict, nil
+}
+
+// parkedEvent is a delivery event waiting for its entry, as stored in the parked set.
+type parkedEvent struct {
+	Run       string `json:"r"`
+	Bucket    int    `json:"b"`
+	Recipient string `json:"t"`
+	State     string `json:"s"`
+	Code      string `json:"c,omitempty"`
+	Class     string `json:"k,omitempty"`
+	MessageID string `json:"m,omitempty"`
+	// TTDms is the time to deliver in milliseconds, rounded up so a sample is never lost.
+	TTDms int64 `json:"d,omitempty"`
+}
+
+func (rc *Receiver) park(ctx context.Context, de ledger.DeliveryEvent) error {
+	b, err := json.Marshal(parkedEvent{Run: de.Run, Bucket: de.Bucket, Recipient: de.Recipient, State: string(de.State),
+		Code: de.Code, Class: de.Class, MessageID: de.MessageID, TTDms: (de.TimeToDeliver + time.Millisecond - 1).Milliseconds()})
+	if err != nil {
+		return fmt.Errorf("webhooks: park event: %w", err)
+	}
+	err = rc.rdb.ZAddNX(ctx, rkeys.WebhookParked(), redis.Z{Score: float64(rc.cfg.Now().UnixMilli()), Member: string(b)}).Err()
+	if err != nil {
+		return fmt.Errorf("webhooks: park event: %w", err)
+	}
+	if rc.m != nil {
+		rc.m.Parked.WithLabelValues("parked").Inc()
+	}
+	return nil
+}
+
+// RetryParked tries parked events once (the oldest 10,000): events whose entry is now
+// recorded as sent are applied (or found stale) and dropped; events still early stay until
+// ParkFor has passed since they arrived. It returns how many events it dropped and how many
+// it left parked.
+func (rc *Receiver) RetryParked(ctx context.Context) (done, remaining int, err error) {
+	now := rc.cfg.Now()
+	zs, err := rc.rdb.ZRangeWithScores(ctx, rkeys.WebhookParked(), 0, 9999).Result()
+	if err != nil {
+		return 0, 0, fmt.Errorf("webhooks: read parked events: %w", err)
+	}
+	for _, z := range zs {
+		member, _ := z.Member.(string)
+		outcome, err := rc.retryOne(ctx, member, now.Sub(time.UnixMilli(int64(z.Score))))
+		if err != nil {
+			return done, remaining, err
+		}
+		if outcome == "" {
+			remaining++
+			continue
+		}
+		if err := rc.rdb.ZRem(ctx, rkeys.WebhookParked(), member).Err(); err != nil {
+			return done, remaining, fmt.Errorf("webhooks: drop parked event: %w", err)
+		}
+		done++
+		if rc.m != nil {
+			rc.m.Parked.WithLabelValues(outcome).Inc()
+		}
+	}
+	return done, remaining, nil
+}
+
+// retryOne applies one parked event; it returns "" to keep it parked, else what became of it.
+func (rc *Receiver) retryOne(ctx context.Context, member string, age time.Duration) (string, error) {
+	var p parkedEvent
+	if err := json.Unmarshal([]byte(member), &p); err != nil {
+		return "dropped", nil
+	}
+	de := ledger.DeliveryEvent{Run: p.Run, Bucket: p.Bucket, Recipient: p.Recipient, State: ledger.State(p.State),
+		Code: p.Code, Class: p.Class, MessageID: p.MessageID, TimeToDeliver: time.Duration(p.TTDms) * time.Millisecond}
+	switch de.State {
+	case ledger.Sent, ledger.Delivered, ledger.Read, ledger.Failed:
+	default:
+		return "dropped", nil
+	}
+	v, prior, err := rc.ledger.ApplyDelivery(ctx, de)
+	if err != nil {
+		return "", err
+	}
+	switch v {
+	case ledger.DeliveryEarly:
+		if age < rc.cfg.ParkFor {
+			return "", nil
+		}
+		rc.log.Warn().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.Recipient)).Str("state", string(prior)).
+			Str("status", p.State).Dur("parked_for", age).Msg("delivery event expired: its send was never recorded")
+		return "expired", nil
+	case ledger.DeliveryApplied:
+		return "applied", nil
+	default:
+		return "stale", nil
+	}
+}
+
+// Parked returns how many delivery events are waiting for their entry.
+func (rc *Receiver) Parked(ctx context.Context) (int64, error) {
+	n, err := rc.rdb.ZCard(ctx, rkeys.WebhookParked()).Result()
+	if err != nil {
+		return 0, fmt.Errorf("webhooks: count parked events: %w", err)
+	}
+	return n, nil
+}
+
+// Start retries parked events every RetryEvery until Stop. It returns at once.
+func (rc *Receiver) Start(ctx context.Context) {
+	rc.lifeMu.Lock()
+	defer rc.lifeMu.Unlock()
+	if rc.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	rc.cancel, rc.done = cancel, make(chan struct{})
+	go func(done chan struct{}) {
+		defer close(done)
+		t := time.NewTicker(rc.cfg.RetryEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, _, err := rc.RetryParked(ctx); err != nil && ctx.Err() == nil {
+					rc.log.Warn().Err(err).Msg("retrying parked delivery events")
+				}
+			}
+		}
+	}(rc.done)
+}
+
+// Stop ends Start's loop and waits for it. It is safe to call twice, or without Start.
+func (rc *Receiver) Stop() {
+	rc.lifeMu.Lock()
+	cancel, done := rc.cancel, rc.done
+	rc.cancel, rc.done = nil, nil
+	rc.lifeMu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+var _ http.Handler = (*Receiver)(nil)
