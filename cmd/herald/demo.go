@@ -21,6 +21,7 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/webhooks"
 	"github.com/heraldmsg/herald/worker"
@@ -180,8 +181,10 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 		ShutdownTimeout: 6 * time.Second, DelayedTaskCheckInterval: 200 * time.Millisecond,
 		TaskCheckInterval: 100 * time.Millisecond, BusinessID: businessID,
 		SenderRates: map[string]float64{def.Sender: o.rate},
-		// The demo compresses time (100 ms retries); its pair interval is 1 s, not Meta's 6 s.
+		// The demo compresses time (100 ms retries); its pair interval is 1 s, not Meta's 6 s,
+		// and a sender slowed by a 429 recovers within a second or two, not a minute.
 		PairInterval: time.Second,
+		Adaptive:     limits.Policy{Min: 0.25, Every: 250 * time.Millisecond, Step: 0.25, Cooldown: time.Second},
 	}, worker.Deps{Redis: rdb, Sender: client, Logger: log})
 	if err := w.Start(); err != nil {
 		return err
