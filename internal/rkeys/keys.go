@@ -69,3 +69,27 @@ func PairLimit(business, sender, recipient string) string {
 
 // BusinessLimit is the GCRA state of the business-wide request limit on Connectly's API.
 func BusinessLimit(business string) string { return Prefix + "limit:{" + business + "}:business" }
+
+// Definitions is the set of submitted campaign ids the scheduler runs (herald campaign
+// submit adds, rm removes).
+func Definitions() string { return Prefix + "defs" }
+
+// DefinitionsGen is a counter bumped on every submit and rm, so schedulers notice changes
+// with one GET.
+func DefinitionsGen() string { return Prefix + "defs:gen" }
+
+// Definition is the hash of one submitted campaign: its current version, the content hash,
+// the campaign file's path, submit and remove times. Keys of one campaign share its id as
+// hash tag.
+func Definition(campaignID string) string { return Prefix + "def:{" + campaignID + "}" }
+
+// DefinitionVersion is the hash of one version of a submitted campaign: the YAML text, the
+// campaign file's path (audience paths resolve against it), the content hash and submit time.
+// Versions are kept so a run can always read the version it started with.
+func DefinitionVersion(campaignID string, version int) string {
+	return Prefix + "def:{" + campaignID + "}:v:" + strconv.Itoa(version)
+}
+
+// LastFire is the unix-millisecond fire time of the latest tick the schedulers handled for a
+// campaign (fired or skipped), used to find ticks missed while no scheduler ran.
+func LastFire(campaignID string) string { return Prefix + "def:{" + campaignID + "}:last_fire" }
