@@ -30,6 +30,7 @@ type Config struct {
 	StopRun   StopRun           `yaml:"stop_run"`
 	Limits    Limits            `yaml:"limits"`
 	Log       Log               `yaml:"log"`
+	Scheduler Scheduler         `yaml:"scheduler"`
 
 	// APIKey and WebhookSecret are resolved from the environment or the *_file keys.
 	APIKey        string `yaml:"-"`
@@ -86,6 +87,20 @@ type StopRun struct {
 	BurstShare float64 `yaml:"burst_share"`
 }
 
+// Scheduler configures `herald scheduler` and the expansion of runs.
+type Scheduler struct {
+	// Poll is how often a scheduler looks for submitted or removed campaigns.
+	Poll Duration `yaml:"poll"`
+	// Window is how much sending time a run's queued tasks may cover (times the run's rate).
+	Window Duration `yaml:"window"`
+	// MinWindow and MaxWindow bound that window in tasks.
+	MinWindow int `yaml:"min_window"`
+	MaxWindow int `yaml:"max_window"`
+	// ExpandConcurrency is how many runs one scheduler process expands at once; 0 leaves
+	// expansion to other processes.
+	ExpandConcurrency int `yaml:"expand_concurrency"`
+}
+
 type Log struct {
 	Level  string `yaml:"level"`
 	Format string `yaml:"format"`
@@ -126,6 +141,8 @@ func Default() Config {
 		StopRun: StopRun{BurstWindow: 100, BurstShare: 0.2},
 		Limits:  Limits{PairInterval: Duration(6 * time.Second)},
 		Log:     Log{Level: "info", Format: "auto"},
+		Scheduler: Scheduler{Poll: Duration(2 * time.Second), Window: Duration(2 * time.Minute), MinWindow: 1000,
+			MaxWindow: 20000, ExpandConcurrency: 4},
 	}
 }
 
@@ -245,6 +262,19 @@ func (c *Config) Validate() error {
 		if st < 500 || st > 599 {
 			return &Error{fmt.Sprintf("retry.ambiguous_statuses[%d]", i), fmt.Sprintf("%d: want a 5xx status", st)}
 		}
+	}
+	if c.Scheduler.Poll.D() < 100*time.Millisecond || c.Scheduler.Poll.D() > 10*time.Minute {
+		return &Error{"scheduler.poll", "want 100ms to 10m"}
+	}
+	if c.Scheduler.Window.D() < time.Second {
+		return &Error{"scheduler.window", "must be at least 1s"}
+	}
+	if c.Scheduler.MinWindow < 1 || c.Scheduler.MaxWindow < c.Scheduler.MinWindow {
+		return &Error{"scheduler.max_window", fmt.Sprintf("min_window %d and max_window %d: want 1 <= min_window <= max_window",
+			c.Scheduler.MinWindow, c.Scheduler.MaxWindow)}
+	}
+	if c.Scheduler.ExpandConcurrency < 0 || c.Scheduler.ExpandConcurrency > 100 {
+		return &Error{"scheduler.expand_concurrency", fmt.Sprintf("%d: want 0 (none) to 100", c.Scheduler.ExpandConcurrency)}
 	}
 	for code, class := range c.Errors {
 		if _, err := connectly.ParseClass(class); err != nil {

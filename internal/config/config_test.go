@@ -85,6 +85,8 @@ func TestLoadDefaults(t *testing.T) {
 		StopRun: config.StopRun{BurstWindow: 100, BurstShare: 0.2},
 		Limits:  config.Limits{PairInterval: config.Duration(6 * time.Second)},
 		Log:     config.Log{Level: "info", Format: "auto"},
+		Scheduler: config.Scheduler{Poll: config.Duration(2 * time.Second), Window: config.Duration(2 * time.Minute),
+			MinWindow: 1000, MaxWindow: 20000, ExpandConcurrency: 4},
 	}
 	if got := config.Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() (-want, +got):\n- %+v\n+ %+v", want, got)
@@ -185,10 +187,12 @@ log:
 			MaxPaceWait:       config.Duration(2 * time.Second),
 			AmbiguousStatuses: []int{500, 502, 504},
 		},
-		Errors:        map[string]string{"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID": "stop-run", "HTTP_404": "permanent"},
-		StopRun:       config.StopRun{BurstWindow: 50, BurstShare: 0.5},
-		Limits:        config.Limits{PairInterval: config.Duration(6 * time.Second)},
-		Log:           config.Log{Level: "debug", Format: "json"},
+		Errors:  map[string]string{"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID": "stop-run", "HTTP_404": "permanent"},
+		StopRun: config.StopRun{BurstWindow: 50, BurstShare: 0.5},
+		Limits:  config.Limits{PairInterval: config.Duration(6 * time.Second)},
+		Log:     config.Log{Level: "debug", Format: "json"},
+		Scheduler: config.Scheduler{Poll: config.Duration(2 * time.Second), Window: config.Duration(2 * time.Minute),
+			MinWindow: 1000, MaxWindow: 20000, ExpandConcurrency: 4},
 		APIKey:        "file-key",
 		WebhookSecret: "file-secret",
 	}
