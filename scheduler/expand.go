@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sync"
 	"time"
@@ -169,8 +168,9 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	batch := make([]pending, 0, e.cfg.BatchSize)
 	skipped := map[string]int{}
 	from := queued
-	rows := 0  // rows that belong to the run
-	lastN := 0 // file position of the last row read: the cursors count file rows
+	rows := 0        // rows that belong to the run
+	lastN := 0       // file position of the last row read: the cursors count file rows
+	var curOff int64 // file offset just after row lastN
 
 	// Rows up to queued_to are done: seek past them when the offset recorded with the cursor
 	// is still the cursor's (every row belongs to the run unless keep filters). A retry run
@@ -184,7 +184,7 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 			if err := ar.SeekRow(off, row); err != nil {
 				return st, err
 			}
-			rows, lastN = queued, queued
+			rows, lastN, curOff = queued, queued, off
 		}
 	}
 
@@ -222,7 +222,12 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 				}
 			}
 			// A new batch: write the ledger first; only newly planned recipients get a task.
-			flags, err := e.cfg.Ledger.Plan(ctx, run.ID, from, to, skipped, entries)
+			plan := e.cfg.Ledger.Plan
+			if e.cfg.Batch != nil {
+				// Tasks follow in one round trip: entries go straight to queued.
+				plan = e.cfg.Ledger.PlanQueued
+			}
+			flags, err := plan(ctx, run.ID, from, to, skipped, entries)
 			if err != nil {
 				return err
 			}
@@ -241,7 +246,7 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 				if err != nil {
 					return err
 				}
-				fresh[i] = ok && en.State == ledger.Planned && en.Row == p.entry.Row
+				fresh[i] = ok && (en.State == ledger.Planned || en.State == ledger.Queued) && en.Row == p.entry.Row
 			}
 		}
 		toSend := make([]pending, 0, len(batch))
@@ -262,11 +267,15 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		if err != nil {
 			return err
 		}
-		if err := e.cfg.Ledger.MarkQueued(ctx, run.ID, from, to, entries); err != nil {
+		marked := entries
+		if e.cfg.Batch != nil {
+			marked = nil // planned as queued already; only the cursor moves
+		}
+		if err := e.cfg.Ledger.MarkQueued(ctx, run.ID, from, to, marked); err != nil {
 			return err
 		}
-		if off := ar.Offset(); off >= 0 {
-			if err := e.cfg.Ledger.SetCursorOffset(ctx, run.ID, to, off); err != nil {
+		if curOff >= 0 {
+			if err := e.cfg.Ledger.SetCursorOffset(ctx, run.ID, to, curOff); err != nil {
 				return err
 			}
 		}
@@ -279,54 +288,53 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		return nil
 	}
 
-	for {
-		if err := ctx.Err(); err != nil {
-			return st, err
+	// Rows are read, normalised and rendered ahead on every core while batches go to Redis.
+	done := make(chan struct{})
+	defer close(done)
+	for b := range campaigns.Stream(ar, renderer, done) {
+		if b.Err != nil {
+			return st, b.Err
 		}
-		row, err := ar.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return st, err
-		}
-		lastN = row.N
-		if keep != nil && (row.Recipient == "" || !keep(row.Recipient)) {
-			if row.N == planned && planned > queued {
+		for _, it := range b.Rows {
+			if err := ctx.Err(); err != nil {
+				return st, err
+			}
+			row := it.Row
+			lastN, curOff = row.N, it.Offset
+			if keep != nil && (row.Recipient == "" || !keep(row.Recipient)) {
+				if row.N == planned && planned > queued {
+					if err := flush(row.N); err != nil {
+						return st, err
+					}
+				}
+				continue
+			}
+			rows++
+			if row.N <= queued {
+				continue
+			}
+			switch {
+			case row.SkipReason != "":
+				skipped[row.SkipReason]++
+				log.Debug().Int("row", row.N).Str("reason", row.SkipReason).Msg("row skipped")
+			case it.RenderErr != nil:
+				skipped["invalid_params"]++
+				log.Debug().Int("row", row.N).Err(it.RenderErr).Msg("row skipped")
+			default:
+				p := campaigns.SendPayload{
+					Run: run.ID, To: row.Recipient, Bucket: ledger.BucketOf(row.Recipient, run.Buckets), Row: row.N,
+					Campaign: run.Campaign, Template: run.Template, Language: cmp.Or(row.Language, run.Language), Sender: run.Sender,
+					Params: it.Params, Delivery: string(run.Delivery), Rate: def.Rate,
+				}
+				at, skip := timing.apply(&p, row, e.cfg.Now())
+				batch = append(batch, pending{entry: ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N, Skip: skip}, payload: p, at: at})
+			}
+			// Cut batches at the batch size and at the planned cursor, so a resumed expansion
+			// replays exactly the batches that were planned but not marked queued.
+			if row.N-from >= e.cfg.BatchSize || row.N == planned {
 				if err := flush(row.N); err != nil {
 					return st, err
 				}
-			}
-			continue
-		}
-		rows++
-		if row.N <= queued {
-			continue
-		}
-		switch {
-		case row.SkipReason != "":
-			skipped[row.SkipReason]++
-			log.Debug().Int("row", row.N).Str("reason", row.SkipReason).Msg("row skipped")
-		default:
-			params, err := renderer.Render(row.Cols)
-			if err != nil {
-				skipped["invalid_params"]++
-				log.Debug().Int("row", row.N).Err(err).Msg("row skipped")
-				break
-			}
-			p := campaigns.SendPayload{
-				Run: run.ID, To: row.Recipient, Bucket: ledger.BucketOf(row.Recipient, run.Buckets), Row: row.N,
-				Campaign: run.Campaign, Template: run.Template, Language: cmp.Or(row.Language, run.Language), Sender: run.Sender,
-				Params: params, Delivery: string(run.Delivery), Rate: def.Rate,
-			}
-			at, skip := timing.apply(&p, row, e.cfg.Now())
-			batch = append(batch, pending{entry: ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N, Skip: skip}, payload: p, at: at})
-		}
-		// Cut batches at the batch size and at the planned cursor, so a resumed expansion
-		// replays exactly the batches that were planned but not marked queued.
-		if row.N-from >= e.cfg.BatchSize || row.N == planned {
-			if err := flush(row.N); err != nil {
-				return st, err
 			}
 		}
 	}
