@@ -71,8 +71,10 @@ func OpenAudience(d *Definition) (*AudienceReader, error) {
 	}
 	br := bufio.NewReaderSize(f, 64<<10)
 	// Tolerate a UTF-8 byte order mark.
+	var base int64
 	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
 		_, _ = br.Discard(3)
+		base = 3
 	}
 	a := &AudienceReader{phone: d.Audience.Phone, bsuid: d.Audience.BSUID, langCol: d.Audience.Language,
 		defLang: d.Template.Language, region: d.Audience.DefaultRegion, path: path, langs: map[string]bool{}}
@@ -80,7 +82,7 @@ func OpenAudience(d *Definition) (*AudienceReader, error) {
 		a.langs[l] = true
 	}
 	if IsJSONL(path) {
-		a.src = &jsonlSource{f: f, r: br}
+		a.src = &jsonlSource{f: f, r: br, off: base}
 		return a, nil
 	}
 	r := csv.NewReader(br)
@@ -94,7 +96,7 @@ func OpenAudience(d *Definition) (*AudienceReader, error) {
 		}
 		return nil, fmt.Errorf("audience %s: %w", path, err)
 	}
-	cs := &csvSource{f: f, r: r, header: append([]string(nil), header...)}
+	cs := &csvSource{f: f, r: r, header: append([]string(nil), header...), base: base}
 	hasPhone, hasBSUID := false, false
 	for i, h := range cs.header {
 		cs.header[i] = strings.TrimSpace(h)
@@ -117,6 +119,8 @@ type csvSource struct {
 	f      *os.File
 	r      *csv.Reader
 	header []string
+	// base is the file offset at which r started reading (see offset).
+	base int64
 }
 
 func (c *csvSource) next() (map[string]string, int, error) {
@@ -143,6 +147,8 @@ type jsonlSource struct {
 	f    *os.File
 	r    *bufio.Reader
 	line int
+	// off is the file offset after the last line read.
+	off int64
 }
 
 func (j *jsonlSource) next() (map[string]string, int, error) {
@@ -151,6 +157,7 @@ func (j *jsonlSource) next() (map[string]string, int, error) {
 		if len(b) == 0 && err != nil {
 			return nil, 0, err
 		}
+		j.off += int64(len(b))
 		j.line++
 		b = bytes.TrimSpace(b)
 		if len(b) == 0 {

@@ -175,6 +175,8 @@ type resolved struct {
 	row       Row
 	params    []connectly.Parameter
 	renderErr error
+	// off is the audience file offset just after the row (see AudienceReader.Offset).
+	off int64
 }
 
 type resolvedBatch struct {
@@ -206,7 +208,7 @@ func resolveBatches(ar *AudienceReader, r *Renderer, done <-chan struct{}) <-cha
 					b.err = err
 					break
 				}
-				b.items = append(b.items, resolved{row: row})
+				b.items = append(b.items, resolved{row: row, off: ar.Offset()})
 			}
 			last := b.err != nil || len(b.items) < size
 			if len(b.items) > 0 || b.err != nil {

@@ -51,6 +51,13 @@ type SendPayload struct {
 	// Category is the template's category (marketing, utility, authentication): it chooses
 	// the frequency cap that applies.
 	Category string `json:"cat,omitempty"`
+	// Window is the campaign's send window in its compact form (see Window.String), and Zone
+	// the recipient's IANA zone when the window follows the recipient's zone; empty when the
+	// campaign has no window. Expires is the unix second from which the send is skipped as
+	// expired (0: never). The worker checks all three with CheckTime before sending.
+	Window  string `json:"win,omitempty"`
+	Zone    string `json:"tz,omitempty"`
+	Expires int64  `json:"exp,omitempty"`
 }
 
 // TaskID is the asynq task id of a recipient's send in a run, derived from the ledger key, so a

@@ -5,9 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sync"
 	"time"
@@ -26,8 +26,15 @@ type Enqueuer interface {
 
 // ExpanderConfig configures an Expander.
 type ExpanderConfig struct {
-	Ledger   *ledger.Ledger
+	Ledger *ledger.Ledger
+	// Enqueuer enqueues send tasks one call each; Batch, when set, is used instead and writes
+	// a whole batch of tasks in one pipelined round trip.
 	Enqueuer Enqueuer
+	Batch    *BatchEnqueuer
+	// Window is the most recipients of one run that may have a task in the queue at once
+	// (planned, queued or submitting); expansion stops with ErrWindowFull when the next
+	// batch would go above it, and continues when called again. 0 means no limit.
+	Window int
 	// Task sets the asynq options of send tasks (the queue comes from the campaign category).
 	Task campaigns.TaskOptions
 	// BatchSize is the number of audience rows written to the ledger in one script. Default 500.
@@ -48,8 +55,8 @@ type Expander struct {
 
 // NewExpander returns an Expander; Ledger and Enqueuer are required.
 func NewExpander(cfg ExpanderConfig) *Expander {
-	if cfg.Ledger == nil || cfg.Enqueuer == nil {
-		panic("scheduler: NewExpander needs a Ledger and an Enqueuer")
+	if cfg.Ledger == nil || (cfg.Enqueuer == nil && cfg.Batch == nil) {
+		panic("scheduler: NewExpander needs a Ledger and an Enqueuer or a Batch")
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 500
@@ -77,6 +84,16 @@ func (e *Expander) CreateRun(ctx context.Context, def *campaigns.Definition, sen
 
 // CreateChildRun stores a new run of def that retries recipients of the run parent.
 func (e *Expander) CreateChildRun(ctx context.Context, def *campaigns.Definition, sender, runID, parent string) (ledger.Run, error) {
+	return e.createRun(ctx, def, sender, runID, parent, 0)
+}
+
+// CreateVersionRun stores a new run of version v of a submitted campaign. It returns an
+// error wrapping ledger.ErrRunExists when the id is taken.
+func (e *Expander) CreateVersionRun(ctx context.Context, def *campaigns.Definition, sender, runID string, version int) (ledger.Run, error) {
+	return e.createRun(ctx, def, sender, runID, "", version)
+}
+
+func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sender, runID, parent string, version int) (ledger.Run, error) {
 	if runID == "" {
 		runID = NewRunID(def.ID, e.cfg.Now())
 	}
@@ -92,7 +109,7 @@ func (e *Expander) CreateChildRun(ctx context.Context, def *campaigns.Definition
 		ID: runID, Campaign: def.ID, Delivery: delivery,
 		Template: def.Template.Name, Language: def.Template.Language, Sender: sender,
 		Queue: campaigns.QueueFor(def.Template.Category), Audience: def.AudiencePath(),
-		Definition: absPath(def.Path), Parent: parent,
+		Definition: absPath(def.Path), Parent: parent, Version: version,
 		Buckets: ledger.BucketsFor(lines), Created: e.cfg.Now(),
 	}
 	if err := e.cfg.Ledger.CreateRun(ctx, run); err != nil {
@@ -101,11 +118,17 @@ func (e *Expander) CreateChildRun(ctx context.Context, def *campaigns.Definition
 	return e.cfg.Ledger.GetRun(ctx, runID)
 }
 
+// ErrWindowFull is wrapped by ExpandOnly when it stopped because the run has as many pending
+// tasks as the expander's Window allows; call it again once sends have completed.
+var ErrWindowFull = errors.New("expansion window full")
+
 // Stats summarises one expansion call.
 type Stats struct {
 	Rows     int
 	Planned  int
 	Enqueued int
+	// Scheduled counts tasks enqueued for a later send-window opening (part of Enqueued).
+	Scheduled int
 	// Skipped counts rows that did not reach the ledger, by reason.
 	Skipped map[string]int
 }
@@ -130,6 +153,10 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	if err != nil {
 		return st, err
 	}
+	timing, err := newTiming(def, run)
+	if err != nil {
+		return st, err
+	}
 	ar, err := campaigns.OpenAudience(def)
 	if err != nil {
 		return st, err
@@ -141,8 +168,25 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	batch := make([]pending, 0, e.cfg.BatchSize)
 	skipped := map[string]int{}
 	from := queued
-	rows := 0  // rows that belong to the run
-	lastN := 0 // file position of the last row read: the cursors count file rows
+	rows := 0        // rows that belong to the run
+	lastN := 0       // file position of the last row read: the cursors count file rows
+	var curOff int64 // file offset just after row lastN
+
+	// Rows up to queued_to are done: seek past them when the offset recorded with the cursor
+	// is still the cursor's (every row belongs to the run unless keep filters). A retry run
+	// (keep) reads every row to count its recipients.
+	if queued > 0 && keep == nil {
+		row, off, ok, err := e.cfg.Ledger.CursorOffset(ctx, run.ID)
+		if err != nil {
+			return st, err
+		}
+		if ok && row == queued {
+			if err := ar.SeekRow(off, row); err != nil {
+				return st, err
+			}
+			rows, lastN, curOff = queued, queued, off
+		}
+	}
 
 	flush := func(to int) error {
 		if to == from {
@@ -154,6 +198,15 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		}
 		fresh := make([]bool, len(batch))
 		if to > planned {
+			if e.cfg.Window > 0 && len(batch) > 0 {
+				pending, err := e.cfg.Ledger.Pending(ctx, run.ID)
+				if err != nil {
+					return err
+				}
+				if pending > 0 && pending+int64(len(batch)) > int64(e.cfg.Window) {
+					return fmt.Errorf("run %s: %d tasks pending, window %d: %w", run.ID, pending, e.cfg.Window, ErrWindowFull)
+				}
+			}
 			// People who opted out are planned as skipped(suppressed): one read per batch.
 			rcpts := make([]string, len(entries))
 			for i, e := range entries {
@@ -169,7 +222,12 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 				}
 			}
 			// A new batch: write the ledger first; only newly planned recipients get a task.
-			flags, err := e.cfg.Ledger.Plan(ctx, run.ID, from, to, skipped, entries)
+			plan := e.cfg.Ledger.Plan
+			if e.cfg.Batch != nil {
+				// Tasks follow in one round trip: entries go straight to queued.
+				plan = e.cfg.Ledger.PlanQueued
+			}
+			flags, err := plan(ctx, run.ID, from, to, skipped, entries)
 			if err != nil {
 				return err
 			}
@@ -188,7 +246,7 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 				if err != nil {
 					return err
 				}
-				fresh[i] = ok && en.State == ledger.Planned && en.Row == p.entry.Row
+				fresh[i] = ok && (en.State == ledger.Planned || en.State == ledger.Queued) && en.Row == p.entry.Row
 			}
 		}
 		toSend := make([]pending, 0, len(batch))
@@ -198,13 +256,28 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 				st.Planned++
 			}
 		}
-		n, err := e.enqueueAll(ctx, run.Queue, toSend)
+		var n, sched int
+		if e.cfg.Batch != nil {
+			n, sched, err = e.writeAll(ctx, run.Queue, toSend)
+		} else {
+			n, sched, err = e.enqueueAll(ctx, run.Queue, toSend)
+		}
 		st.Enqueued += n
+		st.Scheduled += sched
 		if err != nil {
 			return err
 		}
-		if err := e.cfg.Ledger.MarkQueued(ctx, run.ID, from, to, entries); err != nil {
+		marked := entries
+		if e.cfg.Batch != nil {
+			marked = nil // planned as queued already; only the cursor moves
+		}
+		if err := e.cfg.Ledger.MarkQueued(ctx, run.ID, from, to, marked); err != nil {
 			return err
+		}
+		if curOff >= 0 {
+			if err := e.cfg.Ledger.SetCursorOffset(ctx, run.ID, to, curOff); err != nil {
+				return err
+			}
 		}
 		from, queued = to, to
 		batch = batch[:0]
@@ -215,53 +288,53 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		return nil
 	}
 
-	for {
-		if err := ctx.Err(); err != nil {
-			return st, err
+	// Rows are read, normalised and rendered ahead on every core while batches go to Redis.
+	done := make(chan struct{})
+	defer close(done)
+	for b := range campaigns.Stream(ar, renderer, done) {
+		if b.Err != nil {
+			return st, b.Err
 		}
-		row, err := ar.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return st, err
-		}
-		lastN = row.N
-		if keep != nil && (row.Recipient == "" || !keep(row.Recipient)) {
-			if row.N == planned && planned > queued {
+		for _, it := range b.Rows {
+			if err := ctx.Err(); err != nil {
+				return st, err
+			}
+			row := it.Row
+			lastN, curOff = row.N, it.Offset
+			if keep != nil && (row.Recipient == "" || !keep(row.Recipient)) {
+				if row.N == planned && planned > queued {
+					if err := flush(row.N); err != nil {
+						return st, err
+					}
+				}
+				continue
+			}
+			rows++
+			if row.N <= queued {
+				continue
+			}
+			switch {
+			case row.SkipReason != "":
+				skipped[row.SkipReason]++
+				log.Debug().Int("row", row.N).Str("reason", row.SkipReason).Msg("row skipped")
+			case it.RenderErr != nil:
+				skipped["invalid_params"]++
+				log.Debug().Int("row", row.N).Err(it.RenderErr).Msg("row skipped")
+			default:
+				p := campaigns.SendPayload{
+					Run: run.ID, To: row.Recipient, Bucket: ledger.BucketOf(row.Recipient, run.Buckets), Row: row.N,
+					Campaign: run.Campaign, Template: run.Template, Language: cmp.Or(row.Language, run.Language), Sender: run.Sender,
+					Params: it.Params, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.Template.Category,
+				}
+				at, skip := timing.apply(&p, row, e.cfg.Now())
+				batch = append(batch, pending{entry: ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N, Skip: skip}, payload: p, at: at})
+			}
+			// Cut batches at the batch size and at the planned cursor, so a resumed expansion
+			// replays exactly the batches that were planned but not marked queued.
+			if row.N-from >= e.cfg.BatchSize || row.N == planned {
 				if err := flush(row.N); err != nil {
 					return st, err
 				}
-			}
-			continue
-		}
-		rows++
-		if row.N <= queued {
-			continue
-		}
-		switch {
-		case row.SkipReason != "":
-			skipped[row.SkipReason]++
-			log.Debug().Int("row", row.N).Str("reason", row.SkipReason).Msg("row skipped")
-		default:
-			params, err := renderer.Render(row.Cols)
-			if err != nil {
-				skipped["invalid_params"]++
-				log.Debug().Int("row", row.N).Err(err).Msg("row skipped")
-				break
-			}
-			p := campaigns.SendPayload{
-				Run: run.ID, To: row.Recipient, Bucket: ledger.BucketOf(row.Recipient, run.Buckets), Row: row.N,
-				Campaign: run.Campaign, Template: run.Template, Language: cmp.Or(row.Language, run.Language), Sender: run.Sender,
-				Params: params, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.Template.Category,
-			}
-			batch = append(batch, pending{entry: ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N}, payload: p})
-		}
-		// Cut batches at the batch size and at the planned cursor, so a resumed expansion
-		// replays exactly the batches that were planned but not marked queued.
-		if row.N-from >= e.cfg.BatchSize || row.N == planned {
-			if err := flush(row.N); err != nil {
-				return st, err
 			}
 		}
 	}
@@ -290,19 +363,22 @@ func absPath(p string) string {
 type pending struct {
 	entry   ledger.PlanEntry
 	payload campaigns.SendPayload
+	// at, when set, is the send-window opening the task waits for.
+	at time.Time
 }
 
 // enqueueAll enqueues the tasks with bounded parallelism; a TaskID conflict means the task
 // already exists and counts as done.
-func (e *Expander) enqueueAll(ctx context.Context, queue string, ps []pending) (int, error) {
+func (e *Expander) enqueueAll(ctx context.Context, queue string, ps []pending) (int, int, error) {
 	if len(ps) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
 		n     int
+		sched int
 	)
 	next := make(chan pending)
 	workers := min(e.cfg.Parallel, len(ps))
@@ -317,12 +393,19 @@ func (e *Expander) enqueueAll(ctx context.Context, queue string, ps []pending) (
 			for p := range next {
 				t, err := campaigns.NewSendTask(p.payload, opts)
 				if err == nil {
-					_, err = e.cfg.Enqueuer.EnqueueContext(ctx, t)
+					if p.at.IsZero() {
+						_, err = e.cfg.Enqueuer.EnqueueContext(ctx, t)
+					} else {
+						_, err = e.cfg.Enqueuer.EnqueueContext(ctx, t, asynq.ProcessAt(p.at))
+					}
 				}
 				mu.Lock()
 				switch {
 				case err == nil:
 					n++
+					if !p.at.IsZero() {
+						sched++
+					}
 				case errors.Is(err, asynq.ErrTaskIDConflict):
 				default:
 					if first == nil {
@@ -338,5 +421,94 @@ func (e *Expander) enqueueAll(ctx context.Context, queue string, ps []pending) (
 	}
 	close(next)
 	wg.Wait()
-	return n, first
+	return n, sched, first
+}
+
+// writeAll writes the tasks through the batch enqueuer in one pipeline.
+func (e *Expander) writeAll(ctx context.Context, queue string, ps []pending) (int, int, error) {
+	if len(ps) == 0 {
+		return 0, 0, nil
+	}
+	opts := e.cfg.Task
+	if opts.Queue == "" {
+		opts.Queue = queue
+	}
+	specs := make([]TaskSpec, len(ps))
+	for i, p := range ps {
+		b, err := json.Marshal(p.payload)
+		if err != nil {
+			return 0, 0, fmt.Errorf("encode send payload: %w", err)
+		}
+		specs[i] = TaskSpec{Type: campaigns.TypeSend, Payload: b, ID: campaigns.TaskID(p.payload.Run, p.payload.To),
+			Queue: opts.Queue, MaxRetry: opts.MaxRetry, Timeout: opts.Timeout, Retention: opts.Retention, ProcessAt: p.at}
+	}
+	created, err := e.cfg.Batch.Enqueue(ctx, specs)
+	n, sched := 0, 0
+	for i, c := range created {
+		if c {
+			n++
+			if !ps[i].at.IsZero() {
+				sched++
+			}
+		}
+	}
+	if err != nil {
+		return n, sched, fmt.Errorf("enqueue tasks of run %s: %w", ps[0].payload.Run, err)
+	}
+	return n, sched, nil
+}
+
+// timing applies a campaign's send window and expiry to the sends of one run.
+type timing struct {
+	window   *campaigns.Window
+	fixed    *time.Location // the window's own zone, if it has one
+	fallback *time.Location // the campaign's zone, for recipients whose zone is unknown
+	tzColumn string
+	expires  time.Time // zero: never
+}
+
+func newTiming(def *campaigns.Definition, run ledger.Run) (*timing, error) {
+	w, err := def.Window()
+	if err != nil {
+		return nil, err
+	}
+	t := &timing{window: w, fallback: def.ScheduleZone(), tzColumn: def.Audience.Timezone}
+	if w != nil && w.Zone != "" {
+		if t.fixed, err = campaigns.LoadZone(w.Zone); err != nil {
+			return nil, err
+		}
+	}
+	if d := def.ExpireAfterDuration(); d > 0 {
+		created := run.Created
+		if created.IsZero() {
+			created = time.Now()
+		}
+		t.expires = created.Add(d)
+	}
+	return t, nil
+}
+
+// apply stamps a send's payload with its window, zone and expiry, and returns when it may go
+// (zero: now) and, when it cannot go before it expires, the skip reason "expired".
+func (t *timing) apply(p *campaigns.SendPayload, row campaigns.Row, now time.Time) (time.Time, string) {
+	at := now
+	if t.window != nil {
+		p.Window = t.window.String()
+		loc := t.fixed
+		if loc == nil {
+			loc = campaigns.ZoneFor(row.Cols[t.tzColumn], row.Recipient, t.fallback)
+			p.Zone = loc.String()
+		}
+		at = t.window.NextOpen(now, loc)
+	}
+	if !t.expires.IsZero() {
+		p.Expires = t.expires.Unix()
+		if !at.Before(t.expires) {
+			return time.Time{}, "expired"
+		}
+	}
+	if at.After(now) {
+		return at, ""
+	}
+	return time.Time{}, ""
 }

@@ -513,6 +513,9 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	log := w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger()
+	if handled, err := w.beforeSend(ctx, log, p); handled {
+		return err // outside its send window, or expired
+	}
 
 	req := w.requestFor(ctx, p)
 	c, r, err := w.paceAndClaim(ctx, p, req)

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -23,7 +25,8 @@ func (a *app) campaignCmd() *cobra.Command {
 		Use:   "campaign",
 		Short: "Work with campaign definitions",
 	}
-	cmd.AddCommand(a.campaignSendCmd(), a.campaignValidateCmd(), a.campaignPlanCmd(), a.campaignLsCmd())
+	cmd.AddCommand(a.campaignSendCmd(), a.campaignValidateCmd(), a.campaignPlanCmd(), a.campaignLsCmd(),
+		a.campaignSubmitCmd(), a.campaignRmCmd(), a.campaignRunCmd())
 	return cmd
 }
 
@@ -144,6 +147,15 @@ func printStarted(w io.Writer, run ledger.Run, st scheduler.Stats, d time.Durati
 	fmt.Fprintf(w, "follow it with: herald run show %s\n", run.ID)
 }
 
+// campaignRow is one line of campaign ls: a submitted campaign, one with runs, or both.
+type campaignRow struct {
+	ledger.CampaignSummary
+	// Version is the submitted version (0: not submitted).
+	Version  int        `json:"version,omitempty"`
+	Schedule string     `json:"schedule,omitempty"`
+	NextRun  *time.Time `json:"next_run,omitempty"`
+}
+
 func (a *app) campaignLsCmd() *cobra.Command {
 	var (
 		limit  int
@@ -151,27 +163,81 @@ func (a *app) campaignLsCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "ls",
-		Short: "Campaigns that have runs, most recently run first",
+		Short: "Submitted campaigns (version, schedule, next run) and campaigns that have runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withLedger(cmd.Context(), func(l *ledger.Ledger, _ redis.UniversalClient) error {
-				cs, err := l.Campaigns(cmd.Context(), limit)
+			ctx := cmd.Context()
+			return a.withLedger(ctx, func(l *ledger.Ledger, rdb redis.UniversalClient) error {
+				cs, err := l.Campaigns(ctx, limit)
 				if err != nil {
 					return err
 				}
+				subs, err := scheduler.NewStore(rdb, nil).Active(ctx)
+				if err != nil {
+					return err
+				}
+				rows := campaignRows(cs, subs, time.Now())
 				if asJSON {
-					return writeJSON(a.stdout, cs)
+					return writeJSON(a.stdout, rows)
 				}
 				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "CAMPAIGN\tRUNS\tLAST RUN\tLAST RUN AT")
-				for _, c := range cs {
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", c.Campaign, c.Runs, c.LastRun, c.LastAt.Format(time.RFC3339))
+				fmt.Fprintln(tw, "CAMPAIGN\tVERSION\tSCHEDULE\tNEXT RUN\tRUNS\tLAST RUN\tLAST RUN AT")
+				for _, r := range rows {
+					version, next, last := "-", "-", "-"
+					if r.Version > 0 {
+						version = strconv.Itoa(r.Version)
+					}
+					if r.NextRun != nil {
+						next = r.NextRun.Format(time.RFC3339)
+					}
+					if !r.LastAt.IsZero() {
+						last = r.LastAt.Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Campaign, version, cmp.Or(r.Schedule, "-"), next,
+						r.Runs, cmp.Or(r.LastRun, "-"), last)
 				}
 				return tw.Flush()
 			})
 		},
 	}
-	cmd.Flags().IntVar(&limit, "limit", 50, "how many campaigns")
+	cmd.Flags().IntVar(&limit, "limit", 50, "how many campaigns with runs")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
+}
+
+// campaignRows merges campaigns with runs (most recently run first) with submitted ones; a
+// submitted campaign without runs comes after, by id.
+func campaignRows(cs []ledger.CampaignSummary, subs []scheduler.Submitted, now time.Time) []campaignRow {
+	rows := make([]campaignRow, 0, len(cs)+len(subs))
+	idx := map[string]int{}
+	for _, c := range cs {
+		idx[c.Campaign] = len(rows)
+		rows = append(rows, campaignRow{CampaignSummary: c})
+	}
+	for _, sub := range subs {
+		i, ok := idx[sub.ID]
+		if !ok {
+			i = len(rows)
+			rows = append(rows, campaignRow{CampaignSummary: ledger.CampaignSummary{Campaign: sub.ID}})
+		}
+		rows[i].Version = sub.Version
+		def, err := sub.Definition()
+		if err != nil {
+			rows[i].Schedule = "invalid: " + err.Error()
+			continue
+		}
+		switch {
+		case def.Schedule.Cron != "":
+			rows[i].Schedule = def.Schedule.Cron + " " + cmp.Or(def.Schedule.Timezone, "UTC")
+		case def.Schedule.At != "":
+			rows[i].Schedule = "at " + def.Schedule.At
+		default:
+			rows[i].Schedule = "by hand"
+		}
+		if next := scheduler.NextFire(def, now); !next.IsZero() {
+			n := next.UTC()
+			rows[i].NextRun = &n
+		}
+	}
+	return rows
 }

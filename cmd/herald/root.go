@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.AddCommand(
 		a.demoCmd(),
 		a.workerCmd(),
+		a.schedulerCmd(),
 		a.campaignCmd(),
 		a.runCmd(),
 		a.fakeConnectlyCmd(),

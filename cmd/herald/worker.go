@@ -21,6 +21,7 @@ import (
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/scheduler"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -163,10 +164,27 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 		rdb.Close()
 		return err
 	}
+	// Workers expand runs too (scheduled ones and `campaign run`), so expansion scales with them.
+	var exp *scheduler.ExpandServer
+	if c.Scheduler.ExpandConcurrency > 0 {
+		if exp, err = startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency); err != nil {
+			w.Stop()
+			w.Shutdown()
+			if hooks != nil {
+				hooks.stop()
+			}
+			rdb.Close()
+			return err
+		}
+	}
 	<-ctx.Done()
-	// Shutdown order: stop taking tasks, let sends in flight finish (up to the shutdown
-	// timeout; unstarted tasks go back to the queue), stop the webhook receiver (webhooks in
-	// flight are recorded), stop the ops endpoint, then close Redis.
+	// Shutdown order: stop expanding and taking tasks, let sends in flight finish (up to the
+	// shutdown timeout; unstarted tasks go back to the queue), stop the webhook receiver
+	// (webhooks in flight are recorded), stop the ops endpoint, then close Redis.
+	if exp != nil {
+		exp.Stop()
+		exp.Shutdown()
+	}
 	w.Stop()
 	w.Shutdown()
 	if hooks != nil {

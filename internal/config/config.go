@@ -32,6 +32,7 @@ type Config struct {
 	Limits    Limits            `yaml:"limits"`
 	Log       Log               `yaml:"log"`
 	Webhooks  Webhooks          `yaml:"webhooks"`
+	Scheduler Scheduler         `yaml:"scheduler"`
 
 	// APIKey and WebhookSecret are resolved from the environment or the *_file keys.
 	APIKey        string `yaml:"-"`
@@ -164,6 +165,20 @@ func (w Webhooks) Words() []string {
 	return out
 }
 
+// Scheduler configures `herald scheduler` and the expansion of runs.
+type Scheduler struct {
+	// Poll is how often a scheduler looks for submitted or removed campaigns.
+	Poll Duration `yaml:"poll"`
+	// Window is how much sending time a run's queued tasks may cover (times the run's rate).
+	Window Duration `yaml:"window"`
+	// MinWindow and MaxWindow bound that window in tasks.
+	MinWindow int `yaml:"min_window"`
+	MaxWindow int `yaml:"max_window"`
+	// ExpandConcurrency is how many runs one scheduler process expands at once; 0 leaves
+	// expansion to other processes.
+	ExpandConcurrency int `yaml:"expand_concurrency"`
+}
+
 type Log struct {
 	Level  string `yaml:"level"`
 	Format string `yaml:"format"`
@@ -208,6 +223,8 @@ func Default() Config {
 				Cooldown: Duration(time.Second), Codes: []string{"HTTP_429", "130429", "4", "80007"}}},
 		Log:      Log{Level: "info", Format: "auto"},
 		Webhooks: Webhooks{MaxBody: 1 << 20, ParkFor: Duration(15 * time.Minute)},
+		Scheduler: Scheduler{Poll: Duration(2 * time.Second), Window: Duration(2 * time.Minute), MinWindow: 1000,
+			MaxWindow: 20000, ExpandConcurrency: 4},
 	}
 }
 
@@ -376,6 +393,19 @@ func (c *Config) Validate() error {
 				return &Error{fmt.Sprintf("webhooks.opt_out_words.%s[%d]", lang, i), "is empty"}
 			}
 		}
+	}
+	if c.Scheduler.Poll.D() < 100*time.Millisecond || c.Scheduler.Poll.D() > 10*time.Minute {
+		return &Error{"scheduler.poll", "want 100ms to 10m"}
+	}
+	if c.Scheduler.Window.D() < time.Second {
+		return &Error{"scheduler.window", "must be at least 1s"}
+	}
+	if c.Scheduler.MinWindow < 1 || c.Scheduler.MaxWindow < c.Scheduler.MinWindow {
+		return &Error{"scheduler.max_window", fmt.Sprintf("min_window %d and max_window %d: want 1 <= min_window <= max_window",
+			c.Scheduler.MinWindow, c.Scheduler.MaxWindow)}
+	}
+	if c.Scheduler.ExpandConcurrency < 0 || c.Scheduler.ExpandConcurrency > 100 {
+		return &Error{"scheduler.expand_concurrency", fmt.Sprintf("%d: want 0 (none) to 100", c.Scheduler.ExpandConcurrency)}
 	}
 	for code, class := range c.Errors {
 		if _, err := connectly.ParseClass(class); err != nil {

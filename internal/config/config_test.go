@@ -91,6 +91,8 @@ func TestLoadDefaults(t *testing.T) {
 				Cooldown: config.Duration(time.Second), Codes: []string{"HTTP_429", "130429", "4", "80007"}}},
 		Log:      config.Log{Level: "info", Format: "auto"},
 		Webhooks: config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
+		Scheduler: config.Scheduler{Poll: config.Duration(2 * time.Second), Window: config.Duration(2 * time.Minute),
+			MinWindow: 1000, MaxWindow: 20000, ExpandConcurrency: 4},
 	}
 	if got := config.Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() (-want, +got):\n- %+v\n+ %+v", want, got)
@@ -214,8 +216,10 @@ log:
 			FrequencyCaps: map[string]config.FrequencyCap{"marketing": {Max: 2, Window: config.Duration(168 * time.Hour)}},
 			Adaptive: config.Adaptive{MinFactor: 0.25, RecoverEvery: config.Duration(30 * time.Second), RecoverStep: 0.05,
 				Cooldown: config.Duration(2 * time.Second), Codes: []string{"HTTP_429"}}},
-		Log:           config.Log{Level: "debug", Format: "json"},
-		Webhooks:      config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
+		Log:      config.Log{Level: "debug", Format: "json"},
+		Webhooks: config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
+		Scheduler: config.Scheduler{Poll: config.Duration(2 * time.Second), Window: config.Duration(2 * time.Minute),
+			MinWindow: 1000, MaxWindow: 20000, ExpandConcurrency: 4},
 		APIKey:        "file-key",
 		WebhookSecret: "file-secret",
 	}

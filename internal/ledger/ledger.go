@@ -64,6 +64,9 @@ type Run struct {
 	Definition string
 	// Parent is the run this one retries, if any.
 	Parent string
+	// Version is the submitted campaign version the run was started from (0: started from a
+	// file with campaign send).
+	Version int
 	// Buckets is the number of ledger buckets (see BucketOf).
 	Buckets int
 	// Total is the number of audience rows; valid once Expanded.
@@ -94,7 +97,7 @@ func (l *Ledger) CreateRun(ctx context.Context, r Run) error {
 	n, err := createRunCmd.Run(ctx, l.rdb, []string{rkeys.Run(r.ID)},
 		"id", r.ID, "campaign", r.Campaign, "status", string(RunRunning), "delivery", string(r.Delivery),
 		"template", r.Template, "language", r.Language, "sender", r.Sender, "queue", r.Queue,
-		"audience", r.Audience, "definition", r.Definition, "parent", r.Parent, "buckets", r.Buckets,
+		"audience", r.Audience, "definition", r.Definition, "parent", r.Parent, "version", r.Version, "buckets", r.Buckets,
 		"created", created, "planned_to", 0, "queued_to", 0).Int()
 	if err != nil {
 		return fmt.Errorf("ledger: create run %s: %w", r.ID, err)
@@ -135,7 +138,8 @@ func (l *Ledger) GetRun(ctx context.Context, id string) (Run, error) {
 	return Run{
 		ID: id, Campaign: m["campaign"], Status: RunStatus(m["status"]), Delivery: Delivery(m["delivery"]),
 		Template: m["template"], Language: m["language"], Sender: m["sender"], Queue: m["queue"],
-		Audience: m["audience"], Definition: m["definition"], Parent: m["parent"], Buckets: atoi(m["buckets"]), Total: atoi(m["total"]),
+		Audience: m["audience"], Definition: m["definition"], Parent: m["parent"], Version: atoi(m["version"]),
+		Buckets: atoi(m["buckets"]), Total: atoi(m["total"]),
 		Expanded: m["expanded"] == "1", PlannedTo: atoi(m["planned_to"]), QueuedTo: atoi(m["queued_to"]),
 		PauseReason: m["pause_reason"], Waiting: m["waiting"], WaitingUntil: ms(m["waiting_until"]),
 		Created: ms(m["created"]), Finished: ms(m["finished"]),

@@ -87,6 +87,7 @@ const CapBuckets = 1024
 func Cap(business, category string, bucket int) string {
 	return Prefix + "limit:{" + business + "}:cap:" + category + ":" + strconv.Itoa(bucket)
 }
+
 // Delivery is the hash of a run's delivery-webhook statistics: the time-to-deliver histogram
 // ("ttd:<bucket>"), delivery failures by code ("df:<code>") and class ("dfc:<class>"), and
 // inbound replies ("replies", "button:<text>", "optouts").
@@ -96,3 +97,27 @@ func Delivery(runID string) string { return Prefix + "run:{" + runID + "}:dlv" }
 // recorded (the entry was still being sent), scored by when they first arrived (unix ms).
 // The receiver applies them again until the entry is ready or they expire.
 func WebhookParked() string { return Prefix + "webhooks:parked" }
+
+// Definitions is the set of submitted campaign ids the scheduler runs (herald campaign
+// submit adds, rm removes).
+func Definitions() string { return Prefix + "defs" }
+
+// DefinitionsGen is a counter bumped on every submit and rm, so schedulers notice changes
+// with one GET.
+func DefinitionsGen() string { return Prefix + "defs:gen" }
+
+// Definition is the hash of one submitted campaign: its current version, the content hash,
+// the campaign file's path, submit and remove times. Keys of one campaign share its id as
+// hash tag.
+func Definition(campaignID string) string { return Prefix + "def:{" + campaignID + "}" }
+
+// DefinitionVersion is the hash of one version of a submitted campaign: the YAML text, the
+// campaign file's path (audience paths resolve against it), the content hash and submit time.
+// Versions are kept so a run can always read the version it started with.
+func DefinitionVersion(campaignID string, version int) string {
+	return Prefix + "def:{" + campaignID + "}:v:" + strconv.Itoa(version)
+}
+
+// LastFire is the unix-millisecond fire time of the latest tick the schedulers handled for a
+// campaign (fired or skipped), used to find ticks missed while no scheduler ran.
+func LastFire(campaignID string) string { return Prefix + "def:{" + campaignID + "}:last_fire" }

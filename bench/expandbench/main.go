@@ -1,0 +1,179 @@
+// Command expandbench measures expansion throughput on a real Redis: Herald's expansion of a
+// run (audience read and normalised, parameters rendered, ledger entries written, one send
+// task per recipient, in batches with pipelined task writes) against a plain loop of asynq
+// Client.Enqueue calls enqueuing the same number of send tasks, in alternating rounds of one
+// run.
+//
+//	go build -o ./bin/expandbench ./bench/expandbench && ./bin/expandbench -redis redis://127.0.0.1:6379/13 -n 100000 -rounds 3
+//
+// The Redis database named in the URL is flushed before every round and at the end (never
+// any other database).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"sort"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/scheduler"
+)
+
+const sender = "+14155550100"
+
+// profile, when set, receives a CPU profile of the first expansion round.
+var profile *os.File
+
+func main() {
+	redisURL := flag.String("redis", "redis://127.0.0.1:6379/13", "Redis to use (its database is flushed)")
+	n := flag.Int("n", 100000, "recipients (tasks) per round")
+	rounds := flag.Int("rounds", 3, "rounds of each mode")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the expansion rounds to this file")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "expandbench:", err)
+			os.Exit(1)
+		}
+		profile = f
+	}
+	if err := run(*redisURL, *n, *rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "expandbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(redisURL string, n, rounds int) error {
+	ctx := context.Background()
+	rdb, err := redisx.Open(redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	if err := redisx.Ping(ctx, rdb, 3*time.Second); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "expandbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	def, err := writeCampaign(dir, n)
+	if err != nil {
+		return err
+	}
+	results := map[string][]float64{}
+	for r := 1; r <= rounds; r++ {
+		for _, mode := range []string{"enqueue", "expand"} {
+			if err := rdb.FlushDB(ctx).Err(); err != nil {
+				return err
+			}
+			var rate float64
+			if mode == "enqueue" {
+				rate, err = enqueueRound(ctx, rdb, n)
+			} else {
+				rate, err = expandRound(ctx, rdb, def, n)
+			}
+			if err != nil {
+				return fmt.Errorf("%s round %d: %w", mode, r, err)
+			}
+			fmt.Printf("round %d %-7s %9.0f recipients/s\n", r, mode, rate)
+			results[mode] = append(results[mode], rate)
+		}
+	}
+	e, x := median(results["enqueue"]), median(results["expand"])
+	fmt.Printf("median enqueue loop %.0f tasks/s, expansion %.0f recipients/s, ratio %.1fx (n=%d, rounds=%d)\n", e, x, x/e, n, rounds)
+	return rdb.FlushDB(ctx).Err()
+}
+
+// enqueueRound enqueues n send tasks, one asynq Client.Enqueue call each, in one loop. The
+// tasks (payload and options as Herald's) are built before the clock starts.
+func enqueueRound(ctx context.Context, rdb redis.UniversalClient, n int) (float64, error) {
+	client := asynq.NewClientFromRedisClient(rdb)
+	tasks := make([]*asynq.Task, n)
+	for i := range tasks {
+		p := campaigns.SendPayload{Run: "bench-run", To: fmt.Sprintf("+5511%09d", 900000000+i), Bucket: i % 1563, Row: i + 1,
+			Campaign: "bench", Template: "bench_tpl", Language: "en", Sender: sender, Delivery: "at-most-once",
+			Params: []connectly.Parameter{{Name: "body_1", Value: fmt.Sprintf("user%d", i)}}}
+		t, err := campaigns.NewSendTask(p, campaigns.TaskOptions{Queue: campaigns.QueueFor("utility"), MaxRetry: 25, Timeout: 41 * time.Second})
+		if err != nil {
+			return 0, err
+		}
+		tasks[i] = t
+	}
+	start := time.Now()
+	for _, t := range tasks {
+		if _, err := client.EnqueueContext(ctx, t); err != nil {
+			return 0, err
+		}
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// expandRound creates a run and expands it whole (no window), timed from the start of the
+// expansion to the end, and checks every recipient has its task.
+func expandRound(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, n int) (float64, error) {
+	l := ledger.New(rdb, nil)
+	exp := scheduler.NewExpander(scheduler.ExpanderConfig{Ledger: l, Batch: scheduler.NewBatchEnqueuer(rdb),
+		Task: campaigns.TaskOptions{MaxRetry: 25, Timeout: 41 * time.Second}, Logger: zerolog.Nop()})
+	run, err := exp.CreateRun(ctx, def, sender, "")
+	if err != nil {
+		return 0, err
+	}
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			return 0, err
+		}
+		defer func() { pprof.StopCPUProfile(); profile = nil }()
+	}
+	start := time.Now()
+	st, err := exp.Expand(ctx, def, run)
+	if err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	if st.Planned != n || st.Enqueued != n {
+		return 0, fmt.Errorf("planned %d, enqueued %d, want %d", st.Planned, st.Enqueued, n)
+	}
+	return float64(n) / d.Seconds(), nil
+}
+
+func writeCampaign(dir string, n int) (*campaigns.Definition, error) {
+	f, err := os.Create(filepath.Join(dir, "audience.csv"))
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(f, "name,phone")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(f, "user%d,+5511%09d\n", i, 900000000+i)
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	yaml := "id: bench\nsender: \"" + sender + "\"\ntemplate: {name: bench_tpl, language: en, category: utility}\n" +
+		"parameters:\n  body_1: \"{{ .name }}\"\naudience: {file: audience.csv, phone: phone}\n"
+	path := filepath.Join(dir, "campaign.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		return nil, err
+	}
+	return campaigns.Load(path)
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}

@@ -1,0 +1,74 @@
+package campaigns
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// TypeExpand is the task type of a run's expansion: create the run (when it does not exist
+// yet) and stream its audience into ledger entries and send tasks, a window at a time.
+const TypeExpand = "run:expand"
+
+// ExpandQueue is the queue of expansion tasks.
+const ExpandQueue = "herald:expand"
+
+// ExpandPayload is the payload of a TypeExpand task.
+type ExpandPayload struct {
+	// Run is the run id: for a cron or one-shot tick, derived from the campaign and the fire
+	// time (see scheduler.TickRunID), so every scheduler replica names the same run.
+	Run      string `json:"run"`
+	Campaign string `json:"c"`
+	// Version is the submitted campaign version the run is created from; a run keeps it.
+	Version int `json:"v"`
+	// Fire is the tick the run belongs to (zero for a run started by hand).
+	Fire time.Time `json:"fire,omitzero"`
+	// Trigger says what started the run: cron, at, missed (a missed tick run late) or manual.
+	Trigger string `json:"trigger"`
+	// Seq numbers the tasks of one expansion: 0 starts it, each later one continues it when
+	// the previous stopped at a full window.
+	Seq int `json:"seq,omitempty"`
+}
+
+// ExpandTaskID is the TaskID of an expansion task: the run id for the first, so N scheduler
+// replicas enqueue one; the run id and sequence number for continuations.
+func ExpandTaskID(runID string, seq int) string {
+	if seq == 0 {
+		return runID
+	}
+	return runID + "/expand/" + strconv.Itoa(seq)
+}
+
+// NewExpandTask builds the asynq task of an expansion step. processIn delays it (a
+// continuation waiting for the window); retention keeps a completed first task (and so its
+// TaskID, which blocks a second enqueue of the same tick) that long.
+func NewExpandTask(p ExpandPayload, processIn, retention time.Duration) (*asynq.Task, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode expand payload: %w", err)
+	}
+	opts := []asynq.Option{asynq.TaskID(ExpandTaskID(p.Run, p.Seq)), asynq.Queue(ExpandQueue), asynq.MaxRetry(25),
+		asynq.Timeout(15 * time.Minute)}
+	if processIn > 0 {
+		opts = append(opts, asynq.ProcessIn(processIn))
+	}
+	if retention > 0 {
+		opts = append(opts, asynq.Retention(retention))
+	}
+	return asynq.NewTask(TypeExpand, b, opts...), nil
+}
+
+// DecodeExpand decodes a TypeExpand payload.
+func DecodeExpand(b []byte) (ExpandPayload, error) {
+	var p ExpandPayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("decode expand payload: %w", err)
+	}
+	if p.Run == "" || p.Campaign == "" || p.Version < 1 {
+		return p, fmt.Errorf("decode expand payload: run, campaign and version are required")
+	}
+	return p, nil
+}

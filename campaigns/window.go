@@ -1,0 +1,315 @@
+package campaigns
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Window is a campaign's send window: the weekdays and local hours in which a recipient may
+// receive a message. A window whose From is after its To spans midnight; it belongs to the day
+// it opens on (days: [fri] with 22:00-06:00 opens Friday night and closes Saturday morning).
+type Window struct {
+	// days is indexed by time.Weekday.
+	days [7]bool
+	// from and to are minutes after local midnight.
+	from, to int
+	// Zone is the window's fixed zone, or "" for the recipient's own zone.
+	Zone string
+}
+
+var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday,
+	"wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
+
+// Window returns the campaign's send window, or nil when it has none. The definition must
+// have been validated (Load and Parse do that).
+func (d *Definition) Window() (*Window, error) {
+	w := d.SendWindow
+	if w.From == "" && w.To == "" {
+		return nil, nil
+	}
+	zone := w.Timezone
+	if zone == "recipient" {
+		zone = ""
+	}
+	return NewWindow(w.Days, w.From, w.To, zone)
+}
+
+// NewWindow builds a window from days (mon..sun; none means every day), local times "HH:MM",
+// and an IANA zone ("" for the recipient's zone).
+func NewWindow(days []string, from, to, zone string) (*Window, error) {
+	w := &Window{Zone: zone}
+	if len(days) == 0 {
+		w.days = [7]bool{true, true, true, true, true, true, true}
+	}
+	for _, d := range days {
+		wd, ok := weekdays[strings.ToLower(d)]
+		if !ok {
+			return nil, fmt.Errorf("send window: day %q: want mon..sun", d)
+		}
+		w.days[wd] = true
+	}
+	var err error
+	if w.from, err = minutes(from); err != nil {
+		return nil, err
+	}
+	if w.to, err = minutes(to); err != nil {
+		return nil, err
+	}
+	if w.from == w.to {
+		return nil, fmt.Errorf("send window: from equals to")
+	}
+	if zone != "" {
+		if _, err := LoadZone(zone); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+func minutes(hhmm string) (int, error) {
+	if !hhmmRE.MatchString(hhmm) {
+		return 0, fmt.Errorf("send window: %q: want HH:MM", hhmm)
+	}
+	h, _ := strconv.Atoi(hhmm[:2])
+	m, _ := strconv.Atoi(hhmm[3:])
+	return h*60 + m, nil
+}
+
+// String is the window's compact form, as carried in send payloads: "DAYS|HHMM|HHMM|ZONE"
+// with DAYS seven 0/1 flags from Sunday, e.g. "0111110|0900|2000|America/New_York".
+func (w *Window) String() string {
+	var b strings.Builder
+	for _, on := range w.days {
+		if on {
+			b.WriteByte('1')
+		} else {
+			b.WriteByte('0')
+		}
+	}
+	fmt.Fprintf(&b, "|%02d%02d|%02d%02d|", w.from/60, w.from%60, w.to/60, w.to%60)
+	b.WriteString(w.Zone)
+	return b.String()
+}
+
+// windowCache holds parsed compact windows: a worker sees the same few strings all day.
+var windowCache sync.Map
+
+// ParseWindow parses the compact form made by String.
+func ParseWindow(s string) (*Window, error) {
+	if v, ok := windowCache.Load(s); ok {
+		return v.(*Window), nil
+	}
+	parts := strings.SplitN(s, "|", 4)
+	if len(parts) != 4 || len(parts[0]) != 7 || len(parts[1]) != 4 || len(parts[2]) != 4 {
+		return nil, fmt.Errorf("send window %q: malformed", s)
+	}
+	var days []string
+	names := []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+	for i, c := range parts[0] {
+		if c == '1' {
+			days = append(days, names[i])
+		}
+	}
+	if len(days) == 0 {
+		return nil, fmt.Errorf("send window %q: no days", s)
+	}
+	w, err := NewWindow(days, parts[1][:2]+":"+parts[1][2:], parts[2][:2]+":"+parts[2][2:], parts[3])
+	if err != nil {
+		return nil, err
+	}
+	windowCache.Store(s, w)
+	return w, nil
+}
+
+// NextOpen returns t when the window is open at t in loc, else the next instant it opens.
+// Wall-clock times are taken in loc on each calendar day, so the window keeps its local hours
+// across daylight-saving changes. A local time that does not exist that day (skipped by a
+// spring-forward change) opens the window when the clock jumps past it; a local time that
+// occurs twice (fall-back) means its first occurrence.
+func (w *Window) NextOpen(t time.Time, loc *time.Location) time.Time {
+	lt := t.In(loc)
+	y, m, d := lt.Date()
+	// Start a day early: a window that spans midnight may have opened yesterday.
+	for off := -1; off <= 8; off++ {
+		noon := time.Date(y, m, d+off, 12, 0, 0, 0, loc)
+		if !w.days[noon.Weekday()] {
+			continue
+		}
+		dy, dm, dd := noon.Date()
+		start := wallTime(dy, dm, dd, w.from, loc)
+		endDay := dd
+		if w.to < w.from {
+			endDay++
+		}
+		end := wallTime(dy, dm, endDay, w.to, loc)
+		if !end.After(start) || !t.Before(end) {
+			continue // empty that day (inside a clock change), or already closed
+		}
+		if t.Before(start) {
+			return start
+		}
+		return t
+	}
+	return time.Time{} // unreachable: a valid window opens at least once a week
+}
+
+// Open reports whether the window is open at t in loc.
+func (w *Window) Open(t time.Time, loc *time.Location) bool { return w.NextOpen(t, loc).Equal(t) }
+
+// wallTime returns the instant at which loc's clocks show the given date and minute of day.
+func wallTime(y int, mo time.Month, d, minute int, loc *time.Location) time.Time {
+	h, mi := minute/60, minute%60
+	t := time.Date(y, mo, d, h, mi, 0, 0, loc)
+	want := time.Date(y, mo, d, h, mi, 0, 0, time.UTC)
+	got := asUTC(t)
+	switch {
+	case got.After(want):
+		// The wall time falls in a gap and time.Date moved past it: the window opens when
+		// the clocks jump, the start of t's zone period.
+		start, _ := t.ZoneBounds()
+		return start
+	case got.Before(want):
+		_, end := t.ZoneBounds()
+		return end
+	}
+	// The same wall time may also have occurred in the previous zone period (clocks set
+	// back): take the first occurrence.
+	start, _ := t.ZoneBounds()
+	if !start.IsZero() {
+		_, off := start.Add(-time.Nanosecond).Zone()
+		c := want.Add(-time.Duration(off) * time.Second)
+		if c.Before(start) && asUTC(c.In(loc)).Equal(want) {
+			return c
+		}
+	}
+	return t
+}
+
+// asUTC returns t's wall clock read as UTC, to compare wall clocks across zones.
+func asUTC(t time.Time) time.Time {
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	return time.Date(y, mo, d, h, mi, s, t.Nanosecond(), time.UTC)
+}
+
+// zoneCache maps IANA names to loaded locations: time.LoadLocation reads the zone database on
+// every call.
+var zoneCache sync.Map
+
+// LoadZone is time.LoadLocation with a process-wide cache.
+func LoadZone(name string) (*time.Location, error) {
+	if v, ok := zoneCache.Load(name); ok {
+		return v.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("time zone %q: %w", name, err)
+	}
+	zoneCache.Store(name, loc)
+	return loc, nil
+}
+
+// ZoneFor returns a recipient's time zone for send windows: the audience's time zone column
+// when it names an IANA zone; else the zone of the phone number's prefix (libphonenumber's
+// prefix-to-zone table, which knows e.g. that +1 415 is America/Los_Angeles; a BSUID uses its
+// country's calling code); when that names several zones, the fallback if it is one of them,
+// else the first; else the fallback (the campaign's schedule zone, or UTC).
+func ZoneFor(column, recipient string, fallback *time.Location) *time.Location {
+	if fallback == nil {
+		fallback = time.UTC
+	}
+	if column = strings.TrimSpace(column); column != "" {
+		if loc, err := LoadZone(column); err == nil {
+			return loc
+		}
+	}
+	prefix := ""
+	switch {
+	case strings.HasPrefix(recipient, "+"):
+		prefix = recipient
+	case strings.HasPrefix(recipient, "bsuid:") && len(recipient) >= 8:
+		if cc := phonenumbers.GetCountryCodeForRegion(recipient[6:8]); cc > 0 {
+			prefix = strconv.Itoa(cc)
+		}
+	}
+	if prefix == "" {
+		return fallback
+	}
+	zones, err := phonenumbers.GetTimezonesForPrefix(prefix)
+	if err != nil || len(zones) == 0 || zones[0] == phonenumbers.UNKNOWN_TIMEZONE {
+		return fallback
+	}
+	if len(zones) > 1 {
+		for _, z := range zones {
+			if z == fallback.String() {
+				return fallback
+			}
+		}
+	}
+	loc, err := LoadZone(zones[0])
+	if err != nil {
+		return fallback
+	}
+	return loc
+}
+
+// ScheduleZone is the campaign's schedule zone (UTC when unset).
+func (d *Definition) ScheduleZone() *time.Location {
+	if d.Schedule.Timezone == "" {
+		return time.UTC
+	}
+	loc, err := LoadZone(d.Schedule.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// ExpireAfterDuration is the campaign's expire_after (0 when unset).
+func (d *Definition) ExpireAfterDuration() time.Duration {
+	v, _ := time.ParseDuration(d.ExpireAfter)
+	return v
+}
+
+// CheckTime says whether a send may go at now: expired when the payload's expiry has passed,
+// or when the recipient's window opens again only after it (skip it as expired); else wait is
+// how long until the window opens (0: send now). asynq may start a task scheduled for the
+// window's opening up to a second early, and a retry may land outside the window, so the
+// worker checks before every send.
+func CheckTime(p SendPayload, now time.Time) (expired bool, wait time.Duration) {
+	if p.Expires > 0 && now.Unix() >= p.Expires {
+		return true, 0
+	}
+	if p.Window == "" {
+		return false, 0
+	}
+	w, err := ParseWindow(p.Window)
+	if err != nil {
+		return false, 0 // a payload from a newer version; do not hold the send on it
+	}
+	loc := time.UTC
+	if w.Zone != "" {
+		loc, _ = LoadZone(w.Zone)
+	} else if p.Zone != "" {
+		if l, err := LoadZone(p.Zone); err == nil {
+			loc = l
+		}
+	}
+	next := w.NextOpen(now, loc)
+	if p.Expires > 0 && next.Unix() >= p.Expires {
+		return true, 0
+	}
+	return false, next.Sub(now)
+}
+
+// Expired reports whether a send is past its campaign's expire_after at now (or cannot be
+// sent before it because its send window opens too late).
+func Expired(p SendPayload, now time.Time) bool {
+	expired, _ := CheckTime(p, now)
+	return expired
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/audit"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/scheduler"
+)
+
+func (a *app) campaignSubmitCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "submit FILE",
+		Short: "Store a campaign for the scheduler (validated first); a changed file becomes a new version",
+		Long: `Store a campaign for the scheduler. The file is validated exactly as by campaign validate;
+a file that changed since its last submit (text or path) becomes the next version, an
+unchanged one keeps its version. Runs keep the version they started with.
+
+The audience file is not copied: the scheduler reads it when a run starts, from the path the
+campaign file names (relative to the campaign file's folder). Every process that expands runs
+(herald scheduler, and workers serving expansion) must see that file at that path.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return fmt.Errorf("campaign: %w", err)
+			}
+			def, err := campaigns.Parse(args[0], data)
+			if err != nil {
+				return err
+			}
+			if _, err := os.Stat(def.AudiencePath()); err != nil {
+				return fmt.Errorf("%s: audience.file: %w", args[0], err)
+			}
+			return a.withLedger(ctx, func(_ *ledger.Ledger, rdb redis.UniversalClient) error {
+				v, created, err := scheduler.NewStore(rdb, nil).Submit(ctx, def, data)
+				if err != nil {
+					return err
+				}
+				next := scheduler.NextFire(def, time.Now())
+				if asJSON {
+					out := map[string]any{"campaign": def.ID, "version": v, "changed": created}
+					if !next.IsZero() {
+						out["next_run"] = next.UTC()
+					}
+					return writeJSON(a.stdout, out)
+				}
+				if created {
+					fmt.Fprintf(a.stdout, "campaign %s submitted as version %d\n", def.ID, v)
+				} else {
+					fmt.Fprintf(a.stdout, "campaign %s unchanged: still version %d\n", def.ID, v)
+				}
+				switch {
+				case !next.IsZero():
+					fmt.Fprintf(a.stdout, "next run %s\n", next.UTC().Format(time.RFC3339))
+				case def.Schedule.Cron == "" && def.Schedule.At == "":
+					fmt.Fprintf(a.stdout, "no schedule: start runs with herald campaign run %s\n", def.ID)
+				default:
+					fmt.Fprintf(a.stdout, "its schedule has no future time: start a run with herald campaign run %s\n", def.ID)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func (a *app) campaignRmCmd() *cobra.Command {
+	var actor, reason string
+	cmd := &cobra.Command{
+		Use:   "rm ID",
+		Short: "Stop future runs of a submitted campaign (runs already started continue)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			return a.withLedger(ctx, func(_ *ledger.Ledger, rdb redis.UniversalClient) error {
+				ok, err := scheduler.NewStore(rdb, nil).Remove(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("campaign %s is not submitted", args[0])
+				}
+				if err := audit.Append(ctx, rdb, audit.Entry{Actor: operator(actor), Action: "campaign rm", Target: args[0], Reason: reason}); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "campaign %s removed: no further runs; runs already started continue\n", args[0])
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&actor, "actor", "", "who is acting (default: the OS user)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the audit log)")
+	return cmd
+}
+
+func (a *app) campaignRunCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "run ID",
+		Short: "Start a run of a submitted campaign now (its current version)",
+		Long: `Start a run of a submitted campaign now, from its current version. The run is created and
+expanded by a process serving expansion tasks (herald scheduler by default).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			return a.withLedger(ctx, func(_ *ledger.Ledger, rdb redis.UniversalClient) error {
+				sub, err := scheduler.NewStore(rdb, nil).Current(ctx, args[0])
+				if errors.Is(err, scheduler.ErrNotSubmitted) {
+					return fmt.Errorf("campaign %s is not submitted (herald campaign submit FILE first)", args[0])
+				}
+				if err != nil {
+					return err
+				}
+				runID := scheduler.NewRunID(sub.ID, time.Now())
+				client := asynq.NewClientFromRedisClient(rdb)
+				if _, err := scheduler.Enqueue(ctx, client, campaigns.ExpandPayload{Run: runID, Campaign: sub.ID,
+					Version: sub.Version, Trigger: "manual"}, 24*time.Hour); err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(a.stdout, map[string]any{"run": runID, "campaign": sub.ID, "version": sub.Version})
+				}
+				fmt.Fprintf(a.stdout, "run %s of %s (version %d) enqueued: a scheduler creates and expands it\n", runID, sub.ID, sub.Version)
+				fmt.Fprintf(a.stdout, "follow it with: herald run show %s\n", runID)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}

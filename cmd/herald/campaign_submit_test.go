@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/ledger"
+)
+
+// TestCampaignSubmitRunRm walks the submitted-campaign commands: submit (new version,
+// unchanged, changed), run now (an expansion task that a scheduler's expansion server turns
+// into a run keeping its version), ls, rm, and the errors of each.
+func TestCampaignSubmitRunRm(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("..", "..", "configs", "campaigns", "nightly-orders.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nightly-orders.csv"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	yml, err := os.ReadFile(filepath.Join("..", "..", "configs", "campaigns", "nightly-orders.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "nightly.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(string(yml))
+
+	code, out, errOut := herald(t, env, "campaign", "submit", file)
+	if code != 0 || !strings.Contains(out, "campaign nightly-orders submitted as version 1") || !strings.Contains(out, "next run 20") {
+		t.Fatalf("submit: %d %q %s", code, out, errOut)
+	}
+	if code, out, _ = herald(t, env, "campaign", "submit", file); code != 0 || !strings.Contains(out, "unchanged: still version 1") {
+		t.Fatalf("resubmit: %d %q", code, out)
+	}
+	write(strings.Replace(string(yml), "expire_after: 12h", "expire_after: 10h", 1))
+	var res struct {
+		Version int  `json:"version"`
+		Changed bool `json:"changed"`
+	}
+	code, out, _ = herald(t, env, "campaign", "submit", "--json", file)
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Version != 2 || !res.Changed {
+		t.Fatalf("changed submit: %d %q", code, out)
+	}
+	// An invalid file is refused with validate's errors.
+	write("id: Bad Id\n")
+	if code, _, errOut = herald(t, env, "campaign", "submit", file); code == 0 || !strings.Contains(errOut, "nightly.yaml:1:5: id:") {
+		t.Fatalf("invalid submit: %d %s", code, errOut)
+	}
+
+	var run struct {
+		Run     string `json:"run"`
+		Version int    `json:"version"`
+	}
+	code, out, errOut = herald(t, env, "campaign", "run", "--json", "nightly-orders")
+	if code != 0 || json.Unmarshal([]byte(out), &run) != nil || run.Version != 2 || !strings.HasPrefix(run.Run, "nightly-orders-") {
+		t.Fatalf("run: %d %q %s", code, out, errOut)
+	}
+	if code, _, errOut = herald(t, env, "campaign", "run", "nope"); code == 0 || !strings.Contains(errOut, "not submitted") {
+		t.Fatalf("run of an unknown campaign: %d %s", code, errOut)
+	}
+
+	// An expansion server (as herald scheduler runs) creates the run from version 2.
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	c := config.Default()
+	c.Scheduler.ExpandConcurrency = 1
+	srv, err := startExpansion(c, rdb, zerolog.Nop(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Stop(); srv.Shutdown() }()
+	l := ledger.New(rdb, nil)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := l.GetRun(context.Background(), run.Run)
+		if err == nil && r.Expanded {
+			if r.Version != 2 || r.Total != 4 {
+				t.Fatalf("run %+v", r)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s not expanded: %v", run.Run, err)
+		}
+		m.FastForward(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Its send tasks carry the expiry of version 2 (10h after the run started).
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	tasks, err := insp.ListPendingTasks(campaigns.QueueFor("utility"))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("pending %d %v", len(tasks), err)
+	}
+	p, _ := campaigns.DecodeSend(tasks[0].Payload)
+	r, _ := l.GetRun(context.Background(), run.Run)
+	if p.Expires != r.Created.Add(10*time.Hour).Unix() {
+		t.Fatalf("task expires %d, want 10h after %s", p.Expires, r.Created)
+	}
+
+	if code, out, _ = herald(t, env, "campaign", "ls"); code != 0 || !strings.Contains(out, "nightly-orders  2") {
+		t.Fatalf("ls: %q", out)
+	}
+	if code, out, errOut = herald(t, env, "campaign", "rm", "nightly-orders", "--reason", "season over"); code != 0 || !strings.Contains(out, "removed") {
+		t.Fatalf("rm: %d %q %s", code, out, errOut)
+	}
+	if code, _, errOut = herald(t, env, "campaign", "rm", "nightly-orders"); code == 0 || !strings.Contains(errOut, "not submitted") {
+		t.Fatalf("second rm: %d %s", code, errOut)
+	}
+	if code, out, _ = herald(t, env, "audit", "ls"); !strings.Contains(out, "campaign rm") {
+		t.Fatalf("audit: %q", out)
+	}
+	// The run that started keeps going; the campaign shows its runs but no version.
+	if code, out, _ = herald(t, env, "campaign", "ls"); code != 0 || !strings.Contains(out, "nightly-orders  -") {
+		t.Fatalf("ls after rm: %q", out)
+	}
+}

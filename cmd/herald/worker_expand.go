@@ -1,0 +1,63 @@
+package main
+
+import (
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/scheduler"
+)
+
+// expandConfig maps the config file onto the expansion server's typed config.
+func expandConfig(c config.Config, concurrency int) scheduler.ServerConfig {
+	return scheduler.ServerConfig{
+		Concurrency:     concurrency,
+		ShutdownTimeout: c.Worker.ShutdownTimeout.D(),
+		Expand: scheduler.ExpandConfig{
+			Window: c.Scheduler.Window.D(), MinWindow: c.Scheduler.MinWindow, MaxWindow: c.Scheduler.MaxWindow,
+			Task: expandTaskOptions(c),
+		},
+	}
+}
+
+// expandTaskOptions are the send task options of runs expanded from submitted campaigns.
+// Unlike `campaign send`'s, completed tasks are not retained: the ledger, not a retained
+// TaskID, keeps a recipient single, and a million retained tasks would cost Redis about as
+// much memory as a million pending ones.
+func expandTaskOptions(c config.Config) campaigns.TaskOptions {
+	o := sendTaskOptions(c)
+	o.Retention = 0
+	return o
+}
+
+// expandDeps are what expansion needs from the process: Redis, the logger, and the sender
+// choice and rates from the config.
+func expandDeps(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) scheduler.ExpandDeps {
+	rates := c.SenderRates()
+	return scheduler.ExpandDeps{
+		Redis: rdb, Logger: log,
+		Sender: func(def *campaigns.Definition) (string, error) { return resolveSender(def, c) },
+		SenderRate: func(sender string) float64 {
+			if r, ok := rates[sender]; ok && r > 0 {
+				return r
+			}
+			return 80
+		},
+	}
+}
+
+// startExpansion starts an expansion server in this process (a scheduler's, or a worker's)
+// serving the expansion queue with the given concurrency. Stop it with Stop then Shutdown.
+//
+// A worker process serves expansion tasks too once cmd/herald/worker.go's runWorker calls
+// this after w.Start() (and stops it before w.Stop()):
+//
+//	exp, err := startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency)
+func startExpansion(c config.Config, rdb redis.UniversalClient, log zerolog.Logger, concurrency int) (*scheduler.ExpandServer, error) {
+	srv := scheduler.NewExpandServer(expandConfig(c, concurrency), expandDeps(c, rdb, log))
+	if err := srv.Start(); err != nil {
+		return nil, err
+	}
+	return srv, nil
+}

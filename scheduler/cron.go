@@ -1,0 +1,419 @@
+package scheduler
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/robfig/cron/v3"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/logx"
+)
+
+// Config configures a Scheduler. Zero values take the defaults shown.
+type Config struct {
+	// Poll is how often the scheduler reads the definitions' change counter (one GET); a
+	// change reloads the submitted campaigns. Default 2s.
+	Poll time.Duration
+	// Reload reloads every submitted campaign this often even without a change. Default 1m.
+	Reload time.Duration
+	// Retention keeps a tick's completed first expansion task (and with it its TaskID) this
+	// long, so a replica whose clock lags cannot enqueue the tick again. Default 24h.
+	Retention time.Duration
+	// OnTime is how late a tick may be found and still count as on time rather than missed
+	// (a restart that straddles a tick). Default 1m.
+	OnTime time.Duration
+	// Parse turns a cron spec (five fields, with a "CRON_TZ=zone " prefix) into a schedule.
+	// Default cron.ParseStandard. Tests inject a compressed clock through it.
+	Parse func(spec string) (cron.Schedule, error)
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Deps are a Scheduler's collaborators.
+type Deps struct {
+	Redis  redis.UniversalClient
+	Logger zerolog.Logger
+	// Enqueuer enqueues expansion tasks; default an asynq client on Redis.
+	Enqueuer Enqueuer
+}
+
+// Scheduler turns submitted campaigns' schedules into runs: robfig/cron decides when (each
+// campaign in its own zone through CRON_TZ, with panic recovery and skip-if-still-running
+// wired explicitly), and each tick enqueues one expansion task whose TaskID is the run id
+// derived from the campaign and the fire time, so any number of replicas make one run.
+type Scheduler struct {
+	cfg   Config
+	store *Store
+	enq   Enqueuer
+	log   zerolog.Logger
+	cron  *cron.Cron
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	gen     int64
+	loaded  time.Time
+
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// entry is one scheduled campaign version.
+type entry struct {
+	sub   Submitted
+	def   *campaigns.Definition
+	sched cron.Schedule
+	id    cron.EntryID
+	// mu guards last: the latest tick this process handled.
+	mu   sync.Mutex
+	last time.Time
+}
+
+// New returns a Scheduler; Start runs it.
+func New(cfg Config, d Deps) *Scheduler {
+	if d.Redis == nil {
+		panic("scheduler: New needs Redis")
+	}
+	cfg.Poll = cmp.Or(cfg.Poll, 2*time.Second)
+	cfg.Reload = cmp.Or(cfg.Reload, time.Minute)
+	cfg.Retention = cmp.Or(cfg.Retention, 24*time.Hour)
+	cfg.OnTime = cmp.Or(cfg.OnTime, time.Minute)
+	if cfg.Parse == nil {
+		cfg.Parse = cron.ParseStandard
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if d.Enqueuer == nil {
+		d.Enqueuer = asynq.NewClientFromRedisClient(d.Redis)
+	}
+	log := d.Logger.With().Str(logx.KeyComponent, "scheduler").Logger()
+	cl := logx.Cron{L: log}
+	return &Scheduler{
+		cfg: cfg, store: NewStore(d.Redis, cfg.Now), enq: d.Enqueuer, log: log, entries: map[string]*entry{},
+		// cron.New installs no chain: panics would kill the process and a slow job would
+		// overlap itself, so both are wired here.
+		cron: cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cl),
+			cron.WithChain(cron.Recover(cl), cron.SkipIfStillRunning(cl))),
+		done: make(chan struct{}),
+	}
+}
+
+// Start loads the submitted campaigns (firing or skipping ticks missed while no scheduler ran,
+// by each campaign's policy), starts cron and the reload loop, and returns.
+func (s *Scheduler) Start(ctx context.Context) error {
+	if err := s.reload(ctx); err != nil {
+		return err
+	}
+	s.cron.Start()
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	go s.loop(lctx)
+	s.log.Info().Int("campaigns", s.count()).Msg("scheduler started")
+	return nil
+}
+
+// Stop stops firing ticks and waits for jobs in flight and the reload loop. Safe to call
+// twice.
+func (s *Scheduler) Stop() {
+	s.stopOnce.Do(func() {
+		if s.cancel == nil {
+			close(s.done)
+			return
+		}
+		s.cancel()
+		<-s.cron.Stop().Done()
+		<-s.done
+		s.log.Info().Msg("scheduler stopped")
+	})
+}
+
+func (s *Scheduler) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.entries)
+}
+
+// loop polls the change counter and reloads on a change or every Reload.
+func (s *Scheduler) loop(ctx context.Context) {
+	defer close(s.done)
+	t := time.NewTicker(s.cfg.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		gen, err := s.store.Gen(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn().Err(err).Msg("cannot read campaign changes; will try again")
+			}
+			continue
+		}
+		s.mu.Lock()
+		due := gen != s.gen || time.Since(s.loaded) >= s.cfg.Reload
+		s.mu.Unlock()
+		if !due {
+			continue
+		}
+		if err := s.reload(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn().Err(err).Msg("cannot reload campaigns; will try again")
+		}
+	}
+}
+
+// reload brings the cron entries in line with the submitted campaigns: new and changed
+// versions are (re)scheduled, removed campaigns unscheduled.
+func (s *Scheduler) reload(ctx context.Context) error {
+	gen, err := s.store.Gen(ctx)
+	if err != nil {
+		return err
+	}
+	active, err := s.store.Active(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	for _, sub := range active {
+		seen[sub.ID] = true
+		if e, ok := s.entries[sub.ID]; ok && e.sub.Version == sub.Version {
+			continue
+		}
+		if e, ok := s.entries[sub.ID]; ok {
+			s.cron.Remove(e.id)
+			delete(s.entries, sub.ID)
+		}
+		e, err := s.schedule(ctx, sub)
+		if err != nil {
+			s.log.Error().Err(err).Str(logx.KeyCampaign, sub.ID).Int("version", sub.Version).Msg("campaign not scheduled")
+			continue
+		}
+		s.entries[sub.ID] = e
+	}
+	for id, e := range s.entries {
+		if !seen[id] {
+			s.cron.Remove(e.id)
+			delete(s.entries, id)
+			s.log.Info().Str(logx.KeyCampaign, id).Msg("campaign removed: no further runs")
+		}
+	}
+	s.gen, s.loaded = gen, time.Now()
+	return nil
+}
+
+// onceSchedule is a one-shot `at` schedule: it fires once, at at.
+type onceSchedule struct{ at time.Time }
+
+func (o onceSchedule) Next(t time.Time) time.Time {
+	if t.Before(o.at) {
+		return o.at
+	}
+	return time.Time{}
+}
+
+// Schedule returns a campaign's schedule: its cron spec in its zone, or its one-shot time;
+// nil when it has neither (it runs only by hand).
+func Schedule(def *campaigns.Definition, parse func(string) (cron.Schedule, error)) (cron.Schedule, error) {
+	if parse == nil {
+		parse = cron.ParseStandard
+	}
+	s := def.Schedule
+	switch {
+	case s.At != "":
+		at, err := time.Parse(time.RFC3339, s.At)
+		if err != nil {
+			return nil, fmt.Errorf("schedule.at: %w", err)
+		}
+		return onceSchedule{at: at}, nil
+	case s.Cron != "":
+		spec := strings.TrimSpace(s.Cron)
+		if s.Timezone != "" && !strings.HasPrefix(spec, "CRON_TZ=") && !strings.HasPrefix(spec, "TZ=") {
+			spec = "CRON_TZ=" + s.Timezone + " " + spec
+		}
+		sched, err := parse(spec)
+		if err != nil {
+			return nil, fmt.Errorf("schedule.cron: %w", err)
+		}
+		return sched, nil
+	}
+	return nil, nil
+}
+
+// NextFire returns a campaign's next tick after t (zero when it has none).
+func NextFire(def *campaigns.Definition, t time.Time) time.Time {
+	sched, err := Schedule(def, nil)
+	if err != nil || sched == nil {
+		return time.Time{}
+	}
+	return sched.Next(t)
+}
+
+// schedule adds a campaign version to cron, after handling the ticks it missed.
+func (s *Scheduler) schedule(ctx context.Context, sub Submitted) (*entry, error) {
+	def, err := sub.Definition()
+	if err != nil {
+		return nil, err
+	}
+	sched, err := Schedule(def, s.cfg.Parse)
+	if err != nil {
+		return nil, err
+	}
+	e := &entry{sub: sub, def: def, sched: sched}
+	if sched == nil {
+		return e, nil // runs only by hand (herald campaign run)
+	}
+	now := s.cfg.Now()
+	if err := s.catchUp(ctx, e, now); err != nil {
+		return nil, err
+	}
+	e.id = s.cron.Schedule(sched, cron.FuncJob(func() { s.tick(e) }))
+	if next := sched.Next(now); next.IsZero() {
+		s.log.Warn().Str(logx.KeyCampaign, sub.ID).Int("version", sub.Version).Msg("campaign's schedule has no future time; start runs with herald campaign run")
+	} else {
+		s.log.Info().Str(logx.KeyCampaign, sub.ID).Int("version", sub.Version).Time("next", next).Msg("campaign scheduled")
+	}
+	return e, nil
+}
+
+// catchUp finds the ticks between the campaign's last recorded fire and now. The latest of
+// them runs when it is on time, or when the campaign's policy is run-last and it is within
+// grace; otherwise it is skipped, and said so. A campaign seen for the first time starts
+// from now.
+func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time) error {
+	id := e.sub.ID
+	last, ok, err := s.store.LastFire(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		e.last = now
+		return s.store.RecordFire(ctx, id, now)
+	}
+	e.last = last
+	var latest time.Time
+	missed := 0
+	for t := e.sched.Next(last); !t.IsZero() && !t.After(now) && missed < 1_000_000; t = e.sched.Next(t) {
+		latest = t
+		missed++
+	}
+	if latest.IsZero() {
+		return nil
+	}
+	e.last = latest
+	late := now.Sub(latest)
+	log := s.log.With().Str(logx.KeyCampaign, id).Time("tick", latest).Dur("late", late).Int("missed", missed).Logger()
+	grace := 0 * time.Second
+	if e.def.Schedule.Grace != "" {
+		grace, _ = time.ParseDuration(e.def.Schedule.Grace)
+	} else {
+		grace = time.Hour
+	}
+	switch {
+	case late <= s.cfg.OnTime:
+		if err := s.fire(ctx, e.sub, latest, triggerOf(e.def)); err != nil {
+			return err
+		}
+	case e.def.Schedule.Missed == "run-last" && late <= grace:
+		log.Warn().Msg("running a tick missed while no scheduler ran (missed: run-last)")
+		if err := s.fire(ctx, e.sub, latest, "missed"); err != nil {
+			return err
+		}
+	default:
+		log.Warn().Str("policy", cmp.Or(e.def.Schedule.Missed, "skip")).Msg("skipping a tick missed while no scheduler ran")
+	}
+	return s.store.RecordFire(ctx, id, latest)
+}
+
+func triggerOf(def *campaigns.Definition) string {
+	if def.Schedule.At != "" {
+		return "at"
+	}
+	return "cron"
+}
+
+// tick is the cron job of a campaign: it fires the latest tick not yet handled.
+func (s *Scheduler) tick(e *entry) {
+	now := s.cfg.Now()
+	e.mu.Lock()
+	var t time.Time
+	for n := e.sched.Next(e.last); !n.IsZero() && !n.After(now); n = e.sched.Next(n) {
+		t = n
+	}
+	if t.IsZero() {
+		e.mu.Unlock()
+		return
+	}
+	e.last = t
+	e.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.fire(ctx, e.sub, t, triggerOf(e.def)); err != nil {
+		s.log.Error().Err(err).Str(logx.KeyCampaign, e.sub.ID).Time("tick", t).Msg("tick not fired")
+		return
+	}
+	if err := s.store.RecordFire(ctx, e.sub.ID, t); err != nil {
+		s.log.Warn().Err(err).Str(logx.KeyCampaign, e.sub.ID).Msg("tick fired but not recorded")
+	}
+}
+
+// TickRunID is the run id of a campaign's tick: the same on every replica.
+func TickRunID(campaign string, fire time.Time) string {
+	return campaign + "-" + fire.UTC().Format("20060102T150405Z")
+}
+
+// fire enqueues the expansion task of a tick; a TaskID conflict means another replica (or an
+// earlier attempt) already did, which is success.
+func (s *Scheduler) fire(ctx context.Context, sub Submitted, t time.Time, trigger string) error {
+	runID := TickRunID(sub.ID, t)
+	created, err := Enqueue(ctx, s.enq, campaigns.ExpandPayload{Run: runID, Campaign: sub.ID, Version: sub.Version, Fire: t.UTC(), Trigger: trigger}, s.cfg.Retention)
+	if err != nil {
+		return err
+	}
+	log := s.log.With().Str(logx.KeyCampaign, sub.ID).Str(logx.KeyRun, runID).Int("version", sub.Version).Str("trigger", trigger).Logger()
+	if created {
+		log.Info().Msg("run enqueued")
+	} else {
+		log.Debug().Msg("run already enqueued by another scheduler")
+	}
+	return nil
+}
+
+// Enqueue enqueues the first expansion task of a run and reports whether it was new (false:
+// a task with the run's id exists, e.g. another scheduler replica enqueued the same tick).
+func Enqueue(ctx context.Context, enq Enqueuer, p campaigns.ExpandPayload, retention time.Duration) (bool, error) {
+	task, err := campaigns.NewExpandTask(p, 0, retention)
+	if err != nil {
+		return false, err
+	}
+	_, err = enq.EnqueueContext(ctx, task)
+	switch {
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("enqueue run %s: %w", p.Run, err)
+	}
+	return true, nil
+}
+
+// Loaded returns the version of a campaign this scheduler has loaded (0: none).
+func (s *Scheduler) Loaded(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.entries[id]; ok {
+		return e.sub.Version
+	}
+	return 0
+}

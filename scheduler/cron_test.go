@@ -1,0 +1,241 @@
+package scheduler_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/scheduler"
+)
+
+// writeCampaign writes a campaign with the given schedule block next to a small audience and
+// loads it.
+func (b *testBundle) scheduled(tb testing.TB, id, schedule string) *campaigns.Definition {
+	tb.Helper()
+	if err := os.WriteFile(filepath.Join(b.dir, "audience.csv"), []byte(audienceCSV(5)), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	yaml := "id: " + id + "\ntemplate: {name: spring_sale, language: en}\nparameters:\n  body_1: \"{{.name}}\"\n" +
+		"audience: {file: audience.csv}\n" + schedule
+	path := filepath.Join(b.dir, id+".yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	def, err := campaigns.Load(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return def
+}
+
+// expandTasks returns the ids of the expansion tasks in every state.
+func (b *testBundle) expandTasks(tb testing.TB) []string {
+	tb.Helper()
+	var ids []string
+	for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		b.inspector.ListPendingTasks, b.inspector.ListScheduledTasks, b.inspector.ListActiveTasks, b.inspector.ListCompletedTasks,
+	} {
+		tasks, err := list(campaigns.ExpandQueue)
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			tb.Fatal(err)
+		}
+		for _, t := range tasks {
+			ids = append(ids, t.ID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func (b *testBundle) startScheduler(tb testing.TB, cfg scheduler.Config) *scheduler.Scheduler {
+	tb.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
+	client := asynq.NewClientFromRedisClient(rdb)
+	s := scheduler.New(cfg, scheduler.Deps{Redis: rdb, Logger: zerolog.Nop(), Enqueuer: client})
+	if err := s.Start(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		s.Stop()
+		client.Close()
+		rdb.Close()
+	})
+	return s
+}
+
+// TestSchedulerMissedTicks starts a scheduler after a tick it missed, under each policy.
+func TestSchedulerMissedTicks(t *testing.T) {
+	t.Parallel()
+	ny, _ := time.LoadLocation("America/New_York")
+	tick := time.Date(2026, 11, 24, 20, 0, 0, 0, ny) // a nightly 20:00 New York tick
+	for _, tc := range []struct {
+		name     string
+		schedule string
+		last     time.Time // recorded last fire; zero: none
+		now      time.Time
+		want     bool
+		trigger  string
+	}{
+		{"RunLastWithinGrace", "schedule: {cron: \"0 20 * * *\", timezone: America/New_York, missed: run-last, grace: 2h}\n",
+			tick.Add(-24 * time.Hour), tick.Add(90 * time.Minute), true, "missed"},
+		{"RunLastPastGrace", "schedule: {cron: \"0 20 * * *\", timezone: America/New_York, missed: run-last, grace: 2h}\n",
+			tick.Add(-24 * time.Hour), tick.Add(150 * time.Minute), false, ""},
+		{"SkipPolicy", "schedule: {cron: \"0 20 * * *\", timezone: America/New_York, missed: skip}\n",
+			tick.Add(-24 * time.Hour), tick.Add(10 * time.Minute), false, ""},
+		{"DefaultPolicySkips", "schedule: {cron: \"0 20 * * *\", timezone: America/New_York}\n",
+			tick.Add(-24 * time.Hour), tick.Add(10 * time.Minute), false, ""},
+		{"RestartStraddlingTickIsOnTime", "schedule: {cron: \"0 20 * * *\", timezone: America/New_York, missed: skip}\n",
+			tick.Add(-24 * time.Hour), tick.Add(20 * time.Second), true, "cron"},
+		{"SeveralMissedRunsOnlyTheLast", "schedule: {cron: \"0 20 * * *\", timezone: America/New_York, missed: run-last, grace: 2h}\n",
+			tick.Add(-5 * 24 * time.Hour), tick.Add(time.Hour), true, "missed"},
+		{"FirstSightStartsFromNow", "schedule: {cron: \"0 20 * * *\", timezone: America/New_York, missed: run-last, grace: 2h}\n",
+			time.Time{}, tick.Add(time.Hour), false, ""},
+		{"OneShotMissedWithinGrace", "schedule: {at: \"2026-11-24T20:00:00-05:00\", missed: run-last, grace: 2h}\n",
+			tick.Add(-time.Hour), tick.Add(time.Hour), true, "missed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			def := b.scheduled(t, "nightly", tc.schedule)
+			b.submit(t, def)
+			ctx := context.Background()
+			store := scheduler.NewStore(b.rdb, nil)
+			if !tc.last.IsZero() {
+				if err := store.RecordFire(ctx, def.ID, tc.last); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b.startScheduler(t, scheduler.Config{Now: func() time.Time { return tc.now }})
+			got := b.expandTasks(t)
+			if tc.want {
+				want := scheduler.TickRunID(def.ID, tick)
+				if len(got) != 1 || got[0] != want {
+					t.Fatalf("expansion tasks %v, want [%s]", got, want)
+				}
+				info, err := b.inspector.GetTaskInfo(campaigns.ExpandQueue, want)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, err := campaigns.DecodeExpand(info.Payload)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.Trigger != tc.trigger || !p.Fire.Equal(tick) || p.Version != 1 {
+					t.Fatalf("payload %+v", p)
+				}
+			} else if len(got) != 0 {
+				t.Fatalf("expansion tasks %v, want none", got)
+			}
+			// Either way the tick is handled: a restart does not consider it again.
+			last, ok, err := store.LastFire(ctx, def.ID)
+			if err != nil || !ok {
+				t.Fatalf("last fire %v %v", ok, err)
+			}
+			if want := tick; tc.last.IsZero() {
+				if !last.Equal(tc.now) {
+					t.Fatalf("first sight recorded %s, want now %s", last, tc.now)
+				}
+			} else if !last.Equal(want) {
+				t.Fatalf("last fire %s, want %s", last, want)
+			}
+		})
+	}
+}
+
+// TestSchedulerReplicasOneRunPerTick runs three schedulers on one Redis with a minutely
+// campaign on a clock sped up 60 times (three minutes of ticks in three seconds): each tick
+// enqueues exactly one expansion task, named after its fire time.
+func TestSchedulerReplicasOneRunPerTick(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	def := b.scheduled(t, "minutely", "schedule: {cron: \"* * * * *\"}\n")
+	b.submit(t, def)
+	realStart := time.Now().Truncate(time.Second).Add(2 * time.Second)
+	parse := scheduler.CompressedParse(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), realStart, 60, 3*time.Minute)
+	for range 3 {
+		b.startScheduler(t, scheduler.Config{Parse: parse, Poll: 50 * time.Millisecond})
+	}
+	var want []string
+	for i := 1; i <= 3; i++ {
+		want = append(want, scheduler.TickRunID(def.ID, realStart.Add(time.Duration(i)*time.Second)))
+	}
+	deadline := realStart.Add(3*time.Second + 700*time.Millisecond)
+	for time.Now().Before(deadline) {
+		b.mr.FastForward(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling for the deadline of the last tick
+	}
+	got := b.expandTasks(t)
+	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Fatalf("expansion tasks %v, want %v", got, want)
+	}
+	last, err := b.rdb.Get(context.Background(), rkeys.LastFire(def.ID)).Int64()
+	if err != nil || last != realStart.Add(3*time.Second).UnixMilli() {
+		t.Fatalf("last fire %d (%v), want the third tick", last, err)
+	}
+}
+
+// TestSchedulerFollowsSubmitAndRemove checks that a running scheduler picks up a submitted
+// campaign and a new version without restart, and stops a removed one.
+func TestSchedulerFollowsSubmitAndRemove(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := b.startScheduler(t, scheduler.Config{Poll: 10 * time.Millisecond})
+	_ = s
+	ctx := context.Background()
+	store := scheduler.NewStore(b.rdb, nil)
+	def := b.scheduled(t, "later", "schedule: {cron: \"0 3 * * *\"}\n")
+	data, _ := os.ReadFile(def.Path)
+	v, created, err := store.Submit(ctx, def, data)
+	if err != nil || v != 1 || !created {
+		t.Fatalf("submit: %d %v %v", v, created, err)
+	}
+	if v, created, err = store.Submit(ctx, def, data); err != nil || v != 1 || created {
+		t.Fatalf("unchanged submit: %d %v %v", v, created, err)
+	}
+	def2 := b.scheduled(t, "later", "schedule: {cron: \"0 4 * * *\"}\n")
+	data2, _ := os.ReadFile(def2.Path)
+	if v, created, err = store.Submit(ctx, def2, data2); err != nil || v != 2 || !created {
+		t.Fatalf("changed submit: %d %v %v", v, created, err)
+	}
+	// Version 1 stays readable for runs that started with it.
+	if old, err := store.Version(ctx, "later", 1); err != nil || string(old.YAML) != string(data) {
+		t.Fatalf("version 1: %v", err)
+	}
+	waitUntil(t, "the scheduler to load version 2", func() bool { return s.Loaded("later") == 2 })
+	if ok, err := store.Remove(ctx, "later"); err != nil || !ok {
+		t.Fatalf("remove: %v %v", ok, err)
+	}
+	waitUntil(t, "the scheduler to drop the campaign", func() bool { return s.Loaded("later") == 0 })
+	if _, err := store.Current(ctx, "later"); !errors.Is(err, scheduler.ErrNotSubmitted) {
+		t.Fatalf("Current after rm: %v", err)
+	}
+	if ok, _ := store.Remove(ctx, "later"); ok {
+		t.Fatal("removed twice")
+	}
+	// Submitting again (unchanged) brings it back at the same version.
+	if v, created, err = store.Submit(ctx, def2, data2); err != nil || v != 2 || created {
+		t.Fatalf("resubmit: %d %v %v", v, created, err)
+	}
+	waitUntil(t, "the scheduler to load it again", func() bool { return s.Loaded("later") == 2 })
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

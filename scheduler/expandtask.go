@@ -1,0 +1,252 @@
+package scheduler
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
+)
+
+// ExpandConfig configures expansion tasks. Zero values take the defaults shown.
+type ExpandConfig struct {
+	// Window is how much sending time a run's pending tasks may cover: the window holds
+	// Window × the run's rate (the campaign's rate, else its sender's) tasks. Default 2m.
+	Window time.Duration
+	// MinWindow and MaxWindow bound the window in tasks. Defaults 1,000 and 20,000 (about
+	// 15 MB of Redis at asynq's ~760 bytes a task); a negative MaxWindow removes the bound.
+	MinWindow int
+	MaxWindow int
+	// TopUp is how often a full window is looked at again. Default 1s.
+	TopUp time.Duration
+	// Hold is how long one task waits in place for room before it hands over to a
+	// continuation task (freeing its worker slot). Default 30s.
+	Hold time.Duration
+	// BatchSize is the number of audience rows per ledger script. Default 500.
+	BatchSize int
+	// Task are the asynq options of send tasks (queue from the campaign's category).
+	Task campaigns.TaskOptions
+}
+
+func (c *ExpandConfig) setDefaults() {
+	c.Window = cmp.Or(c.Window, 2*time.Minute)
+	c.MinWindow = cmp.Or(c.MinWindow, 1000)
+	c.MaxWindow = cmp.Or(c.MaxWindow, 20000)
+	c.TopUp = cmp.Or(c.TopUp, time.Second)
+	c.Hold = cmp.Or(c.Hold, 30*time.Second)
+	c.BatchSize = cmp.Or(c.BatchSize, 500)
+}
+
+// ExpandDeps are what expansion tasks need from the process.
+type ExpandDeps struct {
+	Redis  redis.UniversalClient
+	Logger zerolog.Logger
+	// Sender picks the sender of a new run (the campaign's, else the configured one).
+	Sender func(def *campaigns.Definition) (string, error)
+	// SenderRate is a sender's messages/s, to size the window. Default: 80 for every sender.
+	SenderRate func(sender string) float64
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Enqueuer enqueues continuation tasks; default an asynq client on Redis.
+	Enqueuer Enqueuer
+}
+
+// ExpandHandler runs TypeExpand tasks.
+type ExpandHandler struct {
+	cfg    ExpandConfig
+	deps   ExpandDeps
+	store  *Store
+	ledger *ledger.Ledger
+	batch  *BatchEnqueuer
+	log    zerolog.Logger
+}
+
+// NewExpandHandler returns the handler of expansion tasks.
+func NewExpandHandler(cfg ExpandConfig, deps ExpandDeps) *ExpandHandler {
+	if deps.Redis == nil || deps.Sender == nil {
+		panic("scheduler: NewExpandHandler needs Redis and Sender")
+	}
+	cfg.setDefaults()
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.SenderRate == nil {
+		deps.SenderRate = func(string) float64 { return 80 }
+	}
+	if deps.Enqueuer == nil {
+		deps.Enqueuer = asynq.NewClientFromRedisClient(deps.Redis)
+	}
+	return &ExpandHandler{cfg: cfg, deps: deps, store: NewStore(deps.Redis, deps.Now),
+		ledger: ledger.New(deps.Redis, deps.Now), batch: NewBatchEnqueuer(deps.Redis),
+		log: deps.Logger.With().Str(logx.KeyComponent, "expand").Logger()}
+}
+
+// RegisterHandlers registers the expansion task handler on an asynq mux (a worker's, or the
+// expansion server's).
+func RegisterHandlers(mux *asynq.ServeMux, h *ExpandHandler) {
+	mux.Handle(campaigns.TypeExpand, h)
+}
+
+// WindowFor returns the window in tasks for a run sending at rate messages/s.
+func (h *ExpandHandler) WindowFor(rate float64) int {
+	n := int(rate * h.cfg.Window.Seconds())
+	n = max(n, h.cfg.MinWindow)
+	if h.cfg.MaxWindow > 0 {
+		n = min(n, h.cfg.MaxWindow)
+	}
+	return n
+}
+
+// ProcessTask creates the task's run if it does not exist yet, then expands it until the
+// audience is done, waiting in place (up to Hold) whenever the run's window is full; past
+// Hold it enqueues a continuation task and returns. Everything it does is keyed by the run
+// and guarded by the ledger's cursors, so a task that is run twice, or crashes anywhere and is
+// run again, neither skips nor duplicates a recipient.
+func (h *ExpandHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	p, err := campaigns.DecodeExpand(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	log := h.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyCampaign, p.Campaign).Int("seq", p.Seq).Logger()
+	run, err := h.ledger.GetRun(ctx, p.Run)
+	var def *campaigns.Definition
+	switch {
+	case errors.Is(err, ledger.ErrRunNotFound):
+		if run, def, err = h.createRun(ctx, p, log); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		sub, err := h.store.Version(ctx, run.Campaign, run.Version)
+		if err != nil {
+			return fmt.Errorf("run %s: %w: %w", run.ID, err, asynq.SkipRetry)
+		}
+		if def, err = sub.Definition(); err != nil {
+			return fmt.Errorf("run %s: campaign %s version %d: %w: %w", run.ID, run.Campaign, run.Version, err, asynq.SkipRetry)
+		}
+	}
+	rate := def.Rate
+	if rate <= 0 {
+		rate = h.deps.SenderRate(run.Sender)
+	}
+	window := h.WindowFor(rate)
+	exp := NewExpander(ExpanderConfig{Ledger: h.ledger, Batch: h.batch, Window: window, Task: h.cfg.Task,
+		BatchSize: h.cfg.BatchSize, Logger: h.log, Now: h.deps.Now})
+	deadline := time.Now().Add(h.cfg.Hold)
+	for {
+		if run.Expanded || run.Status == ledger.RunCancelled {
+			return nil
+		}
+		st, err := exp.Expand(ctx, def, run)
+		switch {
+		case err == nil:
+			log.Info().Int("rows", st.Rows).Msg("run expanded")
+			return nil
+		case errors.Is(err, ledger.ErrStaleBatch):
+			// Another expansion of this run moved the cursor under us (a tick enqueued again
+			// after its first task was gone): that one carries on.
+			log.Warn().Err(err).Msg("run is being expanded by another task; this one stops")
+			return nil
+		case !errors.Is(err, ErrWindowFull):
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		log.Debug().Int("window", window).Int("planned", st.Planned).Msg("window full")
+		if err := h.waitForRoom(ctx, run.ID, window, deadline); err != nil {
+			if !errors.Is(err, errHoldOver) {
+				return err
+			}
+			return h.continueLater(ctx, p, log)
+		}
+		if run, err = h.ledger.GetRun(ctx, run.ID); err != nil {
+			return err
+		}
+	}
+}
+
+var errHoldOver = errors.New("hold over")
+
+// waitForRoom polls the run's pending count every TopUp until a quarter of the window is free,
+// and returns errHoldOver once deadline passes.
+func (h *ExpandHandler) waitForRoom(ctx context.Context, runID string, window int, deadline time.Time) error {
+	tick := time.NewTicker(h.cfg.TopUp)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		pending, err := h.ledger.Pending(ctx, runID)
+		if err != nil {
+			return err
+		}
+		if pending <= int64(window-window/4) {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			return errHoldOver
+		}
+	}
+}
+
+// continueLater enqueues the next task of this expansion, TopUp from now.
+func (h *ExpandHandler) continueLater(ctx context.Context, p campaigns.ExpandPayload, log zerolog.Logger) error {
+	next := p
+	next.Seq++
+	task, err := campaigns.NewExpandTask(next, h.cfg.TopUp, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := h.deps.Enqueuer.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("run %s: enqueue expansion step %d: %w", p.Run, next.Seq, err)
+	}
+	log.Debug().Msg("window still full; a continuation task takes over")
+	return nil
+}
+
+// createRun creates the run of a first expansion task from the campaign version it names.
+// A campaign whose audience has too many invalid rows gets no run: the task is archived with
+// the reason (see `herald task ls --state archived`).
+func (h *ExpandHandler) createRun(ctx context.Context, p campaigns.ExpandPayload, log zerolog.Logger) (ledger.Run, *campaigns.Definition, error) {
+	sub, err := h.store.Version(ctx, p.Campaign, p.Version)
+	if err != nil {
+		return ledger.Run{}, nil, fmt.Errorf("run %s: %w: %w", p.Run, err, asynq.SkipRetry)
+	}
+	def, err := sub.Definition()
+	if err != nil {
+		return ledger.Run{}, nil, fmt.Errorf("run %s: campaign %s version %d: %w: %w", p.Run, p.Campaign, p.Version, err, asynq.SkipRetry)
+	}
+	sender, err := h.deps.Sender(def)
+	if err != nil {
+		return ledger.Run{}, nil, fmt.Errorf("run %s: %w: %w", p.Run, err, asynq.SkipRetry)
+	}
+	rep, err := campaigns.Plan(def, sender, campaigns.PlanOptions{Samples: -1})
+	if err != nil {
+		return ledger.Run{}, nil, fmt.Errorf("run %s: %w", p.Run, err)
+	}
+	if err := rep.CheckInvalidShare(def.Audience.MaxInvalidShare); err != nil {
+		return ledger.Run{}, nil, fmt.Errorf("run %s not started: %w: %w", p.Run, err, asynq.SkipRetry)
+	}
+	exp := NewExpander(ExpanderConfig{Ledger: h.ledger, Batch: h.batch, Logger: h.log, Now: h.deps.Now})
+	run, err := exp.CreateVersionRun(ctx, def, sender, p.Run, p.Version)
+	if errors.Is(err, ledger.ErrRunExists) {
+		run, err = h.ledger.GetRun(ctx, p.Run)
+	}
+	if err != nil {
+		return ledger.Run{}, nil, err
+	}
+	log.Info().Int("version", p.Version).Str("trigger", p.Trigger).Int("rows", rep.Rows).Msg("run created")
+	return run, def, nil
+}

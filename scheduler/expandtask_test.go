@@ -1,0 +1,345 @@
+package scheduler_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/scheduler"
+)
+
+// audienceCSV returns a name,phone audience of n distinct valid Brazilian mobiles.
+func audienceCSV(n int) string {
+	var b strings.Builder
+	b.WriteString("name,phone\n")
+	for i := range n {
+		fmt.Fprintf(&b, "user%d,+5511%09d\n", i, 900000000+i)
+	}
+	return b.String()
+}
+
+// submit stores the bundle's campaign file in the definition store.
+func (b *testBundle) submit(tb testing.TB, def *campaigns.Definition) scheduler.Submitted {
+	tb.Helper()
+	data, err := os.ReadFile(def.Path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	store := scheduler.NewStore(b.rdb, nil)
+	v, _, err := store.Submit(context.Background(), def, data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sub, err := store.Version(context.Background(), def.ID, v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sub
+}
+
+func (b *testBundle) handler(rdb redis.UniversalClient, cfg scheduler.ExpandConfig) *scheduler.ExpandHandler {
+	return b.handlerAt(rdb, cfg, testNow)
+}
+
+func (b *testBundle) handlerAt(rdb redis.UniversalClient, cfg scheduler.ExpandConfig, now time.Time) *scheduler.ExpandHandler {
+	if rdb == nil {
+		rdb = b.rdb
+	}
+	cfg.Task = campaigns.TaskOptions{MaxRetry: 25}
+	return scheduler.NewExpandHandler(cfg, scheduler.ExpandDeps{
+		Redis: rdb, Logger: zerolog.Nop(), Now: func() time.Time { return now },
+		Sender: func(*campaigns.Definition) (string, error) { return "+14151111234", nil },
+	})
+}
+
+func expandTask(tb testing.TB, p campaigns.ExpandPayload) *asynq.Task {
+	tb.Helper()
+	task, err := campaigns.NewExpandTask(p, 0, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return task
+}
+
+// sendAll plays a worker: every pending send task of the queue is claimed, accepted and
+// deleted. It returns how many it sent, counting per recipient into sent.
+func (b *testBundle) sendAll(tb testing.TB, queue string, sent map[string]int) int {
+	tb.Helper()
+	ctx := context.Background()
+	n := 0
+	for id, p := range b.pending(tb, queue) {
+		c, err := b.ledger.Claim(ctx, p.Run, p.Bucket, p.To, ledger.AtMostOnce)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if c.Verdict == ledger.VerdictSend {
+			if _, err := b.ledger.Finish(ctx, p.Run, p.Bucket, p.To, ledger.Outcome{State: ledger.Accepted, MessageID: "m", Attempt: c.Attempts}); err != nil {
+				tb.Fatal(err)
+			}
+			sent[p.Run+" "+p.To]++
+			n++
+		}
+		if err := b.inspector.DeleteTask(queue, id); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return n
+}
+
+// continuation returns the scheduled continuation task of an expansion, deleting it from the
+// queue so the test can run it (nil when there is none).
+func (b *testBundle) continuation(tb testing.TB) *asynq.Task {
+	tb.Helper()
+	tasks, err := b.inspector.ListScheduledTasks(campaigns.ExpandQueue)
+	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+		tb.Fatal(err)
+	}
+	if len(tasks) == 0 {
+		return nil
+	}
+	if len(tasks) > 1 {
+		tb.Fatalf("%d continuation tasks, want at most one", len(tasks))
+	}
+	if err := b.inspector.DeleteTask(campaigns.ExpandQueue, tasks[0].ID); err != nil {
+		tb.Fatal(err)
+	}
+	return asynq.NewTask(tasks[0].Type, tasks[0].Payload)
+}
+
+// TestExpandTaskKeepsWindow expands a 600-row run with a window of 100 tasks: the first task
+// stops at the window and hands over to a continuation; as sends complete, continuations top
+// the window up, never above it, until every recipient got exactly one send.
+func TestExpandTaskKeepsWindow(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	def := b.campaign(t, audienceCSV(600), "")
+	sub := b.submit(t, def)
+	h := b.handler(nil, scheduler.ExpandConfig{MinWindow: 100, MaxWindow: 100, BatchSize: 40, TopUp: 5 * time.Millisecond,
+		Hold: 20 * time.Millisecond})
+	if got := h.WindowFor(80); got != 100 {
+		t.Fatalf("WindowFor = %d, want the bounds' 100", got)
+	}
+	queue := campaigns.QueueFor("marketing")
+	runID := scheduler.TickRunID(def.ID, testNow)
+	task := expandTask(t, campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: sub.Version, Trigger: "cron"})
+	sent := map[string]int{}
+	for step := 0; ; step++ {
+		if step > 100 {
+			t.Fatal("expansion did not finish in 100 steps")
+		}
+		if err := h.ProcessTask(ctx, task); err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		if n := len(b.pending(t, queue)); n > 100 {
+			t.Fatalf("step %d: %d send tasks queued, window 100", step, n)
+		}
+		run := b.getRun(t, runID)
+		if run.Version != sub.Version {
+			t.Fatalf("run version %d, want %d", run.Version, sub.Version)
+		}
+		b.sendAll(t, queue, sent)
+		if run.Expanded {
+			if next := b.continuation(t); next != nil {
+				t.Fatal("a continuation was left after the run was expanded")
+			}
+			break
+		}
+		if task = b.continuation(t); task == nil {
+			t.Fatalf("step %d: run not expanded and no continuation task", step)
+		}
+	}
+	b.sendAll(t, queue, sent)
+	if len(sent) != 600 {
+		t.Fatalf("%d recipients sent, want 600", len(sent))
+	}
+	for k, n := range sent {
+		if n != 1 {
+			t.Fatalf("%s sent %d times", k, n)
+		}
+	}
+	run := b.getRun(t, runID)
+	c := b.counters(t, runID)
+	if run.Status != ledger.RunCompleted || c.Sum() != 600 || c.States[ledger.Accepted] != 600 {
+		t.Fatalf("run %s, counters %+v", run.Status, c.States)
+	}
+}
+
+// killHook cancels the handler's context around the nth pipeline of task writes: before it is
+// sent (the batch is planned, no task written) or after (tasks written, not marked queued).
+type killHook struct {
+	n      int32
+	after  bool
+	cancel context.CancelFunc
+	seen   atomic.Int32
+}
+
+func (k *killHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (k *killHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (k *killHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) == 0 || cmds[0].Name() != "evalsha" {
+			return next(ctx, cmds)
+		}
+		if k.seen.Add(1) == k.n && !k.after {
+			k.cancel()
+			return context.Canceled
+		}
+		err := next(ctx, cmds)
+		if k.seen.Load() == k.n && k.after {
+			k.cancel()
+		}
+		return err
+	}
+}
+
+// TestExpandTaskResumesAfterKill kills an expansion task in the middle (its context is
+// cancelled before or after a batch's tasks reach Redis), runs the task again as asynq would
+// after a crash, and checks that the run's states add up to the audience with exactly one task
+// per recipient.
+func TestExpandTaskResumesAfterKill(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		n     int32
+		after bool
+	}{
+		{"BeforeTasksWritten", 3, false},
+		{"AfterTasksWritten", 3, true},
+		{"FirstBatch", 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			// 1,000 rows, a few invalid and duplicate: the states must still add up.
+			csv := audienceCSV(1000) + "dup,+5511900000007\nbad,+55\n"
+			def := b.campaign(t, csv, "")
+			sub := b.submit(t, def)
+			runID := scheduler.TickRunID(def.ID, testNow)
+			task := expandTask(t, campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: sub.Version, Trigger: "cron"})
+			cfg := scheduler.ExpandConfig{MinWindow: 5000, MaxWindow: 5000, BatchSize: 100}
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			killed := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
+			defer killed.Close()
+			killed.AddHook(&killHook{n: tc.n, after: tc.after, cancel: cancel})
+			err := b.handler(killed, cfg).ProcessTask(ctx, task)
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("killed task returned %v, want context.Canceled", err)
+			}
+			if run := b.getRun(t, runID); run.Expanded {
+				t.Fatal("run expanded although its task was killed")
+			}
+
+			if err := b.handler(nil, cfg).ProcessTask(context.Background(), task); err != nil {
+				t.Fatalf("resumed task: %v", err)
+			}
+			run := b.getRun(t, runID)
+			c := b.counters(t, runID)
+			if !run.Expanded || run.Total != 1002 || c.Sum() != 1002 {
+				t.Fatalf("expanded %v total %d, states add up to %d: %+v", run.Expanded, run.Total, c.Sum(), c.States)
+			}
+			if c.States[ledger.Queued] != 1000 || c.Codes["skipped:duplicate"] != 1 || c.Codes["skipped:invalid_phone"] != 1 {
+				t.Fatalf("counters %+v %+v", c.States, c.Codes)
+			}
+			pending := b.pending(t, campaigns.QueueFor("marketing"))
+			seen := map[string]bool{}
+			for _, p := range pending {
+				if seen[p.To] {
+					t.Fatalf("two tasks for %s", p.To)
+				}
+				seen[p.To] = true
+			}
+			if len(pending) != 1000 {
+				t.Fatalf("%d send tasks, want 1000", len(pending))
+			}
+		})
+	}
+}
+
+// TestExpandTaskSendWindowAndExpiry expands a run outside its send window: every task is
+// scheduled for the window's next opening in the recipient's zone, and recipients whose
+// window opens only after the run expires are skipped(expired) without a task.
+func TestExpandTaskSendWindowAndExpiry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	// A Wednesday in the future (asynq promotes scheduled tasks by the real clock), 09:30 UTC:
+	// 05:30 in New York (EDT), 10:30 in Berlin (CET), 06:30 in São Paulo.
+	now := time.Date(2030, 3, 20, 9, 30, 0, 0, time.UTC)
+	csv := "name,phone,tz\nny,+12125550100,\nberlin,+4915112345678,\nsp,+5511987654321,\ntokyo,+12125550101,Asia/Tokyo\n"
+	b.campaign(t, csv, "")
+	yaml := "id: window-test\ntemplate: {name: spring_sale, language: en}\nparameters:\n  body_1: \"{{.name}}\"\n" +
+		"audience: {file: audience.csv, timezone: tz}\nsend_window: {from: \"09:00\", to: \"17:00\"}\nexpire_after: 4h\n"
+	path := filepath.Join(b.dir, "window.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	def, err := campaigns.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := b.submit(t, def)
+	runID := scheduler.TickRunID(def.ID, now)
+	task := expandTask(t, campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: sub.Version, Trigger: "cron"})
+	if err := b.handlerAt(nil, scheduler.ExpandConfig{}, now).ProcessTask(context.Background(), task); err != nil {
+		t.Fatal(err)
+	}
+	queue := campaigns.QueueFor("marketing")
+	var sched []*asynq.TaskInfo
+	sched, err = b.inspector.ListScheduledTasks(queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := map[string]time.Time{}
+	for _, ti := range sched {
+		p, err := campaigns.DecodeSend(ti.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at[p.To] = ti.NextProcessAt.UTC()
+		if p.Window == "" || p.Expires != now.Add(4*time.Hour).Unix() {
+			t.Errorf("%s: payload window %q expires %d", p.To, p.Window, p.Expires)
+		}
+	}
+	pending := b.pending(t, queue)
+	// Berlin is inside its window (10:30): sent now. New York opens at 13:00Z and São Paulo
+	// at 12:00Z, both before the run expires at 13:30Z. Tokyo (18:30 local) opens tomorrow
+	// 00:00Z, after the expiry: skipped.
+	if len(pending) != 1 {
+		t.Fatalf("pending %v, want Berlin only", pending)
+	}
+	for _, p := range pending {
+		if p.To != "+4915112345678" || p.Zone != "Europe/Berlin" {
+			t.Fatalf("pending %+v", p)
+		}
+	}
+	want := map[string]time.Time{
+		"+12125550100":   time.Date(2030, 3, 20, 13, 0, 0, 0, time.UTC),
+		"+5511987654321": time.Date(2030, 3, 20, 12, 0, 0, 0, time.UTC),
+	}
+	if len(at) != len(want) {
+		t.Fatalf("scheduled %v, want %v", at, want)
+	}
+	for to, w := range want {
+		if !at[to].Equal(w) {
+			t.Errorf("%s scheduled at %s, want %s", to, at[to], w)
+		}
+	}
+	c := b.counters(t, runID)
+	if c.Codes["skipped:expired"] != 1 || c.States[ledger.Queued] != 3 || c.Sum() != 4 {
+		t.Fatalf("counters %+v %+v", c.States, c.Codes)
+	}
+}

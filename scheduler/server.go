@@ -1,0 +1,106 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/logx"
+)
+
+// ServerConfig configures an ExpandServer. Zero values take the defaults shown.
+type ServerConfig struct {
+	// Concurrency is the number of runs this process expands at once. Default 4.
+	Concurrency int
+	// ShutdownTimeout is how long Shutdown waits for expansions to stop (they stop at the
+	// next row and resume elsewhere from the ledger's cursor). Default 10s.
+	ShutdownTimeout time.Duration
+	// DelayedTaskCheckInterval is how often asynq moves due continuation tasks back to
+	// pending. Default 1s.
+	DelayedTaskCheckInterval time.Duration
+	// TaskCheckInterval is how often an idle server polls the expansion queue. Default 1s.
+	TaskCheckInterval time.Duration
+	Expand            ExpandConfig
+}
+
+// ExpandServer is an asynq server on the expansion queue only, so expansions never wait
+// behind sends (or hold a send slot) and the send worker needs no change to serve them.
+// `herald scheduler` runs one by default; a worker process may run one too.
+type ExpandServer struct {
+	srv     *asynq.Server
+	handler *ExpandHandler
+	log     zerolog.Logger
+}
+
+// NewExpandServer returns an expansion server; Start runs it.
+func NewExpandServer(cfg ServerConfig, deps ExpandDeps) *ExpandServer {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if cfg.DelayedTaskCheckInterval <= 0 {
+		cfg.DelayedTaskCheckInterval = time.Second
+	}
+	if cfg.TaskCheckInterval <= 0 {
+		cfg.TaskCheckInterval = time.Second
+	}
+	h := NewExpandHandler(cfg.Expand, deps)
+	s := &ExpandServer{handler: h, log: deps.Logger.With().Str(logx.KeyComponent, "expand").Logger()}
+	s.srv = asynq.NewServerFromRedisClient(deps.Redis, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   map[string]int{campaigns.ExpandQueue: 1},
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
+		IsFailure:                expandIsFailure,
+		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
+			// 1 s doubling to a minute, with jitter: a Redis blip should not stall a run long.
+			d := min(time.Second<<min(n, 6), time.Minute)
+			return d/2 + rand.N(d/2+1)
+		},
+		Logger:   logx.Asynq{L: deps.Logger.With().Str(logx.KeyComponent, "asynq-expand").Logger()},
+		LogLevel: asynq.WarnLevel,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			id, _ := asynq.GetTaskID(ctx)
+			lvl := zerolog.ErrorLevel
+			if !expandIsFailure(err) {
+				lvl = zerolog.DebugLevel
+			}
+			s.log.WithLevel(lvl).Str(logx.KeyTaskID, id).Str("error", logx.MaskDigits(err.Error())).Msg("expansion task did not finish")
+		}),
+	})
+	return s
+}
+
+// expandIsFailure: a shutdown or a lease lost to a crash does not use a retry.
+func expandIsFailure(err error) bool {
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, asynq.ErrLeaseExpired)
+}
+
+// Handler returns the server's task handler.
+func (s *ExpandServer) Handler() *ExpandHandler { return s.handler }
+
+// Start starts taking expansion tasks.
+func (s *ExpandServer) Start() error {
+	mux := asynq.NewServeMux()
+	RegisterHandlers(mux, s.handler)
+	if err := s.srv.Start(mux); err != nil {
+		return fmt.Errorf("expansion server: %w", err)
+	}
+	s.log.Info().Msg("expansion server started")
+	return nil
+}
+
+// Stop stops taking tasks (first step of a graceful shutdown).
+func (s *ExpandServer) Stop() { s.srv.Stop() }
+
+// Shutdown waits for expansions in flight (up to ShutdownTimeout) and returns.
+func (s *ExpandServer) Shutdown() { s.srv.Shutdown() }

@@ -1,0 +1,248 @@
+package scheduler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// ErrNotSubmitted is wrapped when a campaign id has no submitted definition (or no such
+// version).
+var ErrNotSubmitted = errors.New("campaign not submitted")
+
+// Store keeps submitted campaign definitions in Redis, versioned. A definition is stored as
+// its YAML text together with the absolute path of the file it came from: the audience file
+// is not copied, it is read at expansion time from that path (relative audience paths resolve
+// against the campaign file's folder), so every process that expands runs (`herald scheduler`
+// and workers serving expansion) must see the same files at the same paths.
+type Store struct {
+	rdb redis.UniversalClient
+	now func() time.Time
+}
+
+// NewStore returns a Store on rdb; now defaults to time.Now.
+func NewStore(rdb redis.UniversalClient, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{rdb: rdb, now: now}
+}
+
+// Submitted is one version of a submitted campaign.
+type Submitted struct {
+	ID      string
+	Version int
+	// Path is the absolute path of the campaign file it was submitted from.
+	Path string
+	YAML []byte
+	// SHA is the hex SHA-256 of the path and the YAML text.
+	SHA       string
+	Submitted time.Time
+}
+
+// Definition parses and validates the stored text, as campaigns.Load would the file.
+func (s Submitted) Definition() (*campaigns.Definition, error) {
+	return campaigns.Parse(s.Path, s.YAML)
+}
+
+func contentSHA(path string, yaml []byte) string {
+	h := sha256.New()
+	h.Write([]byte(path))
+	h.Write([]byte{0})
+	h.Write(yaml)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// submitCmd stores a new version of a campaign unless the content is unchanged.
+//
+// KEYS[1] -> the campaign's hash, KEYS[2] -> the new version's hash (version ARGV[1])
+// ARGV[1] -> the version to create (current + 1), ARGV[2] -> content hash, ARGV[3] -> YAML,
+// ARGV[4] -> path, ARGV[5] -> now (unix ms).
+// Returns {version, 1 if created}: the current version and 0 when its content hash equals
+// ARGV[2]; {-1, 0} when the current version is no longer ARGV[1] - 1 (a concurrent submit).
+var submitCmd = redis.NewScript(`
+local cur = redis.call('HMGET', KEYS[1], 'version', 'sha')
+local v = tonumber(cur[1]) or 0
+if cur[2] == ARGV[2] then
+  redis.call('HDEL', KEYS[1], 'removed')
+  return {v, 0}
+end
+if v ~= tonumber(ARGV[1]) - 1 then return {-1, 0} end
+redis.call('HSET', KEYS[2], 'yaml', ARGV[3], 'path', ARGV[4], 'sha', ARGV[2], 'submitted', ARGV[5])
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'sha', ARGV[2], 'path', ARGV[4], 'submitted', ARGV[5])
+redis.call('HDEL', KEYS[1], 'removed')
+return {tonumber(ARGV[1]), 1}
+`)
+
+// Submit stores the campaign file at path (already validated into def) as the campaign's
+// current version and makes the scheduler run it. It returns the version and whether it is
+// new; an unchanged file (same text, same path) keeps its version.
+func (s *Store) Submit(ctx context.Context, def *campaigns.Definition, yaml []byte) (version int, created bool, err error) {
+	path, err := filepath.Abs(def.Path)
+	if err != nil {
+		return 0, false, fmt.Errorf("submit %s: %w", def.ID, err)
+	}
+	sha := contentSHA(path, yaml)
+	for try := 0; try < 10; try++ {
+		cur, err := s.rdb.HGet(ctx, rkeys.Definition(def.ID), "version").Int()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return 0, false, fmt.Errorf("submit %s: %w", def.ID, err)
+		}
+		next := cur + 1
+		res, err := submitCmd.Run(ctx, s.rdb, []string{rkeys.Definition(def.ID), rkeys.DefinitionVersion(def.ID, next)},
+			next, sha, yaml, path, s.now().UnixMilli()).Int64Slice()
+		if err != nil {
+			return 0, false, fmt.Errorf("submit %s: %w", def.ID, err)
+		}
+		if len(res) != 2 {
+			return 0, false, fmt.Errorf("submit %s: unexpected reply %v", def.ID, res)
+		}
+		if res[0] == -1 {
+			continue
+		}
+		// The index and the change counter live in other slots: written after the version.
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.SAdd(ctx, rkeys.Definitions(), def.ID)
+			p.Incr(ctx, rkeys.DefinitionsGen())
+			return nil
+		})
+		if err != nil {
+			return 0, false, fmt.Errorf("submit %s: %w", def.ID, err)
+		}
+		return int(res[0]), res[1] == 1, nil
+	}
+	return 0, false, fmt.Errorf("submit %s: the campaign is being submitted concurrently; try again", def.ID)
+}
+
+// Remove stops future runs of a campaign: runs already started continue, and its versions stay
+// readable for them. It reports whether the campaign was submitted.
+func (s *Store) Remove(ctx context.Context, id string) (bool, error) {
+	var srem *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		srem = p.SRem(ctx, rkeys.Definitions(), id)
+		p.Incr(ctx, rkeys.DefinitionsGen())
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("remove %s: %w", id, err)
+	}
+	if srem.Val() == 0 {
+		return false, nil
+	}
+	// The last fire record goes too: a later submit starts afresh instead of catching up on
+	// ticks that fell while the campaign was removed.
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, rkeys.Definition(id), "removed", s.now().UnixMilli())
+		p.Del(ctx, rkeys.LastFire(id))
+		return nil
+	})
+	if err != nil {
+		return true, fmt.Errorf("remove %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// Gen returns the change counter: it moves on every submit and rm.
+func (s *Store) Gen(ctx context.Context) (int64, error) {
+	n, err := s.rdb.Get(ctx, rkeys.DefinitionsGen()).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read definitions counter: %w", err)
+	}
+	return n, nil
+}
+
+// Active returns the current version of every submitted campaign, by id.
+func (s *Store) Active(ctx context.Context) ([]Submitted, error) {
+	ids, err := s.rdb.SMembers(ctx, rkeys.Definitions()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list submitted campaigns: %w", err)
+	}
+	sort.Strings(ids)
+	out := make([]Submitted, 0, len(ids))
+	for _, id := range ids {
+		sub, err := s.Current(ctx, id)
+		if errors.Is(err, ErrNotSubmitted) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sub)
+	}
+	return out, nil
+}
+
+// Current returns the current version of a submitted campaign; it returns an error wrapping
+// ErrNotSubmitted when there is none or the campaign was removed.
+func (s *Store) Current(ctx context.Context, id string) (Submitted, error) {
+	m, err := s.rdb.HMGet(ctx, rkeys.Definition(id), "version", "removed").Result()
+	if err != nil {
+		return Submitted{}, fmt.Errorf("read campaign %s: %w", id, err)
+	}
+	vs, _ := m[0].(string)
+	v, _ := strconv.Atoi(vs)
+	if v == 0 || m[1] != nil {
+		return Submitted{}, fmt.Errorf("campaign %s: %w", id, ErrNotSubmitted)
+	}
+	return s.Version(ctx, id, v)
+}
+
+// Version returns one version of a campaign, removed or not; it returns an error wrapping
+// ErrNotSubmitted when there is no such version.
+func (s *Store) Version(ctx context.Context, id string, version int) (Submitted, error) {
+	m, err := s.rdb.HGetAll(ctx, rkeys.DefinitionVersion(id, version)).Result()
+	if err != nil {
+		return Submitted{}, fmt.Errorf("read campaign %s version %d: %w", id, version, err)
+	}
+	if len(m) == 0 {
+		return Submitted{}, fmt.Errorf("campaign %s version %d: %w", id, version, ErrNotSubmitted)
+	}
+	ms, _ := strconv.ParseInt(m["submitted"], 10, 64)
+	return Submitted{ID: id, Version: version, Path: m["path"], YAML: []byte(m["yaml"]), SHA: m["sha"],
+		Submitted: time.UnixMilli(ms).UTC()}, nil
+}
+
+// LastFire returns the latest tick handled for a campaign; ok is false when none is recorded.
+func (s *Store) LastFire(ctx context.Context, id string) (t time.Time, ok bool, err error) {
+	ms, err := s.rdb.Get(ctx, rkeys.LastFire(id)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("read last fire of %s: %w", id, err)
+	}
+	return time.UnixMilli(ms).UTC(), true, nil
+}
+
+// recordFireCmd moves a campaign's last fire time forward, never back.
+//
+// KEYS[1] -> the campaign's last fire key. ARGV[1] -> fire time (unix ms).
+// Returns 1 when the record moved, else 0.
+var recordFireCmd = redis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) <= cur then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+`)
+
+// RecordFire records that the tick at t was handled (fired or skipped by policy).
+func (s *Store) RecordFire(ctx context.Context, id string, t time.Time) error {
+	if err := recordFireCmd.Run(ctx, s.rdb, []string{rkeys.LastFire(id)}, t.UnixMilli()).Err(); err != nil {
+		return fmt.Errorf("record fire of %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/metrics"
+)
+
+// beforeSend applies a send's window and expiry before any rate limit or claim: a send past
+// its campaign's expire_after (or whose window opens only after it) is recorded
+// skipped(expired) and its task ends; a send outside its window waits for the opening,
+// without using an attempt. handled is true when the task must not be sent now; err is then
+// the task's result.
+//
+// asynq may start a task scheduled for a window's opening up to a second early, and a retry
+// or a throttle may move a send out of its window, so the check runs on every attempt.
+// HandleSend calls it right after decoding the payload, before any limit is reserved.
+func (w *Worker) beforeSend(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload) (handled bool, err error) {
+	if p.Window == "" && p.Expires == 0 {
+		return false, nil
+	}
+	expired, wait := campaigns.CheckTime(p, w.ledger.Now())
+	switch {
+	case expired:
+		skipped, err := w.ledger.Skip(context.WithoutCancel(ctx), p.Run, p.Bucket, p.To, "expired")
+		if err != nil {
+			return true, err
+		}
+		if skipped {
+			w.count(p, metrics.OutcomeSkipped, "expired")
+			log.Info().Msg("skipped: expired before it could be sent")
+		}
+		return true, nil
+	case wait > 0:
+		// Far waits come back a little early and look again: asynq adds up to a tenth of
+		// the delay as jitter, which would otherwise land hours late.
+		after := wait
+		if wait > 10*time.Second {
+			after = wait - wait/10
+		}
+		return true, &ThrottledError{RetryAfter: after, Reason: "send window"}
+	}
+	return false, nil
+}
