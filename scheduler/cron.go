@@ -44,6 +44,9 @@ type Deps struct {
 	Logger zerolog.Logger
 	// Enqueuer enqueues expansion tasks; default an asynq client on Redis.
 	Enqueuer Enqueuer
+	// OnTick, when set, is told what became of each tick (metrics): "fired", "duplicate"
+	// (another replica fired it), "missed_run", "missed_skipped" or "error".
+	OnTick func(campaign, result string)
 }
 
 // Scheduler turns submitted campaigns' schedules into runs: robfig/cron decides when (each
@@ -51,11 +54,12 @@ type Deps struct {
 // wired explicitly), and each tick enqueues one expansion task whose TaskID is the run id
 // derived from the campaign and the fire time, so any number of replicas make one run.
 type Scheduler struct {
-	cfg   Config
-	store *Store
-	enq   Enqueuer
-	log   zerolog.Logger
-	cron  *cron.Cron
+	cfg    Config
+	store  *Store
+	enq    Enqueuer
+	log    zerolog.Logger
+	cron   *cron.Cron
+	onTick func(campaign, result string)
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -99,7 +103,7 @@ func New(cfg Config, d Deps) *Scheduler {
 	log := d.Logger.With().Str(logx.KeyComponent, "scheduler").Logger()
 	cl := logx.Cron{L: log}
 	return &Scheduler{
-		cfg: cfg, store: NewStore(d.Redis, cfg.Now), enq: d.Enqueuer, log: log, entries: map[string]*entry{},
+		cfg: cfg, store: NewStore(d.Redis, cfg.Now), enq: d.Enqueuer, log: log, entries: map[string]*entry{}, onTick: d.OnTick,
 		// cron.New installs no chain: panics would kill the process and a slow job would
 		// overlap itself, so both are wired here.
 		cron: cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cl),
@@ -331,8 +335,10 @@ func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time) error 
 		if err := s.fire(ctx, e.sub, latest, "missed"); err != nil {
 			return err
 		}
+		s.report(id, "missed_run")
 	default:
 		log.Warn().Str("policy", cmp.Or(e.def.Schedule.Missed, "skip")).Msg("skipping a tick missed while no scheduler ran")
+		s.report(id, "missed_skipped")
 	}
 	return s.store.RecordFire(ctx, id, latest)
 }
@@ -342,6 +348,13 @@ func triggerOf(def *campaigns.Definition) string {
 		return "at"
 	}
 	return "cron"
+}
+
+// report tells OnTick what became of a tick.
+func (s *Scheduler) report(campaign, result string) {
+	if s.onTick != nil {
+		s.onTick(campaign, result)
+	}
 }
 
 // tick is the cron job of a campaign: it fires the latest tick not yet handled.
@@ -362,6 +375,7 @@ func (s *Scheduler) tick(e *entry) {
 	defer cancel()
 	if err := s.fire(ctx, e.sub, t, triggerOf(e.def)); err != nil {
 		s.log.Error().Err(err).Str(logx.KeyCampaign, e.sub.ID).Time("tick", t).Msg("tick not fired")
+		s.report(e.sub.ID, "error")
 		return
 	}
 	if err := s.store.RecordFire(ctx, e.sub.ID, t); err != nil {
@@ -385,8 +399,10 @@ func (s *Scheduler) fire(ctx context.Context, sub Submitted, t time.Time, trigge
 	log := s.log.With().Str(logx.KeyCampaign, sub.ID).Str(logx.KeyRun, runID).Int("version", sub.Version).Str("trigger", trigger).Logger()
 	if created {
 		log.Info().Msg("run enqueued")
+		s.report(sub.ID, "fired")
 	} else {
 		log.Debug().Msg("run already enqueued by another scheduler")
+		s.report(sub.ID, "duplicate")
 	}
 	return nil
 }

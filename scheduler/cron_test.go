@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,11 +58,15 @@ func (b *testBundle) expandTasks(tb testing.TB) []string {
 	return ids
 }
 
-func (b *testBundle) startScheduler(tb testing.TB, cfg scheduler.Config) *scheduler.Scheduler {
+func (b *testBundle) startScheduler(tb testing.TB, cfg scheduler.Config, onTick ...func(campaign, result string)) *scheduler.Scheduler {
 	tb.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
 	client := asynq.NewClientFromRedisClient(rdb)
-	s := scheduler.New(cfg, scheduler.Deps{Redis: rdb, Logger: zerolog.Nop(), Enqueuer: client})
+	d := scheduler.Deps{Redis: rdb, Logger: zerolog.Nop(), Enqueuer: client}
+	if len(onTick) > 0 {
+		d.OnTick = onTick[0]
+	}
+	s := scheduler.New(cfg, d)
 	if err := s.Start(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
@@ -162,8 +167,14 @@ func TestSchedulerReplicasOneRunPerTick(t *testing.T) {
 	b.submit(t, def)
 	realStart := time.Now().Truncate(time.Second).Add(2 * time.Second)
 	parse := scheduler.CompressedParse(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), realStart, 60, 3*time.Minute)
+	var mu sync.Mutex
+	results := map[string]int{}
 	for range 3 {
-		b.startScheduler(t, scheduler.Config{Parse: parse, Poll: 50 * time.Millisecond})
+		b.startScheduler(t, scheduler.Config{Parse: parse, Poll: 50 * time.Millisecond}, func(campaign, result string) {
+			mu.Lock()
+			results[campaign+" "+result]++
+			mu.Unlock()
+		})
 	}
 	var want []string
 	for i := 1; i <= 3; i++ {
@@ -181,6 +192,14 @@ func TestSchedulerReplicasOneRunPerTick(t *testing.T) {
 	last, err := b.rdb.Get(context.Background(), rkeys.LastFire(def.ID)).Int64()
 	if err != nil || last != realStart.Add(3*time.Second).UnixMilli() {
 		t.Fatalf("last fire %d (%v), want the third tick", last, err)
+	}
+	// What the replicas report (herald_scheduler_ticks_total): each tick fired once, and
+	// the other replicas found it fired (a replica that wakes after two ticks fires only the
+	// latest, so up to 6 duplicates).
+	mu.Lock()
+	defer mu.Unlock()
+	if d := results[def.ID+" duplicate"]; results[def.ID+" fired"] != 3 || d < 1 || d > 6 {
+		t.Fatalf("tick results %v, want 3 fired and 1 to 6 duplicate", results)
 	}
 }
 

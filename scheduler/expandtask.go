@@ -57,6 +57,8 @@ type ExpandDeps struct {
 	Now func() time.Time
 	// Enqueuer enqueues continuation tasks; default an asynq client on Redis.
 	Enqueuer Enqueuer
+	// OnEnqueued, when set, is told how many send tasks each expansion step wrote (metrics).
+	OnEnqueued func(campaign string, n int)
 }
 
 // ExpandHandler runs TypeExpand tasks.
@@ -147,6 +149,9 @@ func (h *ExpandHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return nil
 		}
 		st, err := exp.Expand(ctx, def, run)
+		if h.deps.OnEnqueued != nil && st.Enqueued > 0 {
+			h.deps.OnEnqueued(run.Campaign, st.Enqueued)
+		}
 		switch {
 		case err == nil:
 			log.Info().Int("rows", st.Rows).Msg("run expanded")

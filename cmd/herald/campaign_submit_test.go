@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/metrics"
 )
 
 // TestCampaignSubmitRunRm walks the submitted-campaign commands: submit (new version,
@@ -83,7 +85,8 @@ func TestCampaignSubmitRunRm(t *testing.T) {
 	defer rdb.Close()
 	c := config.Default()
 	c.Scheduler.ExpandConcurrency = 1
-	srv, err := startExpansion(c, rdb, zerolog.Nop(), 1)
+	mt := metrics.New()
+	srv, err := startExpansion(c, rdb, zerolog.Nop(), 1, mt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +106,14 @@ func TestCampaignSubmitRunRm(t *testing.T) {
 		}
 		m.FastForward(100 * time.Millisecond)
 		time.Sleep(20 * time.Millisecond)
+	}
+	// The expansion rate metric counts the send tasks written.
+	cn, err := l.Counters(context.Background(), run.Run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := testutil.ToFloat64(mt.ExpandedTasks.WithLabelValues("nightly-orders")), float64(cn.Sum()-cn.States[ledger.Skipped]); got != want || got == 0 {
+		t.Fatalf("herald_expanded_tasks_total = %v, want %v", got, want)
 	}
 	// Its send tasks carry the expiry of version 2 (10h after the run started).
 	insp := asynq.NewInspectorFromRedisClient(rdb)

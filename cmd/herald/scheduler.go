@@ -55,10 +55,12 @@ func (a *app) runScheduler(ctx context.Context, c config.Config, metricsListen s
 	if err != nil {
 		return err
 	}
-	sched := scheduler.New(scheduler.Config{Poll: c.Scheduler.Poll.D()}, scheduler.Deps{Redis: rdb, Logger: log})
+	m := metrics.New()
+	sched := scheduler.New(scheduler.Config{Poll: c.Scheduler.Poll.D()}, scheduler.Deps{Redis: rdb, Logger: log,
+		OnTick: func(campaign, result string) { m.SchedulerTicks.WithLabelValues(campaign, result).Inc() }})
 	var exp *scheduler.ExpandServer
 	if c.Scheduler.ExpandConcurrency > 0 {
-		if exp, err = startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency); err != nil {
+		if exp, err = startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency, m); err != nil {
 			rdb.Close()
 			return err
 		}
@@ -66,7 +68,6 @@ func (a *app) runScheduler(ctx context.Context, c config.Config, metricsListen s
 	var running atomic.Bool
 	var ops *http.Server
 	if metricsListen != "" {
-		m := metrics.New()
 		m.RegisterQueues(asynq.NewInspectorFromRedisClient(rdb))
 		m.Register(metrics.NewRunCollector(ledger.New(rdb, nil)))
 		ready := func(ctx context.Context) error {

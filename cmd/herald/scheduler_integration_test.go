@@ -92,7 +92,7 @@ func TestIntegrationThreeSchedulersOneRunPerTick(t *testing.T) {
 		if err := s.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		exp, err := startExpansion(c, own, log, 2)
+		exp, err := startExpansion(c, own, log, 2, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

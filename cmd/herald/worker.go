@@ -167,7 +167,7 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 	// Workers expand runs too (scheduled ones and `campaign run`), so expansion scales with them.
 	var exp *scheduler.ExpandServer
 	if c.Scheduler.ExpandConcurrency > 0 {
-		if exp, err = startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency); err != nil {
+		if exp, err = startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency, m); err != nil {
 			w.Stop()
 			w.Shutdown()
 			if hooks != nil {

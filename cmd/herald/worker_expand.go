@@ -6,6 +6,7 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/scheduler"
 )
 
@@ -33,10 +34,14 @@ func expandTaskOptions(c config.Config) campaigns.TaskOptions {
 
 // expandDeps are what expansion needs from the process: Redis, the logger, and the sender
 // choice and rates from the config.
-func expandDeps(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) scheduler.ExpandDeps {
+func expandDeps(c config.Config, rdb redis.UniversalClient, log zerolog.Logger, m *metrics.Metrics) scheduler.ExpandDeps {
 	rates := c.SenderRates()
+	var onEnqueued func(string, int)
+	if m != nil {
+		onEnqueued = func(campaign string, n int) { m.ExpandedTasks.WithLabelValues(campaign).Add(float64(n)) }
+	}
 	return scheduler.ExpandDeps{
-		Redis: rdb, Logger: log,
+		Redis: rdb, Logger: log, OnEnqueued: onEnqueued,
 		Sender: func(def *campaigns.Definition) (string, error) { return resolveSender(def, c) },
 		SenderRate: func(sender string) float64 {
 			if r, ok := rates[sender]; ok && r > 0 {
@@ -53,9 +58,9 @@ func expandDeps(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) 
 // A worker process serves expansion tasks too once cmd/herald/worker.go's runWorker calls
 // this after w.Start() (and stops it before w.Stop()):
 //
-//	exp, err := startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency)
-func startExpansion(c config.Config, rdb redis.UniversalClient, log zerolog.Logger, concurrency int) (*scheduler.ExpandServer, error) {
-	srv := scheduler.NewExpandServer(expandConfig(c, concurrency), expandDeps(c, rdb, log))
+//	exp, err := startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency, m)
+func startExpansion(c config.Config, rdb redis.UniversalClient, log zerolog.Logger, concurrency int, m *metrics.Metrics) (*scheduler.ExpandServer, error) {
+	srv := scheduler.NewExpandServer(expandConfig(c, concurrency), expandDeps(c, rdb, log, m))
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}

@@ -39,6 +39,11 @@ type Metrics struct {
 	// LimitWaits counts sends put off by a limit: herald_limit_waits_total{reason} with reason
 	// rate (a wait longer than the in-place maximum) or tier (the daily messaging tier is full).
 	LimitWaits *prometheus.CounterVec
+	// SchedulerTicks counts schedule ticks by campaign and result (fired, duplicate,
+	// missed_run, missed_skipped, error); ExpandedTasks counts send tasks written by
+	// expansion, by campaign (its rate is the expansion rate).
+	SchedulerTicks *prometheus.CounterVec
+	ExpandedTasks  *prometheus.CounterVec
 }
 
 // New returns metrics registered on a fresh registry, with Go and process collectors.
@@ -63,8 +68,16 @@ func New() *Metrics {
 			Name: "herald_limit_waits_total",
 			Help: "Sends put off by a limit, by reason: rate (rescheduled: the limits are booked too far ahead), tier (the daily tier is full), late (woke too long after its slot and took a fresh one).",
 		}, []string{"reason"}),
+		SchedulerTicks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_scheduler_ticks_total",
+			Help: "Schedule ticks by campaign and result: fired, duplicate (another replica fired it), missed_run, missed_skipped, error.",
+		}, []string{"campaign", "result"}),
+		ExpandedTasks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_expanded_tasks_total",
+			Help: "Send tasks written by run expansion, by campaign.",
+		}, []string{"campaign"}),
 	}
-	m.reg.MustRegister(m.Sends, m.RequestDuration, m.PaceWait, m.LimitWaits,
+	m.reg.MustRegister(m.Sends, m.RequestDuration, m.PaceWait, m.LimitWaits, m.SchedulerTicks, m.ExpandedTasks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
