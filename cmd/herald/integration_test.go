@@ -165,6 +165,12 @@ retry:
   base: 100ms
   cap: 1s
   throttle_delay: 300ms
+limits:
+  # The fake answers 429 to 3% of first attempts at random, not to a rate: a sender slowed by
+  # one recovers within a second here (the default takes a minute, for real throttles).
+  adaptive:
+    recover_every: 250ms
+    recover_step: 0.25
 log:
   level: info
   format: json

@@ -219,7 +219,7 @@ func Default() Config {
 		StopRun: StopRun{BurstWindow: 100, BurstShare: 0.2},
 		Limits: Limits{PairInterval: Duration(6 * time.Second), TierWindow: Duration(24 * time.Hour),
 			TierRecheck: Duration(5 * time.Minute),
-			Adaptive: Adaptive{MinFactor: 0.05, RecoverEvery: Duration(10 * time.Second), RecoverStep: 0.1,
+			Adaptive: Adaptive{MinFactor: 0.2, RecoverEvery: Duration(5 * time.Second), RecoverStep: 0.1,
 				Cooldown: Duration(time.Second), Codes: []string{"HTTP_429", "130429", "4", "80007"}}},
 		Log:      Log{Level: "info", Format: "auto"},
 		Webhooks: Webhooks{MaxBody: 1 << 20, ParkFor: Duration(15 * time.Minute)},

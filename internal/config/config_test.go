@@ -87,7 +87,7 @@ func TestLoadDefaults(t *testing.T) {
 		StopRun: config.StopRun{BurstWindow: 100, BurstShare: 0.2},
 		Limits: config.Limits{PairInterval: config.Duration(6 * time.Second), TierWindow: config.Duration(24 * time.Hour),
 			TierRecheck: config.Duration(5 * time.Minute),
-			Adaptive: config.Adaptive{MinFactor: 0.05, RecoverEvery: config.Duration(10 * time.Second), RecoverStep: 0.1,
+			Adaptive: config.Adaptive{MinFactor: 0.2, RecoverEvery: config.Duration(5 * time.Second), RecoverStep: 0.1,
 				Cooldown: config.Duration(time.Second), Codes: []string{"HTTP_429", "130429", "4", "80007"}}},
 		Log:      config.Log{Level: "info", Format: "auto"},
 		Webhooks: config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
@@ -541,7 +541,7 @@ func TestLoadMessagingTier(t *testing.T) {
 		t.Fatalf("messaging_tier = %d", c.Limits.MessagingTier)
 	}
 	// A partly written section keeps the defaults of the keys it leaves out.
-	if a := c.Limits.Adaptive; a.Cooldown.D() != 3*time.Second || a.MinFactor != 0.05 || len(a.Codes) != 4 {
+	if a := c.Limits.Adaptive; a.Cooldown.D() != 3*time.Second || a.MinFactor != 0.2 || len(a.Codes) != 4 {
 		t.Fatalf("adaptive = %+v", a)
 	}
 	_, err := load(t, "limits:\n  messaging_tier: lots\n", env{})

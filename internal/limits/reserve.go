@@ -53,8 +53,8 @@ type Adaptive struct {
 
 // Policy is how an adaptive limit backs off and recovers.
 type Policy struct {
-	// Min is the lowest factor (default 0.05); Every and Step the recovery (default +0.1 of the
-	// configured rate every 10 s); Cooldown is the least time between two halvings, so one
+	// Min is the lowest factor (default 0.2); Every and Step the recovery (default +0.1 of the
+	// configured rate every 5 s); Cooldown is the least time between two halvings, so one
 	// burst of throttled answers counts once (default 1 s).
 	Min      float64
 	Every    time.Duration
@@ -64,10 +64,10 @@ type Policy struct {
 
 func (p Policy) withDefaults() Policy {
 	if p.Min <= 0 || p.Min > 1 {
-		p.Min = 0.05
+		p.Min = 0.2
 	}
 	if p.Every <= 0 {
-		p.Every = 10 * time.Second
+		p.Every = 5 * time.Second
 	}
 	if p.Step <= 0 {
 		p.Step = 0.1
