@@ -220,7 +220,7 @@ func printLimits(w io.Writer, rep limitsReport) error {
 	fmt.Fprintf(w, "  pair      one message per %s to the same person, per sender\n", rep.PairInterval)
 	switch {
 	case rep.Tier.Limit == 0:
-		fmt.Fprintf(w, "  daily tier unlimited (%d unique recipients in the last %s)\n", rep.Tier.Used, rep.Tier.Window)
+		fmt.Fprintln(w, "  daily tier unlimited (limits.messaging_tier): recipients are not counted")
 	default:
 		fmt.Fprintf(w, "  daily tier %d of %d unique recipients used in the last %s, %d left", rep.Tier.Used, rep.Tier.Limit,
 			rep.Tier.Window, *rep.Tier.Remaining)
