@@ -15,15 +15,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
-	"sort"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -71,7 +70,7 @@ func run(redisURL string, n, rounds int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	def, err := writeCampaign(dir, n)
+	def, err := benchkit.WriteCampaign(dir, "bench", sender, n)
 	if err != nil {
 		return err
 	}
@@ -94,7 +93,7 @@ func run(redisURL string, n, rounds int) error {
 			results[mode] = append(results[mode], rate)
 		}
 	}
-	e, x := median(results["enqueue"]), median(results["expand"])
+	e, x := benchkit.Median(results["enqueue"]), benchkit.Median(results["expand"])
 	fmt.Printf("median enqueue loop %.0f tasks/s, expansion %.0f recipients/s, ratio %.1fx (n=%d, rounds=%d)\n", e, x, x/e, n, rounds)
 	return rdb.FlushDB(ctx).Err()
 }
@@ -149,31 +148,4 @@ func expandRound(ctx context.Context, rdb redis.UniversalClient, def *campaigns.
 		return 0, fmt.Errorf("planned %d, enqueued %d, want %d", st.Planned, st.Enqueued, n)
 	}
 	return float64(n) / d.Seconds(), nil
-}
-
-func writeCampaign(dir string, n int) (*campaigns.Definition, error) {
-	f, err := os.Create(filepath.Join(dir, "audience.csv"))
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintln(f, "name,phone")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(f, "user%d,+5511%09d\n", i, 900000000+i)
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	yaml := "id: bench\nsender: \"" + sender + "\"\ntemplate: {name: bench_tpl, language: en, category: utility}\n" +
-		"parameters:\n  body_1: \"{{ .name }}\"\naudience: {file: audience.csv, phone: phone}\n"
-	path := filepath.Join(dir, "campaign.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		return nil, err
-	}
-	return campaigns.Load(path)
-}
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	return s[len(s)/2]
 }

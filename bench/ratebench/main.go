@@ -22,7 +22,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -30,16 +29,14 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
+	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
-	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/redisx"
-	"github.com/heraldmsg/herald/scheduler"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -124,7 +121,7 @@ func runParent(o options) error {
 	defer os.RemoveAll(dir)
 	// Enough recipients that the workers never run dry within the measured time.
 	n := int(o.rate*(o.warmup+o.duration).Seconds()*1.1) + 1000
-	def, err := writeCampaign(dir, n)
+	def, err := benchkit.WriteCampaign(dir, "ratebench", sender, n)
 	if err != nil {
 		return err
 	}
@@ -144,7 +141,7 @@ func runParent(o options) error {
 			return err
 		}
 		fake.Reset()
-		if _, err := expand(ctx, rdb, def); err != nil {
+		if _, err := benchkit.Expand(ctx, rdb, def, sender); err != nil {
 			return err
 		}
 		r, err := measure(ctx, o, mode, self, base, fake)
@@ -269,36 +266,4 @@ func runChild(o options) error {
 	<-ctx.Done()
 	srv.Shutdown()
 	return nil
-}
-
-func expand(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition) (ledger.Run, error) {
-	exp := scheduler.NewExpander(scheduler.ExpanderConfig{Ledger: ledger.New(rdb, nil),
-		Enqueuer: asynq.NewClientFromRedisClient(rdb), Parallel: 32, Task: campaigns.TaskOptions{MaxRetry: 25}})
-	run, err := exp.CreateRun(ctx, def, sender, "")
-	if err != nil {
-		return run, err
-	}
-	_, err = exp.Expand(ctx, def, run)
-	return run, err
-}
-
-func writeCampaign(dir string, n int) (*campaigns.Definition, error) {
-	f, err := os.Create(filepath.Join(dir, "audience.csv"))
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintln(f, "name,phone")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(f, "user%d,+5511%09d\n", i, 900000000+i)
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	yaml := "id: ratebench\nsender: \"" + sender + "\"\ntemplate: {name: bench_tpl, language: en, category: utility}\n" +
-		"parameters:\n  body_1: \"{{ .name }}\"\naudience: {file: audience.csv, phone: phone}\n"
-	path := filepath.Join(dir, "campaign.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		return nil, err
-	}
-	return campaigns.Load(path)
 }

@@ -13,21 +13,19 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
-	"sort"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/redisx"
-	"github.com/heraldmsg/herald/scheduler"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -97,7 +95,7 @@ func run(redisURL string, n, rounds, concurrency int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	def, err := writeCampaign(dir, n)
+	def, err := benchkit.WriteCampaign(dir, "bench", sender, n)
 	if err != nil {
 		return err
 	}
@@ -123,10 +121,10 @@ func run(redisURL string, n, rounds, concurrency int) error {
 		}
 	}
 	if len(modes) == 1 {
-		fmt.Printf("median %s %.0f msg/s\n", modes[0], median(results[modes[0]]))
+		fmt.Printf("median %s %.0f msg/s\n", modes[0], benchkit.Median(results[modes[0]]))
 		return rdb.FlushDB(ctx).Err()
 	}
-	p, h := median(results["plain"]), median(results["herald"])
+	p, h := benchkit.Median(results["plain"]), benchkit.Median(results["herald"])
 	fmt.Printf("median plain %.0f msg/s, herald %.0f msg/s, ratio herald/plain %.2f (n=%d, concurrency=%d, rounds=%d)\n",
 		p, h, h/p, n, concurrency, rounds)
 	return rdb.FlushDB(ctx).Err()
@@ -138,7 +136,7 @@ func plainRound(ctx context.Context, rdb redis.UniversalClient, client *connectl
 	def *campaigns.Definition, n, concurrency int) (float64, error) {
 	// Build the tasks with Herald's expander into a throwaway run so both modes send identical
 	// payloads; then drop Herald's keys so the plain worker does no ledger work.
-	if _, err := expand(ctx, rdb, def); err != nil {
+	if _, err := benchkit.Expand(ctx, rdb, def, sender); err != nil {
 		return 0, err
 	}
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: concurrency, Queues: campaigns.Queues,
@@ -164,7 +162,7 @@ func plainRound(ctx context.Context, rdb redis.UniversalClient, client *connectl
 // heraldRound expands a run (not timed) and runs Herald's worker until every message is accepted.
 func heraldRound(ctx context.Context, rdb redis.UniversalClient, client *connectly.Client, fake *fakeconnectly.Server,
 	def *campaigns.Definition, n, concurrency int) (float64, error) {
-	run, err := expand(ctx, rdb, def)
+	run, err := benchkit.Expand(ctx, rdb, def, sender)
 	if err != nil {
 		return 0, err
 	}
@@ -205,17 +203,6 @@ func heraldRound(ctx context.Context, rdb redis.UniversalClient, client *connect
 	return rate, nil
 }
 
-func expand(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition) (ledger.Run, error) {
-	exp := scheduler.NewExpander(scheduler.ExpanderConfig{Ledger: ledger.New(rdb, nil),
-		Enqueuer: asynq.NewClientFromRedisClient(rdb), Parallel: 32, Task: campaigns.TaskOptions{MaxRetry: 25}})
-	run, err := exp.CreateRun(ctx, def, sender, "")
-	if err != nil {
-		return run, err
-	}
-	_, err = exp.Expand(ctx, def, run)
-	return run, err
-}
-
 // waitAccepted polls the fake until n messages were accepted and returns the rate since start.
 func waitAccepted(fake *fakeconnectly.Server, n int, start time.Time) (float64, error) {
 	deadline := start.Add(10 * time.Minute)
@@ -226,31 +213,4 @@ func waitAccepted(fake *fakeconnectly.Server, n int, start time.Time) (float64, 
 		time.Sleep(5 * time.Millisecond)
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
-}
-
-func writeCampaign(dir string, n int) (*campaigns.Definition, error) {
-	f, err := os.Create(filepath.Join(dir, "audience.csv"))
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintln(f, "name,phone")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(f, "user%d,+5511%09d\n", i, 900000000+i)
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
-	}
-	yaml := "id: bench\nsender: \"" + sender + "\"\ntemplate: {name: bench_tpl, language: en, category: utility}\n" +
-		"parameters:\n  body_1: \"{{ .name }}\"\naudience: {file: audience.csv, phone: phone}\n"
-	path := filepath.Join(dir, "campaign.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		return nil, err
-	}
-	return campaigns.Load(path)
-}
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	return s[len(s)/2]
 }
