@@ -144,3 +144,66 @@ func TestCampaignSubmitRunRm(t *testing.T) {
 		t.Fatalf("ls after rm: %q", out)
 	}
 }
+
+// TestRunRetryUsesTheStoredVersion: a retry of a submitted campaign's run sends the version the
+// run sent, even after the file changed its template.
+func TestRunRetryUsesTheStoredVersion(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("..", "..", "configs", "campaigns", "welcome.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "welcome.csv"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	yml, err := os.ReadFile(filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "welcome.yaml")
+	if err := os.WriteFile(path, yml, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := herald(t, env, "campaign", "submit", path); code != 0 {
+		t.Fatal(errOut)
+	}
+	// The file changes its template after the run.
+	if err := os.WriteFile(path, []byte(strings.Replace(string(yml), "welcome_v2", "welcome_v3", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := ledger.New(rdb, nil)
+	if err := l.CreateRun(ctx, ledger.Run{ID: "v-parent", Campaign: "welcome", Version: 1, Buckets: 1, Template: "welcome_v2",
+		Language: "en", Definition: path, Sender: "+14155550100", Queue: "herald:utility"}); err != nil {
+		t.Fatal(err)
+	}
+	to := "+14155552671"
+	if _, err := l.Plan(ctx, "v-parent", 0, 1, nil, []ledger.PlanEntry{{Recipient: to, Row: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Claim(ctx, "v-parent", 0, to, ledger.AtMostOnce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Finish(ctx, "v-parent", 0, to, ledger.Outcome{State: ledger.Failed, Code: "HTTP_503"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.FinishExpansion(ctx, "v-parent", 1); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := herald(t, env, "run", "retry", "v-parent", "--json")
+	if code != 0 {
+		t.Fatalf("retry: %d %s %s", code, out, errOut)
+	}
+	var res struct{ Run string }
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	child, err := l.GetRun(ctx, res.Run)
+	if err != nil || child.Template != "welcome_v2" {
+		t.Fatalf("child run %+v (%v), want the stored version's template welcome_v2", child, err)
+	}
+}

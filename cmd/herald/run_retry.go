@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sort"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -70,13 +72,7 @@ started from is read again for the template parameters.`,
 			if parent.Status != ledger.RunCompleted && parent.Status != ledger.RunCancelled {
 				return fmt.Errorf("run %s is %s: retry its failures once it has finished", parent.ID, parent.Status)
 			}
-			if parent.Definition == "" {
-				return fmt.Errorf("run %s does not record its campaign file", parent.ID)
-			}
-			if _, err := os.Stat(parent.Definition); err != nil {
-				return fmt.Errorf("run %s was started from %s, which cannot be read: %w", parent.ID, parent.Definition, err)
-			}
-			def, err := campaigns.Load(parent.Definition)
+			def, err := parentDefinition(ctx, rdb, parent)
 			if err != nil {
 				return err
 			}
@@ -156,4 +152,24 @@ started from is read again for the template parameters.`,
 	cmd.Flags().StringVar(&actor, "actor", "", "who is acting (default: the OS user)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the audit log)")
 	return cmd
+}
+
+// parentDefinition is the campaign a run was started from: the stored version for runs of a
+// submitted campaign (so a retry sends what the run sent, whatever the file says now), else
+// the campaign file the run records.
+func parentDefinition(ctx context.Context, rdb redis.UniversalClient, parent ledger.Run) (*campaigns.Definition, error) {
+	if parent.Version > 0 {
+		sub, err := scheduler.NewStore(rdb, nil).Version(ctx, parent.Campaign, parent.Version)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %w", parent.ID, err)
+		}
+		return sub.Definition()
+	}
+	if parent.Definition == "" {
+		return nil, fmt.Errorf("run %s does not record its campaign file", parent.ID)
+	}
+	if _, err := os.Stat(parent.Definition); err != nil {
+		return nil, fmt.Errorf("run %s was started from %s, which cannot be read: %w", parent.ID, parent.Definition, err)
+	}
+	return campaigns.Load(parent.Definition)
 }
