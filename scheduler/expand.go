@@ -198,7 +198,14 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		}
 		fresh := make([]bool, len(batch))
 		if to > planned {
-			if e.cfg.Window > 0 && len(batch) > 0 {
+			// A run cancelled while it expands still accounts for every row: the rest are
+			// planned as skipped(cancelled), with no task, so its states add up to the audience.
+			cur, err := e.cfg.Ledger.GetRun(ctx, run.ID)
+			if err != nil {
+				return err
+			}
+			cancelled := cur.Status == ledger.RunCancelled
+			if e.cfg.Window > 0 && len(batch) > 0 && !cancelled {
 				pending, err := e.cfg.Ledger.Pending(ctx, run.ID)
 				if err != nil {
 					return err
@@ -219,6 +226,9 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 			for i, s := range supp {
 				if s {
 					entries[i].Skip = "suppressed"
+				}
+				if cancelled {
+					entries[i].Skip = "cancelled"
 				}
 			}
 			// A new batch: write the ledger first; only newly planned recipients get a task.

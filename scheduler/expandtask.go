@@ -145,7 +145,9 @@ func (h *ExpandHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		BatchSize: h.cfg.BatchSize, Logger: h.log, Now: h.deps.Now})
 	deadline := time.Now().Add(h.cfg.Hold)
 	for {
-		if run.Expanded || run.Status == ledger.RunCancelled {
+		// A cancelled run is still expanded to the end, every remaining row skipped(cancelled)
+		// without a task, so its states add up to the audience.
+		if run.Expanded {
 			return nil
 		}
 		st, err := exp.Expand(ctx, def, run)

@@ -343,3 +343,44 @@ func TestExpandTaskSendWindowAndExpiry(t *testing.T) {
 		t.Fatalf("counters %+v %+v", c.States, c.Codes)
 	}
 }
+
+// TestExpandTaskCancelledMidway cancels a run whose expansion stopped at its window: the next
+// expansion step plans every remaining row as skipped(cancelled) without a task, so the run's
+// states add up to the audience.
+func TestExpandTaskCancelledMidway(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	def := b.campaign(t, audienceCSV(600), "")
+	sub := b.submit(t, def)
+	h := b.handler(nil, scheduler.ExpandConfig{MinWindow: 100, MaxWindow: 100, BatchSize: 40, TopUp: 5 * time.Millisecond,
+		Hold: 20 * time.Millisecond})
+	queue := campaigns.QueueFor("marketing")
+	runID := scheduler.TickRunID(def.ID, testNow)
+	task := expandTask(t, campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: sub.Version, Trigger: "cron"})
+	if err := h.ProcessTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	queued := len(b.pending(t, queue))
+	if run := b.getRun(t, runID); run.Expanded || queued == 0 || queued > 100 {
+		t.Fatalf("after the first step: expanded %v, %d queued", run.Expanded, queued)
+	}
+	if _, _, err := ledger.New(b.rdb, nil).Cancel(ctx, runID, "wrong audience"); err != nil {
+		t.Fatal(err)
+	}
+	next := b.continuation(t)
+	if next == nil {
+		t.Fatal("no continuation task")
+	}
+	if err := h.ProcessTask(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	run := b.getRun(t, runID)
+	c := b.counters(t, runID)
+	if !run.Expanded || run.Status != ledger.RunCancelled || c.Sum() != 600 || c.States[ledger.Skipped] != 600 {
+		t.Fatalf("run expanded %v status %s, states %v (sum %d), want 600 skipped", run.Expanded, run.Status, c.States, c.Sum())
+	}
+	if n := len(b.pending(t, queue)); n != queued {
+		t.Fatalf("%d tasks queued after the cancel, want the %d from before it (their sends skip themselves)", n, queued)
+	}
+}
