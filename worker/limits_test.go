@@ -255,3 +255,103 @@ func TestPairWaitDoesNotKeepThePlace(t *testing.T) {
 		t.Fatalf("a pair wait kept the place for %v", el)
 	}
 }
+
+// TestExpiredAfterCrashIsSettled: a worker died after claiming (the entry is submitting) and
+// the retry comes after the campaign expired: the entry must not stay submitting for ever.
+func TestExpiredAfterCrashIsSettled(t *testing.T) {
+	b := setup(t, testConfig())
+	ps := seedRun(t, b, "run-exp-crash", ledger.AtMostOnce, 1)
+	p := ps[0]
+	if _, err := b.ledger.Claim(context.Background(), p.Run, p.Bucket, p.To, ledger.AtMostOnce); err != nil {
+		t.Fatal(err)
+	}
+	p.Expires = time.Now().Add(-time.Minute).Unix()
+	if err := handle(t, b, p); err != nil {
+		t.Fatal(err)
+	}
+	if e := entryOf(t, b, p); e.State != ledger.Unknown {
+		t.Fatalf("entry %+v, want unknown (the crashed attempt may have sent)", e)
+	}
+	if r := runOf(t, b, p.Run); r.Status != ledger.RunCompleted {
+		t.Fatalf("run %s, want completed", r.Status)
+	}
+}
+
+// pacedBundle returns a worker whose sender allows one message a second and that is already
+// pacing (its second send was refused), with n more payloads of one run to send.
+func pacedBundle(t *testing.T, runID string, n int) (*testBundle, []campaigns.SendPayload) {
+	t.Helper()
+	cfg := testConfig()
+	cfg.SenderRates = map[string]float64{testSender: 1}
+	cfg.MaxPaceWait = 10 * time.Millisecond
+	cfg.KeepPlaceFor = time.Minute
+	b := setup(t, cfg)
+	ps := seedRun(t, b, runID, ledger.AtMostOnce, n+2)
+	if err := handle(t, b, ps[0]); err != nil {
+		t.Fatal(err)
+	}
+	wantAs[*ThrottledError](t, handle(t, b, ps[1]))
+	return b, ps[2:]
+}
+
+// TestStopEndsWaitingInPlace: a send keeping its place gives up when the worker stops, without
+// a claim, so a shutdown never starts a send.
+func TestStopEndsWaitingInPlace(t *testing.T) {
+	b, ps := pacedBundle(t, "run-stop", 1)
+	done := make(chan error, 1)
+	before := b.mr.CommandCount()
+	go func() { done <- handle(t, b, ps[0]) }()
+	// Wait until the send is waiting in place: it read the run's status and asked the
+	// limiter, which refused (the next slot is about 2 s away, the max wait 10 ms).
+	deadline := time.Now().Add(5 * time.Second)
+	for b.mr.CommandCount() < before+2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the send never asked the limiter")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if len(done) != 0 {
+		t.Fatalf("the send did not wait: %v", <-done)
+	}
+	b.worker.stopSend()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the waiting send went out after Stop")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting send did not give up after Stop")
+	}
+	if e := entryOf(t, b, ps[0]); e.State != ledger.Queued || e.Attempts != 0 {
+		t.Fatalf("entry %+v, want queued with no attempt", e)
+	}
+}
+
+// TestPausedRunDoesNotKeepThePlace: a paused run's task is held at once, not after waiting
+// for a slot it would give back.
+func TestPausedRunDoesNotKeepThePlace(t *testing.T) {
+	b, ps := pacedBundle(t, "run-paused", 1)
+	if _, err := b.ledger.Pause(context.Background(), "run-paused", "operator"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	he := wantAs[*HeldError](t, handle(t, b, ps[0]))
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("held after %v", el)
+	}
+	if he.Reason != "operator" {
+		t.Fatalf("reason %q", he.Reason)
+	}
+}
+
+// TestRedisDownIsNotAFailure: with Redis gone, a send waits and tries again (a throttle), so
+// asynq's retry budget is not spent and the task is never archived for it.
+func TestRedisDownIsNotAFailure(t *testing.T) {
+	b := setup(t, testConfig())
+	ps := seedRun(t, b, "run-down", ledger.AtMostOnce, 1)
+	b.mr.Close()
+	te := wantAs[*ThrottledError](t, handle(t, b, ps[0]))
+	if isFailure(te) {
+		t.Fatal("counted as a failure")
+	}
+}

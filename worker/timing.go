@@ -7,6 +7,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/metrics"
 )
 
@@ -26,7 +27,7 @@ func (w *Worker) beforeSend(ctx context.Context, log zerolog.Logger, p campaigns
 	expired, wait := campaigns.CheckTime(p, w.ledger.Now())
 	switch {
 	case expired:
-		skipped, err := w.ledger.Skip(context.WithoutCancel(ctx), p.Run, p.Bucket, p.To, "expired")
+		skipped, err := w.skipEntry(context.WithoutCancel(ctx), p, "expired")
 		if err != nil {
 			return true, err
 		}
@@ -43,6 +44,33 @@ func (w *Worker) beforeSend(ctx context.Context, log zerolog.Logger, p campaigns
 			after = wait - wait/10
 		}
 		return true, &ThrottledError{RetryAfter: after, Reason: "send window"}
+	}
+	return false, nil
+}
+
+// skipEntry marks a recipient skipped(reason) without a send. An entry left submitting by an
+// earlier attempt (its worker died after the claim) is not skippable as such: it is settled
+// the way a claim settles it, unknown under at-most-once (that attempt may have sent), else
+// skipped. It reports whether this call changed the entry.
+func (w *Worker) skipEntry(ctx context.Context, p campaigns.SendPayload, reason string) (bool, error) {
+	ok, err := w.ledger.Skip(ctx, p.Run, p.Bucket, p.To, reason)
+	if err != nil || ok {
+		return ok, err
+	}
+	e, found, err := w.ledger.Entry(ctx, p.Run, p.Bucket, p.To)
+	if err != nil || !found || e.State != ledger.Submitting {
+		return false, err
+	}
+	c, err := w.ledger.Claim(ctx, p.Run, p.Bucket, p.To, ledger.Delivery(p.Delivery))
+	if err != nil {
+		return false, err
+	}
+	switch c.Verdict {
+	case ledger.VerdictSend:
+		r, err := w.finishRetrying(p, ledger.Outcome{State: ledger.Skipped, Code: reason, Attempt: c.Attempts})
+		return r.Applied, err
+	case ledger.VerdictUnknown:
+		return true, nil
 	}
 	return false, nil
 }

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -203,6 +204,9 @@ type Worker struct {
 	srv     *asynq.Server
 	now     func() time.Time
 	adapt   map[string]bool
+	// stopCtx ends when Stop is called: sends still waiting for a slot give up then.
+	stopCtx  context.Context
+	stopSend context.CancelFunc
 }
 
 // New builds a Worker; Start runs it.
@@ -224,6 +228,7 @@ func New(cfg Config, d Deps) *Worker {
 	if w.now == nil {
 		w.now = time.Now
 	}
+	w.stopCtx, w.stopSend = context.WithCancel(context.Background())
 	for _, c := range cfg.AdaptiveCodes {
 		w.adapt[c] = true
 	}
@@ -272,6 +277,7 @@ func (w *Worker) Start() error {
 // Stop stops taking new tasks (first step of a graceful shutdown).
 func (w *Worker) Stop() {
 	w.running.Store(false)
+	w.stopSend()
 	w.srv.Stop()
 }
 
@@ -415,32 +421,7 @@ func categoryOf(ctx context.Context, p campaigns.SendPayload) string {
 // unknown under at-most-once although nothing was sent).
 func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload, req *limits.Request) (ledger.Claim, limits.Reservation, error) {
 	if w.paced.Load() {
-		var prev limits.Reservation
-		for try := 1; ; try++ {
-			r, err := w.reserveKeepingPlace(ctx, req)
-			r.TierAdded, r.CapAdded = r.TierAdded || prev.TierAdded, r.CapAdded || prev.CapAdded
-			if err != nil || !r.OK {
-				return ledger.Claim{Verdict: ledger.VerdictNotClaimed}, r, err
-			}
-			w.paced.Store(r.Wait > 0)
-			due := time.Now().Add(r.Wait)
-			if err := sleepCtx(ctx, r.Wait); err != nil {
-				return ledger.Claim{Verdict: ledger.VerdictNotClaimed}, r, err
-			}
-			// A send that wakes well after its slot (the process stalled: GC, a busy CPU)
-			// would go out together with the sends of the slots after it and crowd one
-			// second; it takes a fresh slot instead, and the missed one stays unused.
-			if late := time.Since(due); late > w.lateLimit(p) && try < 3 {
-				if w.metrics != nil {
-					w.metrics.LimitWaits.WithLabelValues("late").Inc()
-				}
-				prev = r
-				continue
-			}
-			c, err := w.ledger.Claim(ctx, p.Run, p.Bucket, p.To, ledger.Delivery(p.Delivery))
-			r.Wait = 0
-			return c, r, err
-		}
+		return w.pacedClaim(ctx, p, req)
 	}
 	var rc *limits.ReserveCmd
 	var cc *ledger.ClaimCmd
@@ -456,9 +437,70 @@ func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload, req 
 		w.paced.Store(!r.OK || r.Wait > 0)
 	}
 	if cerr != nil {
+		if rerr == nil && r.OK {
+			w.refund(ctx, req, r)
+		}
 		return c, r, cerr
 	}
 	return c, r, rerr
+}
+
+// pacedClaim is paceAndClaim while the limits make sends wait: reserve (keeping the place for
+// up to KeepPlaceFor in all), wait for the slot, then claim. Waiting stops when the worker
+// stops, so a shutdown never starts a send; whatever was reserved and not used is given back.
+func (w *Worker) pacedClaim(ctx context.Context, p campaigns.SendPayload, req *limits.Request) (ledger.Claim, limits.Reservation, error) {
+	notClaimed := ledger.Claim{Verdict: ledger.VerdictNotClaimed}
+	// A paused run's tasks would otherwise hold a place and book permits only to be held.
+	if st, err := w.rdb.HMGet(ctx, rkeys.Run(p.Run), "status", "pause_reason").Result(); err == nil && len(st) == 2 {
+		if status, _ := st[0].(string); status == string(ledger.RunPaused) {
+			reason, _ := st[1].(string)
+			return ledger.Claim{Verdict: ledger.VerdictPaused, Detail: cmp.Or(reason, status)}, limits.Reservation{}, nil
+		}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(w.stopCtx, cancel)()
+	deadline := time.Now().Add(w.cfg.KeepPlaceFor)
+	for try := 1; ; try++ {
+		r, err := w.reserveKeepingPlace(wctx, req, deadline)
+		if err != nil || !r.OK {
+			return notClaimed, r, err
+		}
+		w.paced.Store(r.Wait > 0)
+		due := time.Now().Add(r.Wait)
+		if err := sleepCtx(wctx, r.Wait); err != nil {
+			w.refund(ctx, req, r)
+			return notClaimed, limits.Reservation{}, err
+		}
+		// A send that wakes well after its slot (the process stalled: GC, a busy CPU) would
+		// go out together with the sends of the slots after it and crowd one second; it gives
+		// its slot back and takes a fresh one (the pair slot too, or its own booking would
+		// refuse it).
+		if late := time.Since(due); late > w.lateLimit(p) && try < 3 {
+			if w.metrics != nil {
+				w.metrics.LimitWaits.WithLabelValues("late").Inc()
+			}
+			w.refund(ctx, req, r)
+			continue
+		}
+		c, err := w.ledger.Claim(ctx, p.Run, p.Bucket, p.To, ledger.Delivery(p.Delivery))
+		if err != nil {
+			w.refund(ctx, req, r)
+		}
+		r.Wait = 0
+		return c, r, err
+	}
+}
+
+// refund gives back what r reserved for req, for a send that will not happen; a failure
+// costs only capacity, so it is logged, not returned.
+func (w *Worker) refund(ctx context.Context, req *limits.Request, r limits.Reservation) {
+	if !r.OK {
+		return
+	}
+	if err := w.limiter.Refund(context.WithoutCancel(ctx), req, r); err != nil {
+		w.log.Warn().Err(err).Msg("could not give rate-limit permits back")
+	}
 }
 
 // lateLimit is how late after its slot a send may still go out: two slots of the sender's
@@ -468,10 +510,9 @@ func (w *Worker) lateLimit(p campaigns.SendPayload) time.Duration {
 }
 
 // reserveKeepingPlace reserves, and while the sender, business or run limits are booked
-// further ahead than MaxPaceWait it waits in place until a slot should be free (with a little jitter, so the
-// waiting sends do not all ask at once) and asks again, for up to KeepPlaceFor.
-func (w *Worker) reserveKeepingPlace(ctx context.Context, req *limits.Request) (limits.Reservation, error) {
-	deadline := time.Now().Add(w.cfg.KeepPlaceFor)
+// further ahead than MaxPaceWait it waits in place until a slot should be free (with a little
+// jitter, so the waiting sends do not all ask at once) and asks again, until deadline.
+func (w *Worker) reserveKeepingPlace(ctx context.Context, req *limits.Request, deadline time.Time) (limits.Reservation, error) {
 	for {
 		req.Now = w.now()
 		r, err := w.limiter.ReserveRequest(ctx, req)
@@ -526,7 +567,13 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 				log.Error().Err(rerr).Msg("could not give the claim back; the recipient may read as unknown")
 			}
 		}
-		return err
+		if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+			return err
+		}
+		// Redis trouble is not the recipient's: the task waits and tries again without
+		// spending asynq's retry budget (which would archive it, the entry still queued).
+		log.Warn().Err(err).Msg("limits or ledger unreachable; the send will try again")
+		return &ThrottledError{RetryAfter: w.cfg.ThrottleDelay, Reason: "limits or ledger unreachable"}
 	}
 	if r.Reason == limits.ReasonCapped && (c.Verdict == ledger.VerdictSend || c.Verdict == ledger.VerdictNotClaimed) {
 		return w.skipCapped(ctx, log, p, c)
@@ -597,6 +644,15 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 		}
 		w.metrics.RequestDuration.WithLabelValues(class).Observe(time.Since(began).Seconds())
 	}
+	if sendErr != nil {
+		// Refused outright (a throttle, a stop-the-run code): no message reached the person,
+		// so the room it took in the daily tier and the frequency cap is given back.
+		if cl, _ := w.table.Classify(sendErr); cl == connectly.ClassThrottle || cl == connectly.ClassStopRun {
+			room := *req
+			room.Limits = make([]limits.Limit, len(req.Limits))
+			w.refund(ctx, &room, r)
+		}
+	}
 	return w.settle(context.WithoutCancel(ctx), log, p, c.Attempts, res, sendErr)
 }
 
@@ -635,7 +691,7 @@ func (w *Worker) skipCapped(ctx context.Context, log zerolog.Logger, p campaigns
 		}
 		applied = r.Applied
 	} else {
-		ok, err := w.ledger.Skip(context.WithoutCancel(ctx), p.Run, p.Bucket, p.To, limits.ReasonCapped)
+		ok, err := w.skipEntry(context.WithoutCancel(ctx), p, limits.ReasonCapped)
 		if err != nil {
 			return err
 		}

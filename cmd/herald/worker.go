@@ -183,9 +183,11 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 	// (webhooks in flight are recorded), stop the ops endpoint, then close Redis.
 	if exp != nil {
 		exp.Stop()
-		exp.Shutdown()
 	}
 	w.Stop()
+	if exp != nil {
+		exp.Shutdown()
+	}
 	w.Shutdown()
 	if hooks != nil {
 		hooks.stop()

@@ -180,8 +180,12 @@ local factor = 1
 if aKey then
   local f = redis.call('HMGET', aKey, 'f', 'at')
   if f[1] then
-    factor = tonumber(f[1]) + math.floor((nowms - tonumber(f[2])) / tonumber(ARGV[12])) * tonumber(ARGV[13])
+    -- A caller whose clock is behind the last halving sees no recovery yet (never less than
+    -- the stored factor, which the halving kept at or above its floor).
+    local elapsed = math.max(0, nowms - tonumber(f[2]))
+    factor = tonumber(f[1]) + math.floor(elapsed / tonumber(ARGV[12])) * tonumber(ARGV[13])
     if factor > 1 then factor = 1 end
+    if factor <= 0 then factor = 1 end
   end
 end
 

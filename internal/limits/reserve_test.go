@@ -205,3 +205,30 @@ func TestBindingLimit(t *testing.T) {
 		t.Fatalf("second: %+v, want refused by limit 2", res)
 	}
 }
+
+// TestAdaptiveClockBehind: a worker whose clock is behind the last halving (skew, or a request
+// built just before another worker's halving) sees the stored factor, never less.
+func TestAdaptiveClockBehind(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	p := Policy{Min: 0.2, Every: 5 * time.Second, Step: 0.1, Cooldown: time.Second}
+	for i := 0; i < 4; i++ { // down to the floor
+		if _, _, err := b.lim.Throttled(ctx, "backoff", p, t0.Add(time.Duration(i)*2*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := t0.Add(6 * time.Second)
+	for _, behind := range []time.Duration{time.Millisecond, 6 * time.Second, 11 * time.Second} {
+		r, err := b.lim.ReserveRequest(ctx, &Request{Keys: []string{"sender"}, Limits: []Limit{{Rate: 10, Burst: 1}},
+			MaxWait: time.Hour, Adaptive: &Adaptive{Key: "backoff", Index: 0, Policy: p}, Now: last.Add(-behind)})
+		if err != nil || r.Factor != 0.2 {
+			t.Fatalf("%v behind: factor %v, err %v; want the floor 0.2", behind, r.Factor, err)
+		}
+		if st, _ := b.lim.BackoffOf(ctx, "backoff", p, last.Add(-behind)); st.Factor != 0.2 {
+			t.Fatalf("%v behind: BackoffOf %v", behind, st.Factor)
+		}
+		if f, _, err := b.lim.Throttled(ctx, "backoff", p, last.Add(-behind)); err != nil || f != 0.2 {
+			t.Fatalf("%v behind: Throttled %v %v", behind, f, err)
+		}
+	}
+}

@@ -23,9 +23,10 @@ local every, step = tonumber(ARGV[2]), tonumber(ARGV[3])
 local f = redis.call('HMGET', KEYS[1], 'f', 'at')
 local cur = 1
 if f[1] then
-  cur = tonumber(f[1]) + math.floor((now - tonumber(f[2])) / every) * step
+  local elapsed = math.max(0, now - tonumber(f[2]))
+  cur = tonumber(f[1]) + math.floor(elapsed / every) * step
   if cur > 1 then cur = 1 end
-  if now - tonumber(f[2]) < tonumber(ARGV[5]) then return {0, string.format('%.4f', cur)} end
+  if elapsed < tonumber(ARGV[5]) then return {0, string.format('%.4f', cur)} end
 end
 local nf = cur / 2
 if nf < tonumber(ARGV[4]) then nf = tonumber(ARGV[4]) end
@@ -78,7 +79,7 @@ func (l *Limiter) BackoffOf(ctx context.Context, key string, p Policy, now time.
 		return Backoff{Factor: 1}, nil
 	}
 	since := time.UnixMilli(at)
-	steps := math.Floor(float64(now.Sub(since)) / float64(p.Every))
+	steps := math.Floor(float64(max(0, now.Sub(since))) / float64(p.Every))
 	cur := math.Min(1, f+steps*p.Step)
 	if cur >= 1 {
 		return Backoff{Factor: 1}, nil
