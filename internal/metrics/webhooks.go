@@ -14,6 +14,8 @@ type Webhooks struct {
 	Duration prometheus.Histogram
 	// Parked counts events kept for a later try, and what became of them on retry.
 	Parked *prometheus.CounterVec
+	// Lag is the time from an event's own timestamp to its arrival, by status.
+	Lag *prometheus.HistogramVec
 }
 
 // NewWebhooks creates the receiver's metrics on m's registry.
@@ -36,7 +38,12 @@ func (m *Metrics) NewWebhooks() *Webhooks {
 			Name: "herald_webhook_parked_total",
 			Help: "Delivery events that arrived before their send was recorded, by outcome (parked, applied, stale, expired, dropped).",
 		}, []string{"outcome"}),
+		Lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "herald_webhook_event_lag_seconds",
+			Help:    "Time from a webhook event's timestamp to its arrival at the receiver, by status (the timestamp has one-second precision).",
+			Buckets: []float64{1, 2, 5, 10, 30, 60, 300, 900, 3600},
+		}, []string{"status"}),
 	}
-	m.reg.MustRegister(w.Requests, w.Events, w.Duration, w.Parked)
+	m.reg.MustRegister(w.Requests, w.Events, w.Duration, w.Parked, w.Lag)
 	return w
 }
