@@ -270,7 +270,7 @@ func (rc *Receiver) Apply(ctx context.Context, ev Event) error {
 		}
 		rc.m.Events.WithLabelValues(kind, status, verdict).Inc()
 		if ev.Kind == KindStatus && !ev.At.IsZero() {
-			rc.m.Lag.WithLabelValues(status).Observe(max(0, time.Since(ev.At).Seconds()))
+			rc.m.Lag.WithLabelValues(status).Observe(max(0, rc.cfg.Now().Sub(ev.At).Seconds()))
 		}
 	}
 	return nil

@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/metrics"
 )
 
 const testSecret = "whsec-test-0123456789"
@@ -489,5 +491,47 @@ func TestParse(t *testing.T) {
 		if _, valid := ulidTime(id); valid {
 			t.Errorf("ulidTime(%q) valid", id)
 		}
+	}
+}
+
+func TestReceiverMetrics(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{})
+	m := metrics.New().NewWebhooks()
+	b.rc.m = m
+	rcpt := "+15550000009"
+	id := ulidAt(testNow.Add(-10*time.Second), 9)
+	buckets := seedAccepted(t, b, "run-m", []string{rcpt}, []string{id})
+	// Delivered 3 s before it arrives.
+	if w := post(t, b, statusBody("run-m", rcpt, buckets[rcpt], id, StatusDelivered, testNow.Add(-3*time.Second)), testSecret); w.Code != http.StatusOK {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if w := post(t, b, statusBody("run-m", rcpt, buckets[rcpt], id, StatusDelivered, testNow), "wrong"); w.Code != http.StatusUnauthorized {
+		t.Fatalf("%d", w.Code)
+	}
+	if n := testutil.ToFloat64(m.Events.WithLabelValues("status", StatusDelivered, "applied")); n != 1 {
+		t.Fatalf("events applied %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(m.Requests.WithLabelValues("unauthorized")); n != 1 {
+		t.Fatalf("unauthorized %v, want 1", n)
+	}
+	want := `
+# HELP herald_webhook_event_lag_seconds Time from a webhook event's timestamp to its arrival at the receiver, by status (the timestamp has one-second precision).
+# TYPE herald_webhook_event_lag_seconds histogram
+herald_webhook_event_lag_seconds_bucket{status="delivered",le="1"} 0
+herald_webhook_event_lag_seconds_bucket{status="delivered",le="2"} 0
+herald_webhook_event_lag_seconds_bucket{status="delivered",le="5"} 1
+herald_webhook_event_lag_seconds_bucket{status="delivered",le="10"} 1
+herald_webhook_event_lag_seconds_bucket{status="delivered",le="30"} 1
+herald_webhook_event_lag_seconds_bucket{status="delivered",le="60"} 1
+herald_webhook_event_lag_seconds_bucket{status="delivered",le="300"} 1
+herald_webhook_event_lag_seconds_bucket{status="delivered",le="900"} 1
+herald_webhook_event_lag_seconds_bucket{status="delivered",le="3600"} 1
+herald_webhook_event_lag_seconds_bucket{status="delivered",le="+Inf"} 1
+herald_webhook_event_lag_seconds_sum{status="delivered"} 3
+herald_webhook_event_lag_seconds_count{status="delivered"} 1
+`
+	if err := testutil.CollectAndCompare(m.Lag, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
 	}
 }
