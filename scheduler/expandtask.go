@@ -21,8 +21,8 @@ type ExpandConfig struct {
 	// Window is how much sending time a run's pending tasks may cover: the window holds
 	// Window × the run's rate (the campaign's rate, else its sender's) tasks. Default 2m.
 	Window time.Duration
-	// MinWindow and MaxWindow bound the window in tasks. Defaults 1,000 and 20,000 (about
-	// 15 MB of Redis at asynq's ~760 bytes a task); a negative MaxWindow removes the bound.
+	// MinWindow and MaxWindow bound the window in tasks. Defaults 1,000 and 5,000 (about
+	// 4 MB of Redis at asynq's ~760 bytes a task); a negative MaxWindow removes the bound.
 	MinWindow int
 	MaxWindow int
 	// TopUp is how often a full window is looked at again. Default 1s.
@@ -39,7 +39,7 @@ type ExpandConfig struct {
 func (c *ExpandConfig) setDefaults() {
 	c.Window = cmp.Or(c.Window, 2*time.Minute)
 	c.MinWindow = cmp.Or(c.MinWindow, 1000)
-	c.MaxWindow = cmp.Or(c.MaxWindow, 20000)
+	c.MaxWindow = cmp.Or(c.MaxWindow, 5000)
 	c.TopUp = cmp.Or(c.TopUp, time.Second)
 	c.Hold = cmp.Or(c.Hold, 30*time.Second)
 	c.BatchSize = cmp.Or(c.BatchSize, 500)

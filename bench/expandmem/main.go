@@ -59,7 +59,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 0, "stop after this long (0: when the run completes)")
 	flag.IntVar(&o.concurrency, "concurrency", 50, "worker concurrency")
 	flag.DurationVar(&o.window, "window", 2*time.Minute, "expansion window, in sending time at the rate")
-	flag.IntVar(&o.maxWindow, "max-window", 20000, "expansion window bound, tasks")
+	flag.IntVar(&o.maxWindow, "max-window", 5000, "expansion window bound, tasks")
 	flag.DurationVar(&o.every, "print-every", 10*time.Second, "print a sample line this often (samples are taken every second)")
 	flag.Parse()
 	if err := run(o); err != nil {

@@ -224,7 +224,7 @@ func Default() Config {
 		Log:      Log{Level: "info", Format: "auto"},
 		Webhooks: Webhooks{MaxBody: 1 << 20, ParkFor: Duration(15 * time.Minute)},
 		Scheduler: Scheduler{Poll: Duration(2 * time.Second), Window: Duration(2 * time.Minute), MinWindow: 1000,
-			MaxWindow: 20000, ExpandConcurrency: 4},
+			MaxWindow: 5000, ExpandConcurrency: 4},
 	}
 }
 

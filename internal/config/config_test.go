@@ -92,7 +92,7 @@ func TestLoadDefaults(t *testing.T) {
 		Log:      config.Log{Level: "info", Format: "auto"},
 		Webhooks: config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
 		Scheduler: config.Scheduler{Poll: config.Duration(2 * time.Second), Window: config.Duration(2 * time.Minute),
-			MinWindow: 1000, MaxWindow: 20000, ExpandConcurrency: 4},
+			MinWindow: 1000, MaxWindow: 5000, ExpandConcurrency: 4},
 	}
 	if got := config.Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() (-want, +got):\n- %+v\n+ %+v", want, got)
@@ -219,7 +219,7 @@ log:
 		Log:      config.Log{Level: "debug", Format: "json"},
 		Webhooks: config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
 		Scheduler: config.Scheduler{Poll: config.Duration(2 * time.Second), Window: config.Duration(2 * time.Minute),
-			MinWindow: 1000, MaxWindow: 20000, ExpandConcurrency: 4},
+			MinWindow: 1000, MaxWindow: 5000, ExpandConcurrency: 4},
 		APIKey:        "file-key",
 		WebhookSecret: "file-secret",
 	}
