@@ -226,6 +226,12 @@ var ErrStaleBatch = errors.New("expansion batch does not start at the run's curs
 // written as skipped(Skip), and skippedRows counts rows that never reach the ledger by reason
 // (e.g. "invalid"). It returns, per entry, whether it was newly planned and needs a task.
 func (l *Ledger) Plan(ctx context.Context, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
+	return l.plan(ctx, planCmd, runID, from, to, skippedRows, entries)
+}
+
+// plan runs a planning script (planCmd or planQueuedCmd, which share their arguments and
+// answer) on one expansion batch.
+func (l *Ledger) plan(ctx context.Context, script *redis.Script, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
 	ki := newKeyIndex(rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID))
 	reasons := make([]string, 0, len(skippedRows))
 	for r := range skippedRows {
@@ -240,7 +246,7 @@ func (l *Ledger) Plan(ctx context.Context, runID string, from, to int, skippedRo
 	for _, e := range entries {
 		args = append(args, ki.of(runID, e.Bucket), e.Recipient, e.Row, e.Skip)
 	}
-	res, err := planCmd.Run(ctx, l.rdb, ki.keys, args...).Int64Slice()
+	res, err := script.Run(ctx, l.rdb, ki.keys, args...).Int64Slice()
 	if err != nil {
 		return nil, fmt.Errorf("ledger: plan batch of run %s: %w", runID, err)
 	}

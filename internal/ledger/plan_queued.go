@@ -2,12 +2,8 @@ package ledger
 
 import (
 	"context"
-	"fmt"
-	"sort"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // planQueuedCmd is planCmd for expansions that write a batch's tasks right after planning
@@ -64,33 +60,5 @@ return out
 // planned entries are written as queued at once (the expansion then advances queued_to with
 // MarkQueued and no entries). It returns, per entry, whether it needs a task.
 func (l *Ledger) PlanQueued(ctx context.Context, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
-	ki := newKeyIndex(rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID))
-	reasons := make([]string, 0, len(skippedRows))
-	for r := range skippedRows {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
-	args := make([]any, 0, 3+2*len(reasons)+4*len(entries))
-	args = append(args, from, to, len(reasons))
-	for _, r := range reasons {
-		args = append(args, r, skippedRows[r])
-	}
-	for _, e := range entries {
-		args = append(args, ki.of(runID, e.Bucket), e.Recipient, e.Row, e.Skip)
-	}
-	res, err := planQueuedCmd.Run(ctx, l.rdb, ki.keys, args...).Int64Slice()
-	if err != nil {
-		return nil, fmt.Errorf("ledger: plan batch of run %s: %w", runID, err)
-	}
-	if len(res) == 1 && res[0] == -1 {
-		return nil, fmt.Errorf("ledger: plan rows %d-%d of run %s: %w", from+1, to, runID, ErrStaleBatch)
-	}
-	if len(res) != len(entries) {
-		return nil, fmt.Errorf("ledger: plan batch of run %s: %d results for %d entries", runID, len(res), len(entries))
-	}
-	out := make([]bool, len(res))
-	for i, v := range res {
-		out[i] = v == 1
-	}
-	return out, nil
+	return l.plan(ctx, planQueuedCmd, runID, from, to, skippedRows, entries)
 }
