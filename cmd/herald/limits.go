@@ -105,7 +105,7 @@ func limitsNow(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis
 	rep := limitsReport{Business: biz, At: now.UTC(), BusinessRate: c.Connectly.BusinessRate,
 		PairInterval: c.Limits.PairInterval.D().String()}
 	var err error
-	if rep.BusinessUse, err = lim.Usage(ctx, rkeys.BusinessLimit(biz), 5); err != nil {
+	if rep.BusinessUse, err = lim.Usage(ctx, rkeys.BusinessLimit(biz), 5, now); err != nil {
 		return rep, err
 	}
 	senders, err := knownSenders(ctx, c, rdb)
@@ -119,7 +119,7 @@ func limitsNow(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis
 			rate = r
 		}
 		u := senderUse{Sender: s, Rate: rate, Factor: 1}
-		if u.Use, err = lim.Usage(ctx, rkeys.SenderLimit(biz, s), 5); err != nil {
+		if u.Use, err = lim.Usage(ctx, rkeys.SenderLimit(biz, s), 5, now); err != nil {
 			return rep, err
 		}
 		if !c.Limits.Adaptive.Off {

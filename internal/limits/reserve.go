@@ -85,8 +85,10 @@ type Request struct {
 	Limits []Limit
 	// MaxWait is the longest wait for a rate permit the caller accepts.
 	MaxWait time.Duration
-	// Usage lists positions in Keys whose per-second use is counted (for `herald limits show`).
-	Usage []int
+	// Usage lists positions in Keys whose per-second use is counted (for `herald limits show`),
+	// in the second of UsageAt (zero: time.Now).
+	Usage   []int
+	UsageAt time.Time
 	// Tier, Cap and Adaptive are optional.
 	Tier     *Tier
 	Cap      *Cap
@@ -220,17 +222,8 @@ if tierKey then
   redis.call('ZADD', tierKey, nowms, ARGV[6])
   redis.call('PEXPIRE', tierKey, tonumber(ARGV[5]) + 60000)
 end
-local sec = math.floor(now / 1000000)
 for j = 0, nUsage - 1 do
-  local uk = KEYS[k + j]
-  redis.call('HINCRBY', uk, sec, 1)
-  redis.call('HDEL', uk, sec - 10)
-  if redis.call('HLEN', uk) > 16 then
-    for _, f in ipairs(redis.call('HKEYS', uk)) do
-      if tonumber(f) < sec - 10 then redis.call('HDEL', uk, f) end
-    end
-  end
-  redis.call('PEXPIRE', uk, 15000)
+  if redis.call('INCR', KEYS[k + j]) == 1 then redis.call('PEXPIRE', KEYS[k + j], 15000) end
 end
 return {1, string.format('%.0f', wait), '', tierNew, capNew, fs, bind}
 `)
@@ -250,8 +243,10 @@ func (r *Request) limitIndex(pos int) int {
 	return -1
 }
 
-// UsageKey is where the per-second use of a limit is counted.
-func UsageKey(limitKey string) string { return limitKey + ":use" }
+// UsageKey is where the use of a limit in one second (unix) is counted; it expires after 15 s.
+func UsageKey(limitKey string, sec int64) string {
+	return limitKey + ":use:" + strconv.FormatInt(sec, 10)
+}
 
 func (r *Request) now() time.Time {
 	if r.Now.IsZero() {
@@ -300,9 +295,13 @@ func (r *Request) args() ([]string, []any) {
 		args = append(args, 0, 1, 0)
 	}
 	var usage []string
+	at := r.UsageAt
+	if at.IsZero() {
+		at = time.Now()
+	}
 	for _, i := range r.Usage {
 		if pos[i] > 0 {
-			usage = append(usage, UsageKey(r.Keys[i]))
+			usage = append(usage, UsageKey(r.Keys[i], at.Unix()))
 		}
 	}
 	ks = append(ks, usage...)

@@ -175,21 +175,24 @@ func TestAdaptive(t *testing.T) {
 func TestUsage(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
-	r := &Request{Keys: []string{"sender"}, Limits: []Limit{{Rate: 1000, Burst: 1000}}, MaxWait: time.Second, Usage: []int{0}}
+	r := &Request{Keys: []string{"sender"}, Limits: []Limit{{Rate: 1000, Burst: 1000}}, MaxWait: time.Second, Usage: []int{0},
+		UsageAt: t0}
 	for range 30 {
 		reserveReq(t, b, r)
 	}
-	b.mr.SetTime(t0.Add(time.Second))
+	r.UsageAt = t0.Add(time.Second)
 	for range 10 {
 		reserveReq(t, b, r)
 	}
-	b.mr.SetTime(t0.Add(2 * time.Second))
-	u, err := b.lim.Usage(ctx, "sender", 2)
+	u, err := b.lim.Usage(ctx, "sender", 2, t0.Add(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u != 20 {
 		t.Fatalf("usage = %v/s, want (30+10)/2", u)
+	}
+	if ttl := b.mr.TTL(UsageKey("sender", t0.Unix())); ttl <= 0 || ttl > 15*time.Second {
+		t.Fatalf("usage count TTL %v, want it to expire within 15 s", ttl)
 	}
 }
 

@@ -88,22 +88,17 @@ func (l *Limiter) BackoffOf(ctx context.Context, key string, p Policy, now time.
 	return Backoff{Factor: cur, Since: since, Full: since.Add(time.Duration(need) * p.Every)}, nil
 }
 
-// Usage returns a limit's sends per second over the last `seconds` whole seconds (by Redis's
-// clock), from the counts reservations keep (Request.Usage).
-func (l *Limiter) Usage(ctx context.Context, limitKey string, seconds int) (float64, error) {
+// Usage returns a limit's sends per second over the `seconds` whole seconds before now, from
+// the counts reservations keep (Request.Usage).
+func (l *Limiter) Usage(ctx context.Context, limitKey string, seconds int, now time.Time) (float64, error) {
 	if seconds < 1 || seconds > 10 {
 		return 0, errors.New("limits: usage: seconds must be 1 to 10")
 	}
-	now, err := l.rdb.Time(ctx).Result()
-	if err != nil {
-		return 0, fmt.Errorf("limits: usage: %w", err)
+	keys := make([]string, seconds)
+	for i := range keys {
+		keys[i] = UsageKey(limitKey, now.Unix()-1-int64(i))
 	}
-	sec := now.Unix()
-	fields := make([]string, seconds)
-	for i := range fields {
-		fields[i] = strconv.FormatInt(sec-1-int64(i), 10)
-	}
-	vals, err := l.rdb.HMGet(ctx, UsageKey(limitKey), fields...).Result()
+	vals, err := l.rdb.MGet(ctx, keys...).Result()
 	if err != nil {
 		return 0, fmt.Errorf("limits: usage: %w", err)
 	}
