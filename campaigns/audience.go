@@ -290,7 +290,7 @@ func NormalizePhone(raw, region string) (string, error) {
 // fastValidE164 reports whether raw is already canonical E.164 ("+" and digits, no leading
 // zero in the national number) and valid for its country. It skips the phone library's
 // general parser (whose regular expressions cost most of an audience's reading time) and asks
-// only its validity check; E.164 country codes are prefix-free, so the first 1 to 3 digits
+// only its validity check (see validNational); E.164 country codes are prefix-free, so the first 1 to 3 digits
 // that name a known code are the code. Anything else goes through the full parser.
 func fastValidE164(raw string) bool {
 	if len(raw) < 8 || len(raw) > 16 || raw[0] != '+' || raw[1] == '0' {
@@ -310,12 +310,7 @@ func fastValidE164(raw string) bool {
 		if national == "" || national[0] == '0' {
 			return false
 		}
-		nn, err := strconv.ParseUint(national, 10, 64)
-		if err != nil {
-			return false
-		}
-		c32 := int32(cc)
-		return phonenumbers.IsValidNumber(&phonenumbers.PhoneNumber{CountryCode: &c32, NationalNumber: &nn})
+		return validNational(cc, national)
 	}
 	return false
 }
