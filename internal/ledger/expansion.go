@@ -61,3 +61,49 @@ func (l *Ledger) Pending(ctx context.Context, runID string) (int64, error) {
 	}
 	return n, nil
 }
+
+// BatchView is what an expansion needs to know before it plans a batch.
+type BatchView struct {
+	// Status is the run's status ("" when the run does not exist).
+	Status RunStatus
+	// Pending is as Pending reports.
+	Pending int64
+	// Suppressed says, per recipient asked about, whether the person opted out.
+	Suppressed []bool
+}
+
+// ViewBatch reads, in one round trip, the run's status, its pending count and which of the
+// recipients are on the suppression list.
+func (l *Ledger) ViewBatch(ctx context.Context, runID string, recipients []string) (BatchView, error) {
+	var (
+		status *redis.StringCmd
+		counts *redis.SliceCmd
+		supp   *redis.SliceCmd
+		v      BatchView
+	)
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		status = p.HGet(ctx, rkeys.Run(runID), "status")
+		counts = p.HMGet(ctx, rkeys.Counts(runID), string(Planned), string(Queued), string(Submitting))
+		if len(recipients) > 0 {
+			supp = p.HMGet(ctx, rkeys.Suppressed(), recipients...)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return v, fmt.Errorf("ledger: read run %s before a batch: %w", runID, err)
+	}
+	v.Status = RunStatus(status.Val())
+	for _, c := range counts.Val() {
+		if s, ok := c.(string); ok {
+			k, _ := strconv.ParseInt(s, 10, 64)
+			v.Pending += k
+		}
+	}
+	v.Suppressed = make([]bool, len(recipients))
+	if supp != nil {
+		for i, x := range supp.Val() {
+			v.Suppressed[i] = x != nil
+		}
+	}
+	return v, nil
+}

@@ -265,9 +265,19 @@ func (l *Ledger) plan(ctx context.Context, script *redis.Script, runID string, f
 
 // MarkQueued records that the send tasks of rows (from, to] exist.
 func (l *Ledger) MarkQueued(ctx context.Context, runID string, from, to int, entries []PlanEntry) error {
+	return l.markQueued(ctx, runID, from, to, "", entries)
+}
+
+// MarkQueuedAt is MarkQueued that also records, in the same step, the audience file offset
+// just after row to (see SetCursorOffset).
+func (l *Ledger) MarkQueuedAt(ctx context.Context, runID string, from, to int, offset int64, entries []PlanEntry) error {
+	return l.markQueued(ctx, runID, from, to, strconv.FormatInt(offset, 10), entries)
+}
+
+func (l *Ledger) markQueued(ctx context.Context, runID string, from, to int, offset string, entries []PlanEntry) error {
 	ki := newKeyIndex(rkeys.Run(runID), rkeys.Counts(runID))
-	args := make([]any, 0, 2+2*len(entries))
-	args = append(args, from, to)
+	args := make([]any, 0, 3+2*len(entries))
+	args = append(args, from, to, offset)
 	for _, e := range entries {
 		args = append(args, ki.of(runID, e.Bucket), e.Recipient)
 	}

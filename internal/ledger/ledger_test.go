@@ -262,6 +262,44 @@ func TestMarkQueued(t *testing.T) {
 		wantErrIs(t, b.l.MarkQueued(ctx, runID, 0, 2, entries), ErrStaleBatch)
 		wantEqual(t, "counters", before, getCounters(t, b, runID))
 	})
+
+	t.Run("AtRecordsTheOffsetWithTheCursor", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		entries := seedRun(t, b, runID, AtMostOnce, recipients(2), false)
+		if err := b.l.MarkQueuedAt(ctx, runID, 0, 2, 4096, entries); err != nil {
+			t.Fatal(err)
+		}
+		row, off, ok, err := b.l.CursorOffset(ctx, runID)
+		if err != nil || !ok || row != 2 || off != 4096 {
+			t.Fatalf("CursorOffset = %d, %d, %v, %v; want 2, 4096, true", row, off, ok, err)
+		}
+		// A stale batch records nothing.
+		wantErrIs(t, b.l.MarkQueuedAt(ctx, runID, 0, 2, 9999, entries), ErrStaleBatch)
+		if row, off, _, _ := b.l.CursorOffset(ctx, runID); row != 2 || off != 4096 {
+			t.Fatalf("after a stale batch CursorOffset = %d, %d; want 2, 4096", row, off)
+		}
+	})
+}
+
+func TestViewBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	const runID = "r1"
+	rcpts := recipients(3)
+	if v, err := b.l.ViewBatch(ctx, runID, rcpts); err != nil || v.Status != "" || v.Pending != 0 {
+		t.Fatalf("no run: ViewBatch = %+v, %v; want empty status", v, err)
+	}
+	seedRun(t, b, runID, AtMostOnce, rcpts, false)
+	if err := b.l.Suppress(ctx, rcpts[1], "STOP"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := b.l.ViewBatch(ctx, runID, rcpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "view", BatchView{Status: RunRunning, Pending: 3, Suppressed: []bool{false, true, false}}, v)
 }
 
 func TestClaim(t *testing.T) {

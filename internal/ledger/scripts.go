@@ -82,12 +82,14 @@ return out
 // Entries a worker already claimed are left alone.
 //
 // KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3..] -> ledger buckets
-// ARGV[1] -> queued_to cursor before the batch, ARGV[2] -> after, then (key index, recipient) pairs.
+// ARGV[1] -> queued_to cursor before the batch, ARGV[2] -> after, ARGV[3] -> the audience
+// file offset after the batch's last row (empty: none), then (key index, recipient) pairs.
 // Returns -1 when the cursor does not match, else 0.
 var queuedCmd = redis.NewScript(luaLib + `
 local cur = tonumber(redis.call('HGET', KEYS[1], 'queued_to') or '0')
 if cur ~= tonumber(ARGV[1]) then return -1 end
-for i = 3, #ARGV, 2 do
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'queued_off', ARGV[2] .. ':' .. ARGV[3]) end
+for i = 4, #ARGV, 2 do
   local k = KEYS[tonumber(ARGV[i])]
   local v = redis.call('HGET', k, ARGV[i + 1])
   if v and string.sub(v, 1, 1) == 'p' then
