@@ -358,10 +358,10 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 			add("expire_after", fmt.Sprintf("%q is not a positive duration (e.g. 6h, 90m)", d.ExpireAfter))
 		}
 	}
-	if d.Rate < 0 || d.Rate > 1000 {
+	if !(d.Rate >= 0 && d.Rate <= 1000) { // NaN too
 		add("rate", fmt.Sprintf("%g: want 0 (the sender's rate) to 1000 messages/s", d.Rate))
 	}
-	if d.Audience.MaxInvalidShare < 0 || d.Audience.MaxInvalidShare > 1 {
+	if !(d.Audience.MaxInvalidShare >= 0 && d.Audience.MaxInvalidShare <= 1) { // NaN too
 		add("audience.max_invalid_share", fmt.Sprintf("%g: want a share from 0 to 1", d.Audience.MaxInvalidShare))
 	} else if d.Audience.MaxInvalidShare == 0 {
 		d.Audience.MaxInvalidShare = 0.05

@@ -95,10 +95,7 @@ type TaskOptions struct {
 
 // NewSendTask builds the asynq task for one recipient.
 func NewSendTask(p SendPayload, o TaskOptions) (*asynq.Task, error) {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode send payload: %w", err)
-	}
+	b := EncodeSend(p)
 	opts := []asynq.Option{asynq.TaskID(TaskID(p.Run, p.To)), asynq.Queue(o.Queue), asynq.MaxRetry(o.MaxRetry)}
 	if o.Timeout > 0 {
 		opts = append(opts, asynq.Timeout(o.Timeout))
