@@ -95,24 +95,31 @@ func encodeTaskMessage(t TaskSpec) []byte {
 //
 // KEYS[1] -> asynq:{<qname>}:pending, KEYS[2] -> asynq:{<qname>}:scheduled,
 // KEYS[3..] -> asynq:{<qname>}:t:<task_id>, one per task
-// ARGV[1] -> current unix time in nsec, then per task: message data, task ID, process_at
-// (unix seconds; 0 for pending now).
+// ARGV[1] -> current unix time in nsec, ARGV[2] -> "1" to leave a task whose id exists alone
+// (as asynq does), "0" when the caller knows none exists; then per task: message data, task
+// ID, process_at (unix seconds; 0 for pending now).
 // Returns one flag per task: 1 created, 0 the id existed.
 var asynqBatchCmd = redis.NewScript(`
-local out = {}
+local out, ids = {}, {}
+local check = ARGV[2] == "1"
 for i = 3, #KEYS do
-  local j = 2 + (i - 3) * 3
-  if redis.call("EXISTS", KEYS[i]) == 1 then
+  local j = 3 + (i - 3) * 3
+  if check and redis.call("EXISTS", KEYS[i]) == 1 then
     out[#out + 1] = 0
   elseif ARGV[j + 2] == "0" then
     redis.call("HSET", KEYS[i], "msg", ARGV[j], "state", "pending", "pending_since", ARGV[1])
-    redis.call("LPUSH", KEYS[1], ARGV[j + 1])
+    ids[#ids + 1] = ARGV[j + 1]
     out[#out + 1] = 1
   else
     redis.call("HSET", KEYS[i], "msg", ARGV[j], "state", "scheduled")
     redis.call("ZADD", KEYS[2], ARGV[j + 2], ARGV[j + 1])
     out[#out + 1] = 1
   end
+end
+-- LPUSH in chunks rather than once a task: the ids land in the list in task order, as one
+-- LPUSH each would (chunks keep unpack within Lua's stack limit).
+for s = 1, #ids, 1000 do
+  redis.call("LPUSH", KEYS[1], unpack(ids, s, math.min(s + 999, #ids)))
 end
 return out
 `)
@@ -121,6 +128,21 @@ return out
 // task whether it was created (false: a task with its id already existed). On error some
 // tasks may have been written; calling again with the same tasks is safe.
 func (b *BatchEnqueuer) Enqueue(ctx context.Context, tasks []TaskSpec) ([]bool, error) {
+	return b.enqueue(ctx, tasks, true)
+}
+
+// EnqueueNew is Enqueue for tasks the caller knows do not exist, which saves Redis one
+// lookup per task: the expansion uses it for recipients whose ledger entry the same batch
+// has just created, as a task id is derived from the run and the recipient and Herald never
+// deletes a ledger entry whose task may remain. Given an existing id it would write the
+// task again and queue the id twice (the ledger's claim still sends once); use Enqueue
+// whenever that cannot be ruled out. On error some tasks may have been written; call
+// Enqueue (not EnqueueNew) to write them again.
+func (b *BatchEnqueuer) EnqueueNew(ctx context.Context, tasks []TaskSpec) ([]bool, error) {
+	return b.enqueue(ctx, tasks, false)
+}
+
+func (b *BatchEnqueuer) enqueue(ctx context.Context, tasks []TaskSpec, check bool) ([]bool, error) {
 	created := make([]bool, len(tasks))
 	if len(tasks) == 0 {
 		return created, nil
@@ -142,6 +164,10 @@ func (b *BatchEnqueuer) Enqueue(ctx context.Context, tasks []TaskSpec) ([]bool, 
 		}
 		byQueue[t.Queue] = append(byQueue[t.Queue], i)
 	}
+	checkArg := "0"
+	if check {
+		checkArg = "1"
+	}
 	now := b.now()
 	type call struct {
 		idx  []int
@@ -151,9 +177,9 @@ func (b *BatchEnqueuer) Enqueue(ctx context.Context, tasks []TaskSpec) ([]bool, 
 	calls := make([]call, 0, len(queues))
 	for _, q := range queues {
 		idx := byQueue[q]
-		c := call{idx: idx, keys: make([]string, 0, 2+len(idx)), args: make([]any, 0, 1+3*len(idx))}
+		c := call{idx: idx, keys: make([]string, 0, 2+len(idx)), args: make([]any, 0, 2+3*len(idx))}
 		c.keys = append(c.keys, asynqPendingKey(q), asynqScheduledKey(q))
-		c.args = append(c.args, now.UnixNano())
+		c.args = append(c.args, now.UnixNano(), checkArg)
 		for _, i := range idx {
 			t := tasks[i]
 			var at int64

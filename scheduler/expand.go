@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -188,168 +187,100 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		}
 	}
 
+	// Batches go to Redis on a writer goroutine, in cursor order, while this one prepares the
+	// next: Redis works on batch k while batch k+1 is encoded.
+	w := newBatchWriter(e, run, &st, estimate)
+	go w.loop(ctx)
+	defer w.stop() // on the early returns below
+
 	flush := func(to int) error {
 		if to == from {
 			return nil
 		}
-		entries := make([]ledger.PlanEntry, len(batch))
-		for i, p := range batch {
-			entries[i] = p.entry
-		}
-		fresh := make([]bool, len(batch))
-		if to > planned {
-			// A run cancelled while it expands still accounts for every row: the rest are
-			// planned as skipped(cancelled), with no task, so its states add up to the audience.
-			cur, err := e.cfg.Ledger.GetRun(ctx, run.ID)
-			if err != nil {
-				return err
-			}
-			cancelled := cur.Status == ledger.RunCancelled
-			if e.cfg.Window > 0 && len(batch) > 0 && !cancelled {
-				pending, err := e.cfg.Ledger.Pending(ctx, run.ID)
-				if err != nil {
-					return err
-				}
-				if pending > 0 && pending+int64(len(batch)) > int64(e.cfg.Window) {
-					return fmt.Errorf("run %s: %d tasks pending, window %d: %w", run.ID, pending, e.cfg.Window, ErrWindowFull)
-				}
-			}
-			// People who opted out are planned as skipped(suppressed): one read per batch.
-			rcpts := make([]string, len(entries))
-			for i, e := range entries {
-				rcpts[i] = e.Recipient
-			}
-			supp, err := e.cfg.Ledger.Suppressed(ctx, rcpts)
-			if err != nil {
-				return err
-			}
-			for i, s := range supp {
-				if s {
-					entries[i].Skip = "suppressed"
-				}
-				if cancelled {
-					entries[i].Skip = "cancelled"
-				}
-			}
-			// A new batch: write the ledger first; only newly planned recipients get a task.
-			plan := e.cfg.Ledger.Plan
-			if e.cfg.Batch != nil {
-				// Tasks follow in one round trip: entries go straight to queued.
-				plan = e.cfg.Ledger.PlanQueued
-			}
-			flags, err := plan(ctx, run.ID, from, to, skipped, entries)
-			if err != nil {
-				return err
-			}
-			fresh = flags
-			planned = to
+		j := expandJob{from: to, to: to, batch: batch, fresh: to > planned, off: curOff}
+		j.from = from
+		if len(skipped) > 0 {
+			j.skipped = make(map[string]int, len(skipped))
 			for r, n := range skipped {
-				st.Skipped[r] += n
-			}
-		} else {
-			// Planned before an interruption: the ledger says which rows planned an entry that
-			// no worker has claimed yet; enqueue those again, the TaskID keeps each single. A
-			// duplicate row must not: its task would win the TaskID race half the time and send
-			// that row's parameters. Nor does a suppressed row, or an entry already in flight.
-			for i, p := range batch {
-				en, ok, err := e.cfg.Ledger.Entry(ctx, run.ID, p.entry.Bucket, p.entry.Recipient)
-				if err != nil {
-					return err
-				}
-				fresh[i] = ok && (en.State == ledger.Planned || en.State == ledger.Queued) && en.Row == p.entry.Row
+				j.skipped[r] = n
 			}
 		}
-		toSend := make([]pending, 0, len(batch))
-		for i, p := range batch {
-			if fresh[i] {
-				toSend = append(toSend, p)
-				st.Planned++
-			}
-		}
-		var n, sched int
 		if e.cfg.Batch != nil {
-			n, sched, err = e.writeAll(ctx, run.Queue, toSend)
-		} else {
-			n, sched, err = e.enqueueAll(ctx, run.Queue, toSend)
-		}
-		st.Enqueued += n
-		st.Scheduled += sched
-		if err != nil {
-			return err
-		}
-		marked := entries
-		if e.cfg.Batch != nil {
-			marked = nil // planned as queued already; only the cursor moves
-		}
-		if err := e.cfg.Ledger.MarkQueued(ctx, run.ID, from, to, marked); err != nil {
-			return err
-		}
-		if curOff >= 0 {
-			if err := e.cfg.Ledger.SetCursorOffset(ctx, run.ID, to, curOff); err != nil {
+			var err error
+			if j.specs, err = e.specsFor(run.Queue, batch); err != nil {
 				return err
 			}
 		}
-		from, queued = to, to
-		batch = batch[:0]
-		clear(skipped)
-		if e.cfg.Progress != nil {
-			e.cfg.Progress(to, max(estimate, to))
+		if err := w.send(j); err != nil {
+			return err
 		}
+		planned = max(planned, to)
+		from, queued = to, to
+		batch = make([]pending, 0, e.cfg.BatchSize)
+		clear(skipped)
 		return nil
 	}
 
 	// Rows are read, normalised and rendered ahead on every core while batches go to Redis.
-	done := make(chan struct{})
-	defer close(done)
-	for b := range campaigns.Stream(ar, renderer, done) {
-		if b.Err != nil {
-			return st, b.Err
-		}
-		for _, it := range b.Rows {
-			if err := ctx.Err(); err != nil {
-				return st, err
+	feed := func() error {
+		done := make(chan struct{})
+		defer close(done)
+		for b := range campaigns.Stream(ar, renderer, done) {
+			if b.Err != nil {
+				return b.Err
 			}
-			row := it.Row
-			lastN, curOff = row.N, it.Offset
-			if keep != nil && (row.Recipient == "" || !keep(row.Recipient)) {
-				if row.N == planned && planned > queued {
+			for _, it := range b.Rows {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				row := it.Row
+				lastN, curOff = row.N, it.Offset
+				if keep != nil && (row.Recipient == "" || !keep(row.Recipient)) {
+					if row.N == planned && planned > queued {
+						if err := flush(row.N); err != nil {
+							return err
+						}
+					}
+					continue
+				}
+				rows++
+				if row.N <= queued {
+					continue
+				}
+				switch {
+				case row.SkipReason != "":
+					skipped[row.SkipReason]++
+					log.Debug().Int("row", row.N).Str("reason", row.SkipReason).Msg("row skipped")
+				case it.RenderErr != nil:
+					skipped["invalid_params"]++
+					log.Debug().Int("row", row.N).Err(it.RenderErr).Msg("row skipped")
+				default:
+					p := campaigns.SendPayload{
+						Run: run.ID, To: row.Recipient, Bucket: ledger.BucketOf(row.Recipient, run.Buckets), Row: row.N,
+						Campaign: run.Campaign, Template: run.Template, Language: cmp.Or(row.Language, run.Language), Sender: run.Sender,
+						Params: it.Params, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.Template.Category,
+					}
+					at, skip := timing.apply(&p, row, e.cfg.Now())
+					batch = append(batch, pending{entry: ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N, Skip: skip}, payload: p, at: at})
+				}
+				// Cut batches at the batch size and at the planned cursor, so a resumed expansion
+				// replays exactly the batches that were planned but not marked queued.
+				if row.N-from >= e.cfg.BatchSize || row.N == planned {
 					if err := flush(row.N); err != nil {
-						return st, err
+						return err
 					}
 				}
-				continue
-			}
-			rows++
-			if row.N <= queued {
-				continue
-			}
-			switch {
-			case row.SkipReason != "":
-				skipped[row.SkipReason]++
-				log.Debug().Int("row", row.N).Str("reason", row.SkipReason).Msg("row skipped")
-			case it.RenderErr != nil:
-				skipped["invalid_params"]++
-				log.Debug().Int("row", row.N).Err(it.RenderErr).Msg("row skipped")
-			default:
-				p := campaigns.SendPayload{
-					Run: run.ID, To: row.Recipient, Bucket: ledger.BucketOf(row.Recipient, run.Buckets), Row: row.N,
-					Campaign: run.Campaign, Template: run.Template, Language: cmp.Or(row.Language, run.Language), Sender: run.Sender,
-					Params: it.Params, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.Template.Category,
-				}
-				at, skip := timing.apply(&p, row, e.cfg.Now())
-				batch = append(batch, pending{entry: ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N, Skip: skip}, payload: p, at: at})
-			}
-			// Cut batches at the batch size and at the planned cursor, so a resumed expansion
-			// replays exactly the batches that were planned but not marked queued.
-			if row.N-from >= e.cfg.BatchSize || row.N == planned {
-				if err := flush(row.N); err != nil {
-					return st, err
-				}
 			}
 		}
+		return flush(lastN)
 	}
-	if err := flush(lastN); err != nil {
+	ferr := feed()
+	// The writer finishes what it was handed before the stats are read.
+	if err := w.stop(); err != nil {
 		return st, err
+	}
+	if ferr != nil {
+		return st, ferr
 	}
 	st.Rows = rows
 	completed, err := e.cfg.Ledger.FinishExpansion(ctx, run.ID, rows)
@@ -375,6 +306,239 @@ type pending struct {
 	payload campaigns.SendPayload
 	// at, when set, is the send-window opening the task waits for.
 	at time.Time
+}
+
+// expandJob is one batch of audience rows (from, to] for the writer.
+type expandJob struct {
+	from, to int
+	batch    []pending
+	// specs are the batch's tasks, encoded, when the expander writes through a BatchEnqueuer.
+	specs   []TaskSpec
+	skipped map[string]int
+	// fresh: rows past the planned cursor (plan them); else a batch planned before an
+	// interruption, replayed.
+	fresh bool
+	// off is the audience file offset just after row to (-1: unknown).
+	off int64
+}
+
+// batchWriter applies an expansion's batches to Redis in order, in two stages on two
+// goroutines, so Redis always has work: while one batch's tasks are written, the next
+// batch is planned in the ledger. It stops at the first error; the cursors in Redis then
+// say what a resumed expansion does again (batches planned but not queued are replayed).
+type batchWriter struct {
+	e        *Expander
+	run      ledger.Run
+	st       *Stats
+	estimate int
+	jobs     chan expandJob
+	done     chan struct{} // closed when both stages have returned
+	failed   chan struct{} // closed at the first error, after err is set
+	once     sync.Once
+	err      error
+	stopped  bool
+}
+
+func newBatchWriter(e *Expander, run ledger.Run, st *Stats, estimate int) *batchWriter {
+	return &batchWriter{e: e, run: run, st: st, estimate: estimate,
+		jobs: make(chan expandJob, 1), done: make(chan struct{}), failed: make(chan struct{})}
+}
+
+func (w *batchWriter) fail(err error) {
+	w.once.Do(func() { w.err = err; close(w.failed) })
+}
+
+func (w *batchWriter) isFailed() bool {
+	select {
+	case <-w.failed:
+		return true
+	default:
+		return false
+	}
+}
+
+// plannedJob is a batch whose ledger entries are written, waiting for its tasks.
+type plannedJob struct {
+	expandJob
+	entries []ledger.PlanEntry
+	// fresh says, per row, whether it needs a task.
+	fresh []bool
+}
+
+func (w *batchWriter) loop(ctx context.Context) {
+	defer close(w.done)
+	planned := make(chan plannedJob, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for pj := range planned {
+			if w.isFailed() {
+				continue
+			}
+			if err := w.queue(ctx, pj); err != nil {
+				w.fail(err)
+			}
+		}
+	}()
+	for j := range w.jobs {
+		if w.isFailed() {
+			continue
+		}
+		pj, err := w.plan(ctx, j)
+		if err != nil {
+			w.fail(err)
+			continue
+		}
+		planned <- pj
+	}
+	close(planned)
+	wg.Wait()
+}
+
+// send hands a batch to the writer; it returns the writer's error once it has failed.
+func (w *batchWriter) send(j expandJob) error {
+	select {
+	case w.jobs <- j:
+		return nil
+	case <-w.failed:
+		return w.err
+	}
+}
+
+// stop waits for the writer to finish the batches handed to it and returns its error.
+func (w *batchWriter) stop() error {
+	if !w.stopped {
+		w.stopped = true
+		close(w.jobs)
+	}
+	<-w.done
+	if w.isFailed() {
+		return w.err
+	}
+	return nil
+}
+
+// plan writes a batch's ledger entries (or, for a replayed batch, reads which still need a
+// task).
+func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error) {
+	e, run, st := w.e, w.run, w.st
+	entries := make([]ledger.PlanEntry, len(j.batch))
+	for i, p := range j.batch {
+		entries[i] = p.entry
+	}
+	fresh := make([]bool, len(j.batch))
+	if j.fresh {
+		// One read: the run's status, its pending count, and who opted out.
+		rcpts := make([]string, len(entries))
+		for i, e := range entries {
+			rcpts[i] = e.Recipient
+		}
+		view, err := e.cfg.Ledger.ViewBatch(ctx, run.ID, rcpts)
+		if err != nil {
+			return plannedJob{}, err
+		}
+		if view.Status == "" {
+			return plannedJob{}, fmt.Errorf("run %s: %w", run.ID, ledger.ErrRunNotFound)
+		}
+		// A run cancelled while it expands still accounts for every row: the rest are
+		// planned as skipped(cancelled), with no task, so its states add up to the audience.
+		cancelled := view.Status == ledger.RunCancelled
+		if e.cfg.Window > 0 && len(j.batch) > 0 && !cancelled {
+			if view.Pending > 0 && view.Pending+int64(len(j.batch)) > int64(e.cfg.Window) {
+				return plannedJob{}, fmt.Errorf("run %s: %d tasks pending, window %d: %w", run.ID, view.Pending, e.cfg.Window, ErrWindowFull)
+			}
+		}
+		// People who opted out are planned as skipped(suppressed).
+		for i, s := range view.Suppressed {
+			if s {
+				entries[i].Skip = "suppressed"
+			}
+			if cancelled {
+				entries[i].Skip = "cancelled"
+			}
+		}
+		// A new batch: write the ledger first; only newly planned recipients get a task.
+		plan := e.cfg.Ledger.Plan
+		if e.cfg.Batch != nil {
+			// Tasks follow in one round trip: entries go straight to queued.
+			plan = e.cfg.Ledger.PlanQueued
+		}
+		flags, err := plan(ctx, run.ID, j.from, j.to, j.skipped, entries)
+		if err != nil {
+			return plannedJob{}, err
+		}
+		fresh = flags
+		for r, n := range j.skipped {
+			st.Skipped[r] += n
+		}
+	} else {
+		// Planned before an interruption: the ledger says which rows planned an entry that
+		// no worker has claimed yet; enqueue those again, the TaskID keeps each single. A
+		// duplicate row must not: its task would win the TaskID race half the time and send
+		// that row's parameters. Nor does a suppressed row, or an entry already in flight.
+		for i, p := range j.batch {
+			en, ok, err := e.cfg.Ledger.Entry(ctx, run.ID, p.entry.Bucket, p.entry.Recipient)
+			if err != nil {
+				return plannedJob{}, err
+			}
+			fresh[i] = ok && (en.State == ledger.Planned || en.State == ledger.Queued) && en.Row == p.entry.Row
+		}
+	}
+	return plannedJob{expandJob: j, entries: entries, fresh: fresh}, nil
+}
+
+// queue writes a planned batch's tasks and moves the queued cursor past it.
+func (w *batchWriter) queue(ctx context.Context, pj plannedJob) error {
+	e, run, st := w.e, w.run, w.st
+	j, entries, fresh := pj.expandJob, pj.entries, pj.fresh
+	var (
+		n, sched int
+		err      error
+	)
+	if e.cfg.Batch != nil {
+		specs := make([]TaskSpec, 0, len(j.specs))
+		ps := make([]pending, 0, len(j.specs))
+		for i := range j.batch {
+			if fresh[i] {
+				specs = append(specs, j.specs[i])
+				ps = append(ps, j.batch[i])
+			}
+		}
+		st.Planned += len(specs)
+		// A fresh batch's tasks are new: their ledger entries were created just now.
+		n, sched, err = e.writeSpecs(ctx, specs, ps, j.fresh)
+	} else {
+		toSend := make([]pending, 0, len(j.batch))
+		for i, p := range j.batch {
+			if fresh[i] {
+				toSend = append(toSend, p)
+			}
+		}
+		st.Planned += len(toSend)
+		n, sched, err = e.enqueueAll(ctx, run.Queue, toSend)
+	}
+	st.Enqueued += n
+	st.Scheduled += sched
+	if err != nil {
+		return err
+	}
+	marked := entries
+	if e.cfg.Batch != nil {
+		marked = nil // planned as queued already; only the cursor moves
+	}
+	if j.off >= 0 {
+		err = e.cfg.Ledger.MarkQueuedAt(ctx, run.ID, j.from, j.to, j.off, marked)
+	} else {
+		err = e.cfg.Ledger.MarkQueued(ctx, run.ID, j.from, j.to, marked)
+	}
+	if err != nil {
+		return err
+	}
+	if e.cfg.Progress != nil {
+		e.cfg.Progress(j.to, max(w.estimate, j.to))
+	}
+	return nil
 }
 
 // enqueueAll enqueues the tasks with bounded parallelism; a TaskID conflict means the task
@@ -434,25 +598,31 @@ func (e *Expander) enqueueAll(ctx context.Context, queue string, ps []pending) (
 	return n, sched, first
 }
 
-// writeAll writes the tasks through the batch enqueuer in one pipeline.
-func (e *Expander) writeAll(ctx context.Context, queue string, ps []pending) (int, int, error) {
-	if len(ps) == 0 {
-		return 0, 0, nil
-	}
+// specsFor encodes the batch's send tasks for the batch enqueuer, one per pending row.
+func (e *Expander) specsFor(queue string, ps []pending) ([]TaskSpec, error) {
 	opts := e.cfg.Task
 	if opts.Queue == "" {
 		opts.Queue = queue
 	}
 	specs := make([]TaskSpec, len(ps))
 	for i, p := range ps {
-		b, err := json.Marshal(p.payload)
-		if err != nil {
-			return 0, 0, fmt.Errorf("encode send payload: %w", err)
-		}
-		specs[i] = TaskSpec{Type: campaigns.TypeSend, Payload: b, ID: campaigns.TaskID(p.payload.Run, p.payload.To),
+		specs[i] = TaskSpec{Type: campaigns.TypeSend, Payload: campaigns.EncodeSend(p.payload), ID: campaigns.TaskID(p.payload.Run, p.payload.To),
 			Queue: opts.Queue, MaxRetry: opts.MaxRetry, Timeout: opts.Timeout, Retention: opts.Retention, ProcessAt: p.at}
 	}
-	created, err := e.cfg.Batch.Enqueue(ctx, specs)
+	return specs, nil
+}
+
+// writeSpecs writes encoded tasks (specs[i] is ps[i]'s) through the batch enqueuer in one
+// pipeline; isNew says no task with their ids can exist (see BatchEnqueuer.EnqueueNew).
+func (e *Expander) writeSpecs(ctx context.Context, specs []TaskSpec, ps []pending, isNew bool) (int, int, error) {
+	if len(specs) == 0 {
+		return 0, 0, nil
+	}
+	enqueue := e.cfg.Batch.Enqueue
+	if isNew {
+		enqueue = e.cfg.Batch.EnqueueNew
+	}
+	created, err := enqueue(ctx, specs)
 	n, sched := 0, 0
 	for i, c := range created {
 		if c {

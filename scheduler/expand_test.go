@@ -610,3 +610,86 @@ func TestNewExpanderNeedsLedgerAndEnqueuer(t *testing.T) {
 	}()
 	scheduler.NewExpander(scheduler.ExpanderConfig{})
 }
+
+// pipelineFault fails the batch enqueuer's pipelines once it has let failAfter of them
+// through: before Redis sees the commands, or (afterRun) after Redis ran them and the reply
+// was lost, the two ways a scheduler dies around a write.
+type pipelineFault struct {
+	failAfter int64
+	afterRun  bool
+	calls     atomic.Int64
+}
+
+func (f *pipelineFault) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (f *pipelineFault) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (f *pipelineFault) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if f.calls.Add(1) <= f.failAfter {
+			return next(ctx, cmds)
+		}
+		if f.afterRun {
+			_ = next(ctx, cmds)
+		}
+		for _, c := range cmds {
+			c.SetErr(errEnqueueDown)
+		}
+		return errEnqueueDown
+	}
+}
+
+// TestExpandBatchResume interrupts expansions that write tasks through the batch enqueuer
+// (the scheduler's path: ledger and tasks on two stages) at several batches, before and
+// after Redis ran the write, and requires the resumed expansion to end with every recipient
+// queued once and exactly one task each (a task id queued twice would list twice).
+func TestExpandBatchResume(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const rows = 95
+	for _, tt := range []struct {
+		name      string
+		failAfter []int64
+		afterRun  bool
+	}{
+		{name: "FirstWriteLost", failAfter: []int64{0}},
+		{name: "FirstWriteRanReplyLost", failAfter: []int64{0}, afterRun: true},
+		{name: "LaterWriteLost", failAfter: []int64{3}},
+		{name: "LaterWriteRanReplyLost", failAfter: []int64{4}, afterRun: true},
+		{name: "RepeatedCrashes", failAfter: []int64{2, 0, 1, 3}, afterRun: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			csv, valid := audience(rows)
+			def := b.campaign(t, csv, "")
+			run := b.createRun(t, b.expander(nil, 10), def)
+			batchExpander := func(fault *pipelineFault) *scheduler.Expander {
+				rdb := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
+				t.Cleanup(func() { rdb.Close() })
+				if fault != nil {
+					rdb.AddHook(fault)
+				}
+				return scheduler.NewExpander(scheduler.ExpanderConfig{
+					Ledger: b.ledger, Batch: scheduler.NewBatchEnqueuer(rdb), BatchSize: 10, Logger: zerolog.Nop(),
+					Task: campaigns.TaskOptions{MaxRetry: 10}, Now: func() time.Time { return testNow },
+				})
+			}
+			for i, n := range tt.failAfter {
+				_, err := batchExpander(&pipelineFault{failAfter: n, afterRun: tt.afterRun}).Expand(ctx, def, b.getRun(t, run.ID))
+				if !errors.Is(err, errEnqueueDown) {
+					t.Fatalf("attempt %d: Expand = %v, want the write failure", i, err)
+				}
+				if got := b.getRun(t, run.ID); got.Expanded || got.PlannedTo <= got.QueuedTo {
+					t.Fatalf("attempt %d did not stop between plan and queued: %+v", i, got)
+				}
+			}
+			st, err := batchExpander(nil).Expand(ctx, def, b.getRun(t, run.ID))
+			if err != nil {
+				t.Fatalf("resumed Expand: %v", err)
+			}
+			if st.Rows != rows {
+				t.Fatalf("resumed expansion read %d rows, want %d", st.Rows, rows)
+			}
+			b.checkConsistent(t, run.ID, rows, valid)
+		})
+	}
+}

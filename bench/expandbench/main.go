@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -32,6 +34,9 @@ import (
 
 const sender = "+14155550100"
 
+// benchBatch is the expansion batch size (0: the expander's default).
+var benchBatch int
+
 // profile, when set, receives a CPU profile of the first expansion round.
 var profile *os.File
 
@@ -40,6 +45,8 @@ func main() {
 	n := flag.Int("n", 100000, "recipients (tasks) per round")
 	rounds := flag.Int("rounds", 3, "rounds of each mode")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the expansion rounds to this file")
+	modes := flag.String("modes", "enqueue,expand", "modes to run each round, comma-separated")
+	flag.IntVar(&benchBatch, "batch", 0, "expansion batch size (0: the expander's default)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -49,13 +56,13 @@ func main() {
 		}
 		profile = f
 	}
-	if err := run(*redisURL, *n, *rounds); err != nil {
+	if err := run(*redisURL, *n, *rounds, strings.Split(*modes, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "expandbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(redisURL string, n, rounds int) error {
+func run(redisURL string, n, rounds int, modes []string) error {
 	ctx := context.Background()
 	rdb, err := redisx.Open(redisURL)
 	if err != nil {
@@ -76,26 +83,60 @@ func run(redisURL string, n, rounds int) error {
 	}
 	results := map[string][]float64{}
 	for r := 1; r <= rounds; r++ {
-		for _, mode := range []string{"enqueue", "expand"} {
+		for _, mode := range modes {
 			if err := rdb.FlushDB(ctx).Err(); err != nil {
 				return err
 			}
+			before, err := redisCPU(ctx, rdb)
+			if err != nil {
+				return err
+			}
 			var rate float64
-			if mode == "enqueue" {
+			switch mode {
+			case "enqueue":
 				rate, err = enqueueRound(ctx, rdb, n)
-			} else {
+			case "expand":
 				rate, err = expandRound(ctx, rdb, def, n)
+			default:
+				return fmt.Errorf("unknown mode %q", mode)
 			}
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", mode, r, err)
 			}
-			fmt.Printf("round %d %-7s %9.0f recipients/s\n", r, mode, rate)
+			after, err := redisCPU(ctx, rdb)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("round %d %-7s %9.0f recipients/s, Redis CPU %.1f us/recipient\n", r, mode, rate, (after-before).Seconds()*1e6/float64(n))
 			results[mode] = append(results[mode], rate)
 		}
+	}
+	if len(results["enqueue"]) == 0 || len(results["expand"]) == 0 {
+		return rdb.FlushDB(ctx).Err()
 	}
 	e, x := benchkit.Median(results["enqueue"]), benchkit.Median(results["expand"])
 	fmt.Printf("median enqueue loop %.0f tasks/s, expansion %.0f recipients/s, ratio %.1fx (n=%d, rounds=%d)\n", e, x, x/e, n, rounds)
 	return rdb.FlushDB(ctx).Err()
+}
+
+// redisCPU is the Redis server's CPU time so far (user and system, INFO cpu).
+func redisCPU(ctx context.Context, rdb redis.UniversalClient) (time.Duration, error) {
+	info, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, err
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("INFO cpu %s: %w", k, err)
+			}
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second)), nil
 }
 
 // enqueueRound enqueues n send tasks, one asynq Client.Enqueue call each, in one loop. The
@@ -127,7 +168,7 @@ func enqueueRound(ctx context.Context, rdb redis.UniversalClient, n int) (float6
 func expandRound(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, n int) (float64, error) {
 	l := ledger.New(rdb, nil)
 	exp := scheduler.NewExpander(scheduler.ExpanderConfig{Ledger: l, Batch: scheduler.NewBatchEnqueuer(rdb),
-		Task: campaigns.TaskOptions{MaxRetry: 25, Timeout: 41 * time.Second}, Logger: zerolog.Nop()})
+		Task: campaigns.TaskOptions{MaxRetry: 25, Timeout: 41 * time.Second}, Logger: zerolog.Nop(), BatchSize: benchBatch})
 	run, err := exp.CreateRun(ctx, def, sender, "")
 	if err != nil {
 		return 0, err
