@@ -151,7 +151,8 @@ func allEntries(tb testing.TB, b *testBundle, runID string, buckets int) map[str
 		if err != nil {
 			tb.Fatalf("HGETALL bucket %d: %v", i, err)
 		}
-		for rcpt, v := range m {
+		for f, v := range m {
+			rcpt := recipientOf(f)
 			e, err := decodeEntry(v)
 			if err != nil {
 				tb.Fatalf("bucket %d, %s: %v", i, rcpt, err)

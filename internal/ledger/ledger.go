@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,6 +25,8 @@ var ErrRunNotFound = errors.New("run not found")
 type Ledger struct {
 	rdb redis.UniversalClient
 	now func() time.Time
+	// fieldsOf remembers, per run id, whether the run's phone fields are digits (fields.go).
+	fieldsOf sync.Map
 	// burstWindow and burstLimit configure burst detection (see SetBurst).
 	burstWindow int
 	burstLimit  int
@@ -98,7 +101,7 @@ func (l *Ledger) CreateRun(ctx context.Context, r Run) error {
 		"id", r.ID, "campaign", r.Campaign, "status", string(RunRunning), "delivery", string(r.Delivery),
 		"template", r.Template, "language", r.Language, "sender", r.Sender, "queue", r.Queue,
 		"audience", r.Audience, "definition", r.Definition, "parent", r.Parent, "version", r.Version, "buckets", r.Buckets,
-		"created", created, "planned_to", 0, "queued_to", 0).Int()
+		"created", created, "planned_to", 0, "queued_to", 0, "fields", fieldsDigits).Int()
 	if err != nil {
 		return fmt.Errorf("ledger: create run %s: %w", r.ID, err)
 	}
@@ -232,6 +235,10 @@ func (l *Ledger) Plan(ctx context.Context, runID string, from, to int, skippedRo
 // plan runs a planning script (planCmd or planQueuedCmd, which share their arguments and
 // answer) on one expansion batch.
 func (l *Ledger) plan(ctx context.Context, script *redis.Script, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
+	fieldOf, err := l.fieldsFunc(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
 	ki := newKeyIndex(rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID))
 	reasons := make([]string, 0, len(skippedRows))
 	for r := range skippedRows {
@@ -244,7 +251,7 @@ func (l *Ledger) plan(ctx context.Context, script *redis.Script, runID string, f
 		args = append(args, r, skippedRows[r])
 	}
 	for _, e := range entries {
-		args = append(args, ki.of(runID, e.Bucket), e.Recipient, e.Row, e.Skip)
+		args = append(args, ki.of(runID, e.Bucket), fieldOf(e.Recipient), e.Row, e.Skip)
 	}
 	res, err := script.Run(ctx, l.rdb, ki.keys, args...).Int64Slice()
 	if err != nil {
@@ -275,11 +282,18 @@ func (l *Ledger) MarkQueuedAt(ctx context.Context, runID string, from, to int, o
 }
 
 func (l *Ledger) markQueued(ctx context.Context, runID string, from, to int, offset string, entries []PlanEntry) error {
+	fieldOf := func(r string) string { return r }
+	if len(entries) > 0 {
+		var err error
+		if fieldOf, err = l.fieldsFunc(ctx, runID); err != nil {
+			return err
+		}
+	}
 	ki := newKeyIndex(rkeys.Run(runID), rkeys.Counts(runID))
 	args := make([]any, 0, 3+2*len(entries))
 	args = append(args, from, to, offset)
 	for _, e := range entries {
-		args = append(args, ki.of(runID, e.Bucket), e.Recipient)
+		args = append(args, ki.of(runID, e.Bucket), fieldOf(e.Recipient))
 	}
 	n, err := queuedCmd.Run(ctx, l.rdb, ki.keys, args...).Int64()
 	if err != nil {
@@ -329,12 +343,17 @@ type Claim struct {
 
 // Claim claims a recipient of a run before its send request. See claimCmd for the verdicts.
 func (l *Ledger) Claim(ctx context.Context, runID string, bucket int, recipient string, d Delivery) (Claim, error) {
-	keys, args := l.claimArgs(runID, bucket, recipient, d)
+	field, err := l.field(ctx, runID, recipient)
+	if err != nil {
+		return Claim{}, err
+	}
+	keys, args := l.claimArgs(runID, bucket, field, d)
 	return parseClaim(runID, claimCmd.Run(ctx, l.rdb, keys, args...))
 }
 
 // ClaimCmd is a claim queued in a pipeline; read it with Result after the pipeline ran.
 type ClaimCmd struct {
+	err   error // the claim could not be queued
 	cmd   *redis.Cmd
 	l     *Ledger
 	runID string
@@ -346,12 +365,19 @@ type ClaimCmd struct {
 // other commands. Result falls back to a direct call only when Redis answered NOSCRIPT, in
 // which case the claim did not run.
 func (l *Ledger) ClaimIn(ctx context.Context, p redis.Pipeliner, runID string, bucket int, recipient string, d Delivery) *ClaimCmd {
-	keys, args := l.claimArgs(runID, bucket, recipient, d)
+	field, err := l.field(ctx, runID, recipient)
+	if err != nil {
+		return &ClaimCmd{err: err}
+	}
+	keys, args := l.claimArgs(runID, bucket, field, d)
 	return &ClaimCmd{cmd: claimCmd.EvalSha(ctx, p, keys, args...), l: l, runID: runID, keys: keys, args: args}
 }
 
 // Result returns the claim.
 func (c *ClaimCmd) Result(ctx context.Context) (Claim, error) {
+	if c.err != nil {
+		return Claim{}, c.err
+	}
 	if err := c.cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		return parseClaim(c.runID, claimCmd.Run(ctx, c.l.rdb, c.keys, c.args...))
 	}
@@ -368,13 +394,13 @@ func (l *Ledger) LoadScripts(ctx context.Context) error {
 	return nil
 }
 
-func (l *Ledger) claimArgs(runID string, bucket int, recipient string, d Delivery) ([]string, []any) {
+func (l *Ledger) claimArgs(runID string, bucket int, field string, d Delivery) ([]string, []any) {
 	policy := "amo"
 	if d == AtLeastOnce {
 		policy = "alo"
 	}
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket)}
-	return keys, []any{recipient, policy, l.nowMS()}
+	return keys, []any{field, policy, l.nowMS()}
 }
 
 func parseClaim(runID string, c *redis.Cmd) (Claim, error) {
@@ -461,7 +487,11 @@ func (l *Ledger) Finish(ctx context.Context, runID string, bucket int, recipient
 	if o.Attempt > 0 {
 		attempt = strconv.Itoa(o.Attempt)
 	}
-	res, err := finishCmd.Run(ctx, l.rdb, keys, recipient, letter, o.Code, o.MessageID, string(o.Mode), l.nowMS(),
+	field, err := l.field(ctx, runID, recipient)
+	if err != nil {
+		return FinishResult{}, err
+	}
+	res, err := finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, o.MessageID, string(o.Mode), l.nowMS(),
 		l.burstWindow, l.burstLimit, permanent, attempt).Slice()
 	if err != nil {
 		return FinishResult{}, fmt.Errorf("ledger: finish in run %s: %w", runID, err)
@@ -489,7 +519,11 @@ func (l *Ledger) Pause(ctx context.Context, runID, reason string) (bool, error) 
 
 // Entry reads one recipient's ledger entry; ok is false when the run has no such recipient.
 func (l *Ledger) Entry(ctx context.Context, runID string, bucket int, recipient string) (e Entry, ok bool, err error) {
-	v, err := l.rdb.HGet(ctx, rkeys.LedgerBucket(runID, bucket), recipient).Result()
+	field, err := l.field(ctx, runID, recipient)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	v, err := l.rdb.HGet(ctx, rkeys.LedgerBucket(runID, bucket), field).Result()
 	if errors.Is(err, redis.Nil) {
 		return Entry{}, false, nil
 	}

@@ -139,13 +139,16 @@ func (l *Ledger) EachEntry(ctx context.Context, runID string, fn func(recipient 
 			return fmt.Errorf("ledger: read entries of run %s: %w", runID, err)
 		}
 		for i, c := range cmds {
+			rcpts := make(map[string]string, len(c.Val())) // recipient → field
 			keys := make([]string, 0, len(c.Val()))
-			for k := range c.Val() {
-				keys = append(keys, k)
+			for f := range c.Val() {
+				r := recipientOf(f)
+				rcpts[r] = f
+				keys = append(keys, r)
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				e, err := decodeEntry(c.Val()[k])
+				e, err := decodeEntry(c.Val()[rcpts[k]])
 				if err != nil {
 					return fmt.Errorf("ledger: run %s bucket %d: %w", runID, b+i, err)
 				}
@@ -271,7 +274,11 @@ func (l *Ledger) Advance(ctx context.Context, runID string, bucket int, recipien
 		return false, fmt.Errorf("ledger: advance: '|' in code or message id")
 	}
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket)}
-	res, err := advanceCmd.Run(ctx, l.rdb, keys, recipient, to.Letter(), code, messageID).Slice()
+	field, err := l.field(ctx, runID, recipient)
+	if err != nil {
+		return false, err
+	}
+	res, err := advanceCmd.Run(ctx, l.rdb, keys, field, to.Letter(), code, messageID).Slice()
 	if err != nil {
 		return false, fmt.Errorf("ledger: advance in run %s: %w", runID, err)
 	}
@@ -289,7 +296,11 @@ func (l *Ledger) Skip(ctx context.Context, runID string, bucket int, recipient, 
 		return false, fmt.Errorf("ledger: skip: reason must be non-empty and without '|'")
 	}
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket)}
-	res, err := skipCmd.Run(ctx, l.rdb, keys, recipient, reason, l.nowMS()).Slice()
+	field, err := l.field(ctx, runID, recipient)
+	if err != nil {
+		return false, err
+	}
+	res, err := skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS()).Slice()
 	if err != nil {
 		return false, fmt.Errorf("ledger: skip in run %s: %w", runID, err)
 	}
@@ -313,7 +324,11 @@ type Event struct {
 // History returns a recipient's recorded outcomes, oldest first. Recipients accepted on their
 // first attempt with nothing else happening have no history (their entry says it all).
 func (l *Ledger) History(ctx context.Context, runID string, bucket int, recipient string) ([]Event, error) {
-	v, err := l.rdb.HGet(ctx, rkeys.History(runID, bucket), recipient).Result()
+	field, err := l.field(ctx, runID, recipient)
+	if err != nil {
+		return nil, err
+	}
+	v, err := l.rdb.HGet(ctx, rkeys.History(runID, bucket), field).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
