@@ -29,7 +29,7 @@ func Codes(runID string) string { return Prefix + "run:{" + runID + "}:codes" }
 
 // LedgerBucket is one bucket of a run's recipient ledger: a hash from recipient key to its
 // encoded entry. Recipients are spread over buckets small enough for Redis to keep each one
-// in its compact encoding (about 25 bytes a recipient instead of about 100).
+// in its compact encoding (a listpack) rather than a hash table.
 func LedgerBucket(runID string, bucket int) string {
 	return Prefix + "run:{" + runID + "}:l:" + strconv.Itoa(bucket)
 }
