@@ -125,11 +125,11 @@ func (l *Ledger) ApplyDelivery(ctx context.Context, ev DeliveryEvent) (DeliveryV
 	if ev.Strict {
 		strict = "1"
 	}
-	field, err := l.field(ctx, ev.Run, ev.Recipient)
+	f, err := l.formatOf(ctx, ev.Run)
 	if err != nil {
 		return "", "", err
 	}
-	res, err := deliveryCmd.Run(ctx, l.rdb, keys, field, ev.State.Letter(), ev.Code, ev.MessageID, ttd, ev.Class, strict).Slice()
+	res, err := deliveryCmd.Run(ctx, l.rdb, keys, f.field(ev.Recipient), ev.State.Letter(), ev.Code, f.messageID(ev.MessageID), ttd, ev.Class, strict).Slice()
 	if err != nil {
 		return "", "", fmt.Errorf("ledger: delivery event in run %s: %w", ev.Run, err)
 	}

@@ -25,8 +25,8 @@ var ErrRunNotFound = errors.New("run not found")
 type Ledger struct {
 	rdb redis.UniversalClient
 	now func() time.Time
-	// fieldsOf remembers, per run id, whether the run's phone fields are digits (fields.go).
-	fieldsOf sync.Map
+	// formats remembers each run's entry format (format.go).
+	formats sync.Map
 	// burstWindow and burstLimit configure burst detection (see SetBurst).
 	burstWindow int
 	burstLimit  int
@@ -101,7 +101,7 @@ func (l *Ledger) CreateRun(ctx context.Context, r Run) error {
 		"id", r.ID, "campaign", r.Campaign, "status", string(RunRunning), "delivery", string(r.Delivery),
 		"template", r.Template, "language", r.Language, "sender", r.Sender, "queue", r.Queue,
 		"audience", r.Audience, "definition", r.Definition, "parent", r.Parent, "version", r.Version, "buckets", r.Buckets,
-		"created", created, "planned_to", 0, "queued_to", 0, "fields", fieldsDigits).Int()
+		"created", created, "planned_to", 0, "queued_to", 0, "format", format2).Int()
 	if err != nil {
 		return fmt.Errorf("ledger: create run %s: %w", r.ID, err)
 	}
@@ -235,7 +235,7 @@ func (l *Ledger) Plan(ctx context.Context, runID string, from, to int, skippedRo
 // plan runs a planning script (planCmd or planQueuedCmd, which share their arguments and
 // answer) on one expansion batch.
 func (l *Ledger) plan(ctx context.Context, script *redis.Script, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
-	fieldOf, err := l.fieldsFunc(ctx, runID)
+	f, err := l.formatOf(ctx, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +251,7 @@ func (l *Ledger) plan(ctx context.Context, script *redis.Script, runID string, f
 		args = append(args, r, skippedRows[r])
 	}
 	for _, e := range entries {
-		args = append(args, ki.of(runID, e.Bucket), fieldOf(e.Recipient), e.Row, e.Skip)
+		args = append(args, ki.of(runID, e.Bucket), f.field(e.Recipient), e.Row, e.Skip)
 	}
 	res, err := script.Run(ctx, l.rdb, ki.keys, args...).Int64Slice()
 	if err != nil {
@@ -282,10 +282,10 @@ func (l *Ledger) MarkQueuedAt(ctx context.Context, runID string, from, to int, o
 }
 
 func (l *Ledger) markQueued(ctx context.Context, runID string, from, to int, offset string, entries []PlanEntry) error {
-	fieldOf := func(r string) string { return r }
+	var f runFormat
 	if len(entries) > 0 {
 		var err error
-		if fieldOf, err = l.fieldsFunc(ctx, runID); err != nil {
+		if f, err = l.formatOf(ctx, runID); err != nil {
 			return err
 		}
 	}
@@ -293,7 +293,7 @@ func (l *Ledger) markQueued(ctx context.Context, runID string, from, to int, off
 	args := make([]any, 0, 3+2*len(entries))
 	args = append(args, from, to, offset)
 	for _, e := range entries {
-		args = append(args, ki.of(runID, e.Bucket), fieldOf(e.Recipient))
+		args = append(args, ki.of(runID, e.Bucket), f.field(e.Recipient))
 	}
 	n, err := queuedCmd.Run(ctx, l.rdb, ki.keys, args...).Int64()
 	if err != nil {
@@ -487,11 +487,11 @@ func (l *Ledger) Finish(ctx context.Context, runID string, bucket int, recipient
 	if o.Attempt > 0 {
 		attempt = strconv.Itoa(o.Attempt)
 	}
-	field, err := l.field(ctx, runID, recipient)
+	f, err := l.formatOf(ctx, runID)
 	if err != nil {
 		return FinishResult{}, err
 	}
-	res, err := finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, o.MessageID, string(o.Mode), l.nowMS(),
+	res, err := finishCmd.Run(ctx, l.rdb, keys, f.field(recipient), letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
 		l.burstWindow, l.burstLimit, permanent, attempt).Slice()
 	if err != nil {
 		return FinishResult{}, fmt.Errorf("ledger: finish in run %s: %w", runID, err)

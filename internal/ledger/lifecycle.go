@@ -274,11 +274,11 @@ func (l *Ledger) Advance(ctx context.Context, runID string, bucket int, recipien
 		return false, fmt.Errorf("ledger: advance: '|' in code or message id")
 	}
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket)}
-	field, err := l.field(ctx, runID, recipient)
+	f, err := l.formatOf(ctx, runID)
 	if err != nil {
 		return false, err
 	}
-	res, err := advanceCmd.Run(ctx, l.rdb, keys, field, to.Letter(), code, messageID).Slice()
+	res, err := advanceCmd.Run(ctx, l.rdb, keys, f.field(recipient), to.Letter(), code, f.messageID(messageID)).Slice()
 	if err != nil {
 		return false, fmt.Errorf("ledger: advance in run %s: %w", runID, err)
 	}

@@ -4,6 +4,8 @@ import "github.com/redis/go-redis/v9"
 
 // luaLib is prepended to every script: entry parsing, counter moves and the completion check.
 // An entry is "L|row|attempts|code|msgid" with L the state letter (see letters in state.go).
+// The message id is last and may be a packed ULID, 17 bytes of any value including '|' (see
+// format.go): parse takes everything after the fourth '|' as the id.
 const luaLib = `
 local names = {p='planned', q='queued', s='submitting', u='unknown', a='accepted', t='sent',
   d='delivered', r='read', f='failed', k='skipped'}
