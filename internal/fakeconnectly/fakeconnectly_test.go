@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ulid"
 )
 
 const (
@@ -1237,14 +1238,14 @@ func TestIDs(t *testing.T) {
 		prev = id
 	}
 	// The timestamp is the first 10 characters.
-	if got, want := g.next(at.Add(time.Hour))[:10], encodeULID(uint64(at.Add(time.Hour).UnixMilli())<<16, 0)[:10]; got != want {
+	if got, want := g.next(at.Add(time.Hour))[:10], ulid.Format(uint64(at.Add(time.Hour).UnixMilli())<<16, 0)[:10]; got != want {
 		t.Errorf("timestamp part %q, want %q", got, want)
 	}
-	if got := encodeULID(0, 0); got != strings.Repeat("0", 26) {
-		t.Errorf("encodeULID(0) = %q", got)
+	if got := ulid.Format(0, 0); got != strings.Repeat("0", 26) {
+		t.Errorf("Format(0) = %q", got)
 	}
-	if got := encodeULID(^uint64(0), ^uint64(0)); got != "7"+strings.Repeat("Z", 25) {
-		t.Errorf("encodeULID(max) = %q", got)
+	if got := ulid.Format(^uint64(0), ^uint64(0)); got != "7"+strings.Repeat("Z", 25) {
+		t.Errorf("Format(max) = %q", got)
 	}
 }
 

@@ -3,10 +3,9 @@ package fakeconnectly
 import (
 	"math/rand/v2"
 	"time"
-)
 
-// crockford is the Crockford base32 alphabet ULIDs are written in.
-const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	"github.com/heraldmsg/herald/internal/ulid"
+)
 
 // idGen makes message ids shaped like Connectly's: 26-character ULIDs, a 48-bit millisecond
 // timestamp followed by 80 random bits. Ids made within one millisecond (or while the clock
@@ -39,17 +38,5 @@ func (g *idGen) next(now time.Time) string {
 		g.hi = uint16(rand.Uint32())
 		g.lo = rand.Uint64()
 	}
-	return encodeULID(g.ms<<16|uint64(g.hi), g.lo)
-}
-
-// encodeULID writes the 128-bit value hi:lo as 26 Crockford base32 characters, most
-// significant first (the first character holds the top 3 bits, so it is 0..7).
-func encodeULID(hi, lo uint64) string {
-	var b [26]byte
-	for i := 25; i >= 0; i-- {
-		b[i] = crockford[lo&31]
-		lo = lo>>5 | hi<<59
-		hi >>= 5
-	}
-	return string(b[:])
+	return ulid.Format(g.ms<<16|uint64(g.hi), g.lo)
 }

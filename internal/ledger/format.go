@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/ulid"
 )
 
 // Ledger entry format. A run created by this version says format = "2" in its hash; its
@@ -54,36 +55,14 @@ func recipientOf(field string) string {
 	return "+" + field
 }
 
-const (
-	crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-	// packedMarker starts a packed ULID.
-	packedMarker = 0xFF
-)
-
-// crockfordValue maps a character to its base-32 value, -1 when it is not one of the 32.
-var crockfordValue = func() (t [256]int8) {
-	for i := range t {
-		t[i] = -1
-	}
-	for i := 0; i < len(crockford); i++ {
-		t[crockford[i]] = int8(i)
-	}
-	return t
-}()
+// packedMarker starts a packed ULID.
+const packedMarker = 0xFF
 
 // packMessageID returns a ULID's 17-byte form; any other id is returned as it is.
 func packMessageID(id string) string {
-	if len(id) != 26 || id[0] > '7' {
+	hi, lo, ok := ulid.Parse(id)
+	if !ok {
 		return id
-	}
-	var hi, lo uint64
-	for i := 0; i < 26; i++ {
-		v := crockfordValue[id[i]]
-		if v < 0 {
-			return id
-		}
-		hi = hi<<5 | lo>>59
-		lo = lo<<5 | uint64(v)
 	}
 	var b [17]byte
 	b[0] = packedMarker
@@ -97,15 +76,7 @@ func unpackMessageID(v string) string {
 	if len(v) != 17 || v[0] != packedMarker {
 		return v
 	}
-	hi := binary.BigEndian.Uint64([]byte(v[1:9]))
-	lo := binary.BigEndian.Uint64([]byte(v[9:]))
-	var b [26]byte
-	for i := 25; i >= 0; i-- {
-		b[i] = crockford[lo&31]
-		lo = lo>>5 | hi<<59
-		hi >>= 5
-	}
-	return string(b[:])
+	return ulid.Format(binary.BigEndian.Uint64([]byte(v[1:9])), binary.BigEndian.Uint64([]byte(v[9:])))
 }
 
 // runFormat tells how a run's entries are written.

@@ -24,6 +24,7 @@ import (
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/ulid"
 )
 
 // SignatureHeader carries Base64(HMAC-SHA256(raw body, secret)) (reference 5.3).
@@ -436,7 +437,7 @@ func (rc *Receiver) bucketsOf(ctx context.Context, runID string) (int, error) {
 // event's timestamp names, which is all the precision Connectly gives; 0 when the id is not a
 // ULID or the result is implausible.
 func (rc *Receiver) timeToDeliver(ev Event) time.Duration {
-	sent, ok := ulidTime(ev.MessageID)
+	sent, ok := ulid.Time(ev.MessageID)
 	if !ok {
 		return 0
 	}

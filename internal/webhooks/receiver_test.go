@@ -19,6 +19,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/internal/ulid"
 )
 
 const testSecret = "whsec-test-0123456789"
@@ -454,7 +455,7 @@ func TestParse(t *testing.T) {
 		ok.Campaign != "<YOUR_CAMPAIGN_NAME>" || ok.At.Unix() != 1641513098 || ok.Callback != nil || ok.Customer[0] != "+16315555500" {
 		t.Fatalf("success example: %+v", ok)
 	}
-	if at, valid := ulidTime(ok.MessageID); !valid || at.Year() != 2022 {
+	if at, valid := ulid.Time(ok.MessageID); !valid || at.Year() != 2022 {
 		t.Fatalf("ulid time %s %v", at, valid)
 	}
 	failed, err := Parse([]byte(`{"topic":"delivery_status","timestamp":"1656352114",
@@ -488,8 +489,8 @@ func TestParse(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"", "short", "01FRRWW2ZAHD9GJ1SWY4VF2GBU", "81FRRWW2ZAHD9GJ1SWY4VF2GBD"} {
-		if _, valid := ulidTime(id); valid {
-			t.Errorf("ulidTime(%q) valid", id)
+		if _, valid := ulid.Time(id); valid {
+			t.Errorf("Time(%q) valid", id)
 		}
 	}
 }
