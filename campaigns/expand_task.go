@@ -23,6 +23,7 @@ type ExpandPayload struct {
 	Run      string `json:"run"`
 	Campaign string `json:"c"`
 	// Version is the submitted campaign version the run is created from; a run keeps it.
+	// 0: a run started from its file by campaign send (continuation steps only).
 	Version int `json:"v"`
 	// Fire is the tick the run belongs to (zero for a run started by hand).
 	Fire time.Time `json:"fire,omitzero"`
@@ -67,7 +68,9 @@ func DecodeExpand(b []byte) (ExpandPayload, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return p, fmt.Errorf("decode expand payload: %w", err)
 	}
-	if p.Run == "" || p.Campaign == "" || p.Version < 1 {
+	// Version 0 names a run started from a file (campaign send): only its continuations
+	// exist as tasks, as the command created the run.
+	if p.Run == "" || p.Campaign == "" || p.Version < 0 || (p.Version == 0 && p.Seq < 1) {
 		return p, fmt.Errorf("decode expand payload: run, campaign and version are required")
 	}
 	return p, nil

@@ -98,11 +98,16 @@ func RegisterHandlers(mux *asynq.ServeMux, h *ExpandHandler) {
 }
 
 // WindowFor returns the window in tasks for a run sending at rate messages/s.
-func (h *ExpandHandler) WindowFor(rate float64) int {
-	n := int(rate * h.cfg.Window.Seconds())
-	n = max(n, h.cfg.MinWindow)
-	if h.cfg.MaxWindow > 0 {
-		n = min(n, h.cfg.MaxWindow)
+func (h *ExpandHandler) WindowFor(rate float64) int { return h.cfg.WindowFor(rate) }
+
+// WindowFor returns the window in tasks for a run sending at rate messages/s under this
+// config (zero fields taking their defaults).
+func (c ExpandConfig) WindowFor(rate float64) int {
+	c.setDefaults()
+	n := int(rate * c.Window.Seconds())
+	n = max(n, c.MinWindow)
+	if c.MaxWindow > 0 {
+		n = min(n, c.MaxWindow)
 	}
 	return n
 }
@@ -127,6 +132,14 @@ func (h *ExpandHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 	case err != nil:
 		return err
+	case run.Version == 0:
+		// A run started from a file (herald campaign send) continues from the same file.
+		if def, err = campaigns.Load(run.Definition); err != nil {
+			return fmt.Errorf("run %s: %w: %w", run.ID, err, asynq.SkipRetry)
+		}
+		if def.ID != run.Campaign {
+			return fmt.Errorf("run %s: %s now holds campaign %s, not %s: %w", run.ID, run.Definition, def.ID, run.Campaign, asynq.SkipRetry)
+		}
 	default:
 		sub, err := h.store.Version(ctx, run.Campaign, run.Version)
 		if err != nil {
@@ -212,14 +225,23 @@ func (h *ExpandHandler) waitForRoom(ctx context.Context, runID string, window in
 func (h *ExpandHandler) continueLater(ctx context.Context, p campaigns.ExpandPayload, log zerolog.Logger) error {
 	next := p
 	next.Seq++
-	task, err := campaigns.NewExpandTask(next, h.cfg.TopUp, 0)
+	if err := EnqueueContinuation(ctx, h.deps.Enqueuer, next, h.cfg.TopUp); err != nil {
+		return err
+	}
+	log.Debug().Msg("window still full; a continuation task takes over")
+	return nil
+}
+
+// EnqueueContinuation enqueues expansion step p (p.Seq > 0) of a run already created, to run
+// after delay; one that exists already counts as enqueued.
+func EnqueueContinuation(ctx context.Context, enq Enqueuer, p campaigns.ExpandPayload, delay time.Duration) error {
+	task, err := campaigns.NewExpandTask(p, delay, 0)
 	if err != nil {
 		return err
 	}
-	if _, err := h.deps.Enqueuer.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("run %s: enqueue expansion step %d: %w", p.Run, next.Seq, err)
+	if _, err := enq.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("run %s: enqueue expansion step %d: %w", p.Run, p.Seq, err)
 	}
-	log.Debug().Msg("window still full; a continuation task takes over")
 	return nil
 }
 

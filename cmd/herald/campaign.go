@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -56,31 +57,48 @@ func sendTaskOptions(c config.Config) campaigns.TaskOptions {
 	}
 }
 
-// startRun creates a run of def and expands its audience into the ledger and the queue.
+// startRun creates a run of def and expands its whole audience into the ledger and the queue
+// (herald demo and tests; campaign send bounds it with startBoundedRun).
 func startRun(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, sender string,
 	opts campaigns.TaskOptions, log zerolog.Logger, progress func(done, estimate int)) (ledger.Run, scheduler.Stats, error) {
+	run, st, _, err := startBoundedRun(ctx, rdb, def, sender, opts, 0, log, progress)
+	return run, st, err
+}
+
+// startBoundedRun creates a run of def and expands its audience into the ledger and the queue,
+// at most window pending tasks (0: no bound). When the window fills it enqueues the run's next
+// expansion step for an expansion server (herald worker or herald scheduler) to carry on as
+// sends complete, as for a submitted campaign's run, and reports continues.
+func startBoundedRun(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, sender string,
+	opts campaigns.TaskOptions, window int, log zerolog.Logger, progress func(done, estimate int)) (run ledger.Run, st scheduler.Stats, continues bool, err error) {
 	// One pass over the audience first: a file with too many invalid rows is refused before
 	// anything is created or sent.
 	rep, err := campaigns.Plan(def, sender, campaigns.PlanOptions{Samples: -1})
 	if err != nil {
-		return ledger.Run{}, scheduler.Stats{}, err
+		return run, st, false, err
 	}
 	if err := rep.CheckInvalidShare(def.Audience.MaxInvalidShare); err != nil {
-		return ledger.Run{}, scheduler.Stats{}, err
+		return run, st, false, err
 	}
-	client := asynq.NewClientFromRedisClient(rdb)
 	exp := scheduler.NewExpander(scheduler.ExpanderConfig{
-		Ledger: ledger.New(rdb, nil), Enqueuer: client, Task: opts, Logger: log, Progress: progress,
+		Ledger: ledger.New(rdb, nil), Batch: scheduler.NewBatchEnqueuer(rdb), Window: window, Task: opts, Logger: log,
+		Progress: progress,
 	})
-	run, err := exp.CreateRun(ctx, def, sender, "")
-	if err != nil {
-		return ledger.Run{}, scheduler.Stats{}, err
+	if run, err = exp.CreateRun(ctx, def, sender, ""); err != nil {
+		return run, st, false, err
 	}
-	st, err := exp.Expand(ctx, def, run)
-	if err != nil {
-		return run, st, fmt.Errorf("expand run %s (run it again with the same file to resume): %w", run.ID, err)
+	st, err = exp.Expand(ctx, def, run)
+	if errors.Is(err, scheduler.ErrWindowFull) {
+		next := campaigns.ExpandPayload{Run: run.ID, Campaign: run.Campaign, Trigger: "send", Seq: 1}
+		if err := scheduler.EnqueueContinuation(ctx, asynq.NewClientFromRedisClient(rdb), next, time.Second); err != nil {
+			return run, st, false, err
+		}
+		return run, st, true, nil
 	}
-	return run, st, nil
+	if err != nil {
+		return run, st, false, fmt.Errorf("expand run %s: %w", run.ID, err)
+	}
+	return run, st, false, nil
 }
 
 func (a *app) campaignSendCmd() *cobra.Command {
@@ -117,7 +135,8 @@ func (a *app) campaignSendCmd() *cobra.Command {
 				progress = func(done, est int) { fmt.Fprintf(a.stderr, "\rexpanding: %d of about %d rows", done, est) }
 			}
 			start := time.Now()
-			run, st, err := startRun(ctx, rdb, def, sender, sendTaskOptions(c), log, progress)
+			window := expandConfig(c, 0).Expand.WindowFor(cmp.Or(def.Rate, expandDeps(c, rdb, log, nil).SenderRate(sender)))
+			run, st, continues, err := startBoundedRun(ctx, rdb, def, sender, sendTaskOptions(c), window, log, progress)
 			if progress != nil {
 				fmt.Fprintln(a.stderr)
 			}
@@ -128,9 +147,13 @@ func (a *app) campaignSendCmd() *cobra.Command {
 				return writeJSON(a.stdout, map[string]any{
 					"run": run.ID, "campaign": run.Campaign, "rows": st.Rows, "planned": st.Planned,
 					"skipped": st.Skipped, "queue": run.Queue, "seconds": time.Since(start).Seconds(),
+					"expanding": continues, "window": window,
 				})
 			}
 			printStarted(a.stdout, run, st, time.Since(start))
+			if continues {
+				fmt.Fprintf(a.stdout, "the audience goes on expanding %d tasks at a time as sends complete, in herald worker or herald scheduler\n", window)
+			}
 			return nil
 		},
 	}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/scheduler"
+)
+
+// TestCampaignSendKeepsTheWindow sends a 1,200-row campaign with a 100-task window: the
+// command plans the first batch only, leaves the rest to an expansion step, and that step
+// (as herald worker's or herald scheduler's expansion server runs it) reads the same file
+// and finishes the run: every recipient queued once with one task.
+func TestCampaignSendKeepsTheWindow(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	dir := t.TempDir()
+	var csv strings.Builder
+	csv.WriteString("first_name,phone,plan,account_id\n")
+	const rows = 1200
+	for i := range rows {
+		fmt.Fprintf(&csv, "p%d,+1415555%04d,Pro,acc-%d\n", i, 2000+i, i)
+	}
+	yml, err := os.ReadFile(filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("welcome.csv", csv.String())
+	file := write("welcome.yaml", string(yml))
+	cfg := write("herald.yaml", "scheduler:\n  min_window: 50\n  max_window: 100\n")
+
+	var started struct {
+		Run       string `json:"run"`
+		Planned   int    `json:"planned"`
+		Expanding bool   `json:"expanding"`
+		Window    int    `json:"window"`
+	}
+	code, out, errOut := herald(t, env, "--config", cfg, "campaign", "send", "--json", file)
+	if code != 0 || json.Unmarshal([]byte(out), &started) != nil {
+		t.Fatalf("send: %d %q %s", code, out, errOut)
+	}
+	if !started.Expanding || started.Window != 100 || started.Planned != 500 {
+		t.Fatalf("send: %+v, want the first 500-row batch planned and the rest expanding", started)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	ctx := context.Background()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	defer insp.Close()
+	next, err := insp.GetTaskInfo(campaigns.ExpandQueue, campaigns.ExpandTaskID(started.Run, 1))
+	if err != nil {
+		t.Fatalf("no expansion step queued: %v", err)
+	}
+
+	// The expansion step, with no window so it runs to the end here.
+	c := config.Default()
+	h := scheduler.NewExpandHandler(scheduler.ExpandConfig{MaxWindow: -1, Task: expandTaskOptions(c)},
+		expandDeps(c, rdb, zerolog.Nop(), nil))
+	if err := h.ProcessTask(ctx, asynq.NewTask(next.Type, next.Payload)); err != nil {
+		t.Fatalf("expansion step: %v", err)
+	}
+	l := ledger.New(rdb, nil)
+	run, err := l.GetRun(ctx, started.Run)
+	if err != nil || !run.Expanded || run.Total != rows {
+		t.Fatalf("run after the step: %+v, %v", run, err)
+	}
+	cn, err := l.Counters(ctx, started.Run)
+	if err != nil || cn.States[ledger.Queued] != rows || cn.Sum() != rows {
+		t.Fatalf("counters %v, %v; want %d queued", cn.States, err, rows)
+	}
+	q, err := insp.GetQueueInfo(campaigns.QueueFor("utility"))
+	if err != nil || q.Pending != rows {
+		t.Fatalf("queue %+v, %v; want %d pending tasks", q, err, rows)
+	}
+
+	// A run whose file now holds another campaign stops with the reason, and is not retried.
+	code, out, errOut = herald(t, env, "--config", cfg, "campaign", "send", "--json", file)
+	if code != 0 || json.Unmarshal([]byte(out), &started) != nil || !started.Expanding {
+		t.Fatalf("second send: %d %q %s", code, out, errOut)
+	}
+	if next, err = insp.GetTaskInfo(campaigns.ExpandQueue, campaigns.ExpandTaskID(started.Run, 1)); err != nil {
+		t.Fatal(err)
+	}
+	write("welcome.yaml", strings.Replace(string(yml), "id: welcome", "id: other", 1))
+	err = h.ProcessTask(ctx, asynq.NewTask(next.Type, next.Payload))
+	if err == nil || !strings.Contains(err.Error(), "now holds campaign other, not welcome") || !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("step after the file changed: %v", err)
+	}
+}
