@@ -27,7 +27,8 @@ type ExpandPayload struct {
 	Version int `json:"v"`
 	// Fire is the tick the run belongs to (zero for a run started by hand).
 	Fire time.Time `json:"fire,omitzero"`
-	// Trigger says what started the run: cron, at, missed (a missed tick run late) or manual.
+	// Trigger says what started the run: cron, at, missed (a missed tick run late), manual, or
+	// send (campaign send, whose later expansion steps are tasks).
 	Trigger string `json:"trigger"`
 	// Seq numbers the tasks of one expansion: 0 starts it, each later one continues it when
 	// the previous stopped at a full window.
