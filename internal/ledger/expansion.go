@@ -16,17 +16,7 @@ import (
 // Now is the ledger's clock.
 func (l *Ledger) Now() time.Time { return l.now() }
 
-// SetCursorOffset records the audience file offset just after row, so a resumed expansion
-// whose queued_to cursor equals row seeks there instead of reading the file from the start.
-func (l *Ledger) SetCursorOffset(ctx context.Context, runID string, row int, offset int64) error {
-	v := strconv.Itoa(row) + ":" + strconv.FormatInt(offset, 10)
-	if err := l.rdb.HSet(ctx, rkeys.Run(runID), "queued_off", v).Err(); err != nil {
-		return fmt.Errorf("ledger: record cursor of run %s: %w", runID, err)
-	}
-	return nil
-}
-
-// CursorOffset returns the last offset recorded by SetCursorOffset and the row it follows;
+// CursorOffset returns the last offset recorded by MarkQueuedAt and the row it follows;
 // ok is false when none was recorded.
 func (l *Ledger) CursorOffset(ctx context.Context, runID string) (row int, offset int64, ok bool, err error) {
 	v, err := l.rdb.HGet(ctx, rkeys.Run(runID), "queued_off").Result()
@@ -48,10 +38,18 @@ func (l *Ledger) CursorOffset(ctx context.Context, runID string) (row int, offse
 // Pending counts a run's recipients that have, or are about to have, a task in the queue:
 // planned, queued and submitting. Expansion keeps this under its window.
 func (l *Ledger) Pending(ctx context.Context, runID string) (int64, error) {
-	vals, err := l.rdb.HMGet(ctx, rkeys.Counts(runID), string(Planned), string(Queued), string(Submitting)).Result()
+	vals, err := l.rdb.HMGet(ctx, rkeys.Counts(runID), pendingStates...).Result()
 	if err != nil {
 		return 0, fmt.Errorf("ledger: read pending of run %s: %w", runID, err)
 	}
+	return sumCounts(vals), nil
+}
+
+// pendingStates are the counters Pending adds up.
+var pendingStates = []string{string(Planned), string(Queued), string(Submitting)}
+
+// sumCounts adds up counter values read with HMGET (absent ones are 0).
+func sumCounts(vals []any) int64 {
 	var n int64
 	for _, v := range vals {
 		if s, ok := v.(string); ok {
@@ -59,7 +57,7 @@ func (l *Ledger) Pending(ctx context.Context, runID string) (int64, error) {
 			n += k
 		}
 	}
-	return n, nil
+	return n
 }
 
 // BatchView is what an expansion needs to know before it plans a batch.
@@ -83,7 +81,7 @@ func (l *Ledger) ViewBatch(ctx context.Context, runID string, recipients []strin
 	)
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		status = p.HGet(ctx, rkeys.Run(runID), "status")
-		counts = p.HMGet(ctx, rkeys.Counts(runID), string(Planned), string(Queued), string(Submitting))
+		counts = p.HMGet(ctx, rkeys.Counts(runID), pendingStates...)
 		if len(recipients) > 0 {
 			supp = p.HMGet(ctx, rkeys.Suppressed(), recipients...)
 		}
@@ -93,12 +91,7 @@ func (l *Ledger) ViewBatch(ctx context.Context, runID string, recipients []strin
 		return v, fmt.Errorf("ledger: read run %s before a batch: %w", runID, err)
 	}
 	v.Status = RunStatus(status.Val())
-	for _, c := range counts.Val() {
-		if s, ok := c.(string); ok {
-			k, _ := strconv.ParseInt(s, 10, 64)
-			v.Pending += k
-		}
-	}
+	v.Pending = sumCounts(counts.Val())
 	v.Suppressed = make([]bool, len(recipients))
 	if supp != nil {
 		for i, x := range supp.Val() {

@@ -229,12 +229,18 @@ var ErrStaleBatch = errors.New("expansion batch does not start at the run's curs
 // written as skipped(Skip), and skippedRows counts rows that never reach the ledger by reason
 // (e.g. "invalid"). It returns, per entry, whether it was newly planned and needs a task.
 func (l *Ledger) Plan(ctx context.Context, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
-	return l.plan(ctx, planCmd, runID, from, to, skippedRows, entries)
+	return l.plan(ctx, Planned, runID, from, to, skippedRows, entries)
 }
 
-// plan runs a planning script (planCmd or planQueuedCmd, which share their arguments and
-// answer) on one expansion batch.
-func (l *Ledger) plan(ctx context.Context, script *redis.Script, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
+// PlanQueued is Plan for an expansion that writes the batch's tasks right after: newly
+// planned entries are written as queued at once (the expansion then advances queued_to with
+// MarkQueued and no entries). It returns, per entry, whether it needs a task.
+func (l *Ledger) PlanQueued(ctx context.Context, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
+	return l.plan(ctx, Queued, runID, from, to, skippedRows, entries)
+}
+
+// plan runs planCmd on one expansion batch, new entries written in state (planned or queued).
+func (l *Ledger) plan(ctx context.Context, state State, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
 	f, err := l.formatOf(ctx, runID)
 	if err != nil {
 		return nil, err
@@ -245,15 +251,15 @@ func (l *Ledger) plan(ctx context.Context, script *redis.Script, runID string, f
 		reasons = append(reasons, r)
 	}
 	sort.Strings(reasons)
-	args := make([]any, 0, 3+2*len(reasons)+4*len(entries))
-	args = append(args, from, to, len(reasons))
+	args := make([]any, 0, 4+2*len(reasons)+4*len(entries))
+	args = append(args, from, to, len(reasons), state.Letter())
 	for _, r := range reasons {
 		args = append(args, r, skippedRows[r])
 	}
 	for _, e := range entries {
 		args = append(args, ki.of(runID, e.Bucket), f.field(e.Recipient), e.Row, e.Skip)
 	}
-	res, err := script.Run(ctx, l.rdb, ki.keys, args...).Int64Slice()
+	res, err := planCmd.Run(ctx, l.rdb, ki.keys, args...).Int64Slice()
 	if err != nil {
 		return nil, fmt.Errorf("ledger: plan batch of run %s: %w", runID, err)
 	}
@@ -276,7 +282,7 @@ func (l *Ledger) MarkQueued(ctx context.Context, runID string, from, to int, ent
 }
 
 // MarkQueuedAt is MarkQueued that also records, in the same step, the audience file offset
-// just after row to (see SetCursorOffset).
+// just after row to, which a resumed expansion seeks to (see CursorOffset).
 func (l *Ledger) MarkQueuedAt(ctx context.Context, runID string, from, to int, offset int64, entries []PlanEntry) error {
 	return l.markQueued(ctx, runID, from, to, strconv.FormatInt(offset, 10), entries)
 }
