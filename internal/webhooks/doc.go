@@ -17,9 +17,16 @@
 // A delivery failure records its code and class; an opt-out code puts the recipient on the
 // suppression list.
 //
-// Inbound messages (messages topic) whose whole text, or button, is an opt-out word put the
-// sender on the suppression list; replies that carry Herald's callbackData (button replies,
-// quoted replies) are counted per run.
+// Inbound messages (messages topic, or no topic and a message, context, or button or list
+// reply object) are normalised into one Inbound value whatever their shape (reference 5.4):
+// text, media, location, a button reply as message.isButtonResponse, as context.replyToId plus
+// buttonResponse, or as a lone top-level buttonResponse with no message object, and list
+// replies found tolerantly in any listResponse- or listReply-like object. The customer is the
+// sender, by phone number and business-scoped user id. A message whose text, button text,
+// payload or id, or list row is an opt-out word puts the customer on the suppression list.
+// Replies are counted in their run: the run in Herald's callbackData; for button and list
+// replies without it, the newest run whose entry for the customer recorded the replied-to
+// message id, or, when the reply names no message, the newest run that sent to the customer.
 //
 // The event is recorded before the answer, so a 200 means it is in Redis; when Redis fails the
 // answer is 503 and Connectly may send the event again, which is harmless.

@@ -64,33 +64,45 @@ type party struct {
 	PhoneNumber flexString `json:"phoneNumber"`
 }
 
+// customer returns who the party is: a phone number in E.164 (phoneNumber, else an id that
+// is a number) and a business-scoped user id (userId, else an id that is one).
+func (p *party) customer() Customer {
+	if p == nil {
+		return Customer{}
+	}
+	var c Customer
+	for _, s := range []string{string(p.PhoneNumber), string(p.ID)} {
+		if c.Phone = phoneOf(s); c.Phone != "" {
+			break
+		}
+	}
+	c.BSUID = strings.TrimPrefix(strings.TrimSpace(string(p.UserID)), "bsuid:")
+	if id := strings.TrimSpace(string(p.ID)); c.BSUID == "" && phoneOf(id) == "" && strings.Contains(id, ".") {
+		c.BSUID = strings.TrimPrefix(id, "bsuid:")
+	}
+	return c
+}
+
 // keys returns the ledger keys the party may be known by: a phone number in E.164, and a
 // business-scoped user id in Herald's "bsuid:" form.
-func (p *party) keys() []string {
-	if p == nil {
-		return nil
+func (p *party) keys() []string { return p.customer().Keys() }
+
+// phoneOf returns s as an E.164 number: s itself when it starts with '+', "+" and s when it
+// is 7 to 15 digits; "" otherwise.
+func phoneOf(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "+") && len(s) > 1 {
+		return s
 	}
-	var out []string
-	add := func(k string) {
-		for _, x := range out {
-			if x == k {
-				return
-			}
+	if len(s) < 7 || len(s) > 15 {
+		return ""
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return ""
 		}
-		out = append(out, k)
 	}
-	for _, s := range []string{string(p.PhoneNumber), string(p.ID)} {
-		if strings.HasPrefix(s, "+") && len(s) > 1 {
-			add(s)
-		}
-	}
-	if p.UserID != "" {
-		add("bsuid:" + string(p.UserID))
-	}
-	if id := string(p.ID); id != "" && !strings.HasPrefix(id, "+") && strings.Contains(id, ".") {
-		add("bsuid:" + strings.TrimPrefix(id, "bsuid:"))
-	}
-	return out
+	return "+" + s
 }
 
 type statusUpdate struct {
@@ -100,28 +112,19 @@ type statusUpdate struct {
 	Metadata json.RawMessage      `json:"metadata"`
 }
 
-type buttonResponse struct {
-	Text    flexString `json:"text"`
-	Payload flexString `json:"payload"`
-}
-
-type inboundMessage struct {
-	Text             flexString      `json:"text"`
-	IsButtonResponse bool            `json:"isButtonResponse"`
-	ButtonResponse   *buttonResponse `json:"buttonResponse"`
-}
-
 // payload is every field Herald reads from a webhook body, of either topic.
 type payload struct {
-	Topic          flexString      `json:"topic"`
-	Timestamp      flexString      `json:"timestamp"`
-	Sender         *party          `json:"sender"`
-	Recipient      *party          `json:"recipient"`
-	StatusUpdate   *statusUpdate   `json:"statusUpdate"`
-	Metadata       json.RawMessage `json:"metadata"`
-	CallbackData   json.RawMessage `json:"callbackData"`
-	Message        *inboundMessage `json:"message"`
-	ButtonResponse *buttonResponse `json:"buttonResponse"`
+	Topic        flexString      `json:"topic"`
+	Timestamp    flexString      `json:"timestamp"`
+	Sender       *party          `json:"sender"`
+	Recipient    *party          `json:"recipient"`
+	StatusUpdate *statusUpdate   `json:"statusUpdate"`
+	Metadata     json.RawMessage `json:"metadata"`
+	CallbackData json.RawMessage `json:"callbackData"`
+	Message      *inboundMessage `json:"message"`
+	// Attachments and Location appear at the top level in some inbound examples.
+	Attachments json.RawMessage `json:"attachments"`
+	Location    json.RawMessage `json:"location"`
 }
 
 // Kind says what a webhook body is.
@@ -132,7 +135,8 @@ const (
 	KindIgnored Kind = iota
 	// KindStatus is a delivery_status event.
 	KindStatus
-	// KindInbound is an inbound message (messages topic).
+	// KindInbound is an inbound message (messages topic): a body with that topic, or with no
+	// topic and a message, context, or button or list reply object.
 	KindInbound
 )
 
@@ -156,11 +160,8 @@ type Event struct {
 	// Customer lists the ledger keys of the customer: the recipient of a status event, the
 	// sender of an inbound message.
 	Customer []string
-	// Text is an inbound message's text; Button the text (or payload) of a button reply.
-	Text   string
-	Button string
-	// ButtonPayload is the button's payload when it has one.
-	ButtonPayload string
+	// Inbound is the normalised inbound message of a KindInbound event.
+	Inbound *Inbound
 }
 
 // ErrNotJSON is wrapped by Parse when the body is not a JSON object of the documented shape.
@@ -176,7 +177,7 @@ func Parse(body []byte) (Event, error) {
 	ev := Event{Topic: string(p.Topic)}
 	if ts := strings.TrimSpace(string(p.Timestamp)); ts != "" {
 		if sec, err := strconv.ParseInt(ts, 10, 64); err == nil && sec > 0 && sec < 1<<40 {
-			ev.At = time.Unix(sec, 0)
+			ev.At = time.Unix(sec, 0).UTC()
 		}
 	}
 	ev.Callback = parseCallback(p.CallbackData)
@@ -194,23 +195,17 @@ func Parse(body []byte) (Event, error) {
 			ev.Campaign = campaignName(p.StatusUpdate.Metadata, "campaignName", "campaign_name")
 		}
 		ev.Customer = p.Recipient.keys()
-	case p.Message != nil && (ev.Topic == "" || ev.Topic == TopicMessages):
+	case ev.Topic == TopicMessages || (ev.Topic == "" && p.StatusUpdate == nil):
+		// The documented inbound examples have no topic: a body is an inbound message when it
+		// has a message or context object or a button or list reply, with or without a
+		// message object.
+		top := decodeTree(body)
+		if ev.Topic == "" && !isInboundBody(top) {
+			break
+		}
 		ev.Kind = KindInbound
-		ev.Text = strings.TrimSpace(string(p.Message.Text))
-		br := p.ButtonResponse
-		if br == nil {
-			br = p.Message.ButtonResponse
-		}
-		if br != nil {
-			ev.Button = strings.TrimSpace(string(br.Text))
-			ev.ButtonPayload = strings.TrimSpace(string(br.Payload))
-			if ev.Button == "" {
-				ev.Button = ev.ButtonPayload
-			}
-		} else if p.Message.IsButtonResponse {
-			ev.Button = ev.Text
-		}
-		ev.Customer = p.Sender.keys()
+		ev.Inbound = parseInbound(body, &p, top, ev.At, ev.Callback)
+		ev.Customer = ev.Inbound.From.Keys()
 	}
 	return ev, nil
 }

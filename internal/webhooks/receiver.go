@@ -264,6 +264,9 @@ func (rc *Receiver) Apply(ctx context.Context, ev Event) error {
 	if rc.m != nil {
 		kind := map[Kind]string{KindStatus: "status", KindInbound: "inbound", KindIgnored: "ignored"}[ev.Kind]
 		status := ev.Status
+		if ev.Inbound != nil {
+			status = string(ev.Inbound.Kind)
+		}
 		if ev.Kind == KindStatus {
 			if _, ok := stateOf(status); !ok {
 				status = "other"
@@ -397,6 +400,9 @@ func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.Del
 		if err != nil {
 			return "", err
 		}
+		if n <= 0 {
+			continue
+		}
 		for _, key := range ev.Customer {
 			de.Run, de.Bucket, de.Recipient = run, ledger.BucketOf(key, n), key
 			v, _, err := rc.ledger.ApplyDelivery(ctx, de)
@@ -411,7 +417,8 @@ func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.Del
 	return "unmatched", nil
 }
 
-// bucketsOf returns a run's ledger bucket count, which never changes, from a small cache.
+// bucketsOf returns a run's ledger bucket count, which never changes, from a small cache; 0
+// for a run that no longer exists.
 func (rc *Receiver) bucketsOf(ctx context.Context, runID string) (int, error) {
 	rc.bucketsMu.Lock()
 	n, ok := rc.buckets[runID]
@@ -420,6 +427,10 @@ func (rc *Receiver) bucketsOf(ctx context.Context, runID string) (int, error) {
 		return n, nil
 	}
 	r, err := rc.ledger.GetRun(ctx, runID)
+	if errors.Is(err, ledger.ErrRunNotFound) {
+		// Deleted since it was listed: nothing to match in it.
+		return 0, nil
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -460,8 +471,25 @@ func (rc *Receiver) timeToDeliver(ev Event) time.Duration {
 	return d
 }
 
+// isOptOut reports whether an inbound message is an opt-out: its text, the button's text,
+// payload or id, or the list row's id or text is one of the opt-out words.
+func (rc *Receiver) isOptOut(in *Inbound) bool {
+	for _, v := range in.Answers() {
+		if rc.optOut[normalizeWord(v)] {
+			return true
+		}
+	}
+	return false
+}
+
+// applyInbound suppresses a customer who opted out and counts a reply in its run: the run
+// in Herald's callbackData, else, for a button or list reply, the run found by replyRun.
 func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) {
-	optOut := rc.optOut[normalizeWord(ev.Text)] || rc.optOut[normalizeWord(ev.Button)] || rc.optOut[normalizeWord(ev.ButtonPayload)]
+	in := ev.Inbound
+	if in == nil {
+		return "ignored", nil
+	}
+	optOut := rc.isOptOut(in)
 	verdict := "message"
 	if optOut {
 		verdict = "opt_out"
@@ -470,20 +498,85 @@ func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) 
 				return "", err
 			}
 		}
-		rc.log.Info().Str(logx.KeyRecipient, logx.Phone(strings.Join(ev.Customer, ","))).Msg("opted out (inbound message): added to the suppression list")
+		rc.log.Info().Str(logx.KeyRecipient, logx.Phone(strings.Join(ev.Customer, ","))).Str("reply", string(in.Kind)).
+			Msg("opted out (inbound message): added to the suppression list")
 	}
-	if ev.Callback != nil {
-		if err := rc.ledger.CountReply(ctx, ev.Callback.Run, ev.Button, optOut); err != nil {
+	run := ""
+	if in.Callback != nil {
+		run = in.Callback.Run
+	} else if in.Kind == ReplyButton || in.Kind == ReplyList {
+		var err error
+		if run, err = rc.replyRun(ctx, ev); err != nil {
+			return "", err
+		}
+	}
+	if run != "" {
+		label := ""
+		if in.Kind == ReplyButton {
+			label = in.Button.Label()
+		}
+		if err := rc.ledger.CountReply(ctx, run, label, optOut); err != nil {
 			return "", err
 		}
 		if !optOut {
 			verdict = "reply"
-			if ev.Button != "" {
+			if label != "" {
 				verdict = "button"
 			}
 		}
 	}
+	rc.log.Debug().Str(logx.KeyRun, run).Str(logx.KeyRecipient, logx.Phone(strings.Join(ev.Customer, ","))).
+		Str("reply", string(in.Kind)).Str("verdict", verdict).Msg("inbound message")
 	return verdict, nil
+}
+
+// replyRuns is how many of the newest runs replyRun searches.
+const replyRuns = 5
+
+// replyRun finds the run a reply without Herald's callbackData answers, the way delivery
+// events without it are matched: among the newest runs (of the campaign the body names, if
+// any), the one whose entry for the customer, under any key they may be known by, recorded
+// the replied-to message id (context.replyToId). A reply that names no message is given to
+// the newest of those runs in which Connectly took a message for the customer. "" when none
+// matches.
+func (rc *Receiver) replyRun(ctx context.Context, ev Event) (string, error) {
+	in := ev.Inbound
+	if len(ev.Customer) == 0 {
+		return "", nil
+	}
+	runs, err := rc.ledger.RecentRuns(ctx, ev.Campaign, replyRuns)
+	if err != nil {
+		return "", err
+	}
+	for _, run := range runs {
+		n, err := rc.bucketsOf(ctx, run)
+		if err != nil {
+			return "", err
+		}
+		if n <= 0 {
+			continue
+		}
+		for _, key := range ev.Customer {
+			e, ok, err := rc.ledger.Entry(ctx, run, ledger.BucketOf(key, n), key)
+			if err != nil {
+				return "", err
+			}
+			if !ok {
+				continue
+			}
+			if in.ReplyTo != "" {
+				if e.MessageID == in.ReplyTo {
+					return run, nil
+				}
+				continue
+			}
+			switch e.State {
+			case ledger.Accepted, ledger.Sent, ledger.Delivered, ledger.Read, ledger.Unknown:
+				return run, nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // parkedEvent is a delivery event waiting for its entry, as stored in the parked set.
