@@ -32,6 +32,15 @@ func FuzzWebhookHandler(f *testing.F) {
 	} {
 		f.Add([]byte(s), true)
 	}
+	// Every inbound shape of the golden tests, those without a message object included, and
+	// the quick-reply opt-outs in each shape.
+	for _, body := range inboundBodies(f) {
+		f.Add(body, true)
+	}
+	for _, s := range stopShapes {
+		f.Add(fmt.Appendf(nil, s.body, `{"id":"+15550000001","channelType":"whatsapp"}`), true)
+		f.Add(fmt.Appendf(nil, s.body, `{"id":"US.1349","userId":"US.1349","phoneNumber":""}`), true)
+	}
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, body []byte, sign bool) {
 		secret := ""
