@@ -645,8 +645,8 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 		}
 		w.metrics.RequestDuration.WithLabelValues(class).Observe(time.Since(began).Seconds())
 	}
-	// Refused outright (a throttle, a stop-the-run code): no message reached the person, so
-	// the room it took in the daily tier and the frequency cap is given back.
+	// Turned away (a throttle, a stop-the-run code): no message reached the person, so the
+	// room it took in the daily tier and the frequency cap is given back.
 	if d.Class == connectly.ClassThrottle || d.Class == connectly.ClassStopRun {
 		room := *req
 		room.Limits = make([]limits.Limit, len(req.Limits))
