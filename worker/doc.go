@@ -2,16 +2,19 @@
 //
 // For each send task the handler paces (sender and business limits in Redis), claims the
 // recipient's ledger entry, posts the template message to Connectly, and turns the outcome
-// into a ledger transition and an asynq result through the classification table:
+// into a ledger transition and an asynq result by connectly.Table.Decide, which reads every
+// answer as accepted, refused, not taken or maybe sent:
 //
-//	accepted           → ledger accepted(message id); task done
-//	permanent          → ledger failed(code); task archived (asynq.SkipRetry), never retried
-//	transient          → claim released; asynq retries with exponential backoff and full
-//	                     jitter until the attempts are used, then failed(code)
-//	transient, no answer after the request was written
-//	                   → at-most-once: ledger unknown; at-least-once: retried like transient
-//	throttle (429)     → claim released, attempt given back; rescheduled, not a failure
-//	stop-run           → claim released; run paused with the reason; task held
+//	accepted               → ledger accepted(message id); task done
+//	refused, permanent     → ledger failed(code); task archived (asynq.SkipRetry), never retried
+//	refused, stop-run      → claim released; run paused with the reason; task held
+//	not taken, throttle    → claim released, attempt given back; rescheduled, not a failure
+//	(a 429 whatever its body, or a throttle code; HTTP_429, 130429, 4 and 80007 also back
+//	the sender's rate off)
+//	not taken, transient   → claim released; asynq retries with exponential backoff and full
+//	(503, 4xx, not written)  jitter until the attempts are used, then failed(code)
+//	maybe sent             → at-most-once: ledger unknown; at-least-once: retried like
+//	(other 5xx, no answer)   not taken
 //
 // Throttle and hold results are not failures for asynq (Config.IsFailure), so they never use
 // an attempt; Herald counts attempts in the ledger and keeps asynq's retry budget above them.

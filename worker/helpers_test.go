@@ -110,6 +110,12 @@ func setup(tb testing.TB, cfg Config) *testBundle {
 // and returns the send payloads of its tasks.
 func seedRun(tb testing.TB, b *testBundle, runID string, d ledger.Delivery, n int) []campaigns.SendPayload {
 	tb.Helper()
+	return seedRunNumbers(tb, b, runID, d, "+1555", n)
+}
+
+// seedRunNumbers is seedRun with recipients numbered prefix followed by seven digits.
+func seedRunNumbers(tb testing.TB, b *testBundle, runID string, d ledger.Delivery, prefix string, n int) []campaigns.SendPayload {
+	tb.Helper()
 	ctx := context.Background()
 	buckets := ledger.BucketsFor(n)
 	err := b.ledger.CreateRun(ctx, ledger.Run{
@@ -122,7 +128,7 @@ func seedRun(tb testing.TB, b *testBundle, runID string, d ledger.Delivery, n in
 	entries := make([]ledger.PlanEntry, n)
 	payloads := make([]campaigns.SendPayload, n)
 	for i := range n {
-		to := fmt.Sprintf("+1555%07d", i)
+		to := fmt.Sprintf("%s%07d", prefix, i)
 		entries[i] = ledger.PlanEntry{Recipient: to, Bucket: ledger.BucketOf(to, buckets), Row: i + 1}
 		payloads[i] = campaigns.SendPayload{
 			Run: runID, To: to, Bucket: entries[i].Bucket, Row: i + 1, Campaign: testCampaign,

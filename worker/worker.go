@@ -93,8 +93,9 @@ type Config struct {
 	FrequencyCaps map[string]FrequencyCap
 	// Adaptive is how a sender's rate backs off after the provider throttled it and recovers.
 	Adaptive limits.Policy
-	// AdaptiveCodes are the error keys that halve the sender's rate. Default HTTP_429, 130429,
-	// 4 and 80007; AdaptiveOff disables the backoff.
+	// AdaptiveCodes are the throttle keys (connectly.Decision.Key: HTTP_429 for every 429,
+	// whatever its body, else the throttle code) that halve the sender's rate. Default
+	// HTTP_429, 130429, 4 and 80007; AdaptiveOff disables the backoff.
 	AdaptiveCodes []string
 	AdaptiveOff   bool
 }
@@ -636,24 +637,30 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 	began := time.Now()
 	res, sendErr := w.sender.SendTemplate(sctx, msg)
 	cancel()
+	d := w.table.Decide(sendErr)
 	if w.metrics != nil {
 		class := "ok"
 		if sendErr != nil {
-			c, _ := w.table.Classify(sendErr)
-			class = c.String()
+			class = d.Class.String()
 		}
 		w.metrics.RequestDuration.WithLabelValues(class).Observe(time.Since(began).Seconds())
 	}
-	if sendErr != nil {
-		// Refused outright (a throttle, a stop-the-run code): no message reached the person,
-		// so the room it took in the daily tier and the frequency cap is given back.
-		if cl, _ := w.table.Classify(sendErr); cl == connectly.ClassThrottle || cl == connectly.ClassStopRun {
-			room := *req
-			room.Limits = make([]limits.Limit, len(req.Limits))
-			w.refund(ctx, &room, r)
-		}
+	// Turned away (a throttle, a stop-the-run code): no message reached the person, so the
+	// room it took in the daily tier and the frequency cap is given back.
+	if d.Class == connectly.ClassThrottle || d.Class == connectly.ClassStopRun {
+		room := *req
+		room.Limits = make([]limits.Limit, len(req.Limits))
+		w.refund(ctx, &room, r)
 	}
-	return w.settle(context.WithoutCancel(ctx), log, p, c.Attempts, res, sendErr)
+	return w.settle(context.WithoutCancel(ctx), log, p, c.Attempts, res, d, sendErr)
+}
+
+// adaptiveTrigger reports whether an answer says the sender goes too fast, so its rate backs
+// off: a throttle whose key is one of AdaptiveCodes. The key is the classified one, so every
+// 429 matches HTTP_429 whatever code its body carries (Connectly's error body always has one,
+// ERROR_CODE_UNSPECIFIED when nothing is more specific).
+func (w *Worker) adaptiveTrigger(d connectly.Decision) bool {
+	return !w.cfg.AdaptiveOff && d.Class == connectly.ClassThrottle && w.adapt[d.Key]
 }
 
 // waitFor answers a send the limits refused for now: a throttle, which uses no attempt and
@@ -736,8 +743,11 @@ func (w *Worker) finishRetrying(p campaigns.SendPayload, o ledger.Outcome) (ledg
 	return r, err
 }
 
-// settle records the outcome of a send and returns the task's result.
-func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, attempt int, res connectly.SendResult, sendErr error) error {
+// settle records the outcome of a send, as read by Table.Decide, and returns the task's
+// result: accepted; refused (failed, or the run paused); not taken (a throttle waits without
+// using an attempt, anything else retries); maybe sent (unknown under at-most-once, retried
+// under at-least-once).
+func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, attempt int, res connectly.SendResult, d connectly.Decision, sendErr error) error {
 	classLabel := "none"
 	finish := func(o ledger.Outcome) error {
 		o.Attempt = attempt
@@ -756,12 +766,11 @@ func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.Sen
 		}
 		return nil
 	}
-	if sendErr == nil {
+	if d.Outcome == connectly.OutcomeAccepted {
 		log.Debug().Int(logx.KeyAttempt, attempt).Str("message_id", res.ID).Msg("accepted")
 		return finish(ledger.Outcome{State: ledger.Accepted, MessageID: res.ID})
 	}
-	class, rule := w.table.Classify(sendErr)
-	code := connectly.ErrorKey(sendErr)
+	class, rule, code := d.Class, d.Rule, d.Key
 	classLabel = class.String()
 	log = log.With().Str(logx.KeyCode, code).Str(logx.KeyClass, class.String()).Int(logx.KeyAttempt, attempt).Logger()
 
@@ -775,7 +784,7 @@ func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.Sen
 		if errors.As(sendErr, &ae) && ae.RetryAfterSeconds > 0 {
 			after = time.Duration(ae.RetryAfterSeconds) * time.Second
 		}
-		if w.adapt[code] && !w.cfg.AdaptiveOff {
+		if w.adaptiveTrigger(d) {
 			sender := senderOf(p)
 			f, halved, err := w.limiter.Throttled(ctx, rkeys.SenderBackoff(w.cfg.BusinessID, sender), w.cfg.Adaptive, w.now())
 			switch {
@@ -816,9 +825,9 @@ func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.Sen
 		log.Info().Msg("failed permanently")
 		return fmt.Errorf("%s: %w", code, asynq.SkipRetry)
 
-	default: // transient
-		if w.table.Ambiguous(sendErr) && ledger.Delivery(p.Delivery) != ledger.AtLeastOnce {
-			log.Warn().Msg("the request may have been accepted (no answer, or a bare gateway error); marked unknown (at-most-once)")
+	default: // transient: not taken, or maybe sent
+		if d.Outcome == connectly.OutcomeMaybeSent && ledger.Delivery(p.Delivery) != ledger.AtLeastOnce {
+			log.Warn().Msg("the message may have gone out (a 5xx, or no answer after the request was written); marked unknown (at-most-once)")
 			return finish(ledger.Outcome{State: ledger.Unknown, Code: code})
 		}
 		if attempt >= w.cfg.MaxAttempts {

@@ -174,14 +174,10 @@ func TestIntegrationFaultMix10k(t *testing.T) {
 			}
 		case rule.Status == 500:
 			failTwice++
-			// Once its two 500s are used up, the 429 rule may pick the same person: one more
-			// request, but no more attempts.
-			want := 3
-			if rules[3].Matches(rcpt, "it_tpl") {
-				want++
-			}
-			if e.State != ledger.Accepted || e.Attempts != 3 || requests[rcpt] != want {
-				t.Errorf("%s: %+v after %d requests, want accepted on the third attempt after %d requests", rcpt, e, requests[rcpt], want)
+			// A 500, even with Connectly's error body, may follow a message that went out:
+			// under at-most-once it is never sent again.
+			if e.State != ledger.Unknown || e.Attempts != 1 || requests[rcpt] != 1 {
+				t.Errorf("%s: %+v after %d requests, want unknown after exactly one", rcpt, e, requests[rcpt])
 			}
 		case rule.Status == 429:
 			throttled++

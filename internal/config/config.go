@@ -73,8 +73,10 @@ type Retry struct {
 	// KeepPlaceFor is how long a send whose limits are booked beyond max_pace_wait keeps its
 	// place (its task stays with the worker) before it is rescheduled.
 	KeepPlaceFor Duration `yaml:"keep_place_for"`
-	// AmbiguousStatuses are bare 5xx answers (no Connectly error body) that may follow an
-	// accepted send: at-most-once runs mark such recipients unknown instead of resending.
+	// AmbiguousStatuses are the 5xx answers that may follow an accepted send ("maybe sent"),
+	// with or without Connectly's error body: at-most-once runs mark such recipients unknown
+	// instead of resending. A 5xx not listed reads as "not taken" and is retried. Unset (the
+	// default): every 5xx except 503.
 	AmbiguousStatuses []int `yaml:"ambiguous_statuses"`
 }
 
@@ -214,8 +216,7 @@ func Default() Config {
 		Connectly: Connectly{BaseURL: connectly.DefaultBaseURL, Timeout: Duration(10 * time.Second), BusinessRate: 200},
 		Worker:    Worker{Concurrency: 50, ShutdownTimeout: Duration(15 * time.Second)},
 		Retry: Retry{MaxAttempts: 5, Base: Duration(time.Second), Cap: Duration(5 * time.Minute),
-			ThrottleDelay: Duration(2 * time.Second), HoldDelay: Duration(5 * time.Second), MaxPaceWait: Duration(time.Second), KeepPlaceFor: Duration(20 * time.Second),
-			AmbiguousStatuses: []int{500, 502, 504}},
+			ThrottleDelay: Duration(2 * time.Second), HoldDelay: Duration(5 * time.Second), MaxPaceWait: Duration(time.Second), KeepPlaceFor: Duration(20 * time.Second)},
 		StopRun: StopRun{BurstWindow: 100, BurstShare: 0.2},
 		Limits: Limits{PairInterval: Duration(6 * time.Second), TierWindow: Duration(24 * time.Hour),
 			TierRecheck: Duration(5 * time.Minute),

@@ -75,14 +75,13 @@ func TestLoadDefaults(t *testing.T) {
 		},
 		Worker: config.Worker{Concurrency: 50, ShutdownTimeout: config.Duration(15 * time.Second)},
 		Retry: config.Retry{
-			MaxAttempts:       5,
-			Base:              config.Duration(time.Second),
-			Cap:               config.Duration(5 * time.Minute),
-			ThrottleDelay:     config.Duration(2 * time.Second),
-			HoldDelay:         config.Duration(5 * time.Second),
-			MaxPaceWait:       config.Duration(time.Second),
-			KeepPlaceFor:      config.Duration(20 * time.Second),
-			AmbiguousStatuses: []int{500, 502, 504},
+			MaxAttempts:   5,
+			Base:          config.Duration(time.Second),
+			Cap:           config.Duration(5 * time.Minute),
+			ThrottleDelay: config.Duration(2 * time.Second),
+			HoldDelay:     config.Duration(5 * time.Second),
+			MaxPaceWait:   config.Duration(time.Second),
+			KeepPlaceFor:  config.Duration(20 * time.Second),
 		},
 		StopRun: config.StopRun{BurstWindow: 100, BurstShare: 0.2},
 		Limits: config.Limits{PairInterval: config.Duration(6 * time.Second), TierWindow: config.Duration(24 * time.Hour),
@@ -200,14 +199,13 @@ log:
 		Senders: []config.Sender{{Number: "+14151111234", Rate: 80}, {Number: "+14152222345", Rate: 80}},
 		Worker:  config.Worker{Concurrency: 120, ShutdownTimeout: config.Duration(time.Minute)},
 		Retry: config.Retry{
-			MaxAttempts:       7,
-			Base:              config.Duration(500 * time.Millisecond),
-			Cap:               config.Duration(10 * time.Minute),
-			ThrottleDelay:     config.Duration(3 * time.Second),
-			HoldDelay:         config.Duration(90 * time.Second),
-			MaxPaceWait:       config.Duration(2 * time.Second),
-			KeepPlaceFor:      config.Duration(20 * time.Second),
-			AmbiguousStatuses: []int{500, 502, 504},
+			MaxAttempts:   7,
+			Base:          config.Duration(500 * time.Millisecond),
+			Cap:           config.Duration(10 * time.Minute),
+			ThrottleDelay: config.Duration(3 * time.Second),
+			HoldDelay:     config.Duration(90 * time.Second),
+			MaxPaceWait:   config.Duration(2 * time.Second),
+			KeepPlaceFor:  config.Duration(20 * time.Second),
 		},
 		Errors:  map[string]string{"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID": "stop-run", "HTTP_404": "permanent"},
 		StopRun: config.StopRun{BurstWindow: 50, BurstShare: 0.5},
@@ -485,6 +483,7 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"WorkerConcurrencyZero", "worker:\n  concurrency: 0\n", "worker.concurrency", []string{"0: want 1 to 10000"}},
 		{"WorkerConcurrencyTooHigh", "worker:\n  concurrency: 10001\n", "worker.concurrency", []string{"10001"}},
 		{"RetryMaxAttemptsZero", "retry:\n  max_attempts: 0\n", "retry.max_attempts", []string{"at least 1"}},
+		{"AmbiguousStatusNot5xx", "retry:\n  ambiguous_statuses: [500, 429]\n", "retry.ambiguous_statuses[1]", []string{"429", "5xx"}},
 		{"RetryCapBelowBase", "retry:\n  base: 10s\n  cap: 5s\n", "retry.cap", []string{"retry.base"}},
 		{"RetryBaseZero", "retry:\n  base: 0s\n", "retry.cap", []string{"positive"}},
 		{"ErrorsBadClass", "errors:\n  ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID: sometimes\n", "errors.ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID", []string{`"sometimes"`, "stop-run"}},
@@ -622,6 +621,26 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if c.APIKey != "example-key" {
 		t.Errorf("APIKey = %q, want the environment value", c.APIKey)
+	}
+}
+
+// The ambiguity override: unset leaves the table's safe default (every 5xx but 503 is
+// "maybe sent"); a list names exactly the 5xx statuses read as maybe sent.
+func TestLoadAmbiguousStatuses(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, "", env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Retry.AmbiguousStatuses != nil {
+		t.Fatalf("default ambiguous_statuses = %v, want unset", c.Retry.AmbiguousStatuses)
+	}
+	c, err = load(t, "retry:\n  ambiguous_statuses: [500, 503]\n", env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Retry.AmbiguousStatuses, []int{500, 503}) {
+		t.Fatalf("ambiguous_statuses = %v, want [500 503]", c.Retry.AmbiguousStatuses)
 	}
 }
 

@@ -56,75 +56,88 @@ type Rule struct {
 	// OptOut marks codes that mean the person does not want these messages: the recipient is
 	// added to the suppression list so later runs skip them.
 	OptOut bool
+	// WindowClosed marks answers that say the customer's 24-hour window is closed (a session
+	// message outside it). They are permanent for this message: a resend gets the same answer
+	// until the customer writes again.
+	WindowClosed bool
 	// Why is the one-line reason shown to operators.
 	Why string
 }
 
+func permanent(why string) Rule    { return Rule{Class: ClassPermanent, Why: why} }
+func transient(why string) Rule    { return Rule{Class: ClassTransient, Why: why} }
+func throttle(why string) Rule     { return Rule{Class: ClassThrottle, Why: why} }
+func stopRun(why string) Rule      { return Rule{Class: ClassStopRun, Why: why} }
+func optOut(why string) Rule       { return Rule{Class: ClassPermanent, OptOut: true, Why: why} }
+func windowClosed(why string) Rule { return Rule{Class: ClassPermanent, WindowClosed: true, Why: why} }
+
 // DefaultTable classifies every error code the provider reference documents (section 4.3),
 // the Meta numeric codes it lists (section 9.2, matched when they surface as a code), and
 // the documented error types (section 4.2). HTTP statuses are classified by StatusClass.
-// Operators override single entries with Table.Override.
+// Operators override single entries through NewTable.
 var DefaultTable = map[string]Rule{
 	// Connectly error codes (reference 4.3).
-	"ERROR_CODE_INVALID_SENDER_ID":                           {ClassStopRun, false, "sender number not valid: every message from it fails"},
-	"ERROR_CODE_PHONE_NUMBER_BAD_FORMAT":                     {ClassPermanent, false, "recipient number badly formatted"},
-	"ERROR_CODE_MESSAGE_ATTACHMENTS_NUMBER_INVALID":          {ClassPermanent, false, "more than one attachment (session API)"},
-	"ERROR_CODE_MESSAGE_TEXT_EMPTY":                          {ClassPermanent, false, "message text empty (session API)"},
-	"ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND":                  {ClassStopRun, false, "no approved template for that name and language"},
-	"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID":              {ClassPermanent, false, "template parameters invalid for this recipient"},
-	"ERROR_CODE_MESSAGE_ATTACHMENT_EMPTY":                    {ClassPermanent, false, "attachment URL empty"},
-	"ERROR_CODE_MESSAGE_ATTACHMENT_INVALID":                  {ClassPermanent, false, "attachment URL unparseable"},
-	"ERROR_CODE_BUSINESS_MISSES_MATCHING_CHANNEL":            {ClassStopRun, false, "business has no sender channel of the required type"},
-	"ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW":       {ClassPermanent, false, "24-hour window closed (session API)"},
-	"ERROR_CODE_BUSINESS_REACHED_LIMITS":                     {ClassStopRun, false, "sender restricted: too many messages blocked or flagged"},
-	"ERROR_CODE_MESSAGE_SELF_INVALID":                        {ClassPermanent, false, "recipient is the sender"},
-	"ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID":                {ClassPermanent, false, "recipient number invalid"},
-	"ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT":                  {ClassPermanent, true, "customer opted out of template messages"},
-	"ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION": {ClassPermanent, false, "customer has not started a conversation (session API)"},
-	"ERROR_CODE_BUSINESS_KEY_SECRET_ABSENT":                  {ClassStopRun, false, "business API secret not initialised"},
-	"ERROR_CODE_MESSAGE_TEMPLATE_DELETED":                    {ClassStopRun, false, "template is being deleted"},
-	"ERROR_CODE_UNSPECIFIED":                                 {ClassTransient, false, "unexpected provider error"},
+	"ERROR_CODE_INVALID_SENDER_ID":                           stopRun("sender number not valid: every message from it fails"),
+	"ERROR_CODE_PHONE_NUMBER_BAD_FORMAT":                     permanent("recipient number badly formatted"),
+	"ERROR_CODE_MESSAGE_ATTACHMENTS_NUMBER_INVALID":          permanent("more than one attachment (session API)"),
+	"ERROR_CODE_MESSAGE_TEXT_EMPTY":                          permanent("message text empty (session API)"),
+	"ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND":                  stopRun("no approved template for that name and language"),
+	"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID":              permanent("template parameters invalid for this recipient"),
+	"ERROR_CODE_MESSAGE_ATTACHMENT_EMPTY":                    permanent("attachment URL empty"),
+	"ERROR_CODE_MESSAGE_ATTACHMENT_INVALID":                  permanent("attachment URL unparseable"),
+	"ERROR_CODE_BUSINESS_MISSES_MATCHING_CHANNEL":            stopRun("business has no sender channel of the required type"),
+	"ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW":       windowClosed("24-hour window closed: the customer last wrote more than 24 hours ago (session API)"),
+	"ERROR_CODE_BUSINESS_REACHED_LIMITS":                     stopRun("sender restricted: too many messages blocked or flagged"),
+	"ERROR_CODE_MESSAGE_SELF_INVALID":                        permanent("recipient is the sender"),
+	"ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID":                permanent("recipient number invalid"),
+	"ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT":                  optOut("customer opted out of template messages"),
+	"ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION": windowClosed("no 24-hour window: the customer has not started a conversation (session API)"),
+	"ERROR_CODE_BUSINESS_KEY_SECRET_ABSENT":                  stopRun("business API secret not initialised"),
+	"ERROR_CODE_MESSAGE_TEMPLATE_DELETED":                    stopRun("template is being deleted"),
+	"ERROR_CODE_UNSPECIFIED":                                 transient("unexpected provider error"),
 
 	// Meta codes (reference 9.2), for when they surface as the code.
-	"130429": {ClassThrottle, false, "sender number throughput exceeded"},
-	"131056": {ClassThrottle, false, "pair rate limit: too many messages to this person"},
-	"131048": {ClassStopRun, false, "spam rate limit: sending restricted"},
-	"131049": {ClassPermanent, false, "Meta chose not to deliver (per-user marketing limit)"},
-	"131050": {ClassPermanent, true, "user stopped marketing messages from this business"},
-	"130472": {ClassPermanent, false, "user is part of a marketing experiment"},
-	"131026": {ClassPermanent, false, "message undeliverable to this number"},
-	"131047": {ClassPermanent, false, "more than 24 hours since the last reply"},
-	"130497": {ClassPermanent, false, "business restricted from messaging this country"},
-	"131031": {ClassStopRun, false, "business account locked"},
-	"131042": {ClassStopRun, false, "business eligibility or payment issue"},
-	"368":    {ClassStopRun, false, "temporarily blocked for policy violations"},
-	"131062": {ClassPermanent, false, "BSUID recipients not supported for this message"},
-	"132000": {ClassStopRun, false, "template parameter count mismatch"},
-	"132001": {ClassStopRun, false, "template does not exist in that translation"},
-	"132005": {ClassPermanent, false, "hydrated template text too long"},
-	"132012": {ClassPermanent, false, "parameter format mismatch"},
-	"132015": {ClassStopRun, false, "template paused for low quality"},
-	"132016": {ClassStopRun, false, "template disabled"},
-	"100":    {ClassPermanent, false, "invalid parameter"},
-	"131008": {ClassPermanent, false, "required parameter missing"},
-	"131009": {ClassPermanent, false, "parameter value invalid"},
-	"131057": {ClassTransient, false, "account in maintenance mode"},
-	"131000": {ClassTransient, false, "generic send failure"},
-	"131016": {ClassTransient, false, "service temporarily unavailable"},
-	"2":      {ClassTransient, false, "service temporarily unavailable"},
-	"133004": {ClassTransient, false, "server temporarily unavailable"},
-	"0":      {ClassStopRun, false, "authentication failed"},
-	"190":    {ClassStopRun, false, "access token expired"},
-	"3":      {ClassStopRun, false, "capability missing"},
-	"10":     {ClassStopRun, false, "permission denied"},
-	"4":      {ClassThrottle, false, "application API call rate limit"},
-	"80007":  {ClassThrottle, false, "WABA API call rate limit"},
+	"130429": throttle("sender number throughput exceeded"),
+	"131056": throttle("pair rate limit: too many messages to this person"),
+	"131048": stopRun("spam rate limit: sending restricted"),
+	"131049": permanent("Meta chose not to deliver (per-user marketing limit)"),
+	"131050": optOut("user stopped marketing messages from this business"),
+	"130472": permanent("user is part of a marketing experiment"),
+	"131026": permanent("message undeliverable to this number"),
+	"131047": windowClosed("24-hour window closed: more than 24 hours since the last reply"),
+	"130497": permanent("business restricted from messaging this country"),
+	"131031": stopRun("business account locked"),
+	"131042": stopRun("business eligibility or payment issue"),
+	"368":    stopRun("temporarily blocked for policy violations"),
+	"131062": permanent("BSUID recipients not supported for this message"),
+	"132000": stopRun("template parameter count mismatch"),
+	"132001": stopRun("template does not exist in that translation"),
+	"132005": permanent("hydrated template text too long"),
+	"132012": permanent("parameter format mismatch"),
+	"132015": stopRun("template paused for low quality"),
+	"132016": stopRun("template disabled"),
+	"100":    permanent("invalid parameter"),
+	"131008": permanent("required parameter missing"),
+	"131009": permanent("parameter value invalid"),
+	"131057": transient("account in maintenance mode"),
+	"131000": transient("generic send failure"),
+	"131016": transient("service temporarily unavailable"),
+	"2":      transient("service temporarily unavailable"),
+	"133004": transient("server temporarily unavailable"),
+	"0":      stopRun("authentication failed"),
+	"190":    stopRun("access token expired"),
+	"3":      stopRun("capability missing"),
+	"10":     stopRun("permission denied"),
+	"4":      throttle("application API call rate limit"),
+	"80007":  throttle("WABA API call rate limit"),
 
 	// Error types (reference 4.2), used when the code is absent or not in the table.
-	"ERROR_TYPE_AUTHENTICATION":    {ClassStopRun, false, "API key missing or invalid"},
-	"ERROR_TYPE_INVALID_REQUEST":   {ClassPermanent, false, "request content is wrong for this recipient"},
-	"ERROR_TYPE_DEADLINE_EXCEEDED": {ClassPermanent, false, "24-hour window closed (not a timeout)"},
-	"ERROR_TYPE_UNSPECIFIED":       {ClassTransient, false, "unexpected provider error"},
+	"ERROR_TYPE_AUTHENTICATION":    stopRun("API key missing or invalid"),
+	"ERROR_TYPE_INVALID_REQUEST":   permanent("request content is wrong for this recipient"),
+	"ERROR_TYPE_DEADLINE_EXCEEDED": windowClosed("24-hour window closed (not a timeout)"),
+	"ERROR_TYPE_UNSPECIFIED":       transient("unexpected provider error"),
+	// Seen on session sends in public client code, in no doc: "cannot send now" (reference 3.1).
+	"ERROR_TYPE_FAILED_PRECONDITION": windowClosed("cannot send now: the customer's 24-hour window is closed (session send)"),
 }
 
 // StatusClass classifies an HTTP status when the body carries no known code or type
@@ -146,44 +159,100 @@ func StatusClass(status int) Class {
 	}
 }
 
+// Outcome is what an answer to a send says about the message: whether it may have gone out.
+// It is the one reading that decides between sending again and not (see Table.Decide).
+type Outcome int
+
+const (
+	// OutcomeAccepted: a success answer with a message id.
+	OutcomeAccepted Outcome = iota
+	// OutcomeRefused: Connectly will not take this message (a documented permanent or
+	// run-stopping code, a 4xx, a request that could not be built). Nothing went out, and
+	// sending it again would get the same answer.
+	OutcomeRefused
+	// OutcomeNotTaken: the request was not taken and may be sent again safely: a throttle
+	// (429, or a throttle code), a 503, a transient 4xx, or a failure before the whole request
+	// was written (connection refused, DNS failure, cancelled while connecting).
+	OutcomeNotTaken
+	// OutcomeMaybeSent: the message may have gone out. Every other 5xx, with or without
+	// Connectly's error body (a 500 with ERROR_CODE_UNSPECIFIED can follow an accepted send,
+	// reference 4.4 and 10), no answer after the request was written (a timeout, a reset), or
+	// a success answer without a usable id. Under at-most-once such a recipient becomes
+	// unknown; under at-least-once it is sent again.
+	OutcomeMaybeSent
+)
+
+var outcomeNames = map[Outcome]string{
+	OutcomeAccepted:  "accepted",
+	OutcomeRefused:   "refused",
+	OutcomeNotTaken:  "not-taken",
+	OutcomeMaybeSent: "maybe-sent",
+}
+
+func (o Outcome) String() string {
+	if s, ok := outcomeNames[o]; ok {
+		return s
+	}
+	return "Outcome(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Decision is the reading of one answer to a send: what it says about the message (Outcome)
+// and what to do about the recipient and the run (Class and Rule).
+type Decision struct {
+	Outcome Outcome
+	Class   Class
+	Rule    Rule
+	// Key names the answer in the ledger and in the run's counters, and is the key the
+	// adaptive backoff looks up for a throttle: "HTTP_429" for every 429, else the body's
+	// code, else its type, else "HTTP_<status>"; "NOT_SENT" or "NO_RESPONSE" for transport
+	// failures; "CLIENT_ERROR" for a request that could not be built. Empty when accepted.
+	Key string
+}
+
 // Table is a classification table: DefaultTable plus operator overrides.
 type Table struct {
 	rules map[string]Rule
-	// ambiguous are the HTTP statuses that, without a Connectly error body, may come from a
-	// gateway after Connectly accepted the message (see Ambiguous).
-	ambiguous map[int]bool
+	// maybeSent, when not nil, lists the 5xx statuses read as "maybe sent"; every other 5xx
+	// then reads as "not taken". Nil means the default: every 5xx except 503.
+	maybeSent map[int]bool
 }
 
-// DefaultAmbiguousStatuses are the bare 5xx answers treated as "maybe sent": a gateway's 500,
-// 502 or 504 can follow an accepted request. 503 means the request was not taken.
-var DefaultAmbiguousStatuses = []int{500, 502, 504}
-
-// SetAmbiguousStatuses replaces the statuses Ambiguous treats as "maybe sent" when they
-// carry no Connectly error body.
+// SetAmbiguousStatuses sets the 5xx statuses that may follow an accepted send, with or
+// without Connectly's error body: exactly those read as "maybe sent", and every other 5xx as
+// "not taken". Nil or empty restores the default, which is safe for at-most-once: every 5xx
+// except 503 ("Service Unavailable": the request was not taken) is "maybe sent".
 func (t *Table) SetAmbiguousStatuses(statuses []int) {
-	t.ambiguous = make(map[int]bool, len(statuses))
+	if len(statuses) == 0 {
+		t.maybeSent = nil
+		return
+	}
+	t.maybeSent = make(map[int]bool, len(statuses))
 	for _, s := range statuses {
-		t.ambiguous[s] = true
+		t.maybeSent[s] = true
 	}
 }
 
-// Ambiguous reports whether a failed send may have been accepted anyway: no answer after the
-// request was written, or a bare gateway error (a status from the ambiguous set with no
-// Connectly error code or type in the body). An answer carrying Connectly's error body is a
-// refusal: the message was not accepted.
-func (t *Table) Ambiguous(err error) bool {
-	if Ambiguous(err) {
+// statusMayFollowSend reports whether an error status of a transient class may follow a
+// message that went out. A 4xx says the request was not taken; a 5xx may come from a gateway
+// or from Connectly after the message left; anything else is unexpected and read the safe way.
+func (t *Table) statusMayFollowSend(status int) bool {
+	switch {
+	case status >= 400 && status < 500:
+		return false
+	case status >= 500 && status < 600 && t.maybeSent != nil:
+		return t.maybeSent[status]
+	case status == 503:
+		return false
+	default:
 		return true
 	}
-	var ae *Error
-	return errors.As(err, &ae) && ae.Code == "" && ae.Type == "" && t.ambiguous[ae.StatusCode]
 }
 
 // NewTable returns DefaultTable with overrides applied. An override key is an error code,
-// a Meta code, an error type or "HTTP_<status>"; its value is a class name.
+// a Meta code, an error type, "HTTP_<status>", "NOT_SENT" or "NO_RESPONSE"; its value is a
+// class name.
 func NewTable(overrides map[string]string) (*Table, error) {
 	t := &Table{rules: make(map[string]Rule, len(DefaultTable)+len(overrides))}
-	t.SetAmbiguousStatuses(DefaultAmbiguousStatuses)
 	for k, r := range DefaultTable {
 		t.rules[k] = r
 	}
@@ -221,52 +290,106 @@ var unspecified = map[string]bool{
 	"ERROR_TYPE_UNSPECIFIED": true,
 }
 
-// Classify returns the class of an error from Client.SendTemplate: by the body's code first,
-// then its type, then the HTTP status (the reference warns a mapped error type may arrive with
-// an unexpected status, so the body wins). The catch-all ERROR_CODE_UNSPECIFIED and
-// ERROR_TYPE_UNSPECIFIED are consulted last, and not at all when the status throttles or stops
-// the run (a 429 or 401 with an unspecified body is still a 429 or 401). Transport failures
-// are transient; whether they are also ambiguous is reported by Ambiguous. Any other error
-// (a bug on our side) is permanent.
-func (t *Table) Classify(err error) (Class, Rule) {
+// Decide reads an error from Client.SendTemplate (nil for a success). It is the one place
+// that decides what an answer means; the worker acts on its result.
+//
+// The class comes from the HTTP status first for a 429 (a throttle whatever the body says,
+// reference 4.4: Connectly's error body always has a code, ERROR_CODE_UNSPECIFIED when
+// nothing is more specific); otherwise from the body's code, then its type, then the status
+// (a mapped error type may arrive with an unexpected status, so a specific body wins). The
+// catch-all ERROR_CODE_UNSPECIFIED and ERROR_TYPE_UNSPECIFIED are consulted last, and not at
+// all when the status stops the run. An error that is not an answer from Connectly (the
+// request could not be built) is permanent.
+//
+// The outcome follows from the class: permanent and stop-run answers are refusals, throttles
+// were not taken, and a transient answer was not taken when it is a 4xx, a 503 or a failure
+// before the request was written, and was maybe sent otherwise (see OutcomeMaybeSent and
+// SetAmbiguousStatuses). An override that makes a maybe-sent key a throttle therefore makes
+// it resend, even under at-most-once.
+func (t *Table) Decide(err error) Decision {
 	if err == nil {
-		return ClassNone, Rule{}
+		return Decision{Outcome: OutcomeAccepted, Class: ClassNone}
 	}
 	var ae *Error
 	if errors.As(err, &ae) {
-		for _, k := range []string{ae.Code, ae.Type} {
-			if k == "" || unspecified[k] {
-				continue
-			}
-			if r, ok := t.rules[k]; ok {
-				return r.Class, r
-			}
-		}
-		if r, ok := t.rules[fmt.Sprintf("HTTP_%d", ae.StatusCode)]; ok {
-			return r.Class, r
-		}
-		c := StatusClass(ae.StatusCode)
-		if c != ClassThrottle && c != ClassStopRun {
-			for _, k := range []string{ae.Code, ae.Type} {
-				if r, ok := t.rules[k]; ok && unspecified[k] {
-					return r.Class, r
-				}
-			}
-		}
-		return c, Rule{Class: c, Why: fmt.Sprintf("HTTP %d", ae.StatusCode)}
+		class, rule := t.classifyAnswer(ae)
+		return Decision{Outcome: outcomeOf(class, t.statusMayFollowSend(ae.StatusCode)), Class: class, Rule: rule, Key: ae.Key()}
 	}
 	var te *TransportError
 	if errors.As(err, &te) {
-		if r, ok := t.rules[te.Key()]; ok {
+		rule, ok := t.rules[te.Key()]
+		if !ok {
+			rule = transient("no answer from Connectly")
+			if !te.Written {
+				rule = transient("no answer from Connectly: the request was not sent")
+			}
+		}
+		return Decision{Outcome: outcomeOf(rule.Class, te.Written), Class: rule.Class, Rule: rule, Key: te.Key()}
+	}
+	return Decision{Outcome: OutcomeRefused, Class: ClassPermanent, Rule: permanent("request could not be built"), Key: "CLIENT_ERROR"}
+}
+
+// outcomeOf is the outcome of a failed send of class c; mayHaveGone says whether the answer
+// (or its absence) may follow a message that went out.
+func outcomeOf(c Class, mayHaveGone bool) Outcome {
+	switch {
+	case c == ClassPermanent || c == ClassStopRun:
+		return OutcomeRefused
+	case c == ClassThrottle || !mayHaveGone:
+		return OutcomeNotTaken
+	default:
+		return OutcomeMaybeSent
+	}
+}
+
+// classifyAnswer returns the class and rule of an error answer (see Decide).
+func (t *Table) classifyAnswer(ae *Error) (Class, Rule) {
+	statusKey := fmt.Sprintf("HTTP_%d", ae.StatusCode)
+	if ae.StatusCode == 429 {
+		if r, ok := t.rules[statusKey]; ok {
 			return r.Class, r
 		}
-		return ClassTransient, Rule{Class: ClassTransient, Why: "no answer from Connectly"}
+		return ClassThrottle, throttle("HTTP 429: Connectly's request limit")
 	}
-	return ClassPermanent, Rule{Class: ClassPermanent, Why: "request could not be built"}
+	for _, k := range []string{ae.Code, ae.Type} {
+		if k == "" || unspecified[k] {
+			continue
+		}
+		if r, ok := t.rules[k]; ok {
+			return r.Class, r
+		}
+	}
+	if r, ok := t.rules[statusKey]; ok {
+		return r.Class, r
+	}
+	c := StatusClass(ae.StatusCode)
+	if c != ClassStopRun {
+		for _, k := range []string{ae.Code, ae.Type} {
+			if r, ok := t.rules[k]; ok && unspecified[k] {
+				return r.Class, r
+			}
+		}
+	}
+	return c, Rule{Class: c, Why: fmt.Sprintf("HTTP %d", ae.StatusCode)}
+}
+
+// Classify returns the class and rule Decide gives err.
+func (t *Table) Classify(err error) (Class, Rule) {
+	d := t.Decide(err)
+	return d.Class, d.Rule
+}
+
+// defaultTable is DefaultTable with the default ambiguity rule, for Ambiguous.
+var defaultTable, _ = NewTable(nil)
+
+// Ambiguous reports whether err leaves it unknown whether Connectly accepted the message
+// under the default table: Decide's OutcomeMaybeSent. The worker uses its configured Table.
+func Ambiguous(err error) bool {
+	return defaultTable.Decide(err).Outcome == OutcomeMaybeSent
 }
 
 // ClassOf returns the class of a recorded error key (a code, a type, "HTTP_<status>",
-// "NO_RESPONSE" or "NOT_SENT"), as Classify would have decided it.
+// "NO_RESPONSE" or "NOT_SENT"), as Decide would have decided it.
 func (t *Table) ClassOf(key string) Class {
 	if r, ok := t.rules[key]; ok {
 		return r.Class

@@ -1,11 +1,13 @@
 package connectly_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/heraldmsg/herald/internal/connectly"
@@ -154,11 +156,19 @@ func TestClassify(t *testing.T) {
 		{"UnspecifiedAt429", apiErr(429, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_UNSPECIFIED"), connectly.ClassThrottle, "HTTP 429"},
 		{"UnspecifiedAt500", apiErr(500, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_UNSPECIFIED"), connectly.ClassTransient, "unexpected provider error"},
 		{"UnspecifiedAt400", apiErr(400, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_UNSPECIFIED"), connectly.ClassTransient, "unexpected provider error"},
-		{"UnspecifiedTypeWithKnownCode", apiErr(429, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"), connectly.ClassPermanent, "recipient number invalid"},
+		{"UnspecifiedTypeWithKnownCode", apiErr(400, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"), connectly.ClassPermanent, "recipient number invalid"},
+		// A 429 is a throttle whatever its body says (reference 4.4).
+		{"KnownCodeAt429", apiErr(429, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"), connectly.ClassThrottle, "HTTP 429"},
+		{"StopRunCodeAt429", apiErr(429, "ERROR_TYPE_AUTHENTICATION", ""), connectly.ClassThrottle, "HTTP 429"},
+
+		// Seen on session sends, in no doc: the 24-hour window is closed (reference 3.1).
+		{"FailedPreconditionType", apiErr(400, "ERROR_TYPE_FAILED_PRECONDITION", "ERROR_CODE_UNSPECIFIED"), connectly.ClassPermanent, "24-hour window"},
+		{"FailedPreconditionAt500", apiErr(500, "ERROR_TYPE_FAILED_PRECONDITION", ""), connectly.ClassPermanent, "24-hour window"},
+		{"NoConversationInitiation", apiErr(400, "", "ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION"), connectly.ClassPermanent, "24-hour window"},
 
 		// Errors that are not answers from Connectly.
 		{"Nil", nil, connectly.ClassNone, ""},
-		{"NotSent", &connectly.TransportError{Err: errors.New("connection refused")}, connectly.ClassTransient, "no answer"},
+		{"NotSent", &connectly.TransportError{Err: errors.New("connection refused")}, connectly.ClassTransient, "not sent"},
 		{"NoResponse", &connectly.TransportError{Written: true, Err: io.EOF}, connectly.ClassTransient, "no answer"},
 		{"WrappedAPIError", fmt.Errorf("recipient r-9: %w", apiErr(400, "", "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT")), connectly.ClassPermanent, "opted out"},
 		{"WrappedTransportError", fmt.Errorf("recipient r-9: %w", &connectly.TransportError{Err: io.EOF}), connectly.ClassTransient, "no answer"},
@@ -383,31 +393,184 @@ func TestTableLookupAndRules(t *testing.T) {
 	}
 }
 
-func TestTableAmbiguous(t *testing.T) {
+// TestDecide pins the one rule for ambiguity: every answer, by status, body and transport, is
+// exactly one of accepted, refused, not taken or maybe sent, with its class and ledger key.
+func TestDecide(t *testing.T) {
 	t.Parallel()
-	tbl, err := connectly.NewTable(nil)
+	const (
+		unspecCode = "ERROR_CODE_UNSPECIFIED"
+		unspecType = "ERROR_TYPE_UNSPECIFIED"
+	)
+	// standard is Connectly's error body when nothing is more specific (reference 4.1).
+	standard := func(status int) error { return apiErr(status, unspecType, unspecCode) }
+	tests := []struct {
+		name    string
+		err     error
+		outcome connectly.Outcome
+		class   connectly.Class
+		key     string
+	}{
+		{"Accepted", nil, connectly.OutcomeAccepted, connectly.ClassNone, ""},
+
+		// Refused: a documented permanent or run-stopping answer, a 4xx.
+		{"PermanentCode400", apiErr(400, "ERROR_TYPE_INVALID_REQUEST", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"), connectly.OutcomeRefused, connectly.ClassPermanent, "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"},
+		{"OptOut400", apiErr(400, "", "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"), connectly.OutcomeRefused, connectly.ClassPermanent, "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"},
+		{"Bare400", apiErr(400, "", ""), connectly.OutcomeRefused, connectly.ClassPermanent, "HTTP_400"},
+		{"Bare422", apiErr(422, "", ""), connectly.OutcomeRefused, connectly.ClassPermanent, "HTTP_422"},
+		{"Auth401", apiErr(401, "ERROR_TYPE_AUTHENTICATION", ""), connectly.OutcomeRefused, connectly.ClassStopRun, "ERROR_TYPE_AUTHENTICATION"},
+		{"Standard401", standard(401), connectly.OutcomeRefused, connectly.ClassStopRun, unspecCode},
+		{"Bare404", apiErr(404, "", ""), connectly.OutcomeRefused, connectly.ClassStopRun, "HTTP_404"},
+		{"TemplateNotFoundAt500", apiErr(500, "ERROR_TYPE_INVALID_REQUEST", "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"), connectly.OutcomeRefused, connectly.ClassStopRun, "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"},
+		{"WindowClosedAt504", apiErr(504, "ERROR_TYPE_DEADLINE_EXCEEDED", "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW"), connectly.OutcomeRefused, connectly.ClassPermanent, "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW"},
+		{"FailedPrecondition", apiErr(400, "ERROR_TYPE_FAILED_PRECONDITION", unspecCode), connectly.OutcomeRefused, connectly.ClassPermanent, unspecCode},
+		{"RequestNotBuilt", errors.New("connectly: callbackData is 2000 bytes, limit 1024"), connectly.OutcomeRefused, connectly.ClassPermanent, "CLIENT_ERROR"},
+
+		// Not taken: 429 whatever the body, throttle codes, 503, transient 4xx, not written.
+		{"Bare429", apiErr(429, "", ""), connectly.OutcomeNotTaken, connectly.ClassThrottle, "HTTP_429"},
+		{"Standard429", standard(429), connectly.OutcomeNotTaken, connectly.ClassThrottle, "HTTP_429"},
+		{"429WithPermanentCode", apiErr(429, "", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "HTTP_429"},
+		{"429WithMetaCode", apiErr(429, "", "130429"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "HTTP_429"},
+		{"MetaThroughput400", apiErr(400, "", "130429"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "130429"},
+		{"MetaThroughputAt500", apiErr(500, "", "130429"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "130429"},
+		{"MetaAppLimit", apiErr(400, "", "4"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "4"},
+		{"MetaWABALimit", apiErr(400, "", "80007"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "80007"},
+		{"PairLimit", apiErr(400, "", "131056"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "131056"},
+		{"Bare503", apiErr(503, "", ""), connectly.OutcomeNotTaken, connectly.ClassTransient, "HTTP_503"},
+		{"Standard503", standard(503), connectly.OutcomeNotTaken, connectly.ClassTransient, unspecCode},
+		{"Bare408", apiErr(408, "", ""), connectly.OutcomeNotTaken, connectly.ClassTransient, "HTTP_408"},
+		{"Standard400", standard(400), connectly.OutcomeNotTaken, connectly.ClassTransient, unspecCode},
+		{"ConnectionRefused", &connectly.TransportError{Err: errors.New("dial tcp 127.0.0.1:1: connect: connection refused")}, connectly.OutcomeNotTaken, connectly.ClassTransient, "NOT_SENT"},
+		{"WrappedNotWritten", fmt.Errorf("r-1: %w", &connectly.TransportError{Err: io.EOF}), connectly.OutcomeNotTaken, connectly.ClassTransient, "NOT_SENT"},
+
+		// Maybe sent: every other 5xx with or without Connectly's body, no answer after the
+		// request was written.
+		{"Bare500", apiErr(500, "", ""), connectly.OutcomeMaybeSent, connectly.ClassTransient, "HTTP_500"},
+		{"Standard500", standard(500), connectly.OutcomeMaybeSent, connectly.ClassTransient, unspecCode},
+		{"CodeOnly500", apiErr(500, "", unspecCode), connectly.OutcomeMaybeSent, connectly.ClassTransient, unspecCode},
+		{"Bare502", apiErr(502, "", ""), connectly.OutcomeMaybeSent, connectly.ClassTransient, "HTTP_502"},
+		{"Standard502", standard(502), connectly.OutcomeMaybeSent, connectly.ClassTransient, unspecCode},
+		{"Bare504", apiErr(504, "", ""), connectly.OutcomeMaybeSent, connectly.ClassTransient, "HTTP_504"},
+		{"Standard504", standard(504), connectly.OutcomeMaybeSent, connectly.ClassTransient, unspecCode},
+		{"Bare501", apiErr(501, "", ""), connectly.OutcomeMaybeSent, connectly.ClassTransient, "HTTP_501"},
+		{"Gateway520", apiErr(520, "", ""), connectly.OutcomeMaybeSent, connectly.ClassTransient, "HTTP_520"},
+		{"UnknownCodeAt500", apiErr(500, "ERROR_TYPE_SOMETHING_NEW", "ERROR_CODE_SOMETHING_NEW"), connectly.OutcomeMaybeSent, connectly.ClassTransient, "ERROR_CODE_SOMETHING_NEW"},
+		{"MetaTransientAt500", apiErr(500, "", "131000"), connectly.OutcomeMaybeSent, connectly.ClassTransient, "131000"},
+		{"Timeout", &connectly.TransportError{Written: true, Err: context.DeadlineExceeded}, connectly.OutcomeMaybeSent, connectly.ClassTransient, "NO_RESPONSE"},
+		{"Reset", &connectly.TransportError{Written: true, Err: syscall.ECONNRESET}, connectly.OutcomeMaybeSent, connectly.ClassTransient, "NO_RESPONSE"},
+	}
+	tbl := defaultTable(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := tbl.Decide(tc.err)
+			if d.Outcome != tc.outcome || d.Class != tc.class || d.Key != tc.key {
+				t.Errorf("Decide = %v/%v/%q, want %v/%v/%q", d.Outcome, d.Class, d.Key, tc.outcome, tc.class, tc.key)
+			}
+			if tc.err != nil && (d.Rule.Class != d.Class || d.Rule.Why == "") {
+				t.Errorf("rule %+v, want class %v and a reason", d.Rule, d.Class)
+			}
+			if tc.err != nil && d.Key != connectly.ErrorKey(tc.err) {
+				t.Errorf("Key %q, ErrorKey %q: the ledger and the decision must agree", d.Key, connectly.ErrorKey(tc.err))
+			}
+			if got := connectly.Ambiguous(tc.err); got != (tc.outcome == connectly.OutcomeMaybeSent) {
+				t.Errorf("Ambiguous = %v, want %v", got, !got)
+			}
+			if c, r := tbl.Classify(tc.err); c != d.Class || r != d.Rule {
+				t.Errorf("Classify = %v, %+v; Decide says %v, %+v", c, r, d.Class, d.Rule)
+			}
+		})
+	}
+}
+
+func TestDecideAmbiguousStatusesOverride(t *testing.T) {
+	t.Parallel()
+	standard := func(status int) error { return apiErr(status, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_UNSPECIFIED") }
+	tbl := defaultTable(t)
+	tbl.SetAmbiguousStatuses([]int{503, 504})
+	for status, want := range map[int]connectly.Outcome{
+		500: connectly.OutcomeNotTaken, 502: connectly.OutcomeNotTaken, 503: connectly.OutcomeMaybeSent,
+		504: connectly.OutcomeMaybeSent, 501: connectly.OutcomeNotTaken,
+	} {
+		for _, err := range []error{apiErr(status, "", ""), standard(status)} {
+			if got := tbl.Decide(err).Outcome; got != want {
+				t.Errorf("override [503 504], %v: outcome %v, want %v", err, got, want)
+			}
+		}
+	}
+	// The override speaks of statuses only: no answer after the request was written stays
+	// maybe sent, a refused connection stays not taken.
+	if got := tbl.Decide(&connectly.TransportError{Written: true, Err: io.EOF}).Outcome; got != connectly.OutcomeMaybeSent {
+		t.Errorf("written, no answer: %v, want maybe-sent", got)
+	}
+	if got := tbl.Decide(&connectly.TransportError{Err: io.EOF}).Outcome; got != connectly.OutcomeNotTaken {
+		t.Errorf("not written: %v, want not-taken", got)
+	}
+	// Nil or empty restores the safe default.
+	for _, reset := range [][]int{nil, {}} {
+		tbl.SetAmbiguousStatuses(reset)
+		if got := tbl.Decide(standard(500)).Outcome; got != connectly.OutcomeMaybeSent {
+			t.Errorf("after SetAmbiguousStatuses(%v): 500 reads %v, want maybe-sent", reset, got)
+		}
+		if got := tbl.Decide(standard(503)).Outcome; got != connectly.OutcomeNotTaken {
+			t.Errorf("after SetAmbiguousStatuses(%v): 503 reads %v, want not-taken", reset, got)
+		}
+	}
+}
+
+// Class overrides move an answer between outcomes: a refusal never resends, a throttle does.
+func TestDecideClassOverrides(t *testing.T) {
+	t.Parallel()
+	tbl, err := connectly.NewTable(map[string]string{
+		"HTTP_500": "permanent", "NO_RESPONSE": "stop-run", "ERROR_CODE_UNSPECIFIED": "throttle", "HTTP_429": "transient",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name string
 		err  error
-		want bool
+		want connectly.Outcome
 	}{
-		{"BareGateway504", &connectly.Error{StatusCode: 504}, true},
-		{"Bare502", &connectly.Error{StatusCode: 502}, true},
-		{"Bare503NotTaken", &connectly.Error{StatusCode: 503}, false},
-		{"ConnectlyBody500IsARefusal", &connectly.Error{StatusCode: 500, ErrorBody: connectly.ErrorBody{Code: "ERROR_CODE_UNSPECIFIED"}}, false},
-		{"WrittenNoAnswer", &connectly.TransportError{Written: true, Err: io.EOF}, true},
-		{"NotWritten", &connectly.TransportError{Written: false, Err: io.EOF}, false},
-		{"Permanent400", &connectly.Error{StatusCode: 400}, false},
+		{apiErr(500, "", ""), connectly.OutcomeRefused},
+		{&connectly.TransportError{Written: true, Err: io.EOF}, connectly.OutcomeRefused},
+		{apiErr(502, "", "ERROR_CODE_UNSPECIFIED"), connectly.OutcomeNotTaken},
+		{apiErr(429, "", ""), connectly.OutcomeNotTaken},
+		{apiErr(504, "", ""), connectly.OutcomeMaybeSent},
 	} {
-		if got := tbl.Ambiguous(tc.err); got != tc.want {
-			t.Errorf("%s: Ambiguous = %v, want %v", tc.name, got, tc.want)
+		if got := tbl.Decide(tc.err).Outcome; got != tc.want {
+			t.Errorf("%v: outcome %v, want %v", tc.err, got, tc.want)
 		}
 	}
-	tbl.SetAmbiguousStatuses([]int{503})
-	if !tbl.Ambiguous(&connectly.Error{StatusCode: 503}) || tbl.Ambiguous(&connectly.Error{StatusCode: 504}) {
-		t.Fatal("SetAmbiguousStatuses not applied")
+}
+
+// Every answer that says the customer's 24-hour window is closed carries WindowClosed, is
+// permanent and names the window.
+func TestWindowClosedRules(t *testing.T) {
+	t.Parallel()
+	want := map[string]bool{
+		"ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW":       true,
+		"ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION": true,
+		"ERROR_TYPE_DEADLINE_EXCEEDED":                           true,
+		"ERROR_TYPE_FAILED_PRECONDITION":                         true,
+		"131047":                                                 true,
+	}
+	for _, r := range defaultTable(t).Rules() {
+		if r.WindowClosed != want[r.Key] {
+			t.Errorf("%s: WindowClosed = %v, want %v", r.Key, r.WindowClosed, want[r.Key])
+		}
+		if r.WindowClosed && (r.Class != connectly.ClassPermanent || !strings.Contains(r.Why, "24-hour window")) {
+			t.Errorf("%s: %+v, want permanent with a reason naming the 24-hour window", r.Key, r.Rule)
+		}
+	}
+}
+
+func TestOutcomeString(t *testing.T) {
+	t.Parallel()
+	for o, want := range map[connectly.Outcome]string{
+		connectly.OutcomeAccepted: "accepted", connectly.OutcomeRefused: "refused", connectly.OutcomeNotTaken: "not-taken",
+		connectly.OutcomeMaybeSent: "maybe-sent", connectly.Outcome(9): "Outcome(9)",
+	} {
+		if got := o.String(); got != want {
+			t.Errorf("Outcome(%d).String() = %q, want %q", int(o), got, want)
+		}
 	}
 }

@@ -381,8 +381,41 @@ func TestSendTemplateDecodesErrorBody(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), wantMsg) {
 				t.Errorf("Error() = %q, want prefix %q", err, wantMsg)
 			}
+			// The body says why it was refused: the window is closed, whatever the status.
 			if connectly.Ambiguous(err) {
-				t.Error("an error answer must not be ambiguous")
+				t.Error("a refusal must not be ambiguous")
+			}
+		})
+	}
+}
+
+// standardErrorBody is Connectly's error body when nothing is more specific (reference 4.1).
+const standardErrorBody = `{"message":"Internal server error","type":"ERROR_TYPE_UNSPECIFIED","code":"ERROR_CODE_UNSPECIFIED","cntTraceId":"1","details":{}}`
+
+// Through the real client, a 5xx with Connectly's standard body may follow a message that went
+// out, a 503 was not taken, and a 429 with that body is a throttle keyed by its status.
+func TestSendTemplateStandardBodyOutcome(t *testing.T) {
+	t.Parallel()
+	tbl := defaultTable(t)
+	for _, tc := range []struct {
+		status  int
+		outcome connectly.Outcome
+		class   connectly.Class
+		key     string
+	}{
+		{500, connectly.OutcomeMaybeSent, connectly.ClassTransient, "ERROR_CODE_UNSPECIFIED"},
+		{502, connectly.OutcomeMaybeSent, connectly.ClassTransient, "ERROR_CODE_UNSPECIFIED"},
+		{504, connectly.OutcomeMaybeSent, connectly.ClassTransient, "ERROR_CODE_UNSPECIFIED"},
+		{503, connectly.OutcomeNotTaken, connectly.ClassTransient, "ERROR_CODE_UNSPECIFIED"},
+		{429, connectly.OutcomeNotTaken, connectly.ClassThrottle, "HTTP_429"},
+	} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, replyJSON(tc.status, standardErrorBody))
+			_, err := b.client.SendTemplate(context.Background(), message())
+			d := tbl.Decide(err)
+			if d.Outcome != tc.outcome || d.Class != tc.class || d.Key != tc.key {
+				t.Errorf("Decide(%v) = %v/%v/%q, want %v/%v/%q", err, d.Outcome, d.Class, d.Key, tc.outcome, tc.class, tc.key)
 			}
 		})
 	}
@@ -480,8 +513,8 @@ func TestSendTemplateConnectionRefused(t *testing.T) {
 	if te.Written {
 		t.Error("Written = true for a refused connection")
 	}
-	if connectly.Ambiguous(err) {
-		t.Error("Ambiguous = true for a refused connection")
+	if d := defaultTable(t).Decide(err); d.Outcome != connectly.OutcomeNotTaken {
+		t.Errorf("Decide = %v for a refused connection, want not-taken", d.Outcome)
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("err = %v, want it to wrap ECONNREFUSED", err)
@@ -495,6 +528,30 @@ func TestSendTemplateConnectionRefused(t *testing.T) {
 	}
 	if !strings.HasPrefix(err.Error(), "connectly: request not sent: ") {
 		t.Errorf("Error() = %q", err)
+	}
+}
+
+// A name that does not resolve fails before anything is written: the request was not taken.
+// The dialer answers the lookup failure itself, so no resolver is asked.
+func TestSendTemplateDNSFailureIsNotTaken(t *testing.T) {
+	t.Parallel()
+	dnsErr := &net.DNSError{Err: "no such host", Name: "api.connectly.invalid", IsNotFound: true}
+	tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: dnsErr}
+	}}
+	c := newClient(t, connectly.ClientConfig{BaseURL: "http://api.connectly.invalid", HTTPClient: &http.Client{Transport: tr}})
+
+	_, err := c.SendTemplate(context.Background(), message())
+	var te *connectly.TransportError
+	if !errors.As(err, &te) || te.Written {
+		t.Fatalf("err = %#v, want a *TransportError not written", err)
+	}
+	var got *net.DNSError
+	if !errors.As(err, &got) {
+		t.Errorf("err = %v, want it to wrap the *net.DNSError", err)
+	}
+	if d := defaultTable(t).Decide(err); d.Outcome != connectly.OutcomeNotTaken || d.Key != "NOT_SENT" {
+		t.Errorf("Decide = %v/%q, want not-taken/NOT_SENT", d.Outcome, d.Key)
 	}
 }
 
@@ -881,8 +938,14 @@ func TestErrorKeyAndMessages(t *testing.T) {
 			}
 		})
 	}
-	if connectly.Ambiguous(nil) || connectly.Ambiguous(errors.New("x")) || connectly.Ambiguous(&connectly.Error{StatusCode: 500}) {
-		t.Error("Ambiguous is true for an error that is not an ambiguous transport failure")
+	if connectly.Ambiguous(nil) || connectly.Ambiguous(errors.New("x")) || connectly.Ambiguous(&connectly.Error{StatusCode: 503}) ||
+		connectly.Ambiguous(&connectly.TransportError{Err: io.EOF}) {
+		t.Error("Ambiguous is true for an answer that says the request was not taken")
+	}
+	// A 500 may follow an accepted send, with or without Connectly's error body.
+	if !connectly.Ambiguous(&connectly.Error{StatusCode: 500}) ||
+		!connectly.Ambiguous(&connectly.Error{StatusCode: 500, ErrorBody: connectly.ErrorBody{Code: "ERROR_CODE_UNSPECIFIED", Type: "ERROR_TYPE_UNSPECIFIED"}}) {
+		t.Error("Ambiguous is false for a 500")
 	}
 	if !connectly.Ambiguous(fmt.Errorf("wrapped: %w", &connectly.TransportError{Written: true, Err: io.EOF})) {
 		t.Error("Ambiguous is false for a wrapped written transport error")

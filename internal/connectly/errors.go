@@ -29,9 +29,13 @@ func (e *Error) Error() string {
 }
 
 // Key is the most specific identifier of the error: the body code, else the body type,
-// else "HTTP_<status>". It is what Herald records in the ledger and counts per run.
+// else "HTTP_<status>". A 429 is always "HTTP_429": its status alone says throttle (reference
+// 4.4), whatever code the body carries. It is what Herald records in the ledger, counts per
+// run, and looks up in limits.adaptive.codes.
 func (e *Error) Key() string {
 	switch {
+	case e.StatusCode == 429:
+		return "HTTP_429"
 	case e.Code != "":
 		return e.Code
 	case e.Type != "":
@@ -43,7 +47,8 @@ func (e *Error) Key() string {
 
 // TransportError is a send that got no HTTP answer: a refused connection, a timeout, a reset.
 // Written reports whether the whole request had been written to the connection before the
-// failure; when it is true Connectly may have accepted the message, so the outcome is unknown.
+// failure; when it is true Connectly may have accepted the message ("maybe sent"), when it is
+// false (a refused connection, a DNS failure) the request was not taken.
 type TransportError struct {
 	Written bool
 	Err     error
@@ -64,12 +69,6 @@ func (e *TransportError) Key() string {
 		return "NO_RESPONSE"
 	}
 	return "NOT_SENT"
-}
-
-// Ambiguous reports whether err leaves it unknown whether Connectly accepted the message.
-func Ambiguous(err error) bool {
-	var te *TransportError
-	return errors.As(err, &te) && te.Written
 }
 
 // ErrorKey returns the ledger key of any error returned by Client.SendTemplate.

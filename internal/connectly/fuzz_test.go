@@ -73,8 +73,10 @@ func FuzzDecodeError(f *testing.F) {
 		if ae.Key() == "" || connectly.ErrorKey(err) != ae.Key() {
 			t.Fatalf("Key = %q, ErrorKey = %q", ae.Key(), connectly.ErrorKey(err))
 		}
-		if connectly.Ambiguous(err) {
-			t.Fatal("an error answer was reported as ambiguous")
+		// A 4xx says the request was not taken; only a 5xx may be "maybe sent".
+		if d := tbl.Decide(err); connectly.Ambiguous(err) != (d.Outcome == connectly.OutcomeMaybeSent) ||
+			(status < 500 && d.Outcome == connectly.OutcomeMaybeSent) || d.Outcome == connectly.OutcomeAccepted {
+			t.Fatalf("status %d body %q: Decide = %+v, Ambiguous = %v", status, body, d, connectly.Ambiguous(err))
 		}
 		if class, rule := tbl.Classify(err); class == connectly.ClassNone || rule.Class != class || rule.Why == "" {
 			t.Fatalf("Classify = %v, %+v", class, rule)
