@@ -20,6 +20,7 @@ const controlPrefix = "/_fake/"
 //	POST /_fake/reset     Reset; answers {}
 //	GET  /_fake/rules     JSON array of the current rules
 //	POST /_fake/rules     SetRules with a JSON array of rules; 400 when they are invalid
+//	GET  /_fake/accepted  JSON object: number -> times taken as sent (AcceptedCounts)
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, controlPrefix)
 	method := http.MethodGet
@@ -30,7 +31,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			method = http.MethodPost
 		}
-	case "received", "stats":
+	case "received", "stats", "accepted":
 	default:
 		writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
 		return
@@ -50,6 +51,8 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, struct{}{})
 	case name == "rules" && method == http.MethodGet:
 		writeJSON(w, http.StatusOK, s.Rules())
+	case name == "accepted":
+		writeJSON(w, http.StatusOK, s.AcceptedCounts())
 	default: // POST rules
 		var rules []Rule
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
@@ -111,6 +114,13 @@ func (c Remote) SetRules(ctx context.Context, rules []Rule) error {
 		return fmt.Errorf("fakeconnectly: encode rules: %w", err)
 	}
 	return c.call(ctx, http.MethodPost, "rules", body, nil)
+}
+
+// AcceptedCounts returns, per number, how many times the fake took a message as sent.
+func (c Remote) AcceptedCounts(ctx context.Context) (map[string]int, error) {
+	var out map[string]int
+	err := c.call(ctx, http.MethodGet, "accepted", nil, &out)
+	return out, err
 }
 
 func (c Remote) call(ctx context.Context, method, name string, body []byte, out any) error {
