@@ -146,7 +146,7 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	apiKey := hex.EncodeToString(key)
 	const businessID = "4f6c1a52-demo-4e21-9b7a-000000000001"
 	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, Rules: demoRules(),
-		Webhooks: demoWebhooks("http://"+ws.addr+"/", secret, 100*time.Millisecond)})
+		Webhooks: fakeconnectly.DemoWebhooks("http://"+ws.addr+"/", secret, 100*time.Millisecond)})
 	if err != nil {
 		return err
 	}

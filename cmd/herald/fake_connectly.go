@@ -12,25 +12,17 @@ import (
 )
 
 // demoRules is the realistic fault mix of `herald demo` and `herald fake-connectly --faults demo`:
-// permanent failures (invalid numbers, opt-outs), 5xx that succeed on retry, 429s, a few lost
-// answers and some slow requests. Each rule picks a stable share of numbers.
-func demoRules() []fakeconnectly.Rule {
-	return []fakeconnectly.Rule{
-		{Percent: 2, Salt: "invalid", Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"},
-		{Percent: 1, Salt: "optout", Code: "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"},
-		{Percent: 4, Salt: "5xx-once", Status: 503, Times: 1},
-		{Percent: 1, Salt: "5xx-twice", Status: 500, Times: 2},
-		{Percent: 3, Salt: "429", Status: 429, Times: 1},
-		{Percent: 0.3, Salt: "lost", LoseResponse: true, Times: 1},
-		{Percent: 5, Salt: "slow", Latency: 40 * time.Millisecond},
-	}
-}
+// permanent failures (invalid numbers, opt-outs), 5xx that succeed on retry, 5xx after which
+// the message went out anyway, 429s with and without Connectly's error body, a few lost
+// answers and some slow requests (see fakeconnectly.DemoRules).
+func demoRules() []fakeconnectly.Rule { return fakeconnectly.DemoRules() }
 
 func (a *app) fakeConnectlyCmd() *cobra.Command {
 	var (
 		listen, businessID, apiKey, faults string
 		rate                               int
 		webhookURL, webhookMix             string
+		throttleBody                       string
 	)
 	cmd := &cobra.Command{
 		Use:   "fake-connectly",
@@ -38,7 +30,8 @@ func (a *app) fakeConnectlyCmd() *cobra.Command {
 		Long: `Serve a local fake of the Connectly API: the template send endpoint with the real path,
 X-API-Key auth, validation, error bodies and 200 requests/s limit, plus get/templates.
 --faults demo injects the demo's fault mix; --faults FILE reads a JSON list of rules.
-Control endpoints for tests: GET /_fake/received, GET /_fake/stats, POST /_fake/reset.
+Control endpoints for tests: GET /_fake/received, GET /_fake/stats, GET /_fake/accepted,
+POST /_fake/reset, GET and POST /_fake/rules and /_fake/replies, POST /_fake/inbound.
 --webhooks demo calls signed delivery_status and messages webhooks for accepted messages, at
 --webhook-url or at the addresses registered through the fake's webhook API.`,
 		Args: cobra.NoArgs,
@@ -76,12 +69,13 @@ Control endpoints for tests: GET /_fake/received, GET /_fake/stats, POST /_fake/
 				}
 				hooks = fakeconnectly.WebhookConfig{URL: webhookURL, Secret: secret, Delay: 200 * time.Millisecond}
 				if webhookMix == "demo" {
-					hooks = demoWebhooks(webhookURL, secret, 200*time.Millisecond)
+					hooks = fakeconnectly.DemoWebhooks(webhookURL, secret, 200*time.Millisecond)
 				}
 			default:
 				return usageError{fmt.Errorf("--webhooks %q: want none, demo or all-read", webhookMix)}
 			}
-			srv, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: rate, Rules: rules, Webhooks: hooks})
+			srv, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: rate,
+				RateLimitBody: throttleBody, Rules: rules, Webhooks: hooks})
 			if err != nil {
 				return err
 			}
@@ -99,6 +93,7 @@ Control endpoints for tests: GET /_fake/received, GET /_fake/stats, POST /_fake/
 	cmd.Flags().StringVar(&apiKey, "api-key", "", "accepted X-API-Key (env CONNECTLY_API_KEY)")
 	cmd.Flags().StringVar(&faults, "faults", "none", "fault rules: none, demo, or a JSON file")
 	cmd.Flags().IntVar(&rate, "rate", 200, "requests/s allowed on the send endpoint (-1: unlimited)")
+	cmd.Flags().StringVar(&throttleBody, "throttle-body", "error", "body of the rate limit's 429: error (Connectly's JSON error body) or empty")
 	cmd.Flags().StringVar(&webhookMix, "webhooks", "none", "call signed webhooks for accepted messages: none, demo (a realistic mix) or all-read; signed with CONNECTLY_WEBHOOK_SECRET")
 	cmd.Flags().StringVar(&webhookURL, "webhook-url", "", "where the webhooks go (registrations made through the fake's webhook API take precedence)")
 	return cmd

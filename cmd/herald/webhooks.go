@@ -19,7 +19,6 @@ import (
 
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
-	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/webhooks"
@@ -277,24 +276,4 @@ func deliveryReport(ctx context.Context, l *ledger.Ledger, runID string) (*ledge
 		return nil, nil
 	}
 	return &d, nil
-}
-
-// demoWebhooks is the fake's webhook mix for `herald demo` and `herald fake-connectly
-// --webhooks demo`: most messages are read, a quarter stop at delivered, a few at sent, 2%
-// fail in delivery (a quarter of those opt-outs); 5% of readers press a button and 0.5% text
-// STOP; 5% of events come twice and 10% of messages have their events out of order.
-func demoWebhooks(address, secret string, delay time.Duration) fakeconnectly.WebhookConfig {
-	return fakeconnectly.WebhookConfig{
-		URL: address, Secret: secret, Delay: delay, DuplicatePercent: 5, ReorderPercent: 10,
-		Fates: []fakeconnectly.Fate{
-			{Percent: 0.5, Salt: "df-optout", Status: fakeconnectly.HookDeliveryFailed, Code: "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"},
-			{Percent: 1.5, Salt: "df", Status: fakeconnectly.HookDeliveryFailed, Code: "ERROR_CODE_UNSPECIFIED"},
-			{Percent: 3, Salt: "sent-only", Status: fakeconnectly.HookSent},
-			{Percent: 25, Salt: "not-read", Status: fakeconnectly.HookDelivered},
-		},
-		Replies: []fakeconnectly.Reply{
-			{Percent: 5, Salt: "button", Button: "Yes, show me", Payload: "SPRING_YES"},
-			{Percent: 0.5, Salt: "stop", Text: "STOP"},
-		},
-	}
 }

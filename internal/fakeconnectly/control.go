@@ -20,17 +20,22 @@ const controlPrefix = "/_fake/"
 //	POST /_fake/reset     Reset; answers {}
 //	GET  /_fake/rules     JSON array of the current rules
 //	POST /_fake/rules     SetRules with a JSON array of rules; 400 when they are invalid
+//	GET  /_fake/accepted  JSON object: number -> times taken as sent (AcceptedCounts)
+//	GET  /_fake/replies   JSON array of the current replies
+//	POST /_fake/replies   SetReplies with a JSON array of replies; 400 when invalid
+//	POST /_fake/inbound   Inbound with {"number": ..., "text" or "button", "payload", "shape"};
+//	                      answers {"shape": ...}; 400 when it cannot be sent
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, controlPrefix)
 	method := http.MethodGet
 	switch name {
-	case "reset":
+	case "reset", "inbound":
 		method = http.MethodPost
-	case "rules":
+	case "rules", "replies":
 		if r.Method == http.MethodPost {
 			method = http.MethodPost
 		}
-	case "received", "stats":
+	case "received", "stats", "accepted":
 	default:
 		writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
 		return
@@ -50,6 +55,31 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, struct{}{})
 	case name == "rules" && method == http.MethodGet:
 		writeJSON(w, http.StatusOK, s.Rules())
+	case name == "accepted":
+		writeJSON(w, http.StatusOK, s.AcceptedCounts())
+	case name == "replies" && method == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.Replies())
+	case name == "replies":
+		var replies []Reply
+		if !decodeControl(w, r, &replies) {
+			return
+		}
+		if err := s.SetReplies(replies); err != nil {
+			writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: "invalid replies: " + err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, struct{}{})
+	case name == "inbound":
+		var in inboundRequest
+		if !decodeControl(w, r, &in) {
+			return
+		}
+		shape, err := s.Inbound(in.Number, in.Reply)
+		if err != nil {
+			writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"shape": shape})
 	default: // POST rules
 		var rules []Rule
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
@@ -65,6 +95,23 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		s.SetRules(rules)
 		writeJSON(w, http.StatusOK, struct{}{})
 	}
+}
+
+// inboundRequest is the body of POST /_fake/inbound: a Reply and the customer's number.
+type inboundRequest struct {
+	Number string `json:"number"`
+	Reply
+}
+
+// decodeControl reads a control request's JSON body strictly, answering 400 when it cannot.
+func decodeControl(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: "invalid body: " + err.Error()})
+		return false
+	}
+	return true
 }
 
 // Remote drives a fake running in another process through its control endpoints.
@@ -111,6 +158,38 @@ func (c Remote) SetRules(ctx context.Context, rules []Rule) error {
 		return fmt.Errorf("fakeconnectly: encode rules: %w", err)
 	}
 	return c.call(ctx, http.MethodPost, "rules", body, nil)
+}
+
+// AcceptedCounts returns, per number, how many times the fake took a message as sent.
+func (c Remote) AcceptedCounts(ctx context.Context) (map[string]int, error) {
+	var out map[string]int
+	err := c.call(ctx, http.MethodGet, "accepted", nil, &out)
+	return out, err
+}
+
+// SetReplies replaces the fake's replies.
+func (c Remote) SetReplies(ctx context.Context, replies []Reply) error {
+	if replies == nil {
+		replies = []Reply{}
+	}
+	body, err := json.Marshal(replies)
+	if err != nil {
+		return fmt.Errorf("fakeconnectly: encode replies: %w", err)
+	}
+	return c.call(ctx, http.MethodPost, "replies", body, nil)
+}
+
+// Inbound makes the fake send an inbound message r from number; it returns the shape used.
+func (c Remote) Inbound(ctx context.Context, number string, r Reply) (string, error) {
+	body, err := json.Marshal(inboundRequest{Number: number, Reply: r})
+	if err != nil {
+		return "", fmt.Errorf("fakeconnectly: encode inbound: %w", err)
+	}
+	var out struct {
+		Shape string `json:"shape"`
+	}
+	err = c.call(ctx, http.MethodPost, "inbound", body, &out)
+	return out.Shape, err
 }
 
 func (c Remote) call(ctx context.Context, method, name string, body []byte, out any) error {

@@ -48,30 +48,63 @@ type errorBody struct {
 	Details     json.RawMessage `json:"details"`
 }
 
-// apiError is an error answer before it is written: the HTTP status and the body fields that
-// vary between errors.
+// Shapes of an error answer's body (Rule.Body, Config.RateLimitBody, Received.Body).
+const (
+	// BodyError is Connectly's JSON error body of reference 4.1 (message, type, code,
+	// userTitle, userMessage, cntTraceId, details), sent as application/json. The default.
+	BodyError = "error"
+	// BodyEmpty is no body at all: the status line and a Content-Length of 0, no Content-Type.
+	BodyEmpty = "empty"
+	// BodyGateway is a short HTML page of the kind a proxy or load balancer in front of the API
+	// writes ("502 Bad Gateway"), sent as text/html: not JSON.
+	BodyGateway = "gateway"
+)
+
+// validBody reports whether b names a body shape ("" means BodyError).
+func validBody(b string) bool {
+	return b == "" || b == BodyError || b == BodyEmpty || b == BodyGateway
+}
+
+// apiError is an error answer before it is written: the HTTP status, the body fields that
+// vary between errors and the body's shape.
 type apiError struct {
 	Status  int
 	Type    string
 	Code    string
 	Message string
+	// UserTitle is the body's userTitle; empty means Message.
+	UserTitle string
+	// Body is the body's shape; empty means BodyError.
+	Body string
+}
+
+// shape is the answer's body shape, never empty.
+func (e apiError) shape() string {
+	if e.Body == "" {
+		return BodyError
+	}
+	return e.Body
 }
 
 // key is what the record and Stats.Errors use for this answer: the body code, or
-// "HTTP_<status>" when the body carries none.
+// "HTTP_<status>" when the body carries none (or is not a JSON error body at all).
 func (e apiError) key() string {
-	if e.Code != "" {
+	if e.Code != "" && e.shape() == BodyError {
 		return e.Code
 	}
 	return "HTTP_" + strconv.Itoa(e.Status)
 }
 
 func (e apiError) body() errorBody {
+	title := e.UserTitle
+	if title == "" {
+		title = e.Message
+	}
 	return errorBody{
 		Message:     e.Message,
 		Type:        e.Type,
 		Code:        e.Code,
-		UserTitle:   e.Message,
+		UserTitle:   title,
 		UserMessage: userMessage,
 		TraceID:     strconv.FormatUint(rand.Uint64(), 10),
 		Details:     json.RawMessage("{}"),
@@ -141,29 +174,56 @@ func codeError(code string, status int) apiError {
 	return e
 }
 
-// statusError builds the answer of a Rule with only Status set (an error status).
-func statusError(status int) apiError {
+// statusError builds the answer of a Rule with only Status set (an error status), with the
+// body shape body ("" for BodyError).
+func statusError(status int, body string) apiError {
+	var e apiError
 	switch {
 	case status == http.StatusTooManyRequests:
-		return throttled()
+		e = throttled(body)
 	case status == http.StatusUnauthorized:
-		return apiError{Status: status, Type: TypeAuthentication, Message: authMessage}
+		e = apiError{Status: status, Type: TypeAuthentication, Message: authMessage}
 	case status == http.StatusBadRequest:
-		return apiError{Status: status, Type: TypeInvalidRequest, Message: "Bad Request"}
+		e = apiError{Status: status, Type: TypeInvalidRequest, Message: "Bad Request"}
 	case status >= 500:
-		return apiError{Status: status, Type: TypeUnspecified, Code: CodeUnspecified, Message: "Internal server error"}
+		e = internalError(status)
 	default:
-		return apiError{Status: status, Message: http.StatusText(status)}
+		e = apiError{Status: status, Message: http.StatusText(status)}
 	}
+	e.Body = body
+	return e
 }
 
-// throttled is the 429 answer. It carries no type or code (the reference documents none for
-// throttling), so clients classify it by its status.
-func throttled() apiError {
-	return apiError{Status: http.StatusTooManyRequests, Message: "Too Many Requests"}
+// internalError is a 5xx answer with Connectly's body for an unexpected failure, word for
+// word the error object of the reference's delivery_failed example (5.4): message "Internal
+// server error", ERROR_TYPE_UNSPECIFIED, ERROR_CODE_UNSPECIFIED.
+func internalError(status int) apiError {
+	return apiError{Status: status, Type: TypeUnspecified, Code: CodeUnspecified,
+		Message: "Internal server error", UserTitle: "Encountered unexpected error"}
+}
+
+// throttled is the 429 answer, with the body shape body ("" for BodyError). The reference
+// documents no body for a 429 (sections 4.4 and 8), but every Connectly error body carries a
+// code, ERROR_CODE_UNSPECIFIED when nothing is more specific (4.1), so the JSON form has
+// ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED. No answer carries Retry-After.
+func throttled(body string) apiError {
+	return apiError{Status: http.StatusTooManyRequests, Type: TypeUnspecified, Code: CodeUnspecified,
+		Message: "Too Many Requests", UserTitle: "Rate limit exceeded", Body: body}
 }
 
 // unauthorized is the 401 answer to a missing or wrong X-API-Key.
 func unauthorized() apiError {
 	return apiError{Status: http.StatusUnauthorized, Type: TypeAuthentication, Message: authMessage}
+}
+
+// gatewayPage is the non-JSON body of a BodyGateway answer: the short HTML page a reverse
+// proxy writes when the service behind it fails or times out.
+func gatewayPage(status int) []byte {
+	text := http.StatusText(status)
+	if status == http.StatusGatewayTimeout {
+		text = "Gateway Time-out" // the proxy's spelling
+	}
+	line := strconv.Itoa(status) + " " + text
+	return []byte("<html>\r\n<head><title>" + line + "</title></head>\r\n<body>\r\n<center><h1>" + line +
+		"</h1></center>\r\n</body>\r\n</html>\r\n")
 }

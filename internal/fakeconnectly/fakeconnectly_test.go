@@ -507,7 +507,7 @@ func TestFaultCodesAndStatuses(t *testing.T) {
 		{"status 500", Rule{Status: 500}, 500, TypeUnspecified, CodeUnspecified, "Internal server error", CodeUnspecified, connectly.ClassTransient},
 		{"status 502", Rule{Status: 502}, 502, TypeUnspecified, CodeUnspecified, "Internal server error", CodeUnspecified, connectly.ClassTransient},
 		{"status 503", Rule{Status: 503}, 503, TypeUnspecified, CodeUnspecified, "Internal server error", CodeUnspecified, connectly.ClassTransient},
-		{"status 429", Rule{Status: 429}, 429, "", "", "Too Many Requests", "HTTP_429", connectly.ClassThrottle},
+		{"status 429", Rule{Status: 429}, 429, TypeUnspecified, CodeUnspecified, "Too Many Requests", CodeUnspecified, connectly.ClassThrottle},
 		{"status 409", Rule{Status: 409}, 409, "", "", "Conflict", "HTTP_409", connectly.ClassStopRun},
 		{"status 401", Rule{Status: 401}, 401, TypeAuthentication, "", "X-API-Key", "HTTP_401", connectly.ClassStopRun},
 		{"status 400", Rule{Status: 400}, 400, TypeInvalidRequest, "", "Bad Request", "HTTP_400", connectly.ClassPermanent},
@@ -876,7 +876,7 @@ func TestRateLimit(t *testing.T) {
 		status, _, raw := post(t, base, path, key, body)
 		if status == 429 {
 			m := checkErrorBody(t, raw)
-			if m["message"] != "Too Many Requests" || m["code"] != "" || m["type"] != "" {
+			if m["message"] != "Too Many Requests" || m["code"] != CodeUnspecified || m["type"] != TypeUnspecified {
 				t.Errorf("429 body = %s", raw)
 			}
 		}
@@ -912,13 +912,13 @@ func TestRateLimit(t *testing.T) {
 	expect("after invalid bodies", testKey, valid, 429)
 
 	st := s.Stats()
-	if st.Throttled != 7 || st.Statuses[429] != 7 || st.Errors["HTTP_429"] != 7 {
+	if st.Throttled != 7 || st.Statuses[429] != 7 || st.Errors[CodeUnspecified] != 7 {
 		t.Errorf("stats = %+v", st)
 	}
 
 	// Herald's client reports the throttle as such.
 	_, err := newClient(t, base).SendTemplate(context.Background(), message("+15550001234"))
-	if ae := asAPIError(t, err); ae.StatusCode != 429 || ae.Key() != "HTTP_429" {
+	if ae := asAPIError(t, err); ae.StatusCode != 429 || ae.Code != CodeUnspecified {
 		t.Errorf("client error = %+v", ae)
 	}
 	if class, _ := classTable.Classify(err); class != connectly.ClassThrottle {

@@ -20,7 +20,22 @@ import (
 // LoseResponse, Code or Status decides the answer. Code sets the error body and its usual
 // status, which Status overrides when set (for example Code "ERROR_TYPE_DEADLINE_EXCEEDED"
 // with Status 504). A Status of 200..299 alone accepts the send and answers with that status.
-// A rule with no fault field accepts the send normally.
+// Body picks the error answer's body shape (BodyError, BodyEmpty, BodyGateway) and Sent says
+// whether the message went out although the answer is an error. A rule with no fault field
+// accepts the send normally.
+//
+// The answer shapes the contract allows on the send endpoint, by rule:
+//
+//	{Status: 500}                               500, JSON error body ("Internal server error",
+//	                                            ERROR_TYPE_UNSPECIFIED, ERROR_CODE_UNSPECIFIED); not sent
+//	{Status: 500, Sent: true}                   the same answer, but the message went out
+//	{Status: 502, Body: BodyGateway}            502 with a non-JSON proxy page; not sent
+//	{Status: 504, Body: BodyEmpty, Sent: true}  504 with no body; the message went out
+//	{Status: 503}                               503, JSON error body; not sent
+//	{Status: 429}                               429 with the JSON error body (ERROR_TYPE_UNSPECIFIED,
+//	                                            ERROR_CODE_UNSPECIFIED), no Retry-After; not sent
+//	{Status: 429, Body: BodyEmpty}              a bare 429; not sent
+//	{LoseResponse: true}                        the message went out and no answer came
 type Rule struct {
 	// Numbers matches these exact recipient numbers (the "number" field, "+15550001234" or
 	// "bsuid:US.123").
@@ -47,9 +62,28 @@ type Rule struct {
 	// LoseResponse accepts the message (it is recorded as accepted with a new id), then closes
 	// the connection without writing any answer.
 	LoseResponse bool
+	// Body is the shape of the error answer's body: BodyError (the default: Connectly's JSON
+	// error body), BodyEmpty (no body) or BodyGateway (a non-JSON proxy page). It needs an
+	// error answer (Code or a Status of 400 and above); with Code only BodyError makes sense.
+	Body string
+	// Sent makes the message go out although the answer is an error, as after a failure
+	// past the point of sending: it is given a message id, recorded as accepted (Received
+	// has both the MessageID and the ErrorCode; AcceptedCount counts it) and its delivery
+	// webhooks follow like any accepted message's. It needs an answer of 500 and above.
+	Sent bool
 	// Times limits the rule to the first Times matching sends of each recipient number;
 	// later sends of that number skip the rule (and may match a later one). 0 means always.
 	Times int
+}
+
+// answer is the error answer of a rule whose Code is set or whose Status is 300 and above.
+func (r Rule) answer() apiError {
+	if r.Code != "" {
+		e := codeError(r.Code, r.Status)
+		e.Body = r.Body
+		return e
+	}
+	return statusError(r.Status, r.Body)
 }
 
 // HashBucket is the stable bucket, 0..9999, that Percent rules compare against: the 32-bit
@@ -115,6 +149,16 @@ func (r Rule) validate() error {
 		return fmt.Errorf("code %s with success status %d", r.Code, r.Status)
 	case r.LoseResponse && (r.Code != "" || r.Status != 0):
 		return errors.New("loseResponse cannot be combined with code or status")
+	case r.LoseResponse && r.Sent:
+		return errors.New("loseResponse already sends the message: drop sent")
+	case !validBody(r.Body):
+		return fmt.Errorf("body %q: want %s, %s or %s", r.Body, BodyError, BodyEmpty, BodyGateway)
+	case r.Body != "" && r.Code == "" && r.Status < 400:
+		return fmt.Errorf("body %q needs an error status (400 and above) or a code", r.Body)
+	case r.Body != "" && r.Body != BodyError && r.Code != "":
+		return fmt.Errorf("code %s is answered in a JSON error body, not body %q", r.Code, r.Body)
+	case r.Sent && (r.Code == "" && r.Status < 500 || r.Code != "" && r.answer().Status < 500):
+		return errors.New("sent needs an answer of 500 and above (a 4xx or a 429 says the message was not taken)")
 	}
 	return nil
 }
@@ -185,6 +229,8 @@ type ruleJSON struct {
 	Status       int      `json:"status,omitempty"`
 	Latency      string   `json:"latency,omitempty"`
 	LoseResponse bool     `json:"loseResponse,omitempty"`
+	Body         string   `json:"body,omitempty"`
+	Sent         bool     `json:"sent,omitempty"`
 	Times        int      `json:"times,omitempty"`
 }
 
@@ -192,7 +238,7 @@ type ruleJSON struct {
 func (r Rule) MarshalJSON() ([]byte, error) {
 	w := ruleJSON{
 		Numbers: r.Numbers, Suffix: r.Suffix, Percent: r.Percent, Salt: r.Salt, Template: r.Template,
-		Code: r.Code, Status: r.Status, LoseResponse: r.LoseResponse, Times: r.Times,
+		Code: r.Code, Status: r.Status, LoseResponse: r.LoseResponse, Body: r.Body, Sent: r.Sent, Times: r.Times,
 	}
 	if r.Latency != 0 {
 		w.Latency = r.Latency.String()
@@ -218,7 +264,7 @@ func (r *Rule) UnmarshalJSON(b []byte) error {
 	}
 	*r = Rule{
 		Numbers: w.Numbers, Suffix: w.Suffix, Percent: w.Percent, Salt: w.Salt, Template: w.Template,
-		Code: w.Code, Status: w.Status, Latency: lat, LoseResponse: w.LoseResponse, Times: w.Times,
+		Code: w.Code, Status: w.Status, Latency: lat, LoseResponse: w.LoseResponse, Body: w.Body, Sent: w.Sent, Times: w.Times,
 	}
 	return nil
 }

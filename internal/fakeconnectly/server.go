@@ -45,6 +45,10 @@ type Config struct {
 	// holding one second's worth (burst == RateLimit); excess sends get 429. 0 means
 	// DefaultRateLimit, -1 disables the limit.
 	RateLimit int
+	// RateLimitBody is the body shape of the rate limit's 429: BodyError (the default:
+	// Connectly's JSON error body with ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED) or
+	// BodyEmpty (a bare 429). No 429 carries Retry-After.
+	RateLimitBody string
 	// Rules inject faults; the first matching rule applies. See Rule.
 	Rules []Rule
 	// Templates are the templates that exist. When empty, every template name and language
@@ -89,26 +93,39 @@ type Received struct {
 	// Status is the HTTP status answered; 0 when no answer was written (LoseResponse, or the
 	// client went away during a rule's Latency).
 	Status int `json:"status"`
-	// MessageID is the id given to an accepted message, including one whose answer was lost.
+	// MessageID is the id given to a message the fake took as sent: an accepted one, one
+	// whose answer was lost, and one sent although the answer was an error (Rule.Sent).
 	MessageID string `json:"messageId,omitempty"`
-	// ErrorCode is set when the message was not accepted: the body's code, "HTTP_<status>"
-	// when the body has none, or CodeCanceled.
+	// ErrorCode is set when the answer was an error: the body's code, "HTTP_<status>" when
+	// the body has none (or is not a JSON error body), or CodeCanceled when nothing was
+	// answered. With a MessageID as well, the message went out despite the error.
 	ErrorCode string `json:"errorCode,omitempty"`
+	// Body is the shape of an error answer's body (BodyError, BodyEmpty, BodyGateway);
+	// empty for a success and for no answer.
+	Body string `json:"body,omitempty"`
 }
 
-// Accepted reports whether the message was accepted.
+// Accepted reports whether the fake took the message as sent (it has a message id and its
+// delivery webhooks follow), whatever the answer said.
 func (r Received) Accepted() bool { return r.MessageID != "" }
+
+// SentDespiteError reports whether the message went out although the answer was an error.
+func (r Received) SentDespiteError() bool { return r.MessageID != "" && r.ErrorCode != "" }
 
 // Stats are the totals of the send endpoint since New or the last Reset.
 type Stats struct {
 	// Requests counts every request to the send path, whatever the answer.
 	Requests int `json:"requests"`
-	// Accepted counts accepted messages, including those whose answer was lost.
+	// Accepted counts the messages taken as sent, including those whose answer was lost and
+	// those sent despite an error answer.
 	Accepted int `json:"accepted"`
 	// DistinctAccepted counts the distinct numbers with at least one accepted message.
 	DistinctAccepted int `json:"distinctAccepted"`
-	// Errors counts refused requests by Received.ErrorCode.
+	// Errors counts refused requests (not sent) by Received.ErrorCode.
 	Errors map[string]int `json:"errors"`
+	// SentWithError counts messages sent although the answer was an error (Rule.Sent); they
+	// count in Accepted, not in Errors.
+	SentWithError int `json:"sentWithError"`
 	// Statuses counts answers by HTTP status (requests answered with nothing are not counted).
 	Statuses map[int]int `json:"statuses"`
 	// Throttled counts 429 answers, from the rate limit or from rules.
@@ -126,6 +143,7 @@ type Server struct {
 	businessID string
 	apiKey     []byte
 	rateLimit  int
+	rateBody   string
 	templates  map[templateKey]string
 	tmplList   []Template
 	senders    map[string]struct{}
@@ -164,10 +182,14 @@ func New(cfg Config) (*Server, error) {
 	if err := ValidateRules(cfg.Rules); err != nil {
 		return nil, fmt.Errorf("fakeconnectly: %w", err)
 	}
+	if cfg.RateLimitBody != "" && cfg.RateLimitBody != BodyError && cfg.RateLimitBody != BodyEmpty {
+		return nil, fmt.Errorf("fakeconnectly: rate limit body %q: want %s or %s", cfg.RateLimitBody, BodyError, BodyEmpty)
+	}
 	s := &Server{
 		businessID: cfg.BusinessID,
 		apiKey:     []byte(cfg.APIKey),
 		rateLimit:  cfg.RateLimit,
+		rateBody:   cfg.RateLimitBody,
 		templates:  make(map[templateKey]string, len(cfg.Templates)),
 		senders:    make(map[string]struct{}, len(cfg.Senders)),
 		maxRecords: cfg.MaxReceived,
@@ -267,12 +289,24 @@ func (s *Server) Received() []Received {
 	return out
 }
 
-// AcceptedCount returns how many times a message to number was accepted (a LoseResponse
-// accept counts).
+// AcceptedCount returns how many times the fake took a message to number as sent: accepted,
+// accepted with the answer lost, or sent despite an error answer.
 func (s *Server) AcceptedCount(number string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.accepted[number]
+}
+
+// AcceptedCounts returns AcceptedCount for every number taken as sent at least once. Unlike
+// Received it is never capped by MaxReceived.
+func (s *Server) AcceptedCounts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.accepted))
+	for k, v := range s.accepted {
+		out[k] = v
+	}
+	return out
 }
 
 // Stats returns the totals of the send endpoint.
@@ -371,6 +405,9 @@ func (s *Server) recordLocked(rec Received) {
 		if rec.Status == 0 {
 			s.stats.Lost++
 		}
+		if rec.ErrorCode != "" {
+			s.stats.SentWithError++
+		}
 	} else {
 		s.stats.Errors[rec.ErrorCode]++
 		if rec.Status == http.StatusTooManyRequests {
@@ -452,7 +489,7 @@ func (s *Server) admit(r *http.Request, business string, now time.Time) (apiErro
 	ok := s.allowLocked(now)
 	s.mu.Unlock()
 	if !ok {
-		return throttled(), true
+		return throttled(s.rateBody), true
 	}
 	return apiError{}, false
 }
@@ -516,10 +553,16 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, business str
 		s.acceptLocked(&rec, 0)
 		s.mu.Unlock()
 		dropConnection(w)
-	case rule.Code != "":
-		s.refuse(w, rec, codeError(rule.Code, rule.Status))
-	case rule.Status >= 300:
-		s.refuse(w, rec, statusError(rule.Status))
+	case rule.Sent:
+		// The message went out, then the answer failed.
+		e := rule.answer()
+		rec.ErrorCode, rec.Body = e.key(), e.shape()
+		s.mu.Lock()
+		s.acceptLocked(&rec, e.Status)
+		s.mu.Unlock()
+		writeError(w, e)
+	case rule.Code != "" || rule.Status >= 300:
+		s.refuse(w, rec, rule.answer())
 	default:
 		s.mu.Lock()
 		s.acceptLocked(&rec, cmp.Or(rule.Status, http.StatusOK))
@@ -529,7 +572,8 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, business str
 }
 
 // acceptLocked gives the send a message id and records it as accepted, answered with
-// status (0 for LoseResponse, whose answer is never written). The caller holds s.mu.
+// status (0 for LoseResponse, whose answer is never written; an error status for a rule
+// with Sent), and plans its webhooks. The caller holds s.mu.
 func (s *Server) acceptLocked(rec *Received, status int) {
 	rec.Status = status
 	rec.MessageID = s.ids.next(rec.At)
@@ -543,6 +587,7 @@ func (s *Server) acceptLocked(rec *Received, status int) {
 func (s *Server) refuse(w http.ResponseWriter, rec Received, e apiError) {
 	rec.Status = e.Status
 	rec.ErrorCode = e.key()
+	rec.Body = e.shape()
 	s.mu.Lock()
 	s.recordLocked(rec)
 	s.mu.Unlock()
@@ -656,8 +701,21 @@ func templateID(t Template) string {
 	return strconv.FormatUint(1e15+h.Sum64()%9e15, 10)
 }
 
+// writeError writes an error answer in its body shape. No shape carries Retry-After.
 func writeError(w http.ResponseWriter, e apiError) {
-	writeJSON(w, e.Status, e.body())
+	switch e.shape() {
+	case BodyEmpty:
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(e.Status)
+	case BodyGateway:
+		page := gatewayPage(e.Status)
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Content-Length", strconv.Itoa(len(page)))
+		w.WriteHeader(e.Status)
+		_, _ = w.Write(page)
+	default:
+		writeJSON(w, e.Status, e.body())
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

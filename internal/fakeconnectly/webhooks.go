@@ -80,17 +80,95 @@ type Fate struct {
 	Code string
 }
 
-// Reply picks recipients of read messages by a stable hash (Percent, Salt) and sends an
-// inbound message from them once the read event is out.
+// Shapes of an inbound reply: the variants of reference 5.4 a receiver must accept. Every
+// one is a messages-topic call with the customer as sender and the business number as
+// recipient; all but ReplyText echo the callbackData of the message replied to.
+const (
+	// ReplyText is a typed message: message {id, text}; no context, no callbackData.
+	ReplyText = "text"
+	// ReplyButtonLegacy is a button reply in the README's form: message {id, text,
+	// isButtonResponse: true}, the button text in message.text.
+	ReplyButtonLegacy = "button-legacy"
+	// ReplyButtonContext is a button reply in the GitBook's form: context {replyToId} and
+	// buttonResponse {text, payload}, beside message {id, text}.
+	ReplyButtonContext = "button-context"
+	// ReplyButtonTop is a button reply with a top-level buttonResponse {text, id} and no
+	// message object (and no context).
+	ReplyButtonTop = "button-top"
+	// ReplyList is a list reply: context {replyToId} and listResponse {id, text} (the row's
+	// id and title, the shape the reference expects), beside message {id} with no text.
+	ReplyList = "list"
+	// ReplyRotate takes the five shapes above in turn, one per reply the rule sends.
+	ReplyRotate = "rotate"
+	// ReplyRandom picks one of the five shapes at random (Seed) for each reply.
+	ReplyRandom = "random"
+)
+
+// ReplyShapes lists the reply shapes ReplyRotate goes through, in its order.
+var ReplyShapes = []string{ReplyText, ReplyButtonLegacy, ReplyButtonContext, ReplyButtonTop, ReplyList}
+
+// Reply picks recipients of read messages (Numbers, or a stable hash: Percent, Salt) and
+// sends an inbound message from them once the read event is out. A Reply with neither
+// Numbers nor Percent picks every reader.
 type Reply struct {
-	Percent float64
-	Salt    string
-	// Button is the text of a quick-reply button pressed (with Payload); the reply then carries
-	// the message's callbackData, as documented for button replies.
-	Button  string
-	Payload string
-	// Text is a typed message, e.g. "STOP"; it references no message and carries no callbackData.
-	Text string
+	Numbers []string `json:"numbers,omitempty"`
+	Percent float64  `json:"percent,omitempty"`
+	Salt    string   `json:"salt,omitempty"`
+	// Button is the text of a quick-reply button pressed (with Payload, its id); the reply
+	// then carries the message's callbackData, as documented for button replies.
+	Button  string `json:"button,omitempty"`
+	Payload string `json:"payload,omitempty"`
+	// Text is a typed message, e.g. "STOP"; as ReplyText it references no message and
+	// carries no callbackData.
+	Text string `json:"text,omitempty"`
+	// Shape is the form the reply takes (ReplyText ... ReplyList, ReplyRotate, ReplyRandom).
+	// Empty means ReplyText for Text and ReplyButtonContext for Button. Any shape works with
+	// either: a Text sent as a button is a button labelled with it, a Button sent as
+	// ReplyText is the customer typing its label. The payload (the button or row id) is
+	// Payload, or the label when Payload is empty.
+	Shape string `json:"shape,omitempty"`
+}
+
+// label is the words of the reply: the button's text or the typed text.
+func (r Reply) label() string {
+	if r.Button != "" {
+		return r.Button
+	}
+	return r.Text
+}
+
+// payload is the id of the button or list row.
+func (r Reply) payload() string {
+	if r.Payload != "" {
+		return r.Payload
+	}
+	return r.label()
+}
+
+func (r Reply) matches(number string) bool {
+	return Rule{Numbers: r.Numbers, Percent: r.Percent, Salt: r.Salt}.Matches(number, "")
+}
+
+func (r Reply) validate() error {
+	switch {
+	case r.Percent < 0 || r.Percent > 100:
+		return fmt.Errorf("percent %v is outside 0..100", r.Percent)
+	case (r.Button == "") == (r.Text == ""):
+		return errors.New("want exactly one of button and text")
+	case r.Shape != "" && r.Shape != ReplyRotate && r.Shape != ReplyRandom && !slices.Contains(ReplyShapes, r.Shape):
+		return fmt.Errorf("shape %q: want one of %s, %s or %s", r.Shape, strings.Join(ReplyShapes, ", "), ReplyRotate, ReplyRandom)
+	}
+	return nil
+}
+
+// ValidateReplies reports the first reply that makes no sense.
+func ValidateReplies(replies []Reply) error {
+	for i, r := range replies {
+		if err := r.validate(); err != nil {
+			return fmt.Errorf("reply %d: %w", i, err)
+		}
+	}
+	return nil
 }
 
 func (f Fate) matches(number string) bool {
@@ -107,10 +185,8 @@ func ValidateWebhooks(c WebhookConfig) error {
 			return fmt.Errorf("fate %d: percent %v is outside 0..100", i, f.Percent)
 		}
 	}
-	for i, r := range c.Replies {
-		if r.Percent < 0 || r.Percent > 100 || (r.Button == "") == (r.Text == "") {
-			return fmt.Errorf("reply %d: want a percent in 0..100 and exactly one of button and text", i)
-		}
+	if err := ValidateReplies(c.Replies); err != nil {
+		return err
 	}
 	if c.DuplicatePercent < 0 || c.DuplicatePercent > 100 || c.ReorderPercent < 0 || c.ReorderPercent > 100 {
 		return errors.New("webhooks: duplicate and reorder percents must be within 0..100")
@@ -137,6 +213,8 @@ type WebhookStats struct {
 	NoAddress int `json:"noAddress"`
 	// ByStatus counts delivered events by status ("reply" for inbound messages).
 	ByStatus map[string]int `json:"byStatus"`
+	// Replies counts delivered inbound messages by shape (ReplyText, ReplyButtonLegacy...).
+	Replies map[string]int `json:"replies"`
 }
 
 // WebhookOutcome is what one accepted message's receiver was told.
@@ -157,6 +235,8 @@ type hookEvent struct {
 	msgID string
 	// status is the delivery status, or "reply".
 	status string
+	// shape is a reply's shape.
+	shape string
 }
 
 type hookHeap []*hookEvent
@@ -202,6 +282,12 @@ type emitter struct {
 	messages map[string]*hookMessage      // by message id
 	order    []string
 	stats    WebhookStats
+	replies  []Reply
+	// turns counts, per reply, the replies it sent: ReplyRotate's position.
+	turns []int
+	// last is the latest message taken as sent to each number (only the fields a reply
+	// needs), for Inbound.
+	last map[string]Received
 }
 
 func newEmitter(cfg WebhookConfig, clock func() time.Time) *emitter {
@@ -226,7 +312,8 @@ func newEmitter(cfg WebhookConfig, clock func() time.Time) *emitter {
 		cfg: cfg, hc: hc, clock: clock, ids: &idGen{}, wake: make(chan struct{}, 1), work: make(chan *hookEvent),
 		cancel: cancel, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		regs: map[string]connectly.Webhook{}, messages: map[string]*hookMessage{},
-		stats: WebhookStats{ByStatus: map[string]int{}},
+		stats:   WebhookStats{ByStatus: map[string]int{}, Replies: map[string]int{}},
+		replies: slices.Clone(cfg.Replies), turns: make([]int, len(cfg.Replies)), last: map[string]Received{},
 	}
 	e.wg.Add(1 + cfg.Concurrency)
 	go e.dispatch(ctx)
@@ -274,6 +361,7 @@ func (e *emitter) accepted(rec Received) {
 	defer e.mu.Unlock()
 	e.messages[rec.MessageID] = &hookMessage{number: rec.Number, planned: status}
 	e.order = append(e.order, rec.MessageID)
+	e.last[rec.Number] = replyTarget(rec)
 	// Due times grow along the sequence; a reordered message hands them out shuffled.
 	dues := make([]time.Time, len(seq))
 	t := rec.At
@@ -293,11 +381,10 @@ func (e *emitter) accepted(rec Received) {
 			body: statusBody(rec, st, code, dues[i])})
 	}
 	if status == HookRead {
-		for _, r := range e.cfg.Replies {
-			if (Rule{Percent: r.Percent, Salt: r.Salt}).Matches(rec.Number, "") {
+		for i, r := range e.replies {
+			if r.matches(rec.Number) {
 				due := slices.MaxFunc(dues, func(a, b time.Time) int { return a.Compare(b) })
-				evs = append(evs, &hookEvent{due: due, topic: connectly.TopicMessages, msgID: rec.MessageID, status: "reply",
-					body: replyBody(rec, r, e.ids.next(due), due)})
+				evs = append(evs, e.replyEventLocked(rec, r, e.shapeLocked(i, r), due))
 				break
 			}
 		}
@@ -319,6 +406,84 @@ func (e *emitter) accepted(rec Received) {
 	case e.wake <- struct{}{}:
 	default:
 	}
+}
+
+// replyTarget keeps of an accepted message what a reply to it needs.
+func replyTarget(rec Received) Received {
+	return Received{Number: rec.Number, MessageID: rec.MessageID, Message: connectly.TemplateMessage{
+		Sender: rec.Message.Sender, CallbackData: rec.Message.CallbackData,
+	}}
+}
+
+// shapeLocked picks the shape of the next reply sent by the reply at index i (-1 for one
+// that belongs to no rule), advancing ReplyRotate's turn.
+func (e *emitter) shapeLocked(i int, r Reply) string {
+	switch r.Shape {
+	case "":
+		if r.Button != "" {
+			return ReplyButtonContext
+		}
+		return ReplyText
+	case ReplyRotate:
+		turn := 0
+		if i >= 0 {
+			turn = e.turns[i]
+			e.turns[i]++
+		}
+		return ReplyShapes[turn%len(ReplyShapes)]
+	case ReplyRandom:
+		return ReplyShapes[e.rng.IntN(len(ReplyShapes))]
+	}
+	return r.Shape
+}
+
+// replyEventLocked plans an inbound message in shape from the recipient of rec, due at due.
+func (e *emitter) replyEventLocked(rec Received, r Reply, shape string, due time.Time) *hookEvent {
+	return &hookEvent{due: due, topic: connectly.TopicMessages, msgID: rec.MessageID, status: "reply", shape: shape,
+		body: replyBody(rec, r.label(), r.payload(), shape, e.ids.next(due), due)}
+}
+
+// setReplies replaces the replies and restarts their rotation.
+func (e *emitter) setReplies(replies []Reply) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.replies = slices.Clone(replies)
+	e.turns = make([]int, len(replies))
+}
+
+func (e *emitter) getReplies() []Reply {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.replies)
+}
+
+// inbound sends, now, an inbound message r from number in reply to the latest message taken
+// as sent to number. A ReplyText needs no earlier message. It returns the shape used.
+func (e *emitter) inbound(number string, r Reply) (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	shape := e.shapeLocked(-1, r)
+	rec, ok := e.last[number]
+	if !ok {
+		if shape != ReplyText {
+			return "", fmt.Errorf("no message was sent to %s: a %s reply needs one", maskNumber(number), shape)
+		}
+		rec = Received{Number: number}
+	}
+	e.pushLocked(e.replyEventLocked(rec, r, shape, e.clock()))
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+	return shape, nil
+}
+
+// maskNumber keeps the last 4 characters of a number.
+func maskNumber(n string) string {
+	if len(n) <= 4 {
+		return n
+	}
+	return strings.Repeat("*", len(n)-4) + n[len(n)-4:]
 }
 
 func (e *emitter) pushLocked(ev *hookEvent) {
@@ -437,6 +602,9 @@ func (e *emitter) finish(ev *hookEvent, ok, noAddress bool, retries int) {
 	case ok:
 		e.stats.Delivered++
 		e.stats.ByStatus[ev.status]++
+		if ev.shape != "" {
+			e.stats.Replies[ev.shape]++
+		}
 		if m := e.messages[ev.msgID]; m != nil && hookRank[ev.status] > hookRank[m.highest] {
 			m.highest = ev.status
 		}
@@ -454,6 +622,10 @@ func (e *emitter) snapshot() WebhookStats {
 	st.ByStatus = make(map[string]int, len(e.stats.ByStatus))
 	for k, v := range e.stats.ByStatus {
 		st.ByStatus[k] = v
+	}
+	st.Replies = make(map[string]int, len(e.stats.Replies))
+	for k, v := range e.stats.Replies {
+		st.Replies[k] = v
 	}
 	return st
 }
@@ -536,32 +708,69 @@ func statusBody(rec Received, status, code string, at time.Time) []byte {
 	return out
 }
 
-// replyBody renders an inbound message from the recipient of rec (messages topic; the
-// documented examples carry no topic field).
-func replyBody(rec Received, r Reply, id string, at time.Time) []byte {
-	type button struct {
-		Text    string `json:"text"`
-		Payload string `json:"payload"`
-	}
-	b := struct {
-		Timestamp      string          `json:"timestamp"`
-		Sender         hookParty       `json:"sender"`
-		Recipient      hookParty       `json:"recipient"`
-		Message        map[string]any  `json:"message"`
-		Context        map[string]any  `json:"context,omitempty"`
-		ButtonResponse *button         `json:"buttonResponse,omitempty"`
-		CallbackData   json.RawMessage `json:"callbackData,omitempty"`
-	}{
+// inboundBody is a messages-topic call (the documented inbound examples carry no topic
+// field). Which fields are set depends on the reply's shape.
+type inboundBody struct {
+	Timestamp      string          `json:"timestamp"`
+	Sender         hookParty       `json:"sender"`
+	Recipient      hookParty       `json:"recipient"`
+	Message        *inboundMessage `json:"message,omitempty"`
+	Context        *replyContext   `json:"context,omitempty"`
+	ButtonResponse *buttonResponse `json:"buttonResponse,omitempty"`
+	ListResponse   *listResponse   `json:"listResponse,omitempty"`
+	CallbackData   json.RawMessage `json:"callbackData,omitempty"`
+}
+
+type inboundMessage struct {
+	ID               string `json:"id"`
+	Text             string `json:"text,omitempty"`
+	IsButtonResponse bool   `json:"isButtonResponse,omitempty"`
+}
+
+type replyContext struct {
+	ReplyToID string `json:"replyToId"`
+}
+
+// buttonResponse carries the button's id as payload (GitBook form) or as id (the form without
+// a message object).
+type buttonResponse struct {
+	Text    string `json:"text"`
+	Payload string `json:"payload,omitempty"`
+	ID      string `json:"id,omitempty"`
+}
+
+type listResponse struct {
+	ID   string `json:"id"`
+	Text string `json:"text"`
+}
+
+// replyBody renders an inbound message in shape from the recipient of rec, the message
+// replied to: label is the typed text, button text or row title, payload the button or row
+// id, id the inbound message's own id.
+func replyBody(rec Received, label, payload, shape, id string, at time.Time) []byte {
+	b := inboundBody{
 		Timestamp: strconv.FormatInt(at.Unix(), 10),
 		Sender:    hookParty{ID: rec.Number, ChannelType: "whatsapp"},
 		Recipient: hookParty{ID: businessNumber(rec.Message), ChannelType: "whatsapp"},
-		Message:   map[string]any{"id": id, "text": r.Text},
 	}
-	if r.Button != "" {
-		b.Message["text"] = r.Button
-		b.Context = map[string]any{"replyToId": rec.MessageID}
-		b.ButtonResponse = &button{Text: r.Button, Payload: r.Payload}
+	if shape != ReplyText {
 		b.CallbackData = rec.Message.CallbackData
+	}
+	switch shape {
+	case ReplyText:
+		b.Message = &inboundMessage{ID: id, Text: label}
+	case ReplyButtonLegacy:
+		b.Message = &inboundMessage{ID: id, Text: label, IsButtonResponse: true}
+	case ReplyButtonContext:
+		b.Message = &inboundMessage{ID: id, Text: label}
+		b.Context = &replyContext{ReplyToID: rec.MessageID}
+		b.ButtonResponse = &buttonResponse{Text: label, Payload: payload}
+	case ReplyButtonTop:
+		b.ButtonResponse = &buttonResponse{Text: label, ID: payload}
+	case ReplyList:
+		b.Message = &inboundMessage{ID: id}
+		b.Context = &replyContext{ReplyToID: rec.MessageID}
+		b.ListResponse = &listResponse{ID: payload, Text: label}
 	}
 	out, _ := json.Marshal(b)
 	return out
@@ -573,9 +782,66 @@ func (s *Server) WebhookStats() WebhookStats {
 	e := s.hooks
 	s.mu.Unlock()
 	if e == nil {
-		return WebhookStats{ByStatus: map[string]int{}}
+		return WebhookStats{ByStatus: map[string]int{}, Replies: map[string]int{}}
 	}
 	return e.snapshot()
+}
+
+// SetReplies replaces the replies (Webhooks.Replies) and restarts their rotation. It
+// returns an error when ValidateReplies rejects them or the fake sends no webhooks (no
+// secret).
+func (s *Server) SetReplies(replies []Reply) error {
+	if err := ValidateReplies(replies); err != nil {
+		return fmt.Errorf("fakeconnectly: %w", err)
+	}
+	e, err := s.signingEmitter()
+	if err != nil {
+		return err
+	}
+	e.setReplies(replies)
+	return nil
+}
+
+// Replies returns a copy of the current replies.
+func (s *Server) Replies() []Reply {
+	s.mu.Lock()
+	e := s.hooks
+	s.mu.Unlock()
+	if e == nil {
+		return []Reply{}
+	}
+	return e.getReplies()
+}
+
+// Inbound sends at once a signed messages-topic call: an inbound message r from number (its
+// Numbers, Percent and Salt are ignored), in reply to the latest message the fake took as
+// sent to number. ReplyRotate goes through the shapes from the first each time, so name
+// the shape. It returns the shape used. A shape other than ReplyText needs a message sent
+// to number first.
+func (s *Server) Inbound(number string, r Reply) (string, error) {
+	if err := r.validate(); err != nil {
+		return "", fmt.Errorf("fakeconnectly: inbound: %w", err)
+	}
+	e, err := s.signingEmitter()
+	if err != nil {
+		return "", err
+	}
+	shape, err := e.inbound(number, r)
+	if err != nil {
+		return "", fmt.Errorf("fakeconnectly: inbound: %w", err)
+	}
+	return shape, nil
+}
+
+// signingEmitter returns the emitter when the fake signs webhooks.
+func (s *Server) signingEmitter() (*emitter, error) {
+	s.mu.Lock()
+	e := s.hooks
+	s.mu.Unlock()
+	if e == nil || e.cfg.Secret == "" {
+		return nil, errors.New("fakeconnectly: no webhook secret: the fake sends no webhooks")
+	}
+	return e, nil
 }
 
 // WebhookOutcomes returns, for every accepted message in the order accepted, its planned

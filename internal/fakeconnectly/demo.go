@@ -1,0 +1,52 @@
+package fakeconnectly
+
+import "time"
+
+// DemoRules is the realistic fault mix of `herald demo` and `herald fake-connectly --faults
+// demo`. Each rule picks a stable share of numbers:
+//
+//   - permanent refusals: 2% invalid numbers, 1% opted out;
+//   - 5xx that were not sent and succeed on retry: 3% a 503 once, 1% a 500 with the JSON
+//     error body twice, 0.5% a 502 proxy page once;
+//   - 5xx after which the message did go out: 0.5% a 500 with the JSON error body, 0.2% a
+//     504 with no body; a sender that resends on them sends twice;
+//   - 3% throttled once: 2% a 429 with Connectly's error body, 1% a bare 429;
+//   - 0.3% accepted with the answer lost, and 5% answered 40 ms late.
+func DemoRules() []Rule {
+	return []Rule{
+		{Percent: 2, Salt: "invalid", Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"},
+		{Percent: 1, Salt: "optout", Code: "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"},
+		{Percent: 3, Salt: "5xx-once", Status: 503, Times: 1},
+		{Percent: 1, Salt: "5xx-twice", Status: 500, Times: 2},
+		{Percent: 0.5, Salt: "502-gateway", Status: 502, Body: BodyGateway, Times: 1},
+		{Percent: 0.5, Salt: "500-sent", Status: 500, Sent: true, Times: 1},
+		{Percent: 0.2, Salt: "504-empty-sent", Status: 504, Body: BodyEmpty, Sent: true, Times: 1},
+		{Percent: 2, Salt: "429", Status: 429, Times: 1},
+		{Percent: 1, Salt: "429-bare", Status: 429, Body: BodyEmpty, Times: 1},
+		{Percent: 0.3, Salt: "lost", LoseResponse: true, Times: 1},
+		{Percent: 5, Salt: "slow", Latency: 40 * time.Millisecond},
+	}
+}
+
+// DemoWebhooks is the webhook mix of `herald demo` and `herald fake-connectly --webhooks
+// demo`, calling address signed with secret, events spaced by delay: most messages are read,
+// a quarter stop at delivered, 3% at sent, 2% fail in delivery (a quarter of those opt-outs).
+// 5% of readers press a "Yes, show me" button and 0.5% answer STOP, each reply taking the
+// five shapes of reference 5.4 in turn (typed text, legacy button, button with context,
+// top-level button without a message, list row). 5% of events come twice and 10% of
+// messages have their events out of order.
+func DemoWebhooks(address, secret string, delay time.Duration) WebhookConfig {
+	return WebhookConfig{
+		URL: address, Secret: secret, Delay: delay, DuplicatePercent: 5, ReorderPercent: 10,
+		Fates: []Fate{
+			{Percent: 0.5, Salt: "df-optout", Status: HookDeliveryFailed, Code: "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"},
+			{Percent: 1.5, Salt: "df", Status: HookDeliveryFailed, Code: "ERROR_CODE_UNSPECIFIED"},
+			{Percent: 3, Salt: "sent-only", Status: HookSent},
+			{Percent: 25, Salt: "not-read", Status: HookDelivered},
+		},
+		Replies: []Reply{
+			{Percent: 5, Salt: "button", Button: "Yes, show me", Payload: "SPRING_YES", Shape: ReplyRotate},
+			{Percent: 0.5, Salt: "stop", Text: "STOP", Shape: ReplyRotate},
+		},
+	}
+}
