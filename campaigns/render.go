@@ -356,40 +356,42 @@ func checkParam(name, v string) error {
 }
 
 // probeValue is the value every column referenced by a template holds in the validation
-// sample row.
-const probeValue = "sample"
+// sample row: long enough that slicing a few characters off a column works on it.
+var probeValue = strings.Repeat("sample", 8)
 
 // checkTemplate is validation's view of one parameter: it compiles the template in the
 // sandbox and runs it on an empty row and on a row where every column it names holds a
-// sample value. A template that fails on both rows fails on every row, and a value that is
-// the same on both does not depend on the row, so WhatsApp's rules apply to it already.
+// sample value. A template that fails on both rows is reported; so is a template that reads
+// no column (its value is the same on every row) when its value breaks a WhatsApp rule.
+// What depends on the data (an empty column, a slice past a short value) is left to the rows.
 func checkTemplate(name, text string, raw bool) error {
 	t, err := parseParam(name, text)
 	if err != nil {
 		return err
 	}
 	p := compiled{name: name, tpl: t, raw: raw}
+	cols, readsRow := columnsOf(t.Tree)
 	sample := map[string]string{}
-	for _, col := range columnsOf(t.Tree) {
+	for _, col := range cols {
 		sample[col] = probeValue
 	}
-	v1, err1 := p.render(map[string]string{})
-	v2, err2 := p.render(sample)
+	v, err1 := p.render(map[string]string{})
+	_, err2 := p.render(sample)
 	if err1 != nil && err2 != nil {
 		return fmt.Errorf("%w (on every row)", err1)
 	}
-	if err1 == nil && err2 == nil && v1 == v2 && !raw {
-		if err := checkParam(name, v1); err != nil {
+	if err1 == nil && !readsRow && !raw {
+		if err := checkParam(name, v); err != nil {
 			return fmt.Errorf("%w (on every row)", err)
 		}
 	}
 	return nil
 }
 
-// columnsOf lists the names a template may read from the row: fields of dot or $ and the
-// string literals (index . "first name" reads a column whose name is no identifier).
-func columnsOf(tree *parse.Tree) []string {
-	var cols []string
+// columnsOf lists the names a template may read from the row (fields of dot or $, and the
+// string literals, since index . "first name" reads a column whose name is no identifier),
+// and whether it reads the row at all.
+func columnsOf(tree *parse.Tree) (cols []string, readsRow bool) {
 	var walk func(n parse.Node)
 	walk = func(n parse.Node) {
 		switch n := n.(type) {
@@ -412,24 +414,27 @@ func columnsOf(tree *parse.Tree) []string {
 				walk(a)
 			}
 		case *parse.ChainNode:
+			readsRow = true
 			walk(n.Node)
 		case *parse.IfNode:
 			walk(n.Pipe)
 			walk(n.List)
-			if n.ElseList != nil {
-				walk(n.ElseList)
-			}
+			walk(n.ElseList)
 		case *parse.WithNode:
 			walk(n.Pipe)
 			walk(n.List)
-			if n.ElseList != nil {
-				walk(n.ElseList)
-			}
+			walk(n.ElseList)
+		case *parse.DotNode:
+			readsRow = true
 		case *parse.FieldNode:
+			readsRow = true
 			cols = append(cols, n.Ident[0])
 		case *parse.VariableNode:
-			if len(n.Ident) > 1 && n.Ident[0] == "$" {
-				cols = append(cols, n.Ident[1])
+			if n.Ident[0] == "$" {
+				readsRow = true
+				if len(n.Ident) > 1 {
+					cols = append(cols, n.Ident[1])
+				}
 			}
 		case *parse.StringNode:
 			cols = append(cols, n.Text)
@@ -438,5 +443,5 @@ func columnsOf(tree *parse.Tree) []string {
 	if tree != nil && tree.Root != nil {
 		walk(tree.Root)
 	}
-	return cols
+	return cols, readsRow
 }
