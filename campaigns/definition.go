@@ -1,8 +1,10 @@
 package campaigns
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -82,6 +84,9 @@ func (p *Parameters) UnmarshalYAML(n *yaml.Node) error {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Value == "raw" {
+			if p.Raw != nil {
+				return fmt.Errorf("line %d: parameters.raw: given twice", k.Line)
+			}
 			if err := v.Decode(&p.Raw); err != nil {
 				return fmt.Errorf("line %d: parameters.raw: want a list of {name, value}", v.Line)
 			}
@@ -211,8 +216,14 @@ func Load(path string) (*Definition, error) {
 // Parse decodes and validates a campaign from YAML. It returns an error wrapping Errors that
 // lists every problem found, each as "file:line:col: field: message".
 func Parse(path string, data []byte) (*Definition, error) {
+	// Decoding into a node tree keeps aliases as they are written: nothing is expanded until
+	// Decode below, which refuses excessive aliasing.
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{{File: path, Line: 1, Column: 1, Msg: "file is empty"}}
+		}
 		return nil, Errors{yamlError(path, err)}
 	}
 	if len(root.Content) == 0 {
@@ -221,37 +232,54 @@ func Parse(path string, data []byte) (*Definition, error) {
 	// Unknown keys are found on the node tree, where each has its own line and column and the
 	// known keys give a suggestion; the decoder then ignores them and validation still runs.
 	errs := unknownKeys(path, root.Content[0], reflect.TypeOf(Definition{}), "")
+	// A campaign is one document: a second one (after "---") would be ignored, so it is an
+	// error, like a syntax error in it.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		errs = append(errs, FieldError{File: path, Line: extra.Line, Column: extra.Column,
+			Msg: "a second YAML document starts here; a campaign file holds one campaign (remove the \"---\" or split the file)"})
+	} else if !errors.Is(err, io.EOF) {
+		e := yamlError(path, err)
+		e.Msg = "a second YAML document, which does not parse either: " + e.Msg
+		errs = append(errs, e)
+	}
 	var d Definition
 	if err := root.Content[0].Decode(&d); err != nil {
 		// A wrong type or a duplicate key: part of the file was not decoded and would read as
 		// missing, so report the decoding problems (and unknown keys) only.
 		var te *yaml.TypeError
 		if !errors.As(err, &te) || len(te.Errors) == 0 {
-			return nil, append(errs, yamlError(path, err))
+			return nil, sortErrors(append(errs, yamlError(path, err)))
 		}
 		for _, msg := range te.Errors {
 			errs = append(errs, yamlMsgError(path, msg))
 		}
-		sortErrors(errs)
-		return nil, errs
+		return nil, sortErrors(errs)
 	}
 	d.Path = path
 	errs = append(errs, d.validate(path, root.Content[0])...)
 	if len(errs) > 0 {
-		sortErrors(errs)
-		return nil, errs
+		return nil, sortErrors(errs)
 	}
 	return &d, nil
 }
 
-// sortErrors orders errors by position.
-func sortErrors(errs Errors) {
+// sortErrors orders errors by position and drops repeats (an alias used in several places
+// reports the same problem at the same place each time).
+func sortErrors(errs Errors) Errors {
 	sort.SliceStable(errs, func(i, j int) bool {
 		if errs[i].Line != errs[j].Line {
 			return errs[i].Line < errs[j].Line
 		}
 		return errs[i].Column < errs[j].Column
 	})
+	out := errs[:0]
+	for i, e := range errs {
+		if i == 0 || e != errs[i-1] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 var (
@@ -329,7 +357,7 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 			add("parameters."+name, "unknown parameter name; want header_text|header_image|header_video|header_document, body_1..body_15, button_1_url or button_2_url")
 			continue
 		}
-		if _, err := parseParam(name, tpl); err != nil {
+		if err := checkTemplate(name, tpl, false); err != nil {
 			add("parameters."+name, err.Error())
 		}
 	}
@@ -344,11 +372,21 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 		}
 		seenLang[l] = true
 	}
+	rawNames := map[string]bool{}
 	for i, rp := range d.Parameters.Raw {
-		if rp.Name == "" {
+		switch _, dup := d.Parameters.Values[rp.Name]; {
+		case rp.Name == "":
 			add("parameters.raw", fmt.Sprintf("raw[%d]: name is required", i))
-		} else if _, dup := d.Parameters.Values[rp.Name]; dup {
+		case dup:
 			add("parameters.raw", fmt.Sprintf("raw[%d]: %q is also set as a named parameter", i, rp.Name))
+		case rawNames[rp.Name]:
+			add("parameters.raw", fmt.Sprintf("raw[%d]: %q is listed twice", i, rp.Name))
+		}
+		rawNames[rp.Name] = true
+		if err := checkTemplate(rp.Name, rp.Value, true); err != nil {
+			e := FieldError{File: path, Field: fmt.Sprintf("parameters.raw[%d].value", i), Msg: err.Error()}
+			e.Line, e.Column = rawPosition(root, i)
+			errs = append(errs, e)
 		}
 	}
 	d.validateSchedule(add)
@@ -459,6 +497,21 @@ func (d *Definition) AudiencePath() string {
 		return d.Audience.File
 	}
 	return filepath.Join(filepath.Dir(d.Path), d.Audience.File)
+}
+
+// rawPosition is the line and column of parameters.raw[i].value (or the nearest node that
+// exists) in the file.
+func rawPosition(root *yaml.Node, i int) (line, col int) {
+	n := find(root, "parameters", "raw")
+	if n == nil {
+		n = root
+	} else if n.Kind == yaml.SequenceNode && i < len(n.Content) {
+		n = n.Content[i]
+		if v := find(n, "value"); v != nil {
+			n = v
+		}
+	}
+	return n.Line, n.Column
 }
 
 func contains(list []string, s string) bool {

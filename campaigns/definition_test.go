@@ -2,6 +2,7 @@ package campaigns_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,6 +187,21 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`7:3: audience.colunm: unknown key "colunm"`, `8:11: delivery: "sometimes"`, `9:1: retries: unknown key "retries"`},
 		},
 		{name: "WrongType", yaml: valid + "tags: promo\n", want: []string{"7:1: cannot unmarshal !!str `promo` into []string"}},
+		{name: "ParameterRangeLoop", yaml: valid + "parameters:\n  body_1: \"{{ range 100000000 }}x{{ end }}\"\n", want: []string{"8:11: parameters.body_1: template: 1:9: {{range}} is not allowed"}},
+		{name: "ParameterCall", yaml: valid + "parameters:\n  body_1: \"{{ call .f }}\"\n", want: []string{`8:11: parameters.body_1: template: 1:3: function "call" is not allowed`}},
+		{name: "ParameterRecursiveDefine", yaml: valid + "parameters:\n  body_1: '{{ define \"x\" }}{{ template \"x\" }}{{ end }}{{ template \"x\" }}'\n", want: []string{"8:11: parameters.body_1: template: {{define}}, {{block}} and {{template}} are not allowed"}},
+		{name: "ParameterFailsOnEveryRow", yaml: valid + "parameters:\n  body_1: \"{{ .a | upper | default 1 }}\"\n", want: []string{"8:11: parameters.body_1: template: 1:24: at <1>: expected string; found 1 (on every row)"}},
+		{name: "ParameterConstantTooLong", yaml: valid + "parameters:\n  header_text: " + strings.Repeat("h", 61) + "\n", want: []string{"8:16: parameters.header_text: header text is 61 characters, limit 60 (on every row)"}},
+		{name: "ParameterRowDependentIsFine", yaml: valid + "parameters:\n  header_image: \"{{ .url }}\"\n  body_1: \"{{ slice .code 0 7 }}\"\n  body_2: \"{{ .x }}\"\n  body_3: '{{ if eq .tier \"gold\" }}VIP{{ end }}'\nid: again\n", want: []string{`12:1: mapping key "id" already defined`}},
+		{name: "RawValueDoesNotParse", yaml: valid + "parameters:\n  raw:\n    - name: q\n      value: \"{{ .a\"\n", want: []string{"10:14: parameters.raw[0].value: template: 1: unclosed action"}},
+		{name: "RawFlowValueRange", yaml: valid + "parameters:\n  raw: [{name: a, value: x}, {name: b, value: \"{{ range . }}{{ end }}\"}]\n", want: []string{"8:47: parameters.raw[1].value: template: 1:9: {{range}} is not allowed"}},
+		{name: "RawValueTooLong", yaml: valid + "parameters:\n  raw: [{name: a, value: " + strings.Repeat("r", 1025) + "}]\n", want: []string{"8:26: parameters.raw[0].value: raw value is 1025 characters, limit 1024 (on every row)"}},
+		{name: "RawNameTwice", yaml: valid + "parameters:\n  raw: [{name: a, value: x}, {name: a, value: y}]\n", want: []string{`8:8: parameters.raw: raw[1]: "a" is listed twice`}},
+		{name: "RawGivenTwice", yaml: valid + "parameters:\n  raw: []\n  raw: []\n", want: []string{"9:1: parameters.raw: given twice"}},
+		{name: "SecondDocument", yaml: valid + "---\nid: other\n", want: []string{"7:1: a second YAML document starts here"}},
+		{name: "SecondDocumentWithOtherProblems", yaml: "id: Bad\n" + valid[len("id: spring-sale\n"):] + "---\n", want: []string{"1:5: id:", "7:1: a second YAML document starts here"}},
+		{name: "SecondDocumentBroken", yaml: valid + "---\n: : [\n", want: []string{"7:1: a second YAML document, which does not parse either: "}},
+		{name: "LeadingDocumentMarkerIsFine", yaml: "---\n" + valid + "---\nid: x\n", want: []string{"8:1: a second YAML document starts here"}},
 		{name: "EmptyFile", yaml: "", want: []string{"1:1: file is empty"}},
 		{name: "BlankLinesOnly", yaml: "\n\n  \n", want: []string{"1:1: file is empty"}},
 		{
@@ -236,5 +252,31 @@ func TestFieldError(t *testing.T) {
 			t.Parallel()
 			wantEqual(t, "Error()", tt.want, tt.err.Error())
 		})
+	}
+}
+
+// TestParseAliasBomb parses a "billion laughs" file, whose aliases would expand to 9^9
+// strings: Parse must refuse it without expanding them (measured in bytes allocated).
+func TestParseAliasBomb(t *testing.T) { //nolint:paralleltest // measures the heap
+	var b strings.Builder
+	b.WriteString("x0: &a0 [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n")
+	for i := 1; i < 10; i++ {
+		b.WriteString(fmt.Sprintf("x%d: &a%d [", i, i))
+		for j := range 9 {
+			if j > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString(fmt.Sprintf("*a%d", i-1))
+		}
+		b.WriteString("]\n")
+	}
+	b.WriteString("id: bomb\ntemplate: {name: t, language: en}\naudience: {file: a.csv}\ntags: *a9\nparameters: {raw: *a9}\n")
+	data := []byte(b.String())
+	var err error
+	bytes := allocated(3, func() { _, err = campaigns.Parse("c.yaml", data) })
+	wantErrContains(t, err, "c.yaml:")
+	t.Logf("Parse allocated %d bytes", bytes)
+	if bytes > 4<<20 {
+		t.Errorf("Parse allocated %d bytes, want under 4 MiB: aliases were expanded", bytes)
 	}
 }

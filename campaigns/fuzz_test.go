@@ -14,7 +14,8 @@ import (
 )
 
 // FuzzParse feeds arbitrary bytes to Parse: it must never panic, and must return either a
-// definition or Errors, never both and never neither.
+// definition or Errors, never both and never neither. Seeds: testdata/broken, the inline
+// cases below and testdata/fuzz/FuzzParse (hostile templates, extra documents, aliases).
 func FuzzParse(f *testing.F) {
 	for _, dir := range []string{"valid", "broken"} {
 		paths, err := filepath.Glob(filepath.Join("testdata", dir, "*.yaml"))
@@ -48,8 +49,13 @@ func FuzzParse(f *testing.F) {
 			if d.Template.Category == "" || d.Audience.Phone == "" || d.Delivery == "" {
 				t.Fatalf("defaults not applied: %+v", d)
 			}
-			if _, err := campaigns.NewRenderer(d); err != nil {
+			r, err := campaigns.NewRenderer(d)
+			if err != nil {
 				t.Fatalf("accepted parameters that do not compile: %v", err)
+			}
+			// Accepted templates run in the sandbox: a row ends in values or ErrRender.
+			if _, err := r.Render(map[string]string{}); err != nil && !errors.Is(err, campaigns.ErrRender) {
+				t.Fatalf("render error does not wrap ErrRender: %v", err)
 			}
 			return
 		}
@@ -224,6 +230,43 @@ func FuzzRender(f *testing.F) {
 				if err != nil || u.Scheme != "https" || u.Host == "" {
 					t.Fatalf("header_image = %q is not an absolute https URL", p.Value)
 				}
+			}
+		}
+	})
+}
+
+// FuzzTemplate compiles arbitrary text as a body and a raw parameter and renders it on a row:
+// it must never panic, a template that compiles must end in values or ErrRender, and a value
+// must be within its limit. Seeds in testdata/fuzz/FuzzTemplate are the hostile templates
+// (loops, recursive and doubling defines, call, printf widths, growing helper chains).
+func FuzzTemplate(f *testing.F) {
+	f.Add("{{ .a | default \"there\" | title }}", "ana")
+	f.Add("{{ if eq .a \"x\" }}{{ .a | upper }}{{ else }}{{ slice .a 1 }}{{ end }}", "xy")
+	f.Add("{{ $v := .a }}{{ with $v }}{{ . | urlquery }}{{ end }}", "a b%c")
+	f.Fuzz(func(t *testing.T, tpl, v string) {
+		r, err := campaigns.NewRenderer(&campaigns.Definition{Parameters: campaigns.Parameters{
+			Values: map[string]string{"body_1": tpl},
+			Raw:    []campaigns.RawParam{{Name: "quick_reply_1", Value: tpl}},
+		}})
+		if err != nil {
+			if r != nil {
+				t.Fatal("renderer returned with an error")
+			}
+			return
+		}
+		params, err := r.Render(map[string]string{"a": v, "v": v})
+		if err != nil {
+			if !errors.Is(err, campaigns.ErrRender) {
+				t.Fatalf("error does not wrap ErrRender: %v", err)
+			}
+			if len(err.Error()) > 4096 {
+				t.Fatalf("error of %d bytes", len(err.Error()))
+			}
+			return
+		}
+		for _, p := range params {
+			if n := utf8.RuneCountInString(p.Value); n > campaigns.MaxBodyText {
+				t.Fatalf("%s is %d characters", p.Name, n)
 			}
 		}
 	})

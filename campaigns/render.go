@@ -7,9 +7,68 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+	"text/template/parse"
+	"unicode/utf8"
 
 	"github.com/heraldmsg/herald/internal/connectly"
 )
+
+// Parameter templates come from campaign files, which are untrusted: a template runs in a
+// sandbox whose work and output are bounded whatever the template and the row hold.
+//
+//   - Only straight-line templates: text, actions, if/else, with, variables and the functions
+//     in allowedFuncs. range (a loop needs no data to spin: {{range 100000000}}{{end}}),
+//     define/template/block (nested calls multiply: two calls a level give 2^n runs) and call
+//     are refused, so each node runs at most once.
+//   - A template's source is at most MaxTemplateBytes and maxTemplateNodes parse nodes.
+//   - Herald's helpers refuse inputs over maxHelperBytes, so no chain of them can grow a value
+//     (urlquery triples "%" each time) past a fixed size; the built-ins kept return one of
+//     their arguments, a part of one or a number.
+//   - The output goes to a writer that stops the run once it holds more bytes than the
+//     parameter's limit could need (4 bytes a character).
+//
+// A run therefore does at most maxTemplateNodes steps on values of bounded size, without a
+// clock: the bound does not depend on how busy the machine is.
+const (
+	// MaxTemplateBytes is the longest parameter template accepted, in bytes of source.
+	MaxTemplateBytes = 4096
+	// maxTemplateNodes bounds the parse nodes (text, actions, arguments) of one template.
+	maxTemplateNodes = 512
+	// maxHelperBytes is the longest value a helper (upper, urlquery, ...) accepts.
+	maxHelperBytes = 16 << 10
+)
+
+// Rendered value limits, in characters (Unicode code points).
+const (
+	// MaxHeaderText is WhatsApp's limit for a text header (60 characters).
+	MaxHeaderText = 60
+	// MaxBodyText is WhatsApp's limit for a template body (1,024 characters), which a body
+	// variable's value is part of.
+	MaxBodyText = 1024
+	// MaxURL is WhatsApp's limit for a URL button (2,000 characters); media header URLs,
+	// whose limit is not documented, get the same.
+	MaxURL = 2000
+	// MaxRawValue bounds a parameters.raw value; WhatsApp documents no single limit for the
+	// kinds raw serves (quick replies, carousel cards), so this is Herald's.
+	MaxRawValue = 1024
+)
+
+// valueLimit is the longest rendered value of a parameter and what the value is, for errors.
+func valueLimit(name string, raw bool) (what string, limit int) {
+	switch {
+	case raw:
+		return "raw value", MaxRawValue
+	case name == "header_text":
+		return "header text", MaxHeaderText
+	case strings.HasPrefix(name, "body_"):
+		return "body text", MaxBodyText
+	case strings.HasPrefix(name, "button_"):
+		return "button URL", MaxURL
+	case strings.HasPrefix(name, "header_"):
+		return "media URL", MaxURL
+	}
+	return "value", MaxRawValue
+}
 
 // funcs are the helpers available in parameter templates.
 var funcs = template.FuncMap{
@@ -20,12 +79,44 @@ var funcs = template.FuncMap{
 		}
 		return s
 	},
-	"upper":    strings.ToUpper,
-	"lower":    strings.ToLower,
-	"title":    titleCase,
-	"trim":     strings.TrimSpace,
-	"urlquery": url.QueryEscape,
+	"upper":    bounded("upper", strings.ToUpper),
+	"lower":    bounded("lower", strings.ToLower),
+	"title":    bounded("title", titleCase),
+	"trim":     bounded("trim", strings.TrimSpace),
+	"urlquery": bounded("urlquery", url.QueryEscape),
 }
+
+// bounded wraps a string helper so that it refuses inputs over maxHelperBytes.
+func bounded(name string, f func(string) string) func(string) (string, error) {
+	return func(s string) (string, error) {
+		if len(s) > maxHelperBytes {
+			return "", fmt.Errorf("%s: input is %d bytes, limit %d", name, len(s), maxHelperBytes)
+		}
+		return f(s), nil
+	}
+}
+
+// allowedFuncs are the functions a parameter template may call: Herald's helpers and the
+// built-ins that only compare, count or pick a part of a value.
+var allowedFuncs = func() map[string]bool {
+	m := map[string]bool{}
+	for name := range funcs {
+		m[name] = true
+	}
+	for _, name := range []string{"and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "len", "index", "slice"} {
+		m[name] = true
+	}
+	return m
+}()
+
+var allowedList = func() string {
+	names := make([]string, 0, len(allowedFuncs))
+	for name := range allowedFuncs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}()
 
 func titleCase(s string) string {
 	words := strings.Fields(s)
@@ -39,15 +130,115 @@ func titleCase(s string) string {
 	return strings.Join(words, " ")
 }
 
+// parseParam compiles one parameter template and checks that it stays inside the sandbox.
+// Errors read "template: LINE[:COL]: message", positions inside the template text.
 func parseParam(name, text string) (*template.Template, error) {
+	if len(text) > MaxTemplateBytes {
+		return nil, fmt.Errorf("template is %d bytes, limit %d", len(text), MaxTemplateBytes)
+	}
 	t, err := template.New(name).Funcs(funcs).Option("missingkey=zero").Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("template: %s", strings.TrimPrefix(err.Error(), "template: "+name+":"))
 	}
+	for _, sub := range t.Templates() {
+		if sub.Name() != name {
+			return nil, errors.New("template: {{define}}, {{block}} and {{template}} are not allowed in a parameter")
+		}
+	}
+	if t.Tree == nil || t.Tree.Root == nil {
+		return t, nil
+	}
+	c := sandboxCheck{tree: t.Tree, name: name}
+	c.walk(t.Tree.Root)
+	if c.err != nil {
+		return nil, c.err
+	}
 	return t, nil
 }
 
-// Renderer renders a definition's parameters for one audience row.
+// sandboxCheck walks a parse tree and keeps the first node outside the sandbox.
+type sandboxCheck struct {
+	tree  *parse.Tree
+	name  string
+	nodes int
+	err   error
+}
+
+func (c *sandboxCheck) fail(n parse.Node, format string, args ...any) {
+	if c.err != nil {
+		return
+	}
+	loc, _ := c.tree.ErrorContext(n)
+	loc = strings.TrimPrefix(loc, c.name+":")
+	c.err = fmt.Errorf("template: %s: %s", loc, fmt.Sprintf(format, args...))
+}
+
+func (c *sandboxCheck) walk(n parse.Node) {
+	if c.err != nil || n == nil {
+		return
+	}
+	c.nodes++
+	if c.nodes > maxTemplateNodes {
+		c.fail(n, "template is too complex: more than %d parts", maxTemplateNodes)
+		return
+	}
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, child := range n.Nodes {
+			c.walk(child)
+		}
+	case *parse.TextNode, *parse.CommentNode, *parse.FieldNode, *parse.VariableNode, *parse.DotNode,
+		*parse.StringNode, *parse.NumberNode, *parse.BoolNode, *parse.NilNode:
+	case *parse.ActionNode:
+		c.walk(n.Pipe)
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		for _, v := range n.Decl {
+			c.walk(v)
+		}
+		for _, cmd := range n.Cmds {
+			c.walk(cmd)
+		}
+	case *parse.CommandNode:
+		for _, arg := range n.Args {
+			c.walk(arg)
+		}
+	case *parse.IdentifierNode:
+		if !allowedFuncs[n.Ident] {
+			c.fail(n, "function %q is not allowed in a parameter (allowed: %s)", n.Ident, allowedList)
+		}
+	case *parse.ChainNode:
+		c.walk(n.Node)
+	case *parse.IfNode:
+		c.walkBranch(&n.BranchNode)
+	case *parse.WithNode:
+		c.walkBranch(&n.BranchNode)
+	case *parse.RangeNode:
+		c.fail(n, "{{range}} is not allowed in a parameter: a parameter renders one value, without loops")
+	case *parse.TemplateNode:
+		c.fail(n, "{{define}}, {{block}} and {{template}} are not allowed in a parameter")
+	default:
+		c.fail(n, "%s is not allowed in a parameter", n)
+	}
+}
+
+func (c *sandboxCheck) walkBranch(b *parse.BranchNode) {
+	c.walk(b.Pipe)
+	if b.List != nil {
+		c.walk(b.List)
+	}
+	if b.ElseList != nil {
+		c.walk(b.ElseList)
+	}
+}
+
+// Renderer renders a definition's parameters for one audience row. It is safe for
+// concurrent use.
 type Renderer struct {
 	params []compiled
 }
@@ -55,7 +246,7 @@ type Renderer struct {
 type compiled struct {
 	name string
 	tpl  *template.Template
-	// raw parameters skip Herald's checks of names and values.
+	// raw parameters skip Herald's checks of names and values, but not the length limit.
 	raw bool
 }
 
@@ -84,20 +275,15 @@ func NewRenderer(d *Definition) (*Renderer, error) {
 var ErrRender = errors.New("cannot render parameters")
 
 // Render fills the parameters from a row's columns and checks WhatsApp's rules for them.
+// Errors name the parameter and the rule, never the value (it comes from the audience).
 func (r *Renderer) Render(cols map[string]string) ([]connectly.Parameter, error) {
 	out := make([]connectly.Parameter, 0, len(r.params))
-	var sb strings.Builder
 	for _, p := range r.params {
-		sb.Reset()
-		if err := p.tpl.Execute(&sb, cols); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrRender, p.name, err)
+		v, err := p.render(cols)
+		if err == nil && !p.raw {
+			err = checkParam(p.name, v)
 		}
-		v := sb.String()
-		if p.raw {
-			out = append(out, connectly.Parameter{Name: p.name, Value: v})
-			continue
-		}
-		if err := checkParam(p.name, v); err != nil {
+		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrRender, p.name, err)
 		}
 		out = append(out, connectly.Parameter{Name: p.name, Value: v})
@@ -105,7 +291,48 @@ func (r *Renderer) Render(cols map[string]string) ([]connectly.Parameter, error)
 	return out, nil
 }
 
-// checkParam applies WhatsApp's rules for parameter values.
+// errTooLong stops a template run whose output passed its cap.
+var errTooLong = errors.New("output over the cap")
+
+// capWriter collects a template's output and fails the write that would pass max bytes.
+type capWriter struct {
+	buf []byte
+	max int
+}
+
+func (w *capWriter) Write(p []byte) (int, error) {
+	if len(p) > w.max-len(w.buf) {
+		return 0, errTooLong
+	}
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+// render runs the template on a row in the sandbox and checks the value's length.
+func (p compiled) render(cols map[string]string) (string, error) {
+	what, limit := valueLimit(p.name, p.raw)
+	// A character is at most 4 bytes: output past 4*limit bytes is too long whatever it is.
+	w := &capWriter{max: 4 * limit}
+	if err := p.tpl.Execute(w, cols); err != nil {
+		if errors.Is(err, errTooLong) {
+			return "", fmt.Errorf("%s is longer than %d characters", what, limit)
+		}
+		return "", execError(p.name, err)
+	}
+	if n := utf8.RuneCount(w.buf); n > limit {
+		return "", fmt.Errorf("%s is %d characters, limit %d", what, n, limit)
+	}
+	return string(w.buf), nil
+}
+
+// execError shortens text/template's execution errors to "template: LINE:COL: ...".
+func execError(name string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "template: "+name+":")
+	msg = strings.Replace(msg, fmt.Sprintf("executing %q at ", name), "at ", 1)
+	return errors.New("template: " + msg)
+}
+
+// checkParam applies WhatsApp's rules for parameter values. Its errors never quote the value.
 func checkParam(name, v string) error {
 	if v == "" {
 		return errors.New("value is empty")
@@ -119,15 +346,102 @@ func checkParam(name, v string) error {
 		if strings.Contains(v, "     ") {
 			return errors.New("body values may not contain more than four consecutive spaces")
 		}
-	case name == "header_text":
-		if n := len([]rune(v)); n > 60 {
-			return fmt.Errorf("header text is %d characters, limit 60", n)
-		}
-	case strings.HasPrefix(name, "header_"):
+	case strings.HasPrefix(name, "header_") && name != "header_text":
 		u, err := url.Parse(v)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
-			return fmt.Errorf("%q is not an absolute https URL", v)
+			return errors.New("value is not an absolute https URL")
 		}
 	}
 	return nil
+}
+
+// probeValue is the value every column referenced by a template holds in the validation
+// sample row: long enough that slicing a few characters off a column works on it.
+var probeValue = strings.Repeat("sample", 8)
+
+// checkTemplate is validation's view of one parameter: it compiles the template in the
+// sandbox and runs it on an empty row and on a row where every column it names holds a
+// sample value. A template that fails on both rows is reported; so is a template that reads
+// no column (its value is the same on every row) when its value breaks a WhatsApp rule.
+// What depends on the data (an empty column, a slice past a short value) is left to the rows.
+func checkTemplate(name, text string, raw bool) error {
+	t, err := parseParam(name, text)
+	if err != nil {
+		return err
+	}
+	p := compiled{name: name, tpl: t, raw: raw}
+	cols, readsRow := columnsOf(t.Tree)
+	sample := map[string]string{}
+	for _, col := range cols {
+		sample[col] = probeValue
+	}
+	v, err1 := p.render(map[string]string{})
+	_, err2 := p.render(sample)
+	if err1 != nil && err2 != nil {
+		return fmt.Errorf("%w (on every row)", err1)
+	}
+	if err1 == nil && !readsRow && !raw {
+		if err := checkParam(name, v); err != nil {
+			return fmt.Errorf("%w (on every row)", err)
+		}
+	}
+	return nil
+}
+
+// columnsOf lists the names a template may read from the row (fields of dot or $, and the
+// string literals, since index . "first name" reads a column whose name is no identifier),
+// and whether it reads the row at all.
+func columnsOf(tree *parse.Tree) (cols []string, readsRow bool) {
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n != nil {
+				for _, c := range n.Cmds {
+					walk(c)
+				}
+			}
+		case *parse.CommandNode:
+			for _, a := range n.Args {
+				walk(a)
+			}
+		case *parse.ChainNode:
+			readsRow = true
+			walk(n.Node)
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.DotNode:
+			readsRow = true
+		case *parse.FieldNode:
+			readsRow = true
+			cols = append(cols, n.Ident[0])
+		case *parse.VariableNode:
+			if n.Ident[0] == "$" {
+				readsRow = true
+				if len(n.Ident) > 1 {
+					cols = append(cols, n.Ident[1])
+				}
+			}
+		case *parse.StringNode:
+			cols = append(cols, n.Text)
+		}
+	}
+	if tree != nil && tree.Root != nil {
+		walk(tree.Root)
+	}
+	return cols, readsRow
 }
