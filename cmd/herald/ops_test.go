@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -37,7 +38,8 @@ func (s *syncBuffer) String() string {
 // TestEveryProcessServesLintCleanMetrics runs `herald worker`, `herald scheduler` and
 // `herald webhooks` with --metrics-listen on one miniredis, lets the worker send a campaign
 // and the receiver take a webhook, waits for each /readyz to answer 200, and lints each
-// /metrics scrape with the checks of `promtool check metrics`. (`herald demo` and
+// /metrics scrape with the checks of `promtool check metrics` (and with promtool itself when it
+// is on PATH). (`herald demo` and
 // `herald dashboard` serve no metrics.)
 func TestEveryProcessServesLintCleanMetrics(t *testing.T) {
 	t.Parallel()
@@ -102,6 +104,11 @@ func TestEveryProcessServesLintCleanMetrics(t *testing.T) {
 		"scheduler": {"asynq_queue_tasks", "asynq_queue_paused"},
 		"webhooks":  {"herald_webhook_requests_total"},
 	}
+	// promtool itself, where installed (CI installs it), besides the same lint in Go.
+	promtool, _ := exec.LookPath("promtool")
+	if promtool == "" {
+		t.Log("promtool is not on PATH: linting with promlint only")
+	}
 	for name := range procs {
 		code, scrape := opsGet(ops(name) + "/metrics")
 		if code != 200 {
@@ -118,6 +125,13 @@ func TestEveryProcessServesLintCleanMetrics(t *testing.T) {
 		}
 		for _, p := range problems {
 			t.Errorf("%s /metrics: promlint: %s: %s", name, p.Metric, p.Text)
+		}
+		if promtool != "" {
+			cmd := exec.Command(promtool, "check", "metrics")
+			cmd.Stdin = strings.NewReader(scrape)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("%s /metrics: promtool check metrics: %v\n%s", name, err, out)
+			}
 		}
 	}
 }
