@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -284,6 +286,9 @@ func (w *Worker) Stop() {
 
 // Running reports whether the worker is taking tasks (between Start and Stop).
 func (w *Worker) Running() bool { return w.running.Load() }
+
+// Queues returns the names of the queues the worker takes tasks from, sorted.
+func (w *Worker) Queues() []string { return slices.Sorted(maps.Keys(w.cfg.Queues)) }
 
 // count adds one settled send to the metrics.
 func (w *Worker) count(p campaigns.SendPayload, outcome, class string) {

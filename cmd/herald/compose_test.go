@@ -52,6 +52,42 @@ func TestComposeFile(t *testing.T) {
 	if c := strings.Join(f.Services["fake-connectly"].Command, " "); !strings.Contains(c, "--webhook-url http://webhooks:") {
 		t.Errorf("fake-connectly does not call the receiver: %s", c)
 	}
+	// Campaign and audience files: runs re-read them while they are expanded, by any scheduler
+	// or worker, so one mount holds them, the same in every service that reads them.
+	var shared string
+	for _, name := range []string{"scheduler", "worker", "dashboard"} {
+		var mount string
+		for _, v := range f.Services[name].Volumes {
+			if _, target, _ := splitVolume(v); target == campaignsDir {
+				mount = v
+			}
+		}
+		switch {
+		case mount == "":
+			t.Errorf("service %s does not mount the campaign files at %s: %v", name, campaignsDir, f.Services[name].Volumes)
+		case shared == "":
+			shared = mount
+		case mount != shared:
+			t.Errorf("service %s mounts %q at %s, another service %q", name, mount, campaignsDir, shared)
+		}
+	}
+	if shared != "" {
+		source, _, mode := splitVolume(shared)
+		if mode != "ro" {
+			t.Errorf("campaign files mounted %q, want read-only", shared)
+		}
+		// The default host folder exists in the repository (the example campaigns).
+		def := source
+		if i := strings.Index(source, ":-"); strings.HasPrefix(source, "${") && i > 0 {
+			def = strings.TrimSuffix(source[i+2:], "}")
+		}
+		if st, err := os.Stat(filepath.Join("..", "..", def)); err != nil || !st.IsDir() {
+			t.Errorf("campaign files' host folder %q (default %q) is not a folder of the repository: %v", source, def, err)
+		}
+	}
+	if !strings.Contains(string(raw), "campaigns.root") || !strings.Contains(string(raw), campaignsDir) {
+		t.Errorf("docker-compose.yml does not say to set campaigns.root to %s", campaignsDir)
+	}
 	for name, s := range f.Services {
 		if name == "redis" {
 			continue
@@ -67,4 +103,24 @@ func TestComposeFile(t *testing.T) {
 			}
 		}
 	}
+}
+
+// campaignsDir is where the compose file mounts the campaign and audience files.
+const campaignsDir = "/srv/herald/campaigns"
+
+// splitVolume splits a compose short-syntax volume "SOURCE:TARGET[:MODE]"; SOURCE may be a
+// "${VAR:-default}" interpolation, which holds a colon of its own.
+func splitVolume(v string) (source, target, mode string) {
+	rest := v
+	if strings.HasPrefix(v, "${") {
+		end := strings.Index(v, "}")
+		if end < 0 {
+			return v, "", ""
+		}
+		source, rest = v[:end+1], strings.TrimPrefix(v[end+1:], ":")
+	} else {
+		source, rest, _ = strings.Cut(v, ":")
+	}
+	target, mode, _ = strings.Cut(rest, ":")
+	return source, target, mode
 }

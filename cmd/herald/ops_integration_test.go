@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/internal/config"
@@ -189,6 +190,17 @@ func TestIntegrationReadyzFollowsRedis(t *testing.T) {
 	waitFor(t, 15*time.Second, "/readyz 200 after Redis returned", func() bool { return status("/readyz") == 200 })
 }
 
+// opsGet fetches url and returns its status and body (status 0 when nothing answers).
+func opsGet(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -198,4 +210,128 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestIntegrationReadyzRedisRefusesWrites runs `herald worker --metrics-listen` against a
+// redis-server of its own (maxmemory with noeviction), fills that Redis until it refuses
+// writes, and checks that /readyz turns 503 naming the refusal while PING still answers,
+// then 200 once memory is freed; then it makes the same Redis a read-only replica (of a
+// master that is not there) and back.
+func TestIntegrationReadyzRedisRefusesWrites(t *testing.T) {
+	if os.Getenv("HERALD_TEST_REDIS") == "" {
+		t.Skip("integration test: set HERALD_TEST_REDIS=redis://127.0.0.1:6379/15 (it also needs redis-server on PATH)")
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not on PATH")
+	}
+	port := freePort(t)
+	srv := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--maxmemory", "64mb", "--maxmemory-policy", "noeviction")
+	srv.Stdout, srv.Stderr = io.Discard, io.Discard
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = srv.Process.Kill()
+		_ = srv.Wait()
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	waitFor(t, 10*time.Second, "redis-server to answer", func() bool { return rdb.Ping(ctx).Err() == nil })
+
+	opsPort := freePort(t)
+	cfg := filepath.Join(t.TempDir(), "herald.yaml")
+	if err := os.WriteFile(cfg, []byte("log: {level: error, format: json}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wbin, err := buildHerald()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := exec.Command(wbin, "worker", "--metrics-listen", fmt.Sprintf("127.0.0.1:%d", opsPort))
+	w.Env = append(os.Environ(), "HERALD_CONFIG="+cfg, fmt.Sprintf("HERALD_REDIS_URL=redis://127.0.0.1:%d/0", port),
+		"CONNECTLY_BUSINESS_ID=b", "CONNECTLY_API_KEY=k", "CONNECTLY_BASE_URL=http://127.0.0.1:1")
+	w.Stdout, w.Stderr = io.Discard, io.Discard
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = w.Process.Kill()
+		_ = w.Wait()
+	})
+	readyz := func() (int, string) { return opsGet(fmt.Sprintf("http://127.0.0.1:%d/readyz", opsPort)) }
+	waitFor(t, 15*time.Second, "/readyz 200", func() bool { code, _ := readyz(); return code == 200 })
+
+	// Fill Redis: 4 MB of ballast, then a maxmemory 1 MB below what it holds, so the margin
+	// outlasts asynq's heartbeat keys expiring. (Filling up to a fixed maxmemory leaves Redis
+	// hovering at the limit: a large write is refused for its own query buffer, and small
+	// writes then pass until the next one.)
+	const ballast = "fill:ballast"
+	for i := range 4 {
+		if err := rdb.SetRange(ctx, fmt.Sprintf("%s:%d", ballast, i), 1<<20-1, "x").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	used, err := usedMemory(ctx, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ConfigSet(ctx, "maxmemory", strconv.FormatInt(used-1<<20, 10)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, "fill:probe", "1", 0).Err(); err == nil || !strings.HasPrefix(err.Error(), "OOM") {
+		t.Fatalf("a write to the full Redis: %v, want OOM", err)
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("PING on a full Redis: %v", err)
+	}
+	var body string
+	waitFor(t, 5*time.Second, "/readyz 503 on a full Redis", func() bool {
+		var code int
+		code, body = readyz()
+		return code == 503
+	})
+	if !strings.Contains(body, "OOM command not allowed") {
+		t.Errorf("/readyz body %q does not name the refusal", body)
+	}
+	if code, _ := opsGet(fmt.Sprintf("http://127.0.0.1:%d/healthz", opsPort)); code != 200 {
+		t.Errorf("/healthz = %d on a full Redis, want 200", code)
+	}
+	if err := rdb.Del(ctx, ballast+":0", ballast+":1", ballast+":2", ballast+":3").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "/readyz 200 after memory was freed", func() bool { code, _ := readyz(); return code == 200 })
+
+	// A read-only replica: its master is a port nobody listens on.
+	if err := rdb.ReplicaOf(ctx, "127.0.0.1", strconv.Itoa(freePort(t))).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "/readyz 503 on a read-only replica", func() bool {
+		var code int
+		code, body = readyz()
+		return code == 503
+	})
+	if !strings.Contains(body, "READONLY") {
+		t.Errorf("/readyz body %q does not name the refusal", body)
+	}
+	if err := rdb.ReplicaOf(ctx, "NO", "ONE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "/readyz 200 after the replica was promoted", func() bool { code, _ := readyz(); return code == 200 })
+}
+
+// usedMemory reads used_memory from INFO memory.
+func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
+	info, err := rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no used_memory in INFO memory")
 }

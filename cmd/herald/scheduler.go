@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/metrics"
@@ -68,14 +69,22 @@ func (a *app) runScheduler(ctx context.Context, c config.Config, metricsListen s
 	var running atomic.Bool
 	var ops *http.Server
 	if metricsListen != "" {
-		m.RegisterQueues(asynq.NewInspectorFromRedisClient(rdb))
+		in := asynq.NewInspectorFromRedisClient(rdb)
+		m.RegisterQueues(in)
 		m.Register(metrics.NewRunCollector(ledger.New(rdb, nil)))
-		ready := func(ctx context.Context) error {
+		// Ready: ticking, the expansion server (if any) heartbeating, and Redis taking writes.
+		checks := []func(context.Context) error{func(context.Context) error {
 			if !running.Load() {
 				return errors.New("scheduler not running")
 			}
-			return rdb.Ping(ctx).Err()
+			return nil
+		}}
+		var queues []string
+		if c.Scheduler.ExpandConcurrency > 0 {
+			checks = append(checks, metrics.AsynqServerUp(in, campaigns.ExpandQueue))
+			queues = []string{campaigns.ExpandQueue}
 		}
+		ready := readiness("scheduler", rdb, queues, checks...)
 		if ops, err = serveOps(metricsListen, m, ready, log); err != nil {
 			if exp != nil {
 				exp.Stop()

@@ -76,7 +76,8 @@ func (a *app) runWebhooks(ctx context.Context, c config.Config, metricsListen st
 	}
 	var ops *http.Server
 	if metricsListen != "" {
-		ready := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+		// Ready: Redis takes writes (every webhook is recorded there).
+		ready := readiness("webhooks", rdb, nil)
 		if ops, err = serveOps(metricsListen, m, ready, log); err != nil {
 			ws.stop()
 			rdb.Close()

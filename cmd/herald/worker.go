@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -133,14 +134,26 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 	w := worker.New(workerConfig(c), worker.Deps{Redis: rdb, Sender: client, Table: table, Logger: log, Metrics: m})
 	var ops *http.Server
 	if metricsListen != "" {
-		m.RegisterQueues(asynq.NewInspectorFromRedisClient(rdb))
+		in := asynq.NewInspectorFromRedisClient(rdb)
+		m.RegisterQueues(in)
 		m.Register(metrics.NewRunCollector(ledger.New(rdb, nil)), limitsCollector(c, rdb))
-		ready := func(ctx context.Context) error {
-			if !w.Running() {
-				return errors.New("worker not running")
-			}
-			return rdb.Ping(ctx).Err()
+		// Ready: taking tasks, asynq's server for the send queues (and the expansion server's)
+		// heartbeating, and Redis taking writes on each of those queues' nodes.
+		queues := w.Queues()
+		checks := []func(context.Context) error{
+			func(context.Context) error {
+				if !w.Running() {
+					return errors.New("worker not running")
+				}
+				return nil
+			},
+			metrics.AsynqServerUp(in, queues...),
 		}
+		if c.Scheduler.ExpandConcurrency > 0 {
+			checks = append(checks, metrics.AsynqServerUp(in, campaigns.ExpandQueue))
+			queues = append(queues, campaigns.ExpandQueue)
+		}
+		ready := readiness("worker", rdb, queues, checks...)
 		if ops, err = serveOps(metricsListen, m, ready, log); err != nil {
 			rdb.Close()
 			return err
@@ -214,6 +227,21 @@ func burstWindow(n int) int {
 		return -1
 	}
 	return n
+}
+
+// readiness builds a process's /readyz answer (see metrics.Readiness): its checks, then a
+// write to Redis on one key per queue the process takes tasks from (one untagged key when
+// none), the answer cached for a second.
+func readiness(role string, rdb redis.UniversalClient, queues []string, checks ...func(context.Context) error) func(context.Context) error {
+	name := metrics.ProcessName(role)
+	keys := []string{rkeys.ReadyProbe("", name)}
+	if len(queues) > 0 {
+		keys = keys[:0]
+		for _, q := range queues {
+			keys = append(keys, rkeys.ReadyProbe(q, name))
+		}
+	}
+	return metrics.NewReadiness(metrics.ReadinessConfig{Redis: rdb, Keys: keys, Checks: checks}).Check
 }
 
 // serveOps serves /metrics, /healthz and /readyz on addr in the background.

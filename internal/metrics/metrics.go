@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hibiken/asynq"
-	asynqmetrics "github.com/hibiken/asynq/x/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -85,9 +83,10 @@ func New() *Metrics {
 // Register adds collectors (run progress, for example) to the registry.
 func (m *Metrics) Register(cs ...prometheus.Collector) { m.reg.MustRegister(cs...) }
 
-// RegisterQueues adds asynq's queue metrics (sizes per state, latency, processed and failed).
-func (m *Metrics) RegisterQueues(in *asynq.Inspector) {
-	m.reg.MustRegister(asynqmetrics.NewQueueMetricsCollector(in))
+// RegisterQueues adds the asynq queue metrics (tasks per state, size, latency, processed and
+// failed; see NewQueueCollector).
+func (m *Metrics) RegisterQueues(in QueueInspector) {
+	m.reg.MustRegister(NewQueueCollector(in))
 }
 
 // Handler serves the registry in the Prometheus text format.

@@ -121,3 +121,15 @@ func DefinitionVersion(campaignID string, version int) string {
 // LastFire is the unix-millisecond fire time of the latest tick the schedulers handled for a
 // campaign (fired or skipped), used to find ticks missed while no scheduler ran.
 func LastFire(campaignID string) string { return Prefix + "def:{" + campaignID + "}:last_fire" }
+
+// ReadyProbe is the key a process writes (with a short TTL) to prove Redis takes its writes,
+// for /readyz. process names the process (role, host and pid). A probe for a queue carries
+// the queue's name as hash tag, as asynq's own keys of that queue do ("asynq:{<queue>}:..."),
+// so on a Cluster the write lands on the node that serves the queue; with queue "" the key
+// has no hash tag.
+func ReadyProbe(queue, process string) string {
+	if queue == "" {
+		return Prefix + "ready:" + process
+	}
+	return Prefix + "ready:{" + queue + "}:" + process
+}
