@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -324,8 +325,9 @@ type expandJob struct {
 
 // batchWriter applies an expansion's batches to Redis in order, in two stages on two
 // goroutines, so Redis always has work: while one batch's tasks are written, the next
-// batch is planned in the ledger. It stops at the first error; the cursors in Redis then
-// say what a resumed expansion does again (batches planned but not queued are replayed).
+// batch is planned in the ledger. A full window stops the planning, and the batches already
+// planned still get their tasks. An error stops both stages; the cursors in Redis then say
+// what a resumed expansion does again (batches planned but not queued are replayed).
 type batchWriter struct {
 	e        *Expander
 	run      ledger.Run
@@ -333,24 +335,45 @@ type batchWriter struct {
 	estimate int
 	jobs     chan expandJob
 	done     chan struct{} // closed when both stages have returned
-	failed   chan struct{} // closed at the first error, after err is set
-	once     sync.Once
+	halted   chan struct{} // closed when no more batches are planned, after err is set
+	failed   chan struct{} // closed at the first error other than a full window, after err is set
+	mu       sync.Mutex
 	err      error
 	stopped  bool
 }
 
 func newBatchWriter(e *Expander, run ledger.Run, st *Stats, estimate int) *batchWriter {
-	return &batchWriter{e: e, run: run, st: st, estimate: estimate,
-		jobs: make(chan expandJob, 1), done: make(chan struct{}), failed: make(chan struct{})}
+	return &batchWriter{e: e, run: run, st: st, estimate: estimate, jobs: make(chan expandJob, 1),
+		done: make(chan struct{}), halted: make(chan struct{}), failed: make(chan struct{})}
 }
 
-func (w *batchWriter) fail(err error) {
-	w.once.Do(func() { w.err = err; close(w.failed) })
+// halt stops the planning of batches with err. Unless err is ErrWindowFull, the batches
+// planned and not yet written are dropped too, and err is reported over a full window.
+func (w *batchWriter) halt(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	full := errors.Is(err, ErrWindowFull)
+	if w.err == nil || (!full && errors.Is(w.err, ErrWindowFull)) {
+		w.err = err
+	}
+	if !isClosed(w.halted) {
+		close(w.halted)
+	}
+	if !full && !isClosed(w.failed) {
+		close(w.failed)
+	}
 }
 
-func (w *batchWriter) isFailed() bool {
+// error returns what stopped the writer (nil: nothing yet).
+func (w *batchWriter) error() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+func isClosed(c <-chan struct{}) bool {
 	select {
-	case <-w.failed:
+	case <-c:
 		return true
 	default:
 		return false
@@ -365,58 +388,69 @@ type plannedJob struct {
 	fresh []bool
 }
 
+// beforeQueue, set by tests, is called by the writer's second stage with each planned batch
+// before it decides whether to write the batch's tasks; planDone is closed once the first
+// stage has returned. It lets a test hold a planned batch until planning is over.
+var beforeQueue atomic.Pointer[func(planDone <-chan struct{})]
+
 func (w *batchWriter) loop(ctx context.Context) {
 	defer close(w.done)
 	planned := make(chan plannedJob, 1)
+	planDone := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for pj := range planned {
-			if w.isFailed() {
+			if hook := beforeQueue.Load(); hook != nil {
+				(*hook)(planDone)
+			}
+			// A planned batch is written even after a full window stopped the planning: its
+			// ledger entries wait for these tasks.
+			if isClosed(w.failed) {
 				continue
 			}
 			if err := w.queue(ctx, pj); err != nil {
-				w.fail(err)
+				w.halt(err)
 			}
 		}
 	}()
 	for j := range w.jobs {
-		if w.isFailed() {
+		if isClosed(w.halted) {
 			continue
 		}
 		pj, err := w.plan(ctx, j)
 		if err != nil {
-			w.fail(err)
+			w.halt(err)
 			continue
 		}
 		planned <- pj
 	}
+	close(planDone)
 	close(planned)
 	wg.Wait()
 }
 
-// send hands a batch to the writer; it returns the writer's error once it has failed.
+// send hands a batch to the writer; it returns what stopped the writer once it has stopped
+// planning.
 func (w *batchWriter) send(j expandJob) error {
 	select {
 	case w.jobs <- j:
 		return nil
-	case <-w.failed:
-		return w.err
+	case <-w.halted:
+		return w.error()
 	}
 }
 
-// stop waits for the writer to finish the batches handed to it and returns its error.
+// stop waits for the writer to finish the batches handed to it and returns what stopped it
+// (ErrWindowFull once the batches planned before the window filled are written).
 func (w *batchWriter) stop() error {
 	if !w.stopped {
 		w.stopped = true
 		close(w.jobs)
 	}
 	<-w.done
-	if w.isFailed() {
-		return w.err
-	}
-	return nil
+	return w.error()
 }
 
 // plan writes a batch's ledger entries (or, for a replayed batch, reads which still need a

@@ -693,3 +693,91 @@ func TestExpandBatchResume(t *testing.T) {
 		})
 	}
 }
+
+// TestExpandWindowFullQueuesWhatIsPlanned stops an expansion at its window while the batch
+// before it is still between the two stages of the writer: the writer's second stage is held
+// until planning is over (a full window included). The batch already planned must still get
+// its tasks and move the queued cursor, so the run's pending count is exactly its tasks and
+// the caller learns how many it planned; before, the full window made the writer drop it and
+// its entries stayed queued with no task until a later expansion replayed them.
+func TestExpandWindowFullQueuesWhatIsPlanned(t *testing.T) {
+	// Not parallel: the hook is the package's.
+	ctx := context.Background()
+	const rows, batch, window = 35, 10, 10
+	for _, tt := range []struct {
+		name  string
+		batch bool // write tasks through the BatchEnqueuer (else the asynq client)
+	}{
+		{name: "BatchEnqueuer", batch: true},
+		{name: "Client"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := setup(t)
+			def := b.campaign(t, audienceCSV(rows), "")
+			cfg := scheduler.ExpanderConfig{
+				Ledger: b.ledger, BatchSize: batch, Window: window, Logger: zerolog.Nop(),
+				Task: campaigns.TaskOptions{MaxRetry: 10}, Now: func() time.Time { return testNow },
+			}
+			if tt.batch {
+				cfg.Batch = scheduler.NewBatchEnqueuer(b.rdb)
+			} else {
+				cfg.Enqueuer = b.client
+			}
+			exp := scheduler.NewExpander(cfg)
+			run := b.createRun(t, exp, def)
+			held := 0
+			restore := scheduler.SetBeforeQueue(func(planDone <-chan struct{}) {
+				held++
+				select {
+				case <-planDone:
+				case <-time.After(10 * time.Second):
+					t.Error("the writer's first stage did not return while a batch waited")
+				}
+			})
+			st, err := exp.Expand(ctx, def, run)
+			restore()
+			if !errors.Is(err, scheduler.ErrWindowFull) {
+				t.Fatalf("Expand = %v, want ErrWindowFull", err)
+			}
+			if held != 1 {
+				t.Fatalf("the second stage saw %d batches, want the first one only", held)
+			}
+			if st.Planned != batch || st.Enqueued != batch {
+				t.Fatalf("stats %+v, want the first batch of %d planned and enqueued", st, batch)
+			}
+			got := b.getRun(t, run.ID)
+			if got.PlannedTo != batch || got.QueuedTo != batch {
+				t.Fatalf("cursors planned_to %d, queued_to %d; want both at %d", got.PlannedTo, got.QueuedTo, batch)
+			}
+			if n := len(b.pending(t, run.Queue)); n != batch {
+				t.Fatalf("%d send tasks, want %d", n, batch)
+			}
+			if c := b.counters(t, run.ID); c.States[ledger.Queued] != batch || c.Sum() != batch {
+				t.Fatalf("counters %v, want %d queued", c.States, batch)
+			}
+
+			// Sends complete and the expansion carries on to the end, one window at a time.
+			sent := map[string]int{}
+			for step := 0; ; step++ {
+				if step > rows {
+					t.Fatal("expansion did not finish")
+				}
+				b.sendAll(t, run.Queue, sent)
+				_, err := exp.Expand(ctx, def, b.getRun(t, run.ID))
+				if err == nil {
+					break
+				}
+				if !errors.Is(err, scheduler.ErrWindowFull) {
+					t.Fatalf("step %d: %v", step, err)
+				}
+			}
+			b.sendAll(t, run.Queue, sent)
+			if len(sent) != rows {
+				t.Fatalf("%d recipients sent, want %d", len(sent), rows)
+			}
+			if c := b.counters(t, run.ID); c.States[ledger.Accepted] != rows {
+				t.Fatalf("counters %v, want %d accepted", c.States, rows)
+			}
+		})
+	}
+}

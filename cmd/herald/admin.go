@@ -51,16 +51,11 @@ func (a *app) runLsCmd() *cobra.Command {
 					return writeJSON(a.stdout, reps)
 				}
 				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "RUN\tCAMPAIGN\tSTATUS\tRECIPIENTS\tDONE\tACCEPTED\tFAILED\tCREATED")
+				// ACCEPTED counts recipients accepted or further on (sent, delivered, read).
+				fmt.Fprintln(tw, "RUN\tCAMPAIGN\tSTATUS\tRECIPIENTS\tDONE\tACCEPTED\tDELIVERED\tFAILED\tCREATED")
 				for _, rep := range reps {
-					var done int64
-					for s, n := range rep.States {
-						if ledger.State(s).Terminal() {
-							done += n
-						}
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", rep.Run, rep.Campaign, rep.Status, rep.Recipients,
-						done, rep.States["accepted"], rep.States["failed"], rep.Created.UTC().Format(time.RFC3339))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", rep.Run, rep.Campaign, rep.Status, rep.Recipients,
+						rep.Done, rep.Accepted, rep.Delivered, rep.States["failed"], rep.Created.UTC().Format(time.RFC3339))
 				}
 				return tw.Flush()
 			})

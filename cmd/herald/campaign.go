@@ -89,6 +89,8 @@ func startBoundedRun(ctx context.Context, rdb redis.UniversalClient, def *campai
 	}
 	st, err = exp.Expand(ctx, def, run)
 	if errors.Is(err, scheduler.ErrWindowFull) {
+		// The expansion stopped part way: the rows are the whole audience's, as read above.
+		st.Rows = rep.Rows
 		next := campaigns.ExpandPayload{Run: run.ID, Campaign: run.Campaign, Trigger: "send", Seq: 1}
 		if err := scheduler.EnqueueContinuation(ctx, asynq.NewClientFromRedisClient(rdb), next, time.Second); err != nil {
 			return run, st, false, err
@@ -124,6 +126,11 @@ func (a *app) campaignSendCmd() *cobra.Command {
 			log, err := a.logger(c)
 			if err != nil {
 				return err
+			}
+			if asJSON && log.GetLevel() == zerolog.InfoLevel {
+				// The JSON on stdout is the report; at the default level the expansion's
+				// info lines would only repeat it on stderr. Warnings still show.
+				log = log.Level(zerolog.WarnLevel)
 			}
 			rdb, err := a.redis(ctx, c)
 			if err != nil {

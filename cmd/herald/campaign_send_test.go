@@ -51,16 +51,22 @@ func TestCampaignSendKeepsTheWindow(t *testing.T) {
 
 	var started struct {
 		Run       string `json:"run"`
+		Rows      int    `json:"rows"`
 		Planned   int    `json:"planned"`
 		Expanding bool   `json:"expanding"`
 		Window    int    `json:"window"`
 	}
-	code, out, errOut := herald(t, env, "--config", cfg, "campaign", "send", "--json", file)
+	// At the default log level, --json prints the JSON and nothing else.
+	defaultLevel := map[string]string{"HERALD_REDIS_URL": env["HERALD_REDIS_URL"]}
+	code, out, errOut := herald(t, defaultLevel, "--config", cfg, "campaign", "send", "--json", file)
 	if code != 0 || json.Unmarshal([]byte(out), &started) != nil {
 		t.Fatalf("send: %d %q %s", code, out, errOut)
 	}
-	if !started.Expanding || started.Window != 100 || started.Planned != 500 {
-		t.Fatalf("send: %+v, want the first 500-row batch planned and the rest expanding", started)
+	if errOut != "" {
+		t.Fatalf("send --json wrote to stderr: %q", errOut)
+	}
+	if !started.Expanding || started.Window != 100 || started.Planned != 500 || started.Rows != rows {
+		t.Fatalf("send: %+v, want the audience's %d rows, the first 500-row batch planned and the rest expanding", started, rows)
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer rdb.Close()

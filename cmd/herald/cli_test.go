@@ -98,9 +98,11 @@ func miniEnv(t *testing.T) (*miniredis.Miniredis, map[string]string) {
 func TestCampaignSendThenRunShow(t *testing.T) {
 	t.Parallel()
 	_, env := miniEnv(t)
-	code, out, errOut := herald(t, env, "campaign", "send", "--json", filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml"))
-	if code != 0 {
-		t.Fatalf("campaign send exited %d: %s", code, errOut)
+	// At the default log level, --json prints the JSON and nothing else.
+	defaultLevel := map[string]string{"HERALD_REDIS_URL": env["HERALD_REDIS_URL"]}
+	code, out, errOut := herald(t, defaultLevel, "campaign", "send", "--json", filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml"))
+	if code != 0 || errOut != "" {
+		t.Fatalf("campaign send exited %d, stderr %q", code, errOut)
 	}
 	var started struct {
 		Run     string         `json:"run"`

@@ -33,11 +33,17 @@ type runReport struct {
 	// Waiting says what a running run's sends wait for (the daily tier), while it lasts.
 	Waiting string `json:"waiting,omitempty"`
 	// SenderBackoff says the run's sender is slowed after a throttle (run show only).
-	SenderBackoff      string           `json:"sender_backoff,omitempty"`
-	Expanded           bool             `json:"expanded"`
-	Recipients         int              `json:"recipients"`
-	States             map[string]int64 `json:"states"`
-	Sum                int64            `json:"sum"`
+	SenderBackoff string           `json:"sender_backoff,omitempty"`
+	Expanded      bool             `json:"expanded"`
+	Recipients    int              `json:"recipients"`
+	States        map[string]int64 `json:"states"`
+	Sum           int64            `json:"sum"`
+	// Done counts recipients that need no more sending (the terminal states).
+	Done int64 `json:"done"`
+	// Accepted counts recipients Connectly accepted, whatever they reached since: accepted,
+	// sent, delivered or read. Delivered counts those delivered or read.
+	Accepted           int64            `json:"accepted"`
+	Delivered          int64            `json:"delivered"`
 	Codes              map[string]int64 `json:"codes"`
 	Attempts           int64            `json:"attempts"`
 	Retries            int64            `json:"retries"`
@@ -75,20 +81,26 @@ func newRunReport(r ledger.Run, c ledger.Counters) runReport {
 		f := r.Finished
 		rep.Finished = &f
 	}
-	var done int64
 	for st, n := range c.States {
 		if st.Terminal() {
-			done += n
+			rep.Done += n
+		}
+		switch st {
+		case ledger.Accepted, ledger.Sent:
+			rep.Accepted += n
+		case ledger.Delivered, ledger.Read:
+			rep.Accepted += n
+			rep.Delivered += n
 		}
 	}
 	end := time.Now()
 	if rep.Finished != nil {
 		end = *rep.Finished
 	}
-	if secs := end.Sub(r.Created).Seconds(); secs > 0 && done > 0 {
-		rep.RatePerSecond = float64(done) / secs
+	if secs := end.Sub(r.Created).Seconds(); secs > 0 && rep.Done > 0 {
+		rep.RatePerSecond = float64(rep.Done) / secs
 		if rep.Finished == nil && rep.Status == string(ledger.RunRunning) {
-			rep.ETASeconds = float64(int64(rep.Recipients)-done) / rep.RatePerSecond
+			rep.ETASeconds = float64(int64(rep.Recipients)-rep.Done) / rep.RatePerSecond
 		}
 	}
 	return rep
