@@ -86,8 +86,8 @@ func FuzzAudience(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		d := &campaigns.Definition{Audience: campaigns.Audience{File: path, Phone: "phone", DefaultRegion: region}}
-		lines, err := campaigns.CountLines(path)
+		d := &campaigns.Definition{Path: filepath.Join(filepath.Dir(path), "c.yaml"), Audience: campaigns.Audience{File: path, Phone: "phone", DefaultRegion: region}}
+		lines, err := campaigns.CountLines(d)
 		if err != nil {
 			t.Fatalf("CountLines: %v", err)
 		}
@@ -144,7 +144,7 @@ func FuzzAudienceJSONL(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		d := &campaigns.Definition{Audience: campaigns.Audience{File: path, Phone: "phone", BSUID: "bsuid", DefaultRegion: "US"}}
+		d := &campaigns.Definition{Path: filepath.Join(filepath.Dir(path), "c.yaml"), Audience: campaigns.Audience{File: path, Phone: "phone", BSUID: "bsuid", DefaultRegion: "US"}}
 		ar, err := campaigns.OpenAudience(d)
 		if err != nil {
 			t.Fatalf("OpenAudience: %v", err)

@@ -99,7 +99,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			o := campaigns.PlanOptions{Samples: samples}
 			if isTerminal(a.stderr) {
 				// The file's line count is a fast upper bound on its rows: enough for a bar.
-				total, _ := campaigns.CountLines(def.AudiencePath())
+				total, _ := campaigns.CountLines(def)
 				start := time.Now()
 				o.Progress = func(rows int) {
 					const width = 30
