@@ -312,3 +312,56 @@ func TestProcEnvironCampaignRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestCampaignsRootValidateAndReveal checks campaigns.root from the config, validate's
+// file:line:col errors about the audience file and its note on rows, and plan's masking.
+// Not parallel: the config's campaigns section applies process-wide.
+func TestCampaignsRootValidateAndReveal(t *testing.T) {
+	t.Cleanup(func() { campaigns.SetDefaultFileRules(campaigns.FileRules{}) })
+	root := t.TempDir()
+	write := func(path, s string) string {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	write(filepath.Join(root, "shared", "vip.csv"), "phone,name\n+14155552671,ana\n")
+	write(filepath.Join(root, "shared", "dup.csv"), "phone,name,phone\n")
+	yaml := "id: vip\ntemplate: {name: t, language: en}\nparameters: {body_1: \"{{ .name }}\"}\naudience:\n  file: %s\n"
+	vip := write(filepath.Join(root, "spring", "vip.yaml"), fmt.Sprintf(yaml, "../shared/vip.csv"))
+	dup := write(filepath.Join(root, "spring", "dup.yaml"), fmt.Sprintf(yaml, "../shared/dup.csv"))
+	cfg := write(filepath.Join(t.TempDir(), "herald.yaml"), "campaigns:\n  root: "+root+"\n")
+
+	// Without the config the campaign file's folder is the root: ../shared is outside it.
+	code, out, _ := herald(t, nil, "campaign", "validate", vip)
+	if want := vip + ":5:9: audience.file: " + filepath.Join(root, "shared", "vip.csv") + ": outside the campaigns root " + filepath.Join(root, "spring"); code != exitError || !strings.Contains(out, want) {
+		t.Fatalf("validate without root: exit %d %q, want %q", code, out, want)
+	}
+	code, out, _ = herald(t, nil, "--config", cfg, "campaign", "validate", vip)
+	if code != 0 || !strings.Contains(out, "ok  "+vip+" (audience header checked; rows not read: use --rows or campaign plan)") {
+		t.Fatalf("validate with root: exit %d %q", code, out)
+	}
+	code, out, _ = herald(t, nil, "--config", cfg, "campaign", "validate", "--rows", vip)
+	if code != 0 || !strings.Contains(out, "ok  "+vip+" (audience: 1 rows, none skipped)") {
+		t.Fatalf("validate --rows: exit %d %q", code, out)
+	}
+	code, out, _ = herald(t, nil, "--config", cfg, "campaign", "validate", dup)
+	if want := dup + `:5:9: audience.file: ` + filepath.Join(root, "shared", "dup.csv") + `:1: column "phone" appears twice (columns 1 and 3)`; code != exitError || !strings.Contains(out, want) {
+		t.Fatalf("validate duplicate column: exit %d %q, want %q", code, out, want)
+	}
+
+	// plan masks the recipient unless --reveal, in text and JSON.
+	for _, args := range [][]string{{"plan"}, {"plan", "--json"}} {
+		code, out, errOut := herald(t, nil, append(append([]string{"--config", cfg, "campaign"}, args...), vip)...)
+		if code != 0 || strings.Contains(out, "4155552671") || !strings.Contains(out, "*******2671") {
+			t.Errorf("%v: exit %d, recipient not masked:\n%s%s", args, code, out, errOut)
+		}
+		code, out, _ = herald(t, nil, append(append([]string{"--config", cfg, "campaign"}, args...), "--reveal", vip)...)
+		if code != 0 || !strings.Contains(out, `"+14155552671"`) {
+			t.Errorf("%v --reveal: exit %d, recipient not shown:\n%s", args, code, out)
+		}
+	}
+}
