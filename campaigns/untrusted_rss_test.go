@@ -22,6 +22,9 @@ func TestUntrustedAudienceMemory(t *testing.T) {
 	if os.Getenv("HERALD_RSS_CHILD") != "" {
 		t.Skip("the child runs TestUntrustedAudienceMemoryChild")
 	}
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory counts in RSS: run without -race to measure")
+	}
 	if testing.Short() {
 		t.Skip("writes a 1 GB sparse file and runs four processes")
 	}
