@@ -152,8 +152,12 @@ func rowsNote(r validateResult) string {
 		reasons = append(reasons, fmt.Sprintf("%d %s", n, reason))
 	}
 	sort.Strings(reasons)
-	if len(reasons) == 0 {
-		return fmt.Sprintf("audience: %d rows, none skipped", r.Rows)
+	rows := fmt.Sprintf("%d rows", r.Rows)
+	if r.Rows == 1 {
+		rows = "1 row"
 	}
-	return fmt.Sprintf("audience: %d rows, skipped %s", r.Rows, strings.Join(reasons, ", "))
+	if len(reasons) == 0 {
+		return "audience: " + rows + ", none skipped"
+	}
+	return "audience: " + rows + ", skipped " + strings.Join(reasons, ", ")
 }

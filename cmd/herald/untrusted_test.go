@@ -345,7 +345,7 @@ func TestCampaignsRootValidateAndReveal(t *testing.T) {
 		t.Fatalf("validate with root: exit %d %q", code, out)
 	}
 	code, out, _ = herald(t, nil, "--config", cfg, "campaign", "validate", "--rows", vip)
-	if code != 0 || !strings.Contains(out, "ok  "+vip+" (audience: 1 rows, none skipped)") {
+	if code != 0 || !strings.Contains(out, "ok  "+vip+" (audience: 1 row, none skipped)") {
 		t.Fatalf("validate --rows: exit %d %q", code, out)
 	}
 	code, out, _ = herald(t, nil, "--config", cfg, "campaign", "validate", dup)
