@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -54,6 +55,8 @@ type AudienceReader struct {
 	region  string
 	n       int
 	path    string
+	maxRows int
+	bounded *boundedReader
 }
 
 // IsJSONL reports whether an audience file is read as JSON Lines.
@@ -62,22 +65,47 @@ func IsJSONL(path string) bool {
 	return strings.HasSuffix(p, ".jsonl") || strings.HasSuffix(p, ".ndjson")
 }
 
-// OpenAudience opens the definition's audience file (and reads a CSV file's header row).
+// OpenAudience opens the definition's audience file (and reads a CSV file's header row). The
+// file must be a regular file inside the campaigns root (see FileRules); it is read within
+// the definition's bounds. Every error is an *AudienceError naming the file, never quoting
+// its content beyond column names.
 func OpenAudience(d *Definition) (*AudienceReader, error) {
-	path := d.AudiencePath()
-	f, err := os.Open(path)
+	f, err := openAudienceFile(d)
 	if err != nil {
-		return nil, fmt.Errorf("audience: %w", err)
+		return nil, err
 	}
-	br := bufio.NewReaderSize(f, 64<<10)
-	// Tolerate a UTF-8 byte order mark.
+	a, err := openReader(d, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func openReader(d *Definition, f *os.File) (*AudienceReader, error) {
+	path := d.AudiencePath()
+	rules := d.FileRules()
+	fail := func(line int, err error) error { return &AudienceError{Path: path, Line: line, Err: err} }
+	bounded := newBoundedReader(f, rules, !IsJSONL(path))
+	br := bufio.NewReaderSize(bounded, 64<<10)
+	// Tolerate a UTF-8 byte order mark; refuse UTF-16 and UTF-32 (read as UTF-8 they give
+	// garbled column names) and files with NUL bytes (binary, or UTF-16 without a mark).
 	var base int64
-	if b, err := br.Peek(3); err == nil && bytes.Equal(b, []byte{0xEF, 0xBB, 0xBF}) {
+	head, _ := br.Peek(512)
+	switch {
+	case bytes.HasPrefix(head, []byte{0xEF, 0xBB, 0xBF}):
 		_, _ = br.Discard(3)
 		base = 3
+	case bytes.HasPrefix(head, []byte{0xFF, 0xFE, 0, 0}), bytes.HasPrefix(head, []byte{0, 0, 0xFE, 0xFF}):
+		return nil, fail(0, fmt.Errorf("%w: the file is UTF-32 (it starts with a UTF-32 byte order mark); save it as UTF-8", ErrEncoding))
+	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}), bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
+		return nil, fail(0, fmt.Errorf("%w: the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8", ErrEncoding))
+	case bytes.IndexByte(head, 0) >= 0:
+		return nil, fail(0, fmt.Errorf("%w: the file starts with NUL bytes (binary data, or UTF-16 without a byte order mark)", ErrEncoding))
 	}
 	a := &AudienceReader{phone: d.Audience.Phone, bsuid: d.Audience.BSUID, langCol: d.Audience.Language,
-		defLang: d.Template.Language, region: d.Audience.DefaultRegion, path: path, langs: map[string]bool{}}
+		defLang: d.Template.Language, region: d.Audience.DefaultRegion, path: path, langs: map[string]bool{},
+		maxRows: rules.MaxRows, bounded: bounded}
 	for _, l := range d.Template.Languages {
 		a.langs[l] = true
 	}
@@ -90,29 +118,81 @@ func OpenAudience(d *Definition) (*AudienceReader, error) {
 	r.FieldsPerRecord = -1
 	header, err := r.Read()
 	if err != nil {
-		f.Close()
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("audience %s: file is empty (want a header row)", path)
+			return nil, fail(0, errors.New("file is empty (want a header row)"))
 		}
-		return nil, fmt.Errorf("audience %s: %w", path, err)
+		return nil, a.readError(err, 1)
 	}
 	cs := &csvSource{f: f, r: r, header: append([]string(nil), header...), base: base}
 	hasPhone, hasBSUID := false, false
+	seen := make(map[string]int, len(cs.header))
 	for i, h := range cs.header {
-		cs.header[i] = strings.TrimSpace(h)
-		hasPhone = hasPhone || cs.header[i] == a.phone
-		hasBSUID = hasBSUID || (a.bsuid != "" && cs.header[i] == a.bsuid)
+		if !utf8.ValidString(h) {
+			return nil, fail(1, fmt.Errorf("%w: header column %d is not valid UTF-8; save the file as UTF-8", ErrEncoding, i+1))
+		}
+		h = strings.TrimSpace(h)
+		cs.header[i] = h
+		if j, dup := seen[h]; dup && h != "" {
+			return nil, fail(1, fmt.Errorf("column %s appears twice (columns %d and %d): a row could hold two values for it", colName(h), j+1, i+1))
+		}
+		seen[h] = i
+		hasPhone = hasPhone || h == a.phone
+		hasBSUID = hasBSUID || (a.bsuid != "" && h == a.bsuid)
 	}
 	if !hasPhone && !hasBSUID {
-		f.Close()
-		want := fmt.Sprintf("%q column", a.phone)
+		want := colName(a.phone) + " column"
 		if a.bsuid != "" {
-			want = fmt.Sprintf("%q or %q column", a.phone, a.bsuid)
+			want = colName(a.phone) + " or " + colName(a.bsuid) + " column"
 		}
-		return nil, fmt.Errorf("audience %s:1: no %s (columns: %s)", path, want, strings.Join(cs.header, ", "))
+		return nil, fail(1, fmt.Errorf("no %s (columns: %s)", want, shownColumns(cs.header)))
 	}
 	a.src = cs
 	return a, nil
+}
+
+// shownColumns lists the first columns of a header for an error, each bounded and sanitised.
+func shownColumns(header []string) string {
+	const most = 10
+	names := make([]string, 0, most+1)
+	for i, h := range header {
+		if i == most {
+			names = append(names, fmt.Sprintf("and %d more", len(header)-most))
+			break
+		}
+		n, ok := safeName(h)
+		if !ok {
+			n = fmt.Sprintf("column %d %s", i+1, n)
+		}
+		names = append(names, n)
+	}
+	return strings.Join(names, ", ")
+}
+
+// readError turns an error reading the file into an *AudienceError at row: a CSV parse
+// error keeps its line, column and kind (never the text), a bound its line.
+func (a *AudienceReader) readError(err error, row int) error {
+	e := &AudienceError{Path: a.path, Row: row, Err: err}
+	var pe *csv.ParseError
+	var be *boundError
+	switch {
+	case errors.As(err, &be):
+		e.Line, e.Err = be.line, be.err
+	case errors.As(err, &pe):
+		if a.bounded.known {
+			e.Line = pe.StartLine
+		}
+		e.Err = fmt.Errorf("column %d: %w", pe.Column, pe.Err)
+		if errors.Is(pe.Err, csv.ErrFieldCount) {
+			e.Err = pe.Err
+		}
+	default:
+		e.Err = pathErr(err)
+	}
+	if row == 1 && a.src == nil {
+		e.Row = 0 // the header row
+		e.Err = fmt.Errorf("header row: %w", e.Err)
+	}
+	return e
 }
 
 type csvSource struct {
@@ -154,7 +234,7 @@ type jsonlSource struct {
 func (j *jsonlSource) next() (map[string]string, int, error) {
 	for {
 		b, err := j.r.ReadBytes('\n')
-		if len(b) == 0 && err != nil {
+		if err != nil && (len(b) == 0 || !errors.Is(err, io.EOF)) {
 			return nil, 0, err
 		}
 		j.off += int64(len(b))
@@ -167,7 +247,7 @@ func (j *jsonlSource) next() (map[string]string, int, error) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.UseNumber()
 		if err := dec.Decode(&obj); err != nil || obj == nil {
-			return nil, j.line, fmt.Errorf("%w: %v", errBadRow, err)
+			return nil, j.line, fmt.Errorf("%w (%s)", errBadRow, jsonProblem(err))
 		}
 		cols := make(map[string]string, len(obj))
 		for k, v := range obj {
@@ -181,7 +261,7 @@ func (j *jsonlSource) next() (map[string]string, int, error) {
 			case nil:
 				cols[k] = ""
 			default:
-				return nil, j.line, fmt.Errorf("%w: %q holds a list or an object", errBadRow, k)
+				return nil, j.line, fmt.Errorf("%w (column %s holds a list or an object)", errBadRow, colName(k))
 			}
 		}
 		return cols, j.line, nil
@@ -189,6 +269,23 @@ func (j *jsonlSource) next() (map[string]string, int, error) {
 }
 
 func (j *jsonlSource) close() error { return j.f.Close() }
+
+// jsonProblem says what is wrong with a JSON line without quoting it.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return "null"
+	case errors.As(err, &se):
+		return fmt.Sprintf("not valid JSON at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return "a JSON " + te.Value + ", not an object"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "the JSON value ends early"
+	}
+	return "not valid JSON"
+}
 
 // Next returns the next row, or io.EOF after the last one. A malformed CSV line is an error
 // naming the file and line (the rest of the file cannot be read reliably); a JSON Lines row
@@ -210,7 +307,11 @@ func (a *AudienceReader) NextRaw() (Row, error) {
 		if errors.Is(err, io.EOF) {
 			return Row{}, io.EOF
 		}
-		return Row{}, fmt.Errorf("audience %s: %w", a.path, err)
+		return Row{}, a.readError(err, a.n+1)
+	}
+	if a.n >= a.maxRows {
+		return Row{}, &AudienceError{Path: a.path, Row: a.n + 1,
+			Err: fmt.Errorf("%w: more than %d rows (campaigns.max_rows)", ErrTooLarge, a.maxRows)}
 	}
 	a.n++
 	row := Row{N: a.n, Line: line, Cols: cols, Language: a.defLang}
@@ -244,21 +345,21 @@ func (a *AudienceReader) Resolve(row *Row) {
 			return
 		}
 		if bsuid == "" {
-			row.SkipReason, row.Err = "invalid_phone", err
+			row.SkipReason, row.Err = "invalid_phone", fmt.Errorf("column %s: %w", colName(a.phone), err)
 			return
 		}
 	}
 	switch {
 	case bsuid != "":
 		if !bsuidRE.MatchString(bsuid) {
-			row.SkipReason, row.Err = "invalid_bsuid", fmt.Errorf("%q is not a BSUID (country code, '.', letters and digits)", bsuid)
+			row.SkipReason, row.Err = "invalid_bsuid", fmt.Errorf("column %s: not a BSUID (country code, '.', letters and digits)", colName(a.bsuid))
 			return
 		}
 		row.Recipient = "bsuid:" + bsuid
 	case a.bsuid != "":
-		row.SkipReason, row.Err = "missing_recipient", errors.New("phone and bsuid are both empty")
+		row.SkipReason, row.Err = "missing_recipient", fmt.Errorf("columns %s and %s are both empty", colName(a.phone), colName(a.bsuid))
 	default:
-		row.SkipReason, row.Err = "missing_phone", errors.New("phone is empty")
+		row.SkipReason, row.Err = "missing_phone", fmt.Errorf("column %s is empty", colName(a.phone))
 	}
 }
 
@@ -269,20 +370,21 @@ var bsuidRE = regexp.MustCompile(`^[A-Z]{2}\.[A-Za-z0-9]+$`)
 func (a *AudienceReader) Close() error { return a.src.close() }
 
 // NormalizePhone returns the E.164 form of a phone number, using region for numbers written
-// without a country code. It rejects numbers that are not valid for their country.
+// without a country code. It rejects numbers that are not valid for their country, with an
+// error that does not quote raw (it comes from an audience file).
 func NormalizePhone(raw, region string) (string, error) {
 	if fastValidE164(raw) {
 		return raw, nil
 	}
 	if region == "" && !strings.HasPrefix(raw, "+") && !strings.HasPrefix(raw, "00") {
-		return "", fmt.Errorf("%q has no country code and the audience has no default_region", raw)
+		return "", errors.New("the number has no country code and the audience has no default_region")
 	}
 	num, err := phonenumbers.Parse(raw, region)
 	if err != nil {
-		return "", fmt.Errorf("%q: %w", raw, err)
+		return "", fmt.Errorf("not a phone number: %w", err)
 	}
 	if !phonenumbers.IsValidNumber(num) {
-		return "", fmt.Errorf("%q is not a valid phone number", raw)
+		return "", errors.New("not a valid phone number")
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil
 }
@@ -315,24 +417,37 @@ func fastValidE164(raw string) bool {
 	return false
 }
 
-// CountLines returns the number of newline-terminated lines in a file, a fast upper bound for
-// its rows used to size the ledger before streaming it.
-func CountLines(path string) (int, error) {
-	f, err := os.Open(path)
+// CountLines returns the number of newline-terminated lines in the definition's audience
+// file (opened as by OpenAudience), a fast upper bound for its rows used to size the ledger
+// before streaming it.
+func CountLines(d *Definition) (int, error) {
+	f, err := openAudienceFile(d)
 	if err != nil {
-		return 0, fmt.Errorf("audience: %w", err)
+		return 0, err
 	}
 	defer f.Close()
+	r := io.LimitReader(f, d.FileRules().MaxFileBytes+1)
 	buf := make([]byte, 256<<10)
 	n := 0
 	for {
-		k, err := f.Read(buf)
+		k, err := r.Read(buf)
 		n += bytes.Count(buf[:k], []byte{'\n'})
 		if errors.Is(err, io.EOF) {
 			return n + 1, nil
 		}
 		if err != nil {
-			return 0, fmt.Errorf("audience: %w", err)
+			return 0, d.fileError(pathErr(err))
 		}
 	}
+}
+
+// CheckAudience opens the definition's audience file and reads its header, without reading
+// rows: the checks `campaign validate` makes of the file (where it is, what it is, its size,
+// its encoding, its columns). It returns nil or an *AudienceError.
+func CheckAudience(d *Definition) error {
+	ar, err := OpenAudience(d)
+	if err != nil {
+		return err
+	}
+	return ar.Close()
 }

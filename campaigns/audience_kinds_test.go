@@ -22,7 +22,7 @@ func readRows(t *testing.T, name, content string, aud campaigns.Audience, langs 
 	if aud.Phone == "" {
 		aud.Phone = "phone"
 	}
-	d := &campaigns.Definition{Audience: aud, Template: campaigns.Template{Name: "t", Language: "en", Languages: langs}}
+	d := &campaigns.Definition{Path: filepath.Join(dir, "c.yaml"), Audience: aud, Template: campaigns.Template{Name: "t", Language: "en", Languages: langs}}
 	ar, err := campaigns.OpenAudience(d)
 	if err != nil {
 		t.Fatal(err)

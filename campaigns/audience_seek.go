@@ -32,7 +32,8 @@ func (a *AudienceReader) SeekRow(offset int64, n int) error {
 		if err := seekFile(s.f, offset); err != nil {
 			return fmt.Errorf("audience %s: %w", a.path, err)
 		}
-		r := csv.NewReader(bufio.NewReaderSize(s.f, 64<<10))
+		a.bounded.reset(offset)
+		r := csv.NewReader(bufio.NewReaderSize(a.bounded, 64<<10))
 		r.ReuseRecord = true
 		r.FieldsPerRecord = -1
 		s.r, s.base = r, offset
@@ -40,7 +41,8 @@ func (a *AudienceReader) SeekRow(offset int64, n int) error {
 		if err := seekFile(s.f, offset); err != nil {
 			return fmt.Errorf("audience %s: %w", a.path, err)
 		}
-		s.r.Reset(s.f)
+		a.bounded.reset(offset)
+		s.r.Reset(a.bounded)
 		s.off = offset
 	default:
 		return fmt.Errorf("audience %s: cannot seek", a.path)

@@ -44,6 +44,12 @@ type Definition struct {
 
 	// Path is the file the definition was read from ("" when parsed from bytes).
 	Path string `yaml:"-"`
+	// AudienceAt is where audience.file is written in the campaign file, for problems with
+	// the file found after parsing.
+	AudienceAt Position `yaml:"-"`
+	// Files are the rules its files are opened and read under; zero fields take the
+	// process's (see FileRules).
+	Files FileRules `yaml:"-"`
 }
 
 // Template names the approved WhatsApp template.
@@ -406,6 +412,8 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 	}
 	if d.Audience.File == "" {
 		add("audience.file", "is required")
+	} else if n := find(root, "audience", "file"); n != nil {
+		d.AudienceAt = Position{n.Line, n.Column}
 	}
 	if d.Audience.Phone == "" {
 		d.Audience.Phone = "phone"
@@ -491,7 +499,8 @@ func (d *Definition) validateWindow(add func(field, msg string)) {
 	}
 }
 
-// AudiencePath resolves the audience file relative to the campaign file.
+// AudiencePath resolves the audience file relative to the campaign file. The file is opened
+// only inside the campaigns root (see FileRules).
 func (d *Definition) AudiencePath() string {
 	if filepath.IsAbs(d.Audience.File) || d.Path == "" {
 		return d.Audience.File

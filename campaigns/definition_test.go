@@ -30,9 +30,10 @@ func TestParseValid(t *testing.T) {
 				"body_2":       "{{.code | upper}}",
 				"button_1_url": "https://shop.example.com/r?c={{.code | urlquery}}",
 			}},
-			Audience: campaigns.Audience{File: "audience.csv", Phone: "mobile", DefaultRegion: "US", MaxInvalidShare: 0.05},
-			Delivery: "at-least-once",
-			Path:     path,
+			Audience:   campaigns.Audience{File: "audience.csv", Phone: "mobile", DefaultRegion: "US", MaxInvalidShare: 0.05},
+			Delivery:   "at-least-once",
+			Path:       path,
+			AudienceAt: campaigns.Position{Line: 16, Column: 9},
 		}
 		wantEqual(t, "definition", want, d)
 	})

@@ -85,6 +85,10 @@ func FuzzAudience(f *testing.F) {
 	f.Add([]byte("phone\n\"+44 7400 123456\"\n07400123456\n"), "GB")
 	f.Add([]byte(""), "")
 	f.Add([]byte("phone"), "ZZ")
+	// The probes of a hostile campaign (see TestUntrustedAudience).
+	for _, b := range untrustedSeeds(f, "*.csv") {
+		f.Add(b, "US")
+	}
 
 	// Inputs run one at a time in each fuzzing process, so they can share one file.
 	path := filepath.Join(f.TempDir(), "audience.csv")
@@ -92,8 +96,8 @@ func FuzzAudience(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		d := &campaigns.Definition{Audience: campaigns.Audience{File: path, Phone: "phone", DefaultRegion: region}}
-		lines, err := campaigns.CountLines(path)
+		d := &campaigns.Definition{Path: filepath.Join(filepath.Dir(path), "c.yaml"), Audience: campaigns.Audience{File: path, Phone: "phone", DefaultRegion: region}}
+		lines, err := campaigns.CountLines(d)
 		if err != nil {
 			t.Fatalf("CountLines: %v", err)
 		}
@@ -102,6 +106,7 @@ func FuzzAudience(f *testing.F) {
 			if !strings.Contains(err.Error(), path) {
 				t.Fatalf("error does not name the file: %v", err)
 			}
+			checkQuotesNothing(t, err)
 			return
 		}
 		defer ar.Close()
@@ -114,8 +119,10 @@ func FuzzAudience(f *testing.F) {
 				if !strings.Contains(err.Error(), path) {
 					t.Fatalf("error does not name the file: %v", err)
 				}
+				checkQuotesNothing(t, err)
 				return
 			}
+			checkQuotesNothing(t, row.Err)
 			if row.N != n {
 				t.Fatalf("row %d numbered %d", n, row.N)
 			}
@@ -145,15 +152,23 @@ func FuzzAudienceJSONL(f *testing.F) {
 	f.Add([]byte("\n\n{}\nnot json\n[1,2]\n{\"phone\": [\"+1\"]}\n"))
 	f.Add([]byte(`{"phone": null, "bsuid": "us.bad"}`))
 	f.Add([]byte("\xef\xbb\xbf" + `{"phone": "0201 555 0123"}`))
+	for _, b := range untrustedSeeds(f, "*.jsonl") {
+		f.Add(b)
+	}
 	path := filepath.Join(f.TempDir(), "audience.jsonl")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		d := &campaigns.Definition{Audience: campaigns.Audience{File: path, Phone: "phone", BSUID: "bsuid", DefaultRegion: "US"}}
+		d := &campaigns.Definition{Path: filepath.Join(filepath.Dir(path), "c.yaml"), Audience: campaigns.Audience{File: path, Phone: "phone", BSUID: "bsuid", DefaultRegion: "US"}}
 		ar, err := campaigns.OpenAudience(d)
 		if err != nil {
-			t.Fatalf("OpenAudience: %v", err)
+			// Only what the whole file is can fail to open: UTF-16 or 32, NUL bytes.
+			if !errors.Is(err, campaigns.ErrEncoding) {
+				t.Fatalf("OpenAudience: %v", err)
+			}
+			checkQuotesNothing(t, err)
+			return
 		}
 		defer ar.Close()
 		for n := 1; ; n++ {
@@ -165,8 +180,10 @@ func FuzzAudienceJSONL(f *testing.F) {
 				if !strings.Contains(err.Error(), path) {
 					t.Fatalf("error does not name the file: %v", err)
 				}
+				checkQuotesNothing(t, err)
 				return
 			}
+			checkQuotesNothing(t, row.Err)
 			if row.N != n {
 				t.Fatalf("row %d numbered %d", n, row.N)
 			}
@@ -178,6 +195,42 @@ func FuzzAudienceJSONL(f *testing.F) {
 			}
 		}
 	})
+}
+
+// untrustedSeeds returns the stored probes under testdata/untrusted matching pattern.
+func untrustedSeeds(f *testing.F, pattern string) [][]byte {
+	paths, err := filepath.Glob(filepath.Join("testdata", "untrusted", pattern))
+	if err != nil || len(paths) == 0 {
+		f.Fatalf("no probes %s under testdata/untrusted: %v", pattern, err)
+	}
+	out := make([][]byte, 0, len(paths))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// checkQuotesNothing fails when an audience error could hold the file's bytes: every byte is
+// printable ASCII (the fuzzer's file name included), so at most sanitised column names
+// appear, and it is short.
+func checkQuotesNothing(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	msg := err.Error()
+	if len(msg) > 1024 {
+		t.Fatalf("error of %d bytes: %.200q...", len(msg), msg)
+	}
+	for i := 0; i < len(msg); i++ {
+		if msg[i] < 0x20 || msg[i] > 0x7e {
+			t.Fatalf("error holds byte %#x: %q", msg[i], msg)
+		}
+	}
 }
 
 // FuzzRender renders arbitrary column values through every kind of parameter: it must never

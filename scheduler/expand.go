@@ -97,7 +97,7 @@ func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sen
 	if runID == "" {
 		runID = NewRunID(def.ID, e.cfg.Now())
 	}
-	lines, err := campaigns.CountLines(def.AudiencePath())
+	lines, err := campaigns.CountLines(def)
 	if err != nil {
 		return ledger.Run{}, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // planOutput is `campaign plan --json`.
@@ -76,8 +77,8 @@ func (a *app) checkTemplates(ctx context.Context, c config.Config, def *campaign
 
 func (a *app) campaignPlanCmd() *cobra.Command {
 	var (
-		samples        int
-		asJSON, checkT bool
+		samples                int
+		asJSON, checkT, reveal bool
 	)
 	cmd := &cobra.Command{
 		Use:   "plan FILE",
@@ -88,7 +89,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			def, err := campaigns.Load(args[0])
+			def, err := loadCampaign(c, args[0])
 			if err != nil {
 				return err
 			}
@@ -99,7 +100,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			o := campaigns.PlanOptions{Samples: samples}
 			if isTerminal(a.stderr) {
 				// The file's line count is a fast upper bound on its rows: enough for a bar.
-				total, _ := campaigns.CountLines(def.AudiencePath())
+				total, _ := campaigns.CountLines(def) // an error is the plan's too
 				start := time.Now()
 				o.Progress = func(rows int) {
 					const width = 30
@@ -149,6 +150,9 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 					templateProblems += len(ch.Problems)
 				}
 			}
+			if !reveal {
+				rep.Samples = maskSamples(rep.Samples)
+			}
 			out := planOutput{PlanReport: rep, Templates: checks, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate,
 				EstimatedSeconds: float64(rep.Recipients) / rate, Limits: pl, window: c.Limits.TierWindow.D()}
 			if asJSON {
@@ -167,6 +171,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&samples, "sample", 3, "how many exact request bodies to show")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
+	cmd.Flags().BoolVar(&reveal, "reveal", false, "show phone numbers in full in the sample requests (masked to their last 4 digits by default)")
 	cmd.Flags().BoolVar(&checkT, "check-templates", false, "ask Connectly for the template's translations and check status, body variables and header (needs credentials)")
 	return cmd
 }
@@ -212,4 +217,22 @@ func printPlan(a *app, p planOutput) {
 		_ = json.Indent(&buf, s, "  ", "  ")
 		fmt.Fprintf(w, "\nRequest %d: POST /v1/businesses/{businessId}/send/whatsapp_templated_messages\n  %s\n", i+1, buf.String())
 	}
+}
+
+// maskSamples masks the recipient in sample request bodies (all but its last 4 characters),
+// wherever it appears (number, callbackData), and phone-like digits in every other text, as
+// Herald's logs and pages do. The bodies keep their exact shape otherwise.
+func maskSamples(samples []json.RawMessage) []json.RawMessage {
+	out := make([]json.RawMessage, len(samples))
+	for i, s := range samples {
+		var to struct {
+			Number string `json:"number"`
+		}
+		b := []byte(s)
+		if json.Unmarshal(s, &to) == nil && len(to.Number) > 4 {
+			b = bytes.ReplaceAll(b, []byte(to.Number), []byte(logx.Phone(to.Number)))
+		}
+		out[i] = json.RawMessage(logx.MaskDigits(string(b)))
+	}
+	return out
 }

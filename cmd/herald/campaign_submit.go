@@ -39,8 +39,14 @@ campaign file names (relative to the campaign file's folder). Every process that
 			if err != nil {
 				return err
 			}
-			if _, err := os.Stat(def.AudiencePath()); err != nil {
-				return fmt.Errorf("%s: audience.file: %w", args[0], err)
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			def.Files = fileRules(c)
+			// The file, its place (inside the campaigns root) and its header, as validate checks.
+			if err := campaigns.CheckAudience(def); err != nil {
+				return err
 			}
 			return a.withLedger(ctx, func(_ *ledger.Ledger, rdb redis.UniversalClient) error {
 				v, created, err := scheduler.NewStore(rdb, nil).Submit(ctx, def, data)

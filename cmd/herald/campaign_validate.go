@@ -3,10 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/config"
 )
 
 // validateResult is one file's result in `campaign validate --json`.
@@ -14,30 +17,103 @@ type validateResult struct {
 	File   string   `json:"file"`
 	OK     bool     `json:"ok"`
 	Errors []string `json:"errors"`
+	// RowsRead says whether the audience's rows were read (--rows); without it only the
+	// audience file and its header were checked.
+	RowsRead bool `json:"rows_read"`
+	// Rows and Skipped are the audience's rows and those that would not be sent, by reason
+	// (with --rows).
+	Rows    int            `json:"rows,omitempty"`
+	Skipped map[string]int `json:"skipped,omitempty"`
+}
+
+// fileRules maps the config's campaigns section onto the rules campaign files are read under.
+func fileRules(c config.Config) campaigns.FileRules {
+	return campaigns.FileRules{Root: c.Campaigns.Root, MaxRecordBytes: c.Campaigns.MaxRecordBytes,
+		MaxFileBytes: c.Campaigns.MaxFileBytes, MaxRows: c.Campaigns.MaxRows}
+}
+
+// loadCampaign loads a campaign file to be read under the config's file rules.
+func loadCampaign(c config.Config, path string) (*campaigns.Definition, error) {
+	def, err := campaigns.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	def.Files = fileRules(c)
+	return def, nil
+}
+
+// validateFile checks one campaign file: the definition, then its audience file and header
+// (where it is, what it is, its encoding and columns), then with rows every row.
+func validateFile(c config.Config, path string, rows bool) validateResult {
+	r := validateResult{File: path, OK: true, Errors: []string{}, RowsRead: rows}
+	fail := func(err error) {
+		r.OK = false
+		var fe campaigns.Errors
+		if !errors.As(err, &fe) {
+			r.Errors = append(r.Errors, err.Error())
+			return
+		}
+		for _, e := range fe {
+			r.Errors = append(r.Errors, e.Error())
+		}
+	}
+	def, err := loadCampaign(c, path)
+	if err != nil {
+		fail(err)
+		return r
+	}
+	if err := campaigns.CheckAudience(def); err != nil {
+		var ae *campaigns.AudienceError
+		if errors.As(err, &ae) {
+			err = campaigns.Errors{ae.FieldError(def)}
+		}
+		fail(err)
+		return r
+	}
+	if !rows {
+		return r
+	}
+	rep, err := campaigns.Plan(def, "", campaigns.PlanOptions{Samples: -1})
+	if err == nil {
+		err = rep.CheckInvalidShare(def.Audience.MaxInvalidShare)
+	}
+	r.Rows, r.Skipped = rep.Rows, rep.Skipped
+	if err != nil {
+		var ae *campaigns.AudienceError
+		if errors.As(err, &ae) {
+			err = campaigns.Errors{ae.FieldError(def)}
+		} else {
+			err = campaigns.Errors{{File: def.Path, Line: def.AudienceAt.Line, Column: def.AudienceAt.Column, Field: "audience.file", Msg: err.Error()}}
+		}
+		fail(err)
+	}
+	return r
 }
 
 func (a *app) campaignValidateCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, rows bool
 	cmd := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check campaign files: every problem as file:line:col, exit 1 if any",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Check campaign files: the definition, and its audience file as far as can be known
+without reading rows: that it is a regular file inside the campaigns root (campaigns.root,
+default the campaign file's folder), within the size bound, UTF-8, with a header naming the
+phone (or bsuid) column once. Every problem is printed as file:line:col: field: message.
+
+Rows are not read unless --rows is given: then every row is read, as by campaign plan, and a
+file with more invalid rows than audience.max_invalid_share allows is a problem too.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
 			results := make([]validateResult, 0, len(args))
 			bad := 0
 			for _, f := range args {
-				r := validateResult{File: f, OK: true, Errors: []string{}}
-				if _, err := campaigns.Load(f); err != nil {
-					r.OK = false
+				r := validateFile(c, f, rows)
+				if !r.OK {
 					bad++
-					var fe campaigns.Errors
-					if errors.As(err, &fe) {
-						for _, e := range fe {
-							r.Errors = append(r.Errors, e.Error())
-						}
-					} else {
-						r.Errors = append(r.Errors, err.Error())
-					}
 				}
 				results = append(results, r)
 			}
@@ -48,7 +124,7 @@ func (a *app) campaignValidateCmd() *cobra.Command {
 			} else {
 				for _, r := range results {
 					if r.OK {
-						fmt.Fprintf(a.stdout, "ok  %s\n", r.File)
+						fmt.Fprintf(a.stdout, "ok  %s (%s)\n", r.File, rowsNote(r))
 					}
 					for _, e := range r.Errors {
 						fmt.Fprintln(a.stdout, e)
@@ -62,5 +138,26 @@ func (a *app) campaignValidateCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one result per file as JSON")
+	cmd.Flags().BoolVar(&rows, "rows", false, "also read every audience row (as campaign plan does) and check the share of invalid rows")
 	return cmd
+}
+
+// rowsNote says how far a valid file's audience was read.
+func rowsNote(r validateResult) string {
+	if !r.RowsRead {
+		return "audience header checked; rows not read: use --rows or campaign plan"
+	}
+	reasons := make([]string, 0, len(r.Skipped))
+	for reason, n := range r.Skipped {
+		reasons = append(reasons, fmt.Sprintf("%d %s", n, reason))
+	}
+	sort.Strings(reasons)
+	rows := fmt.Sprintf("%d rows", r.Rows)
+	if r.Rows == 1 {
+		rows = "1 row"
+	}
+	if len(reasons) == 0 {
+		return "audience: " + rows + ", none skipped"
+	}
+	return "audience: " + rows + ", skipped " + strings.Join(reasons, ", ")
 }

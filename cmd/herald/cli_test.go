@@ -286,7 +286,7 @@ func TestAdminReadCommands(t *testing.T) {
 
 func TestCampaignPlanSamplesAreAccepted(t *testing.T) {
 	t.Parallel()
-	code, out, errOut := herald(t, nil, "campaign", "plan", "--json", "--sample", "10", filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml"))
+	code, out, errOut := herald(t, nil, "campaign", "plan", "--json", "--reveal", "--sample", "10", filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml"))
 	if code != 0 {
 		t.Fatalf("plan: exit %d %s", code, errOut)
 	}
@@ -318,7 +318,7 @@ func TestCampaignPlanSamplesAreAccepted(t *testing.T) {
 		if code, _, errOut := herald(t, nil, "campaign", "validate", f); code != 0 {
 			t.Errorf("validate %s: %s", f, errOut)
 		}
-		code, out, errOut := herald(t, nil, "campaign", "plan", "--json", "--sample", "100", f)
+		code, out, errOut := herald(t, nil, "campaign", "plan", "--json", "--reveal", "--sample", "100", f)
 		var ep planOutput
 		if code != 0 || json.Unmarshal([]byte(out), &ep) != nil || len(ep.Samples) == 0 {
 			t.Errorf("plan %s: exit %d %s", f, code, errOut)

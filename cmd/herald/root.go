@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/redisx"
@@ -94,7 +95,12 @@ func (a *app) config() (config.Config, error) {
 	if path == "" {
 		path = a.getenv("HERALD_CONFIG")
 	}
-	return config.Load(path, a.getenv)
+	c, err := config.Load(path, a.getenv)
+	if err == nil {
+		// Every campaign this process reads, however deep, is read under the config's rules.
+		campaigns.SetDefaultFileRules(fileRules(c))
+	}
+	return c, err
 }
 
 // logger builds the process logger on stderr.

@@ -33,6 +33,7 @@ type Config struct {
 	Log       Log               `yaml:"log"`
 	Webhooks  Webhooks          `yaml:"webhooks"`
 	Scheduler Scheduler         `yaml:"scheduler"`
+	Campaigns Campaigns         `yaml:"campaigns"`
 
 	// APIKey and WebhookSecret are resolved from the environment or the *_file keys.
 	APIKey        string `yaml:"-"`
@@ -181,6 +182,22 @@ type Scheduler struct {
 	ExpandConcurrency int `yaml:"expand_concurrency"`
 }
 
+// Campaigns confines the files campaigns name and bounds what reading them may cost; every
+// process that reads audiences (campaign validate, plan, send, submit, scheduler, worker)
+// applies it. Zero values take the campaigns package's defaults.
+type Campaigns struct {
+	// Root is the folder every file a campaign names (its audience) must resolve inside,
+	// symbolic links followed; relative to the working directory. Default "": each campaign
+	// file's own folder. Env HERALD_CAMPAIGNS_ROOT.
+	Root string `yaml:"root"`
+	// MaxRecordBytes bounds one CSV record or JSON line, in bytes. Default 65536 (64 KiB).
+	MaxRecordBytes int `yaml:"max_record_bytes"`
+	// MaxFileBytes bounds an audience file, in bytes. Default 2147483648 (2 GiB).
+	MaxFileBytes int64 `yaml:"max_file_bytes"`
+	// MaxRows bounds an audience's rows. Default 10000000.
+	MaxRows int `yaml:"max_rows"`
+}
+
 type Log struct {
 	Level  string `yaml:"level"`
 	Format string `yaml:"format"`
@@ -255,6 +272,7 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	env("HERALD_LOG_LEVEL", &c.Log.Level)
 	env("HERALD_LOG_FORMAT", &c.Log.Format)
 	env("HERALD_WEBHOOKS_LISTEN", &c.Webhooks.Listen)
+	env("HERALD_CAMPAIGNS_ROOT", &c.Campaigns.Root)
 	var err error
 	if c.APIKey, err = secret(getenv, "CONNECTLY_API_KEY", "connectly.api_key_file", c.Connectly.APIKeyFile); err != nil {
 		return c, err
@@ -407,6 +425,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Scheduler.ExpandConcurrency < 0 || c.Scheduler.ExpandConcurrency > 100 {
 		return &Error{"scheduler.expand_concurrency", fmt.Sprintf("%d: want 0 (none) to 100", c.Scheduler.ExpandConcurrency)}
+	}
+	if n := c.Campaigns.MaxRecordBytes; n != 0 && (n < 1024 || n > 64<<20) {
+		return &Error{"campaigns.max_record_bytes", fmt.Sprintf("%d: want 1024 to 67108864 bytes (0: 65536)", n)}
+	}
+	if n := c.Campaigns.MaxFileBytes; n < 0 || (n > 0 && n < 1024) {
+		return &Error{"campaigns.max_file_bytes", fmt.Sprintf("%d: want at least 1024 bytes (0: 2 GiB)", n)}
+	}
+	if c.Campaigns.MaxRows < 0 {
+		return &Error{"campaigns.max_rows", fmt.Sprintf("%d: want at least 1 row (0: 10000000)", c.Campaigns.MaxRows)}
 	}
 	for code, class := range c.Errors {
 		if _, err := connectly.ParseClass(class); err != nil {

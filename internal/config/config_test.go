@@ -247,6 +247,8 @@ connectly:
 log:
   level: warn
   format: text
+campaigns:
+  root: /srv/file-campaigns
 `
 	tests := []struct {
 		name  string
@@ -269,6 +271,8 @@ log:
 			func(c config.Config) string { return c.Log.Level }, "debug", "warn"},
 		{"HERALD_LOG_FORMAT", env{"HERALD_LOG_FORMAT": "json"},
 			func(c config.Config) string { return c.Log.Format }, "json", "text"},
+		{"HERALD_CAMPAIGNS_ROOT", env{"HERALD_CAMPAIGNS_ROOT": "/srv/env-campaigns"},
+			func(c config.Config) string { return c.Campaigns.Root }, "/srv/env-campaigns", "/srv/file-campaigns"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -497,6 +501,10 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"WebhooksParkForZero", "webhooks:\n  park_for: 0s\n", "webhooks.park_for", []string{"1s to 24h"}},
 		{"WebhooksInWorkerNeedsListen", "webhooks:\n  in_worker: true\n", "webhooks.in_worker", []string{"webhooks.listen"}},
 		{"WebhooksEmptyOptOutWord", "webhooks:\n  opt_out_words:\n    es: [BAJA, \" \"]\n", "webhooks.opt_out_words.es[1]", []string{"empty"}},
+		{"CampaignsRecordTooSmall", "campaigns:\n  max_record_bytes: 100\n", "campaigns.max_record_bytes", []string{"1024 to 67108864"}},
+		{"CampaignsRecordTooLarge", "campaigns:\n  max_record_bytes: 100000000\n", "campaigns.max_record_bytes", []string{"1024 to 67108864"}},
+		{"CampaignsFileNegative", "campaigns:\n  max_file_bytes: -1\n", "campaigns.max_file_bytes", []string{"at least 1024"}},
+		{"CampaignsRowsNegative", "campaigns:\n  max_rows: -5\n", "campaigns.max_rows", []string{"at least 1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -524,6 +532,7 @@ func TestLoadAcceptsValues(t *testing.T) {
 		{"TierNumber", "limits:\n  messaging_tier: 2000\n"},
 		{"CapsAndAdaptive", "limits:\n  frequency_caps:\n    marketing:\n      max: 2\n      window: 168h\n  adaptive:\n    cooldown: 2s\n"},
 		{"AdaptiveOff", "limits:\n  adaptive:\n    off: true\n    min_factor: 0\n"},
+		{"CampaignsRaised", "campaigns:\n  root: /srv/campaigns\n  max_record_bytes: 1048576\n  max_file_bytes: 17179869184\n  max_rows: 50000000\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,385 @@
+package campaigns
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+)
+
+// Campaign files are untrusted input: the files they name are opened here only, confined to
+// a root folder, and read within bounds.
+
+// FileRules confine the files a campaign names and bound what reading them may cost. A zero
+// field takes the process default (SetDefaultFileRules), then the built-in default.
+type FileRules struct {
+	// Root is the folder every file a campaign names must resolve inside, symbolic links
+	// followed. Default: the campaign file's folder (the working directory for a definition
+	// parsed without a path).
+	Root string
+	// MaxRecordBytes is the longest CSV record or JSON line, in bytes. Default 65,536.
+	MaxRecordBytes int
+	// MaxFileBytes is the largest audience file, in bytes. Default 2 GiB.
+	MaxFileBytes int64
+	// MaxRows is the most rows an audience may have. Default 10,000,000.
+	MaxRows int
+}
+
+// Built-in bounds (see FileRules).
+const (
+	DefaultMaxRecordBytes       = 64 << 10
+	DefaultMaxFileBytes   int64 = 2 << 30
+	DefaultMaxRows              = 10_000_000
+)
+
+var defaultRules atomic.Pointer[FileRules]
+
+// SetDefaultFileRules sets the rules of definitions that do not set their own (Files): the
+// process's configuration (campaigns.root and the bounds), set once when it is loaded.
+func SetDefaultFileRules(r FileRules) { defaultRules.Store(&r) }
+
+// FileRules returns the rules the definition's files are opened and read under.
+func (d *Definition) FileRules() FileRules {
+	var p FileRules
+	if dp := defaultRules.Load(); dp != nil {
+		p = *dp
+	}
+	r := d.Files
+	r.Root = cmp.Or(r.Root, p.Root)
+	r.MaxRecordBytes = cmp.Or(r.MaxRecordBytes, p.MaxRecordBytes, DefaultMaxRecordBytes)
+	r.MaxFileBytes = cmp.Or(r.MaxFileBytes, p.MaxFileBytes, DefaultMaxFileBytes)
+	r.MaxRows = cmp.Or(r.MaxRows, p.MaxRows, DefaultMaxRows)
+	return r
+}
+
+// Position is a line and column in a campaign file.
+type Position struct {
+	Line, Column int
+}
+
+var (
+	// ErrOutsideRoot is wrapped by errors for a file that does not resolve inside the
+	// campaigns root.
+	ErrOutsideRoot = errors.New("outside the campaigns root")
+	// ErrNotRegular is wrapped by errors for a file that is not a regular file: a directory,
+	// a named pipe, a device, a socket, or a file of the kernel (/proc, /sys).
+	ErrNotRegular = errors.New("not a regular file")
+	// ErrTooLarge is wrapped by errors for an audience over one of its bounds (file size,
+	// record length, rows).
+	ErrTooLarge = errors.New("too large")
+	// ErrEncoding is wrapped by errors for an audience that is not UTF-8 text.
+	ErrEncoding = errors.New("not UTF-8 text")
+)
+
+// AudienceError is a problem with an audience file. It names the file, the line and row when
+// known, and column names at most: never what the file holds. Campaign and At are set for
+// problems with the file as a whole (where it is, what it is), found when it is opened.
+type AudienceError struct {
+	// Campaign is the campaign file and At where it names the audience (audience.file).
+	Campaign string
+	At       Position
+	// Path is the audience file as the campaign names it (resolved against the campaign
+	// file's folder).
+	Path string
+	// Line is the audience line, Row the data row (0 when not known or not about a row).
+	Line, Row int
+	Err       error
+}
+
+func (e *AudienceError) Error() string {
+	if e.Campaign != "" {
+		pos := e.Campaign
+		if e.At.Line > 0 {
+			pos += ":" + strconv.Itoa(e.At.Line) + ":" + strconv.Itoa(e.At.Column)
+		}
+		return pos + ": audience.file: " + e.Detail()
+	}
+	return "audience " + e.Detail()
+}
+
+// Detail is the error without the campaign position: the audience file, line, row and problem.
+func (e *AudienceError) Detail() string {
+	var b strings.Builder
+	b.WriteString(e.Path)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Row > 0 {
+		b.WriteString("row " + strconv.Itoa(e.Row) + ": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *AudienceError) Unwrap() error { return e.Err }
+
+// FieldError returns the problem as one of the campaign file's problems, at audience.file.
+func (e *AudienceError) FieldError(d *Definition) FieldError {
+	return FieldError{File: d.Path, Line: d.AudienceAt.Line, Column: d.AudienceAt.Column, Field: "audience.file", Msg: e.Detail()}
+}
+
+// fileError is an AudienceError about the audience file as a whole.
+func (d *Definition) fileError(err error) *AudienceError {
+	return &AudienceError{Campaign: d.Path, At: d.AudienceAt, Path: d.AudiencePath(), Err: err}
+}
+
+// openAudienceFile opens the definition's audience file for reading, refusing a file outside
+// the campaigns root (symbolic links followed), anything but a regular file, and a file over
+// the size bound. A named pipe is never opened for reading (that would wait for a writer).
+func openAudienceFile(d *Definition) (*os.File, error) {
+	rules := d.FileRules()
+	f, err := openConfined(d.Path, d.AudiencePath(), rules)
+	if err != nil {
+		return nil, d.fileError(err)
+	}
+	return f, nil
+}
+
+// openConfined opens path (as a campaign file at campaign names it) inside the rules' root.
+func openConfined(campaign, path string, rules FileRules) (*os.File, error) {
+	root := rules.Root
+	if root == "" {
+		root = "."
+		if campaign != "" {
+			root = filepath.Dir(campaign)
+		}
+	}
+	rootAbs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("campaigns root: %w", err)
+	}
+	rootReal, err := filepath.EvalSymlinks(rootAbs)
+	if err != nil {
+		return nil, fmt.Errorf("campaigns root %s: %w", rootAbs, pathErr(err))
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if !inside(rootAbs, abs) && !inside(rootReal, abs) {
+		return nil, fmt.Errorf("%w %s (campaigns.root; the default is the campaign file's folder)", ErrOutsideRoot, rootAbs)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return nil, pathErr(err)
+	}
+	if !inside(rootReal, real) {
+		return nil, fmt.Errorf("%w %s: a symbolic link on the way leads out of it", ErrOutsideRoot, rootAbs)
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return nil, pathErr(err)
+	}
+	if err := regular(fi); err != nil {
+		return nil, err
+	}
+	rel, err := filepath.Rel(rootReal, real)
+	if err != nil {
+		return nil, err
+	}
+	// The checks above name the problem; os.Root makes them hold at the moment of opening,
+	// should a folder on the way be swapped for a link meanwhile. O_NONBLOCK keeps a named
+	// pipe put there in the meantime from blocking the open.
+	r, err := os.OpenRoot(rootReal)
+	if err != nil {
+		return nil, fmt.Errorf("campaigns root %s: %w", rootAbs, pathErr(err))
+	}
+	defer r.Close()
+	f, err := r.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			return nil, pathErr(err)
+		}
+		return nil, fmt.Errorf("%w %s", ErrOutsideRoot, rootAbs)
+	}
+	st, err := f.Stat()
+	if err == nil {
+		err = regular(st)
+	}
+	if err == nil && !os.SameFile(fi, st) {
+		err = errors.New("the file changed while it was opened")
+	}
+	if err == nil {
+		if kind := kernelFS(f); kind != "" {
+			err = fmt.Errorf("%w: it is a file of the kernel (%s)", ErrNotRegular, kind)
+		}
+	}
+	if err == nil && st.Size() > rules.MaxFileBytes {
+		err = fmt.Errorf("%w: the file is %d bytes, more than campaigns.max_file_bytes (%d)", ErrTooLarge, st.Size(), rules.MaxFileBytes)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// inside reports whether path is root or lies under it (both absolute and clean).
+func inside(root, path string) bool {
+	rel, err := filepath.Rel(root, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// regular returns an error naming what the file is unless it is a regular file.
+func regular(fi fs.FileInfo) error {
+	m := fi.Mode()
+	var kind string
+	switch {
+	case m.IsRegular():
+		return nil
+	case m.IsDir():
+		kind = "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		kind = "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		kind = "a socket"
+	case m&fs.ModeDevice != 0:
+		kind = "a device"
+	default:
+		kind = "not a file of data"
+	}
+	return fmt.Errorf("%w: it is %s", ErrNotRegular, kind)
+}
+
+// pathErr keeps the reason of a file system error and drops its operation and path (the
+// caller names the file the campaign names, not where links led).
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return reasonError{"no such file", fs.ErrNotExist}
+		case errors.Is(err, fs.ErrPermission):
+			return reasonError{"permission denied", fs.ErrPermission}
+		}
+		return pe.Err
+	}
+	return err
+}
+
+// reasonError is a file system error told in a few words, wrapping its fs sentinel.
+type reasonError struct {
+	msg string
+	err error
+}
+
+func (e reasonError) Error() string { return e.msg }
+func (e reasonError) Unwrap() error { return e.err }
+
+// boundedReader passes an audience file through, ending with an error wrapping ErrTooLarge
+// when the file grows past maxFile bytes or one record past maxRecord bytes. A CSV record
+// ends at a newline outside double quotes; a JSON line at any newline.
+type boundedReader struct {
+	r         io.Reader
+	maxFile   int64
+	maxRecord int
+	csv       bool
+
+	n      int64 // bytes passed
+	rec    int   // bytes of the record being read
+	quoted bool
+	// line counts newlines passed; recLine is the line the current record starts on (0 once
+	// the reader was moved to an offset whose line is not known).
+	line, recLine int
+	known         bool
+	err           error
+}
+
+func newBoundedReader(r io.Reader, rules FileRules, csv bool) *boundedReader {
+	return &boundedReader{r: r, maxFile: rules.MaxFileBytes, maxRecord: rules.MaxRecordBytes, csv: csv, recLine: 1, known: true}
+}
+
+// reset continues at a file offset, with a fresh record and lines no longer known.
+func (b *boundedReader) reset(offset int64) {
+	b.n, b.rec, b.quoted, b.err, b.known = offset, 0, false, nil, false
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if room := b.maxFile - b.n + 1; int64(len(p)) > room {
+		p = p[:room] // one byte past the bound is enough to know
+	}
+	n, err := b.r.Read(p)
+	for i, c := range p[:n] {
+		switch {
+		case c == '"' && b.csv:
+			b.quoted = !b.quoted
+		case c == '\n':
+			b.line++
+			if !b.quoted {
+				b.rec, b.recLine = 0, b.line+1
+				continue
+			}
+		}
+		b.rec++
+		if b.rec > b.maxRecord {
+			b.err = &boundError{line: b.lineOf(), err: fmt.Errorf("%w: a record is longer than %d bytes (campaigns.max_record_bytes)", ErrTooLarge, b.maxRecord)}
+			b.n += int64(i)
+			return i, b.err
+		}
+	}
+	b.n += int64(n)
+	if b.n > b.maxFile {
+		b.err = &boundError{err: fmt.Errorf("%w: the file grew past campaigns.max_file_bytes (%d)", ErrTooLarge, b.maxFile)}
+		return n, b.err
+	}
+	return n, err
+}
+
+func (b *boundedReader) lineOf() int {
+	if !b.known {
+		return 0
+	}
+	return b.recLine
+}
+
+// boundError is a bound reached while reading, at a line when known.
+type boundError struct {
+	line int
+	err  error
+}
+
+func (e *boundError) Error() string { return e.err.Error() }
+func (e *boundError) Unwrap() error { return e.err }
+
+// maxShownName is the most bytes of a column name an error shows.
+const maxShownName = 64
+
+// safeName returns a column name fit for an error: quoted, printable ASCII only (anything
+// else shown as '?'), at most 64 bytes. A name holding '=', ':', '$' or a backslash is not a
+// column name but a line of settings, passwords or environment (KEY=value, user:hash): it is
+// not shown at all, and ok is false.
+func safeName(s string) (name string, ok bool) {
+	if strings.ContainsAny(s, "=:$\\") {
+		return "(name not shown)", false
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if b.Len() >= maxShownName {
+			b.WriteString("...")
+			break
+		}
+		c := s[i]
+		if c < 0x20 || c > 0x7e {
+			c = '?'
+		}
+		b.WriteByte(c)
+	}
+	return strconv.Quote(b.String()), true
+}
+
+// colName is safeName for a name the campaign gives (audience.phone, audience.bsuid).
+func colName(s string) string {
+	n, _ := safeName(s)
+	return n
+}
