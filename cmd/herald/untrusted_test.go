@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,24 +28,6 @@ const (
 	leakAPIKey = "leak-probe-api-key-5c9e1d83"
 	leakSecret = "leak-probe-webhook-secret-7a2f44b0"
 )
-
-// syncBuffer is a bytes.Buffer safe for a process's concurrent log writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestUntrustedCampaignLeaksNoSecret runs hostile campaigns through every command and a
 // worker, with the API key and the webhook secret in the environment and in the audience files
