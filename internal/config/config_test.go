@@ -628,6 +628,10 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.APIKey != "example-key" {
 		t.Errorf("APIKey = %q, want the environment value", c.APIKey)
 	}
+	// Copying the example must not change a limit silently: what it shows is the default.
+	if d := config.Default().Limits; !reflect.DeepEqual(c.Limits, d) {
+		t.Errorf("the example's limits differ from the defaults:\n example %+v\n default %+v", c.Limits, d)
+	}
 }
 
 func TestLoadWebhooks(t *testing.T) {
