@@ -98,7 +98,7 @@ func TestDailyTierHoldsAndRolls(t *testing.T) {
 
 func TestThrottleStormUsesNoAttempts(t *testing.T) {
 	cfg := testConfig()
-	cfg.Adaptive = limits.Policy{Min: 0.1, Every: 10 * time.Second, Step: 0.1, Cooldown: time.Second}
+	cfg.Adaptive = limits.Policy{Min: 0.1, Every: 10 * time.Second, Step: 0.1}
 	b := setup(t, cfg)
 	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	b.worker.now = clk.Now
@@ -122,14 +122,14 @@ func TestThrottleStormUsesNoAttempts(t *testing.T) {
 		return connectly.SendResult{ID: "msg-" + msg.Number}, nil
 	}
 	pending := ps
-	backoff := rkeys.SenderBackoff("", testSender)
+	ctl := limits.SenderControl("", testSender, cfg.DefaultSenderRate, cfg.Adaptive)
 	lowest := 1.0
 	for pass := 0; len(pending) > 0; pass++ {
 		if pass > 50 {
 			t.Fatalf("%d recipients still throttled after 50 passes", len(pending))
 		}
 		pending, _ = drain(t, b, pending)
-		st, err := b.worker.limiter.BackoffOf(context.Background(), backoff, cfg.Adaptive, clk.Now())
+		st, err := b.worker.limiter.BackoffOf(context.Background(), ctl, clk.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,15 +145,16 @@ func TestThrottleStormUsesNoAttempts(t *testing.T) {
 			t.Fatalf("%s: %+v", p.To, e)
 		}
 	}
-	// The storm halved the sender's rate down to the floor; calm brings it back step by step.
+	// The storm (two thirds of the requests throttled) took the sender's rate down to the floor;
+	// calm brings it back step by step.
 	if lowest != 0.1 {
 		t.Fatalf("lowest factor %v, want the floor 0.1", lowest)
 	}
-	st, _ := b.worker.limiter.BackoffOf(context.Background(), backoff, cfg.Adaptive, clk.Now().Add(45*time.Second))
+	st, _ := b.worker.limiter.BackoffOf(context.Background(), ctl, clk.Now().Add(45*time.Second))
 	if st.Factor <= lowest || st.Factor >= 1 {
 		t.Fatalf("factor 45s after the storm %v, want recovering", st.Factor)
 	}
-	if st, _ := b.worker.limiter.BackoffOf(context.Background(), backoff, cfg.Adaptive, clk.Now().Add(2*time.Minute)); st.Factor != 1 {
+	if st, _ := b.worker.limiter.BackoffOf(context.Background(), ctl, clk.Now().Add(2*time.Minute)); st.Factor != 1 {
 		t.Fatalf("factor 2m after the storm %v, want 1", st.Factor)
 	}
 }

@@ -93,11 +93,11 @@ type Config struct {
 	TierRecheck time.Duration
 	// FrequencyCaps limit messages per recipient by template category, across runs.
 	FrequencyCaps map[string]FrequencyCap
-	// Adaptive is how a sender's rate backs off after the provider throttled it and recovers.
+	// Adaptive is how a sender's rate follows the share of its sends the provider throttles.
 	Adaptive limits.Policy
 	// AdaptiveCodes are the throttle keys (connectly.Decision.Key: HTTP_429 for every 429,
-	// whatever its body, else the throttle code) that halve the sender's rate. Default
-	// HTTP_429, 130429, 4 and 80007; AdaptiveOff disables the backoff.
+	// whatever its body, else the throttle code) that count as the provider throttling the
+	// sender. Default HTTP_429, 130429, 4 and 80007; AdaptiveOff disables the adaptive rate.
 	AdaptiveCodes []string
 	AdaptiveOff   bool
 }
@@ -791,13 +791,14 @@ func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.Sen
 		}
 		if w.adaptiveTrigger(d) {
 			sender := senderOf(p)
-			f, halved, err := w.limiter.Throttled(ctx, rkeys.SenderBackoff(w.cfg.BusinessID, sender), w.cfg.Adaptive, w.now())
+			ctl := limits.SenderControl(w.cfg.BusinessID, sender, w.senderRate(sender), w.cfg.Adaptive)
+			t, err := w.limiter.Throttled(ctx, ctl, w.now())
 			switch {
 			case err != nil:
-				log.Warn().Err(err).Msg("could not record the throttle for the sender's backoff")
-			case halved:
-				log.Warn().Str("sender", logx.Phone(sender)).Float64("rate", w.senderRate(sender)*f).
-					Msg("throttled by the provider: sender rate halved")
+				log.Warn().Err(err).Msg("could not record the throttle for the sender's adaptive rate")
+			case t.Decreased:
+				log.Warn().Str("sender", logx.Phone(sender)).Float64("rate", ctl.Rate*t.Factor).
+					Float64("throttled_share", t.Share).Msg("throttled by the provider: sender rate lowered")
 			}
 		}
 		log.Debug().Msg("throttled by Connectly")

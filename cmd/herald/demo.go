@@ -182,9 +182,10 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 		TaskCheckInterval: 100 * time.Millisecond, BusinessID: businessID,
 		SenderRates: map[string]float64{def.Sender: o.rate},
 		// The demo compresses time (100 ms retries); its pair interval is 1 s, not Meta's 6 s,
-		// and a sender slowed by a 429 recovers within a second or two, not a minute.
+		// and a sender slowed by 429s decides over 2 s and recovers within a few seconds, not
+		// half a minute (the fake's 3% of random 429s stay under the threshold: no decrease).
 		PairInterval: time.Second,
-		Adaptive:     limits.Policy{Min: 0.25, Every: 250 * time.Millisecond, Step: 0.25, Cooldown: time.Second},
+		Adaptive:     limits.Policy{Window: 2 * time.Second, Every: 250 * time.Millisecond, Step: 0.05},
 	}, worker.Deps{Redis: rdb, Sender: client, Logger: log})
 	if err := w.Start(); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -33,14 +34,27 @@ type limitsReport struct {
 
 type senderUse struct {
 	Sender string `json:"sender"`
-	// Rate is the configured rate; Effective is the rate after backoff.
+	// Rate is the configured rate; Effective is the rate the adaptive controller allows now.
 	Rate      float64 `json:"rate"`
 	Effective float64 `json:"effective_rate"`
 	Factor    float64 `json:"backoff_factor"`
-	// Throttled is when the provider last throttled this sender (while backing off).
-	Throttled *time.Time `json:"throttled_at,omitempty"`
-	FullRate  *time.Time `json:"full_rate_at,omitempty"`
-	Use       float64    `json:"use_per_second"`
+	// ThrottledShare is the share of the sender's requests the provider throttled over the
+	// controller's Window; Throttled and Requests are its counts.
+	ThrottledShare float64 `json:"throttled_share"`
+	Throttled      int64   `json:"throttled_in_window"`
+	Requests       int64   `json:"requests_in_window"`
+	Window         string  `json:"window"`
+	// Decision is the controller's latest decision (decrease, increase, hold, or off) and
+	// DecidedAt when it was made (absent if never).
+	Decision  string     `json:"decision"`
+	DecidedAt *time.Time `json:"decided_at,omitempty"`
+	// ThrottledAt is the last decrease and DecreaseShare the throttled share it answered;
+	// FullRate is when the rate is back at its configured value unless it decreases again.
+	// All three only while below the configured rate.
+	ThrottledAt   *time.Time `json:"throttled_at,omitempty"`
+	DecreaseShare float64    `json:"decrease_share,omitempty"`
+	FullRate      *time.Time `json:"full_rate_at,omitempty"`
+	Use           float64    `json:"use_per_second"`
 }
 
 type tierReport struct {
@@ -70,7 +84,8 @@ func (a *app) limitsCmd() *cobra.Command {
 		Use:   "show",
 		Short: "Show live use of the sender, business, daily-tier and frequency limits",
 		Long: `Show live use of the limits every worker shares: each sender's configured and effective
-rate (after backing off from throttles) and its sends per second over the last 5 seconds, the
+rate, its sends per second over the last 5 seconds, the share of its requests the provider
+throttled over the adaptive window and the adaptive controller's last decision, the
 business's request rate, the daily messaging tier (unique recipients in the rolling window and
 when room frees), the frequency caps, and the runs waiting for the tier.`,
 		Args: cobra.NoArgs,
@@ -100,7 +115,6 @@ when room frees), the frequency caps, and the runs waiting for the tier.`,
 // limitsNow reads the shared limits' state at now.
 func limitsNow(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis.UniversalClient, now time.Time) (limitsReport, error) {
 	biz := c.Connectly.BusinessID
-	wc := workerConfig(c)
 	lim := limits.New(rdb)
 	rep := limitsReport{Business: biz, At: now.UTC(), BusinessRate: c.Connectly.BusinessRate,
 		PairInterval: c.Limits.PairInterval.D().String()}
@@ -112,28 +126,20 @@ func limitsNow(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis
 	if err != nil {
 		return rep, err
 	}
-	policy := adaptivePolicy(c)
 	for _, s := range senders {
-		rate := wc.DefaultSenderRate
-		if r, ok := wc.SenderRates[s]; ok && r > 0 {
-			rate = r
-		}
-		u := senderUse{Sender: s, Rate: rate, Factor: 1}
+		ctl := senderControl(c, s)
+		u := senderUse{Sender: s, Rate: ctl.Rate, Factor: 1, Decision: "off"}
 		if u.Use, err = lim.Usage(ctx, rkeys.SenderLimit(biz, s), 5, now); err != nil {
 			return rep, err
 		}
 		if !c.Limits.Adaptive.Off {
-			b, err := lim.BackoffOf(ctx, rkeys.SenderBackoff(biz, s), policy, now)
+			b, err := lim.BackoffOf(ctx, ctl, now)
 			if err != nil {
 				return rep, err
 			}
-			u.Factor = b.Factor
-			if b.Factor < 1 {
-				since, full := b.Since.UTC(), b.Full.UTC()
-				u.Throttled, u.FullRate = &since, &full
-			}
+			u.applyBackoff(b, ctl.Policy.Window)
 		}
-		u.Effective = rate * u.Factor
+		u.Effective = u.Rate * u.Factor
 		rep.Senders = append(rep.Senders, u)
 	}
 	tier := int(c.Limits.MessagingTier)
@@ -169,6 +175,45 @@ func limitsNow(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis
 		}
 	}
 	return rep, nil
+}
+
+// applyBackoff fills u with the state of its sender's controller.
+func (u *senderUse) applyBackoff(b limits.Backoff, window time.Duration) {
+	utc := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		t = t.UTC()
+		return &t
+	}
+	u.Factor, u.ThrottledShare, u.Throttled, u.Requests = b.Factor, b.Share, b.Throttled, b.Reserved
+	u.Window = cmp.Or(window, limits.DefaultPolicy().Window).String()
+	u.Decision, u.DecidedAt = b.Decision, utc(b.DecidedAt)
+	u.ThrottledAt, u.DecreaseShare, u.FullRate = utc(b.Since), b.DecreaseShare, utc(b.Full)
+}
+
+// control describes a sender's controller in a few words, for the SENDER table.
+func (u senderUse) control() string {
+	switch {
+	case u.Decision == "off":
+		return "off"
+	case u.Decision == limits.DecisionDecrease && u.ThrottledAt != nil:
+		return fmt.Sprintf("x%.2f decrease at %s on %.1f%% throttled, holding; full rate at %s", u.Factor,
+			u.ThrottledAt.Format(time.TimeOnly), 100*u.DecreaseShare, timeOnly(u.FullRate))
+	case u.Decision == limits.DecisionIncrease && u.DecidedAt != nil:
+		return fmt.Sprintf("x%.2f increase at %s after a decrease at %s; full rate at %s", u.Factor,
+			u.DecidedAt.Format(time.TimeOnly), timeOnly(u.ThrottledAt), timeOnly(u.FullRate))
+	case u.DecidedAt != nil:
+		return "hold at full rate since " + u.DecidedAt.Format(time.TimeOnly)
+	}
+	return "hold at full rate"
+}
+
+func timeOnly(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Format(time.TimeOnly)
 }
 
 // knownSenders lists the configured senders and every sender with limiter state in Redis.
@@ -234,14 +279,13 @@ func printLimits(w io.Writer, rep limitsReport) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SENDER\tRATE\tEFFECTIVE\tUSE (5s)\tBACKOFF")
+	fmt.Fprintln(tw, "SENDER\tRATE\tEFFECTIVE\tUSE (5s)\tTHROTTLED\tADAPTIVE")
 	for _, s := range rep.Senders {
-		backoff := "-"
-		if s.Factor < 1 && s.FullRate != nil {
-			backoff = fmt.Sprintf("x%.2f after a throttle at %s; full rate at %s", s.Factor,
-				s.Throttled.Format(time.TimeOnly), s.FullRate.Format(time.TimeOnly))
+		thr := "-"
+		if s.Window != "" {
+			thr = fmt.Sprintf("%.1f%% of %d in %s", 100*s.ThrottledShare, s.Requests, s.Window)
 		}
-		fmt.Fprintf(tw, "%s\t%g/s\t%.1f/s\t%.1f/s\t%s\n", s.Sender, s.Rate, s.Effective, s.Use, backoff)
+		fmt.Fprintf(tw, "%s\t%g/s\t%.1f/s\t%.1f/s\t%s\t%s\n", s.Sender, s.Rate, s.Effective, s.Use, thr, s.control())
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -255,8 +299,8 @@ func printLimits(w io.Writer, rep limitsReport) error {
 	return nil
 }
 
-// senderBackoffNote describes a sender's backoff after a throttle ("" at full rate, or when it
-// cannot be read: it is a note, not worth failing a report for).
+// senderBackoffNote describes a sender's adaptive rate while it is below the configured rate
+// ("" at full rate, or when it cannot be read: it is a note, not worth failing a report for).
 func (a *app) senderBackoffNote(ctx context.Context, rdb redis.UniversalClient, sender string) string {
 	c, err := a.config()
 	if err != nil || c.Limits.Adaptive.Off {
@@ -265,14 +309,12 @@ func (a *app) senderBackoffNote(ctx context.Context, rdb redis.UniversalClient, 
 	if sender == "" {
 		sender = "default"
 	}
-	b, err := limits.New(rdb).BackoffOf(ctx, rkeys.SenderBackoff(c.Connectly.BusinessID, sender), adaptivePolicy(c), time.Now())
-	if err != nil || b.Factor >= 1 {
+	ctl := senderControl(c, sender)
+	b, err := limits.New(rdb).BackoffOf(ctx, ctl, time.Now())
+	if err != nil || b.Factor >= 1 || b.Since.IsZero() {
 		return ""
 	}
-	rate := workerConfig(c).DefaultSenderRate
-	if r, ok := c.SenderRates()[sender]; ok && r > 0 {
-		rate = r
-	}
-	return fmt.Sprintf("%s slowed to %.1f/s of %g/s after a throttle at %s; full rate at %s", sender, rate*b.Factor, rate,
-		b.Since.UTC().Format(time.TimeOnly), b.Full.UTC().Format(time.TimeOnly))
+	return fmt.Sprintf("%s slowed to %.1f/s of %g/s: %.1f%% of its requests were throttled when its rate was lowered at %s "+
+		"(%.1f%% in the last %s); full rate at %s", sender, ctl.Rate*b.Factor, ctl.Rate, 100*b.DecreaseShare,
+		b.Since.UTC().Format(time.TimeOnly), 100*b.Share, cmp.Or(ctl.Policy.Window, limits.DefaultPolicy().Window), b.Full.UTC().Format(time.TimeOnly))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/worker"
 )
@@ -51,8 +52,14 @@ func TestLimitsShow(t *testing.T) {
 	for i, to := range []string{"+14155552671", "+14155552672", "+14155552673"} {
 		rdb.ZAdd(ctx, rkeys.Tier("biz"), redis.Z{Score: float64(oldest.Add(time.Duration(i) * time.Hour).UnixMilli()), Member: to})
 	}
-	// The sender was throttled a second ago: its rate is halved.
-	rdb.HSet(ctx, rkeys.SenderBackoff("biz", "+14155550100"), "f", "0.5", "at", now.Add(-time.Second).UnixMilli())
+	// A quarter of the sender's requests were throttled a second ago: its rate was lowered to
+	// half (the controller holds it there a moment).
+	sender := "+14155550100"
+	rdb.HSet(ctx, rkeys.SenderBackoff("biz", sender), "f", "0.5", "at", now.Add(time.Minute).UnixMilli(),
+		"dec", now.Add(-time.Second).UnixMilli(), "s", "0.25")
+	prev := now.Unix() - 1
+	rdb.Set(ctx, limits.UsageKey(rkeys.SenderLimit("biz", sender), prev), 40, 0)
+	rdb.Set(ctx, rkeys.SenderThrottled("biz", sender, prev), 10, 0)
 	// A running run waits for the tier.
 	l := ledger.New(rdb, nil)
 	if err := l.CreateRun(ctx, ledger.Run{ID: "r-tier", Campaign: "spring-promo", Buckets: 1}); err != nil {
@@ -79,6 +86,10 @@ func TestLimitsShow(t *testing.T) {
 	if len(rep.Senders) != 1 || rep.Senders[0].Rate != 40 || rep.Senders[0].Effective != 20 || rep.Senders[0].FullRate == nil {
 		t.Fatalf("senders = %+v", rep.Senders)
 	}
+	if s := rep.Senders[0]; s.Decision != "decrease" || s.DecidedAt == nil || s.ThrottledShare != 0.25 || s.Throttled != 10 ||
+		s.Requests != 40 || s.Window != "3s" || s.DecreaseShare != 0.25 {
+		t.Fatalf("adaptive state = %+v", s)
+	}
 	if len(rep.Caps) != 1 || rep.Caps[0].Category != "marketing" || rep.Caps[0].Max != 1 {
 		t.Fatalf("caps = %+v", rep.Caps)
 	}
@@ -87,7 +98,7 @@ func TestLimitsShow(t *testing.T) {
 	}
 
 	code, out, _ = herald(t, env, "--config", cfg, "limits", "show")
-	for _, want := range []string{"daily tier 3 of 3 unique recipients used", "room again at", "20.0/s", "x0.50 after a throttle",
+	for _, want := range []string{"daily tier 3 of 3 unique recipients used", "room again at", "20.0/s", "25.0% of 40 in 3s", "x0.50 decrease at", "on 25.0% throttled",
 		"marketing: at most 1 per person per 24h0m0s", "run r-tier waiting: daily tier"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("limits show (exit %d) lacks %q:\n%s", code, want, out)
@@ -96,7 +107,7 @@ func TestLimitsShow(t *testing.T) {
 	// run show says what the run waits for, and that its sender is slowed.
 	rdb.HSet(ctx, rkeys.Run("r-tier"), "sender", "+14155550100")
 	code, out, _ = herald(t, env, "--config", cfg, "run", "show", "r-tier")
-	if code != 0 || !strings.Contains(out, "waiting for the daily tier") || !strings.Contains(out, "slowed to 20.0/s of 40/s") {
+	if code != 0 || !strings.Contains(out, "waiting for the daily tier") || !strings.Contains(out, "slowed to 20.0/s of 40/s: 25.0% of its requests were throttled") {
 		t.Fatalf("run show (exit %d):\n%s", code, out)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -16,7 +17,6 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
-	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -108,7 +108,7 @@ func TestIntegrationThrottleStorm(t *testing.T) {
 	t.Cleanup(func() { fake.Close() })
 	const n = 1000
 	def := writeCampaign(t, t.TempDir(), "storm", "at-most-once", n)
-	policy := limits.Policy{Min: 0.2, Every: 300 * time.Millisecond, Step: 0.2, Cooldown: 200 * time.Millisecond}
+	policy := limits.Policy{Min: 0.2, Window: time.Second, Every: 300 * time.Millisecond, Step: 0.2}
 	cfg := worker.Config{Concurrency: 50, BusinessRate: 2000, DefaultSenderRate: 600, PairInterval: -1,
 		ThrottleDelay: 200 * time.Millisecond, Adaptive: policy}
 	startLimitedWorker(t, rdb, url, cfg)
@@ -121,7 +121,7 @@ func TestIntegrationThrottleStorm(t *testing.T) {
 	lim := limits.New(rdb)
 	lowest := 1.0
 	waitFor(t, 3*time.Minute, "the run to complete", func() bool {
-		if b, err := lim.BackoffOf(ctx, rkeys.SenderBackoff(itBusiness, def.Sender), policy, time.Now()); err == nil {
+		if b, err := lim.BackoffOf(ctx, limits.SenderControl(itBusiness, def.Sender, 600, policy), time.Now()); err == nil {
 			lowest = min(lowest, b.Factor)
 		}
 		return runStatus(t, l, run.ID) == ledger.RunCompleted
@@ -147,4 +147,114 @@ func TestIntegrationThrottleStorm(t *testing.T) {
 		t.Fatal("the sender's rate never backed off")
 	}
 	t.Logf("%d throttled sends, none used an attempt; lowest sender factor %.2f", c.Throttled, lowest)
+}
+
+// TestIntegrationAdaptiveFindsTheBusinessLimit: Connectly really allows the business 100
+// sends a second while the sender is set to 200/s. The adaptive rate settles near 100/s with
+// few 429s, and `herald limits show` and herald_sender_rate_factor show it slowed.
+func TestIntegrationAdaptiveFindsTheBusinessLimit(t *testing.T) {
+	rdb, _ := integrationRedis(t)
+	ctx := context.Background()
+	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, RateLimit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := fake.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	// Long enough that the first seconds (the fake's one-second burst lets the sender through
+	// at full rate, then two decreases find the limit) weigh as they would in a real run.
+	const n, rate = 4000, 200
+	def := writeCampaign(t, t.TempDir(), "limited", "at-most-once", n)
+	cfg := worker.Config{Concurrency: 50, BusinessRate: 2000, DefaultSenderRate: rate, PairInterval: -1,
+		ThrottleDelay: 200 * time.Millisecond} // the default adaptive policy
+	startLimitedWorker(t, rdb, url, cfg)
+	startLimitedWorker(t, rdb, url, cfg)
+	c := config.Default()
+	c.Connectly.BusinessID = itBusiness
+	c.Senders = []config.Sender{{Number: def.Sender, Rate: rate}}
+	collector := limitsCollector(c, rdb)
+	start := time.Now()
+	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(c), zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ledger.New(rdb, nil)
+	var shown *senderUse
+	metricFactor := 1.0
+	var settled fakeconnectly.Stats // the fake's counts when the sender first ran near the real limit
+	waitFor(t, 3*time.Minute, "the run to complete", func() bool {
+		if shown == nil {
+			rep, err := limitsNow(ctx, c, l, rdb, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Senders) == 1 && rep.Senders[0].Factor < 0.8 {
+				shown = &rep.Senders[0]
+				metricFactor = gaugeOf(t, collector, "herald_sender_rate_factor")
+			}
+		}
+		if settled.Requests == 0 {
+			if b, err := limits.New(rdb).BackoffOf(ctx, senderControl(c, def.Sender), time.Now()); err == nil && b.Factor < 0.6 {
+				settled = fake.Stats()
+			}
+		}
+		return runStatus(t, l, run.ID) == ledger.RunCompleted
+	})
+	elapsed := time.Since(start)
+	cs, err := l.Counters(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.States[ledger.Accepted] != n {
+		t.Fatalf("states %v, want all %d accepted", cs.States, n)
+	}
+	st := fake.Stats()
+	share := float64(st.Throttled) / float64(st.Requests)
+	t.Logf("%d requests, %d throttled (%.1f%%), %d accepted in %v (%.1f/s)", st.Requests, st.Throttled, 100*share, n,
+		elapsed.Round(time.Millisecond), n/elapsed.Seconds())
+	if share >= 0.10 {
+		t.Errorf("%.1f%% of requests throttled, want under 10%%", 100*share)
+	}
+	if settled.Requests == 0 {
+		t.Fatal("the sender never ran near the real limit")
+	}
+	s := float64(st.Throttled-settled.Throttled) / float64(st.Requests-settled.Requests)
+	t.Logf("once settled: %.1f%% throttled", 100*s)
+	if s >= 0.07 {
+		t.Errorf("%.1f%% of requests throttled once settled, want a few percent", 100*s)
+	}
+	if r := n / elapsed.Seconds(); r < 80 {
+		t.Errorf("%.1f sends/s, want near the business's real limit of 100/s", r)
+	}
+	if shown == nil {
+		t.Fatal("limits show never showed the sender slowed")
+	}
+	t.Logf("limits show: %s", shown.control())
+	if shown.Effective >= 0.8*rate || shown.Decision == limits.DecisionHold || shown.Window != "3s" {
+		t.Errorf("limits show: %+v", *shown)
+	}
+	if metricFactor >= 0.8 {
+		t.Errorf("herald_sender_rate_factor %v while limits show said %v", metricFactor, shown.Factor)
+	}
+}
+
+// gaugeOf collects c and returns the value of the gauge named name (its only series).
+func gaugeOf(t *testing.T, c prometheus.Collector, name string) float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no single %s in %v", name, mfs)
+	return 0
 }

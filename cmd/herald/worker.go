@@ -77,7 +77,7 @@ func workerConfig(c config.Config) worker.Config {
 		TierWindow:        c.Limits.TierWindow.D(),
 		TierRecheck:       c.Limits.TierRecheck.D(),
 		FrequencyCaps:     frequencyCaps(c),
-		Adaptive:          adaptivePolicy(c),
+		Adaptive:          c.Limits.Adaptive.Policy(),
 		AdaptiveCodes:     c.Limits.Adaptive.Codes,
 		AdaptiveOff:       c.Limits.Adaptive.Off,
 	}
@@ -91,20 +91,26 @@ func frequencyCaps(c config.Config) map[string]worker.FrequencyCap {
 	return m
 }
 
-// limitsCollector reports the daily tier and the configured senders' backoff.
+// limitsCollector reports the daily tier and the configured senders' adaptive rate.
 func limitsCollector(c config.Config, rdb redis.UniversalClient) prometheus.Collector {
-	biz := c.Connectly.BusinessID
-	senders := map[string]string{}
-	for _, s := range c.Senders {
-		senders[s.Number] = rkeys.SenderBackoff(biz, s.Number)
+	var senders []limits.Control
+	if !c.Limits.Adaptive.Off {
+		for _, s := range c.Senders {
+			senders = append(senders, senderControl(c, s.Number))
+		}
 	}
-	return metrics.NewLimitsCollector(metrics.LimitsSource{Limiter: limits.New(rdb), TierKey: rkeys.Tier(biz),
-		TierLimit: int(c.Limits.MessagingTier), TierWindow: c.Limits.TierWindow.D(), Senders: senders, Policy: adaptivePolicy(c)})
+	return metrics.NewLimitsCollector(metrics.LimitsSource{Limiter: limits.New(rdb), TierKey: rkeys.Tier(c.Connectly.BusinessID),
+		TierLimit: int(c.Limits.MessagingTier), TierWindow: c.Limits.TierWindow.D(), Senders: senders})
 }
 
-func adaptivePolicy(c config.Config) limits.Policy {
-	a := c.Limits.Adaptive
-	return limits.Policy{Min: a.MinFactor, Every: a.RecoverEvery.D(), Step: a.RecoverStep, Cooldown: a.Cooldown.D()}
+// senderControl is the adaptive controller of one sender ("default" when campaigns name none).
+func senderControl(c config.Config, sender string) limits.Control {
+	wc := workerConfig(c)
+	rate := wc.DefaultSenderRate
+	if r, ok := wc.SenderRates[sender]; ok && r > 0 {
+		rate = r
+	}
+	return limits.SenderControl(c.Connectly.BusinessID, sender, rate, c.Limits.Adaptive.Policy())
 }
 
 func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen string) error {

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/limits"
 )
 
 // Config is the whole configuration file.
@@ -120,16 +121,35 @@ type FrequencyCap struct {
 	Window Duration `yaml:"window"`
 }
 
-// Adaptive configures the sender backoff: a throttle whose code is in Codes halves the
-// sender's rate (not below MinFactor of it, at most once per Cooldown); the rate then
-// recovers by RecoverStep of the configured rate every RecoverEvery.
+// Adaptive configures each sender's adaptive rate (see limits.Policy): the share of the
+// sender's requests the provider throttled (answers whose code is in Codes) is measured over
+// Window; above Threshold the sender's rate drops to what got through in the latest second
+// (never below MinFactor of the configured rate) and holds a second, then climbs back by
+// RecoverStep of the configured rate every RecoverEvery while the share stays at or under
+// Threshold. Defaults: limits.DefaultPolicy.
 type Adaptive struct {
 	Off          bool     `yaml:"off"`
 	MinFactor    float64  `yaml:"min_factor"`
+	Window       Duration `yaml:"window"`
+	Threshold    float64  `yaml:"threshold"`
 	RecoverEvery Duration `yaml:"recover_every"`
 	RecoverStep  float64  `yaml:"recover_step"`
-	Cooldown     Duration `yaml:"cooldown"`
-	Codes        []string `yaml:"codes"`
+	// Cooldown was the least time between two halvings of the controller Window replaced; it
+	// is still read so that a file setting it gets an error that says so.
+	Cooldown Duration `yaml:"cooldown"`
+	Codes    []string `yaml:"codes"`
+}
+
+// Policy is the limits policy a.
+func (a Adaptive) Policy() limits.Policy {
+	return limits.Policy{Min: a.MinFactor, Window: a.Window.D(), Threshold: a.Threshold, Every: a.RecoverEvery.D(),
+		Step: a.RecoverStep}
+}
+
+func defaultAdaptive() Adaptive {
+	p := limits.DefaultPolicy()
+	return Adaptive{MinFactor: p.Min, Window: Duration(p.Window), Threshold: p.Threshold, RecoverEvery: Duration(p.Every),
+		RecoverStep: p.Step, Codes: []string{"HTTP_429", "130429", "4", "80007"}}
 }
 
 // StopRun configures pausing a run on a burst of one permanent code.
@@ -237,8 +257,7 @@ func Default() Config {
 		StopRun: StopRun{BurstWindow: 100, BurstShare: 0.2},
 		Limits: Limits{PairInterval: Duration(6 * time.Second), TierWindow: Duration(24 * time.Hour),
 			TierRecheck: Duration(5 * time.Minute),
-			Adaptive: Adaptive{MinFactor: 0.2, RecoverEvery: Duration(5 * time.Second), RecoverStep: 0.1,
-				Cooldown: Duration(time.Second), Codes: []string{"HTTP_429", "130429", "4", "80007"}}},
+			Adaptive:    defaultAdaptive()},
 		Log:      Log{Level: "info", Format: "auto"},
 		Webhooks: Webhooks{MaxBody: 1 << 20, ParkFor: Duration(15 * time.Minute)},
 		Scheduler: Scheduler{Poll: Duration(2 * time.Second), Window: Duration(2 * time.Minute), MinWindow: 1000,
@@ -382,9 +401,19 @@ func (c *Config) Validate() error {
 		if a.RecoverStep <= 0 || a.RecoverStep > 1 {
 			return &Error{"limits.adaptive.recover_step", fmt.Sprintf("%g: want above 0 and at most 1", a.RecoverStep)}
 		}
-		if a.RecoverEvery.D() <= 0 || a.Cooldown.D() <= 0 {
-			return &Error{"limits.adaptive", "recover_every and cooldown must be positive"}
+		if a.RecoverEvery.D() <= 0 {
+			return &Error{"limits.adaptive.recover_every", "must be positive"}
 		}
+		if w := a.Window.D(); w < time.Second || w > limits.MaxWindow || w%time.Second != 0 {
+			return &Error{"limits.adaptive.window", fmt.Sprintf("%v: want whole seconds from 1s to %v", w, limits.MaxWindow)}
+		}
+		if a.Threshold <= 0 || a.Threshold >= 1 {
+			return &Error{"limits.adaptive.threshold", fmt.Sprintf("%g: want a share above 0 and below 1 (e.g. 0.05)", a.Threshold)}
+		}
+	}
+	if c.Limits.Adaptive.Cooldown != 0 {
+		return &Error{"limits.adaptive.cooldown", "replaced by window: the sender's rate now follows the share of throttled " +
+			"requests over the window and decreases at most once per window; remove cooldown"}
 	}
 	if c.StopRun.BurstWindow < 0 || c.StopRun.BurstWindow > 10000 {
 		return &Error{"stop_run.burst_window", fmt.Sprintf("%d: want 0 (off) to 10000", c.StopRun.BurstWindow)}

@@ -86,8 +86,8 @@ func TestLoadDefaults(t *testing.T) {
 		StopRun: config.StopRun{BurstWindow: 100, BurstShare: 0.2},
 		Limits: config.Limits{PairInterval: config.Duration(6 * time.Second), TierWindow: config.Duration(24 * time.Hour),
 			TierRecheck: config.Duration(5 * time.Minute),
-			Adaptive: config.Adaptive{MinFactor: 0.2, RecoverEvery: config.Duration(5 * time.Second), RecoverStep: 0.1,
-				Cooldown: config.Duration(time.Second), Codes: []string{"HTTP_429", "130429", "4", "80007"}}},
+			Adaptive: config.Adaptive{MinFactor: 0.2, Window: config.Duration(3 * time.Second), Threshold: 0.05,
+				RecoverEvery: config.Duration(time.Second), RecoverStep: 0.01, Codes: []string{"HTTP_429", "130429", "4", "80007"}}},
 		Log:      config.Log{Level: "info", Format: "auto"},
 		Webhooks: config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
 		Scheduler: config.Scheduler{Poll: config.Duration(2 * time.Second), Window: config.Duration(2 * time.Minute),
@@ -178,7 +178,8 @@ limits:
     min_factor: 0.25
     recover_every: 30s
     recover_step: 0.05
-    cooldown: 2s
+    window: 2s
+    threshold: 0.1
     codes: [HTTP_429]
 log:
   level: debug
@@ -213,7 +214,7 @@ log:
 			TierWindow: config.Duration(24 * time.Hour), TierRecheck: config.Duration(2 * time.Minute),
 			FrequencyCaps: map[string]config.FrequencyCap{"marketing": {Max: 2, Window: config.Duration(168 * time.Hour)}},
 			Adaptive: config.Adaptive{MinFactor: 0.25, RecoverEvery: config.Duration(30 * time.Second), RecoverStep: 0.05,
-				Cooldown: config.Duration(2 * time.Second), Codes: []string{"HTTP_429"}}},
+				Window: config.Duration(2 * time.Second), Threshold: 0.1, Codes: []string{"HTTP_429"}}},
 		Log:      config.Log{Level: "debug", Format: "json"},
 		Webhooks: config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
 		Scheduler: config.Scheduler{Poll: config.Duration(2 * time.Second), Window: config.Duration(2 * time.Minute),
@@ -496,6 +497,10 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"CapMaxZero", "limits:\n  frequency_caps:\n    marketing:\n      max: 0\n      window: 24h\n", "limits.frequency_caps.marketing.max", []string{"at least 1"}},
 		{"CapWindowShort", "limits:\n  frequency_caps:\n    marketing:\n      max: 2\n      window: 5s\n", "limits.frequency_caps.marketing.window", []string{"1m"}},
 		{"AdaptiveMinFactor", "limits:\n  adaptive:\n    min_factor: 2\n", "limits.adaptive.min_factor", []string{"at most 1"}},
+		{"AdaptiveCooldown", "limits:\n  adaptive:\n    cooldown: 1s\n", "limits.adaptive.cooldown", []string{"replaced by window"}},
+		{"AdaptiveWindowLong", "limits:\n  adaptive:\n    window: 30s\n", "limits.adaptive.window", []string{"1s to 10s"}},
+		{"AdaptiveWindowFraction", "limits:\n  adaptive:\n    window: 1500ms\n", "limits.adaptive.window", []string{"whole seconds"}},
+		{"AdaptiveThreshold", "limits:\n  adaptive:\n    threshold: 5\n", "limits.adaptive.threshold", []string{"below 1"}},
 		{"TierRecheckZero", "limits:\n  tier_recheck: 0s\n", "limits.tier_recheck", []string{"at least 1s"}},
 		{"WebhooksMaxBodyTooSmall", "webhooks:\n  max_body: 10\n", "webhooks.max_body", []string{"1024"}},
 		{"WebhooksParkForZero", "webhooks:\n  park_for: 0s\n", "webhooks.park_for", []string{"1s to 24h"}},
@@ -530,7 +535,7 @@ func TestLoadAcceptsValues(t *testing.T) {
 		{"BusinessRateZero", "connectly:\n  business_rate: 0\n"},
 		{"TierUnlimited", "limits:\n  messaging_tier: unlimited\n"},
 		{"TierNumber", "limits:\n  messaging_tier: 2000\n"},
-		{"CapsAndAdaptive", "limits:\n  frequency_caps:\n    marketing:\n      max: 2\n      window: 168h\n  adaptive:\n    cooldown: 2s\n"},
+		{"CapsAndAdaptive", "limits:\n  frequency_caps:\n    marketing:\n      max: 2\n      window: 168h\n  adaptive:\n    window: 2s\n"},
 		{"AdaptiveOff", "limits:\n  adaptive:\n    off: true\n    min_factor: 0\n"},
 		{"CampaignsRaised", "campaigns:\n  root: /srv/campaigns\n  max_record_bytes: 1048576\n  max_file_bytes: 17179869184\n  max_rows: 50000000\n"},
 	}
@@ -544,12 +549,12 @@ func TestLoadAcceptsValues(t *testing.T) {
 
 func TestLoadMessagingTier(t *testing.T) {
 	t.Parallel()
-	c := mustLoad(t, "limits:\n  messaging_tier: 250\n  adaptive:\n    cooldown: 3s\n", env{})
+	c := mustLoad(t, "limits:\n  messaging_tier: 250\n  adaptive:\n    window: 3s\n", env{})
 	if c.Limits.MessagingTier != 250 {
 		t.Fatalf("messaging_tier = %d", c.Limits.MessagingTier)
 	}
 	// A partly written section keeps the defaults of the keys it leaves out.
-	if a := c.Limits.Adaptive; a.Cooldown.D() != 3*time.Second || a.MinFactor != 0.2 || len(a.Codes) != 4 {
+	if a := c.Limits.Adaptive; a.Window.D() != 3*time.Second || a.MinFactor != 0.2 || a.Threshold != 0.05 || len(a.Codes) != 4 {
 		t.Fatalf("adaptive = %+v", a)
 	}
 	_, err := load(t, "limits:\n  messaging_tier: lots\n", env{})
@@ -630,6 +635,10 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if c.APIKey != "example-key" {
 		t.Errorf("APIKey = %q, want the environment value", c.APIKey)
+	}
+	// Copying the example must not change a limit silently: what it shows is the default.
+	if d := config.Default().Limits; !reflect.DeepEqual(c.Limits, d) {
+		t.Errorf("the example's limits differ from the defaults:\n example %+v\n default %+v", c.Limits, d)
 	}
 }
 

@@ -42,8 +42,9 @@ type Cap struct {
 	Tag string
 }
 
-// Adaptive scales one limit down after the provider throttled: the stored factor (halved by
-// Throttled) recovers by Step every Every until the limit is back at its configured rate.
+// Adaptive scales one limit down while the provider throttles it: the stored factor (lowered
+// by Throttled, see Policy) divides the limit's rate, and climbs back by Step every Every once
+// the hold after a decrease is over, until the limit is back at its configured rate.
 type Adaptive struct {
 	// Key holds the factor; Index is the position of the scaled limit in Request.Keys.
 	Key   string
@@ -51,32 +52,72 @@ type Adaptive struct {
 	Policy
 }
 
-// Policy is how an adaptive limit backs off and recovers.
+// Policy is how an adaptive limit follows the provider's throttles. It reacts to the share of
+// the limit's reservations that the provider throttled over the last Window, not to each
+// throttle: above Threshold the factor drops to what got through in the latest seconds (the
+// accepted rate over the configured rate) and holds a moment, until the decrease shows in the
+// counts; then it climbs back by Step every Every while the share stays at or under Threshold
+// (additive increase, multiplicative decrease). Sparse random throttles under Threshold leave
+// the rate alone; a real limit below the configured rate is found within seconds and the rate
+// then saws a few percent above and below it.
+//
+// DefaultPolicy holds the defaults; a zero field takes its default.
 type Policy struct {
-	// Min is the lowest factor (default 0.2); Every and Step the recovery (default +0.1 of the
-	// configured rate every 5 s); Cooldown is the least time between two halvings, so one
-	// burst of throttled answers counts once (default 1 s).
-	Min      float64
-	Every    time.Duration
-	Step     float64
-	Cooldown time.Duration
+	// Min is the lowest factor, so a storm can slow a sender only so far (default 0.2).
+	Min float64
+	// Window is how far back the throttled share is measured, in whole seconds from 1 to 10
+	// (default 3 s). After a decrease the controller holds for a second, and its next decision
+	// reads only the whole seconds after the decrease's.
+	Window time.Duration
+	// Threshold is the throttled share above which the factor decreases (default 0.05).
+	Threshold float64
+	// Every and Step are the recovery: +Step of the configured rate every Every (default +0.01
+	// every second: from half the rate back to full in 50 s). A faster climb overshoots a real
+	// limit further before the window sees it: more 429s in the saw's every tooth.
+	Every time.Duration
+	Step  float64
 }
 
+// DefaultPolicy is the adaptive policy's defaults, the one place they are set (the config's
+// defaults are these). TestControllerConverges proves them: against a provider that accepts
+// half the configured rate the sender settles near that rate with about 5% of requests
+// throttled, and 3% of random throttles leave it at its full rate.
+func DefaultPolicy() Policy {
+	return Policy{Min: 0.2, Window: 3 * time.Second, Threshold: 0.05, Every: time.Second, Step: 0.01}
+}
+
+// MaxWindow is the longest Window: the per-second reservation counts the controller divides by
+// live 15 s.
+const MaxWindow = 10 * time.Second
+
 func (p Policy) withDefaults() Policy {
+	d := DefaultPolicy()
 	if p.Min <= 0 || p.Min > 1 {
-		p.Min = 0.2
+		p.Min = d.Min
+	}
+	if p.Window <= 0 {
+		p.Window = d.Window
+	}
+	p.Window = min(MaxWindow, max(time.Second, p.Window.Round(time.Second)))
+	if p.Threshold <= 0 || p.Threshold >= 1 {
+		p.Threshold = d.Threshold
 	}
 	if p.Every <= 0 {
-		p.Every = 5 * time.Second
+		p.Every = d.Every
 	}
-	if p.Step <= 0 {
-		p.Step = 0.1
-	}
-	if p.Cooldown <= 0 {
-		p.Cooldown = time.Second
+	if p.Step <= 0 || p.Step > 1 {
+		p.Step = d.Step
 	}
 	return p
 }
+
+// seconds is the window in whole seconds.
+func (p Policy) seconds() int { return int(p.Window / time.Second) }
+
+// hold is how long a decrease stands before the controller decides again. The decision then
+// reads only the seconds after the decrease's, and the permits reserved at the old rate
+// (at most retry.max_pace_wait ahead) are mostly used by then.
+func (p Policy) hold() time.Duration { return min(p.Window, time.Second) }
 
 // Request is one send's reservation: a permit from every rate limit, room in the daily tier,
 // and a mark under the frequency cap, taken together or not at all.
@@ -182,8 +223,9 @@ local factor = 1
 if aKey then
   local f = redis.call('HMGET', aKey, 'f', 'at')
   if f[1] then
-    -- A caller whose clock is behind the last halving sees no recovery yet (never less than
-    -- the stored factor, which the halving kept at or above its floor).
+    -- 'at' is when recovery starts (a window after the last decrease). A caller whose clock
+    -- is behind it sees no recovery yet (never less than the stored factor, which the
+    -- decrease kept at or above its floor).
     local elapsed = math.max(0, nowms - tonumber(f[2]))
     factor = tonumber(f[1]) + math.floor(elapsed / tonumber(ARGV[12])) * tonumber(ARGV[13])
     if factor > 1 then factor = 1 end

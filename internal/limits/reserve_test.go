@@ -123,55 +123,6 @@ func TestRefundGivesTierAndCapBack(t *testing.T) {
 	}
 }
 
-func TestAdaptive(t *testing.T) {
-	b := setup(t)
-	ctx := context.Background()
-	p := Policy{Min: 0.1, Every: 10 * time.Second, Step: 0.25, Cooldown: time.Second}
-	now := t0
-	req := func() *Request {
-		return &Request{Keys: []string{"sender"}, Limits: []Limit{{Rate: 10, Burst: 1}}, MaxWait: time.Minute,
-			Adaptive: &Adaptive{Key: "backoff", Index: 0, Policy: p}, Now: now}
-	}
-	// At full rate, permits are 100 ms apart.
-	reserveReq(t, b, req())
-	if r := reserveReq(t, b, req()); r.Wait != 100*time.Millisecond || r.Factor != 1 {
-		t.Fatalf("full rate: %+v", r)
-	}
-	f, halved, err := b.lim.Throttled(ctx, "backoff", p, now)
-	if err != nil || !halved || f != 0.5 {
-		t.Fatalf("Throttled = %v, %v, %v", f, halved, err)
-	}
-	// A second throttle within the cooldown is the same burst: no second halving.
-	if f, halved, _ := b.lim.Throttled(ctx, "backoff", p, now.Add(500*time.Millisecond)); halved || f != 0.5 {
-		t.Fatalf("within cooldown: %v, %v", f, halved)
-	}
-	// The permit already booked (at +200 ms) stands; from there on permits are 200 ms apart.
-	if r := reserveReq(t, b, req()); r.Wait != 200*time.Millisecond || r.Factor != 0.5 {
-		t.Fatalf("half rate: %+v, want wait 200ms", r)
-	}
-	if r := reserveReq(t, b, req()); r.Wait != 400*time.Millisecond {
-		t.Fatalf("half rate: %+v, want wait 400ms", r)
-	}
-	st, err := b.lim.BackoffOf(ctx, "backoff", p, now)
-	if err != nil || st.Factor != 0.5 || !st.Full.Equal(now.Add(20*time.Second)) {
-		t.Fatalf("BackoffOf = %+v, %v", st, err)
-	}
-	// Recovery is step by step: +0.25 every 10 s.
-	if st, _ := b.lim.BackoffOf(ctx, "backoff", p, now.Add(10*time.Second)); st.Factor != 0.75 {
-		t.Fatalf("after 10s: %+v", st)
-	}
-	if st, _ := b.lim.BackoffOf(ctx, "backoff", p, now.Add(20*time.Second)); st.Factor != 1 {
-		t.Fatalf("after 20s: %+v", st)
-	}
-	// Halvings stop at the minimum.
-	for i := 1; i <= 6; i++ {
-		f, _, _ = b.lim.Throttled(ctx, "backoff", p, now.Add(time.Duration(i)*2*time.Second))
-	}
-	if f != 0.1 {
-		t.Fatalf("after many throttles factor %v, want the minimum 0.1", f)
-	}
-}
-
 func TestUsage(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
@@ -206,32 +157,5 @@ func TestBindingLimit(t *testing.T) {
 	// The 1/s limit makes the next send wait: its index in Keys is 2.
 	if res := reserveReq(t, b, r); res.OK || res.Reason != ReasonRate || res.Binding != 2 {
 		t.Fatalf("second: %+v, want refused by limit 2", res)
-	}
-}
-
-// TestAdaptiveClockBehind: a worker whose clock is behind the last halving (skew, or a request
-// built just before another worker's halving) sees the stored factor, never less.
-func TestAdaptiveClockBehind(t *testing.T) {
-	b := setup(t)
-	ctx := context.Background()
-	p := Policy{Min: 0.2, Every: 5 * time.Second, Step: 0.1, Cooldown: time.Second}
-	for i := 0; i < 4; i++ { // down to the floor
-		if _, _, err := b.lim.Throttled(ctx, "backoff", p, t0.Add(time.Duration(i)*2*time.Second)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	last := t0.Add(6 * time.Second)
-	for _, behind := range []time.Duration{time.Millisecond, 6 * time.Second, 11 * time.Second} {
-		r, err := b.lim.ReserveRequest(ctx, &Request{Keys: []string{"sender"}, Limits: []Limit{{Rate: 10, Burst: 1}},
-			MaxWait: time.Hour, Adaptive: &Adaptive{Key: "backoff", Index: 0, Policy: p}, Now: last.Add(-behind)})
-		if err != nil || r.Factor != 0.2 {
-			t.Fatalf("%v behind: factor %v, err %v; want the floor 0.2", behind, r.Factor, err)
-		}
-		if st, _ := b.lim.BackoffOf(ctx, "backoff", p, last.Add(-behind)); st.Factor != 0.2 {
-			t.Fatalf("%v behind: BackoffOf %v", behind, st.Factor)
-		}
-		if f, _, err := b.lim.Throttled(ctx, "backoff", p, last.Add(-behind)); err != nil || f != 0.2 {
-			t.Fatalf("%v behind: Throttled %v %v", behind, f, err)
-		}
 	}
 }

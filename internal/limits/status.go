@@ -4,89 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
-
-// throttledCmd halves an adaptive limit's factor after the provider throttled, unless it was
-// halved less than a cooldown ago (one burst of throttled answers is one signal).
-//
-// KEYS[1] adaptive key. ARGV[1] now ms, ARGV[2] every ms, ARGV[3] step, ARGV[4] min factor,
-// ARGV[5] cooldown ms. Returns {1 if halved else 0, the factor now}.
-var throttledCmd = redis.NewScript(`
-local now = tonumber(ARGV[1])
-local every, step = tonumber(ARGV[2]), tonumber(ARGV[3])
-local f = redis.call('HMGET', KEYS[1], 'f', 'at')
-local cur = 1
-if f[1] then
-  local elapsed = math.max(0, now - tonumber(f[2]))
-  cur = tonumber(f[1]) + math.floor(elapsed / every) * step
-  if cur > 1 then cur = 1 end
-  if elapsed < tonumber(ARGV[5]) then return {0, string.format('%.4f', cur)} end
-end
-local nf = cur / 2
-if nf < tonumber(ARGV[4]) then nf = tonumber(ARGV[4]) end
-redis.call('HSET', KEYS[1], 'f', string.format('%.4f', nf), 'at', string.format('%.0f', now))
-redis.call('PEXPIRE', KEYS[1], math.ceil((1 - nf) / step + 1) * every)
-return {1, string.format('%.4f', nf)}
-`)
-
-// Throttled records that the provider throttled the limit behind key: its factor halves (down
-// to the policy's minimum), at most once per cooldown. It returns the factor now and whether
-// this call halved it.
-func (l *Limiter) Throttled(ctx context.Context, key string, p Policy, now time.Time) (float64, bool, error) {
-	p = p.withDefaults()
-	res, err := throttledCmd.Run(ctx, l.rdb, []string{key}, now.UnixMilli(), p.Every.Milliseconds(), p.Step, p.Min,
-		p.Cooldown.Milliseconds()).Slice()
-	if err != nil {
-		return 1, false, fmt.Errorf("limits: throttled: %w", err)
-	}
-	if len(res) != 2 {
-		return 1, false, fmt.Errorf("limits: throttled: unexpected reply %v", res)
-	}
-	halved, _ := res[0].(int64)
-	s, _ := res[1].(string)
-	f, _ := strconv.ParseFloat(s, 64)
-	return f, halved == 1, nil
-}
-
-// Backoff is an adaptive limit's state.
-type Backoff struct {
-	// Factor scales the configured rate (1: no backoff).
-	Factor float64
-	// Since is when the provider last throttled (zero when Factor is 1).
-	Since time.Time
-	// Full is when the factor is back at 1.
-	Full time.Time
-}
-
-// BackoffOf reads the adaptive state stored at key.
-func (l *Limiter) BackoffOf(ctx context.Context, key string, p Policy, now time.Time) (Backoff, error) {
-	p = p.withDefaults()
-	v, err := l.rdb.HMGet(ctx, key, "f", "at").Result()
-	if err != nil {
-		return Backoff{Factor: 1}, fmt.Errorf("limits: backoff: %w", err)
-	}
-	fs, _ := v[0].(string)
-	ats, _ := v[1].(string)
-	f, ferr := strconv.ParseFloat(fs, 64)
-	at, aerr := strconv.ParseInt(ats, 10, 64)
-	if ferr != nil || aerr != nil {
-		return Backoff{Factor: 1}, nil
-	}
-	since := time.UnixMilli(at)
-	steps := math.Floor(float64(max(0, now.Sub(since))) / float64(p.Every))
-	cur := math.Min(1, f+steps*p.Step)
-	if cur >= 1 {
-		return Backoff{Factor: 1}, nil
-	}
-	need := math.Ceil((1 - f) / p.Step)
-	return Backoff{Factor: cur, Since: since, Full: since.Add(time.Duration(need) * p.Every)}, nil
-}
 
 // Usage returns a limit's sends per second over the `seconds` whole seconds before now, from
 // the counts reservations keep (Request.Usage).

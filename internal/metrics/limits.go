@@ -16,20 +16,20 @@ type LimitsSource struct {
 	TierKey    string
 	TierLimit  int
 	TierWindow time.Duration
-	// Senders maps sender numbers to their backoff keys.
-	Senders map[string]string
-	Policy  limits.Policy
+	// Senders are the adaptive controllers of the configured senders.
+	Senders []limits.Control
 }
 
 type limitsCollector struct {
-	src                 LimitsSource
-	used, limit, factor *prometheus.Desc
+	src                        LimitsSource
+	used, limit, factor, share *prometheus.Desc
 }
 
 // NewLimitsCollector reports, read from Redis at scrape time: herald_daily_tier_used (unique
-// recipients in the rolling window), herald_daily_tier_limit (0 when unlimited) and
-// herald_sender_rate_factor{sender} (1 at the configured rate, less while backing off after a
-// throttle).
+// recipients in the rolling window), herald_daily_tier_limit (0 when unlimited),
+// herald_sender_rate_factor{sender} (1 at the configured rate, less while the provider
+// throttles) and herald_sender_throttled_share{sender} (the share of the sender's requests
+// throttled over the controller's window).
 func NewLimitsCollector(src LimitsSource) prometheus.Collector {
 	return &limitsCollector{
 		src: src,
@@ -39,6 +39,8 @@ func NewLimitsCollector(src LimitsSource) prometheus.Collector {
 			"The daily messaging tier in unique recipients; 0 when unlimited.", nil, nil),
 		factor: prometheus.NewDesc("herald_sender_rate_factor",
 			"Share of the configured rate a sender runs at: below 1 while backing off after a throttle.", []string{"sender"}, nil),
+		share: prometheus.NewDesc("herald_sender_throttled_share",
+			"Share of a sender's requests the provider throttled over the adaptive controller's window.", []string{"sender"}, nil),
 	}
 }
 
@@ -46,6 +48,7 @@ func (c *limitsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.used
 	ch <- c.limit
 	ch <- c.factor
+	ch <- c.share
 }
 
 func (c *limitsCollector) Collect(ch chan<- prometheus.Metric) {
@@ -56,9 +59,10 @@ func (c *limitsCollector) Collect(ch chan<- prometheus.Metric) {
 	if u, err := c.src.Limiter.TierOf(ctx, c.src.TierKey, c.src.TierLimit, c.src.TierWindow, now); err == nil {
 		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(u.Used))
 	}
-	for sender, key := range c.src.Senders {
-		if b, err := c.src.Limiter.BackoffOf(ctx, key, c.src.Policy, now); err == nil {
-			ch <- prometheus.MustNewConstMetric(c.factor, prometheus.GaugeValue, b.Factor, sender)
+	for _, s := range c.src.Senders {
+		if b, err := c.src.Limiter.BackoffOf(ctx, s, now); err == nil {
+			ch <- prometheus.MustNewConstMetric(c.factor, prometheus.GaugeValue, b.Factor, s.Sender)
+			ch <- prometheus.MustNewConstMetric(c.share, prometheus.GaugeValue, b.Share, s.Sender)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 func TestLimitsCollector(t *testing.T) {
@@ -23,9 +24,14 @@ func TestLimitsCollector(t *testing.T) {
 	rdb.ZAdd(ctx, "tier", redis.Z{Score: float64(now.Add(-time.Hour).UnixMilli()), Member: "+15550001"},
 		redis.Z{Score: float64(now.Add(-time.Minute).UnixMilli()), Member: "+15550002"},
 		redis.Z{Score: float64(now.Add(-30 * time.Hour).UnixMilli()), Member: "+15550003"}) // out of the window
-	rdb.HSet(ctx, "backoff:a", "f", "0.5", "at", strconv.FormatInt(now.UnixMilli(), 10))
+	a := limits.SenderControl("biz", "+14155550100", 80, limits.Policy{})
+	rdb.HSet(ctx, a.Key(), "f", "0.5", "at", strconv.FormatInt(now.Add(time.Second).UnixMilli(), 10))
+	// 2 of a's 80 requests in the last whole second were throttled.
+	prev := now.Unix() - 1
+	rdb.Set(ctx, limits.UsageKey(rkeys.SenderLimit("biz", a.Sender), prev), 80, 0)
+	rdb.Set(ctx, rkeys.SenderThrottled("biz", a.Sender, prev), 2, 0)
 	c := NewLimitsCollector(LimitsSource{Limiter: limits.New(rdb), TierKey: "tier", TierLimit: 250, TierWindow: 24 * time.Hour,
-		Senders: map[string]string{"+14155550100": "backoff:a", "+14155550101": "backoff:b"}})
+		Senders: []limits.Control{a, limits.SenderControl("biz", "+14155550101", 80, limits.Policy{})}})
 	want := `
 # HELP herald_daily_tier_limit The daily messaging tier in unique recipients; 0 when unlimited.
 # TYPE herald_daily_tier_limit gauge
@@ -37,6 +43,10 @@ herald_daily_tier_used 2
 # TYPE herald_sender_rate_factor gauge
 herald_sender_rate_factor{sender="+14155550100"} 0.5
 herald_sender_rate_factor{sender="+14155550101"} 1
+# HELP herald_sender_throttled_share Share of a sender's requests the provider throttled over the adaptive controller's window.
+# TYPE herald_sender_throttled_share gauge
+herald_sender_throttled_share{sender="+14155550100"} 0.025
+herald_sender_throttled_share{sender="+14155550101"} 0
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
 		t.Fatal(err)

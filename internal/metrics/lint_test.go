@@ -108,7 +108,7 @@ func TestMetricsPassPromlint(t *testing.T) {
 	w.Lag.WithLabelValues("read").Observe(2)
 	m.RegisterQueues(fakeQueues{"herald:marketing": {Queue: "herald:marketing", Pending: 1, Size: 1}})
 	m.Register(NewRunCollector(l), NewLimitsCollector(LimitsSource{Limiter: limits.New(rdb), TierKey: "tier", TierLimit: 250,
-		TierWindow: 24 * time.Hour, Senders: map[string]string{"+14155550100": "backoff"}}))
+		TierWindow: 24 * time.Hour, Senders: []limits.Control{limits.SenderControl("", "+14155550100", 80, limits.DefaultPolicy())}}))
 
 	srv := httptest.NewServer(m.Handler())
 	t.Cleanup(srv.Close)

@@ -70,9 +70,17 @@ func PairLimit(business, sender, recipient string) string {
 // BusinessLimit is the GCRA state of the business-wide request limit on Connectly's API.
 func BusinessLimit(business string) string { return Prefix + "limit:{" + business + "}:business" }
 
-// SenderBackoff is the adaptive factor of a sender's rate after Connectly or Meta throttled it.
+// SenderBackoff is the adaptive factor of a sender's rate after Connectly or Meta throttled it,
+// and the controller's last decrease.
 func SenderBackoff(business, sender string) string {
 	return Prefix + "limit:{" + business + "}:backoff:" + sender
+}
+
+// SenderThrottled counts the sends of a sender the provider throttled in one second (unix);
+// with the per-second reservation counts of its rate limit, it gives the throttled share the
+// adaptive controller follows. It expires a few seconds after the controller's window.
+func SenderThrottled(business, sender string, sec int64) string {
+	return Prefix + "limit:{" + business + "}:throttled:" + sender + ":" + strconv.FormatInt(sec, 10)
 }
 
 // Tier is the sorted set of recipients messaged in the rolling daily-tier window, scored by
