@@ -45,7 +45,9 @@ func TestUntrustedAudienceMemory(t *testing.T) {
 			writeFile(t, dir, "a.csv", "phone,name\n+12015550123,ana\n+12015550124,"+tenMB+"\n")
 		}},
 		{name: "RangeLoopParameter", file: "a.csv", body: "{{ range 100000000 }}x{{ end }}", want: "{{range}} is not allowed",
-			setup: func(t *testing.T, dir string) { writeFile(t, dir, "a.csv", "phone,name\n+12015550123,ana\n+12015550124,bo\n") }},
+			setup: func(t *testing.T, dir string) {
+				writeFile(t, dir, "a.csv", "phone,name\n+12015550123,ana\n+12015550124,bo\n")
+			}},
 		{name: "Sparse1GB", file: "a.csv", want: "not UTF-8 text: the file starts with NUL bytes", setup: func(t *testing.T, dir string) {
 			if err := os.Truncate(writeFile(t, dir, "a.csv", ""), 1<<30); err != nil {
 				t.Fatal(err)
