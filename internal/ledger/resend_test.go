@@ -69,7 +69,9 @@ func (rs *resendBundle) seed(t *testing.T, after time.Duration, n int) []PlanEnt
 	return entries
 }
 
-func payloadOf(pe PlanEntry) []byte { return []byte(`{"to":"` + pe.Recipient + `","tpl":"spring_sale"}`) }
+func payloadOf(pe PlanEntry) []byte {
+	return []byte(`{"to":"` + pe.Recipient + `","tpl":"spring_sale"}`)
+}
 
 // lostAnswer claims pe and settles the attempt unknown, as a worker does when the answer to a
 // request it wrote never came.
