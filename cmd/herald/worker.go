@@ -79,6 +79,7 @@ func workerConfig(c config.Config) worker.Config {
 		Adaptive:          adaptivePolicy(c),
 		AdaptiveCodes:     c.Limits.Adaptive.Codes,
 		AdaptiveOff:       c.Limits.Adaptive.Off,
+		ResendTask:        sendTaskOptions(c),
 	}
 }
 
