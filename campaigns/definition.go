@@ -41,6 +41,8 @@ type Definition struct {
 	Rate float64 `yaml:"rate"`
 	// Delivery is "at-most-once" (default) or "at-least-once".
 	Delivery string `yaml:"delivery"`
+	// Unknown says what happens to recipients left unknown under at-most-once (unknown.go).
+	Unknown UnknownPolicy `yaml:"unknown"`
 
 	// Path is the file the definition was read from ("" when parsed from bytes).
 	Path string `yaml:"-"`
@@ -433,6 +435,7 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 	default:
 		add("delivery", fmt.Sprintf("%q: want at-most-once or at-least-once", d.Delivery))
 	}
+	d.validateUnknown(add)
 	return errs
 }
 

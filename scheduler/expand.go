@@ -110,7 +110,7 @@ func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sen
 		Template: def.Template.Name, Language: def.Template.Language, Sender: sender,
 		Queue: campaigns.QueueFor(def.Template.Category), Audience: def.AudiencePath(),
 		Definition: absPath(def.Path), Parent: parent, Version: version,
-		Buckets: ledger.BucketsFor(lines), Created: e.cfg.Now(),
+		Buckets: ledger.BucketsFor(lines), Created: e.cfg.Now(), ResendAfter: def.ResendAfter(),
 	}
 	if err := e.cfg.Ledger.CreateRun(ctx, run); err != nil {
 		return ledger.Run{}, err

@@ -18,4 +18,8 @@
 //
 // Throttle and hold results are not failures for asynq (Config.IsFailure), so they never use
 // an attempt; Herald counts attempts in the ledger and keeps asynq's retry budget above them.
+//
+// In runs of campaigns with unknown.resend_after, each worker also sweeps (resend.go): an
+// unknown recipient with no delivery event after that quiet period is queued again and sent
+// once more under its own task id (ResendTaskID), never a third time.
 package worker

@@ -116,11 +116,19 @@ func seedRun(tb testing.TB, b *testBundle, runID string, d ledger.Delivery, n in
 // seedRunNumbers is seedRun with recipients numbered prefix followed by seven digits.
 func seedRunNumbers(tb testing.TB, b *testBundle, runID string, d ledger.Delivery, prefix string, n int) []campaigns.SendPayload {
 	tb.Helper()
+	return seedRunWith(tb, b, ledger.Run{ID: runID, Delivery: d}, prefix, n)
+}
+
+// seedRunWith is seedRunNumbers for a run whose id, delivery policy and resend policy come
+// from r.
+func seedRunWith(tb testing.TB, b *testBundle, r ledger.Run, prefix string, n int) []campaigns.SendPayload {
+	tb.Helper()
 	ctx := context.Background()
+	runID, d := r.ID, r.Delivery
 	buckets := ledger.BucketsFor(n)
 	err := b.ledger.CreateRun(ctx, ledger.Run{
 		ID: runID, Campaign: testCampaign, Delivery: d, Template: "spring_sale", Language: "en",
-		Sender: testSender, Queue: campaigns.QueueFor("marketing"), Buckets: buckets,
+		Sender: testSender, Queue: campaigns.QueueFor("marketing"), Buckets: buckets, ResendAfter: r.ResendAfter,
 	})
 	if err != nil {
 		tb.Fatalf("CreateRun: %v", err)

@@ -71,6 +71,8 @@ func (w *Worker) skipEntry(ctx context.Context, p campaigns.SendPayload, reason 
 		return r.Applied, err
 	case ledger.VerdictUnknown:
 		return true, nil
+	case ledger.VerdictFound:
+		return w.settleFound(p, c)
 	}
 	return false, nil
 }

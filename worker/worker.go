@@ -100,6 +100,17 @@ type Config struct {
 	// sender. Default HTTP_429, 130429, 4 and 80007; AdaptiveOff disables the adaptive rate.
 	AdaptiveCodes []string
 	AdaptiveOff   bool
+	// ResendSweepEvery is how often this worker looks for unknown recipients whose quiet
+	// period (a campaign's unknown.resend_after) has passed, to send them once more
+	// (resend.go). Default 5s; negative turns the sweep off in this process.
+	ResendSweepEvery time.Duration
+	// ResendLease is how long a sweep holds the recipients it took before another worker may
+	// take them (a sweep that died meanwhile). Default 1m.
+	ResendLease time.Duration
+	// ResendTask sets the asynq options of resend tasks (the queue is the run's). Default:
+	// MaxRetry MaxAttempts+20, Timeout RequestTimeout+MaxPaceWait+KeepPlaceFor+30s, Retention
+	// 24h, as campaign send tasks.
+	ResendTask campaigns.TaskOptions
 }
 
 // FrequencyCap is at most Max messages to one recipient per Window.
@@ -176,6 +187,21 @@ func (c *Config) setDefaults() {
 	if c.AdaptiveCodes == nil {
 		c.AdaptiveCodes = DefaultAdaptiveCodes
 	}
+	if c.ResendSweepEvery == 0 {
+		c.ResendSweepEvery = 5 * time.Second
+	}
+	if c.ResendLease <= 0 {
+		c.ResendLease = time.Minute
+	}
+	if c.ResendTask.MaxRetry <= 0 {
+		c.ResendTask.MaxRetry = c.MaxAttempts + 20
+	}
+	if c.ResendTask.Timeout <= 0 {
+		c.ResendTask.Timeout = c.RequestTimeout + c.MaxPaceWait + max(c.KeepPlaceFor, 0) + 30*time.Second
+	}
+	if c.ResendTask.Retention <= 0 {
+		c.ResendTask.Retention = 24 * time.Hour
+	}
 }
 
 // Deps are the Worker's collaborators.
@@ -210,6 +236,11 @@ type Worker struct {
 	// stopCtx ends when Stop is called: sends still waiting for a slot give up then.
 	stopCtx  context.Context
 	stopSend context.CancelFunc
+	// enq enqueues resend tasks; sweepStop ends the sweep of unknown recipients started by
+	// Start, which closes sweepDone when it has returned.
+	enq       enqueuer
+	sweepStop context.CancelFunc
+	sweepDone chan struct{}
 }
 
 // New builds a Worker; Start runs it.
@@ -227,6 +258,7 @@ func New(cfg Config, d Deps) *Worker {
 	w := &Worker{
 		rdb: d.Redis, cfg: cfg, ledger: l, metrics: d.Metrics, limiter: limits.New(d.Redis),
 		sender: d.Sender, table: d.Table, log: log, now: d.Now, adapt: map[string]bool{},
+		enq: asynq.NewClientFromRedisClient(d.Redis),
 	}
 	if w.now == nil {
 		w.now = time.Now
@@ -273,6 +305,12 @@ func (w *Worker) Start() error {
 		return fmt.Errorf("worker: start: %w", err)
 	}
 	w.running.Store(true)
+	if w.cfg.ResendSweepEvery > 0 {
+		var sctx context.Context
+		sctx, w.sweepStop = context.WithCancel(context.Background())
+		w.sweepDone = make(chan struct{})
+		go w.sweepLoop(sctx, w.sweepDone)
+	}
 	w.log.Info().Int("concurrency", w.cfg.Concurrency).Msg("worker started")
 	return nil
 }
@@ -281,7 +319,17 @@ func (w *Worker) Start() error {
 func (w *Worker) Stop() {
 	w.running.Store(false)
 	w.stopSend()
+	w.stopSweep()
 	w.srv.Stop()
+}
+
+// stopSweep ends the sweep of unknown recipients and waits for it to return.
+func (w *Worker) stopSweep() {
+	if w.sweepStop == nil {
+		return
+	}
+	w.sweepStop()
+	<-w.sweepDone
 }
 
 // Running reports whether the worker is taking tasks (between Start and Stop).
@@ -318,6 +366,7 @@ func outcomeLabel(o ledger.Outcome) string {
 // Shutdown waits up to ShutdownTimeout for sends in flight, puts unstarted work back, and
 // returns. Safe to call after Stop.
 func (w *Worker) Shutdown() {
+	w.stopSweep()
 	w.srv.Shutdown()
 	w.log.Info().Msg("worker stopped")
 }
@@ -598,7 +647,13 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 	case ledger.VerdictSend:
 	case ledger.VerdictPaused:
 		return &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: c.Detail}
-	case ledger.VerdictUnknown:
+	case ledger.VerdictUnknown, ledger.VerdictFound:
+		if c.Verdict == ledger.VerdictFound {
+			// The run resends unknown recipients: settling it here keeps the payload for that.
+			if _, err := w.settleFound(p, c); err != nil {
+				return err
+			}
+		}
 		w.count(p, metrics.OutcomeUnknown, "claim_found")
 		log.Warn().Int(logx.KeyAttempt, c.Attempts).Msg("earlier attempt may have been sent; marked unknown (at-most-once)")
 		return nil
@@ -834,7 +889,8 @@ func (w *Worker) settle(ctx context.Context, log zerolog.Logger, p campaigns.Sen
 	default: // transient: not taken, or maybe sent
 		if d.Outcome == connectly.OutcomeMaybeSent && ledger.Delivery(p.Delivery) != ledger.AtLeastOnce {
 			log.Warn().Msg("the message may have gone out (a 5xx, or no answer after the request was written); marked unknown (at-most-once)")
-			return finish(ledger.Outcome{State: ledger.Unknown, Code: code})
+			// The payload is kept only when the run resends unknown recipients.
+			return finish(ledger.Outcome{State: ledger.Unknown, Code: code, Payload: campaigns.EncodeSend(p)})
 		}
 		if attempt >= w.cfg.MaxAttempts {
 			if err := finish(ledger.Outcome{State: ledger.Failed, Code: code}); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -49,8 +50,14 @@ type runReport struct {
 	Retries            int64            `json:"retries"`
 	AcceptedAfterRetry int64            `json:"accepted_after_retry"`
 	Throttled          int64            `json:"throttled"`
-	Created            time.Time        `json:"created"`
-	Finished           *time.Time       `json:"finished,omitempty"`
+	// ResendAfter is the run's quiet period before an unknown recipient's one resend (the
+	// campaign's unknown.resend_after); ResentUnknown counts the recipients resent so far,
+	// ResendWaiting those still waiting for their quiet period to end.
+	ResendAfter   string     `json:"resend_after,omitempty"`
+	ResentUnknown int64      `json:"resent_unknown"`
+	ResendWaiting int64      `json:"resend_waiting"`
+	Created       time.Time  `json:"created"`
+	Finished      *time.Time `json:"finished,omitempty"`
 	// RatePerSecond is rows finished per second since the run started; ETASeconds estimates
 	// the rest at that rate (0 once the run has ended).
 	RatePerSecond float64 `json:"rate_per_second"`
@@ -67,6 +74,10 @@ func newRunReport(r ledger.Run, c ledger.Counters) runReport {
 		Expanded: r.Expanded, Recipients: r.Total, States: map[string]int64{}, Sum: c.Sum(),
 		Codes: c.Codes, Attempts: c.Attempts, Retries: c.Retries,
 		AcceptedAfterRetry: c.AcceptedAfterRetry, Throttled: c.Throttled, Created: r.Created,
+		ResentUnknown: c.ResentUnknown, ResendWaiting: c.ResendWaiting,
+	}
+	if r.ResendAfter > 0 {
+		rep.ResendAfter = r.ResendAfter.String()
 	}
 	if !r.Expanded {
 		rep.Recipients = r.PlannedTo
@@ -152,6 +163,10 @@ func printRunReport(w io.Writer, rep runReport) {
 	}
 	fmt.Fprintf(w, "attempts %d, retries %d, accepted after a retry %d, throttled (no attempt used) %d\n",
 		rep.Attempts, rep.Retries, rep.AcceptedAfterRetry, rep.Throttled)
+	if rep.ResendAfter != "" || rep.ResentUnknown > 0 {
+		fmt.Fprintf(w, "unknown recipients resent once after %s with no delivery event %d, waiting for the quiet period %d\n",
+			cmp.Or(rep.ResendAfter, "the quiet period"), rep.ResentUnknown, rep.ResendWaiting)
+	}
 	if v := rep.Verify; v != nil {
 		if len(v.Mismatches) == 0 {
 			fmt.Fprintf(w, "verify: %d ledger entries agree with the counters\n", v.Entries)

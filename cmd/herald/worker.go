@@ -80,6 +80,7 @@ func workerConfig(c config.Config) worker.Config {
 		Adaptive:          c.Limits.Adaptive.Policy(),
 		AdaptiveCodes:     c.Limits.Adaptive.Codes,
 		AdaptiveOff:       c.Limits.Adaptive.Off,
+		ResendTask:        sendTaskOptions(c),
 	}
 }
 

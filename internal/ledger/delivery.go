@@ -29,11 +29,14 @@ import (
 //     sample, and a delivery failure is counted by code and class.
 //
 // KEYS[1] -> counts, KEYS[2] -> codes, KEYS[3] -> the recipient's bucket, KEYS[4] -> the run's
-// delivery statistics.
+// delivery statistics, KEYS[5] -> the run hash, KEYS[6] -> the run's resend set, KEYS[7] -> its
+// payloads.
 // ARGV[1] -> recipient, ARGV[2] -> new state letter (t, d, r or f), ARGV[3] -> code (for f),
 // ARGV[4] -> message id (” matches any), ARGV[5] -> time-to-deliver field ("ttd:<bucket>",
 // ” when unknown), ARGV[6] -> failure class (for f), ARGV[7] -> '1' to require the recorded
-// message id to equal ARGV[4].
+// message id to equal ARGV[4], ARGV[8] -> the recipient's member in the resend set
+// ("<bucket>:<field>"), ARGV[9] -> now (unix ms). An unknown entry this event settles is taken
+// out of the resend set: it will not be sent again.
 // Returns {verdict, prior state letter}; verdict is 'applied', 'stale' (a duplicate or an
 // out-of-order event), 'early' (park it), 'other' (another message) or 'noentry'.
 var deliveryCmd = redis.NewScript(luaLib + `
@@ -64,7 +67,10 @@ if new == 'f' then
 elseif (new == 'd' or new == 'r') and st ~= 'd' and ARGV[5] ~= '' then
   redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
 end
-if st == 'u' then redis.call('HINCRBY', KEYS[2], 'settled:' .. names[new], 1) end
+if st == 'u' then
+  redis.call('HINCRBY', KEYS[2], 'settled:' .. names[new], 1)
+  untrack(KEYS[5], KEYS[1], KEYS[6], KEYS[7], ARGV[8], ARGV[9])
+end
 return {'applied', st}
 `)
 
@@ -120,7 +126,8 @@ func (l *Ledger) ApplyDelivery(ctx context.Context, ev DeliveryEvent) (DeliveryV
 	if ev.TimeToDeliver > 0 {
 		ttd = "ttd:" + strconv.Itoa(LatencyBucket(ev.TimeToDeliver))
 	}
-	keys := []string{rkeys.Counts(ev.Run), rkeys.Codes(ev.Run), rkeys.LedgerBucket(ev.Run, ev.Bucket), rkeys.Delivery(ev.Run)}
+	keys := []string{rkeys.Counts(ev.Run), rkeys.Codes(ev.Run), rkeys.LedgerBucket(ev.Run, ev.Bucket), rkeys.Delivery(ev.Run),
+		rkeys.Run(ev.Run), rkeys.Unknown(ev.Run), rkeys.UnknownPayloads(ev.Run)}
 	strict := "0"
 	if ev.Strict {
 		strict = "1"
@@ -129,7 +136,9 @@ func (l *Ledger) ApplyDelivery(ctx context.Context, ev DeliveryEvent) (DeliveryV
 	if err != nil {
 		return "", "", err
 	}
-	res, err := deliveryCmd.Run(ctx, l.rdb, keys, f.field(ev.Recipient), ev.State.Letter(), ev.Code, f.messageID(ev.MessageID), ttd, ev.Class, strict).Slice()
+	field := f.field(ev.Recipient)
+	res, err := deliveryCmd.Run(ctx, l.rdb, keys, field, ev.State.Letter(), ev.Code, f.messageID(ev.MessageID), ttd, ev.Class, strict,
+		resendMember(ev.Bucket, field), l.nowMS()).Slice()
 	if err != nil {
 		return "", "", fmt.Errorf("ledger: delivery event in run %s: %w", ev.Run, err)
 	}

@@ -6,10 +6,13 @@
 //	                         └─────→ unknown             (a claim from an earlier attempt was found
 //	                                                      and the run is at-most-once)
 //	planned/queued ──────────────→ skipped(reason)       (duplicate, invalid, cancelled, ...)
+//	unknown ─────────────────────→ queued                (once: the run's resend_after passed
+//	                                                      with no delivery event; resend.go)
 //
 // Every transition also moves the run's per-state counters in the same script, so the
 // counters always add up to the rows processed and, once the run is expanded, to the
-// audience size. The run is marked completed by the transition that makes every row terminal.
+// audience size. The run is marked completed by the transition that makes every row terminal
+// while no unknown recipient waits for its resend.
 //
 // Ledger entries live in bucketed hashes (see rkeys.LedgerBucket) so that a million-recipient
 // run costs tens of megabytes of Redis memory, not hundreds.

@@ -72,6 +72,9 @@ type Run struct {
 	Version int
 	// Buckets is the number of ledger buckets (see BucketOf).
 	Buckets int
+	// ResendAfter, when set, is the quiet period after which a recipient still unknown, with
+	// no delivery event, is sent once more (the campaign's unknown.resend_after; resend.go).
+	ResendAfter time.Duration
 	// Total is the number of audience rows; valid once Expanded.
 	Total    int
 	Expanded bool
@@ -97,11 +100,15 @@ func (l *Ledger) CreateRun(ctx context.Context, r Run) error {
 		r.Created = l.now()
 	}
 	created := r.Created.UnixMilli()
-	n, err := createRunCmd.Run(ctx, l.rdb, []string{rkeys.Run(r.ID)},
-		"id", r.ID, "campaign", r.Campaign, "status", string(RunRunning), "delivery", string(r.Delivery),
+	fields := []any{"id", r.ID, "campaign", r.Campaign, "status", string(RunRunning), "delivery", string(r.Delivery),
 		"template", r.Template, "language", r.Language, "sender", r.Sender, "queue", r.Queue,
 		"audience", r.Audience, "definition", r.Definition, "parent", r.Parent, "version", r.Version, "buckets", r.Buckets,
-		"created", created, "planned_to", 0, "queued_to", 0, "format", format2).Int()
+		"created", created, "planned_to", 0, "queued_to", 0, "format", format2}
+	if r.ResendAfter > 0 {
+		// The scripts read the policy here: only such runs fill the resend set.
+		fields = append(fields, "resend_after", r.ResendAfter.Milliseconds())
+	}
+	n, err := createRunCmd.Run(ctx, l.rdb, []string{rkeys.Run(r.ID)}, fields...).Int()
 	if err != nil {
 		return fmt.Errorf("ledger: create run %s: %w", r.ID, err)
 	}
@@ -113,6 +120,9 @@ func (l *Ledger) CreateRun(ctx context.Context, r Run) error {
 		p.ZAdd(ctx, rkeys.Runs(), redis.Z{Score: float64(created), Member: r.ID})
 		p.ZAdd(ctx, rkeys.CampaignRuns(r.Campaign), redis.Z{Score: float64(created), Member: r.ID})
 		p.ZAdd(ctx, rkeys.Campaigns(), redis.Z{Score: float64(created), Member: r.Campaign})
+		if r.ResendAfter > 0 {
+			p.SAdd(ctx, rkeys.ResendRuns(), r.ID)
+		}
 		return nil
 	})
 	if err != nil {
@@ -142,7 +152,7 @@ func (l *Ledger) GetRun(ctx context.Context, id string) (Run, error) {
 		ID: id, Campaign: m["campaign"], Status: RunStatus(m["status"]), Delivery: Delivery(m["delivery"]),
 		Template: m["template"], Language: m["language"], Sender: m["sender"], Queue: m["queue"],
 		Audience: m["audience"], Definition: m["definition"], Parent: m["parent"], Version: atoi(m["version"]),
-		Buckets: atoi(m["buckets"]), Total: atoi(m["total"]),
+		Buckets: atoi(m["buckets"]), Total: atoi(m["total"]), ResendAfter: time.Duration(atoi(m["resend_after"])) * time.Millisecond,
 		Expanded: m["expanded"] == "1", PlannedTo: atoi(m["planned_to"]), QueuedTo: atoi(m["queued_to"]),
 		PauseReason: m["pause_reason"], Waiting: m["waiting"], WaitingUntil: ms(m["waiting_until"]),
 		Created: ms(m["created"]), Finished: ms(m["finished"]),
@@ -330,11 +340,20 @@ const (
 	VerdictPaused    Verdict = "paused"
 	VerdictCancelled Verdict = "cancelled"
 	VerdictUnknown   Verdict = "unknown"
-	VerdictNoRun     Verdict = "norun"
-	VerdictNoEntry   Verdict = "noentry"
+	// VerdictFound is VerdictUnknown in a run that resends unknown recipients: the earlier
+	// claim is still in place, and the caller settles it with Finish (State Unknown, Code
+	// CodeClaimFound, Attempt the Claim's Attempts, Payload the task's), so the resend keeps
+	// the task's payload.
+	VerdictFound   Verdict = "found"
+	VerdictNoRun   Verdict = "norun"
+	VerdictNoEntry Verdict = "noentry"
 	// VerdictNotClaimed is never returned by Claim: callers use it for "no claim was made".
 	VerdictNotClaimed Verdict = ""
 )
+
+// CodeClaimFound is the code of an entry made unknown because a claim from an earlier attempt
+// was found (the worker died mid-request, or its answer never came).
+const CodeClaimFound = "CLAIM_FOUND"
 
 // Claim is the result of claiming a recipient before its send.
 type Claim struct {
@@ -449,6 +468,10 @@ type Outcome struct {
 	// Attempt, when set, is the attempt number the settling claim was given: the outcome
 	// applies only while the entry still holds that claim.
 	Attempt int
+	// Payload is the send task's payload, given with an Unknown outcome: a run that resends
+	// unknown recipients keeps it to build the resend task (without it the entry is never
+	// resent).
+	Payload []byte
 }
 
 // valid reports whether o is one Finish accepts: an end state of a send, or Queued with a
@@ -484,7 +507,7 @@ func (l *Ledger) Finish(ctx context.Context, runID string, bucket int, recipient
 		return FinishResult{}, fmt.Errorf("ledger: finish: '|' in code or message id")
 	}
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket),
-		rkeys.Recent(runID), rkeys.History(runID, bucket)}
+		rkeys.Recent(runID), rkeys.History(runID, bucket), rkeys.Unknown(runID), rkeys.UnknownPayloads(runID)}
 	permanent := "0"
 	if o.Permanent {
 		permanent = "1"
@@ -497,8 +520,13 @@ func (l *Ledger) Finish(ctx context.Context, runID string, bucket int, recipient
 	if err != nil {
 		return FinishResult{}, err
 	}
-	res, err := finishCmd.Run(ctx, l.rdb, keys, f.field(recipient), letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
-		l.burstWindow, l.burstLimit, permanent, attempt).Slice()
+	var payload []byte
+	if o.State == Unknown {
+		payload = o.Payload
+	}
+	field := f.field(recipient)
+	res, err := finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
+		l.burstWindow, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload).Slice()
 	if err != nil {
 		return FinishResult{}, fmt.Errorf("ledger: finish in run %s: %w", runID, err)
 	}
@@ -560,6 +588,10 @@ type Counters struct {
 	AcceptedAfterRetry int64
 	// Resent counts at-least-once sends made after finding an earlier claim.
 	Resent int64
+	// ResentUnknown counts unknown recipients queued for their one resend after the
+	// campaign's quiet period (unknown.resend_after); ResendWaiting those still waiting for it.
+	ResentUnknown int64
+	ResendWaiting int64
 }
 
 // Sum adds up the per-state counts.
@@ -599,6 +631,10 @@ func (l *Ledger) Counters(ctx context.Context, runID string) (Counters, error) {
 			c.AcceptedAfterRetry = n
 		case "resent":
 			c.Resent = n
+		case "resent_unknown":
+			c.ResentUnknown = n
+		case "resend_waiting":
+			c.ResendWaiting = n
 		default:
 			c.States[State(k)] = n
 		}

@@ -273,12 +273,15 @@ func (l *Ledger) Advance(ctx context.Context, runID string, bucket int, recipien
 	if strings.Contains(code, "|") || strings.Contains(messageID, "|") {
 		return false, fmt.Errorf("ledger: advance: '|' in code or message id")
 	}
-	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket)}
+	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket),
+		rkeys.Unknown(runID), rkeys.UnknownPayloads(runID)}
 	f, err := l.formatOf(ctx, runID)
 	if err != nil {
 		return false, err
 	}
-	res, err := advanceCmd.Run(ctx, l.rdb, keys, f.field(recipient), to.Letter(), code, f.messageID(messageID)).Slice()
+	field := f.field(recipient)
+	res, err := advanceCmd.Run(ctx, l.rdb, keys, field, to.Letter(), code, f.messageID(messageID),
+		resendMember(bucket, field), l.nowMS()).Slice()
 	if err != nil {
 		return false, fmt.Errorf("ledger: advance in run %s: %w", runID, err)
 	}
@@ -314,7 +317,8 @@ func (l *Ledger) Skip(ctx context.Context, runID string, bucket int, recipient, 
 // Event is one outcome in a recipient's history.
 type Event struct {
 	// Outcome is accepted, failed, unknown, skipped, or for a claim given back: retry
-	// (transient failure), throttle (429 or pacing) or hold (the run paused).
+	// (transient failure), throttle (429 or pacing) or hold (the run paused); or resend: an
+	// unknown recipient was queued for its one resend after the campaign's quiet period.
 	Outcome string    `json:"outcome"`
 	Attempt int       `json:"attempt"`
 	Code    string    `json:"code,omitempty"`

@@ -18,10 +18,12 @@ local function move(counts, from, to)
   if from then redis.call('HINCRBY', counts, names[from], -1) end
   redis.call('HINCRBY', counts, names[to], 1)
 end
--- maybe_complete marks the run completed when it is expanded and every row is terminal.
+-- maybe_complete marks the run completed when it is expanded, every row is terminal and no
+-- unknown recipient waits for its resend.
 local function maybe_complete(run, counts, now)
   local m = redis.call('HMGET', run, 'expanded', 'total', 'status', 'finished')
   if m[1] ~= '1' then return 0 end
+  if (tonumber(redis.call('HGET', counts, 'resend_waiting')) or 0) > 0 then return 0 end
   local c = redis.call('HMGET', counts, unpack(terminal))
   local sum = 0
   for i = 1, #c do sum = sum + (tonumber(c[i]) or 0) end
@@ -30,6 +32,31 @@ local function maybe_complete(run, counts, now)
     redis.call('HSET', run, 'status', 'completed')
   end
   if not m[4] then redis.call('HSET', run, 'finished', now) end
+  return 1
+end
+-- resent_before reports whether a recipient's history already holds its one resend.
+local function resent_before(h)
+  return h ~= nil and h ~= false and string.find(';' .. h, ';resend:', 1, true) ~= nil
+end
+-- track_unknown puts an entry that just became unknown in the run's resend set, due after the
+-- run's resend_after (ms), with its task payload; only for runs with that policy, not
+-- cancelled, and never for an entry that had its resend (h: its history before this outcome).
+local function track_unknown(run, counts, set, payloads, member, payload, h, now)
+  local m = redis.call('HMGET', run, 'resend_after', 'status')
+  local after = tonumber(m[1])
+  if not after or after <= 0 or m[2] == 'cancelled' or payload == '' or resent_before(h) then return end
+  if redis.call('ZADD', set, 'NX', tonumber(now) + after, member) == 1 then
+    redis.call('HINCRBY', counts, 'resend_waiting', 1)
+  end
+  redis.call('HSET', payloads, member, payload)
+end
+-- untrack takes a member out of the resend set (settled, resent or given up) and completes
+-- the run if it was the last thing the run waited for.
+local function untrack(run, counts, set, payloads, member, now)
+  if redis.call('ZREM', set, member) == 0 then return 0 end
+  redis.call('HDEL', payloads, member)
+  redis.call('HINCRBY', counts, 'resend_waiting', -1)
+  if redis.call('EXISTS', run) == 1 then maybe_complete(run, counts, now) end
   return 1
 end
 `
@@ -138,9 +165,13 @@ return maybe_complete(KEYS[1], KEYS[2], ARGV[2])
 //	'cancelled' the run is cancelled: the entry is now skipped(cancelled);
 //	'unknown'   a claim from an earlier attempt was found and the run is at-most-once:
 //	            the entry is now unknown;
+//	'found'     the same, in a run that resends unknown recipients (resend_after): nothing
+//	            changed, the caller settles the entry unknown with Finish (attempts: the
+//	            earlier claim's), passing the task payload for the resend;
 //	'norun' / 'noentry'  no such run or recipient.
 var claimCmd = redis.NewScript(luaLib + `
-local status = redis.call('HGET', KEYS[1], 'status')
+local run = redis.call('HMGET', KEYS[1], 'status', 'resend_after')
+local status = run[1]
 if not status then return {'norun', '', 0, ''} end
 local v = redis.call('HGET', KEYS[4], ARGV[1])
 if not v then return {'noentry', '', 0, ''} end
@@ -165,6 +196,9 @@ if status ~= 'running' then
   return {'paused', st, att, redis.call('HGET', KEYS[1], 'pause_reason') or status}
 end
 if st == 's' and ARGV[2] ~= 'alo' then
+  -- A run that resends unknown recipients needs the task's payload with the entry: the
+  -- caller settles it unknown with Finish, which keeps it.
+  if run[2] then return {'found', 's', att, 'CLAIM_FOUND'} end
   redis.call('HSET', KEYS[4], ARGV[1], 'u|' .. row .. '|' .. att .. '|CLAIM_FOUND|')
   move(KEYS[2], 's', 'u')
   redis.call('HINCRBY', KEYS[3], 'unknown:CLAIM_FOUND', 1)
@@ -195,7 +229,9 @@ return {'send', 's', att, code}
 // ARGV[9] -> '1' when this failure is permanent and counts towards a burst,
 // ARGV[10] -> the attempt number of the claim being settled (” to skip the check): a worker
 // whose claim was taken over (its lease lapsed and another attempt claimed again) settles
-// nothing.
+// nothing. KEYS[7] -> the run's resend set, KEYS[8] -> its payloads, ARGV[11] -> the
+// recipient's member in them ("<bucket>:<field>"), ARGV[12] -> the send task payload, kept
+// when the outcome is unknown and the run resends unknown recipients (see track_unknown).
 // Returns {1 if applied else 0, 1 if the run completed else 0, the prior state letter,
 // the pause reason if this outcome paused the run for a burst else ”}.
 var finishCmd = redis.NewScript(luaLib + `
@@ -220,6 +256,9 @@ if h or new ~= 'a' or att > 1 then
   ev = ev .. ':' .. att .. ':' .. ARGV[3] .. ':' .. math.floor(tonumber(ARGV[6]) / 1000)
   if h then ev = h .. ';' .. ev end
   redis.call('HSET', KEYS[6], ARGV[1], ev)
+end
+if new == 'u' then
+  track_unknown(KEYS[1], KEYS[2], KEYS[7], KEYS[8], ARGV[11], ARGV[12], h, ARGV[6])
 end
 if new == 'q' then
   if mode == 'retry' then
@@ -271,6 +310,8 @@ return 'running'
 // KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3] -> codes, KEYS[4] -> the recipient's bucket
 // ARGV[1] -> recipient, ARGV[2] -> new state letter (t sent, d delivered, r read, f failed),
 // ARGV[3] -> code (for failed), ARGV[4] -> message id (” keeps the recorded one).
+// KEYS[5] -> the run's resend set, KEYS[6] -> its payloads, ARGV[5] -> the recipient's member
+// in them, ARGV[6] -> now (unix ms): a settled unknown entry is no longer resent.
 // Returns {1 if applied else 0, the prior state letter}.
 var advanceCmd = redis.NewScript(luaLib + `
 local rank = {a = 1, t = 2, d = 3, r = 4}
@@ -291,7 +332,10 @@ if new == 'f' then c = ARGV[3] end
 redis.call('HSET', KEYS[4], ARGV[1], new .. '|' .. row .. '|' .. att .. '|' .. c .. '|' .. mid)
 move(KEYS[2], st, new)
 if new == 'f' and c ~= '' then redis.call('HINCRBY', KEYS[3], 'failed:' .. c, 1) end
-if st == 'u' then redis.call('HINCRBY', KEYS[3], 'settled:' .. names[new], 1) end
+if st == 'u' then
+  redis.call('HINCRBY', KEYS[3], 'settled:' .. names[new], 1)
+  untrack(KEYS[1], KEYS[2], KEYS[5], KEYS[6], ARGV[5], ARGV[6])
+end
 return {1, st}
 `)
 

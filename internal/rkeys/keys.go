@@ -45,6 +45,20 @@ func History(runID string, bucket int) string {
 // to detect a burst of one permanent code.
 func Recent(runID string) string { return Prefix + "run:{" + runID + "}:recent" }
 
+// Unknown is the sorted set of a run's unknown recipients waiting for their one resend (the
+// campaign's unknown.resend_after), member "<ledger bucket>:<recipient field>", scored by when
+// the resend is due (unix ms). A sweep leases a due member by moving its score ahead, and
+// removes it once the resend task exists.
+func Unknown(runID string) string { return Prefix + "run:{" + runID + "}:unk" }
+
+// UnknownPayloads is the hash of the send task payloads of a run's Unknown members (member →
+// payload), from which their resend task is built.
+func UnknownPayloads(runID string) string { return Prefix + "run:{" + runID + "}:unk:p" }
+
+// ResendRuns is the set of run ids whose campaign resends unknown recipients; the workers'
+// sweep walks it and drops a run once it has finished with nothing left to resend.
+func ResendRuns() string { return Prefix + "resend:runs" }
+
 // Suppressed is the hash of recipients who opted out (recipient → "code|unix ms");
 // expansion skips them in every run.
 func Suppressed() string { return Prefix + "suppressed" }

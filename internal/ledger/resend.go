@@ -1,0 +1,156 @@
+package ledger
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// The resend of unknown recipients (a campaign's unknown.resend_after).
+//
+// When an entry of such a run becomes unknown (Finish with State Unknown and the task's
+// Payload), the finish script also puts it in the run's resend set (rkeys.Unknown), scored by
+// when its quiet period ends, with its payload beside it; the run counts it in resend_waiting
+// and does not complete while anything waits. A delivery event that settles the entry takes it
+// out again. Workers sweep: LeaseUnknown takes the due members of a run (moving their score to
+// the end of a lease, so no other sweeper takes them), ReleaseForResend checks each entry is
+// still unknown and never resent and moves it to queued with a "resend" event in its history,
+// the caller enqueues the resend task, and ResendEnqueued removes the member. A sweeper that
+// dies in between leaves the member leased; when the lease ends it is taken again, and the
+// entry, already queued for its resend, is handed out again under the same task id.
+
+//go:embed lua/resend_lease.lua
+var resendLeaseLua string
+
+//go:embed lua/resend_release.lua
+var resendReleaseLua string
+
+//go:embed lua/resend_done.lua
+var resendDoneLua string
+
+var (
+	resendLeaseCmd   = redis.NewScript(resendLeaseLua)
+	resendReleaseCmd = redis.NewScript(luaLib + resendReleaseLua)
+	resendDoneCmd    = redis.NewScript(luaLib + resendDoneLua)
+)
+
+// resendMember is a recipient's member in its run's resend set: "<bucket>:<ledger field>".
+func resendMember(bucket int, field string) string { return strconv.Itoa(bucket) + ":" + field }
+
+// parseResendMember splits a resend-set member into its bucket and ledger field.
+func parseResendMember(m string) (int, string, error) {
+	b, field, ok := strings.Cut(m, ":")
+	n, err := strconv.Atoi(b)
+	if !ok || err != nil || n < 0 || field == "" {
+		return 0, "", fmt.Errorf("ledger: malformed resend member %q", m)
+	}
+	return n, field, nil
+}
+
+// ResendRuns lists the runs whose campaign resends unknown recipients and which may still have
+// some to resend.
+func (l *Ledger) ResendRuns(ctx context.Context) ([]string, error) {
+	ids, err := l.rdb.SMembers(ctx, rkeys.ResendRuns()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: list runs that resend unknown recipients: %w", err)
+	}
+	return ids, nil
+}
+
+// LeaseUnknown leases up to n members of a run's resend set whose quiet period has passed
+// (every member, when the run was cancelled) to the caller for lease: no other caller gets
+// them until the lease ends. gone reports that the run needs no more sweeping (it has finished
+// with nothing waiting, or no longer exists); it is then dropped from ResendRuns.
+func (l *Ledger) LeaseUnknown(ctx context.Context, runID string, n int, lease time.Duration) (members []string, gone bool, err error) {
+	now := l.nowMS()
+	res, err := resendLeaseCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID), rkeys.Unknown(runID)},
+		now, now+lease.Milliseconds(), n).Slice()
+	if err != nil {
+		return nil, false, fmt.Errorf("ledger: lease unknown recipients of run %s: %w", runID, err)
+	}
+	if len(res) == 0 {
+		return nil, false, fmt.Errorf("ledger: lease unknown recipients of run %s: empty reply", runID)
+	}
+	if flag, _ := res[0].(int64); flag == 1 {
+		if err := l.rdb.SRem(ctx, rkeys.ResendRuns(), runID).Err(); err != nil {
+			return nil, true, fmt.Errorf("ledger: forget run %s: %w", runID, err)
+		}
+		return nil, true, nil
+	}
+	for _, v := range res[1:] {
+		if m, ok := v.(string); ok {
+			members = append(members, m)
+		}
+	}
+	return members, false, nil
+}
+
+// ResendVerdict is what ReleaseForResend did with a leased member.
+type ResendVerdict string
+
+const (
+	// ResendEnqueue: the entry is queued for its one resend; enqueue the task and then call
+	// ResendEnqueued.
+	ResendEnqueue ResendVerdict = "enqueue"
+	// ResendGone: the member is no longer in the set (another sweeper finished it).
+	ResendGone ResendVerdict = "gone"
+	// ResendSettled: the entry is no longer unknown (a delivery event settled it, or its
+	// resend is already under way); the member was removed.
+	ResendSettled ResendVerdict = "settled"
+	// ResendAlready: the entry had its one resend already; the member was removed.
+	ResendAlready ResendVerdict = "resent"
+	// ResendCancelled: the run was cancelled; the entry stays unknown and the member was
+	// removed.
+	ResendCancelled ResendVerdict = "cancelled"
+	// ResendNoPayload: the task payload was not kept, so no resend can be built; the entry
+	// stays unknown and the member was removed.
+	ResendNoPayload ResendVerdict = "nopayload"
+	// ResendNoEntry: the run or the entry no longer exists; the member was removed.
+	ResendNoEntry ResendVerdict = "noentry"
+	// ResendNoRun: the run no longer exists; the member was removed.
+	ResendNoRun ResendVerdict = "norun"
+)
+
+// ReleaseForResend checks, in one step, that a leased member's entry is still unknown, was
+// never resent and its run is not cancelled, and if so moves it to queued, counts it in
+// resent_unknown and records a "resend" event in its history. It returns the verdict and, for
+// ResendEnqueue, the send task's payload. An entry already queued for its resend (the caller
+// of an earlier lease died before ResendEnqueued) is handed out again.
+func (l *Ledger) ReleaseForResend(ctx context.Context, runID, member string) (ResendVerdict, []byte, error) {
+	bucket, field, err := parseResendMember(member)
+	if err != nil {
+		return "", nil, err
+	}
+	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.LedgerBucket(runID, bucket),
+		rkeys.History(runID, bucket), rkeys.Unknown(runID), rkeys.UnknownPayloads(runID)}
+	res, err := resendReleaseCmd.Run(ctx, l.rdb, keys, member, field, l.nowMS()).Slice()
+	if err != nil {
+		return "", nil, fmt.Errorf("ledger: release run %s member %s for its resend: %w", runID, member, err)
+	}
+	if len(res) != 2 {
+		return "", nil, fmt.Errorf("ledger: release for resend in run %s: unexpected reply %v", runID, res)
+	}
+	verdict, _ := res[0].(string)
+	payload, _ := res[1].(string)
+	if verdict == string(ResendEnqueue) {
+		return ResendEnqueue, []byte(payload), nil
+	}
+	return ResendVerdict(verdict), nil, nil
+}
+
+// ResendEnqueued takes a member out of its run's resend set once its resend task exists.
+func (l *Ledger) ResendEnqueued(ctx context.Context, runID, member string) error {
+	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Unknown(runID), rkeys.UnknownPayloads(runID)}
+	if err := resendDoneCmd.Run(ctx, l.rdb, keys, member, l.nowMS()).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("ledger: run %s: resend of %s enqueued: %w", runID, member, err)
+	}
+	return nil
+}
