@@ -209,6 +209,11 @@ type Decision struct {
 	Key string
 }
 
+// WindowClosed reports whether the answer says the customer's 24-hour window is closed: a
+// session message refused because the customer has not written in the last 24 hours (or
+// never). It is a refusal, never retried; the caller may send a template instead.
+func (d Decision) WindowClosed() bool { return d.Rule.WindowClosed }
+
 // Table is a classification table: DefaultTable plus operator overrides.
 type Table struct {
 	rules map[string]Rule
@@ -250,7 +255,8 @@ func (t *Table) statusMayFollowSend(status int) bool {
 
 // NewTable returns DefaultTable with overrides applied. An override key is an error code,
 // a Meta code, an error type, "HTTP_<status>", "NOT_SENT" or "NO_RESPONSE"; its value is a
-// class name.
+// class name. A window-closed answer may not be made transient or a throttle: the same
+// message gets the same answer until the customer writes again, however often it is resent.
 func NewTable(overrides map[string]string) (*Table, error) {
 	t := &Table{rules: make(map[string]Rule, len(DefaultTable)+len(overrides))}
 	for k, r := range DefaultTable {
@@ -267,6 +273,9 @@ func NewTable(overrides map[string]string) (*Table, error) {
 			return nil, fmt.Errorf("override %s: %w", k, err)
 		}
 		r := t.rules[k]
+		if r.WindowClosed && (c == ClassTransient || c == ClassThrottle) {
+			return nil, fmt.Errorf("override %s: a closed 24-hour window is not retried (want permanent or stop-run, not %s)", k, c)
+		}
 		r.Class = c
 		if r.Why == "" {
 			r.Why = "class set by configuration"
@@ -290,7 +299,7 @@ var unspecified = map[string]bool{
 	"ERROR_TYPE_UNSPECIFIED": true,
 }
 
-// Decide reads an error from Client.SendTemplate (nil for a success). It is the one place
+// Decide reads an error from Client.SendTemplate or Client.SendSession (nil for a success). It is the one place
 // that decides what an answer means; the worker acts on its result.
 //
 // The class comes from the HTTP status first for a 429 (a throttle whatever the body says,
@@ -386,6 +395,13 @@ var defaultTable, _ = NewTable(nil)
 // under the default table: Decide's OutcomeMaybeSent. The worker uses its configured Table.
 func Ambiguous(err error) bool {
 	return defaultTable.Decide(err).Outcome == OutcomeMaybeSent
+}
+
+// IsWindowClosed reports whether err is an answer saying the customer's 24-hour window is
+// closed, under the default table (see Decision.WindowClosed); code holding a configured
+// Table asks its Decide. Overrides cannot make a window-closed answer retryable.
+func IsWindowClosed(err error) bool {
+	return defaultTable.Decide(err).WindowClosed()
 }
 
 // ClassOf returns the class of a recorded error key (a code, a type, "HTTP_<status>",

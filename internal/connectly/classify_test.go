@@ -574,3 +574,25 @@ func TestOutcomeString(t *testing.T) {
 		}
 	}
 }
+
+// An override cannot make a closed window retryable: the answer stays the same until the
+// customer writes again.
+func TestNewTableRefusesRetryingAClosedWindow(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW", "ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION", "ERROR_TYPE_FAILED_PRECONDITION", "ERROR_TYPE_DEADLINE_EXCEEDED", "131047"} {
+		for _, class := range []string{"transient", "throttle"} {
+			if _, err := connectly.NewTable(map[string]string{key: class}); err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "not retried") {
+				t.Errorf("override %s=%s: err = %v, want a refusal naming the key", key, class, err)
+			}
+		}
+		for _, class := range []string{"permanent", "stop-run"} {
+			tbl, err := connectly.NewTable(map[string]string{key: class})
+			if err != nil {
+				t.Fatalf("override %s=%s: %v", key, class, err)
+			}
+			if r, _ := tbl.Lookup(key); !r.WindowClosed || r.Class.String() != class {
+				t.Errorf("override %s=%s: rule %+v", key, class, r)
+			}
+		}
+	}
+}

@@ -35,6 +35,9 @@ type ClientConfig struct {
 	MaxConns int
 	// HTTPClient replaces the client built from the fields above (tests).
 	HTTPClient *http.Client
+	// SessionBSUIDField says where a session send puts a BSUID recipient: "id" (the default,
+	// the current docs) or "userId" (the older docs); see BSUIDField.
+	SessionBSUIDField BSUIDField
 }
 
 // Client talks to the Connectly API. It is safe for concurrent use.
@@ -43,6 +46,7 @@ type Client struct {
 	businessID string
 	apiKey     string
 	http       *http.Client
+	bsuidField BSUIDField
 }
 
 // NewClient validates cfg and returns a Client.
@@ -60,6 +64,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	if cfg.APIKey == "" {
 		return nil, errors.New("connectly: API key is empty")
+	}
+	bsuidField, err := ParseBSUIDField(string(cfg.SessionBSUIDField))
+	if err != nil {
+		return nil, err
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -82,6 +90,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		businessID: cfg.BusinessID,
 		apiKey:     cfg.APIKey,
 		http:       hc,
+		bsuidField: bsuidField,
 	}, nil
 }
 
@@ -99,8 +108,13 @@ func (c *Client) SendTemplate(ctx context.Context, msg TemplateMessage) (SendRes
 	if err != nil {
 		return SendResult{}, err
 	}
+	return c.send(ctx, SendPath(c.businessID), body)
+}
+
+// send posts a message body to a send endpoint and returns the message id of the answer.
+func (c *Client) send(ctx context.Context, path string, body []byte) (SendResult, error) {
 	var res SendResult
-	if err := c.post(ctx, SendPath(c.businessID), body, &res); err != nil {
+	if err := c.post(ctx, path, body, &res); err != nil {
 		return SendResult{}, err
 	}
 	if res.ID == "" {
@@ -120,13 +134,17 @@ func EncodeTemplateMessage(msg TemplateMessage) ([]byte, error) {
 	if len(msg.CallbackData) > MaxCallbackData {
 		return nil, fmt.Errorf("connectly: callbackData is %d bytes, limit %d", len(msg.CallbackData), MaxCallbackData)
 	}
-	// HTML escaping is off so text and URLs go out as written, and so callbackData is never
-	// longer on the wire than the bytes checked against MaxCallbackData above ("<" would
-	// otherwise become the six bytes "\u003c").
+	return encodeJSON(msg)
+}
+
+// encodeJSON is the encoding of every request body: compact, without HTML escaping, so text
+// and URLs go out as written and callbackData is never longer on the wire than the bytes
+// checked against MaxCallbackData ("<" would otherwise become the six bytes "\u003c").
+func encodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(msg); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("connectly: encode request: %w", err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil

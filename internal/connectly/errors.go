@@ -71,7 +71,8 @@ func (e *TransportError) Key() string {
 	return "NOT_SENT"
 }
 
-// ErrorKey returns the ledger key of any error returned by Client.SendTemplate.
+// ErrorKey returns the ledger key of any error returned by Client.SendTemplate or
+// Client.SendSession.
 func ErrorKey(err error) string {
 	var ae *Error
 	if errors.As(err, &ae) {
