@@ -333,10 +333,6 @@ func (s *Server) validateSession(m *SessionMessage) (string, *apiError) {
 
 func validateRecipient(r SessionRecipient) *apiError {
 	switch {
-	case r.ChannelType == "":
-		return badRequest("recipient.channelType is required: \"whatsapp\"")
-	case r.ChannelType != "whatsapp":
-		return invalid(CodeMissesMatchingChannel, fmt.Sprintf("recipient.channelType %q: the business has only whatsapp channels", r.ChannelType))
 	case r.ID == "" && r.UserID == "":
 		return invalid(CodePhoneNumberBadFormat, "recipient.id is required (E.164, or a bare BSUID such as US.13491208655302741918), or recipient.userId with a BSUID")
 	case strings.HasPrefix(r.ID, "bsuid:") || strings.HasPrefix(r.UserID, "bsuid:"):
@@ -347,6 +343,10 @@ func validateRecipient(r SessionRecipient) *apiError {
 		return invalid(CodePhoneNumberBadFormat, fmt.Sprintf("recipient.userId %q is not a BSUID (CC.id)", r.UserID))
 	case r.UserID != "" && validBareBSUID(r.ID) && r.ID != r.UserID:
 		return invalid(CodePhoneNumberBadFormat, "recipient.id and recipient.userId are different BSUIDs")
+	case r.ChannelType == "":
+		return badRequest("recipient.channelType is required: \"whatsapp\"")
+	case r.ChannelType != "whatsapp":
+		return invalid(CodeMissesMatchingChannel, fmt.Sprintf("recipient.channelType %q: the business has only whatsapp channels", r.ChannelType))
 	}
 	return nil
 }
