@@ -552,11 +552,11 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, business 
 		}
 		rec.OutsideWindow = !open
 	}
-	if readErr == nil {
-		note(decodeSessionLoose(raw))
-	}
 
 	if e, refused := s.admit(r, business, rec.At); refused {
+		if readErr == nil {
+			note(decodeSessionLoose(raw))
+		}
 		s.refuse(w, rec, e)
 		return
 	}
@@ -565,11 +565,13 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, business 
 		return
 	}
 	msg, bad := decodeSession(raw)
-	if bad == nil {
-		note(msg)
-		rec.Content, bad = s.validateSession(&msg)
-	}
 	if bad != nil {
+		note(decodeSessionLoose(raw))
+		s.refuse(w, rec, *bad)
+		return
+	}
+	note(msg)
+	if rec.Content, bad = s.validateSession(&msg); bad != nil {
 		s.refuse(w, rec, *bad)
 		return
 	}

@@ -833,3 +833,42 @@ func TestWindowStore(t *testing.T) {
 		t.Errorf("stranger %+v", w)
 	}
 }
+
+// BenchmarkHandlerByKind measures the fake's own cost per accepted send, without the network,
+// on each endpoint: the session body is read twice (camelCase keys, then strictly), so it
+// costs more than a template's.
+func BenchmarkHandlerByKind(b *testing.B) {
+	bodies := map[string]func(n string) string{
+		KindTemplate: func(n string) string {
+			return `{"number":"` + n + `","templateName":"promo","language":"en","parameters":[{"name":"body_1","value":"Ana"}]}`
+		},
+		KindSession: func(n string) string {
+			return `{"recipient":{"id":"` + n + `","channelType":"whatsapp"},"message":{"text":"Your order shipped."},"callbackData":{"r":"1"}}`
+		},
+	}
+	paths := map[string]string{KindTemplate: connectly.SendPath(testBusiness), KindSession: sessionPath(testBusiness)}
+	for _, kind := range []string{KindTemplate, KindSession} {
+		b.Run(kind, func(b *testing.B) {
+			s, err := New(Config{BusinessID: testBusiness, APIKey: testKey, RateLimit: -1, MaxReceived: 1000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			const numbers = 1000
+			reqs := make([]string, numbers)
+			for i := range reqs {
+				n := fmt.Sprintf("+1555%07d", i)
+				_ = s.OpenWindow(n, time.Time{})
+				reqs[i] = bodies[kind](n)
+			}
+			for i := 0; b.Loop(); i++ {
+				req := httptest.NewRequest(http.MethodPost, paths[kind], strings.NewReader(reqs[i%numbers]))
+				req.Header.Set("X-API-Key", testKey)
+				w := httptest.NewRecorder()
+				s.Handler().ServeHTTP(w, req)
+				if w.Code != 200 {
+					b.Fatalf("%d %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
+}
