@@ -27,11 +27,14 @@ func (a *app) fakeConnectlyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fake-connectly",
 		Short: "Serve a local fake of the Connectly API with fault injection (for demos and tests)",
-		Long: `Serve a local fake of the Connectly API: the template send endpoint with the real path,
-X-API-Key auth, validation, error bodies and 200 requests/s limit, plus get/templates.
+		Long: `Serve a local fake of the Connectly API: the template and session send endpoints with the
+real paths, X-API-Key auth, validation, error bodies and 200 requests/s limit, plus get/templates.
+Session messages are accepted only inside the customer's 24-hour window, which the fake's own
+reply webhooks open (or POST /_fake/windows, without a webhook).
 --faults demo injects the demo's fault mix; --faults FILE reads a JSON list of rules.
 Control endpoints for tests: GET /_fake/received, GET /_fake/stats, GET /_fake/accepted,
-POST /_fake/reset, GET and POST /_fake/rules and /_fake/replies, POST /_fake/inbound.
+POST /_fake/reset, GET and POST /_fake/rules and /_fake/replies, POST /_fake/inbound,
+GET, POST and DELETE /_fake/windows.
 --webhooks demo calls signed delivery_status and messages webhooks for accepted messages, at
 --webhook-url or at the addresses registered through the fake's webhook API.`,
 		Args: cobra.NoArgs,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // controlPrefix starts the paths of the control endpoints. They need no API key.
@@ -24,7 +25,12 @@ const controlPrefix = "/_fake/"
 //	GET  /_fake/replies   JSON array of the current replies
 //	POST /_fake/replies   SetReplies with a JSON array of replies; 400 when invalid
 //	POST /_fake/inbound   Inbound with {"number": ..., "text" or "button", "payload", "shape"};
-//	                      answers {"shape": ...}; 400 when it cannot be sent
+//	                      answers {"shape": ...}; 400 when it cannot be sent. It opens the
+//	                      number's 24-hour window.
+//	GET  /_fake/windows   JSON array of Window: every customer who wrote, and their window
+//	POST /_fake/windows   OpenWindow with {"number": ..., "at": RFC 3339 time, optional}, no
+//	                      webhook; answers the Window; 400 for a bad number or time
+//	DELETE /_fake/windows ClearWindows; answers {}
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, controlPrefix)
 	method := http.MethodGet
@@ -34,6 +40,10 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	case "rules", "replies":
 		if r.Method == http.MethodPost {
 			method = http.MethodPost
+		}
+	case "windows":
+		if r.Method == http.MethodPost || r.Method == http.MethodDelete {
+			method = r.Method
 		}
 	case "received", "stats", "accepted":
 	default:
@@ -80,6 +90,21 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"shape": shape})
+	case name == "windows" && method == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.Windows())
+	case name == "windows" && method == http.MethodDelete:
+		s.ClearWindows()
+		writeJSON(w, http.StatusOK, struct{}{})
+	case name == "windows":
+		var in windowRequest
+		if !decodeControl(w, r, &in) {
+			return
+		}
+		if err := s.OpenWindow(in.Number, in.At); err != nil {
+			writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, s.WindowOf(in.Number))
 	default: // POST rules
 		var rules []Rule
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
@@ -101,6 +126,12 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 type inboundRequest struct {
 	Number string `json:"number"`
 	Reply
+}
+
+// windowRequest is the body of POST /_fake/windows.
+type windowRequest struct {
+	Number string    `json:"number"`
+	At     time.Time `json:"at"`
 }
 
 // decodeControl reads a control request's JSON body strictly, answering 400 when it cannot.
@@ -190,6 +221,30 @@ func (c Remote) Inbound(ctx context.Context, number string, r Reply) (string, er
 	}
 	err = c.call(ctx, http.MethodPost, "inbound", body, &out)
 	return out.Shape, err
+}
+
+// OpenWindow records an inbound message from number at at (zero: the fake's now) without
+// a webhook, and returns the number's window.
+func (c Remote) OpenWindow(ctx context.Context, number string, at time.Time) (Window, error) {
+	body, err := json.Marshal(windowRequest{Number: number, At: at})
+	if err != nil {
+		return Window{}, fmt.Errorf("fakeconnectly: encode window: %w", err)
+	}
+	var out Window
+	err = c.call(ctx, http.MethodPost, "windows", body, &out)
+	return out, err
+}
+
+// Windows returns the window of every customer the fake has had an inbound message from.
+func (c Remote) Windows(ctx context.Context) ([]Window, error) {
+	var out []Window
+	err := c.call(ctx, http.MethodGet, "windows", nil, &out)
+	return out, err
+}
+
+// ClearWindows makes the fake forget every inbound message.
+func (c Remote) ClearWindows(ctx context.Context) error {
+	return c.call(ctx, http.MethodDelete, "windows", nil, nil)
 }
 
 func (c Remote) call(ctx context.Context, method, name string, body []byte, out any) error {

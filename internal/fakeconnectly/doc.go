@@ -1,31 +1,73 @@
 // Package fakeconnectly is a local stand-in for the Connectly messaging API, used by Herald's
-// demo, tests and benchmarks. It is built from the provider reference (sections 1 to 5, 7
-// and 8), not from Herald's client: it answers in every shape the reference allows, also
-// the ones a client may not expect.
+// demo, tests and benchmarks. It is built from the provider reference (sections 1 to 8 and
+// 10), not from Herald's client: it answers in every shape the reference allows, also the
+// ones a client may not expect.
 //
 // A Server answers these endpoints the way the reference describes them:
 //
 //	POST /v1/businesses/{businessId}/send/whatsapp_templated_messages
+//	POST /v1/businesses/{businessId}/send/messages
 //	POST /v1/businesses/{businessId}/get/templates
 //	POST, GET, PUT, DELETE the webhook registrations (create/webhooks, webhooks, ...)
 //
 // A send is checked in the same order every time: the X-API-Key header (401), the business id
 // in the path (404), the per-business token bucket (429), the JSON body and its fields (400 with
 // a documented error code), then the fault-injection rules, and finally it is accepted with a
-// fresh 26-character ULID-style message id. Every JSON error answer carries the documented
+// fresh 26-character ULID-style message id, answered {"id": "..."}. Both send endpoints draw
+// from the one token bucket (Connectly's 200 requests/s applies to each; the fake counts
+// them together, the stricter reading). Every JSON error answer carries the documented
 // error body (message, type, code, userTitle, userMessage, cntTraceId, details). The rate
 // limit's 429 carries ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED (every Connectly error
 // body has a code), or no body at all with Config.RateLimitBody = BodyEmpty; no answer ever
 // carries Retry-After.
 //
-// Rules inject faults deterministically: they pick recipients by exact number, suffix,
-// template, or a stable hash of the number (Percent, with a Salt so two rules pick different
-// people), and answer with an error code, an HTTP status, extra latency, or a lost response
-// (the message is accepted and the connection is closed without an answer, the case that
-// makes a send's outcome unknown to Herald). Times limits a fault to the first N matching
-// requests of each number, which models "fails twice, then succeeds".
+// A session send (send/messages, reference 3 and 3.1) has recipient {id, channelType, name?}
+// with an E.164 number or a bare BSUID in id (or a BSUID in userId), an optional sender
+// OBJECT {id, channelType}, callbackData, campaignName, and a message with an optional id and
+// exactly one content kind: text, attachments (one), location, listMessage,
+// replyButtonMessage, singleProductMessage or multiProductMessage; text is also the body of a
+// list, reply buttons or products and may go with an attachment. snake_case spellings
+// (list_message, reply_button_message, channel_type, ...) are read too. The body is decoded
+// strictly, and refused with the documented code where one exists:
 //
-// The answer shapes of the send endpoint, and the rule (JSON form) that gives each:
+//	no recipient id, not E.164 / bare BSUID  ERROR_CODE_PHONE_NUMBER_BAD_FORMAT
+//	sender a string, not the business's      ERROR_CODE_INVALID_SENDER_ID
+//	channelType other than whatsapp          ERROR_CODE_BUSINESS_MISSES_MATCHING_CHANNEL
+//	no content, empty text, no body          ERROR_CODE_MESSAGE_TEXT_EMPTY
+//	two attachments                          ERROR_CODE_MESSAGE_ATTACHMENTS_NUMBER_INVALID
+//	empty attachment url                     ERROR_CODE_MESSAGE_ATTACHMENT_EMPTY
+//	url not an absolute http(s) URL          ERROR_CODE_MESSAGE_ATTACHMENT_INVALID
+//
+// and otherwise (malformed JSON, unknown fields, two content kinds, text over 4,096
+// characters, 0 or more than 3 reply buttons, a button over 20 characters, more than 10 list
+// rows, callbackData over 1,024 bytes...) with 400 ERROR_TYPE_INVALID_REQUEST and an empty
+// code: the reference has no code for these (inferred). testdata/session holds one exact
+// request and answer per case.
+//
+// The 24-hour window. A session send is accepted only while the recipient's window is open:
+// from an inbound message at T until T+24h, on the fake's Clock. The fake knows of inbound
+// messages only from itself: the replies it sends as messages webhooks (Replies; the window
+// opens at the reply's time, whether or not the receiver takes the call), Inbound, and
+// OpenWindow, which opens one without a webhook. A customer who never wrote is answered 400
+// ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION; one whose window has closed, the
+// reference's own example body (4.1): 400, ERROR_TYPE_DEADLINE_EXCEEDED,
+// ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW. Config.WindowAnswer gives the closed
+// window as a 504 instead, or as ERROR_TYPE_FAILED_PRECONDITION; Config.IgnoreWindow turns the
+// check off. The window is checked after the body and before the rules, so a rule never
+// sends a message outside a window. A BSUID customer is the same whether written bare
+// ("US.123", a session recipient) or prefixed ("bsuid:US.123", a template number).
+//
+// Rules inject faults deterministically, on both send endpoints: they pick sends by exact
+// number, suffix, template, endpoint (Kind: template or session; a rule with a Template
+// never matches a session send) or a stable hash of the number (Percent, with a Salt so two
+// rules pick different people), and answer with an error code, an HTTP status, extra
+// latency, or a lost response (the message is accepted and the connection is closed without
+// an answer, the case that makes a send's outcome unknown to Herald). Times limits a fault
+// to the first N matching requests of each number, which models "fails twice, then
+// succeeds".
+//
+// The answer shapes of the send endpoints, and the rule (JSON form) that gives each (add
+// "kind": "session" to limit one to session sends):
 //
 //	500 + JSON error body, not sent        {"status": 500}
 //	500 + JSON error body, message sent    {"status": 500, "sent": true}
@@ -60,9 +102,15 @@
 // given number, in a given shape; SetReplies changes the replies while the fake runs.
 // DemoWebhooks is the demo's webhook mix.
 //
-// Everything received is recorded. Tests in the same process read it with Received, Stats,
-// AcceptedCount and AcceptedCounts; tests that run the fake in another process use the
-// control endpoints, for which Remote is a small client:
+// Everything received is recorded, with its Kind (template or session) and, for a session
+// send, its content kind and its whole body (Received.Session). A session request made when
+// its recipient's window was closed is flagged OutsideWindow whatever it was answered (even
+// 429 or 401), so "no request outside a window" is Stats().OutsideWindow == 0. AcceptedCount
+// counts a number's messages on both endpoints. Accepted session messages get delivery
+// webhooks like template ones, and their readers may reply, which opens their windows anew.
+// Tests in the same process read the record with Received, Stats, AcceptedCount and
+// AcceptedCounts, and the windows with WindowOf and Windows; tests that run the fake in
+// another process use the control endpoints, for which Remote is a small client:
 //
 //	GET  /_fake/received   the record of every send
 //	GET  /_fake/stats      the totals
@@ -71,4 +119,8 @@
 //	GET, POST /_fake/rules    the rules
 //	GET, POST /_fake/replies  the replies
 //	POST /_fake/inbound    {"number", "text" or "button", "payload", "shape"}: send one reply
+//	                       (it opens the number's window)
+//	GET  /_fake/windows    every customer who wrote, and their window
+//	POST /_fake/windows    {"number", "at"?}: open a window without a webhook
+//	DELETE /_fake/windows  forget every inbound message (Reset keeps them)
 package fakeconnectly

@@ -14,6 +14,10 @@ const (
 	TypeInvalidRequest   = "ERROR_TYPE_INVALID_REQUEST"
 	TypeDeadlineExceeded = "ERROR_TYPE_DEADLINE_EXCEEDED"
 	TypeUnspecified      = "ERROR_TYPE_UNSPECIFIED"
+	// TypeFailedPrecondition is in no Connectly document: public client code treats it on a
+	// session send as "cannot send now" (reference 3.1). The fake answers it only when
+	// asked to (Config.WindowAnswer, or a Rule's Code).
+	TypeFailedPrecondition = "ERROR_TYPE_FAILED_PRECONDITION"
 )
 
 // Error codes the fake itself answers with when it validates a send.
@@ -24,6 +28,15 @@ const (
 	CodeInvalidSenderID      = "ERROR_CODE_INVALID_SENDER_ID"
 	CodeSelfInvalid          = "ERROR_CODE_MESSAGE_SELF_INVALID"
 	CodeUnspecified          = "ERROR_CODE_UNSPECIFIED"
+
+	// The session endpoint's own codes (reference 3 and 4.3).
+	CodeAttachmentsNumberInvalid = "ERROR_CODE_MESSAGE_ATTACHMENTS_NUMBER_INVALID"
+	CodeTextEmpty                = "ERROR_CODE_MESSAGE_TEXT_EMPTY"
+	CodeAttachmentEmpty          = "ERROR_CODE_MESSAGE_ATTACHMENT_EMPTY"
+	CodeAttachmentInvalid        = "ERROR_CODE_MESSAGE_ATTACHMENT_INVALID"
+	CodeMissesMatchingChannel    = "ERROR_CODE_BUSINESS_MISSES_MATCHING_CHANNEL"
+	CodeOutsideWindow            = "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW"
+	CodeNoConversation           = "ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION"
 )
 
 // CodeCanceled is the ErrorCode recorded for a request whose client went away while a rule's
@@ -115,6 +128,17 @@ func invalid(code, message string) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Code: code, Message: message}
 }
 
+// badRequest is the session endpoint's answer to a body that breaks a rule no documented
+// code names (a malformed body, a limit of WhatsApp's such as 3 reply buttons): 400,
+// ERROR_TYPE_INVALID_REQUEST and an empty code. (inferred) The reference has no code for
+// these: ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID means a template's parameters and a
+// session message has none, and ERROR_CODE_UNSPECIFIED is an internal error a client would
+// retry. A 400 without a known code is the reference's "request bug, do not retry" (4.4).
+// The record keys it HTTP_400.
+func badRequest(message string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: message}
+}
+
 // codeInfo says how a Rule.Code is answered: the body type, the HTTP status and the message.
 type codeInfo struct {
 	Type    string
@@ -153,6 +177,9 @@ var typeTable = map[string]codeInfo{
 	TypeInvalidRequest:   {TypeInvalidRequest, 400, "The request is invalid"},
 	TypeDeadlineExceeded: {TypeDeadlineExceeded, 400, "Failed to send a message because more than 24 hours have passed since the customer last replied"},
 	TypeUnspecified:      {TypeUnspecified, 500, "Internal server error"},
+	// (inferred) Status and message: no document shows this type; 400 is what a gRPC
+	// FAILED_PRECONDITION becomes behind grpc-gateway.
+	TypeFailedPrecondition: {TypeFailedPrecondition, 400, "The message cannot be sent now: the customer's 24-hour window is not open"},
 }
 
 // codeError builds the answer of a Rule with Code set; status, when not zero, replaces the

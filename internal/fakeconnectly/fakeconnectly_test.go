@@ -468,7 +468,8 @@ func TestPathsAndMethods(t *testing.T) {
 	}{
 		{http.MethodGet, connectly.SendPath(testBusiness), 405},
 		{http.MethodPut, "/v1/businesses/" + testBusiness + "/get/templates", 405},
-		{http.MethodPost, "/v1/businesses/" + testBusiness + "/send/messages", 404},
+		{http.MethodGet, "/v1/businesses/" + testBusiness + "/send/messages", 405},
+		{http.MethodPost, "/v1/businesses/" + testBusiness + "/send/campaigns", 404},
 		{http.MethodPost, "/v1/businesses/", 404},
 		{http.MethodPost, "/v2/businesses/" + testBusiness + "/send/whatsapp_templated_messages", 404},
 		{http.MethodGet, "/", 404},

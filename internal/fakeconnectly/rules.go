@@ -47,8 +47,12 @@ type Rule struct {
 	Percent float64
 	// Salt is mixed into the Percent hash so that different rules pick different people.
 	Salt string
-	// Template matches sends whose templateName equals it.
+	// Template matches sends whose templateName equals it; a rule with a Template never
+	// matches a session send, which has no template.
 	Template string
+	// Kind matches one endpoint: KindTemplate (send/whatsapp_templated_messages) or
+	// KindSession (send/messages). Empty matches both.
+	Kind string
 
 	// Code answers with this Connectly error code (or error type) and the documented body:
 	// ERROR_TYPE_AUTHENTICATION and its codes with 401, ERROR_CODE_UNSPECIFIED and
@@ -102,9 +106,18 @@ func HashBucket(salt, number string) int {
 	return int(h % 10000)
 }
 
-// Matches reports whether the rule's match fields select a send of templateName to number.
-// It ignores Times.
+// Matches reports whether the rule's match fields select a template send of templateName to
+// number. It ignores Times.
 func (r Rule) Matches(number, templateName string) bool {
+	return r.MatchesSend(KindTemplate, number, templateName)
+}
+
+// MatchesSend reports whether the rule's match fields select a send of kind (KindTemplate or
+// KindSession) to number; templateName is "" for a session send. It ignores Times.
+func (r Rule) MatchesSend(kind, number, templateName string) bool {
+	if r.Kind != "" && r.Kind != kind {
+		return false
+	}
 	if len(r.Numbers) > 0 && !slices.Contains(r.Numbers, number) {
 		return false
 	}
@@ -139,6 +152,8 @@ func (r Rule) validate() error {
 	switch {
 	case r.Percent < 0 || r.Percent > 100:
 		return fmt.Errorf("percent %v is outside 0..100", r.Percent)
+	case r.Kind != "" && r.Kind != KindTemplate && r.Kind != KindSession:
+		return fmt.Errorf("kind %q: want %s, %s or empty for both", r.Kind, KindTemplate, KindSession)
 	case r.Times < 0:
 		return fmt.Errorf("times %d is negative", r.Times)
 	case r.Latency < 0:
@@ -190,7 +205,10 @@ func compileRules(rules []Rule) []*compiledRule {
 	return out
 }
 
-func (cr *compiledRule) matches(number, templateName string) bool {
+func (cr *compiledRule) matches(kind, number, templateName string) bool {
+	if cr.Kind != "" && cr.Kind != kind {
+		return false
+	}
 	if cr.numbers != nil {
 		if _, ok := cr.numbers[number]; !ok {
 			return false
@@ -199,11 +217,12 @@ func (cr *compiledRule) matches(number, templateName string) bool {
 	return cr.Rule.matchesRest(number, templateName)
 }
 
-// pickLocked returns the rule that applies to a send, counting the use against its Times,
-// or false when none does. The caller holds s.mu.
-func pickLocked(rules []*compiledRule, number, templateName string) (Rule, bool) {
+// pickLocked returns the rule that applies to a send of kind, counting the use against its
+// Times, or false when none does. Times counts a number's sends on both endpoints unless the
+// rule has a Kind. The caller holds s.mu.
+func pickLocked(rules []*compiledRule, kind, number, templateName string) (Rule, bool) {
 	for _, cr := range rules {
-		if !cr.matches(number, templateName) {
+		if !cr.matches(kind, number, templateName) {
 			continue
 		}
 		if cr.Times > 0 {
@@ -225,6 +244,7 @@ type ruleJSON struct {
 	Percent      float64  `json:"percent,omitempty"`
 	Salt         string   `json:"salt,omitempty"`
 	Template     string   `json:"template,omitempty"`
+	Kind         string   `json:"kind,omitempty"`
 	Code         string   `json:"code,omitempty"`
 	Status       int      `json:"status,omitempty"`
 	Latency      string   `json:"latency,omitempty"`
@@ -237,7 +257,7 @@ type ruleJSON struct {
 // MarshalJSON writes the rule with camelCase field names and Latency as a duration string.
 func (r Rule) MarshalJSON() ([]byte, error) {
 	w := ruleJSON{
-		Numbers: r.Numbers, Suffix: r.Suffix, Percent: r.Percent, Salt: r.Salt, Template: r.Template,
+		Numbers: r.Numbers, Suffix: r.Suffix, Percent: r.Percent, Salt: r.Salt, Template: r.Template, Kind: r.Kind,
 		Code: r.Code, Status: r.Status, LoseResponse: r.LoseResponse, Body: r.Body, Sent: r.Sent, Times: r.Times,
 	}
 	if r.Latency != 0 {
@@ -263,7 +283,7 @@ func (r *Rule) UnmarshalJSON(b []byte) error {
 		lat = d
 	}
 	*r = Rule{
-		Numbers: w.Numbers, Suffix: w.Suffix, Percent: w.Percent, Salt: w.Salt, Template: w.Template,
+		Numbers: w.Numbers, Suffix: w.Suffix, Percent: w.Percent, Salt: w.Salt, Template: w.Template, Kind: w.Kind,
 		Code: w.Code, Status: w.Status, Latency: lat, LoseResponse: w.LoseResponse, Body: w.Body, Sent: w.Sent, Times: w.Times,
 	}
 	return nil

@@ -27,7 +27,7 @@ const (
 	TemplateRejected = "MESSAGE_TEMPLATE_STATUS_REJECTED"
 )
 
-// DefaultRateLimit is Connectly's documented limit on the send endpoint, in requests/second.
+// DefaultRateLimit is Connectly's documented limit on each send endpoint, in requests/second.
 const DefaultRateLimit = 200
 
 // maxBody bounds a request body the fake reads.
@@ -42,8 +42,9 @@ type Config struct {
 	// Required.
 	APIKey string
 	// RateLimit is the number of sends per second the business may make, as a token bucket
-	// holding one second's worth (burst == RateLimit); excess sends get 429. 0 means
-	// DefaultRateLimit, -1 disables the limit.
+	// holding one second's worth (burst == RateLimit); excess sends get 429. Template and
+	// session sends take from the same bucket. 0 means DefaultRateLimit, -1 disables the
+	// limit.
 	RateLimit int
 	// RateLimitBody is the body shape of the rate limit's 429: BodyError (the default:
 	// Connectly's JSON error body with ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED) or
@@ -67,6 +68,13 @@ type Config struct {
 	// Webhooks makes the fake call signed webhooks for accepted messages (see WebhookConfig).
 	// Nothing is sent while its Secret is empty.
 	Webhooks WebhookConfig
+	// WindowAnswer is how a session send to a customer whose 24-hour window is closed is
+	// answered: WindowAnswerCodes (the default, "" too), WindowAnswerDeadline504 or
+	// WindowAnswerPrecondition.
+	WindowAnswer string
+	// IgnoreWindow accepts session sends whatever the window (for benchmarks of the send
+	// path). The record still flags those made outside a window (Received.OutsideWindow).
+	IgnoreWindow bool
 }
 
 // Template is one template translation that exists on the fake business.
@@ -82,14 +90,28 @@ type Template struct {
 	Body string
 }
 
-// Received is the record of one request to the send endpoint.
+// Received is the record of one request to a send endpoint.
 type Received struct {
 	// At is the Clock time the request arrived.
 	At time.Time `json:"at"`
-	// Number is the request's recipient ("" when the body could not be read).
+	// Kind is the endpoint: KindTemplate or KindSession.
+	Kind string `json:"kind"`
+	// Number is the request's recipient ("" when the body could not be read). A session
+	// send's BSUID recipient is written "bsuid:CC.id", as a template send writes it.
 	Number string `json:"number"`
-	// Message is the decoded body (best effort for requests refused before validation).
+	// Message is the decoded body (best effort for requests refused before validation). For
+	// a session send it holds what both endpoints share: number (the recipient), sender
+	// (sender.id), callbackData and campaignName; the whole body is in Session.
 	Message connectly.TemplateMessage `json:"message"`
+	// Session is a session send's decoded body (best effort for requests refused before
+	// validation); nil for a template send.
+	Session *SessionMessage `json:"session,omitempty"`
+	// Content is a validated session send's content kind (ContentText, ContentAttachments...).
+	Content string `json:"content,omitempty"`
+	// OutsideWindow is set on a session send made when its recipient had no open 24-hour
+	// window, whatever the answer: the window's own refusal, or an earlier 401, 404, 429 or
+	// 400. A sender that respects the window never has one.
+	OutsideWindow bool `json:"outsideWindow,omitempty"`
 	// Status is the HTTP status answered; 0 when no answer was written (LoseResponse, or the
 	// client went away during a rule's Latency).
 	Status int `json:"status"`
@@ -112,10 +134,16 @@ func (r Received) Accepted() bool { return r.MessageID != "" }
 // SentDespiteError reports whether the message went out although the answer was an error.
 func (r Received) SentDespiteError() bool { return r.MessageID != "" && r.ErrorCode != "" }
 
-// Stats are the totals of the send endpoint since New or the last Reset.
+// Stats are the totals of the send endpoints since New or the last Reset.
 type Stats struct {
-	// Requests counts every request to the send path, whatever the answer.
+	// Requests counts every request to either send path, whatever the answer.
 	Requests int `json:"requests"`
+	// Sessions counts the requests to send/messages among Requests, SessionsAccepted the
+	// session messages among Accepted, and OutsideWindow the session requests made outside
+	// the recipient's window (Received.OutsideWindow).
+	Sessions         int `json:"sessions"`
+	SessionsAccepted int `json:"sessionsAccepted"`
+	OutsideWindow    int `json:"outsideWindow"`
 	// Accepted counts the messages taken as sent, including those whose answer was lost and
 	// those sent despite an error answer.
 	Accepted int `json:"accepted"`
@@ -150,6 +178,10 @@ type Server struct {
 	maxRecords int
 	clock      func() time.Time
 	handler    http.Handler
+	// windows holds the customers' inbound message times; its lock is a leaf.
+	windows      *windowStore
+	windowAnswer string
+	ignoreWindow bool
 
 	mu       sync.Mutex
 	rules    []*compiledRule
@@ -185,6 +217,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RateLimitBody != "" && cfg.RateLimitBody != BodyError && cfg.RateLimitBody != BodyEmpty {
 		return nil, fmt.Errorf("fakeconnectly: rate limit body %q: want %s or %s", cfg.RateLimitBody, BodyError, BodyEmpty)
 	}
+	if !validWindowAnswer(cfg.WindowAnswer) {
+		return nil, fmt.Errorf("fakeconnectly: window answer %q: want %s, %s or %s", cfg.WindowAnswer,
+			WindowAnswerCodes, WindowAnswerDeadline504, WindowAnswerPrecondition)
+	}
 	s := &Server{
 		businessID: cfg.BusinessID,
 		apiKey:     []byte(cfg.APIKey),
@@ -195,6 +231,10 @@ func New(cfg Config) (*Server, error) {
 		maxRecords: cfg.MaxReceived,
 		clock:      cfg.Clock,
 		rules:      compileRules(cfg.Rules),
+
+		windows:      newWindowStore(),
+		windowAnswer: cfg.WindowAnswer,
+		ignoreWindow: cfg.IgnoreWindow,
 	}
 	if s.clock == nil {
 		s.clock = time.Now
@@ -223,7 +263,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("fakeconnectly: %w", err)
 	}
 	if cfg.Webhooks.Secret != "" {
-		s.hooks = newEmitter(cfg.Webhooks, s.clock)
+		s.hooks = newEmitter(cfg.Webhooks, s.clock, s.windows)
 	}
 	s.resetLocked()
 	s.handler = http.HandlerFunc(s.serveHTTP)
@@ -350,7 +390,8 @@ func (s *Server) Rules() []Rule {
 }
 
 // Reset forgets the record, the totals, the accepted counts and the rules' Times counts,
-// and refills the rate limit's bucket. The rules themselves stay.
+// and refills the rate limit's bucket. The rules and the customers' windows stay
+// (ClearWindows forgets those).
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -396,6 +437,15 @@ func (s *Server) allowLocked(now time.Time) bool {
 // recordLocked adds a send to the record and the totals.
 func (s *Server) recordLocked(rec Received) {
 	s.stats.Requests++
+	if rec.Kind == KindSession {
+		s.stats.Sessions++
+		if rec.MessageID != "" {
+			s.stats.SessionsAccepted++
+		}
+		if rec.OutsideWindow {
+			s.stats.OutsideWindow++
+		}
+	}
 	if rec.Status != 0 {
 		s.stats.Statuses[rec.Status]++
 	}
@@ -445,6 +495,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.handleSend(w, r, business)
+	case "send/messages":
+		if !requirePost(w, r) {
+			return
+		}
+		s.handleSession(w, r, business)
 	case "get/templates":
 		if !requirePost(w, r) {
 			return
@@ -496,7 +551,7 @@ func (s *Server) admit(r *http.Request, business string, now time.Time) (apiErro
 
 // handleSend answers POST /v1/businesses/{businessId}/send/whatsapp_templated_messages.
 func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, business string) {
-	rec := Received{At: s.clock()}
+	rec := Received{At: s.clock(), Kind: KindTemplate}
 	raw, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 
 	if e, refused := s.admit(r, business, rec.At); refused {
@@ -521,9 +576,14 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, business str
 		s.refuse(w, rec, *bad)
 		return
 	}
+	s.answer(w, r, rec, msg.TemplateName)
+}
 
+// answer applies the rules to a valid send (templateName is "" for a session send) and
+// accepts it, refuses it, delays it or loses its answer.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, templateName string) {
 	s.mu.Lock()
-	rule, _ := pickLocked(s.rules, msg.Number, msg.TemplateName) // the zero Rule when none matches
+	rule, _ := pickLocked(s.rules, rec.Kind, rec.Number, templateName) // the zero Rule when none matches
 	if rule.Latency == 0 && !rule.LoseResponse && rule.Code == "" && rule.Status < 300 {
 		// The common case: accept under the same lock.
 		s.acceptLocked(&rec, cmp.Or(rule.Status, http.StatusOK))

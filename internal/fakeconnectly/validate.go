@@ -194,21 +194,27 @@ func (s *Server) validate(msg *connectly.TemplateMessage) *apiError {
 // validateSender checks the optional sender: E.164, one of Config.Senders when those are
 // set, required when the business has several, and not the recipient.
 func (s *Server) validateSender(msg *connectly.TemplateMessage) *apiError {
-	if msg.Sender == "" {
+	return s.checkSender(msg.Sender, msg.Number, "sender")
+}
+
+// checkSender checks a sender number (empty when none is given) against the recipient;
+// field names it in the messages ("sender", or "sender.id" for a session send).
+func (s *Server) checkSender(sender, recipient, field string) *apiError {
+	if sender == "" {
 		if len(s.senders) > 1 {
-			return invalid(CodeInvalidSenderID, "sender is required: the business has more than one WhatsApp number")
+			return invalid(CodeInvalidSenderID, field+" is required: the business has more than one WhatsApp number")
 		}
 		return nil
 	}
-	if !validE164(msg.Sender) {
-		return invalid(CodeInvalidSenderID, fmt.Sprintf("sender %q is not an E.164 number", msg.Sender))
+	if !validE164(sender) {
+		return invalid(CodeInvalidSenderID, fmt.Sprintf("%s %q is not an E.164 number", field, sender))
 	}
 	if len(s.senders) > 0 {
-		if _, ok := s.senders[msg.Sender]; !ok {
-			return invalid(CodeInvalidSenderID, fmt.Sprintf("sender %s is not a WhatsApp number of this business", msg.Sender))
+		if _, ok := s.senders[sender]; !ok {
+			return invalid(CodeInvalidSenderID, fmt.Sprintf("%s %s is not a WhatsApp number of this business", field, sender))
 		}
 	}
-	if msg.Sender == msg.Number {
+	if sender == recipient {
 		return invalid(CodeSelfInvalid, "the recipient is the sender")
 	}
 	return nil

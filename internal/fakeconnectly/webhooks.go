@@ -265,14 +265,17 @@ type hookMessage struct {
 // emitter plans, schedules and sends webhook calls. Its mutex is taken after Server.mu,
 // never before.
 type emitter struct {
-	cfg    WebhookConfig
-	hc     *http.Client
-	clock  func() time.Time
-	ids    *idGen
-	wake   chan struct{}
-	work   chan *hookEvent
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg   WebhookConfig
+	hc    *http.Client
+	clock func() time.Time
+	// windows learns of every inbound message the emitter plans: the customer wrote at its
+	// due time, whether or not the receiver takes the call.
+	windows *windowStore
+	ids     *idGen
+	wake    chan struct{}
+	work    chan *hookEvent
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 
 	mu       sync.Mutex
 	rng      *rand.Rand
@@ -290,7 +293,7 @@ type emitter struct {
 	last map[string]Received
 }
 
-func newEmitter(cfg WebhookConfig, clock func() time.Time) *emitter {
+func newEmitter(cfg WebhookConfig, clock func() time.Time, windows *windowStore) *emitter {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
@@ -309,7 +312,7 @@ func newEmitter(cfg WebhookConfig, clock func() time.Time) *emitter {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &emitter{
-		cfg: cfg, hc: hc, clock: clock, ids: &idGen{}, wake: make(chan struct{}, 1), work: make(chan *hookEvent),
+		cfg: cfg, hc: hc, clock: clock, windows: windows, ids: &idGen{}, wake: make(chan struct{}, 1), work: make(chan *hookEvent),
 		cancel: cancel, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		regs: map[string]connectly.Webhook{}, messages: map[string]*hookMessage{},
 		stats:   WebhookStats{ByStatus: map[string]int{}, Replies: map[string]int{}},
@@ -437,8 +440,10 @@ func (e *emitter) shapeLocked(i int, r Reply) string {
 	return r.Shape
 }
 
-// replyEventLocked plans an inbound message in shape from the recipient of rec, due at due.
+// replyEventLocked plans an inbound message in shape from the recipient of rec, due at due,
+// and opens the customer's 24-hour window from due.
 func (e *emitter) replyEventLocked(rec Received, r Reply, shape string, due time.Time) *hookEvent {
+	e.windows.add(rec.Number, due)
 	return &hookEvent{due: due, topic: connectly.TopicMessages, msgID: rec.MessageID, status: "reply", shape: shape,
 		body: replyBody(rec, r.label(), r.payload(), shape, e.ids.next(due), due)}
 }
@@ -896,7 +901,7 @@ func (s *Server) serveWebhookAPI(w http.ResponseWriter, r *http.Request, busines
 	// A fake without webhooks still keeps registrations.
 	s.mu.Lock()
 	if s.hooks == nil {
-		s.hooks = newEmitter(WebhookConfig{}, s.clock)
+		s.hooks = newEmitter(WebhookConfig{}, s.clock, s.windows)
 	}
 	e := s.hooks
 	s.mu.Unlock()

@@ -1,0 +1,176 @@
+package fakeconnectly
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SessionWindow is how long a customer's inbound message lets the business send session
+// messages: 24 hours from the message (reference 3 and 3.1).
+const SessionWindow = 24 * time.Hour
+
+// How a session send to a customer whose window is closed is answered (Config.WindowAnswer).
+const (
+	// WindowAnswerCodes is the default: 400 with the documented codes. A customer who never
+	// wrote gets ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION
+	// (ERROR_TYPE_INVALID_REQUEST); one whose last message is 24 hours old or older gets the
+	// reference's own example body (4.1): ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW,
+	// ERROR_TYPE_DEADLINE_EXCEEDED, "Failed to send a message because more than 24 hours
+	// have passed since the customer last replied".
+	WindowAnswerCodes = "codes"
+	// WindowAnswerDeadline504 answers the expired window with the same body but HTTP 504,
+	// the status grpc-gateway's default mapping gives DEADLINE_EXCEEDED (reference 1, inferred
+	// there); the never-opened window stays a 400.
+	WindowAnswerDeadline504 = "deadline-504"
+	// WindowAnswerPrecondition answers both with 400 and ERROR_TYPE_FAILED_PRECONDITION, no
+	// code: the form public client code handles (reference 3.1), in no document.
+	WindowAnswerPrecondition = "failed-precondition"
+)
+
+func validWindowAnswer(a string) bool {
+	return a == "" || a == WindowAnswerCodes || a == WindowAnswerDeadline504 || a == WindowAnswerPrecondition
+}
+
+// Window is what the fake knows of one customer's 24-hour window.
+type Window struct {
+	// Number is the customer: an E.164 number or "bsuid:CC.id".
+	Number string `json:"number"`
+	// LastInbound is the time of the customer's latest inbound message at or before now
+	// (zero when none yet).
+	LastInbound time.Time `json:"lastInbound"`
+	// ClosesAt is LastInbound + SessionWindow (zero when there is no inbound message).
+	ClosesAt time.Time `json:"closesAt"`
+	// Open reports whether a session message may be sent now: LastInbound <= now < ClosesAt.
+	Open bool `json:"open"`
+}
+
+// windowStore keeps, per customer, the times of their inbound messages: the latest one at or
+// before the clock, and those planned for later (a reply event due after a delay). Its mutex
+// is a leaf: it is taken under Server.mu or emitter.mu, and takes no other lock.
+type windowStore struct {
+	mu      sync.Mutex
+	inbound map[string][]time.Time
+}
+
+func newWindowStore() *windowStore { return &windowStore{inbound: map[string][]time.Time{}} }
+
+// customerKey is the form the fake keys a customer by: E.164 as is, a BSUID with its
+// "bsuid:" prefix whether it came bare (a session recipient) or prefixed (a template number).
+func customerKey(n string) string {
+	if !strings.HasPrefix(n, "bsuid:") && validBSUID("bsuid:"+n) {
+		return "bsuid:" + n
+	}
+	return n
+}
+
+// validCustomer reports whether n names a customer: E.164, or a BSUID bare or prefixed.
+func validCustomer(n string) bool {
+	return validE164(n) || validBSUID(customerKey(n))
+}
+
+// add records an inbound message from the customer at at.
+func (ws *windowStore) add(number string, at time.Time) {
+	k := customerKey(number)
+	ws.mu.Lock()
+	ws.inbound[k] = append(ws.inbound[k], at)
+	ws.mu.Unlock()
+}
+
+// get returns the customer's window at now, forgetting inbound messages older than the
+// latest one at or before now.
+func (ws *windowStore) get(number string, now time.Time) Window {
+	k := customerKey(number)
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return ws.getLocked(k, now)
+}
+
+func (ws *windowStore) getLocked(k string, now time.Time) Window {
+	w := Window{Number: k}
+	times := ws.inbound[k]
+	for _, t := range times {
+		if !t.After(now) && t.After(w.LastInbound) {
+			w.LastInbound = t
+		}
+	}
+	if w.LastInbound.IsZero() {
+		return w
+	}
+	kept := times[:0]
+	for _, t := range times {
+		if !t.Before(w.LastInbound) {
+			kept = append(kept, t)
+		}
+	}
+	ws.inbound[k] = kept
+	w.ClosesAt = w.LastInbound.Add(SessionWindow)
+	w.Open = now.Before(w.ClosesAt)
+	return w
+}
+
+// all returns every customer's window at now, by number.
+func (ws *windowStore) all(now time.Time) []Window {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	out := make([]Window, 0, len(ws.inbound))
+	for k := range ws.inbound {
+		out = append(out, ws.getLocked(k, now))
+	}
+	slices.SortFunc(out, func(a, b Window) int { return strings.Compare(a.Number, b.Number) })
+	return out
+}
+
+func (ws *windowStore) clear() {
+	ws.mu.Lock()
+	ws.inbound = map[string][]time.Time{}
+	ws.mu.Unlock()
+}
+
+// OpenWindow records an inbound message from number at at (the zero time means now, on the
+// fake's clock) without sending any webhook: the customer's window is open until at + 24 h.
+// number is E.164 or a BSUID ("bsuid:US.123" or bare "US.123"). To open a window the way
+// Connectly would, with the messages webhook Herald receives, use Inbound.
+func (s *Server) OpenWindow(number string, at time.Time) error {
+	if !validCustomer(number) {
+		return fmt.Errorf("fakeconnectly: open window: %q is neither E.164 nor a BSUID", number)
+	}
+	if at.IsZero() {
+		at = s.clock()
+	}
+	s.windows.add(number, at)
+	return nil
+}
+
+// WindowOf returns number's window now, on the fake's clock.
+func (s *Server) WindowOf(number string) Window {
+	return s.windows.get(number, s.clock())
+}
+
+// Windows returns the window of every customer the fake has had an inbound message from (or
+// planned one for), by number.
+func (s *Server) Windows() []Window {
+	return s.windows.all(s.clock())
+}
+
+// ClearWindows forgets every inbound message: every window is closed and every customer is
+// one who never wrote. Reset keeps the windows; this does not touch the record.
+func (s *Server) ClearWindows() {
+	s.windows.clear()
+}
+
+// windowError is the answer to a session send whose recipient's window is closed; everWrote
+// tells the expired window from the never-opened one.
+func (s *Server) windowError(everWrote bool) apiError {
+	switch {
+	case s.windowAnswer == WindowAnswerPrecondition:
+		return codeError(TypeFailedPrecondition, 0)
+	case !everWrote:
+		return codeError(CodeNoConversation, 0)
+	case s.windowAnswer == WindowAnswerDeadline504:
+		return codeError(CodeOutsideWindow, 504)
+	}
+	return codeError(CodeOutsideWindow, 0)
+}
