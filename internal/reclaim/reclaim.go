@@ -122,11 +122,11 @@ func (r *Reclaimer) Stop() {
 // Sweep requeues, once, every watched task no live server holds whose lease went stale, and
 // returns how many it moved.
 func (r *Reclaimer) Sweep(ctx context.Context) (int, error) {
-	held, err := r.heldByLiveServers(ctx)
+	now := r.cfg.Now()
+	held, err := r.heldByLiveServers(ctx, now)
 	if err != nil {
 		return 0, err
 	}
-	now := r.cfg.Now()
 	// A lease scored at or below this was last set (taken or extended) Grace ago or earlier.
 	stale := now.Add(asynqLease - r.cfg.Grace).Unix()
 	leases := make([]*redis.ZSliceCmd, len(r.cfg.Queues))
@@ -162,8 +162,10 @@ func (r *Reclaimer) Sweep(ctx context.Context) (int, error) {
 
 // heldByLiveServers returns the ids of the tasks live asynq servers list as in progress: the
 // fields of every `asynq:workers:{...}` hash that still exists (a dead server's expires).
-func (r *Reclaimer) heldByLiveServers(ctx context.Context) (map[string]bool, error) {
-	keys, err := r.rdb.ZRange(ctx, allWorkersKey, 0, -1).Result()
+// asynq leaves a killed server's member in asynq:workers, scored by its hash's expiry: those
+// that expired more than a minute ago (far beyond any clock skew) are not looked at.
+func (r *Reclaimer) heldByLiveServers(ctx context.Context, now time.Time) (map[string]bool, error) {
+	keys, err := r.rdb.ZRangeByScore(ctx, allWorkersKey, &redis.ZRangeBy{Min: fmt.Sprint(now.Add(-time.Minute).Unix()), Max: "+inf"}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("reclaim: list servers: %w", err)
 	}

@@ -194,7 +194,7 @@ func TestReclaimLeavesLiveServersTasks(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		r := New(rdb, Config{Queues: []string{q}}, zerolog.Nop())
-		held, err := r.heldByLiveServers(ctx)
+		held, err := r.heldByLiveServers(ctx, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
