@@ -33,6 +33,9 @@ type ExpandPayload struct {
 	// Seq numbers the tasks of one expansion: 0 starts it, each later one continues it when
 	// the previous stopped at a full window.
 	Seq int `json:"seq,omitempty"`
+	// Window is the run's window in tasks, carried by continuations so that one finding the
+	// window still full hands over again after one read (0: unknown, look it up).
+	Window int `json:"w,omitempty"`
 }
 
 // ExpandTaskID is the TaskID of an expansion task: the run id for the first, so N scheduler

@@ -28,7 +28,9 @@ type ExpandConfig struct {
 	// TopUp is how often a full window is looked at again. Default 1s.
 	TopUp time.Duration
 	// Hold is how long one task waits in place for room before it hands over to a
-	// continuation task (freeing its worker slot). Default 30s.
+	// continuation task TopUp later (freeing its worker slot). Default 0: at once, so no
+	// task sits on a run's expansion: a process killed while it held one would stall the
+	// run until its task is recovered (see internal/reclaim).
 	Hold time.Duration
 	// BatchSize is the number of audience rows per ledger script. Default 500.
 	BatchSize int
@@ -41,7 +43,6 @@ func (c *ExpandConfig) setDefaults() {
 	c.MinWindow = cmp.Or(c.MinWindow, 1000)
 	c.MaxWindow = cmp.Or(c.MaxWindow, 5000)
 	c.TopUp = cmp.Or(c.TopUp, time.Second)
-	c.Hold = cmp.Or(c.Hold, 30*time.Second)
 	c.BatchSize = cmp.Or(c.BatchSize, 500)
 }
 
@@ -113,8 +114,10 @@ func (c ExpandConfig) WindowFor(rate float64) int {
 }
 
 // ProcessTask creates the task's run if it does not exist yet, then expands it until the
-// audience is done, waiting in place (up to Hold) whenever the run's window is full; past
-// Hold it enqueues a continuation task and returns. Everything it does is keyed by the run
+// audience is done or the run's window is full; then (after waiting in place up to Hold, by
+// default not at all) it enqueues a continuation task TopUp later and returns. A continuation
+// that finds the window still full hands over again at the cost of two reads, so a run's
+// expansion is a chain of short tasks that any living expansion server takes. Everything it does is keyed by the run
 // and guarded by the ledger's cursors, so a task that is run twice, or crashes anywhere and is
 // run again, neither skips nor duplicates a recipient.
 func (h *ExpandHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
@@ -123,6 +126,12 @@ func (h *ExpandHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	log := h.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyCampaign, p.Campaign).Int("seq", p.Seq).Logger()
+	if full, err := h.stillFull(ctx, p); err != nil || full {
+		if err != nil {
+			return err
+		}
+		return h.continueLater(ctx, p, p.Window, log)
+	}
 	run, err := h.ledger.GetRun(ctx, p.Run)
 	var def *campaigns.Definition
 	switch {
@@ -183,11 +192,14 @@ func (h *ExpandHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 		log.Debug().Int("window", window).Int("planned", st.Planned).Msg("window full")
+		if h.cfg.Hold <= 0 {
+			return h.continueLater(ctx, p, window, log)
+		}
 		if err := h.waitForRoom(ctx, run.ID, window, deadline); err != nil {
 			if !errors.Is(err, errHoldOver) {
 				return err
 			}
-			return h.continueLater(ctx, p, log)
+			return h.continueLater(ctx, p, window, log)
 		}
 		if run, err = h.ledger.GetRun(ctx, run.ID); err != nil {
 			return err
@@ -221,10 +233,30 @@ func (h *ExpandHandler) waitForRoom(ctx context.Context, runID string, window in
 	}
 }
 
-// continueLater enqueues the next task of this expansion, TopUp from now.
-func (h *ExpandHandler) continueLater(ctx context.Context, p campaigns.ExpandPayload, log zerolog.Logger) error {
+// stillFull reports whether a continuation that knows its run's window finds it still without
+// room (less than a quarter free) and the run not yet expanded: then it only hands over again,
+// without loading the campaign or opening its audience.
+func (h *ExpandHandler) stillFull(ctx context.Context, p campaigns.ExpandPayload) (bool, error) {
+	if p.Seq == 0 || p.Window <= 0 {
+		return false, nil
+	}
+	run, err := h.ledger.GetRun(ctx, p.Run)
+	if err != nil || run.Expanded {
+		return false, nil // the full path reports it, or finds nothing to do
+	}
+	pending, err := h.ledger.Pending(ctx, p.Run)
+	if err != nil {
+		return false, err
+	}
+	return pending > int64(p.Window-p.Window/4), nil
+}
+
+// continueLater enqueues the next task of this expansion, TopUp from now, telling it the
+// run's window.
+func (h *ExpandHandler) continueLater(ctx context.Context, p campaigns.ExpandPayload, window int, log zerolog.Logger) error {
 	next := p
 	next.Seq++
+	next.Window = window
 	if err := EnqueueContinuation(ctx, h.deps.Enqueuer, next, h.cfg.TopUp); err != nil {
 		return err
 	}

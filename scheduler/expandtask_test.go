@@ -384,3 +384,71 @@ func TestExpandTaskCancelledMidway(t *testing.T) {
 		t.Fatalf("%d tasks queued after the cancel, want the %d from before it (their sends skip themselves)", n, queued)
 	}
 }
+
+// TestExpandTaskHandsOverAtOnce: with the default Hold a task whose window is full does not
+// wait in place (a process killed meanwhile would hold the run's expansion hostage): it
+// returns at once with a continuation that knows the window, and a continuation that finds
+// the window still full only hands over again, writing nothing.
+func TestExpandTaskHandsOverAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	def := b.campaign(t, audienceCSV(300), "")
+	sub := b.submit(t, def)
+	h := b.handler(nil, scheduler.ExpandConfig{MinWindow: 100, MaxWindow: 100, BatchSize: 50, TopUp: time.Hour})
+	queue := campaigns.QueueFor("marketing")
+	runID := scheduler.TickRunID(def.ID, testNow)
+	task := expandTask(t, campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: sub.Version, Trigger: "cron"})
+	began := time.Now()
+	if err := h.ProcessTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(b.pending(t, queue)); n != 100 {
+		t.Fatalf("%d send tasks, want the window's 100", n)
+	}
+	next := b.continuation(t)
+	if next == nil {
+		t.Fatal("no continuation")
+	}
+	p, err := campaigns.DecodeExpand(next.Payload())
+	if err != nil || p.Seq != 1 || p.Window != 100 {
+		t.Fatalf("continuation %+v, %v; want seq 1 carrying window 100", p, err)
+	}
+	// Still full: hands over again, nothing written.
+	if err := h.ProcessTask(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(b.pending(t, queue)); n != 100 {
+		t.Fatalf("%d send tasks after a full-window continuation, want 100", n)
+	}
+	if next = b.continuation(t); next == nil {
+		t.Fatal("a full-window continuation did not hand over")
+	}
+	if p, _ := campaigns.DecodeExpand(next.Payload()); p.Seq != 2 || p.Window != 100 {
+		t.Fatalf("second continuation %+v", p)
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Fatalf("took %s: a full window must not be waited for in place", d)
+	}
+	// Room again: the chain carries on to the end.
+	sent := map[string]int{}
+	for step := 0; ; step++ {
+		if step > 20 {
+			t.Fatal("expansion did not finish")
+		}
+		b.sendAll(t, queue, sent)
+		if err := h.ProcessTask(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+		if b.getRun(t, runID).Expanded {
+			break
+		}
+		if next = b.continuation(t); next == nil {
+			t.Fatal("no continuation")
+		}
+	}
+	b.sendAll(t, queue, sent)
+	if len(sent) != 300 {
+		t.Fatalf("%d recipients sent, want 300", len(sent))
+	}
+}

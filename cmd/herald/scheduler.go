@@ -103,7 +103,9 @@ func (a *app) runScheduler(ctx context.Context, c config.Config, metricsListen s
 		return err
 	}
 	running.Store(true)
+	rc := startReclaimer(rdb, log)
 	<-ctx.Done()
+	rc.Stop()
 	// Shutdown order: stop intake (no more ticks: cron stops and waits for a tick being
 	// fired; the expansion server takes no more tasks), then let expansions in flight stop at
 	// their next row (they resume elsewhere from the ledger's cursor), stop the ops endpoint,

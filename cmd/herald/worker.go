@@ -197,7 +197,9 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 			return err
 		}
 	}
+	rc := startReclaimer(rdb, log)
 	<-ctx.Done()
+	rc.Stop()
 	// Shutdown order: stop expanding and taking tasks, let sends in flight finish (up to the
 	// shutdown timeout; unstarted tasks go back to the queue), stop the webhook receiver
 	// (webhooks in flight are recorded), stop the ops endpoint, then close Redis.

@@ -1,0 +1,391 @@
+// Command killbench measures what a killed worker costs the living: it runs a submitted
+// campaign on several worker processes (each a send worker and an expansion server, as
+// `herald worker` runs them) against a real Redis and a local fake Connectly, once unhurt and
+// once while one worker process is killed with SIGKILL every few seconds (and restarted at
+// once), and reports the extra time the killed run took per kill.
+//
+//	go build -o bin/killbench ./bench/killbench
+//	bin/killbench -redis redis://127.0.0.1:6379/10 -n 10000 -rate 150 -kill-every 10s
+//
+// Both runs happen in one invocation, on the same audience, the database flushed before each.
+// A run's time is from its first send to the ledger marking it completed; the loss per kill is
+// (killed − unhurt) / kills. The fake's record also says whether any recipient was sent twice
+// or never. Traffic goes only to 127.0.0.1; the child processes are this program itself, killed
+// and stopped by their PIDs.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/reclaim"
+	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/scheduler"
+	"github.com/heraldmsg/herald/worker"
+)
+
+const (
+	businessID = "killbench-business"
+	apiKey     = "killbench-key"
+	sender     = "+14155550100"
+)
+
+type options struct {
+	redisURL    string
+	n           int
+	rate        float64
+	procs       int
+	concurrency int
+	expand      int
+	killEvery   time.Duration
+	firstKill   time.Duration
+	mode        string
+	timeout     time.Duration
+	timeline    bool
+	reclaim     bool
+	// child mode: the fake's base URL to send to.
+	child   bool
+	fakeURL string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.redisURL, "redis", "redis://127.0.0.1:6379/10", "Redis to use (its database is flushed)")
+	flag.IntVar(&o.n, "n", 10000, "recipients")
+	flag.Float64Var(&o.rate, "rate", 150, "the sender's rate, messages/s (the business limit is 200/s)")
+	flag.IntVar(&o.procs, "procs", 2, "worker processes")
+	flag.IntVar(&o.concurrency, "concurrency", 50, "sends in flight per process")
+	flag.IntVar(&o.expand, "expand-concurrency", 4, "expansion server concurrency per process (scheduler.expand_concurrency)")
+	flag.DurationVar(&o.killEvery, "kill-every", 10*time.Second, "time between kills in the killed run")
+	flag.DurationVar(&o.firstKill, "first-kill", 5*time.Second, "time after the first send of the first kill")
+	flag.StringVar(&o.mode, "mode", "both", "unhurt, killed or both")
+	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on a run after this long")
+	flag.BoolVar(&o.timeline, "timeline", false, "print a line a second: sends, pending entries, expansion and send tasks by state")
+	flag.BoolVar(&o.reclaim, "reclaim", true, "run Herald's reclaimer of dead workers' tasks in each worker process (as herald worker does)")
+	flag.BoolVar(&o.child, "child", false, "internal: run as a worker process")
+	flag.StringVar(&o.fakeURL, "fake", "", "internal: the fake Connectly's base URL")
+	flag.Parse()
+	var err error
+	if o.child {
+		err = runChild(o)
+	} else {
+		err = runParent(o)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "killbench:", err)
+		os.Exit(1)
+	}
+}
+
+// result is one run's measurement.
+type result struct {
+	Mode      string  `json:"mode"`
+	Seconds   float64 `json:"seconds"`
+	Kills     int     `json:"kills"`
+	Accepted  int     `json:"accepted"`
+	Twice     int     `json:"sent_twice"`
+	Never     int     `json:"never_sent"`
+	Unknown   int64   `json:"unknown"`
+	LongGap   float64 `json:"longest_gap_seconds"`
+	SlowSecs  int     `json:"seconds_under_half_rate"`
+	RunStatus string  `json:"run_status"`
+}
+
+func runParent(o options) error {
+	ctx := context.Background()
+	rdb, err := redisx.Open(o.redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	if err := redisx.Ping(ctx, rdb, 3*time.Second); err != nil {
+		return err
+	}
+	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: -1})
+	if err != nil {
+		return err
+	}
+	base, err := fake.Start("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer fake.Close()
+	dir, err := os.MkdirTemp("", "killbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	path, data, err := writeCampaign(dir, o.n)
+	if err != nil {
+		return err
+	}
+	def, err := campaigns.Parse(path, data)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	modes := []string{"unhurt", "killed"}
+	if o.mode != "both" {
+		modes = []string{o.mode}
+	}
+	fmt.Printf("killbench: %d recipients, %d processes x concurrency %d (+ expansion %d), sender %g/s; a kill every %s from %s; reclaimer %v; %d CPUs, %s\n",
+		o.n, o.procs, o.concurrency, o.expand, o.rate, o.killEvery, o.firstKill, o.reclaim, runtime.NumCPU(), runtime.Version())
+	var results []result
+	for _, mode := range modes {
+		if err := rdb.FlushDB(ctx).Err(); err != nil {
+			return err
+		}
+		fake.Reset()
+		r, err := measure(ctx, o, mode, self, base, rdb, fake, def, data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", mode, err)
+		}
+		results = append(results, r)
+		fmt.Printf("%-7s %6.1f s, %d kills, status %s: %d accepted, %d sent twice, %d never sent, %d unknown; longest gap %.1f s, %d s under half the rate\n",
+			r.Mode, r.Seconds, r.Kills, r.RunStatus, r.Accepted, r.Twice, r.Never, r.Unknown, r.LongGap, r.SlowSecs)
+	}
+	if len(results) == 2 && results[1].Kills > 0 {
+		lost := (results[1].Seconds - results[0].Seconds) / float64(results[1].Kills)
+		fmt.Printf("lost per kill: %.2f s of the run's time ((%.1f - %.1f) / %d)\n", lost, results[1].Seconds, results[0].Seconds, results[1].Kills)
+	}
+	b, _ := json.Marshal(results)
+	fmt.Printf("json %s\n", b)
+	return rdb.FlushDB(ctx).Err()
+}
+
+// child is one running worker process.
+type child struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startChild(self, base string, o options) (*child, error) {
+	c := exec.Command(self, "-child", "-fake", base, "-redis", o.redisURL, "-rate", ftoa(o.rate),
+		"-concurrency", strconv.Itoa(o.concurrency), "-expand-concurrency", strconv.Itoa(o.expand),
+		"-reclaim="+strconv.FormatBool(o.reclaim))
+	c.Stdout, c.Stderr = os.Stdout, os.Stderr
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	ch := &child{cmd: c, done: make(chan struct{})}
+	go func() { _ = c.Wait(); close(ch.done) }()
+	return ch, nil
+}
+
+// measure runs the campaign once: starts the children, starts the run, kills (in the killed
+// mode) one child every killEvery until the run completes, and reads the fake's record.
+func measure(ctx context.Context, o options, mode, self, base string, rdb redis.UniversalClient,
+	fake *fakeconnectly.Server, def *campaigns.Definition, data []byte) (result, error) {
+	kids := make([]*child, o.procs)
+	defer func() {
+		for _, k := range kids {
+			if k != nil {
+				_ = k.cmd.Process.Signal(syscall.SIGTERM)
+			}
+		}
+		for _, k := range kids {
+			if k != nil {
+				<-k.done
+			}
+		}
+	}()
+	for i := range kids {
+		k, err := startChild(self, base, o)
+		if err != nil {
+			return result{}, err
+		}
+		kids[i] = k
+	}
+	store := scheduler.NewStore(rdb, nil)
+	v, _, err := store.Submit(ctx, def, data)
+	if err != nil {
+		return result{}, err
+	}
+	runID := scheduler.NewRunID(def.ID, time.Now())
+	if _, err := scheduler.Enqueue(ctx, asynq.NewClientFromRedisClient(rdb),
+		campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: v, Trigger: "manual"}, time.Hour); err != nil {
+		return result{}, err
+	}
+	l := ledger.New(rdb, nil)
+	deadline := time.Now().Add(o.timeout)
+	for fake.Stats().Accepted == 0 {
+		if time.Now().After(deadline) {
+			return result{}, errors.New("no send in time")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	first := fake.Received()[0].At
+	nextKill := first.Add(o.firstKill)
+	kills, victim := 0, 0
+	var status ledger.RunStatus
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	nextLine, lastAcc := first.Add(time.Second), 0
+	for {
+		if o.timeline && !time.Now().Before(nextLine) {
+			acc := fake.Stats().Accepted
+			pending, _ := l.Pending(ctx, runID)
+			r, _ := l.GetRun(ctx, runID)
+			eq, _ := insp.GetQueueInfo(campaigns.ExpandQueue)
+			sq, _ := insp.GetQueueInfo(campaigns.QueueFor("utility"))
+			line := fmt.Sprintf("t=%3.0f sent %4d entries pending %5d planned %6d", time.Since(first).Seconds(), acc-lastAcc, pending, r.PlannedTo)
+			if eq != nil {
+				line += fmt.Sprintf(" | expand act %d pend %d sched %d retry %d", eq.Active, eq.Pending, eq.Scheduled, eq.Retry)
+			}
+			if sq != nil {
+				line += fmt.Sprintf(" | send act %d pend %d sched %d retry %d", sq.Active, sq.Pending, sq.Scheduled, sq.Retry)
+			}
+			fmt.Println(line)
+			lastAcc = acc
+			nextLine = nextLine.Add(time.Second)
+		}
+		if time.Now().After(deadline) {
+			return result{}, fmt.Errorf("run not completed within %s", o.timeout)
+		}
+		if r, err := l.GetRun(ctx, runID); err == nil {
+			status = r.Status
+			if r.Status == ledger.RunCompleted {
+				break
+			}
+		}
+		if mode == "killed" && !time.Now().Before(nextKill) {
+			k := kids[victim]
+			_ = k.cmd.Process.Signal(syscall.SIGKILL)
+			<-k.done
+			nk, err := startChild(self, base, o)
+			if err != nil {
+				kids[victim] = nil
+				return result{}, err
+			}
+			kids[victim] = nk
+			kills++
+			if o.timeline {
+				fmt.Printf("t=%3.0f killed process %d\n", time.Since(first).Seconds(), victim)
+			}
+			victim = (victim + 1) % len(kids)
+			nextKill = nextKill.Add(o.killEvery)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	end := time.Now()
+	counts, err := l.Counters(ctx, runID)
+	if err != nil {
+		return result{}, err
+	}
+	res := result{Mode: mode, Seconds: end.Sub(first).Seconds(), Kills: kills, RunStatus: string(status),
+		Unknown: counts.States[ledger.Unknown]}
+	per := fake.AcceptedCounts()
+	for _, c := range per {
+		res.Accepted += min(c, 1)
+		if c > 1 {
+			res.Twice++
+		}
+	}
+	res.Never = o.n - res.Accepted
+	// Throughput over time, from the fake's arrival times: the longest time without a send,
+	// and the seconds (after the first full second) that carried less than half the rate.
+	var last time.Time
+	perSec := map[int]int{}
+	for _, r := range fake.Received() {
+		if !last.IsZero() {
+			res.LongGap = max(res.LongGap, r.At.Sub(last).Seconds())
+		}
+		last = r.At
+		perSec[int(r.At.Sub(first).Seconds())]++
+	}
+	for s := 1; s < int(end.Sub(first).Seconds()); s++ {
+		if float64(perSec[s]) < o.rate/2 {
+			res.SlowSecs++
+		}
+	}
+	return res, nil
+}
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// runChild is one worker process as `herald worker` runs it: a send worker and an expansion
+// server on the same Redis, stopped gracefully on SIGTERM (SIGKILL stops it at once).
+func runChild(o options) error {
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer cancel()
+	rdb, err := redisx.Open(o.redisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: o.fakeURL, BusinessID: businessID, APIKey: apiKey,
+		MaxConns: o.concurrency})
+	if err != nil {
+		return err
+	}
+	log := zerolog.New(os.Stderr).Level(zerolog.ErrorLevel)
+	w := worker.New(worker.Config{Concurrency: o.concurrency, BusinessID: businessID,
+		SenderRates: map[string]float64{sender: o.rate}}, worker.Deps{Redis: rdb, Sender: client, Logger: log})
+	if err := w.Start(); err != nil {
+		return err
+	}
+	// The send task options of submitted campaigns (herald's expandTaskOptions with the
+	// default config): budget 25, timeout request + pace wait + keep place + 30 s.
+	exp := scheduler.NewExpandServer(scheduler.ServerConfig{Concurrency: o.expand, Expand: scheduler.ExpandConfig{
+		Task: campaigns.TaskOptions{MaxRetry: 25, Timeout: 61 * time.Second}}},
+		scheduler.ExpandDeps{Redis: rdb, Logger: log, Sender: func(*campaigns.Definition) (string, error) { return sender, nil },
+			SenderRate: func(string) float64 { return o.rate }})
+	if err := exp.Start(); err != nil {
+		w.Stop()
+		w.Shutdown()
+		return err
+	}
+	var rc *reclaim.Reclaimer
+	if o.reclaim {
+		rc = reclaim.New(rdb, reclaim.Config{Queues: append(w.Queues(), campaigns.ExpandQueue)}, log)
+		rc.Start()
+	}
+	<-ctx.Done()
+	if rc != nil {
+		rc.Stop()
+	}
+	exp.Stop()
+	w.Stop()
+	exp.Shutdown()
+	w.Shutdown()
+	return nil
+}
+
+func writeCampaign(dir string, n int) (string, []byte, error) {
+	f, err := os.Create(filepath.Join(dir, "audience.csv"))
+	if err != nil {
+		return "", nil, err
+	}
+	fmt.Fprintln(f, "name,phone")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(f, "user%d,+5511%09d\n", i, 900000000+i)
+	}
+	if err := f.Close(); err != nil {
+		return "", nil, err
+	}
+	yaml := "id: killbench\nsender: \"" + sender + "\"\ntemplate: {name: bench_tpl, language: en, category: utility}\n" +
+		"parameters:\n  body_1: \"{{ .name }}\"\naudience: {file: audience.csv, phone: phone}\n"
+	path := filepath.Join(dir, "campaign.yaml")
+	return path, []byte(yaml), os.WriteFile(path, []byte(yaml), 0o644)
+}

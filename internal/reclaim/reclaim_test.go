@@ -1,0 +1,244 @@
+package reclaim
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+)
+
+// killSwitch makes every command of a client fail once set: to Redis, its asynq server is
+// then exactly a process killed with SIGKILL (no more heartbeats, lease extensions or acks).
+type killSwitch struct{ dead atomic.Bool }
+
+var errKilled = errors.New("killed")
+
+func (k *killSwitch) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (k *killSwitch) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if k.dead.Load() {
+			cmd.SetErr(errKilled)
+			return errKilled
+		}
+		return next(ctx, cmd)
+	}
+}
+func (k *killSwitch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if k.dead.Load() {
+			for _, c := range cmds {
+				c.SetErr(errKilled)
+			}
+			return errKilled
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// blockingServer starts an asynq server on rdb whose handler reports each task it takes and
+// then holds it until release is closed (or its context ends).
+func blockingServer(t *testing.T, rdb redis.UniversalClient, queue string, started chan<- string, release <-chan struct{}) *asynq.Server {
+	t.Helper()
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 1, Queues: map[string]int{queue: 1},
+		LogLevel: asynq.FatalLevel, TaskCheckInterval: 10 * time.Millisecond, ShutdownTimeout: 100 * time.Millisecond})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc("t", func(ctx context.Context, task *asynq.Task) error {
+		id, _ := asynq.GetTaskID(ctx)
+		started <- id
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+func enqueue(t *testing.T, rdb redis.UniversalClient, queue string, ids ...string) {
+	t.Helper()
+	c := asynq.NewClientFromRedisClient(rdb)
+	for _, id := range ids {
+		if _, err := c.Enqueue(asynq.NewTask("t", []byte(id)), asynq.TaskID(id), asynq.Queue(queue), asynq.MaxRetry(3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func waitFor(t *testing.T, ch <-chan string, within time.Duration) string {
+	t.Helper()
+	select {
+	case id := <-ch:
+		return id
+	case <-time.After(within):
+		t.Fatal("no task taken in time")
+		return ""
+	}
+}
+
+// TestReclaimDeadServerTask: a real asynq server takes a task and dies; the task is not
+// touched while its lease is fresh, is put back once the server's workers list has expired
+// and the lease went stale, and a second real asynq server then runs it to completion (asynq
+// reads the requeued task and acks it, so the keys are as asynq's own).
+func TestReclaimDeadServerTask(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	ks := &killSwitch{}
+	dying := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	dying.AddHook(ks)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { dying.Close(); rdb.Close() })
+	ctx := context.Background()
+	const q = "herald:test"
+	enqueue(t, rdb, q, "a")
+
+	started, release := make(chan string, 4), make(chan struct{})
+	dead := blockingServer(t, dying, q, started, release)
+	if id := waitFor(t, started, 10*time.Second); id != "a" {
+		t.Fatalf("dying server took %q", id)
+	}
+	ks.dead.Store(true)
+	t.Cleanup(func() { close(release); dead.Shutdown() })
+	enqueue(t, rdb, q, "b") // a task queued behind it is not the reclaimer's business
+
+	var offset atomic.Int64
+	r := New(rdb, Config{Queues: []string{q, "other"}, Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }}, zerolog.Nop())
+	if n, err := r.Sweep(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep with a fresh lease: moved %d, %v; want 0", n, err)
+	}
+	// 11 s later: the dead server's workers hash has expired (10 s) and the lease was last
+	// set 11 s ago.
+	mr.FastForward(11 * time.Second)
+	offset.Store(int64(11 * time.Second))
+	if n, err := r.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep after the server died: moved %d, %v; want 1", n, err)
+	}
+	if n, err := r.Sweep(ctx); err != nil || n != 0 {
+		t.Fatalf("second sweep: moved %d, %v; want 0", n, err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	info, err := insp.GetTaskInfo(q, "a")
+	if err != nil || info.State != asynq.TaskStatePending || info.Retried != 0 {
+		t.Fatalf("requeued task: %+v, %v; want pending, not counted as a retry", info, err)
+	}
+	if p, _ := rdb.LRange(ctx, pendingKey(q), -1, -1).Result(); len(p) != 1 || p[0] != "a" {
+		t.Fatalf("pending %v: the requeued task should be taken next", p)
+	}
+
+	var (
+		mu   sync.Mutex
+		ran  []string
+		done = make(chan struct{})
+	)
+	live := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 1, Queues: map[string]int{q: 1},
+		LogLevel: asynq.FatalLevel, TaskCheckInterval: 10 * time.Millisecond})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc("t", func(_ context.Context, task *asynq.Task) error {
+		mu.Lock()
+		defer mu.Unlock()
+		ran = append(ran, string(task.Payload()))
+		if len(ran) == 2 {
+			close(done)
+		}
+		return nil
+	})
+	if err := live.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	defer live.Shutdown()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("live server ran %v", ran)
+	}
+	if ran[0] != "a" {
+		t.Fatalf("ran %v, want the requeued task first", ran)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		qi, err := insp.GetQueueInfo(q)
+		if err == nil && qi.Active == 0 && qi.Pending == 0 && qi.Size == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue after the run: %+v, %v; want empty", qi, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestReclaimLeavesLiveServersTasks: a task a live asynq server lists in its workers hash is
+// never put back, however old its lease looks (a heartbeat may be late).
+func TestReclaimLeavesLiveServersTasks(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	const q = "herald:test"
+	enqueue(t, rdb, q, "c")
+	started, release := make(chan string, 4), make(chan struct{})
+	srv := blockingServer(t, rdb, q, started, release)
+	t.Cleanup(func() { close(release); srv.Shutdown() })
+	waitFor(t, started, 10*time.Second)
+	// asynq lists the task on its next heartbeat (every 5 s).
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r := New(rdb, Config{Queues: []string{q}}, zerolog.Nop())
+		held, err := r.heldByLiveServers(ctx, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if held["c"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the live server never listed its task")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r := New(rdb, Config{Queues: []string{q}, Now: func() time.Time { return time.Now().Add(time.Minute) }}, zerolog.Nop())
+	if n, err := r.Sweep(ctx); err != nil || n != 0 {
+		t.Fatalf("moved %d, %v; want the live server's task left alone", n, err)
+	}
+	info, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo(q, "c")
+	if err != nil || info.State != asynq.TaskStateActive {
+		t.Fatalf("task %+v, %v; want active", info, err)
+	}
+}
+
+// TestRequeueOnlyStaleLease: the move applies only while the lease still has the score judged
+// stale; a lease extended in between (a late heartbeat) keeps the task where it is.
+func TestRequeueOnlyStaleLease(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	const q, id = "q", "x"
+	rdb.HSet(ctx, taskKey(q, id), "msg", "m", "state", "active")
+	rdb.LPush(ctx, activeKey(q), id)
+	rdb.ZAdd(ctx, leaseKey(q), redis.Z{Score: 2000, Member: id})
+	keys := []string{activeKey(q), leaseKey(q), pendingKey(q), taskKey(q, id)}
+	if n, err := requeueCmd.Run(ctx, rdb, keys, id, 1000, 1).Int(); err != nil || n != 0 {
+		t.Fatalf("extended lease: %d, %v; want 0", n, err)
+	}
+	if n, err := requeueCmd.Run(ctx, rdb, keys, id, 2000, 1).Int(); err != nil || n != 1 {
+		t.Fatalf("stale lease: %d, %v; want 1", n, err)
+	}
+	if st, _ := rdb.HGet(ctx, taskKey(q, id), "state").Result(); st != "pending" {
+		t.Fatalf("state %q", st)
+	}
+	if n, _ := rdb.ZCard(ctx, leaseKey(q)).Result(); n != 0 {
+		t.Fatalf("lease left behind")
+	}
+}
