@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +19,7 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // sentButAnswered500 wraps the fake Connectly: the first accepted send to each chosen number
@@ -78,22 +77,8 @@ func (h *sentButAnswered500) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // judges: under at-most-once no number is accepted twice and those recipients end unknown;
 // under at-least-once they are sent again (the record shows the duplicate it accepts).
 func TestIntegrationStandardBody500NotResentAtMostOnce(t *testing.T) {
-	url := os.Getenv("HERALD_TEST_REDIS")
-	if url == "" {
-		t.Skip("integration test: set HERALD_TEST_REDIS=redis://127.0.0.1:6379/<db> to run it against a real Redis (its DB is flushed)")
-	}
-	rdb, err := redisx.Open(url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rdb := testredis.Open(t, testredis.OffsetWorker)
 	ctx := context.Background()
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
-		t.Fatalf("flush: %v", err)
-	}
-	t.Cleanup(func() {
-		rdb.FlushDB(context.Background())
-		rdb.Close()
-	})
 
 	const businessID, apiKey, rows = "it-business", "it-key-0123456789", 100
 	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: -1})

@@ -21,7 +21,7 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
 
@@ -55,19 +55,8 @@ func (d *dropWebhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // HERALD_TEST_REDIS (flushed), else an in-process miniredis.
 func resendTestRedis(t *testing.T) redis.UniversalClient {
 	t.Helper()
-	if url := os.Getenv("HERALD_TEST_REDIS"); url != "" {
-		rdb, err := redisx.Open(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-			t.Fatalf("flush: %v", err)
-		}
-		t.Cleanup(func() {
-			rdb.FlushDB(context.Background())
-			rdb.Close()
-		})
-		return rdb
+	if os.Getenv(testredis.Env) != "" {
+		return testredis.Open(t, testredis.OffsetWorker)
 	}
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
