@@ -116,6 +116,7 @@ func receiverConfig(c config.Config) (webhooks.Config, error) {
 		OptOutWords: c.Webhooks.Words(),
 		ParkFor:     c.Webhooks.ParkFor.D(),
 		Table:       table,
+		Business:    c.Connectly.BusinessID,
 	}, nil
 }
 
