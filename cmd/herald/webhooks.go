@@ -126,6 +126,9 @@ func startWebhookServer(ctx context.Context, c config.Config, rdb redis.Universa
 	if err != nil {
 		return nil, err
 	}
+	if rcfg.Business == "" {
+		lg.Warn().Msg("no connectly.business_id (CONNECTLY_BUSINESS_ID): customer service windows are recorded under an empty business id, where workers of a configured business will not find them")
+	}
 	return startReceiver(ctx, rcfg, c.Webhooks.Listen, rdb, lg, m)
 }
 
