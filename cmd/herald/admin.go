@@ -202,6 +202,8 @@ type explanation struct {
 	Why        string `json:"why,omitempty"`
 	MessageID  string `json:"message_id,omitempty"`
 	Suppressed bool   `json:"suppressed"`
+	// Window is the recipient's customer service window now (not at the time of the run).
+	Window windowReport `json:"window"`
 	// History lists every outcome when the story is more than one clean accept.
 	History []historyLine `json:"history"`
 }
@@ -250,6 +252,10 @@ func (a *app) recipientCmd() *cobra.Command {
 					shown = logx.Phone(rcpt)
 				}
 				x := explanation{Run: r.ID, Recipient: shown, InLedger: ok, Suppressed: supp[0], History: []historyLine{}}
+				now := time.Now()
+				if x.Window, err = readWindow(ctx, rdb, c.Connectly.BusinessID, rcpt, shown, now); err != nil {
+					return err
+				}
 				hist, err := l.History(ctx, r.ID, ledger.BucketOf(rcpt, r.Buckets), rcpt)
 				if err != nil {
 					return err
@@ -293,6 +299,7 @@ func (a *app) recipientCmd() *cobra.Command {
 					}
 				}
 				fmt.Fprintf(a.stdout, "Suppressed %v\n", x.Suppressed)
+				fmt.Fprintf(a.stdout, "Window     %s\n", x.Window.line(now))
 				return nil
 			})
 		},

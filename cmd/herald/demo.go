@@ -130,11 +130,12 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: o.concurrency + 20})
 	defer rdb.Close()
 
+	const businessID = "4f6c1a52-demo-4e21-9b7a-000000000001"
 	// A webhook receiver on the same Redis, with a random secret; the fake calls it.
 	secretBytes := make([]byte, 16)
 	_, _ = rand.Read(secretBytes)
 	secret := hex.EncodeToString(secretBytes)
-	ws, err := startReceiver(ctx, webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond}, "127.0.0.1:0", rdb, log, nil)
+	ws, err := startReceiver(ctx, webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond, Business: businessID}, "127.0.0.1:0", rdb, log, nil)
 	if err != nil {
 		return err
 	}
@@ -144,7 +145,6 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	key := make([]byte, 16)
 	_, _ = rand.Read(key)
 	apiKey := hex.EncodeToString(key)
-	const businessID = "4f6c1a52-demo-4e21-9b7a-000000000001"
 	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, Rules: demoRules(),
 		Webhooks: fakeconnectly.DemoWebhooks("http://"+ws.addr+"/", secret, 100*time.Millisecond)})
 	if err != nil {

@@ -66,6 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		a.recipientCmd(),
 		a.limitsCmd(),
 		a.webhooksCmd(),
+		a.windowCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -116,6 +116,7 @@ func receiverConfig(c config.Config) (webhooks.Config, error) {
 		OptOutWords: c.Webhooks.Words(),
 		ParkFor:     c.Webhooks.ParkFor.D(),
 		Table:       table,
+		Business:    c.Connectly.BusinessID,
 	}, nil
 }
 
@@ -124,6 +125,9 @@ func startWebhookServer(ctx context.Context, c config.Config, rdb redis.Universa
 	rcfg, err := receiverConfig(c)
 	if err != nil {
 		return nil, err
+	}
+	if rcfg.Business == "" {
+		lg.Warn().Msg("no connectly.business_id (CONNECTLY_BUSINESS_ID): customer service windows are recorded under an empty business id, where workers of a configured business will not find them")
 	}
 	return startReceiver(ctx, rcfg, c.Webhooks.Listen, rdb, lg, m)
 }

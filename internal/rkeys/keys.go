@@ -110,6 +110,17 @@ func Cap(business, category string, bucket int) string {
 	return Prefix + "limit:{" + business + "}:cap:" + category + ":" + strconv.Itoa(bucket)
 }
 
+// ServiceWindowBuckets is the number of hash buckets of a business's customer service
+// windows. It is fixed: every process must agree on it to find a customer's bucket.
+const ServiceWindowBuckets = 16384
+
+// ServiceWindow is one bucket of a business's customer service windows: customer (phone
+// digits without '+', or the BSUID) → unix seconds of their last inbound message. It shares
+// the business hash tag with the limit keys, so a limits script may read it.
+func ServiceWindow(business string, bucket int) string {
+	return Prefix + "csw:{" + business + "}:" + strconv.Itoa(bucket)
+}
+
 // Delivery is the hash of a run's delivery-webhook statistics: the time-to-deliver histogram
 // ("ttd:<bucket>"), delivery failures by code ("df:<code>") and class ("dfc:<class>"), and
 // inbound replies ("replies", "button:<text>", "optouts").

@@ -3,7 +3,9 @@
 // HERALD_TEST_REDIS names one database (redis://127.0.0.1:6379/15 in CI). `go test ./...` runs
 // packages at the same time, and a test that flushes its database would wipe another package's
 // runs, so each package whose tests flush takes its own offset below that database (mod 16):
-// cmd/herald 0, internal/ledger 1, worker 2, internal/convwindow 3. Tests of one package that
+// cmd/herald 0, internal/ledger 1, worker 2. (Tests that write only keys under a
+// prefix of their own, like internal/limits and internal/servicewindow, need no database of
+// their own.) Tests of one package that
 // share a database must not run in parallel with each other.
 package testredis
 
@@ -24,7 +26,6 @@ const (
 	OffsetCLI = iota
 	OffsetLedger
 	OffsetWorker
-	OffsetConvWindow
 )
 
 // Options returns the options of the database offset below the one HERALD_TEST_REDIS names,

@@ -24,6 +24,7 @@ import (
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/servicewindow"
 	"github.com/heraldmsg/herald/internal/ulid"
 )
 
@@ -63,6 +64,11 @@ type Config struct {
 	Table *connectly.Table
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Business is the Connectly business id the webhooks are for. Every inbound message
+	// records its customer's service window under it (the same id keys the send limits).
+	// Default "": the windows of an install with no business id configured, which every
+	// Herald process of that install reads alike.
+	Business string
 }
 
 // Deps are a Receiver's collaborators.
@@ -84,6 +90,7 @@ type Receiver struct {
 	optOut  map[string]bool
 	table   *connectly.Table
 	ledger  *ledger.Ledger
+	windows *servicewindow.Tracker
 	rdb     redis.UniversalClient
 	log     zerolog.Logger
 	// rejectLog is sampled: a misconfigured secret must not flood the logs.
@@ -137,6 +144,7 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 	}
 	rc.cfg = cfg
 	rc.ledger = ledger.New(deps.Redis, cfg.Now)
+	rc.windows = servicewindow.New(deps.Redis, cfg.Now)
 	rc.log = deps.Logger.With().Str(logx.KeyComponent, "webhooks").Logger()
 	rc.rejectLog = rc.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
 	return rc, nil
@@ -482,12 +490,21 @@ func (rc *Receiver) isOptOut(in *Inbound) bool {
 	return false
 }
 
-// applyInbound suppresses a customer who opted out and counts a reply in its run: the run
-// in Herald's callbackData, else, for a button or list reply, the run found by replyRun.
+// applyInbound records the customer's service window, suppresses a customer who opted out
+// and counts a reply in its run: the run in Herald's callbackData, else, for a button or list
+// reply, the run found by replyRun.
 func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) {
 	in := ev.Inbound
 	if in == nil {
 		return "ignored", nil
+	}
+	// Any message from the customer opens (or extends) the window, opt-outs included: the
+	// window is Meta's rule, suppression is Herald's. The event's time, at most now (Touch
+	// clamps a future one), else the time it arrived.
+	if len(ev.Customer) > 0 {
+		if _, err := rc.windows.Touch(ctx, rc.cfg.Business, ev.Customer, in.At); err != nil {
+			return "", err
+		}
 	}
 	optOut := rc.isOptOut(in)
 	verdict := "message"

@@ -1,0 +1,336 @@
+// Command cswmem measures the Redis memory of open customer service windows: it records -n
+// customers' last inbound message in each of several layouts, reads INFO memory's used_memory
+// before and after, and prints the bytes per customer, then deletes what it wrote.
+//
+//	go build -o ./bin/cswmem ./bench/cswmem && ./bin/cswmem -redis redis://127.0.0.1:6379/13 -n 1000000
+//
+// Layouts:
+//   - plain: one string key per customer, no TTL (the baseline: what a key costs at all);
+//   - string: one string key per customer with the window's TTL;
+//   - hash-N: N hash buckets (customer digits → unix seconds), a bucket TTL, written with
+//     plain HSET/PEXPIRE;
+//   - tracker: servicewindow.Tracker.Touch itself (the Lua script, rkeys.ServiceWindowBuckets
+//     buckets), called from -workers goroutines.
+//
+// used_memory is the whole server's, so other databases' traffic shows up as noise: each
+// layout runs -rounds times and the median is printed. Only keys this program writes are
+// deleted (never a FLUSHDB); nothing outside the URL's database is written. Traffic goes
+// only to 127.0.0.1.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/servicewindow"
+)
+
+const business = "bench-business"
+
+func main() {
+	var (
+		url     = flag.String("redis", "redis://127.0.0.1:6379/13", "Redis to use (only keys this program writes are deleted)")
+		n       = flag.Int("n", 1000000, "customers")
+		rounds  = flag.Int("rounds", 3, "rounds of each layout")
+		layouts = flag.String("layouts", "plain,string,hash-4096,hash-16384,hash-65536,tracker", "layouts to measure, in order")
+		workers = flag.Int("workers", 32, "concurrent Touch calls in the tracker layout")
+	)
+	flag.Parse()
+	if err := run(*url, *n, *rounds, strings.Split(*layouts, ","), *workers); err != nil {
+		fmt.Fprintln(os.Stderr, "cswmem:", err)
+		os.Exit(1)
+	}
+}
+
+func usedMemory(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
+	info, err := rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no used_memory in INFO memory")
+}
+
+// phone is customer i's number.
+func phone(i int) string { return "+5511" + strconv.Itoa(900000000+i) }
+
+// stringKey is customer i's key in the string layouts (under the bench business's tag).
+func stringKey(i int) string {
+	return rkeys.Prefix + "csw:{" + business + "}:c:" + strconv.Itoa(5511900000000+i)
+}
+
+func run(url string, n, rounds int, layouts []string, workers int) error {
+	ctx := context.Background()
+	rdb, err := redisx.Open(url)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	if err := redisx.Ping(ctx, rdb, 3*time.Second); err != nil {
+		return err
+	}
+	ver, _ := rdb.Info(ctx, "server").Result()
+	for _, line := range strings.Split(ver, "\n") {
+		if strings.HasPrefix(line, "redis_version:") {
+			fmt.Println(strings.TrimSpace(line))
+		}
+	}
+	// Keys left by an interrupted run of this program (its business only).
+	if err := deleteMatching(ctx, rdb, rkeys.Prefix+"csw:{"+business+"}:*"); err != nil {
+		return err
+	}
+	first, err := settle(ctx, rdb, 0)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	// Inbound times spread over the last 23 hours: every window open.
+	at := func(i int) time.Time { return now.Add(-time.Duration(i%82800) * time.Second) }
+	ttl := func(i int) time.Duration { return at(i).Add(servicewindow.Length).Sub(now) }
+	fmt.Printf("%d customers, %d rounds; bytes per customer = (used_memory after - before) / n\n", n, rounds)
+	for _, layout := range layouts {
+		var per []float64
+		var secs []float64
+		for r := 0; r < rounds; r++ {
+			before, err := usedMemory(ctx, rdb)
+			if err != nil {
+				return err
+			}
+			began := time.Now()
+			cleanup, err := write(ctx, rdb, layout, n, at, ttl, workers)
+			if err != nil {
+				return fmt.Errorf("%s: %w", layout, err)
+			}
+			took := time.Since(began)
+			after, err := usedMemory(ctx, rdb)
+			if err != nil {
+				return err
+			}
+			// A cross-check no other database disturbs: MEMORY USAGE of the tracker's buckets
+			// (key, value and object; not the keyspace's own table entries).
+			if layout == "tracker" {
+				sum, err := bucketUsage(ctx, rdb)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("  %-11s round %d: MEMORY USAGE of the buckets %.1f bytes/customer\n", layout, r+1, float64(sum)/float64(n))
+			}
+			if err := cleanup(); err != nil {
+				return fmt.Errorf("%s: delete: %w", layout, err)
+			}
+			// Redis shrinks the keyspace's hash tables a little after the keys go; the next
+			// round starts once used_memory is back near where the first one started.
+			if _, err := settle(ctx, rdb, first); err != nil {
+				return err
+			}
+			per = append(per, float64(after-before)/float64(n))
+			secs = append(secs, took.Seconds())
+			fmt.Printf("  %-11s round %d: before %.1f MB, after %.1f MB, %.1f bytes/customer, written in %.1f s\n",
+				layout, r+1, mb(before), mb(after), per[len(per)-1], took.Seconds())
+		}
+		fmt.Printf("%-11s median %.1f bytes/customer (%.1f MB per 1,000,000), median write %.1f s\n",
+			layout, median(per), median(per), median(secs))
+	}
+	return nil
+}
+
+// write records n customers in layout and returns how to delete them.
+func write(ctx context.Context, rdb redis.UniversalClient, layout string, n int, at func(int) time.Time,
+	ttl func(int) time.Duration, workers int) (func() error, error) {
+	const batch = 1000
+	switch {
+	case layout == "plain" || layout == "string":
+		for lo := 0; lo < n; lo += batch {
+			_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i := lo; i < min(n, lo+batch); i++ {
+					exp := time.Duration(0)
+					if layout == "string" {
+						exp = ttl(i)
+					}
+					p.Set(ctx, stringKey(i), at(i).Unix(), exp)
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		return func() error {
+			for lo := 0; lo < n; lo += batch {
+				keys := make([]string, 0, batch)
+				for i := lo; i < min(n, lo+batch); i++ {
+					keys = append(keys, stringKey(i))
+				}
+				if err := rdb.Del(ctx, keys...).Err(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, nil
+	case strings.HasPrefix(layout, "hash-"):
+		buckets, err := strconv.Atoi(strings.TrimPrefix(layout, "hash-"))
+		if err != nil || buckets <= 0 {
+			return nil, fmt.Errorf("layout %q: want hash-<buckets>", layout)
+		}
+		key := func(field string) string {
+			return rkeys.Prefix + "csw:{" + business + "}:h" + strconv.Itoa(buckets) + ":" + strconv.Itoa(fnv(field)%buckets)
+		}
+		for lo := 0; lo < n; lo += batch {
+			_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i := lo; i < min(n, lo+batch); i++ {
+					f := servicewindow.Field(phone(i))
+					k := key(f)
+					p.HSet(ctx, k, f, at(i).Unix())
+					p.PExpire(ctx, k, servicewindow.Length+time.Minute)
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		return func() error {
+			return deleteBuckets(ctx, rdb, buckets, func(b int) string {
+				return rkeys.Prefix + "csw:{" + business + "}:h" + strconv.Itoa(buckets) + ":" + strconv.Itoa(b)
+			})
+		}, nil
+	case layout == "tracker":
+		tr := servicewindow.New(rdb, nil)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= n {
+						return
+					}
+					if _, err := tr.Touch(ctx, business, []string{phone(i)}, at(i)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			return nil, err
+		}
+		return func() error {
+			return deleteBuckets(ctx, rdb, rkeys.ServiceWindowBuckets, func(b int) string { return rkeys.ServiceWindow(business, b) })
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown layout %q", layout)
+}
+
+// bucketUsage sums MEMORY USAGE over the tracker's buckets of the bench business.
+func bucketUsage(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
+	cmds := make([]*redis.IntCmd, rkeys.ServiceWindowBuckets)
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for b := range cmds {
+			cmds[b] = p.MemoryUsage(ctx, rkeys.ServiceWindow(business, b))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, err
+	}
+	var sum int64
+	for _, c := range cmds {
+		sum += c.Val()
+	}
+	return sum, nil
+}
+
+// settle waits (up to 60 s) for used_memory to come within 1 MB of target, or to stop
+// falling when target is 0, and returns it.
+func settle(ctx context.Context, rdb redis.UniversalClient, target int64) (int64, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	prev := int64(-1)
+	for {
+		m, err := usedMemory(ctx, rdb)
+		if err != nil {
+			return 0, err
+		}
+		done := target > 0 && m <= target+1<<20 || target == 0 && prev >= 0 && m >= prev
+		if done || time.Now().After(deadline) {
+			return m, nil
+		}
+		prev = m
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func deleteMatching(ctx context.Context, rdb redis.UniversalClient, pattern string) error {
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+		if len(keys) == 1000 {
+			if err := rdb.Del(ctx, keys...).Err(); err != nil {
+				return err
+			}
+			keys = keys[:0]
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	if len(keys) > 0 {
+		return rdb.Del(ctx, keys...).Err()
+	}
+	return nil
+}
+
+func deleteBuckets(ctx context.Context, rdb redis.UniversalClient, buckets int, key func(int) string) error {
+	const batch = 1000
+	for lo := 0; lo < buckets; lo += batch {
+		keys := make([]string, 0, batch)
+		for b := lo; b < min(buckets, lo+batch); b++ {
+			keys = append(keys, key(b))
+		}
+		if err := rdb.Del(ctx, keys...).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fnv is FNV-1a 32 of s, as servicewindow.BucketOf uses.
+func fnv(s string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return int(h)
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/servicewindow"
+)
+
+func TestWindowShow(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	env["CONNECTLY_BUSINESS_ID"] = "biz-w"
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	// The command reads the wall clock: the window is opened an hour ago by it.
+	at := time.Now().Add(-time.Hour).Truncate(time.Second)
+	tr := servicewindow.New(rdb, time.Now)
+	if _, err := tr.Touch(ctx, "biz-w", []string{"+14155552671", "bsuid:US.13491208655302741918"}, at); err != nil {
+		t.Fatal(err)
+	}
+	// Another business's window is not this one's.
+	if _, err := tr.Touch(ctx, "biz-other", []string{"+14155550199"}, at); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("OpenJSON", func(t *testing.T) {
+		t.Parallel()
+		code, out, errOut := herald(t, env, "window", "show", "--json", "+1 415-555-2671")
+		var r windowReport
+		if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
+			t.Fatalf("exit %d %q %q", code, out, errOut)
+		}
+		if !r.Open || !r.Recorded || !r.ClosesAt.Equal(at.Add(24*time.Hour)) || !r.LastInbound.Equal(at) ||
+			r.ClosesIn <= 22*3600 || r.ClosesIn > 23*3600 || r.Business != "biz-w" || r.Customer != "********2671" {
+			t.Fatalf("report %+v", r)
+		}
+	})
+	t.Run("OpenText", func(t *testing.T) {
+		t.Parallel()
+		code, out, _ := herald(t, env, "window", "show", "+14155552671")
+		if code != 0 || !strings.Contains(out, "Window     open, closes "+at.Add(24*time.Hour).UTC().Format(time.RFC3339)) ||
+			!strings.Contains(out, "********2671") || strings.Contains(out, "4155552671") {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+		code, out, _ = herald(t, env, "window", "show", "--reveal", "+14155552671")
+		if code != 0 || !strings.Contains(out, "+14155552671") {
+			t.Fatalf("--reveal: exit %d:\n%s", code, out)
+		}
+	})
+	t.Run("NationalNumberAndBSUID", func(t *testing.T) {
+		t.Parallel()
+		for _, args := range [][]string{{"415-555-2671", "--region", "US"}, {"bsuid:US.13491208655302741918"}} {
+			code, out, errOut := herald(t, env, append([]string{"window", "show", "--json"}, args...)...)
+			var r windowReport
+			if code != 0 || json.Unmarshal([]byte(out), &r) != nil || !r.Open {
+				t.Fatalf("%v: exit %d %q %q", args, code, out, errOut)
+			}
+		}
+	})
+	t.Run("Closed", func(t *testing.T) {
+		t.Parallel()
+		code, out, _ := herald(t, env, "window", "show", "+14155550199")
+		if code != 0 || !strings.Contains(out, "closed: no inbound message in the last 24 h") {
+			t.Fatalf("exit %d:\n%s", code, out)
+		}
+	})
+	t.Run("BadNumber", func(t *testing.T) {
+		t.Parallel()
+		code, _, errOut := herald(t, env, "window", "show", "12")
+		if code != exitUsage || !strings.Contains(errOut, "bsuid:BSUID") {
+			t.Fatalf("exit %d %q", code, errOut)
+		}
+	})
+}
+
+func TestRecipientExplainShowsTheWindow(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	env["CONNECTLY_BUSINESS_ID"] = "biz-x"
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	l := ledger.New(rdb, nil)
+	rcpts := []string{"+14155550101", "+14155550102"}
+	if err := l.CreateRun(ctx, ledger.Run{ID: "r-window", Campaign: "c", Buckets: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Plan(ctx, "r-window", 0, 2, nil, []ledger.PlanEntry{{Recipient: rcpts[0], Row: 1}, {Recipient: rcpts[1], Row: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-30 * time.Hour).Truncate(time.Second)
+	if _, err := servicewindow.New(rdb, func() time.Time { return at.Add(time.Minute) }).Touch(ctx, "biz-x", rcpts[1:], at); err != nil {
+		t.Fatal(err)
+	}
+	at = time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	if _, err := servicewindow.New(rdb, time.Now).Touch(ctx, "biz-x", rcpts[:1], at); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := herald(t, env, "recipient", "explain", "--json", "r-window", rcpts[0])
+	var x explanation
+	if code != 0 || json.Unmarshal([]byte(out), &x) != nil {
+		t.Fatalf("explain: %d %s %s", code, out, errOut)
+	}
+	if !x.Window.Open || !x.Window.ClosesAt.Equal(at.Add(24*time.Hour)) || x.Window.Customer != "********0101" {
+		t.Fatalf("window %+v", x.Window)
+	}
+	code, out, _ = herald(t, env, "recipient", "explain", "r-window", rcpts[0])
+	if code != 0 || !strings.Contains(out, "Window     open, closes "+at.Add(24*time.Hour).UTC().Format(time.RFC3339)) {
+		t.Fatalf("explain: %d\n%s", code, out)
+	}
+	// A window that closed 6 hours ago.
+	code, out, _ = herald(t, env, "recipient", "explain", "r-window", rcpts[1])
+	if code != 0 || !strings.Contains(out, "Window     closed since ") {
+		t.Fatalf("explain of a closed window: %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,401 @@
+package servicewindow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+var t0 = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+
+const (
+	biz   = "biz-1"
+	phone = "+14155552671"
+	bsuid = "bsuid:US.13491208655302741918"
+)
+
+// clock is a settable clock shared by the tracker and miniredis.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+type testBundle struct {
+	m   *miniredis.Miniredis // nil on real Redis
+	rdb redis.UniversalClient
+	clk *clock
+	tr  *Tracker
+	biz string
+}
+
+// at moves the tracker's clock (and miniredis's, so TTLs run with it) to t.
+func (b *testBundle) at(t time.Time) {
+	prev := b.clk.Now()
+	b.clk.set(t)
+	if b.m != nil {
+		b.m.SetTime(t)
+		if !prev.IsZero() && t.After(prev) {
+			b.m.FastForward(t.Sub(prev))
+		}
+	}
+}
+
+// setups are the Redis tiers every story runs on: miniredis always, real Redis with
+// HERALD_TEST_REDIS.
+var setups = map[string]func(t *testing.T) *testBundle{
+	"Miniredis": func(t *testing.T) *testBundle {
+		t.Helper()
+		m := miniredis.RunT(t)
+		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		clk := &clock{}
+		b := &testBundle{m: m, rdb: rdb, clk: clk, tr: New(rdb, clk.Now), biz: biz}
+		b.at(t0)
+		return b
+	},
+	"RealRedis": func(t *testing.T) *testBundle {
+		t.Helper()
+		url := os.Getenv("HERALD_TEST_REDIS")
+		if url == "" {
+			t.Skip("needs a real Redis: set HERALD_TEST_REDIS=redis://127.0.0.1:6379/15 to run it")
+		}
+		rdb, err := redisx.Open(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := redisx.Ping(context.Background(), rdb, 2*time.Second); err != nil {
+			t.Fatalf("HERALD_TEST_REDIS=%s: %v", url, err)
+		}
+		// A business of its own: only its buckets are written and deleted. Real Redis runs
+		// its TTLs on the wall clock, so the stories' clock starts now.
+		b := &testBundle{rdb: rdb, clk: &clock{}, biz: fmt.Sprintf("test-%s-%d", t.Name(), time.Now().UnixNano())}
+		b.tr = New(rdb, b.clk.Now)
+		b.at(time.Now().Truncate(time.Second))
+		t.Cleanup(func() {
+			ctx := context.Background()
+			keys, _ := rdb.Keys(ctx, rkeys.Prefix+"csw:{"+b.biz+"}:*").Result()
+			if len(keys) > 0 {
+				rdb.Del(ctx, keys...)
+			}
+			rdb.Close()
+		})
+		return b
+	},
+}
+
+func TestTracker(t *testing.T) {
+	t.Parallel()
+	for tier, setup := range setups {
+		t.Run(tier, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+
+			t.Run("OpensAndClosesAt24h", func(t *testing.T) {
+				t.Parallel()
+				b := setup(t)
+				start := b.clk.Now()
+				if _, open, err := b.tr.Open(ctx, b.biz, phone); err != nil || open {
+					t.Fatalf("before any inbound: open %v err %v", open, err)
+				}
+				moved, err := b.tr.Touch(ctx, b.biz, []string{phone}, start.Add(-time.Hour))
+				if err != nil || !moved {
+					t.Fatalf("touch: moved %v err %v", moved, err)
+				}
+				closes, open, err := b.tr.Open(ctx, b.biz, phone)
+				if err != nil || !open || !closes.Equal(start.Add(23*time.Hour)) {
+					t.Fatalf("open %v closes %v err %v, want open until %v", open, closes, err, start.Add(23*time.Hour))
+				}
+				b.clk.set(start.Add(23*time.Hour - time.Second))
+				if _, open, _ := b.tr.Open(ctx, b.biz, phone); !open {
+					t.Fatal("closed a second before 24 h")
+				}
+				b.clk.set(start.Add(23 * time.Hour))
+				if closes2, open, err := b.tr.Open(ctx, b.biz, phone); err != nil || open || !closes2.Equal(closes) {
+					t.Fatalf("at 24 h: open %v closes %v err %v, want closed at %v", open, closes2, err, closes)
+				}
+			})
+
+			t.Run("NeverMovesBack", func(t *testing.T) {
+				t.Parallel()
+				b := setup(t)
+				now := b.clk.Now()
+				if _, err := b.tr.Touch(ctx, b.biz, []string{phone}, now.Add(-time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+				moved, err := b.tr.Touch(ctx, b.biz, []string{phone}, now.Add(-3*time.Hour))
+				if err != nil || moved {
+					t.Fatalf("an older event: moved %v err %v, want nothing moved", moved, err)
+				}
+				if moved, _ := b.tr.Touch(ctx, b.biz, []string{phone}, now.Add(-time.Minute)); moved {
+					t.Fatal("the same event again moved the window")
+				}
+				closes, _, _ := b.tr.Open(ctx, b.biz, phone)
+				if want := now.Add(-time.Minute).Add(Length); !closes.Equal(want) {
+					t.Fatalf("closes %v, want %v (the newest event)", closes, want)
+				}
+				if moved, _ := b.tr.Touch(ctx, b.biz, []string{phone}, now); !moved {
+					t.Fatal("a newer event did not move the window")
+				}
+			})
+
+			t.Run("PhoneAndBSUIDForms", func(t *testing.T) {
+				t.Parallel()
+				b := setup(t)
+				now := b.clk.Now()
+				if _, err := b.tr.Touch(ctx, b.biz, []string{phone, bsuid}, now); err != nil {
+					t.Fatal(err)
+				}
+				for _, id := range []string{phone, bsuid, "US.13491208655302741918"} {
+					if _, open, err := b.tr.Open(ctx, b.biz, id); err != nil || !open {
+						t.Errorf("%s: open %v err %v", id, open, err)
+					}
+				}
+				// A phone-less customer: the BSUID alone.
+				other := "bsuid:BR.99887766554433221100"
+				if _, err := b.tr.Touch(ctx, b.biz, []string{other}, now.Add(-2*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				if closes, open, _ := b.tr.Open(ctx, b.biz, other); !open || !closes.Equal(now.Add(22*time.Hour)) {
+					t.Fatalf("BSUID-only: open %v closes %v", open, closes)
+				}
+				// Known by both, the latest window of either wins.
+				if _, err := b.tr.Touch(ctx, b.biz, []string{"+5511987654321"}, now.Add(-5*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				closes, open, err := b.tr.Open(ctx, b.biz, "+5511987654321", other)
+				if err != nil || !open || !closes.Equal(now.Add(22*time.Hour)) {
+					t.Fatalf("either id: open %v closes %v err %v", open, closes, err)
+				}
+			})
+
+			t.Run("BusinessesAreSeparate", func(t *testing.T) {
+				t.Parallel()
+				b := setup(t)
+				if _, err := b.tr.Touch(ctx, b.biz, []string{phone}, b.clk.Now()); err != nil {
+					t.Fatal(err)
+				}
+				if _, open, _ := b.tr.Open(ctx, b.biz+"-other", phone); open {
+					t.Fatal("another business sees the window")
+				}
+			})
+
+			t.Run("FutureAndMissingTimesAreNow", func(t *testing.T) {
+				t.Parallel()
+				b := setup(t)
+				now := b.clk.Now()
+				if _, err := b.tr.Touch(ctx, b.biz, []string{phone}, now.Add(72*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				if closes, _, _ := b.tr.Open(ctx, b.biz, phone); !closes.Equal(now.Add(Length)) {
+					t.Fatalf("a future event: closes %v, want now + 24 h", closes)
+				}
+				if _, err := b.tr.Touch(ctx, b.biz, []string{bsuid}, time.Time{}); err != nil {
+					t.Fatal(err)
+				}
+				if closes, _, _ := b.tr.Open(ctx, b.biz, bsuid); !closes.Equal(now.Add(Length)) {
+					t.Fatalf("no event time: closes %v, want now + 24 h", closes)
+				}
+			})
+
+			t.Run("AnEventOlderThanTheWindowIsNotRecorded", func(t *testing.T) {
+				t.Parallel()
+				b := setup(t)
+				moved, err := b.tr.Touch(ctx, b.biz, []string{phone}, b.clk.Now().Add(-Length))
+				if err != nil || moved {
+					t.Fatalf("moved %v err %v", moved, err)
+				}
+				if n, _ := b.rdb.Exists(ctx, rkeys.ServiceWindow(b.biz, BucketOf(Field(phone)))).Result(); n != 0 {
+					t.Fatal("a closed window was written")
+				}
+			})
+
+			t.Run("NoIDs", func(t *testing.T) {
+				t.Parallel()
+				b := setup(t)
+				if _, err := b.tr.Touch(ctx, b.biz, []string{"", " "}, b.clk.Now()); !errors.Is(err, ErrNoID) {
+					t.Fatalf("err %v, want ErrNoID", err)
+				}
+			})
+
+			t.Run("LookupIsPerID", func(t *testing.T) {
+				t.Parallel()
+				b := setup(t)
+				now := b.clk.Now()
+				ids := []string{"+14155550001", "+14155550002", "+14155550003"}
+				for i, id := range ids[:2] {
+					if _, err := b.tr.Touch(ctx, b.biz, []string{id}, now.Add(-time.Duration(i+1)*time.Hour)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				ws, err := b.tr.Lookup(ctx, b.biz, ids)
+				if err != nil || len(ws) != 3 {
+					t.Fatalf("lookup: %v %v", ws, err)
+				}
+				for i, w := range ws {
+					if w.ID != ids[i] {
+						t.Errorf("window %d is of %s, want %s", i, w.ID, ids[i])
+					}
+				}
+				if !ws[0].Open || !ws[0].LastInbound.Equal(now.Add(-time.Hour)) || !ws[1].Open || ws[2].Open || !ws[2].ClosesAt.IsZero() {
+					t.Fatalf("windows %+v", ws)
+				}
+				if l := Latest(ws); l.ID != ids[0] {
+					t.Fatalf("latest %+v, want %s", l, ids[0])
+				}
+			})
+		})
+	}
+}
+
+// TestBucketTTLFollowsTheNewestWindow: the bucket expires with its newest window, and an
+// older event never shortens it.
+func TestBucketTTLFollowsTheNewestWindow(t *testing.T) {
+	t.Parallel()
+	b := setups["Miniredis"](t)
+	ctx := context.Background()
+	key, _ := Locate(b.biz, phone)
+	if _, err := b.tr.Touch(ctx, b.biz, []string{phone}, t0.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := b.m.TTL(key); ttl != 23*time.Hour+ttlGrace {
+		t.Fatalf("ttl %v, want 23 h + grace", ttl)
+	}
+	// Another customer in the same bucket with an older inbound message.
+	older := sameBucket(t, phone, 1)[0]
+	if _, err := b.tr.Touch(ctx, b.biz, []string{older}, t0.Add(-10*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := b.m.TTL(key); ttl != 23*time.Hour+ttlGrace {
+		t.Fatalf("ttl %v after an older window joined, want it unchanged", ttl)
+	}
+	b.at(t0.Add(23*time.Hour + ttlGrace + time.Second))
+	if b.m.Exists(key) {
+		t.Fatal("the bucket outlived its newest window")
+	}
+	if _, open, _ := b.tr.Open(ctx, b.biz, phone); open {
+		t.Fatal("open after expiry")
+	}
+}
+
+// TestBucketDropsClosedWindowsWhenItGrows: memory stays bounded by the open windows, even in
+// a bucket that never expires because someone in it always writes.
+func TestBucketDropsClosedWindowsWhenItGrows(t *testing.T) {
+	t.Parallel()
+	b := setups["Miniredis"](t)
+	ctx := context.Background()
+	ids := append([]string{phone}, sameBucket(t, phone, 3)...)
+	key, _ := Locate(b.biz, phone)
+	for i, id := range ids[:3] {
+		if _, err := b.tr.Touch(ctx, b.biz, []string{id}, t0.Add(time.Duration(i)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		b.at(t0.Add(time.Duration(i+1) * time.Hour))
+	}
+	if n := len(fieldsOf(t, b, key)); n != 3 {
+		t.Fatalf("%d fields, want 3", n)
+	}
+	// 25 h after the first: its window closed; the next new customer prunes it. An update of
+	// a customer already present does not prune.
+	b.at(t0.Add(Length + time.Hour))
+	if _, err := b.tr.Touch(ctx, b.biz, []string{ids[2]}, b.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(fieldsOf(t, b, key)); n != 3 {
+		t.Fatalf("%d fields after an update, want 3", n)
+	}
+	if _, err := b.tr.Touch(ctx, b.biz, []string{ids[3]}, b.clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got := fieldsOf(t, b, key)
+	want := map[string]bool{Field(ids[2]): true, Field(ids[3]): true}
+	// ids[1]'s window (opened at t0+1h) closes at t0+25h, which is now: closed too.
+	if len(got) != len(want) || !want[got[0]] || !want[got[1]] {
+		t.Fatalf("fields %v, want %v", got, want)
+	}
+}
+
+func fieldsOf(t *testing.T, b *testBundle, key string) []string {
+	t.Helper()
+	fs, err := b.m.HKeys(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+// sameBucket returns n other phone numbers whose fields land in id's bucket.
+func sameBucket(t *testing.T, id string, n int) []string {
+	t.Helper()
+	want := BucketOf(Field(id))
+	var out []string
+	for i := 0; i < 10_000_000 && len(out) < n; i++ {
+		p := "+1415" + strconv.Itoa(5000000+i)
+		if p != id && BucketOf(Field(p)) == want {
+			out = append(out, p)
+		}
+	}
+	if len(out) < n {
+		t.Fatal("not enough numbers in the same bucket")
+	}
+	return out
+}
+
+func TestLayout(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ id, field string }{
+		{"+14155552671", "14155552671"},
+		{"bsuid:US.13491208655302741918", "US.13491208655302741918"},
+		{"US.13491208655302741918", "US.13491208655302741918"},
+		{" +5511987654321 ", "5511987654321"},
+		{"", ""},
+	} {
+		if got := Field(c.id); got != c.field {
+			t.Errorf("Field(%q) = %q, want %q", c.id, got, c.field)
+		}
+	}
+	// Keys are pinned: every process, and the daily tier's script, must find the same bucket.
+	key, field := Locate("6f1c1a9e", "+14155552671")
+	if want := "herald:csw:{6f1c1a9e}:" + strconv.Itoa(BucketOf("14155552671")); key != want || field != "14155552671" {
+		t.Fatalf("Locate = %q %q, want %q", key, field, want)
+	}
+	if got := BucketOf("14155552671"); got != 12959 {
+		t.Fatalf("BucketOf changed: %d (a change strands every open window for a day)", got)
+	}
+}
+
+// TestRedisErrorsAreWrapped: a Redis failure reaches the caller with its cause.
+func TestRedisErrorsAreWrapped(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer rdb.Close()
+	tr := New(rdb, func() time.Time { return t0 })
+	var netErr net.Error
+	_, err = tr.Touch(context.Background(), biz, []string{phone}, t0)
+	if !errors.As(err, &netErr) {
+		t.Fatalf("touch: %v, want a net.Error inside", err)
+	}
+	if _, _, err = tr.Open(context.Background(), biz, phone); !errors.As(err, &netErr) {
+		t.Fatalf("open: %v, want a net.Error inside", err)
+	}
+}
