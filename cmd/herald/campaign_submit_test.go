@@ -136,7 +136,7 @@ func TestCampaignSubmitRunRm(t *testing.T) {
 	if code, _, errOut = herald(t, env, "campaign", "rm", "nightly-orders"); code == 0 || !strings.Contains(errOut, "not submitted") {
 		t.Fatalf("second rm: %d %s", code, errOut)
 	}
-	if code, out, _ = herald(t, env, "audit", "ls"); !strings.Contains(out, "campaign rm") {
+	if code, out, _ = herald(t, env, "audit", "ls"); code != 0 || !strings.Contains(out, "campaign rm") {
 		t.Fatalf("audit: %q", out)
 	}
 	// The run that started keeps going; the campaign shows its runs but no version.

@@ -747,7 +747,7 @@ func EncodeSessionMessage(msg SessionMessage, f BSUIDField) ([]byte, error) {
 	if rb := c.ReplyButtons; rb != nil {
 		w := &wireReplyButtons{Buttons: make([]wireButton, len(rb.Buttons)), Header: optText(rb.Header), Footer: optText(rb.Footer)}
 		for i, b := range rb.Buttons {
-			w.Buttons[i] = wireButton{ID: b.ID, Text: b.Text}
+			w.Buttons[i] = wireButton(b)
 		}
 		req.Message.ReplyButtonMessage = w
 	}
@@ -756,7 +756,7 @@ func EncodeSessionMessage(msg SessionMessage, f BSUIDField) ([]byte, error) {
 		for i, s := range l.Sections {
 			ws := wireSection{Title: s.Title, Rows: make([]wireRow, len(s.Rows))}
 			for j, r := range s.Rows {
-				ws.Rows[j] = wireRow{ID: r.ID, Text: r.Text, Description: r.Description}
+				ws.Rows[j] = wireRow(r)
 			}
 			w.Sections[i] = ws
 		}
