@@ -214,7 +214,9 @@ func TestFrequencyCapAcrossRuns(t *testing.T) {
 
 func TestBookedLimitKeepsThePlace(t *testing.T) {
 	cfg := testConfig()
-	cfg.SenderRates = map[string]float64{testSender: 20} // a slot every 50 ms
+	// A slot every 500 ms: wide enough that a slow first send (a loaded machine) still leaves
+	// the second send's slot beyond MaxPaceWait.
+	cfg.SenderRates = map[string]float64{testSender: 2}
 	cfg.MaxPaceWait = 10 * time.Millisecond
 	cfg.KeepPlaceFor = 5 * time.Second
 	b := setup(t, cfg)
