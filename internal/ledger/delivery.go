@@ -15,9 +15,9 @@ import (
 )
 
 // deliveryCmd applies one delivery webhook event to a recipient's entry and the run's delivery
-// statistics, in one round trip. It follows advanceCmd's rules (accepted → sent → delivered →
-// read; failed only before delivered; an unknown entry is settled by any event; nothing moves
-// backwards) and adds three:
+// statistics, in one round trip. An entry moves accepted → sent → delivered → read, or to
+// failed before delivered; an unknown entry is settled by any event; nothing moves backwards
+// (a late or repeated event is stale). Besides:
 //
 //   - with ARGV[7] '1' (the event was matched to the entry by guesswork, not by callbackData)
 //     the entry must record exactly the event's message id, or it is not touched;

@@ -259,39 +259,6 @@ func (l *Ledger) Suppressed(ctx context.Context, recipients []string) ([]bool, e
 	return out, nil
 }
 
-// Advance applies a delivery event to a recipient: Sent, Delivered, Read, or Failed (with its
-// code) for a message that did not reach the person. States only move forward (a late
-// delivered never overwrites read; failed only before delivered); an unknown recipient is
-// settled by any event. It reports whether the event changed the entry; duplicates and
-// out-of-order events report false and change nothing.
-func (l *Ledger) Advance(ctx context.Context, runID string, bucket int, recipient string, to State, code, messageID string) (bool, error) {
-	switch to {
-	case Sent, Delivered, Read, Failed:
-	default:
-		return false, fmt.Errorf("ledger: advance to %s: only sent, delivered, read or failed", to)
-	}
-	if strings.Contains(code, "|") || strings.Contains(messageID, "|") {
-		return false, fmt.Errorf("ledger: advance: '|' in code or message id")
-	}
-	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket),
-		rkeys.Unknown(runID), rkeys.UnknownPayloads(runID)}
-	f, err := l.formatOf(ctx, runID)
-	if err != nil {
-		return false, err
-	}
-	field := f.field(recipient)
-	res, err := advanceCmd.Run(ctx, l.rdb, keys, field, to.Letter(), code, f.messageID(messageID),
-		resendMember(bucket, field), l.nowMS()).Slice()
-	if err != nil {
-		return false, fmt.Errorf("ledger: advance in run %s: %w", runID, err)
-	}
-	if len(res) != 2 {
-		return false, fmt.Errorf("ledger: advance in run %s: unexpected reply %v", runID, res)
-	}
-	applied, _ := res[0].(int64)
-	return applied == 1, nil
-}
-
 // Skip marks a planned or queued recipient skipped with reason and reports whether it did;
 // a recipient being sent or already done is left alone.
 func (l *Ledger) Skip(ctx context.Context, runID string, bucket int, recipient, reason string) (bool, error) {

@@ -303,42 +303,6 @@ redis.call('HSET', KEYS[1], 'status', 'paused', 'pause_reason', ARGV[1], 'paused
 return 'running'
 `)
 
-// advanceCmd moves an entry forward on a delivery event: accepted → sent → delivered → read,
-// or to failed (delivery_failed) before delivered; an unknown entry is settled by any event.
-// A late or repeated event never moves an entry backwards: it is ignored.
-//
-// KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3] -> codes, KEYS[4] -> the recipient's bucket
-// ARGV[1] -> recipient, ARGV[2] -> new state letter (t sent, d delivered, r read, f failed),
-// ARGV[3] -> code (for failed), ARGV[4] -> message id (” keeps the recorded one).
-// KEYS[5] -> the run's resend set, KEYS[6] -> its payloads, ARGV[5] -> the recipient's member
-// in them, ARGV[6] -> now (unix ms): a settled unknown entry is no longer resent.
-// Returns {1 if applied else 0, the prior state letter}.
-var advanceCmd = redis.NewScript(luaLib + `
-local rank = {a = 1, t = 2, d = 3, r = 4}
-local v = redis.call('HGET', KEYS[4], ARGV[1])
-if not v then return {0, ''} end
-local st, row, att, code, mid = parse(v)
-local new = ARGV[2]
-local ok = false
-if st == 'u' then
-  ok = true
-elseif rank[st] then
-  if new == 'f' then ok = rank[st] < rank['d'] else ok = rank[new] > rank[st] end
-end
-if not ok then return {0, st} end
-if ARGV[4] ~= '' then mid = ARGV[4] end
-local c = ''
-if new == 'f' then c = ARGV[3] end
-redis.call('HSET', KEYS[4], ARGV[1], new .. '|' .. row .. '|' .. att .. '|' .. c .. '|' .. mid)
-move(KEYS[2], st, new)
-if new == 'f' and c ~= '' then redis.call('HINCRBY', KEYS[3], 'failed:' .. c, 1) end
-if st == 'u' then
-  redis.call('HINCRBY', KEYS[3], 'settled:' .. names[new], 1)
-  untrack(KEYS[1], KEYS[2], KEYS[5], KEYS[6], ARGV[5], ARGV[6])
-end
-return {1, st}
-`)
-
 // skipCmd marks one planned or queued entry skipped with a reason (its task was deleted by an
 // operator, say); entries already being sent or done are left alone.
 //
