@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"math"
 	"sort"
@@ -14,65 +15,12 @@ import (
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
+//go:embed lua/delivery.lua
+var deliveryLua string
+
 // deliveryCmd applies one delivery webhook event to a recipient's entry and the run's delivery
-// statistics, in one round trip. It follows advanceCmd's rules (accepted → sent → delivered →
-// read; failed only before delivered; an unknown entry is settled by any event; nothing moves
-// backwards) and adds three:
-//
-//   - with ARGV[7] '1' (the event was matched to the entry by guesswork, not by callbackData)
-//     the entry must record exactly the event's message id, or it is not touched;
-//   - an entry still planned, queued or being sent is not touched: the event arrived before the
-//     worker recorded the send (or while a retry is under way) and the caller parks it;
-//   - an entry that records a different message id is not touched: the event is about an
-//     earlier message to the same person (an at-least-once resend replaced it);
-//   - the first event that takes an entry to delivered or read adds one time-to-deliver
-//     sample, and a delivery failure is counted by code and class.
-//
-// KEYS[1] -> counts, KEYS[2] -> codes, KEYS[3] -> the recipient's bucket, KEYS[4] -> the run's
-// delivery statistics, KEYS[5] -> the run hash, KEYS[6] -> the run's resend set, KEYS[7] -> its
-// payloads.
-// ARGV[1] -> recipient, ARGV[2] -> new state letter (t, d, r or f), ARGV[3] -> code (for f),
-// ARGV[4] -> message id (” matches any), ARGV[5] -> time-to-deliver field ("ttd:<bucket>",
-// ” when unknown), ARGV[6] -> failure class (for f), ARGV[7] -> '1' to require the recorded
-// message id to equal ARGV[4], ARGV[8] -> the recipient's member in the resend set
-// ("<bucket>:<field>"), ARGV[9] -> now (unix ms). An unknown entry this event settles is taken
-// out of the resend set: it will not be sent again.
-// Returns {verdict, prior state letter}; verdict is 'applied', 'stale' (a duplicate or an
-// out-of-order event), 'early' (park it), 'other' (another message) or 'noentry'.
-var deliveryCmd = redis.NewScript(luaLib + `
-local rank = {a = 1, t = 2, d = 3, r = 4}
-local v = redis.call('HGET', KEYS[3], ARGV[1])
-if not v then return {'noentry', ''} end
-local st, row, att, code, mid = parse(v)
-if ARGV[7] == '1' and mid ~= ARGV[4] then return {'other', st} end
-if st == 'p' or st == 'q' or st == 's' then return {'early', st} end
-if mid ~= '' and ARGV[4] ~= '' and mid ~= ARGV[4] then return {'other', st} end
-local new = ARGV[2]
-local ok = false
-if st == 'u' then
-  ok = true
-elseif rank[st] then
-  if new == 'f' then ok = rank[st] < rank['d'] else ok = rank[new] > rank[st] end
-end
-if not ok then return {'stale', st} end
-if ARGV[4] ~= '' then mid = ARGV[4] end
-local c = ''
-if new == 'f' then c = ARGV[3] end
-redis.call('HSET', KEYS[3], ARGV[1], new .. '|' .. row .. '|' .. att .. '|' .. c .. '|' .. mid)
-move(KEYS[1], st, new)
-if new == 'f' then
-  if c ~= '' then redis.call('HINCRBY', KEYS[2], 'failed:' .. c, 1) end
-  redis.call('HINCRBY', KEYS[4], 'df:' .. c, 1)
-  redis.call('HINCRBY', KEYS[4], 'dfc:' .. ARGV[6], 1)
-elseif (new == 'd' or new == 'r') and st ~= 'd' and ARGV[5] ~= '' then
-  redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
-end
-if st == 'u' then
-  redis.call('HINCRBY', KEYS[2], 'settled:' .. names[new], 1)
-  untrack(KEYS[5], KEYS[1], KEYS[6], KEYS[7], ARGV[8], ARGV[9])
-end
-return {'applied', st}
-`)
+// statistics. Its KEYS, ARGV and reply are documented at the top of lua/delivery.lua.
+var deliveryCmd = redis.NewScript(luaLib + deliveryLua)
 
 // DeliveryVerdict is what ApplyDelivery did with an event.
 type DeliveryVerdict string

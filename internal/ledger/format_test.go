@@ -183,8 +183,9 @@ func exerciseEntries(t *testing.T, b *testBundle, runID string, entries []PlanEn
 	if _, err := b.l.Finish(ctx, runID, pe.Bucket, pe.Recipient, Outcome{State: Accepted, MessageID: mid}); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := b.l.Advance(ctx, runID, pe.Bucket, pe.Recipient, Sent, "", mid); err != nil || !ok {
-		t.Fatalf("Advance = %v, %v", ok, err)
+	sent := DeliveryEvent{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient, State: Sent, MessageID: mid}
+	if v, _, err := b.l.ApplyDelivery(ctx, sent); err != nil || v != DeliveryApplied {
+		t.Fatalf("sent event = %v, %v; want %s", v, err, DeliveryApplied)
 	}
 	ev := DeliveryEvent{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient, State: Delivered, MessageID: "01BX5ZZKBKACTAV9WEVGEMMVRZ", Strict: true}
 	if v, _, err := b.l.ApplyDelivery(ctx, ev); err != nil || v != DeliveryOtherMessage {

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"sort"
@@ -14,54 +15,27 @@ import (
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
-// resumeCmd resumes a paused run.
-//
-// KEYS[1] -> run hash. ARGV[1] -> now (unix ms).
-// Returns the status before the call (” when the run does not exist); only 'paused' changes.
-var resumeCmd = redis.NewScript(`
-local s = redis.call('HGET', KEYS[1], 'status')
-if s ~= 'paused' then return s or '' end
-local reason = redis.call('HGET', KEYS[1], 'pause_reason') or ''
-redis.call('HSET', KEYS[1], 'status', 'running', 'last_pause_reason', reason, 'resumed_at', ARGV[1])
-redis.call('HDEL', KEYS[1], 'pause_reason')
-return 'paused'
-`)
+//go:embed lua/resume.lua
+var resumeLua string
 
-// cancelCmd cancels a running or paused run.
-//
-// KEYS[1] -> run hash. ARGV[1] -> reason, ARGV[2] -> now (unix ms).
-// Returns the status before the call (” when the run does not exist).
-var cancelCmd = redis.NewScript(`
-local s = redis.call('HGET', KEYS[1], 'status')
-if s ~= 'running' and s ~= 'paused' then return s or '' end
-redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancel_reason', ARGV[1], 'cancelled_at', ARGV[2])
-return s
-`)
+// resumeCmd resumes a paused run. Its KEYS, ARGV and reply are documented at the top of
+// lua/resume.lua.
+var resumeCmd = redis.NewScript(resumeLua)
 
-// sweepCancelledCmd marks every planned or queued entry of one bucket skipped(cancelled), so a
-// cancelled run completes without waiting for each of its tasks to come up. Entries being sent
-// right now (submitting) are left to their worker.
-//
-// KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3] -> codes, KEYS[4] -> bucket. ARGV[1] -> now.
-// Returns the number of entries skipped.
-var sweepCancelledCmd = redis.NewScript(luaLib + `
-if redis.call('HGET', KEYS[1], 'status') ~= 'cancelled' then return 0 end
-local all = redis.call('HGETALL', KEYS[4])
-local n = 0
-for i = 1, #all, 2 do
-  local st, row, att = parse(all[i + 1])
-  if st == 'p' or st == 'q' then
-    redis.call('HSET', KEYS[4], all[i], 'k|' .. row .. '|' .. att .. '|cancelled|')
-    move(KEYS[2], st, 'k')
-    n = n + 1
-  end
-end
-if n > 0 then
-  redis.call('HINCRBY', KEYS[3], 'skipped:cancelled', n)
-  maybe_complete(KEYS[1], KEYS[2], ARGV[1])
-end
-return n
-`)
+//go:embed lua/cancel.lua
+var cancelLua string
+
+// cancelCmd cancels a running or paused run. Its KEYS, ARGV and reply are documented at the top of
+// lua/cancel.lua.
+var cancelCmd = redis.NewScript(cancelLua)
+
+//go:embed lua/sweep_cancelled.lua
+var sweepCancelledLua string
+
+// sweepCancelledCmd marks every planned or queued entry of one bucket of a cancelled run
+// skipped(cancelled). Its KEYS, ARGV and reply are documented at the top of
+// lua/sweep_cancelled.lua.
+var sweepCancelledCmd = redis.NewScript(luaLib + sweepCancelledLua)
 
 // Resume resumes a paused run; it reports whether this call resumed it.
 func (l *Ledger) Resume(ctx context.Context, runID string) (bool, error) {
@@ -257,39 +231,6 @@ func (l *Ledger) Suppressed(ctx context.Context, recipients []string) ([]bool, e
 		out[i] = v != nil
 	}
 	return out, nil
-}
-
-// Advance applies a delivery event to a recipient: Sent, Delivered, Read, or Failed (with its
-// code) for a message that did not reach the person. States only move forward (a late
-// delivered never overwrites read; failed only before delivered); an unknown recipient is
-// settled by any event. It reports whether the event changed the entry; duplicates and
-// out-of-order events report false and change nothing.
-func (l *Ledger) Advance(ctx context.Context, runID string, bucket int, recipient string, to State, code, messageID string) (bool, error) {
-	switch to {
-	case Sent, Delivered, Read, Failed:
-	default:
-		return false, fmt.Errorf("ledger: advance to %s: only sent, delivered, read or failed", to)
-	}
-	if strings.Contains(code, "|") || strings.Contains(messageID, "|") {
-		return false, fmt.Errorf("ledger: advance: '|' in code or message id")
-	}
-	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket),
-		rkeys.Unknown(runID), rkeys.UnknownPayloads(runID)}
-	f, err := l.formatOf(ctx, runID)
-	if err != nil {
-		return false, err
-	}
-	field := f.field(recipient)
-	res, err := advanceCmd.Run(ctx, l.rdb, keys, field, to.Letter(), code, f.messageID(messageID),
-		resendMember(bucket, field), l.nowMS()).Slice()
-	if err != nil {
-		return false, fmt.Errorf("ledger: advance in run %s: %w", runID, err)
-	}
-	if len(res) != 2 {
-		return false, fmt.Errorf("ledger: advance in run %s: unexpected reply %v", runID, res)
-	}
-	applied, _ := res[0].(int64)
-	return applied == 1, nil
 }
 
 // Skip marks a planned or queued recipient skipped with reason and reports whether it did;

@@ -174,7 +174,7 @@ func TestLifecycle(t *testing.T) {
 	})
 }
 
-func TestAdvanceIsMonotonic(t *testing.T) {
+func TestDeliveryIsMonotonic(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
@@ -187,31 +187,32 @@ func TestAdvanceIsMonotonic(t *testing.T) {
 	finish(t, b, "r7", es[2], Outcome{State: Unknown, Code: "NO_RESPONSE"})
 
 	steps := []struct {
-		name  string
-		i     int
-		to    State
-		code  string
-		apply bool
-		want  State
+		name    string
+		i       int
+		to      State
+		code    string
+		verdict DeliveryVerdict
+		want    State
 	}{
-		{"ReadBeforeDelivered", 0, Read, "", true, Read},
-		{"LateDeliveredIgnored", 0, Delivered, "", false, Read},
-		{"LateSentIgnored", 0, Sent, "", false, Read},
-		{"FailedAfterReadIgnored", 0, Failed, "X", false, Read},
-		{"Sent", 1, Sent, "", true, Sent},
-		{"DuplicateSentIgnored", 1, Sent, "", false, Sent},
-		{"DeliveryFailedBeforeDelivered", 1, Failed, "ERROR_CODE_UNSPECIFIED", true, Failed},
-		{"DeliveredAfterFailedIgnored", 1, Delivered, "", false, Failed},
-		{"UnknownSettledByDelivered", 2, Delivered, "", true, Delivered},
-		{"QueuedEntryNotMoved", 3, Delivered, "", false, Queued},
+		{"ReadBeforeDelivered", 0, Read, "", DeliveryApplied, Read},
+		{"LateDeliveredIgnored", 0, Delivered, "", DeliveryStale, Read},
+		{"LateSentIgnored", 0, Sent, "", DeliveryStale, Read},
+		{"FailedAfterReadIgnored", 0, Failed, "X", DeliveryStale, Read},
+		{"Sent", 1, Sent, "", DeliveryApplied, Sent},
+		{"DuplicateSentIgnored", 1, Sent, "", DeliveryStale, Sent},
+		{"DeliveryFailedBeforeDelivered", 1, Failed, "ERROR_CODE_UNSPECIFIED", DeliveryApplied, Failed},
+		{"DeliveredAfterFailedIgnored", 1, Delivered, "", DeliveryStale, Failed},
+		{"UnknownSettledByDelivered", 2, Delivered, "", DeliveryApplied, Delivered},
+		{"QueuedEntryNotMoved", 3, Delivered, "", DeliveryEarly, Queued},
 	}
 	for _, s := range steps {
-		got, err := b.l.Advance(ctx, "r7", es[s.i].Bucket, es[s.i].Recipient, s.to, s.code, "")
+		ev := DeliveryEvent{Run: "r7", Bucket: es[s.i].Bucket, Recipient: es[s.i].Recipient, State: s.to, Code: s.code}
+		got, _, err := b.l.ApplyDelivery(ctx, ev)
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
-		if got != s.apply || getEntry(t, b, "r7", es[s.i]).State != s.want {
-			t.Fatalf("%s: applied %v state %s, want %v %s", s.name, got, getEntry(t, b, "r7", es[s.i]).State, s.apply, s.want)
+		if got != s.verdict || getEntry(t, b, "r7", es[s.i]).State != s.want {
+			t.Fatalf("%s: verdict %s state %s, want %s %s", s.name, got, getEntry(t, b, "r7", es[s.i]).State, s.verdict, s.want)
 		}
 	}
 	c := getCounters(t, b, "r7")
@@ -220,8 +221,8 @@ func TestAdvanceIsMonotonic(t *testing.T) {
 	if e := getEntry(t, b, "r7", es[0]); e.MessageID != "m0" {
 		t.Fatalf("message id lost: %+v", e)
 	}
-	if _, err := b.l.Advance(ctx, "r7", 0, "x", Accepted, "", ""); err == nil {
-		t.Fatal("Advance to accepted accepted")
+	if _, _, err := b.l.ApplyDelivery(ctx, DeliveryEvent{Run: "r7", Recipient: "x", State: Accepted}); err == nil {
+		t.Fatal("a delivery event to accepted was accepted")
 	}
 }
 

@@ -269,9 +269,10 @@ var resendStories = []resendStory{
 		if len(m) != 1 {
 			t.Fatalf("leased %v", m)
 		}
-		// The event comes between the lease and the release (Advance is the older path).
-		if ok, err := rs.l.Advance(ctx, rs.runID, es[0].Bucket, es[0].Recipient, Read, "", ""); err != nil || !ok {
-			t.Fatalf("Advance = %v, %v", ok, err)
+		// The event comes between the lease and the release.
+		ev := DeliveryEvent{Run: rs.runID, Bucket: es[0].Bucket, Recipient: es[0].Recipient, State: Read}
+		if v, _, err := rs.l.ApplyDelivery(ctx, ev); err != nil || v != DeliveryApplied {
+			t.Fatalf("ApplyDelivery = %v, %v", v, err)
 		}
 		if v, p := rs.release(t, m[0]); v != ResendGone || p != nil {
 			t.Fatalf("release after the event = %s %q, want gone", v, p)

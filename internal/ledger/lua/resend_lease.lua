@@ -4,8 +4,12 @@
 -- it, so two sweepers never take the same member; a sweeper that dies before it has enqueued
 -- the resend leaves the member to come due again when the lease ends.
 --
--- KEYS[1] -> run hash, KEYS[2] -> the run's resend set
--- ARGV[1] -> now (unix ms), ARGV[2] -> end of the lease (unix ms), ARGV[3] -> most members to take
+-- KEYS[1] run hash
+-- KEYS[2] the run's resend set
+-- ARGV[1] now (unix ms)
+-- ARGV[2] end of the lease (unix ms)
+-- ARGV[3] most members to take
+--
 -- Returns {gone, member...}: gone is 1 when the run needs no more sweeping (it no longer
 -- exists, or it has finished and nothing waits), else 0; then the members leased: those due
 -- by now, or every member of a cancelled run (they are dropped, not sent).

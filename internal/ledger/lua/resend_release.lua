@@ -7,10 +7,16 @@
 -- resend_done; an entry found queued after its resend (the caller died before that) is handed
 -- out again, and the task's fixed id keeps it one task.
 --
--- KEYS[1] -> run hash, KEYS[2] -> counts, KEYS[3] -> the recipient's ledger bucket,
--- KEYS[4] -> the recipient's history bucket, KEYS[5] -> the run's resend set, KEYS[6] -> its
--- payloads
--- ARGV[1] -> member, ARGV[2] -> the recipient's ledger field, ARGV[3] -> now (unix ms)
+-- KEYS[1] run hash
+-- KEYS[2] counts
+-- KEYS[3] the recipient's ledger bucket
+-- KEYS[4] the recipient's history bucket
+-- KEYS[5] the run's resend set
+-- KEYS[6] its payloads
+-- ARGV[1] member ("<bucket>:<field>")
+-- ARGV[2] the recipient's ledger field
+-- ARGV[3] now (unix ms)
+--
 -- Returns {verdict, payload}: 'enqueue' with the send task's payload (enqueue the resend task,
 -- then call resend_done), 'gone' (no longer in the set: another sweeper finished it), or why
 -- nothing is sent and the member was removed: 'norun', 'noentry', 'cancelled', 'resent' (it had

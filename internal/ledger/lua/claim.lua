@@ -1,0 +1,65 @@
+-- claim.lua: claim a recipient before its send request.
+--
+-- KEYS[1] run hash
+-- KEYS[2] counts
+-- KEYS[3] codes
+-- KEYS[4] the recipient's ledger bucket
+-- ARGV[1] recipient field
+-- ARGV[2] delivery policy: 'alo' at-least-once, anything else at-most-once
+-- ARGV[3] now (unix ms)
+--
+-- Returns {verdict, state letter, attempts, detail}; verdict is one of
+--   'send'      claimed (entry now submitting, attempts counted): make the request;
+--   'done'      already past sending (accepted, failed, skipped, unknown...): do nothing;
+--   'paused'    the run is paused (detail: the reason): hold the task;
+--   'cancelled' the run is cancelled: the entry is now skipped(cancelled);
+--   'unknown'   a claim from an earlier attempt was found and the run is at-most-once:
+--               the entry is now unknown;
+--   'found'     the same, in a run that resends unknown recipients (resend_after): nothing
+--               changed, the caller settles the entry unknown with Finish (attempts: the
+--               earlier claim's), passing the task payload for the resend;
+--   'norun' / 'noentry'  no such run or recipient.
+local run = redis.call('HMGET', KEYS[1], 'status', 'resend_after')
+local status = run[1]
+if not status then return {'norun', '', 0, ''} end
+local v = redis.call('HGET', KEYS[4], ARGV[1])
+if not v then return {'noentry', '', 0, ''} end
+local st, row, att, code, mid = parse(v)
+if st ~= 'p' and st ~= 'q' and st ~= 's' then return {'done', st, att, code} end
+if status == 'cancelled' and st == 's' then
+  -- An earlier attempt may have sent it: the truth is unknown, not "never sent".
+  redis.call('HSET', KEYS[4], ARGV[1], 'u|' .. row .. '|' .. att .. '|CLAIM_FOUND|')
+  move(KEYS[2], 's', 'u')
+  redis.call('HINCRBY', KEYS[3], 'unknown:CLAIM_FOUND', 1)
+  maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+  return {'unknown', 'u', att, 'CLAIM_FOUND'}
+end
+if status == 'cancelled' then
+  redis.call('HSET', KEYS[4], ARGV[1], 'k|' .. row .. '|' .. att .. '|cancelled|')
+  move(KEYS[2], st, 'k')
+  redis.call('HINCRBY', KEYS[3], 'skipped:cancelled', 1)
+  maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+  return {'cancelled', 'k', att, 'cancelled'}
+end
+if status ~= 'running' then
+  return {'paused', st, att, redis.call('HGET', KEYS[1], 'pause_reason') or status}
+end
+if st == 's' and ARGV[2] ~= 'alo' then
+  -- A run that resends unknown recipients needs the task's payload with the entry: the
+  -- caller settles it unknown with Finish, which keeps it.
+  if run[2] then return {'found', 's', att, 'CLAIM_FOUND'} end
+  redis.call('HSET', KEYS[4], ARGV[1], 'u|' .. row .. '|' .. att .. '|CLAIM_FOUND|')
+  move(KEYS[2], 's', 'u')
+  redis.call('HINCRBY', KEYS[3], 'unknown:CLAIM_FOUND', 1)
+  maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+  return {'unknown', 'u', att, 'CLAIM_FOUND'}
+end
+att = att + 1
+redis.call('HSET', KEYS[4], ARGV[1], 's|' .. row .. '|' .. att .. '|' .. code .. '|')
+if st == 's' then
+  redis.call('HINCRBY', KEYS[2], 'resent', 1)
+else
+  move(KEYS[2], st, 's')
+end
+redis.call('HINCRBY', KEYS[2], 'attempts', 1)
+return {'send', 's', att, code}

@@ -1,0 +1,91 @@
+-- finish.lua: end a claim: the entry moves from submitting to its outcome, or back to queued.
+--
+-- A worker whose claim was taken over (its lease lapsed and another attempt claimed again)
+-- settles nothing: ARGV[10] must match the entry's attempts. A recipient whose story is more
+-- than one clean accept gets the outcome in its history. An unknown outcome in a run that
+-- resends unknown recipients goes to the resend set with its task payload (see track_unknown).
+-- A permanent failure whose code fills more than ARGV[8] of the last ARGV[7] outcomes pauses
+-- the run.
+--
+-- KEYS[1]  run hash
+-- KEYS[2]  counts
+-- KEYS[3]  codes
+-- KEYS[4]  the recipient's ledger bucket
+-- KEYS[5]  the run's recent outcomes list
+-- KEYS[6]  the recipient's history bucket
+-- KEYS[7]  the run's resend set
+-- KEYS[8]  its payloads
+-- ARGV[1]  recipient field
+-- ARGV[2]  new state letter: a accepted, f failed, u unknown, k skipped without a request (its
+--          attempt given back), q back to queued
+-- ARGV[3]  code
+-- ARGV[4]  message id
+-- ARGV[5]  mode for q: 'retry' (a transient failure: the attempt stays counted), 'throttle' or
+--          'hold' (the request did not count: the attempt is given back)
+-- ARGV[6]  now (unix ms)
+-- ARGV[7]  burst window (outcomes kept; 0 disables)
+-- ARGV[8]  burst limit
+-- ARGV[9]  '1' when this failure is permanent and counts towards a burst
+-- ARGV[10] the attempt number of the claim being settled ('' to skip the check)
+-- ARGV[11] the recipient's member in the resend set ("<bucket>:<field>")
+-- ARGV[12] the send task payload, kept when the outcome is unknown and the run resends
+--          unknown recipients
+--
+-- Returns {applied, completed, prior state letter, pause reason}: applied and completed are
+-- 1 or 0 (completed: this outcome completed the run); the pause reason is set when this
+-- outcome paused the run for a burst, else ''.
+local v = redis.call('HGET', KEYS[4], ARGV[1])
+if not v then return {0, 0, '', ''} end
+local st, row, att, code, mid = parse(v)
+if st ~= 's' then return {0, 0, st, ''} end
+if ARGV[10] ~= '' and tonumber(ARGV[10]) ~= att then return {0, 0, st, ''} end
+local new, mode = ARGV[2], ARGV[5]
+-- A skip at send time (a frequency cap) made no request either.
+if ((new == 'q' and (mode == 'throttle' or mode == 'hold')) or new == 'k') and att > 0 then
+  att = att - 1
+  redis.call('HINCRBY', KEYS[2], 'attempts', -1)
+end
+redis.call('HSET', KEYS[4], ARGV[1], new .. '|' .. row .. '|' .. att .. '|' .. ARGV[3] .. '|' .. ARGV[4])
+move(KEYS[2], 's', new)
+-- History: every outcome of a recipient whose story is more than one clean accept.
+local h = redis.call('HGET', KEYS[6], ARGV[1])
+if h or new ~= 'a' or att > 1 then
+  local ev = new
+  if new == 'q' then ev = mode end
+  ev = ev .. ':' .. att .. ':' .. ARGV[3] .. ':' .. math.floor(tonumber(ARGV[6]) / 1000)
+  if h then ev = h .. ';' .. ev end
+  redis.call('HSET', KEYS[6], ARGV[1], ev)
+end
+if new == 'u' then
+  track_unknown(KEYS[1], KEYS[2], KEYS[7], KEYS[8], ARGV[11], ARGV[12], h, ARGV[6])
+end
+if new == 'q' then
+  if mode == 'retry' then
+    redis.call('HINCRBY', KEYS[2], 'retries', 1)
+    redis.call('HINCRBY', KEYS[3], 'retried:' .. ARGV[3], 1)
+  elseif mode == 'throttle' then
+    redis.call('HINCRBY', KEYS[2], 'throttled', 1)
+  end
+  return {1, 0, st, ''}
+end
+if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[3], names[new] .. ':' .. ARGV[3], 1) end
+if new == 'a' and att > 1 then redis.call('HINCRBY', KEYS[2], 'accepted_after_retry', 1) end
+local paused = ''
+local window = tonumber(ARGV[7]) or 0
+if window > 0 then
+  local c = ARGV[3]
+  if new == 'a' or c == '' then c = 'ok' end
+  redis.call('LPUSH', KEYS[5], c)
+  redis.call('LTRIM', KEYS[5], 0, window - 1)
+  if ARGV[9] == '1' and redis.call('LLEN', KEYS[5]) >= window then
+    local n = 0
+    for _, v in ipairs(redis.call('LRANGE', KEYS[5], 0, window - 1)) do
+      if v == ARGV[3] then n = n + 1 end
+    end
+    if n > tonumber(ARGV[8]) and redis.call('HGET', KEYS[1], 'status') == 'running' then
+      paused = ARGV[3] .. ': ' .. n .. ' of the last ' .. window .. ' sends failed with this code'
+      redis.call('HSET', KEYS[1], 'status', 'paused', 'pause_reason', paused, 'paused_at', ARGV[6])
+    end
+  end
+end
+return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, paused}

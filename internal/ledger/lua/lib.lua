@@ -1,0 +1,65 @@
+-- lib.lua: the functions every ledger script may call; prepended to most scripts (it is not a
+-- script of its own, and defines no KEYS or ARGV).
+--
+-- An entry is "L|row|attempts|code|msgid" with L the state letter (see letters in state.go).
+-- The message id is last and may be a packed ULID, 17 bytes of any value including '|' (see
+-- format.go): parse takes everything after the fourth '|' as the id.
+--
+--   parse(v)                          -> state letter, row, attempts (a number), code, message id
+--   move(counts, from, to)            moves one entry between state counters (from nil: a new one)
+--   maybe_complete(run, counts, now)  completes the run when it is done -> 1 if it is, else 0
+--   resent_before(h)                  whether a history value holds the entry's one resend
+--   track_unknown(...)                puts an entry that just became unknown in the resend set
+--   untrack(...)                      takes a member out of the resend set -> 1 if it was there
+local names = {p='planned', q='queued', s='submitting', u='unknown', a='accepted', t='sent',
+  d='delivered', r='read', f='failed', k='skipped'}
+local terminal = {'accepted', 'sent', 'delivered', 'read', 'failed', 'skipped', 'unknown'}
+local function parse(v)
+  local st, row, att, code, mid = string.match(v, '^(%a)|(%d*)|(%d*)|([^|]*)|(.*)$')
+  return st, row, tonumber(att) or 0, code, mid
+end
+local function move(counts, from, to)
+  if from then redis.call('HINCRBY', counts, names[from], -1) end
+  redis.call('HINCRBY', counts, names[to], 1)
+end
+-- maybe_complete marks the run completed when it is expanded, every row is terminal and no
+-- unknown recipient waits for its resend.
+local function maybe_complete(run, counts, now)
+  local m = redis.call('HMGET', run, 'expanded', 'total', 'status', 'finished')
+  if m[1] ~= '1' then return 0 end
+  if (tonumber(redis.call('HGET', counts, 'resend_waiting')) or 0) > 0 then return 0 end
+  local c = redis.call('HMGET', counts, unpack(terminal))
+  local sum = 0
+  for i = 1, #c do sum = sum + (tonumber(c[i]) or 0) end
+  if sum < (tonumber(m[2]) or 0) then return 0 end
+  if m[3] == 'running' or m[3] == 'paused' then
+    redis.call('HSET', run, 'status', 'completed')
+  end
+  if not m[4] then redis.call('HSET', run, 'finished', now) end
+  return 1
+end
+-- resent_before reports whether a recipient's history already holds its one resend.
+local function resent_before(h)
+  return h ~= nil and h ~= false and string.find(';' .. h, ';resend:', 1, true) ~= nil
+end
+-- track_unknown puts an entry that just became unknown in the run's resend set, due after the
+-- run's resend_after (ms), with its task payload; only for runs with that policy, not
+-- cancelled, and never for an entry that had its resend (h: its history before this outcome).
+local function track_unknown(run, counts, set, payloads, member, payload, h, now)
+  local m = redis.call('HMGET', run, 'resend_after', 'status')
+  local after = tonumber(m[1])
+  if not after or after <= 0 or m[2] == 'cancelled' or payload == '' or resent_before(h) then return end
+  if redis.call('ZADD', set, 'NX', tonumber(now) + after, member) == 1 then
+    redis.call('HINCRBY', counts, 'resend_waiting', 1)
+  end
+  redis.call('HSET', payloads, member, payload)
+end
+-- untrack takes a member out of the resend set (settled, resent or given up) and completes
+-- the run if it was the last thing the run waited for.
+local function untrack(run, counts, set, payloads, member, now)
+  if redis.call('ZREM', set, member) == 0 then return 0 end
+  redis.call('HDEL', payloads, member)
+  redis.call('HINCRBY', counts, 'resend_waiting', -1)
+  if redis.call('EXISTS', run) == 1 then maybe_complete(run, counts, now) end
+  return 1
+end
