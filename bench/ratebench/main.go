@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
@@ -46,6 +47,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
+	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/worker"
 )
@@ -126,6 +128,9 @@ type result struct {
 	// TimerLate is how late a probe timer in each worker process fired (asked 1–13 ms), in
 	// ms: p50, p99 and max; the scheduling delay every paced send's sleep also has.
 	TimerLate [3]float64 `json:"timer_late_ms"`
+	// LetGo is how many booked slots Herald's workers let go unused because the send came to
+	// them too late (herald_limit_waits_total{reason="late"}), over the whole run.
+	LetGo int `json:"late_slots_let_go"`
 }
 
 func runParent(o options) error {
@@ -186,9 +191,9 @@ func runParent(o options) error {
 			results = append(results, r)
 			fmt.Printf("%-6s sent %d in %s: %.2f/s = %.3f x configured; busiest sliding 1 s window %d = %.3f x configured "+
 				"(from the first send %d; %.2f%% of windows over the rate; of request starts %d); "+
-				"request latency p50/p99/max %.1f/%.1f/%.1f ms; timer late p50/p99/max %.1f/%.1f/%.1f ms\n",
+				"request latency p50/p99/max %.1f/%.1f/%.1f ms; timer late p50/p99/max %.1f/%.1f/%.1f ms; %d late slots let go\n",
 				r.Mode, r.Sent, o.duration, r.Achieved, r.Ratio, r.MaxWindow, r.MaxRatio, r.MaxWindowAll, 100*r.OverShare,
-				r.MaxStartWindow, r.Latency[0], r.Latency[1], r.Latency[2], r.TimerLate[0], r.TimerLate[1], r.TimerLate[2])
+				r.MaxStartWindow, r.Latency[0], r.Latency[1], r.Latency[2], r.TimerLate[0], r.TimerLate[1], r.TimerLate[2], r.LetGo)
 		}
 	}
 	if o.runs > 1 {
@@ -274,6 +279,7 @@ func measure(ctx context.Context, o options, mode, self, base, dir string, fake 
 	}
 	var starts []time.Time
 	var lat, late []float64
+	letGo := 0
 	for _, path := range traces {
 		t, err := readTrace(path)
 		if err != nil {
@@ -291,6 +297,7 @@ func measure(ctx context.Context, o options, mode, self, base, dir string, fake 
 		for _, l := range t.TimerLate {
 			late = append(late, float64(l)/1e6)
 		}
+		letGo += t.LetGo
 	}
 	if o.dump != "" {
 		if err := dumpTimes(o.dump, mode, fake.Received(), traces); err != nil {
@@ -304,7 +311,7 @@ func measure(ctx context.Context, o options, mode, self, base, dir string, fake 
 	maxStart, _ := slidingMax(starts, configured)
 	return result{Mode: mode, Configured: configured, Sent: len(at), Achieved: achieved, Ratio: achieved / configured,
 		MaxWindow: maxWin, MaxRatio: float64(maxWin) / configured, MaxWindowAll: maxAll,
-		OverShare: over, MaxStartWindow: maxStart, Latency: quantiles(lat), TimerLate: quantiles(late)}, nil
+		OverShare: over, MaxStartWindow: maxStart, Latency: quantiles(lat), TimerLate: quantiles(late), LetGo: letGo}, nil
 }
 
 // dumpTimes writes the fake's arrivals and the workers' request starts as CSV (kind, unix
@@ -370,6 +377,7 @@ type trace struct {
 		Number string `json:"n"`
 	} `json:"starts"`
 	TimerLate []int64 `json:"timer_late_ns"`
+	LetGo     int     `json:"late_slots_let_go"`
 }
 
 func readTrace(path string) (trace, error) {
@@ -462,9 +470,15 @@ func runChild(o options) error {
 		}
 	}()
 	if o.child == "herald" {
+		m := metrics.New()
+		defer func() {
+			tr.mu.Lock()
+			tr.t.LetGo = int(testutil.ToFloat64(m.LimitWaits.WithLabelValues("late")))
+			tr.mu.Unlock()
+		}()
 		w := worker.New(worker.Config{Concurrency: o.concurrency, BusinessID: businessID, BusinessRate: o.bizRate,
 			SenderRates: map[string]float64{sender: o.rate}, PairInterval: -1},
-			worker.Deps{Redis: rdb, Sender: tr, Logger: zerolog.Nop()})
+			worker.Deps{Redis: rdb, Sender: tr, Logger: zerolog.Nop(), Metrics: m})
 		if err := w.Start(); err != nil {
 			return err
 		}
