@@ -474,7 +474,7 @@ func categoryOf(ctx context.Context, p campaigns.SendPayload) string {
 // the permit is reserved and waited for first and the entry claimed after: a worker that dies
 // while waiting then leaves no claim behind (a claim found later would make the recipient
 // unknown under at-most-once although nothing was sent).
-func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload, req *limits.Request) (ledger.Claim, limits.Reservation, error) {
+func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload, req *limits.Request) (ledger.Claim, booking, error) {
 	if w.paced.Load() {
 		return w.pacedClaim(ctx, p, req)
 	}
@@ -488,6 +488,7 @@ func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload, req 
 	// Each result is read on its own: a failed reservation must not hide a claim that happened.
 	c, cerr := cc.Result(ctx)
 	r, rerr := rc.Result(ctx)
+	b := booked(r, time.Now())
 	if rerr == nil {
 		w.paced.Store(!r.OK || r.Wait > 0)
 	}
@@ -495,21 +496,43 @@ func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload, req 
 		if rerr == nil && r.OK {
 			w.refund(ctx, req, r)
 		}
-		return c, r, cerr
+		return c, b, cerr
 	}
-	return c, r, rerr
+	return c, b, rerr
+}
+
+// booking is a reservation with its slot on this process's clock. The reservation says how
+// long after Redis ran it the slot comes; that moment lies between asking and the answer, so
+// wake (answered + wait) is the earliest the send may leave without going before its slot.
+type booking struct {
+	limits.Reservation
+	wake time.Time
+	// waited: the send waited for its slot before it claimed (see refundSpent).
+	waited bool
+}
+
+func booked(r limits.Reservation, answered time.Time) booking {
+	return booking{Reservation: r, wake: answered.Add(r.Wait)}
+}
+
+// book reserves req now.
+func (w *Worker) book(ctx context.Context, req *limits.Request) (booking, error) {
+	req.Now = w.now()
+	r, err := w.limiter.ReserveRequest(ctx, req)
+	return booked(r, time.Now()), err
 }
 
 // pacedClaim is paceAndClaim while the limits make sends wait: reserve (keeping the place for
 // up to KeepPlaceFor in all), wait for the slot, then claim. Waiting stops when the worker
-// stops, so a shutdown never starts a send; whatever was reserved and not used is given back.
-func (w *Worker) pacedClaim(ctx context.Context, p campaigns.SendPayload, req *limits.Request) (ledger.Claim, limits.Reservation, error) {
+// stops, so a shutdown never starts a send; what was reserved and not used is given back as
+// refundSpent says (the shared rate slots stay used).
+func (w *Worker) pacedClaim(ctx context.Context, p campaigns.SendPayload, req *limits.Request) (ledger.Claim, booking, error) {
 	notClaimed := ledger.Claim{Verdict: ledger.VerdictNotClaimed}
 	// A paused run's tasks would otherwise hold a place and book permits only to be held.
 	if st, err := w.rdb.HMGet(ctx, rkeys.Run(p.Run), "status", "pause_reason").Result(); err == nil && len(st) == 2 {
 		if status, _ := st[0].(string); status == string(ledger.RunPaused) {
 			reason, _ := st[1].(string)
-			return ledger.Claim{Verdict: ledger.VerdictPaused, Detail: cmp.Or(reason, status)}, limits.Reservation{}, nil
+			return ledger.Claim{Verdict: ledger.VerdictPaused, Detail: cmp.Or(reason, status)}, booking{}, nil
 		}
 	}
 	wctx, cancel := context.WithCancel(ctx)
@@ -517,33 +540,31 @@ func (w *Worker) pacedClaim(ctx context.Context, p campaigns.SendPayload, req *l
 	defer context.AfterFunc(w.stopCtx, cancel)()
 	deadline := time.Now().Add(w.cfg.KeepPlaceFor)
 	for try := 1; ; try++ {
-		r, err := w.reserveKeepingPlace(wctx, req, deadline)
-		if err != nil || !r.OK {
-			return notClaimed, r, err
+		b, err := w.reserveKeepingPlace(wctx, req, deadline)
+		if err != nil || !b.OK {
+			return notClaimed, b, err
 		}
-		w.paced.Store(r.Wait > 0)
-		due := time.Now().Add(r.Wait)
-		if err := sleepCtx(wctx, r.Wait); err != nil {
-			w.refund(ctx, req, r)
-			return notClaimed, limits.Reservation{}, err
+		b.waited = true
+		w.paced.Store(b.Wait > 0)
+		// The claim's round trip is made just before the slot, so the request can leave at
+		// it (onTime waits for the rest).
+		if err := sleepCtx(wctx, time.Until(b.wake.Add(-claimLead))); err != nil {
+			w.refundSpent(ctx, req, b.Reservation)
+			return notClaimed, booking{}, err
 		}
 		// A send that wakes well after its slot (the process stalled: GC, a busy CPU) would
-		// go out together with the sends of the slots after it and crowd one second; it gives
-		// its slot back and takes a fresh one (the pair slot too, or its own booking would
-		// refuse it).
-		if late := time.Since(due); late > w.lateLimit(p) && try < 3 {
-			if w.metrics != nil {
-				w.metrics.LimitWaits.WithLabelValues("late").Inc()
-			}
-			w.refund(ctx, req, r)
+		// go out together with the sends of the slots after it and crowd one second; it lets
+		// its slot go and takes a fresh one (its pair slot is given back, or its own booking
+		// would refuse it). HandleSend looks again after the claim (onTime).
+		if w.late(b) && try < 3 {
+			w.refundSpent(ctx, req, b.Reservation)
 			continue
 		}
 		c, err := w.ledger.Claim(ctx, p.Run, p.Bucket, p.To, ledger.Delivery(p.Delivery))
 		if err != nil {
-			w.refund(ctx, req, r)
+			w.refundSpent(ctx, req, b.Reservation)
 		}
-		r.Wait = 0
-		return c, r, err
+		return c, b, err
 	}
 }
 
@@ -558,31 +579,101 @@ func (w *Worker) refund(ctx context.Context, req *limits.Request, r limits.Reser
 	}
 }
 
-// lateLimit is how late after its slot a send may still go out: two slots of the sender's
-// rate, at least 5 ms.
-func (w *Worker) lateLimit(p campaigns.SendPayload) time.Duration {
-	return max(5*time.Millisecond, time.Duration(2*float64(time.Second)/w.senderRate(senderOf(p))))
+// refundSpent gives back what r reserved for req once the send has waited for its slot: only
+// what is the recipient's own (the pair slot, new room in the daily tier and the frequency
+// cap), not the shared rate limits (sender, business, run). A rate permit given back frees
+// the last slot booked, not this one: the next reservation takes a slot some other send
+// already holds, about MaxPaceWait later, and any second that holds that doubled slot but not
+// this unused one carries one send more than the rate (measured: a stall that made 26 sends
+// wake late put 106 sends in one second at 80/s). An unused slot is lost instead.
+func (w *Worker) refundSpent(ctx context.Context, req *limits.Request, r limits.Reservation) {
+	own := *req
+	own.Limits = make([]limits.Limit, len(req.Limits))
+	own.Limits[limPair] = req.Limits[limPair]
+	w.refund(ctx, &own, r)
+}
+
+// lateLimit is how late after its slot a send may still go out; a later one lets its slot go
+// and takes a fresh one. Sends leave between their slot and lateLimit after it, so a sliding
+// one-second window holds at most rate × (1 s + lateLimit) + 1 of them before the network's
+// jitter: at 80/s 82 (1.025×), at 200/s 204. A tighter limit lets more slots go unused on a
+// busy machine (docs/benchmarks.md).
+const lateLimit = 15 * time.Millisecond
+
+// claimLead is how long before its slot a paced send claims its recipient: about a loaded
+// machine's round trip to Redis, so the claim does not make the send late. The claim is then
+// held that long before the request, much less than a send that reserved and claimed in one
+// round trip holds it.
+const claimLead = 10 * time.Millisecond
+
+// late reports whether a send is past its slot by more than lateLimit, and counts it. The
+// slot is taken as b.wake: an answer that came late is not counted (counting it cost a
+// quarter of the throughput on a loaded machine, where Redis's round trips reach tens of ms).
+func (w *Worker) late(b booking) bool {
+	if time.Since(b.wake) <= lateLimit {
+		return false
+	}
+	if w.metrics != nil {
+		w.metrics.LimitWaits.WithLabelValues("late").Inc()
+	}
+	return true
+}
+
+// onTime waits for b's slot and returns once the claimed send may leave: within lateLimit of
+// its slot. A send found later (the claim's round trip or the process stalled) lets its slot
+// go (the shared limits keep it used, see refundSpent) and waits for a fresh one, at most
+// twice, keeping its claim: for up to MaxPaceWait, as a send that reserved and claimed in one
+// round trip already does. The booking returned is !OK when no fresh slot came within
+// MaxPaceWait (it says why); err is Redis's or ctx's.
+func (w *Worker) onTime(ctx context.Context, req *limits.Request, b booking) (booking, error) {
+	for try := 1; ; try++ {
+		if err := sleepCtx(ctx, time.Until(b.wake)); err != nil {
+			return b, err
+		}
+		if try > 2 || !w.late(b) {
+			return b, nil
+		}
+		// Only the pair slot goes back (the fresh booking would wait for it otherwise); the
+		// room in the tier and the cap stays taken, and the fresh booking finds it its own.
+		pair := *req
+		pair.Limits = make([]limits.Limit, len(req.Limits))
+		pair.Limits[limPair] = req.Limits[limPair]
+		w.refund(ctx, &pair, limits.Reservation{OK: true, Factor: b.Factor})
+		nb, err := w.book(ctx, req)
+		nb.TierAdded = nb.TierAdded || b.TierAdded
+		nb.CapAdded = nb.CapAdded || b.CapAdded
+		nb.waited = true
+		if err != nil || !nb.OK {
+			// Not sent after all: the room taken in the tier and the cap goes back.
+			room := *req
+			room.Limits = make([]limits.Limit, len(req.Limits))
+			w.refund(ctx, &room, b.Reservation)
+			nb.TierAdded, nb.CapAdded = false, false
+			return nb, err
+		}
+		b = nb
+	}
 }
 
 // reserveKeepingPlace reserves, and while the sender, business or run limits are booked
 // further ahead than MaxPaceWait it waits in place until a slot should be free (with a little
 // jitter, so the waiting sends do not all ask at once) and asks again, until deadline.
-func (w *Worker) reserveKeepingPlace(ctx context.Context, req *limits.Request, deadline time.Time) (limits.Reservation, error) {
+func (w *Worker) reserveKeepingPlace(ctx context.Context, req *limits.Request, deadline time.Time) (booking, error) {
 	for {
-		req.Now = w.now()
-		r, err := w.limiter.ReserveRequest(ctx, req)
+		b, err := w.book(ctx, req)
+		r := b.Reservation
 		// A wait for one person's pair slot is theirs alone: reschedule it, keep the place
 		// for the next task.
 		if err != nil || r.OK || r.Reason != limits.ReasonRate || r.Binding == limPair {
-			return r, err
+			return b, err
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return r, nil
+			return b, nil
 		}
 		d := min(r.Wait-w.cfg.MaxPaceWait, left) + rand.N(20*time.Millisecond)
 		if err := sleepCtx(ctx, d); err != nil {
-			return r, err
+			return b, err
 		}
 	}
 }
@@ -634,12 +725,15 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 		return w.skipCapped(ctx, log, p, c)
 	}
 	if c.Verdict == ledger.VerdictNotClaimed {
-		return w.waitFor(ctx, log, p, r)
+		return w.waitFor(ctx, log, p, r.Reservation)
 	}
 	if c.Verdict != ledger.VerdictSend && r.OK {
 		// Reserved but nothing will be sent (paused, done, cancelled): give the permits back,
-		// so held tasks do not eat the rate limits and the person's pair slot stays free.
-		if err := w.limiter.Refund(context.WithoutCancel(ctx), req, r); err != nil {
+		// so held tasks do not eat the rate limits and the person's pair slot stays free; a
+		// slot already waited for keeps its shared limits used (refundSpent).
+		if r.waited {
+			w.refundSpent(ctx, req, r.Reservation)
+		} else if err := w.limiter.Refund(context.WithoutCancel(ctx), req, r.Reservation); err != nil {
 			log.Warn().Err(err).Msg("could not give rate-limit permits back")
 		}
 	}
@@ -667,6 +761,25 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 		log.Warn().Str("verdict", string(c.Verdict)).Msg("task has no run or ledger entry; dropped")
 		return nil
 	}
+	if r.OK {
+		if w.metrics != nil && !r.waited && r.Wait > 0 {
+			w.metrics.PaceWait.Observe(r.Wait.Seconds())
+		}
+		if r, err = w.onTime(ctx, req, r); err != nil {
+			code := "PACE_ERROR"
+			if ctx.Err() != nil {
+				code = "SHUTDOWN"
+			}
+			if rerr := w.release(p, c.Attempts, ledger.ReleaseThrottle, code); rerr != nil {
+				return rerr
+			}
+			if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+				return err
+			}
+			log.Warn().Err(err).Msg("limits unreachable; the send will try again")
+			return &ThrottledError{RetryAfter: w.cfg.ThrottleDelay, Reason: "limits or ledger unreachable"}
+		}
+	}
 	if !r.OK {
 		code := "RATE_LIMIT"
 		if r.Reason == limits.ReasonTier {
@@ -675,16 +788,7 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 		if err := w.release(p, c.Attempts, ledger.ReleaseThrottle, code); err != nil {
 			return err
 		}
-		return w.waitFor(ctx, log, p, r)
-	}
-	if w.metrics != nil && r.Wait > 0 {
-		w.metrics.PaceWait.Observe(r.Wait.Seconds())
-	}
-	if err := sleepCtx(ctx, r.Wait); err != nil {
-		if rerr := w.release(p, c.Attempts, ledger.ReleaseThrottle, "SHUTDOWN"); rerr != nil {
-			return rerr
-		}
-		return err
+		return w.waitFor(ctx, log, p, r.Reservation)
 	}
 
 	msg := connectly.TemplateMessage{
@@ -710,7 +814,7 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 	if d.Class == connectly.ClassThrottle || d.Class == connectly.ClassStopRun {
 		room := *req
 		room.Limits = make([]limits.Limit, len(req.Limits))
-		w.refund(ctx, &room, r)
+		w.refund(ctx, &room, r.Reservation)
 	}
 	return w.settle(context.WithoutCancel(ctx), log, p, c.Attempts, res, d, sendErr)
 }

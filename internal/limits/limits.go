@@ -25,10 +25,11 @@ type Limit struct {
 
 // PerSecond returns a limit of rate permits a second with a burst of about 20 ms of traffic
 // (at least 1). Reservations book future slots, so the burst does not add throughput: it only
-// lets an idle limit send a couple of messages at once. Meta counts messages per second, and
-// a send that arrives a few milliseconds late lands in the next second's count, so any
-// window of one second sees at most rate + burst + (network jitter / interval) messages: at
-// 80/s, 82 plus jitter.
+// lets an idle limit send a couple of messages at once. The slots themselves are never closer
+// than 1/rate; what a one-second window sees is the slots plus how late each send leaves. The
+// worker lets a slot go when it comes to it more than 15 ms late, so a sliding window holds
+// at most rate × 1.015 + 1 sends, plus the burst after an idle spell, plus the network's
+// jitter: at 80/s, 82 (docs/benchmarks.md has the measured figures).
 func PerSecond(rate float64) Limit {
 	return Limit{Rate: rate, Burst: max(1, int(math.Ceil(rate*0.02)))}
 }
