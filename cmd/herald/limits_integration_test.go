@@ -83,8 +83,10 @@ func TestIntegrationPairIntervalAcrossCampaigns(t *testing.T) {
 		closest = min(closest, at[1].Sub(at[0]))
 	}
 	// Permits are exactly one interval apart on Redis's clock; arrivals differ from them by
-	// the request's own latency on 127.0.0.1, so allow a small fraction of the interval.
-	if closest < interval*95/100 {
+	// each request's own latency on 127.0.0.1. On a quiet machine the closest pair is within
+	// 20 ms of the interval; with the machine's two cores saturated by other test packages one
+	// request was held 61 ms on its way (939 ms apart), so allow a tenth of the interval.
+	if closest < interval*90/100 {
 		t.Fatalf("two messages reached one person %v apart, want at least the pair interval %v", closest, interval)
 	}
 	t.Logf("closest pair of messages to one person: %v apart (interval %v)", closest, interval)
