@@ -16,7 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
@@ -107,7 +107,7 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	path, data, err := writeCampaign(dir, o.n)
+	path, data, err := benchkit.WriteCampaignFiles(dir, "membench", sender, o.n)
 	if err != nil {
 		return err
 	}
@@ -197,24 +197,6 @@ func run(o options) error {
 		}
 	}
 	return nil
-}
-
-func writeCampaign(dir string, n int) (string, []byte, error) {
-	f, err := os.Create(filepath.Join(dir, "audience.csv"))
-	if err != nil {
-		return "", nil, err
-	}
-	fmt.Fprintln(f, "name,phone")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(f, "user%d,+5511%09d\n", i, 900000000+i)
-	}
-	if err := f.Close(); err != nil {
-		return "", nil, err
-	}
-	yaml := "id: membench\nsender: \"" + sender + "\"\ntemplate: {name: bench_tpl, language: en, category: utility}\n" +
-		"parameters:\n  body_1: \"{{ .name }}\"\naudience: {file: audience.csv, phone: phone}\n"
-	path := filepath.Join(dir, "campaign.yaml")
-	return path, []byte(yaml), os.WriteFile(path, []byte(yaml), 0o644)
 }
 
 // rdb2enq returns an asynq client on rdb for enqueuing the run's first expansion task.

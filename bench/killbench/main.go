@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -33,6 +32,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
@@ -112,29 +112,13 @@ type result struct {
 
 func runParent(o options) error {
 	ctx := context.Background()
-	rdb, err := redisx.Open(o.redisURL)
+	env, err := benchkit.Open(ctx, o.redisURL, businessID, apiKey, "killbench")
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	if err := redisx.Ping(ctx, rdb, 3*time.Second); err != nil {
-		return err
-	}
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: -1})
-	if err != nil {
-		return err
-	}
-	base, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	defer fake.Close()
-	dir, err := os.MkdirTemp("", "killbench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	path, data, err := writeCampaign(dir, o.n)
+	defer env.Close()
+	rdb, fake, base, dir := env.RDB, env.Fake, env.Base, env.Dir
+	path, data, err := benchkit.WriteCampaignFiles(dir, "killbench", sender, o.n)
 	if err != nil {
 		return err
 	}
@@ -370,22 +354,4 @@ func runChild(o options) error {
 	exp.Shutdown()
 	w.Shutdown()
 	return nil
-}
-
-func writeCampaign(dir string, n int) (string, []byte, error) {
-	f, err := os.Create(filepath.Join(dir, "audience.csv"))
-	if err != nil {
-		return "", nil, err
-	}
-	fmt.Fprintln(f, "name,phone")
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(f, "user%d,+5511%09d\n", i, 900000000+i)
-	}
-	if err := f.Close(); err != nil {
-		return "", nil, err
-	}
-	yaml := "id: killbench\nsender: \"" + sender + "\"\ntemplate: {name: bench_tpl, language: en, category: utility}\n" +
-		"parameters:\n  body_1: \"{{ .name }}\"\naudience: {file: audience.csv, phone: phone}\n"
-	path := filepath.Join(dir, "campaign.yaml")
-	return path, []byte(yaml), os.WriteFile(path, []byte(yaml), 0o644)
 }

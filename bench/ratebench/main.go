@@ -135,28 +135,12 @@ type result struct {
 
 func runParent(o options) error {
 	ctx := context.Background()
-	rdb, err := redisx.Open(o.redisURL)
+	env, err := benchkit.Open(ctx, o.redisURL, businessID, apiKey, "ratebench")
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	if err := redisx.Ping(ctx, rdb, 3*time.Second); err != nil {
-		return err
-	}
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: -1})
-	if err != nil {
-		return err
-	}
-	base, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	defer fake.Close()
-	dir, err := os.MkdirTemp("", "ratebench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
+	defer env.Close()
+	rdb, fake, base, dir := env.RDB, env.Fake, env.Base, env.Dir
 	// Enough recipients that the workers never run dry within the measured time.
 	n := int(o.rate*(o.warmup+o.duration).Seconds()*1.1) + 1000
 	def, err := benchkit.WriteCampaign(dir, "ratebench", sender, n)

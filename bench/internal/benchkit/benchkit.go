@@ -8,33 +8,90 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/scheduler"
 )
 
-// WriteCampaign writes an audience of n generated Brazilian mobile numbers and a utility
-// campaign `id` from sender for it into dir, and loads the campaign.
-func WriteCampaign(dir, id, sender string, n int) (*campaigns.Definition, error) {
-	f, err := os.Create(filepath.Join(dir, "audience.csv"))
+// Env is what a benchmark program's parent process sets up: a Redis, the fake Connectly on
+// 127.0.0.1 and a folder for the campaign.
+type Env struct {
+	RDB  redis.UniversalClient
+	Fake *fakeconnectly.Server
+	// Base is the fake's base URL.
+	Base string
+	Dir  string
+}
+
+// Open connects to redisURL, starts the fake for businessID and apiKey with no rate limit and
+// makes a temporary folder named after prefix. Close undoes all three.
+func Open(ctx context.Context, redisURL, businessID, apiKey, prefix string) (*Env, error) {
+	rdb, err := redisx.Open(redisURL)
 	if err != nil {
 		return nil, err
+	}
+	e := &Env{RDB: rdb}
+	if err := redisx.Ping(ctx, rdb, 3*time.Second); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if e.Fake, err = fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: -1}); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if e.Base, err = e.Fake.Start("127.0.0.1:0"); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if e.Dir, err = os.MkdirTemp("", prefix+"-"); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Close removes the folder, stops the fake and closes the Redis client.
+func (e *Env) Close() {
+	if e.Dir != "" {
+		os.RemoveAll(e.Dir)
+	}
+	if e.Base != "" {
+		e.Fake.Close()
+	}
+	e.RDB.Close()
+}
+
+// WriteCampaignFiles writes an audience of n generated Brazilian mobile numbers and a utility
+// campaign `id` from sender for it into dir, and returns the campaign file's path and text.
+func WriteCampaignFiles(dir, id, sender string, n int) (string, []byte, error) {
+	f, err := os.Create(filepath.Join(dir, "audience.csv"))
+	if err != nil {
+		return "", nil, err
 	}
 	fmt.Fprintln(f, "name,phone")
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(f, "user%d,+5511%09d\n", i, 900000000+i)
 	}
 	if err := f.Close(); err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	yaml := "id: " + id + "\nsender: \"" + sender + "\"\ntemplate: {name: bench_tpl, language: en, category: utility}\n" +
-		"parameters:\n  body_1: \"{{ .name }}\"\naudience: {file: audience.csv, phone: phone}\n"
+	yaml := []byte("id: " + id + "\nsender: \"" + sender + "\"\ntemplate: {name: bench_tpl, language: en, category: utility}\n" +
+		"parameters:\n  body_1: \"{{ .name }}\"\naudience: {file: audience.csv, phone: phone}\n")
 	path := filepath.Join(dir, "campaign.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+	return path, yaml, os.WriteFile(path, yaml, 0o644)
+}
+
+// WriteCampaign writes the files of WriteCampaignFiles and loads the campaign.
+func WriteCampaign(dir, id, sender string, n int) (*campaigns.Definition, error) {
+	path, _, err := WriteCampaignFiles(dir, id, sender, n)
+	if err != nil {
 		return nil, err
 	}
 	return campaigns.Load(path)
