@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/logx"
 )
 
@@ -82,7 +83,7 @@ func NewExpandHandler(cfg ExpandConfig, deps ExpandDeps) *ExpandHandler {
 		deps.Now = time.Now
 	}
 	if deps.SenderRate == nil {
-		deps.SenderRate = func(string) float64 { return 80 }
+		deps.SenderRate = func(string) float64 { return limits.DefaultSenderRate }
 	}
 	if deps.Enqueuer == nil {
 		deps.Enqueuer = asynq.NewClientFromRedisClient(deps.Redis)

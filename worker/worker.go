@@ -167,7 +167,7 @@ func (c *Config) setDefaults() {
 		c.BusinessRate = 200
 	}
 	if c.DefaultSenderRate <= 0 {
-		c.DefaultSenderRate = 80
+		c.DefaultSenderRate = limits.DefaultSenderRate
 	}
 	if c.PairInterval == 0 {
 		c.PairInterval = 6 * time.Second

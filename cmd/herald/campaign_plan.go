@@ -130,10 +130,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 				rep.Recipients -= pl.Capped
 			}
 			// The run is paced by the sender's rate and the business's request limit.
-			rate := 80.0
-			if r, ok := c.SenderRates()[sender]; ok && r > 0 {
-				rate = r
-			}
+			rate := c.SenderRate(sender)
 			if c.Connectly.BusinessRate > 0 && c.Connectly.BusinessRate < rate {
 				rate = c.Connectly.BusinessRate
 			}

@@ -113,7 +113,7 @@ func (a *app) logger(c config.Config) (zerolog.Logger, error) {
 func (a *app) redis(ctx context.Context, c config.Config) (redis.UniversalClient, error) {
 	rdb, err := redisx.Open(c.Redis.URL)
 	if err != nil {
-		return nil, &config.Error{Key: "redis.url", Msg: err.Error()}
+		return nil, &config.Error{Key: "redis.url", Msg: err.Error(), Err: err}
 	}
 	if err := redisx.Ping(ctx, rdb, 5*time.Second); err != nil {
 		rdb.Close()

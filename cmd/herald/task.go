@@ -313,7 +313,7 @@ func (a *app) withTasks(cmd *cobra.Command, fn func(context.Context, redis.Unive
 	}
 	table, err := connectly.NewTable(c.Errors)
 	if err != nil {
-		return &config.Error{Key: "errors", Msg: err.Error()}
+		return &config.Error{Key: "errors", Msg: err.Error(), Err: err}
 	}
 	rdb, err := a.redis(cmd.Context(), c)
 	if err != nil {

@@ -107,7 +107,7 @@ type webhookServer struct {
 func receiverConfig(c config.Config) (webhooks.Config, error) {
 	table, err := connectly.NewTable(c.Errors)
 	if err != nil {
-		return webhooks.Config{}, &config.Error{Key: "errors", Msg: err.Error()}
+		return webhooks.Config{}, &config.Error{Key: "errors", Msg: err.Error(), Err: err}
 	}
 	return webhooks.Config{
 		// Whitespace separates the current secret from the previous one during a rotation.

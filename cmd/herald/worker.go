@@ -69,7 +69,7 @@ func workerConfig(c config.Config) worker.Config {
 		BusinessID:        c.Connectly.BusinessID,
 		BusinessRate:      c.Connectly.BusinessRate,
 		SenderRates:       c.SenderRates(),
-		DefaultSenderRate: 80,
+		DefaultSenderRate: limits.DefaultSenderRate,
 		BurstWindow:       burstWindow(c.StopRun.BurstWindow),
 		BurstShare:        c.StopRun.BurstShare,
 		PairInterval:      pairInterval(c.Limits.PairInterval.D()),
@@ -134,7 +134,7 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 	table, err := connectly.NewTable(c.Errors)
 	if err != nil {
 		rdb.Close()
-		return &config.Error{Key: "errors", Msg: err.Error()}
+		return &config.Error{Key: "errors", Msg: err.Error(), Err: err}
 	}
 	table.SetAmbiguousStatuses(c.Retry.AmbiguousStatuses)
 	m := metrics.New()

@@ -35,20 +35,14 @@ func expandTaskOptions(c config.Config) campaigns.TaskOptions {
 // expandDeps are what expansion needs from the process: Redis, the logger, and the sender
 // choice and rates from the config.
 func expandDeps(c config.Config, rdb redis.UniversalClient, log zerolog.Logger, m *metrics.Metrics) scheduler.ExpandDeps {
-	rates := c.SenderRates()
 	var onEnqueued func(string, int)
 	if m != nil {
 		onEnqueued = func(campaign string, n int) { m.ExpandedTasks.WithLabelValues(campaign).Add(float64(n)) }
 	}
 	return scheduler.ExpandDeps{
 		Redis: rdb, Logger: log, OnEnqueued: onEnqueued,
-		Sender: func(def *campaigns.Definition) (string, error) { return resolveSender(def, c) },
-		SenderRate: func(sender string) float64 {
-			if r, ok := rates[sender]; ok && r > 0 {
-				return r
-			}
-			return 80
-		},
+		Sender:     func(def *campaigns.Definition) (string, error) { return resolveSender(def, c) },
+		SenderRate: c.SenderRate,
 	}
 }
 

@@ -242,9 +242,15 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 type Error struct {
 	Key string
 	Msg string
+	// Err is the cause, when the problem came from another error (a file that could not be
+	// read, a class that does not parse); errors.Is and errors.As see it through Unwrap.
+	Err error
 }
 
 func (e *Error) Error() string { return "config: " + e.Key + ": " + e.Msg }
+
+// Unwrap returns the cause, if any.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Default returns the configuration used when no file is given.
 func Default() Config {
@@ -320,7 +326,7 @@ func secret(getenv func(string) string, envKey, fileKey, file string) (string, e
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", &Error{Key: fileKey, Msg: err.Error()}
+		return "", &Error{Key: fileKey, Msg: err.Error(), Err: err}
 	}
 	return strings.TrimSpace(string(b)), nil
 }
@@ -333,140 +339,140 @@ func (c *Config) Validate() error {
 	if !(strings.HasPrefix(u, "redis://") || strings.HasPrefix(u, "rediss://") ||
 		strings.HasPrefix(u, "redis-sentinel://") || strings.HasPrefix(u, "redis-cluster://") ||
 		strings.HasPrefix(u, "redis-socket://")) {
-		return &Error{"redis.url", fmt.Sprintf("%q: want redis://, rediss://, redis-sentinel://, redis-cluster:// or redis-socket://", u)}
+		return &Error{Key: "redis.url", Msg: fmt.Sprintf("%q: want redis://, rediss://, redis-sentinel://, redis-cluster:// or redis-socket://", u)}
 	}
 	if !strings.HasPrefix(c.Connectly.BaseURL, "http://") && !strings.HasPrefix(c.Connectly.BaseURL, "https://") {
-		return &Error{"connectly.base_url", fmt.Sprintf("%q is not an http(s) URL", c.Connectly.BaseURL)}
+		return &Error{Key: "connectly.base_url", Msg: fmt.Sprintf("%q is not an http(s) URL", c.Connectly.BaseURL)}
 	}
 	if c.Connectly.Timeout.D() < time.Second {
-		return &Error{"connectly.timeout", "must be at least 1s"}
+		return &Error{Key: "connectly.timeout", Msg: "must be at least 1s"}
 	}
 	if c.Connectly.BusinessRate < 0 {
-		return &Error{"connectly.business_rate", "must not be negative (0 means the default 200)"}
+		return &Error{Key: "connectly.business_rate", Msg: "must not be negative (0 means the default 200)"}
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Senders {
 		key := "senders[" + strconv.Itoa(i) + "]"
 		if !e164.MatchString(s.Number) {
-			return &Error{key + ".number", fmt.Sprintf("%q is not an E.164 number (+ and 7 to 15 digits)", s.Number)}
+			return &Error{Key: key + ".number", Msg: fmt.Sprintf("%q is not an E.164 number (+ and 7 to 15 digits)", s.Number)}
 		}
 		if seen[s.Number] {
-			return &Error{key + ".number", s.Number + " is listed twice"}
+			return &Error{Key: key + ".number", Msg: s.Number + " is listed twice"}
 		}
 		seen[s.Number] = true
 		if s.Rate < 0 || s.Rate > 1000 {
-			return &Error{key + ".rate", fmt.Sprintf("%g: want 1 to 1000 messages/s (0 means the default 80)", s.Rate)}
+			return &Error{Key: key + ".rate", Msg: fmt.Sprintf("%g: want 1 to 1000 messages/s (0 means the default %g)", s.Rate, limits.DefaultSenderRate)}
 		}
 		if s.Rate == 0 {
-			c.Senders[i].Rate = 80
+			c.Senders[i].Rate = limits.DefaultSenderRate
 		}
 	}
 	if c.Worker.Concurrency < 1 || c.Worker.Concurrency > 10000 {
-		return &Error{"worker.concurrency", fmt.Sprintf("%d: want 1 to 10000", c.Worker.Concurrency)}
+		return &Error{Key: "worker.concurrency", Msg: fmt.Sprintf("%d: want 1 to 10000", c.Worker.Concurrency)}
 	}
 	if c.Retry.MaxAttempts < 1 {
-		return &Error{"retry.max_attempts", "must be at least 1"}
+		return &Error{Key: "retry.max_attempts", Msg: "must be at least 1"}
 	}
 	if c.Retry.Base.D() <= 0 || c.Retry.Cap.D() < c.Retry.Base.D() {
-		return &Error{"retry.cap", "must be at least retry.base, and base must be positive"}
+		return &Error{Key: "retry.cap", Msg: "must be at least retry.base, and base must be positive"}
 	}
 	if c.Limits.PairInterval.D() < 0 || c.Limits.PairInterval.D() > time.Hour {
-		return &Error{"limits.pair_interval", "want 0 (off) to 1h"}
+		return &Error{Key: "limits.pair_interval", Msg: "want 0 (off) to 1h"}
 	}
 	if c.Retry.KeepPlaceFor.D() < 0 || c.Retry.KeepPlaceFor.D() > 5*time.Minute {
-		return &Error{"retry.keep_place_for", "want 0s (reschedule at once) to 5m"}
+		return &Error{Key: "retry.keep_place_for", Msg: "want 0s (reschedule at once) to 5m"}
 	}
 	if c.Limits.TierWindow.D() < time.Second {
-		return &Error{"limits.tier_window", "must be at least 1s (Meta's window is 24h)"}
+		return &Error{Key: "limits.tier_window", Msg: "must be at least 1s (Meta's window is 24h)"}
 	}
 	if c.Limits.TierRecheck.D() < time.Second {
-		return &Error{"limits.tier_recheck", "must be at least 1s"}
+		return &Error{Key: "limits.tier_recheck", Msg: "must be at least 1s"}
 	}
 	for cat, fc := range c.Limits.FrequencyCaps {
 		key := "limits.frequency_caps." + cat
 		if !slices.Contains([]string{"marketing", "utility", "authentication"}, cat) {
-			return &Error{key, "want a template category: marketing, utility or authentication"}
+			return &Error{Key: key, Msg: "want a template category: marketing, utility or authentication"}
 		}
 		if fc.Max < 1 {
-			return &Error{key + ".max", fmt.Sprintf("%d: want at least 1 message", fc.Max)}
+			return &Error{Key: key + ".max", Msg: fmt.Sprintf("%d: want at least 1 message", fc.Max)}
 		}
 		if fc.Window.D() < time.Minute {
-			return &Error{key + ".window", "want at least 1m (e.g. 24h, 168h)"}
+			return &Error{Key: key + ".window", Msg: "want at least 1m (e.g. 24h, 168h)"}
 		}
 	}
 	if a := c.Limits.Adaptive; !a.Off {
 		if a.MinFactor <= 0 || a.MinFactor > 1 {
-			return &Error{"limits.adaptive.min_factor", fmt.Sprintf("%g: want above 0 and at most 1", a.MinFactor)}
+			return &Error{Key: "limits.adaptive.min_factor", Msg: fmt.Sprintf("%g: want above 0 and at most 1", a.MinFactor)}
 		}
 		if a.RecoverStep <= 0 || a.RecoverStep > 1 {
-			return &Error{"limits.adaptive.recover_step", fmt.Sprintf("%g: want above 0 and at most 1", a.RecoverStep)}
+			return &Error{Key: "limits.adaptive.recover_step", Msg: fmt.Sprintf("%g: want above 0 and at most 1", a.RecoverStep)}
 		}
 		if a.RecoverEvery.D() <= 0 {
-			return &Error{"limits.adaptive.recover_every", "must be positive"}
+			return &Error{Key: "limits.adaptive.recover_every", Msg: "must be positive"}
 		}
 		if w := a.Window.D(); w < time.Second || w > limits.MaxWindow || w%time.Second != 0 {
-			return &Error{"limits.adaptive.window", fmt.Sprintf("%v: want whole seconds from 1s to %v", w, limits.MaxWindow)}
+			return &Error{Key: "limits.adaptive.window", Msg: fmt.Sprintf("%v: want whole seconds from 1s to %v", w, limits.MaxWindow)}
 		}
 		if a.Threshold <= 0 || a.Threshold >= 1 {
-			return &Error{"limits.adaptive.threshold", fmt.Sprintf("%g: want a share above 0 and below 1 (e.g. 0.05)", a.Threshold)}
+			return &Error{Key: "limits.adaptive.threshold", Msg: fmt.Sprintf("%g: want a share above 0 and below 1 (e.g. 0.05)", a.Threshold)}
 		}
 	}
 	if c.Limits.Adaptive.Cooldown != 0 {
-		return &Error{"limits.adaptive.cooldown", "replaced by window: the sender's rate now follows the share of throttled " +
+		return &Error{Key: "limits.adaptive.cooldown", Msg: "replaced by window: the sender's rate now follows the share of throttled " +
 			"requests over the window and decreases at most once per window; remove cooldown"}
 	}
 	if c.StopRun.BurstWindow < 0 || c.StopRun.BurstWindow > 10000 {
-		return &Error{"stop_run.burst_window", fmt.Sprintf("%d: want 0 (off) to 10000", c.StopRun.BurstWindow)}
+		return &Error{Key: "stop_run.burst_window", Msg: fmt.Sprintf("%d: want 0 (off) to 10000", c.StopRun.BurstWindow)}
 	}
 	if c.StopRun.BurstShare <= 0 || c.StopRun.BurstShare > 1 {
-		return &Error{"stop_run.burst_share", fmt.Sprintf("%g: want a share above 0 and at most 1", c.StopRun.BurstShare)}
+		return &Error{Key: "stop_run.burst_share", Msg: fmt.Sprintf("%g: want a share above 0 and at most 1", c.StopRun.BurstShare)}
 	}
 	for i, st := range c.Retry.AmbiguousStatuses {
 		if st < 500 || st > 599 {
-			return &Error{fmt.Sprintf("retry.ambiguous_statuses[%d]", i), fmt.Sprintf("%d: want a 5xx status", st)}
+			return &Error{Key: fmt.Sprintf("retry.ambiguous_statuses[%d]", i), Msg: fmt.Sprintf("%d: want a 5xx status", st)}
 		}
 	}
 	if c.Webhooks.MaxBody < 1024 || c.Webhooks.MaxBody > 64<<20 {
-		return &Error{"webhooks.max_body", fmt.Sprintf("%d: want 1024 to 67108864 bytes", c.Webhooks.MaxBody)}
+		return &Error{Key: "webhooks.max_body", Msg: fmt.Sprintf("%d: want 1024 to 67108864 bytes", c.Webhooks.MaxBody)}
 	}
 	if c.Webhooks.ParkFor.D() < time.Second || c.Webhooks.ParkFor.D() > 24*time.Hour {
-		return &Error{"webhooks.park_for", "want 1s to 24h"}
+		return &Error{Key: "webhooks.park_for", Msg: "want 1s to 24h"}
 	}
 	if c.Webhooks.InWorker && c.Webhooks.Listen == "" {
-		return &Error{"webhooks.in_worker", "needs webhooks.listen (or HERALD_WEBHOOKS_LISTEN)"}
+		return &Error{Key: "webhooks.in_worker", Msg: "needs webhooks.listen (or HERALD_WEBHOOKS_LISTEN)"}
 	}
 	for lang, words := range c.Webhooks.OptOutWords {
 		for i, w := range words {
 			if strings.TrimSpace(w) == "" {
-				return &Error{fmt.Sprintf("webhooks.opt_out_words.%s[%d]", lang, i), "is empty"}
+				return &Error{Key: fmt.Sprintf("webhooks.opt_out_words.%s[%d]", lang, i), Msg: "is empty"}
 			}
 		}
 	}
 	if c.Scheduler.Poll.D() < 100*time.Millisecond || c.Scheduler.Poll.D() > 10*time.Minute {
-		return &Error{"scheduler.poll", "want 100ms to 10m"}
+		return &Error{Key: "scheduler.poll", Msg: "want 100ms to 10m"}
 	}
 	if c.Scheduler.Window.D() < time.Second {
-		return &Error{"scheduler.window", "must be at least 1s"}
+		return &Error{Key: "scheduler.window", Msg: "must be at least 1s"}
 	}
 	if c.Scheduler.MinWindow < 1 || c.Scheduler.MaxWindow < c.Scheduler.MinWindow {
-		return &Error{"scheduler.max_window", fmt.Sprintf("min_window %d and max_window %d: want 1 <= min_window <= max_window",
+		return &Error{Key: "scheduler.max_window", Msg: fmt.Sprintf("min_window %d and max_window %d: want 1 <= min_window <= max_window",
 			c.Scheduler.MinWindow, c.Scheduler.MaxWindow)}
 	}
 	if c.Scheduler.ExpandConcurrency < 0 || c.Scheduler.ExpandConcurrency > 100 {
-		return &Error{"scheduler.expand_concurrency", fmt.Sprintf("%d: want 0 (none) to 100", c.Scheduler.ExpandConcurrency)}
+		return &Error{Key: "scheduler.expand_concurrency", Msg: fmt.Sprintf("%d: want 0 (none) to 100", c.Scheduler.ExpandConcurrency)}
 	}
 	if n := c.Campaigns.MaxRecordBytes; n != 0 && (n < 1024 || n > 64<<20) {
-		return &Error{"campaigns.max_record_bytes", fmt.Sprintf("%d: want 1024 to 67108864 bytes (0: 65536)", n)}
+		return &Error{Key: "campaigns.max_record_bytes", Msg: fmt.Sprintf("%d: want 1024 to 67108864 bytes (0: 65536)", n)}
 	}
 	if n := c.Campaigns.MaxFileBytes; n < 0 || (n > 0 && n < 1024) {
-		return &Error{"campaigns.max_file_bytes", fmt.Sprintf("%d: want at least 1024 bytes (0: 2 GiB)", n)}
+		return &Error{Key: "campaigns.max_file_bytes", Msg: fmt.Sprintf("%d: want at least 1024 bytes (0: 2 GiB)", n)}
 	}
 	if c.Campaigns.MaxRows < 0 {
-		return &Error{"campaigns.max_rows", fmt.Sprintf("%d: want at least 1 row (0: 10000000)", c.Campaigns.MaxRows)}
+		return &Error{Key: "campaigns.max_rows", Msg: fmt.Sprintf("%d: want at least 1 row (0: 10000000)", c.Campaigns.MaxRows)}
 	}
 	for code, class := range c.Errors {
 		if _, err := connectly.ParseClass(class); err != nil {
-			return &Error{"errors." + code, err.Error()}
+			return &Error{Key: "errors." + code, Msg: err.Error(), Err: err}
 		}
 	}
 	return nil
@@ -475,7 +481,7 @@ func (c *Config) Validate() error {
 // RequireWebhookSecret checks what receiving webhooks needs: a signing secret.
 func (c *Config) RequireWebhookSecret() error {
 	if strings.TrimSpace(c.WebhookSecret) == "" {
-		return &Error{"connectly.webhook_secret_file", "no webhook secret: set CONNECTLY_WEBHOOK_SECRET or connectly.webhook_secret_file"}
+		return &Error{Key: "connectly.webhook_secret_file", Msg: "no webhook secret: set CONNECTLY_WEBHOOK_SECRET or connectly.webhook_secret_file"}
 	}
 	return nil
 }
@@ -483,10 +489,10 @@ func (c *Config) RequireWebhookSecret() error {
 // RequireConnectly checks what sending needs: a business id and an API key.
 func (c *Config) RequireConnectly() error {
 	if c.Connectly.BusinessID == "" {
-		return &Error{"connectly.business_id", "is required (or set CONNECTLY_BUSINESS_ID)"}
+		return &Error{Key: "connectly.business_id", Msg: "is required (or set CONNECTLY_BUSINESS_ID)"}
 	}
 	if c.APIKey == "" {
-		return &Error{"connectly.api_key_file", "no API key: set CONNECTLY_API_KEY or connectly.api_key_file"}
+		return &Error{Key: "connectly.api_key_file", Msg: "no API key: set CONNECTLY_API_KEY or connectly.api_key_file"}
 	}
 	return nil
 }
@@ -498,4 +504,14 @@ func (c *Config) SenderRates() map[string]float64 {
 		m[s.Number] = s.Rate
 	}
 	return m
+}
+
+// SenderRate is a sender's configured rate, else limits.DefaultSenderRate.
+func (c *Config) SenderRate(number string) float64 {
+	for _, s := range c.Senders {
+		if s.Number == number && s.Rate > 0 {
+			return s.Rate
+		}
+	}
+	return limits.DefaultSenderRate
 }
