@@ -157,3 +157,42 @@ func TestTierWindowsWithRateLimitsAndUsage(t *testing.T) {
 		t.Fatalf("second: %+v, want a pair wait", res)
 	}
 }
+
+// TestTierWindowRealRedis runs the tier's window check on real Redis, whose Lua differs from
+// miniredis's (the recorded time is an integer field read with tonumber).
+func TestTierWindowRealRedis(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := realRedis(t)
+	lim := New(rdb)
+	ctx := context.Background()
+	now := time.Now()
+	csw, tier := prefix+"csw", prefix+"tier"
+	if err := rdb.HSet(ctx, csw, "15550000001", now.Add(-time.Hour).Unix(),
+		"15550000002", now.Add(-25*time.Hour).Unix()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	req := func(member, field string) *Request {
+		return &Request{Keys: []string{prefix + "rate"}, Limits: []Limit{PerSecond(1000)}, MaxWait: time.Second,
+			Tier: &Tier{Key: tier, Limit: 1, Window: 24 * time.Hour, Member: member,
+				Windows: []WindowRef{{Key: csw, Field: field}}}, Now: now}
+	}
+	for _, c := range []struct {
+		member, field string
+		ok, added     bool
+	}{
+		{"+15550000003", "15550000003", true, true},   // no window: takes the tier's one place
+		{"+15550000001", "15550000001", true, false},  // open window: sent, not counted
+		{"+15550000002", "15550000002", false, false}, // closed 1 h ago: refused, the tier is full
+	} {
+		r, err := lim.ReserveRequest(ctx, req(c.member, c.field))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.OK != c.ok || r.TierAdded != c.added || r.InWindow != (c.ok && !c.added) {
+			t.Fatalf("%s: %+v, want OK=%v TierAdded=%v", c.member, r, c.ok, c.added)
+		}
+	}
+	if ms, _ := rdb.ZRange(ctx, tier, 0, -1).Result(); len(ms) != 1 || ms[0] != "+15550000003" {
+		t.Fatalf("tier holds %v", ms)
+	}
+}
