@@ -25,6 +25,7 @@ import (
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
 // Sender sends one template message; *connectly.Client implements it.
@@ -434,7 +435,12 @@ func (w *Worker) requestFor(ctx context.Context, p campaigns.SendPayload) *limit
 		r.Adaptive = &limits.Adaptive{Key: rkeys.SenderBackoff(biz, sender), Index: limSender, Policy: w.cfg.Adaptive}
 	}
 	if w.cfg.DailyTier > 0 {
-		r.Tier = &limits.Tier{Key: rkeys.Tier(biz), Limit: w.cfg.DailyTier, Window: w.cfg.TierWindow, Member: p.To}
+		// A recipient whose customer service window is open takes no room in the tier (Meta
+		// counts only people messaged outside one); the script reads the window it is
+		// recorded under (the phone's, or the BSUID's for a "bsuid:" recipient).
+		wk, wf := servicewindow.Locate(biz, p.To)
+		r.Tier = &limits.Tier{Key: rkeys.Tier(biz), Limit: w.cfg.DailyTier, Window: w.cfg.TierWindow, Member: p.To,
+			Windows: []limits.WindowRef{{Key: wk, Field: wf}}}
 	}
 	cat := categoryOf(ctx, p)
 	if c, ok := w.cfg.FrequencyCaps[cat]; ok && c.Max > 0 {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
 // Why a reservation was refused.
@@ -21,7 +23,9 @@ const (
 )
 
 // Tier is the business's daily messaging tier: at most Limit unique recipients in any window
-// of Window (24 h). A recipient already messaged within the window takes no new room.
+// of Window (24 h). A recipient already messaged within the window takes no new room, and
+// neither does one whose customer service window is open (Meta counts only the people
+// messaged outside one).
 type Tier struct {
 	// Key holds the recipients of the window (a sorted set scored by their last send).
 	Key    string
@@ -29,6 +33,17 @@ type Tier struct {
 	Window time.Duration
 	// Member is the recipient of this send.
 	Member string
+	// Windows locates the recipient's customer service window, one entry per id the
+	// recipient is known by (servicewindow.Locate; the keys share the business hash tag).
+	// A send whose recipient has an open window at Request.Now skips the tier: it takes no
+	// room, adds no member and is not refused when the tier is full.
+	Windows []WindowRef
+}
+
+// WindowRef is where one id's last inbound time is kept: a service-window bucket and field,
+// whose value is unix seconds.
+type WindowRef struct {
+	Key, Field string
 }
 
 // Cap is a frequency cap: at most Max messages to one recipient per Window, across runs. A
@@ -156,6 +171,9 @@ type Reservation struct {
 	Factor float64
 	// TierAdded and CapAdded say the reservation took new room (Refund gives it back).
 	TierAdded, CapAdded bool
+	// InWindow says the recipient's customer service window was open, so the tier was
+	// skipped (TierAdded is then false).
+	InWindow bool
 	// Binding is the position in Request.Keys of the rate limit that set the wait (-1 when
 	// none made the send wait).
 	Binding int
@@ -165,13 +183,19 @@ type Reservation struct {
 // limit at the earliest time all allow it. Nothing is written unless everything is granted.
 //
 // KEYS: the n rate limits (same hash tag), then the tier key, the cap key and the adaptive key
-// when used (in that order), then the usage keys.
+// when used (in that order), then the m service-window keys (with the tier only), then the
+// usage keys.
 // ARGV[1] max wait µs, ARGV[2] n, ARGV[3] now ms (tier, cap, adaptive), ARGV[4] tier limit
 // (0: none), ARGV[5] tier window ms, ARGV[6] tier member, ARGV[7] cap max (0: none),
 // ARGV[8] cap window ms, ARGV[9] cap field, ARGV[10] cap tag, ARGV[11] adaptive limit index
 // (0: none), ARGV[12] recovery every ms, ARGV[13] recovery step, ARGV[14] number of usage
-// keys, then per limit: emission interval µs, burst tolerance µs.
-// Returns {1|0, wait µs, reason, tier added, cap added, factor, the binding limit (1-based, 0 none)}.
+// keys, ARGV[15] m, ARGV[16] service window ms, then per limit: emission interval µs, burst
+// tolerance µs, then the m service-window fields.
+// Returns {1|0, wait µs, reason, tier added, cap added, factor, the binding limit (1-based, 0
+// none), 1 when an open service window skipped the tier}.
+//
+// The tier is skipped when any of the recipient's windows is open at ARGV[3] (the tier's
+// clock): its recorded unix seconds plus the window's length are after now.
 var reserveCmd = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -187,6 +211,16 @@ if tierLimit > 0 then tierKey = KEYS[k]; k = k + 1 end
 if capMax > 0 then capKey = KEYS[k]; k = k + 1 end
 if aIdx > 0 then aKey = KEYS[k]; k = k + 1 end
 local nUsage = tonumber(ARGV[14])
+local m = tonumber(ARGV[15])
+local inWindow = 0
+if tierKey then
+  local cswms = tonumber(ARGV[16])
+  for j = 0, m - 1 do
+    local v = tonumber(redis.call('HGET', KEYS[k + j], ARGV[16 + 2 * n + 1 + j]) or '')
+    if v and v * 1000 + cswms > nowms then inWindow = 1; tierKey = nil; break end
+  end
+end
+k = k + m
 
 local capValue, capNew = nil, 0
 if capKey then
@@ -241,8 +275,8 @@ local at = now
 local bind = 0
 local tats, ivs = {}, {}
 for i = 1, n do
-  local iv = tonumber(ARGV[13 + 2 * i])
-  local tol = tonumber(ARGV[14 + 2 * i])
+  local iv = tonumber(ARGV[15 + 2 * i])
+  local tol = tonumber(ARGV[16 + 2 * i])
   if i == aIdx and factor < 1 then iv = iv / factor; tol = tol / factor end
   ivs[i] = iv
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
@@ -271,7 +305,7 @@ end
 for j = 0, nUsage - 1 do
   if redis.call('INCR', KEYS[k + j]) == 1 then redis.call('PEXPIRE', KEYS[k + j], 15000) end
 end
-return {1, string.format('%.0f', wait), '', tierNew, capNew, fs, bind}
+return {1, string.format('%.0f', wait), '', tierNew, capNew, fs, bind, inWindow}
 `)
 
 // limitIndex maps the script's 1-based position of a rate limit to its index in r.Keys.
@@ -319,11 +353,17 @@ func (r *Request) args() ([]string, []any) {
 		pairs = append(pairs, int64(math.Round(interval)), int64(math.Round(interval*float64(max(1, lim.Burst)-1))))
 	}
 	n := len(ks)
-	args := make([]any, 0, 14+len(pairs))
+	args := make([]any, 0, 16+len(pairs)+4)
 	args = append(args, r.MaxWait.Microseconds(), n, r.now().UnixMilli())
+	var windows []WindowRef
 	if t := r.Tier; t != nil && t.Limit > 0 {
 		ks = append(ks, t.Key)
 		args = append(args, t.Limit, t.Window.Milliseconds(), t.Member)
+		for _, w := range t.Windows {
+			if w.Key != "" && w.Field != "" {
+				windows = append(windows, w)
+			}
+		}
 	} else {
 		args = append(args, 0, 0, "")
 	}
@@ -340,6 +380,9 @@ func (r *Request) args() ([]string, []any) {
 	} else {
 		args = append(args, 0, 1, 0)
 	}
+	for _, w := range windows {
+		ks = append(ks, w.Key)
+	}
 	var usage []string
 	at := r.UsageAt
 	if at.IsZero() {
@@ -351,8 +394,11 @@ func (r *Request) args() ([]string, []any) {
 		}
 	}
 	ks = append(ks, usage...)
-	args = append(args, len(usage))
+	args = append(args, len(usage), len(windows), servicewindow.Length.Milliseconds())
 	args = append(args, pairs...)
+	for _, w := range windows {
+		args = append(args, w.Field)
+	}
 	return ks, args
 }
 
@@ -427,7 +473,7 @@ func parseReservation(r *Request, c *redis.Cmd) (Reservation, error) {
 	if err != nil {
 		return Reservation{}, fmt.Errorf("limits: reserve: %w", err)
 	}
-	if len(res) != 6 && len(res) != 7 {
+	if len(res) < 6 || len(res) > 8 {
 		return Reservation{}, fmt.Errorf("limits: reserve: unexpected reply %v", res)
 	}
 	ok, _ := res[0].(int64)
@@ -442,13 +488,17 @@ func parseReservation(r *Request, c *redis.Cmd) (Reservation, error) {
 		}
 	}
 	bind := -1
-	if len(res) == 7 {
+	if len(res) >= 7 {
 		if pos, _ := res[6].(int64); pos > 0 {
 			bind = r.limitIndex(int(pos))
 		}
 	}
+	var inWindow int64
+	if len(res) == 8 {
+		inWindow, _ = res[7].(int64)
+	}
 	return Reservation{OK: ok == 1, Wait: time.Duration(us) * time.Microsecond, Reason: reason,
-		Factor: f, TierAdded: tier == 1, CapAdded: capNew == 1, Binding: bind}, nil
+		Factor: f, TierAdded: tier == 1, CapAdded: capNew == 1, Binding: bind, InWindow: inWindow == 1}, nil
 }
 
 func replyInt(v any) int64 {
