@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -114,25 +115,7 @@ func TestIntegrationStandardBody500NotResentAtMostOnce(t *testing.T) {
 		}
 	}
 
-	enq := asynq.NewClientFromRedisClient(rdb)
-	t.Cleanup(func() { enq.Close() })
-	for _, p := range append(append([]campaigns.SendPayload(nil), most...), least...) {
-		if _, err := enq.Enqueue(sendTask(t, p)); err != nil {
-			t.Fatalf("Enqueue(%s): %v", p.To, err)
-		}
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			w.Stop()
-			w.Shutdown()
-		}
-	}
-	t.Cleanup(stop)
+	stop := enqueueAndStart(t, rdb, w, append(append([]campaigns.SendPayload(nil), most...), least...))
 
 	deadline := time.Now().Add(60 * time.Second)
 	for _, runID := range []string{mostRun, leastRun} {
@@ -188,4 +171,30 @@ func TestIntegrationStandardBody500NotResentAtMostOnce(t *testing.T) {
 			t.Errorf("at-least-once: %s entry %+v, want accepted", p.To, e)
 		}
 	}
+}
+
+// enqueueAndStart enqueues a send task for each payload and starts the worker's asynq server.
+// The returned stop (also run at cleanup) stops it once.
+func enqueueAndStart(t *testing.T, rdb redis.UniversalClient, w *Worker, ps []campaigns.SendPayload) func() {
+	t.Helper()
+	enq := asynq.NewClientFromRedisClient(rdb)
+	t.Cleanup(func() { enq.Close() })
+	for _, p := range ps {
+		if _, err := enq.Enqueue(sendTask(t, p)); err != nil {
+			t.Fatalf("Enqueue(%s): %v", p.To, err)
+		}
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			w.Stop()
+			w.Shutdown()
+		}
+	}
+	t.Cleanup(stop)
+	return stop
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -154,25 +153,7 @@ func TestIntegrationResendUnknownWithTheFake(t *testing.T) {
 	}
 
 	w := New(cfg, Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop()})
-	enq := asynq.NewClientFromRedisClient(rdb)
-	t.Cleanup(func() { enq.Close() })
-	for _, p := range ps {
-		if _, err := enq.Enqueue(sendTask(t, p)); err != nil {
-			t.Fatalf("Enqueue(%s): %v", p.To, err)
-		}
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			w.Stop()
-			w.Shutdown()
-		}
-	}
-	t.Cleanup(stop)
+	stop := enqueueAndStart(t, rdb, w, ps)
 
 	deadline := time.Now().Add(90 * time.Second)
 	for {
