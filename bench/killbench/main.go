@@ -34,11 +34,9 @@ import (
 
 	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/campaigns"
-	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/reclaim"
-	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/scheduler"
 	"github.com/heraldmsg/herald/worker"
 )
@@ -313,16 +311,11 @@ func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 func runChild(o options) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer cancel()
-	rdb, err := redisx.Open(o.redisURL)
+	rdb, client, err := benchkit.OpenChild(o.redisURL, o.fakeURL, businessID, apiKey, o.concurrency)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: o.fakeURL, BusinessID: businessID, APIKey: apiKey,
-		MaxConns: o.concurrency})
-	if err != nil {
-		return err
-	}
 	log := zerolog.New(os.Stderr).Level(zerolog.ErrorLevel)
 	w := worker.New(worker.Config{Concurrency: o.concurrency, BusinessID: businessID,
 		SenderRates: map[string]float64{sender: o.rate}}, worker.Deps{Redis: rdb, Sender: client, Logger: log})

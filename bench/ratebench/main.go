@@ -48,7 +48,6 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/metrics"
-	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -434,16 +433,11 @@ func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 func runChild(o options) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer cancel()
-	rdb, err := redisx.Open(o.redisURL)
+	rdb, client, err := benchkit.OpenChild(o.redisURL, o.fakeURL, businessID, apiKey, o.concurrency)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: o.fakeURL, BusinessID: businessID, APIKey: apiKey,
-		MaxConns: o.concurrency})
-	if err != nil {
-		return err
-	}
 	tr := &tracer{next: client}
 	go tr.probe(ctx)
 	defer func() {

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/redisx"
@@ -66,6 +67,22 @@ func (e *Env) Close() {
 		e.Fake.Close()
 	}
 	e.RDB.Close()
+}
+
+// OpenChild opens what a worker child process needs: the Redis at redisURL and a Connectly
+// client for the fake at fakeURL with concurrency connections.
+func OpenChild(redisURL, fakeURL, businessID, apiKey string, concurrency int) (redis.UniversalClient, *connectly.Client, error) {
+	rdb, err := redisx.Open(redisURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: fakeURL, BusinessID: businessID, APIKey: apiKey,
+		MaxConns: concurrency})
+	if err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return rdb, client, nil
 }
 
 // WriteCampaignFiles writes an audience of n generated Brazilian mobile numbers and a utility
