@@ -33,6 +33,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
@@ -53,19 +54,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "cswmem:", err)
 		os.Exit(1)
 	}
-}
-
-func usedMemory(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
-	info, err := rdb.Info(ctx, "memory").Result()
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no used_memory in INFO memory")
 }
 
 // phone is customer i's number.
@@ -109,7 +97,7 @@ func run(url string, n, rounds int, layouts []string, workers int) error {
 		var per []float64
 		var secs []float64
 		for r := 0; r < rounds; r++ {
-			before, err := usedMemory(ctx, rdb)
+			before, err := benchkit.UsedMemory(ctx, rdb)
 			if err != nil {
 				return err
 			}
@@ -119,7 +107,7 @@ func run(url string, n, rounds int, layouts []string, workers int) error {
 				return fmt.Errorf("%s: %w", layout, err)
 			}
 			took := time.Since(began)
-			after, err := usedMemory(ctx, rdb)
+			after, err := benchkit.UsedMemory(ctx, rdb)
 			if err != nil {
 				return err
 			}
@@ -269,7 +257,7 @@ func settle(ctx context.Context, rdb redis.UniversalClient, target int64) (int64
 	deadline := time.Now().Add(60 * time.Second)
 	prev := int64(-1)
 	for {
-		m, err := usedMemory(ctx, rdb)
+		m, err := benchkit.UsedMemory(ctx, rdb)
 		if err != nil {
 			return 0, err
 		}

@@ -16,8 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -68,19 +66,6 @@ func main() {
 	}
 }
 
-func usedMemory(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
-	info, err := rdb.Info(ctx, "memory").Result()
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no used_memory in INFO memory")
-}
-
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
 
 func run(o options) error {
@@ -97,7 +82,7 @@ func run(o options) error {
 		return err
 	}
 	defer rdb.FlushDB(context.Background())
-	base, err := usedMemory(ctx, rdb)
+	base, err := benchkit.UsedMemory(ctx, rdb)
 	if err != nil {
 		return err
 	}
@@ -170,7 +155,7 @@ func run(o options) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for range tick.C {
-		used, err := usedMemory(ctx, rdb)
+		used, err := benchkit.UsedMemory(ctx, rdb)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -124,6 +126,20 @@ func Expand(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Defin
 	}
 	_, err = exp.Expand(ctx, def, run)
 	return run, err
+}
+
+// UsedMemory returns the whole server's used_memory from INFO memory, in bytes.
+func UsedMemory(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
+	info, err := rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no used_memory in INFO memory")
 }
 
 // Median returns the median of xs.
