@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
 )
 
 // TypeSend is the task type of one template message to one recipient of a run.
@@ -68,18 +69,14 @@ func TaskID(runID, recipient string) string {
 	return runID + "/" + hex.EncodeToString(h[:12])
 }
 
-// CallbackData is what Herald puts in callbackData so webhook events find their ledger entry.
-type CallbackData struct {
-	Run    string `json:"herald_run"`
-	To     string `json:"herald_to"`
-	Bucket int    `json:"herald_b"`
+// Address is the recipient's entry in the run's ledger.
+func (p SendPayload) Address() ledger.Address {
+	return ledger.Address{Run: p.Run, Recipient: p.To, Bucket: p.Bucket}
 }
 
-// Callback returns the payload's callbackData JSON.
-func (p SendPayload) Callback() json.RawMessage {
-	b, _ := json.Marshal(CallbackData{Run: p.Run, To: p.To, Bucket: p.Bucket})
-	return b
-}
+// Callback returns the payload's callbackData JSON: its ledger address, so webhook events
+// find their entry.
+func (p SendPayload) Callback() json.RawMessage { return p.Address().Callback() }
 
 // TaskOptions are the asynq options of send tasks.
 type TaskOptions struct {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
 )
 
 // samplePayload is a send as the scheduler builds it, with every field set.
@@ -193,11 +194,11 @@ func TestCallback(t *testing.T) {
 				t.Errorf("callback %s has no %s", cb, key)
 			}
 		}
-		var back campaigns.CallbackData
+		var back ledger.Address
 		if err := json.Unmarshal(cb, &back); err != nil {
 			t.Fatal(err)
 		}
-		wantEqual(t, "decoded", campaigns.CallbackData{Run: p.Run, To: p.To, Bucket: p.Bucket}, back)
+		wantEqual(t, "decoded", ledger.Address{Run: p.Run, Recipient: p.To, Bucket: p.Bucket}, back)
 	})
 }
 

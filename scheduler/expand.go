@@ -512,7 +512,7 @@ func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error)
 		// duplicate row must not: its task would win the TaskID race half the time and send
 		// that row's parameters. Nor does a suppressed row, or an entry already in flight.
 		for i, p := range j.batch {
-			en, ok, err := e.cfg.Ledger.Entry(ctx, run.ID, p.entry.Bucket, p.entry.Recipient)
+			en, ok, err := e.cfg.Ledger.Entry(ctx, ledger.Address{Run: run.ID, Bucket: p.entry.Bucket, Recipient: p.entry.Recipient})
 			if err != nil {
 				return plannedJob{}, err
 			}

@@ -183,7 +183,7 @@ func (b *testBundle) checkConsistent(tb testing.TB, runID string, rows int, want
 		if id != campaigns.TaskID(runID, p.To) {
 			tb.Fatalf("task %s for %s has the wrong id", id, p.To)
 		}
-		e, ok, err := b.ledger.Entry(ctx, runID, p.Bucket, p.To)
+		e, ok, err := b.ledger.Entry(ctx, ledger.Address{Run: runID, Bucket: p.Bucket, Recipient: p.To})
 		if err != nil || !ok {
 			tb.Fatalf("task for %s has no ledger entry in bucket %d (err %v)", p.To, p.Bucket, err)
 		}

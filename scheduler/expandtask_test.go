@@ -80,12 +80,12 @@ func (b *testBundle) sendAll(tb testing.TB, queue string, sent map[string]int) i
 	ctx := context.Background()
 	n := 0
 	for id, p := range b.pending(tb, queue) {
-		c, err := b.ledger.Claim(ctx, p.Run, p.Bucket, p.To, ledger.AtMostOnce)
+		c, err := b.ledger.Claim(ctx, p.Address(), ledger.AtMostOnce)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		if c.Verdict == ledger.VerdictSend {
-			if _, err := b.ledger.Finish(ctx, p.Run, p.Bucket, p.To, ledger.Outcome{State: ledger.Accepted, MessageID: "m", Attempt: c.Attempts}); err != nil {
+			if _, err := b.ledger.Finish(ctx, p.Address(), ledger.Outcome{State: ledger.Accepted, MessageID: "m", Attempt: c.Attempts}); err != nil {
 				tb.Fatal(err)
 			}
 			sent[p.Run+" "+p.To]++

@@ -174,7 +174,7 @@ func handle(tb testing.TB, b *testBundle, p campaigns.SendPayload) error {
 
 func entryOf(tb testing.TB, b *testBundle, p campaigns.SendPayload) ledger.Entry {
 	tb.Helper()
-	e, ok, err := b.ledger.Entry(context.Background(), p.Run, p.Bucket, p.To)
+	e, ok, err := b.ledger.Entry(context.Background(), p.Address())
 	if err != nil || !ok {
 		tb.Fatalf("Entry(%s) = %v, %v", p.To, ok, err)
 	}

@@ -265,7 +265,7 @@ func TestExpiredAfterCrashIsSettled(t *testing.T) {
 	b := setup(t, testConfig())
 	ps := seedRun(t, b, "run-exp-crash", ledger.AtMostOnce, 1)
 	p := ps[0]
-	if _, err := b.ledger.Claim(context.Background(), p.Run, p.Bucket, p.To, ledger.AtMostOnce); err != nil {
+	if _, err := b.ledger.Claim(context.Background(), p.Address(), ledger.AtMostOnce); err != nil {
 		t.Fatal(err)
 	}
 	p.Expires = time.Now().Add(-time.Minute).Unix()

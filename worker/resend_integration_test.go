@@ -186,7 +186,7 @@ func TestIntegrationResendUnknownWithTheFake(t *testing.T) {
 	for _, p := range ps {
 		g := group[p.To]
 		e := entryOf(t, b, p)
-		hist, err := b.ledger.History(ctx, runID, p.Bucket, p.To)
+		hist, err := b.ledger.History(ctx, ledger.Address{Run: runID, Bucket: p.Bucket, Recipient: p.To})
 		if err != nil {
 			t.Fatal(err)
 		}

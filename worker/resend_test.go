@@ -116,7 +116,7 @@ func loseFirstAnswer(numbers ...string) func(context.Context, connectly.Template
 
 func historyOf(t *testing.T, b *resendBundle, p campaigns.SendPayload) []string {
 	t.Helper()
-	hist, err := b.ledger.History(context.Background(), p.Run, p.Bucket, p.To)
+	hist, err := b.ledger.History(context.Background(), p.Address())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,8 +229,7 @@ func TestResendUnknown(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.clock.Advance(quietPeriod / 2)
-		v, _, err := b.ledger.ApplyDelivery(context.Background(), ledger.DeliveryEvent{Run: runID, Bucket: ps[0].Bucket,
-			Recipient: ps[0].To, State: ledger.Delivered, MessageID: "01JABCDEFGHJKMNPQRSTVWXYZ0"})
+		v, _, err := b.ledger.ApplyDelivery(context.Background(), ledger.DeliveryEvent{Address: ps[0].Address(), State: ledger.Delivered, MessageID: "01JABCDEFGHJKMNPQRSTVWXYZ0"})
 		if err != nil || v != ledger.DeliveryApplied {
 			t.Fatalf("ApplyDelivery = %s, %v", v, err)
 		}
@@ -352,7 +351,7 @@ func TestResendUnknown(t *testing.T) {
 		const runID = "spring-sale/found"
 		ps := seedRunWith(t, b.testBundle, ledger.Run{ID: runID, Delivery: ledger.AtMostOnce, ResendAfter: quietPeriod}, "+1555", 1)
 		// A worker claimed and died mid-request; asynq delivers the task again.
-		if c, err := b.ledger.Claim(context.Background(), runID, ps[0].Bucket, ps[0].To, ledger.AtMostOnce); err != nil || c.Verdict != ledger.VerdictSend {
+		if c, err := b.ledger.Claim(context.Background(), ledger.Address{Run: runID, Bucket: ps[0].Bucket, Recipient: ps[0].To}, ledger.AtMostOnce); err != nil || c.Verdict != ledger.VerdictSend {
 			t.Fatalf("Claim = %+v, %v", c, err)
 		}
 		if err := handle(t, b.testBundle, ps[0]); err != nil {

@@ -53,15 +53,15 @@ func (w *Worker) beforeSend(ctx context.Context, log zerolog.Logger, p campaigns
 // the way a claim settles it, unknown under at-most-once (that attempt may have sent), else
 // skipped. It reports whether this call changed the entry.
 func (w *Worker) skipEntry(ctx context.Context, p campaigns.SendPayload, reason string) (bool, error) {
-	ok, err := w.ledger.Skip(ctx, p.Run, p.Bucket, p.To, reason)
+	ok, err := w.ledger.Skip(ctx, p.Address(), reason)
 	if err != nil || ok {
 		return ok, err
 	}
-	e, found, err := w.ledger.Entry(ctx, p.Run, p.Bucket, p.To)
+	e, found, err := w.ledger.Entry(ctx, p.Address())
 	if err != nil || !found || e.State != ledger.Submitting {
 		return false, err
 	}
-	c, err := w.ledger.Claim(ctx, p.Run, p.Bucket, p.To, ledger.Delivery(p.Delivery))
+	c, err := w.ledger.Claim(ctx, p.Address(), ledger.Delivery(p.Delivery))
 	if err != nil {
 		return false, err
 	}

@@ -488,7 +488,7 @@ func (w *Worker) paceAndClaim(ctx context.Context, p campaigns.SendPayload, req 
 	var cc *ledger.ClaimCmd
 	_, _ = w.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		rc = w.limiter.ReserveIn(ctx, pipe, req)
-		cc = w.ledger.ClaimIn(ctx, pipe, p.Run, p.Bucket, p.To, ledger.Delivery(p.Delivery))
+		cc = w.ledger.ClaimIn(ctx, pipe, p.Address(), ledger.Delivery(p.Delivery))
 		return nil
 	})
 	// Each result is read on its own: a failed reservation must not hide a claim that happened.
@@ -566,7 +566,7 @@ func (w *Worker) pacedClaim(ctx context.Context, p campaigns.SendPayload, req *l
 			w.refundSpent(ctx, req, b.Reservation)
 			continue
 		}
-		c, err := w.ledger.Claim(ctx, p.Run, p.Bucket, p.To, ledger.Delivery(p.Delivery))
+		c, err := w.ledger.Claim(ctx, p.Address(), ledger.Delivery(p.Delivery))
 		if err != nil {
 			w.refundSpent(ctx, req, b.Reservation)
 		}
@@ -902,7 +902,7 @@ func (w *Worker) finishRetrying(p campaigns.SendPayload, o ledger.Outcome) (ledg
 	delay := 50 * time.Millisecond
 	for try := 0; try < 5; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		r, err = w.ledger.Finish(ctx, p.Run, p.Bucket, p.To, o)
+		r, err = w.ledger.Finish(ctx, p.Address(), o)
 		cancel()
 		if err == nil {
 			return r, nil

@@ -47,11 +47,11 @@ func TestHandleSend(t *testing.T) {
 			t.Fatalf("request (-want +got):\n- %+v\n+ %+v", want, got)
 		}
 		// The callback data leads a delivery webhook back to this ledger entry.
-		var cb campaigns.CallbackData
+		var cb ledger.Address
 		if err := json.Unmarshal(got.CallbackData, &cb); err != nil {
 			t.Fatal(err)
 		}
-		if cb != (campaigns.CallbackData{Run: runID, To: ps[0].To, Bucket: ps[0].Bucket}) {
+		if cb != (ledger.Address{Run: runID, Recipient: ps[0].To, Bucket: ps[0].Bucket}) {
 			t.Fatalf("callback data %+v", cb)
 		}
 		// The only recipient is done, so the run is.
@@ -291,7 +291,7 @@ func TestHandleSend(t *testing.T) {
 				b := setup(t, testConfig())
 				ps := seedRun(t, b, runID, tc.delivery, 1)
 				// An earlier worker claimed the entry and died before recording the outcome.
-				if c, err := b.ledger.Claim(ctx, runID, ps[0].Bucket, ps[0].To, tc.delivery); err != nil || c.Verdict != ledger.VerdictSend {
+				if c, err := b.ledger.Claim(ctx, ledger.Address{Run: runID, Bucket: ps[0].Bucket, Recipient: ps[0].To}, tc.delivery); err != nil || c.Verdict != ledger.VerdictSend {
 					t.Fatalf("Claim = %+v, %v", c, err)
 				}
 				if err := handle(t, b, ps[0]); err != nil {

@@ -239,7 +239,7 @@ func (a *app) recipientCmd() *cobra.Command {
 				if err != nil {
 					return notFound(args[0], err)
 				}
-				e, ok, err := l.Entry(ctx, r.ID, ledger.BucketOf(rcpt, r.Buckets), rcpt)
+				e, ok, err := l.Entry(ctx, ledger.AddressIn(r.ID, rcpt, r.Buckets))
 				if err != nil {
 					return err
 				}
@@ -256,7 +256,7 @@ func (a *app) recipientCmd() *cobra.Command {
 				if x.Window, err = readWindow(ctx, rdb, c.Connectly.BusinessID, rcpt, shown, now); err != nil {
 					return err
 				}
-				hist, err := l.History(ctx, r.ID, ledger.BucketOf(rcpt, r.Buckets), rcpt)
+				hist, err := l.History(ctx, ledger.AddressIn(r.ID, rcpt, r.Buckets))
 				if err != nil {
 					return err
 				}

@@ -185,10 +185,10 @@ func TestRunRetryUsesTheStoredVersion(t *testing.T) {
 	if _, err := l.Plan(ctx, "v-parent", 0, 1, nil, []ledger.PlanEntry{{Recipient: to, Row: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Claim(ctx, "v-parent", 0, to, ledger.AtMostOnce); err != nil {
+	if _, err := l.Claim(ctx, ledger.Address{Run: "v-parent", Bucket: 0, Recipient: to}, ledger.AtMostOnce); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Finish(ctx, "v-parent", 0, to, ledger.Outcome{State: ledger.Failed, Code: "HTTP_503"}); err != nil {
+	if _, err := l.Finish(ctx, ledger.Address{Run: "v-parent", Bucket: 0, Recipient: to}, ledger.Outcome{State: ledger.Failed, Code: "HTTP_503"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.FinishExpansion(ctx, "v-parent", 1); err != nil {

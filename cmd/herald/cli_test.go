@@ -145,10 +145,10 @@ func TestRunShowTableGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, o := range []ledger.Outcome{{State: ledger.Accepted, MessageID: "01JDEMO"}, {State: ledger.Failed, Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"}} {
-		if _, err := l.Claim(ctx, "nightly-1", 0, entries[i].Recipient, ledger.AtMostOnce); err != nil {
+		if _, err := l.Claim(ctx, ledger.Address{Run: "nightly-1", Bucket: 0, Recipient: entries[i].Recipient}, ledger.AtMostOnce); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := l.Finish(ctx, "nightly-1", 0, entries[i].Recipient, o); err != nil {
+		if _, err := l.Finish(ctx, ledger.Address{Run: "nightly-1", Bucket: 0, Recipient: entries[i].Recipient}, o); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -522,10 +522,10 @@ func TestRecipientExplainShowsEveryAttempt(t *testing.T) {
 		{State: ledger.Queued, Code: "HTTP_503", Mode: ledger.ReleaseRetry},
 		{State: ledger.Accepted, MessageID: "01JEXPLAIN"},
 	} {
-		if _, err := l.Claim(ctx, "r-explain", 0, rcpt, ledger.AtMostOnce); err != nil {
+		if _, err := l.Claim(ctx, ledger.Address{Run: "r-explain", Bucket: 0, Recipient: rcpt}, ledger.AtMostOnce); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := l.Finish(ctx, "r-explain", 0, rcpt, o); err != nil {
+		if _, err := l.Finish(ctx, ledger.Address{Run: "r-explain", Bucket: 0, Recipient: rcpt}, o); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -681,10 +681,10 @@ func TestLeversQueueResumeRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, code := range []string{"HTTP_503", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"} {
-		if _, err := l.Claim(ctx, "parent", 0, es[i].Recipient, ledger.AtMostOnce); err != nil {
+		if _, err := l.Claim(ctx, ledger.Address{Run: "parent", Bucket: 0, Recipient: es[i].Recipient}, ledger.AtMostOnce); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := l.Finish(ctx, "parent", 0, es[i].Recipient, ledger.Outcome{State: ledger.Failed, Code: code}); err != nil {
+		if _, err := l.Finish(ctx, ledger.Address{Run: "parent", Bucket: 0, Recipient: es[i].Recipient}, ledger.Outcome{State: ledger.Failed, Code: code}); err != nil {
 			t.Fatal(err)
 		}
 	}

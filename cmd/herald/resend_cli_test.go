@@ -81,12 +81,12 @@ func TestRunShowAndExplainAfterAResend(t *testing.T) {
 	}
 	settle := func(o ledger.Outcome) {
 		t.Helper()
-		c, err := l.Claim(ctx, runID, 0, rcpt, ledger.AtMostOnce)
+		c, err := l.Claim(ctx, ledger.Address{Run: runID, Bucket: 0, Recipient: rcpt}, ledger.AtMostOnce)
 		if err != nil || c.Verdict != ledger.VerdictSend {
 			t.Fatalf("Claim = %+v, %v", c, err)
 		}
 		o.Attempt = c.Attempts
-		if r, err := l.Finish(ctx, runID, 0, rcpt, o); err != nil || !r.Applied {
+		if r, err := l.Finish(ctx, ledger.Address{Run: runID, Bucket: 0, Recipient: rcpt}, o); err != nil || !r.Applied {
 			t.Fatalf("Finish = %+v, %v", r, err)
 		}
 	}

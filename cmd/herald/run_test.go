@@ -48,15 +48,15 @@ func TestRunLsCountsAcceptedOnwards(t *testing.T) {
 	// Six accepted; then one goes on to sent, two to delivered and one to read.
 	later := []ledger.State{ledger.Sent, ledger.Delivered, ledger.Delivered, ledger.Read}
 	for i, a := range queued {
-		if _, err := l.Claim(ctx, started.Run, a.bucket, a.recipient, ledger.AtMostOnce); err != nil {
+		if _, err := l.Claim(ctx, ledger.Address{Run: started.Run, Bucket: a.bucket, Recipient: a.recipient}, ledger.AtMostOnce); err != nil {
 			t.Fatal(err)
 		}
 		id := fmt.Sprintf("m-%d", i)
-		if _, err := l.Finish(ctx, started.Run, a.bucket, a.recipient, ledger.Outcome{State: ledger.Accepted, MessageID: id, Attempt: 1}); err != nil {
+		if _, err := l.Finish(ctx, ledger.Address{Run: started.Run, Bucket: a.bucket, Recipient: a.recipient}, ledger.Outcome{State: ledger.Accepted, MessageID: id, Attempt: 1}); err != nil {
 			t.Fatal(err)
 		}
 		if i < len(later) {
-			v, _, err := l.ApplyDelivery(ctx, ledger.DeliveryEvent{Run: started.Run, Bucket: a.bucket, Recipient: a.recipient, State: later[i], MessageID: id})
+			v, _, err := l.ApplyDelivery(ctx, ledger.DeliveryEvent{Address: ledger.Address{Run: started.Run, Bucket: a.bucket, Recipient: a.recipient}, State: later[i], MessageID: id})
 			if err != nil || v != ledger.DeliveryApplied {
 				t.Fatalf("delivery event %d: %s, %v", i, v, err)
 			}

@@ -139,7 +139,7 @@ func TestIntegrationThreeSchedulersOneRunPerTick(t *testing.T) {
 		if !rec.Accepted() {
 			continue
 		}
-		var cb campaigns.CallbackData
+		var cb ledger.Address
 		if err := json.Unmarshal(rec.Message.CallbackData, &cb); err != nil {
 			t.Fatal(err)
 		}

@@ -132,7 +132,7 @@ func (a *app) taskCmd() *cobra.Command {
 				}
 				v := viewTask(t, table, reveal)
 				if p, err := campaigns.DecodeSend(t.Payload); err == nil {
-					if e, ok, err := ledger.New(rdb, nil).Entry(ctx, p.Run, p.Bucket, p.To); err == nil && ok {
+					if e, ok, err := ledger.New(rdb, nil).Entry(ctx, p.Address()); err == nil && ok {
 						v.Attempts, v.Ledger = &e.Attempts, string(e.State)
 					}
 				}
@@ -298,7 +298,7 @@ func skipDeleted(ctx context.Context, rdb redis.UniversalClient, ts []*asynq.Tas
 		if err != nil {
 			continue
 		}
-		if ok, err := l.Skip(ctx, p.Run, p.Bucket, p.To, "deleted"); err == nil && ok {
+		if ok, err := l.Skip(ctx, p.Address(), "deleted"); err == nil && ok {
 			n++
 		}
 	}

@@ -115,10 +115,10 @@ func TestWebhooksServeThenRunShow(t *testing.T) {
 	// Message ids are ULIDs made a second ago: the time to deliver is read from them.
 	ids := []string{ulidAt(time.Now().Add(-time.Second)) + "AAAAAAAAAAAAAAAA", ulidAt(time.Now()) + "BBBBBBBBBBBBBBBB"}
 	for i, r := range rcpts {
-		if _, err := l.Claim(ctx, "hooks-1", 0, r, ledger.AtMostOnce); err != nil {
+		if _, err := l.Claim(ctx, ledger.Address{Run: "hooks-1", Bucket: 0, Recipient: r}, ledger.AtMostOnce); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := l.Finish(ctx, "hooks-1", 0, r, ledger.Outcome{State: ledger.Accepted, MessageID: ids[i]}); err != nil {
+		if _, err := l.Finish(ctx, ledger.Address{Run: "hooks-1", Bucket: 0, Recipient: r}, ledger.Outcome{State: ledger.Accepted, MessageID: ids[i]}); err != nil {
 			t.Fatal(err)
 		}
 	}

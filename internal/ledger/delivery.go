@@ -41,9 +41,8 @@ const (
 
 // DeliveryEvent is one delivery_status webhook event, resolved to its ledger entry.
 type DeliveryEvent struct {
-	Run       string
-	Bucket    int
-	Recipient string
+	// Address is the entry the event is about.
+	Address
 	// State is Sent, Delivered, Read or Failed.
 	State State
 	// Code and Class describe a failure (Class is the classification table's name for Code).
@@ -96,29 +95,6 @@ func (l *Ledger) ApplyDelivery(ctx context.Context, ev DeliveryEvent) (DeliveryV
 	verdict, _ := res[0].(string)
 	letter, _ := res[1].(string)
 	return DeliveryVerdict(verdict), fromLetter[letter], nil
-}
-
-// CountReply counts an inbound reply to a run's message: every reply adds to "replies", a
-// button reply also to "button:<text>" (text cut to 64 bytes), an opt-out to "optouts".
-func (l *Ledger) CountReply(ctx context.Context, runID, button string, optOut bool) error {
-	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		key := rkeys.Delivery(runID)
-		p.HIncrBy(ctx, key, "replies", 1)
-		if button != "" {
-			if len(button) > 64 {
-				button = button[:64]
-			}
-			p.HIncrBy(ctx, key, "button:"+button, 1)
-		}
-		if optOut {
-			p.HIncrBy(ctx, key, "optouts", 1)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("ledger: count reply in run %s: %w", runID, err)
-	}
-	return nil
 }
 
 // Time-to-deliver histogram: bucket i holds samples up to latencyBase·√2^i; the last bucket

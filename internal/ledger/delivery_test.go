@@ -23,7 +23,7 @@ func TestApplyDelivery(t *testing.T) {
 	}
 	apply := func(t *testing.T, b *testBundle, runID string, pe PlanEntry, st State, mid string, ttd time.Duration) DeliveryVerdict {
 		t.Helper()
-		v, _, err := b.l.ApplyDelivery(ctx, DeliveryEvent{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient, State: st,
+		v, _, err := b.l.ApplyDelivery(ctx, DeliveryEvent{Address: Address{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient}, State: st,
 			MessageID: mid, TimeToDeliver: ttd, Code: map[bool]string{true: "ERROR_CODE_UNSPECIFIED"}[st == Failed], Class: "transient"})
 		if err != nil {
 			t.Fatalf("ApplyDelivery: %v", err)
@@ -110,7 +110,7 @@ func TestApplyDelivery(t *testing.T) {
 			t.Fatalf("event without an id: %s", got)
 		}
 		strict := func(pe PlanEntry, mid string) DeliveryVerdict {
-			v, _, err := b.l.ApplyDelivery(ctx, DeliveryEvent{Run: "r3", Bucket: pe.Bucket, Recipient: pe.Recipient, State: Read, MessageID: mid, Strict: true})
+			v, _, err := b.l.ApplyDelivery(ctx, DeliveryEvent{Address: Address{Run: "r3", Bucket: pe.Bucket, Recipient: pe.Recipient}, State: Read, MessageID: mid, Strict: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,7 +161,7 @@ func TestApplyDelivery(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		for _, ev := range []DeliveryEvent{
-			{Run: "r", State: Accepted}, {Run: "r", State: Sent, Code: "a|b"}, {Run: "r", State: Sent, MessageID: "a|b"},
+			{Address: Address{Run: "r"}, State: Accepted}, {Address: Address{Run: "r"}, State: Sent, Code: "a|b"}, {Address: Address{Run: "r"}, State: Sent, MessageID: "a|b"},
 		} {
 			if _, _, err := b.l.ApplyDelivery(ctx, ev); err == nil {
 				t.Errorf("%+v accepted", ev)
@@ -221,8 +221,9 @@ func TestCountReply(t *testing.T) {
 		button string
 		optOut bool
 	}{{"Yes", false}, {"Yes", false}, {"", true}, {long, false}} {
-		if err := b.l.CountReply(ctx, "r", r.button, r.optOut); err != nil {
-			t.Fatal(err)
+		// Replies without an id are counted every time.
+		if counted, err := b.l.CountReply(ctx, Reply{Run: "r", Button: r.button, OptOut: r.optOut}); err != nil || !counted {
+			t.Fatalf("CountReply = %v, %v", counted, err)
 		}
 	}
 	d, err := b.l.DeliveryStats(ctx, "r")

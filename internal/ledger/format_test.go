@@ -174,20 +174,20 @@ func exerciseEntries(t *testing.T, b *testBundle, runID string, entries []PlanEn
 	if c := claim(t, b, runID, pe, AtMostOnce); c.Verdict != VerdictSend {
 		t.Fatalf("claim verdict %s, want send", c.Verdict)
 	}
-	if _, err := b.l.Finish(ctx, runID, pe.Bucket, pe.Recipient, Outcome{State: Queued, Code: "HTTP_503", Mode: ReleaseRetry}); err != nil {
+	if _, err := b.l.Finish(ctx, Address{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient}, Outcome{State: Queued, Code: "HTTP_503", Mode: ReleaseRetry}); err != nil {
 		t.Fatal(err)
 	}
 	if c := claim(t, b, runID, pe, AtMostOnce); c.Verdict != VerdictSend {
 		t.Fatalf("second claim verdict %s, want send", c.Verdict)
 	}
-	if _, err := b.l.Finish(ctx, runID, pe.Bucket, pe.Recipient, Outcome{State: Accepted, MessageID: mid}); err != nil {
+	if _, err := b.l.Finish(ctx, Address{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient}, Outcome{State: Accepted, MessageID: mid}); err != nil {
 		t.Fatal(err)
 	}
-	sent := DeliveryEvent{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient, State: Sent, MessageID: mid}
+	sent := DeliveryEvent{Address: Address{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient}, State: Sent, MessageID: mid}
 	if v, _, err := b.l.ApplyDelivery(ctx, sent); err != nil || v != DeliveryApplied {
 		t.Fatalf("sent event = %v, %v; want %s", v, err, DeliveryApplied)
 	}
-	ev := DeliveryEvent{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient, State: Delivered, MessageID: "01BX5ZZKBKACTAV9WEVGEMMVRZ", Strict: true}
+	ev := DeliveryEvent{Address: Address{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient}, State: Delivered, MessageID: "01BX5ZZKBKACTAV9WEVGEMMVRZ", Strict: true}
 	if v, _, err := b.l.ApplyDelivery(ctx, ev); err != nil || v != DeliveryOtherMessage {
 		t.Fatalf("event for another message: %v, %v; want %s", v, err, DeliveryOtherMessage)
 	}
@@ -196,11 +196,11 @@ func exerciseEntries(t *testing.T, b *testBundle, runID string, entries []PlanEn
 		t.Fatalf("event for the message: %v, %v; want %s", v, err, DeliveryApplied)
 	}
 	wantEqual(t, "entry", Entry{State: Delivered, Row: pe.Row, Attempts: 2, MessageID: mid}, getEntry(t, b, runID, pe))
-	hist, err := b.l.History(ctx, runID, pe.Bucket, pe.Recipient)
+	hist, err := b.l.History(ctx, Address{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient})
 	if err != nil || len(hist) != 2 {
 		t.Fatalf("History = %+v, %v; want two events", hist, err)
 	}
-	if ok, err := b.l.Skip(ctx, runID, entries[1].Bucket, entries[1].Recipient, "operator"); err != nil || !ok {
+	if ok, err := b.l.Skip(ctx, Address{Run: runID, Bucket: entries[1].Bucket, Recipient: entries[1].Recipient}, "operator"); err != nil || !ok {
 		t.Fatalf("Skip = %v, %v", ok, err)
 	}
 	seen := map[string]State{}

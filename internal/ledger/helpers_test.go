@@ -73,7 +73,7 @@ func seedRun(tb testing.TB, b *testBundle, runID string, d Delivery, rcpts []str
 
 func getEntry(tb testing.TB, b *testBundle, runID string, pe PlanEntry) Entry {
 	tb.Helper()
-	e, ok, err := b.l.Entry(context.Background(), runID, pe.Bucket, pe.Recipient)
+	e, ok, err := b.l.Entry(context.Background(), Address{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient})
 	if err != nil {
 		tb.Fatalf("Entry(%s): %v", pe.Recipient, err)
 	}
@@ -103,7 +103,7 @@ func getRun(tb testing.TB, b *testBundle, runID string) Run {
 
 func claim(tb testing.TB, b *testBundle, runID string, pe PlanEntry, d Delivery) Claim {
 	tb.Helper()
-	c, err := b.l.Claim(context.Background(), runID, pe.Bucket, pe.Recipient, d)
+	c, err := b.l.Claim(context.Background(), Address{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient}, d)
 	if err != nil {
 		tb.Fatalf("Claim(%s): %v", pe.Recipient, err)
 	}
@@ -112,7 +112,7 @@ func claim(tb testing.TB, b *testBundle, runID string, pe PlanEntry, d Delivery)
 
 func finish(tb testing.TB, b *testBundle, runID string, pe PlanEntry, o Outcome) FinishResult {
 	tb.Helper()
-	r, err := b.l.Finish(context.Background(), runID, pe.Bucket, pe.Recipient, o)
+	r, err := b.l.Finish(context.Background(), Address{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient}, o)
 	if err != nil {
 		tb.Fatalf("Finish(%s, %+v): %v", pe.Recipient, o, err)
 	}

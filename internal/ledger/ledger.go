@@ -367,13 +367,13 @@ type Claim struct {
 }
 
 // Claim claims a recipient of a run before its send request. See claimCmd for the verdicts.
-func (l *Ledger) Claim(ctx context.Context, runID string, bucket int, recipient string, d Delivery) (Claim, error) {
-	field, err := l.field(ctx, runID, recipient)
+func (l *Ledger) Claim(ctx context.Context, a Address, d Delivery) (Claim, error) {
+	field, err := l.field(ctx, a.Run, a.Recipient)
 	if err != nil {
 		return Claim{}, err
 	}
-	keys, args := l.claimArgs(runID, bucket, field, d)
-	return parseClaim(runID, claimCmd.Run(ctx, l.rdb, keys, args...))
+	keys, args := l.claimArgs(a, field, d)
+	return parseClaim(a.Run, claimCmd.Run(ctx, l.rdb, keys, args...))
 }
 
 // ClaimCmd is a claim queued in a pipeline; read it with Result after the pipeline ran.
@@ -389,13 +389,13 @@ type ClaimCmd struct {
 // ClaimIn queues the same claim as Claim in a pipeline, so it can share a round trip with
 // other commands. Result falls back to a direct call only when Redis answered NOSCRIPT, in
 // which case the claim did not run.
-func (l *Ledger) ClaimIn(ctx context.Context, p redis.Pipeliner, runID string, bucket int, recipient string, d Delivery) *ClaimCmd {
-	field, err := l.field(ctx, runID, recipient)
+func (l *Ledger) ClaimIn(ctx context.Context, p redis.Pipeliner, a Address, d Delivery) *ClaimCmd {
+	field, err := l.field(ctx, a.Run, a.Recipient)
 	if err != nil {
 		return &ClaimCmd{err: err}
 	}
-	keys, args := l.claimArgs(runID, bucket, field, d)
-	return &ClaimCmd{cmd: claimCmd.EvalSha(ctx, p, keys, args...), l: l, runID: runID, keys: keys, args: args}
+	keys, args := l.claimArgs(a, field, d)
+	return &ClaimCmd{cmd: claimCmd.EvalSha(ctx, p, keys, args...), l: l, runID: a.Run, keys: keys, args: args}
 }
 
 // Result returns the claim.
@@ -419,12 +419,12 @@ func (l *Ledger) LoadScripts(ctx context.Context) error {
 	return nil
 }
 
-func (l *Ledger) claimArgs(runID string, bucket int, field string, d Delivery) ([]string, []any) {
+func (l *Ledger) claimArgs(a Address, field string, d Delivery) ([]string, []any) {
 	policy := "amo"
 	if d == AtLeastOnce {
 		policy = "alo"
 	}
-	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket)}
+	keys := []string{rkeys.Run(a.Run), rkeys.Counts(a.Run), rkeys.Codes(a.Run), rkeys.LedgerBucket(a.Run, a.Bucket)}
 	return keys, []any{field, policy, l.nowMS()}
 }
 
@@ -498,7 +498,8 @@ type FinishResult struct {
 }
 
 // Finish records the outcome of a claimed send.
-func (l *Ledger) Finish(ctx context.Context, runID string, bucket int, recipient string, o Outcome) (FinishResult, error) {
+func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult, error) {
+	runID, bucket := a.Run, a.Bucket
 	if !o.valid() {
 		return FinishResult{}, fmt.Errorf("ledger: finish: invalid outcome %+v", o)
 	}
@@ -524,7 +525,7 @@ func (l *Ledger) Finish(ctx context.Context, runID string, bucket int, recipient
 	if o.State == Unknown {
 		payload = o.Payload
 	}
-	field := f.field(recipient)
+	field := f.field(a.Recipient)
 	res, err := finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
 		l.burstWindow, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload).Slice()
 	if err != nil {
@@ -552,17 +553,17 @@ func (l *Ledger) Pause(ctx context.Context, runID, reason string) (bool, error) 
 }
 
 // Entry reads one recipient's ledger entry; ok is false when the run has no such recipient.
-func (l *Ledger) Entry(ctx context.Context, runID string, bucket int, recipient string) (e Entry, ok bool, err error) {
-	field, err := l.field(ctx, runID, recipient)
+func (l *Ledger) Entry(ctx context.Context, a Address) (e Entry, ok bool, err error) {
+	field, err := l.field(ctx, a.Run, a.Recipient)
 	if err != nil {
 		return Entry{}, false, err
 	}
-	v, err := l.rdb.HGet(ctx, rkeys.LedgerBucket(runID, bucket), field).Result()
+	v, err := l.rdb.HGet(ctx, rkeys.LedgerBucket(a.Run, a.Bucket), field).Result()
 	if errors.Is(err, redis.Nil) {
 		return Entry{}, false, nil
 	}
 	if err != nil {
-		return Entry{}, false, fmt.Errorf("ledger: read entry in run %s: %w", runID, err)
+		return Entry{}, false, fmt.Errorf("ledger: read entry in run %s: %w", a.Run, err)
 	}
 	e, err = decodeEntry(v)
 	if err != nil {

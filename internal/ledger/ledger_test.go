@@ -584,7 +584,7 @@ func TestFinish(t *testing.T) {
 			{"PipeInMessageID", Outcome{State: Accepted, MessageID: "m|1"}, "'|'"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				_, err := b.l.Finish(ctx, runID, entries[0].Bucket, entries[0].Recipient, tc.o)
+				_, err := b.l.Finish(ctx, Address{Run: runID, Bucket: entries[0].Bucket, Recipient: entries[0].Recipient}, tc.o)
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Finish(%+v) = %v, want an error containing %q", tc.o, err, tc.wantErr)
 				}

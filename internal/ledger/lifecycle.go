@@ -235,12 +235,13 @@ func (l *Ledger) Suppressed(ctx context.Context, recipients []string) ([]bool, e
 
 // Skip marks a planned or queued recipient skipped with reason and reports whether it did;
 // a recipient being sent or already done is left alone.
-func (l *Ledger) Skip(ctx context.Context, runID string, bucket int, recipient, reason string) (bool, error) {
+func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (bool, error) {
 	if reason == "" || strings.Contains(reason, "|") {
 		return false, fmt.Errorf("ledger: skip: reason must be non-empty and without '|'")
 	}
-	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket)}
-	field, err := l.field(ctx, runID, recipient)
+	runID := a.Run
+	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, a.Bucket)}
+	field, err := l.field(ctx, runID, a.Recipient)
 	if err != nil {
 		return false, err
 	}
@@ -268,12 +269,13 @@ type Event struct {
 
 // History returns a recipient's recorded outcomes, oldest first. Recipients accepted on their
 // first attempt with nothing else happening have no history (their entry says it all).
-func (l *Ledger) History(ctx context.Context, runID string, bucket int, recipient string) ([]Event, error) {
-	field, err := l.field(ctx, runID, recipient)
+func (l *Ledger) History(ctx context.Context, a Address) ([]Event, error) {
+	runID := a.Run
+	field, err := l.field(ctx, runID, a.Recipient)
 	if err != nil {
 		return nil, err
 	}
-	v, err := l.rdb.HGet(ctx, rkeys.History(runID, bucket), field).Result()
+	v, err := l.rdb.HGet(ctx, rkeys.History(runID, a.Bucket), field).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}

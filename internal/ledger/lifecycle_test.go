@@ -206,7 +206,7 @@ func TestDeliveryIsMonotonic(t *testing.T) {
 		{"QueuedEntryNotMoved", 3, Delivered, "", DeliveryEarly, Queued},
 	}
 	for _, s := range steps {
-		ev := DeliveryEvent{Run: "r7", Bucket: es[s.i].Bucket, Recipient: es[s.i].Recipient, State: s.to, Code: s.code}
+		ev := DeliveryEvent{Address: Address{Run: "r7", Bucket: es[s.i].Bucket, Recipient: es[s.i].Recipient}, State: s.to, Code: s.code}
 		got, _, err := b.l.ApplyDelivery(ctx, ev)
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
@@ -221,7 +221,7 @@ func TestDeliveryIsMonotonic(t *testing.T) {
 	if e := getEntry(t, b, "r7", es[0]); e.MessageID != "m0" {
 		t.Fatalf("message id lost: %+v", e)
 	}
-	if _, _, err := b.l.ApplyDelivery(ctx, DeliveryEvent{Run: "r7", Recipient: "x", State: Accepted}); err == nil {
+	if _, _, err := b.l.ApplyDelivery(ctx, DeliveryEvent{Address: Address{Run: "r7", Recipient: "x"}, State: Accepted}); err == nil {
 		t.Fatal("a delivery event to accepted was accepted")
 	}
 }
@@ -270,7 +270,7 @@ func TestClaimOwnership(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		es := seedRun(t, b, "r10", AtMostOnce, recipients(1), true)
-		if _, err := b.l.Skip(ctx, "r10", es[0].Bucket, es[0].Recipient, "a|b"); err == nil {
+		if _, err := b.l.Skip(ctx, Address{Run: "r10", Bucket: es[0].Bucket, Recipient: es[0].Recipient}, "a|b"); err == nil {
 			t.Fatal("a reason with '|' was accepted")
 		}
 	})

@@ -78,11 +78,11 @@ func payloadOf(pe PlanEntry) []byte {
 func (rs *resendBundle) lostAnswer(t *testing.T, pe PlanEntry) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := rs.l.Claim(ctx, rs.runID, pe.Bucket, pe.Recipient, AtMostOnce)
+	c, err := rs.l.Claim(ctx, Address{Run: rs.runID, Bucket: pe.Bucket, Recipient: pe.Recipient}, AtMostOnce)
 	if err != nil || c.Verdict != VerdictSend {
 		t.Fatalf("Claim(%s) = %+v, %v; want send", pe.Recipient, c, err)
 	}
-	r, err := rs.l.Finish(ctx, rs.runID, pe.Bucket, pe.Recipient,
+	r, err := rs.l.Finish(ctx, Address{Run: rs.runID, Bucket: pe.Bucket, Recipient: pe.Recipient},
 		Outcome{State: Unknown, Code: "NO_RESPONSE", Attempt: c.Attempts, Payload: payloadOf(pe)})
 	if err != nil || !r.Applied {
 		t.Fatalf("Finish(%s, unknown) = %+v, %v", pe.Recipient, r, err)
@@ -93,11 +93,11 @@ func (rs *resendBundle) lostAnswer(t *testing.T, pe PlanEntry) {
 func (rs *resendBundle) accept(t *testing.T, pe PlanEntry) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := rs.l.Claim(ctx, rs.runID, pe.Bucket, pe.Recipient, AtMostOnce)
+	c, err := rs.l.Claim(ctx, Address{Run: rs.runID, Bucket: pe.Bucket, Recipient: pe.Recipient}, AtMostOnce)
 	if err != nil || c.Verdict != VerdictSend {
 		t.Fatalf("Claim(%s) = %+v, %v; want send", pe.Recipient, c, err)
 	}
-	if _, err := rs.l.Finish(ctx, rs.runID, pe.Bucket, pe.Recipient, Outcome{State: Accepted, MessageID: "m-" + pe.Recipient, Attempt: c.Attempts}); err != nil {
+	if _, err := rs.l.Finish(ctx, Address{Run: rs.runID, Bucket: pe.Bucket, Recipient: pe.Recipient}, Outcome{State: Accepted, MessageID: "m-" + pe.Recipient, Attempt: c.Attempts}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -138,7 +138,7 @@ func (rs *resendBundle) waiting(t *testing.T) int64 {
 
 func (rs *resendBundle) entry(t *testing.T, pe PlanEntry) Entry {
 	t.Helper()
-	e, ok, err := rs.l.Entry(context.Background(), rs.runID, pe.Bucket, pe.Recipient)
+	e, ok, err := rs.l.Entry(context.Background(), Address{Run: rs.runID, Bucket: pe.Bucket, Recipient: pe.Recipient})
 	if err != nil || !ok {
 		t.Fatalf("Entry(%s) = %v, %v", pe.Recipient, ok, err)
 	}
@@ -220,7 +220,7 @@ var resendStories = []resendStory{
 		if s := rs.status(t); s != RunCompleted {
 			t.Fatalf("run %s, want completed", s)
 		}
-		hist, err := rs.l.History(ctx, rs.runID, es[0].Bucket, es[0].Recipient)
+		hist, err := rs.l.History(ctx, Address{Run: rs.runID, Bucket: es[0].Bucket, Recipient: es[0].Recipient})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,7 +241,7 @@ var resendStories = []resendStory{
 		ctx := context.Background()
 		es := rs.seed(t, quiet, 1)
 		rs.lostAnswer(t, es[0])
-		v, _, err := rs.l.ApplyDelivery(ctx, DeliveryEvent{Run: rs.runID, Bucket: es[0].Bucket, Recipient: es[0].Recipient,
+		v, _, err := rs.l.ApplyDelivery(ctx, DeliveryEvent{Address: Address{Run: rs.runID, Bucket: es[0].Bucket, Recipient: es[0].Recipient},
 			State: Delivered, MessageID: "01JABCDEFGHJKMNPQRSTVWXYZ0"})
 		if err != nil || v != DeliveryApplied {
 			t.Fatalf("ApplyDelivery = %s, %v", v, err)
@@ -270,7 +270,7 @@ var resendStories = []resendStory{
 			t.Fatalf("leased %v", m)
 		}
 		// The event comes between the lease and the release.
-		ev := DeliveryEvent{Run: rs.runID, Bucket: es[0].Bucket, Recipient: es[0].Recipient, State: Read}
+		ev := DeliveryEvent{Address: Address{Run: rs.runID, Bucket: es[0].Bucket, Recipient: es[0].Recipient}, State: Read}
 		if v, _, err := rs.l.ApplyDelivery(ctx, ev); err != nil || v != DeliveryApplied {
 			t.Fatalf("ApplyDelivery = %v, %v", v, err)
 		}
@@ -338,18 +338,18 @@ var resendStories = []resendStory{
 		ctx := context.Background()
 		es := rs.seed(t, quiet, 1)
 		pe := es[0]
-		if c, err := rs.l.Claim(ctx, rs.runID, pe.Bucket, pe.Recipient, AtMostOnce); err != nil || c.Verdict != VerdictSend {
+		if c, err := rs.l.Claim(ctx, Address{Run: rs.runID, Bucket: pe.Bucket, Recipient: pe.Recipient}, AtMostOnce); err != nil || c.Verdict != VerdictSend {
 			t.Fatalf("first claim = %+v, %v", c, err)
 		}
 		// The worker died mid-request; the redelivered task finds the claim.
-		c, err := rs.l.Claim(ctx, rs.runID, pe.Bucket, pe.Recipient, AtMostOnce)
+		c, err := rs.l.Claim(ctx, Address{Run: rs.runID, Bucket: pe.Bucket, Recipient: pe.Recipient}, AtMostOnce)
 		if err != nil || c.Verdict != VerdictFound || c.Attempts != 1 {
 			t.Fatalf("claim over an earlier claim = %+v, %v; want found after 1 attempt", c, err)
 		}
 		if e := rs.entry(t, pe); e.State != Submitting {
 			t.Fatalf("entry %+v after found, want still submitting", e)
 		}
-		r, err := rs.l.Finish(ctx, rs.runID, pe.Bucket, pe.Recipient,
+		r, err := rs.l.Finish(ctx, Address{Run: rs.runID, Bucket: pe.Bucket, Recipient: pe.Recipient},
 			Outcome{State: Unknown, Code: CodeClaimFound, Attempt: c.Attempts, Payload: payloadOf(pe)})
 		if err != nil || !r.Applied {
 			t.Fatalf("Finish = %+v, %v", r, err)

@@ -32,6 +32,7 @@ var allScripts = map[string]*redis.Script{
 	"resendLeaseCmd":    resendLeaseCmd,
 	"resendReleaseCmd":  resendReleaseCmd,
 	"resendDoneCmd":     resendDoneCmd,
+	"replyCmd":          replyCmd,
 }
 
 // libVar is the prelude that scripts may put before their own file; it is no script itself.

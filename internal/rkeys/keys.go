@@ -126,6 +126,13 @@ func ServiceWindow(business string, bucket int) string {
 // inbound replies ("replies", "button:<text>", "optouts").
 func Delivery(runID string) string { return Prefix + "run:{" + runID + "}:dlv" }
 
+// InboundSeen remembers that one inbound message (by its id, or a digest of it) was counted
+// in a run's reply statistics, so a repeat of the same message is not counted again. It
+// expires after the receiver's dedupe period.
+func InboundSeen(runID, messageID string) string {
+	return Prefix + "run:{" + runID + "}:in:" + messageID
+}
+
 // WebhookParked is the sorted set of delivery events that arrived before their send was
 // recorded (the entry was still being sent), scored by when they first arrived (unix ms).
 // The receiver applies them again until the entry is ready or they expire.

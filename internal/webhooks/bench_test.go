@@ -169,7 +169,7 @@ func BenchmarkReceiver(b *testing.B) {
 				if err != nil {
 					return http.StatusBadRequest
 				}
-				if err := rdb.HSet(ctx, "bench:plain", ev.Callback.To, ev.Status).Err(); err != nil {
+				if err := rdb.HSet(ctx, "bench:plain", ev.Callback.Recipient, ev.Status).Err(); err != nil {
 					return http.StatusServiceUnavailable
 				}
 				return http.StatusOK

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/ledger"
 )
 
 // ReplyKind says what an inbound message is.
@@ -108,7 +108,7 @@ type Inbound struct {
 	ReplyTo string `json:"reply_to,omitempty"`
 	// Callback is Herald's callbackData echoed back (button and list replies, quoted replies,
 	// reactions); nil on plain text and for callbackData Herald did not write.
-	Callback *campaigns.CallbackData `json:"callback,omitempty"`
+	Callback *ledger.Address `json:"callback,omitempty"`
 	// CallbackData is the callbackData exactly as received, whoever set it.
 	CallbackData json.RawMessage `json:"callback_data,omitempty"`
 	// Text is message.text (for a legacy button reply, the button's text), or a media caption.
@@ -213,7 +213,7 @@ func decodeTree(body []byte) map[string]any {
 
 // parseInbound builds the normalised inbound message of a body already decoded as p and as
 // the tree top.
-func parseInbound(body []byte, p *payload, top map[string]any, at time.Time, cb *campaigns.CallbackData) *Inbound {
+func parseInbound(body []byte, p *payload, top map[string]any, at time.Time, cb *ledger.Address) *Inbound {
 	in := &Inbound{At: at, Callback: cb, From: p.Sender.customer(), Raw: body}
 	if raw := bytes.TrimSpace(p.CallbackData); len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
 		var c bytes.Buffer

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
 )
 
 // Topics of Connectly's webhooks (reference 5.1).
@@ -155,8 +155,8 @@ type Event struct {
 	// Campaign is the campaign name from either documented place: top-level
 	// metadata.campaign_name or statusUpdate.metadata.campaignName.
 	Campaign string
-	// Callback is Herald's callbackData, when the body carries it.
-	Callback *campaigns.CallbackData
+	// Callback is the ledger address in Herald's callbackData, when the body carries it.
+	Callback *ledger.Address
 	// Customer lists the ledger keys of the customer: the recipient of a status event, the
 	// sender of an inbound message.
 	Customer []string
@@ -210,32 +210,14 @@ func Parse(body []byte) (Event, error) {
 	return ev, nil
 }
 
-// parseCallback reads Herald's callbackData: the object Herald sent, or the same object
-// echoed back as a JSON string. Anything else (another sender's callbackData) is nil.
-func parseCallback(raw json.RawMessage) *campaigns.CallbackData {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+// parseCallback reads Herald's callbackData (see ledger.ParseCallback); anything else
+// (another sender's callbackData) is nil.
+func parseCallback(raw json.RawMessage) *ledger.Address {
+	a, ok := ledger.ParseCallback(raw)
+	if !ok {
 		return nil
 	}
-	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return nil
-		}
-		raw = []byte(s)
-	}
-	var cb struct {
-		Run    *string `json:"herald_run"`
-		To     *string `json:"herald_to"`
-		Bucket *int    `json:"herald_b"`
-	}
-	if json.Unmarshal(raw, &cb) != nil || cb.Run == nil || cb.To == nil || cb.Bucket == nil {
-		return nil
-	}
-	if *cb.Run == "" || *cb.To == "" || *cb.Bucket < 0 || *cb.Bucket >= 1<<24 {
-		return nil
-	}
-	return &campaigns.CallbackData{Run: *cb.Run, To: *cb.To, Bucket: *cb.Bucket}
+	return &a
 }
 
 // campaignName reads the first of names from a metadata object; anything but an object

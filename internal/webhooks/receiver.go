@@ -6,7 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +23,6 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/metrics"
-	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 	"github.com/heraldmsg/herald/internal/ulid"
 )
@@ -59,6 +58,10 @@ type Config struct {
 	ParkFor time.Duration
 	// RetryEvery is how often parked events are tried again by Start's loop. Default 1s.
 	RetryEvery time.Duration
+	// ReplyMemory is how long an inbound message is remembered once counted in its run's
+	// replies, so that the same message delivered again (a retried webhook, or a second
+	// receiver replica) is not counted twice. Default ledger.DefaultReplyMemory (48h).
+	ReplyMemory time.Duration
 	// Table classifies delivery failure codes and says which ones are opt-outs. Default: the
 	// default table.
 	Table *connectly.Table
@@ -91,7 +94,6 @@ type Receiver struct {
 	table   *connectly.Table
 	ledger  *ledger.Ledger
 	windows *servicewindow.Tracker
-	rdb     redis.UniversalClient
 	log     zerolog.Logger
 	// rejectLog is sampled: a misconfigured secret must not flood the logs.
 	rejectLog zerolog.Logger
@@ -111,7 +113,7 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 	if deps.Redis == nil {
 		return nil, errors.New("webhooks: Redis is required")
 	}
-	rc := &Receiver{rdb: deps.Redis, m: deps.Metrics, optOut: map[string]bool{}, buckets: map[string]int{}}
+	rc := &Receiver{m: deps.Metrics, optOut: map[string]bool{}, buckets: map[string]int{}}
 	for _, s := range cfg.Secrets {
 		if s = strings.TrimSpace(s); s != "" {
 			rc.secrets = append(rc.secrets, []byte(s))
@@ -126,6 +128,7 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 	cfg.MaxBody = cmp.Or(cfg.MaxBody, DefaultMaxBody)
 	cfg.ParkFor = cmp.Or(cfg.ParkFor, 15*time.Minute)
 	cfg.RetryEvery = cmp.Or(cfg.RetryEvery, time.Second)
+	cfg.ReplyMemory = cmp.Or(cfg.ReplyMemory, ledger.DefaultReplyMemory)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -342,8 +345,8 @@ func (rc *Receiver) applyStatus(ctx context.Context, ev Event) (string, error) {
 		err        error
 	)
 	if cb := ev.Callback; cb != nil {
-		de.Run, de.Bucket, de.Recipient = cb.Run, cb.Bucket, cb.To
-		recipients = []string{cb.To}
+		de.Address = *cb
+		recipients = []string{cb.Recipient}
 		verdict, err = rc.applyDelivery(ctx, de)
 	} else {
 		recipients = ev.Customer
@@ -379,8 +382,11 @@ func (rc *Receiver) applyDelivery(ctx context.Context, de ledger.DeliveryEvent) 
 	}
 	switch v {
 	case ledger.DeliveryEarly:
-		if err := rc.park(ctx, de); err != nil {
+		if err := rc.ledger.Park(ctx, de); err != nil {
 			return "", err
+		}
+		if rc.m != nil {
+			rc.m.Parked.WithLabelValues("parked").Inc()
 		}
 		return "parked", nil
 	case ledger.DeliveryOtherMessage:
@@ -412,7 +418,7 @@ func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.Del
 			continue
 		}
 		for _, key := range ev.Customer {
-			de.Run, de.Bucket, de.Recipient = run, ledger.BucketOf(key, n), key
+			de.Address = ledger.AddressIn(run, key, n)
 			v, _, err := rc.ledger.ApplyDelivery(ctx, de)
 			if err != nil {
 				return "", err
@@ -532,10 +538,14 @@ func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) 
 		if in.Kind == ReplyButton {
 			label = in.Button.Label()
 		}
-		if err := rc.ledger.CountReply(ctx, run, label, optOut); err != nil {
+		counted, err := rc.ledger.CountReply(ctx, ledger.Reply{Run: run, ID: inboundID(in), Button: label, OptOut: optOut,
+			Memory: rc.cfg.ReplyMemory})
+		if err != nil {
 			return "", err
 		}
-		if !optOut {
+		if !counted {
+			verdict = "duplicate"
+		} else if !optOut {
 			verdict = "reply"
 			if label != "" {
 				verdict = "button"
@@ -574,7 +584,7 @@ func (rc *Receiver) replyRun(ctx context.Context, ev Event) (string, error) {
 			continue
 		}
 		for _, key := range ev.Customer {
-			e, ok, err := rc.ledger.Entry(ctx, run, ledger.BucketOf(key, n), key)
+			e, ok, err := rc.ledger.Entry(ctx, ledger.AddressIn(run, key, n))
 			if err != nil {
 				return "", err
 			}
@@ -596,105 +606,37 @@ func (rc *Receiver) replyRun(ctx context.Context, ev Event) (string, error) {
 	return "", nil
 }
 
-// parkedEvent is a delivery event waiting for its entry, as stored in the parked set.
-type parkedEvent struct {
-	Run       string `json:"r"`
-	Bucket    int    `json:"b"`
-	Recipient string `json:"t"`
-	State     string `json:"s"`
-	Code      string `json:"c,omitempty"`
-	Class     string `json:"k,omitempty"`
-	MessageID string `json:"m,omitempty"`
-	// TTDms is the time to deliver in milliseconds, rounded up so a sample is never lost.
-	TTDms int64 `json:"d,omitempty"`
-}
-
-func (rc *Receiver) park(ctx context.Context, de ledger.DeliveryEvent) error {
-	b, err := json.Marshal(parkedEvent{Run: de.Run, Bucket: de.Bucket, Recipient: de.Recipient, State: string(de.State),
-		Code: de.Code, Class: de.Class, MessageID: de.MessageID, TTDms: (de.TimeToDeliver + time.Millisecond - 1).Milliseconds()})
-	if err != nil {
-		return fmt.Errorf("webhooks: park event: %w", err)
-	}
-	err = rc.rdb.ZAddNX(ctx, rkeys.WebhookParked(), redis.Z{Score: float64(rc.cfg.Now().UnixMilli()), Member: string(b)}).Err()
-	if err != nil {
-		return fmt.Errorf("webhooks: park event: %w", err)
-	}
-	if rc.m != nil {
-		rc.m.Parked.WithLabelValues("parked").Inc()
-	}
-	return nil
-}
-
-// RetryParked tries parked events once (the oldest 10,000): events whose entry is now
-// recorded as sent are applied (or found stale) and dropped; events still early stay until
-// ParkFor has passed since they arrived. It returns how many events it dropped and how many
-// it left parked.
+// RetryParked tries parked delivery events once (see ledger.RetryParked): events whose
+// entry is now recorded as sent are applied (or found stale) and dropped; events still early
+// stay until ParkFor has passed since they arrived. It returns how many events it dropped and
+// how many it left parked.
 func (rc *Receiver) RetryParked(ctx context.Context) (done, remaining int, err error) {
-	now := rc.cfg.Now()
-	zs, err := rc.rdb.ZRangeWithScores(ctx, rkeys.WebhookParked(), 0, 9999).Result()
-	if err != nil {
-		return 0, 0, fmt.Errorf("webhooks: read parked events: %w", err)
-	}
-	for _, z := range zs {
-		member, _ := z.Member.(string)
-		outcome, err := rc.retryOne(ctx, member, now.Sub(time.UnixMilli(int64(z.Score))))
-		if err != nil {
-			return done, remaining, err
+	return rc.ledger.RetryParked(ctx, rc.cfg.ParkFor, func(o ledger.ParkedOutcome) {
+		if o.Verdict == ledger.ParkedExpired {
+			rc.log.Warn().Str(logx.KeyRun, o.Event.Run).Str(logx.KeyRecipient, logx.Phone(o.Event.Recipient)).
+				Str("state", string(o.Prior)).Str("status", string(o.Event.State)).Dur("parked_for", o.Age).
+				Msg("delivery event expired: its send was never recorded")
 		}
-		if outcome == "" {
-			remaining++
-			continue
-		}
-		if err := rc.rdb.ZRem(ctx, rkeys.WebhookParked(), member).Err(); err != nil {
-			return done, remaining, fmt.Errorf("webhooks: drop parked event: %w", err)
-		}
-		done++
 		if rc.m != nil {
-			rc.m.Parked.WithLabelValues(outcome).Inc()
+			rc.m.Parked.WithLabelValues(string(o.Verdict)).Inc()
 		}
-	}
-	return done, remaining, nil
-}
-
-// retryOne applies one parked event; it returns "" to keep it parked, else what became of it.
-func (rc *Receiver) retryOne(ctx context.Context, member string, age time.Duration) (string, error) {
-	var p parkedEvent
-	if err := json.Unmarshal([]byte(member), &p); err != nil {
-		return "dropped", nil
-	}
-	de := ledger.DeliveryEvent{Run: p.Run, Bucket: p.Bucket, Recipient: p.Recipient, State: ledger.State(p.State),
-		Code: p.Code, Class: p.Class, MessageID: p.MessageID, TimeToDeliver: time.Duration(p.TTDms) * time.Millisecond}
-	switch de.State {
-	case ledger.Sent, ledger.Delivered, ledger.Read, ledger.Failed:
-	default:
-		return "dropped", nil
-	}
-	v, prior, err := rc.ledger.ApplyDelivery(ctx, de)
-	if err != nil {
-		return "", err
-	}
-	switch v {
-	case ledger.DeliveryEarly:
-		if age < rc.cfg.ParkFor {
-			return "", nil
-		}
-		rc.log.Warn().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.Recipient)).Str("state", string(prior)).
-			Str("status", p.State).Dur("parked_for", age).Msg("delivery event expired: its send was never recorded")
-		return "expired", nil
-	case ledger.DeliveryApplied:
-		return "applied", nil
-	default:
-		return "stale", nil
-	}
+	})
 }
 
 // Parked returns how many delivery events are waiting for their entry.
 func (rc *Receiver) Parked(ctx context.Context) (int64, error) {
-	n, err := rc.rdb.ZCard(ctx, rkeys.WebhookParked()).Result()
-	if err != nil {
-		return 0, fmt.Errorf("webhooks: count parked events: %w", err)
+	return rc.ledger.ParkedCount(ctx)
+}
+
+// inboundID names an inbound message for the reply count's dedupe: its message id, else a
+// digest of the whole body (a webhook delivered again, or to a second replica, carries the
+// same bytes).
+func inboundID(in *Inbound) string {
+	if in.MessageID != "" {
+		return "m:" + in.MessageID
 	}
-	return n, nil
+	h := sha256.Sum256(in.Raw)
+	return "b:" + hex.EncodeToString(h[:16])
 }
 
 // Start retries parked events every RetryEvery until Stop. It returns at once.

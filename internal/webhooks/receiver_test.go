@@ -16,7 +16,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
-	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/ulid"
@@ -79,10 +78,10 @@ func seedAccepted(tb testing.TB, b *testBundle, runID string, rcpts, ids []strin
 		if ids == nil {
 			continue
 		}
-		if _, err := b.l.Claim(ctx, runID, e.Bucket, e.Recipient, ledger.AtMostOnce); err != nil {
+		if _, err := b.l.Claim(ctx, ledger.Address{Run: runID, Bucket: e.Bucket, Recipient: e.Recipient}, ledger.AtMostOnce); err != nil {
 			tb.Fatal(err)
 		}
-		if _, err := b.l.Finish(ctx, runID, e.Bucket, e.Recipient, ledger.Outcome{State: ledger.Accepted, MessageID: ids[i]}); err != nil {
+		if _, err := b.l.Finish(ctx, ledger.Address{Run: runID, Bucket: e.Bucket, Recipient: e.Recipient}, ledger.Outcome{State: ledger.Accepted, MessageID: ids[i]}); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -98,7 +97,7 @@ func statusBody(runID, to string, bucket int, id, status string, ts time.Time) [
 		"recipient":    map[string]any{"id": to, "channelType": "whatsapp", "name": nil},
 		"statusUpdate": map[string]any{"id": id, "status": status, "error": nil},
 		"metadata":     map[string]any{"campaign_name": "spring"},
-		"callbackData": campaigns.CallbackData{Run: runID, To: to, Bucket: bucket},
+		"callbackData": ledger.Address{Run: runID, Recipient: to, Bucket: bucket},
 	}
 	if status == StatusDeliveryFailed {
 		m["statusUpdate"] = map[string]any{"id": id, "status": status, "error": map[string]any{
@@ -149,7 +148,7 @@ func ulidAt(t time.Time, n int) string {
 
 func entryState(tb testing.TB, b *testBundle, runID, rcpt string, bucket int) ledger.Entry {
 	tb.Helper()
-	e, ok, err := b.l.Entry(context.Background(), runID, bucket, rcpt)
+	e, ok, err := b.l.Entry(context.Background(), ledger.Address{Run: runID, Bucket: bucket, Recipient: rcpt})
 	if err != nil || !ok {
 		tb.Fatalf("entry %s: %v %v", rcpt, ok, err)
 	}
@@ -269,7 +268,7 @@ func TestReceiverDeliveryEvents(t *testing.T) {
 		rcpts := []string{"+15550000001", "+15550000002"}
 		buckets := seedAccepted(t, b, "run-3", rcpts, nil)
 		for _, r := range rcpts {
-			if _, err := b.l.Claim(ctx, "run-3", buckets[r], r, ledger.AtMostOnce); err != nil {
+			if _, err := b.l.Claim(ctx, ledger.Address{Run: "run-3", Bucket: buckets[r], Recipient: r}, ledger.AtMostOnce); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -286,7 +285,7 @@ func TestReceiverDeliveryEvents(t *testing.T) {
 		if done, left, err := b.rc.RetryParked(ctx); err != nil || done != 0 || left != 3 {
 			t.Fatalf("RetryParked before the send is recorded = %d, %d, %v", done, left, err)
 		}
-		if _, err := b.l.Finish(ctx, "run-3", buckets[rcpts[0]], rcpts[0], ledger.Outcome{State: ledger.Accepted, MessageID: id}); err != nil {
+		if _, err := b.l.Finish(ctx, ledger.Address{Run: "run-3", Bucket: buckets[rcpts[0]], Recipient: rcpts[0]}, ledger.Outcome{State: ledger.Accepted, MessageID: id}); err != nil {
 			t.Fatal(err)
 		}
 		if done, left, err := b.rc.RetryParked(ctx); err != nil || done != 2 || left != 1 {
@@ -308,7 +307,7 @@ func TestReceiverDeliveryEvents(t *testing.T) {
 		r := "+15550000009"
 		buckets := seedAccepted(t, b, "run-4", []string{r}, nil)
 		for range 2 {
-			if _, err := b.l.Claim(ctx, "run-4", buckets[r], r, ledger.AtMostOnce); err != nil {
+			if _, err := b.l.Claim(ctx, ledger.Address{Run: "run-4", Bucket: buckets[r], Recipient: r}, ledger.AtMostOnce); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -372,7 +371,7 @@ func TestReceiverInbound(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, Config{OptOutWords: []string{"baja", "Parar de receber"}})
-	inbound := func(from, text string, button map[string]any, cb *campaigns.CallbackData) []byte {
+	inbound := func(from, text string, button map[string]any, cb *ledger.Address) []byte {
 		m := map[string]any{
 			"timestamp": fmt.Sprint(testNow.Unix()),
 			"sender":    map[string]any{"id": from, "channelType": "whatsapp"},
@@ -389,7 +388,7 @@ func TestReceiverInbound(t *testing.T) {
 		out, _ := json.Marshal(m)
 		return out
 	}
-	cb := &campaigns.CallbackData{Run: "run-6", To: "+15550000001", Bucket: 0}
+	cb := &ledger.Address{Run: "run-6", Recipient: "+15550000001", Bucket: 0}
 	for _, body := range [][]byte{
 		inbound("+15550000001", "  stop! ", nil, nil),
 		inbound("+15550000002", "Baja", nil, nil),
@@ -477,7 +476,7 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Callback == nil || *s.Callback != (campaigns.CallbackData{Run: "r", To: "+15550001111", Bucket: 3}) || s.Status != StatusRead || s.At.IsZero() {
+	if s.Callback == nil || *s.Callback != (ledger.Address{Run: "r", Recipient: "+15550001111", Bucket: 3}) || s.Status != StatusRead || s.At.IsZero() {
 		t.Fatalf("variant: %+v", s)
 	}
 	if strings.Join(s.Customer, " ") != "+15550001111 bsuid:US.1349" {

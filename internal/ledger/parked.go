@@ -1,0 +1,152 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// Parked delivery events.
+//
+// A delivery event can arrive before the worker has recorded its send (ApplyDelivery answers
+// DeliveryEarly: the entry is still planned, queued or being sent). Such an event is parked in
+// one sorted set (rkeys.WebhookParked), scored by when it first arrived, and tried again by
+// RetryParked until its entry is ready or it has waited too long. A member is the event as
+// JSON; the same event parked twice is one member.
+
+// parkedEvent is a delivery event as stored in the parked set. Its JSON names are the stored
+// format: events parked by an earlier version must still read.
+type parkedEvent struct {
+	Run       string `json:"r"`
+	Bucket    int    `json:"b"`
+	Recipient string `json:"t"`
+	State     string `json:"s"`
+	Code      string `json:"c,omitempty"`
+	Class     string `json:"k,omitempty"`
+	MessageID string `json:"m,omitempty"`
+	// TTDms is the time to deliver in milliseconds, rounded up so a sample is never lost.
+	TTDms int64 `json:"d,omitempty"`
+}
+
+// Park keeps a delivery event that ApplyDelivery found early, to be tried again by
+// RetryParked. Parking the same event again keeps its first arrival time.
+func (l *Ledger) Park(ctx context.Context, ev DeliveryEvent) error {
+	b, err := json.Marshal(parkedEvent{Run: ev.Run, Bucket: ev.Bucket, Recipient: ev.Recipient, State: string(ev.State),
+		Code: ev.Code, Class: ev.Class, MessageID: ev.MessageID, TTDms: (ev.TimeToDeliver + time.Millisecond - 1).Milliseconds()})
+	if err != nil {
+		return fmt.Errorf("ledger: park event: %w", err)
+	}
+	err = l.rdb.ZAddNX(ctx, rkeys.WebhookParked(), redis.Z{Score: float64(l.nowMS()), Member: string(b)}).Err()
+	if err != nil {
+		return fmt.Errorf("ledger: park event: %w", err)
+	}
+	return nil
+}
+
+// ParkedVerdict is what RetryParked did with one parked event.
+type ParkedVerdict string
+
+const (
+	// ParkedKept: the entry is still not recorded as sent; the event stays parked.
+	ParkedKept ParkedVerdict = ""
+	// ParkedApplied: the event moved its entry forward and was dropped.
+	ParkedApplied ParkedVerdict = "applied"
+	// ParkedStale: the event changed nothing (a duplicate, out of order, another message, or
+	// no such entry) and was dropped.
+	ParkedStale ParkedVerdict = "stale"
+	// ParkedExpired: the event waited its whole keep period and was dropped.
+	ParkedExpired ParkedVerdict = "expired"
+	// ParkedDropped: the member could not be read as an event and was dropped.
+	ParkedDropped ParkedVerdict = "dropped"
+)
+
+// ParkedOutcome reports one event RetryParked tried.
+type ParkedOutcome struct {
+	Event   DeliveryEvent
+	Verdict ParkedVerdict
+	// Prior is the entry's state when the event was tried.
+	Prior State
+	// Age is how long the event had been parked.
+	Age time.Duration
+}
+
+// parkedBatch is how many of the oldest parked events one RetryParked call tries.
+const parkedBatch = 10000
+
+// RetryParked tries the oldest parked events once: an event whose entry is now recorded as
+// sent is applied (or found stale) and dropped; one still early stays until keepFor has passed
+// since it arrived. It calls report, when not nil, for every event it dropped, and returns
+// how many it dropped and how many it left parked.
+func (l *Ledger) RetryParked(ctx context.Context, keepFor time.Duration, report func(ParkedOutcome)) (done, remaining int, err error) {
+	now := l.now()
+	zs, err := l.rdb.ZRangeWithScores(ctx, rkeys.WebhookParked(), 0, parkedBatch-1).Result()
+	if err != nil {
+		return 0, 0, fmt.Errorf("ledger: read parked events: %w", err)
+	}
+	for _, z := range zs {
+		member, _ := z.Member.(string)
+		o, err := l.retryParked(ctx, member, now.Sub(time.UnixMilli(int64(z.Score))), keepFor)
+		if err != nil {
+			return done, remaining, err
+		}
+		if o.Verdict == ParkedKept {
+			remaining++
+			continue
+		}
+		if err := l.rdb.ZRem(ctx, rkeys.WebhookParked(), member).Err(); err != nil {
+			return done, remaining, fmt.Errorf("ledger: drop parked event: %w", err)
+		}
+		done++
+		if report != nil {
+			report(o)
+		}
+	}
+	return done, remaining, nil
+}
+
+// retryParked applies one parked event.
+func (l *Ledger) retryParked(ctx context.Context, member string, age, keepFor time.Duration) (ParkedOutcome, error) {
+	o := ParkedOutcome{Age: age, Verdict: ParkedDropped}
+	var p parkedEvent
+	if err := json.Unmarshal([]byte(member), &p); err != nil {
+		return o, nil
+	}
+	o.Event = DeliveryEvent{Address: Address{Run: p.Run, Bucket: p.Bucket, Recipient: p.Recipient}, State: State(p.State),
+		Code: p.Code, Class: p.Class, MessageID: p.MessageID, TimeToDeliver: time.Duration(p.TTDms) * time.Millisecond}
+	switch o.Event.State {
+	case Sent, Delivered, Read, Failed:
+	default:
+		return o, nil
+	}
+	v, prior, err := l.ApplyDelivery(ctx, o.Event)
+	if err != nil {
+		return o, err
+	}
+	o.Prior = prior
+	switch v {
+	case DeliveryEarly:
+		o.Verdict = ParkedKept
+		if age >= keepFor {
+			o.Verdict = ParkedExpired
+		}
+	case DeliveryApplied:
+		o.Verdict = ParkedApplied
+	default:
+		o.Verdict = ParkedStale
+	}
+	return o, nil
+}
+
+// ParkedCount returns how many delivery events are parked.
+func (l *Ledger) ParkedCount(ctx context.Context) (int64, error) {
+	n, err := l.rdb.ZCard(ctx, rkeys.WebhookParked()).Result()
+	if err != nil {
+		return 0, fmt.Errorf("ledger: count parked events: %w", err)
+	}
+	return n, nil
+}
