@@ -1,0 +1,117 @@
+package rkeys_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// TestKeyShapes pins every key Herald writes: a changed key would orphan the data of every
+// running install (runs, ledgers, limits, definitions), so it must fail here first.
+func TestKeyShapes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"Runs", rkeys.Runs(), "herald:runs"},
+		{"Campaigns", rkeys.Campaigns(), "herald:campaigns"},
+		{"CampaignRuns", rkeys.CampaignRuns("spring"), "herald:campaign:spring:runs"},
+		{"Run", rkeys.Run("R1"), "herald:run:{R1}"},
+		{"Counts", rkeys.Counts("R1"), "herald:run:{R1}:counts"},
+		{"Codes", rkeys.Codes("R1"), "herald:run:{R1}:codes"},
+		{"LedgerBucket", rkeys.LedgerBucket("R1", 7), "herald:run:{R1}:l:7"},
+		{"History", rkeys.History("R1", 7), "herald:run:{R1}:h:7"},
+		{"Recent", rkeys.Recent("R1"), "herald:run:{R1}:recent"},
+		{"Unknown", rkeys.Unknown("R1"), "herald:run:{R1}:unk"},
+		{"UnknownPayloads", rkeys.UnknownPayloads("R1"), "herald:run:{R1}:unk:p"},
+		{"Delivery", rkeys.Delivery("R1"), "herald:run:{R1}:dlv"},
+		{"InboundSeen", rkeys.InboundSeen("R1", "m:abc"), "herald:run:{R1}:in:m:abc"},
+		{"ResendRuns", rkeys.ResendRuns(), "herald:resend:runs"},
+		{"Suppressed", rkeys.Suppressed(), "herald:suppressed"},
+		{"Audit", rkeys.Audit(), "herald:audit"},
+		{"WebhookParked", rkeys.WebhookParked(), "herald:webhooks:parked"},
+		{"SenderLimit", rkeys.SenderLimit("B1", "+15550001"), "herald:limit:{B1}:sender:+15550001"},
+		{"RunLimit", rkeys.RunLimit("B1", "R1"), "herald:limit:{B1}:run:R1"},
+		{"PairLimit", rkeys.PairLimit("B1", "+15550001", "+15559999"), "herald:limit:{B1}:pair:+15550001:+15559999"},
+		{"BusinessLimit", rkeys.BusinessLimit("B1"), "herald:limit:{B1}:business"},
+		{"SenderBackoff", rkeys.SenderBackoff("B1", "+15550001"), "herald:limit:{B1}:backoff:+15550001"},
+		{"SenderThrottled", rkeys.SenderThrottled("B1", "+15550001", 1767225600), "herald:limit:{B1}:throttled:+15550001:1767225600"},
+		{"Tier", rkeys.Tier("B1"), "herald:limit:{B1}:tier"},
+		{"Cap", rkeys.Cap("B1", "marketing", 12), "herald:limit:{B1}:cap:marketing:12"},
+		{"ServiceWindow", rkeys.ServiceWindow("B1", 16383), "herald:csw:{B1}:16383"},
+		{"Definitions", rkeys.Definitions(), "herald:defs"},
+		{"DefinitionsGen", rkeys.DefinitionsGen(), "herald:defs:gen"},
+		{"Definition", rkeys.Definition("spring"), "herald:def:{spring}"},
+		{"DefinitionVersion", rkeys.DefinitionVersion("spring", 3), "herald:def:{spring}:v:3"},
+		{"LastFire", rkeys.LastFire("spring"), "herald:def:{spring}:last_fire"},
+		{"ReadyProbe", rkeys.ReadyProbe("", "worker-h-1"), "herald:ready:worker-h-1"},
+		{"ReadyProbeOfQueue", rkeys.ReadyProbe("herald:marketing", "worker-h-1"), "herald:ready:{herald:marketing}:worker-h-1"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %q, want %q", tc.name, tc.got, tc.want)
+		}
+		if !strings.HasPrefix(tc.got, rkeys.Prefix) {
+			t.Errorf("%s = %q does not start with %q", tc.name, tc.got, rkeys.Prefix)
+		}
+	}
+	if rkeys.CapBuckets != 1024 || rkeys.ServiceWindowBuckets != 16384 {
+		t.Errorf("bucket counts %d, %d: every process must agree on them, and stored data is spread by them",
+			rkeys.CapBuckets, rkeys.ServiceWindowBuckets)
+	}
+}
+
+// hashTag returns the part of key Redis Cluster hashes: the text inside the first "{...}"
+// when it is not empty, else the whole key (the rule of CLUSTER KEYSLOT).
+func hashTag(key string) string {
+	open := strings.IndexByte(key, '{')
+	if open < 0 {
+		return key
+	}
+	end := strings.IndexByte(key[open+1:], '}')
+	if end <= 0 {
+		return key
+	}
+	return key[open+1 : open+1+end]
+}
+
+// TestHashTags checks that the keys one Lua script touches together land in one Cluster
+// slot: every key of a run shares the tag {RUN}, every limit and service window key of a
+// business shares {BUSINESS}, every key of a submitted campaign shares {CAMPAIGN}. Run ids,
+// business ids and campaign ids holding the characters Redis reads as tag delimiters are
+// part of the cases.
+func TestHashTags(t *testing.T) {
+	t.Parallel()
+	for _, run := range []string{"R1", "spring-20260101T000000Z-a1b2c3", "r:with:colons"} {
+		for _, k := range []string{
+			rkeys.Run(run), rkeys.Counts(run), rkeys.Codes(run), rkeys.LedgerBucket(run, 0), rkeys.LedgerBucket(run, 16383),
+			rkeys.History(run, 3), rkeys.Recent(run), rkeys.Unknown(run), rkeys.UnknownPayloads(run), rkeys.Delivery(run),
+			rkeys.InboundSeen(run, "m:01JABC"), rkeys.InboundSeen(run, "b:{other}"),
+		} {
+			if got := hashTag(k); got != run {
+				t.Errorf("run key %q hashes on %q, want the run id %q", k, got, run)
+			}
+		}
+	}
+	for _, biz := range []string{"B1", "acme-42"} {
+		for _, k := range []string{
+			rkeys.SenderLimit(biz, "+15550001"), rkeys.RunLimit(biz, "R1"), rkeys.PairLimit(biz, "+15550001", "+15559999"),
+			rkeys.BusinessLimit(biz), rkeys.SenderBackoff(biz, "+15550001"), rkeys.SenderThrottled(biz, "+15550001", 1),
+			rkeys.Tier(biz), rkeys.Cap(biz, "marketing", 0), rkeys.ServiceWindow(biz, 0),
+		} {
+			if got := hashTag(k); got != biz {
+				t.Errorf("business key %q hashes on %q, want the business id %q", k, got, biz)
+			}
+		}
+	}
+	for _, k := range []string{rkeys.Definition("spring"), rkeys.DefinitionVersion("spring", 1), rkeys.LastFire("spring")} {
+		if got := hashTag(k); got != "spring" {
+			t.Errorf("definition key %q hashes on %q, want the campaign id", k, got)
+		}
+	}
+	if got := hashTag(rkeys.ReadyProbe("herald:utility", "p")); got != "herald:utility" {
+		t.Errorf("ready probe of a queue hashes on %q, want the queue's name as asynq's keys do", got)
+	}
+}
