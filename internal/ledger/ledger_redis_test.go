@@ -11,23 +11,16 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
-// realRedis returns a ledger bundle on a real Redis, or skips the test. It uses the server
-// named by HERALD_TEST_REDIS but the database numbered one below (cmd/herald's integration
-// tests flush HERALD_TEST_REDIS's own database while they run), and deletes only the keys of
-// the runs it names, nothing else.
+// realRedis returns a ledger bundle on a real Redis, or skips the test. It uses the ledger's
+// database below the one HERALD_TEST_REDIS names (testredis.OffsetLedger), which other
+// ledger tests share, so it deletes only the keys of the runs it names, nothing else.
 func realRedis(t *testing.T, runIDs ...string) *testBundle {
 	t.Helper()
-	url := os.Getenv("HERALD_TEST_REDIS")
-	if url == "" {
-		t.Skip("needs a real Redis: set HERALD_TEST_REDIS=redis://127.0.0.1:6379/15 to run it")
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("HERALD_TEST_REDIS: %v", err)
-	}
-	opts.DB = (opts.DB + 15) % 16
+	opts := testredis.Options(t, testredis.OffsetLedger)
+	url := os.Getenv(testredis.Env)
 	rdb := redis.NewClient(opts)
 	ctx := context.Background()
 	if err := rdb.Ping(ctx).Err(); err != nil {
