@@ -33,7 +33,7 @@ type scriptCase struct {
 	delivery Delivery
 	// resend creates the run with a resend_after of 1 ms (unknown recipients are resent).
 	resend bool
-	play     func(ctx context.Context, e *scriptEnv) error
+	play   func(ctx context.Context, e *scriptEnv) error
 }
 
 // want returns an error naming what when got differs from want.

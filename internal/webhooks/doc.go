@@ -8,12 +8,13 @@
 // signature is checked.
 //
 // delivery_status events find their ledger entry through the callbackData Herald sends with
-// every message ({herald_run, herald_to, herald_b}); without it, through the campaign name in
+// every message (a ledger.Address: {herald_run, herald_to, herald_b}); without it, through the campaign name in
 // either documented place and the customer's number, accepting only the entry that recorded
 // the event's message id. The entry then moves forward only (accepted → sent → delivered →
 // read, failed before delivered; an unknown entry is settled by any event), so duplicates and
 // out-of-order events change nothing. An event that arrives while its entry is still being
-// sent is parked in Redis and applied by the retry loop once the worker has recorded the send.
+// sent is parked in Redis (ledger.Park) and applied by the retry loop once the worker has
+// recorded the send.
 // A delivery failure records its code and class; an opt-out code puts the recipient on the
 // suppression list.
 //
@@ -27,6 +28,9 @@
 // Replies are counted in their run: the run in Herald's callbackData; for button and list
 // replies without it, the newest run whose entry for the customer recorded the replied-to
 // message id, or, when the reply names no message, the newest run that sent to the customer.
+// A reply is counted once per inbound message: its message id (else a digest of the body) is
+// recorded with the count in one step and remembered for ReplyMemory, so a webhook delivered
+// again, or to a second receiver replica, adds nothing (verdict "duplicate").
 //
 // The event is recorded before the answer, so a 200 means it is in Redis; when Redis fails the
 // answer is 503 and Connectly may send the event again, which is harmless.
