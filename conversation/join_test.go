@@ -252,4 +252,3 @@ func sameBucketPhone(t *testing.T, bucket int, field string) string {
 	t.Fatal("no phone found in the bucket")
 	return ""
 }
-
