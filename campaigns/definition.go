@@ -43,6 +43,8 @@ type Definition struct {
 	Delivery string `yaml:"delivery"`
 	// Unknown says what happens to recipients left unknown under at-most-once (unknown.go).
 	Unknown UnknownPolicy `yaml:"unknown"`
+	// OnReply are the rules that answer a recipient's reply (onreply.go).
+	OnReply OnReply `yaml:"on_reply"`
 
 	// Path is the file the definition was read from ("" when parsed from bytes).
 	Path string `yaml:"-"`
@@ -436,6 +438,7 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 		add("delivery", fmt.Sprintf("%q: want at-most-once or at-least-once", d.Delivery))
 	}
 	d.validateUnknown(add)
+	errs = append(errs, d.validateOnReply(path, root)...)
 	return errs
 }
 

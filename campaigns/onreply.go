@@ -1,0 +1,473 @@
+package campaigns
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/text/unicode/norm"
+)
+
+// OnReply is a campaign's reply rules: what Herald does when a recipient of one of its runs
+// answers (a button tap, a list choice, a keyword, any message). Rules are tried in order and
+// the first that matches wins (package conversation holds the matcher). It is written either
+// as a list of rules, or as a mapping with until and rules:
+//
+//	on_reply:
+//	  until: 72h
+//	  rules:
+//	    - button: "Yes, show me"
+//	      message: {text: "Here it is: https://shop.example.com/spring"}
+type OnReply struct {
+	// Until is how long after a run starts a reply still triggers a rule (a Go duration or a
+	// whole number of days, "7d"); empty means DefaultReplyUntil. Later replies are recorded
+	// but trigger nothing.
+	Until string `yaml:"until"`
+	// Rules are matched in order.
+	Rules []ReplyRule `yaml:"rules"`
+
+	// seq is whether the rules were written as a bare list (for error field names).
+	seq bool
+}
+
+// Reply rule limits. Campaign files are untrusted: every list and value is bounded.
+const (
+	// DefaultReplyUntil is on_reply.until when unset: seven days after the run starts.
+	DefaultReplyUntil = 7 * 24 * time.Hour
+	// MaxReplyUntil is the longest on_reply.until accepted.
+	MaxReplyUntil = 30 * 24 * time.Hour
+	// MaxReplyDelay is the longest delay of a follow-up.
+	MaxReplyDelay = 7 * 24 * time.Hour
+	// MaxReplyRules is the most rules a campaign may have.
+	MaxReplyRules = 32
+	// MaxReplyValues is the most values of one button, list_row or keyword match.
+	MaxReplyValues = 20
+	// MaxReplyValue is the longest value of a match, in characters.
+	MaxReplyValue = 256
+	// sessionWindow is WhatsApp's customer service window, inside which a session message may
+	// be sent (reference 3.1).
+	sessionWindow = 24 * time.Hour
+)
+
+// Follow-up scopes of once_per.
+const (
+	// OncePerRun sends a rule's follow-up at most once per (run, recipient, rule): the default.
+	OncePerRun = "run"
+	// OncePerCampaign sends it at most once per (campaign, recipient, rule), across runs.
+	OncePerCampaign = "campaign"
+)
+
+// ReplyRule is one on_reply rule: a match and what follows it.
+type ReplyRule struct {
+	// Name is an optional stable id for the rule (lower-case letters, digits, '_' and '-');
+	// without it the rule's id is its position, r1 for the first. The follow-up's ledger entry
+	// is keyed by (run, recipient, rule id), so a name keeps a rule's identity when rules are
+	// added before it (this matters for once_per: campaign, which spans versions).
+	Name string `yaml:"name"`
+
+	// Exactly one of the four matches.
+
+	// Button matches a quick-reply button by its payload, id or text (case and surrounding
+	// spaces ignored); one value or a list.
+	Button Words `yaml:"button"`
+	// ListRow matches a list reply by its row id; one value or a list.
+	ListRow Words `yaml:"list_row"`
+	// Keyword matches typed text holding one of the keywords as a whole word (or a whole run
+	// of words), case-insensitively; one value or a list.
+	Keyword Words `yaml:"keyword"`
+	// Any matches every reply.
+	Any bool `yaml:"any"`
+
+	// The follow-up: message, template, both (the template when the window has closed), or
+	// none: true.
+
+	// Message is a session message, kept as written; the session renderer takes it.
+	Message ReplyMessage `yaml:"message"`
+	// Template is a template to send instead of Message when the customer's window has closed
+	// (or always, without Message). Its language defaults to the campaign's.
+	Template *Template `yaml:"template"`
+	// Parameters are Template's parameters, as the campaign's.
+	Parameters Parameters `yaml:"parameters"`
+	// None says the rule sends nothing (it only tags or suppresses, or stops later rules).
+	None bool `yaml:"none"`
+
+	// Delay is how long after the reply the follow-up is sent (a Go duration); none by
+	// default.
+	Delay string `yaml:"delay"`
+	// OncePer is OncePerRun (default) or OncePerCampaign.
+	OncePer string `yaml:"once_per"`
+	// Tag labels the recipient (e.g. interested); lower-case letters, digits, '_' and '-'.
+	Tag string `yaml:"tag"`
+	// Suppress puts the recipient on the suppression list (an "Unsubscribe" button).
+	Suppress bool `yaml:"suppress"`
+
+	// id is the rule's id, set by validation.
+	id string
+}
+
+// ID returns the rule's id: its name, or "r" and its position counting from 1.
+func (r *ReplyRule) ID() string { return r.id }
+
+// DelayDuration returns the rule's delay (0 when none or invalid).
+func (r *ReplyRule) DelayDuration() time.Duration {
+	v, err := time.ParseDuration(r.Delay)
+	if err != nil || v < 0 {
+		return 0
+	}
+	return v
+}
+
+// Scope returns the rule's once_per scope, OncePerRun when unset.
+func (r *ReplyRule) Scope() string {
+	if r.OncePer == "" {
+		return OncePerRun
+	}
+	return r.OncePer
+}
+
+// Words is one value or a list of values.
+type Words []string
+
+// UnmarshalYAML reads a scalar or a list of scalars.
+func (w *Words) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*w = Words{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		out := make(Words, 0, len(n.Content))
+		for _, c := range n.Content {
+			if c.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: want a text value or a list of them", c.Line)
+			}
+			out = append(out, c.Value)
+		}
+		*w = out
+		return nil
+	}
+	return fmt.Errorf("line %d: want a text value or a list of them", n.Line)
+}
+
+// ReplyMessage is a follow-up's session message as written in the campaign file. Herald
+// keeps the node so the session renderer can decode it as the campaign-level message.
+type ReplyMessage struct {
+	// Node is the message as written; nil when the rule has none.
+	Node *yaml.Node
+}
+
+// UnmarshalYAML keeps the node.
+func (m *ReplyMessage) UnmarshalYAML(n *yaml.Node) error {
+	m.Node = n
+	return nil
+}
+
+// IsZero reports whether the rule has no message.
+func (m ReplyMessage) IsZero() bool { return m.Node == nil }
+
+// onReplyMapping is on_reply written as a mapping.
+type onReplyMapping struct {
+	Until string      `yaml:"until"`
+	Rules []ReplyRule `yaml:"rules"`
+}
+
+// UnmarshalYAML reads on_reply as a list of rules or as a mapping with until and rules.
+func (o *OnReply) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		o.seq = true
+		return n.Decode(&o.Rules)
+	case yaml.MappingNode:
+		var p onReplyMapping
+		if err := n.Decode(&p); err != nil {
+			return err
+		}
+		o.Until, o.Rules = p.Until, p.Rules
+		return nil
+	}
+	return fmt.Errorf("line %d: on_reply: want a list of rules, or a mapping with until and rules", n.Line)
+}
+
+// Enabled reports whether the campaign has reply rules.
+func (o *OnReply) Enabled() bool { return len(o.Rules) > 0 }
+
+// UntilDuration returns how long after a run starts replies trigger rules.
+func (o *OnReply) UntilDuration() time.Duration {
+	if v, ok := parseDays(o.Until); ok && v > 0 {
+		return v
+	}
+	return DefaultReplyUntil
+}
+
+// Rule returns the rule with the given id.
+func (o *OnReply) Rule(id string) (*ReplyRule, bool) {
+	for i := range o.Rules {
+		if o.Rules[i].id == id {
+			return &o.Rules[i], true
+		}
+	}
+	return nil, false
+}
+
+// parseDays parses a Go duration or a whole number of days ("7d").
+func parseDays(s string) (time.Duration, bool) {
+	s = strings.TrimSpace(s)
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 || n > 3650 {
+			return 0, false
+		}
+		return time.Duration(n) * 24 * time.Hour, true
+	}
+	v, err := time.ParseDuration(s)
+	return v, err == nil
+}
+
+var ruleNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// positionalID reports whether name has the shape of a positional id (r1, r2, ...).
+var positionalID = regexp.MustCompile(`^r[0-9]+$`)
+
+// validateOnReply checks on_reply and gives every rule its id. root is the campaign's
+// mapping node, for positions.
+func (d *Definition) validateOnReply(path string, root *yaml.Node) Errors {
+	o := &d.OnReply
+	node := find(root, "on_reply")
+	if node == nil {
+		return nil
+	}
+	var errs Errors
+	at := func(n *yaml.Node, field, msg string) {
+		if n == nil {
+			n = node
+		}
+		errs = append(errs, FieldError{File: path, Line: n.Line, Column: n.Column, Field: field, Msg: msg})
+	}
+	rulesNode, prefix := node, "on_reply"
+	if !o.seq {
+		rulesNode, prefix = find(node, "rules"), "on_reply.rules"
+		errs = append(errs, unknownKeys(path, node, reflect.TypeOf(onReplyMapping{}), "on_reply.")...)
+		if o.Until != "" {
+			v, ok := parseDays(o.Until)
+			switch {
+			case !ok || v <= 0:
+				at(find(node, "until"), "on_reply.until", fmt.Sprintf("%q is not a positive duration (e.g. 72h, 7d)", o.Until))
+			case v > MaxReplyUntil:
+				at(find(node, "until"), "on_reply.until", fmt.Sprintf("%q: at most 30d", o.Until))
+			}
+		}
+	}
+	if len(o.Rules) == 0 {
+		at(rulesNode, prefix, "want at least one rule (button, list_row, keyword or any, and a follow-up)")
+		return errs
+	}
+	if len(o.Rules) > MaxReplyRules {
+		at(rulesNode, prefix, fmt.Sprintf("%d rules: at most %d", len(o.Rules), MaxReplyRules))
+		return errs
+	}
+	ids := map[string]string{}
+	for i := range o.Rules {
+		r := &o.Rules[i]
+		var rn *yaml.Node
+		if rulesNode != nil && rulesNode.Kind == yaml.SequenceNode && i < len(rulesNode.Content) {
+			rn = rulesNode.Content[i]
+		}
+		field := fmt.Sprintf("%s[%d]", prefix, i)
+		errs = append(errs, unknownKeys(path, rn, reflect.TypeOf(ReplyRule{}), field+".")...)
+		// add reports a problem with the rule's key (the rule itself for "").
+		add := func(key, msg string) {
+			if key == "" {
+				at(rn, field, msg)
+				return
+			}
+			n := find(rn, key)
+			if n == nil {
+				n = rn
+			}
+			at(n, field+"."+key, msg)
+		}
+		r.id = "r" + strconv.Itoa(i+1)
+		if r.Name != "" {
+			switch {
+			case !ruleNameRE.MatchString(r.Name):
+				add("name", fmt.Sprintf("%q: want lower-case letters, digits, '_' and '-', at most 32", r.Name))
+			case positionalID.MatchString(r.Name):
+				add("name", fmt.Sprintf("%q has the shape of a positional id (r1, r2, ...): choose another name", r.Name))
+			default:
+				r.id = r.Name
+			}
+		}
+		if prev, dup := ids[r.id]; dup {
+			add("name", fmt.Sprintf("%q is also the id of %s", r.id, prev))
+		}
+		ids[r.id] = field
+		r.validateMatch(add)
+		d.validateFollowUp(r, add)
+	}
+	return errs
+}
+
+// validateMatch checks that a rule has exactly one match and that its values are sound.
+func (r *ReplyRule) validateMatch(add func(key, msg string)) {
+	var set []string
+	for _, m := range []struct {
+		key  string
+		vals Words
+	}{{"button", r.Button}, {"list_row", r.ListRow}, {"keyword", r.Keyword}} {
+		if m.vals == nil {
+			continue
+		}
+		set = append(set, m.key)
+		if len(m.vals) == 0 {
+			add(m.key, "want at least one value")
+		}
+		if len(m.vals) > MaxReplyValues {
+			add(m.key, fmt.Sprintf("%d values: at most %d", len(m.vals), MaxReplyValues))
+			continue
+		}
+		seen := map[string]bool{}
+		for j, v := range m.vals {
+			norm := strings.ToLower(strings.TrimSpace(v))
+			switch {
+			case norm == "":
+				add(m.key, fmt.Sprintf("value %d is empty", j))
+			case utf8.RuneCountInString(v) > MaxReplyValue:
+				add(m.key, fmt.Sprintf("value %d is longer than %d characters", j, MaxReplyValue))
+			case m.key == "keyword" && len(KeywordWords(v)) == 0:
+				add(m.key, fmt.Sprintf("value %d has no letter or digit: a keyword matches whole words", j))
+			case seen[norm]:
+				add(m.key, fmt.Sprintf("value %d is listed twice", j))
+			}
+			seen[norm] = true
+		}
+	}
+	if r.Any {
+		set = append(set, "any")
+	}
+	switch len(set) {
+	case 0:
+		add("", "a rule needs one match: button, list_row, keyword or any: true")
+	case 1:
+	default:
+		add(set[1], fmt.Sprintf("a rule has one match; this one sets %s", strings.Join(set, " and ")))
+	}
+}
+
+// validateFollowUp checks a rule's follow-up, delay, scope and labels.
+func (d *Definition) validateFollowUp(r *ReplyRule, add func(key, msg string)) {
+	hasMsg, hasTpl := !r.Message.IsZero(), r.Template != nil
+	switch {
+	case r.None && (hasMsg || hasTpl):
+		add("none", "none: true sends nothing; remove message and template, or none")
+	case !r.None && !hasMsg && !hasTpl:
+		add("", "a rule needs a follow-up: message (a session message), template (+ parameters), or none: true")
+	}
+	if hasMsg {
+		if n := r.Message.Node; n.Kind != yaml.MappingNode || len(n.Content) == 0 {
+			add("message", "want a session message (a mapping such as {text: ...})")
+		}
+	}
+	if !hasTpl && (len(r.Parameters.Values) > 0 || len(r.Parameters.Raw) > 0) {
+		add("parameters", "parameters belong to a template follow-up; this rule has no template")
+	}
+	if hasTpl {
+		t := r.Template
+		if t.Name == "" {
+			add("template", "template.name is required")
+		}
+		if t.Language == "" {
+			t.Language = d.Template.Language
+		}
+		if t.Language == "" {
+			add("template", "template.language is required (e.g. en, en_US, pt_BR)")
+		} else if !langRE.MatchString(t.Language) {
+			add("template", fmt.Sprintf("template.language: %q is not a language code (e.g. en, en_US, pt_BR)", t.Language))
+		}
+		if len(t.Languages) > 0 || t.Category != "" {
+			add("template", "a follow-up template takes name and language only (it is sent in the campaign's category)")
+		}
+		for name, tpl := range r.Parameters.Values {
+			if paramOrder(name) < 0 {
+				add("parameters", fmt.Sprintf("%s: unknown parameter name; want header_text|header_image|header_video|header_document, body_1..body_15, button_1_url or button_2_url", name))
+				continue
+			}
+			if err := checkTemplate(name, tpl, false); err != nil {
+				add("parameters", name+": "+err.Error())
+			}
+		}
+		for i, rp := range r.Parameters.Raw {
+			if rp.Name == "" {
+				add("parameters", fmt.Sprintf("raw[%d]: name is required", i))
+			}
+			if err := checkTemplate(rp.Name, rp.Value, true); err != nil {
+				add("parameters", fmt.Sprintf("raw[%d].value: %s", i, err.Error()))
+			}
+		}
+	}
+	if r.Delay != "" {
+		v, err := time.ParseDuration(r.Delay)
+		switch {
+		case err != nil || v < 0:
+			add("delay", fmt.Sprintf("%q is not a duration (e.g. 10m, 2h)", r.Delay))
+		case v > MaxReplyDelay:
+			add("delay", fmt.Sprintf("%q: at most 168h", r.Delay))
+		case v >= sessionWindow && hasMsg && !hasTpl:
+			add("delay", fmt.Sprintf("%q: a session message this long after the reply always finds the customer's 24-hour window closed; add a template or shorten the delay", r.Delay))
+		}
+	}
+	switch r.OncePer {
+	case "", OncePerRun, OncePerCampaign:
+	default:
+		add("once_per", fmt.Sprintf("%q: want run or campaign", r.OncePer))
+	}
+	if r.Tag != "" && !ruleNameRE.MatchString(r.Tag) {
+		add("tag", fmt.Sprintf("%q: want lower-case letters, digits, '_' and '-', at most 32", r.Tag))
+	}
+}
+
+// KeywordWords splits text into the words a keyword match compares: maximal runs of letters,
+// digits and combining marks, case-folded. It is the one definition of a "word" for keyword
+// rules, shared by validation and the matcher.
+func KeywordWords(text string) []string {
+	var (
+		out []string
+		b   strings.Builder
+	)
+	flush := func() {
+		if b.Len() > 0 {
+			out = append(out, b.String())
+			b.Reset()
+		}
+	}
+	for _, r := range norm.NFC.String(text) {
+		if isWordRune(r) {
+			b.WriteRune(foldRune(r))
+			continue
+		}
+		flush()
+	}
+	flush()
+	return out
+}
+
+// isWordRune reports whether r is part of a word: a letter, a digit or a combining mark (so
+// an accent written as a separate code point stays in its word).
+func isWordRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsMark(r)
+}
+
+// foldRune returns r's case-fold form: the lower case of the smallest rune of its simple
+// case-folding orbit, so that every case of a letter (Σ, σ, ς; K, k and the Kelvin sign)
+// folds alike.
+func foldRune(r rune) rune {
+	least := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		least = min(least, f)
+	}
+	return unicode.ToLower(least)
+}

@@ -1,0 +1,51 @@
+package conversation
+
+import (
+	"time"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/webhooks"
+)
+
+// Reply is what a customer sent back, reduced to what rules match on and what the join
+// needs.
+type Reply struct {
+	// Kind is the inbound message's kind (button, list, text, media, location, other).
+	Kind webhooks.ReplyKind `json:"kind"`
+	// From is the customer: phone number and/or BSUID.
+	From webhooks.Customer `json:"from"`
+	// At is the event time; zero when the body had none.
+	At time.Time `json:"at,omitzero"`
+	// ReplyTo is the id of the message replied to (context.replyToId), when given.
+	ReplyTo string `json:"reply_to,omitempty"`
+	// Callback is Herald's callbackData echoed back (button and list replies, quoted
+	// replies); nil otherwise.
+	Callback *campaigns.CallbackData `json:"callback,omitempty"`
+	// ButtonPayload, ButtonID and ButtonText describe a tapped quick-reply button, in
+	// whichever of the shapes the body had.
+	ButtonPayload string `json:"button_payload,omitempty"`
+	ButtonID      string `json:"button_id,omitempty"`
+	ButtonText    string `json:"button_text,omitempty"`
+	// ListRowID and ListRowText describe a chosen list row.
+	ListRowID   string `json:"list_row_id,omitempty"`
+	ListRowText string `json:"list_row_text,omitempty"`
+	// Text is what the customer typed: a text message, a media caption, text sent with a
+	// location. It is empty for button and list replies, whose text is the button's or the
+	// row's and is not matched as keywords.
+	Text string `json:"text,omitempty"`
+}
+
+// ReplyOf returns the Reply of an inbound message.
+func ReplyOf(in webhooks.Inbound) Reply {
+	r := Reply{Kind: in.Kind, From: in.From, At: in.At, ReplyTo: in.ReplyTo, Callback: in.Callback}
+	if b := in.Button; b != nil {
+		r.ButtonPayload, r.ButtonID, r.ButtonText = b.Payload, b.ID, b.Text
+	}
+	if l := in.List; l != nil {
+		r.ListRowID, r.ListRowText = l.ID, l.Text
+	}
+	if in.Kind != webhooks.ReplyButton && in.Kind != webhooks.ReplyList {
+		r.Text = in.Text
+	}
+	return r
+}

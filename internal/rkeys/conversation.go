@@ -1,0 +1,20 @@
+package rkeys
+
+import "strconv"
+
+// ConversationRecent is one bucket of a business's index of recent sends that can be replied
+// to (campaigns with on_reply): customer field (phone digits without '+', or the BSUID) →
+// "SEQ:LEDGERBUCKET ..." of the runs that messaged them, newest first, each SEQ a run's number
+// in ConversationRuns. The buckets are those of the customer service windows
+// (ServiceWindowBuckets, the same hash of the field).
+func ConversationRecent(business string, bucket int) string {
+	return Prefix + "conv:{" + business + "}:r:" + strconv.Itoa(bucket)
+}
+
+// ConversationRuns is the hash numbering a business's runs in the recent-sends index: run id →
+// SEQ.
+func ConversationRuns(business string) string { return Prefix + "conv:{" + business + "}:runs" }
+
+// ConversationSeqs is the hash from a run's SEQ to "RUN|UNTIL" (unix seconds after which its
+// replies trigger nothing), and field "#", the last SEQ given.
+func ConversationSeqs(business string) string { return Prefix + "conv:{" + business + "}:seq" }
