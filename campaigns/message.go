@@ -194,7 +194,7 @@ func problemsText(err error) string {
 	return strings.Join(parts, "; ")
 }
 
-// shortProbe is the short sample value of the validation rows; probeValue is the long one.
+// shortProbe starts the short sample values of the validation rows; probeValue the long ones.
 const shortProbe = "Sample"
 
 // CheckMessage is validation's view of a session message, as checkTemplate is for a template
@@ -202,8 +202,8 @@ const shortProbe = "Sample"
 // row and on two sample rows (every column it reads holding a short, then a long value) and
 // validated. A problem is reported when it shows on every row: a rule the file breaks
 // whatever the data (a fourth button, an over-long constant text, a template that never
-// runs). What depends on the data (an empty column, a long name in a button) is left to the
-// rows. Problems name fields as connectly does ("reply_buttons.buttons[0].text"), in field
+// runs, a button whose fixed words are already over the limit). What depends on the data (an
+// empty column, a long name in a button, a URL taken from a column) is left to the rows. Problems name fields as connectly does ("reply_buttons.buttons[0].text"), in field
 // order, and never quote rendered values.
 func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 	var compileErrs []connectly.Problem
@@ -225,9 +225,14 @@ func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 	if len(compileErrs) > 0 {
 		return compileErrs
 	}
+	// Each column gets its own sample value, so two fields reading different columns never
+	// look like duplicates (two buttons with one text) on the sample rows.
 	rows := []map[string]string{{}, {}, {}}
 	for _, col := range cols {
-		rows[1][col], rows[2][col] = shortProbe, probeValue
+		if _, done := rows[1][col]; !done {
+			n := strconv.Itoa(len(rows[1]))
+			rows[1][col], rows[2][col] = shortProbe+n, probeValue+n
+		}
 	}
 	// failures[i] maps a field to its problem on rows[i].
 	failures := make([]map[string]string, len(rows))
@@ -247,9 +252,16 @@ func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 		var ie *connectly.InvalidMessageError
 		if err := rendered.Validate(); errors.As(err, &ie) {
 			for _, p := range ie.Problems {
-				if _, ok := failures[i][p.Field]; !ok {
-					failures[i][p.Field] = scrub(p.Msg)
+				if _, ok := failures[i][p.Field]; ok {
+					continue
 				}
+				// A field that reads the row may hold anything on real rows (a URL, an id that
+				// differs from the others): of its problems only one that its fixed text
+				// causes on every row, a length over the limit, is the file's.
+				if reads[p.Field] && !strings.Contains(p.Msg, "characters, at most") {
+					continue
+				}
+				failures[i][p.Field] = scrub(p.Msg)
 			}
 		}
 	}
