@@ -17,6 +17,8 @@ import (
 	"github.com/nyaruka/phonenumbers"
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // Definition is a campaign as written in YAML.
@@ -27,10 +29,21 @@ type Definition struct {
 	Sender string   `yaml:"sender"`
 	Tags   []string `yaml:"tags"`
 
+	// Template is the template message the campaign sends: template:, or for a session
+	// campaign its fallback_template (empty without one; see FallbackTemplate).
 	Template Template `yaml:"template"`
-	// Parameters are the template's variables, each a Go text/template over the row's columns.
+	// Parameters are the template's variables, each a Go text/template over the row's columns:
+	// parameters:, or a session campaign's fallback_template.parameters.
 	Parameters Parameters `yaml:"parameters"`
-	Audience   Audience   `yaml:"audience"`
+	// Message is a session message sent instead of a template (message.go): exactly one of
+	// template: and message: is given. Its strings are templates like parameters.
+	Message *connectly.SessionContent `yaml:"message"`
+	// FallbackTemplate is what a session campaign sends to a recipient whose window is closed
+	// at send time; without it such a recipient is skipped (window_closed). Parse copies it
+	// into Template and Parameters, which the send path reads.
+	FallbackTemplate *FallbackTemplate `yaml:"fallback_template"`
+
+	Audience Audience `yaml:"audience"`
 	// Schedule says when runs start; empty means only when started by hand.
 	Schedule Schedule `yaml:"schedule"`
 	// SendWindow limits the hours in which a recipient may receive the message.
@@ -336,68 +349,24 @@ func find(n *yaml.Node, path ...string) *yaml.Node {
 func (d *Definition) validate(path string, root *yaml.Node) Errors {
 	var errs Errors
 	add := func(field, msg string) {
-		e := FieldError{File: path, Field: field, Msg: msg}
-		if n := find(root, strings.Split(field, ".")...); n != nil {
-			e.Line, e.Column = n.Line, n.Column
-		} else if n := find(root, strings.Split(field, ".")[0]); n != nil {
-			e.Line, e.Column = n.Line, n.Column
-		} else {
-			e.Line, e.Column = root.Line, root.Column
-		}
-		errs = append(errs, e)
+		n := locate(root, field)
+		errs = append(errs, FieldError{File: path, Field: field, Msg: msg, Line: n.Line, Column: n.Column})
 	}
 	if d.ID == "" {
 		add("id", "is required")
 	} else if !slugRE.MatchString(d.ID) {
 		add("id", fmt.Sprintf("%q is not a slug (lower-case letters, digits and '-', at most 64)", d.ID))
 	}
-	if d.Template.Name == "" {
-		add("template.name", "is required")
-	}
-	if d.Template.Language == "" {
-		add("template.language", "is required (e.g. en, en_US, pt_BR)")
-	}
-	if d.Template.Category == "" {
-		d.Template.Category = "marketing"
-	} else if !contains(Categories, d.Template.Category) {
-		add("template.category", fmt.Sprintf("%q: want one of %s", d.Template.Category, strings.Join(Categories, ", ")))
-	}
-	for name, tpl := range d.Parameters.Values {
-		if paramOrder(name) < 0 {
-			add("parameters."+name, "unknown parameter name; want header_text|header_image|header_video|header_document, body_1..body_15, button_1_url or button_2_url")
-			continue
+	switch session := find(root, "message") != nil; {
+	case session && find(root, "template") != nil:
+		add("message", "a campaign sends either template: (a template message) or message: (a session message), not both")
+	case session:
+		d.validateSession(root, add, &errs)
+	default:
+		if d.FallbackTemplate != nil {
+			add("fallback_template", "only with message: (it is sent instead of the session message to recipients whose window is closed)")
 		}
-		if err := checkTemplate(name, tpl, false); err != nil {
-			add("parameters."+name, err.Error())
-		}
-	}
-	seenLang := map[string]bool{d.Template.Language: true}
-	for i, l := range d.Template.Languages {
-		field := fmt.Sprintf("template.languages[%d]", i)
-		switch {
-		case !langRE.MatchString(l):
-			add("template.languages", fmt.Sprintf("%s: %q is not a language code (e.g. en, en_US, pt_BR)", field, l))
-		case seenLang[l]:
-			add("template.languages", fmt.Sprintf("%s: %q is listed twice (or is the default language)", field, l))
-		}
-		seenLang[l] = true
-	}
-	rawNames := map[string]bool{}
-	for i, rp := range d.Parameters.Raw {
-		switch _, dup := d.Parameters.Values[rp.Name]; {
-		case rp.Name == "":
-			add("parameters.raw", fmt.Sprintf("raw[%d]: name is required", i))
-		case dup:
-			add("parameters.raw", fmt.Sprintf("raw[%d]: %q is also set as a named parameter", i, rp.Name))
-		case rawNames[rp.Name]:
-			add("parameters.raw", fmt.Sprintf("raw[%d]: %q is listed twice", i, rp.Name))
-		}
-		rawNames[rp.Name] = true
-		if err := checkTemplate(rp.Name, rp.Value, true); err != nil {
-			e := FieldError{File: path, Field: fmt.Sprintf("parameters.raw[%d].value", i), Msg: err.Error()}
-			e.Line, e.Column = rawPosition(root, i)
-			errs = append(errs, e)
-		}
+		d.validateTemplate(path, root, "template", "parameters", &d.Template, &d.Parameters, add, &errs)
 	}
 	d.validateSchedule(add)
 	d.validateWindow(add)
@@ -440,6 +409,114 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 	d.validateUnknown(add)
 	errs = append(errs, d.validateOnReply(path, root)...)
 	return errs
+}
+
+// validateTemplate checks a template block and its parameters, written at the keys tplKey and
+// paramKey (template/parameters, or fallback_template/fallback_template.parameters), and
+// gives the category its default.
+func (d *Definition) validateTemplate(path string, root *yaml.Node, tplKey, paramKey string, t *Template, params *Parameters,
+	add func(field, msg string), errs *Errors) {
+	if t.Name == "" {
+		add(tplKey+".name", "is required")
+	}
+	if t.Language == "" {
+		add(tplKey+".language", "is required (e.g. en, en_US, pt_BR)")
+	}
+	if t.Category == "" {
+		t.Category = "marketing"
+	} else if !contains(Categories, t.Category) {
+		add(tplKey+".category", fmt.Sprintf("%q: want one of %s", t.Category, strings.Join(Categories, ", ")))
+	}
+	for name, tpl := range params.Values {
+		if paramOrder(name) < 0 {
+			add(paramKey+"."+name, "unknown parameter name; want header_text|header_image|header_video|header_document, body_1..body_15, button_1_url or button_2_url")
+			continue
+		}
+		if err := checkTemplate(name, tpl, false); err != nil {
+			add(paramKey+"."+name, err.Error())
+		}
+	}
+	seenLang := map[string]bool{t.Language: true}
+	for i, l := range t.Languages {
+		field := fmt.Sprintf("%s.languages[%d]", tplKey, i)
+		switch {
+		case !langRE.MatchString(l):
+			add(tplKey+".languages", fmt.Sprintf("%s: %q is not a language code (e.g. en, en_US, pt_BR)", field, l))
+		case seenLang[l]:
+			add(tplKey+".languages", fmt.Sprintf("%s: %q is listed twice (or is the default language)", field, l))
+		}
+		seenLang[l] = true
+	}
+	rawNames := map[string]bool{}
+	for i, rp := range params.Raw {
+		switch _, dup := params.Values[rp.Name]; {
+		case rp.Name == "":
+			add(paramKey+".raw", fmt.Sprintf("raw[%d]: name is required", i))
+		case dup:
+			add(paramKey+".raw", fmt.Sprintf("raw[%d]: %q is also set as a named parameter", i, rp.Name))
+		case rawNames[rp.Name]:
+			add(paramKey+".raw", fmt.Sprintf("raw[%d]: %q is listed twice", i, rp.Name))
+		}
+		rawNames[rp.Name] = true
+		if err := checkTemplate(rp.Name, rp.Value, true); err != nil {
+			e := FieldError{File: path, Field: fmt.Sprintf("%s.raw[%d].value", paramKey, i), Msg: err.Error()}
+			e.Line, e.Column = rawPosition(root, paramKey, i)
+			*errs = append(*errs, e)
+		}
+	}
+}
+
+// validateSession checks a session campaign: its message, no parameters of its own, and its
+// fallback template, which it then copies into Template and Parameters.
+func (d *Definition) validateSession(root *yaml.Node, add func(field, msg string), errs *Errors) {
+	if find(root, "parameters") != nil {
+		add("parameters", "a session message has no template parameters: its own strings are templates; "+
+			"the parameters of the fallback template go under fallback_template.parameters")
+	}
+	if d.Message == nil {
+		add("message", "is empty: give text, or one of attachment, location, reply_buttons, list, single_product, multi_product")
+	} else {
+		for _, p := range CheckMessage(*d.Message) {
+			add("message."+p.Field, p.Msg)
+		}
+	}
+	fb := d.FallbackTemplate
+	if fb == nil {
+		if find(root, "fallback_template") != nil {
+			add("fallback_template", "is empty: give name and language, or remove it (recipients whose window is closed are then skipped)")
+		}
+		d.Template.Category = "marketing"
+		return
+	}
+	d.validateTemplate(d.Path, root, "fallback_template", "fallback_template.parameters", &fb.Template, &fb.Parameters, add, errs)
+	d.Template, d.Parameters = fb.Template, fb.Parameters
+}
+
+// locate returns the node written at a field path ("message.list.sections[0].rows[2].id"),
+// or the nearest enclosing node that is written, for error positions.
+func locate(root *yaml.Node, field string) *yaml.Node {
+	n := root
+	for _, seg := range strings.Split(field, ".") {
+		name, idx := seg, -1
+		if i := strings.IndexByte(seg, '['); i > 0 && strings.HasSuffix(seg, "]") {
+			v, err := strconv.Atoi(seg[i+1 : len(seg)-1])
+			if err == nil {
+				name, idx = seg[:i], v
+			}
+		}
+		next := find(n, name)
+		if next == nil {
+			return n
+		}
+		if idx >= 0 {
+			if next.Kind != yaml.SequenceNode || idx >= len(next.Content) {
+				return next
+			}
+			next = next.Content[idx]
+		}
+		n = next
+	}
+	return n
 }
 
 var (
@@ -514,10 +591,10 @@ func (d *Definition) AudiencePath() string {
 	return filepath.Join(filepath.Dir(d.Path), d.Audience.File)
 }
 
-// rawPosition is the line and column of parameters.raw[i].value (or the nearest node that
-// exists) in the file.
-func rawPosition(root *yaml.Node, i int) (line, col int) {
-	n := find(root, "parameters", "raw")
+// rawPosition is the line and column of PARAMKEY.raw[i].value (or the nearest node that
+// exists) in the file, paramKey a dotted path ("parameters").
+func rawPosition(root *yaml.Node, paramKey string, i int) (line, col int) {
+	n := find(root, append(strings.Split(paramKey, "."), "raw")...)
 	if n == nil {
 		n = root
 	} else if n.Kind == yaml.SequenceNode && i < len(n.Content) {

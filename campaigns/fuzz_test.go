@@ -43,7 +43,8 @@ func FuzzParse(f *testing.F) {
 				t.Fatal("nil definition and nil error")
 			}
 			// A definition that parses is valid and has its defaults.
-			if d.ID == "" || d.Template.Name == "" || d.Template.Language == "" || d.Audience.File == "" {
+			// A session campaign (message:) may have no template: it has no fallback then.
+			if d.ID == "" || (!d.IsSession() && (d.Template.Name == "" || d.Template.Language == "")) || d.Audience.File == "" {
 				t.Fatalf("accepted an incomplete definition: %+v", d)
 			}
 			if d.Template.Category == "" || d.Audience.Phone == "" || d.Delivery == "" {

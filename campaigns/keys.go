@@ -16,15 +16,7 @@ func unknownKeys(file string, n *yaml.Node, t reflect.Type, prefix string) Error
 	if n == nil || n.Kind != yaml.MappingNode || t.Kind() != reflect.Struct {
 		return nil
 	}
-	fields := map[string]reflect.Type{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name := strings.Split(f.Tag.Get("yaml"), ",")[0]
-		if name == "" || name == "-" {
-			continue
-		}
-		fields[name] = f.Type
-	}
+	fields := yamlFields(t)
 	var errs Errors
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -49,8 +41,40 @@ func unknownKeys(file string, n *yaml.Node, t reflect.Type, prefix string) Error
 		if ft.Kind() == reflect.Struct {
 			errs = append(errs, unknownKeys(file, v, ft, prefix+k.Value+".")...)
 		}
+		// A list of structs (a message's buttons, a list's rows): each item is checked.
+		if ft.Kind() == reflect.Slice && v.Kind == yaml.SequenceNode {
+			et := ft.Elem()
+			if et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct && !reflect.PointerTo(et).Implements(unmarshalerType) {
+				for j, item := range v.Content {
+					errs = append(errs, unknownKeys(file, item, et, fmt.Sprintf("%s%s[%d].", prefix, k.Value, j))...)
+				}
+			}
+		}
 	}
 	return errs
+}
+
+// yamlFields maps the YAML keys of struct type t to their types; the fields of an inline
+// struct are t's own.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")
+		if len(tag) > 1 && tag[1] == "inline" && f.Type.Kind() == reflect.Struct {
+			for k, ft := range yamlFields(f.Type) {
+				fields[k] = ft
+			}
+			continue
+		}
+		if name := tag[0]; name != "" && name != "-" {
+			fields[name] = f.Type
+		}
+	}
+	return fields
 }
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()

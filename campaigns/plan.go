@@ -25,6 +25,9 @@ type PlanOptions struct {
 	// Recipient, when set, is called with every recipient that would be sent to, in file
 	// order (after duplicates and invalid rows are taken out).
 	Recipient func(to string)
+	// BSUIDField says where a session sample puts a BSUID recipient (connectly.BSUIDField;
+	// "" is the default, recipient.id), as the configured client would.
+	BSUIDField connectly.BSUIDField
 }
 
 // SkippedRow describes one row that would not be sent.
@@ -48,8 +51,35 @@ type PlanReport struct {
 	// Languages counts recipients per template language.
 	Languages map[string]int `json:"languages"`
 	// Samples are the exact request bodies for the first recipients ("RUN" stands for the
-	// run id, which exists only once the campaign is sent).
+	// run id, which exists only once the campaign is sent): template sends, or a session
+	// campaign's session sends.
 	Samples []json.RawMessage `json:"samples"`
+	// Session describes a session campaign's sends; nil for a template campaign.
+	Session *SessionPlan `json:"session,omitempty"`
+}
+
+// SessionPlan is what a session campaign does at send time.
+type SessionPlan struct {
+	// Kind is the message's content kind (text, attachment, list...).
+	Kind connectly.SessionKind `json:"kind"`
+	// Path is the session send endpoint, with {businessId}.
+	Path string `json:"path"`
+	// WindowClosed is what happens to a recipient whose 24-hour window is closed at send
+	// time: "skip" (skipped, window_closed, no request) or "fallback" (FallbackTemplate is
+	// sent instead).
+	WindowClosed string `json:"window_closed"`
+	// FallbackTemplate names the fallback template and its default language.
+	FallbackTemplate string `json:"fallback_template,omitempty"`
+	// FallbackSamples are the fallback's request bodies for the same recipients as Samples.
+	FallbackSamples []json.RawMessage `json:"fallback_samples,omitempty"`
+}
+
+// Note is one sentence on what happens to recipients whose window is closed.
+func (s *SessionPlan) Note() string {
+	if s.WindowClosed == "fallback" {
+		return "recipients whose 24-hour window is closed at send time are sent the fallback template " + s.FallbackTemplate + " instead (counted separately)"
+	}
+	return "recipients whose 24-hour window is closed at send time are skipped (window_closed), without a request"
 }
 
 // InvalidReasons are the skip reasons that count as invalid rows (duplicates do not).
@@ -107,6 +137,14 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	if d.IsSession() {
+		rep.Session = &SessionPlan{Kind: d.Message.Kind(), Path: connectly.SessionPath("{businessId}"), WindowClosed: "skip"}
+		if d.HasFallback() {
+			rep.Session.WindowClosed = "fallback"
+			rep.Session.FallbackTemplate = d.Template.Name + " (" + d.Template.Language + ")"
+			rep.Session.FallbackSamples = []json.RawMessage{}
+		}
+	}
 	ar, err := OpenAudience(d)
 	if err != nil {
 		return rep, err
@@ -150,30 +188,67 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 				continue
 			}
 			rep.Recipients++
-			rep.Languages[row.Language]++
+			if row.Language != "" { // a session campaign without a fallback has none
+				rep.Languages[row.Language]++
+			}
 			if o.Recipient != nil {
 				o.Recipient(row.Recipient)
 			}
 			if len(rep.Samples) < o.Samples {
-				p := SendPayload{Run: "RUN", To: row.Recipient, Campaign: d.ID}
-				body, err := connectly.EncodeTemplateMessage(connectly.TemplateMessage{
-					Number: row.Recipient, TemplateName: d.Template.Name, Language: row.Language,
-					Parameters: it.params, Sender: sender, CallbackData: p.Callback(), CampaignName: d.ID,
-				})
-				if err != nil {
+				if err := addSamples(&rep, d, sender, o.BSUIDField, it); err != nil {
 					return rep, fmt.Errorf("row %d: %w", row.N, err)
 				}
-				rep.Samples = append(rep.Samples, body)
 			}
 		}
 	}
 	return rep, nil
 }
 
+// addSamples adds the exact request bodies of one recipient to the report: its template send,
+// or its session send (and the fallback template's, when the campaign has one).
+func addSamples(rep *PlanReport, d *Definition, sender string, f connectly.BSUIDField, it resolved) error {
+	row := it.row
+	p := SendPayload{Run: "RUN", To: row.Recipient, Campaign: d.ID}
+	templateBody := func() ([]byte, error) {
+		return connectly.EncodeTemplateMessage(connectly.TemplateMessage{
+			Number: row.Recipient, TemplateName: d.Template.Name, Language: row.Language,
+			Parameters: it.params, Sender: sender, CallbackData: p.Callback(), CampaignName: d.ID,
+		})
+	}
+	if !d.IsSession() {
+		body, err := templateBody()
+		if err != nil {
+			return err
+		}
+		rep.Samples = append(rep.Samples, body)
+		return nil
+	}
+	content, err := DecodeSession(it.session)
+	if err != nil {
+		return err
+	}
+	body, err := connectly.EncodeSessionMessage(connectly.SessionMessage{To: row.Recipient, Sender: sender,
+		CallbackData: p.Callback(), CampaignName: d.ID, Content: content}, f)
+	if err != nil {
+		return err
+	}
+	rep.Samples = append(rep.Samples, body)
+	if d.HasFallback() {
+		body, err := templateBody()
+		if err != nil {
+			return err
+		}
+		rep.Session.FallbackSamples = append(rep.Session.FallbackSamples, body)
+	}
+	return nil
+}
+
 // resolved is one row after resolution and rendering.
 type resolved struct {
-	row       Row
-	params    []connectly.Parameter
+	row    Row
+	params []connectly.Parameter
+	// session is a session campaign's rendered message (SessionRenderer.Render).
+	session   json.RawMessage
 	renderErr error
 	// off is the audience file offset just after the row (see AudienceReader.Offset).
 	off int64
@@ -235,6 +310,9 @@ func resolveBatches(ar *AudienceReader, r *Renderer, done <-chan struct{}) <-cha
 					ar.Resolve(&it.row)
 					if it.row.SkipReason == "" {
 						it.params, it.renderErr = r.Render(it.row.Cols)
+						if it.renderErr == nil && r.session != nil {
+							it.session, it.renderErr = r.session.Render(it.row.Cols)
+						}
 					}
 				}
 				select {

@@ -241,7 +241,13 @@ func (c *sandboxCheck) walkBranch(b *parse.BranchNode) {
 // concurrent use.
 type Renderer struct {
 	params []compiled
+	// session renders a session campaign's message (nil for a template campaign); params are
+	// then its fallback template's.
+	session *SessionRenderer
 }
+
+// Session returns the renderer of a session campaign's message, nil for a template campaign.
+func (r *Renderer) Session() *SessionRenderer { return r.session }
 
 type compiled struct {
 	name string
@@ -250,7 +256,8 @@ type compiled struct {
 	raw bool
 }
 
-// NewRenderer compiles the definition's parameter templates, in request order.
+// NewRenderer compiles the definition's parameter templates, in request order, and a session
+// campaign's message.
 func NewRenderer(d *Definition) (*Renderer, error) {
 	r := &Renderer{}
 	for name, text := range d.Parameters.Values {
@@ -267,6 +274,13 @@ func NewRenderer(d *Definition) (*Renderer, error) {
 			return nil, fmt.Errorf("parameters.raw[%d]: %w", i, err)
 		}
 		r.params = append(r.params, compiled{name: rp.Name, tpl: t, raw: true})
+	}
+	if d.IsSession() {
+		s, err := d.SessionRenderer()
+		if err != nil {
+			return nil, err
+		}
+		r.session = s
 	}
 	return r, nil
 }

@@ -1,12 +1,19 @@
 package campaigns
 
-import "github.com/heraldmsg/herald/internal/connectly"
+import (
+	"encoding/json"
+
+	"github.com/heraldmsg/herald/internal/connectly"
+)
 
 // Resolved is an audience row after resolution (recipient, language or skip reason) and
-// rendering of its parameters.
+// rendering of its parameters (and of a session campaign's message).
 type Resolved struct {
-	Row       Row
-	Params    []connectly.Parameter
+	Row    Row
+	Params []connectly.Parameter
+	// Session is a session campaign's message rendered for the row (SessionRenderer.Render);
+	// nil for a template campaign, or when RenderErr is set.
+	Session   json.RawMessage
 	RenderErr error
 	// Offset is the audience file offset just after the row, for AudienceReader.SeekRow.
 	Offset int64
@@ -30,7 +37,7 @@ func Stream(ar *AudienceReader, r *Renderer, done <-chan struct{}) <-chan Stream
 		for b := range in {
 			sb := StreamBatch{Err: b.err, Rows: make([]Resolved, len(b.items))}
 			for i, it := range b.items {
-				sb.Rows[i] = Resolved{Row: it.row, Params: it.params, RenderErr: it.renderErr, Offset: it.off}
+				sb.Rows[i] = Resolved{Row: it.row, Params: it.params, Session: it.session, RenderErr: it.renderErr, Offset: it.off}
 			}
 			select {
 			case out <- sb:

@@ -117,7 +117,7 @@ func (x *Index) Record(ctx context.Context, run string, bucket int, recipient st
 // trip for a callback join and two otherwise.
 func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error) {
 	if cb := r.Callback; cb != nil {
-		return Entry{Run: cb.Run, Bucket: cb.Bucket, Recipient: cb.To, Via: ViaCallback}, true, nil
+		return Entry{Run: cb.Run, Bucket: cb.Bucket, Recipient: cb.Recipient, Via: ViaCallback}, true, nil
 	}
 	ids := r.From.Keys()
 	if len(ids) == 0 {

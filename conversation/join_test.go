@@ -13,8 +13,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
+	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 	"github.com/heraldmsg/herald/internal/testredis"
@@ -99,7 +99,7 @@ func TestJoin(t *testing.T) {
 	t.Run("CallbackNamesTheEntry", func(t *testing.T) {
 		joinSuite(t, func(t *testing.T, b *joinBundle) {
 			r := textFrom("+15550001111", "")
-			r.Callback = &campaigns.CallbackData{Run: "run-a", To: "+15550001111", Bucket: 12}
+			r.Callback = &ledger.Address{Run: "run-a", Recipient: "+15550001111", Bucket: 12}
 			e, ok := mustJoin(t, b, r)
 			want := conversation.Entry{Run: "run-a", Bucket: 12, Recipient: "+15550001111", Via: conversation.ViaCallback}
 			if !ok || e != want {

@@ -3,7 +3,7 @@ package conversation
 import (
 	"time"
 
-	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
 
@@ -20,7 +20,7 @@ type Reply struct {
 	ReplyTo string `json:"reply_to,omitempty"`
 	// Callback is Herald's callbackData echoed back (button and list replies, quoted
 	// replies); nil otherwise.
-	Callback *campaigns.CallbackData `json:"callback,omitempty"`
+	Callback *ledger.Address `json:"callback,omitempty"`
 	// ButtonPayload, ButtonID and ButtonText describe a tapped quick-reply button, in
 	// whichever of the shapes the body had.
 	ButtonPayload string `json:"button_payload,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -40,8 +41,12 @@ type templateCheck struct {
 }
 
 // checkTemplates lists the business's templates and checks every translation the campaign
-// may send: it exists, is approved, and takes the parameters the campaign gives.
+// may send: it exists, is approved, and takes the parameters the campaign gives (a session
+// campaign's: its fallback template's).
 func (a *app) checkTemplates(ctx context.Context, c config.Config, def *campaigns.Definition) ([]templateCheck, error) {
+	if def.Template.Name == "" {
+		return nil, nil // a session campaign without a fallback template
+	}
 	if err := c.RequireConnectly(); err != nil {
 		return nil, err
 	}
@@ -97,7 +102,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := campaigns.PlanOptions{Samples: samples}
+			o := campaigns.PlanOptions{Samples: samples, BSUIDField: c.Connectly.SessionBSUIDField}
 			if isTerminal(a.stderr) {
 				// The file's line count is a fast upper bound on its rows: enough for a bar.
 				total, _ := campaigns.CountLines(def) // an error is the plan's too
@@ -149,6 +154,9 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			}
 			if !reveal {
 				rep.Samples = maskSamples(rep.Samples)
+				if rep.Session != nil {
+					rep.Session.FallbackSamples = maskSamples(rep.Session.FallbackSamples)
+				}
 			}
 			out := planOutput{PlanReport: rep, Templates: checks, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate,
 				EstimatedSeconds: float64(rep.Recipients) / rate, Limits: pl, window: c.Limits.TierWindow.D()}
@@ -209,25 +217,52 @@ func printPlan(a *app, p planOutput) {
 			fmt.Fprintf(w, "Template       %s: PROBLEM: %s\n", ch.Language, pr)
 		}
 	}
-	for i, s := range p.Samples {
-		var buf bytes.Buffer
-		_ = json.Indent(&buf, s, "  ", "  ")
-		fmt.Fprintf(w, "\nRequest %d: POST /v1/businesses/{businessId}/send/whatsapp_templated_messages\n  %s\n", i+1, buf.String())
+	path := connectly.SendPath("{businessId}")
+	if p.Session != nil {
+		path = p.Session.Path
+		fmt.Fprintf(w, "Session        %s message; %s\n", p.Session.Kind, p.Session.Note())
+	}
+	printRequests(w, "Request", path, p.Samples)
+	if p.Session != nil {
+		printRequests(w, "Fallback request", connectly.SendPath("{businessId}"), p.Session.FallbackSamples)
 	}
 }
 
+// printRequests prints request bodies, indented, under "TITLE n: POST path".
+func printRequests(w io.Writer, title, path string, bodies []json.RawMessage) {
+	for i, s := range bodies {
+		var buf bytes.Buffer
+		_ = json.Indent(&buf, s, "  ", "  ")
+		fmt.Fprintf(w, "\n%s %d: POST %s\n  %s\n", title, i+1, unescapePath(path), buf.String())
+	}
+}
+
+// unescapePath shows "{businessId}" in a path as written, not escaped.
+func unescapePath(p string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(p, "%7B", "{"), "%7D", "}")
+}
+
 // maskSamples masks the recipient in sample request bodies (all but its last 4 characters),
-// wherever it appears (number, callbackData), and phone-like digits in every other text, as
-// Herald's logs and pages do. The bodies keep their exact shape otherwise.
+// wherever it appears (number or a session send's recipient, callbackData), and phone-like
+// digits in every other text, as Herald's logs and pages do. The bodies keep their exact
+// shape otherwise.
 func maskSamples(samples []json.RawMessage) []json.RawMessage {
 	out := make([]json.RawMessage, len(samples))
 	for i, s := range samples {
 		var to struct {
-			Number string `json:"number"`
+			Number    string `json:"number"`
+			Recipient struct {
+				ID     string `json:"id"`
+				UserID string `json:"userId"`
+			} `json:"recipient"`
 		}
 		b := []byte(s)
-		if json.Unmarshal(s, &to) == nil && len(to.Number) > 4 {
-			b = bytes.ReplaceAll(b, []byte(to.Number), []byte(logx.Phone(to.Number)))
+		if json.Unmarshal(s, &to) == nil {
+			for _, r := range []string{to.Number, to.Recipient.ID, to.Recipient.UserID} {
+				if len(r) > 4 {
+					b = bytes.ReplaceAll(b, []byte(r), []byte(logx.Phone(r)))
+				}
+			}
 		}
 		out[i] = json.RawMessage(logx.MaskDigits(string(b)))
 	}

@@ -332,7 +332,24 @@ func TestCampaignPlanSamplesAreAccepted(t *testing.T) {
 func postSamples(t *testing.T, base string, samples []json.RawMessage) {
 	t.Helper()
 	for i, body := range samples {
-		req, _ := http.NewRequest(http.MethodPost, base+connectly.SendPath("biz"), bytes.NewReader(body))
+		path := connectly.SendPath("biz")
+		// A session campaign's sample goes to the session endpoint, in the recipient's window.
+		var session struct {
+			Recipient *struct {
+				ID     string `json:"id"`
+				UserID string `json:"userId"`
+			} `json:"recipient"`
+		}
+		if json.Unmarshal(body, &session) == nil && session.Recipient != nil {
+			path = connectly.SessionPath("biz")
+			open, _ := json.Marshal(map[string]string{"number": session.Recipient.ID + session.Recipient.UserID})
+			resp, err := http.Post(base+"/_fake/windows", "application/json", bytes.NewReader(open))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		}
+		req, _ := http.NewRequest(http.MethodPost, base+path, bytes.NewReader(body))
 		req.Header.Set("X-API-Key", "key")
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)

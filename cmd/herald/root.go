@@ -67,6 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		a.limitsCmd(),
 		a.webhooksCmd(),
 		a.windowCmd(),
+		a.messageCmd(),
 	)
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -126,6 +126,7 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 	client, err := connectly.NewClient(connectly.ClientConfig{
 		BaseURL: c.Connectly.BaseURL, BusinessID: c.Connectly.BusinessID, APIKey: c.APIKey,
 		Timeout: c.Connectly.Timeout.D(), MaxConns: c.Worker.Concurrency,
+		SessionBSUIDField: c.Connectly.SessionBSUIDField,
 	})
 	if err != nil {
 		rdb.Close()

@@ -53,6 +53,11 @@ type Connectly struct {
 	Timeout           Duration `yaml:"timeout"`
 	// BusinessRate is Connectly's request limit per second for the business.
 	BusinessRate float64 `yaml:"business_rate"`
+	// SessionBSUIDField says where a session message to a BSUID recipient puts the BSUID:
+	// "id" (recipient.id, bare; the default, as Connectly's current docs say) or "userId"
+	// (recipient.userId, as its older docs say). Phone numbers always go in recipient.id.
+	// Env CONNECTLY_SESSION_BSUID_FIELD.
+	SessionBSUIDField connectly.BSUIDField `yaml:"session_bsuid_field"`
 }
 
 type Sender struct {
@@ -255,9 +260,10 @@ func (e *Error) Unwrap() error { return e.Err }
 // Default returns the configuration used when no file is given.
 func Default() Config {
 	return Config{
-		Redis:     Redis{URL: "redis://127.0.0.1:6379/0"},
-		Connectly: Connectly{BaseURL: connectly.DefaultBaseURL, Timeout: Duration(10 * time.Second), BusinessRate: 200},
-		Worker:    Worker{Concurrency: 50, ShutdownTimeout: Duration(15 * time.Second)},
+		Redis: Redis{URL: "redis://127.0.0.1:6379/0"},
+		Connectly: Connectly{BaseURL: connectly.DefaultBaseURL, Timeout: Duration(10 * time.Second), BusinessRate: 200,
+			SessionBSUIDField: connectly.BSUIDInID},
+		Worker: Worker{Concurrency: 50, ShutdownTimeout: Duration(15 * time.Second)},
 		Retry: Retry{MaxAttempts: 5, Base: Duration(time.Second), Cap: Duration(5 * time.Minute),
 			ThrottleDelay: Duration(2 * time.Second), HoldDelay: Duration(5 * time.Second), MaxPaceWait: Duration(time.Second), KeepPlaceFor: Duration(20 * time.Second)},
 		StopRun: StopRun{BurstWindow: 100, BurstShare: 0.2},
@@ -294,6 +300,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	env("HERALD_REDIS_URL", &c.Redis.URL)
 	env("CONNECTLY_BASE_URL", &c.Connectly.BaseURL)
 	env("CONNECTLY_BUSINESS_ID", &c.Connectly.BusinessID)
+	if v := getenv("CONNECTLY_SESSION_BSUID_FIELD"); v != "" {
+		c.Connectly.SessionBSUIDField = connectly.BSUIDField(v)
+	}
 	env("HERALD_LOG_LEVEL", &c.Log.Level)
 	env("HERALD_LOG_FORMAT", &c.Log.Format)
 	env("HERALD_WEBHOOKS_LISTEN", &c.Webhooks.Listen)
@@ -347,6 +356,12 @@ func (c *Config) Validate() error {
 	if c.Connectly.Timeout.D() < time.Second {
 		return &Error{Key: "connectly.timeout", Msg: "must be at least 1s"}
 	}
+	f, err := connectly.ParseBSUIDField(string(c.Connectly.SessionBSUIDField))
+	if err != nil {
+		return &Error{Key: "connectly.session_bsuid_field", Msg: fmt.Sprintf("%q: want id (recipient.id, the default) or userId (recipient.userId)",
+			c.Connectly.SessionBSUIDField), Err: err}
+	}
+	c.Connectly.SessionBSUIDField = f
 	if c.Connectly.BusinessRate < 0 {
 		return &Error{Key: "connectly.business_rate", Msg: "must not be negative (0 means the default 200)"}
 	}

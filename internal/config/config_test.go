@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // env is a map-backed getenv; tests never touch the process environment.
@@ -69,9 +70,10 @@ func TestLoadDefaults(t *testing.T) {
 	want := config.Config{
 		Redis: config.Redis{URL: "redis://127.0.0.1:6379/0"},
 		Connectly: config.Connectly{
-			BaseURL:      "https://api.connectly.ai",
-			Timeout:      config.Duration(10 * time.Second),
-			BusinessRate: 200,
+			BaseURL:           "https://api.connectly.ai",
+			Timeout:           config.Duration(10 * time.Second),
+			BusinessRate:      200,
+			SessionBSUIDField: "id",
 		},
 		Worker: config.Worker{Concurrency: 50, ShutdownTimeout: config.Duration(15 * time.Second)},
 		Retry: config.Retry{
@@ -145,6 +147,7 @@ connectly:
   webhook_secret_file: `+secretFile+`
   timeout: 30s
   business_rate: 150
+  session_bsuid_field: userId
 senders:
   - number: "+14151111234"
     rate: 80
@@ -195,6 +198,7 @@ log:
 			WebhookSecretFile: secretFile,
 			Timeout:           config.Duration(30 * time.Second),
 			BusinessRate:      150,
+			SessionBSUIDField: "userId",
 		},
 		// A sender without a rate gets the default 80.
 		Senders: []config.Sender{{Number: "+14151111234", Rate: 80}, {Number: "+14152222345", Rate: 80}},
@@ -245,6 +249,7 @@ redis:
 connectly:
   base_url: https://file.example.com
   business_id: file-business
+  session_bsuid_field: id
 log:
   level: warn
   format: text
@@ -268,6 +273,8 @@ campaigns:
 			func(c config.Config) string { return c.APIKey }, "env-key", ""},
 		{"CONNECTLY_WEBHOOK_SECRET", env{"CONNECTLY_WEBHOOK_SECRET": "env-secret"},
 			func(c config.Config) string { return c.WebhookSecret }, "env-secret", ""},
+		{"CONNECTLY_SESSION_BSUID_FIELD", env{"CONNECTLY_SESSION_BSUID_FIELD": "userId"},
+			func(c config.Config) string { return string(c.Connectly.SessionBSUIDField) }, "userId", "id"},
 		{"HERALD_LOG_LEVEL", env{"HERALD_LOG_LEVEL": "debug"},
 			func(c config.Config) string { return c.Log.Level }, "debug", "warn"},
 		{"HERALD_LOG_FORMAT", env{"HERALD_LOG_FORMAT": "json"},
@@ -310,6 +317,8 @@ campaigns:
 		checkConfigError(t, err, "redis.url", `"localhost:6379"`)
 		_, err = config.Load("", env{"CONNECTLY_BASE_URL": "api.connectly.ai"}.get)
 		checkConfigError(t, err, "connectly.base_url", `"api.connectly.ai"`)
+		_, err = config.Load("", env{"CONNECTLY_SESSION_BSUID_FIELD": "recipient.userId"}.get)
+		checkConfigError(t, err, "connectly.session_bsuid_field", `"recipient.userId"`)
 	})
 }
 
@@ -478,6 +487,7 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"RedisNoScheme", "redis:\n  url: 127.0.0.1:6379\n", "redis.url", nil},
 		{"BaseURLScheme", "connectly:\n  base_url: ftp://api.connectly.ai\n", "connectly.base_url", []string{"ftp://api.connectly.ai"}},
 		{"ConnectlyTimeoutTooShort", "connectly:\n  timeout: 500ms\n", "connectly.timeout", []string{"at least 1s"}},
+		{"SessionBSUIDField", "connectly:\n  session_bsuid_field: user_id\n", "connectly.session_bsuid_field", []string{`"user_id"`, "userId"}},
 		{"NegativeBusinessRate", "connectly:\n  business_rate: -1\n", "connectly.business_rate", []string{"negative"}},
 		{"SenderNotE164", "senders:\n  - number: \"+14151111234\"\n  - number: \"4152222345\"\n", "senders[1].number", []string{`"4152222345"`, "E.164"}},
 		{"SenderTooShort", "senders:\n  - number: \"+12345\"\n", "senders[0].number", []string{"E.164"}},
@@ -534,6 +544,7 @@ func TestLoadAcceptsValues(t *testing.T) {
 		{"WorkerConcurrencyBounds", "worker:\n  concurrency: 10000\n"},
 		{"RetryCapEqualsBase", "retry:\n  base: 2s\n  cap: 2s\n"},
 		{"BusinessRateZero", "connectly:\n  business_rate: 0\n"},
+		{"SessionBSUIDFieldUserID", "connectly:\n  session_bsuid_field: userId\n"},
 		{"TierUnlimited", "limits:\n  messaging_tier: unlimited\n"},
 		{"TierNumber", "limits:\n  messaging_tier: 2000\n"},
 		{"CapsAndAdaptive", "limits:\n  frequency_caps:\n    marketing:\n      max: 2\n      window: 168h\n  adaptive:\n    window: 2s\n"},
@@ -687,4 +698,19 @@ func TestLoadWebhooks(t *testing.T) {
 		t.Fatalf("listen %q", c.Webhooks.Listen)
 	}
 	checkConfigError(t, c.RequireWebhookSecret(), "connectly.webhook_secret_file", "CONNECTLY_WEBHOOK_SECRET")
+}
+
+func TestLoadSessionBSUIDField(t *testing.T) {
+	t.Parallel()
+	// Any case is accepted and normalised to connectly's spelling, which the client takes.
+	for in, want := range map[string]connectly.BSUIDField{"": connectly.BSUIDInID, "ID": connectly.BSUIDInID,
+		"userid": connectly.BSUIDInUserID, "userId": connectly.BSUIDInUserID} {
+		c, err := config.Load("", env{"CONNECTLY_SESSION_BSUID_FIELD": in}.get)
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if c.Connectly.SessionBSUIDField != want {
+			t.Errorf("%q: got %q, want %q", in, c.Connectly.SessionBSUIDField, want)
+		}
+	}
 }

@@ -1,0 +1,283 @@
+package campaigns
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"unicode/utf8"
+
+	"github.com/heraldmsg/herald/internal/connectly"
+)
+
+// Session campaigns. A campaign file says message: (a session message: free-form content
+// WhatsApp lets a business send while the customer's 24-hour window is open) instead of
+// template:. Its content is connectly.SessionContent, with every string a person reads or a
+// reply carries back (text, caption, url, filename, location name and address, buttons,
+// list rows...) a Go template over the audience row, run in the same sandbox as template
+// parameters (render.go). Coordinates, the attachment type and the product objects are sent
+// as written. Recipients whose window is closed at send time are skipped, or sent the
+// campaign's fallback_template.
+
+// SendKindSession is the send payload kind of a session campaign's messages (SendPayload's
+// Kind; a template message has none).
+const SendKindSession = "session"
+
+// FallbackTemplate is the template a session campaign sends instead of its message to a
+// recipient whose window is closed at send time: a template block like template:, with its
+// own parameters.
+type FallbackTemplate struct {
+	Template   `yaml:",inline"`
+	Parameters Parameters `yaml:"parameters"`
+}
+
+// IsSession reports whether the campaign sends a session message (message:).
+func (d *Definition) IsSession() bool { return d.Message != nil }
+
+// SendKind is the kind of the campaign's send payloads: SendKindSession for a session
+// campaign, "" (a template message) otherwise.
+func (d *Definition) SendKind() string {
+	if d.IsSession() {
+		return SendKindSession
+	}
+	return ""
+}
+
+// HasFallback reports whether a session campaign names a fallback template; it is then
+// d.Template, with d.Parameters.
+func (d *Definition) HasFallback() bool { return d.IsSession() && d.Template.Name != "" }
+
+// MaxSessionField bounds every rendered string of a session message, in characters, whatever
+// its own limit: it bounds the work of a render (4 bytes a character) before the content is
+// validated against WhatsApp's limits, which are lower for every field that has one. Fields
+// WhatsApp gives no documented limit (a location's name and address, a document's filename,
+// a media URL) get this one.
+const MaxSessionField = connectly.MaxSessionText
+
+// SessionRenderer renders a session message for one audience row. It is safe for concurrent
+// use.
+type SessionRenderer struct {
+	content connectly.SessionContent
+	// fields maps a field name ("text", "list.sections[0].rows[1].id") to its template.
+	fields map[string]*template.Template
+}
+
+// ErrNotSession is wrapped by SessionRenderer for a campaign without message:.
+var ErrNotSession = errors.New("campaign has no session message")
+
+// SessionRenderer compiles the campaign's message. It returns an error wrapping
+// ErrNotSession for a template campaign.
+func (d *Definition) SessionRenderer() (*SessionRenderer, error) {
+	if d.Message == nil {
+		return nil, fmt.Errorf("campaign %s: %w", d.ID, ErrNotSession)
+	}
+	return NewSessionRenderer(*d.Message)
+}
+
+// NewSessionRenderer compiles every string of c as a template in the parameter sandbox.
+// Errors name the field ("message.text: template: 1:3: ...").
+func NewSessionRenderer(c connectly.SessionContent) (*SessionRenderer, error) {
+	r := &SessionRenderer{fields: map[string]*template.Template{}}
+	content, err := c.MapStrings(func(field, s string) (string, error) {
+		t, err := parseParam(field, s)
+		if err != nil {
+			return "", err
+		}
+		r.fields[field] = t
+		return s, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("message.%w", err)
+	}
+	r.content = content
+	return r, nil
+}
+
+// Content renders the message for a row and validates it against WhatsApp's limits
+// (connectly.SessionContent.Validate). Errors wrap ErrRender, name the fields
+// ("message.reply_buttons.buttons[0].text: 31 characters, at most 20") and never quote a
+// value: values come from the audience.
+func (r *SessionRenderer) Content(cols map[string]string) (connectly.SessionContent, error) {
+	out, err := r.content.MapStrings(func(field, _ string) (string, error) {
+		return renderField(r.fields[field], field, cols)
+	})
+	if err != nil {
+		return connectly.SessionContent{}, &renderError{msg: "message." + err.Error(), cause: err}
+	}
+	if err := out.Validate(); err != nil {
+		return connectly.SessionContent{}, &renderError{msg: problemsText(err), cause: err}
+	}
+	return out, nil
+}
+
+// Render is Content encoded as the payload carries it: the JSON of connectly.SessionContent
+// (the keys a campaign file writes), which DecodeSession reads back for the session client's
+// SendSession. The request body built from it is connectly.EncodeSessionMessage's.
+func (r *SessionRenderer) Render(cols map[string]string) (json.RawMessage, error) {
+	c, err := r.Content(cols)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("%w: message: %w", ErrRender, err)
+	}
+	return b, nil
+}
+
+// ErrBadSession is wrapped by DecodeSession when a payload's message does not decode or is
+// not a valid session message.
+var ErrBadSession = errors.New("invalid session message in payload")
+
+// DecodeSession reads a message Render produced and validates it again.
+func DecodeSession(raw json.RawMessage) (connectly.SessionContent, error) {
+	var c connectly.SessionContent
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, fmt.Errorf("%w: %w", ErrBadSession, err)
+	}
+	if err := c.Validate(); err != nil {
+		return connectly.SessionContent{}, fmt.Errorf("%w: %w", ErrBadSession, err)
+	}
+	return c, nil
+}
+
+// renderField runs one field's template on a row, its output capped at MaxSessionField
+// characters.
+func renderField(t *template.Template, field string, cols map[string]string) (string, error) {
+	if t == nil {
+		return "", errors.New("no template compiled for the field")
+	}
+	w := &capWriter{max: 4 * MaxSessionField}
+	if err := t.Execute(w, cols); err != nil {
+		if errors.Is(err, errTooLong) {
+			return "", fmt.Errorf("value is longer than %d characters", MaxSessionField)
+		}
+		return "", execError(field, err)
+	}
+	if n := utf8.RuneCount(w.buf); n > MaxSessionField {
+		return "", fmt.Errorf("value is %d characters, limit %d", n, MaxSessionField)
+	}
+	return string(w.buf), nil
+}
+
+// renderError is a row's failure to render a valid message: its text names fields and rules
+// only; errors.Is sees ErrRender and the cause (connectly.ErrInvalidMessage for a limit).
+type renderError struct {
+	msg   string
+	cause error
+}
+
+func (e *renderError) Error() string   { return ErrRender.Error() + ": " + e.msg }
+func (e *renderError) Unwrap() []error { return []error{ErrRender, e.cause} }
+
+// quotedRE finds the Go-quoted values connectly's problems cite.
+var quotedRE = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// scrub removes the values a problem quotes: they may come from the audience.
+func scrub(msg string) string { return quotedRE.ReplaceAllString(msg, "the value") }
+
+// problemsText lists a validation error's problems as "message.FIELD: rule; ...", without the
+// values; any other error by its text.
+func problemsText(err error) string {
+	var ie *connectly.InvalidMessageError
+	if !errors.As(err, &ie) {
+		return scrub(err.Error())
+	}
+	parts := make([]string, len(ie.Problems))
+	for i, p := range ie.Problems {
+		parts[i] = "message." + p.Field + ": " + scrub(p.Msg)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// shortProbe starts the short sample values of the validation rows; probeValue the long ones.
+const shortProbe = "Sample"
+
+// CheckMessage is validation's view of a session message, as checkTemplate is for a template
+// parameter: every string compiles in the sandbox, then the message is rendered on an empty
+// row and on two sample rows (every column it reads holding a short, then a long value) and
+// validated. A problem is reported when it shows on every row: a rule the file breaks
+// whatever the data (a fourth button, an over-long constant text, a template that never
+// runs, a button whose fixed words are already over the limit). What depends on the data (an
+// empty column, a long name in a button, a URL taken from a column) is left to the rows. Problems name fields as connectly does ("reply_buttons.buttons[0].text"), in field
+// order, and never quote rendered values.
+func CheckMessage(c connectly.SessionContent) []connectly.Problem {
+	var compileErrs []connectly.Problem
+	fields := map[string]*template.Template{}
+	reads := map[string]bool{}
+	var cols []string
+	_, _ = c.MapStrings(func(field, s string) (string, error) {
+		t, err := parseParam(field, s)
+		if err != nil {
+			compileErrs = append(compileErrs, connectly.Problem{Field: field, Msg: err.Error()})
+			return s, nil
+		}
+		fields[field] = t
+		cs, readsRow := columnsOf(t.Tree)
+		reads[field] = readsRow
+		cols = append(cols, cs...)
+		return s, nil
+	})
+	if len(compileErrs) > 0 {
+		return compileErrs
+	}
+	// Each column gets its own sample value, so two fields reading different columns never
+	// look like duplicates (two buttons with one text) on the sample rows.
+	rows := []map[string]string{{}, {}, {}}
+	for _, col := range cols {
+		if _, done := rows[1][col]; !done {
+			n := strconv.Itoa(len(rows[1]))
+			rows[1][col], rows[2][col] = shortProbe+n, probeValue+n
+		}
+	}
+	// failures[i] maps a field to its problem on rows[i].
+	failures := make([]map[string]string, len(rows))
+	for i, row := range rows {
+		failures[i] = map[string]string{}
+		n := 0
+		rendered, _ := c.MapStrings(func(field, _ string) (string, error) {
+			v, err := renderField(fields[field], field, row)
+			if err != nil {
+				failures[i][field] = err.Error()
+				// A stand-in, unique so that it breaks no rule of the other fields.
+				n++
+				return "v" + strconv.Itoa(n), nil
+			}
+			return v, nil
+		})
+		var ie *connectly.InvalidMessageError
+		if err := rendered.Validate(); errors.As(err, &ie) {
+			for _, p := range ie.Problems {
+				if _, ok := failures[i][p.Field]; ok {
+					continue
+				}
+				// A field that reads the row may hold anything on real rows (a URL, an id that
+				// differs from the others): of its problems only one that its fixed text
+				// causes on every row, a length over the limit, is the file's.
+				if reads[p.Field] && !strings.Contains(p.Msg, "characters, at most") {
+					continue
+				}
+				failures[i][p.Field] = scrub(p.Msg)
+			}
+		}
+	}
+	var out []connectly.Problem
+	for field, msg := range failures[1] {
+		if _, ok := failures[0][field]; !ok {
+			continue
+		}
+		if _, ok := failures[2][field]; !ok {
+			continue
+		}
+		if reads[field] {
+			msg += " (on every row)"
+		}
+		out = append(out, connectly.Problem{Field: field, Msg: msg})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Field < out[j].Field })
+	return out
+}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/heraldmsg/herald/internal/audit"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/logx"
+)
+
+// maxMessageFile bounds a --file message.
+const maxMessageFile = 1 << 20
+
+// errWindowClosed is wrapped by `message send` when the customer's window is closed.
+var errWindowClosed = errors.New("customer service window closed")
+
+// messageResult is what `message send` prints (--json).
+type messageResult struct {
+	To     string                `json:"to"`
+	Kind   connectly.SessionKind `json:"kind"`
+	Window windowReport          `json:"window"`
+	// MessageID is Connectly's id of the message sent; empty with --dry-run.
+	MessageID string `json:"message_id,omitempty"`
+	DryRun    bool   `json:"dry_run,omitempty"`
+	// Request is the exact request body (--dry-run).
+	Request json.RawMessage `json:"request,omitempty"`
+}
+
+// messageSend is one `message send`: who, what, and how it is reported.
+type messageSend struct {
+	to      string // E.164 or bsuid:...
+	sender  string
+	content connectly.SessionContent
+	actor   string
+	dryRun  bool
+	reveal  bool
+	now     func() time.Time
+}
+
+// readMessageFile reads a session message from a YAML or JSON file (by its extension; the keys
+// a campaign's message: block takes). Unknown keys are errors.
+func readMessageFile(path string) (connectly.SessionContent, error) {
+	var c connectly.SessionContent
+	f, err := os.Open(path)
+	if err != nil {
+		return c, usageError{err}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxMessageFile+1))
+	if err != nil {
+		return c, err
+	}
+	if len(data) > maxMessageFile {
+		return c, usageError{fmt.Errorf("%s: larger than %d bytes", path, maxMessageFile)}
+	}
+	if strings.EqualFold(filepath.Ext(path), ".json") {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&c)
+	} else {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		err = dec.Decode(&c)
+	}
+	if err != nil {
+		return c, usageError{fmt.Errorf("%s: %w", path, err)}
+	}
+	return c, nil
+}
+
+// sendMessage checks the customer's window and sends one session message through client (nil
+// with a dry run), recording the send in the audit log. A closed window is refused with an
+// error wrapping errWindowClosed, and nothing is sent.
+func sendMessage(ctx context.Context, rdb redis.UniversalClient, c config.Config, client *connectly.Client, m messageSend) (messageResult, error) {
+	msg := connectly.SessionMessage{To: m.to, Sender: m.sender, Content: m.content}
+	body, err := connectly.EncodeSessionMessage(msg, c.Connectly.SessionBSUIDField)
+	if err != nil {
+		return messageResult{}, usageError{err}
+	}
+	shown := m.to
+	if !m.reveal {
+		shown = logx.Phone(m.to)
+	}
+	now := m.now()
+	w, err := readWindow(ctx, rdb, c.Connectly.BusinessID, m.to, shown, now)
+	if err != nil {
+		return messageResult{}, err
+	}
+	res := messageResult{To: shown, Kind: m.content.Kind(), Window: w, DryRun: m.dryRun}
+	if m.dryRun {
+		res.Request = body
+		if !m.reveal {
+			res.Request = maskSamples([]json.RawMessage{body})[0]
+		}
+	}
+	if !w.Open {
+		return res, fmt.Errorf("%w: %s's window is %s; a session message cannot reach them now: send an approved template "+
+			"(a campaign with template:), or wait for them to write", errWindowClosed, shown, w.line(now))
+	}
+	if m.dryRun {
+		return res, nil
+	}
+	sent, err := client.SendSession(ctx, msg)
+	if err != nil {
+		if connectly.IsWindowClosed(err) {
+			return res, fmt.Errorf("%w: Connectly refused the message as outside %s's window (Herald's record: %s); send an approved template: %w",
+				errWindowClosed, shown, w.line(now), err)
+		}
+		return res, fmt.Errorf("send: %w", err)
+	}
+	res.MessageID = sent.ID
+	e := audit.Entry{Actor: operator(m.actor), Action: "message send", Target: logx.Phone(m.to),
+		Detail: fmt.Sprintf("%s message, id %s", res.Kind, sent.ID)}
+	if err := audit.Append(ctx, rdb, e); err != nil {
+		return res, fmt.Errorf("message %s was sent, but the audit log was not written: %w", sent.ID, err)
+	}
+	return res, nil
+}
+
+func (a *app) messageCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "message",
+		Short: "Session messages to one customer (support staff)",
+	}
+	var (
+		to, region, text, file, sender, actor string
+		asJSON, dryRun, reveal                bool
+	)
+	send := &cobra.Command{
+		Use:   "send --to NUMBER|bsuid:BSUID (--text TEXT | --file message.yaml|json)",
+		Short: "Answer one customer with a session message, if their 24-hour window is open",
+		Long: `Send one session message (free-form: text, an attachment, a location, reply buttons, a list, a
+product) to one customer, through Connectly with the configured business and API key. WhatsApp
+allows it only within 24 hours of the customer's last message: Herald looks up the customer's
+window (recorded by its webhook receiver) and refuses when it is closed; reach them with an
+approved template instead. Every send is recorded in the audit log (herald audit).
+
+--text sends a text message. --file reads any kind from YAML or JSON, with the keys of a
+campaign's message: block, e.g.
+  text: Which day suits you?
+  reply_buttons:
+    buttons:
+      - {id: mon, text: Monday}
+      - {id: tue, text: Tuesday}
+--dry-run prints the request body and sends nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if to == "" {
+				return usageError{errors.New("--to is required")}
+			}
+			if (text == "") == (file == "") {
+				return usageError{errors.New("give exactly one of --text and --file")}
+			}
+			id, err := customerID(to, region)
+			if err != nil {
+				return err
+			}
+			content := connectly.SessionContent{Text: text}
+			if file != "" {
+				if content, err = readMessageFile(file); err != nil {
+					return err
+				}
+			}
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			if sender == "" && len(c.Senders) == 1 {
+				sender = c.Senders[0].Number
+			}
+			var client *connectly.Client
+			if !dryRun {
+				if err := c.RequireConnectly(); err != nil {
+					return err
+				}
+				client, err = connectly.NewClient(connectly.ClientConfig{BaseURL: c.Connectly.BaseURL, BusinessID: c.Connectly.BusinessID,
+					APIKey: c.APIKey, Timeout: c.Connectly.Timeout.D(), SessionBSUIDField: c.Connectly.SessionBSUIDField})
+				if err != nil {
+					return err
+				}
+			}
+			rdb, err := a.redis(ctx, c)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			res, err := sendMessage(ctx, rdb, c, client, messageSend{to: id, sender: sender, content: content, actor: actor,
+				dryRun: dryRun, reveal: reveal, now: time.Now})
+			if res.Kind != "" && (err == nil || errors.Is(err, errWindowClosed)) {
+				if asJSON {
+					if jerr := writeJSON(a.stdout, res); jerr != nil {
+						return jerr
+					}
+				} else {
+					printMessage(a.stdout, res)
+				}
+			}
+			return err
+		},
+	}
+	f := send.Flags()
+	f.StringVar(&to, "to", "", "the customer: +E.164, a national number with --region, or bsuid:BSUID")
+	f.StringVar(&region, "region", "", "country for a number written without country code (e.g. US)")
+	f.StringVar(&text, "text", "", "send this text")
+	f.StringVar(&file, "file", "", "send the message in this YAML or JSON file (any kind)")
+	f.StringVar(&sender, "sender", "", "the business number to send from (default: the config's only sender, else the business's number)")
+	f.StringVar(&actor, "actor", "", "who is sending, for the audit log (default: the OS user)")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	f.BoolVar(&dryRun, "dry-run", false, "print the request body and the window; send nothing")
+	f.BoolVar(&reveal, "reveal", false, "show the number in full (masked to its last 4 digits by default)")
+	cmd.AddCommand(send)
+	return cmd
+}
+
+func printMessage(w io.Writer, r messageResult) {
+	fmt.Fprintf(w, "Customer   %s\nWindow     %s\nMessage    %s\n", r.To, r.Window.line(time.Now()), r.Kind)
+	switch {
+	case r.DryRun:
+		var buf bytes.Buffer
+		_ = json.Indent(&buf, r.Request, "  ", "  ")
+		fmt.Fprintf(w, "\nRequest (dry run, not sent): POST %s\n  %s\n", connectly.SessionPath("{businessId}"), buf.String())
+	case r.MessageID != "":
+		fmt.Fprintf(w, "Sent       message id %s\n", r.MessageID)
+	}
+}
