@@ -33,7 +33,8 @@ type Component struct {
 }
 
 // Group starts components in order and stops them in reverse. The zero value is ready to
-// use; a Group is not meant to be started twice.
+// use. Components may be added after a Start: the next Start starts them, so a process can
+// hold a resource it opened first (a Redis client) in the group before building the rest.
 type Group struct {
 	mu       sync.Mutex
 	comps    []Component
@@ -49,19 +50,20 @@ func New(comps ...Component) *Group {
 	return &Group{comps: comps}
 }
 
-// Add appends components to start after those already added. Adding to a group that has
-// started panics: the order of a running group is fixed.
+// Add appends components to start after those already added. Adding to a stopped group
+// panics.
 func (g *Group) Add(comps ...Component) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.started > 0 || g.stopped {
-		panic("lifecycle: Add after Start")
+	if g.stopped {
+		panic("lifecycle: Add after Stop")
 	}
 	g.comps = append(g.comps, comps...)
 }
 
-// Start starts the components in order. When one fails, the ones started before it are
-// quiesced and stopped in reverse, and Start returns an error wrapping the failure.
+// Start starts the components not started yet, in order. When one fails, every started
+// component (those of earlier Starts too) is quiesced and stopped in reverse, and Start
+// returns an error wrapping the failure.
 func (g *Group) Start() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()

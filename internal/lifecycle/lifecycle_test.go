@@ -54,8 +54,11 @@ func TestGroup(t *testing.T) {
 	t.Run("StartsInOrderStopsInReverse", func(t *testing.T) {
 		t.Parallel()
 		r := &recorder{}
-		g := lifecycle.New(r.comp("redis", nil), r.comp("server", nil))
-		g.Add(r.comp("reclaimer", nil))
+		g := lifecycle.New(r.comp("redis", nil))
+		if err := g.Start(); err != nil {
+			t.Fatal(err)
+		}
+		g.Add(r.comp("server", nil), r.comp("reclaimer", nil))
 		if err := g.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -118,6 +121,12 @@ func TestGroup(t *testing.T) {
 		if err := g.Start(); err == nil {
 			t.Fatal("Start after Stop succeeded")
 		}
+		defer func() {
+			if recover() == nil {
+				t.Fatal("Add after Stop did not panic")
+			}
+		}()
+		g.Add(r.comp("late", nil))
 	})
 
 	t.Run("RunStopsWhenTheContextEnds", func(t *testing.T) {
@@ -156,18 +165,16 @@ func TestGroup(t *testing.T) {
 
 func TestHTTP(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }),
 		ReadHeaderTimeout: time.Second}
-	g := lifecycle.New(lifecycle.HTTP("ops", srv, ln, time.Second, func(err error) { t.Errorf("serve: %v", err) }))
+	var addr string
+	g := lifecycle.New(lifecycle.HTTP("ops", "127.0.0.1:0", srv, time.Second, func(a net.Addr) { addr = a.String() },
+		func(err error) { t.Errorf("serve: %v", err) }))
 	if err := g.Start(); err != nil {
 		t.Fatal(err)
 	}
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Get("http://" + ln.Addr().String())
+	resp, err := client.Get("http://" + addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,9 +186,26 @@ func TestHTTP(t *testing.T) {
 	if err := g.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.Get("http://" + ln.Addr().String()); err == nil {
+	if _, err := client.Get("http://" + addr); err == nil {
 		t.Fatal("the server still answers after Stop")
 	}
+
+	t.Run("ListenFailureFailsTheStart", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		stopped := false
+		g := lifecycle.New(lifecycle.Component{Name: "redis", Stop: func() error { stopped = true; return nil }},
+			lifecycle.HTTP("ops", ln.Addr().String(), &http.Server{ReadHeaderTimeout: time.Second}, time.Second, nil, nil))
+		if err := g.Start(); err == nil || !strings.Contains(err.Error(), "start ops") {
+			t.Fatalf("Start on a taken address = %v", err)
+		}
+		if !stopped {
+			t.Fatal("the component started before the failed one was not stopped")
+		}
+	})
 }
 
 // waitFor polls cond until it holds or a deadline passes.
