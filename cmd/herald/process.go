@@ -18,6 +18,7 @@ import (
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/reclaim"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/scheduler"
 )
 
 // process is what the long-running commands (worker, scheduler, webhooks) share: a logger,
@@ -85,6 +86,26 @@ func (p *process) webhooks(ctx context.Context, c config.Config) {
 			return err
 		},
 		Stop: func() error { ws.stop(); return nil },
+	})
+}
+
+// expansion adds an expansion server serving the expansion queue with
+// c.Scheduler.ExpandConcurrency (none when 0): it takes no more tasks with the intake, and
+// lets expansions in flight stop at their next row when it stops.
+func (p *process) expansion(c config.Config) {
+	if c.Scheduler.ExpandConcurrency <= 0 {
+		return
+	}
+	rdb, log, m := p.rdb, p.log, p.m
+	var exp *scheduler.ExpandServer
+	p.add(lifecycle.Component{
+		Name: "expansion",
+		Start: func() (err error) {
+			exp, err = startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency, m)
+			return err
+		},
+		Quiesce: func() { exp.Stop() },
+		Stop:    func() error { exp.Shutdown(); return nil },
 	})
 }
 

@@ -73,18 +73,7 @@ func (a *app) runScheduler(ctx context.Context, c config.Config, metricsListen s
 		}
 		p.ops(metricsListen, "scheduler", queues, checks...)
 	}
-	if c.Scheduler.ExpandConcurrency > 0 {
-		var exp *scheduler.ExpandServer
-		p.add(lifecycle.Component{
-			Name: "expansion",
-			Start: func() (err error) {
-				exp, err = startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency, m)
-				return err
-			},
-			Quiesce: func() { exp.Stop() },
-			Stop:    func() error { exp.Shutdown(); return nil },
-		})
-	}
+	p.expansion(c)
 	// Shutdown order (the reverse): stop intake (no more ticks: cron stops and waits for a
 	// tick being fired; the expansion server takes no more tasks), then let expansions in
 	// flight stop at their next row (they resume elsewhere from the ledger's cursor), stop the

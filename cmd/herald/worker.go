@@ -19,7 +19,6 @@ import (
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
-	"github.com/heraldmsg/herald/scheduler"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -154,18 +153,7 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 	// close Redis.
 	p.add(lifecycle.Component{Name: "worker", Start: w.Start, Quiesce: w.Stop, Stop: func() error { w.Shutdown(); return nil }})
 	// Workers expand runs too (scheduled ones and `campaign run`), so expansion scales with them.
-	if c.Scheduler.ExpandConcurrency > 0 {
-		var exp *scheduler.ExpandServer
-		p.add(lifecycle.Component{
-			Name: "expansion",
-			Start: func() (err error) {
-				exp, err = startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency, m)
-				return err
-			},
-			Quiesce: func() { exp.Stop() },
-			Stop:    func() error { exp.Shutdown(); return nil },
-		})
-	}
+	p.expansion(c)
 	p.reclaimer()
 	return p.run(ctx)
 }
