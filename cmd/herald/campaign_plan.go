@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/report"
 )
 
 // planOutput is `campaign plan --json`.
@@ -28,7 +29,7 @@ type planOutput struct {
 	// Templates is set by --check-templates.
 	Templates []templateCheck `json:"templates,omitempty"`
 	// Limits is what the frequency cap and the daily tier would do if the run started now.
-	Limits *planLimits `json:"limits,omitempty"`
+	Limits *report.PlanLimits `json:"limits,omitempty"`
 	window time.Duration
 }
 
@@ -117,7 +118,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			lc, closeLC := a.newLimitCheck(cmd.Context(), c, def)
 			defer closeLC()
 			if lc != nil {
-				o.Recipient = lc.add
+				o.Recipient = lc.Add
 			}
 			rep, err := campaigns.Plan(def, sender, o)
 			if o.Progress != nil {
@@ -126,7 +127,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pl, err := lc.result()
+			pl, err := lc.Result()
 			if err != nil {
 				return err
 			}
@@ -208,7 +209,7 @@ func printPlan(a *app, p planOutput) {
 		est = (time.Duration(p.EstimatedSeconds * float64(time.Second))).Round(time.Second).String()
 	}
 	fmt.Fprintf(w, "Sender         %s at %g msg/s\nEstimated time %s (at that rate, before retries)\n", sender, p.RatePerSecond, est)
-	printPlanLimits(w, p.Limits, p.window)
+	report.PrintPlanLimits(w, p.Limits, p.window)
 	for _, ch := range p.Templates {
 		if len(ch.Problems) == 0 {
 			fmt.Fprintf(w, "Template       %s: %s, parameters match\n", ch.Language, ch.Status)

@@ -27,6 +27,7 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/scheduler"
 )
@@ -120,7 +121,7 @@ func TestCampaignSendThenRunShow(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("run show exited %d: %s", code, errOut)
 	}
-	var rep runReport
+	var rep report.Run
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -248,13 +249,13 @@ func TestAdminReadCommands(t *testing.T) {
 	}
 
 	code, out, errOut = herald(t, env, "run", "ls", "--json", "--campaign", "welcome")
-	var runs []runReport
+	var runs []report.Run
 	if code != 0 || json.Unmarshal([]byte(out), &runs) != nil || len(runs) != 1 || runs[0].Run != started.Run {
 		t.Fatalf("run ls: exit %d %q %q", code, out, errOut)
 	}
 
 	code, out, errOut = herald(t, env, "queue", "stats", "--json")
-	var qs []queueStat
+	var qs []report.QueueStat
 	if code != 0 || json.Unmarshal([]byte(out), &qs) != nil {
 		t.Fatalf("queue stats: exit %d %q %q", code, out, errOut)
 	}
@@ -267,7 +268,7 @@ func TestAdminReadCommands(t *testing.T) {
 	}
 
 	code, out, errOut = herald(t, env, "recipient", "explain", "--json", started.Run, "415-555-2673", "--region", "US")
-	var x explanation
+	var x report.Explanation
 	if code != 0 || json.Unmarshal([]byte(out), &x) != nil {
 		t.Fatalf("recipient explain: exit %d %q %q", code, out, errOut)
 	}
@@ -449,7 +450,7 @@ func TestTaskCommandsAndAudit(t *testing.T) {
 		t.Fatalf("delete --all: %q %s", out, errOut)
 	}
 	// Every recipient is accounted for, so the run is complete.
-	var rep runReport
+	var rep report.Run
 	if code, out, _ := herald(t, env, "run", "show", "--json", "--verify", started.Run); code != 0 || json.Unmarshal([]byte(out), &rep) != nil ||
 		rep.Status != "completed" || rep.Codes["skipped:deleted"] != 6 || rep.Sum != 8 {
 		t.Fatalf("run after deletes: %s", out)
@@ -547,7 +548,7 @@ func TestRecipientExplainShowsEveryAttempt(t *testing.T) {
 		}
 	}
 	code, out, errOut := herald(t, env, "recipient", "explain", "--json", "r-explain", rcpt)
-	var x explanation
+	var x report.Explanation
 	if code != 0 || json.Unmarshal([]byte(out), &x) != nil {
 		t.Fatalf("explain: %d %s %s", code, out, errOut)
 	}
@@ -671,7 +672,7 @@ func TestLeversQueueResumeRetry(t *testing.T) {
 	if code, out, errOut := herald(t, env, "queue", "pause", "herald:utility", "--reason", "maintenance"); code != 0 || !strings.Contains(out, "paused") {
 		t.Fatalf("queue pause: %s %s", out, errOut)
 	}
-	var qs []queueStat
+	var qs []report.QueueStat
 	_, out, _ := herald(t, env, "queue", "stats", "--json")
 	if json.Unmarshal([]byte(out), &qs) != nil {
 		t.Fatal(out)
@@ -720,7 +721,7 @@ func TestLeversQueueResumeRetry(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Parent != "parent" || res.Recipients != 1 {
 		t.Fatalf("retry: %d %s %s", code, out, errOut)
 	}
-	var child runReport
+	var child report.Run
 	if _, out, _ := herald(t, env, "run", "show", "--json", res.Run); json.Unmarshal([]byte(out), &child) != nil ||
 		child.Parent != "parent" || child.Recipients != 1 || child.States["queued"] != 1 {
 		t.Fatalf("child run: %s", out)

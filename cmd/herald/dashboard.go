@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/lifecycle"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/redisx"
 )
@@ -45,26 +44,10 @@ func (a *app) dashboardCmd() *cobra.Command {
 				return fmt.Errorf("redis.url: %w", err)
 			}
 			h := asynqmon.New(asynqmon.Options{RootPath: "/", RedisConnOpt: opt, ReadOnly: true, PayloadFormatter: maskedPayload})
-			defer h.Close()
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				return fmt.Errorf("--listen: %w", err)
-			}
-			srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-			fmt.Fprintf(a.stdout, "dashboard on http://%s (read-only)\n", ln.Addr())
-			errc := make(chan error, 1)
-			go func() { errc <- srv.Serve(ln) }()
-			select {
-			case err := <-errc:
-				return err
-			case <-cmd.Context().Done():
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
+			g := lifecycle.New(lifecycle.Component{Name: "asynqmon", Stop: h.Close})
+			g.Add(lifecycle.HTTP("dashboard (--listen)", listen, &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, 3*time.Second,
+				func(addr net.Addr) { fmt.Fprintf(a.stdout, "dashboard on http://%s (read-only)\n", addr) }, g.Fail))
+			return g.Run(cmd.Context())
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on")

@@ -6,14 +6,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -21,8 +22,10 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/lifecycle"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/webhooks"
 	"github.com/heraldmsg/herald/worker"
 )
@@ -88,12 +91,124 @@ expands it into the ledger and the queue, delivers it, and reports per state and
 
 // demoReport is the demo's JSON report.
 type demoReport struct {
-	runReport
+	report.Run
 	WallSeconds   float64             `json:"wall_seconds"`
 	MsgsPerSecond float64             `json:"msgs_per_second"`
 	Fake          fakeconnectly.Stats `json:"fake_connectly"`
 	// Webhooks are the fake's webhook calls to the demo's receiver.
 	Webhooks fakeconnectly.WebhookStats `json:"webhooks"`
+}
+
+// demoBusiness is the demo's business id, at the fake and in Redis.
+const demoBusiness = "4f6c1a52-demo-4e21-9b7a-000000000001"
+
+// demoProcess is the demo's parts: an in-process Redis, a webhook receiver, a fake
+// Connectly that calls it, and a worker sending through the fake, started in that order and
+// stopped in reverse.
+type demoProcess struct {
+	g    *lifecycle.Group
+	rdb  redis.UniversalClient
+	ws   *webhookServer
+	fake *fakeconnectly.Server
+}
+
+func newDemoProcess(ctx context.Context, o demoOptions, def *campaigns.Definition, log zerolog.Logger) *demoProcess {
+	d := &demoProcess{g: lifecycle.New()}
+	// In-process Redis. miniredis never expires keys by itself: advance its clock so asynq's
+	// locks and heartbeats behave as on a real server.
+	mr := miniredis.NewMiniRedis()
+	ffDone, ffStopped := make(chan struct{}), make(chan struct{})
+	d.g.Add(lifecycle.Component{
+		Name: "in-memory redis",
+		Start: func() error {
+			if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+				return fmt.Errorf("demo: start in-memory redis: %w", err)
+			}
+			go func() {
+				defer close(ffStopped)
+				t := time.NewTicker(250 * time.Millisecond)
+				defer t.Stop()
+				for {
+					select {
+					case <-ffDone:
+						return
+					case <-t.C:
+						mr.FastForward(250 * time.Millisecond)
+					}
+				}
+			}()
+			d.rdb = redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: o.concurrency + 20})
+			return nil
+		},
+		Stop: func() error {
+			err := d.rdb.Close()
+			close(ffDone)
+			<-ffStopped
+			mr.Close()
+			return err
+		},
+	})
+	// A webhook receiver on the same Redis, with a random secret; the fake calls it.
+	secret := randomHex()
+	d.g.Add(lifecycle.Component{
+		Name: "webhook receiver",
+		Start: func() (err error) {
+			d.ws, err = startReceiver(ctx, webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond,
+				Business: demoBusiness}, "127.0.0.1:0", d.rdb, log, nil)
+			return err
+		},
+		Stop: func() error { d.ws.stop(); return nil },
+	})
+	// Fake Connectly with the demo fault mix and a random key.
+	apiKey := randomHex()
+	var baseURL string
+	d.g.Add(lifecycle.Component{
+		Name: "fake Connectly",
+		Start: func() (err error) {
+			d.fake, err = fakeconnectly.New(fakeconnectly.Config{BusinessID: demoBusiness, APIKey: apiKey, Rules: demoRules(),
+				Webhooks: fakeconnectly.DemoWebhooks("http://"+d.ws.addr+"/", secret, 100*time.Millisecond)})
+			if err != nil {
+				return err
+			}
+			baseURL, err = d.fake.Start("127.0.0.1:0")
+			return err
+		},
+		Stop: func() error { return d.fake.Close() },
+	})
+	var w *worker.Worker
+	d.g.Add(lifecycle.Component{
+		Name: "worker",
+		Start: func() error {
+			client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: baseURL, BusinessID: demoBusiness, APIKey: apiKey, Timeout: 5 * time.Second, MaxConns: o.concurrency})
+			if err != nil {
+				return err
+			}
+			w = worker.New(worker.Config{
+				Concurrency: o.concurrency, MaxAttempts: 5,
+				Backoff:       worker.Backoff{Base: 100 * time.Millisecond, Cap: time.Second},
+				ThrottleDelay: 300 * time.Millisecond, HoldDelay: time.Second, RequestTimeout: 5 * time.Second,
+				ShutdownTimeout: 6 * time.Second, DelayedTaskCheckInterval: 200 * time.Millisecond,
+				TaskCheckInterval: 100 * time.Millisecond, BusinessID: demoBusiness,
+				SenderRates: map[string]float64{def.Sender: o.rate},
+				// The demo compresses time (100 ms retries); its pair interval is 1 s, not Meta's 6 s,
+				// and a sender slowed by 429s decides over 2 s and recovers within a few seconds, not
+				// half a minute (the fake's 3% of random 429s stay under the threshold: no decrease).
+				PairInterval: time.Second,
+				Adaptive:     limits.Policy{Window: 2 * time.Second, Every: 250 * time.Millisecond, Step: 0.05},
+			}, worker.Deps{Redis: d.rdb, Sender: client, Logger: log})
+			return w.Start()
+		},
+		Quiesce: func() { w.Stop() },
+		Stop:    func() error { w.Shutdown(); return nil },
+	})
+	return d
+}
+
+// randomHex is 16 random bytes in hex, for the demo's secrets.
+func randomHex() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (a *app) runDemo(ctx context.Context, o demoOptions) error {
@@ -105,57 +220,6 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return err
 	}
-
-	// In-process Redis. miniredis never expires keys by itself: advance its clock so asynq's
-	// locks and heartbeats behave as on a real server.
-	mr := miniredis.NewMiniRedis()
-	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
-		return fmt.Errorf("demo: start in-memory redis: %w", err)
-	}
-	defer mr.Close()
-	ffCtx, stopFF := context.WithCancel(ctx)
-	defer stopFF()
-	go func() {
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ffCtx.Done():
-				return
-			case <-t.C:
-				mr.FastForward(250 * time.Millisecond)
-			}
-		}
-	}()
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), PoolSize: o.concurrency + 20})
-	defer rdb.Close()
-
-	const businessID = "4f6c1a52-demo-4e21-9b7a-000000000001"
-	// A webhook receiver on the same Redis, with a random secret; the fake calls it.
-	secretBytes := make([]byte, 16)
-	_, _ = rand.Read(secretBytes)
-	secret := hex.EncodeToString(secretBytes)
-	ws, err := startReceiver(ctx, webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond, Business: businessID}, "127.0.0.1:0", rdb, log, nil)
-	if err != nil {
-		return err
-	}
-	defer ws.stop()
-
-	// Fake Connectly with the demo fault mix and a random key.
-	key := make([]byte, 16)
-	_, _ = rand.Read(key)
-	apiKey := hex.EncodeToString(key)
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, Rules: demoRules(),
-		Webhooks: fakeconnectly.DemoWebhooks("http://"+ws.addr+"/", secret, 100*time.Millisecond)})
-	if err != nil {
-		return err
-	}
-	baseURL, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	defer fake.Close()
-
 	dir, err := os.MkdirTemp("", "herald-demo-")
 	if err != nil {
 		return err
@@ -169,28 +233,12 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return err
 	}
-
-	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: baseURL, BusinessID: businessID, APIKey: apiKey, Timeout: 5 * time.Second, MaxConns: o.concurrency})
-	if err != nil {
+	d := newDemoProcess(ctx, o, def, log)
+	if err := d.g.Start(); err != nil {
 		return err
 	}
-	w := worker.New(worker.Config{
-		Concurrency: o.concurrency, MaxAttempts: 5,
-		Backoff:       worker.Backoff{Base: 100 * time.Millisecond, Cap: time.Second},
-		ThrottleDelay: 300 * time.Millisecond, HoldDelay: time.Second, RequestTimeout: 5 * time.Second,
-		ShutdownTimeout: 6 * time.Second, DelayedTaskCheckInterval: 200 * time.Millisecond,
-		TaskCheckInterval: 100 * time.Millisecond, BusinessID: businessID,
-		SenderRates: map[string]float64{def.Sender: o.rate},
-		// The demo compresses time (100 ms retries); its pair interval is 1 s, not Meta's 6 s,
-		// and a sender slowed by 429s decides over 2 s and recovers within a few seconds, not
-		// half a minute (the fake's 3% of random 429s stay under the threshold: no decrease).
-		PairInterval: time.Second,
-		Adaptive:     limits.Policy{Window: 2 * time.Second, Every: 250 * time.Millisecond, Step: 0.05},
-	}, worker.Deps{Redis: rdb, Sender: client, Logger: log})
-	if err := w.Start(); err != nil {
-		return err
-	}
-	defer func() { w.Stop(); w.Shutdown() }()
+	defer d.g.Stop()
+	rdb, ws, fake := d.rdb, d.ws, d.fake
 
 	start := time.Now()
 	c := config.Default()
@@ -209,33 +257,33 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	}
 	l := ledger.New(rdb, nil)
 	if c, err := l.Counters(ctx, run.ID); err == nil {
-		rep.States = newRunReport(ledger.Run{}, c).States
+		rep.States = report.NewRun(ledger.Run{}, c, time.Now()).States
 		rep.Codes = c.Codes
 	}
-	if rep.Delivery, err = deliveryReport(ctx, l, run.ID); err != nil {
+	if rep.Delivery, err = report.Delivery(ctx, l, run.ID); err != nil {
 		return err
 	}
-	out := demoReport{runReport: rep, WallSeconds: wall.Seconds(), Fake: fake.Stats(), Webhooks: fake.WebhookStats()}
+	out := demoReport{Run: rep, WallSeconds: wall.Seconds(), Fake: fake.Stats(), Webhooks: fake.WebhookStats()}
 	accepted := rep.States[string(ledger.Accepted)] + rep.States[string(ledger.Sent)] + rep.States[string(ledger.Delivered)] + rep.States[string(ledger.Read)]
 	if rep.Delivery != nil {
 		accepted += rep.Delivery.DeliveryFailed
 	}
 	out.MsgsPerSecond = float64(accepted) / wall.Seconds()
 
-	if o.asJSON {
-		if err := writeJSON(a.stdout, out); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(a.stdout, "Herald demo: %d recipients through a fake Connectly in %s (%.0f msg/s accepted)\n\n",
+	err = a.print(o.asJSON, out, func(w io.Writer) error {
+		fmt.Fprintf(w, "Herald demo: %d recipients through a fake Connectly in %s (%.0f msg/s accepted)\n\n",
 			rep.Recipients, wall.Round(time.Millisecond), out.MsgsPerSecond)
-		printRunReport(a.stdout, rep)
-		fmt.Fprintf(a.stdout, "\nfake Connectly saw %d requests: %d accepted, %d throttled (429), %d answers lost on purpose\n",
+		report.PrintRun(w, rep)
+		fmt.Fprintf(w, "\nfake Connectly saw %d requests: %d accepted, %d throttled (429), %d answers lost on purpose\n",
 			out.Fake.Requests, out.Fake.Accepted, out.Fake.Throttled, out.Fake.Lost)
-		fmt.Fprintf(a.stdout, "fake Connectly made %d signed webhook calls, duplicates and out-of-order ones included (%d sent, %d delivered, %d read, %d delivery_failed, %d replies)\n",
+		fmt.Fprintf(w, "fake Connectly made %d signed webhook calls, duplicates and out-of-order ones included (%d sent, %d delivered, %d read, %d delivery_failed, %d replies)\n",
 			out.Webhooks.Delivered, out.Webhooks.ByStatus["sent"], out.Webhooks.ByStatus["delivered"], out.Webhooks.ByStatus["read"],
 			out.Webhooks.ByStatus["delivery_failed"], out.Webhooks.ByStatus["reply"])
-		fmt.Fprintf(a.stdout, "\nTry a recipient's story, a real Redis and worker, and more: see README.md\n")
+		fmt.Fprintf(w, "\nTry a recipient's story, a real Redis and worker, and more: see README.md\n")
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if rep.Status != string(ledger.RunCompleted) || rep.Sum != int64(rep.Recipients) {
 		return fmt.Errorf("demo: run %s ended %s with %d of %d rows accounted for", rep.Run, rep.Status, rep.Sum, rep.Recipients)
@@ -244,61 +292,22 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 }
 
 // waitForRun polls the run until it completes, showing progress on a terminal.
-func (a *app) waitForRun(ctx context.Context, rdb redis.UniversalClient, runID string, o demoOptions) (runReport, error) {
-	l := ledger.New(rdb, nil)
+func (a *app) waitForRun(ctx context.Context, rdb redis.UniversalClient, runID string, o demoOptions) (report.Run, error) {
 	deadline := time.Now().Add(o.timeout)
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
 	showProgress := isTerminal(a.stderr)
-	start := time.Now()
-	for {
-		r, err := l.GetRun(ctx, runID)
-		if err != nil {
-			return runReport{}, err
-		}
-		c, err := l.Counters(ctx, runID)
-		if err != nil {
-			return runReport{}, err
-		}
-		rep := newRunReport(r, c)
+	rep, err := pollRun(ctx, ledger.New(rdb, nil), runID, 200*time.Millisecond, func(rep report.Run, elapsed time.Duration) error {
 		if showProgress {
-			fmt.Fprint(a.stderr, "\r"+progressLine(rep, time.Since(start)))
+			fmt.Fprint(a.stderr, "\r"+report.ProgressLine(rep, elapsed))
 		}
-		if r.Status == ledger.RunCompleted || r.Status == ledger.RunCancelled {
-			if showProgress {
-				fmt.Fprintln(a.stderr)
-			}
-			return rep, nil
+		if !rep.Ended() && time.Now().After(deadline) {
+			return fmt.Errorf("demo: run %s not completed after %s (status %s)", runID, o.timeout, rep.Status)
 		}
-		if time.Now().After(deadline) {
-			return rep, fmt.Errorf("demo: run %s not completed after %s (status %s)", runID, o.timeout, r.Status)
-		}
-		select {
-		case <-ctx.Done():
-			return rep, ctx.Err()
-		case <-tick.C:
-		}
+		return nil
+	})
+	if showProgress && err == nil {
+		fmt.Fprintln(a.stderr)
 	}
-}
-
-// progressLine renders a one-line progress bar of a run.
-func progressLine(rep runReport, elapsed time.Duration) string {
-	total := rep.Recipients
-	done := int64(0)
-	for s, n := range rep.States {
-		if ledger.State(s).Terminal() {
-			done += n
-		}
-	}
-	const width = 30
-	filled := 0
-	if total > 0 {
-		filled = int(done * width / int64(total))
-	}
-	bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
-	return fmt.Sprintf("[%s] %d/%d  accepted %d  failed %d  retrying %d  %s ",
-		bar, done, total, rep.States["accepted"], rep.States["failed"],
-		rep.States["queued"]+rep.States["submitting"], elapsed.Round(100*time.Millisecond))
+	return rep, err
 }
 
 // writeDemoCampaign writes an audience of n rows and a campaign using it; it returns the

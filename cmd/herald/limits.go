@@ -1,13 +1,7 @@
 package main
 
 import (
-	"cmp"
-	"context"
-	"fmt"
 	"io"
-	"sort"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,67 +9,8 @@ import (
 
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/limits"
-	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/report"
 )
-
-// limitsReport is `herald limits show --json`.
-type limitsReport struct {
-	Business     string          `json:"business"`
-	At           time.Time       `json:"at"`
-	BusinessRate float64         `json:"business_rate"`
-	BusinessUse  float64         `json:"business_use_per_second"`
-	Senders      []senderUse     `json:"senders"`
-	PairInterval string          `json:"pair_interval"`
-	Tier         tierReport      `json:"daily_tier"`
-	Caps         []capReport     `json:"frequency_caps"`
-	Waiting      []waitingRunRep `json:"runs_waiting,omitempty"`
-}
-
-type senderUse struct {
-	Sender string `json:"sender"`
-	// Rate is the configured rate; Effective is the rate the adaptive controller allows now.
-	Rate      float64 `json:"rate"`
-	Effective float64 `json:"effective_rate"`
-	Factor    float64 `json:"backoff_factor"`
-	// ThrottledShare is the share of the sender's requests the provider throttled over the
-	// controller's Window; Throttled and Requests are its counts.
-	ThrottledShare float64 `json:"throttled_share"`
-	Throttled      int64   `json:"throttled_in_window"`
-	Requests       int64   `json:"requests_in_window"`
-	Window         string  `json:"window"`
-	// Decision is the controller's latest decision (decrease, increase, hold, or off) and
-	// DecidedAt when it was made (absent if never).
-	Decision  string     `json:"decision"`
-	DecidedAt *time.Time `json:"decided_at,omitempty"`
-	// ThrottledAt is the last decrease and DecreaseShare the throttled share it answered;
-	// FullRate is when the rate is back at its configured value unless it decreases again.
-	// All three only while below the configured rate.
-	ThrottledAt   *time.Time `json:"throttled_at,omitempty"`
-	DecreaseShare float64    `json:"decrease_share,omitempty"`
-	FullRate      *time.Time `json:"full_rate_at,omitempty"`
-	Use           float64    `json:"use_per_second"`
-}
-
-type tierReport struct {
-	// Limit is 0 when the tier is unlimited.
-	Limit     int        `json:"limit"`
-	Window    string     `json:"window"`
-	Used      int        `json:"used"`
-	Remaining *int       `json:"remaining,omitempty"`
-	NextFree  *time.Time `json:"next_free,omitempty"`
-}
-
-type capReport struct {
-	Category string `json:"category"`
-	Max      int    `json:"max"`
-	Window   string `json:"window"`
-}
-
-type waitingRunRep struct {
-	Run    string `json:"run"`
-	Reason string `json:"reason"`
-}
 
 func (a *app) limitsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "limits", Short: "Inspect the limits shared by every worker"}
@@ -91,230 +26,16 @@ when room frees), the frequency caps, and the runs waiting for the tier.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			c, err := a.config()
-			if err != nil {
-				return err
-			}
-			return a.withLedger(ctx, func(l *ledger.Ledger, rdb redis.UniversalClient) error {
-				rep, err := limitsNow(ctx, c, l, rdb, time.Now())
+			return a.withRedis(ctx, func(c config.Config, rdb redis.UniversalClient) error {
+				rep, err := report.ReadLimits(ctx, c, ledger.New(rdb, nil), rdb, time.Now())
 				if err != nil {
 					return err
 				}
-				if asJSON {
-					return writeJSON(a.stdout, rep)
-				}
-				return printLimits(a.stdout, rep)
+				return a.print(asJSON, rep, func(w io.Writer) error { return report.PrintLimits(w, rep) })
 			})
 		},
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.AddCommand(show)
 	return cmd
-}
-
-// limitsNow reads the shared limits' state at now.
-func limitsNow(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis.UniversalClient, now time.Time) (limitsReport, error) {
-	biz := c.Connectly.BusinessID
-	lim := limits.New(rdb)
-	rep := limitsReport{Business: biz, At: now.UTC(), BusinessRate: c.Connectly.BusinessRate,
-		PairInterval: c.Limits.PairInterval.D().String()}
-	var err error
-	if rep.BusinessUse, err = lim.Usage(ctx, rkeys.BusinessLimit(biz), 5, now); err != nil {
-		return rep, err
-	}
-	senders, err := knownSenders(ctx, c, rdb)
-	if err != nil {
-		return rep, err
-	}
-	for _, s := range senders {
-		ctl := senderControl(c, s)
-		u := senderUse{Sender: s, Rate: ctl.Rate, Factor: 1, Decision: "off"}
-		if u.Use, err = lim.Usage(ctx, rkeys.SenderLimit(biz, s), 5, now); err != nil {
-			return rep, err
-		}
-		if !c.Limits.Adaptive.Off {
-			b, err := lim.BackoffOf(ctx, ctl, now)
-			if err != nil {
-				return rep, err
-			}
-			u.applyBackoff(b, ctl.Policy.Window)
-		}
-		u.Effective = u.Rate * u.Factor
-		rep.Senders = append(rep.Senders, u)
-	}
-	tier := int(c.Limits.MessagingTier)
-	rep.Tier = tierReport{Limit: tier, Window: c.Limits.TierWindow.D().String()}
-	tu, err := lim.TierOf(ctx, rkeys.Tier(biz), tier, c.Limits.TierWindow.D(), now)
-	if err != nil {
-		return rep, err
-	}
-	rep.Tier.Used = tu.Used
-	if tier > 0 {
-		left := tu.Remaining()
-		rep.Tier.Remaining = &left
-	}
-	if !tu.NextFree.IsZero() {
-		nf := tu.NextFree.UTC()
-		rep.Tier.NextFree = &nf
-	}
-	for cat, fc := range c.Limits.FrequencyCaps {
-		rep.Caps = append(rep.Caps, capReport{Category: cat, Max: fc.Max, Window: fc.Window.D().String()})
-	}
-	sort.Slice(rep.Caps, func(i, j int) bool { return rep.Caps[i].Category < rep.Caps[j].Category })
-	ids, err := l.RecentRuns(ctx, "", 50)
-	if err != nil {
-		return rep, err
-	}
-	for _, id := range ids {
-		r, err := l.GetRun(ctx, id)
-		if err != nil {
-			return rep, err
-		}
-		if w := r.WaitingNow(now); w != "" && r.Status == ledger.RunRunning {
-			rep.Waiting = append(rep.Waiting, waitingRunRep{Run: id, Reason: w})
-		}
-	}
-	return rep, nil
-}
-
-// applyBackoff fills u with the state of its sender's controller.
-func (u *senderUse) applyBackoff(b limits.Backoff, window time.Duration) {
-	utc := func(t time.Time) *time.Time {
-		if t.IsZero() {
-			return nil
-		}
-		t = t.UTC()
-		return &t
-	}
-	u.Factor, u.ThrottledShare, u.Throttled, u.Requests = b.Factor, b.Share, b.Throttled, b.Reserved
-	u.Window = cmp.Or(window, limits.DefaultPolicy().Window).String()
-	u.Decision, u.DecidedAt = b.Decision, utc(b.DecidedAt)
-	u.ThrottledAt, u.DecreaseShare, u.FullRate = utc(b.Since), b.DecreaseShare, utc(b.Full)
-}
-
-// control describes a sender's controller in a few words, for the SENDER table.
-func (u senderUse) control() string {
-	switch {
-	case u.Decision == "off":
-		return "off"
-	case u.Decision == limits.DecisionDecrease && u.ThrottledAt != nil:
-		return fmt.Sprintf("x%.2f decrease at %s on %.1f%% throttled, holding; full rate at %s", u.Factor,
-			u.ThrottledAt.Format(time.TimeOnly), 100*u.DecreaseShare, timeOnly(u.FullRate))
-	case u.Decision == limits.DecisionIncrease && u.DecidedAt != nil:
-		return fmt.Sprintf("x%.2f increase at %s after a decrease at %s; full rate at %s", u.Factor,
-			u.DecidedAt.Format(time.TimeOnly), timeOnly(u.ThrottledAt), timeOnly(u.FullRate))
-	case u.DecidedAt != nil:
-		return "hold at full rate since " + u.DecidedAt.Format(time.TimeOnly)
-	}
-	return "hold at full rate"
-}
-
-func timeOnly(t *time.Time) string {
-	if t == nil {
-		return "-"
-	}
-	return t.Format(time.TimeOnly)
-}
-
-// knownSenders lists the configured senders and every sender with limiter state in Redis.
-func knownSenders(ctx context.Context, c config.Config, rdb redis.UniversalClient) ([]string, error) {
-	seen := map[string]bool{}
-	for _, s := range c.Senders {
-		seen[s.Number] = true
-	}
-	biz := c.Connectly.BusinessID
-	for _, pattern := range []string{rkeys.SenderLimit(biz, "*"), rkeys.SenderBackoff(biz, "*")} {
-		prefix := strings.TrimSuffix(pattern, "*")
-		iter := rdb.Scan(ctx, 0, escapeGlob(prefix)+"*", 500).Iterator()
-		for iter.Next(ctx) {
-			s := strings.TrimSuffix(strings.TrimPrefix(iter.Val(), prefix), ":use")
-			if s != "" && !strings.Contains(s, ":") {
-				seen[s] = true
-			}
-		}
-		if err := iter.Err(); err != nil {
-			return nil, fmt.Errorf("limits: list senders: %w", err)
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for s := range seen {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-// escapeGlob escapes the characters SCAN MATCH treats as a pattern ({} are literal there, but
-// * ? [ ] \ are not).
-func escapeGlob(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
-	return r.Replace(s)
-}
-
-func printLimits(w io.Writer, rep limitsReport) error {
-	biz := rep.Business
-	if biz == "" {
-		biz = "(no business id)"
-	}
-	fmt.Fprintf(w, "business %s at %s\n", biz, rep.At.Format(time.RFC3339))
-	if rep.BusinessRate > 0 {
-		fmt.Fprintf(w, "  requests  %.1f/s of %g/s\n", rep.BusinessUse, rep.BusinessRate)
-	} else {
-		fmt.Fprintf(w, "  requests  %.1f/s (no business limit)\n", rep.BusinessUse)
-	}
-	fmt.Fprintf(w, "  pair      one message per %s to the same person, per sender\n", rep.PairInterval)
-	switch {
-	case rep.Tier.Limit == 0:
-		fmt.Fprintln(w, "  daily tier unlimited (limits.messaging_tier): recipients are not counted")
-	default:
-		fmt.Fprintf(w, "  daily tier %d of %d unique recipients used in the last %s, %d left", rep.Tier.Used, rep.Tier.Limit,
-			rep.Tier.Window, *rep.Tier.Remaining)
-		if rep.Tier.NextFree != nil && *rep.Tier.Remaining == 0 {
-			fmt.Fprintf(w, "; room again at %s", rep.Tier.NextFree.Format(time.RFC3339))
-		}
-		fmt.Fprintln(w)
-	}
-	for _, c := range rep.Caps {
-		fmt.Fprintf(w, "  cap       %s: at most %d per person per %s\n", c.Category, c.Max, c.Window)
-	}
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SENDER\tRATE\tEFFECTIVE\tUSE (5s)\tTHROTTLED\tADAPTIVE")
-	for _, s := range rep.Senders {
-		thr := "-"
-		if s.Window != "" {
-			thr = fmt.Sprintf("%.1f%% of %d in %s", 100*s.ThrottledShare, s.Requests, s.Window)
-		}
-		fmt.Fprintf(tw, "%s\t%g/s\t%.1f/s\t%.1f/s\t%s\t%s\n", s.Sender, s.Rate, s.Effective, s.Use, thr, s.control())
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, r := range rep.Waiting {
-		fmt.Fprintf(w, "\nrun %s waiting: %s", r.Run, r.Reason)
-	}
-	if len(rep.Waiting) > 0 {
-		fmt.Fprintln(w)
-	}
-	return nil
-}
-
-// senderBackoffNote describes a sender's adaptive rate while it is below the configured rate
-// ("" at full rate, or when it cannot be read: it is a note, not worth failing a report for).
-func (a *app) senderBackoffNote(ctx context.Context, rdb redis.UniversalClient, sender string) string {
-	c, err := a.config()
-	if err != nil || c.Limits.Adaptive.Off {
-		return ""
-	}
-	if sender == "" {
-		sender = "default"
-	}
-	ctl := senderControl(c, sender)
-	b, err := limits.New(rdb).BackoffOf(ctx, ctl, time.Now())
-	if err != nil || b.Factor >= 1 || b.Since.IsZero() {
-		return ""
-	}
-	return fmt.Sprintf("%s slowed to %.1f/s of %g/s: %.1f%% of its requests were throttled when its rate was lowered at %s "+
-		"(%.1f%% in the last %s); full rate at %s", sender, ctl.Rate*b.Factor, ctl.Rate, 100*b.DecreaseShare,
-		b.Since.UTC().Format(time.TimeOnly), 100*b.Share, cmp.Or(ctl.Policy.Window, limits.DefaultPolicy().Window), b.Full.UTC().Format(time.TimeOnly))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/worker"
 )
@@ -73,7 +74,7 @@ func TestLimitsShow(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("limits show exited %d: %s", code, errOut)
 	}
-	var rep limitsReport
+	var rep report.Limits
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -184,12 +185,12 @@ func TestIntegrationAdaptiveFindsTheBusinessLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := ledger.New(rdb, nil)
-	var shown *senderUse
+	var shown *report.SenderUse
 	metricFactor := 1.0
 	var settled fakeconnectly.Stats // the fake's counts when the sender first ran near the real limit
 	waitFor(t, 3*time.Minute, "the run to complete", func() bool {
 		if shown == nil {
-			rep, err := limitsNow(ctx, c, l, rdb, time.Now())
+			rep, err := report.ReadLimits(ctx, c, l, rdb, time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -199,7 +200,7 @@ func TestIntegrationAdaptiveFindsTheBusinessLimit(t *testing.T) {
 			}
 		}
 		if settled.Requests == 0 {
-			if b, err := limits.New(rdb).BackoffOf(ctx, senderControl(c, def.Sender), time.Now()); err == nil && b.Factor < 0.6 {
+			if b, err := limits.New(rdb).BackoffOf(ctx, report.SenderControl(c, def.Sender), time.Now()); err == nil && b.Factor < 0.6 {
 				settled = fake.Stats()
 			}
 		}
@@ -234,7 +235,7 @@ func TestIntegrationAdaptiveFindsTheBusinessLimit(t *testing.T) {
 	if shown == nil {
 		t.Fatal("limits show never showed the sender slowed")
 	}
-	t.Logf("limits show: %s", shown.control())
+	t.Logf("limits show: %s", shown.Control())
 	if shown.Effective >= 0.8*rate || shown.Decision == limits.DecisionHold || shown.Window != "3s" {
 		t.Errorf("limits show: %+v", *shown)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/report"
 )
 
 // maxMessageFile bounds a --file message.
@@ -32,7 +33,7 @@ var errWindowClosed = errors.New("customer service window closed")
 type messageResult struct {
 	To     string                `json:"to"`
 	Kind   connectly.SessionKind `json:"kind"`
-	Window windowReport          `json:"window"`
+	Window report.Window         `json:"window"`
 	// MessageID is Connectly's id of the message sent; empty with --dry-run.
 	MessageID string `json:"message_id,omitempty"`
 	DryRun    bool   `json:"dry_run,omitempty"`
@@ -96,7 +97,7 @@ func sendMessage(ctx context.Context, rdb redis.UniversalClient, c config.Config
 		shown = logx.Phone(m.to)
 	}
 	now := m.now()
-	w, err := readWindow(ctx, rdb, c.Connectly.BusinessID, m.to, shown, now)
+	w, err := report.ReadWindow(ctx, rdb, c.Connectly.BusinessID, m.to, shown, now)
 	if err != nil {
 		return messageResult{}, err
 	}
@@ -109,7 +110,7 @@ func sendMessage(ctx context.Context, rdb redis.UniversalClient, c config.Config
 	}
 	if !w.Open {
 		return res, fmt.Errorf("%w: %s's window is %s; a session message cannot reach them now: send an approved template "+
-			"(a campaign with template:), or wait for them to write", errWindowClosed, shown, w.line(now))
+			"(a campaign with template:), or wait for them to write", errWindowClosed, shown, w.Line(now))
 	}
 	if m.dryRun {
 		return res, nil
@@ -118,7 +119,7 @@ func sendMessage(ctx context.Context, rdb redis.UniversalClient, c config.Config
 	if err != nil {
 		if connectly.IsWindowClosed(err) {
 			return res, fmt.Errorf("%w: Connectly refused the message as outside %s's window (Herald's record: %s); send an approved template: %w",
-				errWindowClosed, shown, w.line(now), err)
+				errWindowClosed, shown, w.Line(now), err)
 		}
 		return res, fmt.Errorf("send: %w", err)
 	}
@@ -228,7 +229,7 @@ campaign's message: block, e.g.
 }
 
 func printMessage(w io.Writer, r messageResult) {
-	fmt.Fprintf(w, "Customer   %s\nWindow     %s\nMessage    %s\n", r.To, r.Window.line(time.Now()), r.Kind)
+	fmt.Fprintf(w, "Customer   %s\nWindow     %s\nMessage    %s\n", r.To, r.Window.Line(time.Now()), r.Kind)
 	switch {
 	case r.DryRun:
 		var buf bytes.Buffer

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
 )
 
 // TestCampaignSendKeepsTheResendPolicy starts a run from a campaign file with
@@ -48,7 +49,7 @@ func TestCampaignSendKeepsTheResendPolicy(t *testing.T) {
 		t.Fatal(err, out)
 	}
 	code, out, errOut = herald(t, env, "run", "show", "--json", started.Run)
-	var rep runReport
+	var rep report.Run
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
 		t.Fatalf("run show: %d %s %s", code, out, errOut)
 	}
@@ -110,7 +111,7 @@ func TestRunShowAndExplainAfterAResend(t *testing.T) {
 	settle(ledger.Outcome{State: ledger.Accepted, MessageID: "01JRESENT"})
 
 	code, out, errOut := herald(t, env, "run", "show", "--json", runID)
-	var rep runReport
+	var rep report.Run
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
 		t.Fatalf("run show: %d %s %s", code, out, errOut)
 	}
@@ -118,7 +119,7 @@ func TestRunShowAndExplainAfterAResend(t *testing.T) {
 		t.Fatalf("run show: %+v", rep)
 	}
 	code, out, errOut = herald(t, env, "recipient", "explain", "--json", runID, rcpt)
-	var x explanation
+	var x report.Explanation
 	if code != 0 || json.Unmarshal([]byte(out), &x) != nil {
 		t.Fatalf("explain: %d %s %s", code, out, errOut)
 	}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/redisx"
 )
@@ -121,6 +123,45 @@ func (a *app) redis(ctx context.Context, c config.Config) (redis.UniversalClient
 		return nil, fmt.Errorf("%w (redis.url / HERALD_REDIS_URL)", err)
 	}
 	return rdb, nil
+}
+
+// withRedis loads the config, connects to Redis and calls fn; Redis is closed after.
+func (a *app) withRedis(ctx context.Context, fn func(c config.Config, rdb redis.UniversalClient) error) error {
+	c, err := a.config()
+	if err != nil {
+		return err
+	}
+	rdb, err := a.redis(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	return fn(c, rdb)
+}
+
+// withLedger loads the config, connects to Redis and calls fn with a Ledger.
+func (a *app) withLedger(ctx context.Context, fn func(l *ledger.Ledger, rdb redis.UniversalClient) error) error {
+	return a.withRedis(ctx, func(_ config.Config, rdb redis.UniversalClient) error {
+		return fn(ledger.New(rdb, nil), rdb)
+	})
+}
+
+// errorTable builds the configured table of Connectly's codes.
+func errorTable(c config.Config) (*connectly.Table, error) {
+	table, err := connectly.NewTable(c.Errors)
+	if err != nil {
+		return nil, &config.Error{Key: "errors", Msg: err.Error(), Err: err}
+	}
+	return table, nil
+}
+
+// print writes v as JSON when asJSON, else renders it with text: the two forms of every
+// report.
+func (a *app) print(asJSON bool, v any, text func(io.Writer) error) error {
+	if asJSON {
+		return writeJSON(a.stdout, v)
+	}
+	return text(a.stdout)
 }
 
 // writeJSON prints v as indented JSON.

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os/user"
-	"text/tabwriter"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
@@ -14,20 +12,6 @@ import (
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
-
-// withLedger loads the config, connects to Redis and calls fn with a Ledger.
-func (a *app) withLedger(ctx context.Context, fn func(l *ledger.Ledger, rdb redis.UniversalClient) error) error {
-	c, err := a.config()
-	if err != nil {
-		return err
-	}
-	rdb, err := a.redis(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	return fn(ledger.New(rdb, nil), rdb)
-}
 
 // notFound turns ErrRunNotFound into a message naming the run.
 func notFound(runID string, err error) error {
@@ -48,123 +32,87 @@ func operator(actor string) string {
 	return "operator"
 }
 
-func (a *app) runPauseCmd() *cobra.Command {
+// actorFlags adds --actor and --reason to an operator action; reasonHelp says where the
+// reason is kept.
+func actorFlags(cmd *cobra.Command, actor, reason *string, reasonHelp string) {
+	cmd.Flags().StringVar(reason, "reason", "", reasonHelp)
+	cmd.Flags().StringVar(actor, "actor", "", "who is acting (default: the OS user)")
+}
+
+// runAction is one of pause, resume and cancel: a change of a run's status by an operator,
+// kept in the audit log.
+type runAction struct {
+	verb, short, reasonHelp string
+	// change applies it with why (who and why, for the run); ok false when the run's status
+	// does not allow it; detail goes to the audit log and into done.
+	change func(ctx context.Context, l *ledger.Ledger, run, why string) (ok bool, detail string, err error)
+	// refused ends "run R is STATUS, ..." when the status does not allow it.
+	refused string
+	// done is printed once changed, formatted with the run id (and detail when it has a %s).
+	done string
+}
+
+var (
+	runPause = runAction{
+		verb: "pause", short: "Pause a run: its tasks are held (neither sent nor failed) until resume",
+		reasonHelp: "why (shown by run show)", refused: "not running",
+		done: "run %s paused; workers hold its tasks from their next send on\n",
+		change: func(ctx context.Context, l *ledger.Ledger, run, why string) (bool, string, error) {
+			ok, err := l.Pause(ctx, run, "paused by "+why)
+			return ok, "", err
+		},
+	}
+	runResume = runAction{
+		verb: "resume", short: "Resume a paused run where it stopped",
+		reasonHelp: "why (kept in the audit log)", refused: "not paused",
+		done: "run %s resumed; held tasks continue within the hold delay\n",
+		change: func(ctx context.Context, l *ledger.Ledger, run, _ string) (bool, string, error) {
+			ok, err := l.Resume(ctx, run)
+			return ok, "", err
+		},
+	}
+	runCancel = runAction{
+		verb: "cancel", short: "Cancel a run: every recipient not yet sent becomes skipped(cancelled)",
+		reasonHelp: "why (kept on the run)", refused: "cannot cancel",
+		done: "run %s cancelled: %s; sends in flight finish normally\n",
+		change: func(ctx context.Context, l *ledger.Ledger, run, why string) (bool, string, error) {
+			ok, n, err := l.Cancel(ctx, run, "cancelled by "+why)
+			return ok, fmt.Sprintf("%d recipients skipped", n), err
+		},
+	}
+)
+
+func (a *app) runActionCmd(act runAction) *cobra.Command {
 	var reason, actor string
 	cmd := &cobra.Command{
-		Use:   "pause RUN",
-		Short: "Pause a run: its tasks are held (neither sent nor failed) until resume",
+		Use:   act.verb + " RUN",
+		Short: act.short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withLedger(cmd.Context(), func(l *ledger.Ledger, rdb redis.UniversalClient) error {
-				why := "paused by " + operator(actor)
+			ctx, id := cmd.Context(), args[0]
+			return a.withLedger(ctx, func(l *ledger.Ledger, rdb redis.UniversalClient) error {
+				why := operator(actor)
 				if reason != "" {
 					why += ": " + reason
 				}
-				ok, err := l.Pause(cmd.Context(), args[0], why)
+				ok, detail, err := act.change(ctx, l, id, why)
 				if err != nil {
-					return notFound(args[0], err)
+					return notFound(id, err)
 				}
 				if !ok {
-					r, _ := l.GetRun(cmd.Context(), args[0])
-					return fmt.Errorf("run %s is %s, not running", args[0], r.Status)
+					r, _ := l.GetRun(ctx, id)
+					return fmt.Errorf("run %s is %s, %s", id, r.Status, act.refused)
 				}
-				fmt.Fprintf(a.stdout, "run %s paused; workers hold its tasks from their next send on\n", args[0])
-				return audit.Append(cmd.Context(), rdb, audit.Entry{Actor: operator(actor), Action: "run pause", Target: args[0], Reason: reason})
+				if detail != "" {
+					fmt.Fprintf(a.stdout, act.done, id, detail)
+				} else {
+					fmt.Fprintf(a.stdout, act.done, id)
+				}
+				return audit.Append(ctx, rdb, audit.Entry{Actor: operator(actor), Action: "run " + act.verb, Target: id,
+					Reason: reason, Detail: detail})
 			})
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why (shown by run show)")
-	cmd.Flags().StringVar(&actor, "actor", "", "who is acting (default: the OS user)")
-	return cmd
-}
-
-func (a *app) runResumeCmd() *cobra.Command {
-	var reason, actor string
-	cmd := &cobra.Command{
-		Use:   "resume RUN",
-		Short: "Resume a paused run where it stopped",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withLedger(cmd.Context(), func(l *ledger.Ledger, rdb redis.UniversalClient) error {
-				ok, err := l.Resume(cmd.Context(), args[0])
-				if err != nil {
-					return notFound(args[0], err)
-				}
-				if !ok {
-					r, _ := l.GetRun(cmd.Context(), args[0])
-					return fmt.Errorf("run %s is %s, not paused", args[0], r.Status)
-				}
-				fmt.Fprintf(a.stdout, "run %s resumed; held tasks continue within the hold delay\n", args[0])
-				return audit.Append(cmd.Context(), rdb, audit.Entry{Actor: operator(actor), Action: "run resume", Target: args[0], Reason: reason})
-			})
-		},
-	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the audit log)")
-	cmd.Flags().StringVar(&actor, "actor", "", "who is acting (default: the OS user)")
-	return cmd
-}
-
-func (a *app) runCancelCmd() *cobra.Command {
-	var reason, actor string
-	cmd := &cobra.Command{
-		Use:   "cancel RUN",
-		Short: "Cancel a run: every recipient not yet sent becomes skipped(cancelled)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withLedger(cmd.Context(), func(l *ledger.Ledger, rdb redis.UniversalClient) error {
-				why := "cancelled by " + operator(actor)
-				if reason != "" {
-					why += ": " + reason
-				}
-				ok, n, err := l.Cancel(cmd.Context(), args[0], why)
-				if err != nil {
-					return notFound(args[0], err)
-				}
-				if !ok {
-					r, _ := l.GetRun(cmd.Context(), args[0])
-					return fmt.Errorf("run %s is %s, cannot cancel", args[0], r.Status)
-				}
-				fmt.Fprintf(a.stdout, "run %s cancelled: %d recipients skipped; sends in flight finish normally\n", args[0], n)
-				return audit.Append(cmd.Context(), rdb, audit.Entry{Actor: operator(actor), Action: "run cancel", Target: args[0],
-					Reason: reason, Detail: fmt.Sprintf("%d recipients skipped", n)})
-			})
-		},
-	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why (kept on the run)")
-	cmd.Flags().StringVar(&actor, "actor", "", "who is acting (default: the OS user)")
-	return cmd
-}
-
-func (a *app) auditCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "The log of operator actions"}
-	var (
-		limit  int
-		asJSON bool
-	)
-	ls := &cobra.Command{
-		Use:   "ls",
-		Short: "Operator actions, newest first: who paused, resumed, cancelled, retried or deleted what, and why",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withLedger(cmd.Context(), func(_ *ledger.Ledger, rdb redis.UniversalClient) error {
-				es, err := audit.List(cmd.Context(), rdb, limit)
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return writeJSON(a.stdout, es)
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "TIME\tACTOR\tACTION\tTARGET\tREASON\tDETAIL")
-				for _, e := range es {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Actor, e.Action, e.Target, e.Reason, e.Detail)
-				}
-				return tw.Flush()
-			})
-		},
-	}
-	ls.Flags().IntVar(&limit, "limit", 50, "how many entries")
-	ls.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	cmd.AddCommand(ls)
+	actorFlags(cmd, &actor, &reason, act.reasonHelp)
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
 )
 
 // TestRunLsCountsAcceptedOnwards moves a run's recipients past accepted (sent, delivered,
@@ -64,7 +65,7 @@ func TestRunLsCountsAcceptedOnwards(t *testing.T) {
 	}
 
 	code, out, errOut = herald(t, env, "run", "ls", "--json")
-	var runs []runReport
+	var runs []report.Run
 	if code != 0 || json.Unmarshal([]byte(out), &runs) != nil || len(runs) != 1 {
 		t.Fatalf("run ls --json: %d %q %s", code, out, errOut)
 	}

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"net/http"
 	"sync/atomic"
-	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
@@ -13,6 +11,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/lifecycle"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/scheduler"
 )
@@ -48,26 +47,14 @@ here at the paths they were submitted with.`,
 }
 
 func (a *app) runScheduler(ctx context.Context, c config.Config, metricsListen string) error {
-	log, err := a.logger(c)
+	p, err := a.newProcess(ctx, c)
 	if err != nil {
 		return err
 	}
-	rdb, err := a.redis(ctx, c)
-	if err != nil {
-		return err
-	}
-	m := metrics.New()
+	rdb, log, m := p.rdb, p.log, p.m
 	sched := scheduler.New(scheduler.Config{Poll: c.Scheduler.Poll.D()}, scheduler.Deps{Redis: rdb, Logger: log,
 		OnTick: func(campaign, result string) { m.SchedulerTicks.WithLabelValues(campaign, result).Inc() }})
-	var exp *scheduler.ExpandServer
-	if c.Scheduler.ExpandConcurrency > 0 {
-		if exp, err = startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency, m); err != nil {
-			rdb.Close()
-			return err
-		}
-	}
 	var running atomic.Bool
-	var ops *http.Server
 	if metricsListen != "" {
 		in := asynq.NewInspectorFromRedisClient(rdb)
 		m.RegisterQueues(in)
@@ -84,42 +71,27 @@ func (a *app) runScheduler(ctx context.Context, c config.Config, metricsListen s
 			checks = append(checks, metrics.AsynqServerUp(in, campaigns.ExpandQueue))
 			queues = []string{campaigns.ExpandQueue}
 		}
-		ready := readiness("scheduler", rdb, queues, checks...)
-		if ops, err = serveOps(metricsListen, m, ready, log); err != nil {
-			if exp != nil {
-				exp.Stop()
-				exp.Shutdown()
+		p.ops(metricsListen, "scheduler", queues, checks...)
+	}
+	p.expansion(c)
+	// Shutdown order (the reverse): stop intake (no more ticks: cron stops and waits for a
+	// tick being fired; the expansion server takes no more tasks), then let expansions in
+	// flight stop at their next row (they resume elsewhere from the ledger's cursor), stop the
+	// ops endpoint, and close Redis last.
+	p.add(lifecycle.Component{
+		Name: "scheduler",
+		Start: func() error {
+			if err := sched.Start(ctx); err != nil {
+				return err
 			}
-			rdb.Close()
-			return err
-		}
-	}
-	if err := sched.Start(ctx); err != nil {
-		if exp != nil {
-			exp.Stop()
-			exp.Shutdown()
-		}
-		rdb.Close()
-		return err
-	}
-	running.Store(true)
-	rc := startReclaimer(rdb, log)
-	<-ctx.Done()
-	rc.Stop()
-	// Shutdown order: stop intake (no more ticks: cron stops and waits for a tick being
-	// fired; the expansion server takes no more tasks), then let expansions in flight stop at
-	// their next row (they resume elsewhere from the ledger's cursor), stop the ops endpoint,
-	// and close Redis last.
-	running.Store(false)
-	sched.Stop()
-	if exp != nil {
-		exp.Stop()
-		exp.Shutdown()
-	}
-	if ops != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = ops.Shutdown(sctx)
-		cancel()
-	}
-	return rdb.Close()
+			running.Store(true)
+			return nil
+		},
+		Quiesce: func() {
+			running.Store(false)
+			sched.Stop()
+		},
+	})
+	p.reclaimer()
+	return p.run(ctx)
 }

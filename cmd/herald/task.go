@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -78,41 +79,26 @@ func (a *app) taskCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withTasks(cmd, func(_ context.Context, _ redis.UniversalClient, in *asynq.Inspector, table *connectly.Table) error {
-				opts := []asynq.ListOption{asynq.PageSize(limit), asynq.Page(page)}
-				var list []*asynq.TaskInfo
-				var err error
-				switch state {
-				case "pending":
-					list, err = in.ListPendingTasks(args[0], opts...)
-				case "active":
-					list, err = in.ListActiveTasks(args[0], opts...)
-				case "scheduled":
-					list, err = in.ListScheduledTasks(args[0], opts...)
-				case "retry":
-					list, err = in.ListRetryTasks(args[0], opts...)
-				case "archived":
-					list, err = in.ListArchivedTasks(args[0], opts...)
-				case "completed":
-					list, err = in.ListCompletedTasks(args[0], opts...)
-				default:
+				list := taskLists(in)[state]
+				if list == nil {
 					return usageError{fmt.Errorf("--state %q: want one of %s", state, strings.Join(taskStates, ", "))}
 				}
+				tasks, err := list(args[0], asynq.PageSize(limit), asynq.Page(page))
 				if err != nil {
 					return err
 				}
-				views := make([]taskView, 0, len(list))
-				for _, t := range list {
+				views := make([]taskView, 0, len(tasks))
+				for _, t := range tasks {
 					views = append(views, viewTask(t, table, reveal))
 				}
-				if asJSON {
-					return writeJSON(a.stdout, views)
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tRUN\tRECIPIENT\tRETRIED\tLAST ERROR")
-				for _, v := range views {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", v.ID, v.Run, v.Recipient, v.Retried, truncate(v.LastError, 60))
-				}
-				return tw.Flush()
+				return a.print(asJSON, views, func(w io.Writer) error {
+					tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+					fmt.Fprintln(tw, "ID\tRUN\tRECIPIENT\tRETRIED\tLAST ERROR")
+					for _, v := range views {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", v.ID, v.Run, v.Recipient, v.Retried, truncate(v.LastError, 60))
+					}
+					return tw.Flush()
+				})
 			})
 		},
 	}
@@ -136,26 +122,7 @@ func (a *app) taskCmd() *cobra.Command {
 						v.Attempts, v.Ledger = &e.Attempts, string(e.State)
 					}
 				}
-				if asJSON {
-					return writeJSON(a.stdout, v)
-				}
-				fmt.Fprintf(a.stdout, "Task       %s (%s, queue %s)\nState      %s, retried %d of %d\n", v.ID, v.Type, v.Queue, v.State, v.Retried, v.MaxRetry)
-				if v.Run != "" {
-					fmt.Fprintf(a.stdout, "Run        %s\nRecipient  %s\n", v.Run, v.Recipient)
-				}
-				if v.Ledger != "" {
-					fmt.Fprintf(a.stdout, "Ledger     %s, %d attempts\n", v.Ledger, *v.Attempts)
-				}
-				if v.LastError != "" {
-					fmt.Fprintf(a.stdout, "Last error %s\n", v.LastError)
-					if v.Class != "" {
-						fmt.Fprintf(a.stdout, "Class      %s (%s)\n", v.Class, v.ErrorCode)
-					}
-				}
-				if !v.NextAt.IsZero() {
-					fmt.Fprintf(a.stdout, "Next at    %s\n", v.NextAt.UTC().Format(time.RFC3339))
-				}
-				return nil
+				return a.print(asJSON, v, func(w io.Writer) error { printTask(w, v); return nil })
 			})
 		},
 	}
@@ -184,8 +151,7 @@ func (a *app) taskCmd() *cobra.Command {
 		}
 		c.Flags().BoolVar(&all, "all", false, "act on every task of the queue in --state")
 		c.Flags().StringVar(&actState, "state", "", "with --all: the state to act on")
-		c.Flags().StringVar(&actor, "actor", "", "who is acting (default: the OS user)")
-		c.Flags().StringVar(&reason, "reason", "", "why (kept in the audit log)")
+		actorFlags(c, &actor, &reason, "why (kept in the audit log)")
 		return c
 	}
 	retry := act("retry", "Run a scheduled, retry or archived task now", "retry")
@@ -227,7 +193,9 @@ func taskAction(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspec
 		}
 		detail := "done"
 		if t != nil {
-			detail = skipDeleted(ctx, rdb, []*asynq.TaskInfo{t})
+			if detail, err = skipDeleted(ctx, rdb, []*asynq.TaskInfo{t}); err != nil {
+				return "", "", fmt.Errorf("task %s/%s deleted: %w", q, id, err)
+			}
 		}
 		return q + "/" + id, detail, nil
 	}
@@ -263,11 +231,8 @@ func taskAction(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspec
 // deleteAll deletes every task of a queue in a state, page by page, marking the recipients
 // of deleted send tasks skipped(deleted) so their runs can still complete.
 func deleteAll(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspector, q, state string) (string, string, error) {
-	list := map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
-		"pending": in.ListPendingTasks, "scheduled": in.ListScheduledTasks, "retry": in.ListRetryTasks,
-		"archived": in.ListArchivedTasks, "completed": in.ListCompletedTasks,
-	}[state]
-	if list == nil {
+	list := taskLists(in)[state]
+	if list == nil || state == "active" {
 		return "", "", usageError{fmt.Errorf("delete --all: --state must be pending, scheduled, retry, archived or completed")}
 	}
 	var deleted []*asynq.TaskInfo
@@ -286,41 +251,72 @@ func deleteAll(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspect
 			deleted = append(deleted, t)
 		}
 	}
-	return q + " (" + state + ")", fmt.Sprintf("%d tasks; %s", len(deleted), skipDeleted(ctx, rdb, deleted)), nil
+	skipped, err := skipDeleted(ctx, rdb, deleted)
+	if err != nil {
+		return "", "", fmt.Errorf("%d tasks of %s (%s) deleted: %w", len(deleted), q, state, err)
+	}
+	return q + " (" + state + ")", fmt.Sprintf("%d tasks; %s", len(deleted), skipped), nil
 }
 
-// skipDeleted marks the recipients of deleted send tasks skipped(deleted).
-func skipDeleted(ctx context.Context, rdb redis.UniversalClient, ts []*asynq.TaskInfo) string {
+// taskLists lists a queue's tasks in each state.
+func taskLists(in *asynq.Inspector) map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error) {
+	return map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		"pending": in.ListPendingTasks, "active": in.ListActiveTasks, "scheduled": in.ListScheduledTasks,
+		"retry": in.ListRetryTasks, "archived": in.ListArchivedTasks, "completed": in.ListCompletedTasks,
+	}
+}
+
+// printTask renders one task as `task show` does.
+func printTask(w io.Writer, v taskView) {
+	fmt.Fprintf(w, "Task       %s (%s, queue %s)\nState      %s, retried %d of %d\n", v.ID, v.Type, v.Queue, v.State, v.Retried, v.MaxRetry)
+	if v.Run != "" {
+		fmt.Fprintf(w, "Run        %s\nRecipient  %s\n", v.Run, v.Recipient)
+	}
+	if v.Ledger != "" {
+		fmt.Fprintf(w, "Ledger     %s, %d attempts\n", v.Ledger, *v.Attempts)
+	}
+	if v.LastError != "" {
+		fmt.Fprintf(w, "Last error %s\n", v.LastError)
+		if v.Class != "" {
+			fmt.Fprintf(w, "Class      %s (%s)\n", v.Class, v.ErrorCode)
+		}
+	}
+	if !v.NextAt.IsZero() {
+		fmt.Fprintf(w, "Next at    %s\n", v.NextAt.UTC().Format(time.RFC3339))
+	}
+}
+
+// skipDeleted marks the recipients of deleted send tasks skipped(deleted) and says how many
+// it marked. Tasks of other types, and entries already past sending, are left as they are; a
+// ledger that cannot be written is an error, with the recipients marked so far.
+func skipDeleted(ctx context.Context, rdb redis.UniversalClient, ts []*asynq.TaskInfo) (string, error) {
 	l := ledger.New(rdb, nil)
 	n := 0
 	for _, t := range ts {
 		p, err := campaigns.DecodeSend(t.Payload)
 		if err != nil {
-			continue
+			continue // not a send task Herald can read: no recipient to skip
 		}
-		if ok, err := l.Skip(ctx, p.Address(), "deleted"); err == nil && ok {
+		ok, err := l.Skip(ctx, p.Address(), "deleted")
+		if err != nil {
+			return "", fmt.Errorf("%d recipients skipped(deleted) in the ledger, then: %w", n, err)
+		}
+		if ok {
 			n++
 		}
 	}
-	return fmt.Sprintf("%d recipients skipped(deleted) in the ledger", n)
+	return fmt.Sprintf("%d recipients skipped(deleted) in the ledger", n), nil
 }
 
 // withTasks loads the config and calls fn with Redis, an Inspector and the error table.
 func (a *app) withTasks(cmd *cobra.Command, fn func(context.Context, redis.UniversalClient, *asynq.Inspector, *connectly.Table) error) error {
-	c, err := a.config()
-	if err != nil {
-		return err
-	}
-	table, err := connectly.NewTable(c.Errors)
-	if err != nil {
-		return &config.Error{Key: "errors", Msg: err.Error(), Err: err}
-	}
-	rdb, err := a.redis(cmd.Context(), c)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	return fn(cmd.Context(), rdb, asynq.NewInspectorFromRedisClient(rdb), table)
+	return a.withRedis(cmd.Context(), func(c config.Config, rdb redis.UniversalClient) error {
+		table, err := errorTable(c)
+		if err != nil {
+			return err
+		}
+		return fn(cmd.Context(), rdb, asynq.NewInspectorFromRedisClient(rdb), table)
+	})
 }
 
 func truncate(s string, n int) string {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,7 +18,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
-	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/lifecycle"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
@@ -60,46 +59,22 @@ CONNECTLY_WEBHOOK_SECRET or connectly.webhook_secret_file. Register the address 
 }
 
 func (a *app) runWebhooks(ctx context.Context, c config.Config, metricsListen string) error {
-	log, err := a.logger(c)
+	p, err := a.newProcess(ctx, c)
 	if err != nil {
 		return err
 	}
-	rdb, err := a.redis(ctx, c)
-	if err != nil {
-		return err
-	}
-	m := metrics.New()
-	ws, err := startWebhookServer(ctx, c, rdb, log, m.NewWebhooks())
-	if err != nil {
-		rdb.Close()
-		return err
-	}
-	var ops *http.Server
-	if metricsListen != "" {
-		// Ready: Redis takes writes (every webhook is recorded there).
-		ready := readiness("webhooks", rdb, nil)
-		if ops, err = serveOps(metricsListen, m, ready, log); err != nil {
-			ws.stop()
-			rdb.Close()
-			return err
-		}
-	}
-	<-ctx.Done()
-	// Shutdown order: stop taking webhooks and let those in flight be recorded, stop the
-	// parked-event loop, stop the ops endpoint, then close Redis.
-	ws.stop()
-	if ops != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = ops.Shutdown(sctx)
-		cancel()
-	}
-	return rdb.Close()
+	// Ready: Redis takes writes (every webhook is recorded there).
+	p.ops(metricsListen, "webhooks", nil)
+	// Shutdown order (the reverse): stop taking webhooks and let those in flight be
+	// recorded, stop the parked-event loop, stop the ops endpoint, then close Redis.
+	p.webhooks(ctx, c)
+	return p.run(ctx)
 }
 
 // webhookServer is a running receiver and its HTTP server.
 type webhookServer struct {
 	rc   *webhooks.Receiver
-	srv  *http.Server
+	g    *lifecycle.Group
 	addr string
 }
 
@@ -132,14 +107,12 @@ func startWebhookServer(ctx context.Context, c config.Config, rdb redis.Universa
 	return startReceiver(ctx, rcfg, c.Webhooks.Listen, rdb, lg, m)
 }
 
+// startReceiver starts a webhook receiver with rcfg on listen: its parked-event loop, then
+// its HTTP server.
 func startReceiver(ctx context.Context, rcfg webhooks.Config, listen string, rdb redis.UniversalClient, lg zerolog.Logger, m *metrics.Webhooks) (*webhookServer, error) {
 	rc, err := webhooks.New(rcfg, webhooks.Deps{Redis: rdb, Logger: lg, Metrics: m})
 	if err != nil {
 		return nil, err
-	}
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return nil, fmt.Errorf("webhooks listen: %w", err)
 	}
 	srv := &http.Server{
 		Handler:           rc,
@@ -150,24 +123,23 @@ func startReceiver(ctx context.Context, rcfg webhooks.Config, listen string, rdb
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
-	rc.Start(context.WithoutCancel(ctx))
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			lg.Error().Err(err).Msg("webhook receiver stopped")
-		}
-	}()
-	addr := ln.Addr().String()
-	lg.Info().Str("addr", addr).Msg("receiving Connectly webhooks")
-	return &webhookServer{rc: rc, srv: srv, addr: addr}, nil
+	ws := &webhookServer{rc: rc}
+	// Stopped in reverse: requests in flight finish (up to 10 s), then the parked-event loop stops.
+	ws.g = lifecycle.New(
+		lifecycle.Component{Name: "parked webhook events", Start: func() error { rc.Start(context.WithoutCancel(ctx)); return nil },
+			Stop: func() error { rc.Stop(); return nil }},
+		lifecycle.HTTP("webhooks listen", listen, srv, 10*time.Second, func(a net.Addr) { ws.addr = a.String() },
+			func(err error) { lg.Error().Err(err).Msg("webhook receiver stopped") }),
+	)
+	if err := ws.g.Start(); err != nil {
+		return nil, err
+	}
+	lg.Info().Str("addr", ws.addr).Msg("receiving Connectly webhooks")
+	return ws, nil
 }
 
 // stop lets requests in flight finish (up to 10 s), then stops the parked-event loop.
-func (ws *webhookServer) stop() {
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	_ = ws.srv.Shutdown(sctx)
-	cancel()
-	ws.rc.Stop()
-}
+func (ws *webhookServer) stop() { _ = ws.g.Stop() }
 
 func (a *app) webhooksRegisterCmd() *cobra.Command {
 	var (
@@ -220,65 +192,4 @@ and API key (CONNECTLY_BUSINESS_ID, CONNECTLY_API_KEY).`,
 	cmd.Flags().StringVar(&address, "url", "", "the public address of `herald webhooks` (https://...)")
 	cmd.Flags().StringSliceVar(&topics, "topics", []string{connectly.TopicDeliveryStatus, connectly.TopicMessages}, "topics to register")
 	return cmd
-}
-
-// printDelivery renders a run's delivery outcomes for `run show`.
-func printDelivery(w io.Writer, d ledger.DeliveryStats) {
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "delivery (from webhooks): %d accepted, %d sent, %d delivered, %d read, %d failed in delivery, %d awaiting an event\n",
-		d.Accepted, d.Sent, d.Delivered, d.Read, d.DeliveryFailed, d.Awaiting)
-	fmt.Fprintf(w, "delivery rate %.1f%% (delivered of accepted), read rate %.1f%% (read of delivered)\n",
-		100*d.DeliveryRate, 100*d.ReadRate)
-	if t := d.TimeToDeliver; t.Samples > 0 {
-		fmt.Fprintf(w, "time to deliver (%d messages): p50 %s, p90 %s, p99 %s\n", t.Samples, roundDur(t.P50), roundDur(t.P90), roundDur(t.P99))
-	}
-	if d.Settled > 0 {
-		fmt.Fprintf(w, "unknown recipients settled by webhooks: %d\n", d.Settled)
-	}
-	if d.SendFailed > 0 {
-		fmt.Fprintf(w, "failed when sent (not counted above): %d\n", d.SendFailed)
-	}
-	if len(d.FailedByCode) > 0 {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "DELIVERY FAILED:CODE\tCOUNT")
-		for _, k := range ledger.SortedKeys(d.FailedByCode) {
-			fmt.Fprintf(tw, "%s\t%d\n", k, d.FailedByCode[k])
-		}
-		tw.Flush()
-	}
-	if d.Replies > 0 {
-		fmt.Fprintf(w, "replies %d, opt-outs by reply %d\n", d.Replies, d.OptOutsReceived)
-		if len(d.ButtonReplies) > 0 {
-			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "BUTTON\tREPLIES")
-			for _, k := range ledger.SortedKeys(d.ButtonReplies) {
-				fmt.Fprintf(tw, "%s\t%d\n", k, d.ButtonReplies[k])
-			}
-			tw.Flush()
-		}
-	}
-}
-
-func roundDur(d time.Duration) time.Duration {
-	switch {
-	case d >= time.Minute:
-		return d.Round(time.Second)
-	case d >= time.Second:
-		return d.Round(10 * time.Millisecond)
-	default:
-		return d.Round(time.Millisecond)
-	}
-}
-
-// deliveryReport reads a run's delivery outcomes for reports; nil when no webhook has been
-// recorded for it.
-func deliveryReport(ctx context.Context, l *ledger.Ledger, runID string) (*ledger.DeliveryStats, error) {
-	d, err := l.DeliveryStats(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	if d.Empty() {
-		return nil, nil
-	}
-	return &d, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
@@ -34,7 +35,7 @@ func TestWindowShow(t *testing.T) {
 	t.Run("OpenJSON", func(t *testing.T) {
 		t.Parallel()
 		code, out, errOut := herald(t, env, "window", "show", "--json", "+1 415-555-2671")
-		var r windowReport
+		var r report.Window
 		if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
 			t.Fatalf("exit %d %q %q", code, out, errOut)
 		}
@@ -59,7 +60,7 @@ func TestWindowShow(t *testing.T) {
 		t.Parallel()
 		for _, args := range [][]string{{"415-555-2671", "--region", "US"}, {"bsuid:US.13491208655302741918"}} {
 			code, out, errOut := herald(t, env, append([]string{"window", "show", "--json"}, args...)...)
-			var r windowReport
+			var r report.Window
 			if code != 0 || json.Unmarshal([]byte(out), &r) != nil || !r.Open {
 				t.Fatalf("%v: exit %d %q %q", args, code, out, errOut)
 			}
@@ -105,7 +106,7 @@ func TestRecipientExplainShowsTheWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := herald(t, env, "recipient", "explain", "--json", "r-window", rcpts[0])
-	var x explanation
+	var x report.Explanation
 	if code != 0 || json.Unmarshal([]byte(out), &x) != nil {
 		t.Fatalf("explain: %d %s %s", code, out, errOut)
 	}

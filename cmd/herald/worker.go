@@ -3,26 +3,22 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"github.com/rs/zerolog"
-
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/lifecycle"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
-	"github.com/heraldmsg/herald/scheduler"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -97,50 +93,33 @@ func limitsCollector(c config.Config, rdb redis.UniversalClient) prometheus.Coll
 	var senders []limits.Control
 	if !c.Limits.Adaptive.Off {
 		for _, s := range c.Senders {
-			senders = append(senders, senderControl(c, s.Number))
+			senders = append(senders, report.SenderControl(c, s.Number))
 		}
 	}
 	return metrics.NewLimitsCollector(metrics.LimitsSource{Limiter: limits.New(rdb), TierKey: rkeys.Tier(c.Connectly.BusinessID),
 		TierLimit: int(c.Limits.MessagingTier), TierWindow: c.Limits.TierWindow.D(), Senders: senders})
 }
 
-// senderControl is the adaptive controller of one sender ("default" when campaigns name none).
-func senderControl(c config.Config, sender string) limits.Control {
-	wc := workerConfig(c)
-	rate := wc.DefaultSenderRate
-	if r, ok := wc.SenderRates[sender]; ok && r > 0 {
-		rate = r
-	}
-	return limits.SenderControl(c.Connectly.BusinessID, sender, rate, c.Limits.Adaptive.Policy())
-}
-
 func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen string) error {
-	log, err := a.logger(c)
+	p, err := a.newProcess(ctx, c)
 	if err != nil {
 		return err
 	}
-	rdb, err := a.redis(ctx, c)
-	if err != nil {
-		return err
-	}
+	rdb, log, m := p.rdb, p.log, p.m
 	client, err := connectly.NewClient(connectly.ClientConfig{
 		BaseURL: c.Connectly.BaseURL, BusinessID: c.Connectly.BusinessID, APIKey: c.APIKey,
 		Timeout: c.Connectly.Timeout.D(), MaxConns: c.Worker.Concurrency,
 		SessionBSUIDField: c.Connectly.SessionBSUIDField,
 	})
 	if err != nil {
-		rdb.Close()
-		return err
+		return p.fail(err)
 	}
-	table, err := connectly.NewTable(c.Errors)
+	table, err := errorTable(c)
 	if err != nil {
-		rdb.Close()
-		return &config.Error{Key: "errors", Msg: err.Error(), Err: err}
+		return p.fail(err)
 	}
 	table.SetAmbiguousStatuses(c.Retry.AmbiguousStatuses)
-	m := metrics.New()
 	w := worker.New(workerConfig(c), worker.Deps{Redis: rdb, Sender: client, Table: table, Logger: log, Metrics: m})
-	var ops *http.Server
 	if metricsListen != "" {
 		in := asynq.NewInspectorFromRedisClient(rdb)
 		m.RegisterQueues(in)
@@ -161,66 +140,23 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 			checks = append(checks, metrics.AsynqServerUp(in, campaigns.ExpandQueue))
 			queues = append(queues, campaigns.ExpandQueue)
 		}
-		ready := readiness("worker", rdb, queues, checks...)
-		if ops, err = serveOps(metricsListen, m, ready, log); err != nil {
-			rdb.Close()
-			return err
-		}
+		p.ops(metricsListen, "worker", queues, checks...)
 	}
-	var hooks *webhookServer
 	if c.Webhooks.InWorker {
 		if err := c.RequireWebhookSecret(); err != nil {
-			rdb.Close()
-			return err
+			return p.fail(err)
 		}
-		if hooks, err = startWebhookServer(ctx, c, rdb, log, m.NewWebhooks()); err != nil {
-			rdb.Close()
-			return err
-		}
+		p.webhooks(ctx, c)
 	}
-	if err := w.Start(); err != nil {
-		if hooks != nil {
-			hooks.stop()
-		}
-		rdb.Close()
-		return err
-	}
+	// Shutdown order (the reverse): stop reclaiming, expanding and taking tasks, let sends in
+	// flight finish (up to the shutdown timeout; unstarted tasks go back to the queue), stop
+	// the webhook receiver (webhooks in flight are recorded), stop the ops endpoint, then
+	// close Redis.
+	p.add(lifecycle.Component{Name: "worker", Start: w.Start, Quiesce: w.Stop, Stop: func() error { w.Shutdown(); return nil }})
 	// Workers expand runs too (scheduled ones and `campaign run`), so expansion scales with them.
-	var exp *scheduler.ExpandServer
-	if c.Scheduler.ExpandConcurrency > 0 {
-		if exp, err = startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency, m); err != nil {
-			w.Stop()
-			w.Shutdown()
-			if hooks != nil {
-				hooks.stop()
-			}
-			rdb.Close()
-			return err
-		}
-	}
-	rc := startReclaimer(rdb, log)
-	<-ctx.Done()
-	rc.Stop()
-	// Shutdown order: stop expanding and taking tasks, let sends in flight finish (up to the
-	// shutdown timeout; unstarted tasks go back to the queue), stop the webhook receiver
-	// (webhooks in flight are recorded), stop the ops endpoint, then close Redis.
-	if exp != nil {
-		exp.Stop()
-	}
-	w.Stop()
-	if exp != nil {
-		exp.Shutdown()
-	}
-	w.Shutdown()
-	if hooks != nil {
-		hooks.stop()
-	}
-	if ops != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = ops.Shutdown(sctx)
-		cancel()
-	}
-	return rdb.Close()
+	p.expansion(c)
+	p.reclaimer()
+	return p.run(ctx)
 }
 
 // keepPlaceFor maps the config's 0 (reschedule at once) onto the worker's negative.
@@ -237,37 +173,6 @@ func burstWindow(n int) int {
 		return -1
 	}
 	return n
-}
-
-// readiness builds a process's /readyz answer (see metrics.Readiness): its checks, then a
-// write to Redis on one key per queue the process takes tasks from (one untagged key when
-// none), the answer cached for a second.
-func readiness(role string, rdb redis.UniversalClient, queues []string, checks ...func(context.Context) error) func(context.Context) error {
-	name := metrics.ProcessName(role)
-	keys := []string{rkeys.ReadyProbe("", name)}
-	if len(queues) > 0 {
-		keys = keys[:0]
-		for _, q := range queues {
-			keys = append(keys, rkeys.ReadyProbe(q, name))
-		}
-	}
-	return metrics.NewReadiness(metrics.ReadinessConfig{Redis: rdb, Keys: keys, Checks: checks}).Check
-}
-
-// serveOps serves /metrics, /healthz and /readyz on addr in the background.
-func serveOps(addr string, m *metrics.Metrics, ready func(context.Context) error, log zerolog.Logger) (*http.Server, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics-listen: %w", err)
-	}
-	srv := &http.Server{Handler: m.Mux(ready), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error().Err(err).Msg("ops endpoint stopped")
-		}
-	}()
-	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
-	return srv, nil
 }
 
 // pairInterval maps the config's 0 (off) onto the worker's negative "off".

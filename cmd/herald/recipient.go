@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/report"
+)
+
+// A person's views: a recipient's story in a run (`recipient explain`) and a customer's
+// service window (`window show`).
+
+func (a *app) recipientCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "recipient", Short: "Why a person did or did not get a message"}
+	var asJSON, reveal bool
+	var region string
+	explain := &cobra.Command{
+		Use:   "explain RUN PHONE|bsuid:BSUID",
+		Short: "A recipient's state in a run: attempts, last code and its class, message id, suppression",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			rcpt := args[1]
+			if !strings.HasPrefix(rcpt, "bsuid:") {
+				var err error
+				if rcpt, err = campaigns.NormalizePhone(args[1], region); err != nil {
+					return usageError{fmt.Errorf("recipient: %w (give +E.164, or --region for a national number)", err)}
+				}
+			}
+			return a.withRedis(ctx, func(c config.Config, rdb redis.UniversalClient) error {
+				table, _ := errorTable(c) // a bad table leaves codes without their class, as the rest of the story still helps
+				now := time.Now()
+				x, err := report.Explain(ctx, ledger.New(rdb, nil), rdb, report.ExplainParams{Run: args[0], Recipient: rcpt,
+					Shown: shownID(rcpt, reveal), Business: c.Connectly.BusinessID, Table: table, Now: now})
+				if err != nil {
+					return notFound(args[0], err)
+				}
+				return a.print(asJSON, x, func(w io.Writer) error { report.PrintExplanation(w, x, now); return nil })
+			})
+		},
+	}
+	explain.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	revealFlags(explain, &reveal, &region)
+	cmd.AddCommand(explain)
+	return cmd
+}
+
+// shownID is how a recipient or customer is printed: masked to the last 4 digits unless
+// --reveal.
+func shownID(id string, reveal bool) string {
+	if reveal {
+		return id
+	}
+	return logx.Phone(id)
+}
+
+// revealFlags adds --reveal and --region to a command that takes a person's number.
+func revealFlags(cmd *cobra.Command, reveal *bool, region *string) {
+	cmd.Flags().BoolVar(reveal, "reveal", false, "show the full number instead of the last 4 digits")
+	cmd.Flags().StringVar(region, "region", "", "country for a number written without country code (e.g. US)")
+}
+
+// customerID normalises a NUMBER argument: a phone number (E.164, or national with region),
+// or a BSUID as bsuid:<id>.
+func customerID(arg, region string) (string, error) {
+	if b, ok := strings.CutPrefix(arg, "bsuid:"); ok {
+		if strings.TrimSpace(b) == "" {
+			return "", usageError{fmt.Errorf("%q: an empty BSUID", arg)}
+		}
+		return "bsuid:" + strings.TrimSpace(b), nil
+	}
+	id, err := campaigns.NormalizePhone(arg, region)
+	if err != nil {
+		return "", usageError{fmt.Errorf("customer: %w (give +E.164, --region for a national number, or bsuid:BSUID)", err)}
+	}
+	return id, nil
+}
+
+func (a *app) windowCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "window",
+		Short: "Customer service windows: whether Herald may send a customer session messages now",
+		Long: `A customer service window opens when a customer messages the business and closes 24 hours after
+their last inbound message (WhatsApp's rule). Herald records it from the inbound messages its
+webhook receiver takes (herald webhooks), per business (connectly.business_id).`,
+	}
+	var asJSON, reveal bool
+	var region string
+	show := &cobra.Command{
+		Use:   "show NUMBER|bsuid:BSUID",
+		Short: "Whether a customer's service window is open, and when it closes",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			id, err := customerID(args[0], region)
+			if err != nil {
+				return err
+			}
+			return a.withRedis(ctx, func(c config.Config, rdb redis.UniversalClient) error {
+				now := time.Now()
+				r, err := report.ReadWindow(ctx, rdb, c.Connectly.BusinessID, id, shownID(id, reveal), now)
+				if err != nil {
+					return err
+				}
+				return a.print(asJSON, r, func(w io.Writer) error { report.PrintWindow(w, r, now); return nil })
+			})
+		},
+	}
+	show.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
+	revealFlags(show, &reveal, &region)
+	cmd.AddCommand(show)
+	return cmd
+}

@@ -1,0 +1,175 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// PlanLimits is what the shared limits would do to a campaign sent now (`campaign plan`).
+type PlanLimits struct {
+	// Capped counts recipients already at the frequency cap of the campaign's category.
+	Capped int    `json:"capped"`
+	Cap    string `json:"cap,omitempty"`
+	// TierLimit is the daily tier (0 unlimited); TierNew counts recipients not messaged in
+	// the tier's window, TierRemaining the room left, TierWaiting those that would wait.
+	TierLimit     int `json:"tier_limit"`
+	TierNew       int `json:"tier_new_recipients"`
+	TierRemaining int `json:"tier_remaining"`
+	TierWaiting   int `json:"tier_waiting"`
+	// Note says why the limits were not (fully) checked.
+	Note string `json:"note,omitempty"`
+}
+
+// PlanLimitsParams is what a limits preview needs of the config and the campaign.
+type PlanLimitsParams struct {
+	Business string
+	// Category is the campaign template's category; CapMax and CapWindow its frequency cap
+	// (CapMax 0: no cap applies).
+	Category  string
+	CapMax    int
+	CapWindow time.Duration
+	// Tier is the daily tier (0: unlimited) and TierWindow its rolling window.
+	Tier       int
+	TierWindow time.Duration
+	Now        time.Time
+	// NotChecked, when set, says why Redis is not read: the check only carries this note.
+	NotChecked string
+}
+
+// Applies reports whether any limit applies: a cap on the category, or a daily tier.
+func (p PlanLimitsParams) Applies() bool { return p.CapMax > 0 || p.Tier > 0 }
+
+// LimitCheck checks a plan's recipients against the frequency cap and the daily tier in
+// batches of 1,000, reading Redis without reserving anything. Its methods do nothing on a
+// nil LimitCheck, whose Result is nil.
+type LimitCheck struct {
+	ctx   context.Context
+	lim   *limits.Limiter
+	p     PlanLimitsParams
+	batch []string
+	out   PlanLimits
+	err   error
+}
+
+// NewLimitCheck starts a preview of the limits p describes on rdb; it returns nil when none
+// applies.
+func NewLimitCheck(ctx context.Context, rdb redis.UniversalClient, p PlanLimitsParams) *LimitCheck {
+	if !p.Applies() {
+		return nil
+	}
+	lc := &LimitCheck{ctx: ctx, p: p, out: PlanLimits{TierLimit: p.Tier}}
+	if p.CapMax > 0 {
+		lc.out.Cap = fmt.Sprintf("%s: at most %d per person per %s", p.Category, p.CapMax, p.CapWindow)
+	}
+	if p.NotChecked != "" || rdb == nil {
+		lc.out.Note = p.NotChecked
+		return lc
+	}
+	lc.lim = limits.New(rdb)
+	if p.Tier > 0 {
+		u, err := lc.lim.TierOf(ctx, rkeys.Tier(p.Business), p.Tier, p.TierWindow, p.Now)
+		if err != nil {
+			lc.err = err
+		}
+		lc.out.TierRemaining = u.Remaining()
+	}
+	return lc
+}
+
+// Add counts one recipient of the plan.
+func (lc *LimitCheck) Add(to string) {
+	if lc == nil || lc.lim == nil || lc.err != nil {
+		return
+	}
+	lc.batch = append(lc.batch, to)
+	if len(lc.batch) == 1000 {
+		lc.flush()
+	}
+}
+
+func (lc *LimitCheck) flush() {
+	if lc == nil || lc.lim == nil || lc.err != nil || len(lc.batch) == 0 {
+		return
+	}
+	defer func() { lc.batch = lc.batch[:0] }()
+	p := lc.p
+	sendable := lc.batch
+	if p.CapMax > 0 {
+		caps := make([]limits.Cap, len(lc.batch))
+		for i, to := range lc.batch {
+			caps[i] = limits.Cap{Key: rkeys.Cap(p.Business, p.Category, ledger.BucketOf(to, rkeys.CapBuckets)), Field: to,
+				Max: p.CapMax, Window: p.CapWindow}
+		}
+		over, err := lc.lim.PeekCaps(lc.ctx, caps, p.Now)
+		if err != nil {
+			lc.err = err
+			return
+		}
+		sendable = make([]string, 0, len(lc.batch))
+		for i, to := range lc.batch {
+			if over[i] {
+				lc.out.Capped++
+			} else {
+				sendable = append(sendable, to)
+			}
+		}
+	}
+	if p.Tier > 0 {
+		in, err := lc.lim.InTier(lc.ctx, rkeys.Tier(p.Business), sendable, p.TierWindow, p.Now)
+		if err != nil {
+			lc.err = err
+			return
+		}
+		for _, ok := range in {
+			if !ok {
+				lc.out.TierNew++
+			}
+		}
+	}
+}
+
+// Result finishes the check and returns what it found.
+func (lc *LimitCheck) Result() (*PlanLimits, error) {
+	if lc == nil {
+		return nil, nil
+	}
+	lc.flush()
+	if lc.err != nil {
+		return nil, lc.err
+	}
+	if lc.p.Tier > 0 {
+		lc.out.TierWaiting = max(0, lc.out.TierNew-lc.out.TierRemaining)
+	}
+	return &lc.out, nil
+}
+
+// PrintPlanLimits renders a limits preview for `campaign plan`; window is the daily tier's.
+func PrintPlanLimits(w io.Writer, pl *PlanLimits, window time.Duration) {
+	if pl == nil {
+		return
+	}
+	if pl.Note != "" {
+		fmt.Fprintf(w, "Limits         %s\n", pl.Note)
+		return
+	}
+	if pl.Cap != "" {
+		fmt.Fprintf(w, "Frequency cap  %s; %d recipients already at it would be skipped(capped)\n", pl.Cap, pl.Capped)
+	}
+	if pl.TierLimit > 0 {
+		fmt.Fprintf(w, "Daily tier     %d new recipients, %d of %d room left in the %s window", pl.TierNew, pl.TierRemaining,
+			pl.TierLimit, window)
+		if pl.TierWaiting > 0 {
+			days := (pl.TierWaiting + pl.TierLimit - 1) / pl.TierLimit
+			fmt.Fprintf(w, ": %d would wait for the tier (about %d more window(s))", pl.TierWaiting, days)
+		}
+		fmt.Fprintln(w)
+	}
+}

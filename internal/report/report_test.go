@@ -1,0 +1,109 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
+)
+
+func TestNewRun(t *testing.T) {
+	t.Parallel()
+	created := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	r := ledger.Run{ID: "r1", Campaign: "c1", Status: ledger.RunRunning, Expanded: true, Total: 100, Created: created}
+	c := ledger.Counters{States: map[ledger.State]int64{
+		ledger.Queued: 40, ledger.Accepted: 20, ledger.Sent: 5, ledger.Delivered: 10, ledger.Read: 5, ledger.Failed: 15, ledger.Skipped: 5,
+	}, Codes: map[string]int64{"failed:ERROR_X": 15}}
+	rep := report.NewRun(r, c, created.Add(10*time.Second))
+
+	if rep.Sum != 100 || rep.Accepted != 40 || rep.Delivered != 15 {
+		t.Errorf("sum %d accepted %d delivered %d, want 100, 40 (accepted, sent, delivered, read), 15 (delivered, read)",
+			rep.Sum, rep.Accepted, rep.Delivered)
+	}
+	if rep.Done != 60 {
+		t.Errorf("done %d, want 60: every state but queued", rep.Done)
+	}
+	if rep.RatePerSecond != 6 || rep.ETASeconds != 40.0/6 {
+		t.Errorf("rate %v/s, eta %vs; want 6/s and the 40 left at that rate", rep.RatePerSecond, rep.ETASeconds)
+	}
+	if rep.Ended() {
+		t.Error("a running run reports it has ended")
+	}
+
+	r.Status, r.Finished = ledger.RunCompleted, created.Add(20*time.Second)
+	done := report.NewRun(r, c, created.Add(time.Hour))
+	if done.ETASeconds != 0 || done.RatePerSecond != 3 || !done.Ended() {
+		t.Errorf("a completed run: rate %v eta %v ended %v; want the rate up to its end, no eta", done.RatePerSecond, done.ETASeconds, done.Ended())
+	}
+	var out bytes.Buffer
+	report.PrintRun(&out, done)
+	for _, want := range []string{"Status    completed", "audience: 100 rows, all accounted for", "failed:ERROR_X"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("run show lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestLimitCheck(t *testing.T) {
+	t.Parallel()
+
+	t.Run("NothingAppliesIsNil", func(t *testing.T) {
+		t.Parallel()
+		lc := report.NewLimitCheck(context.Background(), nil, report.PlanLimitsParams{Category: "marketing"})
+		if lc != nil {
+			t.Fatal("a check with no cap and no tier")
+		}
+		lc.Add("+14155550101") // a nil check takes recipients and finds nothing
+		if pl, err := lc.Result(); pl != nil || err != nil {
+			t.Fatalf("Result = %v, %v; want nil, nil", pl, err)
+		}
+	})
+
+	t.Run("UncheckedCarriesItsNote", func(t *testing.T) {
+		t.Parallel()
+		lc := report.NewLimitCheck(context.Background(), nil, report.PlanLimitsParams{Category: "marketing", CapMax: 2,
+			CapWindow: time.Hour, NotChecked: "redis down"})
+		lc.Add("+14155550101")
+		pl, err := lc.Result()
+		if err != nil || pl == nil || pl.Note != "redis down" || pl.Capped != 0 {
+			t.Fatalf("Result = %+v, %v", pl, err)
+		}
+		var out bytes.Buffer
+		report.PrintPlanLimits(&out, pl, 24*time.Hour)
+		if out.String() != "Limits         redis down\n" {
+			t.Fatalf("printed %q", out.String())
+		}
+	})
+
+	t.Run("NewRecipientsWaitForTheTier", func(t *testing.T) {
+		t.Parallel()
+		rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		lc := report.NewLimitCheck(context.Background(), rdb, report.PlanLimitsParams{Business: "b", Category: "utility",
+			Tier: 2, TierWindow: 24 * time.Hour, Now: time.Now()})
+		for _, to := range []string{"+14155550101", "+14155550102", "+14155550103"} {
+			lc.Add(to)
+		}
+		pl, err := lc.Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pl.TierNew != 3 || pl.TierRemaining != 2 || pl.TierWaiting != 1 || pl.Cap != "" {
+			t.Fatalf("preview %+v; want 3 new, 2 room, 1 waiting, no cap", *pl)
+		}
+	})
+}
+
+func TestExplainCodeWithoutTable(t *testing.T) {
+	t.Parallel()
+	if class, why := report.ExplainCode(nil, "ERROR_CODE_X"); class != "" || why != "" {
+		t.Fatalf("ExplainCode(nil) = %q, %q", class, why)
+	}
+}

@@ -1,0 +1,304 @@
+package report
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+)
+
+// Run is a run's state as `run show --json`, `run ls --json` and `demo --json` print it.
+type Run struct {
+	Run         string `json:"run"`
+	Campaign    string `json:"campaign"`
+	Parent      string `json:"parent,omitempty"`
+	Status      string `json:"status"`
+	PauseReason string `json:"pause_reason,omitempty"`
+	// Waiting says what a running run's sends wait for (the daily tier), while it lasts.
+	Waiting string `json:"waiting,omitempty"`
+	// SenderBackoff says the run's sender is slowed after a throttle (run show only).
+	SenderBackoff string           `json:"sender_backoff,omitempty"`
+	Expanded      bool             `json:"expanded"`
+	Recipients    int              `json:"recipients"`
+	States        map[string]int64 `json:"states"`
+	Sum           int64            `json:"sum"`
+	// Done counts recipients that need no more sending (the terminal states).
+	Done int64 `json:"done"`
+	// Accepted counts recipients Connectly accepted, whatever they reached since: accepted,
+	// sent, delivered or read. Delivered counts those delivered or read.
+	Accepted           int64            `json:"accepted"`
+	Delivered          int64            `json:"delivered"`
+	Codes              map[string]int64 `json:"codes"`
+	Attempts           int64            `json:"attempts"`
+	Retries            int64            `json:"retries"`
+	AcceptedAfterRetry int64            `json:"accepted_after_retry"`
+	Throttled          int64            `json:"throttled"`
+	// ResendAfter is the run's quiet period before an unknown recipient's one resend (the
+	// campaign's unknown.resend_after); ResentUnknown counts the recipients resent so far,
+	// ResendWaiting those still waiting for their quiet period to end.
+	ResendAfter   string     `json:"resend_after,omitempty"`
+	ResentUnknown int64      `json:"resent_unknown"`
+	ResendWaiting int64      `json:"resend_waiting"`
+	Created       time.Time  `json:"created"`
+	Finished      *time.Time `json:"finished,omitempty"`
+	// RatePerSecond is rows finished per second since the run started; ETASeconds estimates
+	// the rest at that rate (0 once the run has ended).
+	RatePerSecond float64 `json:"rate_per_second"`
+	ETASeconds    float64 `json:"eta_seconds"`
+	// Verify is set by run show --verify.
+	Verify *ledger.Verification `json:"verify,omitempty"`
+	// Delivery is what the delivery webhooks said, once any was recorded.
+	Delivery *ledger.DeliveryStats `json:"delivery,omitempty"`
+}
+
+// NewRun builds the report of run r from its counters c, as of now.
+func NewRun(r ledger.Run, c ledger.Counters, now time.Time) Run {
+	rep := Run{
+		Run: r.ID, Campaign: r.Campaign, Parent: r.Parent, Status: string(r.Status), PauseReason: r.PauseReason,
+		Expanded: r.Expanded, Recipients: r.Total, States: map[string]int64{}, Sum: c.Sum(),
+		Codes: c.Codes, Attempts: c.Attempts, Retries: c.Retries,
+		AcceptedAfterRetry: c.AcceptedAfterRetry, Throttled: c.Throttled, Created: r.Created,
+		ResentUnknown: c.ResentUnknown, ResendWaiting: c.ResendWaiting,
+	}
+	if r.ResendAfter > 0 {
+		rep.ResendAfter = r.ResendAfter.String()
+	}
+	if !r.Expanded {
+		rep.Recipients = r.PlannedTo
+	}
+	if r.Status == ledger.RunRunning {
+		rep.Waiting = r.WaitingNow(now)
+	}
+	for s, n := range c.States {
+		rep.States[string(s)] = n
+	}
+	if !r.Finished.IsZero() {
+		f := r.Finished
+		rep.Finished = &f
+	}
+	for st, n := range c.States {
+		if st.Terminal() {
+			rep.Done += n
+		}
+		switch st {
+		case ledger.Accepted, ledger.Sent:
+			rep.Accepted += n
+		case ledger.Delivered, ledger.Read:
+			rep.Accepted += n
+			rep.Delivered += n
+		}
+	}
+	end := now
+	if rep.Finished != nil {
+		end = *rep.Finished
+	}
+	if secs := end.Sub(r.Created).Seconds(); secs > 0 && rep.Done > 0 {
+		rep.RatePerSecond = float64(rep.Done) / secs
+		if rep.Finished == nil && rep.Status == string(ledger.RunRunning) {
+			rep.ETASeconds = float64(int64(rep.Recipients)-rep.Done) / rep.RatePerSecond
+		}
+	}
+	return rep
+}
+
+// Ended reports whether the run has reached an end: completed or cancelled.
+func (rep Run) Ended() bool {
+	return rep.Status == string(ledger.RunCompleted) || rep.Status == string(ledger.RunCancelled)
+}
+
+// ReadRun reads run runID's report from the ledger, as of now. It returns an error wrapping
+// ledger.ErrRunNotFound when there is no such run.
+func ReadRun(ctx context.Context, l *ledger.Ledger, runID string, now time.Time) (Run, error) {
+	r, err := l.GetRun(ctx, runID)
+	if err != nil {
+		return Run{}, err
+	}
+	c, err := l.Counters(ctx, r.ID)
+	if err != nil {
+		return Run{}, err
+	}
+	return NewRun(r, c, now), nil
+}
+
+// RecentRuns reports the latest limit runs, newest first, of campaign (all when "").
+func RecentRuns(ctx context.Context, l *ledger.Ledger, campaign string, limit int, now time.Time) ([]Run, error) {
+	ids, err := l.RecentRuns(ctx, campaign, limit)
+	if err != nil {
+		return nil, err
+	}
+	reps := make([]Run, 0, len(ids))
+	for _, id := range ids {
+		rep, err := ReadRun(ctx, l, id, now)
+		if err != nil {
+			return nil, err
+		}
+		reps = append(reps, rep)
+	}
+	return reps, nil
+}
+
+// PrintRuns renders runs as the table of `run ls`.
+func PrintRuns(w io.Writer, reps []Run) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	// ACCEPTED counts recipients accepted or further on (sent, delivered, read).
+	fmt.Fprintln(tw, "RUN\tCAMPAIGN\tSTATUS\tRECIPIENTS\tDONE\tACCEPTED\tDELIVERED\tFAILED\tCREATED")
+	for _, rep := range reps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", rep.Run, rep.Campaign, rep.Status, rep.Recipients,
+			rep.Done, rep.Accepted, rep.Delivered, rep.States["failed"], rep.Created.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// Delivery reads a run's delivery outcomes; nil when no webhook has been recorded for it.
+func Delivery(ctx context.Context, l *ledger.Ledger, runID string) (*ledger.DeliveryStats, error) {
+	d, err := l.DeliveryStats(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	if d.Empty() {
+		return nil, nil
+	}
+	return &d, nil
+}
+
+// PrintRun renders a run for people: status, per-state counts with their sum checked
+// against the audience, and outcome codes.
+func PrintRun(w io.Writer, rep Run) {
+	fmt.Fprintf(w, "Run       %s\nCampaign  %s\n", rep.Run, rep.Campaign)
+	if rep.Parent != "" {
+		fmt.Fprintf(w, "Retries   %s\n", rep.Parent)
+	}
+	fmt.Fprintf(w, "Status    %s", rep.Status)
+	if rep.PauseReason != "" && rep.Status == string(ledger.RunPaused) {
+		fmt.Fprintf(w, " (%s)", rep.PauseReason)
+	}
+	if rep.Waiting != "" {
+		fmt.Fprintf(w, ", waiting for the %s", rep.Waiting)
+	}
+	fmt.Fprintln(w)
+	if rep.SenderBackoff != "" {
+		fmt.Fprintf(w, "Sender    %s\n", rep.SenderBackoff)
+	}
+	if rep.Finished != nil {
+		fmt.Fprintf(w, "Took      %s\n", rep.Finished.Sub(rep.Created).Round(time.Millisecond))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "STATE\tCOUNT\t")
+	for _, s := range ledger.States {
+		fmt.Fprintf(tw, "%s\t%d\t\n", s, rep.States[string(s)])
+	}
+	fmt.Fprintf(tw, "total\t%d\t\n", rep.Sum)
+	tw.Flush()
+	switch {
+	case !rep.Expanded:
+		fmt.Fprintf(w, "audience: still expanding (%d rows so far)\n", rep.Recipients)
+	case rep.Sum == int64(rep.Recipients):
+		fmt.Fprintf(w, "audience: %d rows, all accounted for\n", rep.Recipients)
+	default:
+		fmt.Fprintf(w, "audience: %d rows, but the states add up to %d\n", rep.Recipients, rep.Sum)
+	}
+	if rep.RatePerSecond > 0 {
+		fmt.Fprintf(w, "rate %.1f recipients/s", rep.RatePerSecond)
+		if rep.ETASeconds > 0 {
+			fmt.Fprintf(w, ", about %s left", (time.Duration(rep.ETASeconds * float64(time.Second))).Round(time.Second))
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "attempts %d, retries %d, accepted after a retry %d, throttled (no attempt used) %d\n",
+		rep.Attempts, rep.Retries, rep.AcceptedAfterRetry, rep.Throttled)
+	if rep.ResendAfter != "" || rep.ResentUnknown > 0 {
+		fmt.Fprintf(w, "unknown recipients resent once after %s with no delivery event %d, waiting for the quiet period %d\n",
+			cmp.Or(rep.ResendAfter, "the quiet period"), rep.ResentUnknown, rep.ResendWaiting)
+	}
+	if v := rep.Verify; v != nil {
+		if len(v.Mismatches) == 0 {
+			fmt.Fprintf(w, "verify: %d ledger entries agree with the counters\n", v.Entries)
+		}
+		for _, m := range v.Mismatches {
+			fmt.Fprintf(w, "verify: MISMATCH %s: counter %d, ledger %d\n", m.What, m.Counter, m.Ledger)
+		}
+	}
+	if len(rep.Codes) > 0 {
+		fmt.Fprintln(w)
+		printCounts(w, "OUTCOME:CODE\tCOUNT", slices.Sorted(maps.Keys(rep.Codes)), rep.Codes)
+	}
+	if rep.Delivery != nil {
+		PrintDelivery(w, *rep.Delivery)
+	}
+}
+
+// printCounts renders a two-column table of counts under header, in the order of keys.
+func printCounts(w io.Writer, header string, keys []string, counts map[string]int64) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%d\n", k, counts[k])
+	}
+	tw.Flush()
+}
+
+// ProgressLine renders a one-line progress bar of a run.
+func ProgressLine(rep Run, elapsed time.Duration) string {
+	total := rep.Recipients
+	done := int64(0)
+	for s, n := range rep.States {
+		if ledger.State(s).Terminal() {
+			done += n
+		}
+	}
+	const width = 30
+	filled := 0
+	if total > 0 {
+		filled = int(done * width / int64(total))
+	}
+	bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
+	return fmt.Sprintf("[%s] %d/%d  accepted %d  failed %d  retrying %d  %s ",
+		bar, done, total, rep.States["accepted"], rep.States["failed"],
+		rep.States["queued"]+rep.States["submitting"], elapsed.Round(100*time.Millisecond))
+}
+
+// PrintDelivery renders a run's delivery outcomes.
+func PrintDelivery(w io.Writer, d ledger.DeliveryStats) {
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "delivery (from webhooks): %d accepted, %d sent, %d delivered, %d read, %d failed in delivery, %d awaiting an event\n",
+		d.Accepted, d.Sent, d.Delivered, d.Read, d.DeliveryFailed, d.Awaiting)
+	fmt.Fprintf(w, "delivery rate %.1f%% (delivered of accepted), read rate %.1f%% (read of delivered)\n",
+		100*d.DeliveryRate, 100*d.ReadRate)
+	if t := d.TimeToDeliver; t.Samples > 0 {
+		fmt.Fprintf(w, "time to deliver (%d messages): p50 %s, p90 %s, p99 %s\n", t.Samples, roundDur(t.P50), roundDur(t.P90), roundDur(t.P99))
+	}
+	if d.Settled > 0 {
+		fmt.Fprintf(w, "unknown recipients settled by webhooks: %d\n", d.Settled)
+	}
+	if d.SendFailed > 0 {
+		fmt.Fprintf(w, "failed when sent (not counted above): %d\n", d.SendFailed)
+	}
+	if len(d.FailedByCode) > 0 {
+		printCounts(w, "DELIVERY FAILED:CODE\tCOUNT", ledger.SortedKeys(d.FailedByCode), d.FailedByCode)
+	}
+	if d.Replies > 0 {
+		fmt.Fprintf(w, "replies %d, opt-outs by reply %d\n", d.Replies, d.OptOutsReceived)
+		if len(d.ButtonReplies) > 0 {
+			printCounts(w, "BUTTON\tREPLIES", ledger.SortedKeys(d.ButtonReplies), d.ButtonReplies)
+		}
+	}
+}
+
+func roundDur(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	default:
+		return d.Round(time.Millisecond)
+	}
+}

@@ -1,0 +1,64 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/servicewindow"
+)
+
+// Window is a customer's service window as `window show --json` and `recipient explain
+// --json` print it.
+type Window struct {
+	Business string `json:"business"`
+	Customer string `json:"customer"`
+	Open     bool   `json:"open"`
+	// Recorded says whether an inbound message of the customer is recorded at all.
+	Recorded    bool      `json:"recorded"`
+	LastInbound time.Time `json:"last_inbound,omitzero"`
+	ClosesAt    time.Time `json:"closes_at,omitzero"`
+	// ClosesIn is whole seconds until the window closes; 0 when it is closed.
+	ClosesIn int64 `json:"closes_in_s"`
+}
+
+// ReadWindow reads the service window at now of the customer known by id (E.164 or
+// bsuid:...) for business; shown is how the customer is printed (masked or not).
+func ReadWindow(ctx context.Context, rdb redis.UniversalClient, business, id, shown string, now time.Time) (Window, error) {
+	ws, err := servicewindow.New(rdb, func() time.Time { return now }).Lookup(ctx, business, []string{id})
+	if err != nil {
+		return Window{}, err
+	}
+	w := servicewindow.Latest(ws)
+	r := Window{Business: business, Customer: shown, Open: w.Open, Recorded: !w.ClosesAt.IsZero(),
+		LastInbound: w.LastInbound, ClosesAt: w.ClosesAt}
+	if w.Open {
+		r.ClosesIn = int64(w.ClosesAt.Sub(now).Seconds())
+	}
+	return r, nil
+}
+
+// Line is the one-line account of the window at now, for `window show` and `recipient explain`.
+func (r Window) Line(now time.Time) string {
+	switch {
+	case r.Open:
+		return fmt.Sprintf("open, closes %s (in %s); last inbound message %s",
+			r.ClosesAt.UTC().Format(time.RFC3339), r.ClosesAt.Sub(now).Round(time.Minute), r.LastInbound.UTC().Format(time.RFC3339))
+	case r.Recorded:
+		return fmt.Sprintf("closed since %s (%s ago); last inbound message %s",
+			r.ClosesAt.UTC().Format(time.RFC3339), now.Sub(r.ClosesAt).Round(time.Minute), r.LastInbound.UTC().Format(time.RFC3339))
+	}
+	return "closed: no inbound message in the last 24 h"
+}
+
+// PrintWindow renders a customer's window as `window show` does.
+func PrintWindow(w io.Writer, r Window, now time.Time) {
+	fmt.Fprintf(w, "Customer   %s\n", r.Customer)
+	if r.Business != "" {
+		fmt.Fprintf(w, "Business   %s\n", r.Business)
+	}
+	fmt.Fprintf(w, "Window     %s\n", r.Line(now))
+}
