@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/metrics"
@@ -59,7 +60,7 @@ func (a *app) runScheduler(ctx context.Context, c config.Config, metricsListen s
 	m := metrics.New()
 	sched := scheduler.New(scheduler.Config{Poll: c.Scheduler.Poll.D()}, scheduler.Deps{Redis: rdb, Logger: log,
 		OnTick: func(campaign, result string) { m.SchedulerTicks.WithLabelValues(campaign, result).Inc() }})
-	var exp *scheduler.ExpandServer
+	var exp *expand.Server
 	if c.Scheduler.ExpandConcurrency > 0 {
 		if exp, err = startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency, m); err != nil {
 			rdb.Close()

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
@@ -227,7 +228,9 @@ func taskAction(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspec
 		}
 		detail := "done"
 		if t != nil {
-			detail = skipDeleted(ctx, rdb, []*asynq.TaskInfo{t})
+			if detail, err = skipDeleted(ctx, rdb, []*asynq.TaskInfo{t}); err != nil {
+				return "", "", err
+			}
 		}
 		return q + "/" + id, detail, nil
 	}
@@ -286,23 +289,20 @@ func deleteAll(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspect
 			deleted = append(deleted, t)
 		}
 	}
-	return q + " (" + state + ")", fmt.Sprintf("%d tasks; %s", len(deleted), skipDeleted(ctx, rdb, deleted)), nil
+	skipped, err := skipDeleted(ctx, rdb, deleted)
+	if err != nil {
+		return "", "", fmt.Errorf("%d tasks deleted: %w", len(deleted), err)
+	}
+	return q + " (" + state + ")", fmt.Sprintf("%d tasks; %s", len(deleted), skipped), nil
 }
 
 // skipDeleted marks the recipients of deleted send tasks skipped(deleted).
-func skipDeleted(ctx context.Context, rdb redis.UniversalClient, ts []*asynq.TaskInfo) string {
-	l := ledger.New(rdb, nil)
-	n := 0
-	for _, t := range ts {
-		p, err := campaigns.DecodeSend(t.Payload)
-		if err != nil {
-			continue
-		}
-		if ok, err := l.Skip(ctx, p.Run, p.Bucket, p.To, "deleted"); err == nil && ok {
-			n++
-		}
+func skipDeleted(ctx context.Context, rdb redis.UniversalClient, ts []*asynq.TaskInfo) (string, error) {
+	n, err := expand.SkipDeleted(ctx, ledger.New(rdb, nil), ts)
+	if err != nil {
+		return "", err
 	}
-	return fmt.Sprintf("%d recipients skipped(deleted) in the ledger", n)
+	return fmt.Sprintf("%d recipients skipped(deleted) in the ledger", n), nil
 }
 
 // withTasks loads the config and calls fn with Redis, an Inspector and the error table.

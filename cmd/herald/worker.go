@@ -16,13 +16,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/rkeys"
-	"github.com/heraldmsg/herald/scheduler"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -185,7 +185,7 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 		return err
 	}
 	// Workers expand runs too (scheduled ones and `campaign run`), so expansion scales with them.
-	var exp *scheduler.ExpandServer
+	var exp *expand.Server
 	if c.Scheduler.ExpandConcurrency > 0 {
 		if exp, err = startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency, m); err != nil {
 			w.Stop()
