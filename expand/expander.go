@@ -356,7 +356,6 @@ func isClosed(c <-chan struct{}) bool {
 // plannedJob is a batch whose ledger entries are written, waiting for its tasks.
 type plannedJob struct {
 	expandJob
-	entries []ledger.PlanEntry
 	// fresh says, per row, whether it needs a task.
 	fresh []bool
 }
@@ -488,7 +487,7 @@ func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error)
 			fresh[i] = ok && (en.State == ledger.Planned || en.State == ledger.Queued) && en.Row == p.entry.Row
 		}
 	}
-	return plannedJob{expandJob: j, entries: entries, fresh: fresh}, nil
+	return plannedJob{expandJob: j, fresh: fresh}, nil
 }
 
 // queue writes a planned batch's tasks and moves the queued cursor past it.
@@ -559,7 +558,7 @@ func (e *Expander) writeTasks(ctx context.Context, tasks []asynqbatch.Task, ps [
 // timing applies a campaign's send window and expiry to the sends of one run.
 type timing struct {
 	window   *campaigns.Window
-	fixed    *time.Location // the window's own zone, if it has one
+	fixed    *time.Location // the send window's own zone, if it has one
 	fallback *time.Location // the campaign's zone, for recipients whose zone is unknown
 	tzColumn string
 	expires  time.Time // zero: never

@@ -710,20 +710,20 @@ func TestExpandBatchResume(t *testing.T) {
 
 // TestExpandBacklogFullQueuesWhatIsPlanned stops an expansion at its backlog while the batch
 // before it is still between the two stages of the writer: the writer's second stage is held
-// until planning is over (a full window included). The batch already planned must still get
+// until planning is over (a full backlog included). The batch already planned must still get
 // its tasks and move the queued cursor, so the run's pending count is exactly its tasks and
-// the caller learns how many it planned; before, the full window made the writer drop it and
+// the caller learns how many it planned; before, the full backlog made the writer drop it and
 // its entries stayed queued with no task until a later expansion replayed them.
 func TestExpandBacklogFullQueuesWhatIsPlanned(t *testing.T) {
 	// Not parallel: the hook is the package's.
 	ctx := context.Background()
-	const rows, batch, window = 35, 10, 10
+	const rows, batch, backlog = 35, 10, 10
 	for _, tt := range []struct{ name string }{{name: "Writer"}} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := setup(t)
 			def := b.campaign(t, audienceCSV(rows), "")
 			cfg := expand.Options{
-				Ledger: b.ledger, BatchSize: batch, MaxBacklog: window, Logger: zerolog.Nop(),
+				Ledger: b.ledger, BatchSize: batch, MaxBacklog: backlog, Logger: zerolog.Nop(),
 				Task: campaigns.TaskOptions{MaxRetry: 10}, Now: func() time.Time { return testNow },
 				Tasks: asynqbatch.New(b.rdb),
 			}
@@ -741,7 +741,7 @@ func TestExpandBacklogFullQueuesWhatIsPlanned(t *testing.T) {
 			st, err := exp.Expand(ctx, def, run)
 			restore()
 			if !errors.Is(err, expand.ErrBacklogFull) {
-				t.Fatalf("Expand = %v, want ErrWindowFull", err)
+				t.Fatalf("Expand = %v, want ErrBacklogFull", err)
 			}
 			if held != 1 {
 				t.Fatalf("the second stage saw %d batches, want the first one only", held)
@@ -760,7 +760,7 @@ func TestExpandBacklogFullQueuesWhatIsPlanned(t *testing.T) {
 				t.Fatalf("counters %v, want %d queued", c.States, batch)
 			}
 
-			// Sends complete and the expansion carries on to the end, one window at a time.
+			// Sends complete and the expansion carries on to the end, one backlog at a time.
 			sent := map[string]int{}
 			for step := 0; ; step++ {
 				if step > rows {

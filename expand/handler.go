@@ -101,9 +101,9 @@ func Register(mux *asynq.ServeMux, h *Handler) {
 func (h *Handler) BacklogFor(rate float64) int { return h.runs.cfg.BacklogFor(rate) }
 
 // ProcessTask creates the task's run if it does not exist yet, then expands it until the
-// audience is done or the run's window is full; then (after waiting in place up to Hold, by
+// audience is done or the run's backlog is full; then (after waiting in place up to Hold, by
 // default not at all) it enqueues a continuation task TopUp later and returns. A continuation
-// that finds the window still full hands over again at the cost of two reads, so a run's
+// that finds the backlog still full hands over again at the cost of two reads, so a run's
 // expansion is a chain of short tasks that any living expansion server takes. Everything it does is keyed by the run
 // and guarded by the ledger's cursors, so a task that is run twice, or crashes anywhere and is
 // run again, neither skips nor duplicates a recipient.

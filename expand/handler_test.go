@@ -120,8 +120,8 @@ func (b *testBundle) continuation(tb testing.TB) *asynq.Task {
 }
 
 // TestExpandTaskKeepsBacklog expands a 600-row run with a backlog of 100 tasks: the first task
-// stops at the window and hands over to a continuation; as sends complete, continuations top
-// the window up, never above it, until every recipient got exactly one send.
+// stops at the backlog and hands over to a continuation; as sends complete, continuations top
+// the backlog up, never above it, until every recipient got exactly one send.
 func TestExpandTaskKeepsBacklog(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -145,7 +145,7 @@ func TestExpandTaskKeepsBacklog(t *testing.T) {
 			t.Fatalf("step %d: %v", step, err)
 		}
 		if n := len(b.pending(t, queue)); n > 100 {
-			t.Fatalf("step %d: %d send tasks queued, window 100", step, n)
+			t.Fatalf("step %d: %d send tasks queued, backlog 100", step, n)
 		}
 		run := b.getRun(t, runID)
 		if run.Version != sub.Version {
