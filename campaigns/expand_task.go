@@ -10,7 +10,7 @@ import (
 )
 
 // TypeExpand is the task type of a run's expansion: create the run (when it does not exist
-// yet) and stream its audience into ledger entries and send tasks, a window at a time.
+// yet) and stream its audience into ledger entries and send tasks, a backlog at a time.
 const TypeExpand = "run:expand"
 
 // ExpandQueue is the queue of expansion tasks.
@@ -19,7 +19,7 @@ const ExpandQueue = "herald:expand"
 // ExpandPayload is the payload of a TypeExpand task.
 type ExpandPayload struct {
 	// Run is the run id: for a cron or one-shot tick, derived from the campaign and the fire
-	// time (see scheduler.TickRunID), so every scheduler replica names the same run.
+	// time (see expand.TickRunID), so every scheduler replica names the same run.
 	Run      string `json:"run"`
 	Campaign string `json:"c"`
 	// Version is the submitted campaign version the run is created from; a run keeps it.
@@ -31,11 +31,12 @@ type ExpandPayload struct {
 	// send (campaign send, whose later expansion steps are tasks).
 	Trigger string `json:"trigger"`
 	// Seq numbers the tasks of one expansion: 0 starts it, each later one continues it when
-	// the previous stopped at a full window.
+	// the previous stopped at a full backlog.
 	Seq int `json:"seq,omitempty"`
-	// Window is the run's window in tasks, carried by continuations so that one finding the
-	// window still full hands over again after one read (0: unknown, look it up).
-	Window int `json:"w,omitempty"`
+	// Backlog is the run's backlog in tasks (how many may wait ahead of the workers), carried
+	// by continuations so that one finding the backlog still full hands over again after one
+	// read (0: unknown, look it up). The JSON name is the one earlier versions wrote.
+	Backlog int `json:"w,omitempty"`
 }
 
 // ExpandTaskID is the TaskID of an expansion task: the run id for the first, so N scheduler
@@ -48,7 +49,7 @@ func ExpandTaskID(runID string, seq int) string {
 }
 
 // NewExpandTask builds the asynq task of an expansion step. processIn delays it (a
-// continuation waiting for the window); retention keeps a completed first task (and so its
+// continuation waiting for room in the backlog); retention keeps a completed first task (and so its
 // TaskID, which blocks a second enqueue of the same tick) that long.
 func NewExpandTask(p ExpandPayload, processIn, retention time.Duration) (*asynq.Task, error) {
 	b, err := json.Marshal(p)

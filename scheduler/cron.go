@@ -3,18 +3,18 @@ package scheduler
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/logx"
 )
 
@@ -42,8 +42,8 @@ type Config struct {
 type Deps struct {
 	Redis  redis.UniversalClient
 	Logger zerolog.Logger
-	// Enqueuer enqueues expansion tasks; default an asynq client on Redis.
-	Enqueuer Enqueuer
+	// Runs starts the runs of ticks; default expand.NewRuns on Redis.
+	Runs *expand.Runs
 	// OnTick, when set, is told what became of each tick (metrics): "fired", "duplicate"
 	// (another replica fired it), "missed_run", "missed_skipped" or "error".
 	OnTick func(campaign, result string)
@@ -51,12 +51,13 @@ type Deps struct {
 
 // Scheduler turns submitted campaigns' schedules into runs: robfig/cron decides when (each
 // campaign in its own zone through CRON_TZ, with panic recovery and skip-if-still-running
-// wired explicitly), and each tick enqueues one expansion task whose TaskID is the run id
-// derived from the campaign and the fire time, so any number of replicas make one run.
+// wired explicitly), and each tick starts a run through expand.Runs, which enqueues one
+// expansion task whose TaskID is the run id derived from the campaign and the fire time, so
+// any number of replicas make one run.
 type Scheduler struct {
 	cfg    Config
-	store  *Store
-	enq    Enqueuer
+	store  *defstore.Store
+	runs   *expand.Runs
 	log    zerolog.Logger
 	cron   *cron.Cron
 	onTick func(campaign, result string)
@@ -73,7 +74,7 @@ type Scheduler struct {
 
 // entry is one scheduled campaign version.
 type entry struct {
-	sub   Submitted
+	sub   defstore.Submitted
 	def   *campaigns.Definition
 	sched cron.Schedule
 	id    cron.EntryID
@@ -97,13 +98,13 @@ func New(cfg Config, d Deps) *Scheduler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if d.Enqueuer == nil {
-		d.Enqueuer = asynq.NewClientFromRedisClient(d.Redis)
+	if d.Runs == nil {
+		d.Runs = expand.NewRuns(expand.Config{}, expand.Deps{Redis: d.Redis, Logger: d.Logger, Now: cfg.Now})
 	}
 	log := d.Logger.With().Str(logx.KeyComponent, "scheduler").Logger()
 	cl := logx.Cron{L: log}
 	return &Scheduler{
-		cfg: cfg, store: NewStore(d.Redis, cfg.Now), enq: d.Enqueuer, log: log, entries: map[string]*entry{}, onTick: d.OnTick,
+		cfg: cfg, store: defstore.New(d.Redis, cfg.Now), runs: d.Runs, log: log, entries: map[string]*entry{}, onTick: d.OnTick,
 		// cron.New installs no chain: panics would kill the process and a slow job would
 		// overlap itself, so both are wired here.
 		cron: cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cl),
@@ -266,8 +267,8 @@ func NextFire(def *campaigns.Definition, t time.Time) time.Time {
 }
 
 // schedule adds a campaign version to cron, after handling the ticks it missed.
-func (s *Scheduler) schedule(ctx context.Context, sub Submitted) (*entry, error) {
-	def, err := sub.Definition()
+func (s *Scheduler) schedule(ctx context.Context, sub defstore.Submitted) (*entry, error) {
+	def, err := expand.Definition(sub)
 	if err != nil {
 		return nil, err
 	}
@@ -384,20 +385,19 @@ func (s *Scheduler) tick(e *entry) {
 }
 
 // TickRunID is the run id of a campaign's tick: the same on every replica.
-func TickRunID(campaign string, fire time.Time) string {
-	return campaign + "-" + fire.UTC().Format("20060102T150405Z")
-}
+func TickRunID(campaign string, fire time.Time) string { return expand.TickRunID(campaign, fire) }
 
-// fire enqueues the expansion task of a tick; a TaskID conflict means another replica (or an
-// earlier attempt) already did, which is success.
-func (s *Scheduler) fire(ctx context.Context, sub Submitted, t time.Time, trigger string) error {
+// fire starts the run of a tick; finding its first task already enqueued means another
+// replica (or an earlier attempt) already did, which is success.
+func (s *Scheduler) fire(ctx context.Context, sub defstore.Submitted, t time.Time, trigger string) error {
 	runID := TickRunID(sub.ID, t)
-	created, err := Enqueue(ctx, s.enq, campaigns.ExpandPayload{Run: runID, Campaign: sub.ID, Version: sub.Version, Fire: t.UTC(), Trigger: trigger}, s.cfg.Retention)
+	st, err := s.runs.StartRun(ctx, expand.StartParams{Campaign: sub.ID, Version: sub.Version, RunID: runID, Fire: t,
+		Trigger: trigger, Retention: s.cfg.Retention})
 	if err != nil {
 		return err
 	}
 	log := s.log.With().Str(logx.KeyCampaign, sub.ID).Str(logx.KeyRun, runID).Int("version", sub.Version).Str("trigger", trigger).Logger()
-	if created {
+	if st.Enqueued {
 		log.Info().Msg("run enqueued")
 		s.report(sub.ID, "fired")
 	} else {
@@ -405,23 +405,6 @@ func (s *Scheduler) fire(ctx context.Context, sub Submitted, t time.Time, trigge
 		s.report(sub.ID, "duplicate")
 	}
 	return nil
-}
-
-// Enqueue enqueues the first expansion task of a run and reports whether it was new (false:
-// a task with the run's id exists, e.g. another scheduler replica enqueued the same tick).
-func Enqueue(ctx context.Context, enq Enqueuer, p campaigns.ExpandPayload, retention time.Duration) (bool, error) {
-	task, err := campaigns.NewExpandTask(p, 0, retention)
-	if err != nil {
-		return false, err
-	}
-	_, err = enq.EnqueueContext(ctx, task)
-	switch {
-	case errors.Is(err, asynq.ErrTaskIDConflict):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("enqueue run %s: %w", p.Run, err)
-	}
-	return true, nil
 }
 
 // Loaded returns the version of a campaign this scheduler has loaded (0: none).

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/scheduler"
 )
@@ -61,8 +62,7 @@ func (b *testBundle) expandTasks(tb testing.TB) []string {
 func (b *testBundle) startScheduler(tb testing.TB, cfg scheduler.Config, onTick ...func(campaign, result string)) *scheduler.Scheduler {
 	tb.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
-	client := asynq.NewClientFromRedisClient(rdb)
-	d := scheduler.Deps{Redis: rdb, Logger: zerolog.Nop(), Enqueuer: client}
+	d := scheduler.Deps{Redis: rdb, Logger: zerolog.Nop()}
 	if len(onTick) > 0 {
 		d.OnTick = onTick[0]
 	}
@@ -72,7 +72,6 @@ func (b *testBundle) startScheduler(tb testing.TB, cfg scheduler.Config, onTick 
 	}
 	tb.Cleanup(func() {
 		s.Stop()
-		client.Close()
 		rdb.Close()
 	})
 	return s
@@ -114,7 +113,7 @@ func TestSchedulerMissedTicks(t *testing.T) {
 			def := b.scheduled(t, "nightly", tc.schedule)
 			b.submit(t, def)
 			ctx := context.Background()
-			store := scheduler.NewStore(b.rdb, nil)
+			store := defstore.New(b.rdb, nil)
 			if !tc.last.IsZero() {
 				if err := store.RecordFire(ctx, def.ID, tc.last); err != nil {
 					t.Fatal(err)
@@ -211,19 +210,19 @@ func TestSchedulerFollowsSubmitAndRemove(t *testing.T) {
 	s := b.startScheduler(t, scheduler.Config{Poll: 10 * time.Millisecond})
 	_ = s
 	ctx := context.Background()
-	store := scheduler.NewStore(b.rdb, nil)
+	store := defstore.New(b.rdb, nil)
 	def := b.scheduled(t, "later", "schedule: {cron: \"0 3 * * *\"}\n")
 	data, _ := os.ReadFile(def.Path)
-	v, created, err := store.Submit(ctx, def, data)
+	v, created, err := store.Submit(ctx, def.ID, def.Path, data)
 	if err != nil || v != 1 || !created {
 		t.Fatalf("submit: %d %v %v", v, created, err)
 	}
-	if v, created, err = store.Submit(ctx, def, data); err != nil || v != 1 || created {
+	if v, created, err = store.Submit(ctx, def.ID, def.Path, data); err != nil || v != 1 || created {
 		t.Fatalf("unchanged submit: %d %v %v", v, created, err)
 	}
 	def2 := b.scheduled(t, "later", "schedule: {cron: \"0 4 * * *\"}\n")
 	data2, _ := os.ReadFile(def2.Path)
-	if v, created, err = store.Submit(ctx, def2, data2); err != nil || v != 2 || !created {
+	if v, created, err = store.Submit(ctx, def2.ID, def2.Path, data2); err != nil || v != 2 || !created {
 		t.Fatalf("changed submit: %d %v %v", v, created, err)
 	}
 	// Version 1 stays readable for runs that started with it.
@@ -235,14 +234,14 @@ func TestSchedulerFollowsSubmitAndRemove(t *testing.T) {
 		t.Fatalf("remove: %v %v", ok, err)
 	}
 	waitUntil(t, "the scheduler to drop the campaign", func() bool { return s.Loaded("later") == 0 })
-	if _, err := store.Current(ctx, "later"); !errors.Is(err, scheduler.ErrNotSubmitted) {
+	if _, err := store.Current(ctx, "later"); !errors.Is(err, defstore.ErrNotSubmitted) {
 		t.Fatalf("Current after rm: %v", err)
 	}
 	if ok, _ := store.Remove(ctx, "later"); ok {
 		t.Fatal("removed twice")
 	}
 	// Submitting again (unchanged) brings it back at the same version.
-	if v, created, err = store.Submit(ctx, def2, data2); err != nil || v != 2 || created {
+	if v, created, err = store.Submit(ctx, def2.ID, def2.Path, data2); err != nil || v != 2 || created {
 		t.Fatalf("resubmit: %d %v %v", v, created, err)
 	}
 	waitUntil(t, "the scheduler to load it again", func() bool { return s.Loaded("later") == 2 })

@@ -1,4 +1,4 @@
-// Package scheduler turns a campaign into runs: it creates a run and expands its audience into
-// ledger entries and send tasks, in batches, with a cursor so an interrupted expansion resumes
-// without duplicates. Cron and one-shot triggers build on Expander.
+// Package scheduler turns submitted campaigns' schedules into runs: robfig/cron decides when,
+// and each tick starts one run through expand.Runs (which enqueues its first expansion task,
+// so any number of replicas make one run per tick). Expansion itself is package expand's.
 package scheduler

@@ -145,10 +145,10 @@ func seedRunWith(tb testing.TB, b *testBundle, r ledger.Run, prefix string, n in
 			Delivery: string(d),
 		}
 	}
-	if _, err := b.ledger.Plan(ctx, runID, 0, n, nil, entries); err != nil {
+	if _, err := b.ledger.PlanQueued(ctx, runID, 0, n, nil, entries); err != nil {
 		tb.Fatalf("Plan: %v", err)
 	}
-	if err := b.ledger.MarkQueued(ctx, runID, 0, n, entries); err != nil {
+	if err := b.ledger.MarkQueuedAt(ctx, runID, 0, n, 0); err != nil {
 		tb.Fatalf("MarkQueued: %v", err)
 	}
 	if _, err := b.ledger.FinishExpansion(ctx, runID, n); err != nil {

@@ -26,10 +26,11 @@ import (
 
 	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/redisx"
-	"github.com/heraldmsg/herald/scheduler"
 )
 
 const sender = "+14155550100"
@@ -167,7 +168,7 @@ func enqueueRound(ctx context.Context, rdb redis.UniversalClient, n int) (float6
 // expansion to the end, and checks every recipient has its task.
 func expandRound(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, n int) (float64, error) {
 	l := ledger.New(rdb, nil)
-	exp := scheduler.NewExpander(scheduler.ExpanderConfig{Ledger: l, Batch: scheduler.NewBatchEnqueuer(rdb),
+	exp := expand.NewExpander(expand.Options{Ledger: l, Tasks: asynqbatch.New(rdb),
 		Task: campaigns.TaskOptions{MaxRetry: 25, Timeout: 41 * time.Second}, Logger: zerolog.Nop(), BatchSize: benchBatch})
 	run, err := exp.CreateRun(ctx, def, sender, "")
 	if err != nil {

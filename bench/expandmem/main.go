@@ -18,17 +18,16 @@ import (
 	"os"
 	"time"
 
-	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/redisx"
-	"github.com/heraldmsg/herald/scheduler"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -118,11 +117,11 @@ func run(o options) error {
 
 	// The deployment: an expansion server (as herald scheduler runs) and a worker, with the
 	// default send task options of submitted campaigns (no retention of completed tasks).
-	exp := scheduler.NewExpandServer(scheduler.ServerConfig{Concurrency: 2, Expand: scheduler.ExpandConfig{
-		Window: o.window, MaxWindow: o.maxWindow, Task: campaigns.TaskOptions{MaxRetry: 25, Timeout: 41 * time.Second}}},
-		scheduler.ExpandDeps{Redis: rdb, Logger: log, Sender: func(*campaigns.Definition) (string, error) { return sender, nil },
+	exp := expand.NewServer(expand.ServerConfig{Concurrency: 2, Expand: expand.Config{
+		Backlog: o.window, MaxBacklog: o.maxWindow, Task: campaigns.TaskOptions{MaxRetry: 25, Timeout: 41 * time.Second}}},
+		expand.Deps{Redis: rdb, Logger: log, Sender: func(*campaigns.Definition) (string, error) { return sender, nil },
 			SenderRate: func(string) float64 { return o.rate }})
-	window := exp.Handler().WindowFor(o.rate)
+	window := exp.Handler().BacklogFor(o.rate)
 	w := worker.New(worker.Config{Concurrency: o.concurrency, BusinessID: businessID, BusinessRate: o.rate,
 		SenderRates: map[string]float64{sender: o.rate}}, worker.Deps{Redis: rdb, Sender: client, Logger: log})
 	if err := exp.Start(); err != nil {
@@ -134,13 +133,15 @@ func run(o options) error {
 	}
 	defer func() { w.Stop(); w.Shutdown() }()
 
-	store := scheduler.NewStore(rdb, nil)
-	v, _, err := store.Submit(ctx, def, data)
+	store := defstore.New(rdb, nil)
+	v, _, err := store.Submit(ctx, def.ID, def.Path, data)
 	if err != nil {
 		return err
 	}
-	runID := scheduler.NewRunID(def.ID, time.Now())
-	if _, err := scheduler.Enqueue(ctx, rdb2enq(rdb), campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: v, Trigger: "manual"}, time.Hour); err != nil {
+	started, err := expand.NewRuns(expand.Config{}, expand.Deps{Redis: rdb}).StartRun(ctx,
+		expand.StartParams{Campaign: def.ID, Version: v, Trigger: "manual", Retention: time.Hour})
+	runID := started.RunID
+	if err != nil {
 		return err
 	}
 	fmt.Printf("recipients %d, rate %.0f/s, window %d tasks, concurrency %d; baseline used_memory %.1f MB (whole server, this DB empty)\n",
@@ -182,9 +183,4 @@ func run(o options) error {
 		}
 	}
 	return nil
-}
-
-// rdb2enq returns an asynq client on rdb for enqueuing the run's first expansion task.
-func rdb2enq(rdb redis.UniversalClient) scheduler.Enqueuer {
-	return asynq.NewClientFromRedisClient(rdb)
 }

@@ -34,10 +34,11 @@ import (
 
 	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/reclaim"
-	"github.com/heraldmsg/herald/scheduler"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -200,14 +201,15 @@ func measure(ctx context.Context, o options, mode, self, base string, rdb redis.
 		}
 		kids[i] = k
 	}
-	store := scheduler.NewStore(rdb, nil)
-	v, _, err := store.Submit(ctx, def, data)
+	store := defstore.New(rdb, nil)
+	v, _, err := store.Submit(ctx, def.ID, def.Path, data)
 	if err != nil {
 		return result{}, err
 	}
-	runID := scheduler.NewRunID(def.ID, time.Now())
-	if _, err := scheduler.Enqueue(ctx, asynq.NewClientFromRedisClient(rdb),
-		campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: v, Trigger: "manual"}, time.Hour); err != nil {
+	started, err := expand.NewRuns(expand.Config{}, expand.Deps{Redis: rdb}).StartRun(ctx,
+		expand.StartParams{Campaign: def.ID, Version: v, Trigger: "manual", Retention: time.Hour})
+	runID := started.RunID
+	if err != nil {
 		return result{}, err
 	}
 	l := ledger.New(rdb, nil)
@@ -324,9 +326,9 @@ func runChild(o options) error {
 	}
 	// The send task options of submitted campaigns (herald's expandTaskOptions with the
 	// default config): budget 25, timeout request + pace wait + keep place + 30 s.
-	exp := scheduler.NewExpandServer(scheduler.ServerConfig{Concurrency: o.expand, Expand: scheduler.ExpandConfig{
+	exp := expand.NewServer(expand.ServerConfig{Concurrency: o.expand, Expand: expand.Config{
 		Task: campaigns.TaskOptions{MaxRetry: 25, Timeout: 61 * time.Second}}},
-		scheduler.ExpandDeps{Redis: rdb, Logger: log, Sender: func(*campaigns.Definition) (string, error) { return sender, nil },
+		expand.Deps{Redis: rdb, Logger: log, Sender: func(*campaigns.Definition) (string, error) { return sender, nil },
 			SenderRate: func(string) float64 { return o.rate }})
 	if err := exp.Start(); err != nil {
 		w.Stop()

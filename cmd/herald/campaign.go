@@ -2,21 +2,20 @@ package main
 
 import (
 	"cmp"
-	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/scheduler"
 )
@@ -57,52 +56,6 @@ func sendTaskOptions(c config.Config) campaigns.TaskOptions {
 	}
 }
 
-// startRun creates a run of def and expands its whole audience into the ledger and the queue
-// (herald demo and tests; campaign send bounds it with startBoundedRun).
-func startRun(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, sender string,
-	opts campaigns.TaskOptions, log zerolog.Logger, progress func(done, estimate int)) (ledger.Run, scheduler.Stats, error) {
-	run, st, _, err := startBoundedRun(ctx, rdb, def, sender, opts, 0, log, progress)
-	return run, st, err
-}
-
-// startBoundedRun creates a run of def and expands its audience into the ledger and the queue,
-// at most window pending tasks (0: no bound). When the window fills it enqueues the run's next
-// expansion step for an expansion server (herald worker or herald scheduler) to carry on as
-// sends complete, as for a submitted campaign's run, and reports continues.
-func startBoundedRun(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, sender string,
-	opts campaigns.TaskOptions, window int, log zerolog.Logger, progress func(done, estimate int)) (run ledger.Run, st scheduler.Stats, continues bool, err error) {
-	// One pass over the audience first: a file with too many invalid rows is refused before
-	// anything is created or sent.
-	rep, err := campaigns.Plan(def, sender, campaigns.PlanOptions{Samples: -1})
-	if err != nil {
-		return run, st, false, err
-	}
-	if err := rep.CheckInvalidShare(def.Audience.MaxInvalidShare); err != nil {
-		return run, st, false, err
-	}
-	exp := scheduler.NewExpander(scheduler.ExpanderConfig{
-		Ledger: ledger.New(rdb, nil), Batch: scheduler.NewBatchEnqueuer(rdb), Window: window, Task: opts, Logger: log,
-		Progress: progress,
-	})
-	if run, err = exp.CreateRun(ctx, def, sender, ""); err != nil {
-		return run, st, false, err
-	}
-	st, err = exp.Expand(ctx, def, run)
-	if errors.Is(err, scheduler.ErrWindowFull) {
-		// The expansion stopped part way: the rows are the whole audience's, as read above.
-		st.Rows = rep.Rows
-		next := campaigns.ExpandPayload{Run: run.ID, Campaign: run.Campaign, Trigger: "send", Seq: 1}
-		if err := scheduler.EnqueueContinuation(ctx, asynq.NewClientFromRedisClient(rdb), next, time.Second); err != nil {
-			return run, st, false, err
-		}
-		return run, st, true, nil
-	}
-	if err != nil {
-		return run, st, false, fmt.Errorf("expand run %s: %w", run.ID, err)
-	}
-	return run, st, false, nil
-}
-
 func (a *app) campaignSendCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -119,8 +72,7 @@ func (a *app) campaignSendCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sender, err := resolveSender(def, c)
-			if err != nil {
+			if _, err := resolveSender(def, c); err != nil {
 				return err
 			}
 			log, err := a.logger(c)
@@ -142,14 +94,14 @@ func (a *app) campaignSendCmd() *cobra.Command {
 				progress = func(done, est int) { fmt.Fprintf(a.stderr, "\rexpanding: %d of about %d rows", done, est) }
 			}
 			start := time.Now()
-			window := expandConfig(c, 0).Expand.WindowFor(cmp.Or(def.Rate, expandDeps(c, rdb, log, nil).SenderRate(sender)))
-			run, st, continues, err := startBoundedRun(ctx, rdb, def, sender, sendTaskOptions(c), window, log, progress)
+			started, err := runs(c, rdb, log, sendTaskOptions(c)).StartRun(ctx, expand.StartParams{Def: def, Bounded: true, Progress: progress})
 			if progress != nil {
 				fmt.Fprintln(a.stderr)
 			}
 			if err != nil {
 				return err
 			}
+			run, st, continues, window := started.Run, started.Stats, started.Continues, started.Backlog
 			if asJSON {
 				return writeJSON(a.stdout, map[string]any{
 					"run": run.ID, "campaign": run.Campaign, "rows": st.Rows, "planned": st.Planned,
@@ -168,7 +120,7 @@ func (a *app) campaignSendCmd() *cobra.Command {
 	return cmd
 }
 
-func printStarted(w io.Writer, run ledger.Run, st scheduler.Stats, d time.Duration) {
+func printStarted(w io.Writer, run ledger.Run, st expand.Stats, d time.Duration) {
 	fmt.Fprintf(w, "run %s started: %d rows, %d recipients queued on %s in %s\n",
 		run.ID, st.Rows, st.Planned, run.Queue, d.Round(time.Millisecond))
 	for r, n := range st.Skipped {
@@ -202,7 +154,7 @@ func (a *app) campaignLsCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				subs, err := scheduler.NewStore(rdb, nil).Active(ctx)
+				subs, err := defstore.New(rdb, nil).Active(ctx)
 				if err != nil {
 					return err
 				}
@@ -237,7 +189,7 @@ func (a *app) campaignLsCmd() *cobra.Command {
 
 // campaignRows merges campaigns with runs (most recently run first) with submitted ones; a
 // submitted campaign without runs comes after, by id.
-func campaignRows(cs []ledger.CampaignSummary, subs []scheduler.Submitted, now time.Time) []campaignRow {
+func campaignRows(cs []ledger.CampaignSummary, subs []defstore.Submitted, now time.Time) []campaignRow {
 	rows := make([]campaignRow, 0, len(cs)+len(subs))
 	idx := map[string]int{}
 	for _, c := range cs {
@@ -251,7 +203,7 @@ func campaignRows(cs []ledger.CampaignSummary, subs []scheduler.Submitted, now t
 			rows = append(rows, campaignRow{CampaignSummary: ledger.CampaignSummary{Campaign: sub.ID}})
 		}
 		rows[i].Version = sub.Version
-		def, err := sub.Definition()
+		def, err := expand.Definition(sub)
 		if err != nil {
 			rows[i].Schedule = "invalid: " + err.Error()
 			continue

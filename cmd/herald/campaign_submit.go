@@ -6,12 +6,13 @@ import (
 	"os"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/audit"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/scheduler"
 )
@@ -49,7 +50,7 @@ campaign file names (relative to the campaign file's folder). Every process that
 				return err
 			}
 			return a.withLedger(ctx, func(_ *ledger.Ledger, rdb redis.UniversalClient) error {
-				v, created, err := scheduler.NewStore(rdb, nil).Submit(ctx, def, data)
+				v, created, err := defstore.New(rdb, nil).Submit(ctx, def.ID, def.Path, data)
 				if err != nil {
 					return err
 				}
@@ -91,7 +92,7 @@ func (a *app) campaignRmCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			return a.withLedger(ctx, func(_ *ledger.Ledger, rdb redis.UniversalClient) error {
-				ok, err := scheduler.NewStore(rdb, nil).Remove(ctx, args[0])
+				ok, err := defstore.New(rdb, nil).Remove(ctx, args[0])
 				if err != nil {
 					return err
 				}
@@ -122,19 +123,19 @@ expanded by a process serving expansion tasks (herald scheduler by default).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			return a.withLedger(ctx, func(_ *ledger.Ledger, rdb redis.UniversalClient) error {
-				sub, err := scheduler.NewStore(rdb, nil).Current(ctx, args[0])
-				if errors.Is(err, scheduler.ErrNotSubmitted) {
+				sub, err := defstore.New(rdb, nil).Current(ctx, args[0])
+				if errors.Is(err, defstore.ErrNotSubmitted) {
 					return fmt.Errorf("campaign %s is not submitted (herald campaign submit FILE first)", args[0])
 				}
 				if err != nil {
 					return err
 				}
-				runID := scheduler.NewRunID(sub.ID, time.Now())
-				client := asynq.NewClientFromRedisClient(rdb)
-				if _, err := scheduler.Enqueue(ctx, client, campaigns.ExpandPayload{Run: runID, Campaign: sub.ID,
-					Version: sub.Version, Trigger: "manual"}, 24*time.Hour); err != nil {
+				started, err := expand.NewRuns(expand.Config{}, expand.Deps{Redis: rdb}).StartRun(ctx,
+					expand.StartParams{Campaign: sub.ID, Version: sub.Version, Trigger: "manual", Retention: 24 * time.Hour})
+				if err != nil {
 					return err
 				}
+				runID := started.RunID
 				if asJSON {
 					return writeJSON(a.stdout, map[string]any{"run": runID, "campaign": sub.ID, "version": sub.Version})
 				}

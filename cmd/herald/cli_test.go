@@ -17,11 +17,12 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
@@ -29,7 +30,6 @@ import (
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
-	"github.com/heraldmsg/herald/scheduler"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -142,7 +142,7 @@ func TestRunShowTableGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries := []ledger.PlanEntry{{Recipient: "+14155550101", Row: 1}, {Recipient: "+14155550102", Row: 2}, {Recipient: "+14155550101", Row: 3}}
-	if _, err := l.Plan(ctx, "nightly-1", 0, 4, map[string]int{"invalid_phone": 1}, entries); err != nil {
+	if _, err := l.PlanQueued(ctx, "nightly-1", 0, 4, map[string]int{"invalid_phone": 1}, entries); err != nil {
 		t.Fatal(err)
 	}
 	for i, o := range []ledger.Outcome{{State: ledger.Accepted, MessageID: "01JDEMO"}, {State: ledger.Failed, Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"}} {
@@ -531,7 +531,7 @@ func TestRecipientExplainShowsEveryAttempt(t *testing.T) {
 	if err := l.CreateRun(ctx, ledger.Run{ID: "r-explain", Campaign: "c", Buckets: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Plan(ctx, "r-explain", 0, 1, nil, []ledger.PlanEntry{{Recipient: rcpt, Row: 1}}); err != nil {
+	if _, err := l.PlanQueued(ctx, "r-explain", 0, 1, nil, []ledger.PlanEntry{{Recipient: rcpt, Row: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range []ledger.Outcome{
@@ -610,8 +610,8 @@ func TestTablesGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp := scheduler.NewExpander(scheduler.ExpanderConfig{Ledger: ledger.New(rdb, clock), Enqueuer: asynq.NewClientFromRedisClient(rdb),
-		Task: campaigns.TaskOptions{MaxRetry: 25}, Parallel: 1, Now: clock})
+	exp := expand.NewExpander(expand.Options{Ledger: ledger.New(rdb, clock), Tasks: asynqbatch.New(rdb),
+		Task: campaigns.TaskOptions{MaxRetry: 25}, Now: clock})
 	run, err := exp.CreateRun(ctx, def, def.Sender, "welcome-golden")
 	if err != nil {
 		t.Fatal(err)
@@ -695,7 +695,7 @@ func TestLeversQueueResumeRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	es := []ledger.PlanEntry{{Recipient: "+14155552671", Row: 1}, {Recipient: "+14155552672", Row: 2}}
-	if _, err := l.Plan(ctx, "parent", 0, 2, nil, es); err != nil {
+	if _, err := l.PlanQueued(ctx, "parent", 0, 2, nil, es); err != nil {
 		t.Fatal(err)
 	}
 	for i, code := range []string{"HTTP_503", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"} {

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
@@ -242,10 +243,11 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 
 	start := time.Now()
 	c := config.Default()
-	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(c), log, nil)
+	started, err := runs(c, rdb, log, sendTaskOptions(c)).StartRun(ctx, expand.StartParams{Def: def})
 	if err != nil {
 		return err
 	}
+	run := started.Run
 	rep, err := a.waitForRun(ctx, rdb, run.ID, o)
 	if err != nil {
 		return err

@@ -14,11 +14,11 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/lifecycle"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/reclaim"
 	"github.com/heraldmsg/herald/internal/rkeys"
-	"github.com/heraldmsg/herald/scheduler"
 )
 
 // process is what the long-running commands (worker, scheduler, webhooks) share: a logger,
@@ -97,7 +97,7 @@ func (p *process) expansion(c config.Config) {
 		return
 	}
 	rdb, log, m := p.rdb, p.log, p.m
-	var exp *scheduler.ExpandServer
+	var exp *expand.Server
 	p.add(lifecycle.Component{
 		Name: "expansion",
 		Start: func() (err error) {

@@ -1,21 +1,16 @@
 package main
 
 import (
-	"context"
+	"errors"
 	"fmt"
-	"os"
 	"sort"
-	"time"
 
-	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
-	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/scheduler"
 )
 
 func (a *app) runRetryCmd() *cobra.Command {
@@ -51,10 +46,6 @@ started from is read again for the template parameters.`,
 					return usageError{fmt.Errorf("--class: %w (or any)", err)}
 				}
 			}
-			codeSet := map[string]bool{}
-			for _, k := range codes {
-				codeSet[k] = true
-			}
 			log, err := a.logger(c)
 			if err != nil {
 				return err
@@ -64,63 +55,15 @@ started from is read again for the template parameters.`,
 				return err
 			}
 			defer rdb.Close()
-			l := ledger.New(rdb, nil)
-			parent, err := l.GetRun(ctx, args[0])
-			if err != nil {
+			res, err := runs(c, rdb, log, sendTaskOptions(c)).RetryRun(ctx, expand.RetryParams{Parent: args[0], Codes: codes,
+				AnyClass: class == "any", Class: want, Table: table, IncludeUnknown: includeUnknown})
+			if errors.Is(err, ledger.ErrRunNotFound) {
 				return notFound(args[0], err)
 			}
-			if parent.Status != ledger.RunCompleted && parent.Status != ledger.RunCancelled {
-				return fmt.Errorf("run %s is %s: retry its failures once it has finished", parent.ID, parent.Status)
-			}
-			def, err := parentDefinition(ctx, rdb, parent)
 			if err != nil {
 				return err
 			}
-			if def.Template.Name != parent.Template || def.Template.Language != parent.Language {
-				return fmt.Errorf("%s now sends %s/%s, but run %s sent %s/%s: refusing to retry with another template",
-					parent.Definition, def.Template.Name, def.Template.Language, parent.ID, parent.Template, parent.Language)
-			}
-
-			picked := map[string]bool{}
-			byCode := map[string]int{}
-			err = l.EachEntry(ctx, parent.ID, func(rcpt string, _ int, e ledger.Entry) error {
-				ok := false
-				switch e.State {
-				case ledger.Failed:
-					switch {
-					case len(codeSet) > 0:
-						ok = codeSet[e.Code]
-					case class == "any":
-						ok = true
-					default:
-						ok = table.ClassOf(e.Code) == want
-					}
-				case ledger.Unknown:
-					ok = includeUnknown
-				}
-				if ok {
-					picked[rcpt] = true
-					byCode[string(e.State)+":"+e.Code]++
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			if len(picked) == 0 {
-				return fmt.Errorf("run %s has no recipients matching the filter; nothing to retry", parent.ID)
-			}
-			exp := scheduler.NewExpander(scheduler.ExpanderConfig{
-				Ledger: l, Enqueuer: asynq.NewClientFromRedisClient(rdb), Task: sendTaskOptions(c), Logger: log,
-			})
-			child, err := exp.CreateChildRun(ctx, def, parent.Sender, scheduler.NewRunID(def.ID, time.Now())+"-retry", parent.ID)
-			if err != nil {
-				return err
-			}
-			st, err := exp.ExpandOnly(ctx, def, child, func(r string) bool { return picked[r] })
-			if err != nil {
-				return fmt.Errorf("expand retry run %s: %w", child.ID, err)
-			}
+			parent, child, st, byCode := res.Parent, res.Child, res.Stats, res.ByCode
 			if err := audit.Append(ctx, rdb, audit.Entry{Actor: operator(actor), Action: "run retry", Target: parent.ID, Reason: reason,
 				Detail: fmt.Sprintf("child run %s with %d recipients", child.ID, st.Planned)}); err != nil {
 				return err
@@ -138,7 +81,7 @@ started from is read again for the template parameters.`,
 			for _, k := range keys {
 				fmt.Fprintf(a.stdout, "  %-50s %d\n", k, byCode[k])
 			}
-			if missing := len(picked) - st.Rows; missing > 0 {
+			if missing := res.Picked - st.Rows; missing > 0 {
 				fmt.Fprintf(a.stdout, "  (%d picked recipients are no longer in the audience file)\n", missing)
 			}
 			fmt.Fprintf(a.stdout, "follow it with: herald run show %s\n", child.ID)
@@ -152,24 +95,4 @@ started from is read again for the template parameters.`,
 	cmd.Flags().StringVar(&actor, "actor", "", "who is acting (default: the OS user)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the audit log)")
 	return cmd
-}
-
-// parentDefinition is the campaign a run was started from: the stored version for runs of a
-// submitted campaign (so a retry sends what the run sent, whatever the file says now), else
-// the campaign file the run records.
-func parentDefinition(ctx context.Context, rdb redis.UniversalClient, parent ledger.Run) (*campaigns.Definition, error) {
-	if parent.Version > 0 {
-		sub, err := scheduler.NewStore(rdb, nil).Version(ctx, parent.Campaign, parent.Version)
-		if err != nil {
-			return nil, fmt.Errorf("run %s: %w", parent.ID, err)
-		}
-		return sub.Definition()
-	}
-	if parent.Definition == "" {
-		return nil, fmt.Errorf("run %s does not record its campaign file", parent.ID)
-	}
-	if _, err := os.Stat(parent.Definition); err != nil {
-		return nil, fmt.Errorf("run %s was started from %s, which cannot be read: %w", parent.ID, parent.Definition, err)
-	}
-	return campaigns.Load(parent.Definition)
 }

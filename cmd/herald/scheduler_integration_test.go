@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/redisx"
@@ -52,7 +52,7 @@ func TestIntegrationThreeSchedulersOneRunPerTick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := scheduler.NewStore(rdb, nil).Submit(ctx, def, []byte(yml)); err != nil {
+	if _, _, err := defstore.New(rdb, nil).Submit(ctx, def.ID, def.Path, []byte(yml)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -86,9 +86,8 @@ func TestIntegrationThreeSchedulersOneRunPerTick(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		enq := asynq.NewClientFromRedisClient(own)
 		s := scheduler.New(scheduler.Config{Parse: parse, Poll: 100 * time.Millisecond},
-			scheduler.Deps{Redis: own, Logger: log.With().Int("replica", i).Logger(), Enqueuer: enq})
+			scheduler.Deps{Redis: own, Logger: log.With().Int("replica", i).Logger()})
 		if err := s.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +99,6 @@ func TestIntegrationThreeSchedulersOneRunPerTick(t *testing.T) {
 			s.Stop()
 			exp.Stop()
 			exp.Shutdown()
-			enq.Close()
 			own.Close()
 		}()
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
@@ -290,20 +291,9 @@ func printTask(w io.Writer, v taskView) {
 // it marked. Tasks of other types, and entries already past sending, are left as they are; a
 // ledger that cannot be written is an error, with the recipients marked so far.
 func skipDeleted(ctx context.Context, rdb redis.UniversalClient, ts []*asynq.TaskInfo) (string, error) {
-	l := ledger.New(rdb, nil)
-	n := 0
-	for _, t := range ts {
-		p, err := campaigns.DecodeSend(t.Payload)
-		if err != nil {
-			continue // not a send task Herald can read: no recipient to skip
-		}
-		ok, err := l.Skip(ctx, p.Address(), "deleted")
-		if err != nil {
-			return "", fmt.Errorf("%d recipients skipped(deleted) in the ledger, then: %w", n, err)
-		}
-		if ok {
-			n++
-		}
+	n, err := expand.SkipDeleted(ctx, ledger.New(rdb, nil), ts)
+	if err != nil {
+		return "", fmt.Errorf("%d recipients skipped(deleted) in the ledger, then: %w", n, err)
 	}
 	return fmt.Sprintf("%d recipients skipped(deleted) in the ledger", n), nil
 }

@@ -5,21 +5,31 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/metrics"
-	"github.com/heraldmsg/herald/scheduler"
 )
 
 // expandConfig maps the config file onto the expansion server's typed config.
-func expandConfig(c config.Config, concurrency int) scheduler.ServerConfig {
-	return scheduler.ServerConfig{
+func expandConfig(c config.Config, concurrency int) expand.ServerConfig {
+	return expand.ServerConfig{
 		Concurrency:     concurrency,
 		ShutdownTimeout: c.Worker.ShutdownTimeout.D(),
-		Expand: scheduler.ExpandConfig{
-			Window: c.Scheduler.Window.D(), MinWindow: c.Scheduler.MinWindow, MaxWindow: c.Scheduler.MaxWindow,
-			Task: expandTaskOptions(c),
-		},
+		Expand:          backlogConfig(c, expandTaskOptions(c)),
 	}
+}
+
+// backlogConfig maps the config file's expansion keys (scheduler.window, min_window,
+// max_window: the backlog of tasks a run keeps ahead of the workers) onto expand.Config, with
+// send tasks written with opts.
+func backlogConfig(c config.Config, opts campaigns.TaskOptions) expand.Config {
+	return expand.Config{Backlog: c.Scheduler.Window.D(), MinBacklog: c.Scheduler.MinWindow, MaxBacklog: c.Scheduler.MaxWindow,
+		Task: opts}
+}
+
+// runs returns the one way this process starts runs, sending tasks written with opts.
+func runs(c config.Config, rdb redis.UniversalClient, log zerolog.Logger, opts campaigns.TaskOptions) *expand.Runs {
+	return expand.NewRuns(backlogConfig(c, opts), expandDeps(c, rdb, log, nil))
 }
 
 // expandTaskOptions are the send task options of runs expanded from submitted campaigns.
@@ -34,12 +44,12 @@ func expandTaskOptions(c config.Config) campaigns.TaskOptions {
 
 // expandDeps are what expansion needs from the process: Redis, the logger, and the sender
 // choice and rates from the config.
-func expandDeps(c config.Config, rdb redis.UniversalClient, log zerolog.Logger, m *metrics.Metrics) scheduler.ExpandDeps {
+func expandDeps(c config.Config, rdb redis.UniversalClient, log zerolog.Logger, m *metrics.Metrics) expand.Deps {
 	var onEnqueued func(string, int)
 	if m != nil {
 		onEnqueued = func(campaign string, n int) { m.ExpandedTasks.WithLabelValues(campaign).Add(float64(n)) }
 	}
-	return scheduler.ExpandDeps{
+	return expand.Deps{
 		Redis: rdb, Logger: log, OnEnqueued: onEnqueued,
 		Sender:     func(def *campaigns.Definition) (string, error) { return resolveSender(def, c) },
 		SenderRate: c.SenderRate,
@@ -53,8 +63,8 @@ func expandDeps(c config.Config, rdb redis.UniversalClient, log zerolog.Logger, 
 // this after w.Start() (and stops it before w.Stop()):
 //
 //	exp, err := startExpansion(c, rdb, log, c.Scheduler.ExpandConcurrency, m)
-func startExpansion(c config.Config, rdb redis.UniversalClient, log zerolog.Logger, concurrency int, m *metrics.Metrics) (*scheduler.ExpandServer, error) {
-	srv := scheduler.NewExpandServer(expandConfig(c, concurrency), expandDeps(c, rdb, log, m))
+func startExpansion(c config.Config, rdb redis.UniversalClient, log zerolog.Logger, concurrency int, m *metrics.Metrics) (*expand.Server, error) {
+	srv := expand.NewServer(expandConfig(c, concurrency), expandDeps(c, rdb, log, m))
 	if err := srv.Start(); err != nil {
 		return nil, err
 	}

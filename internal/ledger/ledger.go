@@ -230,21 +230,19 @@ func (k *keyIndex) of(runID string, bucket int) int {
 	return len(k.keys)
 }
 
-// ErrStaleBatch is wrapped by Plan and MarkQueued when the run's cursor is not where the
-// batch starts: the batch was applied before (a resumed expansion) or batches are out of order.
+// ErrStaleBatch is wrapped by PlanQueued and MarkQueuedAt when the run's cursor is not where
+// the batch starts: the batch was applied before (a resumed expansion) or batches are out of
+// order.
 var ErrStaleBatch = errors.New("expansion batch does not start at the run's cursor")
 
-// Plan writes one expansion batch covering audience rows (from, to]: entries become planned,
-// a recipient already in the ledger is counted skipped(duplicate), an entry with Skip set is
-// written as skipped(Skip), and skippedRows counts rows that never reach the ledger by reason
-// (e.g. "invalid"). It returns, per entry, whether it was newly planned and needs a task.
-func (l *Ledger) Plan(ctx context.Context, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
-	return l.plan(ctx, Planned, runID, from, to, skippedRows, entries)
-}
-
-// PlanQueued is Plan for an expansion that writes the batch's tasks right after: newly
-// planned entries are written as queued at once (the expansion then advances queued_to with
-// MarkQueued and no entries). It returns, per entry, whether it needs a task.
+// PlanQueued writes one expansion batch covering audience rows (from, to], for an expansion
+// that writes the batch's tasks right after: newly planned entries are written as queued at
+// once, a recipient already in the ledger is counted skipped(duplicate), an entry with Skip
+// set is written as skipped(Skip), and skippedRows counts rows that never reach the ledger by
+// reason (e.g. "invalid"). It moves planned_to past the batch. It returns, per entry, whether
+// it was newly planned and needs a task. Once the tasks exist, MarkQueuedAt moves queued_to:
+// a crash between the two leaves planned_to ahead, and a resumed expansion writes the tasks
+// of every entry of that batch still queued again (their TaskIDs keep each single).
 func (l *Ledger) PlanQueued(ctx context.Context, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
 	return l.plan(ctx, Queued, runID, from, to, skippedRows, entries)
 }
@@ -286,17 +284,15 @@ func (l *Ledger) plan(ctx context.Context, state State, runID string, from, to i
 	return out, nil
 }
 
-// MarkQueued records that the send tasks of rows (from, to] exist.
-func (l *Ledger) MarkQueued(ctx context.Context, runID string, from, to int, entries []PlanEntry) error {
-	return l.markQueued(ctx, runID, from, to, "", entries)
+// MarkQueuedAt records that the send tasks of rows (from, to] exist: it moves queued_to past
+// the batch and records, in the same step, the audience file offset just after row to, which
+// a resumed expansion seeks to (see CursorOffset).
+func (l *Ledger) MarkQueuedAt(ctx context.Context, runID string, from, to int, offset int64) error {
+	return l.markQueued(ctx, runID, from, to, strconv.FormatInt(offset, 10), nil)
 }
 
-// MarkQueuedAt is MarkQueued that also records, in the same step, the audience file offset
-// just after row to, which a resumed expansion seeks to (see CursorOffset).
-func (l *Ledger) MarkQueuedAt(ctx context.Context, runID string, from, to int, offset int64, entries []PlanEntry) error {
-	return l.markQueued(ctx, runID, from, to, strconv.FormatInt(offset, 10), entries)
-}
-
+// markQueued runs queuedCmd; entries still planned among entries become queued (only entries
+// written in the planned state by earlier versions of Herald, and tests, have any).
 func (l *Ledger) markQueued(ctx context.Context, runID string, from, to int, offset string, entries []PlanEntry) error {
 	var f runFormat
 	if len(entries) > 0 {

@@ -22,7 +22,7 @@ var planCmd = redis.NewScript(luaLib + planLua)
 //go:embed lua/queued.lua
 var queuedLua string
 
-// queuedCmd records that the send tasks of a batch exist: planned entries become queued. Its KEYS,
+// queuedCmd records that the send tasks of a batch exist (the queued_to cursor moves). Its KEYS,
 // ARGV and reply are documented at the top of lua/queued.lua.
 var queuedCmd = redis.NewScript(luaLib + queuedLua)
 

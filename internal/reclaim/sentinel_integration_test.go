@@ -18,12 +18,13 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/reclaim"
 	"github.com/heraldmsg/herald/internal/redisx"
-	"github.com/heraldmsg/herald/scheduler"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -188,9 +189,9 @@ func TestIntegrationSentinelFailover(t *testing.T) {
 		if err := w.Start(); err != nil {
 			t.Fatal(err)
 		}
-		exp := scheduler.NewExpandServer(scheduler.ServerConfig{Concurrency: 2, Expand: scheduler.ExpandConfig{
-			MaxWindow: 1000, Task: campaigns.TaskOptions{MaxRetry: 25, Timeout: time.Minute}}},
-			scheduler.ExpandDeps{Redis: c, Logger: log, Sender: func(*campaigns.Definition) (string, error) { return sender, nil },
+		exp := expand.NewServer(expand.ServerConfig{Concurrency: 2, Expand: expand.Config{
+			MaxBacklog: 1000, Task: campaigns.TaskOptions{MaxRetry: 25, Timeout: time.Minute}}},
+			expand.Deps{Redis: c, Logger: log, Sender: func(*campaigns.Definition) (string, error) { return sender, nil },
 				SenderRate: func(string) float64 { return rate }})
 		if err := exp.Start(); err != nil {
 			t.Fatal(err)
@@ -200,14 +201,15 @@ func TestIntegrationSentinelFailover(t *testing.T) {
 		t.Cleanup(func() { rc.Stop(); exp.Stop(); w.Stop(); exp.Shutdown(); w.Shutdown() })
 	}
 
-	store := scheduler.NewStore(rdb, nil)
-	v, _, err := store.Submit(ctx, def, []byte(yaml))
+	store := defstore.New(rdb, nil)
+	v, _, err := store.Submit(ctx, def.ID, def.Path, []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	runID := scheduler.NewRunID(def.ID, time.Now())
-	if _, err := scheduler.Enqueue(ctx, asynq.NewClientFromRedisClient(rdb),
-		campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: v, Trigger: "manual"}, time.Hour); err != nil {
+	started, err := expand.NewRuns(expand.Config{}, expand.Deps{Redis: rdb}).StartRun(ctx,
+		expand.StartParams{Campaign: def.ID, Version: v, Trigger: "manual", Retention: time.Hour})
+	runID := started.RunID
+	if err != nil {
 		t.Fatal(err)
 	}
 	poll(t, 30*time.Second, "the first send", func() bool { return fake.Stats().Accepted > 0 })

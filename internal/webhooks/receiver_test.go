@@ -68,10 +68,10 @@ func seedAccepted(tb testing.TB, b *testBundle, runID string, rcpts, ids []strin
 		es = append(es, ledger.PlanEntry{Recipient: r, Bucket: ledger.BucketOf(r, n), Row: i + 1})
 		buckets[r] = ledger.BucketOf(r, n)
 	}
-	if _, err := b.l.Plan(ctx, runID, 0, len(es), nil, es); err != nil {
+	if _, err := b.l.PlanQueued(ctx, runID, 0, len(es), nil, es); err != nil {
 		tb.Fatal(err)
 	}
-	if err := b.l.MarkQueued(ctx, runID, 0, len(es), es); err != nil {
+	if err := b.l.MarkQueuedAt(ctx, runID, 0, len(es), 0); err != nil {
 		tb.Fatal(err)
 	}
 	for i, e := range es {

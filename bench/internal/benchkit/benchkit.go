@@ -12,15 +12,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/redisx"
-	"github.com/heraldmsg/herald/scheduler"
 )
 
 // Env is what a benchmark program's parent process sets up: a Redis, the fake Connectly on
@@ -118,8 +118,8 @@ func WriteCampaign(dir, id, sender string, n int) (*campaigns.Definition, error)
 
 // Expand creates a run of def from sender and expands its whole audience into the queue.
 func Expand(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, sender string) (ledger.Run, error) {
-	exp := scheduler.NewExpander(scheduler.ExpanderConfig{Ledger: ledger.New(rdb, nil),
-		Enqueuer: asynq.NewClientFromRedisClient(rdb), Parallel: 32, Task: campaigns.TaskOptions{MaxRetry: 25}})
+	exp := expand.NewExpander(expand.Options{Ledger: ledger.New(rdb, nil), Tasks: asynqbatch.New(rdb),
+		Task: campaigns.TaskOptions{MaxRetry: 25}})
 	run, err := exp.CreateRun(ctx, def, sender, "")
 	if err != nil {
 		return run, err

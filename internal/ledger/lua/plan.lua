@@ -1,10 +1,10 @@
 -- plan.lua: write one expansion batch of ledger entries, exactly once per batch.
 --
 -- The run's planned_to cursor guards the batch: a replay finds the cursor moved and changes
--- nothing. New entries are written in the state ARGV[4] names: planned ('p'), or queued ('q')
--- when the expansion writes the batch's tasks right after (a crash before they exist is
--- repaired by the resumed expansion, which enqueues every entry of the batch still queued, the
--- TaskID keeping each single). Duplicates and skipped rows are counted; counters move once per
+-- nothing. New entries are written in the state ARGV[4] names: queued ('q'), as expansion
+-- writes the batch's tasks right after (a crash before they exist is repaired by the resumed
+-- expansion, which enqueues every entry of the batch still queued, the TaskID keeping each
+-- single); planned ('p') only seeds tests with the state earlier versions of Herald wrote. Duplicates and skipped rows are counted; counters move once per
 -- batch, so the per-entry work in Redis is one HSETNX.
 --
 -- KEYS[1]   run hash

@@ -1,6 +1,8 @@
--- queued.lua: record that the send tasks of a batch exist: planned entries become queued.
+-- queued.lua: record that the send tasks of a batch exist: move queued_to past it.
 --
--- Entries a worker already claimed are left alone. The run's queued_to cursor guards the batch.
+-- Expansion plans entries straight as queued (plan.lua with 'q') and passes no entries. Entries
+-- still planned ('p', written by earlier versions of Herald) that are passed become queued;
+-- entries a worker already claimed are left alone. The run's queued_to cursor guards the batch.
 --
 -- KEYS[1]   run hash
 -- KEYS[2]   counts

@@ -1,4 +1,4 @@
-package scheduler
+package expand
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/heraldmsg/herald/internal/logx"
 )
 
-// ServerConfig configures an ExpandServer. Zero values take the defaults shown.
+// ServerConfig configures a Server. Zero values take the defaults shown.
 type ServerConfig struct {
 	// Concurrency is the number of runs this process expands at once. Default 4.
 	Concurrency int
@@ -26,20 +26,20 @@ type ServerConfig struct {
 	DelayedTaskCheckInterval time.Duration
 	// TaskCheckInterval is how often an idle server polls the expansion queue. Default 1s.
 	TaskCheckInterval time.Duration
-	Expand            ExpandConfig
+	Expand            Config
 }
 
-// ExpandServer is an asynq server on the expansion queue only, so expansions never wait
+// Server is an asynq server on the expansion queue only, so expansions never wait
 // behind sends (or hold a send slot) and the send worker needs no change to serve them.
 // `herald scheduler` runs one by default; a worker process may run one too.
-type ExpandServer struct {
+type Server struct {
 	srv     *asynq.Server
-	handler *ExpandHandler
+	handler *Handler
 	log     zerolog.Logger
 }
 
-// NewExpandServer returns an expansion server; Start runs it.
-func NewExpandServer(cfg ServerConfig, deps ExpandDeps) *ExpandServer {
+// NewServer returns an expansion server; Start runs it.
+func NewServer(cfg ServerConfig, deps Deps) *Server {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
 	}
@@ -52,8 +52,8 @@ func NewExpandServer(cfg ServerConfig, deps ExpandDeps) *ExpandServer {
 	if cfg.TaskCheckInterval <= 0 {
 		cfg.TaskCheckInterval = time.Second
 	}
-	h := NewExpandHandler(cfg.Expand, deps)
-	s := &ExpandServer{handler: h, log: deps.Logger.With().Str(logx.KeyComponent, "expand").Logger()}
+	h := NewHandler(cfg.Expand, deps)
+	s := &Server{handler: h, log: deps.Logger.With().Str(logx.KeyComponent, "expand").Logger()}
 	s.srv = asynq.NewServerFromRedisClient(deps.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   map[string]int{campaigns.ExpandQueue: 1},
@@ -86,12 +86,12 @@ func expandIsFailure(err error) bool {
 }
 
 // Handler returns the server's task handler.
-func (s *ExpandServer) Handler() *ExpandHandler { return s.handler }
+func (s *Server) Handler() *Handler { return s.handler }
 
 // Start starts taking expansion tasks.
-func (s *ExpandServer) Start() error {
+func (s *Server) Start() error {
 	mux := asynq.NewServeMux()
-	RegisterHandlers(mux, s.handler)
+	Register(mux, s.handler)
 	if err := s.srv.Start(mux); err != nil {
 		return fmt.Errorf("expansion server: %w", err)
 	}
@@ -100,7 +100,7 @@ func (s *ExpandServer) Start() error {
 }
 
 // Stop stops taking tasks (first step of a graceful shutdown).
-func (s *ExpandServer) Stop() { s.srv.Stop() }
+func (s *Server) Stop() { s.srv.Stop() }
 
 // Shutdown waits for expansions in flight (up to ShutdownTimeout) and returns.
-func (s *ExpandServer) Shutdown() { s.srv.Shutdown() }
+func (s *Server) Shutdown() { s.srv.Shutdown() }

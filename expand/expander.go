@@ -1,4 +1,4 @@
-package scheduler
+package expand
 
 import (
 	"cmp"
@@ -12,58 +12,45 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
 
-// Enqueuer is the part of asynq.Client the expander uses.
-type Enqueuer interface {
-	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-}
-
-// ExpanderConfig configures an Expander.
-type ExpanderConfig struct {
+// Options configure an Expander.
+type Options struct {
 	Ledger *ledger.Ledger
-	// Enqueuer enqueues send tasks one call each; Batch, when set, is used instead and writes
-	// a whole batch of tasks in one pipelined round trip.
-	Enqueuer Enqueuer
-	Batch    *BatchEnqueuer
-	// Window is the most recipients of one run that may have a task in the queue at once
-	// (planned, queued or submitting); expansion stops with ErrWindowFull when the next
-	// batch would go above it, and continues when called again. 0 means no limit.
-	Window int
+	// Tasks writes a batch's send tasks in one round trip (asynqbatch.New in production).
+	Tasks asynqbatch.Writer
+	// MaxBacklog is the most recipients of one run that may have a task in the queue at once,
+	// ahead of the workers (planned, queued or submitting): the run's backlog. Expansion stops
+	// with an error wrapping ErrBacklogFull when the next batch would go above it, and
+	// continues when called again. 0 means no limit.
+	MaxBacklog int
 	// Task sets the asynq options of send tasks (the queue comes from the campaign category).
 	Task campaigns.TaskOptions
 	// BatchSize is the number of audience rows written to the ledger in one script. Default 500.
 	BatchSize int
-	// Parallel is the number of concurrent enqueue calls. Default 8.
-	Parallel int
-	Logger   zerolog.Logger
+	Logger    zerolog.Logger
 	// Progress, when set, is called after each batch with rows done and the estimated total.
 	Progress func(done, estimate int)
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
 
-// Expander creates runs and expands their audiences.
+// Expander creates runs and streams their audiences into ledger entries and send tasks.
 type Expander struct {
-	cfg ExpanderConfig
+	cfg Options
 }
 
-// NewExpander returns an Expander; Ledger and Enqueuer are required.
-func NewExpander(cfg ExpanderConfig) *Expander {
-	if cfg.Ledger == nil || (cfg.Enqueuer == nil && cfg.Batch == nil) {
-		panic("scheduler: NewExpander needs a Ledger and an Enqueuer or a Batch")
+// NewExpander returns an Expander; Ledger and Tasks are required.
+func NewExpander(cfg Options) *Expander {
+	if cfg.Ledger == nil || cfg.Tasks == nil {
+		panic("expand: NewExpander needs a Ledger and a task writer")
 	}
-	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 500
-	}
-	if cfg.Parallel <= 0 {
-		cfg.Parallel = 8
-	}
+	cfg.BatchSize = cmp.Or(cfg.BatchSize, 500)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -77,20 +64,10 @@ func NewRunID(campaign string, t time.Time) string {
 	return campaign + "-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// CreateRun stores a new run of def, sending from sender, and returns it.
+// CreateRun stores a new run of def, sending from sender, and returns it (runID "": a fresh
+// id). It checks nothing about the audience: Runs.StartRun does.
 func (e *Expander) CreateRun(ctx context.Context, def *campaigns.Definition, sender, runID string) (ledger.Run, error) {
-	return e.CreateChildRun(ctx, def, sender, runID, "")
-}
-
-// CreateChildRun stores a new run of def that retries recipients of the run parent.
-func (e *Expander) CreateChildRun(ctx context.Context, def *campaigns.Definition, sender, runID, parent string) (ledger.Run, error) {
-	return e.createRun(ctx, def, sender, runID, parent, 0)
-}
-
-// CreateVersionRun stores a new run of version v of a submitted campaign. It returns an
-// error wrapping ledger.ErrRunExists when the id is taken.
-func (e *Expander) CreateVersionRun(ctx context.Context, def *campaigns.Definition, sender, runID string, version int) (ledger.Run, error) {
-	return e.createRun(ctx, def, sender, runID, "", version)
+	return e.createRun(ctx, def, sender, runID, "", 0)
 }
 
 func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sender, runID, parent string, version int) (ledger.Run, error) {
@@ -118,9 +95,10 @@ func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sen
 	return e.cfg.Ledger.GetRun(ctx, runID)
 }
 
-// ErrWindowFull is wrapped by ExpandOnly when it stopped because the run has as many pending
-// tasks as the expander's Window allows; call it again once sends have completed.
-var ErrWindowFull = errors.New("expansion window full")
+// ErrBacklogFull is wrapped by ExpandOnly when it stopped because the run has as many tasks
+// ahead of the workers as the expander's MaxBacklog allows; call it again once sends have
+// completed.
+var ErrBacklogFull = errors.New("expansion backlog full")
 
 // Stats summarises one expansion call.
 type Stats struct {
@@ -206,12 +184,7 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 				j.skipped[r] = n
 			}
 		}
-		if e.cfg.Batch != nil {
-			var err error
-			if j.specs, err = e.specsFor(run.Queue, batch); err != nil {
-				return err
-			}
-		}
+		j.tasks = e.tasksFor(run.Queue, batch)
 		if err := w.send(j); err != nil {
 			return err
 		}
@@ -313,19 +286,19 @@ type pending struct {
 type expandJob struct {
 	from, to int
 	batch    []pending
-	// specs are the batch's tasks, encoded, when the expander writes through a BatchEnqueuer.
-	specs   []TaskSpec
+	// tasks are the batch's send tasks, encoded, one per row of batch.
+	tasks   []asynqbatch.Task
 	skipped map[string]int
 	// fresh: rows past the planned cursor (plan them); else a batch planned before an
 	// interruption, replayed.
 	fresh bool
-	// off is the audience file offset just after row to (-1: unknown).
+	// off is the audience file offset just after row to.
 	off int64
 }
 
 // batchWriter applies an expansion's batches to Redis in order, in two stages on two
 // goroutines, so Redis always has work: while one batch's tasks are written, the next
-// batch is planned in the ledger. A full window stops the planning, and the batches already
+// batch is planned in the ledger. A full backlog stops the planning, and the batches already
 // planned still get their tasks. An error stops both stages; the cursors in Redis then say
 // what a resumed expansion does again (batches planned but not queued are replayed).
 type batchWriter struct {
@@ -336,7 +309,7 @@ type batchWriter struct {
 	jobs     chan expandJob
 	done     chan struct{} // closed when both stages have returned
 	halted   chan struct{} // closed when no more batches are planned, after err is set
-	failed   chan struct{} // closed at the first error other than a full window, after err is set
+	failed   chan struct{} // closed at the first error other than a full backlog, after err is set
 	mu       sync.Mutex
 	err      error
 	stopped  bool
@@ -347,13 +320,13 @@ func newBatchWriter(e *Expander, run ledger.Run, st *Stats, estimate int) *batch
 		done: make(chan struct{}), halted: make(chan struct{}), failed: make(chan struct{})}
 }
 
-// halt stops the planning of batches with err. Unless err is ErrWindowFull, the batches
-// planned and not yet written are dropped too, and err is reported over a full window.
+// halt stops the planning of batches with err. Unless err is ErrBacklogFull, the batches
+// planned and not yet written are dropped too, and err is reported over a full backlog.
 func (w *batchWriter) halt(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	full := errors.Is(err, ErrWindowFull)
-	if w.err == nil || (!full && errors.Is(w.err, ErrWindowFull)) {
+	full := errors.Is(err, ErrBacklogFull)
+	if w.err == nil || (!full && errors.Is(w.err, ErrBacklogFull)) {
 		w.err = err
 	}
 	if !isClosed(w.halted) {
@@ -383,7 +356,6 @@ func isClosed(c <-chan struct{}) bool {
 // plannedJob is a batch whose ledger entries are written, waiting for its tasks.
 type plannedJob struct {
 	expandJob
-	entries []ledger.PlanEntry
 	// fresh says, per row, whether it needs a task.
 	fresh []bool
 }
@@ -405,7 +377,7 @@ func (w *batchWriter) loop(ctx context.Context) {
 			if hook := beforeQueue.Load(); hook != nil {
 				(*hook)(planDone)
 			}
-			// A planned batch is written even after a full window stopped the planning: its
+			// A planned batch is written even after a full backlog stopped the planning: its
 			// ledger entries wait for these tasks.
 			if isClosed(w.failed) {
 				continue
@@ -443,7 +415,7 @@ func (w *batchWriter) send(j expandJob) error {
 }
 
 // stop waits for the writer to finish the batches handed to it and returns what stopped it
-// (ErrWindowFull once the batches planned before the window filled are written).
+// (ErrBacklogFull once the batches planned before the backlog filled are written).
 func (w *batchWriter) stop() error {
 	if !w.stopped {
 		w.stopped = true
@@ -478,9 +450,9 @@ func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error)
 		// A run cancelled while it expands still accounts for every row: the rest are
 		// planned as skipped(cancelled), with no task, so its states add up to the audience.
 		cancelled := view.Status == ledger.RunCancelled
-		if e.cfg.Window > 0 && len(j.batch) > 0 && !cancelled {
-			if view.Pending > 0 && view.Pending+int64(len(j.batch)) > int64(e.cfg.Window) {
-				return plannedJob{}, fmt.Errorf("run %s: %d tasks pending, window %d: %w", run.ID, view.Pending, e.cfg.Window, ErrWindowFull)
+		if e.cfg.MaxBacklog > 0 && len(j.batch) > 0 && !cancelled {
+			if view.Pending > 0 && view.Pending+int64(len(j.batch)) > int64(e.cfg.MaxBacklog) {
+				return plannedJob{}, fmt.Errorf("run %s: %d tasks pending, backlog %d: %w", run.ID, view.Pending, e.cfg.MaxBacklog, ErrBacklogFull)
 			}
 		}
 		// People who opted out are planned as skipped(suppressed).
@@ -492,13 +464,9 @@ func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error)
 				entries[i].Skip = "cancelled"
 			}
 		}
-		// A new batch: write the ledger first; only newly planned recipients get a task.
-		plan := e.cfg.Ledger.Plan
-		if e.cfg.Batch != nil {
-			// Tasks follow in one round trip: entries go straight to queued.
-			plan = e.cfg.Ledger.PlanQueued
-		}
-		flags, err := plan(ctx, run.ID, j.from, j.to, j.skipped, entries)
+		// A new batch: write the ledger first, straight as queued (the tasks follow in one
+		// round trip); only newly planned recipients get a task.
+		flags, err := e.cfg.Ledger.PlanQueued(ctx, run.ID, j.from, j.to, j.skipped, entries)
 		if err != nil {
 			return plannedJob{}, err
 		}
@@ -519,54 +487,30 @@ func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error)
 			fresh[i] = ok && (en.State == ledger.Planned || en.State == ledger.Queued) && en.Row == p.entry.Row
 		}
 	}
-	return plannedJob{expandJob: j, entries: entries, fresh: fresh}, nil
+	return plannedJob{expandJob: j, fresh: fresh}, nil
 }
 
 // queue writes a planned batch's tasks and moves the queued cursor past it.
 func (w *batchWriter) queue(ctx context.Context, pj plannedJob) error {
 	e, run, st := w.e, w.run, w.st
-	j, entries, fresh := pj.expandJob, pj.entries, pj.fresh
-	var (
-		n, sched int
-		err      error
-	)
-	if e.cfg.Batch != nil {
-		specs := make([]TaskSpec, 0, len(j.specs))
-		ps := make([]pending, 0, len(j.specs))
-		for i := range j.batch {
-			if fresh[i] {
-				specs = append(specs, j.specs[i])
-				ps = append(ps, j.batch[i])
-			}
+	j, fresh := pj.expandJob, pj.fresh
+	tasks := make([]asynqbatch.Task, 0, len(j.tasks))
+	ps := make([]pending, 0, len(j.tasks))
+	for i := range j.batch {
+		if fresh[i] {
+			tasks = append(tasks, j.tasks[i])
+			ps = append(ps, j.batch[i])
 		}
-		st.Planned += len(specs)
-		// A fresh batch's tasks are new: their ledger entries were created just now.
-		n, sched, err = e.writeSpecs(ctx, specs, ps, j.fresh)
-	} else {
-		toSend := make([]pending, 0, len(j.batch))
-		for i, p := range j.batch {
-			if fresh[i] {
-				toSend = append(toSend, p)
-			}
-		}
-		st.Planned += len(toSend)
-		n, sched, err = e.enqueueAll(ctx, run.Queue, toSend)
 	}
+	st.Planned += len(tasks)
+	// A fresh batch's tasks are new: their ledger entries were created just now.
+	n, sched, err := e.writeTasks(ctx, tasks, ps, j.fresh)
 	st.Enqueued += n
 	st.Scheduled += sched
 	if err != nil {
 		return err
 	}
-	marked := entries
-	if e.cfg.Batch != nil {
-		marked = nil // planned as queued already; only the cursor moves
-	}
-	if j.off >= 0 {
-		err = e.cfg.Ledger.MarkQueuedAt(ctx, run.ID, j.from, j.to, j.off, marked)
-	} else {
-		err = e.cfg.Ledger.MarkQueued(ctx, run.ID, j.from, j.to, marked)
-	}
-	if err != nil {
+	if err := e.cfg.Ledger.MarkQueuedAt(ctx, run.ID, j.from, j.to, j.off); err != nil {
 		return err
 	}
 	if e.cfg.Progress != nil {
@@ -575,88 +519,27 @@ func (w *batchWriter) queue(ctx context.Context, pj plannedJob) error {
 	return nil
 }
 
-// enqueueAll enqueues the tasks with bounded parallelism; a TaskID conflict means the task
-// already exists and counts as done.
-func (e *Expander) enqueueAll(ctx context.Context, queue string, ps []pending) (int, int, error) {
-	if len(ps) == 0 {
-		return 0, 0, nil
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-		n     int
-		sched int
-	)
-	next := make(chan pending)
-	workers := min(e.cfg.Parallel, len(ps))
+// tasksFor encodes the batch's send tasks, one per pending row.
+func (e *Expander) tasksFor(queue string, ps []pending) []asynqbatch.Task {
 	opts := e.cfg.Task
 	if opts.Queue == "" {
 		opts.Queue = queue
 	}
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range next {
-				t, err := campaigns.NewSendTask(p.payload, opts)
-				if err == nil {
-					if p.at.IsZero() {
-						_, err = e.cfg.Enqueuer.EnqueueContext(ctx, t)
-					} else {
-						_, err = e.cfg.Enqueuer.EnqueueContext(ctx, t, asynq.ProcessAt(p.at))
-					}
-				}
-				mu.Lock()
-				switch {
-				case err == nil:
-					n++
-					if !p.at.IsZero() {
-						sched++
-					}
-				case errors.Is(err, asynq.ErrTaskIDConflict):
-				default:
-					if first == nil {
-						first = fmt.Errorf("enqueue row %d of run %s: %w", p.entry.Row, p.payload.Run, err)
-					}
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, p := range ps {
-		next <- p
-	}
-	close(next)
-	wg.Wait()
-	return n, sched, first
-}
-
-// specsFor encodes the batch's send tasks for the batch enqueuer, one per pending row.
-func (e *Expander) specsFor(queue string, ps []pending) ([]TaskSpec, error) {
-	opts := e.cfg.Task
-	if opts.Queue == "" {
-		opts.Queue = queue
-	}
-	specs := make([]TaskSpec, len(ps))
+	tasks := make([]asynqbatch.Task, len(ps))
 	for i, p := range ps {
-		specs[i] = TaskSpec{Type: campaigns.TypeSend, Payload: campaigns.EncodeSend(p.payload), ID: campaigns.TaskID(p.payload.Run, p.payload.To),
+		tasks[i] = asynqbatch.Task{Type: campaigns.TypeSend, Payload: campaigns.EncodeSend(p.payload), ID: campaigns.TaskID(p.payload.Run, p.payload.To),
 			Queue: opts.Queue, MaxRetry: opts.MaxRetry, Timeout: opts.Timeout, Retention: opts.Retention, ProcessAt: p.at}
 	}
-	return specs, nil
+	return tasks
 }
 
-// writeSpecs writes encoded tasks (specs[i] is ps[i]'s) through the batch enqueuer in one
-// pipeline; isNew says no task with their ids can exist (see BatchEnqueuer.EnqueueNew).
-func (e *Expander) writeSpecs(ctx context.Context, specs []TaskSpec, ps []pending, isNew bool) (int, int, error) {
-	if len(specs) == 0 {
+// writeTasks writes encoded tasks (tasks[i] is ps[i]'s) in one round trip; fresh says no task
+// with their ids can exist (see asynqbatch.RedisWriter.Write).
+func (e *Expander) writeTasks(ctx context.Context, tasks []asynqbatch.Task, ps []pending, fresh bool) (int, int, error) {
+	if len(tasks) == 0 {
 		return 0, 0, nil
 	}
-	enqueue := e.cfg.Batch.Enqueue
-	if isNew {
-		enqueue = e.cfg.Batch.EnqueueNew
-	}
-	created, err := enqueue(ctx, specs)
+	created, err := e.cfg.Tasks.Write(ctx, tasks, fresh)
 	n, sched := 0, 0
 	for i, c := range created {
 		if c {
@@ -675,7 +558,7 @@ func (e *Expander) writeSpecs(ctx context.Context, specs []TaskSpec, ps []pendin
 // timing applies a campaign's send window and expiry to the sends of one run.
 type timing struct {
 	window   *campaigns.Window
-	fixed    *time.Location // the window's own zone, if it has one
+	fixed    *time.Location // the send window's own zone, if it has one
 	fallback *time.Location // the campaign's zone, for recipients whose zone is unknown
 	tzColumn string
 	expires  time.Time // zero: never

@@ -1,4 +1,4 @@
-package scheduler
+package expand
 
 // SetBeforeQueue installs f as the writer's hook before its second stage takes a planned
 // batch (nil removes it) and returns a func that restores the previous hook.

@@ -1,4 +1,4 @@
-package scheduler_test
+package expand_test
 
 import (
 	"context"
@@ -16,8 +16,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/scheduler"
 )
 
 // audienceCSV returns a name,phone audience of n distinct valid Brazilian mobiles.
@@ -31,14 +32,14 @@ func audienceCSV(n int) string {
 }
 
 // submit stores the bundle's campaign file in the definition store.
-func (b *testBundle) submit(tb testing.TB, def *campaigns.Definition) scheduler.Submitted {
+func (b *testBundle) submit(tb testing.TB, def *campaigns.Definition) defstore.Submitted {
 	tb.Helper()
 	data, err := os.ReadFile(def.Path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	store := scheduler.NewStore(b.rdb, nil)
-	v, _, err := store.Submit(context.Background(), def, data)
+	store := defstore.New(b.rdb, nil)
+	v, _, err := store.Submit(context.Background(), def.ID, def.Path, data)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -49,16 +50,16 @@ func (b *testBundle) submit(tb testing.TB, def *campaigns.Definition) scheduler.
 	return sub
 }
 
-func (b *testBundle) handler(rdb redis.UniversalClient, cfg scheduler.ExpandConfig) *scheduler.ExpandHandler {
+func (b *testBundle) handler(rdb redis.UniversalClient, cfg expand.Config) *expand.Handler {
 	return b.handlerAt(rdb, cfg, testNow)
 }
 
-func (b *testBundle) handlerAt(rdb redis.UniversalClient, cfg scheduler.ExpandConfig, now time.Time) *scheduler.ExpandHandler {
+func (b *testBundle) handlerAt(rdb redis.UniversalClient, cfg expand.Config, now time.Time) *expand.Handler {
 	if rdb == nil {
 		rdb = b.rdb
 	}
 	cfg.Task = campaigns.TaskOptions{MaxRetry: 25}
-	return scheduler.NewExpandHandler(cfg, scheduler.ExpandDeps{
+	return expand.NewHandler(cfg, expand.Deps{
 		Redis: rdb, Logger: zerolog.Nop(), Now: func() time.Time { return now },
 		Sender: func(*campaigns.Definition) (string, error) { return "+14151111234", nil },
 	})
@@ -118,22 +119,22 @@ func (b *testBundle) continuation(tb testing.TB) *asynq.Task {
 	return asynq.NewTask(tasks[0].Type, tasks[0].Payload)
 }
 
-// TestExpandTaskKeepsWindow expands a 600-row run with a window of 100 tasks: the first task
-// stops at the window and hands over to a continuation; as sends complete, continuations top
-// the window up, never above it, until every recipient got exactly one send.
-func TestExpandTaskKeepsWindow(t *testing.T) {
+// TestExpandTaskKeepsBacklog expands a 600-row run with a backlog of 100 tasks: the first task
+// stops at the backlog and hands over to a continuation; as sends complete, continuations top
+// the backlog up, never above it, until every recipient got exactly one send.
+func TestExpandTaskKeepsBacklog(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 	def := b.campaign(t, audienceCSV(600), "")
 	sub := b.submit(t, def)
-	h := b.handler(nil, scheduler.ExpandConfig{MinWindow: 100, MaxWindow: 100, BatchSize: 40, TopUp: 5 * time.Millisecond,
+	h := b.handler(nil, expand.Config{MinBacklog: 100, MaxBacklog: 100, BatchSize: 40, TopUp: 5 * time.Millisecond,
 		Hold: 20 * time.Millisecond})
-	if got := h.WindowFor(80); got != 100 {
-		t.Fatalf("WindowFor = %d, want the bounds' 100", got)
+	if got := h.BacklogFor(80); got != 100 {
+		t.Fatalf("BacklogFor = %d, want the bounds' 100", got)
 	}
 	queue := campaigns.QueueFor("marketing")
-	runID := scheduler.TickRunID(def.ID, testNow)
+	runID := expand.TickRunID(def.ID, testNow)
 	task := expandTask(t, campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: sub.Version, Trigger: "cron"})
 	sent := map[string]int{}
 	for step := 0; ; step++ {
@@ -144,7 +145,7 @@ func TestExpandTaskKeepsWindow(t *testing.T) {
 			t.Fatalf("step %d: %v", step, err)
 		}
 		if n := len(b.pending(t, queue)); n > 100 {
-			t.Fatalf("step %d: %d send tasks queued, window 100", step, n)
+			t.Fatalf("step %d: %d send tasks queued, backlog 100", step, n)
 		}
 		run := b.getRun(t, runID)
 		if run.Version != sub.Version {
@@ -227,9 +228,9 @@ func TestExpandTaskResumesAfterKill(t *testing.T) {
 			csv := audienceCSV(1000) + "dup,+5511900000007\nbad,+55\n"
 			def := b.campaign(t, csv, "")
 			sub := b.submit(t, def)
-			runID := scheduler.TickRunID(def.ID, testNow)
+			runID := expand.TickRunID(def.ID, testNow)
 			task := expandTask(t, campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: sub.Version, Trigger: "cron"})
-			cfg := scheduler.ExpandConfig{MinWindow: 5000, MaxWindow: 5000, BatchSize: 100}
+			cfg := expand.Config{MinBacklog: 5000, MaxBacklog: 5000, BatchSize: 100}
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -292,9 +293,9 @@ func TestExpandTaskSendWindowAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub := b.submit(t, def)
-	runID := scheduler.TickRunID(def.ID, now)
+	runID := expand.TickRunID(def.ID, now)
 	task := expandTask(t, campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: sub.Version, Trigger: "cron"})
-	if err := b.handlerAt(nil, scheduler.ExpandConfig{}, now).ProcessTask(context.Background(), task); err != nil {
+	if err := b.handlerAt(nil, expand.Config{}, now).ProcessTask(context.Background(), task); err != nil {
 		t.Fatal(err)
 	}
 	queue := campaigns.QueueFor("marketing")
@@ -353,10 +354,10 @@ func TestExpandTaskCancelledMidway(t *testing.T) {
 	ctx := context.Background()
 	def := b.campaign(t, audienceCSV(600), "")
 	sub := b.submit(t, def)
-	h := b.handler(nil, scheduler.ExpandConfig{MinWindow: 100, MaxWindow: 100, BatchSize: 40, TopUp: 5 * time.Millisecond,
+	h := b.handler(nil, expand.Config{MinBacklog: 100, MaxBacklog: 100, BatchSize: 40, TopUp: 5 * time.Millisecond,
 		Hold: 20 * time.Millisecond})
 	queue := campaigns.QueueFor("marketing")
-	runID := scheduler.TickRunID(def.ID, testNow)
+	runID := expand.TickRunID(def.ID, testNow)
 	task := expandTask(t, campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: sub.Version, Trigger: "cron"})
 	if err := h.ProcessTask(ctx, task); err != nil {
 		t.Fatal(err)
@@ -395,9 +396,9 @@ func TestExpandTaskHandsOverAtOnce(t *testing.T) {
 	ctx := context.Background()
 	def := b.campaign(t, audienceCSV(300), "")
 	sub := b.submit(t, def)
-	h := b.handler(nil, scheduler.ExpandConfig{MinWindow: 100, MaxWindow: 100, BatchSize: 50, TopUp: time.Hour})
+	h := b.handler(nil, expand.Config{MinBacklog: 100, MaxBacklog: 100, BatchSize: 50, TopUp: time.Hour})
 	queue := campaigns.QueueFor("marketing")
-	runID := scheduler.TickRunID(def.ID, testNow)
+	runID := expand.TickRunID(def.ID, testNow)
 	task := expandTask(t, campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: sub.Version, Trigger: "cron"})
 	began := time.Now()
 	if err := h.ProcessTask(ctx, task); err != nil {
@@ -411,7 +412,7 @@ func TestExpandTaskHandsOverAtOnce(t *testing.T) {
 		t.Fatal("no continuation")
 	}
 	p, err := campaigns.DecodeExpand(next.Payload())
-	if err != nil || p.Seq != 1 || p.Window != 100 {
+	if err != nil || p.Seq != 1 || p.Backlog != 100 {
 		t.Fatalf("continuation %+v, %v; want seq 1 carrying window 100", p, err)
 	}
 	// Still full: hands over again, nothing written.
@@ -424,7 +425,7 @@ func TestExpandTaskHandsOverAtOnce(t *testing.T) {
 	if next = b.continuation(t); next == nil {
 		t.Fatal("a full-window continuation did not hand over")
 	}
-	if p, _ := campaigns.DecodeExpand(next.Payload()); p.Seq != 2 || p.Window != 100 {
+	if p, _ := campaigns.DecodeExpand(next.Payload()); p.Seq != 2 || p.Backlog != 100 {
 		t.Fatalf("second continuation %+v", p)
 	}
 	if d := time.Since(began); d > 5*time.Second {

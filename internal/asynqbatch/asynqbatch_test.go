@@ -1,4 +1,4 @@
-package scheduler_test
+package asynqbatch_test
 
 import (
 	"bytes"
@@ -11,13 +11,13 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/heraldmsg/herald/scheduler"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 )
 
-// TestBatchEnqueueMatchesAsynqClient writes the same tasks once through asynq's Client and
-// once through BatchEnqueuer, each into its own Redis, and requires byte-identical task hashes
+// TestWriteMatchesAsynqClient writes the same tasks once through asynq's Client and
+// once through RedisWriter, each into its own Redis, and requires byte-identical task hashes
 // (message encoding, state, queue membership), so asynq reads batch tasks exactly as its own.
-func TestBatchEnqueueMatchesAsynqClient(t *testing.T) {
+func TestWriteMatchesAsynqClient(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	open := func() (*miniredis.Miniredis, *redis.Client) {
@@ -30,7 +30,7 @@ func TestBatchEnqueueMatchesAsynqClient(t *testing.T) {
 	_, viaBatch := open()
 	client := asynq.NewClientFromRedisClient(viaClient)
 	later := time.Now().Add(time.Hour).Truncate(time.Second)
-	specs := []scheduler.TaskSpec{
+	specs := []asynqbatch.Task{
 		{Type: "message:send", Payload: []byte(`{"run":"r","to":"+14155552671"}`), ID: "r/aaa", Queue: "herald:marketing", MaxRetry: 25,
 			Timeout: 41 * time.Second},
 		{Type: "message:send", Payload: []byte(`{"run":"r","to":"+14155552672"}`), ID: "r/bbb", Queue: "herald:utility", MaxRetry: 3,
@@ -53,7 +53,7 @@ func TestBatchEnqueueMatchesAsynqClient(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	created, err := scheduler.NewBatchEnqueuer(viaBatch).Enqueue(ctx, specs)
+	created, err := asynqbatch.New(viaBatch).Write(ctx, specs, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestBatchEnqueueMatchesAsynqClient(t *testing.T) {
 	}
 
 	// A second write of the same ids creates nothing.
-	created, err = scheduler.NewBatchEnqueuer(viaBatch).Enqueue(ctx, specs)
+	created, err = asynqbatch.New(viaBatch).Write(ctx, specs, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,26 +121,26 @@ func TestBatchEnqueueMatchesAsynqClient(t *testing.T) {
 	}
 }
 
-// TestBatchEnqueueServerRunsTasks checks that an asynq Server processes batch-written tasks,
+// TestWriteServerRunsTasks checks that an asynq Server processes batch-written tasks,
 // also after the scripts were flushed from Redis (NOSCRIPT fallback).
-func TestBatchEnqueueServerRunsTasks(t *testing.T) {
+func TestWriteServerRunsTasks(t *testing.T) {
 	t.Parallel()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	ctx := context.Background()
-	be := scheduler.NewBatchEnqueuer(rdb)
-	var specs []scheduler.TaskSpec
+	be := asynqbatch.New(rdb)
+	var specs []asynqbatch.Task
 	for i := range 50 {
-		specs = append(specs, scheduler.TaskSpec{Type: "t", Payload: []byte{byte(i)}, ID: string(rune('A' + i)), Queue: "q", MaxRetry: 1})
+		specs = append(specs, asynqbatch.Task{Type: "t", Payload: []byte{byte(i)}, ID: string(rune('A' + i)), Queue: "q", MaxRetry: 1})
 	}
-	if _, err := be.Enqueue(ctx, specs[:25]); err != nil {
+	if _, err := be.Write(ctx, specs[:25], true); err != nil {
 		t.Fatal(err)
 	}
 	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := be.Enqueue(ctx, specs[25:]); err != nil {
+	if _, err := be.Write(ctx, specs[25:], false); err != nil {
 		t.Fatal(err)
 	}
 	var (

@@ -1,4 +1,4 @@
-package scheduler
+package expand
 
 import (
 	"cmp"
@@ -12,21 +12,22 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/logx"
 )
 
-// ExpandConfig configures expansion tasks. Zero values take the defaults shown.
-type ExpandConfig struct {
-	// Window is how much sending time a run's pending tasks may cover: the window holds
-	// Window × the run's rate (the campaign's rate, else its sender's) tasks. Default 2m.
-	Window time.Duration
-	// MinWindow and MaxWindow bound the window in tasks. Defaults 1,000 and 5,000 (about
-	// 4 MB of Redis at asynq's ~760 bytes a task); a negative MaxWindow removes the bound.
-	MinWindow int
-	MaxWindow int
-	// TopUp is how often a full window is looked at again. Default 1s.
+// Config configures expansion tasks. Zero values take the defaults shown.
+type Config struct {
+	// Backlog is how much sending time a run's tasks ahead of the workers may cover: a run's
+	// backlog holds Backlog × the run's rate (the campaign's rate, else its sender's) tasks.
+	// Default 2m. (Config file: scheduler.window.)
+	Backlog time.Duration
+	// MinBacklog and MaxBacklog bound the backlog in tasks. Defaults 1,000 and 5,000 (about
+	// 4 MB of Redis at asynq's ~760 bytes a task); a negative MaxBacklog removes the bound.
+	MinBacklog int
+	MaxBacklog int
+	// TopUp is how often a full backlog is looked at again. Default 1s.
 	TopUp time.Duration
 	// Hold is how long one task waits in place for room before it hands over to a
 	// continuation task TopUp later (freeing its worker slot). Default 0: at once, so no
@@ -39,89 +40,74 @@ type ExpandConfig struct {
 	Task campaigns.TaskOptions
 }
 
-func (c *ExpandConfig) setDefaults() {
-	c.Window = cmp.Or(c.Window, 2*time.Minute)
-	c.MinWindow = cmp.Or(c.MinWindow, 1000)
-	c.MaxWindow = cmp.Or(c.MaxWindow, 5000)
+func (c *Config) setDefaults() {
+	c.Backlog = cmp.Or(c.Backlog, 2*time.Minute)
+	c.MinBacklog = cmp.Or(c.MinBacklog, 1000)
+	c.MaxBacklog = cmp.Or(c.MaxBacklog, 5000)
 	c.TopUp = cmp.Or(c.TopUp, time.Second)
 	c.BatchSize = cmp.Or(c.BatchSize, 500)
 }
 
-// ExpandDeps are what expansion tasks need from the process.
-type ExpandDeps struct {
-	Redis  redis.UniversalClient
-	Logger zerolog.Logger
-	// Sender picks the sender of a new run (the campaign's, else the configured one).
-	Sender func(def *campaigns.Definition) (string, error)
-	// SenderRate is a sender's messages/s, to size the window. Default: 80 for every sender.
-	SenderRate func(sender string) float64
-	// Now defaults to time.Now.
-	Now func() time.Time
-	// Enqueuer enqueues continuation tasks; default an asynq client on Redis.
-	Enqueuer Enqueuer
-	// OnEnqueued, when set, is told how many send tasks each expansion step wrote (metrics).
-	OnEnqueued func(campaign string, n int)
-}
-
-// ExpandHandler runs TypeExpand tasks.
-type ExpandHandler struct {
-	cfg    ExpandConfig
-	deps   ExpandDeps
-	store  *Store
-	ledger *ledger.Ledger
-	batch  *BatchEnqueuer
-	log    zerolog.Logger
-}
-
-// NewExpandHandler returns the handler of expansion tasks.
-func NewExpandHandler(cfg ExpandConfig, deps ExpandDeps) *ExpandHandler {
-	if deps.Redis == nil || deps.Sender == nil {
-		panic("scheduler: NewExpandHandler needs Redis and Sender")
-	}
-	cfg.setDefaults()
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
-	if deps.SenderRate == nil {
-		deps.SenderRate = func(string) float64 { return limits.DefaultSenderRate }
-	}
-	if deps.Enqueuer == nil {
-		deps.Enqueuer = asynq.NewClientFromRedisClient(deps.Redis)
-	}
-	return &ExpandHandler{cfg: cfg, deps: deps, store: NewStore(deps.Redis, deps.Now),
-		ledger: ledger.New(deps.Redis, deps.Now), batch: NewBatchEnqueuer(deps.Redis),
-		log: deps.Logger.With().Str(logx.KeyComponent, "expand").Logger()}
-}
-
-// RegisterHandlers registers the expansion task handler on an asynq mux (a worker's, or the
-// expansion server's).
-func RegisterHandlers(mux *asynq.ServeMux, h *ExpandHandler) {
-	mux.Handle(campaigns.TypeExpand, h)
-}
-
-// WindowFor returns the window in tasks for a run sending at rate messages/s.
-func (h *ExpandHandler) WindowFor(rate float64) int { return h.cfg.WindowFor(rate) }
-
-// WindowFor returns the window in tasks for a run sending at rate messages/s under this
+// BacklogFor returns the backlog in tasks of a run sending at rate messages/s under this
 // config (zero fields taking their defaults).
-func (c ExpandConfig) WindowFor(rate float64) int {
+func (c Config) BacklogFor(rate float64) int {
 	c.setDefaults()
-	n := int(rate * c.Window.Seconds())
-	n = max(n, c.MinWindow)
-	if c.MaxWindow > 0 {
-		n = min(n, c.MaxWindow)
+	n := int(rate * c.Backlog.Seconds())
+	n = max(n, c.MinBacklog)
+	if c.MaxBacklog > 0 {
+		n = min(n, c.MaxBacklog)
 	}
 	return n
 }
 
+// Deps are what expansion needs from the process.
+type Deps struct {
+	Redis  redis.UniversalClient
+	Logger zerolog.Logger
+	// Sender picks the sender of a new run (the campaign's, else the configured one).
+	// Default: the campaign's.
+	Sender func(def *campaigns.Definition) (string, error)
+	// SenderRate is a sender's messages/s, to size the backlog. Default: 80 for every sender.
+	SenderRate func(sender string) float64
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Enqueuer enqueues expansion tasks; default an asynq client on Redis.
+	Enqueuer Enqueuer
+	// Tasks writes send tasks; default asynqbatch.New(Redis).
+	Tasks asynqbatch.Writer
+	// OnEnqueued, when set, is told how many send tasks each expansion step wrote (metrics).
+	OnEnqueued func(campaign string, n int)
+}
+
+// Handler runs TypeExpand tasks.
+type Handler struct {
+	runs *Runs
+	log  zerolog.Logger
+}
+
+// NewHandler returns the handler of expansion tasks; deps.Redis is required.
+func NewHandler(cfg Config, deps Deps) *Handler {
+	r := NewRuns(cfg, deps)
+	return &Handler{runs: r, log: r.log}
+}
+
+// Register registers the expansion task handler on an asynq mux (a worker's, or the
+// expansion server's).
+func Register(mux *asynq.ServeMux, h *Handler) {
+	mux.Handle(campaigns.TypeExpand, h)
+}
+
+// BacklogFor returns the backlog in tasks for a run sending at rate messages/s.
+func (h *Handler) BacklogFor(rate float64) int { return h.runs.cfg.BacklogFor(rate) }
+
 // ProcessTask creates the task's run if it does not exist yet, then expands it until the
-// audience is done or the run's window is full; then (after waiting in place up to Hold, by
+// audience is done or the run's backlog is full; then (after waiting in place up to Hold, by
 // default not at all) it enqueues a continuation task TopUp later and returns. A continuation
-// that finds the window still full hands over again at the cost of two reads, so a run's
+// that finds the backlog still full hands over again at the cost of two reads, so a run's
 // expansion is a chain of short tasks that any living expansion server takes. Everything it does is keyed by the run
 // and guarded by the ledger's cursors, so a task that is run twice, or crashes anywhere and is
 // run again, neither skips nor duplicates a recipient.
-func (h *ExpandHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	p, err := campaigns.DecodeExpand(t.Payload())
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
@@ -131,9 +117,9 @@ func (h *ExpandHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		if err != nil {
 			return err
 		}
-		return h.continueLater(ctx, p, p.Window, log)
+		return h.continueLater(ctx, p, p.Backlog, log)
 	}
-	run, err := h.ledger.GetRun(ctx, p.Run)
+	run, err := h.runs.ledger.GetRun(ctx, p.Run)
 	var def *campaigns.Definition
 	switch {
 	case errors.Is(err, ledger.ErrRunNotFound):
@@ -151,22 +137,17 @@ func (h *ExpandHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return fmt.Errorf("run %s: %s now holds campaign %s, not %s: %w", run.ID, run.Definition, def.ID, run.Campaign, asynq.SkipRetry)
 		}
 	default:
-		sub, err := h.store.Version(ctx, run.Campaign, run.Version)
+		sub, err := h.runs.store.Version(ctx, run.Campaign, run.Version)
 		if err != nil {
 			return fmt.Errorf("run %s: %w: %w", run.ID, err, asynq.SkipRetry)
 		}
-		if def, err = sub.Definition(); err != nil {
+		if def, err = Definition(sub); err != nil {
 			return fmt.Errorf("run %s: campaign %s version %d: %w: %w", run.ID, run.Campaign, run.Version, err, asynq.SkipRetry)
 		}
 	}
-	rate := def.Rate
-	if rate <= 0 {
-		rate = h.deps.SenderRate(run.Sender)
-	}
-	window := h.WindowFor(rate)
-	exp := NewExpander(ExpanderConfig{Ledger: h.ledger, Batch: h.batch, Window: window, Task: h.cfg.Task,
-		BatchSize: h.cfg.BatchSize, Logger: h.log, Now: h.deps.Now})
-	deadline := time.Now().Add(h.cfg.Hold)
+	backlog := h.runs.backlogOf(def, run.Sender)
+	exp := h.runs.expander(backlog, nil)
+	deadline := time.Now().Add(h.runs.cfg.Hold)
 	for {
 		// A cancelled run is still expanded to the end, every remaining row skipped(cancelled)
 		// without a task, so its states add up to the audience.
@@ -174,8 +155,8 @@ func (h *ExpandHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return nil
 		}
 		st, err := exp.Expand(ctx, def, run)
-		if h.deps.OnEnqueued != nil && st.Enqueued > 0 {
-			h.deps.OnEnqueued(run.Campaign, st.Enqueued)
+		if h.runs.deps.OnEnqueued != nil && st.Enqueued > 0 {
+			h.runs.deps.OnEnqueued(run.Campaign, st.Enqueued)
 		}
 		switch {
 		case err == nil:
@@ -186,23 +167,23 @@ func (h *ExpandHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			// after its first task was gone): that one carries on.
 			log.Warn().Err(err).Msg("run is being expanded by another task; this one stops")
 			return nil
-		case !errors.Is(err, ErrWindowFull):
+		case !errors.Is(err, ErrBacklogFull):
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return err
 		}
-		log.Debug().Int("window", window).Int("planned", st.Planned).Msg("window full")
-		if h.cfg.Hold <= 0 {
-			return h.continueLater(ctx, p, window, log)
+		log.Debug().Int("backlog", backlog).Int("planned", st.Planned).Msg("backlog full")
+		if h.runs.cfg.Hold <= 0 {
+			return h.continueLater(ctx, p, backlog, log)
 		}
-		if err := h.waitForRoom(ctx, run.ID, window, deadline); err != nil {
+		if err := h.waitForRoom(ctx, run.ID, backlog, deadline); err != nil {
 			if !errors.Is(err, errHoldOver) {
 				return err
 			}
-			return h.continueLater(ctx, p, window, log)
+			return h.continueLater(ctx, p, backlog, log)
 		}
-		if run, err = h.ledger.GetRun(ctx, run.ID); err != nil {
+		if run, err = h.runs.ledger.GetRun(ctx, run.ID); err != nil {
 			return err
 		}
 	}
@@ -210,10 +191,10 @@ func (h *ExpandHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 var errHoldOver = errors.New("hold over")
 
-// waitForRoom polls the run's pending count every TopUp until a quarter of the window is free,
-// and returns errHoldOver once deadline passes.
-func (h *ExpandHandler) waitForRoom(ctx context.Context, runID string, window int, deadline time.Time) error {
-	tick := time.NewTicker(h.cfg.TopUp)
+// waitForRoom polls the run's pending count every TopUp until a quarter of the backlog is
+// free, and returns errHoldOver once deadline passes.
+func (h *Handler) waitForRoom(ctx context.Context, runID string, backlog int, deadline time.Time) error {
+	tick := time.NewTicker(h.runs.cfg.TopUp)
 	defer tick.Stop()
 	for {
 		select {
@@ -221,11 +202,11 @@ func (h *ExpandHandler) waitForRoom(ctx context.Context, runID string, window in
 			return ctx.Err()
 		case <-tick.C:
 		}
-		pending, err := h.ledger.Pending(ctx, runID)
+		pending, err := h.runs.ledger.Pending(ctx, runID)
 		if err != nil {
 			return err
 		}
-		if pending <= int64(window-window/4) {
+		if pending <= int64(backlog-backlog/4) {
 			return nil
 		}
 		if !time.Now().Before(deadline) {
@@ -234,34 +215,34 @@ func (h *ExpandHandler) waitForRoom(ctx context.Context, runID string, window in
 	}
 }
 
-// stillFull reports whether a continuation that knows its run's window finds it still without
+// stillFull reports whether a continuation that knows its run's backlog finds it still without
 // room (less than a quarter free) and the run not yet expanded: then it only hands over again,
 // without loading the campaign or opening its audience.
-func (h *ExpandHandler) stillFull(ctx context.Context, p campaigns.ExpandPayload) (bool, error) {
-	if p.Seq == 0 || p.Window <= 0 {
+func (h *Handler) stillFull(ctx context.Context, p campaigns.ExpandPayload) (bool, error) {
+	if p.Seq == 0 || p.Backlog <= 0 {
 		return false, nil
 	}
-	run, err := h.ledger.GetRun(ctx, p.Run)
+	run, err := h.runs.ledger.GetRun(ctx, p.Run)
 	if err != nil || run.Expanded {
 		return false, nil // the full path reports it, or finds nothing to do
 	}
-	pending, err := h.ledger.Pending(ctx, p.Run)
+	pending, err := h.runs.ledger.Pending(ctx, p.Run)
 	if err != nil {
 		return false, err
 	}
-	return pending > int64(p.Window-p.Window/4), nil
+	return pending > int64(p.Backlog-p.Backlog/4), nil
 }
 
 // continueLater enqueues the next task of this expansion, TopUp from now, telling it the
-// run's window.
-func (h *ExpandHandler) continueLater(ctx context.Context, p campaigns.ExpandPayload, window int, log zerolog.Logger) error {
+// run's backlog.
+func (h *Handler) continueLater(ctx context.Context, p campaigns.ExpandPayload, backlog int, log zerolog.Logger) error {
 	next := p
 	next.Seq++
-	next.Window = window
-	if err := EnqueueContinuation(ctx, h.deps.Enqueuer, next, h.cfg.TopUp); err != nil {
+	next.Backlog = backlog
+	if err := EnqueueContinuation(ctx, h.runs.deps.Enqueuer, next, h.runs.cfg.TopUp); err != nil {
 		return err
 	}
-	log.Debug().Msg("window still full; a continuation task takes over")
+	log.Debug().Msg("backlog still full; a continuation task takes over")
 	return nil
 }
 
@@ -281,30 +262,27 @@ func EnqueueContinuation(ctx context.Context, enq Enqueuer, p campaigns.ExpandPa
 // createRun creates the run of a first expansion task from the campaign version it names.
 // A campaign whose audience has too many invalid rows gets no run: the task is archived with
 // the reason (see `herald task ls --state archived`).
-func (h *ExpandHandler) createRun(ctx context.Context, p campaigns.ExpandPayload, log zerolog.Logger) (ledger.Run, *campaigns.Definition, error) {
-	sub, err := h.store.Version(ctx, p.Campaign, p.Version)
+func (h *Handler) createRun(ctx context.Context, p campaigns.ExpandPayload, log zerolog.Logger) (ledger.Run, *campaigns.Definition, error) {
+	sub, err := h.runs.store.Version(ctx, p.Campaign, p.Version)
 	if err != nil {
 		return ledger.Run{}, nil, fmt.Errorf("run %s: %w: %w", p.Run, err, asynq.SkipRetry)
 	}
-	def, err := sub.Definition()
+	def, err := Definition(sub)
 	if err != nil {
 		return ledger.Run{}, nil, fmt.Errorf("run %s: campaign %s version %d: %w: %w", p.Run, p.Campaign, p.Version, err, asynq.SkipRetry)
 	}
-	sender, err := h.deps.Sender(def)
+	sender, err := h.runs.deps.Sender(def)
 	if err != nil {
 		return ledger.Run{}, nil, fmt.Errorf("run %s: %w: %w", p.Run, err, asynq.SkipRetry)
 	}
-	rep, err := campaigns.Plan(def, sender, campaigns.PlanOptions{Samples: -1})
-	if err != nil {
-		return ledger.Run{}, nil, fmt.Errorf("run %s: %w", p.Run, err)
-	}
-	if err := rep.CheckInvalidShare(def.Audience.MaxInvalidShare); err != nil {
+	run, rep, err := h.runs.create(ctx, def, sender, newRun{id: p.Run, version: p.Version})
+	switch {
+	case errors.Is(err, ledger.ErrRunExists):
+		run, err = h.runs.ledger.GetRun(ctx, p.Run)
+	case errors.Is(err, ErrRefused):
 		return ledger.Run{}, nil, fmt.Errorf("run %s not started: %w: %w", p.Run, err, asynq.SkipRetry)
-	}
-	exp := NewExpander(ExpanderConfig{Ledger: h.ledger, Batch: h.batch, Logger: h.log, Now: h.deps.Now})
-	run, err := exp.CreateVersionRun(ctx, def, sender, p.Run, p.Version)
-	if errors.Is(err, ledger.ErrRunExists) {
-		run, err = h.ledger.GetRun(ctx, p.Run)
+	case err != nil:
+		err = fmt.Errorf("run %s: %w", p.Run, err)
 	}
 	if err != nil {
 		return ledger.Run{}, nil, err

@@ -1,4 +1,6 @@
-package scheduler
+// Package asynqbatch writes many asynq tasks in one Redis round trip, in asynq's own format.
+// It is the one way Herald's expansion puts send tasks into the queue.
+package asynqbatch
 
 import (
 	"context"
@@ -10,8 +12,15 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// TaskSpec is one task for BatchEnqueuer: what asynq.NewTask and its options would say.
-type TaskSpec struct {
+// Writer writes tasks into asynq's queues. fresh says the caller knows no task with these
+// ids exists (see RedisWriter.Write); it reports per task whether it was created (false: a
+// task with its id already existed).
+type Writer interface {
+	Write(ctx context.Context, tasks []Task, fresh bool) ([]bool, error)
+}
+
+// Task is one task for a Writer: what asynq.NewTask and its options would say.
+type Task struct {
 	Type    string
 	Payload []byte
 	// ID is the asynq TaskID (required).
@@ -27,21 +36,24 @@ type TaskSpec struct {
 	ProcessAt time.Time
 }
 
-// BatchEnqueuer writes many tasks into asynq's queues in one round trip, with the same Redis
+// RedisWriter writes many tasks into asynq's queues in one round trip, with the same Redis
 // operations and the same message encoding as asynq v0.26's Client (which has no batch
 // enqueue; see its enqueueCmd and scheduleCmd in internal/rdb/rdb.go): a task whose TaskID
 // exists is left alone, as Enqueue's ErrTaskIDConflict would.
-// The encoding is tested against asynq's own reader (Inspector, Server) in batch_test.go, so
-// an asynq upgrade that changes it fails the tests rather than production.
-type BatchEnqueuer struct {
+// The encoding is tested against asynq's own reader (Inspector, Server) and a golden message
+// in asynqbatch_test.go, so an asynq upgrade that changes it fails the tests rather than
+// production.
+type RedisWriter struct {
 	rdb       redis.UniversalClient
 	published sync.Map // queue name → true once added to asynq's queue set
 	now       func() time.Time
 }
 
-// NewBatchEnqueuer returns a BatchEnqueuer on rdb.
-func NewBatchEnqueuer(rdb redis.UniversalClient) *BatchEnqueuer {
-	return &BatchEnqueuer{rdb: rdb, now: time.Now}
+var _ Writer = (*RedisWriter)(nil)
+
+// New returns a RedisWriter on rdb.
+func New(rdb redis.UniversalClient) *RedisWriter {
+	return &RedisWriter{rdb: rdb, now: time.Now}
 }
 
 // asynq's key layout (internal/base/base.go).
@@ -56,7 +68,7 @@ const asynqDefaultTimeout = 30 * time.Minute
 // encodeTaskMessage encodes asynq's TaskMessage protobuf (internal/proto/asynq.proto) for a
 // new task: type = 1, payload = 2, id = 3, queue = 4, retry = 5, timeout = 8, deadline = 9,
 // retention = 12; zero fields are omitted as proto3 does.
-func encodeTaskMessage(t TaskSpec) []byte {
+func encodeTaskMessage(t Task) []byte {
 	b := make([]byte, 0, len(t.Payload)+len(t.Type)+len(t.ID)+len(t.Queue)+32)
 	str := func(num protowire.Number, s string) {
 		if s != "" {
@@ -124,25 +136,21 @@ end
 return out
 `)
 
-// Enqueue writes the tasks, one script call per queue, all in one pipeline, and reports per
-// task whether it was created (false: a task with its id already existed). On error some
-// tasks may have been written; calling again with the same tasks is safe.
-func (b *BatchEnqueuer) Enqueue(ctx context.Context, tasks []TaskSpec) ([]bool, error) {
-	return b.enqueue(ctx, tasks, true)
+// Write writes the tasks, one script call per queue, all in one pipeline, and reports per
+// task whether it was created (false: a task with its id already existed, left alone as
+// asynq's Enqueue would with ErrTaskIDConflict). On error some tasks may have been written;
+// calling again with the same tasks and fresh false is safe.
+//
+// fresh skips the existence check, which saves Redis one lookup per task: expansion sets it
+// for recipients whose ledger entry the same batch has just created, as a task id is derived
+// from the run and the recipient and Herald never deletes a ledger entry whose task may
+// remain. Given an existing id it would write the task again and queue the id twice (the
+// ledger's claim still sends once); leave it false whenever that cannot be ruled out.
+func (b *RedisWriter) Write(ctx context.Context, tasks []Task, fresh bool) ([]bool, error) {
+	return b.write(ctx, tasks, !fresh)
 }
 
-// EnqueueNew is Enqueue for tasks the caller knows do not exist, which saves Redis one
-// lookup per task: the expansion uses it for recipients whose ledger entry the same batch
-// has just created, as a task id is derived from the run and the recipient and Herald never
-// deletes a ledger entry whose task may remain. Given an existing id it would write the
-// task again and queue the id twice (the ledger's claim still sends once); use Enqueue
-// whenever that cannot be ruled out. On error some tasks may have been written; call
-// Enqueue (not EnqueueNew) to write them again.
-func (b *BatchEnqueuer) EnqueueNew(ctx context.Context, tasks []TaskSpec) ([]bool, error) {
-	return b.enqueue(ctx, tasks, false)
-}
-
-func (b *BatchEnqueuer) enqueue(ctx context.Context, tasks []TaskSpec, check bool) ([]bool, error) {
+func (b *RedisWriter) write(ctx context.Context, tasks []Task, check bool) ([]bool, error) {
 	created := make([]bool, len(tasks))
 	if len(tasks) == 0 {
 		return created, nil
@@ -151,13 +159,13 @@ func (b *BatchEnqueuer) enqueue(ctx context.Context, tasks []TaskSpec, check boo
 	var queues []string
 	for i, t := range tasks {
 		if t.ID == "" || t.Queue == "" || t.Type == "" {
-			return nil, fmt.Errorf("batch enqueue: task id, queue and type are required")
+			return nil, fmt.Errorf("asynqbatch: task id, queue and type are required")
 		}
 		if _, ok := byQueue[t.Queue]; !ok {
 			queues = append(queues, t.Queue)
 			if _, ok := b.published.Load(t.Queue); !ok {
 				if err := b.rdb.SAdd(ctx, asynqAllQueuesKey(), t.Queue).Err(); err != nil {
-					return nil, fmt.Errorf("batch enqueue: register queue %s: %w", t.Queue, err)
+					return nil, fmt.Errorf("asynqbatch: register queue %s: %w", t.Queue, err)
 				}
 				b.published.Store(t.Queue, true)
 			}
@@ -210,16 +218,16 @@ func (b *BatchEnqueuer) enqueue(ctx context.Context, tasks []TaskSpec, check boo
 					created[i] = res[k] == 1
 				}
 			case err == nil:
-				return created, fmt.Errorf("batch enqueue: %d results for %d tasks", len(res), len(c.idx))
+				return created, fmt.Errorf("asynqbatch: %d results for %d tasks", len(res), len(c.idx))
 			case redis.HasErrorPrefix(err, "NOSCRIPT") && pass == 0:
 				again = append(again, c)
 			default:
-				return created, fmt.Errorf("batch enqueue: %w", err)
+				return created, fmt.Errorf("asynqbatch: %w", err)
 			}
 		}
 		if len(again) > 0 {
 			if err := asynqBatchCmd.Load(ctx, b.rdb).Err(); err != nil {
-				return created, fmt.Errorf("batch enqueue: load script: %w", err)
+				return created, fmt.Errorf("asynqbatch: load script: %w", err)
 			}
 		}
 		calls = again

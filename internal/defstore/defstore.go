@@ -1,4 +1,7 @@
-package scheduler
+// Package defstore keeps submitted campaign definitions in Redis, versioned, as their YAML
+// text and the path of the file they came from. Parsing the text into a campaign is the
+// caller's (campaigns.Parse(v.Path, v.YAML)): this package knows no campaign vocabulary.
+package defstore
 
 import (
 	"context"
@@ -13,7 +16,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
@@ -31,8 +33,8 @@ type Store struct {
 	now func() time.Time
 }
 
-// NewStore returns a Store on rdb; now defaults to time.Now.
-func NewStore(rdb redis.UniversalClient, now func() time.Time) *Store {
+// New returns a Store on rdb; now defaults to time.Now.
+func New(rdb redis.UniversalClient, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
@@ -49,11 +51,6 @@ type Submitted struct {
 	// SHA is the hex SHA-256 of the path and the YAML text.
 	SHA       string
 	Submitted time.Time
-}
-
-// Definition parses and validates the stored text, as campaigns.Load would the file.
-func (s Submitted) Definition() (*campaigns.Definition, error) {
-	return campaigns.Parse(s.Path, s.YAML)
 }
 
 func contentSHA(path string, yaml []byte) string {
@@ -85,44 +82,44 @@ redis.call('HDEL', KEYS[1], 'removed')
 return {tonumber(ARGV[1]), 1}
 `)
 
-// Submit stores the campaign file at path (already validated into def) as the campaign's
-// current version and makes the scheduler run it. It returns the version and whether it is
-// new; an unchanged file (same text, same path) keeps its version.
-func (s *Store) Submit(ctx context.Context, def *campaigns.Definition, yaml []byte) (version int, created bool, err error) {
-	path, err := filepath.Abs(def.Path)
+// Submit stores the campaign id's file at path (its text yaml, already validated by the
+// caller) as the campaign's current version and makes the scheduler run it. It returns the
+// version and whether it is new; an unchanged file (same text, same path) keeps its version.
+func (s *Store) Submit(ctx context.Context, id, path string, yaml []byte) (version int, created bool, err error) {
+	path, err = filepath.Abs(path)
 	if err != nil {
-		return 0, false, fmt.Errorf("submit %s: %w", def.ID, err)
+		return 0, false, fmt.Errorf("submit %s: %w", id, err)
 	}
 	sha := contentSHA(path, yaml)
 	for try := 0; try < 10; try++ {
-		cur, err := s.rdb.HGet(ctx, rkeys.Definition(def.ID), "version").Int()
+		cur, err := s.rdb.HGet(ctx, rkeys.Definition(id), "version").Int()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return 0, false, fmt.Errorf("submit %s: %w", def.ID, err)
+			return 0, false, fmt.Errorf("submit %s: %w", id, err)
 		}
 		next := cur + 1
-		res, err := submitCmd.Run(ctx, s.rdb, []string{rkeys.Definition(def.ID), rkeys.DefinitionVersion(def.ID, next)},
+		res, err := submitCmd.Run(ctx, s.rdb, []string{rkeys.Definition(id), rkeys.DefinitionVersion(id, next)},
 			next, sha, yaml, path, s.now().UnixMilli()).Int64Slice()
 		if err != nil {
-			return 0, false, fmt.Errorf("submit %s: %w", def.ID, err)
+			return 0, false, fmt.Errorf("submit %s: %w", id, err)
 		}
 		if len(res) != 2 {
-			return 0, false, fmt.Errorf("submit %s: unexpected reply %v", def.ID, res)
+			return 0, false, fmt.Errorf("submit %s: unexpected reply %v", id, res)
 		}
 		if res[0] == -1 {
 			continue
 		}
 		// The index and the change counter live in other slots: written after the version.
 		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.SAdd(ctx, rkeys.Definitions(), def.ID)
+			p.SAdd(ctx, rkeys.Definitions(), id)
 			p.Incr(ctx, rkeys.DefinitionsGen())
 			return nil
 		})
 		if err != nil {
-			return 0, false, fmt.Errorf("submit %s: %w", def.ID, err)
+			return 0, false, fmt.Errorf("submit %s: %w", id, err)
 		}
 		return int(res[0]), res[1] == 1, nil
 	}
-	return 0, false, fmt.Errorf("submit %s: the campaign is being submitted concurrently; try again", def.ID)
+	return 0, false, fmt.Errorf("submit %s: the campaign is being submitted concurrently; try again", id)
 }
 
 // Remove stops future runs of a campaign: runs already started continue, and its versions stay

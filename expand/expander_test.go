@@ -1,4 +1,4 @@
-package scheduler_test
+package expand_test
 
 import (
 	"context"
@@ -21,9 +21,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/scheduler"
 )
 
 // testNow is the scheduler and ledger clock in tests.
@@ -57,14 +58,14 @@ func setup(tb testing.TB) *testBundle {
 	}
 }
 
-// expander returns an Expander on the bundle's ledger sending through enq (the asynq client
-// when nil).
-func (b *testBundle) expander(enq scheduler.Enqueuer, batch int) *scheduler.Expander {
-	if enq == nil {
-		enq = b.client
+// expander returns an Expander on the bundle's ledger writing tasks through w (the writer on
+// the bundle's Redis when nil).
+func (b *testBundle) expander(w asynqbatch.Writer, batch int) *expand.Expander {
+	if w == nil {
+		w = asynqbatch.New(b.rdb)
 	}
-	return scheduler.NewExpander(scheduler.ExpanderConfig{
-		Ledger: b.ledger, Enqueuer: enq, BatchSize: batch, Logger: zerolog.Nop(),
+	return expand.NewExpander(expand.Options{
+		Ledger: b.ledger, Tasks: w, BatchSize: batch, Logger: zerolog.Nop(),
 		Task: campaigns.TaskOptions{MaxRetry: 10},
 		Now:  func() time.Time { return testNow },
 	})
@@ -92,7 +93,7 @@ func (b *testBundle) campaign(tb testing.TB, csv, extra string) *campaigns.Defin
 	return def
 }
 
-func (b *testBundle) createRun(tb testing.TB, e *scheduler.Expander, def *campaigns.Definition) ledger.Run {
+func (b *testBundle) createRun(tb testing.TB, e *expand.Expander, def *campaigns.Definition) ledger.Run {
 	tb.Helper()
 	run, err := e.CreateRun(context.Background(), def, "+14151111234", "")
 	if err != nil {
@@ -238,32 +239,46 @@ func wantEqual[T any](tb testing.TB, what string, want, got T) {
 	}
 }
 
-// failingEnqueuer passes enqueues through to the real client until it has passed failAfter of
-// them, then fails every call, as a scheduler does when it dies mid-batch.
-type failingEnqueuer struct {
-	next      scheduler.Enqueuer
+// failingWriter passes tasks through to the real writer until it has passed failAfter of
+// them, then fails every write (after writing the part of a batch still allowed), as an
+// expansion does when it dies mid-batch. calls counts writes.
+type failingWriter struct {
+	next      asynqbatch.Writer
 	failAfter int64
+	passed    atomic.Int64
 	calls     atomic.Int64
 }
 
 var errEnqueueDown = errors.New("redis went away")
 
-func (f *failingEnqueuer) EnqueueContext(ctx context.Context, t *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error) {
-	if f.calls.Add(1) > f.failAfter {
-		return nil, errEnqueueDown
+func (f *failingWriter) Write(ctx context.Context, tasks []asynqbatch.Task, fresh bool) ([]bool, error) {
+	f.calls.Add(1)
+	room := max(f.failAfter-f.passed.Load(), 0)
+	if int64(len(tasks)) <= room {
+		f.passed.Add(int64(len(tasks)))
+		return f.next.Write(ctx, tasks, fresh)
 	}
-	return f.next.EnqueueContext(ctx, t, opts...)
+	created := make([]bool, len(tasks))
+	if room > 0 {
+		f.passed.Add(room)
+		part, err := f.next.Write(ctx, tasks[:room], fresh)
+		copy(created, part)
+		if err != nil {
+			return created, err
+		}
+	}
+	return created, errEnqueueDown
 }
 
 func TestNewRunID(t *testing.T) {
 	t.Parallel()
 
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("BRT", -3*3600))
-	id := scheduler.NewRunID("spring-sale", at)
+	id := expand.NewRunID("spring-sale", at)
 	if !regexp.MustCompile(`^spring-sale-20260102T060405Z-[0-9a-f]{6}$`).MatchString(id) {
 		t.Fatalf("NewRunID = %q, want spring-sale-<UTC time>-<6 hex digits>", id)
 	}
-	if other := scheduler.NewRunID("spring-sale", at); other == id {
+	if other := expand.NewRunID("spring-sale", at); other == id {
 		t.Fatalf("two run ids for the same time are equal: %q", id)
 	}
 }
@@ -350,7 +365,7 @@ func TestExpand(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Expand: %v", err)
 		}
-		wantEqual(t, "stats", scheduler.Stats{
+		wantEqual(t, "stats", expand.Stats{
 			Rows: 8, Planned: 3, Enqueued: 3,
 			Skipped: map[string]int{"missing_phone": 1, "invalid_phone": 2, "invalid_params": 1},
 		}, st)
@@ -382,8 +397,8 @@ func TestExpand(t *testing.T) {
 		def := b.campaign(t, csv, "")
 		var mu sync.Mutex
 		var progress []int
-		e := scheduler.NewExpander(scheduler.ExpanderConfig{
-			Ledger: b.ledger, Enqueuer: b.client, BatchSize: 10, Parallel: 4, Logger: zerolog.Nop(),
+		e := expand.NewExpander(expand.Options{
+			Ledger: b.ledger, Tasks: asynqbatch.New(b.rdb), BatchSize: 10, Logger: zerolog.Nop(),
 			Now: func() time.Time { return testNow },
 			Progress: func(done, estimate int) {
 				mu.Lock()
@@ -450,13 +465,13 @@ func TestExpand(t *testing.T) {
 			t.Fatalf("Expand: %v", err)
 		}
 		before := b.counters(t, run.ID)
-		enq := &failingEnqueuer{next: b.client, failAfter: 0}
+		enq := &failingWriter{next: asynqbatch.New(b.rdb), failAfter: 0}
 		st, err := b.expander(enq, 10).Expand(ctx, def, b.getRun(t, run.ID))
 		if err != nil {
 			t.Fatalf("second Expand: %v", err)
 		}
-		wantEqual(t, "stats", scheduler.Stats{Skipped: map[string]int{}}, st)
-		wantEqual(t, "enqueue calls", int64(0), enq.calls.Load())
+		wantEqual(t, "stats", expand.Stats{Skipped: map[string]int{}}, st)
+		wantEqual(t, "task writes", int64(0), enq.calls.Load())
 		wantEqual(t, "counters", before, b.counters(t, run.ID))
 		b.checkConsistent(t, run.ID, 25, valid)
 	})
@@ -534,16 +549,15 @@ func TestExpandResume(t *testing.T) {
 
 	tests := []struct {
 		name string
-		// failAfter lists, per interrupted attempt, how many enqueues succeed before the crash.
+		// failAfter lists, per interrupted attempt, how many tasks are written before the crash.
 		failAfter []int64
-		parallel  int
 	}{
 		{name: "BeforeAnyEnqueue", failAfter: []int64{0}},
 		{name: "MidFirstBatch", failAfter: []int64{4}},
 		{name: "MidLaterBatch", failAfter: []int64{23}},
 		{name: "AtBatchBoundary", failAfter: []int64{9}},
 		{name: "RepeatedCrashes", failAfter: []int64{5, 3, 0, 12, 1}},
-		{name: "Sequential", failAfter: []int64{17, 6}, parallel: 1},
+		{name: "MidBatchTwice", failAfter: []int64{17, 6}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -553,9 +567,9 @@ func TestExpandResume(t *testing.T) {
 			def := b.campaign(t, csv, "")
 			run := b.createRun(t, b.expander(nil, 10), def)
 			for i, n := range tt.failAfter {
-				enq := &failingEnqueuer{next: b.client, failAfter: n}
-				e := scheduler.NewExpander(scheduler.ExpanderConfig{
-					Ledger: b.ledger, Enqueuer: enq, BatchSize: 10, Parallel: tt.parallel, Logger: zerolog.Nop(),
+				enq := &failingWriter{next: asynqbatch.New(b.rdb), failAfter: n}
+				e := expand.NewExpander(expand.Options{
+					Ledger: b.ledger, Tasks: enq, BatchSize: 10, Logger: zerolog.Nop(),
 				})
 				_, err := e.Expand(ctx, def, b.getRun(t, run.ID))
 				if !errors.Is(err, errEnqueueDown) {
@@ -587,7 +601,7 @@ func TestExpandResume(t *testing.T) {
 			t.Fatal(err)
 		}
 		run := b.createRun(t, b.expander(nil, 10), def)
-		enq := &failingEnqueuer{next: b.client, failAfter: 2}
+		enq := &failingWriter{next: asynqbatch.New(b.rdb), failAfter: 2}
 		_, err := b.expander(enq, 10).Expand(ctx, def, b.getRun(t, run.ID))
 		if !errors.Is(err, errEnqueueDown) {
 			t.Fatalf("Expand = %v, want the enqueue failure", err)
@@ -600,7 +614,7 @@ func TestExpandResume(t *testing.T) {
 	})
 }
 
-func TestNewExpanderNeedsLedgerAndEnqueuer(t *testing.T) {
+func TestNewExpanderNeedsLedgerAndWriter(t *testing.T) {
 	t.Parallel()
 
 	defer func() {
@@ -608,10 +622,10 @@ func TestNewExpanderNeedsLedgerAndEnqueuer(t *testing.T) {
 			t.Fatal("NewExpander without a ledger did not panic")
 		}
 	}()
-	scheduler.NewExpander(scheduler.ExpanderConfig{})
+	expand.NewExpander(expand.Options{})
 }
 
-// pipelineFault fails the batch enqueuer's pipelines once it has let failAfter of them
+// pipelineFault fails the task writer's pipelines once it has let failAfter of them
 // through: before Redis sees the commands, or (afterRun) after Redis ran them and the reply
 // was lost, the two ways a scheduler dies around a write.
 type pipelineFault struct {
@@ -637,8 +651,8 @@ func (f *pipelineFault) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 	}
 }
 
-// TestExpandBatchResume interrupts expansions that write tasks through the batch enqueuer
-// (the scheduler's path: ledger and tasks on two stages) at several batches, before and
+// TestExpandBatchResume interrupts expansions that write tasks through the task writer
+// (ledger and tasks on two stages) at several batches, before and
 // after Redis ran the write, and requires the resumed expansion to end with every recipient
 // queued once and exactly one task each (a task id queued twice would list twice).
 func TestExpandBatchResume(t *testing.T) {
@@ -662,14 +676,14 @@ func TestExpandBatchResume(t *testing.T) {
 			csv, valid := audience(rows)
 			def := b.campaign(t, csv, "")
 			run := b.createRun(t, b.expander(nil, 10), def)
-			batchExpander := func(fault *pipelineFault) *scheduler.Expander {
+			batchExpander := func(fault *pipelineFault) *expand.Expander {
 				rdb := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
 				t.Cleanup(func() { rdb.Close() })
 				if fault != nil {
 					rdb.AddHook(fault)
 				}
-				return scheduler.NewExpander(scheduler.ExpanderConfig{
-					Ledger: b.ledger, Batch: scheduler.NewBatchEnqueuer(rdb), BatchSize: 10, Logger: zerolog.Nop(),
+				return expand.NewExpander(expand.Options{
+					Ledger: b.ledger, Tasks: asynqbatch.New(rdb), BatchSize: 10, Logger: zerolog.Nop(),
 					Task: campaigns.TaskOptions{MaxRetry: 10}, Now: func() time.Time { return testNow },
 				})
 			}
@@ -694,39 +708,29 @@ func TestExpandBatchResume(t *testing.T) {
 	}
 }
 
-// TestExpandWindowFullQueuesWhatIsPlanned stops an expansion at its window while the batch
+// TestExpandBacklogFullQueuesWhatIsPlanned stops an expansion at its backlog while the batch
 // before it is still between the two stages of the writer: the writer's second stage is held
-// until planning is over (a full window included). The batch already planned must still get
+// until planning is over (a full backlog included). The batch already planned must still get
 // its tasks and move the queued cursor, so the run's pending count is exactly its tasks and
-// the caller learns how many it planned; before, the full window made the writer drop it and
+// the caller learns how many it planned; before, the full backlog made the writer drop it and
 // its entries stayed queued with no task until a later expansion replayed them.
-func TestExpandWindowFullQueuesWhatIsPlanned(t *testing.T) {
+func TestExpandBacklogFullQueuesWhatIsPlanned(t *testing.T) {
 	// Not parallel: the hook is the package's.
 	ctx := context.Background()
-	const rows, batch, window = 35, 10, 10
-	for _, tt := range []struct {
-		name  string
-		batch bool // write tasks through the BatchEnqueuer (else the asynq client)
-	}{
-		{name: "BatchEnqueuer", batch: true},
-		{name: "Client"},
-	} {
+	const rows, batch, backlog = 35, 10, 10
+	for _, tt := range []struct{ name string }{{name: "Writer"}} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := setup(t)
 			def := b.campaign(t, audienceCSV(rows), "")
-			cfg := scheduler.ExpanderConfig{
-				Ledger: b.ledger, BatchSize: batch, Window: window, Logger: zerolog.Nop(),
+			cfg := expand.Options{
+				Ledger: b.ledger, BatchSize: batch, MaxBacklog: backlog, Logger: zerolog.Nop(),
 				Task: campaigns.TaskOptions{MaxRetry: 10}, Now: func() time.Time { return testNow },
+				Tasks: asynqbatch.New(b.rdb),
 			}
-			if tt.batch {
-				cfg.Batch = scheduler.NewBatchEnqueuer(b.rdb)
-			} else {
-				cfg.Enqueuer = b.client
-			}
-			exp := scheduler.NewExpander(cfg)
+			exp := expand.NewExpander(cfg)
 			run := b.createRun(t, exp, def)
 			held := 0
-			restore := scheduler.SetBeforeQueue(func(planDone <-chan struct{}) {
+			restore := expand.SetBeforeQueue(func(planDone <-chan struct{}) {
 				held++
 				select {
 				case <-planDone:
@@ -736,8 +740,8 @@ func TestExpandWindowFullQueuesWhatIsPlanned(t *testing.T) {
 			})
 			st, err := exp.Expand(ctx, def, run)
 			restore()
-			if !errors.Is(err, scheduler.ErrWindowFull) {
-				t.Fatalf("Expand = %v, want ErrWindowFull", err)
+			if !errors.Is(err, expand.ErrBacklogFull) {
+				t.Fatalf("Expand = %v, want ErrBacklogFull", err)
 			}
 			if held != 1 {
 				t.Fatalf("the second stage saw %d batches, want the first one only", held)
@@ -756,7 +760,7 @@ func TestExpandWindowFullQueuesWhatIsPlanned(t *testing.T) {
 				t.Fatalf("counters %v, want %d queued", c.States, batch)
 			}
 
-			// Sends complete and the expansion carries on to the end, one window at a time.
+			// Sends complete and the expansion carries on to the end, one backlog at a time.
 			sent := map[string]int{}
 			for step := 0; ; step++ {
 				if step > rows {
@@ -767,7 +771,7 @@ func TestExpandWindowFullQueuesWhatIsPlanned(t *testing.T) {
 				if err == nil {
 					break
 				}
-				if !errors.Is(err, scheduler.ErrWindowFull) {
+				if !errors.Is(err, expand.ErrBacklogFull) {
 					t.Fatalf("step %d: %v", step, err)
 				}
 			}

@@ -1,0 +1,244 @@
+package expand
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
+	"github.com/heraldmsg/herald/internal/defstore"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/logx"
+)
+
+// Enqueuer is the part of asynq.Client that enqueues expansion tasks.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// ErrRefused is wrapped when a run is not started because its audience has more invalid rows
+// than the campaign's audience.max_invalid_share allows: no run is created.
+var ErrRefused = errors.New("run refused")
+
+// refusedError keeps the report's text as the error's and adds ErrRefused to its chain.
+type refusedError struct{ err error }
+
+func (e refusedError) Error() string   { return e.err.Error() }
+func (e refusedError) Unwrap() []error { return []error{e.err, ErrRefused} }
+
+// Runs starts and retries runs: `campaign send`, `campaign run`, `demo`, the scheduler's
+// ticks, `run retry` and the expansion task itself all start a run through it.
+type Runs struct {
+	cfg    Config
+	deps   Deps
+	ledger *ledger.Ledger
+	store  *defstore.Store
+	log    zerolog.Logger
+}
+
+// NewRuns returns Runs on deps.Redis (required); zero fields take their defaults.
+func NewRuns(cfg Config, deps Deps) *Runs {
+	if deps.Redis == nil {
+		panic("expand: NewRuns needs Redis")
+	}
+	cfg.setDefaults()
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Sender == nil {
+		deps.Sender = func(def *campaigns.Definition) (string, error) { return def.Sender, nil }
+	}
+	if deps.SenderRate == nil {
+		deps.SenderRate = func(string) float64 { return limits.DefaultSenderRate }
+	}
+	if deps.Enqueuer == nil {
+		deps.Enqueuer = asynq.NewClientFromRedisClient(deps.Redis)
+	}
+	if deps.Tasks == nil {
+		deps.Tasks = asynqbatch.New(deps.Redis)
+	}
+	return &Runs{cfg: cfg, deps: deps, ledger: ledger.New(deps.Redis, deps.Now), store: defstore.New(deps.Redis, deps.Now),
+		log: deps.Logger.With().Str(logx.KeyComponent, "expand").Logger()}
+}
+
+// Ledger returns the ledger the runs are written to.
+func (r *Runs) Ledger() *ledger.Ledger { return r.ledger }
+
+// expander returns an Expander writing through the one task writer, at most maxBacklog tasks
+// of a run ahead of the workers (0: no bound).
+func (r *Runs) expander(maxBacklog int, progress func(done, estimate int)) *Expander {
+	return NewExpander(Options{Ledger: r.ledger, Tasks: r.deps.Tasks, MaxBacklog: maxBacklog, Task: r.cfg.Task,
+		BatchSize: r.cfg.BatchSize, Logger: r.log, Progress: progress, Now: r.deps.Now})
+}
+
+// backlogOf returns the backlog in tasks of a run of def sending from sender.
+func (r *Runs) backlogOf(def *campaigns.Definition, sender string) int {
+	rate := def.Rate
+	if rate <= 0 {
+		rate = r.deps.SenderRate(sender)
+	}
+	return r.cfg.BacklogFor(rate)
+}
+
+// create checks def's audience (one pass: a file with too many invalid rows is refused,
+// wrapping ErrRefused, before anything is written) and stores a new run of it. It is the
+// one place a run is created.
+func (r *Runs) create(ctx context.Context, def *campaigns.Definition, sender string, run newRun) (ledger.Run, campaigns.PlanReport, error) {
+	rep, err := campaigns.Plan(def, sender, campaigns.PlanOptions{Samples: -1})
+	if err != nil {
+		return ledger.Run{}, rep, err
+	}
+	if err := rep.CheckInvalidShare(def.Audience.MaxInvalidShare); err != nil {
+		return ledger.Run{}, rep, refusedError{err}
+	}
+	created, err := r.expander(0, nil).createRun(ctx, def, sender, run.id, run.parent, run.version)
+	return created, rep, err
+}
+
+// newRun names a run to create.
+type newRun struct {
+	id, parent string
+	version    int
+}
+
+// StartParams say which run StartRun starts. Set Def for a run of a campaign file, or
+// Campaign and Version for a run of a submitted campaign.
+type StartParams struct {
+	// Def is a campaign loaded from its file (campaign send, demo): the run is created and
+	// expanded in the call, from Deps.Sender(Def).
+	Def *campaigns.Definition
+	// Bounded expands at most the run's backlog in the call; when it fills, the run's next
+	// expansion step is enqueued for an expansion server to carry on as sends complete
+	// (campaign send). Otherwise the whole audience is expanded (demo).
+	Bounded bool
+	// Progress, when set, is told rows done and the estimated total after each batch (Def).
+	Progress func(done, estimate int)
+
+	// Campaign and Version name a submitted campaign version (campaign run, the scheduler's
+	// ticks): the run's first expansion task is enqueued, and the expansion server that takes
+	// it creates and expands the run.
+	Campaign string
+	Version  int
+	// RunID is the run's id; default NewRunID(campaign, now). A tick's is TickRunID.
+	RunID string
+	// Fire is the tick the run belongs to (zero for a run started by hand).
+	Fire time.Time
+	// Trigger says what started the run: cron, at, missed, manual.
+	Trigger string
+	// Retention keeps the completed first task, and with it its TaskID, this long, so the
+	// same tick cannot be enqueued twice.
+	Retention time.Duration
+}
+
+// Started is what StartRun did.
+type Started struct {
+	// RunID is the run's id.
+	RunID string
+	// Run is the run as created (Def only).
+	Run ledger.Run
+	// Stats are the expansion's (Def only). Rows is the whole audience's.
+	Stats Stats
+	// Continues says the backlog filled and an expansion task carries on (Def, Bounded).
+	Continues bool
+	// Backlog is the run's backlog in tasks (Def, Bounded).
+	Backlog int
+	// Enqueued says the run's first expansion task is new (Version); false: it existed
+	// already (another scheduler replica enqueued the same tick).
+	Enqueued bool
+}
+
+// StartRun starts a run: of a campaign file (p.Def) by creating and expanding it here, or of
+// a submitted campaign version by enqueuing its first expansion task. A run of a file whose
+// audience has too many invalid rows is refused with an error wrapping ErrRefused.
+func (r *Runs) StartRun(ctx context.Context, p StartParams) (Started, error) {
+	if p.Def == nil {
+		return r.enqueueRun(ctx, p)
+	}
+	def := p.Def
+	sender, err := r.deps.Sender(def)
+	if err != nil {
+		return Started{}, err
+	}
+	run, rep, err := r.create(ctx, def, sender, newRun{id: p.RunID})
+	if err != nil {
+		return Started{}, err
+	}
+	out := Started{RunID: run.ID, Run: run}
+	if p.Bounded {
+		out.Backlog = r.backlogOf(def, sender)
+	}
+	out.Stats, err = r.expander(out.Backlog, p.Progress).Expand(ctx, def, run)
+	if errors.Is(err, ErrBacklogFull) {
+		// The expansion stopped part way: the rows are the whole audience's, as read above.
+		out.Stats.Rows = rep.Rows
+		out.Continues = true
+		next := campaigns.ExpandPayload{Run: run.ID, Campaign: run.Campaign, Trigger: "send", Seq: 1}
+		return out, EnqueueContinuation(ctx, r.deps.Enqueuer, next, r.cfg.TopUp)
+	}
+	if err != nil {
+		return out, fmt.Errorf("expand run %s: %w", run.ID, err)
+	}
+	return out, nil
+}
+
+// enqueueRun enqueues the first expansion task of a run of a submitted campaign version.
+func (r *Runs) enqueueRun(ctx context.Context, p StartParams) (Started, error) {
+	if p.Campaign == "" || p.Version <= 0 {
+		return Started{}, fmt.Errorf("expand: StartRun needs a campaign file or a submitted campaign version")
+	}
+	runID := cmp.Or(p.RunID, NewRunID(p.Campaign, r.deps.Now()))
+	payload := campaigns.ExpandPayload{Run: runID, Campaign: p.Campaign, Version: p.Version, Trigger: p.Trigger}
+	if !p.Fire.IsZero() {
+		payload.Fire = p.Fire.UTC()
+	}
+	task, err := campaigns.NewExpandTask(payload, 0, p.Retention)
+	if err != nil {
+		return Started{}, err
+	}
+	_, err = r.deps.Enqueuer.EnqueueContext(ctx, task)
+	switch {
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		return Started{RunID: runID}, nil
+	case err != nil:
+		return Started{}, fmt.Errorf("enqueue run %s: %w", runID, err)
+	}
+	return Started{RunID: runID, Enqueued: true}, nil
+}
+
+// TickRunID is the run id of a campaign's tick: the same on every scheduler replica.
+func TickRunID(campaign string, fire time.Time) string {
+	return campaign + "-" + fire.UTC().Format("20060102T150405Z")
+}
+
+// Definition parses a stored campaign version, as campaigns.Load would its file.
+func Definition(v defstore.Submitted) (*campaigns.Definition, error) {
+	return campaigns.Parse(v.Path, v.YAML)
+}
+
+// SourceOf returns the campaign a run was started from: the stored version for runs of a
+// submitted campaign (so a retry sends what the run sent, whatever the file says now), else
+// the campaign file the run records.
+func (r *Runs) SourceOf(ctx context.Context, run ledger.Run) (*campaigns.Definition, error) {
+	if run.Version > 0 {
+		sub, err := r.store.Version(ctx, run.Campaign, run.Version)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %w", run.ID, err)
+		}
+		return Definition(sub)
+	}
+	if run.Definition == "" {
+		return nil, fmt.Errorf("run %s does not record its campaign file", run.ID)
+	}
+	if _, err := os.Stat(run.Definition); err != nil {
+		return nil, fmt.Errorf("run %s was started from %s, which cannot be read: %w", run.ID, run.Definition, err)
+	}
+	return campaigns.Load(run.Definition)
+}

@@ -1,0 +1,279 @@
+package expand_test
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+)
+
+// runs returns the bundle's Runs: tasks with a retry budget of 10, batches of 10 rows.
+func (b *testBundle) runs(cfg expand.Config) *expand.Runs {
+	cfg.Task = campaigns.TaskOptions{MaxRetry: 10}
+	cfg.BatchSize = 10
+	return expand.NewRuns(cfg, expand.Deps{Redis: b.rdb, Logger: zerolog.Nop(), Now: func() time.Time { return testNow },
+		Sender: func(*campaigns.Definition) (string, error) { return "+14151111234", nil }})
+}
+
+// lenient is b.campaign for audiences with invalid rows: it accepts up to half of them.
+func (b *testBundle) lenient(tb testing.TB, csv string) *campaigns.Definition {
+	tb.Helper()
+	def := b.campaign(tb, csv, "")
+	def.Audience.MaxInvalidShare = 0.5
+	return def
+}
+
+// runKeys returns the Redis keys of runs.
+func (b *testBundle) runKeys() []string {
+	var out []string
+	for _, k := range b.mr.Keys() {
+		if strings.HasPrefix(k, "herald:run:") {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func TestStartRunOfAFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("ExpandsTheWholeAudience", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		csv, valid := audience(95)
+		def := b.lenient(t, csv)
+		st, err := b.runs(expand.Config{MinBacklog: 10, MaxBacklog: 10}).StartRun(ctx, expand.StartParams{Def: def})
+		if err != nil {
+			t.Fatalf("StartRun: %v", err)
+		}
+		if st.Continues || st.Stats.Rows != 95 || st.Stats.Planned != len(valid) || st.Run.ID != st.RunID || st.Run.Sender != "+14151111234" {
+			t.Fatalf("started %+v", st)
+		}
+		b.checkConsistent(t, st.RunID, 95, valid)
+	})
+
+	t.Run("BoundedHandsOverAtTheBacklog", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		csv, _ := audience(95)
+		def := b.lenient(t, csv)
+		st, err := b.runs(expand.Config{MinBacklog: 10, MaxBacklog: 10}).StartRun(ctx, expand.StartParams{Def: def, Bounded: true})
+		if err != nil {
+			t.Fatalf("StartRun: %v", err)
+		}
+		if !st.Continues || st.Backlog != 10 || st.Stats.Rows != 95 || st.Stats.Planned > 10 {
+			t.Fatalf("started %+v, want the first backlog of 10 and the whole audience's rows", st)
+		}
+		if n := len(b.pending(t, st.Run.Queue)); n != st.Stats.Planned {
+			t.Fatalf("%d send tasks, want the %d planned", n, st.Stats.Planned)
+		}
+		info, err := b.inspector.GetTaskInfo(campaigns.ExpandQueue, campaigns.ExpandTaskID(st.RunID, 1))
+		if err != nil {
+			t.Fatalf("no continuation: %v", err)
+		}
+		p, err := campaigns.DecodeExpand(info.Payload)
+		if err != nil || p.Run != st.RunID || p.Seq != 1 || p.Trigger != "send" || p.Version != 0 {
+			t.Fatalf("continuation %+v, %v", p, err)
+		}
+	})
+
+	t.Run("TooManyInvalidRowsCreatesNoRun", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		csv, _ := audience(95) // every eleventh row is invalid: above the default 5%
+		def := b.campaign(t, csv, "")
+		_, err := b.runs(expand.Config{}).StartRun(ctx, expand.StartParams{Def: def})
+		if !errors.Is(err, expand.ErrRefused) || !strings.Contains(err.Error(), "max_invalid_share") {
+			t.Fatalf("StartRun = %v, want ErrRefused naming max_invalid_share", err)
+		}
+		if keys := b.runKeys(); len(keys) > 0 {
+			t.Fatalf("a refused run wrote %v", keys)
+		}
+	})
+}
+
+func TestStartRunOfAVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	r := b.runs(expand.Config{})
+	fire := testNow.Add(-time.Minute)
+	p := expand.StartParams{Campaign: "spring-sale", Version: 3, RunID: expand.TickRunID("spring-sale", fire), Fire: fire,
+		Trigger: "cron", Retention: time.Hour}
+	st, err := r.StartRun(ctx, p)
+	if err != nil || !st.Enqueued || st.RunID != "spring-sale-20260320T092900Z" {
+		t.Fatalf("StartRun = %+v, %v", st, err)
+	}
+	// A second replica firing the same tick finds the task.
+	if st, err = r.StartRun(ctx, p); err != nil || st.Enqueued {
+		t.Fatalf("second StartRun = %+v, %v; want not enqueued", st, err)
+	}
+	info, err := b.inspector.GetTaskInfo(campaigns.ExpandQueue, st.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := campaigns.DecodeExpand(info.Payload)
+	if err != nil || got.Version != 3 || got.Trigger != "cron" || !got.Fire.Equal(fire) || got.Seq != 0 || info.Retention != time.Hour {
+		t.Fatalf("first expansion task %+v (retention %v), %v", got, info.Retention, err)
+	}
+	// A run by hand gets a fresh id.
+	manual, err := r.StartRun(ctx, expand.StartParams{Campaign: "spring-sale", Version: 3, Trigger: "manual"})
+	if err != nil || !manual.Enqueued || !strings.HasPrefix(manual.RunID, "spring-sale-20260320T093000Z-") {
+		t.Fatalf("manual StartRun = %+v, %v", manual, err)
+	}
+	if _, err := r.StartRun(ctx, expand.StartParams{Campaign: "spring-sale"}); err == nil {
+		t.Fatal("StartRun with neither a file nor a version succeeded")
+	}
+}
+
+// finishAll plays a worker over every pending send task of queue: recipients for which fail
+// returns a code fail with it, the others are accepted.
+func (b *testBundle) finishAll(tb testing.TB, queue string, fail func(to string) string) {
+	tb.Helper()
+	ctx := context.Background()
+	for id, p := range b.pending(tb, queue) {
+		c, err := b.ledger.Claim(ctx, p.Address(), ledger.AtMostOnce)
+		if err != nil || c.Verdict != ledger.VerdictSend {
+			tb.Fatalf("claim %s: %+v, %v", p.To, c, err)
+		}
+		out := ledger.Outcome{State: ledger.Accepted, MessageID: "m", Attempt: c.Attempts}
+		if code := fail(p.To); code != "" {
+			out = ledger.Outcome{State: ledger.Failed, Code: code, Attempt: c.Attempts}
+		}
+		if _, err := b.ledger.Finish(ctx, p.Address(), out); err != nil {
+			tb.Fatal(err)
+		}
+		if err := b.inspector.DeleteTask(queue, id); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+func TestRetryRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	table, err := connectly.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// parent starts and finishes a run of 30 rows in which valid[1], valid[4] fail with a 5xx
+	// (transient) and valid[2] was opted out (permanent).
+	parent := func(t *testing.T) (*testBundle, *expand.Runs, ledger.Run, []string) {
+		b := setup(t)
+		csv, valid := audience(30)
+		def := b.lenient(t, csv)
+		r := b.runs(expand.Config{})
+		st, err := r.StartRun(ctx, expand.StartParams{Def: def})
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes := map[string]string{valid[1]: "HTTP_503", valid[4]: "HTTP_503", valid[2]: "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"}
+		b.finishAll(t, st.Run.Queue, func(to string) string { return codes[to] })
+		run := b.getRun(t, st.RunID)
+		if run.Status != ledger.RunCompleted {
+			t.Fatalf("parent is %s, want completed", run.Status)
+		}
+		return b, r, run, valid
+	}
+
+	t.Run("TransientFailuresByClass", func(t *testing.T) {
+		t.Parallel()
+		b, r, par, valid := parent(t)
+		res, err := r.RetryRun(ctx, expand.RetryParams{Parent: par.ID, Class: connectly.ClassTransient, Table: table})
+		if err != nil {
+			t.Fatalf("RetryRun: %v", err)
+		}
+		if res.Child.Parent != par.ID || res.Picked != 2 || res.Stats.Planned != 2 || res.ByCode["failed:HTTP_503"] != 2 {
+			t.Fatalf("retried %+v", res)
+		}
+		var got []string
+		for _, p := range b.pending(t, res.Child.Queue) {
+			if p.Run == res.Child.ID {
+				got = append(got, p.To)
+			}
+		}
+		sort.Strings(got)
+		want := []string{valid[1], valid[4]}
+		sort.Strings(want)
+		wantEqual(t, "retried recipients", want, got)
+		if c := b.counters(t, res.Child.ID); c.States[ledger.Queued] != 2 || c.Sum() != 2 {
+			t.Fatalf("child counters %v", c.States)
+		}
+	})
+
+	t.Run("ByCodeAndAnyClass", func(t *testing.T) {
+		t.Parallel()
+		_, r, par, _ := parent(t)
+		res, err := r.RetryRun(ctx, expand.RetryParams{Parent: par.ID, Codes: []string{"ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"}})
+		if err != nil || res.Picked != 1 {
+			t.Fatalf("by code: %+v, %v", res, err)
+		}
+		res, err = r.RetryRun(ctx, expand.RetryParams{Parent: par.ID, AnyClass: true})
+		if err != nil || res.Picked != 3 {
+			t.Fatalf("any class: %+v, %v", res, err)
+		}
+	})
+
+	t.Run("Refusals", func(t *testing.T) {
+		t.Parallel()
+		b, r, par, _ := parent(t)
+		if _, err := r.RetryRun(ctx, expand.RetryParams{Parent: par.ID, Codes: []string{"NO_SUCH_CODE"}}); !errors.Is(err, expand.ErrNothingToRetry) {
+			t.Fatalf("no match: %v, want ErrNothingToRetry", err)
+		}
+		if _, err := r.RetryRun(ctx, expand.RetryParams{Parent: "gone", AnyClass: true}); !errors.Is(err, ledger.ErrRunNotFound) {
+			t.Fatalf("missing parent: %v, want ErrRunNotFound", err)
+		}
+		csv, _ := audience(5)
+		running, err := r.StartRun(ctx, expand.StartParams{Def: b.lenient(t, csv)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.RetryRun(ctx, expand.RetryParams{Parent: running.RunID, AnyClass: true}); err == nil || !strings.Contains(err.Error(), "once it has finished") {
+			t.Fatalf("running parent: %v", err)
+		}
+	})
+}
+
+// TestSkipDeletedReturnsLedgerErrors deletes send tasks' recipients from the ledger's view:
+// they become skipped(deleted); when Redis fails the error comes back instead of a count
+// that silently left recipients waiting.
+func TestSkipDeletedReturnsLedgerErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	csv, _ := audience(12)
+	def := b.lenient(t, csv)
+	st, err := b.runs(expand.Config{}).StartRun(ctx, expand.StartParams{Def: def})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := b.inspector.ListPendingTasks(st.Run.Queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := &asynq.TaskInfo{ID: "x", Type: campaigns.TypeExpand, Payload: []byte(`{}`)}
+	n, err := expand.SkipDeleted(ctx, b.ledger, append(tasks[:2:2], other))
+	if err != nil || n != 2 {
+		t.Fatalf("SkipDeleted = %d, %v; want 2", n, err)
+	}
+	if c := b.counters(t, st.RunID); c.Codes["skipped:deleted"] != 2 {
+		t.Fatalf("codes %v", c.Codes)
+	}
+	b.mr.SetError("READONLY You can't write against a read only replica.")
+	defer b.mr.SetError("")
+	n, err = expand.SkipDeleted(ctx, b.ledger, tasks[2:])
+	if err == nil || n != 0 {
+		t.Fatalf("SkipDeleted with Redis failing = %d, %v; want the error", n, err)
+	}
+}
