@@ -203,9 +203,9 @@ type Server struct {
 	received []Received
 	accepted map[string]int
 	// convs is the record by customer (customerKey); nil when MaxReceived is set.
-	convs    map[string]*convLog
-	stats    Stats
-	ids      idGen
+	convs map[string]*convLog
+	stats Stats
+	ids   idGen
 	// The rate limit's token bucket, in units of 1e-9 token.
 	bucket     int64
 	bucketTime time.Time
