@@ -434,7 +434,15 @@ func (ev *hookEvent) route() uint32 {
 	if ev.in != nil {
 		h.Write([]byte(ev.in.ID))
 	}
-	return h.Sum32()
+	// FNV-1a's low bits are weak (its lowest bit is the parity of the bytes' lowest bits):
+	// mix them with murmur3's finalizer before taking a modulo.
+	x := h.Sum32()
+	x ^= x >> 16
+	x *= 0x85ebca6b
+	x ^= x >> 13
+	x *= 0xc2b2ae35
+	x ^= x >> 16
+	return x
 }
 
 type hookHeap []*hookEvent
@@ -1143,7 +1151,7 @@ func replyBody(rec Received, label, payload, shape, id string, at time.Time) []b
 		b.Message = &inboundMessage{ID: id, Location: &inboundLocation{Latitude: 41.1496, Longitude: -8.611}}
 	case ReplyReferral:
 		b.Message = &inboundMessage{ID: id, Text: label, Referral: &inboundReferral{
-			CtwaClid: "ctwa-" + id, SourceURL: "https://fb.me/ad-" + id, SourceID: "120200000000000000", SourceType: "ad",
+			CtwaClid: "ctwa-" + id, SourceURL: "https://ads.example.com/spring?ad=" + id, SourceID: "120200000000000000", SourceType: "ad",
 			Headline: "Spring sale", Body: "Tap to chat with us", MediaType: "image", ImageURL: "https://media.example.com/ads/spring.jpg",
 		}}
 		none, null := []inboundAttachment{}, json.RawMessage("null")
