@@ -460,6 +460,18 @@ func TestSeveralReceivers(t *testing.T) {
 		if st, err := remote.WebhookStats(ctx); err != nil || st.ByAddress[dURL] != 4 || st.Pending != 0 {
 			t.Errorf("remote webhook stats %+v, %v", st, err)
 		}
+		// A reply mix with every new field goes through /_fake/replies unchanged.
+		mix := append(ReplyMix("x", Reply{Percent: 30, Kind: KindTemplate, Button: "Yes", Shapes: ButtonShapes}),
+			Reply{Percent: 10, Salt: "y", Kind: KindSession, Times: 1, Text: "ok", Shape: ReplyMedia})
+		if err := remote.SetReplies(ctx, mix); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Replies(); fmt.Sprint(got) != fmt.Sprint(mix) {
+			t.Errorf("replies over control: %+v, want %+v", got, mix)
+		}
+		if err := remote.SetReplies(ctx, ReplyMix("x", Reply{Percent: 70, Text: "a"}, Reply{Percent: 40, Text: "b"})); err == nil {
+			t.Error("a mix over 100% was taken")
+		}
 	})
 }
 

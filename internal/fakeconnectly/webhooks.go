@@ -870,7 +870,7 @@ func (e *emitter) setReceivers(r Receivers) {
 func (e *emitter) receivers() Receivers {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r := Receivers{URLs: slices.Clone(e.cfg.URLs), Topics: map[string][]string{}}
+	r := Receivers{URLs: append([]string{}, e.cfg.URLs...), Topics: map[string][]string{}}
 	for topic, urls := range e.cfg.TopicURLs {
 		r.Topics[topic] = slices.Clone(urls)
 	}
