@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -31,21 +32,28 @@ const controlPrefix = "/_fake/"
 //	POST /_fake/windows   OpenWindow with {"number": ..., "at": RFC 3339 time, optional}, no
 //	                      webhook; answers the Window; 400 for a bad number or time
 //	DELETE /_fake/windows ClearWindows; answers {}
+//	GET  /_fake/inbound?number=N  JSON array of InboundRecord: the inbound messages sent
+//	                      from N (RepliesFrom)
+//	GET  /_fake/conversations     JSON array of Conversation, by number; with ?number=N
+//	                      the one Conversation of N. 409 when MaxReceived is set.
+//	GET  /_fake/webhooks  JSON WebhookStats
+//	GET  /_fake/receivers JSON Receivers
+//	POST /_fake/receivers SetReceivers with a JSON Receivers; 400 when invalid
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, controlPrefix)
 	method := http.MethodGet
 	switch name {
-	case "reset", "inbound":
+	case "reset":
 		method = http.MethodPost
-	case "rules", "replies":
-		if r.Method == http.MethodPost {
+	case "rules", "replies", "inbound", "receivers":
+		if r.Method == http.MethodPost || name == "inbound" && r.Method != http.MethodGet {
 			method = http.MethodPost
 		}
 	case "windows":
 		if r.Method == http.MethodPost || r.Method == http.MethodDelete {
 			method = r.Method
 		}
-	case "received", "stats", "accepted":
+	case "received", "stats", "accepted", "conversations", "webhooks":
 	default:
 		writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
 		return
@@ -76,6 +84,35 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		if err := s.SetReplies(replies); err != nil {
 			writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: "invalid replies: " + err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, struct{}{})
+	case name == "inbound" && method == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.RepliesFrom(r.URL.Query().Get("number")))
+	case name == "conversations":
+		var v any
+		var err error
+		if n := r.URL.Query().Get("number"); n != "" {
+			v, err = s.Conversation(n)
+		} else {
+			v, err = s.Conversations()
+		}
+		if err != nil {
+			writeError(w, apiError{Status: http.StatusConflict, Message: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	case name == "webhooks":
+		writeJSON(w, http.StatusOK, s.WebhookStats())
+	case name == "receivers" && method == http.MethodGet:
+		writeJSON(w, http.StatusOK, s.Receivers())
+	case name == "receivers":
+		var in Receivers
+		if !decodeControl(w, r, &in) {
+			return
+		}
+		if err := s.SetReceivers(in); err != nil {
+			writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: "invalid receivers: " + err.Error()})
 			return
 		}
 		writeJSON(w, http.StatusOK, struct{}{})
@@ -245,6 +282,51 @@ func (c Remote) Windows(ctx context.Context) ([]Window, error) {
 // ClearWindows makes the fake forget every inbound message.
 func (c Remote) ClearWindows(ctx context.Context) error {
 	return c.call(ctx, http.MethodDelete, "windows", nil, nil)
+}
+
+// Conversations returns the fake's record of every customer (Server.Conversations).
+func (c Remote) Conversations(ctx context.Context) ([]Conversation, error) {
+	var out []Conversation
+	err := c.call(ctx, http.MethodGet, "conversations", nil, &out)
+	return out, err
+}
+
+// Conversation returns the fake's record of number (Server.Conversation).
+func (c Remote) Conversation(ctx context.Context, number string) (Conversation, error) {
+	var out Conversation
+	err := c.call(ctx, http.MethodGet, "conversations?number="+url.QueryEscape(number), nil, &out)
+	return out, err
+}
+
+// RepliesFrom returns the inbound messages the fake sent from number (Server.RepliesFrom).
+func (c Remote) RepliesFrom(ctx context.Context, number string) ([]InboundRecord, error) {
+	var out []InboundRecord
+	err := c.call(ctx, http.MethodGet, "inbound?number="+url.QueryEscape(number), nil, &out)
+	return out, err
+}
+
+// WebhookStats returns the totals of the fake's webhook calls.
+func (c Remote) WebhookStats(ctx context.Context) (WebhookStats, error) {
+	var out WebhookStats
+	err := c.call(ctx, http.MethodGet, "webhooks", nil, &out)
+	return out, err
+}
+
+// Receivers returns the addresses the fake calls webhooks at.
+func (c Remote) Receivers(ctx context.Context) (Receivers, error) {
+	var out Receivers
+	err := c.call(ctx, http.MethodGet, "receivers", nil, &out)
+	return out, err
+}
+
+// SetReceivers replaces the addresses the fake calls webhooks at, for example two replicas
+// of a receiver.
+func (c Remote) SetReceivers(ctx context.Context, r Receivers) error {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("fakeconnectly: encode receivers: %w", err)
+	}
+	return c.call(ctx, http.MethodPost, "receivers", body, nil)
 }
 
 func (c Remote) call(ctx context.Context, method, name string, body []byte, out any) error {

@@ -31,10 +31,8 @@ func DemoRules() []Rule {
 // DemoWebhooks is the webhook mix of `herald demo` and `herald fake-connectly --webhooks
 // demo`, calling address signed with secret, events spaced by delay: most messages are read,
 // a quarter stop at delivered, 3% at sent, 2% fail in delivery (a quarter of those opt-outs).
-// 5% of readers press a "Yes, show me" button and 0.5% answer STOP, each reply taking the
-// five shapes of reference 5.4 in turn (typed text, legacy button, button with context,
-// top-level button without a message, list row). 5% of events come twice and 10% of
-// messages have their events out of order.
+// Readers reply by DemoReplies. 5% of events come twice and 10% of messages have their
+// events out of order.
 func DemoWebhooks(address, secret string, delay time.Duration) WebhookConfig {
 	return WebhookConfig{
 		URL: address, Secret: secret, Delay: delay, DuplicatePercent: 5, ReorderPercent: 10,
@@ -44,9 +42,35 @@ func DemoWebhooks(address, secret string, delay time.Duration) WebhookConfig {
 			{Percent: 3, Salt: "sent-only", Status: HookSent},
 			{Percent: 25, Salt: "not-read", Status: HookDelivered},
 		},
-		Replies: []Reply{
-			{Percent: 5, Salt: "button", Button: "Yes, show me", Payload: "SPRING_YES", Shape: ReplyRotate},
-			{Percent: 0.5, Salt: "stop", Text: "STOP", Shape: ReplyRotate},
-		},
+		Replies: DemoReplies(),
 	}
+}
+
+// DemoSalt is the salt of DemoReplies' shares of the template's readers.
+const DemoSalt = "demo-reply"
+
+// DemoReplies is the reply mix of the demo, for conversations. Readers of a template message
+// answer in disjoint shares of the numbers (ReplyMix with DemoSalt, so MatchReply tells who
+// does what):
+//
+//   - 20% tap "Yes, show me" (payload SPRING_YES), in the three button forms in turn;
+//   - 10% tap "No thanks" (SPRING_NO), likewise;
+//   - 5% type the keyword "price?";
+//   - 3% pick the list row "Sneakers" (row id ROW_SNEAKERS);
+//   - 2% write STOP, in each of the five reply shapes in turn (one of them a top-level
+//     buttonResponse with no message object).
+//
+// A quarter of the readers of a session message (a follow-up) answer it once, with "Thanks!"
+// typed or quoting it (the quoted form carries the follow-up's callbackData): replies to
+// follow-ups.
+func DemoReplies() []Reply {
+	mix := ReplyMix(DemoSalt,
+		Reply{Percent: 20, Kind: KindTemplate, Button: "Yes, show me", Payload: "SPRING_YES", Shapes: ButtonShapes},
+		Reply{Percent: 10, Kind: KindTemplate, Button: "No thanks", Payload: "SPRING_NO", Shapes: ButtonShapes},
+		Reply{Percent: 5, Kind: KindTemplate, Text: "price?", Shape: ReplyText},
+		Reply{Percent: 3, Kind: KindTemplate, Text: "Sneakers", Payload: "ROW_SNEAKERS", Shape: ReplyList},
+		Reply{Percent: 2, Kind: KindTemplate, Text: "STOP", Shape: ReplyRotate},
+	)
+	return append(mix, Reply{Percent: 25, Salt: "demo-followup", Kind: KindSession, Times: 1, Text: "Thanks!",
+		Shapes: []string{ReplyText, ReplyQuoted}})
 }

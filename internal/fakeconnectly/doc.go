@@ -87,19 +87,50 @@
 // mix `herald demo` uses, with most of these shapes.
 //
 // Given a webhook secret the fake calls signed webhooks (x-connectly-hmac-sha256, text/plain):
-// delivery_status events for every message taken as sent, by Fates, and inbound messages
-// (messages topic) from some readers, by Replies. A Reply takes one of the inbound shapes of
-// reference 5.4 (Reply.Shape), or rotates through them (ReplyRotate):
+// delivery_status events for every message taken as sent, template or session alike, by
+// Fates, and inbound messages (messages topic) from some readers, by Replies. A Reply takes
+// one of the inbound shapes of reference 5.4 (Reply.Shape), or rotates through them
+// (ReplyRotate; Reply.Shapes gives the list, ReplyShapes by default):
 //
 //	text            message {id, text}; no callbackData
 //	button-legacy   message {id, text, isButtonResponse: true}
 //	button-context  message {id, text}, context {replyToId}, buttonResponse {text, payload}
 //	button-top      buttonResponse {text, id}; no message, no context
 //	list            message {id}, context {replyToId}, listResponse {id, text}
+//	quoted          message {id, text}, context {replyToId}
+//	media           message {id, attachments: [{type: image, url}]}; no callbackData
+//	location        message {id, location {latitude, longitude}}; no callbackData
+//	referral        message {id, text, referral {ctwaClid, sourceUrl, ...}}, attachments: [],
+//	                location: null; no callbackData
 //
-// All but text echo the callbackData of the message replied to; the customer is the sender.
-// testdata/inbound-*.json holds one body of each. Inbound sends one reply at once, from a
-// given number, in a given shape; SetReplies changes the replies while the fake runs.
+// The button, list and quoted shapes echo the callbackData of the message replied to; the
+// customer is the sender. testdata/inbound-*.json holds one body of each (InboundShapes).
+// Inbound sends one reply at once, from a given number, in a given shape; SetReplies
+// changes the replies while the fake runs.
+//
+// Conversations. Replies are tried in order, the first that picks a reader applies. ReplyMix
+// gives several replies disjoint shares of the numbers by one stable hash (Reply.From), so
+// a test knows who taps what (MatchReply) before the run: for example 20% tap "Yes", 10% "No
+// thanks", 5% type a keyword, 3% pick a list row, 2% write STOP (DemoReplies, the demo's
+// mix). Reply.Kind limits a reply to readers of template messages or of session messages
+// (follow-ups), and Reply.Times caps its replies per number; a reply to a follow-up is a
+// reply like any other, with the follow-up's id and callbackData. RepliesFrom tells, for a
+// number, every inbound message the fake sent from it: rule, shape, label, payload, the
+// message replied to and when.
+//
+// Receivers. WebhookConfig.URLs adds receivers of both topics beside URL and TopicURLs gives
+// a topic its own, for two or more replicas of one receiver: each event goes to one of a
+// topic's receivers, by a stable hash of the event, and its duplicate (DuplicatePercent) to
+// another; reordering works as with one. SetReceivers changes them while the fake runs. A
+// registration made through the webhook API still takes its topic.
+//
+// The record judges. Conversation(number) and Conversations list, per customer, every message
+// the fake took as sent (kind, time, whether the 24-hour window was open then, callbackData,
+// campaign name, template or content and text, the status answered), every inbound message
+// sent from them, and the session sends refused for a closed window; Stats counts
+// WindowRefused, AcceptedOutsideWindow (only with IgnoreWindow) and TemplatesInWindow. A
+// test checks "exactly one follow-up per tapper per rule, none outside a window" from it
+// alone. A fake with MaxReceived set keeps no conversations (ErrNoConversations).
 // DemoWebhooks is the demo's webhook mix.
 //
 // Everything received is recorded, with its Kind (template or session) and, for a session
@@ -109,7 +140,8 @@
 // counts a number's messages on both endpoints. Accepted session messages get delivery
 // webhooks like template ones, and their readers may reply, which opens their windows anew.
 // Tests in the same process read the record with Received, Stats, AcceptedCount and
-// AcceptedCounts, and the windows with WindowOf and Windows; tests that run the fake in
+// AcceptedCounts, the conversations with Conversation, Conversations and RepliesFrom, and
+// the windows with WindowOf and Windows; tests that run the fake in
 // another process use the control endpoints, for which Remote is a small client:
 //
 //	GET  /_fake/received   the record of every send
@@ -123,4 +155,8 @@
 //	GET  /_fake/windows    every customer who wrote, and their window
 //	POST /_fake/windows    {"number", "at"?}: open a window without a webhook
 //	DELETE /_fake/windows  forget every inbound message (Reset keeps them)
+//	GET  /_fake/inbound?number=N   the inbound messages sent from N (RepliesFrom)
+//	GET  /_fake/conversations      every customer's record; ?number=N for one
+//	GET  /_fake/webhooks   the webhook totals (WebhookStats), by status, shape and address
+//	GET, POST /_fake/receivers  the webhook receivers {"urls": [...], "topics": {...}}
 package fakeconnectly

@@ -19,8 +19,14 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-// TestReplyBodiesGolden renders one inbound reply in every shape and compares it with
-// testdata/inbound-<shape>.json.
+// TestReplyBodiesGolden renders one inbound message in every shape and compares it with
+// testdata/inbound-<shape>.json. Reference 5.4: "text: message.text; media:
+// message.attachments[{type, url}]; location: message.location; button reply ...; list
+// reply ...; callbackData of the original outbound message is echoed on quoted replies,
+// button and list replies and reactions, but not on plain inbound text"; the older summary
+// adds message.referral (ctwaClid, sourceUrl, sourceId, sourceType, headline, body,
+// mediaType, imageUrl, ...) and "some examples also carry top-level attachments: [],
+// location: null".
 func TestReplyBodiesGolden(t *testing.T) {
 	t.Parallel()
 	rec := Received{
@@ -32,7 +38,7 @@ func TestReplyBodiesGolden(t *testing.T) {
 		},
 	}
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	for _, shape := range ReplyShapes {
+	for _, shape := range InboundShapes {
 		t.Run(shape, func(t *testing.T) {
 			t.Parallel()
 			got := replyBody(rec, "STOP", "OPT_OUT", shape, "01HZX3K7M8N9P0Q1R2S3T4V5W6", at)
@@ -70,10 +76,25 @@ func replyShapeOf(body map[string]any) string {
 		return ReplyButtonContext
 	case msg != nil && msg["isButtonResponse"] == true:
 		return ReplyButtonLegacy
+	case msg != nil && msg["referral"] != nil:
+		return ReplyReferral
+	case msg != nil && msg["attachments"] != nil:
+		return ReplyMedia
+	case msg != nil && msg["location"] != nil:
+		return ReplyLocation
+	case msg != nil && body["context"] != nil:
+		return ReplyQuoted
 	case msg != nil:
 		return ReplyText
 	}
 	return ""
+}
+
+// echoedByReference lists the shapes reference 5.4 says carry the replied message's
+// callbackData: "quoted replies, button and list replies" (not plain text; media, locations
+// and ad referrals reference no message).
+var echoedByReference = map[string]bool{
+	ReplyButtonLegacy: true, ReplyButtonContext: true, ReplyButtonTop: true, ReplyList: true, ReplyQuoted: true,
 }
 
 // checkReply asserts the fields every shape must carry, given the message it replies to.
@@ -93,7 +114,7 @@ func checkReply(t *testing.T, body map[string]any, shape string, rec Received, l
 		t.Errorf("sender %v, want the customer %s", body["sender"], rec.Number)
 	}
 	cb, hasCB := body["callbackData"]
-	if shape == ReplyText {
+	if !echoedByReference[shape] {
 		if hasCB {
 			t.Errorf("plain text carries callbackData %v", cb)
 		}
@@ -128,6 +149,26 @@ func checkReply(t *testing.T, body map[string]any, shape string, rec Received, l
 	case ReplyList:
 		if ctx["replyToId"] != rec.MessageID || lr["id"] != payload || lr["text"] != label || msg["text"] != nil {
 			t.Errorf("list body %v", body)
+		}
+	case ReplyQuoted:
+		if ctx["replyToId"] != rec.MessageID || msg["text"] != label || br != nil || lr != nil {
+			t.Errorf("quoted body %v", body)
+		}
+	case ReplyMedia:
+		atts, _ := msg["attachments"].([]any)
+		a, _ := atts[0].(map[string]any)
+		if len(atts) != 1 || a["type"] != "image" || !strings.HasPrefix(fmt.Sprint(a["url"]), "https://") || ctx != nil || msg["text"] != nil {
+			t.Errorf("media body %v", body)
+		}
+	case ReplyLocation:
+		loc, _ := msg["location"].(map[string]any)
+		if _, ok := loc["latitude"].(float64); !ok || ctx != nil || msg["text"] != nil {
+			t.Errorf("location body %v", body)
+		}
+	case ReplyReferral:
+		ref, _ := msg["referral"].(map[string]any)
+		if msg["text"] != label || ref["ctwaClid"] == nil || ref["sourceType"] == nil || ctx != nil {
+			t.Errorf("referral body %v", body)
 		}
 	}
 }

@@ -61,6 +61,7 @@ type Config struct {
 	Senders []string
 	// MaxReceived caps how many sends Received keeps (the first ones); later sends still
 	// count in Stats and AcceptedCount. 0 keeps everything. Long benchmarks should set it.
+	// When it is set, no conversations are kept either (Conversations answers an error).
 	MaxReceived int
 	// Clock is the time source of the rate limit, message ids and Received.At. Default
 	// time.Now. Rule latency always waits in real time.
@@ -112,6 +113,12 @@ type Received struct {
 	// window, whatever the answer: the window's own refusal, or an earlier 401, 404, 429 or
 	// 400. A sender that respects the window never has one.
 	OutsideWindow bool `json:"outsideWindow,omitempty"`
+	// WindowOpen is set on a send (template or session) made while its recipient's 24-hour
+	// window was open. Meta does not charge utility templates sent into an open window, and
+	// the daily messaging limit counts only people messaged outside one (reference 3.1).
+	WindowOpen bool `json:"windowOpen,omitempty"`
+	// windowRefused marks a session send refused because the window was closed.
+	windowRefused bool
 	// Status is the HTTP status answered; 0 when no answer was written (LoseResponse, or the
 	// client went away during a rule's Latency).
 	Status int `json:"status"`
@@ -144,6 +151,14 @@ type Stats struct {
 	Sessions         int `json:"sessions"`
 	SessionsAccepted int `json:"sessionsAccepted"`
 	OutsideWindow    int `json:"outsideWindow"`
+	// WindowRefused counts the session sends refused because the recipient's window was
+	// closed (never opened or expired); AcceptedOutsideWindow the session messages accepted
+	// outside a window, which only Config.IgnoreWindow or a skipped check allows.
+	WindowRefused         int `json:"windowRefused"`
+	AcceptedOutsideWindow int `json:"acceptedOutsideWindow"`
+	// TemplatesInWindow counts the template messages accepted while their recipient's window
+	// was open.
+	TemplatesInWindow int `json:"templatesInWindow"`
 	// Accepted counts the messages taken as sent, including those whose answer was lost and
 	// those sent despite an error answer.
 	Accepted int `json:"accepted"`
@@ -187,8 +202,10 @@ type Server struct {
 	rules    []*compiledRule
 	received []Received
 	accepted map[string]int
-	stats    Stats
-	ids      idGen
+	// convs is the record by customer (customerKey); nil when MaxReceived is set.
+	convs map[string]*convLog
+	stats Stats
+	ids   idGen
 	// The rate limit's token bucket, in units of 1e-9 token.
 	bucket     int64
 	bucketTime time.Time
@@ -389,18 +406,25 @@ func (s *Server) Rules() []Rule {
 	return out
 }
 
-// Reset forgets the record, the totals, the accepted counts and the rules' Times counts,
-// and refills the rate limit's bucket. The rules and the customers' windows stay
-// (ClearWindows forgets those).
+// Reset forgets the record, the totals, the accepted counts, the conversations (also their
+// inbound messages) and the rules' Times counts, and refills the rate limit's bucket. The
+// rules and the customers' windows stay (ClearWindows forgets those).
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resetLocked()
+	if s.hooks != nil {
+		s.hooks.forgetInbound()
+	}
 }
 
 func (s *Server) resetLocked() {
 	s.received = nil
 	s.accepted = make(map[string]int)
+	s.convs = nil
+	if s.maxRecords <= 0 {
+		s.convs = make(map[string]*convLog)
+	}
 	s.stats = Stats{Errors: make(map[string]int), Statuses: make(map[int]int)}
 	s.bucket = int64(s.rateLimit) * 1e9
 	s.bucketTime = time.Time{}
@@ -444,7 +468,18 @@ func (s *Server) recordLocked(rec Received) {
 		}
 		if rec.OutsideWindow {
 			s.stats.OutsideWindow++
+			if rec.MessageID != "" {
+				s.stats.AcceptedOutsideWindow++
+			}
 		}
+		if rec.windowRefused {
+			s.stats.WindowRefused++
+		}
+	} else if rec.WindowOpen && rec.MessageID != "" {
+		s.stats.TemplatesInWindow++
+	}
+	if s.convs != nil && rec.Number != "" && (rec.MessageID != "" || rec.windowRefused) {
+		s.logConversationLocked(rec)
 	}
 	if rec.Status != 0 {
 		s.stats.Statuses[rec.Status]++
@@ -569,6 +604,9 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, business str
 	}
 	msg, bad := decodeSend(raw)
 	rec.Message, rec.Number = msg, msg.Number
+	if rec.Number != "" {
+		rec.WindowOpen = s.windows.get(rec.Number, rec.At).Open
+	}
 	if bad == nil {
 		bad = s.validate(&msg)
 	}

@@ -550,7 +550,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, business 
 			open = open || win.Open
 			everWrote = everWrote || !win.LastInbound.IsZero()
 		}
-		rec.OutsideWindow = !open
+		rec.OutsideWindow, rec.WindowOpen = !open, open
 	}
 
 	if e, refused := s.admit(r, business, rec.At); refused {
@@ -576,6 +576,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, business 
 		return
 	}
 	if rec.OutsideWindow && !s.ignoreWindow {
+		rec.windowRefused = true
 		s.refuse(w, rec, s.windowError(everWrote))
 		return
 	}

@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -43,6 +45,14 @@ type WebhookConfig struct {
 	// URL receives both topics, unless a registration made through the webhook API gives a
 	// topic another address. Empty: only registered addresses receive calls.
 	URL string
+	// URLs are more receivers of both topics beside URL, as replicas of one receiver: each
+	// event goes to one of URL and URLs, chosen by a stable hash of the event, and a duplicate
+	// of it (DuplicatePercent) to another one. Reordering and duplicates work as with one.
+	URLs []string
+	// TopicURLs gives a topic its own receivers (keyed "messages" or "delivery_status"), in
+	// place of URL and URLs. A registration made through the webhook API (one address per
+	// topic, reference 5.1) still takes precedence over both.
+	TopicURLs map[string][]string
 	// Secret signs every call. No webhook is sent without one.
 	Secret string
 	// Fates decide each accepted message's last status; the first matching one applies, and a
@@ -50,7 +60,8 @@ type WebhookConfig struct {
 	Fates []Fate
 	// Replies make some recipients answer after reading: the first matching reply applies.
 	Replies []Reply
-	// DuplicatePercent (0..100) of events are sent a second time.
+	// DuplicatePercent (0..100) of events are sent a second time (to another receiver when
+	// there are several).
 	DuplicatePercent float64
 	// ReorderPercent (0..100) of messages have their events sent in a shuffled order.
 	ReorderPercent float64
@@ -98,22 +109,57 @@ const (
 	// ReplyList is a list reply: context {replyToId} and listResponse {id, text} (the row's
 	// id and title, the shape the reference expects), beside message {id} with no text.
 	ReplyList = "list"
+	// ReplyQuoted is a typed message quoting the message replied to: message {id, text},
+	// context {replyToId}, and the quoted message's callbackData (reference 5.4: callbackData
+	// is echoed on quoted replies).
+	ReplyQuoted = "quoted"
+	// ReplyMedia is a photo: message {id, attachments: [{type: "image", url}]}, no text, no
+	// context, no callbackData. The label is not sent.
+	ReplyMedia = "media"
+	// ReplyLocation is a shared location: message {id, location {latitude, longitude}}, no
+	// text, no context, no callbackData. The label is not sent.
+	ReplyLocation = "location"
+	// ReplyReferral is a typed message from a click-to-WhatsApp ad: message {id, text,
+	// referral {ctwaClid, sourceUrl, sourceId, sourceType, headline, body, mediaType,
+	// imageUrl}}, with the top-level attachments: [] and location: null some documented
+	// examples carry; no callbackData.
+	ReplyReferral = "referral"
 	// ReplyRotate takes the five shapes above in turn, one per reply the rule sends.
 	ReplyRotate = "rotate"
 	// ReplyRandom picks one of the five shapes at random (Seed) for each reply.
 	ReplyRandom = "random"
 )
 
-// ReplyShapes lists the reply shapes ReplyRotate goes through, in its order.
+// ReplyShapes lists the reply shapes ReplyRotate goes through by default, in its order.
 var ReplyShapes = []string{ReplyText, ReplyButtonLegacy, ReplyButtonContext, ReplyButtonTop, ReplyList}
 
-// Reply picks recipients of read messages (Numbers, or a stable hash: Percent, Salt) and
-// sends an inbound message from them once the read event is out. A Reply with neither
-// Numbers nor Percent picks every reader.
+// ButtonShapes are the three forms of a button tap (reference 5.4), for Reply.Shapes.
+var ButtonShapes = []string{ReplyButtonLegacy, ReplyButtonContext, ReplyButtonTop}
+
+// InboundShapes lists every inbound shape the fake can send: the reply shapes, then a quoted
+// text, a photo, a location and an ad referral.
+var InboundShapes = []string{ReplyText, ReplyButtonLegacy, ReplyButtonContext, ReplyButtonTop, ReplyList,
+	ReplyQuoted, ReplyMedia, ReplyLocation, ReplyReferral}
+
+// Reply picks recipients of read messages (Numbers, or a stable hash: Percent, Salt, From)
+// and sends an inbound message from them once the read event is out. A Reply with neither
+// Numbers nor Percent picks every reader. Replies are tried in order and the first one that
+// picks a reader applies; ReplyMix builds rules whose shares do not overlap.
 type Reply struct {
 	Numbers []string `json:"numbers,omitempty"`
-	Percent float64  `json:"percent,omitempty"`
-	Salt    string   `json:"salt,omitempty"`
+	// Percent (0..100) picks the numbers whose HashBucket(Salt, number) is in
+	// [From*100, (From+Percent)*100): Percent percent of all numbers, always the same ones.
+	Percent float64 `json:"percent,omitempty"`
+	Salt    string  `json:"salt,omitempty"`
+	// From is where the Percent share starts (0..100, From+Percent at most 100), so that
+	// rules with one Salt pick disjoint shares. ReplyMix sets it.
+	From float64 `json:"from,omitempty"`
+	// Kind limits the rule to readers of messages sent through one endpoint: KindTemplate (a
+	// campaign's first message) or KindSession (a follow-up). Empty: both.
+	Kind string `json:"kind,omitempty"`
+	// Times limits the replies this rule sends for each number; later read messages of that
+	// number skip the rule (and may match a later one). 0 means no limit.
+	Times int `json:"times,omitempty"`
 	// Button is the text of a quick-reply button pressed (with Payload, its id); the reply
 	// then carries the message's callbackData, as documented for button replies.
 	Button  string `json:"button,omitempty"`
@@ -127,6 +173,42 @@ type Reply struct {
 	// ReplyText is the customer typing its label. The payload (the button or row id) is
 	// Payload, or the label when Payload is empty.
 	Shape string `json:"shape,omitempty"`
+	// Shapes, when set, are the shapes ReplyRotate goes through and ReplyRandom picks from,
+	// in place of ReplyShapes (for example ButtonShapes, or any of InboundShapes). Shapes
+	// with an empty Shape rotates.
+	Shapes []string `json:"shapes,omitempty"`
+}
+
+// ReplyMix gives replies disjoint shares of the numbers: every reply gets salt as its Salt
+// and starts its Percent where the previous one's ended (From), so with 20, 10 and 5 the
+// first picks the numbers in buckets [0, 2000), the second [2000, 3000), the third [3000,
+// 3500). A reply that names Numbers keeps them and takes no share. The percents must add up
+// to 100 at most (ValidateReplies says so).
+func ReplyMix(salt string, replies ...Reply) []Reply {
+	out := make([]Reply, len(replies))
+	from := 0.0
+	for i, r := range replies {
+		r.Numbers = slices.Clone(r.Numbers)
+		r.Shapes = slices.Clone(r.Shapes)
+		if r.Percent > 0 {
+			r.Salt, r.From = salt, from
+			from += r.Percent
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// MatchReply returns the index of the reply that a reader of a message of kind (KindTemplate
+// or KindSession) sent to number would send, the first that picks them, or -1 when none
+// does. It ignores Times. A test uses it to know who taps what before the run.
+func MatchReply(replies []Reply, number, kind string) int {
+	for i, r := range replies {
+		if r.matches(number, kind) {
+			return i
+		}
+	}
+	return -1
 }
 
 // label is the words of the reply: the button's text or the typed text.
@@ -145,18 +227,45 @@ func (r Reply) payload() string {
 	return r.label()
 }
 
-func (r Reply) matches(number string) bool {
-	return Rule{Numbers: r.Numbers, Percent: r.Percent, Salt: r.Salt}.Matches(number, "")
+// matches reports whether the reply picks a reader of a message of kind sent to number.
+func (r Reply) matches(number, kind string) bool {
+	if r.Kind != "" && r.Kind != kind {
+		return false
+	}
+	if len(r.Numbers) > 0 && !slices.Contains(r.Numbers, number) {
+		return false
+	}
+	if r.Percent > 0 {
+		b := float64(HashBucket(r.Salt, number))
+		return b >= r.From*100 && b < (r.From+r.Percent)*100
+	}
+	return true
 }
 
 func (r Reply) validate() error {
+	validShape := func(s string) bool { return slices.Contains(InboundShapes, s) }
 	switch {
 	case r.Percent < 0 || r.Percent > 100:
 		return fmt.Errorf("percent %v is outside 0..100", r.Percent)
+	case r.From < 0 || r.From+r.Percent > 100+1e-9:
+		return fmt.Errorf("from %v + percent %v is outside 0..100", r.From, r.Percent)
+	case r.From > 0 && r.Percent == 0:
+		return fmt.Errorf("from %v needs a percent", r.From)
+	case r.Kind != "" && r.Kind != KindTemplate && r.Kind != KindSession:
+		return fmt.Errorf("kind %q: want %s, %s or empty for both", r.Kind, KindTemplate, KindSession)
+	case r.Times < 0:
+		return fmt.Errorf("times %d is negative", r.Times)
 	case (r.Button == "") == (r.Text == ""):
 		return errors.New("want exactly one of button and text")
-	case r.Shape != "" && r.Shape != ReplyRotate && r.Shape != ReplyRandom && !slices.Contains(ReplyShapes, r.Shape):
-		return fmt.Errorf("shape %q: want one of %s, %s or %s", r.Shape, strings.Join(ReplyShapes, ", "), ReplyRotate, ReplyRandom)
+	case r.Shape != "" && r.Shape != ReplyRotate && r.Shape != ReplyRandom && !validShape(r.Shape):
+		return fmt.Errorf("shape %q: want one of %s, %s or %s", r.Shape, strings.Join(InboundShapes, ", "), ReplyRotate, ReplyRandom)
+	case len(r.Shapes) > 0 && r.Shape != "" && r.Shape != ReplyRotate && r.Shape != ReplyRandom:
+		return fmt.Errorf("shapes need shape %s or %s, not %q", ReplyRotate, ReplyRandom, r.Shape)
+	}
+	for _, sh := range r.Shapes {
+		if !validShape(sh) {
+			return fmt.Errorf("shapes: %q: want one of %s", sh, strings.Join(InboundShapes, ", "))
+		}
 	}
 	return nil
 }
@@ -191,12 +300,56 @@ func ValidateWebhooks(c WebhookConfig) error {
 	if c.DuplicatePercent < 0 || c.DuplicatePercent > 100 || c.ReorderPercent < 0 || c.ReorderPercent > 100 {
 		return errors.New("webhooks: duplicate and reorder percents must be within 0..100")
 	}
-	if c.URL != "" {
-		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-			return fmt.Errorf("webhooks: URL %q is not an http(s) URL", c.URL)
+	return validateReceivers(Receivers{URLs: append([]string{c.URL}, c.URLs...), Topics: c.TopicURLs})
+}
+
+// Receivers are the addresses the fake calls webhooks at, beside any registration made
+// through the webhook API (which takes precedence for its topic): every address in URLs
+// receives both topics, unless Topics gives a topic ("messages", "delivery_status") its own.
+// Each event goes to one address of its topic, by a stable hash of the event, and a
+// duplicate of it to another one.
+type Receivers struct {
+	URLs   []string            `json:"urls"`
+	Topics map[string][]string `json:"topics,omitempty"`
+}
+
+func validateReceivers(r Receivers) error {
+	check := func(u string) error {
+		if u == "" {
+			return nil
+		}
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") {
+			return fmt.Errorf("webhooks: URL %q is not an http(s) URL", u)
+		}
+		return nil
+	}
+	for _, u := range r.URLs {
+		if err := check(u); err != nil {
+			return err
+		}
+	}
+	for topic, urls := range r.Topics {
+		if topic != connectly.TopicDeliveryStatus && topic != connectly.TopicMessages {
+			return fmt.Errorf("webhooks: topic %q: want messages or delivery_status", topic)
+		}
+		for _, u := range urls {
+			if err := check(u); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// nonEmpty drops empty addresses.
+func nonEmpty(urls []string) []string {
+	out := make([]string, 0, len(urls))
+	for _, u := range urls {
+		if u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // WebhookStats are the totals of the webhook calls since New.
@@ -215,6 +368,35 @@ type WebhookStats struct {
 	ByStatus map[string]int `json:"byStatus"`
 	// Replies counts delivered inbound messages by shape (ReplyText, ReplyButtonLegacy...).
 	Replies map[string]int `json:"replies"`
+	// ByAddress counts delivered events by receiver address.
+	ByAddress map[string]int `json:"byAddress"`
+}
+
+// InboundRecord is one inbound message the fake sent from a customer as a messages webhook:
+// a reply rule's (Replies) or one sent on demand (Inbound).
+type InboundRecord struct {
+	// ID is the inbound message's id (message.id in the shapes that have a message object).
+	ID string `json:"id"`
+	// Number is the customer, as the record keys them (E.164 or "bsuid:CC.id").
+	Number string `json:"number"`
+	// At is the message's time: when its webhook fell due (or falls due), the time the
+	// customer's 24-hour window opens from.
+	At time.Time `json:"at"`
+	// Shape is the body's form (ReplyText ... ReplyReferral); Label the words (button text,
+	// typed text, row title) and Payload the button or row id.
+	Shape   string `json:"shape"`
+	Label   string `json:"label"`
+	Payload string `json:"payload"`
+	// Rule is the index of the reply rule in Replies when it was sent, -1 for Inbound.
+	Rule int `json:"rule"`
+	// ReplyTo is the message that was read before the reply (its id, kind and callbackData),
+	// also for shapes whose body does not name it; empty for an Inbound text with no earlier
+	// message. CallbackData is the echoed callbackData, nil for shapes that carry none.
+	ReplyTo      string          `json:"replyTo,omitempty"`
+	ReplyToKind  string          `json:"replyToKind,omitempty"`
+	CallbackData json.RawMessage `json:"callbackData,omitempty"`
+	// Delivered reports whether a receiver answered 2xx to the call (or to a duplicate).
+	Delivered bool `json:"delivered"`
 }
 
 // WebhookOutcome is what one accepted message's receiver was told.
@@ -235,8 +417,32 @@ type hookEvent struct {
 	msgID string
 	// status is the delivery status, or "reply".
 	status string
-	// shape is a reply's shape.
+	// shape is a reply's shape, in the inbound message's record.
 	shape string
+	in    *InboundRecord
+	// dup marks the second copy of an event: it goes to another receiver when there are
+	// several.
+	dup bool
+}
+
+// route is the stable hash that picks an event's receiver.
+func (ev *hookEvent) route() uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(ev.msgID))
+	h.Write([]byte{0})
+	h.Write([]byte(ev.status))
+	if ev.in != nil {
+		h.Write([]byte(ev.in.ID))
+	}
+	// FNV-1a's low bits are weak (its lowest bit is the parity of the bytes' lowest bits):
+	// mix them with murmur3's finalizer before taking a modulo.
+	x := h.Sum32()
+	x ^= x >> 16
+	x *= 0x85ebca6b
+	x ^= x >> 13
+	x *= 0xc2b2ae35
+	x ^= x >> 16
+	return x
 }
 
 type hookHeap []*hookEvent
@@ -288,6 +494,10 @@ type emitter struct {
 	replies  []Reply
 	// turns counts, per reply, the replies it sent: ReplyRotate's position.
 	turns []int
+	// used counts, per reply, the replies it sent to each number, for Reply.Times.
+	used []map[string]int
+	// inbound holds the inbound messages sent, by customer key.
+	inbounds map[string][]*InboundRecord
 	// last is the latest message taken as sent to each number (only the fields a reply
 	// needs), for Inbound.
 	last map[string]Received
@@ -300,6 +510,15 @@ func newEmitter(cfg WebhookConfig, clock func() time.Time, windows *windowStore)
 	if cfg.Attempts <= 0 {
 		cfg.Attempts = 5
 	}
+	cfg.URLs = nonEmpty(append([]string{cfg.URL}, cfg.URLs...))
+	cfg.URL = ""
+	topics := map[string][]string{}
+	for topic, urls := range cfg.TopicURLs {
+		if urls = nonEmpty(urls); len(urls) > 0 {
+			topics[topic] = urls
+		}
+	}
+	cfg.TopicURLs = topics
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
@@ -315,8 +534,9 @@ func newEmitter(cfg WebhookConfig, clock func() time.Time, windows *windowStore)
 		cfg: cfg, hc: hc, clock: clock, windows: windows, ids: &idGen{}, wake: make(chan struct{}, 1), work: make(chan *hookEvent),
 		cancel: cancel, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		regs: map[string]connectly.Webhook{}, messages: map[string]*hookMessage{},
-		stats:   WebhookStats{ByStatus: map[string]int{}, Replies: map[string]int{}},
-		replies: slices.Clone(cfg.Replies), turns: make([]int, len(cfg.Replies)), last: map[string]Received{},
+		stats:   WebhookStats{ByStatus: map[string]int{}, Replies: map[string]int{}, ByAddress: map[string]int{}},
+		replies: slices.Clone(cfg.Replies), turns: make([]int, len(cfg.Replies)), used: newUses(len(cfg.Replies)),
+		last: map[string]Received{}, inbounds: map[string][]*InboundRecord{},
 	}
 	e.wg.Add(1 + cfg.Concurrency)
 	go e.dispatch(ctx)
@@ -324,6 +544,14 @@ func newEmitter(cfg WebhookConfig, clock func() time.Time, windows *windowStore)
 		go e.send(ctx)
 	}
 	return e
+}
+
+func newUses(n int) []map[string]int {
+	out := make([]map[string]int, n)
+	for i := range out {
+		out[i] = map[string]int{}
+	}
+	return out
 }
 
 func (e *emitter) close() {
@@ -385,11 +613,18 @@ func (e *emitter) accepted(rec Received) {
 	}
 	if status == HookRead {
 		for i, r := range e.replies {
-			if r.matches(rec.Number) {
-				due := slices.MaxFunc(dues, func(a, b time.Time) int { return a.Compare(b) })
-				evs = append(evs, e.replyEventLocked(rec, r, e.shapeLocked(i, r), due))
-				break
+			if !r.matches(rec.Number, rec.Kind) {
+				continue
 			}
+			if r.Times > 0 {
+				if e.used[i][rec.Number] >= r.Times {
+					continue
+				}
+				e.used[i][rec.Number]++
+			}
+			due := slices.MaxFunc(dues, func(a, b time.Time) int { return a.Compare(b) })
+			evs = append(evs, e.replyEventLocked(rec, r, i, e.shapeLocked(i, r), due))
+			break
 		}
 	}
 	if reorder {
@@ -399,6 +634,7 @@ func (e *emitter) accepted(rec Received) {
 		e.pushLocked(ev)
 		if e.rng.Float64()*100 < e.cfg.DuplicatePercent {
 			dup := *ev
+			dup.dup = true
 			if e.cfg.Delay > 0 {
 				dup.due = dup.due.Add(time.Duration(e.rng.Int64N(int64(2 * e.cfg.Delay))))
 			}
@@ -413,7 +649,7 @@ func (e *emitter) accepted(rec Received) {
 
 // replyTarget keeps of an accepted message what a reply to it needs.
 func replyTarget(rec Received) Received {
-	return Received{Number: rec.Number, MessageID: rec.MessageID, Message: connectly.TemplateMessage{
+	return Received{Number: rec.Number, Kind: rec.Kind, MessageID: rec.MessageID, Message: connectly.TemplateMessage{
 		Sender: rec.Message.Sender, CallbackData: rec.Message.CallbackData,
 	}}
 }
@@ -421,31 +657,75 @@ func replyTarget(rec Received) Received {
 // shapeLocked picks the shape of the next reply sent by the reply at index i (-1 for one
 // that belongs to no rule), advancing ReplyRotate's turn.
 func (e *emitter) shapeLocked(i int, r Reply) string {
+	shapes := ReplyShapes
+	if len(r.Shapes) > 0 {
+		shapes = r.Shapes
+	}
 	switch r.Shape {
 	case "":
+		if len(r.Shapes) > 0 {
+			break // rotate
+		}
 		if r.Button != "" {
 			return ReplyButtonContext
 		}
 		return ReplyText
-	case ReplyRotate:
-		turn := 0
-		if i >= 0 {
-			turn = e.turns[i]
-			e.turns[i]++
-		}
-		return ReplyShapes[turn%len(ReplyShapes)]
 	case ReplyRandom:
-		return ReplyShapes[e.rng.IntN(len(ReplyShapes))]
+		return shapes[e.rng.IntN(len(shapes))]
+	case ReplyRotate:
+	default:
+		return r.Shape
 	}
-	return r.Shape
+	turn := 0
+	if i >= 0 {
+		turn = e.turns[i]
+		e.turns[i]++
+	}
+	return shapes[turn%len(shapes)]
 }
 
 // replyEventLocked plans an inbound message in shape from the recipient of rec, due at due,
-// and opens the customer's 24-hour window from due.
-func (e *emitter) replyEventLocked(rec Received, r Reply, shape string, due time.Time) *hookEvent {
+// sent by the reply at index rule (-1 for Inbound), records it, and opens the customer's
+// 24-hour window from due.
+func (e *emitter) replyEventLocked(rec Received, r Reply, rule int, shape string, due time.Time) *hookEvent {
 	e.windows.add(rec.Number, due)
+	id := e.ids.next(due)
+	body := replyBody(rec, r.label(), r.payload(), shape, id, due)
+	in := &InboundRecord{ID: id, Number: customerKey(rec.Number), At: due, Shape: shape, Label: r.label(),
+		Payload: r.payload(), Rule: rule, ReplyTo: rec.MessageID, ReplyToKind: rec.Kind}
+	if echoesCallback(shape) {
+		in.CallbackData = rec.Message.CallbackData
+	}
+	if shape == ReplyMedia || shape == ReplyLocation {
+		in.Label, in.Payload = "", ""
+	}
+	e.inbounds[in.Number] = append(e.inbounds[in.Number], in)
 	return &hookEvent{due: due, topic: connectly.TopicMessages, msgID: rec.MessageID, status: "reply", shape: shape,
-		body: replyBody(rec, r.label(), r.payload(), shape, e.ids.next(due), due)}
+		in: in, body: body}
+}
+
+// inboundOf returns copies of the inbound messages from number, by time.
+func (e *emitter) inboundOf(number string) []InboundRecord {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.inboundOfLocked(customerKey(number))
+}
+
+func (e *emitter) inboundOfLocked(key string) []InboundRecord {
+	list := e.inbounds[key]
+	out := make([]InboundRecord, len(list))
+	for i, in := range list {
+		out[i] = *in
+	}
+	slices.SortStableFunc(out, func(a, b InboundRecord) int { return a.At.Compare(b.At) })
+	return out
+}
+
+// forgetInbound drops the record of inbound messages (the windows they opened stay).
+func (e *emitter) forgetInbound() {
+	e.mu.Lock()
+	e.inbounds = map[string][]*InboundRecord{}
+	e.mu.Unlock()
 }
 
 // setReplies replaces the replies and restarts their rotation.
@@ -454,6 +734,7 @@ func (e *emitter) setReplies(replies []Reply) {
 	defer e.mu.Unlock()
 	e.replies = slices.Clone(replies)
 	e.turns = make([]int, len(replies))
+	e.used = newUses(len(replies))
 }
 
 func (e *emitter) getReplies() []Reply {
@@ -470,12 +751,12 @@ func (e *emitter) inbound(number string, r Reply) (string, error) {
 	shape := e.shapeLocked(-1, r)
 	rec, ok := e.last[number]
 	if !ok {
-		if shape != ReplyText {
+		if needsMessage(shape) {
 			return "", fmt.Errorf("no message was sent to %s: a %s reply needs one", maskNumber(number), shape)
 		}
 		rec = Received{Number: number}
 	}
-	e.pushLocked(e.replyEventLocked(rec, r, shape, e.clock()))
+	e.pushLocked(e.replyEventLocked(rec, r, -1, shape, e.clock()))
 	select {
 	case e.wake <- struct{}{}:
 	default:
@@ -547,19 +828,59 @@ func (e *emitter) send(ctx context.Context) {
 	}
 }
 
-func (e *emitter) address(topic string) string {
+// address picks the receiver of an event: the topic's registration, else one of its
+// receivers by the event's stable hash, and another one for a duplicate.
+func (e *emitter) address(ev *hookEvent) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if w, ok := e.regs[topic]; ok {
+	if w, ok := e.regs[ev.topic]; ok {
 		return w.Address
 	}
-	return e.cfg.URL
+	urls := e.cfg.TopicURLs[ev.topic]
+	if len(urls) == 0 {
+		urls = e.cfg.URLs
+	}
+	switch len(urls) {
+	case 0:
+		return ""
+	case 1:
+		return urls[0]
+	}
+	i := int(ev.route() % uint32(len(urls)))
+	if ev.dup {
+		i = (i + 1) % len(urls)
+	}
+	return urls[i]
+}
+
+// setReceivers replaces the receivers.
+func (e *emitter) setReceivers(r Receivers) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfg.URL = ""
+	e.cfg.URLs = nonEmpty(r.URLs)
+	e.cfg.TopicURLs = map[string][]string{}
+	for topic, urls := range r.Topics {
+		if urls = nonEmpty(urls); len(urls) > 0 {
+			e.cfg.TopicURLs[topic] = urls
+		}
+	}
+}
+
+func (e *emitter) receivers() Receivers {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := Receivers{URLs: append([]string{}, e.cfg.URLs...), Topics: map[string][]string{}}
+	for topic, urls := range e.cfg.TopicURLs {
+		r.Topics[topic] = slices.Clone(urls)
+	}
+	return r
 }
 
 func (e *emitter) deliver(ctx context.Context, ev *hookEvent) {
-	addr := e.address(ev.topic)
+	addr := e.address(ev)
 	if addr == "" {
-		e.finish(ev, false, true, 0)
+		e.finish(ev, "", false, true, 0)
 		return
 	}
 	sig := Sign(ev.body, e.cfg.Secret)
@@ -567,7 +888,7 @@ func (e *emitter) deliver(ctx context.Context, ev *hookEvent) {
 	for attempt := 1; ; attempt++ {
 		ok := e.post(ctx, addr, ev.body, sig)
 		if ok || attempt >= e.cfg.Attempts || ctx.Err() != nil {
-			e.finish(ev, ok, false, attempt-1)
+			e.finish(ev, addr, ok, false, attempt-1)
 			return
 		}
 		t := time.NewTimer(backoff)
@@ -598,7 +919,7 @@ func (e *emitter) post(ctx context.Context, addr string, body []byte, sig string
 	return resp.StatusCode >= 200 && resp.StatusCode < 300
 }
 
-func (e *emitter) finish(ev *hookEvent, ok, noAddress bool, retries int) {
+func (e *emitter) finish(ev *hookEvent, addr string, ok, noAddress bool, retries int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.stats.Pending--
@@ -607,8 +928,12 @@ func (e *emitter) finish(ev *hookEvent, ok, noAddress bool, retries int) {
 	case ok:
 		e.stats.Delivered++
 		e.stats.ByStatus[ev.status]++
+		e.stats.ByAddress[addr]++
 		if ev.shape != "" {
 			e.stats.Replies[ev.shape]++
+		}
+		if ev.in != nil {
+			ev.in.Delivered = true
 		}
 		if m := e.messages[ev.msgID]; m != nil && hookRank[ev.status] > hookRank[m.highest] {
 			m.highest = ev.status
@@ -628,10 +953,8 @@ func (e *emitter) snapshot() WebhookStats {
 	for k, v := range e.stats.ByStatus {
 		st.ByStatus[k] = v
 	}
-	st.Replies = make(map[string]int, len(e.stats.Replies))
-	for k, v := range e.stats.Replies {
-		st.Replies[k] = v
-	}
+	st.Replies = maps.Clone(e.stats.Replies)
+	st.ByAddress = maps.Clone(e.stats.ByAddress)
 	return st
 }
 
@@ -716,21 +1039,64 @@ func statusBody(rec Received, status, code string, at time.Time) []byte {
 // inboundBody is a messages-topic call (the documented inbound examples carry no topic
 // field). Which fields are set depends on the reply's shape.
 type inboundBody struct {
-	Timestamp      string          `json:"timestamp"`
-	Sender         hookParty       `json:"sender"`
-	Recipient      hookParty       `json:"recipient"`
-	Message        *inboundMessage `json:"message,omitempty"`
-	Context        *replyContext   `json:"context,omitempty"`
-	ButtonResponse *buttonResponse `json:"buttonResponse,omitempty"`
-	ListResponse   *listResponse   `json:"listResponse,omitempty"`
-	CallbackData   json.RawMessage `json:"callbackData,omitempty"`
+	Timestamp string          `json:"timestamp"`
+	Sender    hookParty       `json:"sender"`
+	Recipient hookParty       `json:"recipient"`
+	Message   *inboundMessage `json:"message,omitempty"`
+	// Attachments and Location are the top-level "attachments": [], "location": null of
+	// some documented examples (ReplyReferral only).
+	Attachments    *[]inboundAttachment `json:"attachments,omitempty"`
+	Location       *json.RawMessage     `json:"location,omitempty"`
+	Context        *replyContext        `json:"context,omitempty"`
+	ButtonResponse *buttonResponse      `json:"buttonResponse,omitempty"`
+	ListResponse   *listResponse        `json:"listResponse,omitempty"`
+	CallbackData   json.RawMessage      `json:"callbackData,omitempty"`
 }
 
 type inboundMessage struct {
-	ID               string `json:"id"`
-	Text             string `json:"text,omitempty"`
-	IsButtonResponse bool   `json:"isButtonResponse,omitempty"`
+	ID               string              `json:"id"`
+	Text             string              `json:"text,omitempty"`
+	IsButtonResponse bool                `json:"isButtonResponse,omitempty"`
+	Attachments      []inboundAttachment `json:"attachments,omitempty"`
+	Location         *inboundLocation    `json:"location,omitempty"`
+	Referral         *inboundReferral    `json:"referral,omitempty"`
 }
+
+type inboundAttachment struct {
+	Type string `json:"type"`
+	URL  string `json:"url"`
+}
+
+type inboundLocation struct {
+	Latitude  float64 `json:"latitude"`
+	Longitude float64 `json:"longitude"`
+}
+
+// inboundReferral has the fields reference 5.4 lists for message.referral.
+type inboundReferral struct {
+	CtwaClid   string `json:"ctwaClid"`
+	SourceURL  string `json:"sourceUrl"`
+	SourceID   string `json:"sourceId"`
+	SourceType string `json:"sourceType"`
+	Headline   string `json:"headline"`
+	Body       string `json:"body"`
+	MediaType  string `json:"mediaType"`
+	ImageURL   string `json:"imageUrl"`
+}
+
+// echoesCallback reports whether an inbound shape carries the callbackData of the message it
+// replies to: button and list replies and quoted replies do (reference 5.4), plain text,
+// media, locations and ad referrals do not.
+func echoesCallback(shape string) bool {
+	switch shape {
+	case ReplyText, ReplyMedia, ReplyLocation, ReplyReferral:
+		return false
+	}
+	return true
+}
+
+// needsMessage reports whether a shape refers to an earlier message (Inbound needs one sent).
+func needsMessage(shape string) bool { return echoesCallback(shape) }
 
 type replyContext struct {
 	ReplyToID string `json:"replyToId"`
@@ -758,7 +1124,7 @@ func replyBody(rec Received, label, payload, shape, id string, at time.Time) []b
 		Sender:    hookParty{ID: rec.Number, ChannelType: "whatsapp"},
 		Recipient: hookParty{ID: businessNumber(rec.Message), ChannelType: "whatsapp"},
 	}
-	if shape != ReplyText {
+	if echoesCallback(shape) {
 		b.CallbackData = rec.Message.CallbackData
 	}
 	switch shape {
@@ -776,6 +1142,20 @@ func replyBody(rec Received, label, payload, shape, id string, at time.Time) []b
 		b.Message = &inboundMessage{ID: id}
 		b.Context = &replyContext{ReplyToID: rec.MessageID}
 		b.ListResponse = &listResponse{ID: payload, Text: label}
+	case ReplyQuoted:
+		b.Message = &inboundMessage{ID: id, Text: label}
+		b.Context = &replyContext{ReplyToID: rec.MessageID}
+	case ReplyMedia:
+		b.Message = &inboundMessage{ID: id, Attachments: []inboundAttachment{{Type: "image", URL: "https://media.example.com/inbound/" + id + ".jpg"}}}
+	case ReplyLocation:
+		b.Message = &inboundMessage{ID: id, Location: &inboundLocation{Latitude: 41.1496, Longitude: -8.611}}
+	case ReplyReferral:
+		b.Message = &inboundMessage{ID: id, Text: label, Referral: &inboundReferral{
+			CtwaClid: "ctwa-" + id, SourceURL: "https://ads.example.com/spring?ad=" + id, SourceID: "120200000000000000", SourceType: "ad",
+			Headline: "Spring sale", Body: "Tap to chat with us", MediaType: "image", ImageURL: "https://media.example.com/ads/spring.jpg",
+		}}
+		none, null := []inboundAttachment{}, json.RawMessage("null")
+		b.Attachments, b.Location = &none, &null
 	}
 	out, _ := json.Marshal(b)
 	return out
