@@ -59,20 +59,27 @@ func (w *Worker) decode(ctx context.Context, t *asynq.Task) (*job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
+	msg, err := messageOf(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
 	return &job{
 		p:   p,
-		msg: templateOf(p, "template"),
+		msg: msg,
 		in:  limits.Intention{Sender: p.Sender, Run: p.Run, Recipient: p.To, Category: categoryOf(ctx, p), RunRate: p.Rate},
 		log: w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger(),
 	}, nil
 }
 
 // gate applies what may end a send before any limit is reserved: its send window and
-// expiry (beforeSend), and, while its sender's sends wait for their slots, a paused run (such
+// expiry (beforeSend), a session message's customer service window (gateWindow), and, while its sender's sends wait for their slots, a paused run (such
 // a task would otherwise hold a place and book permits only to be held; a send that is not
 // waiting learns it from its claim).
 func (w *Worker) gate(ctx context.Context, j *job) (bool, error) {
 	if handled, err := w.beforeSend(ctx, j.log, j.p); handled {
+		return true, err
+	}
+	if handled, err := w.gateWindow(ctx, j); handled {
 		return true, err
 	}
 	if !w.pacing(j.p.Sender).Load() {

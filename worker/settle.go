@@ -123,7 +123,7 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 			return err
 		}
 		if r.Applied {
-			w.count(p, outcomeLabel(o), classLabel)
+			w.count(p, outcomeLabel(o), settledLabel(j, d, o, classLabel))
 		}
 		if r.PausedFor != "" {
 			log.Error().Str("reason", r.PausedFor).Msg("run paused: burst of one permanent code")
@@ -190,7 +190,11 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 			}
 			log.Info().Msg("opted out: added to the suppression list")
 		}
-		log.Info().Msg("failed permanently")
+		if d.WindowClosed() {
+			log.Info().Msg("failed permanently: the customer service window is closed")
+		} else {
+			log.Info().Msg("failed permanently")
+		}
 		return fmt.Errorf("%s: %w", code, asynq.SkipRetry)
 
 	default: // transient: not taken, or maybe sent

@@ -20,6 +20,7 @@ import (
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
 // Sender sends one template message; *connectly.Client implements it.
@@ -225,6 +226,7 @@ type Worker struct {
 	cfg     Config
 	ledger  *ledger.Ledger
 	limits  *limits.Sends
+	windows *servicewindow.Tracker
 	client  Client
 	table   *connectly.Table
 	log     zerolog.Logger
@@ -256,7 +258,7 @@ func New(cfg Config, d Deps) *Worker {
 	l.SetBurst(cfg.BurstWindow, cfg.BurstShare)
 	w := &Worker{
 		rdb: d.Redis, cfg: cfg, ledger: l, metrics: d.Metrics, limits: limits.NewSends(limits.New(d.Redis), cfg.limits()),
-		client: clientOf(d.Sender), table: d.Table, log: log, now: d.Now, sleep: d.Sleep, adapt: map[string]bool{},
+		windows: servicewindow.New(d.Redis, d.Now), client: clientOf(d.Sender), table: d.Table, log: log, now: d.Now, sleep: d.Sleep, adapt: map[string]bool{},
 		enq: asynq.NewClientFromRedisClient(d.Redis),
 	}
 	if w.now == nil {
