@@ -67,7 +67,25 @@ func EncodeSend(p SendPayload) []byte {
 		b = append(b, `,"exp":`...)
 		b = strconv.AppendInt(b, p.Expires, 10)
 	}
+	if p.Kind != "" {
+		b = append(b, `,"k":`...)
+		b = appendJSONString(b, p.Kind)
+	}
+	if len(p.Session) > 0 {
+		b = append(b, `,"sm":`...)
+		b = appendCompactJSON(b, p.Session)
+	}
 	return append(b, '}')
+}
+
+// appendCompactJSON writes raw JSON as json.Marshal writes a json.RawMessage: compacted, with
+// <, > and & and U+2028/U+2029 escaped; invalid JSON goes through json.Marshal itself.
+func appendCompactJSON(b []byte, raw json.RawMessage) []byte {
+	enc, err := json.Marshal(raw)
+	if err != nil {
+		return append(b, "null"...)
+	}
+	return append(b, enc...)
 }
 
 // appendJSONFloat writes f as encoding/json does; the rare values it would write with an

@@ -29,6 +29,10 @@ func TestEncodeSendMatchesMarshal(t *testing.T) {
 		Delivery: "at-most-once", Rate: 12.5, Category: "utility", Window: "09:00-20:00", Zone: "America/Sao_Paulo", Expires: 1795000000}
 	checkEncodeSend(t, SendPayload{})
 	checkEncodeSend(t, full)
+	session := full
+	session.Kind, session.Session = KindSession, json.RawMessage(`{ "text" : "Olá <b>&</b>",
+	"list": {"button": "x\u2028"} }`)
+	checkEncodeSend(t, session)
 	for _, s := range []string{`a"b\c`, "tab\tnew\nline\r\b\f", "\x00\x01\x1f\x7f", "<b>&amp;</b>", "ção 日本 🎉",
 		"\u2028\u2029", "bad \xff\xfe utf8", "\xe2\x80", "", "x\u00a0y"} {
 		p := full

@@ -59,7 +59,19 @@ type SendPayload struct {
 	Window  string `json:"win,omitempty"`
 	Zone    string `json:"tz,omitempty"`
 	Expires int64  `json:"exp,omitempty"`
+	// Kind is what the task sends: KindTemplate ("", the template above) or KindSession.
+	Kind string `json:"k,omitempty"`
+	// Session is the rendered content of a session message (a connectly.SessionContent in
+	// JSON), for KindSession. Template, when set on a session send, is the fallback sent
+	// instead when the recipient's customer service window is closed.
+	Session json.RawMessage `json:"sm,omitempty"`
 }
+
+// Kinds of message a send task carries.
+const (
+	KindTemplate = ""
+	KindSession  = "session"
+)
 
 // TaskID is the asynq task id of a recipient's send in a run, derived from the ledger key, so a
 // re-expansion or a second scheduler cannot create a second task while one exists. The
@@ -109,8 +121,17 @@ func DecodeSend(b []byte) (SendPayload, error) {
 	if err := json.Unmarshal(b, &p); err != nil {
 		return p, fmt.Errorf("decode send payload: %w", err)
 	}
-	if p.Run == "" || p.To == "" || p.Template == "" {
-		return p, fmt.Errorf("decode send payload: run, to and tpl are required")
+	switch p.Kind {
+	case KindTemplate:
+		if p.Run == "" || p.To == "" || p.Template == "" {
+			return p, fmt.Errorf("decode send payload: run, to and tpl are required")
+		}
+	case KindSession:
+		if p.Run == "" || p.To == "" || len(p.Session) == 0 {
+			return p, fmt.Errorf("decode send payload: run, to and sm are required for a session message")
+		}
+	default:
+		return p, fmt.Errorf("decode send payload: unknown kind %q", p.Kind)
 	}
 	return p, nil
 }

@@ -65,7 +65,7 @@ func realClientBundle(t *testing.T, h http.Handler) *testBundle {
 		t.Fatal(err)
 	}
 	b := setup(t, testConfig())
-	b.worker.sender = client
+	b.worker.client = clientOf(client)
 	return b
 }
 

@@ -1,9 +1,11 @@
 // Package worker runs Herald's asynq server and its send handler.
 //
-// For each send task the handler paces (sender and business limits in Redis), claims the
-// recipient's ledger entry, posts the template message to Connectly, and turns the outcome
-// into a ledger transition and an asynq result by connectly.Table.Decide, which reads every
-// answer as accepted, refused, not taken or maybe sent:
+// For each send task the handler decodes the payload, gates it (send window, expiry, a paused
+// run), reserves its limits (internal/limits: one Booking that gives back what the send did
+// not use) and claims the recipient's ledger entry, sends its Message (a template message,
+// or any other kind behind the same interface) to Connectly, and turns the outcome into a
+// ledger transition and an asynq result by connectly.Table.Decide, which reads every answer
+// as accepted, refused, not taken or maybe sent:
 //
 //	accepted               → ledger accepted(message id); task done
 //	refused, permanent     → ledger failed(code); task archived (asynq.SkipRetry), never retried

@@ -98,11 +98,19 @@ type testBundle struct {
 
 func setup(tb testing.TB, cfg Config) *testBundle {
 	tb.Helper()
+	return setupWith(tb, cfg, &redis.Options{}, nil)
+}
+
+// setupWith is setup with opts for the Redis client (its address is miniredis's) and the
+// worker's Sleep (nil: a real timer).
+func setupWith(tb testing.TB, cfg Config, opts *redis.Options, sleep func(context.Context, time.Duration) error) *testBundle {
+	tb.Helper()
 	mr := miniredis.RunT(tb)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	opts.Addr = mr.Addr()
+	rdb := redis.NewClient(opts)
 	tb.Cleanup(func() { rdb.Close() })
 	sender := &fakeSender{}
-	w := New(cfg, Deps{Redis: rdb, Sender: sender, Logger: zerolog.Nop()})
+	w := New(cfg, Deps{Redis: rdb, Sender: sender, Logger: zerolog.Nop(), Sleep: sleep})
 	return &testBundle{mr: mr, rdb: rdb, ledger: ledger.New(rdb, nil), sender: sender, worker: w}
 }
 

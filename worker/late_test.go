@@ -6,9 +6,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
+
+// requestFor is the reservation p's send needs now.
+func (w *Worker) requestFor(p campaigns.SendPayload) *limits.Request {
+	return w.limits.Request(limits.Intention{Sender: p.Sender, Run: p.Run, Recipient: p.To, Category: p.Category,
+		RunRate: p.Rate}, w.now())
+}
 
 // tatOf reads a rate limit's theoretical arrival time (µs on Redis's clock); 0 when unset.
 func tatOf(t *testing.T, b *testBundle, key string) int64 {
@@ -44,14 +52,14 @@ func lateSetup(t *testing.T) (b *testBundle, t0 int64) {
 // A slot whose time has come is not given back to the shared limits: given back, it would
 // free the last slot booked, and the next reservation would share that slot with the send
 // that holds it (one send more than the rate in every second around it).
-func TestRefundSpentKeepsTheSharedSlots(t *testing.T) {
+func TestWaitedKeepsTheSharedSlots(t *testing.T) {
 	b, t0 := lateSetup(t)
 	ctx := context.Background()
 	ps := seedRun(t, b, "run-spent", ledger.AtLeastOnce, 2)
 	sender := rkeys.SenderLimit(b.worker.cfg.BusinessID, senderOf(ps[0]))
 	pair := rkeys.PairLimit(b.worker.cfg.BusinessID, senderOf(ps[1]), ps[1].To)
 
-	req0, req1 := b.worker.requestFor(ctx, ps[0]), b.worker.requestFor(ctx, ps[1])
+	req0, req1 := b.worker.requestFor(ps[0]), b.worker.requestFor(ps[1])
 	if _, err := b.worker.book(ctx, req0); err != nil {
 		t.Fatal(err)
 	}
@@ -63,22 +71,22 @@ func TestRefundSpentKeepsTheSharedSlots(t *testing.T) {
 		t.Fatalf("sender limit after two bookings at %d µs, want %d", got-t0, want-t0)
 	}
 
-	b.worker.refundSpent(ctx, req1, b1.Reservation)
+	b.worker.giveBack(ctx, b1, limits.Waited)
 	if got, want := tatOf(t, b, sender), t0+20_000; got != want {
-		t.Errorf("sender limit after refundSpent at %d µs, want %d (the slot stays used)", got-t0, want-t0)
+		t.Errorf("sender limit after giving it back as Waited at %d µs, want %d (the slot stays used)", got-t0, want-t0)
 	}
 	if got := tatOf(t, b, pair); got != 0 {
-		t.Errorf("pair limit still booked at %d µs after refundSpent, want it given back", got-t0)
+		t.Errorf("pair limit still booked at %d µs after giving it back as Waited, want it given back", got-t0)
 	}
 	if ok, _ := b.rdb.ZScore(ctx, rkeys.Tier(b.worker.cfg.BusinessID), ps[1].To).Result(); ok != 0 {
-		t.Errorf("recipient still counted in the daily tier after refundSpent")
+		t.Errorf("recipient still counted in the daily tier after giving it back as Waited")
 	}
 	// A plain refund (a reservation just made, whose send will not happen) gives the slot back.
 	b2, err := b.worker.book(ctx, req1)
 	if err != nil || !b2.OK {
 		t.Fatalf("third booking: %+v, %v", b2, err)
 	}
-	b.worker.refund(ctx, req1, b2.Reservation)
+	b.worker.giveBack(ctx, b2, limits.Unsent)
 	if got, want := tatOf(t, b, sender), t0+20_000; got != want {
 		t.Errorf("sender limit after a refund at %d µs, want %d", got-t0, want-t0)
 	}
@@ -93,7 +101,7 @@ func TestLateSendTakesAFreshSlot(t *testing.T) {
 	p := ps[0]
 	sender := rkeys.SenderLimit(b.worker.cfg.BusinessID, senderOf(p))
 	pair := rkeys.PairLimit(b.worker.cfg.BusinessID, senderOf(p), p.To)
-	req := b.worker.requestFor(ctx, p)
+	req := b.worker.requestFor(p)
 
 	first, err := b.worker.book(ctx, req)
 	if err != nil || !first.OK || !first.TierAdded {
@@ -102,7 +110,7 @@ func TestLateSendTakesAFreshSlot(t *testing.T) {
 	// The process stalled: the send comes to its slot a second after it.
 	first.wake = time.Now().Add(-time.Second)
 	first.waited = true
-	got, err := b.worker.onTime(ctx, req, first)
+	got, err := b.worker.onTime(ctx, first)
 	if err != nil || !got.OK {
 		t.Fatalf("onTime: %+v, %v", got, err)
 	}
@@ -117,7 +125,8 @@ func TestLateSendTakesAFreshSlot(t *testing.T) {
 	if n := (tatOf(t, b, sender) - t0) / 10_000; n < 2 || n > 3 {
 		t.Errorf("sender limit holds %d slots, want 2 (the late slot stays used) or 3", n)
 	}
-	if got, want := tatOf(t, b, pair), t0+6_000_000; got != want {
+	slot := (b.worker.cfg.PairInterval + b.worker.cfg.PairMargin).Microseconds()
+	if got, want := tatOf(t, b, pair), t0+slot; got != want {
 		t.Errorf("pair limit at %d µs, want %d (given back and booked again once)", got-t0, want-t0)
 	}
 	if n, _ := b.rdb.ZCard(ctx, rkeys.Tier(b.worker.cfg.BusinessID)).Result(); n != 1 {

@@ -2,10 +2,13 @@ package worker
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
@@ -129,7 +132,7 @@ func TestThrottleStormUsesNoAttempts(t *testing.T) {
 			t.Fatalf("%d recipients still throttled after 50 passes", len(pending))
 		}
 		pending, _ = drain(t, b, pending)
-		st, err := b.worker.limiter.BackoffOf(context.Background(), ctl, clk.Now())
+		st, err := b.worker.limits.Limiter().BackoffOf(context.Background(), ctl, clk.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,11 +153,11 @@ func TestThrottleStormUsesNoAttempts(t *testing.T) {
 	if lowest != 0.1 {
 		t.Fatalf("lowest factor %v, want the floor 0.1", lowest)
 	}
-	st, _ := b.worker.limiter.BackoffOf(context.Background(), ctl, clk.Now().Add(45*time.Second))
+	st, _ := b.worker.limits.Limiter().BackoffOf(context.Background(), ctl, clk.Now().Add(45*time.Second))
 	if st.Factor <= lowest || st.Factor >= 1 {
 		t.Fatalf("factor 45s after the storm %v, want recovering", st.Factor)
 	}
-	if st, _ := b.worker.limiter.BackoffOf(context.Background(), ctl, clk.Now().Add(2*time.Minute)); st.Factor != 1 {
+	if st, _ := b.worker.limits.Limiter().BackoffOf(context.Background(), ctl, clk.Now().Add(2*time.Minute)); st.Factor != 1 {
 		t.Fatalf("factor 2m after the storm %v, want 1", st.Factor)
 	}
 }
@@ -350,11 +353,45 @@ func TestPausedRunDoesNotKeepThePlace(t *testing.T) {
 // TestRedisDownIsNotAFailure: with Redis gone, a send waits and tries again (a throttle), so
 // asynq's retry budget is not spent and the task is never archived for it.
 func TestRedisDownIsNotAFailure(t *testing.T) {
-	b := setup(t, testConfig())
+	// One dial per command, and the worker's waits between retries skipped: the test takes
+	// milliseconds, not the seconds of the client's and the worker's real retries.
+	b := setupWith(t, testConfig(), &redis.Options{DialerRetries: 1, MaxRetries: -1},
+		func(context.Context, time.Duration) error { return nil })
 	ps := seedRun(t, b, "run-down", ledger.AtMostOnce, 1)
 	b.mr.Close()
 	te := wantAs[*ThrottledError](t, handle(t, b, ps[0]))
 	if isFailure(te) {
 		t.Fatal("counted as a failure")
+	}
+}
+
+// TestSettleRetriesTheLedger: when Redis goes away after the claim, settling retries the
+// ledger with a doubling backoff (on the injected sleep) and then reports the error, which
+// is not a recipient's failure.
+func TestSettleRetriesTheLedger(t *testing.T) {
+	var mu sync.Mutex
+	var waits []time.Duration
+	b := setupWith(t, testConfig(), &redis.Options{DialerRetries: 1, MaxRetries: -1},
+		func(_ context.Context, d time.Duration) error {
+			if d > 0 { // the slot's wait, already due, is none
+				mu.Lock()
+				waits = append(waits, d)
+				mu.Unlock()
+			}
+			return nil
+		})
+	ps := seedRun(t, b, "run-settle-down", ledger.AtMostOnce, 1)
+	b.sender.SendFunc = func(context.Context, connectly.TemplateMessage) (connectly.SendResult, error) {
+		b.mr.Close()
+		return connectly.SendResult{ID: "msg-1"}, nil
+	}
+	if err := handle(t, b, ps[0]); err == nil {
+		t.Fatal("settled with Redis gone")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
+	if !slices.Equal(waits, want) {
+		t.Fatalf("waits between ledger retries %v, want %v", waits, want)
 	}
 }

@@ -1,0 +1,336 @@
+package limits
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/servicewindow"
+)
+
+// Defaults of Config, the one place they are set.
+const (
+	// DefaultBusinessRate is Connectly's request limit per business, requests/s.
+	DefaultBusinessRate = 200.0
+	// DefaultPairInterval is the least time between two messages from one sender to one
+	// person (Meta's pair rate limit is about one message per 6 s).
+	DefaultPairInterval = 6 * time.Second
+	// DefaultPairMargin is added to the pair interval when a pair slot is booked; see
+	// Config.PairMargin.
+	DefaultPairMargin = 250 * time.Millisecond
+	// DefaultTierWindow is the daily tier's rolling window.
+	DefaultTierWindow = 24 * time.Hour
+	// DefaultMaxWait is the furthest ahead a send books its rate permits.
+	DefaultMaxWait = time.Second
+)
+
+// FrequencyCap is at most Max messages to one recipient per Window, across runs.
+type FrequencyCap struct {
+	Max    int
+	Window time.Duration
+}
+
+// Config is every limit one business's sends are held to. Zero values take the defaults
+// named; WithDefaults applies them.
+type Config struct {
+	// BusinessID keys every limit (its hash tag).
+	BusinessID string
+	// BusinessRate is the business's request limit, per second. Default DefaultBusinessRate;
+	// negative disables.
+	BusinessRate float64
+	// SenderRates maps sender numbers to messages/s; a sender not listed gets DefaultSenderRate.
+	SenderRates map[string]float64
+	// DefaultSenderRate defaults to DefaultSenderRate (80/s).
+	DefaultSenderRate float64
+	// PairInterval is the least time between two messages from one sender to one person,
+	// across campaigns. Default DefaultPairInterval; negative disables.
+	PairInterval time.Duration
+	// PairMargin is booked on top of PairInterval. Pair slots are PairInterval apart on
+	// Redis's clock, but a send leaves after its slot by its own dispatch delay (the answer's
+	// way back, the claim, the request), and the first of two sends to a person may be held
+	// longer than the second: under a saturated CPU 60-125 ms. The margin absorbs that, so the
+	// messages reach the person at least PairInterval apart. Default DefaultPairMargin;
+	// negative means none.
+	PairMargin time.Duration
+	// DailyTier is the business's messaging tier: at most this many unique recipients per
+	// rolling TierWindow, shared by all sender numbers. 0 means unlimited.
+	DailyTier int
+	// TierWindow defaults to DefaultTierWindow.
+	TierWindow time.Duration
+	// FrequencyCaps limit messages per recipient by template category, across runs.
+	FrequencyCaps map[string]FrequencyCap
+	// Adaptive is how a sender's rate follows the share of its sends the provider throttles;
+	// AdaptiveOff disables it.
+	Adaptive    Policy
+	AdaptiveOff bool
+	// MaxWait is the longest a send waits for its rate permits; a longer wait is refused
+	// (ReasonRate). Default DefaultMaxWait.
+	MaxWait time.Duration
+}
+
+// WithDefaults returns c with its zero values replaced by the defaults.
+func (c Config) WithDefaults() Config {
+	if c.BusinessRate == 0 {
+		c.BusinessRate = DefaultBusinessRate
+	}
+	if c.DefaultSenderRate <= 0 {
+		c.DefaultSenderRate = DefaultSenderRate
+	}
+	if c.PairInterval == 0 {
+		c.PairInterval = DefaultPairInterval
+	}
+	if c.PairMargin == 0 {
+		c.PairMargin = DefaultPairMargin
+	}
+	if c.TierWindow <= 0 {
+		c.TierWindow = DefaultTierWindow
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = DefaultMaxWait
+	}
+	return c
+}
+
+// SenderRate is sender's configured rate (before the adaptive factor).
+func (c Config) SenderRate(sender string) float64 {
+	if r, ok := c.SenderRates[sender]; ok && r > 0 {
+		return r
+	}
+	return c.DefaultSenderRate
+}
+
+// Intention is one send the limits are asked for: who sends, in which run, to whom, of which
+// template category, under the run's own rate (0: none).
+type Intention struct {
+	// Sender is the sender number; "" is the business's default sender.
+	Sender    string
+	Run       string
+	Recipient string
+	// Category chooses the frequency cap (marketing when empty).
+	Category string
+	RunRate  float64
+}
+
+// SenderKey names a sender in limit keys ("default" for the business's default sender).
+func SenderKey(sender string) string {
+	if sender == "" {
+		return "default"
+	}
+	return sender
+}
+
+// CapTag is the short mark a run leaves in a recipient's frequency-cap record.
+func CapTag(runID string) string {
+	h := fnv.New64a()
+	h.Write([]byte(runID))
+	return strconv.FormatUint(h.Sum64(), 36)
+}
+
+// Positions of the rate limits in a send's Request.
+const (
+	LimSender = iota
+	LimBusiness
+	LimRun
+	LimPair
+)
+
+// Sends holds one business's sends to its limits: it turns an intention into a reservation
+// of everything the send needs (Reserve), and a reservation gives back what its send did not
+// use (Booking.GiveBack).
+type Sends struct {
+	lim *Limiter
+	cfg Config
+}
+
+// NewSends returns the limits of cfg's business on lim; cfg's zero values take the defaults.
+func NewSends(lim *Limiter, cfg Config) *Sends { return &Sends{lim: lim, cfg: cfg.WithDefaults()} }
+
+// Config returns the limits in force, defaults applied.
+func (s *Sends) Config() Config { return s.cfg }
+
+// Limiter returns the limiter the reservations are made on.
+func (s *Sends) Limiter() *Limiter { return s.lim }
+
+// Control is the adaptive controller of sender.
+func (s *Sends) Control(sender string) Control {
+	sender = SenderKey(sender)
+	return SenderControl(s.cfg.BusinessID, sender, s.cfg.SenderRate(sender), s.cfg.Adaptive)
+}
+
+// Request returns the reservation a send needs, on the tier's, the cap's and the adaptive
+// factor's clock now: the sender's rate (scaled down while backing off after a throttle), the
+// business's request limit, the run's own rate, the pair limit to this recipient, room in the
+// daily tier and the frequency cap of its category. All keys share the business hash tag, so
+// one script reserves them together.
+func (s *Sends) Request(in Intention, now time.Time) *Request {
+	c, biz, sender := s.cfg, s.cfg.BusinessID, SenderKey(in.Sender)
+	pair := Limit{}
+	if c.PairInterval > 0 {
+		pair = Limit{Rate: 1 / (c.PairInterval + max(c.PairMargin, 0)).Seconds(), Burst: 1}
+	}
+	r := &Request{
+		Keys: []string{rkeys.SenderLimit(biz, sender), rkeys.BusinessLimit(biz),
+			rkeys.RunLimit(biz, in.Run), rkeys.PairLimit(biz, sender, in.Recipient)},
+		Limits:  []Limit{PerSecond(c.SenderRate(sender)), PerSecond(c.BusinessRate), PerSecond(in.RunRate), pair},
+		MaxWait: c.MaxWait,
+		Usage:   []int{LimSender, LimBusiness},
+		Now:     now,
+	}
+	if !c.AdaptiveOff {
+		r.Adaptive = &Adaptive{Key: rkeys.SenderBackoff(biz, sender), Index: LimSender, Policy: c.Adaptive}
+	}
+	if c.DailyTier > 0 {
+		// A recipient whose customer service window is open takes no room in the tier (Meta
+		// counts only people messaged outside one); the script reads the window it is
+		// recorded under (the phone's, or the BSUID's for a "bsuid:" recipient).
+		wk, wf := servicewindow.Locate(biz, in.Recipient)
+		r.Tier = &Tier{Key: rkeys.Tier(biz), Limit: c.DailyTier, Window: c.TierWindow, Member: in.Recipient,
+			Windows: []WindowRef{{Key: wk, Field: wf}}}
+	}
+	cat := in.Category
+	if cat == "" {
+		cat = "marketing"
+	}
+	if fc, ok := c.FrequencyCaps[cat]; ok && fc.Max > 0 {
+		r.Cap = &Cap{Key: rkeys.Cap(biz, cat, ledger.BucketOf(in.Recipient, rkeys.CapBuckets)), Field: in.Recipient,
+			Max: fc.Max, Window: fc.Window, Tag: CapTag(in.Run)}
+	}
+	return r
+}
+
+// Reserve reserves everything in's send needs, at now (the tier's and cap's clock).
+func (s *Sends) Reserve(ctx context.Context, in Intention, now time.Time) (*Booking, error) {
+	return s.ReserveRequest(ctx, s.Request(in, now))
+}
+
+// ReserveRequest reserves req (made by Request) again, for a fresh slot.
+func (s *Sends) ReserveRequest(ctx context.Context, req *Request) (*Booking, error) {
+	r, err := s.lim.ReserveRequest(ctx, req)
+	return s.booking(req, r), err
+}
+
+// ReserveIn queues in's reservation in a pipeline; read it with BookingCmd.Result after the
+// pipeline ran.
+func (s *Sends) ReserveIn(ctx context.Context, p redis.Pipeliner, in Intention, now time.Time) *BookingCmd {
+	req := s.Request(in, now)
+	return &BookingCmd{s: s, req: req, cmd: s.lim.ReserveIn(ctx, p, req)}
+}
+
+// BookingCmd is a reservation queued in a pipeline.
+type BookingCmd struct {
+	s   *Sends
+	req *Request
+	cmd *ReserveCmd
+}
+
+// Result returns the booking once the pipeline ran.
+func (c *BookingCmd) Result(ctx context.Context) (*Booking, error) {
+	r, err := c.cmd.Result(ctx)
+	return c.s.booking(c.req, r), err
+}
+
+func (s *Sends) booking(req *Request, r Reservation) *Booking {
+	b := &Booking{Reservation: r, req: req, s: s}
+	if r.OK {
+		b.rates, b.pair = true, true
+	}
+	b.tier, b.cap = r.TierAdded, r.CapAdded
+	return b
+}
+
+// Booking is a send's reservation, which knows what it still holds and gives it back.
+type Booking struct {
+	Reservation
+	req *Request
+	s   *Sends
+	// What the booking still holds: the shared rate permits (sender, business, run), the
+	// pair slot, new room in the daily tier, a new mark under the frequency cap.
+	rates, pair, tier, cap bool
+}
+
+// Request is the reservation's request (its keys and limits).
+func (b *Booking) Request() *Request { return b.req }
+
+// Spent says how far a reserved send got, and so what of its reservation goes back.
+type Spent int
+
+const (
+	// Unsent: reserved, and the send will not happen before its slot came (its run is
+	// paused or done, the claim failed). Everything goes back: the rate permits, the pair
+	// slot, new room in the tier and the cap. (A rate permit given back frees the last slot
+	// booked, so the next reservation may take it; that is only right before this slot's
+	// time has come.)
+	Unsent Spent = iota
+	// Waited: the send waited for its slot and then did not go. What is the recipient's own
+	// goes back (the pair slot, new room in the tier and the cap), not the shared rate
+	// permits: given back once its time has come, a permit frees the last slot booked, which
+	// another send already holds about MaxWait later, and every second holding that doubled
+	// slot carries one send more than the rate. An unused slot is lost instead.
+	Waited
+	// Late: the send came to its slot too late and books a fresh one. Only the pair slot goes
+	// back (the fresh booking would wait for it otherwise); the room in the tier and the cap
+	// stays taken, and Adopt passes it to the fresh booking.
+	Late
+	// Turned: the provider turned the request away (a throttle, a stop-the-run code), so no
+	// message reached the person: the new room in the tier and the cap goes back. The request
+	// used its rate slots and the person's pair slot.
+	Turned
+)
+
+// GiveBack gives back what the send, as far as it got, did not use (see Spent), and forgets
+// it, so a second call gives nothing twice. A refused booking holds nothing unless it adopted
+// room (Adopt).
+func (b *Booking) GiveBack(ctx context.Context, how Spent) error {
+	if b == nil || b.s == nil {
+		return nil
+	}
+	rates, pair, room := false, false, false
+	switch how {
+	case Unsent:
+		rates, pair, room = b.rates, b.pair, true
+	case Waited:
+		pair, room = b.pair, true
+	case Late:
+		pair = b.pair
+	case Turned:
+		room = true
+	}
+	give := &Request{Keys: b.req.Keys, Limits: make([]Limit, len(b.req.Limits)), Tier: b.req.Tier, Cap: b.req.Cap,
+		Adaptive: b.req.Adaptive}
+	if rates {
+		copy(give.Limits, b.req.Limits)
+		give.Limits[LimPair] = Limit{}
+		b.rates = false
+	}
+	if pair {
+		give.Limits[LimPair] = b.req.Limits[LimPair]
+		b.pair = false
+	}
+	r := b.Reservation
+	r.TierAdded, r.CapAdded = room && b.tier, room && b.cap
+	if room {
+		b.tier, b.cap = false, false
+	}
+	if err := b.s.lim.Refund(context.WithoutCancel(ctx), give, r); err != nil {
+		return fmt.Errorf("limits: give back: %w", err)
+	}
+	return nil
+}
+
+// Adopt takes over the room in the tier and the cap that old (a late booking given back as
+// Late) still holds, so it goes back with this booking.
+func (b *Booking) Adopt(old *Booking) {
+	if old == nil {
+		return
+	}
+	b.tier = b.tier || old.tier
+	b.cap = b.cap || old.cap
+	b.TierAdded, b.CapAdded = b.tier, b.cap
+	old.tier, old.cap = false, false
+}

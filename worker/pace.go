@@ -1,0 +1,250 @@
+package worker
+
+import (
+	"cmp"
+	"context"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// booking is a reservation with its slot on this process's clock. The reservation says how
+// long after Redis ran it the slot comes; that moment lies between asking and the answer, so
+// wake (answered + wait) is the earliest the send may leave without going before its slot.
+type booking struct {
+	*limits.Booking
+	wake time.Time
+	// waited: the send waited for its slot before it claimed.
+	waited bool
+}
+
+func booked(b *limits.Booking, answered time.Time) booking {
+	if b == nil {
+		b = &limits.Booking{}
+	}
+	return booking{Booking: b, wake: answered.Add(b.Wait)}
+}
+
+// spent is how far a send that will not go got: a slot whose time came keeps its shared
+// rate permits (limits.Waited), one booked just now gives everything back (limits.Unsent).
+func (b booking) spent() limits.Spent {
+	if b.waited {
+		return limits.Waited
+	}
+	return limits.Unsent
+}
+
+// giveBack gives back what b holds as how says; a failure costs only capacity, so it is
+// logged, not returned.
+func (w *Worker) giveBack(ctx context.Context, b booking, how limits.Spent) {
+	if err := b.GiveBack(ctx, how); err != nil {
+		w.log.Warn().Err(err).Msg("could not give rate-limit permits back")
+	}
+}
+
+// pacing is the switch of sender that says its limits make sends wait (see paceAndClaim).
+func (w *Worker) pacing(sender string) *atomic.Bool {
+	key := limits.SenderKey(sender)
+	if v, ok := w.paced.Load(key); ok {
+		return v.(*atomic.Bool)
+	}
+	v, _ := w.paced.LoadOrStore(key, new(atomic.Bool))
+	return v.(*atomic.Bool)
+}
+
+// runPaused reports whether the run is paused, and why.
+func (w *Worker) runPaused(ctx context.Context, runID string) (bool, string) {
+	st, err := w.rdb.HMGet(ctx, rkeys.Run(runID), "status", "pause_reason").Result()
+	if err != nil || len(st) != 2 {
+		return false, ""
+	}
+	status, _ := st[0].(string)
+	if status != string(ledger.RunPaused) {
+		return false, ""
+	}
+	reason, _ := st[1].(string)
+	return true, cmp.Or(reason, status)
+}
+
+// paceAndClaim reserves the send's limits and claims the recipient's ledger entry.
+//
+// While its sender's limits let sends through without waiting, both go out in one pipeline:
+// that saves a Redis round trip per send when throughput is bound by Redis, not by the
+// limits. Once permits come with a wait, the send is rate-bound and the round trip costs
+// nothing, so the permit is reserved and waited for first and the entry claimed after: a
+// worker that dies while waiting then leaves no claim behind (a claim found later would make
+// the recipient unknown under at-most-once although nothing was sent). The switch is per
+// sender: one sender held to its rate does not cost another sender's sends a round trip.
+func (w *Worker) paceAndClaim(ctx context.Context, j *job) (ledger.Claim, booking, error) {
+	paced := w.pacing(j.p.Sender)
+	if paced.Load() {
+		return w.pacedClaim(ctx, j)
+	}
+	p := j.p
+	var bc *limits.BookingCmd
+	var cc *ledger.ClaimCmd
+	_, _ = w.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		bc = w.limits.ReserveIn(ctx, pipe, j.in, w.now())
+		cc = w.ledger.ClaimIn(ctx, pipe, p.Address(), ledger.Delivery(p.Delivery))
+		return nil
+	})
+	// Each result is read on its own: a failed reservation must not hide a claim that happened.
+	c, cerr := cc.Result(ctx)
+	r, rerr := bc.Result(ctx)
+	b := booked(r, time.Now())
+	if rerr == nil {
+		paced.Store(!b.OK || b.Wait > 0)
+	}
+	if cerr != nil {
+		if rerr == nil {
+			w.giveBack(ctx, b, limits.Unsent)
+		}
+		return c, b, cerr
+	}
+	return c, b, rerr
+}
+
+// book reserves req again now, for a fresh slot.
+func (w *Worker) book(ctx context.Context, req *limits.Request) (booking, error) {
+	req.Now = w.now()
+	r, err := w.limits.ReserveRequest(ctx, req)
+	return booked(r, time.Now()), err
+}
+
+// pacedClaim is paceAndClaim while the limits make sends wait: reserve (keeping the place for
+// up to KeepPlaceFor in all), wait for the slot, then claim. Waiting stops when the worker
+// stops, so a shutdown never starts a send; what was reserved and not used is given back as
+// limits.Waited says (the shared rate slots stay used).
+func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking, error) {
+	p := j.p
+	notClaimed := ledger.Claim{Verdict: ledger.VerdictNotClaimed}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(w.stopCtx, cancel)()
+	deadline := time.Now().Add(w.cfg.KeepPlaceFor)
+	req := w.limits.Request(j.in, w.now())
+	for try := 1; ; try++ {
+		b, err := w.reserveKeepingPlace(wctx, req, deadline)
+		if err != nil || !b.OK {
+			return notClaimed, b, err
+		}
+		b.waited = true
+		w.pacing(p.Sender).Store(b.Wait > 0)
+		// The claim's round trip is made just before the slot, so the request can leave at
+		// it (onTime waits for the rest).
+		if err := w.sleep(wctx, time.Until(b.wake.Add(-claimLead))); err != nil {
+			w.giveBack(ctx, b, limits.Waited)
+			return notClaimed, b, err
+		}
+		// A send that wakes well after its slot (the process stalled: GC, a busy CPU) would
+		// go out together with the sends of the slots after it and crowd one second; it lets
+		// its slot go and takes a fresh one (its pair slot is given back, or its own booking
+		// would refuse it). reserveAndClaim looks again after the claim (onTime).
+		if w.late(b) && try < 3 {
+			w.giveBack(ctx, b, limits.Waited)
+			continue
+		}
+		c, err := w.ledger.Claim(ctx, p.Address(), ledger.Delivery(p.Delivery))
+		if err != nil {
+			w.giveBack(ctx, b, limits.Waited)
+		}
+		return c, b, err
+	}
+}
+
+// lateLimit is how late after its slot a send may still go out; a later one lets its slot go
+// and takes a fresh one. Sends leave between their slot and lateLimit after it, so a sliding
+// one-second window holds at most rate × (1 s + lateLimit) + 1 of them before the network's
+// jitter: at 80/s 82 (1.025×), at 200/s 204. A tighter limit lets more slots go unused on a
+// busy machine (docs/benchmarks.md).
+const lateLimit = 15 * time.Millisecond
+
+// claimLead is how long before its slot a paced send claims its recipient: about a loaded
+// machine's round trip to Redis, so the claim does not make the send late. The claim is then
+// held that long before the request, much less than a send that reserved and claimed in one
+// round trip holds it.
+const claimLead = 10 * time.Millisecond
+
+// late reports whether a send is past its slot by more than lateLimit, and counts it. The
+// slot is taken as b.wake: an answer that came late is not counted (counting it cost a
+// quarter of the throughput on a loaded machine, where Redis's round trips reach tens of ms).
+func (w *Worker) late(b booking) bool {
+	if time.Since(b.wake) <= lateLimit {
+		return false
+	}
+	if w.metrics != nil {
+		w.metrics.LimitWaits.WithLabelValues("late").Inc()
+	}
+	return true
+}
+
+// onTime waits for b's slot and returns once the claimed send may leave: within lateLimit of
+// its slot. A send found later (the claim's round trip or the process stalled) lets its slot
+// go (limits.Late: the pair slot goes back, the shared limits keep theirs used) and waits for
+// a fresh one, at most twice, keeping its claim: for up to MaxPaceWait, as a send that
+// reserved and claimed in one round trip already does. The booking returned is !OK when no
+// fresh slot came within MaxPaceWait (it says why, and has given its room in the tier and
+// the cap back); err is Redis's or ctx's.
+func (w *Worker) onTime(ctx context.Context, b booking) (booking, error) {
+	for try := 1; ; try++ {
+		if err := w.sleep(ctx, time.Until(b.wake)); err != nil {
+			return b, err
+		}
+		if try > 2 || !w.late(b) {
+			return b, nil
+		}
+		w.giveBack(ctx, b, limits.Late)
+		nb, err := w.book(ctx, b.Request())
+		nb.Adopt(b.Booking)
+		nb.waited = true
+		if err != nil || !nb.OK {
+			// Not sent after all: the room taken in the tier and the cap goes back.
+			w.giveBack(ctx, nb, limits.Turned)
+			return nb, err
+		}
+		b = nb
+	}
+}
+
+// reserveKeepingPlace reserves, and while the sender, business or run limits are booked
+// further ahead than MaxPaceWait it waits in place until a slot should be free (with a little
+// jitter, so the waiting sends do not all ask at once) and asks again, until deadline.
+func (w *Worker) reserveKeepingPlace(ctx context.Context, req *limits.Request, deadline time.Time) (booking, error) {
+	for {
+		b, err := w.book(ctx, req)
+		// A wait for one person's pair slot is theirs alone: reschedule it, keep the place
+		// for the next task.
+		if err != nil || b.OK || b.Reason != limits.ReasonRate || b.Binding == limits.LimPair {
+			return b, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return b, nil
+		}
+		d := min(b.Wait-w.cfg.MaxPaceWait, left) + rand.N(20*time.Millisecond)
+		if err := w.sleep(ctx, d); err != nil {
+			return b, err
+		}
+	}
+}
+
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,221 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/metrics"
+)
+
+// job is one send task on its way through the handler.
+type job struct {
+	p   campaigns.SendPayload
+	msg Message
+	in  limits.Intention
+	log zerolog.Logger
+	// claim and bk are set by reserveAndClaim.
+	claim ledger.Claim
+	bk    booking
+}
+
+// outcome is a request's answer, classified once.
+type outcome struct {
+	res connectly.SendResult
+	err error
+	d   connectly.Decision
+}
+
+// HandleSend is the handler of campaigns.TypeSend tasks: decode → gate (send window,
+// expiry, a paused run) → reserve the limits and claim the recipient → send → classify the
+// answer once → settle. Each step that ends the task returns done and the task's result.
+func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
+	j, err := w.decode(ctx, t)
+	if err != nil {
+		return err
+	}
+	if done, err := w.gate(ctx, j); done {
+		return err
+	}
+	if done, err := w.reserveAndClaim(ctx, j); done {
+		return err
+	}
+	return w.settle(context.WithoutCancel(ctx), j, w.send(ctx, j))
+}
+
+// decode reads the task's payload into a job.
+func (w *Worker) decode(ctx context.Context, t *asynq.Task) (*job, error) {
+	p, err := campaigns.DecodeSend(t.Payload())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	msg, err := messageOf(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	return &job{
+		p:   p,
+		msg: msg,
+		in:  limits.Intention{Sender: p.Sender, Run: p.Run, Recipient: p.To, Category: categoryOf(ctx, p), RunRate: p.Rate},
+		log: w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger(),
+	}, nil
+}
+
+// gate applies what may end a send before any limit is reserved: its send window and
+// expiry (beforeSend), a session message's customer service window (gateWindow), and, while its sender's sends wait for their slots, a paused run (such
+// a task would otherwise hold a place and book permits only to be held; a send that is not
+// waiting learns it from its claim).
+func (w *Worker) gate(ctx context.Context, j *job) (bool, error) {
+	if handled, err := w.beforeSend(ctx, j.log, j.p); handled {
+		return true, err
+	}
+	if handled, err := w.gateWindow(ctx, j); handled {
+		return true, err
+	}
+	if !w.pacing(j.p.Sender).Load() {
+		return false, nil
+	}
+	if paused, reason := w.runPaused(ctx, j.p.Run); paused {
+		return true, &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: reason}
+	}
+	return false, nil
+}
+
+// reserveAndClaim reserves the send's limits and claims its recipient, and waits for the
+// slot. It returns done when the task ends here (not claimed, nothing to send, a limit
+// refused it) with the task's result; otherwise the request may leave now.
+func (w *Worker) reserveAndClaim(ctx context.Context, j *job) (bool, error) {
+	log := j.log
+	c, b, err := w.paceAndClaim(ctx, j)
+	j.claim, j.bk = c, b
+	if err != nil {
+		if c.Verdict == ledger.VerdictSend {
+			// Claimed but the permit is unknown: give the claim back and try again later.
+			if rerr := w.release(j.p, c.Attempts, ledger.ReleaseThrottle, "PACE_ERROR"); rerr != nil {
+				log.Error().Err(rerr).Msg("could not give the claim back; the recipient may read as unknown")
+			}
+		}
+		return true, w.unreachable(ctx, log, err)
+	}
+	if b.Reason == limits.ReasonCapped && (c.Verdict == ledger.VerdictSend || c.Verdict == ledger.VerdictNotClaimed) {
+		return true, w.skipCapped(ctx, log, j.p, c)
+	}
+	if c.Verdict == ledger.VerdictNotClaimed {
+		return true, w.waitFor(ctx, log, j.p, b.Reservation)
+	}
+	if c.Verdict != ledger.VerdictSend {
+		// Reserved but nothing will be sent (paused, done, cancelled): the permits go back, so
+		// held tasks do not eat the rate limits and the person's pair slot stays free.
+		w.giveBack(ctx, b, b.spent())
+		return true, w.notSending(ctx, j)
+	}
+	if b.OK {
+		if w.metrics != nil && !b.waited && b.Wait > 0 {
+			w.metrics.PaceWait.Observe(b.Wait.Seconds())
+		}
+		if b, err = w.onTime(ctx, b); err != nil {
+			code := "PACE_ERROR"
+			if ctx.Err() != nil {
+				code = "SHUTDOWN"
+			}
+			if rerr := w.release(j.p, c.Attempts, ledger.ReleaseThrottle, code); rerr != nil {
+				return true, rerr
+			}
+			return true, w.unreachable(ctx, log, err)
+		}
+		j.bk = b
+	}
+	if !b.OK {
+		code := "RATE_LIMIT"
+		if b.Reason == limits.ReasonTier {
+			code = "DAILY_TIER"
+		}
+		if err := w.release(j.p, c.Attempts, ledger.ReleaseThrottle, code); err != nil {
+			return true, err
+		}
+		return true, w.waitFor(ctx, log, j.p, b.Reservation)
+	}
+	return false, nil
+}
+
+// unreachable is the task's result when Redis failed on the way to a send: a shutdown ends
+// the task; anything else is not the recipient's, so the task waits and tries again without
+// spending asynq's retry budget (which would archive it, the entry still queued).
+func (w *Worker) unreachable(ctx context.Context, log zerolog.Logger, err error) error {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Warn().Err(err).Msg("limits or ledger unreachable; the send will try again")
+	return &ThrottledError{RetryAfter: w.cfg.ThrottleDelay, Reason: "limits or ledger unreachable"}
+}
+
+// notSending ends a task whose claim said there is nothing to send now.
+func (w *Worker) notSending(ctx context.Context, j *job) error {
+	c, log := j.claim, j.log
+	switch c.Verdict {
+	case ledger.VerdictPaused:
+		return &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: c.Detail}
+	case ledger.VerdictUnknown, ledger.VerdictFound:
+		if c.Verdict == ledger.VerdictFound {
+			// The run resends unknown recipients: settling it here keeps the payload for that.
+			if _, err := w.settleFound(j.p, c); err != nil {
+				return err
+			}
+		}
+		w.count(j.p, metrics.OutcomeUnknown, "claim_found")
+		log.Warn().Int(logx.KeyAttempt, c.Attempts).Msg("earlier attempt may have been sent; marked unknown (at-most-once)")
+		return nil
+	case ledger.VerdictCancelled:
+		w.count(j.p, metrics.OutcomeSkipped, "cancelled")
+		return nil
+	case ledger.VerdictDone:
+		log.Debug().Str("state", string(c.State)).Msg("nothing to send")
+		return nil
+	default:
+		log.Warn().Str("verdict", string(c.Verdict)).Msg("task has no run or ledger entry; dropped")
+		return nil
+	}
+}
+
+// send makes the request and classifies its answer, once (connectly.Table.Decide). The
+// request runs to completion even when the worker shuts down: cutting it off would leave its
+// outcome unknown.
+func (w *Worker) send(ctx context.Context, j *job) outcome {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.RequestTimeout)
+	began := time.Now()
+	res, err := j.msg.Send(sctx, w.client)
+	cancel()
+	d := w.table.Decide(err)
+	if w.metrics != nil {
+		class := "ok"
+		if err != nil {
+			class = d.Class.String()
+		}
+		w.metrics.RequestDuration.WithLabelValues(class).Observe(time.Since(began).Seconds())
+	}
+	return outcome{res: res, err: err, d: d}
+}
+
+// categoryOf is the template category of a send: from the payload, else from its queue
+// ("herald:marketing"), else marketing.
+func categoryOf(ctx context.Context, p campaigns.SendPayload) string {
+	if p.Category != "" {
+		return p.Category
+	}
+	if q, ok := asynq.GetQueueName(ctx); ok {
+		if c, found := strings.CutPrefix(q, campaigns.QueueFor("")); found && c != "" {
+			return c
+		}
+	}
+	return "marketing"
+}

@@ -1,0 +1,219 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/metrics"
+)
+
+// adaptiveTrigger reports whether an answer says the sender goes too fast, so its rate backs
+// off: a throttle whose key is one of AdaptiveCodes. The key is the classified one, so every
+// 429 matches HTTP_429 whatever code its body carries (Connectly's error body always has one,
+// ERROR_CODE_UNSPECIFIED when nothing is more specific).
+func (w *Worker) adaptiveTrigger(d connectly.Decision) bool {
+	return !w.cfg.AdaptiveOff && d.Class == connectly.ClassThrottle && w.adapt[d.Key]
+}
+
+// waitFor answers a send the limits refused for now: a throttle, which uses no attempt and
+// brings the task back when a permit (or room in the daily tier) should be free. A tier wait
+// is noted on the run, so `herald run show` says what it waits for.
+func (w *Worker) waitFor(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, r limits.Reservation) error {
+	if r.Reason != limits.ReasonTier {
+		if w.metrics != nil {
+			w.metrics.LimitWaits.WithLabelValues(limits.ReasonRate).Inc()
+		}
+		return &ThrottledError{RetryAfter: r.Wait, Reason: "rate limit"}
+	}
+	after := min(r.Wait, w.cfg.TierRecheck)
+	now := w.now()
+	note := fmt.Sprintf("daily tier: %d unique recipients in %s used; room again at %s", w.cfg.DailyTier,
+		w.cfg.TierWindow, now.Add(r.Wait).UTC().Format(time.RFC3339))
+	if err := w.ledger.SetWaiting(context.WithoutCancel(ctx), p.Run, note, now.Add(after)); err != nil {
+		log.Warn().Err(err).Msg("could not note the tier wait on the run")
+	}
+	if w.metrics != nil {
+		w.metrics.LimitWaits.WithLabelValues(limits.ReasonTier).Inc()
+	}
+	log.Debug().Dur("retry_in", after).Msg("waiting for the daily tier")
+	return &ThrottledError{RetryAfter: after, Reason: "daily tier"}
+}
+
+// skipCapped settles a send the frequency cap refused: the recipient had enough messages of
+// this category within the cap's window, so the entry becomes skipped(capped).
+func (w *Worker) skipCapped(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, c ledger.Claim) error {
+	applied := false
+	if c.Verdict == ledger.VerdictSend {
+		r, err := w.finishRetrying(p, ledger.Outcome{State: ledger.Skipped, Code: limits.ReasonCapped, Attempt: c.Attempts})
+		if err != nil {
+			return err
+		}
+		applied = r.Applied
+	} else {
+		ok, err := w.skipEntry(context.WithoutCancel(ctx), p, limits.ReasonCapped)
+		if err != nil {
+			return err
+		}
+		applied = ok
+	}
+	if applied {
+		w.count(p, metrics.OutcomeSkipped, limits.ReasonCapped)
+		log.Info().Msg("skipped: frequency cap reached")
+	}
+	return nil
+}
+
+// release gives a claim back without a send (the request never went out).
+func (w *Worker) release(p campaigns.SendPayload, attempt int, mode ledger.ReleaseMode, code string) error {
+	o := ledger.Outcome{State: ledger.Queued, Code: code, Mode: mode, Attempt: attempt}
+	r, err := w.finishRetrying(p, o)
+	if err == nil && r.Applied {
+		w.count(p, outcomeLabel(o), "pacing")
+	}
+	return err
+}
+
+// finishRetrying records an outcome, retrying a failing Redis call a few times (about 1.5 s in
+// all): an outcome that is not recorded leaves the claim behind, which later reads as "maybe
+// sent". It runs on its own context so a shutdown does not cut it short.
+func (w *Worker) finishRetrying(p campaigns.SendPayload, o ledger.Outcome) (ledger.FinishResult, error) {
+	var (
+		r   ledger.FinishResult
+		err error
+	)
+	delay := 50 * time.Millisecond
+	for try := 0; try < 5; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r, err = w.ledger.Finish(ctx, p.Address(), o)
+		cancel()
+		if err == nil {
+			return r, nil
+		}
+		_ = w.sleep(context.Background(), delay)
+		delay *= 2
+	}
+	return r, err
+}
+
+// settle records the outcome of a send, as read by Table.Decide, and returns the task's
+// result: accepted; refused (failed, or the run paused); not taken (a throttle waits without
+// using an attempt, anything else retries); maybe sent (unknown under at-most-once, retried
+// under at-least-once). A request turned away (a throttle, a stop-the-run code) reached no
+// one, so the room it took in the daily tier and the frequency cap goes back first.
+func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
+	log, p, attempt, res, d, sendErr := j.log, j.p, j.claim.Attempts, out.res, out.d, out.err
+	if d.Class == connectly.ClassThrottle || d.Class == connectly.ClassStopRun {
+		w.giveBack(ctx, j.bk, limits.Turned)
+	}
+	classLabel := "none"
+	finish := func(o ledger.Outcome) error {
+		o.Attempt = attempt
+		r, err := w.finishRetrying(p, o)
+		if err != nil {
+			return err
+		}
+		if r.Applied {
+			w.count(p, outcomeLabel(o), settledLabel(j, d, o, classLabel))
+		}
+		if r.PausedFor != "" {
+			log.Error().Str("reason", r.PausedFor).Msg("run paused: burst of one permanent code")
+		}
+		if r.RunCompleted {
+			w.log.Info().Str(logx.KeyRun, p.Run).Str(logx.KeyCampaign, p.Campaign).Msg("run completed")
+		}
+		return nil
+	}
+	if d.Outcome == connectly.OutcomeAccepted {
+		log.Debug().Int(logx.KeyAttempt, attempt).Str("message_id", res.ID).Msg("accepted")
+		return finish(ledger.Outcome{State: ledger.Accepted, MessageID: res.ID})
+	}
+	class, rule, code := d.Class, d.Rule, d.Key
+	classLabel = class.String()
+	log = log.With().Str(logx.KeyCode, code).Str(logx.KeyClass, class.String()).Int(logx.KeyAttempt, attempt).Logger()
+
+	switch class {
+	case connectly.ClassThrottle:
+		if err := finish(ledger.Outcome{State: ledger.Queued, Code: code, Mode: ledger.ReleaseThrottle}); err != nil {
+			return err
+		}
+		after := w.cfg.ThrottleDelay
+		var ae *connectly.Error
+		if errors.As(sendErr, &ae) && ae.RetryAfterSeconds > 0 {
+			after = time.Duration(ae.RetryAfterSeconds) * time.Second
+		}
+		if w.adaptiveTrigger(d) {
+			sender := senderOf(p)
+			ctl := w.limits.Control(sender)
+			t, err := w.limits.Limiter().Throttled(ctx, ctl, w.now())
+			switch {
+			case err != nil:
+				log.Warn().Err(err).Msg("could not record the throttle for the sender's adaptive rate")
+			case t.Decreased:
+				log.Warn().Str("sender", logx.Phone(sender)).Float64("rate", ctl.Rate*t.Factor).
+					Float64("throttled_share", t.Share).Msg("throttled by the provider: sender rate lowered")
+			}
+		}
+		log.Debug().Msg("throttled by Connectly")
+		return &ThrottledError{RetryAfter: after, Reason: code}
+
+	case connectly.ClassStopRun:
+		if err := finish(ledger.Outcome{State: ledger.Queued, Code: code, Mode: ledger.ReleaseHold}); err != nil {
+			return err
+		}
+		reason := code + ": " + rule.Why
+		paused, err := w.ledger.Pause(ctx, p.Run, reason)
+		if err != nil {
+			return err
+		}
+		if paused {
+			log.Error().Str("reason", reason).Msg("run paused")
+		}
+		return &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: reason}
+
+	case connectly.ClassPermanent:
+		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true}); err != nil {
+			return err
+		}
+		if rule.OptOut {
+			if err := w.ledger.Suppress(ctx, p.To, code); err != nil {
+				return err
+			}
+			log.Info().Msg("opted out: added to the suppression list")
+		}
+		if d.WindowClosed() {
+			log.Info().Msg("failed permanently: the customer service window is closed")
+		} else {
+			log.Info().Msg("failed permanently")
+		}
+		return fmt.Errorf("%s: %w", code, asynq.SkipRetry)
+
+	default: // transient: not taken, or maybe sent
+		if d.Outcome == connectly.OutcomeMaybeSent && ledger.Delivery(p.Delivery) != ledger.AtLeastOnce {
+			log.Warn().Msg("the message may have gone out (a 5xx, or no answer after the request was written); marked unknown (at-most-once)")
+			// The payload is kept only when the run resends unknown recipients.
+			return finish(ledger.Outcome{State: ledger.Unknown, Code: code, Payload: campaigns.EncodeSend(p)})
+		}
+		if attempt >= w.cfg.MaxAttempts {
+			if err := finish(ledger.Outcome{State: ledger.Failed, Code: code}); err != nil {
+				return err
+			}
+			log.Warn().Msg("failed: attempts used up")
+			return fmt.Errorf("%s after %d attempts: %w", code, attempt, asynq.SkipRetry)
+		}
+		if err := finish(ledger.Outcome{State: ledger.Queued, Code: code, Mode: ledger.ReleaseRetry}); err != nil {
+			return err
+		}
+		log.Debug().Msg("transient failure; will retry")
+		return fmt.Errorf("%s (attempt %d of %d): %w", code, attempt, w.cfg.MaxAttempts, sendErr)
+	}
+}
