@@ -53,6 +53,38 @@ func TestDailyTierSkipsOpenWindow(t *testing.T) {
 	if n := len(b.sender.Calls()); n != 4 {
 		t.Fatalf("%d requests, want 4", n)
 	}
+	// The sends into an open window are recorded as such, and counted on their runs; the
+	// others are plain accepts.
+	wantEntry(t, b, ps[1], ledger.Entry{State: ledger.Accepted, Attempts: 1, Code: ledger.SentInWindow, MessageID: "msg-" + ps[1].To})
+	wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Accepted, Attempts: 1, MessageID: "msg-" + ps[0].To})
+	wantEntry(t, b, bs[0], ledger.Entry{State: ledger.Accepted, Attempts: 1, Code: ledger.SentInWindow, MessageID: "msg-" + bs[0].To})
+	for run, want := range map[string]int64{"run-csw": 1, "run-csw-bsuid": 1} {
+		c, err := b.ledger.Counters(ctx, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Accepted(ledger.SentInWindow); got != want {
+			t.Errorf("run %s: %d accepted in window, want %d", run, got, want)
+		}
+	}
+}
+
+// Without a daily tier the reservation reads no window: a template send into an open window
+// is still recorded as one, and one outside a window is not.
+func TestInWindowWithoutTier(t *testing.T) {
+	cfg := testConfig()
+	b := setup(t, cfg)
+	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	b.worker.now = clk.Now
+	b.worker.windows = servicewindow.New(b.rdb, clk.Now)
+	ctx := context.Background()
+	ps := seedRun(t, b, "run-nt", ledger.AtMostOnce, 2)
+	if _, err := b.worker.windows.Touch(ctx, b.worker.cfg.BusinessID, []string{ps[0].To}, clk.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if pending, _ := drain(t, b, ps); len(pending) != 0 {
+		t.Fatalf("pending %v", pending)
+	}
+	wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Accepted, Attempts: 1, Code: ledger.SentInWindow, MessageID: "msg-" + ps[0].To})
 	wantEntry(t, b, ps[1], ledger.Entry{State: ledger.Accepted, Attempts: 1, MessageID: "msg-" + ps[1].To})
-	wantEntry(t, b, bs[0], ledger.Entry{State: ledger.Accepted, Attempts: 1, MessageID: "msg-" + bs[0].To})
 }
