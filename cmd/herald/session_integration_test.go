@@ -53,7 +53,9 @@ func testSessionCampaign(t *testing.T, fallback, kill bool) {
 	}
 	t.Cleanup(ws.stop)
 	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, RateLimit: -1,
-		Rules: []fakeconnectly.Rule{{Percent: 100, Salt: "slow", Latency: 20 * time.Millisecond}},
+		// Session sends are slow, so the kill lands while some are in flight.
+		Rules: []fakeconnectly.Rule{{Kind: fakeconnectly.KindSession, Percent: 100, Salt: "slower", Latency: 400 * time.Millisecond},
+			{Percent: 100, Salt: "slow", Latency: 20 * time.Millisecond}},
 		Webhooks: fakeconnectly.WebhookConfig{URL: "http://" + ws.addr + "/", Secret: secret,
 			Replies: []fakeconnectly.Reply{{Percent: 30, Salt: "it-reply", Text: "hello", Kind: fakeconnectly.KindTemplate}}}})
 	if err != nil {
@@ -150,11 +152,25 @@ func testSessionCampaign(t *testing.T, fallback, kill bool) {
 	}
 	if kill {
 		p = startWorkerProc(t, env)
-		waitFor(t, time.Minute, "a third of the session run", func() bool { return done() >= n/3 })
+		// Kill once session requests are going out (they wait first for the pair interval after
+		// the template), so some are in flight.
+		waitFor(t, time.Minute, "session requests under way", func() bool {
+			k := 0
+			for _, r := range fake.Received() {
+				if r.Kind == fakeconnectly.KindSession {
+					k++
+				}
+			}
+			return k >= 30
+		})
 		if err := p.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}
 		<-p.done
+		if runStatus(t, l, run.ID) == ledger.RunCompleted {
+			t.Fatal("the session run completed before the kill")
+		}
+		t.Logf("killed with %d of %d recipients done", done(), n)
 		p = startWorkerProc(t, env)
 	}
 	// Tasks in flight in a killed worker come back once asynq sees their lease expire.
