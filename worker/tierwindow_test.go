@@ -88,3 +88,40 @@ func TestInWindowWithoutTier(t *testing.T) {
 	wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Accepted, Attempts: 1, Code: ledger.SentInWindow, MessageID: "msg-" + ps[0].To})
 	wantEntry(t, b, ps[1], ledger.Entry{State: ledger.Accepted, Attempts: 1, MessageID: "msg-" + ps[1].To})
 }
+
+// On the simulated clock, a window is free room only while it is open: a recipient sent free
+// inside their window takes room in the tier once it has closed, and waits when the tier is
+// full; one already counted in the tier is sent again; one whose window is open is sent
+// without room.
+func TestDailyTierWindowCloses(t *testing.T) {
+	cfg := testConfig()
+	cfg.DailyTier = 1
+	b := setup(t, cfg)
+	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	b.worker.now = clk.Now
+	b.worker.windows = servicewindow.New(b.rdb, clk.Now)
+	ctx := context.Background()
+	biz := b.worker.cfg.BusinessID
+	touch := func(id string, at time.Time) {
+		t.Helper()
+		if _, err := b.worker.windows.Touch(ctx, biz, []string{id}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps := seedRun(t, b, "run-day1", ledger.AtMostOnce, 3)
+	touch(ps[0].To, clk.Now().Add(-time.Hour)) // closes at 08:00 the next day
+	touch(ps[2].To, clk.Now().Add(-time.Hour))
+	if pending, _ := drain(t, b, ps[:2]); len(pending) != 0 {
+		t.Fatalf("day 1: pending %v, want the one in a window free and the other in the tier's one place", pending)
+	}
+
+	clk.Add(23*time.Hour + 30*time.Minute) // ps[0]'s window has closed; the tier still holds ps[1]
+	touch(ps[2].To, clk.Now().Add(-time.Minute))
+	next := seedRun(t, b, "run-day2", ledger.AtMostOnce, 3)
+	pending, te := drain(t, b, next)
+	// ps[1] is already one of the tier's unique recipients: sending again takes no new room.
+	if len(pending) != 1 || pending[0].To != ps[0].To || te == nil || te.Reason != "daily tier" {
+		t.Fatalf("day 2: pending %v (%+v), want only the closed window waiting for the tier", pending, te)
+	}
+	wantEntry(t, b, next[2], ledger.Entry{State: ledger.Accepted, Attempts: 1, Code: ledger.SentInWindow, MessageID: "msg-" + next[2].To})
+}
