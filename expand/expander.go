@@ -85,7 +85,7 @@ func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sen
 	run := ledger.Run{
 		ID: runID, Campaign: def.ID, Delivery: delivery,
 		Template: def.Template.Name, Language: def.Template.Language, Sender: sender,
-		Queue: campaigns.QueueFor(def.Template.Category), Audience: def.AudiencePath(),
+		Queue: queueOf(def), Audience: def.AudiencePath(),
 		Definition: absPath(def.Path), Parent: parent, Version: version,
 		Buckets: ledger.BucketsFor(lines), Created: e.cfg.Now(), ResendAfter: def.ResendAfter(),
 	}
@@ -94,6 +94,21 @@ func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sen
 	}
 	return e.cfg.Ledger.GetRun(ctx, runID)
 }
+
+// categoryOf is the category of def's sends, which chooses their queue and frequency cap:
+// its template's. A session campaign's is its fallback template's, or, without a fallback,
+// utility: a session message continues a conversation whose window is closing, so it goes
+// ahead of marketing sends, and no marketing frequency cap (which counts marketing
+// templates) applies to it.
+func categoryOf(def *campaigns.Definition) string {
+	if def.IsSession() && !def.HasFallback() {
+		return "utility"
+	}
+	return def.Template.Category
+}
+
+// queueOf is the send queue of def's runs.
+func queueOf(def *campaigns.Definition) string { return campaigns.QueueFor(categoryOf(def)) }
 
 // ErrBacklogFull is wrapped by ExpandOnly when it stopped because the run has as many tasks
 // ahead of the workers as the expander's MaxBacklog allows; call it again once sends have
@@ -232,7 +247,8 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 					p := campaigns.SendPayload{
 						Run: run.ID, To: row.Recipient, Bucket: ledger.BucketOf(row.Recipient, run.Buckets), Row: row.N,
 						Campaign: run.Campaign, Template: run.Template, Language: cmp.Or(row.Language, run.Language), Sender: run.Sender,
-						Params: it.Params, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.Template.Category,
+						Params: it.Params, Delivery: string(run.Delivery), Rate: def.Rate, Category: categoryOf(def),
+						Kind: def.SendKind(), Session: it.Session,
 					}
 					at, skip := timing.apply(&p, row, e.cfg.Now())
 					batch = append(batch, pending{entry: ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N, Skip: skip}, payload: p, at: at})

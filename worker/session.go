@@ -15,7 +15,7 @@ import (
 const (
 	// CodeWindowClosed is the skip reason of a session send whose recipient's customer
 	// service window was closed at send time, with no fallback template.
-	CodeWindowClosed = "window_closed"
+	CodeWindowClosed = ledger.SkipWindowClosed
 	// kindFallback labels a campaign's fallback template sent instead of a session message.
 	kindFallback = "fallback"
 )

@@ -53,6 +53,75 @@ func TestDailyTierSkipsOpenWindow(t *testing.T) {
 	if n := len(b.sender.Calls()); n != 4 {
 		t.Fatalf("%d requests, want 4", n)
 	}
+	// The sends into an open window are recorded as such, and counted on their runs; the
+	// others are plain accepts.
+	wantEntry(t, b, ps[1], ledger.Entry{State: ledger.Accepted, Attempts: 1, Code: ledger.SentInWindow, MessageID: "msg-" + ps[1].To})
+	wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Accepted, Attempts: 1, MessageID: "msg-" + ps[0].To})
+	wantEntry(t, b, bs[0], ledger.Entry{State: ledger.Accepted, Attempts: 1, Code: ledger.SentInWindow, MessageID: "msg-" + bs[0].To})
+	for run, want := range map[string]int64{"run-csw": 1, "run-csw-bsuid": 1} {
+		c, err := b.ledger.Counters(ctx, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Accepted(ledger.SentInWindow); got != want {
+			t.Errorf("run %s: %d accepted in window, want %d", run, got, want)
+		}
+	}
+}
+
+// Without a daily tier the reservation reads no window: a template send into an open window
+// is still recorded as one, and one outside a window is not.
+func TestInWindowWithoutTier(t *testing.T) {
+	cfg := testConfig()
+	b := setup(t, cfg)
+	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	b.worker.now = clk.Now
+	b.worker.windows = servicewindow.New(b.rdb, clk.Now)
+	ctx := context.Background()
+	ps := seedRun(t, b, "run-nt", ledger.AtMostOnce, 2)
+	if _, err := b.worker.windows.Touch(ctx, b.worker.cfg.BusinessID, []string{ps[0].To}, clk.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if pending, _ := drain(t, b, ps); len(pending) != 0 {
+		t.Fatalf("pending %v", pending)
+	}
+	wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Accepted, Attempts: 1, Code: ledger.SentInWindow, MessageID: "msg-" + ps[0].To})
 	wantEntry(t, b, ps[1], ledger.Entry{State: ledger.Accepted, Attempts: 1, MessageID: "msg-" + ps[1].To})
-	wantEntry(t, b, bs[0], ledger.Entry{State: ledger.Accepted, Attempts: 1, MessageID: "msg-" + bs[0].To})
+}
+
+// On the simulated clock, a window is free room only while it is open: a recipient sent free
+// inside their window takes room in the tier once it has closed, and waits when the tier is
+// full; one already counted in the tier is sent again; one whose window is open is sent
+// without room.
+func TestDailyTierWindowCloses(t *testing.T) {
+	cfg := testConfig()
+	cfg.DailyTier = 1
+	b := setup(t, cfg)
+	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	b.worker.now = clk.Now
+	b.worker.windows = servicewindow.New(b.rdb, clk.Now)
+	ctx := context.Background()
+	biz := b.worker.cfg.BusinessID
+	touch := func(id string, at time.Time) {
+		t.Helper()
+		if _, err := b.worker.windows.Touch(ctx, biz, []string{id}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps := seedRun(t, b, "run-day1", ledger.AtMostOnce, 3)
+	touch(ps[0].To, clk.Now().Add(-time.Hour)) // closes at 08:00 the next day
+	touch(ps[2].To, clk.Now().Add(-time.Hour))
+	if pending, _ := drain(t, b, ps[:2]); len(pending) != 0 {
+		t.Fatalf("day 1: pending %v, want the one in a window free and the other in the tier's one place", pending)
+	}
+
+	clk.Add(23*time.Hour + 30*time.Minute) // ps[0]'s window has closed; the tier still holds ps[1]
+	touch(ps[2].To, clk.Now().Add(-time.Minute))
+	next := seedRun(t, b, "run-day2", ledger.AtMostOnce, 3)
+	pending, te := drain(t, b, next)
+	// ps[1] is already one of the tier's unique recipients: sending again takes no new room.
+	if len(pending) != 1 || pending[0].To != ps[0].To || te == nil || te.Reason != "daily tier" {
+		t.Fatalf("day 2: pending %v (%+v), want only the closed window waiting for the tier", pending, te)
+	}
+	wantEntry(t, b, next[2], ledger.Entry{State: ledger.Accepted, Attempts: 1, Code: ledger.SentInWindow, MessageID: "msg-" + next[2].To})
 }

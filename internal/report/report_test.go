@@ -107,3 +107,37 @@ func TestExplainCodeWithoutTable(t *testing.T) {
 		t.Fatalf("ExplainCode(nil) = %q, %q", class, why)
 	}
 }
+
+// A session campaign's run shows how its recipients went by the window, each count on its
+// own; every run shows its template sends into an open window.
+func TestNewRunSessionCounts(t *testing.T) {
+	t.Parallel()
+	r := ledger.Run{ID: "r2", Campaign: "follow-up", Status: ledger.RunCompleted, Expanded: true, Total: 10}
+	c := ledger.Counters{States: map[ledger.State]int64{ledger.Accepted: 4, ledger.Delivered: 2, ledger.Skipped: 4},
+		Codes: map[string]int64{"accepted:session": 4, "accepted:fallback": 2, "skipped:window_closed": 3, "skipped:duplicate": 1}}
+	rep := report.NewRun(r, c, time.Now())
+	if rep.Session == nil || *rep.Session != (report.SessionCounts{Sent: 4, Fallback: 2, WindowClosed: 3}) {
+		t.Fatalf("session counts %+v, want 4 sent, 2 fallback, 3 window_closed", rep.Session)
+	}
+	var out bytes.Buffer
+	report.PrintRun(&out, rep)
+	for _, want := range []string{
+		"session message sent (window open) 4, fallback template sent (window closed) 2, skipped(window_closed) 3",
+		"templates sent into an open customer service window 0",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("run show lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	tpl := report.NewRun(r, ledger.Counters{States: map[ledger.State]int64{ledger.Accepted: 10},
+		Codes: map[string]int64{"accepted:in_window": 6}}, time.Now())
+	if tpl.Session != nil || tpl.InWindow != 6 {
+		t.Fatalf("template run: session %+v in window %d, want none and 6", tpl.Session, tpl.InWindow)
+	}
+	out.Reset()
+	report.PrintRun(&out, tpl)
+	if s := out.String(); strings.Contains(s, "session message") || !strings.Contains(s, "open customer service window 6") {
+		t.Errorf("template run show:\n%s", s)
+	}
+}

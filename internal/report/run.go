@@ -40,6 +40,12 @@ type Run struct {
 	Retries            int64            `json:"retries"`
 	AcceptedAfterRetry int64            `json:"accepted_after_retry"`
 	Throttled          int64            `json:"throttled"`
+	// InWindow counts template sends accepted while the recipient's customer service window
+	// was open (Meta does not charge a utility template sent inside one).
+	InWindow int64 `json:"in_window"`
+	// Session is how a session campaign's recipients went; nil for a template campaign (and
+	// for a session campaign before its first outcome).
+	Session *SessionCounts `json:"session,omitempty"`
 	// ResendAfter is the run's quiet period before an unknown recipient's one resend (the
 	// campaign's unknown.resend_after); ResentUnknown counts the recipients resent so far,
 	// ResendWaiting those still waiting for their quiet period to end.
@@ -58,6 +64,26 @@ type Run struct {
 	Delivery *ledger.DeliveryStats `json:"delivery,omitempty"`
 }
 
+// SessionCounts are a session campaign run's outcomes by the window: recipients sent the
+// session message (their window was open), sent the fallback template instead (closed,
+// with a fallback_template), and skipped(window_closed) with no request (closed, without
+// one). Each counts sends as Connectly accepted them, whatever they reached since.
+type SessionCounts struct {
+	Sent         int64 `json:"sent"`
+	Fallback     int64 `json:"fallback"`
+	WindowClosed int64 `json:"window_closed"`
+}
+
+// sessionCounts reads c's session counts; nil when it has none.
+func sessionCounts(c ledger.Counters) *SessionCounts {
+	sc := SessionCounts{Sent: c.Accepted(ledger.SentSession), Fallback: c.Accepted(ledger.SentFallback),
+		WindowClosed: c.Codes[string(ledger.Skipped)+":"+ledger.SkipWindowClosed]}
+	if sc == (SessionCounts{}) {
+		return nil
+	}
+	return &sc
+}
+
 // NewRun builds the report of run r from its counters c, as of now.
 func NewRun(r ledger.Run, c ledger.Counters, now time.Time) Run {
 	rep := Run{
@@ -66,6 +92,7 @@ func NewRun(r ledger.Run, c ledger.Counters, now time.Time) Run {
 		Codes: c.Codes, Attempts: c.Attempts, Retries: c.Retries,
 		AcceptedAfterRetry: c.AcceptedAfterRetry, Throttled: c.Throttled, Created: r.Created,
 		ResentUnknown: c.ResentUnknown, ResendWaiting: c.ResendWaiting,
+		InWindow: c.Accepted(ledger.SentInWindow), Session: sessionCounts(c),
 	}
 	if r.ResendAfter > 0 {
 		rep.ResendAfter = r.ResendAfter.String()
@@ -214,6 +241,11 @@ func PrintRun(w io.Writer, rep Run) {
 	}
 	fmt.Fprintf(w, "attempts %d, retries %d, accepted after a retry %d, throttled (no attempt used) %d\n",
 		rep.Attempts, rep.Retries, rep.AcceptedAfterRetry, rep.Throttled)
+	if sc := rep.Session; sc != nil {
+		fmt.Fprintf(w, "session message sent (window open) %d, fallback template sent (window closed) %d, skipped(window_closed) %d\n",
+			sc.Sent, sc.Fallback, sc.WindowClosed)
+	}
+	fmt.Fprintf(w, "templates sent into an open customer service window %d (free for utility templates)\n", rep.InWindow)
 	if rep.ResendAfter != "" || rep.ResentUnknown > 0 {
 		fmt.Fprintf(w, "unknown recipients resent once after %s with no delivery event %d, waiting for the quiet period %d\n",
 			cmp.Or(rep.ResendAfter, "the quiet period"), rep.ResentUnknown, rep.ResendWaiting)
