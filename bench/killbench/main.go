@@ -89,10 +89,7 @@ func main() {
 	} else {
 		err = runParent(o)
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "killbench:", err)
-		os.Exit(1)
-	}
+	benchkit.Exit("killbench", err)
 }
 
 // result is one run's measurement.
@@ -111,7 +108,7 @@ type result struct {
 
 func runParent(o options) error {
 	ctx := context.Background()
-	env, err := benchkit.Open(ctx, o.redisURL, businessID, apiKey, "killbench")
+	env, err := benchkit.Open(ctx, benchkit.Config{RedisURL: o.redisURL, BusinessID: businessID, APIKey: apiKey, Prefix: "killbench"})
 	if err != nil {
 		return err
 	}

@@ -94,10 +94,7 @@ func main() {
 	} else {
 		err = runParent(o)
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ratebench:", err)
-		os.Exit(1)
-	}
+	benchkit.Exit("ratebench", err)
 }
 
 // result is one mode's measurement.
@@ -134,7 +131,7 @@ type result struct {
 
 func runParent(o options) error {
 	ctx := context.Background()
-	env, err := benchkit.Open(ctx, o.redisURL, businessID, apiKey, "ratebench")
+	env, err := benchkit.Open(ctx, benchkit.Config{RedisURL: o.redisURL, BusinessID: businessID, APIKey: apiKey, Prefix: "ratebench"})
 	if err != nil {
 		return err
 	}
