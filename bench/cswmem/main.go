@@ -23,7 +23,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,7 +33,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/bench/internal/benchkit"
-	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
@@ -50,10 +48,7 @@ func main() {
 		workers = flag.Int("workers", 32, "concurrent Touch calls in the tracker layout")
 	)
 	flag.Parse()
-	if err := run(*url, *n, *rounds, strings.Split(*layouts, ","), *workers); err != nil {
-		fmt.Fprintln(os.Stderr, "cswmem:", err)
-		os.Exit(1)
-	}
+	benchkit.Exit("cswmem", run(*url, *n, *rounds, strings.Split(*layouts, ","), *workers))
 }
 
 // phone is customer i's number.
@@ -66,14 +61,11 @@ func stringKey(i int) string {
 
 func run(url string, n, rounds int, layouts []string, workers int) error {
 	ctx := context.Background()
-	rdb, err := redisx.Open(url)
+	rdb, err := benchkit.Connect(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	if err := redisx.Ping(ctx, rdb, 3*time.Second); err != nil {
-		return err
-	}
 	ver, _ := rdb.Info(ctx, "server").Result()
 	for _, line := range strings.Split(ver, "\n") {
 		if strings.HasPrefix(line, "redis_version:") {
