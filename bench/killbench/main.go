@@ -83,13 +83,7 @@ func main() {
 	flag.BoolVar(&o.child, "child", false, "internal: run as a worker process")
 	flag.StringVar(&o.fakeURL, "fake", "", "internal: the fake Connectly's base URL")
 	flag.Parse()
-	var err error
-	if o.child {
-		err = runChild(o)
-	} else {
-		err = runParent(o)
-	}
-	benchkit.Exit("killbench", err)
+	benchkit.Main("killbench", o.child, func() error { return runParent(o) }, func() error { return runChild(o) })
 }
 
 // result is one run's measurement.

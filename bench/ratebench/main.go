@@ -88,13 +88,7 @@ func main() {
 	flag.StringVar(&o.fakeURL, "fake", "", "internal: the fake Connectly's base URL")
 	flag.StringVar(&o.trace, "trace", "", "internal: where a worker process writes its trace")
 	flag.Parse()
-	var err error
-	if o.child != "" {
-		err = runChild(o)
-	} else {
-		err = runParent(o)
-	}
-	benchkit.Exit("ratebench", err)
+	benchkit.Main("ratebench", o.child != "", func() error { return runParent(o) }, func() error { return runChild(o) })
 }
 
 // result is one mode's measurement.

@@ -107,6 +107,16 @@ func Exit(prog string, err error) {
 	}
 }
 
+// Main runs parent, or child when the program runs as one of its own worker processes, and
+// ends the program as Exit does.
+func Main(prog string, isChild bool, parent, child func() error) {
+	if isChild {
+		Exit(prog, child())
+	} else {
+		Exit(prog, parent())
+	}
+}
+
 // OpenChild opens what a worker child process needs: the Redis at redisURL and a Connectly
 // client for the fake at fakeURL with concurrency connections.
 func OpenChild(redisURL, fakeURL, businessID, apiKey string, concurrency int) (redis.UniversalClient, *connectly.Client, error) {
