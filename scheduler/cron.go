@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/tick"
 )
 
 // Config configures a Scheduler. Zero values take the defaults shown.
@@ -151,30 +152,26 @@ func (s *Scheduler) count() int {
 // loop polls the change counter and reloads on a change or every Reload.
 func (s *Scheduler) loop(ctx context.Context) {
 	defer close(s.done)
-	t := time.NewTicker(s.cfg.Poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	tick.Every(ctx, s.cfg.Poll, s.poll)
+}
+
+// poll reloads the campaigns when the change counter moved or Reload has passed.
+func (s *Scheduler) poll(ctx context.Context) {
+	gen, err := s.store.Gen(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn().Err(err).Msg("cannot read campaign changes; will try again")
 		}
-		gen, err := s.store.Gen(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn().Err(err).Msg("cannot read campaign changes; will try again")
-			}
-			continue
-		}
-		s.mu.Lock()
-		due := gen != s.gen || time.Since(s.loaded) >= s.cfg.Reload
-		s.mu.Unlock()
-		if !due {
-			continue
-		}
-		if err := s.reload(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn().Err(err).Msg("cannot reload campaigns; will try again")
-		}
+		return
+	}
+	s.mu.Lock()
+	due := gen != s.gen || time.Since(s.loaded) >= s.cfg.Reload
+	s.mu.Unlock()
+	if !due {
+		return
+	}
+	if err := s.reload(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn().Err(err).Msg("cannot reload campaigns; will try again")
 	}
 }
 

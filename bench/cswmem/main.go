@@ -23,7 +23,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,7 +33,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/bench/internal/benchkit"
-	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
@@ -50,10 +48,7 @@ func main() {
 		workers = flag.Int("workers", 32, "concurrent Touch calls in the tracker layout")
 	)
 	flag.Parse()
-	if err := run(*url, *n, *rounds, strings.Split(*layouts, ","), *workers); err != nil {
-		fmt.Fprintln(os.Stderr, "cswmem:", err)
-		os.Exit(1)
-	}
+	benchkit.Exit("cswmem", run(*url, *n, *rounds, strings.Split(*layouts, ","), *workers))
 }
 
 // phone is customer i's number.
@@ -66,14 +61,11 @@ func stringKey(i int) string {
 
 func run(url string, n, rounds int, layouts []string, workers int) error {
 	ctx := context.Background()
-	rdb, err := redisx.Open(url)
+	rdb, err := benchkit.Connect(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	if err := redisx.Ping(ctx, rdb, 3*time.Second); err != nil {
-		return err
-	}
 	ver, _ := rdb.Info(ctx, "server").Result()
 	for _, line := range strings.Split(ver, "\n") {
 		if strings.HasPrefix(line, "redis_version:") {
@@ -160,18 +152,7 @@ func write(ctx context.Context, rdb redis.UniversalClient, layout string, n int,
 				return nil, err
 			}
 		}
-		return func() error {
-			for lo := 0; lo < n; lo += batch {
-				keys := make([]string, 0, batch)
-				for i := lo; i < min(n, lo+batch); i++ {
-					keys = append(keys, stringKey(i))
-				}
-				if err := rdb.Del(ctx, keys...).Err(); err != nil {
-					return err
-				}
-			}
-			return nil
-		}, nil
+		return func() error { return deleteKeys(ctx, rdb, n, stringKey) }, nil
 	case strings.HasPrefix(layout, "hash-"):
 		buckets, err := strconv.Atoi(strings.TrimPrefix(layout, "hash-"))
 		if err != nil || buckets <= 0 {
@@ -195,7 +176,7 @@ func write(ctx context.Context, rdb redis.UniversalClient, layout string, n int,
 			}
 		}
 		return func() error {
-			return deleteBuckets(ctx, rdb, buckets, func(b int) string {
+			return deleteKeys(ctx, rdb, buckets, func(b int) string {
 				return rkeys.Prefix + "csw:{" + business + "}:h" + strconv.Itoa(buckets) + ":" + strconv.Itoa(b)
 			})
 		}, nil
@@ -226,7 +207,7 @@ func write(ctx context.Context, rdb redis.UniversalClient, layout string, n int,
 			return nil, err
 		}
 		return func() error {
-			return deleteBuckets(ctx, rdb, rkeys.ServiceWindowBuckets, func(b int) string { return rkeys.ServiceWindow(business, b) })
+			return deleteKeys(ctx, rdb, rkeys.ServiceWindowBuckets, func(b int) string { return rkeys.ServiceWindow(business, b) })
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown layout %q", layout)
@@ -291,11 +272,12 @@ func deleteMatching(ctx context.Context, rdb redis.UniversalClient, pattern stri
 	return nil
 }
 
-func deleteBuckets(ctx context.Context, rdb redis.UniversalClient, buckets int, key func(int) string) error {
+// deleteKeys deletes key(0) to key(n-1), a thousand at a time.
+func deleteKeys(ctx context.Context, rdb redis.UniversalClient, n int, key func(int) string) error {
 	const batch = 1000
-	for lo := 0; lo < buckets; lo += batch {
+	for lo := 0; lo < n; lo += batch {
 		keys := make([]string, 0, batch)
-		for b := lo; b < min(buckets, lo+batch); b++ {
+		for b := lo; b < min(n, lo+batch); b++ {
 			keys = append(keys, key(b))
 		}
 		if err := rdb.Del(ctx, keys...).Err(); err != nil {

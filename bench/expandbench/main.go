@@ -30,7 +30,6 @@ import (
 	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/redisx"
 )
 
 const sender = "+14155550100"
@@ -51,28 +50,19 @@ func main() {
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "expandbench:", err)
-			os.Exit(1)
-		}
+		benchkit.Exit("expandbench", err)
 		profile = f
 	}
-	if err := run(*redisURL, *n, *rounds, strings.Split(*modes, ",")); err != nil {
-		fmt.Fprintln(os.Stderr, "expandbench:", err)
-		os.Exit(1)
-	}
+	benchkit.Exit("expandbench", run(*redisURL, *n, *rounds, strings.Split(*modes, ",")))
 }
 
 func run(redisURL string, n, rounds int, modes []string) error {
 	ctx := context.Background()
-	rdb, err := redisx.Open(redisURL)
+	rdb, err := benchkit.Connect(ctx, redisURL)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	if err := redisx.Ping(ctx, rdb, 3*time.Second); err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "expandbench-")
 	if err != nil {
 		return err

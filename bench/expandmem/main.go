@@ -23,11 +23,8 @@ import (
 	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
-	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/defstore"
-	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -59,24 +56,20 @@ func main() {
 	flag.IntVar(&o.maxWindow, "max-window", 5000, "expansion window bound, tasks")
 	flag.DurationVar(&o.every, "print-every", 10*time.Second, "print a sample line this often (samples are taken every second)")
 	flag.Parse()
-	if err := run(o); err != nil {
-		fmt.Fprintln(os.Stderr, "expandmem:", err)
-		os.Exit(1)
-	}
+	benchkit.Exit("expandmem", run(o))
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
 
 func run(o options) error {
 	ctx := context.Background()
-	rdb, err := redisx.Open(o.redisURL)
+	env, err := benchkit.Open(ctx, benchkit.Config{RedisURL: o.redisURL, BusinessID: businessID, APIKey: apiKey,
+		Prefix: "expandmem", MaxReceived: 1})
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	if err := redisx.Ping(ctx, rdb, 3*time.Second); err != nil {
-		return err
-	}
+	defer env.Close()
+	rdb, fake := env.RDB, env.Fake
 	if err := rdb.FlushDB(ctx).Err(); err != nil {
 		return err
 	}
@@ -86,12 +79,7 @@ func run(o options) error {
 		return err
 	}
 
-	dir, err := os.MkdirTemp("", "expandmem-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	path, data, err := benchkit.WriteCampaignFiles(dir, "membench", sender, o.n)
+	path, data, err := benchkit.WriteCampaignFiles(env.Dir, "membench", sender, o.n)
 	if err != nil {
 		return err
 	}
@@ -100,16 +88,7 @@ func run(o options) error {
 		return err
 	}
 
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: -1, MaxReceived: 1})
-	if err != nil {
-		return err
-	}
-	baseURL, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	defer fake.Close()
-	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: baseURL, BusinessID: businessID, APIKey: apiKey, MaxConns: o.concurrency})
+	client, err := env.Client(businessID, apiKey, o.concurrency)
 	if err != nil {
 		return err
 	}

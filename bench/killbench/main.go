@@ -83,16 +83,7 @@ func main() {
 	flag.BoolVar(&o.child, "child", false, "internal: run as a worker process")
 	flag.StringVar(&o.fakeURL, "fake", "", "internal: the fake Connectly's base URL")
 	flag.Parse()
-	var err error
-	if o.child {
-		err = runChild(o)
-	} else {
-		err = runParent(o)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "killbench:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("killbench", o.child, func() error { return runParent(o) }, func() error { return runChild(o) })
 }
 
 // result is one run's measurement.
@@ -111,7 +102,7 @@ type result struct {
 
 func runParent(o options) error {
 	ctx := context.Background()
-	env, err := benchkit.Open(ctx, o.redisURL, businessID, apiKey, "killbench")
+	env, err := benchkit.Open(ctx, benchkit.Config{RedisURL: o.redisURL, BusinessID: businessID, APIKey: apiKey, Prefix: "killbench"})
 	if err != nil {
 		return err
 	}

@@ -88,16 +88,7 @@ func main() {
 	flag.StringVar(&o.fakeURL, "fake", "", "internal: the fake Connectly's base URL")
 	flag.StringVar(&o.trace, "trace", "", "internal: where a worker process writes its trace")
 	flag.Parse()
-	var err error
-	if o.child != "" {
-		err = runChild(o)
-	} else {
-		err = runParent(o)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ratebench:", err)
-		os.Exit(1)
-	}
+	benchkit.Main("ratebench", o.child != "", func() error { return runParent(o) }, func() error { return runChild(o) })
 }
 
 // result is one mode's measurement.
@@ -134,7 +125,7 @@ type result struct {
 
 func runParent(o options) error {
 	ctx := context.Background()
-	env, err := benchkit.Open(ctx, o.redisURL, businessID, apiKey, "ratebench")
+	env, err := benchkit.Open(ctx, benchkit.Config{RedisURL: o.redisURL, BusinessID: businessID, APIKey: apiKey, Prefix: "ratebench"})
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,12 @@
 // Command sendbench measures end-to-end send throughput on a real Redis: Herald's worker
 // (pacing, ledger claim and settle on every send) against a plain asynq worker posting the
-// same request to the same local fake Connectly, in alternating rounds of one run.
+// same request to the same local fake Connectly, in alternating rounds of one run. The
+// session mode runs the same Herald worker on a session campaign (a text message to
+// recipients whose customer service windows are open, in Herald's tracker and in the fake),
+// so the session send path can be compared with the template send path in the same run.
 //
 //	go run ./bench/sendbench -redis redis://127.0.0.1:6379/15 -n 20000 -rounds 3
+//	go run ./bench/sendbench -redis redis://127.0.0.1:6379/15 -n 20000 -rounds 3 -mode plain,herald,session
 //
 // The Redis database is flushed before every round. Traffic goes only to 127.0.0.1.
 package main
@@ -13,19 +17,22 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/internal/servicewindow"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -40,7 +47,7 @@ func main() {
 	n := flag.Int("n", 20000, "messages per round")
 	rounds := flag.Int("rounds", 3, "rounds of each mode")
 	concurrency := flag.Int("concurrency", 50, "worker concurrency")
-	mode := flag.String("mode", "both", "plain, herald or both")
+	mode := flag.String("mode", "both", "modes in the order of a round, comma-separated: plain, herald, session; both is plain,herald")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -48,92 +55,183 @@ func main() {
 		if err == nil {
 			err = pprof.StartCPUProfile(f)
 		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "sendbench:", err)
-			os.Exit(1)
-		}
+		benchkit.Exit("sendbench", err)
 		defer pprof.StopCPUProfile()
 	}
-	modes = []string{"plain", "herald"}
+	modes := []string{"plain", "herald"}
 	if *mode != "both" {
-		modes = []string{*mode}
+		modes = strings.Split(*mode, ",")
 	}
-	if err := run(*redisURL, *n, *rounds, *concurrency); err != nil {
+	err := run(*redisURL, *n, *rounds, *concurrency, modes)
+	if err != nil {
 		pprof.StopCPUProfile()
-		fmt.Fprintln(os.Stderr, "sendbench:", err)
-		os.Exit(1)
 	}
+	benchkit.Exit("sendbench", err)
 }
 
-var modes []string
+// bench is one run's setup, shared by its rounds.
+type bench struct {
+	env    *benchkit.Env
+	client *connectly.Client
+	// session renders the session campaign's message for the session mode.
+	session     *campaigns.SessionRenderer
+	n           int
+	concurrency int
+}
 
-func run(redisURL string, n, rounds, concurrency int) error {
+func run(redisURL string, n, rounds, concurrency int, modes []string) error {
 	ctx := context.Background()
-	rdb, err := redisx.Open(redisURL)
+	env, err := benchkit.Open(ctx, benchkit.Config{RedisURL: redisURL, BusinessID: businessID, APIKey: apiKey,
+		Prefix: "sendbench", MaxReceived: 1})
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	if err := redisx.Ping(ctx, rdb, 3*time.Second); err != nil {
+	defer env.Close()
+	b := &bench{env: env, n: n, concurrency: concurrency}
+	if b.client, err = env.Client(businessID, apiKey, concurrency); err != nil {
 		return err
 	}
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: -1, MaxReceived: 1})
-	if err != nil {
-		return err
-	}
-	base, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	defer fake.Close()
-	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: base, BusinessID: businessID, APIKey: apiKey, MaxConns: concurrency})
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "sendbench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	def, err := benchkit.WriteCampaign(dir, "bench", sender, n)
-	if err != nil {
-		return err
+	defs := map[string]*campaigns.Definition{}
+	for _, mode := range modes {
+		var def *campaigns.Definition
+		dir := filepath.Join(env.Dir, mode)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return err
+		}
+		switch mode {
+		case "plain", "herald":
+			def, err = benchkit.WriteCampaign(dir, "bench", sender, n)
+		case "session":
+			var sdef *campaigns.Definition
+			if sdef, err = benchkit.WriteSessionCampaign(dir, "bench-session", sender, n); err == nil {
+				b.session, err = sdef.SessionRenderer()
+			}
+			if err == nil {
+				def, err = benchkit.WriteCampaign(dir, "bench-session", sender, n)
+			}
+			if err == nil {
+				err = b.openFakeWindows()
+			}
+		default:
+			err = fmt.Errorf("unknown mode %q", mode)
+		}
+		if err != nil {
+			return err
+		}
+		defs[mode] = def
 	}
 
 	results := map[string][]float64{}
 	for r := 0; r < rounds; r++ {
 		for _, mode := range modes {
-			if err := rdb.FlushDB(ctx).Err(); err != nil {
+			if err := env.RDB.FlushDB(ctx).Err(); err != nil {
 				return err
 			}
-			fake.Reset()
+			env.Fake.Reset()
 			var rate float64
-			if mode == "plain" {
-				rate, err = plainRound(ctx, rdb, client, fake, def, n, concurrency)
-			} else {
-				rate, err = heraldRound(ctx, rdb, client, fake, def, n, concurrency)
+			switch mode {
+			case "plain":
+				rate, err = b.plainRound(ctx, defs[mode])
+			case "herald":
+				rate, err = b.heraldRound(ctx, defs[mode], false)
+			case "session":
+				if err = b.openTrackerWindows(ctx); err == nil {
+					rate, err = b.heraldRound(ctx, defs[mode], true)
+				}
 			}
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", mode, r+1, err)
 			}
-			fmt.Printf("round %d %-6s %8.0f msg/s\n", r+1, mode, rate)
+			if mode == "session" {
+				if st := env.Fake.Stats(); st.SessionsAccepted != n || st.OutsideWindow != 0 {
+					return fmt.Errorf("session round %d: the fake accepted %d session messages (want %d), %d outside a window",
+						r+1, st.SessionsAccepted, n, st.OutsideWindow)
+				}
+			}
+			fmt.Printf("round %d %-7s %8.0f msg/s\n", r+1, mode, rate)
 			results[mode] = append(results[mode], rate)
 		}
 	}
-	if len(modes) == 1 {
-		fmt.Printf("median %s %.0f msg/s\n", modes[0], benchkit.Median(results[modes[0]]))
-		return rdb.FlushDB(ctx).Err()
+	var medians []string
+	for _, mode := range modes {
+		medians = append(medians, fmt.Sprintf("%s %.0f msg/s", mode, benchkit.Median(results[mode])))
 	}
-	p, h := benchkit.Median(results["plain"]), benchkit.Median(results["herald"])
-	fmt.Printf("median plain %.0f msg/s, herald %.0f msg/s, ratio herald/plain %.2f (n=%d, concurrency=%d, rounds=%d)\n",
-		p, h, h/p, n, concurrency, rounds)
-	return rdb.FlushDB(ctx).Err()
+	fmt.Printf("median %s (n=%d, concurrency=%d, rounds=%d)\n", strings.Join(medians, ", "), n, concurrency, rounds)
+	ratio := func(a, b string) {
+		if len(results[a]) > 0 && len(results[b]) > 0 {
+			fmt.Printf("ratio %s/%s %.2f\n", a, b, benchkit.Median(results[a])/benchkit.Median(results[b]))
+		}
+	}
+	ratio("herald", "plain")
+	ratio("session", "herald")
+	return env.RDB.FlushDB(ctx).Err()
+}
+
+// sessionTasks turns the send tasks of an expanded template campaign into session sends of
+// the session campaign's message, rendered for each recipient's row, before writing them.
+// (The expander of this tree writes template sends only.) The ledger entries are the same
+// either way.
+type sessionTasks struct {
+	next   asynqbatch.Writer
+	render *campaigns.SessionRenderer
+}
+
+func (s sessionTasks) Write(ctx context.Context, tasks []asynqbatch.Task, fresh bool) ([]bool, error) {
+	for i, t := range tasks {
+		p, err := campaigns.DecodeSend(t.Payload)
+		if err != nil {
+			return nil, err
+		}
+		content, err := s.render.Render(map[string]string{"name": fmt.Sprintf("user%d", p.Row-1), "phone": p.To})
+		if err != nil {
+			return nil, err
+		}
+		p.Kind, p.Session = campaigns.KindSession, content
+		p.Template, p.Language, p.Params = "", "", nil
+		tasks[i].Payload = campaigns.EncodeSend(p)
+	}
+	return s.next.Write(ctx, tasks, fresh)
+}
+
+// openFakeWindows opens every recipient's customer service window in the fake, which
+// refuses session messages outside one. Reset keeps them.
+func (b *bench) openFakeWindows() error {
+	for i := 0; i < b.n; i++ {
+		if err := b.env.Fake.OpenWindow(benchkit.Phone(i), time.Time{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openTrackerWindows records an inbound message from every recipient in Herald's window
+// tracker, as the webhook receiver does, so that the worker's window gate lets every
+// session message go. It is not timed.
+func (b *bench) openTrackerWindows(ctx context.Context) error {
+	tr := servicewindow.New(b.env.RDB, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for g := 0; g < 32; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < b.n; i += 32 {
+				if _, err := tr.Touch(ctx, businessID, []string{benchkit.Phone(i)}, time.Time{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 // plainRound enqueues n tasks carrying the same request body Herald sends and runs a plain
 // asynq server whose handler only posts it.
-func plainRound(ctx context.Context, rdb redis.UniversalClient, client *connectly.Client, fake *fakeconnectly.Server,
-	def *campaigns.Definition, n, concurrency int) (float64, error) {
+func (b *bench) plainRound(ctx context.Context, def *campaigns.Definition) (float64, error) {
+	rdb, client, concurrency := b.env.RDB, b.client, b.concurrency
 	// Build the tasks with Herald's expander into a throwaway run so both modes send identical
 	// payloads; then drop Herald's keys so the plain worker does no ledger work.
 	if _, err := benchkit.Expand(ctx, rdb, def, sender); err != nil {
@@ -156,13 +254,18 @@ func plainRound(ctx context.Context, rdb redis.UniversalClient, client *connectl
 		return 0, err
 	}
 	defer srv.Shutdown()
-	return waitAccepted(fake, n, start)
+	return waitAccepted(b.env.Fake, b.n, start)
 }
 
 // heraldRound expands a run (not timed) and runs Herald's worker until every message is accepted.
-func heraldRound(ctx context.Context, rdb redis.UniversalClient, client *connectly.Client, fake *fakeconnectly.Server,
-	def *campaigns.Definition, n, concurrency int) (float64, error) {
-	run, err := benchkit.Expand(ctx, rdb, def, sender)
+// The session mode runs it on a session campaign.
+func (b *bench) heraldRound(ctx context.Context, def *campaigns.Definition, session bool) (float64, error) {
+	rdb, client, concurrency, n := b.env.RDB, b.client, b.concurrency, b.n
+	var tasks asynqbatch.Writer = asynqbatch.New(rdb)
+	if session {
+		tasks = sessionTasks{next: tasks, render: b.session}
+	}
+	run, err := benchkit.ExpandWith(ctx, rdb, def, sender, tasks)
 	if err != nil {
 		return 0, err
 	}
@@ -174,7 +277,7 @@ func heraldRound(ctx context.Context, rdb redis.UniversalClient, client *connect
 		return 0, err
 	}
 	defer func() { w.Stop(); w.Shutdown() }()
-	if _, err := waitAccepted(fake, n, start); err != nil {
+	if _, err := waitAccepted(b.env.Fake, n, start); err != nil {
 		return 0, err
 	}
 	// Herald's round ends when its run is completed: every settle has landed in the ledger.

@@ -3,12 +3,15 @@ package main
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/audit"
+	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
@@ -32,60 +35,49 @@ started from is read again for the template parameters.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := a.config()
-			if err != nil {
-				return err
-			}
-			table, err := connectly.NewTable(c.Errors)
-			if err != nil {
-				return err
-			}
 			var want connectly.Class
 			if class != "any" && len(codes) == 0 {
+				var err error
 				if want, err = connectly.ParseClass(class); err != nil {
 					return usageError{fmt.Errorf("--class: %w (or any)", err)}
 				}
 			}
-			log, err := a.logger(c)
-			if err != nil {
-				return err
-			}
-			rdb, err := a.redis(ctx, c)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
-			res, err := runs(c, rdb, log, sendTaskOptions(c)).RetryRun(ctx, expand.RetryParams{Parent: args[0], Codes: codes,
-				AnyClass: class == "any", Class: want, Table: table, IncludeUnknown: includeUnknown})
-			if errors.Is(err, ledger.ErrRunNotFound) {
-				return notFound(args[0], err)
-			}
-			if err != nil {
-				return err
-			}
-			parent, child, st, byCode := res.Parent, res.Child, res.Stats, res.ByCode
-			if err := audit.Append(ctx, rdb, audit.Entry{Actor: operator(actor), Action: "run retry", Target: parent.ID, Reason: reason,
-				Detail: fmt.Sprintf("child run %s with %d recipients", child.ID, st.Planned)}); err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(a.stdout, map[string]any{"run": child.ID, "parent": parent.ID, "recipients": st.Rows,
-					"planned": st.Planned, "picked": byCode})
-			}
-			keys := make([]string, 0, len(byCode))
-			for k := range byCode {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			fmt.Fprintf(a.stdout, "run %s retries %d recipients of %s:\n", child.ID, st.Planned, parent.ID)
-			for _, k := range keys {
-				fmt.Fprintf(a.stdout, "  %-50s %d\n", k, byCode[k])
-			}
-			if missing := res.Picked - st.Rows; missing > 0 {
-				fmt.Fprintf(a.stdout, "  (%d picked recipients are no longer in the audience file)\n", missing)
-			}
-			fmt.Fprintf(a.stdout, "follow it with: herald run show %s\n", child.ID)
-			return nil
+			return a.withRedis(ctx, func(c config.Config, rdb redis.UniversalClient) error {
+				table, err := connectly.NewTable(c.Errors)
+				if err != nil {
+					return err
+				}
+				log, err := a.logger(c)
+				if err != nil {
+					return err
+				}
+				res, err := runs(c, rdb, log, sendTaskOptions(c)).RetryRun(ctx, expand.RetryParams{Parent: args[0], Codes: codes,
+					AnyClass: class == "any", Class: want, Table: table, IncludeUnknown: includeUnknown})
+				if errors.Is(err, ledger.ErrRunNotFound) {
+					return notFound(args[0], err)
+				}
+				if err != nil {
+					return err
+				}
+				parent, child, st, byCode := res.Parent, res.Child, res.Stats, res.ByCode
+				if err := audit.Append(ctx, rdb, audit.Entry{Actor: operator(actor), Action: "run retry", Target: parent.ID, Reason: reason,
+					Detail: fmt.Sprintf("child run %s with %d recipients", child.ID, st.Planned)}); err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(a.stdout, map[string]any{"run": child.ID, "parent": parent.ID, "recipients": st.Rows,
+						"planned": st.Planned, "picked": byCode})
+				}
+				fmt.Fprintf(a.stdout, "run %s retries %d recipients of %s:\n", child.ID, st.Planned, parent.ID)
+				for _, k := range slices.Sorted(maps.Keys(byCode)) {
+					fmt.Fprintf(a.stdout, "  %-50s %d\n", k, byCode[k])
+				}
+				if missing := res.Picked - st.Rows; missing > 0 {
+					fmt.Fprintf(a.stdout, "  (%d picked recipients are no longer in the audience file)\n", missing)
+				}
+				fmt.Fprintf(a.stdout, "follow it with: herald run show %s\n", child.ID)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&class, "class", "transient", "retry failures of this class: transient, permanent, throttle, stop-run, or any")

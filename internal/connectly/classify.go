@@ -33,11 +33,14 @@ var classNames = map[Class]string{
 	ClassStopRun:   "stop-run",
 }
 
-func (c Class) String() string {
-	if s, ok := classNames[c]; ok {
+func (c Class) String() string { return nameOf(classNames, "Class", c) }
+
+// nameOf is v's name in names, or typ(v) for a value without one.
+func nameOf[T ~int](names map[T]string, typ string, v T) string {
+	if s, ok := names[v]; ok {
 		return s
 	}
-	return "Class(" + strconv.Itoa(int(c)) + ")"
+	return typ + "(" + strconv.Itoa(int(v)) + ")"
 }
 
 // ParseClass parses "permanent", "transient", "throttle" or "stop-run".
@@ -189,12 +192,7 @@ var outcomeNames = map[Outcome]string{
 	OutcomeMaybeSent: "maybe-sent",
 }
 
-func (o Outcome) String() string {
-	if s, ok := outcomeNames[o]; ok {
-		return s
-	}
-	return "Outcome(" + strconv.Itoa(int(o)) + ")"
-}
+func (o Outcome) String() string { return nameOf(outcomeNames, "Outcome", o) }
 
 // Decision is the reading of one answer to a send: what it says about the message (Outcome)
 // and what to do about the recipient and the run (Class and Rule).

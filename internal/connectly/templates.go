@@ -23,6 +23,9 @@ type TemplateInfo struct {
 	Known         bool
 }
 
+// templatesAnswer is the get/templates answer (reference 7): each group's translations with
+// Meta's raw components, where a BUTTONS component lists each button with its type and text
+// (Meta's format; the reference shows the buttons array, not its items).
 type templatesAnswer struct {
 	Entity struct {
 		TemplateGroups []struct {
@@ -35,9 +38,13 @@ type templatesAnswer struct {
 				ExternalTemplate *struct {
 					WhatsApp struct {
 						Components []struct {
-							Type   string `json:"type"`
-							Format string `json:"format"`
-							Text   string `json:"text"`
+							Type    string `json:"type"`
+							Format  string `json:"format"`
+							Text    string `json:"text"`
+							Buttons []struct {
+								Type string `json:"type"`
+								Text string `json:"text"`
+							} `json:"buttons"`
 						} `json:"components"`
 					} `json:"whatsapp"`
 				} `json:"externalTemplate"`
@@ -48,10 +55,17 @@ type templatesAnswer struct {
 
 var bodyVarRE = regexp.MustCompile(`\{\{\s*(\d+)\s*\}\}`)
 
+// templates fetches the get/templates answer.
+func (c *Client) templates(ctx context.Context) (templatesAnswer, error) {
+	var a templatesAnswer
+	err := c.post(ctx, "/v1/businesses/"+url.PathEscape(c.businessID)+"/get/templates", []byte("{}"), &a)
+	return a, err
+}
+
 // ListTemplates lists the business's templates (POST .../get/templates, reference section 7).
 func (c *Client) ListTemplates(ctx context.Context) ([]TemplateInfo, error) {
-	var a templatesAnswer
-	if err := c.post(ctx, "/v1/businesses/"+url.PathEscape(c.businessID)+"/get/templates", []byte("{}"), &a); err != nil {
+	a, err := c.templates(ctx)
+	if err != nil {
 		return nil, err
 	}
 	var out []TemplateInfo

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 )
 
@@ -16,40 +15,13 @@ var ErrTemplateNotListed = errors.New("template not listed")
 // template without Meta's components, so its buttons cannot be known.
 var ErrTemplateComponentsUnknown = errors.New("the listing has no components for the template")
 
-// templateButtonsAnswer is the part of the get/templates answer (reference 7) that holds the
-// buttons: Meta's raw components, where a BUTTONS component lists each button with its type
-// and text (Meta's format; the reference shows the buttons array, not its items).
-type templateButtonsAnswer struct {
-	Entity struct {
-		TemplateGroups []struct {
-			Name      string `json:"name"`
-			Templates []struct {
-				Language struct {
-					Code string `json:"code"`
-				} `json:"language"`
-				ExternalTemplate *struct {
-					WhatsApp struct {
-						Components []struct {
-							Type    string `json:"type"`
-							Buttons []struct {
-								Type string `json:"type"`
-								Text string `json:"text"`
-							} `json:"buttons"`
-						} `json:"components"`
-					} `json:"whatsapp"`
-				} `json:"externalTemplate"`
-			} `json:"templates"`
-		} `json:"templateGroups"`
-	} `json:"entity"`
-}
-
 // TemplateButtons returns the texts of the quick-reply buttons of a template translation, in
 // order, from POST .../get/templates: what on_reply rules may name. It returns an error
 // wrapping ErrTemplateNotListed when the listing lacks the translation,
 // ErrTemplateComponentsUnknown when it gives no components for it, or the request's error.
 func (c *Client) TemplateButtons(ctx context.Context, name, language string) ([]string, error) {
-	var a templateButtonsAnswer
-	if err := c.post(ctx, "/v1/businesses/"+url.PathEscape(c.businessID)+"/get/templates", []byte("{}"), &a); err != nil {
+	a, err := c.templates(ctx)
+	if err != nil {
 		return nil, err
 	}
 	for _, g := range a.Entity.TemplateGroups {

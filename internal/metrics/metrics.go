@@ -46,38 +46,45 @@ type Metrics struct {
 
 // New returns metrics registered on a fresh registry, with Go and process collectors.
 func New() *Metrics {
-	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		Sends: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_sends_total",
-			Help: "Send attempts settled by workers, by campaign, sender, outcome (accepted, failed, unknown, retried, throttled, held, skipped) and error class.",
-		}, []string{"campaign", "sender", "outcome", "class"}),
-		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "herald_connectly_request_duration_seconds",
-			Help:    "Latency of template send requests to Connectly, by result class (ok, transient, permanent, throttle, stop-run).",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"class"}),
-		PaceWait: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "herald_pace_wait_seconds",
-			Help:    "Time sends waited for a sender or business rate-limit permit.",
-			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1},
-		}),
-		LimitWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_limit_waits_total",
-			Help: "Sends put off by a limit, by reason: rate (rescheduled: the limits are booked too far ahead), tier (the daily tier is full), late (woke too long after its slot and took a fresh one).",
-		}, []string{"reason"}),
-		SchedulerTicks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_scheduler_ticks_total",
-			Help: "Schedule ticks by campaign and result: fired, duplicate (another replica fired it), missed_run, missed_skipped, error.",
-		}, []string{"campaign", "result"}),
-		ExpandedTasks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_expanded_tasks_total",
-			Help: "Send tasks written by run expansion, by campaign.",
-		}, []string{"campaign"}),
-	}
-	m.reg.MustRegister(m.Sends, m.RequestDuration, m.PaceWait, m.LimitWaits, m.SchedulerTicks, m.ExpandedTasks,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.Sends = m.counterVec("herald_sends_total",
+		"Send attempts settled by workers, by campaign, sender, outcome (accepted, failed, unknown, retried, throttled, held, skipped) and error class.",
+		"campaign", "sender", "outcome", "class")
+	m.RequestDuration = m.histogramVec("herald_connectly_request_duration_seconds",
+		"Latency of template send requests to Connectly, by result class (ok, transient, permanent, throttle, stop-run).",
+		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "class")
+	m.PaceWait = m.histogram("herald_pace_wait_seconds",
+		"Time sends waited for a sender or business rate-limit permit.",
+		[]float64{.001, .005, .01, .025, .05, .1, .25, .5, 1})
+	m.LimitWaits = m.counterVec("herald_limit_waits_total",
+		"Sends put off by a limit, by reason: rate (rescheduled: the limits are booked too far ahead), tier (the daily tier is full), late (woke too long after its slot and took a fresh one).",
+		"reason")
+	m.SchedulerTicks = m.counterVec("herald_scheduler_ticks_total",
+		"Schedule ticks by campaign and result: fired, duplicate (another replica fired it), missed_run, missed_skipped, error.",
+		"campaign", "result")
+	m.ExpandedTasks = m.counterVec("herald_expanded_tasks_total", "Send tasks written by run expansion, by campaign.", "campaign")
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// counterVec, histogram and histogramVec create a metric and register it.
+
+func (m *Metrics) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	m.reg.MustRegister(c)
+	return c
+}
+
+func (m *Metrics) histogram(name, help string, buckets []float64) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	m.reg.MustRegister(h)
+	return h
+}
+
+func (m *Metrics) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	m.reg.MustRegister(h)
+	return h
 }
 
 // Register adds collectors (run progress, for example) to the registry.

@@ -20,30 +20,21 @@ type Webhooks struct {
 
 // NewWebhooks creates the receiver's metrics on m's registry.
 func (m *Metrics) NewWebhooks() *Webhooks {
-	w := &Webhooks{
-		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_webhook_requests_total",
-			Help: "Webhook requests by result (ok, unauthorized, too_large, bad_request, unsupported_media_type, method_not_allowed, error).",
-		}, []string{"result"}),
-		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_webhook_events_total",
-			Help: "Webhook events by kind (status, inbound, ignored), status and what the receiver did with them.",
-		}, []string{"kind", "status", "verdict"}),
-		Duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "herald_webhook_request_duration_seconds",
-			Help:    "Time from a webhook request's arrival to its answer.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
-		}),
-		Parked: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_webhook_parked_total",
-			Help: "Delivery events that arrived before their send was recorded, by outcome (parked, applied, stale, expired, dropped).",
-		}, []string{"outcome"}),
-		Lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "herald_webhook_event_lag_seconds",
-			Help:    "Time from a webhook event's timestamp to its arrival at the receiver, by status (the timestamp has one-second precision).",
-			Buckets: []float64{1, 2, 5, 10, 30, 60, 300, 900, 3600},
-		}, []string{"status"}),
+	return &Webhooks{
+		Requests: m.counterVec("herald_webhook_requests_total",
+			"Webhook requests by result (ok, unauthorized, too_large, bad_request, unsupported_media_type, method_not_allowed, error).",
+			"result"),
+		Events: m.counterVec("herald_webhook_events_total",
+			"Webhook events by kind (status, inbound, ignored), status and what the receiver did with them.",
+			"kind", "status", "verdict"),
+		Duration: m.histogram("herald_webhook_request_duration_seconds",
+			"Time from a webhook request's arrival to its answer.",
+			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}),
+		Parked: m.counterVec("herald_webhook_parked_total",
+			"Delivery events that arrived before their send was recorded, by outcome (parked, applied, stale, expired, dropped).",
+			"outcome"),
+		Lag: m.histogramVec("herald_webhook_event_lag_seconds",
+			"Time from a webhook event's timestamp to its arrival at the receiver, by status (the timestamp has one-second precision).",
+			[]float64{1, 2, 5, 10, 30, 60, 300, 900, 3600}, "status"),
 	}
-	m.reg.MustRegister(w.Requests, w.Events, w.Duration, w.Parked, w.Lag)
-	return w
 }

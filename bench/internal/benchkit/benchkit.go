@@ -33,19 +33,28 @@ type Env struct {
 	Dir  string
 }
 
-// Open connects to redisURL, starts the fake for businessID and apiKey with no rate limit and
-// makes a temporary folder named after prefix. Close undoes all three.
-func Open(ctx context.Context, redisURL, businessID, apiKey, prefix string) (*Env, error) {
-	rdb, err := redisx.Open(redisURL)
+// Config says what Open sets up.
+type Config struct {
+	RedisURL   string
+	BusinessID string
+	APIKey     string
+	// Prefix names the temporary folder.
+	Prefix string
+	// MaxReceived bounds the fake's record of messages (fakeconnectly.Config.MaxReceived; 0
+	// keeps everything); long runs that only count set 1.
+	MaxReceived int
+}
+
+// Open connects to the Redis, starts the fake for the business with no rate limit and makes
+// a temporary folder. Close undoes all three.
+func Open(ctx context.Context, c Config) (*Env, error) {
+	rdb, err := Connect(ctx, c.RedisURL)
 	if err != nil {
 		return nil, err
 	}
 	e := &Env{RDB: rdb}
-	if err := redisx.Ping(ctx, rdb, 3*time.Second); err != nil {
-		e.Close()
-		return nil, err
-	}
-	if e.Fake, err = fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: -1}); err != nil {
+	if e.Fake, err = fakeconnectly.New(fakeconnectly.Config{BusinessID: c.BusinessID, APIKey: c.APIKey, RateLimit: -1,
+		MaxReceived: c.MaxReceived}); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -53,7 +62,7 @@ func Open(ctx context.Context, redisURL, businessID, apiKey, prefix string) (*En
 		e.Close()
 		return nil, err
 	}
-	if e.Dir, err = os.MkdirTemp("", prefix+"-"); err != nil {
+	if e.Dir, err = os.MkdirTemp("", c.Prefix+"-"); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -69,6 +78,43 @@ func (e *Env) Close() {
 		e.Fake.Close()
 	}
 	e.RDB.Close()
+}
+
+// Client returns a Connectly client for the fake with conns connections.
+func (e *Env) Client(businessID, apiKey string, conns int) (*connectly.Client, error) {
+	return connectly.NewClient(connectly.ClientConfig{BaseURL: e.Base, BusinessID: businessID, APIKey: apiKey, MaxConns: conns})
+}
+
+// Connect opens the Redis at url and checks that it answers within 3 s.
+func Connect(ctx context.Context, url string) (redis.UniversalClient, error) {
+	rdb, err := redisx.Open(url)
+	if err != nil {
+		return nil, err
+	}
+	if err := redisx.Ping(ctx, rdb, 3*time.Second); err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	return rdb, nil
+}
+
+// Exit ends the program with status 1 after printing err, prefixed with its name, when err
+// is not nil.
+func Exit(prog string, err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, prog+":", err)
+		os.Exit(1)
+	}
+}
+
+// Main runs parent, or child when the program runs as one of its own worker processes, and
+// ends the program as Exit does.
+func Main(prog string, isChild bool, parent, child func() error) {
+	if isChild {
+		Exit(prog, child())
+	} else {
+		Exit(prog, parent())
+	}
 }
 
 // OpenChild opens what a worker child process needs: the Redis at redisURL and a Connectly
@@ -87,29 +133,46 @@ func OpenChild(redisURL, fakeURL, businessID, apiKey string, concurrency int) (r
 	return rdb, client, nil
 }
 
-// WriteCampaignFiles writes an audience of n generated Brazilian mobile numbers and a utility
-// campaign `id` from sender for it into dir, and returns the campaign file's path and text.
+// WriteCampaignFiles writes an audience of n generated Brazilian mobile numbers (Phone) and a
+// utility campaign `id` from sender for it into dir, and returns the campaign file's path and
+// text.
 func WriteCampaignFiles(dir, id, sender string, n int) (string, []byte, error) {
+	return writeCampaign(dir, id, sender, n, "template: {name: bench_tpl, language: en, category: utility}\n"+
+		"parameters:\n  body_1: \"{{ .name }}\"\n")
+}
+
+// WriteCampaign writes the files of WriteCampaignFiles and loads the campaign.
+func WriteCampaign(dir, id, sender string, n int) (*campaigns.Definition, error) {
+	return loadCampaign(WriteCampaignFiles(dir, id, sender, n))
+}
+
+// WriteSessionCampaign writes the audience of WriteCampaignFiles and a session campaign `id`
+// (a text message rendered per recipient, no fallback template) and loads the campaign.
+func WriteSessionCampaign(dir, id, sender string, n int) (*campaigns.Definition, error) {
+	return loadCampaign(writeCampaign(dir, id, sender, n, "message:\n  text: \"Hello {{ .name }}, your order has shipped.\"\n"))
+}
+
+// Phone is the generated audience's number of row i (from 0).
+func Phone(i int) string { return fmt.Sprintf("+5511%09d", 900000000+i) }
+
+func writeCampaign(dir, id, sender string, n int, message string) (string, []byte, error) {
 	f, err := os.Create(filepath.Join(dir, "audience.csv"))
 	if err != nil {
 		return "", nil, err
 	}
 	fmt.Fprintln(f, "name,phone")
 	for i := 0; i < n; i++ {
-		fmt.Fprintf(f, "user%d,+5511%09d\n", i, 900000000+i)
+		fmt.Fprintf(f, "user%d,%s\n", i, Phone(i))
 	}
 	if err := f.Close(); err != nil {
 		return "", nil, err
 	}
-	yaml := []byte("id: " + id + "\nsender: \"" + sender + "\"\ntemplate: {name: bench_tpl, language: en, category: utility}\n" +
-		"parameters:\n  body_1: \"{{ .name }}\"\naudience: {file: audience.csv, phone: phone}\n")
+	yaml := []byte("id: " + id + "\nsender: \"" + sender + "\"\n" + message + "audience: {file: audience.csv, phone: phone}\n")
 	path := filepath.Join(dir, "campaign.yaml")
 	return path, yaml, os.WriteFile(path, yaml, 0o644)
 }
 
-// WriteCampaign writes the files of WriteCampaignFiles and loads the campaign.
-func WriteCampaign(dir, id, sender string, n int) (*campaigns.Definition, error) {
-	path, _, err := WriteCampaignFiles(dir, id, sender, n)
+func loadCampaign(path string, _ []byte, err error) (*campaigns.Definition, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +181,13 @@ func WriteCampaign(dir, id, sender string, n int) (*campaigns.Definition, error)
 
 // Expand creates a run of def from sender and expands its whole audience into the queue.
 func Expand(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, sender string) (ledger.Run, error) {
-	exp := expand.NewExpander(expand.Options{Ledger: ledger.New(rdb, nil), Tasks: asynqbatch.New(rdb),
+	return ExpandWith(ctx, rdb, def, sender, asynqbatch.New(rdb))
+}
+
+// ExpandWith is Expand writing the send tasks through tasks.
+func ExpandWith(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, sender string,
+	tasks asynqbatch.Writer) (ledger.Run, error) {
+	exp := expand.NewExpander(expand.Options{Ledger: ledger.New(rdb, nil), Tasks: tasks,
 		Task: campaigns.TaskOptions{MaxRetry: 25}})
 	run, err := exp.CreateRun(ctx, def, sender, "")
 	if err != nil {
