@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/tick"
 )
 
 // The one resend of unknown recipients, for runs of campaigns with unknown.resend_after.
@@ -134,20 +134,13 @@ func (w *Worker) resendOne(ctx context.Context, runID, queue, member string) (bo
 // sweepLoop runs SweepUnknown every ResendSweepEvery until ctx ends.
 func (w *Worker) sweepLoop(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
-	t := time.NewTicker(w.cfg.ResendSweepEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, w.cfg.ResendSweepEvery, func(ctx context.Context) {
 		if n, err := w.SweepUnknown(ctx); err != nil && ctx.Err() == nil {
 			w.log.Warn().Err(err).Msg("sweep of unknown recipients to resend failed; trying again")
 		} else if n > 0 {
 			w.log.Info().Int("resent", n).Msg("unknown recipients sent once more")
 		}
-	}
+	})
 }
 
 // settleFound settles an earlier attempt's claim found by this task, in a run that resends
