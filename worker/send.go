@@ -79,6 +79,9 @@ func (w *Worker) gate(ctx context.Context, j *job) (bool, error) {
 	if handled, err := w.beforeSend(ctx, j.log, j.p); handled {
 		return true, err
 	}
+	if handled, err := w.gateFollowup(ctx, j); handled {
+		return true, err
+	}
 	if handled, err := w.gateWindow(ctx, j); handled {
 		return true, err
 	}

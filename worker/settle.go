@@ -135,7 +135,11 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 	}
 	if d.Outcome == connectly.OutcomeAccepted {
 		log.Debug().Int(logx.KeyAttempt, attempt).Str("message_id", res.ID).Msg("accepted")
-		return finish(ledger.Outcome{State: ledger.Accepted, MessageID: res.ID})
+		if err := finish(ledger.Outcome{State: ledger.Accepted, MessageID: res.ID}); err != nil {
+			return err
+		}
+		w.recordAccepted(ctx, j)
+		return nil
 	}
 	class, rule, code := d.Class, d.Rule, d.Key
 	classLabel = class.String()
