@@ -14,6 +14,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/report"
 )
 
 // Follow-up outbox sweep: how often, and how old an entry left without its task must be (a
@@ -82,4 +83,21 @@ func acceptedRecorder(c config.Config, rdb redis.UniversalClient, log zerolog.Lo
 			log.Warn().Str(logx.KeyRun, p.Run).Err(err).Msg("on_reply: could not record the send for replies")
 		}
 	}
+}
+
+// runFunnel returns the on_reply funnel of run r: nil for a run whose campaign has no rules
+// or cannot be read (the funnel is then not shown), and for a follow-up run itself.
+func runFunnel(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis.UniversalClient, r ledger.Run) (*report.Funnel, error) {
+	if _, _, ok := ledger.FollowupOf(r.ID); ok {
+		return nil, nil
+	}
+	def, err := runs(c, rdb, zerolog.Nop(), expandTaskOptions(c)).SourceOf(ctx, r)
+	if err != nil || !def.OnReply.Enabled() {
+		return nil, nil
+	}
+	ids := make([]string, len(def.OnReply.Rules))
+	for i := range def.OnReply.Rules {
+		ids[i] = def.OnReply.Rules[i].ID()
+	}
+	return report.ReadFunnel(ctx, l, r.ID, ids)
 }
