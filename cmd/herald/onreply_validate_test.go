@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -44,5 +45,34 @@ func TestCampaignValidateOnReplyButtons(t *testing.T) {
 	code, out, _ = herald(t, env, "campaign", "validate", file)
 	if code == 0 || !strings.Contains(out, `rule unsubscribe: button "Unsubscribe"`) {
 		t.Fatalf("missing buttons: exit %d out %q", code, out)
+	}
+}
+
+// campaign plan shows each follow-up's rendered request, addressed to its follow-up run.
+func TestCampaignPlanFollowups(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join("..", "..", "configs", "campaigns", "spring-promo-replies.yaml")
+	code, out, errOut := herald(t, nil, "campaign", "plan", "--json", file)
+	if code != 0 {
+		t.Fatalf("exit %d err %q", code, errOut)
+	}
+	var p struct {
+		Followups []followupPlan `json:"followups"`
+	}
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]followupPlan{}
+	for _, f := range p.Followups {
+		got[f.Rule] = f
+	}
+	if len(p.Followups) != 5 || len(got["replied"].Requests) != 0 || got["later"].Delay != "48h" {
+		t.Fatalf("follow-ups %+v", p.Followups)
+	}
+	if r := got["interested"].Requests; len(r) != 1 || !strings.Contains(string(r[0].Body), `"RUN~interested"`) {
+		t.Fatalf("interested: %+v", got["interested"])
+	}
+	if r := got["later"].Requests; len(r) != 1 || !strings.Contains(string(r[0].Body), "spring_reminder") || !strings.Contains(string(r[0].Body), "There") {
+		t.Fatalf("later: %s", r)
 	}
 }
