@@ -150,6 +150,11 @@ func (f *Followups) Reply(ctx context.Context, r Reply) (Outcome, error) {
 	if err != nil || !ok {
 		return out, err
 	}
+	switch pe.State {
+	case ledger.Planned, ledger.Queued, ledger.Failed, ledger.Skipped:
+		// Never sent (or refused): nothing of this run's was there to answer.
+		return out, nil
+	}
 	f.count(run.Campaign, rule.ID(), "matched")
 	if rule.Tag != "" {
 		if err := f.ledger.Tag(ctx, parent, e.Recipient, rule.Tag); err != nil {

@@ -100,6 +100,18 @@ func setupFollowups(t *testing.T) *fuBundle {
 	if _, err := l.PlanQueued(ctx, run.ID, 0, len(rcpts), nil, entries); err != nil {
 		t.Fatal(err)
 	}
+	for i, e := range entries {
+		a := ledger.Address{Run: run.ID, Recipient: e.Recipient, Bucket: e.Bucket}
+		if _, err := l.Claim(ctx, a, ledger.AtMostOnce); err != nil {
+			t.Fatal(err)
+		}
+		if i == len(entries)-1 {
+			break // the last is still sending when its customer answers
+		}
+		if _, err := l.Finish(ctx, a, ledger.Outcome{State: ledger.Accepted, MessageID: e.Recipient, Attempt: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	run, _ = l.GetRun(ctx, run.ID)
 	tasks := &taskLog{tasks: map[string][]asynqbatch.Task{}}
 	resolve := func(_ context.Context, id string) (conversation.RunInfo, bool, error) {

@@ -14,18 +14,20 @@ import (
 
 // Follow-ups (on_reply) are sends of a follow-up run (ledger.FollowupRun: "RUN~RULE"),
 // created by the webhook receiver; they go through this same handler. Two things differ:
-// the run they follow steers them (gateFollowup), and accepted sends of a campaign with
-// on_reply are recorded for the join of plain-text replies (OnAccepted).
+// the run they follow steers them (gateFollowup), and sends of a campaign with on_reply are
+// recorded for the join of plain-text replies (OnSending).
 
-// OnAccepted installs f, called after each send the provider accepted (cmd/herald records
-// the sends of campaigns with on_reply in conversation's index of recent sends). f must not
-// block for long; its failure is its own to log. Call it before Start.
-func (w *Worker) OnAccepted(f func(ctx context.Context, p campaigns.SendPayload)) { w.accepted = f }
+// OnSending installs f, called for each claimed send just before its request (cmd/herald
+// records the sends of campaigns with on_reply in conversation's index of recent sends).
+// Before, not after the answer: a customer may reply within milliseconds of the message,
+// before the worker has recorded the provider's answer, and the reply must find the run.
+// f must not block for long; its failure is its own to log. Call it before Start.
+func (w *Worker) OnSending(f func(ctx context.Context, p campaigns.SendPayload)) { w.sending = f }
 
-// recordAccepted calls the OnAccepted function for j, if any.
-func (w *Worker) recordAccepted(ctx context.Context, j *job) {
-	if w.accepted != nil {
-		w.accepted(ctx, j.p)
+// recordSending calls the OnSending function for j, if any.
+func (w *Worker) recordSending(ctx context.Context, j *job) {
+	if w.sending != nil {
+		w.sending(ctx, j.p)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 // A follow-up goes through the send handler like any send, once; the run it follows steers
-// it: paused holds it, cancelled skips it. Accepted sends reach the OnAccepted function.
+// it: paused holds it, cancelled skips it. Claimed sends reach the OnSending function.
 func TestFollowupSends(t *testing.T) {
 	b := setup(t, testConfig())
 	ctx := context.Background()
@@ -20,7 +20,7 @@ func TestFollowupSends(t *testing.T) {
 		t.Fatal(err)
 	}
 	var accepted []string
-	b.worker.OnAccepted(func(_ context.Context, p campaigns.SendPayload) { accepted = append(accepted, p.Run+" "+p.To) })
+	b.worker.OnSending(func(_ context.Context, p campaigns.SendPayload) { accepted = append(accepted, p.Run+" "+p.To) })
 	followup := func(p campaigns.SendPayload) campaigns.SendPayload {
 		t.Helper()
 		pr := ledger.ParentRun{ID: parent.ID, Campaign: parent.Campaign, Template: parent.Template, Language: parent.Language,

@@ -50,6 +50,7 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 	if done, err := w.reserveAndClaim(ctx, j); done {
 		return err
 	}
+	w.recordSending(ctx, j)
 	return w.settle(context.WithoutCancel(ctx), j, w.send(ctx, j))
 }
 

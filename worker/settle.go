@@ -135,11 +135,7 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 	}
 	if d.Outcome == connectly.OutcomeAccepted {
 		log.Debug().Int(logx.KeyAttempt, attempt).Str("message_id", res.ID).Msg("accepted")
-		if err := finish(ledger.Outcome{State: ledger.Accepted, MessageID: res.ID}); err != nil {
-			return err
-		}
-		w.recordAccepted(ctx, j)
-		return nil
+		return finish(ledger.Outcome{State: ledger.Accepted, MessageID: res.ID})
 	}
 	class, rule, code := d.Class, d.Rule, d.Key
 	classLabel = class.String()

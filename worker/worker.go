@@ -242,8 +242,8 @@ type Worker struct {
 	enq       enqueuer
 	sweepStop context.CancelFunc
 	sweepDone chan struct{}
-	// accepted is called after each accepted send (OnAccepted; followup.go).
-	accepted func(ctx context.Context, p campaigns.SendPayload)
+	// sending is called before each send's request (OnSending; followup.go).
+	sending func(ctx context.Context, p campaigns.SendPayload)
 }
 
 // New builds a Worker; Start runs it.

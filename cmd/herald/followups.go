@@ -59,10 +59,11 @@ func newFollowups(c config.Config, rdb redis.UniversalClient, log zerolog.Logger
 		Resolve: runResolver(c, rdb, log), Task: expandTaskOptions(c), Logger: log, Metrics: m})
 }
 
-// acceptedRecorder returns the worker's OnAccepted function: an accepted send of a campaign
-// with on_reply (or of one of its follow-ups) is recorded in the index of recent sends, so
-// that plain-text replies join to its run until on_reply.until.
-func acceptedRecorder(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) func(context.Context, campaigns.SendPayload) {
+// sendRecorder returns the worker's OnSending function: a send of a campaign with on_reply
+// (or of one of its follow-ups) is recorded in the index of recent sends just before its
+// request, so that plain-text replies join to its run until on_reply.until (a reply to a
+// message that then failed finds its entry failed and triggers nothing).
+func sendRecorder(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) func(context.Context, campaigns.SendPayload) {
 	resolve := runResolver(c, rdb, log)
 	idx := conversation.NewIndex(rdb, c.Connectly.BusinessID, nil)
 	return func(ctx context.Context, p campaigns.SendPayload) {
