@@ -50,6 +50,7 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 	if done, err := w.reserveAndClaim(ctx, j); done {
 		return err
 	}
+	w.recordSending(ctx, j)
 	return w.settle(context.WithoutCancel(ctx), j, w.send(ctx, j))
 }
 
@@ -77,6 +78,9 @@ func (w *Worker) decode(ctx context.Context, t *asynq.Task) (*job, error) {
 // waiting learns it from its claim).
 func (w *Worker) gate(ctx context.Context, j *job) (bool, error) {
 	if handled, err := w.beforeSend(ctx, j.log, j.p); handled {
+		return true, err
+	}
+	if handled, err := w.gateFollowup(ctx, j); handled {
 		return true, err
 	}
 	if handled, err := w.gateWindow(ctx, j); handled {

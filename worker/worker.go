@@ -242,6 +242,8 @@ type Worker struct {
 	enq       enqueuer
 	sweepStop context.CancelFunc
 	sweepDone chan struct{}
+	// sending is called before each send's request (OnSending; followup.go).
+	sending func(ctx context.Context, p campaigns.SendPayload)
 }
 
 // New builds a Worker; Start runs it.

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // validateResult is one file's result in `campaign validate --json`.
@@ -24,6 +28,8 @@ type validateResult struct {
 	// (with --rows).
 	Rows    int            `json:"rows,omitempty"`
 	Skipped map[string]int `json:"skipped,omitempty"`
+	// Notes say what could not be checked (on_reply buttons without the API).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // fileRules maps the config's campaigns section onto the rules campaign files are read under.
@@ -69,6 +75,13 @@ func validateFile(c config.Config, path string, rows bool) validateResult {
 		}
 		fail(err)
 		return r
+	}
+	if errs, notes := checkOnReply(c, def); len(errs) > 0 || len(notes) > 0 {
+		r.Notes = notes
+		if len(errs) > 0 {
+			r.OK = false
+			r.Errors = append(r.Errors, errs...)
+		}
 	}
 	if !rows {
 		return r
@@ -126,6 +139,9 @@ file with more invalid rows than audience.max_invalid_share allows is a problem 
 					if r.OK {
 						fmt.Fprintf(a.stdout, "ok  %s (%s)\n", r.File, rowsNote(r))
 					}
+					for _, n := range r.Notes {
+						fmt.Fprintf(a.stdout, "note: %s: %s\n", r.File, n)
+					}
 					for _, e := range r.Errors {
 						fmt.Fprintln(a.stdout, e)
 					}
@@ -160,4 +176,48 @@ func rowsNote(r validateResult) string {
 		return "audience: " + rows + ", none skipped"
 	}
 	return "audience: " + rows + ", skipped " + strings.Join(reasons, ", ")
+}
+
+// checkOnReply checks a campaign's on_reply rules beyond their syntax: each follow-up
+// message as a session message (campaigns.CheckMessage), and the buttons rules name against
+// the template's quick-reply buttons from the provider's get/templates, when it is reachable
+// (notes say when it is not).
+func checkOnReply(c config.Config, def *campaigns.Definition) (errs, notes []string) {
+	rules := def.OnReply.Rules
+	named := false
+	for i := range rules {
+		named = named || len(rules[i].Button) > 0
+		if rules[i].Message.IsZero() {
+			continue
+		}
+		content, err := conversation.MessageOf(&rules[i])
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: on_reply rule %s: message: %v", def.Path, rules[i].ID(), err))
+			continue
+		}
+		for _, p := range campaigns.CheckMessage(content) {
+			errs = append(errs, fmt.Sprintf("%s: on_reply rule %s: message.%s: %s", def.Path, rules[i].ID(), p.Field, p.Msg))
+		}
+	}
+	if !named || def.Template.Name == "" {
+		return errs, notes
+	}
+	if err := c.RequireConnectly(); err != nil || c.APIKey == "" {
+		return errs, append(notes, "on_reply buttons not checked against the template: no Connectly business id or API key configured")
+	}
+	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: c.Connectly.BaseURL, BusinessID: c.Connectly.BusinessID,
+		APIKey: c.APIKey, Timeout: 10 * time.Second, MaxConns: 1})
+	if err != nil {
+		return errs, append(notes, "on_reply buttons not checked against the template: "+err.Error())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	buttons, err := client.TemplateButtons(ctx, def.Template.Name, def.Template.Language)
+	if err != nil {
+		return errs, append(notes, "on_reply buttons not checked against the template: the Connectly API is not reachable ("+err.Error()+")")
+	}
+	if err := conversation.CheckButtons(rules, buttons); err != nil {
+		errs = append(errs, fmt.Sprintf("%s: %v", def.Path, err))
+	}
+	return errs, notes
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/lifecycle"
@@ -79,10 +80,12 @@ func (p *process) ops(addr, role string, queues []string, checks ...func(context
 // webhooks adds the webhook receiver of config c, listening on c.Webhooks.Listen.
 func (p *process) webhooks(ctx context.Context, c config.Config) {
 	var ws *webhookServer
+	fm := conversation.NewMetrics(nil)
+	p.m.Register(fm.Replies)
 	p.add(lifecycle.Component{
 		Name: "webhook receiver",
 		Start: func() (err error) {
-			ws, err = startWebhookServer(ctx, c, p.rdb, p.log, p.m.NewWebhooks())
+			ws, err = startWebhookServer(ctx, c, p.rdb, p.log, p.m.NewWebhooks(), fm)
 			return err
 		},
 		Stop: func() error { ws.stop(); return nil },

@@ -47,7 +47,7 @@ func (a *app) runShowCmd() *cobra.Command {
 				if err != nil {
 					return notFound(args[0], err)
 				}
-				if err := a.print(asJSON, rep, func(w io.Writer) error { report.PrintRun(w, rep); return nil }); err != nil {
+				if err := a.print(asJSON, rep, func(w io.Writer) error { report.PrintRun(w, rep); report.PrintFunnel(w, rep.Funnel); return nil }); err != nil {
 					return err
 				}
 				if rep.Verify != nil && len(rep.Verify.Mismatches) > 0 {
@@ -79,6 +79,9 @@ func showRun(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis.U
 	rep := report.NewRun(r, counters, now)
 	rep.SenderBackoff = report.SenderBackoff(ctx, rdb, c, r.Sender, now)
 	if rep.Delivery, err = report.Delivery(ctx, l, r.ID); err != nil {
+		return rep, err
+	}
+	if rep.Funnel, err = runFunnel(ctx, c, l, rdb, r); err != nil {
 		return rep, err
 	}
 	if verify {

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/lifecycle"
@@ -96,7 +97,8 @@ func receiverConfig(c config.Config) (webhooks.Config, error) {
 }
 
 // startWebhookServer starts the receiver on c.Webhooks.Listen in the background.
-func startWebhookServer(ctx context.Context, c config.Config, rdb redis.UniversalClient, lg zerolog.Logger, m *metrics.Webhooks) (*webhookServer, error) {
+// fm counts follow-ups (on_reply); it may be nil.
+func startWebhookServer(ctx context.Context, c config.Config, rdb redis.UniversalClient, lg zerolog.Logger, m *metrics.Webhooks, fm *conversation.Metrics) (*webhookServer, error) {
 	rcfg, err := receiverConfig(c)
 	if err != nil {
 		return nil, err
@@ -104,13 +106,28 @@ func startWebhookServer(ctx context.Context, c config.Config, rdb redis.Universa
 	if rcfg.Business == "" {
 		lg.Warn().Msg("no connectly.business_id (CONNECTLY_BUSINESS_ID): customer service windows are recorded under an empty business id, where workers of a configured business will not find them")
 	}
-	return startReceiver(ctx, rcfg, c.Webhooks.Listen, rdb, lg, m)
+	fu, err := newFollowups(c, rdb, lg, fm)
+	if err != nil {
+		return nil, err
+	}
+	return startReceiverWith(ctx, rcfg, c.Webhooks.Listen, rdb, lg, m, fu)
 }
 
-// startReceiver starts a webhook receiver with rcfg on listen: its parked-event loop, then
-// its HTTP server.
+// startReceiver starts a webhook receiver with rcfg on listen, without follow-ups: its
+// parked-event loop, then its HTTP server.
 func startReceiver(ctx context.Context, rcfg webhooks.Config, listen string, rdb redis.UniversalClient, lg zerolog.Logger, m *metrics.Webhooks) (*webhookServer, error) {
-	rc, err := webhooks.New(rcfg, webhooks.Deps{Redis: rdb, Logger: lg, Metrics: m})
+	return startReceiverWith(ctx, rcfg, listen, rdb, lg, m, nil)
+}
+
+// startReceiverWith is startReceiver with fu, on_reply's follow-ups (nil: none): the
+// receiver calls them on inbound messages, and the follow-up outbox sweep runs with the
+// parked-event loop.
+func startReceiverWith(ctx context.Context, rcfg webhooks.Config, listen string, rdb redis.UniversalClient, lg zerolog.Logger, m *metrics.Webhooks, fu *conversation.Followups) (*webhookServer, error) {
+	deps := webhooks.Deps{Redis: rdb, Logger: lg, Metrics: m}
+	if fu != nil {
+		deps.Replies = fu
+	}
+	rc, err := webhooks.New(rcfg, deps)
 	if err != nil {
 		return nil, err
 	}
@@ -125,9 +142,20 @@ func startReceiver(ctx context.Context, rcfg webhooks.Config, listen string, rdb
 	}
 	ws := &webhookServer{rc: rc}
 	// Stopped in reverse: requests in flight finish (up to 10 s), then the parked-event loop stops.
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	sweepDone := make(chan struct{})
 	ws.g = lifecycle.New(
 		lifecycle.Component{Name: "parked webhook events", Start: func() error { rc.Start(context.WithoutCancel(ctx)); return nil },
 			Stop: func() error { rc.Stop(); return nil }},
+		lifecycle.Component{Name: "follow-up outbox sweep", Start: func() error {
+			go func() {
+				defer close(sweepDone)
+				if fu != nil {
+					fu.RunSweep(sweepCtx, followupSweepEvery, followupSweepAfter)
+				}
+			}()
+			return nil
+		}, Stop: func() error { stopSweep(); <-sweepDone; return nil }},
 		lifecycle.HTTP("webhooks listen", listen, srv, 10*time.Second, func(a net.Addr) { ws.addr = a.String() },
 			func(err error) { lg.Error().Err(err).Msg("webhook receiver stopped") }),
 	)

@@ -33,6 +33,8 @@ var allScripts = map[string]*redis.Script{
 	"resendReleaseCmd":  resendReleaseCmd,
 	"resendDoneCmd":     resendDoneCmd,
 	"replyCmd":          replyCmd,
+	"followupCmd":       followupCmd,
+	"onceCampaignCmd":   onceCampaignCmd,
 }
 
 // libVar is the prelude that scripts may put before their own file; it is no script itself.

@@ -62,6 +62,8 @@ type Run struct {
 	Verify *ledger.Verification `json:"verify,omitempty"`
 	// Delivery is what the delivery webhooks said, once any was recorded.
 	Delivery *ledger.DeliveryStats `json:"delivery,omitempty"`
+	// Funnel is what the replies led to, for a campaign with on_reply rules (funnel.go).
+	Funnel *Funnel `json:"funnel,omitempty"`
 }
 
 // SessionCounts are a session campaign run's outcomes by the window: recipients sent the

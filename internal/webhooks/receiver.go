@@ -82,6 +82,8 @@ type Deps struct {
 	Logger zerolog.Logger
 	// Metrics may be nil.
 	Metrics *metrics.Webhooks
+	// Replies, when set, acts on inbound messages that are not opt-outs (on_reply rules).
+	Replies ReplyHandler
 }
 
 // Receiver is the http.Handler that takes Connectly's webhook calls: it checks the method,
@@ -98,6 +100,7 @@ type Receiver struct {
 	// rejectLog is sampled: a misconfigured secret must not flood the logs.
 	rejectLog zerolog.Logger
 	m         *metrics.Webhooks
+	replies   ReplyHandler
 
 	bucketsMu sync.Mutex
 	buckets   map[string]int
@@ -113,7 +116,7 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 	if deps.Redis == nil {
 		return nil, errors.New("webhooks: Redis is required")
 	}
-	rc := &Receiver{m: deps.Metrics, optOut: map[string]bool{}, buckets: map[string]int{}}
+	rc := &Receiver{m: deps.Metrics, replies: deps.Replies, optOut: map[string]bool{}, buckets: map[string]int{}}
 	for _, s := range cfg.Secrets {
 		if s = strings.TrimSpace(s); s != "" {
 			rc.secrets = append(rc.secrets, []byte(s))
@@ -523,6 +526,11 @@ func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) 
 		}
 		rc.log.Info().Str(logx.KeyRecipient, logx.Phone(strings.Join(ev.Customer, ","))).Str("reply", string(in.Kind)).
 			Msg("opted out (inbound message): added to the suppression list")
+	}
+	if rc.replies != nil && !optOut {
+		if err := rc.replies.HandleReply(ctx, in); err != nil {
+			return "", err
+		}
 	}
 	run := ""
 	if in.Callback != nil {

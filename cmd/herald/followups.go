@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/conversation"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/report"
+)
+
+// Follow-up outbox sweep: how often, and how old an entry left without its task must be (a
+// receiver writes the task right after the entry, within milliseconds).
+const (
+	followupSweepEvery = 10 * time.Second
+	followupSweepAfter = 30 * time.Second
+)
+
+// runResolver returns the campaign of each run (the submitted version it was started from,
+// or its campaign file), read once per run and process: a run's rules never change.
+func runResolver(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) conversation.Resolver {
+	var cache sync.Map // run id → conversation.RunInfo
+	l := ledger.New(rdb, nil)
+	src := runs(c, rdb, log, expandTaskOptions(c))
+	return func(ctx context.Context, id string) (conversation.RunInfo, bool, error) {
+		if v, ok := cache.Load(id); ok {
+			return v.(conversation.RunInfo), true, nil
+		}
+		run, err := l.GetRun(ctx, id)
+		if errors.Is(err, ledger.ErrRunNotFound) {
+			return conversation.RunInfo{}, false, nil
+		}
+		if err != nil {
+			return conversation.RunInfo{}, false, err
+		}
+		def, err := src.SourceOf(ctx, run)
+		if err != nil {
+			// A run whose campaign cannot be read (a file since removed) has no rules to apply.
+			log.Warn().Str(logx.KeyRun, id).Err(err).Msg("on_reply: the run's campaign cannot be read; its replies trigger nothing")
+			def = &campaigns.Definition{}
+		}
+		info := conversation.RunInfo{Run: run, Def: def}
+		cache.Store(id, info)
+		return info, true, nil
+	}
+}
+
+// newFollowups returns the follow-ups of config c (the receiver's on_reply hook).
+func newFollowups(c config.Config, rdb redis.UniversalClient, log zerolog.Logger, m *conversation.Metrics) (*conversation.Followups, error) {
+	return conversation.NewFollowups(conversation.FollowupConfig{Redis: rdb, Business: c.Connectly.BusinessID,
+		Resolve: runResolver(c, rdb, log), Task: expandTaskOptions(c), Logger: log, Metrics: m})
+}
+
+// sendRecorder returns the worker's OnSending function: a send of a campaign with on_reply
+// (or of one of its follow-ups) is recorded in the index of recent sends just before its
+// request, so that plain-text replies join to its run until on_reply.until (a reply to a
+// message that then failed finds its entry failed and triggers nothing).
+func sendRecorder(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) func(context.Context, campaigns.SendPayload) {
+	resolve := runResolver(c, rdb, log)
+	idx := conversation.NewIndex(rdb, c.Connectly.BusinessID, nil)
+	return func(ctx context.Context, p campaigns.SendPayload) {
+		id := p.Run
+		if parent, _, ok := ledger.FollowupOf(id); ok {
+			id = parent
+		}
+		info, ok, err := resolve(ctx, id)
+		if err == nil && (!ok || !info.Def.OnReply.Enabled()) {
+			return
+		}
+		if err == nil {
+			until := info.Run.Created.Add(info.Def.OnReply.UntilDuration())
+			err = idx.Record(ctx, id, ledger.BucketOf(p.To, info.Run.Buckets), p.To, until)
+		}
+		if err != nil {
+			// The send stands; only a plain-text reply to it may not join its run.
+			log.Warn().Str(logx.KeyRun, p.Run).Err(err).Msg("on_reply: could not record the send for replies")
+		}
+	}
+}
+
+// runFunnel returns the on_reply funnel of run r: nil for a run whose campaign has no rules
+// or cannot be read (the funnel is then not shown), and for a follow-up run itself.
+func runFunnel(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis.UniversalClient, r ledger.Run) (*report.Funnel, error) {
+	if _, _, ok := ledger.FollowupOf(r.ID); ok {
+		return nil, nil
+	}
+	def, err := runs(c, rdb, zerolog.Nop(), expandTaskOptions(c)).SourceOf(ctx, r)
+	if err != nil || !def.OnReply.Enabled() {
+		return nil, nil
+	}
+	ids := make([]string, len(def.OnReply.Rules))
+	for i := range def.OnReply.Rules {
+		ids[i] = def.OnReply.Rules[i].ID()
+	}
+	return report.ReadFunnel(ctx, l, r.ID, ids)
+}

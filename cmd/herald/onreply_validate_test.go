@@ -1,0 +1,78 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// campaign validate checks on_reply's buttons against the template's quick-reply buttons
+// from get/templates when the API is reachable, and says so when it is not.
+func TestCampaignValidateOnReplyButtons(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join("..", "..", "configs", "campaigns", "spring-promo-replies.yaml")
+	listing := func(buttons ...string) string {
+		var bs []string
+		for _, b := range buttons {
+			bs = append(bs, `{"type":"QUICK_REPLY","text":"`+b+`"}`)
+		}
+		return `{"entity":{"templateGroups":[{"name":"spring_promo","templates":[{"language":{"code":"en_US"},` +
+			`"externalTemplate":{"whatsapp":{"components":[{"type":"BUTTONS","buttons":[` + strings.Join(bs, ",") + `]}]}}}]}]}}`
+	}
+	answer := listing("Yes, show me", "Not now", "Unsubscribe")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(answer))
+	}))
+	t.Cleanup(srv.Close)
+	env := map[string]string{"CONNECTLY_BASE_URL": srv.URL, "CONNECTLY_BUSINESS_ID": "biz", "CONNECTLY_API_KEY": "key-0123456789abcdef"}
+	if code, out, errOut := herald(t, env, "campaign", "validate", file); code != 0 || strings.Contains(out, "note:") {
+		t.Fatalf("buttons present: exit %d out %q err %q", code, out, errOut)
+	}
+	code, out, _ := herald(t, nil, "campaign", "validate", file)
+	if code != 0 || !strings.Contains(out, "on_reply buttons not checked") {
+		t.Fatalf("no API: exit %d out %q", code, out)
+	}
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(listing("Yes, show me")))
+	}))
+	t.Cleanup(srv2.Close)
+	env["CONNECTLY_BASE_URL"] = srv2.URL
+	code, out, _ = herald(t, env, "campaign", "validate", file)
+	if code == 0 || !strings.Contains(out, `rule unsubscribe: button "Unsubscribe"`) {
+		t.Fatalf("missing buttons: exit %d out %q", code, out)
+	}
+}
+
+// campaign plan shows each follow-up's rendered request, addressed to its follow-up run.
+func TestCampaignPlanFollowups(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join("..", "..", "configs", "campaigns", "spring-promo-replies.yaml")
+	code, out, errOut := herald(t, nil, "campaign", "plan", "--json", file)
+	if code != 0 {
+		t.Fatalf("exit %d err %q", code, errOut)
+	}
+	var p struct {
+		Followups []followupPlan `json:"followups"`
+	}
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]followupPlan{}
+	for _, f := range p.Followups {
+		got[f.Rule] = f
+	}
+	if len(p.Followups) != 5 || len(got["replied"].Requests) != 0 || got["later"].Delay != "48h" {
+		t.Fatalf("follow-ups %+v", p.Followups)
+	}
+	if r := got["interested"].Requests; len(r) != 1 || !strings.Contains(string(r[0].Body), `"RUN~interested"`) {
+		t.Fatalf("interested: %+v", got["interested"])
+	}
+	if r := got["later"].Requests; len(r) != 1 || !strings.Contains(string(r[0].Body), "spring_reminder") || !strings.Contains(string(r[0].Body), "There") {
+		t.Fatalf("later: %s", r)
+	}
+}

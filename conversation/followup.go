@@ -1,0 +1,358 @@
+package conversation
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/webhooks"
+)
+
+// Follow-ups: the receiver's side of on_reply. For each inbound message that is not an
+// opt-out, Followups joins the reply to its run entry, matches the run's rules, and for the
+// rule that matches records its tag, suppresses the recipient if it says so, and creates
+// the follow-up: one ledger entry per (run, recipient, rule) in the rule's follow-up run
+// (ledger.FollowupRun), then its send task, written with a task id derived from the entry.
+// Exactly once comes from the ledger, not from the webhook: a repeated webhook, a second
+// receiver replica or a crash anywhere in between finds the entry and at most writes its task
+// again (the outbox sweep, Sweep, writes the tasks of entries whose receiver died first), and
+// the worker's claim sends an entry once whatever the number of its tasks.
+
+// Reason codes of follow-up entries written skipped.
+const (
+	// SkipSuppressed: the recipient was on the suppression list when they replied.
+	SkipSuppressed = "suppressed"
+	// SkipRender: the follow-up could not be rendered for the recipient.
+	SkipRender = "invalid_params"
+	// ReasonOnReply is the suppression reason of a suppress: true rule.
+	ReasonOnReply = "ON_REPLY"
+)
+
+// RunInfo is what follow-ups need of a run: its ledger record and the campaign version it
+// was started from.
+type RunInfo struct {
+	Run ledger.Run
+	Def *campaigns.Definition
+}
+
+// Resolver returns a run's RunInfo; ok is false for a run that does not exist (any more).
+// cmd/herald gives one that reads the run's campaign version and caches it.
+type Resolver func(ctx context.Context, run string) (info RunInfo, ok bool, err error)
+
+// FollowupConfig configures Followups.
+type FollowupConfig struct {
+	// Redis holds the ledger and the index of recent sends. Required.
+	Redis redis.UniversalClient
+	// Business is the Connectly business id (the index's key).
+	Business string
+	// Tasks writes send tasks; default asynqbatch.New(Redis).
+	Tasks asynqbatch.Writer
+	// Resolve gives a run's campaign. Required.
+	Resolve Resolver
+	// Task sets the asynq options of follow-up tasks (the queue is the run's).
+	Task campaigns.TaskOptions
+	// Now is the clock; default time.Now.
+	Now    func() time.Time
+	Logger zerolog.Logger
+	// Metrics may be nil.
+	Metrics *Metrics
+}
+
+// Followups turns replies into follow-up sends. It implements webhooks.ReplyHandler.
+type Followups struct {
+	cfg    FollowupConfig
+	ledger *ledger.Ledger
+	index  *Index
+	log    zerolog.Logger
+}
+
+var _ webhooks.ReplyHandler = (*Followups)(nil)
+
+// NewFollowups returns Followups for cfg.
+func NewFollowups(cfg FollowupConfig) (*Followups, error) {
+	if cfg.Redis == nil || cfg.Resolve == nil {
+		return nil, errors.New("conversation: follow-ups need Redis and a resolver")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Tasks == nil {
+		cfg.Tasks = asynqbatch.New(cfg.Redis)
+	}
+	return &Followups{cfg: cfg, ledger: ledger.New(cfg.Redis, cfg.Now), index: NewIndex(cfg.Redis, cfg.Business, cfg.Now),
+		log: cfg.Logger.With().Str(logx.KeyComponent, "followups").Logger()}, nil
+}
+
+// Index returns the index of recent sends the follow-ups join replies with.
+func (f *Followups) Index() *Index { return f.index }
+
+// Outcome says what a reply did.
+type Outcome struct {
+	// Entry is the run entry the reply joined; zero when none.
+	Entry Entry
+	// Rule is the matching rule's id; "" when none matched (or the reply was too late).
+	Rule string
+	// Late is set when the reply came after the run's on_reply.until.
+	Late bool
+	// Verdict is what CreateFollowup did, when a follow-up was asked for.
+	Verdict ledger.FollowupVerdict
+	// Created is set when this call created the follow-up entry.
+	Created bool
+}
+
+// HandleReply acts on one inbound message (see the package's follow-ups above).
+func (f *Followups) HandleReply(ctx context.Context, in *webhooks.Inbound) error {
+	_, err := f.Reply(ctx, ReplyOf(*in))
+	return err
+}
+
+// Reply acts on one reply and says what it did.
+func (f *Followups) Reply(ctx context.Context, r Reply) (Outcome, error) {
+	var out Outcome
+	e, ok, err := f.index.Join(ctx, r)
+	if err != nil || !ok {
+		return out, err
+	}
+	out.Entry = e
+	parent := e.Run
+	if p, _, isFollowup := ledger.FollowupOf(e.Run); isFollowup {
+		// A reply to a follow-up answers the run it follows: its rules apply, each still once.
+		parent = p
+	}
+	info, ok, err := f.cfg.Resolve(ctx, parent)
+	if err != nil || !ok || info.Def == nil || !info.Def.OnReply.Enabled() {
+		return out, err
+	}
+	run, def := info.Run, info.Def
+	if !Within(&def.OnReply, run.Created, r.At, f.cfg.Now()) {
+		out.Late = true
+		f.count(run.Campaign, "", "late")
+		return out, nil
+	}
+	rule, ok := Match(def.OnReply.Rules, r)
+	if !ok {
+		return out, nil
+	}
+	out.Rule = rule.ID()
+	// The entry must be the run's: a callbackData names any run and recipient.
+	pe, ok, err := f.ledger.Entry(ctx, ledger.AddressIn(parent, e.Recipient, run.Buckets))
+	if err != nil || !ok {
+		return out, err
+	}
+	switch pe.State {
+	case ledger.Planned, ledger.Queued, ledger.Failed, ledger.Skipped:
+		// Never sent (or refused): nothing of this run's was there to answer.
+		return out, nil
+	}
+	f.count(run.Campaign, rule.ID(), "matched")
+	if rule.Tag != "" {
+		if err := f.ledger.Tag(ctx, parent, e.Recipient, rule.Tag); err != nil {
+			return out, err
+		}
+	}
+	sup, err := f.ledger.Suppressed(ctx, []string{e.Recipient})
+	if err != nil {
+		return out, err
+	}
+	if rule.Suppress && !sup[0] {
+		// The rule's own confirmation still goes: the suppression is its effect, not a
+		// reason to skip it.
+		if err := f.ledger.Suppress(ctx, e.Recipient, ReasonOnReply); err != nil {
+			return out, err
+		}
+	}
+	if rule.None {
+		return out, nil
+	}
+	if rule.Scope() == campaigns.OncePerCampaign {
+		mine, err := f.ledger.OncePerCampaign(ctx, run.Campaign, rule.ID(), e.Recipient, parent)
+		if err != nil || !mine {
+			return out, err
+		}
+	}
+	at := cmp.Or(r.At, f.cfg.Now())
+	if now := f.cfg.Now(); at.After(now) {
+		at = now
+	}
+	addr := ledger.FollowupAddress(parent, rule.ID(), e.Recipient, run.Buckets)
+	fu := ledger.Followup{Parent: parentOf(run), Rule: rule.ID(), Recipient: e.Recipient, Row: pe.Row}
+	p, rerr := Payload(run, def, rule, addr, pe.Row, r)
+	switch {
+	case sup[0]:
+		fu.Skip = SkipSuppressed
+	case rerr != nil:
+		fu.Skip = SkipRender
+		f.log.Warn().Str(logx.KeyRun, parent).Str("rule", rule.ID()).Err(rerr).Msg("follow-up not rendered: skipped")
+	default:
+		fu.Payload, err = json.Marshal(envelope{At: at.Add(rule.DelayDuration()).UnixMilli(), P: campaigns.EncodeSend(p)})
+		if err != nil {
+			return out, err
+		}
+	}
+	res, err := f.ledger.CreateFollowup(ctx, fu)
+	if err != nil {
+		return out, err
+	}
+	out.Verdict = res.Verdict
+	switch res.Verdict {
+	case ledger.FollowupCreated:
+		out.Created = true
+		f.count(run.Campaign, rule.ID(), "created")
+		return out, f.enqueue(ctx, res.Run, e.Recipient, run.Queue, fu.Payload, true)
+	case ledger.FollowupPending:
+		return out, f.enqueue(ctx, res.Run, e.Recipient, run.Queue, res.Payload, false)
+	case ledger.FollowupSkipped:
+		out.Created = true
+		f.count(run.Campaign, rule.ID(), "skipped")
+	}
+	return out, nil
+}
+
+// envelope is what a follow-up entry keeps in its run's outbox: the task payload and when it
+// is due (the reply's time plus the rule's delay).
+type envelope struct {
+	At int64           `json:"at"`
+	P  json.RawMessage `json:"p"`
+}
+
+// enqueue writes the task of a follow-up entry from its outbox envelope, then takes the
+// entry out of the outbox. fresh says the entry was created by this call (no task can exist).
+func (f *Followups) enqueue(ctx context.Context, run, recipient, queue string, raw []byte, fresh bool) error {
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return fmt.Errorf("conversation: follow-up of %s: %w", run, err)
+	}
+	t := asynqbatch.Task{Type: campaigns.TypeSend, Payload: env.P, ID: campaigns.TaskID(run, recipient),
+		Queue: cmp.Or(f.cfg.Task.Queue, queue, campaigns.QueueFor("")), MaxRetry: f.cfg.Task.MaxRetry,
+		Timeout: f.cfg.Task.Timeout, Retention: f.cfg.Task.Retention}
+	if env.At > f.cfg.Now().UnixMilli() {
+		t.ProcessAt = time.UnixMilli(env.At)
+	}
+	if _, err := f.cfg.Tasks.Write(ctx, []asynqbatch.Task{t}, fresh); err != nil {
+		return fmt.Errorf("conversation: follow-up task of %s: %w", run, err)
+	}
+	return f.ledger.FollowupQueued(ctx, run, recipient)
+}
+
+// Sweep writes the tasks of follow-up entries that stayed in their outbox longer than
+// olderThan (their receiver stopped between the entry and its task) and returns how many.
+func (f *Followups) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
+	items, err := f.ledger.FollowupOutbox(ctx, f.cfg.Now().Add(-olderThan), 500)
+	if err != nil {
+		return 0, err
+	}
+	queues := map[string]string{}
+	n := 0
+	for _, it := range items {
+		q, ok := queues[it.Run]
+		if !ok {
+			r, err := f.ledger.GetRun(ctx, it.Run)
+			if err != nil {
+				return n, err
+			}
+			q, queues[it.Run] = r.Queue, r.Queue
+		}
+		if err := f.enqueue(ctx, it.Run, it.Recipient, q, it.Payload, false); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if n > 0 {
+		f.log.Warn().Int("tasks", n).Msg("follow-up tasks written by the outbox sweep (a receiver stopped before writing them)")
+	}
+	return n, nil
+}
+
+// RunSweep sweeps the outbox every interval until ctx ends.
+func (f *Followups) RunSweep(ctx context.Context, every, olderThan time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := f.Sweep(ctx, olderThan); err != nil && ctx.Err() == nil {
+				f.log.Warn().Err(err).Msg("follow-up outbox sweep")
+			}
+		}
+	}
+}
+
+func parentOf(r ledger.Run) ledger.ParentRun {
+	return ledger.ParentRun{ID: r.ID, Campaign: r.Campaign, Template: r.Template, Language: r.Language, Sender: r.Sender,
+		Queue: r.Queue, Definition: r.Definition, Audience: r.Audience, Delivery: r.Delivery, Version: r.Version, Buckets: r.Buckets}
+}
+
+// ReplyColumns are the values a follow-up's message and parameters may read besides nothing
+// else of the audience row: the reply itself.
+//
+//	reply     what the customer sent: the typed text, else the button's or the row's text
+//	button    the tapped button's text (or payload)
+//	list_row  the chosen row's id
+func ReplyColumns(r Reply) map[string]string {
+	return map[string]string{
+		"reply":    cmp.Or(r.Text, r.ButtonText, r.ButtonPayload, r.ListRowText, r.ListRowID),
+		"button":   cmp.Or(r.ButtonText, r.ButtonPayload, r.ButtonID),
+		"list_row": r.ListRowID,
+	}
+}
+
+// Payload returns the send payload of rule's follow-up to the entry at addr (row: the
+// recipient's audience row in run): a session message rendered from the reply, with the
+// rule's template as its fallback when the window has closed, or the template alone.
+func Payload(run ledger.Run, def *campaigns.Definition, rule *campaigns.ReplyRule, addr ledger.Address, row int, r Reply) (campaigns.SendPayload, error) {
+	cols := ReplyColumns(r)
+	p := campaigns.SendPayload{Run: addr.Run, To: addr.Recipient, Bucket: addr.Bucket, Row: row, Campaign: run.Campaign,
+		Sender: run.Sender, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.Template.Category}
+	if rule.Template != nil {
+		p.Template = rule.Template.Name
+		p.Language = cmp.Or(rule.Template.Language, def.Template.Language)
+		p.Category = cmp.Or(rule.Template.Category, p.Category)
+		rd, err := campaigns.NewRenderer(&campaigns.Definition{Parameters: rule.Parameters})
+		if err != nil {
+			return p, err
+		}
+		if p.Params, err = rd.Render(cols); err != nil {
+			return p, err
+		}
+	}
+	if !rule.Message.IsZero() {
+		content, err := MessageOf(rule)
+		if err != nil {
+			return p, err
+		}
+		sr, err := campaigns.NewSessionRenderer(content)
+		if err != nil {
+			return p, err
+		}
+		if p.Session, err = sr.Render(cols); err != nil {
+			return p, err
+		}
+		p.Kind = campaigns.KindSession
+	}
+	return p, nil
+}
+
+// MessageOf decodes a rule's session message.
+func MessageOf(rule *campaigns.ReplyRule) (connectly.SessionContent, error) {
+	var c connectly.SessionContent
+	if rule.Message.Node == nil {
+		return c, errors.New("no message")
+	}
+	if err := rule.Message.Node.Decode(&c); err != nil {
+		return c, fmt.Errorf("on_reply rule %s: message: %w", rule.ID(), err)
+	}
+	return c, nil
+}

@@ -1,0 +1,255 @@
+package conversation_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/conversation"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/webhooks"
+)
+
+const promoYAML = `
+id: promo
+template: {name: spring_promo, language: en_US}
+audience: {file: audience.csv}
+on_reply:
+  until: 72h
+  rules:
+    - name: unsubscribe
+      button: Unsubscribe
+      suppress: true
+      message: {text: "You are unsubscribed."}
+    - name: interested
+      button: "Yes, show me"
+      tag: interested
+      once_per: campaign
+      message: {text: "Here it is: {{ .button }}"}
+    - name: later
+      button: "Not now"
+      delay: 48h
+      template: {name: spring_reminder}
+      parameters: {body_1: "{{ .first_name | default \"there\" }}"}
+    - name: price
+      keyword: [price, "how much"]
+      message: {text: "From $9"}
+`
+
+// taskLog is an asynqbatch.Writer that records tasks by id, failing while fail is set.
+type taskLog struct {
+	mu    sync.Mutex
+	tasks map[string][]asynqbatch.Task
+	fail  bool
+}
+
+func (w *taskLog) Write(_ context.Context, ts []asynqbatch.Task, _ bool) ([]bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail {
+		return nil, errors.New("connection reset")
+	}
+	out := make([]bool, len(ts))
+	for i, t := range ts {
+		out[i] = len(w.tasks[t.ID]) == 0
+		w.tasks[t.ID] = append(w.tasks[t.ID], t)
+	}
+	return out, nil
+}
+
+type fuBundle struct {
+	rdb   *redis.Client
+	l     *ledger.Ledger
+	fu    *conversation.Followups
+	tasks *taskLog
+	clock *clock
+	run   ledger.Run
+	rcpts []string
+}
+
+func setupFollowups(t *testing.T) *fuBundle {
+	t.Helper()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	m.SetTime(c.t)
+	def, err := campaigns.Parse("promo.yaml", []byte(promoYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ledger.New(rdb, c.now)
+	ctx := context.Background()
+	rcpts := []string{"+15550000001", "+15550000002", "+15550000003", "+15550000004"}
+	run := ledger.Run{ID: "promo-1", Campaign: "promo", Template: "spring_promo", Language: "en_US", Queue: "herald:marketing",
+		Delivery: ledger.AtMostOnce, Buckets: 2, Created: c.t}
+	if err := l.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	entries := make([]ledger.PlanEntry, len(rcpts))
+	for i, r := range rcpts {
+		entries[i] = ledger.PlanEntry{Recipient: r, Bucket: ledger.BucketOf(r, 2), Row: i + 1}
+	}
+	if _, err := l.PlanQueued(ctx, run.ID, 0, len(rcpts), nil, entries); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range entries {
+		a := ledger.Address{Run: run.ID, Recipient: e.Recipient, Bucket: e.Bucket}
+		if _, err := l.Claim(ctx, a, ledger.AtMostOnce); err != nil {
+			t.Fatal(err)
+		}
+		if i == len(entries)-1 {
+			break // the last is still sending when its customer answers
+		}
+		if _, err := l.Finish(ctx, a, ledger.Outcome{State: ledger.Accepted, MessageID: e.Recipient, Attempt: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run, _ = l.GetRun(ctx, run.ID)
+	tasks := &taskLog{tasks: map[string][]asynqbatch.Task{}}
+	resolve := func(_ context.Context, id string) (conversation.RunInfo, bool, error) {
+		if id != run.ID {
+			return conversation.RunInfo{}, false, nil
+		}
+		return conversation.RunInfo{Run: run, Def: def}, true, nil
+	}
+	fu, err := conversation.NewFollowups(conversation.FollowupConfig{Redis: rdb, Business: "biz", Tasks: tasks, Resolve: resolve, Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fuBundle{rdb: rdb, l: l, fu: fu, tasks: tasks, clock: c, run: run, rcpts: rcpts}
+}
+
+func (b *fuBundle) tap(to, button string) conversation.Reply {
+	cb := ledger.AddressIn(b.run.ID, to, b.run.Buckets)
+	return conversation.Reply{Kind: webhooks.ReplyButton, From: webhooks.Customer{Phone: to}, At: b.clock.t,
+		Callback: &cb, ButtonText: button}
+}
+
+func TestFollowupsOncePerRule(t *testing.T) {
+	t.Parallel()
+	b := setupFollowups(t)
+	ctx := context.Background()
+	ana := b.rcpts[0]
+	// The same tap three times (a retried webhook, a second replica): one entry, one task.
+	for i := range 3 {
+		out, err := b.fu.Reply(ctx, b.tap(ana, "yes, SHOW me"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Rule != "interested" || out.Created != (i == 0) {
+			t.Fatalf("tap %d: %+v", i, out)
+		}
+	}
+	id := campaigns.TaskID(ledger.FollowupRun(b.run.ID, "interested"), ana)
+	if n := len(b.tasks.tasks[id]); n != 1 {
+		t.Fatalf("%d tasks for the follow-up, want 1", n)
+	}
+	p, err := campaigns.DecodeSend(b.tasks.tasks[id][0].Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, err := campaigns.DecodeSession(p.Session)
+	if err != nil || p.Kind != campaigns.KindSession || content.Text != "Here it is: yes, SHOW me" {
+		t.Fatalf("payload %+v content %+v (%v)", p, content, err)
+	}
+	if p.Run != ledger.FollowupRun(b.run.ID, "interested") || p.To != ana {
+		t.Fatalf("payload addressed to %s %s", p.Run, p.To)
+	}
+	tags, _ := b.l.Tags(ctx, b.run.ID)
+	if tags[ana] != "interested" {
+		t.Fatalf("tags %v", tags)
+	}
+	// A second run of the same campaign: once_per campaign gives it nothing.
+	run2 := b.run
+	run2.ID = "promo-2"
+	if ok, err := b.l.OncePerCampaign(ctx, "promo", "interested", ana, run2.ID); err != nil || ok {
+		t.Fatalf("once per campaign for a second run: %v %v", ok, err)
+	}
+}
+
+func TestFollowupsDelayLateAndSuppress(t *testing.T) {
+	t.Parallel()
+	b := setupFollowups(t)
+	ctx := context.Background()
+	bea, cid, dan := b.rcpts[1], b.rcpts[2], b.rcpts[3]
+	if _, err := b.fu.Reply(ctx, b.tap(bea, "Not now")); err != nil {
+		t.Fatal(err)
+	}
+	task := b.tasks.tasks[campaigns.TaskID(ledger.FollowupRun(b.run.ID, "later"), bea)]
+	if len(task) != 1 || !task[0].ProcessAt.Equal(b.clock.t.Add(48*time.Hour)) {
+		t.Fatalf("delayed follow-up: %+v", task)
+	}
+	p, _ := campaigns.DecodeSend(task[0].Payload)
+	if p.Kind != campaigns.KindTemplate || p.Template != "spring_reminder" || len(p.Params) != 1 || p.Params[0].Value != "there" {
+		t.Fatalf("template follow-up payload %+v", p)
+	}
+	// Unsubscribe: suppressed, and the confirmation still goes.
+	if _, err := b.fu.Reply(ctx, b.tap(cid, "Unsubscribe")); err != nil {
+		t.Fatal(err)
+	}
+	if sup, _ := b.l.Suppressed(ctx, []string{cid}); !sup[0] {
+		t.Fatal("unsubscribe did not suppress")
+	}
+	if len(b.tasks.tasks[campaigns.TaskID(ledger.FollowupRun(b.run.ID, "unsubscribe"), cid)]) != 1 {
+		t.Fatal("no confirmation task")
+	}
+	// A suppressed recipient's next follow-up is written skipped, with no task.
+	out, err := b.fu.Reply(ctx, b.tap(cid, "Yes, show me"))
+	if err != nil || out.Verdict != ledger.FollowupSkipped {
+		t.Fatalf("suppressed tap: %+v %v", out, err)
+	}
+	if len(b.tasks.tasks[campaigns.TaskID(ledger.FollowupRun(b.run.ID, "interested"), cid)]) != 0 {
+		t.Fatal("a task for a suppressed recipient")
+	}
+	// After on_reply.until: nothing.
+	b.clock.t = b.clock.t.Add(73 * time.Hour)
+	out, err = b.fu.Reply(ctx, b.tap(dan, "Yes, show me"))
+	if err != nil || !out.Late || out.Created {
+		t.Fatalf("late tap: %+v %v", out, err)
+	}
+}
+
+// Plain text joins through the index of recent sends; a crash between the entry and its task
+// leaves the entry in the outbox, where the sweep writes its task.
+func TestFollowupsTextAndSweep(t *testing.T) {
+	t.Parallel()
+	b := setupFollowups(t)
+	ctx := context.Background()
+	ana := b.rcpts[0]
+	if err := b.fu.Index().Record(ctx, b.run.ID, ledger.BucketOf(ana, 2), ana, b.clock.t.Add(72*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	text := conversation.Reply{Kind: webhooks.ReplyText, From: webhooks.Customer{Phone: ana}, At: b.clock.t, Text: "How much is it?"}
+	b.tasks.fail = true
+	if _, err := b.fu.Reply(ctx, text); err == nil {
+		t.Fatal("a failed task write must fail the reply (the webhook comes again)")
+	}
+	b.tasks.fail = false
+	id := campaigns.TaskID(ledger.FollowupRun(b.run.ID, "price"), ana)
+	if n, err := b.fu.Sweep(ctx, time.Minute); err != nil || n != 0 {
+		t.Fatalf("sweep of a fresh entry: %d %v", n, err)
+	}
+	b.clock.t = b.clock.t.Add(2 * time.Minute)
+	if n, err := b.fu.Sweep(ctx, time.Minute); err != nil || n != 1 {
+		t.Fatalf("sweep: %d %v", n, err)
+	}
+	if n, err := b.fu.Sweep(ctx, time.Minute); err != nil || n != 0 {
+		t.Fatalf("second sweep: %d %v", n, err)
+	}
+	// The webhook delivered again finds the entry queued: nothing more.
+	out, err := b.fu.Reply(ctx, text)
+	if err != nil || out.Rule != "price" || out.Verdict != ledger.FollowupQueuedBefore {
+		t.Fatalf("repeat: %+v %v", out, err)
+	}
+	if n := len(b.tasks.tasks[id]); n != 1 {
+		t.Fatalf("%d tasks, want 1", n)
+	}
+}

@@ -1,0 +1,272 @@
+package ledger
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// Follow-ups: what a campaign's on_reply rules send after a recipient's reply.
+//
+// Each rule of a run has a follow-up run, FollowupRun(run, rule) ("RUN~RULE"): a run of its
+// own, created by its first entry, whose entries (one per recipient, at most) go through the
+// same claim, finish and delivery scripts as a campaign's and whose messages carry its
+// address as callbackData, so their delivery events and the replies to them land in its
+// statistics. It is never marked expanded and so never completes. Its keys all share its own
+// hash tag; the entry, its task payload and its place in the run's outbox are written by one
+// script (lua/followup.lua), exactly once per (run, recipient, rule).
+//
+// The task itself lives in asynq's keys, which another script cannot write on Redis Cluster.
+// So the receiver writes the task after the entry, with the deterministic task id
+// campaigns.TaskID(follow-up run, recipient), then takes the entry out of the outbox
+// (FollowupQueued). A crash between the two leaves the entry in the outbox, where a sweep
+// (FollowupOutbox) finds it and writes the task again; a task written twice is harmless, as
+// the claim sends an entry once.
+
+//go:embed lua/followup.lua
+var followupLua string
+
+// followupCmd creates one follow-up entry. Its KEYS, ARGV and reply are documented at the top
+// of lua/followup.lua.
+var followupCmd = redis.NewScript(luaLib + followupLua)
+
+//go:embed lua/once_campaign.lua
+var onceCampaignLua string
+
+// onceCampaignCmd gives a campaign-scoped follow-up to one run. Its KEYS, ARGV and reply are
+// documented at the top of lua/once_campaign.lua.
+var onceCampaignCmd = redis.NewScript(onceCampaignLua)
+
+// followupSep separates a run id from a rule id in a follow-up run's id. Run ids are made of a
+// campaign id, a time and letters and digits, and rule ids of [a-z0-9_-]: neither holds it.
+const followupSep = "~"
+
+// FollowupRun returns the id of the follow-up run of a run's rule.
+func FollowupRun(run, rule string) string { return run + followupSep + rule }
+
+// FollowupOf returns the run and rule of a follow-up run's id; ok is false for any other id.
+func FollowupOf(id string) (run, rule string, ok bool) {
+	i := strings.LastIndex(id, followupSep)
+	if i <= 0 || i == len(id)-1 {
+		return "", "", false
+	}
+	return id[:i], id[i+1:], true
+}
+
+// followupRunsKey is the set of follow-up run ids, for the outbox sweep.
+func followupRunsKey() string { return rkeys.Prefix + "followup:runs" }
+
+func outboxKey(run string) string      { return rkeys.Run(run) + ":fu:outbox" }
+func outboxTimesKey(run string) string { return rkeys.Run(run) + ":fu:due" }
+func tagsKey(run string) string        { return rkeys.Run(run) + ":tags" }
+
+// onceCampaignKey is the marker of a campaign's rule for once_per: campaign.
+func onceCampaignKey(campaign, rule string) string {
+	return rkeys.Prefix + "followup:{" + campaign + "}:once:" + rule
+}
+
+// Followup is one follow-up entry to create.
+type Followup struct {
+	// Parent is the run replied to; Rule the rule's id.
+	Parent ParentRun
+	Rule   string
+	// Recipient is the entry's ledger key in the parent run (E.164 or "bsuid:<id>").
+	Recipient string
+	// Row is the recipient's audience row in the parent run (0 when unknown).
+	Row int
+	// Payload is the task payload to store until the task is written.
+	Payload []byte
+	// Skip, when set, writes the entry skipped with this reason and no task (e.g. suppressed).
+	Skip string
+}
+
+// ParentRun is what a follow-up run copies from the run replied to.
+type ParentRun struct {
+	ID, Campaign, Template, Language, Sender, Queue, Definition, Audience string
+	Delivery                                                              Delivery
+	Version, Buckets                                                      int
+}
+
+// FollowupVerdict says what CreateFollowup did.
+type FollowupVerdict int
+
+// Verdicts of CreateFollowup.
+const (
+	// FollowupQueuedBefore: the entry existed and its task was written; nothing to do.
+	FollowupQueuedBefore FollowupVerdict = iota
+	// FollowupCreated: the entry is new; write its task.
+	FollowupCreated
+	// FollowupPending: the entry existed and its task may not have been written; write it
+	// (Payload is the one stored first).
+	FollowupPending
+	// FollowupSkipped: the entry is new and skipped (Followup.Skip); no task.
+	FollowupSkipped
+)
+
+// FollowupResult is CreateFollowup's answer.
+type FollowupResult struct {
+	Verdict FollowupVerdict
+	// Run is the follow-up run's id; Address the entry's address in it (its callbackData).
+	Run     string
+	Address Address
+	// Payload is the stored payload, for FollowupPending.
+	Payload []byte
+}
+
+// FollowupAddress returns the address of recipient's entry in the follow-up run of (run,
+// rule), given the parent run's bucket count.
+func FollowupAddress(run, rule, recipient string, buckets int) Address {
+	return AddressIn(FollowupRun(run, rule), recipient, max(1, buckets))
+}
+
+// CreateFollowup creates the entry of f, once: a second call for the same (run, recipient,
+// rule), from a retried webhook or another receiver replica, changes nothing and says whether
+// the task may still have to be written. The follow-up run is registered for the outbox sweep
+// first, so a crash at any point leaves nothing the sweep cannot find.
+func (l *Ledger) CreateFollowup(ctx context.Context, f Followup) (FollowupResult, error) {
+	p := f.Parent
+	if p.ID == "" || f.Rule == "" || f.Recipient == "" {
+		return FollowupResult{}, errors.New("ledger: create follow-up: run, rule and recipient are required")
+	}
+	run := FollowupRun(p.ID, f.Rule)
+	addr := FollowupAddress(p.ID, f.Rule, f.Recipient, p.Buckets)
+	if err := l.rdb.SAdd(ctx, followupRunsKey(), run).Err(); err != nil {
+		return FollowupResult{}, fmt.Errorf("ledger: create follow-up in %s: %w", run, err)
+	}
+	field := f.Recipient
+	if d, ok := digitField(f.Recipient); ok {
+		field = d
+	}
+	now := l.nowMS()
+	keys := []string{rkeys.Run(run), rkeys.Counts(run), rkeys.Codes(run), rkeys.LedgerBucket(run, addr.Bucket),
+		outboxKey(run), outboxTimesKey(run)}
+	args := []any{field, f.Row, f.Payload, now, f.Skip,
+		"id", run, "campaign", p.Campaign, "status", string(RunRunning), "delivery", string(p.Delivery),
+		"template", p.Template, "language", p.Language, "sender", p.Sender, "queue", p.Queue,
+		"audience", p.Audience, "definition", p.Definition, "parent", p.ID, "version", p.Version,
+		"buckets", max(1, p.Buckets), "created", now, "planned_to", 0, "queued_to", 0, "format", format2,
+		"rule", f.Rule}
+	v, err := followupCmd.Run(ctx, l.rdb, keys, args...).Slice()
+	if err != nil {
+		return FollowupResult{}, fmt.Errorf("ledger: create follow-up in %s: %w", run, err)
+	}
+	if len(v) != 2 {
+		return FollowupResult{}, fmt.Errorf("ledger: create follow-up in %s: unexpected reply %v", run, v)
+	}
+	n, _ := v[0].(int64)
+	s, _ := v[1].(string)
+	res := FollowupResult{Verdict: FollowupVerdict(n), Run: run, Address: addr}
+	if res.Verdict == FollowupPending {
+		res.Payload = []byte(s)
+	}
+	return res, nil
+}
+
+// FollowupQueued records that the task of recipient's entry in follow-up run run exists: the
+// entry leaves the outbox.
+func (l *Ledger) FollowupQueued(ctx context.Context, run, recipient string) error {
+	field := recipient
+	if d, ok := digitField(recipient); ok {
+		field = d
+	}
+	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HDel(ctx, outboxKey(run), field)
+		p.ZRem(ctx, outboxTimesKey(run), field)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: follow-up queued in %s: %w", run, err)
+	}
+	return nil
+}
+
+// OutboxItem is a follow-up entry whose task may not exist.
+type OutboxItem struct {
+	Run       string
+	Recipient string
+	Payload   []byte
+	Created   time.Time
+}
+
+// FollowupOutbox returns up to n entries, over every follow-up run, created before before and
+// still in their run's outbox: a receiver died between the entry and its task. Follow-up runs
+// that no longer exist are forgotten.
+func (l *Ledger) FollowupOutbox(ctx context.Context, before time.Time, n int) ([]OutboxItem, error) {
+	runs, err := l.rdb.SMembers(ctx, followupRunsKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: follow-up outbox: %w", err)
+	}
+	var out []OutboxItem
+	for _, run := range runs {
+		if len(out) >= n {
+			break
+		}
+		zs, err := l.rdb.ZRangeByScoreWithScores(ctx, outboxTimesKey(run), &redis.ZRangeBy{
+			Min: "-inf", Max: "(" + strconv.FormatInt(before.UnixMilli(), 10), Count: int64(n - len(out))}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("ledger: follow-up outbox of %s: %w", run, err)
+		}
+		if len(zs) == 0 {
+			exists, err := l.rdb.Exists(ctx, rkeys.Run(run)).Result()
+			if err != nil {
+				return nil, fmt.Errorf("ledger: follow-up outbox of %s: %w", run, err)
+			}
+			if exists == 0 {
+				l.rdb.SRem(ctx, followupRunsKey(), run)
+			}
+			continue
+		}
+		fields := make([]string, len(zs))
+		for i, z := range zs {
+			fields[i], _ = z.Member.(string)
+		}
+		vals, err := l.rdb.HMGet(ctx, outboxKey(run), fields...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("ledger: follow-up outbox of %s: %w", run, err)
+		}
+		for i, z := range zs {
+			s, _ := vals[i].(string)
+			if s == "" {
+				continue
+			}
+			out = append(out, OutboxItem{Run: run, Recipient: recipientOf(fields[i]), Payload: []byte(s),
+				Created: time.UnixMilli(int64(z.Score))})
+		}
+	}
+	return out, nil
+}
+
+// OncePerCampaign gives the follow-up of a campaign's rule to a recipient in one run only:
+// true when run owns it (the first to ask, or the same run asking again).
+func (l *Ledger) OncePerCampaign(ctx context.Context, campaign, rule, recipient, run string) (bool, error) {
+	n, err := onceCampaignCmd.Run(ctx, l.rdb, []string{onceCampaignKey(campaign, rule)}, recipient, run).Int()
+	if err != nil {
+		return false, fmt.Errorf("ledger: once per campaign %s/%s: %w", campaign, rule, err)
+	}
+	return n == 1, nil
+}
+
+// Tag records a tag for recipient in run (an on_reply rule's tag:), replacing an earlier one.
+func (l *Ledger) Tag(ctx context.Context, run, recipient, tag string) error {
+	if err := l.rdb.HSet(ctx, tagsKey(run), recipient, tag).Err(); err != nil {
+		return fmt.Errorf("ledger: tag in %s: %w", run, err)
+	}
+	return nil
+}
+
+// Tags returns the tags recorded in run, by recipient.
+func (l *Ledger) Tags(ctx context.Context, run string) (map[string]string, error) {
+	m, err := l.rdb.HGetAll(ctx, tagsKey(run)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: tags of %s: %w", run, err)
+	}
+	return m, nil
+}

@@ -1,0 +1,146 @@
+package ledger
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func followupParent(id string) ParentRun {
+	return ParentRun{ID: id, Campaign: "spring-sale", Template: "spring_sale", Language: "en", Queue: "herald:marketing",
+		Delivery: AtMostOnce, Buckets: 4}
+}
+
+func TestFollowupRunIDs(t *testing.T) {
+	t.Parallel()
+	id := FollowupRun("spring-sale-20260101T000000Z-ab12", "r1")
+	run, rule, ok := FollowupOf(id)
+	if !ok || run != "spring-sale-20260101T000000Z-ab12" || rule != "r1" {
+		t.Fatalf("FollowupOf(%q) = %q, %q, %v", id, run, rule, ok)
+	}
+	for _, bad := range []string{"spring-sale-1", "~r1", "run~"} {
+		if _, _, ok := FollowupOf(bad); ok {
+			t.Errorf("FollowupOf(%q) ok, want not a follow-up run", bad)
+		}
+	}
+}
+
+// A follow-up entry is created once whatever the number of calls; its payload waits in the
+// outbox until FollowupQueued, and the entry goes through the usual claim.
+func TestCreateFollowupOnce(t *testing.T) {
+	t.Parallel()
+	runFollowupStory(t, setup(t), "run-fu-1")
+}
+
+func TestCreateFollowupOnceRealRedis(t *testing.T) {
+	t.Parallel()
+	id := "test-fu-" + time.Now().Format("150405.000000000")
+	runFollowupStory(t, realRedis(t, id, FollowupRun(id, "yes"), FollowupRun(id, "stop")), id)
+}
+
+func runFollowupStory(t *testing.T, b *testBundle, id string) {
+	ctx := context.Background()
+	f := Followup{Parent: followupParent(id), Rule: "yes", Recipient: "+15550001111", Row: 7, Payload: []byte(`{"p":1}`)}
+	res, err := b.l.CreateFollowup(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "first verdict", FollowupCreated, res.Verdict)
+	wantEqual(t, "run", FollowupRun(id, "yes"), res.Run)
+	// A second webhook before the task was written: write it again, with the first payload.
+	f2 := f
+	f2.Payload = []byte(`{"p":2}`)
+	res2, err := b.l.CreateFollowup(ctx, f2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "second verdict", FollowupPending, res2.Verdict)
+	wantEqual(t, "stored payload", `{"p":1}`, string(res2.Payload))
+	// Still in the outbox: a sweep finds it once it is old enough.
+	items, err := b.l.FollowupOutbox(ctx, testNow.Add(time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, it := range items {
+		if it.Run == res.Run {
+			found = true
+			wantEqual(t, "outbox recipient", "+15550001111", it.Recipient)
+		}
+	}
+	if !found {
+		t.Fatalf("outbox %+v misses the entry", items)
+	}
+	if err := b.l.FollowupQueued(ctx, res.Run, f.Recipient); err != nil {
+		t.Fatal(err)
+	}
+	res3, err := b.l.CreateFollowup(ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "after queued", FollowupQueuedBefore, res3.Verdict)
+	items, _ = b.l.FollowupOutbox(ctx, testNow.Add(time.Minute), 10)
+	for _, it := range items {
+		if it.Run == res.Run {
+			t.Fatalf("outbox still holds %+v after FollowupQueued", it)
+		}
+	}
+	// The follow-up run is a run: the entry is queued, counted, and claimed once.
+	r := getRun(t, b, res.Run)
+	wantEqual(t, "parent", id, r.Parent)
+	wantEqual(t, "status", RunRunning, r.Status)
+	c := getCounters(t, b, res.Run)
+	wantEqual(t, "queued", int64(1), c.States[Queued])
+	cl, err := b.l.Claim(ctx, res.Address, AtMostOnce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "claim", VerdictSend, cl.Verdict)
+	cl, err = b.l.Claim(ctx, res.Address, AtMostOnce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl.Verdict == VerdictSend {
+		t.Fatal("second claim of a follow-up entry says send")
+	}
+	// A skipped entry (a suppressed recipient) has no task.
+	s := Followup{Parent: followupParent(id), Rule: "stop", Recipient: "bsuid:US.1", Skip: "suppressed"}
+	rs, err := b.l.CreateFollowup(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "skipped verdict", FollowupSkipped, rs.Verdict)
+	wantEqual(t, "skipped count", int64(1), getCounters(t, b, rs.Run).States[Skipped])
+}
+
+func TestOncePerCampaign(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	for i, c := range []struct {
+		run  string
+		want bool
+	}{{"run-a", true}, {"run-a", true}, {"run-b", false}} {
+		got, err := b.l.OncePerCampaign(ctx, "spring-sale", "yes", "+15550001111", c.run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("call %d (%s): %v, want %v", i, c.run, got, c.want)
+		}
+	}
+}
+
+func TestTags(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if err := b.l.Tag(ctx, "run-a", "+15550001111", "interested"); err != nil {
+		t.Fatal(err)
+	}
+	tags, err := b.l.Tags(ctx, "run-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "tag", "interested", tags["+15550001111"])
+}

@@ -1,0 +1,117 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+)
+
+// Funnel is what a run's replies led to (on_reply): who replied, each button's taps, and
+// per rule the follow-ups created and how far they got, and the replies to them.
+type Funnel struct {
+	// Replied counts replies to the run's messages (each inbound message once).
+	Replied int64 `json:"replied"`
+	// Taps counts button replies by button label.
+	Taps map[string]int64 `json:"taps,omitempty"`
+	// Tagged counts recipients by the tag an on_reply rule gave them.
+	Tagged map[string]int64 `json:"tagged,omitempty"`
+	// Rules are the run's rules, in the campaign's order.
+	Rules []FunnelRule `json:"rules"`
+}
+
+// FunnelRule is one rule's follow-ups.
+type FunnelRule struct {
+	Rule string `json:"rule"`
+	// Created counts follow-up entries (one per recipient at most), Skipped those written
+	// skipped (suppressed, window closed, cancelled...), Pending those not sent yet.
+	Created int64 `json:"created"`
+	Pending int64 `json:"pending"`
+	Skipped int64 `json:"skipped"`
+	// Sent counts follow-ups Connectly accepted; Delivered and Read those the delivery
+	// webhooks reported at least that far; Failed those that failed (sending or delivering).
+	Sent      int64 `json:"sent"`
+	Delivered int64 `json:"delivered"`
+	Read      int64 `json:"read"`
+	Failed    int64 `json:"failed"`
+	Unknown   int64 `json:"unknown"`
+	// Replies counts replies to the follow-ups.
+	Replies int64 `json:"replies"`
+}
+
+// ReadFunnel reads the funnel of run, whose campaign has the on_reply rules ruleIDs (in
+// order). It returns nil for a run without rules.
+func ReadFunnel(ctx context.Context, l *ledger.Ledger, run string, ruleIDs []string) (*Funnel, error) {
+	if len(ruleIDs) == 0 {
+		return nil, nil
+	}
+	d, err := l.DeliveryStats(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	f := &Funnel{Replied: d.Replies, Taps: d.ButtonReplies, Rules: []FunnelRule{}}
+	tags, err := l.Tags(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range tags {
+		if f.Tagged == nil {
+			f.Tagged = map[string]int64{}
+		}
+		f.Tagged[t]++
+	}
+	for _, id := range ruleIDs {
+		fr := FunnelRule{Rule: id}
+		child := ledger.FollowupRun(run, id)
+		c, err := l.Counters(ctx, child)
+		if err != nil && !errors.Is(err, ledger.ErrRunNotFound) {
+			return nil, err
+		}
+		if err == nil {
+			for st, n := range c.States {
+				fr.Created += n
+				switch st {
+				case ledger.Planned, ledger.Queued, ledger.Submitting:
+					fr.Pending += n
+				case ledger.Skipped:
+					fr.Skipped += n
+				case ledger.Failed:
+					fr.Failed += n
+				case ledger.Unknown:
+					fr.Unknown += n
+				}
+			}
+			cd, err := l.DeliveryStats(ctx, child)
+			if err != nil {
+				return nil, err
+			}
+			fr.Sent, fr.Delivered, fr.Read, fr.Replies = cd.Accepted, cd.Delivered, cd.Read, cd.Replies
+			// Accepted counts messages whose delivery then failed; those are failures too.
+			fr.Failed += cd.DeliveryFailed
+		}
+		f.Rules = append(f.Rules, fr)
+	}
+	return f, nil
+}
+
+// PrintFunnel renders a funnel for people.
+func PrintFunnel(w io.Writer, f *Funnel) {
+	if f == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nReplies (on_reply)\n  replied            %d\n", f.Replied)
+	for _, b := range slices.Sorted(maps.Keys(f.Taps)) {
+		fmt.Fprintf(w, "  tapped %-11q %d\n", b, f.Taps[b])
+	}
+	for _, t := range slices.Sorted(maps.Keys(f.Tagged)) {
+		fmt.Fprintf(w, "  tagged %-11s %d\n", t, f.Tagged[t])
+	}
+	fmt.Fprintf(w, "  %-18s %8s %8s %8s %9s %8s %8s %8s %8s\n", "follow-up", "created", "pending", "sent", "delivered", "read", "failed", "skipped", "replies")
+	for _, r := range f.Rules {
+		fmt.Fprintf(w, "  %-18s %8d %8d %8d %9d %8d %8d %8d %8d\n", r.Rule, r.Created, r.Pending, r.Sent, r.Delivered, r.Read, r.Failed, r.Skipped, r.Replies)
+	}
+}

@@ -1,0 +1,62 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+)
+
+// The funnel adds up the run's replies and taps and each rule's follow-up run.
+func TestReadFunnel(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	l := ledger.New(rdb, func() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) })
+	parent := ledger.ParentRun{ID: "promo-1", Campaign: "promo", Template: "t", Language: "en", Delivery: ledger.AtMostOnce, Buckets: 1}
+	for i, to := range []string{"+15550000001", "+15550000002"} {
+		if _, err := l.CountReply(ctx, ledger.Reply{Run: "promo-1", ID: to, Button: "Yes"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.CreateFollowup(ctx, ledger.Followup{Parent: parent, Rule: "interested", Recipient: to, Row: i + 1, Payload: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Tag(ctx, "promo-1", to, "interested"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := ledger.FollowupAddress("promo-1", "interested", "+15550000001", 1)
+	if _, err := l.Claim(ctx, a, ledger.AtMostOnce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Finish(ctx, a, ledger.Outcome{State: ledger.Accepted, MessageID: "m1", Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := ReadFunnel(ctx, l, "promo-1", []string{"interested", "price"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Replied != 2 || f.Taps["Yes"] != 2 || f.Tagged["interested"] != 2 || len(f.Rules) != 2 {
+		t.Fatalf("funnel %+v", f)
+	}
+	r := f.Rules[0]
+	if r.Created != 2 || r.Pending != 1 || r.Sent != 1 || f.Rules[1].Created != 0 {
+		t.Fatalf("rules %+v", f.Rules)
+	}
+	var buf bytes.Buffer
+	PrintFunnel(&buf, f)
+	if !strings.Contains(buf.String(), "interested") || !strings.Contains(buf.String(), "replied            2") {
+		t.Fatalf("printed:\n%s", buf.String())
+	}
+	if f, err := ReadFunnel(ctx, l, "promo-1", nil); err != nil || f != nil {
+		t.Fatalf("no rules: %+v %v", f, err)
+	}
+}

@@ -1,0 +1,16 @@
+package webhooks
+
+import "context"
+
+// ReplyHandler acts on a customer's inbound message after the receiver has recorded the
+// window and any opt-out: package conversation's follow-ups implement it, and cmd/herald
+// installs them (conversation imports this package, so the receiver cannot call it
+// directly).
+//
+// The receiver calls it for every inbound message that is not an opt-out, a repeat of the
+// same message included (a retried webhook, a second receiver replica), before counting the
+// reply: the handler must be idempotent, and an error makes the receiver answer 503 so that
+// Connectly delivers the message again.
+type ReplyHandler interface {
+	HandleReply(ctx context.Context, in *Inbound) error
+}

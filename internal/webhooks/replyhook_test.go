@@ -1,0 +1,60 @@
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+)
+
+type recordingHandler struct {
+	mu   sync.Mutex
+	got  []string
+	fail error
+}
+
+func (h *recordingHandler) HandleReply(_ context.Context, in *Inbound) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.got = append(h.got, in.Text)
+	return h.fail
+}
+
+// The reply handler sees every inbound message that is not an opt-out, repeats included (it
+// is idempotent), and its error makes the receiver answer 503 so the webhook comes again.
+func TestReceiverReplyHandler(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	h := &recordingHandler{}
+	rc, err := New(Config{Secrets: []string{testSecret}, Now: func() time.Time { return testNow }},
+		Deps{Redis: rdb, Logger: zerolog.Nop(), Replies: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &testBundle{mr: mr, rdb: rdb, rc: rc, now: testNow}
+	text := func(id, s string) []byte {
+		return fmt.Appendf(nil, `{"timestamp":"%d","sender":{"id":"+15550000001","channelType":"whatsapp"},"message":{"id":%q,"text":%q}}`,
+			testNow.Unix(), id, s)
+	}
+	for _, body := range [][]byte{text("m1", "price please"), text("m1", "price please"), text("m2", "STOP")} {
+		if w := post(t, b, body, testSecret); w.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", body, w.Code, w.Body)
+		}
+	}
+	if len(h.got) != 2 || h.got[0] != "price please" || h.got[1] != "price please" {
+		t.Fatalf("handler saw %q, want the message twice and no opt-out", h.got)
+	}
+	h.fail = errors.New("redis down")
+	if w := post(t, b, text("m3", "hello"), testSecret); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("handler error: status %d, want 503", w.Code)
+	}
+}

@@ -1,0 +1,64 @@
+package worker
+
+import (
+	"context"
+	"errors"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// Follow-ups (on_reply) are sends of a follow-up run (ledger.FollowupRun: "RUN~RULE"),
+// created by the webhook receiver; they go through this same handler. Two things differ:
+// the run they follow steers them (gateFollowup), and sends of a campaign with on_reply are
+// recorded for the join of plain-text replies (OnSending).
+
+// OnSending installs f, called for each claimed send just before its request (cmd/herald
+// records the sends of campaigns with on_reply in conversation's index of recent sends).
+// Before, not after the answer: a customer may reply within milliseconds of the message,
+// before the worker has recorded the provider's answer, and the reply must find the run.
+// f must not block for long; its failure is its own to log. Call it before Start.
+func (w *Worker) OnSending(f func(ctx context.Context, p campaigns.SendPayload)) { w.sending = f }
+
+// recordSending calls the OnSending function for j, if any.
+func (w *Worker) recordSending(ctx context.Context, j *job) {
+	if w.sending != nil {
+		w.sending(ctx, j.p)
+	}
+}
+
+// gateFollowup holds a follow-up while the run it follows is paused and skips it (cancelled)
+// once that run is cancelled: pausing or cancelling a run steers its follow-ups too.
+func (w *Worker) gateFollowup(ctx context.Context, j *job) (bool, error) {
+	parent, _, ok := ledger.FollowupOf(j.p.Run)
+	if !ok {
+		return false, nil
+	}
+	st, err := w.rdb.HMGet(ctx, rkeys.Run(parent), "status", "pause_reason").Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return true, w.unreachable(ctx, j.log, err)
+	}
+	status, _ := st[0].(string)
+	switch ledger.RunStatus(status) {
+	case ledger.RunPaused:
+		reason, _ := st[1].(string)
+		if reason == "" {
+			reason = "run paused"
+		}
+		return true, &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: reason}
+	case ledger.RunCancelled:
+		skipped, err := w.skipEntry(context.WithoutCancel(ctx), j.p, "cancelled")
+		if err != nil {
+			return true, err
+		}
+		if skipped {
+			w.count(j.p, metrics.OutcomeSkipped, "cancelled")
+		}
+		return true, nil
+	}
+	return false, nil
+}
