@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/tick"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
 
@@ -276,18 +277,11 @@ func (f *Followups) Sweep(ctx context.Context, olderThan time.Duration) (int, er
 
 // RunSweep sweeps the outbox every interval until ctx ends.
 func (f *Followups) RunSweep(ctx context.Context, every, olderThan time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := f.Sweep(ctx, olderThan); err != nil && ctx.Err() == nil {
-				f.log.Warn().Err(err).Msg("follow-up outbox sweep")
-			}
+	tick.Every(ctx, every, func(ctx context.Context) {
+		if _, err := f.Sweep(ctx, olderThan); err != nil && ctx.Err() == nil {
+			f.log.Warn().Err(err).Msg("follow-up outbox sweep")
 		}
-	}
+	})
 }
 
 func parentOf(r ledger.Run) ledger.ParentRun {

@@ -24,6 +24,7 @@ import (
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/servicewindow"
+	"github.com/heraldmsg/herald/internal/tick"
 	"github.com/heraldmsg/herald/internal/ulid"
 )
 
@@ -658,18 +659,11 @@ func (rc *Receiver) Start(ctx context.Context) {
 	rc.cancel, rc.done = cancel, make(chan struct{})
 	go func(done chan struct{}) {
 		defer close(done)
-		t := time.NewTicker(rc.cfg.RetryEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if _, _, err := rc.RetryParked(ctx); err != nil && ctx.Err() == nil {
-					rc.log.Warn().Err(err).Msg("retrying parked delivery events")
-				}
+		tick.Every(ctx, rc.cfg.RetryEvery, func(ctx context.Context) {
+			if _, _, err := rc.RetryParked(ctx); err != nil && ctx.Err() == nil {
+				rc.log.Warn().Err(err).Msg("retrying parked delivery events")
 			}
-		}
+		})
 	}(rc.done)
 }
 
