@@ -73,7 +73,9 @@ func (a *app) demoCmd() *cobra.Command {
 		Long: `Run a real campaign end to end with nothing installed: an in-process Redis (miniredis),
 a local fake of the Connectly API with a realistic fault mix (invalid numbers, opt-outs,
 5xx that succeed on retry, 429s, lost answers), and a worker. The demo generates an audience,
-expands it into the ledger and the queue, delivers it, and reports per state and code.`,
+expands it into the ledger and the queue, delivers it, and reports per state and code.
+The fake's readers answer the template's buttons and type keywords; the campaign's on_reply
+rules answer them once each, a session step follows, and the report ends with the funnel.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.recipients < 1 {
@@ -101,6 +103,17 @@ type demoReport struct {
 	Webhooks fakeconnectly.WebhookStats `json:"webhooks"`
 	// SessionStep is the run of the session follow-up sent after the template campaign.
 	SessionStep *report.Run `json:"session_step,omitempty"`
+	// FakeFollowups counts, by on_reply rule, the follow-ups the fake answered 200 for (its
+	// record of session messages whose callbackData names a follow-up of the run).
+	FakeFollowups map[string]int64 `json:"fake_followups,omitempty"`
+}
+
+// demoConfig is the configuration the demo's parts share: the defaults, with the demo's
+// business id (the key of windows and of the index of recent sends).
+func demoConfig() config.Config {
+	c := config.Default()
+	c.Connectly.BusinessID = demoBusiness
+	return c
 }
 
 // demoBusiness is the demo's business id, at the fake and in Redis.
@@ -153,12 +166,18 @@ func newDemoProcess(ctx context.Context, o demoOptions, def *campaigns.Definitio
 		},
 	})
 	// A webhook receiver on the same Redis, with a random secret; the fake calls it.
+	// It turns replies into the campaign's on_reply follow-ups, as `herald webhooks` does.
 	secret := randomHex()
+	c := demoConfig()
 	d.g.Add(lifecycle.Component{
 		Name: "webhook receiver",
 		Start: func() (err error) {
-			d.ws, err = startReceiver(ctx, webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond,
-				Business: demoBusiness}, "127.0.0.1:0", d.rdb, log, nil)
+			fu, err := newFollowups(c, d.rdb, log, nil)
+			if err != nil {
+				return err
+			}
+			d.ws, err = startReceiverWith(ctx, webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond,
+				Business: demoBusiness}, "127.0.0.1:0", d.rdb, log, nil, fu)
 			return err
 		},
 		Stop: func() error { d.ws.stop(); return nil },
@@ -200,6 +219,8 @@ func newDemoProcess(ctx context.Context, o demoOptions, def *campaigns.Definitio
 				PairInterval: time.Second,
 				Adaptive:     limits.Policy{Window: 2 * time.Second, Every: 250 * time.Millisecond, Step: 0.05},
 			}, worker.Deps{Redis: d.rdb, Sender: client, Logger: log})
+			// Sends are recorded for the join of plain-text replies, as `herald worker` does.
+			w.OnSending(sendRecorder(c, d.rdb, log))
 			return w.Start()
 		},
 		Quiesce: func() { w.Stop() },
@@ -245,7 +266,7 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	rdb, ws, fake := d.rdb, d.ws, d.fake
 
 	start := time.Now()
-	c := config.Default()
+	c := demoConfig()
 	started, err := runs(c, rdb, log, sendTaskOptions(c)).StartRun(ctx, expand.StartParams{Def: def})
 	if err != nil {
 		return err
@@ -274,6 +295,14 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 		accepted += rep.Delivery.DeliveryFailed
 	}
 	out.MsgsPerSecond = float64(accepted) / wall.Seconds()
+	// Replies made follow-ups: wait until they are sent and their own webhooks are in.
+	if rep.Funnel, err = waitForFollowups(ctx, c, d, run, 30*time.Second); err != nil {
+		return err
+	}
+	out.Funnel = rep.Funnel
+	if out.FakeFollowups, err = fakeFollowups(fake, run.ID); err != nil {
+		return err
+	}
 	if out.SessionStep, err = a.runDemoSession(ctx, d, def, o, log); err != nil {
 		return err
 	}
@@ -289,6 +318,7 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 			out.Webhooks.Delivered, out.Webhooks.ByStatus["sent"], out.Webhooks.ByStatus["delivered"], out.Webhooks.ByStatus["read"],
 			out.Webhooks.ByStatus["delivery_failed"], out.Webhooks.ByStatus["reply"])
 		printDemoSession(w, out.SessionStep, out.Fake)
+		printDemoFunnel(w, rep)
 		fmt.Fprintf(w, "\nTry a recipient's story, a real Redis and worker, and more: see README.md\n")
 		return nil
 	})
@@ -330,7 +360,7 @@ audience:
 	if err != nil {
 		return nil, err
 	}
-	c := config.Default()
+	c := demoConfig()
 	started, err := runs(c, d.rdb, log, sendTaskOptions(c)).StartRun(ctx, expand.StartParams{Def: def})
 	if err != nil {
 		return nil, err
@@ -340,6 +370,86 @@ audience:
 		return nil, err
 	}
 	return &rep, nil
+}
+
+// waitForFollowups waits until every follow-up of run is sent (none pending) and the fake
+// has no webhook call pending, the receiver no parked event, twice in a row with the same
+// follow-ups created (a last reply may create one more), or d passes. It returns the run's
+// funnel.
+func waitForFollowups(ctx context.Context, c config.Config, d *demoProcess, run ledger.Run, dur time.Duration) (*report.Funnel, error) {
+	l := ledger.New(d.rdb, nil)
+	deadline := time.Now().Add(dur)
+	settled := func(f *report.Funnel) (created int64, done bool) {
+		done = true
+		for _, r := range f.Rules {
+			created += r.Created
+			if r.Pending > 0 {
+				done = false
+			}
+		}
+		return created, done
+	}
+	for {
+		f, err := runFunnel(ctx, c, l, d.rdb, run)
+		if err != nil || f == nil {
+			return f, err
+		}
+		before, done := settled(f)
+		if done {
+			if err := waitForWebhooks(ctx, d.fake, d.ws, time.Until(deadline)); err != nil {
+				return nil, err
+			}
+			if f, err = runFunnel(ctx, c, l, d.rdb, run); err != nil {
+				return nil, err
+			}
+			if after, done := settled(f); done && after == before {
+				return f, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("demo: follow-ups of run %s still pending after %s", run.ID, dur)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// fakeFollowups counts by rule the follow-ups of run that the fake answered 200 for, from
+// its conversation record.
+func fakeFollowups(fake *fakeconnectly.Server, run string) (map[string]int64, error) {
+	convs, err := fake.Conversations()
+	if err != nil {
+		return nil, err
+	}
+	n := map[string]int64{}
+	for _, cv := range convs {
+		for _, m := range cv.Messages {
+			if m.Kind != fakeconnectly.KindSession || m.Status != 200 {
+				continue
+			}
+			a, ok := ledger.ParseCallback(m.CallbackData)
+			if !ok {
+				continue
+			}
+			if parent, rule, ok := ledger.FollowupOf(a.Run); ok && parent == run {
+				n[rule]++
+			}
+		}
+	}
+	return n, nil
+}
+
+// printDemoFunnel renders the template run's replies and follow-ups (on_reply).
+func printDemoFunnel(w io.Writer, rep report.Run) {
+	if rep.Funnel == nil {
+		return
+	}
+	report.PrintFunnel(w, rep.Funnel)
+	fmt.Fprintf(w, "  (a \"Yes\" tap gets the collection, \"No thanks\" a confirmation and no more messages, \"price\" the prices;\n"+
+		"   each at most once per recipient, however often Connectly repeats the webhook; herald run show %s shows the same)\n", rep.Run)
 }
 
 // printDemoSession renders the demo's session step.
@@ -422,6 +532,23 @@ parameters:
 audience:
   file: audience.csv
   phone: phone
+# Answers to the template's quick-reply buttons and to a typed question, at most once per
+# recipient: the reply opened the customer's 24-hour window, so each is a session message.
+on_reply:
+  - name: interested
+    button: "Yes, show me"
+    tag: interested
+    message:
+      text: "Here is the spring collection, {{ .first_name | title }}: https://shop.example.com/spring?code={{ .coupon | urlquery }}"
+  - name: no-thanks
+    button: "No thanks"
+    suppress: true
+    message:
+      text: "Understood, you will not hear from us again."
+  - name: price
+    keyword: price
+    message:
+      text: "Prices start at $9, and your code {{ .coupon }} takes 20% off at checkout."
 `
 	path := filepath.Join(dir, "campaign.yaml")
 	return path, os.WriteFile(path, []byte(yaml), 0o644)
