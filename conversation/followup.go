@@ -112,10 +112,11 @@ type Outcome struct {
 	Created bool
 }
 
-// HandleReply acts on one inbound message (see the package's follow-ups above).
-func (f *Followups) HandleReply(ctx context.Context, in *webhooks.Inbound) error {
-	_, err := f.Reply(ctx, ReplyOf(*in))
-	return err
+// HandleReply acts on one inbound message (see the package's follow-ups above) and returns
+// the run it joined the message to, so the receiver counts a plain-text reply there.
+func (f *Followups) HandleReply(ctx context.Context, in *webhooks.Inbound) (string, error) {
+	out, err := f.Reply(ctx, ReplyOf(*in))
+	return out.Entry.Run, err
 }
 
 // Reply acts on one reply and says what it did.

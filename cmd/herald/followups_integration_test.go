@@ -161,7 +161,7 @@ func TestIntegrationFollowups(t *testing.T) {
 			t.Errorf("%s: follow-ups %v, want %v", cv.Number, seen, want)
 		}
 	}
-	if int64(tappers) != fn.yesCreated || int64(writers) != fn.priceCreated || fn.replied != int64(tappers) {
+	if int64(tappers) != fn.yesCreated || int64(writers) != fn.priceCreated || fn.replied != int64(tappers+writers) {
 		t.Errorf("tappers %d writers %d; funnel %+v", tappers, writers, *fn)
 	}
 	t.Logf("funnel: %+v", *fn)

@@ -528,8 +528,10 @@ func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) 
 		rc.log.Info().Str(logx.KeyRecipient, logx.Phone(strings.Join(ev.Customer, ","))).Str("reply", string(in.Kind)).
 			Msg("opted out (inbound message): added to the suppression list")
 	}
+	joined := ""
 	if rc.replies != nil && !optOut {
-		if err := rc.replies.HandleReply(ctx, in); err != nil {
+		var err error
+		if joined, err = rc.replies.HandleReply(ctx, in); err != nil {
 			return "", err
 		}
 	}
@@ -541,6 +543,9 @@ func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) 
 		if run, err = rc.replyRun(ctx, ev); err != nil {
 			return "", err
 		}
+	}
+	if run == "" {
+		run = joined // plain text, placed by the reply handler's index of recent sends
 	}
 	if run != "" {
 		label := ""

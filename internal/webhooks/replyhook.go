@@ -10,7 +10,9 @@ import "context"
 // The receiver calls it for every inbound message that is not an opt-out, a repeat of the
 // same message included (a retried webhook, a second receiver replica), before counting the
 // reply: the handler must be idempotent, and an error makes the receiver answer 503 so that
-// Connectly delivers the message again.
+// Connectly delivers the message again. It returns the run it joined the message to ("" for
+// none): the receiver counts a reply it could not place itself (plain text carries no
+// callbackData) in that run.
 type ReplyHandler interface {
-	HandleReply(ctx context.Context, in *Inbound) error
+	HandleReply(ctx context.Context, in *Inbound) (run string, err error)
 }

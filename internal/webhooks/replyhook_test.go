@@ -11,20 +11,23 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/rs/zerolog"
 )
 
 type recordingHandler struct {
 	mu   sync.Mutex
 	got  []string
+	run  string // the run it joins every message to
 	fail error
 }
 
-func (h *recordingHandler) HandleReply(_ context.Context, in *Inbound) error {
+func (h *recordingHandler) HandleReply(_ context.Context, in *Inbound) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.got = append(h.got, in.Text)
-	return h.fail
+	return h.run, h.fail
 }
 
 // The reply handler sees every inbound message that is not an opt-out, repeats included (it
@@ -34,7 +37,7 @@ func TestReceiverReplyHandler(t *testing.T) {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	h := &recordingHandler{}
+	h := &recordingHandler{run: "run-joined"}
 	rc, err := New(Config{Secrets: []string{testSecret}, Now: func() time.Time { return testNow }},
 		Deps{Redis: rdb, Logger: zerolog.Nop(), Replies: h})
 	if err != nil {
@@ -52,6 +55,11 @@ func TestReceiverReplyHandler(t *testing.T) {
 	}
 	if len(h.got) != 2 || h.got[0] != "price please" || h.got[1] != "price please" {
 		t.Fatalf("handler saw %q, want the message twice and no opt-out", h.got)
+	}
+	// Plain text carries no callbackData: the reply counts, once, in the run the handler
+	// joined it to.
+	if n, err := rdb.HGet(context.Background(), rkeys.Delivery("run-joined"), "replies").Int(); err != nil || n != 1 {
+		t.Fatalf("replies counted in the joined run: %d, %v; want 1", n, err)
 	}
 	h.fail = errors.New("redis down")
 	if w := post(t, b, text("m3", "hello"), testSecret); w.Code != http.StatusServiceUnavailable {
