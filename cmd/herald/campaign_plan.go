@@ -129,8 +129,7 @@ func (a *app) checkTemplates(ctx context.Context, c config.Config, def *campaign
 	if err := c.RequireConnectly(); err != nil {
 		return nil, err
 	}
-	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: c.Connectly.BaseURL, BusinessID: c.Connectly.BusinessID,
-		APIKey: c.APIKey, Timeout: c.Connectly.Timeout.D()})
+	client, err := connectly.NewClient(clientConfig(c))
 	if err != nil {
 		return nil, err
 	}

@@ -205,8 +205,9 @@ func checkOnReply(c config.Config, def *campaigns.Definition) (errs, notes []str
 	if err := c.RequireConnectly(); err != nil || c.APIKey == "" {
 		return errs, append(notes, "on_reply buttons not checked against the template: no Connectly business id or API key configured")
 	}
-	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: c.Connectly.BaseURL, BusinessID: c.Connectly.BusinessID,
-		APIKey: c.APIKey, Timeout: 10 * time.Second, MaxConns: 1})
+	cc := clientConfig(c)
+	cc.Timeout, cc.MaxConns = 10*time.Second, 1
+	client, err := connectly.NewClient(cc)
 	if err != nil {
 		return errs, append(notes, "on_reply buttons not checked against the template: "+err.Error())
 	}

@@ -189,8 +189,7 @@ campaign's message: block, e.g.
 				if err := c.RequireConnectly(); err != nil {
 					return err
 				}
-				client, err = connectly.NewClient(connectly.ClientConfig{BaseURL: c.Connectly.BaseURL, BusinessID: c.Connectly.BusinessID,
-					APIKey: c.APIKey, Timeout: c.Connectly.Timeout.D(), SessionBSUIDField: c.Connectly.SessionBSUIDField})
+				client, err = connectly.NewClient(clientConfig(c))
 				if err != nil {
 					return err
 				}

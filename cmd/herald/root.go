@@ -125,6 +125,13 @@ func (a *app) redis(ctx context.Context, c config.Config) (redis.UniversalClient
 	return rdb, nil
 }
 
+// clientConfig is the Connectly client the config describes: base URL, business, API key,
+// timeout and the session recipient field. Callers set what differs (connections, a timeout).
+func clientConfig(c config.Config) connectly.ClientConfig {
+	return connectly.ClientConfig{BaseURL: c.Connectly.BaseURL, BusinessID: c.Connectly.BusinessID, APIKey: c.APIKey,
+		Timeout: c.Connectly.Timeout.D(), SessionBSUIDField: c.Connectly.SessionBSUIDField}
+}
+
 // withRedis loads the config, connects to Redis and calls fn; Redis is closed after.
 func (a *app) withRedis(ctx context.Context, fn func(c config.Config, rdb redis.UniversalClient) error) error {
 	c, err := a.config()

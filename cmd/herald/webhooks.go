@@ -199,8 +199,9 @@ and API key (CONNECTLY_BUSINESS_ID, CONNECTLY_API_KEY).`,
 			if err := c.RequireConnectly(); err != nil {
 				return err
 			}
-			client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: c.Connectly.BaseURL, BusinessID: c.Connectly.BusinessID,
-				APIKey: c.APIKey, Timeout: c.Connectly.Timeout.D(), MaxConns: 2})
+			cc := clientConfig(c)
+			cc.MaxConns = 2
+			client, err := connectly.NewClient(cc)
 			if err != nil {
 				return err
 			}

@@ -106,11 +106,9 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 		return err
 	}
 	rdb, log, m := p.rdb, p.log, p.m
-	client, err := connectly.NewClient(connectly.ClientConfig{
-		BaseURL: c.Connectly.BaseURL, BusinessID: c.Connectly.BusinessID, APIKey: c.APIKey,
-		Timeout: c.Connectly.Timeout.D(), MaxConns: c.Worker.Concurrency,
-		SessionBSUIDField: c.Connectly.SessionBSUIDField,
-	})
+	cc := clientConfig(c)
+	cc.MaxConns = c.Worker.Concurrency
+	client, err := connectly.NewClient(cc)
 	if err != nil {
 		return p.fail(err)
 	}
