@@ -89,16 +89,26 @@ func sendRecorder(c config.Config, rdb redis.UniversalClient, log zerolog.Logger
 // runFunnel returns the on_reply funnel of run r: nil for a run whose campaign has no rules
 // or cannot be read (the funnel is then not shown), and for a follow-up run itself.
 func runFunnel(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis.UniversalClient, r ledger.Run) (*report.Funnel, error) {
-	if _, _, ok := ledger.FollowupOf(r.ID); ok {
+	ids := ruleIDs(ctx, c, rdb, r)
+	if len(ids) == 0 {
 		return nil, nil
+	}
+	return report.ReadFunnel(ctx, l, r.ID, ids)
+}
+
+// ruleIDs returns the ids of the on_reply rules of run r's campaign version, in order; none
+// for a follow-up run, a campaign without on_reply, or a version that cannot be read.
+func ruleIDs(ctx context.Context, c config.Config, rdb redis.UniversalClient, r ledger.Run) []string {
+	if _, _, ok := ledger.FollowupOf(r.ID); ok {
+		return nil
 	}
 	def, err := runs(c, rdb, zerolog.Nop(), expandTaskOptions(c)).SourceOf(ctx, r)
 	if err != nil || !def.OnReply.Enabled() {
-		return nil, nil
+		return nil
 	}
 	ids := make([]string, len(def.OnReply.Rules))
 	for i := range def.OnReply.Rules {
 		ids[i] = def.OnReply.Rules[i].ID()
 	}
-	return report.ReadFunnel(ctx, l, r.ID, ids)
+	return ids
 }

@@ -39,8 +39,13 @@ func (a *app) recipientCmd() *cobra.Command {
 			return a.withRedis(ctx, func(c config.Config, rdb redis.UniversalClient) error {
 				table, _ := errorTable(c) // a bad table leaves codes without their class, as the rest of the story still helps
 				now := time.Now()
-				x, err := report.Explain(ctx, ledger.New(rdb, nil), rdb, report.ExplainParams{Run: args[0], Recipient: rcpt,
-					Shown: shownID(rcpt, reveal), Business: c.Connectly.BusinessID, Table: table, Now: now})
+				l := ledger.New(rdb, nil)
+				var rules []string
+				if r, err := l.GetRun(ctx, args[0]); err == nil {
+					rules = ruleIDs(ctx, c, rdb, r)
+				}
+				x, err := report.Explain(ctx, l, rdb, report.ExplainParams{Run: args[0], Recipient: rcpt,
+					Shown: shownID(rcpt, reveal), Business: c.Connectly.BusinessID, Table: table, Rules: rules, Now: now})
 				if err != nil {
 					return notFound(args[0], err)
 				}

@@ -30,6 +30,20 @@ type Explanation struct {
 	Window Window `json:"window"`
 	// History lists every outcome when the story is more than one clean accept.
 	History []HistoryLine `json:"history"`
+	// Followups are the on_reply follow-ups the recipient's replies created, in the order of
+	// the campaign's rules; rules that created none are left out.
+	Followups []FollowupStory `json:"followups,omitempty"`
+}
+
+// FollowupStory is one follow-up of a recipient: the rule that created it and its entry in
+// the rule's follow-up run.
+type FollowupStory struct {
+	Rule      string        `json:"rule"`
+	State     string        `json:"state"`
+	Attempts  int           `json:"attempts"`
+	Code      string        `json:"code,omitempty"`
+	MessageID string        `json:"message_id,omitempty"`
+	History   []HistoryLine `json:"history"`
 }
 
 // HistoryLine is one event of a recipient's story, with its code's class.
@@ -47,6 +61,8 @@ type ExplainParams struct {
 	Business string
 	// Table gives codes their class and meaning; nil leaves them without.
 	Table *connectly.Table
+	// Rules are the ids of the campaign's on_reply rules, in order (none: no follow-ups read).
+	Rules []string
 	Now   time.Time
 }
 
@@ -71,16 +87,23 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 	if x.Window, err = ReadWindow(ctx, rdb, p.Business, p.Recipient, p.Shown, p.Now); err != nil {
 		return Explanation{}, err
 	}
-	hist, err := l.History(ctx, addr)
-	if err != nil {
+	if x.History, err = historyOf(ctx, l, addr, p.Table); err != nil {
 		return Explanation{}, err
 	}
-	for _, ev := range hist {
-		hl := HistoryLine{Event: ev}
-		if ev.Code != "" {
-			hl.Class, _ = ExplainCode(p.Table, ev.Code)
+	for _, rule := range p.Rules {
+		fa := ledger.FollowupAddress(r.ID, rule, p.Recipient, r.Buckets)
+		fe, found, err := l.Entry(ctx, fa)
+		if err != nil {
+			return Explanation{}, err
 		}
-		x.History = append(x.History, hl)
+		if !found {
+			continue
+		}
+		fs := FollowupStory{Rule: rule, State: string(fe.State), Attempts: fe.Attempts, Code: fe.Code, MessageID: fe.MessageID}
+		if fs.History, err = historyOf(ctx, l, fa, p.Table); err != nil {
+			return Explanation{}, err
+		}
+		x.Followups = append(x.Followups, fs)
 	}
 	if ok {
 		x.State, x.Row, x.Attempts, x.Code, x.MessageID = string(e.State), e.Row, e.Attempts, e.Code, e.MessageID
@@ -89,6 +112,23 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 		}
 	}
 	return x, nil
+}
+
+// historyOf reads the history of the entry at a, each code with its class.
+func historyOf(ctx context.Context, l *ledger.Ledger, a ledger.Address, table *connectly.Table) ([]HistoryLine, error) {
+	hist, err := l.History(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	out := []HistoryLine{}
+	for _, ev := range hist {
+		hl := HistoryLine{Event: ev}
+		if ev.Code != "" {
+			hl.Class, _ = ExplainCode(table, ev.Code)
+		}
+		out = append(out, hl)
+	}
+	return out, nil
 }
 
 // ExplainCode returns the class and meaning of a recorded code under table ("" and "" when
@@ -120,14 +160,30 @@ func PrintExplanation(w io.Writer, x Explanation, now time.Time) {
 		if x.MessageID != "" {
 			fmt.Fprintf(w, "Message    %s\n", x.MessageID)
 		}
-		for _, h := range x.History {
-			fmt.Fprintf(w, "  %s attempt %d: %s", h.At.Format(time.RFC3339), h.Attempt, h.Outcome)
-			if h.Code != "" {
-				fmt.Fprintf(w, " %s (%s)", h.Code, h.Class)
+		printHistory(w, x.History)
+		for _, f := range x.Followups {
+			fmt.Fprintf(w, "Follow-up  %s: %s, %d attempts", f.Rule, f.State, f.Attempts)
+			if f.Code != "" {
+				fmt.Fprintf(w, ", code %s", f.Code)
+			}
+			if f.MessageID != "" {
+				fmt.Fprintf(w, ", message %s", f.MessageID)
 			}
 			fmt.Fprintln(w)
+			printHistory(w, f.History)
 		}
 	}
 	fmt.Fprintf(w, "Suppressed %v\n", x.Suppressed)
 	fmt.Fprintf(w, "Window     %s\n", x.Window.Line(now))
+}
+
+// printHistory prints one line an outcome, indented under its entry.
+func printHistory(w io.Writer, hist []HistoryLine) {
+	for _, h := range hist {
+		fmt.Fprintf(w, "  %s attempt %d: %s", h.At.Format(time.RFC3339), h.Attempt, h.Outcome)
+		if h.Code != "" {
+			fmt.Fprintf(w, " %s (%s)", h.Code, h.Class)
+		}
+		fmt.Fprintln(w)
+	}
 }

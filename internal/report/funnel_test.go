@@ -60,3 +60,48 @@ func TestReadFunnel(t *testing.T) {
 		t.Fatalf("no rules: %+v %v", f, err)
 	}
 }
+
+// recipient explain shows, after the recipient's own story, each follow-up their replies
+// created, with its state and history; rules that created none are left out.
+func TestExplainShowsFollowups(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	l := ledger.New(rdb, func() time.Time { return now })
+	if err := l.CreateRun(ctx, ledger.Run{ID: "promo-1", Campaign: "promo", Delivery: ledger.AtMostOnce, Buckets: 1}); err != nil {
+		t.Fatal(err)
+	}
+	to := "+15550000001"
+	parent := ledger.ParentRun{ID: "promo-1", Campaign: "promo", Template: "t", Language: "en", Delivery: ledger.AtMostOnce, Buckets: 1}
+	if _, err := l.CreateFollowup(ctx, ledger.Followup{Parent: parent, Rule: "interested", Recipient: to, Row: 1, Payload: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	a := ledger.FollowupAddress("promo-1", "interested", to, 1)
+	if _, err := l.Claim(ctx, a, ledger.AtMostOnce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Finish(ctx, a, ledger.Outcome{State: ledger.Accepted, MessageID: "m-follow", Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	x, err := Explain(ctx, l, rdb, ExplainParams{Run: "promo-1", Recipient: to, Shown: "****0001", Business: "b",
+		Rules: []string{"interested", "price"}, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x.Followups) != 1 || x.Followups[0].Rule != "interested" || x.Followups[0].State != string(ledger.Accepted) ||
+		x.Followups[0].MessageID != "m-follow" {
+		t.Fatalf("follow-ups %+v", x.Followups)
+	}
+	x.InLedger = true // print the story's lines as for a recipient of the run
+	var buf bytes.Buffer
+	PrintExplanation(&buf, x, now)
+	if !strings.Contains(buf.String(), "Follow-up  interested: accepted, 1 attempts, message m-follow") {
+		t.Fatalf("printed:\n%s", buf.String())
+	}
+	if x, err := Explain(ctx, l, rdb, ExplainParams{Run: "promo-1", Recipient: to, Business: "b", Now: now}); err != nil || len(x.Followups) != 0 {
+		t.Fatalf("no rules: %+v, %v", x.Followups, err)
+	}
+}
