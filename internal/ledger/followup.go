@@ -61,18 +61,6 @@ func FollowupOf(id string) (run, rule string, ok bool) {
 	return id[:i], id[i+1:], true
 }
 
-// followupRunsKey is the set of follow-up run ids, for the outbox sweep.
-func followupRunsKey() string { return rkeys.Prefix + "followup:runs" }
-
-func outboxKey(run string) string      { return rkeys.Run(run) + ":fu:outbox" }
-func outboxTimesKey(run string) string { return rkeys.Run(run) + ":fu:due" }
-func tagsKey(run string) string        { return rkeys.Run(run) + ":tags" }
-
-// onceCampaignKey is the marker of a campaign's rule for once_per: campaign.
-func onceCampaignKey(campaign, rule string) string {
-	return rkeys.Prefix + "followup:{" + campaign + "}:once:" + rule
-}
-
 // Followup is one follow-up entry to create.
 type Followup struct {
 	// Parent is the run replied to; Rule the rule's id.
@@ -138,7 +126,7 @@ func (l *Ledger) CreateFollowup(ctx context.Context, f Followup) (FollowupResult
 	}
 	run := FollowupRun(p.ID, f.Rule)
 	addr := FollowupAddress(p.ID, f.Rule, f.Recipient, p.Buckets)
-	if err := l.rdb.SAdd(ctx, followupRunsKey(), run).Err(); err != nil {
+	if err := l.rdb.SAdd(ctx, rkeys.FollowupRuns(), run).Err(); err != nil {
 		return FollowupResult{}, fmt.Errorf("ledger: create follow-up in %s: %w", run, err)
 	}
 	field := f.Recipient
@@ -147,7 +135,7 @@ func (l *Ledger) CreateFollowup(ctx context.Context, f Followup) (FollowupResult
 	}
 	now := l.nowMS()
 	keys := []string{rkeys.Run(run), rkeys.Counts(run), rkeys.Codes(run), rkeys.LedgerBucket(run, addr.Bucket),
-		outboxKey(run), outboxTimesKey(run)}
+		rkeys.FollowupOutbox(run), rkeys.FollowupDue(run)}
 	args := []any{field, f.Row, f.Payload, now, f.Skip,
 		"id", run, "campaign", p.Campaign, "status", string(RunRunning), "delivery", string(p.Delivery),
 		"template", p.Template, "language", p.Language, "sender", p.Sender, "queue", p.Queue,
@@ -178,8 +166,8 @@ func (l *Ledger) FollowupQueued(ctx context.Context, run, recipient string) erro
 		field = d
 	}
 	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HDel(ctx, outboxKey(run), field)
-		p.ZRem(ctx, outboxTimesKey(run), field)
+		p.HDel(ctx, rkeys.FollowupOutbox(run), field)
+		p.ZRem(ctx, rkeys.FollowupDue(run), field)
 		return nil
 	})
 	if err != nil {
@@ -200,7 +188,7 @@ type OutboxItem struct {
 // still in their run's outbox: a receiver died between the entry and its task. Follow-up runs
 // that no longer exist are forgotten.
 func (l *Ledger) FollowupOutbox(ctx context.Context, before time.Time, n int) ([]OutboxItem, error) {
-	runs, err := l.rdb.SMembers(ctx, followupRunsKey()).Result()
+	runs, err := l.rdb.SMembers(ctx, rkeys.FollowupRuns()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("ledger: follow-up outbox: %w", err)
 	}
@@ -209,7 +197,7 @@ func (l *Ledger) FollowupOutbox(ctx context.Context, before time.Time, n int) ([
 		if len(out) >= n {
 			break
 		}
-		zs, err := l.rdb.ZRangeByScoreWithScores(ctx, outboxTimesKey(run), &redis.ZRangeBy{
+		zs, err := l.rdb.ZRangeByScoreWithScores(ctx, rkeys.FollowupDue(run), &redis.ZRangeBy{
 			Min: "-inf", Max: "(" + strconv.FormatInt(before.UnixMilli(), 10), Count: int64(n - len(out))}).Result()
 		if err != nil {
 			return nil, fmt.Errorf("ledger: follow-up outbox of %s: %w", run, err)
@@ -220,7 +208,7 @@ func (l *Ledger) FollowupOutbox(ctx context.Context, before time.Time, n int) ([
 				return nil, fmt.Errorf("ledger: follow-up outbox of %s: %w", run, err)
 			}
 			if exists == 0 {
-				l.rdb.SRem(ctx, followupRunsKey(), run)
+				l.rdb.SRem(ctx, rkeys.FollowupRuns(), run)
 			}
 			continue
 		}
@@ -228,7 +216,7 @@ func (l *Ledger) FollowupOutbox(ctx context.Context, before time.Time, n int) ([
 		for i, z := range zs {
 			fields[i], _ = z.Member.(string)
 		}
-		vals, err := l.rdb.HMGet(ctx, outboxKey(run), fields...).Result()
+		vals, err := l.rdb.HMGet(ctx, rkeys.FollowupOutbox(run), fields...).Result()
 		if err != nil {
 			return nil, fmt.Errorf("ledger: follow-up outbox of %s: %w", run, err)
 		}
@@ -247,7 +235,7 @@ func (l *Ledger) FollowupOutbox(ctx context.Context, before time.Time, n int) ([
 // OncePerCampaign gives the follow-up of a campaign's rule to a recipient in one run only:
 // true when run owns it (the first to ask, or the same run asking again).
 func (l *Ledger) OncePerCampaign(ctx context.Context, campaign, rule, recipient, run string) (bool, error) {
-	n, err := onceCampaignCmd.Run(ctx, l.rdb, []string{onceCampaignKey(campaign, rule)}, recipient, run).Int()
+	n, err := onceCampaignCmd.Run(ctx, l.rdb, []string{rkeys.FollowupOnce(campaign, rule)}, recipient, run).Int()
 	if err != nil {
 		return false, fmt.Errorf("ledger: once per campaign %s/%s: %w", campaign, rule, err)
 	}
@@ -256,7 +244,7 @@ func (l *Ledger) OncePerCampaign(ctx context.Context, campaign, rule, recipient,
 
 // Tag records a tag for recipient in run (an on_reply rule's tag:), replacing an earlier one.
 func (l *Ledger) Tag(ctx context.Context, run, recipient, tag string) error {
-	if err := l.rdb.HSet(ctx, tagsKey(run), recipient, tag).Err(); err != nil {
+	if err := l.rdb.HSet(ctx, rkeys.Tags(run), recipient, tag).Err(); err != nil {
 		return fmt.Errorf("ledger: tag in %s: %w", run, err)
 	}
 	return nil
@@ -264,7 +252,7 @@ func (l *Ledger) Tag(ctx context.Context, run, recipient, tag string) error {
 
 // Tags returns the tags recorded in run, by recipient.
 func (l *Ledger) Tags(ctx context.Context, run string) (map[string]string, error) {
-	m, err := l.rdb.HGetAll(ctx, tagsKey(run)).Result()
+	m, err := l.rdb.HGetAll(ctx, rkeys.Tags(run)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("ledger: tags of %s: %w", run, err)
 	}

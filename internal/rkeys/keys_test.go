@@ -47,6 +47,11 @@ func TestKeyShapes(t *testing.T) {
 		{"Definition", rkeys.Definition("spring"), "herald:def:{spring}"},
 		{"DefinitionVersion", rkeys.DefinitionVersion("spring", 3), "herald:def:{spring}:v:3"},
 		{"LastFire", rkeys.LastFire("spring"), "herald:def:{spring}:last_fire"},
+		{"FollowupRuns", rkeys.FollowupRuns(), "herald:followup:runs"},
+		{"FollowupOutbox", rkeys.FollowupOutbox("R1~r1"), "herald:run:{R1~r1}:fu:outbox"},
+		{"FollowupDue", rkeys.FollowupDue("R1~r1"), "herald:run:{R1~r1}:fu:due"},
+		{"Tags", rkeys.Tags("R1"), "herald:run:{R1}:tags"},
+		{"FollowupOnce", rkeys.FollowupOnce("spring", "r1"), "herald:followup:{spring}:once:r1"},
 		{"ReadyProbe", rkeys.ReadyProbe("", "worker-h-1"), "herald:ready:worker-h-1"},
 		{"ReadyProbeOfQueue", rkeys.ReadyProbe("herald:marketing", "worker-h-1"), "herald:ready:{herald:marketing}:worker-h-1"},
 	} {
