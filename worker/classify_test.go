@@ -233,7 +233,7 @@ func TestAdaptiveTrigger(t *testing.T) {
 		})
 	}
 	cfg := testConfig()
-	cfg.AdaptiveOff = true
+	cfg.Limits.AdaptiveOff = true
 	b := setup(t, cfg)
 	if b.worker.adaptiveTrigger(b.worker.table.Decide(&connectly.Error{StatusCode: 429})) {
 		t.Fatal("adaptiveTrigger fired with the backoff turned off")

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 )
 
 // fakeSender is a Sender that records every request and answers with SendFunc, or accepts
@@ -77,14 +78,12 @@ const (
 // rates) and gives up after three attempts.
 func testConfig() Config {
 	return Config{
-		MaxAttempts:       3,
-		BusinessRate:      -1,
-		DefaultSenderRate: 1e6,
-		ThrottleDelay:     3 * time.Second,
-		HoldDelay:         7 * time.Second,
-		Backoff:           Backoff{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond},
+		MaxAttempts:   3,
+		ThrottleDelay: 3 * time.Second,
+		HoldDelay:     7 * time.Second,
+		Backoff:       Backoff{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond},
 		// Tests retry one recipient within milliseconds; the pair limit has its own test.
-		PairInterval: -1,
+		Limits: limits.Config{BusinessRate: -1, DefaultSenderRate: 1e6, PairInterval: -1},
 	}
 }
 

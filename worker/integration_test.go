@@ -95,7 +95,7 @@ func TestIntegrationStandardBody500NotResentAtMostOnce(t *testing.T) {
 	}
 
 	cfg := testConfig()
-	cfg.BusinessID = businessID
+	cfg.Limits.BusinessID = businessID
 	cfg.Concurrency = 10
 	cfg.MaxAttempts = 5
 	cfg.DelayedTaskCheckInterval = 100 * time.Millisecond

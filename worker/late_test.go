@@ -40,9 +40,9 @@ func tatOf(t *testing.T, b *testBundle, key string) int64 {
 func lateSetup(t *testing.T) (b *testBundle, t0 int64) {
 	t.Helper()
 	cfg := testConfig()
-	cfg.DefaultSenderRate = 100
-	cfg.PairInterval = 6 * time.Second
-	cfg.DailyTier = 1000
+	cfg.Limits.DefaultSenderRate = 100
+	cfg.Limits.PairInterval = 6 * time.Second
+	cfg.Limits.DailyTier = 1000
 	b = setup(t, cfg)
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	b.mr.SetTime(now)
@@ -56,8 +56,8 @@ func TestWaitedKeepsTheSharedSlots(t *testing.T) {
 	b, t0 := lateSetup(t)
 	ctx := context.Background()
 	ps := seedRun(t, b, "run-spent", ledger.AtLeastOnce, 2)
-	sender := rkeys.SenderLimit(b.worker.cfg.BusinessID, senderOf(ps[0]))
-	pair := rkeys.PairLimit(b.worker.cfg.BusinessID, senderOf(ps[1]), ps[1].To)
+	sender := rkeys.SenderLimit(b.worker.cfg.Limits.BusinessID, senderOf(ps[0]))
+	pair := rkeys.PairLimit(b.worker.cfg.Limits.BusinessID, senderOf(ps[1]), ps[1].To)
 
 	req0, req1 := b.worker.requestFor(ps[0]), b.worker.requestFor(ps[1])
 	if _, err := b.worker.book(ctx, req0); err != nil {
@@ -78,7 +78,7 @@ func TestWaitedKeepsTheSharedSlots(t *testing.T) {
 	if got := tatOf(t, b, pair); got != 0 {
 		t.Errorf("pair limit still booked at %d µs after giving it back as Waited, want it given back", got-t0)
 	}
-	if ok, _ := b.rdb.ZScore(ctx, rkeys.Tier(b.worker.cfg.BusinessID), ps[1].To).Result(); ok != 0 {
+	if ok, _ := b.rdb.ZScore(ctx, rkeys.Tier(b.worker.cfg.Limits.BusinessID), ps[1].To).Result(); ok != 0 {
 		t.Errorf("recipient still counted in the daily tier after giving it back as Waited")
 	}
 	// A plain refund (a reservation just made, whose send will not happen) gives the slot back.
@@ -99,8 +99,8 @@ func TestLateSendTakesAFreshSlot(t *testing.T) {
 	ctx := context.Background()
 	ps := seedRun(t, b, "run-late", ledger.AtLeastOnce, 1)
 	p := ps[0]
-	sender := rkeys.SenderLimit(b.worker.cfg.BusinessID, senderOf(p))
-	pair := rkeys.PairLimit(b.worker.cfg.BusinessID, senderOf(p), p.To)
+	sender := rkeys.SenderLimit(b.worker.cfg.Limits.BusinessID, senderOf(p))
+	pair := rkeys.PairLimit(b.worker.cfg.Limits.BusinessID, senderOf(p), p.To)
 	req := b.worker.requestFor(p)
 
 	first, err := b.worker.book(ctx, req)
@@ -125,11 +125,11 @@ func TestLateSendTakesAFreshSlot(t *testing.T) {
 	if n := (tatOf(t, b, sender) - t0) / 10_000; n < 2 || n > 3 {
 		t.Errorf("sender limit holds %d slots, want 2 (the late slot stays used) or 3", n)
 	}
-	slot := (b.worker.cfg.PairInterval + b.worker.cfg.PairMargin).Microseconds()
+	slot := (b.worker.cfg.Limits.PairInterval + b.worker.cfg.Limits.PairMargin).Microseconds()
 	if got, want := tatOf(t, b, pair), t0+slot; got != want {
 		t.Errorf("pair limit at %d µs, want %d (given back and booked again once)", got-t0, want-t0)
 	}
-	if n, _ := b.rdb.ZCard(ctx, rkeys.Tier(b.worker.cfg.BusinessID)).Result(); n != 1 {
+	if n, _ := b.rdb.ZCard(ctx, rkeys.Tier(b.worker.cfg.Limits.BusinessID)).Result(); n != 1 {
 		t.Errorf("daily tier counts %d recipients, want 1", n)
 	}
 }

@@ -47,7 +47,7 @@ func drain(t *testing.T, b *testBundle, ps []campaigns.SendPayload) (throttled [
 
 func TestDailyTierHoldsAndRolls(t *testing.T) {
 	cfg := testConfig()
-	cfg.DailyTier = 250
+	cfg.Limits.DailyTier = 250
 	b := setup(t, cfg)
 	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	b.worker.now = clk.Now
@@ -101,7 +101,7 @@ func TestDailyTierHoldsAndRolls(t *testing.T) {
 
 func TestThrottleStormUsesNoAttempts(t *testing.T) {
 	cfg := testConfig()
-	cfg.Adaptive = limits.Policy{Min: 0.1, Every: 10 * time.Second, Step: 0.1}
+	cfg.Limits.Adaptive = limits.Policy{Min: 0.1, Every: 10 * time.Second, Step: 0.1}
 	b := setup(t, cfg)
 	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	b.worker.now = clk.Now
@@ -125,7 +125,7 @@ func TestThrottleStormUsesNoAttempts(t *testing.T) {
 		return connectly.SendResult{ID: "msg-" + msg.Number}, nil
 	}
 	pending := ps
-	ctl := limits.SenderControl("", testSender, cfg.DefaultSenderRate, cfg.Adaptive)
+	ctl := limits.SenderControl("", testSender, cfg.Limits.DefaultSenderRate, cfg.Limits.Adaptive)
 	lowest := 1.0
 	for pass := 0; len(pending) > 0; pass++ {
 		if pass > 50 {
@@ -174,7 +174,7 @@ func TestPairThrottleDoesNotSlowTheSender(t *testing.T) {
 
 func TestFrequencyCapAcrossRuns(t *testing.T) {
 	cfg := testConfig()
-	cfg.FrequencyCaps = map[string]FrequencyCap{"marketing": {Max: 1, Window: 7 * 24 * time.Hour}}
+	cfg.Limits.FrequencyCaps = map[string]FrequencyCap{"marketing": {Max: 1, Window: 7 * 24 * time.Hour}}
 	b := setup(t, cfg)
 	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	b.worker.now = clk.Now
@@ -219,8 +219,8 @@ func TestBookedLimitKeepsThePlace(t *testing.T) {
 	cfg := testConfig()
 	// A slot every 500 ms: wide enough that a slow first send (a loaded machine) still leaves
 	// the second send's slot beyond MaxPaceWait.
-	cfg.SenderRates = map[string]float64{testSender: 2}
-	cfg.MaxPaceWait = 10 * time.Millisecond
+	cfg.Limits.SenderRates = map[string]float64{testSender: 2}
+	cfg.Limits.MaxWait = 10 * time.Millisecond
 	cfg.KeepPlaceFor = 5 * time.Second
 	b := setup(t, cfg)
 	ps := seedRun(t, b, "run-keep", ledger.AtMostOnce, 3)
@@ -240,8 +240,8 @@ func TestBookedLimitKeepsThePlace(t *testing.T) {
 
 func TestPairWaitDoesNotKeepThePlace(t *testing.T) {
 	cfg := testConfig()
-	cfg.PairInterval = 6 * time.Second
-	cfg.MaxPaceWait = 10 * time.Millisecond
+	cfg.Limits.PairInterval = 6 * time.Second
+	cfg.Limits.MaxWait = 10 * time.Millisecond
 	cfg.KeepPlaceFor = time.Minute
 	b := setup(t, cfg)
 	a := seedRun(t, b, "run-pair-a", ledger.AtMostOnce, 2)
@@ -288,8 +288,8 @@ func TestExpiredAfterCrashIsSettled(t *testing.T) {
 func pacedBundle(t *testing.T, runID string, n int) (*testBundle, []campaigns.SendPayload) {
 	t.Helper()
 	cfg := testConfig()
-	cfg.SenderRates = map[string]float64{testSender: 1}
-	cfg.MaxPaceWait = 10 * time.Millisecond
+	cfg.Limits.SenderRates = map[string]float64{testSender: 1}
+	cfg.Limits.MaxWait = 10 * time.Millisecond
 	cfg.KeepPlaceFor = time.Minute
 	b := setup(t, cfg)
 	ps := seedRun(t, b, runID, ledger.AtMostOnce, n+2)

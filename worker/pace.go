@@ -187,9 +187,9 @@ func (w *Worker) late(b booking) bool {
 // onTime waits for b's slot and returns once the claimed send may leave: within lateLimit of
 // its slot. A send found later (the claim's round trip or the process stalled) lets its slot
 // go (limits.Late: the pair slot goes back, the shared limits keep theirs used) and waits for
-// a fresh one, at most twice, keeping its claim: for up to MaxPaceWait, as a send that
+// a fresh one, at most twice, keeping its claim: for up to Limits.MaxWait, as a send that
 // reserved and claimed in one round trip already does. The booking returned is !OK when no
-// fresh slot came within MaxPaceWait (it says why, and has given its room in the tier and
+// fresh slot came within Limits.MaxWait (it says why, and has given its room in the tier and
 // the cap back); err is Redis's or ctx's.
 func (w *Worker) onTime(ctx context.Context, b booking) (booking, error) {
 	for try := 1; ; try++ {
@@ -213,7 +213,7 @@ func (w *Worker) onTime(ctx context.Context, b booking) (booking, error) {
 }
 
 // reserveKeepingPlace reserves, and while the sender, business or run limits are booked
-// further ahead than MaxPaceWait it waits in place until a slot should be free (with a little
+// further ahead than Limits.MaxWait it waits in place until a slot should be free (with a little
 // jitter, so the waiting sends do not all ask at once) and asks again, until deadline.
 func (w *Worker) reserveKeepingPlace(ctx context.Context, req *limits.Request, deadline time.Time) (booking, error) {
 	for {
@@ -227,7 +227,7 @@ func (w *Worker) reserveKeepingPlace(ctx context.Context, req *limits.Request, d
 		if left <= 0 {
 			return b, nil
 		}
-		d := min(b.Wait-w.cfg.MaxPaceWait, left) + rand.N(20*time.Millisecond)
+		d := min(b.Wait-w.cfg.Limits.MaxWait, left) + rand.N(20*time.Millisecond)
 		if err := w.sleep(ctx, d); err != nil {
 			return b, err
 		}

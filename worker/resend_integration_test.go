@@ -95,7 +95,7 @@ func TestIntegrationResendUnknownWithTheFake(t *testing.T) {
 	)
 	b := &testBundle{ledger: ledger.New(rdb, nil)}
 	cfg := testConfig()
-	cfg.BusinessID = businessID
+	cfg.Limits.BusinessID = businessID
 	cfg.Concurrency = 10
 	cfg.DelayedTaskCheckInterval = 100 * time.Millisecond
 	cfg.TaskCheckInterval = 50 * time.Millisecond

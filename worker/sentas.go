@@ -24,7 +24,7 @@ func (w *Worker) sentAs(ctx context.Context, j *job) string {
 		}
 		return ""
 	}
-	if _, open, err := w.windows.Open(ctx, w.cfg.BusinessID, j.p.To); err == nil && open {
+	if _, open, err := w.windows.Open(ctx, w.cfg.Limits.BusinessID, j.p.To); err == nil && open {
 		return ledger.SentInWindow
 	}
 	return ""

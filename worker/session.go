@@ -52,7 +52,7 @@ func (w *Worker) gateWindow(ctx context.Context, j *job) (bool, error) {
 	if j.p.Kind != campaigns.KindSession {
 		return false, nil
 	}
-	_, open, err := w.windows.Open(ctx, w.cfg.BusinessID, j.p.To)
+	_, open, err := w.windows.Open(ctx, w.cfg.Limits.BusinessID, j.p.To)
 	if err != nil {
 		return true, w.unreachable(ctx, j.log, err)
 	}

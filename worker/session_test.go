@@ -38,7 +38,7 @@ func TestSessionSends(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := testConfig()
-	cfg.BusinessID = business
+	cfg.Limits.BusinessID = business
 	b := setup(t, cfg)
 	b.worker.client = client
 	ctx := context.Background()

@@ -22,7 +22,7 @@ import (
 // 429 matches HTTP_429 whatever code its body carries (Connectly's error body always has one,
 // ERROR_CODE_UNSPECIFIED when nothing is more specific).
 func (w *Worker) adaptiveTrigger(d connectly.Decision) bool {
-	return !w.cfg.AdaptiveOff && d.Class == connectly.ClassThrottle && w.adapt[d.Key]
+	return !w.cfg.Limits.AdaptiveOff && d.Class == connectly.ClassThrottle && w.adapt[d.Key]
 }
 
 // waitFor answers a send the limits refused for now: a throttle, which uses no attempt and
@@ -37,8 +37,8 @@ func (w *Worker) waitFor(ctx context.Context, log zerolog.Logger, p campaigns.Se
 	}
 	after := min(r.Wait, w.cfg.TierRecheck)
 	now := w.now()
-	note := fmt.Sprintf("daily tier: %d unique recipients in %s used; room again at %s", w.cfg.DailyTier,
-		w.cfg.TierWindow, now.Add(r.Wait).UTC().Format(time.RFC3339))
+	note := fmt.Sprintf("daily tier: %d unique recipients in %s used; room again at %s", w.cfg.Limits.DailyTier,
+		w.cfg.Limits.TierWindow, now.Add(r.Wait).UTC().Format(time.RFC3339))
 	if err := w.ledger.SetWaiting(context.WithoutCancel(ctx), p.Run, note, now.Add(after)); err != nil {
 		log.Warn().Err(err).Msg("could not note the tier wait on the run")
 	}

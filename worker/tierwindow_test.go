@@ -14,12 +14,12 @@ import (
 // without taking room in the daily tier; the others still fill it and then wait.
 func TestDailyTierSkipsOpenWindow(t *testing.T) {
 	cfg := testConfig()
-	cfg.DailyTier = 2
+	cfg.Limits.DailyTier = 2
 	b := setup(t, cfg)
 	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	b.worker.now = clk.Now
 	ctx := context.Background()
-	biz := b.worker.cfg.BusinessID
+	biz := b.worker.cfg.Limits.BusinessID
 	tr := servicewindow.New(b.rdb, clk.Now)
 	touch := func(id string) {
 		t.Helper()
@@ -79,7 +79,7 @@ func TestInWindowWithoutTier(t *testing.T) {
 	b.worker.windows = servicewindow.New(b.rdb, clk.Now)
 	ctx := context.Background()
 	ps := seedRun(t, b, "run-nt", ledger.AtMostOnce, 2)
-	if _, err := b.worker.windows.Touch(ctx, b.worker.cfg.BusinessID, []string{ps[0].To}, clk.Now().Add(-time.Hour)); err != nil {
+	if _, err := b.worker.windows.Touch(ctx, b.worker.cfg.Limits.BusinessID, []string{ps[0].To}, clk.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if pending, _ := drain(t, b, ps); len(pending) != 0 {
@@ -95,13 +95,13 @@ func TestInWindowWithoutTier(t *testing.T) {
 // without room.
 func TestDailyTierWindowCloses(t *testing.T) {
 	cfg := testConfig()
-	cfg.DailyTier = 1
+	cfg.Limits.DailyTier = 1
 	b := setup(t, cfg)
 	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	b.worker.now = clk.Now
 	b.worker.windows = servicewindow.New(b.rdb, clk.Now)
 	ctx := context.Background()
-	biz := b.worker.cfg.BusinessID
+	biz := b.worker.cfg.Limits.BusinessID
 	touch := func(id string, at time.Time) {
 		t.Helper()
 		if _, err := b.worker.windows.Touch(ctx, biz, []string{id}, at); err != nil {

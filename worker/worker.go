@@ -44,14 +44,11 @@ type Config struct {
 	ThrottleDelay time.Duration
 	// HoldDelay is how often a task of a paused run looks again. Default 5s.
 	HoldDelay time.Duration
-	// MaxPaceWait is the furthest ahead a send books a rate-limit permit (and then waits for
-	// it). Default limits.DefaultMaxWait (1s).
-	MaxPaceWait time.Duration
-	// KeepPlaceFor is how long a send whose limits are booked further ahead than MaxPaceWait
-	// keeps its place, looking again as slots free, before its task is rescheduled. Holding the
-	// task is the backpressure: asynq takes no more tasks than the limits can serve, instead
-	// of cycling the whole backlog through the retry set. Default 20s; negative reschedules at
-	// once.
+	// KeepPlaceFor is how long a send whose limits are booked further ahead than
+	// Limits.MaxWait keeps its place, looking again as slots free, before its task is
+	// rescheduled. Holding the task is the backpressure: asynq takes no more tasks than the
+	// limits can serve, instead of cycling the whole backlog through the retry set. Default
+	// 20s; negative reschedules at once.
 	KeepPlaceFor time.Duration
 	// RequestTimeout bounds one Connectly request. Shutdown lets requests in flight finish
 	// (a request cut off mid-way leaves its outcome unknown). Default 10s.
@@ -62,44 +59,24 @@ type Config struct {
 	DelayedTaskCheckInterval time.Duration
 	// TaskCheckInterval is how often an idle worker polls its queues. Default 1s.
 	TaskCheckInterval time.Duration
-	// BusinessID keys the business-wide limit.
-	BusinessID string
-	// BusinessRate is Connectly's request limit for the business, per second. Default
-	// limits.DefaultBusinessRate (200); negative disables.
-	BusinessRate float64
-	// SenderRates maps sender numbers to messages/s; a sender not listed gets DefaultSenderRate.
-	SenderRates map[string]float64
-	// DefaultSenderRate defaults to limits.DefaultSenderRate (80, Meta's default throughput
-	// per number).
-	DefaultSenderRate float64
-	// PairInterval is the least time between two messages from one sender to one person,
-	// across campaigns (Meta's pair rate limit is about one message per 6 s). Default
-	// limits.DefaultPairInterval (6s); negative disables. PairMargin is booked on top of it
-	// (limits.Config.PairMargin; default 250ms, negative none).
-	PairInterval time.Duration
-	PairMargin   time.Duration
+	// Limits is every limit the sends are held to (the business, its senders' rates and
+	// adaptive rate, the pair limit, the daily tier, the frequency caps) and Limits.MaxWait,
+	// the furthest ahead a send books its permits and then waits for them. Zero values take
+	// limits.Config's defaults (WithDefaults).
+	Limits limits.Config
 	// BurstWindow and BurstShare stop a run that burns its audience on one permanent code:
 	// when a code accounts for more than BurstShare of the run's last BurstWindow outcomes, the
 	// run pauses. Defaults 100 and 0.2; a negative window turns it off.
 	BurstWindow int
 	BurstShare  float64
-	// DailyTier is the business's messaging tier: at most this many unique recipients per
-	// rolling TierWindow (default limits.DefaultTierWindow, 24 h), shared by all sender
-	// numbers. 0 means unlimited.
-	DailyTier  int
-	TierWindow time.Duration
 	// TierRecheck is the longest a send waiting for room in the tier sleeps before it looks
 	// again. Default 5m.
 	TierRecheck time.Duration
-	// FrequencyCaps limit messages per recipient by template category, across runs.
-	FrequencyCaps map[string]FrequencyCap
-	// Adaptive is how a sender's rate follows the share of its sends the provider throttles.
-	Adaptive limits.Policy
 	// AdaptiveCodes are the throttle keys (connectly.Decision.Key: HTTP_429 for every 429,
 	// whatever its body, else the throttle code) that count as the provider throttling the
-	// sender. Default HTTP_429, 130429, 4 and 80007; AdaptiveOff disables the adaptive rate.
+	// sender. Default HTTP_429, 130429, 4 and 80007; Limits.AdaptiveOff disables the
+	// adaptive rate.
 	AdaptiveCodes []string
-	AdaptiveOff   bool
 	// ResendSweepEvery is how often this worker looks for unknown recipients whose quiet
 	// period (a campaign's unknown.resend_after) has passed, to send them once more
 	// (resend.go). Default 5s; negative turns the sweep off in this process.
@@ -108,7 +85,7 @@ type Config struct {
 	// take them (a sweep that died meanwhile). Default 1m.
 	ResendLease time.Duration
 	// ResendTask sets the asynq options of resend tasks (the queue is the run's). Default:
-	// MaxRetry MaxAttempts+20, Timeout RequestTimeout+MaxPaceWait+KeepPlaceFor+30s, Retention
+	// MaxRetry MaxAttempts+20, Timeout RequestTimeout+Limits.MaxWait+KeepPlaceFor+30s, Retention
 	// 24h, as campaign send tasks.
 	ResendTask campaigns.TaskOptions
 }
@@ -158,9 +135,7 @@ func (c *Config) setDefaults() {
 		c.TaskCheckInterval = time.Second
 	}
 	// The limits' defaults are set in one place, internal/limits.
-	l := c.limits().WithDefaults()
-	c.BusinessRate, c.DefaultSenderRate, c.PairInterval, c.PairMargin = l.BusinessRate, l.DefaultSenderRate, l.PairInterval, l.PairMargin
-	c.TierWindow, c.MaxPaceWait = l.TierWindow, l.MaxWait
+	c.Limits = c.Limits.WithDefaults()
 	if c.BurstWindow == 0 {
 		c.BurstWindow = 100
 	}
@@ -183,19 +158,11 @@ func (c *Config) setDefaults() {
 		c.ResendTask.MaxRetry = c.MaxAttempts + 20
 	}
 	if c.ResendTask.Timeout <= 0 {
-		c.ResendTask.Timeout = c.RequestTimeout + c.MaxPaceWait + max(c.KeepPlaceFor, 0) + 30*time.Second
+		c.ResendTask.Timeout = c.RequestTimeout + c.Limits.MaxWait + max(c.KeepPlaceFor, 0) + 30*time.Second
 	}
 	if c.ResendTask.Retention <= 0 {
 		c.ResendTask.Retention = 24 * time.Hour
 	}
-}
-
-// limits is the limit settings of c, for internal/limits.
-func (c *Config) limits() limits.Config {
-	return limits.Config{BusinessID: c.BusinessID, BusinessRate: c.BusinessRate, SenderRates: c.SenderRates,
-		DefaultSenderRate: c.DefaultSenderRate, PairInterval: c.PairInterval, PairMargin: c.PairMargin,
-		DailyTier: c.DailyTier, TierWindow: c.TierWindow, FrequencyCaps: c.FrequencyCaps, Adaptive: c.Adaptive,
-		AdaptiveOff: c.AdaptiveOff, MaxWait: c.MaxPaceWait}
 }
 
 // Deps are the Worker's collaborators.
@@ -259,7 +226,7 @@ func New(cfg Config, d Deps) *Worker {
 	l := ledger.New(d.Redis, d.Now)
 	l.SetBurst(cfg.BurstWindow, cfg.BurstShare)
 	w := &Worker{
-		rdb: d.Redis, cfg: cfg, ledger: l, metrics: d.Metrics, limits: limits.NewSends(limits.New(d.Redis), cfg.limits()),
+		rdb: d.Redis, cfg: cfg, ledger: l, metrics: d.Metrics, limits: limits.NewSends(limits.New(d.Redis), cfg.Limits),
 		windows: servicewindow.New(d.Redis, d.Now), client: clientOf(d.Sender), table: d.Table, log: log, now: d.Now, sleep: d.Sleep, adapt: map[string]bool{},
 		enq: asynq.NewClientFromRedisClient(d.Redis),
 	}

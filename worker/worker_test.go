@@ -369,8 +369,8 @@ func TestHandleSend(t *testing.T) {
 	t.Run("PacingThrottleGivesTheClaimBack", func(t *testing.T) {
 		t.Parallel()
 		cfg := testConfig()
-		cfg.SenderRates = map[string]float64{testSender: 1}
-		cfg.MaxPaceWait = 10 * time.Millisecond
+		cfg.Limits.SenderRates = map[string]float64{testSender: 1}
+		cfg.Limits.MaxWait = 10 * time.Millisecond
 		b := setup(t, cfg)
 		ps := seedRun(t, b, runID, ledger.AtMostOnce, 2)
 
@@ -400,8 +400,8 @@ func TestHandleSend(t *testing.T) {
 	t.Run("PairLimitSpacesMessagesToOnePersonAcrossRuns", func(t *testing.T) {
 		t.Parallel()
 		cfg := testConfig()
-		cfg.PairInterval = 6 * time.Second
-		cfg.MaxPaceWait = 10 * time.Millisecond
+		cfg.Limits.PairInterval = 6 * time.Second
+		cfg.Limits.MaxWait = 10 * time.Millisecond
 		b := setup(t, cfg)
 		ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
 		other := seedRun(t, b, "run-other", ledger.AtMostOnce, 1) // same recipient, another campaign run
@@ -421,8 +421,8 @@ func TestHandleSend(t *testing.T) {
 	t.Run("OtherSenderIsNotPaced", func(t *testing.T) {
 		t.Parallel()
 		cfg := testConfig()
-		cfg.SenderRates = map[string]float64{testSender: 1}
-		cfg.MaxPaceWait = 10 * time.Millisecond
+		cfg.Limits.SenderRates = map[string]float64{testSender: 1}
+		cfg.Limits.MaxWait = 10 * time.Millisecond
 		b := setup(t, cfg)
 		ps := seedRun(t, b, runID, ledger.AtMostOnce, 2)
 
@@ -482,9 +482,9 @@ func TestHandleSend(t *testing.T) {
 func TestHeldTaskGivesPermitsBack(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
-	cfg.DefaultSenderRate = 1 // one permit a second
-	cfg.MaxPaceWait = 10 * time.Millisecond
-	cfg.PairInterval = 6 * time.Second
+	cfg.Limits.DefaultSenderRate = 1 // one permit a second
+	cfg.Limits.MaxWait = 10 * time.Millisecond
+	cfg.Limits.PairInterval = 6 * time.Second
 	b := setup(t, cfg)
 	const heldRun = "held-run"
 	ps := seedRun(t, b, heldRun, ledger.AtMostOnce, 2)

@@ -25,6 +25,7 @@ import (
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -101,8 +102,8 @@ func run(o options) error {
 		expand.Deps{Redis: rdb, Logger: log, Sender: func(*campaigns.Definition) (string, error) { return sender, nil },
 			SenderRate: func(string) float64 { return o.rate }})
 	window := exp.Handler().BacklogFor(o.rate)
-	w := worker.New(worker.Config{Concurrency: o.concurrency, BusinessID: businessID, BusinessRate: o.rate,
-		SenderRates: map[string]float64{sender: o.rate}}, worker.Deps{Redis: rdb, Sender: client, Logger: log})
+	w := worker.New(worker.Config{Concurrency: o.concurrency, Limits: limits.Config{BusinessID: businessID, BusinessRate: o.rate,
+		SenderRates: map[string]float64{sender: o.rate}}}, worker.Deps{Redis: rdb, Sender: client, Logger: log})
 	if err := exp.Start(); err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ import (
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/reclaim"
 	"github.com/heraldmsg/herald/worker"
 )
@@ -310,8 +311,8 @@ func runChild(o options) error {
 	}
 	defer rdb.Close()
 	log := zerolog.New(os.Stderr).Level(zerolog.ErrorLevel)
-	w := worker.New(worker.Config{Concurrency: o.concurrency, BusinessID: businessID,
-		SenderRates: map[string]float64{sender: o.rate}}, worker.Deps{Redis: rdb, Sender: client, Logger: log})
+	w := worker.New(worker.Config{Concurrency: o.concurrency, Limits: limits.Config{BusinessID: businessID,
+		SenderRates: map[string]float64{sender: o.rate}}}, worker.Deps{Redis: rdb, Sender: client, Logger: log})
 	if err := w.Start(); err != nil {
 		return err
 	}

@@ -47,6 +47,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/worker"
 )
@@ -445,8 +446,8 @@ func runChild(o options) error {
 			tr.t.LetGo = int(testutil.ToFloat64(m.LimitWaits.WithLabelValues("late")))
 			tr.mu.Unlock()
 		}()
-		w := worker.New(worker.Config{Concurrency: o.concurrency, BusinessID: businessID, BusinessRate: o.bizRate,
-			SenderRates: map[string]float64{sender: o.rate}, PairInterval: -1},
+		w := worker.New(worker.Config{Concurrency: o.concurrency, Limits: limits.Config{BusinessID: businessID, BusinessRate: o.bizRate,
+			SenderRates: map[string]float64{sender: o.rate}, PairInterval: -1}},
 			worker.Deps{Redis: rdb, Sender: tr, Logger: zerolog.Nop(), Metrics: m})
 		if err := w.Start(); err != nil {
 			return err

@@ -32,6 +32,7 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 	"github.com/heraldmsg/herald/worker"
 )
@@ -270,7 +271,7 @@ func (b *bench) heraldRound(ctx context.Context, def *campaigns.Definition, sess
 		return 0, err
 	}
 	w := worker.New(worker.Config{Concurrency: concurrency, TaskCheckInterval: 50 * time.Millisecond,
-		BusinessID: businessID, BusinessRate: 1e6, SenderRates: map[string]float64{sender: 1e6}},
+		Limits: limits.Config{BusinessID: businessID, BusinessRate: 1e6, SenderRates: map[string]float64{sender: 1e6}}},
 		worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop()})
 	start := time.Now()
 	if err := w.Start(); err != nil {

@@ -211,14 +211,14 @@ func newDemoProcess(ctx context.Context, o demoOptions, def *campaigns.Definitio
 				Backoff:       worker.Backoff{Base: 100 * time.Millisecond, Cap: time.Second},
 				ThrottleDelay: 300 * time.Millisecond, HoldDelay: time.Second, RequestTimeout: 5 * time.Second,
 				ShutdownTimeout: 6 * time.Second, DelayedTaskCheckInterval: 200 * time.Millisecond,
-				TaskCheckInterval: 100 * time.Millisecond, BusinessID: demoBusiness,
-				SenderRates: map[string]float64{def.Sender: o.rate},
-				// The demo compresses time (100 ms retries); its pair interval is 1 s, not Meta's 6 s,
-				// and a sender slowed by 429s decides over 2 s and recovers within a few seconds, not
-				// half a minute (the fake's 3% of random 429s stay under the threshold: no decrease).
-				PairInterval: time.Second,
-				Adaptive:     limits.Policy{Window: 2 * time.Second, Every: 250 * time.Millisecond, Step: 0.05},
-			}, worker.Deps{Redis: d.rdb, Sender: client, Logger: log})
+				TaskCheckInterval: 100 * time.Millisecond, Limits: limits.Config{BusinessID: demoBusiness,
+					SenderRates: map[string]float64{def.Sender: o.rate},
+					// The demo compresses time (100 ms retries); its pair interval is 1 s, not Meta's 6 s,
+					// and a sender slowed by 429s decides over 2 s and recovers within a few seconds, not
+					// half a minute (the fake's 3% of random 429s stay under the threshold: no decrease).
+					PairInterval: time.Second,
+					Adaptive:     limits.Policy{Window: 2 * time.Second, Every: 250 * time.Millisecond, Step: 0.05},
+				}}, worker.Deps{Redis: d.rdb, Sender: client, Logger: log})
 			// Sends are recorded for the join of plain-text replies, as `herald worker` does.
 			w.OnSending(sendRecorder(c, d.rdb, log))
 			return w.Start()

@@ -21,6 +21,7 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/webhooks"
 	"github.com/heraldmsg/herald/worker"
@@ -109,7 +110,7 @@ func BenchmarkReceiverReplies(b *testing.B) {
 		Concurrency: 50, Backoff: worker.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond},
 		ThrottleDelay: 100 * time.Millisecond, HoldDelay: 200 * time.Millisecond,
 		DelayedTaskCheckInterval: 100 * time.Millisecond, TaskCheckInterval: 50 * time.Millisecond,
-		BusinessID: itBusiness, BusinessRate: 20000, DefaultSenderRate: 20000, PairInterval: -1,
+		Limits: limits.Config{BusinessID: itBusiness, BusinessRate: 20000, DefaultSenderRate: 20000, PairInterval: -1},
 	}, worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop()})
 	w.OnSending(sendRecorder(c, rdb, zerolog.Nop()))
 	if err := w.Start(); err != nil {

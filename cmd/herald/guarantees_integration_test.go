@@ -17,6 +17,7 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -79,8 +80,9 @@ func startWorker(t *testing.T, rdb redis.UniversalClient, baseURL string, concur
 		Concurrency: concurrency, Backoff: worker.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond},
 		ThrottleDelay: 100 * time.Millisecond, HoldDelay: 200 * time.Millisecond,
 		DelayedTaskCheckInterval: 100 * time.Millisecond, TaskCheckInterval: 50 * time.Millisecond,
-		BusinessID: itBusiness, BusinessRate: 20000, DefaultSenderRate: 20000,
-		PairInterval: -1, // these tests retry one person within milliseconds on purpose
+		Limits: limits.Config{BusinessID: itBusiness, BusinessRate: 20000, DefaultSenderRate: 20000,
+			PairInterval: -1, // these tests retry one person within milliseconds on purpose
+		},
 	}, worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop()})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

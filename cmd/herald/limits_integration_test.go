@@ -29,7 +29,7 @@ func startLimitedWorker(t *testing.T, rdb redis.UniversalClient, baseURL string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.BusinessID = itBusiness
+	cfg.Limits.BusinessID = itBusiness
 	cfg.Backoff = worker.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond}
 	cfg.DelayedTaskCheckInterval, cfg.TaskCheckInterval = 100*time.Millisecond, 50*time.Millisecond
 	w := worker.New(cfg, worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop()})
@@ -50,8 +50,8 @@ func TestIntegrationPairIntervalAcrossCampaigns(t *testing.T) {
 	a := writeCampaign(t, filepath.Join(dir, "a"), "pair-a", "at-most-once", 150)
 	b := writeCampaign(t, filepath.Join(dir, "b"), "pair-b", "at-most-once", 150) // the same people
 	const interval = time.Second
-	cfg := worker.Config{Concurrency: 40, BusinessRate: 5000, DefaultSenderRate: 5000, PairInterval: interval,
-		MaxPaceWait: 300 * time.Millisecond}
+	cfg := worker.Config{Concurrency: 40, Limits: limits.Config{BusinessRate: 5000, DefaultSenderRate: 5000, PairInterval: interval,
+		MaxWait: 300 * time.Millisecond}}
 	startLimitedWorker(t, rdb, url, cfg)
 	startLimitedWorker(t, rdb, url, cfg)
 	var runs []ledger.Run
@@ -114,8 +114,8 @@ func TestIntegrationThrottleStorm(t *testing.T) {
 	const n = 1000
 	def := writeCampaign(t, t.TempDir(), "storm", "at-most-once", n)
 	policy := limits.Policy{Min: 0.2, Window: time.Second, Every: 300 * time.Millisecond, Step: 0.2}
-	cfg := worker.Config{Concurrency: 50, BusinessRate: 2000, DefaultSenderRate: 600, PairInterval: -1,
-		ThrottleDelay: 200 * time.Millisecond, Adaptive: policy}
+	cfg := worker.Config{Concurrency: 50, Limits: limits.Config{BusinessRate: 2000, DefaultSenderRate: 600, PairInterval: -1,
+		Adaptive: policy}, ThrottleDelay: 200 * time.Millisecond}
 	startLimitedWorker(t, rdb, url, cfg)
 	startLimitedWorker(t, rdb, url, cfg)
 	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(config.Default()), zerolog.Nop(), nil)
@@ -173,7 +173,7 @@ func TestIntegrationAdaptiveFindsTheBusinessLimit(t *testing.T) {
 	// at full rate, then two decreases find the limit) weigh as they would in a real run.
 	const n, rate = 4000, 200
 	def := writeCampaign(t, t.TempDir(), "limited", "at-most-once", n)
-	cfg := worker.Config{Concurrency: 50, BusinessRate: 2000, DefaultSenderRate: rate, PairInterval: -1,
+	cfg := worker.Config{Concurrency: 50, Limits: limits.Config{BusinessRate: 2000, DefaultSenderRate: rate, PairInterval: -1},
 		ThrottleDelay: 200 * time.Millisecond} // the default adaptive policy
 	startLimitedWorker(t, rdb, url, cfg)
 	startLimitedWorker(t, rdb, url, cfg)

@@ -22,6 +22,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/worker"
 )
@@ -75,7 +76,7 @@ func TestIntegrationMetricsMatchRunShow(t *testing.T) {
 	}
 	w := worker.New(worker.Config{Concurrency: 30, Backoff: worker.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond},
 		ThrottleDelay: 100 * time.Millisecond, DelayedTaskCheckInterval: 100 * time.Millisecond, TaskCheckInterval: 50 * time.Millisecond,
-		BusinessID: itBusiness, BusinessRate: 20000, DefaultSenderRate: 20000, PairInterval: -1},
+		Limits: limits.Config{BusinessID: itBusiness, BusinessRate: 20000, DefaultSenderRate: 20000, PairInterval: -1}},
 		worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop(), Metrics: m})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)

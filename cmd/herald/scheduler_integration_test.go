@@ -19,6 +19,7 @@ import (
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/scheduler"
 	"github.com/heraldmsg/herald/worker"
@@ -71,8 +72,8 @@ func TestIntegrationThreeSchedulersOneRunPerTick(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	w := worker.New(worker.Config{Concurrency: 20, BusinessID: businessID, BusinessRate: -1, DefaultSenderRate: 1e6,
-		PairInterval: -1, TaskCheckInterval: 50 * time.Millisecond}, worker.Deps{Redis: rdb, Sender: client, Logger: log})
+	w := worker.New(worker.Config{Concurrency: 20, Limits: limits.Config{BusinessID: businessID, BusinessRate: -1, DefaultSenderRate: 1e6,
+		PairInterval: -1}, TaskCheckInterval: 50 * time.Millisecond}, worker.Deps{Redis: rdb, Sender: client, Logger: log})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/reclaim"
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/worker"
@@ -184,7 +185,7 @@ func TestIntegrationSentinelFailover(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := worker.New(worker.Config{Concurrency: 50, BusinessID: "biz", SenderRates: map[string]float64{sender: rate}},
+		w := worker.New(worker.Config{Concurrency: 50, Limits: limits.Config{BusinessID: "biz", SenderRates: map[string]float64{sender: rate}}},
 			worker.Deps{Redis: c, Sender: client, Logger: log})
 		if err := w.Start(); err != nil {
 			t.Fatal(err)
