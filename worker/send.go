@@ -67,7 +67,10 @@ func (w *Worker) decode(ctx context.Context, t *asynq.Task) (*job, error) {
 	return &job{
 		p:   p,
 		msg: msg,
-		in:  limits.Intention{Sender: p.Sender, Run: p.Run, Recipient: p.To, Category: categoryOf(ctx, p), RunRate: p.Rate},
+		// A template's reservation reads its recipient's service window, for sentAs; a session
+		// message reads it before (gateWindow).
+		in: limits.Intention{Sender: p.Sender, Run: p.Run, Recipient: p.To, Category: categoryOf(ctx, p), RunRate: p.Rate,
+			ReadWindow: p.Kind != campaigns.KindSession},
 		log: w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger(),
 	}, nil
 }

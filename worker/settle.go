@@ -140,7 +140,7 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 	}
 	if d.Outcome == connectly.OutcomeAccepted {
 		log.Debug().Int(logx.KeyAttempt, attempt).Str("message_id", res.ID).Msg("accepted")
-		return finish(ledger.Outcome{State: ledger.Accepted, MessageID: res.ID, Code: w.sentAs(ctx, j)})
+		return finish(ledger.Outcome{State: ledger.Accepted, MessageID: res.ID, Code: sentAs(j)})
 	}
 	class, rule, code := d.Class, d.Rule, d.Key
 	classLabel = class.String()

@@ -2,8 +2,11 @@ package worker
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
@@ -69,8 +72,9 @@ func TestDailyTierSkipsOpenWindow(t *testing.T) {
 	}
 }
 
-// Without a daily tier the reservation reads no window: a template send into an open window
-// is still recorded as one, and one outside a window is not.
+// Without a daily tier a template send's reservation still reads the recipient's window, in
+// the same round trip: a send into an open window is recorded as one, one outside a window is
+// not, and neither reads the window with a command of its own.
 func TestInWindowWithoutTier(t *testing.T) {
 	cfg := testConfig()
 	b := setup(t, cfg)
@@ -78,15 +82,79 @@ func TestInWindowWithoutTier(t *testing.T) {
 	b.worker.now = clk.Now
 	b.worker.windows = servicewindow.New(b.rdb, clk.Now)
 	ctx := context.Background()
+	biz := b.worker.cfg.Limits.BusinessID
 	ps := seedRun(t, b, "run-nt", ledger.AtMostOnce, 2)
-	if _, err := b.worker.windows.Touch(ctx, b.worker.cfg.Limits.BusinessID, []string{ps[0].To}, clk.Now().Add(-time.Hour)); err != nil {
+	if _, err := b.worker.windows.Touch(ctx, biz, []string{ps[0].To}, clk.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	rec := &cmdRecorder{}
+	b.rdb.AddHook(rec)
 	if pending, _ := drain(t, b, ps); len(pending) != 0 {
 		t.Fatalf("pending %v", pending)
 	}
 	wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Accepted, Attempts: 1, Code: ledger.SentInWindow, MessageID: "msg-" + ps[0].To})
 	wantEntry(t, b, ps[1], ledger.Entry{State: ledger.Accepted, Attempts: 1, MessageID: "msg-" + ps[1].To})
+	if got := countersOf(t, b, "run-nt").Accepted(ledger.SentInWindow); got != 1 {
+		t.Errorf("%d accepted in window, want 1", got)
+	}
+	for _, p := range ps {
+		key, _ := servicewindow.Locate(biz, p.To)
+		scripts := 0
+		for _, c := range rec.naming(key) {
+			if name := c.Name(); name != "evalsha" && name != "eval" {
+				t.Errorf("the window of %s was read outside the reservation: %v", p.To, c.Args())
+				continue
+			}
+			scripts++
+		}
+		if scripts == 0 {
+			t.Errorf("the reservation of %s read no window", p.To)
+		}
+	}
+}
+
+// cmdRecorder is a go-redis hook that records every command sent, alone or in a pipeline.
+type cmdRecorder struct {
+	mu   sync.Mutex
+	cmds []redis.Cmder
+}
+
+func (r *cmdRecorder) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *cmdRecorder) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.record(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (r *cmdRecorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.record(cmds...)
+		return next(ctx, cmds)
+	}
+}
+
+func (r *cmdRecorder) record(cmds ...redis.Cmder) {
+	r.mu.Lock()
+	r.cmds = append(r.cmds, cmds...)
+	r.mu.Unlock()
+}
+
+// naming returns the recorded commands that name key among their arguments.
+func (r *cmdRecorder) naming(key string) []redis.Cmder {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []redis.Cmder
+	for _, c := range r.cmds {
+		for _, a := range c.Args() {
+			if s, ok := a.(string); ok && s == key {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // On the simulated clock, a window is free room only while it is open: a recipient sent free

@@ -25,7 +25,9 @@ const (
 // Tier is the business's daily messaging tier: at most Limit unique recipients in any window
 // of Window (24 h). A recipient already messaged within the window takes no new room, and
 // neither does one whose customer service window is open (Meta counts only the people
-// messaged outside one).
+// messaged outside one). A send whose recipient has an open window (Request.Windows) at
+// Request.Now skips the tier: it takes no room, adds no member and is not refused when the
+// tier is full.
 type Tier struct {
 	// Key holds the recipients of the window (a sorted set scored by their last send).
 	Key    string
@@ -33,11 +35,6 @@ type Tier struct {
 	Window time.Duration
 	// Member is the recipient of this send.
 	Member string
-	// Windows locates the recipient's customer service window, one entry per id the
-	// recipient is known by (servicewindow.Locate; the keys share the business hash tag).
-	// A send whose recipient has an open window at Request.Now skips the tier: it takes no
-	// room, adds no member and is not refused when the tier is full.
-	Windows []WindowRef
 }
 
 // WindowRef is where one id's last inbound time is kept: a service-window bucket and field,
@@ -153,8 +150,14 @@ type Request struct {
 	Tier     *Tier
 	Cap      *Cap
 	Adaptive *Adaptive
-	// Now is the clock of the tier, the cap and the adaptive factor (the rate limits use
-	// Redis's clock, which all workers share). Zero means time.Now.
+	// Windows locates the recipient's customer service window, one entry per id the
+	// recipient is known by (servicewindow.Locate; the keys share the business hash tag).
+	// The script reads them in the same round trip: Reservation.InWindow says whether one is
+	// open at Now, and an open one makes the send skip the Tier. Optional: without them the
+	// reservation reads no window, and an open one goes unseen.
+	Windows []WindowRef
+	// Now is the clock of the tier, the cap, the windows and the adaptive factor (the rate
+	// limits use Redis's clock, which all workers share). Zero means time.Now.
 	Now time.Time
 }
 
@@ -171,8 +174,8 @@ type Reservation struct {
 	Factor float64
 	// TierAdded and CapAdded say the reservation took new room (Refund gives it back).
 	TierAdded, CapAdded bool
-	// InWindow says the recipient's customer service window was open, so the tier was
-	// skipped (TierAdded is then false).
+	// InWindow says the recipient's customer service window (Request.Windows) was open at
+	// Request.Now, so the tier, if any, was skipped (TierAdded is then false).
 	InWindow bool
 	// Binding is the position in Request.Keys of the rate limit that set the wait (-1 when
 	// none made the send wait).
@@ -183,19 +186,19 @@ type Reservation struct {
 // limit at the earliest time all allow it. Nothing is written unless everything is granted.
 //
 // KEYS: the n rate limits (same hash tag), then the tier key, the cap key and the adaptive key
-// when used (in that order), then the m service-window keys (with the tier only), then the
-// usage keys.
-// ARGV[1] max wait µs, ARGV[2] n, ARGV[3] now ms (tier, cap, adaptive), ARGV[4] tier limit
-// (0: none), ARGV[5] tier window ms, ARGV[6] tier member, ARGV[7] cap max (0: none),
-// ARGV[8] cap window ms, ARGV[9] cap field, ARGV[10] cap tag, ARGV[11] adaptive limit index
-// (0: none), ARGV[12] recovery every ms, ARGV[13] recovery step, ARGV[14] number of usage
-// keys, ARGV[15] m, ARGV[16] service window ms, then per limit: emission interval µs, burst
-// tolerance µs, then the m service-window fields.
+// when used (in that order), then the m service-window keys (read with or without the tier),
+// then the usage keys.
+// ARGV[1] max wait µs, ARGV[2] n, ARGV[3] now ms (tier, cap, adaptive, service windows),
+// ARGV[4] tier limit (0: none), ARGV[5] tier window ms, ARGV[6] tier member, ARGV[7] cap max
+// (0: none), ARGV[8] cap window ms, ARGV[9] cap field, ARGV[10] cap tag, ARGV[11] adaptive
+// limit index (0: none), ARGV[12] recovery every ms, ARGV[13] recovery step, ARGV[14] number
+// of usage keys, ARGV[15] m, ARGV[16] service window ms, then per limit: emission interval
+// µs, burst tolerance µs, then the m service-window fields.
 // Returns {1|0, wait µs, reason, tier added, cap added, factor, the binding limit (1-based, 0
-// none), 1 when an open service window skipped the tier}.
+// none), 1 when one of the recipient's service windows was open}, refusals included.
 //
-// The tier is skipped when any of the recipient's windows is open at ARGV[3] (the tier's
-// clock): its recorded unix seconds plus the window's length are after now.
+// A window is open when its recorded unix seconds plus the window's length are after ARGV[3]
+// (the tier's clock); the tier is skipped when any of the recipient's windows is open.
 var reserveCmd = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -213,12 +216,10 @@ if aIdx > 0 then aKey = KEYS[k]; k = k + 1 end
 local nUsage = tonumber(ARGV[14])
 local m = tonumber(ARGV[15])
 local inWindow = 0
-if tierKey then
-  local cswms = tonumber(ARGV[16])
-  for j = 0, m - 1 do
-    local v = tonumber(redis.call('HGET', KEYS[k + j], ARGV[16 + 2 * n + 1 + j]) or '')
-    if v and v * 1000 + cswms > nowms then inWindow = 1; tierKey = nil; break end
-  end
+local cswms = tonumber(ARGV[16])
+for j = 0, m - 1 do
+  local v = tonumber(redis.call('HGET', KEYS[k + j], ARGV[16 + 2 * n + 1 + j]) or '')
+  if v and v * 1000 + cswms > nowms then inWindow = 1; tierKey = nil; break end
 end
 k = k + m
 
@@ -236,7 +237,7 @@ if capKey then
       end
     end
   end
-  if not mine and others >= capMax then return {0, '0', 'capped', 0, 0, '1'} end
+  if not mine and others >= capMax then return {0, '0', 'capped', 0, 0, '1', 0, inWindow} end
   kept[#kept + 1] = tag .. ':' .. string.format('%.0f', nowms)
   capValue = table.concat(kept, ',')
   if not mine then capNew = 1 end
@@ -251,7 +252,7 @@ if tierKey then
       local o = redis.call('ZRANGE', tierKey, 0, 0, 'WITHSCORES')
       local w = (tonumber(o[2]) + window - nowms) * 1000
       if w < 0 then w = 0 end
-      return {0, string.format('%.0f', w), 'tier', 0, 0, '1'}
+      return {0, string.format('%.0f', w), 'tier', 0, 0, '1', 0, 0}
     end
     tierNew = 1
   end
@@ -287,7 +288,7 @@ for i = 1, n do
 end
 local wait = at - now
 local fs = string.format('%.4f', factor)
-if wait > maxwait then return {0, string.format('%.0f', wait), 'rate', 0, 0, fs, bind} end
+if wait > maxwait then return {0, string.format('%.0f', wait), 'rate', 0, 0, fs, bind, inWindow} end
 for i = 1, n do
   local tat = tats[i]
   if at > tat then tat = at end
@@ -355,15 +356,9 @@ func (r *Request) args() ([]string, []any) {
 	n := len(ks)
 	args := make([]any, 0, 16+len(pairs)+4)
 	args = append(args, r.MaxWait.Microseconds(), n, r.now().UnixMilli())
-	var windows []WindowRef
 	if t := r.Tier; t != nil && t.Limit > 0 {
 		ks = append(ks, t.Key)
 		args = append(args, t.Limit, t.Window.Milliseconds(), t.Member)
-		for _, w := range t.Windows {
-			if w.Key != "" && w.Field != "" {
-				windows = append(windows, w)
-			}
-		}
 	} else {
 		args = append(args, 0, 0, "")
 	}
@@ -380,6 +375,7 @@ func (r *Request) args() ([]string, []any) {
 	} else {
 		args = append(args, 0, 1, 0)
 	}
+	windows := r.windows()
 	for _, w := range windows {
 		ks = append(ks, w.Key)
 	}
@@ -402,14 +398,25 @@ func (r *Request) args() ([]string, []any) {
 	return ks, args
 }
 
-// empty reports whether the request reserves nothing at all.
+// windows is the service windows the script reads: r.Windows with a key and a field.
+func (r *Request) windows() []WindowRef {
+	var ws []WindowRef
+	for _, w := range r.Windows {
+		if w.Key != "" && w.Field != "" {
+			ws = append(ws, w)
+		}
+	}
+	return ws
+}
+
+// empty reports whether the request reserves and reads nothing at all.
 func (r *Request) empty() bool {
 	for _, l := range r.Limits {
 		if l.Rate > 0 {
 			return false
 		}
 	}
-	return (r.Tier == nil || r.Tier.Limit <= 0) && (r.Cap == nil || r.Cap.Max <= 0)
+	return (r.Tier == nil || r.Tier.Limit <= 0) && (r.Cap == nil || r.Cap.Max <= 0) && len(r.windows()) == 0
 }
 
 // Reserve takes one permit from each of the keyed limits (keys must share a hash tag) unless
@@ -473,7 +480,7 @@ func parseReservation(r *Request, c *redis.Cmd) (Reservation, error) {
 	if err != nil {
 		return Reservation{}, fmt.Errorf("limits: reserve: %w", err)
 	}
-	if len(res) < 6 || len(res) > 8 {
+	if len(res) != 8 {
 		return Reservation{}, fmt.Errorf("limits: reserve: unexpected reply %v", res)
 	}
 	ok, _ := res[0].(int64)
@@ -488,15 +495,10 @@ func parseReservation(r *Request, c *redis.Cmd) (Reservation, error) {
 		}
 	}
 	bind := -1
-	if len(res) >= 7 {
-		if pos, _ := res[6].(int64); pos > 0 {
-			bind = r.limitIndex(int(pos))
-		}
+	if pos, _ := res[6].(int64); pos > 0 {
+		bind = r.limitIndex(int(pos))
 	}
-	var inWindow int64
-	if len(res) == 8 {
-		inWindow, _ = res[7].(int64)
-	}
+	inWindow, _ := res[7].(int64)
 	return Reservation{OK: ok == 1, Wait: time.Duration(us) * time.Microsecond, Reason: reason,
 		Factor: f, TierAdded: tier == 1, CapAdded: capNew == 1, Binding: bind, InWindow: inWindow == 1}, nil
 }

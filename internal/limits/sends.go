@@ -115,6 +115,10 @@ type Intention struct {
 	// Category chooses the frequency cap (marketing when empty).
 	Category string
 	RunRate  float64
+	// ReadWindow asks the reservation to say whether the recipient's customer service window
+	// is open (Reservation.InWindow) even with no daily tier, which reads it anyway: the
+	// script reads it in the same round trip, so the send needs no read of its own.
+	ReadWindow bool
 }
 
 // SenderKey names a sender in limit keys ("default" for the business's default sender).
@@ -163,11 +167,12 @@ func (s *Sends) Control(sender string) Control {
 	return SenderControl(s.cfg.BusinessID, sender, s.cfg.SenderRate(sender), s.cfg.Adaptive)
 }
 
-// Request returns the reservation a send needs, on the tier's, the cap's and the adaptive
-// factor's clock now: the sender's rate (scaled down while backing off after a throttle), the
-// business's request limit, the run's own rate, the pair limit to this recipient, room in the
-// daily tier and the frequency cap of its category. All keys share the business hash tag, so
-// one script reserves them together.
+// Request returns the reservation a send needs, on the tier's, the cap's, the service window's
+// and the adaptive factor's clock now: the sender's rate (scaled down while backing off after a
+// throttle), the business's request limit, the run's own rate, the pair limit to this
+// recipient, room in the daily tier and the frequency cap of its category, and the recipient's
+// service window when the tier or in.ReadWindow needs it. All keys share the business hash
+// tag, so one script reserves them together.
 func (s *Sends) Request(in Intention, now time.Time) *Request {
 	c, biz, sender := s.cfg, s.cfg.BusinessID, SenderKey(in.Sender)
 	pair := Limit{}
@@ -186,12 +191,14 @@ func (s *Sends) Request(in Intention, now time.Time) *Request {
 		r.Adaptive = &Adaptive{Key: rkeys.SenderBackoff(biz, sender), Index: LimSender, Policy: c.Adaptive}
 	}
 	if c.DailyTier > 0 {
+		r.Tier = &Tier{Key: rkeys.Tier(biz), Limit: c.DailyTier, Window: c.TierWindow, Member: in.Recipient}
+	}
+	if c.DailyTier > 0 || in.ReadWindow {
 		// A recipient whose customer service window is open takes no room in the tier (Meta
 		// counts only people messaged outside one); the script reads the window it is
 		// recorded under (the phone's, or the BSUID's for a "bsuid:" recipient).
 		wk, wf := servicewindow.Locate(biz, in.Recipient)
-		r.Tier = &Tier{Key: rkeys.Tier(biz), Limit: c.DailyTier, Window: c.TierWindow, Member: in.Recipient,
-			Windows: []WindowRef{{Key: wk, Field: wf}}}
+		r.Windows = []WindowRef{{Key: wk, Field: wf}}
 	}
 	cat := in.Category
 	if cat == "" {

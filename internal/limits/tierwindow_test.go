@@ -25,8 +25,8 @@ func touchAt(t *testing.T, b *testBundle, id string, at time.Time) {
 
 func tierReq(id string, limit int, now time.Time) *Request {
 	k, f := servicewindow.Locate(twBiz, id)
-	return &Request{Tier: &Tier{Key: rkeys.Tier(twBiz), Limit: limit, Window: 24 * time.Hour, Member: id,
-		Windows: []WindowRef{{Key: k, Field: f}}}, Now: now}
+	return &Request{Tier: &Tier{Key: rkeys.Tier(twBiz), Limit: limit, Window: 24 * time.Hour, Member: id},
+		Windows: []WindowRef{{Key: k, Field: f}}, Now: now}
 }
 
 func tierMembers(t *testing.T, b *testBundle) []string {
@@ -173,8 +173,8 @@ func TestTierWindowRealRedis(t *testing.T) {
 	}
 	req := func(member, field string) *Request {
 		return &Request{Keys: []string{prefix + "rate"}, Limits: []Limit{PerSecond(1000)}, MaxWait: time.Second,
-			Tier: &Tier{Key: tier, Limit: 1, Window: 24 * time.Hour, Member: member,
-				Windows: []WindowRef{{Key: csw, Field: field}}}, Now: now}
+			Tier:    &Tier{Key: tier, Limit: 1, Window: 24 * time.Hour, Member: member},
+			Windows: []WindowRef{{Key: csw, Field: field}}, Now: now}
 	}
 	for _, c := range []struct {
 		member, field string
@@ -194,5 +194,55 @@ func TestTierWindowRealRedis(t *testing.T) {
 	}
 	if ms, _ := rdb.ZRange(ctx, tier, 0, -1).Result(); len(ms) != 1 || ms[0] != "+15550000003" {
 		t.Fatalf("tier holds %v", ms)
+	}
+	// Without a tier the window is read all the same.
+	for field, open := range map[string]bool{"15550000001": true, "15550000002": false, "15550000009": false} {
+		r := req("", field)
+		r.Tier = nil
+		res, err := lim.ReserveRequest(ctx, r)
+		if err != nil || !res.OK || res.InWindow != open {
+			t.Fatalf("no tier, %s: %+v %v, want InWindow=%v", field, res, err, open)
+		}
+	}
+}
+
+// Without a daily tier a request still reads the recipient's windows when it carries them,
+// and says whether one is open, a refusal included; Sends adds them when the intention asks
+// (ReadWindow), and only then.
+func TestWindowWithoutTier(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	open, none := "+15550000040", "bsuid:US.13491208655302741918"
+	touchAt(t, b, open, t0.Add(-time.Hour))
+	s := NewSends(b.lim, Config{BusinessID: twBiz, PairInterval: -1, AdaptiveOff: true})
+	for _, c := range []struct {
+		id         string
+		read, want bool
+	}{
+		{open, true, true},
+		{none, true, false},
+		{open, false, false}, // not asked: not read
+	} {
+		in := Intention{Run: "r", Recipient: c.id, ReadWindow: c.read}
+		if req := s.Request(in, t0); len(req.Windows) > 0 != c.read || req.Tier != nil {
+			t.Fatalf("%s read=%v: windows %v, tier %v", c.id, c.read, req.Windows, req.Tier)
+		}
+		bk, err := s.Reserve(ctx, in, t0)
+		if err != nil || !bk.OK || bk.InWindow != c.want || bk.TierAdded {
+			t.Fatalf("%s read=%v: %+v %v, want InWindow=%v", c.id, c.read, bk.Reservation, err, c.want)
+		}
+	}
+	// A request of windows alone is read too, and a refused one says the window was open.
+	req := &Request{Windows: s.Request(Intention{Recipient: open, ReadWindow: true}, t0).Windows, Now: t0}
+	if r := reserveReq(t, b, req); !r.OK || !r.InWindow {
+		t.Fatalf("windows only: %+v", r)
+	}
+	req.Keys, req.Limits = []string{"slow"}, []Limit{{Rate: 1, Burst: 1}}
+	reserveReq(t, b, req)
+	if r := reserveReq(t, b, req); r.OK || r.Reason != ReasonRate || !r.InWindow {
+		t.Fatalf("refused: %+v, want a rate wait that saw the open window", r)
+	}
+	if b.mr.Exists(rkeys.Tier(twBiz)) {
+		t.Fatal("a request without a tier wrote the tier")
 	}
 }
