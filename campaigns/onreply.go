@@ -4,14 +4,18 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"text/template/parse"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // OnReply is a campaign's reply rules: what Herald does when a recipient of one of its runs
@@ -34,6 +38,8 @@ type OnReply struct {
 
 	// seq is whether the rules were written as a bare list (for error field names).
 	seq bool
+	// cols are the audience columns the rules' follow-ups read, sorted (set by validation).
+	cols []string
 }
 
 // Reply rule limits. Campaign files are untrusted: every list and value is bounded.
@@ -109,6 +115,8 @@ type ReplyRule struct {
 
 	// id is the rule's id, set by validation.
 	id string
+	// reads are the row names the rule's follow-up reads, where (set by validation).
+	reads []columnRead
 }
 
 // ID returns the rule's id: its name, or "r" and its position counting from 1.
@@ -308,7 +316,9 @@ func (d *Definition) validateOnReply(path string, root *yaml.Node) Errors {
 		ids[r.id] = field
 		r.validateMatch(add)
 		d.validateFollowUp(r, add)
+		r.reads = ruleReads(r, rn, field, at)
 	}
+	o.cols = columnsRead(o.Rules)
 	return errs
 }
 
@@ -470,4 +480,259 @@ func foldRune(r rune) rune {
 		least = min(least, f)
 	}
 	return unicode.ToLower(least)
+}
+
+// Audience columns in follow-ups. A follow-up is created by the webhook receiver, which has no
+// audience file: the columns its rules read travel with the run's sends instead. Validation
+// lists them (OnReply.Columns), expansion puts their values in each send payload
+// (SendPayload.ReplyCols), the worker stores them for the recipient in the run just before
+// the request, and the receiver renders the follow-up from them and the reply.
+
+// Reply fields: what a follow-up reads of the reply itself. A follow-up reading one of these
+// names reads the reply, never an audience column of that name.
+const (
+	// ReplyFieldReply is what the customer sent: the typed text, else the button's or the row's text.
+	ReplyFieldReply = "reply"
+	// ReplyFieldButton is the tapped button's text (or payload).
+	ReplyFieldButton = "button"
+	// ReplyFieldListRow is the chosen list row's id.
+	ReplyFieldListRow = "list_row"
+)
+
+// IsReplyField reports whether name is one of the reply fields.
+func IsReplyField(name string) bool {
+	return name == ReplyFieldReply || name == ReplyFieldButton || name == ReplyFieldListRow
+}
+
+// columnRead is one name a rule's follow-up reads from its row, and where.
+type columnRead struct {
+	name  string
+	field string // e.g. on_reply.rules[2].message.text
+	at    Position
+}
+
+// Columns returns the audience columns the rules' follow-ups read (reply fields excluded),
+// sorted; none when they read only the reply.
+func (o *OnReply) Columns() []string { return o.cols }
+
+// PickColumns returns the values of the columns the follow-ups read from an audience row
+// (a column the row lacks as ""), nil when they read none: what a send payload carries.
+func (o *OnReply) PickColumns(row map[string]string) map[string]string {
+	if len(o.cols) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(o.cols))
+	for _, c := range o.cols {
+		out[c] = row[c]
+	}
+	return out
+}
+
+// columnsRead returns the sorted audience columns the rules read.
+func columnsRead(rules []ReplyRule) []string {
+	seen := map[string]bool{}
+	var out []string
+	for i := range rules {
+		for _, rd := range rules[i].reads {
+			if !IsReplyField(rd.name) && !seen[rd.name] {
+				seen[rd.name] = true
+				out = append(out, rd.name)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ruleReads lists the names rule r's message and parameters read from the row, each with
+// the field and position it is read at. A template that reads the row as a whole, or a
+// column by a computed name, is a problem: the columns to carry must be known before the
+// run. Templates that do not compile are left to the checks that report them.
+func ruleReads(r *ReplyRule, rn *yaml.Node, field string, at func(n *yaml.Node, field, msg string)) []columnRead {
+	var out []columnRead
+	read := func(sub, text string) {
+		t, err := parseParam(sub, text)
+		if err != nil {
+			return
+		}
+		names, dynamic := rowReads(t.Tree)
+		var pos Position
+		n := locate(rn, sub)
+		if n != nil {
+			pos = Position{n.Line, n.Column}
+		}
+		if dynamic {
+			at(n, field+"."+sub, "reads the audience row as a whole or a column by a computed name; a follow-up reads named columns (.first_name, or index . \"first name\")")
+		}
+		for _, name := range names {
+			out = append(out, columnRead{name: name, field: field + "." + sub, at: pos})
+		}
+	}
+	if n := r.Message.Node; n != nil && n.Kind == yaml.MappingNode {
+		var c connectly.SessionContent
+		if n.Decode(&c) == nil {
+			_, _ = c.MapStrings(func(f, s string) (string, error) {
+				read("message."+f, s)
+				return s, nil
+			})
+		}
+	}
+	if r.Template != nil {
+		names := make([]string, 0, len(r.Parameters.Values))
+		for name := range r.Parameters.Values {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			read("parameters."+name, r.Parameters.Values[name])
+		}
+		for i, rp := range r.Parameters.Raw {
+			read(fmt.Sprintf("parameters.raw[%d].value", i), rp.Value)
+		}
+	}
+	return out
+}
+
+// rowReads lists the row names a template reads (.name, $.name, index . "name"), and says
+// whether it also reads the row in a way no name gives: the row itself (. or $ as a value),
+// or index with a computed key. Inside {{with}}, dot is the with's value, not the row.
+func rowReads(tree *parse.Tree) (names []string, dynamic bool) {
+	isRow := func(n parse.Node, rowDot bool) bool {
+		switch n := n.(type) {
+		case *parse.DotNode:
+			return rowDot
+		case *parse.VariableNode:
+			return len(n.Ident) == 1 && n.Ident[0] == "$"
+		}
+		return false
+	}
+	var walk func(n parse.Node, rowDot bool)
+	walk = func(n parse.Node, rowDot bool) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					walk(c, rowDot)
+				}
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe, rowDot)
+		case *parse.PipeNode:
+			if n != nil {
+				for _, c := range n.Cmds {
+					walk(c, rowDot)
+				}
+			}
+		case *parse.CommandNode:
+			args := n.Args
+			if id, ok := args[0].(*parse.IdentifierNode); ok && id.Ident == "index" && len(args) >= 3 && isRow(args[1], rowDot) {
+				if s, ok := args[2].(*parse.StringNode); ok {
+					names = append(names, s.Text)
+					args = args[3:]
+				} else {
+					dynamic = true
+				}
+			}
+			for _, a := range args {
+				walk(a, rowDot)
+			}
+		case *parse.ChainNode:
+			if isRow(n.Node, rowDot) && len(n.Field) > 0 {
+				names = append(names, n.Field[0])
+				return
+			}
+			walk(n.Node, rowDot)
+		case *parse.IfNode:
+			walk(n.Pipe, rowDot)
+			walk(n.List, rowDot)
+			walk(n.ElseList, rowDot)
+		case *parse.WithNode:
+			walk(n.Pipe, rowDot)
+			walk(n.List, false)
+			walk(n.ElseList, rowDot)
+		case *parse.DotNode:
+			dynamic = dynamic || rowDot
+		case *parse.FieldNode:
+			if rowDot {
+				names = append(names, n.Ident[0])
+			}
+		case *parse.VariableNode:
+			if n.Ident[0] == "$" {
+				if len(n.Ident) > 1 {
+					names = append(names, n.Ident[1])
+				} else {
+					dynamic = true
+				}
+			}
+		}
+	}
+	if tree != nil && tree.Root != nil {
+		walk(tree.Root, true)
+	}
+	return names, dynamic
+}
+
+// CheckReplyColumns checks the columns the on_reply rules read against the audience's header:
+// each must be a column of the audience, and a rule reading a reply field (reply, button,
+// list_row) must not find an audience column of that name too, since the follow-up would
+// read the reply's and not the column. Each problem is a FieldError at the rule's field. A
+// JSON Lines audience has no header and is not checked (a row without the column renders it
+// empty). It returns nil, Errors, or the *AudienceError of a file that cannot be read.
+func CheckReplyColumns(d *Definition) error {
+	var reads []columnRead
+	for i := range d.OnReply.Rules {
+		reads = append(reads, d.OnReply.Rules[i].reads...)
+	}
+	if len(reads) == 0 {
+		return nil
+	}
+	ar, err := OpenAudience(d)
+	if err != nil {
+		return err
+	}
+	defer ar.Close()
+	cs, ok := ar.src.(*csvSource)
+	if !ok {
+		return nil
+	}
+	header := make(map[string]bool, len(cs.header))
+	for _, h := range cs.header {
+		header[h] = true
+	}
+	var errs Errors
+	for _, rd := range reads {
+		fe := FieldError{File: d.Path, Line: rd.at.Line, Column: rd.at.Column, Field: rd.field}
+		switch reply := IsReplyField(rd.name); {
+		case reply && header[rd.name]:
+			fe.Msg = fmt.Sprintf("reads .%s, the reply's %s, and the audience also has a column %s: rename the column so a follow-up can read it", rd.name, rd.name, colName(rd.name))
+		case !reply && !header[rd.name]:
+			fe.Msg = fmt.Sprintf("reads column %s, which the audience %s does not have", colName(rd.name), d.Audience.File)
+		default:
+			continue
+		}
+		errs = append(errs, fe)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return sortErrors(errs)
+}
+
+// FirstRowReplyColumns returns what PickColumns gives for the audience's first row (the row
+// campaign plan renders follow-ups with), nil when the rules read no column or the file has
+// no readable row.
+func (d *Definition) FirstRowReplyColumns() map[string]string {
+	if len(d.OnReply.cols) == 0 {
+		return nil
+	}
+	ar, err := OpenAudience(d)
+	if err != nil {
+		return nil
+	}
+	defer ar.Close()
+	row, err := ar.NextRaw()
+	if err != nil {
+		return nil
+	}
+	return d.OnReply.PickColumns(row.Cols)
 }

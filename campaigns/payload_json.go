@@ -2,7 +2,9 @@ package campaigns
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -74,6 +76,18 @@ func EncodeSend(p SendPayload) []byte {
 	if len(p.Session) > 0 {
 		b = append(b, `,"sm":`...)
 		b = appendCompactJSON(b, p.Session)
+	}
+	if len(p.ReplyCols) > 0 {
+		b = append(b, `,"rc":{`...)
+		for i, k := range slices.Sorted(maps.Keys(p.ReplyCols)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = appendJSONString(b, p.ReplyCols[k])
+		}
+		b = append(b, '}')
 	}
 	return append(b, '}')
 }

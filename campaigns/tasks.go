@@ -65,6 +65,10 @@ type SendPayload struct {
 	// JSON), for KindSession. Template, when set on a session send, is the fallback sent
 	// instead when the recipient's customer service window is closed.
 	Session json.RawMessage `json:"sm,omitempty"`
+	// ReplyCols are the recipient's values of the audience columns the campaign's on_reply
+	// rules read (OnReply.Columns), which the worker stores for the follow-ups; nil, and not
+	// encoded, when the rules read none.
+	ReplyCols map[string]string `json:"rc,omitempty"`
 }
 
 // Kinds of message a send task carries.

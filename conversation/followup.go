@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -72,10 +73,11 @@ type FollowupConfig struct {
 
 // Followups turns replies into follow-up sends. It implements webhooks.ReplyHandler.
 type Followups struct {
-	cfg    FollowupConfig
-	ledger *ledger.Ledger
-	index  *Index
-	log    zerolog.Logger
+	cfg     FollowupConfig
+	ledger  *ledger.Ledger
+	index   *Index
+	columns *Columns
+	log     zerolog.Logger
 }
 
 var _ webhooks.ReplyHandler = (*Followups)(nil)
@@ -92,7 +94,7 @@ func NewFollowups(cfg FollowupConfig) (*Followups, error) {
 		cfg.Tasks = asynqbatch.New(cfg.Redis)
 	}
 	return &Followups{cfg: cfg, ledger: ledger.New(cfg.Redis, cfg.Now), index: NewIndex(cfg.Redis, cfg.Business, cfg.Now),
-		log: cfg.Logger.With().Str(logx.KeyComponent, "followups").Logger()}, nil
+		columns: NewColumns(cfg.Redis), log: cfg.Logger.With().Str(logx.KeyComponent, "followups").Logger()}, nil
 }
 
 // Index returns the index of recent sends the follow-ups join replies with.
@@ -148,7 +150,8 @@ func (f *Followups) Reply(ctx context.Context, r Reply) (Outcome, error) {
 	}
 	out.Rule = rule.ID()
 	// The entry must be the run's: a callbackData names any run and recipient.
-	pe, ok, err := f.ledger.Entry(ctx, ledger.AddressIn(parent, e.Recipient, run.Buckets))
+	entry := ledger.AddressIn(parent, e.Recipient, run.Buckets)
+	pe, ok, err := f.ledger.Entry(ctx, entry)
 	if err != nil || !ok {
 		return out, err
 	}
@@ -189,7 +192,15 @@ func (f *Followups) Reply(ctx context.Context, r Reply) (Outcome, error) {
 	}
 	addr := ledger.FollowupAddress(parent, rule.ID(), e.Recipient, run.Buckets)
 	fu := ledger.Followup{Parent: parentOf(run), Rule: rule.ID(), Recipient: e.Recipient, Row: pe.Row}
-	p, rerr := Payload(run, def, rule, addr, pe.Row, r)
+	// The recipient's audience columns, stored by the worker at the parent run's send (a
+	// reply to a follow-up reads them too); missing ones render as empty columns.
+	var cols map[string]string
+	if len(def.OnReply.Columns()) > 0 && !sup[0] {
+		if cols, err = f.columns.Load(ctx, parent, entry.Bucket, e.Recipient); err != nil {
+			return out, err
+		}
+	}
+	p, rerr := Payload(run, def, rule, addr, pe.Row, r, cols)
 	switch {
 	case sup[0]:
 		fu.Skip = SkipSuppressed
@@ -290,25 +301,32 @@ func parentOf(r ledger.Run) ledger.ParentRun {
 		Queue: r.Queue, Definition: r.Definition, Audience: r.Audience, Delivery: r.Delivery, Version: r.Version, Buckets: r.Buckets}
 }
 
-// ReplyColumns are the values a follow-up's message and parameters may read besides nothing
-// else of the audience row: the reply itself.
+// ReplyColumns are the values of the reply itself a follow-up's message and parameters read
+// (campaigns' reply fields), besides the audience columns the run's sends carried:
 //
 //	reply     what the customer sent: the typed text, else the button's or the row's text
 //	button    the tapped button's text (or payload)
 //	list_row  the chosen row's id
 func ReplyColumns(r Reply) map[string]string {
 	return map[string]string{
-		"reply":    cmp.Or(r.Text, r.ButtonText, r.ButtonPayload, r.ListRowText, r.ListRowID),
-		"button":   cmp.Or(r.ButtonText, r.ButtonPayload, r.ButtonID),
-		"list_row": r.ListRowID,
+		campaigns.ReplyFieldReply:   cmp.Or(r.Text, r.ButtonText, r.ButtonPayload, r.ListRowText, r.ListRowID),
+		campaigns.ReplyFieldButton:  cmp.Or(r.ButtonText, r.ButtonPayload, r.ButtonID),
+		campaigns.ReplyFieldListRow: r.ListRowID,
 	}
 }
 
 // Payload returns the send payload of rule's follow-up to the entry at addr (row: the
-// recipient's audience row in run): a session message rendered from the reply, with the
+// recipient's audience row in run): a session message rendered from the recipient's audience
+// columns (audience: the values the run's send carried, campaigns.OnReply.Columns; a column
+// missing from it renders as an empty column) and the reply's fields (ReplyColumns), with the
 // rule's template as its fallback when the window has closed, or the template alone.
-func Payload(run ledger.Run, def *campaigns.Definition, rule *campaigns.ReplyRule, addr ledger.Address, row int, r Reply) (campaigns.SendPayload, error) {
-	cols := ReplyColumns(r)
+func Payload(run ledger.Run, def *campaigns.Definition, rule *campaigns.ReplyRule, addr ledger.Address, row int, r Reply,
+	audience map[string]string) (campaigns.SendPayload, error) {
+	cols := make(map[string]string, len(audience)+3)
+	for _, c := range def.OnReply.Columns() {
+		cols[c] = audience[c]
+	}
+	maps.Copy(cols, ReplyColumns(r))
 	p := campaigns.SendPayload{Run: addr.Run, To: addr.Recipient, Bucket: addr.Bucket, Row: row, Campaign: run.Campaign,
 		Sender: run.Sender, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.Template.Category}
 	if rule.Template != nil {

@@ -65,13 +65,17 @@ func (w *taskLog) Write(_ context.Context, ts []asynqbatch.Task, _ bool) ([]bool
 }
 
 type fuBundle struct {
+	m     *miniredis.Miniredis
 	rdb   *redis.Client
+	def   *campaigns.Definition
 	l     *ledger.Ledger
 	fu    *conversation.Followups
 	tasks *taskLog
 	clock *clock
 	run   ledger.Run
 	rcpts []string
+	// resolve is the follow-ups' resolver.
+	resolve conversation.Resolver
 }
 
 func setupFollowups(t *testing.T) *fuBundle {
@@ -124,7 +128,7 @@ func setupFollowups(t *testing.T) *fuBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fuBundle{rdb: rdb, l: l, fu: fu, tasks: tasks, clock: c, run: run, rcpts: rcpts}
+	return &fuBundle{m: m, rdb: rdb, def: def, l: l, fu: fu, tasks: tasks, clock: c, run: run, rcpts: rcpts, resolve: resolve}
 }
 
 func (b *fuBundle) tap(to, button string) conversation.Reply {

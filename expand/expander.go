@@ -248,7 +248,7 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 						Run: run.ID, To: row.Recipient, Bucket: ledger.BucketOf(row.Recipient, run.Buckets), Row: row.N,
 						Campaign: run.Campaign, Template: run.Template, Language: cmp.Or(row.Language, run.Language), Sender: run.Sender,
 						Params: it.Params, Delivery: string(run.Delivery), Rate: def.Rate, Category: categoryOf(def),
-						Kind: def.SendKind(), Session: it.Session,
+						Kind: def.SendKind(), Session: it.Session, ReplyCols: def.OnReply.PickColumns(row.Cols),
 					}
 					at, skip := timing.apply(&p, row, e.cfg.Now())
 					batch = append(batch, pending{entry: ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N, Skip: skip}, payload: p, at: at})

@@ -25,7 +25,8 @@ type Enqueuer interface {
 }
 
 // ErrRefused is wrapped when a run is not started because its audience has more invalid rows
-// than the campaign's audience.max_invalid_share allows: no run is created.
+// than the campaign's audience.max_invalid_share allows, or lacks a column its on_reply rules
+// read (campaigns.CheckReplyColumns): no run is created.
 var ErrRefused = errors.New("run refused")
 
 // refusedError keeps the report's text as the error's and adds ErrRefused to its chain.
@@ -88,10 +89,19 @@ func (r *Runs) backlogOf(def *campaigns.Definition, sender string) int {
 	return r.cfg.BacklogFor(rate)
 }
 
-// create checks def's audience (one pass: a file with too many invalid rows is refused,
-// wrapping ErrRefused, before anything is written) and stores a new run of it. It is the
-// one place a run is created.
+// create checks def's audience (one pass: a file with too many invalid rows, or without a
+// column the on_reply rules read, is refused, wrapping ErrRefused, before anything is
+// written) and stores a new run of it. It is the one place a run is created.
 func (r *Runs) create(ctx context.Context, def *campaigns.Definition, sender string, run newRun) (ledger.Run, campaigns.PlanReport, error) {
+	// Follow-ups read the columns the sends carry: a rule reading a column the audience does
+	// not have would render it empty for every recipient.
+	if err := campaigns.CheckReplyColumns(def); err != nil {
+		var fe campaigns.Errors
+		if errors.As(err, &fe) {
+			err = refusedError{err}
+		}
+		return ledger.Run{}, campaigns.PlanReport{}, err
+	}
 	rep, err := campaigns.Plan(def, sender, campaigns.PlanOptions{Samples: -1})
 	if err != nil {
 		return ledger.Run{}, rep, err

@@ -15,10 +15,13 @@ import (
 // Follow-ups (on_reply) are sends of a follow-up run (ledger.FollowupRun: "RUN~RULE"),
 // created by the webhook receiver; they go through this same handler. Two things differ:
 // the run they follow steers them (gateFollowup), and sends of a campaign with on_reply are
-// recorded for the join of plain-text replies (OnSending).
+// recorded for the join of plain-text replies and for the columns follow-ups read
+// (OnSending).
 
 // OnSending installs f, called for each claimed send just before its request (cmd/herald
-// records the sends of campaigns with on_reply in conversation's index of recent sends).
+// installs conversation.SendRecorder: it records the sends of campaigns with on_reply in the
+// index of recent sends, and stores the audience columns the payload carries for follow-ups,
+// SendPayload.ReplyCols, for the recipient in the run).
 // Before, not after the answer: a customer may reply within milliseconds of the message,
 // before the worker has recorded the provider's answer, and the reply must find the run.
 // f must not block for long; its failure is its own to log. Call it before Start.

@@ -79,7 +79,7 @@ func planFollowups(def *campaigns.Definition, sender string, f connectly.BSUIDFi
 		}
 		run := ledger.Run{ID: "RUN", Campaign: def.ID, Sender: sender}
 		addr := ledger.FollowupAddress("RUN", rule.ID(), followupPlaceholder, 1)
-		p, err := conversation.Payload(run, def, rule, addr, 0, r)
+		p, err := conversation.Payload(run, def, rule, addr, 0, r, def.FirstRowReplyColumns())
 		if err != nil {
 			fp.Error = err.Error()
 			out = append(out, fp)

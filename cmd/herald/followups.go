@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,15 +24,12 @@ const (
 )
 
 // runResolver returns the campaign of each run (the submitted version it was started from,
-// or its campaign file), read once per run and process: a run's rules never change.
+// or its campaign file), read once per run while it stays among the process's recent runs
+// (conversation.CachedResolver): a run's rules never change.
 func runResolver(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) conversation.Resolver {
-	var cache sync.Map // run id → conversation.RunInfo
 	l := ledger.New(rdb, nil)
 	src := runs(c, rdb, log, expandTaskOptions(c))
-	return func(ctx context.Context, id string) (conversation.RunInfo, bool, error) {
-		if v, ok := cache.Load(id); ok {
-			return v.(conversation.RunInfo), true, nil
-		}
+	return conversation.CachedResolver(func(ctx context.Context, id string) (conversation.RunInfo, bool, error) {
 		run, err := l.GetRun(ctx, id)
 		if errors.Is(err, ledger.ErrRunNotFound) {
 			return conversation.RunInfo{}, false, nil
@@ -47,10 +43,8 @@ func runResolver(c config.Config, rdb redis.UniversalClient, log zerolog.Logger)
 			log.Warn().Str(logx.KeyRun, id).Err(err).Msg("on_reply: the run's campaign cannot be read; its replies trigger nothing")
 			def = &campaigns.Definition{}
 		}
-		info := conversation.RunInfo{Run: run, Def: def}
-		cache.Store(id, info)
-		return info, true, nil
-	}
+		return conversation.RunInfo{Run: run, Def: def}, true, nil
+	}, 0)
 }
 
 // newFollowups returns the follow-ups of config c (the receiver's on_reply hook).
@@ -59,31 +53,12 @@ func newFollowups(c config.Config, rdb redis.UniversalClient, log zerolog.Logger
 		Resolve: runResolver(c, rdb, log), Task: expandTaskOptions(c), Logger: log, Metrics: m})
 }
 
-// sendRecorder returns the worker's OnSending function: a send of a campaign with on_reply
-// (or of one of its follow-ups) is recorded in the index of recent sends just before its
-// request, so that plain-text replies join to its run until on_reply.until (a reply to a
-// message that then failed finds its entry failed and triggers nothing).
+// sendRecorder returns the worker's OnSending function (conversation.SendRecorder): a send
+// of a campaign with on_reply is recorded in the index of recent sends just before its
+// request, and the audience columns its follow-ups read are stored for the recipient.
 func sendRecorder(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) func(context.Context, campaigns.SendPayload) {
-	resolve := runResolver(c, rdb, log)
-	idx := conversation.NewIndex(rdb, c.Connectly.BusinessID, nil)
-	return func(ctx context.Context, p campaigns.SendPayload) {
-		id := p.Run
-		if parent, _, ok := ledger.FollowupOf(id); ok {
-			id = parent
-		}
-		info, ok, err := resolve(ctx, id)
-		if err == nil && (!ok || !info.Def.OnReply.Enabled()) {
-			return
-		}
-		if err == nil {
-			until := info.Run.Created.Add(info.Def.OnReply.UntilDuration())
-			err = idx.Record(ctx, id, ledger.BucketOf(p.To, info.Run.Buckets), p.To, until)
-		}
-		if err != nil {
-			// The send stands; only a plain-text reply to it may not join its run.
-			log.Warn().Str(logx.KeyRun, p.Run).Err(err).Msg("on_reply: could not record the send for replies")
-		}
-	}
+	return conversation.SendRecorder(runResolver(c, rdb, log), conversation.NewIndex(rdb, c.Connectly.BusinessID, nil),
+		conversation.NewColumns(rdb), log)
 }
 
 // runFunnel returns the on_reply funnel of run r: nil for a run whose campaign has no rules

@@ -71,7 +71,7 @@ func TestIntegrationFollowups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = f.WriteString("on_reply:\n  - name: yes\n    button: \"Yes\"\n    message: {text: \"Here it is\"}\n" +
+	_, _ = f.WriteString("on_reply:\n  - name: yes\n    button: \"Yes\"\n    message: {text: \"Here it is, {{ .name }}\"}\n" +
 		"  - name: price\n    keyword: \"how much\"\n    message: {text: \"From $9\"}\n")
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
@@ -142,7 +142,18 @@ func TestIntegrationFollowups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := map[string]string{"yes": "Here it is", "price": "From $9"}
+	// The "yes" follow-up reads the recipient's own name column, stored at its send.
+	names := map[string]string{}
+	audience, err := os.ReadFile(filepath.Join(dir, "audience.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(audience), "\n")[1:] {
+		if name, number, ok := strings.Cut(line, ","); ok {
+			names[number] = name
+		}
+	}
+	text := map[string]string{"yes": "Here it is, ", "price": "From $9"}
 	followups := map[string]int{}
 	for _, cv := range convs {
 		for _, m := range cv.Messages {
@@ -152,11 +163,11 @@ func TestIntegrationFollowups(t *testing.T) {
 			if !m.WindowOpen {
 				t.Errorf("%s: a follow-up outside the window", cv.Number)
 			}
-			followups[m.Text]++
 			rule := "yes"
 			if m.Text == text["price"] {
 				rule = "price"
 			}
+			followups[rule]++
 			if !strings.Contains(string(m.CallbackData), run.ID+"~"+rule) {
 				t.Errorf("follow-up %q with callbackData %s", m.Text, m.CallbackData)
 			}
@@ -191,12 +202,16 @@ func TestIntegrationFollowups(t *testing.T) {
 			rule = "price"
 			writers++
 		}
+		want := text[rule]
+		if rule == "yes" {
+			want += names[cv.Number]
+		}
 		for txt, k := range seen {
-			if txt != text[rule] || k != 1 {
-				t.Errorf("%s (rule %q): follow-ups %v", cv.Number, rule, seen)
+			if txt != want || k != 1 {
+				t.Errorf("%s (rule %q): follow-ups %v, want one %q", cv.Number, rule, seen, want)
 			}
 		}
-		if rule == "" || seen[text[rule]] == 1 {
+		if rule == "" || seen[want] == 1 {
 			continue
 		}
 		e, ok, err := l.Entry(ctx, ledger.FollowupAddress(run.ID, rule, cv.Number, run.Buckets))
@@ -211,8 +226,8 @@ func TestIntegrationFollowups(t *testing.T) {
 	// accepted).
 	want := map[string]int64{"yes": int64(tappers), "price": int64(writers)}
 	for _, r := range rules {
-		if r.Created != want[r.Rule] || r.Sent != int64(followups[text[r.Rule]]) || r.Unknown < lost[r.Rule] || r.Failed != 0 || r.Skipped != 0 {
-			t.Errorf("rule %s: funnel %+v; want %d created, %d sent per the fake, at least %d unknown", r.Rule, r, want[r.Rule], followups[text[r.Rule]], lost[r.Rule])
+		if r.Created != want[r.Rule] || r.Sent != int64(followups[r.Rule]) || r.Unknown < lost[r.Rule] || r.Failed != 0 || r.Skipped != 0 {
+			t.Errorf("rule %s: funnel %+v; want %d created, %d sent per the fake, at least %d unknown", r.Rule, r, want[r.Rule], followups[r.Rule], lost[r.Rule])
 		}
 	}
 	if fn.replied != int64(tappers+writers) {

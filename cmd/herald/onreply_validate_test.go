@@ -72,7 +72,7 @@ func TestCampaignPlanFollowups(t *testing.T) {
 	if r := got["interested"].Requests; len(r) != 1 || !strings.Contains(string(r[0].Body), `"RUN~interested"`) {
 		t.Fatalf("interested: %+v", got["interested"])
 	}
-	if r := got["later"].Requests; len(r) != 1 || !strings.Contains(string(r[0].Body), "spring_reminder") || !strings.Contains(string(r[0].Body), "There") {
+	if r := got["later"].Requests; len(r) != 1 || !strings.Contains(string(r[0].Body), "spring_reminder") || !strings.Contains(string(r[0].Body), `"Ana"`) {
 		t.Fatalf("later: %s", r)
 	}
 }

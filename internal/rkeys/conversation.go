@@ -18,3 +18,11 @@ func ConversationRuns(business string) string { return Prefix + "conv:{" + busin
 // ConversationSeqs is the hash from a run's SEQ to "RUN|UNTIL" (unix seconds after which its
 // replies trigger nothing), and field "#", the last SEQ given.
 func ConversationSeqs(business string) string { return Prefix + "conv:{" + business + "}:seq" }
+
+// ReplyColumns is one bucket of a run's stored audience columns for follow-ups (the columns
+// its on_reply rules read), bucketed as the run's ledger (LedgerBucket): recipient field
+// (phone digits, or the BSUID) → the values as a JSON array, and field "#" → the column
+// names as a JSON array, in the same order.
+func ReplyColumns(runID string, bucket int) string {
+	return Prefix + "run:{" + runID + "}:rc:" + strconv.Itoa(bucket)
+}

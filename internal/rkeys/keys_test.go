@@ -51,6 +51,7 @@ func TestKeyShapes(t *testing.T) {
 		{"FollowupOutbox", rkeys.FollowupOutbox("R1~r1"), "herald:run:{R1~r1}:fu:outbox"},
 		{"FollowupDue", rkeys.FollowupDue("R1~r1"), "herald:run:{R1~r1}:fu:due"},
 		{"Tags", rkeys.Tags("R1"), "herald:run:{R1}:tags"},
+		{"ReplyColumns", rkeys.ReplyColumns("R1", 7), "herald:run:{R1}:rc:7"},
 		{"FollowupOnce", rkeys.FollowupOnce("spring", "r1"), "herald:followup:{spring}:once:r1"},
 		{"ReadyProbe", rkeys.ReadyProbe("", "worker-h-1"), "herald:ready:worker-h-1"},
 		{"ReadyProbeOfQueue", rkeys.ReadyProbe("herald:marketing", "worker-h-1"), "herald:ready:{herald:marketing}:worker-h-1"},
@@ -93,7 +94,7 @@ func TestHashTags(t *testing.T) {
 		for _, k := range []string{
 			rkeys.Run(run), rkeys.Counts(run), rkeys.Codes(run), rkeys.LedgerBucket(run, 0), rkeys.LedgerBucket(run, 16383),
 			rkeys.History(run, 3), rkeys.Recent(run), rkeys.Unknown(run), rkeys.UnknownPayloads(run), rkeys.Delivery(run),
-			rkeys.InboundSeen(run, "m:01JABC"), rkeys.InboundSeen(run, "b:{other}"),
+			rkeys.InboundSeen(run, "m:01JABC"), rkeys.InboundSeen(run, "b:{other}"), rkeys.ReplyColumns(run, 3),
 		} {
 			if got := hashTag(k); got != run {
 				t.Errorf("run key %q hashes on %q, want the run id %q", k, got, run)
