@@ -425,18 +425,12 @@ func (l *Ledger) claimArgs(a Address, field string, d Delivery) ([]string, []any
 }
 
 func parseClaim(runID string, c *redis.Cmd) (Claim, error) {
-	res, err := c.Slice()
+	res, err := scriptReply(c, 4, "claim in run "+runID)
 	if err != nil {
-		return Claim{}, fmt.Errorf("ledger: claim in run %s: %w", runID, err)
+		return Claim{}, err
 	}
-	if len(res) != 4 {
-		return Claim{}, fmt.Errorf("ledger: claim in run %s: unexpected reply %v", runID, res)
-	}
-	verdict, _ := res[0].(string)
-	letter, _ := res[1].(string)
-	att, _ := res[2].(int64)
-	detail, _ := res[3].(string)
-	return Claim{Verdict: Verdict(verdict), State: fromLetter[letter], Attempts: int(att), Detail: detail}, nil
+	return Claim{Verdict: Verdict(replyString(res[0])), State: fromLetter[replyString(res[1])],
+		Attempts: int(replyInt(res[2])), Detail: replyString(res[3])}, nil
 }
 
 // ReleaseMode says why a claim is given back without an outcome.
@@ -522,18 +516,12 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 		payload = o.Payload
 	}
 	field := f.field(a.Recipient)
-	res, err := finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
-		l.burstWindow, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload).Slice()
+	res, err := scriptReply(finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
+		l.burstWindow, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload), 4, "finish in run "+runID)
 	if err != nil {
-		return FinishResult{}, fmt.Errorf("ledger: finish in run %s: %w", runID, err)
+		return FinishResult{}, err
 	}
-	if len(res) != 4 {
-		return FinishResult{}, fmt.Errorf("ledger: finish in run %s: unexpected reply %v", runID, res)
-	}
-	applied, _ := res[0].(int64)
-	done, _ := res[1].(int64)
-	paused, _ := res[3].(string)
-	return FinishResult{Applied: applied == 1, RunCompleted: done == 1, PausedFor: paused}, nil
+	return FinishResult{Applied: replyInt(res[0]) == 1, RunCompleted: replyInt(res[1]) == 1, PausedFor: replyString(res[3])}, nil
 }
 
 // Pause pauses a running run with a reason. It reports whether this call paused it.

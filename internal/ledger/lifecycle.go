@@ -245,15 +245,11 @@ func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	res, err := skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS()).Slice()
+	res, err := scriptReply(skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS()), 2, "skip in run "+runID)
 	if err != nil {
-		return false, fmt.Errorf("ledger: skip in run %s: %w", runID, err)
+		return false, err
 	}
-	if len(res) != 2 {
-		return false, fmt.Errorf("ledger: skip in run %s: unexpected reply %v", runID, res)
-	}
-	changed, _ := res[1].(int64)
-	return changed == 1, nil
+	return replyInt(res[1]) == 1, nil
 }
 
 // Event is one outcome in a recipient's history.
