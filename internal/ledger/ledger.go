@@ -411,22 +411,32 @@ func (l *Ledger) Pause(ctx context.Context, runID, reason string) (bool, error) 
 
 // Entry reads one recipient's ledger entry; ok is false when the run has no such recipient.
 func (l *Ledger) Entry(ctx context.Context, a Address) (e Entry, ok bool, err error) {
-	field, err := l.field(ctx, a.Run, a.Recipient)
-	if err != nil {
+	v, ok, err := l.recipientField(ctx, a, rkeys.LedgerBucket(a.Run, a.Bucket), "entry")
+	if err != nil || !ok {
 		return Entry{}, false, err
-	}
-	v, err := l.rdb.HGet(ctx, rkeys.LedgerBucket(a.Run, a.Bucket), field).Result()
-	if errors.Is(err, redis.Nil) {
-		return Entry{}, false, nil
-	}
-	if err != nil {
-		return Entry{}, false, fmt.Errorf("ledger: read entry in run %s: %w", a.Run, err)
 	}
 	e, err = decodeEntry(v)
 	if err != nil {
 		return Entry{}, false, err
 	}
 	return e, true, nil
+}
+
+// recipientField reads a's field in key, one of the bucket hashes of its run (its entry's or
+// its history's); ok is false when the hash has none. what names the hash in errors.
+func (l *Ledger) recipientField(ctx context.Context, a Address, key, what string) (v string, ok bool, err error) {
+	field, err := l.field(ctx, a.Run, a.Recipient)
+	if err != nil {
+		return "", false, err
+	}
+	v, err = l.rdb.HGet(ctx, key, field).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("ledger: read %s in run %s: %w", what, a.Run, err)
+	}
+	return v, true, nil
 }
 
 // Counters are a run's counters.

@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -266,17 +265,9 @@ type Event struct {
 // History returns a recipient's recorded outcomes, oldest first. Recipients accepted on their
 // first attempt with nothing else happening have no history (their entry says it all).
 func (l *Ledger) History(ctx context.Context, a Address) ([]Event, error) {
-	runID := a.Run
-	field, err := l.field(ctx, runID, a.Recipient)
-	if err != nil {
+	v, ok, err := l.recipientField(ctx, a, rkeys.History(a.Run, a.Bucket), "history")
+	if err != nil || !ok {
 		return nil, err
-	}
-	v, err := l.rdb.HGet(ctx, rkeys.History(runID, a.Bucket), field).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("ledger: read history in run %s: %w", runID, err)
 	}
 	var out []Event
 	for _, ev := range strings.Split(v, ";") {
