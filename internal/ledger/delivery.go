@@ -84,17 +84,12 @@ func (l *Ledger) ApplyDelivery(ctx context.Context, ev DeliveryEvent) (DeliveryV
 		return "", "", err
 	}
 	field := f.field(ev.Recipient)
-	res, err := deliveryCmd.Run(ctx, l.rdb, keys, field, ev.State.Letter(), ev.Code, f.messageID(ev.MessageID), ttd, ev.Class, strict,
-		resendMember(ev.Bucket, field), l.nowMS()).Slice()
+	res, err := scriptReply(deliveryCmd.Run(ctx, l.rdb, keys, field, ev.State.Letter(), ev.Code, f.messageID(ev.MessageID), ttd,
+		ev.Class, strict, resendMember(ev.Bucket, field), l.nowMS()), 2, "delivery event in run "+ev.Run)
 	if err != nil {
-		return "", "", fmt.Errorf("ledger: delivery event in run %s: %w", ev.Run, err)
+		return "", "", err
 	}
-	if len(res) != 2 {
-		return "", "", fmt.Errorf("ledger: delivery event in run %s: unexpected reply %v", ev.Run, res)
-	}
-	verdict, _ := res[0].(string)
-	letter, _ := res[1].(string)
-	return DeliveryVerdict(verdict), fromLetter[letter], nil
+	return DeliveryVerdict(replyString(res[0])), fromLetter[replyString(res[1])], nil
 }
 
 // Time-to-deliver histogram: bucket i holds samples up to latencyBase·√2^i; the last bucket

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -13,8 +14,137 @@ import (
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
+// The expansion protocol: batches planned, their tasks recorded as written, the audience
+// size recorded at the end, and what an expansion reads before each batch.
+
 // Now is the ledger's clock.
 func (l *Ledger) Now() time.Time { return l.now() }
+
+// PlanEntry is one recipient of an expansion batch.
+type PlanEntry struct {
+	Recipient string
+	Bucket    int
+	Row       int
+	// Skip, when set, plans the entry directly as skipped with this reason (e.g. suppressed).
+	Skip string
+}
+
+// keyIndex collects the distinct bucket keys of a batch after the fixed keys.
+type keyIndex struct {
+	keys []string
+	idx  map[int]int
+}
+
+func newKeyIndex(fixed ...string) *keyIndex {
+	return &keyIndex{keys: fixed, idx: map[int]int{}}
+}
+
+// of returns the 1-based KEYS position of a bucket, adding it when new.
+func (k *keyIndex) of(runID string, bucket int) int {
+	if i, ok := k.idx[bucket]; ok {
+		return i
+	}
+	k.keys = append(k.keys, rkeys.LedgerBucket(runID, bucket))
+	k.idx[bucket] = len(k.keys)
+	return len(k.keys)
+}
+
+// ErrStaleBatch is wrapped by PlanQueued and MarkQueuedAt when the run's cursor is not where
+// the batch starts: the batch was applied before (a resumed expansion) or batches are out of
+// order.
+var ErrStaleBatch = errors.New("expansion batch does not start at the run's cursor")
+
+// PlanQueued writes one expansion batch covering audience rows (from, to], for an expansion
+// that writes the batch's tasks right after: newly planned entries are written as queued at
+// once, a recipient already in the ledger is counted skipped(duplicate), an entry with Skip
+// set is written as skipped(Skip), and skippedRows counts rows that never reach the ledger by
+// reason (e.g. "invalid"). It moves planned_to past the batch. It returns, per entry, whether
+// it was newly planned and needs a task. Once the tasks exist, MarkQueuedAt moves queued_to:
+// a crash between the two leaves planned_to ahead, and a resumed expansion writes the tasks
+// of every entry of that batch still queued again (their TaskIDs keep each single).
+func (l *Ledger) PlanQueued(ctx context.Context, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
+	return l.plan(ctx, Queued, runID, from, to, skippedRows, entries)
+}
+
+// plan runs planCmd on one expansion batch, new entries written in state (planned or queued).
+func (l *Ledger) plan(ctx context.Context, state State, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
+	f, err := l.formatOf(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	ki := newKeyIndex(rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID))
+	reasons := make([]string, 0, len(skippedRows))
+	for r := range skippedRows {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	args := make([]any, 0, 4+2*len(reasons)+4*len(entries))
+	args = append(args, from, to, len(reasons), state.Letter())
+	for _, r := range reasons {
+		args = append(args, r, skippedRows[r])
+	}
+	for _, e := range entries {
+		args = append(args, ki.of(runID, e.Bucket), f.field(e.Recipient), e.Row, e.Skip)
+	}
+	res, err := planCmd.Run(ctx, l.rdb, ki.keys, args...).Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: plan batch of run %s: %w", runID, err)
+	}
+	if len(res) == 1 && res[0] == -1 {
+		return nil, fmt.Errorf("ledger: plan rows %d-%d of run %s: %w", from+1, to, runID, ErrStaleBatch)
+	}
+	if len(res) != len(entries) {
+		return nil, fmt.Errorf("ledger: plan batch of run %s: %d results for %d entries", runID, len(res), len(entries))
+	}
+	out := make([]bool, len(res))
+	for i, v := range res {
+		out[i] = v == 1
+	}
+	return out, nil
+}
+
+// MarkQueuedAt records that the send tasks of rows (from, to] exist: it moves queued_to past
+// the batch and records, in the same step, the audience file offset just after row to, which
+// a resumed expansion seeks to (see CursorOffset).
+func (l *Ledger) MarkQueuedAt(ctx context.Context, runID string, from, to int, offset int64) error {
+	return l.markQueued(ctx, runID, from, to, strconv.FormatInt(offset, 10), nil)
+}
+
+// markQueued runs queuedCmd; entries still planned among entries become queued (only entries
+// written in the planned state by earlier versions of Herald, and tests, have any).
+func (l *Ledger) markQueued(ctx context.Context, runID string, from, to int, offset string, entries []PlanEntry) error {
+	var f runFormat
+	if len(entries) > 0 {
+		var err error
+		if f, err = l.formatOf(ctx, runID); err != nil {
+			return err
+		}
+	}
+	ki := newKeyIndex(rkeys.Run(runID), rkeys.Counts(runID))
+	args := make([]any, 0, 3+2*len(entries))
+	args = append(args, from, to, offset)
+	for _, e := range entries {
+		args = append(args, ki.of(runID, e.Bucket), f.field(e.Recipient))
+	}
+	n, err := queuedCmd.Run(ctx, l.rdb, ki.keys, args...).Int64()
+	if err != nil {
+		return fmt.Errorf("ledger: mark queued in run %s: %w", runID, err)
+	}
+	if n == -1 {
+		return fmt.Errorf("ledger: mark rows %d-%d of run %s queued: %w", from+1, to, runID, ErrStaleBatch)
+	}
+	return nil
+}
+
+// FinishExpansion records the audience size; it reports whether that completed the run
+// (every row already terminal).
+func (l *Ledger) FinishExpansion(ctx context.Context, runID string, total int) (bool, error) {
+	n, err := expandedCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID), rkeys.Counts(runID)}, total, l.nowMS()).Int64()
+	if err != nil {
+		return false, fmt.Errorf("ledger: finish expansion of run %s: %w", runID, err)
+	}
+	return n == 1, nil
+}
 
 // CursorOffset returns the last offset recorded by MarkQueuedAt and the row it follows;
 // ok is false when none was recorded.

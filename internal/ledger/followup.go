@@ -142,18 +142,13 @@ func (l *Ledger) CreateFollowup(ctx context.Context, f Followup) (FollowupResult
 		"audience", p.Audience, "definition", p.Definition, "parent", p.ID, "version", p.Version,
 		"buckets", max(1, p.Buckets), "created", now, "planned_to", 0, "queued_to", 0, "format", format2,
 		"rule", f.Rule}
-	v, err := followupCmd.Run(ctx, l.rdb, keys, args...).Slice()
+	v, err := scriptReply(followupCmd.Run(ctx, l.rdb, keys, args...), 2, "create follow-up in "+run)
 	if err != nil {
-		return FollowupResult{}, fmt.Errorf("ledger: create follow-up in %s: %w", run, err)
+		return FollowupResult{}, err
 	}
-	if len(v) != 2 {
-		return FollowupResult{}, fmt.Errorf("ledger: create follow-up in %s: unexpected reply %v", run, v)
-	}
-	n, _ := v[0].(int64)
-	s, _ := v[1].(string)
-	res := FollowupResult{Verdict: FollowupVerdict(n), Run: run, Address: addr}
+	res := FollowupResult{Verdict: FollowupVerdict(replyInt(v[0])), Run: run, Address: addr}
 	if res.Verdict == FollowupPending {
-		res.Payload = []byte(s)
+		res.Payload = []byte(replyString(v[1]))
 	}
 	return res, nil
 }

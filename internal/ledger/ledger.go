@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -201,132 +200,6 @@ func (l *Ledger) Campaigns(ctx context.Context, n int) ([]CampaignSummary, error
 	return out, nil
 }
 
-// PlanEntry is one recipient of an expansion batch.
-type PlanEntry struct {
-	Recipient string
-	Bucket    int
-	Row       int
-	// Skip, when set, plans the entry directly as skipped with this reason (e.g. suppressed).
-	Skip string
-}
-
-// keyIndex collects the distinct bucket keys of a batch after the fixed keys.
-type keyIndex struct {
-	keys []string
-	idx  map[int]int
-}
-
-func newKeyIndex(fixed ...string) *keyIndex {
-	return &keyIndex{keys: fixed, idx: map[int]int{}}
-}
-
-// of returns the 1-based KEYS position of a bucket, adding it when new.
-func (k *keyIndex) of(runID string, bucket int) int {
-	if i, ok := k.idx[bucket]; ok {
-		return i
-	}
-	k.keys = append(k.keys, rkeys.LedgerBucket(runID, bucket))
-	k.idx[bucket] = len(k.keys)
-	return len(k.keys)
-}
-
-// ErrStaleBatch is wrapped by PlanQueued and MarkQueuedAt when the run's cursor is not where
-// the batch starts: the batch was applied before (a resumed expansion) or batches are out of
-// order.
-var ErrStaleBatch = errors.New("expansion batch does not start at the run's cursor")
-
-// PlanQueued writes one expansion batch covering audience rows (from, to], for an expansion
-// that writes the batch's tasks right after: newly planned entries are written as queued at
-// once, a recipient already in the ledger is counted skipped(duplicate), an entry with Skip
-// set is written as skipped(Skip), and skippedRows counts rows that never reach the ledger by
-// reason (e.g. "invalid"). It moves planned_to past the batch. It returns, per entry, whether
-// it was newly planned and needs a task. Once the tasks exist, MarkQueuedAt moves queued_to:
-// a crash between the two leaves planned_to ahead, and a resumed expansion writes the tasks
-// of every entry of that batch still queued again (their TaskIDs keep each single).
-func (l *Ledger) PlanQueued(ctx context.Context, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
-	return l.plan(ctx, Queued, runID, from, to, skippedRows, entries)
-}
-
-// plan runs planCmd on one expansion batch, new entries written in state (planned or queued).
-func (l *Ledger) plan(ctx context.Context, state State, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
-	f, err := l.formatOf(ctx, runID)
-	if err != nil {
-		return nil, err
-	}
-	ki := newKeyIndex(rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID))
-	reasons := make([]string, 0, len(skippedRows))
-	for r := range skippedRows {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
-	args := make([]any, 0, 4+2*len(reasons)+4*len(entries))
-	args = append(args, from, to, len(reasons), state.Letter())
-	for _, r := range reasons {
-		args = append(args, r, skippedRows[r])
-	}
-	for _, e := range entries {
-		args = append(args, ki.of(runID, e.Bucket), f.field(e.Recipient), e.Row, e.Skip)
-	}
-	res, err := planCmd.Run(ctx, l.rdb, ki.keys, args...).Int64Slice()
-	if err != nil {
-		return nil, fmt.Errorf("ledger: plan batch of run %s: %w", runID, err)
-	}
-	if len(res) == 1 && res[0] == -1 {
-		return nil, fmt.Errorf("ledger: plan rows %d-%d of run %s: %w", from+1, to, runID, ErrStaleBatch)
-	}
-	if len(res) != len(entries) {
-		return nil, fmt.Errorf("ledger: plan batch of run %s: %d results for %d entries", runID, len(res), len(entries))
-	}
-	out := make([]bool, len(res))
-	for i, v := range res {
-		out[i] = v == 1
-	}
-	return out, nil
-}
-
-// MarkQueuedAt records that the send tasks of rows (from, to] exist: it moves queued_to past
-// the batch and records, in the same step, the audience file offset just after row to, which
-// a resumed expansion seeks to (see CursorOffset).
-func (l *Ledger) MarkQueuedAt(ctx context.Context, runID string, from, to int, offset int64) error {
-	return l.markQueued(ctx, runID, from, to, strconv.FormatInt(offset, 10), nil)
-}
-
-// markQueued runs queuedCmd; entries still planned among entries become queued (only entries
-// written in the planned state by earlier versions of Herald, and tests, have any).
-func (l *Ledger) markQueued(ctx context.Context, runID string, from, to int, offset string, entries []PlanEntry) error {
-	var f runFormat
-	if len(entries) > 0 {
-		var err error
-		if f, err = l.formatOf(ctx, runID); err != nil {
-			return err
-		}
-	}
-	ki := newKeyIndex(rkeys.Run(runID), rkeys.Counts(runID))
-	args := make([]any, 0, 3+2*len(entries))
-	args = append(args, from, to, offset)
-	for _, e := range entries {
-		args = append(args, ki.of(runID, e.Bucket), f.field(e.Recipient))
-	}
-	n, err := queuedCmd.Run(ctx, l.rdb, ki.keys, args...).Int64()
-	if err != nil {
-		return fmt.Errorf("ledger: mark queued in run %s: %w", runID, err)
-	}
-	if n == -1 {
-		return fmt.Errorf("ledger: mark rows %d-%d of run %s queued: %w", from+1, to, runID, ErrStaleBatch)
-	}
-	return nil
-}
-
-// FinishExpansion records the audience size; it reports whether that completed the run
-// (every row already terminal).
-func (l *Ledger) FinishExpansion(ctx context.Context, runID string, total int) (bool, error) {
-	n, err := expandedCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID), rkeys.Counts(runID)}, total, l.nowMS()).Int64()
-	if err != nil {
-		return false, fmt.Errorf("ledger: finish expansion of run %s: %w", runID, err)
-	}
-	return n == 1, nil
-}
-
 // Verdict is the answer of Claim.
 type Verdict string
 
@@ -425,18 +298,12 @@ func (l *Ledger) claimArgs(a Address, field string, d Delivery) ([]string, []any
 }
 
 func parseClaim(runID string, c *redis.Cmd) (Claim, error) {
-	res, err := c.Slice()
+	res, err := scriptReply(c, 4, "claim in run "+runID)
 	if err != nil {
-		return Claim{}, fmt.Errorf("ledger: claim in run %s: %w", runID, err)
+		return Claim{}, err
 	}
-	if len(res) != 4 {
-		return Claim{}, fmt.Errorf("ledger: claim in run %s: unexpected reply %v", runID, res)
-	}
-	verdict, _ := res[0].(string)
-	letter, _ := res[1].(string)
-	att, _ := res[2].(int64)
-	detail, _ := res[3].(string)
-	return Claim{Verdict: Verdict(verdict), State: fromLetter[letter], Attempts: int(att), Detail: detail}, nil
+	return Claim{Verdict: Verdict(replyString(res[0])), State: fromLetter[replyString(res[1])],
+		Attempts: int(replyInt(res[2])), Detail: replyString(res[3])}, nil
 }
 
 // ReleaseMode says why a claim is given back without an outcome.
@@ -522,18 +389,12 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 		payload = o.Payload
 	}
 	field := f.field(a.Recipient)
-	res, err := finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
-		l.burstWindow, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload).Slice()
+	res, err := scriptReply(finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
+		l.burstWindow, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload), 4, "finish in run "+runID)
 	if err != nil {
-		return FinishResult{}, fmt.Errorf("ledger: finish in run %s: %w", runID, err)
+		return FinishResult{}, err
 	}
-	if len(res) != 4 {
-		return FinishResult{}, fmt.Errorf("ledger: finish in run %s: unexpected reply %v", runID, res)
-	}
-	applied, _ := res[0].(int64)
-	done, _ := res[1].(int64)
-	paused, _ := res[3].(string)
-	return FinishResult{Applied: applied == 1, RunCompleted: done == 1, PausedFor: paused}, nil
+	return FinishResult{Applied: replyInt(res[0]) == 1, RunCompleted: replyInt(res[1]) == 1, PausedFor: replyString(res[3])}, nil
 }
 
 // Pause pauses a running run with a reason. It reports whether this call paused it.
@@ -550,22 +411,32 @@ func (l *Ledger) Pause(ctx context.Context, runID, reason string) (bool, error) 
 
 // Entry reads one recipient's ledger entry; ok is false when the run has no such recipient.
 func (l *Ledger) Entry(ctx context.Context, a Address) (e Entry, ok bool, err error) {
-	field, err := l.field(ctx, a.Run, a.Recipient)
-	if err != nil {
+	v, ok, err := l.recipientField(ctx, a, rkeys.LedgerBucket(a.Run, a.Bucket), "entry")
+	if err != nil || !ok {
 		return Entry{}, false, err
-	}
-	v, err := l.rdb.HGet(ctx, rkeys.LedgerBucket(a.Run, a.Bucket), field).Result()
-	if errors.Is(err, redis.Nil) {
-		return Entry{}, false, nil
-	}
-	if err != nil {
-		return Entry{}, false, fmt.Errorf("ledger: read entry in run %s: %w", a.Run, err)
 	}
 	e, err = decodeEntry(v)
 	if err != nil {
 		return Entry{}, false, err
 	}
 	return e, true, nil
+}
+
+// recipientField reads a's field in key, one of the bucket hashes of its run (its entry's or
+// its history's); ok is false when the hash has none. what names the hash in errors.
+func (l *Ledger) recipientField(ctx context.Context, a Address, key, what string) (v string, ok bool, err error) {
+	field, err := l.field(ctx, a.Run, a.Recipient)
+	if err != nil {
+		return "", false, err
+	}
+	v, err = l.rdb.HGet(ctx, key, field).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("ledger: read %s in run %s: %w", what, a.Run, err)
+	}
+	return v, true, nil
 }
 
 // Counters are a run's counters.
@@ -615,24 +486,15 @@ func (l *Ledger) Counters(ctx context.Context, runID string) (Counters, error) {
 	for _, s := range States {
 		c.States[s] = 0
 	}
+	// The counts hash holds these counters beside one field per state.
+	named := map[string]*int64{"attempts": &c.Attempts, "retries": &c.Retries, "throttled": &c.Throttled,
+		"accepted_after_retry": &c.AcceptedAfterRetry, "resent": &c.Resent, "resent_unknown": &c.ResentUnknown,
+		"resend_waiting": &c.ResendWaiting}
 	for k, v := range counts.Val() {
 		n, _ := strconv.ParseInt(v, 10, 64)
-		switch k {
-		case "attempts":
-			c.Attempts = n
-		case "retries":
-			c.Retries = n
-		case "throttled":
-			c.Throttled = n
-		case "accepted_after_retry":
-			c.AcceptedAfterRetry = n
-		case "resent":
-			c.Resent = n
-		case "resent_unknown":
-			c.ResentUnknown = n
-		case "resend_waiting":
-			c.ResendWaiting = n
-		default:
+		if p, ok := named[k]; ok {
+			*p = n
+		} else {
 			c.States[State(k)] = n
 		}
 	}

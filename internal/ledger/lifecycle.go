@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -245,15 +244,11 @@ func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	res, err := skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS()).Slice()
+	res, err := scriptReply(skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS()), 2, "skip in run "+runID)
 	if err != nil {
-		return false, fmt.Errorf("ledger: skip in run %s: %w", runID, err)
+		return false, err
 	}
-	if len(res) != 2 {
-		return false, fmt.Errorf("ledger: skip in run %s: unexpected reply %v", runID, res)
-	}
-	changed, _ := res[1].(int64)
-	return changed == 1, nil
+	return replyInt(res[1]) == 1, nil
 }
 
 // Event is one outcome in a recipient's history.
@@ -270,17 +265,9 @@ type Event struct {
 // History returns a recipient's recorded outcomes, oldest first. Recipients accepted on their
 // first attempt with nothing else happening have no history (their entry says it all).
 func (l *Ledger) History(ctx context.Context, a Address) ([]Event, error) {
-	runID := a.Run
-	field, err := l.field(ctx, runID, a.Recipient)
-	if err != nil {
+	v, ok, err := l.recipientField(ctx, a, rkeys.History(a.Run, a.Bucket), "history")
+	if err != nil || !ok {
 		return nil, err
-	}
-	v, err := l.rdb.HGet(ctx, rkeys.History(runID, a.Bucket), field).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("ledger: read history in run %s: %w", runID, err)
 	}
 	var out []Event
 	for _, ev := range strings.Split(v, ";") {

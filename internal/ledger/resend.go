@@ -79,7 +79,7 @@ func (l *Ledger) LeaseUnknown(ctx context.Context, runID string, n int, lease ti
 	if len(res) == 0 {
 		return nil, false, fmt.Errorf("ledger: lease unknown recipients of run %s: empty reply", runID)
 	}
-	if flag, _ := res[0].(int64); flag == 1 {
+	if replyInt(res[0]) == 1 {
 		if err := l.rdb.SRem(ctx, rkeys.ResendRuns(), runID).Err(); err != nil {
 			return nil, true, fmt.Errorf("ledger: forget run %s: %w", runID, err)
 		}
@@ -131,19 +131,16 @@ func (l *Ledger) ReleaseForResend(ctx context.Context, runID, member string) (Re
 	}
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.LedgerBucket(runID, bucket),
 		rkeys.History(runID, bucket), rkeys.Unknown(runID), rkeys.UnknownPayloads(runID)}
-	res, err := resendReleaseCmd.Run(ctx, l.rdb, keys, member, field, l.nowMS()).Slice()
+	res, err := scriptReply(resendReleaseCmd.Run(ctx, l.rdb, keys, member, field, l.nowMS()), 2,
+		"release run "+runID+" member "+member+" for its resend")
 	if err != nil {
-		return "", nil, fmt.Errorf("ledger: release run %s member %s for its resend: %w", runID, member, err)
+		return "", nil, err
 	}
-	if len(res) != 2 {
-		return "", nil, fmt.Errorf("ledger: release for resend in run %s: unexpected reply %v", runID, res)
+	verdict := ResendVerdict(replyString(res[0]))
+	if verdict == ResendEnqueue {
+		return ResendEnqueue, []byte(replyString(res[1])), nil
 	}
-	verdict, _ := res[0].(string)
-	payload, _ := res[1].(string)
-	if verdict == string(ResendEnqueue) {
-		return ResendEnqueue, []byte(payload), nil
-	}
-	return ResendVerdict(verdict), nil, nil
+	return verdict, nil, nil
 }
 
 // ResendEnqueued takes a member out of its run's resend set once its resend task exists.

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	_ "embed"
+	"fmt"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -67,3 +68,29 @@ var createRunLua string
 // createRunCmd creates a run hash whole, or not at all when the id is taken. Its KEYS, ARGV and
 // reply are documented at the top of lua/create_run.lua.
 var createRunCmd = redis.NewScript(createRunLua)
+
+// scriptReply reads a script's array reply, which must have n elements; what names the call
+// in the errors ("claim in run R").
+func scriptReply(c *redis.Cmd, n int, what string) ([]any, error) {
+	res, err := c.Slice()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %s: %w", what, err)
+	}
+	if len(res) != n {
+		return nil, fmt.Errorf("ledger: %s: unexpected reply %v", what, res)
+	}
+	return res, nil
+}
+
+// replyString reads a string element of a script's reply ("" for any other type: a Lua
+// false or nil).
+func replyString(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// replyInt reads an integer element of a script's reply (0 for any other type).
+func replyInt(v any) int64 {
+	n, _ := v.(int64)
+	return n
+}

@@ -408,31 +408,54 @@ func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.Del
 	if ev.Campaign == "" || de.MessageID == "" || len(ev.Customer) == 0 {
 		return "unmatched", nil
 	}
-	runs, err := rc.ledger.RecentRuns(ctx, ev.Campaign, 3)
+	de.Strict = true
+	verdict := "unmatched"
+	_, err := rc.findInRecentRuns(ctx, ev.Campaign, 3, ev.Customer, func(a ledger.Address) (bool, error) {
+		de.Address = a
+		v, _, err := rc.ledger.ApplyDelivery(ctx, de)
+		if err != nil {
+			return false, err
+		}
+		if v == ledger.DeliveryApplied || v == ledger.DeliveryStale {
+			verdict = string(v)
+			return true, nil
+		}
+		return false, nil
+	})
 	if err != nil {
 		return "", err
 	}
-	de.Strict = true
+	return verdict, nil
+}
+
+// findInRecentRuns looks for a customer's entry in the newest n runs of campaign (of any
+// campaign when ""): it calls found with the entry's address under each key the customer may
+// be known by, newest run first, until found says it is the one, and returns that run ("" when
+// none is).
+func (rc *Receiver) findInRecentRuns(ctx context.Context, campaign string, n int, keys []string, found func(ledger.Address) (bool, error)) (string, error) {
+	runs, err := rc.ledger.RecentRuns(ctx, campaign, n)
+	if err != nil {
+		return "", err
+	}
 	for _, run := range runs {
-		n, err := rc.bucketsOf(ctx, run)
+		buckets, err := rc.bucketsOf(ctx, run)
 		if err != nil {
 			return "", err
 		}
-		if n <= 0 {
+		if buckets <= 0 {
 			continue
 		}
-		for _, key := range ev.Customer {
-			de.Address = ledger.AddressIn(run, key, n)
-			v, _, err := rc.ledger.ApplyDelivery(ctx, de)
+		for _, key := range keys {
+			ok, err := found(ledger.AddressIn(run, key, buckets))
 			if err != nil {
 				return "", err
 			}
-			if v == ledger.DeliveryApplied || v == ledger.DeliveryStale {
-				return string(v), nil
+			if ok {
+				return run, nil
 			}
 		}
 	}
-	return "unmatched", nil
+	return "", nil
 }
 
 // bucketsOf returns a run's ledger bucket count, which never changes, from a small cache; 0
@@ -585,39 +608,20 @@ func (rc *Receiver) replyRun(ctx context.Context, ev Event) (string, error) {
 	if len(ev.Customer) == 0 {
 		return "", nil
 	}
-	runs, err := rc.ledger.RecentRuns(ctx, ev.Campaign, replyRuns)
-	if err != nil {
-		return "", err
-	}
-	for _, run := range runs {
-		n, err := rc.bucketsOf(ctx, run)
-		if err != nil {
-			return "", err
+	return rc.findInRecentRuns(ctx, ev.Campaign, replyRuns, ev.Customer, func(a ledger.Address) (bool, error) {
+		e, ok, err := rc.ledger.Entry(ctx, a)
+		if err != nil || !ok {
+			return false, err
 		}
-		if n <= 0 {
-			continue
+		if in.ReplyTo != "" {
+			return e.MessageID == in.ReplyTo, nil
 		}
-		for _, key := range ev.Customer {
-			e, ok, err := rc.ledger.Entry(ctx, ledger.AddressIn(run, key, n))
-			if err != nil {
-				return "", err
-			}
-			if !ok {
-				continue
-			}
-			if in.ReplyTo != "" {
-				if e.MessageID == in.ReplyTo {
-					return run, nil
-				}
-				continue
-			}
-			switch e.State {
-			case ledger.Accepted, ledger.Sent, ledger.Delivered, ledger.Read, ledger.Unknown:
-				return run, nil
-			}
+		switch e.State {
+		case ledger.Accepted, ledger.Sent, ledger.Delivered, ledger.Read, ledger.Unknown:
+			return true, nil
 		}
-	}
-	return "", nil
+		return false, nil
+	})
 }
 
 // RetryParked tries parked delivery events once (see ledger.RetryParked): events whose
