@@ -2,10 +2,10 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -139,52 +139,45 @@ type campaignRow struct {
 }
 
 func (a *app) campaignLsCmd() *cobra.Command {
-	var (
-		limit  int
-		asJSON bool
-	)
-	cmd := &cobra.Command{
+	var limit int
+	cmd := viewCmd(a, &cobra.Command{
 		Use:   "ls",
 		Short: "Submitted campaigns (version, schedule, next run) and campaigns that have runs",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			return a.withLedger(ctx, func(l *ledger.Ledger, rdb redis.UniversalClient) error {
-				cs, err := l.Campaigns(ctx, limit)
-				if err != nil {
-					return err
-				}
-				subs, err := defstore.New(rdb, nil).Active(ctx)
-				if err != nil {
-					return err
-				}
-				rows := campaignRows(cs, subs, time.Now())
-				if asJSON {
-					return writeJSON(a.stdout, rows)
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "CAMPAIGN\tVERSION\tSCHEDULE\tNEXT RUN\tRUNS\tLAST RUN\tLAST RUN AT")
-				for _, r := range rows {
-					version, next, last := "-", "-", "-"
-					if r.Version > 0 {
-						version = strconv.Itoa(r.Version)
-					}
-					if r.NextRun != nil {
-						next = r.NextRun.Format(time.RFC3339)
-					}
-					if !r.LastAt.IsZero() {
-						last = r.LastAt.Format(time.RFC3339)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Campaign, version, cmp.Or(r.Schedule, "-"), next,
-						r.Runs, cmp.Or(r.LastRun, "-"), last)
-				}
-				return tw.Flush()
-			})
-		},
-	}
+	}, "print as JSON",
+		func(ctx context.Context, _ config.Config, rdb redis.UniversalClient, _ []string) ([]campaignRow, error) {
+			cs, err := ledger.New(rdb, nil).Campaigns(ctx, limit)
+			if err != nil {
+				return nil, err
+			}
+			subs, err := defstore.New(rdb, nil).Active(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return campaignRows(cs, subs, time.Now()), nil
+		}, printCampaigns)
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many campaigns with runs")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
+}
+
+// printCampaigns renders campaign rows as `campaign ls` does.
+func printCampaigns(w io.Writer, rows []campaignRow) error {
+	table := make([][]string, 0, len(rows))
+	for _, r := range rows {
+		version, next, last := "-", "-", "-"
+		if r.Version > 0 {
+			version = strconv.Itoa(r.Version)
+		}
+		if r.NextRun != nil {
+			next = r.NextRun.Format(time.RFC3339)
+		}
+		if !r.LastAt.IsZero() {
+			last = r.LastAt.Format(time.RFC3339)
+		}
+		table = append(table, []string{r.Campaign, version, cmp.Or(r.Schedule, "-"), next, strconv.FormatInt(r.Runs, 10),
+			cmp.Or(r.LastRun, "-"), last})
+	}
+	return printTable(w, []string{"CAMPAIGN", "VERSION", "SCHEDULE", "NEXT RUN", "RUNS", "LAST RUN", "LAST RUN AT"}, table)
 }
 
 // campaignRows merges campaigns with runs (most recently run first) with submitted ones; a

@@ -11,7 +11,6 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
-	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/scheduler"
@@ -84,7 +83,7 @@ campaign file names (relative to the campaign file's folder). Every process that
 }
 
 func (a *app) campaignRmCmd() *cobra.Command {
-	var actor, reason string
+	var by auditFlags
 	cmd := &cobra.Command{
 		Use:   "rm ID",
 		Short: "Stop future runs of a submitted campaign (runs already started continue)",
@@ -99,7 +98,7 @@ func (a *app) campaignRmCmd() *cobra.Command {
 				if !ok {
 					return fmt.Errorf("campaign %s is not submitted", args[0])
 				}
-				if err := audit.Append(ctx, rdb, audit.Entry{Actor: operator(actor), Action: "campaign rm", Target: args[0], Reason: reason}); err != nil {
+				if err := by.record(ctx, rdb, "campaign rm", args[0], ""); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.stdout, "campaign %s removed: no further runs; runs already started continue\n", args[0])
@@ -107,8 +106,7 @@ func (a *app) campaignRmCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&actor, "actor", "", "who is acting (default: the OS user)")
-	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the audit log)")
+	by.add(cmd, "why (kept in the audit log)")
 	return cmd
 }
 

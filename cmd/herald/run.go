@@ -98,26 +98,17 @@ func (a *app) runLsCmd() *cobra.Command {
 	var (
 		campaign string
 		limit    int
-		asJSON   bool
 	)
-	cmd := &cobra.Command{
+	cmd := viewCmd(a, &cobra.Command{
 		Use:   "ls",
 		Short: "List recent runs, newest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			return a.withLedger(ctx, func(l *ledger.Ledger, _ redis.UniversalClient) error {
-				reps, err := report.RecentRuns(ctx, l, campaign, limit, time.Now())
-				if err != nil {
-					return err
-				}
-				return a.print(asJSON, reps, func(w io.Writer) error { return report.PrintRuns(w, reps) })
-			})
-		},
-	}
+	}, "print the runs as JSON",
+		func(ctx context.Context, _ config.Config, rdb redis.UniversalClient, _ []string) ([]report.Run, error) {
+			return report.RecentRuns(ctx, ledger.New(rdb, nil), campaign, limit, time.Now())
+		}, report.PrintRuns)
 	cmd.Flags().StringVar(&campaign, "campaign", "", "only runs of this campaign")
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the runs as JSON")
 	return cmd
 }
 
