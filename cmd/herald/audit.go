@@ -5,11 +5,9 @@ import (
 	"io"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/internal/audit"
-	"github.com/heraldmsg/herald/internal/config"
 )
 
 func (a *app) auditCmd() *cobra.Command {
@@ -20,8 +18,8 @@ func (a *app) auditCmd() *cobra.Command {
 		Short: "Operator actions, newest first: who paused, resumed, cancelled, retried or deleted what, and why",
 		Args:  cobra.NoArgs,
 	}, "print as JSON",
-		func(ctx context.Context, _ config.Config, rdb redis.UniversalClient, _ []string) ([]audit.Entry, error) {
-			return audit.List(ctx, rdb, limit)
+		func(ctx context.Context, k conn, _ []string) ([]audit.Entry, error) {
+			return audit.List(ctx, k.rdb, limit)
 		}, printAudit)
 	ls.Flags().IntVar(&limit, "limit", 50, "how many entries")
 	cmd.AddCommand(ls)

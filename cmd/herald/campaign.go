@@ -84,36 +84,33 @@ func (a *app) campaignSendCmd() *cobra.Command {
 				// info lines would only repeat it on stderr. Warnings still show.
 				log = log.Level(zerolog.WarnLevel)
 			}
-			rdb, err := a.redis(ctx, c)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
-			var progress func(int, int)
-			if isTerminal(a.stderr) && !asJSON {
-				progress = func(done, est int) { fmt.Fprintf(a.stderr, "\rexpanding: %d of about %d rows", done, est) }
-			}
-			start := time.Now()
-			started, err := runs(c, rdb, log, sendTaskOptions(c)).StartRun(ctx, expand.StartParams{Def: def, Bounded: true, Progress: progress})
-			if progress != nil {
-				fmt.Fprintln(a.stderr)
-			}
-			if err != nil {
-				return err
-			}
-			run, st, continues, window := started.Run, started.Stats, started.Continues, started.Backlog
-			if asJSON {
-				return writeJSON(a.stdout, map[string]any{
-					"run": run.ID, "campaign": run.Campaign, "rows": st.Rows, "planned": st.Planned,
-					"skipped": st.Skipped, "queue": run.Queue, "seconds": time.Since(start).Seconds(),
-					"expanding": continues, "window": window,
-				})
-			}
-			printStarted(a.stdout, run, st, time.Since(start))
-			if continues {
-				fmt.Fprintf(a.stdout, "the audience goes on expanding %d tasks at a time as sends complete, in herald worker or herald scheduler\n", window)
-			}
-			return nil
+			return a.connected(ctx, c, func(rdb redis.UniversalClient) error {
+				var progress func(int, int)
+				if isTerminal(a.stderr) && !asJSON {
+					progress = func(done, est int) { fmt.Fprintf(a.stderr, "\rexpanding: %d of about %d rows", done, est) }
+				}
+				start := time.Now()
+				started, err := runs(c, rdb, log, sendTaskOptions(c)).StartRun(ctx, expand.StartParams{Def: def, Bounded: true, Progress: progress})
+				if progress != nil {
+					fmt.Fprintln(a.stderr)
+				}
+				if err != nil {
+					return err
+				}
+				run, st, continues, window := started.Run, started.Stats, started.Continues, started.Backlog
+				if asJSON {
+					return writeJSON(a.stdout, map[string]any{
+						"run": run.ID, "campaign": run.Campaign, "rows": st.Rows, "planned": st.Planned,
+						"skipped": st.Skipped, "queue": run.Queue, "seconds": time.Since(start).Seconds(),
+						"expanding": continues, "window": window,
+					})
+				}
+				printStarted(a.stdout, run, st, time.Since(start))
+				if continues {
+					fmt.Fprintf(a.stdout, "the audience goes on expanding %d tasks at a time as sends complete, in herald worker or herald scheduler\n", window)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
@@ -145,12 +142,12 @@ func (a *app) campaignLsCmd() *cobra.Command {
 		Short: "Submitted campaigns (version, schedule, next run) and campaigns that have runs",
 		Args:  cobra.NoArgs,
 	}, "print as JSON",
-		func(ctx context.Context, _ config.Config, rdb redis.UniversalClient, _ []string) ([]campaignRow, error) {
-			cs, err := ledger.New(rdb, nil).Campaigns(ctx, limit)
+		func(ctx context.Context, k conn, _ []string) ([]campaignRow, error) {
+			cs, err := k.ledger().Campaigns(ctx, limit)
 			if err != nil {
 				return nil, err
 			}
-			subs, err := defstore.New(rdb, nil).Active(ctx)
+			subs, err := defstore.New(k.rdb, nil).Active(ctx)
 			if err != nil {
 				return nil, err
 			}

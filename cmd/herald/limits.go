@@ -4,11 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
-	"github.com/heraldmsg/herald/internal/config"
-	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 )
 
@@ -24,8 +21,8 @@ business's request rate, the daily messaging tier (unique recipients in the roll
 when room frees), the frequency caps, and the runs waiting for the tier.`,
 		Args: cobra.NoArgs,
 	}, "print the report as JSON",
-		func(ctx context.Context, c config.Config, rdb redis.UniversalClient, _ []string) (report.Limits, error) {
-			return report.ReadLimits(ctx, c, ledger.New(rdb, nil), rdb, time.Now())
+		func(ctx context.Context, k conn, _ []string) (report.Limits, error) {
+			return report.ReadLimits(ctx, k.c, k.ledger(), k.rdb, time.Now())
 		}, report.PrintLimits)
 	cmd.AddCommand(show)
 	return cmd

@@ -194,23 +194,16 @@ campaign's message: block, e.g.
 					return err
 				}
 			}
-			rdb, err := a.redis(ctx, c)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
-			res, err := sendMessage(ctx, rdb, c, client, messageSend{to: id, sender: sender, content: content, actor: actor,
-				dryRun: dryRun, reveal: reveal, now: time.Now})
-			if res.Kind != "" && (err == nil || errors.Is(err, errWindowClosed)) {
-				if asJSON {
-					if jerr := writeJSON(a.stdout, res); jerr != nil {
-						return jerr
+			return a.connected(ctx, c, func(rdb redis.UniversalClient) error {
+				res, err := sendMessage(ctx, rdb, c, client, messageSend{to: id, sender: sender, content: content, actor: actor,
+					dryRun: dryRun, reveal: reveal, now: time.Now})
+				if res.Kind != "" && (err == nil || errors.Is(err, errWindowClosed)) {
+					if perr := a.print(asJSON, res, func(w io.Writer) error { printMessage(w, res); return nil }); perr != nil {
+						return perr
 					}
-				} else {
-					printMessage(a.stdout, res)
 				}
-			}
-			return err
+				return err
+			})
 		},
 	}
 	f := send.Flags()

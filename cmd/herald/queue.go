@@ -23,8 +23,8 @@ func (a *app) queueCmd() *cobra.Command {
 		Short:   "Tasks per state, processed and failed today, latency and pause state of every queue",
 		Args:    cobra.NoArgs,
 	}, "print the queues as JSON",
-		func(_ context.Context, _ config.Config, rdb redis.UniversalClient, _ []string) ([]report.QueueStat, error) {
-			return report.Queues(asynq.NewInspectorFromRedisClient(rdb), slices.Collect(maps.Keys(campaigns.Queues)))
+		func(_ context.Context, k conn, _ []string) ([]report.QueueStat, error) {
+			return report.Queues(asynq.NewInspectorFromRedisClient(k.rdb), slices.Collect(maps.Keys(campaigns.Queues)))
 		}, report.PrintQueues)
 	pause := a.queueActionCmd("pause", "Pause a queue: no worker takes its tasks until resume", "paused", (*asynq.Inspector).PauseQueue)
 	resume := a.queueActionCmd("resume", "Resume a paused queue", "resumed", (*asynq.Inspector).UnpauseQueue)

@@ -104,8 +104,8 @@ func (a *app) runLsCmd() *cobra.Command {
 		Short: "List recent runs, newest first",
 		Args:  cobra.NoArgs,
 	}, "print the runs as JSON",
-		func(ctx context.Context, _ config.Config, rdb redis.UniversalClient, _ []string) ([]report.Run, error) {
-			return report.RecentRuns(ctx, ledger.New(rdb, nil), campaign, limit, time.Now())
+		func(ctx context.Context, k conn, _ []string) ([]report.Run, error) {
+			return report.RecentRuns(ctx, k.ledger(), campaign, limit, time.Now())
 		}, report.PrintRuns)
 	cmd.Flags().StringVar(&campaign, "campaign", "", "only runs of this campaign")
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs")

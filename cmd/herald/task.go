@@ -77,8 +77,8 @@ func (a *app) taskCmd() *cobra.Command {
 		Short: "List a queue's tasks in one state (pending, active, scheduled, retry, archived, completed)",
 		Args:  cobra.ExactArgs(1),
 	}, "print as JSON",
-		func(_ context.Context, c config.Config, rdb redis.UniversalClient, args []string) ([]taskView, error) {
-			in, table, err := inspect(c, rdb)
+		func(_ context.Context, k conn, args []string) ([]taskView, error) {
+			in, table, err := k.inspect()
 			if err != nil {
 				return nil, err
 			}
@@ -105,8 +105,8 @@ func (a *app) taskCmd() *cobra.Command {
 		Short: "One task: decoded payload (run, recipient), retries, last error and its class, ledger state",
 		Args:  cobra.ExactArgs(2),
 	}, "print as JSON",
-		func(ctx context.Context, c config.Config, rdb redis.UniversalClient, args []string) (taskView, error) {
-			in, table, err := inspect(c, rdb)
+		func(ctx context.Context, k conn, args []string) (taskView, error) {
+			in, table, err := k.inspect()
 			if err != nil {
 				return taskView{}, err
 			}
@@ -116,7 +116,7 @@ func (a *app) taskCmd() *cobra.Command {
 			}
 			v := viewTask(t, table, reveal)
 			if p, err := campaigns.DecodeSend(t.Payload); err == nil {
-				if e, ok, err := ledger.New(rdb, nil).Entry(ctx, p.Address()); err == nil && ok {
+				if e, ok, err := k.ledger().Entry(ctx, p.Address()); err == nil && ok {
 					v.Attempts, v.Ledger = &e.Attempts, string(e.State)
 				}
 			}
@@ -134,7 +134,7 @@ func (a *app) taskCmd() *cobra.Command {
 				}
 				ctx := cmd.Context()
 				return a.withRedis(ctx, func(c config.Config, rdb redis.UniversalClient) error {
-					in, _, err := inspect(c, rdb)
+					in, _, err := conn{c: c, rdb: rdb}.inspect()
 					if err != nil {
 						return err
 					}
@@ -199,33 +199,22 @@ func taskAction(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspec
 		}
 		return q + "/" + id, detail, nil
 	}
-	target := q + " (" + state + ")"
-	var n int
-	var err error
-	switch action + ":" + state {
-	case "retry:scheduled":
-		n, err = in.RunAllScheduledTasks(q)
-	case "retry:retry":
-		n, err = in.RunAllRetryTasks(q)
-	case "retry:archived":
-		n, err = in.RunAllArchivedTasks(q)
-	case "archive:pending":
-		n, err = in.ArchiveAllPendingTasks(q)
-	case "archive:scheduled":
-		n, err = in.ArchiveAllScheduledTasks(q)
-	case "archive:retry":
-		n, err = in.ArchiveAllRetryTasks(q)
-	default:
+	bulk := map[string]func(string) (int, error){
+		"retry:scheduled": in.RunAllScheduledTasks, "retry:retry": in.RunAllRetryTasks, "retry:archived": in.RunAllArchivedTasks,
+		"archive:pending": in.ArchiveAllPendingTasks, "archive:scheduled": in.ArchiveAllScheduledTasks, "archive:retry": in.ArchiveAllRetryTasks,
+	}[action+":"+state]
+	if bulk == nil {
 		if action != "delete" {
 			return "", "", usageError{fmt.Errorf("%s --all: --state must be one of %s", action, map[string]string{
 				"retry": "scheduled, retry, archived", "archive": "pending, scheduled, retry"}[action])}
 		}
 		return deleteAll(ctx, rdb, in, q, state)
 	}
+	n, err := bulk(q)
 	if err != nil {
 		return "", "", err
 	}
-	return target, fmt.Sprintf("%d tasks", n), nil
+	return q + " (" + state + ")", fmt.Sprintf("%d tasks", n), nil
 }
 
 // deleteAll deletes every task of a queue in a state, page by page, marking the recipients
@@ -307,13 +296,14 @@ func skipDeleted(ctx context.Context, rdb redis.UniversalClient, ts []*asynq.Tas
 	return fmt.Sprintf("%d recipients skipped(deleted) in the ledger", n), nil
 }
 
-// inspect returns an asynq Inspector on rdb and the configured table of Connectly's codes.
-func inspect(c config.Config, rdb redis.UniversalClient) (*asynq.Inspector, *connectly.Table, error) {
-	table, err := errorTable(c)
+// inspect returns an asynq Inspector on the command's Redis and the configured table of
+// Connectly's codes.
+func (k conn) inspect() (*asynq.Inspector, *connectly.Table, error) {
+	table, err := errorTable(k.c)
 	if err != nil {
 		return nil, nil, err
 	}
-	return asynq.NewInspectorFromRedisClient(rdb), table, nil
+	return asynq.NewInspectorFromRedisClient(k.rdb), table, nil
 }
 
 func truncate(s string, n int) string {

@@ -11,18 +11,27 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/ledger"
 )
+
+// conn is what a read-only command reads with: the config, and Redis open while it reads.
+type conn struct {
+	c   config.Config
+	rdb redis.UniversalClient
+}
+
+// ledger is the ledger on the command's Redis.
+func (k conn) ledger() *ledger.Ledger { return ledger.New(k.rdb, nil) }
 
 // viewCmd makes cmd (its Use, Short, Args...) a read-only command: it reads a value from the
 // configured Redis with read and prints it with text, or as JSON with --json (jsonHelp is the
 // flag's help). Flags of its own go on the returned command, into variables read closes over.
 func viewCmd[T any](a *app, cmd *cobra.Command, jsonHelp string,
-	read func(ctx context.Context, c config.Config, rdb redis.UniversalClient, args []string) (T, error),
-	text func(io.Writer, T) error) *cobra.Command {
+	read func(ctx context.Context, k conn, args []string) (T, error), text func(io.Writer, T) error) *cobra.Command {
 	var asJSON bool
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		return a.withRedis(cmd.Context(), func(c config.Config, rdb redis.UniversalClient) error {
-			v, err := read(cmd.Context(), c, rdb, args)
+			v, err := read(cmd.Context(), conn{c: c, rdb: rdb}, args)
 			if err != nil {
 				return err
 			}
