@@ -11,7 +11,6 @@ import (
 )
 
 func (a *app) auditCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "The log of operator actions"}
 	var limit int
 	ls := viewCmd(a, &cobra.Command{
 		Use:   "ls",
@@ -22,8 +21,7 @@ func (a *app) auditCmd() *cobra.Command {
 			return audit.List(ctx, k.rdb, limit)
 		}, printAudit)
 	ls.Flags().IntVar(&limit, "limit", 50, "how many entries")
-	cmd.AddCommand(ls)
-	return cmd
+	return group("audit", "The log of operator actions", ls)
 }
 
 // printAudit renders the audit log as `audit ls` does.

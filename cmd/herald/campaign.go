@@ -21,13 +21,8 @@ import (
 )
 
 func (a *app) campaignCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "campaign",
-		Short: "Work with campaign definitions",
-	}
-	cmd.AddCommand(a.campaignSendCmd(), a.campaignValidateCmd(), a.campaignPlanCmd(), a.campaignLsCmd(),
-		a.campaignSubmitCmd(), a.campaignRmCmd(), a.campaignRunCmd())
-	return cmd
+	return group("campaign", "Work with campaign definitions", a.campaignSendCmd(), a.campaignValidateCmd(),
+		a.campaignPlanCmd(), a.campaignLsCmd(), a.campaignSubmitCmd(), a.campaignRmCmd(), a.campaignRunCmd())
 }
 
 // resolveSender picks the sender of a run: the campaign's, else the only configured one.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
+	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/defstore"
-	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/scheduler"
 )
 
@@ -48,7 +48,7 @@ campaign file names (relative to the campaign file's folder). Every process that
 			if err := campaigns.CheckAudience(def); err != nil {
 				return err
 			}
-			return a.withLedger(ctx, func(_ *ledger.Ledger, rdb redis.UniversalClient) error {
+			return a.connected(ctx, c, func(rdb redis.UniversalClient) error {
 				v, created, err := defstore.New(rdb, nil).Submit(ctx, def.ID, def.Path, data)
 				if err != nil {
 					return err
@@ -90,7 +90,7 @@ func (a *app) campaignRmCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return a.withLedger(ctx, func(_ *ledger.Ledger, rdb redis.UniversalClient) error {
+			return a.withRedis(ctx, func(_ config.Config, rdb redis.UniversalClient) error {
 				ok, err := defstore.New(rdb, nil).Remove(ctx, args[0])
 				if err != nil {
 					return err
@@ -120,7 +120,7 @@ expanded by a process serving expansion tasks (herald scheduler by default).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return a.withLedger(ctx, func(_ *ledger.Ledger, rdb redis.UniversalClient) error {
+			return a.withRedis(ctx, func(_ config.Config, rdb redis.UniversalClient) error {
 				sub, err := defstore.New(rdb, nil).Current(ctx, args[0])
 				if errors.Is(err, defstore.ErrNotSubmitted) {
 					return fmt.Errorf("campaign %s is not submitted (herald campaign submit FILE first)", args[0])

@@ -10,7 +10,6 @@ import (
 )
 
 func (a *app) limitsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "limits", Short: "Inspect the limits shared by every worker"}
 	show := viewCmd(a, &cobra.Command{
 		Use:   "show",
 		Short: "Show live use of the sender, business, daily-tier and frequency limits",
@@ -24,6 +23,5 @@ when room frees), the frequency caps, and the runs waiting for the tier.`,
 		func(ctx context.Context, k conn, _ []string) (report.Limits, error) {
 			return report.ReadLimits(ctx, k.c, k.ledger(), k.rdb, time.Now())
 		}, report.PrintLimits)
-	cmd.AddCommand(show)
-	return cmd
+	return group("limits", "Inspect the limits shared by every worker", show)
 }

@@ -133,10 +133,6 @@ func sendMessage(ctx context.Context, rdb redis.UniversalClient, c config.Config
 }
 
 func (a *app) messageCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "message",
-		Short: "Session messages to one customer (support staff)",
-	}
 	var (
 		to, region, text, file, sender, actor string
 		asJSON, dryRun, reveal                bool
@@ -216,8 +212,7 @@ campaign's message: block, e.g.
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.BoolVar(&dryRun, "dry-run", false, "print the request body and the window; send nothing")
 	f.BoolVar(&reveal, "reveal", false, "show the number in full (masked to its last 4 digits by default)")
-	cmd.AddCommand(send)
-	return cmd
+	return group("message", "Session messages to one customer (support staff)", send)
 }
 
 func printMessage(w io.Writer, r messageResult) {

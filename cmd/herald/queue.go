@@ -16,7 +16,6 @@ import (
 )
 
 func (a *app) queueCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "queue", Short: "Inspect and steer the asynq queues Herald uses"}
 	stats := viewCmd(a, &cobra.Command{
 		Use:     "stats",
 		Aliases: []string{"ls"},
@@ -28,8 +27,7 @@ func (a *app) queueCmd() *cobra.Command {
 		}, report.PrintQueues)
 	pause := a.queueActionCmd("pause", "Pause a queue: no worker takes its tasks until resume", "paused", (*asynq.Inspector).PauseQueue)
 	resume := a.queueActionCmd("resume", "Resume a paused queue", "resumed", (*asynq.Inspector).UnpauseQueue)
-	cmd.AddCommand(stats, pause, resume)
-	return cmd
+	return group("queue", "Inspect and steer the asynq queues Herald uses", stats, pause, resume)
 }
 
 // queueActionCmd is `queue pause` or `queue resume`: act on the queue, say done, and keep it

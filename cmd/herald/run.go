@@ -15,13 +15,8 @@ import (
 )
 
 func (a *app) runCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "run",
-		Short: "Inspect runs (one run = one firing of a campaign)",
-	}
-	cmd.AddCommand(a.runShowCmd(), a.runLsCmd(), a.runActionCmd(runPause), a.runActionCmd(runResume),
-		a.runActionCmd(runCancel), a.runRetryCmd())
-	return cmd
+	return group("run", "Inspect runs (one run = one firing of a campaign)", a.runShowCmd(), a.runLsCmd(),
+		a.runActionCmd(runPause), a.runActionCmd(runResume), a.runActionCmd(runCancel), a.runRetryCmd())
 }
 
 func (a *app) runShowCmd() *cobra.Command {

@@ -63,7 +63,6 @@ func viewTask(t *asynq.TaskInfo, table *connectly.Table, reveal bool) taskView {
 }
 
 func (a *app) taskCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "task", Short: "Inspect and act on single tasks in asynq's queues"}
 	var (
 		state       string // ls
 		actState    string // retry, archive, delete --all
@@ -162,8 +161,7 @@ func (a *app) taskCmd() *cobra.Command {
 	for _, c := range []*cobra.Command{ls, show} {
 		c.Flags().BoolVar(&reveal, "reveal", false, "show full numbers")
 	}
-	cmd.AddCommand(ls, show, retry, archive, del)
-	return cmd
+	return group("task", "Inspect and act on single tasks in asynq's queues", ls, show, retry, archive, del)
 }
 
 // taskAction performs retry, archive or delete on one task or on every task in a state.
