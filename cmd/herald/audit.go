@@ -1,47 +1,34 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"io"
-	"text/tabwriter"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/internal/audit"
-	"github.com/heraldmsg/herald/internal/config"
 )
 
 func (a *app) auditCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "The log of operator actions"}
-	var (
-		limit  int
-		asJSON bool
-	)
-	ls := &cobra.Command{
+	var limit int
+	ls := viewCmd(a, &cobra.Command{
 		Use:   "ls",
 		Short: "Operator actions, newest first: who paused, resumed, cancelled, retried or deleted what, and why",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withRedis(cmd.Context(), func(_ config.Config, rdb redis.UniversalClient) error {
-				es, err := audit.List(cmd.Context(), rdb, limit)
-				if err != nil {
-					return err
-				}
-				return a.print(asJSON, es, func(w io.Writer) error {
-					tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-					fmt.Fprintln(tw, "TIME\tACTOR\tACTION\tTARGET\tREASON\tDETAIL")
-					for _, e := range es {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time.UTC().Format(time.RFC3339), e.Actor, e.Action, e.Target, e.Reason, e.Detail)
-					}
-					return tw.Flush()
-				})
-			})
-		},
-	}
+	}, "print as JSON",
+		func(ctx context.Context, k conn, _ []string) ([]audit.Entry, error) {
+			return audit.List(ctx, k.rdb, limit)
+		}, printAudit)
 	ls.Flags().IntVar(&limit, "limit", 50, "how many entries")
-	ls.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
-	cmd.AddCommand(ls)
-	return cmd
+	return group("audit", "The log of operator actions", ls)
+}
+
+// printAudit renders the audit log as `audit ls` does.
+func printAudit(w io.Writer, es []audit.Entry) error {
+	rows := make([][]string, 0, len(es))
+	for _, e := range es {
+		rows = append(rows, []string{e.Time.UTC().Format(time.RFC3339), e.Actor, e.Action, e.Target, e.Reason, e.Detail})
+	}
+	return printTable(w, []string{"TIME", "ACTOR", "ACTION", "TARGET", "REASON", "DETAIL"}, rows)
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,13 +21,8 @@ import (
 )
 
 func (a *app) campaignCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "campaign",
-		Short: "Work with campaign definitions",
-	}
-	cmd.AddCommand(a.campaignSendCmd(), a.campaignValidateCmd(), a.campaignPlanCmd(), a.campaignLsCmd(),
-		a.campaignSubmitCmd(), a.campaignRmCmd(), a.campaignRunCmd())
-	return cmd
+	return group("campaign", "Work with campaign definitions", a.campaignSendCmd(), a.campaignValidateCmd(),
+		a.campaignPlanCmd(), a.campaignLsCmd(), a.campaignSubmitCmd(), a.campaignRmCmd(), a.campaignRunCmd())
 }
 
 // resolveSender picks the sender of a run: the campaign's, else the only configured one.
@@ -84,36 +79,33 @@ func (a *app) campaignSendCmd() *cobra.Command {
 				// info lines would only repeat it on stderr. Warnings still show.
 				log = log.Level(zerolog.WarnLevel)
 			}
-			rdb, err := a.redis(ctx, c)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
-			var progress func(int, int)
-			if isTerminal(a.stderr) && !asJSON {
-				progress = func(done, est int) { fmt.Fprintf(a.stderr, "\rexpanding: %d of about %d rows", done, est) }
-			}
-			start := time.Now()
-			started, err := runs(c, rdb, log, sendTaskOptions(c)).StartRun(ctx, expand.StartParams{Def: def, Bounded: true, Progress: progress})
-			if progress != nil {
-				fmt.Fprintln(a.stderr)
-			}
-			if err != nil {
-				return err
-			}
-			run, st, continues, window := started.Run, started.Stats, started.Continues, started.Backlog
-			if asJSON {
-				return writeJSON(a.stdout, map[string]any{
-					"run": run.ID, "campaign": run.Campaign, "rows": st.Rows, "planned": st.Planned,
-					"skipped": st.Skipped, "queue": run.Queue, "seconds": time.Since(start).Seconds(),
-					"expanding": continues, "window": window,
-				})
-			}
-			printStarted(a.stdout, run, st, time.Since(start))
-			if continues {
-				fmt.Fprintf(a.stdout, "the audience goes on expanding %d tasks at a time as sends complete, in herald worker or herald scheduler\n", window)
-			}
-			return nil
+			return a.connected(ctx, c, func(rdb redis.UniversalClient) error {
+				var progress func(int, int)
+				if isTerminal(a.stderr) && !asJSON {
+					progress = func(done, est int) { fmt.Fprintf(a.stderr, "\rexpanding: %d of about %d rows", done, est) }
+				}
+				start := time.Now()
+				started, err := runs(c, rdb, log, sendTaskOptions(c)).StartRun(ctx, expand.StartParams{Def: def, Bounded: true, Progress: progress})
+				if progress != nil {
+					fmt.Fprintln(a.stderr)
+				}
+				if err != nil {
+					return err
+				}
+				run, st, continues, window := started.Run, started.Stats, started.Continues, started.Backlog
+				if asJSON {
+					return writeJSON(a.stdout, map[string]any{
+						"run": run.ID, "campaign": run.Campaign, "rows": st.Rows, "planned": st.Planned,
+						"skipped": st.Skipped, "queue": run.Queue, "seconds": time.Since(start).Seconds(),
+						"expanding": continues, "window": window,
+					})
+				}
+				printStarted(a.stdout, run, st, time.Since(start))
+				if continues {
+					fmt.Fprintf(a.stdout, "the audience goes on expanding %d tasks at a time as sends complete, in herald worker or herald scheduler\n", window)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
@@ -139,52 +131,45 @@ type campaignRow struct {
 }
 
 func (a *app) campaignLsCmd() *cobra.Command {
-	var (
-		limit  int
-		asJSON bool
-	)
-	cmd := &cobra.Command{
+	var limit int
+	cmd := viewCmd(a, &cobra.Command{
 		Use:   "ls",
 		Short: "Submitted campaigns (version, schedule, next run) and campaigns that have runs",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			return a.withLedger(ctx, func(l *ledger.Ledger, rdb redis.UniversalClient) error {
-				cs, err := l.Campaigns(ctx, limit)
-				if err != nil {
-					return err
-				}
-				subs, err := defstore.New(rdb, nil).Active(ctx)
-				if err != nil {
-					return err
-				}
-				rows := campaignRows(cs, subs, time.Now())
-				if asJSON {
-					return writeJSON(a.stdout, rows)
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "CAMPAIGN\tVERSION\tSCHEDULE\tNEXT RUN\tRUNS\tLAST RUN\tLAST RUN AT")
-				for _, r := range rows {
-					version, next, last := "-", "-", "-"
-					if r.Version > 0 {
-						version = strconv.Itoa(r.Version)
-					}
-					if r.NextRun != nil {
-						next = r.NextRun.Format(time.RFC3339)
-					}
-					if !r.LastAt.IsZero() {
-						last = r.LastAt.Format(time.RFC3339)
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Campaign, version, cmp.Or(r.Schedule, "-"), next,
-						r.Runs, cmp.Or(r.LastRun, "-"), last)
-				}
-				return tw.Flush()
-			})
-		},
-	}
+	}, "print as JSON",
+		func(ctx context.Context, k conn, _ []string) ([]campaignRow, error) {
+			cs, err := k.ledger().Campaigns(ctx, limit)
+			if err != nil {
+				return nil, err
+			}
+			subs, err := defstore.New(k.rdb, nil).Active(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return campaignRows(cs, subs, time.Now()), nil
+		}, printCampaigns)
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many campaigns with runs")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
+}
+
+// printCampaigns renders campaign rows as `campaign ls` does.
+func printCampaigns(w io.Writer, rows []campaignRow) error {
+	table := make([][]string, 0, len(rows))
+	for _, r := range rows {
+		version, next, last := "-", "-", "-"
+		if r.Version > 0 {
+			version = strconv.Itoa(r.Version)
+		}
+		if r.NextRun != nil {
+			next = r.NextRun.Format(time.RFC3339)
+		}
+		if !r.LastAt.IsZero() {
+			last = r.LastAt.Format(time.RFC3339)
+		}
+		table = append(table, []string{r.Campaign, version, cmp.Or(r.Schedule, "-"), next, strconv.FormatInt(r.Runs, 10),
+			cmp.Or(r.LastRun, "-"), last})
+	}
+	return printTable(w, []string{"CAMPAIGN", "VERSION", "SCHEDULE", "NEXT RUN", "RUNS", "LAST RUN", "LAST RUN AT"}, table)
 }
 
 // campaignRows merges campaigns with runs (most recently run first) with submitted ones; a

@@ -13,13 +13,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
-	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
-	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
-	"github.com/heraldmsg/herald/internal/webhooks"
 )
 
 // planOutput is `campaign plan --json`.
@@ -36,79 +33,6 @@ type planOutput struct {
 	// Followups are the on_reply rules' requests, rendered for a sample reply.
 	Followups []followupPlan `json:"followups,omitempty"`
 	window    time.Duration
-}
-
-// followupPlan is one on_reply rule's follow-up as campaign plan shows it.
-type followupPlan struct {
-	Rule  string `json:"rule"`
-	Delay string `json:"delay,omitempty"`
-	// Requests are the session message's request and the template's (the fallback when the
-	// window has closed, or the only one), rendered for a reply that matches the rule, to a
-	// placeholder number; none for a rule that sends nothing.
-	Requests []followupRequest `json:"requests,omitempty"`
-	Error    string            `json:"error,omitempty"`
-}
-
-// followupRequest is one request of a follow-up: where it is posted, and its body.
-type followupRequest struct {
-	Path string          `json:"path"`
-	Body json.RawMessage `json:"body"`
-}
-
-// followupPlaceholder is the number follow-up requests are shown for (a fictional one).
-const followupPlaceholder = "+15555550100"
-
-// planFollowups renders each on_reply rule's follow-up for a reply that matches it.
-func planFollowups(def *campaigns.Definition, sender string, f connectly.BSUIDField) []followupPlan {
-	var out []followupPlan
-	for i := range def.OnReply.Rules {
-		rule := &def.OnReply.Rules[i]
-		fp := followupPlan{Rule: rule.ID(), Delay: rule.Delay}
-		if rule.None {
-			out = append(out, fp)
-			continue
-		}
-		r := conversation.Reply{Kind: webhooks.ReplyText, Text: "hello"}
-		switch {
-		case len(rule.Button) > 0:
-			r = conversation.Reply{Kind: webhooks.ReplyButton, ButtonText: rule.Button[0]}
-		case len(rule.ListRow) > 0:
-			r = conversation.Reply{Kind: webhooks.ReplyList, ListRowID: rule.ListRow[0]}
-		case len(rule.Keyword) > 0:
-			r.Text = rule.Keyword[0]
-		}
-		run := ledger.Run{ID: "RUN", Campaign: def.ID, Sender: sender}
-		addr := ledger.FollowupAddress("RUN", rule.ID(), followupPlaceholder, 1)
-		p, err := conversation.Payload(run, def, rule, addr, 0, r, def.FirstRowReplyColumns())
-		if err != nil {
-			fp.Error = err.Error()
-			out = append(out, fp)
-			continue
-		}
-		if p.Kind == campaigns.KindSession {
-			content, err := campaigns.DecodeSession(p.Session)
-			if err == nil {
-				var body []byte
-				body, err = connectly.EncodeSessionMessage(connectly.SessionMessage{To: p.To, Sender: sender, CallbackData: p.Callback(),
-					CampaignName: def.ID, Content: content}, f)
-				fp.Requests = append(fp.Requests, followupRequest{Path: connectly.SessionPath("{businessId}"), Body: body})
-			}
-			if err != nil {
-				fp.Error = err.Error()
-			}
-		}
-		if p.Template != "" {
-			body, err := connectly.EncodeTemplateMessage(connectly.TemplateMessage{Number: p.To, TemplateName: p.Template,
-				Language: p.Language, Parameters: p.Params, Sender: sender, CallbackData: p.Callback(), CampaignName: def.ID})
-			if err != nil {
-				fp.Error = err.Error()
-			} else {
-				fp.Requests = append(fp.Requests, followupRequest{Path: connectly.SendPath("{businessId}"), Body: body})
-			}
-		}
-		out = append(out, fp)
-	}
-	return out
 }
 
 // templateCheck is one translation's pre-flight result.

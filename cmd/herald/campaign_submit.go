@@ -11,9 +11,8 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
-	"github.com/heraldmsg/herald/internal/audit"
+	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/defstore"
-	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/scheduler"
 )
 
@@ -49,7 +48,7 @@ campaign file names (relative to the campaign file's folder). Every process that
 			if err := campaigns.CheckAudience(def); err != nil {
 				return err
 			}
-			return a.withLedger(ctx, func(_ *ledger.Ledger, rdb redis.UniversalClient) error {
+			return a.connected(ctx, c, func(rdb redis.UniversalClient) error {
 				v, created, err := defstore.New(rdb, nil).Submit(ctx, def.ID, def.Path, data)
 				if err != nil {
 					return err
@@ -84,14 +83,14 @@ campaign file names (relative to the campaign file's folder). Every process that
 }
 
 func (a *app) campaignRmCmd() *cobra.Command {
-	var actor, reason string
+	var by auditFlags
 	cmd := &cobra.Command{
 		Use:   "rm ID",
 		Short: "Stop future runs of a submitted campaign (runs already started continue)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return a.withLedger(ctx, func(_ *ledger.Ledger, rdb redis.UniversalClient) error {
+			return a.withRedis(ctx, func(_ config.Config, rdb redis.UniversalClient) error {
 				ok, err := defstore.New(rdb, nil).Remove(ctx, args[0])
 				if err != nil {
 					return err
@@ -99,7 +98,7 @@ func (a *app) campaignRmCmd() *cobra.Command {
 				if !ok {
 					return fmt.Errorf("campaign %s is not submitted", args[0])
 				}
-				if err := audit.Append(ctx, rdb, audit.Entry{Actor: operator(actor), Action: "campaign rm", Target: args[0], Reason: reason}); err != nil {
+				if err := by.record(ctx, rdb, "campaign rm", args[0], ""); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.stdout, "campaign %s removed: no further runs; runs already started continue\n", args[0])
@@ -107,8 +106,7 @@ func (a *app) campaignRmCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&actor, "actor", "", "who is acting (default: the OS user)")
-	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the audit log)")
+	by.add(cmd, "why (kept in the audit log)")
 	return cmd
 }
 
@@ -122,7 +120,7 @@ expanded by a process serving expansion tasks (herald scheduler by default).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return a.withLedger(ctx, func(_ *ledger.Ledger, rdb redis.UniversalClient) error {
+			return a.withRedis(ctx, func(_ config.Config, rdb redis.UniversalClient) error {
 				sub, err := defstore.New(rdb, nil).Current(ctx, args[0])
 				if errors.Is(err, defstore.ErrNotSubmitted) {
 					return fmt.Errorf("campaign %s is not submitted (herald campaign submit FILE first)", args[0])

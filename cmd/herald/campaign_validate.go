@@ -1,19 +1,15 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
-	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
-	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // validateResult is one file's result in `campaign validate --json`.
@@ -73,6 +69,10 @@ func validateFile(c config.Config, path string, rows bool) validateResult {
 		if errors.As(err, &ae) {
 			err = campaigns.Errors{ae.FieldError(def)}
 		}
+		fail(err)
+		return r
+	}
+	if err := campaigns.CheckReplyColumns(def); err != nil {
 		fail(err)
 		return r
 	}
@@ -176,49 +176,4 @@ func rowsNote(r validateResult) string {
 		return "audience: " + rows + ", none skipped"
 	}
 	return "audience: " + rows + ", skipped " + strings.Join(reasons, ", ")
-}
-
-// checkOnReply checks a campaign's on_reply rules beyond their syntax: each follow-up
-// message as a session message (campaigns.CheckMessage), and the buttons rules name against
-// the template's quick-reply buttons from the provider's get/templates, when it is reachable
-// (notes say when it is not).
-func checkOnReply(c config.Config, def *campaigns.Definition) (errs, notes []string) {
-	rules := def.OnReply.Rules
-	named := false
-	for i := range rules {
-		named = named || len(rules[i].Button) > 0
-		if rules[i].Message.IsZero() {
-			continue
-		}
-		content, err := conversation.MessageOf(&rules[i])
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: on_reply rule %s: message: %v", def.Path, rules[i].ID(), err))
-			continue
-		}
-		for _, p := range campaigns.CheckMessage(content) {
-			errs = append(errs, fmt.Sprintf("%s: on_reply rule %s: message.%s: %s", def.Path, rules[i].ID(), p.Field, p.Msg))
-		}
-	}
-	if !named || def.Template.Name == "" {
-		return errs, notes
-	}
-	if err := c.RequireConnectly(); err != nil || c.APIKey == "" {
-		return errs, append(notes, "on_reply buttons not checked against the template: no Connectly business id or API key configured")
-	}
-	cc := clientConfig(c)
-	cc.Timeout, cc.MaxConns = 10*time.Second, 1
-	client, err := connectly.NewClient(cc)
-	if err != nil {
-		return errs, append(notes, "on_reply buttons not checked against the template: "+err.Error())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	buttons, err := client.TemplateButtons(ctx, def.Template.Name, def.Template.Language)
-	if err != nil {
-		return errs, append(notes, "on_reply buttons not checked against the template: the Connectly API is not reachable ("+err.Error()+")")
-	}
-	if err := conversation.CheckButtons(rules, buttons); err != nil {
-		errs = append(errs, fmt.Sprintf("%s: %v", def.Path, err))
-	}
-	return errs, notes
 }

@@ -133,10 +133,6 @@ func sendMessage(ctx context.Context, rdb redis.UniversalClient, c config.Config
 }
 
 func (a *app) messageCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "message",
-		Short: "Session messages to one customer (support staff)",
-	}
 	var (
 		to, region, text, file, sender, actor string
 		asJSON, dryRun, reveal                bool
@@ -194,23 +190,16 @@ campaign's message: block, e.g.
 					return err
 				}
 			}
-			rdb, err := a.redis(ctx, c)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
-			res, err := sendMessage(ctx, rdb, c, client, messageSend{to: id, sender: sender, content: content, actor: actor,
-				dryRun: dryRun, reveal: reveal, now: time.Now})
-			if res.Kind != "" && (err == nil || errors.Is(err, errWindowClosed)) {
-				if asJSON {
-					if jerr := writeJSON(a.stdout, res); jerr != nil {
-						return jerr
+			return a.connected(ctx, c, func(rdb redis.UniversalClient) error {
+				res, err := sendMessage(ctx, rdb, c, client, messageSend{to: id, sender: sender, content: content, actor: actor,
+					dryRun: dryRun, reveal: reveal, now: time.Now})
+				if res.Kind != "" && (err == nil || errors.Is(err, errWindowClosed)) {
+					if perr := a.print(asJSON, res, func(w io.Writer) error { printMessage(w, res); return nil }); perr != nil {
+						return perr
 					}
-				} else {
-					printMessage(a.stdout, res)
 				}
-			}
-			return err
+				return err
+			})
 		},
 	}
 	f := send.Flags()
@@ -223,8 +212,7 @@ campaign's message: block, e.g.
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.BoolVar(&dryRun, "dry-run", false, "print the request body and the window; send nothing")
 	f.BoolVar(&reveal, "reveal", false, "show the number in full (masked to its last 4 digits by default)")
-	cmd.AddCommand(send)
-	return cmd
+	return group("message", "Session messages to one customer (support staff)", send)
 }
 
 func printMessage(w io.Writer, r messageResult) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,5 +75,36 @@ func TestCampaignPlanFollowups(t *testing.T) {
 	}
 	if r := got["later"].Requests; len(r) != 1 || !strings.Contains(string(r[0].Body), "spring_reminder") || !strings.Contains(string(r[0].Body), `"Ana"`) {
 		t.Fatalf("later: %s", r)
+	}
+}
+
+// campaign validate refuses a rule reading a column the audience does not have, with the
+// rule's position, before any run is started.
+func TestCampaignValidateReplyColumns(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("..", "..", "configs", "campaigns", "spring-promo-replies.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	csv, err := os.ReadFile(filepath.Join("..", "..", "configs", "campaigns", "spring-promo.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(src), `Prices start at $9`, `Prices start at $9, {{ .nickname }}`, 1)
+	if bad == string(src) {
+		t.Fatal("the example campaign changed: no price rule text to edit")
+	}
+	for name, body := range map[string]string{"good.yaml": string(src), "bad.yaml": bad, "spring-promo.csv": string(csv)} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out, errOut := herald(t, nil, "campaign", "validate", filepath.Join(dir, "good.yaml")); code != 0 {
+		t.Fatalf("good: exit %d out %q err %q", code, out, errOut)
+	}
+	code, out, errOut := herald(t, nil, "campaign", "validate", filepath.Join(dir, "bad.yaml"))
+	if code == 0 || !strings.Contains(out+errOut, `"nickname"`) || !strings.Contains(out+errOut, "bad.yaml:") {
+		t.Fatalf("bad: exit %d out %q err %q", code, out, errOut)
 	}
 }

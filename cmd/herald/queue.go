@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 
@@ -11,40 +11,29 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
-	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/report"
 )
 
 func (a *app) queueCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "queue", Short: "Inspect and steer the asynq queues Herald uses"}
-	var asJSON bool
-	stats := &cobra.Command{
+	stats := viewCmd(a, &cobra.Command{
 		Use:     "stats",
 		Aliases: []string{"ls"},
 		Short:   "Tasks per state, processed and failed today, latency and pause state of every queue",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.withInspector(cmd, func(in *asynq.Inspector, _ redis.UniversalClient) error {
-				qs, err := report.Queues(in, slices.Collect(maps.Keys(campaigns.Queues)))
-				if err != nil {
-					return err
-				}
-				return a.print(asJSON, qs, func(w io.Writer) error { return report.PrintQueues(w, qs) })
-			})
-		},
-	}
-	stats.Flags().BoolVar(&asJSON, "json", false, "print the queues as JSON")
+	}, "print the queues as JSON",
+		func(_ context.Context, k conn, _ []string) ([]report.QueueStat, error) {
+			return report.Queues(asynq.NewInspectorFromRedisClient(k.rdb), slices.Collect(maps.Keys(campaigns.Queues)))
+		}, report.PrintQueues)
 	pause := a.queueActionCmd("pause", "Pause a queue: no worker takes its tasks until resume", "paused", (*asynq.Inspector).PauseQueue)
 	resume := a.queueActionCmd("resume", "Resume a paused queue", "resumed", (*asynq.Inspector).UnpauseQueue)
-	cmd.AddCommand(stats, pause, resume)
-	return cmd
+	return group("queue", "Inspect and steer the asynq queues Herald uses", stats, pause, resume)
 }
 
 // queueActionCmd is `queue pause` or `queue resume`: act on the queue, say done, and keep it
 // in the audit log.
 func (a *app) queueActionCmd(verb, short, done string, act func(*asynq.Inspector, string) error) *cobra.Command {
-	var actor, reason string
+	var by auditFlags
 	cmd := &cobra.Command{
 		Use: verb + " QUEUE", Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -53,11 +42,11 @@ func (a *app) queueActionCmd(verb, short, done string, act func(*asynq.Inspector
 					return err
 				}
 				fmt.Fprintf(a.stdout, "queue %s %s\n", args[0], done)
-				return audit.Append(cmd.Context(), rdb, audit.Entry{Actor: operator(actor), Action: "queue " + verb, Target: args[0], Reason: reason})
+				return by.record(cmd.Context(), rdb, "queue "+verb, args[0], "")
 			})
 		},
 	}
-	actorFlags(cmd, &actor, &reason, "why (kept in the audit log)")
+	by.add(cmd, "why (kept in the audit log)")
 	return cmd
 }
 

@@ -20,7 +20,6 @@ import (
 // service window (`window show`).
 
 func (a *app) recipientCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "recipient", Short: "Why a person did or did not get a message"}
 	var asJSON, reveal bool
 	var region string
 	explain := &cobra.Command{
@@ -55,8 +54,7 @@ func (a *app) recipientCmd() *cobra.Command {
 	}
 	explain.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	revealFlags(explain, &reveal, &region)
-	cmd.AddCommand(explain)
-	return cmd
+	return group("recipient", "Why a person did or did not get a message", explain)
 }
 
 // shownID is how a recipient or customer is printed: masked to the last 4 digits unless

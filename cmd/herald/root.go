@@ -83,6 +83,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return exitError
 }
 
+// group is a command that only holds subcommands.
+func group(use, short string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short}
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
 func isCobraUsage(err error) bool {
 	msg := err.Error()
 	for _, p := range []string{"unknown command", "accepts ", "requires at least", "unknown flag", "unknown shorthand"} {
@@ -138,12 +145,17 @@ func (a *app) withRedis(ctx context.Context, fn func(c config.Config, rdb redis.
 	if err != nil {
 		return err
 	}
+	return a.connected(ctx, c, func(rdb redis.UniversalClient) error { return fn(c, rdb) })
+}
+
+// connected connects to the Redis of config c and calls fn; Redis is closed after.
+func (a *app) connected(ctx context.Context, c config.Config, fn func(redis.UniversalClient) error) error {
 	rdb, err := a.redis(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	return fn(c, rdb)
+	return fn(rdb)
 }
 
 // withLedger loads the config, connects to Redis and calls fn with a Ledger.

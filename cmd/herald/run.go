@@ -15,13 +15,8 @@ import (
 )
 
 func (a *app) runCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "run",
-		Short: "Inspect runs (one run = one firing of a campaign)",
-	}
-	cmd.AddCommand(a.runShowCmd(), a.runLsCmd(), a.runActionCmd(runPause), a.runActionCmd(runResume),
-		a.runActionCmd(runCancel), a.runRetryCmd())
-	return cmd
+	return group("run", "Inspect runs (one run = one firing of a campaign)", a.runShowCmd(), a.runLsCmd(),
+		a.runActionCmd(runPause), a.runActionCmd(runResume), a.runActionCmd(runCancel), a.runRetryCmd())
 }
 
 func (a *app) runShowCmd() *cobra.Command {
@@ -98,26 +93,17 @@ func (a *app) runLsCmd() *cobra.Command {
 	var (
 		campaign string
 		limit    int
-		asJSON   bool
 	)
-	cmd := &cobra.Command{
+	cmd := viewCmd(a, &cobra.Command{
 		Use:   "ls",
 		Short: "List recent runs, newest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			return a.withLedger(ctx, func(l *ledger.Ledger, _ redis.UniversalClient) error {
-				reps, err := report.RecentRuns(ctx, l, campaign, limit, time.Now())
-				if err != nil {
-					return err
-				}
-				return a.print(asJSON, reps, func(w io.Writer) error { return report.PrintRuns(w, reps) })
-			})
-		},
-	}
+	}, "print the runs as JSON",
+		func(ctx context.Context, k conn, _ []string) ([]report.Run, error) {
+			return report.RecentRuns(ctx, k.ledger(), campaign, limit, time.Now())
+		}, report.PrintRuns)
 	cmd.Flags().StringVar(&campaign, "campaign", "", "only runs of this campaign")
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the runs as JSON")
 	return cmd
 }
 

@@ -32,11 +32,26 @@ func operator(actor string) string {
 	return "operator"
 }
 
-// actorFlags adds --actor and --reason to an operator action; reasonHelp says where the
-// reason is kept.
-func actorFlags(cmd *cobra.Command, actor, reason *string, reasonHelp string) {
-	cmd.Flags().StringVar(reason, "reason", "", reasonHelp)
-	cmd.Flags().StringVar(actor, "actor", "", "who is acting (default: the OS user)")
+// auditFlags are an operator action's --actor and --reason, kept with it in the audit log.
+type auditFlags struct{ actor, reason string }
+
+// add puts --actor and --reason on cmd; reasonHelp says where the reason is kept.
+func (f *auditFlags) add(cmd *cobra.Command, reasonHelp string) {
+	cmd.Flags().StringVar(&f.reason, "reason", "", reasonHelp)
+	cmd.Flags().StringVar(&f.actor, "actor", "", "who is acting (default: the OS user)")
+}
+
+// record appends the action on target, and what it did (detail), to the audit log.
+func (f *auditFlags) record(ctx context.Context, rdb redis.UniversalClient, action, target, detail string) error {
+	return audit.Append(ctx, rdb, audit.Entry{Actor: operator(f.actor), Action: action, Target: target, Reason: f.reason, Detail: detail})
+}
+
+// why is who acts and why, as a run's status note keeps it.
+func (f *auditFlags) why() string {
+	if f.reason == "" {
+		return operator(f.actor)
+	}
+	return operator(f.actor) + ": " + f.reason
 }
 
 // runAction is one of pause, resume and cancel: a change of a run's status by an operator,
@@ -83,7 +98,7 @@ var (
 )
 
 func (a *app) runActionCmd(act runAction) *cobra.Command {
-	var reason, actor string
+	var by auditFlags
 	cmd := &cobra.Command{
 		Use:   act.verb + " RUN",
 		Short: act.short,
@@ -91,11 +106,7 @@ func (a *app) runActionCmd(act runAction) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, id := cmd.Context(), args[0]
 			return a.withLedger(ctx, func(l *ledger.Ledger, rdb redis.UniversalClient) error {
-				why := operator(actor)
-				if reason != "" {
-					why += ": " + reason
-				}
-				ok, detail, err := act.change(ctx, l, id, why)
+				ok, detail, err := act.change(ctx, l, id, by.why())
 				if err != nil {
 					return notFound(id, err)
 				}
@@ -108,11 +119,10 @@ func (a *app) runActionCmd(act runAction) *cobra.Command {
 				} else {
 					fmt.Fprintf(a.stdout, act.done, id)
 				}
-				return audit.Append(ctx, rdb, audit.Entry{Actor: operator(actor), Action: "run " + act.verb, Target: id,
-					Reason: reason, Detail: detail})
+				return by.record(ctx, rdb, "run "+act.verb, id, detail)
 			})
 		},
 	}
-	actorFlags(cmd, &actor, &reason, act.reasonHelp)
+	by.add(cmd, act.reasonHelp)
 	return cmd
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/expand"
-	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -22,7 +21,7 @@ func (a *app) runRetryCmd() *cobra.Command {
 		codes          []string
 		includeUnknown bool
 		asJSON         bool
-		actor, reason  string
+		by             auditFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "retry RUN",
@@ -60,8 +59,7 @@ started from is read again for the template parameters.`,
 					return err
 				}
 				parent, child, st, byCode := res.Parent, res.Child, res.Stats, res.ByCode
-				if err := audit.Append(ctx, rdb, audit.Entry{Actor: operator(actor), Action: "run retry", Target: parent.ID, Reason: reason,
-					Detail: fmt.Sprintf("child run %s with %d recipients", child.ID, st.Planned)}); err != nil {
+				if err := by.record(ctx, rdb, "run retry", parent.ID, fmt.Sprintf("child run %s with %d recipients", child.ID, st.Planned)); err != nil {
 					return err
 				}
 				if asJSON {
@@ -84,7 +82,6 @@ started from is read again for the template parameters.`,
 	cmd.Flags().StringSliceVar(&codes, "code", nil, "retry failures with this code (repeatable; overrides --class)")
 	cmd.Flags().BoolVar(&includeUnknown, "include-unknown", false, "also retry recipients whose outcome is unknown (may double-send)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
-	cmd.Flags().StringVar(&actor, "actor", "", "who is acting (default: the OS user)")
-	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the audit log)")
+	by.add(cmd, "why (kept in the audit log)")
 	return cmd
 }

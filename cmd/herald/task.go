@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -15,7 +15,6 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
-	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -64,69 +63,64 @@ func viewTask(t *asynq.TaskInfo, table *connectly.Table, reveal bool) taskView {
 }
 
 func (a *app) taskCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "task", Short: "Inspect and act on single tasks in asynq's queues"}
 	var (
-		state         string // ls
-		actState      string // retry, archive, delete --all
-		limit, page   int
-		asJSON        bool
-		reveal        bool
-		all           bool
-		actor, reason string
+		state       string // ls
+		actState    string // retry, archive, delete --all
+		limit, page int
+		reveal      bool
+		all         bool
+		by          auditFlags
 	)
-	ls := &cobra.Command{
+	ls := viewCmd(a, &cobra.Command{
 		Use:   "ls QUEUE",
 		Short: "List a queue's tasks in one state (pending, active, scheduled, retry, archived, completed)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withTasks(cmd, func(_ context.Context, _ redis.UniversalClient, in *asynq.Inspector, table *connectly.Table) error {
-				list := taskLists(in)[state]
-				if list == nil {
-					return usageError{fmt.Errorf("--state %q: want one of %s", state, strings.Join(taskStates, ", "))}
-				}
-				tasks, err := list(args[0], asynq.PageSize(limit), asynq.Page(page))
-				if err != nil {
-					return err
-				}
-				views := make([]taskView, 0, len(tasks))
-				for _, t := range tasks {
-					views = append(views, viewTask(t, table, reveal))
-				}
-				return a.print(asJSON, views, func(w io.Writer) error {
-					tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-					fmt.Fprintln(tw, "ID\tRUN\tRECIPIENT\tRETRIED\tLAST ERROR")
-					for _, v := range views {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", v.ID, v.Run, v.Recipient, v.Retried, truncate(v.LastError, 60))
-					}
-					return tw.Flush()
-				})
-			})
-		},
-	}
+	}, "print as JSON",
+		func(_ context.Context, k conn, args []string) ([]taskView, error) {
+			in, table, err := k.inspect()
+			if err != nil {
+				return nil, err
+			}
+			list := taskLists(in)[state]
+			if list == nil {
+				return nil, usageError{fmt.Errorf("--state %q: want one of %s", state, strings.Join(taskStates, ", "))}
+			}
+			tasks, err := list(args[0], asynq.PageSize(limit), asynq.Page(page))
+			if err != nil {
+				return nil, err
+			}
+			views := make([]taskView, 0, len(tasks))
+			for _, t := range tasks {
+				views = append(views, viewTask(t, table, reveal))
+			}
+			return views, nil
+		}, printTasks)
 	ls.Flags().StringVar(&state, "state", "pending", "task state: "+strings.Join(taskStates, ", "))
 	ls.Flags().IntVar(&limit, "limit", 20, "tasks per page")
 	ls.Flags().IntVar(&page, "page", 1, "page number")
 
-	show := &cobra.Command{
+	show := viewCmd(a, &cobra.Command{
 		Use:   "show QUEUE TASK_ID",
 		Short: "One task: decoded payload (run, recipient), retries, last error and its class, ledger state",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withTasks(cmd, func(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspector, table *connectly.Table) error {
-				t, err := in.GetTaskInfo(args[0], args[1])
-				if err != nil {
-					return err
+	}, "print as JSON",
+		func(ctx context.Context, k conn, args []string) (taskView, error) {
+			in, table, err := k.inspect()
+			if err != nil {
+				return taskView{}, err
+			}
+			t, err := in.GetTaskInfo(args[0], args[1])
+			if err != nil {
+				return taskView{}, err
+			}
+			v := viewTask(t, table, reveal)
+			if p, err := campaigns.DecodeSend(t.Payload); err == nil {
+				if e, ok, err := k.ledger().Entry(ctx, p.Address()); err == nil && ok {
+					v.Attempts, v.Ledger = &e.Attempts, string(e.State)
 				}
-				v := viewTask(t, table, reveal)
-				if p, err := campaigns.DecodeSend(t.Payload); err == nil {
-					if e, ok, err := ledger.New(rdb, nil).Entry(ctx, p.Address()); err == nil && ok {
-						v.Attempts, v.Ledger = &e.Attempts, string(e.State)
-					}
-				}
-				return a.print(asJSON, v, func(w io.Writer) error { printTask(w, v); return nil })
-			})
-		},
-	}
+			}
+			return v, nil
+		}, printTask)
 
 	act := func(use, short, action string) *cobra.Command {
 		c := &cobra.Command{
@@ -137,12 +131,17 @@ func (a *app) taskCmd() *cobra.Command {
 				if all == (len(args) == 2) {
 					return usageError{errors.New("give a TASK_ID, or --all with --state")}
 				}
-				return a.withTasks(cmd, func(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspector, _ *connectly.Table) error {
+				ctx := cmd.Context()
+				return a.withRedis(ctx, func(c config.Config, rdb redis.UniversalClient) error {
+					in, _, err := conn{c: c, rdb: rdb}.inspect()
+					if err != nil {
+						return err
+					}
 					target, detail, err := taskAction(ctx, rdb, in, action, args, all, actState)
 					if err != nil {
 						return err
 					}
-					if err := audit.Append(ctx, rdb, audit.Entry{Actor: operator(actor), Action: "task " + action, Target: target, Reason: reason, Detail: detail}); err != nil {
+					if err := by.record(ctx, rdb, "task "+action, target, detail); err != nil {
 						return err
 					}
 					fmt.Fprintf(a.stdout, "%s %s: %s\n", action, target, detail)
@@ -152,7 +151,7 @@ func (a *app) taskCmd() *cobra.Command {
 		}
 		c.Flags().BoolVar(&all, "all", false, "act on every task of the queue in --state")
 		c.Flags().StringVar(&actState, "state", "", "with --all: the state to act on")
-		actorFlags(c, &actor, &reason, "why (kept in the audit log)")
+		by.add(c, "why (kept in the audit log)")
 		return c
 	}
 	retry := act("retry", "Run a scheduled, retry or archived task now", "retry")
@@ -160,11 +159,9 @@ func (a *app) taskCmd() *cobra.Command {
 	del := act("delete", "Delete a task; a send task's recipient becomes skipped(deleted) in the ledger", "delete")
 
 	for _, c := range []*cobra.Command{ls, show} {
-		c.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 		c.Flags().BoolVar(&reveal, "reveal", false, "show full numbers")
 	}
-	cmd.AddCommand(ls, show, retry, archive, del)
-	return cmd
+	return group("task", "Inspect and act on single tasks in asynq's queues", ls, show, retry, archive, del)
 }
 
 // taskAction performs retry, archive or delete on one task or on every task in a state.
@@ -200,33 +197,22 @@ func taskAction(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspec
 		}
 		return q + "/" + id, detail, nil
 	}
-	target := q + " (" + state + ")"
-	var n int
-	var err error
-	switch action + ":" + state {
-	case "retry:scheduled":
-		n, err = in.RunAllScheduledTasks(q)
-	case "retry:retry":
-		n, err = in.RunAllRetryTasks(q)
-	case "retry:archived":
-		n, err = in.RunAllArchivedTasks(q)
-	case "archive:pending":
-		n, err = in.ArchiveAllPendingTasks(q)
-	case "archive:scheduled":
-		n, err = in.ArchiveAllScheduledTasks(q)
-	case "archive:retry":
-		n, err = in.ArchiveAllRetryTasks(q)
-	default:
+	bulk := map[string]func(string) (int, error){
+		"retry:scheduled": in.RunAllScheduledTasks, "retry:retry": in.RunAllRetryTasks, "retry:archived": in.RunAllArchivedTasks,
+		"archive:pending": in.ArchiveAllPendingTasks, "archive:scheduled": in.ArchiveAllScheduledTasks, "archive:retry": in.ArchiveAllRetryTasks,
+	}[action+":"+state]
+	if bulk == nil {
 		if action != "delete" {
 			return "", "", usageError{fmt.Errorf("%s --all: --state must be one of %s", action, map[string]string{
 				"retry": "scheduled, retry, archived", "archive": "pending, scheduled, retry"}[action])}
 		}
 		return deleteAll(ctx, rdb, in, q, state)
 	}
+	n, err := bulk(q)
 	if err != nil {
 		return "", "", err
 	}
-	return target, fmt.Sprintf("%d tasks", n), nil
+	return q + " (" + state + ")", fmt.Sprintf("%d tasks", n), nil
 }
 
 // deleteAll deletes every task of a queue in a state, page by page, marking the recipients
@@ -267,8 +253,17 @@ func taskLists(in *asynq.Inspector) map[string]func(string, ...asynq.ListOption)
 	}
 }
 
+// printTasks renders tasks as `task ls` does.
+func printTasks(w io.Writer, views []taskView) error {
+	rows := make([][]string, 0, len(views))
+	for _, v := range views {
+		rows = append(rows, []string{v.ID, v.Run, v.Recipient, strconv.Itoa(v.Retried), truncate(v.LastError, 60)})
+	}
+	return printTable(w, []string{"ID", "RUN", "RECIPIENT", "RETRIED", "LAST ERROR"}, rows)
+}
+
 // printTask renders one task as `task show` does.
-func printTask(w io.Writer, v taskView) {
+func printTask(w io.Writer, v taskView) error {
 	fmt.Fprintf(w, "Task       %s (%s, queue %s)\nState      %s, retried %d of %d\n", v.ID, v.Type, v.Queue, v.State, v.Retried, v.MaxRetry)
 	if v.Run != "" {
 		fmt.Fprintf(w, "Run        %s\nRecipient  %s\n", v.Run, v.Recipient)
@@ -285,6 +280,7 @@ func printTask(w io.Writer, v taskView) {
 	if !v.NextAt.IsZero() {
 		fmt.Fprintf(w, "Next at    %s\n", v.NextAt.UTC().Format(time.RFC3339))
 	}
+	return nil
 }
 
 // skipDeleted marks the recipients of deleted send tasks skipped(deleted) and says how many
@@ -298,15 +294,14 @@ func skipDeleted(ctx context.Context, rdb redis.UniversalClient, ts []*asynq.Tas
 	return fmt.Sprintf("%d recipients skipped(deleted) in the ledger", n), nil
 }
 
-// withTasks loads the config and calls fn with Redis, an Inspector and the error table.
-func (a *app) withTasks(cmd *cobra.Command, fn func(context.Context, redis.UniversalClient, *asynq.Inspector, *connectly.Table) error) error {
-	return a.withRedis(cmd.Context(), func(c config.Config, rdb redis.UniversalClient) error {
-		table, err := errorTable(c)
-		if err != nil {
-			return err
-		}
-		return fn(cmd.Context(), rdb, asynq.NewInspectorFromRedisClient(rdb), table)
-	})
+// inspect returns an asynq Inspector on the command's Redis and the configured table of
+// Connectly's codes.
+func (k conn) inspect() (*asynq.Inspector, *connectly.Table, error) {
+	table, err := errorTable(k.c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return asynq.NewInspectorFromRedisClient(k.rdb), table, nil
 }
 
 func truncate(s string, n int) string {
