@@ -30,9 +30,13 @@ import (
 // message id first, then the time in unix ms, the kind, the button or row id, the text, the
 // follow-up rule when the reply answered a follow-up, and how it was joined). A reply to one
 // of the run's follow-ups is kept under the run it follows, so one key holds the whole
-// conversation of a recipient with a campaign run. A string, not a sorted set or a list:
-// a reply is over the 64 bytes a set keeps in its compact encoding, and a string costs the
-// least per replier (see docs/benchmarks.md, "Conversation record"). Read sorts by time.
+// conversation of a recipient with a campaign run. Read sorts by time.
+//
+// A string, not a sorted set or a list: a reply is over the 64 bytes a sorted set keeps in
+// its compact encoding, and a string costs the least per replier. Measured with MEMORY USAGE
+// on Redis 7.0.15 (TestHistoryMemory, 1,000 repliers, provider ids of 60 bytes): one button
+// tap costs 264 bytes a replier, three typed replies of 85 characters about 1,000 bytes; one
+// tap kept in a sorted set costs 1,128 bytes, in a list 392. Only repliers have a key.
 //
 // A copy of an inbound message (a repeated webhook, a second receiver replica) is recorded
 // once: the message is named by its provider id, else by a digest of what it says. The key
