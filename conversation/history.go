@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
@@ -40,8 +41,8 @@ import (
 //
 // A copy of an inbound message (a repeated webhook, a second receiver replica) is recorded
 // once: the message is named by its provider id, else by a digest of what it says. The key
-// keeps the last MaxConversation replies received, texts are cut to MaxReplyText runes, and the key
-// expires Retention after the last reply recorded. No phone number is written into a member:
+// keeps the last MaxConversation replies received, texts cut to MaxReplyText runes, and
+// expires Retention after the last reply recorded. No phone number is written into a line:
 // the recipient is the key, as everywhere in Herald's keys.
 
 // DefaultRetention is how long a recipient's conversation is kept after their last reply:
@@ -59,50 +60,13 @@ const MaxReplyText = 280
 // digest ("h:<hex>").
 const maxMessageID = 128
 
-// Kinds of a recorded reply.
+// Kinds of a recorded reply (report.Reply.Kind).
 const (
 	SaidButton  = "button"
 	SaidListRow = "list_row"
 	SaidText    = "text"
 	SaidOther   = "other"
 )
-
-// Said is one reply of a recipient's conversation.
-type Said struct {
-	At time.Time `json:"at"`
-	// Kind is SaidButton, SaidListRow, SaidText or SaidOther (media, location, anything else).
-	Kind string `json:"kind"`
-	// ID is the tapped button's payload (else its id), or the chosen row's id.
-	ID string `json:"id,omitempty"`
-	// Text is the button's or the row's text, or what the customer typed (a media caption
-	// for SaidOther), cut to MaxReplyText runes.
-	Text string `json:"text,omitempty"`
-	// MessageID is the inbound message's provider id ("h:<hex>", a digest, for one over 128
-	// bytes); "d:<hex>" when it had none (a digest of what it says).
-	MessageID string `json:"message_id"`
-	// Run is the run the reply was joined to: the run itself, or one of its follow-up runs.
-	Run string `json:"run"`
-	// Via is how it was joined: ViaCallback or ViaRecent.
-	Via string `json:"via,omitempty"`
-}
-
-// said is a Said as stored, with short names. M must stay the first field (the script
-// recognises a copy of a message by the line's prefix). F is the follow-up rule of the run
-// the reply was joined to, "" for the run itself.
-type said struct {
-	M string `json:"m"`
-	T int64  `json:"t"`
-	K string `json:"k"`
-	I string `json:"i,omitempty"`
-	X string `json:"x,omitempty"`
-	F string `json:"f,omitempty"`
-	V string `json:"v,omitempty"`
-}
-
-//go:embed history.lua
-var historyLua string
-
-var historyCmd = redis.NewScript(historyLua)
 
 // History records and reads recipients' conversations.
 type History struct {
@@ -120,6 +84,11 @@ func NewHistory(rdb redis.UniversalClient, now func() time.Time) *History {
 	}
 	return &History{rdb: rdb, now: now}
 }
+
+//go:embed history.lua
+var historyLua string
+
+var historyCmd = redis.NewScript(historyLua)
 
 // Record adds reply r, joined to entry e, to the recipient's conversation with e's run (the
 // run it follows, for a follow-up run). messageID is the inbound message's provider id ("":
@@ -162,15 +131,15 @@ func (h *History) Record(ctx context.Context, e Entry, r Reply, messageID string
 // Read returns recipient's replies in run (its ledger key; replies to the run's follow-ups
 // included), oldest first (two at the same time in the order received). A line it cannot
 // read is left out.
-func (h *History) Read(ctx context.Context, run, recipient string) ([]Said, error) {
+func (h *History) Read(ctx context.Context, run, recipient string) ([]report.Reply, error) {
 	v, err := h.rdb.Get(ctx, rkeys.Conversation(run, recipient)).Result()
 	if errors.Is(err, redis.Nil) {
-		return []Said{}, nil
+		return []report.Reply{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("conversation: read history of run %s: %w", run, err)
 	}
-	out := []Said{}
+	out := []report.Reply{}
 	for _, line := range strings.Split(v, "\n") {
 		var s said
 		if json.Unmarshal([]byte(line), &s) != nil {
@@ -180,10 +149,23 @@ func (h *History) Read(ctx context.Context, run, recipient string) ([]Said, erro
 		if s.F != "" {
 			joined = ledger.FollowupRun(run, s.F)
 		}
-		out = append(out, Said{At: time.UnixMilli(s.T).UTC(), Kind: s.K, ID: s.I, Text: s.X, MessageID: s.M, Run: joined, Via: s.V})
+		out = append(out, report.Reply{At: time.UnixMilli(s.T).UTC(), Kind: s.K, ID: s.I, Text: s.X, MessageID: s.M, Run: joined, Via: s.V})
 	}
-	slices.SortStableFunc(out, func(a, b Said) int { return a.At.Compare(b.At) })
+	slices.SortStableFunc(out, func(a, b report.Reply) int { return a.At.Compare(b.At) })
 	return out, nil
+}
+
+// said is a reply as stored, with short names. M must stay the first field (the script
+// recognises a copy of a message by the line's prefix). F is the follow-up rule of the run
+// the reply was joined to, "" for the run itself.
+type said struct {
+	M string `json:"m"`
+	T int64  `json:"t"`
+	K string `json:"k"`
+	I string `json:"i,omitempty"`
+	X string `json:"x,omitempty"`
+	F string `json:"f,omitempty"`
+	V string `json:"v,omitempty"`
 }
 
 // saidOf returns what r says, its texts cut.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/internal/webhooks"
@@ -46,7 +47,7 @@ func mustRecordSaid(t *testing.T, h *conversation.History, e conversation.Entry,
 	return ok
 }
 
-func mustRead(t *testing.T, h *conversation.History, run string) []conversation.Said {
+func mustRead(t *testing.T, h *conversation.History, run string) []report.Reply {
 	t.Helper()
 	got, err := h.Read(context.Background(), run, histTo)
 	if err != nil {
@@ -66,7 +67,7 @@ func TestHistoryRecordsInTimeOrder(t *testing.T) {
 		mustRecordSaid(t, h, fu, conversation.Reply{Kind: webhooks.ReplyList, ListRowID: "size_m", ListRowText: "Medium", At: t0.Add(time.Minute)}, "wamid.2")
 		mustRecordSaid(t, h, e, conversation.Reply{Kind: webhooks.ReplyMedia, Text: "a photo of it", At: t0.Add(3 * time.Minute)}, "wamid.4")
 
-		want := []conversation.Said{
+		want := []report.Reply{
 			{At: t0.UTC(), Kind: conversation.SaidButton, ID: "YES", Text: "Yes, show me", MessageID: "wamid.1", Run: run, Via: conversation.ViaCallback},
 			{At: t0.Add(time.Minute).UTC(), Kind: conversation.SaidListRow, ID: "size_m", Text: "Medium", MessageID: "wamid.2", Run: fu.Run, Via: conversation.ViaRecent},
 			{At: t0.Add(2 * time.Minute).UTC(), Kind: conversation.SaidText, Text: "how much?", MessageID: "wamid.3", Run: run, Via: conversation.ViaCallback},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"time"
@@ -19,18 +18,7 @@ import (
 // conversationReplies reads recipients' replies from the conversation record on rdb, for
 // report.ExplainParams.Replies.
 func conversationReplies(rdb redis.UniversalClient) report.RepliesFunc {
-	h := conversation.NewHistory(rdb, nil)
-	return func(ctx context.Context, run, recipient string) ([]report.Reply, error) {
-		said, err := h.Read(ctx, run, recipient)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]report.Reply, len(said))
-		for i, s := range said {
-			out[i] = report.Reply(s)
-		}
-		return out, nil
-	}
+	return conversation.NewHistory(rdb, nil).Read
 }
 
 // printTimeline prints x's timeline, one event a line; "--" stands for a time Herald does not
