@@ -37,12 +37,16 @@ type capturedHook struct {
 // second it turns into follow-up tasks (the join, the rule match, the follow-up entry and its
 // outbox in one script, the asynq task, the outbox cleared) next to the plain delivery events
 // per second it records, in the same run. The bodies are the fake's own: a real run of
-// benchFollowupRecipients recipients is sent through the fake, whose readers all tap "Yes"
-// once, and its webhooks are captured instead of delivered; the receiver then gets them
-// directly (no HTTP). Every body is replayed once, so each reply creates a new follow-up and
-// each event a new delivery state: run it with -count 1 and -benchtime of at most
-// benchFollowupRecipients-1 ops (a sub-benchmark with too few bodies left skips). Needs
-// HERALD_TEST_REDIS (its DB is flushed).
+// benchFollowupRecipients recipients is sent through the fake, whose readers each reply once,
+// half by tapping "Yes" (joined by the callbackData the tap carries) and half by typing
+// "price?" (no callbackData: joined through the index of recent sends the worker recorded),
+// and its webhooks are captured instead of delivered. The receiver then gets them straight
+// into its handler, and, under path=http/..., through the HTTP server `herald webhooks` runs,
+// on 127.0.0.1, signed as the fake signed them. Every body is replayed once, so each reply
+// creates a new follow-up and each event a new delivery state: run it with -count 1 and a
+// -benchtime of a few hundred ops (each kind of reply has about benchFollowupRecipients/2
+// bodies, shared by its direct and HTTP paths; a sub-benchmark with too few bodies left
+// skips). Needs HERALD_TEST_REDIS (its DB is flushed).
 func BenchmarkReceiverReplies(b *testing.B) {
 	url := os.Getenv("HERALD_TEST_REDIS")
 	if url == "" {
@@ -59,14 +63,17 @@ func BenchmarkReceiverReplies(b *testing.B) {
 	b.Cleanup(func() { rdb.FlushDB(context.Background()); rdb.Close() })
 
 	var mu sync.Mutex
-	var replies, events []capturedHook
+	var replies, texts, events []capturedHook
 	capture := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		h := capturedHook{body: body, sig: r.Header.Get(webhooks.SignatureHeader)}
 		mu.Lock()
-		if bytes.Contains(body, []byte(`"statusUpdate"`)) {
+		switch {
+		case bytes.Contains(body, []byte(`"statusUpdate"`)):
 			events = append(events, h)
-		} else {
+		case bytes.Contains(body, []byte(benchTextReply)):
+			texts = append(texts, h)
+		default:
 			replies = append(replies, h)
 		}
 		mu.Unlock()
@@ -77,8 +84,9 @@ func BenchmarkReceiverReplies(b *testing.B) {
 	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, RateLimit: -1,
 		Webhooks: fakeconnectly.WebhookConfig{URL: capture.URL + "/", Secret: secret, Seed: 7, Concurrency: 16,
 			Fates: []fakeconnectly.Fate{{Percent: 100, Salt: "read", Status: fakeconnectly.HookRead}},
-			Replies: []fakeconnectly.Reply{{Percent: 100, Salt: "r", Kind: fakeconnectly.KindTemplate, Times: 1,
-				Button: "Yes", Payload: "YES"}}}})
+			Replies: fakeconnectly.ReplyMix("r",
+				fakeconnectly.Reply{Percent: 50, Kind: fakeconnectly.KindTemplate, Times: 1, Button: "Yes", Payload: "YES"},
+				fakeconnectly.Reply{Percent: 50, Kind: fakeconnectly.KindTemplate, Times: 1, Text: benchTextReply})}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -124,7 +132,7 @@ func BenchmarkReceiverReplies(b *testing.B) {
 			b.Fatal(err)
 		}
 		mu.Lock()
-		got := len(replies)
+		got := len(replies) + len(texts)
 		mu.Unlock()
 		if r.Status == ledger.RunCompleted && fake.WebhookStats().Pending == 0 && got == benchFollowupRecipients {
 			break
@@ -146,42 +154,81 @@ func BenchmarkReceiverReplies(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// One cursor per kind across the benchmark's rounds, so a body is fresh until all were used.
-	var nextEvent, nextReply atomic.Int64
-	b.Run("path=delivery-events", func(b *testing.B) { replayHooks(b, rc, events, &nextEvent) })
-	b.Run("path=replies-to-followups", func(b *testing.B) { replayHooks(b, rc, replies, &nextReply) })
-	// The replies did what they are measured for: one follow-up entry per recipient replayed.
-	f, err := runFunnel(ctx, c, l, rdb, mustRunB(b, l, run.ID))
-	if err != nil || f == nil {
+	ws, err := startReceiverWith(ctx, webhooks.Config{Secrets: []string{secret}, Business: itBusiness}, "127.0.0.1:0", rdb, zerolog.Nop(), nil, fu)
+	if err != nil {
 		b.Fatal(err)
 	}
-	if want := nextReply.Load(); f.Rules[0].Created != want {
-		b.Fatalf("%d follow-ups created for %d distinct replies", f.Rules[0].Created, want)
+	defer ws.stop()
+	direct := func(h capturedHook) (int, string) {
+		rw := httptest.NewRecorder()
+		rc.ServeHTTP(rw, hookRequest(httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(h.body)), h))
+		return rw.Code, rw.Body.String()
 	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	overHTTP := func(h capturedHook) (int, string) {
+		req, err := http.NewRequest(http.MethodPost, "http://"+ws.addr+"/", bytes.NewReader(h.body))
+		if err != nil {
+			return 0, err.Error()
+		}
+		resp, err := hc.Do(hookRequest(req, h))
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	// One cursor per kind across the benchmark's rounds and paths, so a body is fresh until
+	// all were used.
+	var nextEvent, nextReply, nextText atomic.Int64
+	b.Run("path=delivery-events", func(b *testing.B) { replayHooks(b, direct, events, &nextEvent) })
+	b.Run("path=replies-to-followups", func(b *testing.B) { replayHooks(b, direct, replies, &nextReply) })
+	b.Run("path=text-replies-to-followups", func(b *testing.B) { replayHooks(b, direct, texts, &nextText) })
+	b.Run("path=http/delivery-events", func(b *testing.B) { replayHooks(b, overHTTP, events, &nextEvent) })
+	b.Run("path=http/replies-to-followups", func(b *testing.B) { replayHooks(b, overHTTP, replies, &nextReply) })
+	b.Run("path=http/text-replies-to-followups", func(b *testing.B) { replayHooks(b, overHTTP, texts, &nextText) })
+	// The replies did what they are measured for: one follow-up entry per reply replayed, of
+	// the rule its kind matches (a text reply joined through the index, not lost).
+	f, err := runFunnel(ctx, c, l, rdb, mustRunB(b, l, run.ID))
+	if err != nil || f == nil || len(f.Rules) != 2 {
+		b.Fatalf("funnel %+v: %v", f, err)
+	}
+	for i, want := range []int64{nextReply.Load(), nextText.Load()} {
+		if f.Rules[i].Created != want {
+			b.Fatalf("rule %s: %d follow-ups created for %d distinct replies", f.Rules[i].Rule, f.Rules[i].Created, want)
+		}
+	}
+}
+
+// benchTextReply is what the benchmark's typing readers write; the campaign's second rule
+// matches it by keyword.
+const benchTextReply = "price?"
+
+// hookRequest sets a captured webhook's headers on req, as the fake sent them.
+func hookRequest(req *http.Request, h capturedHook) *http.Request {
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	req.Header.Set(webhooks.SignatureHeader, h.sig)
+	return req
 }
 
 // benchFollowupRecipients is the size of the benchmark's run: one reply and three delivery
 // events each.
 const benchFollowupRecipients = 3000
 
-func replayHooks(b *testing.B, rc *webhooks.Receiver, hooks []capturedHook, next *atomic.Int64) {
+// replayHooks posts b.N fresh bodies of hooks from 16 goroutines and reports webhooks/s.
+func replayHooks(b *testing.B, post func(capturedHook) (int, string), hooks []capturedHook, next *atomic.Int64) {
 	if next.Load()+int64(b.N) > int64(len(hooks)) {
 		// A repeated body measures the duplicate path, not the one named here.
-		b.Skipf("%d fresh bodies left, want %d: use -count 1 and -benchtime of at most %dx", int64(len(hooks))-next.Load(), b.N, benchFollowupRecipients-1)
+		b.Skipf("%d fresh bodies left, want %d: use -count 1 and a smaller -benchtime", int64(len(hooks))-next.Load(), b.N)
 	}
 	b.SetParallelism(8)
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			h := hooks[next.Add(1)-1]
-			req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(h.body))
-			req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-			req.Header.Set(webhooks.SignatureHeader, h.sig)
-			rw := httptest.NewRecorder()
-			rc.ServeHTTP(rw, req)
-			if rw.Code != http.StatusOK {
-				b.Errorf("status %d: %s", rw.Code, rw.Body)
+			if code, body := post(hooks[next.Add(1)-1]); code != http.StatusOK {
+				b.Errorf("status %d: %s", code, body)
 				return
 			}
 		}
@@ -190,7 +237,7 @@ func replayHooks(b *testing.B, rc *webhooks.Receiver, hooks []capturedHook, next
 }
 
 // writeBenchCampaign writes an audience of n generated recipients and a campaign for it with
-// one on_reply rule, for the "Yes" button.
+// two on_reply rules: the "Yes" button, and the keyword of benchTextReply.
 func writeBenchCampaign(dir string, n int) error {
 	var aud bytes.Buffer
 	aud.WriteString("name,phone\n")
@@ -203,7 +250,8 @@ func writeBenchCampaign(dir string, n int) error {
 	}
 	yaml := "id: bench-replies\nsender: \"+14155550100\"\ntemplate: {name: it_tpl, language: en}\n" +
 		"parameters:\n  body_1: \"{{ .name }}\"\naudience: {file: audience.csv, phone: phone}\ndelivery: at-most-once\n" +
-		"on_reply:\n  - name: yes\n    button: \"Yes\"\n    message: {text: \"Here it is\"}\n"
+		"on_reply:\n  - name: yes\n    button: \"Yes\"\n    message: {text: \"Here it is\"}\n" +
+		"  - name: price\n    keyword: price\n    message: {text: \"From $9\"}\n"
 	return os.WriteFile(filepath.Join(dir, "campaign.yaml"), []byte(yaml), 0o644)
 }
 

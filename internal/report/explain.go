@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // Explanation is the whole story of one recipient in a run, as `recipient explain --json`
@@ -33,6 +35,66 @@ type Explanation struct {
 	// Followups are the on_reply follow-ups the recipient's replies created, in the order of
 	// the campaign's rules; rules that created none are left out.
 	Followups []FollowupStory `json:"followups,omitempty"`
+	// Replies are what the recipient sent back, oldest first (ExplainParams.Replies).
+	Replies []Reply `json:"replies"`
+	// Timeline is every event above in time order (see Timeline).
+	Timeline []TimelineEvent `json:"timeline"`
+}
+
+// Reply is one reply of the recipient, as the conversation record keeps it. Phone-like
+// digits in its text are masked to their last 4 digits; the rest is the customer's own words.
+type Reply struct {
+	At time.Time `json:"at"`
+	// Kind is button, list_row, text or other.
+	Kind string `json:"kind"`
+	// ID is the tapped button's payload or id, or the chosen row's id.
+	ID   string `json:"id,omitempty"`
+	Text string `json:"text,omitempty"`
+	// MessageID is the inbound message's provider id.
+	MessageID string `json:"message_id"`
+	// Run is the run the reply was joined to: the run, or one of its follow-up runs.
+	Run string `json:"run"`
+	// Via is how it was joined: callback or recent.
+	Via string `json:"via,omitempty"`
+}
+
+// RepliesFunc reads a recipient's replies in a run, oldest first (cmd/herald gives one that
+// reads the conversation record).
+type RepliesFunc func(ctx context.Context, run, recipient string) ([]Reply, error)
+
+// Kinds of timeline events.
+const (
+	// EventRun: the run started.
+	EventRun = "run"
+	// EventSend: an outcome of the send to the recipient (the ledger's history).
+	EventSend = "send"
+	// EventStatus: the delivery state the send's webhooks reached (sent, delivered, read).
+	EventStatus = "status"
+	// EventReply: a reply of the recipient.
+	EventReply = "reply"
+	// EventFollowup: an outcome of a follow-up's send, or the delivery state it reached.
+	EventFollowup = "followup"
+)
+
+// TimelineEvent is one event of a recipient's story. At is zero when Herald does not record
+// the event's time: a send accepted on its first attempt keeps no history, and the ledger
+// keeps the delivery state a send reached but not when. Such an event is placed after the
+// event that must have come before it.
+type TimelineEvent struct {
+	At   time.Time `json:"at,omitzero"`
+	Kind string    `json:"kind"`
+	// Rule is the follow-up's rule (EventFollowup).
+	Rule string `json:"rule,omitempty"`
+	// Outcome is the history's outcome (EventSend, EventFollowup) or the delivery state
+	// (EventStatus; EventFollowup with Status set).
+	Outcome string `json:"outcome,omitempty"`
+	// Status marks a follow-up event that is its delivery state rather than a send outcome.
+	Status  bool   `json:"status,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Class   string `json:"class,omitempty"`
+	// Reply is the reply (EventReply).
+	Reply *Reply `json:"reply,omitempty"`
 }
 
 // FollowupStory is one follow-up of a recipient: the rule that created it and its entry in
@@ -63,11 +125,14 @@ type ExplainParams struct {
 	Table *connectly.Table
 	// Rules are the ids of the campaign's on_reply rules, in order (none: no follow-ups read).
 	Rules []string
-	Now   time.Time
+	// Replies reads the recipient's replies; nil reads none.
+	Replies RepliesFunc
+	Now     time.Time
 }
 
 // Explain reads a recipient's story in a run: its ledger entry, every outcome of its
-// history, the class and meaning of its codes, its suppression and its service window now.
+// history, the class and meaning of its codes, its suppression and its service window now,
+// its replies and follow-ups, and all of it in time order as the Timeline.
 // It returns an error wrapping ledger.ErrRunNotFound when there is no such run.
 func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p ExplainParams) (Explanation, error) {
 	r, err := l.GetRun(ctx, p.Run)
@@ -83,7 +148,7 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 	if err != nil {
 		return Explanation{}, err
 	}
-	x := Explanation{Run: r.ID, Recipient: p.Shown, InLedger: ok, Suppressed: supp[0], History: []HistoryLine{}}
+	x := Explanation{Run: r.ID, Recipient: p.Shown, InLedger: ok, Suppressed: supp[0], History: []HistoryLine{}, Replies: []Reply{}}
 	if x.Window, err = ReadWindow(ctx, rdb, p.Business, p.Recipient, p.Shown, p.Now); err != nil {
 		return Explanation{}, err
 	}
@@ -111,7 +176,86 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 			x.Class, x.Why = ExplainCode(p.Table, e.Code)
 		}
 	}
+	if p.Replies != nil {
+		rs, err := p.Replies(ctx, r.ID, p.Recipient)
+		if err != nil {
+			return Explanation{}, err
+		}
+		for _, rp := range rs {
+			rp.Text, rp.ID = logx.MaskDigits(rp.Text), logx.MaskDigits(rp.ID)
+			x.Replies = append(x.Replies, rp)
+		}
+	}
+	x.Timeline = Timeline(r.Created, x)
 	return x, nil
+}
+
+// Timeline orders a recipient's story (x's history, state, replies and follow-ups; started:
+// when the run started) in time. An event without a time takes the place of the one before
+// it in its own thread: the send's first outcome follows the run's start, a delivery state
+// follows its send's last outcome, a follow-up's first undated event follows the first reply
+// (a follow-up answers a reply). Events at the same time keep the order run, send, replies,
+// follow-ups.
+func Timeline(started time.Time, x Explanation) []TimelineEvent {
+	type keyed struct {
+		key time.Time
+		ev  TimelineEvent
+	}
+	var all []keyed
+	// thread appends events, each undated one keyed like the one before it (from).
+	thread := func(from time.Time, evs []TimelineEvent) {
+		for _, ev := range evs {
+			if !ev.At.IsZero() {
+				from = ev.At
+			}
+			all = append(all, keyed{from, ev})
+		}
+	}
+	thread(started, []TimelineEvent{{At: started, Kind: EventRun}})
+	if x.InLedger {
+		thread(started, sendThread(EventSend, "", x.History, x.State, x.Attempts, x.Code))
+	}
+	firstReply := started
+	for i, rp := range x.Replies {
+		if i == 0 {
+			firstReply = rp.At
+		}
+		all = append(all, keyed{rp.At, TimelineEvent{At: rp.At, Kind: EventReply, Reply: &x.Replies[i]}})
+	}
+	for _, f := range x.Followups {
+		thread(firstReply, sendThread(EventFollowup, f.Rule, f.History, f.State, f.Attempts, f.Code))
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].key.Before(all[j].key) })
+	out := make([]TimelineEvent, len(all))
+	for i, k := range all {
+		out[i] = k.ev
+	}
+	return out
+}
+
+// sendThread returns the events of one send (the recipient's, or a follow-up's): its history,
+// else its one outcome without a time, then the delivery state it reached.
+func sendThread(kind, rule string, hist []HistoryLine, state string, attempts int, code string) []TimelineEvent {
+	var evs []TimelineEvent
+	for _, h := range hist {
+		evs = append(evs, TimelineEvent{At: h.At, Kind: kind, Rule: rule, Outcome: h.Outcome, Attempt: h.Attempt, Code: h.Code, Class: h.Class})
+	}
+	delivery := state == string(ledger.Sent) || state == string(ledger.Delivered) || state == string(ledger.Read)
+	if len(hist) == 0 && state != "" && state != string(ledger.Planned) && state != string(ledger.Queued) {
+		outcome := state
+		if delivery {
+			outcome = string(ledger.Accepted)
+		}
+		evs = append(evs, TimelineEvent{Kind: kind, Rule: rule, Outcome: outcome, Attempt: attempts, Code: code})
+	}
+	if delivery {
+		ev := TimelineEvent{Kind: EventStatus, Outcome: state}
+		if kind == EventFollowup {
+			ev = TimelineEvent{Kind: kind, Rule: rule, Outcome: state, Status: true}
+		}
+		evs = append(evs, ev)
+	}
+	return evs
 }
 
 // historyOf reads the history of the entry at a, each code with its class.

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/conversation"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
+	"github.com/heraldmsg/herald/internal/webhooks"
+)
+
+// TestRecipientTimelineGolden builds a recipient's story in the ledger and the conversation
+// record as the worker and the receiver write them (a send retried then accepted and read, a
+// tap that created a follow-up, which was delivered, a question typed in answer to it and a
+// copy of its webhook), explains it with the record's reader and renders the timeline against
+// testdata/recipient_timeline.golden (-update rewrites it).
+func TestRecipientTimelineGolden(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	now := t0
+	clock := func() time.Time { return now }
+	l := ledger.New(rdb, clock)
+	const run, to = "spring-20260301T120000Z-a1b2c3", "+447700900123"
+	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "spring", Delivery: ledger.AtMostOnce, Buckets: 1, Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.PlanQueued(ctx, run, 0, 1, nil, []ledger.PlanEntry{{Recipient: to, Row: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	settle := func(a ledger.Address, o ledger.Outcome) {
+		t.Helper()
+		now = now.Add(time.Minute)
+		if _, err := l.Claim(ctx, a, ledger.AtMostOnce); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Finish(ctx, a, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliver := func(a ledger.Address, st ledger.State, id string) {
+		t.Helper()
+		if v, _, err := l.ApplyDelivery(ctx, ledger.DeliveryEvent{Address: a, State: st, MessageID: id}); err != nil || v != ledger.DeliveryApplied {
+			t.Fatalf("ApplyDelivery(%s) = %v, %v", st, v, err)
+		}
+	}
+	addr := ledger.AddressIn(run, to, 1)
+	settle(addr, ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRetry, Code: "HTTP_503"})
+	settle(addr, ledger.Outcome{State: ledger.Accepted, MessageID: "01JSEND"})
+	deliver(addr, ledger.Read, "01JSEND")
+
+	h := conversation.NewHistory(rdb, clock)
+	record := func(e conversation.Entry, r conversation.Reply, id string) {
+		t.Helper()
+		if _, err := h.Record(ctx, e, r, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = t0.Add(10 * time.Minute)
+	tap := conversation.Reply{Kind: webhooks.ReplyButton, ButtonPayload: "YES", ButtonText: "Yes, show me", At: now}
+	record(conversation.Entry{Run: run, Recipient: to, Via: conversation.ViaCallback}, tap, "wamid.tap")
+	if _, err := l.CreateFollowup(ctx, ledger.Followup{Parent: ledger.ParentRun{ID: run, Campaign: "spring", Delivery: ledger.AtMostOnce, Buckets: 1},
+		Rule: "yes", Recipient: to, Row: 1, Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	fa := ledger.FollowupAddress(run, "yes", to, 1)
+	settle(fa, ledger.Outcome{State: ledger.Accepted, MessageID: "01JFOLLOW"})
+	deliver(fa, ledger.Delivered, "01JFOLLOW")
+	now = t0.Add(30 * time.Minute)
+	q := conversation.Reply{Kind: webhooks.ReplyText, Text: "How much is the medium one?\nCall me on +44 7700 900456", At: now}
+	record(conversation.Entry{Run: fa.Run, Recipient: to, Via: conversation.ViaRecent}, q, "wamid.q")
+	record(conversation.Entry{Run: fa.Run, Recipient: to, Via: conversation.ViaRecent}, q, "wamid.q") // a copy
+
+	table, err := errorTable(config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := report.Explain(ctx, l, rdb, report.ExplainParams{Run: run, Recipient: to, Shown: shownID(to, false), Table: table,
+		Rules: []string{"yes", "price"}, Replies: conversationReplies(rdb), Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	printTimeline(&b, x)
+	golden := filepath.Join("testdata", "recipient_timeline.golden")
+	if *update {
+		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("timeline differs from %s (run with -update if intended):\n--- want\n%s\n--- got\n%s", golden, want, b.String())
+	}
+}

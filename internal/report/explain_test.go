@@ -1,0 +1,163 @@
+package report_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
+)
+
+// line is a timeline event in one comparable line: kind, rule, outcome or reply, and its time
+// as minutes after t0 ("-" when not recorded).
+func line(t0 time.Time, ev report.TimelineEvent) string {
+	at := "-"
+	if !ev.At.IsZero() {
+		at = fmt.Sprint(ev.At.Sub(t0).Minutes())
+	}
+	what := ev.Outcome
+	if ev.Reply != nil {
+		what = ev.Reply.Kind + ":" + ev.Reply.Text
+	}
+	return strings.Join([]string{at, ev.Kind, ev.Rule, what}, " ")
+}
+
+func TestTimeline(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	for _, tc := range []struct {
+		name string
+		x    report.Explanation
+		want []string
+	}{
+		{
+			name: "RetriedSendRepliesAndAFollowup",
+			x: report.Explanation{InLedger: true, State: "read", Attempts: 2,
+				History: []report.HistoryLine{
+					{Event: ledger.Event{Outcome: "retry", Attempt: 1, Code: "HTTP_503", At: at(1)}},
+					{Event: ledger.Event{Outcome: "accepted", Attempt: 2, At: at(2)}},
+				},
+				Replies: []report.Reply{
+					{At: at(10), Kind: "button", ID: "YES", Text: "Yes, show me"},
+					{At: at(30), Kind: "text", Text: "how much?", Run: "R1~yes"},
+				},
+				// Created by the tap, sent on its first attempt: no history, no times.
+				Followups: []report.FollowupStory{{Rule: "yes", State: "delivered", Attempts: 1}},
+			},
+			want: []string{"0 run  ", "1 send  retry", "2 send  accepted", "- status  read", "10 reply  button:Yes, show me",
+				"- followup yes accepted", "- followup yes delivered", "30 reply  text:how much?"},
+		},
+		{
+			name: "CleanAcceptWithoutHistory",
+			x:    report.Explanation{InLedger: true, State: "delivered", Attempts: 1, Replies: []report.Reply{{At: at(5), Kind: "list_row", Text: "Medium"}}},
+			want: []string{"0 run  ", "- send  accepted", "- status  delivered", "5 reply  list_row:Medium"},
+		},
+		{
+			name: "FollowupHistoryKeepsItsTimes",
+			x: report.Explanation{InLedger: true, State: "accepted", Attempts: 1,
+				Replies: []report.Reply{{At: at(5), Kind: "text", Text: "price"}, {At: at(50), Kind: "text", Text: "thanks"}},
+				Followups: []report.FollowupStory{{Rule: "price", State: "failed", Attempts: 1, Code: "X",
+					History: []report.HistoryLine{{Event: ledger.Event{Outcome: "failed", Attempt: 1, Code: "X", At: at(6)}}}}},
+			},
+			want: []string{"0 run  ", "- send  accepted", "5 reply  text:price", "6 followup price failed", "50 reply  text:thanks"},
+		},
+		{
+			name: "QueuedNotYetSent",
+			x:    report.Explanation{InLedger: true, State: "queued"},
+			want: []string{"0 run  "},
+		},
+		{
+			name: "NotInTheLedger",
+			x:    report.Explanation{},
+			want: []string{"0 run  "},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got []string
+			for _, ev := range report.Timeline(t0, tc.x) {
+				got = append(got, line(t0, ev))
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("timeline:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestExplainTimeline explains a recipient whose send was retried, accepted and read, and who
+// replied, on miniredis: the replies come from ExplainParams.Replies, phone numbers in them
+// masked, and the timeline holds the whole story in order.
+func TestExplainTimeline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	now := t0
+	l := ledger.New(rdb, func() time.Time { return now })
+	const run, to = "R1", "+447700900123"
+	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "spring", Delivery: ledger.AtMostOnce, Buckets: 1, Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	pe := []ledger.PlanEntry{{Recipient: to, Bucket: 0, Row: 1}}
+	if _, err := l.PlanQueued(ctx, run, 0, 1, nil, pe); err != nil {
+		t.Fatal(err)
+	}
+	addr := ledger.AddressIn(run, to, 1)
+	settle := func(o ledger.Outcome) {
+		t.Helper()
+		now = now.Add(time.Minute)
+		if _, err := l.Claim(ctx, addr, ledger.AtMostOnce); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Finish(ctx, addr, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRetry, Code: "HTTP_503"})
+	settle(ledger.Outcome{State: ledger.Accepted, MessageID: "msg-1"})
+	if v, _, err := l.ApplyDelivery(ctx, ledger.DeliveryEvent{Address: addr, State: ledger.Read, MessageID: "msg-1"}); err != nil || v != ledger.DeliveryApplied {
+		t.Fatalf("ApplyDelivery = %v, %v", v, err)
+	}
+	var asked []string
+	replies := func(_ context.Context, run, recipient string) ([]report.Reply, error) {
+		asked = append(asked, run+" "+recipient)
+		return []report.Reply{
+			{At: t0.Add(10 * time.Minute), Kind: "button", ID: "YES", Text: "Yes", MessageID: "wamid.1", Run: run, Via: "callback"},
+			{At: t0.Add(20 * time.Minute), Kind: "text", Text: "call me on +44 7700 900456", MessageID: "wamid.2", Run: run, Via: "recent"},
+		}, nil
+	}
+	x, err := report.Explain(ctx, l, rdb, report.ExplainParams{Run: run, Recipient: to, Shown: "*********0123", Replies: replies, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 1 || asked[0] != run+" "+to {
+		t.Errorf("replies read for %q, want the run and the ledger key", asked)
+	}
+	if got := x.Replies[1].Text; strings.Contains(got, "900456") || !strings.HasSuffix(got, "0456") {
+		t.Errorf("reply text %q: a phone number in it must be masked to its last 4 digits", got)
+	}
+	var got []string
+	for _, ev := range x.Timeline {
+		got = append(got, line(t0, ev))
+	}
+	want := []string{"0 run  ", "1 send  retry", "2 send  accepted", "- status  read", "10 reply  button:Yes", "20 reply  text:" + x.Replies[1].Text}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("timeline:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Without a reader the story has no replies, and says so with an empty list.
+	x, err = report.Explain(ctx, l, rdb, report.ExplainParams{Run: run, Recipient: to, Shown: "x", Now: now})
+	if err != nil || x.Replies == nil || len(x.Replies) != 0 {
+		t.Errorf("Explain without a reader: replies %v, %v", x.Replies, err)
+	}
+}
