@@ -77,6 +77,7 @@ type Followups struct {
 	ledger  *ledger.Ledger
 	index   *Index
 	columns *Columns
+	history *History
 	log     zerolog.Logger
 }
 
@@ -94,7 +95,7 @@ func NewFollowups(cfg FollowupConfig) (*Followups, error) {
 		cfg.Tasks = asynqbatch.New(cfg.Redis)
 	}
 	return &Followups{cfg: cfg, ledger: ledger.New(cfg.Redis, cfg.Now), index: NewIndex(cfg.Redis, cfg.Business, cfg.Now),
-		columns: NewColumns(cfg.Redis), log: cfg.Logger.With().Str(logx.KeyComponent, "followups").Logger()}, nil
+		columns: NewColumns(cfg.Redis), history: NewHistory(cfg.Redis, cfg.Now), log: cfg.Logger.With().Str(logx.KeyComponent, "followups").Logger()}, nil
 }
 
 // Index returns the index of recent sends the follow-ups join replies with.
@@ -129,6 +130,11 @@ func (f *Followups) Reply(ctx context.Context, r Reply) (Outcome, error) {
 		return out, err
 	}
 	out.Entry = e
+	// Every joined reply goes into the recipient's conversation record (recipient explain's
+	// timeline), whatever the run's rules make of it.
+	if _, err := f.history.Record(ctx, e, r, r.MessageID); err != nil {
+		return out, err
+	}
 	parent := e.Run
 	if p, _, isFollowup := ledger.FollowupOf(e.Run); isFollowup {
 		// A reply to a follow-up answers the run it follows: its rules apply, each still once.

@@ -257,3 +257,41 @@ func TestFollowupsTextAndSweep(t *testing.T) {
 		t.Fatalf("%d tasks, want 1", n)
 	}
 }
+
+// Every joined reply lands in the recipient's conversation record once, whether or not a
+// rule matches it, and a repeated webhook (same provider id) is kept once.
+func TestFollowupsRecordTheConversation(t *testing.T) {
+	t.Parallel()
+	b := setupFollowups(t)
+	ctx := context.Background()
+	ana := b.rcpts[0]
+	tap := b.tap(ana, "yes, SHOW me")
+	tap.MessageID = "wamid.tap-1"
+	for range 2 {
+		if _, err := b.fu.Reply(ctx, tap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.clock.t = b.clock.t.Add(time.Minute)
+	text := conversation.Reply{Kind: webhooks.ReplyText, From: webhooks.Customer{Phone: ana}, At: b.clock.t,
+		Text: "nothing any rule knows", MessageID: "wamid.text-2", Callback: tap.Callback}
+	if _, err := b.fu.Reply(ctx, text); err != nil {
+		t.Fatal(err)
+	}
+	got, err := conversation.NewHistory(b.rdb, b.clock.now).Read(ctx, b.run.ID, ana)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].MessageID != "wamid.tap-1" || got[1].MessageID != "wamid.text-2" ||
+		got[1].Text != "nothing any rule knows" || !got[0].At.Before(got[1].At) {
+		t.Fatalf("conversation %+v", got)
+	}
+	// A customer Herald never sent to is joined to nothing and recorded nowhere.
+	stranger := conversation.Reply{Kind: webhooks.ReplyText, From: webhooks.Customer{Phone: "+15559999999"}, At: b.clock.t, Text: "hi", MessageID: "wamid.x"}
+	if _, err := b.fu.Reply(ctx, stranger); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := conversation.NewHistory(b.rdb, b.clock.now).Read(ctx, b.run.ID, "+15559999999"); len(got) != 0 {
+		t.Fatalf("stranger recorded: %+v", got)
+	}
+}

@@ -33,11 +33,14 @@ type Reply struct {
 	// location. It is empty for button and list replies, whose text is the button's or the
 	// row's and is not matched as keywords.
 	Text string `json:"text,omitempty"`
+	// MessageID is the inbound message's own id, when the body had one; the conversation
+	// record uses it to keep a repeated webhook once.
+	MessageID string `json:"message_id,omitempty"`
 }
 
 // ReplyOf returns the Reply of an inbound message.
 func ReplyOf(in webhooks.Inbound) Reply {
-	r := Reply{Kind: in.Kind, From: in.From, At: in.At, ReplyTo: in.ReplyTo, Callback: in.Callback}
+	r := Reply{Kind: in.Kind, From: in.From, At: in.At, ReplyTo: in.ReplyTo, Callback: in.Callback, MessageID: in.MessageID}
 	if b := in.Button; b != nil {
 		r.ButtonPayload, r.ButtonID, r.ButtonText = b.Payload, b.ID, b.Text
 	}

@@ -44,11 +44,11 @@ func (a *app) recipientCmd() *cobra.Command {
 					rules = ruleIDs(ctx, c, rdb, r)
 				}
 				x, err := report.Explain(ctx, l, rdb, report.ExplainParams{Run: args[0], Recipient: rcpt,
-					Shown: shownID(rcpt, reveal), Business: c.Connectly.BusinessID, Table: table, Rules: rules, Now: now})
+					Shown: shownID(rcpt, reveal), Business: c.Connectly.BusinessID, Table: table, Rules: rules, Now: now, Replies: conversationReplies(rdb)})
 				if err != nil {
 					return notFound(args[0], err)
 				}
-				return a.print(asJSON, x, func(w io.Writer) error { report.PrintExplanation(w, x, now); return nil })
+				return a.print(asJSON, x, func(w io.Writer) error { report.PrintExplanation(w, x, now); printTimeline(w, x); return nil })
 			})
 		},
 	}
