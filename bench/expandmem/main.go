@@ -23,7 +23,6 @@ import (
 	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
-	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/worker"
@@ -80,11 +79,7 @@ func run(o options) error {
 		return err
 	}
 
-	path, data, err := benchkit.WriteCampaignFiles(env.Dir, "membench", sender, o.n)
-	if err != nil {
-		return err
-	}
-	def, err := campaigns.Parse(path, data)
+	def, err := benchkit.WriteCampaign(env.Dir, "membench", sender, o.n)
 	if err != nil {
 		return err
 	}
@@ -113,14 +108,7 @@ func run(o options) error {
 	}
 	defer func() { w.Stop(); w.Shutdown() }()
 
-	store := defstore.New(rdb, nil)
-	v, _, err := store.Submit(ctx, def.ID, def.Path, data)
-	if err != nil {
-		return err
-	}
-	started, err := expand.NewRuns(expand.Config{}, expand.Deps{Redis: rdb}).StartRun(ctx,
-		expand.StartParams{Campaign: def.ID, Version: v, Trigger: "manual", Retention: time.Hour})
-	runID := started.RunID
+	runID, err := benchkit.StartRun(ctx, rdb, def)
 	if err != nil {
 		return err
 	}

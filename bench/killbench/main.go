@@ -22,21 +22,16 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"runtime"
-	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
-	"github.com/heraldmsg/herald/internal/defstore"
-	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/reclaim"
@@ -102,52 +97,36 @@ type result struct {
 }
 
 func runParent(o options) error {
-	ctx := context.Background()
-	env, err := benchkit.Open(ctx, benchkit.Config{RedisURL: o.redisURL, BusinessID: businessID, APIKey: apiKey, Prefix: "killbench"})
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	rdb, fake, base, dir := env.RDB, env.Fake, env.Base, env.Dir
-	path, data, err := benchkit.WriteCampaignFiles(dir, "killbench", sender, o.n)
-	if err != nil {
-		return err
-	}
-	def, err := campaigns.Parse(path, data)
-	if err != nil {
-		return err
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	modes := []string{"unhurt", "killed"}
-	if o.mode != "both" {
-		modes = []string{o.mode}
-	}
-	fmt.Printf("killbench: %d recipients, %d processes x concurrency %d (+ expansion %d), sender %g/s; a kill every %s from %s; reclaimer %v; %d CPUs, %s\n",
-		o.n, o.procs, o.concurrency, o.expand, o.rate, o.killEvery, o.firstKill, o.reclaim, runtime.NumCPU(), runtime.Version())
-	var results []result
-	for _, mode := range modes {
-		if err := rdb.FlushDB(ctx).Err(); err != nil {
+	cfg := benchkit.Config{RedisURL: o.redisURL, BusinessID: businessID, APIKey: apiKey, Prefix: "killbench"}
+	return benchkit.WithEnv(cfg, func(ctx context.Context, env *benchkit.Env) error {
+		def, err := benchkit.WriteCampaign(env.Dir, "killbench", sender, o.n)
+		if err != nil {
 			return err
 		}
-		fake.Reset()
-		r, err := measure(ctx, o, mode, self, base, rdb, fake, def, data)
-		if err != nil {
-			return fmt.Errorf("%s: %w", mode, err)
+		modes := benchkit.Modes(o.mode, "unhurt", "killed")
+		fmt.Printf("killbench: %d recipients, %d processes x concurrency %d (+ expansion %d), sender %g/s; a kill every %s from %s; reclaimer %v; %d CPUs, %s\n",
+			o.n, o.procs, o.concurrency, o.expand, o.rate, o.killEvery, o.firstKill, o.reclaim, runtime.NumCPU(), runtime.Version())
+		var results []result
+		for _, mode := range modes {
+			if err := env.Reset(ctx); err != nil {
+				return err
+			}
+			r, err := measure(ctx, o, mode, env, def)
+			if err != nil {
+				return fmt.Errorf("%s: %w", mode, err)
+			}
+			results = append(results, r)
+			fmt.Printf("%-7s %6.1f s, %d kills, status %s: %d accepted, %d sent twice, %d never sent, %d unknown; longest gap %.1f s, %d s under half the rate\n",
+				r.Mode, r.Seconds, r.Kills, r.RunStatus, r.Accepted, r.Twice, r.Never, r.Unknown, r.LongGap, r.SlowSecs)
 		}
-		results = append(results, r)
-		fmt.Printf("%-7s %6.1f s, %d kills, status %s: %d accepted, %d sent twice, %d never sent, %d unknown; longest gap %.1f s, %d s under half the rate\n",
-			r.Mode, r.Seconds, r.Kills, r.RunStatus, r.Accepted, r.Twice, r.Never, r.Unknown, r.LongGap, r.SlowSecs)
-	}
-	if len(results) == 2 && results[1].Kills > 0 {
-		lost := (results[1].Seconds - results[0].Seconds) / float64(results[1].Kills)
-		fmt.Printf("lost per kill: %.2f s of the run's time ((%.1f - %.1f) / %d)\n", lost, results[1].Seconds, results[0].Seconds, results[1].Kills)
-	}
-	b, _ := json.Marshal(results)
-	fmt.Printf("json %s\n", b)
-	return rdb.FlushDB(ctx).Err()
+		if len(results) == 2 && results[1].Kills > 0 {
+			lost := (results[1].Seconds - results[0].Seconds) / float64(results[1].Kills)
+			fmt.Printf("lost per kill: %.2f s of the run's time ((%.1f - %.1f) / %d)\n", lost, results[1].Seconds, results[0].Seconds, results[1].Kills)
+		}
+		b, _ := json.Marshal(results)
+		fmt.Printf("json %s\n", b)
+		return env.RDB.FlushDB(ctx).Err()
+	})
 }
 
 // child is one running worker process.
@@ -156,12 +135,10 @@ type child struct {
 	done chan struct{}
 }
 
-func startChild(self, base string, o options) (*child, error) {
-	c := exec.Command(self, "-child", "-fake", base, "-redis", o.redisURL, "-rate", ftoa(o.rate),
-		"-concurrency", strconv.Itoa(o.concurrency), "-expand-concurrency", strconv.Itoa(o.expand),
-		"-reclaim="+strconv.FormatBool(o.reclaim))
-	c.Stdout, c.Stderr = os.Stdout, os.Stderr
-	if err := c.Start(); err != nil {
+// startChild starts a worker process sending to the fake at base.
+func startChild(base string) (*child, error) {
+	c, err := benchkit.StartChild("-child", "-fake", base)
+	if err != nil {
 		return nil, err
 	}
 	ch := &child{cmd: c, done: make(chan struct{})}
@@ -171,8 +148,8 @@ func startChild(self, base string, o options) (*child, error) {
 
 // measure runs the campaign once: starts the children, starts the run, kills (in the killed
 // mode) one child every killEvery until the run completes, and reads the fake's record.
-func measure(ctx context.Context, o options, mode, self, base string, rdb redis.UniversalClient,
-	fake *fakeconnectly.Server, def *campaigns.Definition, data []byte) (result, error) {
+func measure(ctx context.Context, o options, mode string, env *benchkit.Env, def *campaigns.Definition) (result, error) {
+	rdb, fake := env.RDB, env.Fake
 	kids := make([]*child, o.procs)
 	defer func() {
 		for _, k := range kids {
@@ -187,20 +164,13 @@ func measure(ctx context.Context, o options, mode, self, base string, rdb redis.
 		}
 	}()
 	for i := range kids {
-		k, err := startChild(self, base, o)
+		k, err := startChild(env.Base)
 		if err != nil {
 			return result{}, err
 		}
 		kids[i] = k
 	}
-	store := defstore.New(rdb, nil)
-	v, _, err := store.Submit(ctx, def.ID, def.Path, data)
-	if err != nil {
-		return result{}, err
-	}
-	started, err := expand.NewRuns(expand.Config{}, expand.Deps{Redis: rdb}).StartRun(ctx,
-		expand.StartParams{Campaign: def.ID, Version: v, Trigger: "manual", Retention: time.Hour})
-	runID := started.RunID
+	runID, err := benchkit.StartRun(ctx, rdb, def)
 	if err != nil {
 		return result{}, err
 	}
@@ -249,7 +219,7 @@ func measure(ctx context.Context, o options, mode, self, base string, rdb redis.
 			k := kids[victim]
 			_ = k.cmd.Process.Signal(syscall.SIGKILL)
 			<-k.done
-			nk, err := startChild(self, base, o)
+			nk, err := startChild(env.Base)
 			if err != nil {
 				kids[victim] = nil
 				return result{}, err
@@ -298,47 +268,42 @@ func measure(ctx context.Context, o options, mode, self, base string, rdb redis.
 	return res, nil
 }
 
-func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
-
 // runChild is one worker process as `herald worker` runs it: a send worker and an expansion
 // server on the same Redis, stopped gracefully on SIGTERM (SIGKILL stops it at once).
 func runChild(o options) error {
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer cancel()
-	rdb, client, err := benchkit.OpenChild(o.redisURL, o.fakeURL, businessID, apiKey, o.concurrency)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	log := zerolog.New(os.Stderr).Level(zerolog.ErrorLevel)
-	w := worker.New(worker.Config{Concurrency: o.concurrency, Limits: limits.Config{BusinessID: businessID,
-		SenderRates: map[string]float64{sender: o.rate}}}, worker.Deps{Redis: rdb, Sender: client, Logger: log})
-	if err := w.Start(); err != nil {
-		return err
-	}
-	// The send task options of submitted campaigns (herald's expandTaskOptions with the
-	// default config): budget 25, timeout request + pace wait + keep place + 30 s.
-	exp := expand.NewServer(expand.ServerConfig{Concurrency: o.expand, Expand: expand.Config{
-		Task: campaigns.TaskOptions{MaxRetry: 25, Timeout: 61 * time.Second}}},
-		expand.Deps{Redis: rdb, Logger: log, Sender: func(*campaigns.Definition) (string, error) { return sender, nil },
-			SenderRate: func(string) float64 { return o.rate }})
-	if err := exp.Start(); err != nil {
+	c := benchkit.ChildConfig{RedisURL: o.redisURL, FakeURL: o.fakeURL, BusinessID: businessID, APIKey: apiKey,
+		Concurrency: o.concurrency}
+	return benchkit.RunChild(c, func(ctx context.Context, ch benchkit.Child) error {
+		log := zerolog.New(os.Stderr).Level(zerolog.ErrorLevel)
+		w := worker.New(worker.Config{Concurrency: o.concurrency, Limits: limits.Config{BusinessID: businessID,
+			SenderRates: map[string]float64{sender: o.rate}}}, worker.Deps{Redis: ch.RDB, Sender: ch.Client, Logger: log})
+		if err := w.Start(); err != nil {
+			return err
+		}
+		// The send task options of submitted campaigns (herald's expandTaskOptions with the
+		// default config): budget 25, timeout request + pace wait + keep place + 30 s.
+		exp := expand.NewServer(expand.ServerConfig{Concurrency: o.expand, Expand: expand.Config{
+			Task: campaigns.TaskOptions{MaxRetry: 25, Timeout: 61 * time.Second}}},
+			expand.Deps{Redis: ch.RDB, Logger: log, Sender: func(*campaigns.Definition) (string, error) { return sender, nil },
+				SenderRate: func(string) float64 { return o.rate }})
+		if err := exp.Start(); err != nil {
+			w.Stop()
+			w.Shutdown()
+			return err
+		}
+		var rc *reclaim.Reclaimer
+		if o.reclaim {
+			rc = reclaim.New(ch.RDB, reclaim.Config{Queues: append(w.Queues(), campaigns.ExpandQueue)}, log)
+			rc.Start()
+		}
+		<-ctx.Done()
+		if rc != nil {
+			rc.Stop()
+		}
+		exp.Stop()
 		w.Stop()
+		exp.Shutdown()
 		w.Shutdown()
-		return err
-	}
-	var rc *reclaim.Reclaimer
-	if o.reclaim {
-		rc = reclaim.New(rdb, reclaim.Config{Queues: append(w.Queues(), campaigns.ExpandQueue)}, log)
-		rc.Start()
-	}
-	<-ctx.Done()
-	if rc != nil {
-		rc.Stop()
-	}
-	exp.Stop()
-	w.Stop()
-	exp.Shutdown()
-	w.Shutdown()
-	return nil
+		return nil
+	})
 }

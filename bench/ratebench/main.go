@@ -28,11 +28,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -125,67 +123,56 @@ type result struct {
 }
 
 func runParent(o options) error {
-	ctx := context.Background()
-	env, err := benchkit.Open(ctx, benchkit.Config{RedisURL: o.redisURL, BusinessID: businessID, APIKey: apiKey, Prefix: "ratebench"})
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	rdb, fake, base, dir := env.RDB, env.Fake, env.Base, env.Dir
-	// Enough recipients that the workers never run dry within the measured time.
-	n := int(o.rate*(o.warmup+o.duration).Seconds()*1.1) + 1000
-	def, err := benchkit.WriteCampaign(dir, "ratebench", sender, n)
-	if err != nil {
-		return err
-	}
-	modes := []string{"herald", "plain"}
-	if o.mode != "both" {
-		modes = []string{o.mode}
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	fmt.Printf("ratebench: %d processes x concurrency %d, sender rate %g/s, business %g/s, %s measured after %s warm-up, %d run(s); %d CPUs, %s\n",
-		o.procs, o.concurrency, o.rate, o.bizRate, o.duration, o.warmup, o.runs, runtime.NumCPU(), runtime.Version())
-	var results []result
-	for run := 1; run <= o.runs; run++ {
-		for _, mode := range modes {
-			if err := rdb.FlushDB(ctx).Err(); err != nil {
-				return err
-			}
-			fake.Reset()
-			if _, err := benchkit.Expand(ctx, rdb, def, sender); err != nil {
-				return err
-			}
-			r, err := measure(ctx, o, mode, self, base, dir, fake)
-			if err != nil {
-				return fmt.Errorf("%s: %w", mode, err)
-			}
-			r.Run = run
-			results = append(results, r)
-			fmt.Printf("%-6s sent %d in %s: %.2f/s = %.3f x configured; busiest sliding 1 s window %d = %.3f x configured "+
-				"(from the first send %d; %.2f%% of windows over the rate; of request starts %d); "+
-				"request latency p50/p99/max %.1f/%.1f/%.1f ms; timer late p50/p99/max %.1f/%.1f/%.1f ms; %d late slots let go\n",
-				r.Mode, r.Sent, o.duration, r.Achieved, r.Ratio, r.MaxWindow, r.MaxRatio, r.MaxWindowAll, 100*r.OverShare,
-				r.MaxStartWindow, r.Latency[0], r.Latency[1], r.Latency[2], r.TimerLate[0], r.TimerLate[1], r.TimerLate[2], r.LetGo)
+	cfg := benchkit.Config{RedisURL: o.redisURL, BusinessID: businessID, APIKey: apiKey, Prefix: "ratebench"}
+	return benchkit.WithEnv(cfg, func(ctx context.Context, env *benchkit.Env) error {
+		rdb := env.RDB
+		// Enough recipients that the workers never run dry within the measured time.
+		n := int(o.rate*(o.warmup+o.duration).Seconds()*1.1) + 1000
+		def, err := benchkit.WriteCampaign(env.Dir, "ratebench", sender, n)
+		if err != nil {
+			return err
 		}
-	}
-	if o.runs > 1 {
-		for _, mode := range modes {
-			var ach, win []float64
-			for _, r := range results {
-				if r.Mode == mode {
-					ach, win = append(ach, r.Ratio), append(win, r.MaxRatio)
+		modes := benchkit.Modes(o.mode, "herald", "plain")
+		fmt.Printf("ratebench: %d processes x concurrency %d, sender rate %g/s, business %g/s, %s measured after %s warm-up, %d run(s); %d CPUs, %s\n",
+			o.procs, o.concurrency, o.rate, o.bizRate, o.duration, o.warmup, o.runs, runtime.NumCPU(), runtime.Version())
+		var results []result
+		for run := 1; run <= o.runs; run++ {
+			for _, mode := range modes {
+				if err := env.Reset(ctx); err != nil {
+					return err
 				}
+				if _, err := benchkit.Expand(ctx, rdb, def, sender); err != nil {
+					return err
+				}
+				r, err := measure(o, mode, env)
+				if err != nil {
+					return fmt.Errorf("%s: %w", mode, err)
+				}
+				r.Run = run
+				results = append(results, r)
+				fmt.Printf("%-6s sent %d in %s: %.2f/s = %.3f x configured; busiest sliding 1 s window %d = %.3f x configured "+
+					"(from the first send %d; %.2f%% of windows over the rate; of request starts %d); "+
+					"request latency p50/p99/max %.1f/%.1f/%.1f ms; timer late p50/p99/max %.1f/%.1f/%.1f ms; %d late slots let go\n",
+					r.Mode, r.Sent, o.duration, r.Achieved, r.Ratio, r.MaxWindow, r.MaxRatio, r.MaxWindowAll, 100*r.OverShare,
+					r.MaxStartWindow, r.Latency[0], r.Latency[1], r.Latency[2], r.TimerLate[0], r.TimerLate[1], r.TimerLate[2], r.LetGo)
 			}
-			fmt.Printf("median %-6s over %d runs: achieved %.3f x configured, busiest sliding 1 s window %.3f x configured\n",
-				mode, len(win), median(ach), median(win))
 		}
-	}
-	b, _ := json.Marshal(results)
-	fmt.Printf("json %s\n", b)
-	return rdb.FlushDB(ctx).Err()
+		if o.runs > 1 {
+			for _, mode := range modes {
+				var ach, win []float64
+				for _, r := range results {
+					if r.Mode == mode {
+						ach, win = append(ach, r.Ratio), append(win, r.MaxRatio)
+					}
+				}
+				fmt.Printf("median %-6s over %d runs: achieved %.3f x configured, busiest sliding 1 s window %.3f x configured\n",
+					mode, len(win), median(ach), median(win))
+			}
+		}
+		b, _ := json.Marshal(results)
+		fmt.Printf("json %s\n", b)
+		return rdb.FlushDB(ctx).Err()
+	})
 }
 
 func median(v []float64) float64 {
@@ -202,7 +189,8 @@ func median(v []float64) float64 {
 
 // measure starts the worker processes, waits for the warm-up and the measured time, stops
 // them, and reads the fake's record and the workers' traces.
-func measure(ctx context.Context, o options, mode, self, base, dir string, fake *fakeconnectly.Server) (result, error) {
+func measure(o options, mode string, env *benchkit.Env) (result, error) {
+	fake := env.Fake
 	var cmds []*exec.Cmd
 	var traces []string
 	stop := func() {
@@ -214,13 +202,11 @@ func measure(ctx context.Context, o options, mode, self, base, dir string, fake 
 		}
 	}
 	for i := 0; i < o.procs; i++ {
-		trace := filepath.Join(dir, fmt.Sprintf("trace-%s-%d.json", mode, i))
+		trace := filepath.Join(env.Dir, fmt.Sprintf("trace-%s-%d.json", mode, i))
 		_ = os.Remove(trace)
 		traces = append(traces, trace)
-		c := exec.CommandContext(ctx, self, "-child", mode, "-fake", base, "-redis", o.redisURL, "-trace", trace,
-			"-rate", ftoa(o.rate), "-business-rate", ftoa(o.bizRate), "-concurrency", strconv.Itoa(o.concurrency))
-		c.Stdout, c.Stderr = os.Stdout, os.Stderr
-		if err := c.Start(); err != nil {
+		c, err := benchkit.StartChild("-child", mode, "-fake", env.Base, "-trace", trace)
+		if err != nil {
 			stop()
 			return result{}, err
 		}
@@ -382,13 +368,19 @@ func (tr *tracer) SendTemplate(ctx context.Context, msg connectly.TemplateMessag
 	return tr.next.SendTemplate(ctx, msg)
 }
 
-// probe sleeps 1–13 ms at a time until ctx ends and records how late each timer fired.
+// probe sleeps 1–13 ms at a time on one timer until ctx ends and records how late the timer
+// fired each time.
 func (tr *tracer) probe(ctx context.Context) {
-	for ctx.Err() == nil {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
 		d := time.Millisecond + rand.N(12*time.Millisecond)
 		began := time.Now()
-		if sleepCtx(ctx, d) != nil {
+		t.Reset(d)
+		select {
+		case <-ctx.Done():
 			return
+		case <-t.C:
 		}
 		late := time.Since(began) - d
 		tr.mu.Lock()
@@ -407,76 +399,60 @@ func (tr *tracer) write(path string) error {
 	return os.WriteFile(path, b, 0o600)
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
-
 // runChild is one worker process: Herald's worker, or a plain asynq server whose handler
 // waits for its own in-process limiter and posts the request.
 func runChild(o options) error {
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer cancel()
-	rdb, client, err := benchkit.OpenChild(o.redisURL, o.fakeURL, businessID, apiKey, o.concurrency)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	tr := &tracer{next: client}
-	go tr.probe(ctx)
-	defer func() {
-		if o.trace != "" {
-			if err := tr.write(o.trace); err != nil {
-				fmt.Fprintln(os.Stderr, "ratebench: trace:", err)
-			}
-		}
-	}()
-	if o.child == "herald" {
-		m := metrics.New()
+	c := benchkit.ChildConfig{RedisURL: o.redisURL, FakeURL: o.fakeURL, BusinessID: businessID, APIKey: apiKey,
+		Concurrency: o.concurrency}
+	return benchkit.RunChild(c, func(ctx context.Context, ch benchkit.Child) error {
+		tr := &tracer{next: ch.Client}
+		go tr.probe(ctx)
 		defer func() {
-			tr.mu.Lock()
-			tr.t.LetGo = int(testutil.ToFloat64(m.LimitWaits.WithLabelValues("late")))
-			tr.mu.Unlock()
+			if o.trace != "" {
+				if err := tr.write(o.trace); err != nil {
+					fmt.Fprintln(os.Stderr, "ratebench: trace:", err)
+				}
+			}
 		}()
-		w := worker.New(worker.Config{Concurrency: o.concurrency, Limits: limits.Config{BusinessID: businessID, BusinessRate: o.bizRate,
-			SenderRates: map[string]float64{sender: o.rate}, PairInterval: -1}},
-			worker.Deps{Redis: rdb, Sender: tr, Logger: zerolog.Nop(), Metrics: m})
-		if err := w.Start(); err != nil {
+		if o.child == "herald" {
+			m := metrics.New()
+			defer func() {
+				tr.mu.Lock()
+				tr.t.LetGo = int(testutil.ToFloat64(m.LimitWaits.WithLabelValues("late")))
+				tr.mu.Unlock()
+			}()
+			w := worker.New(worker.Config{Concurrency: o.concurrency, Limits: limits.Config{BusinessID: businessID, BusinessRate: o.bizRate,
+				SenderRates: map[string]float64{sender: o.rate}, PairInterval: -1}},
+				worker.Deps{Redis: ch.RDB, Sender: tr, Logger: zerolog.Nop(), Metrics: m})
+			if err := w.Start(); err != nil {
+				return err
+			}
+			<-ctx.Done()
+			w.Stop()
+			w.Shutdown()
+			return nil
+		}
+		lim := rate.NewLimiter(rate.Limit(min(o.rate, o.bizRate)), 1)
+		srv := asynq.NewServerFromRedisClient(ch.RDB, asynq.Config{Concurrency: o.concurrency, Queues: campaigns.Queues,
+			LogLevel: asynq.ErrorLevel})
+		mux := asynq.NewServeMux()
+		mux.HandleFunc(campaigns.TypeSend, func(ctx context.Context, t *asynq.Task) error {
+			var p campaigns.SendPayload
+			if err := json.Unmarshal(t.Payload(), &p); err != nil {
+				return err
+			}
+			if err := lim.Wait(ctx); err != nil {
+				return err
+			}
+			_, err := tr.SendTemplate(ctx, connectly.TemplateMessage{Number: p.To, TemplateName: p.Template,
+				Language: p.Language, Parameters: p.Params, Sender: p.Sender, CallbackData: p.Callback(), CampaignName: p.Campaign})
+			return err
+		})
+		if err := srv.Start(mux); err != nil {
 			return err
 		}
 		<-ctx.Done()
-		w.Stop()
-		w.Shutdown()
+		srv.Shutdown()
 		return nil
-	}
-	lim := rate.NewLimiter(rate.Limit(min(o.rate, o.bizRate)), 1)
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: o.concurrency, Queues: campaigns.Queues,
-		LogLevel: asynq.ErrorLevel})
-	mux := asynq.NewServeMux()
-	mux.HandleFunc(campaigns.TypeSend, func(ctx context.Context, t *asynq.Task) error {
-		var p campaigns.SendPayload
-		if err := json.Unmarshal(t.Payload(), &p); err != nil {
-			return err
-		}
-		if err := lim.Wait(ctx); err != nil {
-			return err
-		}
-		_, err := tr.SendTemplate(ctx, connectly.TemplateMessage{Number: p.To, TemplateName: p.Template,
-			Language: p.Language, Parameters: p.Params, Sender: p.Sender, CallbackData: p.Callback(), CampaignName: p.Campaign})
-		return err
 	})
-	if err := srv.Start(mux); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	srv.Shutdown()
-	return nil
 }

@@ -59,11 +59,7 @@ func main() {
 		benchkit.Exit("sendbench", err)
 		defer pprof.StopCPUProfile()
 	}
-	modes := []string{"plain", "herald"}
-	if *mode != "both" {
-		modes = strings.Split(*mode, ",")
-	}
-	err := run(*redisURL, *n, *rounds, *concurrency, modes)
+	err := run(*redisURL, *n, *rounds, *concurrency, benchkit.Modes(*mode, "plain", "herald"))
 	if err != nil {
 		pprof.StopCPUProfile()
 	}
@@ -125,10 +121,9 @@ func run(redisURL string, n, rounds, concurrency int, modes []string) error {
 	results := map[string][]float64{}
 	for r := 0; r < rounds; r++ {
 		for _, mode := range modes {
-			if err := env.RDB.FlushDB(ctx).Err(); err != nil {
+			if err := env.Reset(ctx); err != nil {
 				return err
 			}
-			env.Fake.Reset()
 			var rate float64
 			switch mode {
 			case "plain":

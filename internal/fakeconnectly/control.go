@@ -63,59 +63,23 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
 		return
 	}
-	switch {
-	case name == "received":
-		writeJSON(w, http.StatusOK, s.Received())
-	case name == "stats":
-		writeJSON(w, http.StatusOK, s.Stats())
-	case name == "reset":
-		s.Reset()
-		writeJSON(w, http.StatusOK, struct{}{})
-	case name == "rules" && method == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.Rules())
-	case name == "accepted":
-		writeJSON(w, http.StatusOK, s.AcceptedCounts())
-	case name == "replies" && method == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.Replies())
-	case name == "replies":
-		var replies []Reply
-		if !decodeControl(w, r, &replies) {
-			return
-		}
-		if err := s.SetReplies(replies); err != nil {
-			writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: "invalid replies: " + err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusOK, struct{}{})
-	case name == "inbound" && method == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.RepliesFrom(r.URL.Query().Get("number")))
-	case name == "conversations":
-		var v any
-		var err error
-		if n := r.URL.Query().Get("number"); n != "" {
-			v, err = s.Conversation(n)
-		} else {
-			v, err = s.Conversations()
-		}
+	if method == http.MethodGet {
+		v, err := s.controlRead(name, r.URL.Query().Get("number"))
 		if err != nil {
 			writeError(w, apiError{Status: http.StatusConflict, Message: err.Error()})
 			return
 		}
 		writeJSON(w, http.StatusOK, v)
-	case name == "webhooks":
-		writeJSON(w, http.StatusOK, s.WebhookStats())
-	case name == "receivers" && method == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.Receivers())
-	case name == "receivers":
-		var in Receivers
-		if !decodeControl(w, r, &in) {
-			return
-		}
-		if err := s.SetReceivers(in); err != nil {
-			writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: "invalid receivers: " + err.Error()})
-			return
-		}
+		return
+	}
+	switch {
+	case name == "reset":
+		s.Reset()
 		writeJSON(w, http.StatusOK, struct{}{})
+	case name == "replies":
+		setControl(w, r, "replies", s.SetReplies)
+	case name == "receivers":
+		setControl(w, r, "receivers", s.SetReceivers)
 	case name == "inbound":
 		var in inboundRequest
 		if !decodeControl(w, r, &in) {
@@ -123,12 +87,10 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		shape, err := s.Inbound(in.Number, in.Reply)
 		if err != nil {
-			writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: err.Error()})
+			writeError(w, *badRequest(err.Error()))
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"shape": shape})
-	case name == "windows" && method == http.MethodGet:
-		writeJSON(w, http.StatusOK, s.Windows())
 	case name == "windows" && method == http.MethodDelete:
 		s.ClearWindows()
 		writeJSON(w, http.StatusOK, struct{}{})
@@ -138,7 +100,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if err := s.OpenWindow(in.Number, in.At); err != nil {
-			writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: err.Error()})
+			writeError(w, *badRequest(err.Error()))
 			return
 		}
 		writeJSON(w, http.StatusOK, s.WindowOf(in.Number))
@@ -147,16 +109,42 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&rules); err != nil {
-			writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: "invalid rules: " + err.Error()})
+			writeError(w, *badRequest("invalid rules: " + err.Error()))
 			return
 		}
 		if err := ValidateRules(rules); err != nil {
-			writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: "invalid rules: " + err.Error()})
+			writeError(w, *badRequest("invalid rules: " + err.Error()))
 			return
 		}
 		s.SetRules(rules)
 		writeJSON(w, http.StatusOK, struct{}{})
 	}
+}
+
+// controlReads are the answers of the GET control endpoints but conversations, by name;
+// number is the request's number parameter.
+var controlReads = map[string]func(s *Server, number string) any{
+	"received":  func(s *Server, _ string) any { return s.Received() },
+	"stats":     func(s *Server, _ string) any { return s.Stats() },
+	"rules":     func(s *Server, _ string) any { return s.Rules() },
+	"accepted":  func(s *Server, _ string) any { return s.AcceptedCounts() },
+	"replies":   func(s *Server, _ string) any { return s.Replies() },
+	"inbound":   func(s *Server, number string) any { return s.RepliesFrom(number) },
+	"webhooks":  func(s *Server, _ string) any { return s.WebhookStats() },
+	"receivers": func(s *Server, _ string) any { return s.Receivers() },
+	"windows":   func(s *Server, _ string) any { return s.Windows() },
+}
+
+// controlRead returns the answer of GET /_fake/<name>, number being the request's number
+// parameter. Only conversations fails: when MaxReceived is set.
+func (s *Server) controlRead(name, number string) (any, error) {
+	if name != "conversations" {
+		return controlReads[name](s, number), nil
+	}
+	if number != "" {
+		return s.Conversation(number)
+	}
+	return s.Conversations()
 }
 
 // inboundRequest is the body of POST /_fake/inbound: a Reply and the customer's number.
@@ -176,10 +164,24 @@ func decodeControl(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: "invalid body: " + err.Error()})
+		writeError(w, *badRequest("invalid body: " + err.Error()))
 		return false
 	}
 	return true
+}
+
+// setControl decodes a control request's body into a T and hands it to set, answering {},
+// or 400 "invalid <what>: ..." when set refuses it.
+func setControl[T any](w http.ResponseWriter, r *http.Request, what string, set func(T) error) {
+	var v T
+	if !decodeControl(w, r, &v) {
+		return
+	}
+	if err := set(v); err != nil {
+		writeError(w, *badRequest("invalid " + what + ": " + err.Error()))
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
 }
 
 // Remote drives a fake running in another process through its control endpoints.
@@ -192,16 +194,12 @@ type Remote struct {
 
 // Received returns the fake's record of every send.
 func (c Remote) Received(ctx context.Context) ([]Received, error) {
-	var out []Received
-	err := c.call(ctx, http.MethodGet, "received", nil, &out)
-	return out, err
+	return get[[]Received](ctx, c, "received")
 }
 
 // Stats returns the fake's totals.
 func (c Remote) Stats(ctx context.Context) (Stats, error) {
-	var out Stats
-	err := c.call(ctx, http.MethodGet, "stats", nil, &out)
-	return out, err
+	return get[Stats](ctx, c, "stats")
 }
 
 // Reset makes the fake forget its record and counters.
@@ -211,9 +209,7 @@ func (c Remote) Reset(ctx context.Context) error {
 
 // Rules returns the fake's current rules.
 func (c Remote) Rules(ctx context.Context) ([]Rule, error) {
-	var out []Rule
-	err := c.call(ctx, http.MethodGet, "rules", nil, &out)
-	return out, err
+	return get[[]Rule](ctx, c, "rules")
 }
 
 // SetRules replaces the fake's rules.
@@ -221,18 +217,12 @@ func (c Remote) SetRules(ctx context.Context, rules []Rule) error {
 	if rules == nil {
 		rules = []Rule{}
 	}
-	body, err := json.Marshal(rules)
-	if err != nil {
-		return fmt.Errorf("fakeconnectly: encode rules: %w", err)
-	}
-	return c.call(ctx, http.MethodPost, "rules", body, nil)
+	return c.post(ctx, "rules", "rules", rules, nil)
 }
 
 // AcceptedCounts returns, per number, how many times the fake took a message as sent.
 func (c Remote) AcceptedCounts(ctx context.Context) (map[string]int, error) {
-	var out map[string]int
-	err := c.call(ctx, http.MethodGet, "accepted", nil, &out)
-	return out, err
+	return get[map[string]int](ctx, c, "accepted")
 }
 
 // SetReplies replaces the fake's replies.
@@ -240,43 +230,29 @@ func (c Remote) SetReplies(ctx context.Context, replies []Reply) error {
 	if replies == nil {
 		replies = []Reply{}
 	}
-	body, err := json.Marshal(replies)
-	if err != nil {
-		return fmt.Errorf("fakeconnectly: encode replies: %w", err)
-	}
-	return c.call(ctx, http.MethodPost, "replies", body, nil)
+	return c.post(ctx, "replies", "replies", replies, nil)
 }
 
 // Inbound makes the fake send an inbound message r from number; it returns the shape used.
 func (c Remote) Inbound(ctx context.Context, number string, r Reply) (string, error) {
-	body, err := json.Marshal(inboundRequest{Number: number, Reply: r})
-	if err != nil {
-		return "", fmt.Errorf("fakeconnectly: encode inbound: %w", err)
-	}
 	var out struct {
 		Shape string `json:"shape"`
 	}
-	err = c.call(ctx, http.MethodPost, "inbound", body, &out)
+	err := c.post(ctx, "inbound", "inbound", inboundRequest{Number: number, Reply: r}, &out)
 	return out.Shape, err
 }
 
 // OpenWindow records an inbound message from number at at (zero: the fake's now) without
 // a webhook, and returns the number's window.
 func (c Remote) OpenWindow(ctx context.Context, number string, at time.Time) (Window, error) {
-	body, err := json.Marshal(windowRequest{Number: number, At: at})
-	if err != nil {
-		return Window{}, fmt.Errorf("fakeconnectly: encode window: %w", err)
-	}
 	var out Window
-	err = c.call(ctx, http.MethodPost, "windows", body, &out)
+	err := c.post(ctx, "windows", "window", windowRequest{Number: number, At: at}, &out)
 	return out, err
 }
 
 // Windows returns the window of every customer the fake has had an inbound message from.
 func (c Remote) Windows(ctx context.Context) ([]Window, error) {
-	var out []Window
-	err := c.call(ctx, http.MethodGet, "windows", nil, &out)
-	return out, err
+	return get[[]Window](ctx, c, "windows")
 }
 
 // ClearWindows makes the fake forget every inbound message.
@@ -286,47 +262,50 @@ func (c Remote) ClearWindows(ctx context.Context) error {
 
 // Conversations returns the fake's record of every customer (Server.Conversations).
 func (c Remote) Conversations(ctx context.Context) ([]Conversation, error) {
-	var out []Conversation
-	err := c.call(ctx, http.MethodGet, "conversations", nil, &out)
-	return out, err
+	return get[[]Conversation](ctx, c, "conversations")
 }
 
 // Conversation returns the fake's record of number (Server.Conversation).
 func (c Remote) Conversation(ctx context.Context, number string) (Conversation, error) {
-	var out Conversation
-	err := c.call(ctx, http.MethodGet, "conversations?number="+url.QueryEscape(number), nil, &out)
-	return out, err
+	return get[Conversation](ctx, c, "conversations?number="+url.QueryEscape(number))
 }
 
 // RepliesFrom returns the inbound messages the fake sent from number (Server.RepliesFrom).
 func (c Remote) RepliesFrom(ctx context.Context, number string) ([]InboundRecord, error) {
-	var out []InboundRecord
-	err := c.call(ctx, http.MethodGet, "inbound?number="+url.QueryEscape(number), nil, &out)
-	return out, err
+	return get[[]InboundRecord](ctx, c, "inbound?number="+url.QueryEscape(number))
 }
 
 // WebhookStats returns the totals of the fake's webhook calls.
 func (c Remote) WebhookStats(ctx context.Context) (WebhookStats, error) {
-	var out WebhookStats
-	err := c.call(ctx, http.MethodGet, "webhooks", nil, &out)
-	return out, err
+	return get[WebhookStats](ctx, c, "webhooks")
 }
 
 // Receivers returns the addresses the fake calls webhooks at.
 func (c Remote) Receivers(ctx context.Context) (Receivers, error) {
-	var out Receivers
-	err := c.call(ctx, http.MethodGet, "receivers", nil, &out)
-	return out, err
+	return get[Receivers](ctx, c, "receivers")
 }
 
 // SetReceivers replaces the addresses the fake calls webhooks at, for example two replicas
 // of a receiver.
 func (c Remote) SetReceivers(ctx context.Context, r Receivers) error {
-	body, err := json.Marshal(r)
+	return c.post(ctx, "receivers", "receivers", r, nil)
+}
+
+// get decodes the answer of GET /_fake/<name> into a T.
+func get[T any](ctx context.Context, c Remote, name string) (T, error) {
+	var out T
+	err := c.call(ctx, http.MethodGet, name, nil, &out)
+	return out, err
+}
+
+// post sends in as JSON to POST /_fake/<name> and decodes the answer into out (nil: not
+// decoded); what names in in the error when it cannot be encoded.
+func (c Remote) post(ctx context.Context, name, what string, in, out any) error {
+	body, err := json.Marshal(in)
 	if err != nil {
-		return fmt.Errorf("fakeconnectly: encode receivers: %w", err)
+		return fmt.Errorf("fakeconnectly: encode %s: %w", what, err)
 	}
-	return c.call(ctx, http.MethodPost, "receivers", body, nil)
+	return c.call(ctx, http.MethodPost, name, body, out)
 }
 
 func (c Remote) call(ctx context.Context, method, name string, body []byte, out any) error {

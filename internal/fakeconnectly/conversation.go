@@ -145,9 +145,7 @@ func (s *Server) Conversations() ([]Conversation, error) {
 // reply rules or Inbound), by time: which reply, in which shape, to which message, and
 // when. Kept whatever MaxReceived; Reset forgets them.
 func (s *Server) RepliesFrom(number string) []InboundRecord {
-	s.mu.Lock()
-	e := s.hooks
-	s.mu.Unlock()
+	e := s.webhooks()
 	if e == nil {
 		return []InboundRecord{}
 	}
@@ -172,9 +170,7 @@ func (s *Server) SetReceivers(r Receivers) error {
 
 // Receivers returns the addresses webhooks go to, besides registrations.
 func (s *Server) Receivers() Receivers {
-	s.mu.Lock()
-	e := s.hooks
-	s.mu.Unlock()
+	e := s.webhooks()
 	if e == nil {
 		return Receivers{URLs: []string{}, Topics: map[string][]string{}}
 	}

@@ -73,11 +73,6 @@ const (
 	BodyGateway = "gateway"
 )
 
-// validBody reports whether b names a body shape ("" means BodyError).
-func validBody(b string) bool {
-	return b == "" || b == BodyError || b == BodyEmpty || b == BodyGateway
-}
-
 // apiError is an error answer before it is written: the HTTP status, the body fields that
 // vary between errors and the body's shape.
 type apiError struct {
@@ -134,7 +129,8 @@ func invalid(code, message string) *apiError {
 // these: ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID means a template's parameters and a
 // session message has none, and ERROR_CODE_UNSPECIFIED is an internal error a client would
 // retry. A 400 without a known code is the reference's "request bug, do not retry" (4.4).
-// The record keys it HTTP_400.
+// The record keys it HTTP_400. The control endpoints and the webhook API answer a request
+// they refuse the same way.
 func badRequest(message string) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: message}
 }

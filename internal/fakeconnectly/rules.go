@@ -139,10 +139,14 @@ func (r Rule) matchesRest(number, templateName string) bool {
 }
 
 // ValidateRules reports the first rule whose fields make no sense together.
-func ValidateRules(rules []Rule) error {
-	for i, r := range rules {
-		if err := r.validate(); err != nil {
-			return fmt.Errorf("rule %d: %w", i, err)
+func ValidateRules(rules []Rule) error { return validateEach("rule", rules) }
+
+// validateEach returns the error of the first item that does not validate, prefixed with
+// what and its index.
+func validateEach[T interface{ validate() error }](what string, items []T) error {
+	for i, it := range items {
+		if err := it.validate(); err != nil {
+			return fmt.Errorf("%s %d: %w", what, i, err)
 		}
 	}
 	return nil
@@ -152,7 +156,7 @@ func (r Rule) validate() error {
 	switch {
 	case r.Percent < 0 || r.Percent > 100:
 		return fmt.Errorf("percent %v is outside 0..100", r.Percent)
-	case r.Kind != "" && r.Kind != KindTemplate && r.Kind != KindSession:
+	case !sendKinds.allows(r.Kind):
 		return fmt.Errorf("kind %q: want %s, %s or empty for both", r.Kind, KindTemplate, KindSession)
 	case r.Times < 0:
 		return fmt.Errorf("times %d is negative", r.Times)
@@ -166,8 +170,8 @@ func (r Rule) validate() error {
 		return errors.New("loseResponse cannot be combined with code or status")
 	case r.LoseResponse && r.Sent:
 		return errors.New("loseResponse already sends the message: drop sent")
-	case !validBody(r.Body):
-		return fmt.Errorf("body %q: want %s, %s or %s", r.Body, BodyError, BodyEmpty, BodyGateway)
+	case !bodyShapes.allows(r.Body):
+		return fmt.Errorf("body %q: want %s", r.Body, bodyShapes)
 	case r.Body != "" && r.Code == "" && r.Status < 400:
 		return fmt.Errorf("body %q needs an error status (400 and above) or a code", r.Body)
 	case r.Body != "" && r.Body != BodyError && r.Code != "":

@@ -231,12 +231,11 @@ func New(cfg Config) (*Server, error) {
 	if err := ValidateRules(cfg.Rules); err != nil {
 		return nil, fmt.Errorf("fakeconnectly: %w", err)
 	}
-	if cfg.RateLimitBody != "" && cfg.RateLimitBody != BodyError && cfg.RateLimitBody != BodyEmpty {
-		return nil, fmt.Errorf("fakeconnectly: rate limit body %q: want %s or %s", cfg.RateLimitBody, BodyError, BodyEmpty)
+	if !rateLimitBodies.allows(cfg.RateLimitBody) {
+		return nil, fmt.Errorf("fakeconnectly: rate limit body %q: want %s", cfg.RateLimitBody, rateLimitBodies)
 	}
-	if !validWindowAnswer(cfg.WindowAnswer) {
-		return nil, fmt.Errorf("fakeconnectly: window answer %q: want %s, %s or %s", cfg.WindowAnswer,
-			WindowAnswerCodes, WindowAnswerDeadline504, WindowAnswerPrecondition)
+	if !windowAnswers.allows(cfg.WindowAnswer) {
+		return nil, fmt.Errorf("fakeconnectly: window answer %q: want %s", cfg.WindowAnswer, windowAnswers)
 	}
 	s := &Server{
 		businessID: cfg.BusinessID,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -218,4 +219,26 @@ func (s *Server) checkSender(sender, recipient, field string) *apiError {
 		return invalid(CodeSelfInvalid, "the recipient is the sender")
 	}
 	return nil
+}
+
+// choice is the names a string setting takes besides "", which means its default.
+type choice []string
+
+// The settings that take one of a few names.
+var (
+	sendKinds       = choice{KindTemplate, KindSession}                                            // Rule.Kind, Reply.Kind
+	bodyShapes      = choice{BodyError, BodyEmpty, BodyGateway}                                    // Rule.Body
+	rateLimitBodies = choice{BodyError, BodyEmpty}                                                 // Config.RateLimitBody
+	windowAnswers   = choice{WindowAnswerCodes, WindowAnswerDeadline504, WindowAnswerPrecondition} // Config.WindowAnswer
+)
+
+// allows reports whether v is "" or one of c's names.
+func (c choice) allows(v string) bool { return v == "" || slices.Contains(c, v) }
+
+// String lists c's names as "a, b or c".
+func (c choice) String() string {
+	if len(c) < 2 {
+		return strings.Join(c, "")
+	}
+	return strings.Join(c[:len(c)-1], ", ") + " or " + c[len(c)-1]
 }

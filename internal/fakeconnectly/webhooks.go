@@ -251,7 +251,7 @@ func (r Reply) validate() error {
 		return fmt.Errorf("from %v + percent %v is outside 0..100", r.From, r.Percent)
 	case r.From > 0 && r.Percent == 0:
 		return fmt.Errorf("from %v needs a percent", r.From)
-	case r.Kind != "" && r.Kind != KindTemplate && r.Kind != KindSession:
+	case !sendKinds.allows(r.Kind):
 		return fmt.Errorf("kind %q: want %s, %s or empty for both", r.Kind, KindTemplate, KindSession)
 	case r.Times < 0:
 		return fmt.Errorf("times %d is negative", r.Times)
@@ -271,14 +271,7 @@ func (r Reply) validate() error {
 }
 
 // ValidateReplies reports the first reply that makes no sense.
-func ValidateReplies(replies []Reply) error {
-	for i, r := range replies {
-		if err := r.validate(); err != nil {
-			return fmt.Errorf("reply %d: %w", i, err)
-		}
-	}
-	return nil
-}
+func ValidateReplies(replies []Reply) error { return validateEach("reply", replies) }
 
 func (f Fate) matches(number string) bool {
 	return Rule{Numbers: f.Numbers, Suffix: f.Suffix, Percent: f.Percent, Salt: f.Salt}.Matches(number, "")
@@ -1161,11 +1154,16 @@ func replyBody(rec Received, label, payload, shape, id string, at time.Time) []b
 	return out
 }
 
+// webhooks returns the webhook emitter, nil when the fake has none yet.
+func (s *Server) webhooks() *emitter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hooks
+}
+
 // WebhookStats returns the totals of the webhook calls.
 func (s *Server) WebhookStats() WebhookStats {
-	s.mu.Lock()
-	e := s.hooks
-	s.mu.Unlock()
+	e := s.webhooks()
 	if e == nil {
 		return WebhookStats{ByStatus: map[string]int{}, Replies: map[string]int{}}
 	}
@@ -1189,9 +1187,7 @@ func (s *Server) SetReplies(replies []Reply) error {
 
 // Replies returns a copy of the current replies.
 func (s *Server) Replies() []Reply {
-	s.mu.Lock()
-	e := s.hooks
-	s.mu.Unlock()
+	e := s.webhooks()
 	if e == nil {
 		return []Reply{}
 	}
@@ -1220,9 +1216,7 @@ func (s *Server) Inbound(number string, r Reply) (string, error) {
 
 // signingEmitter returns the emitter when the fake signs webhooks.
 func (s *Server) signingEmitter() (*emitter, error) {
-	s.mu.Lock()
-	e := s.hooks
-	s.mu.Unlock()
+	e := s.webhooks()
 	if e == nil || e.cfg.Secret == "" {
 		return nil, errors.New("fakeconnectly: no webhook secret: the fake sends no webhooks")
 	}
@@ -1232,9 +1226,7 @@ func (s *Server) signingEmitter() (*emitter, error) {
 // WebhookOutcomes returns, for every accepted message in the order accepted, its planned
 // fate and the highest status its receiver answered 2xx to.
 func (s *Server) WebhookOutcomes() []WebhookOutcome {
-	s.mu.Lock()
-	e := s.hooks
-	s.mu.Unlock()
+	e := s.webhooks()
 	if e == nil {
 		return nil
 	}
@@ -1294,17 +1286,19 @@ func (s *Server) serveWebhookAPI(w http.ResponseWriter, r *http.Request, busines
 
 func (e *emitter) serveRegistration(w http.ResponseWriter, method, id string, body []byte) bool {
 	bad := func(msg string) bool {
-		writeError(w, apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: msg})
+		writeError(w, *badRequest(msg))
 		return true
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// find returns the topic id is registered for, or answers 404 and reports false.
 	find := func() (string, bool) {
 		for topic, reg := range e.regs {
 			if reg.ID == id {
 				return topic, true
 			}
 		}
+		writeError(w, apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("webhook %q not found", id)})
 		return "", false
 	}
 	switch method {
@@ -1336,7 +1330,6 @@ func (e *emitter) serveRegistration(w http.ResponseWriter, method, id string, bo
 	case http.MethodPut:
 		topic, ok := find()
 		if !ok {
-			writeError(w, apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("webhook %q not found", id)})
 			return true
 		}
 		var upd struct {
@@ -1365,7 +1358,6 @@ func (e *emitter) serveRegistration(w http.ResponseWriter, method, id string, bo
 	case http.MethodDelete:
 		topic, ok := find()
 		if !ok {
-			writeError(w, apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("webhook %q not found", id)})
 			return true
 		}
 		delete(e.regs, topic)

@@ -30,10 +30,6 @@ const (
 	WindowAnswerPrecondition = "failed-precondition"
 )
 
-func validWindowAnswer(a string) bool {
-	return a == "" || a == WindowAnswerCodes || a == WindowAnswerDeadline504 || a == WindowAnswerPrecondition
-}
-
 // Window is what the fake knows of one customer's 24-hour window.
 type Window struct {
 	// Number is the customer: an E.164 number or "bsuid:CC.id".

@@ -1,15 +1,20 @@
-// Package benchkit holds what the benchmark programs share: a generated campaign and the
-// expansion of a run from it.
+// Package benchkit holds what the benchmark programs share: the Redis and the fake
+// Connectly they run against, a generated campaign and the start or expansion of a run from
+// it, and the worker child processes some of them run.
 package benchkit
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,6 +23,7 @@ import (
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/redisx"
@@ -69,6 +75,27 @@ func Open(ctx context.Context, c Config) (*Env, error) {
 	return e, nil
 }
 
+// WithEnv opens the Env of c, runs f with it and closes it.
+func WithEnv(c Config, f func(ctx context.Context, env *Env) error) error {
+	ctx := context.Background()
+	env, err := Open(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	return f(ctx, env)
+}
+
+// Reset gives a round a clean start: it flushes the Redis database and makes the fake forget
+// its record and counters.
+func (e *Env) Reset(ctx context.Context) error {
+	if err := e.RDB.FlushDB(ctx).Err(); err != nil {
+		return err
+	}
+	e.Fake.Reset()
+	return nil
+}
+
 // Close removes the folder, stops the fake and closes the Redis client.
 func (e *Env) Close() {
 	if e.Dir != "" {
@@ -117,63 +144,96 @@ func Main(prog string, isChild bool, parent, child func() error) {
 	}
 }
 
-// OpenChild opens what a worker child process needs: the Redis at redisURL and a Connectly
-// client for the fake at fakeURL with concurrency connections.
-func OpenChild(redisURL, fakeURL, businessID, apiKey string, concurrency int) (redis.UniversalClient, *connectly.Client, error) {
-	rdb, err := redisx.Open(redisURL)
+// StartChild starts this program again as one of its own worker processes: with the
+// arguments this process was given (so it parses the same flags to the same values) followed
+// by extra, which come last and so win. Its output goes to this process's.
+func StartChild(extra ...string) (*exec.Cmd, error) {
+	self, err := os.Executable()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: fakeURL, BusinessID: businessID, APIKey: apiKey,
-		MaxConns: concurrency})
-	if err != nil {
-		rdb.Close()
-		return nil, nil, err
-	}
-	return rdb, client, nil
+	c := exec.Command(self, append(slices.Clone(os.Args[1:]), extra...)...)
+	c.Stdout, c.Stderr = os.Stdout, os.Stderr
+	return c, c.Start()
 }
 
-// WriteCampaignFiles writes an audience of n generated Brazilian mobile numbers (Phone) and a
-// utility campaign `id` from sender for it into dir, and returns the campaign file's path and
-// text.
-func WriteCampaignFiles(dir, id, sender string, n int) (string, []byte, error) {
+// ChildConfig says what a worker child process connects to.
+type ChildConfig struct {
+	RedisURL string
+	// FakeURL is the fake's base URL, as the parent's Env.Base.
+	FakeURL    string
+	BusinessID string
+	APIKey     string
+	// Concurrency is the Connectly client's connections.
+	Concurrency int
+}
+
+// Child is what a worker child process works with: the Redis and a Connectly client for the
+// fake.
+type Child struct {
+	RDB    redis.UniversalClient
+	Client *connectly.Client
+}
+
+// RunChild runs work as a worker child process: it opens the Child of c, calls work with a
+// context that ends on SIGTERM or an interrupt (SIGKILL ends the process at once), and closes
+// the Redis client when work returns.
+func RunChild(c ChildConfig, work func(ctx context.Context, ch Child) error) error {
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer cancel()
+	rdb, err := redisx.Open(c.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: c.FakeURL, BusinessID: c.BusinessID, APIKey: c.APIKey,
+		MaxConns: c.Concurrency})
+	if err != nil {
+		return err
+	}
+	return work(ctx, Child{RDB: rdb, Client: client})
+}
+
+// WriteCampaign writes an audience of n generated Brazilian mobile numbers (Phone) and a
+// utility campaign `id` from sender for it into dir, and loads the campaign.
+func WriteCampaign(dir, id, sender string, n int) (*campaigns.Definition, error) {
 	return writeCampaign(dir, id, sender, n, "template: {name: bench_tpl, language: en, category: utility}\n"+
 		"parameters:\n  body_1: \"{{ .name }}\"\n")
 }
 
-// WriteCampaign writes the files of WriteCampaignFiles and loads the campaign.
-func WriteCampaign(dir, id, sender string, n int) (*campaigns.Definition, error) {
-	return loadCampaign(WriteCampaignFiles(dir, id, sender, n))
-}
-
-// WriteSessionCampaign writes the audience of WriteCampaignFiles and a session campaign `id`
+// WriteSessionCampaign writes the audience of WriteCampaign and a session campaign `id`
 // (a text message rendered per recipient, no fallback template) and loads the campaign.
 func WriteSessionCampaign(dir, id, sender string, n int) (*campaigns.Definition, error) {
-	return loadCampaign(writeCampaign(dir, id, sender, n, "message:\n  text: \"Hello {{ .name }}, your order has shipped.\"\n"))
+	return writeCampaign(dir, id, sender, n, "message:\n  text: \"Hello {{ .name }}, your order has shipped.\"\n")
+}
+
+// Modes reads a -mode flag: "both" means the modes of both, in that order; anything else is a
+// comma-separated list.
+func Modes(flag string, both ...string) []string {
+	if flag == "both" {
+		return both
+	}
+	return strings.Split(flag, ",")
 }
 
 // Phone is the generated audience's number of row i (from 0).
 func Phone(i int) string { return fmt.Sprintf("+5511%09d", 900000000+i) }
 
-func writeCampaign(dir, id, sender string, n int, message string) (string, []byte, error) {
+func writeCampaign(dir, id, sender string, n int, message string) (*campaigns.Definition, error) {
 	f, err := os.Create(filepath.Join(dir, "audience.csv"))
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	fmt.Fprintln(f, "name,phone")
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(f, "user%d,%s\n", i, Phone(i))
 	}
 	if err := f.Close(); err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	yaml := []byte("id: " + id + "\nsender: \"" + sender + "\"\n" + message + "audience: {file: audience.csv, phone: phone}\n")
 	path := filepath.Join(dir, "campaign.yaml")
-	return path, yaml, os.WriteFile(path, yaml, 0o644)
-}
-
-func loadCampaign(path string, _ []byte, err error) (*campaigns.Definition, error) {
-	if err != nil {
+	if err := os.WriteFile(path, yaml, 0o644); err != nil {
 		return nil, err
 	}
 	return campaigns.Load(path)
@@ -195,6 +255,23 @@ func ExpandWith(ctx context.Context, rdb redis.UniversalClient, def *campaigns.D
 	}
 	_, err = exp.Expand(ctx, def, run)
 	return run, err
+}
+
+// StartRun submits the campaign file def was loaded from to the definition store and starts
+// a manual run of the version submitted (its first task retained an hour), for an expansion
+// server to expand; it returns the run's ID.
+func StartRun(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition) (string, error) {
+	data, err := os.ReadFile(def.Path)
+	if err != nil {
+		return "", err
+	}
+	v, _, err := defstore.New(rdb, nil).Submit(ctx, def.ID, def.Path, data)
+	if err != nil {
+		return "", err
+	}
+	started, err := expand.NewRuns(expand.Config{}, expand.Deps{Redis: rdb}).StartRun(ctx,
+		expand.StartParams{Campaign: def.ID, Version: v, Trigger: "manual", Retention: time.Hour})
+	return started.RunID, err
 }
 
 // UsedMemory returns the whole server's used_memory from INFO memory, in bytes.
