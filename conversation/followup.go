@@ -122,19 +122,26 @@ func (f *Followups) HandleReply(ctx context.Context, in *webhooks.Inbound) (stri
 	return out.Entry.Run, err
 }
 
-// Reply acts on one reply and says what it did.
+// Reply acts on one reply and says what it did. Every reply it joins goes into the
+// recipient's conversation record (recipient explain's timeline) with the rule it matched,
+// whatever the rule made of it; a repeated webhook is recorded once.
 func (f *Followups) Reply(ctx context.Context, r Reply) (Outcome, error) {
+	out, err := f.reply(ctx, r)
+	if out.Entry.Run != "" {
+		if _, herr := f.history.Record(ctx, out.Entry, r, r.MessageID, out.Rule); herr != nil && err == nil {
+			err = herr
+		}
+	}
+	return out, err
+}
+
+func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	var out Outcome
 	e, ok, err := f.index.Join(ctx, r)
 	if err != nil || !ok {
 		return out, err
 	}
 	out.Entry = e
-	// Every joined reply goes into the recipient's conversation record (recipient explain's
-	// timeline), whatever the run's rules make of it.
-	if _, err := f.history.Record(ctx, e, r, r.MessageID); err != nil {
-		return out, err
-	}
 	parent := e.Run
 	if p, _, isFollowup := ledger.FollowupOf(e.Run); isFollowup {
 		// A reply to a follow-up answers the run it follows: its rules apply, each still once.

@@ -283,7 +283,8 @@ func TestFollowupsRecordTheConversation(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || got[0].MessageID != "wamid.tap-1" || got[1].MessageID != "wamid.text-2" ||
-		got[1].Text != "nothing any rule knows" || !got[0].At.Before(got[1].At) {
+		got[1].Text != "nothing any rule knows" || !got[0].At.Before(got[1].At) ||
+		got[0].Rule != "interested" || got[1].Rule != "" {
 		t.Fatalf("conversation %+v", got)
 	}
 	// A customer Herald never sent to is joined to nothing and recorded nowhere.

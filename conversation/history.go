@@ -93,22 +93,23 @@ var historyCmd = redis.NewScript(historyLua)
 // Record adds reply r, joined to entry e, to the recipient's conversation with e's run (the
 // run it follows, for a follow-up run). messageID is the inbound message's provider id ("":
 // the message is named by a digest of what it says). A reply without a time, or with one
-// after now, is recorded at now. It returns false, changing nothing, for a copy of a message
-// already recorded. One round trip.
-func (h *History) Record(ctx context.Context, e Entry, r Reply, messageID string) (bool, error) {
+// after now, is recorded at now. rule is the on_reply rule the reply matched ("" for none),
+// which places the rule's follow-up after this reply in recipient explain's timeline. It
+// returns false, changing nothing, for a copy of a message already recorded. One round trip.
+func (h *History) Record(ctx context.Context, e Entry, r Reply, messageID, rule string) (bool, error) {
 	if e.Run == "" || e.Recipient == "" {
 		return false, fmt.Errorf("conversation: history: %w", ErrNoRecipient)
 	}
-	run, rule := e.Run, ""
+	run, answering := e.Run, ""
 	if p, fr, ok := ledger.FollowupOf(run); ok {
-		run, rule = p, fr
+		run, answering = p, fr
 	}
 	at := r.At
 	if now := h.now(); at.IsZero() || at.After(now) {
 		at = now
 	}
 	s := saidOf(r)
-	s.M, s.T, s.F, s.V = messageName(messageID, r), at.UnixMilli(), rule, e.Via
+	s.M, s.T, s.F, s.V, s.R = messageName(messageID, r), at.UnixMilli(), answering, e.Via, rule
 	member, err := json.Marshal(s)
 	if err != nil {
 		return false, fmt.Errorf("conversation: history: %w", err)
@@ -149,7 +150,7 @@ func (h *History) Read(ctx context.Context, run, recipient string) ([]report.Rep
 		if s.F != "" {
 			joined = ledger.FollowupRun(run, s.F)
 		}
-		out = append(out, report.Reply{At: time.UnixMilli(s.T).UTC(), Kind: s.K, ID: s.I, Text: s.X, MessageID: s.M, Run: joined, Via: s.V})
+		out = append(out, report.Reply{At: time.UnixMilli(s.T).UTC(), Kind: s.K, ID: s.I, Text: s.X, MessageID: s.M, Run: joined, Via: s.V, Rule: s.R})
 	}
 	slices.SortStableFunc(out, func(a, b report.Reply) int { return a.At.Compare(b.At) })
 	return out, nil
@@ -166,6 +167,7 @@ type said struct {
 	X string `json:"x,omitempty"`
 	F string `json:"f,omitempty"`
 	V string `json:"v,omitempty"`
+	R string `json:"r,omitempty"`
 }
 
 // saidOf returns what r says, its texts cut.

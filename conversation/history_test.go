@@ -40,7 +40,7 @@ func historySuite(t *testing.T, fn func(t *testing.T, b *joinBundle, h *conversa
 
 func mustRecordSaid(t *testing.T, h *conversation.History, e conversation.Entry, r conversation.Reply, id string) bool {
 	t.Helper()
-	ok, err := h.Record(context.Background(), e, r, id)
+	ok, err := h.Record(context.Background(), e, r, id, "")
 	if err != nil {
 		t.Fatalf("Record(%s): %v", id, err)
 	}
@@ -196,7 +196,7 @@ func TestHistoryNeedsAnEntry(t *testing.T) {
 	t.Parallel()
 	h := conversation.NewHistory(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), nil)
 	for _, e := range []conversation.Entry{{Recipient: histTo}, {Run: "R1"}} {
-		if _, err := h.Record(context.Background(), e, conversation.Reply{}, "x"); !errors.Is(err, conversation.ErrNoRecipient) {
+		if _, err := h.Record(context.Background(), e, conversation.Reply{}, "x", ""); !errors.Is(err, conversation.ErrNoRecipient) {
 			t.Errorf("Record(%+v) = %v, want ErrNoRecipient", e, err)
 		}
 	}
@@ -239,7 +239,7 @@ func TestHistoryMemory(t *testing.T) {
 			for j := range tc.replies {
 				// Provider ids are about 60 bytes ("wamid." and base64).
 				id := fmt.Sprintf("wamid.HBgLNDQ3NzAwOTAwMTIzFQIAEhgUM0E%s%05d%02dQzQ2RjA5QUY1RDA0AA==", tc.name[:3], i, j)
-				if _, err := h.Record(ctx, e, tc.reply, id); err != nil {
+				if _, err := h.Record(ctx, e, tc.reply, id, ""); err != nil {
 					t.Fatal(err)
 				}
 			}

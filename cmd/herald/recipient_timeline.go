@@ -82,6 +82,9 @@ func replyWhat(run string, r report.Reply) string {
 	if _, rule, ok := ledger.FollowupOf(r.Run); ok && r.Run != run {
 		s += ", answering follow-up " + rule
 	}
+	if r.Rule != "" {
+		s += " → rule " + r.Rule
+	}
 	return s
 }
 

@@ -62,15 +62,20 @@ func TestRecipientTimelineGolden(t *testing.T) {
 	deliver(addr, ledger.Read, "01JSEND")
 
 	h := conversation.NewHistory(rdb, clock)
-	record := func(e conversation.Entry, r conversation.Reply, id string) {
+	record := func(e conversation.Entry, r conversation.Reply, id, rule string) {
 		t.Helper()
-		if _, err := h.Record(ctx, e, r, id); err != nil {
+		if _, err := h.Record(ctx, e, r, id, rule); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// A first reply no rule matched, then the tap whose rule's follow-up follows it, not the
+	// first reply.
+	now = t0.Add(5 * time.Minute)
+	record(conversation.Entry{Run: run, Recipient: to, Via: conversation.ViaRecent},
+		conversation.Reply{Kind: webhooks.ReplyText, Text: "who is this?", At: now}, "wamid.first", "")
 	now = t0.Add(10 * time.Minute)
 	tap := conversation.Reply{Kind: webhooks.ReplyButton, ButtonPayload: "YES", ButtonText: "Yes, show me", At: now}
-	record(conversation.Entry{Run: run, Recipient: to, Via: conversation.ViaCallback}, tap, "wamid.tap")
+	record(conversation.Entry{Run: run, Recipient: to, Via: conversation.ViaCallback}, tap, "wamid.tap", "yes")
 	if _, err := l.CreateFollowup(ctx, ledger.Followup{Parent: ledger.ParentRun{ID: run, Campaign: "spring", Delivery: ledger.AtMostOnce, Buckets: 1},
 		Rule: "yes", Recipient: to, Row: 1, Payload: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
@@ -80,8 +85,8 @@ func TestRecipientTimelineGolden(t *testing.T) {
 	deliver(fa, ledger.Delivered, "01JFOLLOW")
 	now = t0.Add(30 * time.Minute)
 	q := conversation.Reply{Kind: webhooks.ReplyText, Text: "How much is the medium one?\nCall me on +44 7700 900456", At: now}
-	record(conversation.Entry{Run: fa.Run, Recipient: to, Via: conversation.ViaRecent}, q, "wamid.q")
-	record(conversation.Entry{Run: fa.Run, Recipient: to, Via: conversation.ViaRecent}, q, "wamid.q") // a copy
+	record(conversation.Entry{Run: fa.Run, Recipient: to, Via: conversation.ViaRecent}, q, "wamid.q", "")
+	record(conversation.Entry{Run: fa.Run, Recipient: to, Via: conversation.ViaRecent}, q, "wamid.q", "") // a copy
 
 	table, err := errorTable(config.Default())
 	if err != nil {

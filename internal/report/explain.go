@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"time"
 
@@ -56,6 +57,8 @@ type Reply struct {
 	Run string `json:"run"`
 	// Via is how it was joined: callback or recent.
 	Via string `json:"via,omitempty"`
+	// Rule is the on_reply rule the reply matched; empty when none did (or it came late).
+	Rule string `json:"rule,omitempty"`
 }
 
 // RepliesFunc reads a recipient's replies in a run, oldest first (cmd/herald gives one that
@@ -194,7 +197,7 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 // when the run started) in time. An event without a time takes the place of the one before
 // it in its own thread: the send's first outcome follows the run's start, a delivery state
 // follows its send's last outcome, a follow-up's first undated event follows the first reply
-// (a follow-up answers a reply). Events at the same time keep the order run, send, replies,
+// that matched its rule (else the first reply: a follow-up answers a reply). Events at the same time keep the order run, send, replies,
 // follow-ups.
 func Timeline(started time.Time, x Explanation) []TimelineEvent {
 	type keyed struct {
@@ -223,7 +226,11 @@ func Timeline(started time.Time, x Explanation) []TimelineEvent {
 		all = append(all, keyed{rp.At, TimelineEvent{At: rp.At, Kind: EventReply, Reply: &x.Replies[i]}})
 	}
 	for _, f := range x.Followups {
-		thread(firstReply, sendThread(EventFollowup, f.Rule, f.History, f.State, f.Attempts, f.Code))
+		from := firstReply
+		if i := slices.IndexFunc(x.Replies, func(r Reply) bool { return r.Rule == f.Rule }); i >= 0 {
+			from = x.Replies[i].At
+		}
+		thread(from, sendThread(EventFollowup, f.Rule, f.History, f.State, f.Attempts, f.Code))
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].key.Before(all[j].key) })
 	out := make([]TimelineEvent, len(all))
