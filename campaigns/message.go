@@ -51,6 +51,18 @@ func (d *Definition) SendKind() string {
 // d.Template, with d.Parameters.
 func (d *Definition) HasFallback() bool { return d.IsSession() && d.Template.Name != "" }
 
+// SendCategory is the category of d's sends, which chooses their queue and frequency cap:
+// its template's. A session campaign's is its fallback template's, or, without a fallback,
+// utility: a session message continues a conversation whose window is closing, so it goes
+// ahead of marketing sends, and no marketing frequency cap (which counts marketing
+// templates) applies to it. Expansion and campaign plan's limits preview both use it.
+func (d *Definition) SendCategory() string {
+	if d.IsSession() && !d.HasFallback() {
+		return "utility"
+	}
+	return d.Template.Category
+}
+
 // MaxSessionField bounds every rendered string of a session message, in characters, whatever
 // its own limit: it bounds the work of a render (4 bytes a character) before the content is
 // validated against WhatsApp's limits, which are lower for every field that has one. Fields

@@ -95,20 +95,8 @@ func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sen
 	return e.cfg.Ledger.GetRun(ctx, runID)
 }
 
-// categoryOf is the category of def's sends, which chooses their queue and frequency cap:
-// its template's. A session campaign's is its fallback template's, or, without a fallback,
-// utility: a session message continues a conversation whose window is closing, so it goes
-// ahead of marketing sends, and no marketing frequency cap (which counts marketing
-// templates) applies to it.
-func categoryOf(def *campaigns.Definition) string {
-	if def.IsSession() && !def.HasFallback() {
-		return "utility"
-	}
-	return def.Template.Category
-}
-
 // queueOf is the send queue of def's runs.
-func queueOf(def *campaigns.Definition) string { return campaigns.QueueFor(categoryOf(def)) }
+func queueOf(def *campaigns.Definition) string { return campaigns.QueueFor(def.SendCategory()) }
 
 // ErrBacklogFull is wrapped by ExpandOnly when it stopped because the run has as many tasks
 // ahead of the workers as the expander's MaxBacklog allows; call it again once sends have
@@ -247,7 +235,7 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 					p := campaigns.SendPayload{
 						Run: run.ID, To: row.Recipient, Bucket: ledger.BucketOf(row.Recipient, run.Buckets), Row: row.N,
 						Campaign: run.Campaign, Template: run.Template, Language: cmp.Or(row.Language, run.Language), Sender: run.Sender,
-						Params: it.Params, Delivery: string(run.Delivery), Rate: def.Rate, Category: categoryOf(def),
+						Params: it.Params, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.SendCategory(),
 						Kind: def.SendKind(), Session: it.Session, ReplyCols: def.OnReply.PickColumns(row.Cols),
 					}
 					at, skip := timing.apply(&p, row, e.cfg.Now())

@@ -152,3 +152,45 @@ func itoa(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// A session campaign without a fallback is sent as utility (expand), so plan's preview
+// applies the utility cap, not the marketing cap its (absent) template would default to.
+func TestCampaignPlanSessionWithoutFallbackIsUtility(t *testing.T) {
+	t.Parallel()
+	rdb, env, cfg := limitsEnv(t)
+	ctx := context.Background()
+	capped := "+14155552671" // ana, the audience's first row, at the marketing cap
+	rdb.HSet(ctx, rkeys.Cap("biz", "marketing", ledger.BucketOf(capped, rkeys.CapBuckets)), capped,
+		worker.CapTag("other-run")+":"+itoa(time.Now().Add(-time.Hour).UnixMilli()))
+	src, err := os.ReadFile(filepath.Join("..", "..", "configs", "campaigns", "delivery-followup.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(src)
+	i, j := strings.Index(s, "fallback_template:"), strings.Index(s, "audience:")
+	if i < 0 || j < i {
+		t.Fatal("the example campaign changed: no fallback_template before audience")
+	}
+	dir := t.TempDir()
+	csv, err := os.ReadFile(filepath.Join("..", "..", "configs", "campaigns", "nightly-orders.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "no-fallback.yaml")
+	for name, b := range map[string]string{file: s[:i] + s[j:], filepath.Join(dir, "nightly-orders.csv"): string(csv)} {
+		if err := os.WriteFile(name, []byte(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := herald(t, env, "--config", cfg, "campaign", "plan", "--json", file)
+	if code != 0 {
+		t.Fatalf("plan exited %d: %s\n%s", code, errOut, out)
+	}
+	var p planOutput
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if p.Skipped["capped"] != 0 || (p.Limits != nil && (p.Limits.Capped != 0 || strings.HasPrefix(p.Limits.Cap, "marketing"))) {
+		t.Fatalf("session without fallback previewed under the marketing cap: limits %+v skipped %v", p.Limits, p.Skipped)
+	}
+}

@@ -13,7 +13,7 @@ import (
 // tier would do to def sent now: nil when neither applies, a check that only carries a note
 // when Redis cannot be reached. Call the returned function when the plan is done.
 func (a *app) newLimitCheck(ctx context.Context, c config.Config, def *campaigns.Definition) (*report.LimitCheck, func()) {
-	cat := def.Template.Category
+	cat := def.SendCategory() // a session campaign without a fallback is sent as utility
 	fc := c.Limits.FrequencyCaps[cat]
 	p := report.PlanLimitsParams{Business: c.Connectly.BusinessID, Category: cat, CapMax: fc.Max, CapWindow: fc.Window.D(),
 		Tier: int(c.Limits.MessagingTier), TierWindow: c.Limits.TierWindow.D(), Now: time.Now()}
