@@ -220,7 +220,10 @@ const benchFollowupRecipients = 3000
 func replayHooks(b *testing.B, post func(capturedHook) (int, string), hooks []capturedHook, next *atomic.Int64) {
 	if next.Load()+int64(b.N) > int64(len(hooks)) {
 		// A repeated body measures the duplicate path, not the one named here.
-		b.Skipf("%d fresh bodies left, want %d: use -count 1 and a smaller -benchtime", int64(len(hooks))-next.Load(), b.N)
+		b.Skipf("%d fresh bodies left, want %d: the paths share one run's bodies (%d recipients, half tapping, half typing); "+
+			"use -count 1, a -benchtime of at most 1400x, and run the direct and the http paths in separate invocations "+
+			"(-bench 'BenchmarkReceiverReplies/path=[^h]' and -bench 'BenchmarkReceiverReplies/path=http')",
+			int64(len(hooks))-next.Load(), b.N, benchFollowupRecipients)
 	}
 	b.SetParallelism(8)
 	b.ResetTimer()
