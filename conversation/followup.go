@@ -142,6 +142,10 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 		return out, err
 	}
 	out.Entry = e
+	if r.OptOut {
+		// The receiver has suppressed the customer; the reply is only recorded.
+		return out, nil
+	}
 	parent := e.Run
 	if p, _, isFollowup := ledger.FollowupOf(e.Run); isFollowup {
 		// A reply to a follow-up answers the run it follows: its rules apply, each still once.

@@ -296,3 +296,28 @@ func TestFollowupsRecordTheConversation(t *testing.T) {
 		t.Fatalf("stranger recorded: %+v", got)
 	}
 }
+
+// An opt-out (the receiver marks it) is recorded in the conversation and triggers no rule,
+// even one its text or button would match.
+func TestFollowupsOptOutIsRecordedOnly(t *testing.T) {
+	t.Parallel()
+	b := setupFollowups(t)
+	ctx := context.Background()
+	bo := b.rcpts[1]
+	stop := b.tap(bo, "yes, SHOW me")
+	stop.OptOut, stop.MessageID = true, "wamid.stop"
+	out, err := b.fu.Reply(ctx, stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Entry.Recipient != bo || out.Rule != "" || out.Created {
+		t.Fatalf("opt-out outcome %+v", out)
+	}
+	if n := len(b.tasks.tasks); n != 0 {
+		t.Fatalf("%d follow-up tasks for an opt-out", n)
+	}
+	got, err := conversation.NewHistory(b.rdb, b.clock.now).Read(ctx, b.run.ID, bo)
+	if err != nil || len(got) != 1 || !got[0].OptOut || got[0].Rule != "" {
+		t.Fatalf("conversation %+v (%v)", got, err)
+	}
+}

@@ -109,7 +109,7 @@ func (h *History) Record(ctx context.Context, e Entry, r Reply, messageID, rule 
 		at = now
 	}
 	s := saidOf(r)
-	s.M, s.T, s.F, s.V, s.R = messageName(messageID, r), at.UnixMilli(), answering, e.Via, rule
+	s.M, s.T, s.F, s.V, s.R, s.O = messageName(messageID, r), at.UnixMilli(), answering, e.Via, rule, r.OptOut
 	member, err := json.Marshal(s)
 	if err != nil {
 		return false, fmt.Errorf("conversation: history: %w", err)
@@ -150,7 +150,7 @@ func (h *History) Read(ctx context.Context, run, recipient string) ([]report.Rep
 		if s.F != "" {
 			joined = ledger.FollowupRun(run, s.F)
 		}
-		out = append(out, report.Reply{At: time.UnixMilli(s.T).UTC(), Kind: s.K, ID: s.I, Text: s.X, MessageID: s.M, Run: joined, Via: s.V, Rule: s.R})
+		out = append(out, report.Reply{At: time.UnixMilli(s.T).UTC(), Kind: s.K, ID: s.I, Text: s.X, MessageID: s.M, Run: joined, Via: s.V, Rule: s.R, OptOut: s.O})
 	}
 	slices.SortStableFunc(out, func(a, b report.Reply) int { return a.At.Compare(b.At) })
 	return out, nil
@@ -168,6 +168,7 @@ type said struct {
 	F string `json:"f,omitempty"`
 	V string `json:"v,omitempty"`
 	R string `json:"r,omitempty"`
+	O bool   `json:"o,omitempty"`
 }
 
 // saidOf returns what r says, its texts cut.

@@ -36,11 +36,14 @@ type Reply struct {
 	// MessageID is the inbound message's own id, when the body had one; the conversation
 	// record uses it to keep a repeated webhook once.
 	MessageID string `json:"message_id,omitempty"`
+	// OptOut is set when the receiver took the message as an opt-out: it is recorded in the
+	// conversation and triggers no rule.
+	OptOut bool `json:"opt_out,omitempty"`
 }
 
 // ReplyOf returns the Reply of an inbound message.
 func ReplyOf(in webhooks.Inbound) Reply {
-	r := Reply{Kind: in.Kind, From: in.From, At: in.At, ReplyTo: in.ReplyTo, Callback: in.Callback, MessageID: in.MessageID}
+	r := Reply{Kind: in.Kind, From: in.From, At: in.At, ReplyTo: in.ReplyTo, Callback: in.Callback, MessageID: in.MessageID, OptOut: in.OptOut}
 	if b := in.Button; b != nil {
 		r.ButtonPayload, r.ButtonID, r.ButtonText = b.Payload, b.ID, b.Text
 	}

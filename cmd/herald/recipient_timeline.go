@@ -85,6 +85,9 @@ func replyWhat(run string, r report.Reply) string {
 	if r.Rule != "" {
 		s += " → rule " + r.Rule
 	}
+	if r.OptOut {
+		s += " → opted out"
+	}
 	return s
 }
 

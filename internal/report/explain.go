@@ -59,6 +59,8 @@ type Reply struct {
 	Via string `json:"via,omitempty"`
 	// Rule is the on_reply rule the reply matched; empty when none did (or it came late).
 	Rule string `json:"rule,omitempty"`
+	// OptOut is set on a message the receiver took as an opt-out (STOP).
+	OptOut bool `json:"opt_out,omitempty"`
 }
 
 // RepliesFunc reads a recipient's replies in a run, oldest first (cmd/herald gives one that

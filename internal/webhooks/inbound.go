@@ -119,6 +119,9 @@ type Inbound struct {
 	List *ListReply `json:"list,omitempty"`
 	// Attachments are the media of a media message.
 	Attachments []Attachment `json:"attachments,omitempty"`
+	// OptOut is set by the receiver on a message it took as an opt-out (a STOP keyword or
+	// button): the reply handler records it but triggers nothing.
+	OptOut bool `json:"opt_out,omitempty"`
 	// Location is the shared location as received (its shape is not documented).
 	Location json.RawMessage `json:"location,omitempty"`
 	// Raw is the whole webhook body, for what this type does not read. It shares the bytes

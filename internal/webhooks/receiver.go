@@ -552,10 +552,15 @@ func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) 
 			Msg("opted out (inbound message): added to the suppression list")
 	}
 	joined := ""
-	if rc.replies != nil && !optOut {
+	if rc.replies != nil {
+		in.OptOut = optOut
 		var err error
 		if joined, err = rc.replies.HandleReply(ctx, in); err != nil {
 			return "", err
+		}
+		if optOut {
+			// Counted as before: in the run its callbackData names, if any.
+			joined = ""
 		}
 	}
 	run := ""

@@ -26,12 +26,17 @@ type recordingHandler struct {
 func (h *recordingHandler) HandleReply(_ context.Context, in *Inbound) (string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.got = append(h.got, in.Text)
+	s := in.Text
+	if in.OptOut {
+		s += " (opt-out)"
+	}
+	h.got = append(h.got, s)
 	return h.run, h.fail
 }
 
-// The reply handler sees every inbound message that is not an opt-out, repeats included (it
-// is idempotent), and its error makes the receiver answer 503 so the webhook comes again.
+// The reply handler sees every inbound message, repeats included (it is idempotent), an
+// opt-out marked as one, and its error makes the receiver answer 503 so the webhook comes
+// again.
 func TestReceiverReplyHandler(t *testing.T) {
 	t.Parallel()
 	mr := miniredis.RunT(t)
@@ -53,11 +58,11 @@ func TestReceiverReplyHandler(t *testing.T) {
 			t.Fatalf("%s: %d %s", body, w.Code, w.Body)
 		}
 	}
-	if len(h.got) != 2 || h.got[0] != "price please" || h.got[1] != "price please" {
-		t.Fatalf("handler saw %q, want the message twice and no opt-out", h.got)
+	if len(h.got) != 3 || h.got[0] != "price please" || h.got[1] != "price please" || h.got[2] != "STOP (opt-out)" {
+		t.Fatalf("handler saw %q, want the message twice and the opt-out marked", h.got)
 	}
 	// Plain text carries no callbackData: the reply counts, once, in the run the handler
-	// joined it to.
+	// joined it to; the opt-out is not counted there as a reply.
 	if n, err := rdb.HGet(context.Background(), rkeys.Delivery("run-joined"), "replies").Int(); err != nil || n != 1 {
 		t.Fatalf("replies counted in the joined run: %d, %v; want 1", n, err)
 	}
