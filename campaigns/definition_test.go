@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldmsg/herald/internal/golden"
+
 	"github.com/heraldmsg/herald/campaigns"
 )
 
@@ -146,7 +148,7 @@ func TestParseBroken(t *testing.T) {
 					t.Errorf("line %d %q does not start with the file name", i, lines[i])
 				}
 			}
-			checkGolden(t, strings.TrimSuffix(in, ".yaml")+".golden", []byte(err.Error()+"\n"))
+			golden.Check(t, strings.TrimSuffix(in, ".yaml")+".golden", []byte(err.Error()+"\n"))
 		})
 	}
 }

@@ -1,35 +1,13 @@
 package campaigns_test
 
 import (
-	"bytes"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/ with what the code produces now")
-
-// checkGolden compares got with the golden file at path; with -update it rewrites the file.
-func checkGolden(tb testing.TB, path string, got []byte) {
-	tb.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			tb.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatalf("read golden (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(want, got) {
-		tb.Errorf("output differs from %s (run with -update if the change is intended)\n--- want\n%s\n+++ got\n%s", path, want, got)
-	}
-}
 
 // writeFile writes content to name in dir and returns its path.
 func writeFile(tb testing.TB, dir, name, content string) string {

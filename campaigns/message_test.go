@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldmsg/herald/internal/golden"
+
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
 )
@@ -70,7 +72,7 @@ func TestSessionRequestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			buf.WriteByte('\n')
-			checkGolden(t, filepath.Join("testdata", "session", tc.name+".json"), buf.Bytes())
+			golden.Check(t, filepath.Join("testdata", "session", tc.name+".json"), buf.Bytes())
 		})
 	}
 }

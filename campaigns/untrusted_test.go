@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/heraldmsg/herald/internal/golden"
+
 	"github.com/heraldmsg/herald/campaigns"
 )
 
@@ -160,7 +162,7 @@ func TestUntrustedAudience(t *testing.T) {
 				p.setup(t, dir)
 			}
 			got := probeError(t, dir, p.file, p.rules)
-			checkGolden(t, filepath.Join("testdata", "untrusted", p.name+".golden"), []byte(got))
+			golden.Check(t, filepath.Join("testdata", "untrusted", p.name+".golden"), []byte(got))
 		})
 	}
 }

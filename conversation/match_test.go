@@ -1,15 +1,15 @@
 package conversation_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldmsg/herald/internal/golden"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -18,8 +18,6 @@ import (
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/ with what the code produces now")
 
 // loadRules parses testdata/rules.yaml, the rule set every golden reply is matched against.
 func loadRules(tb testing.TB) *campaigns.Definition {
@@ -32,7 +30,7 @@ func loadRules(tb testing.TB) *campaigns.Definition {
 }
 
 // golden is what a golden file records for one inbound body.
-type golden struct {
+type goldenReply struct {
 	Reply conversation.Reply `json:"reply"`
 	// Rule is the id of the matching rule, "" when none matches.
 	Rule string `json:"rule"`
@@ -85,7 +83,7 @@ func TestGoldenReplies(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(p), ".json")
 		t.Run(name, func(t *testing.T) {
 			r := conversation.ReplyOf(*events[i].Inbound)
-			g := golden{Reply: r}
+			g := goldenReply{Reply: r}
 			if rule, ok := conversation.Match(d.OnReply.Rules, r); ok {
 				g.Rule = rule.ID()
 			}
@@ -100,26 +98,8 @@ func TestGoldenReplies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, strings.TrimSuffix(p, ".json")+".golden", append(got, '\n'))
+			golden.Check(t, strings.TrimSuffix(p, ".json")+".golden", append(got, '\n'))
 		})
-	}
-}
-
-// checkGolden compares got with the golden file at path; with -update it rewrites the file.
-func checkGolden(tb testing.TB, path string, got []byte) {
-	tb.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			tb.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatalf("read golden (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(want, got) {
-		tb.Errorf("output differs from %s (run with -update if the change is intended)\n--- want\n%s\n+++ got\n%s", path, want, got)
 	}
 }
 
