@@ -51,17 +51,9 @@ func TestIntegrationFollowups(t *testing.T) {
 			{Percent: 10, Salt: "r", From: 20, Kind: fakeconnectly.KindTemplate, Times: 1, Text: "how much is it"},
 		},
 	}
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, RateLimit: -1, Webhooks: hooks,
+	fake, url := newFake(t, fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, RateLimit: -1, Webhooks: hooks,
 		// Follow-ups are slow, so the kill lands while some are in flight.
 		Rules: []fakeconnectly.Rule{{Kind: fakeconnectly.KindSession, Percent: 100, Salt: "slower", Latency: 300 * time.Millisecond}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
 
 	const n = 5000
 	dir := t.TempDir()
@@ -101,13 +93,7 @@ func TestIntegrationFollowups(t *testing.T) {
 			t.Fatalf("worker exited: %v; logs:\n%s", err, p.logs)
 		default:
 		}
-		k := 0
-		for _, r := range fake.Received() {
-			if r.Kind == fakeconnectly.KindSession {
-				k++
-			}
-		}
-		return k >= 50
+		return sessionsReceived(fake) >= 50
 	})
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)

@@ -57,16 +57,7 @@ func writeCampaign(t *testing.T, dir, id, delivery string, n int) *campaigns.Def
 // startFake starts a fake Connectly with rules and no request limit.
 func startFake(t *testing.T, rules []fakeconnectly.Rule) (*fakeconnectly.Server, string) {
 	t.Helper()
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, Rules: rules, RateLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
-	return fake, url
+	return newFake(t, fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, Rules: rules, RateLimit: -1})
 }
 
 // startWorker runs Herald's worker in this process.

@@ -108,6 +108,33 @@ func (p *workerProc) stop(t *testing.T) {
 	}
 }
 
+// newFake starts a fake Connectly of cfg on 127.0.0.1, closed when the test ends, and
+// returns it with its base URL.
+func newFake(t *testing.T, cfg fakeconnectly.Config) (*fakeconnectly.Server, string) {
+	t.Helper()
+	fake, err := fakeconnectly.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := fake.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	return fake, url
+}
+
+// sessionsReceived counts the session messages the fake has received.
+func sessionsReceived(fake *fakeconnectly.Server) int {
+	k := 0
+	for _, r := range fake.Received() {
+		if r.Kind == fakeconnectly.KindSession {
+			k++
+		}
+	}
+	return k
+}
+
 // waitFor polls cond every 50ms until it is true or the deadline passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -134,15 +161,7 @@ func TestIntegrationWorkerSIGTERMResumes(t *testing.T) {
 		{Percent: 3, Salt: "429", Status: 429, Times: 1},
 		{Percent: 100, Salt: "slow", Latency: 30 * time.Millisecond},
 	}
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, Rules: rules})
-	if err != nil {
-		t.Fatal(err)
-	}
-	baseURL, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
+	fake, baseURL := newFake(t, fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, Rules: rules})
 
 	dir := t.TempDir()
 	const rows = 800

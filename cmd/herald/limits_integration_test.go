@@ -102,15 +102,7 @@ func TestIntegrationThrottleStorm(t *testing.T) {
 	rdb, _ := integrationRedis(t)
 	ctx := context.Background()
 	rules := []fakeconnectly.Rule{{Percent: 10, Salt: "storm", Status: 429, Times: 1}}
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, Rules: rules, RateLimit: 150})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
+	fake, url := newFake(t, fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, Rules: rules, RateLimit: 150})
 	const n = 1000
 	def := writeCampaign(t, t.TempDir(), "storm", "at-most-once", n)
 	policy := limits.Policy{Min: 0.2, Window: time.Second, Every: 300 * time.Millisecond, Step: 0.2}
@@ -160,15 +152,7 @@ func TestIntegrationThrottleStorm(t *testing.T) {
 func TestIntegrationAdaptiveFindsTheBusinessLimit(t *testing.T) {
 	rdb, _ := integrationRedis(t)
 	ctx := context.Background()
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, RateLimit: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
+	fake, url := newFake(t, fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, RateLimit: 100})
 	// Long enough that the first seconds (the fake's one-second burst lets the sender through
 	// at full rate, then two decreases find the limit) weigh as they would in a real run.
 	const n, rate = 4000, 200

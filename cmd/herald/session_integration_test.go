@@ -52,20 +52,12 @@ func testSessionCampaign(t *testing.T, fallback, kill bool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(ws.stop)
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, RateLimit: -1,
+	fake, baseURL := newFake(t, fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, RateLimit: -1,
 		// Session sends are slow, so the kill lands while some are in flight.
 		Rules: []fakeconnectly.Rule{{Kind: fakeconnectly.KindSession, Percent: 100, Salt: "slower", Latency: 400 * time.Millisecond},
 			{Percent: 100, Salt: "slow", Latency: 20 * time.Millisecond}},
 		Webhooks: fakeconnectly.WebhookConfig{URL: "http://" + ws.addr + "/", Secret: secret,
 			Replies: []fakeconnectly.Reply{{Percent: 30, Salt: "it-reply", Text: "hello", Kind: fakeconnectly.KindTemplate}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	baseURL, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
 
 	dir := t.TempDir()
 	tpl := writeCampaign(t, dir, "it-promo", "at-most-once", n)
@@ -155,13 +147,7 @@ func testSessionCampaign(t *testing.T, fallback, kill bool) {
 		// Kill once session requests are going out (they wait first for the pair interval after
 		// the template), so some are in flight.
 		waitFor(t, time.Minute, "session requests under way", func() bool {
-			k := 0
-			for _, r := range fake.Received() {
-				if r.Kind == fakeconnectly.KindSession {
-					k++
-				}
-			}
-			return k >= 30
+			return sessionsReceived(fake) >= 30
 		})
 		if err := p.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)

@@ -46,16 +46,8 @@ func TestIntegrationWebhooks10k(t *testing.T) {
 		},
 		Replies: []fakeconnectly.Reply{{Percent: 5, Salt: "btn", Button: "Yes", Payload: "YES"}},
 	}
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, Rules: rules, RateLimit: -1,
+	fake, url := newFake(t, fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, Rules: rules, RateLimit: -1,
 		MaxReceived: 1, Webhooks: hooks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
 
 	const n = 10000
 	def := writeCampaign(t, t.TempDir(), "hooks", "at-most-once", n)

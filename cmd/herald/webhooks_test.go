@@ -45,15 +45,7 @@ func TestWebhooksCommandUsage(t *testing.T) {
 
 func TestWebhooksRegister(t *testing.T) {
 	t.Parallel()
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
+	_, base := newFake(t, fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey})
 	env := map[string]string{"CONNECTLY_BASE_URL": base, "CONNECTLY_BUSINESS_ID": itBusiness, "CONNECTLY_API_KEY": itKey}
 	for _, step := range []struct {
 		url, want string
