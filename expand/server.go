@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/logx"
 )
 
@@ -61,10 +61,9 @@ func NewServer(cfg ServerConfig, deps Deps) *Server {
 		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
 		TaskCheckInterval:        cfg.TaskCheckInterval,
 		IsFailure:                expandIsFailure,
+		// 1 s doubling to a minute, with jitter: a Redis blip should not stall a run long.
 		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
-			// 1 s doubling to a minute, with jitter: a Redis blip should not stall a run long.
-			d := min(time.Second<<min(n, 6), time.Minute)
-			return d/2 + rand.N(d/2+1)
+			return backoff.Backoff{Base: time.Second, Cap: time.Minute}.Delay(n)
 		},
 		Logger:   logx.Asynq{L: deps.Logger.With().Str(logx.KeyComponent, "asynq-expand").Logger()},
 		LogLevel: asynq.WarnLevel,

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/heraldmsg/herald/internal/backoff"
 )
 
 // ThrottledError is returned by the handler when a send must wait for a rate limit or after a
@@ -44,36 +45,18 @@ func isFailure(err error) bool {
 	return true
 }
 
-// Backoff is exponential backoff with full jitter: a random delay in [0, min(Cap, Base·2^n)).
-type Backoff struct {
-	Base time.Duration
-	Cap  time.Duration
-}
-
-// Delay returns the delay before retry n (0-based).
-func (b Backoff) Delay(n int) time.Duration {
-	d := b.Cap
-	if n < 32 {
-		if e := b.Base << n; e > 0 && e < b.Cap {
-			d = e
-		}
-	}
-	if d <= 0 {
-		return 0
-	}
-	return rand.N(d) + time.Millisecond
-}
-
 // retryDelay is asynq's RetryDelayFunc: throttles and holds wait what they asked for (with a
 // little jitter so held tasks do not return in one wave), everything else backs off.
-func (b Backoff) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
-	var te *ThrottledError
-	if errors.As(err, &te) {
-		return te.RetryAfter + rand.N(te.RetryAfter/10+time.Millisecond)
+func retryDelay(b backoff.Backoff) asynq.RetryDelayFunc {
+	return func(n int, err error, _ *asynq.Task) time.Duration {
+		var te *ThrottledError
+		if errors.As(err, &te) {
+			return backoff.Jitter(te.RetryAfter, 10)
+		}
+		var he *HeldError
+		if errors.As(err, &he) {
+			return backoff.Jitter(he.RetryAfter, 5)
+		}
+		return b.Delay(n)
 	}
-	var he *HeldError
-	if errors.As(err, &he) {
-		return he.RetryAfter + rand.N(he.RetryAfter/5+time.Millisecond)
-	}
-	return b.Delay(n)
 }

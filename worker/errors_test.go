@@ -4,85 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
+	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/connectly"
 )
-
-func TestBackoffDelay(t *testing.T) {
-	t.Parallel()
-
-	for _, tc := range []struct {
-		name string
-		b    Backoff
-	}{
-		{"Defaults", Backoff{Base: time.Second, Cap: 5 * time.Minute}},
-		{"Small", Backoff{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond}},
-		{"CapBelowBase", Backoff{Base: time.Second, Cap: 100 * time.Millisecond}},
-		{"LongBaseManyRetries", Backoff{Base: 10 * time.Second, Cap: time.Hour}},
-		{"Huge", Backoff{Base: time.Hour, Cap: 1 << 62}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			for n := range 70 {
-				// The ceiling before jitter, min(Cap, Base·2^n), in floating point so that
-				// it cannot overflow.
-				ceiling := tc.b.Cap
-				if e := float64(tc.b.Base) * math.Pow(2, float64(n)); e < float64(tc.b.Cap) {
-					ceiling = time.Duration(e)
-				}
-				var lo, hi time.Duration = 1 << 62, 0
-				for range 300 {
-					d := tc.b.Delay(n)
-					if d < 0 || d > ceiling+time.Millisecond {
-						t.Fatalf("Delay(%d) = %v, outside [0, %v]", n, d, ceiling+time.Millisecond)
-					}
-					lo, hi = min(lo, d), max(hi, d)
-				}
-				// Full jitter: the samples spread over the range instead of sitting at one end.
-				if hi-lo < ceiling/4 {
-					t.Fatalf("Delay(%d) samples span only [%v, %v] of [0, %v]", n, lo, hi, ceiling)
-				}
-			}
-		})
-	}
-
-	t.Run("ZeroBackoffIsImmediate", func(t *testing.T) {
-		t.Parallel()
-		for n := range 5 {
-			if d := (Backoff{}).Delay(n); d != 0 {
-				t.Fatalf("Delay(%d) = %v, want 0", n, d)
-			}
-		}
-	})
-
-	t.Run("GrowsWithRetries", func(t *testing.T) {
-		t.Parallel()
-		b := Backoff{Base: 10 * time.Millisecond, Cap: time.Hour}
-		mean := func(n int) time.Duration {
-			var sum time.Duration
-			for range 2000 {
-				sum += b.Delay(n)
-			}
-			return sum / 2000
-		}
-		// Means are about Base·2^n / 2; allow a wide margin for the randomness.
-		for n := 1; n < 8; n++ {
-			if lo, hi := mean(n-1), mean(n); hi < lo*3/2 {
-				t.Fatalf("mean delay after retry %d is %v, after %d only %v", n-1, lo, n, hi)
-			}
-		}
-	})
-}
 
 func TestRetryDelay(t *testing.T) {
 	t.Parallel()
 
-	b := Backoff{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond}
+	delay := retryDelay(backoff.Backoff{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond})
 	task := asynq.NewTask("message:send", nil)
 
 	for _, tc := range []struct {
@@ -101,7 +35,7 @@ func TestRetryDelay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			for n := range 500 {
-				d := b.retryDelay(n%10, tc.err, task)
+				d := delay(n%10, tc.err, task)
 				if d < tc.lo || d >= tc.hi {
 					t.Fatalf("retryDelay(%d, %v) = %v, want in [%v, %v)", n%10, tc.err, d, tc.lo, tc.hi)
 				}

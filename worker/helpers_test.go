@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
@@ -81,7 +82,7 @@ func testConfig() Config {
 		MaxAttempts:   3,
 		ThrottleDelay: 3 * time.Second,
 		HoldDelay:     7 * time.Second,
-		Backoff:       Backoff{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond},
+		Backoff:       backoff.Backoff{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond},
 		// Tests retry one recipient within milliseconds; the pair limit has its own test.
 		Limits: limits.Config{BusinessRate: -1, DefaultSenderRate: 1e6, PairInterval: -1},
 	}

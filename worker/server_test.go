@@ -8,6 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
@@ -27,7 +28,7 @@ func TestServerCompletesRun(t *testing.T) {
 	cfg.MaxAttempts = 5
 	cfg.DelayedTaskCheckInterval = 100 * time.Millisecond
 	cfg.TaskCheckInterval = 50 * time.Millisecond
-	cfg.Backoff = Backoff{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond}
+	cfg.Backoff = backoff.Backoff{Base: 10 * time.Millisecond, Cap: 50 * time.Millisecond}
 	cfg.ShutdownTimeout = 2 * time.Second
 	b := setup(t, cfg)
 

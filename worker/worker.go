@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
@@ -39,7 +40,7 @@ type Config struct {
 	// MaxAttempts is how many times a recipient is tried on transient failures. Default 5.
 	MaxAttempts int
 	// Backoff for transient failures. Default base 1s, cap 5m.
-	Backoff Backoff
+	Backoff backoff.Backoff
 	// ThrottleDelay is how long a send waits after a 429 without Retry-After. Default 2s.
 	ThrottleDelay time.Duration
 	// HoldDelay is how often a task of a paused run looks again. Default 5s.
@@ -244,7 +245,7 @@ func New(cfg Config, d Deps) *Worker {
 		Concurrency:              cfg.Concurrency,
 		Queues:                   cfg.Queues,
 		IsFailure:                isFailure,
-		RetryDelayFunc:           cfg.Backoff.retryDelay,
+		RetryDelayFunc:           retryDelay(cfg.Backoff),
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
 		TaskCheckInterval:        cfg.TaskCheckInterval,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
+	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
@@ -208,7 +209,7 @@ func newDemoProcess(ctx context.Context, o demoOptions, def *campaigns.Definitio
 			}
 			w = worker.New(worker.Config{
 				Concurrency: o.concurrency, MaxAttempts: 5,
-				Backoff:       worker.Backoff{Base: 100 * time.Millisecond, Cap: time.Second},
+				Backoff:       backoff.Backoff{Base: 100 * time.Millisecond, Cap: time.Second},
 				ThrottleDelay: 300 * time.Millisecond, HoldDelay: time.Second, RequestTimeout: 5 * time.Second,
 				ShutdownTimeout: 6 * time.Second, DelayedTaskCheckInterval: 200 * time.Millisecond,
 				TaskCheckInterval: 100 * time.Millisecond, Limits: limits.Config{BusinessID: demoBusiness,

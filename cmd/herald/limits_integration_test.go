@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
@@ -30,7 +31,7 @@ func startLimitedWorker(t *testing.T, rdb redis.UniversalClient, baseURL string,
 		t.Fatal(err)
 	}
 	cfg.Limits.BusinessID = itBusiness
-	cfg.Backoff = worker.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond}
+	cfg.Backoff = backoff.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond}
 	cfg.DelayedTaskCheckInterval, cfg.TaskCheckInterval = 100*time.Millisecond, 50*time.Millisecond
 	w := worker.New(cfg, worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop()})
 	if err := w.Start(); err != nil {

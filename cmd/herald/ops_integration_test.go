@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -74,7 +75,7 @@ func TestIntegrationMetricsMatchRunShow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := worker.New(worker.Config{Concurrency: 30, Backoff: worker.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond},
+	w := worker.New(worker.Config{Concurrency: 30, Backoff: backoff.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond},
 		ThrottleDelay: 100 * time.Millisecond, DelayedTaskCheckInterval: 100 * time.Millisecond, TaskCheckInterval: 50 * time.Millisecond,
 		Limits: limits.Config{BusinessID: itBusiness, BusinessRate: 20000, DefaultSenderRate: 20000, PairInterval: -1}},
 		worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop(), Metrics: m})

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -55,7 +56,7 @@ func workerConfig(c config.Config) worker.Config {
 	return worker.Config{
 		Concurrency:     c.Worker.Concurrency,
 		MaxAttempts:     c.Retry.MaxAttempts,
-		Backoff:         worker.Backoff{Base: c.Retry.Base.D(), Cap: c.Retry.Cap.D()},
+		Backoff:         backoff.Backoff{Base: c.Retry.Base.D(), Cap: c.Retry.Cap.D()},
 		ThrottleDelay:   c.Retry.ThrottleDelay.D(),
 		HoldDelay:       c.Retry.HoldDelay.D(),
 		KeepPlaceFor:    keepPlaceFor(c.Retry.KeepPlaceFor.D()),
