@@ -38,6 +38,18 @@ var followupLua string
 // of lua/followup.lua.
 var followupCmd = redis.NewScript(luaLib + followupLua)
 
+//go:embed lua/followup_forget.lua
+var followupForgetLua string
+
+// followupForgetCmd takes an idle follow-up run out of the sweep's registry. Its KEYS, ARGV and
+// reply are documented at the top of lua/followup_forget.lua.
+var followupForgetCmd = redis.NewScript(followupForgetLua)
+
+// FollowupIdle is how long a follow-up run with an empty outbox stays in the sweep's registry
+// after its last new entry. It only has to outlast the step between registering a run and
+// writing its entry; a later entry registers the run again.
+const FollowupIdle = time.Hour
+
 //go:embed lua/once_campaign.lua
 var onceCampaignLua string
 
@@ -126,14 +138,14 @@ func (l *Ledger) CreateFollowup(ctx context.Context, f Followup) (FollowupResult
 	}
 	run := FollowupRun(p.ID, f.Rule)
 	addr := FollowupAddress(p.ID, f.Rule, f.Recipient, p.Buckets)
-	if err := l.rdb.SAdd(ctx, rkeys.FollowupRuns(), run).Err(); err != nil {
+	now := l.nowMS()
+	if err := l.rdb.ZAdd(ctx, rkeys.FollowupActive(), redis.Z{Score: float64(now), Member: run}).Err(); err != nil {
 		return FollowupResult{}, fmt.Errorf("ledger: create follow-up in %s: %w", run, err)
 	}
 	field := f.Recipient
 	if d, ok := digitField(f.Recipient); ok {
 		field = d
 	}
-	now := l.nowMS()
 	keys := []string{rkeys.Run(run), rkeys.Counts(run), rkeys.Codes(run), rkeys.LedgerBucket(run, addr.Bucket),
 		rkeys.FollowupOutbox(run), rkeys.FollowupDue(run)}
 	args := []any{field, f.Row, f.Payload, now, f.Skip,
@@ -180,10 +192,14 @@ type OutboxItem struct {
 }
 
 // FollowupOutbox returns up to n entries, over every follow-up run, created before before and
-// still in their run's outbox: a receiver died between the entry and its task. Follow-up runs
-// that no longer exist are forgotten.
+// still in their run's outbox: a receiver died between the entry and its task. A run whose
+// outbox is empty and that has had no new entry for FollowupIdle leaves the sweep's registry,
+// so a sweep costs a round trip per recently active run, not per follow-up run ever made.
 func (l *Ledger) FollowupOutbox(ctx context.Context, before time.Time, n int) ([]OutboxItem, error) {
-	runs, err := l.rdb.SMembers(ctx, rkeys.FollowupRuns()).Result()
+	if err := l.migrateFollowupRuns(ctx); err != nil {
+		return nil, err
+	}
+	runs, err := l.rdb.ZRange(ctx, rkeys.FollowupActive(), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("ledger: follow-up outbox: %w", err)
 	}
@@ -198,12 +214,8 @@ func (l *Ledger) FollowupOutbox(ctx context.Context, before time.Time, n int) ([
 			return nil, fmt.Errorf("ledger: follow-up outbox of %s: %w", run, err)
 		}
 		if len(zs) == 0 {
-			exists, err := l.rdb.Exists(ctx, rkeys.Run(run)).Result()
-			if err != nil {
-				return nil, fmt.Errorf("ledger: follow-up outbox of %s: %w", run, err)
-			}
-			if exists == 0 {
-				l.rdb.SRem(ctx, rkeys.FollowupRuns(), run)
+			if err := l.forgetIdleFollowup(ctx, run); err != nil {
+				return nil, err
 			}
 			continue
 		}
@@ -225,6 +237,41 @@ func (l *Ledger) FollowupOutbox(ctx context.Context, before time.Time, n int) ([
 		}
 	}
 	return out, nil
+}
+
+// forgetIdleFollowup takes run out of the sweep's registry when nothing at all waits in its
+// outbox (not even an entry too recent for this sweep) and it has had no new entry for
+// FollowupIdle.
+func (l *Ledger) forgetIdleFollowup(ctx context.Context, run string) error {
+	waiting, err := l.rdb.ZCard(ctx, rkeys.FollowupDue(run)).Result()
+	if err == nil && waiting == 0 {
+		cutoff := l.nowMS() - FollowupIdle.Milliseconds()
+		err = followupForgetCmd.Run(ctx, l.rdb, []string{rkeys.FollowupActive()}, run, cutoff).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: follow-up outbox of %s: %w", run, err)
+	}
+	return nil
+}
+
+// migrateFollowupRuns moves the runs of the registry kept before FollowupActive (a plain set)
+// into FollowupActive, registered now, and deletes it. A run added twice keeps its newer
+// score; the set is gone after the first sweep.
+func (l *Ledger) migrateFollowupRuns(ctx context.Context) error {
+	old, err := l.rdb.SMembers(ctx, rkeys.FollowupRunsV1()).Result()
+	if err == nil && len(old) > 0 {
+		zs := make([]redis.Z, len(old))
+		for i, run := range old {
+			zs[i] = redis.Z{Score: float64(l.nowMS()), Member: run}
+		}
+		if err = l.rdb.ZAddNX(ctx, rkeys.FollowupActive(), zs...).Err(); err == nil {
+			err = l.rdb.Del(ctx, rkeys.FollowupRunsV1()).Err()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: follow-up outbox: registry: %w", err)
+	}
+	return nil
 }
 
 // OncePerCampaign gives the follow-up of a campaign's rule to a recipient in one run only:

@@ -2,9 +2,14 @@ package ledger
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
+
+func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 
 func followupParent(id string) ParentRun {
 	return ParentRun{ID: id, Campaign: "spring-sale", Template: "spring_sale", Language: "en", Queue: "herald:marketing",
@@ -111,6 +116,71 @@ func runFollowupStory(t *testing.T, b *testBundle, id string) {
 	}
 	wantEqual(t, "skipped verdict", FollowupSkipped, rs.Verdict)
 	wantEqual(t, "skipped count", int64(1), getCounters(t, b, rs.Run).States[Skipped])
+}
+
+// The sweep's registry keeps a follow-up run while its outbox holds anything or while it had a
+// new entry within FollowupIdle; an idle run leaves it and its next entry brings it back. The
+// registry kept before (a plain set) is moved over on the first sweep.
+func TestFollowupRegistryForgetsIdleRuns(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	now := testNow
+	b.l = New(b.rdb, func() time.Time { return now })
+	registered := func() []string {
+		t.Helper()
+		runs, err := b.rdb.ZRange(ctx, rkeys.FollowupActive(), 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return runs
+	}
+	sweep := func(before time.Time) []OutboxItem {
+		t.Helper()
+		items, err := b.l.FollowupOutbox(ctx, before, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return items
+	}
+	b.rdb.SAdd(ctx, rkeys.FollowupRunsV1(), "old-run~r1")
+
+	done := Followup{Parent: followupParent("run-a"), Rule: "yes", Recipient: "+15550001111", Payload: []byte(`{"p":1}`)}
+	res, err := b.l.CreateFollowup(ctx, done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.l.FollowupQueued(ctx, res.Run, done.Recipient); err != nil {
+		t.Fatal(err)
+	}
+	// An entry whose task was never written, newer than what this sweep looks for.
+	waiting := Followup{Parent: followupParent("run-b"), Rule: "yes", Recipient: "+15550002222", Payload: []byte(`{"p":2}`)}
+	resB, err := b.l.CreateFollowup(ctx, waiting)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	now = testNow.Add(time.Minute)
+	sweep(testNow.Add(-time.Second))
+	if n, _ := b.rdb.Exists(ctx, rkeys.FollowupRunsV1()).Result(); n != 0 {
+		t.Fatal("the old registry set is still there after a sweep")
+	}
+	wantEqual(t, "registry within the idle time", []string{"old-run~r1", res.Run, resB.Run}, sorted(registered()))
+
+	now = testNow.Add(FollowupIdle + 2*time.Minute)
+	sweep(testNow.Add(-time.Second))
+	wantEqual(t, "registry after the idle time", []string{resB.Run}, registered())
+	if items := sweep(now); len(items) != 1 || items[0].Run != resB.Run {
+		t.Fatalf("sweep = %+v, want the waiting entry of %s", items, resB.Run)
+	}
+
+	again := Followup{Parent: followupParent("run-a"), Rule: "yes", Recipient: "+15550003333", Payload: []byte(`{"p":3}`)}
+	if _, err := b.l.CreateFollowup(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "registry after a new entry", []string{res.Run, resB.Run}, sorted(registered()))
+	items := sweep(now.Add(time.Second))
+	wantEqual(t, "entries swept", 2, len(items))
 }
 
 func TestOncePerCampaign(t *testing.T) {

@@ -35,6 +35,7 @@ var allScripts = map[string]*redis.Script{
 	"replyCmd":          replyCmd,
 	"followupCmd":       followupCmd,
 	"onceCampaignCmd":   onceCampaignCmd,
+	"followupForgetCmd": followupForgetCmd,
 }
 
 // libVar is the prelude that scripts may put before their own file; it is no script itself.

@@ -1,13 +1,20 @@
 package rkeys
 
-// FollowupRuns is the set of follow-up run ids ("RUN~RULE"), for the outbox sweep.
-func FollowupRuns() string { return Prefix + "followup:runs" }
+// FollowupActive is the sorted set of follow-up run ids ("RUN~RULE") the outbox sweep looks
+// at, scored by the last time an entry was created in each (unix ms). A run leaves it once its
+// outbox is empty and it has had no new entry for a while; its next entry brings it back.
+func FollowupActive() string { return Prefix + "followup:active" }
 
-// FollowupOutbox is a follow-up run's sorted set of entries whose task may not exist yet,
-// scored by creation (unix ms); FollowupDue holds each one's due time for its task.
+// FollowupRunsV1 is the set that registered follow-up runs before FollowupActive; the sweep
+// moves what it holds into FollowupActive and deletes it.
+func FollowupRunsV1() string { return Prefix + "followup:runs" }
+
+// FollowupOutbox is a follow-up run's hash recipient → the task payload of an entry whose
+// task may not exist yet; FollowupDue holds each one's due time.
 func FollowupOutbox(run string) string { return Run(run) + ":fu:outbox" }
 
-// FollowupDue is the hash recipient → when the follow-up task of a FollowupOutbox entry is due.
+// FollowupDue is the sorted set of a follow-up run's FollowupOutbox entries, scored by when
+// their task is due (the entry's creation, unix ms).
 func FollowupDue(run string) string { return Run(run) + ":fu:due" }
 
 // Tags is a run's hash recipient → the tag an on_reply rule gave them.
