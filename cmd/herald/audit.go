@@ -12,11 +12,8 @@ import (
 
 func (a *app) auditCmd() *cobra.Command {
 	var limit int
-	ls := viewCmd(a, &cobra.Command{
-		Use:   "ls",
-		Short: "Operator actions, newest first: who paused, resumed, cancelled, retried or deleted what, and why",
-		Args:  cobra.NoArgs,
-	}, "print as JSON",
+	ls := viewCmd(a, "ls", "Operator actions, newest first: who paused, resumed, cancelled, retried or deleted what, and why",
+		cobra.NoArgs, "print as JSON",
 		func(ctx context.Context, k conn, _ []string) ([]audit.Entry, error) {
 			return audit.List(ctx, k.rdb, limit)
 		}, printAudit)

@@ -53,16 +53,8 @@ func sendTaskOptions(c config.Config) campaigns.TaskOptions {
 
 func (a *app) campaignSendCmd() *cobra.Command {
 	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "send FILE",
-		Short: "Start a run of a campaign now: every recipient gets one send task",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			c, err := a.config()
-			if err != nil {
-				return err
-			}
+	cmd := a.configCmd("send FILE", "Start a run of a campaign now: every recipient gets one send task", cobra.ExactArgs(1),
+		func(ctx context.Context, c config.Config, args []string) error {
 			def, err := campaigns.Load(args[0])
 			if err != nil {
 				return err
@@ -92,22 +84,21 @@ func (a *app) campaignSendCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				run, st, continues, window := started.Run, started.Stats, started.Continues, started.Backlog
-				if asJSON {
-					return writeJSON(a.stdout, map[string]any{
-						"run": run.ID, "campaign": run.Campaign, "rows": st.Rows, "planned": st.Planned,
-						"skipped": st.Skipped, "queue": run.Queue, "seconds": time.Since(start).Seconds(),
-						"expanding": continues, "window": window,
-					})
+				run, st, continues, window, took := started.Run, started.Stats, started.Continues, started.Backlog, time.Since(start)
+				out := map[string]any{
+					"run": run.ID, "campaign": run.Campaign, "rows": st.Rows, "planned": st.Planned,
+					"skipped": st.Skipped, "queue": run.Queue, "seconds": took.Seconds(),
+					"expanding": continues, "window": window,
 				}
-				printStarted(a.stdout, run, st, time.Since(start))
-				if continues {
-					fmt.Fprintf(a.stdout, "the audience goes on expanding %d tasks at a time as sends complete, in herald worker or herald scheduler\n", window)
-				}
-				return nil
+				return a.print(asJSON, out, func(w io.Writer) error {
+					printStarted(w, run, st, took)
+					if continues {
+						fmt.Fprintf(w, "the audience goes on expanding %d tasks at a time as sends complete, in herald worker or herald scheduler\n", window)
+					}
+					return nil
+				})
 			})
-		},
-	}
+		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
@@ -132,11 +123,8 @@ type campaignRow struct {
 
 func (a *app) campaignLsCmd() *cobra.Command {
 	var limit int
-	cmd := viewCmd(a, &cobra.Command{
-		Use:   "ls",
-		Short: "Submitted campaigns (version, schedule, next run) and campaigns that have runs",
-		Args:  cobra.NoArgs,
-	}, "print as JSON",
+	cmd := viewCmd(a, "ls", "Submitted campaigns (version, schedule, next run) and campaigns that have runs", cobra.NoArgs,
+		"print as JSON",
 		func(ctx context.Context, k conn, _ []string) ([]campaignRow, error) {
 			cs, err := k.ledger().Campaigns(ctx, limit)
 			if err != nil {

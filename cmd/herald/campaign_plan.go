@@ -50,10 +50,7 @@ func (a *app) checkTemplates(ctx context.Context, c config.Config, def *campaign
 	if def.Template.Name == "" {
 		return nil, nil // a session campaign without a fallback template
 	}
-	if err := c.RequireConnectly(); err != nil {
-		return nil, err
-	}
-	client, err := connectly.NewClient(clientConfig(c))
+	client, err := connectlyClient(c, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -87,15 +84,8 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 		samples                int
 		asJSON, checkT, reveal bool
 	)
-	cmd := &cobra.Command{
-		Use:   "plan FILE",
-		Short: "Dry run: what a campaign would send (counts, skips with reasons, exact sample requests, duration)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.config()
-			if err != nil {
-				return err
-			}
+	cmd := a.configCmd("plan FILE", "Dry run: what a campaign would send (counts, skips with reasons, exact sample requests, duration)",
+		cobra.ExactArgs(1), func(ctx context.Context, c config.Config, args []string) error {
 			def, err := loadCampaign(c, args[0])
 			if err != nil {
 				return err
@@ -116,7 +106,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 						strings.Repeat(" ", width-filled), rows, total, float64(rows)/time.Since(start).Seconds())
 				}
 			}
-			lc, closeLC := a.newLimitCheck(cmd.Context(), c, def)
+			lc, closeLC := a.newLimitCheck(ctx, c, def)
 			defer closeLC()
 			if lc != nil {
 				o.Recipient = lc.Add
@@ -147,7 +137,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			var templateProblems int
 			var checks []templateCheck
 			if checkT {
-				if checks, err = a.checkTemplates(cmd.Context(), c, def); err != nil {
+				if checks, err = a.checkTemplates(ctx, c, def); err != nil {
 					return err
 				}
 				for _, ch := range checks {
@@ -163,20 +153,15 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			out := planOutput{PlanReport: rep, Templates: checks, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate,
 				EstimatedSeconds: float64(rep.Recipients) / rate, Limits: pl, window: c.Limits.TierWindow.D(),
 				Followups: planFollowups(def, sender, c.Connectly.SessionBSUIDField)}
-			if asJSON {
-				if err := writeJSON(a.stdout, out); err != nil {
-					return err
-				}
-			} else {
-				printPlan(a, out)
+			if err := a.print(asJSON, out, func(w io.Writer) error { printPlan(w, out); return nil }); err != nil {
+				return err
 			}
 			if templateProblems > 0 {
 				return fmt.Errorf("%d template problems: sends would fail or pause the run", templateProblems)
 			}
 			// A run of this file would refuse to start: say so, and exit 1.
 			return rep.CheckInvalidShare(def.Audience.MaxInvalidShare)
-		},
-	}
+		})
 	cmd.Flags().IntVar(&samples, "sample", 3, "how many exact request bodies to show")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "show phone numbers in full in the sample requests (masked to their last 4 digits by default)")
@@ -184,8 +169,8 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 	return cmd
 }
 
-func printPlan(a *app, p planOutput) {
-	w := a.stdout
+// printPlan renders a plan as text.
+func printPlan(w io.Writer, p planOutput) {
 	fmt.Fprintf(w, "Campaign file  %s\nAudience       %s\n", p.File, p.Audience)
 	fmt.Fprintf(w, "Rows           %d\nRecipients     %d\n", p.Rows, p.Recipients)
 	reasons := make([]string, 0, len(p.Skipped))

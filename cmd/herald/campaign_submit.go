@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -11,26 +13,14 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
-	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/scheduler"
 )
 
 func (a *app) campaignSubmitCmd() *cobra.Command {
 	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "submit FILE",
-		Short: "Store a campaign for the scheduler (validated first); a changed file becomes a new version",
-		Long: `Store a campaign for the scheduler. The file is validated exactly as by campaign validate;
-a file that changed since its last submit (text or path) becomes the next version, an
-unchanged one keeps its version. Runs keep the version they started with.
-
-The audience file is not copied: the scheduler reads it when a run starts, from the path the
-campaign file names (relative to the campaign file's folder). Every process that expands runs
-(herald scheduler, and workers serving expansion) must see that file at that path.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
+	cmd := command("submit FILE", "Store a campaign for the scheduler (validated first); a changed file becomes a new version",
+		cobra.ExactArgs(1), func(ctx context.Context, args []string) error {
 			data, err := os.ReadFile(args[0])
 			if err != nil {
 				return fmt.Errorf("campaign: %w", err)
@@ -39,6 +29,7 @@ campaign file names (relative to the campaign file's folder). Every process that
 			if err != nil {
 				return err
 			}
+			// The config is read once the file is known to be a campaign.
 			c, err := a.config()
 			if err != nil {
 				return err
@@ -54,95 +45,86 @@ campaign file names (relative to the campaign file's folder). Every process that
 					return err
 				}
 				next := scheduler.NextFire(def, time.Now())
-				if asJSON {
-					out := map[string]any{"campaign": def.ID, "version": v, "changed": created}
-					if !next.IsZero() {
-						out["next_run"] = next.UTC()
+				out := map[string]any{"campaign": def.ID, "version": v, "changed": created}
+				if !next.IsZero() {
+					out["next_run"] = next.UTC()
+				}
+				return a.print(asJSON, out, func(w io.Writer) error {
+					if created {
+						fmt.Fprintf(w, "campaign %s submitted as version %d\n", def.ID, v)
+					} else {
+						fmt.Fprintf(w, "campaign %s unchanged: still version %d\n", def.ID, v)
 					}
-					return writeJSON(a.stdout, out)
-				}
-				if created {
-					fmt.Fprintf(a.stdout, "campaign %s submitted as version %d\n", def.ID, v)
-				} else {
-					fmt.Fprintf(a.stdout, "campaign %s unchanged: still version %d\n", def.ID, v)
-				}
-				switch {
-				case !next.IsZero():
-					fmt.Fprintf(a.stdout, "next run %s\n", next.UTC().Format(time.RFC3339))
-				case def.Schedule.Cron == "" && def.Schedule.At == "":
-					fmt.Fprintf(a.stdout, "no schedule: start runs with herald campaign run %s\n", def.ID)
-				default:
-					fmt.Fprintf(a.stdout, "its schedule has no future time: start a run with herald campaign run %s\n", def.ID)
-				}
-				return nil
+					switch {
+					case !next.IsZero():
+						fmt.Fprintf(w, "next run %s\n", next.UTC().Format(time.RFC3339))
+					case def.Schedule.Cron == "" && def.Schedule.At == "":
+						fmt.Fprintf(w, "no schedule: start runs with herald campaign run %s\n", def.ID)
+					default:
+						fmt.Fprintf(w, "its schedule has no future time: start a run with herald campaign run %s\n", def.ID)
+					}
+					return nil
+				})
 			})
-		},
-	}
+		})
+	cmd.Long = `Store a campaign for the scheduler. The file is validated exactly as by campaign validate;
+a file that changed since its last submit (text or path) becomes the next version, an
+unchanged one keeps its version. Runs keep the version they started with.
+
+The audience file is not copied: the scheduler reads it when a run starts, from the path the
+campaign file names (relative to the campaign file's folder). Every process that expands runs
+(herald scheduler, and workers serving expansion) must see that file at that path.`
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }
 
 func (a *app) campaignRmCmd() *cobra.Command {
 	var by auditFlags
-	cmd := &cobra.Command{
-		Use:   "rm ID",
-		Short: "Stop future runs of a submitted campaign (runs already started continue)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			return a.withRedis(ctx, func(_ config.Config, rdb redis.UniversalClient) error {
-				ok, err := defstore.New(rdb, nil).Remove(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return fmt.Errorf("campaign %s is not submitted", args[0])
-				}
-				if err := by.record(ctx, rdb, "campaign rm", args[0], ""); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.stdout, "campaign %s removed: no further runs; runs already started continue\n", args[0])
-				return nil
-			})
-		},
-	}
-	by.add(cmd, "why (kept in the audit log)")
+	cmd := a.redisCmd("rm ID", "Stop future runs of a submitted campaign (runs already started continue)", cobra.ExactArgs(1),
+		func(ctx context.Context, k conn, args []string) error {
+			ok, err := defstore.New(k.rdb, nil).Remove(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("campaign %s is not submitted", args[0])
+			}
+			if err := by.record(ctx, k.rdb, "campaign rm", args[0], ""); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "campaign %s removed: no further runs; runs already started continue\n", args[0])
+			return nil
+		})
+	by.add(cmd, reasonInAuditLog)
 	return cmd
 }
 
 func (a *app) campaignRunCmd() *cobra.Command {
 	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "run ID",
-		Short: "Start a run of a submitted campaign now (its current version)",
-		Long: `Start a run of a submitted campaign now, from its current version. The run is created and
-expanded by a process serving expansion tasks (herald scheduler by default).`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			return a.withRedis(ctx, func(_ config.Config, rdb redis.UniversalClient) error {
-				sub, err := defstore.New(rdb, nil).Current(ctx, args[0])
-				if errors.Is(err, defstore.ErrNotSubmitted) {
-					return fmt.Errorf("campaign %s is not submitted (herald campaign submit FILE first)", args[0])
-				}
-				if err != nil {
-					return err
-				}
-				started, err := expand.NewRuns(expand.Config{}, expand.Deps{Redis: rdb}).StartRun(ctx,
-					expand.StartParams{Campaign: sub.ID, Version: sub.Version, Trigger: "manual", Retention: 24 * time.Hour})
-				if err != nil {
-					return err
-				}
-				runID := started.RunID
-				if asJSON {
-					return writeJSON(a.stdout, map[string]any{"run": runID, "campaign": sub.ID, "version": sub.Version})
-				}
-				fmt.Fprintf(a.stdout, "run %s of %s (version %d) enqueued: a scheduler creates and expands it\n", runID, sub.ID, sub.Version)
-				fmt.Fprintf(a.stdout, "follow it with: herald run show %s\n", runID)
+	cmd := a.redisCmd("run ID", "Start a run of a submitted campaign now (its current version)", cobra.ExactArgs(1),
+		func(ctx context.Context, k conn, args []string) error {
+			sub, err := defstore.New(k.rdb, nil).Current(ctx, args[0])
+			if errors.Is(err, defstore.ErrNotSubmitted) {
+				return fmt.Errorf("campaign %s is not submitted (herald campaign submit FILE first)", args[0])
+			}
+			if err != nil {
+				return err
+			}
+			started, err := expand.NewRuns(expand.Config{}, expand.Deps{Redis: k.rdb}).StartRun(ctx,
+				expand.StartParams{Campaign: sub.ID, Version: sub.Version, Trigger: "manual", Retention: 24 * time.Hour})
+			if err != nil {
+				return err
+			}
+			runID := started.RunID
+			out := map[string]any{"run": runID, "campaign": sub.ID, "version": sub.Version}
+			return a.print(asJSON, out, func(w io.Writer) error {
+				fmt.Fprintf(w, "run %s of %s (version %d) enqueued: a scheduler creates and expands it\n", runID, sub.ID, sub.Version)
+				fmt.Fprintf(w, "follow it with: herald run show %s\n", runID)
 				return nil
 			})
-		},
-	}
+		})
+	cmd.Long = `Start a run of a submitted campaign now, from its current version. The run is created and
+expanded by a process serving expansion tasks (herald scheduler by default).`
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -105,22 +107,8 @@ func validateFile(c config.Config, path string, rows bool) validateResult {
 
 func (a *app) campaignValidateCmd() *cobra.Command {
 	var asJSON, rows bool
-	cmd := &cobra.Command{
-		Use:   "validate FILE...",
-		Short: "Check campaign files: every problem as file:line:col, exit 1 if any",
-		Long: `Check campaign files: the definition, and its audience file as far as can be known
-without reading rows: that it is a regular file inside the campaigns root (campaigns.root,
-default the campaign file's folder), within the size bound, UTF-8, with a header naming the
-phone (or bsuid) column once. Every problem is printed as file:line:col: field: message.
-
-Rows are not read unless --rows is given: then every row is read, as by campaign plan, and a
-file with more invalid rows than audience.max_invalid_share allows is a problem too.`,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.config()
-			if err != nil {
-				return err
-			}
+	cmd := a.configCmd("validate FILE...", "Check campaign files: every problem as file:line:col, exit 1 if any", cobra.MinimumNArgs(1),
+		func(_ context.Context, c config.Config, args []string) error {
 			results := make([]validateResult, 0, len(args))
 			bad := 0
 			for _, f := range args {
@@ -130,32 +118,40 @@ file with more invalid rows than audience.max_invalid_share allows is a problem 
 				}
 				results = append(results, r)
 			}
-			if asJSON {
-				if err := writeJSON(a.stdout, results); err != nil {
-					return err
-				}
-			} else {
-				for _, r := range results {
-					if r.OK {
-						fmt.Fprintf(a.stdout, "ok  %s (%s)\n", r.File, rowsNote(r))
-					}
-					for _, n := range r.Notes {
-						fmt.Fprintf(a.stdout, "note: %s: %s\n", r.File, n)
-					}
-					for _, e := range r.Errors {
-						fmt.Fprintln(a.stdout, e)
-					}
-				}
+			if err := a.print(asJSON, results, func(w io.Writer) error { printValidated(w, results); return nil }); err != nil {
+				return err
 			}
 			if bad > 0 {
 				return fmt.Errorf("%d of %d campaign files have problems", bad, len(args))
 			}
 			return nil
-		},
-	}
+		})
+	cmd.Long = `Check campaign files: the definition, and its audience file as far as can be known
+without reading rows: that it is a regular file inside the campaigns root (campaigns.root,
+default the campaign file's folder), within the size bound, UTF-8, with a header naming the
+phone (or bsuid) column once. Every problem is printed as file:line:col: field: message.
+
+Rows are not read unless --rows is given: then every row is read, as by campaign plan, and a
+file with more invalid rows than audience.max_invalid_share allows is a problem too.`
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one result per file as JSON")
 	cmd.Flags().BoolVar(&rows, "rows", false, "also read every audience row (as campaign plan does) and check the share of invalid rows")
 	return cmd
+}
+
+// printValidated renders validate's results as text: a valid file's ok line, then every
+// file's notes and problems.
+func printValidated(w io.Writer, results []validateResult) {
+	for _, r := range results {
+		if r.OK {
+			fmt.Fprintf(w, "ok  %s (%s)\n", r.File, rowsNote(r))
+		}
+		for _, n := range r.Notes {
+			fmt.Fprintf(w, "note: %s: %s\n", r.File, n)
+		}
+		for _, e := range r.Errors {
+			fmt.Fprintln(w, e)
+		}
+	}
 }
 
 // rowsNote says how far a valid file's audience was read.

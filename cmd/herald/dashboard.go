@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/lifecycle"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/redisx"
@@ -30,15 +32,8 @@ var maskedPayload = asynqmon.PayloadFormatterFunc(func(taskType string, payload 
 
 func (a *app) dashboardCmd() *cobra.Command {
 	var listen string
-	cmd := &cobra.Command{
-		Use:   "dashboard",
-		Short: "Serve asynqmon's web UI for Herald's queues, read-only (steer with the CLI, which keeps the ledger and audit log)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.config()
-			if err != nil {
-				return err
-			}
+	cmd := a.configCmd("dashboard", "Serve asynqmon's web UI for Herald's queues, read-only (steer with the CLI, which keeps the ledger and audit log)",
+		cobra.NoArgs, func(ctx context.Context, c config.Config, _ []string) error {
 			opt, err := redisx.ConnOpt(c.Redis.URL)
 			if err != nil {
 				return fmt.Errorf("redis.url: %w", err)
@@ -47,9 +42,8 @@ func (a *app) dashboardCmd() *cobra.Command {
 			g := lifecycle.New(lifecycle.Component{Name: "asynqmon", Stop: h.Close})
 			g.Add(lifecycle.HTTP("dashboard (--listen)", listen, &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, 3*time.Second,
 				func(addr net.Addr) { fmt.Fprintf(a.stdout, "dashboard on http://%s (read-only)\n", addr) }, g.Fail))
-			return g.Run(cmd.Context())
-		},
-	}
+			return g.Run(ctx)
+		})
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on")
 	return cmd
 }

@@ -10,18 +10,15 @@ import (
 )
 
 func (a *app) limitsCmd() *cobra.Command {
-	show := viewCmd(a, &cobra.Command{
-		Use:   "show",
-		Short: "Show live use of the sender, business, daily-tier and frequency limits",
-		Long: `Show live use of the limits every worker shares: each sender's configured and effective
-rate, its sends per second over the last 5 seconds, the share of its requests the provider
-throttled over the adaptive window and the adaptive controller's last decision, the
-business's request rate, the daily messaging tier (unique recipients in the rolling window and
-when room frees), the frequency caps, and the runs waiting for the tier.`,
-		Args: cobra.NoArgs,
-	}, "print the report as JSON",
+	show := viewCmd(a, "show", "Show live use of the sender, business, daily-tier and frequency limits", cobra.NoArgs,
+		"print the report as JSON",
 		func(ctx context.Context, k conn, _ []string) (report.Limits, error) {
 			return report.ReadLimits(ctx, k.c, k.ledger(), k.rdb, time.Now())
 		}, report.PrintLimits)
+	show.Long = `Show live use of the limits every worker shares: each sender's configured and effective
+rate, its sends per second over the last 5 seconds, the share of its requests the provider
+throttled over the adaptive window and the adaptive controller's last decision, the
+business's request rate, the daily messaging tier (unique recipients in the rolling window and
+when room frees), the frequency caps, and the runs waiting for the tier.`
 	return group("limits", "Inspect the limits shared by every worker", show)
 }

@@ -137,26 +137,9 @@ func (a *app) messageCmd() *cobra.Command {
 		to, region, text, file, sender, actor string
 		asJSON, dryRun, reveal                bool
 	)
-	send := &cobra.Command{
-		Use:   "send --to NUMBER|bsuid:BSUID (--text TEXT | --file message.yaml|json)",
-		Short: "Answer one customer with a session message, if their 24-hour window is open",
-		Long: `Send one session message (free-form: text, an attachment, a location, reply buttons, a list, a
-product) to one customer, through Connectly with the configured business and API key. WhatsApp
-allows it only within 24 hours of the customer's last message: Herald looks up the customer's
-window (recorded by its webhook receiver) and refuses when it is closed; reach them with an
-approved template instead. Every send is recorded in the audit log (herald audit).
-
---text sends a text message. --file reads any kind from YAML or JSON, with the keys of a
-campaign's message: block, e.g.
-  text: Which day suits you?
-  reply_buttons:
-    buttons:
-      - {id: mon, text: Monday}
-      - {id: tue, text: Tuesday}
---dry-run prints the request body and sends nothing.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
+	send := command("send --to NUMBER|bsuid:BSUID (--text TEXT | --file message.yaml|json)",
+		"Answer one customer with a session message, if their 24-hour window is open", cobra.NoArgs,
+		func(ctx context.Context, _ []string) error {
 			if to == "" {
 				return usageError{errors.New("--to is required")}
 			}
@@ -173,6 +156,7 @@ campaign's message: block, e.g.
 					return err
 				}
 			}
+			// The config is read once the message is known to be well formed.
 			c, err := a.config()
 			if err != nil {
 				return err
@@ -182,11 +166,7 @@ campaign's message: block, e.g.
 			}
 			var client *connectly.Client
 			if !dryRun {
-				if err := c.RequireConnectly(); err != nil {
-					return err
-				}
-				client, err = connectly.NewClient(clientConfig(c))
-				if err != nil {
+				if client, err = connectlyClient(c, 0); err != nil {
 					return err
 				}
 			}
@@ -200,8 +180,21 @@ campaign's message: block, e.g.
 				}
 				return err
 			})
-		},
-	}
+		})
+	send.Long = `Send one session message (free-form: text, an attachment, a location, reply buttons, a list, a
+product) to one customer, through Connectly with the configured business and API key. WhatsApp
+allows it only within 24 hours of the customer's last message: Herald looks up the customer's
+window (recorded by its webhook receiver) and refuses when it is closed; reach them with an
+approved template instead. Every send is recorded in the audit log (herald audit).
+
+--text sends a text message. --file reads any kind from YAML or JSON, with the keys of a
+campaign's message: block, e.g.
+  text: Which day suits you?
+  reply_buttons:
+    buttons:
+      - {id: mon, text: Monday}
+      - {id: tue, text: Tuesday}
+--dry-run prints the request body and sends nothing.`
 	f := send.Flags()
 	f.StringVar(&to, "to", "", "the customer: +E.164, a national number with --region, or bsuid:BSUID")
 	f.StringVar(&region, "region", "", "country for a number written without country code (e.g. US)")

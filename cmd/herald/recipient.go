@@ -1,17 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
-	"github.com/heraldmsg/herald/internal/config"
-	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
 )
@@ -22,12 +20,8 @@ import (
 func (a *app) recipientCmd() *cobra.Command {
 	var asJSON, reveal bool
 	var region string
-	explain := &cobra.Command{
-		Use:   "explain RUN PHONE|bsuid:BSUID",
-		Short: "A recipient's state in a run: attempts, last code and its class, message id, suppression",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
+	explain := command("explain RUN PHONE|bsuid:BSUID", "A recipient's state in a run: attempts, last code and its class, message id, suppression",
+		cobra.ExactArgs(2), func(ctx context.Context, args []string) error {
 			rcpt := args[1]
 			if !strings.HasPrefix(rcpt, "bsuid:") {
 				var err error
@@ -35,23 +29,22 @@ func (a *app) recipientCmd() *cobra.Command {
 					return usageError{fmt.Errorf("recipient: %w (give +E.164, or --region for a national number)", err)}
 				}
 			}
-			return a.withRedis(ctx, func(c config.Config, rdb redis.UniversalClient) error {
-				table, _ := errorTable(c) // a bad table leaves codes without their class, as the rest of the story still helps
+			return a.withRedis(ctx, func(k conn) error {
+				table, _ := errorTable(k.c) // a bad table leaves codes without their class, as the rest of the story still helps
 				now := time.Now()
-				l := ledger.New(rdb, nil)
+				l := k.ledger()
 				var rules []string
 				if r, err := l.GetRun(ctx, args[0]); err == nil {
-					rules = ruleIDs(ctx, c, rdb, r)
+					rules = ruleIDs(ctx, k.c, k.rdb, r)
 				}
-				x, err := report.Explain(ctx, l, rdb, report.ExplainParams{Run: args[0], Recipient: rcpt,
-					Shown: shownID(rcpt, reveal), Business: c.Connectly.BusinessID, Table: table, Rules: rules, Now: now, Replies: conversationReplies(rdb)})
+				x, err := report.Explain(ctx, l, k.rdb, report.ExplainParams{Run: args[0], Recipient: rcpt,
+					Shown: shownID(rcpt, reveal), Business: k.c.Connectly.BusinessID, Table: table, Rules: rules, Now: now, Replies: conversationReplies(k.rdb)})
 				if err != nil {
 					return notFound(args[0], err)
 				}
 				return a.print(asJSON, x, func(w io.Writer) error { report.PrintExplanation(w, x, now); printTimeline(w, x); return nil })
 			})
-		},
-	}
+		})
 	explain.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	revealFlags(explain, &reveal, &region)
 	return group("recipient", "Why a person did or did not get a message", explain)
@@ -89,37 +82,28 @@ func customerID(arg, region string) (string, error) {
 }
 
 func (a *app) windowCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "window",
-		Short: "Customer service windows: whether Herald may send a customer session messages now",
-		Long: `A customer service window opens when a customer messages the business and closes 24 hours after
-their last inbound message (WhatsApp's rule). Herald records it from the inbound messages its
-webhook receiver takes (herald webhooks), per business (connectly.business_id).`,
-	}
 	var asJSON, reveal bool
 	var region string
-	show := &cobra.Command{
-		Use:   "show NUMBER|bsuid:BSUID",
-		Short: "Whether a customer's service window is open, and when it closes",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
+	show := command("show NUMBER|bsuid:BSUID", "Whether a customer's service window is open, and when it closes", cobra.ExactArgs(1),
+		func(ctx context.Context, args []string) error {
 			id, err := customerID(args[0], region)
 			if err != nil {
 				return err
 			}
-			return a.withRedis(ctx, func(c config.Config, rdb redis.UniversalClient) error {
+			return a.withRedis(ctx, func(k conn) error {
 				now := time.Now()
-				r, err := report.ReadWindow(ctx, rdb, c.Connectly.BusinessID, id, shownID(id, reveal), now)
+				r, err := report.ReadWindow(ctx, k.rdb, k.c.Connectly.BusinessID, id, shownID(id, reveal), now)
 				if err != nil {
 					return err
 				}
 				return a.print(asJSON, r, func(w io.Writer) error { report.PrintWindow(w, r, now); return nil })
 			})
-		},
-	}
+		})
 	show.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	revealFlags(show, &reveal, &region)
-	cmd.AddCommand(show)
+	cmd := group("window", "Customer service windows: whether Herald may send a customer session messages now", show)
+	cmd.Long = `A customer service window opens when a customer messages the business and closes 24 hours after
+their last inbound message (WhatsApp's rule). Herald records it from the inbound messages its
+webhook receiver takes (herald webhooks), per business (connectly.business_id).`
 	return cmd
 }

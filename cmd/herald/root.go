@@ -17,7 +17,6 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
-	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/redisx"
 )
@@ -90,6 +89,34 @@ func group(use, short string, subs ...*cobra.Command) *cobra.Command {
 	return cmd
 }
 
+// command declares a command by its use line, short help and arguments; run is called with
+// the command's context. Set Long, Aliases and flags on the returned command.
+func command(use, short string, args cobra.PositionalArgs, run func(ctx context.Context, args []string) error) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: args,
+		RunE: func(cmd *cobra.Command, args []string) error { return run(cmd.Context(), args) }}
+}
+
+// configCmd is a command that needs the config: run is called with it loaded (see config).
+func (a *app) configCmd(use, short string, args cobra.PositionalArgs,
+	run func(ctx context.Context, c config.Config, args []string) error) *cobra.Command {
+	return command(use, short, args, func(ctx context.Context, args []string) error {
+		c, err := a.config()
+		if err != nil {
+			return err
+		}
+		return run(ctx, c, args)
+	})
+}
+
+// redisCmd is a command that needs Redis: run is called with the config and the configured
+// Redis, which is closed after (see withRedis).
+func (a *app) redisCmd(use, short string, args cobra.PositionalArgs,
+	run func(ctx context.Context, k conn, args []string) error) *cobra.Command {
+	return command(use, short, args, func(ctx context.Context, args []string) error {
+		return a.withRedis(ctx, func(k conn) error { return run(ctx, k, args) })
+	})
+}
+
 func isCobraUsage(err error) bool {
 	msg := err.Error()
 	for _, p := range []string{"unknown command", "accepts ", "requires at least", "unknown flag", "unknown shorthand"} {
@@ -139,13 +166,25 @@ func clientConfig(c config.Config) connectly.ClientConfig {
 		Timeout: c.Connectly.Timeout.D(), SessionBSUIDField: c.Connectly.SessionBSUIDField}
 }
 
-// withRedis loads the config, connects to Redis and calls fn; Redis is closed after.
-func (a *app) withRedis(ctx context.Context, fn func(c config.Config, rdb redis.UniversalClient) error) error {
+// connectlyClient is a client of the Connectly business the config names, which must have an
+// id and an API key, with up to maxConns connections (0: the client's default).
+func connectlyClient(c config.Config, maxConns int) (*connectly.Client, error) {
+	if err := c.RequireConnectly(); err != nil {
+		return nil, err
+	}
+	cc := clientConfig(c)
+	cc.MaxConns = maxConns
+	return connectly.NewClient(cc)
+}
+
+// withRedis loads the config, connects to Redis and calls fn with both; Redis is closed after.
+// For a command that checks its arguments first, and so cannot be a redisCmd.
+func (a *app) withRedis(ctx context.Context, fn func(k conn) error) error {
 	c, err := a.config()
 	if err != nil {
 		return err
 	}
-	return a.connected(ctx, c, func(rdb redis.UniversalClient) error { return fn(c, rdb) })
+	return a.connected(ctx, c, func(rdb redis.UniversalClient) error { return fn(conn{c: c, rdb: rdb}) })
 }
 
 // connected connects to the Redis of config c and calls fn; Redis is closed after.
@@ -156,13 +195,6 @@ func (a *app) connected(ctx context.Context, c config.Config, fn func(redis.Univ
 	}
 	defer rdb.Close()
 	return fn(rdb)
-}
-
-// withLedger loads the config, connects to Redis and calls fn with a Ledger.
-func (a *app) withLedger(ctx context.Context, fn func(l *ledger.Ledger, rdb redis.UniversalClient) error) error {
-	return a.withRedis(ctx, func(_ config.Config, rdb redis.UniversalClient) error {
-		return fn(ledger.New(rdb, nil), rdb)
-	})
 }
 
 // errorTable builds the configured table of Connectly's codes.

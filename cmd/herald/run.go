@@ -24,34 +24,27 @@ func (a *app) runShowCmd() *cobra.Command {
 		asJSON, verify, watch bool
 		interval              time.Duration
 	)
-	cmd := &cobra.Command{
-		Use:   "show RUN",
-		Short: "Show a run's progress: recipients per state, outcome codes, and their sum",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			return a.withRedis(ctx, func(c config.Config, rdb redis.UniversalClient) error {
-				l := ledger.New(rdb, nil)
-				if watch {
-					if _, err := l.GetRun(ctx, args[0]); err != nil {
-						return notFound(args[0], err)
-					}
-					return a.watchRun(ctx, l, args[0], interval)
-				}
-				rep, err := showRun(ctx, c, l, rdb, args[0], verify)
-				if err != nil {
+	cmd := a.redisCmd("show RUN", "Show a run's progress: recipients per state, outcome codes, and their sum", cobra.ExactArgs(1),
+		func(ctx context.Context, k conn, args []string) error {
+			l := k.ledger()
+			if watch {
+				if _, err := l.GetRun(ctx, args[0]); err != nil {
 					return notFound(args[0], err)
 				}
-				if err := a.print(asJSON, rep, func(w io.Writer) error { report.PrintRun(w, rep); report.PrintFunnel(w, rep.Funnel); return nil }); err != nil {
-					return err
-				}
-				if rep.Verify != nil && len(rep.Verify.Mismatches) > 0 {
-					return fmt.Errorf("run %s: %d counters disagree with the ledger", rep.Run, len(rep.Verify.Mismatches))
-				}
-				return nil
-			})
-		},
-	}
+				return a.watchRun(ctx, l, args[0], interval)
+			}
+			rep, err := showRun(ctx, k.c, l, k.rdb, args[0], verify)
+			if err != nil {
+				return notFound(args[0], err)
+			}
+			if err := a.print(asJSON, rep, func(w io.Writer) error { report.PrintRun(w, rep); report.PrintFunnel(w, rep.Funnel); return nil }); err != nil {
+				return err
+			}
+			if rep.Verify != nil && len(rep.Verify.Mismatches) > 0 {
+				return fmt.Errorf("run %s: %d counters disagree with the ledger", rep.Run, len(rep.Verify.Mismatches))
+			}
+			return nil
+		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as JSON")
 	cmd.Flags().BoolVar(&watch, "watch", false, "refresh until the run ends, with a progress bar (Ctrl-C to stop watching)")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "with --watch: how often to refresh")
@@ -94,11 +87,7 @@ func (a *app) runLsCmd() *cobra.Command {
 		campaign string
 		limit    int
 	)
-	cmd := viewCmd(a, &cobra.Command{
-		Use:   "ls",
-		Short: "List recent runs, newest first",
-		Args:  cobra.NoArgs,
-	}, "print the runs as JSON",
+	cmd := viewCmd(a, "ls", "List recent runs, newest first", cobra.NoArgs, "print the runs as JSON",
 		func(ctx context.Context, k conn, _ []string) ([]report.Run, error) {
 			return report.RecentRuns(ctx, k.ledger(), campaign, limit, time.Now())
 		}, report.PrintRuns)

@@ -32,6 +32,9 @@ func operator(actor string) string {
 	return "operator"
 }
 
+// reasonInAuditLog is --reason's help for an action whose reason is kept in the audit log only.
+const reasonInAuditLog = "why (kept in the audit log)"
+
 // auditFlags are an operator action's --actor and --reason, kept with it in the audit log.
 type auditFlags struct{ actor, reason string }
 
@@ -79,7 +82,7 @@ var (
 	}
 	runResume = runAction{
 		verb: "resume", short: "Resume a paused run where it stopped",
-		reasonHelp: "why (kept in the audit log)", refused: "not paused",
+		reasonHelp: reasonInAuditLog, refused: "not paused",
 		done: "run %s resumed; held tasks continue within the hold delay\n",
 		change: func(ctx context.Context, l *ledger.Ledger, run, _ string) (bool, string, error) {
 			ok, err := l.Resume(ctx, run)
@@ -99,30 +102,23 @@ var (
 
 func (a *app) runActionCmd(act runAction) *cobra.Command {
 	var by auditFlags
-	cmd := &cobra.Command{
-		Use:   act.verb + " RUN",
-		Short: act.short,
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, id := cmd.Context(), args[0]
-			return a.withLedger(ctx, func(l *ledger.Ledger, rdb redis.UniversalClient) error {
-				ok, detail, err := act.change(ctx, l, id, by.why())
-				if err != nil {
-					return notFound(id, err)
-				}
-				if !ok {
-					r, _ := l.GetRun(ctx, id)
-					return fmt.Errorf("run %s is %s, %s", id, r.Status, act.refused)
-				}
-				if detail != "" {
-					fmt.Fprintf(a.stdout, act.done, id, detail)
-				} else {
-					fmt.Fprintf(a.stdout, act.done, id)
-				}
-				return by.record(ctx, rdb, "run "+act.verb, id, detail)
-			})
-		},
-	}
+	cmd := a.redisCmd(act.verb+" RUN", act.short, cobra.ExactArgs(1), func(ctx context.Context, k conn, args []string) error {
+		id, l := args[0], k.ledger()
+		ok, detail, err := act.change(ctx, l, id, by.why())
+		if err != nil {
+			return notFound(id, err)
+		}
+		if !ok {
+			r, _ := l.GetRun(ctx, id)
+			return fmt.Errorf("run %s is %s, %s", id, r.Status, act.refused)
+		}
+		if detail != "" {
+			fmt.Fprintf(a.stdout, act.done, id, detail)
+		} else {
+			fmt.Fprintf(a.stdout, act.done, id)
+		}
+		return by.record(ctx, k.rdb, "run "+act.verb, id, detail)
+	})
 	by.add(cmd, act.reasonHelp)
 	return cmd
 }

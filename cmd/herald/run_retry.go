@@ -1,16 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/expand"
-	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
@@ -23,17 +23,8 @@ func (a *app) runRetryCmd() *cobra.Command {
 		asJSON         bool
 		by             auditFlags
 	)
-	cmd := &cobra.Command{
-		Use:   "retry RUN",
-		Short: "Start a child run of exactly the failed recipients of a run (by class or code)",
-		Long: `Start a child run, linked to its parent, that sends again to exactly the recipients of RUN
-that failed with the given class (default transient: attempts used up on 5xx or timeouts) or
-codes. --class any takes every failure. --include-unknown also takes recipients whose outcome
-is unknown (they may have received the first message). The campaign file the parent was
-started from is read again for the template parameters.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
+	cmd := command("retry RUN", "Start a child run of exactly the failed recipients of a run (by class or code)", cobra.ExactArgs(1),
+		func(ctx context.Context, args []string) error {
 			var want connectly.Class
 			if class != "any" && len(codes) == 0 {
 				var err error
@@ -41,16 +32,16 @@ started from is read again for the template parameters.`,
 					return usageError{fmt.Errorf("--class: %w (or any)", err)}
 				}
 			}
-			return a.withRedis(ctx, func(c config.Config, rdb redis.UniversalClient) error {
-				table, err := connectly.NewTable(c.Errors)
+			return a.withRedis(ctx, func(k conn) error {
+				table, err := connectly.NewTable(k.c.Errors)
 				if err != nil {
 					return err
 				}
-				log, err := a.logger(c)
+				log, err := a.logger(k.c)
 				if err != nil {
 					return err
 				}
-				res, err := runs(c, rdb, log, sendTaskOptions(c)).RetryRun(ctx, expand.RetryParams{Parent: args[0], Codes: codes,
+				res, err := runs(k.c, k.rdb, log, sendTaskOptions(k.c)).RetryRun(ctx, expand.RetryParams{Parent: args[0], Codes: codes,
 					AnyClass: class == "any", Class: want, Table: table, IncludeUnknown: includeUnknown})
 				if errors.Is(err, ledger.ErrRunNotFound) {
 					return notFound(args[0], err)
@@ -59,29 +50,32 @@ started from is read again for the template parameters.`,
 					return err
 				}
 				parent, child, st, byCode := res.Parent, res.Child, res.Stats, res.ByCode
-				if err := by.record(ctx, rdb, "run retry", parent.ID, fmt.Sprintf("child run %s with %d recipients", child.ID, st.Planned)); err != nil {
+				if err := by.record(ctx, k.rdb, "run retry", parent.ID, fmt.Sprintf("child run %s with %d recipients", child.ID, st.Planned)); err != nil {
 					return err
 				}
-				if asJSON {
-					return writeJSON(a.stdout, map[string]any{"run": child.ID, "parent": parent.ID, "recipients": st.Rows,
-						"planned": st.Planned, "picked": byCode})
-				}
-				fmt.Fprintf(a.stdout, "run %s retries %d recipients of %s:\n", child.ID, st.Planned, parent.ID)
-				for _, k := range slices.Sorted(maps.Keys(byCode)) {
-					fmt.Fprintf(a.stdout, "  %-50s %d\n", k, byCode[k])
-				}
-				if missing := res.Picked - st.Rows; missing > 0 {
-					fmt.Fprintf(a.stdout, "  (%d picked recipients are no longer in the audience file)\n", missing)
-				}
-				fmt.Fprintf(a.stdout, "follow it with: herald run show %s\n", child.ID)
-				return nil
+				out := map[string]any{"run": child.ID, "parent": parent.ID, "recipients": st.Rows, "planned": st.Planned, "picked": byCode}
+				return a.print(asJSON, out, func(w io.Writer) error {
+					fmt.Fprintf(w, "run %s retries %d recipients of %s:\n", child.ID, st.Planned, parent.ID)
+					for _, code := range slices.Sorted(maps.Keys(byCode)) {
+						fmt.Fprintf(w, "  %-50s %d\n", code, byCode[code])
+					}
+					if missing := res.Picked - st.Rows; missing > 0 {
+						fmt.Fprintf(w, "  (%d picked recipients are no longer in the audience file)\n", missing)
+					}
+					fmt.Fprintf(w, "follow it with: herald run show %s\n", child.ID)
+					return nil
+				})
 			})
-		},
-	}
+		})
+	cmd.Long = `Start a child run, linked to its parent, that sends again to exactly the recipients of RUN
+that failed with the given class (default transient: attempts used up on 5xx or timeouts) or
+codes. --class any takes every failure. --include-unknown also takes recipients whose outcome
+is unknown (they may have received the first message). The campaign file the parent was
+started from is read again for the template parameters.`
 	cmd.Flags().StringVar(&class, "class", "transient", "retry failures of this class: transient, permanent, throttle, stop-run, or any")
 	cmd.Flags().StringSliceVar(&codes, "code", nil, "retry failures with this code (repeatable; overrides --class)")
 	cmd.Flags().BoolVar(&includeUnknown, "include-unknown", false, "also retry recipients whose outcome is unknown (may double-send)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
-	by.add(cmd, "why (kept in the audit log)")
+	by.add(cmd, reasonInAuditLog)
 	return cmd
 }

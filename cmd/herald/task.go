@@ -15,7 +15,6 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
-	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
@@ -71,11 +70,8 @@ func (a *app) taskCmd() *cobra.Command {
 		all         bool
 		by          auditFlags
 	)
-	ls := viewCmd(a, &cobra.Command{
-		Use:   "ls QUEUE",
-		Short: "List a queue's tasks in one state (pending, active, scheduled, retry, archived, completed)",
-		Args:  cobra.ExactArgs(1),
-	}, "print as JSON",
+	ls := viewCmd(a, "ls QUEUE", "List a queue's tasks in one state (pending, active, scheduled, retry, archived, completed)",
+		cobra.ExactArgs(1), "print as JSON",
 		func(_ context.Context, k conn, args []string) ([]taskView, error) {
 			in, table, err := k.inspect()
 			if err != nil {
@@ -99,11 +95,8 @@ func (a *app) taskCmd() *cobra.Command {
 	ls.Flags().IntVar(&limit, "limit", 20, "tasks per page")
 	ls.Flags().IntVar(&page, "page", 1, "page number")
 
-	show := viewCmd(a, &cobra.Command{
-		Use:   "show QUEUE TASK_ID",
-		Short: "One task: decoded payload (run, recipient), retries, last error and its class, ledger state",
-		Args:  cobra.ExactArgs(2),
-	}, "print as JSON",
+	show := viewCmd(a, "show QUEUE TASK_ID", "One task: decoded payload (run, recipient), retries, last error and its class, ledger state",
+		cobra.ExactArgs(2), "print as JSON",
 		func(ctx context.Context, k conn, args []string) (taskView, error) {
 			in, table, err := k.inspect()
 			if err != nil {
@@ -123,35 +116,29 @@ func (a *app) taskCmd() *cobra.Command {
 		}, printTask)
 
 	act := func(use, short, action string) *cobra.Command {
-		c := &cobra.Command{
-			Use:   use + " QUEUE [TASK_ID]",
-			Short: short,
-			Args:  cobra.RangeArgs(1, 2),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				if all == (len(args) == 2) {
-					return usageError{errors.New("give a TASK_ID, or --all with --state")}
+		c := command(use+" QUEUE [TASK_ID]", short, cobra.RangeArgs(1, 2), func(ctx context.Context, args []string) error {
+			if all == (len(args) == 2) {
+				return usageError{errors.New("give a TASK_ID, or --all with --state")}
+			}
+			return a.withRedis(ctx, func(k conn) error {
+				in, _, err := k.inspect()
+				if err != nil {
+					return err
 				}
-				ctx := cmd.Context()
-				return a.withRedis(ctx, func(c config.Config, rdb redis.UniversalClient) error {
-					in, _, err := conn{c: c, rdb: rdb}.inspect()
-					if err != nil {
-						return err
-					}
-					target, detail, err := taskAction(ctx, rdb, in, action, args, all, actState)
-					if err != nil {
-						return err
-					}
-					if err := by.record(ctx, rdb, "task "+action, target, detail); err != nil {
-						return err
-					}
-					fmt.Fprintf(a.stdout, "%s %s: %s\n", action, target, detail)
-					return nil
-				})
-			},
-		}
+				target, detail, err := taskAction(ctx, k.rdb, in, action, args, all, actState)
+				if err != nil {
+					return err
+				}
+				if err := by.record(ctx, k.rdb, "task "+action, target, detail); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "%s %s: %s\n", action, target, detail)
+				return nil
+			})
+		})
 		c.Flags().BoolVar(&all, "all", false, "act on every task of the queue in --state")
 		c.Flags().StringVar(&actState, "state", "", "with --all: the state to act on")
-		by.add(c, "why (kept in the audit log)")
+		by.add(c, reasonInAuditLog)
 		return c
 	}
 	retry := act("retry", "Run a scheduled, retry or archived task now", "retry")

@@ -23,21 +23,20 @@ type conn struct {
 // ledger is the ledger on the command's Redis.
 func (k conn) ledger() *ledger.Ledger { return ledger.New(k.rdb, nil) }
 
-// viewCmd makes cmd (its Use, Short, Args...) a read-only command: it reads a value from the
-// configured Redis with read and prints it with text, or as JSON with --json (jsonHelp is the
-// flag's help). Flags of its own go on the returned command, into variables read closes over.
-func viewCmd[T any](a *app, cmd *cobra.Command, jsonHelp string,
+// viewCmd is a read-only command (use, short, args as for command): it reads a value from
+// the configured Redis with read and prints it with text, or as JSON with --json (jsonHelp is
+// the flag's help). Flags of its own go on the returned command, into variables read closes
+// over.
+func viewCmd[T any](a *app, use, short string, args cobra.PositionalArgs, jsonHelp string,
 	read func(ctx context.Context, k conn, args []string) (T, error), text func(io.Writer, T) error) *cobra.Command {
 	var asJSON bool
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return a.withRedis(cmd.Context(), func(c config.Config, rdb redis.UniversalClient) error {
-			v, err := read(cmd.Context(), conn{c: c, rdb: rdb}, args)
-			if err != nil {
-				return err
-			}
-			return a.print(asJSON, v, func(w io.Writer) error { return text(w, v) })
-		})
-	}
+	cmd := a.redisCmd(use, short, args, func(ctx context.Context, k conn, args []string) error {
+		v, err := read(ctx, k, args)
+		if err != nil {
+			return err
+		}
+		return a.print(asJSON, v, func(w io.Writer) error { return text(w, v) })
+	})
 	cmd.Flags().BoolVar(&asJSON, "json", false, jsonHelp)
 	return cmd
 }

@@ -26,21 +26,8 @@ import (
 
 func (a *app) webhooksCmd() *cobra.Command {
 	var listen, metricsListen string
-	cmd := &cobra.Command{
-		Use:   "webhooks",
-		Short: "Receive Connectly's signed webhooks and record deliveries, reads, failures and opt-outs",
-		Long: `Serve the webhook receiver: Connectly POSTs delivery_status events (sent, delivered, read,
-delivery_failed) and inbound messages here, signed with x-connectly-hmac-sha256. Each event is
-checked (signature, size, JSON), applied to the run's ledger and answered 200; a wrong or
-missing signature gets 401 and changes nothing. The signing secret comes from
-CONNECTLY_WEBHOOK_SECRET or connectly.webhook_secret_file. Register the address with
-'herald webhooks register --url URL'.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.config()
-			if err != nil {
-				return err
-			}
+	cmd := a.configCmd("webhooks", "Receive Connectly's signed webhooks and record deliveries, reads, failures and opt-outs", cobra.NoArgs,
+		func(ctx context.Context, c config.Config, _ []string) error {
 			if listen != "" {
 				c.Webhooks.Listen = listen
 			}
@@ -50,9 +37,14 @@ CONNECTLY_WEBHOOK_SECRET or connectly.webhook_secret_file. Register the address 
 			if err := c.RequireWebhookSecret(); err != nil {
 				return err
 			}
-			return a.runWebhooks(cmd.Context(), c, metricsListen)
-		},
-	}
+			return a.runWebhooks(ctx, c, metricsListen)
+		})
+	cmd.Long = `Serve the webhook receiver: Connectly POSTs delivery_status events (sent, delivered, read,
+delivery_failed) and inbound messages here, signed with x-connectly-hmac-sha256. Each event is
+checked (signature, size, JSON), applied to the run's ledger and answered 200; a wrong or
+missing signature gets 401 and changes nothing. The signing secret comes from
+CONNECTLY_WEBHOOK_SECRET or connectly.webhook_secret_file. Register the address with
+'herald webhooks register --url URL'.`
 	cmd.Flags().StringVar(&listen, "listen", "", "address to receive webhooks on, e.g. 127.0.0.1:8090 (default webhooks.listen)")
 	cmd.Flags().StringVar(&metricsListen, "metrics-listen", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9091)")
 	cmd.AddCommand(a.webhooksRegisterCmd())
@@ -174,15 +166,8 @@ func (a *app) webhooksRegisterCmd() *cobra.Command {
 		address string
 		topics  []string
 	)
-	cmd := &cobra.Command{
-		Use:   "register --url URL",
-		Short: "Point Connectly's delivery_status and messages webhooks at URL (create or update)",
-		Long: `Create or update the webhook registrations of the configured business so that Connectly sends
-delivery_status events and inbound messages to URL. An existing registration of a topic is updated
-in place (no gap in delivery); a topic without one gets a new registration. Needs the business id
-and API key (CONNECTLY_BUSINESS_ID, CONNECTLY_API_KEY).`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	cmd := command("register --url URL", "Point Connectly's delivery_status and messages webhooks at URL (create or update)", cobra.NoArgs,
+		func(ctx context.Context, _ []string) error {
 			u, err := url.Parse(address)
 			if address == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				return usageError{fmt.Errorf("--url %q: want an absolute http(s) URL", address)}
@@ -196,17 +181,12 @@ and API key (CONNECTLY_BUSINESS_ID, CONNECTLY_API_KEY).`,
 			if err != nil {
 				return err
 			}
-			if err := c.RequireConnectly(); err != nil {
-				return err
-			}
-			cc := clientConfig(c)
-			cc.MaxConns = 2
-			client, err := connectly.NewClient(cc)
+			client, err := connectlyClient(c, 2)
 			if err != nil {
 				return err
 			}
 			for _, t := range topics {
-				res, w, err := client.EnsureWebhook(cmd.Context(), t, address)
+				res, w, err := client.EnsureWebhook(ctx, t, address)
 				if err != nil {
 					return fmt.Errorf("register %s: %w", t, err)
 				}
@@ -216,8 +196,11 @@ and API key (CONNECTLY_BUSINESS_ID, CONNECTLY_API_KEY).`,
 				fmt.Fprintln(a.stderr, "note: the URL is plain http; Connectly's calls carry customer data, use https outside a test setup")
 			}
 			return nil
-		},
-	}
+		})
+	cmd.Long = `Create or update the webhook registrations of the configured business so that Connectly sends
+delivery_status events and inbound messages to URL. An existing registration of a topic is updated
+in place (no gap in delivery); a topic without one gets a new registration. Needs the business id
+and API key (CONNECTLY_BUSINESS_ID, CONNECTLY_API_KEY).`
 	cmd.Flags().StringVar(&address, "url", "", "the public address of `herald webhooks` (https://...)")
 	cmd.Flags().StringSliceVar(&topics, "topics", []string{connectly.TopicDeliveryStatus, connectly.TopicMessages}, "topics to register")
 	return cmd

@@ -28,24 +28,16 @@ func (a *app) workerCmd() *cobra.Command {
 		concurrency   int
 		metricsListen string
 	)
-	cmd := &cobra.Command{
-		Use:   "worker",
-		Short: "Run a worker: take send tasks from Redis and deliver them through Connectly",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.config()
-			if err != nil {
-				return err
-			}
+	cmd := a.configCmd("worker", "Run a worker: take send tasks from Redis and deliver them through Connectly", cobra.NoArgs,
+		func(ctx context.Context, c config.Config, _ []string) error {
 			if err := c.RequireConnectly(); err != nil {
 				return err
 			}
 			if concurrency > 0 {
 				c.Worker.Concurrency = concurrency
 			}
-			return a.runWorker(cmd.Context(), c, metricsListen)
-		},
-	}
+			return a.runWorker(ctx, c, metricsListen)
+		})
 	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "sends in flight in this process (default worker.concurrency)")
 	cmd.Flags().StringVar(&metricsListen, "metrics-listen", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9090)")
 	return cmd
