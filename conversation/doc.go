@@ -14,6 +14,8 @@
 //   - Join finds the run entry (run, ledger bucket, recipient) a reply belongs to: from
 //     Herald's callbackData on button and list replies, else from the per-business index of
 //     recent sends (Index.Record at accept time, bounded and expiring with on_reply.until).
+//   - Answer sends one session message to one customer outside any run (a support reply,
+//     `herald message send`), only inside the window Herald recorded, and audits it.
 //
 // This package imports internal/webhooks; the receiver must not import it back. The receiver
 // reaches conversation through a hook its caller installs (cmd/herald), which keeps the

@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/heraldmsg/herald/internal/audit"
+	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/logx"
@@ -25,9 +25,6 @@ import (
 
 // maxMessageFile bounds a --file message.
 const maxMessageFile = 1 << 20
-
-// errWindowClosed is wrapped by `message send` when the customer's window is closed.
-var errWindowClosed = errors.New("customer service window closed")
 
 // messageResult is what `message send` prints (--json).
 type messageResult struct {
@@ -83,53 +80,39 @@ func readMessageFile(path string) (connectly.SessionContent, error) {
 	return c, nil
 }
 
-// sendMessage checks the customer's window and sends one session message through client (nil
-// with a dry run), recording the send in the audit log. A closed window is refused with an
-// error wrapping errWindowClosed, and nothing is sent.
+// sendMessage answers one customer (conversation.Answer) and reports it as `message send`
+// prints it: the customer masked unless m.reveal, the request body with --dry-run (client nil).
+// Errors wrapping conversation.ErrWindowClosed (Herald's record or Connectly's refusal) come
+// with a result to print.
 func sendMessage(ctx context.Context, rdb redis.UniversalClient, c config.Config, client *connectly.Client, m messageSend) (messageResult, error) {
-	msg := connectly.SessionMessage{To: m.to, Sender: m.sender, Content: m.content}
-	body, err := connectly.EncodeSessionMessage(msg, c.Connectly.SessionBSUIDField)
-	if err != nil {
+	now := m.now()
+	out, err := conversation.Answer(ctx, rdb, client, conversation.AnswerParams{
+		Business: c.Connectly.BusinessID, BSUIDField: c.Connectly.SessionBSUIDField,
+		To: m.to, Sender: m.sender, Content: m.content, Actor: operator(m.actor), Now: now})
+	if out.Request == nil {
 		return messageResult{}, usageError{err}
 	}
 	shown := m.to
 	if !m.reveal {
 		shown = logx.Phone(m.to)
 	}
-	now := m.now()
-	w, err := report.ReadWindow(ctx, rdb, c.Connectly.BusinessID, m.to, shown, now)
-	if err != nil {
-		return messageResult{}, err
-	}
-	res := messageResult{To: shown, Kind: m.content.Kind(), Window: w, DryRun: m.dryRun}
-	if m.dryRun {
-		res.Request = body
+	w := report.WindowOf(out.Window, c.Connectly.BusinessID, shown, now)
+	res := messageResult{To: shown, Kind: m.content.Kind(), Window: w, DryRun: client == nil, MessageID: out.MessageID}
+	if client == nil {
+		res.Request = out.Request
 		if !m.reveal {
-			res.Request = maskSamples([]json.RawMessage{body})[0]
+			res.Request = maskSamples([]json.RawMessage{out.Request})[0]
 		}
 	}
-	if !w.Open {
+	switch {
+	case connectly.IsWindowClosed(err):
+		return res, fmt.Errorf("%w: Connectly refused the message as outside %s's window (Herald's record: %s); send an approved template: %w",
+			conversation.ErrWindowClosed, shown, w.Line(now), err)
+	case errors.Is(err, conversation.ErrWindowClosed):
 		return res, fmt.Errorf("%w: %s's window is %s; a session message cannot reach them now: send an approved template "+
-			"(a campaign with template:), or wait for them to write", errWindowClosed, shown, w.Line(now))
+			"(a campaign with template:), or wait for them to write", err, shown, w.Line(now))
 	}
-	if m.dryRun {
-		return res, nil
-	}
-	sent, err := client.SendSession(ctx, msg)
-	if err != nil {
-		if connectly.IsWindowClosed(err) {
-			return res, fmt.Errorf("%w: Connectly refused the message as outside %s's window (Herald's record: %s); send an approved template: %w",
-				errWindowClosed, shown, w.Line(now), err)
-		}
-		return res, fmt.Errorf("send: %w", err)
-	}
-	res.MessageID = sent.ID
-	e := audit.Entry{Actor: operator(m.actor), Action: "message send", Target: logx.Phone(m.to),
-		Detail: fmt.Sprintf("%s message, id %s", res.Kind, sent.ID)}
-	if err := audit.Append(ctx, rdb, e); err != nil {
-		return res, fmt.Errorf("message %s was sent, but the audit log was not written: %w", sent.ID, err)
-	}
-	return res, nil
+	return res, err
 }
 
 func (a *app) messageCmd() *cobra.Command {
@@ -173,7 +156,7 @@ func (a *app) messageCmd() *cobra.Command {
 			return a.connected(ctx, c, func(rdb redis.UniversalClient) error {
 				res, err := sendMessage(ctx, rdb, c, client, messageSend{to: id, sender: sender, content: content, actor: actor,
 					dryRun: dryRun, reveal: reveal, now: time.Now})
-				if res.Kind != "" && (err == nil || errors.Is(err, errWindowClosed)) {
+				if res.Kind != "" && (err == nil || errors.Is(err, conversation.ErrWindowClosed)) {
 					if perr := a.print(asJSON, res, func(w io.Writer) error { printMessage(w, res); return nil }); perr != nil {
 						return perr
 					}

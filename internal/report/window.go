@@ -32,13 +32,18 @@ func ReadWindow(ctx context.Context, rdb redis.UniversalClient, business, id, sh
 	if err != nil {
 		return Window{}, err
 	}
-	w := servicewindow.Latest(ws)
+	return WindowOf(servicewindow.Latest(ws), business, shown, now), nil
+}
+
+// WindowOf is the report of a window Herald recorded (servicewindow.Tracker.Lookup), read at
+// now; shown is how the customer is printed (masked or not).
+func WindowOf(w servicewindow.Window, business, shown string, now time.Time) Window {
 	r := Window{Business: business, Customer: shown, Open: w.Open, Recorded: !w.ClosesAt.IsZero(),
 		LastInbound: w.LastInbound, ClosesAt: w.ClosesAt}
 	if w.Open {
 		r.ClosesIn = int64(w.ClosesAt.Sub(now).Seconds())
 	}
-	return r, nil
+	return r
 }
 
 // Line is the one-line account of the window at now, for `window show` and `recipient explain`.

@@ -1,0 +1,127 @@
+package conversation
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/audit"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
+	"github.com/heraldmsg/herald/internal/servicewindow"
+)
+
+// Answer sends only inside the window Herald recorded, records every send in the audit log,
+// sends nothing on a dry run, and hands back Connectly's own refusal when its record of the
+// window disagrees with Herald's.
+func TestAnswer(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	setup := func(t *testing.T) (*redis.Client, *fakeconnectly.Server, *connectly.Client) {
+		t.Helper()
+		rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: "biz", APIKey: "key"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(fake.Handler())
+		t.Cleanup(srv.Close)
+		client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: srv.URL, BusinessID: "biz", APIKey: "key"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rdb, fake, client
+	}
+	params := AnswerParams{Business: "biz", To: "+14155552671", Content: connectly.SessionContent{Text: "Your parcel is here"},
+		Actor: "ana", Now: now}
+	touch := func(t *testing.T, rdb *redis.Client, at time.Time) {
+		t.Helper()
+		if _, err := servicewindow.New(rdb, func() time.Time { return at }).Touch(context.Background(), "biz", []string{params.To}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	auditLog := func(t *testing.T, rdb *redis.Client) []audit.Entry {
+		t.Helper()
+		es, err := audit.List(context.Background(), rdb, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
+
+	t.Run("OpenWindow", func(t *testing.T) {
+		t.Parallel()
+		rdb, fake, client := setup(t)
+		touch(t, rdb, now.Add(-time.Hour))
+		if err := fake.OpenWindow(params.To, now.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		out, err := Answer(context.Background(), rdb, client, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := fake.Received()
+		if len(rec) != 1 || rec[0].Status != 200 || out.MessageID == "" || out.MessageID != rec[0].MessageID || !out.Window.Open {
+			t.Fatalf("answered %+v, fake received %+v", out, rec)
+		}
+		es := auditLog(t, rdb)
+		if len(es) != 1 || es[0].Actor != "ana" || es[0].Target != "********2671" || es[0].Detail != "text message, id "+out.MessageID {
+			t.Fatalf("audit %+v", es)
+		}
+	})
+
+	t.Run("ClosedByHeraldsRecord", func(t *testing.T) {
+		t.Parallel()
+		rdb, fake, client := setup(t)
+		touch(t, rdb, now.Add(-25*time.Hour))
+		out, err := Answer(context.Background(), rdb, client, params)
+		if !errors.Is(err, ErrWindowClosed) || out.Window.Open || out.Window.ClosesAt.IsZero() || out.Request == nil {
+			t.Fatalf("answered %+v, %v", out, err)
+		}
+		if n := len(fake.Received()); n != 0 || len(auditLog(t, rdb)) != 0 {
+			t.Fatalf("sent %d messages on a closed window, audit %+v", n, auditLog(t, rdb))
+		}
+	})
+
+	t.Run("DryRun", func(t *testing.T) {
+		t.Parallel()
+		rdb, fake, _ := setup(t)
+		touch(t, rdb, now.Add(-time.Hour))
+		out, err := Answer(context.Background(), rdb, nil, params)
+		if err != nil || out.MessageID != "" || out.Request == nil || !out.Window.Open {
+			t.Fatalf("answered %+v, %v", out, err)
+		}
+		if n := len(fake.Received()); n != 0 || len(auditLog(t, rdb)) != 0 {
+			t.Fatalf("a dry run sent %d messages", n)
+		}
+	})
+
+	t.Run("ConnectlySaysClosed", func(t *testing.T) {
+		t.Parallel()
+		rdb, _, client := setup(t)
+		touch(t, rdb, now.Add(-time.Hour)) // Herald saw an inbound message; the fake did not.
+		_, err := Answer(context.Background(), rdb, client, params)
+		if !connectly.IsWindowClosed(err) || errors.Is(err, ErrWindowClosed) {
+			t.Fatalf("err = %v, want Connectly's window refusal", err)
+		}
+		if len(auditLog(t, rdb)) != 0 {
+			t.Fatal("a refused message was written to the audit log")
+		}
+	})
+
+	t.Run("BadMessage", func(t *testing.T) {
+		t.Parallel()
+		rdb, _, client := setup(t)
+		p := params
+		p.Content = connectly.SessionContent{}
+		if out, err := Answer(context.Background(), rdb, client, p); err == nil || out.Request != nil {
+			t.Fatalf("answered %+v, %v for an empty message", out, err)
+		}
+	})
+}
