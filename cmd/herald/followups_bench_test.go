@@ -189,8 +189,13 @@ func BenchmarkReceiverReplies(b *testing.B) {
 	b.Run("path=http/delivery-events", func(b *testing.B) { replayHooks(b, overHTTP, events, &nextEvent) })
 	b.Run("path=http/replies-to-followups", func(b *testing.B) { replayHooks(b, overHTTP, replies, &nextReply) })
 	b.Run("path=http/text-replies-to-followups", func(b *testing.B) { replayHooks(b, overHTTP, texts, &nextText) })
-	// The replies did what they are measured for: one follow-up entry per reply replayed, of
-	// the rule its kind matches (a text reply joined through the index, not lost).
+	// A reply Connectly delivers again (the provider retries a webhook it saw no 2xx for):
+	// bodies the runs above already applied, so each one must change nothing.
+	b.Run("path=repeated-replies", func(b *testing.B) { replayUsed(b, direct, replies, nextReply.Load()) })
+	b.Run("path=http/repeated-replies", func(b *testing.B) { replayUsed(b, overHTTP, replies, nextReply.Load()) })
+	// The replies did what they are measured for: one follow-up entry per distinct reply
+	// replayed, of the rule its kind matches (a text reply joined through the index, not lost),
+	// and none more for the repeated ones.
 	f, err := runFunnel(ctx, c, l, rdb, mustRunB(b, l, run.ID))
 	if err != nil || f == nil || len(f.Rules) != 2 {
 		b.Fatalf("funnel %+v: %v", f, err)
@@ -232,6 +237,27 @@ func replayHooks(b *testing.B, post func(capturedHook) (int, string), hooks []ca
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if code, body := post(hooks[next.Add(1)-1]); code != http.StatusOK {
+				b.Errorf("status %d: %s", code, body)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "webhooks/s")
+}
+
+// replayUsed posts b.N bodies from the first used of hooks, already applied once, from 16
+// goroutines and reports webhooks/s: the duplicate path.
+func replayUsed(b *testing.B, post func(capturedHook) (int, string), hooks []capturedHook, used int64) {
+	if used == 0 {
+		b.Skip("no reply was applied before: run a replies-to-followups path in the same invocation")
+	}
+	var next atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if code, body := post(hooks[(next.Add(1)-1)%used]); code != http.StatusOK {
 				b.Errorf("status %d: %s", code, body)
 				return
 			}
