@@ -11,8 +11,6 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // Kinds of send: the endpoint a request came to (Received.Kind, Rule.Kind).
@@ -280,8 +278,8 @@ func (m SessionMessage) customers() []string {
 
 // common is the part of a session send both endpoints share, in the template message form
 // the record and the webhooks use.
-func (m SessionMessage) common() connectly.TemplateMessage {
-	out := connectly.TemplateMessage{Number: m.number(), CallbackData: m.CallbackData, CampaignName: m.CampaignName}
+func (m SessionMessage) common() TemplateMessage {
+	out := TemplateMessage{Number: m.number(), CallbackData: m.CallbackData, CampaignName: m.CampaignName}
 	if m.Sender != nil {
 		out.Sender = m.Sender.ID
 	}

@@ -10,14 +10,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // decodeSend decodes a send body strictly: one JSON object, no unknown fields, no trailing
 // data.
-func decodeSend(raw []byte) (connectly.TemplateMessage, *apiError) {
-	var msg connectly.TemplateMessage
+func decodeSend(raw []byte) (TemplateMessage, *apiError) {
+	var msg TemplateMessage
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 {
 		return msg, invalid(CodeTemplateInputInvalid, "invalid request body: body is empty")
@@ -28,20 +26,20 @@ func decodeSend(raw []byte) (connectly.TemplateMessage, *apiError) {
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&msg); err != nil {
-		return connectly.TemplateMessage{}, invalid(CodeTemplateInputInvalid, "invalid request body: "+strings.TrimPrefix(err.Error(), "json: "))
+		return TemplateMessage{}, invalid(CodeTemplateInputInvalid, "invalid request body: "+strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return connectly.TemplateMessage{}, invalid(CodeTemplateInputInvalid, "invalid request body: unexpected data after the JSON object")
+		return TemplateMessage{}, invalid(CodeTemplateInputInvalid, "invalid request body: unexpected data after the JSON object")
 	}
 	return msg, nil
 }
 
 // decodeLoose decodes what it can of a body, for the record of a send refused before
 // validation (401, 404, 429).
-func decodeLoose(raw []byte) connectly.TemplateMessage {
-	var msg connectly.TemplateMessage
+func decodeLoose(raw []byte) TemplateMessage {
+	var msg TemplateMessage
 	if json.Unmarshal(raw, &msg) != nil {
-		return connectly.TemplateMessage{}
+		return TemplateMessage{}
 	}
 	return msg
 }
@@ -112,7 +110,7 @@ func kindOf(name string) paramKind {
 }
 
 // validateParam checks one parameter; i is its index, for the message.
-func validateParam(i int, p connectly.Parameter) *apiError {
+func validateParam(i int, p Parameter) *apiError {
 	if p.Name == "" {
 		return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameters[%d].name is empty", i))
 	}
@@ -151,7 +149,7 @@ func validateParam(i int, p connectly.Parameter) *apiError {
 
 // validate checks a decoded send against the documented rules, in the order the fake
 // reports them: number, sender, templateName, language, parameters, callbackData, template.
-func (s *Server) validate(msg *connectly.TemplateMessage) *apiError {
+func (s *Server) validate(msg *TemplateMessage) *apiError {
 	switch {
 	case msg.Number == "":
 		return invalid(CodePhoneNumberBadFormat, "number is required")
@@ -177,8 +175,8 @@ func (s *Server) validate(msg *connectly.TemplateMessage) *apiError {
 		}
 		seen[p.Name] = struct{}{}
 	}
-	if len(msg.CallbackData) > connectly.MaxCallbackData {
-		return invalid(CodeTemplateInputInvalid, fmt.Sprintf("callbackData is %d bytes, the limit is %d", len(msg.CallbackData), connectly.MaxCallbackData))
+	if len(msg.CallbackData) > maxCallbackBytes {
+		return invalid(CodeTemplateInputInvalid, fmt.Sprintf("callbackData is %d bytes, the limit is %d", len(msg.CallbackData), maxCallbackBytes))
 	}
 	if len(s.templates) > 0 {
 		status, ok := s.templates[templateKey{msg.TemplateName, msg.Language}]
@@ -194,7 +192,7 @@ func (s *Server) validate(msg *connectly.TemplateMessage) *apiError {
 
 // validateSender checks the optional sender: E.164, one of Config.Senders when those are
 // set, required when the business has several, and not the recipient.
-func (s *Server) validateSender(msg *connectly.TemplateMessage) *apiError {
+func (s *Server) validateSender(msg *TemplateMessage) *apiError {
 	return s.checkSender(msg.Sender, msg.Number, "sender")
 }
 
