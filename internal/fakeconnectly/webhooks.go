@@ -1311,13 +1311,15 @@ func (s *Server) serveWebhookAPI(w http.ResponseWriter, r *http.Request, busines
 	e := s.hooks
 	s.mu.Unlock()
 	if id, err := url.PathUnescape(id); err == nil {
-		return e.serveRegistration(w, method, id, body)
+		return e.serveRegistration(w, method, id, business, body)
 	}
 	writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
 	return true
 }
 
-func (e *emitter) serveRegistration(w http.ResponseWriter, method, id string, body []byte) bool {
+// serveRegistration answers one call of the webhook API for the business's registration id
+// ("" for the listing and create).
+func (e *emitter) serveRegistration(w http.ResponseWriter, method, id, business string, body []byte) bool {
 	bad := func(msg string) bool {
 		writeError(w, *badRequest(msg))
 		return true
@@ -1342,7 +1344,7 @@ func (e *emitter) serveRegistration(w http.ResponseWriter, method, id string, bo
 				list = append(list, reg)
 			}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"entity": map[string]any{"businessId": "", "webhooks": list}})
+		writeJSON(w, http.StatusOK, map[string]any{"entity": map[string]any{"businessId": business, "webhooks": list}})
 	case http.MethodPost:
 		var reg Webhook
 		if err := json.Unmarshal(body, &reg); err != nil {
