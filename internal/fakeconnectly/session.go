@@ -86,7 +86,8 @@ type SessionContent struct {
 	MultiProductMessage  json.RawMessage     `json:"multiProductMessage,omitempty"`
 }
 
-// Attachment is one media item; Filename is for documents only.
+// Attachment is one media item of a message object, sent or inbound (reference 3.1, 5.4);
+// Filename is for documents only.
 type Attachment struct {
 	Type     string `json:"type"`
 	URL      string `json:"url"`
@@ -94,7 +95,8 @@ type Attachment struct {
 	Filename string `json:"filename,omitempty"`
 }
 
-// Location is a pin; Latitude and Longitude are required.
+// Location is a pin of a message object, sent or inbound (reference 3.1, 5.4); Latitude and
+// Longitude are required.
 type Location struct {
 	Latitude  *float64 `json:"latitude"`
 	Longitude *float64 `json:"longitude"`

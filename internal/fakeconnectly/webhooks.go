@@ -1044,31 +1044,25 @@ type inboundBody struct {
 	Message   *inboundMessage `json:"message,omitempty"`
 	// Attachments and Location are the top-level "attachments": [], "location": null of
 	// some documented examples (ReplyReferral only).
-	Attachments    *[]inboundAttachment `json:"attachments,omitempty"`
-	Location       *json.RawMessage     `json:"location,omitempty"`
-	Context        *replyContext        `json:"context,omitempty"`
-	ButtonResponse *buttonResponse      `json:"buttonResponse,omitempty"`
-	ListResponse   *listResponse        `json:"listResponse,omitempty"`
-	CallbackData   json.RawMessage      `json:"callbackData,omitempty"`
+	Attachments    *[]Attachment    `json:"attachments,omitempty"`
+	Location       *json.RawMessage `json:"location,omitempty"`
+	Context        *replyContext    `json:"context,omitempty"`
+	ButtonResponse *buttonResponse  `json:"buttonResponse,omitempty"`
+	ListResponse   *listResponse    `json:"listResponse,omitempty"`
+	CallbackData   json.RawMessage  `json:"callbackData,omitempty"`
 }
 
+// inboundMessage is the message object of an inbound call. Its text, attachments and
+// location are the fields of the message object a session send carries (reference 5.4:
+// message.text, message.attachments[{type, url}], message.location; reference 3.1), so
+// they share its types.
 type inboundMessage struct {
-	ID               string              `json:"id"`
-	Text             string              `json:"text,omitempty"`
-	IsButtonResponse bool                `json:"isButtonResponse,omitempty"`
-	Attachments      []inboundAttachment `json:"attachments,omitempty"`
-	Location         *inboundLocation    `json:"location,omitempty"`
-	Referral         *inboundReferral    `json:"referral,omitempty"`
-}
-
-type inboundAttachment struct {
-	Type string `json:"type"`
-	URL  string `json:"url"`
-}
-
-type inboundLocation struct {
-	Latitude  float64 `json:"latitude"`
-	Longitude float64 `json:"longitude"`
+	ID               string           `json:"id"`
+	Text             string           `json:"text,omitempty"`
+	IsButtonResponse bool             `json:"isButtonResponse,omitempty"`
+	Attachments      []Attachment     `json:"attachments,omitempty"`
+	Location         *Location        `json:"location,omitempty"`
+	Referral         *inboundReferral `json:"referral,omitempty"`
 }
 
 // inboundReferral has the fields reference 5.4 lists for message.referral.
@@ -1145,15 +1139,16 @@ func replyBody(rec Received, label, payload, shape, id string, at time.Time) []b
 		b.Message = &inboundMessage{ID: id, Text: label}
 		b.Context = &replyContext{ReplyToID: rec.MessageID}
 	case ReplyMedia:
-		b.Message = &inboundMessage{ID: id, Attachments: []inboundAttachment{{Type: "image", URL: "https://media.example.com/inbound/" + id + ".jpg"}}}
+		b.Message = &inboundMessage{ID: id, Attachments: []Attachment{{Type: "image", URL: "https://media.example.com/inbound/" + id + ".jpg"}}}
 	case ReplyLocation:
-		b.Message = &inboundMessage{ID: id, Location: &inboundLocation{Latitude: 41.1496, Longitude: -8.611}}
+		lat, lng := 41.1496, -8.611
+		b.Message = &inboundMessage{ID: id, Location: &Location{Latitude: &lat, Longitude: &lng}}
 	case ReplyReferral:
 		b.Message = &inboundMessage{ID: id, Text: label, Referral: &inboundReferral{
 			CtwaClid: "ctwa-" + id, SourceURL: "https://ads.example.com/spring?ad=" + id, SourceID: "120200000000000000", SourceType: "ad",
 			Headline: "Spring sale", Body: "Tap to chat with us", MediaType: "image", ImageURL: "https://media.example.com/ads/spring.jpg",
 		}}
-		none, null := []inboundAttachment{}, json.RawMessage("null")
+		none, null := []Attachment{}, json.RawMessage("null")
 		b.Attachments, b.Location = &none, &null
 	}
 	out, _ := json.Marshal(b)
