@@ -221,8 +221,8 @@ func camelBody(raw []byte) ([]byte, error) {
 }
 
 // decodeSession decodes a session body strictly: one JSON object, either spelling of each
-// field, no unknown fields. A sender given as a string (the template API's form) is
-// ERROR_CODE_INVALID_SENDER_ID.
+// field (each matched exactly, see misnamedKey), no unknown fields. A sender given as a
+// string (the template API's form) is ERROR_CODE_INVALID_SENDER_ID.
 func decodeSession(raw []byte) (SessionMessage, *apiError) {
 	var msg SessionMessage
 	body, err := camelBody(raw)
@@ -239,6 +239,9 @@ func decodeSession(raw []byte) (SessionMessage, *apiError) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&msg); err != nil {
 		return SessionMessage{}, badRequest("invalid request body: " + strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if k := misnamed(body, msg); k != "" {
+		return SessionMessage{}, badRequest(fmt.Sprintf("invalid request body: unknown field %q", k))
 	}
 	return msg, nil
 }

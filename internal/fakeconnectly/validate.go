@@ -6,14 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 )
 
-// decodeSend decodes a send body strictly: one JSON object, no unknown fields, no trailing
-// data.
+// decodeSend decodes a send body strictly: one JSON object, no unknown fields (names are
+// matched exactly, see misnamedKey), no trailing data.
 func decodeSend(raw []byte) (TemplateMessage, *apiError) {
 	var msg TemplateMessage
 	trimmed := bytes.TrimSpace(raw)
@@ -31,6 +33,9 @@ func decodeSend(raw []byte) (TemplateMessage, *apiError) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return TemplateMessage{}, invalid(CodeTemplateInputInvalid, "invalid request body: unexpected data after the JSON object")
 	}
+	if k := misnamed(trimmed, msg); k != "" {
+		return TemplateMessage{}, invalid(CodeTemplateInputInvalid, fmt.Sprintf("invalid request body: unknown field %q", k))
+	}
 	return msg, nil
 }
 
@@ -42,6 +47,67 @@ func decodeLoose(raw []byte) TemplateMessage {
 		return TemplateMessage{}
 	}
 	return msg
+}
+
+// misnamed returns the first key of body, a JSON object that decoded strictly into v, whose
+// spelling is not exactly the name of the field it filled, or "" when there is none.
+func misnamed(body []byte, v any) string {
+	var tree any
+	if json.Unmarshal(body, &tree) != nil {
+		return ""
+	}
+	return misnamedKey(tree, reflect.TypeOf(v))
+}
+
+// rawMessageType is the type of the fields whose values the fake keeps as sent.
+var rawMessageType = reflect.TypeFor[json.RawMessage]()
+
+// misnamedKey returns the first key (in sorted order at each level) of the decoded JSON
+// value v that names a field of t only when case is ignored, "TemplateName" for
+// templateName, or "" when there is none. The reference spells every field one way, but
+// encoding/json, even with DisallowUnknownFields, matches names without regard to case, so
+// a client field left without its JSON name would pass. The values of raw fields
+// (callbackData, products) are not looked into.
+func misnamedKey(v any, t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch v := v.(type) {
+	case []any:
+		if t.Kind() != reflect.Slice || t == rawMessageType {
+			return ""
+		}
+		for _, e := range v {
+			if k := misnamedKey(e, t.Elem()); k != "" {
+				return k
+			}
+		}
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return ""
+		}
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			f, ok := fieldNamed(t, k)
+			if !ok {
+				return k
+			}
+			if inner := misnamedKey(v[k], f.Type); inner != "" {
+				return inner
+			}
+		}
+	}
+	return ""
+}
+
+// fieldNamed returns the field of struct type t whose JSON name is exactly name.
+func fieldNamed(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // validE164 reports whether s is "+" followed by 8 to 15 digits, the first not zero.
