@@ -10,15 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // sendTemplateTo posts a valid template send to number with a callbackData naming it and a
 // campaign, and returns the message id.
 func sendTemplateTo(t *testing.T, base, number, campaign string) string {
 	t.Helper()
-	a := postTo(t, base+connectly.SendPath(testBusiness), `{"number":"`+number+`","templateName":"promo","language":"en",`+
+	a := postTo(t, base+templatePath(testBusiness), `{"number":"`+number+`","templateName":"promo","language":"en",`+
 		`"campaignName":"`+campaign+`","callbackData":{"step":"first","to":"`+number+`"}}`)
 	if a.status != 200 {
 		t.Fatalf("template to %s: %d %s", number, a.status, a.body)
@@ -292,7 +290,7 @@ func TestEveryInboundShapeFromAMix(t *testing.T) {
 	recs := map[string]Received{}
 	for _, n := range numbers(len(InboundShapes)) {
 		id := sendTemplateTo(t, base, n, "spring")
-		recs[n] = Received{Number: n, MessageID: id, Message: connectly.TemplateMessage{
+		recs[n] = Received{Number: n, MessageID: id, Message: TemplateMessage{
 			Sender: businessNum, CallbackData: json.RawMessage(`{"step":"first","to":"` + n + `"}`)}}
 	}
 	waitIdle(t, s)
@@ -427,7 +425,7 @@ func TestSeveralReceivers(t *testing.T) {
 		a, aURL := newSink()
 		c, cURL := newSink()
 		d, dURL := newSink()
-		s, base := start(t, WebhookConfig{URL: aURL, TopicURLs: map[string][]string{connectly.TopicMessages: {cURL}}, Seed: 1})
+		s, base := start(t, WebhookConfig{URL: aURL, TopicURLs: map[string][]string{TopicMessages: {cURL}}, Seed: 1})
 		for _, n := range numbers(5) {
 			sendTemplateTo(t, base, n, "spring")
 		}

@@ -44,6 +44,12 @@
 // code: the reference has no code for these (inferred). testdata/session holds one exact
 // request and answer per case.
 //
+// Both send bodies are read into the fake's own types (TemplateMessage, SessionMessage),
+// written from the reference, never into Herald's client's. A field the reference does not
+// name is refused, and so is a documented name spelled another way ("TemplateName",
+// "Recipient"), which encoding/json alone would take for the documented one: a client that
+// gets a name wrong fails against the fake as it would against Connectly.
+//
 // The 24-hour window. A session send is accepted only while the recipient's window is open:
 // from an inbound message at T until T+24h, on the fake's Clock. The fake knows of inbound
 // messages only from itself: the replies it sends as messages webhooks (Replies; the window

@@ -49,8 +49,9 @@ const userMessage = "Pass along the connectly trace id 'cnct_trace_id' to the te
 // authMessage is the message of the 401 answer to a missing or wrong X-API-Key.
 const authMessage = "Missing or invalid X-API-Key"
 
-// errorBody is the documented error envelope (reference 4.1). Unlike connectly.ErrorBody it
-// always writes every field, as the provider's examples do.
+// errorBody is the documented error envelope (reference 4.1), the body of an error answer
+// and statusUpdate.error of a delivery_failed event (5.4). It always writes every field, as
+// the provider's examples do.
 type errorBody struct {
 	Message     string          `json:"message"`
 	Type        string          `json:"type"`

@@ -197,7 +197,7 @@ func TestAuthAndBusiness(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s.Reset()
-			status, ctype, raw := post(t, base, connectly.SendPath(tc.business), tc.key, body)
+			status, ctype, raw := post(t, base, templatePath(tc.business), tc.key, body)
 			if status != tc.wantStatus {
 				t.Fatalf("status = %d, want %d (%s)", status, tc.wantStatus, raw)
 			}
@@ -209,7 +209,7 @@ func TestAuthAndBusiness(t *testing.T) {
 				t.Errorf("record = %+v", recs)
 			}
 			if tc.wantStatus == 200 {
-				var res connectly.SendResult
+				var res sendResult
 				if err := json.Unmarshal(raw, &res); err != nil || !idPattern.MatchString(res.ID) {
 					t.Fatalf("success body %s: %v", raw, err)
 				}
@@ -252,7 +252,7 @@ func TestAuthAndBusiness(t *testing.T) {
 
 func TestValidation(t *testing.T) {
 	s, base := newFake(t, Config{RateLimit: -1})
-	path := connectly.SendPath(testBusiness)
+	path := templatePath(testBusiness)
 	// body builds a send body with the given fields replaced; "" keeps the default.
 	body := func(number, params string, extra ...string) string {
 		if params == "" {
@@ -263,7 +263,7 @@ func TestValidation(t *testing.T) {
 	}
 	okNumber := `"+15550001234"`
 	param := func(name, value string) string {
-		b, _ := json.Marshal([]connectly.Parameter{{Name: name, Value: value}})
+		b, _ := json.Marshal([]Parameter{{Name: name, Value: value}})
 		return string(b)
 	}
 	callback := func(n int) string { // a JSON string value of n bytes in total
@@ -364,7 +364,7 @@ func TestValidation(t *testing.T) {
 				t.Fatalf("%d records, want 1", len(recs))
 			}
 			if tc.wantCode == success {
-				var res connectly.SendResult
+				var res sendResult
 				if status != 200 || json.Unmarshal(raw, &res) != nil || !idPattern.MatchString(res.ID) {
 					t.Fatalf("status %d body %s, want 200 with an id", status, raw)
 				}
@@ -466,7 +466,7 @@ func TestPathsAndMethods(t *testing.T) {
 		method, path string
 		want         int
 	}{
-		{http.MethodGet, connectly.SendPath(testBusiness), 405},
+		{http.MethodGet, templatePath(testBusiness), 405},
 		{http.MethodPut, "/v1/businesses/" + testBusiness + "/get/templates", 405},
 		{http.MethodGet, "/v1/businesses/" + testBusiness + "/send/messages", 405},
 		{http.MethodPost, "/v1/businesses/" + testBusiness + "/send/campaigns", 404},
@@ -555,8 +555,8 @@ func TestFaultCodesAndStatuses(t *testing.T) {
 
 func TestSuccessStatusRule(t *testing.T) {
 	s, base := newFake(t, Config{Rules: []Rule{{Status: 201}}})
-	status, _, raw := post(t, base, connectly.SendPath(testBusiness), testKey, `{"number":"+15550001234","templateName":"promo","language":"en"}`)
-	var res connectly.SendResult
+	status, _, raw := post(t, base, templatePath(testBusiness), testKey, `{"number":"+15550001234","templateName":"promo","language":"en"}`)
+	var res sendResult
 	if status != 201 || json.Unmarshal(raw, &res) != nil || !idPattern.MatchString(res.ID) {
 		t.Fatalf("status %d body %s", status, raw)
 	}
@@ -752,7 +752,7 @@ func TestLoseResponseWithoutHijacker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := httptest.NewRequest(http.MethodPost, connectly.SendPath(testBusiness), strings.NewReader(`{"number":"+15550001234","templateName":"p","language":"en"}`))
+	req := httptest.NewRequest(http.MethodPost, templatePath(testBusiness), strings.NewReader(`{"number":"+15550001234","templateName":"p","language":"en"}`))
 	req.Header.Set("X-API-Key", testKey)
 	defer func() {
 		if r := recover(); r != http.ErrAbortHandler {
@@ -870,7 +870,7 @@ func TestPercentOverHTTP(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	clock := newClock()
 	s, base := newFake(t, Config{RateLimit: 5, Clock: clock.Now})
-	path := connectly.SendPath(testBusiness)
+	path := templatePath(testBusiness)
 	valid := `{"number":"+15550001234","templateName":"promo","language":"en"}`
 	send := func(key, body string) int {
 		t.Helper()
@@ -903,7 +903,7 @@ func TestRateLimit(t *testing.T) {
 	clock.Advance(time.Second)
 	expect("bad key", "wrong", valid, 401, 401, 401, 401, 401, 401, 401)
 	for range 7 {
-		if status, _, _ := post(t, base, connectly.SendPath("other"), testKey, valid); status != 404 {
+		if status, _, _ := post(t, base, templatePath("other"), testKey, valid); status != 404 {
 			t.Fatalf("other business: %d", status)
 		}
 	}

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -32,7 +30,7 @@ func TestReplyBodiesGolden(t *testing.T) {
 	rec := Received{
 		Number:    "+15550001234",
 		MessageID: "01HZX3J5Q6R8S9T0V1W2X3Y4Z5",
-		Message: connectly.TemplateMessage{
+		Message: TemplateMessage{
 			Sender:       "+14155550100",
 			CallbackData: json.RawMessage(`{"herald_run":"r1","herald_to":"+15550001234","herald_b":0}`),
 		},

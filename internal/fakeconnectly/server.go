@@ -16,8 +16,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // Template statuses of the provider reference, section 7.
@@ -103,7 +101,7 @@ type Received struct {
 	// Message is the decoded body (best effort for requests refused before validation). For
 	// a session send it holds what both endpoints share: number (the recipient), sender
 	// (sender.id), callbackData and campaignName; the whole body is in Session.
-	Message connectly.TemplateMessage `json:"message"`
+	Message TemplateMessage `json:"message"`
 	// Session is a session send's decoded body (best effort for requests refused before
 	// validation); nil for a template send.
 	Session *SessionMessage `json:"session,omitempty"`
@@ -625,7 +623,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, te
 		// The common case: accept under the same lock.
 		s.acceptLocked(&rec, cmp.Or(rule.Status, http.StatusOK))
 		s.mu.Unlock()
-		writeJSON(w, rec.Status, connectly.SendResult{ID: rec.MessageID})
+		writeJSON(w, rec.Status, sendResult{ID: rec.MessageID})
 		return
 	}
 	s.mu.Unlock()
@@ -664,7 +662,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, te
 		s.mu.Lock()
 		s.acceptLocked(&rec, cmp.Or(rule.Status, http.StatusOK))
 		s.mu.Unlock()
-		writeJSON(w, rec.Status, connectly.SendResult{ID: rec.MessageID})
+		writeJSON(w, rec.Status, sendResult{ID: rec.MessageID})
 	}
 }
 

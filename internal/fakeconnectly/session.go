@@ -11,8 +11,6 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // Kinds of send: the endpoint a request came to (Received.Kind, Rule.Kind).
@@ -88,7 +86,8 @@ type SessionContent struct {
 	MultiProductMessage  json.RawMessage     `json:"multiProductMessage,omitempty"`
 }
 
-// Attachment is one media item; Filename is for documents only.
+// Attachment is one media item of a message object, sent or inbound (reference 3.1, 5.4);
+// Filename is for documents only.
 type Attachment struct {
 	Type     string `json:"type"`
 	URL      string `json:"url"`
@@ -96,7 +95,8 @@ type Attachment struct {
 	Filename string `json:"filename,omitempty"`
 }
 
-// Location is a pin; Latitude and Longitude are required.
+// Location is a pin of a message object, sent or inbound (reference 3.1, 5.4); Latitude and
+// Longitude are required.
 type Location struct {
 	Latitude  *float64 `json:"latitude"`
 	Longitude *float64 `json:"longitude"`
@@ -221,8 +221,8 @@ func camelBody(raw []byte) ([]byte, error) {
 }
 
 // decodeSession decodes a session body strictly: one JSON object, either spelling of each
-// field, no unknown fields. A sender given as a string (the template API's form) is
-// ERROR_CODE_INVALID_SENDER_ID.
+// field (each matched exactly, see misnamedKey), no unknown fields. A sender given as a
+// string (the template API's form) is ERROR_CODE_INVALID_SENDER_ID.
 func decodeSession(raw []byte) (SessionMessage, *apiError) {
 	var msg SessionMessage
 	body, err := camelBody(raw)
@@ -239,6 +239,9 @@ func decodeSession(raw []byte) (SessionMessage, *apiError) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&msg); err != nil {
 		return SessionMessage{}, badRequest("invalid request body: " + strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if k := misnamed(body, msg); k != "" {
+		return SessionMessage{}, badRequest(fmt.Sprintf("invalid request body: unknown field %q", k))
 	}
 	return msg, nil
 }
@@ -280,8 +283,8 @@ func (m SessionMessage) customers() []string {
 
 // common is the part of a session send both endpoints share, in the template message form
 // the record and the webhooks use.
-func (m SessionMessage) common() connectly.TemplateMessage {
-	out := connectly.TemplateMessage{Number: m.number(), CallbackData: m.CallbackData, CampaignName: m.CampaignName}
+func (m SessionMessage) common() TemplateMessage {
+	out := TemplateMessage{Number: m.number(), CallbackData: m.CallbackData, CampaignName: m.CampaignName}
 	if m.Sender != nil {
 		out.Sender = m.Sender.ID
 	}

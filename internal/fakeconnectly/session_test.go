@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 const (
@@ -22,6 +20,11 @@ const (
 	businessNum  = "+14155550100"
 	sessionBSUID = "US.13491208655302741918"
 )
+
+// templatePath and sessionPath are the two send endpoints (reference 2 and 3).
+func templatePath(business string) string {
+	return "/v1/businesses/" + business + "/send/whatsapp_templated_messages"
+}
 
 func sessionPath(business string) string { return "/v1/businesses/" + business + "/send/messages" }
 
@@ -675,7 +678,7 @@ func TestSessionWebhooksAndRepliesOpenWindows(t *testing.T) {
 // sendRawTemplate posts a valid template send to number (any form) and returns the answer.
 func sendRawTemplate(t *testing.T, base, number string) rawAnswer {
 	t.Helper()
-	return postTo(t, base+connectly.SendPath(testBusiness),
+	return postTo(t, base+templatePath(testBusiness),
 		`{"number":"`+number+`","templateName":"promo","language":"en","callbackData":{"r":"`+number+`"}}`)
 }
 
@@ -846,7 +849,7 @@ func BenchmarkHandlerByKind(b *testing.B) {
 			return `{"recipient":{"id":"` + n + `","channelType":"whatsapp"},"message":{"text":"Your order shipped."},"callbackData":{"r":"1"}}`
 		},
 	}
-	paths := map[string]string{KindTemplate: connectly.SendPath(testBusiness), KindSession: sessionPath(testBusiness)}
+	paths := map[string]string{KindTemplate: templatePath(testBusiness), KindSession: sessionPath(testBusiness)}
 	for _, kind := range []string{KindTemplate, KindSession} {
 		b.Run(kind, func(b *testing.B) {
 			s, err := New(Config{BusinessID: testBusiness, APIKey: testKey, RateLimit: -1, MaxReceived: 1000})

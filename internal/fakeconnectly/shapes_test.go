@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // rawAnswer is an HTTP answer as it came over the wire.
@@ -26,7 +24,7 @@ type rawAnswer struct {
 func sendRaw(t *testing.T, base, number string) rawAnswer {
 	t.Helper()
 	body := `{"number":"` + number + `","templateName":"promo","language":"en","callbackData":{"r":"` + number + `"}}`
-	req, err := http.NewRequest(http.MethodPost, base+connectly.SendPath(testBusiness), strings.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, base+templatePath(testBusiness), strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

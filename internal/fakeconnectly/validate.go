@@ -6,18 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/heraldmsg/herald/internal/connectly"
 )
 
-// decodeSend decodes a send body strictly: one JSON object, no unknown fields, no trailing
-// data.
-func decodeSend(raw []byte) (connectly.TemplateMessage, *apiError) {
-	var msg connectly.TemplateMessage
+// decodeSend decodes a send body strictly: one JSON object, no unknown fields (names are
+// matched exactly, see misnamedKey), no trailing data.
+func decodeSend(raw []byte) (TemplateMessage, *apiError) {
+	var msg TemplateMessage
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 {
 		return msg, invalid(CodeTemplateInputInvalid, "invalid request body: body is empty")
@@ -28,22 +28,86 @@ func decodeSend(raw []byte) (connectly.TemplateMessage, *apiError) {
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&msg); err != nil {
-		return connectly.TemplateMessage{}, invalid(CodeTemplateInputInvalid, "invalid request body: "+strings.TrimPrefix(err.Error(), "json: "))
+		return TemplateMessage{}, invalid(CodeTemplateInputInvalid, "invalid request body: "+strings.TrimPrefix(err.Error(), "json: "))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return connectly.TemplateMessage{}, invalid(CodeTemplateInputInvalid, "invalid request body: unexpected data after the JSON object")
+		return TemplateMessage{}, invalid(CodeTemplateInputInvalid, "invalid request body: unexpected data after the JSON object")
+	}
+	if k := misnamed(trimmed, msg); k != "" {
+		return TemplateMessage{}, invalid(CodeTemplateInputInvalid, fmt.Sprintf("invalid request body: unknown field %q", k))
 	}
 	return msg, nil
 }
 
 // decodeLoose decodes what it can of a body, for the record of a send refused before
 // validation (401, 404, 429).
-func decodeLoose(raw []byte) connectly.TemplateMessage {
-	var msg connectly.TemplateMessage
+func decodeLoose(raw []byte) TemplateMessage {
+	var msg TemplateMessage
 	if json.Unmarshal(raw, &msg) != nil {
-		return connectly.TemplateMessage{}
+		return TemplateMessage{}
 	}
 	return msg
+}
+
+// misnamed returns the first key of body, a JSON object that decoded strictly into v, whose
+// spelling is not exactly the name of the field it filled, or "" when there is none.
+func misnamed(body []byte, v any) string {
+	var tree any
+	if json.Unmarshal(body, &tree) != nil {
+		return ""
+	}
+	return misnamedKey(tree, reflect.TypeOf(v))
+}
+
+// rawMessageType is the type of the fields whose values the fake keeps as sent.
+var rawMessageType = reflect.TypeFor[json.RawMessage]()
+
+// misnamedKey returns the first key (in sorted order at each level) of the decoded JSON
+// value v that names a field of t only when case is ignored, "TemplateName" for
+// templateName, or "" when there is none. The reference spells every field one way, but
+// encoding/json, even with DisallowUnknownFields, matches names without regard to case, so
+// a client field left without its JSON name would pass. The values of raw fields
+// (callbackData, products) are not looked into.
+func misnamedKey(v any, t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch v := v.(type) {
+	case []any:
+		if t.Kind() != reflect.Slice || t == rawMessageType {
+			return ""
+		}
+		for _, e := range v {
+			if k := misnamedKey(e, t.Elem()); k != "" {
+				return k
+			}
+		}
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return ""
+		}
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			f, ok := fieldNamed(t, k)
+			if !ok {
+				return k
+			}
+			if inner := misnamedKey(v[k], f.Type); inner != "" {
+				return inner
+			}
+		}
+	}
+	return ""
+}
+
+// fieldNamed returns the field of struct type t whose JSON name is exactly name.
+func fieldNamed(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // validE164 reports whether s is "+" followed by 8 to 15 digits, the first not zero.
@@ -112,7 +176,7 @@ func kindOf(name string) paramKind {
 }
 
 // validateParam checks one parameter; i is its index, for the message.
-func validateParam(i int, p connectly.Parameter) *apiError {
+func validateParam(i int, p Parameter) *apiError {
 	if p.Name == "" {
 		return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameters[%d].name is empty", i))
 	}
@@ -151,7 +215,7 @@ func validateParam(i int, p connectly.Parameter) *apiError {
 
 // validate checks a decoded send against the documented rules, in the order the fake
 // reports them: number, sender, templateName, language, parameters, callbackData, template.
-func (s *Server) validate(msg *connectly.TemplateMessage) *apiError {
+func (s *Server) validate(msg *TemplateMessage) *apiError {
 	switch {
 	case msg.Number == "":
 		return invalid(CodePhoneNumberBadFormat, "number is required")
@@ -177,8 +241,8 @@ func (s *Server) validate(msg *connectly.TemplateMessage) *apiError {
 		}
 		seen[p.Name] = struct{}{}
 	}
-	if len(msg.CallbackData) > connectly.MaxCallbackData {
-		return invalid(CodeTemplateInputInvalid, fmt.Sprintf("callbackData is %d bytes, the limit is %d", len(msg.CallbackData), connectly.MaxCallbackData))
+	if len(msg.CallbackData) > maxCallbackBytes {
+		return invalid(CodeTemplateInputInvalid, fmt.Sprintf("callbackData is %d bytes, the limit is %d", len(msg.CallbackData), maxCallbackBytes))
 	}
 	if len(s.templates) > 0 {
 		status, ok := s.templates[templateKey{msg.TemplateName, msg.Language}]
@@ -194,7 +258,7 @@ func (s *Server) validate(msg *connectly.TemplateMessage) *apiError {
 
 // validateSender checks the optional sender: E.164, one of Config.Senders when those are
 // set, required when the business has several, and not the recipient.
-func (s *Server) validateSender(msg *connectly.TemplateMessage) *apiError {
+func (s *Server) validateSender(msg *TemplateMessage) *apiError {
 	return s.checkSender(msg.Sender, msg.Number, "sender")
 }
 

@@ -21,8 +21,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+)
 
-	"github.com/heraldmsg/herald/internal/connectly"
+// Webhook topics of the provider reference, section 5.1: one address per topic.
+const (
+	// TopicMessages carries the customers' inbound messages.
+	TopicMessages = "messages"
+	// TopicDeliveryStatus carries the statuses of the messages the business sent.
+	TopicDeliveryStatus = "delivery_status"
 )
 
 // Webhook statuses of the provider reference, section 5.1.
@@ -322,7 +328,7 @@ func validateReceivers(r Receivers) error {
 		}
 	}
 	for topic, urls := range r.Topics {
-		if topic != connectly.TopicDeliveryStatus && topic != connectly.TopicMessages {
+		if topic != TopicDeliveryStatus && topic != TopicMessages {
 			return fmt.Errorf("webhooks: topic %q: want messages or delivery_status", topic)
 		}
 		for _, u := range urls {
@@ -480,8 +486,8 @@ type emitter struct {
 	rng      *rand.Rand
 	queue    hookHeap
 	seq      uint64
-	regs     map[string]connectly.Webhook // by topic
-	messages map[string]*hookMessage      // by message id
+	regs     map[string]Webhook      // by topic
+	messages map[string]*hookMessage // by message id
 	order    []string
 	stats    WebhookStats
 	replies  []Reply
@@ -526,7 +532,7 @@ func newEmitter(cfg WebhookConfig, clock func() time.Time, windows *windowStore)
 	e := &emitter{
 		cfg: cfg, hc: hc, clock: clock, windows: windows, ids: &idGen{}, wake: make(chan struct{}, 1), work: make(chan *hookEvent),
 		cancel: cancel, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		regs: map[string]connectly.Webhook{}, messages: map[string]*hookMessage{},
+		regs: map[string]Webhook{}, messages: map[string]*hookMessage{},
 		stats:   WebhookStats{ByStatus: map[string]int{}, Replies: map[string]int{}, ByAddress: map[string]int{}},
 		replies: slices.Clone(cfg.Replies), turns: make([]int, len(cfg.Replies)), used: newUses(len(cfg.Replies)),
 		last: map[string]Received{}, inbounds: map[string][]*InboundRecord{},
@@ -601,7 +607,7 @@ func (e *emitter) accepted(rec Received) {
 	}
 	var evs []*hookEvent
 	for i, st := range seq {
-		evs = append(evs, &hookEvent{due: dues[i], topic: connectly.TopicDeliveryStatus, msgID: rec.MessageID, status: st,
+		evs = append(evs, &hookEvent{due: dues[i], topic: TopicDeliveryStatus, msgID: rec.MessageID, status: st,
 			body: statusBody(rec, st, code, dues[i])})
 	}
 	if status == HookRead {
@@ -642,7 +648,7 @@ func (e *emitter) accepted(rec Received) {
 
 // replyTarget keeps of an accepted message what a reply to it needs.
 func replyTarget(rec Received) Received {
-	return Received{Number: rec.Number, Kind: rec.Kind, MessageID: rec.MessageID, Message: connectly.TemplateMessage{
+	return Received{Number: rec.Number, Kind: rec.Kind, MessageID: rec.MessageID, Message: TemplateMessage{
 		Sender: rec.Message.Sender, CallbackData: rec.Message.CallbackData,
 	}}
 }
@@ -693,7 +699,7 @@ func (e *emitter) replyEventLocked(rec Received, r Reply, rule int, shape string
 		in.Label, in.Payload = "", ""
 	}
 	e.inbounds[in.Number] = append(e.inbounds[in.Number], in)
-	return &hookEvent{due: due, topic: connectly.TopicMessages, msgID: rec.MessageID, status: "reply", shape: shape,
+	return &hookEvent{due: due, topic: TopicMessages, msgID: rec.MessageID, status: "reply", shape: shape,
 		in: in, body: body}
 }
 
@@ -995,7 +1001,7 @@ type hookStatusBody struct {
 }
 
 // businessNumber is the sender of a message: its sender field, or the fake's stand-in.
-func businessNumber(m connectly.TemplateMessage) string {
+func businessNumber(m TemplateMessage) string {
 	if m.Sender != "" {
 		return m.Sender
 	}
@@ -1008,7 +1014,7 @@ func businessNumber(m connectly.TemplateMessage) string {
 func statusBody(rec Received, status, code string, at time.Time) []byte {
 	name := "connectlyai"
 	b := hookStatusBody{
-		Topic: connectly.TopicDeliveryStatus, Timestamp: strconv.FormatInt(at.Unix(), 10),
+		Topic: TopicDeliveryStatus, Timestamp: strconv.FormatInt(at.Unix(), 10),
 		Sender:       hookParty{ID: businessNumber(rec.Message), ChannelType: "whatsapp", Name: &name},
 		Recipient:    hookParty{ID: rec.Number, ChannelType: "whatsapp"},
 		StatusUpdate: hookStatusUpdate{ID: rec.MessageID, Status: status},
@@ -1038,31 +1044,25 @@ type inboundBody struct {
 	Message   *inboundMessage `json:"message,omitempty"`
 	// Attachments and Location are the top-level "attachments": [], "location": null of
 	// some documented examples (ReplyReferral only).
-	Attachments    *[]inboundAttachment `json:"attachments,omitempty"`
-	Location       *json.RawMessage     `json:"location,omitempty"`
-	Context        *replyContext        `json:"context,omitempty"`
-	ButtonResponse *buttonResponse      `json:"buttonResponse,omitempty"`
-	ListResponse   *listResponse        `json:"listResponse,omitempty"`
-	CallbackData   json.RawMessage      `json:"callbackData,omitempty"`
+	Attachments    *[]Attachment    `json:"attachments,omitempty"`
+	Location       *json.RawMessage `json:"location,omitempty"`
+	Context        *replyContext    `json:"context,omitempty"`
+	ButtonResponse *buttonResponse  `json:"buttonResponse,omitempty"`
+	ListResponse   *listResponse    `json:"listResponse,omitempty"`
+	CallbackData   json.RawMessage  `json:"callbackData,omitempty"`
 }
 
+// inboundMessage is the message object of an inbound call. Its text, attachments and
+// location are the fields of the message object a session send carries (reference 5.4:
+// message.text, message.attachments[{type, url}], message.location; reference 3.1), so
+// they share its types.
 type inboundMessage struct {
-	ID               string              `json:"id"`
-	Text             string              `json:"text,omitempty"`
-	IsButtonResponse bool                `json:"isButtonResponse,omitempty"`
-	Attachments      []inboundAttachment `json:"attachments,omitempty"`
-	Location         *inboundLocation    `json:"location,omitempty"`
-	Referral         *inboundReferral    `json:"referral,omitempty"`
-}
-
-type inboundAttachment struct {
-	Type string `json:"type"`
-	URL  string `json:"url"`
-}
-
-type inboundLocation struct {
-	Latitude  float64 `json:"latitude"`
-	Longitude float64 `json:"longitude"`
+	ID               string           `json:"id"`
+	Text             string           `json:"text,omitempty"`
+	IsButtonResponse bool             `json:"isButtonResponse,omitempty"`
+	Attachments      []Attachment     `json:"attachments,omitempty"`
+	Location         *Location        `json:"location,omitempty"`
+	Referral         *inboundReferral `json:"referral,omitempty"`
 }
 
 // inboundReferral has the fields reference 5.4 lists for message.referral.
@@ -1139,15 +1139,16 @@ func replyBody(rec Received, label, payload, shape, id string, at time.Time) []b
 		b.Message = &inboundMessage{ID: id, Text: label}
 		b.Context = &replyContext{ReplyToID: rec.MessageID}
 	case ReplyMedia:
-		b.Message = &inboundMessage{ID: id, Attachments: []inboundAttachment{{Type: "image", URL: "https://media.example.com/inbound/" + id + ".jpg"}}}
+		b.Message = &inboundMessage{ID: id, Attachments: []Attachment{{Type: "image", URL: "https://media.example.com/inbound/" + id + ".jpg"}}}
 	case ReplyLocation:
-		b.Message = &inboundMessage{ID: id, Location: &inboundLocation{Latitude: 41.1496, Longitude: -8.611}}
+		lat, lng := 41.1496, -8.611
+		b.Message = &inboundMessage{ID: id, Location: &Location{Latitude: &lat, Longitude: &lng}}
 	case ReplyReferral:
 		b.Message = &inboundMessage{ID: id, Text: label, Referral: &inboundReferral{
 			CtwaClid: "ctwa-" + id, SourceURL: "https://ads.example.com/spring?ad=" + id, SourceID: "120200000000000000", SourceType: "ad",
 			Headline: "Spring sale", Body: "Tap to chat with us", MediaType: "image", ImageURL: "https://media.example.com/ads/spring.jpg",
 		}}
-		none, null := []inboundAttachment{}, json.RawMessage("null")
+		none, null := []Attachment{}, json.RawMessage("null")
 		b.Attachments, b.Location = &none, &null
 	}
 	out, _ := json.Marshal(b)
@@ -1233,6 +1234,33 @@ func (s *Server) WebhookOutcomes() []WebhookOutcome {
 	return e.outcomes()
 }
 
+// Webhook is one webhook registration (reference 5.2): the body of create/webhooks, an item
+// of the listing, and the entity of the create and update answers. The fake gives it its id
+// and, when none is given, the type custom.
+type Webhook struct {
+	ID            string                `json:"id,omitempty"`
+	Topic         string                `json:"topic"`
+	Address       string                `json:"address"`
+	Type          string                `json:"type,omitempty"`
+	Configuration *WebhookConfiguration `json:"configuration,omitempty"`
+}
+
+// WebhookConfiguration is a registration's configuration (reference 5.2): echo (outbound
+// messages are sent to the address too), the channel types and the filters. The fake keeps
+// it and calls the address whatever it says.
+type WebhookConfiguration struct {
+	Echo         bool            `json:"echo"`
+	ChannelTypes []string        `json:"channelTypes,omitempty"`
+	Filters      []WebhookFilter `json:"filters,omitempty"`
+}
+
+// WebhookFilter limits a registration, e.g. {"field": "campaign_name", "expression":
+// "prod-*"} (reference 5.2).
+type WebhookFilter struct {
+	Field      string `json:"field"`
+	Expression string `json:"expression"`
+}
+
 // serveWebhookAPI answers the webhook registration endpoints of reference 5.2 and reports
 // whether verb was one of them:
 //
@@ -1278,13 +1306,15 @@ func (s *Server) serveWebhookAPI(w http.ResponseWriter, r *http.Request, busines
 	e := s.hooks
 	s.mu.Unlock()
 	if id, err := url.PathUnescape(id); err == nil {
-		return e.serveRegistration(w, method, id, body)
+		return e.serveRegistration(w, method, id, business, body)
 	}
 	writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
 	return true
 }
 
-func (e *emitter) serveRegistration(w http.ResponseWriter, method, id string, body []byte) bool {
+// serveRegistration answers one call of the webhook API for the business's registration id
+// ("" for the listing and create).
+func (e *emitter) serveRegistration(w http.ResponseWriter, method, id, business string, body []byte) bool {
 	bad := func(msg string) bool {
 		writeError(w, *badRequest(msg))
 		return true
@@ -1303,19 +1333,19 @@ func (e *emitter) serveRegistration(w http.ResponseWriter, method, id string, bo
 	}
 	switch method {
 	case http.MethodGet:
-		list := []connectly.Webhook{}
-		for _, topic := range []string{connectly.TopicDeliveryStatus, connectly.TopicMessages} {
+		list := []Webhook{}
+		for _, topic := range []string{TopicDeliveryStatus, TopicMessages} {
 			if reg, ok := e.regs[topic]; ok {
 				list = append(list, reg)
 			}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"entity": map[string]any{"businessId": "", "webhooks": list}})
+		writeJSON(w, http.StatusOK, map[string]any{"entity": map[string]any{"businessId": business, "webhooks": list}})
 	case http.MethodPost:
-		var reg connectly.Webhook
+		var reg Webhook
 		if err := json.Unmarshal(body, &reg); err != nil {
 			return bad("invalid request body: " + err.Error())
 		}
-		if reg.Topic != connectly.TopicDeliveryStatus && reg.Topic != connectly.TopicMessages {
+		if reg.Topic != TopicDeliveryStatus && reg.Topic != TopicMessages {
 			return bad(fmt.Sprintf("topic %q: want messages or delivery_status", reg.Topic))
 		}
 		if !validAddress(reg.Address) {
@@ -1333,9 +1363,9 @@ func (e *emitter) serveRegistration(w http.ResponseWriter, method, id string, bo
 			return true
 		}
 		var upd struct {
-			Topic         string                          `json:"topic"`
-			Address       string                          `json:"address"`
-			Configuration *connectly.WebhookConfiguration `json:"configuration"`
+			Topic         string                `json:"topic"`
+			Address       string                `json:"address"`
+			Configuration *WebhookConfiguration `json:"configuration"`
 		}
 		if err := json.Unmarshal(body, &upd); err != nil {
 			return bad("invalid request body: " + err.Error())

@@ -241,6 +241,16 @@ func TestWebhookRegistration(t *testing.T) {
 	if err != nil || len(list) != 2 || list[0].Topic != connectly.TopicDeliveryStatus || list[0].Address != hb.URL || list[1].Address != ha.URL {
 		t.Fatalf("ListWebhooks = %+v, %v", list, err)
 	}
+	// The listing names the business (reference 5.2: {"entity": {"businessId": ...}}).
+	status, _, raw := request(t, http.MethodGet, base+"/v1/businesses/"+testBusiness+"/webhooks", testKey, "")
+	var listing struct {
+		Entity struct {
+			BusinessID string `json:"businessId"`
+		} `json:"entity"`
+	}
+	if status != http.StatusOK || json.Unmarshal(raw, &listing) != nil || listing.Entity.BusinessID != testBusiness {
+		t.Fatalf("listing %d %s, want the business id %s", status, raw, testBusiness)
+	}
 	sendN(t, base, 1)
 	waitIdle(t, s)
 	if n := len(b.snapshot()); n != 3 {
