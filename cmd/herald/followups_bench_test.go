@@ -222,7 +222,7 @@ func hookRequest(req *http.Request, h capturedHook) *http.Request {
 // events each.
 const benchFollowupRecipients = 3000
 
-// replayHooks posts b.N fresh bodies of hooks from 16 goroutines and reports webhooks/s.
+// replayHooks posts b.N fresh bodies of hooks: each body once, across the benchmark's paths.
 func replayHooks(b *testing.B, post func(capturedHook) (int, string), hooks []capturedHook, next *atomic.Int64) {
 	if next.Load()+int64(b.N) > int64(len(hooks)) {
 		// A repeated body measures the duplicate path, not the one named here.
@@ -231,34 +231,28 @@ func replayHooks(b *testing.B, post func(capturedHook) (int, string), hooks []ca
 			"(-bench 'BenchmarkReceiverReplies/path=[^h]' and -bench 'BenchmarkReceiverReplies/path=http')",
 			int64(len(hooks))-next.Load(), b.N, benchFollowupRecipients)
 	}
-	b.SetParallelism(8)
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if code, body := post(hooks[next.Add(1)-1]); code != http.StatusOK {
-				b.Errorf("status %d: %s", code, body)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "webhooks/s")
+	replay(b, post, func(int64) capturedHook { return hooks[next.Add(1)-1] })
 }
 
-// replayUsed posts b.N bodies from the first used of hooks, already applied once, from 16
-// goroutines and reports webhooks/s: the duplicate path.
+// replayUsed posts b.N bodies from the first used of hooks, each already applied once: the
+// duplicate path.
 func replayUsed(b *testing.B, post func(capturedHook) (int, string), hooks []capturedHook, used int64) {
 	if used == 0 {
 		b.Skip("no reply was applied before: run a replies-to-followups path in the same invocation")
 	}
-	var next atomic.Int64
+	replay(b, post, func(i int64) capturedHook { return hooks[i%used] })
+}
+
+// replay posts b.N bodies, the i-th being body(i), from 16 goroutines and reports webhooks/s.
+func replay(b *testing.B, post func(capturedHook) (int, string), body func(i int64) capturedHook) {
+	var n atomic.Int64
 	b.SetParallelism(8)
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if code, body := post(hooks[(next.Add(1)-1)%used]); code != http.StatusOK {
-				b.Errorf("status %d: %s", code, body)
+			if code, resp := post(body(n.Add(1) - 1)); code != http.StatusOK {
+				b.Errorf("status %d: %s", code, resp)
 				return
 			}
 		}
