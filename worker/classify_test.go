@@ -153,11 +153,13 @@ func TestAnswerPerPolicy(t *testing.T) {
 	}{
 		{"Refused", apiError(400, "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"), want{ledger.Failed, 1}, want{ledger.Failed, 1}},
 		{"WindowClosed", &connectly.Error{StatusCode: 400, ErrorBody: connectly.ErrorBody{Type: "ERROR_TYPE_FAILED_PRECONDITION"}}, want{ledger.Failed, 1}, want{ledger.Failed, 1}},
-		{"NotTaken503", standard(503), want{ledger.Queued, 1}, want{ledger.Queued, 1}},
+		{"NotTaken408", standard(408), want{ledger.Queued, 1}, want{ledger.Queued, 1}},
 		{"NotTakenRefusedConnection", &connectly.TransportError{Err: io.EOF}, want{ledger.Queued, 1}, want{ledger.Queued, 1}},
 		{"Throttle429", standard(429), want{ledger.Queued, 0}, want{ledger.Queued, 0}},
 		{"MaybeSent500", standard(500), want{ledger.Unknown, 1}, want{ledger.Queued, 1}},
 		{"MaybeSentBare502", &connectly.Error{StatusCode: 502}, want{ledger.Unknown, 1}, want{ledger.Queued, 1}},
+		{"MaybeSent503", standard(503), want{ledger.Unknown, 1}, want{ledger.Queued, 1}},
+		{"RefusedStandard400", standard(400), want{ledger.Failed, 1}, want{ledger.Failed, 1}},
 		{"MaybeSentNoAnswer", &connectly.TransportError{Written: true, Err: io.ErrUnexpectedEOF}, want{ledger.Unknown, 1}, want{ledger.Queued, 1}},
 		{"StopRun", apiError(401, "ERROR_CODE_BUSINESS_KEY_SECRET_ABSENT"), want{ledger.Queued, 0}, want{ledger.Queued, 0}},
 	} {

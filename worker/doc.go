@@ -14,9 +14,9 @@
 //	(a 429 whatever its body, or a throttle code; HTTP_429, 130429, 4 and 80007 also back
 //	the sender's rate off)
 //	not taken, transient   → claim released; asynq retries with exponential backoff and full
-//	(503, 4xx, not written)  jitter until the attempts are used, then failed(code)
+//	(408, not written)       jitter until the attempts are used, then failed(code)
 //	maybe sent             → at-most-once: ledger unknown; at-least-once: retried like
-//	(other 5xx, no answer)   not taken
+//	(5xx, no answer)         not taken
 //
 // Throttle and hold results are not failures for asynq (Config.IsFailure), so they never use
 // an attempt; Herald counts attempts in the ledger and keeps asynq's retry budget above them.

@@ -67,7 +67,7 @@ func TestServerCompletesRun(t *testing.T) {
 		defer mu.Unlock()
 		if flaky[msg.Number] && !failedOnce[msg.Number] {
 			failedOnce[msg.Number] = true
-			return connectly.SendResult{}, apiError(503, "")
+			return connectly.SendResult{}, apiError(408, "")
 		}
 		return connectly.SendResult{ID: "msg-" + msg.Number}, nil
 	}

@@ -85,7 +85,7 @@ func TestHandleSend(t *testing.T) {
 		t.Parallel()
 		b := setup(t, testConfig())
 		ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
-		b.sender.SendFunc = answer(apiError(503, ""))
+		b.sender.SendFunc = answer(apiError(408, ""))
 
 		err := handle(t, b, ps[0])
 		if err == nil || errors.Is(err, asynq.SkipRetry) {
@@ -95,12 +95,12 @@ func TestHandleSend(t *testing.T) {
 			t.Fatalf("isFailure(%v) = false, want true", err)
 		}
 		// The provider's error stays reachable for the error handler.
-		if ae := wantAs[*connectly.Error](t, err); ae.StatusCode != 503 {
-			t.Fatalf("status %d, want 503", ae.StatusCode)
+		if ae := wantAs[*connectly.Error](t, err); ae.StatusCode != 408 {
+			t.Fatalf("status %d, want 408", ae.StatusCode)
 		}
-		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Queued, Attempts: 1, Code: "HTTP_503"})
+		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Queued, Attempts: 1, Code: "HTTP_408"})
 		c := countersOf(t, b, runID)
-		if c.Attempts != 1 || c.Retries != 1 || c.Codes["retried:HTTP_503"] != 1 {
+		if c.Attempts != 1 || c.Retries != 1 || c.Codes["retried:HTTP_408"] != 1 {
 			t.Fatalf("attempts %d retries %d codes %v", c.Attempts, c.Retries, c.Codes)
 		}
 	})
@@ -111,7 +111,7 @@ func TestHandleSend(t *testing.T) {
 		cfg.MaxAttempts = 3
 		b := setup(t, cfg)
 		ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
-		b.sender.SendFunc = answer(apiError(503, ""))
+		b.sender.SendFunc = answer(apiError(408, ""))
 
 		for attempt := 1; attempt <= 3; attempt++ {
 			err := handle(t, b, ps[0])
@@ -120,9 +120,9 @@ func TestHandleSend(t *testing.T) {
 				t.Fatalf("attempt %d: HandleSend = %v, want SkipRetry only on the last", attempt, err)
 			}
 		}
-		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Failed, Attempts: 3, Code: "HTTP_503"})
+		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Failed, Attempts: 3, Code: "HTTP_408"})
 		c := countersOf(t, b, runID)
-		if c.Attempts != 3 || c.Retries != 2 || c.Codes["failed:HTTP_503"] != 1 {
+		if c.Attempts != 3 || c.Retries != 2 || c.Codes["failed:HTTP_408"] != 1 {
 			t.Fatalf("attempts %d retries %d codes %v", c.Attempts, c.Retries, c.Codes)
 		}
 		if r := runOf(t, b, runID); r.Status != ledger.RunCompleted {

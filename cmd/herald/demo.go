@@ -73,7 +73,7 @@ func (a *app) demoCmd() *cobra.Command {
 		Short: "Run a real campaign end to end in one process: in-memory Redis, a fake Connectly, a worker",
 		Long: `Run a real campaign end to end with nothing installed: an in-process Redis (miniredis),
 a local fake of the Connectly API with a realistic fault mix (invalid numbers, opt-outs,
-5xx that succeed on retry, 429s, lost answers), and a worker. The demo generates an audience,
+5xx answers, some after the message went out, 429s, lost answers), and a worker. The demo generates an audience,
 expands it into the ledger and the queue, delivers it, and reports per state and code.
 The fake's readers answer the template's buttons and type keywords; the campaign's on_reply
 rules answer them once each, a session step follows, and the report ends with the funnel.`,

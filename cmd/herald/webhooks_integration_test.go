@@ -33,7 +33,9 @@ func TestIntegrationWebhooks10k(t *testing.T) {
 	rules := []fakeconnectly.Rule{
 		{Percent: 1, Salt: "invalid", Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"},
 		{Percent: 1, Salt: "lost", LoseResponse: true, Times: 1},
-		{Percent: 2, Salt: "5xx", Status: 503, Times: 1},
+		// A 503 after which the message went out: unknown, never sent twice, then settled by
+		// its delivery events like a lost answer.
+		{Percent: 2, Salt: "5xx", Status: 503, Sent: true, Times: 1},
 	}
 	hooks := fakeconnectly.WebhookConfig{
 		URL: "http://" + ws.addr + "/", Secret: secret, Seed: 42, Concurrency: 16,

@@ -83,7 +83,7 @@ type Retry struct {
 	// AmbiguousStatuses are the 5xx answers that may follow an accepted send ("maybe sent"),
 	// with or without Connectly's error body: at-most-once runs mark such recipients unknown
 	// instead of resending. A 5xx not listed reads as "not taken" and is retried. Unset (the
-	// default): every 5xx except 503.
+	// default): every 5xx (the reference lists 500, 502, 503 and 504 as a duplicate risk).
 	AmbiguousStatuses []int `yaml:"ambiguous_statuses"`
 }
 

@@ -654,8 +654,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 }
 
-// The ambiguity override: unset leaves the table's safe default (every 5xx but 503 is
-// "maybe sent"); a list names exactly the 5xx statuses read as maybe sent.
+// The ambiguity override: unset leaves the table's safe default (every 5xx is "maybe sent"); a list names exactly the 5xx statuses read as maybe sent.
 func TestLoadAmbiguousStatuses(t *testing.T) {
 	t.Parallel()
 	c, err := load(t, "", env{})

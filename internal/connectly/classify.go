@@ -174,7 +174,7 @@ const (
 	// sending it again would get the same answer.
 	OutcomeRefused
 	// OutcomeNotTaken: the request was not taken and may be sent again safely: a throttle
-	// (429, or a throttle code), a 503, a transient 4xx, or a failure before the whole request
+	// (429, or a throttle code), a transient 4xx, or a failure before the whole request
 	// was written (connection refused, DNS failure, cancelled while connecting).
 	OutcomeNotTaken
 	// OutcomeMaybeSent: the message may have gone out. Every other 5xx, with or without
@@ -216,14 +216,17 @@ func (d Decision) WindowClosed() bool { return d.Rule.WindowClosed }
 type Table struct {
 	rules map[string]Rule
 	// maybeSent, when not nil, lists the 5xx statuses read as "maybe sent"; every other 5xx
-	// then reads as "not taken". Nil means the default: every 5xx except 503.
+	// then reads as "not taken". Nil means the default: every 5xx (reference 4.4 lists 500,
+	// 502, 503 and 504 alike as a duplicate risk).
 	maybeSent map[int]bool
 }
 
 // SetAmbiguousStatuses sets the 5xx statuses that may follow an accepted send, with or
 // without Connectly's error body: exactly those read as "maybe sent", and every other 5xx as
 // "not taken". Nil or empty restores the default, which is safe for at-most-once: every 5xx
-// except 503 ("Service Unavailable": the request was not taken) is "maybe sent".
+// is "maybe sent". The reference (4.4) lists 500, 502, 503 and 504 alike as a duplicate risk:
+// behind grpc-gateway a 503 is gRPC's UNAVAILABLE, which a backend may answer after the
+// message left. An operator who knows a status never follows a send drops it from the list.
 func (t *Table) SetAmbiguousStatuses(statuses []int) {
 	if len(statuses) == 0 {
 		t.maybeSent = nil
@@ -244,8 +247,6 @@ func (t *Table) statusMayFollowSend(status int) bool {
 		return false
 	case status >= 500 && status < 600 && t.maybeSent != nil:
 		return t.maybeSent[status]
-	case status == 503:
-		return false
 	default:
 		return true
 	}
@@ -304,13 +305,14 @@ var unspecified = map[string]bool{
 // reference 4.4: Connectly's error body always has a code, ERROR_CODE_UNSPECIFIED when
 // nothing is more specific); otherwise from the body's code, then its type, then the status
 // (a mapped error type may arrive with an unexpected status, so a specific body wins). The
-// catch-all ERROR_CODE_UNSPECIFIED and ERROR_TYPE_UNSPECIFIED are consulted last, and not at
-// all when the status stops the run. An error that is not an answer from Connectly (the
+// catch-all ERROR_CODE_UNSPECIFIED and ERROR_TYPE_UNSPECIFIED are consulted last, and only
+// when the status is itself transient (a 5xx, a 408): a 4xx with no known code is permanent
+// (reference 4.4, "400 without a known code"), and a status that stops the run stops it. An error that is not an answer from Connectly (the
 // request could not be built) is permanent.
 //
 // The outcome follows from the class: permanent and stop-run answers are refusals, throttles
-// were not taken, and a transient answer was not taken when it is a 4xx, a 503 or a failure
-// before the request was written, and was maybe sent otherwise (see OutcomeMaybeSent and
+// were not taken, and a transient answer was not taken when it is a 4xx or a failure before
+// the request was written, and was maybe sent otherwise (see OutcomeMaybeSent and
 // SetAmbiguousStatuses). An override that makes a maybe-sent key a throttle therefore makes
 // it resend, even under at-most-once.
 func (t *Table) Decide(err error) Decision {
@@ -370,7 +372,7 @@ func (t *Table) classifyAnswer(ae *Error) (Class, Rule) {
 		return r.Class, r
 	}
 	c := StatusClass(ae.StatusCode)
-	if c != ClassStopRun {
+	if c == ClassTransient {
 		for _, k := range []string{ae.Code, ae.Type} {
 			if r, ok := t.rules[k]; ok && unspecified[k] {
 				return r.Class, r

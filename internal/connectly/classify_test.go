@@ -66,10 +66,12 @@ func TestClassifyReferenceCodes(t *testing.T) {
 			if _, ok := connectly.DefaultTable[tc.code]; !ok {
 				t.Fatalf("%s missing from DefaultTable", tc.code)
 			}
-			// 400 and 500 both carry codes in practice; the code must decide either way.
+			// 400 and 500 both carry codes in practice; the code must decide either way, but
+			// for the catch-all, which says no more than the status (reference 4.4: "400
+			// without a known code" is permanent).
 			for _, status := range []int{400, 500} {
 				got, rule := tbl.Classify(apiErr(status, "", tc.code))
-				if got != tc.want {
+				if want := tc.want; got != want && (tc.code != "ERROR_CODE_UNSPECIFIED" || got != connectly.StatusClass(status)) {
 					t.Errorf("HTTP %d: Classify = %v, want %v", status, got, tc.want)
 				}
 				if rule.Class != got || rule.Why == "" {
@@ -105,7 +107,12 @@ func TestClassifyReferenceTypes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.typ, func(t *testing.T) {
 			t.Parallel()
-			if got, _ := tbl.Classify(apiErr(400, tc.typ, "")); got != tc.want {
+			// The catch-all type is read only at a status that is itself transient.
+			status := 400
+			if tc.typ == "ERROR_TYPE_UNSPECIFIED" {
+				status = 500
+			}
+			if got, _ := tbl.Classify(apiErr(status, tc.typ, "")); got != tc.want {
 				t.Errorf("Classify = %v, want %v", got, tc.want)
 			}
 		})
@@ -155,7 +162,11 @@ func TestClassify(t *testing.T) {
 		{"UnspecifiedAt404", apiErr(404, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_UNSPECIFIED"), connectly.ClassStopRun, "HTTP 404"},
 		{"UnspecifiedAt429", apiErr(429, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_UNSPECIFIED"), connectly.ClassThrottle, "HTTP 429"},
 		{"UnspecifiedAt500", apiErr(500, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_UNSPECIFIED"), connectly.ClassTransient, "unexpected provider error"},
-		{"UnspecifiedAt400", apiErr(400, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_UNSPECIFIED"), connectly.ClassTransient, "unexpected provider error"},
+		// A 4xx whose body names no specific code is a request Connectly will not take
+		// (reference 4.4, "400 without a known code"): retrying it gets the same answer.
+		{"UnspecifiedAt400", apiErr(400, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_UNSPECIFIED"), connectly.ClassPermanent, "HTTP 400"},
+		{"UnknownCodeAt400", apiErr(400, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_SOMETHING_NEW"), connectly.ClassPermanent, "HTTP 400"},
+		{"UnspecifiedAt408", apiErr(408, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_UNSPECIFIED"), connectly.ClassTransient, "unexpected provider error"},
 		{"UnspecifiedTypeWithKnownCode", apiErr(400, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"), connectly.ClassPermanent, "recipient number invalid"},
 		// A 429 is a throttle whatever its body says (reference 4.4).
 		{"KnownCodeAt429", apiErr(429, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"), connectly.ClassThrottle, "HTTP 429"},
@@ -435,10 +446,11 @@ func TestDecide(t *testing.T) {
 		{"MetaAppLimit", apiErr(400, "", "4"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "4"},
 		{"MetaWABALimit", apiErr(400, "", "80007"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "80007"},
 		{"PairLimit", apiErr(400, "", "131056"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "131056"},
-		{"Bare503", apiErr(503, "", ""), connectly.OutcomeNotTaken, connectly.ClassTransient, "HTTP_503"},
-		{"Standard503", standard(503), connectly.OutcomeNotTaken, connectly.ClassTransient, unspecCode},
+		// Reference 4.4 lists 503 with 500, 502 and 504 as a duplicate risk.
+		{"Bare503", apiErr(503, "", ""), connectly.OutcomeMaybeSent, connectly.ClassTransient, "HTTP_503"},
+		{"Standard503", standard(503), connectly.OutcomeMaybeSent, connectly.ClassTransient, unspecCode},
 		{"Bare408", apiErr(408, "", ""), connectly.OutcomeNotTaken, connectly.ClassTransient, "HTTP_408"},
-		{"Standard400", standard(400), connectly.OutcomeNotTaken, connectly.ClassTransient, unspecCode},
+		{"Standard400", standard(400), connectly.OutcomeRefused, connectly.ClassPermanent, unspecCode},
 		{"ConnectionRefused", &connectly.TransportError{Err: errors.New("dial tcp 127.0.0.1:1: connect: connection refused")}, connectly.OutcomeNotTaken, connectly.ClassTransient, "NOT_SENT"},
 		{"WrappedNotWritten", fmt.Errorf("r-1: %w", &connectly.TransportError{Err: io.EOF}), connectly.OutcomeNotTaken, connectly.ClassTransient, "NOT_SENT"},
 
@@ -511,8 +523,8 @@ func TestDecideAmbiguousStatusesOverride(t *testing.T) {
 		if got := tbl.Decide(standard(500)).Outcome; got != connectly.OutcomeMaybeSent {
 			t.Errorf("after SetAmbiguousStatuses(%v): 500 reads %v, want maybe-sent", reset, got)
 		}
-		if got := tbl.Decide(standard(503)).Outcome; got != connectly.OutcomeNotTaken {
-			t.Errorf("after SetAmbiguousStatuses(%v): 503 reads %v, want not-taken", reset, got)
+		if got := tbl.Decide(standard(503)).Outcome; got != connectly.OutcomeMaybeSent {
+			t.Errorf("after SetAmbiguousStatuses(%v): 503 reads %v, want maybe-sent", reset, got)
 		}
 	}
 }

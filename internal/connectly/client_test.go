@@ -392,8 +392,9 @@ func TestSendTemplateDecodesErrorBody(t *testing.T) {
 // standardErrorBody is Connectly's error body when nothing is more specific (reference 4.1).
 const standardErrorBody = `{"message":"Internal server error","type":"ERROR_TYPE_UNSPECIFIED","code":"ERROR_CODE_UNSPECIFIED","cntTraceId":"1","details":{}}`
 
-// Through the real client, a 5xx with Connectly's standard body may follow a message that went
-// out, a 503 was not taken, and a 429 with that body is a throttle keyed by its status.
+// Through the real client, a 5xx with Connectly's standard body (a 503 too: reference 4.4) may
+// follow a message that went out, a 400 with it is a refusal, and a 429 with it is a throttle
+// keyed by its status.
 func TestSendTemplateStandardBodyOutcome(t *testing.T) {
 	t.Parallel()
 	tbl := defaultTable(t)
@@ -406,7 +407,8 @@ func TestSendTemplateStandardBodyOutcome(t *testing.T) {
 		{500, connectly.OutcomeMaybeSent, connectly.ClassTransient, "ERROR_CODE_UNSPECIFIED"},
 		{502, connectly.OutcomeMaybeSent, connectly.ClassTransient, "ERROR_CODE_UNSPECIFIED"},
 		{504, connectly.OutcomeMaybeSent, connectly.ClassTransient, "ERROR_CODE_UNSPECIFIED"},
-		{503, connectly.OutcomeNotTaken, connectly.ClassTransient, "ERROR_CODE_UNSPECIFIED"},
+		{503, connectly.OutcomeMaybeSent, connectly.ClassTransient, "ERROR_CODE_UNSPECIFIED"},
+		{400, connectly.OutcomeRefused, connectly.ClassPermanent, "ERROR_CODE_UNSPECIFIED"},
 		{429, connectly.OutcomeNotTaken, connectly.ClassThrottle, "HTTP_429"},
 	} {
 		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
@@ -938,12 +940,12 @@ func TestErrorKeyAndMessages(t *testing.T) {
 			}
 		})
 	}
-	if connectly.Ambiguous(nil) || connectly.Ambiguous(errors.New("x")) || connectly.Ambiguous(&connectly.Error{StatusCode: 503}) ||
+	if connectly.Ambiguous(nil) || connectly.Ambiguous(errors.New("x")) || connectly.Ambiguous(&connectly.Error{StatusCode: 408}) ||
 		connectly.Ambiguous(&connectly.TransportError{Err: io.EOF}) {
 		t.Error("Ambiguous is true for an answer that says the request was not taken")
 	}
-	// A 500 may follow an accepted send, with or without Connectly's error body.
-	if !connectly.Ambiguous(&connectly.Error{StatusCode: 500}) ||
+	// A 500 or a 503 may follow an accepted send, with or without Connectly's error body.
+	if !connectly.Ambiguous(&connectly.Error{StatusCode: 500}) || !connectly.Ambiguous(&connectly.Error{StatusCode: 503}) ||
 		!connectly.Ambiguous(&connectly.Error{StatusCode: 500, ErrorBody: connectly.ErrorBody{Code: "ERROR_CODE_UNSPECIFIED", Type: "ERROR_TYPE_UNSPECIFIED"}}) {
 		t.Error("Ambiguous is false for a 500")
 	}

@@ -79,7 +79,7 @@
 //	500 + JSON error body, message sent    {"status": 500, "sent": true}
 //	500/502/504, no body (sent or not)     {"status": 502, "body": "empty"} (+ "sent": true)
 //	500/502/504, proxy HTML page           {"status": 504, "body": "gateway"} (+ "sent": true)
-//	503 + JSON error body                  {"status": 503}
+//	503 + JSON error body (sent or not)    {"status": 503} (+ "sent": true)
 //	429 + JSON error body (UNSPECIFIED)    {"status": 429}
 //	bare 429                               {"status": 429, "body": "empty"}
 //	a documented error code                {"code": "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"}
