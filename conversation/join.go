@@ -1,16 +1,19 @@
 package conversation
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
@@ -19,10 +22,13 @@ import (
 //
 // A button or list reply to Herald's message carries the message's callbackData
 // ({herald_run, herald_to, herald_b}), which names the entry exactly. Plain text, media and
-// replies whose callbackData was lost carry only the customer's number or BSUID. For those,
-// the worker records each accepted send of a campaign with on_reply in a per-business index
-// of recent sends, and the join takes the newest run there that messaged the customer and
-// whose on_reply.until has not passed.
+// replies whose callbackData was lost carry only the customer's number or BSUID, and perhaps
+// the id of the message they answer (context.replyToId). For those, the worker records each
+// accepted send of a campaign with on_reply in a per-business index of recent sends. The
+// join's candidates are the runs there that messaged the customer and whose on_reply.until
+// has not passed: a reply that names the message it answers joins the newest candidate whose
+// ledger entry for the customer recorded that message id (ViaReplyTo), and any other reply,
+// or one naming no candidate's message, the newest candidate (ViaRecent).
 //
 // # The index
 //
@@ -52,6 +58,10 @@ const MaxRecentRuns = 3
 const (
 	// ViaCallback: Herald's callbackData in the reply named the entry.
 	ViaCallback = "callback"
+	// ViaReplyTo: the reply named the message it answers (context.replyToId), and of the
+	// customer's answerable runs in the index of recent sends, the newest whose ledger entry
+	// recorded that message id was taken.
+	ViaReplyTo = "reply_to"
 	// ViaRecent: the index of recent sends gave the customer's newest answerable run.
 	ViaRecent = "recent"
 )
@@ -63,7 +73,7 @@ type Entry struct {
 	Bucket int `json:"bucket"`
 	// Recipient is the entry's ledger key: "+" and digits, or "bsuid:<id>".
 	Recipient string `json:"recipient"`
-	// Via is ViaCallback or ViaRecent.
+	// Via is ViaCallback, ViaReplyTo or ViaRecent.
 	Via string `json:"via"`
 }
 
@@ -80,6 +90,8 @@ type Index struct {
 	rdb      redis.UniversalClient
 	business string
 	now      func() time.Time
+	// ledger reads the candidate entries of a reply that names the message it answers.
+	ledger *ledger.Ledger
 }
 
 // NewIndex returns the index of business on rdb; now is its clock (nil: time.Now).
@@ -87,7 +99,7 @@ func NewIndex(rdb redis.UniversalClient, business string, now func() time.Time) 
 	if now == nil {
 		now = time.Now
 	}
-	return &Index{rdb: rdb, business: business, now: now}
+	return &Index{rdb: rdb, business: business, now: now, ledger: ledger.New(rdb, now)}
 }
 
 // Record notes that run's message to recipient (its ledger key, in ledger bucket bucket) was
@@ -111,21 +123,39 @@ func (x *Index) Record(ctx context.Context, run string, bucket int, recipient st
 	return nil
 }
 
-// Join returns the entry r belongs to: the one its callbackData names, else the newest
-// answerable run in the index of recent sends that messaged the customer under any of their
-// ids (the run numbered last wins). ok is false when neither gives one. It costs no round
-// trip for a callback join and two otherwise.
+// Join returns the entry r belongs to: the one its callbackData names; else, among the
+// answerable runs in the index of recent sends that messaged the customer under any of their
+// ids, the newest whose entry recorded the message r answers (ReplyTo), else the newest (the
+// run numbered last wins). ok is false when none gives one. It costs no round trip for a
+// callback join, two for a reply that names no message, and three for one that does (its
+// third reads the candidates' ledger entries, all in one pipeline).
 func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error) {
 	if cb := r.Callback; cb != nil {
 		return Entry{Run: cb.Run, Bucket: cb.Bucket, Recipient: cb.Recipient, Via: ViaCallback}, true, nil
 	}
-	ids := r.From.Keys()
+	cands, err := x.candidates(ctx, r.From.Keys())
+	if err != nil || len(cands) == 0 {
+		return Entry{}, false, err
+	}
+	if r.ReplyTo != "" {
+		if e, ok, err := x.answered(ctx, cands, r.ReplyTo); err != nil || ok {
+			return e, ok, err
+		}
+	}
+	e = cands[0]
+	e.Via = ViaRecent
+	return e, true, nil
+}
+
+// candidates returns the answerable runs of the index that messaged the customer under any of
+// ids, as entries without Via, newest first. It costs two round trips, none without ids.
+func (x *Index) candidates(ctx context.Context, ids []string) ([]Entry, error) {
 	if len(ids) == 0 {
-		return Entry{}, false, nil
+		return nil, nil
 	}
 	fields := make([]string, 0, len(ids))
 	cmds := make([]*redis.StringCmd, 0, len(ids))
-	_, err = x.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := x.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, id := range ids {
 			field := servicewindow.Field(id)
 			fields = append(fields, field)
@@ -134,7 +164,7 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return Entry{}, false, fmt.Errorf("conversation: join: %w", err)
+		return nil, fmt.Errorf("conversation: join: %w", err)
 	}
 	type cand struct {
 		seq    int64
@@ -149,7 +179,7 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 			continue
 		}
 		if err != nil {
-			return Entry{}, false, fmt.Errorf("conversation: join: %w", err)
+			return nil, fmt.Errorf("conversation: join: %w", err)
 		}
 		for _, item := range strings.Fields(v) {
 			s, b, found := strings.Cut(item, ":")
@@ -163,27 +193,55 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 		}
 	}
 	if len(cands) == 0 {
-		return Entry{}, false, nil
+		return nil, nil
 	}
 	runs, err := x.rdb.HMGet(ctx, rkeys.ConversationSeqs(x.business), seqs...).Result()
 	if err != nil {
-		return Entry{}, false, fmt.Errorf("conversation: join: %w", err)
+		return nil, fmt.Errorf("conversation: join: %w", err)
 	}
 	now := x.now().Unix()
-	var best *cand
-	for i := range cands {
+	type live struct {
+		seq int64
+		e   Entry
+	}
+	var lives []live
+	for i, c := range cands {
 		v, _ := runs[i].(string)
 		run, until, found := strings.Cut(v, "|")
 		u, err := strconv.ParseInt(until, 10, 64)
 		if !found || err != nil || u <= now || run == "" {
 			continue
 		}
-		if best == nil || cands[i].seq > best.seq {
-			best = &cands[i]
-			e = Entry{Run: run, Bucket: best.bucket, Recipient: recipientOf(best.field), Via: ViaRecent}
+		lives = append(lives, live{c.seq, Entry{Run: run, Bucket: c.bucket, Recipient: recipientOf(c.field)}})
+	}
+	// Newest first; the sort is stable, so of one run under two ids the first id's comes first.
+	slices.SortStableFunc(lives, func(a, b live) int { return cmp.Compare(b.seq, a.seq) })
+	out := make([]Entry, len(lives))
+	for i, l := range lives {
+		out[i] = l.e
+	}
+	return out, nil
+}
+
+// answered returns, with Via ViaReplyTo, the first of cands whose ledger entry recorded the
+// message messageID; ok is false when none did. It is one round trip.
+func (x *Index) answered(ctx context.Context, cands []Entry, messageID string) (e Entry, ok bool, err error) {
+	addrs := make([]ledger.Address, len(cands))
+	for i, c := range cands {
+		addrs[i] = ledger.Address{Run: c.Run, Recipient: c.Recipient, Bucket: c.Bucket}
+	}
+	entries, err := x.ledger.Entries(ctx, addrs)
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("conversation: join: %w", err)
+	}
+	for i, le := range entries {
+		if le.MessageID == messageID {
+			e = cands[i]
+			e.Via = ViaReplyTo
+			return e, true, nil
 		}
 	}
-	return e, best != nil, nil
+	return Entry{}, false, nil
 }
 
 // recipientOf returns the ledger key of an index field: "+" and the digits of a phone, or

@@ -16,7 +16,8 @@ type Reply struct {
 	From webhooks.Customer `json:"from"`
 	// At is the event time; zero when the body had none.
 	At time.Time `json:"at,omitzero"`
-	// ReplyTo is the id of the message replied to (context.replyToId), when given.
+	// ReplyTo is the id of the message replied to (context.replyToId), when given; without
+	// callbackData, the join takes the run whose entry recorded it (Index.Join).
 	ReplyTo string `json:"reply_to,omitempty"`
 	// Callback is Herald's callbackData echoed back (button and list replies, quoted
 	// replies); nil otherwise.
