@@ -55,7 +55,7 @@ type Reply struct {
 	MessageID string `json:"message_id"`
 	// Run is the run the reply was joined to: the run, or one of its follow-up runs.
 	Run string `json:"run"`
-	// Via is how it was joined: callback or recent.
+	// Via is how it was joined: callback, reply_to or recent.
 	Via string `json:"via,omitempty"`
 	// Rule is the on_reply rule the reply matched; empty when none did (or it came late).
 	Rule string `json:"rule,omitempty"`
