@@ -3,11 +3,14 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
 )
 
@@ -45,22 +48,23 @@ func messageOf(p campaigns.SendPayload) (Message, error) {
 
 // gateWindow applies the customer service window to a session send, before any limit is
 // reserved: with the window open (on the worker's clock, from the inbound messages the
-// webhook receiver recorded) the session message goes; closed, the payload's fallback
+// webhook receiver recorded) for the tracker's margin plus the longest the send may still
+// wait for its slot (gateAhead), the session message goes; closed, the payload's fallback
 // template goes instead, or, without one, the entry becomes skipped(window_closed) with no
 // request. A window that cannot be read (Redis) makes the task try again later.
 func (w *Worker) gateWindow(ctx context.Context, j *job) (bool, error) {
 	if j.p.Kind != campaigns.KindSession {
 		return false, nil
 	}
-	_, open, err := w.windows.Open(ctx, w.cfg.Limits.BusinessID, j.p.To)
+	_, open, err := w.windows.OpenFor(ctx, w.cfg.Limits.BusinessID, w.gateAhead(), j.p.To)
 	if err != nil {
 		return true, w.unreachable(ctx, j.log, err)
 	}
 	if open {
 		return false, nil
 	}
-	if j.p.Template != "" {
-		j.msg = templateOf(j.p, kindFallback)
+	if canFallBack(j) {
+		j.fallBack()
 		j.log.Debug().Msg("customer service window closed: sending the fallback template")
 		return false, nil
 	}
@@ -73,6 +77,85 @@ func (w *Worker) gateWindow(ctx context.Context, j *job) (bool, error) {
 		j.log.Info().Msg("skipped: customer service window closed")
 	}
 	return true, nil
+}
+
+// gateAhead is the longest a send may wait between the gate and its request: keeping its
+// place while its limits are booked ahead (KeepPlaceFor), then its slot, booked at most
+// Limits.MaxWait ahead and booked afresh up to twice when the send comes to it late (onTime).
+func (w *Worker) gateAhead() time.Duration {
+	return max(w.cfg.KeepPlaceFor, 0) + 3*w.cfg.Limits.MaxWait
+}
+
+// SetWindowMargin sets how long before its close the worker counts a customer service
+// window as closed when it decides whether a session message goes (default
+// servicewindow.DefaultMargin; 0: until it closes). Call it before Start.
+func (w *Worker) SetWindowMargin(d time.Duration) { w.windows.SetMargin(d) }
+
+// canFallBack reports whether j is a session message whose payload names a fallback template.
+func canFallBack(j *job) bool {
+	return j.msg.Kind() == sessionMessage{}.Kind() && j.p.Template != ""
+}
+
+// fallBack makes j send its payload's fallback template instead of the session message. The
+// send keeps its intention (the fallback's category books the frequency cap, as the run's
+// queue says) and records SentFallback when accepted.
+func (j *job) fallBack() { j.msg = templateOf(j.p, kindFallback) }
+
+// sendRefusedFallback answers a session message Connectly refused as outside the customer
+// service window although Herald's record said open (an inbound webhook missed, a clock
+// apart) when the payload names a fallback template: the template goes at once, under the
+// same claim, since the refusal sent nothing, so the customer still gets exactly one message.
+// It is one more request, held to the limits like any: fresh rate permits; the pair slot and
+// the room in the frequency cap the refused request took pass to it; and the daily tier
+// counts the recipient, whose window is closed whatever Herald's record says. Its answer
+// settles the entry as any send's (accepted: code SentFallback, as from the gate).
+func (w *Worker) sendRefusedFallback(ctx context.Context, j *job) error {
+	j.fallBack()
+	if done, err := w.rebook(ctx, j); done {
+		return err
+	}
+	return w.settle(ctx, j, w.send(ctx, j))
+}
+
+// rebook books the limits of j's second request under the claim j holds, waiting for its
+// slot as a paced send does (keeping its place for up to KeepPlaceFor, until the worker
+// stops). It returns done when no slot came: the claim is given back (nothing was sent) and
+// the task waits, as a send whose limits refused it before its claim.
+func (w *Worker) rebook(ctx context.Context, j *job) (bool, error) {
+	old := j.bk
+	w.giveBack(ctx, old, limits.Late)
+	req := *old.Request()
+	req.Windows = nil
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(w.stopCtx, cancel)()
+	b, err := w.reserveKeepingPlace(wctx, &req, time.Now().Add(w.cfg.KeepPlaceFor))
+	b.Adopt(old.Booking)
+	b.waited = true
+	if err == nil && b.OK {
+		b, err = w.onTime(wctx, b)
+	}
+	j.bk = b
+	if err == nil && b.OK {
+		return false, nil
+	}
+	w.giveBack(ctx, b, limits.Waited)
+	code := "PACE_ERROR"
+	switch {
+	case errors.Is(err, context.Canceled):
+		code = "SHUTDOWN"
+	case err == nil && b.Reason == limits.ReasonTier:
+		code = "DAILY_TIER"
+	case err == nil:
+		code = "RATE_LIMIT"
+	}
+	if rerr := w.release(j.p, j.claim.Attempts, ledger.ReleaseThrottle, code); rerr != nil {
+		return true, rerr
+	}
+	if err != nil {
+		return true, w.unreachable(ctx, j.log, err)
+	}
+	return true, w.waitFor(ctx, j.log, j.p, b.Reservation)
 }
 
 // settledLabel is the class label of an accepted or failed send in herald_sends_total: the

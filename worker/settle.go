@@ -111,7 +111,8 @@ func (w *Worker) finishRetrying(p campaigns.SendPayload, o ledger.Outcome) (ledg
 }
 
 // settle records the outcome of a send, as read by Table.Decide, and returns the task's
-// result: accepted; refused (failed, or the run paused); not taken (a throttle waits without
+// result: accepted; refused (failed, or the run paused; a session message refused as outside
+// the customer service window sends its fallback template instead, when it has one); not taken (a throttle waits without
 // using an attempt, anything else retries); maybe sent (unknown under at-most-once, retried
 // under at-least-once). A request turned away (a throttle, a stop-the-run code) reached no
 // one, so the room it took in the daily tier and the frequency cap goes back first.
@@ -186,6 +187,10 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 		return &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: reason}
 
 	case connectly.ClassPermanent:
+		if d.WindowClosed() && canFallBack(j) {
+			log.Info().Msg("refused: the customer service window is closed; sending the fallback template")
+			return w.sendRefusedFallback(ctx, j)
+		}
 		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true}); err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
 // Config is the whole configuration file.
@@ -68,6 +69,10 @@ type Sender struct {
 type Worker struct {
 	Concurrency     int      `yaml:"concurrency"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// WindowMargin is how long before its close the worker counts a customer service window
+	// as closed when it decides whether a session message goes (the fallback template goes,
+	// or none); the longest wait for a slot is added to it. 0 counts it open until it closes.
+	WindowMargin Duration `yaml:"window_margin"`
 }
 
 type Retry struct {
@@ -263,7 +268,7 @@ func Default() Config {
 		Redis: Redis{URL: "redis://127.0.0.1:6379/0"},
 		Connectly: Connectly{BaseURL: connectly.DefaultBaseURL, Timeout: Duration(10 * time.Second), BusinessRate: 200,
 			SessionBSUIDField: connectly.BSUIDInID},
-		Worker: Worker{Concurrency: 50, ShutdownTimeout: Duration(15 * time.Second)},
+		Worker: Worker{Concurrency: 50, ShutdownTimeout: Duration(15 * time.Second), WindowMargin: Duration(servicewindow.DefaultMargin)},
 		Retry: Retry{MaxAttempts: 5, Base: Duration(time.Second), Cap: Duration(5 * time.Minute),
 			ThrottleDelay: Duration(2 * time.Second), HoldDelay: Duration(5 * time.Second), MaxPaceWait: Duration(time.Second), KeepPlaceFor: Duration(20 * time.Second)},
 		StopRun: StopRun{BurstWindow: 100, BurstShare: 0.2},
@@ -384,6 +389,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Worker.Concurrency < 1 || c.Worker.Concurrency > 10000 {
 		return &Error{Key: "worker.concurrency", Msg: fmt.Sprintf("%d: want 1 to 10000", c.Worker.Concurrency)}
+	}
+	if c.Worker.WindowMargin.D() < 0 || c.Worker.WindowMargin.D() > time.Hour {
+		return &Error{Key: "worker.window_margin", Msg: fmt.Sprintf("%v: want 0s to 1h", c.Worker.WindowMargin.D())}
 	}
 	if c.Retry.MaxAttempts < 1 {
 		return &Error{Key: "retry.max_attempts", Msg: "must be at least 1"}

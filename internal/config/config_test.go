@@ -75,7 +75,7 @@ func TestLoadDefaults(t *testing.T) {
 			BusinessRate:      200,
 			SessionBSUIDField: "id",
 		},
-		Worker: config.Worker{Concurrency: 50, ShutdownTimeout: config.Duration(15 * time.Second)},
+		Worker: config.Worker{Concurrency: 50, ShutdownTimeout: config.Duration(15 * time.Second), WindowMargin: config.Duration(2 * time.Minute)},
 		Retry: config.Retry{
 			MaxAttempts:   5,
 			Base:          config.Duration(time.Second),
@@ -155,6 +155,7 @@ senders:
 worker:
   concurrency: 120
   shutdown_timeout: 1m
+  window_margin: 0s
 retry:
   max_attempts: 7
   base: 500ms
@@ -202,7 +203,7 @@ log:
 		},
 		// A sender without a rate gets the default 80.
 		Senders: []config.Sender{{Number: "+14151111234", Rate: 80}, {Number: "+14152222345", Rate: 80}},
-		Worker:  config.Worker{Concurrency: 120, ShutdownTimeout: config.Duration(time.Minute)},
+		Worker:  config.Worker{Concurrency: 120, ShutdownTimeout: config.Duration(time.Minute), WindowMargin: 0},
 		Retry: config.Retry{
 			MaxAttempts:   7,
 			Base:          config.Duration(500 * time.Millisecond),
@@ -498,6 +499,8 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"SenderRateNegative", "senders:\n  - number: \"+14151111234\"\n    rate: -5\n", "senders[0].rate", []string{"-5"}},
 		{"WorkerConcurrencyZero", "worker:\n  concurrency: 0\n", "worker.concurrency", []string{"0: want 1 to 10000"}},
 		{"WorkerConcurrencyTooHigh", "worker:\n  concurrency: 10001\n", "worker.concurrency", []string{"10001"}},
+		{"WorkerWindowMarginNegative", "worker:\n  window_margin: -1m\n", "worker.window_margin", []string{"-1m0s", "0s to 1h"}},
+		{"WorkerWindowMarginTooLong", "worker:\n  window_margin: 2h\n", "worker.window_margin", []string{"0s to 1h"}},
 		{"RetryMaxAttemptsZero", "retry:\n  max_attempts: 0\n", "retry.max_attempts", []string{"at least 1"}},
 		{"AmbiguousStatusNot5xx", "retry:\n  ambiguous_statuses: [500, 429]\n", "retry.ambiguous_statuses[1]", []string{"429", "5xx"}},
 		{"RetryCapBelowBase", "retry:\n  base: 10s\n  cap: 5s\n", "retry.cap", []string{"retry.base"}},

@@ -2,7 +2,10 @@
 // customer free-form (session) messages for 24 hours after that customer's last inbound
 // message, and Meta's daily messaging tier does not count a person whose window is open
 // (reference 3.1). Connectly has no "window closes at" field, so Herald derives it from the
-// time of each inbound message its webhook receiver sees.
+// time of each inbound message its webhook receiver sees. Connectly decides on its own clock
+// when a request arrives, so when a session message is to go (Tracker.Open, OpenFor) Herald
+// counts a window closed a margin before it closes (DefaultMargin, or Tracker.SetMargin);
+// Lookup reports the record as it is.
 //
 // "Window" means several things in Herald (send hours, the expansion window of pending
 // tasks); this package is only ever about the customer service window, shortened "csw" in

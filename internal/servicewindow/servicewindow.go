@@ -19,6 +19,12 @@ import (
 // message (reference 3.1).
 const Length = 24 * time.Hour
 
+// DefaultMargin is how long before its close a new Tracker counts a window as closed when it
+// decides whether a session message may go (Open): Connectly derives the window on its own
+// clock when the request arrives (reference 3.1), so a message sent at the very edge would be
+// refused. Tracker.SetMargin changes it.
+const DefaultMargin = 2 * time.Minute
+
 // ttlGrace keeps a bucket in Redis a little past the close of its newest window, so a clock
 // running behind Redis's on another host never loses an open window. Whether a window is open
 // is decided from the recorded time, never from the TTL.
@@ -34,18 +40,23 @@ var ErrNoID = errors.New("no customer id")
 
 // Tracker records and answers customer service windows in Redis.
 type Tracker struct {
-	rdb redis.UniversalClient
-	now func() time.Time
+	rdb    redis.UniversalClient
+	now    func() time.Time
+	margin time.Duration
 }
 
-// New returns a Tracker on rdb. now is the clock that decides whether a window is still open
-// (nil: time.Now).
+// New returns a Tracker on rdb, with DefaultMargin. now is the clock that decides whether a
+// window is still open (nil: time.Now).
 func New(rdb redis.UniversalClient, now func() time.Time) *Tracker {
 	if now == nil {
 		now = time.Now
 	}
-	return &Tracker{rdb: rdb, now: now}
+	return &Tracker{rdb: rdb, now: now, margin: DefaultMargin}
 }
+
+// SetMargin sets how long before its close Open counts a window as closed: 0 counts it open
+// until it closes; a negative margin is taken as 0. Call it before the tracker is used.
+func (t *Tracker) SetMargin(d time.Duration) { t.margin = max(d, 0) }
 
 // Window is what is known of one id's customer service window.
 type Window struct {
@@ -153,20 +164,27 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Open reports whether the window of the customer known by ids (a phone number and/or a BSUID)
-// is open, and when it closes: the latest close of any of the ids. A customer with no window
-// recorded gives a zero time and false. It is one round trip.
+// Open reports whether a session message may go now to the customer known by ids (a phone
+// number and/or a BSUID): whether their window stays open for at least the tracker's margin,
+// and when it closes (the latest close of any of the ids). A customer with no window recorded
+// gives a zero time and false. It is one round trip.
 func (t *Tracker) Open(ctx context.Context, business string, ids ...string) (closesAt time.Time, open bool, err error) {
+	return t.OpenFor(ctx, business, 0, ids...)
+}
+
+// OpenFor is Open for a sender that may still wait up to ahead before its request goes out:
+// the window must stay open for the margin plus ahead.
+func (t *Tracker) OpenFor(ctx context.Context, business string, ahead time.Duration, ids ...string) (closesAt time.Time, open bool, err error) {
 	ws, err := t.Lookup(ctx, business, ids)
 	if err != nil {
 		return time.Time{}, false, err
 	}
 	w := Latest(ws)
-	return w.ClosesAt, w.Open, nil
+	return w.ClosesAt, w.ClosesAt.After(t.now().Add(t.margin + max(ahead, 0))), nil
 }
 
-// Lookup returns the window of each id, in order, in one round trip: the batch form for a
-// sender that checks many recipients at once.
+// Lookup returns the window of each id, in order, in one round trip, as recorded: a window is
+// Open until it closes, without the margin Open and OpenFor keep before a session message.
 func (t *Tracker) Lookup(ctx context.Context, business string, ids []string) ([]Window, error) {
 	out := make([]Window, len(ids))
 	if len(ids) == 0 {

@@ -121,12 +121,48 @@ func TestTracker(t *testing.T) {
 					t.Fatalf("open %v closes %v err %v, want open until %v", open, closes, err, start.Add(23*time.Hour))
 				}
 				b.clk.set(start.Add(23*time.Hour - time.Second))
-				if _, open, _ := b.tr.Open(ctx, b.biz, phone); !open {
-					t.Fatal("closed a second before 24 h")
+				if ws, _ := b.tr.Lookup(ctx, b.biz, []string{phone}); !ws[0].Open {
+					t.Fatal("recorded closed a second before 24 h")
 				}
 				b.clk.set(start.Add(23 * time.Hour))
-				if closes2, open, err := b.tr.Open(ctx, b.biz, phone); err != nil || open || !closes2.Equal(closes) {
-					t.Fatalf("at 24 h: open %v closes %v err %v, want closed at %v", open, closes2, err, closes)
+				ws, err := b.tr.Lookup(ctx, b.biz, []string{phone})
+				if err != nil || ws[0].Open || !ws[0].ClosesAt.Equal(closes) {
+					t.Fatalf("at 24 h: %+v err %v, want closed at %v", ws, err, closes)
+				}
+			})
+
+			// Open keeps the margin before the close (and OpenFor a wait on top of it);
+			// Lookup reads the record.
+			t.Run("MarginBeforeTheClose", func(t *testing.T) {
+				t.Parallel()
+				b := setup(t)
+				start := b.clk.Now()
+				if _, err := b.tr.Touch(ctx, b.biz, []string{phone}, start.Add(-time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				closes := start.Add(23 * time.Hour)
+				b.clk.set(closes.Add(-DefaultMargin - time.Second))
+				if _, open, _ := b.tr.Open(ctx, b.biz, phone); !open {
+					t.Fatal("closed a second before the margin")
+				}
+				if _, open, _ := b.tr.OpenFor(ctx, b.biz, time.Second, phone); open {
+					t.Fatal("open for a send that may wait a second more, into the margin")
+				}
+				b.clk.set(closes.Add(-DefaultMargin))
+				if c, open, err := b.tr.Open(ctx, b.biz, phone); err != nil || open || !c.Equal(closes) {
+					t.Fatalf("within the margin: open %v closes %v err %v, want closed for sending, closes %v", open, c, err, closes)
+				}
+				if ws, _ := b.tr.Lookup(ctx, b.biz, []string{phone}); !ws[0].Open {
+					t.Fatal("Lookup applied the margin: the record says open")
+				}
+				b.tr.SetMargin(0)
+				b.clk.set(closes.Add(-time.Second))
+				if _, open, _ := b.tr.Open(ctx, b.biz, phone); !open {
+					t.Fatal("margin 0: closed a second before 24 h")
+				}
+				b.clk.set(closes)
+				if _, open, _ := b.tr.Open(ctx, b.biz, phone); open {
+					t.Fatal("margin 0: open at 24 h")
 				}
 			})
 
