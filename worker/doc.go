@@ -9,6 +9,9 @@
 //
 //	accepted               → ledger accepted(message id); task done
 //	refused, permanent     → ledger failed(code); task archived (asynq.SkipRetry), never retried
+//	refused, window closed → with a fallback template: the template is sent under the same
+//	(session message)        claim (one more request, its own limits); its answer settles
+//	                         the entry (accepted: code fallback); without one: failed(code)
 //	refused, stop-run      → claim released; run paused with the reason; task held
 //	not taken, throttle    → claim released, attempt given back; rescheduled, not a failure
 //	(a 429 whatever its body, or a throttle code; HTTP_429, 130429, 4 and 80007 also back

@@ -113,6 +113,7 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 	}
 	table.SetAmbiguousStatuses(c.Retry.AmbiguousStatuses)
 	w := worker.New(workerConfig(c), worker.Deps{Redis: rdb, Sender: client, Table: table, Logger: log, Metrics: m})
+	w.SetWindowMargin(c.Worker.WindowMargin.D())
 	w.OnSending(sendRecorder(c, rdb, log))
 	if metricsListen != "" {
 		in := asynq.NewInspectorFromRedisClient(rdb)
