@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 )
@@ -222,4 +223,28 @@ func wantAs[T error](tb testing.TB, err error) T {
 		tb.Fatalf("error = %v (%T), want a %T", err, err, target)
 	}
 	return target
+}
+
+// withFake returns a worker bundle whose client sends to a fake Connectly of its own (no rate
+// limit) for business, and that fake.
+func withFake(t *testing.T, business, key string) (*fakeconnectly.Server, *testBundle) {
+	t.Helper()
+	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: business, APIKey: key, RateLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := fake.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: url, BusinessID: business, APIKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.Limits.BusinessID = business
+	b := setup(t, cfg)
+	b.worker.client = client
+	return fake, b
 }

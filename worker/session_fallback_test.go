@@ -72,23 +72,7 @@ func sessionPayload(t *testing.T, p campaigns.SendPayload, fallback bool) campai
 // fails with Connectly's code after one request, never retried.
 func TestRefusedSessionFallsBackToTemplate(t *testing.T) {
 	const business, key = "biz-refused", "key-0123456789abcdef"
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: business, APIKey: key, RateLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
-	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: url, BusinessID: business, APIKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig()
-	cfg.Limits.BusinessID = business
-	b := setup(t, cfg)
-	b.worker.client = client
+	fake, b := withFake(t, business, key)
 	ps := seedRun(t, b, "run-refused", ledger.AtMostOnce, 2)
 	withFallback, without := sessionPayload(t, ps[0], true), sessionPayload(t, ps[1], false)
 	for _, p := range []campaigns.SendPayload{withFallback, without} {

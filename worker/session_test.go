@@ -24,23 +24,7 @@ import (
 // provider's code, not retried).
 func TestSessionSends(t *testing.T) {
 	const business, key = "biz-session", "key-0123456789abcdef"
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: business, APIKey: key, RateLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
-	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: url, BusinessID: business, APIKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig()
-	cfg.Limits.BusinessID = business
-	b := setup(t, cfg)
-	b.worker.client = client
+	fake, b := withFake(t, business, key)
 	ctx := context.Background()
 	ps := seedRun(t, b, "run-session", ledger.AtMostOnce, 4)
 	content, _ := json.Marshal(connectly.SessionContent{Text: "Your order shipped"})
