@@ -14,6 +14,11 @@ type TemplateInfo struct {
 	Language string
 	// Status is the listing's status without its prefix: APPROVED, PENDING, REJECTED, ...
 	Status string
+	// MetaStatus is Meta's own status of the translation (externalTemplate.whatsapp.status):
+	// APPROVED, or PAUSED and DISABLED for a template Meta stopped for low quality, which
+	// Connectly's status does not show (reference 7, inferred; 9: Meta 132015, 132016); "" when
+	// the listing carried none.
+	MetaStatus string
 	// HeaderFormat is the header that takes a parameter: TEXT (with a variable), IMAGE, VIDEO,
 	// DOCUMENT, or "" (none), from Meta's components; Known is false when the listing carried no
 	// components.
@@ -37,6 +42,7 @@ type templatesAnswer struct {
 				Status           string `json:"status"`
 				ExternalTemplate *struct {
 					WhatsApp struct {
+						Status     string `json:"status"`
 						Components []struct {
 							Type    string `json:"type"`
 							Format  string `json:"format"`
@@ -74,6 +80,7 @@ func (c *Client) ListTemplates(ctx context.Context) ([]TemplateInfo, error) {
 			ti := TemplateInfo{Name: g.Name, Language: t.Language.Code, Status: strings.TrimPrefix(t.Status, "MESSAGE_TEMPLATE_STATUS_")}
 			if t.ExternalTemplate != nil {
 				ti.Known = true
+				ti.MetaStatus = strings.ToUpper(t.ExternalTemplate.WhatsApp.Status)
 				for _, comp := range t.ExternalTemplate.WhatsApp.Components {
 					switch strings.ToUpper(comp.Type) {
 					case "HEADER":
@@ -97,12 +104,17 @@ func (c *Client) ListTemplates(ctx context.Context) ([]TemplateInfo, error) {
 }
 
 // CheckTemplate compares what a campaign sends with a listed template translation: it must
-// be approved, its body must have as many variables as body_1..body_N given, and its header
-// format must match the header parameter. It returns the problems found.
+// be approved by Connectly and, where the listing says, by Meta (a template Meta paused or
+// disabled for low quality is approved in Connectly's status only), its body must have as many
+// variables as body_1..body_N given, and its header format must match the header parameter.
+// It returns the problems found.
 func CheckTemplate(t TemplateInfo, params []string) []string {
 	var problems []string
 	if t.Status != "APPROVED" {
 		problems = append(problems, "status is "+t.Status+", not APPROVED")
+	} else if t.MetaStatus != "" && t.MetaStatus != "APPROVED" {
+		problems = append(problems, "Meta's status is "+t.MetaStatus+" (externalTemplate.whatsapp.status), not APPROVED: "+
+			"a paused or disabled template's sends fail (Meta 132015, 132016)")
 	}
 	if !t.Known {
 		return problems

@@ -971,6 +971,7 @@ func TestGetTemplates(t *testing.T) {
 		{Name: "promo", Language: "en", Status: TemplateApproved},
 		{Name: "welcome", Language: "es"},
 		{Name: "promo", Language: "pt_BR", Status: TemplatePending},
+		{Name: "welcome", Language: "en", MetaStatus: "PAUSED"},
 	}})
 	for _, body := range []string{"", "{}"} {
 		status, ctype, raw := post(t, base, path, testKey, body)
@@ -988,7 +989,12 @@ func TestGetTemplates(t *testing.T) {
 						Language struct {
 							Code string `json:"code"`
 						} `json:"language"`
-						Status string `json:"status"`
+						Status           string `json:"status"`
+						ExternalTemplate struct {
+							WhatsApp struct {
+								Status string `json:"status"`
+							} `json:"whatsapp"`
+						} `json:"externalTemplate"`
 					} `json:"templates"`
 				} `json:"templateGroups"`
 			} `json:"entity"`
@@ -1000,7 +1006,7 @@ func TestGetTemplates(t *testing.T) {
 		if len(groups) != 2 {
 			t.Fatalf("groups = %s", raw)
 		}
-		type tmpl struct{ group, lang, status string }
+		type tmpl struct{ group, lang, status, meta string }
 		var flat []tmpl
 		ids := map[string]bool{}
 		for _, g := range groups {
@@ -1008,7 +1014,7 @@ func TestGetTemplates(t *testing.T) {
 				t.Errorf("group %+v", g)
 			}
 			for _, tm := range g.Templates {
-				flat = append(flat, tmpl{g.Name, tm.Language.Code, tm.Status})
+				flat = append(flat, tmpl{g.Name, tm.Language.Code, tm.Status, tm.ExternalTemplate.WhatsApp.Status})
 				if !digitPattern.MatchString(tm.ID) || ids[tm.ID] {
 					t.Errorf("template id %q missing, not digits or repeated", tm.ID)
 				}
@@ -1016,9 +1022,11 @@ func TestGetTemplates(t *testing.T) {
 			}
 		}
 		want := []tmpl{
-			{"promo", "en", TemplateApproved},
-			{"promo", "pt_BR", TemplatePending},
-			{"welcome", "es", TemplateApproved},
+			{"promo", "en", TemplateApproved, "APPROVED"},
+			{"promo", "pt_BR", TemplatePending, "PENDING"},
+			{"welcome", "es", TemplateApproved, "APPROVED"},
+			// Meta paused it; Connectly's status still says approved (reference 7, inferred).
+			{"welcome", "en", TemplateApproved, "PAUSED"},
 		}
 		if fmt.Sprint(flat) != fmt.Sprint(want) {
 			t.Errorf("templates = %v, want %v", flat, want)

@@ -87,6 +87,10 @@ type Template struct {
 	Header string
 	// Body is the body text with its variables, e.g. "Hi {{1}}, order {{2}} shipped."
 	Body string
+	// MetaStatus is Meta's raw status the listing shows in externalTemplate.whatsapp.status
+	// (reference 7: PAUSED or DISABLED for a template Meta stopped for low quality, inferred);
+	// empty means Status without its prefix. It changes only the listing.
+	MetaStatus string
 }
 
 // Received is the record of one request to a send endpoint.
@@ -769,6 +773,9 @@ func (s *Server) handleTemplates(w http.ResponseWriter, r *http.Request, busines
 		ext := &externalTemplate{}
 		ext.WhatsApp.Name, ext.WhatsApp.Language = t.Name, t.Language
 		ext.WhatsApp.Status = strings.TrimPrefix(t.Status, "MESSAGE_TEMPLATE_STATUS_")
+		if t.MetaStatus != "" {
+			ext.WhatsApp.Status = t.MetaStatus
+		}
 		ext.WhatsApp.Components = []component{}
 		if t.Header != "" {
 			c := component{Type: "HEADER", Format: t.Header}
