@@ -223,12 +223,36 @@ func (c *Client) post(ctx context.Context, path string, body []byte, out any) er
 		// An undecodable body still leaves a useful status-only error.
 		_ = json.Unmarshal(raw, &apiErr.ErrorBody)
 	}
-	if s := resp.Header.Get("Retry-After"); s != "" {
-		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
-			apiErr.RetryAfterSeconds = n
-		}
-	}
+	apiErr.RetryAfterSeconds = retryAfterSeconds(resp.Header.Get("Retry-After"), time.Now())
 	return apiErr
+}
+
+// MaxRetryAfter is the longest wait a Retry-After header is taken for. Connectly documents no
+// Retry-After and limits requests per second, so a longer wait is a misreading or a mistake;
+// holding a throttled send longer than this would stall its run for no reason.
+const MaxRetryAfter = time.Hour
+
+// retryAfterSeconds reads a Retry-After value in either form RFC 9110 (10.2.3) allows: a
+// number of seconds, or an HTTP date, counted from now and rounded up to whole seconds (a
+// date already past is 0). Both are capped at MaxRetryAfter; anything else, or nothing, is 0.
+func retryAfterSeconds(s string, now time.Time) int {
+	if s == "" {
+		return 0
+	}
+	limit := int(MaxRetryAfter / time.Second)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// A number too large for int64 parses as the largest one, with ErrRange.
+		return int(max(0, min(n, int64(limit))))
+	}
+	t, err := http.ParseTime(s)
+	if err != nil {
+		return 0
+	}
+	d := min(t.Sub(now), MaxRetryAfter)
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
 }
 
 // unwrapURLError drops the *url.Error layer, whose message repeats the full URL, while

@@ -470,17 +470,28 @@ func TestSendTemplateErrorWithoutUsableBody(t *testing.T) {
 
 func TestSendTemplateRetryAfter(t *testing.T) {
 	t.Parallel()
+	const maxWait = int(connectly.MaxRetryAfter / time.Second)
 	tests := []struct {
 		name   string
 		header []string
 		want   int
+		// want is the least acceptable value; slack what the clock may take off a date.
+		slack int
 	}{
-		{"Seconds", []string{"Retry-After", "7"}, 7},
-		{"Zero", []string{"Retry-After", "0"}, 0},
-		{"Absent", nil, 0},
-		{"HTTPDateIgnored", []string{"Retry-After", "Wed, 21 Oct 2026 07:28:00 GMT"}, 0},
-		{"NegativeIgnored", []string{"Retry-After", "-3"}, 0},
-		{"GarbageIgnored", []string{"Retry-After", "soon"}, 0},
+		{"Seconds", []string{"Retry-After", "7"}, 7, 0},
+		{"Zero", []string{"Retry-After", "0"}, 0, 0},
+		{"Absent", nil, 0, 0},
+		{"SecondsCapped", []string{"Retry-After", "86400"}, maxWait, 0},
+		{"SecondsBeyondInt64Capped", []string{"Retry-After", "99999999999999999999"}, maxWait, 0},
+		// An HTTP date 90 s ahead: 90 s, less the part of a second the format drops and the
+		// time the round trip took.
+		{"HTTPDate", []string{"Retry-After", time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)}, 88, 2},
+		{"HTTPDateObsoleteForm", []string{"Retry-After", time.Now().Add(90 * time.Second).UTC().Format("Monday, 02-Jan-06 15:04:05 GMT")}, 88, 2},
+		{"HTTPDatePast", []string{"Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"}, 0, 0},
+		{"HTTPDateFarCapped", []string{"Retry-After", "Fri, 31 Dec 2199 23:59:59 GMT"}, maxWait, 0},
+		{"NegativeIgnored", []string{"Retry-After", "-3"}, 0, 0},
+		{"FractionIgnored", []string{"Retry-After", "1.5"}, 0, 0},
+		{"GarbageIgnored", []string{"Retry-After", "soon"}, 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -491,8 +502,8 @@ func TestSendTemplateRetryAfter(t *testing.T) {
 			if !errors.As(err, &ae) {
 				t.Fatalf("err = %#v, want *connectly.Error", err)
 			}
-			if ae.RetryAfterSeconds != tc.want {
-				t.Errorf("RetryAfterSeconds = %d, want %d", ae.RetryAfterSeconds, tc.want)
+			if ae.RetryAfterSeconds < tc.want || ae.RetryAfterSeconds > tc.want+tc.slack {
+				t.Errorf("RetryAfterSeconds = %d, want %d to %d", ae.RetryAfterSeconds, tc.want, tc.want+tc.slack)
 			}
 		})
 	}
