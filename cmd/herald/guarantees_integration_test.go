@@ -323,14 +323,17 @@ func TestIntegrationSIGKILLFiveTimes(t *testing.T) {
 
 	// Sends are told apart by the run their callbackData names. campaignName is off by
 	// default, so none carries it.
-	accepted := map[string]int{}
+	accepted, named := map[string]int{}, 0
 	for _, r := range fake.Received() {
 		if r.Message.CampaignName != "" {
-			t.Errorf("a send to %s carries campaignName %q with connectly.send_campaign_name unset", r.Number, r.Message.CampaignName)
+			named++
 		}
 		if a, ok := ledger.ParseCallback(r.Message.CallbackData); ok && r.MessageID != "" {
 			accepted[a.Run+"/"+r.Number]++
 		}
+	}
+	if named > 0 {
+		t.Errorf("%d sends carry campaignName with connectly.send_campaign_name unset", named)
 	}
 	for i, r := range runs {
 		c, err := l.Counters(ctx, r.ID)
