@@ -61,11 +61,11 @@ func TestSessionRequestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantEqual(t, "decoded content", direct, content)
-			body, err := connectly.EncodeSessionMessage(connectly.SessionMessage{To: "+14155552671", Sender: "+14155550100",
+			body, err := connectly.Wire{CampaignName: true}.EncodeSession(connectly.SessionMessage{To: "+14155552671", Sender: "+14155550100",
 				CallbackData: json.RawMessage(`{"herald_run":"RUN","herald_to":"+14155552671","herald_b":0}`), CampaignName: "s",
-				Content: content}, "")
+				Content: content})
 			if err != nil {
-				t.Fatalf("EncodeSessionMessage: %v", err)
+				t.Fatalf("EncodeSession: %v", err)
 			}
 			var buf bytes.Buffer
 			if err := json.Indent(&buf, body, "", "  "); err != nil {
@@ -267,7 +267,8 @@ func TestPlanSession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rep, err := campaigns.Plan(d, d.Sender, campaigns.PlanOptions{Samples: 5, BSUIDField: connectly.BSUIDInUserID})
+		rep, err := campaigns.Plan(d, d.Sender, campaigns.PlanOptions{Samples: 5,
+			Wire: connectly.Wire{BSUIDField: connectly.BSUIDInUserID, CampaignName: true}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,7 +306,7 @@ func TestPlanSession(t *testing.T) {
 		wantErrContains(t, errors.New(rep.Session.Note()), "sent the fallback template hello (en) instead")
 		wantEqual(t, "samples", 1, len(rep.Samples))
 		wantEqual(t, "fallback samples", []json.RawMessage{json.RawMessage(
-			`{"number":"+14155552671","templateName":"hello","language":"en","parameters":[{"name":"body_1","value":"ana"}],"sender":"+14155550100","callbackData":{"herald_run":"RUN","herald_to":"+14155552671","herald_b":0},"campaignName":"s"}`)},
+			`{"number":"+14155552671","templateName":"hello","language":"en","parameters":[{"name":"body_1","value":"ana"}],"sender":"+14155550100","callbackData":{"herald_run":"RUN","herald_to":"+14155552671","herald_b":0}}`)},
 			rep.Session.FallbackSamples)
 	})
 }

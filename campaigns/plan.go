@@ -25,9 +25,9 @@ type PlanOptions struct {
 	// Recipient, when set, is called with every recipient that would be sent to, in file
 	// order (after duplicates and invalid rows are taken out).
 	Recipient func(to string)
-	// BSUIDField says where a session sample puts a BSUID recipient (connectly.BSUIDField;
-	// "" is the default, recipient.id), as the configured client would.
-	BSUIDField connectly.BSUIDField
+	// Wire encodes the samples as the configured client encodes its sends (where a BSUID
+	// recipient goes, whether campaignName goes out); the zero value is the client's default.
+	Wire connectly.Wire
 }
 
 // SkippedRow describes one row that would not be sent.
@@ -195,7 +195,7 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 				o.Recipient(row.Recipient)
 			}
 			if len(rep.Samples) < o.Samples {
-				if err := addSamples(&rep, d, sender, o.BSUIDField, it); err != nil {
+				if err := addSamples(&rep, d, sender, o.Wire, it); err != nil {
 					return rep, fmt.Errorf("row %d: %w", row.N, err)
 				}
 			}
@@ -206,11 +206,11 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 
 // addSamples adds the exact request bodies of one recipient to the report: its template send,
 // or its session send (and the fallback template's, when the campaign has one).
-func addSamples(rep *PlanReport, d *Definition, sender string, f connectly.BSUIDField, it resolved) error {
+func addSamples(rep *PlanReport, d *Definition, sender string, w connectly.Wire, it resolved) error {
 	row := it.row
 	p := SendPayload{Run: "RUN", To: row.Recipient, Campaign: d.ID}
 	templateBody := func() ([]byte, error) {
-		return connectly.EncodeTemplateMessage(connectly.TemplateMessage{
+		return w.EncodeTemplate(connectly.TemplateMessage{
 			Number: row.Recipient, TemplateName: d.Template.Name, Language: row.Language,
 			Parameters: it.params, Sender: sender, CallbackData: p.Callback(), CampaignName: d.ID,
 		})
@@ -227,8 +227,8 @@ func addSamples(rep *PlanReport, d *Definition, sender string, f connectly.BSUID
 	if err != nil {
 		return err
 	}
-	body, err := connectly.EncodeSessionMessage(connectly.SessionMessage{To: row.Recipient, Sender: sender,
-		CallbackData: p.Callback(), CampaignName: d.ID, Content: content}, f)
+	body, err := w.EncodeSession(connectly.SessionMessage{To: row.Recipient, Sender: sender,
+		CallbackData: p.Callback(), CampaignName: d.ID, Content: content})
 	if err != nil {
 		return err
 	}

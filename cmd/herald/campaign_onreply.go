@@ -84,7 +84,7 @@ type followupRequest struct {
 const followupPlaceholder = "+15555550100"
 
 // planFollowups renders each on_reply rule's follow-up for a reply that matches it.
-func planFollowups(def *campaigns.Definition, sender string, f connectly.BSUIDField) []followupPlan {
+func planFollowups(def *campaigns.Definition, sender string, w connectly.Wire) []followupPlan {
 	var out []followupPlan
 	for i := range def.OnReply.Rules {
 		rule := &def.OnReply.Rules[i]
@@ -114,8 +114,8 @@ func planFollowups(def *campaigns.Definition, sender string, f connectly.BSUIDFi
 			content, err := campaigns.DecodeSession(p.Session)
 			if err == nil {
 				var body []byte
-				body, err = connectly.EncodeSessionMessage(connectly.SessionMessage{To: p.To, Sender: sender, CallbackData: p.Callback(),
-					CampaignName: def.ID, Content: content}, f)
+				body, err = w.EncodeSession(connectly.SessionMessage{To: p.To, Sender: sender, CallbackData: p.Callback(),
+					CampaignName: def.ID, Content: content})
 				fp.Requests = append(fp.Requests, followupRequest{Path: connectly.SessionPath("{businessId}"), Body: body})
 			}
 			if err != nil {
@@ -123,7 +123,7 @@ func planFollowups(def *campaigns.Definition, sender string, f connectly.BSUIDFi
 			}
 		}
 		if p.Template != "" {
-			body, err := connectly.EncodeTemplateMessage(connectly.TemplateMessage{Number: p.To, TemplateName: p.Template,
+			body, err := w.EncodeTemplate(connectly.TemplateMessage{Number: p.To, TemplateName: p.Template,
 				Language: p.Language, Parameters: p.Params, Sender: sender, CallbackData: p.Callback(), CampaignName: def.ID})
 			if err != nil {
 				fp.Error = err.Error()

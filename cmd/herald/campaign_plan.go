@@ -94,7 +94,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := campaigns.PlanOptions{Samples: samples, BSUIDField: c.Connectly.SessionBSUIDField}
+			o := campaigns.PlanOptions{Samples: samples, Wire: c.Connectly.Wire()}
 			if isTerminal(a.stderr) {
 				// The file's line count is a fast upper bound on its rows: enough for a bar.
 				total, _ := campaigns.CountLines(def) // an error is the plan's too
@@ -152,7 +152,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			}
 			out := planOutput{PlanReport: rep, Templates: checks, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate,
 				EstimatedSeconds: float64(rep.Recipients) / rate, Limits: pl, window: c.Limits.TierWindow.D(),
-				Followups: planFollowups(def, sender, c.Connectly.SessionBSUIDField)}
+				Followups: planFollowups(def, sender, c.Connectly.Wire())}
 			if err := a.print(asJSON, out, func(w io.Writer) error { printPlan(w, out); return nil }); err != nil {
 				return err
 			}

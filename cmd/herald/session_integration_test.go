@@ -66,8 +66,9 @@ func testSessionCampaign(t *testing.T, fallback, kill bool) {
 		"worker: {concurrency: 20}\nretry: {base: 50ms, cap: 500ms, throttle_delay: 100ms, hold_delay: 500ms}\nlog: {level: warn, format: json}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Campaign names on: the fake's records of each send name its campaign.
 	env := []string{"HERALD_CONFIG=" + cfgPath, "HERALD_REDIS_URL=" + url, "CONNECTLY_BASE_URL=" + baseURL,
-		"CONNECTLY_BUSINESS_ID=" + itBusiness, "CONNECTLY_API_KEY=" + itKey}
+		"CONNECTLY_BUSINESS_ID=" + itBusiness, "CONNECTLY_API_KEY=" + itKey, "CONNECTLY_SEND_CAMPAIGN_NAME=true"}
 	l := ledger.New(rdb, nil)
 	opts := sendTaskOptions(config.Default())
 

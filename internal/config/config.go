@@ -59,6 +59,18 @@ type Connectly struct {
 	// (recipient.userId, as its older docs say). Phone numbers always go in recipient.id.
 	// Env CONNECTLY_SESSION_BSUID_FIELD.
 	SessionBSUIDField connectly.BSUIDField `yaml:"session_bsuid_field"`
+	// SendCampaignName puts the campaign id in campaignName on every send; off (the default),
+	// no send carries campaignName. Connectly's docs call the field an analytics tag in one
+	// place and, in another, say it can start the Flow-Builder flow of that name, which would
+	// message every recipient outside Herald's limits, suppression and at-most-once.
+	// Env CONNECTLY_SEND_CAMPAIGN_NAME (true or false).
+	SendCampaignName bool `yaml:"send_campaign_name"`
+}
+
+// Wire is how Herald encodes its sends to Connectly under this configuration: the client's
+// requests and every request shown without sending (campaign plan, on_reply previews) follow it.
+func (c Connectly) Wire() connectly.Wire {
+	return connectly.Wire{BSUIDField: c.SessionBSUIDField, CampaignName: c.SendCampaignName}
 }
 
 type Sender struct {
@@ -307,6 +319,13 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	env("CONNECTLY_BUSINESS_ID", &c.Connectly.BusinessID)
 	if v := getenv("CONNECTLY_SESSION_BSUID_FIELD"); v != "" {
 		c.Connectly.SessionBSUIDField = connectly.BSUIDField(v)
+	}
+	if v := getenv("CONNECTLY_SEND_CAMPAIGN_NAME"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, &Error{Key: "connectly.send_campaign_name", Msg: fmt.Sprintf("CONNECTLY_SEND_CAMPAIGN_NAME=%q: want true or false", v), Err: err}
+		}
+		c.Connectly.SendCampaignName = on
 	}
 	env("HERALD_LOG_LEVEL", &c.Log.Level)
 	env("HERALD_LOG_FORMAT", &c.Log.Format)

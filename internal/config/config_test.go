@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -148,6 +149,7 @@ connectly:
   timeout: 30s
   business_rate: 150
   session_bsuid_field: userId
+  send_campaign_name: true
 senders:
   - number: "+14151111234"
     rate: 80
@@ -200,6 +202,7 @@ log:
 			Timeout:           config.Duration(30 * time.Second),
 			BusinessRate:      150,
 			SessionBSUIDField: "userId",
+			SendCampaignName:  true,
 		},
 		// A sender without a rate gets the default 80.
 		Senders: []config.Sender{{Number: "+14151111234", Rate: 80}, {Number: "+14152222345", Rate: 80}},
@@ -276,6 +279,8 @@ campaigns:
 			func(c config.Config) string { return c.WebhookSecret }, "env-secret", ""},
 		{"CONNECTLY_SESSION_BSUID_FIELD", env{"CONNECTLY_SESSION_BSUID_FIELD": "userId"},
 			func(c config.Config) string { return string(c.Connectly.SessionBSUIDField) }, "userId", "id"},
+		{"CONNECTLY_SEND_CAMPAIGN_NAME", env{"CONNECTLY_SEND_CAMPAIGN_NAME": "true"},
+			func(c config.Config) string { return strconv.FormatBool(c.Connectly.SendCampaignName) }, "true", "false"},
 		{"HERALD_LOG_LEVEL", env{"HERALD_LOG_LEVEL": "debug"},
 			func(c config.Config) string { return c.Log.Level }, "debug", "warn"},
 		{"HERALD_LOG_FORMAT", env{"HERALD_LOG_FORMAT": "json"},
@@ -548,6 +553,7 @@ func TestLoadAcceptsValues(t *testing.T) {
 		{"RetryCapEqualsBase", "retry:\n  base: 2s\n  cap: 2s\n"},
 		{"BusinessRateZero", "connectly:\n  business_rate: 0\n"},
 		{"SessionBSUIDFieldUserID", "connectly:\n  session_bsuid_field: userId\n"},
+		{"SendCampaignName", "connectly:\n  send_campaign_name: true\n"},
 		{"TierUnlimited", "limits:\n  messaging_tier: unlimited\n"},
 		{"TierNumber", "limits:\n  messaging_tier: 2000\n"},
 		{"CapsAndAdaptive", "limits:\n  frequency_caps:\n    marketing:\n      max: 2\n      window: 168h\n  adaptive:\n    window: 2s\n"},
@@ -714,5 +720,40 @@ func TestLoadSessionBSUIDField(t *testing.T) {
 		if c.Connectly.SessionBSUIDField != want {
 			t.Errorf("%q: got %q, want %q", in, c.Connectly.SessionBSUIDField, want)
 		}
+	}
+}
+
+func TestLoadSendCampaignName(t *testing.T) {
+	t.Parallel()
+	// Off unless asked for: the file, then the environment, which wins either way.
+	tests := []struct {
+		name string
+		yaml string
+		env  env
+		want bool
+	}{
+		{"Default", "", env{}, false},
+		{"File", "connectly:\n  send_campaign_name: true\n", env{}, true},
+		{"EnvOn", "", env{"CONNECTLY_SEND_CAMPAIGN_NAME": "true"}, true},
+		{"EnvOne", "", env{"CONNECTLY_SEND_CAMPAIGN_NAME": "1"}, true},
+		{"EnvOffOverFile", "connectly:\n  send_campaign_name: true\n", env{"CONNECTLY_SEND_CAMPAIGN_NAME": "false"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := mustLoad(t, tc.yaml, tc.env)
+			if c.Connectly.SendCampaignName != tc.want {
+				t.Errorf("SendCampaignName = %v, want %v", c.Connectly.SendCampaignName, tc.want)
+			}
+			if w := c.Connectly.Wire(); w.CampaignName != tc.want || w.BSUIDField != c.Connectly.SessionBSUIDField {
+				t.Errorf("Wire() = %+v, want CampaignName %v and BSUIDField %q", w, tc.want, c.Connectly.SessionBSUIDField)
+			}
+		})
+	}
+	_, err := load(t, "", env{"CONNECTLY_SEND_CAMPAIGN_NAME": "yes please"})
+	checkConfigError(t, err, "connectly.send_campaign_name", `"yes please"`, "true or false")
+	_, err = load(t, "connectly:\n  send_campaign_name: sometimes\n", env{})
+	if err == nil {
+		t.Error("send_campaign_name: sometimes loaded")
 	}
 }

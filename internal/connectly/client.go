@@ -38,6 +38,33 @@ type ClientConfig struct {
 	// SessionBSUIDField says where a session send puts a BSUID recipient: "id" (the default,
 	// the current docs) or "userId" (the older docs); see BSUIDField.
 	SessionBSUIDField BSUIDField
+	// SendCampaignName keeps campaignName on sends; off (the default), no send carries it. See
+	// Wire.CampaignName.
+	SendCampaignName bool
+}
+
+// Wire is how a send's body is encoded where the provider reference leaves the choice to
+// Herald. The Client encodes every send with its own Wire (Client.Wire); whatever shows a
+// request body without sending it (campaign plan samples, on_reply previews) builds the same
+// value from the same settings and encodes with it, so a preview is byte for byte the request.
+type Wire struct {
+	// BSUIDField says where a session send puts a BSUID recipient ("" is BSUIDInID).
+	BSUIDField BSUIDField
+	// CampaignName keeps the campaignName field of template and session sends; false drops it.
+	// The reference (2.1, 10.8) reads campaignName both as an analytics tag and as the trigger
+	// of the Flow-Builder flow of that name: Herald sends the campaign id there, and a flow
+	// with that name would then message every recipient outside Herald's limits, suppression
+	// and at-most-once. Dropping it is the safe reading; delivery events are matched by
+	// callbackData, which every send carries either way.
+	CampaignName bool
+}
+
+// campaignName is the campaignName a send carries under w: name, or "" (omitted).
+func (w Wire) campaignName(name string) string {
+	if !w.CampaignName {
+		return ""
+	}
+	return name
 }
 
 // Client talks to the Connectly API. It is safe for concurrent use.
@@ -46,7 +73,7 @@ type Client struct {
 	businessID string
 	apiKey     string
 	http       *http.Client
-	bsuidField BSUIDField
+	wire       Wire
 }
 
 // NewClient validates cfg and returns a Client.
@@ -90,9 +117,12 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		businessID: cfg.BusinessID,
 		apiKey:     cfg.APIKey,
 		http:       hc,
-		bsuidField: bsuidField,
+		wire:       Wire{BSUIDField: bsuidField, CampaignName: cfg.SendCampaignName},
 	}, nil
 }
+
+// Wire is how the client encodes its sends.
+func (c *Client) Wire() Wire { return c.wire }
 
 // SendPath is the path of the template send endpoint for a business.
 func SendPath(businessID string) string {
@@ -104,7 +134,7 @@ func SendPath(businessID string) string {
 // *TransportError when no answer arrived (its Written field says whether the message may
 // have been accepted anyway).
 func (c *Client) SendTemplate(ctx context.Context, msg TemplateMessage) (SendResult, error) {
-	body, err := EncodeTemplateMessage(msg)
+	body, err := c.wire.EncodeTemplate(msg)
 	if err != nil {
 		return SendResult{}, err
 	}
@@ -125,12 +155,14 @@ func (c *Client) send(ctx context.Context, path string, body []byte) (SendResult
 	return res, nil
 }
 
-// EncodeTemplateMessage returns the exact request body SendTemplate sends for msg: parameters
-// as [] when empty, no HTML escaping, callbackData within its documented limit.
-func EncodeTemplateMessage(msg TemplateMessage) ([]byte, error) {
+// EncodeTemplate returns the exact request body SendTemplate sends for msg with a client of
+// this Wire: parameters as [] when empty, no HTML escaping, callbackData within its documented
+// limit, campaignName as w says.
+func (w Wire) EncodeTemplate(msg TemplateMessage) ([]byte, error) {
 	if msg.Parameters == nil {
 		msg.Parameters = []Parameter{}
 	}
+	msg.CampaignName = w.campaignName(msg.CampaignName)
 	if len(msg.CallbackData) > MaxCallbackData {
 		return nil, fmt.Errorf("connectly: callbackData is %d bytes, limit %d", len(msg.CallbackData), MaxCallbackData)
 	}
@@ -191,12 +223,36 @@ func (c *Client) post(ctx context.Context, path string, body []byte, out any) er
 		// An undecodable body still leaves a useful status-only error.
 		_ = json.Unmarshal(raw, &apiErr.ErrorBody)
 	}
-	if s := resp.Header.Get("Retry-After"); s != "" {
-		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
-			apiErr.RetryAfterSeconds = n
-		}
-	}
+	apiErr.RetryAfterSeconds = retryAfterSeconds(resp.Header.Get("Retry-After"), time.Now())
 	return apiErr
+}
+
+// MaxRetryAfter is the longest wait a Retry-After header is taken for. Connectly documents no
+// Retry-After and limits requests per second, so a longer wait is a misreading or a mistake;
+// holding a throttled send longer than this would stall its run for no reason.
+const MaxRetryAfter = time.Hour
+
+// retryAfterSeconds reads a Retry-After value in either form RFC 9110 (10.2.3) allows: a
+// number of seconds, or an HTTP date, counted from now and rounded up to whole seconds (a
+// date already past is 0). Both are capped at MaxRetryAfter; anything else, or nothing, is 0.
+func retryAfterSeconds(s string, now time.Time) int {
+	if s == "" {
+		return 0
+	}
+	limit := int(MaxRetryAfter / time.Second)
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// A number too large for int64 parses as the largest one, with ErrRange.
+		return int(max(0, min(n, int64(limit))))
+	}
+	t, err := http.ParseTime(s)
+	if err != nil {
+		return 0
+	}
+	d := min(t.Sub(now), MaxRetryAfter)
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
 }
 
 // unwrapURLError drops the *url.Error layer, whose message repeats the full URL, while

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/ with what the client sends now")
@@ -208,6 +209,8 @@ func TestSendTemplateRequestGolden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, nil)
+			// The golden bodies show every field; TestCampaignNameFollowsWire shows it dropped.
+			b.client = newClient(t, connectly.ClientConfig{BaseURL: b.srv.URL, SendCampaignName: true})
 			msg := message()
 			tc.msg(&msg)
 
@@ -467,17 +470,28 @@ func TestSendTemplateErrorWithoutUsableBody(t *testing.T) {
 
 func TestSendTemplateRetryAfter(t *testing.T) {
 	t.Parallel()
+	const maxWait = int(connectly.MaxRetryAfter / time.Second)
 	tests := []struct {
 		name   string
 		header []string
 		want   int
+		// want is the least acceptable value; slack what the clock may take off a date.
+		slack int
 	}{
-		{"Seconds", []string{"Retry-After", "7"}, 7},
-		{"Zero", []string{"Retry-After", "0"}, 0},
-		{"Absent", nil, 0},
-		{"HTTPDateIgnored", []string{"Retry-After", "Wed, 21 Oct 2026 07:28:00 GMT"}, 0},
-		{"NegativeIgnored", []string{"Retry-After", "-3"}, 0},
-		{"GarbageIgnored", []string{"Retry-After", "soon"}, 0},
+		{"Seconds", []string{"Retry-After", "7"}, 7, 0},
+		{"Zero", []string{"Retry-After", "0"}, 0, 0},
+		{"Absent", nil, 0, 0},
+		{"SecondsCapped", []string{"Retry-After", "86400"}, maxWait, 0},
+		{"SecondsBeyondInt64Capped", []string{"Retry-After", "99999999999999999999"}, maxWait, 0},
+		// An HTTP date 90 s ahead: 90 s, less the part of a second the format drops and the
+		// time the round trip took.
+		{"HTTPDate", []string{"Retry-After", time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)}, 88, 2},
+		{"HTTPDateObsoleteForm", []string{"Retry-After", time.Now().Add(90 * time.Second).UTC().Format("Monday, 02-Jan-06 15:04:05 GMT")}, 88, 2},
+		{"HTTPDatePast", []string{"Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"}, 0, 0},
+		{"HTTPDateFarCapped", []string{"Retry-After", "Fri, 31 Dec 2199 23:59:59 GMT"}, maxWait, 0},
+		{"NegativeIgnored", []string{"Retry-After", "-3"}, 0, 0},
+		{"FractionIgnored", []string{"Retry-After", "1.5"}, 0, 0},
+		{"GarbageIgnored", []string{"Retry-After", "soon"}, 0, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -488,8 +502,8 @@ func TestSendTemplateRetryAfter(t *testing.T) {
 			if !errors.As(err, &ae) {
 				t.Fatalf("err = %#v, want *connectly.Error", err)
 			}
-			if ae.RetryAfterSeconds != tc.want {
-				t.Errorf("RetryAfterSeconds = %d, want %d", ae.RetryAfterSeconds, tc.want)
+			if ae.RetryAfterSeconds < tc.want || ae.RetryAfterSeconds > tc.want+tc.slack {
+				t.Errorf("RetryAfterSeconds = %d, want %d to %d", ae.RetryAfterSeconds, tc.want, tc.want+tc.slack)
 			}
 		})
 	}
@@ -951,5 +965,68 @@ func TestErrorKeyAndMessages(t *testing.T) {
 	}
 	if !connectly.Ambiguous(fmt.Errorf("wrapped: %w", &connectly.TransportError{Written: true, Err: io.EOF})) {
 		t.Error("Ambiguous is false for a wrapped written transport error")
+	}
+}
+
+// TestCampaignNameFollowsWire sends a template and a session message carrying a campaign to
+// the fake Connectly, with the setting off (the default) and on: off, neither request has a
+// campaignName; on, both carry it. Wire's encoders give the bodies the client sent.
+func TestCampaignNameFollowsWire(t *testing.T) {
+	t.Parallel()
+	const to, campaign = "+16044441111", "spring-2026"
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprintf("SendCampaignName=%v", on), func(t *testing.T) {
+			t.Parallel()
+			fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: testBusiness, APIKey: testKey, RateLimit: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			base, err := fake.Start("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = fake.Close() })
+			if err := fake.OpenWindow(to, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+			client := newClient(t, connectly.ClientConfig{BaseURL: base, SendCampaignName: on})
+			if got := client.Wire(); got != (connectly.Wire{BSUIDField: connectly.BSUIDInID, CampaignName: on}) {
+				t.Errorf("Wire() = %+v", got)
+			}
+			tm := connectly.TemplateMessage{Number: to, TemplateName: "order_update", Language: "en", CampaignName: campaign}
+			sm := connectly.SessionMessage{To: to, CampaignName: campaign, Content: connectly.SessionContent{Text: "hi"}}
+			if _, err := client.SendTemplate(context.Background(), tm); err != nil {
+				t.Fatalf("SendTemplate: %v", err)
+			}
+			if _, err := client.SendSession(context.Background(), sm); err != nil {
+				t.Fatalf("SendSession: %v", err)
+			}
+			want := ""
+			if on {
+				want = campaign
+			}
+			recs := fake.Received()
+			if len(recs) != 2 {
+				t.Fatalf("fake received %d requests, want 2", len(recs))
+			}
+			for _, r := range recs {
+				if r.Message.CampaignName != want {
+					t.Errorf("%s send: campaignName %q, want %q", r.Kind, r.Message.CampaignName, want)
+				}
+			}
+			tb, err := client.Wire().EncodeTemplate(tm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sb, err := client.Wire().EncodeSession(sm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range [][]byte{tb, sb} {
+				if got := bytes.Contains(b, []byte(`"campaignName"`)); got != on {
+					t.Errorf("encoded body %s: campaignName present %v, want %v", b, got, on)
+				}
+			}
+		})
 	}
 }

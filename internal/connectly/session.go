@@ -103,7 +103,8 @@ type SessionMessage struct {
 	ID string
 	// CallbackData is echoed back on webhook events for this message; at most 1,024 bytes.
 	CallbackData json.RawMessage
-	// CampaignName tags the send for Connectly's analytics.
+	// CampaignName is the campaign the send belongs to; it goes out as campaignName only
+	// when the client's Wire.CampaignName says so.
 	CampaignName string
 	// Content is what the message says: exactly one kind.
 	Content SessionContent
@@ -718,10 +719,17 @@ func sessionRecipientOf(to, name string, f BSUIDField) sessionRecipient {
 	return r
 }
 
-// EncodeSessionMessage validates msg and returns the exact request body SendSession sends for
-// it, with a BSUID recipient placed as f says ("" means BSUIDInID). It is what `plan` shows.
+// EncodeSessionMessage is Wire{BSUIDField: f}.EncodeSession: the body of a session send
+// outside any campaign, which never carries campaignName.
 func EncodeSessionMessage(msg SessionMessage, f BSUIDField) ([]byte, error) {
-	f, err := ParseBSUIDField(string(f))
+	return Wire{BSUIDField: f}.EncodeSession(msg)
+}
+
+// EncodeSession validates msg and returns the exact request body SendSession sends for it with
+// a client of this Wire: a BSUID recipient placed as w.BSUIDField says, campaignName kept or
+// dropped as w.CampaignName says. It is what `plan` shows.
+func (w Wire) EncodeSession(msg SessionMessage) ([]byte, error) {
+	f, err := ParseBSUIDField(string(w.BSUIDField))
 	if err != nil {
 		return nil, err
 	}
@@ -733,7 +741,7 @@ func EncodeSessionMessage(msg SessionMessage, f BSUIDField) ([]byte, error) {
 		Recipient:    sessionRecipientOf(msg.To, msg.Name, f),
 		Message:      sessionBody{ID: msg.ID, Text: c.Text},
 		CallbackData: msg.CallbackData,
-		CampaignName: msg.CampaignName,
+		CampaignName: w.campaignName(msg.CampaignName),
 	}
 	if msg.Sender != "" {
 		req.Sender = &sessionSender{ID: msg.Sender, ChannelType: channelWhatsApp}
@@ -774,7 +782,7 @@ func EncodeSessionMessage(msg SessionMessage, f BSUIDField) ([]byte, error) {
 // EncodeSession returns the request body SendSession would send for msg with this client's
 // configuration.
 func (c *Client) EncodeSession(msg SessionMessage) ([]byte, error) {
-	return EncodeSessionMessage(msg, c.bsuidField)
+	return c.wire.EncodeSession(msg)
 }
 
 // SendSession validates and sends one session message. On success it returns Connectly's

@@ -118,7 +118,7 @@ func TestSendSessionRequestGolden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, nil)
-			client := newClient(t, connectly.ClientConfig{BaseURL: b.srv.URL, SessionBSUIDField: tc.bsuid})
+			client := newClient(t, connectly.ClientConfig{BaseURL: b.srv.URL, SessionBSUIDField: tc.bsuid, SendCampaignName: true})
 			msg := sessionMsg()
 			tc.msg(&msg)
 

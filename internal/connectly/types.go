@@ -23,7 +23,8 @@ type TemplateMessage struct {
 	Sender string `json:"sender,omitempty"`
 	// CallbackData is echoed back on webhook events for this message; at most 1,024 bytes.
 	CallbackData json.RawMessage `json:"callbackData,omitempty"`
-	// CampaignName tags the send for Connectly's analytics.
+	// CampaignName is the campaign the send belongs to; it goes out only when the client's
+	// Wire.CampaignName says so (the encoders clear it otherwise).
 	CampaignName string `json:"campaignName,omitempty"`
 }
 
