@@ -128,7 +128,7 @@ func (r *SessionRenderer) Content(cols map[string]string) (connectly.SessionCont
 
 // Render is Content encoded as the payload carries it: the JSON of connectly.SessionContent
 // (the keys a campaign file writes), which DecodeSession reads back for the session client's
-// SendSession. The request body built from it is connectly.EncodeSessionMessage's.
+// SendSession. The request body built from it is connectly.Wire.EncodeSession's.
 func (r *SessionRenderer) Render(cols map[string]string) (json.RawMessage, error) {
 	c, err := r.Content(cols)
 	if err != nil {

@@ -364,7 +364,7 @@ func FuzzSessionRender(f *testing.F) {
 			if err != nil {
 				t.Fatalf("rendered message does not decode: %v", err)
 			}
-			if _, err := connectly.EncodeSessionMessage(connectly.SessionMessage{To: "+14155552671", Content: content}, ""); err != nil {
+			if _, err := (connectly.Wire{}).EncodeSession(connectly.SessionMessage{To: "+14155552671", Content: content}); err != nil {
 				t.Fatalf("rendered message does not encode: %v", err)
 			}
 		}

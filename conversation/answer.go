@@ -22,10 +22,10 @@ var ErrWindowClosed = errors.New("customer service window closed")
 
 // AnswerParams is one session message to one customer, outside any run: a support reply.
 type AnswerParams struct {
-	// Business is the Connectly business whose windows Herald records; BSUIDField names the
-	// send body's field for a BSUID recipient (connectly.EncodeSessionMessage).
-	Business   string
-	BSUIDField connectly.BSUIDField
+	// Business is the Connectly business whose windows Herald records; Wire is how the send
+	// body is encoded, as the client encodes it (connectly.Client.Wire).
+	Business string
+	Wire     connectly.Wire
 	// To is the customer: E.164 or "bsuid:<id>". Sender is the business number ("" lets
 	// Connectly choose).
 	To, Sender string
@@ -53,7 +53,7 @@ type Answered struct {
 // request are there with a closed window).
 func Answer(ctx context.Context, rdb redis.UniversalClient, client *connectly.Client, p AnswerParams) (Answered, error) {
 	msg := connectly.SessionMessage{To: p.To, Sender: p.Sender, Content: p.Content}
-	body, err := connectly.EncodeSessionMessage(msg, p.BSUIDField)
+	body, err := p.Wire.EncodeSession(msg)
 	if err != nil {
 		return Answered{}, err
 	}

@@ -87,7 +87,7 @@ func readMessageFile(path string) (connectly.SessionContent, error) {
 func sendMessage(ctx context.Context, rdb redis.UniversalClient, c config.Config, client *connectly.Client, m messageSend) (messageResult, error) {
 	now := m.now()
 	out, err := conversation.Answer(ctx, rdb, client, conversation.AnswerParams{
-		Business: c.Connectly.BusinessID, BSUIDField: c.Connectly.SessionBSUIDField,
+		Business: c.Connectly.BusinessID, Wire: c.Connectly.Wire(),
 		To: m.to, Sender: m.sender, Content: m.content, Actor: operator(m.actor), Now: now})
 	if out.Request == nil {
 		return messageResult{}, usageError{err}

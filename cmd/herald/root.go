@@ -163,7 +163,8 @@ func (a *app) redis(ctx context.Context, c config.Config) (redis.UniversalClient
 // timeout and the session recipient field. Callers set what differs (connections, a timeout).
 func clientConfig(c config.Config) connectly.ClientConfig {
 	return connectly.ClientConfig{BaseURL: c.Connectly.BaseURL, BusinessID: c.Connectly.BusinessID, APIKey: c.APIKey,
-		Timeout: c.Connectly.Timeout.D(), SessionBSUIDField: c.Connectly.SessionBSUIDField}
+		Timeout: c.Connectly.Timeout.D(), SessionBSUIDField: c.Connectly.SessionBSUIDField,
+		SendCampaignName: c.Connectly.SendCampaignName}
 }
 
 // connectlyClient is a client of the Connectly business the config names, which must have an

@@ -103,7 +103,6 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 	rdb, log, m := p.rdb, p.log, p.m
 	cc := clientConfig(c)
 	cc.MaxConns = c.Worker.Concurrency
-	cc.SendCampaignName = c.Connectly.SendCampaignName
 	client, err := connectly.NewClient(cc)
 	if err != nil {
 		return p.fail(err)

@@ -17,6 +17,7 @@
 // Validate checks every kind against Meta's limits before anything is sent and names the
 // field at fault (*InvalidMessageError, wrapping ErrInvalidMessage). SessionContent is also
 // the shape of a campaign's message: block (YAML or JSON): MapStrings renders its text fields
-// per recipient, and EncodeSessionMessage returns the exact request body. An answer saying the
+// per recipient, and Client.Wire().EncodeSession (a Wire) returns the exact request body;
+// campaignName goes out only when ClientConfig.SendCampaignName is set. An answer saying the
 // window is closed reads as Decision.WindowClosed (IsWindowClosed): a refusal, never retried.
 package connectly

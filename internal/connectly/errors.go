@@ -10,7 +10,9 @@ import (
 type Error struct {
 	StatusCode int
 	ErrorBody
-	// RetryAfter is the parsed Retry-After header, zero when absent (the reference documents none).
+	// RetryAfterSeconds is the Retry-After header in seconds (a number, or an HTTP date counted
+	// from the answer), at most MaxRetryAfter; zero when absent, unreadable or past (the
+	// reference documents none).
 	RetryAfterSeconds int
 }
 

@@ -19,7 +19,7 @@ import (
 // while the customer's 24-hour window is open. SessionMessage is what a caller builds;
 // SessionContent is the part a campaign file describes (its string fields may hold templates,
 // rendered per recipient with MapStrings); the JSON request body is built from them by
-// EncodeSessionMessage and is private to this file, so the wire's field names live in one place.
+// Wire.EncodeSession and is private to this file, so the wire's field names live in one place.
 
 // SessionPath is the path of the session send endpoint for a business.
 func SessionPath(businessID string) string {
@@ -717,12 +717,6 @@ func sessionRecipientOf(to, name string, f BSUIDField) sessionRecipient {
 		r.ID = to
 	}
 	return r
-}
-
-// EncodeSessionMessage is Wire{BSUIDField: f}.EncodeSession: the body of a session send
-// outside any campaign, which never carries campaignName.
-func EncodeSessionMessage(msg SessionMessage, f BSUIDField) ([]byte, error) {
-	return Wire{BSUIDField: f}.EncodeSession(msg)
 }
 
 // EncodeSession validates msg and returns the exact request body SendSession sends for it with

@@ -110,7 +110,7 @@ func FuzzSessionMessage(f *testing.F) {
 		}
 
 		verr := msg.Validate()
-		body, eerr := connectly.EncodeSessionMessage(msg, field)
+		body, eerr := connectly.Wire{BSUIDField: field}.EncodeSession(msg)
 		if verr != nil {
 			var ie *connectly.InvalidMessageError
 			if !errors.As(verr, &ie) || len(ie.Problems) == 0 || !errors.Is(verr, connectly.ErrInvalidMessage) {

@@ -292,8 +292,8 @@ func TestSessionBSUIDFieldConfig(t *testing.T) {
 	if _, err := connectly.NewClient(connectly.ClientConfig{BusinessID: testBusiness, APIKey: testKey, SessionBSUIDField: "phone"}); err == nil || !strings.Contains(err.Error(), "phone") {
 		t.Errorf("NewClient with SessionBSUIDField phone: err = %v", err)
 	}
-	if _, err := connectly.EncodeSessionMessage(sessionMsg(), "phone"); err == nil {
-		t.Error("EncodeSessionMessage with BSUID field phone succeeded")
+	if _, err := (connectly.Wire{BSUIDField: "phone"}).EncodeSession(sessionMsg()); err == nil {
+		t.Error("EncodeSession with BSUID field phone succeeded")
 	}
 }
 
@@ -492,8 +492,8 @@ func TestSessionValidate(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Validate: %v", err)
 				}
-				if _, err := connectly.EncodeSessionMessage(msg, ""); err != nil {
-					t.Fatalf("EncodeSessionMessage: %v", err)
+				if _, err := (connectly.Wire{}).EncodeSession(msg); err != nil {
+					t.Fatalf("EncodeSession: %v", err)
 				}
 				return
 			}
@@ -616,7 +616,7 @@ func TestSessionContentFromYAML(t *testing.T) {
 			t.Errorf("%d: MapStrings changed the spec:\n%s\n%s", i, before, after)
 		}
 	}
-	if b, err := connectly.EncodeSessionMessage(connectly.SessionMessage{To: "+16044441111", Content: specs[6]}, ""); err != nil ||
+	if b, err := (connectly.Wire{}).EncodeSession(connectly.SessionMessage{To: "+16044441111", Content: specs[6]}); err != nil ||
 		!bytes.Contains(b, []byte(`"multiProductMessage":{"catalogId":"cat-1","sections":[{"productItems":[{"productRetailerId":"sku-1"}],"title":"Shoes"}]}`)) {
 		t.Errorf("multi product from YAML: %s, %v", b, err)
 	}
