@@ -157,6 +157,13 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 		if errors.As(sendErr, &ae) && ae.RetryAfterSeconds > 0 {
 			after = time.Duration(ae.RetryAfterSeconds) * time.Second
 		}
+		if rule.PairBackoff {
+			if wait, err := w.limits.PairThrottled(ctx, senderOf(p), p.To); err != nil {
+				log.Warn().Err(err).Msg("could not record the pair-limit refusal; waiting the throttle delay")
+			} else {
+				after = max(after, wait)
+			}
+		}
 		if w.adaptiveTrigger(d) {
 			sender := senderOf(p)
 			ctl := w.limits.Control(sender)

@@ -172,6 +172,26 @@ func TestHandleSend(t *testing.T) {
 		}
 	})
 
+	// Meta's pair limit (131056) backs off for that person only, 4^X s for the X-th refusal in
+	// a row (reference 9.1), never less than the throttle delay.
+	t.Run("PairLimitBacksOffPerPerson", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, testConfig())
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 2)
+		b.sender.SendFunc = answer(apiError(400, "131056"))
+		for i, want := range []time.Duration{3 * time.Second, 4 * time.Second, 16 * time.Second, 64 * time.Second} {
+			te := wantAs[*ThrottledError](t, handle(t, b, ps[0]))
+			if te.RetryAfter != want {
+				t.Fatalf("refusal %d: RetryAfter %v, want %v", i+1, te.RetryAfter, want)
+			}
+		}
+		// Another person starts from the beginning.
+		if te := wantAs[*ThrottledError](t, handle(t, b, ps[1])); te.RetryAfter != 3*time.Second {
+			t.Fatalf("another person: RetryAfter %v, want 3s", te.RetryAfter)
+		}
+		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Queued, Attempts: 0, Code: "131056"})
+	})
+
 	t.Run("StopRunCodePausesRun", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, testConfig())

@@ -63,6 +63,9 @@ type Rule struct {
 	// message outside it). They are permanent for this message: a resend gets the same answer
 	// until the customer writes again.
 	WindowClosed bool
+	// PairBackoff marks the pair rate limit (Meta 131056): a throttle for one person only,
+	// whose next send waits 4^X seconds, X growing with each refusal in a row (reference 9.1).
+	PairBackoff bool
 	// Why is the one-line reason shown to operators.
 	Why string
 }
@@ -101,7 +104,7 @@ var DefaultTable = map[string]Rule{
 
 	// Meta codes (reference 9.2), for when they surface as the code.
 	"130429": throttle("sender number throughput exceeded"),
-	"131056": throttle("pair rate limit: too many messages to this person"),
+	"131056": {Class: ClassThrottle, PairBackoff: true, Why: "pair rate limit: too many messages to this person"},
 	"131048": stopRun("spam rate limit: sending restricted"),
 	"131049": permanent("Meta chose not to deliver (per-user marketing limit)"),
 	"131050": optOut("user stopped marketing messages from this business"),

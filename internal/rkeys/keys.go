@@ -84,6 +84,12 @@ func PairLimit(business, sender, recipient string) string {
 // BusinessLimit is the GCRA state of the business-wide request limit on Connectly's API.
 func BusinessLimit(business string) string { return Prefix + "limit:{" + business + "}:business" }
 
+// PairBackoff counts a (sender, recipient) pair's pair-limit refusals in a row (Meta 131056),
+// expiring a while after the last one.
+func PairBackoff(business, sender, recipient string) string {
+	return Prefix + "limit:{" + business + "}:pairbackoff:" + sender + ":" + recipient
+}
+
 // SenderBackoff is the adaptive factor of a sender's rate after Connectly or Meta throttled it,
 // and the controller's last decrease.
 func SenderBackoff(business, sender string) string {

@@ -38,6 +38,7 @@ func TestKeyShapes(t *testing.T) {
 		{"PairLimit", rkeys.PairLimit("B1", "+15550001", "+15559999"), "herald:limit:{B1}:pair:+15550001:+15559999"},
 		{"BusinessLimit", rkeys.BusinessLimit("B1"), "herald:limit:{B1}:business"},
 		{"SenderBackoff", rkeys.SenderBackoff("B1", "+15550001"), "herald:limit:{B1}:backoff:+15550001"},
+		{"PairBackoff", rkeys.PairBackoff("B1", "+15550001", "+15550002"), "herald:limit:{B1}:pairbackoff:+15550001:+15550002"},
 		{"SenderThrottled", rkeys.SenderThrottled("B1", "+15550001", 1767225600), "herald:limit:{B1}:throttled:+15550001:1767225600"},
 		{"Tier", rkeys.Tier("B1"), "herald:limit:{B1}:tier"},
 		{"Cap", rkeys.Cap("B1", "marketing", 12), "herald:limit:{B1}:cap:marketing:12"},
@@ -105,7 +106,7 @@ func TestHashTags(t *testing.T) {
 	for _, biz := range []string{"B1", "acme-42"} {
 		for _, k := range []string{
 			rkeys.SenderLimit(biz, "+15550001"), rkeys.RunLimit(biz, "R1"), rkeys.PairLimit(biz, "+15550001", "+15559999"),
-			rkeys.BusinessLimit(biz), rkeys.SenderBackoff(biz, "+15550001"), rkeys.SenderThrottled(biz, "+15550001", 1),
+			rkeys.BusinessLimit(biz), rkeys.SenderBackoff(biz, "+15550001"), rkeys.PairBackoff(biz, "+15550001", "+15550002"), rkeys.SenderThrottled(biz, "+15550001", 1),
 			rkeys.Tier(biz), rkeys.Cap(biz, "marketing", 0), rkeys.ServiceWindow(biz, 0),
 		} {
 			if got := hashTag(k); got != biz {
