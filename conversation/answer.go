@@ -16,7 +16,7 @@ import (
 )
 
 // ErrWindowClosed is returned by Answer when the customer's service window is closed by
-// Herald's record: nothing was sent. When Connectly refuses the message as outside the window,
+// Herald's record, or closes within AnswerParams.Margin: nothing was sent. When Connectly refuses the message as outside the window,
 // Answer returns the provider's error as it is (connectly.IsWindowClosed).
 var ErrWindowClosed = errors.New("customer service window closed")
 
@@ -34,6 +34,10 @@ type AnswerParams struct {
 	Actor string
 	// Now is the clock that decides whether the window is open.
 	Now time.Time
+	// Margin is how long before its close the window counts as closed, as for a campaign's
+	// session messages (servicewindow.Tracker.SetMargin; worker.window_margin): Connectly
+	// judges the window on its own clock.
+	Margin time.Duration
 }
 
 // Answered is what Answer did.
@@ -57,12 +61,14 @@ func Answer(ctx context.Context, rdb redis.UniversalClient, client *connectly.Cl
 	if err != nil {
 		return Answered{}, err
 	}
-	ws, err := servicewindow.New(rdb, func() time.Time { return p.Now }).Lookup(ctx, p.Business, []string{p.To})
+	tracker := servicewindow.New(rdb, func() time.Time { return p.Now })
+	tracker.SetMargin(p.Margin)
+	ws, err := tracker.Lookup(ctx, p.Business, []string{p.To})
 	if err != nil {
 		return Answered{Request: body}, err
 	}
 	res := Answered{Window: servicewindow.Latest(ws), Request: body}
-	if !res.Window.Open {
+	if !tracker.Usable(res.Window, 0) {
 		return res, ErrWindowClosed
 	}
 	if client == nil {

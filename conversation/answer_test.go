@@ -89,6 +89,28 @@ func TestAnswer(t *testing.T) {
 		}
 	})
 
+	// A window closing within the margin is closed for a session message: Connectly judges it
+	// on its own clock. Without a margin it goes.
+	t.Run("WithinMargin", func(t *testing.T) {
+		t.Parallel()
+		rdb, fake, client := setup(t)
+		inbound := now.Add(-24*time.Hour + time.Minute) // closes in a minute
+		touch(t, rdb, inbound)
+		if err := fake.OpenWindow(params.To, inbound); err != nil {
+			t.Fatal(err)
+		}
+		p := params
+		p.Margin = 2 * time.Minute
+		out, err := Answer(context.Background(), rdb, client, p)
+		if !errors.Is(err, ErrWindowClosed) || !out.Window.Open || len(fake.Received()) != 0 {
+			t.Fatalf("answered %+v, %v, sent %d: want refused by the margin", out, err, len(fake.Received()))
+		}
+		p.Margin = 0
+		if out, err := Answer(context.Background(), rdb, client, p); err != nil || out.MessageID == "" {
+			t.Fatalf("without a margin: answered %+v, %v", out, err)
+		}
+	})
+
 	t.Run("DryRun", func(t *testing.T) {
 		t.Parallel()
 		rdb, fake, _ := setup(t)

@@ -87,7 +87,7 @@ func readMessageFile(path string) (connectly.SessionContent, error) {
 func sendMessage(ctx context.Context, rdb redis.UniversalClient, c config.Config, client *connectly.Client, m messageSend) (messageResult, error) {
 	now := m.now()
 	out, err := conversation.Answer(ctx, rdb, client, conversation.AnswerParams{
-		Business: c.Connectly.BusinessID, Wire: c.Connectly.Wire(),
+		Business: c.Connectly.BusinessID, Wire: c.Connectly.Wire(), Margin: c.Worker.WindowMargin.D(),
 		To: m.to, Sender: m.sender, Content: m.content, Actor: operator(m.actor), Now: now})
 	if out.Request == nil {
 		return messageResult{}, usageError{err}
@@ -108,6 +108,10 @@ func sendMessage(ctx context.Context, rdb redis.UniversalClient, c config.Config
 	case connectly.IsWindowClosed(err):
 		return res, fmt.Errorf("%w: Connectly refused the message as outside %s's window (Herald's record: %s); send an approved template: %w",
 			conversation.ErrWindowClosed, shown, w.Line(now), err)
+	case errors.Is(err, conversation.ErrWindowClosed) && w.Open:
+		return res, fmt.Errorf("%w: %s's window is %s, within worker.window_margin (%s) of its close, too near for Connectly's "+
+			"clock to agree; send an approved template (a campaign with template:), or wait for them to write",
+			err, shown, w.Line(now), c.Worker.WindowMargin.D())
 	case errors.Is(err, conversation.ErrWindowClosed):
 		return res, fmt.Errorf("%w: %s's window is %s; a session message cannot reach them now: send an approved template "+
 			"(a campaign with template:), or wait for them to write", err, shown, w.Line(now))

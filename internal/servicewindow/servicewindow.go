@@ -180,7 +180,14 @@ func (t *Tracker) OpenFor(ctx context.Context, business string, ahead time.Durat
 		return time.Time{}, false, err
 	}
 	w := Latest(ws)
-	return w.ClosesAt, w.ClosesAt.After(t.now().Add(t.margin + max(ahead, 0))), nil
+	return w.ClosesAt, t.Usable(w, ahead), nil
+}
+
+// Usable reports whether a session message may go to the customer of w (a window Lookup
+// returned) from a sender that may still wait up to ahead: whether the window stays open for
+// the tracker's margin plus ahead.
+func (t *Tracker) Usable(w Window, ahead time.Duration) bool {
+	return w.ClosesAt.After(t.now().Add(t.margin + max(ahead, 0)))
 }
 
 // Lookup returns the window of each id, in order, in one round trip, as recorded: a window is
