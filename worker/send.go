@@ -70,7 +70,7 @@ func (w *Worker) decode(ctx context.Context, t *asynq.Task) (*job, error) {
 		// A template's reservation reads its recipient's service window, for sentAs; a session
 		// message reads it before (gateWindow).
 		in: limits.Intention{Sender: p.Sender, Run: p.Run, Recipient: p.To, Category: categoryOf(ctx, p), RunRate: p.Rate,
-			ReadWindow: p.Kind != campaigns.KindSession},
+			ReadWindow: p.Kind != campaigns.KindSession, WindowMargin: w.windows.Margin()},
 		log: w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger(),
 	}, nil
 }

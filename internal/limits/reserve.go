@@ -156,6 +156,10 @@ type Request struct {
 	// open at Now, and an open one makes the send skip the Tier. Optional: without them the
 	// reservation reads no window, and an open one goes unseen.
 	Windows []WindowRef
+	// WindowMargin counts a window that closes within it as closed already (as for session
+	// messages, servicewindow.Tracker.SetMargin): Meta judges it on its own clock, so near its
+	// close the send takes room in the Tier and is not reported InWindow.
+	WindowMargin time.Duration
 	// Now is the clock of the tier, the cap, the windows and the adaptive factor (the rate
 	// limits use Redis's clock, which all workers share). Zero means time.Now.
 	Now time.Time
@@ -390,7 +394,7 @@ func (r *Request) args() ([]string, []any) {
 		}
 	}
 	ks = append(ks, usage...)
-	args = append(args, len(usage), len(windows), servicewindow.Length.Milliseconds())
+	args = append(args, len(usage), len(windows), (servicewindow.Length - max(r.WindowMargin, 0)).Milliseconds())
 	args = append(args, pairs...)
 	for _, w := range windows {
 		args = append(args, w.Field)

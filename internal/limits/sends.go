@@ -119,6 +119,9 @@ type Intention struct {
 	// is open (Reservation.InWindow) even with no daily tier, which reads it anyway: the
 	// script reads it in the same round trip, so the send needs no read of its own.
 	ReadWindow bool
+	// WindowMargin is Request.WindowMargin: how long before its close a window counts as
+	// closed (the worker's servicewindow margin).
+	WindowMargin time.Duration
 }
 
 // SenderKey names a sender in limit keys ("default" for the business's default sender).
@@ -199,6 +202,7 @@ func (s *Sends) Request(in Intention, now time.Time) *Request {
 		// recorded under (the phone's, or the BSUID's for a "bsuid:" recipient).
 		wk, wf := servicewindow.Locate(biz, in.Recipient)
 		r.Windows = []WindowRef{{Key: wk, Field: wf}}
+		r.WindowMargin = in.WindowMargin
 	}
 	cat := in.Category
 	if cat == "" {

@@ -100,6 +100,21 @@ func TestTierCountsAClosedWindowAgain(t *testing.T) {
 	if r := reserveReq(t, b, tierReq(edge, 10, t0.Add(servicewindow.Length))); r.InWindow || !r.TierAdded {
 		t.Fatalf("at the close: %+v, want room taken", r)
 	}
+	// With a margin, a window closing within it counts as closed: the person takes room.
+	near := "+15550000013"
+	touchAt(t, b, near, t0)
+	req := tierReq(near, 10, t0.Add(servicewindow.Length-time.Minute))
+	req.WindowMargin = 2 * time.Minute
+	if r := reserveReq(t, b, req); r.InWindow || !r.TierAdded {
+		t.Fatalf("a minute before the close, margin 2m: %+v, want room taken", r)
+	}
+	far := "+15550000014"
+	touchAt(t, b, far, t0)
+	req = tierReq(far, 10, t0.Add(servicewindow.Length-3*time.Minute))
+	req.WindowMargin = 2 * time.Minute
+	if r := reserveReq(t, b, req); !r.InWindow || r.TierAdded {
+		t.Fatalf("three minutes before the close, margin 2m: %+v, want the window open", r)
+	}
 }
 
 func TestTierWindowRefundKeepsEarlierRoom(t *testing.T) {

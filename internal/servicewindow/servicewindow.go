@@ -58,6 +58,9 @@ func New(rdb redis.UniversalClient, now func() time.Time) *Tracker {
 // until it closes; a negative margin is taken as 0. Call it before the tracker is used.
 func (t *Tracker) SetMargin(d time.Duration) { t.margin = max(d, 0) }
 
+// Margin is how long before its close Open counts a window as closed (SetMargin).
+func (t *Tracker) Margin() time.Duration { return t.margin }
+
 // Window is what is known of one id's customer service window.
 type Window struct {
 	// ID is the id looked up, as given.
