@@ -70,7 +70,8 @@ func waitIdle(t *testing.T, s *Server) WebhookStats {
 
 func sendN(t *testing.T, base string, n int) {
 	t.Helper()
-	c, err := connectly.NewClient(connectly.ClientConfig{BaseURL: base, BusinessID: testBusiness, APIKey: testKey})
+	// The sends carry a campaignName, so that the fake's events echo it as campaign metadata.
+	c, err := connectly.NewClient(connectly.ClientConfig{BaseURL: base, BusinessID: testBusiness, APIKey: testKey, SendCampaignName: true})
 	if err != nil {
 		t.Fatal(err)
 	}
