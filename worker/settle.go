@@ -73,6 +73,21 @@ func (w *Worker) skipCapped(ctx context.Context, log zerolog.Logger, p campaigns
 	return nil
 }
 
+// holdFor holds the sends a Retry-After covers (Config.RetryAfterHolds) for after: until then
+// their reservations are refused with the wait, so none of them makes a request Connectly
+// asked not to get. The refused send itself comes back after the wait whatever this does.
+func (w *Worker) holdFor(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, after time.Duration) {
+	scope := w.cfg.RetryAfterHolds
+	key, left, err := w.limits.Hold(ctx, scope, senderOf(p), after)
+	switch {
+	case err != nil:
+		log.Warn().Err(err).Str("holds", string(scope)).Msg("could not hold sends for Connectly's Retry-After; only this send waits")
+	case key != "":
+		log.Warn().Str("holds", string(scope)).Str("sender", logx.Phone(senderOf(p))).Dur("wait", left).
+			Msg("Connectly asked to wait (Retry-After): sends held")
+	}
+}
+
 // release gives a claim back without a send (the request never went out).
 func (w *Worker) release(p campaigns.SendPayload, attempt int, mode ledger.ReleaseMode, code string) error {
 	o := ledger.Outcome{State: ledger.Queued, Code: code, Mode: mode, Attempt: attempt}
@@ -156,6 +171,7 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 		var ae *connectly.Error
 		if errors.As(sendErr, &ae) && ae.RetryAfterSeconds > 0 {
 			after = time.Duration(ae.RetryAfterSeconds) * time.Second
+			w.holdFor(ctx, log, p, after)
 		}
 		if rule.PairBackoff {
 			if wait, err := w.limits.PairThrottled(ctx, senderOf(p), p.To); err != nil {

@@ -43,6 +43,11 @@ type Config struct {
 	Backoff backoff.Backoff
 	// ThrottleDelay is how long a send waits after a 429 without Retry-After. Default 2s.
 	ThrottleDelay time.Duration
+	// RetryAfterHolds is what a throttle's Retry-After holds for its wait: every send of the
+	// business (the default, limits.DefaultHoldScope), every send from the sender number,
+	// or only the refused send. Connectly documents neither the header nor the scope of its
+	// request limit, so the default is the widest.
+	RetryAfterHolds limits.HoldScope
 	// HoldDelay is how often a task of a paused run looks again. Default 5s.
 	HoldDelay time.Duration
 	// KeepPlaceFor is how long a send whose limits are booked further ahead than
@@ -119,6 +124,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.HoldDelay <= 0 {
 		c.HoldDelay = 5 * time.Second
+	}
+	if c.RetryAfterHolds == "" {
+		c.RetryAfterHolds = limits.DefaultHoldScope
 	}
 	if c.KeepPlaceFor == 0 {
 		c.KeepPlaceFor = 20 * time.Second

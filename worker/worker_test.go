@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -168,6 +169,52 @@ func TestHandleSend(t *testing.T) {
 				if c.Attempts != 0 || c.Throttled != 1 || c.Retries != 0 {
 					t.Fatalf("attempts %d throttled %d retries %d, want 0, 1, 0", c.Attempts, c.Throttled, c.Retries)
 				}
+			})
+		}
+	})
+
+	// A 429's Retry-After holds what RetryAfterHolds names for its wait: no other send it
+	// covers makes a request before the wait is over (each is refused by its limits, waiting
+	// as long), and with "send" only the refused send waits.
+	t.Run("RetryAfterHoldsOtherSends", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct {
+			scope    limits.HoldScope
+			business float64
+			held     bool
+		}{
+			{limits.HoldBusiness, 200, true},
+			{limits.HoldBusiness, -1, true}, // no business limit: the sender's is held
+			{limits.HoldSender, 200, true},
+			{limits.HoldSend, 200, false},
+		} {
+			t.Run(fmt.Sprintf("%s/business_rate_%g", tc.scope, tc.business), func(t *testing.T) {
+				t.Parallel()
+				cfg := testConfig()
+				cfg.RetryAfterHolds, cfg.Limits.BusinessRate, cfg.KeepPlaceFor = tc.scope, tc.business, -1
+				b := setup(t, cfg)
+				ps := seedRun(t, b, runID, ledger.AtMostOnce, 2)
+				b.sender.SendFunc = answer(&connectly.Error{StatusCode: 429, RetryAfterSeconds: 11})
+				if te := wantAs[*ThrottledError](t, handle(t, b, ps[0])); te.RetryAfter != 11*time.Second {
+					t.Fatalf("refused send: RetryAfter %v, want 11s", te.RetryAfter)
+				}
+				b.sender.SendFunc = nil
+				err := handle(t, b, ps[1])
+				calls := len(b.sender.Calls())
+				if !tc.held {
+					if err != nil || calls != 2 {
+						t.Fatalf("send scope: the next send = %v after %d requests; want it sent", err, calls)
+					}
+					return
+				}
+				te := wantAs[*ThrottledError](t, err)
+				if te.Reason != "rate limit" || te.RetryAfter <= 9*time.Second || te.RetryAfter > 11*time.Second {
+					t.Fatalf("the next send: %v; want it held by its limits for about 11s", te)
+				}
+				if calls != 1 {
+					t.Fatalf("%d requests while held, want 1", calls)
+				}
+				wantEntry(t, b, ps[1], ledger.Entry{State: ledger.Queued, Code: "RATE_LIMIT"})
 			})
 		}
 	})

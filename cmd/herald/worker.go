@@ -50,6 +50,7 @@ func workerConfig(c config.Config) worker.Config {
 		MaxAttempts:     c.Retry.MaxAttempts,
 		Backoff:         backoff.Backoff{Base: c.Retry.Base.D(), Cap: c.Retry.Cap.D()},
 		ThrottleDelay:   c.Retry.ThrottleDelay.D(),
+		RetryAfterHolds: limits.HoldScope(c.Retry.RetryAfterHolds),
 		HoldDelay:       c.Retry.HoldDelay.D(),
 		KeepPlaceFor:    keepPlaceFor(c.Retry.KeepPlaceFor.D()),
 		RequestTimeout:  c.Connectly.Timeout.D(),

@@ -102,6 +102,10 @@ type Retry struct {
 	// instead of resending. A 5xx not listed reads as "not taken" and is retried. Unset (the
 	// default): every 5xx (the reference lists 500, 502, 503 and 504 as a duplicate risk).
 	AmbiguousStatuses []int `yaml:"ambiguous_statuses"`
+	// RetryAfterHolds is what a 429's Retry-After holds: business (every send of the
+	// business waits, the default), sender (every send from that number) or send (only the
+	// refused one). See limits.HoldScope.
+	RetryAfterHolds string `yaml:"retry_after_holds"`
 }
 
 // Limits configures limits shared by every worker.
@@ -473,6 +477,9 @@ func (c *Config) Validate() error {
 		if st < 500 || st > 599 {
 			return &Error{Key: fmt.Sprintf("retry.ambiguous_statuses[%d]", i), Msg: fmt.Sprintf("%d: want a 5xx status", st)}
 		}
+	}
+	if _, err := limits.ParseHoldScope(c.Retry.RetryAfterHolds); err != nil {
+		return &Error{Key: "retry.retry_after_holds", Msg: err.Error()}
 	}
 	if c.Webhooks.MaxBody < 1024 || c.Webhooks.MaxBody > 64<<20 {
 		return &Error{Key: "webhooks.max_body", Msg: fmt.Sprintf("%d: want 1024 to 67108864 bytes", c.Webhooks.MaxBody)}

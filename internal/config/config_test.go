@@ -508,6 +508,7 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"WorkerWindowMarginTooLong", "worker:\n  window_margin: 2h\n", "worker.window_margin", []string{"0s to 1h"}},
 		{"RetryMaxAttemptsZero", "retry:\n  max_attempts: 0\n", "retry.max_attempts", []string{"at least 1"}},
 		{"AmbiguousStatusNot5xx", "retry:\n  ambiguous_statuses: [500, 429]\n", "retry.ambiguous_statuses[1]", []string{"429", "5xx"}},
+		{"RetryAfterHoldsUnknown", "retry:\n  retry_after_holds: everyone\n", "retry.retry_after_holds", []string{"everyone", "business, sender or send"}},
 		{"RetryCapBelowBase", "retry:\n  base: 10s\n  cap: 5s\n", "retry.cap", []string{"retry.base"}},
 		{"RetryBaseZero", "retry:\n  base: 0s\n", "retry.cap", []string{"positive"}},
 		{"ErrorsBadClass", "errors:\n  ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID: sometimes\n", "errors.ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID", []string{`"sometimes"`, "stop-run"}},
