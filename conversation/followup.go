@@ -158,7 +158,7 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	run, def := info.Run, info.Def
 	if !Within(&def.OnReply, run.Created, r.At, f.cfg.Now()) {
 		out.Late = true
-		f.count(run.Campaign, "", "late")
+		f.count(run.Campaign, "", "late", e.Via)
 		return out, nil
 	}
 	rule, ok := Match(def.OnReply.Rules, r)
@@ -177,7 +177,7 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 		// Never sent (or refused): nothing of this run's was there to answer.
 		return out, nil
 	}
-	f.count(run.Campaign, rule.ID(), "matched")
+	f.count(run.Campaign, rule.ID(), "matched", e.Via)
 	if rule.Tag != "" {
 		if err := f.ledger.Tag(ctx, parent, e.Recipient, rule.Tag); err != nil {
 			return out, err
@@ -238,13 +238,13 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	switch res.Verdict {
 	case ledger.FollowupCreated:
 		out.Created = true
-		f.count(run.Campaign, rule.ID(), "created")
+		f.count(run.Campaign, rule.ID(), "created", e.Via)
 		return out, f.enqueue(ctx, res.Run, e.Recipient, run.Queue, fu.Payload, true)
 	case ledger.FollowupPending:
 		return out, f.enqueue(ctx, res.Run, e.Recipient, run.Queue, res.Payload, false)
 	case ledger.FollowupSkipped:
 		out.Created = true
-		f.count(run.Campaign, rule.ID(), "skipped")
+		f.count(run.Campaign, rule.ID(), "skipped", e.Via)
 	}
 	return out, nil
 }

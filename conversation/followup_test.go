@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -319,5 +320,34 @@ func TestFollowupsOptOutIsRecordedOnly(t *testing.T) {
 	got, err := conversation.NewHistory(b.rdb, b.clock.now).Read(ctx, b.run.ID, bo)
 	if err != nil || len(got) != 1 || !got[0].OptOut || got[0].Rule != "" {
 		t.Fatalf("conversation %+v (%v)", got, err)
+	}
+}
+
+// TestFollowupsMetrics counts a reply's outcomes with how it was joined to its run: a tap that
+// carries Herald's callbackData is matched and creates its follow-up, via "callback"; the same
+// tap again matches again but creates nothing.
+func TestFollowupsMetrics(t *testing.T) {
+	t.Parallel()
+	b := setupFollowups(t)
+	m := conversation.NewMetrics(nil)
+	fu, err := conversation.NewFollowups(conversation.FollowupConfig{Redis: b.rdb, Business: "biz", Tasks: b.tasks,
+		Resolve: b.resolve, Now: b.clock.now, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for range 2 {
+		if _, err := fu.Reply(ctx, b.tap(b.rcpts[0], "Yes, show me")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for outcome, want := range map[string]float64{"matched": 2, "created": 1} {
+		got := testutil.ToFloat64(m.Replies.WithLabelValues("promo", "interested", outcome, conversation.ViaCallback))
+		if got != want {
+			t.Errorf("%s via callback: %g, want %g", outcome, got, want)
+		}
+	}
+	if n := testutil.CollectAndCount(m.Replies); n != 2 {
+		t.Errorf("%d series, want 2 (matched and created, via callback)", n)
 	}
 }

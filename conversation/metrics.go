@@ -6,7 +6,9 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	// Replies counts replies by outcome: matched (a rule matched), created (a follow-up entry
 	// was created), skipped (created skipped: suppressed, not renderable), late (after the
-	// run's on_reply.until; rule "").
+	// run's on_reply.until; rule ""); and by how the reply was joined to its run (via:
+	// callback, reply_to or recent, the Via* constants), so an operator sees how many
+	// follow-ups rest on the index of recent sends rather than on the reply naming its message.
 	Replies *prometheus.CounterVec
 }
 
@@ -14,16 +16,17 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{Replies: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "herald_followup_replies_total",
-		Help: "Replies to runs with on_reply rules, by campaign, rule and outcome (matched, created, skipped, late).",
-	}, []string{"campaign", "rule", "outcome"})}
+		Help: "Replies to runs with on_reply rules, by campaign, rule, outcome (matched, created, skipped, late) " +
+			"and how the reply was joined to its run (callback, reply_to, recent).",
+	}, []string{"campaign", "rule", "outcome", "via"})}
 	if reg != nil {
 		reg.MustRegister(m.Replies)
 	}
 	return m
 }
 
-func (f *Followups) count(campaign, rule, outcome string) {
+func (f *Followups) count(campaign, rule, outcome, via string) {
 	if f.cfg.Metrics != nil {
-		f.cfg.Metrics.Replies.WithLabelValues(campaign, rule, outcome).Inc()
+		f.cfg.Metrics.Replies.WithLabelValues(campaign, rule, outcome, via).Inc()
 	}
 }
