@@ -428,34 +428,47 @@ func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.Del
 	return verdict, nil
 }
 
-// findInRecentRuns looks for a customer's entry in the newest n runs of campaign (of any
-// campaign when ""): it calls found with the entry's address under each key the customer may
-// be known by, newest run first, until found says it is the one, and returns that run ("" when
-// none is).
+// findInRecentRuns looks for a customer's entry in the newest n runs of campaign (see
+// recentAddresses): it calls found with each address in turn until found says it is the one,
+// and returns that run ("" when none is).
 func (rc *Receiver) findInRecentRuns(ctx context.Context, campaign string, n int, keys []string, found func(ledger.Address) (bool, error)) (string, error) {
-	runs, err := rc.ledger.RecentRuns(ctx, campaign, n)
+	addrs, err := rc.recentAddresses(ctx, campaign, n, keys)
 	if err != nil {
 		return "", err
 	}
+	for _, a := range addrs {
+		ok, err := found(a)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return a.Run, nil
+		}
+	}
+	return "", nil
+}
+
+// recentAddresses is where a customer's entry would be in the newest n runs of campaign (of any
+// campaign when ""), under each key the customer may be known by, newest run first.
+func (rc *Receiver) recentAddresses(ctx context.Context, campaign string, n int, keys []string) ([]ledger.Address, error) {
+	runs, err := rc.ledger.RecentRuns(ctx, campaign, n)
+	if err != nil {
+		return nil, err
+	}
+	addrs := make([]ledger.Address, 0, len(runs)*len(keys))
 	for _, run := range runs {
 		buckets, err := rc.bucketsOf(ctx, run)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		if buckets <= 0 {
 			continue
 		}
 		for _, key := range keys {
-			ok, err := found(ledger.AddressIn(run, key, buckets))
-			if err != nil {
-				return "", err
-			}
-			if ok {
-				return run, nil
-			}
+			addrs = append(addrs, ledger.AddressIn(run, key, buckets))
 		}
 	}
-	return "", nil
+	return addrs, nil
 }
 
 // bucketsOf returns a run's ledger bucket count, which never changes, from a small cache; 0
@@ -607,26 +620,33 @@ const replyRuns = 5
 // any), the one whose entry for the customer, under any key they may be known by, recorded
 // the replied-to message id (context.replyToId). A reply that names no message is given to
 // the newest of those runs in which Connectly took a message for the customer. "" when none
-// matches.
+// matches. The candidate entries are read in one round trip.
 func (rc *Receiver) replyRun(ctx context.Context, ev Event) (string, error) {
 	in := ev.Inbound
 	if len(ev.Customer) == 0 {
 		return "", nil
 	}
-	return rc.findInRecentRuns(ctx, ev.Campaign, replyRuns, ev.Customer, func(a ledger.Address) (bool, error) {
-		e, ok, err := rc.ledger.Entry(ctx, a)
-		if err != nil || !ok {
-			return false, err
-		}
+	addrs, err := rc.recentAddresses(ctx, ev.Campaign, replyRuns, ev.Customer)
+	if err != nil {
+		return "", err
+	}
+	entries, err := rc.ledger.Entries(ctx, addrs)
+	if err != nil {
+		return "", err
+	}
+	for i, e := range entries {
 		if in.ReplyTo != "" {
-			return e.MessageID == in.ReplyTo, nil
+			if e.MessageID == in.ReplyTo {
+				return addrs[i].Run, nil
+			}
+			continue
 		}
 		switch e.State {
 		case ledger.Accepted, ledger.Sent, ledger.Delivered, ledger.Read, ledger.Unknown:
-			return true, nil
+			return addrs[i].Run, nil
 		}
-		return false, nil
-	})
+	}
+	return "", nil
 }
 
 // RetryParked tries parked delivery events once (see ledger.RetryParked): events whose

@@ -535,3 +535,49 @@ herald_webhook_event_lag_seconds_count{status="delivered"} 1
 		t.Fatal(err)
 	}
 }
+
+// TestReceiverReplyWithoutCallback counts a button reply that carries no callbackData in the
+// run whose message it answers (context.replyToId), found among the customer's entries of the
+// newest runs, and one that names no message in the newest run that sent the customer one.
+func TestReceiverReplyWithoutCallback(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, Config{})
+	const ana, bo = "+15550000001", "+15550000002"
+	seedAccepted(t, b, "run-old", []string{ana, bo}, []string{"mid-old-ana", "mid-old-bo"})
+	b.now = testNow.Add(time.Minute)
+	seedAccepted(t, b, "run-new", []string{ana}, []string{"mid-new-ana"})
+	reply := func(from, replyTo string) []byte {
+		m := map[string]any{
+			"timestamp":      fmt.Sprint(testNow.Unix()),
+			"sender":         map[string]any{"id": from, "channelType": "whatsapp"},
+			"recipient":      map[string]any{"id": "+14155550100", "channelType": "whatsapp"},
+			"buttonResponse": map[string]any{"text": "Yes", "payload": "YES"},
+		}
+		if replyTo != "" {
+			m["message"] = map[string]any{"id": "in-" + from + replyTo}
+			m["context"] = map[string]any{"replyToId": replyTo}
+		}
+		out, _ := json.Marshal(m)
+		return out
+	}
+	for _, body := range [][]byte{
+		reply(ana, "mid-old-ana"), // the older run's message, though a newer one exists
+		reply(ana, ""),            // no message named: the newest run that sent to ana
+		reply(bo, ""),             // bo is only in the older run
+		reply(ana, "mid-unknown"), // a message of no recent run: counted nowhere
+	} {
+		if w := post(t, b, body, testSecret); w.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", body, w.Code, w.Body)
+		}
+	}
+	for run, want := range map[string]int64{"run-old": 2, "run-new": 1} {
+		d, err := b.l.DeliveryStats(ctx, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Replies != want || d.ButtonReplies["Yes"] != want {
+			t.Errorf("%s: %d replies (%v), want %d", run, d.Replies, d.ButtonReplies, want)
+		}
+	}
+}
