@@ -31,6 +31,16 @@ type HeldError struct {
 
 func (e *HeldError) Error() string { return "run paused: " + e.Reason }
 
+// endTask is the error that ends a task for good (asynq.SkipRetry): what happened, then the
+// provider's own error, so the task's last error (`herald task show`) keeps Connectly's message.
+// A nil cause gives what alone.
+func endTask(what string, cause error) error {
+	if cause == nil {
+		return fmt.Errorf("%s: %w", what, asynq.SkipRetry)
+	}
+	return fmt.Errorf("%s: %w: %w", what, cause, asynq.SkipRetry)
+}
+
 // isFailure tells asynq which errors use an attempt: not throttles, not holds, not a lease
 // lost to a crashed worker (the ledger settles that case), not a shutdown.
 func isFailure(err error) bool {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -228,7 +227,7 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 		} else {
 			log.Info().Msg("failed permanently")
 		}
-		return fmt.Errorf("%s: %w", code, asynq.SkipRetry)
+		return endTask(code, sendErr)
 
 	default: // transient: not taken, or maybe sent
 		if d.Outcome == connectly.OutcomeMaybeSent && ledger.Delivery(p.Delivery) != ledger.AtLeastOnce {
@@ -241,7 +240,7 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 				return err
 			}
 			log.Warn().Msg("failed: attempts used up")
-			return fmt.Errorf("%s after %d attempts: %w", code, attempt, asynq.SkipRetry)
+			return endTask(fmt.Sprintf("%s after %d attempts", code, attempt), sendErr)
 		}
 		if err := finish(ledger.Outcome{State: ledger.Queued, Code: code, Mode: ledger.ReleaseRetry}); err != nil {
 			return err

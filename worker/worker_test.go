@@ -72,8 +72,12 @@ func TestHandleSend(t *testing.T) {
 		if !errors.Is(err, asynq.SkipRetry) {
 			t.Fatalf("HandleSend = %v, want one wrapping asynq.SkipRetry", err)
 		}
-		if !strings.Contains(err.Error(), "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID") {
-			t.Fatalf("error %q does not name the code", err)
+		if !strings.HasPrefix(err.Error(), "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID:") {
+			t.Fatalf("error %q does not start with the code (task show reads it there)", err)
+		}
+		// The provider's error stays in the task's last error, and reachable.
+		if ae := wantAs[*connectly.Error](t, err); ae.StatusCode != 400 || !strings.Contains(err.Error(), "from the test") {
+			t.Fatalf("error %q: provider's error lost (status %d)", err, ae.StatusCode)
 		}
 		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Failed, Attempts: 1, Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"})
 		c := countersOf(t, b, runID)
@@ -119,6 +123,9 @@ func TestHandleSend(t *testing.T) {
 			last := attempt == 3
 			if errors.Is(err, asynq.SkipRetry) != last || err == nil {
 				t.Fatalf("attempt %d: HandleSend = %v, want SkipRetry only on the last", attempt, err)
+			}
+			if ae := wantAs[*connectly.Error](t, err); ae.StatusCode != 408 {
+				t.Fatalf("attempt %d: status %d, want the provider's 408", attempt, ae.StatusCode)
 			}
 		}
 		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Failed, Attempts: 3, Code: "HTTP_408"})
