@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/tick"
@@ -25,11 +24,6 @@ import (
 // handler needs nothing special: the entry is queued, so the resend task claims it like any
 // other, and whichever of the resend and a late redelivery of the original task claims first
 // sends, once.
-
-// enqueuer enqueues tasks; *asynq.Client implements it.
-type enqueuer interface {
-	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-}
 
 // ResendTaskID is the asynq task id of a recipient's one resend: its send task's id with
 // ":r1", so it never collides with the original task (which may still exist, retained or about
@@ -110,16 +104,12 @@ func (w *Worker) resendOne(ctx context.Context, runID, queue, member string) (bo
 	if queue == "" {
 		queue = campaigns.QueueFor(p.Category)
 	}
+	// The task may exist from an earlier sweep that died before ResendEnqueued: the writer
+	// leaves it alone, as an enqueue of a taken task id would.
 	o := w.cfg.ResendTask
-	opts := []asynq.Option{asynq.TaskID(ResendTaskID(p.Run, p.To)), asynq.Queue(queue), asynq.MaxRetry(o.MaxRetry)}
-	if o.Timeout > 0 {
-		opts = append(opts, asynq.Timeout(o.Timeout))
-	}
-	if o.Retention > 0 {
-		opts = append(opts, asynq.Retention(o.Retention))
-	}
-	_, err = w.enq.EnqueueContext(ctx, asynq.NewTask(campaigns.TypeSend, payload, opts...))
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	t := asynqbatch.Task{Type: campaigns.TypeSend, Payload: payload, ID: ResendTaskID(p.Run, p.To), Queue: queue,
+		MaxRetry: o.MaxRetry, Timeout: o.Timeout, Retention: o.Retention}
+	if _, err := w.tasks.Write(ctx, []asynqbatch.Task{t}, false); err != nil {
 		return false, fmt.Errorf("resend in run %s: enqueue: %w", runID, err)
 	}
 	if err := w.ledger.ResendEnqueued(ctx, runID, member); err != nil {

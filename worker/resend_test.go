@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
@@ -311,9 +312,9 @@ func TestResendUnknown(t *testing.T) {
 		if err := handle(t, b.testBundle, ps[0]); err != nil {
 			t.Fatal(err)
 		}
-		real := b.worker.enq
-		failing := &failingEnqueuer{err: errors.New("connection reset")}
-		b.worker.enq = failing
+		real := b.worker.tasks
+		failing := &failingWriter{err: errors.New("connection reset")}
+		b.worker.tasks = failing
 		b.clock.Advance(quietPeriod)
 		if n := b.sweep(t, b.worker); n != 0 || failing.calls.Load() != 1 {
 			t.Fatalf("swept %d with a failing enqueue (%d calls)", n, failing.calls.Load())
@@ -322,7 +323,7 @@ func TestResendUnknown(t *testing.T) {
 		if e := entryOf(t, b.testBundle, ps[0]); e.State != ledger.Queued {
 			t.Fatalf("entry %+v, want queued for its resend", e)
 		}
-		b.worker.enq = real
+		b.worker.tasks = real
 		if n := b.sweep(t, b.worker); n != 0 {
 			t.Fatalf("swept %d while the failed sweep's lease lasts", n)
 		}
@@ -387,14 +388,14 @@ func TestResendUnknown(t *testing.T) {
 	})
 }
 
-// failingEnqueuer fails every enqueue, as when Redis drops the connection between the release
-// and the enqueue.
-type failingEnqueuer struct {
+// failingWriter fails every write, as when Redis drops the connection between the release and
+// the enqueue.
+type failingWriter struct {
 	err   error
 	calls atomic.Int64
 }
 
-func (f *failingEnqueuer) EnqueueContext(context.Context, *asynq.Task, ...asynq.Option) (*asynq.TaskInfo, error) {
+func (f *failingWriter) Write(context.Context, []asynqbatch.Task, bool) ([]bool, error) {
 	f.calls.Add(1)
 	return nil, f.err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -188,6 +189,9 @@ type Deps struct {
 	// Sleep is every wait of the worker: for a rate slot, while keeping a place, between
 	// retries of a ledger write. It returns ctx's error when ctx ends first. Default a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Tasks writes the resend tasks of unknown recipients; default asynqbatch.New(Redis), the
+	// writer of every send task.
+	Tasks asynqbatch.Writer
 }
 
 // Worker is one worker process's asynq server and send handler.
@@ -213,9 +217,9 @@ type Worker struct {
 	// stopCtx ends when Stop is called: sends still waiting for a slot give up then.
 	stopCtx  context.Context
 	stopSend context.CancelFunc
-	// enq enqueues resend tasks; sweepStop ends the sweep of unknown recipients started by
+	// tasks writes resend tasks; sweepStop ends the sweep of unknown recipients started by
 	// Start, which closes sweepDone when it has returned.
-	enq       enqueuer
+	tasks     asynqbatch.Writer
 	sweepStop context.CancelFunc
 	sweepDone chan struct{}
 	// sending is called before each send's request (OnSending; followup.go).
@@ -237,7 +241,10 @@ func New(cfg Config, d Deps) *Worker {
 	w := &Worker{
 		rdb: d.Redis, cfg: cfg, ledger: l, metrics: d.Metrics, limits: limits.NewSends(limits.New(d.Redis), cfg.Limits),
 		windows: servicewindow.New(d.Redis, d.Now), client: clientOf(d.Sender), table: d.Table, log: log, now: d.Now, sleep: d.Sleep, adapt: map[string]bool{},
-		enq: asynq.NewClientFromRedisClient(d.Redis),
+		tasks: d.Tasks,
+	}
+	if w.tasks == nil {
+		w.tasks = asynqbatch.New(d.Redis)
 	}
 	if w.now == nil {
 		w.now = time.Now
