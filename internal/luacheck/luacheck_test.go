@@ -1,6 +1,7 @@
 package luacheck
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -53,5 +54,36 @@ func TestBadLayout(t *testing.T) {
 	}
 	if len(ps) != 15 {
 		t.Errorf("%d problems, want 15:\n%s", len(ps), strings.Join(ps, "\n"))
+	}
+}
+
+// TestCoverage: every listed script needs a case, and a case must play a listed script.
+func TestCoverage(t *testing.T) {
+	cases := []Case{{Script: "oneCmd", Name: "a"}, {Script: "oneCmd", Name: "b"}, {Script: "typoCmd", Name: "c"}}
+	ps := coverage([]string{"oneCmd", "twoCmd"}, cases)
+	want := []string{`case "c" plays typoCmd, which is not one of the scripts [oneCmd twoCmd]`, "script twoCmd has no case"}
+	if !slices.Equal(ps, want) {
+		t.Fatalf("coverage = %q, want %q", ps, want)
+	}
+	if ps := coverage([]string{"oneCmd"}, cases[:2]); len(ps) > 0 {
+		t.Fatalf("covered scripts: %q", ps)
+	}
+}
+
+// TestCaseID: a case's id is fresh each time and holds only letters, digits and dashes, so it
+// is safe in a hash tag and a KEYS pattern.
+func TestCaseID(t *testing.T) {
+	c := Case{Script: "requeueCmd", Name: "stale lease {moved} *back*"}
+	a, b := caseID(c), caseID(c)
+	if a == b {
+		t.Fatalf("two ids alike: %s", a)
+	}
+	if !strings.HasPrefix(a, "luacase-requeuecmd-stale-lease--moved---back--") {
+		t.Fatalf("id %s does not start with the case's names", a)
+	}
+	for _, r := range a {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			t.Fatalf("id %s holds %q", a, r)
+		}
 	}
 }
