@@ -4,6 +4,7 @@ package asynqbatch
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"sync"
 	"time"
@@ -100,41 +101,12 @@ func encodeTaskMessage(t Task) []byte {
 	return b
 }
 
-// asynqBatchCmd writes many tasks of one queue in one script call: for each, exactly what
-// asynqEnqueueCmd or asynqScheduleCmd does. One call instead of one per task saves Redis most
-// of its per-script overhead (about 10 us a call on Redis 7). All keys carry the queue's hash
-// tag, so the call is legal on a Cluster.
-//
-// KEYS[1] -> asynq:{<qname>}:pending, KEYS[2] -> asynq:{<qname>}:scheduled,
-// KEYS[3..] -> asynq:{<qname>}:t:<task_id>, one per task
-// ARGV[1] -> current unix time in nsec, ARGV[2] -> "1" to leave a task whose id exists alone
-// (as asynq does), "0" when the caller knows none exists; then per task: message data, task
-// ID, process_at (unix seconds; 0 for pending now).
-// Returns one flag per task: 1 created, 0 the id existed.
-var asynqBatchCmd = redis.NewScript(`
-local out, ids = {}, {}
-local check = ARGV[2] == "1"
-for i = 3, #KEYS do
-  local j = 3 + (i - 3) * 3
-  if check and redis.call("EXISTS", KEYS[i]) == 1 then
-    out[#out + 1] = 0
-  elseif ARGV[j + 2] == "0" then
-    redis.call("HSET", KEYS[i], "msg", ARGV[j], "state", "pending", "pending_since", ARGV[1])
-    ids[#ids + 1] = ARGV[j + 1]
-    out[#out + 1] = 1
-  else
-    redis.call("HSET", KEYS[i], "msg", ARGV[j], "state", "scheduled")
-    redis.call("ZADD", KEYS[2], ARGV[j + 2], ARGV[j + 1])
-    out[#out + 1] = 1
-  end
-end
--- LPUSH in chunks rather than once a task: the ids land in the list in task order, as one
--- LPUSH each would (chunks keep unpack within Lua's stack limit).
-for s = 1, #ids, 1000 do
-  redis.call("LPUSH", KEYS[1], unpack(ids, s, math.min(s + 999, #ids)))
-end
-return out
-`)
+//go:embed lua/batch.lua
+var batchLua string
+
+// asynqBatchCmd writes many tasks of one queue in one script call, each as asynq's Client
+// would. Its KEYS, ARGV and reply are documented at the top of lua/batch.lua.
+var asynqBatchCmd = redis.NewScript(batchLua)
 
 // Write writes the tasks, one script call per queue, all in one pipeline, and reports per
 // task whether it was created (false: a task with its id already existed, left alone as

@@ -6,6 +6,7 @@ package defstore
 import (
 	"context"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -61,26 +62,12 @@ func contentSHA(path string, yaml []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// submitCmd stores a new version of a campaign unless the content is unchanged.
-//
-// KEYS[1] -> the campaign's hash, KEYS[2] -> the new version's hash (version ARGV[1])
-// ARGV[1] -> the version to create (current + 1), ARGV[2] -> content hash, ARGV[3] -> YAML,
-// ARGV[4] -> path, ARGV[5] -> now (unix ms).
-// Returns {version, 1 if created}: the current version and 0 when its content hash equals
-// ARGV[2]; {-1, 0} when the current version is no longer ARGV[1] - 1 (a concurrent submit).
-var submitCmd = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'version', 'sha')
-local v = tonumber(cur[1]) or 0
-if cur[2] == ARGV[2] then
-  redis.call('HDEL', KEYS[1], 'removed')
-  return {v, 0}
-end
-if v ~= tonumber(ARGV[1]) - 1 then return {-1, 0} end
-redis.call('HSET', KEYS[2], 'yaml', ARGV[3], 'path', ARGV[4], 'sha', ARGV[2], 'submitted', ARGV[5])
-redis.call('HSET', KEYS[1], 'version', ARGV[1], 'sha', ARGV[2], 'path', ARGV[4], 'submitted', ARGV[5])
-redis.call('HDEL', KEYS[1], 'removed')
-return {tonumber(ARGV[1]), 1}
-`)
+//go:embed lua/submit.lua
+var submitLua string
+
+// submitCmd stores a new version of a campaign unless the content is unchanged. Its KEYS, ARGV
+// and reply are documented at the top of lua/submit.lua.
+var submitCmd = redis.NewScript(submitLua)
 
 // Submit stores the campaign id's file at path (its text yaml, already validated by the
 // caller) as the campaign's current version and makes the scheduler run it. It returns the
@@ -225,16 +212,12 @@ func (s *Store) LastFire(ctx context.Context, id string) (t time.Time, ok bool, 
 	return time.UnixMilli(ms).UTC(), true, nil
 }
 
-// recordFireCmd moves a campaign's last fire time forward, never back.
-//
-// KEYS[1] -> the campaign's last fire key. ARGV[1] -> fire time (unix ms).
-// Returns 1 when the record moved, else 0.
-var recordFireCmd = redis.NewScript(`
-local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if tonumber(ARGV[1]) <= cur then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-return 1
-`)
+//go:embed lua/record_fire.lua
+var recordFireLua string
+
+// recordFireCmd moves a campaign's last fire time forward, never back. Its KEYS, ARGV and reply
+// are documented at the top of lua/record_fire.lua.
+var recordFireCmd = redis.NewScript(recordFireLua)
 
 // RecordFire records that the tick at t was handled (fired or skipped by policy).
 func (s *Store) RecordFire(ctx context.Context, id string, t time.Time) error {

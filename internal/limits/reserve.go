@@ -2,6 +2,7 @@ package limits
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"math"
 	"strconv"
@@ -186,132 +187,13 @@ type Reservation struct {
 	Binding int
 }
 
-// reserveCmd reserves a send: frequency cap, daily tier, then one permit from every rate
-// limit at the earliest time all allow it. Nothing is written unless everything is granted.
-//
-// KEYS: the n rate limits (same hash tag), then the tier key, the cap key and the adaptive key
-// when used (in that order), then the m service-window keys (read with or without the tier),
-// then the usage keys.
-// ARGV[1] max wait µs, ARGV[2] n, ARGV[3] now ms (tier, cap, adaptive, service windows),
-// ARGV[4] tier limit (0: none), ARGV[5] tier window ms, ARGV[6] tier member, ARGV[7] cap max
-// (0: none), ARGV[8] cap window ms, ARGV[9] cap field, ARGV[10] cap tag, ARGV[11] adaptive
-// limit index (0: none), ARGV[12] recovery every ms, ARGV[13] recovery step, ARGV[14] number
-// of usage keys, ARGV[15] m, ARGV[16] service window ms, then per limit: emission interval
-// µs, burst tolerance µs, then the m service-window fields.
-// Returns {1|0, wait µs, reason, tier added, cap added, factor, the binding limit (1-based, 0
-// none), 1 when one of the recipient's service windows was open}, refusals included.
-//
-// A window is open when its recorded unix seconds plus the window's length are after ARGV[3]
-// (the tier's clock); the tier is skipped when any of the recipient's windows is open.
-var reserveCmd = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local maxwait = tonumber(ARGV[1])
-local n = tonumber(ARGV[2])
-local nowms = tonumber(ARGV[3])
-local tierLimit = tonumber(ARGV[4])
-local capMax = tonumber(ARGV[7])
-local aIdx = tonumber(ARGV[11])
-local k = n + 1
-local tierKey, capKey, aKey
-if tierLimit > 0 then tierKey = KEYS[k]; k = k + 1 end
-if capMax > 0 then capKey = KEYS[k]; k = k + 1 end
-if aIdx > 0 then aKey = KEYS[k]; k = k + 1 end
-local nUsage = tonumber(ARGV[14])
-local m = tonumber(ARGV[15])
-local inWindow = 0
-local cswms = tonumber(ARGV[16])
-for j = 0, m - 1 do
-  local v = tonumber(redis.call('HGET', KEYS[k + j], ARGV[16 + 2 * n + 1 + j]) or '')
-  if v and v * 1000 + cswms > nowms then inWindow = 1; tierKey = nil; break end
-end
-k = k + m
+//go:embed lua/reserve.lua
+var reserveLua string
 
-local capValue, capNew = nil, 0
-if capKey then
-  local window = tonumber(ARGV[8])
-  local tag = ARGV[10]
-  local v = redis.call('HGET', capKey, ARGV[9]) or ''
-  local kept, others, mine = {}, 0, false
-  for tg, ts in string.gmatch(v, '([^:,]+):(%d+)') do
-    if tonumber(ts) > nowms - window then
-      if tg == tag then mine = true else
-        others = others + 1
-        kept[#kept + 1] = tg .. ':' .. ts
-      end
-    end
-  end
-  if not mine and others >= capMax then return {0, '0', 'capped', 0, 0, '1', 0, inWindow} end
-  kept[#kept + 1] = tag .. ':' .. string.format('%.0f', nowms)
-  capValue = table.concat(kept, ',')
-  if not mine then capNew = 1 end
-end
-
-local tierNew = 0
-if tierKey then
-  local window = tonumber(ARGV[5])
-  redis.call('ZREMRANGEBYSCORE', tierKey, '-inf', nowms - window)
-  if not redis.call('ZSCORE', tierKey, ARGV[6]) then
-    if redis.call('ZCARD', tierKey) >= tierLimit then
-      local o = redis.call('ZRANGE', tierKey, 0, 0, 'WITHSCORES')
-      local w = (tonumber(o[2]) + window - nowms) * 1000
-      if w < 0 then w = 0 end
-      return {0, string.format('%.0f', w), 'tier', 0, 0, '1', 0, 0}
-    end
-    tierNew = 1
-  end
-end
-
-local factor = 1
-if aKey then
-  local f = redis.call('HMGET', aKey, 'f', 'at')
-  if f[1] then
-    -- 'at' is when recovery starts (a window after the last decrease). A caller whose clock
-    -- is behind it sees no recovery yet (never less than the stored factor, which the
-    -- decrease kept at or above its floor).
-    local elapsed = math.max(0, nowms - tonumber(f[2]))
-    factor = tonumber(f[1]) + math.floor(elapsed / tonumber(ARGV[12])) * tonumber(ARGV[13])
-    if factor > 1 then factor = 1 end
-    if factor <= 0 then factor = 1 end
-  end
-end
-
-local at = now
-local bind = 0
-local tats, ivs = {}, {}
-for i = 1, n do
-  local iv = tonumber(ARGV[15 + 2 * i])
-  local tol = tonumber(ARGV[16 + 2 * i])
-  if i == aIdx and factor < 1 then iv = iv / factor; tol = tol / factor end
-  ivs[i] = iv
-  local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
-  if tat < now then tat = now end
-  tats[i] = tat
-  local allowed = tat - tol
-  if allowed > at then at = allowed; bind = i end
-end
-local wait = at - now
-local fs = string.format('%.4f', factor)
-if wait > maxwait then return {0, string.format('%.0f', wait), 'rate', 0, 0, fs, bind, inWindow} end
-for i = 1, n do
-  local tat = tats[i]
-  if at > tat then tat = at end
-  tat = tat + ivs[i]
-  redis.call('SET', KEYS[i], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
-end
-if capKey then
-  redis.call('HSET', capKey, ARGV[9], capValue)
-  redis.call('PEXPIRE', capKey, tonumber(ARGV[8]) + 60000)
-end
-if tierKey then
-  redis.call('ZADD', tierKey, nowms, ARGV[6])
-  redis.call('PEXPIRE', tierKey, tonumber(ARGV[5]) + 60000)
-end
-for j = 0, nUsage - 1 do
-  if redis.call('INCR', KEYS[k + j]) == 1 then redis.call('PEXPIRE', KEYS[k + j], 15000) end
-end
-return {1, string.format('%.0f', wait), '', tierNew, capNew, fs, bind, inWindow}
-`)
+// reserveCmd reserves a send: frequency cap, daily tier, then one permit from every rate limit
+// at the earliest time all allow it. Nothing is written unless everything is granted. Its KEYS,
+// ARGV and reply are documented at the top of lua/reserve.lua.
+var reserveCmd = redis.NewScript(reserveLua)
 
 // limitIndex maps the script's 1-based position of a rate limit to its index in r.Keys.
 func (r *Request) limitIndex(pos int) int {
@@ -518,47 +400,12 @@ func replyInt(v any) int64 {
 	return 0
 }
 
-// refundCmd gives back what a reservation took (a reserved send that did not happen).
-//
-// KEYS: the n rate limits, then the tier key and the cap key when given back.
-// ARGV[1] n, ARGV[2] tier member (” none), ARGV[3] cap field (” none), ARGV[4] cap tag,
-// then the emission interval (µs) of each limit.
-// Returns the number of rate limits refunded.
-var refundCmd = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local n = tonumber(ARGV[1])
-local done = 0
-for i = 1, n do
-  local tat = tonumber(redis.call('GET', KEYS[i]) or '')
-  if tat then
-    tat = tat - tonumber(ARGV[4 + i])
-    if tat <= now then
-      redis.call('DEL', KEYS[i])
-    else
-      redis.call('SET', KEYS[i], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
-    end
-    done = done + 1
-  end
-end
-local k = n + 1
-if ARGV[2] ~= '' then
-  redis.call('ZREM', KEYS[k], ARGV[2])
-  k = k + 1
-end
-if ARGV[3] ~= '' then
-  local v = redis.call('HGET', KEYS[k], ARGV[3])
-  if v then
-    local kept = {}
-    for tg, ts in string.gmatch(v, '([^:,]+):(%d+)') do
-      if tg ~= ARGV[4] then kept[#kept + 1] = tg .. ':' .. ts end
-    end
-    if #kept == 0 then redis.call('HDEL', KEYS[k], ARGV[3])
-    else redis.call('HSET', KEYS[k], ARGV[3], table.concat(kept, ',')) end
-  end
-end
-return done
-`)
+//go:embed lua/refund.lua
+var refundLua string
+
+// refundCmd gives back what a reservation took (a reserved send that did not happen). Its KEYS,
+// ARGV and reply are documented at the top of lua/refund.lua.
+var refundCmd = redis.NewScript(refundLua)
 
 // Refund gives back what res took for r, for a send that did not happen (its run was paused,
 // or it was already done): the rate permits (the next reservation can use the freed slots;

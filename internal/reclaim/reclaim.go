@@ -26,6 +26,7 @@ package reclaim
 import (
 	"cmp"
 	"context"
+	_ "embed"
 	"fmt"
 	"sync"
 	"time"
@@ -190,27 +191,10 @@ func (r *Reclaimer) heldByLiveServers(ctx context.Context, now time.Time) (map[s
 	return held, nil
 }
 
-// requeueCmd is asynq's requeue (internal/rdb requeueCmd: out of active and lease, onto the
-// head of pending, state pending) guarded by the lease's score: it applies only while the
-// lease is still the stale one that was judged, so a task whose lease a live server extended
-// in the meantime stays where it is. pending_since is set as asynq's enqueue sets it, for the
-// queue's latency.
-//
-// KEYS[1] asynq:{q}:active, KEYS[2] asynq:{q}:lease, KEYS[3] asynq:{q}:pending,
-// KEYS[4] asynq:{q}:t:<id>; ARGV[1] task id, ARGV[2] the stale lease score, ARGV[3] now (Unix ns).
-// Returns 1 when moved, 0 when not.
-var requeueCmd = redis.NewScript(`
-local score = redis.call("ZSCORE", KEYS[2], ARGV[1])
-if not score or tonumber(score) > tonumber(ARGV[2]) then
-  return 0
-end
-if redis.call("EXISTS", KEYS[4]) == 0 then
-  return 0
-end
-if redis.call("LREM", KEYS[1], 0, ARGV[1]) == 0 then
-  return 0
-end
-redis.call("ZREM", KEYS[2], ARGV[1])
-redis.call("RPUSH", KEYS[3], ARGV[1])
-redis.call("HSET", KEYS[4], "state", "pending", "pending_since", ARGV[3])
-return 1`)
+//go:embed lua/requeue.lua
+var requeueLua string
+
+// requeueCmd is asynq's requeue guarded by the lease's score: a task whose lease a live server
+// extended since it was judged stale stays where it is. Its KEYS, ARGV and reply are documented
+// at the top of lua/requeue.lua.
+var requeueCmd = redis.NewScript(requeueLua)

@@ -215,30 +215,3 @@ func TestReclaimLeavesLiveServersTasks(t *testing.T) {
 		t.Fatalf("task %+v, %v; want active", info, err)
 	}
 }
-
-// TestRequeueOnlyStaleLease: the move applies only while the lease still has the score judged
-// stale; a lease extended in between (a late heartbeat) keeps the task where it is.
-func TestRequeueOnlyStaleLease(t *testing.T) {
-	t.Parallel()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	ctx := context.Background()
-	const q, id = "q", "x"
-	rdb.HSet(ctx, taskKey(q, id), "msg", "m", "state", "active")
-	rdb.LPush(ctx, activeKey(q), id)
-	rdb.ZAdd(ctx, leaseKey(q), redis.Z{Score: 2000, Member: id})
-	keys := []string{activeKey(q), leaseKey(q), pendingKey(q), taskKey(q, id)}
-	if n, err := requeueCmd.Run(ctx, rdb, keys, id, 1000, 1).Int(); err != nil || n != 0 {
-		t.Fatalf("extended lease: %d, %v; want 0", n, err)
-	}
-	if n, err := requeueCmd.Run(ctx, rdb, keys, id, 2000, 1).Int(); err != nil || n != 1 {
-		t.Fatalf("stale lease: %d, %v; want 1", n, err)
-	}
-	if st, _ := rdb.HGet(ctx, taskKey(q, id), "state").Result(); st != "pending" {
-		t.Fatalf("state %q", st)
-	}
-	if n, _ := rdb.ZCard(ctx, leaseKey(q)).Result(); n != 0 {
-		t.Fatalf("lease left behind")
-	}
-}

@@ -1,0 +1,146 @@
+package asynqbatch
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/luacheck"
+)
+
+// scripts is every redis.NewScript variable of the package (luacheck.Files checks the list).
+var scripts = []string{"asynqBatchCmd"}
+
+// TestScriptFiles pins the layout of the package's Lua: one lua/*.lua file per script, its
+// contract at its top, none written as a Go string.
+func TestScriptFiles(t *testing.T) {
+	luacheck.Files(t, "", scripts)
+}
+
+// batchNow is the pending_since the cases write (unix ns).
+const batchNow int64 = 1767258000123456789
+
+// batchTask is one task of a case: its id and when to process it (0: pending now).
+type batchTask struct {
+	id string
+	at int64
+}
+
+// runBatch runs asynqBatchCmd on queue q for the tasks, with or without the existence check,
+// and returns its flags.
+func runBatch(ctx context.Context, rdb redis.UniversalClient, q string, check bool, tasks []batchTask) ([]int64, error) {
+	keys := []string{asynqPendingKey(q), asynqScheduledKey(q)}
+	args := []any{batchNow, map[bool]string{true: "1", false: "0"}[check]}
+	for _, t := range tasks {
+		keys = append(keys, asynqTaskKey(q, t.id))
+		args = append(args, batchMessage(q, t.id), t.id, t.at)
+	}
+	return asynqBatchCmd.Run(ctx, rdb, keys, args...).Int64Slice()
+}
+
+// batchMessage is the encoded message of a case's task: binary protobuf, as asynq stores it.
+func batchMessage(q, id string) []byte {
+	return encodeTaskMessage(Task{Type: "message:send", Payload: []byte(`{"to":"` + id + `"}`), ID: id, Queue: q, MaxRetry: 5})
+}
+
+// wantTask returns an error unless task id of queue q holds its message and exactly the
+// fields want besides.
+func wantTask(ctx context.Context, rdb redis.UniversalClient, q, id string, want map[string]string) error {
+	got, err := rdb.HGetAll(ctx, asynqTaskKey(q, id)).Result()
+	if err != nil {
+		return err
+	}
+	if got["msg"] != string(batchMessage(q, id)) {
+		return fmt.Errorf("task %s: msg %q, want its encoded message", id, got["msg"])
+	}
+	delete(got, "msg")
+	if len(got) != len(want) {
+		return fmt.Errorf("task %s = %v, want %v", id, got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			return fmt.Errorf("task %s = %v, want %v", id, got, want)
+		}
+	}
+	return nil
+}
+
+var pendingNow = map[string]string{"state": "pending", "pending_since": strconv.FormatInt(batchNow, 10)}
+
+var scriptCases = []luacheck.Case{
+	{Script: "asynqBatchCmd", Name: "pending scheduled and existing", Play: func(ctx context.Context, rdb redis.UniversalClient, q string) error {
+		if err := rdb.HSet(ctx, asynqTaskKey(q, "c"), "msg", "old", "state", "completed").Err(); err != nil {
+			return err
+		}
+		flags, err := runBatch(ctx, rdb, q, true, []batchTask{{"a", 0}, {"b", 1767261600}, {"c", 0}, {"d", 0}})
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(flags, []int64{1, 1, 0, 1}) {
+			return fmt.Errorf("flags %v, want [1 1 0 1]", flags)
+		}
+		if err := wantTask(ctx, rdb, q, "a", pendingNow); err != nil {
+			return err
+		}
+		if err := wantTask(ctx, rdb, q, "b", map[string]string{"state": "scheduled"}); err != nil {
+			return err
+		}
+		if c, _ := rdb.HGetAll(ctx, asynqTaskKey(q, "c")).Result(); len(c) != 2 || c["msg"] != "old" || c["state"] != "completed" {
+			return fmt.Errorf("the existing task c was touched: %v", c)
+		}
+		if p, _ := rdb.LRange(ctx, asynqPendingKey(q), 0, -1).Result(); !slices.Equal(p, []string{"d", "a"}) {
+			return fmt.Errorf("pending %v, want [d a]", p)
+		}
+		s, _ := rdb.ZRangeWithScores(ctx, asynqScheduledKey(q), 0, -1).Result()
+		if len(s) != 1 || s[0].Member != "b" || s[0].Score != 1767261600 {
+			return fmt.Errorf("scheduled %v, want b at 1767261600", s)
+		}
+		return nil
+	}},
+	{Script: "asynqBatchCmd", Name: "fresh skips the check", Play: func(ctx context.Context, rdb redis.UniversalClient, q string) error {
+		if err := rdb.HSet(ctx, asynqTaskKey(q, "c"), "msg", "old", "state", "completed").Err(); err != nil {
+			return err
+		}
+		// The caller said no task exists: the task is written over and queued.
+		flags, err := runBatch(ctx, rdb, q, false, []batchTask{{"c", 0}})
+		if err != nil || !slices.Equal(flags, []int64{1}) {
+			return fmt.Errorf("flags %v (%v), want [1]", flags, err)
+		}
+		if p, _ := rdb.LRange(ctx, asynqPendingKey(q), 0, -1).Result(); !slices.Equal(p, []string{"c"}) {
+			return fmt.Errorf("pending %v, want [c]", p)
+		}
+		return wantTask(ctx, rdb, q, "c", pendingNow)
+	}},
+	{Script: "asynqBatchCmd", Name: "pending order across chunks", Play: func(ctx context.Context, rdb redis.UniversalClient, q string) error {
+		// More tasks than one LPUSH chunk (1000) takes, twice over: the list must read as one
+		// LPUSH a task would leave it, newest at the left.
+		tasks := make([]batchTask, 2345)
+		want := make([]string, len(tasks))
+		for i := range tasks {
+			tasks[i] = batchTask{id: fmt.Sprintf("t%04d", i)}
+			want[len(tasks)-1-i] = tasks[i].id
+		}
+		flags, err := runBatch(ctx, rdb, q, true, tasks)
+		if err != nil {
+			return err
+		}
+		if len(flags) != len(tasks) || slices.Contains(flags, 0) {
+			return fmt.Errorf("%d flags, some 0: %v", len(flags), flags)
+		}
+		p, err := rdb.LRange(ctx, asynqPendingKey(q), 0, -1).Result()
+		if err != nil || !slices.Equal(p, want) {
+			return fmt.Errorf("pending holds %d ids (%v), not the tasks newest first", len(p), err)
+		}
+		return wantTask(ctx, rdb, q, tasks[1000].id, pendingNow)
+	}},
+}
+
+// TestScriptCases plays each script's cases on miniredis, and on real Redis when
+// HERALD_TEST_REDIS is set. The queue is named by the case's id, so its keys hold it.
+func TestScriptCases(t *testing.T) {
+	luacheck.RunCases(t, scripts, scriptCases)
+}

@@ -1,0 +1,45 @@
+-- refund.lua: give back what a reservation (reserve.lua) took, for a send that did not happen.
+--
+-- KEYS[1] .. KEYS[n] the n rate limits, then the tier key when ARGV[2] is not '', then the cap
+--                    key when ARGV[3] is not ''
+-- ARGV[1]   n
+-- ARGV[2]   tier member to remove ('' none)
+-- ARGV[3]   cap field ('' none)
+-- ARGV[4]   cap tag: the run whose mark is removed from the field
+-- ARGV[4+i] for i = 1..n: the emission interval (µs) limit i's theoretical arrival time moves
+--           back by (the adaptive limit's scaled by the reservation's factor)
+--
+-- Returns the number of rate limits refunded (those whose key still existed).
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local n = tonumber(ARGV[1])
+local done = 0
+for i = 1, n do
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '')
+  if tat then
+    tat = tat - tonumber(ARGV[4 + i])
+    if tat <= now then
+      redis.call('DEL', KEYS[i])
+    else
+      redis.call('SET', KEYS[i], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+    end
+    done = done + 1
+  end
+end
+local k = n + 1
+if ARGV[2] ~= '' then
+  redis.call('ZREM', KEYS[k], ARGV[2])
+  k = k + 1
+end
+if ARGV[3] ~= '' then
+  local v = redis.call('HGET', KEYS[k], ARGV[3])
+  if v then
+    local kept = {}
+    for tg, ts in string.gmatch(v, '([^:,]+):(%d+)') do
+      if tg ~= ARGV[4] then kept[#kept + 1] = tg .. ':' .. ts end
+    end
+    if #kept == 0 then redis.call('HDEL', KEYS[k], ARGV[3])
+    else redis.call('HSET', KEYS[k], ARGV[3], table.concat(kept, ',')) end
+  end
+end
+return done

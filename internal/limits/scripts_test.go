@@ -1,0 +1,314 @@
+package limits
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/luacheck"
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// scripts is every redis.NewScript variable of the package (luacheck.Files checks the list).
+var scripts = []string{"reserveCmd", "refundCmd", "throttledCmd"}
+
+// TestScriptFiles pins the layout of the package's Lua: one lua/*.lua file per script, its
+// contract at its top, none written as a Go string.
+func TestScriptFiles(t *testing.T) {
+	luacheck.Files(t, "", scripts)
+}
+
+// The script cases run on miniredis and on real Redis alike, so they hold no Redis clock: the
+// tier, the cap and the adaptive factor run on the request's clock (caseNow), and the rate
+// limits are checked where the clock cannot matter (no wait, or a wait far from another).
+
+// caseNow is the tier's, the cap's and the controller's clock in the script cases.
+var caseNow = time.UnixMilli(1767258000500)
+
+// caseKeys are the keys of one script case: business id is the case's id.
+type caseKeys struct{ rate, tier, cap, adaptive string }
+
+func keysOf(id string) caseKeys {
+	return caseKeys{rate: rkeys.SenderLimit(id, "s1"), tier: rkeys.Tier(id), cap: rkeys.Cap(id, "marketing", 0),
+		adaptive: rkeys.SenderBackoff(id, "s1")}
+}
+
+// tierCapRequest reserves one permit of limit plus room in a tier of tierMax and a mark
+// under a cap of capMax, for recipient n (+1555000000n) in run tag.
+func (k caseKeys) tierCapRequest(limit Limit, tierMax, capMax, n int, tag string) *Request {
+	member := fmt.Sprintf("+1555000000%d", n)
+	return &Request{Keys: []string{k.rate}, Limits: []Limit{limit}, MaxWait: time.Hour, Now: caseNow,
+		Tier: &Tier{Key: k.tier, Limit: tierMax, Window: 24 * time.Hour, Member: member},
+		Cap:  &Cap{Key: k.cap, Field: member[1:], Max: capMax, Window: 24 * time.Hour, Tag: tag}}
+}
+
+// reserveWant is what a reservation must answer.
+type reserveWant struct {
+	ok                  bool
+	reason              string
+	tierAdded, capAdded bool
+}
+
+func reserveAs(ctx context.Context, lim *Limiter, r *Request, want reserveWant) (Reservation, error) {
+	res, err := lim.ReserveRequest(ctx, r)
+	if err != nil {
+		return res, err
+	}
+	if res.OK != want.ok || res.Reason != want.reason || res.TierAdded != want.tierAdded || res.CapAdded != want.capAdded {
+		return res, fmt.Errorf("%s in %s: %+v, want %+v", r.Tier.Member, r.Cap.Tag, res, want)
+	}
+	return res, nil
+}
+
+// wantString returns an error unless key holds want (or, with want "", does not exist).
+func wantString(ctx context.Context, rdb redis.UniversalClient, key, want string) error {
+	got, err := rdb.Get(ctx, key).Result()
+	if err == redis.Nil {
+		got, err = "", nil
+	}
+	if err != nil || got != want {
+		return fmt.Errorf("%s = %q (%v), want %q", key, got, err, want)
+	}
+	return nil
+}
+
+// wantTTL returns an error unless key expires within (lo, hi].
+func wantTTL(ctx context.Context, rdb redis.UniversalClient, key string, lo, hi time.Duration) error {
+	d, err := rdb.PTTL(ctx, key).Result()
+	if err != nil || d <= lo || d > hi {
+		return fmt.Errorf("%s expires in %v (%v), want in (%v, %v]", key, d, err, lo, hi)
+	}
+	return nil
+}
+
+func wantTier(ctx context.Context, rdb redis.UniversalClient, key string, members ...string) error {
+	got, err := rdb.ZRangeWithScores(ctx, key, 0, -1).Result()
+	ok := err == nil && len(got) == len(members)
+	for i := 0; ok && i < len(got); i++ {
+		ok = got[i].Member == members[i] && int64(got[i].Score) == caseNow.UnixMilli()
+	}
+	if !ok {
+		return fmt.Errorf("tier %v (%v), want %v at %d", got, err, members, caseNow.UnixMilli())
+	}
+	return nil
+}
+
+func wantCap(ctx context.Context, rdb redis.UniversalClient, key, field, want string) error {
+	got, err := rdb.HGet(ctx, key, field).Result()
+	if err == redis.Nil {
+		got, err = "", nil
+	}
+	if err != nil || got != want {
+		return fmt.Errorf("cap %s = %q (%v), want %q", field, got, err, want)
+	}
+	return nil
+}
+
+// mark is a run's mark in a cap field at caseNow.
+func mark(tag string) string { return fmt.Sprintf("%s:%d", tag, caseNow.UnixMilli()) }
+
+var scriptCases = []luacheck.Case{
+	{Script: "reserveCmd", Name: "cap tier and rate all or nothing", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		lim, k := New(rdb), keysOf(id)
+		fast := PerSecond(1000)
+		res, err := reserveAs(ctx, lim, k.tierCapRequest(fast, 1, 1, 1, "run-a"), reserveWant{true, "", true, true})
+		if err != nil {
+			return err
+		}
+		if res.Wait != 0 || res.Factor != 1 || res.Binding != -1 || res.InWindow {
+			return fmt.Errorf("first: %+v, want no wait, factor 1, no binding limit", res)
+		}
+		// A retry of the same run finds its own mark and its place in the tier.
+		if _, err := reserveAs(ctx, lim, k.tierCapRequest(fast, 1, 1, 1, "run-a"), reserveWant{true, "", false, false}); err != nil {
+			return err
+		}
+		tat, err := rdb.Get(ctx, k.rate).Result()
+		if err != nil {
+			return err
+		}
+		// Another run to the same recipient is capped; another recipient finds the tier full
+		// until the first leaves it, 24 h on. Neither writes anything.
+		if _, err := reserveAs(ctx, lim, k.tierCapRequest(fast, 1, 1, 1, "run-b"), reserveWant{false, ReasonCapped, false, false}); err != nil {
+			return err
+		}
+		res, err = reserveAs(ctx, lim, k.tierCapRequest(fast, 1, 1, 2, "run-a"), reserveWant{false, ReasonTier, false, false})
+		if err != nil {
+			return err
+		}
+		if res.Wait != 24*time.Hour {
+			return fmt.Errorf("tier refusal waits %v, want 24h", res.Wait)
+		}
+		for _, err := range []error{
+			wantString(ctx, rdb, k.rate, tat),
+			wantTier(ctx, rdb, k.tier, "+15550000001"),
+			wantCap(ctx, rdb, k.cap, "15550000001", mark("run-a")),
+			wantCap(ctx, rdb, k.cap, "15550000002", ""),
+			wantTTL(ctx, rdb, k.tier, 24*time.Hour, 24*time.Hour+time.Minute),
+			wantTTL(ctx, rdb, k.cap, 24*time.Hour, 24*time.Hour+time.Minute),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
+	{Script: "reserveCmd", Name: "adaptive factor and usage", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		lim, k := New(rdb), keysOf(id)
+		if err := rdb.HSet(ctx, k.adaptive, "f", "0.5", "at", caseNow.UnixMilli()).Err(); err != nil {
+			return err
+		}
+		req := func(now time.Time) *Request {
+			return &Request{Keys: []string{k.rate}, Limits: []Limit{{Rate: 10, Burst: 1}}, MaxWait: time.Hour,
+				Adaptive: &Adaptive{Key: k.adaptive, Index: 0}, Usage: []int{0}, UsageAt: caseNow, Now: now}
+		}
+		first, err := lim.ReserveRequest(ctx, req(caseNow))
+		if err != nil || !first.OK || first.Wait != 0 || first.Factor != 0.5 {
+			return fmt.Errorf("first: %+v (%v), want OK now at factor 0.5", first, err)
+		}
+		// At half its rate the limit's 100 ms interval is 200 ms: the next permit waits that
+		// long, less the little time the first call took.
+		second, err := lim.ReserveRequest(ctx, req(caseNow))
+		if err != nil || !second.OK || second.Factor != 0.5 || second.Binding != 0 ||
+			second.Wait <= 150*time.Millisecond || second.Wait > 200*time.Millisecond {
+			return fmt.Errorf("second: %+v (%v), want a wait of about 200ms set by the limit", second, err)
+		}
+		// 10 s after recovery starts the factor has climbed 10 steps of 0.01.
+		later, err := lim.ReserveRequest(ctx, req(caseNow.Add(10*time.Second)))
+		if err != nil || !later.OK || later.Factor != 0.6 {
+			return fmt.Errorf("10 s later: %+v (%v), want factor 0.6", later, err)
+		}
+		use := UsageKey(k.rate, caseNow.Unix())
+		if err := wantString(ctx, rdb, use, "3"); err != nil {
+			return err
+		}
+		return wantTTL(ctx, rdb, use, 0, 15*time.Second)
+	}},
+	{Script: "refundCmd", Name: "gives back permits room and marks", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		lim, k := New(rdb), keysOf(id)
+		slow := Limit{Rate: 1, Burst: 1}
+		a := k.tierCapRequest(slow, 2, 2, 1, "run-a")
+		if _, err := reserveAs(ctx, lim, a, reserveWant{true, "", true, true}); err != nil {
+			return err
+		}
+		b := k.tierCapRequest(slow, 2, 2, 1, "run-b")
+		resB, err := reserveAs(ctx, lim, b, reserveWant{true, "", false, true})
+		if err != nil {
+			return err
+		}
+		if resB.Wait <= 900*time.Millisecond {
+			return fmt.Errorf("second permit of 1/s waits %v, want about 1s", resB.Wait)
+		}
+		// Run b's refund takes its mark and its permit back; the tier place is run a's.
+		if err := lim.Refund(ctx, b, resB); err != nil {
+			return err
+		}
+		if err := wantTier(ctx, rdb, k.tier, "+15550000001"); err != nil {
+			return err
+		}
+		if err := wantCap(ctx, rdb, k.cap, "15550000001", mark("run-a")); err != nil {
+			return err
+		}
+		// Run a's, straight through the script: its permit (the limit's last: the key goes),
+		// a limit that holds nothing, its place in the tier and its mark.
+		n, err := refundCmd.Run(ctx, rdb, []string{k.rate, k.rate + ":none", k.tier, k.cap},
+			2, a.Tier.Member, a.Cap.Field, a.Cap.Tag, 1000000, 1000000).Int()
+		if err != nil || n != 1 {
+			return fmt.Errorf("refund of run a: %d (%v), want 1 limit refunded", n, err)
+		}
+		for _, err := range []error{
+			wantString(ctx, rdb, k.rate, ""),
+			wantTier(ctx, rdb, k.tier),
+			wantCap(ctx, rdb, k.cap, "15550000001", ""),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		// Everything is free again: a new reservation neither waits nor is refused.
+		res, err := reserveAs(ctx, lim, k.tierCapRequest(slow, 1, 1, 2, "run-c"), reserveWant{true, "", true, true})
+		if err == nil && res.Wait != 0 {
+			err = fmt.Errorf("after the refunds: waits %v", res.Wait)
+		}
+		return err
+	}},
+	{Script: "throttledCmd", Name: "decrease hold recover", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		lim := New(rdb)
+		c := SenderControl(id, "s1", 100, DefaultPolicy())
+		// Half of the last 3 s's reservations were throttled: over the threshold, the factor
+		// drops to what got through in the latest second (50 of the 100 the rate allows).
+		seedCounts(ctx, rdb, c, caseNow, 100, 50)
+		th, err := lim.Throttled(ctx, c, caseNow)
+		if err != nil || !th.Decreased || th.Factor != 0.5 || th.Share != 0.5 {
+			return fmt.Errorf("first throttle: %+v (%v), want a decrease to 0.5 on a share of 0.5", th, err)
+		}
+		ms := caseNow.UnixMilli()
+		st, err := rdb.HGetAll(ctx, c.Key()).Result()
+		if err != nil || len(st) != 4 || st["f"] != "0.5000" || st["at"] != fmt.Sprint(ms+1000) ||
+			st["dec"] != fmt.Sprint(ms) || st["s"] != "0.5000" {
+			return fmt.Errorf("state %v (%v), want f 0.5000, at %d, dec %d, s 0.5000", st, err, ms+1000, ms)
+		}
+		// It lives until the factor is back at 1: the 1 s hold, then 50 steps (+1) of 1 s.
+		if err := wantTTL(ctx, rdb, c.Key(), 51*time.Second, 52*time.Second); err != nil {
+			return err
+		}
+		// Within the hold a throttle is counted, nothing decided.
+		th, err = lim.Throttled(ctx, c, caseNow.Add(200*time.Millisecond))
+		if err != nil || th.Decreased || th.Factor != 0.5 || th.Share != -1 {
+			return fmt.Errorf("throttle in the hold: %+v (%v), want factor 0.5 and no decision", th, err)
+		}
+		count := rkeys.SenderThrottled(id, "s1", caseNow.Unix())
+		if err := wantString(ctx, rdb, count, "2"); err != nil {
+			return err
+		}
+		if err := wantTTL(ctx, rdb, count, 7*time.Second, 8*time.Second); err != nil {
+			return err
+		}
+		// 10 s after the hold, with no throttles since the decrease's second, the factor has
+		// climbed 10 steps and the share decided on is 0.
+		th, err = lim.Throttled(ctx, c, caseNow.Add(11*time.Second))
+		if err != nil || th.Decreased || th.Factor != 0.6 || th.Share != 0 {
+			return fmt.Errorf("throttle 11 s on: %+v (%v), want factor 0.6 on a share of 0", th, err)
+		}
+		return nil
+	}},
+	{Script: "throttledCmd", Name: "floor and threshold", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		lim := New(rdb)
+		// Under the threshold (3 of 100) nothing moves.
+		calm := SenderControl(id, "calm", 100, DefaultPolicy())
+		seedCounts(ctx, rdb, calm, caseNow, 100, 3)
+		th, err := lim.Throttled(ctx, calm, caseNow)
+		if err != nil || th.Decreased || th.Factor != 1 || th.Share != 0.03 {
+			return fmt.Errorf("3%% throttled: %+v (%v), want factor 1 on a share of 0.03", th, err)
+		}
+		if n, err := rdb.Exists(ctx, calm.Key()).Result(); err != nil || n != 0 {
+			return fmt.Errorf("a throttle under the threshold wrote the state (%d, %v)", n, err)
+		}
+		// 95 of 100 throttled would leave 0.05 of the rate: the floor (0.2) holds it.
+		storm := SenderControl(id, "storm", 100, DefaultPolicy())
+		seedCounts(ctx, rdb, storm, caseNow, 100, 95)
+		th, err = lim.Throttled(ctx, storm, caseNow)
+		if err != nil || !th.Decreased || th.Factor != 0.2 || th.Share != 0.95 {
+			return fmt.Errorf("95%% throttled: %+v (%v), want a decrease to the floor 0.2", th, err)
+		}
+		return nil
+	}},
+}
+
+// seedCounts sets, for each whole second of c's window before now, reserved reservations and
+// throttled throttles.
+func seedCounts(ctx context.Context, rdb redis.UniversalClient, c Control, now time.Time, reserved, throttled int) {
+	thr, res := c.windowKeys(now.Unix(), c.Policy.withDefaults().seconds())
+	for i := range thr {
+		rdb.Set(ctx, thr[i], throttled, time.Minute)
+		rdb.Set(ctx, res[i], reserved, time.Minute)
+	}
+}
+
+// TestScriptCases plays each script's cases on miniredis, and on real Redis when
+// HERALD_TEST_REDIS is set. The business id is the case's id, so its keys hold it.
+func TestScriptCases(t *testing.T) {
+	luacheck.RunCases(t, scripts, scriptCases)
+}

@@ -1,0 +1,130 @@
+package luacheck
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/testredis"
+)
+
+// Case is one direct case of a package's script. Play runs it on rdb and returns the error
+// that says how the outcome differs from the wanted one (nil when it matches). Every key it
+// writes must contain id (letters, digits and dashes: safe in a key, a hash tag and a KEYS
+// pattern), by which its keys are deleted afterwards.
+type Case struct {
+	// Script is the redis.NewScript variable the case plays.
+	Script string
+	Name   string
+	Play   func(ctx context.Context, rdb redis.UniversalClient, id string) error
+}
+
+// caseSeq makes the ids of one test binary distinct even within one clock tick.
+var caseSeq atomic.Int64
+
+// caseID returns a fresh id for a case: its names, then the clock and a sequence number.
+func caseID(c Case) string {
+	var b strings.Builder
+	b.WriteString("luacase-")
+	for _, r := range strings.ToLower(c.Script + "-" + c.Name) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	fmt.Fprintf(&b, "-%d-%d", time.Now().UnixNano(), caseSeq.Add(1))
+	return b.String()
+}
+
+// coverage returns what is wrong with the cases of the scripts: a script without a case, a
+// case of no listed script.
+func coverage(scripts []string, cases []Case) []string {
+	var out []string
+	covered := map[string]bool{}
+	for _, c := range cases {
+		if !slices.Contains(scripts, c.Script) {
+			out = append(out, fmt.Sprintf("case %q plays %s, which is not one of the scripts %v", c.Name, c.Script, scripts))
+		}
+		covered[c.Script] = true
+	}
+	for _, s := range scripts {
+		if !covered[s] {
+			out = append(out, fmt.Sprintf("script %s has no case", s))
+		}
+	}
+	return out
+}
+
+// RunCases plays every case on miniredis always and, when HERALD_TEST_REDIS is set, on that
+// real Redis too (whose Lua, not miniredis's, runs the scripts), in the database it names;
+// without the variable the real-Redis run is skipped, saying how to run it. Each case gets a
+// fresh id and, on miniredis, a fresh server, where a key it wrote without its id fails it; on
+// real Redis its keys are deleted after it and nothing else is touched. scripts lists the
+// package's scripts (as given to Files): each must have at least one case.
+func RunCases(t *testing.T, scripts []string, cases []Case) {
+	t.Helper()
+	for _, p := range coverage(scripts, cases) {
+		t.Error(p)
+	}
+	ctx := context.Background()
+	t.Run("Miniredis", func(t *testing.T) {
+		for _, c := range cases {
+			t.Run(c.Script+"/"+c.Name, func(t *testing.T) {
+				mr := miniredis.RunT(t)
+				rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+				t.Cleanup(func() { rdb.Close() })
+				id := caseID(c)
+				if err := c.Play(ctx, rdb, id); err != nil {
+					t.Fatal(err)
+				}
+				for _, k := range mr.Keys() {
+					if !strings.Contains(k, id) {
+						t.Errorf("the case wrote %s, a key without its id: on real Redis it would stay", k)
+					}
+				}
+			})
+		}
+	})
+	t.Run("RealRedis", func(t *testing.T) {
+		url := os.Getenv(testredis.Env)
+		if url == "" {
+			t.Skipf("script cases on real Redis: set %s=redis://127.0.0.1:6379/15 to run them (each case's keys are deleted afterwards)", testredis.Env)
+		}
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			t.Fatalf("%s: %v", testredis.Env, err)
+		}
+		rdb := redis.NewClient(opts)
+		t.Cleanup(func() { rdb.Close() })
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			t.Fatalf("%s=%s: %v", testredis.Env, url, err)
+		}
+		for _, c := range cases {
+			t.Run(c.Script+"/"+c.Name, func(t *testing.T) {
+				id := caseID(c)
+				t.Cleanup(func() {
+					keys, err := rdb.Keys(ctx, "*"+id+"*").Result()
+					if err != nil {
+						t.Errorf("list the case's keys: %v", err)
+					}
+					if len(keys) > 0 {
+						rdb.Del(ctx, keys...)
+					}
+				})
+				if err := c.Play(ctx, rdb, id); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	})
+}

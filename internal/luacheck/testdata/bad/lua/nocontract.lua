@@ -1,0 +1,2 @@
+-- nocontract.lua: says nothing of its keys.
+return redis.call('GET', 'x')

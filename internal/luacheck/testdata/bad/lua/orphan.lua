@@ -1,0 +1,2 @@
+-- wrong name: embedded by nothing.
+return 1

@@ -1,0 +1,6 @@
+-- scripts.lua: not under lua/.
+--
+-- KEYS[1] a key
+--
+-- Returns 1.
+return 1
