@@ -86,20 +86,3 @@ func TestHold(t *testing.T) {
 		})
 	}
 }
-
-// TestHoldRealRedis runs the hold script on real Redis, whose clock runs: the wait a held
-// limit gives is at most the hold and no more than a second short of it.
-func TestHoldRealRedis(t *testing.T) {
-	rdb, prefix := realRedis(t)
-	s := NewSends(New(rdb), Config{BusinessID: prefix + "biz", BusinessRate: 200, PairInterval: -1, AdaptiveOff: true})
-	ctx := context.Background()
-	key, left, err := s.Hold(ctx, HoldBusiness, "+15550001111", 10*time.Second)
-	t.Cleanup(func() { rdb.Del(context.Background(), key) })
-	if err != nil || left <= 9*time.Second || left > 10*time.Second {
-		t.Fatalf("hold: %s, %v", left, err)
-	}
-	bk, err := s.Reserve(ctx, Intention{Sender: "+15550003333", Run: "r", Recipient: "+15550002222"}, time.Now())
-	if err != nil || bk.OK || bk.Reason != ReasonRate || bk.Wait <= 9*time.Second || bk.Wait > 10*time.Second {
-		t.Fatalf("reservation after the hold: %+v, %v", bk.Reservation, err)
-	}
-}

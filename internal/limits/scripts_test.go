@@ -13,7 +13,7 @@ import (
 )
 
 // scripts is every redis.NewScript variable of the package (luacheck.Files checks the list).
-var scripts = []string{"reserveCmd", "refundCmd", "throttledCmd"}
+var scripts = []string{"reserveCmd", "refundCmd", "throttledCmd", "holdCmd"}
 
 // TestScriptFiles pins the layout of the package's Lua: one lua/*.lua file per script, its
 // contract at its top, none written as a Go string.
@@ -292,6 +292,26 @@ var scriptCases = []luacheck.Case{
 		th, err = lim.Throttled(ctx, storm, caseNow)
 		if err != nil || !th.Decreased || th.Factor != 0.2 || th.Share != 0.95 {
 			return fmt.Errorf("95%% throttled: %+v (%v), want a decrease to the floor 0.2", th, err)
+		}
+		return nil
+	}},
+	{Script: "holdCmd", Name: "holds the limit and only lengthens", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		// Redis's clock runs on real Redis: waits are checked within a minute of an hour.
+		s := NewSends(New(rdb), Config{BusinessID: id, BusinessRate: 200, PairInterval: -1, AdaptiveOff: true})
+		near := func(d, want time.Duration) bool { return d <= want && d > want-time.Minute }
+		if _, left, err := s.Hold(ctx, HoldBusiness, "s1", time.Hour); err != nil || !near(left, time.Hour) {
+			return fmt.Errorf("hold an hour: %s (%v)", left, err)
+		}
+		if _, left, err := s.Hold(ctx, HoldBusiness, "s1", time.Second); err != nil || !near(left, time.Hour) {
+			return fmt.Errorf("a second's hold over an hour's: %s left (%v), want the hour kept", left, err)
+		}
+		bk, err := s.Reserve(ctx, Intention{Sender: "s2", Run: "r", Recipient: "+15550000001"}, caseNow)
+		if err != nil || bk.OK || bk.Reason != ReasonRate || !near(bk.Wait, time.Hour) {
+			return fmt.Errorf("another sender's send while held: %+v (%v), want refused for about an hour", bk.Reservation, err)
+		}
+		ttl, err := rdb.PTTL(ctx, rkeys.BusinessLimit(id)).Result()
+		if err != nil || !near(ttl, time.Hour+2*time.Second) {
+			return fmt.Errorf("the held key's TTL %s (%v), want just over an hour", ttl, err)
 		}
 		return nil
 	}},
