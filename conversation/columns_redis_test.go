@@ -24,7 +24,7 @@ func TestIntegrationColumnsMemory(t *testing.T) {
 	if os.Getenv(testredis.Env) == "" {
 		t.Skipf("integration test: set %s to run it against a real Redis", testredis.Env)
 	}
-	rdb := redis.NewClient(testredis.Options(t, 0))
+	rdb := redis.NewClient(testredis.Options(t, testredis.OffsetShared))
 	t.Cleanup(func() { rdb.Close() })
 	ctx := context.Background()
 	run := fmt.Sprintf("colmem-%d", time.Now().UnixNano())

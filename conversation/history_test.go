@@ -212,7 +212,7 @@ func TestHistoryMemory(t *testing.T) {
 	}
 	t.Parallel()
 	ctx := context.Background()
-	rdb := redis.NewClient(testredis.Options(t, 0))
+	rdb := redis.NewClient(testredis.Options(t, testredis.OffsetShared))
 	run := "convmem-" + time.Now().Format("150405.000000000")
 	t.Cleanup(func() {
 		keys, _ := rdb.Keys(ctx, rkeys.Run(run)+"*").Result()

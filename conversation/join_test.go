@@ -54,7 +54,7 @@ func joinSuite(t *testing.T, fn func(t *testing.T, b *joinBundle)) {
 			t.Skipf("integration test: set %s to run it against a real Redis", testredis.Env)
 		}
 		t.Parallel()
-		rdb := redis.NewClient(testredis.Options(t, 0))
+		rdb := redis.NewClient(testredis.Options(t, testredis.OffsetShared))
 		biz := "convtest-" + strings.ReplaceAll(t.Name(), "/", "-") + "-" + time.Now().Format("150405.000000000")
 		t.Cleanup(func() {
 			ctx := context.Background()

@@ -24,6 +24,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/internal/webhooks"
 	"github.com/heraldmsg/herald/worker"
 )
@@ -49,11 +50,7 @@ type capturedHook struct {
 // bodies, shared by its direct and HTTP paths; a sub-benchmark with too few bodies left
 // skips). Needs HERALD_TEST_REDIS (its DB is flushed).
 func BenchmarkReceiverReplies(b *testing.B) {
-	url := os.Getenv("HERALD_TEST_REDIS")
-	if url == "" {
-		b.Skip("set HERALD_TEST_REDIS to a Redis whose DB may be flushed")
-	}
-	rdb, err := redisx.Open(url)
+	rdb, err := redisx.Open(testredis.URL(b, testredis.OffsetCLI))
 	if err != nil {
 		b.Fatal(err)
 	}

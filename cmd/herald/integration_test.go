@@ -22,16 +22,15 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
-// integrationRedis returns a client on the Redis named by HERALD_TEST_REDIS, with its
-// database flushed before and after the test, or skips the test.
+// integrationRedis returns a client on the package's database of the Redis HERALD_TEST_REDIS
+// names (testredis.OffsetCLI below it), flushed before and after the test, and its URL, or
+// skips the test.
 func integrationRedis(t *testing.T) (redis.UniversalClient, string) {
 	t.Helper()
-	url := os.Getenv("HERALD_TEST_REDIS")
-	if url == "" {
-		t.Skip("integration test: set HERALD_TEST_REDIS=redis://127.0.0.1:6379/15 to run it against a real Redis (its DB is flushed)")
-	}
+	url := testredis.URL(t, testredis.OffsetCLI)
 	rdb, err := redisx.Open(url)
 	if err != nil {
 		t.Fatal(err)

@@ -2,16 +2,19 @@
 //
 // HERALD_TEST_REDIS names one database (redis://127.0.0.1:6379/15 in CI). `go test ./...` runs
 // packages at the same time, and a test that flushes its database would wipe another package's
-// runs, so each package whose tests flush takes its own offset below that database (mod 16):
-// cmd/herald 0, internal/ledger 1, worker 2. (Tests that write only keys under a
-// prefix of their own, like internal/limits and internal/servicewindow, need no database of
-// their own.) Tests of one package that
-// share a database must not run in parallel with each other.
+// keys, so each package whose tests flush takes its own offset below that database (mod 16):
+// cmd/herald 1, internal/ledger 2, worker 3, internal/webhooks 4 (its benchmarks). The database named itself (offset 0) is never
+// flushed: it holds the tests that write only keys under a prefix of their own and delete them
+// (internal/limits, internal/servicewindow, conversation, the script cases of
+// internal/luacheck). Tests of one package that share a database must not run in parallel with
+// each other.
 package testredis
 
 import (
 	"context"
+	"net/url"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -21,11 +24,14 @@ import (
 // Env is the variable that selects the integration tier.
 const Env = "HERALD_TEST_REDIS"
 
-// Offsets of the packages whose integration tests flush their database.
+// Offsets of the packages whose integration tests flush their database; OffsetShared is the
+// database HERALD_TEST_REDIS names, which no test flushes.
 const (
-	OffsetCLI = iota
+	OffsetShared = iota
+	OffsetCLI
 	OffsetLedger
 	OffsetWorker
+	OffsetWebhooks
 )
 
 // Options returns the options of the database offset below the one HERALD_TEST_REDIS names,
@@ -42,6 +48,19 @@ func Options(t testing.TB, offset int) *redis.Options {
 	}
 	opts.DB = ((opts.DB-offset)%16 + 16) % 16
 	return opts
+}
+
+// URL returns HERALD_TEST_REDIS with its database moved down by offset (see Options), for a
+// test that hands the address to a child process, or skips the test when the variable is unset.
+func URL(t testing.TB, offset int) string {
+	t.Helper()
+	opts := Options(t, offset)
+	u, err := url.Parse(os.Getenv(Env))
+	if err != nil {
+		t.Fatalf("%s: %v", Env, err)
+	}
+	u.Path = "/" + strconv.Itoa(opts.DB)
+	return u.String()
 }
 
 // Open returns a client on the package's database, flushed before and after the test, or

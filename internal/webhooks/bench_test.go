@@ -21,6 +21,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // benchRecipients is the size of the run the benchmark's events are about.
@@ -65,14 +66,14 @@ func benchEvents(b *testing.B, rdb redis.UniversalClient) [][]byte {
 	return bodies
 }
 
-// benchRedis returns a real Redis from HERALD_TEST_REDIS (its DB is flushed), or nil.
+// benchRedis returns a real Redis from HERALD_TEST_REDIS, on the package's own database
+// (testredis.OffsetWebhooks below the one named; it is flushed), or nil.
 func benchRedis(b *testing.B) redis.UniversalClient {
 	b.Helper()
-	url := os.Getenv("HERALD_TEST_REDIS")
-	if url == "" {
+	if os.Getenv(testredis.Env) == "" {
 		return nil
 	}
-	rdb, err := redisx.Open(url)
+	rdb, err := redisx.Open(testredis.URL(b, testredis.OffsetWebhooks))
 	if err != nil {
 		b.Fatal(err)
 	}
