@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
@@ -210,10 +211,9 @@ func (r *Request) limitIndex(pos int) int {
 	return -1
 }
 
-// UsageKey is where the use of a limit in one second (unix) is counted; it expires after 15 s.
-func UsageKey(limitKey string, sec int64) string {
-	return limitKey + ":use:" + strconv.FormatInt(sec, 10)
-}
+// UsageKey is where the use of a limit in one second (unix) is counted (rkeys.LimitUse); it
+// expires after 15 s.
+func UsageKey(limitKey string, sec int64) string { return rkeys.LimitUse(limitKey, sec) }
 
 func (r *Request) now() time.Time {
 	if r.Now.IsZero() {

@@ -84,6 +84,13 @@ func PairLimit(business, sender, recipient string) string {
 // BusinessLimit is the GCRA state of the business-wide request limit on Connectly's API.
 func BusinessLimit(business string) string { return Prefix + "limit:{" + business + "}:business" }
 
+// LimitUse counts the sends reserved from a rate limit (SenderLimit, BusinessLimit...) in one
+// unix second, for `herald limits show` and the adaptive rate's share; it shares the limit's
+// hash tag.
+func LimitUse(limitKey string, sec int64) string {
+	return limitKey + ":use:" + strconv.FormatInt(sec, 10)
+}
+
 // PairBackoff counts a (sender, recipient) pair's pair-limit refusals in a row (Meta 131056),
 // expiring a while after the last one.
 func PairBackoff(business, sender, recipient string) string {

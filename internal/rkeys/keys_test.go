@@ -40,6 +40,11 @@ func TestKeyShapes(t *testing.T) {
 		{"SenderBackoff", rkeys.SenderBackoff("B1", "+15550001"), "herald:limit:{B1}:backoff:+15550001"},
 		{"PairBackoff", rkeys.PairBackoff("B1", "+15550001", "+15550002"), "herald:limit:{B1}:pairbackoff:+15550001:+15550002"},
 		{"SenderThrottled", rkeys.SenderThrottled("B1", "+15550001", 1767225600), "herald:limit:{B1}:throttled:+15550001:1767225600"},
+		{"LimitUse", rkeys.LimitUse(rkeys.SenderLimit("B1", "+15550001"), 1767225600), "herald:limit:{B1}:sender:+15550001:use:1767225600"},
+		{"ConversationRecent", rkeys.ConversationRecent("B1", 7), "herald:conv:{B1}:r:7"},
+		{"ConversationRuns", rkeys.ConversationRuns("B1"), "herald:conv:{B1}:runs"},
+		{"ConversationSeqs", rkeys.ConversationSeqs("B1"), "herald:conv:{B1}:seq"},
+		{"Conversation", rkeys.Conversation("R1", "+15550001"), "herald:run:{R1}:conv:+15550001"},
 		{"Tier", rkeys.Tier("B1"), "herald:limit:{B1}:tier"},
 		{"Cap", rkeys.Cap("B1", "marketing", 12), "herald:limit:{B1}:cap:marketing:12"},
 		{"ServiceWindow", rkeys.ServiceWindow("B1", 16383), "herald:csw:{B1}:16383"},
@@ -97,6 +102,7 @@ func TestHashTags(t *testing.T) {
 			rkeys.Run(run), rkeys.Counts(run), rkeys.Codes(run), rkeys.LedgerBucket(run, 0), rkeys.LedgerBucket(run, 16383),
 			rkeys.History(run, 3), rkeys.Recent(run), rkeys.Unknown(run), rkeys.UnknownPayloads(run), rkeys.Delivery(run),
 			rkeys.InboundSeen(run, "m:01JABC"), rkeys.InboundSeen(run, "b:{other}"), rkeys.ReplyColumns(run, 3),
+			rkeys.Tags(run), rkeys.FollowupOutbox(run), rkeys.FollowupDue(run), rkeys.Conversation(run, "+15550001"),
 		} {
 			if got := hashTag(k); got != run {
 				t.Errorf("run key %q hashes on %q, want the run id %q", k, got, run)
@@ -108,13 +114,16 @@ func TestHashTags(t *testing.T) {
 			rkeys.SenderLimit(biz, "+15550001"), rkeys.RunLimit(biz, "R1"), rkeys.PairLimit(biz, "+15550001", "+15559999"),
 			rkeys.BusinessLimit(biz), rkeys.SenderBackoff(biz, "+15550001"), rkeys.PairBackoff(biz, "+15550001", "+15550002"), rkeys.SenderThrottled(biz, "+15550001", 1),
 			rkeys.Tier(biz), rkeys.Cap(biz, "marketing", 0), rkeys.ServiceWindow(biz, 0),
+			rkeys.LimitUse(rkeys.SenderLimit(biz, "+15550001"), 1), rkeys.LimitUse(rkeys.BusinessLimit(biz), 1),
+			rkeys.ConversationRecent(biz, 3), rkeys.ConversationRuns(biz), rkeys.ConversationSeqs(biz),
 		} {
 			if got := hashTag(k); got != biz {
 				t.Errorf("business key %q hashes on %q, want the business id %q", k, got, biz)
 			}
 		}
 	}
-	for _, k := range []string{rkeys.Definition("spring"), rkeys.DefinitionVersion("spring", 1), rkeys.LastFire("spring")} {
+	for _, k := range []string{rkeys.Definition("spring"), rkeys.DefinitionVersion("spring", 1), rkeys.LastFire("spring"),
+		rkeys.FollowupOnce("spring", "r1")} {
 		if got := hashTag(k); got != "spring" {
 			t.Errorf("definition key %q hashes on %q, want the campaign id", k, got)
 		}
