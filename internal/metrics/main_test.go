@@ -1,0 +1,13 @@
+package metrics
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package's tests when any goroutine outlives them: the readiness
+// prober starts its own.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
