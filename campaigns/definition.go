@@ -361,12 +361,13 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 	case session && find(root, "template") != nil:
 		add("message", "a campaign sends either template: (a template message) or message: (a session message), not both")
 	case session:
-		d.validateSession(root, add, &errs)
+		d.validateSession(fieldCheck{path: path, root: root, add: add, errs: &errs})
 	default:
 		if d.FallbackTemplate != nil {
 			add("fallback_template", "only with message: (it is sent instead of the session message to recipients whose window is closed)")
 		}
-		d.validateTemplate(path, root, "template", "parameters", &d.Template, &d.Parameters, add, &errs)
+		d.validateTemplate(fieldCheck{path: path, root: root, add: add, errs: &errs},
+			templateBlock{key: "template", paramKey: "parameters", t: &d.Template, params: &d.Parameters})
 	}
 	d.validateSchedule(add)
 	d.validateWindow(add)
@@ -411,11 +412,28 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 	return errs
 }
 
-// validateTemplate checks a template block and its parameters, written at the keys tplKey and
-// paramKey (template/parameters, or fallback_template/fallback_template.parameters), and
-// gives the category its default.
-func (d *Definition) validateTemplate(path string, root *yaml.Node, tplKey, paramKey string, t *Template, params *Parameters,
-	add func(field, msg string), errs *Errors) {
+// fieldCheck is where a validation step reports: the campaign file and its YAML tree (for
+// positions), add (a problem at a field path) and errs (the problems so far, for one with a
+// position of its own).
+type fieldCheck struct {
+	path string
+	root *yaml.Node
+	add  func(field, msg string)
+	errs *Errors
+}
+
+// templateBlock is a template and its parameters as a campaign writes them, at the keys key and
+// paramKey (template/parameters, or fallback_template/fallback_template.parameters).
+type templateBlock struct {
+	key, paramKey string
+	t             *Template
+	params        *Parameters
+}
+
+// validateTemplate checks a template block and its parameters, and gives the category its
+// default.
+func (d *Definition) validateTemplate(c fieldCheck, b templateBlock) {
+	add, tplKey, paramKey, t, params := c.add, b.key, b.paramKey, b.t, b.params
 	if t.Name == "" {
 		add(tplKey+".name", "is required")
 	}
@@ -459,17 +477,18 @@ func (d *Definition) validateTemplate(path string, root *yaml.Node, tplKey, para
 		}
 		rawNames[rp.Name] = true
 		if err := checkTemplate(rp.Name, rp.Value, true); err != nil {
-			e := FieldError{File: path, Field: fmt.Sprintf("%s.raw[%d].value", paramKey, i), Msg: err.Error()}
-			e.Line, e.Column = rawPosition(root, paramKey, i)
-			*errs = append(*errs, e)
+			e := FieldError{File: c.path, Field: fmt.Sprintf("%s.raw[%d].value", paramKey, i), Msg: err.Error()}
+			e.Line, e.Column = rawPosition(c.root, paramKey, i)
+			*c.errs = append(*c.errs, e)
 		}
 	}
 }
 
 // validateSession checks a session campaign: its message, no parameters of its own, and its
 // fallback template, which it then copies into Template and Parameters.
-func (d *Definition) validateSession(root *yaml.Node, add func(field, msg string), errs *Errors) {
-	if find(root, "parameters") != nil {
+func (d *Definition) validateSession(c fieldCheck) {
+	add := c.add
+	if find(c.root, "parameters") != nil {
 		add("parameters", "a session message has no template parameters: its own strings are templates; "+
 			"the parameters of the fallback template go under fallback_template.parameters")
 	}
@@ -482,13 +501,14 @@ func (d *Definition) validateSession(root *yaml.Node, add func(field, msg string
 	}
 	fb := d.FallbackTemplate
 	if fb == nil {
-		if find(root, "fallback_template") != nil {
+		if find(c.root, "fallback_template") != nil {
 			add("fallback_template", "is empty: give name and language, or remove it (recipients whose window is closed are then skipped)")
 		}
 		d.Template.Category = "marketing"
 		return
 	}
-	d.validateTemplate(d.Path, root, "fallback_template", "fallback_template.parameters", &fb.Template, &fb.Parameters, add, errs)
+	d.validateTemplate(c, templateBlock{key: "fallback_template", paramKey: "fallback_template.parameters", t: &fb.Template,
+		params: &fb.Parameters})
 	d.Template, d.Parameters = fb.Template, fb.Parameters
 }
 
