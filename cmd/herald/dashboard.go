@@ -40,8 +40,9 @@ func (a *app) dashboardCmd() *cobra.Command {
 			}
 			h := asynqmon.New(asynqmon.Options{RootPath: "/", RedisConnOpt: opt, ReadOnly: true, PayloadFormatter: maskedPayload})
 			g := lifecycle.New(lifecycle.Component{Name: "asynqmon", Stop: h.Close})
-			g.Add(lifecycle.HTTP("dashboard (--listen)", listen, &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, 3*time.Second,
-				func(addr net.Addr) { fmt.Fprintf(a.stdout, "dashboard on http://%s (read-only)\n", addr) }, g.Fail))
+			g.Add(lifecycle.HTTP(lifecycle.Server{Name: "dashboard (--listen)", Addr: listen,
+				Server: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}, Grace: 3 * time.Second,
+				Listening: func(addr net.Addr) { fmt.Fprintf(a.stdout, "dashboard on http://%s (read-only)\n", addr) }, OnError: g.Fail}))
 			return g.Run(ctx)
 		})
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on")

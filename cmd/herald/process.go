@@ -72,9 +72,9 @@ func (p *process) ops(addr, role string, queues []string, checks ...func(context
 		return
 	}
 	srv := &http.Server{Handler: p.m.Mux(readiness(role, p.rdb, queues, checks...)), ReadHeaderTimeout: 5 * time.Second}
-	p.add(lifecycle.HTTP("ops endpoint (--metrics-listen)", addr, srv, 2*time.Second,
-		func(a net.Addr) { p.log.Info().Str("addr", a.String()).Msg("serving /metrics, /healthz, /readyz") },
-		func(err error) { p.log.Error().Err(err).Msg("ops endpoint stopped") }))
+	p.add(lifecycle.HTTP(lifecycle.Server{Name: "ops endpoint (--metrics-listen)", Addr: addr, Server: srv, Grace: 2 * time.Second,
+		Listening: func(a net.Addr) { p.log.Info().Str("addr", a.String()).Msg("serving /metrics, /healthz, /readyz") },
+		OnError:   func(err error) { p.log.Error().Err(err).Msg("ops endpoint stopped") }}))
 }
 
 // webhooks adds the webhook receiver of config c, listening on c.Webhooks.Listen.

@@ -148,8 +148,9 @@ func startReceiverWith(ctx context.Context, rcfg webhooks.Config, listen string,
 			}()
 			return nil
 		}, Stop: func() error { stopSweep(); <-sweepDone; return nil }},
-		lifecycle.HTTP("webhooks listen", listen, srv, 10*time.Second, func(a net.Addr) { ws.addr = a.String() },
-			func(err error) { lg.Error().Err(err).Msg("webhook receiver stopped") }),
+		lifecycle.HTTP(lifecycle.Server{Name: "webhooks listen", Addr: listen, Server: srv, Grace: 10 * time.Second,
+			Listening: func(a net.Addr) { ws.addr = a.String() },
+			OnError:   func(err error) { lg.Error().Err(err).Msg("webhook receiver stopped") }}),
 	)
 	if err := ws.g.Start(); err != nil {
 		return nil, err

@@ -8,13 +8,28 @@ import (
 	"time"
 )
 
-// HTTP is an HTTP server as a component. Start listens on addr (an error there is the
-// start's), calls listening with the address it got when set, and serves srv in the
-// background. Stop lets requests in flight finish for up to grace, then closes the server,
-// cutting those still running. A Serve that fails on its own (not through Stop) calls
-// onError when set: pass Group.Fail to end the process, or a logging function to keep it
+// Server is an HTTP server to run as a component (see HTTP).
+type Server struct {
+	// Name names the component in errors.
+	Name string
+	// Addr is where it listens ("127.0.0.1:0" for any free port).
+	Addr   string
+	Server *http.Server
+	// Grace is how long Stop lets requests in flight finish before it cuts them.
+	Grace time.Duration
+	// Listening, when set, is called with the address the listener got.
+	Listening func(net.Addr)
+	// OnError, when set, is called when Serve fails on its own (not through Stop): pass
+	// Group.Fail to end the process, or a logging function to keep it running.
+	OnError func(error)
+}
+
+// HTTP is an HTTP server as a component. Start listens on s.Addr (an error there is the
+// start's), calls s.Listening with the address it got, and serves in the background. Stop lets
+// requests in flight finish for up to s.Grace, then closes the server, cutting those still
 // running.
-func HTTP(name, addr string, srv *http.Server, grace time.Duration, listening func(net.Addr), onError func(error)) Component {
+func HTTP(s Server) Component {
+	name, addr, srv, grace, listening, onError := s.Name, s.Addr, s.Server, s.Grace, s.Listening, s.OnError
 	return Component{
 		Name: name,
 		Start: func() error {

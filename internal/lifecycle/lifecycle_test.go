@@ -168,8 +168,8 @@ func TestHTTP(t *testing.T) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }),
 		ReadHeaderTimeout: time.Second}
 	var addr string
-	g := lifecycle.New(lifecycle.HTTP("ops", "127.0.0.1:0", srv, time.Second, func(a net.Addr) { addr = a.String() },
-		func(err error) { t.Errorf("serve: %v", err) }))
+	g := lifecycle.New(lifecycle.HTTP(lifecycle.Server{Name: "ops", Addr: "127.0.0.1:0", Server: srv, Grace: time.Second,
+		Listening: func(a net.Addr) { addr = a.String() }, OnError: func(err error) { t.Errorf("serve: %v", err) }}))
 	if err := g.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,8 @@ func TestHTTP(t *testing.T) {
 		defer ln.Close()
 		stopped := false
 		g := lifecycle.New(lifecycle.Component{Name: "redis", Stop: func() error { stopped = true; return nil }},
-			lifecycle.HTTP("ops", ln.Addr().String(), &http.Server{ReadHeaderTimeout: time.Second}, time.Second, nil, nil))
+			lifecycle.HTTP(lifecycle.Server{Name: "ops", Addr: ln.Addr().String(), Server: &http.Server{ReadHeaderTimeout: time.Second},
+				Grace: time.Second}))
 		if err := g.Start(); err == nil || !strings.Contains(err.Error(), "start ops") {
 			t.Fatalf("Start on a taken address = %v", err)
 		}
