@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
@@ -44,15 +45,15 @@ type Columns struct {
 // NewColumns returns the column store on rdb.
 func NewColumns(rdb redis.UniversalClient) *Columns { return &Columns{rdb: rdb} }
 
-// Save stores cols for recipient (its ledger key, in ledger bucket bucket) in run, until
+// Save stores cols for the recipient at a (its run, ledger bucket and ledger key), until
 // expireAt. It is one round trip (one MULTI on one key); empty cols store nothing. It returns
 // an error wrapping ErrNoRecipient for an empty recipient, or the Redis error.
-func (c *Columns) Save(ctx context.Context, run string, bucket int, recipient string, cols map[string]string, expireAt time.Time) error {
+func (c *Columns) Save(ctx context.Context, a ledger.Address, cols map[string]string, expireAt time.Time) error {
 	if len(cols) == 0 {
 		return nil
 	}
-	field := servicewindow.Field(recipient)
-	if field == "" || run == "" {
+	field := servicewindow.Field(a.Recipient)
+	if field == "" || a.Run == "" {
 		return fmt.Errorf("conversation: save columns: %w", ErrNoRecipient)
 	}
 	names := slices.Sorted(maps.Keys(cols))
@@ -68,7 +69,7 @@ func (c *Columns) Save(ctx context.Context, run string, bucket int, recipient st
 	if err != nil {
 		return fmt.Errorf("conversation: save columns: %w", err)
 	}
-	key := rkeys.ReplyColumns(run, bucket)
+	key := rkeys.ReplyColumns(a.Run, a.Bucket)
 	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, key, field, row, columnsHeader, header)
 		p.ExpireAt(ctx, key, expireAt)
@@ -80,15 +81,15 @@ func (c *Columns) Save(ctx context.Context, run string, bucket int, recipient st
 	return nil
 }
 
-// Load returns the columns stored for recipient in run, nil when none are (the run's rules
+// Load returns the columns stored for the recipient at a, nil when none are (the run's rules
 // read no column, the send never reached its request, or the key expired). It is one round
 // trip.
-func (c *Columns) Load(ctx context.Context, run string, bucket int, recipient string) (map[string]string, error) {
-	field := servicewindow.Field(recipient)
+func (c *Columns) Load(ctx context.Context, a ledger.Address) (map[string]string, error) {
+	field := servicewindow.Field(a.Recipient)
 	if field == "" {
 		return nil, nil
 	}
-	v, err := c.rdb.HMGet(ctx, rkeys.ReplyColumns(run, bucket), field, columnsHeader).Result()
+	v, err := c.rdb.HMGet(ctx, rkeys.ReplyColumns(a.Run, a.Bucket), field, columnsHeader).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("conversation: load columns: %w", err)
 	}

@@ -40,7 +40,7 @@ func TestIntegrationColumnsMemory(t *testing.T) {
 	for i := range n {
 		to := fmt.Sprintf("+1415%07d", 5550000+i)
 		vals := map[string]string{"first_name": []string{"ana", "bruno", "chen", "dara", "emeka"}[i%5], "coupon": fmt.Sprintf("SPRING%04d", i)}
-		if err := cols.Save(ctx, run, ledger.BucketOf(to, buckets), to, vals, expire); err != nil {
+		if err := cols.Save(ctx, ledger.Address{Run: run, Bucket: ledger.BucketOf(to, buckets), Recipient: to}, vals, expire); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -60,7 +60,7 @@ func TestIntegrationColumnsMemory(t *testing.T) {
 		}
 	}
 	to := "+14155550042"
-	got, err := cols.Load(ctx, run, ledger.BucketOf(to, buckets), to)
+	got, err := cols.Load(ctx, ledger.Address{Run: run, Bucket: ledger.BucketOf(to, buckets), Recipient: to})
 	if err != nil || got["first_name"] != "chen" || got["coupon"] != "SPRING0042" {
 		t.Fatalf("load %v %v", got, err)
 	}

@@ -29,17 +29,17 @@ func TestColumnsSaveLoad(t *testing.T) {
 	expire := now.Add(72 * time.Hour)
 
 	ana := map[string]string{"first_name": "Ana", "coupon code": `SPRING "20"`, "city": ""}
-	if err := cols.Save(ctx, "R1", 3, "+15550000001", ana, expire); err != nil {
+	if err := cols.Save(ctx, ledger.Address{Run: "R1", Bucket: 3, Recipient: "+15550000001"}, ana, expire); err != nil {
 		t.Fatal(err)
 	}
-	if err := cols.Save(ctx, "R1", 3, "bsuid:US.abc", map[string]string{"city": "Porto", "coupon code": "X", "first_name": "Bea"}, expire); err != nil {
+	if err := cols.Save(ctx, ledger.Address{Run: "R1", Bucket: 3, Recipient: "bsuid:US.abc"}, map[string]string{"city": "Porto", "coupon code": "X", "first_name": "Bea"}, expire); err != nil {
 		t.Fatal(err)
 	}
-	got, err := cols.Load(ctx, "R1", 3, "+15550000001")
+	got, err := cols.Load(ctx, ledger.Address{Run: "R1", Bucket: 3, Recipient: "+15550000001"})
 	if err != nil || len(got) != 3 || got["first_name"] != "Ana" || got["coupon code"] != `SPRING "20"` || got["city"] != "" {
 		t.Fatalf("load %v %v", got, err)
 	}
-	if got, err := cols.Load(ctx, "R1", 3, "bsuid:US.abc"); err != nil || got["first_name"] != "Bea" {
+	if got, err := cols.Load(ctx, ledger.Address{Run: "R1", Bucket: 3, Recipient: "bsuid:US.abc"}); err != nil || got["first_name"] != "Bea" {
 		t.Fatalf("load by BSUID %v %v", got, err)
 	}
 	// The field is the phone's digits, as in the index and the ledger.
@@ -51,29 +51,29 @@ func TestColumnsSaveLoad(t *testing.T) {
 	}
 	// Nothing stored: another recipient, another run, or empty columns.
 	for _, tc := range []struct{ run, to string }{{"R1", "+15550000009"}, {"R2", "+15550000001"}} {
-		if got, err := cols.Load(ctx, tc.run, 3, tc.to); err != nil || got != nil {
+		if got, err := cols.Load(ctx, ledger.Address{Run: tc.run, Bucket: 3, Recipient: tc.to}); err != nil || got != nil {
 			t.Fatalf("%s %s: %v %v", tc.run, tc.to, got, err)
 		}
 	}
-	if err := cols.Save(ctx, "R3", 0, "+15550000001", nil, expire); err != nil || m.Exists(rkeys.ReplyColumns("R3", 0)) {
+	if err := cols.Save(ctx, ledger.Address{Run: "R3", Bucket: 0, Recipient: "+15550000001"}, nil, expire); err != nil || m.Exists(rkeys.ReplyColumns("R3", 0)) {
 		t.Fatalf("empty columns stored something (%v)", err)
 	}
-	if err := cols.Save(ctx, "R1", 0, "", ana, expire); !errors.Is(err, conversation.ErrNoRecipient) {
+	if err := cols.Save(ctx, ledger.Address{Run: "R1", Bucket: 0, Recipient: ""}, ana, expire); !errors.Is(err, conversation.ErrNoRecipient) {
 		t.Fatalf("no recipient: %v", err)
 	}
 	// Values written under other names than the header's read as missing, not shifted.
 	m.HSet(rkeys.ReplyColumns("R1", 3), "15550000002", `["x"]`)
-	if got, err := cols.Load(ctx, "R1", 3, "+15550000002"); err != nil || got != nil {
+	if got, err := cols.Load(ctx, ledger.Address{Run: "R1", Bucket: 3, Recipient: "+15550000002"}); err != nil || got != nil {
 		t.Fatalf("mismatched row: %v %v", got, err)
 	}
 	// Expired with the run's on_reply.until and its margin.
 	m.FastForward(72*time.Hour + time.Second)
-	if got, err := cols.Load(ctx, "R1", 3, "+15550000001"); err != nil || got != nil {
+	if got, err := cols.Load(ctx, ledger.Address{Run: "R1", Bucket: 3, Recipient: "+15550000001"}); err != nil || got != nil {
 		t.Fatalf("after expiry: %v %v", got, err)
 	}
 	// A Redis failure is an error (the webhook is answered 503 and comes again).
 	m.Close()
-	if _, err := cols.Load(ctx, "R1", 3, "+15550000001"); err == nil {
+	if _, err := cols.Load(ctx, ledger.Address{Run: "R1", Bucket: 3, Recipient: "+15550000001"}); err == nil {
 		t.Fatal("load from a closed Redis: no error")
 	}
 }
@@ -92,7 +92,7 @@ func TestSendRecorder(t *testing.T) {
 	rec(ctx, campaigns.SendPayload{Run: ledger.FollowupRun(b.run.ID, "later"), To: bea, Bucket: 0,
 		ReplyCols: map[string]string{"first_name": "bea"}})
 	rec(ctx, campaigns.SendPayload{Run: "other-run", To: bea, ReplyCols: map[string]string{"first_name": "bea"}})
-	got, err := cols.Load(ctx, b.run.ID, ledger.BucketOf(ana, b.run.Buckets), ana)
+	got, err := cols.Load(ctx, ledger.Address{Run: b.run.ID, Bucket: ledger.BucketOf(ana, b.run.Buckets), Recipient: ana})
 	if err != nil || got["first_name"] != "ana" {
 		t.Fatalf("ana's columns %v %v", got, err)
 	}
@@ -101,7 +101,7 @@ func TestSendRecorder(t *testing.T) {
 		t.Fatalf("ttl %v", ttl)
 	}
 	for _, run := range []string{b.run.ID, ledger.FollowupRun(b.run.ID, "later"), "other-run"} {
-		if got, _ := cols.Load(ctx, run, 0, bea); got != nil {
+		if got, _ := cols.Load(ctx, ledger.Address{Run: run, Bucket: 0, Recipient: bea}); got != nil {
 			t.Fatalf("bea's columns stored under %s: %v", run, got)
 		}
 	}

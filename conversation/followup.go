@@ -213,7 +213,7 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	// reply to a follow-up reads them too); missing ones render as empty columns.
 	var cols map[string]string
 	if len(def.OnReply.Columns()) > 0 && !sup[0] {
-		if cols, err = f.columns.Load(ctx, parent, entry.Bucket, e.Recipient); err != nil {
+		if cols, err = f.columns.Load(ctx, entry); err != nil {
 			return out, err
 		}
 	}

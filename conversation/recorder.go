@@ -31,7 +31,7 @@ func SendRecorder(resolve Resolver, idx *Index, cols *Columns, log zerolog.Logge
 			until := info.Run.Created.Add(info.Def.OnReply.UntilDuration())
 			err = idx.Record(ctx, id, ledger.BucketOf(p.To, info.Run.Buckets), p.To, until)
 			if err == nil && len(p.ReplyCols) > 0 && id == p.Run {
-				err = cols.Save(ctx, id, p.Bucket, p.To, p.ReplyCols, until.Add(ColumnsMargin))
+				err = cols.Save(ctx, p.Address(), p.ReplyCols, until.Add(ColumnsMargin))
 			}
 		}
 		if err != nil {
