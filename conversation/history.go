@@ -85,9 +85,11 @@ func NewHistory(rdb redis.UniversalClient, now func() time.Time) *History {
 	return &History{rdb: rdb, now: now}
 }
 
-//go:embed history.lua
+//go:embed lua/history.lua
 var historyLua string
 
+// historyCmd records one reply in a recipient's conversation, once per inbound message
+// (lua/history.lua; its KEYS/ARGV contract is at its top).
 var historyCmd = redis.NewScript(historyLua)
 
 // Record adds reply r, joined to entry e, to the recipient's conversation with e's run (the

@@ -77,9 +77,11 @@ type Entry struct {
 	Via string `json:"via"`
 }
 
-//go:embed record.lua
+//go:embed lua/record.lua
 var recordLua string
 
+// recordCmd records a run's accepted message to a customer in the index of recent sends
+// (lua/record.lua; its KEYS/ARGV contract is at its top).
 var recordCmd = redis.NewScript(recordLua)
 
 // ErrNoRecipient is wrapped by Record when the recipient names no customer.

@@ -3,7 +3,6 @@ package conversation_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
-	"github.com/heraldmsg/herald/internal/servicewindow"
 	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
@@ -158,57 +156,6 @@ func TestJoin(t *testing.T) {
 		})
 	})
 
-	t.Run("KeepsAtMostMaxRecentRunsPerCustomer", func(t *testing.T) {
-		joinSuite(t, func(t *testing.T, b *joinBundle) {
-			ctx := context.Background()
-			for i, run := range []string{"r-1", "r-2", "r-3", "r-4", "r-5"} {
-				mustRecord(t, b, run, i, "+15550001111", b.clock.t.Add(time.Hour))
-			}
-			// Recording the same run again moves it to the front without a second entry.
-			mustRecord(t, b, "r-4", 3, "+15550001111", b.clock.t.Add(time.Hour))
-			key := rkeys.ConversationRecent(b.biz, servicewindow.BucketOf("15550001111"))
-			v, err := b.rdb.HGet(ctx, key, "15550001111").Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n := len(strings.Fields(v)); n != conversation.MaxRecentRuns {
-				t.Fatalf("entry %q holds %d runs, want %d", v, n, conversation.MaxRecentRuns)
-			}
-			if !strings.HasPrefix(v, "4:3 ") {
-				t.Fatalf("entry %q: want run r-4 (SEQ 4) first", v)
-			}
-			if len(v) >= 64 {
-				t.Fatalf("entry %q is %d bytes: over Redis's listpack value limit", v, len(v))
-			}
-		})
-	})
-
-	t.Run("DeadEntriesAreDropped", func(t *testing.T) {
-		joinSuite(t, func(t *testing.T, b *joinBundle) {
-			ctx := context.Background()
-			mustRecord(t, b, "run-short", 0, "+15550001111", b.clock.t.Add(time.Hour))
-			b.forward(2 * time.Hour)
-			// A new run drops the runs past their until from the tables.
-			mustRecord(t, b, "run-next", 0, "+15550002222", b.clock.t.Add(time.Hour))
-			if ok, _ := b.rdb.HExists(ctx, rkeys.ConversationRuns(b.biz), "run-short").Result(); ok {
-				t.Fatal("run-short is still numbered after its until")
-			}
-			// A new customer joining 15550001111's bucket drops it: its only run is dead.
-			field := "15550001111"
-			bucket := servicewindow.BucketOf(field)
-			other := sameBucketPhone(t, bucket, field)
-			mustRecord(t, b, "run-next", 0, "+"+other, b.clock.t.Add(time.Hour))
-			if ok, _ := b.rdb.HExists(ctx, rkeys.ConversationRecent(b.biz, bucket), field).Result(); ok {
-				t.Fatal("a customer whose runs are all past their until is still in the bucket")
-			}
-			for _, k := range []string{rkeys.ConversationRecent(b.biz, bucket), rkeys.ConversationRuns(b.biz), rkeys.ConversationSeqs(b.biz)} {
-				if ttl, _ := b.rdb.PTTL(ctx, k).Result(); ttl <= 0 {
-					t.Errorf("%s has no expiry (PTTL %v)", k, ttl)
-				}
-			}
-		})
-	})
-
 	t.Run("PastUntilRecordsNothing", func(t *testing.T) {
 		joinSuite(t, func(t *testing.T, b *joinBundle) {
 			mustRecord(t, b, "run-a", 0, "+15550001111", b.clock.t)
@@ -238,17 +185,4 @@ func TestJoin(t *testing.T) {
 			t.Fatalf("Join on a closed Redis = %v, want the network error wrapped", err)
 		}
 	})
-}
-
-// sameBucketPhone returns a phone field other than field in the given bucket.
-func sameBucketPhone(t *testing.T, bucket int, field string) string {
-	t.Helper()
-	for i := 0; i < 10_000_000; i++ {
-		f := fmt.Sprintf("1666%07d", i)
-		if f != field && servicewindow.BucketOf(f) == bucket {
-			return f
-		}
-	}
-	t.Fatal("no phone found in the bucket")
-	return ""
 }

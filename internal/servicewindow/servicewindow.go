@@ -30,9 +30,11 @@ const DefaultMargin = 2 * time.Minute
 // is decided from the recorded time, never from the TTL.
 const ttlGrace = time.Minute
 
-//go:embed touch.lua
+//go:embed lua/touch.lua
 var touchLua string
 
+// touchCmd records customers' inbound message times, moving them only forward
+// (lua/touch.lua; its KEYS/ARGV contract is at its top).
 var touchCmd = redis.NewScript(touchLua)
 
 // ErrNoID is wrapped by Touch when none of the ids given names a customer.

@@ -1,7 +1,8 @@
--- Records that a run's message to a customer was accepted, in the business's index of recent
--- sends (conversation/join.go). All keys share the business hash tag.
+-- record.lua: record that a run's message to a customer was accepted, in the business's index
+-- of recent sends (conversation/join.go, Index.Record). All keys share the business hash tag.
 --
--- KEYS[1] -> the customer's bucket (rkeys.ConversationRecent)
+-- KEYS[1] -> the customer's bucket (rkeys.ConversationRecent): customer field ->
+--            "SEQ:LEDGERBUCKET ...", newest first
 -- KEYS[2] -> run id -> SEQ (rkeys.ConversationRuns)
 -- KEYS[3] -> SEQ -> "RUN|UNTIL", and "#" -> the last SEQ (rkeys.ConversationSeqs)
 -- ARGV[1] -> the customer's field (phone digits, or the BSUID)
@@ -9,9 +10,15 @@
 -- ARGV[3] -> until: unix seconds after which the run's replies trigger nothing
 -- ARGV[4] -> now: unix seconds
 -- ARGV[5] -> the entry's ledger bucket
--- ARGV[6] -> the most runs kept per customer
+-- ARGV[6] -> the most runs kept per customer (MaxRecentRuns)
 --
--- Returns the run's SEQ, or 0 when until is not after now (nothing is recorded).
+-- A new run drops the runs whose until has passed from KEYS[2] and KEYS[3]; the customer's
+-- entry keeps this run first, then their other live runs, at most ARGV[6]; a customer new to
+-- the bucket drops the bucket's customers whose runs are all past their until. Each key is
+-- made to live at least until + 60 s (its TTL is only ever extended).
+--
+-- Returns the run's SEQ (its SEQ of before when the run is already numbered), or 0 when until
+-- is not after now (nothing is recorded).
 local deadline, now = tonumber(ARGV[3]), tonumber(ARGV[4])
 if deadline <= now then
   return 0

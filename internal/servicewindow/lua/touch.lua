@@ -1,9 +1,12 @@
--- touch: record a customer's inbound message time, moving it only forward.
+-- touch.lua: record a customer's inbound message time, moving it only forward
+-- (internal/servicewindow, Tracker.Touch).
 --
--- KEYS[i]   -> the bucket hash of the i-th id (every bucket of one business shares its hash tag)
+-- KEYS[1] .. KEYS[n] -> KEYS[i] is the bucket hash of the i-th id (every bucket of one business
+--                       shares its hash tag; two ids may share a bucket)
 -- ARGV[1]   -> the inbound message's time, unix seconds
 -- ARGV[2]   -> cutoff, unix seconds: a field whose time is at or before it has a closed window
--- ARGV[3]   -> the bucket's TTL in ms when this inbound time is its newest (window close - now)
+-- ARGV[3]   -> the bucket's TTL in ms when this inbound time is its newest (window close - now,
+--              plus a minute's grace)
 -- ARGV[3+i] -> the field of the i-th id (phone digits, or the BSUID)
 -- Returns the number of ids whose time moved forward (0: every id already held this time or
 -- a later one).
