@@ -44,7 +44,7 @@ import (
 // Memory is bounded by the customers messaged by runs still answerable: a record drops the
 // customer's dead entries, a customer joining a bucket drops the bucket's dead customers, a
 // new run drops the runs past their until, and every key expires a minute after the latest
-// until it holds. The whole record is one script (record.lua), one round trip, on keys that
+// until it holds. The whole record is one script (lua/record.lua), one round trip, on keys that
 // share the business hash tag.
 //
 // Only the recipient the run sent to is recorded (its phone, or its BSUID for a BSUID-only

@@ -17,7 +17,7 @@
 // (herald:csw:{BUSINESS}:N): the customer's field (phone digits, or the BSUID) → unix seconds
 // of their last inbound message. Redis 7.0 has no per-field expiry (HEXPIRE came in 7.4), so
 // a bucket's TTL is the close of its newest window, a reader decides from the recorded time,
-// and a bucket drops its closed windows whenever a new customer joins it (touch.lua). Small
+// and a bucket drops its closed windows whenever a new customer joins it (lua/touch.lua). Small
 // buckets stay in Redis's compact listpack encoding; docs/benchmarks.md has the memory per
 // open window measured against one string key per customer.
 //
