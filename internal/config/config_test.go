@@ -664,7 +664,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	d := config.Default()
 	for _, s := range []struct {
-		name             string
+		name          string
 		example, dflt any
 	}{{"retry", c.Retry, d.Retry}, {"stop_run", c.StopRun, d.StopRun}, {"scheduler", c.Scheduler, d.Scheduler}, {"worker", c.Worker, d.Worker}} {
 		if !reflect.DeepEqual(s.example, s.dflt) {
