@@ -15,16 +15,19 @@ import (
 	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/sendpolicy"
 )
 
 // Config configures expansion tasks. Zero values take the defaults shown.
 type Config struct {
 	// Backlog is how much sending time a run's tasks ahead of the workers may cover: a run's
 	// backlog holds Backlog × the run's rate (the campaign's rate, else its sender's) tasks.
-	// Default 2m. (Config file: scheduler.window.)
+	// Default sendpolicy.DefaultBacklog (2m). (Config file: scheduler.backlog.)
 	Backlog time.Duration
-	// MinBacklog and MaxBacklog bound the backlog in tasks. Defaults 1,000 and 5,000 (about
-	// 4 MB of Redis at asynq's ~760 bytes a task); a negative MaxBacklog removes the bound.
+	// MinBacklog and MaxBacklog bound the backlog in tasks. Defaults
+	// sendpolicy.DefaultMinBacklog and DefaultMaxBacklog (1,000 and 5,000: about 4 MB of Redis
+	// at asynq's ~760 bytes a task); a negative MaxBacklog removes the bound. (Config file:
+	// scheduler.min_backlog, max_backlog.)
 	MinBacklog int
 	MaxBacklog int
 	// TopUp is how often a full backlog is looked at again. Default 1s.
@@ -41,9 +44,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	c.Backlog = cmp.Or(c.Backlog, 2*time.Minute)
-	c.MinBacklog = cmp.Or(c.MinBacklog, 1000)
-	c.MaxBacklog = cmp.Or(c.MaxBacklog, 5000)
+	c.Backlog = cmp.Or(c.Backlog, sendpolicy.DefaultBacklog)
+	c.MinBacklog = cmp.Or(c.MinBacklog, sendpolicy.DefaultMinBacklog)
+	c.MaxBacklog = cmp.Or(c.MaxBacklog, sendpolicy.DefaultMaxBacklog)
 	c.TopUp = cmp.Or(c.TopUp, time.Second)
 	c.BatchSize = cmp.Or(c.BatchSize, 500)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/internal/sendpolicy"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
@@ -32,33 +33,40 @@ type Sender interface {
 
 var _ Sender = (*connectly.Client)(nil)
 
-// Config configures a Worker. Zero values take the defaults shown.
+// Config configures a Worker. Zero values take the defaults named: internal/sendpolicy's
+// (shared with the config file's defaults), internal/backoff's and limits.Config's. A field
+// that can be turned off is off when negative.
 type Config struct {
-	// Concurrency is the number of sends in flight in this process. Default 50.
+	// Concurrency is the number of sends in flight in this process. Default
+	// sendpolicy.DefaultConcurrency.
 	Concurrency int
 	// Queues maps queue names to priorities. Default campaigns.Queues.
 	Queues map[string]int
-	// MaxAttempts is how many times a recipient is tried on transient failures. Default 5.
+	// MaxAttempts is how many times a recipient is tried on transient failures. Default
+	// sendpolicy.DefaultMaxAttempts.
 	MaxAttempts int
-	// Backoff for transient failures. Default base 1s, cap 5m.
+	// Backoff for transient failures. Default backoff.DefaultBase and backoff.DefaultCap.
 	Backoff backoff.Backoff
-	// ThrottleDelay is how long a send waits after a 429 without Retry-After. Default 2s.
+	// ThrottleDelay is how long a send waits after a 429 without Retry-After. Default
+	// sendpolicy.DefaultThrottleDelay.
 	ThrottleDelay time.Duration
 	// RetryAfterHolds is what a throttle's Retry-After holds for its wait: every send of the
 	// business (the default, limits.DefaultHoldScope), every send from the sender number,
 	// or only the refused send. Connectly documents neither the header nor the scope of its
 	// request limit, so the default is the widest.
 	RetryAfterHolds limits.HoldScope
-	// HoldDelay is how often a task of a paused run looks again. Default 5s.
+	// HoldDelay is how often a task of a paused run looks again. Default
+	// sendpolicy.DefaultHoldDelay.
 	HoldDelay time.Duration
 	// KeepPlaceFor is how long a send whose limits are booked further ahead than
 	// Limits.MaxWait keeps its place, looking again as slots free, before its task is
 	// rescheduled. Holding the task is the backpressure: asynq takes no more tasks than the
 	// limits can serve, instead of cycling the whole backlog through the retry set. Default
-	// 20s; negative reschedules at once.
+	// sendpolicy.DefaultKeepPlaceFor; negative (off) reschedules at once.
 	KeepPlaceFor time.Duration
 	// RequestTimeout bounds one Connectly request. Shutdown lets requests in flight finish
-	// (a request cut off mid-way leaves its outcome unknown). Default 10s.
+	// (a request cut off mid-way leaves its outcome unknown). Default
+	// sendpolicy.DefaultRequestTimeout.
 	RequestTimeout time.Duration
 	// ShutdownTimeout is how long Shutdown waits for handlers. Default RequestTimeout + 5s.
 	ShutdownTimeout time.Duration
@@ -73,16 +81,17 @@ type Config struct {
 	Limits limits.Config
 	// BurstWindow and BurstShare stop a run that burns its audience on one permanent code:
 	// when a code accounts for more than BurstShare of the run's last BurstWindow outcomes, the
-	// run pauses. Defaults 100 and 0.2; a negative window turns it off.
+	// run pauses. Defaults sendpolicy.DefaultBurstWindow and DefaultBurstShare; a negative
+	// window turns it off.
 	BurstWindow int
 	BurstShare  float64
 	// TierRecheck is the longest a send waiting for room in the tier sleeps before it looks
-	// again. Default 5m.
+	// again. Default sendpolicy.DefaultTierRecheck.
 	TierRecheck time.Duration
 	// AdaptiveCodes are the throttle keys (connectly.Decision.Key: HTTP_429 for every 429,
 	// whatever its body, else the throttle code) that count as the provider throttling the
-	// sender. Default HTTP_429, 130429, 4 and 80007; Limits.AdaptiveOff disables the
-	// adaptive rate.
+	// sender. Default sendpolicy.DefaultAdaptiveCodes (HTTP_429, 130429, 4 and 80007);
+	// Limits.AdaptiveOff disables the adaptive rate.
 	AdaptiveCodes []string
 	// ResendSweepEvery is how often this worker looks for unknown recipients whose quiet
 	// period (a campaign's unknown.resend_after) has passed, to send them once more
@@ -91,49 +100,46 @@ type Config struct {
 	// ResendLease is how long a sweep holds the recipients it took before another worker may
 	// take them (a sweep that died meanwhile). Default 1m.
 	ResendLease time.Duration
-	// ResendTask sets the asynq options of resend tasks (the queue is the run's). Default:
-	// MaxRetry MaxAttempts+20, Timeout RequestTimeout+Limits.MaxWait+KeepPlaceFor+30s, Retention
-	// 24h, as campaign send tasks.
+	// ResendTask sets the asynq options of resend tasks (the queue is the run's). Default, as
+	// campaign send tasks: MaxRetry sendpolicy.MaxRetry(MaxAttempts), Timeout
+	// sendpolicy.TaskTimeout(RequestTimeout, Limits.MaxWait, KeepPlaceFor), Retention
+	// sendpolicy.Retention.
 	ResendTask campaigns.TaskOptions
 }
 
 // FrequencyCap is at most Max messages to one recipient per Window.
 type FrequencyCap = limits.FrequencyCap
 
-// DefaultAdaptiveCodes are the throttles that say the sender goes too fast (not 131056, which
-// is about one recipient).
-var DefaultAdaptiveCodes = []string{"HTTP_429", "130429", "4", "80007"}
-
 func (c *Config) setDefaults() {
 	if c.Concurrency <= 0 {
-		c.Concurrency = 50
+		c.Concurrency = sendpolicy.DefaultConcurrency
 	}
 	if len(c.Queues) == 0 {
 		c.Queues = campaigns.Queues
 	}
 	if c.MaxAttempts <= 0 {
-		c.MaxAttempts = 5
+		c.MaxAttempts = sendpolicy.DefaultMaxAttempts
 	}
 	if c.Backoff.Base <= 0 {
-		c.Backoff.Base = time.Second
+		c.Backoff.Base = backoff.DefaultBase
 	}
 	if c.Backoff.Cap <= 0 {
-		c.Backoff.Cap = 5 * time.Minute
+		c.Backoff.Cap = backoff.DefaultCap
 	}
 	if c.ThrottleDelay <= 0 {
-		c.ThrottleDelay = 2 * time.Second
+		c.ThrottleDelay = sendpolicy.DefaultThrottleDelay
 	}
 	if c.HoldDelay <= 0 {
-		c.HoldDelay = 5 * time.Second
+		c.HoldDelay = sendpolicy.DefaultHoldDelay
 	}
 	if c.RetryAfterHolds == "" {
 		c.RetryAfterHolds = limits.DefaultHoldScope
 	}
 	if c.KeepPlaceFor == 0 {
-		c.KeepPlaceFor = 20 * time.Second
+		c.KeepPlaceFor = sendpolicy.DefaultKeepPlaceFor
 	}
 	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = 10 * time.Second
+		c.RequestTimeout = sendpolicy.DefaultRequestTimeout
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = c.RequestTimeout + 5*time.Second
@@ -147,16 +153,16 @@ func (c *Config) setDefaults() {
 	// The limits' defaults are set in one place, internal/limits.
 	c.Limits = c.Limits.WithDefaults()
 	if c.BurstWindow == 0 {
-		c.BurstWindow = 100
+		c.BurstWindow = sendpolicy.DefaultBurstWindow
 	}
 	if c.BurstShare <= 0 {
-		c.BurstShare = 0.2
+		c.BurstShare = sendpolicy.DefaultBurstShare
 	}
 	if c.TierRecheck <= 0 {
-		c.TierRecheck = 5 * time.Minute
+		c.TierRecheck = sendpolicy.DefaultTierRecheck
 	}
 	if c.AdaptiveCodes == nil {
-		c.AdaptiveCodes = DefaultAdaptiveCodes
+		c.AdaptiveCodes = sendpolicy.DefaultAdaptiveCodes()
 	}
 	if c.ResendSweepEvery == 0 {
 		c.ResendSweepEvery = 5 * time.Second
@@ -165,13 +171,13 @@ func (c *Config) setDefaults() {
 		c.ResendLease = time.Minute
 	}
 	if c.ResendTask.MaxRetry <= 0 {
-		c.ResendTask.MaxRetry = c.MaxAttempts + 20
+		c.ResendTask.MaxRetry = sendpolicy.MaxRetry(c.MaxAttempts)
 	}
 	if c.ResendTask.Timeout <= 0 {
-		c.ResendTask.Timeout = c.RequestTimeout + c.Limits.MaxWait + max(c.KeepPlaceFor, 0) + 30*time.Second
+		c.ResendTask.Timeout = sendpolicy.TaskTimeout(c.RequestTimeout, c.Limits.MaxWait, c.KeepPlaceFor)
 	}
 	if c.ResendTask.Retention <= 0 {
-		c.ResendTask.Retention = 24 * time.Hour
+		c.ResendTask.Retention = sendpolicy.Retention
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/sendpolicy"
 	"github.com/heraldmsg/herald/scheduler"
 )
 
@@ -44,10 +45,10 @@ func resolveSender(def *campaigns.Definition, c config.Config) (string, error) {
 func sendTaskOptions(c config.Config) campaigns.TaskOptions {
 	return campaigns.TaskOptions{
 		// asynq's budget stays above Herald's attempts: see campaigns.TaskOptions.MaxRetry.
-		MaxRetry: c.Retry.MaxAttempts + 20,
-		// A handler may wait for a pacing permit and then for the request.
-		Timeout:   c.Connectly.Timeout.D() + c.Retry.MaxPaceWait.D() + c.Retry.KeepPlaceFor.D() + 30*time.Second,
-		Retention: 24 * time.Hour,
+		MaxRetry: sendpolicy.MaxRetry(c.Retry.MaxAttempts),
+		// A handler may wait for a pacing permit, keep its place, then make the request.
+		Timeout:   sendpolicy.TaskTimeout(c.Connectly.Timeout.D(), c.Retry.MaxPaceWait.D(), c.Retry.KeepPlaceFor.D()),
+		Retention: sendpolicy.Retention,
 	}
 }
 

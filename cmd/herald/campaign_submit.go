@@ -14,6 +14,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/defstore"
+	"github.com/heraldmsg/herald/internal/sendpolicy"
 	"github.com/heraldmsg/herald/scheduler"
 )
 
@@ -111,7 +112,7 @@ func (a *app) campaignRunCmd() *cobra.Command {
 				return err
 			}
 			started, err := expand.NewRuns(expand.Config{}, expand.Deps{Redis: k.rdb}).StartRun(ctx,
-				expand.StartParams{Campaign: sub.ID, Version: sub.Version, Trigger: "manual", Retention: 24 * time.Hour})
+				expand.StartParams{Campaign: sub.ID, Version: sub.Version, Trigger: "manual", Retention: sendpolicy.Retention})
 			if err != nil {
 				return err
 			}

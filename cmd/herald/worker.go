@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,7 +51,7 @@ func workerConfig(c config.Config) worker.Config {
 		ThrottleDelay:   c.Retry.ThrottleDelay.D(),
 		RetryAfterHolds: limits.HoldScope(c.Retry.RetryAfterHolds),
 		HoldDelay:       c.Retry.HoldDelay.D(),
-		KeepPlaceFor:    keepPlaceFor(c.Retry.KeepPlaceFor.D()),
+		KeepPlaceFor:    c.Retry.KeepPlaceFor.D(),
 		RequestTimeout:  c.Connectly.Timeout.D(),
 		ShutdownTimeout: c.Worker.ShutdownTimeout.D(),
 		Limits: limits.Config{
@@ -60,7 +59,7 @@ func workerConfig(c config.Config) worker.Config {
 			BusinessRate:      c.Connectly.BusinessRate,
 			SenderRates:       c.SenderRates(),
 			DefaultSenderRate: limits.DefaultSenderRate,
-			PairInterval:      pairInterval(c.Limits.PairInterval.D()),
+			PairInterval:      c.Limits.PairInterval.D(),
 			DailyTier:         int(c.Limits.MessagingTier),
 			TierWindow:        c.Limits.TierWindow.D(),
 			FrequencyCaps:     frequencyCaps(c),
@@ -68,7 +67,7 @@ func workerConfig(c config.Config) worker.Config {
 			AdaptiveOff:       c.Limits.Adaptive.Off,
 			MaxWait:           c.Retry.MaxPaceWait.D(),
 		},
-		BurstWindow:   burstWindow(c.StopRun.BurstWindow),
+		BurstWindow:   int(c.StopRun.BurstWindow),
 		BurstShare:    c.StopRun.BurstShare,
 		TierRecheck:   c.Limits.TierRecheck.D(),
 		AdaptiveCodes: c.Limits.Adaptive.Codes,
@@ -153,28 +152,4 @@ func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen stri
 	p.expansion(c)
 	p.reclaimer()
 	return p.run(ctx)
-}
-
-// keepPlaceFor maps the config's 0 (reschedule at once) onto the worker's negative.
-func keepPlaceFor(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
-}
-
-// burstWindow maps the config's 0 (off) onto the worker's negative "off".
-func burstWindow(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
-}
-
-// pairInterval maps the config's 0 (off) onto the worker's negative "off".
-func pairInterval(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }

@@ -19,11 +19,11 @@ func expandConfig(c config.Config, concurrency int) expand.ServerConfig {
 	}
 }
 
-// backlogConfig maps the config file's expansion keys (scheduler.window, min_window,
-// max_window: the backlog of tasks a run keeps ahead of the workers) onto expand.Config, with
+// backlogConfig maps the config file's expansion keys (scheduler.backlog, min_backlog,
+// max_backlog: the backlog of tasks a run keeps ahead of the workers) onto expand.Config, with
 // send tasks written with opts.
 func backlogConfig(c config.Config, opts campaigns.TaskOptions) expand.Config {
-	return expand.Config{Backlog: c.Scheduler.Window.D(), MinBacklog: c.Scheduler.MinWindow, MaxBacklog: c.Scheduler.MaxWindow,
+	return expand.Config{Backlog: c.Scheduler.Backlog.D(), MinBacklog: c.Scheduler.MinBacklog, MaxBacklog: c.Scheduler.MaxBacklog,
 		Task: opts}
 }
 

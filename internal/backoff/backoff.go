@@ -8,6 +8,12 @@ import (
 	"time"
 )
 
+// Defaults of a worker's backoff between send attempts (retry.base and retry.cap).
+const (
+	DefaultBase = time.Second
+	DefaultCap  = 5 * time.Minute
+)
+
 // Backoff is exponential backoff with full jitter: a random delay in [0, min(Cap, Base·2^n)),
 // plus a millisecond so that a delay is never zero.
 type Backoff struct {

@@ -17,9 +17,12 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/sendpolicy"
 	"github.com/heraldmsg/herald/internal/servicewindow"
+	"github.com/heraldmsg/herald/internal/webhooks"
 )
 
 // Config is the whole configuration file.
@@ -95,8 +98,8 @@ type Retry struct {
 	HoldDelay     Duration `yaml:"hold_delay"`
 	MaxPaceWait   Duration `yaml:"max_pace_wait"`
 	// KeepPlaceFor is how long a send whose limits are booked beyond max_pace_wait keeps its
-	// place (its task stays with the worker) before it is rescheduled.
-	KeepPlaceFor Duration `yaml:"keep_place_for"`
+	// place (its task stays with the worker) before it is rescheduled; off reschedules at once.
+	KeepPlaceFor OffDuration `yaml:"keep_place_for"`
 	// AmbiguousStatuses are the 5xx answers that may follow an accepted send ("maybe sent"),
 	// with or without Connectly's error body: at-most-once runs mark such recipients unknown
 	// instead of resending. A 5xx not listed reads as "not taken" and is retried. Unset (the
@@ -110,10 +113,11 @@ type Retry struct {
 
 // Limits configures limits shared by every worker.
 type Limits struct {
-	// PairInterval is the least time between two messages from one sender to one person.
-	PairInterval Duration `yaml:"pair_interval"`
+	// PairInterval is the least time between two messages from one sender to one person; off
+	// turns the pair limit off.
+	PairInterval OffDuration `yaml:"pair_interval"`
 	// MessagingTier is the business portfolio's daily messaging limit: unique recipients per
-	// rolling TierWindow (24 h). 0 (or "unlimited") means no limit.
+	// rolling TierWindow (24 h). 0 (written off, or unlimited) means no limit.
 	MessagingTier Tier `yaml:"messaging_tier"`
 	// TierWindow is the tier's rolling window; Meta's is 24h (change it only to rehearse).
 	TierWindow Duration `yaml:"tier_window"`
@@ -125,17 +129,18 @@ type Limits struct {
 	Adaptive Adaptive `yaml:"adaptive"`
 }
 
-// Tier is a messaging tier: a number of unique recipients, or "unlimited" (0).
+// Tier is a messaging tier: a number of unique recipients, or 0, no limit, written off (or, as
+// before, unlimited or 0).
 type Tier int
 
 func (t *Tier) UnmarshalYAML(n *yaml.Node) error {
-	if strings.EqualFold(n.Value, "unlimited") {
+	if isOff(n) || strings.EqualFold(n.Value, "unlimited") {
 		*t = 0
 		return nil
 	}
 	v, err := strconv.Atoi(n.Value)
 	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: messaging_tier %q: want a number of recipients (250, 2000, 10000, 100000) or unlimited", n.Line, n.Value)
+		return &valueError{line: n.Line, column: n.Column, msg: fmt.Sprintf("%q: want a number of recipients (250, 2000, 10000, 100000) or off (unlimited)", n.Value)}
 	}
 	*t = Tier(v)
 	return nil
@@ -152,7 +157,8 @@ type FrequencyCap struct {
 // Window; above Threshold the sender's rate drops to what got through in the latest second
 // (never below MinFactor of the configured rate) and holds a second, then climbs back by
 // RecoverStep of the configured rate every RecoverEvery while the share stays at or under
-// Threshold. Defaults: limits.DefaultPolicy.
+// Threshold. Defaults: limits.DefaultPolicy. `adaptive: off` turns it off (as does the older
+// `off: true` inside the section).
 type Adaptive struct {
 	Off          bool     `yaml:"off"`
 	MinFactor    float64  `yaml:"min_factor"`
@@ -175,13 +181,31 @@ func (a Adaptive) Policy() limits.Policy {
 func defaultAdaptive() Adaptive {
 	p := limits.DefaultPolicy()
 	return Adaptive{MinFactor: p.Min, Window: Duration(p.Window), Threshold: p.Threshold, RecoverEvery: Duration(p.Every),
-		RecoverStep: p.Step, Codes: []string{"HTTP_429", "130429", "4", "80007"}}
+		RecoverStep: p.Step, Codes: sendpolicy.DefaultAdaptiveCodes()}
+}
+
+// UnmarshalYAML reads `adaptive: off`, or the section's settings (keys left out keep their
+// values).
+func (a *Adaptive) UnmarshalYAML(unmarshal func(any) error) error {
+	var word string
+	if unmarshal(&word) == nil {
+		if word == "" { // an empty section: the defaults
+			return nil
+		}
+		if !strings.EqualFold(word, Off) {
+			return &Error{Key: "limits.adaptive", Msg: fmt.Sprintf("%q: want off, or the adaptive rate's settings", word)}
+		}
+		a.Off = true
+		return nil
+	}
+	type plain Adaptive
+	return unmarshal((*plain)(a))
 }
 
 // StopRun configures pausing a run on a burst of one permanent code.
 type StopRun struct {
-	// BurstWindow is how many recent outcomes of a run are looked at; 0 turns detection off.
-	BurstWindow int `yaml:"burst_window"`
+	// BurstWindow is how many recent outcomes of a run are looked at; off turns detection off.
+	BurstWindow OffInt `yaml:"burst_window"`
 	// BurstShare is the share of that window one permanent code may fill before the run pauses.
 	BurstShare float64 `yaml:"burst_share"`
 }
@@ -201,7 +225,7 @@ type Webhooks struct {
 	// STOP and UNSUBSCRIBE. All languages apply to every message.
 	OptOutWords map[string][]string `yaml:"opt_out_words"`
 	// ParkFor is how long a delivery event that arrived before its send was recorded keeps
-	// being retried. Default 15m.
+	// being retried. Default webhooks.DefaultParkFor.
 	ParkFor Duration `yaml:"park_for"`
 }
 
@@ -214,18 +238,73 @@ func (w Webhooks) Words() []string {
 	return out
 }
 
-// Scheduler configures `herald scheduler` and the expansion of runs.
+// Scheduler configures `herald scheduler` and the expansion of runs. Its keys are read by
+// UnmarshalYAML, which also takes the backlog keys' old names.
 type Scheduler struct {
 	// Poll is how often a scheduler looks for submitted or removed campaigns.
-	Poll Duration `yaml:"poll"`
-	// Window is how much sending time a run's queued tasks may cover (times the run's rate).
-	Window Duration `yaml:"window"`
-	// MinWindow and MaxWindow bound that window in tasks.
-	MinWindow int `yaml:"min_window"`
-	MaxWindow int `yaml:"max_window"`
-	// ExpandConcurrency is how many runs one scheduler process expands at once; 0 leaves
-	// expansion to other processes.
-	ExpandConcurrency int `yaml:"expand_concurrency"`
+	Poll Duration
+	// Backlog is how much sending time a run's queued tasks may cover (times the run's rate):
+	// key backlog, formerly window.
+	Backlog Duration
+	// MinBacklog and MaxBacklog bound the backlog in tasks: keys min_backlog and max_backlog,
+	// formerly min_window and max_window.
+	MinBacklog int
+	MaxBacklog int
+	// ExpandConcurrency is how many runs one scheduler process expands at once; 0 (written
+	// off) leaves expansion to other processes.
+	ExpandConcurrency int
+}
+
+// schedulerFile is the scheduler section as written: every key, old names included, nil when
+// the file leaves it out.
+type schedulerFile struct {
+	Poll              *Duration `yaml:"poll"`
+	Backlog           *Duration `yaml:"backlog"`
+	Window            *Duration `yaml:"window"`
+	MinBacklog        *int      `yaml:"min_backlog"`
+	MinWindow         *int      `yaml:"min_window"`
+	MaxBacklog        *int      `yaml:"max_backlog"`
+	MaxWindow         *int      `yaml:"max_window"`
+	ExpandConcurrency *OffInt   `yaml:"expand_concurrency"`
+}
+
+// UnmarshalYAML reads the scheduler section. The backlog keys were once named window,
+// min_window and max_window; either name loads, and a file giving one setting both names is
+// refused with both.
+func (s *Scheduler) UnmarshalYAML(unmarshal func(any) error) error {
+	var f schedulerFile
+	if err := unmarshal(&f); err != nil {
+		return err
+	}
+	if f.Poll != nil {
+		s.Poll = *f.Poll
+	}
+	if err := renamed(&s.Backlog, "backlog", f.Backlog, "window", f.Window); err != nil {
+		return err
+	}
+	if err := renamed(&s.MinBacklog, "min_backlog", f.MinBacklog, "min_window", f.MinWindow); err != nil {
+		return err
+	}
+	if err := renamed(&s.MaxBacklog, "max_backlog", f.MaxBacklog, "max_window", f.MaxWindow); err != nil {
+		return err
+	}
+	if f.ExpandConcurrency != nil {
+		s.ExpandConcurrency = max(int(*f.ExpandConcurrency), 0)
+	}
+	return nil
+}
+
+// renamed sets *dst from a scheduler key written under its name or its old name, not both.
+func renamed[T any](dst *T, key string, v *T, oldKey string, old *T) error {
+	switch {
+	case v != nil && old != nil:
+		return &Error{Key: "scheduler." + key, Msg: "also set as scheduler." + oldKey + ", its old name: keep scheduler." + key + " only"}
+	case v != nil:
+		*dst = *v
+	case old != nil:
+		*dst = *old
+	}
+	return nil
 }
 
 // Campaigns confines the files campaigns name and bounds what reading them may cost; every
@@ -255,7 +334,7 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (e.g. 500ms, 10s, 5m)", n.Line, n.Value)
+		return &valueError{line: n.Line, column: n.Column, msg: fmt.Sprintf("%q is not a duration (e.g. 500ms, 10s, 5m)", n.Value)}
 	}
 	*d = Duration(v)
 	return nil
@@ -263,6 +342,145 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Off is the one word a config file turns a setting off with, as in `pair_interval: off`.
+// Every key that can be turned off takes it: limits.pair_interval, limits.messaging_tier,
+// limits.adaptive, retry.keep_place_for, stop_run.burst_window and
+// scheduler.expand_concurrency. Their older spellings still load with the same meaning: 0 or
+// 0s, unlimited (messaging_tier), `off: true` inside limits.adaptive.
+const Off = "off"
+
+// isOff says whether n is the word off.
+func isOff(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && strings.EqualFold(n.Value, Off) }
+
+// OffDuration is a duration that can be turned off: off (or 0s, its older spelling) is held
+// as a negative duration, which is how worker.Config and limits.Config read off.
+type OffDuration time.Duration
+
+// offDuration is an OffDuration turned off.
+const offDuration OffDuration = -1
+
+func (d *OffDuration) UnmarshalYAML(n *yaml.Node) error {
+	if isOff(n) {
+		*d = offDuration
+		return nil
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return &valueError{line: n.Line, column: n.Column, msg: fmt.Sprintf("%q: want a duration (e.g. 500ms, 10s, 5m) or off", n.Value)}
+	}
+	if v == 0 {
+		*d = offDuration
+		return nil
+	}
+	*d = OffDuration(v)
+	return nil
+}
+
+// D returns the time.Duration, negative when off.
+func (d OffDuration) D() time.Duration { return time.Duration(d) }
+
+// IsOff says whether d is turned off.
+func (d OffDuration) IsOff() bool { return d < 0 }
+
+// String is the duration, or off.
+func (d OffDuration) String() string {
+	if d.IsOff() {
+		return Off
+	}
+	return time.Duration(d).String()
+}
+
+// OffInt is a count that can be turned off: off (or 0, its older spelling) is held as a
+// negative number, which is how worker.Config reads off.
+type OffInt int
+
+// offInt is an OffInt turned off.
+const offInt OffInt = -1
+
+func (i *OffInt) UnmarshalYAML(n *yaml.Node) error {
+	if isOff(n) {
+		*i = offInt
+		return nil
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil || v < 0 {
+		return &valueError{line: n.Line, column: n.Column, msg: fmt.Sprintf("%q: want a number or off", n.Value)}
+	}
+	if v == 0 {
+		*i = offInt
+		return nil
+	}
+	*i = OffInt(v)
+	return nil
+}
+
+// IsOff says whether i is turned off.
+func (i OffInt) IsOff() bool { return i < 0 }
+
+// valueError is a value in the file that does not parse; Load names its key.
+type valueError struct {
+	line, column int
+	msg          string
+}
+
+func (e *valueError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+
+// keyAt is the dotted key (senders[0].number) whose value starts at line and column of the
+// YAML in data, or "" when none does.
+func keyAt(data []byte, line, column int) string {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return ""
+	}
+	var walk func(n *yaml.Node, path string) string
+	walk = func(n *yaml.Node, path string) string {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if k := walk(c, path); k != "" {
+					return k
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				p := n.Content[i].Value
+				if path != "" {
+					p = path + "." + p
+				}
+				if v := n.Content[i+1]; v.Kind == yaml.ScalarNode && v.Line == line && v.Column == column {
+					return p
+				} else if k := walk(v, p); k != "" {
+					return k
+				}
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := path + "[" + strconv.Itoa(i) + "]"
+				if c.Kind == yaml.ScalarNode && c.Line == line && c.Column == column {
+					return p
+				} else if k := walk(c, p); k != "" {
+					return k
+				}
+			}
+		}
+		return ""
+	}
+	return walk(&root, "")
+}
+
+// fileError is a config file that does not decode: yaml's message with a hint, and yaml's
+// error as its cause.
+type fileError struct {
+	path string
+	err  error
+}
+
+func (e *fileError) Error() string {
+	return "config " + e.path + ": " + hintSecrets(strings.TrimPrefix(e.err.Error(), "yaml: "))
+}
+
+func (e *fileError) Unwrap() error { return e.err }
 
 // Error is a configuration problem naming the key.
 type Error struct {
@@ -282,19 +500,21 @@ func (e *Error) Unwrap() error { return e.Err }
 func Default() Config {
 	return Config{
 		Redis: Redis{URL: "redis://127.0.0.1:6379/0"},
-		Connectly: Connectly{BaseURL: connectly.DefaultBaseURL, Timeout: Duration(10 * time.Second), BusinessRate: 200,
-			SessionBSUIDField: connectly.BSUIDInID},
-		Worker: Worker{Concurrency: 50, ShutdownTimeout: Duration(15 * time.Second), WindowMargin: Duration(servicewindow.DefaultMargin)},
-		Retry: Retry{MaxAttempts: 5, Base: Duration(time.Second), Cap: Duration(5 * time.Minute),
-			ThrottleDelay: Duration(2 * time.Second), HoldDelay: Duration(5 * time.Second), MaxPaceWait: Duration(time.Second), KeepPlaceFor: Duration(20 * time.Second)},
-		StopRun: StopRun{BurstWindow: 100, BurstShare: 0.2},
-		Limits: Limits{PairInterval: Duration(6 * time.Second), TierWindow: Duration(24 * time.Hour),
-			TierRecheck: Duration(5 * time.Minute),
+		Connectly: Connectly{BaseURL: connectly.DefaultBaseURL, Timeout: Duration(sendpolicy.DefaultRequestTimeout),
+			BusinessRate: limits.DefaultBusinessRate, SessionBSUIDField: connectly.BSUIDInID},
+		Worker: Worker{Concurrency: sendpolicy.DefaultConcurrency, ShutdownTimeout: Duration(15 * time.Second),
+			WindowMargin: Duration(servicewindow.DefaultMargin)},
+		Retry: Retry{MaxAttempts: sendpolicy.DefaultMaxAttempts, Base: Duration(backoff.DefaultBase), Cap: Duration(backoff.DefaultCap),
+			ThrottleDelay: Duration(sendpolicy.DefaultThrottleDelay), HoldDelay: Duration(sendpolicy.DefaultHoldDelay),
+			MaxPaceWait: Duration(limits.DefaultMaxWait), KeepPlaceFor: OffDuration(sendpolicy.DefaultKeepPlaceFor)},
+		StopRun: StopRun{BurstWindow: sendpolicy.DefaultBurstWindow, BurstShare: sendpolicy.DefaultBurstShare},
+		Limits: Limits{PairInterval: OffDuration(limits.DefaultPairInterval), TierWindow: Duration(limits.DefaultTierWindow),
+			TierRecheck: Duration(sendpolicy.DefaultTierRecheck),
 			Adaptive:    defaultAdaptive()},
 		Log:      Log{Level: "info", Format: "auto"},
-		Webhooks: Webhooks{MaxBody: 1 << 20, ParkFor: Duration(15 * time.Minute)},
-		Scheduler: Scheduler{Poll: Duration(2 * time.Second), Window: Duration(2 * time.Minute), MinWindow: 1000,
-			MaxWindow: 5000, ExpandConcurrency: 4},
+		Webhooks: Webhooks{MaxBody: webhooks.DefaultMaxBody, ParkFor: Duration(webhooks.DefaultParkFor)},
+		Scheduler: Scheduler{Poll: Duration(2 * time.Second), Backlog: Duration(sendpolicy.DefaultBacklog),
+			MinBacklog: sendpolicy.DefaultMinBacklog, MaxBacklog: sendpolicy.DefaultMaxBacklog, ExpandConcurrency: 4},
 	}
 }
 
@@ -310,7 +530,17 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-			return c, fmt.Errorf("config %s: %s", path, hintSecrets(strings.TrimPrefix(err.Error(), "yaml: ")))
+			var ce *Error
+			if errors.As(err, &ce) {
+				return c, ce
+			}
+			var ve *valueError
+			if errors.As(err, &ve) {
+				if key := keyAt(data, ve.line, ve.column); key != "" {
+					return c, &Error{Key: key, Msg: ve.Error() + " (in " + path + ")", Err: err}
+				}
+			}
+			return c, &fileError{path: path, err: err}
 		}
 	}
 	env := func(k string, dst *string) {
@@ -391,7 +621,7 @@ func (c *Config) Validate() error {
 	}
 	c.Connectly.SessionBSUIDField = f
 	if c.Connectly.BusinessRate < 0 {
-		return &Error{Key: "connectly.business_rate", Msg: "must not be negative (0 means the default 200)"}
+		return &Error{Key: "connectly.business_rate", Msg: fmt.Sprintf("must not be negative (0 means the default %g)", limits.DefaultBusinessRate)}
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Senders {
@@ -422,11 +652,11 @@ func (c *Config) Validate() error {
 	if c.Retry.Base.D() <= 0 || c.Retry.Cap.D() < c.Retry.Base.D() {
 		return &Error{Key: "retry.cap", Msg: "must be at least retry.base, and base must be positive"}
 	}
-	if c.Limits.PairInterval.D() < 0 || c.Limits.PairInterval.D() > time.Hour {
-		return &Error{Key: "limits.pair_interval", Msg: "want 0 (off) to 1h"}
+	if p := c.Limits.PairInterval; !p.IsOff() && (p.D() == 0 || p.D() > time.Hour) {
+		return &Error{Key: "limits.pair_interval", Msg: fmt.Sprintf("%v: want off or up to 1h", p.D())}
 	}
-	if c.Retry.KeepPlaceFor.D() < 0 || c.Retry.KeepPlaceFor.D() > 5*time.Minute {
-		return &Error{Key: "retry.keep_place_for", Msg: "want 0s (reschedule at once) to 5m"}
+	if k := c.Retry.KeepPlaceFor; !k.IsOff() && (k.D() == 0 || k.D() > 5*time.Minute) {
+		return &Error{Key: "retry.keep_place_for", Msg: fmt.Sprintf("%v: want off (reschedule at once) or up to 5m", k.D())}
 	}
 	if c.Limits.TierWindow.D() < time.Second {
 		return &Error{Key: "limits.tier_window", Msg: "must be at least 1s (Meta's window is 24h)"}
@@ -467,8 +697,8 @@ func (c *Config) Validate() error {
 		return &Error{Key: "limits.adaptive.cooldown", Msg: "replaced by window: the sender's rate now follows the share of throttled " +
 			"requests over the window and decreases at most once per window; remove cooldown"}
 	}
-	if c.StopRun.BurstWindow < 0 || c.StopRun.BurstWindow > 10000 {
-		return &Error{Key: "stop_run.burst_window", Msg: fmt.Sprintf("%d: want 0 (off) to 10000", c.StopRun.BurstWindow)}
+	if w := c.StopRun.BurstWindow; !w.IsOff() && (w == 0 || w > 10000) {
+		return &Error{Key: "stop_run.burst_window", Msg: fmt.Sprintf("%d: want off or 1 to 10000", w)}
 	}
 	if c.StopRun.BurstShare <= 0 || c.StopRun.BurstShare > 1 {
 		return &Error{Key: "stop_run.burst_share", Msg: fmt.Sprintf("%g: want a share above 0 and at most 1", c.StopRun.BurstShare)}
@@ -500,15 +730,16 @@ func (c *Config) Validate() error {
 	if c.Scheduler.Poll.D() < 100*time.Millisecond || c.Scheduler.Poll.D() > 10*time.Minute {
 		return &Error{Key: "scheduler.poll", Msg: "want 100ms to 10m"}
 	}
-	if c.Scheduler.Window.D() < time.Second {
-		return &Error{Key: "scheduler.window", Msg: "must be at least 1s"}
+	if c.Scheduler.Backlog.D() < time.Second {
+		return &Error{Key: "scheduler.backlog", Msg: "must be at least 1s"}
 	}
-	if c.Scheduler.MinWindow < 1 || c.Scheduler.MaxWindow < c.Scheduler.MinWindow {
-		return &Error{Key: "scheduler.max_window", Msg: fmt.Sprintf("min_window %d and max_window %d: want 1 <= min_window <= max_window",
-			c.Scheduler.MinWindow, c.Scheduler.MaxWindow)}
+	if c.Scheduler.MinBacklog < 1 || c.Scheduler.MaxBacklog < c.Scheduler.MinBacklog {
+		return &Error{Key: "scheduler.max_backlog", Msg: fmt.Sprintf("min_backlog %d and max_backlog %d: want 1 <= min_backlog <= max_backlog",
+			c.Scheduler.MinBacklog, c.Scheduler.MaxBacklog)}
 	}
 	if c.Scheduler.ExpandConcurrency < 0 || c.Scheduler.ExpandConcurrency > 100 {
-		return &Error{Key: "scheduler.expand_concurrency", Msg: fmt.Sprintf("%d: want 0 (none) to 100", c.Scheduler.ExpandConcurrency)}
+		return &Error{Key: "scheduler.expand_concurrency", Msg: fmt.Sprintf("%d: want off (leave expansion to other processes) or 1 to 100",
+			c.Scheduler.ExpandConcurrency)}
 	}
 	if n := c.Campaigns.MaxRecordBytes; n != 0 && (n < 1024 || n > 64<<20) {
 		return &Error{Key: "campaigns.max_record_bytes", Msg: fmt.Sprintf("%d: want 1024 to 67108864 bytes (0: 65536)", n)}

@@ -84,17 +84,17 @@ func TestLoadDefaults(t *testing.T) {
 			ThrottleDelay: config.Duration(2 * time.Second),
 			HoldDelay:     config.Duration(5 * time.Second),
 			MaxPaceWait:   config.Duration(time.Second),
-			KeepPlaceFor:  config.Duration(20 * time.Second),
+			KeepPlaceFor:  config.OffDuration(20 * time.Second),
 		},
 		StopRun: config.StopRun{BurstWindow: 100, BurstShare: 0.2},
-		Limits: config.Limits{PairInterval: config.Duration(6 * time.Second), TierWindow: config.Duration(24 * time.Hour),
+		Limits: config.Limits{PairInterval: config.OffDuration(6 * time.Second), TierWindow: config.Duration(24 * time.Hour),
 			TierRecheck: config.Duration(5 * time.Minute),
 			Adaptive: config.Adaptive{MinFactor: 0.2, Window: config.Duration(3 * time.Second), Threshold: 0.05,
 				RecoverEvery: config.Duration(time.Second), RecoverStep: 0.01, Codes: []string{"HTTP_429", "130429", "4", "80007"}}},
 		Log:      config.Log{Level: "info", Format: "auto"},
 		Webhooks: config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
-		Scheduler: config.Scheduler{Poll: config.Duration(2 * time.Second), Window: config.Duration(2 * time.Minute),
-			MinWindow: 1000, MaxWindow: 5000, ExpandConcurrency: 4},
+		Scheduler: config.Scheduler{Poll: config.Duration(2 * time.Second), Backlog: config.Duration(2 * time.Minute),
+			MinBacklog: 1000, MaxBacklog: 5000, ExpandConcurrency: 4},
 	}
 	if got := config.Default(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Default() (-want, +got):\n- %+v\n+ %+v", want, got)
@@ -214,19 +214,19 @@ log:
 			ThrottleDelay: config.Duration(3 * time.Second),
 			HoldDelay:     config.Duration(90 * time.Second),
 			MaxPaceWait:   config.Duration(2 * time.Second),
-			KeepPlaceFor:  config.Duration(20 * time.Second),
+			KeepPlaceFor:  config.OffDuration(20 * time.Second),
 		},
 		Errors:  map[string]string{"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID": "stop-run", "HTTP_404": "permanent"},
 		StopRun: config.StopRun{BurstWindow: 50, BurstShare: 0.5},
-		Limits: config.Limits{PairInterval: config.Duration(10 * time.Second), MessagingTier: 10000,
+		Limits: config.Limits{PairInterval: config.OffDuration(10 * time.Second), MessagingTier: 10000,
 			TierWindow: config.Duration(24 * time.Hour), TierRecheck: config.Duration(2 * time.Minute),
 			FrequencyCaps: map[string]config.FrequencyCap{"marketing": {Max: 2, Window: config.Duration(168 * time.Hour)}},
 			Adaptive: config.Adaptive{MinFactor: 0.25, RecoverEvery: config.Duration(30 * time.Second), RecoverStep: 0.05,
 				Window: config.Duration(2 * time.Second), Threshold: 0.1, Codes: []string{"HTTP_429"}}},
 		Log:      config.Log{Level: "debug", Format: "json"},
 		Webhooks: config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
-		Scheduler: config.Scheduler{Poll: config.Duration(2 * time.Second), Window: config.Duration(2 * time.Minute),
-			MinWindow: 1000, MaxWindow: 5000, ExpandConcurrency: 4},
+		Scheduler: config.Scheduler{Poll: config.Duration(2 * time.Second), Backlog: config.Duration(2 * time.Minute),
+			MinBacklog: 1000, MaxBacklog: 5000, ExpandConcurrency: 4},
 		APIKey:        "file-key",
 		WebhookSecret: "file-secret",
 	}
@@ -661,6 +661,15 @@ func TestExampleConfigLoads(t *testing.T) {
 	// Copying the example must not change a limit silently: what it shows is the default.
 	if d := config.Default().Limits; !reflect.DeepEqual(c.Limits, d) {
 		t.Errorf("the example's limits differ from the defaults:\n example %+v\n default %+v", c.Limits, d)
+	}
+	d := config.Default()
+	for _, s := range []struct {
+		name          string
+		example, dflt any
+	}{{"retry", c.Retry, d.Retry}, {"stop_run", c.StopRun, d.StopRun}, {"scheduler", c.Scheduler, d.Scheduler}, {"worker", c.Worker, d.Worker}} {
+		if !reflect.DeepEqual(s.example, s.dflt) {
+			t.Errorf("the example's %s differs from the defaults:\n example %+v\n default %+v", s.name, s.example, s.dflt)
+		}
 	}
 }
 

@@ -35,6 +35,10 @@ const SignatureHeader = "X-Connectly-Hmac-Sha256"
 // documented payloads.
 const DefaultMaxBody = 1 << 20
 
+// DefaultParkFor is how long a delivery event that arrived before its send was recorded keeps
+// being tried.
+const DefaultParkFor = 15 * time.Minute
+
 // DefaultOptOutWords are the inbound texts that always opt the sender out.
 var DefaultOptOutWords = []string{"STOP", "UNSUBSCRIBE"}
 
@@ -55,7 +59,7 @@ type Config struct {
 	// of them, ignoring case, surrounding spaces and punctuation.
 	OptOutWords []string
 	// ParkFor is how long a delivery event that arrived before its send was recorded keeps
-	// being tried. Default 15m.
+	// being tried. Default DefaultParkFor.
 	ParkFor time.Duration
 	// RetryEvery is how often parked events are tried again by Start's loop. Default 1s.
 	RetryEvery time.Duration
@@ -130,7 +134,7 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 		return nil, fmt.Errorf("webhooks: max body %d is negative", cfg.MaxBody)
 	}
 	cfg.MaxBody = cmp.Or(cfg.MaxBody, DefaultMaxBody)
-	cfg.ParkFor = cmp.Or(cfg.ParkFor, 15*time.Minute)
+	cfg.ParkFor = cmp.Or(cfg.ParkFor, DefaultParkFor)
 	cfg.RetryEvery = cmp.Or(cfg.RetryEvery, time.Second)
 	cfg.ReplyMemory = cmp.Or(cfg.ReplyMemory, ledger.DefaultReplyMemory)
 	if cfg.Now == nil {

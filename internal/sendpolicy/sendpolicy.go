@@ -1,0 +1,66 @@
+// Package sendpolicy holds the defaults of how Herald queues and sends: how many sends a worker
+// has in flight, how often and how long a send is tried, when a run stops on a burst of one
+// error code, how many send tasks a run keeps queued ahead of the workers, and the asynq budget
+// a send task needs to allow for all that. Each value is written here once: the worker and the
+// expander apply them to the zero fields of their Config, and the config file's defaults
+// (internal/config) show them.
+package sendpolicy
+
+import "time"
+
+// Defaults of worker.Config.
+const (
+	// DefaultConcurrency is the number of sends in flight in one worker process.
+	DefaultConcurrency = 50
+	// DefaultMaxAttempts is how many times a recipient is tried on transient failures.
+	DefaultMaxAttempts = 5
+	// DefaultThrottleDelay is how long a send waits after a throttle without Retry-After.
+	DefaultThrottleDelay = 2 * time.Second
+	// DefaultHoldDelay is how often a task of a paused run looks again.
+	DefaultHoldDelay = 5 * time.Second
+	// DefaultKeepPlaceFor is how long a send whose limits are booked too far ahead keeps its
+	// place before its task is rescheduled.
+	DefaultKeepPlaceFor = 20 * time.Second
+	// DefaultRequestTimeout bounds one Connectly request.
+	DefaultRequestTimeout = 10 * time.Second
+	// DefaultBurstWindow is how many recent outcomes of a run are looked at for a burst of one
+	// permanent code; DefaultBurstShare is the share of them one code may fill before the run
+	// pauses.
+	DefaultBurstWindow = 100
+	DefaultBurstShare  = 0.2
+	// DefaultTierRecheck is the longest a send waiting for room in the daily tier sleeps before
+	// it looks again.
+	DefaultTierRecheck = 5 * time.Minute
+)
+
+// DefaultAdaptiveCodes returns the throttle keys (connectly.Decision.Key) that say the sender
+// goes too fast: HTTP_429 for every 429, and Meta's 130429, 4 and 80007 (not 131056, which is
+// about one recipient). The slice is new at each call.
+func DefaultAdaptiveCodes() []string { return []string{"HTTP_429", "130429", "4", "80007"} }
+
+// Defaults of expand.Config: a run's backlog, the send tasks it keeps queued ahead of the
+// workers, holds DefaultBacklog of sending at the run's rate, between DefaultMinBacklog and
+// DefaultMaxBacklog tasks (about 4 MB of Redis at asynq's ~760 bytes a task).
+const (
+	DefaultBacklog    = 2 * time.Minute
+	DefaultMinBacklog = 1000
+	DefaultMaxBacklog = 5000
+)
+
+// Retention keeps a completed task, and with it its TaskID, this long, so that the same task
+// cannot be enqueued twice meanwhile: a campaign send task, a resend, a run's first expansion
+// task.
+const Retention = 24 * time.Hour
+
+// MaxRetry is asynq's retry budget for a send task under maxAttempts. Herald counts attempts
+// itself and stops earlier; throttles and waits for the limits use asynq retries without using
+// an attempt, so the budget stays well above the attempts (a throttle on asynq's last retry
+// would archive the task).
+func MaxRetry(maxAttempts int) int { return maxAttempts + 20 }
+
+// TaskTimeout bounds one run of a send task's handler: it may wait for its rate permits
+// (maxWait), keep its place while the limits are booked further ahead (keepPlaceFor; negative,
+// off, counts as none), then make its request (requestTimeout); 30s more covers the ledger.
+func TaskTimeout(requestTimeout, maxWait, keepPlaceFor time.Duration) time.Duration {
+	return requestTimeout + maxWait + max(keepPlaceFor, 0) + 30*time.Second
+}
