@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/sendpolicy"
 	"github.com/heraldmsg/herald/internal/tick"
 )
 
@@ -89,9 +90,9 @@ func New(cfg Config, d Deps) *Scheduler {
 	if d.Redis == nil {
 		panic("scheduler: New needs Redis")
 	}
-	cfg.Poll = cmp.Or(cfg.Poll, 2*time.Second)
+	cfg.Poll = cmp.Or(cfg.Poll, defstore.DefaultPoll)
 	cfg.Reload = cmp.Or(cfg.Reload, time.Minute)
-	cfg.Retention = cmp.Or(cfg.Retention, 24*time.Hour)
+	cfg.Retention = cmp.Or(cfg.Retention, sendpolicy.Retention)
 	cfg.OnTime = cmp.Or(cfg.OnTime, time.Minute)
 	if cfg.Parse == nil {
 		cfg.Parse = cron.ParseStandard

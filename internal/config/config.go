@@ -19,6 +19,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/sendpolicy"
 	"github.com/heraldmsg/herald/internal/servicewindow"
@@ -513,7 +514,7 @@ func Default() Config {
 			Adaptive:    defaultAdaptive()},
 		Log:      Log{Level: "info", Format: "auto"},
 		Webhooks: Webhooks{MaxBody: webhooks.DefaultMaxBody, ParkFor: Duration(webhooks.DefaultParkFor)},
-		Scheduler: Scheduler{Poll: Duration(2 * time.Second), Backlog: Duration(sendpolicy.DefaultBacklog),
+		Scheduler: Scheduler{Poll: Duration(defstore.DefaultPoll), Backlog: Duration(sendpolicy.DefaultBacklog),
 			MinBacklog: sendpolicy.DefaultMinBacklog, MaxBacklog: sendpolicy.DefaultMaxBacklog, ExpandConcurrency: 4},
 	}
 }

@@ -19,6 +19,9 @@ import (
 // DefaultBaseURL is Connectly's production API.
 const DefaultBaseURL = "https://api.connectly.ai"
 
+// DefaultTimeout bounds one request when ClientConfig.Timeout is not set.
+const DefaultTimeout = 10 * time.Second
+
 // ClientConfig configures a Client.
 type ClientConfig struct {
 	// BaseURL is the API root, default DefaultBaseURL.
@@ -100,7 +103,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if hc == nil {
 		timeout := cfg.Timeout
 		if timeout <= 0 {
-			timeout = 10 * time.Second
+			timeout = DefaultTimeout
 		}
 		conns := cfg.MaxConns
 		if conns <= 0 {

@@ -24,6 +24,10 @@ import (
 // version).
 var ErrNotSubmitted = errors.New("campaign not submitted")
 
+// DefaultPoll is how often a reader of the store (the scheduler) looks at its change counter
+// (Gen, one GET) for campaigns submitted or removed.
+const DefaultPoll = 2 * time.Second
+
 // Store keeps submitted campaign definitions in Redis, versioned. A definition is stored as
 // its YAML text together with the absolute path of the file it came from: the audience file
 // is not copied, it is read at expansion time from that path (relative audience paths resolve

@@ -94,7 +94,7 @@ func ReadLimits(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redi
 	biz := c.Connectly.BusinessID
 	lim := limits.New(rdb)
 	rep := Limits{Business: biz, At: now.UTC(), BusinessRate: c.Connectly.BusinessRate,
-		PairInterval: c.Limits.PairInterval.D().String()}
+		PairInterval: c.Limits.PairInterval.String()}
 	var err error
 	if rep.BusinessUse, err = lim.Usage(ctx, rkeys.BusinessLimit(biz), 5, now); err != nil {
 		return rep, err
@@ -240,7 +240,11 @@ func PrintLimits(w io.Writer, rep Limits) error {
 	} else {
 		fmt.Fprintf(w, "  requests  %.1f/s (no business limit)\n", rep.BusinessUse)
 	}
-	fmt.Fprintf(w, "  pair      one message per %s to the same person, per sender\n", rep.PairInterval)
+	if rep.PairInterval == config.Off {
+		fmt.Fprintln(w, "  pair      off (limits.pair_interval): no least time between two messages to one person")
+	} else {
+		fmt.Fprintf(w, "  pair      one message per %s to the same person, per sender\n", rep.PairInterval)
+	}
 	switch {
 	case rep.Tier.Limit == 0:
 		fmt.Fprintln(w, "  daily tier unlimited (limits.messaging_tier): recipients are not counted")

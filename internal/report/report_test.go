@@ -10,6 +10,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 )
@@ -139,5 +140,35 @@ func TestNewRunSessionCounts(t *testing.T) {
 	report.PrintRun(&out, tpl)
 	if s := out.String(); strings.Contains(s, "session message") || !strings.Contains(s, "open customer service window 6") {
 		t.Errorf("template run show:\n%s", s)
+	}
+}
+
+// TestLimitsPairInterval reads limits.pair_interval as limits show prints it: its duration, or
+// off (the config keeps off as a negative duration, which must not print as one).
+func TestLimitsPairInterval(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	for _, tc := range []struct {
+		interval config.OffDuration
+		want     string
+		line     string
+	}{
+		{config.OffDuration(6 * time.Second), "6s", "one message per 6s to the same person"},
+		{config.OffDuration(-1), "off", "pair      off (limits.pair_interval)"},
+	} {
+		c := config.Default()
+		c.Limits.PairInterval = tc.interval
+		rep, err := report.ReadLimits(context.Background(), c, ledger.New(rdb, nil), rdb, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		if err := report.PrintLimits(&out, rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.PairInterval != tc.want || !strings.Contains(out.String(), tc.line) {
+			t.Errorf("pair interval %v: %q, printed\n%s", time.Duration(tc.interval), rep.PairInterval, out.String())
+		}
 	}
 }

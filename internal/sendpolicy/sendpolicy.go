@@ -6,7 +6,11 @@
 // (internal/config) show them.
 package sendpolicy
 
-import "time"
+import (
+	"time"
+
+	"github.com/heraldmsg/herald/internal/connectly"
+)
 
 // Defaults of worker.Config.
 const (
@@ -21,8 +25,8 @@ const (
 	// DefaultKeepPlaceFor is how long a send whose limits are booked too far ahead keeps its
 	// place before its task is rescheduled.
 	DefaultKeepPlaceFor = 20 * time.Second
-	// DefaultRequestTimeout bounds one Connectly request.
-	DefaultRequestTimeout = 10 * time.Second
+	// DefaultRequestTimeout bounds one Connectly request: the client's own default.
+	DefaultRequestTimeout = connectly.DefaultTimeout
 	// DefaultBurstWindow is how many recent outcomes of a run are looked at for a burst of one
 	// permanent code; DefaultBurstShare is the share of them one code may fill before the run
 	// pauses.
