@@ -282,12 +282,7 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	if err := waitForWebhooks(ctx, fake, ws, 30*time.Second); err != nil {
 		return err
 	}
-	l := ledger.New(rdb, nil)
-	if c, err := l.Counters(ctx, run.ID); err == nil {
-		rep.States = report.NewRun(ledger.Run{}, c, time.Now()).States
-		rep.Codes = c.Codes
-	}
-	if rep.Delivery, err = report.Delivery(ctx, l, run.ID); err != nil {
+	if rep, err = report.ShowRun(ctx, ledger.New(rdb, nil), rdb, report.ShowParams{Run: run.ID, Now: time.Now()}); err != nil {
 		return err
 	}
 	out := demoReport{Run: rep, WallSeconds: wall.Seconds(), Fake: fake.Stats(), Webhooks: fake.WebhookStats()}
@@ -378,7 +373,7 @@ audience:
 // follow-ups created (a last reply may create one more), or d passes. It returns the run's
 // funnel.
 func waitForFollowups(ctx context.Context, c config.Config, d *demoProcess, run ledger.Run, dur time.Duration) (*report.Funnel, error) {
-	l := ledger.New(d.rdb, nil)
+	l, rules := ledger.New(d.rdb, nil), runRuleIDs(c, d.rdb)
 	deadline := time.Now().Add(dur)
 	settled := func(f *report.Funnel) (created int64, done bool) {
 		done = true
@@ -391,7 +386,7 @@ func waitForFollowups(ctx context.Context, c config.Config, d *demoProcess, run 
 		return created, done
 	}
 	for {
-		f, err := runFunnel(ctx, c, l, d.rdb, run)
+		f, err := report.RunFunnel(ctx, l, run, rules)
 		if err != nil || f == nil {
 			return f, err
 		}
@@ -400,7 +395,7 @@ func waitForFollowups(ctx context.Context, c config.Config, d *demoProcess, run 
 			if err := waitForWebhooks(ctx, d.fake, d.ws, time.Until(deadline)); err != nil {
 				return nil, err
 			}
-			if f, err = runFunnel(ctx, c, l, d.rdb, run); err != nil {
+			if f, err = report.RunFunnel(ctx, l, run, rules); err != nil {
 				return nil, err
 			}
 			if after, done := settled(f); done && after == before {

@@ -61,14 +61,9 @@ func sendRecorder(c config.Config, rdb redis.UniversalClient, log zerolog.Logger
 		conversation.NewColumns(rdb), log)
 }
 
-// runFunnel returns the on_reply funnel of run r: nil for a run whose campaign has no rules
-// or cannot be read (the funnel is then not shown), and for a follow-up run itself.
-func runFunnel(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis.UniversalClient, r ledger.Run) (*report.Funnel, error) {
-	ids := ruleIDs(ctx, c, rdb, r)
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	return report.ReadFunnel(ctx, l, r.ID, ids)
+// runRuleIDs returns ruleIDs of config c as report.RuleIDs: what a run's funnel is read for.
+func runRuleIDs(c config.Config, rdb redis.UniversalClient) report.RuleIDs {
+	return func(ctx context.Context, r ledger.Run) []string { return ruleIDs(ctx, c, rdb, r) }
 }
 
 // ruleIDs returns the ids of the on_reply rules of run r's campaign version, in order; none

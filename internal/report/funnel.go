@@ -98,6 +98,16 @@ func ReadFunnel(ctx context.Context, l *ledger.Ledger, run string, ruleIDs []str
 	return f, nil
 }
 
+// RuleIDs returns the ids of the on_reply rules of run r's campaign, in order; none for a
+// campaign without rules, one that cannot be read, and a follow-up run.
+type RuleIDs func(ctx context.Context, r ledger.Run) []string
+
+// RunFunnel reads the on_reply funnel of run r for the rules ruleIDs gives it: nil when it
+// gives none (the funnel is then not shown).
+func RunFunnel(ctx context.Context, l *ledger.Ledger, r ledger.Run, ruleIDs RuleIDs) (*Funnel, error) {
+	return ReadFunnel(ctx, l, r.ID, ruleIDs(ctx, r))
+}
+
 // PrintFunnel renders a funnel for people.
 func PrintFunnel(w io.Writer, f *Funnel) {
 	if f == nil {
