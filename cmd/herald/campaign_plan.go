@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/logx"
@@ -33,7 +34,7 @@ type planOutput struct {
 	// Limits is what the frequency cap and the daily tier would do if the run started now.
 	Limits *report.PlanLimits `json:"limits,omitempty"`
 	// Followups are the on_reply rules' requests, rendered for a sample reply.
-	Followups []followupPlan `json:"followups,omitempty"`
+	Followups []conversation.FollowupPlan `json:"followups,omitempty"`
 	window    time.Duration
 }
 
@@ -109,7 +110,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			rate := report.PlanRate(c, sender, def.Rate)
 			out := planOutput{PlanReport: rep, Templates: checks, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate,
 				EstimatedSeconds: float64(rep.Recipients) / rate, Limits: pl, window: c.Limits.TierWindow.D(),
-				Followups: planFollowups(def, sender, c.Connectly.Wire())}
+				Followups: conversation.PlanFollowups(def, sender, c.Connectly.Wire())}
 			if err := a.print(asJSON, out, func(w io.Writer) error { printPlan(w, out); return nil }); err != nil {
 				return err
 			}
