@@ -36,25 +36,10 @@ import (
 // waitForWebhooks waits until the fake has no webhook call pending and the receiver no
 // parked event, or d passes.
 func waitForWebhooks(ctx context.Context, fake *fakeconnectly.Server, ws *webhookServer, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		parked, err := ws.rc.Parked(ctx)
-		if err != nil {
-			return err
-		}
-		st := fake.WebhookStats()
-		if st.Pending == 0 && parked == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("demo: %d webhook calls pending and %d events parked after %s", st.Pending, parked, d)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := fake.WaitForWebhooks(ctx, ws.rc.Parked, d); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
+	return nil
 }
 
 type demoOptions struct {
@@ -296,9 +281,11 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 		return err
 	}
 	out.Funnel = rep.Funnel
-	if out.FakeFollowups, err = fakeFollowups(fake, run.ID); err != nil {
+	callbacks, err := fake.AcceptedSessionCallbacks()
+	if err != nil {
 		return err
 	}
+	out.FakeFollowups = report.CountFollowups(run.ID, callbacks)
 	if out.SessionStep, err = a.runDemoSession(ctx, d, def, o, log); err != nil {
 		return err
 	}
@@ -375,30 +362,19 @@ audience:
 func waitForFollowups(ctx context.Context, c config.Config, d *demoProcess, run ledger.Run, dur time.Duration) (*report.Funnel, error) {
 	l, rules := ledger.New(d.rdb, nil), runRuleIDs(c, d.rdb)
 	deadline := time.Now().Add(dur)
-	settled := func(f *report.Funnel) (created int64, done bool) {
-		done = true
-		for _, r := range f.Rules {
-			created += r.Created
-			if r.Pending > 0 {
-				done = false
-			}
-		}
-		return created, done
-	}
 	for {
 		f, err := report.RunFunnel(ctx, l, run, rules)
 		if err != nil || f == nil {
 			return f, err
 		}
-		before, done := settled(f)
-		if done {
+		if before, done := f.Settled(); done {
 			if err := waitForWebhooks(ctx, d.fake, d.ws, time.Until(deadline)); err != nil {
 				return nil, err
 			}
 			if f, err = report.RunFunnel(ctx, l, run, rules); err != nil {
 				return nil, err
 			}
-			if after, done := settled(f); done && after == before {
+			if after, done := f.Settled(); done && after == before {
 				return f, nil
 			}
 		}
@@ -411,31 +387,6 @@ func waitForFollowups(ctx context.Context, c config.Config, d *demoProcess, run 
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// fakeFollowups counts by rule the follow-ups of run that the fake answered 200 for, from
-// its conversation record.
-func fakeFollowups(fake *fakeconnectly.Server, run string) (map[string]int64, error) {
-	convs, err := fake.Conversations()
-	if err != nil {
-		return nil, err
-	}
-	n := map[string]int64{}
-	for _, cv := range convs {
-		for _, m := range cv.Messages {
-			if m.Kind != fakeconnectly.KindSession || m.Status != 200 {
-				continue
-			}
-			a, ok := ledger.ParseCallback(m.CallbackData)
-			if !ok {
-				continue
-			}
-			if parent, rule, ok := ledger.FollowupOf(a.Run); ok && parent == run {
-				n[rule]++
-			}
-		}
-	}
-	return n, nil
 }
 
 // printDemoFunnel renders the template run's replies and follow-ups (on_reply).
