@@ -257,8 +257,7 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 		return err
 	}
 	run := started.Run
-	rep, err := a.waitForRun(ctx, rdb, run.ID, o)
-	if err != nil {
+	if _, err := a.waitForRun(ctx, rdb, run.ID, o); err != nil {
 		return err
 	}
 	wall := time.Since(start)
@@ -266,7 +265,8 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	if err := waitForWebhooks(ctx, fake, ws, 30*time.Second); err != nil {
 		return err
 	}
-	if rep, err = report.ShowRun(ctx, ledger.New(rdb, nil), rdb, report.ShowParams{Run: run.ID, Now: time.Now()}); err != nil {
+	rep, err := report.ShowRun(ctx, ledger.New(rdb, nil), rdb, report.ShowParams{Run: run.ID, Now: time.Now()})
+	if err != nil {
 		return err
 	}
 	out := demoReport{Run: rep, WallSeconds: wall.Seconds(), Fake: fake.Stats(), Webhooks: fake.WebhookStats()}
