@@ -49,7 +49,7 @@ type RunInfo struct {
 }
 
 // Resolver returns a run's RunInfo; ok is false for a run that does not exist (any more).
-// cmd/herald gives one that reads the run's campaign version and caches it.
+// RunResolver returns the one Herald uses: it reads the run's campaign version and caches it.
 type Resolver func(ctx context.Context, run string) (info RunInfo, ok bool, err error)
 
 // FollowupConfig configures Followups.

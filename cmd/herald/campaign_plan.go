@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/logx"
@@ -27,56 +30,12 @@ type planOutput struct {
 	RatePerSecond    float64 `json:"rate_per_second"`
 	EstimatedSeconds float64 `json:"estimated_seconds"`
 	// Templates is set by --check-templates.
-	Templates []templateCheck `json:"templates,omitempty"`
+	Templates []report.TemplateCheck `json:"templates,omitempty"`
 	// Limits is what the frequency cap and the daily tier would do if the run started now.
 	Limits *report.PlanLimits `json:"limits,omitempty"`
 	// Followups are the on_reply rules' requests, rendered for a sample reply.
-	Followups []followupPlan `json:"followups,omitempty"`
+	Followups []conversation.FollowupPlan `json:"followups,omitempty"`
 	window    time.Duration
-}
-
-// templateCheck is one translation's pre-flight result.
-type templateCheck struct {
-	Language string   `json:"language"`
-	Found    bool     `json:"found"`
-	Status   string   `json:"status,omitempty"`
-	Problems []string `json:"problems"`
-}
-
-// checkTemplates lists the business's templates and checks every translation the campaign
-// may send: it exists, is approved, and takes the parameters the campaign gives (a session
-// campaign's: its fallback template's).
-func (a *app) checkTemplates(ctx context.Context, c config.Config, def *campaigns.Definition) ([]templateCheck, error) {
-	if def.Template.Name == "" {
-		return nil, nil // a session campaign without a fallback template
-	}
-	client, err := connectlyClient(c, 0)
-	if err != nil {
-		return nil, err
-	}
-	list, err := client.ListTemplates(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list templates: %w", err)
-	}
-	params := make([]string, 0, len(def.Parameters.Values))
-	for name := range def.Parameters.Values {
-		params = append(params, name)
-	}
-	var out []templateCheck
-	for _, lang := range append([]string{def.Template.Language}, def.Template.Languages...) {
-		ch := templateCheck{Language: lang, Problems: []string{}}
-		for _, t := range list {
-			if t.Name == def.Template.Name && t.Language == lang {
-				ch.Found, ch.Status = true, t.Status
-				ch.Problems = append(ch.Problems, connectly.CheckTemplate(t, params)...)
-			}
-		}
-		if !ch.Found {
-			ch.Problems = append(ch.Problems, fmt.Sprintf("no template %s in %s", def.Template.Name, lang))
-		}
-		out = append(out, ch)
-	}
-	return out, nil
 }
 
 func (a *app) campaignPlanCmd() *cobra.Command {
@@ -122,26 +81,24 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if pl != nil && pl.Capped > 0 {
-				rep.Skipped["capped"] += pl.Capped
-				rep.Recipients -= pl.Capped
-			}
-			// The run is paced by the sender's rate and the business's request limit.
-			rate := c.SenderRate(sender)
-			if c.Connectly.BusinessRate > 0 && c.Connectly.BusinessRate < rate {
-				rate = c.Connectly.BusinessRate
-			}
-			if def.Rate > 0 && def.Rate < rate {
-				rate = def.Rate // the campaign's own cap
-			}
-			var templateProblems int
-			var checks []templateCheck
+			rep.Recipients = pl.ApplyCaps(rep.Recipients, rep.Skipped)
+			var checks []report.TemplateCheck
 			if checkT {
-				if checks, err = a.checkTemplates(ctx, c, def); err != nil {
-					return err
+				list := func(ctx context.Context) ([]connectly.TemplateInfo, error) {
+					client, err := connectlyClient(c, 0)
+					if err != nil {
+						return nil, err
+					}
+					list, err := client.ListTemplates(ctx)
+					if err != nil {
+						return nil, fmt.Errorf("list templates: %w", err)
+					}
+					return list, nil
 				}
-				for _, ch := range checks {
-					templateProblems += len(ch.Problems)
+				params := slices.Collect(maps.Keys(def.Parameters.Values))
+				languages := append([]string{def.Template.Language}, def.Template.Languages...)
+				if checks, err = report.CheckTemplates(ctx, list, def.Template.Name, languages, params); err != nil {
+					return err
 				}
 			}
 			if !reveal {
@@ -150,13 +107,14 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 					rep.Session.FallbackSamples = maskSamples(rep.Session.FallbackSamples)
 				}
 			}
+			rate := report.PlanRate(c, sender, def.Rate)
 			out := planOutput{PlanReport: rep, Templates: checks, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate,
 				EstimatedSeconds: float64(rep.Recipients) / rate, Limits: pl, window: c.Limits.TierWindow.D(),
-				Followups: planFollowups(def, sender, c.Connectly.Wire())}
+				Followups: conversation.PlanFollowups(def, sender, c.Connectly.Wire())}
 			if err := a.print(asJSON, out, func(w io.Writer) error { printPlan(w, out); return nil }); err != nil {
 				return err
 			}
-			if templateProblems > 0 {
+			if templateProblems := report.TemplateProblems(checks); templateProblems > 0 {
 				return fmt.Errorf("%d template problems: sends would fail or pause the run", templateProblems)
 			}
 			// A run of this file would refuse to start: say so, and exit 1.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -10,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
+	"github.com/heraldmsg/herald/internal/audiencegen"
 	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
@@ -36,25 +35,10 @@ import (
 // waitForWebhooks waits until the fake has no webhook call pending and the receiver no
 // parked event, or d passes.
 func waitForWebhooks(ctx context.Context, fake *fakeconnectly.Server, ws *webhookServer, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for {
-		parked, err := ws.rc.Parked(ctx)
-		if err != nil {
-			return err
-		}
-		st := fake.WebhookStats()
-		if st.Pending == 0 && parked == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("demo: %d webhook calls pending and %d events parked after %s", st.Pending, parked, d)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := fake.WaitForWebhooks(ctx, ws.rc.Parked, d); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
+	return nil
 }
 
 type demoOptions struct {
@@ -273,8 +257,7 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 		return err
 	}
 	run := started.Run
-	rep, err := a.waitForRun(ctx, rdb, run.ID, o)
-	if err != nil {
+	if _, err := a.waitForRun(ctx, rdb, run.ID, o); err != nil {
 		return err
 	}
 	wall := time.Since(start)
@@ -282,12 +265,8 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	if err := waitForWebhooks(ctx, fake, ws, 30*time.Second); err != nil {
 		return err
 	}
-	l := ledger.New(rdb, nil)
-	if c, err := l.Counters(ctx, run.ID); err == nil {
-		rep.States = report.NewRun(ledger.Run{}, c, time.Now()).States
-		rep.Codes = c.Codes
-	}
-	if rep.Delivery, err = report.Delivery(ctx, l, run.ID); err != nil {
+	rep, err := report.ShowRun(ctx, ledger.New(rdb, nil), rdb, report.ShowParams{Run: run.ID, Now: time.Now()})
+	if err != nil {
 		return err
 	}
 	out := demoReport{Run: rep, WallSeconds: wall.Seconds(), Fake: fake.Stats(), Webhooks: fake.WebhookStats()}
@@ -301,9 +280,11 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 		return err
 	}
 	out.Funnel = rep.Funnel
-	if out.FakeFollowups, err = fakeFollowups(fake, run.ID); err != nil {
+	callbacks, err := fake.AcceptedSessionCallbacks()
+	if err != nil {
 		return err
 	}
+	out.FakeFollowups = report.CountFollowups(run.ID, callbacks)
 	if out.SessionStep, err = a.runDemoSession(ctx, d, def, o, log); err != nil {
 		return err
 	}
@@ -378,32 +359,21 @@ audience:
 // follow-ups created (a last reply may create one more), or d passes. It returns the run's
 // funnel.
 func waitForFollowups(ctx context.Context, c config.Config, d *demoProcess, run ledger.Run, dur time.Duration) (*report.Funnel, error) {
-	l := ledger.New(d.rdb, nil)
+	l, rules := ledger.New(d.rdb, nil), runRuleIDs(c, d.rdb)
 	deadline := time.Now().Add(dur)
-	settled := func(f *report.Funnel) (created int64, done bool) {
-		done = true
-		for _, r := range f.Rules {
-			created += r.Created
-			if r.Pending > 0 {
-				done = false
-			}
-		}
-		return created, done
-	}
 	for {
-		f, err := runFunnel(ctx, c, l, d.rdb, run)
+		f, err := report.RunFunnel(ctx, l, run, rules)
 		if err != nil || f == nil {
 			return f, err
 		}
-		before, done := settled(f)
-		if done {
+		if before, done := f.Settled(); done {
 			if err := waitForWebhooks(ctx, d.fake, d.ws, time.Until(deadline)); err != nil {
 				return nil, err
 			}
-			if f, err = runFunnel(ctx, c, l, d.rdb, run); err != nil {
+			if f, err = report.RunFunnel(ctx, l, run, rules); err != nil {
 				return nil, err
 			}
-			if after, done := settled(f); done && after == before {
+			if after, done := f.Settled(); done && after == before {
 				return f, nil
 			}
 		}
@@ -416,31 +386,6 @@ func waitForFollowups(ctx context.Context, c config.Config, d *demoProcess, run 
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// fakeFollowups counts by rule the follow-ups of run that the fake answered 200 for, from
-// its conversation record.
-func fakeFollowups(fake *fakeconnectly.Server, run string) (map[string]int64, error) {
-	convs, err := fake.Conversations()
-	if err != nil {
-		return nil, err
-	}
-	n := map[string]int64{}
-	for _, cv := range convs {
-		for _, m := range cv.Messages {
-			if m.Kind != fakeconnectly.KindSession || m.Status != 200 {
-				continue
-			}
-			a, ok := ledger.ParseCallback(m.CallbackData)
-			if !ok {
-				continue
-			}
-			if parent, rule, ok := ledger.FollowupOf(a.Run); ok && parent == run {
-				n[rule]++
-			}
-		}
-	}
-	return n, nil
 }
 
 // printDemoFunnel renders the template run's replies and follow-ups (on_reply).
@@ -489,32 +434,7 @@ func (a *app) waitForRun(ctx context.Context, rdb redis.UniversalClient, runID s
 // campaign file's path. About 1% of rows have an unusable phone number and 0.5% repeat an
 // earlier recipient, as real exports do.
 func writeDemoCampaign(dir string, n int) (string, error) {
-	f, err := os.Create(filepath.Join(dir, "audience.csv"))
-	if err != nil {
-		return "", err
-	}
-	bw := bufio.NewWriter(f)
-	fmt.Fprintln(bw, "first_name,phone,coupon")
-	names := []string{"ana", "bruno", "chen", "dara", "emeka", "farah", "goran", "hana", "ines", "jamal"}
-	gen := newPhoneGen()
-	var phones []string
-	for i := 1; i <= n; i++ {
-		phone := gen.next()
-		switch {
-		case i%100 == 37:
-			phone = "+1 555 01" // too short: skipped as invalid_phone
-		case i%200 == 99 && len(phones) > 0:
-			phone = phones[len(phones)/2] // a repeat: skipped as duplicate
-		default:
-			phones = append(phones, phone)
-		}
-		fmt.Fprintf(bw, "%s,%s,SPRING%04d\n", names[i%len(names)], phone, i)
-	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return "", err
-	}
-	if err := f.Close(); err != nil {
+	if err := audiencegen.WriteFile(filepath.Join(dir, "audience.csv"), n, validPhone); err != nil {
 		return "", err
 	}
 	yaml := `# Generated by herald demo.
@@ -555,22 +475,8 @@ on_reply:
 	return path, os.WriteFile(path, []byte(yaml), 0o644)
 }
 
-// phoneGen yields distinct valid US numbers in a fixed order.
-type phoneGen struct{ i int }
-
-func newPhoneGen() *phoneGen { return &phoneGen{} }
-
-var demoAreaCodes = []int{201, 212, 213, 305, 312, 404, 415, 503, 512, 617, 702, 718, 801, 919}
-
-func (g *phoneGen) next() string {
-	for {
-		g.i++
-		area := demoAreaCodes[g.i%len(demoAreaCodes)]
-		rest := g.i / len(demoAreaCodes)
-		exchange := 200 + (rest/10000)%700
-		num := "+1" + strconv.Itoa(area) + strconv.Itoa(exchange) + fmt.Sprintf("%04d", rest%10000)
-		if _, err := campaigns.NormalizePhone(num, ""); err == nil {
-			return num
-		}
-	}
+// validPhone reports whether num is a phone number an audience may have.
+func validPhone(num string) bool {
+	_, err := campaigns.NormalizePhone(num, "")
+	return err == nil
 }

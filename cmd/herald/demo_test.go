@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldmsg/herald/internal/audiencegen"
 	"github.com/heraldmsg/herald/internal/report"
 )
 
@@ -79,3 +80,12 @@ func TestDemoFunnel(t *testing.T) {
 		t.Errorf("text report without the funnel after the session step:\n%s", out)
 	}
 }
+
+// newPhoneGen yields the distinct valid numbers of the demo's audiences, for tests that
+// write audiences of their own.
+func newPhoneGen() phoneGen { return phoneGen{audiencegen.NewPhones(validPhone)} }
+
+// phoneGen is audiencegen.Phones for the tests of this package.
+type phoneGen struct{ *audiencegen.Phones }
+
+func (g phoneGen) next() string { return g.Next() }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,7 +11,6 @@ import (
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
 )
 
@@ -23,28 +21,14 @@ const (
 	followupSweepAfter = 30 * time.Second
 )
 
-// runResolver returns the campaign of each run (the submitted version it was started from,
-// or its campaign file), read once per run while it stays among the process's recent runs
-// (conversation.CachedResolver): a run's rules never change.
+// runSource reads the campaign of a run (expand.Runs.SourceOf) with config c.
+func runSource(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) conversation.Source {
+	return runs(c, rdb, log, expandTaskOptions(c)).SourceOf
+}
+
+// runResolver returns the campaign of each run (conversation.RunResolver).
 func runResolver(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) conversation.Resolver {
-	l := ledger.New(rdb, nil)
-	src := runs(c, rdb, log, expandTaskOptions(c))
-	return conversation.CachedResolver(func(ctx context.Context, id string) (conversation.RunInfo, bool, error) {
-		run, err := l.GetRun(ctx, id)
-		if errors.Is(err, ledger.ErrRunNotFound) {
-			return conversation.RunInfo{}, false, nil
-		}
-		if err != nil {
-			return conversation.RunInfo{}, false, err
-		}
-		def, err := src.SourceOf(ctx, run)
-		if err != nil {
-			// A run whose campaign cannot be read (a file since removed) has no rules to apply.
-			log.Warn().Str(logx.KeyRun, id).Err(err).Msg("on_reply: the run's campaign cannot be read; its replies trigger nothing")
-			def = &campaigns.Definition{}
-		}
-		return conversation.RunInfo{Run: run, Def: def}, true, nil
-	}, 0)
+	return conversation.RunResolver(ledger.New(rdb, nil), runSource(c, rdb, log), log)
 }
 
 // newFollowups returns the follow-ups of config c (the receiver's on_reply hook).
@@ -61,29 +45,14 @@ func sendRecorder(c config.Config, rdb redis.UniversalClient, log zerolog.Logger
 		conversation.NewColumns(rdb), log)
 }
 
-// runFunnel returns the on_reply funnel of run r: nil for a run whose campaign has no rules
-// or cannot be read (the funnel is then not shown), and for a follow-up run itself.
-func runFunnel(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis.UniversalClient, r ledger.Run) (*report.Funnel, error) {
-	ids := ruleIDs(ctx, c, rdb, r)
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	return report.ReadFunnel(ctx, l, r.ID, ids)
+// runRuleIDs returns the on_reply rule ids of runs, read from their campaign (what a run's
+// funnel is read for).
+func runRuleIDs(c config.Config, rdb redis.UniversalClient) report.RuleIDs {
+	return runSource(c, rdb, zerolog.Nop()).RuleIDs
 }
 
-// ruleIDs returns the ids of the on_reply rules of run r's campaign version, in order; none
-// for a follow-up run, a campaign without on_reply, or a version that cannot be read.
+// ruleIDs returns the ids of the on_reply rules of run r's campaign, in order
+// (conversation.Source.RuleIDs).
 func ruleIDs(ctx context.Context, c config.Config, rdb redis.UniversalClient, r ledger.Run) []string {
-	if _, _, ok := ledger.FollowupOf(r.ID); ok {
-		return nil
-	}
-	def, err := runs(c, rdb, zerolog.Nop(), expandTaskOptions(c)).SourceOf(ctx, r)
-	if err != nil || !def.OnReply.Enabled() {
-		return nil
-	}
-	ids := make([]string, len(def.OnReply.Rules))
-	for i := range def.OnReply.Rules {
-		ids[i] = def.OnReply.Rules[i].ID()
-	}
-	return ids
+	return runRuleIDs(c, rdb)(ctx, r)
 }

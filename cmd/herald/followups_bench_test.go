@@ -24,6 +24,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/internal/webhooks"
 	"github.com/heraldmsg/herald/worker"
@@ -193,7 +194,7 @@ func BenchmarkReceiverReplies(b *testing.B) {
 	// The replies did what they are measured for: one follow-up entry per distinct reply
 	// replayed, of the rule its kind matches (a text reply joined through the index, not lost),
 	// and none more for the repeated ones.
-	f, err := runFunnel(ctx, c, l, rdb, mustRunB(b, l, run.ID))
+	f, err := report.RunFunnel(ctx, l, mustRunB(b, l, run.ID), runRuleIDs(c, rdb))
 	if err != nil || f == nil || len(f.Rules) != 2 {
 		b.Fatalf("funnel %+v: %v", f, err)
 	}

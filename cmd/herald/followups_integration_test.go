@@ -110,7 +110,7 @@ func TestIntegrationFollowups(t *testing.T) {
 		if runStatus(t, l, run.ID) != ledger.RunCompleted || fake.WebhookStats().Pending != 0 {
 			return false
 		}
-		got, err := runFunnel(ctx, c, l, rdb, mustRun(t, l, run.ID))
+		got, err := report.RunFunnel(ctx, l, mustRun(t, l, run.ID), runRuleIDs(c, rdb))
 		if err != nil || got == nil {
 			return false
 		}

@@ -6,10 +6,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
-	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 )
@@ -33,7 +31,8 @@ func (a *app) runShowCmd() *cobra.Command {
 				}
 				return a.watchRun(ctx, l, args[0], interval)
 			}
-			rep, err := showRun(ctx, k.c, l, k.rdb, args[0], verify)
+			rep, err := report.ShowRun(ctx, l, k.rdb, report.ShowParams{Run: args[0], Now: time.Now(), Limits: &k.c,
+				RuleIDs: runRuleIDs(k.c, k.rdb), Verify: verify})
 			if err != nil {
 				return notFound(args[0], err)
 			}
@@ -50,36 +49,6 @@ func (a *app) runShowCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "with --watch: how often to refresh")
 	cmd.Flags().BoolVar(&verify, "verify", false, "recompute the counters from the ledger and report any mismatch (exit 1 if any)")
 	return cmd
-}
-
-// showRun is `run show`'s report: the run, its sender's adaptive rate, its delivery
-// outcomes, and with verify the ledger checked against the counters.
-func showRun(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis.UniversalClient, runID string, verify bool) (report.Run, error) {
-	r, err := l.GetRun(ctx, runID)
-	if err != nil {
-		return report.Run{}, err
-	}
-	counters, err := l.Counters(ctx, r.ID)
-	if err != nil {
-		return report.Run{}, err
-	}
-	now := time.Now()
-	rep := report.NewRun(r, counters, now)
-	rep.SenderBackoff = report.SenderBackoff(ctx, rdb, c, r.Sender, now)
-	if rep.Delivery, err = report.Delivery(ctx, l, r.ID); err != nil {
-		return rep, err
-	}
-	if rep.Funnel, err = runFunnel(ctx, c, l, rdb, r); err != nil {
-		return rep, err
-	}
-	if verify {
-		v, err := l.Verify(ctx, r.ID)
-		if err != nil {
-			return rep, err
-		}
-		rep.Verify = &v
-	}
-	return rep, nil
 }
 
 func (a *app) runLsCmd() *cobra.Command {

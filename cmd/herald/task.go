@@ -10,13 +10,11 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/connectly"
-	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 )
 
@@ -77,7 +75,7 @@ func (a *app) taskCmd() *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
-			list := taskLists(in)[state]
+			list := expand.TaskLists(in)[state]
 			if list == nil {
 				return nil, usageError{fmt.Errorf("--state %q: want one of %s", state, strings.Join(taskStates, ", "))}
 			}
@@ -125,7 +123,14 @@ func (a *app) taskCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				target, detail, err := taskAction(ctx, k.rdb, in, action, args, all, actState)
+				p := expand.TaskActionParams{Inspector: in, Ledger: k.ledger(), Action: action, Queue: args[0], All: all, State: actState}
+				if !all {
+					p.Task = args[1]
+				}
+				target, detail, err := expand.ActOnTasks(ctx, p)
+				if errors.As(err, new(expand.TaskStateError)) {
+					return usageError{err}
+				}
 				if err != nil {
 					return err
 				}
@@ -149,95 +154,6 @@ func (a *app) taskCmd() *cobra.Command {
 		c.Flags().BoolVar(&reveal, "reveal", false, "show full numbers")
 	}
 	return group("task", "Inspect and act on single tasks in asynq's queues", ls, show, retry, archive, del)
-}
-
-// taskAction performs retry, archive or delete on one task or on every task in a state.
-func taskAction(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspector, action string, args []string, all bool, state string) (string, string, error) {
-	q := args[0]
-	if !all {
-		id := args[1]
-		var t *asynq.TaskInfo
-		if action == "delete" {
-			info, err := in.GetTaskInfo(q, id)
-			if err != nil {
-				return "", "", err
-			}
-			t = info
-		}
-		var err error
-		switch action {
-		case "retry":
-			err = in.RunTask(q, id)
-		case "archive":
-			err = in.ArchiveTask(q, id)
-		case "delete":
-			err = in.DeleteTask(q, id)
-		}
-		if err != nil {
-			return "", "", err
-		}
-		detail := "done"
-		if t != nil {
-			if detail, err = skipDeleted(ctx, rdb, []*asynq.TaskInfo{t}); err != nil {
-				return "", "", fmt.Errorf("task %s/%s deleted: %w", q, id, err)
-			}
-		}
-		return q + "/" + id, detail, nil
-	}
-	bulk := map[string]func(string) (int, error){
-		"retry:scheduled": in.RunAllScheduledTasks, "retry:retry": in.RunAllRetryTasks, "retry:archived": in.RunAllArchivedTasks,
-		"archive:pending": in.ArchiveAllPendingTasks, "archive:scheduled": in.ArchiveAllScheduledTasks, "archive:retry": in.ArchiveAllRetryTasks,
-	}[action+":"+state]
-	if bulk == nil {
-		if action != "delete" {
-			return "", "", usageError{fmt.Errorf("%s --all: --state must be one of %s", action, map[string]string{
-				"retry": "scheduled, retry, archived", "archive": "pending, scheduled, retry"}[action])}
-		}
-		return deleteAll(ctx, rdb, in, q, state)
-	}
-	n, err := bulk(q)
-	if err != nil {
-		return "", "", err
-	}
-	return q + " (" + state + ")", fmt.Sprintf("%d tasks", n), nil
-}
-
-// deleteAll deletes every task of a queue in a state, page by page, marking the recipients
-// of deleted send tasks skipped(deleted) so their runs can still complete.
-func deleteAll(ctx context.Context, rdb redis.UniversalClient, in *asynq.Inspector, q, state string) (string, string, error) {
-	list := taskLists(in)[state]
-	if list == nil || state == "active" {
-		return "", "", usageError{fmt.Errorf("delete --all: --state must be pending, scheduled, retry, archived or completed")}
-	}
-	var deleted []*asynq.TaskInfo
-	for {
-		page, err := list(q, asynq.PageSize(500), asynq.Page(1))
-		if err != nil {
-			return "", "", err
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, t := range page {
-			if err := in.DeleteTask(q, t.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-				return "", "", err
-			}
-			deleted = append(deleted, t)
-		}
-	}
-	skipped, err := skipDeleted(ctx, rdb, deleted)
-	if err != nil {
-		return "", "", fmt.Errorf("%d tasks of %s (%s) deleted: %w", len(deleted), q, state, err)
-	}
-	return q + " (" + state + ")", fmt.Sprintf("%d tasks; %s", len(deleted), skipped), nil
-}
-
-// taskLists lists a queue's tasks in each state.
-func taskLists(in *asynq.Inspector) map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error) {
-	return map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
-		"pending": in.ListPendingTasks, "active": in.ListActiveTasks, "scheduled": in.ListScheduledTasks,
-		"retry": in.ListRetryTasks, "archived": in.ListArchivedTasks, "completed": in.ListCompletedTasks,
-	}
 }
 
 // printTasks renders tasks as `task ls` does.
@@ -268,17 +184,6 @@ func printTask(w io.Writer, v taskView) error {
 		fmt.Fprintf(w, "Next at    %s\n", v.NextAt.UTC().Format(time.RFC3339))
 	}
 	return nil
-}
-
-// skipDeleted marks the recipients of deleted send tasks skipped(deleted) and says how many
-// it marked. Tasks of other types, and entries already past sending, are left as they are; a
-// ledger that cannot be written is an error, with the recipients marked so far.
-func skipDeleted(ctx context.Context, rdb redis.UniversalClient, ts []*asynq.TaskInfo) (string, error) {
-	n, err := expand.SkipDeleted(ctx, ledger.New(rdb, nil), ts)
-	if err != nil {
-		return "", fmt.Errorf("%d recipients skipped(deleted) in the ledger, then: %w", n, err)
-	}
-	return fmt.Sprintf("%d recipients skipped(deleted) in the ledger", n), nil
 }
 
 // inspect returns an asynq Inspector on the command's Redis and the configured table of

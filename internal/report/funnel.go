@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -96,6 +97,45 @@ func ReadFunnel(ctx context.Context, l *ledger.Ledger, run string, ruleIDs []str
 		f.Rules = append(f.Rules, fr)
 	}
 	return f, nil
+}
+
+// RuleIDs returns the ids of the on_reply rules of run r's campaign, in order; none for a
+// campaign without rules, one that cannot be read, and a follow-up run.
+type RuleIDs func(ctx context.Context, r ledger.Run) []string
+
+// RunFunnel reads the on_reply funnel of run r for the rules ruleIDs gives it: nil when it
+// gives none (the funnel is then not shown).
+func RunFunnel(ctx context.Context, l *ledger.Ledger, r ledger.Run, ruleIDs RuleIDs) (*Funnel, error) {
+	return ReadFunnel(ctx, l, r.ID, ruleIDs(ctx, r))
+}
+
+// Settled counts the follow-ups f's rules created and reports whether none is still pending
+// (planned, queued or being sent).
+func (f *Funnel) Settled() (created int64, done bool) {
+	done = true
+	for _, r := range f.Rules {
+		created += r.Created
+		if r.Pending > 0 {
+			done = false
+		}
+	}
+	return created, done
+}
+
+// CountFollowups counts by on_reply rule the callbacks that name a follow-up of run: what a
+// provider's record of accepted sends says of the run's follow-ups.
+func CountFollowups(run string, callbacks []json.RawMessage) map[string]int64 {
+	n := map[string]int64{}
+	for _, cb := range callbacks {
+		a, ok := ledger.ParseCallback(cb)
+		if !ok {
+			continue
+		}
+		if parent, rule, ok := ledger.FollowupOf(a.Run); ok && parent == run {
+			n[rule]++
+		}
+	}
+	return n
 }
 
 // PrintFunnel renders a funnel for people.

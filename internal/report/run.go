@@ -11,6 +11,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
 
@@ -145,15 +148,67 @@ func (rep Run) Ended() bool {
 // ReadRun reads run runID's report from the ledger, as of now. It returns an error wrapping
 // ledger.ErrRunNotFound when there is no such run.
 func ReadRun(ctx context.Context, l *ledger.Ledger, runID string, now time.Time) (Run, error) {
+	_, rep, err := readRun(ctx, l, runID, now)
+	return rep, err
+}
+
+// readRun reads run runID and its report from its counters, as of now.
+func readRun(ctx context.Context, l *ledger.Ledger, runID string, now time.Time) (ledger.Run, Run, error) {
 	r, err := l.GetRun(ctx, runID)
 	if err != nil {
-		return Run{}, err
+		return ledger.Run{}, Run{}, err
 	}
 	c, err := l.Counters(ctx, r.ID)
 	if err != nil {
+		return ledger.Run{}, Run{}, err
+	}
+	return r, NewRun(r, c, now), nil
+}
+
+// ShowParams say which run ShowRun reports on and what it reads besides the run's counters
+// and delivery outcomes.
+type ShowParams struct {
+	// Run is the run's id.
+	Run string
+	// Now is the time the report is made at.
+	Now time.Time
+	// Limits, when set, is the configuration the run's sender's adaptive rate is read against
+	// (Run.SenderBackoff).
+	Limits *config.Config
+	// RuleIDs, when set, returns the ids of the on_reply rules of a run's campaign, in order
+	// (none when it has none): the run's funnel is read for them (Run.Funnel).
+	RuleIDs RuleIDs
+	// Verify recomputes the counters from the ledger (Run.Verify).
+	Verify bool
+}
+
+// ShowRun reads the report `run show` and the demo print: the run from its counters, its
+// delivery outcomes, and what p asks for besides. It returns an error wrapping
+// ledger.ErrRunNotFound when there is no such run.
+func ShowRun(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p ShowParams) (Run, error) {
+	r, rep, err := readRun(ctx, l, p.Run, p.Now)
+	if err != nil {
 		return Run{}, err
 	}
-	return NewRun(r, c, now), nil
+	if p.Limits != nil {
+		rep.SenderBackoff = SenderBackoff(ctx, rdb, *p.Limits, r.Sender, p.Now)
+	}
+	if rep.Delivery, err = Delivery(ctx, l, r.ID); err != nil {
+		return rep, err
+	}
+	if p.RuleIDs != nil {
+		if rep.Funnel, err = RunFunnel(ctx, l, r, p.RuleIDs); err != nil {
+			return rep, err
+		}
+	}
+	if p.Verify {
+		v, err := l.Verify(ctx, r.ID)
+		if err != nil {
+			return rep, err
+		}
+		rep.Verify = &v
+	}
+	return rep, nil
 }
 
 // RecentRuns reports the latest limit runs, newest first, of campaign (all when "").

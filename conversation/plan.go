@@ -1,0 +1,134 @@
+package conversation
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/webhooks"
+)
+
+// What campaign validate and campaign plan say about a campaign's on_reply rules: validate
+// checks each rule's follow-up message and the buttons rules name; plan shows the requests
+// each rule's follow-up would make.
+
+// TemplateButtons returns the texts of the quick-reply buttons of a template translation
+// (connectly.Client.TemplateButtons).
+type TemplateButtons func(ctx context.Context, name, language string) ([]string, error)
+
+// CheckOnReply checks a campaign's on_reply rules beyond their syntax: each follow-up
+// message as a session message (campaigns.CheckMessage), and the buttons rules name against
+// the template's quick-reply buttons, read with what open returns when a rule names a button
+// of a template campaign. When open fails or the buttons cannot be read, notes say so and
+// the buttons are not checked.
+func CheckOnReply(ctx context.Context, def *campaigns.Definition, open func() (TemplateButtons, error)) (errs, notes []string) {
+	rules := def.OnReply.Rules
+	named := false
+	for i := range rules {
+		named = named || len(rules[i].Button) > 0
+		if rules[i].Message.IsZero() {
+			continue
+		}
+		content, err := MessageOf(&rules[i])
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: on_reply rule %s: message: %v", def.Path, rules[i].ID(), err))
+			continue
+		}
+		for _, p := range campaigns.CheckMessage(content) {
+			errs = append(errs, fmt.Sprintf("%s: on_reply rule %s: message.%s: %s", def.Path, rules[i].ID(), p.Field, p.Msg))
+		}
+	}
+	if !named || def.Template.Name == "" {
+		return errs, notes
+	}
+	const unchecked = "on_reply buttons not checked against the template: "
+	templateButtons, err := open()
+	if err != nil {
+		return errs, append(notes, unchecked+err.Error())
+	}
+	buttons, err := templateButtons(ctx, def.Template.Name, def.Template.Language)
+	if err != nil {
+		return errs, append(notes, unchecked+"the Connectly API is not reachable ("+err.Error()+")")
+	}
+	if err := CheckButtons(rules, buttons); err != nil {
+		errs = append(errs, fmt.Sprintf("%s: %v", def.Path, err))
+	}
+	return errs, notes
+}
+
+// FollowupPlan is one on_reply rule's follow-up as `campaign plan` shows it.
+type FollowupPlan struct {
+	Rule  string `json:"rule"`
+	Delay string `json:"delay,omitempty"`
+	// Requests are the session message's request and the template's (the fallback when the
+	// window has closed, or the only one), rendered for a reply that matches the rule, to a
+	// placeholder number; none for a rule that sends nothing.
+	Requests []FollowupRequest `json:"requests,omitempty"`
+	Error    string            `json:"error,omitempty"`
+}
+
+// FollowupRequest is one request of a follow-up: where it is posted, and its body.
+type FollowupRequest struct {
+	Path string          `json:"path"`
+	Body json.RawMessage `json:"body"`
+}
+
+// FollowupPlaceholder is the number follow-up requests are shown for (a fictional one).
+const FollowupPlaceholder = "+15555550100"
+
+// PlanFollowups renders each on_reply rule's follow-up for a reply that matches it, as
+// sender would send it to FollowupPlaceholder in a run "RUN" of def, encoded by w.
+func PlanFollowups(def *campaigns.Definition, sender string, w connectly.Wire) []FollowupPlan {
+	var out []FollowupPlan
+	for i := range def.OnReply.Rules {
+		rule := &def.OnReply.Rules[i]
+		fp := FollowupPlan{Rule: rule.ID(), Delay: rule.Delay}
+		if rule.None {
+			out = append(out, fp)
+			continue
+		}
+		r := Reply{Kind: webhooks.ReplyText, Text: "hello"}
+		switch {
+		case len(rule.Button) > 0:
+			r = Reply{Kind: webhooks.ReplyButton, ButtonText: rule.Button[0]}
+		case len(rule.ListRow) > 0:
+			r = Reply{Kind: webhooks.ReplyList, ListRowID: rule.ListRow[0]}
+		case len(rule.Keyword) > 0:
+			r.Text = rule.Keyword[0]
+		}
+		run := ledger.Run{ID: "RUN", Campaign: def.ID, Sender: sender}
+		addr := ledger.FollowupAddress("RUN", rule.ID(), FollowupPlaceholder, 1)
+		p, err := Payload(run, def, rule, addr, 0, r, def.FirstRowReplyColumns())
+		if err != nil {
+			fp.Error = err.Error()
+			out = append(out, fp)
+			continue
+		}
+		if p.Kind == campaigns.KindSession {
+			content, err := campaigns.DecodeSession(p.Session)
+			if err == nil {
+				var body []byte
+				body, err = w.EncodeSession(connectly.SessionMessage{To: p.To, Sender: sender, CallbackData: p.Callback(),
+					CampaignName: def.ID, Content: content})
+				fp.Requests = append(fp.Requests, FollowupRequest{Path: connectly.SessionPath("{businessId}"), Body: body})
+			}
+			if err != nil {
+				fp.Error = err.Error()
+			}
+		}
+		if p.Template != "" {
+			body, err := w.EncodeTemplate(connectly.TemplateMessage{Number: p.To, TemplateName: p.Template,
+				Language: p.Language, Parameters: p.Params, Sender: sender, CallbackData: p.Callback(), CampaignName: def.ID})
+			if err != nil {
+				fp.Error = err.Error()
+			} else {
+				fp.Requests = append(fp.Requests, FollowupRequest{Path: connectly.SendPath("{businessId}"), Body: body})
+			}
+		}
+		out = append(out, fp)
+	}
+	return out
+}

@@ -1,0 +1,95 @@
+package conversation_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/conversation"
+	"github.com/heraldmsg/herald/internal/connectly"
+)
+
+// repliesExample is the example campaign with on_reply rules.
+func repliesExample(t *testing.T) *campaigns.Definition {
+	t.Helper()
+	def, err := campaigns.Load(filepath.Join("..", "configs", "campaigns", "spring-promo-replies.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return def
+}
+
+// Each rule's follow-up is rendered for a reply that matches it, addressed to its follow-up
+// run; a rule that sends nothing shows no request.
+func TestPlanFollowups(t *testing.T) {
+	t.Parallel()
+	def := repliesExample(t)
+	plans := conversation.PlanFollowups(def, def.Sender, connectly.Wire{})
+	got := map[string]conversation.FollowupPlan{}
+	for _, f := range plans {
+		got[f.Rule] = f
+	}
+	if len(plans) != 5 || len(got["replied"].Requests) != 0 || got["later"].Delay != "48h" {
+		t.Fatalf("follow-ups %+v", plans)
+	}
+	if r := got["interested"].Requests; len(r) != 1 || !strings.Contains(string(r[0].Body), `"RUN~interested"`) ||
+		r[0].Path != connectly.SessionPath("{businessId}") {
+		t.Fatalf("interested: %+v", got["interested"])
+	}
+	if r := got["later"].Requests; len(r) != 1 || !strings.Contains(string(r[0].Body), "spring_reminder") || !strings.Contains(string(r[0].Body), `"Ana"`) ||
+		r[0].Path != connectly.SendPath("{businessId}") {
+		t.Fatalf("later: %+v", r)
+	}
+	for _, f := range plans {
+		if f.Error != "" {
+			t.Errorf("rule %s: %s", f.Rule, f.Error)
+		}
+	}
+}
+
+// The buttons rules name are checked against the template's, when they can be read; notes
+// say why they were not.
+func TestCheckOnReply(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	def := repliesExample(t)
+	buttons := func(have ...string) func() (conversation.TemplateButtons, error) {
+		return func() (conversation.TemplateButtons, error) {
+			return func(_ context.Context, name, language string) ([]string, error) {
+				if name != "spring_promo" || language != "en_US" {
+					t.Errorf("asked for %s (%s)", name, language)
+				}
+				return have, nil
+			}, nil
+		}
+	}
+	if errs, notes := conversation.CheckOnReply(ctx, def, buttons("Yes, show me", "Not now", "Unsubscribe")); len(errs) != 0 || len(notes) != 0 {
+		t.Fatalf("all buttons present: errs %q notes %q", errs, notes)
+	}
+	errs, notes := conversation.CheckOnReply(ctx, def, buttons("Yes, show me"))
+	if len(errs) != 1 || !strings.Contains(errs[0], `rule unsubscribe: button "Unsubscribe"`) || len(notes) != 0 {
+		t.Fatalf("missing buttons: errs %q notes %q", errs, notes)
+	}
+	_, notes = conversation.CheckOnReply(ctx, def, func() (conversation.TemplateButtons, error) { return nil, errors.New("no key") })
+	if !slices.Equal(notes, []string{"on_reply buttons not checked against the template: no key"}) {
+		t.Fatalf("cannot open: notes %q", notes)
+	}
+	_, notes = conversation.CheckOnReply(ctx, def, func() (conversation.TemplateButtons, error) {
+		return func(context.Context, string, string) ([]string, error) { return nil, errors.New("refused") }, nil
+	})
+	if !slices.Equal(notes, []string{"on_reply buttons not checked against the template: the Connectly API is not reachable (refused)"}) {
+		t.Fatalf("unreachable: notes %q", notes)
+	}
+
+	// Rules naming no button need no listing; a follow-up message is still checked.
+	def.OnReply.Rules = slices.DeleteFunc(def.OnReply.Rules, func(r campaigns.ReplyRule) bool { return len(r.Button) > 0 })
+	opened := false
+	errs, notes = conversation.CheckOnReply(ctx, def, func() (conversation.TemplateButtons, error) { opened = true; return nil, errors.New("no") })
+	if opened || len(errs) != 0 || len(notes) != 0 {
+		t.Fatalf("no button named: opened %v, errs %q notes %q", opened, errs, notes)
+	}
+}

@@ -1,0 +1,75 @@
+package report_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
+)
+
+// ShowRun reads a run's counters and delivery outcomes, and its funnel and verification only
+// when asked.
+func TestShowRun(t *testing.T) {
+	t.Parallel()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	l := ledger.New(rdb, func() time.Time { return t0 })
+	const run = "promo-20260301T120000Z"
+	if _, err := report.ShowRun(ctx, l, rdb, report.ShowParams{Run: run, Now: t0}); !errors.Is(err, ledger.ErrRunNotFound) {
+		t.Fatalf("a run that does not exist: %v, want ErrRunNotFound", err)
+	}
+	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "promo", Sender: "+14155550100", Delivery: ledger.AtMostOnce, Buckets: 1, Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.PlanQueued(ctx, run, 0, 2, nil, []ledger.PlanEntry{{Recipient: "+15550000001", Row: 1}, {Recipient: "+15550000002", Row: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	a := ledger.AddressIn(run, "+15550000001", 1)
+	if _, err := l.Claim(ctx, a, ledger.AtMostOnce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Finish(ctx, a, ledger.Outcome{State: ledger.Accepted, MessageID: "m1", Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.CountReply(ctx, ledger.Reply{Run: run, ID: "+15550000001", Button: "Yes"}); err != nil {
+		t.Fatal(err)
+	}
+
+	plain, err := report.ShowRun(ctx, l, rdb, report.ShowParams{Run: run, Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Sum != 2 || plain.States[string(ledger.Accepted)] != 1 || plain.Delivery == nil || plain.Delivery.Replies != 1 {
+		t.Fatalf("report %+v, delivery %+v; want 2 rows, 1 accepted, 1 reply", plain, plain.Delivery)
+	}
+	if plain.Funnel != nil || plain.Verify != nil || plain.SenderBackoff != "" {
+		t.Fatalf("report without rules, verify or limits: funnel %+v verify %+v backoff %q", plain.Funnel, plain.Verify, plain.SenderBackoff)
+	}
+
+	c := config.Default()
+	var asked string
+	full, err := report.ShowRun(ctx, l, rdb, report.ShowParams{Run: run, Now: t0, Limits: &c, Verify: true,
+		RuleIDs: func(_ context.Context, r ledger.Run) []string { asked = r.ID; return []string{"interested"} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asked != run || full.Funnel == nil || full.Funnel.Replied != 1 || len(full.Funnel.Rules) != 1 || full.Funnel.Rules[0].Rule != "interested" {
+		t.Fatalf("rules asked for %q, funnel %+v", asked, full.Funnel)
+	}
+	if full.Verify == nil || len(full.Verify.Mismatches) != 0 || full.Verify.Entries != 2 {
+		t.Fatalf("verify %+v, want 2 entries and no mismatch", full.Verify)
+	}
+	if full.SenderBackoff != "" {
+		t.Fatalf("a sender never throttled reports %q", full.SenderBackoff)
+	}
+}
