@@ -50,9 +50,3 @@ func sendRecorder(c config.Config, rdb redis.UniversalClient, log zerolog.Logger
 func runRuleIDs(c config.Config, rdb redis.UniversalClient) report.RuleIDs {
 	return runSource(c, rdb, zerolog.Nop()).RuleIDs
 }
-
-// ruleIDs returns the ids of the on_reply rules of run r's campaign, in order
-// (conversation.Source.RuleIDs).
-func ruleIDs(ctx context.Context, c config.Config, rdb redis.UniversalClient, r ledger.Run) []string {
-	return runRuleIDs(c, rdb)(ctx, r)
-}

@@ -35,7 +35,7 @@ func (a *app) recipientCmd() *cobra.Command {
 				l := k.ledger()
 				var rules []string
 				if r, err := l.GetRun(ctx, args[0]); err == nil {
-					rules = ruleIDs(ctx, k.c, k.rdb, r)
+					rules = runRuleIDs(k.c, k.rdb)(ctx, r)
 				}
 				x, err := report.Explain(ctx, l, k.rdb, report.ExplainParams{Run: args[0], Recipient: rcpt,
 					Shown: shownID(rcpt, reveal), Business: k.c.Connectly.BusinessID, Table: table, Rules: rules, Now: now, Replies: conversationReplies(k.rdb)})
