@@ -102,7 +102,7 @@ func setupFollowups(t *testing.T) *fuBundle {
 	for i, r := range rcpts {
 		entries[i] = ledger.PlanEntry{Recipient: r, Bucket: ledger.BucketOf(r, 2), Row: i + 1}
 	}
-	if _, err := l.PlanQueued(ctx, run.ID, 0, len(rcpts), nil, entries); err != nil {
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: run.ID, From: 0, To: len(rcpts), Entries: entries}); err != nil {
 		t.Fatal(err)
 	}
 	for i, e := range entries {

@@ -38,7 +38,7 @@ func seedSent(t *testing.T, b *joinBundle, run, to, mid string, until time.Time)
 		t.Fatal(err)
 	}
 	pe := ledger.PlanEntry{Recipient: to, Bucket: ledger.BucketOf(to, buckets), Row: 1}
-	if _, err := l.PlanQueued(ctx, run, 0, 1, nil, []ledger.PlanEntry{pe}); err != nil {
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: run, From: 0, To: 1, Entries: []ledger.PlanEntry{pe}}); err != nil {
 		t.Fatal(err)
 	}
 	a := ledger.Address{Run: run, Recipient: to, Bucket: pe.Bucket}
@@ -213,7 +213,7 @@ func TestFollowupsReplyToOlderRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	pe := ledger.PlanEntry{Recipient: ana, Bucket: ledger.BucketOf(ana, run2.Buckets), Row: 1}
-	if _, err := b.l.PlanQueued(ctx, run2.ID, 0, 1, nil, []ledger.PlanEntry{pe}); err != nil {
+	if _, err := b.l.PlanQueued(ctx, ledger.Batch{Run: run2.ID, From: 0, To: 1, Entries: []ledger.PlanEntry{pe}}); err != nil {
 		t.Fatal(err)
 	}
 	a := ledger.Address{Run: run2.ID, Recipient: ana, Bucket: pe.Bucket}

@@ -470,7 +470,7 @@ func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error)
 		}
 		// A new batch: write the ledger first, straight as queued (the tasks follow in one
 		// round trip); only newly planned recipients get a task.
-		flags, err := e.cfg.Ledger.PlanQueued(ctx, run.ID, j.from, j.to, j.skipped, entries)
+		flags, err := e.cfg.Ledger.PlanQueued(ctx, ledger.Batch{Run: run.ID, From: j.from, To: j.to, Skipped: j.skipped, Entries: entries})
 		if err != nil {
 			return plannedJob{}, err
 		}

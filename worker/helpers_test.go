@@ -154,7 +154,7 @@ func seedRunWith(tb testing.TB, b *testBundle, r ledger.Run, prefix string, n in
 			Delivery: string(d),
 		}
 	}
-	if _, err := b.ledger.PlanQueued(ctx, runID, 0, n, nil, entries); err != nil {
+	if _, err := b.ledger.PlanQueued(ctx, ledger.Batch{Run: runID, From: 0, To: n, Entries: entries}); err != nil {
 		tb.Fatalf("Plan: %v", err)
 	}
 	if err := b.ledger.MarkQueuedAt(ctx, runID, 0, n, 0); err != nil {

@@ -190,7 +190,7 @@ func TestRunRetryUsesTheStoredVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	to := "+14155552671"
-	if _, err := l.PlanQueued(ctx, "v-parent", 0, 1, nil, []ledger.PlanEntry{{Recipient: to, Row: 1}}); err != nil {
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: "v-parent", From: 0, To: 1, Entries: []ledger.PlanEntry{{Recipient: to, Row: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.Claim(ctx, ledger.Address{Run: "v-parent", Bucket: 0, Recipient: to}, ledger.AtMostOnce); err != nil {

@@ -143,7 +143,7 @@ func TestRunShowTableGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries := []ledger.PlanEntry{{Recipient: "+14155550101", Row: 1}, {Recipient: "+14155550102", Row: 2}, {Recipient: "+14155550101", Row: 3}}
-	if _, err := l.PlanQueued(ctx, "nightly-1", 0, 4, map[string]int{"invalid_phone": 1}, entries); err != nil {
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: "nightly-1", From: 0, To: 4, Skipped: map[string]int{"invalid_phone": 1}, Entries: entries}); err != nil {
 		t.Fatal(err)
 	}
 	for i, o := range []ledger.Outcome{{State: ledger.Accepted, MessageID: "01JDEMO"}, {State: ledger.Failed, Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"}} {
@@ -532,7 +532,7 @@ func TestRecipientExplainShowsEveryAttempt(t *testing.T) {
 	if err := l.CreateRun(ctx, ledger.Run{ID: "r-explain", Campaign: "c", Buckets: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.PlanQueued(ctx, "r-explain", 0, 1, nil, []ledger.PlanEntry{{Recipient: rcpt, Row: 1}}); err != nil {
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: "r-explain", From: 0, To: 1, Entries: []ledger.PlanEntry{{Recipient: rcpt, Row: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range []ledger.Outcome{
@@ -696,7 +696,7 @@ func TestLeversQueueResumeRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	es := []ledger.PlanEntry{{Recipient: "+14155552671", Row: 1}, {Recipient: "+14155552672", Row: 2}}
-	if _, err := l.PlanQueued(ctx, "parent", 0, 2, nil, es); err != nil {
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: "parent", From: 0, To: 2, Entries: es}); err != nil {
 		t.Fatal(err)
 	}
 	for i, code := range []string{"HTTP_503", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"} {

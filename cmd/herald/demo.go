@@ -192,7 +192,7 @@ func newDemoProcess(ctx context.Context, o demoOptions, def *campaigns.Definitio
 				return err
 			}
 			w = worker.New(worker.Config{
-				Concurrency: o.concurrency,
+				Concurrency:   o.concurrency,
 				Backoff:       backoff.Backoff{Base: 100 * time.Millisecond, Cap: time.Second},
 				ThrottleDelay: 300 * time.Millisecond, HoldDelay: time.Second, RequestTimeout: 5 * time.Second,
 				ShutdownTimeout: 6 * time.Second, DelayedTaskCheckInterval: 200 * time.Millisecond,

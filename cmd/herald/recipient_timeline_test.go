@@ -37,7 +37,7 @@ func TestRecipientTimelineGolden(t *testing.T) {
 	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "spring", Delivery: ledger.AtMostOnce, Buckets: 1, Created: t0}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.PlanQueued(ctx, run, 0, 1, nil, []ledger.PlanEntry{{Recipient: to, Row: 1}}); err != nil {
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: run, From: 0, To: 1, Entries: []ledger.PlanEntry{{Recipient: to, Row: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	settle := func(a ledger.Address, o ledger.Outcome) {

@@ -74,7 +74,7 @@ func TestRunShowAndExplainAfterAResend(t *testing.T) {
 	if err := l.CreateRun(ctx, ledger.Run{ID: runID, Campaign: "c", Buckets: 1, Delivery: ledger.AtMostOnce, ResendAfter: 30 * time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.PlanQueued(ctx, runID, 0, 1, nil, []ledger.PlanEntry{{Recipient: rcpt, Row: 1}}); err != nil {
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: runID, From: 0, To: 1, Entries: []ledger.PlanEntry{{Recipient: rcpt, Row: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.FinishExpansion(ctx, runID, 1); err != nil {

@@ -98,7 +98,7 @@ func TestWebhooksServeThenRunShow(t *testing.T) {
 		t.Fatal(err)
 	}
 	es := []ledger.PlanEntry{{Recipient: rcpts[0], Row: 1}, {Recipient: rcpts[1], Row: 2}}
-	if _, err := l.PlanQueued(ctx, "hooks-1", 0, 2, nil, es); err != nil {
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: "hooks-1", From: 0, To: 2, Entries: es}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := l.FinishExpansion(ctx, "hooks-1", 2); err != nil {

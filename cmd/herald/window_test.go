@@ -94,7 +94,7 @@ func TestRecipientExplainShowsTheWindow(t *testing.T) {
 	if err := l.CreateRun(ctx, ledger.Run{ID: "r-window", Campaign: "c", Buckets: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.PlanQueued(ctx, "r-window", 0, 2, nil, []ledger.PlanEntry{{Recipient: rcpts[0], Row: 1}, {Recipient: rcpts[1], Row: 2}}); err != nil {
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: "r-window", From: 0, To: 2, Entries: []ledger.PlanEntry{{Recipient: rcpts[0], Row: 1}, {Recipient: rcpts[1], Row: 2}}}); err != nil {
 		t.Fatal(err)
 	}
 	at := time.Now().Add(-30 * time.Hour).Truncate(time.Second)

@@ -54,20 +54,29 @@ func (k *keyIndex) of(runID string, bucket int) int {
 // order.
 var ErrStaleBatch = errors.New("expansion batch does not start at the run's cursor")
 
-// PlanQueued writes one expansion batch covering audience rows (from, to], for an expansion
-// that writes the batch's tasks right after: newly planned entries are written as queued at
-// once, a recipient already in the ledger is counted skipped(duplicate), an entry with Skip
-// set is written as skipped(Skip), and skippedRows counts rows that never reach the ledger by
-// reason (e.g. "invalid"). It moves planned_to past the batch. It returns, per entry, whether
+// Batch is one expansion batch of a run: audience rows (From, To], the rows of it that never
+// reach the ledger counted by reason (Skipped, e.g. "invalid"), and the entries it plans.
+type Batch struct {
+	Run      string
+	From, To int
+	Skipped  map[string]int
+	Entries  []PlanEntry
+}
+
+// PlanQueued writes one expansion batch, for an expansion that writes the batch's tasks right
+// after: newly planned entries are written as queued at once, a recipient already in the
+// ledger is counted skipped(duplicate), an entry with Skip set is written as skipped(Skip),
+// and b.Skipped is counted by reason. It moves planned_to past the batch. It returns, per entry, whether
 // it was newly planned and needs a task. Once the tasks exist, MarkQueuedAt moves queued_to:
 // a crash between the two leaves planned_to ahead, and a resumed expansion writes the tasks
 // of every entry of that batch still queued again (their TaskIDs keep each single).
-func (l *Ledger) PlanQueued(ctx context.Context, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
-	return l.plan(ctx, Queued, runID, from, to, skippedRows, entries)
+func (l *Ledger) PlanQueued(ctx context.Context, b Batch) ([]bool, error) {
+	return l.plan(ctx, Queued, b)
 }
 
 // plan runs planCmd on one expansion batch, new entries written in state (planned or queued).
-func (l *Ledger) plan(ctx context.Context, state State, runID string, from, to int, skippedRows map[string]int, entries []PlanEntry) ([]bool, error) {
+func (l *Ledger) plan(ctx context.Context, state State, b Batch) ([]bool, error) {
+	runID, from, to, skippedRows, entries := b.Run, b.From, b.To, b.Skipped, b.Entries
 	f, err := l.formatOf(ctx, runID)
 	if err != nil {
 		return nil, err
@@ -107,12 +116,14 @@ func (l *Ledger) plan(ctx context.Context, state State, runID string, from, to i
 // the batch and records, in the same step, the audience file offset just after row to, which
 // a resumed expansion seeks to (see CursorOffset).
 func (l *Ledger) MarkQueuedAt(ctx context.Context, runID string, from, to int, offset int64) error {
-	return l.markQueued(ctx, runID, from, to, strconv.FormatInt(offset, 10), nil)
+	return l.markQueued(ctx, Batch{Run: runID, From: from, To: to}, strconv.FormatInt(offset, 10))
 }
 
-// markQueued runs queuedCmd; entries still planned among entries become queued (only entries
-// written in the planned state by earlier versions of Herald, and tests, have any).
-func (l *Ledger) markQueued(ctx context.Context, runID string, from, to int, offset string, entries []PlanEntry) error {
+// markQueued runs queuedCmd on b's rows; entries still planned among b.Entries become queued
+// (only entries written in the planned state by earlier versions of Herald, and tests, have
+// any).
+func (l *Ledger) markQueued(ctx context.Context, b Batch, offset string) error {
+	runID, from, to, entries := b.Run, b.From, b.To, b.Entries
 	var f runFormat
 	if len(entries) > 0 {
 		var err error

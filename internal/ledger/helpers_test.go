@@ -60,7 +60,7 @@ func seedRun(tb testing.TB, b *testBundle, runID string, d Delivery, rcpts []str
 		tb.Fatalf("CreateRun: %v", err)
 	}
 	entries := planEntries(rcpts, buckets)
-	if _, err := b.l.Plan(ctx, runID, 0, len(rcpts), nil, entries); err != nil {
+	if _, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: len(rcpts), Entries: entries}); err != nil {
 		tb.Fatalf("Plan: %v", err)
 	}
 	if queued {

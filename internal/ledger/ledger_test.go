@@ -116,7 +116,7 @@ func TestPlan(t *testing.T) {
 		t.Parallel()
 		b := setupRun(t)
 		entries := planEntries(recipients(3), 2)
-		got, err := b.l.Plan(ctx, runID, 0, 3, nil, entries)
+		got, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 3, Entries: entries})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +138,7 @@ func TestPlan(t *testing.T) {
 		entries := planEntries(rc, 2)
 		// Row 3 is the first recipient again: same bucket, a later row.
 		dup := PlanEntry{Recipient: rc[0], Bucket: entries[0].Bucket, Row: 3}
-		got, err := b.l.Plan(ctx, runID, 0, 3, nil, append(entries, dup))
+		got, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 3, Entries: append(entries, dup)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +151,7 @@ func TestPlan(t *testing.T) {
 
 		// A duplicate in a later batch is caught too.
 		dup2 := PlanEntry{Recipient: rc[1], Bucket: entries[1].Bucket, Row: 4}
-		got, err = b.l.Plan(ctx, runID, 3, 4, nil, []PlanEntry{dup2})
+		got, err = b.l.Plan(ctx, Batch{Run: runID, From: 3, To: 4, Entries: []PlanEntry{dup2}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +168,7 @@ func TestPlan(t *testing.T) {
 		b := setupRun(t)
 		entries := planEntries(recipients(2), 2)
 		skipped := map[string]int{"invalid": 3, "suppressed": 1}
-		if _, err := b.l.Plan(ctx, runID, 0, 6, skipped, entries); err != nil {
+		if _, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 6, Skipped: skipped, Entries: entries}); err != nil {
 			t.Fatal(err)
 		}
 		c := getCounters(t, b, runID)
@@ -184,15 +184,15 @@ func TestPlan(t *testing.T) {
 		b := setupRun(t)
 		entries := planEntries(recipients(4), 2)
 		skipped := map[string]int{"invalid": 1}
-		if _, err := b.l.Plan(ctx, runID, 0, 5, skipped, entries); err != nil {
+		if _, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 5, Skipped: skipped, Entries: entries}); err != nil {
 			t.Fatal(err)
 		}
 		beforeC, beforeE, beforeR := getCounters(t, b, runID), allEntries(t, b, runID, 2), getRun(t, b, runID)
 
-		_, err := b.l.Plan(ctx, runID, 0, 5, skipped, entries)
+		_, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 5, Skipped: skipped, Entries: entries})
 		wantErrIs(t, err, ErrStaleBatch)
 		// A batch that skips ahead of the cursor is refused the same way.
-		_, err = b.l.Plan(ctx, runID, 7, 9, nil, nil)
+		_, err = b.l.Plan(ctx, Batch{Run: runID, From: 7, To: 9, Entries: nil})
 		wantErrIs(t, err, ErrStaleBatch)
 
 		wantEqual(t, "counters", beforeC, getCounters(t, b, runID))
@@ -203,7 +203,7 @@ func TestPlan(t *testing.T) {
 	t.Run("EmptyBatchMovesTheCursor", func(t *testing.T) {
 		t.Parallel()
 		b := setupRun(t)
-		got, err := b.l.Plan(ctx, runID, 0, 2, map[string]int{"invalid": 2}, nil)
+		got, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 2, Skipped: map[string]int{"invalid": 2}, Entries: nil})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -733,7 +733,7 @@ func TestCompletion(t *testing.T) {
 		if err := b.l.CreateRun(ctx, Run{ID: runID, Campaign: "c", Buckets: 1}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.l.Plan(ctx, runID, 0, 4, map[string]int{"invalid": 3, "suppressed": 1}, nil); err != nil {
+		if _, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 4, Skipped: map[string]int{"invalid": 3, "suppressed": 1}, Entries: nil}); err != nil {
 			t.Fatal(err)
 		}
 		if !finishExpansion(t, b, 4) {

@@ -98,7 +98,7 @@ func runCountersProperty(t *testing.T, seed int64) {
 				known = append(known, pe)
 			}
 		}
-		got, err := b.l.Plan(ctx, runID, from, to, skipped, entries)
+		got, err := b.l.Plan(ctx, Batch{Run: runID, From: from, To: to, Skipped: skipped, Entries: entries})
 		if err != nil {
 			t.Fatalf("Plan(%d, %d): %v", from, to, err)
 		}
@@ -195,7 +195,7 @@ func runCountersProperty(t *testing.T, seed int64) {
 			markQueued()
 		case k < 27 && lastBatch[1] > 0:
 			op = "replay"
-			_, err := b.l.Plan(ctx, runID, lastBatch[0], lastBatch[1], nil, lastBatchEs)
+			_, err := b.l.Plan(ctx, Batch{Run: runID, From: lastBatch[0], To: lastBatch[1], Entries: lastBatchEs})
 			if !errors.Is(err, ErrStaleBatch) {
 				t.Fatalf("replayed Plan = %v, want ErrStaleBatch", err)
 			}

@@ -23,7 +23,7 @@ func TestEntries(t *testing.T) {
 	}
 	l := New(b.rdb, b.l.now) // nothing remembered about "old"
 	old := planEntries(rcpts[:1], 1)
-	if _, err := l.PlanQueued(ctx, "old", 0, 1, nil, old); err != nil {
+	if _, err := l.PlanQueued(ctx, Batch{Run: "old", From: 0, To: 1, Entries: old}); err != nil {
 		t.Fatal(err)
 	}
 	b2 := &testBundle{mr: b.mr, rdb: b.rdb, l: l}

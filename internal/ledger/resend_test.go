@@ -57,7 +57,7 @@ func (rs *resendBundle) seed(t *testing.T, after time.Duration, n int) []PlanEnt
 		t.Fatalf("CreateRun: %v", err)
 	}
 	entries := planEntries(rcpts, buckets)
-	if _, err := rs.l.PlanQueued(ctx, rs.runID, 0, n, nil, entries); err != nil {
+	if _, err := rs.l.PlanQueued(ctx, Batch{Run: rs.runID, From: 0, To: n, Entries: entries}); err != nil {
 		t.Fatalf("PlanQueued: %v", err)
 	}
 	if err := rs.l.MarkQueued(ctx, rs.runID, 0, n, nil); err != nil {

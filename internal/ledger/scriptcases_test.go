@@ -334,7 +334,7 @@ func playScriptCases(t *testing.T, rdb *redis.Client, cleanup func(runID string)
 			}
 			rcpts := []string{"+15550000001", "bsuid:US.13491208655302741918", "+15550000003"}
 			es := planEntries(rcpts, 2)
-			if _, err := b.l.Plan(ctx, runID, 0, len(es), nil, es); err != nil {
+			if _, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: len(es), Entries: es}); err != nil {
 				t.Fatal(err)
 			}
 			if err := b.l.MarkQueued(ctx, runID, 0, len(es), es); err != nil {

@@ -89,7 +89,7 @@ func TestMetricsPassPromlint(t *testing.T) {
 	if err := l.CreateRun(ctx, ledger.Run{ID: "r1", Campaign: "spring", Buckets: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.PlanQueued(ctx, "r1", 0, 1, nil, []ledger.PlanEntry{{Recipient: "+14155550101", Row: 1}}); err != nil {
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: "r1", From: 0, To: 1, Entries: []ledger.PlanEntry{{Recipient: "+14155550101", Row: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -109,7 +109,7 @@ func TestExplainTimeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	pe := []ledger.PlanEntry{{Recipient: to, Bucket: 0, Row: 1}}
-	if _, err := l.PlanQueued(ctx, run, 0, 1, nil, pe); err != nil {
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: run, From: 0, To: 1, Entries: pe}); err != nil {
 		t.Fatal(err)
 	}
 	addr := ledger.AddressIn(run, to, 1)

@@ -31,7 +31,7 @@ func TestShowRun(t *testing.T) {
 	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "promo", Sender: "+14155550100", Delivery: ledger.AtMostOnce, Buckets: 1, Created: t0}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.PlanQueued(ctx, run, 0, 2, nil, []ledger.PlanEntry{{Recipient: "+15550000001", Row: 1}, {Recipient: "+15550000002", Row: 2}}); err != nil {
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: run, From: 0, To: 2, Entries: []ledger.PlanEntry{{Recipient: "+15550000001", Row: 1}, {Recipient: "+15550000002", Row: 2}}}); err != nil {
 		t.Fatal(err)
 	}
 	a := ledger.AddressIn(run, "+15550000001", 1)

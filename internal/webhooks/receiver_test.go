@@ -68,7 +68,7 @@ func seedAccepted(tb testing.TB, b *testBundle, runID string, rcpts, ids []strin
 		es = append(es, ledger.PlanEntry{Recipient: r, Bucket: ledger.BucketOf(r, n), Row: i + 1})
 		buckets[r] = ledger.BucketOf(r, n)
 	}
-	if _, err := b.l.PlanQueued(ctx, runID, 0, len(es), nil, es); err != nil {
+	if _, err := b.l.PlanQueued(ctx, ledger.Batch{Run: runID, From: 0, To: len(es), Entries: es}); err != nil {
 		tb.Fatal(err)
 	}
 	if err := b.l.MarkQueuedAt(ctx, runID, 0, len(es), 0); err != nil {
