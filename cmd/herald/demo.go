@@ -161,8 +161,8 @@ func newDemoProcess(ctx context.Context, o demoOptions, def *campaigns.Definitio
 			if err != nil {
 				return err
 			}
-			d.ws, err = startReceiverWith(ctx, webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond,
-				Business: demoBusiness}, "127.0.0.1:0", d.rdb, log, nil, fu)
+			d.ws, err = startReceiver(ctx, receiverSetup{Config: webhooks.Config{Secrets: []string{secret},
+				RetryEvery: 100 * time.Millisecond, Business: demoBusiness}, Listen: "127.0.0.1:0", Redis: d.rdb, Log: log, Followups: fu})
 			return err
 		},
 		Stop: func() error { d.ws.stop(); return nil },

@@ -153,7 +153,8 @@ func BenchmarkReceiverReplies(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ws, err := startReceiverWith(ctx, webhooks.Config{Secrets: []string{secret}, Business: itBusiness}, "127.0.0.1:0", rdb, zerolog.Nop(), nil, fu)
+	ws, err := startReceiver(ctx, receiverSetup{Config: webhooks.Config{Secrets: []string{secret}, Business: itBusiness},
+		Listen: "127.0.0.1:0", Redis: rdb, Log: zerolog.Nop(), Followups: fu})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestIntegrationFollowups(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ws, err := startReceiverWith(ctx, rcfg, "127.0.0.1:0", rdb, zerolog.Nop(), nil, fu)
+		ws, err := startReceiver(ctx, receiverSetup{Config: rcfg, Listen: "127.0.0.1:0", Redis: rdb, Log: zerolog.Nop(), Followups: fu})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -46,8 +46,8 @@ func testSessionCampaign(t *testing.T, fallback, kill bool) {
 	ctx := context.Background()
 	const n = 400
 	secret := randomHex()
-	ws, err := startReceiver(ctx, webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond, Business: itBusiness},
-		"127.0.0.1:0", rdb, zerolog.Nop(), nil)
+	ws, err := startReceiver(ctx, receiverSetup{Config: webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond,
+		Business: itBusiness}, Listen: "127.0.0.1:0", Redis: rdb, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

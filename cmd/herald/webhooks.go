@@ -102,19 +102,26 @@ func startWebhookServer(ctx context.Context, c config.Config, rdb redis.Universa
 	if err != nil {
 		return nil, err
 	}
-	return startReceiverWith(ctx, rcfg, c.Webhooks.Listen, rdb, lg, m, fu)
+	return startReceiver(ctx, receiverSetup{Config: rcfg, Listen: c.Webhooks.Listen, Redis: rdb, Log: lg, Metrics: m, Followups: fu})
 }
 
-// startReceiver starts a webhook receiver with rcfg on listen, without follow-ups: its
-// parked-event loop, then its HTTP server.
-func startReceiver(ctx context.Context, rcfg webhooks.Config, listen string, rdb redis.UniversalClient, lg zerolog.Logger, m *metrics.Webhooks) (*webhookServer, error) {
-	return startReceiverWith(ctx, rcfg, listen, rdb, lg, m, nil)
+// receiverSetup is what startReceiver runs: the receiver's config, where it listens, and its
+// dependencies. Metrics and Followups may be nil.
+type receiverSetup struct {
+	Config  webhooks.Config
+	Listen  string
+	Redis   redis.UniversalClient
+	Log     zerolog.Logger
+	Metrics *metrics.Webhooks
+	// Followups are on_reply's follow-ups (nil: none): the receiver calls them on inbound
+	// messages, and the follow-up outbox sweep runs with the parked-event loop.
+	Followups *conversation.Followups
 }
 
-// startReceiverWith is startReceiver with fu, on_reply's follow-ups (nil: none): the
-// receiver calls them on inbound messages, and the follow-up outbox sweep runs with the
-// parked-event loop.
-func startReceiverWith(ctx context.Context, rcfg webhooks.Config, listen string, rdb redis.UniversalClient, lg zerolog.Logger, m *metrics.Webhooks, fu *conversation.Followups) (*webhookServer, error) {
+// startReceiver starts a webhook receiver: its parked-event loop, its follow-up outbox sweep,
+// then its HTTP server.
+func startReceiver(ctx context.Context, s receiverSetup) (*webhookServer, error) {
+	rcfg, listen, rdb, lg, m, fu := s.Config, s.Listen, s.Redis, s.Log, s.Metrics, s.Followups
 	deps := webhooks.Deps{Redis: rdb, Logger: lg, Metrics: m}
 	if fu != nil {
 		deps.Replies = fu

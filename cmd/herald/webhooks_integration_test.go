@@ -23,8 +23,8 @@ func TestIntegrationWebhooks10k(t *testing.T) {
 	ctx := context.Background()
 	const secret = "it-webhook-secret-0123456789"
 
-	ws, err := startReceiver(ctx, webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond},
-		"127.0.0.1:0", rdb, zerolog.Nop(), nil)
+	ws, err := startReceiver(ctx, receiverSetup{Config: webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond},
+		Listen: "127.0.0.1:0", Redis: rdb, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
