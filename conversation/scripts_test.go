@@ -93,23 +93,6 @@ func record(ctx context.Context, rdb redis.UniversalClient, business, field, run
 	return nil
 }
 
-// wantHash returns an error unless the hash at key holds exactly want.
-func wantHash(ctx context.Context, rdb redis.UniversalClient, key string, want map[string]string) error {
-	got, err := rdb.HGetAll(ctx, key).Result()
-	if err != nil {
-		return err
-	}
-	if len(got) != len(want) {
-		return fmt.Errorf("%s = %v, want %v", key, got, want)
-	}
-	for k, v := range want {
-		if got[k] != v {
-			return fmt.Errorf("%s = %v, want %v", key, got, want)
-		}
-	}
-	return nil
-}
-
 // sameBucketField returns a phone field other than field in the given bucket, or "" when the
 // search runs out.
 func sameBucketField(bucket int, field string) string {
@@ -200,9 +183,9 @@ var scriptCases = []luacheck.Case{
 			return err
 		}
 		for _, err := range []error{
-			wantHash(ctx, rdb, keys[0], map[string]string{field: "1:7"}),
-			wantHash(ctx, rdb, keys[1], map[string]string{"run-a": "1"}),
-			wantHash(ctx, rdb, keys[2], map[string]string{"#": "1", "1": fmt.Sprint("run-a|", now+3600)}),
+			luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "1:7"}),
+			luacheck.WantHash(ctx, rdb, keys[1], map[string]string{"run-a": "1"}),
+			luacheck.WantHash(ctx, rdb, keys[2], map[string]string{"#": "1", "1": fmt.Sprint("run-a|", now+3600)}),
 		} {
 			if err != nil {
 				return err
@@ -213,7 +196,7 @@ var scriptCases = []luacheck.Case{
 		if err := record(ctx, rdb, id, field, "run-b", now+600, now, 2, 3, 2); err != nil {
 			return err
 		}
-		if err := wantHash(ctx, rdb, keys[0], map[string]string{field: "2:2 1:7"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "2:2 1:7"}); err != nil {
 			return err
 		}
 		for _, k := range keys {
@@ -225,7 +208,7 @@ var scriptCases = []luacheck.Case{
 		if err := record(ctx, rdb, id, field, "run-a", now+3600, now, 5, 3, 1); err != nil {
 			return err
 		}
-		if err := wantHash(ctx, rdb, keys[0], map[string]string{field: "1:5 2:2"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "1:5 2:2"}); err != nil {
 			return err
 		}
 		// A later until extends every key's TTL.
@@ -237,7 +220,7 @@ var scriptCases = []luacheck.Case{
 				return err
 			}
 		}
-		return wantHash(ctx, rdb, keys[1], map[string]string{"run-a": "1", "run-b": "2", "run-c": "3"})
+		return luacheck.WantHash(ctx, rdb, keys[1], map[string]string{"run-a": "1", "run-b": "2", "run-c": "3"})
 	}},
 	{Script: "recordCmd", Name: "refuses until not after now", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
 		const field = "15550001111"
@@ -294,7 +277,7 @@ var scriptCases = []luacheck.Case{
 		if err := x.Record(ctx, "run-next", 0, "+15550002222", now.Add(time.Hour)); err != nil {
 			return err
 		}
-		if err := wantHash(ctx, rdb, rkeys.ConversationRuns(id), map[string]string{"run-next": "2"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, rkeys.ConversationRuns(id), map[string]string{"run-next": "2"}); err != nil {
 			return err
 		}
 		// A new customer joining field's bucket drops it: its only run is dead.
@@ -302,7 +285,7 @@ var scriptCases = []luacheck.Case{
 			return err
 		}
 		recent := rkeys.ConversationRecent(id, bucket)
-		if err := wantHash(ctx, rdb, recent, map[string]string{other: "2:0"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "2:0"}); err != nil {
 			return err
 		}
 		// A customer already in the bucket keeps only their live runs: once run-last's until
@@ -314,20 +297,20 @@ var scriptCases = []luacheck.Case{
 		if err := x.Record(ctx, "run-next", 0, "+"+other, now.Add(30*time.Minute)); err != nil {
 			return err
 		}
-		if err := wantHash(ctx, rdb, recent, map[string]string{other: "2:0"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "2:0"}); err != nil {
 			return err
 		}
-		if err := wantHash(ctx, rdb, rkeys.ConversationRuns(id), map[string]string{"run-next": "2", "run-last": "3"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, rkeys.ConversationRuns(id), map[string]string{"run-next": "2", "run-last": "3"}); err != nil {
 			return err
 		}
 		// ...and a new run drops it from the tables.
 		if err := x.Record(ctx, "run-after", 2, "+"+other, now.Add(time.Hour)); err != nil {
 			return err
 		}
-		if err := wantHash(ctx, rdb, recent, map[string]string{other: "4:2 2:0"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "4:2 2:0"}); err != nil {
 			return err
 		}
-		if err := wantHash(ctx, rdb, rkeys.ConversationRuns(id), map[string]string{"run-next": "2", "run-after": "4"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, rkeys.ConversationRuns(id), map[string]string{"run-next": "2", "run-after": "4"}); err != nil {
 			return err
 		}
 		for _, k := range []string{recent, rkeys.ConversationRuns(id), rkeys.ConversationSeqs(id)} {

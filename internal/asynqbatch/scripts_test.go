@@ -58,15 +58,7 @@ func wantTask(ctx context.Context, rdb redis.UniversalClient, q, id string, want
 		return fmt.Errorf("task %s: msg %q, want its encoded message", id, got["msg"])
 	}
 	delete(got, "msg")
-	if len(got) != len(want) {
-		return fmt.Errorf("task %s = %v, want %v", id, got, want)
-	}
-	for k, v := range want {
-		if got[k] != v {
-			return fmt.Errorf("task %s = %v, want %v", id, got, want)
-		}
-	}
-	return nil
+	return luacheck.SameHash("task "+id, got, want)
 }
 
 var pendingNow = map[string]string{"state": "pending", "pending_since": strconv.FormatInt(batchNow, 10)}

@@ -42,23 +42,6 @@ func (s submitStep) play(ctx context.Context, rdb redis.UniversalClient, id stri
 	return nil
 }
 
-// wantHash returns an error when the hash at key does not hold exactly want.
-func wantHash(ctx context.Context, rdb redis.UniversalClient, key string, want map[string]string) error {
-	got, err := rdb.HGetAll(ctx, key).Result()
-	if err != nil {
-		return err
-	}
-	if len(got) != len(want) {
-		return fmt.Errorf("%s = %v, want %v", key, got, want)
-	}
-	for k, v := range want {
-		if got[k] != v {
-			return fmt.Errorf("%s = %v, want %v", key, got, want)
-		}
-	}
-	return nil
-}
-
 var scriptCases = []luacheck.Case{
 	{Script: "submitCmd", Name: "versions", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
 		for _, s := range []submitStep{
@@ -74,11 +57,11 @@ var scriptCases = []luacheck.Case{
 		if n, err := rdb.Exists(ctx, rkeys.DefinitionVersion(id, 3)).Result(); err != nil || n != 0 {
 			return fmt.Errorf("the stale submit wrote version 3 (%d, %v)", n, err)
 		}
-		if err := wantHash(ctx, rdb, rkeys.DefinitionVersion(id, 1),
+		if err := luacheck.WantHash(ctx, rdb, rkeys.DefinitionVersion(id, 1),
 			map[string]string{"yaml": "yaml a", "path": "/campaigns/a.yaml", "sha": "a", "submitted": "1000"}); err != nil {
 			return err
 		}
-		return wantHash(ctx, rdb, rkeys.Definition(id),
+		return luacheck.WantHash(ctx, rdb, rkeys.Definition(id),
 			map[string]string{"version": "2", "sha": "b", "path": "/campaigns/b.yaml", "submitted": "2000"})
 	}},
 	{Script: "submitCmd", Name: "resubmit clears removed", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
@@ -91,7 +74,7 @@ var scriptCases = []luacheck.Case{
 		if err := (submitStep{"same content after rm", 2, "a", []int64{1, 0}}).play(ctx, rdb, id); err != nil {
 			return err
 		}
-		return wantHash(ctx, rdb, rkeys.Definition(id),
+		return luacheck.WantHash(ctx, rdb, rkeys.Definition(id),
 			map[string]string{"version": "1", "sha": "a", "path": "/campaigns/a.yaml", "submitted": "1000"})
 	}},
 	{Script: "recordFireCmd", Name: "forward only", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {

@@ -3,6 +3,7 @@ package luacheck
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -127,4 +128,21 @@ func RunCases(t *testing.T, scripts []string, cases []Case) {
 			})
 		}
 	})
+}
+
+// WantHash returns an error unless the hash at key holds exactly want, for a script case.
+func WantHash(ctx context.Context, rdb redis.UniversalClient, key string, want map[string]string) error {
+	got, err := rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return err
+	}
+	return SameHash(key, got, want)
+}
+
+// SameHash returns an error unless got, the hash read at key, holds exactly want.
+func SameHash(key string, got, want map[string]string) error {
+	if !maps.Equal(got, want) {
+		return fmt.Errorf("%s = %v, want %v", key, got, want)
+	}
+	return nil
 }

@@ -46,23 +46,6 @@ func touch(ctx context.Context, rdb redis.UniversalClient, key string, at, cutof
 	return nil
 }
 
-// wantBucket returns an error unless the bucket at key holds exactly want (field -> time).
-func wantBucket(ctx context.Context, rdb redis.UniversalClient, key string, want map[string]string) error {
-	got, err := rdb.HGetAll(ctx, key).Result()
-	if err != nil {
-		return err
-	}
-	if len(got) != len(want) {
-		return fmt.Errorf("%s = %v, want %v", key, got, want)
-	}
-	for f, v := range want {
-		if got[f] != v {
-			return fmt.Errorf("%s = %v, want %v", key, got, want)
-		}
-	}
-	return nil
-}
-
 // wantTTL returns an error unless key expires within a few seconds below want.
 func wantTTL(ctx context.Context, rdb redis.UniversalClient, key string, want time.Duration) error {
 	d, err := rdb.PTTL(ctx, key).Result()
@@ -103,7 +86,7 @@ var scriptCases = []luacheck.Case{
 		if err := touch(ctx, rdb, key, 999, 0, time.Hour, 0, "14155552671", "US.1"); err != nil {
 			return err
 		}
-		if err := wantBucket(ctx, rdb, key, map[string]string{"14155552671": "1000", "US.1": "1000"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, key, map[string]string{"14155552671": "1000", "US.1": "1000"}); err != nil {
 			return err
 		}
 		// A later time moves only the id it is newer for; a value that is not a time is
@@ -120,7 +103,7 @@ var scriptCases = []luacheck.Case{
 		if err := touch(ctx, rdb, key, 1500, 0, time.Hour, 1, "14155552671", "US.1"); err != nil {
 			return err
 		}
-		return wantBucket(ctx, rdb, key, map[string]string{"14155552671": "1500", "US.1": "2000"})
+		return luacheck.WantHash(ctx, rdb, key, map[string]string{"14155552671": "1500", "US.1": "2000"})
 	}},
 	{Script: "touchCmd", Name: "drops closed windows when a new customer joins", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
 		// Memory stays bounded by the open windows, even in a bucket that never expires
@@ -139,7 +122,7 @@ var scriptCases = []luacheck.Case{
 		if err := touch(ctx, rdb, key, 400, 200, time.Hour, 1, "3"); err != nil {
 			return err
 		}
-		if err := wantBucket(ctx, rdb, key, map[string]string{"1": "100", "2": "200", "3": "400", "odd": "not a time"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, key, map[string]string{"1": "100", "2": "200", "3": "400", "odd": "not a time"}); err != nil {
 			return err
 		}
 		// A new customer drops the closed windows (the one at the cutoff too) and a field
@@ -147,7 +130,7 @@ var scriptCases = []luacheck.Case{
 		if err := touch(ctx, rdb, key, 400, 200, time.Hour, 1, "4"); err != nil {
 			return err
 		}
-		return wantBucket(ctx, rdb, key, map[string]string{"3": "400", "4": "400"})
+		return luacheck.WantHash(ctx, rdb, key, map[string]string{"3": "400", "4": "400"})
 	}},
 	{Script: "touchCmd", Name: "TTL only extended to the newest window", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
 		// Through the tracker, which sets the TTL to the window's close plus the grace.
