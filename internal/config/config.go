@@ -358,24 +358,32 @@ func isOff(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && strings.Equa
 // as a negative duration, which is how worker.Config and limits.Config read off.
 type OffDuration time.Duration
 
-// offDuration is an OffDuration turned off.
-const offDuration OffDuration = -1
-
-func (d *OffDuration) UnmarshalYAML(n *yaml.Node) error {
+// readOff reads a value that can be turned off: off, or its older spelling zero, is -1 (how
+// the components read off); a negative value, or one parse refuses, is an error saying the
+// value wanted (want, e.g. "a number").
+func readOff[T ~int | ~int64](n *yaml.Node, parse func(string) (T, error), want string) (T, error) {
 	if isOff(n) {
-		*d = offDuration
-		return nil
+		return -1, nil
 	}
-	v, err := time.ParseDuration(n.Value)
+	v, err := parse(n.Value)
 	if err != nil || v < 0 {
-		return &valueError{line: n.Line, column: n.Column, msg: fmt.Sprintf("%q: want a duration (e.g. 500ms, 10s, 5m) or off", n.Value)}
+		return 0, &valueError{line: n.Line, column: n.Column, msg: fmt.Sprintf("%q: want %s or off", n.Value, want)}
 	}
 	if v == 0 {
-		*d = offDuration
-		return nil
+		return -1, nil
 	}
-	*d = OffDuration(v)
-	return nil
+	return v, nil
+}
+
+func (d *OffDuration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := readOff(n, func(s string) (OffDuration, error) {
+		v, err := time.ParseDuration(s)
+		return OffDuration(v), err
+	}, "a duration (e.g. 500ms, 10s, 5m)")
+	if err == nil {
+		*d = v
+	}
+	return err
 }
 
 // D returns the time.Duration, negative when off.
@@ -396,24 +404,15 @@ func (d OffDuration) String() string {
 // negative number, which is how worker.Config reads off.
 type OffInt int
 
-// offInt is an OffInt turned off.
-const offInt OffInt = -1
-
 func (i *OffInt) UnmarshalYAML(n *yaml.Node) error {
-	if isOff(n) {
-		*i = offInt
-		return nil
+	v, err := readOff(n, func(s string) (OffInt, error) {
+		v, err := strconv.Atoi(s)
+		return OffInt(v), err
+	}, "a number")
+	if err == nil {
+		*i = v
 	}
-	v, err := strconv.Atoi(n.Value)
-	if err != nil || v < 0 {
-		return &valueError{line: n.Line, column: n.Column, msg: fmt.Sprintf("%q: want a number or off", n.Value)}
-	}
-	if v == 0 {
-		*i = offInt
-		return nil
-	}
-	*i = OffInt(v)
-	return nil
+	return err
 }
 
 // IsOff says whether i is turned off.
