@@ -217,7 +217,7 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 			return out, err
 		}
 	}
-	p, rerr := Payload(run, def, rule, addr, pe.Row, r, cols)
+	p, rerr := Payload(FollowupOf{Run: run, Def: def, Rule: rule, Addr: addr, Row: pe.Row, Reply: r, Audience: cols})
 	switch {
 	case sup[0]:
 		fu.Skip = SkipSuppressed
@@ -239,9 +239,9 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	case ledger.FollowupCreated:
 		out.Created = true
 		f.count(run.Campaign, rule.ID(), "created", e.Via)
-		return out, f.enqueue(ctx, res.Run, e.Recipient, run.Queue, fu.Payload, true)
+		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: fu.Payload}, run.Queue, true)
 	case ledger.FollowupPending:
-		return out, f.enqueue(ctx, res.Run, e.Recipient, run.Queue, res.Payload, false)
+		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: res.Payload}, run.Queue, false)
 	case ledger.FollowupSkipped:
 		out.Created = true
 		f.count(run.Campaign, rule.ID(), "skipped", e.Via)
@@ -256,9 +256,11 @@ type envelope struct {
 	P  json.RawMessage `json:"p"`
 }
 
-// enqueue writes the task of a follow-up entry from its outbox envelope, then takes the
-// entry out of the outbox. fresh says the entry was created by this call (no task can exist).
-func (f *Followups) enqueue(ctx context.Context, run, recipient, queue string, raw []byte, fresh bool) error {
+// enqueue writes the task of a follow-up entry from its outbox item (its run, recipient and
+// envelope) on queue, then takes the entry out of the outbox. fresh says the entry was created
+// by this call (no task can exist).
+func (f *Followups) enqueue(ctx context.Context, it ledger.OutboxItem, queue string, fresh bool) error {
+	run, recipient, raw := it.Run, it.Recipient, it.Payload
 	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return fmt.Errorf("conversation: follow-up of %s: %w", run, err)
@@ -293,7 +295,7 @@ func (f *Followups) Sweep(ctx context.Context, olderThan time.Duration) (int, er
 			}
 			q, queues[it.Run] = r.Queue, r.Queue
 		}
-		if err := f.enqueue(ctx, it.Run, it.Recipient, q, it.Payload, false); err != nil {
+		if err := f.enqueue(ctx, it, q, false); err != nil {
 			return n, err
 		}
 		n++
@@ -332,13 +334,25 @@ func ReplyColumns(r Reply) map[string]string {
 	}
 }
 
-// Payload returns the send payload of rule's follow-up to the entry at addr (row: the
-// recipient's audience row in run): a session message rendered from the recipient's audience
-// columns (audience: the values the run's send carried, campaigns.OnReply.Columns; a column
-// missing from it renders as an empty column) and the reply's fields (ReplyColumns), with the
-// rule's template as its fallback when the window has closed, or the template alone.
-func Payload(run ledger.Run, def *campaigns.Definition, rule *campaigns.ReplyRule, addr ledger.Address, row int, r Reply,
-	audience map[string]string) (campaigns.SendPayload, error) {
+// FollowupOf is one follow-up to render (Payload): the run the reply answers and its
+// campaign, the rule that matched, the follow-up's entry and the recipient's audience row, the
+// reply, and the recipient's audience columns (the values the run's send carried,
+// campaigns.OnReply.Columns; a column missing from it renders as an empty column).
+type FollowupOf struct {
+	Run      ledger.Run
+	Def      *campaigns.Definition
+	Rule     *campaigns.ReplyRule
+	Addr     ledger.Address
+	Row      int
+	Reply    Reply
+	Audience map[string]string
+}
+
+// Payload returns the send payload of a rule's follow-up: a session message rendered from the
+// recipient's audience columns and the reply's fields (ReplyColumns), with the rule's template
+// as its fallback when the window has closed, or the template alone.
+func Payload(f FollowupOf) (campaigns.SendPayload, error) {
+	run, def, rule, addr, row, r, audience := f.Run, f.Def, f.Rule, f.Addr, f.Row, f.Reply, f.Audience
 	cols := make(map[string]string, len(audience)+3)
 	for _, c := range def.OnReply.Columns() {
 		cols[c] = audience[c]

@@ -101,7 +101,7 @@ func PlanFollowups(def *campaigns.Definition, sender string, w connectly.Wire) [
 		}
 		run := ledger.Run{ID: "RUN", Campaign: def.ID, Sender: sender}
 		addr := ledger.FollowupAddress("RUN", rule.ID(), FollowupPlaceholder, 1)
-		p, err := Payload(run, def, rule, addr, 0, r, def.FirstRowReplyColumns())
+		p, err := Payload(FollowupOf{Run: run, Def: def, Rule: rule, Addr: addr, Reply: r, Audience: def.FirstRowReplyColumns()})
 		if err != nil {
 			fp.Error = err.Error()
 			out = append(out, fp)
