@@ -67,10 +67,11 @@ func NewRunID(campaign string, t time.Time) string {
 // CreateRun stores a new run of def, sending from sender, and returns it (runID "": a fresh
 // id). It checks nothing about the audience: Runs.StartRun does.
 func (e *Expander) CreateRun(ctx context.Context, def *campaigns.Definition, sender, runID string) (ledger.Run, error) {
-	return e.createRun(ctx, def, sender, runID, "", 0)
+	return e.createRun(ctx, def, sender, newRun{id: runID})
 }
 
-func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sender, runID, parent string, version int) (ledger.Run, error) {
+func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sender string, n newRun) (ledger.Run, error) {
+	runID, parent, version := n.id, n.parent, n.version
 	if runID == "" {
 		runID = NewRunID(def.ID, e.cfg.Now())
 	}

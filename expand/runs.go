@@ -109,11 +109,12 @@ func (r *Runs) create(ctx context.Context, def *campaigns.Definition, sender str
 	if err := rep.CheckInvalidShare(def.Audience.MaxInvalidShare); err != nil {
 		return ledger.Run{}, rep, refusedError{err}
 	}
-	created, err := r.expander(0, nil).createRun(ctx, def, sender, run.id, run.parent, run.version)
+	created, err := r.expander(0, nil).createRun(ctx, def, sender, run)
 	return created, rep, err
 }
 
-// newRun names a run to create.
+// newRun names a run to create: its id ("": a new one), the run it retries, the submitted
+// campaign version it is of (0: a campaign file).
 type newRun struct {
 	id, parent string
 	version    int

@@ -92,7 +92,8 @@ func (a *app) windowCmd() *cobra.Command {
 			}
 			return a.withRedis(ctx, func(k conn) error {
 				now := time.Now()
-				r, err := report.ReadWindow(ctx, k.rdb, k.c.Connectly.BusinessID, id, shownID(id, reveal), now)
+				r, err := report.ReadWindow(ctx, k.rdb, report.WindowQuery{Business: k.c.Connectly.BusinessID, Customer: id,
+					Shown: shownID(id, reveal), Now: now})
 				if err != nil {
 					return err
 				}

@@ -154,7 +154,7 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 		return Explanation{}, err
 	}
 	x := Explanation{Run: r.ID, Recipient: p.Shown, InLedger: ok, Suppressed: supp[0], History: []HistoryLine{}, Replies: []Reply{}}
-	if x.Window, err = ReadWindow(ctx, rdb, p.Business, p.Recipient, p.Shown, p.Now); err != nil {
+	if x.Window, err = ReadWindow(ctx, rdb, WindowQuery{Business: p.Business, Customer: p.Recipient, Shown: p.Shown, Now: p.Now}); err != nil {
 		return Explanation{}, err
 	}
 	if x.History, err = historyOf(ctx, l, addr, p.Table); err != nil {
@@ -218,7 +218,7 @@ func Timeline(started time.Time, x Explanation) []TimelineEvent {
 	}
 	thread(started, []TimelineEvent{{At: started, Kind: EventRun}})
 	if x.InLedger {
-		thread(started, sendThread(EventSend, "", x.History, x.State, x.Attempts, x.Code))
+		thread(started, sendThread(oneSend{kind: EventSend, hist: x.History, state: x.State, attempts: x.Attempts, code: x.Code}))
 	}
 	firstReply := started
 	for i, rp := range x.Replies {
@@ -232,7 +232,8 @@ func Timeline(started time.Time, x Explanation) []TimelineEvent {
 		if i := slices.IndexFunc(x.Replies, func(r Reply) bool { return r.Rule == f.Rule }); i >= 0 {
 			from = x.Replies[i].At
 		}
-		thread(from, sendThread(EventFollowup, f.Rule, f.History, f.State, f.Attempts, f.Code))
+		thread(from, sendThread(oneSend{kind: EventFollowup, rule: f.Rule, hist: f.History, state: f.State, attempts: f.Attempts,
+			code: f.Code}))
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].key.Before(all[j].key) })
 	out := make([]TimelineEvent, len(all))
@@ -242,9 +243,20 @@ func Timeline(started time.Time, x Explanation) []TimelineEvent {
 	return out
 }
 
+// oneSend is what a timeline reads of one send: its kind (EventSend or EventFollowup), its
+// rule (a follow-up's), its history, and its entry's state, attempts and code.
+type oneSend struct {
+	kind, rule string
+	hist       []HistoryLine
+	state      string
+	attempts   int
+	code       string
+}
+
 // sendThread returns the events of one send (the recipient's, or a follow-up's): its history,
 // else its one outcome without a time, then the delivery state it reached.
-func sendThread(kind, rule string, hist []HistoryLine, state string, attempts int, code string) []TimelineEvent {
+func sendThread(s oneSend) []TimelineEvent {
+	kind, rule, hist, state, attempts, code := s.kind, s.rule, s.hist, s.state, s.attempts, s.code
 	var evs []TimelineEvent
 	for _, h := range hist {
 		evs = append(evs, TimelineEvent{At: h.At, Kind: kind, Rule: rule, Outcome: h.Outcome, Attempt: h.Attempt, Code: h.Code, Class: h.Class})

@@ -25,9 +25,16 @@ type Window struct {
 	ClosesIn int64 `json:"closes_in_s"`
 }
 
-// ReadWindow reads the service window at now of the customer known by id (E.164 or
-// bsuid:...) for business; shown is how the customer is printed (masked or not).
-func ReadWindow(ctx context.Context, rdb redis.UniversalClient, business, id, shown string, now time.Time) (Window, error) {
+// WindowQuery names a customer's service window to read: the business, the customer's id
+// (E.164 or bsuid:...), how the customer is printed (Shown, masked or not), and when.
+type WindowQuery struct {
+	Business, Customer, Shown string
+	Now                       time.Time
+}
+
+// ReadWindow reads the service window q names.
+func ReadWindow(ctx context.Context, rdb redis.UniversalClient, q WindowQuery) (Window, error) {
+	business, id, shown, now := q.Business, q.Customer, q.Shown, q.Now
 	ws, err := servicewindow.New(rdb, func() time.Time { return now }).Lookup(ctx, business, []string{id})
 	if err != nil {
 		return Window{}, err
