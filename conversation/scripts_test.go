@@ -61,15 +61,6 @@ func wantHistory(ctx context.Context, rdb redis.UniversalClient, key string, ms 
 	return nil
 }
 
-// wantTTL returns an error unless key expires within a few seconds below want.
-func wantTTL(ctx context.Context, rdb redis.UniversalClient, key string, want time.Duration) error {
-	d, err := rdb.PTTL(ctx, key).Result()
-	if err != nil || d > want || d <= want-5*time.Second {
-		return fmt.Errorf("%s expires in %v (%v), want %v", key, d, err, want)
-	}
-	return nil
-}
-
 // recordKeys are the keys of business's index that recordCmd writes for field.
 func recordKeys(business, field string) []string {
 	return []string{
@@ -153,27 +144,27 @@ var scriptCases = []luacheck.Case{
 		if err := history(ctx, rdb, key, "wamid.1", "said wamid.1", 50, time.Hour, 1); err != nil {
 			return err
 		}
-		if err := wantTTL(ctx, rdb, key, time.Hour); err != nil {
+		if err := luacheck.WantTTL(ctx, rdb, key, time.Hour); err != nil {
 			return err
 		}
 		// A copy leaves the expiry alone.
 		if err := history(ctx, rdb, key, "wamid.1", "a copy", 50, 2*time.Hour, 0); err != nil {
 			return err
 		}
-		if err := wantTTL(ctx, rdb, key, time.Hour); err != nil {
+		if err := luacheck.WantTTL(ctx, rdb, key, time.Hour); err != nil {
 			return fmt.Errorf("after a copy: %w", err)
 		}
 		// A new reply sets it from now, shorter or longer.
 		if err := history(ctx, rdb, key, "wamid.2", "said wamid.2", 50, 30*time.Minute, 1); err != nil {
 			return err
 		}
-		if err := wantTTL(ctx, rdb, key, 30*time.Minute); err != nil {
+		if err := luacheck.WantTTL(ctx, rdb, key, 30*time.Minute); err != nil {
 			return fmt.Errorf("after a new reply: %w", err)
 		}
 		if err := history(ctx, rdb, key, "wamid.3", "said wamid.3", 50, 2*time.Hour, 1); err != nil {
 			return err
 		}
-		return wantTTL(ctx, rdb, key, 2*time.Hour)
+		return luacheck.WantTTL(ctx, rdb, key, 2*time.Hour)
 	}},
 	{Script: "recordCmd", Name: "records a run for a customer", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
 		const field = "15550001111"
@@ -200,7 +191,7 @@ var scriptCases = []luacheck.Case{
 			return err
 		}
 		for _, k := range keys {
-			if err := wantTTL(ctx, rdb, k, 3660*time.Second); err != nil {
+			if err := luacheck.WantTTL(ctx, rdb, k, 3660*time.Second); err != nil {
 				return err
 			}
 		}
@@ -216,7 +207,7 @@ var scriptCases = []luacheck.Case{
 			return err
 		}
 		for _, k := range keys {
-			if err := wantTTL(ctx, rdb, k, 7260*time.Second); err != nil {
+			if err := luacheck.WantTTL(ctx, rdb, k, 7260*time.Second); err != nil {
 				return err
 			}
 		}

@@ -146,3 +146,13 @@ func SameHash(key string, got, want map[string]string) error {
 	}
 	return nil
 }
+
+// WantTTL returns an error unless key expires within a few seconds below want, for a script
+// case (real Redis's clock runs while the case plays).
+func WantTTL(ctx context.Context, rdb redis.UniversalClient, key string, want time.Duration) error {
+	d, err := rdb.PTTL(ctx, key).Result()
+	if err != nil || d > want || d <= want-5*time.Second {
+		return fmt.Errorf("%s expires in %v (%v), want %v", key, d, err, want)
+	}
+	return nil
+}

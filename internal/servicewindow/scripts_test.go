@@ -46,15 +46,6 @@ func touch(ctx context.Context, rdb redis.UniversalClient, key string, at, cutof
 	return nil
 }
 
-// wantTTL returns an error unless key expires within a few seconds below want.
-func wantTTL(ctx context.Context, rdb redis.UniversalClient, key string, want time.Duration) error {
-	d, err := rdb.PTTL(ctx, key).Result()
-	if err != nil || d > want || d <= want-5*time.Second {
-		return fmt.Errorf("%s expires in %v (%v), want %v", key, d, err, want)
-	}
-	return nil
-}
-
 // bucketMates returns n phone numbers other than id whose fields land in id's bucket (fewer
 // when the search runs out).
 func bucketMates(id string, n int) []string {
@@ -144,7 +135,7 @@ var scriptCases = []luacheck.Case{
 		if moved, err := tr.Touch(ctx, id, []string{phone}, now.Add(-time.Hour)); err != nil || !moved {
 			return fmt.Errorf("touch: moved %v (%v), want moved", moved, err)
 		}
-		if err := wantTTL(ctx, rdb, key, 23*time.Hour+ttlGrace); err != nil {
+		if err := luacheck.WantTTL(ctx, rdb, key, 23*time.Hour+ttlGrace); err != nil {
 			return err
 		}
 		// Another customer in the same bucket with an older inbound message: the bucket keeps
@@ -152,7 +143,7 @@ var scriptCases = []luacheck.Case{
 		if moved, err := tr.Touch(ctx, id, mates, now.Add(-10*time.Hour)); err != nil || !moved {
 			return fmt.Errorf("touch of a bucket mate: moved %v (%v), want moved", moved, err)
 		}
-		if err := wantTTL(ctx, rdb, key, 23*time.Hour+ttlGrace); err != nil {
+		if err := luacheck.WantTTL(ctx, rdb, key, 23*time.Hour+ttlGrace); err != nil {
 			return fmt.Errorf("after an older window joined: %w", err)
 		}
 		// An event that moves nothing leaves the TTL alone, even one set shorter since.
@@ -162,7 +153,7 @@ var scriptCases = []luacheck.Case{
 		if moved, err := tr.Touch(ctx, id, []string{phone}, now.Add(-2*time.Hour)); err != nil || moved {
 			return fmt.Errorf("an older event: moved %v (%v), want nothing moved", moved, err)
 		}
-		if err := wantTTL(ctx, rdb, key, time.Hour); err != nil {
+		if err := luacheck.WantTTL(ctx, rdb, key, time.Hour); err != nil {
 			return fmt.Errorf("after an event that moved nothing: %w", err)
 		}
 		// A newer one extends it to its own window's close.
@@ -170,7 +161,7 @@ var scriptCases = []luacheck.Case{
 		if moved, err := tr.Touch(ctx, id, []string{phone}, now); err != nil || !moved {
 			return fmt.Errorf("a newer event: moved %v (%v), want moved", moved, err)
 		}
-		if err := wantTTL(ctx, rdb, key, Length+ttlGrace); err != nil {
+		if err := luacheck.WantTTL(ctx, rdb, key, Length+ttlGrace); err != nil {
 			return fmt.Errorf("after a newer event: %w", err)
 		}
 		fields, err := rdb.HKeys(ctx, key).Result()
