@@ -229,15 +229,7 @@ func wantAs[T error](tb testing.TB, err error) T {
 // limit) for business, and that fake.
 func withFake(t *testing.T, business, key string) (*fakeconnectly.Server, *testBundle) {
 	t.Helper()
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: business, APIKey: key, RateLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
+	fake, url := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: business, APIKey: key, RateLimit: -1})
 	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: url, BusinessID: business, APIKey: key})
 	if err != nil {
 		t.Fatal(err)

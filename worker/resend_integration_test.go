@@ -137,16 +137,8 @@ func TestIntegrationResendUnknownWithTheFake(t *testing.T) {
 		{Numbers: append(slices.Clone(byGroup[lostAfterSend]), byGroup[lostNoWebhook]...), LoseResponse: true, Times: 1},
 		{Numbers: byGroup[neverLeftTwice], Status: 500, Times: 2},
 	}
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: -1, Rules: rules,
+	fake, fakeURL := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: -1, Rules: rules,
 		Webhooks: fakeconnectly.WebhookConfig{URL: hookSrv.URL + "/", Secret: secret, Seed: 7, DuplicatePercent: 10}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fakeURL, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
 	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: fakeURL, BusinessID: businessID, APIKey: apiKey})
 	if err != nil {
 		t.Fatal(err)

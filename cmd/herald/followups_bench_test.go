@@ -80,20 +80,12 @@ func BenchmarkReceiverReplies(b *testing.B) {
 	defer capture.Close()
 
 	const secret = "bench-followup-secret-0123456789"
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, RateLimit: -1,
+	fake, baseURL := fakeconnectly.StartForTest(b, fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, RateLimit: -1,
 		Webhooks: fakeconnectly.WebhookConfig{URL: capture.URL + "/", Secret: secret, Seed: 7, Concurrency: 16,
 			Fates: []fakeconnectly.Fate{{Percent: 100, Salt: "read", Status: fakeconnectly.HookRead}},
 			Replies: fakeconnectly.ReplyMix("r",
 				fakeconnectly.Reply{Percent: 50, Kind: fakeconnectly.KindTemplate, Times: 1, Button: "Yes", Payload: "YES"},
 				fakeconnectly.Reply{Percent: 50, Kind: fakeconnectly.KindTemplate, Times: 1, Text: benchTextReply})}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	baseURL, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer fake.Close()
 
 	dir := b.TempDir()
 	if err := writeBenchCampaign(dir, benchFollowupRecipients); err != nil {

@@ -111,15 +111,7 @@ func (p *workerProc) stop(t *testing.T) {
 // returns it with its base URL.
 func newFake(t *testing.T, cfg fakeconnectly.Config) (*fakeconnectly.Server, string) {
 	t.Helper()
-	fake, err := fakeconnectly.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
+	fake, url := fakeconnectly.StartForTest(t, cfg)
 	return fake, url
 }
 

@@ -58,15 +58,7 @@ func TestIntegrationThreeSchedulersOneRunPerTick(t *testing.T) {
 	}
 
 	const businessID, apiKey = "it-business", "it-key-0123456789"
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
+	fake, base := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: -1})
 	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: base, BusinessID: businessID, APIKey: apiKey, MaxConns: 20})
 	if err != nil {
 		t.Fatal(err)

@@ -37,15 +37,7 @@ const (
 func TestUntrustedCampaignLeaksNoSecret(t *testing.T) {
 	t.Parallel()
 	m, env := miniEnv(t)
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: "biz", APIKey: leakAPIKey, RateLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	baseURL, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fake.Close()
+	fake, baseURL := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: "biz", APIKey: leakAPIKey, RateLimit: -1})
 	env["CONNECTLY_API_KEY"], env["CONNECTLY_WEBHOOK_SECRET"] = leakAPIKey, leakSecret
 	env["CONNECTLY_BASE_URL"], env["CONNECTLY_BUSINESS_ID"] = baseURL, "biz"
 	env["HERALD_LOG_LEVEL"], env["HERALD_LOG_FORMAT"] = "debug", "json"

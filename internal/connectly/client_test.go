@@ -977,15 +977,7 @@ func TestCampaignNameFollowsWire(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		t.Run(fmt.Sprintf("SendCampaignName=%v", on), func(t *testing.T) {
 			t.Parallel()
-			fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: testBusiness, APIKey: testKey, RateLimit: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			base, err := fake.Start("127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = fake.Close() })
+			fake, base := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: testBusiness, APIKey: testKey, RateLimit: -1})
 			if err := fake.OpenWindow(to, time.Time{}); err != nil {
 				t.Fatal(err)
 			}

@@ -702,15 +702,7 @@ func TestLatency(t *testing.T) {
 
 func TestLoseResponse(t *testing.T) {
 	const victim = "+15550000001"
-	s, err := New(Config{BusinessID: testBusiness, APIKey: testKey, Rules: []Rule{{Numbers: []string{victim}, LoseResponse: true, Times: 1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := s.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, base := StartForTest(t, Config{BusinessID: testBusiness, APIKey: testKey, Rules: []Rule{{Numbers: []string{victim}, LoseResponse: true, Times: 1}}})
 	if !strings.HasPrefix(base, "http://127.0.0.1:") {
 		t.Fatalf("base URL %q", base)
 	}
@@ -720,7 +712,7 @@ func TestLoseResponse(t *testing.T) {
 	if _, err := c.SendTemplate(context.Background(), message("+15550000002")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.SendTemplate(context.Background(), message(victim))
+	_, err := c.SendTemplate(context.Background(), message(victim))
 	var te *connectly.TransportError
 	if !errors.As(err, &te) || !te.Written || !connectly.Ambiguous(err) {
 		t.Fatalf("err = %v (%T), want a written *connectly.TransportError", err, err)
@@ -1048,15 +1040,7 @@ func TestGetTemplates(t *testing.T) {
 }
 
 func TestControlEndpoints(t *testing.T) {
-	s, err := New(Config{BusinessID: testBusiness, APIKey: testKey, RateLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := s.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, base := StartForTest(t, Config{BusinessID: testBusiness, APIKey: testKey, RateLimit: -1})
 	remote := Remote{BaseURL: base}
 	ctx := context.Background()
 

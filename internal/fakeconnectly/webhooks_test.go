@@ -94,7 +94,7 @@ func TestWebhookEmission(t *testing.T) {
 		sink := &hookSink{secret: "s3", refuse: 3}
 		hs := httptest.NewServer(sink)
 		t.Cleanup(hs.Close)
-		s, err := New(Config{BusinessID: testBusiness, APIKey: testKey, RateLimit: -1, Webhooks: WebhookConfig{
+		s, base := StartForTest(t, Config{BusinessID: testBusiness, APIKey: testKey, RateLimit: -1, Webhooks: WebhookConfig{
 			URL: hs.URL, Secret: "s3", Seed: 7, DuplicatePercent: 30, ReorderPercent: 50,
 			Fates: []Fate{
 				{Suffix: "0", Status: HookDeliveryFailed, Code: "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"},
@@ -102,14 +102,6 @@ func TestWebhookEmission(t *testing.T) {
 			},
 			Replies: []Reply{{Percent: 100, Salt: "r", Button: "Yes", Payload: "YES"}},
 		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		base, err := s.Start("127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
 		sendN(t, base, 40)
 		st := waitIdle(t, s)
 		if st.GaveUp != 0 || st.Retries != 3 || st.Delivered != st.Events || sink.badSigs != 0 {

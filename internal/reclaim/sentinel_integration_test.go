@@ -146,15 +146,7 @@ func TestIntegrationSentinelFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: "biz", APIKey: "key", RateLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := fake.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fake.Close() })
+	fake, base := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: "biz", APIKey: "key", RateLimit: -1})
 	const sender = "+14155550100"
 	adir := t.TempDir()
 	var csv strings.Builder
