@@ -24,6 +24,13 @@ type TemplateButtons func(ctx context.Context, name, language string) ([]string,
 // the template's quick-reply buttons, read with what open returns when a rule names a button
 // of a template campaign. When open fails or the buttons cannot be read, notes say so and
 // the buttons are not checked.
+//
+// For a session campaign, the buttons and list rows rules name are checked against its
+// message's reply buttons (id or text) and list rows (id), and those of the rules' follow-up
+// messages; a button none of them has may still be a quick-reply button of its fallback
+// template or of a follow-up template, which are read with open only then. A value that a
+// button or row written as a template might render to, or that a template not read might
+// have, is noted as not checked rather than reported.
 func CheckOnReply(ctx context.Context, def *campaigns.Definition, open func() (TemplateButtons, error)) (errs, notes []string) {
 	rules := def.OnReply.Rules
 	named := false
@@ -40,6 +47,10 @@ func CheckOnReply(ctx context.Context, def *campaigns.Definition, open func() (T
 		for _, p := range campaigns.CheckMessage(content) {
 			errs = append(errs, fmt.Sprintf("%s: on_reply rule %s: message.%s: %s", def.Path, rules[i].ID(), p.Field, p.Msg))
 		}
+	}
+	if def.IsSession() {
+		e, n := sessionCheck(ctx, def, open)
+		return append(errs, e...), append(notes, n...)
 	}
 	if !named || def.Template.Name == "" {
 		return errs, notes

@@ -1,0 +1,288 @@
+package conversation
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/connectly"
+)
+
+// The on_reply check of a session campaign. A tap on one of its message's reply buttons
+// comes back carrying the button's id and text, and a choice from its list the row's id, so
+// the button: and list_row: values of the rules are checked against them, compared as Match
+// compares (a button by id or text, case and spacing ignored; a row by id, surrounding
+// spaces ignored). A reply to a follow-up answers the run it follows (Followups), so the
+// buttons and rows of the rules' own follow-up messages count too, and so do the quick-reply
+// buttons of the templates a run may send: the fallback template and the rules' follow-up
+// templates, read only for values no message has.
+
+// kindOf says how the check names one key's values and offers.
+type kindOf struct {
+	// key is the match: button or list_row.
+	key string
+	// noun is what a message offers for it: "reply buttons", "list rows".
+	noun string
+	// none says the campaign's message has none of them.
+	none string
+	// unknown says a value is none of them.
+	unknown string
+}
+
+var (
+	buttonKind = kindOf{key: "button", noun: "reply buttons", none: "the message has no reply buttons",
+		unknown: "not a reply button of the session message"}
+	rowKind = kindOf{key: "list_row", noun: "list rows", none: "the message has no list",
+		unknown: "not a row id of the session message's list"}
+)
+
+// offer is what one message or template offers a reply to choose from: its reply buttons
+// or its list rows.
+type offer struct {
+	// where names the message or template: "the message", "rule r2's message",
+	// "template order_status (en)".
+	where string
+	// items are the buttons or rows written as plain text: for each, the values a reply
+	// choosing it carries (a button's id and text, a row's id).
+	items [][]string
+	// shown describes each item for an error: `"id"/"text"`, or `"id" (text)` for a row.
+	shown []string
+	// dynamic are the fields whose value is a template, rendered per recipient: a reply may
+	// carry what they render to, which cannot be known here.
+	dynamic []string
+	// unread says why a template's buttons could not be read; "" when they were.
+	unread string
+	// own is set for the campaign's message, template for a template's quick-reply buttons.
+	own, template bool
+}
+
+// has reports whether a reply choosing one of o's items may carry v, compared with same.
+func (o *offer) has(v string, same func(a, b string) bool) bool {
+	for _, item := range o.items {
+		for _, got := range item {
+			if same(v, got) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// templated reports whether a message string is a template (rendered per recipient).
+func templated(s string) bool { return strings.Contains(s, "{{") }
+
+// messageOffers returns the reply buttons and list rows of a session message (nil for a kind
+// it lacks). where names the message; prefix is its fields' prefix ("message.").
+func messageOffers(where, prefix string, c connectly.SessionContent) (buttons, rows *offer) {
+	if rb := c.ReplyButtons; rb != nil {
+		buttons = &offer{where: where}
+		for i, b := range rb.Buttons {
+			field := fmt.Sprintf("%sreply_buttons.buttons[%d]", prefix, i)
+			var item []string
+			for _, f := range []struct{ name, v string }{{"id", b.ID}, {"text", b.Text}} {
+				switch {
+				case templated(f.v):
+					buttons.dynamic = append(buttons.dynamic, field+"."+f.name)
+				case f.v != "":
+					item = append(item, f.v)
+				}
+			}
+			if len(item) > 0 {
+				buttons.items = append(buttons.items, item)
+				quoted := make([]string, len(item))
+				for j, v := range item {
+					quoted[j] = fmt.Sprintf("%q", v)
+				}
+				buttons.shown = append(buttons.shown, strings.Join(quoted, "/"))
+			}
+		}
+	}
+	if l := c.List; l != nil {
+		rows = &offer{where: where}
+		for i, s := range l.Sections {
+			for j, r := range s.Rows {
+				if templated(r.ID) {
+					rows.dynamic = append(rows.dynamic, fmt.Sprintf("%slist.sections[%d].rows[%d].id", prefix, i, j))
+					continue
+				}
+				rows.items = append(rows.items, []string{r.ID})
+				shown := fmt.Sprintf("%q", r.ID)
+				if r.Text != "" && !templated(r.Text) {
+					shown += " (" + r.Text + ")"
+				}
+				rows.shown = append(rows.shown, shown)
+			}
+		}
+	}
+	return buttons, rows
+}
+
+// ruleValue is one value a rule's match names.
+type ruleValue struct {
+	rule, value string
+}
+
+// sessionCheck checks the button: and list_row: values of a session campaign's rules
+// against what its messages (and, for buttons, its templates) offer. A value no message
+// or template has is an error, unless some button or row is a template or a template's
+// buttons could not be read: then a note says the value was not checked.
+func sessionCheck(ctx context.Context, def *campaigns.Definition, open func() (TemplateButtons, error)) (errs, notes []string) {
+	rules := def.OnReply.Rules
+	var buttonOffers, rowOffers []*offer
+	addOffers := func(b, r *offer) {
+		if b != nil {
+			buttonOffers = append(buttonOffers, b)
+		}
+		if r != nil {
+			rowOffers = append(rowOffers, r)
+		}
+	}
+	mb, mr := messageOffers("the message", "message.", *def.Message)
+	for _, o := range []*offer{mb, mr} {
+		if o != nil {
+			o.own = true
+		}
+	}
+	addOffers(mb, mr)
+	var buttons, rows []ruleValue
+	for i := range rules {
+		r := &rules[i]
+		for _, v := range r.Button {
+			buttons = append(buttons, ruleValue{r.ID(), v})
+		}
+		for _, v := range r.ListRow {
+			rows = append(rows, ruleValue{r.ID(), v})
+		}
+		if r.Message.IsZero() {
+			continue
+		}
+		// A follow-up message that does not decode is reported by CheckOnReply already.
+		if c, err := MessageOf(r); err == nil {
+			addOffers(messageOffers("rule "+r.ID()+"'s message", "on_reply rule "+r.ID()+": message.", c))
+		}
+	}
+	sameRow := func(a, b string) bool { return strings.TrimSpace(a) == strings.TrimSpace(b) }
+
+	missing := unmatched(buttons, buttonOffers, sameLabel)
+	if len(missing) > 0 {
+		buttonOffers = append(buttonOffers, templateOffers(ctx, def, open)...)
+		missing = unmatched(missing, buttonOffers, sameLabel)
+	}
+	e, n := judge(def.Path, buttonKind, missing, buttonOffers)
+	errs, notes = append(errs, e...), append(notes, n...)
+	e, n = judge(def.Path, rowKind, unmatched(rows, rowOffers, sameRow), rowOffers)
+	return append(errs, e...), append(notes, n...)
+}
+
+// unmatched returns the values no offer has.
+func unmatched(vals []ruleValue, offers []*offer, same func(a, b string) bool) []ruleValue {
+	var out []ruleValue
+	for _, v := range vals {
+		found := false
+		for _, o := range offers {
+			if o.has(v.value, same) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// templateOffers reads the quick-reply buttons of the templates a run of def may send: its
+// fallback template and its rules' follow-up templates, each once. A template whose buttons
+// cannot be read is an offer saying why.
+func templateOffers(ctx context.Context, def *campaigns.Definition, open func() (TemplateButtons, error)) []*offer {
+	type tpl struct{ name, language string }
+	var tpls []tpl
+	seen := map[tpl]bool{}
+	add := func(t *campaigns.Template) {
+		k := tpl{t.Name, t.Language}
+		if t.Name != "" && !seen[k] {
+			seen[k] = true
+			tpls = append(tpls, k)
+		}
+	}
+	if def.HasFallback() {
+		add(&def.Template)
+	}
+	for i := range def.OnReply.Rules {
+		if t := def.OnReply.Rules[i].Template; t != nil {
+			add(t)
+		}
+	}
+	if len(tpls) == 0 {
+		return nil
+	}
+	templateButtons, openErr := open()
+	out := make([]*offer, 0, len(tpls))
+	for _, t := range tpls {
+		o := &offer{where: fmt.Sprintf("template %s (%s)", t.name, t.language), template: true}
+		out = append(out, o)
+		if openErr != nil {
+			o.unread = openErr.Error()
+			continue
+		}
+		have, err := templateButtons(ctx, t.name, t.language)
+		if err != nil {
+			o.unread = "the Connectly API is not reachable (" + err.Error() + ")"
+			continue
+		}
+		for _, b := range have {
+			o.items = append(o.items, []string{b})
+			o.shown = append(o.shown, fmt.Sprintf("%q", b))
+		}
+	}
+	return out
+}
+
+// judge turns the values of kind k no offer has into notes, when some offer could not be
+// known in full (a field that is a template, a template not read), or else into one error
+// that lists them and what the offers have.
+func judge(path string, k kindOf, missing []ruleValue, offers []*offer) (errs, notes []string) {
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	var why []string
+	for _, o := range offers {
+		if len(o.dynamic) > 0 {
+			why = append(why, fmt.Sprintf("%s is a template, rendered per recipient", strings.Join(o.dynamic, ", ")))
+		}
+		if o.unread != "" {
+			why = append(why, fmt.Sprintf("the buttons of %s could not be read: %s", o.where, o.unread))
+		}
+	}
+	if len(why) > 0 {
+		for _, v := range missing {
+			notes = append(notes, fmt.Sprintf("on_reply rule %s: %s %q not checked: it is none of the %s written as text, and %s",
+				v.rule, k.key, v.value, k.noun, strings.Join(why, "; ")))
+		}
+		return nil, notes
+	}
+	problems := make([]string, len(missing))
+	for i, v := range missing {
+		problems[i] = fmt.Sprintf("rule %s: %s %q", v.rule, k.key, v.value)
+	}
+	unknown, templates := k.unknown, false
+	var have []string
+	if !slices.ContainsFunc(offers, func(o *offer) bool { return o.own }) {
+		have = append(have, k.none)
+	}
+	for _, o := range offers {
+		templates = templates || o.template
+		if len(o.shown) == 0 {
+			have = append(have, o.where+" has none")
+			continue
+		}
+		have = append(have, o.where+" has "+strings.Join(o.shown, ", "))
+	}
+	if templates {
+		unknown += " nor a quick-reply button of a template the campaign may send"
+	}
+	return []string{fmt.Sprintf("%s: on_reply: %s: %s (%s)", path, strings.Join(problems, "; "), unknown, strings.Join(have, "; "))}, nil
+}

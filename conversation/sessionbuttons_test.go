@@ -1,0 +1,307 @@
+package conversation_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/conversation"
+)
+
+// Session messages the cases below send.
+const (
+	buttonsMessage = `
+message:
+  text: "Did your order arrive?"
+  reply_buttons:
+    buttons:
+      - {id: arrived-ok, text: "Yes, all good"}
+      - {id: problem, text: "There is a problem"}
+`
+	listMessage = `
+message:
+  text: "Pick a size"
+  list:
+    button: Sizes
+    sections:
+      - rows:
+          - {id: size_s, text: Small}
+          - {id: size_m, text: Medium}
+`
+	textMessage = `
+message:
+  text: "Your order has shipped."
+`
+	// slotMessage has a button whose id is rendered per recipient.
+	slotMessage = `
+message:
+  text: "Book your delivery slot"
+  reply_buttons:
+    buttons:
+      - {id: "slot-{{ .slot }}", text: "Book"}
+      - {id: skip, text: "Not now"}
+`
+	fallback = `
+fallback_template:
+  name: order_status
+  language: en
+`
+)
+
+// sessionDef parses a session campaign made of message (and a fallback template, or ""), and
+// on_reply rules.
+func sessionDef(t *testing.T, message, fallback, rules string) *campaigns.Definition {
+	t.Helper()
+	y := "id: orders\nsender: \"+14155550100\"\naudience: {file: orders.csv}\n" + message + fallback + "on_reply:\n" + rules
+	def, err := campaigns.Parse("orders.yaml", []byte(y))
+	if err != nil {
+		t.Fatalf("parse:\n%s\n%v", y, err)
+	}
+	return def
+}
+
+// The buttons and list rows a session campaign's rules name are checked against its own
+// message (and the templates it may send), compared as Match compares them. Every case mixes
+// values that are fine with values that are not, and says which must be named.
+func TestCheckOnReplySession(t *testing.T) {
+	t.Parallel()
+	type templates map[string][]string // "name/language" -> quick-reply buttons
+	cases := []struct {
+		name                      string
+		message, fallback, rules  string
+		templates                 templates // nil: the templates cannot be read
+		openErr                   error
+		wantErrs, wantNotes       []string // substrings, all in one error / in the notes
+		nErrs, nNotes             int
+		clean                     []string // values no error or note may name
+		wantOpened, wantNotOpened bool
+	}{
+		{
+			name:    "button by id",
+			message: buttonsMessage,
+			rules: `
+  - {button: arrived-ok, tag: ok, none: true}
+  - {button: arrived_ok, tag: typo, none: true}
+`,
+			wantErrs: []string{`orders.yaml: on_reply: rule r2: button "arrived_ok": not a reply button of the session message`,
+				`(the message has "arrived-ok"/"Yes, all good", "problem"/"There is a problem")`},
+			nErrs:         1,
+			clean:         []string{`"arrived-ok":`, "rule r1"},
+			wantNotOpened: true,
+		},
+		{
+			name:    "button by text, other case and spacing",
+			message: buttonsMessage,
+			rules: `
+  - {button: ["  yes,   ALL good ", "THERE IS A PROBLEM"], tag: ok, none: true}
+  - {button: "Yes all good", tag: typo, none: true}
+`,
+			wantErrs:      []string{`rule r2: button "Yes all good": not a reply button`},
+			nErrs:         1,
+			clean:         []string{"rule r1"},
+			wantNotOpened: true,
+		},
+		{
+			name:    "unknown buttons listed together",
+			message: buttonsMessage,
+			rules: `
+  - {name: good, button: problem, tag: ok, none: true}
+  - {name: bad, button: [Arrived, "problem "], tag: x, none: true}
+  - {name: worse, button: Cancel, tag: y, none: true}
+`,
+			wantErrs: []string{`rule bad: button "Arrived"; rule worse: button "Cancel": not a reply button of the session message`},
+			nErrs:    1,
+			clean:    []string{"rule good", `"problem "`},
+		},
+		{
+			name:    "list row ok and unknown",
+			message: listMessage,
+			rules: `
+  - {list_row: [" size_m ", size_s], tag: ok, none: true}
+  - {list_row: [SIZE_M, Medium, size_l], tag: typo, none: true}
+`,
+			// A row matches by its id only, exactly but for surrounding spaces.
+			wantErrs: []string{`rule r2: list_row "SIZE_M"; rule r2: list_row "Medium"; rule r2: list_row "size_l": not a row id of the session message's list`,
+				`(the message has "size_s" (Small), "size_m" (Medium))`},
+			nErrs: 1,
+			clean: []string{"rule r1"},
+		},
+		{
+			name:    "button rule on a message with no buttons",
+			message: textMessage,
+			rules: `
+  - {keyword: where, tag: ok, none: true}
+  - {button: "Yes", tag: never, none: true}
+`,
+			wantErrs:      []string{`rule r2: button "Yes": not a reply button of the session message (the message has no reply buttons)`},
+			nErrs:         1,
+			wantNotOpened: true,
+		},
+		{
+			name:    "list_row rule on a message without a list",
+			message: buttonsMessage,
+			rules: `
+  - {button: problem, tag: ok, none: true}
+  - {list_row: size_m, tag: never, none: true}
+`,
+			wantErrs: []string{`rule r2: list_row "size_m": not a row id of the session message's list (the message has no list)`},
+			nErrs:    1,
+		},
+		{
+			name:    "button rule on a list message",
+			message: listMessage,
+			rules: `
+  - {list_row: size_s, tag: ok, none: true}
+  - {button: size_m, tag: never, none: true}
+`,
+			wantErrs: []string{`rule r2: button "size_m": not a reply button of the session message (the message has no reply buttons)`},
+			nErrs:    1,
+			clean:    []string{"rule r1"},
+		},
+		{
+			name:    "templated button skipped with a note",
+			message: slotMessage,
+			rules: `
+  - {button: [Book, skip], tag: ok, none: true}
+  - {button: slot-morning, tag: booked, none: true}
+`,
+			wantNotes: []string{`on_reply rule r2: button "slot-morning" not checked: `,
+				"message.reply_buttons.buttons[0].id is a template, rendered per recipient"},
+			nNotes: 1,
+			clean:  []string{"rule r1", `"Book"`, `"skip"`},
+		},
+		{
+			name:     "fallback: a value only the template has",
+			message:  buttonsMessage,
+			fallback: fallback,
+			rules: `
+  - {button: arrived-ok, tag: ok, none: true}
+  - {button: "track  ORDER", tag: track, none: true}
+  - {button: Refund, tag: refund, none: true}
+`,
+			templates: templates{"order_status/en": {"Track order", "Talk to us"}},
+			wantErrs: []string{`rule r3: button "Refund": not a reply button of the session message nor a quick-reply button of a template the campaign may send`,
+				`(the message has "arrived-ok"/"Yes, all good", "problem"/"There is a problem"; template order_status (en) has "Track order", "Talk to us")`},
+			nErrs:      1,
+			clean:      []string{"rule r1", "rule r2"},
+			wantOpened: true,
+		},
+		{
+			name:     "fallback not read: only a note",
+			message:  buttonsMessage,
+			fallback: fallback,
+			rules: `
+  - {button: problem, tag: ok, none: true}
+  - {button: "Track order", tag: track, none: true}
+`,
+			openErr: errors.New("no Connectly business id or API key configured"),
+			wantNotes: []string{`on_reply rule r2: button "Track order" not checked: `,
+				"the buttons of template order_status (en) could not be read: no Connectly business id or API key configured"},
+			nNotes: 1,
+			clean:  []string{"rule r1"},
+		},
+		{
+			name:     "fallback unreachable: only a note",
+			message:  textMessage,
+			fallback: fallback,
+			rules: `
+  - {button: "Track order", tag: track, none: true}
+`,
+			wantNotes: []string{`on_reply rule r1: button "Track order" not checked: `,
+				"template order_status (en) could not be read: the Connectly API is not reachable (refused)"},
+			nNotes: 1,
+		},
+		{
+			name:    "a follow-up's buttons and rows, and its template's buttons",
+			message: buttonsMessage,
+			rules: `
+  - name: problem
+    button: problem
+    message:
+      text: "Sorry! What happened?"
+      list:
+        button: Choose
+        sections:
+          - rows: [{id: damaged, text: Damaged}, {id: missing, text: Missing}]
+  - {name: damaged, list_row: damaged, tag: damaged, none: true}
+  - {name: lost, list_row: lost, tag: lost, none: true}
+  - name: survey
+    button: arrived-ok
+    template: {name: survey, language: en}
+  - {name: rated, button: [Great, Awful], tag: rated, none: true}
+`,
+			templates: templates{"survey/en": {"Great", "Fine"}},
+			wantErrs: []string{`rule rated: button "Awful": not a reply button of the session message nor a quick-reply button of a template the campaign may send`,
+				`template survey (en) has "Great", "Fine"`,
+				`rule lost: list_row "lost": not a row id of the session message's list (the message has no list; rule problem's message has "damaged" (Damaged), "missing" (Missing))`},
+			nErrs:      2,
+			clean:      []string{"rule damaged:", "rule problem:", `"Great":`},
+			wantOpened: true,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			def := sessionDef(t, c.message, c.fallback, c.rules)
+			opened := false
+			open := func() (conversation.TemplateButtons, error) {
+				opened = true
+				if c.openErr != nil {
+					return nil, c.openErr
+				}
+				return func(_ context.Context, name, language string) ([]string, error) {
+					if c.templates == nil {
+						return nil, errors.New("refused")
+					}
+					have, ok := c.templates[name+"/"+language]
+					if !ok {
+						t.Errorf("asked for template %s (%s)", name, language)
+					}
+					return have, nil
+				}, nil
+			}
+			errs, notes := conversation.CheckOnReply(context.Background(), def, open)
+			if len(errs) != c.nErrs || len(notes) != c.nNotes {
+				t.Fatalf("want %d errors and %d notes, got\nerrs %q\nnotes %q", c.nErrs, c.nNotes, errs, notes)
+			}
+			all, allNotes := strings.Join(errs, "\n"), strings.Join(notes, "\n")
+			for _, w := range c.wantErrs {
+				if !strings.Contains(all, w) {
+					t.Errorf("errors lack %q:\n%s", w, all)
+				}
+			}
+			for _, w := range c.wantNotes {
+				if !strings.Contains(allNotes, w) {
+					t.Errorf("notes lack %q:\n%s", w, allNotes)
+				}
+			}
+			for _, v := range c.clean {
+				if strings.Contains(all, v) || strings.Contains(allNotes, v) {
+					t.Errorf("%q is fine, yet named:\nerrs %s\nnotes %s", v, all, allNotes)
+				}
+			}
+			if c.wantOpened && !opened || c.wantNotOpened && opened {
+				t.Errorf("templates read: %v", opened)
+			}
+		})
+	}
+}
+
+// A session campaign whose rules name buttons and rows its messages have is left alone, and
+// its templates are not read; the template campaign's check is unchanged (TestCheckOnReply).
+func TestCheckOnReplySessionClean(t *testing.T) {
+	t.Parallel()
+	def := sessionDef(t, buttonsMessage, fallback, `
+  - {button: ["Yes, all good", problem], tag: ok, none: true}
+  - {keyword: refund, tag: refund, none: true}
+`)
+	errs, notes := conversation.CheckOnReply(context.Background(), def, func() (conversation.TemplateButtons, error) {
+		return nil, fmt.Errorf("not to be opened")
+	})
+	if len(errs) != 0 || len(notes) != 0 {
+		t.Fatalf("errs %q notes %q", errs, notes)
+	}
+}
