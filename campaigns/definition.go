@@ -493,7 +493,7 @@ func (d *Definition) validateSession(c fieldCheck) {
 			"the parameters of the fallback template go under fallback_template.parameters")
 	}
 	if d.Message == nil {
-		add("message", "is empty: give text, or one of attachment, location, reply_buttons, list, single_product, multi_product")
+		add("message", "is empty: give text, or one of "+connectly.OtherKinds)
 	} else {
 		for _, p := range CheckMessage(*d.Message) {
 			add("message."+p.Field, p.Msg)

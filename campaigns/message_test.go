@@ -36,6 +36,12 @@ func TestSessionRequestGolden(t *testing.T) {
 			"      - title: Afternoon\n        rows:\n          - {id: a3, text: \"15:00\"}\n"},
 		{"single-product", "  text: \"For {{ .name | title }}\"\n  single_product: {catalog_id: \"c1\", product_retailer_id: \"sku-9\"}\n"},
 		{"multi-product", "  text: \"Picked for you\"\n  multi_product: {catalog_id: \"c1\", sections: [{title: New, product_items: [{product_retailer_id: sku-1}]}]}\n"},
+		// raw: a whole Connectly message object, every string value a template, keys and
+		// numbers as written; here text beside an attachment, which the typed kind refuses.
+		{"raw-attachment-with-text", "  raw:\n    text: \"Your invoice, {{ .name | title }}\"\n    attachments:\n" +
+			"      - {type: document, url: \"https://cdn.example.com/{{ .doc }}.pdf\", filename: \"{{ .doc }}.pdf\"}\n"},
+		{"raw-snake-case", "  raw:\n    text: \"Pick a slot in {{ .city }}\"\n    reply_button_message:\n      buttons:\n" +
+			"        - {id: \"ok-{{ .order }}\", text: \"Yes\"}\n      header: {text: \"Order {{ .order }}\"}\n      priority: 2\n"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,7 +132,7 @@ func TestSessionParse(t *testing.T) {
 		{"NeitherTemplateNorMessage", "id: s\naudience: {file: a.csv}\n",
 			[]string{"b.yaml:1:1: template.name: is required", "b.yaml:1:1: template.language: is required (e.g. en, en_US, pt_BR)"}},
 		{"EmptyMessage", "id: s\naudience: {file: a.csv}\nmessage:\n",
-			[]string{"b.yaml:3:9: message: is empty: give text, or one of attachment, location, reply_buttons, list, single_product, multi_product"}},
+			[]string{"b.yaml:3:9: message: is empty: give text, or one of attachment, location, reply_buttons, list, single_product, multi_product, raw"}},
 		{"ParametersWithMessage", sessionCampaign("  text: hi\n", "parameters: {body_1: x}\n"),
 			[]string{"b.yaml:5:13: parameters: a session message has no template parameters: its own strings are templates; the parameters of the fallback template go under fallback_template.parameters"}},
 		{"FallbackWithoutMessage", "id: s\naudience: {file: a.csv}\ntemplate: {name: x, language: en}\nfallback_template: {name: y, language: en}\n",
@@ -153,6 +159,16 @@ func TestSessionParse(t *testing.T) {
 				"b.yaml:7:9: message.reply_buttons.buttons[0].text: required",
 				"b.yaml:7:17: message.reply_buttons.buttons[0].title: unknown key \"title\" (known keys: id, text)",
 			}},
+		{"RawUnknownKey", sessionCampaign("  raw:\n    text: Hi\n    buttons: []\n"),
+			[]string{"b.yaml:6:14: message.raw.buttons: not a field of a Connectly message (want one of attachments, id, listMessage, location, multiProductMessage, replyButtonMessage, singleProductMessage, text)"}},
+		{"RawTwoContents", sessionCampaign("  raw:\n    location: {latitude: 1, longitude: 2}\n    attachments: [{type: image, url: \"https://x.example/a.png\"}]\n"),
+			[]string{"b.yaml:5:15: message.raw.location: a message has one content field besides text, this one also sets attachments, location"}},
+		{"RawWithText", sessionCampaign("  text: Hi\n  raw: {text: Hello}\n"),
+			[]string{"b.yaml:4:9: message.text: not allowed with raw: put text inside the raw object"}},
+		{"RawNotAMapping", sessionCampaign("  raw: [text]\n"),
+			[]string{"b.yaml:4:1: want a mapping (a JSON object)"}},
+		{"RawTemplateBroken", sessionCampaign("  raw:\n    text: \"{{ .x \"\n"),
+			[]string{"b.yaml:5:11: message.raw.text: template: 1: unclosed action"}},
 		{"BadAttachmentURL", sessionCampaign("  attachment: {type: image, url: \"ftp://x.example/a.png\"}\n"),
 			[]string{"b.yaml:4:34: message.attachment.url: the value is not an absolute http(s) URL"}},
 	}
@@ -274,7 +290,7 @@ func TestPlanSession(t *testing.T) {
 		}
 		wantEqual(t, "recipients", 2, rep.Recipients)
 		wantEqual(t, "skipped", map[string]int{"invalid_params": 1}, rep.Skipped)
-		wantEqual(t, "example", "cannot render parameters: message.text: required: a message needs text or one of attachment, location, reply_buttons, list, single_product, multi_product", rep.Examples[0].Detail)
+		wantEqual(t, "example", "cannot render parameters: message.text: required: a message needs text or one of attachment, location, reply_buttons, list, single_product, multi_product, raw", rep.Examples[0].Detail)
 		wantEqual(t, "languages", map[string]int{}, rep.Languages)
 		wantEqual(t, "session", &campaigns.SessionPlan{Kind: connectly.KindText, Path: "/v1/businesses/%7BbusinessId%7D/send/messages",
 			WindowClosed: "skip"}, rep.Session)

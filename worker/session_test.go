@@ -87,3 +87,35 @@ func TestSessionSends(t *testing.T) {
 		t.Errorf("counters %+v", c)
 	}
 }
+
+// TestSessionRawMessage sends a raw message object (text beside an attachment, which the
+// typed kind refuses) through the one send path: the fake, answering as the reference's 3.1
+// shows, takes it as an attachment with its text.
+func TestSessionRawMessage(t *testing.T) {
+	const business, key = "biz-session-raw", "key-0123456789abcdef"
+	fake, b := withFake(t, business, key)
+	ctx := context.Background()
+	ps := seedRun(t, b, "run-session-raw", ledger.AtMostOnce, 1)
+	content, _ := json.Marshal(connectly.SessionContent{Raw: connectly.RawObject(
+		`{"text":"Your invoice","attachments":[{"type":"document","url":"https://example.com/i.pdf","filename":"i.pdf"}]}`)})
+	p := ps[0]
+	p.Kind, p.Session, p.Template = campaigns.KindSession, content, ""
+	now := time.Now()
+	if _, err := servicewindow.New(b.rdb, nil).Touch(ctx, business, []string{p.To}, now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.OpenWindow(p.To, now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := handle(t, b, p); err != nil {
+		t.Fatal(err)
+	}
+	if e := entryOf(t, b, p); e.State != ledger.Accepted {
+		t.Fatalf("entry %+v, want accepted", e)
+	}
+	got := fake.Received()
+	if len(got) != 1 || !got[0].Accepted() || got[0].Content != fakeconnectly.ContentAttachments || got[0].Session == nil ||
+		got[0].Session.Message.Text != "Your invoice" || len(got[0].Session.Message.Attachments) != 1 {
+		t.Fatalf("received %+v, want one accepted attachment with its text", got)
+	}
+}

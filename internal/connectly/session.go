@@ -64,7 +64,12 @@ const (
 	KindList          SessionKind = "list"
 	KindSingleProduct SessionKind = "single_product"
 	KindMultiProduct  SessionKind = "multi_product"
+	// KindRaw (rawmessage.go) is a whole Connectly message object, sent as written.
 )
+
+// OtherKinds names, as a campaign file writes them, the kinds a message may set instead of
+// text alone.
+const OtherKinds = "attachment, location, reply_buttons, list, single_product, multi_product, raw"
 
 // Limits checked by Validate. The text limit is Meta's for a text message; the others are
 // Meta's documented limits for WhatsApp media and interactive messages (Cloud API reference,
@@ -113,8 +118,9 @@ type SessionMessage struct {
 // SessionContent is the content of a session message: exactly one kind. Text alone is a text
 // message; any other kind is set through its own field, with Text as its body where the kind
 // has one (required for reply buttons, lists and multi-product messages, optional for a single
-// product, not allowed with an attachment or a location). A campaign file's message: block
-// decodes into it (YAML or JSON, snake_case keys).
+// product, not allowed with an attachment, a location or a raw object). A campaign file's
+// message: block decodes into it (YAML or JSON, snake_case keys). Raw is the way out for what
+// the typed kinds do not model: a whole Connectly message object (see rawmessage.go).
 type SessionContent struct {
 	Text          string        `yaml:"text,omitempty" json:"text,omitempty"`
 	Attachment    *Attachment   `yaml:"attachment,omitempty" json:"attachment,omitempty"`
@@ -123,6 +129,7 @@ type SessionContent struct {
 	List          *List         `yaml:"list,omitempty" json:"list,omitempty"`
 	SingleProduct RawObject     `yaml:"single_product,omitempty" json:"single_product,omitempty"`
 	MultiProduct  RawObject     `yaml:"multi_product,omitempty" json:"multi_product,omitempty"`
+	Raw           RawObject     `yaml:"raw,omitempty" json:"raw,omitempty"`
 }
 
 // Attachment is one media item. Only one is allowed per message (Connectly answers more with
@@ -189,7 +196,7 @@ type Row struct {
 }
 
 // RawObject is a JSON object sent as written: the product messages, whose fields neither
-// Connectly nor the reference documents. It decodes from JSON, and from YAML (the mapping is
+// Connectly nor the reference documents, and a raw message. It decodes from JSON, and from YAML (the mapping is
 // converted to JSON).
 type RawObject json.RawMessage
 
@@ -250,6 +257,9 @@ func (c SessionContent) Kinds() []SessionKind {
 	if len(c.MultiProduct) > 0 {
 		ks = append(ks, KindMultiProduct)
 	}
+	if len(c.Raw) > 0 {
+		ks = append(ks, KindRaw)
+	}
 	if len(ks) == 0 && c.Text != "" {
 		ks = append(ks, KindText)
 	}
@@ -267,8 +277,9 @@ func (c SessionContent) Kind() SessionKind {
 // MapStrings returns a deep copy of c with f applied to every non-empty text field a person
 // reads or a reply carries back: text, the attachment's url, caption and filename, the
 // location's name and address, the buttons' ids and texts, the list's button, header, footer,
-// section titles and rows. field names it as Validate does ("list.sections[0].rows[2].text").
-// The attachment type, coordinates and product objects are copied unchanged. It is how a
+// section titles and rows, and every string value of a raw object. field names it as Validate
+// does ("list.sections[0].rows[2].text", "raw.attachments[0].caption"). The attachment type,
+// coordinates and product objects are copied unchanged. It is how a
 // campaign renders its message per recipient; Validate the result.
 func (c SessionContent) MapStrings(f func(field, s string) (string, error)) (SessionContent, error) {
 	var firstErr error
@@ -342,6 +353,13 @@ func (c SessionContent) MapStrings(f func(field, s string) (string, error)) (Ses
 	}
 	if c.MultiProduct != nil {
 		out.MultiProduct = append(RawObject{}, c.MultiProduct...)
+	}
+	if c.Raw != nil && firstErr == nil {
+		raw, err := mapRawStrings(c.Raw, f)
+		if err != nil {
+			firstErr = err
+		}
+		out.Raw = raw
 	}
 	if firstErr != nil {
 		return SessionContent{}, firstErr
@@ -437,6 +455,9 @@ func (m SessionMessage) Validate() error {
 		}
 	}
 	m.Content.validate(&v)
+	if m.ID != "" && m.Content.Kind() == KindRaw && rawSets(m.Content.Raw, "id") {
+		v.add("id", "also set in the raw object: set one")
+	}
 	if len(v.problems) > 0 {
 		return &InvalidMessageError{Problems: v.problems}
 	}
@@ -467,7 +488,7 @@ func (c SessionContent) validate(v *validator) {
 	ks := c.Kinds()
 	switch {
 	case len(ks) == 0:
-		v.add("text", "required: a message needs text or one of attachment, location, reply_buttons, list, single_product, multi_product")
+		v.add("text", "required: a message needs text or one of "+OtherKinds)
 		return
 	case len(ks) > 1:
 		names := make([]string, len(ks))
@@ -502,6 +523,11 @@ func (c SessionContent) validate(v *validator) {
 	case KindMultiProduct:
 		v.text("text", c.Text, true, MaxInteractiveBody)
 		validateObject(v, "multi_product", c.MultiProduct)
+	case KindRaw:
+		if c.Text != "" {
+			v.add("text", "not allowed with raw: put text inside the raw object")
+		}
+		validateRaw(v, c.Raw)
 	}
 }
 
@@ -619,11 +645,12 @@ func validateObject(v *validator, field string, raw RawObject) {
 // The request body (reference 3.1), camelCase as the reference writes it. These types are the
 // wire's and nothing else's: the spec types above may change their keys without changing it.
 type sessionRequest struct {
-	Recipient    sessionRecipient `json:"recipient"`
-	Sender       *sessionSender   `json:"sender,omitempty"`
-	Message      sessionBody      `json:"message"`
-	CallbackData json.RawMessage  `json:"callbackData,omitempty"`
-	CampaignName string           `json:"campaignName,omitempty"`
+	Recipient sessionRecipient `json:"recipient"`
+	Sender    *sessionSender   `json:"sender,omitempty"`
+	// Message is a sessionBody, or a raw message's object (json.RawMessage).
+	Message      any             `json:"message"`
+	CallbackData json.RawMessage `json:"callbackData,omitempty"`
+	CampaignName string          `json:"campaignName,omitempty"`
 }
 
 type sessionRecipient struct {
@@ -733,25 +760,31 @@ func (w Wire) EncodeSession(msg SessionMessage) ([]byte, error) {
 	c := msg.Content
 	req := sessionRequest{
 		Recipient:    sessionRecipientOf(msg.To, msg.Name, f),
-		Message:      sessionBody{ID: msg.ID, Text: c.Text},
 		CallbackData: msg.CallbackData,
 		CampaignName: w.campaignName(msg.CampaignName),
 	}
 	if msg.Sender != "" {
 		req.Sender = &sessionSender{ID: msg.Sender, ChannelType: channelWhatsApp}
 	}
+	if len(c.Raw) > 0 {
+		if req.Message, err = rawBody(c.Raw, msg.ID); err != nil {
+			return nil, err
+		}
+		return encodeJSON(req)
+	}
+	body := sessionBody{ID: msg.ID, Text: c.Text}
 	if a := c.Attachment; a != nil {
-		req.Message.Attachments = []wireAttachment{{Type: a.Type, URL: a.URL, Caption: a.Caption, Filename: a.Filename}}
+		body.Attachments = []wireAttachment{{Type: a.Type, URL: a.URL, Caption: a.Caption, Filename: a.Filename}}
 	}
 	if l := c.Location; l != nil {
-		req.Message.Location = &wireLocation{Latitude: l.Latitude, Longitude: l.Longitude, Name: l.Name, Address: l.Address}
+		body.Location = &wireLocation{Latitude: l.Latitude, Longitude: l.Longitude, Name: l.Name, Address: l.Address}
 	}
 	if rb := c.ReplyButtons; rb != nil {
 		w := &wireReplyButtons{Buttons: make([]wireButton, len(rb.Buttons)), Header: optText(rb.Header), Footer: optText(rb.Footer)}
 		for i, b := range rb.Buttons {
 			w.Buttons[i] = wireButton(b)
 		}
-		req.Message.ReplyButtonMessage = w
+		body.ReplyButtonMessage = w
 	}
 	if l := c.List; l != nil {
 		w := &wireList{Button: wireText{Text: l.Button}, Sections: make([]wireSection, len(l.Sections)), Header: optText(l.Header), Footer: optText(l.Footer)}
@@ -762,14 +795,15 @@ func (w Wire) EncodeSession(msg SessionMessage) ([]byte, error) {
 			}
 			w.Sections[i] = ws
 		}
-		req.Message.ListMessage = w
+		body.ListMessage = w
 	}
 	if len(c.SingleProduct) > 0 {
-		req.Message.SingleProductMessage = json.RawMessage(c.SingleProduct)
+		body.SingleProductMessage = json.RawMessage(c.SingleProduct)
 	}
 	if len(c.MultiProduct) > 0 {
-		req.Message.MultiProductMessage = json.RawMessage(c.MultiProduct)
+		body.MultiProductMessage = json.RawMessage(c.MultiProduct)
 	}
+	req.Message = body
 	return encodeJSON(req)
 }
 

@@ -91,6 +91,18 @@ var sessionCases = []struct {
 	{"multi_product", "", func(m *connectly.SessionMessage) {
 		m.Content = connectly.SessionContent{Text: "Our picks for you", MultiProduct: connectly.RawObject(`{"catalogId":"cat-1","sections":[{"title":"Shoes","productItems":[{"productRetailerId":"sku-1"},{"productRetailerId":"sku-2"}]}]}`)}
 	}},
+	{"raw_attachment_with_text", "", func(m *connectly.SessionMessage) {
+		// Reference 3.1 shows text beside an attachment; the typed kind refuses it, raw sends it.
+		m.Content = connectly.SessionContent{Raw: connectly.RawObject(`{"text": "Your <receipt> & more", "attachments": [{"type": "document", "url": "https://example.com/r.pdf", "filename": "r.pdf"}]}`)}
+	}},
+	{"raw_snake_case", "", func(m *connectly.SessionMessage) {
+		// The GitBook's spelling goes out as written, numbers with their own text.
+		m.Content = connectly.SessionContent{Raw: connectly.RawObject(`{"text":"Pick","list_message":{"button":{"text":"Open"},"sections":[{"rows":[{"id":"1","text":"One"}]}],"x":1.50}}`)}
+	}},
+	{"raw_with_envelope_id", "", func(m *connectly.SessionMessage) {
+		m.ID = "01FPW47QF69Y5JZH24605VAKQB"
+		m.Content = connectly.SessionContent{Raw: connectly.RawObject(`{"text":"Hi"}`)}
+	}},
 	{"bsuid_in_id", "", func(m *connectly.SessionMessage) {
 		m.To = "bsuid:US.13491208655302741918"
 	}},

@@ -1,0 +1,259 @@
+package connectly
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// A raw message (SessionContent.Raw, `raw:` in a campaign file) is a whole Connectly message
+// object, sent as written. Reference 3.1 asks for it: the inner shapes of session messages
+// are known only from public client code, and some are not known at all, so a campaign may
+// send what Herald's typed kinds do not model or refuse: text beside an attachment (3.1 shows
+// it, 3 says "exactly one content type"), a field of a product message, a spelling Connectly
+// takes. Every string value in it is a template over the audience row, as in the typed kinds;
+// keys, numbers and booleans are sent as written.
+//
+// The choices Herald makes about a raw object are all in this file:
+//   - its top-level keys are the reference's message fields (RawMessageKeys), in camelCase or
+//     the GitBook's snake_case; any other key is refused, since the API is a protobuf gateway
+//     that answers an unknown field with a 400 for every recipient;
+//   - a key and its other spelling may not both be set;
+//   - text may go with one other content field, and only one (reference 3: one content type;
+//     3.1: text as a body or a caption);
+//   - attachments is a list of at most one item (ERROR_CODE_MESSAGE_ATTACHMENTS_NUMBER_INVALID);
+//   - text is a string of at most MaxSessionText characters;
+//   - the object, compacted, is at most MaxRawMessage bytes.
+//
+// Nothing else is checked: the point of a raw object is to send what Herald does not know.
+// Connectly's answer to it is classified like any other.
+
+// KindRaw is a raw Connectly message object (SessionContent.Raw).
+const KindRaw SessionKind = "raw"
+
+// MaxRawMessage bounds a raw message object, compacted, in bytes: ten times the largest
+// typed message Herald builds (a list of ten rows at every limit is under 2 KiB), and small
+// enough that rendering it per recipient stays cheap.
+const MaxRawMessage = 16 << 10
+
+// RawMessageKeys maps every top-level key a raw message may set to its camelCase name, the
+// spelling the reference sends (3.1); the snake_case ones are the GitBook's.
+var RawMessageKeys = map[string]string{
+	"id":                     "id",
+	"text":                   "text",
+	"attachments":            "attachments",
+	"location":               "location",
+	"listMessage":            "listMessage",
+	"list_message":           "listMessage",
+	"replyButtonMessage":     "replyButtonMessage",
+	"reply_button_message":   "replyButtonMessage",
+	"singleProductMessage":   "singleProductMessage",
+	"single_product_message": "singleProductMessage",
+	"multiProductMessage":    "multiProductMessage",
+	"multi_product_message":  "multiProductMessage",
+}
+
+// rawMeta are the keys of RawMessageKeys that carry no content.
+var rawMeta = map[string]bool{"id": true, "text": true}
+
+// validateRaw checks a raw message object against the rules above.
+func validateRaw(v *validator, raw RawObject) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		v.add("raw", "want a JSON object (a Connectly message)")
+		return
+	}
+	if n := compactLen(raw); n > MaxRawMessage {
+		v.add("raw", "%d bytes, at most %d", n, MaxRawMessage)
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	seen := map[string]string{}
+	var content []string
+	for _, k := range keys {
+		name, ok := RawMessageKeys[k]
+		if !ok {
+			v.add(rawField(k), "not a field of a Connectly message (want one of %s)", strings.Join(rawKeyNames(), ", "))
+			continue
+		}
+		if other, dup := seen[name]; dup {
+			v.add(rawField(k), "the same field as %s: set one spelling", other)
+			continue
+		}
+		seen[name] = k
+		if !rawMeta[name] {
+			content = append(content, k)
+		}
+	}
+	if len(content) > 1 {
+		v.add(rawField(content[1]), "a message has one content field besides text, this one also sets %s", strings.Join(content, ", "))
+	}
+	if k, ok := seen["text"]; ok {
+		var s string
+		if err := json.Unmarshal(obj[k], &s); err != nil {
+			v.add(rawField(k), "want a string")
+		} else {
+			v.text(rawField(k), s, len(content) == 0, MaxSessionText)
+		}
+	} else if len(content) == 0 {
+		v.add("raw", "no content: set text or one of %s", strings.Join(rawContentNames(), ", "))
+	}
+	if k, ok := seen["id"]; ok {
+		var s string
+		if err := json.Unmarshal(obj[k], &s); err != nil {
+			v.add(rawField(k), "want a string")
+		}
+	}
+	if k, ok := seen["attachments"]; ok {
+		var items []json.RawMessage
+		if err := json.Unmarshal(obj[k], &items); err != nil {
+			v.add(rawField(k), "want a list")
+		} else if len(items) != 1 {
+			v.add(rawField(k), "%d items, a message carries exactly one", len(items))
+		}
+	}
+}
+
+// rawKeyNames are the camelCase names of RawMessageKeys, sorted.
+func rawKeyNames() []string {
+	var names []string
+	for k, name := range RawMessageKeys {
+		if k == name {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// rawContentNames are rawKeyNames without id and text.
+func rawContentNames() []string {
+	var names []string
+	for _, k := range rawKeyNames() {
+		if !rawMeta[k] {
+			names = append(names, k)
+		}
+	}
+	return names
+}
+
+// plainKeyRE matches the keys a field name writes bare: raw.replyButtonMessage.buttons[0].id.
+var plainKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// rawField names a top-level key of a raw object as Validate names fields.
+func rawField(k string) string { return rawPath("raw", k) }
+
+// rawPath is the field name of key k inside the value named parent. A key that is not a plain
+// identifier is quoted (raw["a.b"]), so that two different places never share a name.
+func rawPath(parent, k string) string {
+	if plainKeyRE.MatchString(k) {
+		return parent + "." + k
+	}
+	return parent + "[" + strconv.Quote(k) + "]"
+}
+
+// mapRawStrings returns raw with f applied to every non-empty string value (not to keys),
+// each named by its path ("raw.replyButtonMessage.buttons[0].text"), in a fixed order: keys
+// sorted, lists in order. Numbers keep their text. The result is compact JSON, without HTML
+// escapes, as the request body carries it.
+func mapRawStrings(raw RawObject, f func(field, s string) (string, error)) (RawObject, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("raw: %w", err)
+	}
+	out, err := mapValue("raw", v, f)
+	if err != nil {
+		return nil, err
+	}
+	b, err := encodeJSON(out)
+	if err != nil {
+		return nil, fmt.Errorf("raw: %w", err)
+	}
+	return RawObject(b), nil
+}
+
+func mapValue(field string, v any, f func(field, s string) (string, error)) (any, error) {
+	switch x := v.(type) {
+	case string:
+		if x == "" {
+			return x, nil
+		}
+		s, err := f(field, x)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		if !utf8.ValidString(s) {
+			return nil, fmt.Errorf("%s: not valid UTF-8", field)
+		}
+		return s, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			m, err := mapValue(field+"["+strconv.Itoa(i)+"]", e, f)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = m
+		}
+		return out, nil
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out := make(map[string]any, len(x))
+		for _, k := range keys {
+			m, err := mapValue(rawPath(field, k), x[k], f)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = m
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// rawBody is the message object of the request for a raw message: raw as written, with id
+// added when the caller sets SessionMessage.ID.
+func rawBody(raw RawObject, id string) (json.RawMessage, error) {
+	if id == "" {
+		return json.RawMessage(raw), nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, fmt.Errorf("connectly: raw message: %w", err)
+	}
+	idJSON, err := encodeJSON(id)
+	if err != nil {
+		return nil, err
+	}
+	obj["id"] = idJSON
+	b, err := encodeJSON(obj)
+	return json.RawMessage(b), err
+}
+
+// rawSets reports whether the raw object sets the field named (camelCase), in either spelling.
+func rawSets(raw RawObject, name string) bool {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil {
+		return false
+	}
+	for k := range obj {
+		if RawMessageKeys[k] == name {
+			return true
+		}
+	}
+	return false
+}
