@@ -68,6 +68,10 @@ func validateRaw(v *validator, raw RawObject) {
 		v.add("raw", "want a JSON object (a Connectly message)")
 		return
 	}
+	if !utf8.Valid(raw) {
+		// It goes out as written, and JSON is UTF-8.
+		v.add("raw", "not valid UTF-8")
+	}
 	if n := compactLen(raw); n > MaxRawMessage {
 		v.add("raw", "%d bytes, at most %d", n, MaxRawMessage)
 	}
@@ -256,4 +260,54 @@ func rawSets(raw RawObject, name string) bool {
 		}
 	}
 	return false
+}
+
+// RawChoices are the reply buttons and list rows a raw message offers, read in the shapes
+// reference 3.1 gives, so that on_reply rules can be checked against them.
+type RawChoices struct {
+	// ButtonsField and ListField name where they were read ("raw.reply_button_message"), ""
+	// when the object has no such field.
+	ButtonsField, ListField string
+	Buttons                 *ReplyButtons
+	List                    *List
+	// Unread says why a field that is present could not be read in that shape; "" when both
+	// were.
+	Unread string
+}
+
+// Choices reads the reply buttons (replyButtonMessage.buttons[].id/text) and list rows
+// (listMessage.sections[].rows[].id/text) of a raw message, in either spelling.
+func (r RawObject) Choices() RawChoices {
+	var obj map[string]json.RawMessage
+	var out RawChoices
+	if json.Unmarshal(r, &obj) != nil {
+		out.Unread = "raw is not a JSON object"
+		return out
+	}
+	var unread []string
+	for k, v := range obj {
+		switch RawMessageKeys[k] {
+		case "replyButtonMessage":
+			var rb struct {
+				Buttons []Button `json:"buttons"`
+			}
+			if err := json.Unmarshal(v, &rb); err != nil {
+				unread = append(unread, rawField(k)+" is not in the shape of reference 3.1")
+				continue
+			}
+			out.ButtonsField, out.Buttons = rawField(k), &ReplyButtons{Buttons: rb.Buttons}
+		case "listMessage":
+			var l struct {
+				Sections []Section `json:"sections"`
+			}
+			if err := json.Unmarshal(v, &l); err != nil {
+				unread = append(unread, rawField(k)+" is not in the shape of reference 3.1")
+				continue
+			}
+			out.ListField, out.List = rawField(k), &List{Sections: l.Sections}
+		}
+	}
+	sort.Strings(unread)
+	out.Unread = strings.Join(unread, "; ")
+	return out
 }

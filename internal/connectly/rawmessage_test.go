@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/heraldmsg/herald/internal/connectly"
 )
@@ -44,6 +45,7 @@ func TestRawMessageValidate(t *testing.T) {
 		{name: "id not a string", raw: `{"id":7,"text":"Hi"}`, want: "raw.id: want a string"},
 		{name: "too large", raw: big, want: "bytes, at most 16384"},
 		{name: "text beside raw", raw: `{"text":"Hi"}`, text: "Hello", want: "text: not allowed with raw"},
+		{name: "invalid UTF-8", raw: "{\"text\":\"\xc1\"}", want: "raw: not valid UTF-8"},
 		{name: "id twice", raw: `{"id":"a","text":"Hi"}`, id: "b", want: "id: also set in the raw object"},
 	}
 	for _, tc := range cases {
@@ -142,6 +144,9 @@ func FuzzRawMessage(f *testing.F) {
 		body, err := (connectly.Wire{}).EncodeSession(connectly.SessionMessage{To: "+16044441111", Content: c})
 		if err != nil {
 			t.Fatalf("valid raw %q: EncodeSession: %v", raw, err)
+		}
+		if !utf8.Valid(body) {
+			t.Fatalf("valid raw %q went out as invalid UTF-8", raw)
 		}
 		var req struct{ Message map[string]any }
 		if err := json.Unmarshal(body, &req); err != nil {

@@ -637,8 +637,12 @@ func (l *List) validate(v *validator) {
 
 func validateObject(v *validator, field string, raw RawObject) {
 	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+	switch err := json.Unmarshal(raw, &obj); {
+	case err != nil || obj == nil:
 		v.add(field, "want a JSON object")
+	case !utf8.Valid(raw):
+		// It would go out as written, and JSON is UTF-8.
+		v.add(field, "not valid UTF-8")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 
@@ -133,6 +134,15 @@ func FuzzSessionMessage(f *testing.F) {
 		var compact bytes.Buffer
 		if err := json.Compact(&compact, body); err != nil || !bytes.Equal(compact.Bytes(), body) || !utf8.Valid(body) {
 			t.Fatalf("body is not compact UTF-8 JSON: %s", body)
+		}
+		if c.Kind() == connectly.KindRaw {
+			// A raw object goes out as written; FuzzRawMessage checks what it may hold.
+			var got struct{ Message any }
+			var want any
+			if json.Unmarshal(body, &got) != nil || json.Unmarshal(c.Raw, &want) != nil || !reflect.DeepEqual(got.Message, want) {
+				t.Fatalf("raw message changed on the way out: %s", body)
+			}
+			return
 		}
 		var req struct {
 			Recipient    map[string]string `json:"recipient"`
