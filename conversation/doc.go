@@ -10,7 +10,9 @@
 //     by payload, id or text; a list row by id; a keyword as a whole word of the typed text,
 //     case-insensitively and Unicode-aware (MatchKeyword); or any reply.
 //   - CheckButtons checks that the buttons rules name are quick-reply buttons of the
-//     campaign's template.
+//     campaign's template; for a session campaign, CheckOnReply checks rules' buttons (id
+//     or text) and list rows (id) against the campaign's message, its rules' follow-up
+//     messages and, when needed, its fallback and follow-up templates.
 //   - Join finds the run entry (run, ledger bucket, recipient) a reply belongs to: from
 //     Herald's callbackData on button and list replies, else from the per-business index of
 //     recent sends (Index.Record at accept time, bounded and expiring with on_reply.until).

@@ -74,12 +74,26 @@ func (o *offer) has(v string, same func(a, b string) bool) bool {
 func templated(s string) bool { return strings.Contains(s, "{{") }
 
 // messageOffers returns the reply buttons and list rows of a session message (nil for a kind
-// it lacks). where names the message; prefix is its fields' prefix ("message.").
+// it lacks). where names the message; prefix is its fields' prefix ("message."). A raw
+// message's are read in the shapes reference 3.1 gives; a field of it in another shape makes
+// an offer that could not be read.
 func messageOffers(where, prefix string, c connectly.SessionContent) (buttons, rows *offer) {
+	buttonsField, listField := "reply_buttons", "list"
+	if c.Kind() == connectly.KindRaw {
+		ch := c.Raw.Choices()
+		c = connectly.SessionContent{ReplyButtons: ch.Buttons, List: ch.List}
+		buttonsField, listField = ch.ButtonsField, ch.ListField
+		if ch.Unread != "" {
+			buttons = &offer{where: where, unread: ch.Unread}
+			rows = &offer{where: where, unread: ch.Unread}
+		}
+	}
 	if rb := c.ReplyButtons; rb != nil {
-		buttons = &offer{where: where}
+		if buttons == nil {
+			buttons = &offer{where: where}
+		}
 		for i, b := range rb.Buttons {
-			field := fmt.Sprintf("%sreply_buttons.buttons[%d]", prefix, i)
+			field := fmt.Sprintf("%s%s.buttons[%d]", prefix, buttonsField, i)
 			var item []string
 			for _, f := range []struct{ name, v string }{{"id", b.ID}, {"text", b.Text}} {
 				switch {
@@ -100,11 +114,13 @@ func messageOffers(where, prefix string, c connectly.SessionContent) (buttons, r
 		}
 	}
 	if l := c.List; l != nil {
-		rows = &offer{where: where}
+		if rows == nil {
+			rows = &offer{where: where}
+		}
 		for i, s := range l.Sections {
 			for j, r := range s.Rows {
 				if templated(r.ID) {
-					rows.dynamic = append(rows.dynamic, fmt.Sprintf("%slist.sections[%d].rows[%d].id", prefix, i, j))
+					rows.dynamic = append(rows.dynamic, fmt.Sprintf("%s%s.sections[%d].rows[%d].id", prefix, listField, i, j))
 					continue
 				}
 				rows.items = append(rows.items, []string{r.ID})

@@ -44,6 +44,24 @@ message:
       - {id: "slot-{{ .slot }}", text: "Book"}
       - {id: skip, text: "Not now"}
 `
+	// rawMessage is a raw Connectly message object with buttons in the GitBook's spelling and a
+	// templated id.
+	rawMessage = `
+message:
+  raw:
+    text: "Did your order arrive?"
+    reply_button_message:
+      buttons:
+        - {id: arrived-ok, text: "Yes, all good"}
+        - {id: "later-{{ .order }}", text: "Later"}
+`
+	// oddRawMessage has a list in a shape reference 3.1 does not give.
+	oddRawMessage = `
+message:
+  raw:
+    text: "Pick"
+    listMessage: {sections: {rows: 3}}
+`
 	fallback = `
 fallback_template:
   name: order_status
@@ -139,6 +157,37 @@ func TestCheckOnReplySession(t *testing.T) {
 			wantErrs:      []string{`rule r2: button "Yes": not a reply button of the session message (the message has no reply buttons)`},
 			nErrs:         1,
 			wantNotOpened: true,
+		},
+		{
+			name:    "raw message buttons",
+			message: rawMessage,
+			rules: `
+  - {button: ["yes, all good", LATER], tag: ok, none: true}
+  - {list_row: size_m, tag: never, none: true}
+`,
+			wantErrs: []string{`rule r2: list_row "size_m": not a row id of the session message's list (the message has no list)`},
+			nErrs:    1,
+			clean:    []string{"rule r1"},
+		},
+		{
+			name:    "raw message templated id",
+			message: rawMessage,
+			rules: `
+  - {button: later-a1, tag: later, none: true}
+`,
+			wantNotes: []string{`on_reply rule r1: button "later-a1" not checked: `,
+				"message.raw.reply_button_message.buttons[1].id is a template, rendered per recipient"},
+			nNotes: 1,
+		},
+		{
+			name:    "raw message in an unknown shape",
+			message: oddRawMessage,
+			rules: `
+  - {list_row: size_m, tag: maybe, none: true}
+`,
+			wantNotes: []string{`on_reply rule r1: list_row "size_m" not checked: `,
+				"raw.listMessage is not in the shape of reference 3.1"},
+			nNotes: 1,
 		},
 		{
 			name:    "list_row rule on a message without a list",
