@@ -53,7 +53,7 @@ const DemoSalt = "demo-reply"
 // answer in disjoint shares of the numbers (ReplyMix with DemoSalt, so MatchReply tells who
 // does what):
 //
-//   - 20% tap "Yes, show me" (payload SPRING_YES), in the three button forms in turn;
+//   - 20% tap "Yes, show me" (payload SPRING_YES), in the four button forms in turn;
 //   - 10% tap "No thanks" (SPRING_NO), likewise;
 //   - 5% type the keyword "price?";
 //   - 3% pick the list row "Sneakers" (row id ROW_SNEAKERS);

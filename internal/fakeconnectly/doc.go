@@ -18,8 +18,11 @@
 // them together, the stricter reading). Every JSON error answer carries the documented
 // error body (message, type, code, userTitle, userMessage, cntTraceId, details). The rate
 // limit's 429 carries ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED (every Connectly error
-// body has a code), or no body at all with Config.RateLimitBody = BodyEmpty; no answer ever
-// carries Retry-After.
+// body has a code), or no body at all with Config.RateLimitBody = BodyEmpty. The reference
+// documents no Retry-After and leaves its presence open (10.13): no answer carries one unless
+// asked, by Config.RateLimitRetryAfter (the seconds until a token) or a Rule's RetryAfter (any
+// value, an HTTP-date too). A Rule's Details fills the error body's details object, {} by
+// default (4.1: "extra structured info when available").
 //
 // A session send (send/messages, reference 3 and 3.1) has recipient {id, channelType, name?}
 // with an E.164 number or a bare BSUID in id (or a BSUID in userId), an optional sender
@@ -108,9 +111,14 @@
 //	location        message {id, location {latitude, longitude}}; no callbackData
 //	referral        message {id, text, referral {ctwaClid, sourceUrl, ...}}, attachments: [],
 //	                location: null; no callbackData
+//	button-bare     context {replyToId}, buttonResponse {text, payload}; no message
 //
 // The button, list and quoted shapes echo the callbackData of the message replied to; the
-// customer is the sender. testdata/inbound-*.json holds one body of each (InboundShapes).
+// customer is the sender. A customer known by a BSUID is written as reference 5.4 and 6 say,
+// never in the template API's "bsuid:" form: a phone-less one {id: BSUID, userId: BSUID,
+// phoneNumber: ""}, a phone one with a BSUID (WebhookConfig.BSUIDs) {id: phone, userId:
+// BSUID, phoneNumber: phone}. Only an answer of exactly 200 acknowledges a webhook call (5.3);
+// anything else, a 204 too, is retried. testdata/inbound-*.json holds one body of each (InboundShapes).
 // Inbound sends one reply at once, from a given number, in a given shape; SetReplies
 // changes the replies while the fake runs.
 //

@@ -85,6 +85,10 @@ type apiError struct {
 	UserTitle string
 	// Body is the body's shape; empty means BodyError.
 	Body string
+	// Details is the body's details object; empty means {}.
+	Details json.RawMessage
+	// RetryAfter is the Retry-After header's value; empty means no header.
+	RetryAfter string
 }
 
 // shape is the answer's body shape, never empty.
@@ -109,6 +113,10 @@ func (e apiError) body() errorBody {
 	if title == "" {
 		title = e.Message
 	}
+	details := e.Details
+	if len(details) == 0 {
+		details = json.RawMessage("{}")
+	}
 	return errorBody{
 		Message:     e.Message,
 		Type:        e.Type,
@@ -116,7 +124,7 @@ func (e apiError) body() errorBody {
 		UserTitle:   title,
 		UserMessage: userMessage,
 		TraceID:     strconv.FormatUint(rand.Uint64(), 10),
-		Details:     json.RawMessage("{}"),
+		Details:     details,
 	}
 }
 
@@ -164,7 +172,7 @@ var codeTable = map[string]codeInfo{
 	"ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION": {TypeInvalidRequest, 400, "The customer has not started a conversation"},
 	"ERROR_CODE_BUSINESS_KEY_SECRET_ABSENT":                  {TypeAuthentication, 401, "The business API secret is not initialised; contact Connectly"},
 	"ERROR_CODE_MESSAGE_TEMPLATE_DELETED":                    {TypeInvalidRequest, 400, "The template is being deleted"},
-	"ERROR_CODE_UNSPECIFIED":                                 {TypeUnspecified, 500, "Encountered unexpected error"},
+	"ERROR_CODE_UNSPECIFIED":                                 {TypeUnspecified, 500, "Internal server error"},
 }
 
 // typeTable answers a Rule.Code that names an error type instead of a code: the body then
@@ -187,6 +195,11 @@ func codeError(code string, status int) apiError {
 		e = apiError{Status: info.Status, Type: info.Type, Message: info.Message}
 	} else if info, ok := codeTable[code]; ok {
 		e = apiError{Status: info.Status, Type: info.Type, Code: code, Message: info.Message}
+		if code == CodeUnspecified {
+			// The reference's own pair (4.2, 5.4): "Internal server error" / "Encountered
+			// unexpected error".
+			e.UserTitle = "Encountered unexpected error"
+		}
 	} else if strings.HasPrefix(code, "ERROR_TYPE_") {
 		e = apiError{Status: 400, Type: code, Message: "The request failed"}
 	} else {

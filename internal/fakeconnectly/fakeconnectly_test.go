@@ -500,7 +500,7 @@ func TestFaultCodesAndStatuses(t *testing.T) {
 		{"code phone invalid", Rule{Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"}, 400, TypeInvalidRequest, "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID", "invalid", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID", connectly.ClassPermanent},
 		{"code opted out", Rule{Code: "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"}, 400, TypeInvalidRequest, "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT", "opted out", "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT", connectly.ClassPermanent},
 		{"code reached limits", Rule{Code: "ERROR_CODE_BUSINESS_REACHED_LIMITS"}, 400, TypeInvalidRequest, "ERROR_CODE_BUSINESS_REACHED_LIMITS", "restricted", "ERROR_CODE_BUSINESS_REACHED_LIMITS", connectly.ClassStopRun},
-		{"code unspecified", Rule{Code: "ERROR_CODE_UNSPECIFIED"}, 500, TypeUnspecified, "ERROR_CODE_UNSPECIFIED", "unexpected", "ERROR_CODE_UNSPECIFIED", connectly.ClassTransient},
+		{"code unspecified", Rule{Code: "ERROR_CODE_UNSPECIFIED"}, 500, TypeUnspecified, "ERROR_CODE_UNSPECIFIED", "Internal server error", "ERROR_CODE_UNSPECIFIED", connectly.ClassTransient},
 		{"code key secret absent", Rule{Code: "ERROR_CODE_BUSINESS_KEY_SECRET_ABSENT"}, 401, TypeAuthentication, "ERROR_CODE_BUSINESS_KEY_SECRET_ABSENT", "secret", "ERROR_CODE_BUSINESS_KEY_SECRET_ABSENT", connectly.ClassStopRun},
 		{"type authentication", Rule{Code: TypeAuthentication}, 401, TypeAuthentication, "", "X-API-Key", "HTTP_401", connectly.ClassStopRun},
 		{"eligibility window at 504", Rule{Code: "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW", Status: 504}, 504, TypeDeadlineExceeded, "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW", "24 hours", "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW", connectly.ClassPermanent},

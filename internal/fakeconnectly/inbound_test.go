@@ -39,7 +39,7 @@ func TestReplyBodiesGolden(t *testing.T) {
 	for _, shape := range InboundShapes {
 		t.Run(shape, func(t *testing.T) {
 			t.Parallel()
-			got := replyBody(rec, "STOP", "OPT_OUT", shape, "01HZX3K7M8N9P0Q1R2S3T4V5W6", at)
+			got := replyBody(rec, "STOP", "OPT_OUT", shape, "01HZX3K7M8N9P0Q1R2S3T4V5W6", "", at)
 			var pretty bytes.Buffer
 			if err := json.Indent(&pretty, got, "", "  "); err != nil {
 				t.Fatal(err)
@@ -68,6 +68,8 @@ func replyShapeOf(body map[string]any) string {
 	switch {
 	case body["listResponse"] != nil:
 		return ReplyList
+	case body["buttonResponse"] != nil && msg == nil && body["context"] != nil:
+		return ReplyButtonBare
 	case body["buttonResponse"] != nil && msg == nil:
 		return ReplyButtonTop
 	case body["buttonResponse"] != nil:
@@ -93,6 +95,7 @@ func replyShapeOf(body map[string]any) string {
 // and ad referrals reference no message).
 var echoedByReference = map[string]bool{
 	ReplyButtonLegacy: true, ReplyButtonContext: true, ReplyButtonTop: true, ReplyList: true, ReplyQuoted: true,
+	ReplyButtonBare: true,
 }
 
 // checkReply asserts the fields every shape must carry, given the message it replies to.
@@ -143,6 +146,10 @@ func checkReply(t *testing.T, body map[string]any, shape string, rec Received, l
 	case ReplyButtonTop:
 		if msg != nil || ctx != nil || br["text"] != label || br["id"] != payload {
 			t.Errorf("top-level button body %v", body)
+		}
+	case ReplyButtonBare:
+		if msg != nil || ctx["replyToId"] != rec.MessageID || br["text"] != label || br["payload"] != payload {
+			t.Errorf("button body without a message %v", body)
 		}
 	case ReplyList:
 		if ctx["replyToId"] != rec.MessageID || lr["id"] != payload || lr["text"] != label || msg["text"] != nil {

@@ -59,7 +59,8 @@ type Rule struct {
 	// ERROR_TYPE_UNSPECIFIED with 500, everything else with 400.
 	Code string
 	// Status answers with this HTTP status and a matching body: ERROR_TYPE_UNSPECIFIED /
-	// ERROR_CODE_UNSPECIFIED for 5xx, message "Too Many Requests" without type or code for 429.
+	// ERROR_CODE_UNSPECIFIED for 5xx and for 429 (message "Too Many Requests"),
+	// ERROR_TYPE_AUTHENTICATION for 401, ERROR_TYPE_INVALID_REQUEST without a code for 400.
 	Status int
 	// Latency is waited before answering; the wait ends early when the client goes away.
 	Latency time.Duration
@@ -78,16 +79,27 @@ type Rule struct {
 	// Times limits the rule to the first Times matching sends of each recipient number;
 	// later sends of that number skip the rule (and may match a later one). 0 means always.
 	Times int
+	// RetryAfter, when set, is sent as the error answer's Retry-After header, as is ("2",
+	// "0", or an HTTP-date such as "Wed, 21 Oct 2026 07:28:00 GMT"). The reference documents
+	// no Retry-After and leaves its presence open (4.4, 8, 10.13): by default there is none.
+	RetryAfter string
+	// Details, when set, is the JSON object sent as the error body's details, which the
+	// reference says carries "extra structured info when available" (4.1; for example a Meta
+	// error code, 10.4). Empty means {}. It needs a JSON error body.
+	Details json.RawMessage
 }
 
 // answer is the error answer of a rule whose Code is set or whose Status is 300 and above.
 func (r Rule) answer() apiError {
+	var e apiError
 	if r.Code != "" {
-		e := codeError(r.Code, r.Status)
+		e = codeError(r.Code, r.Status)
 		e.Body = r.Body
-		return e
+	} else {
+		e = statusError(r.Status, r.Body)
 	}
-	return statusError(r.Status, r.Body)
+	e.RetryAfter, e.Details = r.RetryAfter, r.Details
+	return e
 }
 
 // HashBucket is the stable bucket, 0..9999, that Percent rules compare against: the 32-bit
@@ -178,6 +190,16 @@ func (r Rule) validate() error {
 		return fmt.Errorf("code %s is answered in a JSON error body, not body %q", r.Code, r.Body)
 	case r.Sent && (r.Code == "" && r.Status < 500 || r.Code != "" && r.answer().Status < 500):
 		return errors.New("sent needs an answer of 500 and above (a 4xx or a 429 says the message was not taken)")
+	case r.RetryAfter != "" && r.Code == "" && r.Status < 400:
+		return errors.New("retryAfter needs an error answer (a code, or a status of 400 and above)")
+	case r.RetryAfter != "" && strings.ContainsAny(r.RetryAfter, "\r\n"):
+		return errors.New("retryAfter must be one header line")
+	case len(r.Details) > 0 && (r.Code == "" && r.Status < 400 || r.Body != "" && r.Body != BodyError):
+		return errors.New("details needs a JSON error body (a code, or a status of 400 and above, and body error)")
+	case len(r.Details) > 0 && !isObject(r.Details):
+		return errors.New("details must be a JSON object")
+	case len(r.Details) > 0 && !json.Valid(r.Details):
+		return errors.New("details is not valid JSON")
 	}
 	return nil
 }
@@ -256,6 +278,9 @@ type ruleJSON struct {
 	Body         string   `json:"body,omitempty"`
 	Sent         bool     `json:"sent,omitempty"`
 	Times        int      `json:"times,omitempty"`
+	RetryAfter   string   `json:"retryAfter,omitempty"`
+	// Details is kept as sent.
+	Details json.RawMessage `json:"details,omitempty"`
 }
 
 // MarshalJSON writes the rule with camelCase field names and Latency as a duration string.
@@ -263,6 +288,7 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 	w := ruleJSON{
 		Numbers: r.Numbers, Suffix: r.Suffix, Percent: r.Percent, Salt: r.Salt, Template: r.Template, Kind: r.Kind,
 		Code: r.Code, Status: r.Status, LoseResponse: r.LoseResponse, Body: r.Body, Sent: r.Sent, Times: r.Times,
+		RetryAfter: r.RetryAfter, Details: r.Details,
 	}
 	if r.Latency != 0 {
 		w.Latency = r.Latency.String()
@@ -289,6 +315,7 @@ func (r *Rule) UnmarshalJSON(b []byte) error {
 	*r = Rule{
 		Numbers: w.Numbers, Suffix: w.Suffix, Percent: w.Percent, Salt: w.Salt, Template: w.Template, Kind: w.Kind,
 		Code: w.Code, Status: w.Status, Latency: lat, LoseResponse: w.LoseResponse, Body: w.Body, Sent: w.Sent, Times: w.Times,
+		RetryAfter: w.RetryAfter, Details: w.Details,
 	}
 	return nil
 }

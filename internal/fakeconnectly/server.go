@@ -46,8 +46,12 @@ type Config struct {
 	RateLimit int
 	// RateLimitBody is the body shape of the rate limit's 429: BodyError (the default:
 	// Connectly's JSON error body with ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED) or
-	// BodyEmpty (a bare 429). No 429 carries Retry-After.
+	// BodyEmpty (a bare 429).
 	RateLimitBody string
+	// RateLimitRetryAfter adds a Retry-After header to the rate limit's 429: the whole
+	// seconds until the bucket holds a token again, at least 1. The reference documents no
+	// Retry-After (4.4, 8) and leaves its presence open (10.13), so by default there is none.
+	RateLimitRetryAfter bool
 	// Rules inject faults; the first matching rule applies. See Rule.
 	Rules []Rule
 	// Templates are the templates that exist. When empty, every template name and language
@@ -74,6 +78,12 @@ type Config struct {
 	// IgnoreWindow accepts session sends whatever the window (for benchmarks of the send
 	// path). The record still flags those made outside a window (Received.OutsideWindow).
 	IgnoreWindow bool
+	// RefuseBSUIDSessions answers a session send to a BSUID-only recipient (a BSUID in
+	// recipient.id or recipient.userId, no E.164 id) with 400, ERROR_TYPE_INVALID_REQUEST and
+	// no code, after the body checks and before the window: the GitBook's "sending to
+	// BSUID-only customers is not available yet and returns 400" (reference 3.1, 6, 10.9).
+	// By default such a send is accepted, as the newer page says.
+	RefuseBSUIDSessions bool
 }
 
 // Template is one template translation that exists on the fake business.
@@ -189,12 +199,16 @@ type Server struct {
 	apiKey     []byte
 	rateLimit  int
 	rateBody   string
-	templates  map[templateKey]string
-	tmplList   []Template
-	senders    map[string]struct{}
-	maxRecords int
-	clock      func() time.Time
-	handler    http.Handler
+	// rateRetryAfter is Config.RateLimitRetryAfter.
+	rateRetryAfter bool
+	// refuseBSUIDSessions is Config.RefuseBSUIDSessions.
+	refuseBSUIDSessions bool
+	templates           map[templateKey]string
+	tmplList            []Template
+	senders             map[string]struct{}
+	maxRecords          int
+	clock               func() time.Time
+	handler             http.Handler
 	// windows holds the customers' inbound message times; its lock is a leaf.
 	windows      *windowStore
 	windowAnswer string
@@ -240,15 +254,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("fakeconnectly: window answer %q: want %s", cfg.WindowAnswer, windowAnswers)
 	}
 	s := &Server{
-		businessID: cfg.BusinessID,
-		apiKey:     []byte(cfg.APIKey),
-		rateLimit:  cfg.RateLimit,
-		rateBody:   cfg.RateLimitBody,
-		templates:  make(map[templateKey]string, len(cfg.Templates)),
-		senders:    make(map[string]struct{}, len(cfg.Senders)),
-		maxRecords: cfg.MaxReceived,
-		clock:      cfg.Clock,
-		rules:      compileRules(cfg.Rules),
+		businessID:          cfg.BusinessID,
+		apiKey:              []byte(cfg.APIKey),
+		rateLimit:           cfg.RateLimit,
+		rateBody:            cfg.RateLimitBody,
+		rateRetryAfter:      cfg.RateLimitRetryAfter,
+		refuseBSUIDSessions: cfg.RefuseBSUIDSessions,
+		templates:           make(map[templateKey]string, len(cfg.Templates)),
+		senders:             make(map[string]struct{}, len(cfg.Senders)),
+		maxRecords:          cfg.MaxReceived,
+		clock:               cfg.Clock,
+		rules:               compileRules(cfg.Rules),
 
 		windows:      newWindowStore(),
 		windowAnswer: cfg.WindowAnswer,
@@ -459,6 +475,15 @@ func (s *Server) allowLocked(now time.Time) bool {
 	return true
 }
 
+// refillWaitLocked is how long until the bucket holds a whole token again (0 when it holds
+// one).
+func (s *Server) refillWaitLocked() time.Duration {
+	if s.rateLimit <= 0 || s.bucket >= 1e9 {
+		return 0
+	}
+	return time.Duration((1e9 - s.bucket + int64(s.rateLimit) - 1) / int64(s.rateLimit))
+}
+
 // recordLocked adds a send to the record and the totals.
 func (s *Server) recordLocked(rec Received) {
 	s.stats.Requests++
@@ -578,9 +603,14 @@ func (s *Server) admit(r *http.Request, business string, now time.Time) (apiErro
 	}
 	s.mu.Lock()
 	ok := s.allowLocked(now)
+	wait := s.refillWaitLocked()
 	s.mu.Unlock()
 	if !ok {
-		return throttled(s.rateBody), true
+		e := throttled(s.rateBody)
+		if s.rateRetryAfter {
+			e.RetryAfter = strconv.FormatInt(int64(max(1, (wait+time.Second-1)/time.Second)), 10)
+		}
+		return e, true
 	}
 	return apiError{}, false
 }
@@ -705,8 +735,10 @@ func dropConnection(w http.ResponseWriter) {
 	panic(http.ErrAbortHandler)
 }
 
-// templatesResponse is the answer of get/templates (reference section 7), reduced to the
-// fields Herald reads.
+// templatesResponse is the answer of get/templates (reference 7): template groups by name,
+// each with its translations, in the documented shape: Connectly's own fields (channel, id,
+// language, status, createdAt, updatedAt, rejectionReason, components, templateComponents)
+// and Meta's raw object under externalTemplate.whatsapp.
 type templatesResponse struct {
 	Entity struct {
 		TemplateGroups []templateGroup `json:"templateGroups"`
@@ -720,30 +752,66 @@ type templateGroup struct {
 	Templates []templateEntry `json:"templates"`
 }
 
+type templateChannel struct {
+	ID          string `json:"id"`
+	ExternalID  string `json:"externalId"`
+	ChannelType string `json:"channelType"`
+}
+
 type templateEntry struct {
-	ID       string `json:"id"`
+	Channel  templateChannel `json:"channel"`
+	ID       string          `json:"id"`
 	Language struct {
 		Code string `json:"code"`
 	} `json:"language"`
-	Status           string            `json:"status"`
-	ExternalTemplate *externalTemplate `json:"externalTemplate,omitempty"`
+	Status    string `json:"status"`
+	CreatedAt string `json:"createdAt"`
+	UpdatedAt string `json:"updatedAt"`
+	// RejectionReason is null unless the translation was rejected.
+	RejectionReason    *string           `json:"rejectionReason"`
+	ExternalTemplate   *externalTemplate `json:"externalTemplate,omitempty"`
+	Components         []any             `json:"components"`
+	TemplateComponents []any             `json:"templateComponents"`
 }
 
 // externalTemplate carries Meta's raw template object, as the listing documents.
 type externalTemplate struct {
 	WhatsApp struct {
-		Name       string      `json:"name"`
-		Language   string      `json:"language"`
-		Status     string      `json:"status"`
-		Components []component `json:"components"`
+		ID              string      `json:"id"`
+		Name            string      `json:"name"`
+		Language        string      `json:"language"`
+		Status          string      `json:"status"`
+		Category        string      `json:"category"`
+		Components      []component `json:"components"`
+		LastUpdatedTime string      `json:"lastUpdatedTime"`
+		RejectedReason  string      `json:"rejectedReason"`
+		QualityScore    struct {
+			Score string `json:"score"`
+		} `json:"qualityScore"`
 	} `json:"whatsapp"`
 }
 
+// component is one of Meta's template components: text is null when the component has none,
+// as in the documented example.
 type component struct {
-	Type   string `json:"type"`
-	Format string `json:"format,omitempty"`
-	Text   string `json:"text,omitempty"`
+	Type    string            `json:"type"`
+	Format  string            `json:"format,omitempty"`
+	Text    *string           `json:"text"`
+	Buttons []any             `json:"buttons"`
+	Example *componentExample `json:"example,omitempty"`
 }
+
+type componentExample struct {
+	HeaderText   []string `json:"headerText"`
+	HeaderHandle []string `json:"headerHandle"`
+	BodyText     []string `json:"bodyText"`
+}
+
+// templateTime is the fixed creation and update time of the fake's templates.
+const templateTime = "2026-01-05T10:00:00Z"
+
+// templateChannelID is the fake WhatsApp channel's id (a UUID) and Meta phone-number id.
+const templateChannelID, templatePhoneID = "5b2f8c1e-3d4a-4e6f-9a7b-1c2d3e4f5a6b", "109876543210987"
 
 // handleTemplates answers POST /v1/businesses/{businessId}/get/templates.
 func (s *Server) handleTemplates(w http.ResponseWriter, r *http.Request, business string) {
@@ -768,24 +836,40 @@ func (s *Server) handleTemplates(w http.ResponseWriter, r *http.Request, busines
 				ID: t.Name, Name: t.Name, Category: "MARKETING", Templates: []templateEntry{},
 			})
 		}
-		e := templateEntry{ID: templateID(t), Status: t.Status}
+		e := templateEntry{
+			Channel: templateChannel{ID: templateChannelID, ExternalID: templatePhoneID, ChannelType: "CHANNEL_TYPE_WHATSAPP_CLOUD"},
+			ID:      templateID(t), Status: t.Status, CreatedAt: templateTime, UpdatedAt: templateTime,
+			Components: []any{}, TemplateComponents: []any{},
+		}
 		e.Language.Code = t.Language
 		ext := &externalTemplate{}
-		ext.WhatsApp.Name, ext.WhatsApp.Language = t.Name, t.Language
+		ext.WhatsApp.ID, ext.WhatsApp.Name, ext.WhatsApp.Language = e.ID, t.Name, t.Language
+		ext.WhatsApp.Category, ext.WhatsApp.LastUpdatedTime = "MARKETING", templateTime
 		ext.WhatsApp.Status = strings.TrimPrefix(t.Status, "MESSAGE_TEMPLATE_STATUS_")
 		if t.MetaStatus != "" {
 			ext.WhatsApp.Status = t.MetaStatus
 		}
+		ext.WhatsApp.RejectedReason, ext.WhatsApp.QualityScore.Score = "NONE", "UNKNOWN"
+		if t.Status == TemplateRejected {
+			reason := "INVALID_FORMAT"
+			e.RejectionReason, ext.WhatsApp.RejectedReason = &reason, reason
+		}
 		ext.WhatsApp.Components = []component{}
 		if t.Header != "" {
-			c := component{Type: "HEADER", Format: t.Header}
+			c := component{Type: "HEADER", Format: t.Header, Buttons: []any{},
+				Example: &componentExample{HeaderText: []string{}, HeaderHandle: []string{}, BodyText: []string{}}}
 			if t.Header == "TEXT" {
-				c.Text = "{{1}}"
+				text := "{{1}}"
+				c.Text = &text
+				c.Example.HeaderText = []string{"example"}
+			} else {
+				c.Example.HeaderHandle = []string{"https://example.com/header"}
 			}
 			ext.WhatsApp.Components = append(ext.WhatsApp.Components, c)
 		}
 		if t.Body != "" {
-			ext.WhatsApp.Components = append(ext.WhatsApp.Components, component{Type: "BODY", Text: t.Body})
+			body := t.Body
+			ext.WhatsApp.Components = append(ext.WhatsApp.Components, component{Type: "BODY", Text: &body, Buttons: []any{}})
 		}
 		e.ExternalTemplate = ext
 		g := &resp.Entity.TemplateGroups[i]
@@ -803,8 +887,12 @@ func templateID(t Template) string {
 	return strconv.FormatUint(1e15+h.Sum64()%9e15, 10)
 }
 
-// writeError writes an error answer in its body shape. No shape carries Retry-After.
+// writeError writes an error answer in its body shape, with a Retry-After header only when
+// the answer has one (Rule.RetryAfter, Config.RateLimitRetryAfter).
 func writeError(w http.ResponseWriter, e apiError) {
+	if e.RetryAfter != "" {
+		w.Header().Set("Retry-After", e.RetryAfter)
+	}
 	switch e.shape() {
 	case BodyEmpty:
 		w.Header().Set("Content-Length", "0")

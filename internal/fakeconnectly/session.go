@@ -578,6 +578,10 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, business 
 		s.refuse(w, rec, *bad)
 		return
 	}
+	if s.refuseBSUIDSessions && !validE164(msg.Recipient.ID) {
+		s.refuse(w, rec, *badRequest("sending session messages to BSUID-only customers is not available yet"))
+		return
+	}
 	if rec.OutsideWindow && !s.ignoreWindow {
 		rec.windowRefused = true
 		s.refuse(w, rec, s.windowError(everWrote))

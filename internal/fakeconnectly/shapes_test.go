@@ -94,7 +94,7 @@ func TestAnswerShapes(t *testing.T) {
 		{name: "500 error body not sent", rule: Rule{Status: 500}, status: 500, body: BodyError,
 			message: internalMsg, title: internalTitle, code: CodeUnspecified, recordError: CodeUnspecified},
 		{name: "code unspecified sent", rule: Rule{Code: CodeUnspecified, Sent: true}, status: 500, body: BodyError,
-			message: "Encountered unexpected error", title: "Encountered unexpected error", code: CodeUnspecified, sent: true, recordError: CodeUnspecified},
+			message: internalMsg, title: internalTitle, code: CodeUnspecified, sent: true, recordError: CodeUnspecified},
 		{name: "500 empty sent", rule: Rule{Status: 500, Body: BodyEmpty, Sent: true}, status: 500, body: BodyEmpty, sent: true, recordError: "HTTP_500"},
 		{name: "500 empty not sent", rule: Rule{Status: 500, Body: BodyEmpty}, status: 500, body: BodyEmpty, recordError: "HTTP_500"},
 		{name: "502 gateway not sent", rule: Rule{Status: 502, Body: BodyGateway}, status: 502, body: BodyGateway,

@@ -2,6 +2,7 @@ package fakeconnectly
 
 import (
 	"bytes"
+	"cmp"
 	"container/heap"
 	"context"
 	"crypto/hmac"
@@ -76,9 +77,16 @@ type WebhookConfig struct {
 	Delay time.Duration
 	// Concurrency is the number of calls in flight. Default 8.
 	Concurrency int
-	// Attempts is how many times a call that got no 2xx answer is tried, 100 ms apart and
-	// doubling. Default 5.
+	// Attempts is how many times a call that was not answered 200 is tried, 100 ms apart
+	// and doubling. Default 5. Only 200 acknowledges a call (reference 5.3: "any non-200 is
+	// treated as failure"): a 201, 202 or 204 is retried like a 500.
 	Attempts int
+	// BSUIDs gives phone customers a BSUID ("+15550001234" -> "US.13491208655302741918"),
+	// as on a WhatsApp number with BSUIDs enabled (reference 6): their webhook objects carry
+	// userId and phoneNumber beside id, and an inbound message from them opens the window of
+	// both identities. A phone-less customer (a send to "bsuid:CC.id") always comes as {id:
+	// BSUID, userId: BSUID, phoneNumber: ""}.
+	BSUIDs map[string]string
 	// Seed makes the random choices (duplicates, order, delays) repeatable; 0 picks one.
 	Seed uint64
 	// HTTPClient makes the calls; default a client with a 10 s timeout.
@@ -95,6 +103,10 @@ type Fate struct {
 	Status string
 	// Code is the error code of a delivery_failed (default ERROR_CODE_UNSPECIFIED).
 	Code string
+	// Details, when set, is the JSON object sent as the delivery_failed error's details
+	// (reference 4.1: "extra structured info when available"; 10.4: Meta codes may travel
+	// there). Empty means {}.
+	Details json.RawMessage
 }
 
 // Shapes of an inbound reply: the variants of reference 5.4 a receiver must accept. Every
@@ -130,6 +142,11 @@ const (
 	// imageUrl}}, with the top-level attachments: [] and location: null some documented
 	// examples carry; no callbackData.
 	ReplyReferral = "referral"
+	// ReplyButtonBare is a button reply in the GitBook's form without a message object:
+	// context {replyToId} and buttonResponse {text, payload} alone (reference 5.4: several
+	// inbound variants come without a message object; "treat a body with buttonResponse or
+	// context as an inbound reply even then").
+	ReplyButtonBare = "button-bare"
 	// ReplyRotate takes the five shapes above in turn, one per reply the rule sends.
 	ReplyRotate = "rotate"
 	// ReplyRandom picks one of the five shapes at random (Seed) for each reply.
@@ -139,13 +156,13 @@ const (
 // ReplyShapes lists the reply shapes ReplyRotate goes through by default, in its order.
 var ReplyShapes = []string{ReplyText, ReplyButtonLegacy, ReplyButtonContext, ReplyButtonTop, ReplyList}
 
-// ButtonShapes are the three forms of a button tap (reference 5.4), for Reply.Shapes.
-var ButtonShapes = []string{ReplyButtonLegacy, ReplyButtonContext, ReplyButtonTop}
+// ButtonShapes are the four forms of a button tap (reference 5.4), for Reply.Shapes.
+var ButtonShapes = []string{ReplyButtonLegacy, ReplyButtonContext, ReplyButtonTop, ReplyButtonBare}
 
 // InboundShapes lists every inbound shape the fake can send: the reply shapes, then a quoted
-// text, a photo, a location and an ad referral.
+// text, a photo, a location, an ad referral and a button reply with no message object.
 var InboundShapes = []string{ReplyText, ReplyButtonLegacy, ReplyButtonContext, ReplyButtonTop, ReplyList,
-	ReplyQuoted, ReplyMedia, ReplyLocation, ReplyReferral}
+	ReplyQuoted, ReplyMedia, ReplyLocation, ReplyReferral, ReplyButtonBare}
 
 // Reply picks recipients of read messages (Numbers, or a stable hash: Percent, Salt, From)
 // and sends an inbound message from them once the read event is out. A Reply with neither
@@ -292,12 +309,20 @@ func ValidateWebhooks(c WebhookConfig) error {
 		if f.Percent < 0 || f.Percent > 100 {
 			return fmt.Errorf("fate %d: percent %v is outside 0..100", i, f.Percent)
 		}
+		if len(f.Details) > 0 && (!isObject(f.Details) || !json.Valid(f.Details)) {
+			return fmt.Errorf("fate %d: details must be a JSON object", i)
+		}
 	}
 	if err := ValidateReplies(c.Replies); err != nil {
 		return err
 	}
 	if c.DuplicatePercent < 0 || c.DuplicatePercent > 100 || c.ReorderPercent < 0 || c.ReorderPercent > 100 {
 		return errors.New("webhooks: duplicate and reorder percents must be within 0..100")
+	}
+	for phone, bsuid := range c.BSUIDs {
+		if !validE164(phone) || !validBSUID(customerKey(bsuid)) {
+			return fmt.Errorf("webhooks: BSUIDs: want an E.164 number -> a BSUID (CC.id), got %q -> %q", maskNumber(phone), bsuid)
+		}
 	}
 	return validateReceivers(Receivers{URLs: append([]string{c.URL}, c.URLs...), Topics: c.TopicURLs})
 }
@@ -353,11 +378,11 @@ func nonEmpty(urls []string) []string {
 
 // WebhookStats are the totals of the webhook calls since New.
 type WebhookStats struct {
-	// Events counts events planned (duplicates included); Pending those not yet answered 2xx
+	// Events counts events planned (duplicates included); Pending those not yet answered 200
 	// or given up.
 	Events  int `json:"events"`
 	Pending int `json:"pending"`
-	// Delivered counts events answered 2xx; Retries calls tried again; GaveUp events dropped
+	// Delivered counts events answered 200; Retries calls tried again; GaveUp events dropped
 	// after Attempts; NoAddress events with no address to go to.
 	Delivered int `json:"delivered"`
 	Retries   int `json:"retries"`
@@ -394,7 +419,7 @@ type InboundRecord struct {
 	ReplyTo      string          `json:"replyTo,omitempty"`
 	ReplyToKind  string          `json:"replyToKind,omitempty"`
 	CallbackData json.RawMessage `json:"callbackData,omitempty"`
-	// Delivered reports whether a receiver answered 2xx to the call (or to a duplicate).
+	// Delivered reports whether a receiver answered 200 to the call (or to a duplicate).
 	Delivered bool `json:"delivered"`
 }
 
@@ -402,7 +427,7 @@ type InboundRecord struct {
 type WebhookOutcome struct {
 	Number    string `json:"number"`
 	MessageID string `json:"messageId"`
-	// Planned is the message's fate; Highest the highest status answered 2xx ("" for none).
+	// Planned is the message's fate; Highest the highest status answered 200 ("" for none).
 	Planned string `json:"planned"`
 	Highest string `json:"highest"`
 }
@@ -518,6 +543,7 @@ func newEmitter(cfg WebhookConfig, clock func() time.Time, windows *windowStore)
 		}
 	}
 	cfg.TopicURLs = topics
+	cfg.BSUIDs = maps.Clone(cfg.BSUIDs)
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
@@ -558,18 +584,16 @@ func (e *emitter) close() {
 	e.wg.Wait()
 }
 
-// fate returns a message's planned last status and failure code.
-func (e *emitter) fate(number string) (string, string) {
+// fate returns a message's planned last status and, for a delivery_failed, its error.
+func (e *emitter) fate(number string) (string, apiError) {
 	for _, f := range e.cfg.Fates {
 		if f.matches(number) {
-			code := f.Code
-			if code == "" {
-				code = CodeUnspecified
-			}
-			return f.Status, code
+			fail := codeError(cmp.Or(f.Code, CodeUnspecified), 0)
+			fail.Details = f.Details
+			return f.Status, fail
 		}
 	}
-	return HookRead, ""
+	return HookRead, apiError{}
 }
 
 // accepted plans the webhook calls of an accepted message.
@@ -577,7 +601,7 @@ func (e *emitter) accepted(rec Received) {
 	if e.cfg.Secret == "" {
 		return
 	}
-	status, code := e.fate(rec.Number)
+	status, fail := e.fate(rec.Number)
 	seq := []string{HookSent}
 	switch status {
 	case HookDelivered:
@@ -608,7 +632,7 @@ func (e *emitter) accepted(rec Received) {
 	var evs []*hookEvent
 	for i, st := range seq {
 		evs = append(evs, &hookEvent{due: dues[i], topic: TopicDeliveryStatus, msgID: rec.MessageID, status: st,
-			body: statusBody(rec, st, code, dues[i])})
+			body: statusBody(rec, st, fail, e.bsuidOf(rec.Number), dues[i])})
 	}
 	if status == HookRead {
 		for i, r := range e.replies {
@@ -688,8 +712,13 @@ func (e *emitter) shapeLocked(i int, r Reply) string {
 // 24-hour window from due.
 func (e *emitter) replyEventLocked(rec Received, r Reply, rule int, shape string, due time.Time) *hookEvent {
 	e.windows.add(rec.Number, due)
+	bsuid := e.bsuidOf(rec.Number)
+	if bsuid != "" {
+		// One person, two identities: a send to either is inside the window.
+		e.windows.add(bsuid, due)
+	}
 	id := e.ids.next(due)
-	body := replyBody(rec, r.label(), r.payload(), shape, id, due)
+	body := replyBody(rec, r.label(), r.payload(), shape, id, bsuid, due)
 	in := &InboundRecord{ID: id, Number: customerKey(rec.Number), At: due, Shape: shape, Label: r.label(),
 		Payload: r.payload(), Rule: rule, ReplyTo: rec.MessageID, ReplyToKind: rec.Kind}
 	if echoesCallback(shape) {
@@ -915,7 +944,8 @@ func (e *emitter) post(ctx context.Context, addr string, body []byte, sig string
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	resp.Body.Close()
-	return resp.StatusCode >= 200 && resp.StatusCode < 300
+	// Reference 5.3: "Acknowledge with HTTP 200; any non-200 is treated as failure".
+	return resp.StatusCode == http.StatusOK
 }
 
 func (e *emitter) finish(ev *hookEvent, addr string, ok, noAddress bool, retries int) {
@@ -976,11 +1006,38 @@ func Sign(body []byte, secret string) string {
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// hookParty is a sender or recipient object of a webhook body.
+// hookParty is a sender or recipient object of a webhook body. UserID and PhoneNumber are
+// only on a customer known by a BSUID (reference 5.4 and 6).
 type hookParty struct {
 	ID          string  `json:"id"`
 	ChannelType string  `json:"channelType"`
 	Name        *string `json:"name"`
+	UserID      string  `json:"userId,omitempty"`
+	PhoneNumber *string `json:"phoneNumber,omitempty"`
+}
+
+// customerParty is the customer object of a webhook (reference 5.4 and 6). A customer known
+// by a phone number only is {id: number}. A phone-less customer (the fake's "bsuid:CC.id")
+// is {id: BSUID, userId: BSUID, phoneNumber: ""}, the BSUID bare: "bsuid:" is the template
+// API's request form and never appears in a webhook. A phone customer with a BSUID
+// (WebhookConfig.BSUIDs) is {id: number, userId: BSUID, phoneNumber: number}.
+func customerParty(number, bsuid string) hookParty {
+	p := hookParty{ID: number, ChannelType: "whatsapp"}
+	if bare, ok := strings.CutPrefix(customerKey(number), "bsuid:"); ok {
+		empty := ""
+		p.ID, p.UserID, p.PhoneNumber = bare, bare, &empty
+		return p
+	}
+	if bsuid != "" {
+		phone := number
+		p.UserID, p.PhoneNumber = strings.TrimPrefix(bsuid, "bsuid:"), &phone
+	}
+	return p
+}
+
+// bsuidOf is the BSUID WebhookConfig.BSUIDs gives the phone customer number, or "".
+func (e *emitter) bsuidOf(number string) string {
+	return e.cfg.BSUIDs[number]
 }
 
 type hookStatusUpdate struct {
@@ -1011,12 +1068,20 @@ func businessNumber(m TemplateMessage) string {
 // statusBody renders a delivery_status event like the reference's examples. The campaign
 // name goes, by the message id, to either documented place: top-level
 // metadata.campaign_name, or statusUpdate.metadata.campaignName with a null metadata.
-func statusBody(rec Received, status, code string, at time.Time) []byte {
-	name := "connectlyai"
+//
+// The customer is the recipient, written by customerParty (bsuid is the BSUID known for a
+// phone customer, or ""). The business's name is "connectlyai" as in the success example,
+// and null on a delivery_failed event, as in the failure example.
+func statusBody(rec Received, status string, fail apiError, bsuid string, at time.Time) []byte {
+	var name *string
+	if status != HookDeliveryFailed {
+		n := "connectlyai"
+		name = &n
+	}
 	b := hookStatusBody{
 		Topic: TopicDeliveryStatus, Timestamp: strconv.FormatInt(at.Unix(), 10),
-		Sender:       hookParty{ID: businessNumber(rec.Message), ChannelType: "whatsapp", Name: &name},
-		Recipient:    hookParty{ID: rec.Number, ChannelType: "whatsapp"},
+		Sender:       hookParty{ID: businessNumber(rec.Message), ChannelType: "whatsapp", Name: name},
+		Recipient:    customerParty(rec.Number, bsuid),
 		StatusUpdate: hookStatusUpdate{ID: rec.MessageID, Status: status},
 		CallbackData: rec.Message.CallbackData,
 	}
@@ -1028,7 +1093,7 @@ func statusBody(rec Received, status, code string, at time.Time) []byte {
 		}
 	}
 	if status == HookDeliveryFailed {
-		e := codeError(code, 0).body()
+		e := fail.body()
 		b.StatusUpdate.Error = &e
 	}
 	out, _ := json.Marshal(b)
@@ -1111,10 +1176,12 @@ type listResponse struct {
 // replyBody renders an inbound message in shape from the recipient of rec, the message
 // replied to: label is the typed text, button text or row title, payload the button or row
 // id, id the inbound message's own id.
-func replyBody(rec Received, label, payload, shape, id string, at time.Time) []byte {
+// The customer, the sender, is written by customerParty (bsuid is the BSUID known for a
+// phone customer, or "").
+func replyBody(rec Received, label, payload, shape, id, bsuid string, at time.Time) []byte {
 	b := inboundBody{
 		Timestamp: strconv.FormatInt(at.Unix(), 10),
-		Sender:    hookParty{ID: rec.Number, ChannelType: "whatsapp"},
+		Sender:    customerParty(rec.Number, bsuid),
 		Recipient: hookParty{ID: businessNumber(rec.Message), ChannelType: "whatsapp"},
 	}
 	if echoesCallback(shape) {
@@ -1131,6 +1198,9 @@ func replyBody(rec Received, label, payload, shape, id string, at time.Time) []b
 		b.ButtonResponse = &buttonResponse{Text: label, Payload: payload}
 	case ReplyButtonTop:
 		b.ButtonResponse = &buttonResponse{Text: label, ID: payload}
+	case ReplyButtonBare:
+		b.Context = &replyContext{ReplyToID: rec.MessageID}
+		b.ButtonResponse = &buttonResponse{Text: label, Payload: payload}
 	case ReplyList:
 		b.Message = &inboundMessage{ID: id}
 		b.Context = &replyContext{ReplyToID: rec.MessageID}
@@ -1225,7 +1295,7 @@ func (s *Server) signingEmitter() (*emitter, error) {
 }
 
 // WebhookOutcomes returns, for every accepted message in the order accepted, its planned
-// fate and the highest status its receiver answered 2xx to.
+// fate and the highest status its receiver answered 200 to.
 func (s *Server) WebhookOutcomes() []WebhookOutcome {
 	e := s.webhooks()
 	if e == nil {
@@ -1354,6 +1424,9 @@ func (e *emitter) serveRegistration(w http.ResponseWriter, method, id, business 
 		if reg.Type == "" {
 			reg.Type = "custom"
 		}
+		if !slices.Contains(webhookTypes, reg.Type) {
+			return bad(fmt.Sprintf("type %q: want one of %s", reg.Type, strings.Join(webhookTypes, ", ")))
+		}
 		reg.ID = "wh_" + e.ids.next(e.clock())
 		e.regs[reg.Topic] = reg // one address per topic: a new registration replaces the old
 		writeJSON(w, http.StatusOK, map[string]any{"entity": reg})
@@ -1395,6 +1468,9 @@ func (e *emitter) serveRegistration(w http.ResponseWriter, method, id, business 
 	}
 	return true
 }
+
+// webhookTypes is the registration type enum of reference 5.2.
+var webhookTypes = []string{"custom", "zapier", "webengage", "integromat_make", "webhook_type_unspecified"}
 
 func validAddress(s string) bool {
 	u, err := url.Parse(s)
