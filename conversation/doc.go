@@ -9,10 +9,10 @@
 //   - Match picks the first on_reply rule (campaigns.ReplyRule) a reply satisfies: a button
 //     by payload, id or text; a list row by id; a keyword as a whole word of the typed text,
 //     case-insensitively and Unicode-aware (MatchKeyword); or any reply.
-//   - CheckButtons checks that the buttons rules name are quick-reply buttons of the
-//     campaign's template; for a session campaign, CheckOnReply checks rules' buttons (id
-//     or text) and list rows (id) against the campaign's message, its rules' follow-up
-//     messages and, when needed, its fallback and follow-up templates.
+//   - CheckOnReply checks the buttons (id or text) and list rows (id) rules name against
+//     what the campaign may send: its session message, its rules' follow-up messages and,
+//     when needed, the quick-reply buttons of its template (or fallback) in every language
+//     and of its follow-up templates.
 //   - Join finds the run entry (run, ledger bucket, recipient) a reply belongs to: from
 //     Herald's callbackData on button and list replies, else from the per-business index of
 //     recent sends (Index.Record at accept time, bounded and expiring with on_reply.until).

@@ -1,7 +1,6 @@
 package conversation_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -9,8 +8,6 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
 )
-
-func errorsIs(err, target error) bool { return errors.Is(err, target) }
 
 // FuzzMatchKeyword checks the keyword matcher's properties on any input: a keyword matches
 // itself, in any case, and inside any text where it stands as whole words; a keyword never

@@ -170,29 +170,3 @@ func TestWithin(t *testing.T) {
 		}
 	}
 }
-
-func TestCheckButtons(t *testing.T) {
-	t.Parallel()
-	rules := loadRules(t).OnReply.Rules
-	if err := conversation.CheckButtons(rules, []string{"Yes, show me", "Not now", "unsubscribe", "yes_payload", "btn-track", "stop_payload"}); err != nil {
-		t.Fatalf("CheckButtons with every button: %v", err)
-	}
-	err := conversation.CheckButtons(rules, []string{"Yes, show me", "Not now"})
-	if err == nil {
-		t.Fatal("CheckButtons accepted rules naming buttons the template lacks")
-	}
-	for _, want := range []string{`rule stop: button "Unsubscribe"`, `rule interested: button "btn-track"`, `it has "Yes, show me", "Not now"`} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not contain %q", err, want)
-		}
-	}
-	if strings.Contains(err.Error(), `"Not now";`) || strings.Contains(err.Error(), `rule later`) {
-		t.Errorf("error %q names a button the template has", err)
-	}
-	if !errorsIs(err, conversation.ErrUnknownButton) {
-		t.Errorf("error %v does not wrap ErrUnknownButton", err)
-	}
-	if err := conversation.CheckButtons(rules, nil); err == nil || !strings.Contains(err.Error(), "it has none") {
-		t.Errorf("CheckButtons(no buttons) = %v, want one saying the template has none", err)
-	}
-}

@@ -20,22 +20,17 @@ import (
 type TemplateButtons func(ctx context.Context, name, language string) ([]string, error)
 
 // CheckOnReply checks a campaign's on_reply rules beyond their syntax: each follow-up
-// message as a session message (campaigns.CheckMessage), and the buttons rules name against
-// the template's quick-reply buttons, read with what open returns when a rule names a button
-// of a template campaign. When open fails or the buttons cannot be read, notes say so and
-// the buttons are not checked.
-//
-// For a session campaign, the buttons and list rows rules name are checked against its
-// message's reply buttons (id or text) and list rows (id), and those of the rules' follow-up
-// messages; a button none of them has may still be a quick-reply button of its fallback
-// template or of a follow-up template, which are read with open only then. A value that a
-// button or row written as a template might render to, or that a template not read might
-// have, is noted as not checked rather than reported.
+// message as a session message (campaigns.CheckMessage), and the buttons and list rows rules
+// name against what the campaign may send (choices.go): the reply buttons (id or text) and
+// list rows (id) of its session message and of the rules' follow-up messages, then, for a
+// button none of them has, the quick-reply buttons of its template (or fallback template) in
+// each of its languages and of the rules' follow-up templates, read with what open returns
+// only then. A value that a button or row written as a template might render to, or that a
+// template not read (open fails, the API is not reachable) might have, is noted as not
+// checked rather than reported.
 func CheckOnReply(ctx context.Context, def *campaigns.Definition, open func() (TemplateButtons, error)) (errs, notes []string) {
 	rules := def.OnReply.Rules
-	named := false
 	for i := range rules {
-		named = named || len(rules[i].Button) > 0
 		if rules[i].Message.IsZero() {
 			continue
 		}
@@ -48,26 +43,8 @@ func CheckOnReply(ctx context.Context, def *campaigns.Definition, open func() (T
 			errs = append(errs, fmt.Sprintf("%s: on_reply rule %s: message.%s: %s", def.Path, rules[i].ID(), p.Field, p.Msg))
 		}
 	}
-	if def.IsSession() {
-		e, n := sessionCheck(ctx, def, open)
-		return append(errs, e...), append(notes, n...)
-	}
-	if !named || def.Template.Name == "" {
-		return errs, notes
-	}
-	const unchecked = "on_reply buttons not checked against the template: "
-	templateButtons, err := open()
-	if err != nil {
-		return errs, append(notes, unchecked+err.Error())
-	}
-	buttons, err := templateButtons(ctx, def.Template.Name, def.Template.Language)
-	if err != nil {
-		return errs, append(notes, unchecked+"the Connectly API is not reachable ("+err.Error()+")")
-	}
-	if err := CheckButtons(rules, buttons); err != nil {
-		errs = append(errs, fmt.Sprintf("%s: %v", def.Path, err))
-	}
-	return errs, notes
+	e, n := checkChoices(ctx, def, open)
+	return append(errs, e...), append(notes, n...)
 }
 
 // FollowupPlan is one on_reply rule's follow-up as `campaign plan` shows it.

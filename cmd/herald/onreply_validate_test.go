@@ -37,7 +37,8 @@ func TestCampaignValidateOnReplyButtons(t *testing.T) {
 		t.Fatalf("buttons present: exit %d out %q err %q", code, out, errOut)
 	}
 	code, out, _ := herald(t, nil, "campaign", "validate", file)
-	if code != 0 || !strings.Contains(out, "on_reply buttons not checked") {
+	if code != 0 || !strings.Contains(out, `rule unsubscribe: button "Unsubscribe"`) || !strings.Contains(out, ": not checked: ") ||
+		!strings.Contains(out, "the buttons of template spring_promo (en_US) could not be read: no Connectly business id or API key configured") {
 		t.Fatalf("no API: exit %d out %q", code, out)
 	}
 	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

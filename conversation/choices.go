@@ -2,6 +2,7 @@ package conversation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,17 +11,21 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 )
 
-// The on_reply check of a session campaign. A tap on one of its message's reply buttons
-// comes back carrying the button's id and text, and a choice from its list the row's id, so
-// the button: and list_row: values of the rules are checked against them, compared as Match
-// compares (a button by id or text, case and spacing ignored; a row by id, surrounding
-// spaces ignored). A reply to a follow-up answers the run it follows (Followups), so the
-// buttons and rows of the rules' own follow-up messages count too, and so do the quick-reply
-// buttons of the templates a run may send: the fallback template and the rules' follow-up
-// templates, read only for values no message has.
+// The check of the buttons and list rows on_reply rules name, for every campaign. A tap on a
+// reply button comes back carrying the button's id and text, a tap on a template's
+// quick-reply button its text (or payload), and a choice from a list the row's id, so the
+// button: and list_row: values of the rules are checked against what the campaign sends,
+// compared as Match compares (a button by id or text, case and spacing ignored; a row by id,
+// surrounding spaces ignored). A reply to a follow-up answers the run it follows
+// (Followups), so the buttons and rows of the rules' own follow-up messages count too, and so
+// do the quick-reply buttons of every template a run may send: the campaign's template (or a
+// session campaign's fallback) in each of its languages, and the rules' follow-up templates.
+// Templates are read only for values no message has.
 
 // kindOf says how the check names one key's values and offers.
 type kindOf struct {
+	// templates is set when unknown already speaks of templates.
+	templates bool
 	// key is the match: button or list_row.
 	key string
 	// noun is what a message offers for it: "reply buttons", "list rows".
@@ -31,12 +36,19 @@ type kindOf struct {
 	unknown string
 }
 
-var (
-	buttonKind = kindOf{key: "button", noun: "reply buttons", none: "the message has no reply buttons",
-		unknown: "not a reply button of the session message"}
-	rowKind = kindOf{key: "list_row", noun: "list rows", none: "the message has no list",
-		unknown: "not a row id of the session message's list"}
-)
+// kinds returns how the check names buttons and rows for def.
+func kinds(def *campaigns.Definition) (buttons, rows kindOf) {
+	if def.IsSession() {
+		return kindOf{key: "button", noun: "reply buttons", none: "the message has no reply buttons",
+				unknown: "not a reply button of the session message"},
+			kindOf{key: "list_row", noun: "list rows", none: "the message has no list",
+				unknown: "not a row id of the session message's list"}
+	}
+	return kindOf{key: "button", noun: "reply buttons", none: "the campaign sends no template",
+			unknown: "not a quick-reply button of a template the campaign may send", templates: true},
+		kindOf{key: "list_row", noun: "list rows", none: "a template has no list",
+			unknown: "not a row id of a list the campaign sends"}
+}
 
 // offer is what one message or template offers a reply to choose from: its reply buttons
 // or its list rows.
@@ -140,11 +152,11 @@ type ruleValue struct {
 	rule, value string
 }
 
-// sessionCheck checks the button: and list_row: values of a session campaign's rules
-// against what its messages (and, for buttons, its templates) offer. A value no message
-// or template has is an error, unless some button or row is a template or a template's
-// buttons could not be read: then a note says the value was not checked.
-func sessionCheck(ctx context.Context, def *campaigns.Definition, open func() (TemplateButtons, error)) (errs, notes []string) {
+// checkChoices checks the button: and list_row: values of a campaign's rules against what
+// its messages (and, for buttons, its templates) offer. A value no message or template has
+// is an error, unless some button or row is a template or a template's buttons could not be
+// read: then a note says the value was not checked.
+func checkChoices(ctx context.Context, def *campaigns.Definition, open func() (TemplateButtons, error)) (errs, notes []string) {
 	rules := def.OnReply.Rules
 	var buttonOffers, rowOffers []*offer
 	addOffers := func(b, r *offer) {
@@ -155,13 +167,15 @@ func sessionCheck(ctx context.Context, def *campaigns.Definition, open func() (T
 			rowOffers = append(rowOffers, r)
 		}
 	}
-	mb, mr := messageOffers("the message", "message.", *def.Message)
-	for _, o := range []*offer{mb, mr} {
-		if o != nil {
-			o.own = true
+	if def.IsSession() {
+		mb, mr := messageOffers("the message", "message.", *def.Message)
+		for _, o := range []*offer{mb, mr} {
+			if o != nil {
+				o.own = true
+			}
 		}
+		addOffers(mb, mr)
 	}
-	addOffers(mb, mr)
 	var buttons, rows []ruleValue
 	for i := range rules {
 		r := &rules[i]
@@ -181,6 +195,7 @@ func sessionCheck(ctx context.Context, def *campaigns.Definition, open func() (T
 	}
 	sameRow := func(a, b string) bool { return strings.TrimSpace(a) == strings.TrimSpace(b) }
 
+	buttonKind, rowKind := kinds(def)
 	missing := unmatched(buttons, buttonOffers, sameLabel)
 	if len(missing) > 0 {
 		buttonOffers = append(buttonOffers, templateOffers(ctx, def, open)...)
@@ -211,25 +226,34 @@ func unmatched(vals []ruleValue, offers []*offer, same func(a, b string) bool) [
 }
 
 // templateOffers reads the quick-reply buttons of the templates a run of def may send: its
-// fallback template and its rules' follow-up templates, each once. A template whose buttons
-// cannot be read is an offer saying why.
+// template (a session campaign's fallback) in each of its languages, and its rules'
+// follow-up templates, each once. A template whose buttons cannot be read is an offer saying
+// why.
 func templateOffers(ctx context.Context, def *campaigns.Definition, open func() (TemplateButtons, error)) []*offer {
-	type tpl struct{ name, language string }
+	type tpl struct {
+		name, language string
+		own            bool
+	}
 	var tpls []tpl
-	seen := map[tpl]bool{}
-	add := func(t *campaigns.Template) {
-		k := tpl{t.Name, t.Language}
-		if t.Name != "" && !seen[k] {
+	seen := map[[2]string]bool{}
+	add := func(name, language string, own bool) {
+		k := [2]string{name, language}
+		if name != "" && !seen[k] {
 			seen[k] = true
-			tpls = append(tpls, k)
+			tpls = append(tpls, tpl{name, language, own})
 		}
 	}
-	if def.HasFallback() {
-		add(&def.Template)
+	if !def.IsSession() || def.HasFallback() {
+		// A translation's buttons are translated too: a reply carries the recipient's.
+		for _, l := range append([]string{def.Template.Language}, def.Template.Languages...) {
+			add(def.Template.Name, l, !def.IsSession())
+		}
 	}
 	for i := range def.OnReply.Rules {
 		if t := def.OnReply.Rules[i].Template; t != nil {
-			add(t)
+			for _, l := range append([]string{t.Language}, t.Languages...) {
+				add(t.Name, l, false)
+			}
 		}
 	}
 	if len(tpls) == 0 {
@@ -238,13 +262,18 @@ func templateOffers(ctx context.Context, def *campaigns.Definition, open func() 
 	templateButtons, openErr := open()
 	out := make([]*offer, 0, len(tpls))
 	for _, t := range tpls {
-		o := &offer{where: fmt.Sprintf("template %s (%s)", t.name, t.language), template: true}
+		o := &offer{where: fmt.Sprintf("template %s (%s)", t.name, t.language), template: true, own: t.own}
 		out = append(out, o)
 		if openErr != nil {
 			o.unread = openErr.Error()
 			continue
 		}
 		have, err := templateButtons(ctx, t.name, t.language)
+		if errors.Is(err, connectly.ErrTemplateNotListed) {
+			// Read, and not there: it offers no button a reply could carry.
+			o.where += " (not listed by Connectly)"
+			continue
+		}
 		if err != nil {
 			o.unread = "the Connectly API is not reachable (" + err.Error() + ")"
 			continue
@@ -273,16 +302,13 @@ func judge(path string, k kindOf, missing []ruleValue, offers []*offer) (errs, n
 			why = append(why, fmt.Sprintf("the buttons of %s could not be read: %s", o.where, o.unread))
 		}
 	}
-	if len(why) > 0 {
-		for _, v := range missing {
-			notes = append(notes, fmt.Sprintf("on_reply rule %s: %s %q not checked: it is none of the %s written as text, and %s",
-				v.rule, k.key, v.value, k.noun, strings.Join(why, "; ")))
-		}
-		return nil, notes
-	}
 	problems := make([]string, len(missing))
 	for i, v := range missing {
 		problems[i] = fmt.Sprintf("rule %s: %s %q", v.rule, k.key, v.value)
+	}
+	if len(why) > 0 {
+		return nil, []string{fmt.Sprintf("on_reply: %s: not checked: none of the %s written as text, and %s",
+			strings.Join(problems, "; "), k.noun, strings.Join(why, "; "))}
 	}
 	unknown, templates := k.unknown, false
 	var have []string
@@ -297,7 +323,7 @@ func judge(path string, k kindOf, missing []ruleValue, offers []*offer) (errs, n
 		}
 		have = append(have, o.where+" has "+strings.Join(o.shown, ", "))
 	}
-	if templates {
+	if templates && !k.templates {
 		unknown += " nor a quick-reply button of a template the campaign may send"
 	}
 	return []string{fmt.Sprintf("%s: on_reply: %s: %s (%s)", path, strings.Join(problems, "; "), unknown, strings.Join(have, "; "))}, nil

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
+	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // Session messages the cases below send.
@@ -62,6 +64,10 @@ message:
     text: "Pick"
     listMessage: {sections: {rows: 3}}
 `
+	// promoTemplate makes a template campaign, translated into Spanish.
+	promoTemplate = `
+template: {name: spring_promo, language: en, languages: [es]}
+`
 	fallback = `
 fallback_template:
   name: order_status
@@ -69,8 +75,8 @@ fallback_template:
 `
 )
 
-// sessionDef parses a session campaign made of message (and a fallback template, or ""), and
-// on_reply rules.
+// sessionDef parses a campaign made of message (a message: block, or a template: one), a
+// fallback template (or ""), and on_reply rules.
 func sessionDef(t *testing.T, message, fallback, rules string) *campaigns.Definition {
 	t.Helper()
 	y := "id: orders\nsender: \"+14155550100\"\naudience: {file: orders.csv}\n" + message + fallback + "on_reply:\n" + rules
@@ -91,6 +97,7 @@ func TestCheckOnReplySession(t *testing.T) {
 		name                      string
 		message, fallback, rules  string
 		templates                 templates // nil: the templates cannot be read
+		notListed                 []string  // "name/language" Connectly does not list
 		openErr                   error
 		wantErrs, wantNotes       []string // substrings, all in one error / in the notes
 		nErrs, nNotes             int
@@ -175,7 +182,7 @@ func TestCheckOnReplySession(t *testing.T) {
 			rules: `
   - {button: later-a1, tag: later, none: true}
 `,
-			wantNotes: []string{`on_reply rule r1: button "later-a1" not checked: `,
+			wantNotes: []string{`on_reply: rule r1: button "later-a1": not checked: `,
 				"message.raw.reply_button_message.buttons[1].id is a template, rendered per recipient"},
 			nNotes: 1,
 		},
@@ -185,7 +192,7 @@ func TestCheckOnReplySession(t *testing.T) {
 			rules: `
   - {list_row: size_m, tag: maybe, none: true}
 `,
-			wantNotes: []string{`on_reply rule r1: list_row "size_m" not checked: `,
+			wantNotes: []string{`on_reply: rule r1: list_row "size_m": not checked: `,
 				"raw.listMessage is not in the shape of reference 3.1"},
 			nNotes: 1,
 		},
@@ -217,7 +224,7 @@ func TestCheckOnReplySession(t *testing.T) {
   - {button: [Book, skip], tag: ok, none: true}
   - {button: slot-morning, tag: booked, none: true}
 `,
-			wantNotes: []string{`on_reply rule r2: button "slot-morning" not checked: `,
+			wantNotes: []string{`on_reply: rule r2: button "slot-morning": not checked: `,
 				"message.reply_buttons.buttons[0].id is a template, rendered per recipient"},
 			nNotes: 1,
 			clean:  []string{"rule r1", `"Book"`, `"skip"`},
@@ -247,7 +254,7 @@ func TestCheckOnReplySession(t *testing.T) {
   - {button: "Track order", tag: track, none: true}
 `,
 			openErr: errors.New("no Connectly business id or API key configured"),
-			wantNotes: []string{`on_reply rule r2: button "Track order" not checked: `,
+			wantNotes: []string{`on_reply: rule r2: button "Track order": not checked: `,
 				"the buttons of template order_status (en) could not be read: no Connectly business id or API key configured"},
 			nNotes: 1,
 			clean:  []string{"rule r1"},
@@ -259,7 +266,7 @@ func TestCheckOnReplySession(t *testing.T) {
 			rules: `
   - {button: "Track order", tag: track, none: true}
 `,
-			wantNotes: []string{`on_reply rule r1: button "Track order" not checked: `,
+			wantNotes: []string{`on_reply: rule r1: button "Track order": not checked: `,
 				"template order_status (en) could not be read: the Connectly API is not reachable (refused)"},
 			nNotes: 1,
 		},
@@ -290,6 +297,72 @@ func TestCheckOnReplySession(t *testing.T) {
 			clean:      []string{"rule damaged:", "rule problem:", `"Great":`},
 			wantOpened: true,
 		},
+		// A template campaign goes through the same check: its template's buttons in every
+		// language, then its follow-ups'.
+		{
+			name:    "template campaign: every translation's buttons",
+			message: promoTemplate,
+			rules: `
+  - {button: ["yes, show me", "Sí, muéstrame"], tag: ok, none: true}
+  - {button: "Maybe", tag: maybe, none: true}
+`,
+			templates:  templates{"spring_promo/en": {"Yes, show me", "Not now"}, "spring_promo/es": {"Sí, muéstrame", "Ahora no"}},
+			wantErrs:   []string{`orders.yaml: on_reply: rule r2: button "Maybe": not a quick-reply button of a template the campaign may send (template spring_promo (en) has "Yes, show me", "Not now"; template spring_promo (es) has "Sí, muéstrame", "Ahora no")`},
+			nErrs:      1,
+			clean:      []string{"rule r1", "nor a quick-reply", "sends no template"},
+			wantOpened: true,
+		},
+		{
+			name:    "template campaign: a follow-up template's buttons",
+			message: promoTemplate,
+			rules: `
+  - name: later
+    button: "Not now"
+    delay: 48h
+    template: {name: spring_reminder}
+  - {name: remind, button: "Remind me tomorrow", tag: remind, none: true}
+`,
+			templates: templates{"spring_promo/en": {"Yes, show me", "Not now"}, "spring_promo/es": {"Sí, muéstrame", "Ahora no"},
+				"spring_reminder/en": {"Remind me tomorrow"}},
+			wantOpened: true,
+		},
+		{
+			name:    "template campaign: a follow-up template Connectly does not list",
+			message: promoTemplate,
+			rules: `
+  - name: later
+    button: "Not now"
+    template: {name: spring_reminder}
+  - {name: remind, button: "Remind me tomorrow", tag: remind, none: true}
+`,
+			templates:  templates{"spring_promo/en": {"Yes, show me", "Not now"}, "spring_promo/es": {"Sí, muéstrame", "Ahora no"}},
+			notListed:  []string{"spring_reminder/en"},
+			wantErrs:   []string{`rule remind: button "Remind me tomorrow": not a quick-reply button`, `template spring_reminder (en) (not listed by Connectly) has none`},
+			nErrs:      1,
+			clean:      []string{"not checked"},
+			wantOpened: true,
+		},
+		{
+			name:    "template campaign: a list row no message has",
+			message: promoTemplate,
+			rules: `
+  - {list_row: size_m, tag: m, none: true}
+`,
+			wantErrs:      []string{`rule r1: list_row "size_m": not a row id of a list the campaign sends (a template has no list)`},
+			nErrs:         1,
+			wantNotOpened: true,
+		},
+		{
+			name:    "template campaign: template not read",
+			message: promoTemplate,
+			rules: `
+  - {button: "Yes, show me", tag: ok, none: true}
+`,
+			openErr: errors.New("no key"),
+			wantNotes: []string{`on_reply: rule r1: button "Yes, show me": not checked: `,
+				"the buttons of template spring_promo (en) could not be read: no key"},
+			nNotes: 1,
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -304,6 +377,9 @@ func TestCheckOnReplySession(t *testing.T) {
 				return func(_ context.Context, name, language string) ([]string, error) {
 					if c.templates == nil {
 						return nil, errors.New("refused")
+					}
+					if slices.Contains(c.notListed, name+"/"+language) {
+						return nil, fmt.Errorf("connectly: template %s (%s): %w", name, language, connectly.ErrTemplateNotListed)
 					}
 					have, ok := c.templates[name+"/"+language]
 					if !ok {
