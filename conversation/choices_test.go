@@ -53,6 +53,7 @@ message:
   raw:
     text: "Did your order arrive?"
     reply_button_message:
+      header: {text: "Order {{ .order }}"}
       buttons:
         - {id: arrived-ok, text: "Yes, all good"}
         - {id: "later-{{ .order }}", text: "Later"}

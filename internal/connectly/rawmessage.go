@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,14 +77,9 @@ func validateRaw(v *validator, raw RawObject) {
 	if n := compactLen(raw); n > MaxRawMessage {
 		v.add("raw", "%d bytes, at most %d", n, MaxRawMessage)
 	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	seen := map[string]string{}
 	var content []string
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		name, ok := RawMessageKeys[k]
 		if !ok {
 			v.add(rawField(k), "not a field of a Connectly message (want one of %s)", strings.Join(rawKeyNames(), ", "))
@@ -211,13 +208,8 @@ func mapValue(field string, v any, f func(field, s string) (string, error)) (any
 		}
 		return out, nil
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
 		out := make(map[string]any, len(x))
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(x)) {
 			m, err := mapValue(rawPath(field, k), x[k], f)
 			if err != nil {
 				return nil, err
@@ -285,26 +277,31 @@ func (r RawObject) Choices() RawChoices {
 		return out
 	}
 	var unread []string
-	for k, v := range obj {
+	// read decodes field k into v, or says it could not.
+	read := func(k string, v any) bool {
+		if err := json.Unmarshal(obj[k], v); err != nil {
+			unread = append(unread, rawField(k)+" is not in the shape of reference 3.1")
+			return false
+		}
+		return true
+	}
+	for k := range obj {
 		switch RawMessageKeys[k] {
 		case "replyButtonMessage":
+			// Only the buttons: header and footer are {"text": ...} objects on the wire.
 			var rb struct {
 				Buttons []Button `json:"buttons"`
 			}
-			if err := json.Unmarshal(v, &rb); err != nil {
-				unread = append(unread, rawField(k)+" is not in the shape of reference 3.1")
-				continue
+			if read(k, &rb) {
+				out.ButtonsField, out.Buttons = rawField(k), &ReplyButtons{Buttons: rb.Buttons}
 			}
-			out.ButtonsField, out.Buttons = rawField(k), &ReplyButtons{Buttons: rb.Buttons}
 		case "listMessage":
 			var l struct {
 				Sections []Section `json:"sections"`
 			}
-			if err := json.Unmarshal(v, &l); err != nil {
-				unread = append(unread, rawField(k)+" is not in the shape of reference 3.1")
-				continue
+			if read(k, &l) {
+				out.ListField, out.List = rawField(k), &List{Sections: l.Sections}
 			}
-			out.ListField, out.List = rawField(k), &List{Sections: l.Sections}
 		}
 	}
 	sort.Strings(unread)
