@@ -46,17 +46,19 @@ type rowSource interface {
 // AudienceReader streams an audience file (CSV with a header row, or JSON Lines when the
 // file ends in .jsonl or .ndjson) row by row in constant memory.
 type AudienceReader struct {
-	src     rowSource
-	phone   string
-	bsuid   string
-	langCol string
-	langs   map[string]bool
-	defLang string
-	region  string
-	n       int
-	path    string
-	maxRows int
-	bounded *boundedReader
+	src   rowSource
+	phone string
+	bsuid string
+	// phoneOnly is set when the campaign's message cannot go to a BSUID (NeedsPhone).
+	phoneOnly bool
+	langCol   string
+	langs     map[string]bool
+	defLang   string
+	region    string
+	n         int
+	path      string
+	maxRows   int
+	bounded   *boundedReader
 }
 
 // IsJSONL reports whether an audience file is read as JSON Lines.
@@ -105,7 +107,7 @@ func openReader(d *Definition, f *os.File) (*AudienceReader, error) {
 	}
 	a := &AudienceReader{phone: d.Audience.Phone, bsuid: d.Audience.BSUID, langCol: d.Audience.Language,
 		defLang: d.Template.Language, region: d.Audience.DefaultRegion, path: path, langs: map[string]bool{},
-		maxRows: rules.MaxRows, bounded: bounded}
+		maxRows: rules.MaxRows, bounded: bounded, phoneOnly: d.NeedsPhone()}
 	for _, l := range d.Template.Languages {
 		a.langs[l] = true
 	}
@@ -355,12 +357,29 @@ func (a *AudienceReader) Resolve(row *Row) {
 			row.SkipReason, row.Err = "invalid_bsuid", fmt.Errorf("column %s: not a BSUID (country code, '.', letters and digits)", colName(a.bsuid))
 			return
 		}
+		if a.phoneOnly {
+			row.SkipReason, row.Err = SkipBSUIDNotSupported, errors.New("an authentication template needs a phone number (Meta error 131062), and the row has only a BSUID")
+			return
+		}
 		row.Recipient = "bsuid:" + bsuid
 	case a.bsuid != "":
 		row.SkipReason, row.Err = "missing_recipient", fmt.Errorf("columns %s and %s are both empty", colName(a.phone), colName(a.bsuid))
 	default:
 		row.SkipReason, row.Err = "missing_phone", fmt.Errorf("column %s is empty", colName(a.phone))
 	}
+}
+
+// SkipBSUIDNotSupported is the skip reason of a row that has only a BSUID when the campaign
+// sends an authentication template: Meta refuses those to BSUID recipients (reference 6,
+// error 131062), so the row is skipped before any request instead of failing one by one.
+const SkipBSUIDNotSupported = "bsuid_not_supported"
+
+// NeedsPhone reports whether d's message can go only to a phone number: a template campaign
+// whose template is an authentication one (one-tap, zero-tap and copy-code templates need a
+// phone, reference 6). A session campaign is not held to it: its fallback template is sent
+// only to recipients whose window has closed, and its session message goes to a BSUID.
+func (d *Definition) NeedsPhone() bool {
+	return !d.IsSession() && d.Template.Category == "authentication"
 }
 
 // bsuidRE is a business-scoped user id: ISO country code, '.', letters and digits.

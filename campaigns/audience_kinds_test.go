@@ -14,6 +14,12 @@ import (
 // readRows writes an audience file and a definition for it, and returns every row.
 func readRows(t *testing.T, name, content string, aud campaigns.Audience, langs ...string) []campaigns.Row {
 	t.Helper()
+	return readRowsOf(t, name, content, aud, campaigns.Template{Name: "t", Language: "en", Languages: langs})
+}
+
+// readRowsOf is readRows for a campaign sending tpl.
+func readRowsOf(t *testing.T, name, content string, aud campaigns.Audience, tpl campaigns.Template) []campaigns.Row {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
@@ -22,7 +28,7 @@ func readRows(t *testing.T, name, content string, aud campaigns.Audience, langs 
 	if aud.Phone == "" {
 		aud.Phone = "phone"
 	}
-	d := &campaigns.Definition{Path: filepath.Join(dir, "c.yaml"), Audience: aud, Template: campaigns.Template{Name: "t", Language: "en", Languages: langs}}
+	d := &campaigns.Definition{Path: filepath.Join(dir, "c.yaml"), Audience: aud, Template: tpl}
 	ar, err := campaigns.OpenAudience(d)
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +69,39 @@ func TestAudienceBSUIDAndLanguage(t *testing.T) {
 	for i, w := range want {
 		if r := rows[i]; r.Recipient != w.rcpt || r.Language != w.lang || r.SkipReason != w.skip {
 			t.Errorf("row %d: recipient %q language %q skip %q; want %q %q %q", i+1, r.Recipient, r.Language, r.SkipReason, w.rcpt, w.lang, w.skip)
+		}
+	}
+}
+
+// An authentication template cannot go to a BSUID (reference 6, Meta 131062): a row with
+// only a BSUID is skipped before any request; a row with a phone is sent to the phone.
+func TestAudienceAuthenticationNeedsAPhone(t *testing.T) {
+	t.Parallel()
+	csv := "phone,bsuid\n" +
+		"+14155552671,US.1\n" +
+		",US.13491208655302741918\n" +
+		"not-a-number,BR.998877\n"
+	for _, tc := range []struct {
+		category string
+		want     []string // recipient or skip reason per row
+	}{
+		{"authentication", []string{"+14155552671", campaigns.SkipBSUIDNotSupported, campaigns.SkipBSUIDNotSupported}},
+		{"utility", []string{"+14155552671", "bsuid:US.13491208655302741918", "bsuid:BR.998877"}},
+	} {
+		rows := readRowsOf(t, "a.csv", csv, campaigns.Audience{BSUID: "bsuid"}, campaigns.Template{Name: "otp", Language: "en", Category: tc.category})
+		var got []string
+		for _, r := range rows {
+			if r.SkipReason != "" {
+				got = append(got, r.SkipReason)
+				if r.Err == nil || !strings.Contains(r.Err.Error(), "131062") {
+					t.Errorf("%s: skip without the reason: %v", tc.category, r.Err)
+				}
+				continue
+			}
+			got = append(got, r.Recipient)
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("%s: rows %q, want %q", tc.category, got, tc.want)
 		}
 	}
 }

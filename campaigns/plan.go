@@ -83,7 +83,7 @@ func (s *SessionPlan) Note() string {
 }
 
 // InvalidReasons are the skip reasons that count as invalid rows (duplicates do not).
-var InvalidReasons = []string{"invalid_phone", "missing_phone", "missing_recipient", "invalid_bsuid", "invalid_row", "invalid_params"}
+var InvalidReasons = []string{"invalid_phone", "missing_phone", "missing_recipient", "invalid_bsuid", SkipBSUIDNotSupported, "invalid_row", "invalid_params"}
 
 // InvalidShare is the share of rows skipped as invalid.
 func (r PlanReport) InvalidShare() float64 {
