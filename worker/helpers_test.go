@@ -240,3 +240,54 @@ func withFake(t *testing.T, business, key string) (*fakeconnectly.Server, *testB
 	b.worker.client = client
 	return fake, b
 }
+
+// simClock is the rate limits' time in a test: Redis's clock (TIME, which the rate limits run
+// on) stands still, and each of the worker's sleeps moves it on by what was asked and returns
+// at once. Where a send's slot falls then does not depend on how fast the machine runs, and
+// waiting for a slot takes no time. The worker's own lateness checks still read the process
+// clock.
+type simClock struct {
+	mu    sync.Mutex
+	mr    *miniredis.Miniredis
+	t     time.Time
+	slept time.Duration
+	// onSleep, when set, runs at the start of every sleep, before the clock moves.
+	onSleep func(d time.Duration)
+}
+
+// Sleep is the worker's Deps.Sleep on the simulated clock.
+func (c *simClock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c.onSleep != nil {
+		c.onSleep(d)
+	}
+	if d <= 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+	c.slept += d
+	c.mr.SetTime(c.t)
+	return nil
+}
+
+// Slept is the simulated time the worker has slept.
+func (c *simClock) Slept() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.slept
+}
+
+// setupSim is setup on a simulated clock: Redis's clock stands still at a fixed time and
+// moves only when the worker sleeps.
+func setupSim(tb testing.TB, cfg Config) (*testBundle, *simClock) {
+	tb.Helper()
+	c := &simClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	b := setupWith(tb, cfg, &redis.Options{}, c.Sleep)
+	c.mr = b.mr
+	c.mr.SetTime(c.t)
+	return b, c
+}

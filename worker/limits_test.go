@@ -215,26 +215,74 @@ func TestFrequencyCapAcrossRuns(t *testing.T) {
 	}
 }
 
-func TestBookedLimitKeepsThePlace(t *testing.T) {
+// keepPlaceSetup is a worker whose sender has a slot every 500 ms and a MaxWait of 10 ms,
+// on a simulated clock, with three payloads of one run: the first is sent, the second is
+// refused (its slot is 500 ms away on a clock that has not moved) and switches the worker to
+// pacing, the third is left to the test.
+func keepPlaceSetup(t *testing.T, runID string) (*testBundle, *simClock, campaigns.SendPayload) {
+	t.Helper()
 	cfg := testConfig()
-	// A slot every 500 ms: wide enough that a slow first send (a loaded machine) still leaves
-	// the second send's slot beyond MaxPaceWait.
 	cfg.Limits.SenderRates = map[string]float64{testSender: 2}
 	cfg.Limits.MaxWait = 10 * time.Millisecond
 	cfg.KeepPlaceFor = 5 * time.Second
-	b := setup(t, cfg)
-	ps := seedRun(t, b, "run-keep", ledger.AtMostOnce, 3)
+	b, sim := setupSim(t, cfg)
+	ps := seedRun(t, b, runID, ledger.AtMostOnce, 3)
 	if err := handle(t, b, ps[0]); err != nil {
 		t.Fatal(err)
 	}
 	// The first refusal comes back as a throttle and switches the worker to pacing.
 	wantAs[*ThrottledError](t, handle(t, b, ps[1]))
+	if !b.worker.pacing(testSender).Load() {
+		t.Fatal("the refused send did not switch the worker to pacing")
+	}
+	return b, sim, ps[2]
+}
+
+func TestBookedLimitKeepsThePlace(t *testing.T) {
+	b, sim, p := keepPlaceSetup(t, "run-keep")
 	// From then on a send whose slot is beyond MaxPaceWait waits for it in place.
-	if err := handle(t, b, ps[2]); err != nil {
+	if err := handle(t, b, p); err != nil {
 		t.Fatalf("paced send: %v, want it sent after waiting in place", err)
 	}
-	if e := entryOf(t, b, ps[2]); e.State != ledger.Accepted || e.Attempts != 1 {
+	if e := entryOf(t, b, p); e.State != ledger.Accepted || e.Attempts != 1 {
 		t.Fatalf("entry %+v", e)
+	}
+	if got, least := sim.Slept(), 500*time.Millisecond-b.worker.cfg.Limits.MaxWait; got < least {
+		t.Fatalf("the send waited %v for its slot, want at least %v", got, least)
+	}
+}
+
+// TestLateAfterClaimKeepsThePlace: a paced send that comes to its slot late after its claim
+// (the process stalled while it held the claim) gives the claim back and keeps its place for
+// a fresh slot; it is not sent back to the queue because that slot is beyond MaxWait.
+func TestLateAfterClaimKeepsThePlace(t *testing.T) {
+	b, sim, p := keepPlaceSetup(t, "run-late-claim")
+	stalls := 0
+	sim.onSleep = func(time.Duration) {
+		if stalls > 0 || entryOf(t, b, p).State != ledger.Submitting {
+			return
+		}
+		// The send holds its claim and waits for its slot: its timer fires late, as on a
+		// loaded machine. A sleep never returns early, so the send is past lateLimit.
+		stalls++
+		time.Sleep(lateLimit + 10*time.Millisecond)
+	}
+	if err := handle(t, b, p); err != nil {
+		t.Fatalf("paced send late after its claim: %v, want it sent after waiting in place", err)
+	}
+	if stalls != 1 {
+		t.Fatalf("%d stalls while holding the claim, want 1", stalls)
+	}
+	// The late claim was given back with its attempt: one attempt, one request.
+	if e := entryOf(t, b, p); e.State != ledger.Accepted || e.Attempts != 1 {
+		t.Fatalf("entry %+v, want accepted on one attempt", e)
+	}
+	if n := b.sender.CallsTo(p.To); n != 1 {
+		t.Fatalf("%d requests to the recipient, want 1", n)
+	}
+	// It waited in place for the slot after the one it came to late.
+	if got, least := sim.Slept(), time.Second-b.worker.cfg.Limits.MaxWait; got < least {
+		t.Fatalf("the send waited %v, want at least %v (a fresh slot)", got, least)
 	}
 }
 

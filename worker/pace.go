@@ -22,6 +22,9 @@ type booking struct {
 	wake time.Time
 	// waited: the send waited for its slot before it claimed.
 	waited bool
+	// due: the send came to its slot after its claim, within lateLimit of it (or out of
+	// tries, see pacedClaim): it may leave now, and onTime has nothing left to do.
+	due bool
 }
 
 func booked(b *limits.Booking, answered time.Time) booking {
@@ -118,9 +121,15 @@ func (w *Worker) book(ctx context.Context, req *limits.Request) (booking, error)
 }
 
 // pacedClaim is paceAndClaim while the limits make sends wait: reserve (keeping the place for
-// up to KeepPlaceFor in all), wait for the slot, then claim. Waiting stops when the worker
-// stops, so a shutdown never starts a send; what was reserved and not used is given back as
-// limits.Waited says (the shared rate slots stay used).
+// up to KeepPlaceFor in all), wait for the slot, claim, and come to the slot. Waiting stops
+// when the worker stops, so a shutdown never starts a send; what was reserved and not used is
+// given back as limits.Waited says (the shared rate slots stay used).
+//
+// A send found late after its claim (the claim's round trip or the process stalled) gives the
+// claim back and keeps its place for a fresh slot, as one found late before its claim does.
+// Its fresh slot is usually further ahead than Limits.MaxWait (while sends keep their places
+// the limit is booked about that far ahead, and a slow rate's next slot is further still), so
+// onTime, which looks only that far, would have sent it back to the queue, its place lost.
 func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking, error) {
 	p := j.p
 	notClaimed := ledger.Claim{Verdict: ledger.VerdictNotClaimed}
@@ -137,7 +146,7 @@ func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking,
 		b.waited = true
 		w.pacing(p.Sender).Store(b.Wait > 0)
 		// The claim's round trip is made just before the slot, so the request can leave at
-		// it (onTime waits for the rest).
+		// it (the rest is waited for after the claim).
 		if err := w.sleep(wctx, time.Until(b.wake.Add(-claimLead))); err != nil {
 			w.giveBack(ctx, b, limits.Waited)
 			return notClaimed, b, err
@@ -145,7 +154,7 @@ func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking,
 		// A send that wakes well after its slot (the process stalled: GC, a busy CPU) would
 		// go out together with the sends of the slots after it and crowd one second; it lets
 		// its slot go and takes a fresh one (its pair slot is given back, or its own booking
-		// would refuse it). reserveAndClaim looks again after the claim (onTime).
+		// would refuse it). It is looked at again after the claim's round trip.
 		if w.late(b) && try < 3 {
 			w.giveBack(ctx, b, limits.Waited)
 			continue
@@ -153,8 +162,27 @@ func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking,
 		c, err := w.ledger.Claim(ctx, p.Address(), ledger.Delivery(p.Delivery))
 		if err != nil {
 			w.giveBack(ctx, b, limits.Waited)
+			return c, b, err
 		}
-		return c, b, err
+		if c.Verdict != ledger.VerdictSend {
+			return c, b, nil
+		}
+		// Wait out the claim lead on the task's context, as onTime would; if it ends, onTime
+		// finds it so and gives the claim back. After three tries the send goes even late,
+		// as from onTime's last try.
+		if err := w.sleep(ctx, time.Until(b.wake)); err != nil {
+			return c, b, nil
+		}
+		if !w.late(b) || try >= 3 {
+			b.due = true
+			return c, b, nil
+		}
+		// Late after the claim: nothing was sent, so the claim goes back (its attempt with it)
+		// and the send waits in place for a fresh slot.
+		w.giveBack(ctx, b, limits.Waited)
+		if err := w.release(p, c.Attempts, ledger.ReleaseThrottle, "RATE_LIMIT"); err != nil {
+			return c, b, err
+		}
 	}
 }
 
@@ -190,8 +218,12 @@ func (w *Worker) late(b booking) bool {
 // a fresh one, at most twice, keeping its claim: for up to Limits.MaxWait, as a send that
 // reserved and claimed in one round trip already does. The booking returned is !OK when no
 // fresh slot came within Limits.MaxWait (it says why, and has given its room in the tier and
-// the cap back); err is Redis's or ctx's.
+// the cap back); err is Redis's or ctx's. A booking pacedClaim already brought to its slot
+// (due) is returned as it is.
 func (w *Worker) onTime(ctx context.Context, b booking) (booking, error) {
+	if b.due {
+		return b, nil
+	}
 	for try := 1; ; try++ {
 		if err := w.sleep(ctx, time.Until(b.wake)); err != nil {
 			return b, err
