@@ -346,7 +346,9 @@ func (a *AudienceReader) Resolve(row *Row) {
 			row.Recipient = e164
 			return
 		}
-		if bsuid == "" {
+		// Without a BSUID to fall back to, or when the message cannot go to one, the phone's
+		// problem is the row's.
+		if bsuid == "" || a.phoneOnly {
 			row.SkipReason, row.Err = "invalid_phone", fmt.Errorf("column %s: %w", colName(a.phone), err)
 			return
 		}

@@ -134,7 +134,8 @@ func (r *SessionRenderer) Render(cols map[string]string) (json.RawMessage, error
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(c)
+	// Without HTML escapes: the payload is measured against the limits as the wire carries it.
+	b, err := connectly.EncodeJSON(c)
 	if err != nil {
 		return nil, fmt.Errorf("%w: message: %w", ErrRender, err)
 	}

@@ -262,6 +262,23 @@ func TestSessionRender(t *testing.T) {
 		wantEqual(t, "product", `{"catalog_id":"{{ .x }}"}`, string(c.SingleProduct))
 	})
 
+	t.Run("RawIsKeptAsWritten", func(t *testing.T) {
+		t.Parallel()
+		// 4,000 "&" are 4,000 bytes on the wire; HTML-escaped they would be 24,000 and the
+		// payload would break the raw object's limit after the row was planned.
+		r := parse(t, "  raw: {text: \"{{ .t }}\"}\n")
+		raw, err := r.Render(map[string]string{"t": strings.Repeat("&", 4000)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(raw), strings.Repeat("&", 4000)) {
+			t.Fatalf("payload escapes the text: %.80s...", raw)
+		}
+		if _, err := campaigns.DecodeSession(raw); err != nil {
+			t.Fatalf("DecodeSession: %v", err)
+		}
+	})
+
 	t.Run("DecodeRefusesInvalid", func(t *testing.T) {
 		t.Parallel()
 		_, err := campaigns.DecodeSession(json.RawMessage(`{"text":""}`))

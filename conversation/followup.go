@@ -225,7 +225,8 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 		fu.Skip = SkipRender
 		f.log.Warn().Str(logx.KeyRun, parent).Str("rule", rule.ID()).Err(rerr).Msg("follow-up not rendered: skipped")
 	default:
-		fu.Payload, err = json.Marshal(envelope{At: at.Add(rule.DelayDuration()).UnixMilli(), P: campaigns.EncodeSend(p)})
+		// Without HTML escapes, as a campaign's payload: a raw message is measured as written.
+		fu.Payload, err = connectly.EncodeJSON(envelope{At: at.Add(rule.DelayDuration()).UnixMilli(), P: campaigns.EncodeSend(p)})
 		if err != nil {
 			return out, err
 		}

@@ -169,13 +169,14 @@ func (w Wire) EncodeTemplate(msg TemplateMessage) ([]byte, error) {
 	if len(msg.CallbackData) > MaxCallbackData {
 		return nil, fmt.Errorf("connectly: callbackData is %d bytes, limit %d", len(msg.CallbackData), MaxCallbackData)
 	}
-	return encodeJSON(msg)
+	return EncodeJSON(msg)
 }
 
-// encodeJSON is the encoding of every request body: compact, without HTML escaping, so text
-// and URLs go out as written and callbackData is never longer on the wire than the bytes
-// checked against MaxCallbackData ("<" would otherwise become the six bytes "\u003c").
-func encodeJSON(v any) ([]byte, error) {
+// EncodeJSON is the encoding of every request body, and of a session message kept in a task
+// payload: compact, without HTML escaping, so text and URLs go out as written and nothing is
+// longer on the wire than the bytes checked against its limit (MaxCallbackData,
+// MaxRawMessage: "<" would otherwise become the six bytes "\u003c").
+func EncodeJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

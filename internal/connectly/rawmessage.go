@@ -165,18 +165,32 @@ func rawPath(parent, k string) string {
 // each named by its path ("raw.replyButtonMessage.buttons[0].text"), in a fixed order: keys
 // sorted, lists in order. Numbers keep their text. The result is compact JSON, without HTML
 // escapes, as the request body carries it.
+//
+// The work is bounded by MaxRawMessage twice: an object written larger is refused before
+// anything is rendered (it bounds the number of strings), and rendering stops as soon as
+// what the strings rendered to passes it (the result would be refused anyway).
 func mapRawStrings(raw RawObject, f func(field, s string) (string, error)) (RawObject, error) {
+	if n := compactLen(raw); n > MaxRawMessage {
+		return nil, fmt.Errorf("raw: %d bytes as written, at most %d", n, MaxRawMessage)
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("raw: %w", err)
 	}
-	out, err := mapValue("raw", v, f)
+	budget := MaxRawMessage
+	out, err := mapValue("raw", v, func(field, s string) (string, error) {
+		r, err := f(field, s)
+		if budget -= len(r); err == nil && budget < 0 {
+			err = fmt.Errorf("the raw object's strings render to more than %d bytes", MaxRawMessage)
+		}
+		return r, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	b, err := encodeJSON(out)
+	b, err := EncodeJSON(out)
 	if err != nil {
 		return nil, fmt.Errorf("raw: %w", err)
 	}
@@ -231,12 +245,12 @@ func rawBody(raw RawObject, id string) (json.RawMessage, error) {
 	if err := json.Unmarshal(raw, &obj); err != nil {
 		return nil, fmt.Errorf("connectly: raw message: %w", err)
 	}
-	idJSON, err := encodeJSON(id)
+	idJSON, err := EncodeJSON(id)
 	if err != nil {
 		return nil, err
 	}
 	obj["id"] = idJSON
-	b, err := encodeJSON(obj)
+	b, err := EncodeJSON(obj)
 	return json.RawMessage(b), err
 }
 
@@ -268,7 +282,9 @@ type RawChoices struct {
 }
 
 // Choices reads the reply buttons (replyButtonMessage.buttons[].id/text) and list rows
-// (listMessage.sections[].rows[].id/text) of a raw message, in either spelling.
+// (listMessage.sections[].rows[].id/text) of a raw message, in either spelling of the field.
+// Inside it keys are read exactly, as a protobuf gateway reads them: a key in another case, or
+// one the reference does not give at that place, makes the field unread rather than guessed.
 func (r RawObject) Choices() RawChoices {
 	var obj map[string]json.RawMessage
 	var out RawChoices
@@ -277,34 +293,116 @@ func (r RawObject) Choices() RawChoices {
 		return out
 	}
 	var unread []string
-	// read decodes field k into v, or says it could not.
-	read := func(k string, v any) bool {
-		if err := json.Unmarshal(obj[k], v); err != nil {
-			unread = append(unread, rawField(k)+" is not in the shape of reference 3.1")
-			return false
-		}
-		return true
-	}
-	for k := range obj {
+	for k, v := range obj {
 		switch RawMessageKeys[k] {
 		case "replyButtonMessage":
-			// Only the buttons: header and footer are {"text": ...} objects on the wire.
-			var rb struct {
-				Buttons []Button `json:"buttons"`
-			}
-			if read(k, &rb) {
-				out.ButtonsField, out.Buttons = rawField(k), &ReplyButtons{Buttons: rb.Buttons}
+			if bs, ok := rawButtons(v); ok {
+				out.ButtonsField, out.Buttons = rawField(k), &ReplyButtons{Buttons: bs}
+				continue
 			}
 		case "listMessage":
-			var l struct {
-				Sections []Section `json:"sections"`
+			if ss, ok := rawSections(v); ok {
+				out.ListField, out.List = rawField(k), &List{Sections: ss}
+				continue
 			}
-			if read(k, &l) {
-				out.ListField, out.List = rawField(k), &List{Sections: l.Sections}
-			}
+		default:
+			continue
 		}
+		unread = append(unread, rawField(k)+" is not in the shape of reference 3.1")
 	}
 	sort.Strings(unread)
 	out.Unread = strings.Join(unread, "; ")
 	return out
+}
+
+// exactObject decodes a JSON object whose keys are all among keys, spelled exactly.
+func exactObject(raw json.RawMessage, keys ...string) (map[string]json.RawMessage, bool) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil || obj == nil {
+		return nil, false
+	}
+	for k := range obj {
+		if !slices.Contains(keys, k) {
+			return nil, false
+		}
+	}
+	return obj, true
+}
+
+// exactList decodes a JSON list of objects whose keys are all among keys.
+func exactList(raw json.RawMessage, keys ...string) ([]map[string]json.RawMessage, bool) {
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return nil, false
+	}
+	out := make([]map[string]json.RawMessage, len(items))
+	for i, it := range items {
+		obj, ok := exactObject(it, keys...)
+		if !ok {
+			return nil, false
+		}
+		out[i] = obj
+	}
+	return out, true
+}
+
+// exactString reads field key of obj as a string: "" when absent; ok is false when it is not
+// a string.
+func exactString(obj map[string]json.RawMessage, key string) (s string, ok bool) {
+	raw, present := obj[key]
+	return s, !present || json.Unmarshal(raw, &s) == nil
+}
+
+// rawButtons reads the buttons of a replyButtonMessage: {buttons: [{id, text}], header?, footer?}.
+func rawButtons(raw json.RawMessage) ([]Button, bool) {
+	obj, ok := exactObject(raw, "buttons", "header", "footer")
+	if !ok {
+		return nil, false
+	}
+	items, ok := exactList(obj["buttons"], "id", "text")
+	if !ok {
+		return nil, false
+	}
+	bs := make([]Button, len(items))
+	for i, it := range items {
+		id, ok1 := exactString(it, "id")
+		text, ok2 := exactString(it, "text")
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		bs[i] = Button{ID: id, Text: text}
+	}
+	return bs, true
+}
+
+// rawSections reads the sections of a listMessage: {button, sections: [{title?, rows: [{id,
+// text, description?}]}], header?, footer?}.
+func rawSections(raw json.RawMessage) ([]Section, bool) {
+	obj, ok := exactObject(raw, "button", "sections", "header", "footer")
+	if !ok {
+		return nil, false
+	}
+	secs, ok := exactList(obj["sections"], "title", "rows")
+	if !ok {
+		return nil, false
+	}
+	out := make([]Section, len(secs))
+	for i, sec := range secs {
+		title, ok := exactString(sec, "title")
+		rows, ok2 := exactList(sec["rows"], "id", "text", "description")
+		if !ok || !ok2 {
+			return nil, false
+		}
+		out[i].Title = title
+		for _, r := range rows {
+			id, ok1 := exactString(r, "id")
+			text, ok2 := exactString(r, "text")
+			desc, ok3 := exactString(r, "description")
+			if !ok1 || !ok2 || !ok3 {
+				return nil, false
+			}
+			out[i].Rows = append(out[i].Rows, Row{ID: id, Text: text, Description: desc})
+		}
+	}
+	return out, true
 }

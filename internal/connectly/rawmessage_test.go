@@ -182,3 +182,80 @@ func FuzzRawMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestRawMessageWorkIsBounded: a raw object written larger than MaxRawMessage is refused
+// before any string is rendered, and rendering stops once the strings pass it.
+func TestRawMessageWorkIsBounded(t *testing.T) {
+	t.Parallel()
+	big := connectly.SessionContent{Raw: connectly.RawObject(`{"text":"` + strings.Repeat("a", connectly.MaxRawMessage) + `"}`)}
+	calls := 0
+	_, err := big.MapStrings(func(_, s string) (string, error) { calls++; return s, nil })
+	if err == nil || !strings.Contains(err.Error(), "as written") || calls != 0 {
+		t.Fatalf("err = %v after %d renders, want a refusal before any", err, calls)
+	}
+
+	var b strings.Builder
+	b.WriteString(`{"text":"x","replyButtonMessage":{"k":[`)
+	for i := range 1000 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`"{{.a}}"`)
+	}
+	b.WriteString(`]}}`)
+	many := connectly.SessionContent{Raw: connectly.RawObject(b.String())}
+	calls = 0
+	_, err = many.MapStrings(func(_, _ string) (string, error) { calls++; return strings.Repeat("v", 100), nil })
+	if err == nil || !strings.Contains(err.Error(), "render to more than") {
+		t.Fatalf("err = %v, want the render budget", err)
+	}
+	if max := connectly.MaxRawMessage/100 + 2; calls > max {
+		t.Fatalf("%d renders, want it to stop after about %d", calls, max)
+	}
+}
+
+// TestRawChoicesReadExactly: a raw message's buttons and rows are read as a protobuf gateway
+// reads them, keys exactly; anything else is unread, never guessed.
+func TestRawChoicesReadExactly(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, raw string
+		buttons   string // ids and texts read, "" when none
+		rows      string
+		unread    bool
+	}{
+		{name: "buttons with header", raw: `{"text":"t","replyButtonMessage":{"header":{"text":"h"},"buttons":[{"id":"y","text":"Yes"}]}}`, buttons: "y/Yes"},
+		{name: "snake case list", raw: `{"text":"t","list_message":{"button":{"text":"b"},"sections":[{"title":"s","rows":[{"id":"r1","text":"One","description":"d"}]}]}}`, rows: "r1/One"},
+		{name: "key in another case", raw: `{"replyButtonMessage":{"buttons":[{"id":"y","text":"Yes"}],"Buttons":[{"id":"z","text":"No"}]}}`, unread: true},
+		{name: "unknown key in a button", raw: `{"replyButtonMessage":{"buttons":[{"id":"y","title":"Yes please"}]}}`, unread: true},
+		{name: "id not a string", raw: `{"replyButtonMessage":{"buttons":[{"id":1,"text":"Yes"}]}}`, unread: true},
+		{name: "rows not a list", raw: `{"listMessage":{"sections":[{"rows":{}}]}}`, unread: true},
+		{name: "no choices", raw: `{"text":"t"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := connectly.RawObject(tc.raw).Choices()
+			var bs, rs []string
+			if ch.Buttons != nil {
+				for _, b := range ch.Buttons.Buttons {
+					bs = append(bs, b.ID+"/"+b.Text)
+				}
+			}
+			if ch.List != nil {
+				for _, s := range ch.List.Sections {
+					for _, r := range s.Rows {
+						rs = append(rs, r.ID+"/"+r.Text)
+					}
+				}
+			}
+			if got := strings.Join(bs, " "); got != tc.buttons {
+				t.Errorf("buttons %q, want %q", got, tc.buttons)
+			}
+			if got := strings.Join(rs, " "); got != tc.rows {
+				t.Errorf("rows %q, want %q", got, tc.rows)
+			}
+			if (ch.Unread != "") != tc.unread {
+				t.Errorf("unread %q, want unread %v", ch.Unread, tc.unread)
+			}
+		})
+	}
+}

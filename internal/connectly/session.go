@@ -477,7 +477,7 @@ func (c SessionContent) Validate() error {
 
 // compactLen is the length of valid JSON b as the encoder sends it (compacted, no HTML escapes).
 func compactLen(b []byte) int {
-	out, err := encodeJSON(json.RawMessage(b))
+	out, err := EncodeJSON(json.RawMessage(b))
 	if err != nil {
 		return len(b)
 	}
@@ -774,7 +774,7 @@ func (w Wire) EncodeSession(msg SessionMessage) ([]byte, error) {
 		if req.Message, err = rawBody(c.Raw, msg.ID); err != nil {
 			return nil, err
 		}
-		return encodeJSON(req)
+		return EncodeJSON(req)
 	}
 	body := sessionBody{ID: msg.ID, Text: c.Text}
 	if a := c.Attachment; a != nil {
@@ -808,7 +808,7 @@ func (w Wire) EncodeSession(msg SessionMessage) ([]byte, error) {
 		body.MultiProductMessage = json.RawMessage(c.MultiProduct)
 	}
 	req.Message = body
-	return encodeJSON(req)
+	return EncodeJSON(req)
 }
 
 // EncodeSession returns the request body SendSession would send for msg with this client's
