@@ -196,6 +196,7 @@ func checkChoices(ctx context.Context, def *campaigns.Definition, open func() (T
 	sameRow := func(a, b string) bool { return strings.TrimSpace(a) == strings.TrimSpace(b) }
 
 	buttonKind, rowKind := kinds(def)
+	addOffers(rawParamOffers(def), nil)
 	missing := unmatched(buttons, buttonOffers, sameLabel)
 	if len(missing) > 0 {
 		buttonOffers = append(buttonOffers, templateOffers(ctx, def, open)...)
@@ -205,6 +206,38 @@ func checkChoices(ctx context.Context, def *campaigns.Definition, open func() (T
 	errs, notes = append(errs, e...), append(notes, n...)
 	e, n = judge(def.Path, rowKind, unmatched(rows, rowOffers, sameRow), rowOffers)
 	return append(errs, e...), append(notes, n...)
+}
+
+// rawParamOffers are the values of a template's pass-through parameters (parameters.raw):
+// Herald does not know the names Connectly gives quick-reply payloads (reference 2.2), which
+// go through raw, and a tap on a quick-reply button carries its payload. So a button: value
+// equal to one is accepted, and one written as a template may render to anything. Nil when no
+// template sent has pass-through parameters.
+func rawParamOffers(def *campaigns.Definition) *offer {
+	o := &offer{where: "the templates' pass-through parameters"}
+	add := func(prefix string, ps []campaigns.RawParam) {
+		for i, rp := range ps {
+			switch {
+			case templated(rp.Value):
+				o.dynamic = append(o.dynamic, fmt.Sprintf("%sparameters.raw[%d].value", prefix, i))
+			case rp.Value != "":
+				o.items = append(o.items, []string{rp.Value})
+				o.shown = append(o.shown, fmt.Sprintf("%q", rp.Value))
+			}
+		}
+	}
+	if !def.IsSession() || def.HasFallback() {
+		add("", def.Parameters.Raw)
+	}
+	for i := range def.OnReply.Rules {
+		if r := &def.OnReply.Rules[i]; r.Template != nil {
+			add("on_reply rule "+r.ID()+": ", r.Parameters.Raw)
+		}
+	}
+	if len(o.items) == 0 && len(o.dynamic) == 0 {
+		return nil
+	}
+	return o
 }
 
 // unmatched returns the values no offer has.

@@ -344,6 +344,19 @@ func TestCheckOnReplySession(t *testing.T) {
 			wantOpened: true,
 		},
 		{
+			name:    "template campaign: quick-reply payloads passed through",
+			message: promoTemplate + "parameters:\n  raw:\n    - {name: qr_0, value: promo_yes}\n    - {name: qr_1, value: \"later-{{ .id }}\"}\n",
+			rules: `
+  - {button: PROMO_YES, tag: yes, none: true}
+  - {button: later-7, tag: later, none: true}
+`,
+			templates:  templates{"spring_promo/en": {"Yes, show me", "Not now"}, "spring_promo/es": {"Sí, muéstrame", "Ahora no"}},
+			wantNotes:  []string{`on_reply: rule r2: button "later-7": not checked: `, "parameters.raw[1].value is a template, rendered per recipient"},
+			nNotes:     1,
+			clean:      []string{"rule r1", "PROMO_YES"},
+			wantOpened: true,
+		},
+		{
 			name:    "template campaign: a list row no message has",
 			message: promoTemplate,
 			rules: `
