@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -16,14 +17,19 @@ var ErrTemplateNotListed = errors.New("template not listed")
 var ErrTemplateComponentsUnknown = errors.New("the listing has no components for the template")
 
 // TemplateButtons returns the texts of the quick-reply buttons of a template translation, in
-// order, from POST .../get/templates: what on_reply rules may name. It returns an error
-// wrapping ErrTemplateNotListed when the listing lacks the translation,
-// ErrTemplateComponentsUnknown when it gives no components for it, or the request's error.
+// order, from POST .../get/templates: what on_reply rules may name. A business with several
+// WhatsApp numbers may list the translation once per number (its channel, which names Meta's
+// phone id, not the number a campaign sends from), so the buttons of every listing of it are
+// returned, each text once. It returns an error wrapping ErrTemplateNotListed when the listing
+// lacks the translation, ErrTemplateComponentsUnknown when it gives no components for it, or
+// the request's error.
 func (c *Client) TemplateButtons(ctx context.Context, name, language string) ([]string, error) {
 	a, err := c.templates(ctx)
 	if err != nil {
 		return nil, err
 	}
+	listed, known := false, false
+	out := []string{}
 	for _, g := range a.Entity.TemplateGroups {
 		if g.Name != name {
 			continue
@@ -32,19 +38,25 @@ func (c *Client) TemplateButtons(ctx context.Context, name, language string) ([]
 			if t.Language.Code != language {
 				continue
 			}
+			listed = true
 			if t.ExternalTemplate == nil {
-				return nil, fmt.Errorf("connectly: template %s (%s): %w", name, language, ErrTemplateComponentsUnknown)
+				continue
 			}
-			out := []string{}
+			known = true
 			for _, comp := range t.ExternalTemplate.WhatsApp.Components {
 				for _, b := range comp.Buttons {
-					if strings.EqualFold(b.Type, "QUICK_REPLY") && b.Text != "" {
+					if strings.EqualFold(b.Type, "QUICK_REPLY") && b.Text != "" && !slices.Contains(out, b.Text) {
 						out = append(out, b.Text)
 					}
 				}
 			}
-			return out, nil
 		}
 	}
-	return nil, fmt.Errorf("connectly: template %s (%s): %w", name, language, ErrTemplateNotListed)
+	switch {
+	case !listed:
+		return nil, fmt.Errorf("connectly: template %s (%s): %w", name, language, ErrTemplateNotListed)
+	case !known:
+		return nil, fmt.Errorf("connectly: template %s (%s): %w", name, language, ErrTemplateComponentsUnknown)
+	}
+	return out, nil
 }
