@@ -74,6 +74,10 @@ func validateRaw(v *validator, raw RawObject) {
 		// It goes out as written, and JSON is UTF-8.
 		v.add("raw", "not valid UTF-8")
 	}
+	if field := duplicateKey(raw); field != "" {
+		// It goes out as written, and a gateway may read either value.
+		v.add(field, "given twice")
+	}
 	if n := compactLen(raw); n > MaxRawMessage {
 		v.add("raw", "%d bytes, at most %d", n, MaxRawMessage)
 	}
@@ -119,6 +123,73 @@ func validateRaw(v *validator, raw RawObject) {
 			v.add(rawField(k), "want a list")
 		} else if len(items) != 1 {
 			v.add(rawField(k), "%d items, a message carries exactly one", len(items))
+		}
+	}
+}
+
+// duplicateKey returns the field name of the first key an object of raw gives twice, or "".
+func duplicateKey(raw RawObject) string {
+	type level struct {
+		field string
+		keys  map[string]bool // nil for a list
+		last  string          // the key whose value is being read
+		index int             // the list item being read
+		key   bool            // the object's next token is a key
+	}
+	var stack []*level
+	peek := func() *level {
+		if len(stack) == 0 {
+			return nil
+		}
+		return stack[len(stack)-1]
+	}
+	// ended moves the enclosing object or list past the value just read.
+	ended := func() {
+		if top := peek(); top != nil && top.keys != nil {
+			top.key = true
+		} else if top != nil {
+			top.index++
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		top := peek()
+		if top != nil && top.keys != nil && top.key {
+			if tok == json.Delim('}') {
+				stack = stack[:len(stack)-1]
+				ended()
+				continue
+			}
+			k, _ := tok.(string)
+			if top.keys[k] {
+				return rawPath(top.field, k)
+			}
+			top.keys[k], top.last, top.key = true, k, false
+			continue
+		}
+		if tok == json.Delim(']') {
+			stack = stack[:len(stack)-1]
+			ended()
+			continue
+		}
+		here := "raw"
+		switch {
+		case top != nil && top.keys != nil:
+			here = rawPath(top.field, top.last)
+		case top != nil:
+			here = top.field + "[" + strconv.Itoa(top.index) + "]"
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &level{field: here, keys: map[string]bool{}, key: true})
+		case json.Delim('['):
+			stack = append(stack, &level{field: here})
+		default:
+			ended()
 		}
 	}
 }

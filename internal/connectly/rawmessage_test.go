@@ -46,6 +46,9 @@ func TestRawMessageValidate(t *testing.T) {
 		{name: "too large", raw: big, want: "bytes, at most 16384"},
 		{name: "text beside raw", raw: `{"text":"Hi"}`, text: "Hello", want: "text: not allowed with raw"},
 		{name: "invalid UTF-8", raw: "{\"text\":\"\xc1\"}", want: "raw: not valid UTF-8"},
+		{name: "key twice", raw: `{"text":"a","text":"b"}`, want: "raw.text: given twice"},
+		{name: "nested key twice", raw: `{"text":"t","replyButtonMessage":{"buttons":[{"id":"a"},{"id":"b","id":"c"}]}}`, want: "raw.replyButtonMessage.buttons[1].id: given twice"},
+		{name: "same key in two objects", raw: `{"text":"t","replyButtonMessage":{"buttons":[{"id":"a","text":"A"},{"id":"b","text":"B"}],"header":{"text":"h"}}}`},
 		{name: "id twice", raw: `{"id":"a","text":"Hi"}`, id: "b", want: "id: also set in the raw object"},
 	}
 	for _, tc := range cases {
