@@ -25,6 +25,8 @@ type booking struct {
 	// due: the send came to its slot after its claim, within lateLimit of it (or out of
 	// tries, see pacedClaim): it may leave now, and onTime has nothing left to do.
 	due bool
+	// lateSeen: late found this booking past its slot and counted it; it is counted once.
+	lateSeen bool
 }
 
 func booked(b *limits.Booking, answered time.Time) booking {
@@ -155,7 +157,7 @@ func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking,
 		// go out together with the sends of the slots after it and crowd one second; it lets
 		// its slot go and takes a fresh one (its pair slot is given back, or its own booking
 		// would refuse it). It is looked at again after the claim's round trip.
-		if w.late(b) && try < 3 {
+		if w.late(&b) && try < 3 {
 			w.giveBack(ctx, b, limits.Waited)
 			continue
 		}
@@ -167,24 +169,32 @@ func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking,
 		if c.Verdict != ledger.VerdictSend {
 			return c, b, nil
 		}
-		// Wait out the claim lead on the task's context, as onTime would; if it ends, onTime
-		// finds it so and gives the claim back. After three tries the send goes even late,
-		// as from onTime's last try.
+		// Wait out the claim lead on the task's context, as onTime would. If it ends, the
+		// send does not go: the booking goes back here and the error tells the caller to
+		// give the claim back (a slot already come makes no wait, but the sleep still
+		// reports the ended context). After three tries the send goes even late, as from
+		// onTime's last try.
 		if err := w.sleep(ctx, time.Until(b.wake)); err != nil {
-			return c, b, nil
+			w.giveBack(ctx, b, limits.Waited)
+			return c, b, err
 		}
-		if !w.late(b) || try >= 3 {
+		if !w.late(&b) || try >= 3 {
 			b.due = true
 			return c, b, nil
 		}
 		// Late after the claim: nothing was sent, so the claim goes back (its attempt with it)
-		// and the send waits in place for a fresh slot.
+		// and the send waits in place for a fresh slot. This is not a throttled send (the
+		// same task sends after all), so it has its own code and is not counted as one.
 		w.giveBack(ctx, b, limits.Waited)
-		if err := w.release(p, c.Attempts, ledger.ReleaseThrottle, "RATE_LIMIT"); err != nil {
+		if err := w.requeue(p, c.Attempts, CodeLateAfterClaim); err != nil {
 			return c, b, err
 		}
 	}
 }
+
+// CodeLateAfterClaim is the code of a claim a paced send gave back because it came to its
+// slot late after claiming: the same task takes a fresh slot and sends, so it is no refusal.
+const CodeLateAfterClaim = "LATE_AFTER_CLAIM"
 
 // lateLimit is how late after its slot a send may still go out; a later one lets its slot go
 // and takes a fresh one. Sends leave between their slot and lateLimit after it, so a sliding
@@ -199,16 +209,18 @@ const lateLimit = 15 * time.Millisecond
 // round trip holds it.
 const claimLead = 10 * time.Millisecond
 
-// late reports whether a send is past its slot by more than lateLimit, and counts it. The
-// slot is taken as b.wake: an answer that came late is not counted (counting it cost a
-// quarter of the throughput on a loaded machine, where Redis's round trips reach tens of ms).
-func (w *Worker) late(b booking) bool {
+// late reports whether a send is past its slot by more than lateLimit, and counts it once
+// per booking (a booking looked at before and after its claim is one late send). The slot is
+// taken as b.wake: an answer that came late is not counted (counting it cost a quarter of
+// the throughput on a loaded machine, where Redis's round trips reach tens of ms).
+func (w *Worker) late(b *booking) bool {
 	if time.Since(b.wake) <= lateLimit {
 		return false
 	}
-	if w.metrics != nil {
+	if w.metrics != nil && !b.lateSeen {
 		w.metrics.LimitWaits.WithLabelValues("late").Inc()
 	}
+	b.lateSeen = true
 	return true
 }
 
@@ -218,17 +230,25 @@ func (w *Worker) late(b booking) bool {
 // a fresh one, at most twice, keeping its claim: for up to Limits.MaxWait, as a send that
 // reserved and claimed in one round trip already does. The booking returned is !OK when no
 // fresh slot came within Limits.MaxWait (it says why, and has given its room in the tier and
-// the cap back); err is Redis's or ctx's. A booking pacedClaim already brought to its slot
-// (due) is returned as it is.
+// the cap back); err is Redis's or ctx's (when ctx ended, the booking has given back what the
+// send did not use). A booking pacedClaim already brought to its slot (due) is returned as it
+// is.
 func (w *Worker) onTime(ctx context.Context, b booking) (booking, error) {
 	if b.due {
 		return b, nil
 	}
 	for try := 1; ; try++ {
 		if err := w.sleep(ctx, time.Until(b.wake)); err != nil {
+			// Not sent: what the booking holds goes back as far as it got (a slot whose
+			// time has come keeps its shared rate permits, see limits.Waited).
+			how := b.spent()
+			if !time.Now().Before(b.wake) {
+				how = limits.Waited
+			}
+			w.giveBack(ctx, b, how)
 			return b, err
 		}
-		if try > 2 || !w.late(b) {
+		if try > 2 || !w.late(&b) {
 			return b, nil
 		}
 		w.giveBack(ctx, b, limits.Late)
@@ -266,8 +286,13 @@ func (w *Worker) reserveKeepingPlace(ctx context.Context, req *limits.Request, d
 	}
 }
 
-// sleepCtx waits d, or until ctx ends.
+// sleepCtx waits d, or until ctx ends. A ctx already ended is an error even when there is
+// nothing to wait (d <= 0), so a caller that waits for a slot whose time has come still
+// learns that it must not go.
 func sleepCtx(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if d <= 0 {
 		return nil
 	}

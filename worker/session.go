@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -51,7 +52,9 @@ func messageOf(p campaigns.SendPayload) (Message, error) {
 // webhook receiver recorded) for the tracker's margin plus the longest the send may still
 // wait for its slot (gateAhead), the session message goes; closed, the payload's fallback
 // template goes instead, or, without one, the entry becomes skipped(window_closed) with no
-// request. A window that cannot be read (Redis) makes the task try again later.
+// request (skipped(bsuid_not_supported) when the fallback is an authentication template and
+// the recipient a BSUID, see fallbackBarred). A window that cannot be read (Redis) makes the
+// task try again later.
 func (w *Worker) gateWindow(ctx context.Context, j *job) (bool, error) {
 	if j.p.Kind != campaigns.KindSession {
 		return false, nil
@@ -62,6 +65,17 @@ func (w *Worker) gateWindow(ctx context.Context, j *job) (bool, error) {
 	}
 	if open {
 		return false, nil
+	}
+	if canFallBack(j) && fallbackBarred(j) {
+		skipped, err := w.skipEntry(context.WithoutCancel(ctx), j.p, campaigns.SkipBSUIDNotSupported)
+		if err != nil {
+			return true, err
+		}
+		if skipped {
+			w.count(j.p, metrics.OutcomeSkipped, campaigns.SkipBSUIDNotSupported)
+			j.log.Info().Msg("skipped: customer service window closed, and the authentication fallback cannot go to a BSUID")
+		}
+		return true, nil
 	}
 	if canFallBack(j) {
 		j.fallBack()
@@ -95,6 +109,23 @@ func (w *Worker) SetWindowMargin(d time.Duration) { w.windows.SetMargin(d) }
 func canFallBack(j *job) bool {
 	return j.msg.Kind() == sessionMessage{}.Kind() && j.p.Template != ""
 }
+
+// fallbackBarred reports whether j's fallback template cannot go to its recipient: Meta
+// refuses an authentication template to a BSUID (error 131062, reference 6), so sending it
+// would only fail, and count towards the run's failure burst. The fallback's category is the
+// send's (a session campaign's sends take its fallback template's, campaigns.SendCategory).
+// Template campaigns skip such rows at expansion (campaigns.SkipBSUIDNotSupported); a session
+// campaign's rows go, since the session message itself may reach a BSUID.
+func fallbackBarred(j *job) bool {
+	return j.in.Category == categoryAuthentication && strings.HasPrefix(j.p.To, bsuidPrefix)
+}
+
+const (
+	// categoryAuthentication is the template category Meta refuses to BSUID recipients.
+	categoryAuthentication = "authentication"
+	// bsuidPrefix starts a recipient that is a BSUID ("bsuid:<BSUID>", campaigns.SendPayload.To).
+	bsuidPrefix = "bsuid:"
+)
 
 // fallBack makes j send its payload's fallback template instead of the session message. The
 // send keeps its intention (the fallback's category books the frequency cap, as the run's

@@ -10,6 +10,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
@@ -244,6 +246,92 @@ func TestWindowMarginAtTheGate(t *testing.T) {
 			}
 			if n := c.Sessions() + sender.CallsTo(p.To); n != 1 {
 				t.Errorf("%d requests, want 1", n)
+			}
+		})
+	}
+}
+
+// TestAuthFallbackNeverToBSUID: an authentication fallback template never goes to a BSUID
+// (Meta refuses it, error 131062). With the window closed at the gate the entry is skipped
+// with campaigns.SkipBSUIDNotSupported and no request; after Connectly refused the session
+// message as outside the window it fails as a refusal without a fallback would, under that
+// code. Another category to a BSUID, or an authentication fallback to a phone number, still
+// goes.
+func TestAuthFallbackNeverToBSUID(t *testing.T) {
+	const business = "biz-bsuid"
+	cases := []struct {
+		name     string
+		prefix   string // of the recipient, seedRunNumbers
+		category string
+		refused  bool // Herald's record says open, Connectly refuses the session message
+		want     ledger.Entry
+		sessions int
+		fallback int
+	}{
+		{"gate, BSUID, authentication", "bsuid:US.", "authentication", false,
+			ledger.Entry{State: ledger.Skipped, Code: campaigns.SkipBSUIDNotSupported}, 0, 0},
+		{"gate, BSUID, utility", "bsuid:US.", "utility", false,
+			ledger.Entry{State: ledger.Accepted, Code: ledger.SentFallback, Attempts: 1}, 0, 1},
+		{"gate, phone, authentication", "+1555", "authentication", false,
+			ledger.Entry{State: ledger.Accepted, Code: ledger.SentFallback, Attempts: 1}, 0, 1},
+		{"refused, BSUID, authentication", "bsuid:US.", "authentication", true,
+			ledger.Entry{State: ledger.Failed, Code: campaigns.SkipBSUIDNotSupported, Attempts: 1}, 1, 0},
+		{"refused, phone, authentication", "+1555", "authentication", true,
+			ledger.Entry{State: ledger.Accepted, Code: ledger.SentFallback, Attempts: 1}, 1, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Limits.BusinessID = business
+			b := setup(t, cfg)
+			m := metrics.New()
+			b.worker.metrics = m
+			c := &sessionClient{fakeSender: b.sender}
+			if tc.refused {
+				c.SessionFunc = func(connectly.SessionMessage) (connectly.SendResult, error) {
+					return connectly.SendResult{}, windowClosedAnswer
+				}
+			}
+			b.worker.client = c
+			p := sessionPayload(t, seedRunNumbers(t, b, "run-bsuid", ledger.AtMostOnce, tc.prefix, 1)[0], true)
+			p.Category = tc.category
+			if tc.refused {
+				if _, err := servicewindow.New(b.rdb, nil).Touch(context.Background(), business, []string{p.To}, time.Now().Add(-time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			err := handle(t, b, p)
+			if tc.want.State == ledger.Failed {
+				if !errors.Is(err, asynq.SkipRetry) {
+					t.Fatalf("handle: %v, want a permanent failure", err)
+				}
+			} else if err != nil {
+				t.Fatalf("handle: %v", err)
+			}
+			e := entryOf(t, b, p)
+			e.MessageID = ""
+			tc.want.Row = p.Row
+			if e != tc.want {
+				t.Errorf("entry %+v, want %+v", e, tc.want)
+			}
+			if c.Sessions() != tc.sessions || b.sender.CallsTo(p.To) != tc.fallback {
+				t.Errorf("%d session and %d template requests, want %d and %d", c.Sessions(), b.sender.CallsTo(p.To), tc.sessions, tc.fallback)
+			}
+			if tc.want.Code == campaigns.SkipBSUIDNotSupported {
+				outcome := metrics.OutcomeSkipped
+				if tc.want.State == ledger.Failed {
+					outcome = metrics.OutcomeFailed
+				}
+				var class string
+				if tc.refused {
+					class = CodeWindowClosed
+				} else {
+					class = campaigns.SkipBSUIDNotSupported
+				}
+				if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSender, outcome, class)); n != 1 {
+					t.Errorf("herald_sends_total{%s,%s} = %v, want 1", outcome, class, n)
+				}
 			}
 		})
 	}

@@ -97,6 +97,14 @@ func (w *Worker) release(p campaigns.SendPayload, attempt int, mode ledger.Relea
 	return err
 }
 
+// requeue gives a claim back without a send, as release does, but counts no outcome: the
+// same task goes on to send (a paced send that came to its slot late after its claim and
+// waits in place for a fresh one), so nothing was refused or throttled.
+func (w *Worker) requeue(p campaigns.SendPayload, attempt int, code string) error {
+	_, err := w.finishRetrying(p, ledger.Outcome{State: ledger.Queued, Code: code, Mode: ledger.ReleaseThrottle, Attempt: attempt})
+	return err
+}
+
 // settleRetries are the waits between attempts to record an outcome: doubling from 50 ms to
 // 1 s, about 10.5 s in all. A Sentinel failover takes about 2 s to promote a replica
 // (measured: 1.6-2.4 s after the master was killed, docs/benchmarks.md); an outcome given up
@@ -210,8 +218,15 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 
 	case connectly.ClassPermanent:
 		if d.WindowClosed() && canFallBack(j) {
-			log.Info().Msg("refused: the customer service window is closed; sending the fallback template")
-			return w.sendRefusedFallback(ctx, j)
+			if !fallbackBarred(j) {
+				log.Info().Msg("refused: the customer service window is closed; sending the fallback template")
+				return w.sendRefusedFallback(ctx, j)
+			}
+			// The authentication fallback cannot go to a BSUID: the refusal settles as one
+			// without a fallback, under the code that says why none went.
+			log.Info().Str("recorded_code", campaigns.SkipBSUIDNotSupported).
+				Msg("refused: the customer service window is closed, and the authentication fallback cannot go to a BSUID")
+			code = campaigns.SkipBSUIDNotSupported
 		}
 		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true}); err != nil {
 			return err

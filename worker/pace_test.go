@@ -1,0 +1,220 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// An ended context ends a sleep even when there is nothing to wait: a paced send whose slot
+// has already come must still learn that its task ended.
+func TestSleepCtxEndedContext(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, d := range []time.Duration{-time.Second, 0, time.Hour} {
+		if err := sleepCtx(ended, d); !errors.Is(err, context.Canceled) {
+			t.Errorf("sleepCtx(ended, %v) = %v, want context.Canceled", d, err)
+		}
+	}
+	if err := sleepCtx(context.Background(), 0); err != nil {
+		t.Errorf("sleepCtx(live, 0) = %v, want nil", err)
+	}
+	if err := sleepCtx(context.Background(), time.Millisecond); err != nil {
+		t.Errorf("sleepCtx(live, 1ms) = %v, want nil", err)
+	}
+}
+
+// cancelAfterClaim is a paced worker on a simulated clock (a slot every 500 ms, the pair
+// limit and a daily tier) and a payload to send, with the context to send it on: the
+// worker's sleep ends that context once the send holds its claim (its last wait is the claim
+// lead, on the task's context). ended reports how often it did.
+func cancelAfterClaim(t *testing.T, runID string) (b *testBundle, send campaigns.SendPayload, ctx context.Context, ended func() int) {
+	t.Helper()
+	cfg := testConfig()
+	cfg.Limits.SenderRates = map[string]float64{testSender: 2}
+	cfg.Limits.MaxWait = 10 * time.Millisecond
+	cfg.Limits.PairInterval = 6 * time.Second
+	cfg.Limits.DailyTier = 1000
+	cfg.KeepPlaceFor = 5 * time.Second
+	sim := &simClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var (
+		target   *campaigns.SendPayload
+		canceled int
+	)
+	sleep := func(sctx context.Context, d time.Duration) error {
+		if target != nil && canceled == 0 && entryOf(t, b, *target).State == ledger.Submitting {
+			canceled++
+			cancel()
+		}
+		return sim.Sleep(sctx, d)
+	}
+	b = setupWith(t, cfg, &redis.Options{}, sleep)
+	sim.mr = b.mr
+	sim.mr.SetTime(sim.t)
+	ps := seedRun(t, b, runID, ledger.AtMostOnce, 3)
+	if err := handle(t, b, ps[0]); err != nil {
+		t.Fatal(err)
+	}
+	wantAs[*ThrottledError](t, handle(t, b, ps[1])) // refused: the worker paces from now on
+	send = ps[2]
+	target = &send
+	return b, send, ctx, func() int { return canceled }
+}
+
+// wantGivenBack fails unless send's booking gave back what it held for the recipient: the
+// pair slot and the room in the daily tier.
+func wantGivenBack(t *testing.T, b *testBundle, send campaigns.SendPayload) {
+	t.Helper()
+	business := b.worker.cfg.Limits.BusinessID
+	now, err := b.rdb.Time(context.Background()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Given back, the pair limit is free from the send's own slot on (at most MaxWait
+	// ahead); still held, it is booked a pair interval after that slot.
+	free := now.Add(b.worker.cfg.Limits.MaxWait).UnixMicro()
+	if got := tatOf(t, b, rkeys.PairLimit(business, senderOf(send), send.To)); got > free {
+		t.Errorf("the recipient's pair slot is still booked (free %v after Redis's now), want it given back",
+			time.Duration(got-now.UnixMicro())*time.Microsecond)
+	}
+	if _, err := b.rdb.ZScore(context.Background(), rkeys.Tier(business), send.To).Result(); !errors.Is(err, redis.Nil) {
+		t.Errorf("the recipient still counts in the daily tier (err %v), want the room given back", err)
+	}
+}
+
+// TestCancelAfterClaimGivesAllBack: a paced send whose task ends while it waits out the claim
+// lead (after its claim) does not go, gives its claim back (nothing stays submitting) and
+// gives back what its booking holds for the recipient.
+func TestCancelAfterClaimGivesAllBack(t *testing.T) {
+	b, send, ctx, ended := cancelAfterClaim(t, "run-cancel-claim")
+	err := b.worker.HandleSend(ctx, sendTask(t, send))
+	if n := ended(); n != 1 {
+		t.Fatalf("the task's context was ended %d times while the send held its claim, want 1", n)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("handler = %v, want the ended context", err)
+	}
+	if n := b.sender.CallsTo(send.To); n != 0 {
+		t.Fatalf("%d requests after the task ended, want none", n)
+	}
+	if e := entryOf(t, b, send); e.State != ledger.Queued || e.Attempts != 0 {
+		t.Fatalf("entry %+v, want queued with its attempt given back", e)
+	}
+	wantGivenBack(t, b, send)
+}
+
+// TestPacedClaimReportsEndedContext: pacedClaim itself reports a context that ended after
+// the claim, with the claim, so its caller gives the claim back; the booking is given back
+// already.
+func TestPacedClaimReportsEndedContext(t *testing.T) {
+	b, send, ctx, ended := cancelAfterClaim(t, "run-paced-ended")
+	j, err := b.worker.decode(ctx, sendTask(t, send))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := b.worker.pacedClaim(ctx, j)
+	if n := ended(); n != 1 {
+		t.Fatalf("the task's context was ended %d times while the send held its claim, want 1", n)
+	}
+	if !errors.Is(err, context.Canceled) || c.Verdict != ledger.VerdictSend {
+		t.Fatalf("pacedClaim = %s, %v; want the claim with the ended context's error", c.Verdict, err)
+	}
+	wantGivenBack(t, b, send)
+}
+
+// TestLateAfterClaimIsNoThrottle: a paced send late after its claim gives the claim back
+// under its own code and sends from the same task: no throttled send is counted for it, its
+// history tells it from a refusal, and its lateness is counted once.
+func TestLateAfterClaimIsNoThrottle(t *testing.T) {
+	b, sim, p := keepPlaceSetup(t, "run-late-no-throttle")
+	m := metrics.New()
+	b.worker.metrics = m
+	stalls := 0
+	sim.onSleep = func(time.Duration) {
+		if stalls > 0 || entryOf(t, b, p).State != ledger.Submitting {
+			return
+		}
+		// The send holds its claim and its timer fires late (a sleep never returns early).
+		stalls++
+		time.Sleep(lateLimit + 10*time.Millisecond)
+	}
+	if err := handle(t, b, p); err != nil {
+		t.Fatalf("paced send late after its claim: %v, want it sent", err)
+	}
+	if stalls != 1 {
+		t.Fatalf("%d stalls while holding the claim, want 1", stalls)
+	}
+	if e := entryOf(t, b, p); e.State != ledger.Accepted || e.Attempts != 1 {
+		t.Fatalf("entry %+v, want accepted on one attempt", e)
+	}
+	if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSender, metrics.OutcomeThrottled, "pacing")); n != 0 {
+		t.Errorf("herald_sends_total{throttled,pacing} = %v for a send that went, want 0", n)
+	}
+	if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSender, metrics.OutcomeAccepted, "none")); n != 1 {
+		t.Errorf("herald_sends_total{accepted} = %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(m.LimitWaits.WithLabelValues("late")); n != 1 {
+		t.Errorf("herald_limit_waits_total{late} = %v, want 1", n)
+	}
+	hist, err := b.ledger.History(context.Background(), p.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	given := 0
+	for _, ev := range hist {
+		switch ev.Code {
+		case CodeLateAfterClaim:
+			given++
+		case "RATE_LIMIT":
+			t.Errorf("history %+v: the late claim given back reads as a rate-limit refusal", hist)
+		}
+	}
+	if given != 1 {
+		t.Errorf("history %+v, want one claim given back as %s", hist, CodeLateAfterClaim)
+	}
+}
+
+// TestLateCountedOncePerBooking: a send late before its claim on every try goes on its third
+// try anyway; each of its three bookings counts as late once, the third not again after its
+// claim.
+func TestLateCountedOncePerBooking(t *testing.T) {
+	b, sim, p := keepPlaceSetup(t, "run-late-once")
+	m := metrics.New()
+	b.worker.metrics = m
+	stalls := 0
+	sim.onSleep = func(time.Duration) {
+		// Every wait before the claim fires late; the waits in place before a slot is
+		// booked fire late too, which changes nothing (the slot is booked after them).
+		if stalls >= 20 || entryOf(t, b, p).State == ledger.Submitting {
+			return
+		}
+		stalls++
+		time.Sleep(lateLimit + claimLead + 10*time.Millisecond)
+	}
+	if err := handle(t, b, p); err != nil {
+		t.Fatalf("paced send late on every try: %v, want it sent on the third", err)
+	}
+	if stalls >= 20 {
+		t.Fatalf("%d stalls, want the send to go on its third try", stalls)
+	}
+	if e := entryOf(t, b, p); e.State != ledger.Accepted || e.Attempts != 1 {
+		t.Fatalf("entry %+v, want accepted on one attempt", e)
+	}
+	if n := b.sender.CallsTo(p.To); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+	if n := testutil.ToFloat64(m.LimitWaits.WithLabelValues("late")); n != 3 {
+		t.Errorf("herald_limit_waits_total{late} = %v, want 3 (one per booking)", n)
+	}
+}
