@@ -138,6 +138,7 @@ func TestPacedClaimReportsEndedContext(t *testing.T) {
 // history tells it from a refusal, and its lateness is counted once.
 func TestLateAfterClaimIsNoThrottle(t *testing.T) {
 	b, sim, p := keepPlaceSetup(t, "run-late-no-throttle")
+	throttled := countersOf(t, b, p.Run).Throttled // the refusal that switched to pacing
 	m := metrics.New()
 	b.worker.metrics = m
 	stalls := 0
@@ -180,8 +181,11 @@ func TestLateAfterClaimIsNoThrottle(t *testing.T) {
 			t.Errorf("history %+v: the late claim given back reads as a rate-limit refusal", hist)
 		}
 	}
-	if given != 1 {
-		t.Errorf("history %+v, want one claim given back as %s", hist, CodeLateAfterClaim)
+	if given != 1 || hist[0].Outcome != string(ledger.ReleaseRequeue) {
+		t.Errorf("history %+v, want one claim given back as %s (%s)", hist, CodeLateAfterClaim, ledger.ReleaseRequeue)
+	}
+	if c := countersOf(t, b, p.Run); c.Throttled != throttled {
+		t.Errorf("the run counts %d throttled sends, want %d: the late claim was given back and the send went", c.Throttled, throttled)
 	}
 }
 

@@ -98,6 +98,16 @@ func (w *Worker) gate(ctx context.Context, j *job) (bool, error) {
 	return false, nil
 }
 
+// waitErrorCode is the code of a claim given back because a wait for the limits failed:
+// SHUTDOWN when the task's context ended (the worker stops), else PACE_ERROR (Redis did not
+// answer).
+func waitErrorCode(ctx context.Context) string {
+	if ctx.Err() != nil {
+		return "SHUTDOWN"
+	}
+	return "PACE_ERROR"
+}
+
 // reserveAndClaim reserves the send's limits and claims its recipient, and waits for the
 // slot. It returns done when the task ends here (not claimed, nothing to send, a limit
 // refused it) with the task's result; otherwise the request may leave now.
@@ -108,7 +118,7 @@ func (w *Worker) reserveAndClaim(ctx context.Context, j *job) (bool, error) {
 	if err != nil {
 		if c.Verdict == ledger.VerdictSend {
 			// Claimed but the permit is unknown: give the claim back and try again later.
-			if rerr := w.release(j.p, c.Attempts, ledger.ReleaseThrottle, "PACE_ERROR"); rerr != nil {
+			if rerr := w.release(j.p, c.Attempts, ledger.ReleaseThrottle, waitErrorCode(ctx)); rerr != nil {
 				log.Error().Err(rerr).Msg("could not give the claim back; the recipient may read as unknown")
 			}
 		}
@@ -131,11 +141,7 @@ func (w *Worker) reserveAndClaim(ctx context.Context, j *job) (bool, error) {
 			w.metrics.PaceWait.Observe(b.Wait.Seconds())
 		}
 		if b, err = w.onTime(ctx, b); err != nil {
-			code := "PACE_ERROR"
-			if ctx.Err() != nil {
-				code = "SHUTDOWN"
-			}
-			if rerr := w.release(j.p, c.Attempts, ledger.ReleaseThrottle, code); rerr != nil {
+			if rerr := w.release(j.p, c.Attempts, ledger.ReleaseThrottle, waitErrorCode(ctx)); rerr != nil {
 				return true, rerr
 			}
 			return true, w.unreachable(ctx, log, err)

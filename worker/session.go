@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -171,14 +170,12 @@ func (w *Worker) rebook(ctx context.Context, j *job) (bool, error) {
 		return false, nil
 	}
 	w.giveBack(ctx, b, limits.Waited)
-	code := "PACE_ERROR"
+	code := "RATE_LIMIT"
 	switch {
-	case errors.Is(err, context.Canceled):
-		code = "SHUTDOWN"
-	case err == nil && b.Reason == limits.ReasonTier:
+	case err != nil:
+		code = waitErrorCode(ctx)
+	case b.Reason == limits.ReasonTier:
 		code = "DAILY_TIER"
-	case err == nil:
-		code = "RATE_LIMIT"
 	}
 	if rerr := w.release(j.p, j.claim.Attempts, ledger.ReleaseThrottle, code); rerr != nil {
 		return true, rerr

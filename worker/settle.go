@@ -101,7 +101,7 @@ func (w *Worker) release(p campaigns.SendPayload, attempt int, mode ledger.Relea
 // same task goes on to send (a paced send that came to its slot late after its claim and
 // waits in place for a fresh one), so nothing was refused or throttled.
 func (w *Worker) requeue(p campaigns.SendPayload, attempt int, code string) error {
-	_, err := w.finishRetrying(p, ledger.Outcome{State: ledger.Queued, Code: code, Mode: ledger.ReleaseThrottle, Attempt: attempt})
+	_, err := w.finishRetrying(p, ledger.Outcome{State: ledger.Queued, Code: code, Mode: ledger.ReleaseRequeue, Attempt: attempt})
 	return err
 }
 

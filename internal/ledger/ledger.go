@@ -316,6 +316,10 @@ const (
 	ReleaseThrottle ReleaseMode = "throttle"
 	// ReleaseHold: the run was paused by this answer; the attempt is given back.
 	ReleaseHold ReleaseMode = "hold"
+	// ReleaseRequeue: the claim was given back unused and the same task goes on to send (a
+	// paced send that came late to its slot takes a fresh one); the attempt is given back and
+	// nothing is counted.
+	ReleaseRequeue ReleaseMode = "requeue"
 )
 
 // Outcome is the result of a claimed send.
@@ -345,7 +349,7 @@ func (o Outcome) valid() bool {
 	case Accepted, Failed, Unknown, Skipped:
 		return o.Mode == ""
 	case Queued:
-		return o.Mode == ReleaseRetry || o.Mode == ReleaseThrottle || o.Mode == ReleaseHold
+		return o.Mode == ReleaseRetry || o.Mode == ReleaseThrottle || o.Mode == ReleaseHold || o.Mode == ReleaseRequeue
 	}
 	return false
 }

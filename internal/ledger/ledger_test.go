@@ -538,6 +538,18 @@ func TestFinish(t *testing.T) {
 		}
 	})
 
+	t.Run("ReleaseRequeueGivesAttemptBackAndCountsNothing", func(t *testing.T) {
+		t.Parallel()
+		b, entries := setupClaimed(t)
+		got := finish(t, b, runID, entries[0], Outcome{State: Queued, Code: "LATE_AFTER_CLAIM", Mode: ReleaseRequeue})
+		wantEqual(t, "result", FinishResult{Applied: true}, got)
+		wantEqual(t, "entry", Entry{State: Queued, Row: 1, Code: "LATE_AFTER_CLAIM"}, getEntry(t, b, runID, entries[0]))
+		c := getCounters(t, b, runID)
+		if c.Attempts != 0 || c.Throttled != 0 || c.Retries != 0 {
+			t.Fatalf("attempts %d throttled %d retries %d, want all 0", c.Attempts, c.Throttled, c.Retries)
+		}
+	})
+
 	t.Run("NotSubmittingIsNotApplied", func(t *testing.T) {
 		t.Parallel()
 		b, entries := setupClaimed(t)

@@ -254,7 +254,8 @@ func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (bool, erro
 // Event is one outcome in a recipient's history.
 type Event struct {
 	// Outcome is accepted, failed, unknown, skipped, or for a claim given back: retry
-	// (transient failure), throttle (429 or pacing) or hold (the run paused); or resend: an
+	// (transient failure), throttle (429 or pacing), hold (the run paused) or requeue (a
+	// paced send came late to its slot and took a fresh one); or resend: an
 	// unknown recipient was queued for its one resend after the campaign's quiet period.
 	Outcome string    `json:"outcome"`
 	Attempt int       `json:"attempt"`

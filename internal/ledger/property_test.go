@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"slices"
 	"testing"
 
 	"github.com/heraldmsg/herald/internal/rkeys"
@@ -102,7 +103,10 @@ func runCountersProperty(t *testing.T, seed int64) {
 		if err != nil {
 			t.Fatalf("Plan(%d, %d): %v", from, to, err)
 		}
-		wantEqual(t, "planned flags", want, got)
+		// slices.Equal: a batch of invalid rows only plans no entry (nil want, empty got).
+		if !slices.Equal(want, got) {
+			t.Fatalf("planned flags: want %v, got %v", want, got)
+		}
 		for _, n := range skipped {
 			offLedger += int64(n)
 		}
@@ -130,7 +134,7 @@ func runCountersProperty(t *testing.T, seed int64) {
 	}
 
 	randomOutcome := func() Outcome {
-		switch rng.Intn(8) {
+		switch rng.Intn(9) {
 		case 0, 1, 2:
 			return Outcome{State: Accepted, MessageID: fmt.Sprintf("m-%d", rng.Intn(1e6))}
 		case 3:
@@ -141,6 +145,8 @@ func runCountersProperty(t *testing.T, seed int64) {
 			return Outcome{State: Queued, Code: "HTTP_503", Mode: ReleaseRetry}
 		case 6:
 			return Outcome{State: Queued, Code: "HTTP_429", Mode: ReleaseThrottle}
+		case 7:
+			return Outcome{State: Queued, Code: "LATE_AFTER_CLAIM", Mode: ReleaseRequeue}
 		default:
 			return Outcome{State: Queued, Code: "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND", Mode: ReleaseHold}
 		}

@@ -20,8 +20,9 @@
 --          attempt given back), q back to queued
 -- ARGV[3]  code
 -- ARGV[4]  message id
--- ARGV[5]  mode for q: 'retry' (a transient failure: the attempt stays counted), 'throttle' or
---          'hold' (the request did not count: the attempt is given back)
+-- ARGV[5]  mode for q: 'retry' (a transient failure: the attempt stays counted), 'throttle',
+--          'hold' or 'requeue' (the request did not count: the attempt is given back; only a
+--          throttle is counted, a requeue is the same task going on to send)
 -- ARGV[6]  now (unix ms)
 -- ARGV[7]  burst window (outcomes kept; 0 disables)
 -- ARGV[8]  burst limit
@@ -41,7 +42,7 @@ if st ~= 's' then return {0, 0, st, ''} end
 if ARGV[10] ~= '' and tonumber(ARGV[10]) ~= att then return {0, 0, st, ''} end
 local new, mode = ARGV[2], ARGV[5]
 -- A skip at send time (a frequency cap) made no request either.
-if ((new == 'q' and (mode == 'throttle' or mode == 'hold')) or new == 'k') and att > 0 then
+if ((new == 'q' and (mode == 'throttle' or mode == 'hold' or mode == 'requeue')) or new == 'k') and att > 0 then
   att = att - 1
   redis.call('HINCRBY', KEYS[2], 'attempts', -1)
 end
