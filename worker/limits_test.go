@@ -336,7 +336,9 @@ func TestExpiredAfterCrashIsSettled(t *testing.T) {
 func pacedBundle(t *testing.T, runID string, n int) (*testBundle, []campaigns.SendPayload) {
 	t.Helper()
 	cfg := testConfig()
-	cfg.Limits.SenderRates = map[string]float64{testSender: 1}
+	// A slot every 10 s: these tests need real time (a send caught waiting), and the second
+	// send must find its slot taken even when the first is slow on a loaded machine.
+	cfg.Limits.SenderRates = map[string]float64{testSender: 0.1}
 	cfg.Limits.MaxWait = 10 * time.Millisecond
 	cfg.KeepPlaceFor = time.Minute
 	b := setup(t, cfg)
@@ -356,7 +358,7 @@ func TestStopEndsWaitingInPlace(t *testing.T) {
 	before := b.mr.CommandCount()
 	go func() { done <- handle(t, b, ps[0]) }()
 	// Wait until the send is waiting in place: it read the run's status and asked the
-	// limiter, which refused (the next slot is about 2 s away, the max wait 10 ms).
+	// limiter, which refused (the next slot is about 20 s away, the max wait 10 ms).
 	deadline := time.Now().Add(5 * time.Second)
 	for b.mr.CommandCount() < before+2 {
 		if time.Now().After(deadline) {
