@@ -238,6 +238,30 @@ func keepPlaceSetup(t *testing.T, runID string) (*testBundle, *simClock, campaig
 	return b, sim, ps[2]
 }
 
+// sendLateAfterClaim handles p, a paced send, stalling it once while it holds its claim and
+// waits for its slot (its timer fires late, as on a loaded machine; a sleep never returns
+// early, so the send is past lateLimit), and wants it accepted on one attempt.
+func sendLateAfterClaim(t *testing.T, b *testBundle, sim *simClock, p campaigns.SendPayload) {
+	t.Helper()
+	stalls := 0
+	sim.onSleep = func(time.Duration) {
+		if stalls > 0 || entryOf(t, b, p).State != ledger.Submitting {
+			return
+		}
+		stalls++
+		time.Sleep(lateLimit + 10*time.Millisecond)
+	}
+	if err := handle(t, b, p); err != nil {
+		t.Fatalf("paced send late after its claim: %v, want it sent after waiting in place", err)
+	}
+	if stalls != 1 {
+		t.Fatalf("%d stalls while holding the claim, want 1", stalls)
+	}
+	if e := entryOf(t, b, p); e.State != ledger.Accepted || e.Attempts != 1 {
+		t.Fatalf("entry %+v, want accepted on one attempt", e)
+	}
+}
+
 func TestBookedLimitKeepsThePlace(t *testing.T) {
 	b, sim, p := keepPlaceSetup(t, "run-keep")
 	// From then on a send whose slot is beyond MaxPaceWait waits for it in place.
@@ -257,26 +281,8 @@ func TestBookedLimitKeepsThePlace(t *testing.T) {
 // a fresh slot; it is not sent back to the queue because that slot is beyond MaxWait.
 func TestLateAfterClaimKeepsThePlace(t *testing.T) {
 	b, sim, p := keepPlaceSetup(t, "run-late-claim")
-	stalls := 0
-	sim.onSleep = func(time.Duration) {
-		if stalls > 0 || entryOf(t, b, p).State != ledger.Submitting {
-			return
-		}
-		// The send holds its claim and waits for its slot: its timer fires late, as on a
-		// loaded machine. A sleep never returns early, so the send is past lateLimit.
-		stalls++
-		time.Sleep(lateLimit + 10*time.Millisecond)
-	}
-	if err := handle(t, b, p); err != nil {
-		t.Fatalf("paced send late after its claim: %v, want it sent after waiting in place", err)
-	}
-	if stalls != 1 {
-		t.Fatalf("%d stalls while holding the claim, want 1", stalls)
-	}
-	// The late claim was given back with its attempt: one attempt, one request.
-	if e := entryOf(t, b, p); e.State != ledger.Accepted || e.Attempts != 1 {
-		t.Fatalf("entry %+v, want accepted on one attempt", e)
-	}
+	sendLateAfterClaim(t, b, sim, p)
+	// The late claim was given back with its attempt: one request.
 	if n := b.sender.CallsTo(p.To); n != 1 {
 		t.Fatalf("%d requests to the recipient, want 1", n)
 	}

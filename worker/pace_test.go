@@ -141,24 +141,7 @@ func TestLateAfterClaimIsNoThrottle(t *testing.T) {
 	throttled := countersOf(t, b, p.Run).Throttled // the refusal that switched to pacing
 	m := metrics.New()
 	b.worker.metrics = m
-	stalls := 0
-	sim.onSleep = func(time.Duration) {
-		if stalls > 0 || entryOf(t, b, p).State != ledger.Submitting {
-			return
-		}
-		// The send holds its claim and its timer fires late (a sleep never returns early).
-		stalls++
-		time.Sleep(lateLimit + 10*time.Millisecond)
-	}
-	if err := handle(t, b, p); err != nil {
-		t.Fatalf("paced send late after its claim: %v, want it sent", err)
-	}
-	if stalls != 1 {
-		t.Fatalf("%d stalls while holding the claim, want 1", stalls)
-	}
-	if e := entryOf(t, b, p); e.State != ledger.Accepted || e.Attempts != 1 {
-		t.Fatalf("entry %+v, want accepted on one attempt", e)
-	}
+	sendLateAfterClaim(t, b, sim, p)
 	if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSender, metrics.OutcomeThrottled, "pacing")); n != 0 {
 		t.Errorf("herald_sends_total{throttled,pacing} = %v for a send that went, want 0", n)
 	}

@@ -417,31 +417,41 @@ func exactList(raw json.RawMessage, keys ...string) ([]map[string]json.RawMessag
 	return out, true
 }
 
-// exactString reads field key of obj as a string: "" when absent; ok is false when it is not
-// a string.
-func exactString(obj map[string]json.RawMessage, key string) (s string, ok bool) {
-	raw, present := obj[key]
-	return s, !present || json.Unmarshal(raw, &s) == nil
+// exactStrings reads the fields keys of obj as strings ("" when absent); ok is false when one
+// is not a string.
+func exactStrings(obj map[string]json.RawMessage, keys ...string) ([]string, bool) {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		if raw, present := obj[k]; present && json.Unmarshal(raw, &out[i]) != nil {
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// exactItems reads an object whose keys are among keys, and the list of objects under its
+// field list, whose keys are among itemKeys.
+func exactItems(raw json.RawMessage, list string, keys []string, itemKeys ...string) ([]map[string]json.RawMessage, bool) {
+	obj, ok := exactObject(raw, keys...)
+	if !ok {
+		return nil, false
+	}
+	return exactList(obj[list], itemKeys...)
 }
 
 // rawButtons reads the buttons of a replyButtonMessage: {buttons: [{id, text}], header?, footer?}.
 func rawButtons(raw json.RawMessage) ([]Button, bool) {
-	obj, ok := exactObject(raw, "buttons", "header", "footer")
-	if !ok {
-		return nil, false
-	}
-	items, ok := exactList(obj["buttons"], "id", "text")
+	items, ok := exactItems(raw, "buttons", []string{"buttons", "header", "footer"}, "id", "text")
 	if !ok {
 		return nil, false
 	}
 	bs := make([]Button, len(items))
 	for i, it := range items {
-		id, ok1 := exactString(it, "id")
-		text, ok2 := exactString(it, "text")
-		if !ok1 || !ok2 {
+		v, ok := exactStrings(it, "id", "text")
+		if !ok {
 			return nil, false
 		}
-		bs[i] = Button{ID: id, Text: text}
+		bs[i] = Button{ID: v[0], Text: v[1]}
 	}
 	return bs, true
 }
@@ -449,30 +459,24 @@ func rawButtons(raw json.RawMessage) ([]Button, bool) {
 // rawSections reads the sections of a listMessage: {button, sections: [{title?, rows: [{id,
 // text, description?}]}], header?, footer?}.
 func rawSections(raw json.RawMessage) ([]Section, bool) {
-	obj, ok := exactObject(raw, "button", "sections", "header", "footer")
-	if !ok {
-		return nil, false
-	}
-	secs, ok := exactList(obj["sections"], "title", "rows")
+	secs, ok := exactItems(raw, "sections", []string{"button", "sections", "header", "footer"}, "title", "rows")
 	if !ok {
 		return nil, false
 	}
 	out := make([]Section, len(secs))
 	for i, sec := range secs {
-		title, ok := exactString(sec, "title")
+		title, ok := exactStrings(sec, "title")
 		rows, ok2 := exactList(sec["rows"], "id", "text", "description")
 		if !ok || !ok2 {
 			return nil, false
 		}
-		out[i].Title = title
+		out[i].Title = title[0]
 		for _, r := range rows {
-			id, ok1 := exactString(r, "id")
-			text, ok2 := exactString(r, "text")
-			desc, ok3 := exactString(r, "description")
-			if !ok1 || !ok2 || !ok3 {
+			v, ok := exactStrings(r, "id", "text", "description")
+			if !ok {
 				return nil, false
 			}
-			out[i].Rows = append(out[i].Rows, Row{ID: id, Text: text, Description: desc})
+			out[i].Rows = append(out[i].Rows, Row{ID: v[0], Text: v[1], Description: v[2]})
 		}
 	}
 	return out, true
