@@ -371,11 +371,16 @@ func FuzzSessionRender(f *testing.F) {
 	f.Add("{{ index . \"a\" | urlquery }}", "a&b=c d")
 	f.Add("{{ range .a }}{{ end }}", "x")
 	f.Add("{{ .a", "x")
+	f.Add("{{ .a }}{{ .a }}{{ .a }}", strings.Repeat("&", 1300))
 	f.Fuzz(func(t *testing.T, tmpl, value string) {
+		q, _ := json.Marshal(tmpl)
 		contents := []connectly.SessionContent{
 			{Text: tmpl},
 			{Text: tmpl, List: &connectly.List{Button: tmpl, Header: tmpl, Footer: tmpl, Sections: []connectly.Section{
 				{Title: tmpl, Rows: []connectly.Row{{ID: tmpl, Text: tmpl, Description: tmpl}}}}}},
+			// A raw object: what renders must decode and encode as it did (its size is
+			// measured as the wire carries it).
+			{Raw: connectly.RawObject(`{"text":` + string(q) + `,"replyButtonMessage":{"buttons":[{"id":"b","text":` + string(q) + `}]}}`)},
 		}
 		for _, c := range contents {
 			_ = campaigns.CheckMessage(c)
