@@ -377,12 +377,21 @@ func (a *AudienceReader) Resolve(row *Row) {
 const SkipBSUIDNotSupported = "bsuid_not_supported"
 
 // NeedsPhone reports whether d's message can go only to a phone number: a template campaign
-// whose template is an authentication one (one-tap, zero-tap and copy-code templates need a
-// phone, reference 6). A session campaign is not held to it: its fallback template is sent
-// only to recipients whose window has closed, and its session message goes to a BSUID.
+// whose template's category needs one (CategoryNeedsPhone). A session campaign is not held
+// to it: its session message goes to a BSUID, and the worker keeps its fallback template
+// from one.
 func (d *Definition) NeedsPhone() bool {
-	return !d.IsSession() && d.Template.Category == "authentication"
+	return !d.IsSession() && CategoryNeedsPhone(d.Template.Category)
 }
+
+// CategoryNeedsPhone reports whether templates of category go only to phone numbers: Meta
+// refuses authentication templates (one-tap, zero-tap, copy-code) to BSUID recipients with
+// error 131062 (reference 6).
+func CategoryNeedsPhone(category string) bool { return category == "authentication" }
+
+// IsBSUID reports whether a recipient in Herald's form ("+" and digits, or "bsuid:<BSUID>")
+// is a BSUID.
+func IsBSUID(recipient string) bool { return strings.HasPrefix(recipient, "bsuid:") }
 
 // bsuidRE is a business-scoped user id: ISO country code, '.', letters and digits.
 var bsuidRE = regexp.MustCompile(`^[A-Z]{2}\.[A-Za-z0-9]+$`)

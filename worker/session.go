@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -116,15 +115,8 @@ func canFallBack(j *job) bool {
 // Template campaigns skip such rows at expansion (campaigns.SkipBSUIDNotSupported); a session
 // campaign's rows go, since the session message itself may reach a BSUID.
 func fallbackBarred(j *job) bool {
-	return j.in.Category == categoryAuthentication && strings.HasPrefix(j.p.To, bsuidPrefix)
+	return campaigns.CategoryNeedsPhone(j.in.Category) && campaigns.IsBSUID(j.p.To)
 }
-
-const (
-	// categoryAuthentication is the template category Meta refuses to BSUID recipients.
-	categoryAuthentication = "authentication"
-	// bsuidPrefix starts a recipient that is a BSUID ("bsuid:<BSUID>", campaigns.SendPayload.To).
-	bsuidPrefix = "bsuid:"
-)
 
 // fallBack makes j send its payload's fallback template instead of the session message. The
 // send keeps its intention (the fallback's category books the frequency cap, as the run's
