@@ -15,6 +15,7 @@ import (
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
 
@@ -81,9 +82,7 @@ type fuBundle struct {
 
 func setupFollowups(t *testing.T) *fuBundle {
 	t.Helper()
-	m := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	m, rdb := testredis.Mini(t)
 	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	m.SetTime(c.t)
 	def, err := campaigns.Parse("promo.yaml", []byte(promoYAML))

@@ -38,9 +38,7 @@ type joinBundle struct {
 func joinSuite(t *testing.T, fn func(t *testing.T, b *joinBundle)) {
 	t.Run("Miniredis", func(t *testing.T) {
 		t.Parallel()
-		m := miniredis.RunT(t)
-		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		t.Cleanup(func() { rdb.Close() })
+		m, rdb := testredis.Mini(t)
 		c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 		m.SetTime(c.t)
 		b := &joinBundle{rdb: rdb, clock: c, biz: "biz", idx: conversation.NewIndex(rdb, "biz", c.now)}

@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldmsg/herald/internal/golden"
-
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
+	"github.com/heraldmsg/herald/internal/testredis"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
@@ -46,9 +44,7 @@ func TestGoldenReplies(t *testing.T) {
 	t.Parallel()
 	d := loadRules(t)
 	now := time.Date(2026, 1, 1, 0, 5, 0, 0, time.UTC)
-	m := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	_, rdb := testredis.Mini(t)
 	idx := conversation.NewIndex(rdb, "biz", func() time.Time { return now })
 	ctx := context.Background()
 

@@ -9,22 +9,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // A run resolves to its campaign, read once; a run whose campaign cannot be read resolves
 // to an empty one, with a warning; a run that does not exist does not resolve.
 func TestRunResolver(t *testing.T) {
 	t.Parallel()
-	m := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	_, rdb := testredis.Mini(t)
 	ctx := context.Background()
 	l := ledger.New(rdb, nil)
 	for _, id := range []string{"promo-1", "gone-1"} {

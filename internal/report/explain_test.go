@@ -7,11 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // line is a timeline event in one comparable line: kind, rule, outcome or reply, and its time
@@ -98,9 +96,7 @@ func TestTimeline(t *testing.T) {
 func TestExplainTimeline(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	m := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	_, rdb := testredis.Mini(t)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	now := t0
 	l := ledger.New(rdb, func() time.Time { return now })

@@ -7,18 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // The funnel adds up the run's replies and taps and each rule's follow-up run.
 func TestReadFunnel(t *testing.T) {
 	t.Parallel()
-	m := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	_, rdb := testredis.Mini(t)
 	ctx := context.Background()
 	l := ledger.New(rdb, func() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) })
 	parent := ledger.ParentRun{ID: "promo-1", Campaign: "promo", Template: "t", Language: "en", Delivery: ledger.AtMostOnce, Buckets: 1}
@@ -65,9 +61,7 @@ func TestReadFunnel(t *testing.T) {
 // created, with its state and history; rules that created none are left out.
 func TestExplainShowsFollowups(t *testing.T) {
 	t.Parallel()
-	m := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	_, rdb := testredis.Mini(t)
 	ctx := context.Background()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	l := ledger.New(rdb, func() time.Time { return now })

@@ -16,6 +16,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 var t0 = time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
@@ -60,9 +61,7 @@ func (b *testBundle) at(t time.Time) {
 var setups = map[string]func(t *testing.T) *testBundle{
 	"Miniredis": func(t *testing.T) *testBundle {
 		t.Helper()
-		m := miniredis.RunT(t)
-		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		t.Cleanup(func() { rdb.Close() })
+		m, rdb := testredis.Mini(t)
 		clk := &clock{}
 		b := &testBundle{m: m, rdb: rdb, clk: clk, tr: New(rdb, clk.Now), biz: biz}
 		b.at(t0)

@@ -1,4 +1,5 @@
-// Package testredis gives a package's integration tests a real Redis database of their own.
+// Package testredis gives a package's integration tests a real Redis database of their own,
+// and its unit tests an embedded one (Mini).
 //
 // HERALD_TEST_REDIS names one database (redis://127.0.0.1:6379/15 in CI). `go test ./...` runs
 // packages at the same time, and a test that flushes its database would wipe another package's
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -79,4 +81,14 @@ func Open(t testing.TB, offset int) *redis.Client {
 		rdb.Close()
 	})
 	return rdb
+}
+
+// Mini starts an embedded Redis (miniredis) for the unit tier and returns it with a client on
+// it; both are closed when the test ends.
+func Mini(tb testing.TB) (*miniredis.Miniredis, *redis.Client) {
+	tb.Helper()
+	m := miniredis.RunT(tb)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	tb.Cleanup(func() { rdb.Close() })
+	return m, rdb
 }
