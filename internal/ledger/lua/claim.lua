@@ -26,19 +26,21 @@ local v = redis.call('HGET', KEYS[4], ARGV[1])
 if not v then return {'noentry', '', 0, ''} end
 local st, row, att, code, mid = parse(v)
 if st ~= 'p' and st ~= 'q' and st ~= 's' then return {'done', st, att, code} end
+-- settle ends the entry in state letter to with code: written, counted by code, and the run
+-- completed if that was its last entry.
+local function settle(to, why)
+  redis.call('HSET', KEYS[4], ARGV[1], to .. '|' .. row .. '|' .. att .. '|' .. why .. '|')
+  move(KEYS[2], st, to)
+  redis.call('HINCRBY', KEYS[3], names[to] .. ':' .. why, 1)
+  maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+end
 if status == 'cancelled' and st == 's' then
   -- An earlier attempt may have sent it: the truth is unknown, not "never sent".
-  redis.call('HSET', KEYS[4], ARGV[1], 'u|' .. row .. '|' .. att .. '|CLAIM_FOUND|')
-  move(KEYS[2], 's', 'u')
-  redis.call('HINCRBY', KEYS[3], 'unknown:CLAIM_FOUND', 1)
-  maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+  settle('u', 'CLAIM_FOUND')
   return {'unknown', 'u', att, 'CLAIM_FOUND'}
 end
 if status == 'cancelled' then
-  redis.call('HSET', KEYS[4], ARGV[1], 'k|' .. row .. '|' .. att .. '|cancelled|')
-  move(KEYS[2], st, 'k')
-  redis.call('HINCRBY', KEYS[3], 'skipped:cancelled', 1)
-  maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+  settle('k', 'cancelled')
   return {'cancelled', 'k', att, 'cancelled'}
 end
 if status ~= 'running' then
@@ -48,10 +50,7 @@ if st == 's' and ARGV[2] ~= 'alo' then
   -- A run that resends unknown recipients needs the task's payload with the entry: the
   -- caller settles it unknown with Finish, which keeps it.
   if run[2] then return {'found', 's', att, 'CLAIM_FOUND'} end
-  redis.call('HSET', KEYS[4], ARGV[1], 'u|' .. row .. '|' .. att .. '|CLAIM_FOUND|')
-  move(KEYS[2], 's', 'u')
-  redis.call('HINCRBY', KEYS[3], 'unknown:CLAIM_FOUND', 1)
-  maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+  settle('u', 'CLAIM_FOUND')
   return {'unknown', 'u', att, 'CLAIM_FOUND'}
 end
 att = att + 1
