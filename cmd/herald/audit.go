@@ -12,11 +12,13 @@ import (
 
 func (a *app) auditCmd() *cobra.Command {
 	var limit int
-	ls := viewCmd(a, "ls", "Operator actions, newest first: who paused, resumed, cancelled, retried or deleted what, and why",
-		cobra.NoArgs, "print as JSON",
-		func(ctx context.Context, k conn, _ []string) ([]audit.Entry, error) {
+	ls := viewCmd(a, view[[]audit.Entry]{
+		Use: "ls", Short: "Operator actions, newest first: who paused, resumed, cancelled, retried or deleted what, and why",
+		Args: cobra.NoArgs, JSONHelp: "print as JSON", Text: printAudit,
+		Read: func(ctx context.Context, k conn, _ []string) ([]audit.Entry, error) {
 			return audit.List(ctx, k.rdb, limit)
-		}, printAudit)
+		},
+	})
 	ls.Flags().IntVar(&limit, "limit", 50, "how many entries")
 	return group("audit", "The log of operator actions", ls)
 }

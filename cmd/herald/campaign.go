@@ -124,9 +124,10 @@ type campaignRow struct {
 
 func (a *app) campaignLsCmd() *cobra.Command {
 	var limit int
-	cmd := viewCmd(a, "ls", "Submitted campaigns (version, schedule, next run) and campaigns that have runs", cobra.NoArgs,
-		"print as JSON",
-		func(ctx context.Context, k conn, _ []string) ([]campaignRow, error) {
+	cmd := viewCmd(a, view[[]campaignRow]{
+		Use: "ls", Short: "Submitted campaigns (version, schedule, next run) and campaigns that have runs",
+		Args: cobra.NoArgs, JSONHelp: "print as JSON", Text: printCampaigns,
+		Read: func(ctx context.Context, k conn, _ []string) ([]campaignRow, error) {
 			cs, err := k.ledger().Campaigns(ctx, limit)
 			if err != nil {
 				return nil, err
@@ -136,7 +137,8 @@ func (a *app) campaignLsCmd() *cobra.Command {
 				return nil, err
 			}
 			return campaignRows(cs, subs, time.Now()), nil
-		}, printCampaigns)
+		},
+	})
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many campaigns with runs")
 	return cmd
 }

@@ -10,11 +10,13 @@ import (
 )
 
 func (a *app) limitsCmd() *cobra.Command {
-	show := viewCmd(a, "show", "Show live use of the sender, business, daily-tier and frequency limits", cobra.NoArgs,
-		"print the report as JSON",
-		func(ctx context.Context, k conn, _ []string) (report.Limits, error) {
+	show := viewCmd(a, view[report.Limits]{
+		Use: "show", Short: "Show live use of the sender, business, daily-tier and frequency limits",
+		Args: cobra.NoArgs, JSONHelp: "print the report as JSON", Text: report.PrintLimits,
+		Read: func(ctx context.Context, k conn, _ []string) (report.Limits, error) {
 			return report.ReadLimits(ctx, k.c, k.ledger(), k.rdb, time.Now())
-		}, report.PrintLimits)
+		},
+	})
 	show.Long = `Show live use of the limits every worker shares: each sender's configured and effective
 rate, its sends per second over the last 5 seconds, the share of its requests the provider
 throttled over the adaptive window and the adaptive controller's last decision, the

@@ -85,7 +85,7 @@ func (p *process) webhooks(ctx context.Context, c config.Config) {
 	p.add(lifecycle.Component{
 		Name: "webhook receiver",
 		Start: func() (err error) {
-			ws, err = startWebhookServer(ctx, c, p.rdb, p.log, p.m.NewWebhooks(), fm)
+			ws, err = p.startWebhookServer(ctx, c, fm)
 			return err
 		},
 		Stop: func() error { ws.stop(); return nil },

@@ -14,11 +14,13 @@ import (
 )
 
 func (a *app) queueCmd() *cobra.Command {
-	stats := viewCmd(a, "stats", "Tasks per state, processed and failed today, latency and pause state of every queue",
-		cobra.NoArgs, "print the queues as JSON",
-		func(_ context.Context, k conn, _ []string) ([]report.QueueStat, error) {
+	stats := viewCmd(a, view[[]report.QueueStat]{
+		Use: "stats", Short: "Tasks per state, processed and failed today, latency and pause state of every queue",
+		Args: cobra.NoArgs, JSONHelp: "print the queues as JSON", Text: report.PrintQueues,
+		Read: func(_ context.Context, k conn, _ []string) ([]report.QueueStat, error) {
 			return report.Queues(asynq.NewInspectorFromRedisClient(k.rdb), slices.Collect(maps.Keys(campaigns.Queues)))
-		}, report.PrintQueues)
+		},
+	})
 	stats.Aliases = []string{"ls"}
 	pause := a.queueActionCmd("pause", "Pause a queue: no worker takes its tasks until resume", "paused", (*asynq.Inspector).PauseQueue)
 	resume := a.queueActionCmd("resume", "Resume a paused queue", "resumed", (*asynq.Inspector).UnpauseQueue)

@@ -56,10 +56,13 @@ func (a *app) runLsCmd() *cobra.Command {
 		campaign string
 		limit    int
 	)
-	cmd := viewCmd(a, "ls", "List recent runs, newest first", cobra.NoArgs, "print the runs as JSON",
-		func(ctx context.Context, k conn, _ []string) ([]report.Run, error) {
+	cmd := viewCmd(a, view[[]report.Run]{
+		Use: "ls", Short: "List recent runs, newest first", Args: cobra.NoArgs,
+		JSONHelp: "print the runs as JSON", Text: report.PrintRuns,
+		Read: func(ctx context.Context, k conn, _ []string) ([]report.Run, error) {
 			return report.RecentRuns(ctx, k.ledger(), campaign, limit, time.Now())
-		}, report.PrintRuns)
+		},
+	})
 	cmd.Flags().StringVar(&campaign, "campaign", "", "only runs of this campaign")
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs")
 	return cmd

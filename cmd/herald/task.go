@@ -68,9 +68,10 @@ func (a *app) taskCmd() *cobra.Command {
 		all         bool
 		by          auditFlags
 	)
-	ls := viewCmd(a, "ls QUEUE", "List a queue's tasks in one state (pending, active, scheduled, retry, archived, completed)",
-		cobra.ExactArgs(1), "print as JSON",
-		func(_ context.Context, k conn, args []string) ([]taskView, error) {
+	ls := viewCmd(a, view[[]taskView]{
+		Use: "ls QUEUE", Short: "List a queue's tasks in one state (pending, active, scheduled, retry, archived, completed)",
+		Args: cobra.ExactArgs(1), JSONHelp: "print as JSON", Text: printTasks,
+		Read: func(_ context.Context, k conn, args []string) ([]taskView, error) {
 			in, table, err := k.inspect()
 			if err != nil {
 				return nil, err
@@ -88,14 +89,16 @@ func (a *app) taskCmd() *cobra.Command {
 				views = append(views, viewTask(t, table, reveal))
 			}
 			return views, nil
-		}, printTasks)
+		},
+	})
 	ls.Flags().StringVar(&state, "state", "pending", "task state: "+strings.Join(taskStates, ", "))
 	ls.Flags().IntVar(&limit, "limit", 20, "tasks per page")
 	ls.Flags().IntVar(&page, "page", 1, "page number")
 
-	show := viewCmd(a, "show QUEUE TASK_ID", "One task: decoded payload (run, recipient), retries, last error and its class, ledger state",
-		cobra.ExactArgs(2), "print as JSON",
-		func(ctx context.Context, k conn, args []string) (taskView, error) {
+	show := viewCmd(a, view[taskView]{
+		Use: "show QUEUE TASK_ID", Short: "One task: decoded payload (run, recipient), retries, last error and its class, ledger state",
+		Args: cobra.ExactArgs(2), JSONHelp: "print as JSON", Text: printTask,
+		Read: func(ctx context.Context, k conn, args []string) (taskView, error) {
 			in, table, err := k.inspect()
 			if err != nil {
 				return taskView{}, err
@@ -111,7 +114,8 @@ func (a *app) taskCmd() *cobra.Command {
 				}
 			}
 			return v, nil
-		}, printTask)
+		},
+	})
 
 	act := func(use, short, action string) *cobra.Command {
 		c := command(use+" QUEUE [TASK_ID]", short, cobra.RangeArgs(1, 2), func(ctx context.Context, args []string) error {

@@ -23,21 +23,29 @@ type conn struct {
 // ledger is the ledger on the command's Redis.
 func (k conn) ledger() *ledger.Ledger { return ledger.New(k.rdb, nil) }
 
-// viewCmd is a read-only command (use, short, args as for command): it reads a value from
-// the configured Redis with read and prints it with text, or as JSON with --json (jsonHelp is
-// the flag's help). Flags of its own go on the returned command, into variables read closes
-// over.
-func viewCmd[T any](a *app, use, short string, args cobra.PositionalArgs, jsonHelp string,
-	read func(ctx context.Context, k conn, args []string) (T, error), text func(io.Writer, T) error) *cobra.Command {
+// view is a read-only command: Use, Short and Args as for command; Read reads a value from the
+// configured Redis and Text prints it, or --json (JSONHelp is the flag's help) prints it as
+// JSON.
+type view[T any] struct {
+	Use, Short string
+	Args       cobra.PositionalArgs
+	JSONHelp   string
+	Read       func(ctx context.Context, k conn, args []string) (T, error)
+	Text       func(io.Writer, T) error
+}
+
+// viewCmd makes v's command. Flags of its own go on the returned command, into variables Read
+// closes over.
+func viewCmd[T any](a *app, v view[T]) *cobra.Command {
 	var asJSON bool
-	cmd := a.redisCmd(use, short, args, func(ctx context.Context, k conn, args []string) error {
-		v, err := read(ctx, k, args)
+	cmd := a.redisCmd(v.Use, v.Short, v.Args, func(ctx context.Context, k conn, args []string) error {
+		val, err := v.Read(ctx, k, args)
 		if err != nil {
 			return err
 		}
-		return a.print(asJSON, v, func(w io.Writer) error { return text(w, v) })
+		return a.print(asJSON, val, func(w io.Writer) error { return v.Text(w, val) })
 	})
-	cmd.Flags().BoolVar(&asJSON, "json", false, jsonHelp)
+	cmd.Flags().BoolVar(&asJSON, "json", false, v.JSONHelp)
 	return cmd
 }
 

@@ -88,9 +88,10 @@ func receiverConfig(c config.Config) (webhooks.Config, error) {
 	}, nil
 }
 
-// startWebhookServer starts the receiver on c.Webhooks.Listen in the background.
-// fm counts follow-ups (on_reply); it may be nil.
-func startWebhookServer(ctx context.Context, c config.Config, rdb redis.UniversalClient, lg zerolog.Logger, m *metrics.Webhooks, fm *conversation.Metrics) (*webhookServer, error) {
+// startWebhookServer starts the receiver of config c on c.Webhooks.Listen in the background,
+// on the process's Redis, log and metrics. fm counts follow-ups (on_reply); it may be nil.
+func (p *process) startWebhookServer(ctx context.Context, c config.Config, fm *conversation.Metrics) (*webhookServer, error) {
+	rdb, lg := p.rdb, p.log
 	rcfg, err := receiverConfig(c)
 	if err != nil {
 		return nil, err
@@ -102,7 +103,7 @@ func startWebhookServer(ctx context.Context, c config.Config, rdb redis.Universa
 	if err != nil {
 		return nil, err
 	}
-	return startReceiver(ctx, receiverSetup{Config: rcfg, Listen: c.Webhooks.Listen, Redis: rdb, Log: lg, Metrics: m, Followups: fu})
+	return startReceiver(ctx, receiverSetup{Config: rcfg, Listen: c.Webhooks.Listen, Redis: rdb, Log: lg, Metrics: p.m.NewWebhooks(), Followups: fu})
 }
 
 // receiverSetup is what startReceiver runs: the receiver's config, where it listens, and its
