@@ -84,6 +84,7 @@ func run(url string, n, rounds int, layouts []string, workers int) error {
 	// Inbound times spread over the last 23 hours: every window open.
 	at := func(i int) time.Time { return now.Add(-time.Duration(i%82800) * time.Second) }
 	ttl := func(i int) time.Duration { return at(i).Add(servicewindow.Length).Sub(now) }
+	pop := population{n: n, at: at, ttl: ttl, workers: workers}
 	fmt.Printf("%d customers, %d rounds; bytes per customer = (used_memory after - before) / n\n", n, rounds)
 	for _, layout := range layouts {
 		var per []float64
@@ -94,7 +95,7 @@ func run(url string, n, rounds int, layouts []string, workers int) error {
 				return err
 			}
 			began := time.Now()
-			cleanup, err := write(ctx, rdb, layout, n, at, ttl, workers)
+			cleanup, err := write(ctx, rdb, layout, pop)
 			if err != nil {
 				return fmt.Errorf("%s: %w", layout, err)
 			}
@@ -131,9 +132,19 @@ func run(url string, n, rounds int, layouts []string, workers int) error {
 	return nil
 }
 
-// write records n customers in layout and returns how to delete them.
-func write(ctx context.Context, rdb redis.UniversalClient, layout string, n int, at func(int) time.Time,
-	ttl func(int) time.Duration, workers int) (func() error, error) {
+// population is the customers a round writes: n of them, customer i's inbound message at
+// at(i), its window's time left ttl(i); the tracker layout writes them from workers
+// goroutines.
+type population struct {
+	n       int
+	at      func(int) time.Time
+	ttl     func(int) time.Duration
+	workers int
+}
+
+// write records the customers of pop in layout and returns how to delete them.
+func write(ctx context.Context, rdb redis.UniversalClient, layout string, pop population) (func() error, error) {
+	n, at, ttl, workers := pop.n, pop.at, pop.ttl, pop.workers
 	const batch = 1000
 	switch {
 	case layout == "plain" || layout == "string":

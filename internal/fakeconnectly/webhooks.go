@@ -718,9 +718,9 @@ func (e *emitter) replyEventLocked(rec Received, r Reply, rule int, shape string
 		e.windows.add(bsuid, due)
 	}
 	id := e.ids.next(due)
-	body := replyBody(rec, r.label(), r.payload(), shape, id, bsuid, due)
 	in := &InboundRecord{ID: id, Number: customerKey(rec.Number), At: due, Shape: shape, Label: r.label(),
 		Payload: r.payload(), Rule: rule, ReplyTo: rec.MessageID, ReplyToKind: rec.Kind}
+	body := replyBody(rec, *in, bsuid)
 	if echoesCallback(shape) {
 		in.CallbackData = rec.Message.CallbackData
 	}
@@ -1173,14 +1173,14 @@ type listResponse struct {
 	Text string `json:"text"`
 }
 
-// replyBody renders an inbound message in shape from the recipient of rec, the message
-// replied to: label is the typed text, button text or row title, payload the button or row
-// id, id the inbound message's own id.
-// The customer, the sender, is written by customerParty (bsuid is the BSUID known for a
-// phone customer, or "").
-func replyBody(rec Received, label, payload, shape, id, bsuid string, at time.Time) []byte {
+// replyBody renders inbound message in (its ID, At, Shape, Label and Payload: Label is the
+// typed text, button text or row title, Payload the button or row id) from the recipient of
+// rec, the message replied to. The customer, the sender, is written by customerParty (bsuid
+// is the BSUID known for a phone customer, or "").
+func replyBody(rec Received, in InboundRecord, bsuid string) []byte {
+	label, payload, shape, id := in.Label, in.Payload, in.Shape, in.ID
 	b := inboundBody{
-		Timestamp: strconv.FormatInt(at.Unix(), 10),
+		Timestamp: strconv.FormatInt(in.At.Unix(), 10),
 		Sender:    customerParty(rec.Number, bsuid),
 		Recipient: hookParty{ID: businessNumber(rec.Message), ChannelType: "whatsapp"},
 	}
