@@ -29,13 +29,14 @@ import (
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/webhooks"
+	"github.com/heraldmsg/herald/serve"
 	"github.com/heraldmsg/herald/worker"
 )
 
 // waitForWebhooks waits until the fake has no webhook call pending and the receiver no
 // parked event, or d passes.
-func waitForWebhooks(ctx context.Context, fake *fakeconnectly.Server, ws *webhookServer, d time.Duration) error {
-	if err := fake.WaitForWebhooks(ctx, ws.rc.Parked, d); err != nil {
+func waitForWebhooks(ctx context.Context, fake *fakeconnectly.Server, ws *serve.Receiver, d time.Duration) error {
+	if err := fake.WaitForWebhooks(ctx, ws.Parked, d); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	return nil
@@ -110,7 +111,7 @@ const demoBusiness = "4f6c1a52-demo-4e21-9b7a-000000000001"
 type demoProcess struct {
 	g    *lifecycle.Group
 	rdb  redis.UniversalClient
-	ws   *webhookServer
+	ws   *serve.Receiver
 	fake *fakeconnectly.Server
 }
 
@@ -157,15 +158,15 @@ func newDemoProcess(ctx context.Context, o demoOptions, def *campaigns.Definitio
 	d.g.Add(lifecycle.Component{
 		Name: "webhook receiver",
 		Start: func() (err error) {
-			fu, err := newFollowups(c, d.rdb, log, nil)
+			fu, err := serve.NewFollowups(c, d.rdb, log, nil)
 			if err != nil {
 				return err
 			}
-			d.ws, err = startReceiver(ctx, receiverSetup{Config: webhooks.Config{Secrets: []string{secret},
+			d.ws, err = serve.StartReceiver(ctx, serve.ReceiverSetup{Config: webhooks.Config{Secrets: []string{secret},
 				RetryEvery: 100 * time.Millisecond, Business: demoBusiness}, Listen: "127.0.0.1:0", Redis: d.rdb, Log: log, Followups: fu})
 			return err
 		},
-		Stop: func() error { d.ws.stop(); return nil },
+		Stop: func() error { d.ws.Stop(); return nil },
 	})
 	// Fake Connectly with the demo fault mix and a random key.
 	apiKey := randomHex()
@@ -174,7 +175,7 @@ func newDemoProcess(ctx context.Context, o demoOptions, def *campaigns.Definitio
 		Name: "fake Connectly",
 		Start: func() (err error) {
 			d.fake, err = fakeconnectly.New(fakeconnectly.Config{BusinessID: demoBusiness, APIKey: apiKey, Rules: demoRules(),
-				Webhooks: fakeconnectly.DemoWebhooks("http://"+d.ws.addr+"/", secret, 100*time.Millisecond)})
+				Webhooks: fakeconnectly.DemoWebhooks("http://"+d.ws.Addr()+"/", secret, 100*time.Millisecond)})
 			if err != nil {
 				return err
 			}
@@ -205,7 +206,7 @@ func newDemoProcess(ctx context.Context, o demoOptions, def *campaigns.Definitio
 					Adaptive:     limits.Policy{Window: 2 * time.Second, Every: 250 * time.Millisecond, Step: 0.05},
 				}}, worker.Deps{Redis: d.rdb, Sender: client, Logger: log})
 			// Sends are recorded for the join of plain-text replies, as `herald worker` does.
-			w.OnSending(sendRecorder(c, d.rdb, log))
+			w.OnSending(serve.SendRecorder(c, d.rdb, log))
 			return w.Start()
 		},
 		Quiesce: func() { w.Stop() },
