@@ -46,7 +46,7 @@ func testSessionCampaign(t *testing.T, fallback, kill bool) {
 	rdb, url := integrationRedis(t)
 	ctx := context.Background()
 	const n = 400
-	secret := randomHex()
+	secret := "session-step-secret"
 	ws, err := serve.StartReceiver(ctx, serve.ReceiverSetup{Config: webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond,
 		Business: itBusiness}, Listen: "127.0.0.1:0", Redis: rdb, Log: zerolog.Nop()})
 	if err != nil {
@@ -80,7 +80,7 @@ func testSessionCampaign(t *testing.T, fallback, kill bool) {
 		t.Fatal(err)
 	}
 	waitFor(t, 2*time.Minute, "the template run to complete", func() bool { return runStatus(t, l, first.ID) == ledger.RunCompleted })
-	if err := waitForWebhooks(ctx, fake, ws, time.Minute); err != nil {
+	if err := fake.WaitForWebhooks(ctx, ws.Parked, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	numbers := map[string]bool{} // every recipient: is its window open (by Herald's record)?

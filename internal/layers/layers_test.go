@@ -22,6 +22,7 @@ var rank = map[string]int{
 	"scheduler":    3,
 	"serve":        4, // a process's parts: worker, scheduler, expansion, webhooks
 	"bench":        5,
+	"demo":         5, // the embedded demo, a process of serve's parts
 	"cmd":          6,
 }
 
