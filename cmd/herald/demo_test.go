@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/audiencegen"
 	"github.com/heraldmsg/herald/internal/report"
 )
@@ -79,6 +80,12 @@ func TestDemoFunnel(t *testing.T) {
 	if i < 0 || j < i || !strings.Contains(out[j:], "interested") || !strings.Contains(out[j:], "no-thanks") {
 		t.Errorf("text report without the funnel after the session step:\n%s", out)
 	}
+}
+
+// validPhone reports whether num is a phone number an audience may have.
+func validPhone(num string) bool {
+	_, err := campaigns.NormalizePhone(num, "")
+	return err == nil
 }
 
 // newPhoneGen yields the distinct valid numbers of the demo's audiences, for tests that

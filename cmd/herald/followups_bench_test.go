@@ -27,6 +27,7 @@ import (
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/internal/webhooks"
+	"github.com/heraldmsg/herald/serve"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -111,7 +112,7 @@ func BenchmarkReceiverReplies(b *testing.B) {
 		DelayedTaskCheckInterval: 100 * time.Millisecond, TaskCheckInterval: 50 * time.Millisecond,
 		Limits: limits.Config{BusinessID: itBusiness, BusinessRate: 20000, DefaultSenderRate: 20000, PairInterval: -1},
 	}, worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop()})
-	w.OnSending(sendRecorder(c, rdb, zerolog.Nop()))
+	w.OnSending(serve.SendRecorder(c, rdb, zerolog.Nop()))
 	if err := w.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func BenchmarkReceiverReplies(b *testing.B) {
 	w.Stop()
 	w.Shutdown()
 
-	fu, err := newFollowups(c, rdb, zerolog.Nop(), nil)
+	fu, err := serve.NewFollowups(c, rdb, zerolog.Nop(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -145,12 +146,12 @@ func BenchmarkReceiverReplies(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ws, err := startReceiver(ctx, receiverSetup{Config: webhooks.Config{Secrets: []string{secret}, Business: itBusiness},
+	ws, err := serve.StartReceiver(ctx, serve.ReceiverSetup{Config: webhooks.Config{Secrets: []string{secret}, Business: itBusiness},
 		Listen: "127.0.0.1:0", Redis: rdb, Log: zerolog.Nop(), Followups: fu})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ws.stop()
+	defer ws.Stop()
 	direct := func(h capturedHook) (int, string) {
 		rw := httptest.NewRecorder()
 		rc.ServeHTTP(rw, hookRequest(httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(h.body)), h))
@@ -159,7 +160,7 @@ func BenchmarkReceiverReplies(b *testing.B) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
 	defer hc.CloseIdleConnections()
 	overHTTP := func(h capturedHook) (int, string) {
-		req, err := http.NewRequest(http.MethodPost, "http://"+ws.addr+"/", bytes.NewReader(h.body))
+		req, err := http.NewRequest(http.MethodPost, "http://"+ws.Addr()+"/", bytes.NewReader(h.body))
 		if err != nil {
 			return 0, err.Error()
 		}

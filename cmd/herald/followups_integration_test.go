@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/webhooks"
+	"github.com/heraldmsg/herald/serve"
 )
 
 // TestIntegrationFollowups sends a run with on_reply through the fake, whose readers tap a
@@ -31,16 +32,16 @@ func TestIntegrationFollowups(t *testing.T) {
 	rcfg := webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond, Business: itBusiness}
 	var addrs []string
 	for range 2 {
-		fu, err := newFollowups(c, rdb, zerolog.Nop(), nil)
+		fu, err := serve.NewFollowups(c, rdb, zerolog.Nop(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ws, err := startReceiver(ctx, receiverSetup{Config: rcfg, Listen: "127.0.0.1:0", Redis: rdb, Log: zerolog.Nop(), Followups: fu})
+		ws, err := serve.StartReceiver(ctx, serve.ReceiverSetup{Config: rcfg, Listen: "127.0.0.1:0", Redis: rdb, Log: zerolog.Nop(), Followups: fu})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(ws.stop)
-		addrs = append(addrs, "http://"+ws.addr+"/")
+		t.Cleanup(ws.Stop)
+		addrs = append(addrs, "http://"+ws.Addr()+"/")
 	}
 	hooks := fakeconnectly.WebhookConfig{
 		URL: addrs[0], URLs: addrs[1:], Secret: secret, Seed: 7, Concurrency: 16,

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/demo"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -156,7 +157,7 @@ func TestIntegrationWorkerSIGTERMResumes(t *testing.T) {
 
 	dir := t.TempDir()
 	const rows = 800
-	campaignPath, err := writeDemoCampaign(dir, rows)
+	campaignPath, err := demo.WriteCampaign(dir, rows)
 	if err != nil {
 		t.Fatal(err)
 	}

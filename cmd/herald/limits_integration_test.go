@@ -19,6 +19,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/report"
+	"github.com/heraldmsg/herald/serve"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -165,7 +166,7 @@ func TestIntegrationAdaptiveFindsTheBusinessLimit(t *testing.T) {
 	c := config.Default()
 	c.Connectly.BusinessID = itBusiness
 	c.Senders = []config.Sender{{Number: def.Sender, Rate: rate}}
-	collector := limitsCollector(c, rdb)
+	collector := serve.LimitsCollector(c, rdb)
 	start := time.Now()
 	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(c), zerolog.Nop(), nil)
 	if err != nil {

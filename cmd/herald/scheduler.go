@@ -2,18 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"sync/atomic"
 
-	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 
-	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
-	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/lifecycle"
-	"github.com/heraldmsg/herald/internal/metrics"
-	"github.com/heraldmsg/herald/scheduler"
+	"github.com/heraldmsg/herald/serve"
 )
 
 func (a *app) schedulerCmd() *cobra.Command {
@@ -42,51 +35,9 @@ here at the paths they were submitted with.`
 }
 
 func (a *app) runScheduler(ctx context.Context, c config.Config, metricsListen string) error {
-	p, err := a.newProcess(ctx, c)
+	s, err := a.setup(ctx, c, metricsListen)
 	if err != nil {
 		return err
 	}
-	rdb, log, m := p.rdb, p.log, p.m
-	sched := scheduler.New(scheduler.Config{Poll: c.Scheduler.Poll.D()}, scheduler.Deps{Redis: rdb, Logger: log,
-		OnTick: func(campaign, result string) { m.SchedulerTicks.WithLabelValues(campaign, result).Inc() }})
-	var running atomic.Bool
-	if metricsListen != "" {
-		in := asynq.NewInspectorFromRedisClient(rdb)
-		m.RegisterQueues(in)
-		m.Register(metrics.NewRunCollector(ledger.New(rdb, nil)))
-		// Ready: ticking, the expansion server (if any) heartbeating, and Redis taking writes.
-		checks := []func(context.Context) error{func(context.Context) error {
-			if !running.Load() {
-				return errors.New("scheduler not running")
-			}
-			return nil
-		}}
-		var queues []string
-		if c.Scheduler.ExpandConcurrency > 0 {
-			checks = append(checks, metrics.AsynqServerUp(in, campaigns.ExpandQueue))
-			queues = []string{campaigns.ExpandQueue}
-		}
-		p.ops(metricsListen, "scheduler", queues, checks...)
-	}
-	p.expansion(c)
-	// Shutdown order (the reverse): stop intake (no more ticks: cron stops and waits for a
-	// tick being fired; the expansion server takes no more tasks), then let expansions in
-	// flight stop at their next row (they resume elsewhere from the ledger's cursor), stop the
-	// ops endpoint, and close Redis last.
-	p.add(lifecycle.Component{
-		Name: "scheduler",
-		Start: func() error {
-			if err := sched.Start(ctx); err != nil {
-				return err
-			}
-			running.Store(true)
-			return nil
-		},
-		Quiesce: func() {
-			running.Store(false)
-			sched.Stop()
-		},
-	})
-	p.reclaimer()
-	return p.run(ctx)
+	return serve.RunScheduler(ctx, s)
 }

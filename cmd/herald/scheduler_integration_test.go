@@ -22,6 +22,7 @@ import (
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/scheduler"
+	"github.com/heraldmsg/herald/serve"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -84,7 +85,7 @@ func TestIntegrationThreeSchedulersOneRunPerTick(t *testing.T) {
 		if err := s.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		exp, err := startExpansion(c, own, log, 2, nil)
+		exp, err := serve.StartExpansion(c, own, log, 2, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 	"github.com/heraldmsg/herald/internal/webhooks"
+	"github.com/heraldmsg/herald/serve"
 )
 
 // TestIntegrationSessionCampaign sends a template campaign whose readers partly reply (the
@@ -45,18 +46,18 @@ func testSessionCampaign(t *testing.T, fallback, kill bool) {
 	rdb, url := integrationRedis(t)
 	ctx := context.Background()
 	const n = 400
-	secret := randomHex()
-	ws, err := startReceiver(ctx, receiverSetup{Config: webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond,
+	secret := "session-step-secret"
+	ws, err := serve.StartReceiver(ctx, serve.ReceiverSetup{Config: webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond,
 		Business: itBusiness}, Listen: "127.0.0.1:0", Redis: rdb, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(ws.stop)
+	t.Cleanup(ws.Stop)
 	fake, baseURL := newFake(t, fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, RateLimit: -1,
 		// Session sends are slow, so the kill lands while some are in flight.
 		Rules: []fakeconnectly.Rule{{Kind: fakeconnectly.KindSession, Percent: 100, Salt: "slower", Latency: 400 * time.Millisecond},
 			{Percent: 100, Salt: "slow", Latency: 20 * time.Millisecond}},
-		Webhooks: fakeconnectly.WebhookConfig{URL: "http://" + ws.addr + "/", Secret: secret,
+		Webhooks: fakeconnectly.WebhookConfig{URL: "http://" + ws.Addr() + "/", Secret: secret,
 			Replies: []fakeconnectly.Reply{{Percent: 30, Salt: "it-reply", Text: "hello", Kind: fakeconnectly.KindTemplate}}}})
 
 	dir := t.TempDir()
@@ -79,7 +80,7 @@ func testSessionCampaign(t *testing.T, fallback, kill bool) {
 		t.Fatal(err)
 	}
 	waitFor(t, 2*time.Minute, "the template run to complete", func() bool { return runStatus(t, l, first.ID) == ledger.RunCompleted })
-	if err := waitForWebhooks(ctx, fake, ws, time.Minute); err != nil {
+	if err := fake.WaitForWebhooks(ctx, ws.Parked, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	numbers := map[string]bool{} // every recipient: is its window open (by Herald's record)?

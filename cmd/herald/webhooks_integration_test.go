@@ -11,6 +11,7 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/webhooks"
+	"github.com/heraldmsg/herald/serve"
 )
 
 // TestIntegrationWebhooks10k sends a 10,000-recipient run through the fake, which calls the
@@ -23,12 +24,12 @@ func TestIntegrationWebhooks10k(t *testing.T) {
 	ctx := context.Background()
 	const secret = "it-webhook-secret-0123456789"
 
-	ws, err := startReceiver(ctx, receiverSetup{Config: webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond},
+	ws, err := serve.StartReceiver(ctx, serve.ReceiverSetup{Config: webhooks.Config{Secrets: []string{secret}, RetryEvery: 100 * time.Millisecond},
 		Listen: "127.0.0.1:0", Redis: rdb, Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(ws.stop)
+	t.Cleanup(ws.Stop)
 
 	rules := []fakeconnectly.Rule{
 		{Percent: 1, Salt: "invalid", Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"},
@@ -38,7 +39,7 @@ func TestIntegrationWebhooks10k(t *testing.T) {
 		{Percent: 2, Salt: "5xx", Status: 503, Sent: true, Times: 1},
 	}
 	hooks := fakeconnectly.WebhookConfig{
-		URL: "http://" + ws.addr + "/", Secret: secret, Seed: 42, Concurrency: 16,
+		URL: "http://" + ws.Addr() + "/", Secret: secret, Seed: 42, Concurrency: 16,
 		DuplicatePercent: 20, ReorderPercent: 30, Delay: 2 * time.Millisecond,
 		Fates: []fakeconnectly.Fate{
 			{Percent: 3, Salt: "df", Status: fakeconnectly.HookDeliveryFailed, Code: "ERROR_CODE_UNSPECIFIED"},
@@ -63,7 +64,7 @@ func TestIntegrationWebhooks10k(t *testing.T) {
 		if runStatus(t, l, run.ID) != ledger.RunCompleted {
 			return false
 		}
-		parked, err := ws.rc.Parked(ctx)
+		parked, err := ws.Parked(ctx)
 		return err == nil && parked == 0 && fake.WebhookStats().Pending == 0
 	})
 

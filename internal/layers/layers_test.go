@@ -20,8 +20,10 @@ var rank = map[string]int{
 	"worker":       2,
 	"conversation": 2,
 	"scheduler":    3,
-	"bench":        4,
-	"cmd":          5,
+	"serve":        4, // a process's parts: worker, scheduler, expansion, webhooks
+	"bench":        5,
+	"demo":         5, // the embedded demo, a process of serve's parts
+	"cmd":          6,
 }
 
 // top is the first element of a path inside the module: "internal", "campaigns", ...

@@ -1,0 +1,103 @@
+package serve_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/sendpolicy"
+	"github.com/heraldmsg/herald/serve"
+)
+
+func loadConfig(t *testing.T, yaml string) config.Config {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "herald.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(path, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// A setting turned off in the file, in its new spelling or its old one, reaches the worker as
+// the worker's off (negative); the defaults reach it as the defaults.
+func TestWorkerConfigOff(t *testing.T) {
+	t.Parallel()
+	for _, y := range []string{
+		"limits: {pair_interval: off, adaptive: off}\nretry: {keep_place_for: off}\nstop_run: {burst_window: off}\n",
+		"limits: {pair_interval: 0s, adaptive: {off: true}}\nretry: {keep_place_for: 0s}\nstop_run: {burst_window: 0}\n",
+	} {
+		w := serve.WorkerConfig(loadConfig(t, y))
+		if w.Limits.PairInterval >= 0 || w.KeepPlaceFor >= 0 || w.BurstWindow >= 0 || !w.Limits.AdaptiveOff {
+			t.Errorf("%q: worker config %+v, want pair interval, keep place and burst window negative, adaptive off", y, w)
+		}
+	}
+	w := serve.WorkerConfig(config.Default())
+	if w.Limits.PairInterval != limits.DefaultPairInterval || w.KeepPlaceFor != sendpolicy.DefaultKeepPlaceFor ||
+		w.BurstWindow != sendpolicy.DefaultBurstWindow || w.Limits.AdaptiveOff {
+		t.Errorf("default worker config %+v", w)
+	}
+	if w.ResendTask != serve.SendTaskOptions(config.Default()) {
+		t.Errorf("resend task options %+v, want the send task options", w.ResendTask)
+	}
+}
+
+// Send tasks' options follow the config; keeping no place adds nothing to the timeout.
+// Expanded runs' tasks are not retained.
+func TestSendTaskOptions(t *testing.T) {
+	t.Parallel()
+	o := serve.SendTaskOptions(config.Default())
+	want := sendpolicy.DefaultRequestTimeout + limits.DefaultMaxWait + sendpolicy.DefaultKeepPlaceFor + 30*time.Second
+	if o.MaxRetry != sendpolicy.DefaultMaxAttempts+20 || o.Timeout != want || o.Retention != sendpolicy.Retention {
+		t.Errorf("default options %+v, want timeout %v", o, want)
+	}
+	off := serve.SendTaskOptions(loadConfig(t, "retry: {keep_place_for: off, max_attempts: 2}\n"))
+	if off.Timeout != want-sendpolicy.DefaultKeepPlaceFor || off.MaxRetry != 22 {
+		t.Errorf("options with keep_place_for off: %+v", off)
+	}
+	if e := serve.ExpandTaskOptions(config.Default()); e.Retention != 0 || e.Timeout != o.Timeout || e.MaxRetry != o.MaxRetry {
+		t.Errorf("expansion's task options %+v, want %+v without retention", e, o)
+	}
+}
+
+// The backlog keys, new names or old, reach the expander.
+func TestBacklogConfigNames(t *testing.T) {
+	t.Parallel()
+	for _, y := range []string{"scheduler: {backlog: 1m, min_backlog: 10, max_backlog: 20}\n", "scheduler: {window: 1m, min_window: 10, max_window: 20}\n"} {
+		e := serve.BacklogConfig(loadConfig(t, y), serve.SendTaskOptions(config.Default()))
+		if e.Backlog != time.Minute || e.MinBacklog != 10 || e.MaxBacklog != 20 {
+			t.Errorf("%q: expand config %+v", y, e)
+		}
+	}
+}
+
+// A run's sender is the campaign's, else the config's only one, else the business's (""); a
+// campaign without one under a config of several is an error.
+func TestSenderOf(t *testing.T) {
+	t.Parallel()
+	one := config.Config{Senders: []config.Sender{{Number: "+14155550101"}}}
+	two := config.Config{Senders: []config.Sender{{Number: "+14155550101"}, {Number: "+14155550102"}}}
+	for _, tc := range []struct {
+		def     string
+		c       config.Config
+		want    string
+		wantErr bool
+	}{
+		{"+14155550100", two, "+14155550100", false},
+		{"", config.Config{}, "", false},
+		{"", one, "+14155550101", false},
+		{"", two, "", true},
+	} {
+		got, err := serve.SenderOf(&campaigns.Definition{Sender: tc.def, Path: "c.yaml"}, tc.c)
+		if got != tc.want || (err != nil) != tc.wantErr {
+			t.Errorf("sender %q, %d configured: got %q, %v; want %q (error %v)", tc.def, len(tc.c.Senders), got, err, tc.want, tc.wantErr)
+		}
+	}
+}

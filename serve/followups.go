@@ -1,0 +1,53 @@
+package serve
+
+import (
+	"context"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/conversation"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
+)
+
+// Follow-up outbox sweep: how often, and how old an entry left without its task must be (a
+// receiver writes the task right after the entry, within milliseconds).
+const (
+	followupSweepEvery = 10 * time.Second
+	followupSweepAfter = 30 * time.Second
+)
+
+// RunSource reads the campaign of a run (expand.Runs.SourceOf) with config c.
+func RunSource(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) conversation.Source {
+	return Runs(c, rdb, log, ExpandTaskOptions(c)).SourceOf
+}
+
+// RunResolver returns the campaign of each run (conversation.RunResolver).
+func RunResolver(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) conversation.Resolver {
+	return conversation.RunResolver(ledger.New(rdb, nil), RunSource(c, rdb, log), log)
+}
+
+// NewFollowups returns the follow-ups of config c (the receiver's on_reply hook). m counts
+// them; it may be nil.
+func NewFollowups(c config.Config, rdb redis.UniversalClient, log zerolog.Logger, m *conversation.Metrics) (*conversation.Followups, error) {
+	return conversation.NewFollowups(conversation.FollowupConfig{Redis: rdb, Business: c.Connectly.BusinessID,
+		Resolve: RunResolver(c, rdb, log), Task: ExpandTaskOptions(c), Logger: log, Metrics: m})
+}
+
+// SendRecorder returns the worker's OnSending function (conversation.SendRecorder): a send
+// of a campaign with on_reply is recorded in the index of recent sends just before its
+// request, and the audience columns its follow-ups read are stored for the recipient.
+func SendRecorder(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) func(context.Context, campaigns.SendPayload) {
+	return conversation.SendRecorder(RunResolver(c, rdb, log), conversation.NewIndex(rdb, c.Connectly.BusinessID, nil),
+		conversation.NewColumns(rdb), log)
+}
+
+// RunRuleIDs returns the on_reply rule ids of runs, read from their campaign (what a run's
+// funnel is read for).
+func RunRuleIDs(c config.Config, rdb redis.UniversalClient) report.RuleIDs {
+	return RunSource(c, rdb, zerolog.Nop()).RuleIDs
+}
