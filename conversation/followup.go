@@ -69,7 +69,18 @@ type FollowupConfig struct {
 	Logger zerolog.Logger
 	// Metrics may be nil.
 	Metrics *Metrics
+	// SweepEvery is how often RunSweep looks at the outbox; default DefaultSweepEvery.
+	// SweepAfter is how old an outbox entry left without its task must be before the sweep
+	// writes the task; default DefaultSweepAfter.
+	SweepEvery, SweepAfter time.Duration
 }
+
+// The follow-up outbox sweep's defaults: how often it runs, and how old an entry left without
+// its task must be (a receiver writes the task right after the entry, within milliseconds).
+const (
+	DefaultSweepEvery = 10 * time.Second
+	DefaultSweepAfter = 30 * time.Second
+)
 
 // Followups turns replies into follow-up sends. It implements webhooks.ReplyHandler.
 type Followups struct {
@@ -94,6 +105,8 @@ func NewFollowups(cfg FollowupConfig) (*Followups, error) {
 	if cfg.Tasks == nil {
 		cfg.Tasks = asynqbatch.New(cfg.Redis)
 	}
+	cfg.SweepEvery = cmp.Or(cfg.SweepEvery, DefaultSweepEvery)
+	cfg.SweepAfter = cmp.Or(cfg.SweepAfter, DefaultSweepAfter)
 	return &Followups{cfg: cfg, ledger: ledger.New(cfg.Redis, cfg.Now), index: NewIndex(cfg.Redis, cfg.Business, cfg.Now),
 		columns: NewColumns(cfg.Redis), history: NewHistory(cfg.Redis, cfg.Now), log: cfg.Logger.With().Str(logx.KeyComponent, "followups").Logger()}, nil
 }
@@ -307,10 +320,10 @@ func (f *Followups) Sweep(ctx context.Context, olderThan time.Duration) (int, er
 	return n, nil
 }
 
-// RunSweep sweeps the outbox every interval until ctx ends.
-func (f *Followups) RunSweep(ctx context.Context, every, olderThan time.Duration) {
-	tick.Every(ctx, every, func(ctx context.Context) {
-		if _, err := f.Sweep(ctx, olderThan); err != nil && ctx.Err() == nil {
+// RunSweep sweeps the outbox every SweepEvery (entries older than SweepAfter) until ctx ends.
+func (f *Followups) RunSweep(ctx context.Context) {
+	tick.Every(ctx, f.cfg.SweepEvery, func(ctx context.Context) {
+		if _, err := f.Sweep(ctx, f.cfg.SweepAfter); err != nil && ctx.Err() == nil {
 			f.log.Warn().Err(err).Msg("follow-up outbox sweep")
 		}
 	})

@@ -221,6 +221,47 @@ func TestFollowupsDelayLateAndSuppress(t *testing.T) {
 	}
 }
 
+// RunSweep, as a receiver runs it, writes the task of an entry left in the outbox on its own,
+// at its configured period and age.
+func TestRunSweepWritesALeftEntrysTask(t *testing.T) {
+	t.Parallel()
+	b := setupFollowups(t)
+	ctx := context.Background()
+	ana := b.rcpts[0]
+	if err := b.fu.Index().Record(ctx, b.run.ID, ledger.BucketOf(ana, 2), ana, b.clock.t.Add(72*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	b.tasks.fail = true
+	text := conversation.Reply{Kind: webhooks.ReplyText, From: webhooks.Customer{Phone: ana}, At: b.clock.t, Text: "How much is it?"}
+	if _, err := b.fu.Reply(ctx, text); err == nil {
+		t.Fatal("a failed task write must fail the reply")
+	}
+	b.tasks.fail = false
+	b.clock.t = b.clock.t.Add(2 * time.Minute)
+	fu, err := conversation.NewFollowups(conversation.FollowupConfig{Redis: b.rdb, Business: "biz", Tasks: b.tasks,
+		Resolve: b.resolve, Now: b.clock.now, SweepEvery: time.Millisecond, SweepAfter: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); fu.RunSweep(sctx) }()
+	defer func() { stop(); <-done }()
+	id := campaigns.TaskID(ledger.FollowupRun(b.run.ID, "price"), ana)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b.tasks.mu.Lock()
+		n := len(b.tasks.tasks[id])
+		b.tasks.mu.Unlock()
+		if n == 1 {
+			return
+		}
+		if n > 1 || time.Now().After(deadline) {
+			t.Fatalf("tasks written for the left entry: %d", n)
+		}
+		time.Sleep(time.Millisecond) // the poll interval
+	}
+}
+
 // Plain text joins through the index of recent sends; a crash between the entry and its task
 // leaves the entry in the outbox, where the sweep writes its task.
 func TestFollowupsTextAndSweep(t *testing.T) {

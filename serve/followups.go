@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -12,13 +11,6 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
-)
-
-// Follow-up outbox sweep: how often, and how old an entry left without its task must be (a
-// receiver writes the task right after the entry, within milliseconds).
-const (
-	followupSweepEvery = 10 * time.Second
-	followupSweepAfter = 30 * time.Second
 )
 
 // RunSource reads the campaign of a run (expand.Runs.SourceOf) with config c.

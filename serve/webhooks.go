@@ -135,7 +135,7 @@ func StartReceiver(ctx context.Context, s ReceiverSetup) (*Receiver, error) {
 			go func() {
 				defer close(sweepDone)
 				if fu != nil {
-					fu.RunSweep(sweepCtx, followupSweepEvery, followupSweepAfter)
+					fu.RunSweep(sweepCtx)
 				}
 			}()
 			return nil
