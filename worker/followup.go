@@ -1,15 +1,12 @@
 package worker
 
 import (
+	"cmp"
 	"context"
-	"errors"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/metrics"
-	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // Follow-ups (on_reply) are sends of a follow-up run (ledger.FollowupRun: "RUN~RULE"),
@@ -41,18 +38,13 @@ func (w *Worker) gateFollowup(ctx context.Context, j *job) (bool, error) {
 	if !ok {
 		return false, nil
 	}
-	st, err := w.rdb.HMGet(ctx, rkeys.Run(parent), "status", "pause_reason").Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	ps, err := w.ledger.PauseState(ctx, parent)
+	if err != nil {
 		return true, w.unreachable(ctx, j.log, err)
 	}
-	status, _ := st[0].(string)
-	switch ledger.RunStatus(status) {
+	switch ps.Status {
 	case ledger.RunPaused:
-		reason, _ := st[1].(string)
-		if reason == "" {
-			reason = "run paused"
-		}
-		return true, &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: reason}
+		return true, &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: cmp.Or(ps.Reason, "run paused")}
 	case ledger.RunCancelled:
 		skipped, err := w.skipEntry(context.WithoutCancel(ctx), j.p, "cancelled")
 		if err != nil {

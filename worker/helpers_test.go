@@ -274,6 +274,13 @@ func (c *simClock) Sleep(ctx context.Context, d time.Duration) error {
 	return nil
 }
 
+// Now is the simulated time, for a worker's Deps.Now: the clock its sleeps move.
+func (c *simClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
 // Slept is the simulated time the worker has slept.
 func (c *simClock) Slept() time.Duration {
 	c.mu.Lock()

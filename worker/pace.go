@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"cmp"
 	"context"
 	"math/rand/v2"
 	"sync/atomic"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
-	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // booking is a reservation with its slot on this process's clock. The reservation says how
@@ -61,20 +59,6 @@ func (w *Worker) pacing(sender string) *atomic.Bool {
 	}
 	v, _ := w.paced.LoadOrStore(key, new(atomic.Bool))
 	return v.(*atomic.Bool)
-}
-
-// runPaused reports whether the run is paused, and why.
-func (w *Worker) runPaused(ctx context.Context, runID string) (bool, string) {
-	st, err := w.rdb.HMGet(ctx, rkeys.Run(runID), "status", "pause_reason").Result()
-	if err != nil || len(st) != 2 {
-		return false, ""
-	}
-	status, _ := st[0].(string)
-	if status != string(ledger.RunPaused) {
-		return false, ""
-	}
-	reason, _ := st[1].(string)
-	return true, cmp.Or(reason, status)
 }
 
 // paceAndClaim reserves the send's limits and claims the recipient's ledger entry.
@@ -138,7 +122,7 @@ func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking,
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(w.stopCtx, cancel)()
-	deadline := time.Now().Add(w.cfg.KeepPlaceFor)
+	deadline := w.now().Add(w.cfg.KeepPlaceFor)
 	req := w.limits.Request(j.in, w.now())
 	for try := 1; ; try++ {
 		b, err := w.reserveKeepingPlace(wctx, req, deadline)
@@ -266,7 +250,9 @@ func (w *Worker) onTime(ctx context.Context, b booking) (booking, error) {
 
 // reserveKeepingPlace reserves, and while the sender, business or run limits are booked
 // further ahead than Limits.MaxWait it waits in place until a slot should be free (with a little
-// jitter, so the waiting sends do not all ask at once) and asks again, until deadline.
+// jitter, so the waiting sends do not all ask at once) and asks again, until deadline. The
+// deadline is on the worker's clock (Deps.Now), whose time Deps.Sleep passes; the slots
+// themselves (wake, late) are on the process's monotonic clock.
 func (w *Worker) reserveKeepingPlace(ctx context.Context, req *limits.Request, deadline time.Time) (booking, error) {
 	for {
 		b, err := w.book(ctx, req)
@@ -275,7 +261,7 @@ func (w *Worker) reserveKeepingPlace(ctx context.Context, req *limits.Request, d
 		if err != nil || b.OK || b.Reason != limits.ReasonRate || b.Binding == limits.LimPair {
 			return b, err
 		}
-		left := time.Until(deadline)
+		left := deadline.Sub(w.now())
 		if left <= 0 {
 			return b, nil
 		}

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -92,8 +93,13 @@ func (w *Worker) gate(ctx context.Context, j *job) (bool, error) {
 	if !w.pacing(j.p.Sender).Load() {
 		return false, nil
 	}
-	if paused, reason := w.runPaused(ctx, j.p.Run); paused {
-		return true, &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: reason}
+	ps, err := w.ledger.PauseState(ctx, j.p.Run)
+	if err != nil {
+		// Not known to be running: the task tries again later, as for any Redis failure.
+		return true, w.unreachable(ctx, j.log, err)
+	}
+	if ps.Paused() {
+		return true, &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: cmp.Or(ps.Reason, string(ps.Status))}
 	}
 	return false, nil
 }

@@ -151,7 +151,7 @@ func (w *Worker) rebook(ctx context.Context, j *job) (bool, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(w.stopCtx, cancel)()
-	b, err := w.reserveKeepingPlace(wctx, &req, time.Now().Add(w.cfg.KeepPlaceFor))
+	b, err := w.reserveKeepingPlace(wctx, &req, w.now().Add(w.cfg.KeepPlaceFor))
 	b.Adopt(old.Booking)
 	b.waited = true
 	if err == nil && b.OK {

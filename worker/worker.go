@@ -190,7 +190,10 @@ type Deps struct {
 	// Metrics, when set, receives send counters and latencies.
 	Metrics *metrics.Metrics
 	// Now is the worker's clock (send windows and expiry, the daily tier, the frequency caps,
-	// the adaptive rate, the ledger's timestamps). Default time.Now.
+	// the adaptive rate, the ledger's timestamps, how long a send keeps its place). Sleep
+	// must pass its time: a send keeping its place sleeps until its deadline on Now. How
+	// late a send comes to its slot is measured on the process's monotonic clock. Default
+	// time.Now.
 	Now func() time.Time
 	// Sleep is every wait of the worker: for a rate slot, while keeping a place, between
 	// retries of a ledger write. It returns ctx's error when ctx ends first. Default a timer.

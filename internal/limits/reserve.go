@@ -178,7 +178,7 @@ type Reservation struct {
 	Reason string
 	// Factor is the adaptive limit's factor (1 at its configured rate).
 	Factor float64
-	// TierAdded and CapAdded say the reservation took new room (Refund gives it back).
+	// TierAdded and CapAdded say the reservation took new room (Booking.GiveBack gives it back).
 	TierAdded, CapAdded bool
 	// InWindow says the recipient's customer service window (Request.Windows) was open at
 	// Request.Now, so the tier, if any, was skipped (TierAdded is then false).
@@ -407,10 +407,11 @@ var refundLua string
 // ARGV and reply are documented at the top of lua/refund.lua.
 var refundCmd = redis.NewScript(refundLua)
 
-// Refund gives back what res took for r, for a send that did not happen (its run was paused,
+// refund gives back what res took for r, for a send that did not happen (its run was paused,
 // or it was already done): the rate permits (the next reservation can use the freed slots;
 // reservations already handed out keep their times), and new room in the tier and the cap.
-func (l *Limiter) Refund(ctx context.Context, r *Request, res Reservation) error {
+// Booking.GiveBack is its one caller: it decides, from how far the send got, what goes back.
+func (l *Limiter) refund(ctx context.Context, r *Request, res Reservation) error {
 	var ks []string
 	var intervals []any
 	for i, lim := range r.Limits {

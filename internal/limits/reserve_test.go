@@ -106,7 +106,7 @@ func TestRefundGivesTierAndCapBack(t *testing.T) {
 	if !res.OK || !res.TierAdded || !res.CapAdded {
 		t.Fatalf("reserve: %+v", res)
 	}
-	if err := b.lim.Refund(ctx, r, res); err != nil {
+	if err := b.lim.refund(ctx, r, res); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := b.rdb.ZCard(ctx, "tier").Result(); n != 0 {
@@ -135,7 +135,7 @@ func TestUsage(t *testing.T) {
 	for range 10 {
 		reserveReq(t, b, r)
 	}
-	u, err := b.lim.Usage(ctx, "sender", 2, t0.Add(2*time.Second))
+	u, err := b.lim.usage(ctx, "sender", 2, t0.Add(2*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

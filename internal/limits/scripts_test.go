@@ -202,7 +202,7 @@ var scriptCases = []luacheck.Case{
 			return fmt.Errorf("second permit of 1/s waits %v, want about 1s", resB.Wait)
 		}
 		// Run b's refund takes its mark and its permit back; the tier place is run a's.
-		if err := lim.Refund(ctx, b, resB); err != nil {
+		if err := lim.refund(ctx, b, resB); err != nil {
 			return err
 		}
 		if err := wantTier(ctx, rdb, k.tier, "+15550000001"); err != nil {

@@ -204,15 +204,28 @@ func (s *Sends) Request(in Intention, now time.Time) *Request {
 		r.Windows = []WindowRef{{Key: wk, Field: wf}}
 		r.WindowMargin = in.WindowMargin
 	}
-	cat := in.Category
-	if cat == "" {
-		cat = "marketing"
-	}
-	if fc, ok := c.FrequencyCaps[cat]; ok && fc.Max > 0 {
-		r.Cap = &Cap{Key: rkeys.Cap(biz, cat, ledger.BucketOf(in.Recipient, rkeys.CapBuckets)), Field: in.Recipient,
-			Max: fc.Max, Window: fc.Window, Tag: CapTag(in.Run)}
+	if fc, ok := c.FrequencyCaps[capCategory(in.Category)]; ok && fc.Max > 0 {
+		cp := capOf(biz, in.Category, fc, in.Recipient, CapTag(in.Run))
+		r.Cap = &cp
 	}
 	return r
+}
+
+// capCategory is the category whose frequency cap a send of category books (marketing when
+// empty).
+func capCategory(category string) string {
+	if category == "" {
+		return "marketing"
+	}
+	return category
+}
+
+// capOf is the frequency cap fc of category for a send to recipient, tagged tag: the key of
+// the recipient's cap bucket, and the recipient's field in it.
+func capOf(business, category string, fc FrequencyCap, recipient, tag string) Cap {
+	cat := capCategory(category)
+	return Cap{Key: rkeys.Cap(business, cat, ledger.BucketOf(recipient, rkeys.CapBuckets)), Field: recipient,
+		Max: fc.Max, Window: fc.Window, Tag: tag}
 }
 
 // Reserve reserves everything in's send needs, at now (the tier's and cap's clock).
@@ -328,7 +341,7 @@ func (b *Booking) GiveBack(ctx context.Context, how Spent) error {
 	if room {
 		b.tier, b.cap = false, false
 	}
-	if err := b.s.lim.Refund(context.WithoutCancel(ctx), give, r); err != nil {
+	if err := b.s.lim.refund(context.WithoutCancel(ctx), give, r); err != nil {
 		return fmt.Errorf("limits: give back: %w", err)
 	}
 	return nil

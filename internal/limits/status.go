@@ -4,16 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
-// Usage returns a limit's sends per second over the `seconds` whole seconds before now, from
+// Status methods read the limits of one business, named as an Intention names them (the
+// business, a sender, a template category, recipients), without reserving anything: they
+// build the keys, as Sends.Request does.
+
+// BusinessUse returns the business's requests per second over the `seconds` whole seconds
+// (1 to 10) before now, counted by the reservations of its request limit.
+func (l *Limiter) BusinessUse(ctx context.Context, business string, seconds int, now time.Time) (float64, error) {
+	return l.usage(ctx, rkeys.BusinessLimit(business), seconds, now)
+}
+
+// SenderUse returns sender's messages per second over the `seconds` whole seconds (1 to 10)
+// before now, counted by the reservations of its rate limit ("" is the business's default
+// sender, as in an Intention).
+func (l *Limiter) SenderUse(ctx context.Context, business, sender string, seconds int, now time.Time) (float64, error) {
+	return l.usage(ctx, rkeys.SenderLimit(business, SenderKey(sender)), seconds, now)
+}
+
+// usage returns a limit's sends per second over the `seconds` whole seconds before now, from
 // the counts reservations keep (Request.Usage).
-func (l *Limiter) Usage(ctx context.Context, limitKey string, seconds int, now time.Time) (float64, error) {
+func (l *Limiter) usage(ctx context.Context, limitKey string, seconds int, now time.Time) (float64, error) {
 	if seconds < 1 || seconds > 10 {
 		return 0, errors.New("limits: usage: seconds must be 1 to 10")
 	}
@@ -46,7 +66,15 @@ type TierUse struct {
 // Remaining is the room left in the tier (never negative).
 func (u TierUse) Remaining() int { return max(0, u.Limit-u.Used) }
 
-// TierOf reads the daily tier's use at now.
+// DailyTier reads the use of business's daily tier of limit unique recipients per window, at
+// now.
+func (l *Limiter) DailyTier(ctx context.Context, business string, limit int, window time.Duration, now time.Time) (TierUse, error) {
+	return l.TierOf(ctx, rkeys.Tier(business), limit, window, now)
+}
+
+// TierOf reads the use of the daily tier kept at key, at now. DailyTier names the business
+// instead; TierOf stays for the metrics collector (metrics.LimitsSource.TierKey) until it
+// does.
 func (l *Limiter) TierOf(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (TierUse, error) {
 	from := strconv.FormatInt(now.Add(-window).UnixMilli(), 10)
 	u := TierUse{Limit: limit}
@@ -81,9 +109,22 @@ func capMarks(v string, window time.Duration, now time.Time) int {
 	return n
 }
 
-// PeekCaps reports, for each cap, whether a send by a new run would be capped at now. It
-// reserves nothing (for plans).
-func (l *Limiter) PeekCaps(ctx context.Context, caps []Cap, now time.Time) ([]bool, error) {
+// Capped reports, for each recipient, whether a send of a template of category by a new run
+// would be capped at now under fc, the category's frequency cap (marketing when category is
+// empty, as in an Intention). It reserves nothing (for plans). A cap of Max 0 caps no one.
+func (l *Limiter) Capped(ctx context.Context, business, category string, fc FrequencyCap, recipients []string, now time.Time) ([]bool, error) {
+	if fc.Max <= 0 {
+		return make([]bool, len(recipients)), nil
+	}
+	caps := make([]Cap, len(recipients))
+	for i, to := range recipients {
+		caps[i] = capOf(business, category, fc, to, "")
+	}
+	return l.peekCaps(ctx, caps, now)
+}
+
+// peekCaps reports, for each cap, whether a send by a new run would be capped at now.
+func (l *Limiter) peekCaps(ctx context.Context, caps []Cap, now time.Time) ([]bool, error) {
 	cmds := make([]*redis.StringCmd, len(caps))
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, c := range caps {
@@ -105,9 +146,14 @@ func (l *Limiter) PeekCaps(ctx context.Context, caps []Cap, now time.Time) ([]bo
 	return out, nil
 }
 
-// InTier reports, for each member, whether they were messaged within the tier's window (a
-// send to them takes no new room).
-func (l *Limiter) InTier(ctx context.Context, key string, members []string, window time.Duration, now time.Time) ([]bool, error) {
+// InDailyTier reports, for each recipient, whether they were messaged within business's daily
+// tier's window ending at now (a send to them takes no new room).
+func (l *Limiter) InDailyTier(ctx context.Context, business string, recipients []string, window time.Duration, now time.Time) ([]bool, error) {
+	return l.inTier(ctx, rkeys.Tier(business), recipients, window, now)
+}
+
+// inTier reports, for each member, whether they were messaged within the tier's window.
+func (l *Limiter) inTier(ctx context.Context, key string, members []string, window time.Duration, now time.Time) ([]bool, error) {
 	cmds := make([]*redis.FloatCmd, len(members))
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, m := range members {
@@ -126,4 +172,37 @@ func (l *Limiter) InTier(ctx context.Context, key string, members []string, wind
 		}
 	}
 	return out, nil
+}
+
+// Senders lists, sorted, the senders of business with limiter state in Redis: a rate limit or
+// an adaptive factor ("default" for the business's default sender). It scans the keyspace,
+// so it is for reports, not for sends.
+func (l *Limiter) Senders(ctx context.Context, business string) ([]string, error) {
+	seen := map[string]bool{}
+	for _, pattern := range []string{rkeys.SenderLimit(business, "*"), rkeys.SenderBackoff(business, "*")} {
+		prefix := strings.TrimSuffix(pattern, "*")
+		iter := l.rdb.Scan(ctx, 0, escapeGlob(prefix)+"*", 500).Iterator()
+		for iter.Next(ctx) {
+			s := strings.TrimSuffix(strings.TrimPrefix(iter.Val(), prefix), ":use")
+			if s != "" && !strings.Contains(s, ":") {
+				seen[s] = true
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return nil, fmt.Errorf("limits: list senders: %w", err)
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for s := range seen {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// escapeGlob escapes the characters SCAN MATCH treats as a pattern ({} are literal there, but
+// * ? [ ] \ are not).
+func escapeGlob(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
+	return r.Replace(s)
 }

@@ -132,7 +132,7 @@ func TestTierWindowRefundKeepsEarlierRoom(t *testing.T) {
 	if !res.OK || res.TierAdded || !res.InWindow {
 		t.Fatalf("in window: %+v", res)
 	}
-	if err := b.lim.Refund(ctx, req, res); err != nil {
+	if err := b.lim.refund(ctx, req, res); err != nil {
 		t.Fatal(err)
 	}
 	if ms := tierMembers(t, b); len(ms) != 1 || ms[0] != id {

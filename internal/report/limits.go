@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
-	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // Limits is the live state of the limits every worker shares, as `limits show --json`
@@ -96,17 +94,17 @@ func ReadLimits(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redi
 	rep := Limits{Business: biz, At: now.UTC(), BusinessRate: c.Connectly.BusinessRate,
 		PairInterval: c.Limits.PairInterval.String()}
 	var err error
-	if rep.BusinessUse, err = lim.Usage(ctx, rkeys.BusinessLimit(biz), 5, now); err != nil {
+	if rep.BusinessUse, err = lim.BusinessUse(ctx, biz, 5, now); err != nil {
 		return rep, err
 	}
-	senders, err := knownSenders(ctx, c, rdb)
+	senders, err := knownSenders(ctx, c, lim)
 	if err != nil {
 		return rep, err
 	}
 	for _, s := range senders {
 		ctl := SenderControl(c, s)
 		u := SenderUse{Sender: s, Rate: ctl.Rate, Factor: 1, Decision: "off"}
-		if u.Use, err = lim.Usage(ctx, rkeys.SenderLimit(biz, s), 5, now); err != nil {
+		if u.Use, err = lim.SenderUse(ctx, biz, s, 5, now); err != nil {
 			return rep, err
 		}
 		if !c.Limits.Adaptive.Off {
@@ -121,7 +119,7 @@ func ReadLimits(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redi
 	}
 	tier := int(c.Limits.MessagingTier)
 	rep.Tier = Tier{Limit: tier, Window: c.Limits.TierWindow.D().String()}
-	tu, err := lim.TierOf(ctx, rkeys.Tier(biz), tier, c.Limits.TierWindow.D(), now)
+	tu, err := lim.DailyTier(ctx, biz, tier, c.Limits.TierWindow.D(), now)
 	if err != nil {
 		return rep, err
 	}
@@ -194,24 +192,17 @@ func timeOnly(t *time.Time) string {
 }
 
 // knownSenders lists the configured senders and every sender with limiter state in Redis.
-func knownSenders(ctx context.Context, c config.Config, rdb redis.UniversalClient) ([]string, error) {
+func knownSenders(ctx context.Context, c config.Config, lim *limits.Limiter) ([]string, error) {
+	inRedis, err := lim.Senders(ctx, c.Connectly.BusinessID)
+	if err != nil {
+		return nil, err
+	}
 	seen := map[string]bool{}
+	for _, s := range inRedis {
+		seen[s] = true
+	}
 	for _, s := range c.Senders {
 		seen[s.Number] = true
-	}
-	biz := c.Connectly.BusinessID
-	for _, pattern := range []string{rkeys.SenderLimit(biz, "*"), rkeys.SenderBackoff(biz, "*")} {
-		prefix := strings.TrimSuffix(pattern, "*")
-		iter := rdb.Scan(ctx, 0, escapeGlob(prefix)+"*", 500).Iterator()
-		for iter.Next(ctx) {
-			s := strings.TrimSuffix(strings.TrimPrefix(iter.Val(), prefix), ":use")
-			if s != "" && !strings.Contains(s, ":") {
-				seen[s] = true
-			}
-		}
-		if err := iter.Err(); err != nil {
-			return nil, fmt.Errorf("limits: list senders: %w", err)
-		}
 	}
 	out := make([]string, 0, len(seen))
 	for s := range seen {
@@ -219,13 +210,6 @@ func knownSenders(ctx context.Context, c config.Config, rdb redis.UniversalClien
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-// escapeGlob escapes the characters SCAN MATCH treats as a pattern ({} are literal there, but
-// * ? [ ] \ are not).
-func escapeGlob(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
-	return r.Replace(s)
 }
 
 // PrintLimits renders the limits' state as `limits show` does.

@@ -8,9 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
-	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // PlanLimits is what the shared limits would do to a campaign sent now (`campaign plan`).
@@ -31,8 +29,8 @@ type PlanLimits struct {
 // PlanLimitsParams is what a limits preview needs of the config and the campaign.
 type PlanLimitsParams struct {
 	Business string
-	// Category is the campaign template's category; CapMax and CapWindow its frequency cap
-	// (CapMax 0: no cap applies).
+	// Category is the campaign template's category (marketing when empty, as for a send);
+	// CapMax and CapWindow its frequency cap (CapMax 0: no cap applies).
 	Category  string
 	CapMax    int
 	CapWindow time.Duration
@@ -75,7 +73,7 @@ func NewLimitCheck(ctx context.Context, rdb redis.UniversalClient, p PlanLimitsP
 	}
 	lc.lim = limits.New(rdb)
 	if p.Tier > 0 {
-		u, err := lc.lim.TierOf(ctx, rkeys.Tier(p.Business), p.Tier, p.TierWindow, p.Now)
+		u, err := lc.lim.DailyTier(ctx, p.Business, p.Tier, p.TierWindow, p.Now)
 		if err != nil {
 			lc.err = err
 		}
@@ -103,12 +101,8 @@ func (lc *LimitCheck) flush() {
 	p := lc.p
 	sendable := lc.batch
 	if p.CapMax > 0 {
-		caps := make([]limits.Cap, len(lc.batch))
-		for i, to := range lc.batch {
-			caps[i] = limits.Cap{Key: rkeys.Cap(p.Business, p.Category, ledger.BucketOf(to, rkeys.CapBuckets)), Field: to,
-				Max: p.CapMax, Window: p.CapWindow}
-		}
-		over, err := lc.lim.PeekCaps(lc.ctx, caps, p.Now)
+		over, err := lc.lim.Capped(lc.ctx, p.Business, p.Category, limits.FrequencyCap{Max: p.CapMax, Window: p.CapWindow},
+			lc.batch, p.Now)
 		if err != nil {
 			lc.err = err
 			return
@@ -123,7 +117,7 @@ func (lc *LimitCheck) flush() {
 		}
 	}
 	if p.Tier > 0 {
-		in, err := lc.lim.InTier(lc.ctx, rkeys.Tier(p.Business), sendable, p.TierWindow, p.Now)
+		in, err := lc.lim.InDailyTier(lc.ctx, p.Business, sendable, p.TierWindow, p.Now)
 		if err != nil {
 			lc.err = err
 			return
