@@ -17,7 +17,6 @@ import (
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/report"
-	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -133,6 +132,6 @@ func LimitsCollector(c config.Config, rdb redis.UniversalClient) prometheus.Coll
 			senders = append(senders, report.SenderControl(c, s.Number))
 		}
 	}
-	return metrics.NewLimitsCollector(metrics.LimitsSource{Limiter: limits.New(rdb), TierKey: rkeys.Tier(c.Connectly.BusinessID),
+	return metrics.NewLimitsCollector(metrics.LimitsSource{Limiter: limits.New(rdb), Business: c.Connectly.BusinessID,
 		TierLimit: int(c.Limits.MessagingTier), TierWindow: c.Limits.TierWindow.D(), Senders: senders})
 }

@@ -38,12 +38,12 @@ func TestTier(t *testing.T) {
 	if r.OK || r.Reason != ReasonTier || r.Wait != day-5*time.Hour {
 		t.Fatalf("d: %+v, want a tier wait of %v", r, day-5*time.Hour)
 	}
-	use, err := b.lim.TierOf(ctx, "tier", 3, day, now)
+	use, err := b.lim.tierOf(ctx, "tier", 3, day, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if use.Used != 3 || use.Remaining() != 0 || !use.NextFree.Equal(start.Add(day)) {
-		t.Fatalf("TierOf = %+v", use)
+		t.Fatalf("tierOf = %+v", use)
 	}
 	// The window rolls: "a" leaves, "d" gets its room; "b" (last sent at +3h) still counts.
 	now = start.Add(day + time.Millisecond)

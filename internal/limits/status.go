@@ -69,13 +69,11 @@ func (u TierUse) Remaining() int { return max(0, u.Limit-u.Used) }
 // DailyTier reads the use of business's daily tier of limit unique recipients per window, at
 // now.
 func (l *Limiter) DailyTier(ctx context.Context, business string, limit int, window time.Duration, now time.Time) (TierUse, error) {
-	return l.TierOf(ctx, rkeys.Tier(business), limit, window, now)
+	return l.tierOf(ctx, rkeys.Tier(business), limit, window, now)
 }
 
-// TierOf reads the use of the daily tier kept at key, at now. DailyTier names the business
-// instead; TierOf stays for the metrics collector (metrics.LimitsSource.TierKey) until it
-// does.
-func (l *Limiter) TierOf(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (TierUse, error) {
+// tierOf reads the use of the daily tier kept at key, at now.
+func (l *Limiter) tierOf(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (TierUse, error) {
 	from := strconv.FormatInt(now.Add(-window).UnixMilli(), 10)
 	u := TierUse{Limit: limit}
 	n, err := l.rdb.ZCount(ctx, key, "("+from, "+inf").Result()

@@ -12,8 +12,9 @@ import (
 // LimitsSource says where the shared limits live, for the limits collector.
 type LimitsSource struct {
 	Limiter *limits.Limiter
-	// TierKey, TierLimit and TierWindow describe the daily tier (TierLimit 0: unlimited).
-	TierKey    string
+	// Business is the Connectly business whose daily tier TierLimit and TierWindow describe
+	// (TierLimit 0: unlimited).
+	Business   string
 	TierLimit  int
 	TierWindow time.Duration
 	// Senders are the adaptive controllers of the configured senders.
@@ -56,7 +57,7 @@ func (c *limitsCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	now := time.Now()
 	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(c.src.TierLimit))
-	if u, err := c.src.Limiter.TierOf(ctx, c.src.TierKey, c.src.TierLimit, c.src.TierWindow, now); err == nil {
+	if u, err := c.src.Limiter.DailyTier(ctx, c.src.Business, c.src.TierLimit, c.src.TierWindow, now); err == nil {
 		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(u.Used))
 	}
 	for _, s := range c.src.Senders {

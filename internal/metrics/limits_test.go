@@ -21,7 +21,7 @@ func TestLimitsCollector(t *testing.T) {
 	defer rdb.Close()
 	ctx := context.Background()
 	now := time.Now()
-	rdb.ZAdd(ctx, "tier", redis.Z{Score: float64(now.Add(-time.Hour).UnixMilli()), Member: "+15550001"},
+	rdb.ZAdd(ctx, rkeys.Tier("biz"), redis.Z{Score: float64(now.Add(-time.Hour).UnixMilli()), Member: "+15550001"},
 		redis.Z{Score: float64(now.Add(-time.Minute).UnixMilli()), Member: "+15550002"},
 		redis.Z{Score: float64(now.Add(-30 * time.Hour).UnixMilli()), Member: "+15550003"}) // out of the window
 	a := limits.SenderControl("biz", "+14155550100", 80, limits.Policy{})
@@ -30,7 +30,7 @@ func TestLimitsCollector(t *testing.T) {
 	prev := now.Unix() - 1
 	rdb.Set(ctx, limits.UsageKey(rkeys.SenderLimit("biz", a.Sender), prev), 80, 0)
 	rdb.Set(ctx, rkeys.SenderThrottled("biz", a.Sender, prev), 2, 0)
-	c := NewLimitsCollector(LimitsSource{Limiter: limits.New(rdb), TierKey: "tier", TierLimit: 250, TierWindow: 24 * time.Hour,
+	c := NewLimitsCollector(LimitsSource{Limiter: limits.New(rdb), Business: "biz", TierLimit: 250, TierWindow: 24 * time.Hour,
 		Senders: []limits.Control{a, limits.SenderControl("biz", "+14155550101", 80, limits.Policy{})}})
 	want := `
 # HELP herald_daily_tier_limit The daily messaging tier in unique recipients; 0 when unlimited.
