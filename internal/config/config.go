@@ -709,7 +709,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if _, err := limits.ParseHoldScope(c.Retry.RetryAfterHolds); err != nil {
-		return &Error{Key: "retry.retry_after_holds", Msg: err.Error()}
+		return &Error{Key: "retry.retry_after_holds", Msg: err.Error(), Err: err}
 	}
 	if c.Webhooks.MaxBody < 1024 || c.Webhooks.MaxBody > 64<<20 {
 		return &Error{Key: "webhooks.max_body", Msg: fmt.Sprintf("%d: want 1024 to 67108864 bytes", c.Webhooks.MaxBody)}
