@@ -26,19 +26,14 @@ func (a *app) campaignCmd() *cobra.Command {
 		a.campaignPlanCmd(), a.campaignLsCmd(), a.campaignSubmitCmd(), a.campaignRmCmd(), a.campaignRunCmd())
 }
 
-// resolveSender picks the sender of a run: the campaign's, else the only configured one.
+// resolveSender picks the sender of a run of def (config.Config.SenderFor): the campaign's,
+// else the only configured one.
 func resolveSender(def *campaigns.Definition, c config.Config) (string, error) {
-	if def.Sender != "" {
-		return def.Sender, nil
+	sender, err := c.SenderFor(def.Sender)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", def.Path, err)
 	}
-	switch len(c.Senders) {
-	case 0:
-		return "", nil // the business's only number
-	case 1:
-		return c.Senders[0].Number, nil
-	default:
-		return "", fmt.Errorf("%s: sender: required, the config lists %d senders", def.Path, len(c.Senders))
-	}
+	return sender, nil
 }
 
 // sendTaskOptions are the asynq options of send tasks under config c.

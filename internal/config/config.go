@@ -786,6 +786,35 @@ func (c *Config) SenderRates() map[string]float64 {
 	return m
 }
 
+// SenderRequiredError says a send names no sender while the config lists several: which
+// of them it goes from cannot be guessed.
+type SenderRequiredError struct {
+	// Senders is how many senders the config lists.
+	Senders int
+}
+
+func (e *SenderRequiredError) Error() string {
+	return fmt.Sprintf("sender: required, the config lists %d senders", e.Senders)
+}
+
+// SenderFor is the number a send goes from when it names name ("" when it names none): name
+// itself; else the config's only sender; else, when the config lists none, "" (the
+// business's number). A send that names none while the config lists several gets a
+// *SenderRequiredError. Campaigns and one-off messages pick their sender with it alike.
+func (c *Config) SenderFor(name string) (string, error) {
+	if name != "" {
+		return name, nil
+	}
+	switch len(c.Senders) {
+	case 0:
+		return "", nil
+	case 1:
+		return c.Senders[0].Number, nil
+	default:
+		return "", &SenderRequiredError{Senders: len(c.Senders)}
+	}
+}
+
 // SenderRate is a sender's configured rate, else limits.DefaultSenderRate.
 func (c *Config) SenderRate(number string) float64 {
 	for _, s := range c.Senders {

@@ -806,3 +806,44 @@ func TestValidationErrorsKeepTheirCause(t *testing.T) {
 		})
 	}
 }
+
+func TestSenderFor(t *testing.T) {
+	t.Parallel()
+	one := []config.Sender{{Number: "+14151111234"}}
+	two := []config.Sender{{Number: "+14151111234"}, {Number: "+14152222345"}}
+	tests := []struct {
+		name    string
+		senders []config.Sender
+		asked   string
+		want    string
+		several int // > 0: a *SenderRequiredError naming this many senders
+	}{
+		{"NoneListedNoneAsked", nil, "", "", 0},
+		{"NoneListedOneAsked", nil, "+14153333456", "+14153333456", 0},
+		{"OnlySender", one, "", "+14151111234", 0},
+		{"AskedOverOnlySender", one, "+14153333456", "+14153333456", 0},
+		{"SeveralListedOneAsked", two, "+14152222345", "+14152222345", 0},
+		{"SeveralListedNoneAsked", two, "", "", 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := config.Default()
+			c.Senders = tc.senders
+			got, err := c.SenderFor(tc.asked)
+			if tc.several > 0 {
+				var se *config.SenderRequiredError
+				if !errors.As(err, &se) || se.Senders != tc.several {
+					t.Fatalf("SenderFor(%q) = %q, %v; want a *SenderRequiredError for %d senders", tc.asked, got, err, tc.several)
+				}
+				if want := "sender: required, the config lists 2 senders"; err.Error() != want {
+					t.Errorf("Error() = %q, want %q", err, want)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("SenderFor(%q) = %q, %v; want %q", tc.asked, got, err, tc.want)
+			}
+		})
+	}
+}
