@@ -101,7 +101,7 @@ func sendMessage(ctx context.Context, rdb redis.UniversalClient, c config.Config
 	if client == nil {
 		res.Request = out.Request
 		if !m.reveal {
-			res.Request = maskSamples([]json.RawMessage{out.Request})[0]
+			res.Request = report.MaskRequests([]json.RawMessage{out.Request})[0]
 		}
 	}
 	switch {
