@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/report"
 )
 
 var taskStates = []string{"pending", "active", "scheduled", "retry", "archived", "completed"}
@@ -50,11 +51,8 @@ func viewTask(t *asynq.TaskInfo, table *connectly.Table, reveal bool) taskView {
 			}
 		}
 	}
-	if t.LastErr != "" {
-		code := strings.FieldsFunc(t.LastErr, func(r rune) bool { return r == ' ' || r == ':' })[0]
-		if strings.HasPrefix(code, "ERROR_") || strings.HasPrefix(code, "HTTP_") || code == "NO_RESPONSE" || code == "NOT_SENT" {
-			v.ErrorCode, v.Class = code, table.ClassOf(code).String()
-		}
+	if code, ok := report.TaskErrorCode(t.LastErr); ok {
+		v.ErrorCode, v.Class = code, table.ClassOf(code).String()
 	}
 	return v
 }
