@@ -133,6 +133,16 @@ func (a *app) taskCmd() *cobra.Command {
 				if errors.As(err, new(expand.TaskStateError)) {
 					return usageError{err}
 				}
+				if err != nil && action == "delete" {
+					// Tasks may be gone already: the ledger step comes after the delete, and
+					// --all deletes page by page. No delete goes unaudited: the log keeps
+					// the attempt and what went wrong, which names what was deleted.
+					target = args[0] + " (" + actState + ")"
+					if !all {
+						target = args[0] + "/" + args[1]
+					}
+					return errors.Join(err, by.record(ctx, k.rdb, "task "+action, target, "failed: "+logx.MaskDigits(err.Error())))
+				}
 				if err != nil {
 					return err
 				}
