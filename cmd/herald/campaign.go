@@ -26,19 +26,14 @@ func (a *app) campaignCmd() *cobra.Command {
 		a.campaignPlanCmd(), a.campaignLsCmd(), a.campaignSubmitCmd(), a.campaignRmCmd(), a.campaignRunCmd())
 }
 
-// resolveSender picks the sender of a run: the campaign's, else the only configured one.
+// resolveSender picks the sender of a run of def (config.Config.SenderFor): the campaign's,
+// else the only configured one.
 func resolveSender(def *campaigns.Definition, c config.Config) (string, error) {
-	if def.Sender != "" {
-		return def.Sender, nil
+	sender, err := c.SenderFor(def.Sender)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", def.Path, err)
 	}
-	switch len(c.Senders) {
-	case 0:
-		return "", nil // the business's only number
-	case 1:
-		return c.Senders[0].Number, nil
-	default:
-		return "", fmt.Errorf("%s: sender: required, the config lists %d senders", def.Path, len(c.Senders))
-	}
+	return sender, nil
 }
 
 // sendTaskOptions are the asynq options of send tasks under config c.
@@ -113,21 +108,12 @@ func printStarted(w io.Writer, run ledger.Run, st expand.Stats, d time.Duration)
 	fmt.Fprintf(w, "follow it with: herald run show %s\n", run.ID)
 }
 
-// campaignRow is one line of campaign ls: a submitted campaign, one with runs, or both.
-type campaignRow struct {
-	ledger.CampaignSummary
-	// Version is the submitted version (0: not submitted).
-	Version  int        `json:"version,omitempty"`
-	Schedule string     `json:"schedule,omitempty"`
-	NextRun  *time.Time `json:"next_run,omitempty"`
-}
-
 func (a *app) campaignLsCmd() *cobra.Command {
 	var limit int
-	cmd := viewCmd(a, view[[]campaignRow]{
+	cmd := viewCmd(a, view[[]campaigns.Listed]{
 		Use: "ls", Short: "Submitted campaigns (version, schedule, next run) and campaigns that have runs",
 		Args: cobra.NoArgs, JSONHelp: "print as JSON", Text: printCampaigns,
-		Read: func(ctx context.Context, k conn, _ []string) ([]campaignRow, error) {
+		Read: func(ctx context.Context, k conn, _ []string) ([]campaigns.Listed, error) {
 			cs, err := k.ledger().Campaigns(ctx, limit)
 			if err != nil {
 				return nil, err
@@ -136,7 +122,7 @@ func (a *app) campaignLsCmd() *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
-			return campaignRows(cs, subs, time.Now()), nil
+			return campaigns.Listing(cs, subs, time.Now(), scheduler.NextFire), nil
 		},
 	})
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many campaigns with runs")
@@ -144,7 +130,7 @@ func (a *app) campaignLsCmd() *cobra.Command {
 }
 
 // printCampaigns renders campaign rows as `campaign ls` does.
-func printCampaigns(w io.Writer, rows []campaignRow) error {
+func printCampaigns(w io.Writer, rows []campaigns.Listed) error {
 	table := make([][]string, 0, len(rows))
 	for _, r := range rows {
 		version, next, last := "-", "-", "-"
@@ -161,41 +147,4 @@ func printCampaigns(w io.Writer, rows []campaignRow) error {
 			cmp.Or(r.LastRun, "-"), last})
 	}
 	return printTable(w, []string{"CAMPAIGN", "VERSION", "SCHEDULE", "NEXT RUN", "RUNS", "LAST RUN", "LAST RUN AT"}, table)
-}
-
-// campaignRows merges campaigns with runs (most recently run first) with submitted ones; a
-// submitted campaign without runs comes after, by id.
-func campaignRows(cs []ledger.CampaignSummary, subs []defstore.Submitted, now time.Time) []campaignRow {
-	rows := make([]campaignRow, 0, len(cs)+len(subs))
-	idx := map[string]int{}
-	for _, c := range cs {
-		idx[c.Campaign] = len(rows)
-		rows = append(rows, campaignRow{CampaignSummary: c})
-	}
-	for _, sub := range subs {
-		i, ok := idx[sub.ID]
-		if !ok {
-			i = len(rows)
-			rows = append(rows, campaignRow{CampaignSummary: ledger.CampaignSummary{Campaign: sub.ID}})
-		}
-		rows[i].Version = sub.Version
-		def, err := expand.Definition(sub)
-		if err != nil {
-			rows[i].Schedule = "invalid: " + err.Error()
-			continue
-		}
-		switch {
-		case def.Schedule.Cron != "":
-			rows[i].Schedule = def.Schedule.Cron + " " + cmp.Or(def.Schedule.Timezone, "UTC")
-		case def.Schedule.At != "":
-			rows[i].Schedule = "at " + def.Schedule.At
-		default:
-			rows[i].Schedule = "by hand"
-		}
-		if next := scheduler.NextFire(def, now); !next.IsZero() {
-			n := next.UTC()
-			rows[i].NextRun = &n
-		}
-	}
-	return rows
 }

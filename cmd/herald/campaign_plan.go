@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -18,24 +16,14 @@ import (
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
-	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
 )
 
-// planOutput is `campaign plan --json`.
+// planOutput is `campaign plan --json`: the plan, with the follow-ups of its on_reply rules
+// rendered for a sample reply.
 type planOutput struct {
-	campaigns.PlanReport
-	Sender           string  `json:"sender"`
-	InvalidShare     float64 `json:"invalid_share"`
-	RatePerSecond    float64 `json:"rate_per_second"`
-	EstimatedSeconds float64 `json:"estimated_seconds"`
-	// Templates is set by --check-templates.
-	Templates []report.TemplateCheck `json:"templates,omitempty"`
-	// Limits is what the frequency cap and the daily tier would do if the run started now.
-	Limits *report.PlanLimits `json:"limits,omitempty"`
-	// Followups are the on_reply rules' requests, rendered for a sample reply.
+	campaigns.PlanOutput
 	Followups []conversation.FollowupPlan `json:"followups,omitempty"`
-	window    time.Duration
 }
 
 func (a *app) campaignPlanCmd() *cobra.Command {
@@ -49,42 +37,13 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sender, err := resolveSender(def, c)
-			if err != nil {
-				return err
-			}
-			o := campaigns.PlanOptions{Samples: samples, Wire: c.Connectly.Wire()}
+			p := campaigns.PlanCampaignParams{Def: def, Config: c, Samples: samples, Reveal: reveal,
+				Limits: func() (*report.LimitCheck, func()) { return a.newLimitCheck(ctx, c, def) }}
 			if isTerminal(a.stderr) {
-				// The file's line count is a fast upper bound on its rows: enough for a bar.
-				total, _ := campaigns.CountLines(def) // an error is the plan's too
-				start := time.Now()
-				o.Progress = func(rows int) {
-					const width = 30
-					filled := min(width, rows*width/max(1, total))
-					fmt.Fprintf(a.stderr, "\r[%s%s] %d of about %d rows (%.0f rows/s)", strings.Repeat("=", filled),
-						strings.Repeat(" ", width-filled), rows, total, float64(rows)/time.Since(start).Seconds())
-				}
+				p.Progress, p.ProgressDone = a.planProgress(def)
 			}
-			lc, closeLC := a.newLimitCheck(ctx, c, def)
-			defer closeLC()
-			if lc != nil {
-				o.Recipient = lc.Add
-			}
-			rep, err := campaigns.Plan(def, sender, o)
-			if o.Progress != nil {
-				fmt.Fprint(a.stderr, "\r\033[K")
-			}
-			if err != nil {
-				return err
-			}
-			pl, err := lc.Result()
-			if err != nil {
-				return err
-			}
-			rep.Recipients = pl.ApplyCaps(rep.Recipients, rep.Skipped)
-			var checks []report.TemplateCheck
 			if checkT {
-				list := func(ctx context.Context) ([]connectly.TemplateInfo, error) {
+				p.Templates = func(ctx context.Context) ([]connectly.TemplateInfo, error) {
 					client, err := connectlyClient(c, 0)
 					if err != nil {
 						return nil, err
@@ -95,36 +54,37 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 					}
 					return list, nil
 				}
-				params := slices.Collect(maps.Keys(def.Parameters.Values))
-				languages := append([]string{def.Template.Language}, def.Template.Languages...)
-				if checks, err = report.CheckTemplates(ctx, list, def.Template.Name, languages, params); err != nil {
-					return err
-				}
 			}
-			if !reveal {
-				rep.Samples = maskSamples(rep.Samples)
-				if rep.Session != nil {
-					rep.Session.FallbackSamples = maskSamples(rep.Session.FallbackSamples)
-				}
+			plan, err := campaigns.PlanCampaign(ctx, p)
+			if err != nil {
+				return err
 			}
-			rate := report.PlanRate(c, sender, def.Rate)
-			out := planOutput{PlanReport: rep, Templates: checks, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate,
-				EstimatedSeconds: float64(rep.Recipients) / rate, Limits: pl, window: c.Limits.TierWindow.D(),
-				Followups: conversation.PlanFollowups(def, sender, c.Connectly.Wire())}
+			out := planOutput{PlanOutput: plan, Followups: conversation.PlanFollowups(def, plan.Sender, c.Connectly.Wire())}
 			if err := a.print(asJSON, out, func(w io.Writer) error { printPlan(w, out); return nil }); err != nil {
 				return err
 			}
-			if templateProblems := report.TemplateProblems(checks); templateProblems > 0 {
-				return fmt.Errorf("%d template problems: sends would fail or pause the run", templateProblems)
-			}
-			// A run of this file would refuse to start: say so, and exit 1.
-			return rep.CheckInvalidShare(def.Audience.MaxInvalidShare)
+			// Sends would fail, or a run of this file would refuse to start: say so, and exit 1.
+			return plan.Problem()
 		})
 	cmd.Flags().IntVar(&samples, "sample", 3, "how many exact request bodies to show")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "show phone numbers in full in the sample requests (masked to their last 4 digits by default)")
 	cmd.Flags().BoolVar(&checkT, "check-templates", false, "ask Connectly for the template's translations and check status, body variables and header (needs credentials)")
 	return cmd
+}
+
+// planProgress draws a bar of the rows a plan of def has read on a terminal, and clears it.
+func (a *app) planProgress(def *campaigns.Definition) (progress func(rows int), done func()) {
+	// The file's line count is a fast upper bound on its rows: enough for a bar.
+	total, _ := campaigns.CountLines(def) // an error is the plan's too
+	start := time.Now()
+	progress = func(rows int) {
+		const width = 30
+		filled := min(width, rows*width/max(1, total))
+		fmt.Fprintf(a.stderr, "\r[%s%s] %d of about %d rows (%.0f rows/s)", strings.Repeat("=", filled),
+			strings.Repeat(" ", width-filled), rows, total, float64(rows)/time.Since(start).Seconds())
+	}
+	return progress, func() { fmt.Fprint(a.stderr, "\r\033[K") }
 }
 
 // printPlan renders a plan as text.
@@ -154,7 +114,7 @@ func printPlan(w io.Writer, p planOutput) {
 		est = (time.Duration(p.EstimatedSeconds * float64(time.Second))).Round(time.Second).String()
 	}
 	fmt.Fprintf(w, "Sender         %s at %g msg/s\nEstimated time %s (at that rate, before retries)\n", sender, p.RatePerSecond, est)
-	report.PrintPlanLimits(w, p.Limits, p.window)
+	report.PrintPlanLimits(w, p.Limits, p.TierWindow)
 	for _, ch := range p.Templates {
 		if len(ch.Problems) == 0 {
 			fmt.Fprintf(w, "Template       %s: %s, parameters match\n", ch.Language, ch.Status)
@@ -202,31 +162,4 @@ func printRequests(w io.Writer, title, path string, bodies []json.RawMessage) {
 // unescapePath shows "{businessId}" in a path as written, not escaped.
 func unescapePath(p string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(p, "%7B", "{"), "%7D", "}")
-}
-
-// maskSamples masks the recipient in sample request bodies (all but its last 4 characters),
-// wherever it appears (number or a session send's recipient, callbackData), and phone-like
-// digits in every other text, as Herald's logs and pages do. The bodies keep their exact
-// shape otherwise.
-func maskSamples(samples []json.RawMessage) []json.RawMessage {
-	out := make([]json.RawMessage, len(samples))
-	for i, s := range samples {
-		var to struct {
-			Number    string `json:"number"`
-			Recipient struct {
-				ID     string `json:"id"`
-				UserID string `json:"userId"`
-			} `json:"recipient"`
-		}
-		b := []byte(s)
-		if json.Unmarshal(s, &to) == nil {
-			for _, r := range []string{to.Number, to.Recipient.ID, to.Recipient.UserID} {
-				if len(r) > 4 {
-					b = bytes.ReplaceAll(b, []byte(r), []byte(logx.Phone(r)))
-				}
-			}
-		}
-		out[i] = json.RawMessage(logx.MaskDigits(string(b)))
-	}
-	return out
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -15,20 +14,7 @@ import (
 )
 
 // validateResult is one file's result in `campaign validate --json`.
-type validateResult struct {
-	File   string   `json:"file"`
-	OK     bool     `json:"ok"`
-	Errors []string `json:"errors"`
-	// RowsRead says whether the audience's rows were read (--rows); without it only the
-	// audience file and its header were checked.
-	RowsRead bool `json:"rows_read"`
-	// Rows and Skipped are the audience's rows and those that would not be sent, by reason
-	// (with --rows).
-	Rows    int            `json:"rows,omitempty"`
-	Skipped map[string]int `json:"skipped,omitempty"`
-	// Notes say what could not be checked (on_reply buttons without the API).
-	Notes []string `json:"notes,omitempty"`
-}
+type validateResult = campaigns.Validation
 
 // fileRules maps the config's campaigns section onto the rules campaign files are read under.
 func fileRules(c config.Config) campaigns.FileRules {
@@ -46,65 +32,6 @@ func loadCampaign(c config.Config, path string) (*campaigns.Definition, error) {
 	return def, nil
 }
 
-// validateFile checks one campaign file: the definition, then its audience file and header
-// (where it is, what it is, its encoding and columns), then with rows every row.
-func validateFile(c config.Config, path string, rows bool) validateResult {
-	r := validateResult{File: path, OK: true, Errors: []string{}, RowsRead: rows}
-	fail := func(err error) {
-		r.OK = false
-		var fe campaigns.Errors
-		if !errors.As(err, &fe) {
-			r.Errors = append(r.Errors, err.Error())
-			return
-		}
-		for _, e := range fe {
-			r.Errors = append(r.Errors, e.Error())
-		}
-	}
-	def, err := loadCampaign(c, path)
-	if err != nil {
-		fail(err)
-		return r
-	}
-	if err := campaigns.CheckAudience(def); err != nil {
-		var ae *campaigns.AudienceError
-		if errors.As(err, &ae) {
-			err = campaigns.Errors{ae.FieldError(def)}
-		}
-		fail(err)
-		return r
-	}
-	if err := campaigns.CheckReplyColumns(def); err != nil {
-		fail(err)
-		return r
-	}
-	if errs, notes := checkOnReply(c, def); len(errs) > 0 || len(notes) > 0 {
-		r.Notes = notes
-		if len(errs) > 0 {
-			r.OK = false
-			r.Errors = append(r.Errors, errs...)
-		}
-	}
-	if !rows {
-		return r
-	}
-	rep, err := campaigns.Plan(def, "", campaigns.PlanOptions{Samples: -1})
-	if err == nil {
-		err = rep.CheckInvalidShare(def.Audience.MaxInvalidShare)
-	}
-	r.Rows, r.Skipped = rep.Rows, rep.Skipped
-	if err != nil {
-		var ae *campaigns.AudienceError
-		if errors.As(err, &ae) {
-			err = campaigns.Errors{ae.FieldError(def)}
-		} else {
-			err = campaigns.Errors{{File: def.Path, Line: def.AudienceAt.Line, Column: def.AudienceAt.Column, Field: "audience.file", Msg: err.Error()}}
-		}
-		fail(err)
-	}
-	return r
-}
-
 func (a *app) campaignValidateCmd() *cobra.Command {
 	var asJSON, rows bool
 	cmd := a.configCmd("validate FILE...", "Check campaign files: every problem as file:line:col, exit 1 if any", cobra.MinimumNArgs(1),
@@ -112,7 +39,8 @@ func (a *app) campaignValidateCmd() *cobra.Command {
 			results := make([]validateResult, 0, len(args))
 			bad := 0
 			for _, f := range args {
-				r := validateFile(c, f, rows)
+				r := campaigns.Validate(f, campaigns.ValidateOptions{Files: fileRules(c), Rows: rows,
+					OnReply: func(def *campaigns.Definition) ([]string, []string) { return checkOnReply(c, def) }})
 				if !r.OK {
 					bad++
 				}

@@ -101,7 +101,7 @@ func sendMessage(ctx context.Context, rdb redis.UniversalClient, c config.Config
 	if client == nil {
 		res.Request = out.Request
 		if !m.reveal {
-			res.Request = maskSamples([]json.RawMessage{out.Request})[0]
+			res.Request = report.MaskRequests([]json.RawMessage{out.Request})[0]
 		}
 	}
 	switch {
@@ -148,8 +148,8 @@ func (a *app) messageCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if sender == "" && len(c.Senders) == 1 {
-				sender = c.Senders[0].Number
+			if sender, err = c.SenderFor(sender); err != nil {
+				return usageError{fmt.Errorf("%w: give --sender", err)}
 			}
 			var client *connectly.Client
 			if !dryRun {
@@ -187,7 +187,7 @@ campaign's message: block, e.g.
 	f.StringVar(&region, "region", "", "country for a number written without country code (e.g. US)")
 	f.StringVar(&text, "text", "", "send this text")
 	f.StringVar(&file, "file", "", "send the message in this YAML or JSON file (any kind)")
-	f.StringVar(&sender, "sender", "", "the business number to send from (default: the config's only sender, else the business's number)")
+	f.StringVar(&sender, "sender", "", "the business number to send from (default: the config's only sender; the business's number when it lists none; required when it lists several)")
 	f.StringVar(&actor, "actor", "", "who is sending, for the audit log (default: the OS user)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.BoolVar(&dryRun, "dry-run", false, "print the request body and the window; send nothing")

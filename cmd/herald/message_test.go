@@ -207,6 +207,16 @@ func TestMessageSend(t *testing.T) {
 				t.Errorf("%v: exit %d %q, want usage error with %q", tc.args, code, errOut, tc.want)
 			}
 		}
+		// With several senders configured, the sender is named, as a campaign's is: nothing
+		// is sent from a number picked by default.
+		cfg := filepath.Join(b.dir, "herald.yaml")
+		if err := os.WriteFile(cfg, []byte("senders:\n  - number: \"+14155550100\"\n  - number: \"+14155550101\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := herald(t, b.env, "--config", cfg, "message", "send", "--to", "+14155552671", "--text", "hi", "--dry-run")
+		if want := "sender: required, the config lists 2 senders: give --sender"; code != exitUsage || !strings.Contains(errOut, want) {
+			t.Errorf("several senders, none named: exit %d %q, want usage error with %q", code, errOut, want)
+		}
 	})
 }
 

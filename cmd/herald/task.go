@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/report"
 )
 
 var taskStates = []string{"pending", "active", "scheduled", "retry", "archived", "completed"}
@@ -50,11 +51,8 @@ func viewTask(t *asynq.TaskInfo, table *connectly.Table, reveal bool) taskView {
 			}
 		}
 	}
-	if t.LastErr != "" {
-		code := strings.FieldsFunc(t.LastErr, func(r rune) bool { return r == ' ' || r == ':' })[0]
-		if strings.HasPrefix(code, "ERROR_") || strings.HasPrefix(code, "HTTP_") || code == "NO_RESPONSE" || code == "NOT_SENT" {
-			v.ErrorCode, v.Class = code, table.ClassOf(code).String()
-		}
+	if code, ok := report.TaskErrorCode(t.LastErr); ok {
+		v.ErrorCode, v.Class = code, table.ClassOf(code).String()
 	}
 	return v
 }
@@ -134,6 +132,16 @@ func (a *app) taskCmd() *cobra.Command {
 				target, detail, err := expand.ActOnTasks(ctx, p)
 				if errors.As(err, new(expand.TaskStateError)) {
 					return usageError{err}
+				}
+				if err != nil && action == "delete" {
+					// Tasks may be gone already: the ledger step comes after the delete, and
+					// --all deletes page by page. No delete goes unaudited: the log keeps
+					// the attempt and what went wrong, which names what was deleted.
+					target = args[0] + " (" + actState + ")"
+					if !all {
+						target = args[0] + "/" + args[1]
+					}
+					return errors.Join(err, by.record(ctx, k.rdb, "task "+action, target, "failed: "+logx.MaskDigits(err.Error())))
 				}
 				if err != nil {
 					return err

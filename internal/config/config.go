@@ -709,7 +709,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if _, err := limits.ParseHoldScope(c.Retry.RetryAfterHolds); err != nil {
-		return &Error{Key: "retry.retry_after_holds", Msg: err.Error()}
+		return &Error{Key: "retry.retry_after_holds", Msg: err.Error(), Err: err}
 	}
 	if c.Webhooks.MaxBody < 1024 || c.Webhooks.MaxBody > 64<<20 {
 		return &Error{Key: "webhooks.max_body", Msg: fmt.Sprintf("%d: want 1024 to 67108864 bytes", c.Webhooks.MaxBody)}
@@ -784,6 +784,35 @@ func (c *Config) SenderRates() map[string]float64 {
 		m[s.Number] = s.Rate
 	}
 	return m
+}
+
+// SenderRequiredError says a send names no sender while the config lists several: which
+// of them it goes from cannot be guessed.
+type SenderRequiredError struct {
+	// Senders is how many senders the config lists.
+	Senders int
+}
+
+func (e *SenderRequiredError) Error() string {
+	return fmt.Sprintf("sender: required, the config lists %d senders", e.Senders)
+}
+
+// SenderFor is the number a send goes from when it names name ("" when it names none): name
+// itself; else the config's only sender; else, when the config lists none, "" (the
+// business's number). A send that names none while the config lists several gets a
+// *SenderRequiredError. Campaigns and one-off messages pick their sender with it alike.
+func (c *Config) SenderFor(name string) (string, error) {
+	if name != "" {
+		return name, nil
+	}
+	switch len(c.Senders) {
+	case 0:
+		return "", nil
+	case 1:
+		return c.Senders[0].Number, nil
+	default:
+		return "", &SenderRequiredError{Senders: len(c.Senders)}
+	}
 }
 
 // SenderRate is a sender's configured rate, else limits.DefaultSenderRate.

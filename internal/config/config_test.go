@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/limits"
 )
 
 // env is a map-backed getenv; tests never touch the process environment.
@@ -765,5 +766,84 @@ func TestLoadSendCampaignName(t *testing.T) {
 	_, err = load(t, "connectly:\n  send_campaign_name: sometimes\n", env{})
 	if err == nil {
 		t.Error("send_campaign_name: sometimes loaded")
+	}
+}
+
+// A problem that comes from another error keeps it as its cause: errors.Is and errors.As see
+// through the *config.Error to what the key's parser said.
+func TestValidationErrorsKeepTheirCause(t *testing.T) {
+	t.Parallel()
+	_, holdErr := limits.ParseHoldScope("everyone")
+	_, classErr := connectly.ParseClass("sometimes")
+	tests := []struct {
+		name, yaml, key string
+		cause           error
+	}{
+		{"RetryAfterHolds", "retry:\n  retry_after_holds: everyone\n", "retry.retry_after_holds", holdErr},
+		{"ErrorsClass", "errors:\n  HTTP_500: sometimes\n", "errors.HTTP_500", classErr},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if tc.cause == nil {
+				t.Fatal("the parser accepted the value the test gives it")
+			}
+			_, err := load(t, tc.yaml, env{})
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Key != tc.key {
+				t.Fatalf("err = %v (%T), want a *config.Error for %s", err, err, tc.key)
+			}
+			cause := errors.Unwrap(ce)
+			if cause == nil {
+				t.Fatalf("%v: no cause; errors.Is and errors.As cannot reach the parser's error", err)
+			}
+			if cause.Error() != tc.cause.Error() {
+				t.Errorf("cause = %q, want %q", cause, tc.cause)
+			}
+			if !errors.Is(err, cause) {
+				t.Errorf("errors.Is(err, its cause) = false for %v", err)
+			}
+		})
+	}
+}
+
+func TestSenderFor(t *testing.T) {
+	t.Parallel()
+	one := []config.Sender{{Number: "+14151111234"}}
+	two := []config.Sender{{Number: "+14151111234"}, {Number: "+14152222345"}}
+	tests := []struct {
+		name    string
+		senders []config.Sender
+		asked   string
+		want    string
+		several int // > 0: a *SenderRequiredError naming this many senders
+	}{
+		{"NoneListedNoneAsked", nil, "", "", 0},
+		{"NoneListedOneAsked", nil, "+14153333456", "+14153333456", 0},
+		{"OnlySender", one, "", "+14151111234", 0},
+		{"AskedOverOnlySender", one, "+14153333456", "+14153333456", 0},
+		{"SeveralListedOneAsked", two, "+14152222345", "+14152222345", 0},
+		{"SeveralListedNoneAsked", two, "", "", 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := config.Default()
+			c.Senders = tc.senders
+			got, err := c.SenderFor(tc.asked)
+			if tc.several > 0 {
+				var se *config.SenderRequiredError
+				if !errors.As(err, &se) || se.Senders != tc.several {
+					t.Fatalf("SenderFor(%q) = %q, %v; want a *SenderRequiredError for %d senders", tc.asked, got, err, tc.several)
+				}
+				if want := "sender: required, the config lists 2 senders"; err.Error() != want {
+					t.Errorf("Error() = %q, want %q", err, want)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("SenderFor(%q) = %q, %v; want %q", tc.asked, got, err, tc.want)
+			}
+		})
 	}
 }

@@ -1,0 +1,95 @@
+package campaigns
+
+import "errors"
+
+// Validation is one campaign file's result of Validate, as `campaign validate --json` prints it.
+type Validation struct {
+	File   string   `json:"file"`
+	OK     bool     `json:"ok"`
+	Errors []string `json:"errors"`
+	// RowsRead says whether the audience's rows were read (ValidateOptions.Rows); without it
+	// only the audience file and its header were checked.
+	RowsRead bool `json:"rows_read"`
+	// Rows and Skipped are the audience's rows and those that would not be sent, by reason
+	// (with Rows).
+	Rows    int            `json:"rows,omitempty"`
+	Skipped map[string]int `json:"skipped,omitempty"`
+	// Notes say what could not be checked (on_reply buttons without the API).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// ValidateOptions say how far Validate checks a campaign file.
+type ValidateOptions struct {
+	// Files are the rules the campaign's files are read under.
+	Files FileRules
+	// Rows reads every audience row, as Plan does, and checks the share of invalid ones.
+	Rows bool
+	// OnReply, when set, checks the on_reply rules beyond their syntax: the problems it finds,
+	// and notes on what it could not check.
+	OnReply func(*Definition) (errs, notes []string)
+}
+
+// Validate checks one campaign file: the definition, then its audience file and header
+// (where it is, what it is, its encoding and columns) and the columns its replies use, then
+// its on_reply rules, then with o.Rows every row. Every problem is one error, as
+// file:line:col: field: message where it has a place; a problem with the definition or the
+// audience's header ends the checks.
+func Validate(path string, o ValidateOptions) Validation {
+	r := Validation{File: path, OK: true, Errors: []string{}, RowsRead: o.Rows}
+	fail := func(err error) {
+		r.OK = false
+		var fe Errors
+		if !errors.As(err, &fe) {
+			r.Errors = append(r.Errors, err.Error())
+			return
+		}
+		for _, e := range fe {
+			r.Errors = append(r.Errors, e.Error())
+		}
+	}
+	def, err := Load(path)
+	if err != nil {
+		fail(err)
+		return r
+	}
+	def.Files = o.Files
+	if err := CheckAudience(def); err != nil {
+		var ae *AudienceError
+		if errors.As(err, &ae) {
+			err = Errors{ae.FieldError(def)}
+		}
+		fail(err)
+		return r
+	}
+	if err := CheckReplyColumns(def); err != nil {
+		fail(err)
+		return r
+	}
+	if o.OnReply != nil {
+		if errs, notes := o.OnReply(def); len(errs) > 0 || len(notes) > 0 {
+			r.Notes = notes
+			if len(errs) > 0 {
+				r.OK = false
+				r.Errors = append(r.Errors, errs...)
+			}
+		}
+	}
+	if !o.Rows {
+		return r
+	}
+	rep, err := Plan(def, "", PlanOptions{Samples: -1})
+	if err == nil {
+		err = rep.CheckInvalidShare(def.Audience.MaxInvalidShare)
+	}
+	r.Rows, r.Skipped = rep.Rows, rep.Skipped
+	if err != nil {
+		var ae *AudienceError
+		if errors.As(err, &ae) {
+			err = Errors{ae.FieldError(def)}
+		} else {
+			err = Errors{{File: def.Path, Line: def.AudienceAt.Line, Column: def.AudienceAt.Column, Field: "audience.file", Msg: err.Error()}}
+		}
+		fail(err)
+	}
+	return r
+}
