@@ -189,31 +189,15 @@ func (d *process) waitForFollowups(ctx context.Context, c config.Config, run led
 // waitForRun reads the run's report every 200 ms, passing it to o.Progress, until the run
 // has ended, or o.Timeout passes (an error), or ctx is done. It returns the last report.
 func (d *process) waitForRun(ctx context.Context, runID string, o Options) (report.Run, error) {
-	l := ledger.New(d.rdb, nil)
-	start := time.Now()
-	deadline := start.Add(o.Timeout)
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		rep, err := report.ReadRun(ctx, l, runID, time.Now())
-		if err != nil {
-			return rep, err
-		}
+	return report.PollRun(ctx, ledger.New(d.rdb, nil), runID, 200*time.Millisecond, func(rep report.Run, elapsed time.Duration) error {
 		if o.Progress != nil {
-			o.Progress(rep, time.Since(start))
+			o.Progress(rep, elapsed)
 		}
-		if rep.Ended() {
-			return rep, nil
+		if !rep.Ended() && elapsed > o.Timeout {
+			return fmt.Errorf("demo: run %s not completed after %s (status %s)", runID, o.Timeout, rep.Status)
 		}
-		if time.Now().After(deadline) {
-			return rep, fmt.Errorf("demo: run %s not completed after %s (status %s)", runID, o.Timeout, rep.Status)
-		}
-		select {
-		case <-ctx.Done():
-			return rep, ctx.Err()
-		case <-t.C:
-		}
-	}
+		return nil
+	})
 }
 
 // writeAudience writes an audience of n rows to path, with the invalid and repeated rows

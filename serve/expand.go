@@ -37,17 +37,11 @@ func ExpandTaskOptions(c config.Config) campaigns.TaskOptions {
 // SenderOf picks the sender of a run of def under config c: the campaign's, else the only
 // configured one ("" when the config lists none: the business's only number).
 func SenderOf(def *campaigns.Definition, c config.Config) (string, error) {
-	if def.Sender != "" {
-		return def.Sender, nil
+	sender, err := c.SenderFor(def.Sender)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", def.Path, err)
 	}
-	switch len(c.Senders) {
-	case 0:
-		return "", nil // the business's only number
-	case 1:
-		return c.Senders[0].Number, nil
-	default:
-		return "", fmt.Errorf("%s: sender: required, the config lists %d senders", def.Path, len(c.Senders))
-	}
+	return sender, nil
 }
 
 // ExpandServerConfig maps the config file onto the expansion server's typed config.

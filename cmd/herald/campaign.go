@@ -17,34 +17,13 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/sendpolicy"
 	"github.com/heraldmsg/herald/scheduler"
+	"github.com/heraldmsg/herald/serve"
 )
 
 func (a *app) campaignCmd() *cobra.Command {
 	return group("campaign", "Work with campaign definitions", a.campaignSendCmd(), a.campaignValidateCmd(),
 		a.campaignPlanCmd(), a.campaignLsCmd(), a.campaignSubmitCmd(), a.campaignRmCmd(), a.campaignRunCmd())
-}
-
-// resolveSender picks the sender of a run of def (config.Config.SenderFor): the campaign's,
-// else the only configured one.
-func resolveSender(def *campaigns.Definition, c config.Config) (string, error) {
-	sender, err := c.SenderFor(def.Sender)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", def.Path, err)
-	}
-	return sender, nil
-}
-
-// sendTaskOptions are the asynq options of send tasks under config c.
-func sendTaskOptions(c config.Config) campaigns.TaskOptions {
-	return campaigns.TaskOptions{
-		// asynq's budget stays above Herald's attempts: see campaigns.TaskOptions.MaxRetry.
-		MaxRetry: sendpolicy.MaxRetry(c.Retry.MaxAttempts),
-		// A handler may wait for a pacing permit, keep its place, then make the request.
-		Timeout:   sendpolicy.TaskTimeout(c.Connectly.Timeout.D(), c.Retry.MaxPaceWait.D(), c.Retry.KeepPlaceFor.D()),
-		Retention: sendpolicy.Retention,
-	}
 }
 
 func (a *app) campaignSendCmd() *cobra.Command {
@@ -55,7 +34,7 @@ func (a *app) campaignSendCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := resolveSender(def, c); err != nil {
+			if _, err := serve.SenderOf(def, c); err != nil {
 				return err
 			}
 			log, err := a.logger(c)
@@ -73,7 +52,7 @@ func (a *app) campaignSendCmd() *cobra.Command {
 					progress = func(done, est int) { fmt.Fprintf(a.stderr, "\rexpanding: %d of about %d rows", done, est) }
 				}
 				start := time.Now()
-				started, err := runs(c, rdb, log, sendTaskOptions(c)).StartRun(ctx, expand.StartParams{Def: def, Bounded: true, Progress: progress})
+				started, err := serve.Runs(c, rdb, log, serve.SendTaskOptions(c)).StartRun(ctx, expand.StartParams{Def: def, Bounded: true, Progress: progress})
 				if progress != nil {
 					fmt.Fprintln(a.stderr)
 				}

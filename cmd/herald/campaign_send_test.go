@@ -18,6 +18,7 @@ import (
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/serve"
 )
 
 // TestCampaignSendKeepsTheWindow sends a 1,200-row campaign with a 100-task window: the
@@ -80,8 +81,8 @@ func TestCampaignSendKeepsTheWindow(t *testing.T) {
 
 	// The expansion step, with no window so it runs to the end here.
 	c := config.Default()
-	h := expand.NewHandler(expand.Config{MaxBacklog: -1, Task: expandTaskOptions(c)},
-		expandDeps(c, rdb, zerolog.Nop(), nil))
+	h := expand.NewHandler(expand.Config{MaxBacklog: -1, Task: serve.ExpandTaskOptions(c)},
+		serve.ExpandDeps(c, rdb, zerolog.Nop(), nil))
 	if err := h.ProcessTask(ctx, asynq.NewTask(next.Type, next.Payload)); err != nil {
 		t.Fatalf("expansion step: %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/serve"
 )
 
 // TestCampaignSubmitRunRm walks the submitted-campaign commands: submit (new version,
@@ -86,7 +87,7 @@ func TestCampaignSubmitRunRm(t *testing.T) {
 	c := config.Default()
 	c.Scheduler.ExpandConcurrency = 1
 	mt := metrics.New()
-	srv, err := startExpansion(c, rdb, zerolog.Nop(), 1, mt)
+	srv, err := serve.StartExpansion(c, rdb, zerolog.Nop(), 1, mt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,7 +98,7 @@ func BenchmarkReceiverReplies(b *testing.B) {
 	}
 	c := config.Default()
 	c.Connectly.BusinessID = itBusiness
-	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(c), zerolog.Nop(), nil)
+	run, _, err := startRun(ctx, rdb, def, def.Sender, serve.SendTaskOptions(c), zerolog.Nop(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func BenchmarkReceiverReplies(b *testing.B) {
 	// The replies did what they are measured for: one follow-up entry per distinct reply
 	// replayed, of the rule its kind matches (a text reply joined through the index, not lost),
 	// and none more for the repeated ones.
-	f, err := report.RunFunnel(ctx, l, mustRunB(b, l, run.ID), runRuleIDs(c, rdb))
+	f, err := report.RunFunnel(ctx, l, mustRunB(b, l, run.ID), serve.RunRuleIDs(c, rdb))
 	if err != nil || f == nil || len(f.Rules) != 2 {
 		b.Fatalf("funnel %+v: %v", f, err)
 	}

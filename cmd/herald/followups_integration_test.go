@@ -73,7 +73,7 @@ func TestIntegrationFollowups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(c), zerolog.Nop(), nil)
+	run, _, err := startRun(ctx, rdb, def, def.Sender, serve.SendTaskOptions(c), zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestIntegrationFollowups(t *testing.T) {
 		if runStatus(t, l, run.ID) != ledger.RunCompleted || fake.WebhookStats().Pending != 0 {
 			return false
 		}
-		got, err := report.RunFunnel(ctx, l, mustRun(t, l, run.ID), runRuleIDs(c, rdb))
+		got, err := report.RunFunnel(ctx, l, mustRun(t, l, run.ID), serve.RunRuleIDs(c, rdb))
 		if err != nil || got == nil {
 			return false
 		}

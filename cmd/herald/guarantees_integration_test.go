@@ -19,6 +19,7 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/serve"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -121,7 +122,7 @@ func TestIntegrationFaultMix10k(t *testing.T) {
 	}
 	fake, url := startFake(t, rules)
 	def := writeCampaign(t, t.TempDir(), "mix", "at-most-once", 10000)
-	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(config.Default()), zerolog.Nop(), nil)
+	run, _, err := startRun(ctx, rdb, def, def.Sender, serve.SendTaskOptions(config.Default()), zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +193,7 @@ func TestIntegrationFaultMix10k(t *testing.T) {
 	}
 
 	// Opt-outs are suppressed: a second run of the campaign skips them without a request.
-	run2, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(config.Default()), zerolog.Nop(), nil)
+	run2, _, err := startRun(ctx, rdb, def, def.Sender, serve.SendTaskOptions(config.Default()), zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,7 @@ func TestIntegrationTemplateNotFoundPausesRun(t *testing.T) {
 	slow := fakeconnectly.Rule{Percent: 100, Salt: "slow", Latency: 5 * time.Millisecond}
 	fake, url := startFake(t, []fakeconnectly.Rule{slow})
 	def := writeCampaign(t, t.TempDir(), "tnf", "at-most-once", 3000)
-	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(config.Default()), zerolog.Nop(), nil)
+	run, _, err := startRun(ctx, rdb, def, def.Sender, serve.SendTaskOptions(config.Default()), zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +274,7 @@ func TestIntegrationSIGKILLFiveTimes(t *testing.T) {
 	alo := writeCampaign(t, filepath.Join(dir, "alo"), "kill-alo", "at-least-once", n)
 	var runs []ledger.Run
 	for _, def := range []*campaigns.Definition{amo, alo} {
-		r, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(config.Default()), zerolog.Nop(), nil)
+		r, _, err := startRun(ctx, rdb, def, def.Sender, serve.SendTaskOptions(config.Default()), zerolog.Nop(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

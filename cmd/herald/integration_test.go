@@ -24,6 +24,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/testredis"
+	"github.com/heraldmsg/herald/serve"
 )
 
 // integrationRedis returns a client on the package's database of the Redis HERALD_TEST_REDIS
@@ -195,7 +196,7 @@ log:
 	}
 
 	c := config.Default()
-	run, st, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(c), zerolog.Nop(), nil)
+	run, st, err := startRun(ctx, rdb, def, def.Sender, serve.SendTaskOptions(c), zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func TestIntegrationPairIntervalAcrossCampaigns(t *testing.T) {
 	startLimitedWorker(t, rdb, url, cfg)
 	var runs []ledger.Run
 	for _, def := range []*campaigns.Definition{a, b} {
-		run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(config.Default()), zerolog.Nop(), nil)
+		run, _, err := startRun(ctx, rdb, def, def.Sender, serve.SendTaskOptions(config.Default()), zerolog.Nop(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func TestIntegrationThrottleStorm(t *testing.T) {
 		Adaptive: policy}, ThrottleDelay: 200 * time.Millisecond}
 	startLimitedWorker(t, rdb, url, cfg)
 	startLimitedWorker(t, rdb, url, cfg)
-	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(config.Default()), zerolog.Nop(), nil)
+	run, _, err := startRun(ctx, rdb, def, def.Sender, serve.SendTaskOptions(config.Default()), zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestIntegrationAdaptiveFindsTheBusinessLimit(t *testing.T) {
 	c.Senders = []config.Sender{{Number: def.Sender, Rate: rate}}
 	collector := serve.LimitsCollector(c, rdb)
 	start := time.Now()
-	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(c), zerolog.Nop(), nil)
+	run, _, err := startRun(ctx, rdb, def, def.Sender, serve.SendTaskOptions(c), zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/serve"
 	"github.com/heraldmsg/herald/worker"
 )
 
@@ -66,7 +67,7 @@ func TestIntegrationMetricsMatchRunShow(t *testing.T) {
 	ctx := context.Background()
 	_, url := startFake(t, demoRules())
 	def := writeCampaign(t, t.TempDir(), "metrics", "at-most-once", 2000)
-	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(config.Default()), zerolog.Nop(), nil)
+	run, _, err := startRun(ctx, rdb, def, def.Sender, serve.SendTaskOptions(config.Default()), zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
+	"github.com/heraldmsg/herald/serve"
 )
 
 // A person's views: a recipient's story in a run (`recipient explain`) and a customer's
@@ -35,7 +36,7 @@ func (a *app) recipientCmd() *cobra.Command {
 				l := k.ledger()
 				var rules []string
 				if r, err := l.GetRun(ctx, args[0]); err == nil {
-					rules = runRuleIDs(k.c, k.rdb)(ctx, r)
+					rules = serve.RunRuleIDs(k.c, k.rdb)(ctx, r)
 				}
 				x, err := report.Explain(ctx, l, k.rdb, report.ExplainParams{Run: args[0], Recipient: rcpt,
 					Shown: shownID(rcpt, reveal), Business: k.c.Connectly.BusinessID, Table: table, Rules: rules, Now: now, Replies: conversationReplies(k.rdb)})

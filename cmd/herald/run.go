@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
+	"github.com/heraldmsg/herald/serve"
 )
 
 func (a *app) runCmd() *cobra.Command {
@@ -32,7 +33,7 @@ func (a *app) runShowCmd() *cobra.Command {
 				return a.watchRun(ctx, l, args[0], interval)
 			}
 			rep, err := report.ShowRun(ctx, l, k.rdb, report.ShowParams{Run: args[0], Now: time.Now(), Limits: &k.c,
-				RuleIDs: runRuleIDs(k.c, k.rdb), Verify: verify})
+				RuleIDs: serve.RunRuleIDs(k.c, k.rdb), Verify: verify})
 			if err != nil {
 				return notFound(args[0], err)
 			}
@@ -73,7 +74,7 @@ func (a *app) runLsCmd() *cobra.Command {
 // refresh, so the output can be logged.
 func (a *app) watchRun(ctx context.Context, l *ledger.Ledger, runID string, every time.Duration) error {
 	term := isTerminal(a.stdout)
-	_, err := pollRun(ctx, l, runID, every, func(rep report.Run, elapsed time.Duration) error {
+	_, err := report.PollRun(ctx, l, runID, every, func(rep report.Run, elapsed time.Duration) error {
 		if term {
 			fmt.Fprint(a.stdout, "\033[H\033[2J")
 			report.PrintRun(a.stdout, rep)
@@ -86,26 +87,4 @@ func (a *app) watchRun(ctx context.Context, l *ledger.Ledger, runID string, ever
 		return nil // the operator stopped watching
 	}
 	return err
-}
-
-// pollRun reads a run's report every interval and calls each with it, until the run has
-// ended, each returns an error, or ctx is done (ctx's error). It returns the last report.
-func pollRun(ctx context.Context, l *ledger.Ledger, runID string, every time.Duration, each func(report.Run, time.Duration) error) (report.Run, error) {
-	start := time.Now()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		rep, err := report.ReadRun(ctx, l, runID, time.Now())
-		if err != nil {
-			return rep, err
-		}
-		if err := each(rep, time.Since(start)); err != nil || rep.Ended() {
-			return rep, err
-		}
-		select {
-		case <-ctx.Done():
-			return rep, ctx.Err()
-		case <-t.C:
-		}
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/serve"
 )
 
 func (a *app) runRetryCmd() *cobra.Command {
@@ -41,7 +42,7 @@ func (a *app) runRetryCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				res, err := runs(k.c, k.rdb, log, sendTaskOptions(k.c)).RetryRun(ctx, expand.RetryParams{Parent: args[0], Codes: codes,
+				res, err := serve.Runs(k.c, k.rdb, log, serve.SendTaskOptions(k.c)).RetryRun(ctx, expand.RetryParams{Parent: args[0], Codes: codes,
 					AnyClass: class == "any", Class: want, Table: table, IncludeUnknown: includeUnknown})
 				if errors.Is(err, ledger.ErrRunNotFound) {
 					return notFound(args[0], err)

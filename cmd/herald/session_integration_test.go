@@ -71,7 +71,7 @@ func testSessionCampaign(t *testing.T, fallback, kill bool) {
 	env := []string{"HERALD_CONFIG=" + cfgPath, "HERALD_REDIS_URL=" + url, "CONNECTLY_BASE_URL=" + baseURL,
 		"CONNECTLY_BUSINESS_ID=" + itBusiness, "CONNECTLY_API_KEY=" + itKey, "CONNECTLY_SEND_CAMPAIGN_NAME=true"}
 	l := ledger.New(rdb, nil)
-	opts := sendTaskOptions(config.Default())
+	opts := serve.SendTaskOptions(config.Default())
 
 	// The template run, and the replies it brings.
 	p := startWorkerProc(t, env)

@@ -54,7 +54,7 @@ func TestIntegrationWebhooks10k(t *testing.T) {
 
 	const n = 10000
 	def := writeCampaign(t, t.TempDir(), "hooks", "at-most-once", n)
-	run, _, err := startRun(ctx, rdb, def, def.Sender, sendTaskOptions(config.Default()), zerolog.Nop(), nil)
+	run, _, err := startRun(ctx, rdb, def, def.Sender, serve.SendTaskOptions(config.Default()), zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
