@@ -31,7 +31,8 @@ type Options struct {
 	MaxBacklog int
 	// Task sets the asynq options of send tasks (the queue comes from the campaign category).
 	Task campaigns.TaskOptions
-	// BatchSize is the number of audience rows written to the ledger in one script. Default 500.
+	// BatchSize is the number of audience rows written to the ledger in one script. Default
+	// DefaultBatchSize (500).
 	BatchSize int
 	Logger    zerolog.Logger
 	// Progress, when set, is called after each batch with rows done and the estimated total.
@@ -39,6 +40,10 @@ type Options struct {
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
+
+// DefaultBatchSize is the number of audience rows written to the ledger in one script
+// (Options.BatchSize, Config.BatchSize) unless set.
+const DefaultBatchSize = 500
 
 // Expander creates runs and streams their audiences into ledger entries and send tasks.
 type Expander struct {
@@ -50,7 +55,7 @@ func NewExpander(cfg Options) *Expander {
 	if cfg.Ledger == nil || cfg.Tasks == nil {
 		panic("expand: NewExpander needs a Ledger and a task writer")
 	}
-	cfg.BatchSize = cmp.Or(cfg.BatchSize, 500)
+	cfg.BatchSize = cmp.Or(cfg.BatchSize, DefaultBatchSize)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -37,7 +37,8 @@ type Config struct {
 	// task sits on a run's expansion: a process killed while it held one would stall the
 	// run until its task is recovered (see internal/reclaim).
 	Hold time.Duration
-	// BatchSize is the number of audience rows per ledger script. Default 500.
+	// BatchSize is the number of audience rows per ledger script. Default DefaultBatchSize
+	// (500).
 	BatchSize int
 	// Task are the asynq options of send tasks (queue from the campaign's category).
 	Task campaigns.TaskOptions
@@ -48,7 +49,7 @@ func (c *Config) setDefaults() {
 	c.MinBacklog = cmp.Or(c.MinBacklog, sendpolicy.DefaultMinBacklog)
 	c.MaxBacklog = cmp.Or(c.MaxBacklog, sendpolicy.DefaultMaxBacklog)
 	c.TopUp = cmp.Or(c.TopUp, time.Second)
-	c.BatchSize = cmp.Or(c.BatchSize, 500)
+	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
 }
 
 // BacklogFor returns the backlog in tasks of a run sending at rate messages/s under this
