@@ -132,21 +132,11 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 	case err != nil:
 		return err
-	case run.Version == 0:
-		// A run started from a file (herald campaign send) continues from the same file.
-		if def, err = campaigns.Load(run.Definition); err != nil {
-			return fmt.Errorf("run %s: %w: %w", run.ID, err, asynq.SkipRetry)
-		}
-		if def.ID != run.Campaign {
-			return fmt.Errorf("run %s: %s now holds campaign %s, not %s: %w", run.ID, run.Definition, def.ID, run.Campaign, asynq.SkipRetry)
-		}
 	default:
-		sub, err := h.runs.store.Version(ctx, run.Campaign, run.Version)
-		if err != nil {
-			return fmt.Errorf("run %s: %w: %w", run.ID, err, asynq.SkipRetry)
-		}
-		if def, err = Definition(sub); err != nil {
-			return fmt.Errorf("run %s: campaign %s version %d: %w: %w", run.ID, run.Campaign, run.Version, err, asynq.SkipRetry)
+		// A run continues from the campaign it was started from: its stored version, or the
+		// same file (herald campaign send).
+		if def, err = h.runs.SourceOf(ctx, run); err != nil {
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
 	}
 	backlog := h.runs.backlogOf(def, run.Sender)
@@ -279,7 +269,7 @@ func (h *Handler) createRun(ctx context.Context, p campaigns.ExpandPayload, log 
 	if err != nil {
 		return ledger.Run{}, nil, fmt.Errorf("run %s: %w: %w", p.Run, err, asynq.SkipRetry)
 	}
-	run, rep, err := h.runs.create(ctx, def, sender, newRun{id: p.Run, version: p.Version})
+	run, rep, err := h.runs.expander(0, nil).create(ctx, def, sender, newRun{id: p.Run, version: p.Version})
 	switch {
 	case errors.Is(err, ledger.ErrRunExists):
 		run, err = h.runs.ledger.GetRun(ctx, p.Run)
