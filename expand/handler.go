@@ -141,7 +141,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	backlog := h.runs.backlogOf(def, run.Sender)
 	exp := h.runs.expander(backlog, nil)
-	deadline := time.Now().Add(h.runs.cfg.Hold)
+	deadline := h.runs.deps.Now().Add(h.runs.cfg.Hold)
 	for {
 		// A cancelled run is still expanded to the end, every remaining row skipped(cancelled)
 		// without a task, so its states add up to the audience.
@@ -186,7 +186,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 var errHoldOver = errors.New("hold over")
 
 // waitForRoom polls the run's pending count every TopUp until a quarter of the backlog is
-// free, and returns errHoldOver once deadline passes.
+// free, and returns errHoldOver once deadline passes (by the handler's clock, Deps.Now).
 func (h *Handler) waitForRoom(ctx context.Context, runID string, backlog int, deadline time.Time) error {
 	tick := time.NewTicker(h.runs.cfg.TopUp)
 	defer tick.Stop()
@@ -203,7 +203,7 @@ func (h *Handler) waitForRoom(ctx context.Context, runID string, backlog int, de
 		if pending <= int64(backlog-backlog/4) {
 			return nil
 		}
-		if !time.Now().Before(deadline) {
+		if !h.runs.deps.Now().Before(deadline) {
 			return errHoldOver
 		}
 	}
