@@ -16,6 +16,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
 // OnReply is a campaign's reply rules: what Herald does when a recipient of one of its runs
@@ -56,9 +57,6 @@ const (
 	MaxReplyValues = 20
 	// MaxReplyValue is the longest value of a match, in characters.
 	MaxReplyValue = 256
-	// sessionWindow is WhatsApp's customer service window, inside which a session message may
-	// be sent (reference 3.1).
-	sessionWindow = 24 * time.Hour
 )
 
 // Follow-up scopes of once_per.
@@ -426,7 +424,9 @@ func (d *Definition) validateFollowUp(r *ReplyRule, add func(key, msg string)) {
 			add("delay", fmt.Sprintf("%q is not a duration (e.g. 10m, 2h)", r.Delay))
 		case v > MaxReplyDelay:
 			add("delay", fmt.Sprintf("%q: at most 168h", r.Delay))
-		case v >= sessionWindow && hasMsg && !hasTpl:
+		// servicewindow.Length is WhatsApp's customer service window, inside which a session
+		// message may be sent (reference 3.1).
+		case v >= servicewindow.Length && hasMsg && !hasTpl:
 			add("delay", fmt.Sprintf("%q: a session message this long after the reply always finds the customer's 24-hour window closed; add a template or shorten the delay", r.Delay))
 		}
 	}

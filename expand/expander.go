@@ -31,7 +31,8 @@ type Options struct {
 	MaxBacklog int
 	// Task sets the asynq options of send tasks (the queue comes from the campaign category).
 	Task campaigns.TaskOptions
-	// BatchSize is the number of audience rows written to the ledger in one script. Default 500.
+	// BatchSize is the number of audience rows written to the ledger in one script. Default
+	// DefaultBatchSize (500).
 	BatchSize int
 	Logger    zerolog.Logger
 	// Progress, when set, is called after each batch with rows done and the estimated total.
@@ -39,6 +40,10 @@ type Options struct {
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
+
+// DefaultBatchSize is the number of audience rows written to the ledger in one script
+// (Options.BatchSize, Config.BatchSize) unless set.
+const DefaultBatchSize = 500
 
 // Expander creates runs and streams their audiences into ledger entries and send tasks.
 type Expander struct {
@@ -50,7 +55,7 @@ func NewExpander(cfg Options) *Expander {
 	if cfg.Ledger == nil || cfg.Tasks == nil {
 		panic("expand: NewExpander needs a Ledger and a task writer")
 	}
-	cfg.BatchSize = cmp.Or(cfg.BatchSize, 500)
+	cfg.BatchSize = cmp.Or(cfg.BatchSize, DefaultBatchSize)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -64,12 +69,40 @@ func NewRunID(campaign string, t time.Time) string {
 	return campaign + "-" + t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 }
 
-// CreateRun stores a new run of def, sending from sender, and returns it (runID "": a fresh
-// id). It checks nothing about the audience: Runs.StartRun does.
+// CreateRun checks def's audience and stores a new run of it, sending from sender, as
+// Runs.StartRun does before it expands (see create), and returns the run (runID "": a fresh
+// id) for Expand.
 func (e *Expander) CreateRun(ctx context.Context, def *campaigns.Definition, sender, runID string) (ledger.Run, error) {
-	return e.createRun(ctx, def, sender, newRun{id: runID})
+	run, _, err := e.create(ctx, def, sender, newRun{id: runID})
+	return run, err
 }
 
+// create checks def's audience (one pass: a file with too many invalid rows, or without a
+// column the on_reply rules read, is refused, wrapping ErrRefused, before anything is
+// written) and stores a new run of it. It is the one place a run of a campaign is created
+// (a retry's child run, whose recipients come from its parent's ledger, aside).
+func (e *Expander) create(ctx context.Context, def *campaigns.Definition, sender string, run newRun) (ledger.Run, campaigns.PlanReport, error) {
+	// Follow-ups read the columns the sends carry: a rule reading a column the audience does
+	// not have would render it empty for every recipient.
+	if err := campaigns.CheckReplyColumns(def); err != nil {
+		var fe campaigns.Errors
+		if errors.As(err, &fe) {
+			err = refusedError{err}
+		}
+		return ledger.Run{}, campaigns.PlanReport{}, err
+	}
+	rep, err := campaigns.Plan(def, sender, campaigns.PlanOptions{Samples: -1})
+	if err != nil {
+		return ledger.Run{}, rep, err
+	}
+	if err := rep.CheckInvalidShare(def.Audience.MaxInvalidShare); err != nil {
+		return ledger.Run{}, rep, refusedError{err}
+	}
+	created, err := e.createRun(ctx, def, sender, run)
+	return created, rep, err
+}
+
+// createRun stores a new run of def, unchecked.
 func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sender string, n newRun) (ledger.Run, error) {
 	runID, parent, version := n.id, n.parent, n.version
 	if runID == "" {

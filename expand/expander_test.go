@@ -93,8 +93,11 @@ func (b *testBundle) campaign(tb testing.TB, csv, extra string) *campaigns.Defin
 	return def
 }
 
+// createRun creates a run of def for the expander's tests, whose audiences hold invalid rows
+// on purpose (audience): more of them than a run accepts by default.
 func (b *testBundle) createRun(tb testing.TB, e *expand.Expander, def *campaigns.Definition) ledger.Run {
 	tb.Helper()
+	def.Audience.MaxInvalidShare = 1
 	run, err := e.CreateRun(context.Background(), def, "+14151111234", "")
 	if err != nil {
 		tb.Fatalf("CreateRun: %v", err)
@@ -329,6 +332,21 @@ func TestCreateRun(t *testing.T) {
 		}
 	})
 
+	// CreateRun checks the audience as StartRun does: too many invalid rows and no run.
+	t.Run("RefusesTooManyInvalidRows", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		csv, _ := audience(100)
+		def := b.campaign(t, csv, "")
+		_, err := b.expander(nil, 0).CreateRun(context.Background(), def, "+14151111234", "refused")
+		if !errors.Is(err, expand.ErrRefused) || !strings.Contains(err.Error(), "max_invalid_share") {
+			t.Fatalf("CreateRun = %v, want ErrRefused naming audience.max_invalid_share", err)
+		}
+		if _, err := b.ledger.GetRun(context.Background(), "refused"); !errors.Is(err, ledger.ErrRunNotFound) {
+			t.Fatalf("a refused run was stored: %v", err)
+		}
+	})
+
 	t.Run("MissingAudience", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
@@ -512,9 +530,13 @@ func TestExpand(t *testing.T) {
 	t.Run("MalformedAudienceStops", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		def := b.campaign(t, "phone,name\n+12015550100,Ana\n+12015550101,B\"ia\n", "")
+		def := b.campaign(t, "phone,name\n+12015550100,Ana\n+12015550101,Bia\n", "")
 		e := b.expander(nil, 10)
 		run := b.createRun(t, e, def)
+		// The file turns malformed after the run was created from it (and checked).
+		if err := os.WriteFile(def.AudiencePath(), []byte("phone,name\n+12015550100,Ana\n+12015550101,B\"ia\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		_, err := e.Expand(ctx, def, run)
 		if err == nil || !strings.Contains(err.Error(), def.AudiencePath()) {
 			t.Fatalf("Expand = %v, want an error naming the audience file", err)

@@ -37,7 +37,8 @@ type Config struct {
 	// task sits on a run's expansion: a process killed while it held one would stall the
 	// run until its task is recovered (see internal/reclaim).
 	Hold time.Duration
-	// BatchSize is the number of audience rows per ledger script. Default 500.
+	// BatchSize is the number of audience rows per ledger script. Default DefaultBatchSize
+	// (500).
 	BatchSize int
 	// Task are the asynq options of send tasks (queue from the campaign's category).
 	Task campaigns.TaskOptions
@@ -48,7 +49,7 @@ func (c *Config) setDefaults() {
 	c.MinBacklog = cmp.Or(c.MinBacklog, sendpolicy.DefaultMinBacklog)
 	c.MaxBacklog = cmp.Or(c.MaxBacklog, sendpolicy.DefaultMaxBacklog)
 	c.TopUp = cmp.Or(c.TopUp, time.Second)
-	c.BatchSize = cmp.Or(c.BatchSize, 500)
+	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
 }
 
 // BacklogFor returns the backlog in tasks of a run sending at rate messages/s under this
@@ -131,26 +132,16 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 	case err != nil:
 		return err
-	case run.Version == 0:
-		// A run started from a file (herald campaign send) continues from the same file.
-		if def, err = campaigns.Load(run.Definition); err != nil {
-			return fmt.Errorf("run %s: %w: %w", run.ID, err, asynq.SkipRetry)
-		}
-		if def.ID != run.Campaign {
-			return fmt.Errorf("run %s: %s now holds campaign %s, not %s: %w", run.ID, run.Definition, def.ID, run.Campaign, asynq.SkipRetry)
-		}
 	default:
-		sub, err := h.runs.store.Version(ctx, run.Campaign, run.Version)
-		if err != nil {
-			return fmt.Errorf("run %s: %w: %w", run.ID, err, asynq.SkipRetry)
-		}
-		if def, err = Definition(sub); err != nil {
-			return fmt.Errorf("run %s: campaign %s version %d: %w: %w", run.ID, run.Campaign, run.Version, err, asynq.SkipRetry)
+		// A run continues from the campaign it was started from: its stored version, or the
+		// same file (herald campaign send).
+		if def, err = h.runs.SourceOf(ctx, run); err != nil {
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
 	}
 	backlog := h.runs.backlogOf(def, run.Sender)
 	exp := h.runs.expander(backlog, nil)
-	deadline := time.Now().Add(h.runs.cfg.Hold)
+	deadline := h.runs.deps.Now().Add(h.runs.cfg.Hold)
 	for {
 		// A cancelled run is still expanded to the end, every remaining row skipped(cancelled)
 		// without a task, so its states add up to the audience.
@@ -195,7 +186,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 var errHoldOver = errors.New("hold over")
 
 // waitForRoom polls the run's pending count every TopUp until a quarter of the backlog is
-// free, and returns errHoldOver once deadline passes.
+// free, and returns errHoldOver once deadline passes (by the handler's clock, Deps.Now).
 func (h *Handler) waitForRoom(ctx context.Context, runID string, backlog int, deadline time.Time) error {
 	tick := time.NewTicker(h.runs.cfg.TopUp)
 	defer tick.Stop()
@@ -212,7 +203,7 @@ func (h *Handler) waitForRoom(ctx context.Context, runID string, backlog int, de
 		if pending <= int64(backlog-backlog/4) {
 			return nil
 		}
-		if !time.Now().Before(deadline) {
+		if !h.runs.deps.Now().Before(deadline) {
 			return errHoldOver
 		}
 	}
@@ -278,7 +269,7 @@ func (h *Handler) createRun(ctx context.Context, p campaigns.ExpandPayload, log 
 	if err != nil {
 		return ledger.Run{}, nil, fmt.Errorf("run %s: %w: %w", p.Run, err, asynq.SkipRetry)
 	}
-	run, rep, err := h.runs.create(ctx, def, sender, newRun{id: p.Run, version: p.Version})
+	run, rep, err := h.runs.expander(0, nil).create(ctx, def, sender, newRun{id: p.Run, version: p.Version})
 	switch {
 	case errors.Is(err, ledger.ErrRunExists):
 		run, err = h.runs.ledger.GetRun(ctx, p.Run)

@@ -55,12 +55,23 @@ func (b *testBundle) handler(rdb redis.UniversalClient, cfg expand.Config) *expa
 }
 
 func (b *testBundle) handlerAt(rdb redis.UniversalClient, cfg expand.Config, now time.Time) *expand.Handler {
+	return b.handlerClock(rdb, cfg, func() time.Time { return now })
+}
+
+// runningClock returns a clock that reads testNow when called first and runs from there, for
+// a handler that holds a task in place (Config.Hold) until its clock says the hold is over.
+func runningClock() func() time.Time {
+	start := time.Now()
+	return func() time.Time { return testNow.Add(time.Since(start)) }
+}
+
+func (b *testBundle) handlerClock(rdb redis.UniversalClient, cfg expand.Config, now func() time.Time) *expand.Handler {
 	if rdb == nil {
 		rdb = b.rdb
 	}
 	cfg.Task = campaigns.TaskOptions{MaxRetry: 25}
 	return expand.NewHandler(cfg, expand.Deps{
-		Redis: rdb, Logger: zerolog.Nop(), Now: func() time.Time { return now },
+		Redis: rdb, Logger: zerolog.Nop(), Now: now,
 		Sender: func(*campaigns.Definition) (string, error) { return "+14151111234", nil },
 	})
 }
@@ -128,8 +139,8 @@ func TestExpandTaskKeepsBacklog(t *testing.T) {
 	ctx := context.Background()
 	def := b.campaign(t, audienceCSV(600), "")
 	sub := b.submit(t, def)
-	h := b.handler(nil, expand.Config{MinBacklog: 100, MaxBacklog: 100, BatchSize: 40, TopUp: 5 * time.Millisecond,
-		Hold: 20 * time.Millisecond})
+	h := b.handlerClock(nil, expand.Config{MinBacklog: 100, MaxBacklog: 100, BatchSize: 40, TopUp: 5 * time.Millisecond,
+		Hold: 20 * time.Millisecond}, runningClock())
 	if got := h.BacklogFor(80); got != 100 {
 		t.Fatalf("BacklogFor = %d, want the bounds' 100", got)
 	}
@@ -354,8 +365,8 @@ func TestExpandTaskCancelledMidway(t *testing.T) {
 	ctx := context.Background()
 	def := b.campaign(t, audienceCSV(600), "")
 	sub := b.submit(t, def)
-	h := b.handler(nil, expand.Config{MinBacklog: 100, MaxBacklog: 100, BatchSize: 40, TopUp: 5 * time.Millisecond,
-		Hold: 20 * time.Millisecond})
+	h := b.handlerClock(nil, expand.Config{MinBacklog: 100, MaxBacklog: 100, BatchSize: 40, TopUp: 5 * time.Millisecond,
+		Hold: 20 * time.Millisecond}, runningClock())
 	queue := campaigns.QueueFor("marketing")
 	runID := expand.TickRunID(def.ID, testNow)
 	task := expandTask(t, campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: sub.Version, Trigger: "cron"})
@@ -383,6 +394,49 @@ func TestExpandTaskCancelledMidway(t *testing.T) {
 	}
 	if n := len(b.pending(t, queue)); n != queued {
 		t.Fatalf("%d tasks queued after the cancel, want the %d from before it (their sends skip themselves)", n, queued)
+	}
+}
+
+// TestExpandTaskHoldEndsByItsClock: a task held in place for room (Config.Hold) hands over
+// once the handler's clock (Deps.Now), not the machine's, passes the hold.
+func TestExpandTaskHoldEndsByItsClock(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	def := b.campaign(t, audienceCSV(300), "")
+	sub := b.submit(t, def)
+	var offset atomic.Int64
+	clock := func() time.Time { return testNow.Add(time.Duration(offset.Load())) }
+	h := b.handlerClock(nil, expand.Config{MinBacklog: 100, MaxBacklog: 100, BatchSize: 50, TopUp: 5 * time.Millisecond,
+		Hold: time.Hour}, clock)
+	queue := campaigns.QueueFor("marketing")
+	runID := expand.TickRunID(def.ID, testNow)
+	task := expandTask(t, campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: sub.Version, Trigger: "cron"})
+	done := make(chan error, 1)
+	go func() { done <- h.ProcessTask(ctx, task) }()
+	// The window is full: the task holds, its hold an hour by its clock.
+	for deadline := time.Now().Add(10 * time.Second); len(b.pending(t, queue)) < 100; {
+		if time.Now().After(deadline) {
+			t.Fatal("the window did not fill within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the task returned (%v) before its clock passed the hold", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	offset.Store(int64(time.Hour + time.Second))
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the task still holds 10s after its clock passed the hold")
+	}
+	if next := b.continuation(t); next == nil {
+		t.Fatal("the hold ended without a continuation")
 	}
 }
 

@@ -89,30 +89,6 @@ func (r *Runs) backlogOf(def *campaigns.Definition, sender string) int {
 	return r.cfg.BacklogFor(rate)
 }
 
-// create checks def's audience (one pass: a file with too many invalid rows, or without a
-// column the on_reply rules read, is refused, wrapping ErrRefused, before anything is
-// written) and stores a new run of it. It is the one place a run is created.
-func (r *Runs) create(ctx context.Context, def *campaigns.Definition, sender string, run newRun) (ledger.Run, campaigns.PlanReport, error) {
-	// Follow-ups read the columns the sends carry: a rule reading a column the audience does
-	// not have would render it empty for every recipient.
-	if err := campaigns.CheckReplyColumns(def); err != nil {
-		var fe campaigns.Errors
-		if errors.As(err, &fe) {
-			err = refusedError{err}
-		}
-		return ledger.Run{}, campaigns.PlanReport{}, err
-	}
-	rep, err := campaigns.Plan(def, sender, campaigns.PlanOptions{Samples: -1})
-	if err != nil {
-		return ledger.Run{}, rep, err
-	}
-	if err := rep.CheckInvalidShare(def.Audience.MaxInvalidShare); err != nil {
-		return ledger.Run{}, rep, refusedError{err}
-	}
-	created, err := r.expander(0, nil).createRun(ctx, def, sender, run)
-	return created, rep, err
-}
-
 // newRun names a run to create: its id ("": a new one), the run it retries, the submitted
 // campaign version it is of (0: a campaign file).
 type newRun struct {
@@ -178,7 +154,7 @@ func (r *Runs) StartRun(ctx context.Context, p StartParams) (Started, error) {
 	if err != nil {
 		return Started{}, err
 	}
-	run, rep, err := r.create(ctx, def, sender, newRun{id: p.RunID})
+	run, rep, err := r.expander(0, nil).create(ctx, def, sender, newRun{id: p.RunID})
 	if err != nil {
 		return Started{}, err
 	}
@@ -236,14 +212,19 @@ func Definition(v defstore.Submitted) (*campaigns.Definition, error) {
 
 // SourceOf returns the campaign a run was started from: the stored version for runs of a
 // submitted campaign (so a retry sends what the run sent, whatever the file says now), else
-// the campaign file the run records.
+// the campaign file the run records, which must still hold the run's campaign. It is the one
+// way a run's campaign is read: its expansion, a retry and the replies to it all come here.
 func (r *Runs) SourceOf(ctx context.Context, run ledger.Run) (*campaigns.Definition, error) {
 	if run.Version > 0 {
 		sub, err := r.store.Version(ctx, run.Campaign, run.Version)
 		if err != nil {
 			return nil, fmt.Errorf("run %s: %w", run.ID, err)
 		}
-		return Definition(sub)
+		def, err := Definition(sub)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: campaign %s version %d: %w", run.ID, run.Campaign, run.Version, err)
+		}
+		return def, nil
 	}
 	if run.Definition == "" {
 		return nil, fmt.Errorf("run %s does not record its campaign file", run.ID)
@@ -251,5 +232,12 @@ func (r *Runs) SourceOf(ctx context.Context, run ledger.Run) (*campaigns.Definit
 	if _, err := os.Stat(run.Definition); err != nil {
 		return nil, fmt.Errorf("run %s was started from %s, which cannot be read: %w", run.ID, run.Definition, err)
 	}
-	return campaigns.Load(run.Definition)
+	def, err := campaigns.Load(run.Definition)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", run.ID, err)
+	}
+	if def.ID != run.Campaign {
+		return nil, fmt.Errorf("run %s: %s now holds campaign %s, not %s", run.ID, run.Definition, def.ID, run.Campaign)
+	}
+	return def, nil
 }

@@ -14,12 +14,28 @@ import (
 	"github.com/heraldmsg/herald/internal/logx"
 )
 
+// Defaults of an expansion server.
+const (
+	// DefaultConcurrency is how many runs one process expands at once
+	// (ServerConfig.Concurrency; config scheduler.expand_concurrency).
+	DefaultConcurrency = 4
+	// DefaultShutdownTimeout is how long Shutdown waits for expansions to stop
+	// (ServerConfig.ShutdownTimeout).
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// retryBackoff is the wait before an expansion task that failed is tried again: 1 s doubling
+// to a minute, with jitter, so a Redis blip does not stall a run long.
+var retryBackoff = backoff.Backoff{Base: time.Second, Cap: time.Minute}
+
 // ServerConfig configures a Server. Zero values take the defaults shown.
 type ServerConfig struct {
-	// Concurrency is the number of runs this process expands at once. Default 4.
+	// Concurrency is the number of runs this process expands at once. Default
+	// DefaultConcurrency (4).
 	Concurrency int
 	// ShutdownTimeout is how long Shutdown waits for expansions to stop (they stop at the
-	// next row and resume elsewhere from the ledger's cursor). Default 10s.
+	// next row and resume elsewhere from the ledger's cursor). Default DefaultShutdownTimeout
+	// (10s).
 	ShutdownTimeout time.Duration
 	// DelayedTaskCheckInterval is how often asynq moves due continuation tasks back to
 	// pending. Default 1s.
@@ -41,10 +57,10 @@ type Server struct {
 // NewServer returns an expansion server; Start runs it.
 func NewServer(cfg ServerConfig, deps Deps) *Server {
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 4
+		cfg.Concurrency = DefaultConcurrency
 	}
 	if cfg.ShutdownTimeout <= 0 {
-		cfg.ShutdownTimeout = 10 * time.Second
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if cfg.DelayedTaskCheckInterval <= 0 {
 		cfg.DelayedTaskCheckInterval = time.Second
@@ -61,9 +77,8 @@ func NewServer(cfg ServerConfig, deps Deps) *Server {
 		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
 		TaskCheckInterval:        cfg.TaskCheckInterval,
 		IsFailure:                expandIsFailure,
-		// 1 s doubling to a minute, with jitter: a Redis blip should not stall a run long.
 		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
-			return backoff.Backoff{Base: time.Second, Cap: time.Minute}.Delay(n)
+			return retryBackoff.Delay(n)
 		},
 		Logger:   logx.Asynq{L: deps.Logger.With().Str(logx.KeyComponent, "asynq-expand").Logger()},
 		LogLevel: asynq.WarnLevel,

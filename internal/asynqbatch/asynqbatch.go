@@ -11,6 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // Writer writes tasks into asynq's queues. fresh says the caller knows no task with these
@@ -56,12 +58,6 @@ var _ Writer = (*RedisWriter)(nil)
 func New(rdb redis.UniversalClient) *RedisWriter {
 	return &RedisWriter{rdb: rdb, now: time.Now}
 }
-
-// asynq's key layout (internal/base/base.go).
-func asynqTaskKey(queue, id string) string  { return "asynq:{" + queue + "}:t:" + id }
-func asynqPendingKey(queue string) string   { return "asynq:{" + queue + "}:pending" }
-func asynqScheduledKey(queue string) string { return "asynq:{" + queue + "}:scheduled" }
-func asynqAllQueuesKey() string             { return "asynq:queues" }
 
 // asynqDefaultTimeout is what asynq's Client sets when a task has neither timeout nor deadline.
 const asynqDefaultTimeout = 30 * time.Minute
@@ -136,7 +132,7 @@ func (b *RedisWriter) write(ctx context.Context, tasks []Task, check bool) ([]bo
 		if _, ok := byQueue[t.Queue]; !ok {
 			queues = append(queues, t.Queue)
 			if _, ok := b.published.Load(t.Queue); !ok {
-				if err := b.rdb.SAdd(ctx, asynqAllQueuesKey(), t.Queue).Err(); err != nil {
+				if err := b.rdb.SAdd(ctx, rkeys.AsynqQueues(), t.Queue).Err(); err != nil {
 					return nil, fmt.Errorf("asynqbatch: register queue %s: %w", t.Queue, err)
 				}
 				b.published.Store(t.Queue, true)
@@ -158,7 +154,7 @@ func (b *RedisWriter) write(ctx context.Context, tasks []Task, check bool) ([]bo
 	for _, q := range queues {
 		idx := byQueue[q]
 		c := call{idx: idx, keys: make([]string, 0, 2+len(idx)), args: make([]any, 0, 2+3*len(idx))}
-		c.keys = append(c.keys, asynqPendingKey(q), asynqScheduledKey(q))
+		c.keys = append(c.keys, rkeys.AsynqPending(q), rkeys.AsynqScheduled(q))
 		c.args = append(c.args, now.UnixNano(), checkArg)
 		for _, i := range idx {
 			t := tasks[i]
@@ -166,7 +162,7 @@ func (b *RedisWriter) write(ctx context.Context, tasks []Task, check bool) ([]bo
 			if t.ProcessAt.After(now) {
 				at = t.ProcessAt.Unix()
 			}
-			c.keys = append(c.keys, asynqTaskKey(q, t.ID))
+			c.keys = append(c.keys, rkeys.AsynqTask(q, t.ID))
 			c.args = append(c.args, encodeTaskMessage(t), t.ID, at)
 		}
 		calls = append(calls, c)

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/asynqbatch"
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // TestWriteMatchesAsynqClient writes the same tasks once through asynq's Client and
@@ -63,7 +64,7 @@ func TestWriteMatchesAsynqClient(t *testing.T) {
 		}
 	}
 	for _, s := range specs {
-		key := "asynq:{" + s.Queue + "}:t:" + s.ID
+		key := rkeys.AsynqTask(s.Queue, s.ID)
 		a, err := viaClient.HGetAll(ctx, key).Result()
 		if err != nil {
 			t.Fatal(err)
@@ -79,7 +80,7 @@ func TestWriteMatchesAsynqClient(t *testing.T) {
 			t.Errorf("%s: client %v, batch %v", s.ID, a, b)
 		}
 	}
-	for _, key := range []string{"asynq:queues"} {
+	for _, key := range []string{rkeys.AsynqQueues()} {
 		a, _ := viaClient.SMembers(ctx, key).Result()
 		b, _ := viaBatch.SMembers(ctx, key).Result()
 		if len(a) != len(b) {
@@ -87,14 +88,14 @@ func TestWriteMatchesAsynqClient(t *testing.T) {
 		}
 	}
 	for _, q := range []string{"herald:marketing", "herald:utility", "herald:expand"} {
-		a, _ := viaClient.LRange(ctx, "asynq:{"+q+"}:pending", 0, -1).Result()
-		b, _ := viaBatch.LRange(ctx, "asynq:{"+q+"}:pending", 0, -1).Result()
+		a, _ := viaClient.LRange(ctx, rkeys.AsynqPending(q), 0, -1).Result()
+		b, _ := viaBatch.LRange(ctx, rkeys.AsynqPending(q), 0, -1).Result()
 		if len(a) != len(b) {
 			t.Errorf("%s pending: client %v, batch %v", q, a, b)
 		}
 	}
-	as, _ := viaClient.ZRangeWithScores(ctx, "asynq:{herald:marketing}:scheduled", 0, -1).Result()
-	bs, _ := viaBatch.ZRangeWithScores(ctx, "asynq:{herald:marketing}:scheduled", 0, -1).Result()
+	as, _ := viaClient.ZRangeWithScores(ctx, rkeys.AsynqScheduled("herald:marketing"), 0, -1).Result()
+	bs, _ := viaBatch.ZRangeWithScores(ctx, rkeys.AsynqScheduled("herald:marketing"), 0, -1).Result()
 	if len(as) != 1 || len(bs) != 1 || as[0] != bs[0] {
 		t.Errorf("scheduled: client %v, batch %v", as, bs)
 	}

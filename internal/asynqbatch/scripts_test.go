@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/luacheck"
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // scripts is every redis.NewScript variable of the package (luacheck.Files checks the list).
@@ -33,10 +34,10 @@ type batchTask struct {
 // runBatch runs asynqBatchCmd on queue q for the tasks, with or without the existence check,
 // and returns its flags.
 func runBatch(ctx context.Context, rdb redis.UniversalClient, q string, check bool, tasks []batchTask) ([]int64, error) {
-	keys := []string{asynqPendingKey(q), asynqScheduledKey(q)}
+	keys := []string{rkeys.AsynqPending(q), rkeys.AsynqScheduled(q)}
 	args := []any{batchNow, map[bool]string{true: "1", false: "0"}[check]}
 	for _, t := range tasks {
-		keys = append(keys, asynqTaskKey(q, t.id))
+		keys = append(keys, rkeys.AsynqTask(q, t.id))
 		args = append(args, batchMessage(q, t.id), t.id, t.at)
 	}
 	return asynqBatchCmd.Run(ctx, rdb, keys, args...).Int64Slice()
@@ -50,7 +51,7 @@ func batchMessage(q, id string) []byte {
 // wantTask returns an error unless task id of queue q holds its message and exactly the
 // fields want besides.
 func wantTask(ctx context.Context, rdb redis.UniversalClient, q, id string, want map[string]string) error {
-	got, err := rdb.HGetAll(ctx, asynqTaskKey(q, id)).Result()
+	got, err := rdb.HGetAll(ctx, rkeys.AsynqTask(q, id)).Result()
 	if err != nil {
 		return err
 	}
@@ -65,7 +66,7 @@ var pendingNow = map[string]string{"state": "pending", "pending_since": strconv.
 
 var scriptCases = []luacheck.Case{
 	{Script: "asynqBatchCmd", Name: "pending scheduled and existing", Play: func(ctx context.Context, rdb redis.UniversalClient, q string) error {
-		if err := rdb.HSet(ctx, asynqTaskKey(q, "c"), "msg", "old", "state", "completed").Err(); err != nil {
+		if err := rdb.HSet(ctx, rkeys.AsynqTask(q, "c"), "msg", "old", "state", "completed").Err(); err != nil {
 			return err
 		}
 		flags, err := runBatch(ctx, rdb, q, true, []batchTask{{"a", 0}, {"b", 1767261600}, {"c", 0}, {"d", 0}})
@@ -81,20 +82,20 @@ var scriptCases = []luacheck.Case{
 		if err := wantTask(ctx, rdb, q, "b", map[string]string{"state": "scheduled"}); err != nil {
 			return err
 		}
-		if c, _ := rdb.HGetAll(ctx, asynqTaskKey(q, "c")).Result(); len(c) != 2 || c["msg"] != "old" || c["state"] != "completed" {
+		if c, _ := rdb.HGetAll(ctx, rkeys.AsynqTask(q, "c")).Result(); len(c) != 2 || c["msg"] != "old" || c["state"] != "completed" {
 			return fmt.Errorf("the existing task c was touched: %v", c)
 		}
-		if p, _ := rdb.LRange(ctx, asynqPendingKey(q), 0, -1).Result(); !slices.Equal(p, []string{"d", "a"}) {
+		if p, _ := rdb.LRange(ctx, rkeys.AsynqPending(q), 0, -1).Result(); !slices.Equal(p, []string{"d", "a"}) {
 			return fmt.Errorf("pending %v, want [d a]", p)
 		}
-		s, _ := rdb.ZRangeWithScores(ctx, asynqScheduledKey(q), 0, -1).Result()
+		s, _ := rdb.ZRangeWithScores(ctx, rkeys.AsynqScheduled(q), 0, -1).Result()
 		if len(s) != 1 || s[0].Member != "b" || s[0].Score != 1767261600 {
 			return fmt.Errorf("scheduled %v, want b at 1767261600", s)
 		}
 		return nil
 	}},
 	{Script: "asynqBatchCmd", Name: "fresh skips the check", Play: func(ctx context.Context, rdb redis.UniversalClient, q string) error {
-		if err := rdb.HSet(ctx, asynqTaskKey(q, "c"), "msg", "old", "state", "completed").Err(); err != nil {
+		if err := rdb.HSet(ctx, rkeys.AsynqTask(q, "c"), "msg", "old", "state", "completed").Err(); err != nil {
 			return err
 		}
 		// The caller said no task exists: the task is written over and queued.
@@ -102,7 +103,7 @@ var scriptCases = []luacheck.Case{
 		if err != nil || !slices.Equal(flags, []int64{1}) {
 			return fmt.Errorf("flags %v (%v), want [1]", flags, err)
 		}
-		if p, _ := rdb.LRange(ctx, asynqPendingKey(q), 0, -1).Result(); !slices.Equal(p, []string{"c"}) {
+		if p, _ := rdb.LRange(ctx, rkeys.AsynqPending(q), 0, -1).Result(); !slices.Equal(p, []string{"c"}) {
 			return fmt.Errorf("pending %v, want [c]", p)
 		}
 		return wantTask(ctx, rdb, q, "c", pendingNow)
@@ -123,7 +124,7 @@ var scriptCases = []luacheck.Case{
 		if len(flags) != len(tasks) || slices.Contains(flags, 0) {
 			return fmt.Errorf("%d flags, some 0: %v", len(flags), flags)
 		}
-		p, err := rdb.LRange(ctx, asynqPendingKey(q), 0, -1).Result()
+		p, err := rdb.LRange(ctx, rkeys.AsynqPending(q), 0, -1).Result()
 		if err != nil || !slices.Equal(p, want) {
 			return fmt.Errorf("pending holds %d ids (%v), not the tasks newest first", len(p), err)
 		}

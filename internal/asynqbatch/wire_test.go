@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/asynqbatch"
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/wire.golden from the writer's output")
@@ -34,7 +35,7 @@ func messages(t *testing.T, rdb *redis.Client) string {
 	t.Helper()
 	var sb strings.Builder
 	for _, task := range wireTasks {
-		msg, err := rdb.HGet(context.Background(), "asynq:{"+task.Queue+"}:t:"+task.ID, "msg").Result()
+		msg, err := rdb.HGet(context.Background(), rkeys.AsynqTask(task.Queue, task.ID), "msg").Result()
 		if err != nil {
 			t.Fatalf("task %s: %v", task.ID, err)
 		}

@@ -2,8 +2,13 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha1"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,7 +38,10 @@ type scriptCase struct {
 	delivery Delivery
 	// resend creates the run with a resend_after of 1 ms (unknown recipients are resent).
 	resend bool
-	play   func(ctx context.Context, e *scriptEnv) error
+	// scripts names the scripts (allScripts keys) the case plays besides the seeding's
+	// (seedScripts); the case fails unless each of them ran.
+	scripts []string
+	play    func(ctx context.Context, e *scriptEnv) error
 }
 
 // want returns an error naming what when got differs from want.
@@ -74,6 +82,26 @@ func (e *scriptEnv) accept(ctx context.Context, i int, mid string) error {
 	return want("finish applied", true, r.Applied)
 }
 
+// followup returns the follow-up of rule "yes" of e's run for recipient i (audience row i+2).
+func (e *scriptEnv) followup(i int, payload string) Followup {
+	return Followup{Parent: ParentRun{ID: e.run, Campaign: "script-cases", Template: "spring_sale", Language: "en",
+		Queue: "herald:marketing", Delivery: AtMostOnce, Buckets: 2}, Rule: "yes", Recipient: e.es[i].Recipient, Row: i + 2,
+		Payload: []byte(payload)}
+}
+
+// onceCampaign is the campaign a case of once_per: campaign marks in: one of its own, so the
+// marker holds nothing from another case.
+func onceCampaign(run string) string { return "once-" + run }
+
+// verify returns an error when the counters of run disagree with its ledger.
+func (e *scriptEnv) verify(ctx context.Context, run string) error {
+	v, err := e.b.l.Verify(ctx, run)
+	if err == nil && len(v.Mismatches) > 0 {
+		err = fmt.Errorf("the counters of %s disagree with its ledger: %+v", run, v.Mismatches)
+	}
+	return err
+}
+
 func (e *scriptEnv) entry(ctx context.Context, i int) (Entry, error) {
 	en, ok, err := e.b.l.Entry(ctx, e.addr(i))
 	if err == nil && !ok {
@@ -83,20 +111,21 @@ func (e *scriptEnv) entry(ctx context.Context, i int) (Entry, error) {
 }
 
 // scriptCases are the ledger's scripts, case by case: claim, finish, skip, delivery events,
-// the resend of unknown recipients, pause / resume / cancel, reply counts and parked events.
+// the resend of unknown recipients, pause / resume / cancel, reply counts, parked events and
+// follow-ups. TestScriptCasesCoverEveryScript fails when a script has none.
 var scriptCases = []scriptCase{
-	{name: "ClaimSends", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "ClaimSends", scripts: []string{"claimCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		c, err := e.claim(ctx, 0)
 		return first(err, want("verdict", VerdictSend, c.Verdict), want("state", Submitting, c.State), want("attempts", 1, c.Attempts))
 	}},
-	{name: "ClaimFoundAtMostOnceIsUnknown", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "ClaimFoundAtMostOnceIsUnknown", scripts: []string{"claimCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		if _, err := e.claim(ctx, 0); err != nil {
 			return err
 		}
 		c, err := e.claim(ctx, 0)
 		return first(err, want("verdict", VerdictUnknown, c.Verdict), want("state", Unknown, c.State), want("detail", CodeClaimFound, c.Detail))
 	}},
-	{name: "ClaimFoundAtLeastOnceSendsAgain", delivery: AtLeastOnce, play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "ClaimFoundAtLeastOnceSendsAgain", scripts: []string{"claimCmd"}, delivery: AtLeastOnce, play: func(ctx context.Context, e *scriptEnv) error {
 		for range 2 {
 			c, err := e.b.l.Claim(ctx, e.addr(0), AtLeastOnce)
 			if err = first(err, want("verdict", VerdictSend, c.Verdict)); err != nil {
@@ -106,14 +135,14 @@ var scriptCases = []scriptCase{
 		c, err := e.b.l.Counters(ctx, e.run)
 		return first(err, want("resent", int64(1), c.Resent), want("attempts", int64(2), c.Attempts))
 	}},
-	{name: "ClaimOfAPausedRunHolds", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "ClaimOfAPausedRunHolds", scripts: []string{"pauseCmd", "claimCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		if _, err := e.b.l.Pause(ctx, e.run, "operator"); err != nil {
 			return err
 		}
 		c, err := e.claim(ctx, 0)
 		return first(err, want("verdict", VerdictPaused, c.Verdict), want("detail", "operator", c.Detail))
 	}},
-	{name: "ClaimOfACancelledRunSkips", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "ClaimOfACancelledRunSkips", scripts: []string{"cancelCmd", "sweepCancelledCmd", "claimCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		if _, _, err := e.b.l.Cancel(ctx, e.run, "operator"); err != nil {
 			return err
 		}
@@ -121,12 +150,12 @@ var scriptCases = []scriptCase{
 		en, err2 := e.entry(ctx, 0)
 		return first(err, err2, want("verdict", VerdictDone, c.Verdict), want("state", Skipped, en.State), want("code", "cancelled", en.Code))
 	}},
-	{name: "ClaimOfNoEntryOrNoRun", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "ClaimOfNoEntryOrNoRun", scripts: []string{"claimCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		c1, err1 := e.b.l.Claim(ctx, Address{Run: e.run, Recipient: "+19999999999"}, AtMostOnce)
 		c2, err2 := e.b.l.Claim(ctx, Address{Run: e.run + "-none", Recipient: e.es[0].Recipient}, AtMostOnce)
 		return first(err1, err2, want("verdict without entry", VerdictNoEntry, c1.Verdict), want("verdict without run", VerdictNoRun, c2.Verdict))
 	}},
-	{name: "FinishAcceptsOnce", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "FinishAcceptsOnce", scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		if err := e.accept(ctx, 0, "01JABCDEFGHJKMNPQRSTVWXYZ0"); err != nil {
 			return err
 		}
@@ -135,7 +164,7 @@ var scriptCases = []scriptCase{
 		return first(err, err2, want("second finish applied", false, r.Applied), want("state", Accepted, en.State),
 			want("message id", "01JABCDEFGHJKMNPQRSTVWXYZ0", en.MessageID))
 	}},
-	{name: "FinishRetryReleasesTheClaim", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "FinishRetryReleasesTheClaim", scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		c, err := e.claim(ctx, 0)
 		if err != nil {
 			return err
@@ -145,7 +174,7 @@ var scriptCases = []scriptCase{
 		cs, err3 := e.b.l.Counters(ctx, e.run)
 		return first(err, err2, err3, want("applied", true, r.Applied), want("state", Queued, en.State), want("retries", int64(1), cs.Retries))
 	}},
-	{name: "FinishOfAStaleAttemptIsIgnored", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "FinishOfAStaleAttemptIsIgnored", scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		c, err := e.claim(ctx, 0)
 		if err != nil {
 			return err
@@ -153,7 +182,7 @@ var scriptCases = []scriptCase{
 		r, err := e.b.l.Finish(ctx, e.addr(0), Outcome{State: Accepted, MessageID: "m", Attempt: c.Attempts + 1})
 		return first(err, want("applied", false, r.Applied))
 	}},
-	{name: "TheLastOutcomeCompletesTheRun", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "TheLastOutcomeCompletesTheRun", scripts: []string{"expandedCmd", "claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		if _, err := e.b.l.FinishExpansion(ctx, e.run, len(e.es)); err != nil {
 			return err
 		}
@@ -171,7 +200,7 @@ var scriptCases = []scriptCase{
 		run, err2 := e.b.l.GetRun(ctx, e.run)
 		return first(err, err2, want("completed", true, r.RunCompleted), want("status", RunCompleted, run.Status))
 	}},
-	{name: "SkipLeavesASendInFlight", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "SkipLeavesASendInFlight", scripts: []string{"skipCmd", "claimCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		ok0, err0 := e.b.l.Skip(ctx, e.addr(0), "deleted")
 		if _, err := e.claim(ctx, 1); err != nil {
 			return err
@@ -179,7 +208,7 @@ var scriptCases = []scriptCase{
 		ok1, err1 := e.b.l.Skip(ctx, e.addr(1), "deleted")
 		return first(err0, err1, want("queued skipped", true, ok0), want("submitting skipped", false, ok1))
 	}},
-	{name: "DeliveryMovesForwardOnly", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "DeliveryMovesForwardOnly", scripts: []string{"deliveryCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		if err := e.accept(ctx, 0, "01JABCDEFGHJKMNPQRSTVWXYZ0"); err != nil {
 			return err
 		}
@@ -191,11 +220,11 @@ var scriptCases = []scriptCase{
 		return first(err1, err2, err3, want("read", DeliveryApplied, v1), want("prior", Accepted, prior), want("late delivered", DeliveryStale, v2),
 			want("read count", int64(1), d.Read), want("time-to-deliver samples", int64(1), d.TimeToDeliver.Samples))
 	}},
-	{name: "DeliveryBeforeTheSendIsEarly", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "DeliveryBeforeTheSendIsEarly", scripts: []string{"deliveryCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		v, prior, err := e.b.l.ApplyDelivery(ctx, DeliveryEvent{Address: e.addr(0), State: Delivered})
 		return first(err, want("verdict", DeliveryEarly, v), want("prior", Queued, prior))
 	}},
-	{name: "DeliveryOfAnotherMessageOrNoEntry", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "DeliveryOfAnotherMessageOrNoEntry", scripts: []string{"deliveryCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		if err := e.accept(ctx, 0, "m-new"); err != nil {
 			return err
 		}
@@ -203,7 +232,7 @@ var scriptCases = []scriptCase{
 		v2, _, err2 := e.b.l.ApplyDelivery(ctx, DeliveryEvent{Address: Address{Run: e.run, Recipient: "+19999999999"}, State: Sent})
 		return first(err1, err2, want("other message", DeliveryOtherMessage, v1), want("no entry", DeliveryNoEntry, v2))
 	}},
-	{name: "DeliveryFailureIsCountedByCodeAndClass", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "DeliveryFailureIsCountedByCodeAndClass", scripts: []string{"deliveryCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		if err := e.accept(ctx, 0, "m"); err != nil {
 			return err
 		}
@@ -212,7 +241,7 @@ var scriptCases = []scriptCase{
 		return first(err, err2, want("verdict", DeliveryApplied, v), want("by code", int64(1), d.FailedByCode["131026"]),
 			want("by class", int64(1), d.FailedByClass["permanent"]))
 	}},
-	{name: "UnknownIsResentOnceAfterItsQuietPeriod", resend: true, play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "UnknownIsResentOnceAfterItsQuietPeriod", scripts: []string{"claimCmd", "finishCmd", "resendLeaseCmd", "resendReleaseCmd", "resendDoneCmd"}, resend: true, play: func(ctx context.Context, e *scriptEnv) error {
 		if _, err := e.claim(ctx, 0); err != nil {
 			return err
 		}
@@ -239,7 +268,7 @@ var scriptCases = []scriptCase{
 		en, err2 := e.entry(ctx, 0)
 		return first(err, err2, want("second release", ResendGone, v2), want("state", Queued, en.State))
 	}},
-	{name: "PauseResumeCancel", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "PauseResumeCancel", scripts: []string{"pauseCmd", "resumeCmd", "cancelCmd", "sweepCancelledCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		p1, err1 := e.b.l.Pause(ctx, e.run, "burst")
 		p2, err2 := e.b.l.Pause(ctx, e.run, "burst")
 		r1, err3 := e.b.l.Resume(ctx, e.run)
@@ -247,7 +276,7 @@ var scriptCases = []scriptCase{
 		return first(err1, err2, err3, err4, want("first pause", true, p1), want("second pause", false, p2), want("resume", true, r1),
 			want("cancel", true, c1), want("skipped by cancel", len(e.es), n))
 	}},
-	{name: "AReplyWithAnIDCountsOnce", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "AReplyWithAnIDCountsOnce", scripts: []string{"replyCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		r := Reply{Run: e.run, ID: "m:01JREPLY", Button: "Yes"}
 		c1, err1 := e.b.l.CountReply(ctx, r)
 		c2, err2 := e.b.l.CountReply(ctx, r)
@@ -255,7 +284,7 @@ var scriptCases = []scriptCase{
 		return first(err1, err2, err3, want("first counted", true, c1), want("repeat counted", false, c2),
 			want("replies", int64(1), d.Replies), want("taps", int64(1), d.ButtonReplies["Yes"]))
 	}},
-	{name: "TheReplyIDIsForgottenAfterItsMemory", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "TheReplyIDIsForgottenAfterItsMemory", scripts: []string{"replyCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		r := Reply{Run: e.run, ID: "m:01JREPLY", Memory: time.Minute}
 		if _, err := e.b.l.CountReply(ctx, r); err != nil {
 			return err
@@ -269,7 +298,7 @@ var scriptCases = []scriptCase{
 		}
 		return nil
 	}},
-	{name: "ParkedEventIsAppliedOnceItsSendIsRecorded", play: func(ctx context.Context, e *scriptEnv) error {
+	{name: "ParkedEventIsAppliedOnceItsSendIsRecorded", scripts: []string{"deliveryCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		ev := DeliveryEvent{Address: e.addr(0), State: Delivered, MessageID: "m", TimeToDeliver: 1500 * time.Microsecond}
 		if err := first(e.b.l.Park(ctx, ev), e.b.l.Park(ctx, ev)); err != nil {
 			return err
@@ -305,17 +334,207 @@ var scriptCases = []scriptCase{
 		}
 		return first(want("verdict", ParkedExpired, got[0].Verdict), want("prior", Queued, got[0].Prior), want("age", time.Hour, got[0].Age))
 	}},
+	{name: "AFollowupEntryIsCreatedOnce", scripts: []string{"followupCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		f := e.followup(0, `{"p":1}`)
+		r1, err1 := e.b.l.CreateFollowup(ctx, f)
+		again := f
+		again.Payload = []byte(`{"p":2}`)
+		r2, err2 := e.b.l.CreateFollowup(ctx, again)
+		if err := first(err1, err2, want("first verdict", FollowupCreated, r1.Verdict), want("run", FollowupRun(e.run, "yes"), r1.Run),
+			want("verdict before its task", FollowupPending, r2.Verdict), want("stored payload", `{"p":1}`, string(r2.Payload))); err != nil {
+			return err
+		}
+		if err := e.b.l.FollowupQueued(ctx, r1.Run, f.Recipient); err != nil {
+			return err
+		}
+		r3, err1 := e.b.l.CreateFollowup(ctx, f)
+		run, err2 := e.b.l.GetRun(ctx, r1.Run)
+		c, err3 := e.b.l.Counters(ctx, r1.Run)
+		en, ok, err4 := e.b.l.Entry(ctx, r1.Address)
+		return first(err1, err2, err3, err4, want("verdict after its task", FollowupQueuedBefore, r3.Verdict),
+			want("parent", e.run, run.Parent), want("status", RunRunning, run.Status), want("total", 1, run.Total),
+			want("queued", int64(1), c.States[Queued]), want("entry", true, ok), want("state", Queued, en.State), want("row", 2, en.Row),
+			e.verify(ctx, r1.Run))
+	}},
+	{name: "ASkippedFollowupHasNoTask", scripts: []string{"followupCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		f := e.followup(1, "")
+		f.Skip = "suppressed"
+		r, err1 := e.b.l.CreateFollowup(ctx, f)
+		c, err2 := e.b.l.Counters(ctx, r.Run)
+		n, err3 := e.b.rdb.HLen(ctx, rkeys.FollowupOutbox(r.Run)).Result()
+		return first(err1, err2, err3, want("verdict", FollowupSkipped, r.Verdict), want("skipped", int64(1), c.States[Skipped]),
+			want("in the outbox", int64(0), n), e.verify(ctx, r.Run))
+	}},
+	{name: "AFollowupOncePerCampaignGoesToTheFirstRun", scripts: []string{"onceCampaignCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		campaign, to := onceCampaign(e.run), e.es[0].Recipient
+		a1, err1 := e.b.l.OncePerCampaign(ctx, campaign, "yes", to, e.run)
+		a2, err2 := e.b.l.OncePerCampaign(ctx, campaign, "yes", to, e.run)
+		b, err3 := e.b.l.OncePerCampaign(ctx, campaign, "yes", to, e.run+"-later")
+		other, err4 := e.b.l.OncePerCampaign(ctx, campaign, "yes", e.es[2].Recipient, e.run+"-later")
+		return first(err1, err2, err3, err4, want("first run", true, a1), want("first run again", true, a2),
+			want("later run", false, b), want("later run, another recipient", true, other))
+	}},
+	{name: "AnIdleFollowupRunLeavesTheSweep", scripts: []string{"followupCmd", "followupForgetCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		f := e.followup(0, `{"p":1}`)
+		r, err := e.b.l.CreateFollowup(ctx, f)
+		if err != nil {
+			return err
+		}
+		registered := func() (bool, error) {
+			err := e.b.rdb.ZScore(ctx, rkeys.FollowupActive(), r.Run).Err()
+			if errors.Is(err, redis.Nil) {
+				return false, nil
+			}
+			return err == nil, err
+		}
+		forget := func(at time.Duration) (bool, error) {
+			e.b.l.now = func() time.Time { return testNow.Add(at) }
+			if err := e.b.l.forgetIdleFollowup(ctx, r.Run); err != nil {
+				return false, err
+			}
+			return registered()
+		}
+		// An entry waiting for its task keeps the run however old.
+		waiting, err1 := forget(FollowupIdle + time.Minute)
+		err2 := e.b.l.FollowupQueued(ctx, r.Run, f.Recipient)
+		within, err3 := forget(FollowupIdle - time.Minute)
+		after, err4 := forget(FollowupIdle + time.Millisecond)
+		return first(err1, err2, err3, err4, want("registered with an entry waiting", true, waiting),
+			want("registered within the idle time", true, within), want("registered after the idle time", false, after))
+	}},
 }
 
 // caseSeq makes run ids unique across backends and repeated runs.
 var caseSeq atomic.Int64
 
+// seedScripts are the scripts that seed every case's run (createRun, Plan, MarkQueued).
+var seedScripts = []string{"createRunCmd", "planCmd", "queuedCmd"}
+
+// uncovered returns what is wrong with the cases of the scripts: a script that neither the
+// seeding nor any case plays, a case naming no script of the ledger.
+func uncovered(scripts []string, cases []scriptCase) []string {
+	var out []string
+	played := map[string]bool{}
+	for _, s := range seedScripts {
+		played[s] = true
+	}
+	for _, c := range cases {
+		for _, s := range c.scripts {
+			if !slices.Contains(scripts, s) {
+				out = append(out, fmt.Sprintf("case %s plays %s, which is not a script of the ledger", c.name, s))
+			}
+			played[s] = true
+		}
+	}
+	for _, s := range slices.Sorted(slices.Values(scripts)) {
+		if !played[s] {
+			out = append(out, fmt.Sprintf("script %s has no case", s))
+		}
+	}
+	return out
+}
+
+// TestScriptCasesCoverEveryScript fails when a script of the ledger (allScripts, which
+// TestScriptFiles holds to the package's scripts) has no case in scriptCases; each case's
+// scripts are checked to have run when it plays.
+func TestScriptCasesCoverEveryScript(t *testing.T) {
+	scripts := slices.Collect(maps.Keys(allScripts))
+	for _, p := range uncovered(scripts, scriptCases) {
+		t.Error(p)
+	}
+	// The check can fail: without the cases of followupCmd, it says so.
+	var without []scriptCase
+	for _, c := range scriptCases {
+		if !slices.Contains(c.scripts, "followupCmd") {
+			without = append(without, c)
+		}
+	}
+	if got := uncovered(scripts, without); !slices.Contains(got, "script followupCmd has no case") {
+		t.Errorf("without the follow-up cases the check says %q", got)
+	}
+	if got := uncovered(scripts, []scriptCase{{name: "X", scripts: []string{"nopeCmd"}}}); !slices.Contains(got, "case X plays nopeCmd, which is not a script of the ledger") {
+		t.Errorf("a case of no script: the check says %q", got)
+	}
+}
+
+// scriptsRan records which of the ledger's scripts a client ran (EVAL or EVALSHA, alone or
+// in a pipeline, answered without error), by their Go variable.
+type scriptsRan struct {
+	byHash map[string]string
+	mu     sync.Mutex
+	ran    map[string]bool
+}
+
+func newScriptsRan() *scriptsRan {
+	r := &scriptsRan{byHash: map[string]string{}, ran: map[string]bool{}}
+	for name, s := range allScripts {
+		r.byHash[s.Hash()] = name
+	}
+	return r
+}
+
+func (r *scriptsRan) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *scriptsRan) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		r.saw(cmd)
+		return err
+	}
+}
+
+func (r *scriptsRan) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, c := range cmds {
+			r.saw(c)
+		}
+		return err
+	}
+}
+
+// saw records cmd when it ran a script of the ledger without error (a script's reply of
+// nil aside).
+func (r *scriptsRan) saw(cmd redis.Cmder) {
+	args := cmd.Args()
+	if len(args) < 2 || (cmd.Err() != nil && !errors.Is(cmd.Err(), redis.Nil)) {
+		return
+	}
+	var hash string
+	switch strings.ToLower(fmt.Sprint(args[0])) {
+	case "evalsha", "evalsha_ro":
+		hash = fmt.Sprint(args[1])
+	case "eval", "eval_ro":
+		hash = fmt.Sprintf("%x", sha1.Sum([]byte(fmt.Sprint(args[1]))))
+	default:
+		return
+	}
+	if name, ok := r.byHash[hash]; ok {
+		r.mu.Lock()
+		r.ran[name] = true
+		r.mu.Unlock()
+	}
+}
+
+// take returns the scripts run since the last take and forgets them.
+func (r *scriptsRan) take() map[string]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ran := r.ran
+	r.ran = map[string]bool{}
+	return ran
+}
+
 // playScriptCases plays every case on rdb, one after another (the parked set is shared by
-// all runs, so parked cases must not overlap), each on a run of its own.
+// all runs, so parked cases must not overlap), each on a run of its own, and fails a case
+// unless the seeding's scripts and the case's own ran.
 func playScriptCases(t *testing.T, rdb *redis.Client, cleanup func(runID string)) {
 	ctx := context.Background()
+	ran := newScriptsRan()
+	rdb.AddHook(ran)
 	for _, tc := range scriptCases {
 		t.Run(tc.name, func(t *testing.T) {
+			ran.take()
 			b := &testBundle{rdb: rdb, l: New(rdb, func() time.Time { return testNow })}
 			runID := fmt.Sprintf("sc-%d-%d", time.Now().UnixNano(), caseSeq.Add(1))
 			if cleanup != nil {
@@ -346,6 +565,12 @@ func playScriptCases(t *testing.T, rdb *redis.Client, cleanup func(runID string)
 			if v, err := b.l.Verify(ctx, runID); err != nil || len(v.Mismatches) > 0 {
 				t.Fatalf("after the case the counters disagree with the ledger: %+v, %v", v.Mismatches, err)
 			}
+			got := ran.take()
+			for _, s := range append(slices.Clone(seedScripts), tc.scripts...) {
+				if !got[s] {
+					t.Errorf("the case did not run %s", s)
+				}
+			}
 		})
 	}
 }
@@ -366,9 +591,10 @@ func TestScriptCases(t *testing.T) {
 		// The package's database is shared with its other tests: delete only this test's keys.
 		playScriptCases(t, rdb, func(runID string) {
 			keys, _ := rdb.Keys(ctx, rkeys.Run(runID)+"*").Result()
-			if len(keys) > 0 {
-				rdb.Del(ctx, keys...)
-			}
+			followups, _ := rdb.Keys(ctx, rkeys.Run(FollowupRun(runID, "*"))+"*").Result()
+			keys = append(append(keys, followups...), rkeys.FollowupOnce(onceCampaign(runID), "yes"))
+			rdb.Del(ctx, keys...)
+			rdb.ZRem(ctx, rkeys.FollowupActive(), FollowupRun(runID, "yes"))
 			rdb.ZRem(ctx, rkeys.Runs(), runID)
 			rdb.ZRem(ctx, rkeys.CampaignRuns("script-cases"), runID)
 			rdb.SRem(ctx, rkeys.ResendRuns(), runID)

@@ -35,21 +35,12 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // asynq v0.26's lease duration (internal/rdb LeaseDuration): a lease's score is the Unix second
 // it runs out, set to now + this when a task is taken and on every heartbeat.
 const asynqLease = 30 * time.Second
-
-// asynq's key layout (internal/base/base.go).
-func activeKey(q string) string   { return "asynq:{" + q + "}:active" }
-func leaseKey(q string) string    { return "asynq:{" + q + "}:lease" }
-func pendingKey(q string) string  { return "asynq:{" + q + "}:pending" }
-func taskKey(q, id string) string { return "asynq:{" + q + "}:t:" + id }
-
-// allWorkersKey is the sorted set of every server's workers hash key
-// (asynq:workers:{host:pid:server id}), scored by when it expires.
-const allWorkersKey = "asynq:workers"
 
 // Config configures a Reclaimer. Zero values take the defaults shown.
 type Config struct {
@@ -133,7 +124,7 @@ func (r *Reclaimer) Sweep(ctx context.Context) (int, error) {
 	leases := make([]*redis.ZSliceCmd, len(r.cfg.Queues))
 	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, q := range r.cfg.Queues {
-			leases[i] = p.ZRangeByScoreWithScores(ctx, leaseKey(q), &redis.ZRangeBy{Min: "-inf", Max: fmt.Sprint(stale)})
+			leases[i] = p.ZRangeByScoreWithScores(ctx, rkeys.AsynqLease(q), &redis.ZRangeBy{Min: "-inf", Max: fmt.Sprint(stale)})
 		}
 		return nil
 	}); err != nil {
@@ -146,7 +137,7 @@ func (r *Reclaimer) Sweep(ctx context.Context) (int, error) {
 			if held[id] {
 				continue
 			}
-			n, err := requeueCmd.Run(ctx, r.rdb, []string{activeKey(q), leaseKey(q), pendingKey(q), taskKey(q, id)},
+			n, err := requeueCmd.Run(ctx, r.rdb, []string{rkeys.AsynqActive(q), rkeys.AsynqLease(q), rkeys.AsynqPending(q), rkeys.AsynqTask(q, id)},
 				id, int64(z.Score), now.UnixNano()).Int()
 			if err != nil {
 				return moved, fmt.Errorf("reclaim: requeue %s: %w", id, err)
@@ -166,7 +157,7 @@ func (r *Reclaimer) Sweep(ctx context.Context) (int, error) {
 // asynq leaves a killed server's member in asynq:workers, scored by its hash's expiry: those
 // that expired more than a minute ago (far beyond any clock skew) are not looked at.
 func (r *Reclaimer) heldByLiveServers(ctx context.Context, now time.Time) (map[string]bool, error) {
-	keys, err := r.rdb.ZRangeByScore(ctx, allWorkersKey, &redis.ZRangeBy{Min: fmt.Sprint(now.Add(-time.Minute).Unix()), Max: "+inf"}).Result()
+	keys, err := r.rdb.ZRangeByScore(ctx, rkeys.AsynqWorkers(), &redis.ZRangeBy{Min: fmt.Sprint(now.Add(-time.Minute).Unix()), Max: "+inf"}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("reclaim: list servers: %w", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // killSwitch makes every command of a client fail once set: to Redis, its asynq server is
@@ -130,7 +132,7 @@ func TestReclaimDeadServerTask(t *testing.T) {
 	if err != nil || info.State != asynq.TaskStatePending || info.Retried != 0 {
 		t.Fatalf("requeued task: %+v, %v; want pending, not counted as a retry", info, err)
 	}
-	if p, _ := rdb.LRange(ctx, pendingKey(q), -1, -1).Result(); len(p) != 1 || p[0] != "a" {
+	if p, _ := rdb.LRange(ctx, rkeys.AsynqPending(q), -1, -1).Result(); len(p) != 1 || p[0] != "a" {
 		t.Fatalf("pending %v: the requeued task should be taken next", p)
 	}
 

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/luacheck"
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // scripts is every redis.NewScript variable of the package (luacheck.Files checks the list).
@@ -23,7 +24,7 @@ func TestScriptFiles(t *testing.T) {
 // requeue runs requeueCmd for task id of queue q, judged stale at lease score stale, and
 // returns an error unless its reply is want.
 func requeue(ctx context.Context, rdb redis.UniversalClient, q, id string, stale int64, want int) error {
-	n, err := requeueCmd.Run(ctx, rdb, []string{activeKey(q), leaseKey(q), pendingKey(q), taskKey(q, id)},
+	n, err := requeueCmd.Run(ctx, rdb, []string{rkeys.AsynqActive(q), rkeys.AsynqLease(q), rkeys.AsynqPending(q), rkeys.AsynqTask(q, id)},
 		id, stale, 77).Int()
 	if err != nil {
 		return err
@@ -44,16 +45,16 @@ type queueState struct {
 func readQueue(ctx context.Context, rdb redis.UniversalClient, q, id string) (queueState, error) {
 	var s queueState
 	var err error
-	if s.active, err = rdb.LRange(ctx, activeKey(q), 0, -1).Result(); err != nil {
+	if s.active, err = rdb.LRange(ctx, rkeys.AsynqActive(q), 0, -1).Result(); err != nil {
 		return s, err
 	}
-	if s.pending, err = rdb.LRange(ctx, pendingKey(q), 0, -1).Result(); err != nil {
+	if s.pending, err = rdb.LRange(ctx, rkeys.AsynqPending(q), 0, -1).Result(); err != nil {
 		return s, err
 	}
-	if s.lease, err = rdb.ZRangeWithScores(ctx, leaseKey(q), 0, -1).Result(); err != nil {
+	if s.lease, err = rdb.ZRangeWithScores(ctx, rkeys.AsynqLease(q), 0, -1).Result(); err != nil {
 		return s, err
 	}
-	s.task, err = rdb.HGetAll(ctx, taskKey(q, id)).Result()
+	s.task, err = rdb.HGetAll(ctx, rkeys.AsynqTask(q, id)).Result()
 	return s, err
 }
 
@@ -67,16 +68,16 @@ func (s queueState) String() string {
 func seedQueue(ctx context.Context, rdb redis.UniversalClient, q, id string, lease float64, task, inActive bool) error {
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if task {
-			p.HSet(ctx, taskKey(q, id), "msg", "m", "state", "active")
+			p.HSet(ctx, rkeys.AsynqTask(q, id), "msg", "m", "state", "active")
 		}
-		p.LPush(ctx, activeKey(q), "other")
+		p.LPush(ctx, rkeys.AsynqActive(q), "other")
 		if inActive {
-			p.LPush(ctx, activeKey(q), id)
+			p.LPush(ctx, rkeys.AsynqActive(q), id)
 		}
 		if lease > 0 {
-			p.ZAdd(ctx, leaseKey(q), redis.Z{Score: lease, Member: id})
+			p.ZAdd(ctx, rkeys.AsynqLease(q), redis.Z{Score: lease, Member: id})
 		}
-		p.LPush(ctx, pendingKey(q), "waiting")
+		p.LPush(ctx, rkeys.AsynqPending(q), "waiting")
 		return nil
 	})
 	return err

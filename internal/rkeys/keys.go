@@ -1,4 +1,5 @@
-// Package rkeys builds every Redis key Herald uses. No other package concatenates key strings.
+// Package rkeys builds every Redis key Herald uses, its own and the asynq keys it reads or
+// writes beside asynq (asynq.go). No other package concatenates key strings.
 //
 // All keys of one run carry the run id as a Redis Cluster hash tag ("{run}"), so the ledger
 // scripts, which touch several keys of one run at once, stay legal on a Cluster.
@@ -6,7 +7,7 @@ package rkeys
 
 import "strconv"
 
-// Prefix starts every Herald key; asynq's own keys start with "asynq:".
+// Prefix starts every Herald key; asynq's own keys start with AsynqPrefix.
 const Prefix = "herald:"
 
 // Runs is a sorted set of run ids scored by creation time (unix milliseconds).

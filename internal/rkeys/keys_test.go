@@ -70,6 +70,28 @@ func TestKeyShapes(t *testing.T) {
 			t.Errorf("%s = %q does not start with %q", tc.name, tc.got, rkeys.Prefix)
 		}
 	}
+	// asynq's keys, which Herald reads and writes beside asynq: its layout, not Herald's
+	// (TestAsynqKeysAreAsynqs checks them against the keys asynq writes).
+	for _, tc := range []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"AsynqTask", rkeys.AsynqTask("herald:marketing", "R1/0a1b"), "asynq:{herald:marketing}:t:R1/0a1b"},
+		{"AsynqPending", rkeys.AsynqPending("herald:marketing"), "asynq:{herald:marketing}:pending"},
+		{"AsynqScheduled", rkeys.AsynqScheduled("herald:marketing"), "asynq:{herald:marketing}:scheduled"},
+		{"AsynqActive", rkeys.AsynqActive("herald:marketing"), "asynq:{herald:marketing}:active"},
+		{"AsynqLease", rkeys.AsynqLease("herald:marketing"), "asynq:{herald:marketing}:lease"},
+		{"AsynqQueues", rkeys.AsynqQueues(), "asynq:queues"},
+		{"AsynqWorkers", rkeys.AsynqWorkers(), "asynq:workers"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %q, want %q", tc.name, tc.got, tc.want)
+		}
+		if !strings.HasPrefix(tc.got, rkeys.AsynqPrefix) {
+			t.Errorf("%s = %q does not start with %q", tc.name, tc.got, rkeys.AsynqPrefix)
+		}
+	}
 	if rkeys.CapBuckets != 1024 || rkeys.ServiceWindowBuckets != 16384 {
 		t.Errorf("bucket counts %d, %d: every process must agree on them, and stored data is spread by them",
 			rkeys.CapBuckets, rkeys.ServiceWindowBuckets)
@@ -126,6 +148,12 @@ func TestHashTags(t *testing.T) {
 		rkeys.FollowupOnce("spring", "r1")} {
 		if got := hashTag(k); got != "spring" {
 			t.Errorf("definition key %q hashes on %q, want the campaign id", k, got)
+		}
+	}
+	for _, k := range []string{rkeys.AsynqTask("herald:utility", "R1/0a1b"), rkeys.AsynqPending("herald:utility"),
+		rkeys.AsynqScheduled("herald:utility"), rkeys.AsynqActive("herald:utility"), rkeys.AsynqLease("herald:utility")} {
+		if got := hashTag(k); got != "herald:utility" {
+			t.Errorf("asynq key %q hashes on %q, want the queue's name", k, got)
 		}
 	}
 	if got := hashTag(rkeys.ReadyProbe("herald:utility", "p")); got != "herald:utility" {

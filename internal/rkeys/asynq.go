@@ -1,0 +1,37 @@
+package rkeys
+
+// asynq's keys: the ones Herald reads or writes beside asynq's Client and Server (the batch
+// writer of send tasks, the reclaim of dead servers' tasks). They are asynq v0.26's layout
+// (its internal/base package), not Herald's: they start with AsynqPrefix, not Prefix, and
+// every key of one queue carries the queue's name as hash tag. TestAsynqKeysAreAsynqs checks
+// them against the keys asynq itself writes.
+
+// AsynqPrefix starts every key of asynq's.
+const AsynqPrefix = "asynq:"
+
+// asynqQueue is the start of every key of one asynq queue.
+func asynqQueue(queue string) string { return AsynqPrefix + "{" + queue + "}:" }
+
+// AsynqTask is asynq's hash of one task of a queue (its message "msg", its "state", ...).
+func AsynqTask(queue, id string) string { return asynqQueue(queue) + "t:" + id }
+
+// AsynqPending is asynq's list of a queue's task ids waiting to be processed.
+func AsynqPending(queue string) string { return asynqQueue(queue) + "pending" }
+
+// AsynqScheduled is asynq's sorted set of a queue's task ids due later, scored by when
+// (unix s).
+func AsynqScheduled(queue string) string { return asynqQueue(queue) + "scheduled" }
+
+// AsynqActive is asynq's list of a queue's task ids being processed.
+func AsynqActive(queue string) string { return asynqQueue(queue) + "active" }
+
+// AsynqLease is asynq's sorted set of a queue's active task ids, scored by when the lease of
+// the server processing each one runs out (unix s).
+func AsynqLease(queue string) string { return asynqQueue(queue) + "lease" }
+
+// AsynqQueues is asynq's set of every queue name, which its Inspector and Server list.
+func AsynqQueues() string { return AsynqPrefix + "queues" }
+
+// AsynqWorkers is asynq's sorted set of every server's workers hash key
+// ("asynq:workers:{host:pid:server id}"), scored by when it expires (unix s).
+func AsynqWorkers() string { return AsynqPrefix + "workers" }
