@@ -12,13 +12,11 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/sendpolicy"
 )
 
 // Defaults of an expansion server.
 const (
-	// DefaultConcurrency is how many runs one process expands at once
-	// (ServerConfig.Concurrency; config scheduler.expand_concurrency).
-	DefaultConcurrency = 4
 	// DefaultShutdownTimeout is how long Shutdown waits for expansions to stop
 	// (ServerConfig.ShutdownTimeout).
 	DefaultShutdownTimeout = 10 * time.Second
@@ -31,7 +29,7 @@ var retryBackoff = backoff.Backoff{Base: time.Second, Cap: time.Minute}
 // ServerConfig configures a Server. Zero values take the defaults shown.
 type ServerConfig struct {
 	// Concurrency is the number of runs this process expands at once. Default
-	// DefaultConcurrency (4).
+	// sendpolicy.DefaultExpandConcurrency (4).
 	Concurrency int
 	// ShutdownTimeout is how long Shutdown waits for expansions to stop (they stop at the
 	// next row and resume elsewhere from the ledger's cursor). Default DefaultShutdownTimeout
@@ -57,7 +55,7 @@ type Server struct {
 // NewServer returns an expansion server; Start runs it.
 func NewServer(cfg ServerConfig, deps Deps) *Server {
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = DefaultConcurrency
+		cfg.Concurrency = sendpolicy.DefaultExpandConcurrency
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout

@@ -68,7 +68,8 @@ type Config struct {
 	// (a request cut off mid-way leaves its outcome unknown). Default
 	// sendpolicy.DefaultRequestTimeout.
 	RequestTimeout time.Duration
-	// ShutdownTimeout is how long Shutdown waits for handlers. Default RequestTimeout + 5s.
+	// ShutdownTimeout is how long Shutdown waits for handlers. Default RequestTimeout +
+	// sendpolicy.ShutdownGrace.
 	ShutdownTimeout time.Duration
 	// DelayedTaskCheckInterval is how often asynq moves due retries back to pending. Default 1s.
 	DelayedTaskCheckInterval time.Duration
@@ -142,7 +143,7 @@ func (c *Config) setDefaults() {
 		c.RequestTimeout = sendpolicy.DefaultRequestTimeout
 	}
 	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = c.RequestTimeout + 5*time.Second
+		c.ShutdownTimeout = c.RequestTimeout + sendpolicy.ShutdownGrace
 	}
 	if c.DelayedTaskCheckInterval <= 0 {
 		c.DelayedTaskCheckInterval = time.Second

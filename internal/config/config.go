@@ -502,7 +502,7 @@ func Default() Config {
 		Redis: Redis{URL: "redis://127.0.0.1:6379/0"},
 		Connectly: Connectly{BaseURL: connectly.DefaultBaseURL, Timeout: Duration(sendpolicy.DefaultRequestTimeout),
 			BusinessRate: limits.DefaultBusinessRate, SessionBSUIDField: connectly.BSUIDInID},
-		Worker: Worker{Concurrency: sendpolicy.DefaultConcurrency, ShutdownTimeout: Duration(15 * time.Second),
+		Worker: Worker{Concurrency: sendpolicy.DefaultConcurrency, ShutdownTimeout: Duration(sendpolicy.DefaultRequestTimeout + sendpolicy.ShutdownGrace),
 			WindowMargin: Duration(servicewindow.DefaultMargin)},
 		Retry: Retry{MaxAttempts: sendpolicy.DefaultMaxAttempts, Base: Duration(backoff.DefaultBase), Cap: Duration(backoff.DefaultCap),
 			ThrottleDelay: Duration(sendpolicy.DefaultThrottleDelay), HoldDelay: Duration(sendpolicy.DefaultHoldDelay),
@@ -514,7 +514,7 @@ func Default() Config {
 		Log:      Log{Level: "info", Format: "auto"},
 		Webhooks: Webhooks{MaxBody: webhooks.DefaultMaxBody, ParkFor: Duration(webhooks.DefaultParkFor)},
 		Scheduler: Scheduler{Poll: Duration(defstore.DefaultPoll), Backlog: Duration(sendpolicy.DefaultBacklog),
-			MinBacklog: sendpolicy.DefaultMinBacklog, MaxBacklog: sendpolicy.DefaultMaxBacklog, ExpandConcurrency: 4},
+			MinBacklog: sendpolicy.DefaultMinBacklog, MaxBacklog: sendpolicy.DefaultMaxBacklog, ExpandConcurrency: sendpolicy.DefaultExpandConcurrency},
 	}
 }
 

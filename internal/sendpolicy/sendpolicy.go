@@ -27,6 +27,9 @@ const (
 	DefaultKeepPlaceFor = 20 * time.Second
 	// DefaultRequestTimeout bounds one Connectly request: the client's own default.
 	DefaultRequestTimeout = connectly.DefaultTimeout
+	// ShutdownGrace is what a worker's shutdown waits for sends in flight beyond their
+	// request timeout: its ShutdownTimeout defaults to RequestTimeout + ShutdownGrace.
+	ShutdownGrace = 5 * time.Second
 	// DefaultBurstWindow is how many recent outcomes of a run are looked at for a burst of one
 	// permanent code; DefaultBurstShare is the share of them one code may fill before the run
 	// pauses.
@@ -50,6 +53,10 @@ const (
 	DefaultMinBacklog = 1000
 	DefaultMaxBacklog = 5000
 )
+
+// DefaultExpandConcurrency is how many runs one process expands at once (expand.ServerConfig's
+// Concurrency; config scheduler.expand_concurrency).
+const DefaultExpandConcurrency = 4
 
 // Retention keeps a completed task, and with it its TaskID, this long, so that the same task
 // cannot be enqueued twice meanwhile: a campaign send task, a resend, a run's first expansion
