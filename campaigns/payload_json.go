@@ -57,9 +57,9 @@ func EncodeSend(p SendPayload) []byte {
 		b = append(b, `,"cat":`...)
 		b = appendJSONString(b, p.Category)
 	}
-	if p.Window != "" {
+	if p.SendHours != "" {
 		b = append(b, `,"win":`...)
-		b = appendJSONString(b, p.Window)
+		b = appendJSONString(b, p.SendHours)
 	}
 	if p.Zone != "" {
 		b = append(b, `,"tz":`...)

@@ -26,7 +26,7 @@ func TestEncodeSendMatchesMarshal(t *testing.T) {
 	full := SendPayload{Run: "nightly-20261124T020000Z-a1b2c3", To: "+5511987654321", Bucket: 17, Row: 123456,
 		Campaign: "nightly", Template: "order_update", Language: "pt_BR", Sender: "+14155550100",
 		Params:   []connectly.Parameter{{Name: "body_1", Value: "Ana"}, {Name: "body_2", Value: "R$ 10,00"}},
-		Delivery: "at-most-once", Rate: 12.5, Category: "utility", Window: "09:00-20:00", Zone: "America/Sao_Paulo", Expires: 1795000000}
+		Delivery: "at-most-once", Rate: 12.5, Category: "utility", SendHours: "09:00-20:00", Zone: "America/Sao_Paulo", Expires: 1795000000}
 	checkEncodeSend(t, SendPayload{})
 	checkEncodeSend(t, full)
 	session := full
@@ -53,6 +53,6 @@ func FuzzEncodeSend(f *testing.F) {
 	f.Fuzz(func(t *testing.T, run, to string, bucket, row int, name, value string, rate float64, exp int64) {
 		checkEncodeSend(t, SendPayload{Run: run, To: to, Bucket: bucket, Row: row, Campaign: value, Template: name,
 			Language: value, Sender: to, Params: []connectly.Parameter{{Name: name, Value: value}}, Delivery: run,
-			Rate: rate, Category: name, Window: value, Zone: name, Expires: exp})
+			Rate: rate, Category: name, SendHours: value, Zone: name, Expires: exp})
 	})
 }

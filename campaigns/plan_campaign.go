@@ -46,8 +46,8 @@ type PlanOutput struct {
 	Templates []report.TemplateCheck `json:"templates,omitempty"`
 	// Limits is what the frequency cap and the daily tier would do if the run started now.
 	Limits *report.PlanLimits `json:"limits,omitempty"`
-	// TierWindow is the daily tier's window, for report.PrintPlanLimits.
-	TierWindow time.Duration `json:"-"`
+	// TierPeriod is the daily tier's window, for report.PrintPlanLimits.
+	TierPeriod time.Duration `json:"-"`
 	// maxInvalidShare is the campaign's audience.max_invalid_share.
 	maxInvalidShare float64
 }
@@ -111,6 +111,6 @@ func PlanCampaign(ctx context.Context, p PlanCampaignParams) (PlanOutput, error)
 	}
 	rate := report.PlanRate(c, sender, def.Rate)
 	return PlanOutput{PlanReport: rep, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate,
-		EstimatedSeconds: float64(rep.Recipients) / rate, Templates: checks, Limits: pl, TierWindow: c.Limits.TierWindow.D(),
+		EstimatedSeconds: float64(rep.Recipients) / rate, Templates: checks, Limits: pl, TierPeriod: c.Limits.TierWindow.D(),
 		maxInvalidShare: def.Audience.MaxInvalidShare}, nil
 }

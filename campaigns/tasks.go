@@ -52,13 +52,13 @@ type SendPayload struct {
 	// Category is the template's category (marketing, utility, authentication): it chooses
 	// the frequency cap that applies.
 	Category string `json:"cat,omitempty"`
-	// Window is the campaign's send window in its compact form (see Window.String), and Zone
+	// SendHours is the campaign's send window in its compact form (see SendHours.String), and Zone
 	// the recipient's IANA zone when the window follows the recipient's zone; empty when the
 	// campaign has no window. Expires is the unix second from which the send is skipped as
 	// expired (0: never). The worker checks all three with CheckTime before sending.
-	Window  string `json:"win,omitempty"`
-	Zone    string `json:"tz,omitempty"`
-	Expires int64  `json:"exp,omitempty"`
+	SendHours string `json:"win,omitempty"`
+	Zone      string `json:"tz,omitempty"`
+	Expires   int64  `json:"exp,omitempty"`
 	// Kind is what the task sends: KindTemplate ("", the template above) or KindSession.
 	Kind string `json:"k,omitempty"`
 	// Session is the rendered content of a session message (a connectly.SessionContent in

@@ -139,7 +139,7 @@ func workerConfig(o Options, def *campaigns.Definition) worker.Config {
 			// and a sender slowed by 429s decides over 2 s and recovers within a few seconds, not
 			// half a minute (the fake's 3% of random 429s stay under the threshold: no decrease).
 			PairInterval: time.Second,
-			Adaptive:     limits.Policy{Window: 2 * time.Second, Every: 250 * time.Millisecond, Step: 0.05},
+			Adaptive:     limits.Policy{Period: 2 * time.Second, Every: 250 * time.Millisecond, Step: 0.05},
 		}}
 }
 

@@ -595,7 +595,7 @@ func (e *Expander) writeTasks(ctx context.Context, tasks []asynqbatch.Task, ps [
 
 // timing applies a campaign's send window and expiry to the sends of one run.
 type timing struct {
-	window   *campaigns.Window
+	window   *campaigns.SendHours
 	fixed    *time.Location // the send window's own zone, if it has one
 	fallback *time.Location // the campaign's zone, for recipients whose zone is unknown
 	tzColumn string
@@ -603,7 +603,7 @@ type timing struct {
 }
 
 func newTiming(def *campaigns.Definition, run ledger.Run) (*timing, error) {
-	w, err := def.Window()
+	w, err := def.SendHours()
 	if err != nil {
 		return nil, err
 	}
@@ -628,7 +628,7 @@ func newTiming(def *campaigns.Definition, run ledger.Run) (*timing, error) {
 func (t *timing) apply(p *campaigns.SendPayload, row campaigns.Row, now time.Time) (time.Time, string) {
 	at := now
 	if t.window != nil {
-		p.Window = t.window.String()
+		p.SendHours = t.window.String()
 		loc := t.fixed
 		if loc == nil {
 			loc = campaigns.ZoneFor(row.Cols[t.tzColumn], row.Recipient, t.fallback)

@@ -322,8 +322,8 @@ func TestExpandTaskSendWindowAndExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 		at[p.To] = ti.NextProcessAt.UTC()
-		if p.Window == "" || p.Expires != now.Add(4*time.Hour).Unix() {
-			t.Errorf("%s: payload window %q expires %d", p.To, p.Window, p.Expires)
+		if p.SendHours == "" || p.Expires != now.Add(4*time.Hour).Unix() {
+			t.Errorf("%s: payload window %q expires %d", p.To, p.SendHours, p.Expires)
 		}
 	}
 	pending := b.pending(t, queue)

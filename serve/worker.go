@@ -102,7 +102,7 @@ func WorkerConfig(c config.Config) worker.Config {
 			DefaultSenderRate: limits.DefaultSenderRate,
 			PairInterval:      c.Limits.PairInterval.D(),
 			DailyTier:         int(c.Limits.MessagingTier),
-			TierWindow:        c.Limits.TierWindow.D(),
+			TierPeriod:        c.Limits.TierWindow.D(),
 			FrequencyCaps:     frequencyCaps(c),
 			Adaptive:          c.Limits.Adaptive.Policy(),
 			AdaptiveOff:       c.Limits.Adaptive.Off,
@@ -119,7 +119,7 @@ func WorkerConfig(c config.Config) worker.Config {
 func frequencyCaps(c config.Config) map[string]worker.FrequencyCap {
 	m := make(map[string]worker.FrequencyCap, len(c.Limits.FrequencyCaps))
 	for cat, fc := range c.Limits.FrequencyCaps {
-		m[cat] = worker.FrequencyCap{Max: fc.Max, Window: fc.Window.D()}
+		m[cat] = worker.FrequencyCap{Max: fc.Max, Period: fc.Window.D()}
 	}
 	return m
 }
@@ -133,5 +133,5 @@ func LimitsCollector(c config.Config, rdb redis.UniversalClient) prometheus.Coll
 		}
 	}
 	return metrics.NewLimitsCollector(metrics.LimitsSource{Limiter: limits.New(rdb), Business: c.Connectly.BusinessID,
-		TierLimit: int(c.Limits.MessagingTier), TierWindow: c.Limits.TierWindow.D(), Senders: senders})
+		TierLimit: int(c.Limits.MessagingTier), TierPeriod: c.Limits.TierWindow.D(), Senders: senders})
 }

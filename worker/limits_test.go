@@ -174,7 +174,7 @@ func TestPairThrottleDoesNotSlowTheSender(t *testing.T) {
 
 func TestFrequencyCapAcrossRuns(t *testing.T) {
 	cfg := testConfig()
-	cfg.Limits.FrequencyCaps = map[string]FrequencyCap{"marketing": {Max: 1, Window: 7 * 24 * time.Hour}}
+	cfg.Limits.FrequencyCaps = map[string]FrequencyCap{"marketing": {Max: 1, Period: 7 * 24 * time.Hour}}
 	b := setup(t, cfg)
 	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	b.worker.now = clk.Now

@@ -37,7 +37,7 @@ func (w *Worker) waitFor(ctx context.Context, log zerolog.Logger, p campaigns.Se
 	after := min(r.Wait, w.cfg.TierRecheck)
 	now := w.now()
 	note := fmt.Sprintf("daily tier: %d unique recipients in %s used; room again at %s", w.cfg.Limits.DailyTier,
-		w.cfg.Limits.TierWindow, now.Add(r.Wait).UTC().Format(time.RFC3339))
+		w.cfg.Limits.TierPeriod, now.Add(r.Wait).UTC().Format(time.RFC3339))
 	if err := w.ledger.SetWaiting(context.WithoutCancel(ctx), p.Run, note, now.Add(after)); err != nil {
 		log.Warn().Err(err).Msg("could not note the tier wait on the run")
 	}

@@ -21,7 +21,7 @@ import (
 // or a throttle may move a send out of its window, so the check runs on every attempt.
 // HandleSend calls it right after decoding the payload, before any limit is reserved.
 func (w *Worker) beforeSend(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload) (handled bool, err error) {
-	if p.Window == "" && p.Expires == 0 {
+	if p.SendHours == "" && p.Expires == 0 {
 		return false, nil
 	}
 	expired, wait := campaigns.CheckTime(p, w.ledger.Now())

@@ -31,7 +31,7 @@ func TestBeforeSend(t *testing.T) {
 		return b, seedRun(t, b, "r-window", ledger.AtMostOnce, 3)
 	}
 	window := func(from, to string) string {
-		w, err := campaigns.NewWindow(nil, from, to, "")
+		w, err := campaigns.NewSendHours(nil, from, to, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +63,7 @@ func TestBeforeSend(t *testing.T) {
 		t.Parallel()
 		b, ps := setup(t)
 		p := ps[1]
-		p.Window, p.Zone = window("09:00", "20:00"), "America/New_York"
+		p.SendHours, p.Zone = window("09:00", "20:00"), "America/New_York"
 		handled, err := b.worker.beforeSend(context.Background(), zerolog.Nop(), p)
 		te := wantAs[*ThrottledError](t, err)
 		if !handled || te.RetryAfter != 54*time.Minute || isFailure(err) {
@@ -75,11 +75,11 @@ func TestBeforeSend(t *testing.T) {
 		t.Parallel()
 		b, ps := setup(t)
 		p := ps[1]
-		p.Window, p.Zone = window("08:00", "20:00"), "America/New_York"
+		p.SendHours, p.Zone = window("08:00", "20:00"), "America/New_York"
 		if handled, err := b.worker.beforeSend(context.Background(), zerolog.Nop(), p); handled || err != nil {
 			t.Fatalf("open window: %v %v", handled, err)
 		}
-		p.Window = window("08:01", "20:00")
+		p.SendHours = window("08:01", "20:00")
 		_, err := b.worker.beforeSend(context.Background(), zerolog.Nop(), p)
 		if te := wantAs[*ThrottledError](t, err); te.RetryAfter != 54*time.Second {
 			t.Fatalf("retry after %s, want 54s (90%% of the minute; it looks again then)", te.RetryAfter)
@@ -89,7 +89,7 @@ func TestBeforeSend(t *testing.T) {
 		t.Parallel()
 		b, ps := setup(t)
 		p := ps[2]
-		p.Window, p.Zone, p.Expires = window("09:00", "20:00"), "America/New_York", now.Add(30*time.Minute).Unix()
+		p.SendHours, p.Zone, p.Expires = window("09:00", "20:00"), "America/New_York", now.Add(30*time.Minute).Unix()
 		if handled, err := b.worker.beforeSend(context.Background(), zerolog.Nop(), p); !handled || err != nil {
 			t.Fatalf("%v %v", handled, err)
 		}

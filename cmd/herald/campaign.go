@@ -59,16 +59,18 @@ func (a *app) campaignSendCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				run, st, continues, window, took := started.Run, started.Stats, started.Continues, started.Backlog, time.Since(start)
+				run, st, continues, backlog, took := started.Run, started.Stats, started.Continues, started.Backlog, time.Since(start)
 				out := map[string]any{
 					"run": run.ID, "campaign": run.Campaign, "rows": st.Rows, "planned": st.Planned,
 					"skipped": st.Skipped, "queue": run.Queue, "seconds": took.Seconds(),
-					"expanding": continues, "window": window,
+					"expanding": continues, "backlog": backlog,
+					// "window" is the older name of "backlog", kept for scripts that read it.
+					"window": backlog,
 				}
 				return a.print(asJSON, out, func(w io.Writer) error {
 					printStarted(w, run, st, took)
 					if continues {
-						fmt.Fprintf(w, "the audience goes on expanding %d tasks at a time as sends complete, in herald worker or herald scheduler\n", window)
+						fmt.Fprintf(w, "the audience goes on expanding %d tasks at a time as sends complete, in herald worker or herald scheduler\n", backlog)
 					}
 					return nil
 				})

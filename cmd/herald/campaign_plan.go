@@ -114,7 +114,7 @@ func printPlan(w io.Writer, p planOutput) {
 		est = (time.Duration(p.EstimatedSeconds * float64(time.Second))).Round(time.Second).String()
 	}
 	fmt.Fprintf(w, "Sender         %s at %g msg/s\nEstimated time %s (at that rate, before retries)\n", sender, p.RatePerSecond, est)
-	report.PrintPlanLimits(w, p.Limits, p.TierWindow)
+	report.PrintPlanLimits(w, p.Limits, p.TierPeriod)
 	for _, ch := range p.Templates {
 		if len(ch.Problems) == 0 {
 			fmt.Fprintf(w, "Template       %s: %s, parameters match\n", ch.Language, ch.Status)

@@ -107,7 +107,7 @@ func TestIntegrationThrottleStorm(t *testing.T) {
 	fake, url := newFake(t, fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, Rules: rules, RateLimit: 150})
 	const n = 1000
 	def := writeCampaign(t, t.TempDir(), "storm", "at-most-once", n)
-	policy := limits.Policy{Min: 0.2, Window: time.Second, Every: 300 * time.Millisecond, Step: 0.2}
+	policy := limits.Policy{Min: 0.2, Period: time.Second, Every: 300 * time.Millisecond, Step: 0.2}
 	cfg := worker.Config{Concurrency: 50, Limits: limits.Config{BusinessRate: 2000, DefaultSenderRate: 600, PairInterval: -1,
 		Adaptive: policy}, ThrottleDelay: 200 * time.Millisecond}
 	startLimitedWorker(t, rdb, url, cfg)

@@ -15,8 +15,8 @@ import (
 func (a *app) newLimitCheck(ctx context.Context, c config.Config, def *campaigns.Definition) (*report.LimitCheck, func()) {
 	cat := def.SendCategory() // a session campaign without a fallback is sent as utility
 	fc := c.Limits.FrequencyCaps[cat]
-	p := report.PlanLimitsParams{Business: c.Connectly.BusinessID, Category: cat, CapMax: fc.Max, CapWindow: fc.Window.D(),
-		Tier: int(c.Limits.MessagingTier), TierWindow: c.Limits.TierWindow.D(), Now: time.Now()}
+	p := report.PlanLimitsParams{Business: c.Connectly.BusinessID, Category: cat, CapMax: fc.Max, CapPeriod: fc.Window.D(),
+		Tier: int(c.Limits.MessagingTier), TierPeriod: c.Limits.TierWindow.D(), Now: time.Now()}
 	if !p.Applies() {
 		return nil, func() {}
 	}

@@ -27,7 +27,7 @@ func (a *app) schedulerCmd() *cobra.Command {
 	cmd.Long = `Run the scheduler: every submitted campaign (herald campaign submit) with a schedule gets a
 run per cron tick, or one at its one-shot time. Run as many replicas as you like: each tick
 becomes one run, whichever replica fires it. By default this process also expands runs
-(streams audiences into send tasks, a window at a time); the audience files must be readable
+(streams audiences into send tasks, a backlog at a time); the audience files must be readable
 here at the paths they were submitted with.`
 	cmd.Flags().StringVar(&metricsListen, "metrics-listen", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9091)")
 	cmd.Flags().IntVar(&concurrency, "expand-concurrency", 0, "runs this process expands at once; 0 leaves expansion to other processes (default scheduler.expand_concurrency)")

@@ -175,13 +175,13 @@ type Adaptive struct {
 
 // Policy is the limits policy a.
 func (a Adaptive) Policy() limits.Policy {
-	return limits.Policy{Min: a.MinFactor, Window: a.Window.D(), Threshold: a.Threshold, Every: a.RecoverEvery.D(),
+	return limits.Policy{Min: a.MinFactor, Period: a.Window.D(), Threshold: a.Threshold, Every: a.RecoverEvery.D(),
 		Step: a.RecoverStep}
 }
 
 func defaultAdaptive() Adaptive {
 	p := limits.DefaultPolicy()
-	return Adaptive{MinFactor: p.Min, Window: Duration(p.Window), Threshold: p.Threshold, RecoverEvery: Duration(p.Every),
+	return Adaptive{MinFactor: p.Min, Window: Duration(p.Period), Threshold: p.Threshold, RecoverEvery: Duration(p.Every),
 		RecoverStep: p.Step, Codes: sendpolicy.DefaultAdaptiveCodes()}
 }
 
@@ -508,7 +508,7 @@ func Default() Config {
 			ThrottleDelay: Duration(sendpolicy.DefaultThrottleDelay), HoldDelay: Duration(sendpolicy.DefaultHoldDelay),
 			MaxPaceWait: Duration(limits.DefaultMaxWait), KeepPlaceFor: OffDuration(sendpolicy.DefaultKeepPlaceFor)},
 		StopRun: StopRun{BurstWindow: sendpolicy.DefaultBurstWindow, BurstShare: sendpolicy.DefaultBurstShare},
-		Limits: Limits{PairInterval: OffDuration(limits.DefaultPairInterval), TierWindow: Duration(limits.DefaultTierWindow),
+		Limits: Limits{PairInterval: OffDuration(limits.DefaultPairInterval), TierWindow: Duration(limits.DefaultTierPeriod),
 			TierRecheck: Duration(sendpolicy.DefaultTierRecheck),
 			Adaptive:    defaultAdaptive()},
 		Log:      Log{Level: "info", Format: "auto"},
@@ -686,8 +686,8 @@ func (c *Config) Validate() error {
 		if a.RecoverEvery.D() <= 0 {
 			return &Error{Key: "limits.adaptive.recover_every", Msg: "must be positive"}
 		}
-		if w := a.Window.D(); w < time.Second || w > limits.MaxWindow || w%time.Second != 0 {
-			return &Error{Key: "limits.adaptive.window", Msg: fmt.Sprintf("%v: want whole seconds from 1s to %v", w, limits.MaxWindow)}
+		if w := a.Window.D(); w < time.Second || w > limits.MaxPeriod || w%time.Second != 0 {
+			return &Error{Key: "limits.adaptive.window", Msg: fmt.Sprintf("%v: want whole seconds from 1s to %v", w, limits.MaxPeriod)}
 		}
 		if a.Threshold <= 0 || a.Threshold >= 1 {
 			return &Error{Key: "limits.adaptive.threshold", Msg: fmt.Sprintf("%g: want a share above 0 and below 1 (e.g. 0.05)", a.Threshold)}

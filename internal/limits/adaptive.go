@@ -85,7 +85,7 @@ func (l *Limiter) Throttled(ctx context.Context, c Control, now time.Time) (Thro
 	throttled, reserved := c.windowKeys(sec, n)
 	keys := append(append([]string{c.Key(), rkeys.SenderThrottled(c.Business, c.Sender, sec)}, throttled...), reserved...)
 	res, err := throttledCmd.Run(ctx, l.rdb, keys, now.UnixMilli(), sec, n, p.hold().Milliseconds(), p.Threshold, p.Min,
-		p.Every.Milliseconds(), p.Step, max(0, c.Rate), (p.Window + 5*time.Second).Milliseconds()).Slice()
+		p.Every.Milliseconds(), p.Step, max(0, c.Rate), (p.Period + 5*time.Second).Milliseconds()).Slice()
 	if err != nil {
 		return Throttle{Factor: 1, Share: -1}, fmt.Errorf("limits: throttled: %w", err)
 	}

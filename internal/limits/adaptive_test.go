@@ -43,7 +43,7 @@ func backoffOf(tb testing.TB, b *testBundle, c Control, now time.Time) Backoff {
 
 func TestAdaptive(t *testing.T) {
 	b := setup(t)
-	p := Policy{Min: 0.1, Window: 2 * time.Second, Threshold: 0.05, Every: 10 * time.Second, Step: 0.25}
+	p := Policy{Min: 0.1, Period: 2 * time.Second, Threshold: 0.05, Every: 10 * time.Second, Step: 0.25}
 	c := SenderControl("biz", "+14155550100", 100, p)
 	now := t0
 	req := func() *Request {
@@ -191,8 +191,8 @@ func TestDefaultPolicy(t *testing.T) {
 		t.Fatalf("zero policy = %+v, want the defaults %+v", got, DefaultPolicy())
 	}
 	for in, want := range map[time.Duration]time.Duration{300 * time.Millisecond: time.Second, 2400 * time.Millisecond: 2 * time.Second,
-		time.Minute: MaxWindow} {
-		if got := (Policy{Window: in}).withDefaults().Window; got != want {
+		time.Minute: MaxPeriod} {
+		if got := (Policy{Period: in}).withDefaults().Period; got != want {
 			t.Errorf("window %v → %v, want %v", in, got, want)
 		}
 	}

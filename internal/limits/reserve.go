@@ -25,7 +25,7 @@ const (
 )
 
 // Tier is the business's daily messaging tier: at most Limit unique recipients in any window
-// of Window (24 h). A recipient already messaged within the window takes no new room, and
+// of Period (24 h). A recipient already messaged within it takes no new room, and
 // neither does one whose customer service window is open (Meta counts only the people
 // messaged outside one). A send whose recipient has an open window (Request.Windows) at
 // Request.Now skips the tier: it takes no room, adds no member and is not refused when the
@@ -34,7 +34,7 @@ type Tier struct {
 	// Key holds the recipients of the window (a sorted set scored by their last send).
 	Key    string
 	Limit  int
-	Window time.Duration
+	Period time.Duration
 	// Member is the recipient of this send.
 	Member string
 }
@@ -45,13 +45,13 @@ type WindowRef struct {
 	Key, Field string
 }
 
-// Cap is a frequency cap: at most Max messages to one recipient per Window, across runs. A
+// Cap is a frequency cap: at most Max messages to one recipient per Period, across runs. A
 // run counts once per recipient however often it retries.
 type Cap struct {
 	// Key is the hash bucket that holds the recipient's recent sends; Field is the recipient.
 	Key, Field string
 	Max        int
-	Window     time.Duration
+	Period     time.Duration
 	// Tag names the run (a retry of the same run finds its own mark and is not capped).
 	Tag string
 }
@@ -67,7 +67,7 @@ type Adaptive struct {
 }
 
 // Policy is how an adaptive limit follows the provider's throttles. It reacts to the share of
-// the limit's reservations that the provider throttled over the last Window, not to each
+// the limit's reservations that the provider throttled over the last Period, not to each
 // throttle: above Threshold the factor drops to what got through in the latest seconds (the
 // accepted rate over the configured rate) and holds a moment, until the decrease shows in the
 // counts; then it climbs back by Step every Every while the share stays at or under Threshold
@@ -79,10 +79,10 @@ type Adaptive struct {
 type Policy struct {
 	// Min is the lowest factor, so a storm can slow a sender only so far (default 0.2).
 	Min float64
-	// Window is how far back the throttled share is measured, in whole seconds from 1 to 10
+	// Period is how far back the throttled share is measured, in whole seconds from 1 to 10
 	// (default 3 s). After a decrease the controller holds for a second, and its next decision
 	// reads only the whole seconds after the decrease's.
-	Window time.Duration
+	Period time.Duration
 	// Threshold is the throttled share above which the factor decreases (default 0.05).
 	Threshold float64
 	// Every and Step are the recovery: +Step of the configured rate every Every (default +0.01
@@ -97,26 +97,26 @@ type Policy struct {
 // half the configured rate the sender settles near that rate with about 5% of requests
 // throttled, and 3% of random throttles leave it at its full rate.
 func DefaultPolicy() Policy {
-	return Policy{Min: 0.2, Window: 3 * time.Second, Threshold: 0.05, Every: time.Second, Step: 0.01}
+	return Policy{Min: 0.2, Period: 3 * time.Second, Threshold: 0.05, Every: time.Second, Step: 0.01}
 }
 
 // DefaultSenderRate is a sender number's rate when none is configured: Meta's default
 // throughput of 80 messages/s per business phone number. Every default of it reads this.
 const DefaultSenderRate = 80.0
 
-// MaxWindow is the longest Window: the per-second reservation counts the controller divides by
+// MaxPeriod is the longest Period: the per-second reservation counts the controller divides by
 // live 15 s.
-const MaxWindow = 10 * time.Second
+const MaxPeriod = 10 * time.Second
 
 func (p Policy) withDefaults() Policy {
 	d := DefaultPolicy()
 	if p.Min <= 0 || p.Min > 1 {
 		p.Min = d.Min
 	}
-	if p.Window <= 0 {
-		p.Window = d.Window
+	if p.Period <= 0 {
+		p.Period = d.Period
 	}
-	p.Window = min(MaxWindow, max(time.Second, p.Window.Round(time.Second)))
+	p.Period = min(MaxPeriod, max(time.Second, p.Period.Round(time.Second)))
 	if p.Threshold <= 0 || p.Threshold >= 1 {
 		p.Threshold = d.Threshold
 	}
@@ -130,12 +130,12 @@ func (p Policy) withDefaults() Policy {
 }
 
 // seconds is the window in whole seconds.
-func (p Policy) seconds() int { return int(p.Window / time.Second) }
+func (p Policy) seconds() int { return int(p.Period / time.Second) }
 
 // hold is how long a decrease stands before the controller decides again. The decision then
 // reads only the seconds after the decrease's, and the permits reserved at the old rate
 // (at most retry.max_pace_wait ahead) are mostly used by then.
-func (p Policy) hold() time.Duration { return min(p.Window, time.Second) }
+func (p Policy) hold() time.Duration { return min(p.Period, time.Second) }
 
 // Request is one send's reservation: a permit from every rate limit, room in the daily tier,
 // and a mark under the frequency cap, taken together or not at all.
@@ -244,13 +244,13 @@ func (r *Request) args() ([]string, []any) {
 	args = append(args, r.MaxWait.Microseconds(), n, r.now().UnixMilli())
 	if t := r.Tier; t != nil && t.Limit > 0 {
 		ks = append(ks, t.Key)
-		args = append(args, t.Limit, t.Window.Milliseconds(), t.Member)
+		args = append(args, t.Limit, t.Period.Milliseconds(), t.Member)
 	} else {
 		args = append(args, 0, 0, "")
 	}
 	if c := r.Cap; c != nil && c.Max > 0 {
 		ks = append(ks, c.Key)
-		args = append(args, c.Max, c.Window.Milliseconds(), c.Field, c.Tag)
+		args = append(args, c.Max, c.Period.Milliseconds(), c.Field, c.Tag)
 	} else {
 		args = append(args, 0, 0, "", "")
 	}

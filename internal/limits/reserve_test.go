@@ -20,7 +20,7 @@ func TestTier(t *testing.T) {
 	ctx := context.Background()
 	day := 24 * time.Hour
 	req := func(member string, now time.Time) *Request {
-		return &Request{Tier: &Tier{Key: "tier", Limit: 3, Window: day, Member: member}, Now: now}
+		return &Request{Tier: &Tier{Key: "tier", Limit: 3, Period: day, Member: member}, Now: now}
 	}
 	start := t0
 	for i, m := range []string{"a", "b", "c"} {
@@ -56,7 +56,7 @@ func TestTier(t *testing.T) {
 	// A refused tier takes nothing from the rate limits.
 	lim := PerSecond(1)
 	rr := &Request{Keys: []string{"rate"}, Limits: []Limit{lim}, MaxWait: time.Second,
-		Tier: &Tier{Key: "tier", Limit: 3, Window: day, Member: "f"}, Now: now}
+		Tier: &Tier{Key: "tier", Limit: 3, Period: day, Member: "f"}, Now: now}
 	if r := reserveReq(t, b, rr); r.OK || r.Reason != ReasonTier {
 		t.Fatalf("f: %+v", r)
 	}
@@ -69,7 +69,7 @@ func TestCap(t *testing.T) {
 	b := setup(t)
 	week := 7 * 24 * time.Hour
 	req := func(tag string, now time.Time) *Request {
-		return &Request{Cap: &Cap{Key: "cap", Field: "+15550001", Max: 2, Window: week, Tag: tag}, Now: now}
+		return &Request{Cap: &Cap{Key: "cap", Field: "+15550001", Max: 2, Period: week, Tag: tag}, Now: now}
 	}
 	if r := reserveReq(t, b, req("runA", t0)); !r.OK || !r.CapAdded {
 		t.Fatalf("runA: %+v", r)
@@ -98,8 +98,8 @@ func TestRefundGivesTierAndCapBack(t *testing.T) {
 	ctx := context.Background()
 	r := &Request{
 		Keys: []string{"rate"}, Limits: []Limit{PerSecond(10)}, MaxWait: time.Second,
-		Tier: &Tier{Key: "tier", Limit: 1, Window: time.Hour, Member: "x"},
-		Cap:  &Cap{Key: "cap", Field: "x", Max: 1, Window: time.Hour, Tag: "run1"},
+		Tier: &Tier{Key: "tier", Limit: 1, Period: time.Hour, Member: "x"},
+		Cap:  &Cap{Key: "cap", Field: "x", Max: 1, Period: time.Hour, Tag: "run1"},
 		Now:  t0,
 	}
 	res := reserveReq(t, b, r)

@@ -41,8 +41,8 @@ func keysOf(id string) caseKeys {
 func (k caseKeys) tierCapRequest(limit Limit, tierMax, capMax, n int, tag string) *Request {
 	member := fmt.Sprintf("+1555000000%d", n)
 	return &Request{Keys: []string{k.rate}, Limits: []Limit{limit}, MaxWait: time.Hour, Now: caseNow,
-		Tier: &Tier{Key: k.tier, Limit: tierMax, Window: 24 * time.Hour, Member: member},
-		Cap:  &Cap{Key: k.cap, Field: member[1:], Max: capMax, Window: 24 * time.Hour, Tag: tag}}
+		Tier: &Tier{Key: k.tier, Limit: tierMax, Period: 24 * time.Hour, Member: member},
+		Cap:  &Cap{Key: k.cap, Field: member[1:], Max: capMax, Period: 24 * time.Hour, Tag: tag}}
 }
 
 // reserveWant is what a reservation must answer.

@@ -24,16 +24,16 @@ const (
 	// DefaultPairMargin is added to the pair interval when a pair slot is booked; see
 	// Config.PairMargin.
 	DefaultPairMargin = 250 * time.Millisecond
-	// DefaultTierWindow is the daily tier's rolling window.
-	DefaultTierWindow = 24 * time.Hour
+	// DefaultTierPeriod is the daily tier's rolling period.
+	DefaultTierPeriod = 24 * time.Hour
 	// DefaultMaxWait is the furthest ahead a send books its rate permits.
 	DefaultMaxWait = time.Second
 )
 
-// FrequencyCap is at most Max messages to one recipient per Window, across runs.
+// FrequencyCap is at most Max messages to one recipient per Period, across runs.
 type FrequencyCap struct {
 	Max    int
-	Window time.Duration
+	Period time.Duration
 }
 
 // Config is every limit one business's sends are held to. Zero values take the defaults
@@ -59,10 +59,10 @@ type Config struct {
 	// negative means none.
 	PairMargin time.Duration
 	// DailyTier is the business's messaging tier: at most this many unique recipients per
-	// rolling TierWindow, shared by all sender numbers. 0 means unlimited.
+	// rolling TierPeriod, shared by all sender numbers. 0 means unlimited.
 	DailyTier int
-	// TierWindow defaults to DefaultTierWindow.
-	TierWindow time.Duration
+	// TierPeriod defaults to DefaultTierPeriod.
+	TierPeriod time.Duration
 	// FrequencyCaps limit messages per recipient by template category, across runs.
 	FrequencyCaps map[string]FrequencyCap
 	// Adaptive is how a sender's rate follows the share of its sends the provider throttles;
@@ -88,8 +88,8 @@ func (c Config) WithDefaults() Config {
 	if c.PairMargin == 0 {
 		c.PairMargin = DefaultPairMargin
 	}
-	if c.TierWindow <= 0 {
-		c.TierWindow = DefaultTierWindow
+	if c.TierPeriod <= 0 {
+		c.TierPeriod = DefaultTierPeriod
 	}
 	if c.MaxWait <= 0 {
 		c.MaxWait = DefaultMaxWait
@@ -194,7 +194,7 @@ func (s *Sends) Request(in Intention, now time.Time) *Request {
 		r.Adaptive = &Adaptive{Key: rkeys.SenderBackoff(biz, sender), Index: LimSender, Policy: c.Adaptive}
 	}
 	if c.DailyTier > 0 {
-		r.Tier = &Tier{Key: rkeys.Tier(biz), Limit: c.DailyTier, Window: c.TierWindow, Member: in.Recipient}
+		r.Tier = &Tier{Key: rkeys.Tier(biz), Limit: c.DailyTier, Period: c.TierPeriod, Member: in.Recipient}
 	}
 	if c.DailyTier > 0 || in.ReadWindow {
 		// A recipient whose customer service window is open takes no room in the tier (Meta
@@ -225,7 +225,7 @@ func capCategory(category string) string {
 func capOf(business, category string, fc FrequencyCap, recipient, tag string) Cap {
 	cat := capCategory(category)
 	return Cap{Key: rkeys.Cap(business, cat, ledger.BucketOf(recipient, rkeys.CapBuckets)), Field: recipient,
-		Max: fc.Max, Window: fc.Window, Tag: tag}
+		Max: fc.Max, Period: fc.Period, Tag: tag}
 }
 
 // Reserve reserves everything in's send needs, at now (the tier's and cap's clock).

@@ -12,7 +12,7 @@ func TestConfigDefaults(t *testing.T) {
 	c := Config{}.WithDefaults()
 	if c.BusinessRate != DefaultBusinessRate || c.DefaultSenderRate != DefaultSenderRate ||
 		c.PairInterval != DefaultPairInterval || c.PairMargin != DefaultPairMargin ||
-		c.TierWindow != DefaultTierWindow || c.MaxWait != DefaultMaxWait {
+		c.TierPeriod != DefaultTierPeriod || c.MaxWait != DefaultMaxWait {
 		t.Fatalf("defaults %+v", c)
 	}
 	// Negative means off, and stays so.
@@ -33,7 +33,7 @@ func TestGiveBack(t *testing.T) {
 	in := Intention{Sender: sender, Run: run, Recipient: to, Category: "marketing", RunRate: 100}
 	cfg := Config{BusinessID: biz, DefaultSenderRate: 100, BusinessRate: 100, PairInterval: time.Second,
 		PairMargin: 100 * time.Millisecond, DailyTier: 10, AdaptiveOff: true,
-		FrequencyCaps: map[string]FrequencyCap{"marketing": {Max: 5, Window: time.Hour}}}
+		FrequencyCaps: map[string]FrequencyCap{"marketing": {Max: 5, Period: time.Hour}}}
 	slot := 10 * time.Millisecond
 	pairSlot := 1100 * time.Millisecond
 	for _, tc := range []struct {

@@ -139,7 +139,7 @@ func (l *Limiter) peekCaps(ctx context.Context, caps []Cap, now time.Time) ([]bo
 		if err != nil {
 			continue
 		}
-		out[i] = capMarks(v, c.Window, now) >= c.Max
+		out[i] = capMarks(v, c.Period, now) >= c.Max
 	}
 	return out, nil
 }

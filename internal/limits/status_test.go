@@ -16,8 +16,8 @@ func TestStatusByName(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	cfg := Config{BusinessID: biz, DefaultSenderRate: 1000, BusinessRate: 1000, PairInterval: -1, DailyTier: 5,
-		TierWindow: time.Hour, FrequencyCaps: map[string]FrequencyCap{
-			"marketing": {Max: 2, Window: time.Hour}, "utility": {Max: 1, Window: time.Hour}}}
+		TierPeriod: time.Hour, FrequencyCaps: map[string]FrequencyCap{
+			"marketing": {Max: 2, Period: time.Hour}, "utility": {Max: 1, Period: time.Hour}}}
 	s := NewSends(b.lim, cfg)
 	reserve := func(in Intention, at time.Time) {
 		t.Helper()
@@ -103,7 +103,7 @@ func TestStatusRedisError(t *testing.T) {
 	b.mr.SetError("LOADING Redis is loading the dataset in memory")
 	defer b.mr.SetError("")
 	one := []string{"+15550001111"}
-	fc := FrequencyCap{Max: 1, Window: time.Hour}
+	fc := FrequencyCap{Max: 1, Period: time.Hour}
 	for name, err := range map[string]error{
 		"BusinessUse": second(b.lim.BusinessUse(ctx, "biz", 1, t0)),
 		"SenderUse":   second(b.lim.SenderUse(ctx, "biz", "", 1, t0)),

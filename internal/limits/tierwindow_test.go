@@ -25,7 +25,7 @@ func touchAt(t *testing.T, b *testBundle, id string, at time.Time) {
 
 func tierReq(id string, limit int, now time.Time) *Request {
 	k, f := servicewindow.Locate(twBiz, id)
-	return &Request{Tier: &Tier{Key: rkeys.Tier(twBiz), Limit: limit, Window: 24 * time.Hour, Member: id},
+	return &Request{Tier: &Tier{Key: rkeys.Tier(twBiz), Limit: limit, Period: 24 * time.Hour, Member: id},
 		Windows: []WindowRef{{Key: k, Field: f}}, Now: now}
 }
 
@@ -157,7 +157,7 @@ func TestTierWindowsWithRateLimitsAndUsage(t *testing.T) {
 	r.MaxWait = 500 * time.Millisecond
 	r.Usage = []int{0}
 	r.UsageAt = t0
-	r.Cap = &Cap{Key: "cap", Field: id, Max: 1, Window: time.Hour, Tag: "run1"}
+	r.Cap = &Cap{Key: "cap", Field: id, Max: 1, Period: time.Hour, Tag: "run1"}
 	r.Adaptive = &Adaptive{Key: "backoff", Index: 0}
 	res := reserveReq(t, b, r)
 	if !res.OK || res.TierAdded || !res.InWindow || !res.CapAdded || res.Wait != 0 {
@@ -188,7 +188,7 @@ func TestTierWindowRealRedis(t *testing.T) {
 	}
 	req := func(member, field string) *Request {
 		return &Request{Keys: []string{prefix + "rate"}, Limits: []Limit{PerSecond(1000)}, MaxWait: time.Second,
-			Tier:    &Tier{Key: tier, Limit: 1, Window: 24 * time.Hour, Member: member},
+			Tier:    &Tier{Key: tier, Limit: 1, Period: 24 * time.Hour, Member: member},
 			Windows: []WindowRef{{Key: csw, Field: field}}, Now: now}
 	}
 	for _, c := range []struct {

@@ -12,11 +12,11 @@ import (
 // LimitsSource says where the shared limits live, for the limits collector.
 type LimitsSource struct {
 	Limiter *limits.Limiter
-	// Business is the Connectly business whose daily tier TierLimit and TierWindow describe
+	// Business is the Connectly business whose daily tier TierLimit and TierPeriod describe
 	// (TierLimit 0: unlimited).
 	Business   string
 	TierLimit  int
-	TierWindow time.Duration
+	TierPeriod time.Duration
 	// Senders are the adaptive controllers of the configured senders.
 	Senders []limits.Control
 }
@@ -57,7 +57,7 @@ func (c *limitsCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	now := time.Now()
 	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(c.src.TierLimit))
-	if u, err := c.src.Limiter.DailyTier(ctx, c.src.Business, c.src.TierLimit, c.src.TierWindow, now); err == nil {
+	if u, err := c.src.Limiter.DailyTier(ctx, c.src.Business, c.src.TierLimit, c.src.TierPeriod, now); err == nil {
 		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(u.Used))
 	}
 	for _, s := range c.src.Senders {

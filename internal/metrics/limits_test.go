@@ -30,7 +30,7 @@ func TestLimitsCollector(t *testing.T) {
 	prev := now.Unix() - 1
 	rdb.Set(ctx, limits.UsageKey(rkeys.SenderLimit("biz", a.Sender), prev), 80, 0)
 	rdb.Set(ctx, rkeys.SenderThrottled("biz", a.Sender, prev), 2, 0)
-	c := NewLimitsCollector(LimitsSource{Limiter: limits.New(rdb), Business: "biz", TierLimit: 250, TierWindow: 24 * time.Hour,
+	c := NewLimitsCollector(LimitsSource{Limiter: limits.New(rdb), Business: "biz", TierLimit: 250, TierPeriod: 24 * time.Hour,
 		Senders: []limits.Control{a, limits.SenderControl("biz", "+14155550101", 80, limits.Policy{})}})
 	want := `
 # HELP herald_daily_tier_limit The daily messaging tier in unique recipients; 0 when unlimited.

@@ -108,7 +108,7 @@ func TestMetricsPassPromlint(t *testing.T) {
 	w.Lag.WithLabelValues("read").Observe(2)
 	m.RegisterQueues(fakeQueues{"herald:marketing": {Queue: "herald:marketing", Pending: 1, Size: 1}})
 	m.Register(NewRunCollector(l), NewLimitsCollector(LimitsSource{Limiter: limits.New(rdb), Business: "biz", TierLimit: 250,
-		TierWindow: 24 * time.Hour, Senders: []limits.Control{limits.SenderControl("", "+14155550100", 80, limits.DefaultPolicy())}}))
+		TierPeriod: 24 * time.Hour, Senders: []limits.Control{limits.SenderControl("", "+14155550100", 80, limits.DefaultPolicy())}}))
 
 	srv := httptest.NewServer(m.Handler())
 	t.Cleanup(srv.Close)

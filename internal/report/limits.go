@@ -112,7 +112,7 @@ func ReadLimits(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redi
 			if err != nil {
 				return rep, err
 			}
-			u.applyBackoff(b, ctl.Policy.Window)
+			u.applyBackoff(b, ctl.Policy.Period)
 		}
 		u.Effective = u.Rate * u.Factor
 		rep.Senders = append(rep.Senders, u)
@@ -162,7 +162,7 @@ func (u *SenderUse) applyBackoff(b limits.Backoff, window time.Duration) {
 		return &t
 	}
 	u.Factor, u.ThrottledShare, u.Throttled, u.Requests = b.Factor, b.Share, b.Throttled, b.Reserved
-	u.Window = cmp.Or(window, limits.DefaultPolicy().Window).String()
+	u.Window = cmp.Or(window, limits.DefaultPolicy().Period).String()
 	u.Decision, u.DecidedAt = b.Decision, utc(b.DecidedAt)
 	u.ThrottledAt, u.DecreaseShare, u.FullRate = utc(b.Since), b.DecreaseShare, utc(b.Full)
 }
@@ -282,5 +282,5 @@ func SenderBackoff(ctx context.Context, rdb redis.UniversalClient, c config.Conf
 	}
 	return fmt.Sprintf("%s slowed to %.1f/s of %g/s: %.1f%% of its requests were throttled when its rate was lowered at %s "+
 		"(%.1f%% in the last %s); full rate at %s", sender, ctl.Rate*b.Factor, ctl.Rate, 100*b.DecreaseShare,
-		b.Since.UTC().Format(time.TimeOnly), 100*b.Share, cmp.Or(ctl.Policy.Window, limits.DefaultPolicy().Window), b.Full.UTC().Format(time.TimeOnly))
+		b.Since.UTC().Format(time.TimeOnly), 100*b.Share, cmp.Or(ctl.Policy.Period, limits.DefaultPolicy().Period), b.Full.UTC().Format(time.TimeOnly))
 }

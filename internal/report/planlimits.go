@@ -30,13 +30,13 @@ type PlanLimits struct {
 type PlanLimitsParams struct {
 	Business string
 	// Category is the campaign template's category (marketing when empty, as for a send);
-	// CapMax and CapWindow its frequency cap (CapMax 0: no cap applies).
+	// CapMax and CapPeriod its frequency cap (CapMax 0: no cap applies).
 	Category  string
 	CapMax    int
-	CapWindow time.Duration
-	// Tier is the daily tier (0: unlimited) and TierWindow its rolling window.
+	CapPeriod time.Duration
+	// Tier is the daily tier (0: unlimited) and TierPeriod its rolling period.
 	Tier       int
-	TierWindow time.Duration
+	TierPeriod time.Duration
 	Now        time.Time
 	// NotChecked, when set, says why Redis is not read: the check only carries this note.
 	NotChecked string
@@ -65,7 +65,7 @@ func NewLimitCheck(ctx context.Context, rdb redis.UniversalClient, p PlanLimitsP
 	}
 	lc := &LimitCheck{ctx: ctx, p: p, out: PlanLimits{TierLimit: p.Tier}}
 	if p.CapMax > 0 {
-		lc.out.Cap = fmt.Sprintf("%s: at most %d per person per %s", p.Category, p.CapMax, p.CapWindow)
+		lc.out.Cap = fmt.Sprintf("%s: at most %d per person per %s", p.Category, p.CapMax, p.CapPeriod)
 	}
 	if p.NotChecked != "" || rdb == nil {
 		lc.out.Note = p.NotChecked
@@ -73,7 +73,7 @@ func NewLimitCheck(ctx context.Context, rdb redis.UniversalClient, p PlanLimitsP
 	}
 	lc.lim = limits.New(rdb)
 	if p.Tier > 0 {
-		u, err := lc.lim.DailyTier(ctx, p.Business, p.Tier, p.TierWindow, p.Now)
+		u, err := lc.lim.DailyTier(ctx, p.Business, p.Tier, p.TierPeriod, p.Now)
 		if err != nil {
 			lc.err = err
 		}
@@ -101,7 +101,7 @@ func (lc *LimitCheck) flush() {
 	p := lc.p
 	sendable := lc.batch
 	if p.CapMax > 0 {
-		over, err := lc.lim.Capped(lc.ctx, p.Business, p.Category, limits.FrequencyCap{Max: p.CapMax, Window: p.CapWindow},
+		over, err := lc.lim.Capped(lc.ctx, p.Business, p.Category, limits.FrequencyCap{Max: p.CapMax, Period: p.CapPeriod},
 			lc.batch, p.Now)
 		if err != nil {
 			lc.err = err
@@ -117,7 +117,7 @@ func (lc *LimitCheck) flush() {
 		}
 	}
 	if p.Tier > 0 {
-		in, err := lc.lim.InDailyTier(lc.ctx, p.Business, sendable, p.TierWindow, p.Now)
+		in, err := lc.lim.InDailyTier(lc.ctx, p.Business, sendable, p.TierPeriod, p.Now)
 		if err != nil {
 			lc.err = err
 			return

@@ -70,7 +70,7 @@ func TestLimitCheck(t *testing.T) {
 	t.Run("UncheckedCarriesItsNote", func(t *testing.T) {
 		t.Parallel()
 		lc := report.NewLimitCheck(context.Background(), nil, report.PlanLimitsParams{Category: "marketing", CapMax: 2,
-			CapWindow: time.Hour, NotChecked: "redis down"})
+			CapPeriod: time.Hour, NotChecked: "redis down"})
 		lc.Add("+14155550101")
 		pl, err := lc.Result()
 		if err != nil || pl == nil || pl.Note != "redis down" || pl.Capped != 0 {
@@ -88,7 +88,7 @@ func TestLimitCheck(t *testing.T) {
 		rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
 		t.Cleanup(func() { rdb.Close() })
 		lc := report.NewLimitCheck(context.Background(), rdb, report.PlanLimitsParams{Business: "b", Category: "utility",
-			Tier: 2, TierWindow: 24 * time.Hour, Now: time.Now()})
+			Tier: 2, TierPeriod: 24 * time.Hour, Now: time.Now()})
 		for _, to := range []string{"+14155550101", "+14155550102", "+14155550103"} {
 			lc.Add(to)
 		}

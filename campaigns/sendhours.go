@@ -10,10 +10,10 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// Window is a campaign's send window: the weekdays and local hours in which a recipient may
+// SendHours is a campaign's send window: the weekdays and local hours in which a recipient may
 // receive a message. A window whose From is after its To spans midnight; it belongs to the day
 // it opens on (days: [fri] with 22:00-06:00 opens Friday night and closes Saturday morning).
-type Window struct {
+type SendHours struct {
 	// days is indexed by time.Weekday.
 	days [7]bool
 	// from and to are minutes after local midnight.
@@ -25,9 +25,9 @@ type Window struct {
 var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday,
 	"wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
 
-// Window returns the campaign's send window, or nil when it has none. The definition must
+// SendHours returns the campaign's send window, or nil when it has none. The definition must
 // have been validated (Load and Parse do that).
-func (d *Definition) Window() (*Window, error) {
+func (d *Definition) SendHours() (*SendHours, error) {
 	w := d.SendWindow
 	if w.From == "" && w.To == "" {
 		return nil, nil
@@ -36,13 +36,13 @@ func (d *Definition) Window() (*Window, error) {
 	if zone == "recipient" {
 		zone = ""
 	}
-	return NewWindow(w.Days, w.From, w.To, zone)
+	return NewSendHours(w.Days, w.From, w.To, zone)
 }
 
-// NewWindow builds a window from days (mon..sun; none means every day), local times "HH:MM",
+// NewSendHours builds a window from days (mon..sun; none means every day), local times "HH:MM",
 // and an IANA zone ("" for the recipient's zone).
-func NewWindow(days []string, from, to, zone string) (*Window, error) {
-	w := &Window{Zone: zone}
+func NewSendHours(days []string, from, to, zone string) (*SendHours, error) {
+	w := &SendHours{Zone: zone}
 	if len(days) == 0 {
 		w.days = [7]bool{true, true, true, true, true, true, true}
 	}
@@ -82,7 +82,7 @@ func minutes(hhmm string) (int, error) {
 
 // String is the window's compact form, as carried in send payloads: "DAYS|HHMM|HHMM|ZONE"
 // with DAYS seven 0/1 flags from Sunday, e.g. "0111110|0900|2000|America/New_York".
-func (w *Window) String() string {
+func (w *SendHours) String() string {
 	var b strings.Builder
 	for _, on := range w.days {
 		if on {
@@ -99,10 +99,10 @@ func (w *Window) String() string {
 // windowCache holds parsed compact windows: a worker sees the same few strings all day.
 var windowCache sync.Map
 
-// ParseWindow parses the compact form made by String.
-func ParseWindow(s string) (*Window, error) {
+// ParseSendHours parses the compact form made by String.
+func ParseSendHours(s string) (*SendHours, error) {
 	if v, ok := windowCache.Load(s); ok {
-		return v.(*Window), nil
+		return v.(*SendHours), nil
 	}
 	parts := strings.SplitN(s, "|", 4)
 	if len(parts) != 4 || len(parts[0]) != 7 || len(parts[1]) != 4 || len(parts[2]) != 4 {
@@ -118,7 +118,7 @@ func ParseWindow(s string) (*Window, error) {
 	if len(days) == 0 {
 		return nil, fmt.Errorf("send window %q: no days", s)
 	}
-	w, err := NewWindow(days, parts[1][:2]+":"+parts[1][2:], parts[2][:2]+":"+parts[2][2:], parts[3])
+	w, err := NewSendHours(days, parts[1][:2]+":"+parts[1][2:], parts[2][:2]+":"+parts[2][2:], parts[3])
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func ParseWindow(s string) (*Window, error) {
 // across daylight-saving changes. A local time that does not exist that day (skipped by a
 // spring-forward change) opens the window when the clock jumps past it; a local time that
 // occurs twice (fall-back) means its first occurrence.
-func (w *Window) NextOpen(t time.Time, loc *time.Location) time.Time {
+func (w *SendHours) NextOpen(t time.Time, loc *time.Location) time.Time {
 	lt := t.In(loc)
 	y, m, d := lt.Date()
 	// Start a day early: a window that spans midnight may have opened yesterday.
@@ -159,7 +159,7 @@ func (w *Window) NextOpen(t time.Time, loc *time.Location) time.Time {
 }
 
 // Open reports whether the window is open at t in loc.
-func (w *Window) Open(t time.Time, loc *time.Location) bool { return w.NextOpen(t, loc).Equal(t) }
+func (w *SendHours) Open(t time.Time, loc *time.Location) bool { return w.NextOpen(t, loc).Equal(t) }
 
 // wallTime returns the instant at which loc's clocks show the given date and minute of day.
 func wallTime(y int, mo time.Month, d, minute int, loc *time.Location) time.Time {
@@ -285,10 +285,10 @@ func CheckTime(p SendPayload, now time.Time) (expired bool, wait time.Duration) 
 	if p.Expires > 0 && now.Unix() >= p.Expires {
 		return true, 0
 	}
-	if p.Window == "" {
+	if p.SendHours == "" {
 		return false, 0
 	}
-	w, err := ParseWindow(p.Window)
+	w, err := ParseSendHours(p.SendHours)
 	if err != nil {
 		return false, 0 // a payload from a newer version; do not hold the send on it
 	}

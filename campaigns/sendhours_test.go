@@ -16,9 +16,9 @@ func mustZone(t *testing.T, name string) *time.Location {
 	return loc
 }
 
-func mustWindow(t *testing.T, days []string, from, to, zone string) *campaigns.Window {
+func mustWindow(t *testing.T, days []string, from, to, zone string) *campaigns.SendHours {
 	t.Helper()
-	w, err := campaigns.NewWindow(days, from, to, zone)
+	w, err := campaigns.NewSendHours(days, from, to, zone)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestWindowNextOpenAcrossDST(t *testing.T) {
 	}
 	cases := []struct {
 		name     string
-		w        *campaigns.Window
+		w        *campaigns.SendHours
 		loc      *time.Location
 		at, want string // RFC 3339 instants
 	}{
@@ -127,7 +127,7 @@ func TestWindowCompactForm(t *testing.T) {
 	if s != "0100010|0905|1800|America/New_York" {
 		t.Fatalf("String() = %q", s)
 	}
-	back, err := campaigns.ParseWindow(s)
+	back, err := campaigns.ParseSendHours(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestWindowCompactForm(t *testing.T) {
 		t.Fatalf("round trip %q → %q", s, back.String())
 	}
 	for _, bad := range []string{"", "1111111|0900|1800", "111|0900|1800|", "0000000|0900|1800|", "1111111|0900|0900|"} {
-		if _, err := campaigns.ParseWindow(bad); err == nil {
+		if _, err := campaigns.ParseSendHours(bad); err == nil {
 			t.Errorf("ParseWindow(%q) accepted", bad)
 		}
 	}
@@ -168,7 +168,7 @@ func TestCheckTime(t *testing.T) {
 	ny := mustZone(t, "America/New_York")
 	w := mustWindow(t, nil, "09:00", "20:00", "")
 	at := time.Date(2026, 3, 8, 8, 59, 30, 0, ny) // 30 s before the window opens
-	p := campaigns.SendPayload{Window: w.String(), Zone: "America/New_York"}
+	p := campaigns.SendPayload{SendHours: w.String(), Zone: "America/New_York"}
 	if expired, wait := campaigns.CheckTime(p, at); expired || wait != 30*time.Second {
 		t.Errorf("before opening: expired %v wait %s, want false 30s", expired, wait)
 	}
