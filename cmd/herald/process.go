@@ -21,3 +21,13 @@ func (a *app) setup(ctx context.Context, c config.Config, metricsListen string) 
 	}
 	return serve.Setup{Config: c, Log: log, Redis: rdb, MetricsListen: metricsListen}, nil
 }
+
+// serve runs a long-running process of config c (serve.RunScheduler, serve.RunWebhooks) with
+// its logger and Redis opened by setup, until ctx is done.
+func (a *app) serve(ctx context.Context, c config.Config, metricsListen string, run func(context.Context, serve.Setup) error) error {
+	s, err := a.setup(ctx, c, metricsListen)
+	if err != nil {
+		return err
+	}
+	return run(ctx, s)
+}

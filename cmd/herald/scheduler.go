@@ -21,7 +21,7 @@ func (a *app) schedulerCmd() *cobra.Command {
 			if changed("expand-concurrency") {
 				c.Scheduler.ExpandConcurrency = concurrency
 			}
-			return a.runScheduler(ctx, c, metricsListen)
+			return a.serve(ctx, c, metricsListen, serve.RunScheduler)
 		})
 	changed = cmd.Flags().Changed
 	cmd.Long = `Run the scheduler: every submitted campaign (herald campaign submit) with a schedule gets a
@@ -32,12 +32,4 @@ here at the paths they were submitted with.`
 	cmd.Flags().StringVar(&metricsListen, "metrics-listen", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9091)")
 	cmd.Flags().IntVar(&concurrency, "expand-concurrency", 0, "runs this process expands at once; 0 leaves expansion to other processes (default scheduler.expand_concurrency)")
 	return cmd
-}
-
-func (a *app) runScheduler(ctx context.Context, c config.Config, metricsListen string) error {
-	s, err := a.setup(ctx, c, metricsListen)
-	if err != nil {
-		return err
-	}
-	return serve.RunScheduler(ctx, s)
 }

@@ -26,7 +26,7 @@ func (a *app) webhooksCmd() *cobra.Command {
 			if err := c.RequireWebhookSecret(); err != nil {
 				return err
 			}
-			return a.runWebhooks(ctx, c, metricsListen)
+			return a.serve(ctx, c, metricsListen, serve.RunWebhooks)
 		})
 	cmd.Long = `Serve the webhook receiver: Connectly POSTs delivery_status events (sent, delivered, read,
 delivery_failed) and inbound messages here, signed with x-connectly-hmac-sha256. Each event is
@@ -38,14 +38,6 @@ CONNECTLY_WEBHOOK_SECRET or connectly.webhook_secret_file. Register the address 
 	cmd.Flags().StringVar(&metricsListen, "metrics-listen", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9091)")
 	cmd.AddCommand(a.webhooksRegisterCmd())
 	return cmd
-}
-
-func (a *app) runWebhooks(ctx context.Context, c config.Config, metricsListen string) error {
-	s, err := a.setup(ctx, c, metricsListen)
-	if err != nil {
-		return err
-	}
-	return serve.RunWebhooks(ctx, s)
 }
 
 func (a *app) webhooksRegisterCmd() *cobra.Command {
