@@ -107,18 +107,27 @@ func capMarks(v string, window time.Duration, now time.Time) int {
 	return n
 }
 
-// Capped reports, for each recipient, whether a send of a template of category by a new run
-// would be capped at now under fc, the category's frequency cap (marketing when category is
-// empty, as in an Intention). It reserves nothing (for plans). A cap of Max 0 caps no one.
-func (l *Limiter) Capped(ctx context.Context, business, category string, fc FrequencyCap, recipients []string, now time.Time) ([]bool, error) {
-	if fc.Max <= 0 {
-		return make([]bool, len(recipients)), nil
+// CapCheck asks which Recipients of Business a send of a template of Category (marketing
+// when empty, as in an Intention) by a new run would find capped at Now under Cap, the
+// category's frequency cap.
+type CapCheck struct {
+	Business, Category string
+	Cap                FrequencyCap
+	Recipients         []string
+	Now                time.Time
+}
+
+// Capped reports, for each of q's recipients, whether a send would be capped. It reserves
+// nothing (for plans). A cap of Max 0 caps no one.
+func (l *Limiter) Capped(ctx context.Context, q CapCheck) ([]bool, error) {
+	if q.Cap.Max <= 0 {
+		return make([]bool, len(q.Recipients)), nil
 	}
-	caps := make([]Cap, len(recipients))
-	for i, to := range recipients {
-		caps[i] = capOf(business, category, fc, to, "")
+	caps := make([]Cap, len(q.Recipients))
+	for i, to := range q.Recipients {
+		caps[i] = capOf(q.Business, q.Category, q.Cap, to, "")
 	}
-	return l.peekCaps(ctx, caps, now)
+	return l.peekCaps(ctx, caps, q.Now)
 }
 
 // peekCaps reports, for each cap, whether a send by a new run would be capped at now.

@@ -68,21 +68,21 @@ func TestStatusByName(t *testing.T) {
 	}
 
 	fc := cfg.FrequencyCaps["marketing"]
-	capped, err := b.lim.Capped(ctx, biz, "", fc, people, now)
+	capped, err := b.lim.Capped(ctx, CapCheck{Business: biz, Category: "", Cap: fc, Recipients: people, Now: now})
 	if want := []bool{true, false, false}; err != nil || !reflect.DeepEqual(capped, want) {
 		t.Errorf("Capped(marketing, the default) = %v, %v; want %v", capped, err, want)
 	}
-	if c, err := b.lim.Capped(ctx, biz, "marketing", fc, people, now); err != nil || !reflect.DeepEqual(c, capped) {
+	if c, err := b.lim.Capped(ctx, CapCheck{Business: biz, Category: "marketing", Cap: fc, Recipients: people, Now: now}); err != nil || !reflect.DeepEqual(c, capped) {
 		t.Errorf("Capped(\"marketing\") = %v, %v; want as the default category's %v", c, err, capped)
 	}
-	capped, err = b.lim.Capped(ctx, biz, "utility", cfg.FrequencyCaps["utility"], people, now)
+	capped, err = b.lim.Capped(ctx, CapCheck{Business: biz, Category: "utility", Cap: cfg.FrequencyCaps["utility"], Recipients: people, Now: now})
 	if want := []bool{false, true, false}; err != nil || !reflect.DeepEqual(capped, want) {
 		t.Errorf("Capped(utility) = %v, %v; want %v", capped, err, want)
 	}
-	if c, err := b.lim.Capped(ctx, biz, "", FrequencyCap{}, people, now); err != nil || !reflect.DeepEqual(c, make([]bool, 3)) {
+	if c, err := b.lim.Capped(ctx, CapCheck{Business: biz, Category: "", Cap: FrequencyCap{}, Recipients: people, Now: now}); err != nil || !reflect.DeepEqual(c, make([]bool, 3)) {
 		t.Errorf("Capped with no cap = %v, %v; want no one", c, err)
 	}
-	if c, err := b.lim.Capped(ctx, biz, "", fc, people, t0.Add(2*time.Hour)); err != nil || c[0] {
+	if c, err := b.lim.Capped(ctx, CapCheck{Business: biz, Category: "", Cap: fc, Recipients: people, Now: t0.Add(2 * time.Hour)}); err != nil || c[0] {
 		t.Errorf("Capped after the cap's window = %v, %v; want no one", c, err)
 	}
 
@@ -109,7 +109,7 @@ func TestStatusRedisError(t *testing.T) {
 		"SenderUse":   second(b.lim.SenderUse(ctx, "biz", "", 1, t0)),
 		"DailyTier":   second(b.lim.DailyTier(ctx, "biz", 5, time.Hour, t0)),
 		"InDailyTier": second(b.lim.InDailyTier(ctx, "biz", one, time.Hour, t0)),
-		"Capped":      second(b.lim.Capped(ctx, "biz", "", fc, one, t0)),
+		"Capped":      second(b.lim.Capped(ctx, CapCheck{Business: "biz", Category: "", Cap: fc, Recipients: one, Now: t0})),
 		"Senders":     second(b.lim.Senders(ctx, "biz")),
 	} {
 		if err == nil {

@@ -101,8 +101,8 @@ func (lc *LimitCheck) flush() {
 	p := lc.p
 	sendable := lc.batch
 	if p.CapMax > 0 {
-		over, err := lc.lim.Capped(lc.ctx, p.Business, p.Category, limits.FrequencyCap{Max: p.CapMax, Period: p.CapPeriod},
-			lc.batch, p.Now)
+		over, err := lc.lim.Capped(lc.ctx, limits.CapCheck{Business: p.Business, Category: p.Category,
+			Cap: limits.FrequencyCap{Max: p.CapMax, Period: p.CapPeriod}, Recipients: lc.batch, Now: p.Now})
 		if err != nil {
 			lc.err = err
 			return
