@@ -221,6 +221,24 @@ func TestFollowupsDelayLateAndSuppress(t *testing.T) {
 	}
 }
 
+// leaveInOutbox has to, a recipient of the run, ask the price in plain text (joined through
+// the index of recent sends) while task writes fail, which leaves the "price" follow-up's
+// entry in the outbox without its task; it returns that reply.
+func (b *fuBundle) leaveInOutbox(t *testing.T, to string) conversation.Reply {
+	t.Helper()
+	ctx := context.Background()
+	if err := b.fu.Index().Record(ctx, b.run.ID, ledger.BucketOf(to, 2), to, b.clock.t.Add(72*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	text := conversation.Reply{Kind: webhooks.ReplyText, From: webhooks.Customer{Phone: to}, At: b.clock.t, Text: "How much is it?"}
+	b.tasks.fail = true
+	if _, err := b.fu.Reply(ctx, text); err == nil {
+		t.Fatal("a failed task write must fail the reply (the webhook comes again)")
+	}
+	b.tasks.fail = false
+	return text
+}
+
 // RunSweep, as a receiver runs it, writes the task of an entry left in the outbox on its own,
 // at its configured period and age.
 func TestRunSweepWritesALeftEntrysTask(t *testing.T) {
@@ -228,15 +246,7 @@ func TestRunSweepWritesALeftEntrysTask(t *testing.T) {
 	b := setupFollowups(t)
 	ctx := context.Background()
 	ana := b.rcpts[0]
-	if err := b.fu.Index().Record(ctx, b.run.ID, ledger.BucketOf(ana, 2), ana, b.clock.t.Add(72*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	b.tasks.fail = true
-	text := conversation.Reply{Kind: webhooks.ReplyText, From: webhooks.Customer{Phone: ana}, At: b.clock.t, Text: "How much is it?"}
-	if _, err := b.fu.Reply(ctx, text); err == nil {
-		t.Fatal("a failed task write must fail the reply")
-	}
-	b.tasks.fail = false
+	b.leaveInOutbox(t, ana)
 	b.clock.t = b.clock.t.Add(2 * time.Minute)
 	fu, err := conversation.NewFollowups(conversation.FollowupConfig{Redis: b.rdb, Business: "biz", Tasks: b.tasks,
 		Resolve: b.resolve, Now: b.clock.now, SweepEvery: time.Millisecond, SweepAfter: time.Minute})
@@ -269,15 +279,7 @@ func TestFollowupsTextAndSweep(t *testing.T) {
 	b := setupFollowups(t)
 	ctx := context.Background()
 	ana := b.rcpts[0]
-	if err := b.fu.Index().Record(ctx, b.run.ID, ledger.BucketOf(ana, 2), ana, b.clock.t.Add(72*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	text := conversation.Reply{Kind: webhooks.ReplyText, From: webhooks.Customer{Phone: ana}, At: b.clock.t, Text: "How much is it?"}
-	b.tasks.fail = true
-	if _, err := b.fu.Reply(ctx, text); err == nil {
-		t.Fatal("a failed task write must fail the reply (the webhook comes again)")
-	}
-	b.tasks.fail = false
+	text := b.leaveInOutbox(t, ana)
 	id := campaigns.TaskID(ledger.FollowupRun(b.run.ID, "price"), ana)
 	if n, err := b.fu.Sweep(ctx, time.Minute); err != nil || n != 0 {
 		t.Fatalf("sweep of a fresh entry: %d %v", n, err)
