@@ -409,9 +409,13 @@ func TestCampaignPlanCheckTemplates(t *testing.T) {
 	}
 }
 
-func TestTaskCommandsAndAudit(t *testing.T) {
-	t.Parallel()
-	_, env := miniEnv(t)
+// welcomeQueue is the queue of the example welcome campaign's tasks.
+const welcomeQueue = "herald:utility"
+
+// sendWelcome starts a run of the example welcome campaign with `campaign send` and returns
+// its id and the tasks `task ls` then lists in its queue.
+func sendWelcome(t *testing.T, env map[string]string) (string, []taskView) {
+	t.Helper()
 	welcome := filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml")
 	code, out, errOut := herald(t, env, "campaign", "send", "--json", welcome)
 	if code != 0 {
@@ -421,17 +425,27 @@ func TestTaskCommandsAndAudit(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &started); err != nil {
 		t.Fatal(err)
 	}
-	const q = "herald:utility"
 	var tasks []taskView
-	code, out, errOut = herald(t, env, "task", "ls", q, "--json")
-	if code != 0 || json.Unmarshal([]byte(out), &tasks) != nil || len(tasks) != 6 {
+	code, out, errOut = herald(t, env, "task", "ls", welcomeQueue, "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &tasks) != nil {
 		t.Fatalf("task ls: exit %d %q %s", code, out, errOut)
 	}
-	if tasks[0].Run != started.Run || !strings.HasPrefix(tasks[0].Recipient, "********") {
+	return started.Run, tasks
+}
+
+func TestTaskCommandsAndAudit(t *testing.T) {
+	t.Parallel()
+	_, env := miniEnv(t)
+	run, tasks := sendWelcome(t, env)
+	const q = welcomeQueue
+	if len(tasks) != 6 {
+		t.Fatalf("task ls: %d tasks, want 6", len(tasks))
+	}
+	if tasks[0].Run != run || !strings.HasPrefix(tasks[0].Recipient, "********") {
 		t.Fatalf("task ls shows %+v", tasks[0])
 	}
 	var v taskView
-	code, out, _ = herald(t, env, "task", "show", q, tasks[0].ID, "--json")
+	code, out, _ := herald(t, env, "task", "show", q, tasks[0].ID, "--json")
 	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Ledger != "queued" || v.State != "pending" {
 		t.Fatalf("task show: %s", out)
 	}
@@ -452,7 +466,7 @@ func TestTaskCommandsAndAudit(t *testing.T) {
 	}
 	// Every recipient is accounted for, so the run is complete.
 	var rep report.Run
-	if code, out, _ := herald(t, env, "run", "show", "--json", "--verify", started.Run); code != 0 || json.Unmarshal([]byte(out), &rep) != nil ||
+	if code, out, _ := herald(t, env, "run", "show", "--json", "--verify", run); code != 0 || json.Unmarshal([]byte(out), &rep) != nil ||
 		rep.Status != "completed" || rep.Codes["skipped:deleted"] != 6 || rep.Sum != 8 {
 		t.Fatalf("run after deletes: %s", out)
 	}

@@ -17,31 +17,23 @@ import (
 func TestTaskDeleteAuditedWhenLedgerFails(t *testing.T) {
 	t.Parallel()
 	m, env := miniEnv(t)
-	code, out, errOut := herald(t, env, "campaign", "send", "--json", "../../configs/campaigns/welcome.yaml")
-	if code != 0 {
-		t.Fatalf("send: %s", errOut)
-	}
-	var started struct{ Run string }
-	if err := json.Unmarshal([]byte(out), &started); err != nil {
-		t.Fatal(err)
-	}
-	const q = "herald:utility"
-	var tasks []taskView
-	if code, out, errOut = herald(t, env, "task", "ls", q, "--json"); code != 0 || json.Unmarshal([]byte(out), &tasks) != nil || len(tasks) == 0 {
-		t.Fatalf("task ls: exit %d %q %s", code, out, errOut)
+	run, tasks := sendWelcome(t, env)
+	const q = welcomeQueue
+	if len(tasks) == 0 {
+		t.Fatal("task ls: no tasks")
 	}
 	// The run's record is no longer a hash: the ledger's skip of the deleted task's recipient fails.
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer rdb.Close()
 	ctx := context.Background()
-	if err := rdb.Del(ctx, rkeys.Run(started.Run)).Err(); err != nil {
+	if err := rdb.Del(ctx, rkeys.Run(run)).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := rdb.Set(ctx, rkeys.Run(started.Run), "not a run", 0).Err(); err != nil {
+	if err := rdb.Set(ctx, rkeys.Run(run), "not a run", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 
-	code, out, errOut = herald(t, env, "task", "delete", q, tasks[0].ID, "--actor", "ops-ana", "--reason", "stuck")
+	code, out, errOut := herald(t, env, "task", "delete", q, tasks[0].ID, "--actor", "ops-ana", "--reason", "stuck")
 	if code == 0 || !strings.Contains(errOut, "deleted") {
 		t.Fatalf("delete with a failing ledger: exit %d %q %q, want an error saying the task was deleted", code, out, errOut)
 	}
