@@ -44,17 +44,20 @@ func (e TaskStateError) Error() string { return e.msg }
 // ActOnTasks retries, archives or deletes one task, or every task of a queue in a state
 // (those in bulk, page by page for delete). The recipients of deleted send tasks become
 // skipped(deleted) in the ledger, so their runs can still complete. It returns what it acted
-// on ("QUEUE/ID" or "QUEUE (STATE)") and what it did, as the audit log records them; a state
-// the action does not apply to is a TaskStateError.
+// on ("QUEUE/ID" or "QUEUE (STATE)") and what it did, as the audit log records them. With an
+// error the target is still set (except for a TaskStateError: a state the action does not
+// apply to, where nothing was touched), and for a delete the error says how many tasks were
+// deleted and how many recipients marked before it.
 func ActOnTasks(ctx context.Context, p TaskActionParams) (target, detail string, err error) {
 	in, q := p.Inspector, p.Queue
 	if !p.All {
 		id := p.Task
+		target := q + "/" + id
 		var t *asynq.TaskInfo
 		if p.Action == "delete" {
 			info, err := in.GetTaskInfo(q, id)
 			if err != nil {
-				return "", "", err
+				return target, "", err
 			}
 			t = info
 		}
@@ -68,15 +71,16 @@ func ActOnTasks(ctx context.Context, p TaskActionParams) (target, detail string,
 			err = in.DeleteTask(q, id)
 		}
 		if err != nil {
-			return "", "", err
+			return target, "", err
 		}
-		detail := "done"
-		if t != nil {
-			if detail, err = skipDeletedDetail(ctx, p.Ledger, []*asynq.TaskInfo{t}); err != nil {
-				return "", "", fmt.Errorf("task %s/%s deleted: %w", q, id, err)
-			}
+		if t == nil {
+			return target, "done", nil
 		}
-		return q + "/" + id, detail, nil
+		n, err := SkipDeleted(ctx, p.Ledger, []*asynq.TaskInfo{t})
+		if err != nil {
+			return target, "", fmt.Errorf("task %s deleted, %d recipients skipped(deleted) in the ledger, then: %w", target, n, err)
+		}
+		return target, fmt.Sprintf("%d recipients skipped(deleted) in the ledger", n), nil
 	}
 	bulk := map[string]func(string) (int, error){
 		"retry:scheduled": in.RunAllScheduledTasks, "retry:retry": in.RunAllRetryTasks, "retry:archived": in.RunAllArchivedTasks,
@@ -89,50 +93,48 @@ func ActOnTasks(ctx context.Context, p TaskActionParams) (target, detail string,
 		}
 		return deleteAll(ctx, in, p.Ledger, q, p.State)
 	}
+	target = q + " (" + p.State + ")"
 	n, err := bulk(q)
 	if err != nil {
-		return "", "", err
+		return target, "", err
 	}
-	return q + " (" + p.State + ")", fmt.Sprintf("%d tasks", n), nil
+	return target, fmt.Sprintf("%d tasks", n), nil
 }
 
 // deleteAll deletes every task of a queue in a state, page by page, marking the recipients
-// of deleted send tasks skipped(deleted) so their runs can still complete.
+// of each page's deleted send tasks skipped(deleted) before the next page, so their runs can
+// still complete and no continuation re-creates a task the operator deleted. When a delete
+// or the ledger fails part way, the tasks deleted up to then still have their recipients
+// marked, and the error says how many of each there were.
 func deleteAll(ctx context.Context, in *asynq.Inspector, l *ledger.Ledger, q, state string) (string, string, error) {
 	list := TaskLists(in)[state]
 	if list == nil || state == "active" {
 		return "", "", TaskStateError{"delete --all: --state must be pending, scheduled, retry, archived or completed"}
 	}
-	var deleted []*asynq.TaskInfo
+	target := q + " (" + state + ")"
+	tasks, skipped := 0, 0
 	for {
 		page, err := list(q, asynq.PageSize(500), asynq.Page(1))
 		if err != nil {
-			return "", "", err
+			return target, "", fmt.Errorf("%d tasks of %s deleted, %d recipients skipped(deleted) in the ledger, then: %w", tasks, target, skipped, err)
 		}
 		if len(page) == 0 {
 			break
 		}
+		var deleted []*asynq.TaskInfo
+		var derr error
 		for _, t := range page {
 			if err := in.DeleteTask(q, t.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-				return "", "", err
+				derr = err
+				break
 			}
 			deleted = append(deleted, t)
 		}
+		n, serr := SkipDeleted(ctx, l, deleted)
+		tasks, skipped = tasks+len(deleted), skipped+n
+		if err := errors.Join(derr, serr); err != nil {
+			return target, "", fmt.Errorf("%d tasks of %s deleted, %d recipients skipped(deleted) in the ledger, then: %w", tasks, target, skipped, err)
+		}
 	}
-	skipped, err := skipDeletedDetail(ctx, l, deleted)
-	if err != nil {
-		return "", "", fmt.Errorf("%d tasks of %s (%s) deleted: %w", len(deleted), q, state, err)
-	}
-	return q + " (" + state + ")", fmt.Sprintf("%d tasks; %s", len(deleted), skipped), nil
-}
-
-// skipDeletedDetail marks the recipients of deleted send tasks skipped(deleted) and says how
-// many it marked. Tasks of other types, and entries already past sending, are left as they
-// are; a ledger that cannot be written is an error, with the recipients marked so far.
-func skipDeletedDetail(ctx context.Context, l *ledger.Ledger, ts []*asynq.TaskInfo) (string, error) {
-	n, err := SkipDeleted(ctx, l, ts)
-	if err != nil {
-		return "", fmt.Errorf("%d recipients skipped(deleted) in the ledger, then: %w", n, err)
-	}
-	return fmt.Sprintf("%d recipients skipped(deleted) in the ledger", n), nil
+	return target, fmt.Sprintf("%d tasks; %d recipients skipped(deleted) in the ledger", tasks, skipped), nil
 }

@@ -136,11 +136,7 @@ func (a *app) taskCmd() *cobra.Command {
 				if err != nil && action == "delete" {
 					// Tasks may be gone already: the ledger step comes after the delete, and
 					// --all deletes page by page. No delete goes unaudited: the log keeps
-					// the attempt and what went wrong, which names what was deleted.
-					target = args[0] + " (" + actState + ")"
-					if !all {
-						target = args[0] + "/" + args[1]
-					}
+					// the attempt and what went wrong, which says what was deleted.
 					return errors.Join(err, by.record(ctx, k.rdb, "task "+action, target, "failed: "+logx.MaskDigits(err.Error())))
 				}
 				if err != nil {
