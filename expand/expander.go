@@ -168,7 +168,7 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	if err != nil {
 		return st, err
 	}
-	timing, err := newTiming(def, run)
+	timing, err := newTiming(def, run, e.cfg.Now)
 	if err != nil {
 		return st, err
 	}
@@ -602,7 +602,7 @@ type timing struct {
 	expires  time.Time // zero: never
 }
 
-func newTiming(def *campaigns.Definition, run ledger.Run) (*timing, error) {
+func newTiming(def *campaigns.Definition, run ledger.Run, now func() time.Time) (*timing, error) {
 	w, err := def.SendHours()
 	if err != nil {
 		return nil, err
@@ -615,8 +615,8 @@ func newTiming(def *campaigns.Definition, run ledger.Run) (*timing, error) {
 	}
 	if d := def.ExpireAfterDuration(); d > 0 {
 		created := run.Created
-		if created.IsZero() {
-			created = time.Now()
+		if created.IsZero() { // a run value without its creation time
+			created = now()
 		}
 		t.expires = created.Add(d)
 	}
