@@ -66,16 +66,12 @@ type Batch struct {
 // PlanQueued writes one expansion batch, for an expansion that writes the batch's tasks right
 // after: newly planned entries are written as queued at once, a recipient already in the
 // ledger is counted skipped(duplicate), an entry with Skip set is written as skipped(Skip),
-// and b.Skipped is counted by reason. It moves planned_to past the batch. It returns, per entry, whether
-// it was newly planned and needs a task. Once the tasks exist, MarkQueuedAt moves queued_to:
-// a crash between the two leaves planned_to ahead, and a resumed expansion writes the tasks
-// of every entry of that batch still queued again (their TaskIDs keep each single).
+// and b.Skipped is counted by reason. It moves planned_to past the batch. It returns, per
+// entry, whether it was newly planned and needs a task. Once the tasks exist, MarkQueuedAt
+// moves queued_to: a crash between the two leaves planned_to ahead, and a resumed expansion
+// writes the tasks of every entry of that batch still queued again (their TaskIDs keep each
+// single).
 func (l *Ledger) PlanQueued(ctx context.Context, b Batch) ([]bool, error) {
-	return l.plan(ctx, Queued, b)
-}
-
-// plan runs planCmd on one expansion batch, new entries written in state (planned or queued).
-func (l *Ledger) plan(ctx context.Context, state State, b Batch) ([]bool, error) {
 	runID, from, to, skippedRows, entries := b.Run, b.From, b.To, b.Skipped, b.Entries
 	f, err := l.formatOf(ctx, runID)
 	if err != nil {
@@ -87,8 +83,8 @@ func (l *Ledger) plan(ctx context.Context, state State, b Batch) ([]bool, error)
 		reasons = append(reasons, r)
 	}
 	sort.Strings(reasons)
-	args := make([]any, 0, 4+2*len(reasons)+4*len(entries))
-	args = append(args, from, to, len(reasons), state.Letter())
+	args := make([]any, 0, 3+2*len(reasons)+4*len(entries))
+	args = append(args, from, to, len(reasons))
 	for _, r := range reasons {
 		args = append(args, r, skippedRows[r])
 	}
@@ -116,28 +112,7 @@ func (l *Ledger) plan(ctx context.Context, state State, b Batch) ([]bool, error)
 // the batch and records, in the same step, the audience file offset just after row to, which
 // a resumed expansion seeks to (see CursorOffset).
 func (l *Ledger) MarkQueuedAt(ctx context.Context, runID string, from, to int, offset int64) error {
-	return l.markQueued(ctx, Batch{Run: runID, From: from, To: to}, strconv.FormatInt(offset, 10))
-}
-
-// markQueued runs queuedCmd on b's rows; entries still planned among b.Entries become queued
-// (only entries written in the planned state by earlier versions of Herald, and tests, have
-// any).
-func (l *Ledger) markQueued(ctx context.Context, b Batch, offset string) error {
-	runID, from, to, entries := b.Run, b.From, b.To, b.Entries
-	var f runFormat
-	if len(entries) > 0 {
-		var err error
-		if f, err = l.formatOf(ctx, runID); err != nil {
-			return err
-		}
-	}
-	ki := newKeyIndex(rkeys.Run(runID), rkeys.Counts(runID))
-	args := make([]any, 0, 3+2*len(entries))
-	args = append(args, from, to, offset)
-	for _, e := range entries {
-		args = append(args, ki.of(runID, e.Bucket), f.field(e.Recipient))
-	}
-	n, err := queuedCmd.Run(ctx, l.rdb, ki.keys, args...).Int64()
+	n, err := queuedCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, from, to, offset).Int64()
 	if err != nil {
 		return fmt.Errorf("ledger: mark queued in run %s: %w", runID, err)
 	}
@@ -176,8 +151,10 @@ func (l *Ledger) CursorOffset(ctx context.Context, runID string) (row int, offse
 	return row, offset, true, nil
 }
 
-// Pending counts a run's recipients that have, or are about to have, a task in the queue:
-// planned, queued and submitting. Expansion keeps this under its window.
+// Pending returns a run's backlog: its recipients whose task waits in the queue ahead of the
+// workers or is being sent (queued and submitting entries, and planned ones, which only runs
+// expanded by earlier versions of Herald hold). Expansion reads it before each batch and stops
+// when the batch would take it above the run's limit.
 func (l *Ledger) Pending(ctx context.Context, runID string) (int64, error) {
 	vals, err := l.rdb.HMGet(ctx, rkeys.Counts(runID), pendingStates...).Result()
 	if err != nil {

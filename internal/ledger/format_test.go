@@ -148,7 +148,7 @@ func TestRunBeforeDigitFields(t *testing.T) {
 	l := New(b.rdb, b.l.now)
 	b2 := &testBundle{mr: b.mr, rdb: b.rdb, l: l}
 	entries := planEntries(rcpts, buckets)
-	if _, err := l.Plan(ctx, Batch{Run: "old", From: 0, To: len(rcpts), Entries: entries}); err != nil {
+	if _, err := l.PlanQueued(ctx, Batch{Run: "old", From: 0, To: len(rcpts), Entries: entries}); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {

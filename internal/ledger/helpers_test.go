@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,8 +51,9 @@ func planEntries(rcpts []string, buckets int) []PlanEntry {
 	return out
 }
 
-// seedRun creates a run and plans rcpts in one batch covering rows (0, len(rcpts)]. With
-// queued set the batch is also marked queued, as expansion does once its tasks exist.
+// seedRun creates a run and plans rcpts in one batch covering rows (0, len(rcpts)], as
+// queued entries. With queued set the batch's tasks are also recorded (queued_to moves), as
+// expansion does once they exist.
 func seedRun(tb testing.TB, b *testBundle, runID string, d Delivery, rcpts []string, queued bool) []PlanEntry {
 	tb.Helper()
 	ctx := context.Background()
@@ -60,15 +62,47 @@ func seedRun(tb testing.TB, b *testBundle, runID string, d Delivery, rcpts []str
 		tb.Fatalf("CreateRun: %v", err)
 	}
 	entries := planEntries(rcpts, buckets)
-	if _, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: len(rcpts), Entries: entries}); err != nil {
-		tb.Fatalf("Plan: %v", err)
+	if _, err := b.l.PlanQueued(ctx, Batch{Run: runID, From: 0, To: len(rcpts), Entries: entries}); err != nil {
+		tb.Fatalf("PlanQueued: %v", err)
 	}
 	if queued {
-		if err := b.l.MarkQueued(ctx, runID, 0, len(rcpts), entries); err != nil {
-			tb.Fatalf("MarkQueued: %v", err)
+		if err := b.l.MarkQueuedAt(ctx, runID, 0, len(rcpts), 0); err != nil {
+			tb.Fatalf("MarkQueuedAt: %v", err)
 		}
 	}
 	return entries
+}
+
+// seedLegacyPlanned rewrites queued entries of a run as planned ('p'), the state earlier
+// versions of Herald planned entries in before their tasks existed, with the counters moved
+// to match: what an upgrade may find in Redis.
+func seedLegacyPlanned(tb testing.TB, b *testBundle, runID string, entries ...PlanEntry) {
+	tb.Helper()
+	for _, pe := range entries {
+		if err := legacyPlanned(context.Background(), b, runID, pe); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// legacyPlanned rewrites one queued entry as planned (see seedLegacyPlanned).
+func legacyPlanned(ctx context.Context, b *testBundle, runID string, pe PlanEntry) error {
+	key := rkeys.LedgerBucket(runID, pe.Bucket)
+	field, err := b.l.field(ctx, runID, pe.Recipient)
+	if err != nil {
+		return err
+	}
+	v, err := b.rdb.HGet(ctx, key, field).Result()
+	if err != nil || !strings.HasPrefix(v, "q|") {
+		return fmt.Errorf("entry of %s is %q (%v), want a queued one", pe.Recipient, v, err)
+	}
+	_, err = b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key, field, "p"+v[1:])
+		p.HIncrBy(ctx, rkeys.Counts(runID), "queued", -1)
+		p.HIncrBy(ctx, rkeys.Counts(runID), "planned", 1)
+		return nil
+	})
+	return err
 }
 
 func getEntry(tb testing.TB, b *testBundle, runID string, pe PlanEntry) Entry {

@@ -97,7 +97,7 @@ func TestCreateRun(t *testing.T) {
 	})
 }
 
-func TestPlan(t *testing.T) {
+func TestPlanQueued(t *testing.T) {
 	t.Parallel()
 
 	ctx := context.Background()
@@ -116,16 +116,16 @@ func TestPlan(t *testing.T) {
 		t.Parallel()
 		b := setupRun(t)
 		entries := planEntries(recipients(3), 2)
-		got, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 3, Entries: entries})
+		got, err := b.l.PlanQueued(ctx, Batch{Run: runID, From: 0, To: 3, Entries: entries})
 		if err != nil {
 			t.Fatal(err)
 		}
 		wantEqual(t, "planned flags", []bool{true, true, true}, got)
 		for _, pe := range entries {
-			wantEqual(t, "entry", Entry{State: Planned, Row: pe.Row}, getEntry(t, b, runID, pe))
+			wantEqual(t, "entry", Entry{State: Queued, Row: pe.Row}, getEntry(t, b, runID, pe))
 		}
 		c := getCounters(t, b, runID)
-		wantEqual(t, "states", states(map[State]int64{Planned: 3}), c.States)
+		wantEqual(t, "states", states(map[State]int64{Queued: 3}), c.States)
 		if r := getRun(t, b, runID); r.PlannedTo != 3 || r.QueuedTo != 0 {
 			t.Fatalf("cursors planned_to=%d queued_to=%d, want 3 and 0", r.PlannedTo, r.QueuedTo)
 		}
@@ -138,20 +138,20 @@ func TestPlan(t *testing.T) {
 		entries := planEntries(rc, 2)
 		// Row 3 is the first recipient again: same bucket, a later row.
 		dup := PlanEntry{Recipient: rc[0], Bucket: entries[0].Bucket, Row: 3}
-		got, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 3, Entries: append(entries, dup)})
+		got, err := b.l.PlanQueued(ctx, Batch{Run: runID, From: 0, To: 3, Entries: append(entries, dup)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		wantEqual(t, "planned flags", []bool{true, true, false}, got)
 		// The entry keeps the first row.
-		wantEqual(t, "entry", Entry{State: Planned, Row: 1}, getEntry(t, b, runID, dup))
+		wantEqual(t, "entry", Entry{State: Queued, Row: 1}, getEntry(t, b, runID, dup))
 		c := getCounters(t, b, runID)
-		wantEqual(t, "states", states(map[State]int64{Planned: 2, Skipped: 1}), c.States)
+		wantEqual(t, "states", states(map[State]int64{Queued: 2, Skipped: 1}), c.States)
 		wantEqual(t, "codes", map[string]int64{"skipped:duplicate": 1}, c.Codes)
 
 		// A duplicate in a later batch is caught too.
 		dup2 := PlanEntry{Recipient: rc[1], Bucket: entries[1].Bucket, Row: 4}
-		got, err = b.l.Plan(ctx, Batch{Run: runID, From: 3, To: 4, Entries: []PlanEntry{dup2}})
+		got, err = b.l.PlanQueued(ctx, Batch{Run: runID, From: 3, To: 4, Entries: []PlanEntry{dup2}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,11 +168,11 @@ func TestPlan(t *testing.T) {
 		b := setupRun(t)
 		entries := planEntries(recipients(2), 2)
 		skipped := map[string]int{"invalid": 3, "suppressed": 1}
-		if _, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 6, Skipped: skipped, Entries: entries}); err != nil {
+		if _, err := b.l.PlanQueued(ctx, Batch{Run: runID, From: 0, To: 6, Skipped: skipped, Entries: entries}); err != nil {
 			t.Fatal(err)
 		}
 		c := getCounters(t, b, runID)
-		wantEqual(t, "states", states(map[State]int64{Planned: 2, Skipped: 4}), c.States)
+		wantEqual(t, "states", states(map[State]int64{Queued: 2, Skipped: 4}), c.States)
 		wantEqual(t, "codes", map[string]int64{"skipped:invalid": 3, "skipped:suppressed": 1}, c.Codes)
 		if c.Sum() != 6 {
 			t.Fatalf("Sum = %d, want 6 rows", c.Sum())
@@ -184,15 +184,15 @@ func TestPlan(t *testing.T) {
 		b := setupRun(t)
 		entries := planEntries(recipients(4), 2)
 		skipped := map[string]int{"invalid": 1}
-		if _, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 5, Skipped: skipped, Entries: entries}); err != nil {
+		if _, err := b.l.PlanQueued(ctx, Batch{Run: runID, From: 0, To: 5, Skipped: skipped, Entries: entries}); err != nil {
 			t.Fatal(err)
 		}
 		beforeC, beforeE, beforeR := getCounters(t, b, runID), allEntries(t, b, runID, 2), getRun(t, b, runID)
 
-		_, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 5, Skipped: skipped, Entries: entries})
+		_, err := b.l.PlanQueued(ctx, Batch{Run: runID, From: 0, To: 5, Skipped: skipped, Entries: entries})
 		wantErrIs(t, err, ErrStaleBatch)
 		// A batch that skips ahead of the cursor is refused the same way.
-		_, err = b.l.Plan(ctx, Batch{Run: runID, From: 7, To: 9, Entries: nil})
+		_, err = b.l.PlanQueued(ctx, Batch{Run: runID, From: 7, To: 9, Entries: nil})
 		wantErrIs(t, err, ErrStaleBatch)
 
 		wantEqual(t, "counters", beforeC, getCounters(t, b, runID))
@@ -203,7 +203,7 @@ func TestPlan(t *testing.T) {
 	t.Run("EmptyBatchMovesTheCursor", func(t *testing.T) {
 		t.Parallel()
 		b := setupRun(t)
-		got, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 2, Skipped: map[string]int{"invalid": 2}, Entries: nil})
+		got, err := b.l.PlanQueued(ctx, Batch{Run: runID, From: 0, To: 2, Skipped: map[string]int{"invalid": 2}, Entries: nil})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,17 +216,17 @@ func TestPlan(t *testing.T) {
 	})
 }
 
-func TestMarkQueued(t *testing.T) {
+func TestMarkQueuedAt(t *testing.T) {
 	t.Parallel()
 
 	ctx := context.Background()
 	const runID = "r1"
 
-	t.Run("MovesPlannedToQueued", func(t *testing.T) {
+	t.Run("MovesTheQueuedCursor", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		entries := seedRun(t, b, runID, AtMostOnce, recipients(3), false)
-		if err := b.l.MarkQueued(ctx, runID, 0, 3, entries); err != nil {
+		if err := b.l.MarkQueuedAt(ctx, runID, 0, 3, 0); err != nil {
 			t.Fatal(err)
 		}
 		for _, pe := range entries {
@@ -246,7 +246,7 @@ func TestMarkQueued(t *testing.T) {
 		if c := claim(t, b, runID, entries[0], AtMostOnce); c.Verdict != VerdictSend {
 			t.Fatalf("verdict %s, want send", c.Verdict)
 		}
-		if err := b.l.MarkQueued(ctx, runID, 0, 2, entries); err != nil {
+		if err := b.l.MarkQueuedAt(ctx, runID, 0, 2, 0); err != nil {
 			t.Fatal(err)
 		}
 		wantEqual(t, "claimed entry", Entry{State: Submitting, Row: 1, Attempts: 1}, getEntry(t, b, runID, entries[0]))
@@ -257,13 +257,13 @@ func TestMarkQueued(t *testing.T) {
 	t.Run("ReplayedBatchIsStale", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		entries := seedRun(t, b, runID, AtMostOnce, recipients(2), true)
+		seedRun(t, b, runID, AtMostOnce, recipients(2), true)
 		before := getCounters(t, b, runID)
-		wantErrIs(t, b.l.MarkQueued(ctx, runID, 0, 2, entries), ErrStaleBatch)
+		wantErrIs(t, b.l.MarkQueuedAt(ctx, runID, 0, 2, 0), ErrStaleBatch)
 		wantEqual(t, "counters", before, getCounters(t, b, runID))
 	})
 
-	t.Run("AtRecordsTheOffsetWithTheCursor", func(t *testing.T) {
+	t.Run("RecordsTheOffsetWithTheCursor", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		seedRun(t, b, runID, AtMostOnce, recipients(2), false)
@@ -326,6 +326,8 @@ func TestClaim(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		entries := seedRun(t, b, runID, AtMostOnce, recipients(1), false)
+		// Planned by an earlier version of Herald, its task written before the upgrade.
+		seedLegacyPlanned(t, b, runID, entries[0])
 		got := claim(t, b, runID, entries[0], AtMostOnce)
 		wantEqual(t, "claim", Claim{Verdict: VerdictSend, State: Submitting, Attempts: 1}, got)
 		wantEqual(t, "states", states(map[State]int64{Submitting: 1}), getCounters(t, b, runID).States)
@@ -745,7 +747,7 @@ func TestCompletion(t *testing.T) {
 		if err := b.l.CreateRun(ctx, Run{ID: runID, Campaign: "c", Buckets: 1}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 4, Skipped: map[string]int{"invalid": 3, "suppressed": 1}, Entries: nil}); err != nil {
+		if _, err := b.l.PlanQueued(ctx, Batch{Run: runID, From: 0, To: 4, Skipped: map[string]int{"invalid": 3, "suppressed": 1}, Entries: nil}); err != nil {
 			t.Fatal(err)
 		}
 		if !finishExpansion(t, b, 4) {

@@ -82,7 +82,7 @@ func TestLifecycle(t *testing.T) {
 		}
 		es := planEntries(append(rcpts, rcpts[0]), 2) // one duplicate row
 		es[10].Skip = "suppressed"
-		if _, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: 43, Skipped: map[string]int{"invalid_phone": 2}, Entries: es}); err != nil {
+		if _, err := b.l.PlanQueued(ctx, Batch{Run: runID, From: 0, To: 43, Skipped: map[string]int{"invalid_phone": 2}, Entries: es}); err != nil {
 			t.Fatal(err)
 		}
 		claim(t, b, runID, es[0], AtMostOnce)
@@ -94,7 +94,7 @@ func TestLifecycle(t *testing.T) {
 		if v.Entries != 40 || len(v.Mismatches) != 0 {
 			t.Fatalf("Verify = %+v, want 40 entries and no mismatch", v)
 		}
-		b.rdb.HIncrBy(ctx, rkeys.Counts(runID), "planned", 1)
+		b.rdb.HIncrBy(ctx, rkeys.Counts(runID), "queued", 1)
 		b.rdb.HIncrBy(ctx, rkeys.Codes(runID), "skipped:suppressed", 1)
 		v, err = b.l.Verify(ctx, runID)
 		if err != nil {
@@ -120,7 +120,7 @@ func TestLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		es := []PlanEntry{{Recipient: "+15550000001", Row: 1}, {Recipient: "+15550000002", Row: 2, Skip: "suppressed"}}
-		fresh, err := b.l.Plan(ctx, Batch{Run: "r4", From: 0, To: 2, Entries: es})
+		fresh, err := b.l.PlanQueued(ctx, Batch{Run: "r4", From: 0, To: 2, Entries: es})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -60,8 +60,8 @@ func (rs *resendBundle) seed(t *testing.T, after time.Duration, n int) []PlanEnt
 	if _, err := rs.l.PlanQueued(ctx, Batch{Run: rs.runID, From: 0, To: n, Entries: entries}); err != nil {
 		t.Fatalf("PlanQueued: %v", err)
 	}
-	if err := rs.l.MarkQueued(ctx, rs.runID, 0, n, nil); err != nil {
-		t.Fatalf("MarkQueued: %v", err)
+	if err := rs.l.MarkQueuedAt(ctx, rs.runID, 0, n, 0); err != nil {
+		t.Fatalf("MarkQueuedAt: %v", err)
 	}
 	if _, err := rs.l.FinishExpansion(ctx, rs.runID, n); err != nil {
 		t.Fatalf("FinishExpansion: %v", err)

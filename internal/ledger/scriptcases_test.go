@@ -208,6 +208,23 @@ var scriptCases = []scriptCase{
 		ok1, err1 := e.b.l.Skip(ctx, e.addr(1), "deleted")
 		return first(err0, err1, want("queued skipped", true, ok0), want("submitting skipped", false, ok1))
 	}},
+	{name: "ALegacyPlannedEntryIsTakenAsQueued", scripts: []string{"deliveryCmd", "claimCmd", "skipCmd", "cancelCmd", "sweepCancelledCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// Entries planned by an earlier version of Herald ('p'), still in Redis after an
+		// upgrade: every script that takes a queued entry takes them.
+		for _, pe := range e.es {
+			if err := legacyPlanned(ctx, e.b, e.run, pe); err != nil {
+				return err
+			}
+		}
+		v, prior, err1 := e.b.l.ApplyDelivery(ctx, DeliveryEvent{Address: e.addr(0), State: Delivered})
+		c, err2 := e.claim(ctx, 0)
+		ok, err3 := e.b.l.Skip(ctx, e.addr(1), "deleted")
+		_, n, err4 := e.b.l.Cancel(ctx, e.run, "operator")
+		en, err5 := e.entry(ctx, 2)
+		return first(err1, err2, err3, err4, err5, want("delivery", DeliveryEarly, v), want("prior", Planned, prior),
+			want("verdict", VerdictSend, c.Verdict), want("state", Submitting, c.State), want("skipped", true, ok),
+			want("skipped by cancel", 1, n), want("swept", Skipped, en.State), want("code", "cancelled", en.Code))
+	}},
 	{name: "DeliveryMovesForwardOnly", scripts: []string{"deliveryCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		if err := e.accept(ctx, 0, "01JABCDEFGHJKMNPQRSTVWXYZ0"); err != nil {
 			return err
@@ -407,7 +424,7 @@ var scriptCases = []scriptCase{
 // caseSeq makes run ids unique across backends and repeated runs.
 var caseSeq atomic.Int64
 
-// seedScripts are the scripts that seed every case's run (createRun, Plan, MarkQueued).
+// seedScripts are the scripts that seed every case's run (CreateRun, PlanQueued, MarkQueuedAt).
 var seedScripts = []string{"createRunCmd", "planCmd", "queuedCmd"}
 
 // uncovered returns what is wrong with the cases of the scripts: a script that neither the
@@ -553,10 +570,10 @@ func playScriptCases(t *testing.T, rdb *redis.Client, cleanup func(runID string)
 			}
 			rcpts := []string{"+15550000001", "bsuid:US.13491208655302741918", "+15550000003"}
 			es := planEntries(rcpts, 2)
-			if _, err := b.l.Plan(ctx, Batch{Run: runID, From: 0, To: len(es), Entries: es}); err != nil {
+			if _, err := b.l.PlanQueued(ctx, Batch{Run: runID, From: 0, To: len(es), Entries: es}); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.l.MarkQueued(ctx, runID, 0, len(es), es); err != nil {
+			if err := b.l.MarkQueuedAt(ctx, runID, 0, len(es), 0); err != nil {
 				t.Fatal(err)
 			}
 			if err := tc.play(ctx, &scriptEnv{b: b, run: runID, es: es}); err != nil {

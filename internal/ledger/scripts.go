@@ -25,7 +25,7 @@ var queuedLua string
 
 // queuedCmd records that the send tasks of a batch exist (the queued_to cursor moves). Its KEYS,
 // ARGV and reply are documented at the top of lua/queued.lua.
-var queuedCmd = redis.NewScript(luaLib + queuedLua)
+var queuedCmd = redis.NewScript(queuedLua)
 
 //go:embed lua/expanded.lua
 var expandedLua string

@@ -1,11 +1,10 @@
 -- plan.lua: write one expansion batch of ledger entries, exactly once per batch.
 --
 -- The run's planned_to cursor guards the batch: a replay finds the cursor moved and changes
--- nothing. New entries are written in the state ARGV[4] names: queued ('q'), as expansion
--- writes the batch's tasks right after (a crash before they exist is repaired by the resumed
--- expansion, which enqueues every entry of the batch still queued, the TaskID keeping each
--- single); planned ('p') only seeds tests with the state earlier versions of Herald wrote. Duplicates and skipped rows are counted; counters move once per
--- batch, so the per-entry work in Redis is one HSETNX.
+-- nothing. New entries are written as queued ('q'), as expansion writes the batch's tasks right
+-- after (a crash before they exist is repaired by the resumed expansion, which enqueues every
+-- entry of the batch still queued, the TaskID keeping each single). Duplicates and skipped rows
+-- are counted; counters move once per batch, so the per-entry work in Redis is one HSETNX.
 --
 -- KEYS[1]   run hash
 -- KEYS[2]   counts
@@ -13,8 +12,7 @@
 -- KEYS[4..] ledger buckets
 -- ARGV[1]   cursor before the batch (rows)
 -- ARGV[2]   cursor after it
--- ARGV[3]   number of (reason, count) pairs after ARGV[4]
--- ARGV[4]   the new entries' state letter ('p' or 'q')
+-- ARGV[3]   number of (reason, count) pairs after it
 -- then      the pairs: rows skipped before reaching the ledger (e.g. invalid), by reason
 -- then      (key index, recipient field, row, skip reason) quadruples; a non-empty skip reason
 --           (e.g. suppressed) writes the entry as skipped(reason)
@@ -23,10 +21,9 @@
 -- per quadruple: 1 new, 2 skipped with its reason, 0 duplicate of an earlier row.
 local cur = tonumber(redis.call('HGET', KEYS[1], 'planned_to') or '0')
 if cur ~= tonumber(ARGV[1]) then return {-1} end
-local letter = ARGV[4]
 local skipped, added, dup = 0, 0, 0
 local reasons = {}
-local i = 5
+local i = 4
 for j = 1, tonumber(ARGV[3]) do
   local n = tonumber(ARGV[i + 1])
   skipped = skipped + n
@@ -37,7 +34,7 @@ local out = {}
 while i <= #ARGV do
   local k = KEYS[tonumber(ARGV[i])]
   local reason = ARGV[i + 3]
-  local v = letter .. '|' .. ARGV[i + 2] .. '|0||'
+  local v = 'q|' .. ARGV[i + 2] .. '|0||'
   if reason ~= '' then v = 'k|' .. ARGV[i + 2] .. '|0|' .. reason .. '|' end
   if redis.call('HSETNX', k, ARGV[i + 1], v) == 1 then
     if reason == '' then
@@ -55,7 +52,7 @@ while i <= #ARGV do
   end
   i = i + 4
 end
-if added > 0 then redis.call('HINCRBY', KEYS[2], names[letter], added) end
+if added > 0 then redis.call('HINCRBY', KEYS[2], 'queued', added) end
 if skipped > 0 then redis.call('HINCRBY', KEYS[2], 'skipped', skipped) end
 if dup > 0 then reasons['duplicate'] = (reasons['duplicate'] or 0) + dup end
 for r, n in pairs(reasons) do redis.call('HINCRBY', KEYS[3], 'skipped:' .. r, n) end
