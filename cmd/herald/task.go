@@ -13,10 +13,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
-	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
+	"github.com/heraldmsg/herald/tasks"
 )
 
 var taskStates = []string{"pending", "active", "scheduled", "retry", "archived", "completed"}
@@ -74,7 +74,7 @@ func (a *app) taskCmd() *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
-			list := expand.TaskLists(in)[state]
+			list := tasks.TaskLists(in)[state]
 			if list == nil {
 				return nil, usageError{fmt.Errorf("--state %q: want one of %s", state, strings.Join(taskStates, ", "))}
 			}
@@ -125,12 +125,12 @@ func (a *app) taskCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				p := expand.TaskActionParams{Inspector: in, Ledger: k.ledger(), Action: action, Queue: args[0], All: all, State: actState}
+				p := tasks.TaskActionParams{Inspector: in, Ledger: k.ledger(), Action: action, Queue: args[0], All: all, State: actState}
 				if !all {
 					p.Task = args[1]
 				}
-				target, detail, err := expand.ActOnTasks(ctx, p)
-				if errors.As(err, new(expand.TaskStateError)) {
+				target, detail, err := tasks.ActOnTasks(ctx, p)
+				if errors.As(err, new(tasks.TaskStateError)) {
 					return usageError{err}
 				}
 				if err != nil && action == "delete" {
