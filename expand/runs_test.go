@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -243,37 +242,4 @@ func TestRetryRun(t *testing.T) {
 			t.Fatalf("running parent: %v", err)
 		}
 	})
-}
-
-// TestSkipDeletedReturnsLedgerErrors deletes send tasks' recipients from the ledger's view:
-// they become skipped(deleted); when Redis fails the error comes back instead of a count
-// that silently left recipients waiting.
-func TestSkipDeletedReturnsLedgerErrors(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	b := setup(t)
-	csv, _ := audience(12)
-	def := b.lenient(t, csv)
-	st, err := b.runs(expand.Config{}).StartRun(ctx, expand.StartParams{Def: def})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tasks, err := b.inspector.ListPendingTasks(st.Run.Queue)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other := &asynq.TaskInfo{ID: "x", Type: campaigns.TypeExpand, Payload: []byte(`{}`)}
-	n, err := expand.SkipDeleted(ctx, b.ledger, append(tasks[:2:2], other))
-	if err != nil || n != 2 {
-		t.Fatalf("SkipDeleted = %d, %v; want 2", n, err)
-	}
-	if c := b.counters(t, st.RunID); c.Codes["skipped:deleted"] != 2 {
-		t.Fatalf("codes %v", c.Codes)
-	}
-	b.mr.SetError("READONLY You can't write against a read only replica.")
-	defer b.mr.SetError("")
-	n, err = expand.SkipDeleted(ctx, b.ledger, tasks[2:])
-	if err == nil || n != 0 {
-		t.Fatalf("SkipDeleted with Redis failing = %d, %v; want the error", n, err)
-	}
 }

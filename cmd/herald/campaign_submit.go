@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/sendpolicy"
 	"github.com/heraldmsg/herald/scheduler"
+	"github.com/heraldmsg/herald/serve"
 )
 
 func (a *app) campaignSubmitCmd() *cobra.Command {
@@ -111,7 +112,11 @@ func (a *app) campaignRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			started, err := expand.NewRuns(expand.Config{}, expand.Deps{Redis: k.rdb}).StartRun(ctx,
+			log, err := a.logger(k.c)
+			if err != nil {
+				return err
+			}
+			started, err := serve.Runs(k.c, k.rdb, log, serve.ExpandTaskOptions(k.c)).StartRun(ctx,
 				expand.StartParams{Campaign: sub.ID, Version: sub.Version, Trigger: "manual", Retention: sendpolicy.Retention})
 			if err != nil {
 				return err

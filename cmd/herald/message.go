@@ -7,117 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldmsg/herald/conversation"
-	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
-	"github.com/heraldmsg/herald/internal/logx"
-	"github.com/heraldmsg/herald/internal/report"
 )
-
-// maxMessageFile bounds a --file message.
-const maxMessageFile = 1 << 20
-
-// messageResult is what `message send` prints (--json).
-type messageResult struct {
-	To     string                `json:"to"`
-	Kind   connectly.SessionKind `json:"kind"`
-	Window report.Window         `json:"window"`
-	// MessageID is Connectly's id of the message sent; empty with --dry-run.
-	MessageID string `json:"message_id,omitempty"`
-	DryRun    bool   `json:"dry_run,omitempty"`
-	// Request is the exact request body (--dry-run).
-	Request json.RawMessage `json:"request,omitempty"`
-}
-
-// messageSend is one `message send`: who, what, and how it is reported.
-type messageSend struct {
-	to      string // E.164 or bsuid:...
-	sender  string
-	content connectly.SessionContent
-	actor   string
-	dryRun  bool
-	reveal  bool
-	now     func() time.Time
-}
-
-// readMessageFile reads a session message from a YAML or JSON file (by its extension; the keys
-// a campaign's message: block takes). Unknown keys are errors.
-func readMessageFile(path string) (connectly.SessionContent, error) {
-	var c connectly.SessionContent
-	f, err := os.Open(path)
-	if err != nil {
-		return c, usageError{err}
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxMessageFile+1))
-	if err != nil {
-		return c, err
-	}
-	if len(data) > maxMessageFile {
-		return c, usageError{fmt.Errorf("%s: larger than %d bytes", path, maxMessageFile)}
-	}
-	if strings.EqualFold(filepath.Ext(path), ".json") {
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.DisallowUnknownFields()
-		err = dec.Decode(&c)
-	} else {
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		err = dec.Decode(&c)
-	}
-	if err != nil {
-		return c, usageError{fmt.Errorf("%s: %w", path, err)}
-	}
-	return c, nil
-}
-
-// sendMessage answers one customer (conversation.Answer) and reports it as `message send`
-// prints it: the customer masked unless m.reveal, the request body with --dry-run (client nil).
-// Errors wrapping conversation.ErrWindowClosed (Herald's record or Connectly's refusal) come
-// with a result to print.
-func sendMessage(ctx context.Context, rdb redis.UniversalClient, c config.Config, client *connectly.Client, m messageSend) (messageResult, error) {
-	now := m.now()
-	out, err := conversation.Answer(ctx, rdb, client, conversation.AnswerParams{
-		Business: c.Connectly.BusinessID, Wire: c.Connectly.Wire(), Margin: c.Worker.WindowMargin.D(),
-		To: m.to, Sender: m.sender, Content: m.content, Actor: operator(m.actor), Now: now})
-	if out.Request == nil {
-		return messageResult{}, usageError{err}
-	}
-	shown := m.to
-	if !m.reveal {
-		shown = logx.Phone(m.to)
-	}
-	w := report.WindowOf(out.Window, c.Connectly.BusinessID, shown, now)
-	res := messageResult{To: shown, Kind: m.content.Kind(), Window: w, DryRun: client == nil, MessageID: out.MessageID}
-	if client == nil {
-		res.Request = out.Request
-		if !m.reveal {
-			res.Request = report.MaskRequests([]json.RawMessage{out.Request})[0]
-		}
-	}
-	switch {
-	case connectly.IsWindowClosed(err):
-		return res, fmt.Errorf("%w: Connectly refused the message as outside %s's window (Herald's record: %s); send an approved template: %w",
-			conversation.ErrWindowClosed, shown, w.Line(now), err)
-	case errors.Is(err, conversation.ErrWindowClosed) && w.Open:
-		return res, fmt.Errorf("%w: %s's window is %s, within worker.window_margin (%s) of its close, too near for Connectly's "+
-			"clock to agree; send an approved template (a campaign with template:), or wait for them to write",
-			err, shown, w.Line(now), c.Worker.WindowMargin.D())
-	case errors.Is(err, conversation.ErrWindowClosed):
-		return res, fmt.Errorf("%w: %s's window is %s; a session message cannot reach them now: send an approved template "+
-			"(a campaign with template:), or wait for them to write", err, shown, w.Line(now))
-	}
-	return res, err
-}
 
 func (a *app) messageCmd() *cobra.Command {
 	var (
@@ -139,7 +36,11 @@ func (a *app) messageCmd() *cobra.Command {
 			}
 			content := connectly.SessionContent{Text: text}
 			if file != "" {
-				if content, err = readMessageFile(file); err != nil {
+				content, err = connectly.ReadSessionFile(file)
+				if errors.As(err, new(connectly.SessionFileError)) {
+					return usageError{err}
+				}
+				if err != nil {
 					return err
 				}
 			}
@@ -158,8 +59,12 @@ func (a *app) messageCmd() *cobra.Command {
 				}
 			}
 			return a.connected(ctx, c, func(rdb redis.UniversalClient) error {
-				res, err := sendMessage(ctx, rdb, c, client, messageSend{to: id, sender: sender, content: content, actor: actor,
-					dryRun: dryRun, reveal: reveal, now: time.Now})
+				res, err := conversation.Support(ctx, rdb, client, conversation.SupportParams{Reveal: reveal,
+					AnswerParams: conversation.AnswerParams{Business: c.Connectly.BusinessID, Wire: c.Connectly.Wire(),
+						Margin: c.Worker.WindowMargin.D(), To: id, Sender: sender, Content: content, Actor: operator(actor), Now: time.Now()}})
+				if errors.As(err, new(conversation.UnsendableError)) {
+					return usageError{err}
+				}
 				if res.Kind != "" && (err == nil || errors.Is(err, conversation.ErrWindowClosed)) {
 					if perr := a.print(asJSON, res, func(w io.Writer) error { printMessage(w, res); return nil }); perr != nil {
 						return perr
@@ -195,7 +100,7 @@ campaign's message: block, e.g.
 	return group("message", "Session messages to one customer (support staff)", send)
 }
 
-func printMessage(w io.Writer, r messageResult) {
+func printMessage(w io.Writer, r conversation.SupportResult) {
 	fmt.Fprintf(w, "Customer   %s\nWindow     %s\nMessage    %s\n", r.To, r.Window.Line(time.Now()), r.Kind)
 	switch {
 	case r.DryRun:

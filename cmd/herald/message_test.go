@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/servicewindow"
@@ -68,7 +69,7 @@ func TestMessageSend(t *testing.T) {
 		b := setup(t)
 		open(t, b, "+14155552671", true)
 		code, out, errOut := herald(t, b.env, "message", "send", "--to", "+1 415-555-2671", "--text", "Your parcel is at the door", "--json", "--actor", "ana")
-		var res messageResult
+		var res conversation.SupportResult
 		if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
 			t.Fatalf("exit %d %q %q", code, out, errOut)
 		}
@@ -142,7 +143,7 @@ func TestMessageSend(t *testing.T) {
 			env[k] = v
 		}
 		code, out, errOut := herald(t, env, "message", "send", "--to", "bsuid:US.13491208655302741918", "--file", yml, "--dry-run", "--json")
-		var res messageResult
+		var res conversation.SupportResult
 		if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
 			t.Fatalf("exit %d %q %q", code, out, errOut)
 		}

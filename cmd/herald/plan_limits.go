@@ -14,9 +14,7 @@ import (
 // when Redis cannot be reached. Call the returned function when the plan is done.
 func (a *app) newLimitCheck(ctx context.Context, c config.Config, def *campaigns.Definition) (*report.LimitCheck, func()) {
 	cat := def.SendCategory() // a session campaign without a fallback is sent as utility
-	fc := c.Limits.FrequencyCaps[cat]
-	p := report.PlanLimitsParams{Business: c.Connectly.BusinessID, Category: cat, CapMax: fc.Max, CapPeriod: fc.Window.D(),
-		Tier: int(c.Limits.MessagingTier), TierPeriod: c.Limits.TierWindow.D(), Now: time.Now()}
+	p := report.PlanLimitsFor(c, cat, time.Now())
 	if !p.Applies() {
 		return nil, func() {}
 	}

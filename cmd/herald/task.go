@@ -12,50 +12,10 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 
-	"github.com/heraldmsg/herald/campaigns"
-	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/logx"
-	"github.com/heraldmsg/herald/internal/report"
+	"github.com/heraldmsg/herald/tasks"
 )
-
-var taskStates = []string{"pending", "active", "scheduled", "retry", "archived", "completed"}
-
-// taskView is one task in `task ls --json` and `task show --json`.
-type taskView struct {
-	ID        string    `json:"id"`
-	Queue     string    `json:"queue"`
-	Type      string    `json:"type"`
-	State     string    `json:"state"`
-	Run       string    `json:"run,omitempty"`
-	Recipient string    `json:"recipient,omitempty"`
-	Retried   int       `json:"retried"`
-	MaxRetry  int       `json:"max_retry"`
-	LastError string    `json:"last_error,omitempty"`
-	ErrorCode string    `json:"error_code,omitempty"`
-	Class     string    `json:"class,omitempty"`
-	NextAt    time.Time `json:"next_at,omitzero"`
-	Attempts  *int      `json:"ledger_attempts,omitempty"`
-	Ledger    string    `json:"ledger_state,omitempty"`
-}
-
-// viewTask decodes a task for people: run, masked recipient, last error and its class.
-func viewTask(t *asynq.TaskInfo, table *connectly.Table, reveal bool) taskView {
-	v := taskView{ID: t.ID, Queue: t.Queue, Type: t.Type, State: t.State.String(), Retried: t.Retried,
-		MaxRetry: t.MaxRetry, LastError: logx.MaskDigits(t.LastErr), NextAt: t.NextProcessAt}
-	if t.Type == campaigns.TypeSend {
-		if p, err := campaigns.DecodeSend(t.Payload); err == nil {
-			v.Run, v.Recipient = p.Run, p.To
-			if !reveal {
-				v.Recipient = logx.Phone(p.To)
-			}
-		}
-	}
-	if code, ok := report.TaskErrorCode(t.LastErr); ok {
-		v.ErrorCode, v.Class = code, table.ClassOf(code).String()
-	}
-	return v
-}
 
 func (a *app) taskCmd() *cobra.Command {
 	var (
@@ -66,52 +26,35 @@ func (a *app) taskCmd() *cobra.Command {
 		all         bool
 		by          auditFlags
 	)
-	ls := viewCmd(a, view[[]taskView]{
+	ls := viewCmd(a, view[[]tasks.View]{
 		Use: "ls QUEUE", Short: "List a queue's tasks in one state (pending, active, scheduled, retry, archived, completed)",
 		Args: cobra.ExactArgs(1), JSONHelp: "print as JSON", Text: printTasks,
-		Read: func(_ context.Context, k conn, args []string) ([]taskView, error) {
+		Read: func(_ context.Context, k conn, args []string) ([]tasks.View, error) {
 			in, table, err := k.inspect()
 			if err != nil {
 				return nil, err
 			}
-			list := expand.TaskLists(in)[state]
-			if list == nil {
-				return nil, usageError{fmt.Errorf("--state %q: want one of %s", state, strings.Join(taskStates, ", "))}
+			views, err := tasks.List(tasks.ListParams{Inspector: in, Table: table, Queue: args[0], State: state,
+				PageSize: limit, Page: page, Reveal: reveal})
+			if errors.As(err, new(tasks.TaskStateError)) {
+				return nil, usageError{err}
 			}
-			tasks, err := list(args[0], asynq.PageSize(limit), asynq.Page(page))
-			if err != nil {
-				return nil, err
-			}
-			views := make([]taskView, 0, len(tasks))
-			for _, t := range tasks {
-				views = append(views, viewTask(t, table, reveal))
-			}
-			return views, nil
+			return views, err
 		},
 	})
-	ls.Flags().StringVar(&state, "state", "pending", "task state: "+strings.Join(taskStates, ", "))
+	ls.Flags().StringVar(&state, "state", "pending", "task state: "+strings.Join(tasks.States, ", "))
 	ls.Flags().IntVar(&limit, "limit", 20, "tasks per page")
 	ls.Flags().IntVar(&page, "page", 1, "page number")
 
-	show := viewCmd(a, view[taskView]{
+	show := viewCmd(a, view[tasks.View]{
 		Use: "show QUEUE TASK_ID", Short: "One task: decoded payload (run, recipient), retries, last error and its class, ledger state",
 		Args: cobra.ExactArgs(2), JSONHelp: "print as JSON", Text: printTask,
-		Read: func(ctx context.Context, k conn, args []string) (taskView, error) {
+		Read: func(ctx context.Context, k conn, args []string) (tasks.View, error) {
 			in, table, err := k.inspect()
 			if err != nil {
-				return taskView{}, err
+				return tasks.View{}, err
 			}
-			t, err := in.GetTaskInfo(args[0], args[1])
-			if err != nil {
-				return taskView{}, err
-			}
-			v := viewTask(t, table, reveal)
-			if p, err := campaigns.DecodeSend(t.Payload); err == nil {
-				if e, ok, err := k.ledger().Entry(ctx, p.Address()); err == nil && ok {
-					v.Attempts, v.Ledger = &e.Attempts, string(e.State)
-				}
-			}
-			return v, nil
+			return tasks.Read(ctx, tasks.ReadParams{Inspector: in, Ledger: k.ledger(), Table: table, Queue: args[0], Task: args[1], Reveal: reveal})
 		},
 	})
 
@@ -125,12 +68,12 @@ func (a *app) taskCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				p := expand.TaskActionParams{Inspector: in, Ledger: k.ledger(), Action: action, Queue: args[0], All: all, State: actState}
+				p := tasks.TaskActionParams{Inspector: in, Ledger: k.ledger(), Action: action, Queue: args[0], All: all, State: actState}
 				if !all {
 					p.Task = args[1]
 				}
-				target, detail, err := expand.ActOnTasks(ctx, p)
-				if errors.As(err, new(expand.TaskStateError)) {
+				target, detail, err := tasks.ActOnTasks(ctx, p)
+				if errors.As(err, new(tasks.TaskStateError)) {
 					return usageError{err}
 				}
 				if err != nil && action == "delete" {
@@ -165,7 +108,7 @@ func (a *app) taskCmd() *cobra.Command {
 }
 
 // printTasks renders tasks as `task ls` does.
-func printTasks(w io.Writer, views []taskView) error {
+func printTasks(w io.Writer, views []tasks.View) error {
 	rows := make([][]string, 0, len(views))
 	for _, v := range views {
 		rows = append(rows, []string{v.ID, v.Run, v.Recipient, strconv.Itoa(v.Retried), truncate(v.LastError, 60)})
@@ -174,7 +117,7 @@ func printTasks(w io.Writer, views []taskView) error {
 }
 
 // printTask renders one task as `task show` does.
-func printTask(w io.Writer, v taskView) error {
+func printTask(w io.Writer, v tasks.View) error {
 	fmt.Fprintf(w, "Task       %s (%s, queue %s)\nState      %s, retried %d of %d\n", v.ID, v.Type, v.Queue, v.State, v.Retried, v.MaxRetry)
 	if v.Run != "" {
 		fmt.Fprintf(w, "Run        %s\nRecipient  %s\n", v.Run, v.Recipient)

@@ -10,7 +10,42 @@ import (
 
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/tasks"
 )
+
+// taskView is one task as task ls and task show print it with --json.
+type taskView = tasks.View
+
+// breakRun replaces a run's record with a string, so that the ledger fails on the run's
+// recipients.
+func breakRun(t *testing.T, rdb *redis.Client, run string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := rdb.Del(ctx, rkeys.Run(run)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, rkeys.Run(run), "not a run", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// task show reads the task's recipient in the ledger: when the ledger fails, the command
+// fails and says so, instead of showing the task as if its recipient had no entry.
+func TestTaskShowReportsLedgerErrors(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	run, ts := sendWelcome(t, env)
+	if len(ts) == 0 {
+		t.Fatal("task ls: no tasks")
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	breakRun(t, rdb, run)
+	code, out, errOut := herald(t, env, "task", "show", welcomeQueue, ts[0].ID, "--json")
+	if code != exitError || !strings.Contains(errOut, "ledger") || !strings.Contains(errOut, ts[0].ID) || out != "" {
+		t.Fatalf("task show with a failing ledger: exit %d %q %q, want an error naming the task and the ledger", code, out, errOut)
+	}
+}
 
 // A delete whose ledger step fails after the task is gone still leaves its audit entry, and
 // the command still fails.
@@ -26,12 +61,7 @@ func TestTaskDeleteAuditedWhenLedgerFails(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer rdb.Close()
 	ctx := context.Background()
-	if err := rdb.Del(ctx, rkeys.Run(run)).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := rdb.Set(ctx, rkeys.Run(run), "not a run", 0).Err(); err != nil {
-		t.Fatal(err)
-	}
+	breakRun(t, rdb, run)
 
 	code, out, errOut := herald(t, env, "task", "delete", q, tasks[0].ID, "--actor", "ops-ana", "--reason", "stuck")
 	if code == 0 || !strings.Contains(errOut, "deleted") {

@@ -19,6 +19,7 @@ var rank = map[string]int{
 	"expand":       2,
 	"worker":       2,
 	"conversation": 2,
+	"tasks":        2, // queue administration: decodes campaigns' payloads, marks the ledger
 	"scheduler":    3,
 	"serve":        4, // a process's parts: worker, scheduler, expansion, webhooks
 	"bench":        5,

@@ -118,8 +118,8 @@ func ReadLimits(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redi
 		rep.Senders = append(rep.Senders, u)
 	}
 	tier := int(c.Limits.MessagingTier)
-	rep.Tier = Tier{Limit: tier, Window: c.Limits.TierWindow.D().String()}
-	tu, err := lim.DailyTier(ctx, biz, tier, c.Limits.TierWindow.D(), now)
+	rep.Tier = Tier{Limit: tier, Window: tierPeriod(c).String()}
+	tu, err := lim.DailyTier(ctx, biz, tier, tierPeriod(c), now)
 	if err != nil {
 		return rep, err
 	}
@@ -133,7 +133,7 @@ func ReadLimits(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redi
 		rep.Tier.NextFree = &nf
 	}
 	for cat, fc := range c.Limits.FrequencyCaps {
-		rep.Caps = append(rep.Caps, Cap{Category: cat, Max: fc.Max, Window: fc.Window.D().String()})
+		rep.Caps = append(rep.Caps, Cap{Category: cat, Max: fc.Max, Window: capPeriod(fc).String()})
 	}
 	sort.Slice(rep.Caps, func(i, j int) bool { return rep.Caps[i].Category < rep.Caps[j].Category })
 	ids, err := l.RecentRuns(ctx, "", 50)

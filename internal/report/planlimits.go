@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/limits"
 )
 
@@ -41,6 +42,19 @@ type PlanLimitsParams struct {
 	// NotChecked, when set, says why Redis is not read: the check only carries this note.
 	NotChecked string
 }
+
+// PlanLimitsFor is the limits preview of a campaign of category (its send category) sent at
+// now under config c: its category's frequency cap and the daily tier.
+func PlanLimitsFor(c config.Config, category string, now time.Time) PlanLimitsParams {
+	fc := c.Limits.FrequencyCaps[category]
+	return PlanLimitsParams{Business: c.Connectly.BusinessID, Category: category, CapMax: fc.Max, CapPeriod: capPeriod(fc),
+		Tier: int(c.Limits.MessagingTier), TierPeriod: tierPeriod(c), Now: now}
+}
+
+// tierPeriod is the daily tier's rolling period in config c, and capPeriod a frequency cap's
+// period: the one place this package names those config keys.
+func tierPeriod(c config.Config) time.Duration       { return c.Limits.TierWindow.D() }
+func capPeriod(fc config.FrequencyCap) time.Duration { return fc.Window.D() }
 
 // Applies reports whether any limit applies: a cap on the category, or a daily tier.
 func (p PlanLimitsParams) Applies() bool { return p.CapMax > 0 || p.Tier > 0 }

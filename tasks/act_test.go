@@ -1,4 +1,4 @@
-package expand_test
+package tasks_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/heraldmsg/herald/expand"
+	"github.com/heraldmsg/herald/tasks"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
@@ -20,33 +20,29 @@ func TestActOnTasks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	csv, valid := audience(8)
-	n := len(valid)
-	st, err := b.runs(expand.Config{}).StartRun(ctx, expand.StartParams{Def: b.lenient(t, csv)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	const n = 8
+	st := b.start(t, n)
 	q := st.Run.Queue
-	tasks, err := b.inspector.ListPendingTasks(q)
-	if err != nil || len(tasks) != n {
-		t.Fatalf("%d pending tasks, %v; want %d", len(tasks), err, n)
+	pending, err := b.inspector.ListPendingTasks(q)
+	if err != nil || len(pending) != n {
+		t.Fatalf("%d pending tasks, %v; want %d", len(pending), err, n)
 	}
 	act := func(action, task string, all bool, state string) (string, string, error) {
-		return expand.ActOnTasks(ctx, expand.TaskActionParams{Inspector: b.inspector, Ledger: b.ledger,
+		return tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: b.inspector, Ledger: b.ledger,
 			Action: action, Queue: q, Task: task, All: all, State: state})
 	}
 	for _, c := range []struct{ action, state string }{{"retry", "pending"}, {"archive", "archived"}, {"delete", "active"}, {"delete", "nope"}} {
-		if _, _, err := act(c.action, "", true, c.state); !errors.As(err, new(expand.TaskStateError)) {
+		if _, _, err := act(c.action, "", true, c.state); !errors.As(err, new(tasks.TaskStateError)) {
 			t.Errorf("%s --all --state %s: %v, want a TaskStateError", c.action, c.state, err)
 		}
 	}
 
-	target, detail, err := act("archive", tasks[0].ID, false, "")
-	if err != nil || target != q+"/"+tasks[0].ID || detail != "done" {
+	target, detail, err := act("archive", pending[0].ID, false, "")
+	if err != nil || target != q+"/"+pending[0].ID || detail != "done" {
 		t.Fatalf("archive one = %q, %q, %v", target, detail, err)
 	}
-	target, detail, err = act("delete", tasks[1].ID, false, "")
-	if err != nil || target != q+"/"+tasks[1].ID || detail != "1 recipients skipped(deleted) in the ledger" {
+	target, detail, err = act("delete", pending[1].ID, false, "")
+	if err != nil || target != q+"/"+pending[1].ID || detail != "1 recipients skipped(deleted) in the ledger" {
 		t.Fatalf("delete one = %q, %q, %v", target, detail, err)
 	}
 	target, detail, err = act("delete", "", true, "pending")
@@ -109,12 +105,8 @@ func TestDeleteAllFailingPartWayMarksWhatItDeleted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	csv, valid := audience(8)
-	n := len(valid)
-	st, err := b.runs(expand.Config{}).StartRun(ctx, expand.StartParams{Def: b.lenient(t, csv)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	const n = 8
+	st := b.start(t, n)
 	q := st.Run.Queue
 	const deleted = 3
 	rdb := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
@@ -122,7 +114,7 @@ func TestDeleteAllFailingPartWayMarksWhatItDeleted(t *testing.T) {
 	in := asynq.NewInspectorFromRedisClient(rdb)
 	t.Cleanup(func() { in.Close(); rdb.Close() })
 
-	target, _, err := expand.ActOnTasks(ctx, expand.TaskActionParams{Inspector: in, Ledger: b.ledger,
+	target, _, err := tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: in, Ledger: b.ledger,
 		Action: "delete", Queue: q, All: true, State: "pending"})
 	if !errors.Is(err, errInjected) || target != q+" (pending)" {
 		t.Fatalf("delete --all = %q, %v; want the target and the injected error", target, err)

@@ -1,4 +1,4 @@
-package expand
+package tasks
 
 import (
 	"context"

@@ -1,0 +1,79 @@
+package conversation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/report"
+)
+
+// SupportParams is one support reply (`herald message send`): the Answer to send, and
+// whether the customer is shown in full.
+type SupportParams struct {
+	AnswerParams
+	// Reveal shows the customer's number in full, in the result and the request body.
+	Reveal bool
+}
+
+// SupportResult is what a support reply did, as `herald message send` prints it (--json).
+type SupportResult struct {
+	// To is the customer, masked unless SupportParams.Reveal.
+	To     string                `json:"to"`
+	Kind   connectly.SessionKind `json:"kind"`
+	Window report.Window         `json:"window"`
+	// MessageID is Connectly's id of the message sent; empty with a dry run.
+	MessageID string `json:"message_id,omitempty"`
+	DryRun    bool   `json:"dry_run,omitempty"`
+	// Request is the exact request body (a dry run), masked unless SupportParams.Reveal.
+	Request json.RawMessage `json:"request,omitempty"`
+}
+
+// UnsendableError says a support reply's message cannot be encoded for Connectly: nothing
+// was looked up or sent. Its message is its cause's.
+type UnsendableError struct{ err error }
+
+func (e UnsendableError) Error() string { return e.err.Error() }
+func (e UnsendableError) Unwrap() error { return e.err }
+
+// Support answers one customer (Answer; a nil client is a dry run) and reports it for people.
+// A message that cannot be encoded is an UnsendableError, with no result. A closed window,
+// by Herald's record or by Connectly's refusal, is an error wrapping ErrWindowClosed that
+// says what to do instead, and comes with a result to show.
+func Support(ctx context.Context, rdb redis.UniversalClient, client *connectly.Client, p SupportParams) (SupportResult, error) {
+	now := p.Now
+	out, err := Answer(ctx, rdb, client, p.AnswerParams)
+	if out.Request == nil {
+		return SupportResult{}, UnsendableError{err}
+	}
+	shown := p.To
+	if !p.Reveal {
+		shown = logx.Phone(p.To)
+	}
+	w := report.WindowOf(out.Window, p.Business, shown, now)
+	res := SupportResult{To: shown, Kind: p.Content.Kind(), Window: w, DryRun: client == nil, MessageID: out.MessageID}
+	if client == nil {
+		res.Request = out.Request
+		if !p.Reveal {
+			res.Request = report.MaskRequests([]json.RawMessage{out.Request})[0]
+		}
+	}
+	switch {
+	case connectly.IsWindowClosed(err):
+		return res, fmt.Errorf("%w: Connectly refused the message as outside %s's window (Herald's record: %s); send an approved template: %w",
+			ErrWindowClosed, shown, w.Line(now), err)
+	case errors.Is(err, ErrWindowClosed) && w.Open:
+		return res, fmt.Errorf("%w: %s's window is %s, within worker.window_margin (%s) of its close, too near for Connectly's "+
+			"clock to agree; send an approved template (a campaign with template:), or wait for them to write",
+			err, shown, w.Line(now), p.Margin)
+	case errors.Is(err, ErrWindowClosed):
+		return res, fmt.Errorf("%w: %s's window is %s; a session message cannot reach them now: send an approved template "+
+			"(a campaign with template:), or wait for them to write", err, shown, w.Line(now))
+	}
+	return res, err
+}
