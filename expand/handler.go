@@ -73,8 +73,12 @@ type Deps struct {
 	Sender func(def *campaigns.Definition) (string, error)
 	// SenderRate is a sender's messages/s, to size the backlog. Default: 80 for every sender.
 	SenderRate func(sender string) float64
-	// Now defaults to time.Now.
+	// Now is expansion's clock (the ledger's and the expander's times, new run ids, the end
+	// of a Hold). Default time.Now.
 	Now func() time.Time
+	// Sleep is the wait of a task held in place for room (Config.Hold): it waits d on the
+	// clock that Now reads and returns ctx's error when ctx ends first. Default a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Enqueuer enqueues expansion tasks; default an asynq client on Redis.
 	Enqueuer Enqueuer
 	// Tasks writes send tasks; default asynqbatch.New(Redis).
@@ -91,6 +95,9 @@ type Handler struct {
 
 // NewHandler returns the handler of expansion tasks; deps.Redis is required.
 func NewHandler(cfg Config, deps Deps) *Handler {
+	if deps.Sleep == nil {
+		deps.Sleep = sleepCtx
+	}
 	r := NewRuns(cfg, deps)
 	return &Handler{runs: r, log: r.log}
 }
@@ -185,16 +192,13 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 var errHoldOver = errors.New("hold over")
 
-// waitForRoom polls the run's pending count every TopUp until a quarter of the backlog is
-// free, and returns errHoldOver once deadline passes (by the handler's clock, Deps.Now).
+// waitForRoom reads the run's pending count every TopUp (waiting through Deps.Sleep) until a
+// quarter of the backlog is free, and returns errHoldOver once deadline passes (by the
+// handler's clock, Deps.Now).
 func (h *Handler) waitForRoom(ctx context.Context, runID string, backlog int, deadline time.Time) error {
-	tick := time.NewTicker(h.runs.cfg.TopUp)
-	defer tick.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
+		if err := h.runs.deps.Sleep(ctx, h.runs.cfg.TopUp); err != nil {
+			return err
 		}
 		pending, err := h.runs.ledger.Pending(ctx, runID)
 		if err != nil {
@@ -283,4 +287,16 @@ func (h *Handler) createRun(ctx context.Context, p campaigns.ExpandPayload, log 
 	}
 	log.Info().Int("version", p.Version).Str("trigger", p.Trigger).Int("rows", rep.Rows).Msg("run created")
 	return run, def, nil
+}
+
+// sleepCtx waits d on a timer, or until ctx ends: then it returns ctx's error.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
