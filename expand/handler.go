@@ -18,27 +18,30 @@ import (
 	"github.com/heraldmsg/herald/internal/sendpolicy"
 )
 
+// DefaultTopUp is how often a full backlog is looked at again (Config.TopUp): the delay of a
+// continuation task, and the period of a Hold's checks.
+const DefaultTopUp = time.Second
+
 // Config configures expansion tasks. Zero values take the defaults shown.
 type Config struct {
 	// Backlog is how much sending time a run's tasks ahead of the workers may cover: a run's
 	// backlog holds Backlog × the run's rate (the campaign's rate, else its sender's) tasks.
-	// Default sendpolicy.DefaultBacklog (2m). (Config file: scheduler.backlog.)
+	// Default sendpolicy.DefaultBacklog. (Config file: scheduler.backlog.)
 	Backlog time.Duration
 	// MinBacklog and MaxBacklog bound the backlog in tasks. Defaults
-	// sendpolicy.DefaultMinBacklog and DefaultMaxBacklog (1,000 and 5,000: about 4 MB of Redis
-	// at asynq's ~760 bytes a task); a negative MaxBacklog removes the bound. (Config file:
+	// sendpolicy.DefaultMinBacklog and DefaultMaxBacklog (a pending task costs Redis about
+	// 760 bytes in asynq); a negative MaxBacklog removes the bound. (Config file:
 	// scheduler.min_backlog, max_backlog.)
 	MinBacklog int
 	MaxBacklog int
-	// TopUp is how often a full backlog is looked at again. Default 1s.
+	// TopUp is how often a full backlog is looked at again. Default DefaultTopUp.
 	TopUp time.Duration
 	// Hold is how long one task waits in place for room before it hands over to a
 	// continuation task TopUp later (freeing its worker slot). Default 0: at once, so no
 	// task sits on a run's expansion: a process killed while it held one would stall the
 	// run until its task is recovered (see internal/reclaim).
 	Hold time.Duration
-	// BatchSize is the number of audience rows per ledger script. Default DefaultBatchSize
-	// (500).
+	// BatchSize is the number of audience rows per ledger script. Default DefaultBatchSize.
 	BatchSize int
 	// Task are the asynq options of send tasks (queue from the campaign's category).
 	Task campaigns.TaskOptions
@@ -48,7 +51,7 @@ func (c *Config) setDefaults() {
 	c.Backlog = cmp.Or(c.Backlog, sendpolicy.DefaultBacklog)
 	c.MinBacklog = cmp.Or(c.MinBacklog, sendpolicy.DefaultMinBacklog)
 	c.MaxBacklog = cmp.Or(c.MaxBacklog, sendpolicy.DefaultMaxBacklog)
-	c.TopUp = cmp.Or(c.TopUp, time.Second)
+	c.TopUp = cmp.Or(c.TopUp, DefaultTopUp)
 	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
 }
 
@@ -71,7 +74,8 @@ type Deps struct {
 	// Sender picks the sender of a new run (the campaign's, else the configured one).
 	// Default: the campaign's.
 	Sender func(def *campaigns.Definition) (string, error)
-	// SenderRate is a sender's messages/s, to size the backlog. Default: 80 for every sender.
+	// SenderRate is a sender's messages/s, to size the backlog. Default: limits.DefaultSenderRate
+	// for every sender.
 	SenderRate func(sender string) float64
 	// Now is expansion's clock (the ledger's and the expander's times, new run ids, the end
 	// of a Hold). Default time.Now.
