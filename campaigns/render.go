@@ -246,9 +246,6 @@ type Renderer struct {
 	session *SessionRenderer
 }
 
-// Session returns the renderer of a session campaign's message, nil for a template campaign.
-func (r *Renderer) Session() *SessionRenderer { return r.session }
-
 type compiled struct {
 	name string
 	tpl  *template.Template

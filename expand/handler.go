@@ -18,27 +18,30 @@ import (
 	"github.com/heraldmsg/herald/internal/sendpolicy"
 )
 
+// DefaultTopUp is how often a full backlog is looked at again (Config.TopUp): the delay of a
+// continuation task, and the period of a Hold's checks.
+const DefaultTopUp = time.Second
+
 // Config configures expansion tasks. Zero values take the defaults shown.
 type Config struct {
 	// Backlog is how much sending time a run's tasks ahead of the workers may cover: a run's
 	// backlog holds Backlog × the run's rate (the campaign's rate, else its sender's) tasks.
-	// Default sendpolicy.DefaultBacklog (2m). (Config file: scheduler.backlog.)
+	// Default sendpolicy.DefaultBacklog. (Config file: scheduler.backlog.)
 	Backlog time.Duration
 	// MinBacklog and MaxBacklog bound the backlog in tasks. Defaults
-	// sendpolicy.DefaultMinBacklog and DefaultMaxBacklog (1,000 and 5,000: about 4 MB of Redis
-	// at asynq's ~760 bytes a task); a negative MaxBacklog removes the bound. (Config file:
+	// sendpolicy.DefaultMinBacklog and DefaultMaxBacklog (a pending task costs Redis about
+	// 760 bytes in asynq); a negative MaxBacklog removes the bound. (Config file:
 	// scheduler.min_backlog, max_backlog.)
 	MinBacklog int
 	MaxBacklog int
-	// TopUp is how often a full backlog is looked at again. Default 1s.
+	// TopUp is how often a full backlog is looked at again. Default DefaultTopUp.
 	TopUp time.Duration
 	// Hold is how long one task waits in place for room before it hands over to a
 	// continuation task TopUp later (freeing its worker slot). Default 0: at once, so no
 	// task sits on a run's expansion: a process killed while it held one would stall the
 	// run until its task is recovered (see internal/reclaim).
 	Hold time.Duration
-	// BatchSize is the number of audience rows per ledger script. Default DefaultBatchSize
-	// (500).
+	// BatchSize is the number of audience rows per ledger script. Default DefaultBatchSize.
 	BatchSize int
 	// Task are the asynq options of send tasks (queue from the campaign's category).
 	Task campaigns.TaskOptions
@@ -48,7 +51,7 @@ func (c *Config) setDefaults() {
 	c.Backlog = cmp.Or(c.Backlog, sendpolicy.DefaultBacklog)
 	c.MinBacklog = cmp.Or(c.MinBacklog, sendpolicy.DefaultMinBacklog)
 	c.MaxBacklog = cmp.Or(c.MaxBacklog, sendpolicy.DefaultMaxBacklog)
-	c.TopUp = cmp.Or(c.TopUp, time.Second)
+	c.TopUp = cmp.Or(c.TopUp, DefaultTopUp)
 	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
 }
 
@@ -71,10 +74,15 @@ type Deps struct {
 	// Sender picks the sender of a new run (the campaign's, else the configured one).
 	// Default: the campaign's.
 	Sender func(def *campaigns.Definition) (string, error)
-	// SenderRate is a sender's messages/s, to size the backlog. Default: 80 for every sender.
+	// SenderRate is a sender's messages/s, to size the backlog. Default: limits.DefaultSenderRate
+	// for every sender.
 	SenderRate func(sender string) float64
-	// Now defaults to time.Now.
+	// Now is expansion's clock (the ledger's and the expander's times, new run ids, the end
+	// of a Hold). Default time.Now.
 	Now func() time.Time
+	// Sleep is the wait of a task held in place for room (Config.Hold): it waits d on the
+	// clock that Now reads and returns ctx's error when ctx ends first. Default a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Enqueuer enqueues expansion tasks; default an asynq client on Redis.
 	Enqueuer Enqueuer
 	// Tasks writes send tasks; default asynqbatch.New(Redis).
@@ -91,6 +99,9 @@ type Handler struct {
 
 // NewHandler returns the handler of expansion tasks; deps.Redis is required.
 func NewHandler(cfg Config, deps Deps) *Handler {
+	if deps.Sleep == nil {
+		deps.Sleep = sleepCtx
+	}
 	r := NewRuns(cfg, deps)
 	return &Handler{runs: r, log: r.log}
 }
@@ -185,16 +196,13 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 var errHoldOver = errors.New("hold over")
 
-// waitForRoom polls the run's pending count every TopUp until a quarter of the backlog is
-// free, and returns errHoldOver once deadline passes (by the handler's clock, Deps.Now).
+// waitForRoom reads the run's pending count every TopUp (waiting through Deps.Sleep) until a
+// quarter of the backlog is free, and returns errHoldOver once deadline passes (by the
+// handler's clock, Deps.Now).
 func (h *Handler) waitForRoom(ctx context.Context, runID string, backlog int, deadline time.Time) error {
-	tick := time.NewTicker(h.runs.cfg.TopUp)
-	defer tick.Stop()
 	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
+		if err := h.runs.deps.Sleep(ctx, h.runs.cfg.TopUp); err != nil {
+			return err
 		}
 		pending, err := h.runs.ledger.Pending(ctx, runID)
 		if err != nil {
@@ -283,4 +291,16 @@ func (h *Handler) createRun(ctx context.Context, p campaigns.ExpandPayload, log 
 	}
 	log.Info().Int("version", p.Version).Str("trigger", p.Trigger).Int("rows", rep.Rows).Msg("run created")
 	return run, def, nil
+}
+
+// sleepCtx waits d on a timer, or until ctx ends: then it returns ctx's error.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

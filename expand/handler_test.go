@@ -55,23 +55,45 @@ func (b *testBundle) handler(rdb redis.UniversalClient, cfg expand.Config) *expa
 }
 
 func (b *testBundle) handlerAt(rdb redis.UniversalClient, cfg expand.Config, now time.Time) *expand.Handler {
-	return b.handlerClock(rdb, cfg, func() time.Time { return now })
+	return b.handlerClock(rdb, cfg, func() time.Time { return now }, nil)
 }
 
-// runningClock returns a clock that reads testNow when called first and runs from there, for
-// a handler that holds a task in place (Config.Hold) until its clock says the hold is over.
-func runningClock() func() time.Time {
-	start := time.Now()
-	return func() time.Time { return testNow.Add(time.Since(start)) }
+// fakeTime is a handler's clock and its sleep: the clock reads testNow plus the time slept,
+// and a sleep returns at once, having moved the clock by its duration. onSleep, when set, is
+// called after each sleep with the number of sleeps so far (to free room in a run's backlog).
+type fakeTime struct {
+	slept   atomic.Int64
+	sleeps  atomic.Int32
+	onSleep func(n int)
 }
 
-func (b *testBundle) handlerClock(rdb redis.UniversalClient, cfg expand.Config, now func() time.Time) *expand.Handler {
+func (f *fakeTime) Now() time.Time { return testNow.Add(time.Duration(f.slept.Load())) }
+
+func (f *fakeTime) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f.slept.Add(int64(d))
+	n := f.sleeps.Add(1)
+	if f.onSleep != nil {
+		f.onSleep(int(n))
+	}
+	return nil
+}
+
+// handlerTime returns a handler on a fakeTime.
+func (b *testBundle) handlerTime(cfg expand.Config, ft *fakeTime) *expand.Handler {
+	return b.handlerClock(nil, cfg, ft.Now, ft.Sleep)
+}
+
+func (b *testBundle) handlerClock(rdb redis.UniversalClient, cfg expand.Config, now func() time.Time,
+	sleep func(context.Context, time.Duration) error) *expand.Handler {
 	if rdb == nil {
 		rdb = b.rdb
 	}
 	cfg.Task = campaigns.TaskOptions{MaxRetry: 25}
 	return expand.NewHandler(cfg, expand.Deps{
-		Redis: rdb, Logger: zerolog.Nop(), Now: now,
+		Redis: rdb, Logger: zerolog.Nop(), Now: now, Sleep: sleep,
 		Sender: func(*campaigns.Definition) (string, error) { return "+14151111234", nil },
 	})
 }
@@ -139,8 +161,8 @@ func TestExpandTaskKeepsBacklog(t *testing.T) {
 	ctx := context.Background()
 	def := b.campaign(t, audienceCSV(600), "")
 	sub := b.submit(t, def)
-	h := b.handlerClock(nil, expand.Config{MinBacklog: 100, MaxBacklog: 100, BatchSize: 40, TopUp: 5 * time.Millisecond,
-		Hold: 20 * time.Millisecond}, runningClock())
+	h := b.handlerTime(expand.Config{MinBacklog: 100, MaxBacklog: 100, BatchSize: 40, TopUp: 5 * time.Millisecond,
+		Hold: 20 * time.Millisecond}, &fakeTime{})
 	if got := h.BacklogFor(80); got != 100 {
 		t.Fatalf("BacklogFor = %d, want the bounds' 100", got)
 	}
@@ -365,8 +387,8 @@ func TestExpandTaskCancelledMidway(t *testing.T) {
 	ctx := context.Background()
 	def := b.campaign(t, audienceCSV(600), "")
 	sub := b.submit(t, def)
-	h := b.handlerClock(nil, expand.Config{MinBacklog: 100, MaxBacklog: 100, BatchSize: 40, TopUp: 5 * time.Millisecond,
-		Hold: 20 * time.Millisecond}, runningClock())
+	h := b.handlerTime(expand.Config{MinBacklog: 100, MaxBacklog: 100, BatchSize: 40, TopUp: 5 * time.Millisecond,
+		Hold: 20 * time.Millisecond}, &fakeTime{})
 	queue := campaigns.QueueFor("marketing")
 	runID := expand.TickRunID(def.ID, testNow)
 	task := expandTask(t, campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: sub.Version, Trigger: "cron"})
@@ -397,43 +419,40 @@ func TestExpandTaskCancelledMidway(t *testing.T) {
 	}
 }
 
-// TestExpandTaskHoldEndsByItsClock: a task held in place for room (Config.Hold) hands over
-// once the handler's clock (Deps.Now), not the machine's, passes the hold.
+// TestExpandTaskHoldEndsByItsClock: a task held in place for room (Config.Hold) waits through
+// the handler's sleep (Deps.Sleep) and hands over once the handler's clock (Deps.Now), not the
+// machine's, passes the hold; room freed during the hold is filled by the same task. An hour's
+// hold in minute steps takes milliseconds.
 func TestExpandTaskHoldEndsByItsClock(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	def := b.campaign(t, audienceCSV(300), "")
 	sub := b.submit(t, def)
-	var offset atomic.Int64
-	clock := func() time.Time { return testNow.Add(time.Duration(offset.Load())) }
-	h := b.handlerClock(nil, expand.Config{MinBacklog: 100, MaxBacklog: 100, BatchSize: 50, TopUp: 5 * time.Millisecond,
-		Hold: time.Hour}, clock)
 	queue := campaigns.QueueFor("marketing")
+	sent := map[string]int{}
+	ft := &fakeTime{}
+	ft.onSleep = func(n int) {
+		if n == 3 {
+			b.sendAll(t, queue, sent) // the workers empty the backlog three minutes in
+		}
+	}
+	h := b.handlerTime(expand.Config{MinBacklog: 100, MaxBacklog: 100, BatchSize: 50, TopUp: time.Minute,
+		Hold: time.Hour}, ft)
 	runID := expand.TickRunID(def.ID, testNow)
 	task := expandTask(t, campaigns.ExpandPayload{Run: runID, Campaign: def.ID, Version: sub.Version, Trigger: "cron"})
-	done := make(chan error, 1)
-	go func() { done <- h.ProcessTask(ctx, task) }()
-	// The window is full: the task holds, its hold an hour by its clock.
-	for deadline := time.Now().Add(10 * time.Second); len(b.pending(t, queue)) < 100; {
-		if time.Now().After(deadline) {
-			t.Fatal("the window did not fill within 10s")
-		}
-		time.Sleep(time.Millisecond)
+	if err := h.ProcessTask(ctx, task); err != nil {
+		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		t.Fatalf("the task returned (%v) before its clock passed the hold", err)
-	case <-time.After(50 * time.Millisecond):
+	if n := ft.sleeps.Load(); n != 60 {
+		t.Fatalf("%d sleeps of TopUp, want the hour's 60", n)
 	}
-	offset.Store(int64(time.Hour + time.Second))
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the task still holds 10s after its clock passed the hold")
+	if len(sent) != 100 || len(b.pending(t, queue)) != 100 {
+		t.Fatalf("%d sent and %d queued, want the first backlog sent and the second queued", len(sent), len(b.pending(t, queue)))
+	}
+	if run := b.getRun(t, runID); run.Expanded {
+		t.Fatal("run expanded; want it held by its full backlog")
 	}
 	if next := b.continuation(t); next == nil {
 		t.Fatal("the hold ended without a continuation")

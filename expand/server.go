@@ -18,8 +18,13 @@ import (
 // Defaults of an expansion server.
 const (
 	// DefaultShutdownTimeout is how long Shutdown waits for expansions to stop
-	// (ServerConfig.ShutdownTimeout).
+	// (ServerConfig.ShutdownTimeout) when the caller gives no time: a server started from
+	// the config file gets worker.shutdown_timeout, and this only when that is 0.
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultCheckInterval is how often asynq moves due continuation tasks back to pending
+	// and how often an idle server polls the expansion queue (ServerConfig's
+	// DelayedTaskCheckInterval and TaskCheckInterval).
+	DefaultCheckInterval = time.Second
 )
 
 // retryBackoff is the wait before an expansion task that failed is tried again: 1 s doubling
@@ -29,16 +34,16 @@ var retryBackoff = backoff.Backoff{Base: time.Second, Cap: time.Minute}
 // ServerConfig configures a Server. Zero values take the defaults shown.
 type ServerConfig struct {
 	// Concurrency is the number of runs this process expands at once. Default
-	// sendpolicy.DefaultExpandConcurrency (4).
+	// sendpolicy.DefaultExpandConcurrency.
 	Concurrency int
 	// ShutdownTimeout is how long Shutdown waits for expansions to stop (they stop at the
-	// next row and resume elsewhere from the ledger's cursor). Default DefaultShutdownTimeout
-	// (10s).
+	// next row and resume elsewhere from the ledger's cursor). Default DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// DelayedTaskCheckInterval is how often asynq moves due continuation tasks back to
-	// pending. Default 1s.
+	// pending. Default DefaultCheckInterval.
 	DelayedTaskCheckInterval time.Duration
-	// TaskCheckInterval is how often an idle server polls the expansion queue. Default 1s.
+	// TaskCheckInterval is how often an idle server polls the expansion queue. Default
+	// DefaultCheckInterval.
 	TaskCheckInterval time.Duration
 	Expand            Config
 }
@@ -61,10 +66,10 @@ func NewServer(cfg ServerConfig, deps Deps) *Server {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if cfg.DelayedTaskCheckInterval <= 0 {
-		cfg.DelayedTaskCheckInterval = time.Second
+		cfg.DelayedTaskCheckInterval = DefaultCheckInterval
 	}
 	if cfg.TaskCheckInterval <= 0 {
-		cfg.TaskCheckInterval = time.Second
+		cfg.TaskCheckInterval = DefaultCheckInterval
 	}
 	h := NewHandler(cfg.Expand, deps)
 	s := &Server{handler: h, log: deps.Logger.With().Str(logx.KeyComponent, "expand").Logger()}

@@ -36,7 +36,8 @@ type Config struct {
 	// Parse turns a cron spec (five fields, with a "CRON_TZ=zone " prefix) into a schedule.
 	// Default cron.ParseStandard. Tests inject a compressed clock through it.
 	Parse func(spec string) (cron.Schedule, error)
-	// Now defaults to time.Now.
+	// Now is the scheduler's clock: missed ticks, fire records and the Reload period are
+	// measured on it. Default time.Now.
 	Now func() time.Time
 }
 
@@ -67,7 +68,9 @@ type Scheduler struct {
 	mu      sync.Mutex
 	entries map[string]*entry
 	gen     int64
-	loaded  time.Time
+	// loaded is when the campaigns were last reloaded, on cfg.Now's clock: poll reloads
+	// again once Reload has passed on it.
+	loaded time.Time
 
 	stopOnce sync.Once
 	cancel   context.CancelFunc
@@ -166,7 +169,7 @@ func (s *Scheduler) poll(ctx context.Context) {
 		return
 	}
 	s.mu.Lock()
-	due := gen != s.gen || time.Since(s.loaded) >= s.cfg.Reload
+	due := gen != s.gen || s.cfg.Now().Sub(s.loaded) >= s.cfg.Reload
 	s.mu.Unlock()
 	if !due {
 		return
@@ -213,7 +216,7 @@ func (s *Scheduler) reload(ctx context.Context) error {
 			s.log.Info().Str(logx.KeyCampaign, id).Msg("campaign removed: no further runs")
 		}
 	}
-	s.gen, s.loaded = gen, time.Now()
+	s.gen, s.loaded = gen, s.cfg.Now()
 	return nil
 }
 

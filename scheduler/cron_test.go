@@ -269,3 +269,31 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestSchedulerReloadFollowsItsClock checks that the periodic reload (which catches a change
+// the change counter did not show) is timed on the scheduler's clock, not the machine's.
+func TestSchedulerReloadFollowsItsClock(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.submit(t, b.scheduled(t, "nightly", "schedule: {cron: \"0 3 * * *\"}\n"))
+	var mu sync.Mutex
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	s := b.startScheduler(t, scheduler.Config{Poll: 5 * time.Millisecond, Reload: time.Hour, Now: clock})
+	if v := s.Loaded("nightly"); v != 1 {
+		t.Fatalf("Loaded = %d at start; want 1", v)
+	}
+	// Take the campaign out of the index without moving the change counter: only the
+	// periodic reload can notice.
+	if err := b.rdb.SRem(context.Background(), rkeys.Definitions(), "nightly").Err(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(time.Hour)
+	mu.Unlock()
+	waitUntil(t, "the reload an hour later on the scheduler's clock", func() bool { return s.Loaded("nightly") == 0 })
+}

@@ -44,7 +44,9 @@ func SenderOf(def *campaigns.Definition, c config.Config) (string, error) {
 	return sender, nil
 }
 
-// ExpandServerConfig maps the config file onto the expansion server's typed config.
+// ExpandServerConfig maps the config file onto the expansion server's typed config. The
+// server waits for its expansions as long as the process's workers wait for their sends
+// (worker.shutdown_timeout); when that is 0 the server takes expand.DefaultShutdownTimeout.
 func ExpandServerConfig(c config.Config, concurrency int) expand.ServerConfig {
 	return expand.ServerConfig{
 		Concurrency:     concurrency,

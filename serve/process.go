@@ -78,9 +78,6 @@ func New(s Setup) (*Process, error) {
 	return p, nil
 }
 
-// Metrics are the process's metrics, served by its ops endpoint.
-func (p *Process) Metrics() *metrics.Metrics { return p.m }
-
 // Fail stops what the process holds (Redis) after a failure to build it.
 func (p *Process) Fail(err error) error { return errors.Join(err, p.g.Stop()) }
 
