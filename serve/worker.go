@@ -108,7 +108,7 @@ func WorkerConfig(c config.Config) worker.Config {
 			AdaptiveOff:       c.Limits.Adaptive.Off,
 			MaxWait:           c.Retry.MaxPaceWait.D(),
 		},
-		BurstWindow:   int(c.StopRun.BurstWindow),
+		BurstSample:   int(c.StopRun.BurstSample),
 		BurstShare:    c.StopRun.BurstShare,
 		TierRecheck:   c.Limits.TierRecheck.D(),
 		AdaptiveCodes: c.Limits.Adaptive.Codes,

@@ -80,11 +80,11 @@ type Config struct {
 	// the furthest ahead a send books its permits and then waits for them. Zero values take
 	// limits.Config's defaults (WithDefaults).
 	Limits limits.Config
-	// BurstWindow and BurstShare stop a run that burns its audience on one permanent code:
-	// when a code accounts for more than BurstShare of the run's last BurstWindow outcomes, the
-	// run pauses. Defaults sendpolicy.DefaultBurstWindow and DefaultBurstShare; a negative
-	// window turns it off.
-	BurstWindow int
+	// BurstSample and BurstShare stop a run that burns its audience on one permanent code:
+	// when a code accounts for more than BurstShare of the run's last BurstSample outcomes, the
+	// run pauses. Defaults sendpolicy.DefaultBurstSample and DefaultBurstShare; a negative
+	// BurstSample turns it off.
+	BurstSample int
 	BurstShare  float64
 	// TierRecheck is the longest a send waiting for room in the tier sleeps before it looks
 	// again. Default sendpolicy.DefaultTierRecheck.
@@ -153,8 +153,8 @@ func (c *Config) setDefaults() {
 	}
 	// The limits' defaults are set in one place, internal/limits.
 	c.Limits = c.Limits.WithDefaults()
-	if c.BurstWindow == 0 {
-		c.BurstWindow = sendpolicy.DefaultBurstWindow
+	if c.BurstSample == 0 {
+		c.BurstSample = sendpolicy.DefaultBurstSample
 	}
 	if c.BurstShare <= 0 {
 		c.BurstShare = sendpolicy.DefaultBurstShare
@@ -247,7 +247,7 @@ func New(cfg Config, d Deps) *Worker {
 	}
 	log := d.Logger.With().Str(logx.KeyComponent, "worker").Logger()
 	l := ledger.New(d.Redis, d.Now)
-	l.SetBurst(cfg.BurstWindow, cfg.BurstShare)
+	l.SetBurst(cfg.BurstSample, cfg.BurstShare)
 	w := &Worker{
 		rdb: d.Redis, cfg: cfg, ledger: l, metrics: d.Metrics, limits: limits.NewSends(limits.New(d.Redis), cfg.Limits),
 		windows: servicewindow.New(d.Redis, d.Now), client: clientOf(d.Sender), table: d.Table, log: log, now: d.Now, sleep: d.Sleep, adapt: map[string]bool{},

@@ -155,19 +155,19 @@ type FrequencyCap struct {
 
 // Adaptive configures each sender's adaptive rate (see limits.Policy): the share of the
 // sender's requests the provider throttled (answers whose code is in Codes) is measured over
-// Window; above Threshold the sender's rate drops to what got through in the latest second
-// (never below MinFactor of the configured rate) and holds a second, then climbs back by
-// RecoverStep of the configured rate every RecoverEvery while the share stays at or under
-// Threshold. Defaults: limits.DefaultPolicy. `adaptive: off` turns it off (as does the older
+// the last Period (key window); above Threshold the sender's rate drops to what got through in
+// the latest second (never below MinFactor of the configured rate) and holds a second, then
+// climbs back by RecoverStep of the configured rate every RecoverEvery while the share stays
+// at or under Threshold. Defaults: limits.DefaultPolicy. `adaptive: off` turns it off (as does the older
 // `off: true` inside the section).
 type Adaptive struct {
 	Off          bool     `yaml:"off"`
 	MinFactor    float64  `yaml:"min_factor"`
-	Window       Duration `yaml:"window"`
+	Period       Duration `yaml:"window"`
 	Threshold    float64  `yaml:"threshold"`
 	RecoverEvery Duration `yaml:"recover_every"`
 	RecoverStep  float64  `yaml:"recover_step"`
-	// Cooldown was the least time between two halvings of the controller Window replaced; it
+	// Cooldown was the least time between two halvings of the controller that Period replaced; it
 	// is still read so that a file setting it gets an error that says so.
 	Cooldown Duration `yaml:"cooldown"`
 	Codes    []string `yaml:"codes"`
@@ -175,13 +175,13 @@ type Adaptive struct {
 
 // Policy is the limits policy a.
 func (a Adaptive) Policy() limits.Policy {
-	return limits.Policy{Min: a.MinFactor, Period: a.Window.D(), Threshold: a.Threshold, Every: a.RecoverEvery.D(),
+	return limits.Policy{Min: a.MinFactor, Period: a.Period.D(), Threshold: a.Threshold, Every: a.RecoverEvery.D(),
 		Step: a.RecoverStep}
 }
 
 func defaultAdaptive() Adaptive {
 	p := limits.DefaultPolicy()
-	return Adaptive{MinFactor: p.Min, Window: Duration(p.Period), Threshold: p.Threshold, RecoverEvery: Duration(p.Every),
+	return Adaptive{MinFactor: p.Min, Period: Duration(p.Period), Threshold: p.Threshold, RecoverEvery: Duration(p.Every),
 		RecoverStep: p.Step, Codes: sendpolicy.DefaultAdaptiveCodes()}
 }
 
@@ -205,9 +205,10 @@ func (a *Adaptive) UnmarshalYAML(unmarshal func(any) error) error {
 
 // StopRun configures pausing a run on a burst of one permanent code.
 type StopRun struct {
-	// BurstWindow is how many recent outcomes of a run are looked at; off turns detection off.
-	BurstWindow OffInt `yaml:"burst_window"`
-	// BurstShare is the share of that window one permanent code may fill before the run pauses.
+	// BurstSample is how many recent outcomes of a run are looked at (key burst_window); off
+	// turns detection off.
+	BurstSample OffInt `yaml:"burst_window"`
+	// BurstShare is the share of that sample one permanent code may fill before the run pauses.
 	BurstShare float64 `yaml:"burst_share"`
 }
 
@@ -507,7 +508,7 @@ func Default() Config {
 		Retry: Retry{MaxAttempts: sendpolicy.DefaultMaxAttempts, Base: Duration(backoff.DefaultBase), Cap: Duration(backoff.DefaultCap),
 			ThrottleDelay: Duration(sendpolicy.DefaultThrottleDelay), HoldDelay: Duration(sendpolicy.DefaultHoldDelay),
 			MaxPaceWait: Duration(limits.DefaultMaxWait), KeepPlaceFor: OffDuration(sendpolicy.DefaultKeepPlaceFor)},
-		StopRun: StopRun{BurstWindow: sendpolicy.DefaultBurstWindow, BurstShare: sendpolicy.DefaultBurstShare},
+		StopRun: StopRun{BurstSample: sendpolicy.DefaultBurstSample, BurstShare: sendpolicy.DefaultBurstShare},
 		Limits: Limits{PairInterval: OffDuration(limits.DefaultPairInterval), TierWindow: Duration(limits.DefaultTierPeriod),
 			TierRecheck: Duration(sendpolicy.DefaultTierRecheck),
 			Adaptive:    defaultAdaptive()},
@@ -686,7 +687,7 @@ func (c *Config) Validate() error {
 		if a.RecoverEvery.D() <= 0 {
 			return &Error{Key: "limits.adaptive.recover_every", Msg: "must be positive"}
 		}
-		if w := a.Window.D(); w < time.Second || w > limits.MaxPeriod || w%time.Second != 0 {
+		if w := a.Period.D(); w < time.Second || w > limits.MaxPeriod || w%time.Second != 0 {
 			return &Error{Key: "limits.adaptive.window", Msg: fmt.Sprintf("%v: want whole seconds from 1s to %v", w, limits.MaxPeriod)}
 		}
 		if a.Threshold <= 0 || a.Threshold >= 1 {
@@ -697,7 +698,7 @@ func (c *Config) Validate() error {
 		return &Error{Key: "limits.adaptive.cooldown", Msg: "replaced by window: the sender's rate now follows the share of throttled " +
 			"requests over the window and decreases at most once per window; remove cooldown"}
 	}
-	if w := c.StopRun.BurstWindow; !w.IsOff() && (w == 0 || w > 10000) {
+	if w := c.StopRun.BurstSample; !w.IsOff() && (w == 0 || w > 10000) {
 		return &Error{Key: "stop_run.burst_window", Msg: fmt.Sprintf("%d: want off or 1 to 10000", w)}
 	}
 	if c.StopRun.BurstShare <= 0 || c.StopRun.BurstShare > 1 {

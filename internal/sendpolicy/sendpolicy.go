@@ -30,10 +30,10 @@ const (
 	// ShutdownGrace is what a worker's shutdown waits for sends in flight beyond their
 	// request timeout: its ShutdownTimeout defaults to RequestTimeout + ShutdownGrace.
 	ShutdownGrace = 5 * time.Second
-	// DefaultBurstWindow is how many recent outcomes of a run are looked at for a burst of one
+	// DefaultBurstSample is how many recent outcomes of a run are looked at for a burst of one
 	// permanent code; DefaultBurstShare is the share of them one code may fill before the run
 	// pauses.
-	DefaultBurstWindow = 100
+	DefaultBurstSample = 100
 	DefaultBurstShare  = 0.2
 	// DefaultTierRecheck is the longest a send waiting for room in the daily tier sleeps before
 	// it looks again.
