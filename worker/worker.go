@@ -92,7 +92,7 @@ type Config struct {
 	// AdaptiveCodes are the throttle keys (connectly.Decision.Key: HTTP_429 for every 429,
 	// whatever its body, else the throttle code) that count as the provider throttling the
 	// sender. Default sendpolicy.DefaultAdaptiveCodes (HTTP_429, 130429, 4 and 80007);
-	// Limits.AdaptiveOff disables the adaptive rate.
+	// a negative Limits.Adaptive.Period turns the adaptive rate off.
 	AdaptiveCodes []string
 	// ResendSweepEvery is how often this worker looks for unknown recipients whose quiet
 	// period (a campaign's unknown.resend_after) has passed, to send them once more

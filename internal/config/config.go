@@ -173,10 +173,14 @@ type Adaptive struct {
 	Codes    []string `yaml:"codes"`
 }
 
-// Policy is the limits policy a.
+// Policy is the limits policy a; off, its Period is negative (limits.Config.Adapts).
 func (a Adaptive) Policy() limits.Policy {
-	return limits.Policy{Min: a.MinFactor, Period: a.Period.D(), Threshold: a.Threshold, Every: a.RecoverEvery.D(),
+	p := limits.Policy{Min: a.MinFactor, Period: a.Period.D(), Threshold: a.Threshold, Every: a.RecoverEvery.D(),
 		Step: a.RecoverStep}
+	if a.Off {
+		p.Period = -1
+	}
+	return p
 }
 
 func defaultAdaptive() Adaptive {
