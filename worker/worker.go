@@ -71,9 +71,11 @@ type Config struct {
 	// ShutdownTimeout is how long Shutdown waits for handlers. Default RequestTimeout +
 	// sendpolicy.ShutdownGrace.
 	ShutdownTimeout time.Duration
-	// DelayedTaskCheckInterval is how often asynq moves due retries back to pending. Default 1s.
+	// DelayedTaskCheckInterval is how often asynq moves due retries back to pending. Default
+	// sendpolicy.DefaultPollInterval.
 	DelayedTaskCheckInterval time.Duration
-	// TaskCheckInterval is how often an idle worker polls its queues. Default 1s.
+	// TaskCheckInterval is how often an idle worker polls its queues. Default
+	// sendpolicy.DefaultPollInterval.
 	TaskCheckInterval time.Duration
 	// Limits is every limit the sends are held to (the business, its senders' rates and
 	// adaptive rate, the pair limit, the daily tier, the frequency caps) and Limits.MaxWait,
@@ -96,10 +98,11 @@ type Config struct {
 	AdaptiveCodes []string
 	// ResendSweepEvery is how often this worker looks for unknown recipients whose quiet
 	// period (a campaign's unknown.resend_after) has passed, to send them once more
-	// (resend.go). Default 5s; negative turns the sweep off in this process.
+	// (resend.go). Default sendpolicy.DefaultResendSweepEvery; negative turns the sweep off
+	// in this process.
 	ResendSweepEvery time.Duration
 	// ResendLease is how long a sweep holds the recipients it took before another worker may
-	// take them (a sweep that died meanwhile). Default 1m.
+	// take them (a sweep that died meanwhile). Default sendpolicy.DefaultResendLease.
 	ResendLease time.Duration
 	// ResendTask sets the asynq options of resend tasks (the queue is the run's). Default, as
 	// campaign send tasks: MaxRetry sendpolicy.MaxRetry(MaxAttempts), Timeout
@@ -146,10 +149,10 @@ func (c *Config) setDefaults() {
 		c.ShutdownTimeout = c.RequestTimeout + sendpolicy.ShutdownGrace
 	}
 	if c.DelayedTaskCheckInterval <= 0 {
-		c.DelayedTaskCheckInterval = time.Second
+		c.DelayedTaskCheckInterval = sendpolicy.DefaultPollInterval
 	}
 	if c.TaskCheckInterval <= 0 {
-		c.TaskCheckInterval = time.Second
+		c.TaskCheckInterval = sendpolicy.DefaultPollInterval
 	}
 	// The limits' defaults are set in one place, internal/limits.
 	c.Limits = c.Limits.WithDefaults()
@@ -166,10 +169,10 @@ func (c *Config) setDefaults() {
 		c.AdaptiveCodes = sendpolicy.DefaultAdaptiveCodes()
 	}
 	if c.ResendSweepEvery == 0 {
-		c.ResendSweepEvery = 5 * time.Second
+		c.ResendSweepEvery = sendpolicy.DefaultResendSweepEvery
 	}
 	if c.ResendLease <= 0 {
-		c.ResendLease = time.Minute
+		c.ResendLease = sendpolicy.DefaultResendLease
 	}
 	if c.ResendTask.MaxRetry <= 0 {
 		c.ResendTask.MaxRetry = sendpolicy.MaxRetry(c.MaxAttempts)

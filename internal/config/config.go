@@ -225,7 +225,7 @@ type Webhooks struct {
 	// InWorker also serves the receiver inside `herald worker`, on Listen.
 	InWorker bool `yaml:"in_worker"`
 	// MaxBody is the largest webhook body accepted, in bytes; larger ones get 413.
-	// Default 1048576 (1 MiB).
+	// Default webhooks.DefaultMaxBody.
 	MaxBody int64 `yaml:"max_body"`
 	// OptOutWords are, per language, inbound texts that opt the sender out in addition to
 	// STOP and UNSUBSCRIBE. All languages apply to every message.
@@ -321,11 +321,12 @@ type Campaigns struct {
 	// symbolic links followed; relative to the working directory. Default "": each campaign
 	// file's own folder. Env HERALD_CAMPAIGNS_ROOT.
 	Root string `yaml:"root"`
-	// MaxRecordBytes bounds one CSV record or JSON line, in bytes. Default 65536 (64 KiB).
+	// MaxRecordBytes bounds one CSV record or JSON line, in bytes. Default
+	// campaigns.DefaultMaxRecordBytes.
 	MaxRecordBytes int `yaml:"max_record_bytes"`
-	// MaxFileBytes bounds an audience file, in bytes. Default 2147483648 (2 GiB).
+	// MaxFileBytes bounds an audience file, in bytes. Default campaigns.DefaultMaxFileBytes.
 	MaxFileBytes int64 `yaml:"max_file_bytes"`
-	// MaxRows bounds an audience's rows. Default 10000000.
+	// MaxRows bounds an audience's rows. Default campaigns.DefaultMaxRows.
 	MaxRows int `yaml:"max_rows"`
 }
 

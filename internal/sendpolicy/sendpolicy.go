@@ -38,6 +38,14 @@ const (
 	// DefaultTierRecheck is the longest a send waiting for room in the daily tier sleeps before
 	// it looks again.
 	DefaultTierRecheck = 5 * time.Minute
+	// DefaultPollInterval is how often asynq moves a worker's due retries back to pending
+	// (DelayedTaskCheckInterval) and how often an idle worker polls its queues
+	// (TaskCheckInterval).
+	DefaultPollInterval = time.Second
+	// DefaultResendSweepEvery is how often a worker looks for unknown recipients due to be
+	// sent once more; DefaultResendLease is how long a sweep holds the recipients it took.
+	DefaultResendSweepEvery = 5 * time.Second
+	DefaultResendLease      = time.Minute
 )
 
 // DefaultAdaptiveCodes returns the throttle keys (connectly.Decision.Key) that say the sender
