@@ -392,6 +392,3 @@ func (w *Worker) logTaskError(ctx context.Context, t *asynq.Task, err error) {
 
 // senderOf names the sender of a send in limiter keys ("default" when the payload has none).
 func senderOf(p campaigns.SendPayload) string { return limits.SenderKey(p.Sender) }
-
-// CapTag is the short mark a run leaves in a recipient's frequency-cap record.
-func CapTag(runID string) string { return limits.CapTag(runID) }
