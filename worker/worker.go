@@ -111,7 +111,7 @@ type Config struct {
 	ResendTask campaigns.TaskOptions
 }
 
-// FrequencyCap is at most Max messages to one recipient per Window.
+// FrequencyCap is at most Max messages to one recipient per Period.
 type FrequencyCap = limits.FrequencyCap
 
 func (c *Config) setDefaults() {
@@ -193,7 +193,7 @@ type Deps struct {
 	Logger zerolog.Logger
 	// Metrics, when set, receives send counters and latencies.
 	Metrics *metrics.Metrics
-	// Now is the worker's clock (send windows and expiry, the daily tier, the frequency caps,
+	// Now is the worker's clock (send hours and expiry, the daily tier, the frequency caps,
 	// the adaptive rate, the ledger's timestamps, how long a send keeps its place). Sleep
 	// must pass its time: a send keeping its place sleeps until its deadline on Now. How
 	// late a send comes to its slot is measured on the process's monotonic clock. Default
