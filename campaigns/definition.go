@@ -46,8 +46,9 @@ type Definition struct {
 	Audience Audience `yaml:"audience"`
 	// Schedule says when runs start; empty means only when started by hand.
 	Schedule Schedule `yaml:"schedule"`
-	// SendWindow limits the hours in which a recipient may receive the message.
-	SendWindow SendWindow `yaml:"send_window"`
+	// SendHoursSpec limits the hours in which a recipient may receive the message (key
+	// send_window); SendHours returns it parsed.
+	SendHoursSpec SendHoursSpec `yaml:"send_window"`
 	// ExpireAfter skips recipients not sent this long after the run started (e.g. "6h").
 	ExpireAfter string `yaml:"expire_after"`
 	// Rate caps this campaign's messages/s below its sender's rate; 0 means the sender's.
@@ -141,8 +142,9 @@ type Schedule struct {
 	Grace string `yaml:"grace"`
 }
 
-// SendWindow limits when recipients may receive a message.
-type SendWindow struct {
+// SendHoursSpec is a campaign file's spelling of its send hours (key send_window): when
+// recipients may receive a message. Definition.SendHours parses it.
+type SendHoursSpec struct {
 	// Days are the weekdays allowed (mon..sun); empty means every day.
 	Days []string `yaml:"days"`
 	// From and To are local times "HH:MM"; From after To spans midnight.
@@ -163,7 +165,7 @@ type Audience struct {
 	BSUID string `yaml:"bsuid"`
 	// Language is the column choosing the recipient's translation among template.languages.
 	Language string `yaml:"language"`
-	// Timezone is the column holding the recipient's IANA zone, for send windows.
+	// Timezone is the column holding the recipient's IANA zone, for send hours.
 	Timezone string `yaml:"timezone"`
 	// DefaultRegion is the ISO country for numbers written without a country code (e.g. "US").
 	DefaultRegion string `yaml:"default_region"`
@@ -370,7 +372,7 @@ func (d *Definition) validate(path string, root *yaml.Node) Errors {
 			templateBlock{key: "template", paramKey: "parameters", t: &d.Template, params: &d.Parameters})
 	}
 	d.validateSchedule(add)
-	d.validateWindow(add)
+	d.validateSendHours(add)
 	if d.ExpireAfter != "" {
 		if v, err := time.ParseDuration(d.ExpireAfter); err != nil || v <= 0 {
 			add("expire_after", fmt.Sprintf("%q is not a positive duration (e.g. 6h, 90m)", d.ExpireAfter))
@@ -577,8 +579,8 @@ func (d *Definition) validateSchedule(add func(field, msg string)) {
 	}
 }
 
-func (d *Definition) validateWindow(add func(field, msg string)) {
-	w := d.SendWindow
+func (d *Definition) validateSendHours(add func(field, msg string)) {
+	w := d.SendHoursSpec
 	if len(w.Days) == 0 && w.From == "" && w.To == "" && w.Timezone == "" {
 		return
 	}

@@ -10,25 +10,26 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-// SendHours is a campaign's send window: the weekdays and local hours in which a recipient may
-// receive a message. A window whose From is after its To spans midnight; it belongs to the day
-// it opens on (days: [fri] with 22:00-06:00 opens Friday night and closes Saturday morning).
+// SendHours are a campaign's send hours (key send_window): the weekdays and local hours in
+// which a recipient may receive a message. Hours whose From is after their To span midnight;
+// they belong to the day they open on (days: [fri] with 22:00-06:00 opens Friday night and
+// closes Saturday morning).
 type SendHours struct {
 	// days is indexed by time.Weekday.
 	days [7]bool
 	// from and to are minutes after local midnight.
 	from, to int
-	// Zone is the window's fixed zone, or "" for the recipient's own zone.
+	// Zone is the send hours' fixed zone, or "" for the recipient's own zone.
 	Zone string
 }
 
 var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday,
 	"wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
 
-// SendHours returns the campaign's send window, or nil when it has none. The definition must
+// SendHours returns the campaign's send hours, or nil when it has none. The definition must
 // have been validated (Load and Parse do that).
 func (d *Definition) SendHours() (*SendHours, error) {
-	w := d.SendWindow
+	w := d.SendHoursSpec
 	if w.From == "" && w.To == "" {
 		return nil, nil
 	}
@@ -39,7 +40,7 @@ func (d *Definition) SendHours() (*SendHours, error) {
 	return NewSendHours(w.Days, w.From, w.To, zone)
 }
 
-// NewSendHours builds a window from days (mon..sun; none means every day), local times "HH:MM",
+// NewSendHours builds send hours from days (mon..sun; none means every day), local times "HH:MM",
 // and an IANA zone ("" for the recipient's zone).
 func NewSendHours(days []string, from, to, zone string) (*SendHours, error) {
 	w := &SendHours{Zone: zone}
@@ -80,7 +81,7 @@ func minutes(hhmm string) (int, error) {
 	return h*60 + m, nil
 }
 
-// String is the window's compact form, as carried in send payloads: "DAYS|HHMM|HHMM|ZONE"
+// String is the send hours' compact form, as carried in send payloads: "DAYS|HHMM|HHMM|ZONE"
 // with DAYS seven 0/1 flags from Sunday, e.g. "0111110|0900|2000|America/New_York".
 func (w *SendHours) String() string {
 	var b strings.Builder
@@ -96,12 +97,12 @@ func (w *SendHours) String() string {
 	return b.String()
 }
 
-// windowCache holds parsed compact windows: a worker sees the same few strings all day.
-var windowCache sync.Map
+// hoursCache holds parsed compact send hours: a worker sees the same few strings all day.
+var hoursCache sync.Map
 
 // ParseSendHours parses the compact form made by String.
 func ParseSendHours(s string) (*SendHours, error) {
-	if v, ok := windowCache.Load(s); ok {
+	if v, ok := hoursCache.Load(s); ok {
 		return v.(*SendHours), nil
 	}
 	parts := strings.SplitN(s, "|", 4)
@@ -122,19 +123,19 @@ func ParseSendHours(s string) (*SendHours, error) {
 	if err != nil {
 		return nil, err
 	}
-	windowCache.Store(s, w)
+	hoursCache.Store(s, w)
 	return w, nil
 }
 
-// NextOpen returns t when the window is open at t in loc, else the next instant it opens.
-// Wall-clock times are taken in loc on each calendar day, so the window keeps its local hours
-// across daylight-saving changes. A local time that does not exist that day (skipped by a
-// spring-forward change) opens the window when the clock jumps past it; a local time that
+// NextOpen returns t when the send hours are open at t in loc, else the next instant they
+// open. Wall-clock times are taken in loc on each calendar day, so the send hours keep their
+// local times across daylight-saving changes. A local time that does not exist that day
+// (skipped by a spring-forward change) opens them when the clock jumps past it; a local time that
 // occurs twice (fall-back) means its first occurrence.
 func (w *SendHours) NextOpen(t time.Time, loc *time.Location) time.Time {
 	lt := t.In(loc)
 	y, m, d := lt.Date()
-	// Start a day early: a window that spans midnight may have opened yesterday.
+	// Start a day early: send hours that span midnight may have opened yesterday.
 	for off := -1; off <= 8; off++ {
 		noon := time.Date(y, m, d+off, 12, 0, 0, 0, loc)
 		if !w.days[noon.Weekday()] {
@@ -155,10 +156,10 @@ func (w *SendHours) NextOpen(t time.Time, loc *time.Location) time.Time {
 		}
 		return t
 	}
-	return time.Time{} // unreachable: a valid window opens at least once a week
+	return time.Time{} // unreachable: valid send hours open at least once a week
 }
 
-// Open reports whether the window is open at t in loc.
+// Open reports whether the send hours are open at t in loc.
 func (w *SendHours) Open(t time.Time, loc *time.Location) bool { return w.NextOpen(t, loc).Equal(t) }
 
 // wallTime returns the instant at which loc's clocks show the given date and minute of day.
@@ -169,7 +170,7 @@ func wallTime(y int, mo time.Month, d, minute int, loc *time.Location) time.Time
 	got := asUTC(t)
 	switch {
 	case got.After(want):
-		// The wall time falls in a gap and time.Date moved past it: the window opens when
+		// The wall time falls in a gap and time.Date moved past it: the send hours open when
 		// the clocks jump, the start of t's zone period.
 		start, _ := t.ZoneBounds()
 		return start
@@ -214,7 +215,7 @@ func LoadZone(name string) (*time.Location, error) {
 	return loc, nil
 }
 
-// ZoneFor returns a recipient's time zone for send windows: the audience's time zone column
+// ZoneFor returns a recipient's time zone for send hours: the audience's time zone column
 // when it names an IANA zone; else the zone of the phone number's prefix (libphonenumber's
 // prefix-to-zone table, which knows e.g. that +1 415 is America/Los_Angeles; a BSUID uses its
 // country's calling code); when that names several zones, the fallback if it is one of them,
@@ -277,10 +278,10 @@ func (d *Definition) ExpireAfterDuration() time.Duration {
 }
 
 // CheckTime says whether a send may go at now: expired when the payload's expiry has passed,
-// or when the recipient's window opens again only after it (skip it as expired); else wait is
-// how long until the window opens (0: send now). asynq may start a task scheduled for the
-// window's opening up to a second early, and a retry may land outside the window, so the
-// worker checks before every send.
+// or when the recipient's send hours open again only after it (skip it as expired); else wait
+// is how long until they open (0: send now). asynq may start a task scheduled for their
+// opening up to a second early, and a retry may land outside them, so the worker checks
+// before every send.
 func CheckTime(p SendPayload, now time.Time) (expired bool, wait time.Duration) {
 	if p.Expires > 0 && now.Unix() >= p.Expires {
 		return true, 0
@@ -308,7 +309,7 @@ func CheckTime(p SendPayload, now time.Time) (expired bool, wait time.Duration) 
 }
 
 // Expired reports whether a send is past its campaign's expire_after at now (or cannot be
-// sent before it because its send window opens too late).
+// sent before it because its send hours open too late).
 func Expired(p SendPayload, now time.Time) bool {
 	expired, _ := CheckTime(p, now)
 	return expired

@@ -27,7 +27,8 @@ type Options struct {
 	// MaxBacklog is the most recipients of one run that may have a task in the queue at once,
 	// ahead of the workers (planned, queued or submitting): the run's backlog. Expansion stops
 	// with an error wrapping ErrBacklogFull when the next batch would go above it, and
-	// continues when called again. 0 means no limit.
+	// continues when called again. Negative means no limit, and so does 0: Options has no
+	// default bound (a run's default backlog is expand.Config's, which Runs passes here).
 	MaxBacklog int
 	// Task sets the asynq options of send tasks (the queue comes from the campaign category).
 	Task campaigns.TaskOptions
@@ -142,7 +143,7 @@ type Stats struct {
 	Rows     int
 	Planned  int
 	Enqueued int
-	// Scheduled counts tasks enqueued for a later send-window opening (part of Enqueued).
+	// Scheduled counts tasks enqueued for a later opening of the send hours (part of Enqueued).
 	Scheduled int
 	// Skipped counts rows that did not reach the ledger, by reason.
 	Skipped map[string]int
@@ -316,7 +317,7 @@ func absPath(p string) string {
 type pending struct {
 	entry   ledger.PlanEntry
 	payload campaigns.SendPayload
-	// at, when set, is the send-window opening the task waits for.
+	// at, when set, is the opening of the send hours the task waits for.
 	at time.Time
 }
 
@@ -593,10 +594,10 @@ func (e *Expander) writeTasks(ctx context.Context, tasks []asynqbatch.Task, ps [
 	return n, sched, nil
 }
 
-// timing applies a campaign's send window and expiry to the sends of one run.
+// timing applies a campaign's send hours and expiry to the sends of one run.
 type timing struct {
-	window   *campaigns.SendHours
-	fixed    *time.Location // the send window's own zone, if it has one
+	hours    *campaigns.SendHours
+	fixed    *time.Location // the send hours' own zone, if they have one
 	fallback *time.Location // the campaign's zone, for recipients whose zone is unknown
 	tzColumn string
 	expires  time.Time // zero: never
@@ -607,7 +608,7 @@ func newTiming(def *campaigns.Definition, run ledger.Run, now func() time.Time) 
 	if err != nil {
 		return nil, err
 	}
-	t := &timing{window: w, fallback: def.ScheduleZone(), tzColumn: def.Audience.Timezone}
+	t := &timing{hours: w, fallback: def.ScheduleZone(), tzColumn: def.Audience.Timezone}
 	if w != nil && w.Zone != "" {
 		if t.fixed, err = campaigns.LoadZone(w.Zone); err != nil {
 			return nil, err
@@ -623,18 +624,18 @@ func newTiming(def *campaigns.Definition, run ledger.Run, now func() time.Time) 
 	return t, nil
 }
 
-// apply stamps a send's payload with its window, zone and expiry, and returns when it may go
+// apply stamps a send's payload with its send hours, zone and expiry, and returns when it may go
 // (zero: now) and, when it cannot go before it expires, the skip reason "expired".
 func (t *timing) apply(p *campaigns.SendPayload, row campaigns.Row, now time.Time) (time.Time, string) {
 	at := now
-	if t.window != nil {
-		p.SendHours = t.window.String()
+	if t.hours != nil {
+		p.SendHours = t.hours.String()
 		loc := t.fixed
 		if loc == nil {
 			loc = campaigns.ZoneFor(row.Cols[t.tzColumn], row.Recipient, t.fallback)
 			p.Zone = loc.String()
 		}
-		at = t.window.NextOpen(now, loc)
+		at = t.hours.NextOpen(now, loc)
 	}
 	if !t.expires.IsZero() {
 		p.Expires = t.expires.Unix()

@@ -74,7 +74,7 @@ func NewRuns(cfg Config, deps Deps) *Runs {
 func (r *Runs) Ledger() *ledger.Ledger { return r.ledger }
 
 // expander returns an Expander writing through the one task writer, at most maxBacklog tasks
-// of a run ahead of the workers (0: no bound).
+// of a run ahead of the workers (0 or negative: no bound, see Options.MaxBacklog).
 func (r *Runs) expander(maxBacklog int, progress func(done, estimate int)) *Expander {
 	return NewExpander(Options{Ledger: r.ledger, Tasks: r.deps.Tasks, MaxBacklog: maxBacklog, Task: r.cfg.Task,
 		BatchSize: r.cfg.BatchSize, Logger: r.log, Progress: progress, Now: r.deps.Now})

@@ -35,13 +35,13 @@ func TestWorkerConfigOff(t *testing.T) {
 		"limits: {pair_interval: 0s, adaptive: {off: true}}\nretry: {keep_place_for: 0s}\nstop_run: {burst_window: 0}\n",
 	} {
 		w := serve.WorkerConfig(loadConfig(t, y))
-		if w.Limits.PairInterval >= 0 || w.KeepPlaceFor >= 0 || w.BurstWindow >= 0 || !w.Limits.AdaptiveOff {
-			t.Errorf("%q: worker config %+v, want pair interval, keep place and burst window negative, adaptive off", y, w)
+		if w.Limits.PairInterval >= 0 || w.KeepPlaceFor >= 0 || w.BurstSample >= 0 || w.Limits.Adapts() {
+			t.Errorf("%q: worker config %+v, want pair interval, keep place and burst sample negative, adaptive off", y, w)
 		}
 	}
 	w := serve.WorkerConfig(config.Default())
 	if w.Limits.PairInterval != limits.DefaultPairInterval || w.KeepPlaceFor != sendpolicy.DefaultKeepPlaceFor ||
-		w.BurstWindow != sendpolicy.DefaultBurstWindow || w.Limits.AdaptiveOff {
+		w.BurstSample != sendpolicy.DefaultBurstSample || !w.Limits.Adapts() {
 		t.Errorf("default worker config %+v", w)
 	}
 	if w.ResendTask != serve.SendTaskOptions(config.Default()) {

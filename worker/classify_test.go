@@ -245,7 +245,7 @@ func TestAdaptiveTrigger(t *testing.T) {
 		})
 	}
 	cfg := testConfig()
-	cfg.Limits.AdaptiveOff = true
+	cfg.Limits.Adaptive.Period = -1 // off
 	b := setup(t, cfg)
 	if b.worker.adaptiveTrigger(b.worker.table.Decide(&connectly.Error{StatusCode: 429})) {
 		t.Fatal("adaptiveTrigger fired with the backoff turned off")

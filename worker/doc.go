@@ -1,6 +1,6 @@
 // Package worker runs Herald's asynq server and its send handler.
 //
-// For each send task the handler decodes the payload, gates it (send window, expiry, a paused
+// For each send task the handler decodes the payload, gates it (send hours, expiry, a paused
 // run), reserves its limits (internal/limits: one Booking that gives back what the send did
 // not use) and claims the recipient's ledger entry, sends its Message (a template message,
 // or any other kind behind the same interface) to Connectly, and turns the outcome into a

@@ -37,7 +37,7 @@ type outcome struct {
 	d   connectly.Decision
 }
 
-// HandleSend is the handler of campaigns.TypeSend tasks: decode → gate (send window,
+// HandleSend is the handler of campaigns.TypeSend tasks: decode → gate (send hours,
 // expiry, a paused run) → reserve the limits and claim the recipient → send → classify the
 // answer once → settle. Each step that ends the task returns done and the task's result.
 func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
@@ -76,7 +76,7 @@ func (w *Worker) decode(ctx context.Context, t *asynq.Task) (*job, error) {
 	}, nil
 }
 
-// gate applies what may end a send before any limit is reserved: its send window and
+// gate applies what may end a send before any limit is reserved: its send hours and
 // expiry (beforeSend), a session message's customer service window (gateWindow), and, while its sender's sends wait for their slots, a paused run (such
 // a task would otherwise hold a place and book permits only to be held; a send that is not
 // waiting learns it from its claim).

@@ -21,7 +21,7 @@ import (
 // 429 matches HTTP_429 whatever code its body carries (Connectly's error body always has one,
 // ERROR_CODE_UNSPECIFIED when nothing is more specific).
 func (w *Worker) adaptiveTrigger(d connectly.Decision) bool {
-	return !w.cfg.Limits.AdaptiveOff && d.Class == connectly.ClassThrottle && w.adapt[d.Key]
+	return w.cfg.Limits.Adapts() && d.Class == connectly.ClassThrottle && w.adapt[d.Key]
 }
 
 // waitFor answers a send the limits refused for now: a throttle, which uses no attempt and

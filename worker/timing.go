@@ -11,14 +11,14 @@ import (
 	"github.com/heraldmsg/herald/internal/metrics"
 )
 
-// beforeSend applies a send's window and expiry before any rate limit or claim: a send past
-// its campaign's expire_after (or whose window opens only after it) is recorded
-// skipped(expired) and its task ends; a send outside its window waits for the opening,
+// beforeSend applies a send's send hours and expiry before any rate limit or claim: a send
+// past its campaign's expire_after (or whose send hours open only after it) is recorded
+// skipped(expired) and its task ends; a send outside its send hours waits for their opening,
 // without using an attempt. handled is true when the task must not be sent now; err is then
 // the task's result.
 //
-// asynq may start a task scheduled for a window's opening up to a second early, and a retry
-// or a throttle may move a send out of its window, so the check runs on every attempt.
+// asynq may start a task scheduled for the send hours' opening up to a second early, and a
+// retry or a throttle may move a send out of them, so the check runs on every attempt.
 // HandleSend calls it right after decoding the payload, before any limit is reserved.
 func (w *Worker) beforeSend(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload) (handled bool, err error) {
 	if p.SendHours == "" && p.Expires == 0 {

@@ -71,20 +71,22 @@ type Config struct {
 	// ShutdownTimeout is how long Shutdown waits for handlers. Default RequestTimeout +
 	// sendpolicy.ShutdownGrace.
 	ShutdownTimeout time.Duration
-	// DelayedTaskCheckInterval is how often asynq moves due retries back to pending. Default 1s.
+	// DelayedTaskCheckInterval is how often asynq moves due retries back to pending. Default
+	// sendpolicy.DefaultPollInterval.
 	DelayedTaskCheckInterval time.Duration
-	// TaskCheckInterval is how often an idle worker polls its queues. Default 1s.
+	// TaskCheckInterval is how often an idle worker polls its queues. Default
+	// sendpolicy.DefaultPollInterval.
 	TaskCheckInterval time.Duration
 	// Limits is every limit the sends are held to (the business, its senders' rates and
 	// adaptive rate, the pair limit, the daily tier, the frequency caps) and Limits.MaxWait,
 	// the furthest ahead a send books its permits and then waits for them. Zero values take
 	// limits.Config's defaults (WithDefaults).
 	Limits limits.Config
-	// BurstWindow and BurstShare stop a run that burns its audience on one permanent code:
-	// when a code accounts for more than BurstShare of the run's last BurstWindow outcomes, the
-	// run pauses. Defaults sendpolicy.DefaultBurstWindow and DefaultBurstShare; a negative
-	// window turns it off.
-	BurstWindow int
+	// BurstSample and BurstShare stop a run that burns its audience on one permanent code:
+	// when a code accounts for more than BurstShare of the run's last BurstSample outcomes, the
+	// run pauses. Defaults sendpolicy.DefaultBurstSample and DefaultBurstShare; a negative
+	// BurstSample turns it off.
+	BurstSample int
 	BurstShare  float64
 	// TierRecheck is the longest a send waiting for room in the tier sleeps before it looks
 	// again. Default sendpolicy.DefaultTierRecheck.
@@ -92,14 +94,15 @@ type Config struct {
 	// AdaptiveCodes are the throttle keys (connectly.Decision.Key: HTTP_429 for every 429,
 	// whatever its body, else the throttle code) that count as the provider throttling the
 	// sender. Default sendpolicy.DefaultAdaptiveCodes (HTTP_429, 130429, 4 and 80007);
-	// Limits.AdaptiveOff disables the adaptive rate.
+	// a negative Limits.Adaptive.Period turns the adaptive rate off.
 	AdaptiveCodes []string
 	// ResendSweepEvery is how often this worker looks for unknown recipients whose quiet
 	// period (a campaign's unknown.resend_after) has passed, to send them once more
-	// (resend.go). Default 5s; negative turns the sweep off in this process.
+	// (resend.go). Default sendpolicy.DefaultResendSweepEvery; negative turns the sweep off
+	// in this process.
 	ResendSweepEvery time.Duration
 	// ResendLease is how long a sweep holds the recipients it took before another worker may
-	// take them (a sweep that died meanwhile). Default 1m.
+	// take them (a sweep that died meanwhile). Default sendpolicy.DefaultResendLease.
 	ResendLease time.Duration
 	// ResendTask sets the asynq options of resend tasks (the queue is the run's). Default, as
 	// campaign send tasks: MaxRetry sendpolicy.MaxRetry(MaxAttempts), Timeout
@@ -108,7 +111,7 @@ type Config struct {
 	ResendTask campaigns.TaskOptions
 }
 
-// FrequencyCap is at most Max messages to one recipient per Window.
+// FrequencyCap is at most Max messages to one recipient per Period.
 type FrequencyCap = limits.FrequencyCap
 
 func (c *Config) setDefaults() {
@@ -146,15 +149,15 @@ func (c *Config) setDefaults() {
 		c.ShutdownTimeout = c.RequestTimeout + sendpolicy.ShutdownGrace
 	}
 	if c.DelayedTaskCheckInterval <= 0 {
-		c.DelayedTaskCheckInterval = time.Second
+		c.DelayedTaskCheckInterval = sendpolicy.DefaultPollInterval
 	}
 	if c.TaskCheckInterval <= 0 {
-		c.TaskCheckInterval = time.Second
+		c.TaskCheckInterval = sendpolicy.DefaultPollInterval
 	}
 	// The limits' defaults are set in one place, internal/limits.
 	c.Limits = c.Limits.WithDefaults()
-	if c.BurstWindow == 0 {
-		c.BurstWindow = sendpolicy.DefaultBurstWindow
+	if c.BurstSample == 0 {
+		c.BurstSample = sendpolicy.DefaultBurstSample
 	}
 	if c.BurstShare <= 0 {
 		c.BurstShare = sendpolicy.DefaultBurstShare
@@ -166,10 +169,10 @@ func (c *Config) setDefaults() {
 		c.AdaptiveCodes = sendpolicy.DefaultAdaptiveCodes()
 	}
 	if c.ResendSweepEvery == 0 {
-		c.ResendSweepEvery = 5 * time.Second
+		c.ResendSweepEvery = sendpolicy.DefaultResendSweepEvery
 	}
 	if c.ResendLease <= 0 {
-		c.ResendLease = time.Minute
+		c.ResendLease = sendpolicy.DefaultResendLease
 	}
 	if c.ResendTask.MaxRetry <= 0 {
 		c.ResendTask.MaxRetry = sendpolicy.MaxRetry(c.MaxAttempts)
@@ -190,7 +193,7 @@ type Deps struct {
 	Logger zerolog.Logger
 	// Metrics, when set, receives send counters and latencies.
 	Metrics *metrics.Metrics
-	// Now is the worker's clock (send windows and expiry, the daily tier, the frequency caps,
+	// Now is the worker's clock (send hours and expiry, the daily tier, the frequency caps,
 	// the adaptive rate, the ledger's timestamps, how long a send keeps its place). Sleep
 	// must pass its time: a send keeping its place sleeps until its deadline on Now. How
 	// late a send comes to its slot is measured on the process's monotonic clock. Default
@@ -247,7 +250,7 @@ func New(cfg Config, d Deps) *Worker {
 	}
 	log := d.Logger.With().Str(logx.KeyComponent, "worker").Logger()
 	l := ledger.New(d.Redis, d.Now)
-	l.SetBurst(cfg.BurstWindow, cfg.BurstShare)
+	l.SetBurst(cfg.BurstSample, cfg.BurstShare)
 	w := &Worker{
 		rdb: d.Redis, cfg: cfg, ledger: l, metrics: d.Metrics, limits: limits.NewSends(limits.New(d.Redis), cfg.Limits),
 		windows: servicewindow.New(d.Redis, d.Now), client: clientOf(d.Sender), table: d.Table, log: log, now: d.Now, sleep: d.Sleep, adapt: map[string]bool{},
@@ -389,6 +392,3 @@ func (w *Worker) logTaskError(ctx context.Context, t *asynq.Task, err error) {
 
 // senderOf names the sender of a send in limiter keys ("default" when the payload has none).
 func senderOf(p campaigns.SendPayload) string { return limits.SenderKey(p.Sender) }
-
-// CapTag is the short mark a run leaves in a recipient's frequency-cap record.
-func CapTag(runID string) string { return limits.CapTag(runID) }

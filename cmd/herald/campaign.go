@@ -64,7 +64,8 @@ func (a *app) campaignSendCmd() *cobra.Command {
 					"run": run.ID, "campaign": run.Campaign, "rows": st.Rows, "planned": st.Planned,
 					"skipped": st.Skipped, "queue": run.Queue, "seconds": took.Seconds(),
 					"expanding": continues, "backlog": backlog,
-					// "window" is the older name of "backlog", kept for scripts that read it.
+					// "window" is a compatibility alias of "backlog" (its older name, as the
+					// README documents), kept for scripts that read it.
 					"window": backlog,
 				}
 				return a.print(asJSON, out, func(w io.Writer) error {

@@ -21,11 +21,12 @@ import (
 	"github.com/heraldmsg/herald/serve"
 )
 
-// TestCampaignSendKeepsTheWindow sends a 1,200-row campaign with a 100-task window: the
+// TestCampaignSendKeepsTheBacklog sends a 1,200-row campaign with a backlog of 100 tasks: the
 // command plans the first batch only, leaves the rest to an expansion step, and that step
 // (as herald worker's or herald scheduler's expansion server runs it) reads the same file
-// and finishes the run: every recipient queued once with one task.
-func TestCampaignSendKeepsTheWindow(t *testing.T) {
+// and finishes the run: every recipient queued once with one task. --json says the backlog
+// under both its names (window is its older one).
+func TestCampaignSendKeepsTheBacklog(t *testing.T) {
 	t.Parallel()
 	m, env := miniEnv(t)
 	dir := t.TempDir()
@@ -48,13 +49,14 @@ func TestCampaignSendKeepsTheWindow(t *testing.T) {
 	}
 	write("welcome.csv", csv.String())
 	file := write("welcome.yaml", string(yml))
-	cfg := write("herald.yaml", "scheduler:\n  min_window: 50\n  max_window: 100\n")
+	cfg := write("herald.yaml", "scheduler:\n  min_backlog: 50\n  max_backlog: 100\n")
 
 	var started struct {
 		Run       string `json:"run"`
 		Rows      int    `json:"rows"`
 		Planned   int    `json:"planned"`
 		Expanding bool   `json:"expanding"`
+		Backlog   int    `json:"backlog"`
 		Window    int    `json:"window"`
 	}
 	// At the default log level, --json prints the JSON and nothing else.
@@ -66,7 +68,7 @@ func TestCampaignSendKeepsTheWindow(t *testing.T) {
 	if errOut != "" {
 		t.Fatalf("send --json wrote to stderr: %q", errOut)
 	}
-	if !started.Expanding || started.Window != 100 || started.Planned != 500 || started.Rows != rows {
+	if !started.Expanding || started.Backlog != 100 || started.Window != 100 || started.Planned != 500 || started.Rows != rows {
 		t.Fatalf("send: %+v, want the audience's %d rows, the first 500-row batch planned and the rest expanding", started, rows)
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
@@ -79,7 +81,7 @@ func TestCampaignSendKeepsTheWindow(t *testing.T) {
 		t.Fatalf("no expansion step queued: %v", err)
 	}
 
-	// The expansion step, with no window so it runs to the end here.
+	// The expansion step, with no bound on the backlog so it runs to the end here.
 	c := config.Default()
 	h := expand.NewHandler(expand.Config{MaxBacklog: -1, Task: serve.ExpandTaskOptions(c)},
 		serve.ExpandDeps(c, rdb, zerolog.Nop(), nil))

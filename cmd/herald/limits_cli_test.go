@@ -15,7 +15,6 @@ import (
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
-	"github.com/heraldmsg/herald/worker"
 )
 
 // limitsEnv starts a miniredis and writes a config with a daily tier of 3 and a marketing
@@ -121,7 +120,7 @@ func TestCampaignPlanCountsCapAndTier(t *testing.T) {
 	// One person of the audience got a marketing message from another run an hour ago.
 	capped := "+14155552673"
 	rdb.HSet(ctx, rkeys.Cap("biz", "marketing", ledger.BucketOf(capped, rkeys.CapBuckets)), capped,
-		worker.CapTag("other-run")+":"+itoa(now.Add(-time.Hour).UnixMilli()))
+		limits.CapTag("other-run")+":"+itoa(now.Add(-time.Hour).UnixMilli()))
 	// Two people fill the tier's room already: one of them is in the audience.
 	rdb.ZAdd(ctx, rkeys.Tier("biz"), redis.Z{Score: float64(now.Add(-time.Hour).UnixMilli()), Member: "+14155552671"},
 		redis.Z{Score: float64(now.Add(-time.Hour).UnixMilli()), Member: "+19998887777"})
@@ -161,7 +160,7 @@ func TestCampaignPlanSessionWithoutFallbackIsUtility(t *testing.T) {
 	ctx := context.Background()
 	capped := "+14155552671" // ana, the audience's first row, at the marketing cap
 	rdb.HSet(ctx, rkeys.Cap("biz", "marketing", ledger.BucketOf(capped, rkeys.CapBuckets)), capped,
-		worker.CapTag("other-run")+":"+itoa(time.Now().Add(-time.Hour).UnixMilli()))
+		limits.CapTag("other-run")+":"+itoa(time.Now().Add(-time.Hour).UnixMilli()))
 	src, err := os.ReadFile(filepath.Join("..", "..", "configs", "campaigns", "delivery-followup.yaml"))
 	if err != nil {
 		t.Fatal(err)

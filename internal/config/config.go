@@ -155,33 +155,37 @@ type FrequencyCap struct {
 
 // Adaptive configures each sender's adaptive rate (see limits.Policy): the share of the
 // sender's requests the provider throttled (answers whose code is in Codes) is measured over
-// Window; above Threshold the sender's rate drops to what got through in the latest second
-// (never below MinFactor of the configured rate) and holds a second, then climbs back by
-// RecoverStep of the configured rate every RecoverEvery while the share stays at or under
-// Threshold. Defaults: limits.DefaultPolicy. `adaptive: off` turns it off (as does the older
+// the last Period (key window); above Threshold the sender's rate drops to what got through in
+// the latest second (never below MinFactor of the configured rate) and holds a second, then
+// climbs back by RecoverStep of the configured rate every RecoverEvery while the share stays
+// at or under Threshold. Defaults: limits.DefaultPolicy. `adaptive: off` turns it off (as does the older
 // `off: true` inside the section).
 type Adaptive struct {
 	Off          bool     `yaml:"off"`
 	MinFactor    float64  `yaml:"min_factor"`
-	Window       Duration `yaml:"window"`
+	Period       Duration `yaml:"window"`
 	Threshold    float64  `yaml:"threshold"`
 	RecoverEvery Duration `yaml:"recover_every"`
 	RecoverStep  float64  `yaml:"recover_step"`
-	// Cooldown was the least time between two halvings of the controller Window replaced; it
+	// Cooldown was the least time between two halvings of the controller that Period replaced; it
 	// is still read so that a file setting it gets an error that says so.
 	Cooldown Duration `yaml:"cooldown"`
 	Codes    []string `yaml:"codes"`
 }
 
-// Policy is the limits policy a.
+// Policy is the limits policy a; off, its Period is negative (limits.Config.Adapts).
 func (a Adaptive) Policy() limits.Policy {
-	return limits.Policy{Min: a.MinFactor, Period: a.Window.D(), Threshold: a.Threshold, Every: a.RecoverEvery.D(),
+	p := limits.Policy{Min: a.MinFactor, Period: a.Period.D(), Threshold: a.Threshold, Every: a.RecoverEvery.D(),
 		Step: a.RecoverStep}
+	if a.Off {
+		p.Period = -1
+	}
+	return p
 }
 
 func defaultAdaptive() Adaptive {
 	p := limits.DefaultPolicy()
-	return Adaptive{MinFactor: p.Min, Window: Duration(p.Period), Threshold: p.Threshold, RecoverEvery: Duration(p.Every),
+	return Adaptive{MinFactor: p.Min, Period: Duration(p.Period), Threshold: p.Threshold, RecoverEvery: Duration(p.Every),
 		RecoverStep: p.Step, Codes: sendpolicy.DefaultAdaptiveCodes()}
 }
 
@@ -205,9 +209,10 @@ func (a *Adaptive) UnmarshalYAML(unmarshal func(any) error) error {
 
 // StopRun configures pausing a run on a burst of one permanent code.
 type StopRun struct {
-	// BurstWindow is how many recent outcomes of a run are looked at; off turns detection off.
-	BurstWindow OffInt `yaml:"burst_window"`
-	// BurstShare is the share of that window one permanent code may fill before the run pauses.
+	// BurstSample is how many recent outcomes of a run are looked at (key burst_window); off
+	// turns detection off.
+	BurstSample OffInt `yaml:"burst_window"`
+	// BurstShare is the share of that sample one permanent code may fill before the run pauses.
 	BurstShare float64 `yaml:"burst_share"`
 }
 
@@ -220,7 +225,7 @@ type Webhooks struct {
 	// InWorker also serves the receiver inside `herald worker`, on Listen.
 	InWorker bool `yaml:"in_worker"`
 	// MaxBody is the largest webhook body accepted, in bytes; larger ones get 413.
-	// Default 1048576 (1 MiB).
+	// Default webhooks.DefaultMaxBody.
 	MaxBody int64 `yaml:"max_body"`
 	// OptOutWords are, per language, inbound texts that opt the sender out in addition to
 	// STOP and UNSUBSCRIBE. All languages apply to every message.
@@ -316,11 +321,12 @@ type Campaigns struct {
 	// symbolic links followed; relative to the working directory. Default "": each campaign
 	// file's own folder. Env HERALD_CAMPAIGNS_ROOT.
 	Root string `yaml:"root"`
-	// MaxRecordBytes bounds one CSV record or JSON line, in bytes. Default 65536 (64 KiB).
+	// MaxRecordBytes bounds one CSV record or JSON line, in bytes. Default
+	// campaigns.DefaultMaxRecordBytes.
 	MaxRecordBytes int `yaml:"max_record_bytes"`
-	// MaxFileBytes bounds an audience file, in bytes. Default 2147483648 (2 GiB).
+	// MaxFileBytes bounds an audience file, in bytes. Default campaigns.DefaultMaxFileBytes.
 	MaxFileBytes int64 `yaml:"max_file_bytes"`
-	// MaxRows bounds an audience's rows. Default 10000000.
+	// MaxRows bounds an audience's rows. Default campaigns.DefaultMaxRows.
 	MaxRows int `yaml:"max_rows"`
 }
 
@@ -507,7 +513,7 @@ func Default() Config {
 		Retry: Retry{MaxAttempts: sendpolicy.DefaultMaxAttempts, Base: Duration(backoff.DefaultBase), Cap: Duration(backoff.DefaultCap),
 			ThrottleDelay: Duration(sendpolicy.DefaultThrottleDelay), HoldDelay: Duration(sendpolicy.DefaultHoldDelay),
 			MaxPaceWait: Duration(limits.DefaultMaxWait), KeepPlaceFor: OffDuration(sendpolicy.DefaultKeepPlaceFor)},
-		StopRun: StopRun{BurstWindow: sendpolicy.DefaultBurstWindow, BurstShare: sendpolicy.DefaultBurstShare},
+		StopRun: StopRun{BurstSample: sendpolicy.DefaultBurstSample, BurstShare: sendpolicy.DefaultBurstShare},
 		Limits: Limits{PairInterval: OffDuration(limits.DefaultPairInterval), TierWindow: Duration(limits.DefaultTierPeriod),
 			TierRecheck: Duration(sendpolicy.DefaultTierRecheck),
 			Adaptive:    defaultAdaptive()},
@@ -686,7 +692,7 @@ func (c *Config) Validate() error {
 		if a.RecoverEvery.D() <= 0 {
 			return &Error{Key: "limits.adaptive.recover_every", Msg: "must be positive"}
 		}
-		if w := a.Window.D(); w < time.Second || w > limits.MaxPeriod || w%time.Second != 0 {
+		if w := a.Period.D(); w < time.Second || w > limits.MaxPeriod || w%time.Second != 0 {
 			return &Error{Key: "limits.adaptive.window", Msg: fmt.Sprintf("%v: want whole seconds from 1s to %v", w, limits.MaxPeriod)}
 		}
 		if a.Threshold <= 0 || a.Threshold >= 1 {
@@ -697,7 +703,7 @@ func (c *Config) Validate() error {
 		return &Error{Key: "limits.adaptive.cooldown", Msg: "replaced by window: the sender's rate now follows the share of throttled " +
 			"requests over the window and decreases at most once per window; remove cooldown"}
 	}
-	if w := c.StopRun.BurstWindow; !w.IsOff() && (w == 0 || w > 10000) {
+	if w := c.StopRun.BurstSample; !w.IsOff() && (w == 0 || w > 10000) {
 		return &Error{Key: "stop_run.burst_window", Msg: fmt.Sprintf("%d: want off or 1 to 10000", w)}
 	}
 	if c.StopRun.BurstShare <= 0 || c.StopRun.BurstShare > 1 {

@@ -87,10 +87,10 @@ func TestLoadDefaults(t *testing.T) {
 			MaxPaceWait:   config.Duration(time.Second),
 			KeepPlaceFor:  config.OffDuration(20 * time.Second),
 		},
-		StopRun: config.StopRun{BurstWindow: 100, BurstShare: 0.2},
+		StopRun: config.StopRun{BurstSample: 100, BurstShare: 0.2},
 		Limits: config.Limits{PairInterval: config.OffDuration(6 * time.Second), TierWindow: config.Duration(24 * time.Hour),
 			TierRecheck: config.Duration(5 * time.Minute),
-			Adaptive: config.Adaptive{MinFactor: 0.2, Window: config.Duration(3 * time.Second), Threshold: 0.05,
+			Adaptive: config.Adaptive{MinFactor: 0.2, Period: config.Duration(3 * time.Second), Threshold: 0.05,
 				RecoverEvery: config.Duration(time.Second), RecoverStep: 0.01, Codes: []string{"HTTP_429", "130429", "4", "80007"}}},
 		Log:      config.Log{Level: "info", Format: "auto"},
 		Webhooks: config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
@@ -218,12 +218,12 @@ log:
 			KeepPlaceFor:  config.OffDuration(20 * time.Second),
 		},
 		Errors:  map[string]string{"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID": "stop-run", "HTTP_404": "permanent"},
-		StopRun: config.StopRun{BurstWindow: 50, BurstShare: 0.5},
+		StopRun: config.StopRun{BurstSample: 50, BurstShare: 0.5},
 		Limits: config.Limits{PairInterval: config.OffDuration(10 * time.Second), MessagingTier: 10000,
 			TierWindow: config.Duration(24 * time.Hour), TierRecheck: config.Duration(2 * time.Minute),
 			FrequencyCaps: map[string]config.FrequencyCap{"marketing": {Max: 2, Window: config.Duration(168 * time.Hour)}},
 			Adaptive: config.Adaptive{MinFactor: 0.25, RecoverEvery: config.Duration(30 * time.Second), RecoverStep: 0.05,
-				Window: config.Duration(2 * time.Second), Threshold: 0.1, Codes: []string{"HTTP_429"}}},
+				Period: config.Duration(2 * time.Second), Threshold: 0.1, Codes: []string{"HTTP_429"}}},
 		Log:      config.Log{Level: "debug", Format: "json"},
 		Webhooks: config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
 		Scheduler: config.Scheduler{Poll: config.Duration(2 * time.Second), Backlog: config.Duration(2 * time.Minute),
@@ -577,7 +577,7 @@ func TestLoadMessagingTier(t *testing.T) {
 		t.Fatalf("messaging_tier = %d", c.Limits.MessagingTier)
 	}
 	// A partly written section keeps the defaults of the keys it leaves out.
-	if a := c.Limits.Adaptive; a.Window.D() != 3*time.Second || a.MinFactor != 0.2 || a.Threshold != 0.05 || len(a.Codes) != 4 {
+	if a := c.Limits.Adaptive; a.Period.D() != 3*time.Second || a.MinFactor != 0.2 || a.Threshold != 0.05 || len(a.Codes) != 4 {
 		t.Fatalf("adaptive = %+v", a)
 	}
 	_, err := load(t, "limits:\n  messaging_tier: lots\n", env{})

@@ -29,7 +29,7 @@ func TestLoadOffSpellings(t *testing.T) {
 		{"KeepPlaceFor", []string{"retry:\n  keep_place_for: off\n", "retry:\n  keep_place_for: 0s\n"},
 			func(c config.Config) bool { return c.Retry.KeepPlaceFor.IsOff() && c.Retry.KeepPlaceFor.D() < 0 }, false},
 		{"BurstWindow", []string{"stop_run:\n  burst_window: off\n", "stop_run:\n  burst_window: 0\n"},
-			func(c config.Config) bool { return c.StopRun.BurstWindow.IsOff() && c.StopRun.BurstWindow < 0 }, false},
+			func(c config.Config) bool { return c.StopRun.BurstSample.IsOff() && c.StopRun.BurstSample < 0 }, false},
 		{"MessagingTier", []string{"limits:\n  messaging_tier: off\n", "limits:\n  messaging_tier: 0\n", "limits:\n  messaging_tier: unlimited\n", "limits:\n  messaging_tier: Unlimited\n"},
 			func(c config.Config) bool { return c.Limits.MessagingTier == 0 }, true},
 		{"ExpandConcurrency", []string{"scheduler:\n  expand_concurrency: off\n", "scheduler:\n  expand_concurrency: 0\n"},
@@ -61,7 +61,7 @@ func TestLoadOffKeysTakeValues(t *testing.T) {
 	if c.Limits.PairInterval.D() != 3*time.Second || c.Limits.PairInterval.IsOff() || c.Limits.PairInterval.String() != "3s" {
 		t.Errorf("pair_interval = %v", c.Limits.PairInterval)
 	}
-	if c.Retry.KeepPlaceFor.D() != 5*time.Second || c.StopRun.BurstWindow != 20 || c.Scheduler.ExpandConcurrency != 2 ||
+	if c.Retry.KeepPlaceFor.D() != 5*time.Second || c.StopRun.BurstSample != 20 || c.Scheduler.ExpandConcurrency != 2 ||
 		c.Limits.MessagingTier != 250 {
 		t.Errorf("config = %+v", c)
 	}

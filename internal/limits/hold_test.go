@@ -24,7 +24,7 @@ func TestParseHoldScope(t *testing.T) {
 // the scope does not cover.
 func TestHold(t *testing.T) {
 	const biz, s1, s2 = "biz", "+15550001111", "+15550003333"
-	base := Config{BusinessID: biz, DefaultSenderRate: 80, BusinessRate: 200, PairInterval: -1, AdaptiveOff: true}
+	base := Config{BusinessID: biz, DefaultSenderRate: 80, BusinessRate: 200, PairInterval: -1, Adaptive: Policy{Period: -1}}
 	noBiz := base
 	noBiz.BusinessRate = -1
 	const hold = 30 * time.Second

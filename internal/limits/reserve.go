@@ -100,10 +100,6 @@ func DefaultPolicy() Policy {
 	return Policy{Min: 0.2, Period: 3 * time.Second, Threshold: 0.05, Every: time.Second, Step: 0.01}
 }
 
-// DefaultSenderRate is a sender number's rate when none is configured: Meta's default
-// throughput of 80 messages/s per business phone number. Every default of it reads this.
-const DefaultSenderRate = 80.0
-
 // MaxPeriod is the longest Period: the per-second reservation counts the controller divides by
 // live 15 s.
 const MaxPeriod = 10 * time.Second

@@ -297,7 +297,7 @@ var scriptCases = []luacheck.Case{
 	}},
 	{Script: "holdCmd", Name: "holds the limit and only lengthens", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
 		// Redis's clock runs on real Redis: waits are checked within a minute of an hour.
-		s := NewSends(New(rdb), Config{BusinessID: id, BusinessRate: 200, PairInterval: -1, AdaptiveOff: true})
+		s := NewSends(New(rdb), Config{BusinessID: id, BusinessRate: 200, PairInterval: -1, Adaptive: Policy{Period: -1}})
 		near := func(d, want time.Duration) bool { return d <= want && d > want-time.Minute }
 		if _, left, err := s.Hold(ctx, HoldBusiness, "s1", time.Hour); err != nil || !near(left, time.Hour) {
 			return fmt.Errorf("hold an hour: %s (%v)", left, err)

@@ -18,6 +18,9 @@ import (
 const (
 	// DefaultBusinessRate is Connectly's request limit per business, requests/s.
 	DefaultBusinessRate = 200.0
+	// DefaultSenderRate is a sender number's rate when none is configured: Meta's default
+	// throughput of 80 messages/s per business phone number. Every default of it reads this.
+	DefaultSenderRate = 80.0
 	// DefaultPairInterval is the least time between two messages from one sender to one
 	// person (Meta's pair rate limit is about one message per 6 s).
 	DefaultPairInterval = 6 * time.Second
@@ -37,7 +40,7 @@ type FrequencyCap struct {
 }
 
 // Config is every limit one business's sends are held to. Zero values take the defaults
-// named; WithDefaults applies them.
+// named; WithDefaults applies them. A limit that can be turned off is off when negative.
 type Config struct {
 	// BusinessID keys every limit (its hash tag).
 	BusinessID string
@@ -46,7 +49,8 @@ type Config struct {
 	BusinessRate float64
 	// SenderRates maps sender numbers to messages/s; a sender not listed gets DefaultSenderRate.
 	SenderRates map[string]float64
-	// DefaultSenderRate defaults to DefaultSenderRate (80/s).
+	// DefaultSenderRate is the rate of a sender not in SenderRates. Default the constant
+	// DefaultSenderRate.
 	DefaultSenderRate float64
 	// PairInterval is the least time between two messages from one sender to one person,
 	// across campaigns. Default DefaultPairInterval; negative disables.
@@ -59,16 +63,16 @@ type Config struct {
 	// negative means none.
 	PairMargin time.Duration
 	// DailyTier is the business's messaging tier: at most this many unique recipients per
-	// rolling TierPeriod, shared by all sender numbers. 0 means unlimited.
+	// rolling TierPeriod, shared by all sender numbers. 0 means unlimited: the default is no
+	// tier, so 0 is both the default and off.
 	DailyTier int
 	// TierPeriod defaults to DefaultTierPeriod.
 	TierPeriod time.Duration
 	// FrequencyCaps limit messages per recipient by template category, across runs.
 	FrequencyCaps map[string]FrequencyCap
-	// Adaptive is how a sender's rate follows the share of its sends the provider throttles;
-	// AdaptiveOff disables it.
-	Adaptive    Policy
-	AdaptiveOff bool
+	// Adaptive is how a sender's rate follows the share of its sends the provider throttles.
+	// Zero fields take DefaultPolicy's; a negative Adaptive.Period turns it off (Adapts).
+	Adaptive Policy
 	// MaxWait is the longest a send waits for its rate permits; a longer wait is refused
 	// (ReasonRate). Default DefaultMaxWait.
 	MaxWait time.Duration
@@ -96,6 +100,10 @@ func (c Config) WithDefaults() Config {
 	}
 	return c
 }
+
+// Adapts reports whether the senders' rates follow their throttles: Adaptive.Period is not
+// negative.
+func (c Config) Adapts() bool { return c.Adaptive.Period >= 0 }
 
 // SenderRate is sender's configured rate (before the adaptive factor).
 func (c Config) SenderRate(sender string) float64 {
@@ -190,7 +198,7 @@ func (s *Sends) Request(in Intention, now time.Time) *Request {
 		Usage:   []int{LimSender, LimBusiness},
 		Now:     now,
 	}
-	if !c.AdaptiveOff {
+	if c.Adapts() {
 		r.Adaptive = &Adaptive{Key: rkeys.SenderBackoff(biz, sender), Index: LimSender, Policy: c.Adaptive}
 	}
 	if c.DailyTier > 0 {

@@ -16,9 +16,16 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("defaults %+v", c)
 	}
 	// Negative means off, and stays so.
-	off := Config{BusinessRate: -1, PairInterval: -1, PairMargin: -1}.WithDefaults()
-	if off.BusinessRate != -1 || off.PairInterval != -1 || off.PairMargin != -1 {
+	off := Config{BusinessRate: -1, PairInterval: -1, PairMargin: -1, Adaptive: Policy{Period: -1}}.WithDefaults()
+	if off.BusinessRate != -1 || off.PairInterval != -1 || off.PairMargin != -1 || off.Adapts() {
 		t.Fatalf("off %+v", off)
+	}
+	// The adaptive rate is on by default; off, a send's request has no adaptive factor.
+	if !c.Adapts() || NewSends(nil, c).Request(Intention{Run: "r"}, time.Time{}).Adaptive == nil {
+		t.Fatal("the adaptive rate is off by default")
+	}
+	if NewSends(nil, off).Request(Intention{Run: "r"}, time.Time{}).Adaptive != nil {
+		t.Fatal("a negative Adaptive.Period leaves the adaptive rate on")
 	}
 	if r := (Config{SenderRates: map[string]float64{"+1": 5}}).WithDefaults(); r.SenderRate("+1") != 5 || r.SenderRate("+2") != DefaultSenderRate {
 		t.Fatalf("sender rates %v %v", r.SenderRate("+1"), r.SenderRate("+2"))
@@ -32,7 +39,7 @@ func TestGiveBack(t *testing.T) {
 	const biz, sender, to, run = "biz", "+15550001111", "+15550002222", "run-1"
 	in := Intention{Sender: sender, Run: run, Recipient: to, Category: "marketing", RunRate: 100}
 	cfg := Config{BusinessID: biz, DefaultSenderRate: 100, BusinessRate: 100, PairInterval: time.Second,
-		PairMargin: 100 * time.Millisecond, DailyTier: 10, AdaptiveOff: true,
+		PairMargin: 100 * time.Millisecond, DailyTier: 10, Adaptive: Policy{Period: -1},
 		FrequencyCaps: map[string]FrequencyCap{"marketing": {Max: 5, Period: time.Hour}}}
 	slot := 10 * time.Millisecond
 	pairSlot := 1100 * time.Millisecond
@@ -99,7 +106,7 @@ func TestGiveBack(t *testing.T) {
 func TestAdoptPassesRoomOn(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
-	s := NewSends(b.lim, Config{BusinessID: "biz", DailyTier: 10, PairInterval: -1, AdaptiveOff: true})
+	s := NewSends(b.lim, Config{BusinessID: "biz", DailyTier: 10, PairInterval: -1, Adaptive: Policy{Period: -1}})
 	in := Intention{Run: "r", Recipient: "+15550003333"}
 	old, err := s.Reserve(ctx, in, t0)
 	if err != nil || !old.TierAdded {

@@ -229,7 +229,7 @@ func TestWindowWithoutTier(t *testing.T) {
 	ctx := context.Background()
 	open, none := "+15550000040", "bsuid:US.13491208655302741918"
 	touchAt(t, b, open, t0.Add(-time.Hour))
-	s := NewSends(b.lim, Config{BusinessID: twBiz, PairInterval: -1, AdaptiveOff: true})
+	s := NewSends(b.lim, Config{BusinessID: twBiz, PairInterval: -1, Adaptive: Policy{Period: -1}})
 	for _, c := range []struct {
 		id         string
 		read, want bool

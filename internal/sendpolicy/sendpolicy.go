@@ -30,14 +30,22 @@ const (
 	// ShutdownGrace is what a worker's shutdown waits for sends in flight beyond their
 	// request timeout: its ShutdownTimeout defaults to RequestTimeout + ShutdownGrace.
 	ShutdownGrace = 5 * time.Second
-	// DefaultBurstWindow is how many recent outcomes of a run are looked at for a burst of one
+	// DefaultBurstSample is how many recent outcomes of a run are looked at for a burst of one
 	// permanent code; DefaultBurstShare is the share of them one code may fill before the run
 	// pauses.
-	DefaultBurstWindow = 100
+	DefaultBurstSample = 100
 	DefaultBurstShare  = 0.2
 	// DefaultTierRecheck is the longest a send waiting for room in the daily tier sleeps before
 	// it looks again.
 	DefaultTierRecheck = 5 * time.Minute
+	// DefaultPollInterval is how often asynq moves a worker's due retries back to pending
+	// (DelayedTaskCheckInterval) and how often an idle worker polls its queues
+	// (TaskCheckInterval).
+	DefaultPollInterval = time.Second
+	// DefaultResendSweepEvery is how often a worker looks for unknown recipients due to be
+	// sent once more; DefaultResendLease is how long a sweep holds the recipients it took.
+	DefaultResendSweepEvery = 5 * time.Second
+	DefaultResendLease      = time.Minute
 )
 
 // DefaultAdaptiveCodes returns the throttle keys (connectly.Decision.Key) that say the sender
