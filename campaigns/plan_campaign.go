@@ -111,6 +111,6 @@ func PlanCampaign(ctx context.Context, p PlanCampaignParams) (PlanOutput, error)
 	}
 	rate := report.PlanRate(c, sender, def.Rate)
 	return PlanOutput{PlanReport: rep, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate,
-		EstimatedSeconds: float64(rep.Recipients) / rate, Templates: checks, Limits: pl, TierPeriod: c.Limits.TierWindow.D(),
+		EstimatedSeconds: float64(rep.Recipients) / rate, Templates: checks, Limits: pl, TierPeriod: c.Limits.TierPeriod.D(),
 		maxInvalidShare: def.Audience.MaxInvalidShare}, nil
 }

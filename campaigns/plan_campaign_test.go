@@ -37,7 +37,7 @@ func TestPlanCampaign(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out.Sender != "+14155550100" || out.Rows != 3 || out.Recipients != 2 || out.RatePerSecond != 20 || out.EstimatedSeconds != 0.1 ||
-		out.Templates != nil || out.Limits != nil || out.TierPeriod != c.Limits.TierWindow.D() {
+		out.Templates != nil || out.Limits != nil || out.TierPeriod != c.Limits.TierPeriod.D() {
 		t.Fatalf("plan %+v", out)
 	}
 	if len(out.Samples) != 2 || strings.Contains(string(out.Samples[0]), "4155552671") || !strings.Contains(string(out.Samples[0]), "********2671") {

@@ -21,10 +21,6 @@ const (
 	// (ServerConfig.ShutdownTimeout) when the caller gives no time: a server started from
 	// the config file gets worker.shutdown_timeout, and this only when that is 0.
 	DefaultShutdownTimeout = 10 * time.Second
-	// DefaultCheckInterval is how often asynq moves due continuation tasks back to pending
-	// and how often an idle server polls the expansion queue (ServerConfig's
-	// DelayedTaskCheckInterval and TaskCheckInterval).
-	DefaultCheckInterval = time.Second
 )
 
 // retryBackoff is the wait before an expansion task that failed is tried again: 1 s doubling
@@ -40,10 +36,10 @@ type ServerConfig struct {
 	// next row and resume elsewhere from the ledger's cursor). Default DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// DelayedTaskCheckInterval is how often asynq moves due continuation tasks back to
-	// pending. Default DefaultCheckInterval.
+	// pending. Default sendpolicy.DefaultPollInterval.
 	DelayedTaskCheckInterval time.Duration
 	// TaskCheckInterval is how often an idle server polls the expansion queue. Default
-	// DefaultCheckInterval.
+	// sendpolicy.DefaultPollInterval.
 	TaskCheckInterval time.Duration
 	Expand            Config
 }
@@ -66,10 +62,10 @@ func NewServer(cfg ServerConfig, deps Deps) *Server {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	if cfg.DelayedTaskCheckInterval <= 0 {
-		cfg.DelayedTaskCheckInterval = DefaultCheckInterval
+		cfg.DelayedTaskCheckInterval = sendpolicy.DefaultPollInterval
 	}
 	if cfg.TaskCheckInterval <= 0 {
-		cfg.TaskCheckInterval = DefaultCheckInterval
+		cfg.TaskCheckInterval = sendpolicy.DefaultPollInterval
 	}
 	h := NewHandler(cfg.Expand, deps)
 	s := &Server{handler: h, log: deps.Logger.With().Str(logx.KeyComponent, "expand").Logger()}

@@ -101,7 +101,7 @@ func WorkerConfig(c config.Config) worker.Config {
 			SenderRates:   c.SenderRates(),
 			PairInterval:  c.Limits.PairInterval.D(),
 			DailyTier:     int(c.Limits.MessagingTier),
-			TierPeriod:    c.Limits.TierWindow.D(),
+			TierPeriod:    c.Limits.TierPeriod.D(),
 			FrequencyCaps: frequencyCaps(c),
 			Adaptive:      c.Limits.Adaptive.Policy(),
 			MaxWait:       c.Retry.MaxPaceWait.D(),
@@ -117,7 +117,7 @@ func WorkerConfig(c config.Config) worker.Config {
 func frequencyCaps(c config.Config) map[string]worker.FrequencyCap {
 	m := make(map[string]worker.FrequencyCap, len(c.Limits.FrequencyCaps))
 	for cat, fc := range c.Limits.FrequencyCaps {
-		m[cat] = worker.FrequencyCap{Max: fc.Max, Period: fc.Window.D()}
+		m[cat] = worker.FrequencyCap{Max: fc.Max, Period: fc.Period.D()}
 	}
 	return m
 }
@@ -131,5 +131,5 @@ func LimitsCollector(c config.Config, rdb redis.UniversalClient) prometheus.Coll
 		}
 	}
 	return metrics.NewLimitsCollector(metrics.LimitsSource{Limiter: limits.New(rdb), Business: c.Connectly.BusinessID,
-		TierLimit: int(c.Limits.MessagingTier), TierPeriod: c.Limits.TierWindow.D(), Senders: senders})
+		TierLimit: int(c.Limits.MessagingTier), TierPeriod: c.Limits.TierPeriod.D(), Senders: senders})
 }

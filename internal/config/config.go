@@ -118,10 +118,10 @@ type Limits struct {
 	// turns the pair limit off.
 	PairInterval OffDuration `yaml:"pair_interval"`
 	// MessagingTier is the business portfolio's daily messaging limit: unique recipients per
-	// rolling TierWindow (24 h). 0 (written off, or unlimited) means no limit.
+	// rolling TierPeriod (24 h; key tier_window). 0 (written off, or unlimited) means no limit.
 	MessagingTier Tier `yaml:"messaging_tier"`
-	// TierWindow is the tier's rolling window; Meta's is 24h (change it only to rehearse).
-	TierWindow Duration `yaml:"tier_window"`
+	// TierPeriod is the tier's rolling period (key tier_window); Meta's is 24h (change it only to rehearse).
+	TierPeriod Duration `yaml:"tier_window"`
 	// TierRecheck is the longest a send waiting for the tier sleeps before it looks again.
 	TierRecheck Duration `yaml:"tier_recheck"`
 	// FrequencyCaps limit messages per recipient by template category, across campaigns.
@@ -147,10 +147,10 @@ func (t *Tier) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// FrequencyCap is at most Max messages to one recipient per Window.
+// FrequencyCap is at most Max messages to one recipient per Period (key window).
 type FrequencyCap struct {
 	Max    int      `yaml:"max"`
-	Window Duration `yaml:"window"`
+	Period Duration `yaml:"window"`
 }
 
 // Adaptive configures each sender's adaptive rate (see limits.Policy): the share of the
@@ -514,7 +514,7 @@ func Default() Config {
 			ThrottleDelay: Duration(sendpolicy.DefaultThrottleDelay), HoldDelay: Duration(sendpolicy.DefaultHoldDelay),
 			MaxPaceWait: Duration(limits.DefaultMaxWait), KeepPlaceFor: OffDuration(sendpolicy.DefaultKeepPlaceFor)},
 		StopRun: StopRun{BurstSample: sendpolicy.DefaultBurstSample, BurstShare: sendpolicy.DefaultBurstShare},
-		Limits: Limits{PairInterval: OffDuration(limits.DefaultPairInterval), TierWindow: Duration(limits.DefaultTierPeriod),
+		Limits: Limits{PairInterval: OffDuration(limits.DefaultPairInterval), TierPeriod: Duration(limits.DefaultTierPeriod),
 			TierRecheck: Duration(sendpolicy.DefaultTierRecheck),
 			Adaptive:    defaultAdaptive()},
 		Log:      Log{Level: "info", Format: "auto"},
@@ -664,7 +664,7 @@ func (c *Config) Validate() error {
 	if k := c.Retry.KeepPlaceFor; !k.IsOff() && (k.D() == 0 || k.D() > 5*time.Minute) {
 		return &Error{Key: "retry.keep_place_for", Msg: fmt.Sprintf("%v: want off (reschedule at once) or up to 5m", k.D())}
 	}
-	if c.Limits.TierWindow.D() < time.Second {
+	if c.Limits.TierPeriod.D() < time.Second {
 		return &Error{Key: "limits.tier_window", Msg: "must be at least 1s (Meta's window is 24h)"}
 	}
 	if c.Limits.TierRecheck.D() < time.Second {
@@ -678,7 +678,7 @@ func (c *Config) Validate() error {
 		if fc.Max < 1 {
 			return &Error{Key: key + ".max", Msg: fmt.Sprintf("%d: want at least 1 message", fc.Max)}
 		}
-		if fc.Window.D() < time.Minute {
+		if fc.Period.D() < time.Minute {
 			return &Error{Key: key + ".window", Msg: "want at least 1m (e.g. 24h, 168h)"}
 		}
 	}

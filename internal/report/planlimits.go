@@ -53,8 +53,8 @@ func PlanLimitsFor(c config.Config, category string, now time.Time) PlanLimitsPa
 
 // tierPeriod is the daily tier's rolling period in config c, and capPeriod a frequency cap's
 // period: the one place this package names those config keys.
-func tierPeriod(c config.Config) time.Duration       { return c.Limits.TierWindow.D() }
-func capPeriod(fc config.FrequencyCap) time.Duration { return fc.Window.D() }
+func tierPeriod(c config.Config) time.Duration       { return c.Limits.TierPeriod.D() }
+func capPeriod(fc config.FrequencyCap) time.Duration { return fc.Period.D() }
 
 // Applies reports whether any limit applies: a cap on the category, or a daily tier.
 func (p PlanLimitsParams) Applies() bool { return p.CapMax > 0 || p.Tier > 0 }

@@ -38,9 +38,9 @@ const (
 	// DefaultTierRecheck is the longest a send waiting for room in the daily tier sleeps before
 	// it looks again.
 	DefaultTierRecheck = 5 * time.Minute
-	// DefaultPollInterval is how often asynq moves a worker's due retries back to pending
-	// (DelayedTaskCheckInterval) and how often an idle worker polls its queues
-	// (TaskCheckInterval).
+	// DefaultPollInterval is how often asynq moves due tasks back to pending
+	// (DelayedTaskCheckInterval: a worker's retries, an expansion's continuations) and how
+	// often an idle worker or expansion server polls its queues (TaskCheckInterval).
 	DefaultPollInterval = time.Second
 	// DefaultResendSweepEvery is how often a worker looks for unknown recipients due to be
 	// sent once more; DefaultResendLease is how long a sweep holds the recipients it took.
