@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/sendpolicy"
+	"github.com/heraldmsg/herald/internal/tick"
 )
 
 // DefaultTopUp is how often a full backlog is looked at again (Config.TopUp): the delay of a
@@ -100,7 +101,7 @@ type Handler struct {
 // NewHandler returns the handler of expansion tasks; deps.Redis is required.
 func NewHandler(cfg Config, deps Deps) *Handler {
 	if deps.Sleep == nil {
-		deps.Sleep = sleepCtx
+		deps.Sleep = tick.Sleep
 	}
 	r := NewRuns(cfg, deps)
 	return &Handler{runs: r, log: r.log}
@@ -291,16 +292,4 @@ func (h *Handler) createRun(ctx context.Context, p campaigns.ExpandPayload, log 
 	}
 	log.Info().Int("version", p.Version).Str("trigger", p.Trigger).Int("rows", rep.Rows).Msg("run created")
 	return run, def, nil
-}
-
-// sleepCtx waits d on a timer, or until ctx ends: then it returns ctx's error.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

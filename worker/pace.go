@@ -271,23 +271,3 @@ func (w *Worker) reserveKeepingPlace(ctx context.Context, req *limits.Request, d
 		}
 	}
 }
-
-// sleepCtx waits d, or until ctx ends. A ctx already ended is an error even when there is
-// nothing to wait (d <= 0), so a caller that waits for a slot whose time has come still
-// learns that it must not go.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}

@@ -15,24 +15,6 @@ import (
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
-// An ended context ends a sleep even when there is nothing to wait: a paced send whose slot
-// has already come must still learn that its task ended.
-func TestSleepCtxEndedContext(t *testing.T) {
-	ended, cancel := context.WithCancel(context.Background())
-	cancel()
-	for _, d := range []time.Duration{-time.Second, 0, time.Hour} {
-		if err := sleepCtx(ended, d); !errors.Is(err, context.Canceled) {
-			t.Errorf("sleepCtx(ended, %v) = %v, want context.Canceled", d, err)
-		}
-	}
-	if err := sleepCtx(context.Background(), 0); err != nil {
-		t.Errorf("sleepCtx(live, 0) = %v, want nil", err)
-	}
-	if err := sleepCtx(context.Background(), time.Millisecond); err != nil {
-		t.Errorf("sleepCtx(live, 1ms) = %v, want nil", err)
-	}
-}
-
 // cancelAfterClaim is a paced worker on a simulated clock (a slot every 500 ms, the pair
 // limit and a daily tier) and a payload to send, with the context to send it on: the
 // worker's sleep ends that context once the send holds its claim (its last wait is the claim

@@ -24,6 +24,7 @@ import (
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/sendpolicy"
 	"github.com/heraldmsg/herald/internal/servicewindow"
+	"github.com/heraldmsg/herald/internal/tick"
 )
 
 // Sender sends one template message; *connectly.Client implements it.
@@ -263,7 +264,7 @@ func New(cfg Config, d Deps) *Worker {
 		w.now = time.Now
 	}
 	if w.sleep == nil {
-		w.sleep = sleepCtx
+		w.sleep = tick.Sleep
 	}
 	w.stopCtx, w.stopSend = context.WithCancel(context.Background())
 	for _, c := range cfg.AdaptiveCodes {

@@ -2,6 +2,7 @@ package tick_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,4 +47,22 @@ func TestEveryWaitsOnePeriodBeforeTheFirstCall(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	tick.Every(ctx, time.Hour, func(context.Context) { t.Fatal("fn called before the first period") })
+}
+
+// An ended context ends a sleep even when there is nothing to wait: a paced send whose slot
+// has already come must still learn that its task ended.
+func TestSleepEndedContext(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, d := range []time.Duration{-time.Second, 0, time.Hour} {
+		if err := tick.Sleep(ended, d); !errors.Is(err, context.Canceled) {
+			t.Errorf("Sleep(ended, %v) = %v, want context.Canceled", d, err)
+		}
+	}
+	if err := tick.Sleep(context.Background(), 0); err != nil {
+		t.Errorf("Sleep(live, 0) = %v, want nil", err)
+	}
+	if err := tick.Sleep(context.Background(), time.Millisecond); err != nil {
+		t.Errorf("Sleep(live, 1ms) = %v, want nil", err)
+	}
 }
