@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // killSwitch makes every command of a client fail once set: to Redis, its asynq server is
@@ -42,28 +43,6 @@ func (k *killSwitch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		}
 		return next(ctx, cmds)
 	}
-}
-
-// blockingServer starts an asynq server on rdb whose handler reports each task it takes and
-// then holds it until release is closed (or its context ends).
-func blockingServer(t *testing.T, rdb redis.UniversalClient, queue string, started chan<- string, release <-chan struct{}) *asynq.Server {
-	t.Helper()
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 1, Queues: map[string]int{queue: 1},
-		LogLevel: asynq.FatalLevel, TaskCheckInterval: 10 * time.Millisecond, ShutdownTimeout: 100 * time.Millisecond})
-	mux := asynq.NewServeMux()
-	mux.HandleFunc("t", func(ctx context.Context, task *asynq.Task) error {
-		id, _ := asynq.GetTaskID(ctx)
-		started <- id
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-		return nil
-	})
-	if err := srv.Start(mux); err != nil {
-		t.Fatal(err)
-	}
-	return srv
 }
 
 func enqueue(t *testing.T, rdb redis.UniversalClient, queue string, ids ...string) {
@@ -104,7 +83,7 @@ func TestReclaimDeadServerTask(t *testing.T) {
 	enqueue(t, rdb, q, "a")
 
 	started, release := make(chan string, 4), make(chan struct{})
-	dead := blockingServer(t, dying, q, started, release)
+	dead := testredis.BlockingServer(t, dying, q, started, release)
 	if id := waitFor(t, started, 10*time.Second); id != "a" {
 		t.Fatalf("dying server took %q", id)
 	}
@@ -189,7 +168,7 @@ func TestReclaimLeavesLiveServersTasks(t *testing.T) {
 	const q = "herald:test"
 	enqueue(t, rdb, q, "c")
 	started, release := make(chan string, 4), make(chan struct{})
-	srv := blockingServer(t, rdb, q, started, release)
+	srv := testredis.BlockingServer(t, rdb, q, started, release)
 	t.Cleanup(func() { close(release); srv.Shutdown() })
 	waitFor(t, started, 10*time.Second)
 	// asynq lists the task on its next heartbeat (every 5 s).

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // TestAsynqKeysAreAsynqs checks the asynq keys against the ones asynq itself writes (its key
@@ -48,21 +49,8 @@ func TestAsynqKeysAreAsynqs(t *testing.T) {
 
 	// A server takes "now" and holds it: the task is active, leased, and the server's
 	// workers are registered.
-	started, release := make(chan struct{}), make(chan struct{})
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 1, Queues: map[string]int{q: 1},
-		LogLevel: asynq.FatalLevel, TaskCheckInterval: 10 * time.Millisecond, ShutdownTimeout: 100 * time.Millisecond})
-	mux := asynq.NewServeMux()
-	mux.HandleFunc("t", func(ctx context.Context, _ *asynq.Task) error {
-		close(started)
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-		return nil
-	})
-	if err := srv.Start(mux); err != nil {
-		t.Fatal(err)
-	}
+	started, release := make(chan string, 1), make(chan struct{})
+	srv := testredis.BlockingServer(t, rdb, q, started, release)
 	t.Cleanup(srv.Shutdown)
 	defer close(release)
 	select {

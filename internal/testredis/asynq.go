@@ -1,0 +1,34 @@
+package testredis
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// BlockingServer starts an asynq server on rdb for queue whose handler (task type "t") sends
+// the id of each task it takes on started, then holds the task until release is closed or its
+// context ends: a worker caught mid-task, for tests of what asynq keeps about active tasks.
+// The caller shuts it down.
+func BlockingServer(t testing.TB, rdb redis.UniversalClient, queue string, started chan<- string, release <-chan struct{}) *asynq.Server {
+	t.Helper()
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 1, Queues: map[string]int{queue: 1},
+		LogLevel: asynq.FatalLevel, TaskCheckInterval: 10 * time.Millisecond, ShutdownTimeout: 100 * time.Millisecond})
+	mux := asynq.NewServeMux()
+	mux.HandleFunc("t", func(ctx context.Context, _ *asynq.Task) error {
+		id, _ := asynq.GetTaskID(ctx)
+		started <- id
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
