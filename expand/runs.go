@@ -111,7 +111,8 @@ type StartParams struct {
 
 	// Campaign and Version name a submitted campaign version (campaign run, the scheduler's
 	// ticks): the run's first expansion task is enqueued, and the expansion server that takes
-	// it creates and expands the run.
+	// it creates and expands the run. Version 0 is the campaign's current version; an error
+	// wrapping defstore.ErrNotSubmitted says it has none.
 	Campaign string
 	Version  int
 	// RunID is the run's id; default NewRunID(campaign, now). A tick's is TickRunID.
@@ -129,6 +130,8 @@ type StartParams struct {
 type Started struct {
 	// RunID is the run's id.
 	RunID string
+	// Version is the submitted version the run was started from (Campaign).
+	Version int
 	// Run is the run as created (Def only).
 	Run ledger.Run
 	// Stats are the expansion's (Def only). Rows is the whole audience's.
@@ -178,8 +181,15 @@ func (r *Runs) StartRun(ctx context.Context, p StartParams) (Started, error) {
 
 // enqueueRun enqueues the first expansion task of a run of a submitted campaign version.
 func (r *Runs) enqueueRun(ctx context.Context, p StartParams) (Started, error) {
-	if p.Campaign == "" || p.Version <= 0 {
+	if p.Campaign == "" || p.Version < 0 {
 		return Started{}, fmt.Errorf("expand: StartRun needs a campaign file or a submitted campaign version")
+	}
+	if p.Version == 0 {
+		sub, err := r.store.Current(ctx, p.Campaign)
+		if err != nil {
+			return Started{}, err
+		}
+		p.Version = sub.Version
 	}
 	runID := cmp.Or(p.RunID, NewRunID(p.Campaign, r.deps.Now()))
 	payload := campaigns.ExpandPayload{Run: runID, Campaign: p.Campaign, Version: p.Version, Trigger: p.Trigger}
@@ -193,11 +203,11 @@ func (r *Runs) enqueueRun(ctx context.Context, p StartParams) (Started, error) {
 	_, err = r.deps.Enqueuer.EnqueueContext(ctx, task)
 	switch {
 	case errors.Is(err, asynq.ErrTaskIDConflict):
-		return Started{RunID: runID}, nil
+		return Started{RunID: runID, Version: p.Version}, nil
 	case err != nil:
 		return Started{}, fmt.Errorf("enqueue run %s: %w", runID, err)
 	}
-	return Started{RunID: runID, Enqueued: true}, nil
+	return Started{RunID: runID, Version: p.Version, Enqueued: true}, nil
 }
 
 // TickRunID is the run id of a campaign's tick: the same on every scheduler replica.

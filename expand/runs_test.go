@@ -13,6 +13,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
 
@@ -131,8 +132,36 @@ func TestStartRunOfAVersion(t *testing.T) {
 	if err != nil || !manual.Enqueued || !strings.HasPrefix(manual.RunID, "spring-sale-20260320T093000Z-") {
 		t.Fatalf("manual StartRun = %+v, %v", manual, err)
 	}
-	if _, err := r.StartRun(ctx, expand.StartParams{Campaign: "spring-sale"}); err == nil {
-		t.Fatal("StartRun with neither a file nor a version succeeded")
+	if _, err := r.StartRun(ctx, expand.StartParams{}); err == nil {
+		t.Fatal("StartRun with neither a file nor a campaign succeeded")
+	}
+}
+
+// TestStartRunOfTheCurrentVersion: a run of a campaign with no version given starts from its
+// current version (campaign run), and a campaign never submitted is refused with
+// defstore.ErrNotSubmitted and enqueues nothing.
+func TestStartRunOfTheCurrentVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	r := b.runs(expand.Config{})
+	if _, err := r.StartRun(ctx, expand.StartParams{Campaign: "spring-sale", Trigger: "manual"}); !errors.Is(err, defstore.ErrNotSubmitted) {
+		t.Fatalf("StartRun of a campaign never submitted = %v, want ErrNotSubmitted", err)
+	}
+	if tasks, err := b.inspector.ListPendingTasks(campaigns.ExpandQueue); err == nil && len(tasks) > 0 {
+		t.Fatalf("a refused start enqueued %d expansion tasks", len(tasks))
+	}
+	sub := b.submit(t, b.campaign(t, audienceCSV(3), ""))
+	st, err := r.StartRun(ctx, expand.StartParams{Campaign: sub.ID, Trigger: "manual"})
+	if err != nil || !st.Enqueued || st.Version != sub.Version {
+		t.Fatalf("StartRun of the current version = %+v, %v; want version %d enqueued", st, err, sub.Version)
+	}
+	info, err := b.inspector.GetTaskInfo(campaigns.ExpandQueue, st.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := campaigns.DecodeExpand(info.Payload); err != nil || got.Version != sub.Version || got.Campaign != sub.ID {
+		t.Fatalf("first expansion task %+v, %v; want campaign %s version %d", got, err, sub.ID, sub.Version)
 	}
 }
 

@@ -46,7 +46,7 @@ func SenderOf(def *campaigns.Definition, c config.Config) (string, error) {
 
 // ExpandServerConfig maps the config file onto the expansion server's typed config. The
 // server waits for its expansions as long as the process's workers wait for their sends
-// (worker.shutdown_timeout); when that is 0 the server takes expand.DefaultShutdownTimeout.
+// (worker.shutdown_timeout, which the config's Validate makes positive).
 func ExpandServerConfig(c config.Config, concurrency int) expand.ServerConfig {
 	return expand.ServerConfig{
 		Concurrency:     concurrency,

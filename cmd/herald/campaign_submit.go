@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
+	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/sendpolicy"
 	"github.com/heraldmsg/herald/scheduler"
@@ -23,50 +23,38 @@ func (a *app) campaignSubmitCmd() *cobra.Command {
 	var asJSON bool
 	cmd := command("submit FILE", "Store a campaign for the scheduler (validated first); a changed file becomes a new version",
 		cobra.ExactArgs(1), func(ctx context.Context, args []string) error {
-			data, err := os.ReadFile(args[0])
-			if err != nil {
-				return fmt.Errorf("campaign: %w", err)
-			}
-			def, err := campaigns.Parse(args[0], data)
+			var c config.Config
+			res, err := scheduler.Submit(ctx, scheduler.SubmitParams{Path: args[0],
+				// The config is read once the file is known to be a campaign.
+				Rules: func() (campaigns.FileRules, error) {
+					var err error
+					c, err = a.config()
+					return fileRules(c), err
+				},
+				Connect: func(ctx context.Context) (redis.UniversalClient, error) { return a.redis(ctx, c) },
+			})
 			if err != nil {
 				return err
 			}
-			// The config is read once the file is known to be a campaign.
-			c, err := a.config()
-			if err != nil {
-				return err
+			out := map[string]any{"campaign": res.Campaign, "version": res.Version, "changed": res.Changed}
+			if !res.NextRun.IsZero() {
+				out["next_run"] = res.NextRun.UTC()
 			}
-			def.Files = fileRules(c)
-			// The file, its place (inside the campaigns root) and its header, as validate checks.
-			if err := campaigns.CheckAudience(def); err != nil {
-				return err
-			}
-			return a.connected(ctx, c, func(rdb redis.UniversalClient) error {
-				v, created, err := defstore.New(rdb, nil).Submit(ctx, def.ID, def.Path, data)
-				if err != nil {
-					return err
+			return a.print(asJSON, out, func(w io.Writer) error {
+				if res.Changed {
+					fmt.Fprintf(w, "campaign %s submitted as version %d\n", res.Campaign, res.Version)
+				} else {
+					fmt.Fprintf(w, "campaign %s unchanged: still version %d\n", res.Campaign, res.Version)
 				}
-				next := scheduler.NextFire(def, time.Now())
-				out := map[string]any{"campaign": def.ID, "version": v, "changed": created}
-				if !next.IsZero() {
-					out["next_run"] = next.UTC()
+				switch {
+				case !res.NextRun.IsZero():
+					fmt.Fprintf(w, "next run %s\n", res.NextRun.UTC().Format(time.RFC3339))
+				case !res.Scheduled:
+					fmt.Fprintf(w, "no schedule: start runs with herald campaign run %s\n", res.Campaign)
+				default:
+					fmt.Fprintf(w, "its schedule has no future time: start a run with herald campaign run %s\n", res.Campaign)
 				}
-				return a.print(asJSON, out, func(w io.Writer) error {
-					if created {
-						fmt.Fprintf(w, "campaign %s submitted as version %d\n", def.ID, v)
-					} else {
-						fmt.Fprintf(w, "campaign %s unchanged: still version %d\n", def.ID, v)
-					}
-					switch {
-					case !next.IsZero():
-						fmt.Fprintf(w, "next run %s\n", next.UTC().Format(time.RFC3339))
-					case def.Schedule.Cron == "" && def.Schedule.At == "":
-						fmt.Fprintf(w, "no schedule: start runs with herald campaign run %s\n", def.ID)
-					default:
-						fmt.Fprintf(w, "its schedule has no future time: start a run with herald campaign run %s\n", def.ID)
-					}
-					return nil
-				})
+				return nil
 			})
 		})
 	cmd.Long = `Store a campaign for the scheduler. The file is validated exactly as by campaign validate;
@@ -105,26 +93,22 @@ func (a *app) campaignRunCmd() *cobra.Command {
 	var asJSON bool
 	cmd := a.redisCmd("run ID", "Start a run of a submitted campaign now (its current version)", cobra.ExactArgs(1),
 		func(ctx context.Context, k conn, args []string) error {
-			sub, err := defstore.New(k.rdb, nil).Current(ctx, args[0])
+			log, err := a.logger(k.c)
+			if err != nil {
+				return err
+			}
+			started, err := serve.Runs(k.c, k.rdb, log, serve.ExpandTaskOptions(k.c)).StartRun(ctx,
+				expand.StartParams{Campaign: args[0], Trigger: "manual", Retention: sendpolicy.Retention})
 			if errors.Is(err, defstore.ErrNotSubmitted) {
 				return fmt.Errorf("campaign %s is not submitted (herald campaign submit FILE first)", args[0])
 			}
 			if err != nil {
 				return err
 			}
-			log, err := a.logger(k.c)
-			if err != nil {
-				return err
-			}
-			started, err := serve.Runs(k.c, k.rdb, log, serve.ExpandTaskOptions(k.c)).StartRun(ctx,
-				expand.StartParams{Campaign: sub.ID, Version: sub.Version, Trigger: "manual", Retention: sendpolicy.Retention})
-			if err != nil {
-				return err
-			}
 			runID := started.RunID
-			out := map[string]any{"run": runID, "campaign": sub.ID, "version": sub.Version}
+			out := map[string]any{"run": runID, "campaign": args[0], "version": started.Version}
 			return a.print(asJSON, out, func(w io.Writer) error {
-				fmt.Fprintf(w, "run %s of %s (version %d) enqueued: a scheduler creates and expands it\n", runID, sub.ID, sub.Version)
+				fmt.Fprintf(w, "run %s of %s (version %d) enqueued: a scheduler creates and expands it\n", runID, args[0], started.Version)
 				fmt.Fprintf(w, "follow it with: herald run show %s\n", runID)
 				return nil
 			})

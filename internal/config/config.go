@@ -649,6 +649,14 @@ func (c *Config) Validate() error {
 	if c.Worker.Concurrency < 1 || c.Worker.Concurrency > 10000 {
 		return &Error{Key: "worker.concurrency", Msg: fmt.Sprintf("%d: want 1 to 10000", c.Worker.Concurrency)}
 	}
+	switch st := c.Worker.ShutdownTimeout.D(); {
+	case st < 0:
+		return &Error{Key: "worker.shutdown_timeout", Msg: fmt.Sprintf("%v: must not be negative (0 means connectly.timeout + %v)", st, sendpolicy.ShutdownGrace)}
+	case st == 0:
+		// The worker's own default, so the worker and the expansion server started from this
+		// config wait alike.
+		c.Worker.ShutdownTimeout = c.Connectly.Timeout + Duration(sendpolicy.ShutdownGrace)
+	}
 	if c.Worker.WindowMargin.D() < 0 || c.Worker.WindowMargin.D() > time.Hour {
 		return &Error{Key: "worker.window_margin", Msg: fmt.Sprintf("%v: want 0s to 1h", c.Worker.WindowMargin.D())}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/sendpolicy"
 )
 
 // env is a map-backed getenv; tests never touch the process environment.
@@ -505,6 +506,7 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"SenderRateNegative", "senders:\n  - number: \"+14151111234\"\n    rate: -5\n", "senders[0].rate", []string{"-5"}},
 		{"WorkerConcurrencyZero", "worker:\n  concurrency: 0\n", "worker.concurrency", []string{"0: want 1 to 10000"}},
 		{"WorkerConcurrencyTooHigh", "worker:\n  concurrency: 10001\n", "worker.concurrency", []string{"10001"}},
+		{"WorkerShutdownTimeoutNegative", "worker:\n  shutdown_timeout: -1s\n", "worker.shutdown_timeout", []string{"-1s", "negative"}},
 		{"WorkerWindowMarginNegative", "worker:\n  window_margin: -1m\n", "worker.window_margin", []string{"-1m0s", "0s to 1h"}},
 		{"WorkerWindowMarginTooLong", "worker:\n  window_margin: 2h\n", "worker.window_margin", []string{"0s to 1h"}},
 		{"RetryMaxAttemptsZero", "retry:\n  max_attempts: 0\n", "retry.max_attempts", []string{"at least 1"}},
@@ -538,6 +540,20 @@ func TestLoadValidationErrors(t *testing.T) {
 			_, err := load(t, tc.yaml, env{})
 			checkConfigError(t, err, tc.wantKey, tc.wantSubs...)
 		})
+	}
+}
+
+// TestLoadZeroShutdownTimeout: a shutdown_timeout of 0 takes the worker's default, counted
+// from the configured request timeout, so that the worker and the expansion server started from
+// the same config wait alike (before, the expansion server took a fixed 10s of its own).
+func TestLoadZeroShutdownTimeout(t *testing.T) {
+	t.Parallel()
+	c, err := load(t, "connectly:\n  timeout: 20s\nworker:\n  shutdown_timeout: 0s\n", env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Worker.ShutdownTimeout.D(), 20*time.Second+sendpolicy.ShutdownGrace; got != want {
+		t.Fatalf("worker.shutdown_timeout 0 = %v, want connectly.timeout + grace = %v", got, want)
 	}
 }
 
