@@ -621,6 +621,8 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, business 
 	raw, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	everWrote := false
 	note := func(m SessionMessage) {
+		// The recipient as the server takes it (NumberPunctuation); the record keeps that.
+		m.Recipient.ID = s.normalizeNumber(m.Recipient.ID)
 		everWrote = false
 		rec.Number, rec.Message = m.number(), m.common()
 		rec.Session = &m
@@ -650,6 +652,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, business 
 		s.refuse(w, rec, *bad)
 		return
 	}
+	msg.Recipient.ID = s.normalizeNumber(msg.Recipient.ID)
 	note(msg)
 	if rec.Content, bad = s.validateSession(&msg); bad != nil {
 		s.refuse(w, rec, *bad)

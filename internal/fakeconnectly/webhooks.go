@@ -1426,8 +1426,8 @@ type Webhook struct {
 }
 
 // WebhookConfiguration is a registration's configuration (reference 5.2): echo (outbound
-// messages are sent to the address too), the channel types and the filters. The fake keeps
-// it and calls the address whatever it says.
+// messages are sent to the address too, echoBody), the channel types and the filters, which
+// keep events from the address (Webhook.accepts).
 type WebhookConfiguration struct {
 	Echo         bool            `json:"echo"`
 	ChannelTypes []string        `json:"channelTypes,omitempty"`
