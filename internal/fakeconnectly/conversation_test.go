@@ -104,7 +104,7 @@ func TestReplyMix(t *testing.T) {
 		"NegativeTimes":  {{Times: -1, Text: "a"}},
 		"BadShapes":      {{Shapes: []string{"sticker"}, Text: "a"}},
 		"ShapesAndShape": {{Shapes: ButtonShapes, Shape: ReplyText, Text: "a"}},
-		"BadShape":       {{Shape: "reaction", Text: "a"}},
+		"BadShape":       {{Shape: "poll", Text: "a"}},
 	} {
 		if err := ValidateReplies(r); err == nil {
 			t.Errorf("%s: %+v validated", name, r)

@@ -8,7 +8,27 @@
 //	POST /v1/businesses/{businessId}/send/whatsapp_templated_messages
 //	POST /v1/businesses/{businessId}/send/messages
 //	POST /v1/businesses/{businessId}/get/templates
+//	DELETE /v1/businesses/{businessId}/templates/{name}
 //	POST, GET, PUT, DELETE the webhook registrations (create/webhooks, webhooks, ...)
+//
+// Templates (reference 2.2, 7). Config.Templates are the business's templates; with none,
+// a send may name any template and the listing is empty. A template whose Body is known
+// checks a send's parameters against it: a body_N for each {{N}}, no other, header_text
+// only for a header with a variable, header_image/video/document only for a header of that
+// media, else 400 ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID. get/templates lists each
+// translation with its status, category and components (Meta's and Connectly's
+// templateComponents), and agrees with the send endpoint. DELETE …/templates/{name}
+// answers 200 {} whether or not it existed, refuses the name from then on and fails its
+// in-flight sends at delivery (Config.DeletedTemplateFailure). Template.DeliveryFailure
+// makes a template's sends accepted and then failed by a delivery_failed event.
+//
+// Where the reference leaves a choice open the fake keeps its guess in one named place and
+// an option picks the other reading: NumberPunctuation (a number with punctuation is
+// normalized, the reference's guess, or refused), WindowAnswer (which code a closed window
+// gets), WebhookConfig.ListReply (the list reply's form), WebhookConfig.FailedStatus
+// (delivery_failed, or the README's delivery_failure). Refusals the reference does not
+// state (Meta's whitespace rule for text parameters, https-only media, a parameter key
+// given twice, a session object without channelType) are off unless Config.Strict asks.
 //
 // A send is checked in the same order every time: the X-API-Key header (401), the business id
 // in the path (404), the per-business token bucket (429), the JSON body and its fields (400 with
@@ -112,8 +132,9 @@
 //	referral        message {id, text, referral {ctwaClid, sourceUrl, ...}}, attachments: [],
 //	                location: null; no callbackData
 //	button-bare     context {replyToId}, buttonResponse {text, payload}; no message
+//	reaction        message {id, reaction {messageId, emoji}}, context {replyToId}
 //
-// The button, list and quoted shapes echo the callbackData of the message replied to; the
+// The button, list, quoted and reaction shapes echo the callbackData of the message replied to; the
 // customer is the sender. A customer known by a BSUID is written as reference 5.4 and 6 say,
 // never in the template API's "bsuid:" form: a phone-less one {id: BSUID, userId: BSUID,
 // phoneNumber: ""}, a phone one with a BSUID (WebhookConfig.BSUIDs) {id: phone, userId:
@@ -136,7 +157,10 @@
 // a topic its own, for two or more replicas of one receiver: each event goes to one of a
 // topic's receivers, by a stable hash of the event, and its duplicate (DuplicatePercent) to
 // another; reordering works as with one. SetReceivers changes them while the fake runs. A
-// registration made through the webhook API still takes its topic.
+// registration made through the webhook API still takes its topic, and its configuration
+// applies (reference 5.2): filters (campaign_name globs) and channelTypes keep events away
+// from it (WebhookStats.Filtered), and echo: true sends it an echo of every outbound
+// message (see echoBody for the form, the fake's choice).
 //
 // The record judges. Conversation(number) and Conversations list, per customer, every message
 // the fake took as sent (kind, time, whether the 24-hour window was open then, callbackData,

@@ -28,6 +28,7 @@ const (
 	CodeInvalidSenderID      = "ERROR_CODE_INVALID_SENDER_ID"
 	CodeSelfInvalid          = "ERROR_CODE_MESSAGE_SELF_INVALID"
 	CodeUnspecified          = "ERROR_CODE_UNSPECIFIED"
+	CodeTemplateDeleted      = "ERROR_CODE_MESSAGE_TEMPLATE_DELETED"
 
 	// The session endpoint's own codes (reference 3 and 4.3).
 	CodeAttachmentsNumberInvalid = "ERROR_CODE_MESSAGE_ATTACHMENTS_NUMBER_INVALID"

@@ -40,7 +40,7 @@ func TestReplyBodiesGolden(t *testing.T) {
 		t.Run(shape, func(t *testing.T) {
 			t.Parallel()
 			in := InboundRecord{ID: "01HZX3K7M8N9P0Q1R2S3T4V5W6", At: at, Shape: shape, Label: "STOP", Payload: "OPT_OUT"}
-			got := replyBody(rec, in, "")
+			got := replyBody(rec, in, "", "")
 			var pretty bytes.Buffer
 			if err := json.Indent(&pretty, got, "", "  "); err != nil {
 				t.Fatal(err)
@@ -83,6 +83,8 @@ func replyShapeOf(body map[string]any) string {
 		return ReplyMedia
 	case msg != nil && msg["location"] != nil:
 		return ReplyLocation
+	case msg != nil && msg["reaction"] != nil:
+		return ReplyReaction
 	case msg != nil && body["context"] != nil:
 		return ReplyQuoted
 	case msg != nil:
@@ -96,7 +98,7 @@ func replyShapeOf(body map[string]any) string {
 // and ad referrals reference no message).
 var echoedByReference = map[string]bool{
 	ReplyButtonLegacy: true, ReplyButtonContext: true, ReplyButtonTop: true, ReplyList: true, ReplyQuoted: true,
-	ReplyButtonBare: true,
+	ReplyButtonBare: true, ReplyReaction: true,
 }
 
 // checkReply asserts the fields every shape must carry, given the message it replies to.

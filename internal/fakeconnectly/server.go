@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +54,11 @@ type Config struct {
 	RateLimitRetryAfter bool
 	// Rules inject faults; the first matching rule applies. See Rule.
 	Rules []Rule
+	// DeletedTemplateFailure is the error code of the delivery_failed event of a message
+	// whose template is deleted (DELETE …/templates/{name}) before it is delivered: "in-flight
+	// sends using it fail at delivery" (reference 7), with no code given. Default
+	// ERROR_CODE_MESSAGE_TEMPLATE_DELETED (4.3 #17).
+	DeletedTemplateFailure string
 	// Templates are the templates that exist. When empty, every template name and language
 	// exists and is approved.
 	Templates []Template
@@ -72,35 +77,25 @@ type Config struct {
 	// Nothing is sent while its Secret is empty.
 	Webhooks WebhookConfig
 	// WindowAnswer is how a session send to a customer whose 24-hour window is closed is
-	// answered: WindowAnswerCodes (the default, "" too), WindowAnswerDeadline504 or
-	// WindowAnswerPrecondition.
+	// answered: WindowAnswerCodes (the default, "" too), WindowAnswerOutsideWindow,
+	// WindowAnswerNoConversation, WindowAnswerDeadline504 or WindowAnswerPrecondition.
 	WindowAnswer string
 	// IgnoreWindow accepts session sends whatever the window (for benchmarks of the send
 	// path). The record still flags those made outside a window (Received.OutsideWindow).
 	IgnoreWindow bool
+	// Strict turns on refusals the reference does not state (see Strict); all are off by
+	// default.
+	Strict Strict
+	// NumberPunctuation is how a number written with punctuation ("+1(604) 585 2331") is
+	// taken: NumbersNormalized (the default, "" too: the reference's guess, 2.1) or
+	// NumbersRefused.
+	NumberPunctuation string
 	// RefuseBSUIDSessions answers a session send to a BSUID-only recipient (a BSUID in
 	// recipient.id or recipient.userId, no E.164 id) with 400, ERROR_TYPE_INVALID_REQUEST and
 	// no code, after the body checks and before the window: the GitBook's "sending to
 	// BSUID-only customers is not available yet and returns 400" (reference 3.1, 6, 10.9).
 	// By default such a send is accepted, as the newer page says.
 	RefuseBSUIDSessions bool
-}
-
-// Template is one template translation that exists on the fake business.
-type Template struct {
-	Name     string
-	Language string
-	// Status is a MESSAGE_TEMPLATE_STATUS_* value; empty means TemplateApproved. Only
-	// approved templates can be sent.
-	Status string
-	// Header is the header format: "", TEXT, IMAGE, VIDEO or DOCUMENT.
-	Header string
-	// Body is the body text with its variables, e.g. "Hi {{1}}, order {{2}} shipped."
-	Body string
-	// MetaStatus is Meta's raw status the listing shows in externalTemplate.whatsapp.status
-	// (reference 7: PAUSED or DISABLED for a template Meta stopped for low quality, inferred);
-	// empty means Status without its prefix. It changes only the listing.
-	MetaStatus string
 }
 
 // Received is the record of one request to a send endpoint.
@@ -131,6 +126,8 @@ type Received struct {
 	WindowOpen bool `json:"windowOpen,omitempty"`
 	// windowRefused marks a session send refused because the window was closed.
 	windowRefused bool
+	// template is the template a template send named, when the fake has it configured.
+	template *Template
 	// Status is the HTTP status answered; 0 when no answer was written (LoseResponse, or the
 	// client went away during a rule's Latency).
 	Status int `json:"status"`
@@ -191,33 +188,41 @@ type Stats struct {
 	Canceled int `json:"canceled"`
 }
 
-type templateKey struct{ name, language string }
-
 // Server is a fake Connectly API. It is safe for concurrent use.
 type Server struct {
 	businessID string
 	apiKey     []byte
 	rateLimit  int
 	rateBody   string
+	// strict is Config.Strict, numberPunctuation Config.NumberPunctuation.
+	strict            Strict
+	numberPunctuation string
 	// rateRetryAfter is Config.RateLimitRetryAfter.
 	rateRetryAfter bool
 	// refuseBSUIDSessions is Config.RefuseBSUIDSessions.
 	refuseBSUIDSessions bool
-	templates           map[templateKey]string
-	tmplList            []Template
-	senders             map[string]struct{}
-	maxRecords          int
-	clock               func() time.Time
-	handler             http.Handler
+	// deletedFailure is Config.DeletedTemplateFailure.
+	deletedFailure string
+	// anyTemplate is set when no templates are configured: a send may name any template.
+	anyTemplate bool
+	senders     map[string]struct{}
+	maxRecords  int
+	clock       func() time.Time
+	handler     http.Handler
 	// windows holds the customers' inbound message times; its lock is a leaf.
 	windows      *windowStore
 	windowAnswer string
 	ignoreWindow bool
 
-	mu       sync.Mutex
-	rules    []*compiledRule
-	received []Received
-	accepted map[string]int
+	mu    sync.Mutex
+	rules []*compiledRule
+	// tmplList is the configured templates not deleted, templateIndex their index by name
+	// and language, and deletedTemplates the names deleted through the API.
+	tmplList         []Template
+	templateIndex    map[templateKey]int
+	deletedTemplates map[string]bool
+	received         []Received
+	accepted         map[string]int
 	// convs is the record by customer (customerKey); nil when MaxReceived is set.
 	convs map[string]*convLog
 	stats Stats
@@ -250,6 +255,9 @@ func New(cfg Config) (*Server, error) {
 	if !rateLimitBodies.allows(cfg.RateLimitBody) {
 		return nil, fmt.Errorf("fakeconnectly: rate limit body %q: want %s", cfg.RateLimitBody, rateLimitBodies)
 	}
+	if !numberPunctuations.allows(cfg.NumberPunctuation) {
+		return nil, fmt.Errorf("fakeconnectly: number punctuation %q: want %s", cfg.NumberPunctuation, numberPunctuations)
+	}
 	if !windowAnswers.allows(cfg.WindowAnswer) {
 		return nil, fmt.Errorf("fakeconnectly: window answer %q: want %s", cfg.WindowAnswer, windowAnswers)
 	}
@@ -260,7 +268,11 @@ func New(cfg Config) (*Server, error) {
 		rateBody:            cfg.RateLimitBody,
 		rateRetryAfter:      cfg.RateLimitRetryAfter,
 		refuseBSUIDSessions: cfg.RefuseBSUIDSessions,
-		templates:           make(map[templateKey]string, len(cfg.Templates)),
+		deletedFailure:      cmp.Or(cfg.DeletedTemplateFailure, CodeTemplateDeleted),
+		strict:              cfg.Strict,
+		numberPunctuation:   cfg.NumberPunctuation,
+		anyTemplate:         len(cfg.Templates) == 0,
+		deletedTemplates:    map[string]bool{},
 		senders:             make(map[string]struct{}, len(cfg.Senders)),
 		maxRecords:          cfg.MaxReceived,
 		clock:               cfg.Clock,
@@ -280,13 +292,15 @@ func New(cfg Config) (*Server, error) {
 		if t.Status == "" {
 			t.Status = TemplateApproved
 		}
-		k := templateKey{t.Name, t.Language}
-		if _, dup := s.templates[k]; dup {
+		if slices.ContainsFunc(s.tmplList, func(o Template) bool { return o.Name == t.Name && o.Language == t.Language }) {
 			return nil, fmt.Errorf("fakeconnectly: template %s/%s listed twice", t.Name, t.Language)
 		}
-		s.templates[k] = t.Status
+		if len(t.DeliveryDetails) > 0 && (!isObject(t.DeliveryDetails) || !json.Valid(t.DeliveryDetails)) {
+			return nil, fmt.Errorf("fakeconnectly: template %s/%s: delivery details must be a JSON object", t.Name, t.Language)
+		}
 		s.tmplList = append(s.tmplList, t)
 	}
+	s.indexTemplatesLocked()
 	for _, n := range cfg.Senders {
 		if !validE164(n) {
 			return nil, fmt.Errorf("fakeconnectly: sender %q is not an E.164 number", n)
@@ -567,6 +581,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.handleTemplates(w, r, business)
 	default:
+		if name, ok := strings.CutPrefix(verb, "templates/"); ok {
+			if r.Method != http.MethodDelete {
+				w.Header().Set("Allow", http.MethodDelete)
+				writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
+				return
+			}
+			s.handleDeleteTemplate(w, r, business, name)
+			return
+		}
 		if s.serveWebhookAPI(w, r, business, verb) {
 			return
 		}
@@ -634,12 +657,12 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, business str
 		return
 	}
 	msg, bad := decodeSend(raw)
-	rec.Message, rec.Number = msg, msg.Number
+	rec.Message, rec.Number = msg, s.normalizeNumber(msg.Number)
 	if rec.Number != "" {
 		rec.WindowOpen = s.windows.get(rec.Number, rec.At).Open
 	}
 	if bad == nil {
-		bad = s.validate(&msg)
+		rec.template, bad = s.validate(&msg)
 	}
 	if bad != nil {
 		s.refuse(w, rec, *bad)
@@ -733,158 +756,6 @@ func dropConnection(w http.ResponseWriter) {
 	}
 	// Not hijackable (HTTP/2, a recorder): abort the response instead.
 	panic(http.ErrAbortHandler)
-}
-
-// templatesResponse is the answer of get/templates (reference 7): template groups by name,
-// each with its translations, in the documented shape: Connectly's own fields (channel, id,
-// language, status, createdAt, updatedAt, rejectionReason, components, templateComponents)
-// and Meta's raw object under externalTemplate.whatsapp.
-type templatesResponse struct {
-	Entity struct {
-		TemplateGroups []templateGroup `json:"templateGroups"`
-	} `json:"entity"`
-}
-
-type templateGroup struct {
-	ID        string          `json:"id"`
-	Name      string          `json:"name"`
-	Category  string          `json:"category"`
-	Templates []templateEntry `json:"templates"`
-}
-
-type templateChannel struct {
-	ID          string `json:"id"`
-	ExternalID  string `json:"externalId"`
-	ChannelType string `json:"channelType"`
-}
-
-type templateEntry struct {
-	Channel  templateChannel `json:"channel"`
-	ID       string          `json:"id"`
-	Language struct {
-		Code string `json:"code"`
-	} `json:"language"`
-	Status    string `json:"status"`
-	CreatedAt string `json:"createdAt"`
-	UpdatedAt string `json:"updatedAt"`
-	// RejectionReason is null unless the translation was rejected.
-	RejectionReason    *string           `json:"rejectionReason"`
-	ExternalTemplate   *externalTemplate `json:"externalTemplate,omitempty"`
-	Components         []any             `json:"components"`
-	TemplateComponents []any             `json:"templateComponents"`
-}
-
-// externalTemplate carries Meta's raw template object, as the listing documents.
-type externalTemplate struct {
-	WhatsApp struct {
-		ID              string      `json:"id"`
-		Name            string      `json:"name"`
-		Language        string      `json:"language"`
-		Status          string      `json:"status"`
-		Category        string      `json:"category"`
-		Components      []component `json:"components"`
-		LastUpdatedTime string      `json:"lastUpdatedTime"`
-		RejectedReason  string      `json:"rejectedReason"`
-		QualityScore    struct {
-			Score string `json:"score"`
-		} `json:"qualityScore"`
-	} `json:"whatsapp"`
-}
-
-// component is one of Meta's template components: text is null when the component has none,
-// as in the documented example.
-type component struct {
-	Type    string            `json:"type"`
-	Format  string            `json:"format,omitempty"`
-	Text    *string           `json:"text"`
-	Buttons []any             `json:"buttons"`
-	Example *componentExample `json:"example,omitempty"`
-}
-
-type componentExample struct {
-	HeaderText   []string `json:"headerText"`
-	HeaderHandle []string `json:"headerHandle"`
-	BodyText     []string `json:"bodyText"`
-}
-
-// templateTime is the fixed creation and update time of the fake's templates.
-const templateTime = "2026-01-05T10:00:00Z"
-
-// templateChannelID is the fake WhatsApp channel's id (a UUID) and Meta phone-number id.
-const templateChannelID, templatePhoneID = "5b2f8c1e-3d4a-4e6f-9a7b-1c2d3e4f5a6b", "109876543210987"
-
-// handleTemplates answers POST /v1/businesses/{businessId}/get/templates.
-func (s *Server) handleTemplates(w http.ResponseWriter, r *http.Request, business string) {
-	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxBody))
-	switch {
-	case !s.authorized(r):
-		writeError(w, unauthorized())
-		return
-	case business != s.businessID:
-		writeError(w, s.wrongBusiness(business))
-		return
-	}
-	var resp templatesResponse
-	resp.Entity.TemplateGroups = []templateGroup{}
-	index := make(map[string]int)
-	for _, t := range s.tmplList {
-		i, ok := index[t.Name]
-		if !ok {
-			i = len(resp.Entity.TemplateGroups)
-			index[t.Name] = i
-			resp.Entity.TemplateGroups = append(resp.Entity.TemplateGroups, templateGroup{
-				ID: t.Name, Name: t.Name, Category: "MARKETING", Templates: []templateEntry{},
-			})
-		}
-		e := templateEntry{
-			Channel: templateChannel{ID: templateChannelID, ExternalID: templatePhoneID, ChannelType: "CHANNEL_TYPE_WHATSAPP_CLOUD"},
-			ID:      templateID(t), Status: t.Status, CreatedAt: templateTime, UpdatedAt: templateTime,
-			Components: []any{}, TemplateComponents: []any{},
-		}
-		e.Language.Code = t.Language
-		ext := &externalTemplate{}
-		ext.WhatsApp.ID, ext.WhatsApp.Name, ext.WhatsApp.Language = e.ID, t.Name, t.Language
-		ext.WhatsApp.Category, ext.WhatsApp.LastUpdatedTime = "MARKETING", templateTime
-		ext.WhatsApp.Status = strings.TrimPrefix(t.Status, "MESSAGE_TEMPLATE_STATUS_")
-		if t.MetaStatus != "" {
-			ext.WhatsApp.Status = t.MetaStatus
-		}
-		ext.WhatsApp.RejectedReason, ext.WhatsApp.QualityScore.Score = "NONE", "UNKNOWN"
-		if t.Status == TemplateRejected {
-			reason := "INVALID_FORMAT"
-			e.RejectionReason, ext.WhatsApp.RejectedReason = &reason, reason
-		}
-		ext.WhatsApp.Components = []component{}
-		if t.Header != "" {
-			c := component{Type: "HEADER", Format: t.Header, Buttons: []any{},
-				Example: &componentExample{HeaderText: []string{}, HeaderHandle: []string{}, BodyText: []string{}}}
-			if t.Header == "TEXT" {
-				text := "{{1}}"
-				c.Text = &text
-				c.Example.HeaderText = []string{"example"}
-			} else {
-				c.Example.HeaderHandle = []string{"https://example.com/header"}
-			}
-			ext.WhatsApp.Components = append(ext.WhatsApp.Components, c)
-		}
-		if t.Body != "" {
-			body := t.Body
-			ext.WhatsApp.Components = append(ext.WhatsApp.Components, component{Type: "BODY", Text: &body, Buttons: []any{}})
-		}
-		e.ExternalTemplate = ext
-		g := &resp.Entity.TemplateGroups[i]
-		g.Templates = append(g.Templates, e)
-	}
-	writeJSON(w, http.StatusOK, resp)
-}
-
-// templateID is a stable numeric id for a template translation, shaped like Meta's.
-func templateID(t Template) string {
-	h := fnv.New64a()
-	h.Write([]byte(t.Name))
-	h.Write([]byte{0})
-	h.Write([]byte(t.Language))
-	return strconv.FormatUint(1e15+h.Sum64()%9e15, 10)
 }
 
 // writeError writes an error answer in its body shape, with a Retry-After header only when

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -96,12 +97,85 @@ type Attachment struct {
 }
 
 // Location is a pin of a message object, sent or inbound (reference 3.1, 5.4); Latitude and
-// Longitude are required.
+// Longitude are required. The reference's list of its fields is cut off ("latitude,
+// longitude, …", 3; "docs page cut off", 3.1), so a session send's location may carry
+// other fields: URL (Meta's location has one) and any other, kept in Extra as sent, are
+// taken, not refused as unknown.
 type Location struct {
 	Latitude  *float64 `json:"latitude"`
 	Longitude *float64 `json:"longitude"`
 	Name      string   `json:"name,omitempty"`
 	Address   string   `json:"address,omitempty"`
+	URL       string   `json:"url,omitempty"`
+	// Extra holds the fields of a sent location the fake does not know, by name.
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+// locationFields are the fields of Location by their JSON names.
+type locationFields struct {
+	Latitude  *float64 `json:"latitude"`
+	Longitude *float64 `json:"longitude"`
+	Name      string   `json:"name,omitempty"`
+	Address   string   `json:"address,omitempty"`
+	URL       string   `json:"url,omitempty"`
+}
+
+// UnmarshalJSON reads the known fields by their exact names and keeps the others in Extra.
+func (l *Location) UnmarshalJSON(b []byte) error {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return err
+	}
+	known := map[string]json.RawMessage{}
+	var extra map[string]json.RawMessage
+	for k, v := range all {
+		if _, ok := fieldNamed(reflect.TypeFor[locationFields](), k); ok {
+			known[k] = v
+			continue
+		}
+		for _, name := range []string{"latitude", "longitude", "name", "address", "url"} {
+			if strings.EqualFold(k, name) {
+				// A documented name spelled another way is a client's mistake, not a field
+				// the reference may have left out.
+				return fmt.Errorf("unknown field %q", k)
+			}
+		}
+		if extra == nil {
+			extra = map[string]json.RawMessage{}
+		}
+		extra[k] = v
+	}
+	kb, _ := json.Marshal(known)
+	var f locationFields
+	if err := json.Unmarshal(kb, &f); err != nil {
+		return err
+	}
+	*l = Location{Latitude: f.Latitude, Longitude: f.Longitude, Name: f.Name, Address: f.Address, URL: f.URL, Extra: extra}
+	return nil
+}
+
+// MarshalJSON writes the known fields and Extra's.
+func (l Location) MarshalJSON() ([]byte, error) {
+	fields := locationFields{l.Latitude, l.Longitude, l.Name, l.Address, l.URL}
+	if len(l.Extra) == 0 {
+		return json.Marshal(fields)
+	}
+	out := map[string]any{}
+	for k, v := range l.Extra {
+		out[k] = v
+	}
+	kb, err := json.Marshal(fields)
+	if err != nil {
+		return nil, err
+	}
+	var known map[string]json.RawMessage
+	if err := json.Unmarshal(kb, &known); err != nil {
+		return nil, err
+	}
+	for k, v := range known {
+		out[k] = v
+	}
+	return json.Marshal(out)
 }
 
 // TextObject is a {"text": ...} object: a header, a footer, a list's button.
@@ -318,7 +392,7 @@ func blank(s string) bool { return strings.TrimSpace(s) == "" }
 // message (the reference shows it in every example; WhatsApp requires it), at least one
 // reply button and one row, and distinct button and row ids.
 func (s *Server) validateSession(m *SessionMessage) (string, *apiError) {
-	if e := validateRecipient(m.Recipient); e != nil {
+	if e := validateRecipient(m.Recipient, s.strict); e != nil {
 		return "", e
 	}
 	if e := s.validateSessionSender(m); e != nil {
@@ -334,7 +408,7 @@ func (s *Server) validateSession(m *SessionMessage) (string, *apiError) {
 	return content, nil
 }
 
-func validateRecipient(r SessionRecipient) *apiError {
+func validateRecipient(r SessionRecipient, strict Strict) *apiError {
 	switch {
 	case r.ID == "" && r.UserID == "":
 		return invalid(CodePhoneNumberBadFormat, "recipient.id is required (E.164, or a bare BSUID such as US.13491208655302741918), or recipient.userId with a BSUID")
@@ -346,9 +420,9 @@ func validateRecipient(r SessionRecipient) *apiError {
 		return invalid(CodePhoneNumberBadFormat, fmt.Sprintf("recipient.userId %q is not a BSUID (CC.id)", r.UserID))
 	case r.UserID != "" && validBareBSUID(r.ID) && r.ID != r.UserID:
 		return invalid(CodePhoneNumberBadFormat, "recipient.id and recipient.userId are different BSUIDs")
-	case r.ChannelType == "":
+	case r.ChannelType == "" && strict.ChannelType:
 		return badRequest("recipient.channelType is required: \"whatsapp\"")
-	case r.ChannelType != "whatsapp":
+	case r.ChannelType != "" && r.ChannelType != "whatsapp":
 		return invalid(CodeMissesMatchingChannel, fmt.Sprintf("recipient.channelType %q: the business has only whatsapp channels", r.ChannelType))
 	}
 	return nil
@@ -361,12 +435,12 @@ func (s *Server) validateSessionSender(m *SessionMessage) *apiError {
 	switch {
 	case m.Sender.ID == "":
 		return invalid(CodeInvalidSenderID, "sender.id is required in a sender object")
-	case m.Sender.ChannelType == "":
+	case m.Sender.ChannelType == "" && s.strict.ChannelType:
 		return badRequest("sender.channelType is required: \"whatsapp\"")
-	case m.Sender.ChannelType != "whatsapp":
+	case m.Sender.ChannelType != "" && m.Sender.ChannelType != "whatsapp":
 		return invalid(CodeMissesMatchingChannel, fmt.Sprintf("sender.channelType %q: the business has only whatsapp channels", m.Sender.ChannelType))
 	}
-	return s.checkSender(m.Sender.ID, m.Recipient.ID, "sender.id")
+	return s.checkSender(m.Sender.ID, s.normalizeNumber(m.Recipient.ID), "sender.id")
 }
 
 // validateContent checks the message object and returns its content kind.
@@ -464,6 +538,9 @@ func validateLocation(c *SessionContent) *apiError {
 	l := c.Location
 	switch {
 	case c.Text != "":
+		// Reference 3: message carries "exactly one content type", text being one; 3.1 lets
+		// text go with attachments, reply buttons, a list and products, and shows a location
+		// without it. So text with a location is two content types.
 		return badRequest("message.text cannot go with a location")
 	case l.Latitude == nil || l.Longitude == nil:
 		return badRequest("message.location needs latitude and longitude")
@@ -544,6 +621,8 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, business 
 	raw, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	everWrote := false
 	note := func(m SessionMessage) {
+		// The recipient as the server takes it (NumberPunctuation); the record keeps that.
+		m.Recipient.ID = s.normalizeNumber(m.Recipient.ID)
 		everWrote = false
 		rec.Number, rec.Message = m.number(), m.common()
 		rec.Session = &m
@@ -573,6 +652,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, business 
 		s.refuse(w, rec, *bad)
 		return
 	}
+	msg.Recipient.ID = s.normalizeNumber(msg.Recipient.ID)
 	note(msg)
 	if rec.Content, bad = s.validateSession(&msg); bad != nil {
 		s.refuse(w, rec, *bad)

@@ -62,6 +62,10 @@ func misnamed(body []byte, v any) string {
 // rawMessageType is the type of the fields whose values the fake keeps as sent.
 var rawMessageType = reflect.TypeFor[json.RawMessage]()
 
+// locationType is the type of a session message's location, whose field list the
+// reference leaves open.
+var locationType = reflect.TypeFor[Location]()
+
 // misnamedKey returns the first key (in sorted order at each level) of the decoded JSON
 // value v that names a field of t only when case is ignored, "TemplateName" for
 // templateName, or "" when there is none. The reference spells every field one way, but
@@ -71,6 +75,9 @@ var rawMessageType = reflect.TypeFor[json.RawMessage]()
 func misnamedKey(v any, t reflect.Type) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if t == locationType {
+		return "" // Location reads its own names exactly (Location.UnmarshalJSON)
 	}
 	switch v := v.(type) {
 	case []any:
@@ -150,7 +157,7 @@ type paramKind int
 const (
 	paramUnknown paramKind = iota
 	paramText              // header_text, body_N: text with WhatsApp's whitespace rules
-	paramMedia             // header_image, header_video, header_document: absolute https URL
+	paramMedia             // header_image, header_video, header_document: absolute http(s) URL
 	paramButton            // button_N_url: a URL or a URL suffix
 	paramLenient           // raw_*, carousel card and quick-reply keys: names not documented
 )
@@ -175,8 +182,12 @@ func kindOf(name string) paramKind {
 	return paramUnknown
 }
 
-// validateParam checks one parameter; i is its index, for the message.
-func validateParam(i int, p Parameter) *apiError {
+// validateParam checks one parameter; i is its index, for the message. What it refuses by
+// default the reference states: a key it does not list (2.2), an empty value and a media
+// URL that is not an absolute URL ("a single bad value (empty var, bad URL)", 4.3 #6), a
+// button URL with whitespace (2.2: "the value must be a valid URL", or a suffix of one).
+// strict adds what it does not (Strict).
+func validateParam(i int, p Parameter, strict Strict) *apiError {
 	if p.Name == "" {
 		return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameters[%d].name is empty", i))
 	}
@@ -193,10 +204,16 @@ func validateParam(i int, p Parameter) *apiError {
 	switch kind {
 	case paramMedia:
 		u, err := url.Parse(p.Value)
-		if err != nil || u.Scheme != "https" || u.Host == "" {
+		switch {
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+			return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameter %s must be an absolute http(s) URL, got %q", p.Name, p.Value))
+		case strict.HTTPSMedia && u.Scheme != "https":
 			return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameter %s must be an absolute https URL, got %q", p.Name, p.Value))
 		}
 	case paramText:
+		if !strict.TextWhitespace {
+			break
+		}
 		switch {
 		case strings.ContainsAny(p.Value, "\n\r"):
 			return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameter %s contains a new-line character", p.Name))
@@ -214,52 +231,56 @@ func validateParam(i int, p Parameter) *apiError {
 }
 
 // validate checks a decoded send against the documented rules, in the order the fake
-// reports them: number, sender, templateName, language, parameters, callbackData, template.
-func (s *Server) validate(msg *TemplateMessage) *apiError {
+// reports them: number, sender, templateName, language, parameters, callbackData, template,
+// and the parameters against the template when the fake knows it (checkParams). It returns
+// the template (nil when the fake takes any name).
+func (s *Server) validate(msg *TemplateMessage) (*Template, *apiError) {
 	switch {
 	case msg.Number == "":
-		return invalid(CodePhoneNumberBadFormat, "number is required")
-	case !validE164(msg.Number) && !validBSUID(msg.Number):
-		return invalid(CodePhoneNumberBadFormat, fmt.Sprintf("number %q is neither E.164 (+ and 8 to 15 digits) nor bsuid:<CC>.<id>", msg.Number))
+		return nil, invalid(CodePhoneNumberBadFormat, "number is required")
+	case !validE164(s.normalizeNumber(msg.Number)) && !validBSUID(msg.Number):
+		return nil, invalid(CodePhoneNumberBadFormat, fmt.Sprintf("number %q is neither E.164 (+ and 8 to 15 digits) nor bsuid:<CC>.<id>", msg.Number))
 	}
 	if e := s.validateSender(msg); e != nil {
-		return e
+		return nil, e
 	}
 	switch {
 	case msg.TemplateName == "":
-		return invalid(CodeTemplateInputInvalid, "templateName is required")
+		return nil, invalid(CodeTemplateInputInvalid, "templateName is required")
 	case msg.Language == "":
-		return invalid(CodeTemplateInputInvalid, "language is required")
+		return nil, invalid(CodeTemplateInputInvalid, "language is required")
 	}
 	seen := make(map[string]struct{}, len(msg.Parameters))
 	for i, p := range msg.Parameters {
-		if e := validateParam(i, p); e != nil {
-			return e
+		if e := validateParam(i, p, s.strict); e != nil {
+			return nil, e
 		}
-		if _, dup := seen[p.Name]; dup {
-			return invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameter %s is given more than once", p.Name))
+		if _, dup := seen[p.Name]; dup && s.strict.DuplicateParams {
+			return nil, invalid(CodeTemplateInputInvalid, fmt.Sprintf("parameter %s is given more than once", p.Name))
 		}
 		seen[p.Name] = struct{}{}
 	}
 	if len(msg.CallbackData) > maxCallbackBytes {
-		return invalid(CodeTemplateInputInvalid, fmt.Sprintf("callbackData is %d bytes, the limit is %d", len(msg.CallbackData), maxCallbackBytes))
+		return nil, invalid(CodeTemplateInputInvalid, fmt.Sprintf("callbackData is %d bytes, the limit is %d", len(msg.CallbackData), maxCallbackBytes))
 	}
-	if len(s.templates) > 0 {
-		status, ok := s.templates[templateKey{msg.TemplateName, msg.Language}]
-		if !ok {
-			return invalid(CodeTemplateNotFound, fmt.Sprintf("no template %q in language %q", msg.TemplateName, msg.Language))
-		}
-		if status != TemplateApproved {
-			return invalid(CodeTemplateNotFound, fmt.Sprintf("template %q in language %q is %s, not approved", msg.TemplateName, msg.Language, status))
+	tmpl, ok := s.lookupTemplate(msg.TemplateName, msg.Language)
+	switch {
+	case !ok:
+		return nil, invalid(CodeTemplateNotFound, fmt.Sprintf("no template %q in language %q", msg.TemplateName, msg.Language))
+	case tmpl != nil && tmpl.Status != TemplateApproved:
+		return nil, invalid(CodeTemplateNotFound, fmt.Sprintf("template %q in language %q is %s, not approved", msg.TemplateName, msg.Language, tmpl.Status))
+	case tmpl != nil:
+		if e := checkParams(*tmpl, msg.Parameters); e != nil {
+			return nil, e
 		}
 	}
-	return nil
+	return tmpl, nil
 }
 
 // validateSender checks the optional sender: E.164, one of Config.Senders when those are
 // set, required when the business has several, and not the recipient.
 func (s *Server) validateSender(msg *TemplateMessage) *apiError {
-	return s.checkSender(msg.Sender, msg.Number, "sender")
+	return s.checkSender(msg.Sender, s.normalizeNumber(msg.Number), "sender")
 }
 
 // checkSender checks a sender number (empty when none is given) against the recipient;
@@ -290,10 +311,10 @@ type choice []string
 
 // The settings that take one of a few names.
 var (
-	sendKinds       = choice{KindTemplate, KindSession}                                            // Rule.Kind, Reply.Kind
-	bodyShapes      = choice{BodyError, BodyEmpty, BodyGateway}                                    // Rule.Body
-	rateLimitBodies = choice{BodyError, BodyEmpty}                                                 // Config.RateLimitBody
-	windowAnswers   = choice{WindowAnswerCodes, WindowAnswerDeadline504, WindowAnswerPrecondition} // Config.WindowAnswer
+	sendKinds       = choice{KindTemplate, KindSession}                                                                                                   // Rule.Kind, Reply.Kind
+	bodyShapes      = choice{BodyError, BodyEmpty, BodyGateway}                                                                                           // Rule.Body
+	rateLimitBodies = choice{BodyError, BodyEmpty}                                                                                                        // Config.RateLimitBody
+	windowAnswers   = choice{WindowAnswerCodes, WindowAnswerOutsideWindow, WindowAnswerNoConversation, WindowAnswerDeadline504, WindowAnswerPrecondition} // Config.WindowAnswer
 )
 
 // allows reports whether v is "" or one of c's names.

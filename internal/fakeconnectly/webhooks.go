@@ -38,6 +38,33 @@ const (
 	HookDelivered      = "delivered"
 	HookRead           = "read"
 	HookDeliveryFailed = "delivery_failed"
+	// HookDeliveryFailure is the README's spelling of a failure (reference 5.1: "README once
+	// writes delivery_failure; every other page uses delivery_failed"), sent only with
+	// WebhookConfig.FailedStatus. Fates and outcomes still say HookDeliveryFailed.
+	HookDeliveryFailure = "delivery_failure"
+)
+
+// Forms of a list reply (WebhookConfig.ListReply). Reference 5.4: "list reply: shape not
+// found; expect the row id and text in a listResponse-like object"; the fake's guess is
+// ListReplyResponse, and the others are the other readings a receiver may meet.
+const (
+	// ListReplyResponse, the default: message {id}, context {replyToId}, listResponse {id,
+	// text}: the row's id and title, as the reference expects them.
+	ListReplyResponse = "list-response"
+	// ListReplyTitle is Meta's list_reply with its field names in the API's camelCase:
+	// message {id}, context {replyToId}, listResponse {id, title}.
+	ListReplyTitle = "list-title"
+	// ListReplyButton reports the row the way the GitBook documents a button reply: message
+	// {id, text}, context {replyToId}, buttonResponse {text, payload}, the row's title in
+	// text and its id in payload.
+	ListReplyButton = "button-response"
+)
+
+// listReplies lists the forms of WebhookConfig.ListReply, failedStatuses the spellings of
+// WebhookConfig.FailedStatus.
+var (
+	listReplies    = choice{ListReplyResponse, ListReplyTitle, ListReplyButton}
+	failedStatuses = choice{HookDeliveryFailed, HookDeliveryFailure}
 )
 
 // hookRank orders statuses the way a recipient's truth moves: a failure ranks above sent
@@ -87,6 +114,13 @@ type WebhookConfig struct {
 	// both identities. A phone-less customer (a send to "bsuid:CC.id") always comes as {id:
 	// BSUID, userId: BSUID, phoneNumber: ""}.
 	BSUIDs map[string]string
+	// FailedStatus is the word a failure's statusUpdate.status carries: HookDeliveryFailed
+	// (the default, "" too: every page but one) or HookDeliveryFailure (the README's
+	// spelling, reference 5.1).
+	FailedStatus string
+	// ListReply is the form of a list reply (ReplyList): ListReplyResponse (the default, ""
+	// too), ListReplyTitle or ListReplyButton. Reference 5.4 found no shape for it.
+	ListReply string
 	// Seed makes the random choices (duplicates, order, delays) repeatable; 0 picks one.
 	Seed uint64
 	// HTTPClient makes the calls; default a client with a 10 s timeout.
@@ -147,6 +181,11 @@ const (
 	// inbound variants come without a message object; "treat a body with buttonResponse or
 	// context as an inbound reply even then").
 	ReplyButtonBare = "button-bare"
+	// ReplyReaction is an emoji reaction to the message replied to (the label is the emoji),
+	// with the message's callbackData (reference 5.4: callbackData "also on inbound replies
+	// that reference it (quoted replies, button/list replies, reactions)"). The reference
+	// gives no reaction body: see reactionBody for the form the fake sends.
+	ReplyReaction = "reaction"
 	// ReplyRotate takes the five shapes above in turn, one per reply the rule sends.
 	ReplyRotate = "rotate"
 	// ReplyRandom picks one of the five shapes at random (Seed) for each reply.
@@ -160,9 +199,10 @@ var ReplyShapes = []string{ReplyText, ReplyButtonLegacy, ReplyButtonContext, Rep
 var ButtonShapes = []string{ReplyButtonLegacy, ReplyButtonContext, ReplyButtonTop, ReplyButtonBare}
 
 // InboundShapes lists every inbound shape the fake can send: the reply shapes, then a quoted
-// text, a photo, a location, an ad referral and a button reply with no message object.
+// text, a photo, a location, an ad referral, a button reply with no message object and a
+// reaction.
 var InboundShapes = []string{ReplyText, ReplyButtonLegacy, ReplyButtonContext, ReplyButtonTop, ReplyList,
-	ReplyQuoted, ReplyMedia, ReplyLocation, ReplyReferral, ReplyButtonBare}
+	ReplyQuoted, ReplyMedia, ReplyLocation, ReplyReferral, ReplyButtonBare, ReplyReaction}
 
 // Reply picks recipients of read messages (Numbers, or a stable hash: Percent, Salt, From)
 // and sends an inbound message from them once the read event is out. A Reply with neither
@@ -316,6 +356,12 @@ func ValidateWebhooks(c WebhookConfig) error {
 	if err := ValidateReplies(c.Replies); err != nil {
 		return err
 	}
+	if !failedStatuses.allows(c.FailedStatus) {
+		return fmt.Errorf("webhooks: failed status %q: want %s or %s", c.FailedStatus, HookDeliveryFailed, HookDeliveryFailure)
+	}
+	if !listReplies.allows(c.ListReply) {
+		return fmt.Errorf("webhooks: list reply %q: want %s", c.ListReply, listReplies)
+	}
 	if c.DuplicatePercent < 0 || c.DuplicatePercent > 100 || c.ReorderPercent < 0 || c.ReorderPercent > 100 {
 		return errors.New("webhooks: duplicate and reorder percents must be within 0..100")
 	}
@@ -388,7 +434,12 @@ type WebhookStats struct {
 	Retries   int `json:"retries"`
 	GaveUp    int `json:"gaveUp"`
 	NoAddress int `json:"noAddress"`
-	// ByStatus counts delivered events by status ("reply" for inbound messages).
+	// Filtered counts events a registration's configuration kept from its address: its
+	// filters or channel types (reference 5.2), or an echo whose registration no longer
+	// asks for echoes.
+	Filtered int `json:"filtered"`
+	// ByStatus counts delivered events by status ("reply" for inbound messages, "echo" for
+	// echoes of outbound messages).
 	ByStatus map[string]int `json:"byStatus"`
 	// Replies counts delivered inbound messages by shape (ReplyText, ReplyButtonLegacy...).
 	Replies map[string]int `json:"replies"`
@@ -447,6 +498,14 @@ type hookEvent struct {
 	// dup marks the second copy of an event: it goes to another receiver when there are
 	// several.
 	dup bool
+	// echo marks an echo of an outbound message, sent only to the registration of topic
+	// when its configuration asks for echoes (reference 5.2).
+	echo bool
+	// campaign is the campaign name of the message a delivery status or echo is about, for
+	// a registration's campaign_name filters; hasCampaign is false for inbound messages,
+	// which carry none.
+	campaign    string
+	hasCampaign bool
 }
 
 // route is the stable hash that picks an event's receiver.
@@ -490,6 +549,12 @@ func (h *hookHeap) Pop() any {
 // hookMessage is the fake's memory of one accepted message, for outcomes.
 type hookMessage struct {
 	number, planned, highest string
+	// template is the template the message was sent with ("" for a session message), and
+	// campaign its campaign name.
+	template, campaign string
+	// reached is set once a delivered or read event of the message went to a sender: its
+	// delivery is no longer ahead (failTemplate).
+	reached bool
 }
 
 // emitter plans, schedules and sends webhook calls. Its mutex is taken after Server.mu,
@@ -602,6 +667,10 @@ func (e *emitter) accepted(rec Received) {
 		return
 	}
 	status, fail := e.fate(rec.Number)
+	if t := rec.template; t != nil && t.DeliveryFailure != "" {
+		status, fail = HookDeliveryFailed, codeError(t.DeliveryFailure, 0)
+		fail.Details = t.DeliveryDetails
+	}
 	seq := []string{HookSent}
 	switch status {
 	case HookDelivered:
@@ -613,7 +682,8 @@ func (e *emitter) accepted(rec Received) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.messages[rec.MessageID] = &hookMessage{number: rec.Number, planned: status}
+	e.messages[rec.MessageID] = &hookMessage{number: rec.Number, planned: status, template: rec.Message.TemplateName,
+		campaign: rec.Message.CampaignName}
 	e.order = append(e.order, rec.MessageID)
 	e.last[rec.Number] = replyTarget(rec)
 	// Due times grow along the sequence; a reordered message hands them out shuffled.
@@ -632,8 +702,10 @@ func (e *emitter) accepted(rec Received) {
 	var evs []*hookEvent
 	for i, st := range seq {
 		evs = append(evs, &hookEvent{due: dues[i], topic: TopicDeliveryStatus, msgID: rec.MessageID, status: st,
-			body: statusBody(rec, st, fail, e.bsuidOf(rec.Number), dues[i])})
+			body:     statusBody(rec, st, e.statusWord(st), fail, e.bsuidOf(rec.Number), dues[i]),
+			campaign: rec.Message.CampaignName, hasCampaign: true})
 	}
+	evs = append(evs, e.echoesLocked(rec, dues[0])...)
 	if status == HookRead {
 		for i, r := range e.replies {
 			if !r.matches(rec.Number, rec.Kind) {
@@ -720,7 +792,7 @@ func (e *emitter) replyEventLocked(rec Received, r Reply, rule int, shape string
 	id := e.ids.next(due)
 	in := &InboundRecord{ID: id, Number: customerKey(rec.Number), At: due, Shape: shape, Label: r.label(),
 		Payload: r.payload(), Rule: rule, ReplyTo: rec.MessageID, ReplyToKind: rec.Kind}
-	body := replyBody(rec, *in, bsuid)
+	body := replyBody(rec, *in, bsuid, e.cfg.ListReply)
 	if echoesCallback(shape) {
 		in.CallbackData = rec.Message.CallbackData
 	}
@@ -820,6 +892,9 @@ func (e *emitter) dispatch(ctx context.Context) {
 		if len(e.queue) > 0 {
 			if d := e.queue[0].due.Sub(e.clock()); d <= 0 {
 				next = heap.Pop(&e.queue).(*hookEvent)
+				if m := e.messages[next.msgID]; m != nil && !next.echo && (next.status == HookDelivered || next.status == HookRead) {
+					m.reached = true
+				}
 			} else {
 				wait = d
 			}
@@ -857,13 +932,27 @@ func (e *emitter) send(ctx context.Context) {
 }
 
 // address picks the receiver of an event: the topic's registration, else one of its
-// receivers by the event's stable hash, and another one for a duplicate.
-func (e *emitter) address(ev *hookEvent) string {
+// receivers by the event's stable hash, and another one for a duplicate. filtered reports
+// an event the registration's configuration keeps from it (reference 5.2): its filters
+// and channel types, or an echo it no longer asks for. An echo goes to its registration
+// only.
+func (e *emitter) address(ev *hookEvent) (addr string, filtered bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if w, ok := e.regs[ev.topic]; ok {
-		return w.Address
+		if !w.accepts(ev) {
+			return "", true
+		}
+		return w.Address, false
 	}
+	if ev.echo {
+		return "", true
+	}
+	return e.receiverLocked(ev), false
+}
+
+// receiverLocked picks one of the topic's configured receivers for ev.
+func (e *emitter) receiverLocked(ev *hookEvent) string {
 	urls := e.cfg.TopicURLs[ev.topic]
 	if len(urls) == 0 {
 		urls = e.cfg.URLs
@@ -906,7 +995,14 @@ func (e *emitter) receivers() Receivers {
 }
 
 func (e *emitter) deliver(ctx context.Context, ev *hookEvent) {
-	addr := e.address(ev)
+	addr, filtered := e.address(ev)
+	if filtered {
+		e.mu.Lock()
+		e.stats.Pending--
+		e.stats.Filtered++
+		e.mu.Unlock()
+		return
+	}
 	if addr == "" {
 		e.finish(ev, "", false, true, 0)
 		return
@@ -1065,14 +1161,15 @@ func businessNumber(m TemplateMessage) string {
 	return "+14155550100"
 }
 
-// statusBody renders a delivery_status event like the reference's examples. The campaign
+// statusBody renders a delivery_status event like the reference's examples, status being
+// written word (statusWord). The campaign
 // name goes, by the message id, to either documented place: top-level
 // metadata.campaign_name, or statusUpdate.metadata.campaignName with a null metadata.
 //
 // The customer is the recipient, written by customerParty (bsuid is the BSUID known for a
 // phone customer, or ""). The business's name is "connectlyai" as in the success example,
 // and null on a delivery_failed event, as in the failure example.
-func statusBody(rec Received, status string, fail apiError, bsuid string, at time.Time) []byte {
+func statusBody(rec Received, status, word string, fail apiError, bsuid string, at time.Time) []byte {
 	var name *string
 	if status != HookDeliveryFailed {
 		n := "connectlyai"
@@ -1082,7 +1179,7 @@ func statusBody(rec Received, status string, fail apiError, bsuid string, at tim
 		Topic: TopicDeliveryStatus, Timestamp: strconv.FormatInt(at.Unix(), 10),
 		Sender:       hookParty{ID: businessNumber(rec.Message), ChannelType: "whatsapp", Name: name},
 		Recipient:    customerParty(rec.Number, bsuid),
-		StatusUpdate: hookStatusUpdate{ID: rec.MessageID, Status: status},
+		StatusUpdate: hookStatusUpdate{ID: rec.MessageID, Status: word},
 		CallbackData: rec.Message.CallbackData,
 	}
 	if campaign := rec.Message.CampaignName; campaign != "" {
@@ -1128,6 +1225,7 @@ type inboundMessage struct {
 	Attachments      []Attachment     `json:"attachments,omitempty"`
 	Location         *Location        `json:"location,omitempty"`
 	Referral         *inboundReferral `json:"referral,omitempty"`
+	Reaction         *reaction        `json:"reaction,omitempty"`
 }
 
 // inboundReferral has the fields reference 5.4 lists for message.referral.
@@ -1169,15 +1267,16 @@ type buttonResponse struct {
 }
 
 type listResponse struct {
-	ID   string `json:"id"`
-	Text string `json:"text"`
+	ID    string `json:"id"`
+	Text  string `json:"text,omitempty"`
+	Title string `json:"title,omitempty"`
 }
 
 // replyBody renders inbound message in (its ID, At, Shape, Label and Payload: Label is the
 // typed text, button text or row title, Payload the button or row id) from the recipient of
 // rec, the message replied to. The customer, the sender, is written by customerParty (bsuid
 // is the BSUID known for a phone customer, or "").
-func replyBody(rec Received, in InboundRecord, bsuid string) []byte {
+func replyBody(rec Received, in InboundRecord, bsuid, listForm string) []byte {
 	label, payload, shape, id := in.Label, in.Payload, in.Shape, in.ID
 	b := inboundBody{
 		Timestamp: strconv.FormatInt(in.At.Unix(), 10),
@@ -1202,9 +1301,20 @@ func replyBody(rec Received, in InboundRecord, bsuid string) []byte {
 		b.Context = &replyContext{ReplyToID: rec.MessageID}
 		b.ButtonResponse = &buttonResponse{Text: label, Payload: payload}
 	case ReplyList:
-		b.Message = &inboundMessage{ID: id}
 		b.Context = &replyContext{ReplyToID: rec.MessageID}
-		b.ListResponse = &listResponse{ID: payload, Text: label}
+		switch listForm {
+		case ListReplyTitle:
+			b.Message = &inboundMessage{ID: id}
+			b.ListResponse = &listResponse{ID: payload, Title: label}
+		case ListReplyButton:
+			b.Message = &inboundMessage{ID: id, Text: label}
+			b.ButtonResponse = &buttonResponse{Text: label, Payload: payload}
+		default:
+			b.Message = &inboundMessage{ID: id}
+			b.ListResponse = &listResponse{ID: payload, Text: label}
+		}
+	case ReplyReaction:
+		b.Message, b.Context = reactionBody(id, label, rec.MessageID)
 	case ReplyQuoted:
 		b.Message = &inboundMessage{ID: id, Text: label}
 		b.Context = &replyContext{ReplyToID: rec.MessageID}
@@ -1316,8 +1426,8 @@ type Webhook struct {
 }
 
 // WebhookConfiguration is a registration's configuration (reference 5.2): echo (outbound
-// messages are sent to the address too), the channel types and the filters. The fake keeps
-// it and calls the address whatever it says.
+// messages are sent to the address too, echoBody), the channel types and the filters, which
+// keep events from the address (Webhook.accepts).
 type WebhookConfiguration struct {
 	Echo         bool            `json:"echo"`
 	ChannelTypes []string        `json:"channelTypes,omitempty"`
@@ -1475,4 +1585,78 @@ var webhookTypes = []string{"custom", "zapier", "webengage", "integromat_make", 
 func validAddress(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// failTemplate makes the messages sent with template name whose delivery is still ahead
+// fail at delivery with fail (reference 7: deleting a template makes "in-flight sends using
+// it fail at delivery"). A message is still ahead when neither its delivered nor its read
+// event has been handed to a sender yet: those events, and a reply to it, are dropped, and
+// a delivery_failed event takes their place, due when the first of them was.
+func (e *emitter) failTemplate(name string, fail apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	type ahead struct {
+		due  time.Time
+		body []byte
+	}
+	found := map[string]*ahead{}
+	kept := e.queue[:0]
+	for _, ev := range e.queue {
+		m := e.messages[ev.msgID]
+		if m == nil || m.template != name || m.reached || ev.echo {
+			kept = append(kept, ev)
+			continue
+		}
+		switch ev.status {
+		case HookDelivered, HookRead:
+			a := found[ev.msgID]
+			if a == nil {
+				a = &ahead{due: ev.due, body: ev.body}
+				found[ev.msgID] = a
+			} else if ev.due.Before(a.due) {
+				a.due = ev.due
+			}
+		case "reply":
+			e.dropReplyLocked(ev)
+		default:
+			kept = append(kept, ev)
+			continue
+		}
+		e.stats.Events--
+		e.stats.Pending--
+	}
+	e.queue = kept
+	heap.Init(&e.queue)
+	for id, a := range found {
+		var b hookStatusBody
+		if json.Unmarshal(a.body, &b) != nil {
+			continue
+		}
+		b.Sender.Name = nil
+		b.StatusUpdate.Status = e.statusWord(HookDeliveryFailed)
+		eb := fail.body()
+		b.StatusUpdate.Error = &eb
+		body, _ := json.Marshal(b)
+		e.messages[id].planned = HookDeliveryFailed
+		e.pushLocked(&hookEvent{due: a.due, topic: TopicDeliveryStatus, msgID: id, status: HookDeliveryFailed, body: body,
+			campaign: e.messages[id].campaign})
+	}
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dropReplyLocked forgets a planned inbound message that will not be sent: its record and
+// the window it opened.
+func (e *emitter) dropReplyLocked(ev *hookEvent) {
+	if ev.in == nil || ev.dup {
+		return
+	}
+	list := e.inbounds[ev.in.Number]
+	e.inbounds[ev.in.Number] = slices.DeleteFunc(list, func(in *InboundRecord) bool { return in == ev.in })
+	e.windows.remove(ev.in.Number, ev.in.At)
+	if b := e.cfg.BSUIDs[ev.in.Number]; b != "" {
+		e.windows.remove(b, ev.in.At)
+	}
 }

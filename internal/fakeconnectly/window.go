@@ -21,6 +21,14 @@ const (
 	// ERROR_TYPE_DEADLINE_EXCEEDED, "Failed to send a message because more than 24 hours
 	// have passed since the customer last replied".
 	WindowAnswerCodes = "codes"
+	// WindowAnswerOutsideWindow answers both closed windows, never opened and expired, with
+	// the reference's example body (400, ERROR_TYPE_DEADLINE_EXCEEDED,
+	// ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW): the reading where Connectly does not
+	// tell a customer who never wrote from one whose window expired.
+	WindowAnswerOutsideWindow = "outside-window"
+	// WindowAnswerNoConversation answers both with 400, ERROR_TYPE_INVALID_REQUEST,
+	// ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION: the other such reading.
+	WindowAnswerNoConversation = "no-conversation"
 	// WindowAnswerDeadline504 answers the expired window with the same body but HTTP 504,
 	// the status grpc-gateway's default mapping gives DEADLINE_EXCEEDED (reference 1, inferred
 	// there); the never-opened window stays a 400.
@@ -159,14 +167,41 @@ func (s *Server) ClearWindows() {
 
 // windowError is the answer to a session send whose recipient's window is closed; everWrote
 // tells the expired window from the never-opened one.
+//
+// The reference documents both codes for a closed window and does not say which comes
+// when (3, 3.1: "Outside it: ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW (type
+// ERROR_TYPE_DEADLINE_EXCEEDED) or ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION").
+// The fake's guess, WindowAnswerCodes, goes by the documented meanings (4.3 #10 ">24 h since
+// customer last wrote", #15 "session API used before customer wrote first"): the
+// never-opened window is NO_CONVERSATION_INITIATION and the expired one
+// OUTSIDE_OF_ELIGIBILITY_WINDOW. WindowAnswerOutsideWindow and WindowAnswerNoConversation
+// pick one code for both.
 func (s *Server) windowError(everWrote bool) apiError {
 	switch {
 	case s.windowAnswer == WindowAnswerPrecondition:
 		return codeError(TypeFailedPrecondition, 0)
+	case s.windowAnswer == WindowAnswerNoConversation:
+		return codeError(CodeNoConversation, 0)
+	case s.windowAnswer == WindowAnswerOutsideWindow:
+		return codeError(CodeOutsideWindow, 0)
 	case !everWrote:
 		return codeError(CodeNoConversation, 0)
 	case s.windowAnswer == WindowAnswerDeadline504:
 		return codeError(CodeOutsideWindow, 504)
 	}
 	return codeError(CodeOutsideWindow, 0)
+}
+
+// remove forgets one inbound message from the customer at at (one planned and then dropped).
+func (ws *windowStore) remove(number string, at time.Time) {
+	k := customerKey(number)
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	times := ws.inbound[k]
+	if i := slices.IndexFunc(times, func(t time.Time) bool { return t.Equal(at) }); i >= 0 {
+		ws.inbound[k] = slices.Delete(times, i, i+1)
+	}
+	if len(ws.inbound[k]) == 0 {
+		delete(ws.inbound, k)
+	}
 }
