@@ -11,8 +11,14 @@ import (
 
 // Every calls fn(ctx) every d, the first time d after the call, until ctx ends; it returns
 // when ctx ends. A call that takes longer than d delays the next one (ticks are dropped, not
-// queued). fn sees the same ctx and should return soon after it ends.
+// queued). fn sees the same ctx and should return soon after it ends. A d of 0 or less is
+// off, Herald's one spelling of it for a period: fn is never called and Every only waits for
+// ctx to end (callers give 0 their default before they get here).
 func Every(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	if d <= 0 {
+		<-ctx.Done()
+		return
+	}
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for {

@@ -61,3 +61,27 @@ func TestSleepEndedContext(t *testing.T) {
 		t.Errorf("Sleep(live, 1ms) = %v, want nil", err)
 	}
 }
+
+// TestEveryOff: a period of 0 or less is off: fn is never called (before, a negative period
+// panicked in time.NewTicker) and Every returns when ctx ends.
+func TestEveryOff(t *testing.T) {
+	for _, d := range []time.Duration{0, -time.Second} {
+		ctx, cancel := context.WithCancel(context.Background())
+		returned := make(chan struct{})
+		go func() {
+			defer close(returned)
+			tick.Every(ctx, d, func(context.Context) { t.Errorf("period %v: fn called", d) })
+		}()
+		select {
+		case <-returned:
+			t.Fatalf("period %v: Every returned before its context ended", d)
+		default:
+		}
+		cancel()
+		select {
+		case <-returned:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("period %v: Every did not return after its context ended", d)
+		}
+	}
+}
