@@ -20,18 +20,29 @@ import (
 	"github.com/heraldmsg/herald/internal/tick"
 )
 
+// Defaults of Config.
+const (
+	// DefaultReload is how often every submitted campaign is read again without a change.
+	DefaultReload = time.Minute
+	// DefaultOnTime is how late a tick may be found and still count as on time.
+	DefaultOnTime = time.Minute
+)
+
 // Config configures a Scheduler. Zero values take the defaults shown.
 type Config struct {
 	// Poll is how often the scheduler reads the definitions' change counter (one GET); a
-	// change reloads the submitted campaigns. Default 2s.
+	// change reloads the submitted campaigns. Default defstore.DefaultPoll; negative: off (the
+	// campaigns are read once, at Start).
 	Poll time.Duration
-	// Reload reloads every submitted campaign this often even without a change. Default 1m.
+	// Reload reloads every submitted campaign this often even without a change. Default
+	// DefaultReload; negative: off (only a change reloads).
 	Reload time.Duration
 	// Retention keeps a tick's completed first expansion task (and with it its TaskID) this
-	// long, so a replica whose clock lags cannot enqueue the tick again. Default 24h.
+	// long, so a replica whose clock lags cannot enqueue the tick again. Default
+	// sendpolicy.Retention.
 	Retention time.Duration
 	// OnTime is how late a tick may be found and still count as on time rather than missed
-	// (a restart that straddles a tick). Default 1m.
+	// (a restart that straddles a tick). Default DefaultOnTime.
 	OnTime time.Duration
 	// Parse turns a cron spec (five fields, with a "CRON_TZ=zone " prefix) into a schedule.
 	// Default cron.ParseStandard. Tests inject a compressed clock through it.
@@ -94,9 +105,9 @@ func New(cfg Config, d Deps) *Scheduler {
 		panic("scheduler: New needs Redis")
 	}
 	cfg.Poll = cmp.Or(cfg.Poll, defstore.DefaultPoll)
-	cfg.Reload = cmp.Or(cfg.Reload, time.Minute)
+	cfg.Reload = cmp.Or(cfg.Reload, DefaultReload)
 	cfg.Retention = cmp.Or(cfg.Retention, sendpolicy.Retention)
-	cfg.OnTime = cmp.Or(cfg.OnTime, time.Minute)
+	cfg.OnTime = cmp.Or(cfg.OnTime, DefaultOnTime)
 	if cfg.Parse == nil {
 		cfg.Parse = cron.ParseStandard
 	}
@@ -169,7 +180,7 @@ func (s *Scheduler) poll(ctx context.Context) {
 		return
 	}
 	s.mu.Lock()
-	due := gen != s.gen || s.cfg.Now().Sub(s.loaded) >= s.cfg.Reload
+	due := gen != s.gen || (s.cfg.Reload > 0 && s.cfg.Now().Sub(s.loaded) >= s.cfg.Reload)
 	s.mu.Unlock()
 	if !due {
 		return

@@ -36,20 +36,31 @@ import (
 
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/tick"
 )
 
 // asynq v0.26's lease duration (internal/rdb LeaseDuration): a lease's score is the Unix second
 // it runs out, set to now + this when a task is taken and on every heartbeat.
 const asynqLease = 30 * time.Second
 
+// Defaults of Config.
+const (
+	// DefaultEvery is the time between sweeps.
+	DefaultEvery = time.Second
+	// DefaultGrace is how long past its lease a task is left to its server: two of asynq's
+	// 5 s lease extensions.
+	DefaultGrace = 10 * time.Second
+)
+
 // Config configures a Reclaimer. Zero values take the defaults shown.
 type Config struct {
 	// Queues are the asynq queues to watch (required).
 	Queues []string
-	// Every is the time between sweeps. Default 1s.
+	// Every is the time between sweeps. Default DefaultEvery; negative: off (Start sweeps
+	// nothing; Sweep still runs one pass).
 	Every time.Duration
 	// Grace is how long a task's lease must have gone without being extended. asynq extends
-	// the leases of live servers every 5 s. Default 10s.
+	// the leases of live servers every 5 s. Default DefaultGrace.
 	Grace time.Duration
 	// Now defaults to time.Now.
 	Now func() time.Time
@@ -66,8 +77,8 @@ type Reclaimer struct {
 
 // New returns a Reclaimer; Start runs it in the background, Sweep runs one pass.
 func New(rdb redis.UniversalClient, cfg Config, log zerolog.Logger) *Reclaimer {
-	cfg.Every = cmp.Or(cfg.Every, time.Second)
-	cfg.Grace = cmp.Or(cfg.Grace, 10*time.Second)
+	cfg.Every = cmp.Or(cfg.Every, DefaultEvery)
+	cfg.Grace = cmp.Or(cfg.Grace, DefaultGrace)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -81,25 +92,18 @@ func (r *Reclaimer) Start() {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		t := time.NewTicker(r.cfg.Every)
-		defer t.Stop()
 		failing := false
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+		tick.Every(ctx, r.cfg.Every, func(ctx context.Context) {
 			if _, err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
 				// Redis away: say so once, not every second.
 				if !failing {
 					r.log.Warn().Err(err).Msg("could not look for tasks of dead servers")
 				}
 				failing = true
-				continue
+				return
 			}
 			failing = false
-		}
+		})
 	}()
 }
 
