@@ -28,6 +28,9 @@ type job struct {
 	// claim and bk are set by reserveAndClaim.
 	claim ledger.Claim
 	bk    booking
+	// token is the token of the task's claims (ledger.ClaimWith): a claim whose answer was
+	// lost is given back by it.
+	token string
 }
 
 // outcome is a request's answer, classified once.
@@ -72,7 +75,8 @@ func (w *Worker) decode(ctx context.Context, t *asynq.Task) (*job, error) {
 		// message reads it before (gateWindow).
 		in: limits.Intention{Sender: p.Sender, Run: p.Run, Recipient: p.To, Category: categoryOf(ctx, p), RunRate: p.Rate,
 			ReadWindow: p.Kind != campaigns.KindSession, WindowMargin: w.windows.Margin()},
-		log: w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger(),
+		log:   w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger(),
+		token: ledger.NewClaimToken(),
 	}, nil
 }
 

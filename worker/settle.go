@@ -117,18 +117,64 @@ var settleRetries = []time.Duration{50 * time.Millisecond, 100 * time.Millisecon
 // outcome that is not recorded leaves the claim behind, which later reads as "maybe sent". It
 // runs on its own context so a shutdown does not cut it short.
 func (w *Worker) finishRetrying(p campaigns.SendPayload, o ledger.Outcome) (ledger.FinishResult, error) {
-	var (
-		r   ledger.FinishResult
-		err error
-	)
+	var r ledger.FinishResult
+	err := w.retrying(time.Time{}, func(ctx context.Context) error {
+		var err error
+		r, err = w.ledger.Finish(ctx, p.Address(), o)
+		return err
+	})
+	return r, err
+}
+
+// retrying calls f until it succeeds, waiting settleRetries between calls, each call on its
+// own context of at most 5 s (a shutdown does not cut it short). With a deadline set, no wait
+// goes past it: the call that would come after the deadline is not made.
+func (w *Worker) retrying(deadline time.Time, f func(ctx context.Context) error) error {
 	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		r, err = w.ledger.Finish(ctx, p.Address(), o)
+		err := f(ctx)
 		cancel()
 		if err == nil || try == len(settleRetries) {
-			return r, err
+			return err
+		}
+		if !deadline.IsZero() && time.Now().Add(settleRetries[try]).After(deadline) {
+			return err
 		}
 		_ = w.sleep(context.Background(), settleRetries[try])
+	}
+}
+
+// CodeClaimUnanswered is the code of a claim given back because its answer never came.
+const CodeClaimUnanswered = "CLAIM_UNANSWERED"
+
+// unclaim gives back a claim whose answer never came (the claim call returned an error: the
+// connection reset, a failover, a read timeout): the script may have run in Redis all the
+// same, and a claim left behind would make the next attempt settle the recipient unknown
+// although no request went out. The claim goes back by its token (ledger.Outcome.Token), so
+// only while the entry still holds it, submitting with no request made; a claim that did not
+// run, or ran and found something else (an earlier attempt's claim, a paused run), is left as
+// it is. Its attempt is given back and nothing is counted (ledger.ReleaseRequeue). The give
+// back is retried as an outcome is (settleRetries), but not past the task's deadline.
+//
+// A worker that dies (or gives up) between the lost answer and the give-back leaves the claim
+// behind: the next attempt finds it and, under at-most-once, settles the recipient unknown
+// (CLAIM_FOUND), as for any claim a dead worker leaves; nothing then tells it from a claim
+// whose request went out.
+func (w *Worker) unclaim(ctx context.Context, p campaigns.SendPayload, token string) {
+	deadline, _ := ctx.Deadline()
+	o := ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRequeue, Code: CodeClaimUnanswered, Token: token}
+	var r ledger.FinishResult
+	err := w.retrying(deadline, func(ctx context.Context) error {
+		var err error
+		r, err = w.ledger.Finish(ctx, p.Address(), o)
+		return err
+	})
+	log := w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger()
+	switch {
+	case err != nil:
+		log.Error().Err(err).Msg("a claim whose answer was lost could not be given back; the recipient may read as unknown")
+	case r.Applied:
+		log.Warn().Msg("the claim's answer was lost; the claim was given back unused")
 	}
 }
 
