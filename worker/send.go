@@ -202,6 +202,11 @@ func (w *Worker) notSending(ctx context.Context, j *job) error {
 		w.count(j.p, metrics.OutcomeSkipped, "cancelled")
 		return nil
 	case ledger.VerdictDone:
+		if c.State == ledger.Failed && w.optOutCode(c.Detail) {
+			if err := w.keepSuppressed(ctx, j.p, c.Detail); err != nil {
+				return err
+			}
+		}
 		log.Debug().Str("state", string(c.State)).Msg("nothing to send")
 		return nil
 	default:

@@ -178,6 +178,37 @@ func (w *Worker) unclaim(ctx context.Context, p campaigns.SendPayload, token str
 	}
 }
 
+// suppressRetrying puts p.To on the suppression list for code, retrying a failing Redis call
+// as an outcome is (settleRetries). Suppressing again is harmless: it only renews the entry.
+func (w *Worker) suppressRetrying(p campaigns.SendPayload, code string) error {
+	return w.retrying(time.Time{}, func(ctx context.Context) error {
+		return w.ledger.Suppress(ctx, p.To, code)
+	})
+}
+
+// keepSuppressed puts p.To on the suppression list for code unless it is there already (it
+// keeps the time it was put there): a task found its entry failed with an opt-out code, whose
+// suppression may not have been written (the list could not be reached then, see settle).
+func (w *Worker) keepSuppressed(ctx context.Context, p campaigns.SendPayload, code string) error {
+	in, err := w.ledger.Suppressed(ctx, []string{p.To})
+	if err != nil || in[0] {
+		return err
+	}
+	if err := w.suppressRetrying(p, code); err != nil {
+		return err
+	}
+	w.log.Info().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).
+		Msg("opted out earlier: added to the suppression list now")
+	return nil
+}
+
+// optOutCode reports whether a recorded code is one of an answer that says the person opted
+// out (connectly.Rule.OptOut).
+func (w *Worker) optOutCode(code string) bool {
+	r, ok := w.table.Lookup(code)
+	return ok && r.OptOut && r.Class == connectly.ClassPermanent
+}
+
 // settle records the outcome of a send, as read by Table.Decide, and returns the task's
 // result: accepted; refused (failed, or the run paused; a session message refused as outside
 // the customer service window sends its fallback template instead, when it has one); not taken (a throttle waits without
@@ -274,14 +305,25 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 				Msg("refused: the customer service window is closed, and the authentication fallback cannot go to a BSUID")
 			code = campaigns.SkipBSUIDNotSupported
 		}
+		// An opt-out is suppressed before the failure is recorded: once recorded, a retry of
+		// the task finds the entry done and would not come back here. If the list cannot be
+		// written even so, the failure is still recorded (left submitting, the entry would
+		// turn unknown) and the task retries: its claim finds the entry failed with an opt-out
+		// code and writes the suppression then (notSending). A worker that dies in between
+		// leaves the number suppressed and the entry submitting (unknown to the next attempt
+		// under at-most-once).
+		var suppressErr error
+		if rule.OptOut {
+			if suppressErr = w.suppressRetrying(p, code); suppressErr == nil {
+				log.Info().Msg("opted out: added to the suppression list")
+			}
+		}
 		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true}); err != nil {
 			return err
 		}
-		if rule.OptOut {
-			if err := w.ledger.Suppress(ctx, p.To, code); err != nil {
-				return err
-			}
-			log.Info().Msg("opted out: added to the suppression list")
+		if suppressErr != nil {
+			log.Error().Err(suppressErr).Msg("opted out, but the suppression list could not be written; the task retries to write it")
+			return fmt.Errorf("%s: %w", code, suppressErr)
 		}
 		if d.WindowClosed() {
 			log.Info().Msg("failed permanently: the customer service window is closed")
