@@ -80,7 +80,7 @@ func (w *Worker) paceAndClaim(ctx context.Context, j *job) (ledger.Claim, bookin
 	var cc *ledger.ClaimCmd
 	_, _ = w.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		bc = w.limits.ReserveIn(ctx, pipe, j.in, w.now())
-		cc = w.ledger.ClaimIn(ctx, pipe, p.Address(), ledger.Delivery(p.Delivery))
+		cc = w.ledger.ClaimIn(ctx, pipe, p.Address(), ledger.Delivery(p.Delivery), j.token)
 		return nil
 	})
 	// Each result is read on its own: a failed reservation must not hide a claim that happened.
@@ -91,6 +91,7 @@ func (w *Worker) paceAndClaim(ctx context.Context, j *job) (ledger.Claim, bookin
 		paced.Store(!b.OK || b.Wait > 0)
 	}
 	if cerr != nil {
+		w.unclaim(ctx, j.p, j.token)
 		if rerr == nil {
 			w.giveBack(ctx, b, limits.Unsent)
 		}
@@ -145,8 +146,9 @@ func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking,
 			w.giveBack(ctx, b, limits.Waited)
 			continue
 		}
-		c, err := w.ledger.Claim(ctx, p.Address(), ledger.Delivery(p.Delivery))
+		c, err := w.ledger.ClaimWith(ctx, p.Address(), ledger.Delivery(p.Delivery), j.token)
 		if err != nil {
+			w.unclaim(ctx, j.p, j.token)
 			w.giveBack(ctx, b, limits.Waited)
 			return c, b, err
 		}

@@ -28,6 +28,9 @@ type job struct {
 	// claim and bk are set by reserveAndClaim.
 	claim ledger.Claim
 	bk    booking
+	// token is the token of the task's claims (ledger.ClaimWith): a claim whose answer was
+	// lost is given back by it.
+	token string
 }
 
 // outcome is a request's answer, classified once.
@@ -72,7 +75,8 @@ func (w *Worker) decode(ctx context.Context, t *asynq.Task) (*job, error) {
 		// message reads it before (gateWindow).
 		in: limits.Intention{Sender: p.Sender, Run: p.Run, Recipient: p.To, Category: categoryOf(ctx, p), RunRate: p.Rate,
 			ReadWindow: p.Kind != campaigns.KindSession, WindowMargin: w.windows.Margin()},
-		log: w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger(),
+		log:   w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger(),
+		token: ledger.NewClaimToken(),
 	}, nil
 }
 
@@ -198,6 +202,11 @@ func (w *Worker) notSending(ctx context.Context, j *job) error {
 		w.count(j.p, metrics.OutcomeSkipped, "cancelled")
 		return nil
 	case ledger.VerdictDone:
+		if c.State == ledger.Failed && w.optOutCode(c.Detail) {
+			if err := w.keepSuppressed(ctx, j.p, c.Detail); err != nil {
+				return err
+			}
+		}
 		log.Debug().Str("state", string(c.State)).Msg("nothing to send")
 		return nil
 	default:

@@ -117,19 +117,96 @@ var settleRetries = []time.Duration{50 * time.Millisecond, 100 * time.Millisecon
 // outcome that is not recorded leaves the claim behind, which later reads as "maybe sent". It
 // runs on its own context so a shutdown does not cut it short.
 func (w *Worker) finishRetrying(p campaigns.SendPayload, o ledger.Outcome) (ledger.FinishResult, error) {
-	var (
-		r   ledger.FinishResult
-		err error
-	)
+	var r ledger.FinishResult
+	err := w.retrying(time.Time{}, func(ctx context.Context) error {
+		var err error
+		r, err = w.ledger.Finish(ctx, p.Address(), o)
+		return err
+	})
+	return r, err
+}
+
+// retrying calls f until it succeeds, waiting settleRetries between calls, each call on its
+// own context of at most 5 s (a shutdown does not cut it short). With a deadline set, no wait
+// goes past it: the call that would come after the deadline is not made.
+func (w *Worker) retrying(deadline time.Time, f func(ctx context.Context) error) error {
 	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		r, err = w.ledger.Finish(ctx, p.Address(), o)
+		err := f(ctx)
 		cancel()
 		if err == nil || try == len(settleRetries) {
-			return r, err
+			return err
+		}
+		if !deadline.IsZero() && time.Now().Add(settleRetries[try]).After(deadline) {
+			return err
 		}
 		_ = w.sleep(context.Background(), settleRetries[try])
 	}
+}
+
+// CodeClaimUnanswered is the code of a claim given back because its answer never came.
+const CodeClaimUnanswered = "CLAIM_UNANSWERED"
+
+// unclaim gives back a claim whose answer never came (the claim call returned an error: the
+// connection reset, a failover, a read timeout): the script may have run in Redis all the
+// same, and a claim left behind would make the next attempt settle the recipient unknown
+// although no request went out. The claim goes back by its token (ledger.Outcome.Token), so
+// only while the entry still holds it, submitting with no request made; a claim that did not
+// run, or ran and found something else (an earlier attempt's claim, a paused run), is left as
+// it is. Its attempt is given back and nothing is counted (ledger.ReleaseRequeue). The give
+// back is retried as an outcome is (settleRetries), but not past the task's deadline.
+//
+// A worker that dies (or gives up) between the lost answer and the give-back leaves the claim
+// behind: the next attempt finds it and, under at-most-once, settles the recipient unknown
+// (CLAIM_FOUND), as for any claim a dead worker leaves; nothing then tells it from a claim
+// whose request went out.
+func (w *Worker) unclaim(ctx context.Context, p campaigns.SendPayload, token string) {
+	deadline, _ := ctx.Deadline()
+	o := ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRequeue, Code: CodeClaimUnanswered, Token: token}
+	var r ledger.FinishResult
+	err := w.retrying(deadline, func(ctx context.Context) error {
+		var err error
+		r, err = w.ledger.Finish(ctx, p.Address(), o)
+		return err
+	})
+	log := w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger()
+	switch {
+	case err != nil:
+		log.Error().Err(err).Msg("a claim whose answer was lost could not be given back; the recipient may read as unknown")
+	case r.Applied:
+		log.Warn().Msg("the claim's answer was lost; the claim was given back unused")
+	}
+}
+
+// suppressRetrying puts p.To on the suppression list for code, retrying a failing Redis call
+// as an outcome is (settleRetries). Suppressing again is harmless: it only renews the entry.
+func (w *Worker) suppressRetrying(p campaigns.SendPayload, code string) error {
+	return w.retrying(time.Time{}, func(ctx context.Context) error {
+		return w.ledger.Suppress(ctx, p.To, code)
+	})
+}
+
+// keepSuppressed puts p.To on the suppression list for code unless it is there already (it
+// keeps the time it was put there): a task found its entry failed with an opt-out code, whose
+// suppression may not have been written (the list could not be reached then, see settle).
+func (w *Worker) keepSuppressed(ctx context.Context, p campaigns.SendPayload, code string) error {
+	in, err := w.ledger.Suppressed(ctx, []string{p.To})
+	if err != nil || in[0] {
+		return err
+	}
+	if err := w.suppressRetrying(p, code); err != nil {
+		return err
+	}
+	w.log.Info().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).
+		Msg("opted out earlier: added to the suppression list now")
+	return nil
+}
+
+// optOutCode reports whether a recorded code is one of an answer that says the person opted
+// out (connectly.Rule.OptOut).
+func (w *Worker) optOutCode(code string) bool {
+	r, ok := w.table.Lookup(code)
+	return ok && r.OptOut && r.Class == connectly.ClassPermanent
 }
 
 // settle records the outcome of a send, as read by Table.Decide, and returns the task's
@@ -228,14 +305,25 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 				Msg("refused: the customer service window is closed, and the authentication fallback cannot go to a BSUID")
 			code = campaigns.SkipBSUIDNotSupported
 		}
+		// An opt-out is suppressed before the failure is recorded: once recorded, a retry of
+		// the task finds the entry done and would not come back here. If the list cannot be
+		// written even so, the failure is still recorded (left submitting, the entry would
+		// turn unknown) and the task retries: its claim finds the entry failed with an opt-out
+		// code and writes the suppression then (notSending). A worker that dies in between
+		// leaves the number suppressed and the entry submitting (unknown to the next attempt
+		// under at-most-once).
+		var suppressErr error
+		if rule.OptOut {
+			if suppressErr = w.suppressRetrying(p, code); suppressErr == nil {
+				log.Info().Msg("opted out: added to the suppression list")
+			}
+		}
 		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true}); err != nil {
 			return err
 		}
-		if rule.OptOut {
-			if err := w.ledger.Suppress(ctx, p.To, code); err != nil {
-				return err
-			}
-			log.Info().Msg("opted out: added to the suppression list")
+		if suppressErr != nil {
+			log.Error().Err(suppressErr).Msg("opted out, but the suppression list could not be written; the task retries to write it")
+			return fmt.Errorf("%s: %w", code, suppressErr)
 		}
 		if d.WindowClosed() {
 			log.Info().Msg("failed permanently: the customer service window is closed")

@@ -61,8 +61,10 @@ func (w *Worker) skipEntry(ctx context.Context, p campaigns.SendPayload, reason 
 	if err != nil || !found || e.State != ledger.Submitting {
 		return false, err
 	}
-	c, err := w.ledger.Claim(ctx, p.Address(), ledger.Delivery(p.Delivery))
+	token := ledger.NewClaimToken()
+	c, err := w.ledger.ClaimWith(ctx, p.Address(), ledger.Delivery(p.Delivery), token)
 	if err != nil {
+		w.unclaim(ctx, p, token)
 		return false, err
 	}
 	switch c.Verdict {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -235,14 +236,57 @@ type Claim struct {
 	Detail string
 }
 
-// Claim claims a recipient of a run before its send request. See claimCmd for the verdicts.
+// Claim claims a recipient of a run before its send request, with a token of its own (see
+// ClaimWith). See claimCmd for the verdicts.
 func (l *Ledger) Claim(ctx context.Context, a Address, d Delivery) (Claim, error) {
+	return l.ClaimWith(ctx, a, d, NewClaimToken())
+}
+
+// ClaimWith is Claim under the caller's token (NewClaimToken), which the claim leaves in the
+// entry. A claim whose answer never came (the connection reset, a failover, a read timeout)
+// may have run all the same: run again with the same token it answers VerdictSend again
+// without counting another attempt, and Finish with the token and no Attempt gives it back
+// (Outcome.Token) while the entry still holds it. Another token finds it as an earlier
+// attempt's claim.
+func (l *Ledger) ClaimWith(ctx context.Context, a Address, d Delivery, token string) (Claim, error) {
+	if !validToken(token) {
+		return Claim{}, fmt.Errorf("ledger: claim in run %s: malformed token %q", a.Run, token)
+	}
 	field, err := l.field(ctx, a.Run, a.Recipient)
 	if err != nil {
 		return Claim{}, err
 	}
-	keys, args := l.claimArgs(a, field, d)
+	keys, args := l.claimArgs(a, field, d, token)
 	return parseClaim(a.Run, claimCmd.Run(ctx, l.rdb, keys, args...))
+}
+
+// NewClaimToken returns a token for ClaimWith: 12 random letters and digits, unique among the
+// attempts at one recipient (it lives in the entry only while it is submitting).
+func NewClaimToken() string {
+	const digits = "0123456789abcdefghijklmnopqrstuv"
+	var b [12]byte
+	n := rand.Uint64()
+	for i := range b {
+		b[i] = digits[n&31]
+		n >>= 5
+	}
+	return string(b[:])
+}
+
+// validToken reports whether t can be a claim token: 1 to 32 ASCII letters and digits. It
+// sits last in the entry, where a message id goes, so it must not look like a packed one
+// (format.go), and a token made of such characters cannot.
+func validToken(t string) bool {
+	if len(t) == 0 || len(t) > 32 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // ClaimCmd is a claim queued in a pipeline; read it with Result after the pipeline ran.
@@ -255,15 +299,18 @@ type ClaimCmd struct {
 	args  []any
 }
 
-// ClaimIn queues the same claim as Claim in a pipeline, so it can share a round trip with
-// other commands. Result falls back to a direct call only when Redis answered NOSCRIPT, in
-// which case the claim did not run.
-func (l *Ledger) ClaimIn(ctx context.Context, p redis.Pipeliner, a Address, d Delivery) *ClaimCmd {
+// ClaimIn queues the same claim as ClaimWith in a pipeline, so it can share a round trip
+// with other commands. Result falls back to a direct call only when Redis answered NOSCRIPT,
+// in which case the claim did not run.
+func (l *Ledger) ClaimIn(ctx context.Context, p redis.Pipeliner, a Address, d Delivery, token string) *ClaimCmd {
+	if !validToken(token) {
+		return &ClaimCmd{err: fmt.Errorf("ledger: claim in run %s: malformed token %q", a.Run, token)}
+	}
 	field, err := l.field(ctx, a.Run, a.Recipient)
 	if err != nil {
 		return &ClaimCmd{err: err}
 	}
-	keys, args := l.claimArgs(a, field, d)
+	keys, args := l.claimArgs(a, field, d, token)
 	return &ClaimCmd{cmd: claimCmd.EvalSha(ctx, p, keys, args...), l: l, runID: a.Run, keys: keys, args: args}
 }
 
@@ -288,13 +335,13 @@ func (l *Ledger) LoadScripts(ctx context.Context) error {
 	return nil
 }
 
-func (l *Ledger) claimArgs(a Address, field string, d Delivery) ([]string, []any) {
+func (l *Ledger) claimArgs(a Address, field string, d Delivery, token string) ([]string, []any) {
 	policy := "amo"
 	if d == AtLeastOnce {
 		policy = "alo"
 	}
 	keys := []string{rkeys.Run(a.Run), rkeys.Counts(a.Run), rkeys.Codes(a.Run), rkeys.LedgerBucket(a.Run, a.Bucket)}
-	return keys, []any{field, policy, l.nowMS()}
+	return keys, []any{field, policy, l.nowMS(), token}
 }
 
 func parseClaim(runID string, c *redis.Cmd) (Claim, error) {
@@ -316,9 +363,10 @@ const (
 	ReleaseThrottle ReleaseMode = "throttle"
 	// ReleaseHold: the run was paused by this answer; the attempt is given back.
 	ReleaseHold ReleaseMode = "hold"
-	// ReleaseRequeue: the claim was given back unused and the same task goes on to send (a
-	// paced send that came late to its slot takes a fresh one); the attempt is given back and
-	// nothing is counted.
+	// ReleaseRequeue: the claim was given back unused, nothing requested and nothing
+	// refused (a paced send that came late to its slot takes a fresh one; a claim whose
+	// answer was lost goes back by its token); the attempt is given back and nothing is
+	// counted.
 	ReleaseRequeue ReleaseMode = "requeue"
 )
 
@@ -339,6 +387,9 @@ type Outcome struct {
 	// unknown recipients keeps it to build the resend task (without it the entry is never
 	// resent).
 	Payload []byte
+	// Token, when set, is the token of the settling claim (ClaimWith): the outcome applies
+	// only while the entry still holds that claim.
+	Token string
 }
 
 // valid reports whether o is one Finish accepts: an end state of a send, or Queued with a
@@ -384,6 +435,9 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	if o.Attempt > 0 {
 		attempt = strconv.Itoa(o.Attempt)
 	}
+	if o.Token != "" && !validToken(o.Token) {
+		return FinishResult{}, fmt.Errorf("ledger: finish: malformed token %q", o.Token)
+	}
 	f, err := l.formatOf(ctx, runID)
 	if err != nil {
 		return FinishResult{}, err
@@ -394,7 +448,7 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	}
 	field := f.field(a.Recipient)
 	res, err := scriptReply(finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
-		l.burstWindow, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload), 4, "finish in run "+runID)
+		l.burstWindow, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload, o.Token), 4, "finish in run "+runID)
 	if err != nil {
 		return FinishResult{}, err
 	}

@@ -82,6 +82,38 @@ func (e *scriptEnv) accept(ctx context.Context, i int, mid string) error {
 	return want("finish applied", true, r.Applied)
 }
 
+// rawEntry returns recipient i's entry as Redis holds it, with its bucket and field.
+func (e *scriptEnv) rawEntry(ctx context.Context, i int) (v, key, field string, err error) {
+	key = rkeys.LedgerBucket(e.run, e.es[i].Bucket)
+	if field, err = e.b.l.field(ctx, e.run, e.es[i].Recipient); err != nil {
+		return "", "", "", err
+	}
+	v, err = e.b.rdb.HGet(ctx, key, field).Result()
+	return v, key, field, err
+}
+
+// claimedBeforeTokens claims recipient i and rewrites its entry the way a version of Herald
+// before claim tokens wrote a claim: nothing after the code.
+func (e *scriptEnv) claimedBeforeTokens(ctx context.Context, i int) error {
+	if c, err := e.claim(ctx, i); err != nil || c.Verdict != VerdictSend {
+		return first(err, want("claim", VerdictSend, c.Verdict))
+	}
+	v, key, field, err := e.rawEntry(ctx, i)
+	if err != nil {
+		return err
+	}
+	cut := strings.LastIndexByte(v, '|')
+	if !strings.HasPrefix(v, "s|") || cut == len(v)-1 {
+		return fmt.Errorf("claimed entry %q holds no token", v)
+	}
+	return e.b.rdb.HSet(ctx, key, field, v[:cut+1]).Err()
+}
+
+// giveBack gives back recipient i's claim by token, as a worker whose claim's answer was lost.
+func (e *scriptEnv) giveBack(ctx context.Context, i int, token string) (FinishResult, error) {
+	return e.b.l.Finish(ctx, e.addr(i), Outcome{State: Queued, Mode: ReleaseRequeue, Code: "CLAIM_UNANSWERED", Token: token})
+}
+
 // followup returns the follow-up of rule "yes" of e's run for recipient i (audience row i+2).
 func (e *scriptEnv) followup(i int, payload string) Followup {
 	return Followup{Parent: ParentRun{ID: e.run, Campaign: "script-cases", Template: "spring_sale", Language: "en",
@@ -154,6 +186,89 @@ var scriptCases = []scriptCase{
 		c1, err1 := e.b.l.Claim(ctx, Address{Run: e.run, Recipient: "+19999999999"}, AtMostOnce)
 		c2, err2 := e.b.l.Claim(ctx, Address{Run: e.run + "-none", Recipient: e.es[0].Recipient}, AtMostOnce)
 		return first(err1, err2, want("verdict without entry", VerdictNoEntry, c1.Verdict), want("verdict without run", VerdictNoRun, c2.Verdict))
+	}},
+	{name: "AClaimRunAgainWithItsTokenSendsOnce", scripts: []string{"claimCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// Its answer was lost and it ran again (go-redis retries a command whose connection
+		// broke): the same answer, one attempt.
+		c1, err1 := e.b.l.ClaimWith(ctx, e.addr(0), AtMostOnce, "tok1")
+		c2, err2 := e.b.l.ClaimWith(ctx, e.addr(0), AtMostOnce, "tok1")
+		v, _, _, err3 := e.rawEntry(ctx, 0)
+		en, err4 := e.entry(ctx, 0)
+		cs, err5 := e.b.l.Counters(ctx, e.run)
+		return first(err1, err2, err3, err4, err5, want("first verdict", VerdictSend, c1.Verdict), want("second verdict", VerdictSend, c2.Verdict),
+			want("second attempts", 1, c2.Attempts), want("entry", "s|1|1||tok1", v), want("message id read", "", en.MessageID),
+			want("attempts counted", int64(1), cs.Attempts), want("submitting", int64(1), cs.States[Submitting]))
+	}},
+	{name: "AClaimRunAgainAnswersAsItDidThen", scripts: []string{"claimCmd", "pauseCmd", "cancelCmd", "sweepCancelledCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// The run paused, then was cancelled, after the claim ran: its worker never had the
+		// answer, so it is still the claim's to use or give back.
+		if _, err := e.b.l.ClaimWith(ctx, e.addr(0), AtMostOnce, "tok1"); err != nil {
+			return err
+		}
+		if _, err := e.b.l.Pause(ctx, e.run, "operator"); err != nil {
+			return err
+		}
+		c1, err1 := e.b.l.ClaimWith(ctx, e.addr(0), AtMostOnce, "tok1")
+		_, _, err2 := e.b.l.Cancel(ctx, e.run, "operator")
+		c2, err3 := e.b.l.ClaimWith(ctx, e.addr(0), AtMostOnce, "tok1")
+		return first(err1, err2, err3, want("verdict while paused", VerdictSend, c1.Verdict), want("verdict once cancelled", VerdictSend, c2.Verdict),
+			want("attempts", 1, c2.Attempts))
+	}},
+	{name: "AClaimRunAgainAtLeastOnceIsNoResend", scripts: []string{"claimCmd"}, delivery: AtLeastOnce, play: func(ctx context.Context, e *scriptEnv) error {
+		for range 2 {
+			c, err := e.b.l.ClaimWith(ctx, e.addr(0), AtLeastOnce, "tok1")
+			if err = first(err, want("verdict", VerdictSend, c.Verdict), want("attempts", 1, c.Attempts)); err != nil {
+				return err
+			}
+		}
+		c, err := e.b.l.ClaimWith(ctx, e.addr(0), AtLeastOnce, "tok2")
+		cs, err2 := e.b.l.Counters(ctx, e.run)
+		return first(err, err2, want("another attempt's verdict", VerdictSend, c.Verdict), want("its attempts", 2, c.Attempts),
+			want("resent", int64(1), cs.Resent), want("attempts counted", int64(2), cs.Attempts))
+	}},
+	{name: "AClaimIsGivenBackByItsTokenOnly", scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		if _, err := e.b.l.ClaimWith(ctx, e.addr(0), AtMostOnce, "tok1"); err != nil {
+			return err
+		}
+		other, err1 := e.giveBack(ctx, 0, "tok2")
+		mine, err2 := e.giveBack(ctx, 0, "tok1")
+		en, err3 := e.entry(ctx, 0)
+		cs, err4 := e.b.l.Counters(ctx, e.run)
+		if err := first(err1, err2, err3, err4, want("another token's give-back applied", false, other.Applied),
+			want("its own applied", true, mine.Applied), want("state", Queued, en.State), want("attempts", 0, en.Attempts),
+			want("attempts counted", int64(0), cs.Attempts), want("throttled", int64(0), cs.Throttled), want("retries", int64(0), cs.Retries)); err != nil {
+			return err
+		}
+		// The next attempt claims it as if nothing had happened.
+		c, err := e.claim(ctx, 0)
+		return first(err, want("next verdict", VerdictSend, c.Verdict), want("next attempts", 1, c.Attempts))
+	}},
+	{name: "AGiveBackFindsNothingOfItsOwn", scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// A claim that never ran (recipient 1 is still queued), and one that found an earlier
+		// attempt's claim (recipient 0 is now unknown): neither is given back.
+		never, err1 := e.giveBack(ctx, 1, "tok1")
+		if _, err := e.claim(ctx, 0); err != nil {
+			return err
+		}
+		c, err2 := e.b.l.ClaimWith(ctx, e.addr(0), AtMostOnce, "tok2")
+		found, err3 := e.giveBack(ctx, 0, "tok2")
+		en, err4 := e.entry(ctx, 0)
+		return first(err1, err2, err3, err4, want("never ran: applied", false, never.Applied), want("verdict", VerdictUnknown, c.Verdict),
+			want("found: applied", false, found.Applied), want("state", Unknown, en.State), want("code", CodeClaimFound, en.Code))
+	}},
+	{name: "AnEntryClaimedBeforeTokensIsAnEarlierAttempts", scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// Claims written before this version hold no token: found, never taken for a re-run,
+		// never given back by a token; finished by their attempt as before.
+		if err := first(e.claimedBeforeTokens(ctx, 0), e.claimedBeforeTokens(ctx, 2)); err != nil {
+			return err
+		}
+		back, err1 := e.giveBack(ctx, 0, "tok1")
+		c, err2 := e.b.l.ClaimWith(ctx, e.addr(0), AtMostOnce, "tok1")
+		r, err3 := e.b.l.Finish(ctx, e.addr(2), Outcome{State: Accepted, MessageID: "m", Attempt: 1})
+		en, err4 := e.entry(ctx, 2)
+		return first(err1, err2, err3, err4, want("given back", false, back.Applied), want("verdict", VerdictUnknown, c.Verdict),
+			want("detail", CodeClaimFound, c.Detail), want("finish applied", true, r.Applied), want("state", Accepted, en.State),
+			want("message id", "m", en.MessageID))
 	}},
 	{name: "FinishAcceptsOnce", scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		if err := e.accept(ctx, 0, "01JABCDEFGHJKMNPQRSTVWXYZ0"); err != nil {

@@ -87,7 +87,12 @@ func decodeEntry(v string) (Entry, error) {
 	if err1 != nil || err2 != nil {
 		return Entry{}, fmt.Errorf("ledger: malformed entry %q", v)
 	}
-	return Entry{State: st, Row: row, Attempts: att, Code: parts[3], MessageID: unpackMessageID(parts[4])}, nil
+	e := Entry{State: st, Row: row, Attempts: att, Code: parts[3], MessageID: unpackMessageID(parts[4])}
+	if st == Submitting {
+		// A submitting entry holds its claim's token there, not a message id (claim.lua).
+		e.MessageID = ""
+	}
+	return e, nil
 }
 
 // BucketOf returns the ledger bucket of a recipient in a run with n buckets.

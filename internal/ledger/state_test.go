@@ -94,6 +94,10 @@ func TestEntryEncoding(t *testing.T) {
 				if err != nil {
 					t.Fatalf("decode(%q): %v", e.encode(), err)
 				}
+				if s == Submitting {
+					// There the place of the message id holds the claim's token (claim.lua).
+					e.MessageID = ""
+				}
 				wantEqual(t, "entry", e, got)
 			}
 		}

@@ -1,5 +1,12 @@
 -- claim.lua: claim a recipient before its send request.
 --
+-- A claim carries a token, unique to the attempt that makes it, and a claim that sends keeps
+-- it in the entry (in the message id's place, empty while submitting otherwise): the same
+-- claim run again (its reply was lost and the client, or the worker, asks again) answers
+-- 'send' again and changes nothing, and a worker that never got the answer can give its claim
+-- back by the token (finish.lua's ARGV[13]), which only applies while no request was made.
+-- An entry claimed by a version before tokens holds none and is never taken for a re-run.
+--
 -- KEYS[1] run hash
 -- KEYS[2] counts
 -- KEYS[3] codes
@@ -7,9 +14,11 @@
 -- ARGV[1] recipient field
 -- ARGV[2] delivery policy: 'alo' at-least-once, anything else at-most-once
 -- ARGV[3] now (unix ms)
+-- ARGV[4] the claim's token: letters and digits ('' for none: then no re-run is recognised)
 --
 -- Returns {verdict, state letter, attempts, detail}; verdict is one of
---   'send'      claimed (entry now submitting, attempts counted): make the request;
+--   'send'      claimed (entry now submitting, attempts counted): make the request; also the
+--               answer, unchanged, to the same claim run again (the entry holds ARGV[4]);
 --   'done'      already past sending (accepted, failed, skipped, unknown...): do nothing;
 --   'paused'    the run is paused (detail: the reason): hold the task;
 --   'cancelled' the run is cancelled: the entry is now skipped(cancelled);
@@ -25,6 +34,12 @@ if not status then return {'norun', '', 0, ''} end
 local v = redis.call('HGET', KEYS[4], ARGV[1])
 if not v then return {'noentry', '', 0, ''} end
 local st, row, att, code, mid = parse(v)
+local token = ARGV[4] or ''
+if st == 's' and token ~= '' and mid == token then
+  -- This very claim, run again: it made no request yet (its answer never reached its
+  -- worker), so the answer it gave then is the answer now, whatever the run did since.
+  return {'send', 's', att, code}
+end
 if st ~= 'p' and st ~= 'q' and st ~= 's' then return {'done', st, att, code} end
 -- settle ends the entry in state letter to with code: written, counted by code, and the run
 -- completed if that was its last entry.
@@ -54,7 +69,7 @@ if st == 's' and ARGV[2] ~= 'alo' then
   return {'unknown', 'u', att, 'CLAIM_FOUND'}
 end
 att = att + 1
-redis.call('HSET', KEYS[4], ARGV[1], 's|' .. row .. '|' .. att .. '|' .. code .. '|')
+redis.call('HSET', KEYS[4], ARGV[1], 's|' .. row .. '|' .. att .. '|' .. code .. '|' .. token)
 if st == 's' then
   redis.call('HINCRBY', KEYS[2], 'resent', 1)
 else

@@ -1,7 +1,9 @@
 -- finish.lua: end a claim: the entry moves from submitting to its outcome, or back to queued.
 --
 -- A worker whose claim was taken over (its lease lapsed and another attempt claimed again)
--- settles nothing: ARGV[10] must match the entry's attempts. A recipient whose story is more
+-- settles nothing: ARGV[10] must match the entry's attempts, and ARGV[13], when given, the
+-- claim's token (claim.lua): a claim whose answer was lost is given back by its token, and
+-- only while the entry still holds it (no request was made). A recipient whose story is more
 -- than one clean accept gets the outcome in its history. An unknown outcome in a run that
 -- resends unknown recipients goes to the resend set with its task payload (see track_unknown).
 -- A permanent failure whose code fills more than ARGV[8] of the last ARGV[7] outcomes pauses
@@ -31,6 +33,7 @@
 -- ARGV[11] the recipient's member in the resend set ("<bucket>:<field>")
 -- ARGV[12] the send task payload, kept when the outcome is unknown and the run resends
 --          unknown recipients
+-- ARGV[13] the token of the claim being settled ('' to skip the check)
 --
 -- Returns {applied, completed, prior state letter, pause reason}: applied and completed are
 -- 1 or 0 (completed: this outcome completed the run); the pause reason is set when this
@@ -40,6 +43,7 @@ if not v then return {0, 0, '', ''} end
 local st, row, att, code, mid = parse(v)
 if st ~= 's' then return {0, 0, st, ''} end
 if ARGV[10] ~= '' and tonumber(ARGV[10]) ~= att then return {0, 0, st, ''} end
+if (ARGV[13] or '') ~= '' and mid ~= ARGV[13] then return {0, 0, st, ''} end
 local new, mode = ARGV[2], ARGV[5]
 -- A skip at send time (a frequency cap) made no request either.
 if ((new == 'q' and (mode == 'throttle' or mode == 'hold' or mode == 'requeue')) or new == 'k') and att > 0 then

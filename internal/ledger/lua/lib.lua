@@ -3,7 +3,9 @@
 --
 -- An entry is "L|row|attempts|code|msgid" with L the state letter (see letters in state.go).
 -- The message id is last and may be a packed ULID, 17 bytes of any value including '|' (see
--- format.go): parse takes everything after the fourth '|' as the id.
+-- format.go): parse takes everything after the fourth '|' as the id. While an entry is
+-- submitting, that place holds the token of the claim that made it (claim.lua; empty in an
+-- entry claimed before tokens).
 --
 --   parse(v)                          -> state letter, row, attempts (a number), code, message id
 --   move(counts, from, to)            moves one entry between state counters (from nil: a new one)

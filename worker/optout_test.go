@@ -1,0 +1,149 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+const optedOut = "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"
+
+// suppressionHook fails every write to the suppression list while failing is above zero
+// (counting down; -1 fails them all), as if Redis did not answer it, and notes in order the
+// suppression writes and the scripts that recorded an opt-out failure.
+type suppressionHook struct {
+	failing atomic.Int64
+	mu      sync.Mutex
+	seen    []string
+}
+
+func (h *suppressionHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *suppressionHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		args := cmd.Args()
+		switch {
+		case cmd.Name() == "hset" && args[1] == rkeys.Suppressed():
+			if n := h.failing.Load(); n != 0 {
+				h.failing.CompareAndSwap(n, max(n-1, -1))
+				cmd.SetErr(errors.New("i/o timeout"))
+				return cmd.Err()
+			}
+			h.note("suppress")
+		case strings.HasPrefix(cmd.Name(), "eval") && slices.Contains(args, any("f")) && slices.Contains(args, any(optedOut)):
+			err := next(ctx, cmd)
+			if err == nil { // an EVALSHA refused with NOSCRIPT goes again as EVAL
+				h.note("failed")
+			}
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *suppressionHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (h *suppressionHook) note(what string) {
+	h.mu.Lock()
+	h.seen = append(h.seen, what)
+	h.mu.Unlock()
+}
+
+func (h *suppressionHook) order() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.seen)
+}
+
+// setupOptOut is a worker whose one recipient answers that they opted out, its Redis client
+// with h; the waits between ledger retries are skipped.
+func setupOptOut(t *testing.T, h *suppressionHook) (*testBundle, string) {
+	t.Helper()
+	b := setupWith(t, testConfig(), &redis.Options{}, func(ctx context.Context, _ time.Duration) error { return ctx.Err() })
+	b.rdb.AddHook(h)
+	b.sender.SendFunc = answer(apiError(400, optedOut))
+	return b, "run-opt-out"
+}
+
+func suppressedOf(t *testing.T, b *testBundle, to string) bool {
+	t.Helper()
+	in, err := b.ledger.Suppressed(context.Background(), []string{to})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in[0]
+}
+
+// TestAnOptOutIsSuppressedBeforeItsFailureIsRecorded: the number joins the suppression list
+// before the failure is recorded (once recorded, a retry of the task finds the entry done),
+// and a write to the list that fails for a moment is tried again within the send.
+func TestAnOptOutIsSuppressedBeforeItsFailureIsRecorded(t *testing.T) {
+	h := &suppressionHook{}
+	h.failing.Store(2)
+	b, run := setupOptOut(t, h)
+	p := seedRun(t, b, run, ledger.AtMostOnce, 1)[0]
+	err := handle(t, b, p)
+	if !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("error %v, want the task ended", err)
+	}
+	if got := h.order(); !slices.Equal(got, []string{"suppress", "failed"}) {
+		t.Fatalf("order %q, want the suppression, then the failure", got)
+	}
+	if !suppressedOf(t, b, p.To) {
+		t.Fatal("not suppressed")
+	}
+	wantEntry(t, b, p, ledger.Entry{State: ledger.Failed, Attempts: 1, Code: optedOut})
+}
+
+// TestAnOptOutIsSuppressedByTheRetryWhenTheListIsUnreachable: when the suppression list
+// cannot be written at all, the failure is recorded and the task retries; the retry finds
+// the entry failed with an opt-out code, makes no request, and writes the suppression.
+func TestAnOptOutIsSuppressedByTheRetryWhenTheListIsUnreachable(t *testing.T) {
+	h := &suppressionHook{}
+	h.failing.Store(-1)
+	b, run := setupOptOut(t, h)
+	p := seedRun(t, b, run, ledger.AtMostOnce, 1)[0]
+	err := handle(t, b, p)
+	if err == nil || errors.Is(err, asynq.SkipRetry) || !isFailure(err) {
+		t.Fatalf("error %v, want one the task retries on", err)
+	}
+	wantEntry(t, b, p, ledger.Entry{State: ledger.Failed, Attempts: 1, Code: optedOut})
+	if suppressedOf(t, b, p.To) {
+		t.Fatal("suppressed although the list could not be written: the test tested nothing")
+	}
+	h.failing.Store(0)
+	// asynq's retry of the task.
+	if err := handle(t, b, p); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if !suppressedOf(t, b, p.To) {
+		t.Fatal("the opt-out was recorded failed, but the number never joined the suppression list")
+	}
+	if n := b.sender.CallsTo(p.To); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+	// A later delivery of the same task keeps the suppression as it is (its time included).
+	ctx := context.Background()
+	if err := b.rdb.HSet(ctx, rkeys.Suppressed(), p.To, optedOut+"|1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := handle(t, b, p); err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	if v := b.mr.HGet(rkeys.Suppressed(), p.To); v != optedOut+"|1" {
+		t.Fatalf("suppression %q after a redelivery, want it kept", v)
+	}
+}
