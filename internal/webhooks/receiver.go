@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -597,7 +596,7 @@ func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) 
 		if in.Kind == ReplyButton {
 			label = in.Button.Label()
 		}
-		counted, err := rc.ledger.CountReply(ctx, ledger.Reply{Run: run, ID: inboundID(in), Button: label, OptOut: optOut,
+		counted, err := rc.ledger.CountReply(ctx, ledger.Reply{Run: run, ID: in.Key(), Button: label, OptOut: optOut,
 			Memory: rc.cfg.ReplyMemory})
 		if err != nil {
 			return "", err
@@ -673,17 +672,6 @@ func (rc *Receiver) RetryParked(ctx context.Context) (done, remaining int, err e
 // Parked returns how many delivery events are waiting for their entry.
 func (rc *Receiver) Parked(ctx context.Context) (int64, error) {
 	return rc.ledger.ParkedCount(ctx)
-}
-
-// inboundID names an inbound message for the reply count's dedupe: its message id, else a
-// digest of the whole body (a webhook delivered again, or to a second replica, carries the
-// same bytes).
-func inboundID(in *Inbound) string {
-	if in.MessageID != "" {
-		return "m:" + in.MessageID
-	}
-	h := sha256.Sum256(in.Raw)
-	return "b:" + hex.EncodeToString(h[:16])
 }
 
 // Start retries parked events every RetryEvery until Stop. It returns at once.
