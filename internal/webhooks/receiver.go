@@ -580,9 +580,14 @@ func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) 
 		}
 	}
 	run := ""
-	if in.Callback != nil {
+	switch {
+	case in.Callback != nil:
 		run = in.Callback.Run
-	} else if in.Kind == ReplyButton || in.Kind == ReplyList {
+	case (in.Kind == ReplyButton || in.Kind == ReplyList) && (in.ReplyTo != "" || joined == ""):
+		// The replied-to message (context.replyToId) names its run whatever the copy. A reply
+		// that names none is counted in the reply handler's join when it has one, which every
+		// copy of the message shares: replyRun's newest run that messaged the customer would
+		// count a copy delivered after a newer run in that run too.
 		var err error
 		if run, err = rc.replyRun(ctx, ev); err != nil {
 			return "", err
