@@ -15,7 +15,9 @@
 //     and of its follow-up templates.
 //   - Join finds the run entry (run, ledger bucket, recipient) a reply belongs to: from
 //     Herald's callbackData on button and list replies, else from the per-business index of
-//     recent sends (Index.Record at accept time, bounded and expiring with on_reply.until).
+//     recent sends (Index.Record at accept time, bounded and expiring with on_reply.until),
+//     never to a run that messaged the customer after the reply was written; Followups pins
+//     an inbound message's first join, so every copy of a webhook joins alike.
 //   - Answer sends one session message to one customer outside any run (a support reply,
 //     `herald message send`), only inside the window Herald recorded, and audits it.
 //

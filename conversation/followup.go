@@ -26,10 +26,12 @@ import (
 // rule that matches records its tag, suppresses the recipient if it says so, and creates
 // the follow-up: one ledger entry per (run, recipient, rule) in the rule's follow-up run
 // (ledger.FollowupRun), then its send task, written with a task id derived from the entry.
-// Exactly once comes from the ledger, not from the webhook: a repeated webhook, a second
-// receiver replica or a crash anywhere in between finds the entry and at most writes its task
-// again (the outbox sweep, Sweep, writes the tasks of entries whose receiver died first), and
-// the worker's claim sends an entry once whatever the number of its tasks.
+// Exactly once comes from the ledger and the join pin, not from the webhook: every copy of an
+// inbound message (a repeated webhook, a second receiver replica, a delivery again after a
+// failure anywhere in between) is joined to the entry its first copy was (pin.go), so it
+// matches the same rule and finds the same follow-up entry, and at most writes its task again
+// (the outbox sweep, Sweep, writes the tasks of entries whose receiver died first); the
+// worker's claim sends an entry once whatever the number of its tasks.
 
 // Reason codes of follow-up entries written skipped.
 const (
@@ -73,6 +75,10 @@ type FollowupConfig struct {
 	// SweepAfter is how old an outbox entry left without its task must be before the sweep
 	// writes the task; default DefaultSweepAfter.
 	SweepEvery, SweepAfter time.Duration
+	// JoinMemory is how long the join of an inbound message is pinned, so that every copy of
+	// the message is joined as its first was (see the join pin); it must outlast the
+	// provider's retries of a webhook. Default DefaultJoinMemory.
+	JoinMemory time.Duration
 }
 
 // The follow-up outbox sweep's defaults: how often it runs, and how old an entry left without
@@ -107,6 +113,7 @@ func NewFollowups(cfg FollowupConfig) (*Followups, error) {
 	}
 	cfg.SweepEvery = cmp.Or(cfg.SweepEvery, DefaultSweepEvery)
 	cfg.SweepAfter = cmp.Or(cfg.SweepAfter, DefaultSweepAfter)
+	cfg.JoinMemory = cmp.Or(cfg.JoinMemory, DefaultJoinMemory)
 	return &Followups{cfg: cfg, ledger: ledger.New(cfg.Redis, cfg.Now), index: NewIndex(cfg.Redis, cfg.Business, cfg.Now),
 		columns: NewColumns(cfg.Redis), history: NewHistory(cfg.Redis, cfg.Now), log: cfg.Logger.With().Str(logx.KeyComponent, "followups").Logger()}, nil
 }
@@ -126,6 +133,9 @@ type Outcome struct {
 	Verdict ledger.FollowupVerdict
 	// Created is set when this call created the follow-up entry.
 	Created bool
+	// Repeat is set when an earlier copy of the same inbound message was joined first: Entry
+	// is the one it pinned (zero when it joined none).
+	Repeat bool
 }
 
 // HandleReply acts on one inbound message (see the package's follow-ups above) and returns
@@ -150,7 +160,17 @@ func (f *Followups) Reply(ctx context.Context, r Reply) (Outcome, error) {
 
 func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	var out Outcome
-	e, ok, err := f.index.Join(ctx, r)
+	join := func() (Entry, bool, error) { return f.index.Join(ctx, r) }
+	var (
+		e   Entry
+		ok  bool
+		err error
+	)
+	if key := inboundKey(r); key != "" {
+		e, ok, out.Repeat, err = pinJoin(ctx, f.cfg.Redis, pinKey(f.cfg.Business, key), f.cfg.JoinMemory, join)
+	} else {
+		e, ok, err = join()
+	}
 	if err != nil || !ok {
 		return out, err
 	}
@@ -200,20 +220,27 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	if err != nil {
 		return out, err
 	}
-	if rule.Suppress && !sup[0] {
-		// The rule's own confirmation still goes: the suppression is its effect, not a
-		// reason to skip it.
-		if err := f.ledger.Suppress(ctx, e.Recipient, ReasonOnReply); err != nil {
-			return out, err
+	// A suppress: true rule's own confirmation still goes: the suppression is its effect, not
+	// a reason to skip it. It is written after the follow-up's entry: a copy of the reply
+	// delivered after a failure in between then finds the entry, or the recipient not yet
+	// suppressed, and still sends the confirmation, where suppressed first it would write the
+	// confirmation skipped.
+	suppress := func() error {
+		if !rule.Suppress || sup[0] {
+			return nil
 		}
+		return f.ledger.Suppress(ctx, e.Recipient, ReasonOnReply)
 	}
 	if rule.None {
-		return out, nil
+		return out, suppress()
 	}
 	if rule.Scope() == campaigns.OncePerCampaign {
 		mine, err := f.ledger.OncePerCampaign(ctx, run.Campaign, rule.ID(), e.Recipient, parent)
-		if err != nil || !mine {
+		if err != nil {
 			return out, err
+		}
+		if !mine {
+			return out, suppress()
 		}
 	}
 	at := cmp.Or(r.At, f.cfg.Now())
@@ -246,6 +273,9 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	}
 	res, err := f.ledger.CreateFollowup(ctx, fu)
 	if err != nil {
+		return out, err
+	}
+	if err := suppress(); err != nil {
 		return out, err
 	}
 	out.Verdict = res.Verdict

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
+	"github.com/heraldmsg/herald/internal/ulid"
 )
 
 // The join: which run entry a reply belongs to.
@@ -28,7 +29,8 @@ import (
 // join's candidates are the runs there that messaged the customer and whose on_reply.until
 // has not passed: a reply that names the message it answers joins the newest candidate whose
 // ledger entry for the customer recorded that message id (ViaReplyTo), and any other reply,
-// or one naming no candidate's message, the newest candidate (ViaRecent).
+// or one naming no candidate's message, the newest candidate (ViaRecent) that had messaged the
+// customer when the reply was written (Join's lower bound).
 //
 // # The index
 //
@@ -128,9 +130,20 @@ func (x *Index) Record(ctx context.Context, run string, bucket int, recipient st
 // Join returns the entry r belongs to: the one its callbackData names; else, among the
 // answerable runs in the index of recent sends that messaged the customer under any of their
 // ids, the newest whose entry recorded the message r answers (ReplyTo), else the newest (the
-// run numbered last wins). ok is false when none gives one. It costs no round trip for a
-// callback join, two for a reply that names no message, and three for one that does (its
-// third reads the candidates' ledger entries, all in one pipeline).
+// run numbered last wins) that had messaged the customer when r was written (the lower
+// bound, below). ok is false when none gives one. It costs no round trip for a callback join,
+// two for a reply with neither ReplyTo nor a time, and three for one with either (its third
+// reads the candidates' ledger entries, all in one pipeline).
+//
+// The lower bound: a reply with a time (the webhook's timestamp, whole seconds) is not joined
+// to a run whose message to the customer was sent after it, which it cannot answer (a copy of
+// a webhook delivered again after a newer run messaged the customer, say). A message is sent
+// after the reply when the creation time in its provider id (a ULID, as Connectly's are) is
+// past the reply's second by more than ReplyClockSlack, or when the entry holds no message yet
+// (planned, queued, or its request still out: what it sends will be later). An entry whose
+// message id holds no time (not a ULID), and every entry for a reply without a time, are
+// taken as before the lower bound: the newest run wins. A reply naming its message
+// (ReplyTo) joins the run that sent that message whatever the times say.
 func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error) {
 	if cb := r.Callback; cb != nil {
 		return Entry{Run: cb.Run, Bucket: cb.Bucket, Recipient: cb.Recipient, Via: ViaCallback}, true, nil
@@ -139,14 +152,48 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 	if err != nil || len(cands) == 0 {
 		return Entry{}, false, err
 	}
+	if r.ReplyTo == "" && r.At.IsZero() {
+		e = cands[0]
+		e.Via = ViaRecent
+		return e, true, nil
+	}
+	entries, err := x.entries(ctx, cands)
+	if err != nil {
+		return Entry{}, false, err
+	}
 	if r.ReplyTo != "" {
-		if e, ok, err := x.answered(ctx, cands, r.ReplyTo); err != nil || ok {
-			return e, ok, err
+		for i, le := range entries {
+			if le.MessageID == r.ReplyTo {
+				e = cands[i]
+				e.Via = ViaReplyTo
+				return e, true, nil
+			}
 		}
 	}
-	e = cands[0]
-	e.Via = ViaRecent
-	return e, true, nil
+	for i, le := range entries {
+		if r.At.IsZero() || !sentAfter(le, r.At) {
+			e = cands[i]
+			e.Via = ViaRecent
+			return e, true, nil
+		}
+	}
+	return Entry{}, false, nil
+}
+
+// ReplyClockSlack is how far past a reply's second the message of a run may have been
+// created and the reply still join the run: the webhook's timestamp and the creation time in
+// a message id are read from clocks that need not agree to the second.
+const ReplyClockSlack = 5 * time.Second
+
+// sentAfter reports whether the message of ledger entry le was sent after a reply written in
+// the second at (see Join's lower bound).
+func sentAfter(le ledger.Entry, at time.Time) bool {
+	switch le.State {
+	case ledger.Planned, ledger.Queued, ledger.Submitting:
+		return true
+	}
+	sent, ok := ulid.Time(le.MessageID)
+	return ok && sent.After(at.Add(time.Second+ReplyClockSlack))
 }
 
 // candidates returns the answerable runs of the index that messaged the customer under any of
@@ -225,25 +272,18 @@ func (x *Index) candidates(ctx context.Context, ids []string) ([]Entry, error) {
 	return out, nil
 }
 
-// answered returns, with Via ViaReplyTo, the first of cands whose ledger entry recorded the
-// message messageID; ok is false when none did. It is one round trip.
-func (x *Index) answered(ctx context.Context, cands []Entry, messageID string) (e Entry, ok bool, err error) {
+// entries returns the ledger entries of cands, in their order (a zero Entry for one not
+// found). It is one round trip.
+func (x *Index) entries(ctx context.Context, cands []Entry) ([]ledger.Entry, error) {
 	addrs := make([]ledger.Address, len(cands))
 	for i, c := range cands {
 		addrs[i] = ledger.Address{Run: c.Run, Recipient: c.Recipient, Bucket: c.Bucket}
 	}
 	entries, err := x.ledger.Entries(ctx, addrs)
 	if err != nil {
-		return Entry{}, false, fmt.Errorf("conversation: join: %w", err)
+		return nil, fmt.Errorf("conversation: join: %w", err)
 	}
-	for i, le := range entries {
-		if le.MessageID == messageID {
-			e = cands[i]
-			e.Via = ViaReplyTo
-			return e, true, nil
-		}
-	}
-	return Entry{}, false, nil
+	return entries, nil
 }
 
 // recipientOf returns the ledger key of an index field: "+" and the digits of a phone, or

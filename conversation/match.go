@@ -98,7 +98,9 @@ func containsWords(words, want []string) bool {
 }
 
 // Within reports whether a reply at at may still trigger the rules of a run started at
-// runStart: until on_reply.until has passed. A reply with no time is taken as now.
+// runStart: until on_reply.until has passed. A reply with no time is taken as now. It is the
+// upper bound only: that the reply was written after the run's message to the customer (the
+// lower bound) is the join's to check (Index.Join).
 func Within(o *campaigns.OnReply, runStart, at, now time.Time) bool {
 	if at.IsZero() {
 		at = now

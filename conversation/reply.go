@@ -37,6 +37,10 @@ type Reply struct {
 	// MessageID is the inbound message's own id, when the body had one; the conversation
 	// record uses it to keep a repeated webhook once.
 	MessageID string `json:"message_id,omitempty"`
+	// InboundKey names the inbound message whatever the number of its deliveries
+	// (webhooks.InboundKey: its provider id, else a digest of the body): every copy of it is
+	// joined to the entry its first copy was (see the join pin). "" makes one from MessageID.
+	InboundKey string `json:"inbound_key,omitempty"`
 	// OptOut is set when the receiver took the message as an opt-out: it is recorded in the
 	// conversation and triggers no rule.
 	OptOut bool `json:"opt_out,omitempty"`
@@ -44,7 +48,8 @@ type Reply struct {
 
 // ReplyOf returns the Reply of an inbound message.
 func ReplyOf(in webhooks.Inbound) Reply {
-	r := Reply{Kind: in.Kind, From: in.From, At: in.At, ReplyTo: in.ReplyTo, Callback: in.Callback, MessageID: in.MessageID, OptOut: in.OptOut}
+	r := Reply{Kind: in.Kind, From: in.From, At: in.At, ReplyTo: in.ReplyTo, Callback: in.Callback, MessageID: in.MessageID,
+		InboundKey: in.Key(), OptOut: in.OptOut}
 	if b := in.Button; b != nil {
 		r.ButtonPayload, r.ButtonID, r.ButtonText = b.Payload, b.ID, b.Text
 	}

@@ -45,6 +45,7 @@ func TestKeyShapes(t *testing.T) {
 		{"ConversationRuns", rkeys.ConversationRuns("B1"), "herald:conv:{B1}:runs"},
 		{"ConversationSeqs", rkeys.ConversationSeqs("B1"), "herald:conv:{B1}:seq"},
 		{"Conversation", rkeys.Conversation("R1", "+15550001"), "herald:run:{R1}:conv:+15550001"},
+		{"InboundJoin", rkeys.InboundJoin("B1", "m:01JABC"), "herald:conv:join:B1:m:01JABC"},
 		{"Tier", rkeys.Tier("B1"), "herald:limit:{B1}:tier"},
 		{"Cap", rkeys.Cap("B1", "marketing", 12), "herald:limit:{B1}:cap:marketing:12"},
 		{"ServiceWindow", rkeys.ServiceWindow("B1", 16383), "herald:csw:{B1}:16383"},
@@ -154,6 +155,12 @@ func TestHashTags(t *testing.T) {
 		rkeys.AsynqScheduled("herald:utility"), rkeys.AsynqActive("herald:utility"), rkeys.AsynqLease("herald:utility")} {
 		if got := hashTag(k); got != "herald:utility" {
 			t.Errorf("asynq key %q hashes on %q, want the queue's name", k, got)
+		}
+	}
+	// An inbound message's pin is used alone: it hashes on its whole name, not on the business.
+	for _, k := range []string{rkeys.InboundJoin("B1", "m:01JABC"), rkeys.InboundJoin("acme-42", "b:0f1e2d")} {
+		if got := hashTag(k); got != k {
+			t.Errorf("inbound pin %q hashes on %q, want its whole name", k, got)
 		}
 	}
 	if got := hashTag(rkeys.ReadyProbe("herald:utility", "p")); got != "herald:utility" {

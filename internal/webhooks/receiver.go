@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -581,9 +580,14 @@ func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) 
 		}
 	}
 	run := ""
-	if in.Callback != nil {
+	switch {
+	case in.Callback != nil:
 		run = in.Callback.Run
-	} else if in.Kind == ReplyButton || in.Kind == ReplyList {
+	case (in.Kind == ReplyButton || in.Kind == ReplyList) && (in.ReplyTo != "" || joined == ""):
+		// The replied-to message (context.replyToId) names its run whatever the copy. A reply
+		// that names none is counted in the reply handler's join when it has one, which every
+		// copy of the message shares: replyRun's newest run that messaged the customer would
+		// count a copy delivered after a newer run in that run too.
 		var err error
 		if run, err = rc.replyRun(ctx, ev); err != nil {
 			return "", err
@@ -597,7 +601,7 @@ func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) 
 		if in.Kind == ReplyButton {
 			label = in.Button.Label()
 		}
-		counted, err := rc.ledger.CountReply(ctx, ledger.Reply{Run: run, ID: inboundID(in), Button: label, OptOut: optOut,
+		counted, err := rc.ledger.CountReply(ctx, ledger.Reply{Run: run, ID: in.Key(), Button: label, OptOut: optOut,
 			Memory: rc.cfg.ReplyMemory})
 		if err != nil {
 			return "", err
@@ -673,17 +677,6 @@ func (rc *Receiver) RetryParked(ctx context.Context) (done, remaining int, err e
 // Parked returns how many delivery events are waiting for their entry.
 func (rc *Receiver) Parked(ctx context.Context) (int64, error) {
 	return rc.ledger.ParkedCount(ctx)
-}
-
-// inboundID names an inbound message for the reply count's dedupe: its message id, else a
-// digest of the whole body (a webhook delivered again, or to a second replica, carries the
-// same bytes).
-func inboundID(in *Inbound) string {
-	if in.MessageID != "" {
-		return "m:" + in.MessageID
-	}
-	h := sha256.Sum256(in.Raw)
-	return "b:" + hex.EncodeToString(h[:16])
 }
 
 // Start retries parked events every RetryEvery until Stop. It returns at once.
