@@ -160,6 +160,12 @@ type Event struct {
 	// Customer lists the ledger keys of the customer: the recipient of a status event, the
 	// sender of an inbound message.
 	Customer []string
+	// Addressee lists the ledger keys of an inbound message's recipient: the business's
+	// number on a customer's message, the customer on an echo of an outbound one.
+	Addressee []string
+	// senderID is an inbound message's sender.id as written (a business id on an echo is no
+	// phone number, so Customer cannot hold it).
+	senderID string
 	// Inbound is the normalised inbound message of a KindInbound event.
 	Inbound *Inbound
 }
@@ -206,6 +212,10 @@ func Parse(body []byte) (Event, error) {
 		ev.Kind = KindInbound
 		ev.Inbound = parseInbound(body, &p, top, ev.At, ev.Callback)
 		ev.Customer = ev.Inbound.From.Keys()
+		ev.Addressee = p.Recipient.keys()
+		if p.Sender != nil {
+			ev.senderID = strings.TrimSpace(string(p.Sender.ID))
+		}
 	}
 	return ev, nil
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,6 +72,9 @@ type Config struct {
 	Table *connectly.Table
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// OwnNumbers are the business's sender numbers (E.164): a messages-topic event sent from
+	// one of them is an echo of an outbound message, not a customer writing (see isEcho).
+	OwnNumbers []string
 	// Business is the Connectly business id the webhooks are for. Every inbound message
 	// records its customer's service window under it (the same id keys the send limits).
 	// Default "": the windows of an install with no business id configured, which every
@@ -542,10 +546,33 @@ func (rc *Receiver) isOptOut(in *Inbound) bool {
 // applyInbound records the customer's service window, suppresses a customer who opted out
 // and counts a reply in its run: the run in Herald's callbackData, else, for a button or list
 // reply, the run found by replyRun.
+// isEcho reports whether an inbound event is an echo of one of the business's own outbound
+// messages (a webhook registered with configuration.echo, reference 5.2) rather than a
+// customer writing. The reference shows no echo body, so Herald reads the parties, which every
+// messages-topic body has: an event is an echo when its sender is the business (its id,
+// Config.Business, or one of Config.OwnNumbers), or when it is addressed to the customer that
+// Herald's own callbackData names (a customer's message is addressed to the business). An echo
+// records nothing: no window (the customer did not write), no opt-out, no reply, no follow-up.
+// This is the one place that decides it.
+func (rc *Receiver) isEcho(ev Event) bool {
+	if ev.senderID != "" && ev.senderID == rc.cfg.Business {
+		return true
+	}
+	for _, k := range ev.Customer {
+		if slices.Contains(rc.cfg.OwnNumbers, k) {
+			return true
+		}
+	}
+	return ev.Callback != nil && slices.Contains(ev.Addressee, ev.Callback.Recipient)
+}
+
 func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) {
 	in := ev.Inbound
 	if in == nil {
 		return "ignored", nil
+	}
+	if rc.isEcho(ev) {
+		return "echo", nil
 	}
 	// Any message from the customer opens (or extends) the window, opt-outs included: the
 	// window is Meta's rule, suppression is Herald's. The event's time, at most now (Touch
