@@ -5,9 +5,16 @@
 //
 // RunWorker, RunScheduler and RunWebhooks are whole processes: give them a Setup (config,
 // logger, Redis, ops address) and they run until ctx is done. Process is the group they are
-// built on, for a process of other parts (a console serving the same ops endpoint). The
-// functions mapping the config file onto the parts' typed configs (WorkerConfig,
-// ExpandServerConfig, ReceiverConfig, ...) are the one place that mapping is made.
+// built on, for a process of other parts (a console serving the same ops endpoint);
+// RunDashboard and RunFakeConnectly are the two processes of other parts. The functions
+// mapping the config file onto the parts' typed configs (WorkerConfig, ExpandServerConfig,
+// ReceiverConfig, FileRules, ...) and the one client builder (ConnectlyClient, ErrorTable)
+// are the one place that mapping is made.
+//
+// A herald command that needs more than one package is one call here: SendCampaign,
+// PlanCampaign, ListCampaigns, ExplainRecipient, SendMessage, CheckOnReply, and the
+// operator's actions (PauseRun, ResumeRun, CancelRun, RetryRun, RemoveCampaign), which keep
+// themselves in the audit log as the tasks package's actions do.
 package serve
 
 import (
@@ -31,6 +38,10 @@ import (
 	"github.com/heraldmsg/herald/internal/reclaim"
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
+
+// readHeaderTimeout is how long every HTTP server of Herald (ops endpoint, webhook receiver,
+// dashboard) waits for a request's headers.
+const readHeaderTimeout = 5 * time.Second
 
 // Setup is what a process runs with.
 type Setup struct {
@@ -94,7 +105,7 @@ func (p *Process) Ops(addr, role string, queues []string, checks ...func(context
 	if addr == "" {
 		return
 	}
-	srv := &http.Server{Handler: p.m.Mux(readiness(role, p.rdb, queues, checks...)), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: p.m.Mux(readiness(role, p.rdb, queues, checks...)), ReadHeaderTimeout: readHeaderTimeout}
 	p.Add(lifecycle.HTTP(lifecycle.Server{Name: "ops endpoint (--metrics-listen)", Addr: addr, Server: srv, Grace: 2 * time.Second,
 		Listening: func(a net.Addr) { p.log.Info().Str("addr", a.String()).Msg("serving /metrics, /healthz, /readyz") },
 		OnError:   func(err error) { p.log.Error().Err(err).Msg("ops endpoint stopped") }}))

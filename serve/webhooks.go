@@ -14,7 +14,6 @@ import (
 
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
-	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/lifecycle"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/webhooks"
@@ -55,9 +54,9 @@ func (r *Receiver) Stop() { _ = r.g.Stop() }
 
 // ReceiverConfig maps the config file onto the receiver's typed config.
 func ReceiverConfig(c config.Config) (webhooks.Config, error) {
-	table, err := connectly.NewTable(c.Errors)
+	table, err := ErrorTable(c)
 	if err != nil {
-		return webhooks.Config{}, &config.Error{Key: "errors", Msg: err.Error(), Err: err}
+		return webhooks.Config{}, err
 	}
 	return webhooks.Config{
 		// Whitespace separates the current secret from the previous one during a rotation.
@@ -117,7 +116,7 @@ func StartReceiver(ctx context.Context, s ReceiverSetup) (*Receiver, error) {
 	}
 	srv := &http.Server{
 		Handler:           rc,
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -11,7 +11,6 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/config"
-	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/lifecycle"
 	"github.com/heraldmsg/herald/internal/limits"
@@ -20,28 +19,27 @@ import (
 	"github.com/heraldmsg/herald/worker"
 )
 
-// WorkerSetup is what a worker process runs with: the process's Setup, and the Connectly
-// client its sends go through with the table of Connectly's codes.
-type WorkerSetup struct {
-	Setup
-	// Sender makes the requests (a connectly.Client of the config's business).
-	Sender worker.Sender
-	// Table classifies Connectly's codes; RunWorker sets its ambiguous statuses from
-	// Config.Retry.AmbiguousStatuses.
-	Table *connectly.Table
-}
-
 // RunWorker runs the worker process of s (herald worker) until ctx is done: the worker taking
-// send tasks, the expansion server (Config.Scheduler.ExpandConcurrency), the reclaimer, the
+// send tasks through a Connectly client of the config's business (ConnectlyClient, one
+// connection per send in flight) with the configured table of Connectly's codes
+// (ErrorTable), the expansion server (Config.Scheduler.ExpandConcurrency), the reclaimer, the
 // webhook receiver when Config.Webhooks.InWorker, and the ops endpoint on MetricsListen.
-func RunWorker(ctx context.Context, s WorkerSetup) error {
-	p, err := New(s.Setup)
+func RunWorker(ctx context.Context, s Setup) error {
+	client, err := ConnectlyClient(s.Config, s.Config.Worker.Concurrency)
+	if err != nil {
+		return s.Fail(err)
+	}
+	table, err := ErrorTable(s.Config)
+	if err != nil {
+		return s.Fail(err)
+	}
+	p, err := New(s)
 	if err != nil {
 		return err
 	}
 	c, rdb, log, m := s.Config, p.rdb, p.log, p.m
-	s.Table.SetAmbiguousStatuses(c.Retry.AmbiguousStatuses)
-	w := worker.New(WorkerConfig(c), worker.Deps{Redis: rdb, Sender: s.Sender, Table: s.Table, Logger: log, Metrics: m})
+	table.SetAmbiguousStatuses(c.Retry.AmbiguousStatuses)
+	w := worker.New(WorkerConfig(c), worker.Deps{Redis: rdb, Sender: client, Table: table, Logger: log, Metrics: m})
 	w.SetWindowMargin(c.Worker.WindowMargin.D())
 	w.OnSending(SendRecorder(c, rdb, log))
 	if s.MetricsListen != "" {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
 
@@ -33,6 +34,8 @@ type TaskActionParams struct {
 	// All acts on every task of the queue in State.
 	All   bool
 	State string
+	// Audit is who acts and why: the action is kept in its log as "task ACTION".
+	Audit audit.Record
 }
 
 // TaskStateError says an action cannot act on every task in the state it was given; its
@@ -44,11 +47,30 @@ func (e TaskStateError) Error() string { return e.msg }
 // ActOnTasks retries, archives or deletes one task, or every task of a queue in a state
 // (those in bulk, page by page for delete). The recipients of deleted send tasks become
 // skipped(deleted) in the ledger, so their runs can still complete. It returns what it acted
-// on ("QUEUE/ID" or "QUEUE (STATE)") and what it did, as the audit log records them. With an
-// error the target is still set (except for a TaskStateError: a state the action does not
-// apply to, where nothing was touched), and for a delete the error says how many tasks were
-// deleted and how many recipients marked before it.
+// on ("QUEUE/ID" or "QUEUE (STATE)") and what it did, as it keeps them in the audit log
+// (p.Audit). With an error the target is still set (except for a TaskStateError: a state the
+// action does not apply to, where nothing was touched), and for a delete the error says how
+// many tasks were deleted and how many recipients marked before it.
+//
+// No delete goes unaudited: tasks may be gone already when a delete fails (the ledger step
+// comes after the delete, and --all deletes page by page), so a failed delete is kept in the
+// log too, with what went wrong, which says what was deleted.
 func ActOnTasks(ctx context.Context, p TaskActionParams) (target, detail string, err error) {
+	action := "task " + p.Action
+	target, detail, err = actOnTasks(ctx, p)
+	switch {
+	case errors.As(err, new(TaskStateError)):
+		return target, detail, err
+	case err != nil && p.Action == "delete":
+		return target, detail, p.Audit.Failed(ctx, action, target, err)
+	case err != nil:
+		return target, detail, err
+	}
+	return target, detail, p.Audit.Keep(ctx, action, target, detail)
+}
+
+// actOnTasks is ActOnTasks without the audit log.
+func actOnTasks(ctx context.Context, p TaskActionParams) (target, detail string, err error) {
 	in, q := p.Inspector, p.Queue
 	if !p.All {
 		id := p.Task

@@ -8,9 +8,11 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/heraldmsg/herald/tasks"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/audit"
+	"github.com/heraldmsg/herald/tasks"
 )
 
 // ActOnTasks archives and deletes one task, then deletes every task left in a state; the
@@ -29,7 +31,7 @@ func TestActOnTasks(t *testing.T) {
 	}
 	act := func(action, task string, all bool, state string) (string, string, error) {
 		return tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: b.inspector, Ledger: b.ledger,
-			Action: action, Queue: q, Task: task, All: all, State: state})
+			Action: action, Queue: q, Task: task, All: all, State: state, Audit: audit.Record{Redis: b.rdb, Actor: "ana"}})
 	}
 	for _, c := range []struct{ action, state string }{{"retry", "pending"}, {"archive", "archived"}, {"delete", "active"}, {"delete", "nope"}} {
 		if _, _, err := act(c.action, "", true, c.state); !errors.As(err, new(tasks.TaskStateError)) {
@@ -58,6 +60,24 @@ func TestActOnTasks(t *testing.T) {
 	target, detail, err = act("retry", "", true, "archived")
 	if err != nil || target != q+" (archived)" || detail != "1 tasks" {
 		t.Fatalf("retry --all archived = %q, %q, %v", target, detail, err)
+	}
+	// Each action that was taken is in the audit log, newest first; the refused ones are not.
+	es, err := audit.List(ctx, b.rdb, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range es {
+		got = append(got, e.Actor+" "+e.Action+" "+e.Target+": "+e.Detail)
+	}
+	want := []string{
+		"ana task retry " + q + " (archived): 1 tasks",
+		fmt.Sprintf("ana task delete %s (pending): %d tasks; %[2]d recipients skipped(deleted) in the ledger", q, n-2),
+		"ana task delete " + q + "/" + pending[1].ID + ": 1 recipients skipped(deleted) in the ledger",
+		"ana task archive " + q + "/" + pending[0].ID + ": done",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("audit log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -115,7 +135,7 @@ func TestDeleteAllFailingPartWayMarksWhatItDeleted(t *testing.T) {
 	t.Cleanup(func() { in.Close(); rdb.Close() })
 
 	target, _, err := tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: in, Ledger: b.ledger,
-		Action: "delete", Queue: q, All: true, State: "pending"})
+		Action: "delete", Queue: q, All: true, State: "pending", Audit: audit.Record{Redis: b.rdb}})
 	if !errors.Is(err, errInjected) || target != q+" (pending)" {
 		t.Fatalf("delete --all = %q, %v; want the target and the injected error", target, err)
 	}
@@ -127,5 +147,67 @@ func TestDeleteAllFailingPartWayMarksWhatItDeleted(t *testing.T) {
 	}
 	if left, err := b.inspector.ListPendingTasks(q); err != nil || len(left) != n-deleted {
 		t.Fatalf("%d pending tasks left, %v; want %d", len(left), err, n-deleted)
+	}
+	// The delete that failed part way is in the audit log, with what it did before failing.
+	es, err := audit.List(ctx, b.rdb, 10)
+	if err != nil || len(es) != 1 {
+		t.Fatalf("audit log %+v, %v; want one entry", es, err)
+	}
+	if e := es[0]; e.Action != "task delete" || e.Target != target || !strings.HasPrefix(e.Detail, "failed: ") ||
+		!strings.Contains(e.Detail, fmt.Sprintf("%d tasks of %s deleted", deleted, target)) {
+		t.Errorf("audit entry %+v: want the failed delete and what it deleted", e)
+	}
+}
+
+// A delete that fails is kept in the audit log even when the task was never found; a
+// retry that fails is not, as it changed nothing.
+func TestFailedDeleteIsAudited(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	st := b.start(t, 1)
+	q := st.Run.Queue
+	for _, action := range []string{"delete", "retry"} {
+		_, _, err := tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: b.inspector, Ledger: b.ledger,
+			Action: action, Queue: q, Task: "no-such-task", Audit: audit.Record{Redis: b.rdb}})
+		if err == nil {
+			t.Fatalf("%s of a missing task: no error", action)
+		}
+	}
+	es, err := audit.List(ctx, b.rdb, 10)
+	if err != nil || len(es) != 1 || es[0].Action != "task delete" || es[0].Target != q+"/no-such-task" {
+		t.Fatalf("audit log %+v, %v; want the failed delete only", es, err)
+	}
+}
+
+// Pausing and resuming a queue is kept in the audit log with who did it and why.
+func TestQueuePauseResumeAudited(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	st := b.start(t, 1)
+	q := st.Run.Queue
+	rec := audit.Record{Redis: b.rdb, Actor: "ana", Reason: "provider incident"}
+	if err := tasks.PauseQueue(ctx, b.inspector, q, rec); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := b.inspector.GetQueueInfo(q); err != nil || !info.Paused {
+		t.Fatalf("queue info %+v, %v; want paused", info, err)
+	}
+	if err := tasks.ResumeQueue(ctx, b.inspector, q, rec); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := b.inspector.GetQueueInfo(q); err != nil || info.Paused {
+		t.Fatalf("queue info %+v, %v; want resumed", info, err)
+	}
+	if err := tasks.ResumeQueue(ctx, b.inspector, q, rec); err == nil {
+		t.Error("resume of a queue not paused: no error")
+	}
+	es, err := audit.List(ctx, b.rdb, 10)
+	if err != nil || len(es) != 2 {
+		t.Fatalf("audit log %+v, %v; want 2 entries", es, err)
+	}
+	if es[0].Action != "queue resume" || es[1].Action != "queue pause" || es[1].Target != q || es[1].Actor != "ana" || es[1].Reason != "provider incident" {
+		t.Errorf("audit log %+v", es)
 	}
 }

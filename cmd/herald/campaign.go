@@ -8,16 +8,13 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/config"
-	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/scheduler"
 	"github.com/heraldmsg/herald/serve"
 )
 
@@ -30,13 +27,6 @@ func (a *app) campaignSendCmd() *cobra.Command {
 	var asJSON bool
 	cmd := a.configCmd("send FILE", "Start a run of a campaign now: every recipient gets one send task", cobra.ExactArgs(1),
 		func(ctx context.Context, c config.Config, args []string) error {
-			def, err := campaigns.Load(args[0])
-			if err != nil {
-				return err
-			}
-			if _, err := serve.SenderOf(def, c); err != nil {
-				return err
-			}
 			log, err := a.logger(c)
 			if err != nil {
 				return err
@@ -46,35 +36,36 @@ func (a *app) campaignSendCmd() *cobra.Command {
 				// info lines would only repeat it on stderr. Warnings still show.
 				log = log.Level(zerolog.WarnLevel)
 			}
-			return a.connected(ctx, c, func(rdb redis.UniversalClient) error {
-				var progress func(int, int)
-				if isTerminal(a.stderr) && !asJSON {
-					progress = func(done, est int) { fmt.Fprintf(a.stderr, "\rexpanding: %d of about %d rows", done, est) }
+			p := serve.SendParams{Path: args[0], Config: c, Log: log, Connect: a.connect(c)}
+			var drawn bool
+			if isTerminal(a.stderr) && !asJSON {
+				p.Progress = func(done, est int) {
+					drawn = true
+					fmt.Fprintf(a.stderr, "\rexpanding: %d of about %d rows", done, est)
 				}
-				start := time.Now()
-				started, err := serve.Runs(c, rdb, log, serve.SendTaskOptions(c)).StartRun(ctx, expand.StartParams{Def: def, Bounded: true, Progress: progress})
-				if progress != nil {
-					fmt.Fprintln(a.stderr)
+			}
+			sent, err := serve.SendCampaign(ctx, p)
+			if drawn {
+				fmt.Fprintln(a.stderr)
+			}
+			if err != nil {
+				return err
+			}
+			run, st, continues, backlog, took := sent.Run, sent.Stats, sent.Continues, sent.Backlog, sent.Took
+			out := map[string]any{
+				"run": run.ID, "campaign": run.Campaign, "rows": st.Rows, "planned": st.Planned,
+				"skipped": st.Skipped, "queue": run.Queue, "seconds": took.Seconds(),
+				"expanding": continues, "backlog": backlog,
+				// "window" is a compatibility alias of "backlog" (its older name, as the
+				// README documents), kept for scripts that read it.
+				"window": backlog,
+			}
+			return a.print(asJSON, out, func(w io.Writer) error {
+				printStarted(w, run, st, took)
+				if continues {
+					fmt.Fprintf(w, "the audience goes on expanding %d tasks at a time as sends complete, in herald worker or herald scheduler\n", backlog)
 				}
-				if err != nil {
-					return err
-				}
-				run, st, continues, backlog, took := started.Run, started.Stats, started.Continues, started.Backlog, time.Since(start)
-				out := map[string]any{
-					"run": run.ID, "campaign": run.Campaign, "rows": st.Rows, "planned": st.Planned,
-					"skipped": st.Skipped, "queue": run.Queue, "seconds": took.Seconds(),
-					"expanding": continues, "backlog": backlog,
-					// "window" is a compatibility alias of "backlog" (its older name, as the
-					// README documents), kept for scripts that read it.
-					"window": backlog,
-				}
-				return a.print(asJSON, out, func(w io.Writer) error {
-					printStarted(w, run, st, took)
-					if continues {
-						fmt.Fprintf(w, "the audience goes on expanding %d tasks at a time as sends complete, in herald worker or herald scheduler\n", backlog)
-					}
-					return nil
-				})
+				return nil
 			})
 		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
@@ -96,15 +87,7 @@ func (a *app) campaignLsCmd() *cobra.Command {
 		Use: "ls", Short: "Submitted campaigns (version, schedule, next run) and campaigns that have runs",
 		Args: cobra.NoArgs, JSONHelp: "print as JSON", Text: printCampaigns,
 		Read: func(ctx context.Context, k conn, _ []string) ([]campaigns.Listed, error) {
-			cs, err := k.ledger().Campaigns(ctx, limit)
-			if err != nil {
-				return nil, err
-			}
-			subs, err := defstore.New(k.rdb, nil).Active(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return campaigns.Listing(cs, subs, time.Now(), scheduler.NextFire), nil
+			return serve.ListCampaigns(ctx, k.rdb, limit, time.Now())
 		},
 	})
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many campaigns with runs")

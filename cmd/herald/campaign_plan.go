@@ -12,19 +12,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/heraldmsg/herald/campaigns"
-	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/report"
+	"github.com/heraldmsg/herald/serve"
 )
 
-// planOutput is `campaign plan --json`: the plan, with the follow-ups of its on_reply rules
-// rendered for a sample reply.
-type planOutput struct {
-	campaigns.PlanOutput
-	Followups []conversation.FollowupPlan `json:"followups,omitempty"`
-}
+// planOutput is `campaign plan --json`: the plan, with the follow-ups of its on_reply rules.
+type planOutput = serve.PlanOutput
 
 func (a *app) campaignPlanCmd() *cobra.Command {
 	var (
@@ -33,38 +28,19 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 	)
 	cmd := a.configCmd("plan FILE", "Dry run: what a campaign would send (counts, skips with reasons, exact sample requests, duration)",
 		cobra.ExactArgs(1), func(ctx context.Context, c config.Config, args []string) error {
-			def, err := loadCampaign(c, args[0])
-			if err != nil {
-				return err
-			}
-			p := campaigns.PlanCampaignParams{Def: def, Config: c, Samples: samples, Reveal: reveal,
-				Limits: func() (*report.LimitCheck, func()) { return a.newLimitCheck(ctx, c, def) }}
+			p := serve.PlanParams{Path: args[0], Config: c, Samples: samples, Reveal: reveal, CheckTemplates: checkT, Connect: a.connect(c)}
 			if isTerminal(a.stderr) {
-				p.Progress, p.ProgressDone = a.planProgress(def)
+				p.Progress, p.ProgressDone = a.planProgress()
 			}
-			if checkT {
-				p.Templates = func(ctx context.Context) ([]connectly.TemplateInfo, error) {
-					client, err := connectlyClient(c, 0)
-					if err != nil {
-						return nil, err
-					}
-					list, err := client.ListTemplates(ctx)
-					if err != nil {
-						return nil, fmt.Errorf("list templates: %w", err)
-					}
-					return list, nil
-				}
-			}
-			plan, err := campaigns.PlanCampaign(ctx, p)
+			out, err := serve.PlanCampaign(ctx, p)
 			if err != nil {
 				return err
 			}
-			out := planOutput{PlanOutput: plan, Followups: conversation.PlanFollowups(def, plan.Sender, c.Connectly.Wire())}
 			if err := a.print(asJSON, out, func(w io.Writer) error { printPlan(w, out); return nil }); err != nil {
 				return err
 			}
 			// Sends would fail, or a run of this file would refuse to start: say so, and exit 1.
-			return plan.Problem()
+			return out.Problem()
 		})
 	cmd.Flags().IntVar(&samples, "sample", 3, "how many exact request bodies to show")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
@@ -73,12 +49,11 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 	return cmd
 }
 
-// planProgress draws a bar of the rows a plan of def has read on a terminal, and clears it.
-func (a *app) planProgress(def *campaigns.Definition) (progress func(rows int), done func()) {
-	// The file's line count is a fast upper bound on its rows: enough for a bar.
-	total, _ := campaigns.CountLines(def) // an error is the plan's too
+// planProgress draws a bar of the rows a plan has read, of about total, on a terminal, and
+// clears it.
+func (a *app) planProgress() (progress func(rows, total int), done func()) {
 	start := time.Now()
-	progress = func(rows int) {
+	progress = func(rows, total int) {
 		const width = 30
 		filled := min(width, rows*width/max(1, total))
 		fmt.Fprintf(a.stderr, "\r[%s%s] %d of about %d rows (%.0f rows/s)", strings.Repeat("=", filled),

@@ -29,7 +29,7 @@ func (a *app) campaignSubmitCmd() *cobra.Command {
 				Rules: func() (campaigns.FileRules, error) {
 					var err error
 					c, err = a.config()
-					return fileRules(c), err
+					return serve.FileRules(c), err
 				},
 				Connect: func(ctx context.Context) (redis.UniversalClient, error) { return a.redis(ctx, c) },
 			})
@@ -72,15 +72,12 @@ func (a *app) campaignRmCmd() *cobra.Command {
 	var by auditFlags
 	cmd := a.redisCmd("rm ID", "Stop future runs of a submitted campaign (runs already started continue)", cobra.ExactArgs(1),
 		func(ctx context.Context, k conn, args []string) error {
-			ok, err := defstore.New(k.rdb, nil).Remove(ctx, args[0])
+			ok, err := serve.RemoveCampaign(ctx, k.rdb, args[0], by.record(k.rdb))
 			if err != nil {
 				return err
 			}
 			if !ok {
 				return fmt.Errorf("campaign %s is not submitted", args[0])
-			}
-			if err := by.record(ctx, k.rdb, "campaign rm", args[0], ""); err != nil {
-				return err
 			}
 			fmt.Fprintf(a.stdout, "campaign %s removed: no further runs; runs already started continue\n", args[0])
 			return nil

@@ -11,36 +11,21 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/serve"
 )
 
 // validateResult is one file's result in `campaign validate --json`.
 type validateResult = campaigns.Validation
 
-// fileRules maps the config's campaigns section onto the rules campaign files are read under.
-func fileRules(c config.Config) campaigns.FileRules {
-	return campaigns.FileRules{Root: c.Campaigns.Root, MaxRecordBytes: c.Campaigns.MaxRecordBytes,
-		MaxFileBytes: c.Campaigns.MaxFileBytes, MaxRows: c.Campaigns.MaxRows}
-}
-
-// loadCampaign loads a campaign file to be read under the config's file rules.
-func loadCampaign(c config.Config, path string) (*campaigns.Definition, error) {
-	def, err := campaigns.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	def.Files = fileRules(c)
-	return def, nil
-}
-
 func (a *app) campaignValidateCmd() *cobra.Command {
 	var asJSON, rows bool
 	cmd := a.configCmd("validate FILE...", "Check campaign files: every problem as file:line:col, exit 1 if any", cobra.MinimumNArgs(1),
-		func(_ context.Context, c config.Config, args []string) error {
+		func(ctx context.Context, c config.Config, args []string) error {
 			results := make([]validateResult, 0, len(args))
 			bad := 0
 			for _, f := range args {
-				r := campaigns.Validate(f, campaigns.ValidateOptions{Files: fileRules(c), Rows: rows,
-					OnReply: func(def *campaigns.Definition) ([]string, []string) { return checkOnReply(c, def) }})
+				r := campaigns.Validate(f, campaigns.ValidateOptions{Files: serve.FileRules(c), Rows: rows,
+					OnReply: func(def *campaigns.Definition) ([]string, []string) { return serve.CheckOnReply(ctx, c, def) }})
 				if !r.OK {
 					bad++
 				}

@@ -30,6 +30,7 @@ import (
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/serve"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -497,7 +498,7 @@ func TestDashboardServesQueuesReadOnlyAndMasked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := asynqmon.New(asynqmon.Options{RootPath: "/", RedisConnOpt: opt, ReadOnly: true, PayloadFormatter: maskedPayload})
+	h := asynqmon.New(asynqmon.Options{RootPath: "/", RedisConnOpt: opt, ReadOnly: true, PayloadFormatter: serve.MaskedPayload})
 	defer h.Close()
 	srv := httptest.NewServer(h)
 	defer srv.Close()

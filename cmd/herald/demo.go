@@ -13,6 +13,7 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
+	"github.com/heraldmsg/herald/internal/sendpolicy"
 )
 
 type demoOptions struct {
@@ -45,7 +46,7 @@ rules answer them once each, a session step follows, and the report ends with th
 	}
 	cmd.Flags().IntVar(&o.recipients, "recipients", 1000, "audience rows to generate")
 	cmd.Flags().Float64Var(&o.rate, "rate", 200, "sender rate in messages/s (Connectly's business limit of 200/s also applies)")
-	cmd.Flags().IntVar(&o.concurrency, "concurrency", 50, "worker concurrency")
+	cmd.Flags().IntVar(&o.concurrency, "concurrency", sendpolicy.DefaultConcurrency, "worker concurrency")
 	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print the report as one JSON object on stdout")
 	cmd.Flags().BoolVar(&o.verbose, "verbose", false, "log every send (debug level; default: errors only)")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up when the run has not completed by then")

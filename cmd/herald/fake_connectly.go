@@ -1,21 +1,14 @@
 package main
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
+	"github.com/heraldmsg/herald/serve"
 )
-
-// demoRules is the realistic fault mix of `herald demo` and `herald fake-connectly --faults demo`:
-// permanent failures (invalid numbers, opt-outs), 5xx that succeed on retry, 5xx after which
-// the message went out anyway, 429s with and without Connectly's error body, a few lost
-// answers and some slow requests (see fakeconnectly.DemoRules).
-func demoRules() []fakeconnectly.Rule { return fakeconnectly.DemoRules() }
 
 func (a *app) fakeConnectlyCmd() *cobra.Command {
 	var (
@@ -48,54 +41,23 @@ GET, POST and DELETE /_fake/windows.
 			if businessID == "" || apiKey == "" {
 				return usageError{fmt.Errorf("fake-connectly needs --business-id and --api-key (or CONNECTLY_BUSINESS_ID / CONNECTLY_API_KEY)")}
 			}
-			var rules []fakeconnectly.Rule
-			switch faults {
-			case "", "none":
-			case "demo":
-				rules = demoRules()
-			default:
-				b, err := os.ReadFile(faults)
-				if err != nil {
-					return fmt.Errorf("--faults: %w", err)
-				}
-				if err := json.Unmarshal(b, &rules); err != nil {
-					return fmt.Errorf("--faults %s: %w", faults, err)
-				}
+			err := serve.RunFakeConnectly(cmd.Context(), serve.FakeParams{Listen: listen, BusinessID: businessID, APIKey: apiKey,
+				Faults: faults, Rate: rate, ThrottleBody: throttleBody, Webhooks: webhookMix, WebhookURL: webhookURL,
+				WebhookSecret: a.getenv("CONNECTLY_WEBHOOK_SECRET"),
+				Listening: func(url string, rules int) {
+					fmt.Fprintf(a.stdout, "fake Connectly listening on %s (business %s, %d rules)\n", url, businessID, rules)
+				}})
+			if errors.As(err, new(serve.FakeOptionError)) {
+				return usageError{err}
 			}
-			var hooks fakeconnectly.WebhookConfig
-			switch webhookMix {
-			case "", "none":
-			case "demo", "all-read":
-				secret := a.getenv("CONNECTLY_WEBHOOK_SECRET")
-				if secret == "" {
-					return usageError{fmt.Errorf("--webhooks %s needs CONNECTLY_WEBHOOK_SECRET to sign the calls", webhookMix)}
-				}
-				hooks = fakeconnectly.WebhookConfig{URL: webhookURL, Secret: secret, Delay: 200 * time.Millisecond}
-				if webhookMix == "demo" {
-					hooks = fakeconnectly.DemoWebhooks(webhookURL, secret, 200*time.Millisecond)
-				}
-			default:
-				return usageError{fmt.Errorf("--webhooks %q: want none, demo or all-read", webhookMix)}
-			}
-			srv, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: businessID, APIKey: apiKey, RateLimit: rate,
-				RateLimitBody: throttleBody, Rules: rules, Webhooks: hooks})
-			if err != nil {
-				return err
-			}
-			url, err := srv.Start(listen)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "fake Connectly listening on %s (business %s, %d rules)\n", url, businessID, len(rules))
-			<-cmd.Context().Done()
-			return srv.Close()
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8085", "address to listen on")
 	cmd.Flags().StringVar(&businessID, "business-id", "", "business id in the path (env CONNECTLY_BUSINESS_ID)")
 	cmd.Flags().StringVar(&apiKey, "api-key", "", "accepted X-API-Key (env CONNECTLY_API_KEY)")
 	cmd.Flags().StringVar(&faults, "faults", "none", "fault rules: none, demo, or a JSON file")
-	cmd.Flags().IntVar(&rate, "rate", 200, "requests/s allowed on the send endpoint (-1: unlimited)")
+	cmd.Flags().IntVar(&rate, "rate", fakeconnectly.DefaultRateLimit, "requests/s allowed on the send endpoint (-1: unlimited)")
 	cmd.Flags().StringVar(&throttleBody, "throttle-body", "error", "body of the rate limit's 429: error (Connectly's JSON error body) or empty")
 	cmd.Flags().StringVar(&webhookMix, "webhooks", "none", "call signed webhooks for accepted messages: none, demo (a realistic mix) or all-read; signed with CONNECTLY_WEBHOOK_SECRET")
 	cmd.Flags().StringVar(&webhookURL, "webhook-url", "", "where the webhooks go (registrations made through the fake's webhook API take precedence)")

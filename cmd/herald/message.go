@@ -9,11 +9,12 @@ import (
 	"io"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/conversation"
+	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/serve"
 )
 
 func (a *app) messageCmd() *cobra.Command {
@@ -49,29 +50,22 @@ func (a *app) messageCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if sender, err = c.SenderFor(sender); err != nil {
+			res, err := serve.SendMessage(ctx, serve.MessageParams{Config: c, Connect: a.connect(c), To: id, Sender: sender,
+				Content: content, DryRun: dryRun, Reveal: reveal, Actor: actor})
+			var unsendable conversation.UnsendableError
+			var noSender *config.SenderRequiredError
+			switch {
+			case errors.As(err, &noSender):
 				return usageError{fmt.Errorf("%w: give --sender", err)}
+			case errors.As(err, &unsendable):
+				return usageError{err}
 			}
-			var client *connectly.Client
-			if !dryRun {
-				if client, err = connectlyClient(c, 0); err != nil {
-					return err
+			if res.Kind != "" && (err == nil || errors.Is(err, conversation.ErrWindowClosed)) {
+				if perr := a.print(asJSON, res, func(w io.Writer) error { printMessage(w, res); return nil }); perr != nil {
+					return perr
 				}
 			}
-			return a.connected(ctx, c, func(rdb redis.UniversalClient) error {
-				res, err := conversation.Support(ctx, rdb, client, conversation.SupportParams{Reveal: reveal,
-					AnswerParams: conversation.AnswerParams{Business: c.Connectly.BusinessID, Wire: c.Connectly.Wire(),
-						Margin: c.Worker.WindowMargin.D(), To: id, Sender: sender, Content: content, Actor: operator(actor), Now: time.Now()}})
-				if errors.As(err, new(conversation.UnsendableError)) {
-					return usageError{err}
-				}
-				if res.Kind != "" && (err == nil || errors.Is(err, conversation.ErrWindowClosed)) {
-					if perr := a.print(asJSON, res, func(w io.Writer) error { printMessage(w, res); return nil }); perr != nil {
-						return perr
-					}
-				}
-				return err
-			})
+			return err
 		})
 	send.Long = `Send one session message (free-form: text, an attachment, a location, reply buttons, a list, a
 product) to one customer, through Connectly with the configured business and API key. WhatsApp

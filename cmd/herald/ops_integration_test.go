@@ -22,6 +22,7 @@ import (
 	"github.com/heraldmsg/herald/internal/backoff"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
@@ -65,7 +66,7 @@ func scrapeSends(t *testing.T, url string) map[string]float64 {
 func TestIntegrationMetricsMatchRunShow(t *testing.T) {
 	rdb, _ := integrationRedis(t)
 	ctx := context.Background()
-	_, url := startFake(t, demoRules())
+	_, url := startFake(t, fakeconnectly.DemoRules())
 	def := writeCampaign(t, t.TempDir(), "metrics", "at-most-once", 2000)
 	run, _, err := startRun(ctx, rdb, def, def.Sender, serve.SendTaskOptions(config.Default()), zerolog.Nop(), nil)
 	if err != nil {

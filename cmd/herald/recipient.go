@@ -31,15 +31,9 @@ func (a *app) recipientCmd() *cobra.Command {
 				}
 			}
 			return a.withRedis(ctx, func(k conn) error {
-				table, _ := errorTable(k.c) // a bad table leaves codes without their class, as the rest of the story still helps
 				now := time.Now()
-				l := k.ledger()
-				var rules []string
-				if r, err := l.GetRun(ctx, args[0]); err == nil {
-					rules = serve.RunRuleIDs(k.c, k.rdb)(ctx, r)
-				}
-				x, err := report.Explain(ctx, l, k.rdb, report.ExplainParams{Run: args[0], Recipient: rcpt,
-					Shown: shownID(rcpt, reveal), Business: k.c.Connectly.BusinessID, Table: table, Rules: rules, Now: now, Replies: conversationReplies(k.rdb)})
+				x, err := serve.ExplainRecipient(ctx, k.c, k.rdb, serve.ExplainParams{Run: args[0], Recipient: rcpt,
+					Shown: shownID(rcpt, reveal), Now: now})
 				if err != nil {
 					return notFound(args[0], err)
 				}

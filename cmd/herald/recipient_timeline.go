@@ -5,8 +5,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
@@ -14,12 +12,6 @@ import (
 
 // A recipient's timeline, as `recipient explain` ends: every event of the story in time order,
 // replies included.
-
-// conversationReplies reads recipients' replies from the conversation record on rdb, for
-// report.ExplainParams.Replies.
-func conversationReplies(rdb redis.UniversalClient) report.RepliesFunc {
-	return conversation.NewHistory(rdb, nil).Read
-}
 
 // printTimeline prints x's timeline, one event a line; "--" stands for a time Herald does not
 // record (a send accepted on its first attempt, the delivery state a send reached).

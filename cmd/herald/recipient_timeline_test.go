@@ -14,6 +14,7 @@ import (
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/internal/webhooks"
+	"github.com/heraldmsg/herald/serve"
 )
 
 // TestRecipientTimelineGolden builds a recipient's story in the ledger and the conversation
@@ -84,12 +85,13 @@ func TestRecipientTimelineGolden(t *testing.T) {
 	record(conversation.Entry{Run: fa.Run, Recipient: to, Via: conversation.ViaRecent}, q, "wamid.q", "")
 	record(conversation.Entry{Run: fa.Run, Recipient: to, Via: conversation.ViaRecent}, q, "wamid.q", "") // a copy
 
-	table, err := errorTable(config.Default())
+	table, err := serve.ErrorTable(config.Default())
 	if err != nil {
 		t.Fatal(err)
 	}
 	x, err := report.Explain(ctx, l, rdb, report.ExplainParams{Run: run, Recipient: to, Shown: shownID(to, false), Table: table,
-		Rules: []string{"yes", "price"}, Replies: conversationReplies(rdb), Now: now})
+		RuleIDs: func(context.Context, ledger.Run) []string { return []string{"yes", "price"} },
+		Replies: conversation.NewHistory(rdb, nil).Read, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,9 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
-	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/serve"
 )
 
 // Exit codes.
@@ -136,7 +136,7 @@ func (a *app) config() (config.Config, error) {
 	c, err := config.Load(path, a.getenv)
 	if err == nil {
 		// Every campaign this process reads, however deep, is read under the config's rules.
-		campaigns.SetDefaultFileRules(fileRules(c))
+		campaigns.SetDefaultFileRules(serve.FileRules(c))
 	}
 	return c, err
 }
@@ -159,23 +159,9 @@ func (a *app) redis(ctx context.Context, c config.Config) (redis.UniversalClient
 	return rdb, nil
 }
 
-// clientConfig is the Connectly client the config describes: base URL, business, API key,
-// timeout and the session recipient field. Callers set what differs (connections, a timeout).
-func clientConfig(c config.Config) connectly.ClientConfig {
-	return connectly.ClientConfig{BaseURL: c.Connectly.BaseURL, BusinessID: c.Connectly.BusinessID, APIKey: c.APIKey,
-		Timeout: c.Connectly.Timeout.D(), SessionBSUIDField: c.Connectly.SessionBSUIDField,
-		SendCampaignName: c.Connectly.SendCampaignName}
-}
-
-// connectlyClient is a client of the Connectly business the config names, which must have an
-// id and an API key, with up to maxConns connections (0: the client's default).
-func connectlyClient(c config.Config, maxConns int) (*connectly.Client, error) {
-	if err := c.RequireConnectly(); err != nil {
-		return nil, err
-	}
-	cc := clientConfig(c)
-	cc.MaxConns = maxConns
-	return connectly.NewClient(cc)
+// connect opens the Redis of config c when a library call asks for it (a Connect parameter).
+func (a *app) connect(c config.Config) func(context.Context) (redis.UniversalClient, error) {
+	return func(ctx context.Context) (redis.UniversalClient, error) { return a.redis(ctx, c) }
 }
 
 // withRedis loads the config, connects to Redis and calls fn with both; Redis is closed after.
@@ -196,15 +182,6 @@ func (a *app) connected(ctx context.Context, c config.Config, fn func(redis.Univ
 	}
 	defer rdb.Close()
 	return fn(rdb)
-}
-
-// errorTable builds the configured table of Connectly's codes.
-func errorTable(c config.Config) (*connectly.Table, error) {
-	table, err := connectly.NewTable(c.Errors)
-	if err != nil {
-		return nil, &config.Error{Key: "errors", Msg: err.Error(), Err: err}
-	}
-	return table, nil
 }
 
 // print writes v as JSON when asJSON, else renders it with text: the two forms of every

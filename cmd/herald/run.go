@@ -27,9 +27,6 @@ func (a *app) runShowCmd() *cobra.Command {
 		func(ctx context.Context, k conn, args []string) error {
 			l := k.ledger()
 			if watch {
-				if _, err := l.GetRun(ctx, args[0]); err != nil {
-					return notFound(args[0], err)
-				}
 				return a.watchRun(ctx, l, args[0], interval)
 			}
 			rep, err := report.ShowRun(ctx, l, k.rdb, report.ShowParams{Run: args[0], Now: time.Now(), Limits: &k.c,
@@ -71,7 +68,8 @@ func (a *app) runLsCmd() *cobra.Command {
 
 // watchRun redraws a run's report with a progress bar until the run completes or is
 // cancelled. On a terminal the screen is redrawn; otherwise one progress line is printed per
-// refresh, so the output can be logged.
+// refresh, so the output can be logged. A run that does not exist is reported before
+// anything is drawn: PollRun's first read fails.
 func (a *app) watchRun(ctx context.Context, l *ledger.Ledger, runID string, every time.Duration) error {
 	term := isTerminal(a.stdout)
 	_, err := report.PollRun(ctx, l, runID, every, func(rep report.Run, elapsed time.Duration) error {
@@ -86,5 +84,5 @@ func (a *app) watchRun(ctx context.Context, l *ledger.Ledger, runID string, ever
 	if ctx.Err() != nil {
 		return nil // the operator stopped watching
 	}
-	return err
+	return notFound(runID, err)
 }

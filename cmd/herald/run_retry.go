@@ -34,16 +34,12 @@ func (a *app) runRetryCmd() *cobra.Command {
 				}
 			}
 			return a.withRedis(ctx, func(k conn) error {
-				table, err := connectly.NewTable(k.c.Errors)
-				if err != nil {
-					return err
-				}
 				log, err := a.logger(k.c)
 				if err != nil {
 					return err
 				}
-				res, err := serve.Runs(k.c, k.rdb, log, serve.SendTaskOptions(k.c)).RetryRun(ctx, expand.RetryParams{Parent: args[0], Codes: codes,
-					AnyClass: class == "any", Class: want, Table: table, IncludeUnknown: includeUnknown})
+				res, err := serve.RetryRun(ctx, serve.RetryParams{Config: k.c, Redis: k.rdb, Log: log, Audit: by.record(k.rdb),
+					Retry: expand.RetryParams{Parent: args[0], Codes: codes, AnyClass: class == "any", Class: want, IncludeUnknown: includeUnknown}})
 				if errors.Is(err, ledger.ErrRunNotFound) {
 					return notFound(args[0], err)
 				}
@@ -51,9 +47,6 @@ func (a *app) runRetryCmd() *cobra.Command {
 					return err
 				}
 				parent, child, st, byCode := res.Parent, res.Child, res.Stats, res.ByCode
-				if err := by.record(ctx, k.rdb, "run retry", parent.ID, fmt.Sprintf("child run %s with %d recipients", child.ID, st.Planned)); err != nil {
-					return err
-				}
 				out := map[string]any{"run": child.ID, "parent": parent.ID, "recipients": st.Rows, "planned": st.Planned, "picked": byCode}
 				return a.print(asJSON, out, func(w io.Writer) error {
 					fmt.Fprintf(w, "run %s retries %d recipients of %s:\n", child.ID, st.Planned, parent.ID)

@@ -95,3 +95,13 @@ func TestRunLsCountsAcceptedOnwards(t *testing.T) {
 		}
 	}
 }
+
+// run show --watch of a run that does not exist says so, draws nothing, and exits 1.
+func TestWatchOfNoRun(t *testing.T) {
+	t.Parallel()
+	_, env := miniEnv(t)
+	code, out, errOut := herald(t, env, "run", "show", "--watch", "--interval", "50ms", "no-such-run")
+	if code != exitError || out != "" || !strings.Contains(errOut, `no run "no-such-run"`) {
+		t.Fatalf("watch of no run: %d %q %q", code, out, errOut)
+	}
+}

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/internal/connectly"
-	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/serve"
 	"github.com/heraldmsg/herald/tasks"
 )
 
@@ -68,7 +68,8 @@ func (a *app) taskCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				p := tasks.TaskActionParams{Inspector: in, Ledger: k.ledger(), Action: action, Queue: args[0], All: all, State: actState}
+				p := tasks.TaskActionParams{Inspector: in, Ledger: k.ledger(), Action: action, Queue: args[0], All: all, State: actState,
+					Audit: by.record(k.rdb)}
 				if !all {
 					p.Task = args[1]
 				}
@@ -76,16 +77,7 @@ func (a *app) taskCmd() *cobra.Command {
 				if errors.As(err, new(tasks.TaskStateError)) {
 					return usageError{err}
 				}
-				if err != nil && action == "delete" {
-					// Tasks may be gone already: the ledger step comes after the delete, and
-					// --all deletes page by page. No delete goes unaudited: the log keeps
-					// the attempt and what went wrong, which says what was deleted.
-					return errors.Join(err, by.record(ctx, k.rdb, "task "+action, target, "failed: "+logx.MaskDigits(err.Error())))
-				}
 				if err != nil {
-					return err
-				}
-				if err := by.record(ctx, k.rdb, "task "+action, target, detail); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.stdout, "%s %s: %s\n", action, target, detail)
@@ -140,7 +132,7 @@ func printTask(w io.Writer, v tasks.View) error {
 // inspect returns an asynq Inspector on the command's Redis and the configured table of
 // Connectly's codes.
 func (k conn) inspect() (*asynq.Inspector, *connectly.Table, error) {
-	table, err := errorTable(k.c)
+	table, err := serve.ErrorTable(k.c)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/serve"
 )
 
 // Secrets of the leak test: unique, so finding one anywhere is a leak.
@@ -183,7 +184,7 @@ func TestUntrustedCampaignLeaksNoSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := asynqmon.New(asynqmon.Options{RootPath: "/", RedisConnOpt: opt, ReadOnly: true, PayloadFormatter: maskedPayload})
+	h := asynqmon.New(asynqmon.Options{RootPath: "/", RedisConnOpt: opt, ReadOnly: true, PayloadFormatter: serve.MaskedPayload})
 	defer h.Close()
 	srv := httptest.NewServer(h)
 	defer srv.Close()

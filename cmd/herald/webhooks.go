@@ -60,7 +60,7 @@ func (a *app) webhooksRegisterCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			client, err := connectlyClient(c, 2)
+			client, err := serve.ConnectlyClient(c, 2)
 			if err != nil {
 				return err
 			}

@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/internal/config"
-	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/serve"
 )
 
@@ -23,27 +22,9 @@ func (a *app) workerCmd() *cobra.Command {
 			if concurrency > 0 {
 				c.Worker.Concurrency = concurrency
 			}
-			return a.runWorker(ctx, c, metricsListen)
+			return a.serve(ctx, c, metricsListen, serve.RunWorker)
 		})
 	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "sends in flight in this process (default worker.concurrency)")
 	cmd.Flags().StringVar(&metricsListen, "metrics-listen", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9090)")
 	return cmd
-}
-
-func (a *app) runWorker(ctx context.Context, c config.Config, metricsListen string) error {
-	s, err := a.setup(ctx, c, metricsListen)
-	if err != nil {
-		return err
-	}
-	cc := clientConfig(c)
-	cc.MaxConns = c.Worker.Concurrency
-	client, err := connectly.NewClient(cc)
-	if err != nil {
-		return s.Fail(err)
-	}
-	table, err := errorTable(c)
-	if err != nil {
-		return s.Fail(err)
-	}
-	return serve.RunWorker(ctx, serve.WorkerSetup{Setup: s, Sender: client, Table: table})
 }

@@ -5,11 +5,14 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os/user"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
@@ -62,4 +65,58 @@ func List(ctx context.Context, rdb redis.UniversalClient, n int) ([]Entry, error
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// Record is who takes an operator action, why, and the log it is kept in. Every action that
+// changes a run, a queue, a task or a submitted campaign takes one and writes its own entry
+// (Keep, Failed), so that no caller can take the action and forget the entry.
+type Record struct {
+	// Redis holds the log.
+	Redis redis.UniversalClient
+	// Actor is who acts; "" is the OS user (Operator).
+	Actor string
+	// Reason is why, as the operator gave it; it may be empty.
+	Reason string
+}
+
+// Keep appends the entry of action on target, which did detail. When the append fails, the
+// error says that the action was taken all the same.
+func (r Record) Keep(ctx context.Context, action, target, detail string) error {
+	if err := r.append(ctx, action, target, detail); err != nil {
+		return fmt.Errorf("%s %s was done, but not kept in the audit log: %w", action, target, err)
+	}
+	return nil
+}
+
+// Failed appends the entry of an action on target that failed part way with err (its
+// phone-like digits masked), and returns err joined with the append's error: the log keeps
+// the attempt and what went wrong, which says what was done.
+func (r Record) Failed(ctx context.Context, action, target string, err error) error {
+	return errors.Join(err, r.append(ctx, action, target, "failed: "+logx.MaskDigits(err.Error())))
+}
+
+func (r Record) append(ctx context.Context, action, target, detail string) error {
+	if r.Redis == nil {
+		return errors.New("audit: no log to write to")
+	}
+	return Append(ctx, r.Redis, Entry{Actor: Operator(r.Actor), Action: action, Target: target, Reason: r.Reason, Detail: detail})
+}
+
+// Why is who acts and why, as a run's status note keeps it: "actor" or "actor: reason".
+func (r Record) Why() string {
+	if r.Reason == "" {
+		return Operator(r.Actor)
+	}
+	return Operator(r.Actor) + ": " + r.Reason
+}
+
+// Operator names who is acting: actor, else the OS user, else "operator".
+func Operator(actor string) string {
+	if actor != "" {
+		return actor
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "operator"
 }

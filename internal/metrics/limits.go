@@ -53,7 +53,7 @@ func (c *limitsCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *limitsCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
 	now := time.Now()
 	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(c.src.TierLimit))

@@ -25,6 +25,10 @@ const (
 	OutcomeSkipped   = "skipped"
 )
 
+// scrapeTimeout bounds the Redis reads a collector (run progress, limits) makes for one
+// scrape of /metrics.
+const scrapeTimeout = 2 * time.Second
+
 // Metrics are one process's metrics on their own registry.
 type Metrics struct {
 	reg *prometheus.Registry

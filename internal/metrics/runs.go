@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"context"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -35,7 +34,7 @@ func (c *runCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
 	ids, err := c.l.RecentRuns(ctx, "", 50)
 	if err != nil {

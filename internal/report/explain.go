@@ -63,8 +63,8 @@ type Reply struct {
 	OptOut bool `json:"opt_out,omitempty"`
 }
 
-// RepliesFunc reads a recipient's replies in a run, oldest first (cmd/herald gives one that
-// reads the conversation record).
+// RepliesFunc reads a recipient's replies in a run, oldest first (serve.ExplainRecipient
+// gives one that reads the conversation record).
 type RepliesFunc func(ctx context.Context, run, recipient string) ([]Reply, error)
 
 // Kinds of timeline events.
@@ -128,8 +128,10 @@ type ExplainParams struct {
 	Business string
 	// Table gives codes their class and meaning; nil leaves them without.
 	Table *connectly.Table
-	// Rules are the ids of the campaign's on_reply rules, in order (none: no follow-ups read).
-	Rules []string
+	// RuleIDs, when set, returns the ids of the on_reply rules of the run's campaign, in order,
+	// as for ShowParams.RuleIDs: the recipient's follow-ups are read for them (none, or nil:
+	// no follow-ups read).
+	RuleIDs RuleIDs
 	// Replies reads the recipient's replies; nil reads none.
 	Replies RepliesFunc
 	Now     time.Time
@@ -160,7 +162,11 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 	if x.History, err = historyOf(ctx, l, addr, p.Table); err != nil {
 		return Explanation{}, err
 	}
-	for _, rule := range p.Rules {
+	var rules []string
+	if p.RuleIDs != nil {
+		rules = p.RuleIDs(ctx, r)
+	}
+	for _, rule := range rules {
 		fa := ledger.FollowupAddress(r.ID, rule, p.Recipient, r.Buckets)
 		fe, found, err := l.Entry(ctx, fa)
 		if err != nil {

@@ -81,7 +81,7 @@ func TestExplainShowsFollowups(t *testing.T) {
 		t.Fatal(err)
 	}
 	x, err := Explain(ctx, l, rdb, ExplainParams{Run: "promo-1", Recipient: to, Shown: "****0001", Business: "b",
-		Rules: []string{"interested", "price"}, Now: now})
+		RuleIDs: func(context.Context, ledger.Run) []string { return []string{"interested", "price"} }, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

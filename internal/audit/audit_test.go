@@ -1,0 +1,76 @@
+package audit_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/audit"
+)
+
+func newRedis(t *testing.T) (*miniredis.Miniredis, *redis.Client) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	return mr, rdb
+}
+
+// A record keeps an action with its actor and reason, and a failed one with what went wrong,
+// its digits masked; the error of a failed action comes back with it.
+func TestRecordKeepsActions(t *testing.T) {
+	ctx := context.Background()
+	_, rdb := newRedis(t)
+	rec := audit.Record{Redis: rdb, Actor: "ana", Reason: "bad template"}
+	if err := rec.Keep(ctx, "run pause", "r1", ""); err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("task of +14155550123 not found")
+	if err := rec.Failed(ctx, "task delete", "q/t1", cause); !errors.Is(err, cause) {
+		t.Fatalf("Failed = %v, want the action's error", err)
+	}
+	es, err := audit.List(ctx, rdb, 10)
+	if err != nil || len(es) != 2 {
+		t.Fatalf("List = %v, %v; want 2 entries", es, err)
+	}
+	failed, kept := es[0], es[1]
+	if kept.Actor != "ana" || kept.Action != "run pause" || kept.Target != "r1" || kept.Reason != "bad template" || kept.Time.IsZero() {
+		t.Errorf("kept entry %+v", kept)
+	}
+	if failed.Action != "task delete" || failed.Target != "q/t1" || !strings.HasPrefix(failed.Detail, "failed: ") ||
+		strings.Contains(failed.Detail, "4155550123") || !strings.Contains(failed.Detail, "0123") {
+		t.Errorf("failed entry %+v: want the error with the number masked to its last 4 digits", failed)
+	}
+}
+
+// An action whose entry cannot be written says it was done all the same; a record with no
+// log refuses rather than letting the action go unaudited.
+func TestRecordThatCannotWrite(t *testing.T) {
+	ctx := context.Background()
+	mr, rdb := newRedis(t)
+	mr.Close()
+	err := audit.Record{Redis: rdb}.Keep(ctx, "queue pause", "herald:default", "")
+	if err == nil || !strings.Contains(err.Error(), "queue pause herald:default was done, but not kept in the audit log") {
+		t.Errorf("Keep on a closed Redis = %v", err)
+	}
+	if err := (audit.Record{}).Keep(ctx, "queue pause", "q", ""); err == nil {
+		t.Error("Keep with no log: no error")
+	}
+}
+
+// Why is the actor, with the reason when there is one; no actor is the OS user.
+func TestRecordWhy(t *testing.T) {
+	if got := (audit.Record{Actor: "ana", Reason: "spam"}).Why(); got != "ana: spam" {
+		t.Errorf("Why = %q", got)
+	}
+	if got := (audit.Record{Actor: "ana"}).Why(); got != "ana" {
+		t.Errorf("Why = %q", got)
+	}
+	if got := (audit.Record{}).Why(); got == "" || got != audit.Operator("") {
+		t.Errorf("Why with no actor = %q, want the OS user %q", got, audit.Operator(""))
+	}
+}

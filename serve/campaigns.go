@@ -1,0 +1,80 @@
+package serve
+
+import (
+	"context"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/expand"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/defstore"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/scheduler"
+)
+
+// FileRules maps the config's campaigns section onto the rules campaign files are read under.
+func FileRules(c config.Config) campaigns.FileRules {
+	return campaigns.FileRules{Root: c.Campaigns.Root, MaxRecordBytes: c.Campaigns.MaxRecordBytes,
+		MaxFileBytes: c.Campaigns.MaxFileBytes, MaxRows: c.Campaigns.MaxRows}
+}
+
+// SendParams say which campaign file SendCampaign starts a run of, and with what.
+type SendParams struct {
+	// Path is the campaign file.
+	Path   string
+	Config config.Config
+	Log    zerolog.Logger
+	// Connect opens Redis once the file has loaded and its sender is known. SendCampaign
+	// closes the client it returns.
+	Connect func(ctx context.Context) (redis.UniversalClient, error)
+	// Progress, when set, is told rows done and the estimated total as the audience is
+	// expanded.
+	Progress func(done, estimate int)
+}
+
+// Sent is what SendCampaign started: the run, and how long starting it took.
+type Sent struct {
+	expand.Started
+	Took time.Duration
+}
+
+// SendCampaign starts a run of the campaign file at p.Path now (`campaign send`): every
+// recipient gets one send task, written with the send task options of config p.Config, up to
+// the run's backlog in the call; an expansion server carries on as sends complete
+// (Started.Continues).
+func SendCampaign(ctx context.Context, p SendParams) (Sent, error) {
+	def, err := campaigns.Load(p.Path)
+	if err != nil {
+		return Sent{}, err
+	}
+	// A campaign whose sender cannot be chosen fails before Redis is asked for anything.
+	if _, err := SenderOf(def, p.Config); err != nil {
+		return Sent{}, err
+	}
+	rdb, err := p.Connect(ctx)
+	if err != nil {
+		return Sent{}, err
+	}
+	defer rdb.Close()
+	start := time.Now()
+	started, err := Runs(p.Config, rdb, p.Log, SendTaskOptions(p.Config)).StartRun(ctx,
+		expand.StartParams{Def: def, Bounded: true, Progress: p.Progress})
+	return Sent{Started: started, Took: time.Since(start)}, err
+}
+
+// ListCampaigns lists the submitted campaigns (version, schedule, next run after now) and the
+// campaigns that have runs (up to limit of them), as `campaign ls` shows them.
+func ListCampaigns(ctx context.Context, rdb redis.UniversalClient, limit int, now time.Time) ([]campaigns.Listed, error) {
+	withRuns, err := ledger.New(rdb, nil).Campaigns(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	submitted, err := defstore.New(rdb, nil).Active(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return campaigns.Listing(withRuns, submitted, now, scheduler.NextFire), nil
+}

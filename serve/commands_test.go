@@ -1,0 +1,232 @@
+package serve_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/conversation"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/testredis"
+	"github.com/heraldmsg/herald/serve"
+)
+
+// recipient explain reports what it cannot read: a table of codes that does not build is the
+// config's error (it used to be dropped, leaving codes without their class), and a run that
+// cannot be read is an error, not a story without follow-ups.
+func TestExplainRecipientReportsErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mr, rdb := testredis.Mini(t)
+	sent := send(t, config.Default(), rdb, 2)
+	p := serve.ExplainParams{Run: sent.RunID, Recipient: "+12015550001", Shown: "****0001", Now: time.Now()}
+
+	x, err := serve.ExplainRecipient(ctx, config.Default(), rdb, p)
+	if err != nil || !x.InLedger || x.State != string(ledger.Queued) {
+		t.Fatalf("ExplainRecipient = %+v, %v; want the queued recipient", x, err)
+	}
+	bad := config.Default()
+	bad.Errors = map[string]string{"HTTP_503": "sometimes"}
+	var ce *config.Error
+	if _, err := serve.ExplainRecipient(ctx, bad, rdb, p); !errors.As(err, &ce) || ce.Key != "errors" {
+		t.Errorf("a broken table of codes: %v, want a config.Error on errors", err)
+	}
+	if _, err := serve.ExplainRecipient(ctx, config.Default(), rdb, serve.ExplainParams{Run: "no-such-run", Recipient: p.Recipient}); !errors.Is(err, ledger.ErrRunNotFound) {
+		t.Errorf("no such run: %v, want ErrRunNotFound", err)
+	}
+	mr.SetError("LOADING Redis is loading the dataset in memory")
+	defer mr.SetError("")
+	if _, err := serve.ExplainRecipient(ctx, config.Default(), rdb, p); err == nil {
+		t.Error("a run that cannot be read: no error")
+	}
+}
+
+// The one client builder takes the request timeout from the config (connectly.timeout): a
+// provider that does not answer fails the request after that long, not after a default.
+func TestConnectlyClientTakesTheConfigTimeout(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := config.Default()
+	c.Connectly.BaseURL, c.Connectly.BusinessID, c.APIKey = srv.URL, "b1", "k"
+	c.Connectly.Timeout = config.Duration(50 * time.Millisecond)
+	if _, err := serve.ConnectlyClient(config.Default(), 0); err == nil {
+		t.Error("a config without business and key: no error")
+	}
+	client, err := serve.ConnectlyClient(c, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := client.ListTemplates(ctx); err == nil || ctx.Err() != nil {
+		t.Fatalf("ListTemplates from a provider that does not answer: %v (test deadline: %v); want the client's timeout", err, ctx.Err())
+	}
+}
+
+// The fake's options: its faults (none, the demo's, a JSON file) and its webhook mix (signed,
+// so a mix without a secret is refused, as is one it does not know).
+func TestFakeConfig(t *testing.T) {
+	t.Parallel()
+	base := serve.FakeParams{BusinessID: "b1", APIKey: "k", Rate: fakeconnectly.DefaultRateLimit}
+	with := func(f func(*serve.FakeParams)) serve.FakeParams { p := base; f(&p); return p }
+
+	cfg, err := serve.FakeConfig(with(func(p *serve.FakeParams) { p.Faults = "demo"; p.Webhooks = "demo"; p.WebhookSecret = "s" }))
+	if err != nil || len(cfg.Rules) != len(fakeconnectly.DemoRules()) || cfg.Webhooks.Secret != "s" || cfg.Webhooks.Delay <= 0 ||
+		len(cfg.Webhooks.Fates) == 0 || cfg.RateLimit != fakeconnectly.DefaultRateLimit {
+		t.Fatalf("demo faults and webhooks: %+v, %v", cfg, err)
+	}
+	cfg, err = serve.FakeConfig(with(func(p *serve.FakeParams) { p.Webhooks = "all-read"; p.WebhookSecret = "s" }))
+	if err != nil || len(cfg.Rules) != 0 || len(cfg.Webhooks.Fates) != 0 || cfg.Webhooks.Delay <= 0 {
+		t.Fatalf("all-read webhooks: %+v, %v", cfg, err)
+	}
+	file := filepath.Join(t.TempDir(), "faults.json")
+	if err := os.WriteFile(file, []byte(`[{"percent": 10, "salt": "x", "code": "ERROR_CODE_UNSPECIFIED"}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := serve.FakeConfig(with(func(p *serve.FakeParams) { p.Faults = file })); err != nil || len(cfg.Rules) != 1 || cfg.Rules[0].Percent != 10 {
+		t.Fatalf("faults file: %+v, %v", cfg.Rules, err)
+	}
+	if err := os.WriteFile(file, []byte(`{`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range map[string]serve.FakeParams{
+		"BadFaultsFile": with(func(p *serve.FakeParams) { p.Faults = file }),
+		"NoFaultsFile":  with(func(p *serve.FakeParams) { p.Faults = file + ".none" }),
+	} {
+		if _, err := serve.FakeConfig(p); err == nil || errors.As(err, new(serve.FakeOptionError)) {
+			t.Errorf("%s: %v, want an error that is not a FakeOptionError", name, err)
+		}
+	}
+	for name, p := range map[string]serve.FakeParams{
+		"NoSecret":   with(func(p *serve.FakeParams) { p.Webhooks = "demo" }),
+		"UnknownMix": with(func(p *serve.FakeParams) { p.Webhooks = "some"; p.WebhookSecret = "s" }),
+	} {
+		if _, err := serve.FakeConfig(p); !errors.As(err, new(serve.FakeOptionError)) {
+			t.Errorf("%s: %v, want a FakeOptionError", name, err)
+		}
+	}
+}
+
+// The dashboard serves asynqmon until its context ends, then stops cleanly.
+func TestRunDashboard(t *testing.T) {
+	t.Parallel()
+	mr, _ := testredis.Mini(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve.RunDashboard(ctx, serve.DashboardParams{RedisURL: "redis://" + mr.Addr(), Listen: "127.0.0.1:0",
+			Listening: func(a net.Addr) { addrs <- a }})
+	}()
+	var addr net.Addr
+	select {
+	case addr = <-addrs:
+	case err := <-done:
+		t.Fatalf("RunDashboard: %v", err)
+	}
+	resp, err := http.Get("http://" + addr.String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(strings.ToLower(string(body)), "<html") {
+		t.Errorf("GET / = %d %.80q", resp.StatusCode, body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("RunDashboard after its context ended: %v", err)
+	}
+	if err := serve.RunDashboard(context.Background(), serve.DashboardParams{RedisURL: "http://nope", Listen: "127.0.0.1:0"}); err == nil ||
+		!strings.Contains(err.Error(), "redis.url") {
+		t.Errorf("a bad redis.url: %v", err)
+	}
+}
+
+// message send chooses its sender before anything else: with several configured and none
+// given, it says so and connects to nothing. A dry run needs no credentials and renders the
+// request for the customer's window.
+func TestSendMessage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	two := config.Default()
+	two.Senders = []config.Sender{{Number: "+14155550100"}, {Number: "+14155550101"}}
+	_, err := serve.SendMessage(ctx, serve.MessageParams{Config: two, To: "+12015550001", DryRun: true,
+		Content: connectly.SessionContent{Text: "hi"},
+		Connect: func(context.Context) (redis.UniversalClient, error) {
+			t.Error("connected to Redis")
+			return nil, errors.New("no Redis here")
+		}})
+	if !errors.As(err, new(*config.SenderRequiredError)) {
+		t.Fatalf("two senders and none named: %v, want a SenderRequiredError", err)
+	}
+	_, rdb := testredis.Mini(t)
+	res, err := serve.SendMessage(ctx, serve.MessageParams{Config: config.Default(), Connect: connectTo(rdb), To: "+12015550001",
+		Sender: "+14155550100", Content: connectly.SessionContent{Text: "hi"}, DryRun: true, Actor: "ana"})
+	if !errors.Is(err, conversation.ErrWindowClosed) || !res.DryRun || res.Kind == "" || res.Window.Open ||
+		!strings.HasSuffix(res.To, "0001") || strings.Contains(res.To, "201555") {
+		t.Fatalf("dry run to a customer who never wrote = %+v, %v; want the masked request and ErrWindowClosed", res, err)
+	}
+}
+
+// campaign plan reads the file under the config's rules, tells its progress against the
+// file's size (every 65,536 rows), and says when the limits could not be previewed for want
+// of Redis.
+func TestPlanCampaign(t *testing.T) {
+	t.Parallel()
+	const n = 1 << 16
+	path := campaignFile(t, 1)
+	var csv strings.Builder
+	csv.WriteString("phone,name\n")
+	for i := range n {
+		fmt.Fprintf(&csv, "+1201%03d%04d,name\n", 200+i/10000, i%10000)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(path), "audience.csv"), []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := config.Default()
+	c.Limits.MessagingTier = 1000
+	var rows, about int
+	done := false
+	out, err := serve.PlanCampaign(context.Background(), serve.PlanParams{Path: path, Config: c, Samples: 1,
+		Connect:      func(context.Context) (redis.UniversalClient, error) { return nil, errors.New("redis down") },
+		Progress:     func(r, a int) { rows, about = r, a },
+		ProgressDone: func() { done = true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Rows != n || len(out.Samples) != 1 {
+		t.Fatalf("plan of %d rows, %d samples", out.Rows, len(out.Samples))
+	}
+	if rows != n || about < n || about > n+2 || !done {
+		t.Errorf("progress: %d rows of about %d, done %v; want %d of about as many as the file has lines, done", rows, about, done, n)
+	}
+	if out.Limits == nil || !strings.Contains(out.Limits.Note, "not checked: redis down") {
+		t.Errorf("limits %+v: want a note that Redis could not be reached", out.Limits)
+	}
+	if _, err := serve.PlanCampaign(context.Background(), serve.PlanParams{Path: filepath.Join(t.TempDir(), "none.yaml"), Config: c}); err == nil {
+		t.Error("a missing file: no error")
+	}
+}

@@ -1,0 +1,101 @@
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
+)
+
+// fakeWebhookDelay is how long after accepting a message the fake calls its first webhook.
+const fakeWebhookDelay = 200 * time.Millisecond
+
+// FakeParams say how RunFakeConnectly runs the fake (`herald fake-connectly`); the names of
+// its options are the command's flags.
+type FakeParams struct {
+	// Listen is the address to listen on.
+	Listen string
+	// BusinessID and APIKey are the business in the path and the accepted X-API-Key.
+	BusinessID, APIKey string
+	// Faults are the fault rules: "" or "none", "demo" (fakeconnectly.DemoRules), or the path
+	// of a JSON list of rules.
+	Faults string
+	// Rate is the requests/s allowed on the send endpoint (fakeconnectly.Config.RateLimit);
+	// ThrottleBody is the body of its 429 (error or empty).
+	Rate         int
+	ThrottleBody string
+	// Webhooks is the mix of signed webhooks called for accepted messages: "" or "none",
+	// "demo" (a realistic mix, fakeconnectly.DemoWebhooks) or "all-read"; they go to
+	// WebhookURL (or addresses registered through the fake's webhook API), signed with
+	// WebhookSecret.
+	Webhooks, WebhookURL, WebhookSecret string
+	// Listening, when set, is told the fake's URL and how many fault rules it applies once it
+	// listens.
+	Listening func(url string, rules int)
+}
+
+// FakeOptionError says a FakeParams option cannot be used as given (an unknown webhook mix,
+// or one with no secret to sign with); nothing was started.
+type FakeOptionError struct{ msg string }
+
+func (e FakeOptionError) Error() string { return e.msg }
+
+// RunFakeConnectly serves a local fake of the Connectly API as p says until ctx is done.
+// Faults that cannot be read are an error; options that cannot be used a FakeOptionError.
+func RunFakeConnectly(ctx context.Context, p FakeParams) error {
+	cfg, err := FakeConfig(p)
+	if err != nil {
+		return err
+	}
+	srv, err := fakeconnectly.New(cfg)
+	if err != nil {
+		return err
+	}
+	url, err := srv.Start(p.Listen)
+	if err != nil {
+		return err
+	}
+	if p.Listening != nil {
+		p.Listening(url, len(cfg.Rules))
+	}
+	<-ctx.Done()
+	return srv.Close()
+}
+
+// FakeConfig maps p onto the fake's config: its fault rules (read from the faults file) and
+// its webhook mix.
+func FakeConfig(p FakeParams) (fakeconnectly.Config, error) {
+	var rules []fakeconnectly.Rule
+	switch p.Faults {
+	case "", "none":
+	case "demo":
+		rules = fakeconnectly.DemoRules()
+	default:
+		b, err := os.ReadFile(p.Faults)
+		if err != nil {
+			return fakeconnectly.Config{}, fmt.Errorf("--faults: %w", err)
+		}
+		if err := json.Unmarshal(b, &rules); err != nil {
+			return fakeconnectly.Config{}, fmt.Errorf("--faults %s: %w", p.Faults, err)
+		}
+	}
+	var hooks fakeconnectly.WebhookConfig
+	switch p.Webhooks {
+	case "", "none":
+	case "demo", "all-read":
+		if p.WebhookSecret == "" {
+			return fakeconnectly.Config{}, FakeOptionError{fmt.Sprintf("--webhooks %s needs CONNECTLY_WEBHOOK_SECRET to sign the calls", p.Webhooks)}
+		}
+		hooks = fakeconnectly.WebhookConfig{URL: p.WebhookURL, Secret: p.WebhookSecret, Delay: fakeWebhookDelay}
+		if p.Webhooks == "demo" {
+			hooks = fakeconnectly.DemoWebhooks(p.WebhookURL, p.WebhookSecret, fakeWebhookDelay)
+		}
+	default:
+		return fakeconnectly.Config{}, FakeOptionError{fmt.Sprintf("--webhooks %q: want none, demo or all-read", p.Webhooks)}
+	}
+	return fakeconnectly.Config{BusinessID: p.BusinessID, APIKey: p.APIKey, RateLimit: p.Rate,
+		RateLimitBody: p.ThrottleBody, Rules: rules, Webhooks: hooks}, nil
+}

@@ -1,0 +1,107 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/conversation"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/report"
+)
+
+// PlanOutput is `campaign plan --json`: the plan, with the follow-ups of its on_reply rules
+// rendered for a sample reply.
+type PlanOutput struct {
+	campaigns.PlanOutput
+	Followups []conversation.FollowupPlan `json:"followups,omitempty"`
+}
+
+// PlanParams say which campaign file PlanCampaign plans, and what it checks.
+type PlanParams struct {
+	// Path is the campaign file, read under Config's file rules (FileRules).
+	Path   string
+	Config config.Config
+	// Samples is how many exact request bodies to render; Reveal shows their numbers in full.
+	Samples int
+	Reveal  bool
+	// CheckTemplates asks Connectly for the template's translations (ConnectlyClient) and
+	// checks each against what the campaign sends.
+	CheckTemplates bool
+	// Connect opens Redis for the preview of the frequency cap and the daily tier, when one
+	// of them applies; when it fails, the plan says they were not checked. PlanCampaign
+	// closes the client it returns.
+	Connect func(ctx context.Context) (redis.UniversalClient, error)
+	// Progress, when set, is told the rows read and about how many the audience file has;
+	// ProgressDone, when set, once it has been read, whether or not that failed.
+	Progress     func(rows, about int)
+	ProgressDone func()
+	// Now is the time the limits are previewed at (zero: the time the sender is known).
+	Now time.Time
+}
+
+// PlanCampaign makes `campaign plan`'s dry run of the campaign file at p.Path: what it would
+// send (campaigns.PlanCampaign), what the frequency cap and daily tier would do to it sent
+// now, its templates checked when asked, and the follow-ups of its on_reply rules. The
+// output's Problem says whether sending it as planned would go wrong.
+func PlanCampaign(ctx context.Context, p PlanParams) (PlanOutput, error) {
+	c := p.Config
+	def, err := campaigns.Load(p.Path)
+	if err != nil {
+		return PlanOutput{}, err
+	}
+	def.Files = FileRules(c)
+	cp := campaigns.PlanCampaignParams{Def: def, Config: c, Samples: p.Samples, Reveal: p.Reveal, ProgressDone: p.ProgressDone,
+		Limits: func() (*report.LimitCheck, func()) {
+			now := p.Now
+			if now.IsZero() {
+				now = time.Now()
+			}
+			return limitCheck(ctx, c, def, now, p.Connect)
+		}}
+	if p.Progress != nil {
+		// The file's line count is a fast upper bound on its rows: enough for a bar.
+		about, _ := campaigns.CountLines(def) // an error is the plan's too
+		cp.Progress = func(rows int) { p.Progress(rows, about) }
+	}
+	if p.CheckTemplates {
+		cp.Templates = func(ctx context.Context) ([]connectly.TemplateInfo, error) {
+			client, err := ConnectlyClient(c, 0)
+			if err != nil {
+				return nil, err
+			}
+			list, err := client.ListTemplates(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("list templates: %w", err)
+			}
+			return list, nil
+		}
+	}
+	plan, err := campaigns.PlanCampaign(ctx, cp)
+	if err != nil {
+		return PlanOutput{}, err
+	}
+	return PlanOutput{PlanOutput: plan, Followups: conversation.PlanFollowups(def, plan.Sender, c.Connectly.Wire())}, nil
+}
+
+// limitCheck starts the preview of what the frequency cap and the daily tier would do to def
+// sent at now: nil when neither applies, a check that only carries a note when Redis cannot
+// be reached. Call the returned function when the plan is done.
+func limitCheck(ctx context.Context, c config.Config, def *campaigns.Definition, now time.Time,
+	connect func(context.Context) (redis.UniversalClient, error)) (*report.LimitCheck, func()) {
+	cat := def.SendCategory() // a session campaign without a fallback is sent as utility
+	p := report.PlanLimitsFor(c, cat, now)
+	if !p.Applies() {
+		return nil, func() {}
+	}
+	rdb, err := connect(ctx)
+	if err != nil {
+		p.NotChecked = "frequency cap and daily tier not checked: " + err.Error()
+		return report.NewLimitCheck(ctx, nil, p), func() {}
+	}
+	return report.NewLimitCheck(ctx, rdb, p), func() { rdb.Close() }
+}
