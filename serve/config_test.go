@@ -101,3 +101,17 @@ func TestSenderOf(t *testing.T) {
 		}
 	}
 }
+
+// The receiver knows the business's own numbers, so that an echo of an outbound message is
+// not taken for a customer writing.
+func TestReceiverConfigOwnNumbers(t *testing.T) {
+	t.Parallel()
+	c := loadConfig(t, "senders:\n  - number: \"+14155550100\"\n  - number: \"+14155550101\"\n    rate: 20\n")
+	rc, err := serve.ReceiverConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rc.OwnNumbers) != 2 || rc.OwnNumbers[0] != "+14155550100" || rc.OwnNumbers[1] != "+14155550101" {
+		t.Fatalf("OwnNumbers = %v, want the two senders", rc.OwnNumbers)
+	}
+}

@@ -66,6 +66,7 @@ func ReceiverConfig(c config.Config) (webhooks.Config, error) {
 		ParkFor:     c.Webhooks.ParkFor.D(),
 		Table:       table,
 		Business:    c.Connectly.BusinessID,
+		OwnNumbers:  c.SenderNumbers(),
 	}, nil
 }
 

@@ -791,6 +791,16 @@ func (c *Config) RequireConnectly() error {
 	return nil
 }
 
+// SenderNumbers are the configured sender numbers, in E.164: the business's own numbers, which
+// the webhook receiver tells from customers by.
+func (c *Config) SenderNumbers() []string {
+	out := make([]string, 0, len(c.Senders))
+	for _, s := range c.Senders {
+		out = append(out, s.Number)
+	}
+	return out
+}
+
 // SenderRates maps each configured sender to its rate.
 func (c *Config) SenderRates() map[string]float64 {
 	m := make(map[string]float64, len(c.Senders))
