@@ -615,6 +615,20 @@ func (s *Server) wrongBusiness(business string) apiError {
 	return apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("business %q not found", business)}
 }
 
+// refuseCaller answers a request without the API key 401 and one for another business 404,
+// and says whether it did: the checks of the endpoints that take no rate-limit token.
+func (s *Server) refuseCaller(w http.ResponseWriter, r *http.Request, business string) bool {
+	switch {
+	case !s.authorized(r):
+		writeError(w, unauthorized())
+	case business != s.businessID:
+		writeError(w, s.wrongBusiness(business))
+	default:
+		return false
+	}
+	return true
+}
+
 // admit applies the checks made before the body is looked at: the API key, the business id
 // and the rate limit, in that order. Only sends that pass the first two take a token.
 func (s *Server) admit(r *http.Request, business string, now time.Time) (apiError, bool) {

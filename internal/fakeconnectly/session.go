@@ -111,14 +111,9 @@ type Location struct {
 	Extra map[string]json.RawMessage `json:"-"`
 }
 
-// locationFields are the fields of Location by their JSON names.
-type locationFields struct {
-	Latitude  *float64 `json:"latitude"`
-	Longitude *float64 `json:"longitude"`
-	Name      string   `json:"name,omitempty"`
-	Address   string   `json:"address,omitempty"`
-	URL       string   `json:"url,omitempty"`
-}
+// locationFields is Location without its JSON methods: its known fields by their JSON names
+// (Extra is not one).
+type locationFields Location
 
 // UnmarshalJSON reads the known fields by their exact names and keeps the others in Extra.
 func (l *Location) UnmarshalJSON(b []byte) error {
@@ -150,13 +145,14 @@ func (l *Location) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(kb, &f); err != nil {
 		return err
 	}
-	*l = Location{Latitude: f.Latitude, Longitude: f.Longitude, Name: f.Name, Address: f.Address, URL: f.URL, Extra: extra}
+	f.Extra = extra
+	*l = Location(f)
 	return nil
 }
 
 // MarshalJSON writes the known fields and Extra's.
 func (l Location) MarshalJSON() ([]byte, error) {
-	fields := locationFields{l.Latitude, l.Longitude, l.Name, l.Address, l.URL}
+	fields := locationFields(l)
 	if len(l.Extra) == 0 {
 		return json.Marshal(fields)
 	}

@@ -396,12 +396,7 @@ const templateChannelID, templatePhoneID = "5b2f8c1e-3d4a-4e6f-9a7b-1c2d3e4f5a6b
 // send to such a fake.
 func (s *Server) handleTemplates(w http.ResponseWriter, r *http.Request, business string) {
 	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxBody))
-	switch {
-	case !s.authorized(r):
-		writeError(w, unauthorized())
-		return
-	case business != s.businessID:
-		writeError(w, s.wrongBusiness(business))
+	if s.refuseCaller(w, r, business) {
 		return
 	}
 	s.mu.Lock()
@@ -471,12 +466,7 @@ func templateID(t Template) string {
 // yet sent) "fail at delivery": delivery_failed with Config.DeletedTemplateFailure.
 func (s *Server) handleDeleteTemplate(w http.ResponseWriter, r *http.Request, business, escName string) {
 	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxBody))
-	switch {
-	case !s.authorized(r):
-		writeError(w, unauthorized())
-		return
-	case business != s.businessID:
-		writeError(w, s.wrongBusiness(business))
+	if s.refuseCaller(w, r, business) {
 		return
 	}
 	name, err := url.PathUnescape(escName)

@@ -1466,16 +1466,12 @@ func (s *Server) serveWebhookAPI(w http.ResponseWriter, r *http.Request, busines
 	if r.Body != nil {
 		body, _ = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	}
-	switch {
-	case r.Method != method:
+	if r.Method != method {
 		w.Header().Set("Allow", method)
 		writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
 		return true
-	case !s.authorized(r):
-		writeError(w, unauthorized())
-		return true
-	case business != s.businessID:
-		writeError(w, s.wrongBusiness(business))
+	}
+	if s.refuseCaller(w, r, business) {
 		return true
 	}
 	// A fake without webhooks still keeps registrations.
