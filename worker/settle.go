@@ -128,7 +128,8 @@ func (w *Worker) finishRetrying(p campaigns.SendPayload, o ledger.Outcome) (ledg
 
 // retrying calls f until it succeeds, waiting settleRetries between calls, each call on its
 // own context of at most 5 s (a shutdown does not cut it short). With a deadline set, no wait
-// goes past it: the call that would come after the deadline is not made.
+// goes past it: the call that would come after the deadline is not made. The deadline is a
+// context's (the task's), so it is read on the process's clock, as the context itself is.
 func (w *Worker) retrying(deadline time.Time, f func(ctx context.Context) error) error {
 	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

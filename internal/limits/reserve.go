@@ -140,10 +140,9 @@ type Request struct {
 	Limits []Limit
 	// MaxWait is the longest wait for a rate permit the caller accepts.
 	MaxWait time.Duration
-	// Usage lists positions in Keys whose per-second use is counted (for `herald limits show`),
-	// in the second of UsageAt (zero: time.Now).
-	Usage   []int
-	UsageAt time.Time
+	// Usage lists positions in Keys whose per-second use is counted (for `herald limits show`
+	// and the adaptive controller, which reads them on the same clock), in the second of Now.
+	Usage []int
 	// Tier, Cap and Adaptive are optional.
 	Tier     *Tier
 	Cap      *Cap
@@ -158,8 +157,9 @@ type Request struct {
 	// messages, servicewindow.Tracker.SetMargin): Meta judges it on its own clock, so near its
 	// close the send takes room in the Tier and is not reported InWindow.
 	WindowMargin time.Duration
-	// Now is the clock of the tier, the cap, the windows and the adaptive factor (the rate
-	// limits use Redis's clock, which all workers share). Zero means time.Now.
+	// Now is the clock of the tier, the cap, the windows, the adaptive factor and the usage
+	// counts (the rate limits use Redis's clock, which all workers share). Zero means
+	// time.Now.
 	Now time.Time
 }
 
@@ -237,7 +237,8 @@ func (r *Request) args() ([]string, []any) {
 	}
 	n := len(ks)
 	args := make([]any, 0, 16+len(pairs)+4)
-	args = append(args, r.MaxWait.Microseconds(), n, r.now().UnixMilli())
+	now := r.now()
+	args = append(args, r.MaxWait.Microseconds(), n, now.UnixMilli())
 	if t := r.Tier; t != nil && t.Limit > 0 {
 		ks = append(ks, t.Key)
 		args = append(args, t.Limit, t.Period.Milliseconds(), t.Member)
@@ -262,13 +263,9 @@ func (r *Request) args() ([]string, []any) {
 		ks = append(ks, w.Key)
 	}
 	var usage []string
-	at := r.UsageAt
-	if at.IsZero() {
-		at = time.Now()
-	}
 	for _, i := range r.Usage {
 		if pos[i] > 0 {
-			usage = append(usage, UsageKey(r.Keys[i], at.Unix()))
+			usage = append(usage, UsageKey(r.Keys[i], now.Unix()))
 		}
 	}
 	ks = append(ks, usage...)
