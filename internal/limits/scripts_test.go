@@ -321,10 +321,10 @@ var scriptCases = []luacheck.Case{
 	}},
 }
 
-// seedCounts sets, for each whole second of c's window before now, reserved reservations and
+// seedCounts sets, for each whole second of c's Period before now, reserved reservations and
 // throttled throttles.
 func seedCounts(ctx context.Context, rdb redis.UniversalClient, c Control, now time.Time, reserved, throttled int) {
-	thr, res := c.windowKeys(now.Unix(), c.Policy.withDefaults().seconds())
+	thr, res := c.periodKeys(now.Unix(), c.Policy.withDefaults().seconds())
 	for i := range thr {
 		rdb.Set(ctx, thr[i], throttled, time.Minute)
 		rdb.Set(ctx, res[i], reserved, time.Minute)
