@@ -211,8 +211,9 @@ func (w *Worker) optOutCode(code string) bool {
 }
 
 // settle records the outcome of a send, as read by Table.Decide, and returns the task's
-// result: accepted; refused (failed, or the run paused; a session message refused as outside
-// the customer service window sends its fallback template instead, when it has one); not taken (a throttle waits without
+// result: accepted; refused (failed, or the run paused; a WindowBound message refused as
+// outside the customer service window sends its fallback instead, when it has one); not
+// taken (a throttle waits without
 // using an attempt, anything else retries); maybe sent (unknown under at-most-once, retried
 // under at-least-once). A request turned away (a throttle, a stop-the-run code) reached no
 // one, so the room it took in the daily tier and the frequency cap goes back first.
@@ -295,16 +296,18 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 		return &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: reason}
 
 	case connectly.ClassPermanent:
-		if d.WindowClosed() && canFallBack(j) {
-			if !fallbackBarred(j) {
-				log.Info().Msg("refused: the customer service window is closed; sending the fallback template")
-				return w.sendRefusedFallback(ctx, j)
+		if d.WindowClosed() && j.bound != nil {
+			if fb, bar := j.bound.Fallback(); fb != nil {
+				if bar.Code == "" {
+					log.Info().Msg("refused: the customer service window is closed; sending the fallback template")
+					return w.sendRefusedFallback(ctx, j, fb)
+				}
+				// The fallback cannot go to this recipient: the refusal settles as one without
+				// a fallback, under the code that says why none went.
+				log.Info().Str("recorded_code", bar.Code).
+					Msg("refused: the customer service window is closed, and " + bar.Why)
+				code = bar.Code
 			}
-			// The authentication fallback cannot go to a BSUID: the refusal settles as one
-			// without a fallback, under the code that says why none went.
-			log.Info().Str("recorded_code", campaigns.SkipBSUIDNotSupported).
-				Msg("refused: the customer service window is closed, and the authentication fallback cannot go to a BSUID")
-			code = campaigns.SkipBSUIDNotSupported
 		}
 		// An opt-out is suppressed before the failure is recorded: once recorded, a retry of
 		// the task finds the entry done and would not come back here. If the list cannot be
