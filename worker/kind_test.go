@@ -35,8 +35,6 @@ func (k *testKind) Send(context.Context, Client) (connectly.SendResult, error) {
 	return connectly.SendResult{ID: k.name + "-id"}, nil
 }
 
-func (k *testKind) Kind() string { return k.name }
-
 func (k *testKind) SentAs(inWindow bool) string {
 	if inWindow {
 		return k.name + ":in_window"

@@ -26,8 +26,6 @@ var _ Client = (*connectly.Client)(nil)
 type Message interface {
 	// Send makes the request.
 	Send(ctx context.Context, c Client) (connectly.SendResult, error)
-	// Kind names the message in logs ("template", "session", "fallback").
-	Kind() string
 	// SentAs is the code an accepted send records, so the run's counters say how its messages
 	// went (ledger.SentSession, SentFallback, SentInWindow, or "" for a template sent outside
 	// any customer service window). inWindow says the send's reservation found the
@@ -66,8 +64,6 @@ type templateMessage struct{ m connectly.TemplateMessage }
 func (t templateMessage) Send(ctx context.Context, c Client) (connectly.SendResult, error) {
 	return c.SendTemplate(ctx, t.m)
 }
-
-func (templateMessage) Kind() string { return "template" }
 
 // SentAs: a template's window is the one its reservation read, in the same round trip (its
 // intention asks for it: ReadWindow; the daily tier reads it anyway).

@@ -18,7 +18,8 @@ const (
 	// CodeWindowClosed is the skip reason of a session send whose recipient's customer
 	// service window was closed at send time, with no fallback template.
 	CodeWindowClosed = ledger.SkipWindowClosed
-	// kindFallback labels a campaign's fallback template sent instead of a session message.
+	// kindFallback labels a campaign's fallback template sent instead of a session message
+	// in herald_sends_total.
 	kindFallback = "fallback"
 )
 
@@ -34,8 +35,6 @@ type sessionMessage struct {
 func (s sessionMessage) Send(ctx context.Context, c Client) (connectly.SendResult, error) {
 	return c.SendSession(ctx, s.m)
 }
-
-func (sessionMessage) Kind() string { return "session" }
 
 func (sessionMessage) SentAs(bool) string { return ledger.SentSession }
 
@@ -62,8 +61,6 @@ func (s sessionMessage) Fallback() (Message, Bar) {
 // fallbackMessage is a session payload's fallback template, sent instead of the session
 // message: recorded as ledger.SentFallback and counted on its own.
 type fallbackMessage struct{ templateMessage }
-
-func (fallbackMessage) Kind() string { return kindFallback }
 
 func (fallbackMessage) SentAs(bool) string { return ledger.SentFallback }
 
