@@ -49,7 +49,7 @@ func (w *Worker) waitFor(ctx context.Context, log zerolog.Logger, p campaigns.Se
 }
 
 // skipCapped settles a send the frequency cap refused: the recipient had enough messages of
-// this category within the cap's window, so the entry becomes skipped(capped).
+// this category within the cap's period, so the entry becomes skipped(capped).
 func (w *Worker) skipCapped(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, c ledger.Claim) error {
 	applied := false
 	if c.Verdict == ledger.VerdictSend {
