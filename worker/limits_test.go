@@ -162,6 +162,36 @@ func TestThrottleStormUsesNoAttempts(t *testing.T) {
 	}
 }
 
+// TestOneThrottleAmongManyKeepsTheRate: the reservations a worker makes count on its own
+// clock (Deps.Now), the one its adaptive controller reads them on, so under a clock other
+// than the process's one throttle after 100 accepted sends is a share of about 1%: the
+// sender's rate stays as it is.
+func TestOneThrottleAmongManyKeepsTheRate(t *testing.T) {
+	b := setup(t, testConfig())
+	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	b.worker.now = clk.Now
+	ps := seedRun(t, b, "run-one-throttle", ledger.AtMostOnce, 102)
+	for _, p := range ps[:100] {
+		if err := handle(t, b, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.sender.SendFunc = answer(&connectly.Error{StatusCode: 429})
+	for _, p := range ps[100:] {
+		clk.Add(500 * time.Millisecond)
+		wantAs[*ThrottledError](t, handle(t, b, p))
+	}
+	cfg := b.worker.cfg.Limits
+	ctl := limits.SenderControl(cfg.BusinessID, testSender, cfg.DefaultSenderRate, cfg.Adaptive)
+	st, err := b.worker.limits.Limiter().BackoffOf(context.Background(), ctl, clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Factor != 1 || st.Reserved < 100 {
+		t.Fatalf("after one throttle among 100 sends: %+v, want the rate unchanged and the sends counted", st)
+	}
+}
+
 func TestPairThrottleDoesNotSlowTheSender(t *testing.T) {
 	b := setup(t, testConfig())
 	ps := seedRun(t, b, "run-pair", ledger.AtMostOnce, 1)

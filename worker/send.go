@@ -21,10 +21,12 @@ import (
 
 // job is one send task on its way through the handler.
 type job struct {
-	p   campaigns.SendPayload
-	msg Message
-	in  limits.Intention
-	log zerolog.Logger
+	p campaigns.SendPayload
+	// msg is what the task sends (set by use); bound is msg when it is WindowBound.
+	msg   Message
+	bound WindowBound
+	in    limits.Intention
+	log   zerolog.Logger
 	// claim and bk are set by reserveAndClaim.
 	claim ledger.Claim
 	bk    booking
@@ -64,24 +66,24 @@ func (w *Worker) decode(ctx context.Context, t *asynq.Task) (*job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	msg, err := messageOf(p)
+	j := &job{p: p, token: ledger.NewClaimToken()}
+	category := categoryOf(ctx, p)
+	msg, err := w.messageOf(&j.p, category)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	return &job{
-		p:   p,
-		msg: msg,
-		// A template's reservation reads its recipient's service window, for sentAs; a session
-		// message reads it before (gateWindow).
-		in: limits.Intention{Sender: p.Sender, Run: p.Run, Recipient: p.To, Category: categoryOf(ctx, p), RunRate: p.Rate,
-			ReadWindow: p.Kind != campaigns.KindSession, WindowMargin: w.windows.Margin()},
-		log:   w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger(),
-		token: ledger.NewClaimToken(),
-	}, nil
+	j.use(msg)
+	// A message that is not WindowBound reads its recipient's service window in its
+	// reservation, for its SentAs; a WindowBound one reads it before (gateWindow).
+	j.in = limits.Intention{Sender: p.Sender, Run: p.Run, Recipient: p.To, Category: category, RunRate: p.Rate,
+		ReadWindow: j.bound == nil, WindowMargin: w.windows.Margin()}
+	j.log = w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger()
+	return j, nil
 }
 
 // gate applies what may end a send before any limit is reserved: its send hours and
-// expiry (beforeSend), a session message's customer service window (gateWindow), and, while its sender's sends wait for their slots, a paused run (such
+// expiry (beforeSend), a WindowBound message's customer service window (gateWindow), and,
+// while its sender's sends wait for their slots, a paused run (such
 // a task would otherwise hold a place and book permits only to be held; a send that is not
 // waiting learns it from its claim).
 func (w *Worker) gate(ctx context.Context, j *job) (bool, error) {

@@ -18,43 +18,75 @@ const (
 	// CodeWindowClosed is the skip reason of a session send whose recipient's customer
 	// service window was closed at send time, with no fallback template.
 	CodeWindowClosed = ledger.SkipWindowClosed
-	// kindFallback labels a campaign's fallback template sent instead of a session message.
+	// kindFallback labels a campaign's fallback template sent instead of a session message
+	// in herald_sends_total.
 	kindFallback = "fallback"
 )
 
-// sessionMessage is a session message (campaigns.KindSession).
-type sessionMessage struct{ m connectly.SessionMessage }
+// sessionMessage is a session message (campaigns.KindSession): it goes only inside its
+// recipient's customer service window, and its payload may name a fallback template.
+type sessionMessage struct {
+	m connectly.SessionMessage
+	// p is the task's payload (its fallback template), category the send's template category.
+	p        *campaigns.SendPayload
+	category string
+}
 
 func (s sessionMessage) Send(ctx context.Context, c Client) (connectly.SendResult, error) {
 	return c.SendSession(ctx, s.m)
 }
 
-func (sessionMessage) Kind() string { return "session" }
+func (sessionMessage) SentAs(bool) string { return ledger.SentSession }
 
-// messageOf is the message p carries.
-func messageOf(p campaigns.SendPayload) (Message, error) {
-	if p.Kind != campaigns.KindSession {
-		return templateOf(p, "template"), nil
+func (sessionMessage) Label() string { return "" }
+
+// Fallback is the payload's fallback template, if it names one. It is barred when it cannot
+// go to its recipient: Meta refuses an authentication template to a BSUID (error 131062,
+// reference 6), so sending it would only fail, and count towards the run's failure burst.
+// The fallback's category is the send's (a session campaign's sends take its fallback
+// template's, campaigns.SendCategory). Template campaigns skip such rows at expansion
+// (campaigns.SkipBSUIDNotSupported); a session campaign's rows go, since the session message
+// itself may reach a BSUID.
+func (s sessionMessage) Fallback() (Message, Bar) {
+	if s.p.Template == "" {
+		return nil, Bar{}
 	}
+	fb := fallbackMessage{templateOf(s.p)}
+	if campaigns.CategoryNeedsPhone(s.category) && campaigns.IsBSUID(s.p.To) {
+		return fb, Bar{Code: campaigns.SkipBSUIDNotSupported, Why: "the authentication fallback cannot go to a BSUID"}
+	}
+	return fb, Bar{}
+}
+
+// fallbackMessage is a session payload's fallback template, sent instead of the session
+// message: recorded as ledger.SentFallback and counted on its own.
+type fallbackMessage struct{ templateMessage }
+
+func (fallbackMessage) SentAs(bool) string { return ledger.SentFallback }
+
+func (fallbackMessage) Label() string { return kindFallback }
+
+// sessionOf is the session message p carries.
+func sessionOf(p *campaigns.SendPayload, category string) (Message, error) {
 	var content connectly.SessionContent
 	if err := json.Unmarshal(p.Session, &content); err != nil {
 		return nil, fmt.Errorf("decode session content: %w", err)
 	}
-	return sessionMessage{m: connectly.SessionMessage{
+	return sessionMessage{p: p, category: category, m: connectly.SessionMessage{
 		To: p.To, Sender: p.Sender, CallbackData: p.Callback(), CampaignName: p.Campaign, Content: content,
 	}}, nil
 }
 
-// gateWindow applies the customer service window to a session send, before any limit is
-// reserved: with the window open (on the worker's clock, from the inbound messages the
-// webhook receiver recorded) for the tracker's margin plus the longest the send may still
-// wait for its slot (gateAhead), the session message goes; closed, the payload's fallback
-// template goes instead, or, without one, the entry becomes skipped(window_closed) with no
-// request (skipped(bsuid_not_supported) when the fallback is an authentication template and
-// the recipient a BSUID, see fallbackBarred). A window that cannot be read (Redis) makes the
-// task try again later.
+// gateWindow applies the customer service window to a WindowBound message (a session
+// message), before any limit is reserved: with the window open (on the worker's clock, from
+// the inbound messages the webhook receiver recorded) for the tracker's margin plus the
+// longest the send may still wait for its slot (gateAhead), the message goes; closed, its
+// fallback goes instead, or, without one, the entry becomes skipped(window_closed) with no
+// request (skipped with the Bar's code when the fallback cannot go to the recipient, see
+// sessionMessage.Fallback). A window that cannot be read (Redis) makes the task try again
+// later.
 func (w *Worker) gateWindow(ctx context.Context, j *job) (bool, error) {
-	if j.p.Kind != campaigns.KindSession {
+	if j.bound == nil {
 		return false, nil
 	}
 	_, open, err := w.windows.OpenFor(ctx, w.cfg.Limits.BusinessID, w.gateAhead(), j.p.To)
@@ -64,29 +96,23 @@ func (w *Worker) gateWindow(ctx context.Context, j *job) (bool, error) {
 	if open {
 		return false, nil
 	}
-	if canFallBack(j) && fallbackBarred(j) {
-		skipped, err := w.skipEntry(context.WithoutCancel(ctx), j.p, campaigns.SkipBSUIDNotSupported)
-		if err != nil {
-			return true, err
-		}
-		if skipped {
-			w.count(j.p, metrics.OutcomeSkipped, campaigns.SkipBSUIDNotSupported)
-			j.log.Info().Msg("skipped: customer service window closed, and the authentication fallback cannot go to a BSUID")
-		}
-		return true, nil
-	}
-	if canFallBack(j) {
-		j.fallBack()
+	fb, bar := j.bound.Fallback()
+	if fb != nil && bar.Code == "" {
+		j.use(fb)
 		j.log.Debug().Msg("customer service window closed: sending the fallback template")
 		return false, nil
 	}
-	skipped, err := w.skipEntry(context.WithoutCancel(ctx), j.p, CodeWindowClosed)
+	code, msg := CodeWindowClosed, "skipped: customer service window closed"
+	if fb != nil {
+		code, msg = bar.Code, msg+", and "+bar.Why
+	}
+	skipped, err := w.skipEntry(context.WithoutCancel(ctx), j.p, code)
 	if err != nil {
 		return true, err
 	}
 	if skipped {
-		w.count(j.p, metrics.OutcomeSkipped, CodeWindowClosed)
-		j.log.Info().Msg("skipped: customer service window closed")
+		w.count(j.p, metrics.OutcomeSkipped, code)
+		j.log.Info().Msg(msg)
 	}
 	return true, nil
 }
@@ -103,36 +129,23 @@ func (w *Worker) gateAhead() time.Duration {
 // servicewindow.DefaultMargin; 0: until it closes). Call it before Start.
 func (w *Worker) SetWindowMargin(d time.Duration) { w.windows.SetMargin(d) }
 
-// canFallBack reports whether j is a session message whose payload names a fallback template.
-func canFallBack(j *job) bool {
-	return j.msg.Kind() == sessionMessage{}.Kind() && j.p.Template != ""
+// use makes m the message j sends: a fallback replaces the message it stands for. Whether m
+// is WindowBound is asked here, once.
+func (j *job) use(m Message) {
+	j.msg = m
+	j.bound, _ = m.(WindowBound)
 }
 
-// fallbackBarred reports whether j's fallback template cannot go to its recipient: Meta
-// refuses an authentication template to a BSUID (error 131062, reference 6), so sending it
-// would only fail, and count towards the run's failure burst. The fallback's category is the
-// send's (a session campaign's sends take its fallback template's, campaigns.SendCategory).
-// Template campaigns skip such rows at expansion (campaigns.SkipBSUIDNotSupported); a session
-// campaign's rows go, since the session message itself may reach a BSUID.
-func fallbackBarred(j *job) bool {
-	return campaigns.CategoryNeedsPhone(j.in.Category) && campaigns.IsBSUID(j.p.To)
-}
-
-// fallBack makes j send its payload's fallback template instead of the session message. The
-// send keeps its intention (the fallback's category books the frequency cap, as the run's
-// queue says) and records SentFallback when accepted.
-func (j *job) fallBack() { j.msg = templateOf(j.p, kindFallback) }
-
-// sendRefusedFallback answers a session message Connectly refused as outside the customer
-// service window although Herald's record said open (an inbound webhook missed, a clock
-// apart) when the payload names a fallback template: the template goes at once, under the
-// same claim, since the refusal sent nothing, so the customer still gets exactly one message.
-// It is one more request, held to the limits like any: fresh rate permits; the pair slot and
-// the room in the frequency cap the refused request took pass to it; and the daily tier
-// counts the recipient, whose window is closed whatever Herald's record says. Its answer
-// settles the entry as any send's (accepted: code SentFallback, as from the gate).
-func (w *Worker) sendRefusedFallback(ctx context.Context, j *job) error {
-	j.fallBack()
+// sendRefusedFallback answers a WindowBound message (a session message) Connectly refused as
+// outside the customer service window although Herald's record said open (an inbound webhook
+// missed, a clock apart) with its fallback fb: fb goes at once, under the same claim, since
+// the refusal sent nothing, so the customer still gets exactly one message. It is one more
+// request, held to the limits like any: fresh rate permits; the pair slot and the room in
+// the frequency cap the refused request took pass to it; and the daily tier counts the
+// recipient, whose window is closed whatever Herald's record says. Its answer settles the
+// entry as any send's (accepted: fb's SentAs, as from the gate).
+func (w *Worker) sendRefusedFallback(ctx context.Context, j *job, fb Message) error {
+	j.use(fb)
 	if done, err := w.rebook(ctx, j); done {
 		return err
 	}
@@ -178,12 +191,13 @@ func (w *Worker) rebook(ctx context.Context, j *job) (bool, error) {
 	return true, w.waitFor(ctx, j.log, j.p, b.Reservation)
 }
 
-// settledLabel is the class label of an accepted or failed send in herald_sends_total: the
-// fallback template is counted on its own, and so is a window-closed answer.
+// settledLabel is the class label of an accepted or failed send in herald_sends_total: an
+// accepted message with a label of its own (the fallback template) is counted under it, and
+// a window-closed answer under CodeWindowClosed.
 func settledLabel(j *job, d connectly.Decision, o ledger.Outcome, label string) string {
 	switch {
-	case o.State == ledger.Accepted && j.msg.Kind() == kindFallback:
-		return kindFallback
+	case o.State == ledger.Accepted && j.msg.Label() != "":
+		return j.msg.Label()
 	case o.State == ledger.Failed && d.WindowClosed():
 		return CodeWindowClosed
 	}

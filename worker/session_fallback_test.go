@@ -53,7 +53,7 @@ func (c *sessionClient) Sessions() int {
 var windowClosedAnswer = apiError(400, "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW")
 
 // sessionPayload turns p into a session send, with the fallback template when fallback is set.
-func sessionPayload(t *testing.T, p campaigns.SendPayload, fallback bool) campaigns.SendPayload {
+func sessionPayload(t testing.TB, p campaigns.SendPayload, fallback bool) campaigns.SendPayload {
 	t.Helper()
 	content, err := json.Marshal(connectly.SessionContent{Text: "Your order shipped"})
 	if err != nil {

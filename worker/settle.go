@@ -49,7 +49,7 @@ func (w *Worker) waitFor(ctx context.Context, log zerolog.Logger, p campaigns.Se
 }
 
 // skipCapped settles a send the frequency cap refused: the recipient had enough messages of
-// this category within the cap's window, so the entry becomes skipped(capped).
+// this category within the cap's period, so the entry becomes skipped(capped).
 func (w *Worker) skipCapped(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, c ledger.Claim) error {
 	applied := false
 	if c.Verdict == ledger.VerdictSend {
@@ -128,7 +128,8 @@ func (w *Worker) finishRetrying(p campaigns.SendPayload, o ledger.Outcome) (ledg
 
 // retrying calls f until it succeeds, waiting settleRetries between calls, each call on its
 // own context of at most 5 s (a shutdown does not cut it short). With a deadline set, no wait
-// goes past it: the call that would come after the deadline is not made.
+// goes past it: the call that would come after the deadline is not made. The deadline is a
+// context's (the task's), so it is read on the process's clock, as the context itself is.
 func (w *Worker) retrying(deadline time.Time, f func(ctx context.Context) error) error {
 	for try := 0; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -210,8 +211,9 @@ func (w *Worker) optOutCode(code string) bool {
 }
 
 // settle records the outcome of a send, as read by Table.Decide, and returns the task's
-// result: accepted; refused (failed, or the run paused; a session message refused as outside
-// the customer service window sends its fallback template instead, when it has one); not taken (a throttle waits without
+// result: accepted; refused (failed, or the run paused; a WindowBound message refused as
+// outside the customer service window sends its fallback instead, when it has one); not
+// taken (a throttle waits without
 // using an attempt, anything else retries); maybe sent (unknown under at-most-once, retried
 // under at-least-once). A request turned away (a throttle, a stop-the-run code) reached no
 // one, so the room it took in the daily tier and the frequency cap goes back first.
@@ -294,16 +296,18 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 		return &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: reason}
 
 	case connectly.ClassPermanent:
-		if d.WindowClosed() && canFallBack(j) {
-			if !fallbackBarred(j) {
-				log.Info().Msg("refused: the customer service window is closed; sending the fallback template")
-				return w.sendRefusedFallback(ctx, j)
+		if d.WindowClosed() && j.bound != nil {
+			if fb, bar := j.bound.Fallback(); fb != nil {
+				if bar.Code == "" {
+					log.Info().Msg("refused: the customer service window is closed; sending the fallback template")
+					return w.sendRefusedFallback(ctx, j, fb)
+				}
+				// The fallback cannot go to this recipient: the refusal settles as one without
+				// a fallback, under the code that says why none went.
+				log.Info().Str("recorded_code", bar.Code).
+					Msg("refused: the customer service window is closed, and " + bar.Why)
+				code = bar.Code
 			}
-			// The authentication fallback cannot go to a BSUID: the refusal settles as one
-			// without a fallback, under the code that says why none went.
-			log.Info().Str("recorded_code", campaigns.SkipBSUIDNotSupported).
-				Msg("refused: the customer service window is closed, and the authentication fallback cannot go to a BSUID")
-			code = campaigns.SkipBSUIDNotSupported
 		}
 		// An opt-out is suppressed before the failure is recorded: once recorded, a retry of
 		// the task finds the entry done and would not come back here. If the list cannot be

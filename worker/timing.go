@@ -24,7 +24,7 @@ func (w *Worker) beforeSend(ctx context.Context, log zerolog.Logger, p campaigns
 	if p.SendHours == "" && p.Expires == 0 {
 		return false, nil
 	}
-	expired, wait := campaigns.CheckTime(p, w.ledger.Now())
+	expired, wait := campaigns.CheckTime(p, w.now())
 	switch {
 	case expired:
 		skipped, err := w.skipEntry(context.WithoutCancel(ctx), p, "expired")

@@ -28,9 +28,9 @@ func TestBeforeSend(t *testing.T) {
 		t.Cleanup(func() { rdb.Close() })
 		w := New(testConfig(), Deps{Redis: rdb, Sender: &fakeSender{}, Logger: zerolog.Nop(), Now: func() time.Time { return now }})
 		b := &testBundle{mr: mr, rdb: rdb, ledger: ledger.New(rdb, nil), worker: w}
-		return b, seedRun(t, b, "r-window", ledger.AtMostOnce, 3)
+		return b, seedRun(t, b, "r-hours", ledger.AtMostOnce, 3)
 	}
-	window := func(from, to string) string {
+	hours := func(from, to string) string {
 		w, err := campaigns.NewSendHours(nil, from, to, "")
 		if err != nil {
 			t.Fatal(err)
@@ -59,11 +59,11 @@ func TestBeforeSend(t *testing.T) {
 			t.Fatalf("counted twice: %+v", c)
 		}
 	})
-	t.Run("ClosedWindowWaitsForOpening", func(t *testing.T) {
+	t.Run("OutsideHoursWaitsForOpening", func(t *testing.T) {
 		t.Parallel()
 		b, ps := setup(t)
 		p := ps[1]
-		p.SendHours, p.Zone = window("09:00", "20:00"), "America/New_York"
+		p.SendHours, p.Zone = hours("09:00", "20:00"), "America/New_York"
 		handled, err := b.worker.beforeSend(context.Background(), zerolog.Nop(), p)
 		te := wantAs[*ThrottledError](t, err)
 		if !handled || te.RetryAfter != 54*time.Minute || isFailure(err) {
@@ -71,25 +71,25 @@ func TestBeforeSend(t *testing.T) {
 		}
 		wantEntry(t, b, p, ledger.Entry{State: ledger.Queued})
 	})
-	t.Run("OpenWindowSendsAndShortWaitsComeBackEarly", func(t *testing.T) {
+	t.Run("WithinHoursSendsAndShortWaitsComeBackEarly", func(t *testing.T) {
 		t.Parallel()
 		b, ps := setup(t)
 		p := ps[1]
-		p.SendHours, p.Zone = window("08:00", "20:00"), "America/New_York"
+		p.SendHours, p.Zone = hours("08:00", "20:00"), "America/New_York"
 		if handled, err := b.worker.beforeSend(context.Background(), zerolog.Nop(), p); handled || err != nil {
-			t.Fatalf("open window: %v %v", handled, err)
+			t.Fatalf("within send hours: %v %v", handled, err)
 		}
-		p.SendHours = window("08:01", "20:00")
+		p.SendHours = hours("08:01", "20:00")
 		_, err := b.worker.beforeSend(context.Background(), zerolog.Nop(), p)
 		if te := wantAs[*ThrottledError](t, err); te.RetryAfter != 54*time.Second {
 			t.Fatalf("retry after %s, want 54s (90%% of the minute; it looks again then)", te.RetryAfter)
 		}
 	})
-	t.Run("WindowOpeningAfterExpiry", func(t *testing.T) {
+	t.Run("HoursOpeningAfterExpiry", func(t *testing.T) {
 		t.Parallel()
 		b, ps := setup(t)
 		p := ps[2]
-		p.SendHours, p.Zone, p.Expires = window("09:00", "20:00"), "America/New_York", now.Add(30*time.Minute).Unix()
+		p.SendHours, p.Zone, p.Expires = hours("09:00", "20:00"), "America/New_York", now.Add(30*time.Minute).Unix()
 		if handled, err := b.worker.beforeSend(context.Background(), zerolog.Nop(), p); !handled || err != nil {
 			t.Fatalf("%v %v", handled, err)
 		}

@@ -238,6 +238,9 @@ type Worker struct {
 	sweepDone chan struct{}
 	// sending is called before each send's request (OnSending; followup.go).
 	sending func(ctx context.Context, p campaigns.SendPayload)
+	// messageOf builds the Message a task's payload carries (the function messageOf; a test
+	// plugs in a kind of its own here).
+	messageOf func(p *campaigns.SendPayload, category string) (Message, error)
 }
 
 // New builds a Worker; Start runs it.
@@ -255,7 +258,7 @@ func New(cfg Config, d Deps) *Worker {
 	w := &Worker{
 		rdb: d.Redis, cfg: cfg, ledger: l, metrics: d.Metrics, limits: limits.NewSends(limits.New(d.Redis), cfg.Limits),
 		windows: servicewindow.New(d.Redis, d.Now), client: clientOf(d.Sender), table: d.Table, log: log, now: d.Now, sleep: d.Sleep, adapt: map[string]bool{},
-		tasks: d.Tasks,
+		tasks: d.Tasks, messageOf: messageOf,
 	}
 	if w.tasks == nil {
 		w.tasks = asynqbatch.New(d.Redis)

@@ -27,17 +27,17 @@ type Ledger struct {
 	now func() time.Time
 	// formats remembers each run's entry format (format.go).
 	formats sync.Map
-	// burstWindow and burstLimit configure burst detection (see SetBurst).
-	burstWindow int
+	// burstSample and burstLimit configure burst detection (see SetBurst).
+	burstSample int
 	burstLimit  int
 }
 
 // SetBurst turns on burst detection: when one permanent code accounts for more than share of
-// the last window outcomes of a run, the outcome that crosses the line pauses the run.
-// window 0 turns it off. Call it before use.
-func (l *Ledger) SetBurst(window int, share float64) {
-	l.burstWindow = max(0, window)
-	l.burstLimit = int(float64(window) * share)
+// the last sample outcomes of a run, the outcome that crosses the line pauses the run.
+// sample 0 turns it off. Call it before use.
+func (l *Ledger) SetBurst(sample int, share float64) {
+	l.burstSample = max(0, sample)
+	l.burstLimit = int(float64(sample) * share)
 }
 
 // New returns a Ledger on rdb. now defaults to time.Now.
@@ -448,7 +448,7 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	}
 	field := f.field(a.Recipient)
 	res, err := scriptReply(finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
-		l.burstWindow, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload, o.Token), 4, "finish in run "+runID)
+		l.burstSample, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload, o.Token), 4, "finish in run "+runID)
 	if err != nil {
 		return FinishResult{}, err
 	}

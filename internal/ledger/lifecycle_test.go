@@ -160,7 +160,7 @@ func TestLifecycle(t *testing.T) {
 		}
 	})
 
-	t.Run("BurstNeedsAFullWindow", func(t *testing.T) {
+	t.Run("BurstNeedsAFullSample", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		b.l.SetBurst(10, 0.2)

@@ -17,7 +17,7 @@ import (
 // The adaptive controller's decisions, as Backoff reports them.
 const (
 	// DecisionDecrease: the throttled share went over the threshold and the factor was
-	// lowered; it holds for a window.
+	// lowered; it holds for a moment (Policy.hold).
 	DecisionDecrease = "decrease"
 	// DecisionIncrease: the hold is over and the factor climbs back step by step.
 	DecisionIncrease = "increase"
@@ -48,9 +48,9 @@ func SenderControl(business, sender string, rate float64, p Policy) Control {
 // Key is where the controller keeps its state (the key of Adaptive in a reservation).
 func (c Control) Key() string { return rkeys.SenderBackoff(c.Business, c.Sender) }
 
-// windowKeys returns the throttle and reservation counts of the n whole seconds before sec,
-// newest first.
-func (c Control) windowKeys(sec int64, n int) (throttled, reserved []string) {
+// periodKeys returns the throttle and reservation counts of the n whole seconds before sec
+// (the Policy's Period), newest first.
+func (c Control) periodKeys(sec int64, n int) (throttled, reserved []string) {
 	limit := rkeys.SenderLimit(c.Business, c.Sender)
 	for i := 1; i <= n; i++ {
 		throttled = append(throttled, rkeys.SenderThrottled(c.Business, c.Sender, sec-int64(i)))
@@ -82,7 +82,7 @@ func (l *Limiter) Throttled(ctx context.Context, c Control, now time.Time) (Thro
 	p := c.Policy.withDefaults()
 	n := p.seconds()
 	sec := now.Unix()
-	throttled, reserved := c.windowKeys(sec, n)
+	throttled, reserved := c.periodKeys(sec, n)
 	keys := append(append([]string{c.Key(), rkeys.SenderThrottled(c.Business, c.Sender, sec)}, throttled...), reserved...)
 	res, err := throttledCmd.Run(ctx, l.rdb, keys, now.UnixMilli(), sec, n, p.hold().Milliseconds(), p.Threshold, p.Min,
 		p.Every.Milliseconds(), p.Step, max(0, c.Rate), (p.Period + 5*time.Second).Milliseconds()).Slice()
@@ -114,7 +114,7 @@ type Backoff struct {
 	// Factor scales the configured rate (1: at the configured rate).
 	Factor float64
 	// Share is the share of the sender's reservations the provider throttled over the
-	// window's whole seconds before now (0 when nothing was reserved); Throttled and Reserved
+	// Period's whole seconds before now (0 when nothing was reserved); Throttled and Reserved
 	// are its counts.
 	Share               float64
 	Throttled, Reserved int64
@@ -133,7 +133,7 @@ type Backoff struct {
 // BackoffOf reads the state of c's controller at now, in one round trip.
 func (l *Limiter) BackoffOf(ctx context.Context, c Control, now time.Time) (Backoff, error) {
 	p := c.Policy.withDefaults()
-	throttled, reserved := c.windowKeys(now.Unix(), p.seconds())
+	throttled, reserved := c.periodKeys(now.Unix(), p.seconds())
 	var st *redis.SliceCmd
 	var thr, res *redis.SliceCmd
 	_, err := l.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {

@@ -197,3 +197,27 @@ func TestDefaultPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestReservationsCountOnTheirClock: a send's reservation counts itself in the second of its
+// Request.Now, the clock the controller reads the counts on, so on a clock other than the
+// process's the throttled share still sees them: 100 reservations and then one throttle a
+// half second later are a share of about 1%, which leaves the rate alone.
+func TestReservationsCountOnTheirClock(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	s := NewSends(b.lim, Config{BusinessID: "biz", DefaultSenderRate: 1e6, BusinessRate: -1, PairInterval: -1})
+	for i := range 100 {
+		bk, err := s.Reserve(ctx, Intention{Run: "run", Recipient: "+1555000" + strconv.Itoa(1000+i)}, t0)
+		if err != nil || !bk.OK {
+			t.Fatalf("reserve %d: %+v, %v", i, bk, err)
+		}
+	}
+	c := s.Control("")
+	throttled(t, b, c, t0.Add(500*time.Millisecond))
+	if th := throttled(t, b, c, t0.Add(time.Second)); th.Decreased || th.Factor != 1 || th.Share > 0.02 {
+		t.Fatalf("throttle after 100 reservations: %+v, want a share of about 1%% and no decrease", th)
+	}
+	if st := backoffOf(t, b, c, t0.Add(time.Second)); st.Reserved != 100 {
+		t.Fatalf("backoff %+v, want the 100 reservations counted in the second before", st)
+	}
+}

@@ -107,7 +107,7 @@ func simulate(t *testing.T, prov provider, cfg simConfig) []simSecond {
 		b.mr.SetTime(now)
 		for inflight < cfg.concurrency && !now.Before(retryAt) {
 			r, err := b.lim.ReserveRequest(ctx, &Request{Keys: []string{lim}, Limits: []Limit{PerSecond(cfg.rate)},
-				MaxWait: time.Second, Usage: []int{0}, UsageAt: now, Now: now,
+				MaxWait: time.Second, Usage: []int{0}, Now: now,
 				Adaptive: &Adaptive{Key: ctl.Key(), Index: 0, Policy: cfg.policy}})
 			if err != nil {
 				t.Fatal(err)

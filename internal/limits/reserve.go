@@ -24,14 +24,14 @@ const (
 	ReasonCapped = "capped"
 )
 
-// Tier is the business's daily messaging tier: at most Limit unique recipients in any window
-// of Period (24 h). A recipient already messaged within it takes no new room, and
+// Tier is the business's daily messaging tier: at most Limit unique recipients in any rolling
+// Period (24 h). A recipient already messaged within it takes no new room, and
 // neither does one whose customer service window is open (Meta counts only the people
 // messaged outside one). A send whose recipient has an open window (Request.Windows) at
 // Request.Now skips the tier: it takes no room, adds no member and is not refused when the
 // tier is full.
 type Tier struct {
-	// Key holds the recipients of the window (a sorted set scored by their last send).
+	// Key holds the recipients of the Period (a sorted set scored by their last send).
 	Key    string
 	Limit  int
 	Period time.Duration
@@ -87,7 +87,7 @@ type Policy struct {
 	Threshold float64
 	// Every and Step are the recovery: +Step of the configured rate every Every (default +0.01
 	// every second: from half the rate back to full in 50 s). A faster climb overshoots a real
-	// limit further before the window sees it: more 429s in the saw's every tooth.
+	// limit further before the Period's counts see it: more 429s in the saw's every tooth.
 	Every time.Duration
 	Step  float64
 }
@@ -125,7 +125,7 @@ func (p Policy) withDefaults() Policy {
 	return p
 }
 
-// seconds is the window in whole seconds.
+// seconds is the Period in whole seconds.
 func (p Policy) seconds() int { return int(p.Period / time.Second) }
 
 // hold is how long a decrease stands before the controller decides again. The decision then
@@ -140,10 +140,9 @@ type Request struct {
 	Limits []Limit
 	// MaxWait is the longest wait for a rate permit the caller accepts.
 	MaxWait time.Duration
-	// Usage lists positions in Keys whose per-second use is counted (for `herald limits show`),
-	// in the second of UsageAt (zero: time.Now).
-	Usage   []int
-	UsageAt time.Time
+	// Usage lists positions in Keys whose per-second use is counted (for `herald limits show`
+	// and the adaptive controller, which reads them on the same clock), in the second of Now.
+	Usage []int
 	// Tier, Cap and Adaptive are optional.
 	Tier     *Tier
 	Cap      *Cap
@@ -158,8 +157,9 @@ type Request struct {
 	// messages, servicewindow.Tracker.SetMargin): Meta judges it on its own clock, so near its
 	// close the send takes room in the Tier and is not reported InWindow.
 	WindowMargin time.Duration
-	// Now is the clock of the tier, the cap, the windows and the adaptive factor (the rate
-	// limits use Redis's clock, which all workers share). Zero means time.Now.
+	// Now is the clock of the tier, the cap, the windows, the adaptive factor and the usage
+	// counts (the rate limits use Redis's clock, which all workers share). Zero means
+	// time.Now.
 	Now time.Time
 }
 
@@ -168,7 +168,7 @@ type Reservation struct {
 	// OK is true when everything was reserved; use it after Wait.
 	OK bool
 	// Wait is how long to wait before using the permit, or, when !OK, how long until one
-	// would be available (for ReasonTier: until the oldest recipient leaves the window).
+	// would be available (for ReasonTier: until the oldest recipient leaves the tier's Period).
 	Wait time.Duration
 	// Reason says why a reservation was refused.
 	Reason string
@@ -237,7 +237,8 @@ func (r *Request) args() ([]string, []any) {
 	}
 	n := len(ks)
 	args := make([]any, 0, 16+len(pairs)+4)
-	args = append(args, r.MaxWait.Microseconds(), n, r.now().UnixMilli())
+	now := r.now()
+	args = append(args, r.MaxWait.Microseconds(), n, now.UnixMilli())
 	if t := r.Tier; t != nil && t.Limit > 0 {
 		ks = append(ks, t.Key)
 		args = append(args, t.Limit, t.Period.Milliseconds(), t.Member)
@@ -262,13 +263,9 @@ func (r *Request) args() ([]string, []any) {
 		ks = append(ks, w.Key)
 	}
 	var usage []string
-	at := r.UsageAt
-	if at.IsZero() {
-		at = time.Now()
-	}
 	for _, i := range r.Usage {
 		if pos[i] > 0 {
-			usage = append(usage, UsageKey(r.Keys[i], at.Unix()))
+			usage = append(usage, UsageKey(r.Keys[i], now.Unix()))
 		}
 	}
 	ks = append(ks, usage...)

@@ -127,11 +127,11 @@ func TestUsage(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	r := &Request{Keys: []string{"sender"}, Limits: []Limit{{Rate: 1000, Burst: 1000}}, MaxWait: time.Second, Usage: []int{0},
-		UsageAt: t0}
+		Now: t0}
 	for range 30 {
 		reserveReq(t, b, r)
 	}
-	r.UsageAt = t0.Add(time.Second)
+	r.Now = t0.Add(time.Second)
 	for range 10 {
 		reserveReq(t, b, r)
 	}

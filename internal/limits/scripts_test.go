@@ -162,7 +162,7 @@ var scriptCases = []luacheck.Case{
 		}
 		req := func(now time.Time) *Request {
 			return &Request{Keys: []string{k.rate}, Limits: []Limit{{Rate: 10, Burst: 1}}, MaxWait: time.Hour,
-				Adaptive: &Adaptive{Key: k.adaptive, Index: 0}, Usage: []int{0}, UsageAt: caseNow, Now: now}
+				Adaptive: &Adaptive{Key: k.adaptive, Index: 0}, Usage: []int{0}, Now: now}
 		}
 		first, err := lim.ReserveRequest(ctx, req(caseNow))
 		if err != nil || !first.OK || first.Wait != 0 || first.Factor != 0.5 {
@@ -180,8 +180,12 @@ var scriptCases = []luacheck.Case{
 		if err != nil || !later.OK || later.Factor != 0.6 {
 			return fmt.Errorf("10 s later: %+v (%v), want factor 0.6", later, err)
 		}
+		// Each reservation is counted in the second of its own Now.
 		use := UsageKey(k.rate, caseNow.Unix())
-		if err := wantString(ctx, rdb, use, "3"); err != nil {
+		if err := wantString(ctx, rdb, use, "2"); err != nil {
+			return err
+		}
+		if err := wantString(ctx, rdb, UsageKey(k.rate, caseNow.Add(10*time.Second).Unix()), "1"); err != nil {
 			return err
 		}
 		return wantTTL(ctx, rdb, use, 0, 15*time.Second)
@@ -317,10 +321,10 @@ var scriptCases = []luacheck.Case{
 	}},
 }
 
-// seedCounts sets, for each whole second of c's window before now, reserved reservations and
+// seedCounts sets, for each whole second of c's Period before now, reserved reservations and
 // throttled throttles.
 func seedCounts(ctx context.Context, rdb redis.UniversalClient, c Control, now time.Time, reserved, throttled int) {
-	thr, res := c.windowKeys(now.Unix(), c.Policy.withDefaults().seconds())
+	thr, res := c.periodKeys(now.Unix(), c.Policy.withDefaults().seconds())
 	for i := range thr {
 		rdb.Set(ctx, thr[i], throttled, time.Minute)
 		rdb.Set(ctx, res[i], reserved, time.Minute)

@@ -57,24 +57,24 @@ func (l *Limiter) usage(ctx context.Context, limitKey string, seconds int, now t
 
 // TierUse is the state of the daily tier.
 type TierUse struct {
-	// Used is the number of unique recipients in the window; Limit is the tier.
+	// Used is the number of unique recipients in the tier's period; Limit is the tier.
 	Used, Limit int
-	// NextFree is when the oldest recipient leaves the window (zero when the window is empty).
+	// NextFree is when the oldest recipient leaves the period (zero when it holds none).
 	NextFree time.Time
 }
 
 // Remaining is the room left in the tier (never negative).
 func (u TierUse) Remaining() int { return max(0, u.Limit-u.Used) }
 
-// DailyTier reads the use of business's daily tier of limit unique recipients per window, at
-// now.
-func (l *Limiter) DailyTier(ctx context.Context, business string, limit int, window time.Duration, now time.Time) (TierUse, error) {
-	return l.tierOf(ctx, rkeys.Tier(business), limit, window, now)
+// DailyTier reads the use of business's daily tier of limit unique recipients per rolling
+// period, at now.
+func (l *Limiter) DailyTier(ctx context.Context, business string, limit int, period time.Duration, now time.Time) (TierUse, error) {
+	return l.tierOf(ctx, rkeys.Tier(business), limit, period, now)
 }
 
 // tierOf reads the use of the daily tier kept at key, at now.
-func (l *Limiter) tierOf(ctx context.Context, key string, limit int, window time.Duration, now time.Time) (TierUse, error) {
-	from := strconv.FormatInt(now.Add(-window).UnixMilli(), 10)
+func (l *Limiter) tierOf(ctx context.Context, key string, limit int, period time.Duration, now time.Time) (TierUse, error) {
+	from := strconv.FormatInt(now.Add(-period).UnixMilli(), 10)
 	u := TierUse{Limit: limit}
 	n, err := l.rdb.ZCount(ctx, key, "("+from, "+inf").Result()
 	if err != nil {
@@ -86,14 +86,14 @@ func (l *Limiter) tierOf(ctx context.Context, key string, limit int, window time
 		return u, fmt.Errorf("limits: tier: %w", err)
 	}
 	if len(oldest) == 1 {
-		u.NextFree = time.UnixMilli(int64(oldest[0].Score)).Add(window)
+		u.NextFree = time.UnixMilli(int64(oldest[0].Score)).Add(period)
 	}
 	return u, nil
 }
 
-// capMarks counts the marks of a cap record (tag:ms,...) inside the window ending at now.
-func capMarks(v string, window time.Duration, now time.Time) int {
-	from := now.Add(-window).UnixMilli()
+// capMarks counts the marks of a cap record (tag:ms,...) inside the period ending at now.
+func capMarks(v string, period time.Duration, now time.Time) int {
+	from := now.Add(-period).UnixMilli()
 	n := 0
 	for mark := range strings.SplitSeq(v, ",") {
 		_, ts, ok := strings.Cut(mark, ":")
@@ -154,13 +154,13 @@ func (l *Limiter) peekCaps(ctx context.Context, caps []Cap, now time.Time) ([]bo
 }
 
 // InDailyTier reports, for each recipient, whether they were messaged within business's daily
-// tier's window ending at now (a send to them takes no new room).
-func (l *Limiter) InDailyTier(ctx context.Context, business string, recipients []string, window time.Duration, now time.Time) ([]bool, error) {
-	return l.inTier(ctx, rkeys.Tier(business), recipients, window, now)
+// tier's period ending at now (a send to them takes no new room).
+func (l *Limiter) InDailyTier(ctx context.Context, business string, recipients []string, period time.Duration, now time.Time) ([]bool, error) {
+	return l.inTier(ctx, rkeys.Tier(business), recipients, period, now)
 }
 
-// inTier reports, for each member, whether they were messaged within the tier's window.
-func (l *Limiter) inTier(ctx context.Context, key string, members []string, window time.Duration, now time.Time) ([]bool, error) {
+// inTier reports, for each member, whether they were messaged within the tier's period.
+func (l *Limiter) inTier(ctx context.Context, key string, members []string, period time.Duration, now time.Time) ([]bool, error) {
 	cmds := make([]*redis.FloatCmd, len(members))
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, m := range members {
@@ -171,7 +171,7 @@ func (l *Limiter) inTier(ctx context.Context, key string, members []string, wind
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("limits: tier members: %w", err)
 	}
-	from := float64(now.Add(-window).UnixMilli())
+	from := float64(now.Add(-period).UnixMilli())
 	out := make([]bool, len(members))
 	for i := range members {
 		if s, err := cmds[i].Result(); err == nil && s > from {

@@ -22,7 +22,6 @@ func TestStatusByName(t *testing.T) {
 	reserve := func(in Intention, at time.Time) {
 		t.Helper()
 		req := s.Request(in, at)
-		req.UsageAt = at
 		bk, err := s.ReserveRequest(ctx, req)
 		if err != nil || !bk.OK {
 			t.Fatalf("reserve %+v: %+v, %v", in, bk, err)

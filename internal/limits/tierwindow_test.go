@@ -156,7 +156,6 @@ func TestTierWindowsWithRateLimitsAndUsage(t *testing.T) {
 	r.Limits = []Limit{PerSecond(1000), {Rate: 1, Burst: 1}}
 	r.MaxWait = 500 * time.Millisecond
 	r.Usage = []int{0}
-	r.UsageAt = t0
 	r.Cap = &Cap{Key: "cap", Field: id, Max: 1, Period: time.Hour, Tag: "run1"}
 	r.Adaptive = &Adaptive{Key: "backoff", Index: 0}
 	res := reserveReq(t, b, r)

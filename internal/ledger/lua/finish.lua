@@ -26,7 +26,7 @@
 --          'hold' or 'requeue' (the request did not count: the attempt is given back; only a
 --          throttle is counted, a requeue is the same task going on to send)
 -- ARGV[6]  now (unix ms)
--- ARGV[7]  burst window (outcomes kept; 0 disables)
+-- ARGV[7]  burst sample (outcomes kept; 0 disables)
 -- ARGV[8]  burst limit
 -- ARGV[9]  '1' when this failure is permanent and counts towards a burst
 -- ARGV[10] the attempt number of the claim being settled ('' to skip the check)
@@ -76,19 +76,19 @@ end
 if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[3], names[new] .. ':' .. ARGV[3], 1) end
 if new == 'a' and att > 1 then redis.call('HINCRBY', KEYS[2], 'accepted_after_retry', 1) end
 local paused = ''
-local window = tonumber(ARGV[7]) or 0
-if window > 0 then
+local sample = tonumber(ARGV[7]) or 0
+if sample > 0 then
   local c = ARGV[3]
   if new == 'a' or c == '' then c = 'ok' end
   redis.call('LPUSH', KEYS[5], c)
-  redis.call('LTRIM', KEYS[5], 0, window - 1)
-  if ARGV[9] == '1' and redis.call('LLEN', KEYS[5]) >= window then
+  redis.call('LTRIM', KEYS[5], 0, sample - 1)
+  if ARGV[9] == '1' and redis.call('LLEN', KEYS[5]) >= sample then
     local n = 0
-    for _, v in ipairs(redis.call('LRANGE', KEYS[5], 0, window - 1)) do
+    for _, v in ipairs(redis.call('LRANGE', KEYS[5], 0, sample - 1)) do
       if v == ARGV[3] then n = n + 1 end
     end
     if n > tonumber(ARGV[8]) and redis.call('HGET', KEYS[1], 'status') == 'running' then
-      paused = ARGV[3] .. ': ' .. n .. ' of the last ' .. window .. ' sends failed with this code'
+      paused = ARGV[3] .. ': ' .. n .. ' of the last ' .. sample .. ' sends failed with this code'
       redis.call('HSET', KEYS[1], 'status', 'paused', 'pause_reason', paused, 'paused_at', ARGV[6])
     end
   end

@@ -12,10 +12,10 @@
 -- ARGV[2]  n, the number of rate limits
 -- ARGV[3]  now (unix ms): the clock of the tier, the cap, the adaptive factor and the windows
 -- ARGV[4]  tier limit (0: no tier)
--- ARGV[5]  tier window (ms)
+-- ARGV[5]  tier period (ms)
 -- ARGV[6]  tier member (the recipient)
 -- ARGV[7]  cap max (0: no cap)
--- ARGV[8]  cap window (ms)
+-- ARGV[8]  cap period (ms)
 -- ARGV[9]  cap field (the recipient)
 -- ARGV[10] cap tag (the run)
 -- ARGV[11] the adaptive limit's 1-based position among KEYS[1] .. KEYS[n] (0: none)
@@ -35,7 +35,7 @@
 -- included:
 --   ok          1 reserved, 0 refused;
 --   wait        µs (a string): the wait before the permit, or until one would be available
---               (for 'tier': until the oldest member leaves the window);
+--               (for 'tier': until the oldest member leaves the period);
 --   reason      '' when reserved, else 'capped', 'tier' or 'rate';
 --   tier added  1 when the member is new in the tier, cap added 1 when the run's mark is new;
 --   factor      the adaptive factor (a string, '%.4f'; '1' on a cap or tier refusal);
@@ -66,12 +66,12 @@ k = k + m
 
 local capValue, capNew = nil, 0
 if capKey then
-  local window = tonumber(ARGV[8])
+  local period = tonumber(ARGV[8])
   local tag = ARGV[10]
   local v = redis.call('HGET', capKey, ARGV[9]) or ''
   local kept, others, mine = {}, 0, false
   for tg, ts in string.gmatch(v, '([^:,]+):(%d+)') do
-    if tonumber(ts) > nowms - window then
+    if tonumber(ts) > nowms - period then
       if tg == tag then mine = true else
         others = others + 1
         kept[#kept + 1] = tg .. ':' .. ts
@@ -86,12 +86,12 @@ end
 
 local tierNew = 0
 if tierKey then
-  local window = tonumber(ARGV[5])
-  redis.call('ZREMRANGEBYSCORE', tierKey, '-inf', nowms - window)
+  local period = tonumber(ARGV[5])
+  redis.call('ZREMRANGEBYSCORE', tierKey, '-inf', nowms - period)
   if not redis.call('ZSCORE', tierKey, ARGV[6]) then
     if redis.call('ZCARD', tierKey) >= tierLimit then
       local o = redis.call('ZRANGE', tierKey, 0, 0, 'WITHSCORES')
-      local w = (tonumber(o[2]) + window - nowms) * 1000
+      local w = (tonumber(o[2]) + period - nowms) * 1000
       if w < 0 then w = 0 end
       return {0, string.format('%.0f', w), 'tier', 0, 0, '1', 0, 0}
     end
@@ -103,7 +103,7 @@ local factor = 1
 if aKey then
   local f = redis.call('HMGET', aKey, 'f', 'at')
   if f[1] then
-    -- 'at' is when recovery starts (a window after the last decrease). A caller whose clock
+    -- 'at' is when recovery starts (a hold after the last decrease). A caller whose clock
     -- is behind it sees no recovery yet (never less than the stored factor, which the
     -- decrease kept at or above its floor).
     local elapsed = math.max(0, nowms - tonumber(f[2]))

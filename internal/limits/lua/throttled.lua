@@ -1,10 +1,10 @@
 -- throttled.lua: count one throttled send and let the sender's adaptive controller decide.
 --
 -- Within the hold after a decrease it does nothing more; otherwise, when the throttled share of
--- the window's whole seconds after the last decrease's is over the threshold, the factor drops
+-- the period's whole seconds after the last decrease's is over the threshold, the factor drops
 -- to the rate that got through in the latest of those seconds with any traffic (the rate the
 -- sender used then, at most its factor, times the share not throttled), not below the floor,
--- and holds. The window decides whether (its average is steady against random throttles), the
+-- and holds. The period decides whether (its average is steady against random throttles), the
 -- latest second how far (the average lags when throttling has just begun).
 --
 -- KEYS[1]            the controller's state (hash: f factor, at when recovery starts ms, dec
@@ -14,7 +14,7 @@
 -- KEYS[n+3..2n+2]    the reservation counts of the same seconds, newest first
 -- ARGV[1]  now (unix ms)
 -- ARGV[2]  now (unix s)
--- ARGV[3]  n, the window in whole seconds
+-- ARGV[3]  n, the period in whole seconds
 -- ARGV[4]  hold after a decrease (ms)
 -- ARGV[5]  threshold (throttled share)
 -- ARGV[6]  min factor
@@ -56,7 +56,7 @@ if thr > 0 then share = thr / math.max(thr, res) end
 if share <= tonumber(ARGV[5]) then
   return {0, string.format('%.4f', cur), string.format('%.4f', share)}
 end
--- The window says whether to decrease; the latest second with traffic says how far.
+-- The period says whether to decrease; the latest second with traffic says how far.
 local rshare = 0
 if rthr > 0 then rshare = rthr / math.max(rthr, rres) end
 local used = cur
