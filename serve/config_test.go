@@ -54,12 +54,13 @@ func TestWorkerConfigOff(t *testing.T) {
 func TestSendTaskOptions(t *testing.T) {
 	t.Parallel()
 	o := serve.SendTaskOptions(config.Default())
-	want := sendpolicy.DefaultRequestTimeout + limits.DefaultMaxWait + sendpolicy.DefaultKeepPlaceFor + 30*time.Second
+	// Twice one send: a session message refused for a closed window sends its fallback too.
+	want := 2*(sendpolicy.DefaultRequestTimeout+limits.DefaultMaxWait+sendpolicy.DefaultKeepPlaceFor) + 30*time.Second
 	if o.MaxRetry != sendpolicy.DefaultMaxAttempts+20 || o.Timeout != want || o.Retention != sendpolicy.Retention {
 		t.Errorf("default options %+v, want timeout %v", o, want)
 	}
 	off := serve.SendTaskOptions(loadConfig(t, "retry: {keep_place_for: off, max_attempts: 2}\n"))
-	if off.Timeout != want-sendpolicy.DefaultKeepPlaceFor || off.MaxRetry != 22 {
+	if off.Timeout != want-2*sendpolicy.DefaultKeepPlaceFor || off.MaxRetry != 22 {
 		t.Errorf("options with keep_place_for off: %+v", off)
 	}
 	if e := serve.ExpandTaskOptions(config.Default()); e.Retention != 0 || e.Timeout != o.Timeout || e.MaxRetry != o.MaxRetry {

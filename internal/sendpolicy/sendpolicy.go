@@ -79,7 +79,13 @@ func MaxRetry(maxAttempts int) int { return maxAttempts + 20 }
 
 // TaskTimeout bounds one run of a send task's handler: it may wait for its rate permits
 // (maxWait), keep its place while the limits are booked further ahead (keepPlaceFor; negative,
-// off, counts as none), then make its request (requestTimeout); 30s more covers the ledger.
+// off, counts as none), then make its request (requestTimeout); and a session message that
+// Connectly refuses because the customer's window has closed does all of it a second time, for
+// its fallback template, under the same claim. 30s more covers the ledger.
+//
+// The bound must hold that longest run: at the deadline asynq schedules the task's retry
+// without waiting for the handler, so a retry could find the claim of a request still in
+// flight and settle it unknown (at-most-once) or send again (at-least-once).
 func TaskTimeout(requestTimeout, maxWait, keepPlaceFor time.Duration) time.Duration {
-	return requestTimeout + maxWait + max(keepPlaceFor, 0) + 30*time.Second
+	return 2*(requestTimeout+maxWait+max(keepPlaceFor, 0)) + 30*time.Second
 }
