@@ -139,8 +139,9 @@ func (x *Index) Record(ctx context.Context, run string, bucket int, recipient st
 // to a run whose message to the customer was sent after it, which it cannot answer (a copy of
 // a webhook delivered again after a newer run messaged the customer, say). A message is sent
 // after the reply when the creation time in its provider id (a ULID, as Connectly's are) is
-// past the reply's second by more than ReplyClockSlack, or when the entry holds no message yet
-// (planned, queued, or its request still out: what it sends will be later). An entry whose
+// past the reply's second by more than ReplyClockSlack, when the entry has made no request
+// yet, or, for an entry whose message time is not known yet (its request out, or its accept not
+// yet recorded), when its run was created after the reply (see sentAfter). An entry whose
 // message id holds no time (not a ULID), and every entry for a reply without a time, are
 // taken as before the lower bound: the newest run wins. A reply naming its message
 // (ReplyTo) joins the run that sent that message whatever the times say.
@@ -157,7 +158,7 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 		e.Via = ViaRecent
 		return e, true, nil
 	}
-	entries, err := x.entries(ctx, cands)
+	entries, starts, err := x.entries(ctx, cands)
 	if err != nil {
 		return Entry{}, false, err
 	}
@@ -171,7 +172,7 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 		}
 	}
 	for i, le := range entries {
-		if r.At.IsZero() || !sentAfter(le, r.At) {
+		if r.At.IsZero() || !sentAfter(le, starts[i], r.At) {
 			e = cands[i]
 			e.Via = ViaRecent
 			return e, true, nil
@@ -185,15 +186,32 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 // a message id are read from clocks that need not agree to the second.
 const ReplyClockSlack = 5 * time.Second
 
-// sentAfter reports whether the message of ledger entry le was sent after a reply written in
-// the second at (see Join's lower bound).
-func sentAfter(le ledger.Entry, at time.Time) bool {
+// sentAfter reports whether the message of ledger entry le, of a run created at created, is
+// known to have been sent after a reply written in the second at, or not at all (see Join's
+// lower bound). Only what the ledger proves refuses a run:
+//   - an entry waiting for its first request (planned or queued with no attempt: no request
+//     reached Connectly) sent nothing the reply can answer;
+//   - an entry with a message id holding its creation time (a ULID) was sent then;
+//   - any other entry (submitting: its request in flight or its accept not yet recorded;
+//     queued again after an attempt, as an unknown recipient waiting for its resend) may have
+//     sent what the reply answers at any time since its run was created, so only a run created
+//     after the reply is refused. Refusing it on its state alone would lose a real reply, and
+//     the refusal would be pinned for every copy of it.
+func sentAfter(le ledger.Entry, created, at time.Time) bool {
+	bound := at.Add(time.Second + ReplyClockSlack)
 	switch le.State {
-	case ledger.Planned, ledger.Queued, ledger.Submitting:
-		return true
+	case ledger.Planned, ledger.Queued:
+		if le.Attempts == 0 {
+			return true
+		}
+	case ledger.Submitting:
+	default:
+		if sent, ok := ulid.Time(le.MessageID); ok {
+			return sent.After(bound)
+		}
+		return false
 	}
-	sent, ok := ulid.Time(le.MessageID)
-	return ok && sent.After(at.Add(time.Second+ReplyClockSlack))
+	return !created.IsZero() && created.After(bound)
 }
 
 // candidates returns the answerable runs of the index that messaged the customer under any of
@@ -274,16 +292,16 @@ func (x *Index) candidates(ctx context.Context, ids []string) ([]Entry, error) {
 
 // entries returns the ledger entries of cands, in their order (a zero Entry for one not
 // found). It is one round trip.
-func (x *Index) entries(ctx context.Context, cands []Entry) ([]ledger.Entry, error) {
+func (x *Index) entries(ctx context.Context, cands []Entry) ([]ledger.Entry, []time.Time, error) {
 	addrs := make([]ledger.Address, len(cands))
 	for i, c := range cands {
 		addrs[i] = ledger.Address{Run: c.Run, Recipient: c.Recipient, Bucket: c.Bucket}
 	}
-	entries, err := x.ledger.Entries(ctx, addrs)
+	entries, starts, err := x.ledger.EntriesOfRuns(ctx, addrs)
 	if err != nil {
-		return nil, fmt.Errorf("conversation: join: %w", err)
+		return nil, nil, fmt.Errorf("conversation: join: %w", err)
 	}
-	return entries, nil
+	return entries, starts, nil
 }
 
 // recipientOf returns the ledger key of an index field: "+" and the digits of a phone, or

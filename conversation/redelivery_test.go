@@ -509,3 +509,33 @@ func TestReceiverRedeliveryAfterA503FollowsUpOnce(t *testing.T) {
 		})
 	}
 }
+
+// A reply that comes while its run's entry is still submitting (Connectly took the message,
+// the worker has not recorded the accept yet: its finish is in flight or retried through a
+// failover) is joined to that run: the run was created before the reply, so its message may be
+// what the reply answers. Before, the entry's state alone refused the run, and the refusal was
+// pinned, so no copy of the reply, even after the accept, got its follow-up.
+func TestJoinTakesARunWhoseAcceptIsNotRecordedYet(t *testing.T) {
+	t.Parallel()
+	b := setupFollowups(t)
+	ctx := context.Background()
+	dan := b.rcpts[3] // still submitting in promo-1
+	if err := b.fu.Index().Record(ctx, b.run.ID, ledger.BucketOf(dan, 2), dan, b.clock.t.Add(72*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.t = b.clock.t.Add(3 * time.Second)
+	text := conversation.Reply{Kind: webhooks.ReplyText, From: webhooks.Customer{Phone: dan}, At: b.clock.t,
+		Text: "How much is it?", MessageID: "wamid.dan-1"}
+	out, err := b.fu.Reply(ctx, text)
+	if err != nil || out.Entry.Run != b.run.ID || !out.Created {
+		t.Fatalf("reply while the entry is submitting: %+v, %v; want promo-1's follow-up created", out, err)
+	}
+	b.accept(t, b.run, dan, ulidAt(b.clock.t.Add(-3*time.Second), 7))
+	again, err := b.fu.Reply(ctx, text)
+	if err != nil || !again.Repeat || again.Entry.Run != b.run.ID || again.Created {
+		t.Fatalf("the copy after the accept: %+v, %v; want a repeat of promo-1's join", again, err)
+	}
+	if got := b.followupTasks("price", dan, b.run.ID); got[0] != 1 {
+		t.Fatalf("follow-up tasks in promo-1: %v, want [1]", got)
+	}
+}

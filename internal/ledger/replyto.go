@@ -2,7 +2,10 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,10 +20,24 @@ import (
 // A phone recipient is asked for under both fields runs have kept it under (format.go): its
 // digits and the number itself. A run holds only one of them, so no run's format is read.
 func (l *Ledger) Entries(ctx context.Context, addrs []Address) ([]Entry, error) {
+	out, _, err := l.entries(ctx, addrs, false)
+	return out, err
+}
+
+// EntriesOfRuns reads the entries at addrs as Entries does and, in the same round trip, when
+// each address's run was created (zero when its run records no time). A run's creation is the
+// earliest any of its messages can have been sent: the conversation's join reads it for
+// entries whose message time is not known yet.
+func (l *Ledger) EntriesOfRuns(ctx context.Context, addrs []Address) ([]Entry, []time.Time, error) {
+	return l.entries(ctx, addrs, true)
+}
+
+func (l *Ledger) entries(ctx context.Context, addrs []Address, withCreated bool) ([]Entry, []time.Time, error) {
 	if len(addrs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	cmds := make([]*redis.SliceCmd, len(addrs))
+	var created []*redis.StringCmd
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, a := range addrs {
 			fields := []string{a.Recipient}
@@ -28,11 +45,25 @@ func (l *Ledger) Entries(ctx context.Context, addrs []Address) ([]Entry, error) 
 				fields = []string{d, a.Recipient}
 			}
 			cmds[i] = p.HMGet(ctx, rkeys.LedgerBucket(a.Run, a.Bucket), fields...)
+			if withCreated {
+				created = append(created, p.HGet(ctx, rkeys.Run(a.Run), "created"))
+			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("ledger: read entries: %w", err)
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, nil, fmt.Errorf("ledger: read entries: %w", err)
+	}
+	// A run without a creation time answers nil; any other failure of a command is an error.
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			return nil, nil, fmt.Errorf("ledger: read entries: %w", err)
+		}
+		if withCreated {
+			if err := created[i].Err(); err != nil && !errors.Is(err, redis.Nil) {
+				return nil, nil, fmt.Errorf("ledger: read entries: %w", err)
+			}
+		}
 	}
 	out := make([]Entry, len(addrs))
 	for i, c := range cmds {
@@ -42,10 +73,19 @@ func (l *Ledger) Entries(ctx context.Context, addrs []Address) ([]Entry, error) 
 				continue
 			}
 			if out[i], err = decodeEntry(s); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			break
 		}
 	}
-	return out, nil
+	if !withCreated {
+		return out, nil, nil
+	}
+	starts := make([]time.Time, len(addrs))
+	for i, c := range created {
+		if n, err := strconv.ParseInt(c.Val(), 10, 64); err == nil && n > 0 {
+			starts[i] = time.UnixMilli(n)
+		}
+	}
+	return out, starts, nil
 }
