@@ -147,3 +147,29 @@ func TestAnOptOutIsSuppressedByTheRetryWhenTheListIsUnreachable(t *testing.T) {
 		t.Fatalf("suppression %q after a redelivery, want it kept", v)
 	}
 }
+
+// TestAnOptOutIsSuppressedByARetryThatEndsBeforeItsClaim: the retry of an opt-out whose
+// suppression could not be written may end before it reaches its claim (its send has expired
+// meanwhile, say); it still writes the suppression. Before, only a retry that reached its claim
+// did, and an expired one left a customer who opted out off the list.
+func TestAnOptOutIsSuppressedByARetryThatEndsBeforeItsClaim(t *testing.T) {
+	h := &suppressionHook{}
+	h.failing.Store(-1)
+	b, run := setupOptOut(t, h)
+	p := seedRun(t, b, run, ledger.AtMostOnce, 1)[0]
+	if err := handle(t, b, p); err == nil || errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("error %v, want one the task retries on", err)
+	}
+	if suppressedOf(t, b, p.To) {
+		t.Fatal("suppressed although the list could not be written: the test tested nothing")
+	}
+	h.failing.Store(0)
+	p.Expires = time.Now().Add(-time.Minute).Unix() // the retry comes after the send's expiry
+	if err := handle(t, b, p); err != nil {
+		t.Fatalf("expired retry: %v", err)
+	}
+	if !suppressedOf(t, b, p.To) {
+		t.Fatal("the opt-out was recorded failed, but its expired retry never wrote the suppression")
+	}
+	wantEntry(t, b, p, ledger.Entry{State: ledger.Failed, Attempts: 1, Code: optedOut})
+}

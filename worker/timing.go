@@ -58,8 +58,16 @@ func (w *Worker) skipEntry(ctx context.Context, p campaigns.SendPayload, reason 
 		return ok, err
 	}
 	e, found, err := w.ledger.Entry(ctx, p.Address())
-	if err != nil || !found || e.State != ledger.Submitting {
+	if err != nil || !found {
 		return false, err
+	}
+	if e.State == ledger.Failed && w.optOutCode(e.Code) {
+		// An opt-out recorded while the suppression list could not be written: a retry of its
+		// task that ends here, before its claim, writes it as notSending would.
+		return false, w.keepSuppressed(ctx, p, e.Code)
+	}
+	if e.State != ledger.Submitting {
+		return false, nil
 	}
 	token := ledger.NewClaimToken()
 	c, err := w.ledger.ClaimWith(ctx, p.Address(), ledger.Delivery(p.Delivery), token)
