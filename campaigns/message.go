@@ -58,10 +58,14 @@ func (d *Definition) HasFallback() bool { return d.IsSession() && d.Template.Nam
 // templates) applies to it. Expansion and campaign plan's limits preview both use it.
 func (d *Definition) SendCategory() string {
 	if d.IsSession() && !d.HasFallback() {
-		return "utility"
+		return SessionOnlyCategory
 	}
 	return d.Template.Category
 }
+
+// SessionOnlyCategory is the category of a session message sent without a fallback template,
+// a campaign's or an on_reply follow-up's (see SendCategory).
+const SessionOnlyCategory = "utility"
 
 // MaxSessionField bounds every rendered string of a session message, in characters, whatever
 // its own limit: it bounds the work of a render (4 bytes a character) before the content is

@@ -429,6 +429,12 @@ func Payload(f FollowupOf) (campaigns.SendPayload, error) {
 			return p, err
 		}
 		p.Kind = campaigns.KindSession
+		if rule.Template == nil {
+			// A session message with no fallback template is no marketing send: as a session
+			// campaign's, its category is campaigns.SessionOnlyCategory, so no marketing cap
+			// counts it, nor refuses the answer to the customer's own tap.
+			p.Category = campaigns.SessionOnlyCategory
+		}
 	}
 	return p, nil
 }
