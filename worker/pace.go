@@ -63,6 +63,9 @@ func (w *Worker) pacing(sender string) *atomic.Bool {
 
 // paceAndClaim reserves the send's limits and claims the recipient's ledger entry.
 //
+// The claim's round trip also reads whether the recipient is on the suppression list
+// (claimIn), so the list is checked at send time at no cost in round trips.
+//
 // While its sender's limits let sends through without waiting, both go out in one pipeline:
 // that saves a Redis round trip per send when throughput is bound by Redis, not by the
 // limits. Once permits come with a wait, the send is rate-bound and the round trip costs
@@ -75,23 +78,22 @@ func (w *Worker) paceAndClaim(ctx context.Context, j *job) (ledger.Claim, bookin
 	if paced.Load() {
 		return w.pacedClaim(ctx, j)
 	}
-	p := j.p
 	var bc *limits.BookingCmd
-	var cc *ledger.ClaimCmd
+	var cr claimRead
 	_, _ = w.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		bc = w.limits.ReserveIn(ctx, pipe, j.in, w.now())
-		cc = w.ledger.ClaimIn(ctx, pipe, p.Address(), ledger.Delivery(p.Delivery), j.token)
+		cr = w.claimIn(ctx, pipe, j)
 		return nil
 	})
 	// Each result is read on its own: a failed reservation must not hide a claim that happened.
-	c, cerr := cc.Result(ctx)
+	c, code, cerr := w.claimed(ctx, j, cr)
 	r, rerr := bc.Result(ctx)
 	b := booked(r, time.Now())
 	if rerr == nil {
 		paced.Store(!b.OK || b.Wait > 0)
 	}
 	if cerr != nil {
-		w.unclaim(ctx, j.p, j.token)
+		w.unclaim(ctx, j.p, j.token, code)
 		if rerr == nil {
 			w.giveBack(ctx, b, limits.Unsent)
 		}
@@ -146,13 +148,14 @@ func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking,
 			w.giveBack(ctx, b, limits.Waited)
 			continue
 		}
-		c, err := w.ledger.ClaimWith(ctx, p.Address(), ledger.Delivery(p.Delivery), j.token)
+		c, code, err := w.claim(ctx, j)
 		if err != nil {
-			w.unclaim(ctx, j.p, j.token)
+			w.unclaim(ctx, j.p, j.token, code)
 			w.giveBack(ctx, b, limits.Waited)
 			return c, b, err
 		}
-		if c.Verdict != ledger.VerdictSend {
+		if c.Verdict != ledger.VerdictSend || j.suppressed {
+			// Nothing to wait for: the caller settles it (a suppressed recipient is skipped).
 			return c, b, nil
 		}
 		// Wait out the claim lead on the task's context, as onTime would. If it ends, the

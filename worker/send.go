@@ -33,6 +33,9 @@ type job struct {
 	// token is the token of the task's claims (ledger.ClaimWith): a claim whose answer was
 	// lost is given back by it.
 	token string
+	// suppressed: the claim said send, and its round trip found the recipient on the
+	// suppression list (claimed).
+	suppressed bool
 }
 
 // outcome is a request's answer, classified once.
@@ -121,8 +124,9 @@ func waitErrorCode(ctx context.Context) string {
 }
 
 // reserveAndClaim reserves the send's limits and claims its recipient, and waits for the
-// slot. It returns done when the task ends here (not claimed, nothing to send, a limit
-// refused it) with the task's result; otherwise the request may leave now.
+// slot. It returns done when the task ends here (not claimed, nothing to send, the recipient
+// on the suppression list, a limit refused it) with the task's result; otherwise the request
+// may leave now.
 func (w *Worker) reserveAndClaim(ctx context.Context, j *job) (bool, error) {
 	log := j.log
 	c, b, err := w.paceAndClaim(ctx, j)
@@ -135,6 +139,11 @@ func (w *Worker) reserveAndClaim(ctx context.Context, j *job) (bool, error) {
 			}
 		}
 		return true, w.unreachable(ctx, log, err)
+	}
+	if c.Verdict == ledger.VerdictSend && j.suppressed {
+		// The person opted out after the send was planned: no request, whatever the limits.
+		w.giveBack(ctx, b, b.spent())
+		return true, w.skipSuppressed(j)
 	}
 	if b.Reason == limits.ReasonCapped && (c.Verdict == ledger.VerdictSend || c.Verdict == ledger.VerdictNotClaimed) {
 		return true, w.skipCapped(ctx, log, j.p, c)

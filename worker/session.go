@@ -155,7 +155,8 @@ func (w *Worker) sendRefusedFallback(ctx context.Context, j *job, fb Message) er
 // rebook books the limits of j's second request under the claim j holds, waiting for its
 // slot as a paced send does (keeping its place for up to KeepPlaceFor, until the worker
 // stops). It returns done when no slot came: the claim is given back (nothing was sent) and
-// the task waits, as a send whose limits refused it before its claim.
+// the task waits, as a send whose limits refused it before its claim; and when the recipient
+// is on the suppression list by then (recheckSuppressed).
 func (w *Worker) rebook(ctx context.Context, j *job) (bool, error) {
 	old := j.bk
 	w.giveBack(ctx, old, limits.Late)
@@ -172,7 +173,8 @@ func (w *Worker) rebook(ctx context.Context, j *job) (bool, error) {
 	}
 	j.bk = b
 	if err == nil && b.OK {
-		return false, nil
+		// The claim's check of the suppression list is a wait ago: look again.
+		return w.recheckSuppressed(ctx, j)
 	}
 	w.giveBack(ctx, b, limits.Waited)
 	code := "RATE_LIMIT"

@@ -161,9 +161,13 @@ const CodeClaimUnanswered = "CLAIM_UNANSWERED"
 // behind: the next attempt finds it and, under at-most-once, settles the recipient unknown
 // (CLAIM_FOUND), as for any claim a dead worker leaves; nothing then tells it from a claim
 // whose request went out.
-func (w *Worker) unclaim(ctx context.Context, p campaigns.SendPayload, token string) {
+//
+// code is CodeClaimUnanswered for a lost answer; a claim that said send while the
+// suppression list could not be read in its round trip goes back the same way, under
+// CodeSuppressionUnread.
+func (w *Worker) unclaim(ctx context.Context, p campaigns.SendPayload, token, code string) {
 	deadline, _ := ctx.Deadline()
-	o := ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRequeue, Code: CodeClaimUnanswered, Token: token}
+	o := ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRequeue, Code: code, Token: token}
 	var r ledger.FinishResult
 	err := w.retrying(deadline, func(ctx context.Context) error {
 		var err error
@@ -173,7 +177,9 @@ func (w *Worker) unclaim(ctx context.Context, p campaigns.SendPayload, token str
 	log := w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger()
 	switch {
 	case err != nil:
-		log.Error().Err(err).Msg("a claim whose answer was lost could not be given back; the recipient may read as unknown")
+		log.Error().Err(err).Str(logx.KeyCode, code).Msg("a claim could not be given back; the recipient may read as unknown")
+	case r.Applied && code == CodeSuppressionUnread:
+		log.Warn().Msg("the suppression list could not be read; the claim was given back unused")
 	case r.Applied:
 		log.Warn().Msg("the claim's answer was lost; the claim was given back unused")
 	}

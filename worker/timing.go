@@ -72,7 +72,7 @@ func (w *Worker) skipEntry(ctx context.Context, p campaigns.SendPayload, reason 
 	token := ledger.NewClaimToken()
 	c, err := w.ledger.ClaimWith(ctx, p.Address(), ledger.Delivery(p.Delivery), token)
 	if err != nil {
-		w.unclaim(ctx, p, token)
+		w.unclaim(ctx, p, token, CodeClaimUnanswered)
 		return false, err
 	}
 	switch c.Verdict {

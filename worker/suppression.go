@@ -1,0 +1,120 @@
+package worker
+
+import (
+	"context"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/metrics"
+)
+
+// The suppression list at send time.
+//
+// Expansion plans a recipient on the suppression list as skipped(suppressed), and a reply's
+// follow-up is refused to one; but a task may wait long after it was planned (a delayed
+// follow-up, a paused run's held tasks, a send waiting for the daily tier, the resend of an
+// unknown recipient), and an opt-out (STOP, an opt-out answer) cancels nothing queued. So every
+// send reads its recipient's suppression again in the round trip of its claim (claimIn: one
+// pipeline with the claim, and with the reservation while the sender's permits come without a
+// wait), and a claim that says send to a suppressed recipient settles the entry
+// skipped(suppressed) with no request (skipSuppressed). A read that fails lets nothing go: the
+// claim goes back by its token and the task tries again, as after a claim whose answer was
+// lost. The fallback template after a refused session message, which waits for a slot of its
+// own after the claim, reads the list again before its request (recheckSuppressed).
+
+// CodeSuppressionUnread is the code of a claim given back because the suppression list could
+// not be read in its round trip: the send is not made unchecked, and the task tries again.
+const CodeSuppressionUnread = "SUPPRESSION_UNREAD"
+
+// claimRead is a send's claim and the read of its recipient's suppression, queued in one
+// pipeline (claimIn).
+type claimRead struct {
+	claim *ledger.ClaimCmd
+	supp  *ledger.SuppressedCmd
+}
+
+// claimIn queues j's claim and the read of whether its recipient is on the suppression list
+// in pipe. The list has no hash tag, so it cannot be read inside the claim's script on Redis
+// Cluster; a pipeline may hold commands for several slots.
+func (w *Worker) claimIn(ctx context.Context, pipe redis.Pipeliner, j *job) claimRead {
+	p := j.p
+	return claimRead{
+		claim: w.ledger.ClaimIn(ctx, pipe, p.Address(), ledger.Delivery(p.Delivery), j.token),
+		supp:  w.ledger.SuppressedIn(ctx, pipe, p.To),
+	}
+}
+
+// claimed reads r after its pipeline ran, and sets j.suppressed: the claim says send and the
+// recipient is on the suppression list. On an error the claim must be given back by its
+// token (unclaim) under the code returned: the claim's answer was lost
+// (CodeClaimUnanswered), or it said send and the suppression list could not be read
+// (CodeSuppressionUnread; the Claim returned is then empty, so nothing else settles it).
+// A suppression read that failed for a claim that sends nothing is of no matter.
+func (w *Worker) claimed(ctx context.Context, j *job, r claimRead) (ledger.Claim, string, error) {
+	j.suppressed = false
+	c, err := r.claim.Result(ctx)
+	if err != nil {
+		return c, CodeClaimUnanswered, err
+	}
+	if c.Verdict != ledger.VerdictSend {
+		return c, "", nil
+	}
+	in, err := r.supp.Result()
+	if err != nil {
+		return ledger.Claim{}, CodeSuppressionUnread, err
+	}
+	j.suppressed = in
+	return c, "", nil
+}
+
+// claim claims j's recipient and reads its suppression in one round trip (claimIn), for a
+// send that reserved its limits before.
+func (w *Worker) claim(ctx context.Context, j *job) (ledger.Claim, string, error) {
+	var r claimRead
+	_, _ = w.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		r = w.claimIn(ctx, pipe, j)
+		return nil
+	})
+	return w.claimed(ctx, j, r)
+}
+
+// skipSuppressed settles a claimed send whose recipient is on the suppression list: skipped
+// (ledger.SkipSuppressed, the reason expansion plans such a recipient with) under the task's
+// claim, its attempt given back, and counted as a skip. No request is made; the caller has
+// given the booking back.
+func (w *Worker) skipSuppressed(j *job) error {
+	r, err := w.finishRetrying(j.p, ledger.Outcome{State: ledger.Skipped, Code: ledger.SkipSuppressed,
+		Attempt: j.claim.Attempts, Token: j.token})
+	if err != nil {
+		return err
+	}
+	if r.Applied {
+		w.count(j.p, metrics.OutcomeSkipped, ledger.SkipSuppressed)
+		j.log.Info().Msg("skipped: the recipient is on the suppression list (opted out after the send was planned)")
+	}
+	if r.RunCompleted {
+		j.log.Info().Msg("run completed")
+	}
+	return nil
+}
+
+// recheckSuppressed reads, just before a second request under j's claim (the fallback after a
+// refused session message, which waited for a slot of its own), whether the recipient is on
+// the suppression list now. It returns done when no request may go, after giving j's booking
+// back: the recipient opted out (the entry is skipped(suppressed)), or the list could not be
+// read (the claim goes back by its token and the task tries again; the refused request reached
+// no one). A round trip more, only on this path.
+func (w *Worker) recheckSuppressed(ctx context.Context, j *job) (bool, error) {
+	in, err := w.ledger.Suppressed(ctx, []string{j.p.To})
+	if err == nil && !in[0] {
+		return false, nil
+	}
+	w.giveBack(ctx, j.bk, limits.Waited)
+	if err != nil {
+		w.unclaim(ctx, j.p, j.token, CodeSuppressionUnread)
+		return true, w.unreachable(ctx, j.log, err)
+	}
+	return true, w.skipSuppressed(j)
+}
