@@ -35,8 +35,9 @@ import (
 
 // Reason codes of follow-up entries written skipped.
 const (
-	// SkipSuppressed: the recipient was on the suppression list when they replied.
-	SkipSuppressed = "suppressed"
+	// SkipSuppressed: the recipient was on the suppression list when they replied (the
+	// ledger's one reason for it).
+	SkipSuppressed = ledger.SkipSuppressed
 	// SkipRender: the follow-up could not be rendered for the recipient.
 	SkipRender = "invalid_params"
 	// ReasonOnReply is the suppression reason of a suppress: true rule.

@@ -497,7 +497,7 @@ func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error)
 		// People who opted out are planned as skipped(suppressed).
 		for i, s := range view.Suppressed {
 			if s {
-				entries[i].Skip = "suppressed"
+				entries[i].Skip = ledger.SkipSuppressed
 			}
 			if cancelled {
 				entries[i].Skip = "cancelled"
