@@ -69,6 +69,9 @@ func EncodeSend(p SendPayload) []byte {
 		b = append(b, `,"exp":`...)
 		b = strconv.AppendInt(b, p.Expires, 10)
 	}
+	if p.ConfirmsOptOut {
+		b = append(b, `,"oo":true`...)
+	}
 	if p.Kind != "" {
 		b = append(b, `,"k":`...)
 		b = appendJSONString(b, p.Kind)

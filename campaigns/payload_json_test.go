@@ -29,6 +29,9 @@ func TestEncodeSendMatchesMarshal(t *testing.T) {
 		Delivery: "at-most-once", Rate: 12.5, Category: "utility", SendHours: "09:00-20:00", Zone: "America/Sao_Paulo", Expires: 1795000000}
 	checkEncodeSend(t, SendPayload{})
 	checkEncodeSend(t, full)
+	confirmation := full
+	confirmation.ConfirmsOptOut = true
+	checkEncodeSend(t, confirmation)
 	session := full
 	session.Kind, session.Session = KindSession, json.RawMessage(`{ "text" : "Olá <b>&</b>",
 	"list": {"button": "x\u2028"} }`)

@@ -59,6 +59,10 @@ type SendPayload struct {
 	SendHours string `json:"win,omitempty"`
 	Zone      string `json:"tz,omitempty"`
 	Expires   int64  `json:"exp,omitempty"`
+	// ConfirmsOptOut marks the follow-up of an on_reply rule with suppress: true: the
+	// confirmation of the opt-out the reply asked for, which goes although its recipient is
+	// on the suppression list by then (the worker's send-time check lets it through).
+	ConfirmsOptOut bool `json:"oo,omitempty"`
 	// Kind is what the task sends: KindTemplate ("", the template above) or KindSession.
 	Kind string `json:"k,omitempty"`
 	// Session is the rendered content of a session message (a connectly.SessionContent in

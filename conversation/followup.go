@@ -404,7 +404,8 @@ func Payload(f FollowupOf) (campaigns.SendPayload, error) {
 	}
 	maps.Copy(cols, ReplyColumns(r))
 	p := campaigns.SendPayload{Run: addr.Run, To: addr.Recipient, Bucket: addr.Bucket, Row: row, Campaign: run.Campaign,
-		Sender: run.Sender, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.Template.Category}
+		Sender: run.Sender, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.Template.Category,
+		ConfirmsOptOut: rule.Suppress}
 	if rule.Template != nil {
 		p.Template = rule.Template.Name
 		p.Language = cmp.Or(rule.Template.Language, def.Template.Language)

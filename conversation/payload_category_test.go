@@ -35,12 +35,17 @@ on_reply:
       button: "Not now"
       delay: 48h
       template: {name: spring_reminder}
+    - name: unsubscribe
+      button: "Unsubscribe"
+      suppress: true
+      message: {text: "Done: no more offers."}
 `
 	def, err := campaigns.Parse("promo.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"answer": campaigns.SessionOnlyCategory, "answer_or_template": "marketing", "later": "marketing"}
+	want := map[string]string{"answer": campaigns.SessionOnlyCategory, "answer_or_template": "marketing", "later": "marketing",
+		"unsubscribe": campaigns.SessionOnlyCategory}
 	for i := range def.OnReply.Rules {
 		rule := &def.OnReply.Rules[i]
 		p, err := conversation.Payload(conversation.FollowupOf{Run: ledger.Run{ID: "promo-1~" + rule.ID(), Campaign: "promo"},
@@ -51,6 +56,10 @@ on_reply:
 		}
 		if p.Category != want[rule.ID()] {
 			t.Errorf("rule %s: category %q, want %q", rule.ID(), p.Category, want[rule.ID()])
+		}
+		// Only the suppress rule's follow-up confirms an opt-out, and goes to a suppressed person.
+		if p.ConfirmsOptOut != rule.Suppress {
+			t.Errorf("rule %s: ConfirmsOptOut %v, want %v", rule.ID(), p.ConfirmsOptOut, rule.Suppress)
 		}
 	}
 }

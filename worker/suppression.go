@@ -22,7 +22,9 @@ import (
 // skipped(suppressed) with no request (skipSuppressed). A read that fails lets nothing go: the
 // claim goes back by its token and the task tries again, as after a claim whose answer was
 // lost. The fallback template after a refused session message, which waits for a slot of its
-// own after the claim, reads the list again before its request (recheckSuppressed).
+// own after the claim, reads the list again before its request (recheckSuppressed). The one
+// send that goes to a suppressed recipient is the confirmation of the opt-out itself: the
+// follow-up of an on_reply rule with suppress: true (SendPayload.ConfirmsOptOut).
 
 // CodeSuppressionUnread is the code of a claim given back because the suppression list could
 // not be read in its round trip: the send is not made unchecked, and the task tries again.
@@ -65,7 +67,8 @@ func (w *Worker) claimed(ctx context.Context, j *job, r claimRead) (ledger.Claim
 	if err != nil {
 		return ledger.Claim{}, CodeSuppressionUnread, err
 	}
-	j.suppressed = in
+	// The confirmation of an opt-out goes to the person who just opted out.
+	j.suppressed = in && !j.p.ConfirmsOptOut
 	return c, "", nil
 }
 
@@ -108,7 +111,7 @@ func (w *Worker) skipSuppressed(j *job) error {
 // no one). A round trip more, only on this path.
 func (w *Worker) recheckSuppressed(ctx context.Context, j *job) (bool, error) {
 	in, err := w.ledger.Suppressed(ctx, []string{j.p.To})
-	if err == nil && !in[0] {
+	if err == nil && (!in[0] || j.p.ConfirmsOptOut) {
 		return false, nil
 	}
 	w.giveBack(ctx, j.bk, limits.Waited)

@@ -100,6 +100,46 @@ func TestDelayedFollowupAfterOptOut(t *testing.T) {
 	}
 }
 
+// TestOptOutConfirmationGoes: the follow-up of an on_reply rule with suppress: true confirms
+// the opt-out the reply asked for; the rule suppressed the person first, and the send-time
+// check lets its confirmation (SendPayload.ConfirmsOptOut) through, on both claim paths, and
+// only it.
+func TestOptOutConfirmationGoes(t *testing.T) {
+	for _, path := range claimPaths {
+		t.Run(path.name, func(t *testing.T) {
+			b := setup(t, testConfig())
+			ctx := context.Background()
+			p := seedRun(t, b, "run-unsubscribe", ledger.AtMostOnce, 1)[0]
+			if err := handle(t, b, p); err != nil {
+				t.Fatal(err)
+			}
+			parent := runOf(t, b, p.Run)
+			res, err := b.ledger.CreateFollowup(ctx, ledger.Followup{Parent: ledger.ParentRun{ID: parent.ID, Campaign: parent.Campaign,
+				Template: parent.Template, Language: parent.Language, Sender: parent.Sender, Queue: parent.Queue,
+				Delivery: parent.Delivery, Buckets: parent.Buckets}, Rule: "unsubscribe", Recipient: p.To, Row: p.Row, Payload: []byte("{}")})
+			if err != nil || res.Verdict != ledger.FollowupCreated {
+				t.Fatalf("CreateFollowup: %+v %v", res, err)
+			}
+			fp := p
+			fp.Run, fp.Bucket, fp.Template, fp.ConfirmsOptOut = res.Address.Run, res.Address.Bucket, "unsubscribed", true
+			// The rule's suppression, written when the tap was joined.
+			if err := b.ledger.Suppress(ctx, p.To, "ON_REPLY"); err != nil {
+				t.Fatal(err)
+			}
+			b.worker.pacing(fp.Sender).Store(path.paced)
+			if err := handle(t, b, fp); err != nil {
+				t.Fatalf("confirmation: %v", err)
+			}
+			if e := entryOf(t, b, fp); e.State != ledger.Accepted {
+				t.Fatalf("confirmation entry %+v, want accepted", e)
+			}
+			if n := b.sender.CallsTo(p.To); n != 2 {
+				t.Fatalf("%d requests to the recipient, want the campaign's and the confirmation", n)
+			}
+		})
+	}
+}
+
 // TestHeldTaskResumedAfterOptOut: a task held while its run is paused comes back, once the run
 // is resumed, after its recipient opted out: it makes no request, its entry is
 // skipped(suppressed), the run completes, and the booking it made gives back what it held for
