@@ -15,23 +15,11 @@ func TestFollowupSends(t *testing.T) {
 	b := setup(t, testConfig())
 	ctx := context.Background()
 	ps := seedRun(t, b, "run-fu", ledger.AtMostOnce, 3)
-	parent, err := b.ledger.GetRun(ctx, "run-fu")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var accepted []string
 	b.worker.OnSending(func(_ context.Context, p campaigns.SendPayload) { accepted = append(accepted, p.Run+" "+p.To) })
 	followup := func(p campaigns.SendPayload) campaigns.SendPayload {
 		t.Helper()
-		pr := ledger.ParentRun{ID: parent.ID, Campaign: parent.Campaign, Template: parent.Template, Language: parent.Language,
-			Sender: parent.Sender, Queue: parent.Queue, Delivery: parent.Delivery, Buckets: parent.Buckets}
-		res, err := b.ledger.CreateFollowup(ctx, ledger.Followup{Parent: pr, Rule: "yes", Recipient: p.To, Row: p.Row, Payload: []byte("{}")})
-		if err != nil || res.Verdict != ledger.FollowupCreated {
-			t.Fatalf("CreateFollowup: %+v %v", res, err)
-		}
-		fp := p
-		fp.Run, fp.Bucket, fp.Template = res.Address.Run, res.Address.Bucket, "spring_thanks"
-		return fp
+		return followupOf(t, b, p, "yes", "spring_thanks")
 	}
 	sent := followup(ps[0])
 	for range 2 {

@@ -19,6 +19,7 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
 // fakeSender is a Sender that records every request and answers with SendFunc, or accepts
@@ -297,4 +298,51 @@ func setupSim(tb testing.TB, cfg Config) (*testBundle, *simClock) {
 	c.mr = b.mr
 	c.mr.SetTime(c.t)
 	return b, c
+}
+
+// followupOf creates the follow-up entry of rule for the recipient of parent send p (as the
+// webhook receiver does when a reply matches it) and returns the follow-up's send payload:
+// p's, in the follow-up run, sending template.
+func followupOf(tb testing.TB, b *testBundle, p campaigns.SendPayload, rule, template string) campaigns.SendPayload {
+	tb.Helper()
+	parent := runOf(tb, b, p.Run)
+	pr := ledger.ParentRun{ID: parent.ID, Campaign: parent.Campaign, Template: parent.Template, Language: parent.Language,
+		Sender: parent.Sender, Queue: parent.Queue, Delivery: parent.Delivery, Buckets: parent.Buckets}
+	res, err := b.ledger.CreateFollowup(context.Background(), ledger.Followup{Parent: pr, Rule: rule, Recipient: p.To, Row: p.Row,
+		Payload: []byte("{}")})
+	if err != nil || res.Verdict != ledger.FollowupCreated {
+		tb.Fatalf("CreateFollowup: %+v %v", res, err)
+	}
+	fp := p
+	fp.Run, fp.Bucket, fp.Template = res.Address.Run, res.Address.Bucket, template
+	return fp
+}
+
+// openWindow records that to wrote to business an hour ago: their customer service window is
+// open.
+func openWindow(tb testing.TB, b *testBundle, business, to string) {
+	tb.Helper()
+	if _, err := servicewindow.New(b.rdb, nil).Touch(context.Background(), business, []string{to}, time.Now().Add(-time.Hour)); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// handleToEntry handles p, expecting a permanent failure when want is failed and no error
+// otherwise, and checks that p's entry is want but for its message id.
+func handleToEntry(tb testing.TB, b *testBundle, p campaigns.SendPayload, want ledger.Entry) {
+	tb.Helper()
+	err := handle(tb, b, p)
+	if want.State == ledger.Failed {
+		if !errors.Is(err, asynq.SkipRetry) {
+			tb.Fatalf("handle: %v, want a permanent failure", err)
+		}
+	} else if err != nil {
+		tb.Fatalf("handle: %v", err)
+	}
+	e := entryOf(tb, b, p)
+	e.MessageID = ""
+	want.Row = p.Row
+	if e != want {
+		tb.Errorf("entry %+v, want %+v", e, want)
+	}
 }

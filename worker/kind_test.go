@@ -2,19 +2,15 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/metrics"
-	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
 // testKind is a message kind the worker does not know: it answers the handler's questions
@@ -108,25 +104,9 @@ func TestAFurtherKindNeedsNoHandlerChange(t *testing.T) {
 			b.worker.messageOf = func(*campaigns.SendPayload, string) (Message, error) { return msg, nil }
 			p := seedRun(t, b, "run-kinds", ledger.AtMostOnce, 1)[0]
 			if tc.open {
-				if _, err := servicewindow.New(b.rdb, nil).Touch(context.Background(), business, []string{p.To}, time.Now().Add(-time.Hour)); err != nil {
-					t.Fatal(err)
-				}
+				openWindow(t, b, business, p.To)
 			}
-
-			err := handle(t, b, p)
-			if tc.want.State == ledger.Failed {
-				if !errors.Is(err, asynq.SkipRetry) {
-					t.Fatalf("handle: %v, want a permanent failure", err)
-				}
-			} else if err != nil {
-				t.Fatalf("handle: %v", err)
-			}
-			e := entryOf(t, b, p)
-			e.MessageID = ""
-			tc.want.Row = p.Row
-			if e != tc.want {
-				t.Errorf("entry %+v, want %+v", e, tc.want)
-			}
+			handleToEntry(t, b, p, tc.want)
 			if main.Load() != tc.main || fall.Load() != tc.fall {
 				t.Errorf("%d requests of the kind and %d of its fallback, want %d and %d", main.Load(), fall.Load(), tc.main, tc.fall)
 			}

@@ -17,7 +17,7 @@ var windowNames = map[string]bool{
 	"ReadWindow": true, "SentInWindow": true, "SetWindowMargin": true, "SkipWindowClosed": true,
 	"WindowClosed": true, "WindowMargin": true, "WindowRef": true, "Windows": true,
 	"gateWindow": true, "inWindow": true, "servicewindow": true, "windowClosedAnswer": true,
-	"windows": true, "windowNames": true, "WindowBound": true, "TestWindowIsTheServiceWindow": true,
+	"windows": true, "windowNames": true, "WindowBound": true, "TestWindowIsTheServiceWindow": true, "openWindow": true,
 	"TestDailyTierSkipsOpenWindow": true, "TestDailyTierWindowCloses": true, "TestInWindowWithoutTier": true,
 	"TestTierCountsAClosedWindowAgain": true, "TestTierSkipsOpenWindows": true, "TestTierWindowRealRedis": true,
 	"TestTierWindowRefundKeepsEarlierRoom": true, "TestTierWindowsWithRateLimitsAndUsage": true,

@@ -78,9 +78,7 @@ func TestRefusedSessionFallsBackToTemplate(t *testing.T) {
 	ps := seedRun(t, b, "run-refused", ledger.AtMostOnce, 2)
 	withFallback, without := sessionPayload(t, ps[0], true), sessionPayload(t, ps[1], false)
 	for _, p := range []campaigns.SendPayload{withFallback, without} {
-		if _, err := servicewindow.New(b.rdb, nil).Touch(context.Background(), business, []string{p.To}, time.Now().Add(-time.Hour)); err != nil {
-			t.Fatal(err)
-		}
+		openWindow(t, b, business, p.To)
 	}
 
 	if err := handle(t, b, withFallback); err != nil {
@@ -296,25 +294,9 @@ func TestAuthFallbackNeverToBSUID(t *testing.T) {
 			p := sessionPayload(t, seedRunNumbers(t, b, "run-bsuid", ledger.AtMostOnce, tc.prefix, 1)[0], true)
 			p.Category = tc.category
 			if tc.refused {
-				if _, err := servicewindow.New(b.rdb, nil).Touch(context.Background(), business, []string{p.To}, time.Now().Add(-time.Hour)); err != nil {
-					t.Fatal(err)
-				}
+				openWindow(t, b, business, p.To)
 			}
-
-			err := handle(t, b, p)
-			if tc.want.State == ledger.Failed {
-				if !errors.Is(err, asynq.SkipRetry) {
-					t.Fatalf("handle: %v, want a permanent failure", err)
-				}
-			} else if err != nil {
-				t.Fatalf("handle: %v", err)
-			}
-			e := entryOf(t, b, p)
-			e.MessageID = ""
-			tc.want.Row = p.Row
-			if e != tc.want {
-				t.Errorf("entry %+v, want %+v", e, tc.want)
-			}
+			handleToEntry(t, b, p, tc.want)
 			if c.Sessions() != tc.sessions || b.sender.CallsTo(p.To) != tc.fallback {
 				t.Errorf("%d session and %d template requests, want %d and %d", c.Sessions(), b.sender.CallsTo(p.To), tc.sessions, tc.fallback)
 			}

@@ -71,15 +71,7 @@ func TestDelayedFollowupAfterOptOut(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The tap creates the follow-up (its task is due 48 h later).
-			parent := runOf(t, b, p.Run)
-			res, err := b.ledger.CreateFollowup(ctx, ledger.Followup{Parent: ledger.ParentRun{ID: parent.ID, Campaign: parent.Campaign,
-				Template: parent.Template, Language: parent.Language, Sender: parent.Sender, Queue: parent.Queue,
-				Delivery: parent.Delivery, Buckets: parent.Buckets}, Rule: "later", Recipient: p.To, Row: p.Row, Payload: []byte("{}")})
-			if err != nil || res.Verdict != ledger.FollowupCreated {
-				t.Fatalf("CreateFollowup: %+v %v", res, err)
-			}
-			fp := p
-			fp.Run, fp.Bucket, fp.Template = res.Address.Run, res.Address.Bucket, "spring_reminder"
+			fp := followupOf(t, b, p, "later", "spring_reminder")
 			// STOP, as the webhook receiver records it.
 			if err := b.ledger.Suppress(ctx, p.To, inboundOptOut); err != nil {
 				t.Fatal(err)
@@ -113,15 +105,8 @@ func TestOptOutConfirmationGoes(t *testing.T) {
 			if err := handle(t, b, p); err != nil {
 				t.Fatal(err)
 			}
-			parent := runOf(t, b, p.Run)
-			res, err := b.ledger.CreateFollowup(ctx, ledger.Followup{Parent: ledger.ParentRun{ID: parent.ID, Campaign: parent.Campaign,
-				Template: parent.Template, Language: parent.Language, Sender: parent.Sender, Queue: parent.Queue,
-				Delivery: parent.Delivery, Buckets: parent.Buckets}, Rule: "unsubscribe", Recipient: p.To, Row: p.Row, Payload: []byte("{}")})
-			if err != nil || res.Verdict != ledger.FollowupCreated {
-				t.Fatalf("CreateFollowup: %+v %v", res, err)
-			}
-			fp := p
-			fp.Run, fp.Bucket, fp.Template, fp.ConfirmsOptOut = res.Address.Run, res.Address.Bucket, "unsubscribed", true
+			fp := followupOf(t, b, p, "unsubscribe", "unsubscribed")
+			fp.ConfirmsOptOut = true
 			// The rule's suppression, written when the tap was joined.
 			if err := b.ledger.Suppress(ctx, p.To, "ON_REPLY"); err != nil {
 				t.Fatal(err)
