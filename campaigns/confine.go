@@ -143,6 +143,45 @@ func openAudienceFile(d *Definition) (*os.File, error) {
 	return f, nil
 }
 
+// MaxCampaignFileBytes bounds a campaign file: thousands of times a real one (a few KB, the
+// audience being a file of its own), and little enough to read at once.
+const MaxCampaignFileBytes = 1 << 20
+
+// ReadFile reads a campaign file as the untrusted input it is, as an audience is opened: a
+// regular file only (not a named pipe, a device or a file of the kernel), opened without
+// blocking, at most MaxCampaignFileBytes. Every reader of a campaign file comes here, the
+// long-lived processes that read a run's file again included.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err // it names the path
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err == nil {
+		err = regular(st)
+	}
+	if err == nil {
+		if kind := kernelFS(f); kind != "" {
+			err = fmt.Errorf("%w: it is a file of the kernel (%s)", ErrNotRegular, kind)
+		}
+	}
+	if err == nil && st.Size() > MaxCampaignFileBytes {
+		err = fmt.Errorf("%w: the file is %d bytes, more than a campaign file may be (%d)", ErrTooLarge, st.Size(), MaxCampaignFileBytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxCampaignFileBytes+1))
+	if err == nil && len(data) > MaxCampaignFileBytes {
+		err = fmt.Errorf("%w: more than a campaign file may be (%d bytes)", ErrTooLarge, MaxCampaignFileBytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return data, nil
+}
+
 // openConfined opens path (as a campaign file at campaign names it) inside the rules' root.
 func openConfined(campaign, path string, rules FileRules) (*os.File, error) {
 	root := rules.Root

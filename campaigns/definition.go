@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -231,7 +230,7 @@ func paramOrder(name string) int {
 
 // Load reads and validates a campaign file.
 func Load(path string) (*Definition, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("campaign: %w", err)
 	}

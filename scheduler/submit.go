@@ -3,7 +3,6 @@ package scheduler
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -44,7 +43,7 @@ type Submitted struct {
 // audience's rows (the file, its place inside the campaigns root, its header), and stores it as
 // the campaign's current version for the scheduler: `campaign submit`.
 func Submit(ctx context.Context, p SubmitParams) (Submitted, error) {
-	data, err := os.ReadFile(p.Path)
+	data, err := campaigns.ReadFile(p.Path)
 	if err != nil {
 		return Submitted{}, fmt.Errorf("campaign: %w", err)
 	}
