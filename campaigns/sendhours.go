@@ -2,9 +2,11 @@ package campaigns
 
 import (
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
@@ -199,19 +201,36 @@ func asUTC(t time.Time) time.Time {
 }
 
 // zoneCache maps IANA names to loaded locations: time.LoadLocation reads the zone database on
-// every call.
-var zoneCache sync.Map
+// every call. zoneCached counts its entries, which maxCachedZones bounds.
+var (
+	zoneCache  sync.Map
+	zoneCached atomic.Int64
+)
 
-// LoadZone is time.LoadLocation with a process-wide cache.
+// maxCachedZones bounds the zone cache: above the zone database's few thousand names, so
+// every real zone stays cached.
+const maxCachedZones = 4096
+
+// LoadZone is time.LoadLocation with a process-wide cache. Only a zone's own spelling is
+// taken: time.LoadLocation also accepts endless others of one zone ("America/./New_York",
+// "America//New_York"), and an audience's time zone column, which is untrusted, could make
+// each load and keep a zone table of its own (about 4.6 KB a row).
 func LoadZone(name string) (*time.Location, error) {
 	if v, ok := zoneCache.Load(name); ok {
 		return v.(*time.Location), nil
+	}
+	if name == "" || path.Clean(name) != name || strings.HasPrefix(name, "/") || strings.HasPrefix(name, "../") || name == ".." {
+		return nil, fmt.Errorf("time zone %q: not an IANA zone name", name)
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
 		return nil, fmt.Errorf("time zone %q: %w", name, err)
 	}
-	zoneCache.Store(name, loc)
+	if zoneCached.Load() < maxCachedZones {
+		if _, loaded := zoneCache.LoadOrStore(name, loc); !loaded {
+			zoneCached.Add(1)
+		}
+	}
 	return loc, nil
 }
 
@@ -295,7 +314,9 @@ func CheckTime(p SendPayload, now time.Time) (expired bool, wait time.Duration) 
 	}
 	loc := time.UTC
 	if w.Zone != "" {
-		loc, _ = LoadZone(w.Zone)
+		if l, err := LoadZone(w.Zone); err == nil { // ParseSendHours loaded it
+			loc = l
+		}
 	} else if p.Zone != "" {
 		if l, err := LoadZone(p.Zone); err == nil {
 			loc = l
