@@ -120,11 +120,12 @@ func decodePin(v string) (pinned, error) {
 		return pinned{}, nil
 	}
 	var e Entry
+	// The value names the customer: an error says what is wrong with it, not what it holds.
 	if err := json.Unmarshal([]byte(v), &e); err != nil {
-		return pinned{}, fmt.Errorf("conversation: pinned join %q: %w", v, err)
+		return pinned{}, fmt.Errorf("conversation: pinned join (%d bytes) does not decode: %w", len(v), err)
 	}
 	if e.Run == "" {
-		return pinned{}, fmt.Errorf("conversation: pinned join %q names no run", v)
+		return pinned{}, errors.New("conversation: pinned join names no run")
 	}
 	return pinned{Entry: e, OK: true}, nil
 }

@@ -50,6 +50,8 @@ func SendCampaign(ctx context.Context, p SendParams) (Sent, error) {
 	if err != nil {
 		return Sent{}, err
 	}
+	// The audience is read under the given config's rules, not the process's default.
+	def.Files = FileRules(p.Config)
 	// A campaign whose sender cannot be chosen fails before Redis is asked for anything.
 	if _, err := SenderOf(def, p.Config); err != nil {
 		return Sent{}, err

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/config"
@@ -243,5 +244,20 @@ func TestSendThenListCampaigns(t *testing.T) {
 	}
 	if len(got) != 2 || got["spring-sale"] != "version 0, 1 runs, last "+sent.RunID || got["weekly"] != "version 1, 0 runs, last " {
 		t.Fatalf("campaigns %v", got)
+	}
+}
+
+// SendCampaign reads the audience under the campaigns section of the config it is given, as
+// PlanCampaign does. Before, it took the process's default rules, so a library caller's
+// campaigns.root and limits did not apply to the run it started.
+func TestSendCampaignReadsUnderTheConfigsRules(t *testing.T) {
+	t.Parallel()
+	_, rdb := testredis.Mini(t)
+	c := config.Default()
+	c.Campaigns.Root = t.TempDir() // the campaign and its audience are elsewhere
+	_, err := serve.SendCampaign(context.Background(), serve.SendParams{Path: campaignFile(t, 2), Config: c, Log: zerolog.Nop(),
+		Connect: connectTo(rdb)})
+	if !errors.Is(err, campaigns.ErrOutsideRoot) {
+		t.Fatalf("SendCampaign with the audience outside campaigns.root: %v, want ErrOutsideRoot", err)
 	}
 }
