@@ -157,19 +157,7 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, err // it names the path
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err == nil {
-		err = regular(st)
-	}
-	if err == nil {
-		if kind := kernelFS(f); kind != "" {
-			err = fmt.Errorf("%w: it is a file of the kernel (%s)", ErrNotRegular, kind)
-		}
-	}
-	if err == nil && st.Size() > MaxCampaignFileBytes {
-		err = fmt.Errorf("%w: the file is %d bytes, more than a campaign file may be (%d)", ErrTooLarge, st.Size(), MaxCampaignFileBytes)
-	}
-	if err != nil {
+	if err := checkOpened(f, nil, MaxCampaignFileBytes, "a campaign file may be"); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxCampaignFileBytes+1))
@@ -239,26 +227,34 @@ func openConfined(campaign, path string, rules FileRules) (*os.File, error) {
 		}
 		return nil, fmt.Errorf("%w %s", ErrOutsideRoot, rootAbs)
 	}
-	st, err := f.Stat()
-	if err == nil {
-		err = regular(st)
-	}
-	if err == nil && !os.SameFile(fi, st) {
-		err = errors.New("the file changed while it was opened")
-	}
-	if err == nil {
-		if kind := kernelFS(f); kind != "" {
-			err = fmt.Errorf("%w: it is a file of the kernel (%s)", ErrNotRegular, kind)
-		}
-	}
-	if err == nil && st.Size() > rules.MaxFileBytes {
-		err = fmt.Errorf("%w: the file is %d bytes, more than campaigns.max_file_bytes (%d)", ErrTooLarge, st.Size(), rules.MaxFileBytes)
-	}
-	if err != nil {
+	if err := checkOpened(f, fi, rules.MaxFileBytes, "campaigns.max_file_bytes"); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return f, nil
+}
+
+// checkOpened checks an opened file as Herald reads untrusted files: a regular file (and the
+// file stat'ed before it was opened, when before is set), not a file of the kernel, of at most
+// max bytes (limit names that bound in the error).
+func checkOpened(f *os.File, before fs.FileInfo, max int64, limit string) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if err := regular(st); err != nil {
+		return err
+	}
+	if before != nil && !os.SameFile(before, st) {
+		return errors.New("the file changed while it was opened")
+	}
+	if kind := kernelFS(f); kind != "" {
+		return fmt.Errorf("%w: it is a file of the kernel (%s)", ErrNotRegular, kind)
+	}
+	if st.Size() > max {
+		return fmt.Errorf("%w: the file is %d bytes, more than %s (%d)", ErrTooLarge, st.Size(), limit, max)
+	}
+	return nil
 }
 
 // inside reports whether path is root or lies under it (both absolute and clean).
