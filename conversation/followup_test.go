@@ -227,9 +227,7 @@ func TestFollowupsDelayLateAndSuppress(t *testing.T) {
 func (b *fuBundle) leaveInOutbox(t *testing.T, to string) conversation.Reply {
 	t.Helper()
 	ctx := context.Background()
-	if err := b.fu.Index().Record(ctx, b.run.ID, ledger.BucketOf(to, 2), to, b.clock.t.Add(72*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	b.recordSend(t, to)
 	text := conversation.Reply{Kind: webhooks.ReplyText, From: webhooks.Customer{Phone: to}, At: b.clock.t, Text: "How much is it?"}
 	b.tasks.fail = true
 	if _, err := b.fu.Reply(ctx, text); err == nil {

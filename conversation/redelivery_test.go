@@ -127,9 +127,7 @@ func TestFollowupsCopyAfterANewerRunJoinsTheFirstRun(t *testing.T) {
 	b := setupFollowups(t)
 	ctx := context.Background()
 	ana := b.rcpts[0]
-	if err := b.fu.Index().Record(ctx, b.run.ID, ledger.BucketOf(ana, 2), ana, b.clock.t.Add(72*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	b.recordSend(t, ana)
 	text := b.askPrice("wamid.inbound-1")
 	first, err := b.fu.Reply(ctx, text)
 	if err != nil || !first.Created || first.Entry.Run != b.run.ID || first.Repeat {
@@ -184,9 +182,7 @@ func TestFollowupsConcurrentCopiesJoinOnce(t *testing.T) {
 	b := setupFollowups(t)
 	ctx := context.Background()
 	ana := b.rcpts[0]
-	if err := b.fu.Index().Record(ctx, b.run.ID, ledger.BucketOf(ana, 2), ana, b.clock.t.Add(72*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	b.recordSend(t, ana)
 	text := b.askPrice("wamid.raced")
 	text.At = time.Time{} // no timestamp: the join's lower bound does not help
 	run2 := b.run
@@ -381,9 +377,7 @@ func TestJoinRefusesARunThatMessagedAfterTheReply(t *testing.T) {
 	b := setupFollowups(t)
 	ctx := context.Background()
 	ana, bea := b.rcpts[0], b.rcpts[1]
-	if err := b.fu.Index().Record(ctx, b.run.ID, ledger.BucketOf(ana, 2), ana, b.clock.t.Add(72*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	b.recordSend(t, ana)
 	written := b.clock.t
 	at := func(t time.Time) conversation.Reply {
 		return conversation.Reply{Kind: webhooks.ReplyText, From: webhooks.Customer{Phone: ana}, At: t, Text: "How much is it?"}
@@ -520,9 +514,7 @@ func TestJoinTakesARunWhoseAcceptIsNotRecordedYet(t *testing.T) {
 	b := setupFollowups(t)
 	ctx := context.Background()
 	dan := b.rcpts[3] // still submitting in promo-1
-	if err := b.fu.Index().Record(ctx, b.run.ID, ledger.BucketOf(dan, 2), dan, b.clock.t.Add(72*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	b.recordSend(t, dan)
 	b.clock.t = b.clock.t.Add(3 * time.Second)
 	text := conversation.Reply{Kind: webhooks.ReplyText, From: webhooks.Customer{Phone: dan}, At: b.clock.t,
 		Text: "How much is it?", MessageID: "wamid.dan-1"}
@@ -537,5 +529,14 @@ func TestJoinTakesARunWhoseAcceptIsNotRecordedYet(t *testing.T) {
 	}
 	if got := b.followupTasks("price", dan, b.run.ID); got[0] != 1 {
 		t.Fatalf("follow-up tasks in promo-1: %v, want [1]", got)
+	}
+}
+
+// recordSend records in the index of recent sends that the bundle's run messaged rcpt, as the
+// worker does just before the request, answerable for three days.
+func (b *fuBundle) recordSend(t *testing.T, rcpt string) {
+	t.Helper()
+	if err := b.fu.Index().Record(context.Background(), b.run.ID, ledger.BucketOf(rcpt, 2), rcpt, b.clock.t.Add(72*time.Hour)); err != nil {
+		t.Fatal(err)
 	}
 }

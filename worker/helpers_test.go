@@ -19,6 +19,7 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
@@ -345,4 +346,15 @@ func handleToEntry(tb testing.TB, b *testBundle, p campaigns.SendPayload, want l
 	if e != want {
 		tb.Errorf("entry %+v, want %+v", e, want)
 	}
+}
+
+// setupBusiness is a worker of business with its own metrics.
+func setupBusiness(t *testing.T, business string) (*testBundle, *metrics.Metrics) {
+	t.Helper()
+	cfg := testConfig()
+	cfg.Limits.BusinessID = business
+	b := setup(t, cfg)
+	m := metrics.New()
+	b.worker.metrics = m
+	return b, m
 }

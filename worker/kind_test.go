@@ -87,11 +87,7 @@ func TestAFurtherKindNeedsNoHandlerChange(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig()
-			cfg.Limits.BusinessID = business
-			b := setup(t, cfg)
-			m := metrics.New()
-			b.worker.metrics = m
+			b, m := setupBusiness(t, business)
 			var main, fall atomic.Int32
 			k := &testKind{name: "reminder", answer: tc.answer, bar: tc.bar, requests: &main}
 			if tc.fallback {

@@ -279,11 +279,7 @@ func TestAuthFallbackNeverToBSUID(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := testConfig()
-			cfg.Limits.BusinessID = business
-			b := setup(t, cfg)
-			m := metrics.New()
-			b.worker.metrics = m
+			b, m := setupBusiness(t, business)
 			c := &sessionClient{fakeSender: b.sender}
 			if tc.refused {
 				c.SessionFunc = func(connectly.SessionMessage) (connectly.SendResult, error) {
