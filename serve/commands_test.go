@@ -230,3 +230,75 @@ func TestPlanCampaign(t *testing.T) {
 		t.Error("a missing file: no error")
 	}
 }
+
+// The contract's open choices reach the fake from the command's options: a Retry-After on the
+// rate limit's 429, the window answer, the senders and the strict refusals; a value the fake
+// does not know is an option error, and nothing listens.
+func TestFakeContractOptions(t *testing.T) {
+	t.Parallel()
+	base := serve.FakeParams{BusinessID: "b1", APIKey: "k", Rate: fakeconnectly.DefaultRateLimit, Listen: "127.0.0.1:0"}
+	with := func(f func(*serve.FakeParams)) serve.FakeParams { p := base; f(&p); return p }
+
+	cfg, err := serve.FakeConfig(with(func(p *serve.FakeParams) { p.Strict = "https-media, channel-type" }))
+	if want := (fakeconnectly.Strict{HTTPSMedia: true, ChannelType: true}); err != nil || cfg.Strict != want {
+		t.Fatalf("strict https-media, channel-type: %+v, %v; want %+v", cfg.Strict, err, want)
+	}
+	cfg, err = serve.FakeConfig(with(func(p *serve.FakeParams) { p.Strict = "all" }))
+	if want := (fakeconnectly.Strict{TextWhitespace: true, HTTPSMedia: true, DuplicateParams: true, ChannelType: true}); err != nil || cfg.Strict != want {
+		t.Fatalf("strict all: %+v, %v; want %+v", cfg.Strict, err, want)
+	}
+	for name, p := range map[string]serve.FakeParams{
+		"UnknownStrict":       with(func(p *serve.FakeParams) { p.Strict = "https-media,loose" }),
+		"UnknownWindowAnswer": with(func(p *serve.FakeParams) { p.WindowAnswer = "maybe" }),
+		"UnknownPunctuation":  with(func(p *serve.FakeParams) { p.NumberPunctuation = "keep" }),
+		"SenderNotE164":       with(func(p *serve.FakeParams) { p.Senders = []string{"4155550100"} }),
+	} {
+		p.Listening = func(string, int) { t.Errorf("%s: the fake listens", name) }
+		if err := serve.RunFakeConnectly(context.Background(), p); !errors.As(err, new(serve.FakeOptionError)) {
+			t.Errorf("%s: %v, want a FakeOptionError", name, err)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	urls, done := make(chan string, 1), make(chan error, 1)
+	go func() {
+		done <- serve.RunFakeConnectly(ctx, with(func(p *serve.FakeParams) {
+			p.Rate, p.RetryAfter, p.WindowAnswer = 1, true, fakeconnectly.WindowAnswerOutsideWindow
+			p.Senders = []string{"+14155550100", "+14155550101"}
+			p.Listening = func(url string, _ int) { urls <- url }
+		}))
+	}()
+	var base0 string
+	select {
+	case base0 = <-urls:
+	case err := <-done:
+		t.Fatalf("the fake did not start: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the fake's end: %v", err)
+		}
+	})
+	send := func() (*http.Response, string) {
+		body := `{"sender": {"id": "+14155550101", "channelType": "whatsapp"}, "recipient": {"id": "+14155550123", "channelType": "whatsapp"}, "message": {"text": "hi"}}`
+		req, _ := http.NewRequest(http.MethodPost, base0+"/v1/businesses/b1/send/messages", strings.NewReader(body))
+		req.Header.Set("X-API-Key", "k")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	// A customer who never wrote, answered as outside-window says.
+	if resp, body := send(); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW") {
+		t.Fatalf("session send to a closed window: %d %s", resp.StatusCode, body)
+	}
+	// One request a second: the next is refused with a Retry-After.
+	if resp, body := send(); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("second send in the second: %d %q %s; want 429 with a Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+}

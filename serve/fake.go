@@ -32,6 +32,20 @@ type FakeParams struct {
 	// WebhookURL (or addresses registered through the fake's webhook API), signed with
 	// WebhookSecret.
 	Webhooks, WebhookURL, WebhookSecret string
+	// The contract's open choices, each fakeconnectly.Config's field of that name (the
+	// command's flags of the same names; "" or false for the fake's default):
+	// RetryAfter adds a Retry-After header to the rate limit's 429 (RateLimitRetryAfter);
+	// WindowAnswer is how a session send to a closed window is answered;
+	// NumberPunctuation is how a number written with punctuation is taken;
+	// Strict lists refusals the reference does not state (fakeconnectly.ParseStrict);
+	// RefuseBSUIDSessions answers a BSUID-only session send with 400;
+	// Senders are the business's numbers (a send's sender must be one of them);
+	// DeletedTemplateFailure is the code a deleted template's in-flight messages fail with.
+	RetryAfter                              bool
+	WindowAnswer, NumberPunctuation, Strict string
+	RefuseBSUIDSessions                     bool
+	Senders                                 []string
+	DeletedTemplateFailure                  string
 	// Listening, when set, is told the fake's URL and how many fault rules it applies once it
 	// listens.
 	Listening func(url string, rules int)
@@ -52,7 +66,8 @@ func RunFakeConnectly(ctx context.Context, p FakeParams) error {
 	}
 	srv, err := fakeconnectly.New(cfg)
 	if err != nil {
-		return err
+		// FakeConfig has read every file; what New refuses is an option's value.
+		return FakeOptionError{err.Error()}
 	}
 	url, err := srv.Start(p.Listen)
 	if err != nil {
@@ -96,6 +111,13 @@ func FakeConfig(p FakeParams) (fakeconnectly.Config, error) {
 	default:
 		return fakeconnectly.Config{}, FakeOptionError{fmt.Sprintf("--webhooks %q: want none, demo or all-read", p.Webhooks)}
 	}
+	strict, err := fakeconnectly.ParseStrict(p.Strict)
+	if err != nil {
+		return fakeconnectly.Config{}, FakeOptionError{"--" + err.Error()}
+	}
 	return fakeconnectly.Config{BusinessID: p.BusinessID, APIKey: p.APIKey, RateLimit: p.Rate,
-		RateLimitBody: p.ThrottleBody, Rules: rules, Webhooks: hooks}, nil
+		RateLimitBody: p.ThrottleBody, RateLimitRetryAfter: p.RetryAfter, Rules: rules, Webhooks: hooks,
+		WindowAnswer: p.WindowAnswer, NumberPunctuation: p.NumberPunctuation, Strict: strict,
+		RefuseBSUIDSessions: p.RefuseBSUIDSessions, Senders: p.Senders,
+		DeletedTemplateFailure: p.DeletedTemplateFailure}, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +17,7 @@ func (a *app) fakeConnectlyCmd() *cobra.Command {
 		rate                               int
 		webhookURL, webhookMix             string
 		throttleBody                       string
+		contract                           serve.FakeParams
 	)
 	cmd := &cobra.Command{
 		Use:   "fake-connectly",
@@ -41,12 +43,13 @@ GET, POST and DELETE /_fake/windows.
 			if businessID == "" || apiKey == "" {
 				return usageError{fmt.Errorf("fake-connectly needs --business-id and --api-key (or CONNECTLY_BUSINESS_ID / CONNECTLY_API_KEY)")}
 			}
-			err := serve.RunFakeConnectly(cmd.Context(), serve.FakeParams{Listen: listen, BusinessID: businessID, APIKey: apiKey,
-				Faults: faults, Rate: rate, ThrottleBody: throttleBody, Webhooks: webhookMix, WebhookURL: webhookURL,
-				WebhookSecret: a.getenv("CONNECTLY_WEBHOOK_SECRET"),
-				Listening: func(url string, rules int) {
-					fmt.Fprintf(a.stdout, "fake Connectly listening on %s (business %s, %d rules)\n", url, businessID, rules)
-				}})
+			p := contract
+			p.Listen, p.BusinessID, p.APIKey, p.Faults, p.Rate, p.ThrottleBody = listen, businessID, apiKey, faults, rate, throttleBody
+			p.Webhooks, p.WebhookURL, p.WebhookSecret = webhookMix, webhookURL, a.getenv("CONNECTLY_WEBHOOK_SECRET")
+			p.Listening = func(url string, rules int) {
+				fmt.Fprintf(a.stdout, "fake Connectly listening on %s (business %s, %d rules)\n", url, businessID, rules)
+			}
+			err := serve.RunFakeConnectly(cmd.Context(), p)
 			if errors.As(err, new(serve.FakeOptionError)) {
 				return usageError{err}
 			}
@@ -61,5 +64,17 @@ GET, POST and DELETE /_fake/windows.
 	cmd.Flags().StringVar(&throttleBody, "throttle-body", "error", "body of the rate limit's 429: error (Connectly's JSON error body) or empty")
 	cmd.Flags().StringVar(&webhookMix, "webhooks", "none", "call signed webhooks for accepted messages: none, demo (a realistic mix) or all-read; signed with CONNECTLY_WEBHOOK_SECRET")
 	cmd.Flags().StringVar(&webhookURL, "webhook-url", "", "where the webhooks go (registrations made through the fake's webhook API take precedence)")
+	// The contract's open choices (reference 3.1, 4.4, 6, 7, 10): the fake's default is the
+	// reading the reference leans to; each flag gives the other one.
+	f := cmd.Flags()
+	f.BoolVar(&contract.RetryAfter, "retry-after", false, "add a Retry-After header to the rate limit's 429 (the reference documents none)")
+	f.StringVar(&contract.WindowAnswer, "window-answer", fakeconnectly.WindowAnswerCodes, "answer to a session send outside the 24-hour window: "+
+		strings.Join([]string{fakeconnectly.WindowAnswerCodes, fakeconnectly.WindowAnswerOutsideWindow, fakeconnectly.WindowAnswerNoConversation,
+			fakeconnectly.WindowAnswerDeadline504, fakeconnectly.WindowAnswerPrecondition}, ", "))
+	f.StringVar(&contract.NumberPunctuation, "number-punctuation", fakeconnectly.NumbersNormalized, "a number written with punctuation is: normalize (taken as its E.164 form) or refuse")
+	f.StringVar(&contract.Strict, "strict", "none", "refusals the reference does not state: none, all, or a list of "+strings.Join(fakeconnectly.StrictNames, ", "))
+	f.BoolVar(&contract.RefuseBSUIDSessions, "refuse-bsuid-sessions", false, "answer a session send to a BSUID-only customer with 400 (the older docs' reading)")
+	f.StringSliceVar(&contract.Senders, "senders", nil, "the business's sender numbers in E.164; a send's sender must be one of them (default: any)")
+	f.StringVar(&contract.DeletedTemplateFailure, "deleted-template-failure", fakeconnectly.CodeTemplateDeleted, "error code of the delivery failure of a message whose template was deleted in flight")
 	return cmd
 }

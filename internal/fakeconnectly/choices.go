@@ -1,6 +1,10 @@
 package fakeconnectly
 
-import "strings"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // Strict turns on refusals the reference does not state. Each is off by default, and the
 // fake then takes what the reference allows; a test that wants the stricter WhatsApp-side
@@ -62,4 +66,32 @@ func (s *Server) normalizeNumber(n string) string {
 		return clean
 	}
 	return n
+}
+
+// StrictNames are the names ParseStrict takes, one per field of Strict, in its order.
+var StrictNames = []string{"text-whitespace", "https-media", "duplicate-params", "channel-type"}
+
+// ParseStrict turns a comma-separated list of StrictNames ("all" for every one, "" or "none"
+// for none) into a Strict: the spelling of `herald fake-connectly --strict`.
+func ParseStrict(list string) (Strict, error) {
+	var s Strict
+	fields := []*bool{&s.TextWhitespace, &s.HTTPSMedia, &s.DuplicateParams, &s.ChannelType}
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		switch name {
+		case "", "none":
+			continue
+		case "all":
+			for _, f := range fields {
+				*f = true
+			}
+			continue
+		}
+		i := slices.Index(StrictNames, name)
+		if i < 0 {
+			return Strict{}, fmt.Errorf("strict %q: want all, none or a list of %s", name, strings.Join(StrictNames, ", "))
+		}
+		*fields[i] = true
+	}
+	return s, nil
 }
