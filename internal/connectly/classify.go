@@ -324,8 +324,8 @@ func (t *Table) Decide(err error) Decision {
 	}
 	var ae *Error
 	if errors.As(err, &ae) {
-		class, rule := t.classifyAnswer(ae)
-		return Decision{Outcome: outcomeOf(class, t.statusMayFollowSend(ae.StatusCode)), Class: class, Rule: rule, Key: ae.Key()}
+		class, rule, key := t.classifyAnswer(ae)
+		return Decision{Outcome: outcomeOf(class, t.statusMayFollowSend(ae.StatusCode)), Class: class, Rule: rule, Key: key}
 	}
 	var te *TransportError
 	if errors.As(err, &te) {
@@ -354,35 +354,48 @@ func outcomeOf(c Class, mayHaveGone bool) Outcome {
 	}
 }
 
-// classifyAnswer returns the class and rule of an error answer (see Decide).
-func (t *Table) classifyAnswer(ae *Error) (Class, Rule) {
+// classifyAnswer returns the class and rule of an error answer (see Decide), and the key it
+// is recorded under: the key whose rule decided, so that ClassOf of the recorded key reads
+// back the class decided. A catch-all code or type that did not decide is not recorded; a
+// specific code no rule knows is recorded when its status makes it permanent (ClassOf's
+// answer for a key it does not know), else the status is.
+func (t *Table) classifyAnswer(ae *Error) (Class, Rule, string) {
 	statusKey := fmt.Sprintf("HTTP_%d", ae.StatusCode)
 	if ae.StatusCode == 429 {
 		if r, ok := t.rules[statusKey]; ok {
-			return r.Class, r
+			return r.Class, r, statusKey
 		}
-		return ClassThrottle, throttle("HTTP 429: Connectly's request limit")
+		return ClassThrottle, throttle("HTTP 429: Connectly's request limit"), statusKey
 	}
 	for _, k := range []string{ae.Code, ae.Type} {
 		if k == "" || unspecified[k] {
 			continue
 		}
 		if r, ok := t.rules[k]; ok {
-			return r.Class, r
+			return r.Class, r, k
 		}
 	}
 	if r, ok := t.rules[statusKey]; ok {
-		return r.Class, r
+		return r.Class, r, statusKey
 	}
 	c := StatusClass(ae.StatusCode)
 	if c == ClassTransient {
 		for _, k := range []string{ae.Code, ae.Type} {
 			if r, ok := t.rules[k]; ok && unspecified[k] {
-				return r.Class, r
+				return r.Class, r, k
 			}
 		}
 	}
-	return c, Rule{Class: c, Why: fmt.Sprintf("HTTP %d", ae.StatusCode)}
+	key := statusKey
+	if c == ClassPermanent {
+		for _, k := range []string{ae.Code, ae.Type} {
+			if k != "" && !unspecified[k] {
+				key = k
+				break
+			}
+		}
+	}
+	return c, Rule{Class: c, Why: fmt.Sprintf("HTTP %d", ae.StatusCode)}, key
 }
 
 // Classify returns the class and rule Decide gives err.

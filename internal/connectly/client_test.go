@@ -411,7 +411,7 @@ func TestSendTemplateStandardBodyOutcome(t *testing.T) {
 		{502, connectly.OutcomeMaybeSent, connectly.ClassTransient, "ERROR_CODE_UNSPECIFIED"},
 		{504, connectly.OutcomeMaybeSent, connectly.ClassTransient, "ERROR_CODE_UNSPECIFIED"},
 		{503, connectly.OutcomeMaybeSent, connectly.ClassTransient, "ERROR_CODE_UNSPECIFIED"},
-		{400, connectly.OutcomeRefused, connectly.ClassPermanent, "ERROR_CODE_UNSPECIFIED"},
+		{400, connectly.OutcomeRefused, connectly.ClassPermanent, "HTTP_400"},
 		{429, connectly.OutcomeNotTaken, connectly.ClassThrottle, "HTTP_429"},
 	} {
 		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {

@@ -73,8 +73,9 @@ func (e *TransportError) Key() string {
 	return "NOT_SENT"
 }
 
-// ErrorKey returns the ledger key of any error returned by Client.SendTemplate or
-// Client.SendSession.
+// ErrorKey returns the key the fields of any error returned by Client.SendTemplate or
+// Client.SendSession name (Error.Key, TransportError.Key). The ledger records the key that
+// decided the answer instead (Decision.Key), which differs for a catch-all code or type.
 func ErrorKey(err error) string {
 	var ae *Error
 	if errors.As(err, &ae) {
