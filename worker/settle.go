@@ -221,11 +221,13 @@ func (w *Worker) optOutCode(code string) bool {
 // outside the customer service window sends its fallback instead, when it has one); not
 // taken (a throttle waits without
 // using an attempt, anything else retries); maybe sent (unknown under at-most-once, retried
-// under at-least-once). A request turned away (a throttle, a stop-the-run code) reached no
-// one, so the room it took in the daily tier and the frequency cap goes back first.
+// under at-least-once). A request not taken or refused (a throttle, a stop-the-run code, a
+// permanent refusal, a transient 4xx, a request never written) reached no one, so the room it
+// took in the daily tier and the frequency cap goes back: first, or, for a window-closed
+// refusal, once no fallback template takes the room over.
 func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 	log, p, attempt, res, d, sendErr := j.log, j.p, j.claim.Attempts, out.res, out.d, out.err
-	if d.Class == connectly.ClassThrottle || d.Class == connectly.ClassStopRun {
+	if d.Outcome == connectly.OutcomeNotTaken || d.Class == connectly.ClassStopRun {
 		w.giveBack(ctx, j.bk, limits.Turned)
 	}
 	classLabel := "none"
@@ -315,6 +317,8 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 				code = bar.Code
 			}
 		}
+		// Refused: nothing reached the person, so the tier and the cap do not count them.
+		w.giveBack(ctx, j.bk, limits.Turned)
 		// An opt-out is suppressed before the failure is recorded: once recorded, a retry of
 		// the task finds the entry done and would not come back here. If the list cannot be
 		// written even so, the failure is still recorded (left submitting, the entry would

@@ -418,7 +418,7 @@ func (l *Limiter) refund(ctx context.Context, r *Request, res Reservation) error
 		ks = append(ks, r.Keys[i])
 		intervals = append(intervals, int64(math.Round(iv)))
 	}
-	args := []any{len(ks), "", "", ""}
+	args := []any{len(ks), "", "", "", r.now().UnixMilli()}
 	if res.TierAdded && r.Tier != nil {
 		ks = append(ks, r.Tier.Key)
 		args[1] = r.Tier.Member

@@ -218,7 +218,7 @@ var scriptCases = []luacheck.Case{
 		// Run a's, straight through the script: its permit (the limit's last: the key goes),
 		// a limit that holds nothing, its place in the tier and its mark.
 		n, err := refundCmd.Run(ctx, rdb, []string{k.rate, k.rate + ":none", k.tier, k.cap},
-			2, a.Tier.Member, a.Cap.Field, a.Cap.Tag, 1000000, 1000000).Int()
+			2, a.Tier.Member, a.Cap.Field, a.Cap.Tag, a.Now.UnixMilli(), 1000000, 1000000).Int()
 		if err != nil || n != 1 {
 			return fmt.Errorf("refund of run a: %d (%v), want 1 limit refunded", n, err)
 		}
@@ -237,6 +237,33 @@ var scriptCases = []luacheck.Case{
 			err = fmt.Errorf("after the refunds: waits %v", res.Wait)
 		}
 		return err
+	}},
+	{Script: "refundCmd", Name: "keeps a tier member a later send moved", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		lim, k := New(rdb), keysOf(id)
+		a := k.tierCapRequest(Limit{}, 2, 0, 1, "run-a")
+		a.Cap = nil
+		resA, err := reserveAs(ctx, lim, a, reserveWant{true, "", true, false})
+		if err != nil {
+			return err
+		}
+		// Run b sends to the same person 1.5 s later: no new room, the member's time moves.
+		b := k.tierCapRequest(Limit{}, 2, 0, 1, "run-b")
+		b.Cap, b.Now = nil, caseNow.Add(1500*time.Millisecond)
+		if _, err := reserveAs(ctx, lim, b, reserveWant{true, "", false, false}); err != nil {
+			return err
+		}
+		// Run a's request is turned away: the person stays, b's message counts.
+		if err := lim.refund(ctx, a, resA); err != nil {
+			return err
+		}
+		if sc, err := rdb.ZScore(ctx, k.tier, "+15550000001").Result(); err != nil || int64(sc) != b.Now.UnixMilli() {
+			return fmt.Errorf("after run a's give-back: the member's time %v (%v), want run b's %d", sc, err, b.Now.UnixMilli())
+		}
+		// Given back at the time the member holds, it goes.
+		if err := refundCmd.Run(ctx, rdb, []string{k.tier}, 0, a.Tier.Member, "", "", b.Now.UnixMilli()).Err(); err != nil {
+			return err
+		}
+		return wantTier(ctx, rdb, k.tier)
 	}},
 	{Script: "throttledCmd", Name: "decrease hold recover", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
 		lim := New(rdb)

@@ -334,7 +334,7 @@ func (b *Booking) GiveBack(ctx context.Context, how Spent) error {
 		room = true
 	}
 	give := &Request{Keys: b.req.Keys, Limits: make([]Limit, len(b.req.Limits)), Tier: b.req.Tier, Cap: b.req.Cap,
-		Adaptive: b.req.Adaptive}
+		Adaptive: b.req.Adaptive, Now: b.req.Now}
 	if rates {
 		copy(give.Limits, b.req.Limits)
 		give.Limits[LimPair] = Limit{}

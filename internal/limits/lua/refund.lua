@@ -6,7 +6,11 @@
 -- ARGV[2]   tier member to remove ('' none)
 -- ARGV[3]   cap field ('' none)
 -- ARGV[4]   cap tag: the run whose mark is removed from the field
--- ARGV[4+i] for i = 1..n: the emission interval (µs) limit i's theoretical arrival time moves
+-- ARGV[5]   the tier member's score the reservation wrote (unix ms): the member is removed only
+--           while its score is still that one. A later send to the same person (another run,
+--           another sender) moves the score to its own time; that person was messaged, so the
+--           member stays.
+-- ARGV[5+i] for i = 1..n: the emission interval (µs) limit i's theoretical arrival time moves
 --           back by (the adaptive limit's scaled by the reservation's factor)
 --
 -- Returns the number of rate limits refunded (those whose key still existed).
@@ -17,7 +21,7 @@ local done = 0
 for i = 1, n do
   local tat = tonumber(redis.call('GET', KEYS[i]) or '')
   if tat then
-    tat = tat - tonumber(ARGV[4 + i])
+    tat = tat - tonumber(ARGV[5 + i])
     if tat <= now then
       redis.call('DEL', KEYS[i])
     else
@@ -28,7 +32,9 @@ for i = 1, n do
 end
 local k = n + 1
 if ARGV[2] ~= '' then
-  redis.call('ZREM', KEYS[k], ARGV[2])
+  if tonumber(redis.call('ZSCORE', KEYS[k], ARGV[2]) or '') == tonumber(ARGV[5]) then
+    redis.call('ZREM', KEYS[k], ARGV[2])
+  end
   k = k + 1
 end
 if ARGV[3] ~= '' then
