@@ -261,10 +261,17 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 		if err := finish(ledger.Outcome{State: ledger.Queued, Code: code, Mode: ledger.ReleaseThrottle}); err != nil {
 			return err
 		}
-		after := w.cfg.ThrottleDelay
+		after, told := w.cfg.ThrottleDelay, rule.Wait > 0
 		var ae *connectly.Error
 		if errors.As(sendErr, &ae) && ae.RetryAfterSeconds > 0 {
-			after = time.Duration(ae.RetryAfterSeconds) * time.Second
+			after, told = time.Duration(ae.RetryAfterSeconds)*time.Second, true
+		}
+		if rule.Wait > 0 {
+			after = max(after, rule.Wait)
+		}
+		if told {
+			// Connectly said how long (a Retry-After, or a code that means "nothing goes
+			// for a while"): the sends the hold covers wait with this one.
 			w.holdFor(ctx, log, p, after)
 		}
 		if rule.PairBackoff {

@@ -156,6 +156,10 @@ func TestHandleSend(t *testing.T) {
 			{"HTTP429", apiError(429, ""), 3 * time.Second},
 			{"HTTP429WithRetryAfter", &connectly.Error{StatusCode: 429, RetryAfterSeconds: 11}, 11 * time.Second},
 			{"MetaThroughputCode", apiError(400, "130429"), 3 * time.Second},
+			// The number is in maintenance (a throughput upgrade): nothing goes for about a
+			// minute (reference 9.2), not the transient backoff's few seconds.
+			{"MetaMaintenanceCode", apiError(400, "131057"), time.Minute},
+			{"MetaMaintenanceCodeAt500", apiError(500, "131057"), time.Minute},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -223,6 +227,25 @@ func TestHandleSend(t *testing.T) {
 				}
 				wantEntry(t, b, ps[1], ledger.Entry{State: ledger.Queued, Code: "RATE_LIMIT"})
 			})
+		}
+	})
+
+	// A number in maintenance (131057) sends nothing for about a minute: the other sends the
+	// hold covers wait with the refused one, instead of each meeting the same answer.
+	t.Run("MaintenanceHoldsOtherSends", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig()
+		cfg.RetryAfterHolds, cfg.KeepPlaceFor = limits.HoldSender, -1
+		b := setup(t, cfg)
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 2)
+		b.sender.SendFunc = answer(apiError(400, "131057"))
+		if te := wantAs[*ThrottledError](t, handle(t, b, ps[0])); te.RetryAfter != time.Minute {
+			t.Fatalf("refused send: RetryAfter %v, want 1m", te.RetryAfter)
+		}
+		b.sender.SendFunc = nil
+		te := wantAs[*ThrottledError](t, handle(t, b, ps[1]))
+		if te.RetryAfter <= 50*time.Second || len(b.sender.Calls()) != 1 {
+			t.Fatalf("the next send: %v after %d requests; want it held about a minute with no request", te, len(b.sender.Calls()))
 		}
 	})
 

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Class says what a send failure means for the recipient and for the run.
@@ -66,6 +67,10 @@ type Rule struct {
 	// PairBackoff marks the pair rate limit (Meta 131056): a throttle for one person only,
 	// whose next send waits 4^X seconds, X growing with each refusal in a row (reference 9.1).
 	PairBackoff bool
+	// Wait is how long a throttle with it says nothing can be sent (Meta 131057: the number
+	// is in maintenance, e.g. a throughput upgrade, "retry after ~1 min", reference 9.2): the
+	// send waits at least this long, and the sends its Retry-After hold covers wait with it.
+	Wait time.Duration
 	// Why is the one-line reason shown to operators.
 	Why string
 }
@@ -125,7 +130,7 @@ var DefaultTable = map[string]Rule{
 	"100":    permanent("invalid parameter"),
 	"131008": permanent("required parameter missing"),
 	"131009": permanent("parameter value invalid"),
-	"131057": transient("account in maintenance mode"),
+	"131057": {Class: ClassThrottle, Wait: time.Minute, Why: "account in maintenance mode (a throughput upgrade): nothing is sent for about a minute"},
 	"131000": transient("generic send failure"),
 	"131016": transient("service temporarily unavailable"),
 	"2":      transient("service temporarily unavailable"),
