@@ -24,7 +24,9 @@ const (
 // PairThrottled records that Connectly or Meta refused a send from sender to recipient for the
 // pair rate limit and returns how long that person's next send waits: 1 s for a first refusal,
 // four times the last wait for each one that follows within pairBackoffMemory, at most
-// PairBackoffMax. One round trip.
+// PairBackoffMax. The pair's rate limit is held for that wait (as a Retry-After holds a
+// sender's), so every send from sender to recipient waits it, whichever run it is in, not
+// only the refused one. Two round trips.
 func (s *Sends) PairThrottled(ctx context.Context, sender, recipient string) (time.Duration, error) {
 	key := rkeys.PairBackoff(s.cfg.BusinessID, SenderKey(sender), recipient)
 	var n *redis.IntCmd
@@ -36,7 +38,15 @@ func (s *Sends) PairThrottled(ctx context.Context, sender, recipient string) (ti
 	if err != nil {
 		return 0, fmt.Errorf("limits: pair backoff: %w", err)
 	}
-	return PairBackoff(int(n.Val())), nil
+	wait := PairBackoff(int(n.Val()))
+	if s.cfg.PairInterval > 0 {
+		// The pair limit's burst is 1: no tolerance past the hold's end.
+		pair := rkeys.PairLimit(s.cfg.BusinessID, SenderKey(sender), recipient)
+		if err := holdCmd.Run(ctx, s.lim.rdb, []string{pair}, wait.Microseconds(), 0).Err(); err != nil {
+			return wait, fmt.Errorf("limits: pair backoff hold: %w", err)
+		}
+	}
+	return wait, nil
 }
 
 // PairBackoff is the wait after the n-th pair-limit refusal in a row (n from 1): 4^(n-1) s, at

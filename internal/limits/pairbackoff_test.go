@@ -47,3 +47,37 @@ func TestPairThrottled(t *testing.T) {
 		t.Fatalf("after a quiet spell: wait %v, want 1s", got)
 	}
 }
+
+// The backoff holds the pair's limit: a send of another run from the same sender to the same
+// person waits it too (reference 9.1: "back off 4^X s for that recipient"), while another
+// person does not.
+func TestPairThrottledHoldsEverySendToThePerson(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	s := NewSends(b.lim, Config{BusinessID: "B1", PairInterval: 6 * time.Second, MaxWait: time.Second,
+		Adaptive: Policy{Period: -1}})
+	ctx := context.Background()
+	const sender, to = "+15550009", "+15550001"
+	var wait time.Duration
+	for range 3 {
+		d, err := s.PairThrottled(ctx, sender, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait = d
+	}
+	if wait != 16*time.Second {
+		t.Fatalf("third refusal: wait %v, want 16s", wait)
+	}
+	bk, err := s.Reserve(ctx, Intention{Sender: sender, Run: "another-run", Recipient: to}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bk.OK || bk.Wait < 15*time.Second {
+		t.Fatalf("another run's send to the person: %+v; want it refused for about 16s", bk.Reservation)
+	}
+	other, err := s.Reserve(ctx, Intention{Sender: sender, Run: "another-run", Recipient: "+15550002"}, time.Now())
+	if err != nil || !other.OK {
+		t.Fatalf("a send to another person: %+v, %v; want it granted", other.Reservation, err)
+	}
+}
