@@ -64,10 +64,10 @@ type Deps struct {
 }
 
 // Scheduler turns submitted campaigns' schedules into runs: robfig/cron decides when (each
-// campaign in its own zone through CRON_TZ, with panic recovery and skip-if-still-running
-// wired explicitly), and each tick starts a run through expand.Runs, which enqueues one
-// expansion task whose TaskID is the run id derived from the campaign and the fire time, so
-// any number of replicas make one run.
+// campaign in its own zone through CRON_TZ, kept to its wall clock across daylight-saving
+// changes, with panic recovery and skip-if-still-running wired explicitly), and each tick
+// starts a run through expand.Runs, which enqueues one expansion task whose TaskID is the run
+// id derived from the campaign and the fire time, so any number of replicas make one run.
 type Scheduler struct {
 	cfg    Config
 	store  *defstore.Store
@@ -241,8 +241,9 @@ func (o onceSchedule) Next(t time.Time) time.Time {
 	return time.Time{}
 }
 
-// Schedule returns a campaign's schedule: its cron spec in its zone, or its one-shot time;
-// nil when it has neither (it runs only by hand).
+// Schedule returns a campaign's schedule: its cron spec in its zone (UTC when it names none),
+// kept to the zone's wall clock across daylight-saving changes (followWallClock), or its
+// one-shot time; nil when it has neither (it runs only by hand).
 func Schedule(def *campaigns.Definition, parse func(string) (cron.Schedule, error)) (cron.Schedule, error) {
 	if parse == nil {
 		parse = cron.ParseStandard
@@ -257,14 +258,15 @@ func Schedule(def *campaigns.Definition, parse func(string) (cron.Schedule, erro
 		return onceSchedule{at: at}, nil
 	case s.Cron != "":
 		spec := strings.TrimSpace(s.Cron)
-		if s.Timezone != "" && !strings.HasPrefix(spec, "CRON_TZ=") && !strings.HasPrefix(spec, "TZ=") {
-			spec = "CRON_TZ=" + s.Timezone + " " + spec
+		if !strings.HasPrefix(spec, "CRON_TZ=") && !strings.HasPrefix(spec, "TZ=") {
+			// No zone is UTC (robfig/cron would read the zone of the time it is given).
+			spec = "CRON_TZ=" + cmp.Or(s.Timezone, "UTC") + " " + spec
 		}
 		sched, err := parse(spec)
 		if err != nil {
 			return nil, fmt.Errorf("schedule.cron: %w", err)
 		}
-		return sched, nil
+		return followWallClock(spec, sched), nil
 	}
 	return nil, nil
 }
