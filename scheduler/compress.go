@@ -10,15 +10,16 @@ import (
 // time realStart is virtual time virtualStart, and each real second is speedup virtual
 // seconds. Ticks after virtualStart and up to virtualStart+span (virtual) fire; later ones
 // never do. With speedup 60, "* * * * *" fires once a real second, so three minutes of a
-// minutely campaign take three seconds. It exists for tests and demonstrations; the run ids
-// of its ticks are the real fire times.
+// minutely campaign take three seconds. Virtual time keeps the spec's zone and its
+// daylight-saving changes, so a compressed night can cross one. It exists for tests and
+// demonstrations; the run ids of its ticks are the real fire times.
 func CompressedParse(virtualStart, realStart time.Time, speedup int, span time.Duration) func(string) (cron.Schedule, error) {
 	return func(spec string) (cron.Schedule, error) {
 		std, err := cron.ParseStandard(spec)
 		if err != nil {
 			return nil, err
 		}
-		return compressed{std: std, v0: virtualStart, r0: realStart, k: time.Duration(speedup), span: span}, nil
+		return compressed{std: followWallClock(spec, std), v0: virtualStart, r0: realStart, k: time.Duration(speedup), span: span}, nil
 	}
 }
 

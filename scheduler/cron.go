@@ -42,7 +42,8 @@ type Config struct {
 	// sendpolicy.Retention.
 	Retention time.Duration
 	// OnTime is how late a tick may be found and still count as on time rather than missed
-	// (a restart that straddles a tick). Default DefaultOnTime.
+	// (a restart that straddles a tick, a retry of a tick whose run could not be started).
+	// Default DefaultOnTime.
 	OnTime time.Duration
 	// Parse turns a cron spec (five fields, with a "CRON_TZ=zone " prefix) into a schedule.
 	// Default cron.ParseStandard. Tests inject a compressed clock through it.
@@ -59,15 +60,17 @@ type Deps struct {
 	// Runs starts the runs of ticks; default expand.NewRuns on Redis.
 	Runs *expand.Runs
 	// OnTick, when set, is told what became of each tick (metrics): "fired", "duplicate"
-	// (another replica fired it), "missed_run", "missed_skipped" or "error".
+	// (another replica fired it), "missed_run", "missed_skipped" or "error" (an attempt to
+	// start its run failed; it is tried again).
 	OnTick func(campaign, result string)
 }
 
 // Scheduler turns submitted campaigns' schedules into runs: robfig/cron decides when (each
-// campaign in its own zone through CRON_TZ, with panic recovery and skip-if-still-running
-// wired explicitly), and each tick starts a run through expand.Runs, which enqueues one
-// expansion task whose TaskID is the run id derived from the campaign and the fire time, so
-// any number of replicas make one run.
+// campaign in its own zone through CRON_TZ, kept to its wall clock across daylight-saving
+// changes, with panic recovery and skip-if-still-running wired explicitly), and each tick
+// starts a run through expand.Runs, which enqueues one expansion task whose TaskID is the run
+// id derived from the campaign and the fire time, so any number of replicas, and any number
+// of attempts at a tick whose run could not be started, make one run.
 type Scheduler struct {
 	cfg    Config
 	store  *defstore.Store
@@ -94,9 +97,37 @@ type entry struct {
 	def   *campaigns.Definition
 	sched cron.Schedule
 	id    cron.EntryID
-	// mu guards last: the latest tick this process handled.
-	mu   sync.Mutex
+	// mu guards last and retry and is held while a tick is fired, so a campaign's ticks are
+	// fired one at a time: the cron job waits for it, a retry of the poll loop skips a turn.
+	mu sync.Mutex
+	// last is the latest tick this process handled: fired, or given up.
 	last time.Time
+	// retry is a tick whose run could not be started, tried again until it starts or its
+	// time is up.
+	retry retry
+}
+
+// retry is a tick waiting to be tried again (zero tick: none).
+type retry struct {
+	tick     time.Time
+	attempts int
+	// at is when to try next, on Config.Now's clock.
+	at time.Time
+}
+
+// Backoff of a tick whose run could not be started: the first retry a second after the
+// failure, then twice as long each time up to maxRetryDelay.
+const (
+	minRetryDelay = time.Second
+	maxRetryDelay = 30 * time.Second
+)
+
+func retryDelay(attempts int) time.Duration {
+	d := minRetryDelay
+	for i := 1; i < attempts && d < maxRetryDelay; i++ {
+		d *= 2
+	}
+	return min(d, maxRetryDelay)
 }
 
 // New returns a Scheduler; Start runs it.
@@ -164,10 +195,36 @@ func (s *Scheduler) count() int {
 	return len(s.entries)
 }
 
-// loop polls the change counter and reloads on a change or every Reload.
+// loop tries failed ticks again, polls the change counter and reloads on a change or every
+// Reload. With Poll off it only retries, every minRetryDelay.
 func (s *Scheduler) loop(ctx context.Context) {
 	defer close(s.done)
-	tick.Every(ctx, s.cfg.Poll, s.poll)
+	every := s.cfg.Poll
+	if every <= 0 {
+		every = minRetryDelay
+	}
+	tick.Every(ctx, every, func(ctx context.Context) {
+		s.retryTicks(ctx)
+		if s.cfg.Poll > 0 {
+			s.poll(ctx)
+		}
+	})
+}
+
+// retryTicks tries again the ticks whose runs could not be started and whose backoff is over.
+func (s *Scheduler) retryTicks(ctx context.Context) {
+	s.mu.Lock()
+	entries := make([]*entry, 0, len(s.entries))
+	for _, e := range s.entries {
+		entries = append(entries, e)
+	}
+	s.mu.Unlock()
+	for _, e := range entries {
+		if ctx.Err() != nil {
+			return
+		}
+		s.handle(ctx, e, true)
+	}
 }
 
 // poll reloads the campaigns when the change counter moved or Reload has passed.
@@ -241,8 +298,9 @@ func (o onceSchedule) Next(t time.Time) time.Time {
 	return time.Time{}
 }
 
-// Schedule returns a campaign's schedule: its cron spec in its zone, or its one-shot time;
-// nil when it has neither (it runs only by hand).
+// Schedule returns a campaign's schedule: its cron spec in its zone (UTC when it names none),
+// kept to the zone's wall clock across daylight-saving changes (followWallClock), or its
+// one-shot time; nil when it has neither (it runs only by hand).
 func Schedule(def *campaigns.Definition, parse func(string) (cron.Schedule, error)) (cron.Schedule, error) {
 	if parse == nil {
 		parse = cron.ParseStandard
@@ -257,14 +315,15 @@ func Schedule(def *campaigns.Definition, parse func(string) (cron.Schedule, erro
 		return onceSchedule{at: at}, nil
 	case s.Cron != "":
 		spec := strings.TrimSpace(s.Cron)
-		if s.Timezone != "" && !strings.HasPrefix(spec, "CRON_TZ=") && !strings.HasPrefix(spec, "TZ=") {
-			spec = "CRON_TZ=" + s.Timezone + " " + spec
+		if !strings.HasPrefix(spec, "CRON_TZ=") && !strings.HasPrefix(spec, "TZ=") {
+			// No zone is UTC (robfig/cron would read the zone of the time it is given).
+			spec = "CRON_TZ=" + cmp.Or(s.Timezone, "UTC") + " " + spec
 		}
 		sched, err := parse(spec)
 		if err != nil {
 			return nil, fmt.Errorf("schedule.cron: %w", err)
 		}
-		return sched, nil
+		return followWallClock(spec, sched), nil
 	}
 	return nil, nil
 }
@@ -307,8 +366,8 @@ func (s *Scheduler) schedule(ctx context.Context, sub defstore.Submitted) (*entr
 
 // catchUp finds the ticks between the campaign's last recorded fire and now. The latest of
 // them runs when it is on time, or when the campaign's policy is run-last and it is within
-// grace; otherwise it is skipped, and said so. A campaign seen for the first time starts
-// from now.
+// grace; otherwise it is skipped, and said so. A run that cannot be started is left to the
+// retries of the poll loop. A campaign seen for the first time starts from now.
 func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time) error {
 	id := e.sub.ID
 	last, ok, err := s.store.LastFire(ctx, id)
@@ -329,31 +388,58 @@ func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time) error 
 	if latest.IsZero() {
 		return nil
 	}
-	e.last = latest
 	late := now.Sub(latest)
 	log := s.log.With().Str(logx.KeyCampaign, id).Time("tick", latest).Dur("late", late).Int("missed", missed).Logger()
-	grace := 0 * time.Second
-	if e.def.Schedule.Grace != "" {
-		grace, _ = time.ParseDuration(e.def.Schedule.Grace)
-	} else {
-		grace = time.Hour
-	}
 	switch {
 	case late <= s.cfg.OnTime:
 		if err := s.fire(ctx, e.sub, latest, triggerOf(e.def)); err != nil {
-			return err
+			s.failed(e, latest, now, err)
+			return nil
 		}
-	case e.def.Schedule.Missed == "run-last" && late <= grace:
+	case e.def.Schedule.Missed == "run-last" && late <= graceOf(e.def):
 		log.Warn().Msg("running a tick missed while no scheduler ran (missed: run-last)")
 		if err := s.fire(ctx, e.sub, latest, "missed"); err != nil {
-			return err
+			s.failed(e, latest, now, err)
+			return nil
 		}
 		s.report(id, "missed_run")
 	default:
 		log.Warn().Str("policy", cmp.Or(e.def.Schedule.Missed, "skip")).Msg("skipping a tick missed while no scheduler ran")
 		s.report(id, "missed_skipped")
 	}
+	e.last = latest
 	return s.store.RecordFire(ctx, id, latest)
+}
+
+// graceOf is how late a missed tick of a campaign may still run under missed: run-last.
+func graceOf(def *campaigns.Definition) time.Duration {
+	if def.Schedule.Grace == "" {
+		return time.Hour
+	}
+	grace, _ := time.ParseDuration(def.Schedule.Grace)
+	return grace
+}
+
+// retryWindow is how late a tick whose run could not be started may still be tried: while it
+// is on time, or under missed: run-last within grace, as if it had been missed.
+func (s *Scheduler) retryWindow(def *campaigns.Definition) time.Duration {
+	if def.Schedule.Missed == "run-last" {
+		return max(s.cfg.OnTime, graceOf(def))
+	}
+	return s.cfg.OnTime
+}
+
+// failed notes that the run of tick t could not be started (e.mu held, or e not yet shared):
+// the poll loop tries it again after a backoff. e.last stays before t, so t is still due.
+func (s *Scheduler) failed(e *entry, t, now time.Time, err error) {
+	attempts := 1
+	if e.retry.tick.Equal(t) {
+		attempts = e.retry.attempts + 1
+	}
+	e.retry = retry{tick: t, attempts: attempts, at: now.Add(retryDelay(attempts))}
+	s.log.Error().Err(err).Str(logx.KeyCampaign, e.sub.ID).Time("tick", t).Int("attempts", attempts).
+		Time("retry_at", e.retry.at).Msg("run of a tick not started; will try again")
+	s.report(e.sub.ID, "error")
 }
 
 func triggerOf(def *campaigns.Definition) string {
@@ -371,28 +457,69 @@ func (s *Scheduler) report(campaign, result string) {
 }
 
 // tick is the cron job of a campaign: it fires the latest tick not yet handled.
-func (s *Scheduler) tick(e *entry) {
+func (s *Scheduler) tick(e *entry) { s.handle(context.Background(), e, false) }
+
+// handle fires the latest due tick of a campaign not yet handled. A run that cannot be started
+// is tried again (retrying: from the poll loop, once its backoff is over) until it starts, a
+// later tick replaces it, or it is later than retryWindow, when it is given up as missed. Any
+// number of attempts, here and on other replicas, make one run: the run id is the tick's.
+func (s *Scheduler) handle(ctx context.Context, e *entry, retrying bool) {
+	if !retrying {
+		e.mu.Lock()
+	} else if !e.mu.TryLock() {
+		return // the cron job is firing the campaign's latest tick
+	}
+	defer e.mu.Unlock()
 	now := s.cfg.Now()
-	e.mu.Lock()
+	if retrying && (e.retry.tick.IsZero() || now.Before(e.retry.at)) {
+		return
+	}
 	var t time.Time
 	for n := e.sched.Next(e.last); !n.IsZero() && !n.After(now); n = e.sched.Next(n) {
 		t = n
 	}
 	if t.IsZero() {
-		e.mu.Unlock()
 		return
 	}
-	e.last = t
-	e.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	id := e.sub.ID
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := s.fire(ctx, e.sub, t, triggerOf(e.def)); err != nil {
-		s.log.Error().Err(err).Str(logx.KeyCampaign, e.sub.ID).Time("tick", t).Msg("tick not fired")
-		s.report(e.sub.ID, "error")
+	trigger := triggerOf(e.def)
+	if failed := e.retry.tick; !failed.IsZero() {
+		late := now.Sub(t)
+		log := s.log.With().Str(logx.KeyCampaign, id).Time("tick", failed).Int("attempts", e.retry.attempts).Logger()
+		switch {
+		case t.Before(failed):
+			return // the clock went back: the failed tick is not due yet
+		case t.After(failed):
+			log.Warn().Time("next_tick", t).Msg("run of a tick never started; the next tick replaces it")
+			s.report(id, "missed_skipped")
+			e.retry = retry{}
+		case late > s.retryWindow(e.def):
+			log.Error().Dur("late", late).Str("policy", cmp.Or(e.def.Schedule.Missed, "skip")).
+				Msg("run of a tick not started in time; skipping it")
+			s.report(id, "missed_skipped")
+			e.last, e.retry = t, retry{}
+			if err := s.store.RecordFire(fctx, id, t); err != nil {
+				s.log.Warn().Err(err).Str(logx.KeyCampaign, id).Msg("skipped tick not recorded")
+			}
+			return
+		case late > s.cfg.OnTime:
+			trigger = "missed"
+		}
+	}
+	if err := s.fire(fctx, e.sub, t, trigger); err != nil {
+		if ctx.Err() == nil { // not the scheduler stopping
+			s.failed(e, t, now, err)
+		}
 		return
 	}
-	if err := s.store.RecordFire(ctx, e.sub.ID, t); err != nil {
-		s.log.Warn().Err(err).Str(logx.KeyCampaign, e.sub.ID).Msg("tick fired but not recorded")
+	if trigger == "missed" {
+		s.report(id, "missed_run")
+	}
+	e.last, e.retry = t, retry{}
+	if err := s.store.RecordFire(fctx, id, t); err != nil {
+		s.log.Warn().Err(err).Str(logx.KeyCampaign, id).Msg("tick fired but not recorded")
 	}
 }
 
