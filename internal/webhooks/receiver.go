@@ -36,7 +36,7 @@ const SignatureHeader = "X-Connectly-Hmac-Sha256"
 const DefaultMaxBody = 1 << 20
 
 // DefaultParkFor is how long a delivery event that arrived before its send was recorded keeps
-// being tried.
+// being tried (longer while its entry is still being sent: see Config.ParkFor).
 const DefaultParkFor = 15 * time.Minute
 
 // DefaultOptOutWords are the inbound texts that always opt the sender out.
@@ -59,7 +59,8 @@ type Config struct {
 	// of them, ignoring case, surrounding spaces and punctuation.
 	OptOutWords []string
 	// ParkFor is how long a delivery event that arrived before its send was recorded keeps
-	// being tried. Default DefaultParkFor.
+	// being tried. Default DefaultParkFor. An event whose entry is still being sent (its
+	// claim not yet settled, e.g. in a paused run) is kept longer, up to ledger.ParkedMaxAge.
 	ParkFor time.Duration
 	// RetryEvery is how often parked events are tried again by Start's loop. Default 1s.
 	RetryEvery time.Duration
@@ -686,8 +687,9 @@ func (rc *Receiver) replyRun(ctx context.Context, ev Event) (string, error) {
 
 // RetryParked tries parked delivery events once (see ledger.RetryParked): events whose
 // entry is now recorded as sent are applied (or found stale) and dropped; events still early
-// stay until ParkFor has passed since they arrived. It returns how many events it dropped and
-// how many it left parked.
+// stay until ParkFor has passed since they arrived, or, while their entry is still being sent
+// (a paused run holds a dead worker's claim until it resumes), until ledger.ParkedMaxAge has.
+// It returns how many events it dropped and how many it left parked.
 func (rc *Receiver) RetryParked(ctx context.Context) (done, remaining int, err error) {
 	return rc.ledger.RetryParked(ctx, rc.cfg.ParkFor, func(o ledger.ParkedOutcome) {
 		if o.Verdict == ledger.ParkedExpired {
