@@ -43,6 +43,10 @@ type parkedEvent struct {
 	MessageID string `json:"m,omitempty"`
 	// TTDms is the time to deliver in milliseconds, rounded up so a sample is never lost.
 	TTDms int64 `json:"d,omitempty"`
+	// Strict is DeliveryEvent.Strict: the event was matched without callbackData, so only an
+	// entry that records its message id takes it (absent in events parked by an earlier
+	// version, which all had callbackData).
+	Strict bool `json:"x,omitempty"`
 }
 
 // ParkedMaxAge is the longest a parked event is kept, whatever its entry: an event whose entry
@@ -53,7 +57,8 @@ const ParkedMaxAge = 7 * 24 * time.Hour
 // RetryParked. Parking the same event again keeps its first arrival time.
 func (l *Ledger) Park(ctx context.Context, ev DeliveryEvent) error {
 	b, err := json.Marshal(parkedEvent{Run: ev.Run, Bucket: ev.Bucket, Recipient: ev.Recipient, State: string(ev.State),
-		Code: ev.Code, Class: ev.Class, MessageID: ev.MessageID, TTDms: (ev.TimeToDeliver + time.Millisecond - 1).Milliseconds()})
+		Code: ev.Code, Class: ev.Class, MessageID: ev.MessageID, TTDms: (ev.TimeToDeliver + time.Millisecond - 1).Milliseconds(),
+		Strict: ev.Strict})
 	if err != nil {
 		return fmt.Errorf("ledger: park event: %w", err)
 	}
@@ -135,7 +140,8 @@ func (l *Ledger) retryParked(ctx context.Context, member string, age, keepFor ti
 		return o, nil
 	}
 	o.Event = DeliveryEvent{Address: Address{Run: p.Run, Bucket: p.Bucket, Recipient: p.Recipient}, State: State(p.State),
-		Code: p.Code, Class: p.Class, MessageID: p.MessageID, TimeToDeliver: time.Duration(p.TTDms) * time.Millisecond}
+		Code: p.Code, Class: p.Class, MessageID: p.MessageID, TimeToDeliver: time.Duration(p.TTDms) * time.Millisecond,
+		Strict: p.Strict}
 	switch o.Event.State {
 	case Sent, Delivered, Read, Failed:
 	default:

@@ -135,3 +135,46 @@ func TestParkedEventExpiresAfterParkedMaxAge(t *testing.T) {
 		t.Fatalf("RetryParked at ParkedMaxAge = %d, %d, %v, %+v", done, left, err, got)
 	}
 }
+
+// An event matched without callbackData (Strict) and parked while its entry was being sent
+// stays strict: it applies only to the entry that records its message id, and never settles
+// an entry whose claim turned unknown (nothing ties that lost send to the event's id).
+func TestStrictParkedEventStaysStrict(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	es := seedRun(t, b, "r1", AtMostOnce, recipients(2), true)
+	addr := func(i int) Address { return Address{Run: "r1", Bucket: es[i].Bucket, Recipient: es[i].Recipient} }
+	for i := range es {
+		claim(t, b, "r1", es[i], AtMostOnce)
+		ev := DeliveryEvent{Address: addr(i), State: Failed, Code: "ERROR_CODE_UNSPECIFIED", Class: "transient", MessageID: "m1", Strict: true}
+		if v, prior, err := b.l.ApplyDelivery(ctx, ev); err != nil || v != DeliveryEarly || prior != Submitting {
+			t.Fatalf("strict event for a submitting entry: %s %s %v, want early", v, prior, err)
+		}
+		if err := b.l.Park(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	finish(t, b, "r1", es[0], Outcome{State: Accepted, MessageID: "m1"})
+	if c := claim(t, b, "r1", es[1], AtMostOnce); c.Verdict != VerdictUnknown {
+		t.Fatalf("second claim %+v", c)
+	}
+	var got []ParkedOutcome
+	if done, left, err := b.l.RetryParked(ctx, time.Hour, func(o ParkedOutcome) { got = append(got, o) }); err != nil || done != 2 || left != 0 {
+		t.Fatalf("RetryParked = %d, %d, %v", done, left, err)
+	}
+	verdicts := map[string]ParkedVerdict{}
+	for _, o := range got {
+		verdicts[o.Event.Recipient] = o.Verdict
+		if !o.Event.Strict {
+			t.Errorf("%+v: read back without Strict", o.Event)
+		}
+	}
+	wantEqual(t, "verdicts", map[string]ParkedVerdict{es[0].Recipient: ParkedApplied, es[1].Recipient: ParkedStale}, verdicts)
+	if e := getEntry(t, b, "r1", es[0]); e.State != Failed || e.Code != "ERROR_CODE_UNSPECIFIED" {
+		t.Fatalf("entry with the event's id: %+v", e)
+	}
+	if e := getEntry(t, b, "r1", es[1]); e.State != Unknown {
+		t.Fatalf("unknown entry settled by a strict event: %+v", e)
+	}
+}

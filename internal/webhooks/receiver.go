@@ -394,11 +394,8 @@ func (rc *Receiver) applyDelivery(ctx context.Context, de ledger.DeliveryEvent) 
 	}
 	switch v {
 	case ledger.DeliveryEarly:
-		if err := rc.ledger.Park(ctx, de); err != nil {
+		if err := rc.park(ctx, de); err != nil {
 			return "", err
-		}
-		if rc.m != nil {
-			rc.m.Parked.WithLabelValues("parked").Inc()
 		}
 		return "parked", nil
 	case ledger.DeliveryOtherMessage:
@@ -409,31 +406,60 @@ func (rc *Receiver) applyDelivery(ctx context.Context, de ledger.DeliveryEvent) 
 	return string(v), nil
 }
 
+// park keeps an event whose entry is not yet recorded as sent, to be tried again.
+func (rc *Receiver) park(ctx context.Context, de ledger.DeliveryEvent) error {
+	if err := rc.ledger.Park(ctx, de); err != nil {
+		return err
+	}
+	if rc.m != nil {
+		rc.m.Parked.WithLabelValues("parked").Inc()
+	}
+	return nil
+}
+
 // applyByCampaign finds the entry of an event without Herald's callbackData: in the recent
 // runs of the campaign the event names (Herald sends the campaign id as campaignName), under
 // each key the customer may be known by, the one entry that recorded this very message id.
+// When none did but some are still being sent (no message id recorded yet: the event may
+// have come before its send was recorded), the event is parked for each of them, still
+// matched strictly: once a send records its id, the entry whose id it is takes the event and
+// the others find it about another message. An unknown entry records no message id and is
+// never matched this way (see ledger.DeliveryEvent.Strict).
 func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.DeliveryEvent) (string, error) {
 	if ev.Campaign == "" || de.MessageID == "" || len(ev.Customer) == 0 {
 		return "unmatched", nil
 	}
 	de.Strict = true
 	verdict := "unmatched"
+	var early []ledger.Address
 	_, err := rc.findInRecentRuns(ctx, ev.Campaign, 3, ev.Customer, func(a ledger.Address) (bool, error) {
 		de.Address = a
 		v, _, err := rc.ledger.ApplyDelivery(ctx, de)
 		if err != nil {
 			return false, err
 		}
-		if v == ledger.DeliveryApplied || v == ledger.DeliveryStale {
+		switch v {
+		case ledger.DeliveryApplied, ledger.DeliveryStale:
 			verdict = string(v)
 			return true, nil
+		case ledger.DeliveryEarly:
+			early = append(early, a)
 		}
 		return false, nil
 	})
 	if err != nil {
 		return "", err
 	}
-	return verdict, nil
+	if verdict != "unmatched" || len(early) == 0 {
+		return verdict, nil
+	}
+	for _, a := range early {
+		de.Address = a
+		if err := rc.park(ctx, de); err != nil {
+			return "", err
+		}
+	}
+	return "parked", nil
 }
 
 // findInRecentRuns looks for a customer's entry in the newest n runs of campaign (see
