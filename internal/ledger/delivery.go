@@ -31,7 +31,8 @@ const (
 	// DeliveryStale: a duplicate or out-of-order event; nothing changed.
 	DeliveryStale DeliveryVerdict = "stale"
 	// DeliveryEarly: the entry is not yet recorded as sent (planned, queued or being sent);
-	// nothing changed and the event should be tried again later.
+	// nothing changed and the event should be tried again later. A Strict event gets it only
+	// from an entry being sent: its message id is checked once the send records one.
 	DeliveryEarly DeliveryVerdict = "early"
 	// DeliveryOtherMessage: the entry records another message id; nothing changed.
 	DeliveryOtherMessage DeliveryVerdict = "other"
@@ -54,7 +55,9 @@ type DeliveryEvent struct {
 	// It is only used when the event takes the entry to delivered or read.
 	TimeToDeliver time.Duration
 	// Strict requires the entry to record exactly MessageID: set it when the entry was found
-	// from the campaign name and the customer's number rather than from callbackData.
+	// from the campaign name and the customer's number rather than from callbackData. An
+	// entry still being sent records no id yet and answers DeliveryEarly; an unknown entry
+	// records none (its send's answer was lost), so a Strict event never settles it.
 	Strict bool
 }
 

@@ -119,6 +119,10 @@ func TestApplyDelivery(t *testing.T) {
 		if got := strict(es[1], "m1"); got != DeliveryOtherMessage {
 			t.Fatalf("strict event for a queued entry with no id: %s", got)
 		}
+		claim(t, b, "r3", es[1], AtLeastOnce)
+		if got := strict(es[1], "m3"); got != DeliveryEarly {
+			t.Fatalf("strict event for an entry being sent (its claim's token where the id goes): %s", got)
+		}
 		if got := strict(es[0], "m1"); got != DeliveryOtherMessage {
 			t.Fatalf("strict event for another id: %s", got)
 		}
@@ -140,6 +144,12 @@ func TestApplyDelivery(t *testing.T) {
 		claim(t, b, "r4", es[0], AtMostOnce)
 		if c := claim(t, b, "r4", es[0], AtMostOnce); c.Verdict != VerdictUnknown {
 			t.Fatalf("second claim %+v", c)
+		}
+		// An unknown entry records no message id: an event matched without callbackData
+		// (Strict) cannot tell it is about this send, and leaves it.
+		if v, _, err := b.l.ApplyDelivery(ctx, DeliveryEvent{Address: Address{Run: "r4", Bucket: es[0].Bucket, Recipient: es[0].Recipient},
+			State: Read, MessageID: "mz", Strict: true}); err != nil || v != DeliveryOtherMessage {
+			t.Fatalf("strict event for an unknown entry: %s %v", v, err)
 		}
 		if got := apply(t, b, "r4", es[0], Read, "mz", 2*time.Second); got != DeliveryApplied {
 			t.Fatal(got)

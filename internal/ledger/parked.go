@@ -18,6 +18,18 @@ import (
 // one sorted set (rkeys.WebhookParked), scored by when it first arrived, and tried again by
 // RetryParked until its entry is ready or it has waited too long. A member is the event as
 // JSON; the same event parked twice is one member.
+//
+// How long is too long depends on the entry. One still planned or queued is given the keep
+// period the caller names (webhooks.park_for): its next send records a new message id, so an
+// event about an earlier request could only be found to be about another message. One still
+// submitting holds a claim whose request may be the very message the event is about: the
+// worker records the send, or, if it died, the next attempt turns the claim unknown, and the
+// event then settles it. That can take longer than the keep period: a paused run holds its
+// tasks, a dead worker's claim included, until it is resumed. So an event whose entry is still
+// submitting is kept beyond the keep period, up to ParkedMaxAge. A submitting entry means its
+// run has not ended (a run completes only once every entry is settled), so this keeps an event
+// for as long as its run is running or paused, or cancelled with the claim not yet turned
+// unknown, and never longer than ParkedMaxAge.
 
 // parkedEvent is a delivery event as stored in the parked set. Its JSON names are the stored
 // format: events parked by an earlier version must still read.
@@ -31,13 +43,22 @@ type parkedEvent struct {
 	MessageID string `json:"m,omitempty"`
 	// TTDms is the time to deliver in milliseconds, rounded up so a sample is never lost.
 	TTDms int64 `json:"d,omitempty"`
+	// Strict is DeliveryEvent.Strict: the event was matched without callbackData, so only an
+	// entry that records its message id takes it (absent in events parked by an earlier
+	// version, which all had callbackData).
+	Strict bool `json:"x,omitempty"`
 }
+
+// ParkedMaxAge is the longest a parked event is kept, whatever its entry: an event whose entry
+// is still submitting outlives RetryParked's keep period, up to this (see above).
+const ParkedMaxAge = 7 * 24 * time.Hour
 
 // Park keeps a delivery event that ApplyDelivery found early, to be tried again by
 // RetryParked. Parking the same event again keeps its first arrival time.
 func (l *Ledger) Park(ctx context.Context, ev DeliveryEvent) error {
 	b, err := json.Marshal(parkedEvent{Run: ev.Run, Bucket: ev.Bucket, Recipient: ev.Recipient, State: string(ev.State),
-		Code: ev.Code, Class: ev.Class, MessageID: ev.MessageID, TTDms: (ev.TimeToDeliver + time.Millisecond - 1).Milliseconds()})
+		Code: ev.Code, Class: ev.Class, MessageID: ev.MessageID, TTDms: (ev.TimeToDeliver + time.Millisecond - 1).Milliseconds(),
+		Strict: ev.Strict})
 	if err != nil {
 		return fmt.Errorf("ledger: park event: %w", err)
 	}
@@ -59,7 +80,8 @@ const (
 	// ParkedStale: the event changed nothing (a duplicate, out of order, another message, or
 	// no such entry) and was dropped.
 	ParkedStale ParkedVerdict = "stale"
-	// ParkedExpired: the event waited its whole keep period and was dropped.
+	// ParkedExpired: the event waited its whole keep period (ParkedMaxAge while its entry was
+	// still submitting) and was dropped.
 	ParkedExpired ParkedVerdict = "expired"
 	// ParkedDropped: the member could not be read as an event and was dropped.
 	ParkedDropped ParkedVerdict = "dropped"
@@ -80,7 +102,8 @@ const parkedBatch = 10000
 
 // RetryParked tries the oldest parked events once: an event whose entry is now recorded as
 // sent is applied (or found stale) and dropped; one still early stays until keepFor has passed
-// since it arrived. It calls report, when not nil, for every event it dropped, and returns
+// since it arrived, or, while its entry is still submitting, until ParkedMaxAge has (see the
+// top of this file). It calls report, when not nil, for every event it dropped, and returns
 // how many it dropped and how many it left parked.
 func (l *Ledger) RetryParked(ctx context.Context, keepFor time.Duration, report func(ParkedOutcome)) (done, remaining int, err error) {
 	now := l.now()
@@ -117,7 +140,8 @@ func (l *Ledger) retryParked(ctx context.Context, member string, age, keepFor ti
 		return o, nil
 	}
 	o.Event = DeliveryEvent{Address: Address{Run: p.Run, Bucket: p.Bucket, Recipient: p.Recipient}, State: State(p.State),
-		Code: p.Code, Class: p.Class, MessageID: p.MessageID, TimeToDeliver: time.Duration(p.TTDms) * time.Millisecond}
+		Code: p.Code, Class: p.Class, MessageID: p.MessageID, TimeToDeliver: time.Duration(p.TTDms) * time.Millisecond,
+		Strict: p.Strict}
 	switch o.Event.State {
 	case Sent, Delivered, Read, Failed:
 	default:
@@ -131,7 +155,12 @@ func (l *Ledger) retryParked(ctx context.Context, member string, age, keepFor ti
 	switch v {
 	case DeliveryEarly:
 		o.Verdict = ParkedKept
-		if age >= keepFor {
+		limit := keepFor
+		if prior == Submitting {
+			// The claim may be this very message: keep the event until the claim settles.
+			limit = max(keepFor, ParkedMaxAge)
+		}
+		if age >= limit {
 			o.Verdict = ParkedExpired
 		}
 	case DeliveryApplied:

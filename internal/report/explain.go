@@ -73,7 +73,8 @@ const (
 	EventRun = "run"
 	// EventSend: an outcome of the send to the recipient (the ledger's history).
 	EventSend = "send"
-	// EventStatus: the delivery state the send's webhooks reached (sent, delivered, read).
+	// EventStatus: the delivery state the send's webhooks reached (sent, delivered, read, or
+	// failed: a message Connectly accepted whose delivery failed).
 	EventStatus = "status"
 	// EventReply: a reply of the recipient.
 	EventReply = "reply"
@@ -109,6 +110,7 @@ type FollowupStory struct {
 	State     string        `json:"state"`
 	Attempts  int           `json:"attempts"`
 	Code      string        `json:"code,omitempty"`
+	Class     string        `json:"class,omitempty"`
 	MessageID string        `json:"message_id,omitempty"`
 	History   []HistoryLine `json:"history"`
 }
@@ -176,6 +178,9 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 			continue
 		}
 		fs := FollowupStory{Rule: rule, State: string(fe.State), Attempts: fe.Attempts, Code: fe.Code, MessageID: fe.MessageID}
+		if fe.Code != "" && fe.State == ledger.Failed {
+			fs.Class, _ = ExplainCode(p.Table, fe.Code)
+		}
 		if fs.History, err = historyOf(ctx, l, fa, p.Table); err != nil {
 			return Explanation{}, err
 		}
@@ -224,7 +229,8 @@ func Timeline(started time.Time, x Explanation) []TimelineEvent {
 	}
 	thread(started, []TimelineEvent{{At: started, Kind: EventRun}})
 	if x.InLedger {
-		thread(started, sendThread(oneSend{kind: EventSend, hist: x.History, state: x.State, attempts: x.Attempts, code: x.Code}))
+		thread(started, sendThread(oneSend{kind: EventSend, hist: x.History, state: x.State, attempts: x.Attempts, code: x.Code,
+			class: x.Class, messageID: x.MessageID}))
 	}
 	firstReply := started
 	for i, rp := range x.Replies {
@@ -239,7 +245,7 @@ func Timeline(started time.Time, x Explanation) []TimelineEvent {
 			from = x.Replies[i].At
 		}
 		thread(from, sendThread(oneSend{kind: EventFollowup, rule: f.Rule, hist: f.History, state: f.State, attempts: f.Attempts,
-			code: f.Code}))
+			code: f.Code, class: f.Class, messageID: f.MessageID}))
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].key.Before(all[j].key) })
 	out := make([]TimelineEvent, len(all))
@@ -250,35 +256,43 @@ func Timeline(started time.Time, x Explanation) []TimelineEvent {
 }
 
 // oneSend is what a timeline reads of one send: its kind (EventSend or EventFollowup), its
-// rule (a follow-up's), its history, and its entry's state, attempts and code.
+// rule (a follow-up's), its history, and its entry's state, attempts, code (with its class)
+// and message id.
 type oneSend struct {
-	kind, rule string
-	hist       []HistoryLine
-	state      string
-	attempts   int
-	code       string
+	kind, rule  string
+	hist        []HistoryLine
+	state       string
+	attempts    int
+	code, class string
+	messageID   string
 }
 
 // sendThread returns the events of one send (the recipient's, or a follow-up's): its history,
-// else its one outcome without a time, then the delivery state it reached.
+// else its one outcome without a time, then the delivery state it reached. A failed entry
+// that records a message id was accepted and then failed in delivery (a send that fails
+// records none): its failure is a delivery state, after the accept.
 func sendThread(s oneSend) []TimelineEvent {
 	kind, rule, hist, state, attempts, code := s.kind, s.rule, s.hist, s.state, s.attempts, s.code
 	var evs []TimelineEvent
 	for _, h := range hist {
 		evs = append(evs, TimelineEvent{At: h.At, Kind: kind, Rule: rule, Outcome: h.Outcome, Attempt: h.Attempt, Code: h.Code, Class: h.Class})
 	}
-	delivery := state == string(ledger.Sent) || state == string(ledger.Delivered) || state == string(ledger.Read)
+	deliveryFailed := state == string(ledger.Failed) && s.messageID != ""
+	delivery := state == string(ledger.Sent) || state == string(ledger.Delivered) || state == string(ledger.Read) || deliveryFailed
 	if len(hist) == 0 && state != "" && state != string(ledger.Planned) && state != string(ledger.Queued) {
-		outcome := state
+		ev := TimelineEvent{Kind: kind, Rule: rule, Outcome: state, Attempt: attempts, Code: code}
 		if delivery {
-			outcome = string(ledger.Accepted)
+			ev.Outcome, ev.Code = string(ledger.Accepted), ""
 		}
-		evs = append(evs, TimelineEvent{Kind: kind, Rule: rule, Outcome: outcome, Attempt: attempts, Code: code})
+		evs = append(evs, ev)
 	}
 	if delivery {
 		ev := TimelineEvent{Kind: EventStatus, Outcome: state}
 		if kind == EventFollowup {
 			ev = TimelineEvent{Kind: kind, Rule: rule, Outcome: state, Status: true}
+		}
+		if deliveryFailed {
+			ev.Code, ev.Class = code, s.class
 		}
 		evs = append(evs, ev)
 	}

@@ -67,6 +67,17 @@ func TestTimeline(t *testing.T) {
 			want: []string{"0 run  ", "- send  accepted", "5 reply  text:price", "6 followup price failed", "50 reply  text:thanks"},
 		},
 		{
+			// Accepted on the first attempt (no history), then delivery_failed: the failure is
+			// a delivery state after the accept, not the send's outcome.
+			name: "DeliveryFailureWithoutHistory",
+			x: report.Explanation{InLedger: true, State: "failed", Attempts: 1, Code: "X", MessageID: "m1",
+				Replies:   []report.Reply{{At: at(5), Kind: "text", Text: "price"}},
+				Followups: []report.FollowupStory{{Rule: "price", State: "failed", Attempts: 1, Code: "Y", MessageID: "m2"}},
+			},
+			want: []string{"0 run  ", "- send  accepted", "- status  failed", "5 reply  text:price",
+				"- followup price accepted", "- followup price failed"},
+		},
+		{
 			name: "QueuedNotYetSent",
 			x:    report.Explanation{InLedger: true, State: "queued"},
 			want: []string{"0 run  "},

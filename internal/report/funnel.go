@@ -90,9 +90,9 @@ func ReadFunnel(ctx context.Context, l *ledger.Ledger, run string, ruleIDs []str
 			if err != nil {
 				return nil, err
 			}
+			// Sent (Accepted) includes the messages whose delivery then failed; Failed already
+			// counts them once, as the delivery event moved their entries to failed.
 			fr.Sent, fr.Delivered, fr.Read, fr.Replies = cd.Accepted, cd.Delivered, cd.Read, cd.Replies
-			// Accepted counts messages whose delivery then failed; those are failures too.
-			fr.Failed += cd.DeliveryFailed
 		}
 		f.Rules = append(f.Rules, fr)
 	}

@@ -36,7 +36,7 @@ const SignatureHeader = "X-Connectly-Hmac-Sha256"
 const DefaultMaxBody = 1 << 20
 
 // DefaultParkFor is how long a delivery event that arrived before its send was recorded keeps
-// being tried.
+// being tried (longer while its entry is still being sent: see Config.ParkFor).
 const DefaultParkFor = 15 * time.Minute
 
 // DefaultOptOutWords are the inbound texts that always opt the sender out.
@@ -59,7 +59,8 @@ type Config struct {
 	// of them, ignoring case, surrounding spaces and punctuation.
 	OptOutWords []string
 	// ParkFor is how long a delivery event that arrived before its send was recorded keeps
-	// being tried. Default DefaultParkFor.
+	// being tried. Default DefaultParkFor. An event whose entry is still being sent (its
+	// claim not yet settled, e.g. in a paused run) is kept longer, up to ledger.ParkedMaxAge.
 	ParkFor time.Duration
 	// RetryEvery is how often parked events are tried again by Start's loop. Default 1s.
 	RetryEvery time.Duration
@@ -393,11 +394,8 @@ func (rc *Receiver) applyDelivery(ctx context.Context, de ledger.DeliveryEvent) 
 	}
 	switch v {
 	case ledger.DeliveryEarly:
-		if err := rc.ledger.Park(ctx, de); err != nil {
+		if err := rc.park(ctx, de); err != nil {
 			return "", err
-		}
-		if rc.m != nil {
-			rc.m.Parked.WithLabelValues("parked").Inc()
 		}
 		return "parked", nil
 	case ledger.DeliveryOtherMessage:
@@ -408,31 +406,60 @@ func (rc *Receiver) applyDelivery(ctx context.Context, de ledger.DeliveryEvent) 
 	return string(v), nil
 }
 
+// park keeps an event whose entry is not yet recorded as sent, to be tried again.
+func (rc *Receiver) park(ctx context.Context, de ledger.DeliveryEvent) error {
+	if err := rc.ledger.Park(ctx, de); err != nil {
+		return err
+	}
+	if rc.m != nil {
+		rc.m.Parked.WithLabelValues("parked").Inc()
+	}
+	return nil
+}
+
 // applyByCampaign finds the entry of an event without Herald's callbackData: in the recent
 // runs of the campaign the event names (Herald sends the campaign id as campaignName), under
 // each key the customer may be known by, the one entry that recorded this very message id.
+// When none did but some are still being sent (no message id recorded yet: the event may
+// have come before its send was recorded), the event is parked for each of them, still
+// matched strictly: once a send records its id, the entry whose id it is takes the event and
+// the others find it about another message. An unknown entry records no message id and is
+// never matched this way (see ledger.DeliveryEvent.Strict).
 func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.DeliveryEvent) (string, error) {
 	if ev.Campaign == "" || de.MessageID == "" || len(ev.Customer) == 0 {
 		return "unmatched", nil
 	}
 	de.Strict = true
 	verdict := "unmatched"
+	var early []ledger.Address
 	_, err := rc.findInRecentRuns(ctx, ev.Campaign, 3, ev.Customer, func(a ledger.Address) (bool, error) {
 		de.Address = a
 		v, _, err := rc.ledger.ApplyDelivery(ctx, de)
 		if err != nil {
 			return false, err
 		}
-		if v == ledger.DeliveryApplied || v == ledger.DeliveryStale {
+		switch v {
+		case ledger.DeliveryApplied, ledger.DeliveryStale:
 			verdict = string(v)
 			return true, nil
+		case ledger.DeliveryEarly:
+			early = append(early, a)
 		}
 		return false, nil
 	})
 	if err != nil {
 		return "", err
 	}
-	return verdict, nil
+	if verdict != "unmatched" || len(early) == 0 {
+		return verdict, nil
+	}
+	for _, a := range early {
+		de.Address = a
+		if err := rc.park(ctx, de); err != nil {
+			return "", err
+		}
+	}
+	return "parked", nil
 }
 
 // findInRecentRuns looks for a customer's entry in the newest n runs of campaign (see
@@ -686,8 +713,9 @@ func (rc *Receiver) replyRun(ctx context.Context, ev Event) (string, error) {
 
 // RetryParked tries parked delivery events once (see ledger.RetryParked): events whose
 // entry is now recorded as sent are applied (or found stale) and dropped; events still early
-// stay until ParkFor has passed since they arrived. It returns how many events it dropped and
-// how many it left parked.
+// stay until ParkFor has passed since they arrived, or, while their entry is still being sent
+// (a paused run holds a dead worker's claim until it resumes), until ledger.ParkedMaxAge has.
+// It returns how many events it dropped and how many it left parked.
 func (rc *Receiver) RetryParked(ctx context.Context) (done, remaining int, err error) {
 	return rc.ledger.RetryParked(ctx, rc.cfg.ParkFor, func(o ledger.ParkedOutcome) {
 		if o.Verdict == ledger.ParkedExpired {

@@ -294,10 +294,15 @@ func TestReceiverDeliveryEvents(t *testing.T) {
 		if e := entryState(t, b, "run-3", rcpts[0], buckets[rcpts[0]]); e.State != ledger.Delivered || e.MessageID != id {
 			t.Fatalf("entry %+v", e)
 		}
-		// The other send is never recorded: its event expires after ParkFor.
+		// The other send is never recorded: its claim is still unsettled, so its event outlives
+		// ParkFor, and expires after ledger.ParkedMaxAge.
 		b.now = b.now.Add(2 * time.Minute)
+		if done, left, err := b.rc.RetryParked(ctx); err != nil || done != 0 || left != 1 {
+			t.Fatalf("RetryParked after ParkFor, the entry still submitting = %d, %d, %v", done, left, err)
+		}
+		b.now = b.now.Add(ledger.ParkedMaxAge)
 		if done, left, err := b.rc.RetryParked(ctx); err != nil || done != 1 || left != 0 {
-			t.Fatalf("RetryParked after ParkFor = %d, %d, %v", done, left, err)
+			t.Fatalf("RetryParked after ParkedMaxAge = %d, %d, %v", done, left, err)
 		}
 	})
 

@@ -4,10 +4,15 @@
 -- An entry moves accepted → sent → delivered → read, or to failed before delivered; an
 -- unknown entry is settled by any event (and taken out of the resend set: it will not be sent
 -- again); nothing moves backwards (a late or repeated event is stale). Besides:
+--   - an entry still being sent (submitting) is not touched: the event arrived before the
+--     worker recorded the send and the caller parks it; this comes first, as the entry holds
+--     no message id yet (its claim's token is where the id goes);
 --   - with ARGV[7] '1' (the event was matched to the entry by guesswork, not by callbackData)
---     the entry must record exactly the event's message id, or it is not touched;
---   - an entry still planned, queued or being sent is not touched: the event arrived before the
---     worker recorded the send (or while a retry is under way) and the caller parks it;
+--     the entry must record exactly the event's message id, or it is not touched: checked
+--     again when a parked event is retried, once the send recorded its id. An unknown entry
+--     records none (its send's answer was lost), so only an event with callbackData settles it;
+--   - an entry still planned or queued is not touched: the event arrived before the worker
+--     recorded the send (or while a retry is under way) and the caller parks it;
 --   - an entry that records a different message id is not touched: the event is about an
 --     earlier message to the same person (an at-least-once resend replaced it);
 --   - the first event that takes an entry to delivered or read adds one time-to-deliver
@@ -36,8 +41,9 @@ local rank = {a = 1, t = 2, d = 3, r = 4}
 local v = redis.call('HGET', KEYS[3], ARGV[1])
 if not v then return {'noentry', ''} end
 local st, row, att, code, mid = parse(v)
+if st == 's' then return {'early', st} end
 if ARGV[7] == '1' and mid ~= ARGV[4] then return {'other', st} end
-if st == 'p' or st == 'q' or st == 's' then return {'early', st} end
+if st == 'p' or st == 'q' then return {'early', st} end
 if mid ~= '' and ARGV[4] ~= '' and mid ~= ARGV[4] then return {'other', st} end
 local new = ARGV[2]
 local ok = false
