@@ -64,7 +64,7 @@ func New() *Metrics {
 		"Sends put off by a limit, by reason: rate (rescheduled: the limits are booked too far ahead), tier (the daily tier is full), late (woke too long after its slot and took a fresh one).",
 		"reason")
 	m.SchedulerTicks = m.counterVec("herald_scheduler_ticks_total",
-		"Schedule ticks by campaign and result: fired, duplicate (another replica fired it), missed_run, missed_skipped, error.",
+		"Schedule ticks by campaign and result: fired, duplicate (another replica fired it), missed_run, missed_skipped, error (a start that failed; it is tried again).",
 		"campaign", "result")
 	m.ExpandedTasks = m.counterVec("herald_expanded_tasks_total", "Send tasks written by run expansion, by campaign.", "campaign")
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
