@@ -1,14 +1,18 @@
 // Package logx sets up Herald's zerolog logger and holds the logging helpers every component
-// shares: stable key names, phone masking, and adapters for asynq's and cron's loggers.
+// shares: stable key names, phone masking, and adapters for asynq's, cron's and go-redis's
+// loggers.
 package logx
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/mattn/go-isatty"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 )
 
@@ -257,3 +261,21 @@ func (a Asynq) Warn(args ...any) {
 }
 func (a Asynq) Error(args ...any) { a.L.Error().Msg(MaskDigits(fmt.Sprint(args...))) }
 func (a Asynq) Fatal(args ...any) { a.L.Fatal().Msg(MaskDigits(fmt.Sprint(args...))) }
+
+// Redis adapts a zerolog logger to go-redis's logger (redis.SetLogger): its messages (a pool
+// that cannot dial, a connection dropped, a sentinel failover) are logged at warn, with
+// component redis and phone-like digits masked, instead of as plain text on stderr.
+type Redis struct{ L zerolog.Logger }
+
+// Printf logs one go-redis message.
+func (r Redis) Printf(_ context.Context, format string, v ...any) {
+	r.L.Warn().Str(KeyComponent, "redis").Msg(MaskDigits(strings.TrimSpace(fmt.Sprintf(format, v...))))
+}
+
+var routeRedis sync.Once
+
+// RouteRedis sends go-redis's log lines through l (see Redis). go-redis has one logger per
+// process, so only the first call takes effect: call it where the process makes its logger.
+func RouteRedis(l zerolog.Logger) {
+	routeRedis.Do(func() { redis.SetLogger(Redis{L: l}) })
+}

@@ -2,10 +2,17 @@ package logx_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // MaskDigits masks phone numbers however people write them, keeping the last 4 digits, and
@@ -85,4 +92,48 @@ func TestAsynqMasks(t *testing.T) {
 	if strings.Contains(buf.String(), "555-0199") || !strings.Contains(buf.String(), "0199") {
 		t.Errorf("asynq log line %s does not mask the number to its last 4 digits", buf.String())
 	}
+}
+
+// go-redis's own log lines go through the process logger: JSON at warn, component redis.
+func TestRouteRedis(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	l, err := logx.New(&buf, logx.Options{Format: "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logx.RouteRedis(l)
+	logx.RouteRedis(zerolog.Nop()) // once per process: the first logger keeps it
+	_, rdb := testredis.Mini(t)
+	// go-redis logs when it rounds a duration it cannot send.
+	if err := rdb.Set(context.Background(), "k", "v", 500*time.Microsecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var line struct {
+		Level, Component, Message string
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &line); err != nil {
+		t.Fatalf("go-redis's log is not one JSON line: %v\n%s", err, buf.Bytes())
+	}
+	if line.Level != "warn" || line.Component != "redis" || !strings.Contains(line.Message, "truncating to 1ms") {
+		t.Errorf("go-redis's log line = %+v, want warn, component redis and its message", line)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger writing while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
 }
