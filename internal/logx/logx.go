@@ -36,27 +36,42 @@ type Options struct {
 	Format string
 }
 
+// ParseLevel reads a log level (Options.Level): trace, debug, info, warn or error (or another
+// of zerolog's levels), in any case; "" is info.
+func ParseLevel(level string) (zerolog.Level, error) {
+	if level == "" {
+		return zerolog.InfoLevel, nil
+	}
+	l, err := zerolog.ParseLevel(strings.ToLower(level))
+	if err != nil {
+		return zerolog.NoLevel, fmt.Errorf("log level %q: want trace, debug, info, warn or error", level)
+	}
+	return l, nil
+}
+
+// CheckFormat checks a log format (Options.Format): json, console, auto or "".
+func CheckFormat(format string) error {
+	switch format {
+	case "", "auto", "console", "json":
+		return nil
+	}
+	return fmt.Errorf("log format %q: want json, console or auto", format)
+}
+
 // New returns a logger writing to w.
 func New(w io.Writer, o Options) (zerolog.Logger, error) {
-	lvl := zerolog.InfoLevel
-	if o.Level != "" {
-		l, err := zerolog.ParseLevel(strings.ToLower(o.Level))
-		if err != nil {
-			return zerolog.Nop(), fmt.Errorf("log level %q: want trace, debug, info, warn or error", o.Level)
-		}
-		lvl = l
+	lvl, err := ParseLevel(o.Level)
+	if err != nil {
+		return zerolog.Nop(), err
 	}
-	console := false
-	switch o.Format {
-	case "", "auto":
+	if err := CheckFormat(o.Format); err != nil {
+		return zerolog.Nop(), err
+	}
+	console := o.Format == "console"
+	if o.Format == "" || o.Format == "auto" {
 		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 			console = true
 		}
-	case "console":
-		console = true
-	case "json":
-	default:
-		return zerolog.Nop(), fmt.Errorf("log format %q: want json, console or auto", o.Format)
 	}
 	if console {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}

@@ -137,3 +137,18 @@ func (s *syncBuffer) Bytes() []byte {
 	defer s.mu.Unlock()
 	return bytes.Clone(s.b.Bytes())
 }
+
+func TestLogLevel(t *testing.T) {
+	t.Parallel()
+	for _, lvl := range []string{"", "debug", "WARN", "error"} {
+		if _, err := logx.ParseLevel(lvl); err != nil {
+			t.Errorf("ParseLevel(%q): %v", lvl, err)
+		}
+	}
+	if _, err := logx.ParseLevel("loud"); err == nil || !strings.Contains(err.Error(), `"loud"`) {
+		t.Errorf("ParseLevel(loud) = %v, want an error naming it", err)
+	}
+	if err := logx.CheckFormat("xml"); err == nil {
+		t.Error("CheckFormat(xml) passed")
+	}
+}
