@@ -61,10 +61,10 @@ func parseError(rawURL string, err error) error {
 	return fmt.Errorf("redis url %q does not parse: %s", shown, detail)
 }
 
-// Redact returns a Redis URL fit for an error or a log: the password (and a user given without
-// a password, which may be one) replaced by xxxxx, as are the values of query parameters named
-// like a password. It works on URLs that do not parse too: everything between "://" and the
-// last '@' is the user information.
+// Redact returns a Redis URL (or any URL with user information) fit for an error or a log: the
+// password (and a user given without a password, which may be one) replaced by xxxxx, as are
+// the values of query parameters named like a password. It works on URLs that do not parse
+// too: everything between "://" and the last '@' is the user information.
 func Redact(rawURL string) string {
 	prefix, user, hasUser, rest := splitURL(rawURL)
 	if hasUser {
