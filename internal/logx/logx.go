@@ -107,6 +107,10 @@ func MaskDigits(s string) string {
 			i++
 			continue
 		}
+		if s[i] == '(' && dateAt(s, i+1) > 0 {
+			i++ // "(2026-12-06)": the date is read next
+			continue
+		}
 		if n := dateAt(s, i); n > 0 {
 			i += n
 			continue

@@ -43,6 +43,7 @@ func TestMaskDigits(t *testing.T) {
 		{"SixDigits", "code 131026", "code 131026"},
 		{"Date", "due 2026-12-06", "due 2026-12-06"},
 		{"DotDate", "due 2026.12.06", "due 2026.12.06"},
+		{"DateInParentheses", "due (2026-12-06) or (06.12.2026)", "due (2026-12-06) or (06.12.2026)"},
 		{"DateTime", "at 2026-12-06 10:15:30.123456789 +0000 UTC", "at 2026-12-06 10:15:30.123456789 +0000 UTC"},
 		{"RFC3339", "at 2026-12-06T10:15:30Z", "at 2026-12-06T10:15:30Z"},
 		{"RunID", "run spring-20260101T000000Z-a1b2c3", "run spring-20260101T000000Z-a1b2c3"},
