@@ -126,15 +126,24 @@ func openReader(d *Definition, f *os.File) (*AudienceReader, error) {
 		return nil, a.readError(err, 1)
 	}
 	cs := &csvSource{f: f, r: r, header: append([]string(nil), header...), base: base}
-	hasPhone, hasBSUID := false, false
-	seen := make(map[string]int, len(cs.header))
+	odd := 0 // the first column whose name does not look like one
 	for i, h := range cs.header {
 		if !utf8.ValidString(h) {
 			return nil, fail(1, fmt.Errorf("%w: header column %d is not valid UTF-8; save the file as UTF-8", ErrEncoding, i+1))
 		}
 		h = strings.TrimSpace(h)
 		cs.header[i] = h
+		if odd == 0 && !looksLikeName(h) {
+			odd = i + 1
+		}
+	}
+	hasPhone, hasBSUID := false, false
+	seen := make(map[string]int, len(cs.header))
+	for i, h := range cs.header {
 		if j, dup := seen[h]; dup && h != "" {
+			if odd > 0 {
+				return nil, fail(1, fmt.Errorf("columns %d and %d have the same name (%s)", j+1, i+1, notHeader(odd, len(cs.header))))
+			}
 			return nil, fail(1, fmt.Errorf("column %s appears twice (columns %d and %d): a row could hold two values for it", colName(h), j+1, i+1))
 		}
 		seen[h] = i
@@ -146,13 +155,24 @@ func openReader(d *Definition, f *os.File) (*AudienceReader, error) {
 		if a.bsuid != "" {
 			want = colName(a.phone) + " or " + colName(a.bsuid) + " column"
 		}
+		if odd > 0 {
+			return nil, fail(1, fmt.Errorf("no %s (%s; an audience file starts with a header row naming its columns)", want, notHeader(odd, len(cs.header))))
+		}
 		return nil, fail(1, fmt.Errorf("no %s (columns: %s)", want, shownColumns(cs.header)))
 	}
 	a.src = cs
 	return a, nil
 }
 
-// shownColumns lists the first columns of a header for an error, each bounded and sanitised.
+// notHeader says that the first line of a CSV file, of n columns, does not read as a header
+// row because its column col does not look like a name (looksLikeName): it is likely a
+// customer's row, and none of it is shown.
+func notHeader(col, n int) string {
+	return fmt.Sprintf("the first line may not be a header row: column %d of %d does not look like a column name, so none of the line is shown", col, n)
+}
+
+// shownColumns lists the first columns of a header whose every name looks like one, for an
+// error, each sanitised (safeName).
 func shownColumns(header []string) string {
 	const most = 10
 	names := make([]string, 0, most+1)
@@ -161,11 +181,7 @@ func shownColumns(header []string) string {
 			names = append(names, fmt.Sprintf("and %d more", len(header)-most))
 			break
 		}
-		n, ok := safeName(h)
-		if !ok {
-			n = fmt.Sprintf("column %d %s", i+1, n)
-		}
-		names = append(names, n)
+		names = append(names, colName(h))
 	}
 	return strings.Join(names, ", ")
 }

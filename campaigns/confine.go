@@ -390,30 +390,46 @@ func (e *boundError) Unwrap() error { return e.err }
 // maxShownName is the most bytes of a column name an error shows.
 const maxShownName = 64
 
-// safeName returns a column name fit for an error: quoted, printable ASCII only (anything
-// else shown as '?'), at most 64 bytes. A name holding '=', ':', '$' or a backslash is not a
-// column name but a line of settings, passwords or environment (KEY=value, user:hash): it is
-// not shown at all, and ok is false.
-func safeName(s string) (name string, ok bool) {
-	if strings.ContainsAny(s, "=:$\\") {
-		return "(name not shown)", false
+// looksLikeName says whether s reads as a column name rather than a value: at most 64 bytes,
+// no run of 3 or more digits (a phone number, an account number), no '@' (an address), and no
+// '=', ':', '$' or backslash (a line of settings, passwords or environment: KEY=value,
+// user:hash). The first line of a file without a header row is a customer's row: its values
+// fail this, and errors then show none of it.
+func looksLikeName(s string) bool {
+	if len(s) > maxShownName || strings.ContainsAny(s, "@=:$\\") {
+		return false
 	}
-	var b strings.Builder
+	run := 0
 	for i := 0; i < len(s); i++ {
-		if b.Len() >= maxShownName {
-			b.WriteString("...")
-			break
+		if s[i] >= '0' && s[i] <= '9' {
+			if run++; run >= 3 {
+				return false
+			}
+		} else {
+			run = 0
 		}
-		c := s[i]
-		if c < 0x20 || c > 0x7e {
-			c = '?'
-		}
-		b.WriteByte(c)
 	}
-	return strconv.Quote(b.String()), true
+	return true
 }
 
-// colName is safeName for a name the campaign gives (audience.phone, audience.bsuid).
+// safeName returns a column name fit for an error: quoted, printable ASCII only (anything
+// else shown as '?'). A name that does not look like one (looksLikeName) is not shown at all,
+// and ok is false.
+func safeName(s string) (name string, ok bool) {
+	if !looksLikeName(s) {
+		return "(name not shown)", false
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return strconv.Quote(string(b)), true
+}
+
+// colName is safeName for a name the campaign gives (audience.phone, audience.bsuid) or a
+// JSON Lines key.
 func colName(s string) string {
 	n, _ := safeName(s)
 	return n

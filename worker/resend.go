@@ -75,8 +75,10 @@ func (w *Worker) sweepRun(ctx context.Context, runID string) (int, error) {
 		for _, m := range members {
 			ok, err := w.resendOne(ctx, runID, queue, m)
 			if err != nil {
-				// Left leased: it comes due again when the lease ends.
-				w.log.Warn().Err(err).Str(logx.KeyRun, runID).Msg("could not resend an unknown recipient; trying again after the lease")
+				// Left leased: it comes due again when the lease ends. The ledger's errors name
+				// the recipient masked; the text is masked again, as every error the worker logs.
+				w.log.Warn().Str("error", logx.MaskDigits(err.Error())).Str(logx.KeyRun, runID).
+					Msg("could not resend an unknown recipient; trying again after the lease")
 				continue
 			}
 			if ok {
@@ -126,7 +128,7 @@ func (w *Worker) sweepLoop(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	tick.Every(ctx, w.cfg.ResendSweepEvery, func(ctx context.Context) {
 		if n, err := w.SweepUnknown(ctx); err != nil && ctx.Err() == nil {
-			w.log.Warn().Err(err).Msg("sweep of unknown recipients to resend failed; trying again")
+			w.log.Warn().Str("error", logx.MaskDigits(err.Error())).Msg("sweep of unknown recipients to resend failed; trying again")
 		} else if n > 0 {
 			w.log.Info().Int("resent", n).Msg("unknown recipients sent once more")
 		}

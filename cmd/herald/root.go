@@ -141,9 +141,15 @@ func (a *app) config() (config.Config, error) {
 	return c, err
 }
 
-// logger builds the process logger on stderr.
+// logger builds the process logger on stderr. The logger on the process's own stderr also
+// takes go-redis's log lines (once per process: go-redis has one logger); a run given other
+// writers (a test's buffers) leaves go-redis's logger alone.
 func (a *app) logger(c config.Config) (zerolog.Logger, error) {
-	return logx.New(a.stderr, logx.Options{Level: c.Log.Level, Format: c.Log.Format})
+	l, err := logx.New(a.stderr, logx.Options{Level: c.Log.Level, Format: c.Log.Format})
+	if err == nil && a.stderr == io.Writer(os.Stderr) {
+		logx.RouteRedis(l)
+	}
+	return l, err
 }
 
 // redis opens and pings the configured Redis.

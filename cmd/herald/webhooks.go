@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/serve"
 )
 
@@ -49,7 +51,7 @@ func (a *app) webhooksRegisterCmd() *cobra.Command {
 		func(ctx context.Context, _ []string) error {
 			u, err := url.Parse(address)
 			if address == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return usageError{fmt.Errorf("--url %q: want an absolute http(s) URL", address)}
+				return usageError{fmt.Errorf("--url %q: want an absolute http(s) URL", redisx.Redact(address))}
 			}
 			for _, t := range topics {
 				if t != connectly.TopicDeliveryStatus && t != connectly.TopicMessages {
@@ -67,9 +69,9 @@ func (a *app) webhooksRegisterCmd() *cobra.Command {
 			for _, t := range topics {
 				res, w, err := client.EnsureWebhook(ctx, t, address)
 				if err != nil {
-					return fmt.Errorf("register %s: %w", t, err)
+					return fmt.Errorf("register %s: %w", t, hideCredentials(err, u))
 				}
-				fmt.Fprintf(a.stdout, "%-16s %-9s %s (%s)\n", t, res, w.Address, w.ID)
+				fmt.Fprintf(a.stdout, "%-16s %-9s %s (%s)\n", t, res, redisx.Redact(w.Address), w.ID)
 			}
 			if u.Scheme == "http" {
 				fmt.Fprintln(a.stderr, "note: the URL is plain http; Connectly's calls carry customer data, use https outside a test setup")
@@ -77,10 +79,29 @@ func (a *app) webhooksRegisterCmd() *cobra.Command {
 			return nil
 		})
 	cmd.Long = `Create or update the webhook registrations of the configured business so that Connectly sends
-delivery_status events and inbound messages to URL. An existing registration of a topic is updated
+delivery_status events and inbound messages to URL. A URL with credentials (https://user:password@...)
+is shown with its password as xxxxx. An existing registration of a topic is updated
 in place (no gap in delivery); a topic without one gets a new registration. Needs the business id
 and API key (CONNECTLY_BUSINESS_ID, CONNECTLY_API_KEY).`
-	cmd.Flags().StringVar(&address, "url", "", "the public address of `herald webhooks` (https://...)")
+	// pflag takes a word in backquotes as the value's name: `URL` shows as --url URL.
+	cmd.Flags().StringVar(&address, "url", "", "the public `URL` of the webhook receiver, herald webhooks (https://...)")
 	cmd.Flags().StringSliceVar(&topics, "topics", []string{connectly.TopicDeliveryStatus, connectly.TopicMessages}, "topics to register")
 	return cmd
+}
+
+// hideCredentials returns err with the password of u (the URL registered, which Connectly's
+// answer may quote) replaced by xxxxx: the URL is shown redacted everywhere (redisx.Redact
+// works on any URL), and so is an error that quotes it.
+func hideCredentials(err error, u *url.URL) error {
+	if u.User == nil {
+		return err
+	}
+	secret, ok := u.User.Password()
+	if !ok {
+		secret = u.User.Username()
+	}
+	if secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), secret, "xxxxx"))
 }

@@ -1,6 +1,7 @@
 // Package config loads Herald's configuration file and environment overrides, and validates
-// them with errors that name the key. Secrets never live in the file: the API key and the
-// webhook secret come from the environment or from files named in the config.
+// them with errors that name the key, and the file, line and column of its value when the file
+// set it. Secrets never live in the file: the API key, the webhook secret and the Redis
+// password come from the environment or from files named in the config.
 package config
 
 import (
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -21,6 +23,8 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/sendpolicy"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 	"github.com/heraldmsg/herald/internal/webhooks"
@@ -47,7 +51,13 @@ type Config struct {
 }
 
 type Redis struct {
+	// URL is the Redis to use (env HERALD_REDIS_URL). Written in the file it must not hold a
+	// password (Load refuses it); HERALD_REDIS_URL may. After Load it holds the password of
+	// PasswordFile or HERALD_REDIS_PASSWORD: show it only through redisx.Redact.
 	URL string `yaml:"url"`
+	// PasswordFile names a file holding the Redis password (surrounding whitespace trimmed);
+	// env HERALD_REDIS_PASSWORD wins over it. Default "": the URL's own, or none.
+	PasswordFile string `yaml:"password_file"`
 }
 
 type Connectly struct {
@@ -432,21 +442,89 @@ type valueError struct {
 
 func (e *valueError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
 
-// keyAt is the dotted key (senders[0].number) whose value starts at line and column of the
-// YAML in data, or "" when none does.
-func keyAt(data []byte, line, column int) string {
-	var root yaml.Node
-	if yaml.Unmarshal(data, &root) != nil {
-		return ""
+// fileError is a config file that does not decode (its YAML is broken): yaml's message, at
+// the file and line it names, with a hint, and yaml's error as its cause.
+type fileError struct {
+	path string
+	err  error
+}
+
+func (e *fileError) Error() string {
+	msg := strings.TrimPrefix(e.err.Error(), "yaml: ")
+	if line, rest, ok := lineOf(msg); ok {
+		return e.path + ":" + strconv.Itoa(line) + ": " + rest
 	}
-	var walk func(n *yaml.Node, path string) string
-	walk = func(n *yaml.Node, path string) string {
+	return "config " + e.path + ": " + msg
+}
+
+func (e *fileError) Unwrap() error { return e.err }
+
+// lineOf splits yaml's "line 4: msg" into 4 and msg.
+func lineOf(msg string) (int, string, bool) {
+	rest, ok := strings.CutPrefix(msg, "line ")
+	if !ok {
+		return 0, "", false
+	}
+	n, rest, ok := strings.Cut(rest, ": ")
+	line, err := strconv.Atoi(n)
+	if !ok || err != nil {
+		return 0, "", false
+	}
+	return line, rest, true
+}
+
+// source is where Load's values came from: the file (parsed, for positions) and the
+// environment variables that replaced its values.
+type source struct {
+	path string
+	doc  *yaml.Node // nil without a file
+	env  map[string]string
+}
+
+// locate fills in where the value of err's key came from (see Error), when err is an *Error
+// that does not say yet.
+func (src *source) locate(err error) error {
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Line > 0 || ce.Env != "" {
+		return err
+	}
+	if v, ok := src.env[ce.Key]; ok {
+		ce.Env = v
+		return err
+	}
+	if n := src.node(ce.Key); n != nil {
+		ce.File, ce.Line, ce.Column = src.path, n.Line, n.Column
+	}
+	return err
+}
+
+// node returns the value written in the file for a dotted key (senders[0].number), or nil.
+func (src *source) node(key string) *yaml.Node {
+	for _, e := range src.entries() {
+		if e.key == key {
+			return e.valueNode
+		}
+	}
+	return nil
+}
+
+// entry is a value written in the file: its dotted key, its key node (nil for a list item)
+// and its value node.
+type entry struct {
+	key       string
+	keyNode   *yaml.Node
+	valueNode *yaml.Node
+}
+
+// entries lists every value written in the file, in file order.
+func (src *source) entries() []entry {
+	var out []entry
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
 		switch n.Kind {
 		case yaml.DocumentNode:
 			for _, c := range n.Content {
-				if k := walk(c, path); k != "" {
-					return k
-				}
+				walk(c, path)
 			}
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
@@ -454,50 +532,178 @@ func keyAt(data []byte, line, column int) string {
 				if path != "" {
 					p = path + "." + p
 				}
-				if v := n.Content[i+1]; v.Kind == yaml.ScalarNode && v.Line == line && v.Column == column {
-					return p
-				} else if k := walk(v, p); k != "" {
-					return k
-				}
+				out = append(out, entry{key: p, keyNode: n.Content[i], valueNode: n.Content[i+1]})
+				walk(n.Content[i+1], p)
 			}
 		case yaml.SequenceNode:
 			for i, c := range n.Content {
 				p := path + "[" + strconv.Itoa(i) + "]"
-				if c.Kind == yaml.ScalarNode && c.Line == line && c.Column == column {
-					return p
-				} else if k := walk(c, p); k != "" {
-					return k
+				out = append(out, entry{key: p, valueNode: c})
+				walk(c, p)
+			}
+		}
+	}
+	if src.doc != nil {
+		walk(src.doc, "")
+	}
+	return out
+}
+
+// valueAt returns the entry whose value starts at line and column.
+func (src *source) valueAt(line, column int) (entry, bool) {
+	for _, e := range src.entries() {
+		if e.valueNode.Line == line && e.valueNode.Column == column {
+			return e, true
+		}
+	}
+	return entry{}, false
+}
+
+// keyAt returns the entry whose key, named name, is written at line.
+func (src *source) keyAt(line int, name string) (entry, bool) {
+	for _, e := range src.entries() {
+		if e.keyNode != nil && e.keyNode.Line == line && e.keyNode.Value == name {
+			return e, true
+		}
+	}
+	return entry{}, false
+}
+
+// typeAt returns the entry yaml's type error at line is about: a value of the kind yaml
+// names (!!map, !!seq, else a scalar) at line, the one whose text yaml quotes (shortened to
+// 7 characters and "..." when long) if several.
+func (src *source) typeAt(line int, tag, shown string) (entry, bool) {
+	kind := yaml.ScalarNode
+	switch tag {
+	case "map":
+		kind = yaml.MappingNode
+	case "seq":
+		kind = yaml.SequenceNode
+	}
+	var first *entry
+	for _, e := range src.entries() {
+		if e.valueNode.Line != line || e.valueNode.Kind != kind {
+			continue
+		}
+		if shown == "" || e.valueNode.Value == shown ||
+			(strings.HasSuffix(shown, "...") && strings.HasPrefix(e.valueNode.Value, strings.TrimSuffix(shown, "..."))) {
+			return e, true
+		}
+		if first == nil {
+			first = &e
+		}
+	}
+	if first != nil {
+		return *first, true
+	}
+	return entry{}, false
+}
+
+// decodeError turns an error decoding the file into an *Error naming the key, the file, the
+// line and the column, when the key can be found; else a *fileError.
+func (src *source) decodeError(err error) error {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return src.locate(ce)
+	}
+	at := func(e entry, n *yaml.Node, msg string) error {
+		return &Error{Key: e.key, Msg: msg, Err: err, File: src.path, Line: n.Line, Column: n.Column}
+	}
+	var ve *valueError
+	if errors.As(err, &ve) {
+		if e, ok := src.valueAt(ve.line, ve.column); ok {
+			return at(e, e.valueNode, ve.msg)
+		}
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		more := ""
+		if n := len(te.Errors) - 1; n > 0 {
+			more = fmt.Sprintf(" (and %d more problem(s) in the file)", n)
+		}
+		if line, msg, ok := lineOf(te.Errors[0]); ok {
+			if name, ok := unknownKey(msg); ok {
+				if e, ok := src.keyAt(line, name); ok {
+					return at(e, e.keyNode, hintSecrets(e.key, "unknown key")+more)
+				}
+			} else if m := typeRE.FindStringSubmatch(msg); m != nil {
+				if e, ok := src.typeAt(line, m[1], m[2]); ok {
+					return at(e, e.valueNode, typeMessage(m)+more)
 				}
 			}
 		}
-		return ""
 	}
-	return walk(&root, "")
+	return &fileError{path: src.path, err: err}
 }
 
-// fileError is a config file that does not decode: yaml's message with a hint, and yaml's
-// error as its cause.
-type fileError struct {
-	path string
-	err  error
+// unknownKey reads yaml's "field api_kee not found in type config.Connectly".
+func unknownKey(msg string) (string, bool) {
+	rest, ok := strings.CutPrefix(msg, "field ")
+	if !ok {
+		return "", false
+	}
+	name, _, ok := strings.Cut(rest, " not found in type")
+	return name, ok
 }
 
-func (e *fileError) Error() string {
-	return "config " + e.path + ": " + hintSecrets(strings.TrimPrefix(e.err.Error(), "yaml: "))
+// typeRE reads yaml's type errors: "cannot unmarshal !!str `many` into int".
+var typeRE = regexp.MustCompile("^cannot unmarshal !!([a-z]+)(?: `(.*)`)? into (.+)$")
+
+// typeMessage says what a key wants, for yaml's type error m (see typeRE).
+func typeMessage(m []string) string {
+	got := map[string]string{"str": "a string", "int": "a number", "float": "a number", "bool": "true or false",
+		"map": "a section", "seq": "a list", "null": "nothing", "timestamp": "a time"}[m[1]]
+	if m[2] != "" {
+		got = strconv.Quote(m[2])
+	}
+	if got == "" {
+		got = "!!" + m[1]
+	}
+	want := "a value of type " + m[3]
+	switch t := m[3]; {
+	case t == "int" || t == "int64" || t == "config.OffInt" || t == "config.Tier":
+		want = "a whole number"
+	case t == "float64":
+		want = "a number"
+	case t == "bool":
+		want = "true or false"
+	case t == "string":
+		want = "a single value"
+	case strings.HasPrefix(t, "[]"):
+		want = "a list"
+	case strings.HasPrefix(t, "map[") || strings.HasPrefix(t, "config."):
+		want = "a section of keys"
+	}
+	return got + ": want " + want
 }
 
-func (e *fileError) Unwrap() error { return e.err }
-
-// Error is a configuration problem naming the key.
+// Error is a configuration problem naming the key. Load fills in where the key's value came
+// from: the file, line and column it is written at, or the environment variable that set it.
 type Error struct {
 	Key string
 	Msg string
 	// Err is the cause, when the problem came from another error (a file that could not be
 	// read, a class that does not parse); errors.Is and errors.As see it through Unwrap.
 	Err error
+	// File, Line and Column are where the value is written in the config file (Line 0: not
+	// written there: a default, or a value the environment gave).
+	File         string
+	Line, Column int
+	// Env is the environment variable that gave the value, if one did.
+	Env string
 }
 
-func (e *Error) Error() string { return "config: " + e.Key + ": " + e.Msg }
+// Error reads "herald.yaml:4:11: senders[0].number: ..." for a value written in the file (as
+// campaign files' errors do), else "config: key: ...", with the variable that set it if any.
+func (e *Error) Error() string {
+	if e.File != "" && e.Line > 0 {
+		return e.File + ":" + strconv.Itoa(e.Line) + ":" + strconv.Itoa(e.Column) + ": " + e.Key + ": " + e.Msg
+	}
+	if e.Env != "" {
+		return "config: " + e.Key + " (" + e.Env + "): " + e.Msg
+	}
+	return "config: " + e.Key + ": " + e.Msg
+}
 
 // Unwrap returns the cause, if any.
 func (e *Error) Unwrap() error { return e.Err }
@@ -524,29 +730,50 @@ func Default() Config {
 	}
 }
 
+// envKeys are the environment variables that replace a key's value, by key.
+var envKeys = []struct{ key, env string }{
+	{"redis.url", "HERALD_REDIS_URL"},
+	{"connectly.base_url", "CONNECTLY_BASE_URL"},
+	{"connectly.business_id", "CONNECTLY_BUSINESS_ID"},
+	{"connectly.session_bsuid_field", "CONNECTLY_SESSION_BSUID_FIELD"},
+	{"connectly.send_campaign_name", "CONNECTLY_SEND_CAMPAIGN_NAME"},
+	{"log.level", "HERALD_LOG_LEVEL"},
+	{"log.format", "HERALD_LOG_FORMAT"},
+	{"webhooks.listen", "HERALD_WEBHOOKS_LISTEN"},
+	{"campaigns.root", "HERALD_CAMPAIGNS_ROOT"},
+}
+
 // Load reads the file at path (none when path is ""), applies environment overrides from
-// getenv, resolves secrets and validates.
+// getenv, resolves secrets and validates. Its errors are *Error naming the key and where its
+// value came from (file:line:column, or the variable), or a *fileError for a file whose YAML
+// is broken.
 func Load(path string, getenv func(string) string) (Config, error) {
 	c := Default()
+	src := &source{path: path, env: map[string]string{}}
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return c, fmt.Errorf("config: %w", err)
 		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return c, &fileError{path: path, err: err}
+		}
+		src.doc = &doc
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-			var ce *Error
-			if errors.As(err, &ce) {
-				return c, ce
-			}
-			var ve *valueError
-			if errors.As(err, &ve) {
-				if key := keyAt(data, ve.line, ve.column); key != "" {
-					return c, &Error{Key: key, Msg: ve.Error() + " (in " + path + ")", Err: err}
-				}
-			}
-			return c, &fileError{path: path, err: err}
+			return c, src.decodeError(err)
+		}
+		if redisx.HasPassword(c.Redis.URL) && src.node("redis.url") != nil {
+			return c, src.locate(&Error{Key: "redis.url", Msg: fmt.Sprintf("%q holds a password, and secrets are not read from the config file: "+
+				"put the password in a file named by redis.password_file, or set HERALD_REDIS_PASSWORD, or give the whole URL in HERALD_REDIS_URL",
+				redisx.Redact(c.Redis.URL))})
+		}
+	}
+	for _, e := range envKeys {
+		if getenv(e.env) != "" {
+			src.env[e.key] = e.env
 		}
 	}
 	env := func(k string, dst *string) {
@@ -573,18 +800,57 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	env("HERALD_CAMPAIGNS_ROOT", &c.Campaigns.Root)
 	var err error
 	if c.APIKey, err = secret(getenv, "CONNECTLY_API_KEY", "connectly.api_key_file", c.Connectly.APIKeyFile); err != nil {
-		return c, err
+		return c, src.locate(err)
 	}
 	if c.WebhookSecret, err = secret(getenv, "CONNECTLY_WEBHOOK_SECRET", "connectly.webhook_secret_file", c.Connectly.WebhookSecretFile); err != nil {
-		return c, err
+		return c, src.locate(err)
 	}
-	return c, c.Validate()
+	if err := c.Validate(); err != nil {
+		return c, src.locate(err)
+	}
+	if err := resolveRedisPassword(&c, getenv); err != nil {
+		return c, src.locate(err)
+	}
+	return c, nil
 }
 
-// hintSecrets adds a pointer to the right place when someone puts a secret in the file.
-func hintSecrets(msg string) string {
-	if strings.Contains(msg, "field api_key ") || strings.Contains(msg, "field webhook_secret ") {
+// resolveRedisPassword puts the password of HERALD_REDIS_PASSWORD or redis.password_file in
+// the Redis URL (which has been validated). A URL that holds one already (HERALD_REDIS_URL's)
+// and a second password are refused: which one is meant cannot be told.
+func resolveRedisPassword(c *Config, getenv func(string) string) error {
+	pw, err := secret(getenv, "HERALD_REDIS_PASSWORD", "redis.password_file", c.Redis.PasswordFile)
+	if err != nil || pw == "" {
+		return err
+	}
+	if redisx.HasPassword(c.Redis.URL) {
+		e := &Error{Key: "redis.password_file", Msg: "the Redis URL (HERALD_REDIS_URL) holds a password too: give it in one place"}
+		if getenv("HERALD_REDIS_PASSWORD") != "" {
+			e.Env = "HERALD_REDIS_PASSWORD"
+		}
+		return e
+	}
+	u, err := url.Parse(c.Redis.URL)
+	if err != nil {
+		// Validate parsed it; a URL that does not parse is refused there.
+		return &Error{Key: "redis.url", Msg: fmt.Sprintf("%q does not parse", redisx.Redact(c.Redis.URL))}
+	}
+	name := ""
+	if u.User != nil {
+		name = u.User.Username()
+	}
+	u.User = url.UserPassword(name, pw)
+	c.Redis.URL = u.String()
+	return nil
+}
+
+// hintSecrets adds to msg, about the unknown key key, a pointer to the right place when the
+// key is a secret someone put in the file.
+func hintSecrets(key, msg string) string {
+	switch key[strings.LastIndexByte(key, '.')+1:] {
+	case "api_key", "webhook_secret":
 		return msg + " (secrets are not read from the config file: set CONNECTLY_API_KEY / CONNECTLY_WEBHOOK_SECRET or api_key_file / webhook_secret_file)"
+	case "password":
+		return msg + " (secrets are not read from the config file: set HERALD_REDIS_PASSWORD or redis.password_file)"
 	}
 	return msg
 }
@@ -612,7 +878,16 @@ func (c *Config) Validate() error {
 	if !(strings.HasPrefix(u, "redis://") || strings.HasPrefix(u, "rediss://") ||
 		strings.HasPrefix(u, "redis-sentinel://") || strings.HasPrefix(u, "redis-cluster://") ||
 		strings.HasPrefix(u, "redis-socket://")) {
-		return &Error{Key: "redis.url", Msg: fmt.Sprintf("%q: want redis://, rediss://, redis-sentinel://, redis-cluster:// or redis-socket://", u)}
+		return &Error{Key: "redis.url", Msg: fmt.Sprintf("%q: want redis://, rediss://, redis-sentinel://, redis-cluster:// or redis-socket://", redisx.Redact(u))}
+	}
+	if _, err := redisx.ConnOpt(u); err != nil {
+		return &Error{Key: "redis.url", Msg: err.Error(), Err: err}
+	}
+	if _, err := logx.ParseLevel(c.Log.Level); err != nil {
+		return &Error{Key: "log.level", Msg: fmt.Sprintf("%q: want trace, debug, info, warn or error", c.Log.Level), Err: err}
+	}
+	if err := logx.CheckFormat(c.Log.Format); err != nil {
+		return &Error{Key: "log.format", Msg: fmt.Sprintf("%q: want json, console or auto", c.Log.Format), Err: err}
 	}
 	if !strings.HasPrefix(c.Connectly.BaseURL, "http://") && !strings.HasPrefix(c.Connectly.BaseURL, "https://") {
 		return &Error{Key: "connectly.base_url", Msg: fmt.Sprintf("%q is not an http(s) URL", c.Connectly.BaseURL)}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,8 +58,13 @@ func checkConfigError(tb testing.TB, err error, key string, subs ...string) {
 	if ce.Key != key {
 		tb.Errorf("Key = %q, want %q (err %v)", ce.Key, key, err)
 	}
-	if !strings.HasPrefix(err.Error(), "config: "+key+": ") {
-		tb.Errorf("Error() = %q, want it to start with the key %q", err, key)
+	// A value written in the file is named by its place (herald.yaml:4:11: key: ...), one from
+	// the environment by its variable (config: key (VAR): ...), a default by its key alone.
+	if !keyPrefix.MatchString(err.Error()) || !strings.Contains(err.Error(), " "+key+": ") && !strings.Contains(err.Error(), " "+key+" (") {
+		tb.Errorf("Error() = %q, want it to start with where the value is and the key %q", err, key)
+	}
+	if ce.Line > 0 && !strings.HasPrefix(err.Error(), ce.File+":"+strconv.Itoa(ce.Line)+":"+strconv.Itoa(ce.Column)+": "+key+": ") {
+		tb.Errorf("Error() = %q, want it to start with file:line:column and the key %q", err, key)
 	}
 	for _, s := range subs {
 		if !strings.Contains(err.Error(), s) {
@@ -66,6 +72,9 @@ func checkConfigError(tb testing.TB, err error, key string, subs ...string) {
 		}
 	}
 }
+
+// keyPrefix is how an *Error starts: the value's place in the file, or "config: ".
+var keyPrefix = regexp.MustCompile(`^(config: |[^ ]+\.yaml:[0-9]+:[0-9]+: )`)
 
 func TestLoadDefaults(t *testing.T) {
 	t.Parallel()
@@ -140,9 +149,11 @@ func TestLoadFullFile(t *testing.T) {
 	t.Parallel()
 	keyFile := writeFile(t, "api_key", "file-key\n")
 	secretFile := writeFile(t, "webhook_secret", "  file-secret  \n")
+	redisPasswordFile := writeFile(t, "redis_password", "pw\n")
 	c := mustLoad(t, `
 redis:
-  url: rediss://user:pw@redis.internal:6380/2
+  url: rediss://user@redis.internal:6380/2
+  password_file: `+redisPasswordFile+`
 connectly:
   base_url: http://127.0.0.1:8089
   business_id: 6f1c1a9e-8a5b-4d3e-9c2f-0a1b2c3d4e5f
@@ -195,7 +206,7 @@ log:
 `, env{})
 
 	want := config.Config{
-		Redis: config.Redis{URL: "rediss://user:pw@redis.internal:6380/2"},
+		Redis: config.Redis{URL: "rediss://user:pw@redis.internal:6380/2", PasswordFile: redisPasswordFile},
 		Connectly: config.Connectly{
 			BaseURL:           "http://127.0.0.1:8089",
 			BusinessID:        "6f1c1a9e-8a5b-4d3e-9c2f-0a1b2c3d4e5f",
@@ -258,7 +269,7 @@ connectly:
   session_bsuid_field: id
 log:
   level: warn
-  format: text
+  format: console
 campaigns:
   root: /srv/file-campaigns
 `
@@ -286,7 +297,7 @@ campaigns:
 		{"HERALD_LOG_LEVEL", env{"HERALD_LOG_LEVEL": "debug"},
 			func(c config.Config) string { return c.Log.Level }, "debug", "warn"},
 		{"HERALD_LOG_FORMAT", env{"HERALD_LOG_FORMAT": "json"},
-			func(c config.Config) string { return c.Log.Format }, "json", "text"},
+			func(c config.Config) string { return c.Log.Format }, "json", "console"},
 		{"HERALD_CAMPAIGNS_ROOT", env{"HERALD_CAMPAIGNS_ROOT": "/srv/env-campaigns"},
 			func(c config.Config) string { return c.Campaigns.Root }, "/srv/env-campaigns", "/srv/file-campaigns"},
 	}
@@ -399,11 +410,11 @@ func TestLoadRejectsSecretsInFile(t *testing.T) {
 		wantSubs []string
 	}{
 		{"APIKey", "connectly:\n  business_id: b\n  api_key: hk_live_leaked_value\n",
-			[]string{"line 3", "api_key", "CONNECTLY_API_KEY", "api_key_file"}},
+			[]string{"herald.yaml:3:", "api_key", "CONNECTLY_API_KEY", "api_key_file"}},
 		{"WebhookSecret", "connectly:\n  webhook_secret: whsec_leaked_value\n",
-			[]string{"line 2", "webhook_secret", "CONNECTLY_WEBHOOK_SECRET", "webhook_secret_file"}},
+			[]string{"herald.yaml:2:", "webhook_secret", "CONNECTLY_WEBHOOK_SECRET", "webhook_secret_file"}},
 		{"APIKeyAtTopLevel", "api_key: hk_live_leaked_value\n",
-			[]string{"line 1", "api_key", "CONNECTLY_API_KEY"}},
+			[]string{"herald.yaml:1:", "api_key", "CONNECTLY_API_KEY"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -431,11 +442,11 @@ func TestLoadRejectsUnknownKeys(t *testing.T) {
 		yaml     string
 		wantSubs []string
 	}{
-		{"Nested", "worker:\n  concurrency: 10\n  concurency: 5\n", []string{"line 3", "concurency"}},
-		{"TopLevel", "redis:\n  url: redis://127.0.0.1:6379/0\nretries:\n  max_attempts: 3\n", []string{"line 3", "retries"}},
-		{"InSenderList", "senders:\n  - number: \"+14151111234\"\n    rps: 10\n", []string{"line 3", "rps"}},
+		{"Nested", "worker:\n  concurrency: 10\n  concurency: 5\n", []string{"herald.yaml:3:", "concurency"}},
+		{"TopLevel", "redis:\n  url: redis://127.0.0.1:6379/0\nretries:\n  max_attempts: 3\n", []string{"herald.yaml:3:", "retries"}},
+		{"InSenderList", "senders:\n  - number: \"+14151111234\"\n    rps: 10\n", []string{"herald.yaml:3:", "rps"}},
 		// An api_key_file typo is not mistaken for a secret.
-		{"NearSecretName", "connectly:\n  api_key_path: /run/secrets/key\n", []string{"line 2", "api_key_path"}},
+		{"NearSecretName", "connectly:\n  api_key_path: /run/secrets/key\n", []string{"herald.yaml:2:", "api_key_path"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -463,9 +474,9 @@ func TestLoadBadDuration(t *testing.T) {
 		yaml     string
 		wantSubs []string
 	}{
-		{"Word", "retry:\n  max_attempts: 3\n  base: ten\n", []string{"line 3", `"ten"`, "not a duration"}},
-		{"MissingUnit", "connectly:\n  timeout: 10\n", []string{"line 2", `"10"`, "not a duration"}},
-		{"Empty", "worker:\n  shutdown_timeout: \"\"\n", []string{"line 2", "not a duration"}},
+		{"Word", "retry:\n  max_attempts: 3\n  base: ten\n", []string{"herald.yaml:3:", `"ten"`, "not a duration"}},
+		{"MissingUnit", "connectly:\n  timeout: 10\n", []string{"herald.yaml:2:", `"10"`, "not a duration"}},
+		{"Empty", "worker:\n  shutdown_timeout: \"\"\n", []string{"herald.yaml:2:", "not a duration"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -597,7 +608,7 @@ func TestLoadMessagingTier(t *testing.T) {
 		t.Fatalf("adaptive = %+v", a)
 	}
 	_, err := load(t, "limits:\n  messaging_tier: lots\n", env{})
-	if err == nil || !strings.Contains(err.Error(), "line 2") || !strings.Contains(err.Error(), "unlimited") {
+	if err == nil || !strings.Contains(err.Error(), "herald.yaml:2:") || !strings.Contains(err.Error(), "unlimited") {
 		t.Fatalf("bad tier: %v", err)
 	}
 }
@@ -606,8 +617,8 @@ func TestLoadRedisURLForms(t *testing.T) {
 	t.Parallel()
 	for _, url := range []string{
 		"redis://127.0.0.1:6379/0",
-		"redis://:password@redis.internal:6379/2",
-		"rediss://user:password@redis.example.com:6380/0",
+		"redis://redis.internal:6379/2",
+		"rediss://user@redis.example.com:6380/0",
 		"redis-sentinel://h1:26379,h2:26379?master=m",
 		"redis-cluster://h1:7000,h2:7001",
 		"redis-socket:///var/run/redis/redis.sock",

@@ -80,14 +80,14 @@ func TestLoadBadOffValuesNameTheKey(t *testing.T) {
 		name, yaml, key string
 		subs            []string
 	}{
-		{"PairIntervalWord", "limits:\n  pair_interval: never\n", "limits.pair_interval", []string{"line 2", `"never"`, "off"}},
+		{"PairIntervalWord", "limits:\n  pair_interval: never\n", "limits.pair_interval", []string{"herald.yaml:2:", `"never"`, "off"}},
 		{"PairIntervalNegative", "limits:\n  pair_interval: -6s\n", "limits.pair_interval", []string{`"-6s"`, "off"}},
 		{"PairIntervalTooLong", "limits:\n  pair_interval: 2h\n", "limits.pair_interval", []string{"off or up to 1h"}},
 		{"KeepPlaceForWord", "retry:\n  keep_place_for: no\n", "retry.keep_place_for", []string{`"no"`, "off"}},
 		{"KeepPlaceForTooLong", "retry:\n  keep_place_for: 6m\n", "retry.keep_place_for", []string{"up to 5m"}},
 		{"BurstWindowNegative", "stop_run:\n  burst_window: -1\n", "stop_run.burst_window", []string{`"-1"`, "off"}},
 		{"BurstWindowTooLarge", "stop_run:\n  burst_window: 20000\n", "stop_run.burst_window", []string{"off or 1 to 10000"}},
-		{"TierWord", "limits:\n  messaging_tier: lots\n", "limits.messaging_tier", []string{"line 2", `"lots"`, "off"}},
+		{"TierWord", "limits:\n  messaging_tier: lots\n", "limits.messaging_tier", []string{"herald.yaml:2:", `"lots"`, "off"}},
 		{"ExpandConcurrencyWord", "scheduler:\n  expand_concurrency: none\n", "scheduler.expand_concurrency", []string{`"none"`, "off"}},
 		{"ExpandConcurrencyTooMany", "scheduler:\n  expand_concurrency: 101\n", "scheduler.expand_concurrency", []string{"101", "off"}},
 		{"AdaptiveWord", "limits:\n  adaptive: disabled\n", "limits.adaptive", []string{`"disabled"`, "off"}},
@@ -145,7 +145,7 @@ func TestLoadDecodeErrorWrapsItsCause(t *testing.T) {
 	if !errors.As(err, &te) {
 		t.Fatalf("err = %v (%T), want it to wrap *yaml.TypeError", err, err)
 	}
-	if !strings.HasPrefix(err.Error(), "config ") || strings.Contains(err.Error(), ": yaml: ") || !strings.Contains(err.Error(), "line 2") {
-		t.Errorf("err = %q", err)
+	if !strings.HasSuffix(err.Error(), "herald.yaml:2:3: worker.concurency: unknown key") || strings.Contains(err.Error(), "yaml: ") {
+		t.Errorf("err = %q, want the file, line, column and key", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
@@ -50,9 +51,19 @@ func parseResendMember(m string) (int, string, error) {
 	b, field, ok := strings.Cut(m, ":")
 	n, err := strconv.Atoi(b)
 	if !ok || err != nil || n < 0 || field == "" {
-		return 0, "", fmt.Errorf("ledger: malformed resend member %q", m)
+		return 0, "", fmt.Errorf("ledger: malformed resend member %q", logx.Phone(m))
 	}
 	return n, field, nil
+}
+
+// shownMember is a resend-set member for an error: its bucket and its recipient masked
+// (logx.Phone), as every log shows a recipient. The worker logs these errors.
+func shownMember(m string) string {
+	b, field, ok := strings.Cut(m, ":")
+	if !ok {
+		return logx.Phone(m)
+	}
+	return b + ":" + logx.Phone(recipientOf(field))
 }
 
 // ResendRuns lists the runs whose campaign resends unknown recipients and which may still have
@@ -131,10 +142,15 @@ func (l *Ledger) ReleaseForResend(ctx context.Context, runID, member string) (Re
 	}
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.LedgerBucket(runID, bucket),
 		rkeys.History(runID, bucket), rkeys.Unknown(runID), rkeys.UnknownPayloads(runID)}
-	res, err := scriptReply(resendReleaseCmd.Run(ctx, l.rdb, keys, member, field, l.nowMS()), 2,
-		"release run "+runID+" member "+member+" for its resend")
+	// The reply holds the task's payload, with the recipient: a reply of the wrong shape is
+	// reported by its length, never printed (scriptReply would print it).
+	what := "release run " + runID + " member " + shownMember(member) + " for its resend"
+	res, err := resendReleaseCmd.Run(ctx, l.rdb, keys, member, field, l.nowMS()).Slice()
 	if err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("ledger: %s: %w", what, err)
+	}
+	if len(res) != 2 {
+		return "", nil, fmt.Errorf("ledger: %s: unexpected reply of %d values, want 2", what, len(res))
 	}
 	verdict := ResendVerdict(replyString(res[0]))
 	if verdict == ResendEnqueue {
@@ -147,7 +163,7 @@ func (l *Ledger) ReleaseForResend(ctx context.Context, runID, member string) (Re
 func (l *Ledger) ResendEnqueued(ctx context.Context, runID, member string) error {
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Unknown(runID), rkeys.UnknownPayloads(runID)}
 	if err := resendDoneCmd.Run(ctx, l.rdb, keys, member, l.nowMS()).Err(); err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("ledger: run %s: resend of %s enqueued: %w", runID, member, err)
+		return fmt.Errorf("ledger: run %s: resend of %s enqueued: %w", runID, shownMember(member), err)
 	}
 	return nil
 }

@@ -1,0 +1,181 @@
+package config_test
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/redisx"
+)
+
+// An error about a value written in the file names the file, the line and column of the
+// value, and its key, as campaign files' errors do; a value from the environment names its
+// variable.
+func TestLoadErrorsNameFileLineAndKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, yaml string
+		env        env
+		key        string
+		want       string // the error after the file's path ("" when no file is named)
+	}{
+		{"Validation", "senders:\n  - number: \"+1415\"\n", nil, "senders[0].number",
+			`:2:13: senders[0].number: "+1415" is not an E.164 number (+ and 7 to 15 digits)`},
+		{"SecondSender", "senders:\n  - number: \"+14151111234\"\n  - {number: \"+14151111234\", rate: 5}\n", nil, "senders[1].number",
+			`:3:14: senders[1].number: +14151111234 is listed twice`},
+		{"TypeError", "retry:\n  max_attempts: many\n", nil, "retry.max_attempts",
+			`:2:17: retry.max_attempts: "many": want a whole number`},
+		{"TypeErrorInFlowMapping", "limits:\n  frequency_caps:\n    utility: {window: 24h, max: lots}\n", nil, "limits.frequency_caps.utility.max",
+			`:3:33: limits.frequency_caps.utility.max: "lots": want a whole number`},
+		{"TypeErrorInList", "retry:\n  ambiguous_statuses: [502, five]\n", nil, "retry.ambiguous_statuses[1]",
+			`:2:29: retry.ambiguous_statuses[1]: "five": want a whole number`},
+		{"SectionForNumber", "worker:\n  concurrency:\n    max: 5\n", nil, "worker.concurrency",
+			`:3:5: worker.concurrency: a section: want a whole number`},
+		{"SeveralTypeErrors", "retry:\n  max_attempts: many\n  ambiguous_statuses: five\n", nil, "retry.max_attempts",
+			`:2:17: retry.max_attempts: "many": want a whole number (and 1 more problem(s) in the file)`},
+		{"LogLevel", "log:\n  level: loud\n", nil, "log.level",
+			`:2:10: log.level: "loud": want trace, debug, info, warn or error`},
+		{"LogFormat", "log:\n  format: xml\n", nil, "log.format",
+			`:2:11: log.format: "xml": want json, console or auto`},
+		{"UnknownKey", "redis:\n  url: redis://127.0.0.1:6379/0\n  pasword: x\n", nil, "redis.pasword",
+			`:3:3: redis.pasword: unknown key`},
+		{"RedisPasswordKey", "redis:\n  password: x\n", nil, "redis.password",
+			`:2:3: redis.password: unknown key (secrets are not read from the config file: set HERALD_REDIS_PASSWORD or redis.password_file)`},
+		{"FromEnvironment", "log:\n  level: info\n", env{"HERALD_LOG_LEVEL": "loud"}, "log.level",
+			`config: log.level (HERALD_LOG_LEVEL): "loud": want trace, debug, info, warn or error`},
+		{"Default", "scheduler:\n  min_backlog: 6000\n", nil, "scheduler.max_backlog",
+			`config: scheduler.max_backlog: min_backlog 6000 and max_backlog 5000: want 1 <= min_backlog <= max_backlog`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeFile(t, "herald.yaml", tc.yaml)
+			_, err := config.Load(path, tc.env.get)
+			checkConfigError(t, err, tc.key)
+			want := tc.want
+			if strings.HasPrefix(want, ":") {
+				want = path + want
+			}
+			if err.Error() != want {
+				t.Errorf("err = %q\nwant  %q", err, want)
+			}
+		})
+	}
+}
+
+// A file whose YAML is broken is named with the line yaml gives.
+func TestLoadBrokenYAMLNamesTheLine(t *testing.T) {
+	t.Parallel()
+	path := writeFile(t, "herald.yaml", "redis:\n  url: redis://127.0.0.1:6379/0\n worker: 1\n")
+	_, err := config.Load(path, env{}.get)
+	if err == nil || !strings.HasPrefix(err.Error(), path+":2: did not find expected key") {
+		t.Errorf("err = %v, want it to start with %s:2: and yaml's message", err, filepath.Base(path))
+	}
+}
+
+const redisSecret = "S3cretPW"
+
+// A Redis password is never read from the config file, and never shown in an error.
+func TestLoadRedisPassword(t *testing.T) {
+	t.Parallel()
+
+	t.Run("RefusedInFile", func(t *testing.T) {
+		t.Parallel()
+		for _, u := range []string{
+			"redis://:" + redisSecret + "@127.0.0.1:6379/0",
+			"rediss://herald:" + redisSecret + "@redis.internal:6380/0",
+			"redis-sentinel://:" + redisSecret + "@s1:26379,s2:26379?master=m",
+			"redis-cluster://:" + redisSecret + "@h1:7000,h2:7001",
+			"redis://:" + redisSecret + "@127.0.0.1:63x79/0",
+		} {
+			for _, e := range []env{{}, {"HERALD_REDIS_URL": "redis://127.0.0.1:6379/1"}} {
+				path := writeFile(t, "herald.yaml", "redis:\n  url: "+u+"\n")
+				_, err := config.Load(path, e.get)
+				checkConfigError(t, err, "redis.url", path+":2:8: ", "redis.password_file", "HERALD_REDIS_PASSWORD", "HERALD_REDIS_URL")
+				if err != nil && strings.Contains(err.Error(), "S3c") {
+					t.Errorf("err = %q shows the password", err)
+				}
+			}
+		}
+	})
+
+	t.Run("FromEnvironmentURL", func(t *testing.T) {
+		t.Parallel()
+		u := "redis://:" + redisSecret + "@127.0.0.1:6379/0"
+		c := mustLoad(t, "log:\n  level: info\n", env{"HERALD_REDIS_URL": u})
+		if c.Redis.URL != u {
+			t.Errorf("Redis.URL = %q, want HERALD_REDIS_URL's", redisx.Redact(c.Redis.URL))
+		}
+	})
+
+	t.Run("FromPasswordFile", func(t *testing.T) {
+		t.Parallel()
+		pwFile := writeFile(t, "redis_password", "S3cret/PW@x\n")
+		c := mustLoad(t, "redis:\n  url: redis://127.0.0.1:6379/2\n  password_file: "+pwFile+"\n", env{})
+		checkPassword(t, c, "S3cret/PW@x", 2)
+		// The variable wins over the file, as for the other secrets.
+		c = mustLoad(t, "redis:\n  url: redis://127.0.0.1:6379/2\n  password_file: "+pwFile+"\n", env{"HERALD_REDIS_PASSWORD": "from-env"})
+		checkPassword(t, c, "from-env", 2)
+		c = mustLoad(t, "", env{"HERALD_REDIS_PASSWORD": "from-env"})
+		checkPassword(t, c, "from-env", 0)
+	})
+
+	t.Run("MissingPasswordFile", func(t *testing.T) {
+		t.Parallel()
+		path := writeFile(t, "herald.yaml", "redis:\n  password_file: "+filepath.Join(t.TempDir(), "none")+"\n")
+		_, err := config.Load(path, env{}.get)
+		checkConfigError(t, err, "redis.password_file", path+":2:18: ")
+	})
+
+	t.Run("TwoPasswords", func(t *testing.T) {
+		t.Parallel()
+		_, err := load(t, "log:\n  level: info\n", env{"HERALD_REDIS_URL": "redis://:" + redisSecret + "@127.0.0.1:6379/0", "HERALD_REDIS_PASSWORD": "other"})
+		checkConfigError(t, err, "redis.password_file", "HERALD_REDIS_PASSWORD", "one place")
+		if err != nil && strings.Contains(err.Error(), "S3c") {
+			t.Errorf("err = %q shows the password", err)
+		}
+	})
+
+	t.Run("MistypedURLHidesPassword", func(t *testing.T) {
+		t.Parallel()
+		for _, u := range []string{
+			"redis://:" + redisSecret + "@127.0.0.1:63x79/0",
+			"redis://:S3c/retPW@127.0.0.1:6379/0",
+			"rediss://:" + redisSecret + "@[::1/0",
+			"redis-sentinel://:" + redisSecret + "@s1:2x6379?master=m",
+			"redis-cluster://:" + redisSecret + "@h1:7000,h2:7x001",
+			"http://:" + redisSecret + "@127.0.0.1:6379/0",
+		} {
+			_, err := config.Load("", env{"HERALD_REDIS_URL": u}.get)
+			checkConfigError(t, err, "redis.url", "HERALD_REDIS_URL")
+			if err != nil && strings.Contains(err.Error(), "S3c") {
+				t.Errorf("err = %q shows the password", err)
+			}
+		}
+		// Without a password the error says what is wrong.
+		path := writeFile(t, "herald.yaml", "redis:\n  url: redis://127.0.0.1:63x79/0\n")
+		_, err := config.Load(path, env{}.get)
+		checkConfigError(t, err, "redis.url", path+":2:8: ", `invalid port ":63x79"`)
+	})
+}
+
+// checkPassword asserts the config's Redis URL connects with password to database db.
+func checkPassword(t *testing.T, c config.Config, password string, db int) {
+	t.Helper()
+	opt, err := redisx.ConnOpt(c.Redis.URL)
+	if err != nil {
+		t.Fatalf("ConnOpt: %v", err)
+	}
+	o, ok := opt.(asynq.RedisClientOpt)
+	if !ok || o.Password != password || o.DB != db {
+		t.Errorf("connection options %T with the password %v and db %d, want %q and %d", opt, o.Password == password, o.DB, password, db)
+	}
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		t.Fatal(ce)
+	}
+}
