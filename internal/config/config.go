@@ -241,7 +241,8 @@ type Webhooks struct {
 	// STOP and UNSUBSCRIBE. All languages apply to every message.
 	OptOutWords map[string][]string `yaml:"opt_out_words"`
 	// ParkFor is how long a delivery event that arrived before its send was recorded keeps
-	// being retried. Default webhooks.DefaultParkFor.
+	// being retried (an event whose entry is still being sent is kept longer, up to
+	// ledger.ParkedMaxAge). Default webhooks.DefaultParkFor.
 	ParkFor Duration `yaml:"park_for"`
 }
 
