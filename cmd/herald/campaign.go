@@ -40,6 +40,9 @@ func (a *app) campaignSendCmd() *cobra.Command {
 				// info lines would only repeat it on stderr. Warnings still show.
 				log = log.Level(zerolog.WarnLevel)
 			}
+			if err := a.checkOnReply(ctx, c, args[0]); err != nil {
+				return err
+			}
 			p := serve.SendParams{Path: args[0], Config: c, Log: log, Connect: a.connect(c)}
 			var drawn bool
 			if isTerminal(a.stderr) && !asJSON {
@@ -75,6 +78,28 @@ func (a *app) campaignSendCmd() *cobra.Command {
 		})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
+}
+
+// checkOnReply refuses to send the campaign file at path when its on_reply rules have the
+// problems campaign validate reports (serve.CheckOnReply: follow-up messages, and buttons and
+// list rows against what the campaign sends, its templates read from Connectly when it can be
+// reached), so the two agree; its notes on what could not be checked go to stderr. A file that
+// does not load is left to the send, which says why.
+func (a *app) checkOnReply(ctx context.Context, c config.Config, path string) error {
+	def, err := campaigns.Load(path)
+	if err != nil || len(def.OnReply.Rules) == 0 {
+		return nil
+	}
+	def.Files = serve.FileRules(c)
+	errs, notes := serve.CheckOnReply(ctx, c, def)
+	for _, n := range notes {
+		fmt.Fprintf(a.stderr, "note: %s\n", n)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s: no run started: on_reply has %d problems (as campaign validate reports them):\n%s",
+			path, len(errs), strings.Join(errs, "\n"))
+	}
+	return nil
 }
 
 // runSkipped returns the rows of run runID skipped so far, by reason, as its ledger counts

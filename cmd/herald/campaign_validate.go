@@ -69,7 +69,10 @@ func printValidated(w io.Writer, results []validateResult) {
 			fmt.Fprintf(w, "ok  %s (%s)\n", r.File, rowsNote(r))
 		}
 		for _, n := range r.Notes {
-			fmt.Fprintf(w, "note: %s: %s\n", r.File, n)
+			if !strings.HasPrefix(n, r.File+":") {
+				n = r.File + ": " + n // a note without a place names its file
+			}
+			fmt.Fprintf(w, "note: %s\n", n)
 		}
 		for _, e := range r.Errors {
 			fmt.Fprintln(w, e)
