@@ -113,12 +113,40 @@ type ReplyRule struct {
 
 	// id is the rule's id, set by validation.
 	id string
+	// field and node are the rule's field name (on_reply[2]) and where it is written, set by
+	// validation (Where).
+	field string
+	node  *yaml.Node
 	// reads are the row names the rule's follow-up reads, where (set by validation).
 	reads []columnRead
 }
 
 // ID returns the rule's id: its name, or "r" and its position counting from 1.
 func (r *ReplyRule) ID() string { return r.id }
+
+// Where says where a key of the rule is written in its campaign file, for a problem found
+// after parsing (validation's own problems have their place already): the key's field name
+// (on_reply[2].button) and the position of its value, or of its i-th value when the key holds
+// a list. Key "" (or a key the rule does not write) gives the rule's own field and position.
+// A rule not read from a file has no position, and its field names it by id.
+func (r *ReplyRule) Where(key string, i int) (field string, at Position) {
+	field = r.field
+	if field == "" {
+		field = "on_reply rule " + r.id
+	}
+	n := r.node
+	if v := find(n, key); key != "" && v != nil {
+		field += "." + key
+		n = v
+		if n.Kind == yaml.SequenceNode && i >= 0 && i < len(n.Content) {
+			n = n.Content[i]
+		}
+	}
+	if n == nil {
+		return field, Position{}
+	}
+	return field, Position{Line: n.Line, Column: n.Column}
+}
 
 // DelayDuration returns the rule's delay (0 when none or invalid).
 func (r *ReplyRule) DelayDuration() time.Duration {
@@ -298,6 +326,7 @@ func (d *Definition) validateOnReply(path string, root *yaml.Node) Errors {
 			at(n, field+"."+key, msg)
 		}
 		r.id = "r" + strconv.Itoa(i+1)
+		r.field, r.node = field, rn
 		if r.Name != "" {
 			switch {
 			case !ruleNameRE.MatchString(r.Name):

@@ -27,6 +27,9 @@ type ValidateOptions struct {
 	// OnReply, when set, checks the on_reply rules beyond their syntax: the problems it finds,
 	// and notes on what it could not check.
 	OnReply func(*Definition) (errs, notes []string)
+	// Progress, when set with Rows, is told the rows read so far (every 65,536, as
+	// PlanOptions.Progress) and about how many the audience file has (its line count).
+	Progress func(rows, about int)
 }
 
 // Validate checks one campaign file: the definition, then its audience file and header
@@ -77,7 +80,12 @@ func Validate(path string, o ValidateOptions) Validation {
 	if !o.Rows {
 		return r
 	}
-	rep, err := Plan(def, "", PlanOptions{Samples: -1})
+	po := PlanOptions{Samples: -1}
+	if o.Progress != nil {
+		about, _ := CountLines(def) // an error is the plan's too
+		po.Progress = func(rows int) { o.Progress(rows, about) }
+	}
+	rep, err := Plan(def, "", po)
 	if err == nil {
 		err = rep.CheckInvalidShare(def.Audience.MaxInvalidShare)
 	}

@@ -66,6 +66,9 @@ type offer struct {
 	dynamic []string
 	// unread says why a template's buttons could not be read; "" when they were.
 	unread string
+	// notListed says Connectly's listing of templates has no such template: it was read, and
+	// the template offers nothing a reply could carry (a send of it would be refused too).
+	notListed bool
 	// own is set for the campaign's message, template for a template's quick-reply buttons.
 	own, template bool
 }
@@ -147,9 +150,20 @@ func messageOffers(where, prefix string, c connectly.SessionContent) (buttons, r
 	return buttons, rows
 }
 
-// ruleValue is one value a rule's match names.
+// ruleValue is one value a rule's match names: the i-th of the rule's key (button or
+// list_row), for the value's place in the campaign file.
 type ruleValue struct {
-	rule, value string
+	rule  *campaigns.ReplyRule
+	key   string
+	i     int
+	value string
+}
+
+// problem is a problem with the value, at its place in the campaign file at path, as every
+// problem of campaign validate is written: file:line:col: on_reply[2].button: "Arrived": msg.
+func (v ruleValue) problem(path, msg string) string {
+	field, at := v.rule.Where(v.key, v.i)
+	return campaigns.FieldError{File: path, Line: at.Line, Column: at.Column, Field: field, Msg: fmt.Sprintf("%q: %s", v.value, msg)}.Error()
 }
 
 // checkChoices checks the button: and list_row: values of a campaign's rules against what
@@ -179,11 +193,11 @@ func checkChoices(ctx context.Context, def *campaigns.Definition, open func() (T
 	var buttons, rows []ruleValue
 	for i := range rules {
 		r := &rules[i]
-		for _, v := range r.Button {
-			buttons = append(buttons, ruleValue{r.ID(), v})
+		for j, v := range r.Button {
+			buttons = append(buttons, ruleValue{r, "button", j, v})
 		}
-		for _, v := range r.ListRow {
-			rows = append(rows, ruleValue{r.ID(), v})
+		for j, v := range r.ListRow {
+			rows = append(rows, ruleValue{r, "list_row", j, v})
 		}
 		if r.Message.IsZero() {
 			continue
@@ -304,7 +318,7 @@ func templateOffers(ctx context.Context, def *campaigns.Definition, open func() 
 		have, err := templateButtons(ctx, t.name, t.language)
 		if errors.Is(err, connectly.ErrTemplateNotListed) {
 			// Read, and not there: it offers no button a reply could carry.
-			o.where += " (not listed by Connectly)"
+			o.notListed = true
 			continue
 		}
 		if err != nil {
@@ -320,8 +334,8 @@ func templateOffers(ctx context.Context, def *campaigns.Definition, open func() 
 }
 
 // judge turns the values of kind k no offer has into notes, when some offer could not be
-// known in full (a field that is a template, a template not read), or else into one error
-// that lists them and what the offers have.
+// known in full (a field that is a template, a template not read), or else into errors, one
+// per value at its place in the campaign file at path, that say what the offers have.
 func judge(path string, k kindOf, missing []ruleValue, offers []*offer) (errs, notes []string) {
 	if len(missing) == 0 {
 		return nil, nil
@@ -335,13 +349,12 @@ func judge(path string, k kindOf, missing []ruleValue, offers []*offer) (errs, n
 			why = append(why, fmt.Sprintf("the buttons of %s could not be read: %s", o.where, o.unread))
 		}
 	}
-	problems := make([]string, len(missing))
-	for i, v := range missing {
-		problems[i] = fmt.Sprintf("rule %s: %s %q", v.rule, k.key, v.value)
-	}
 	if len(why) > 0 {
-		return nil, []string{fmt.Sprintf("on_reply: %s: not checked: none of the %s written as text, and %s",
-			strings.Join(problems, "; "), k.noun, strings.Join(why, "; "))}
+		for _, v := range missing {
+			notes = append(notes, v.problem(path, fmt.Sprintf("not checked: none of the %s written as text has it, and %s",
+				k.noun, strings.Join(why, "; "))))
+		}
+		return nil, notes
 	}
 	unknown, templates := k.unknown, false
 	var have []string
@@ -350,14 +363,20 @@ func judge(path string, k kindOf, missing []ruleValue, offers []*offer) (errs, n
 	}
 	for _, o := range offers {
 		templates = templates || o.template
-		if len(o.shown) == 0 {
+		switch {
+		case o.notListed:
+			have = append(have, o.where+" is not listed by Connectly")
+		case len(o.shown) == 0:
 			have = append(have, o.where+" has none")
-			continue
+		default:
+			have = append(have, o.where+" has "+strings.Join(o.shown, ", "))
 		}
-		have = append(have, o.where+" has "+strings.Join(o.shown, ", "))
 	}
 	if templates && !k.templates {
 		unknown += " nor a quick-reply button of a template the campaign may send"
 	}
-	return []string{fmt.Sprintf("%s: on_reply: %s: %s (%s)", path, strings.Join(problems, "; "), unknown, strings.Join(have, "; "))}, nil
+	for _, v := range missing {
+		errs = append(errs, v.problem(path, fmt.Sprintf("%s (%s)", unknown, strings.Join(have, "; "))))
+	}
+	return errs, nil
 }

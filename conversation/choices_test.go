@@ -112,10 +112,10 @@ func TestCheckOnReplySession(t *testing.T) {
   - {button: arrived-ok, tag: ok, none: true}
   - {button: arrived_ok, tag: typo, none: true}
 `,
-			wantErrs: []string{`orders.yaml: on_reply: rule r2: button "arrived_ok": not a reply button of the session message`,
+			wantErrs: []string{`orders.yaml:14:14: on_reply[1].button: "arrived_ok": not a reply button of the session message`,
 				`(the message has "arrived-ok"/"Yes, all good", "problem"/"There is a problem")`},
 			nErrs:         1,
-			clean:         []string{`"arrived-ok":`, "rule r1"},
+			clean:         []string{`"arrived-ok":`, "on_reply[0]"},
 			wantNotOpened: true,
 		},
 		{
@@ -125,9 +125,9 @@ func TestCheckOnReplySession(t *testing.T) {
   - {button: ["  yes,   ALL good ", "THERE IS A PROBLEM"], tag: ok, none: true}
   - {button: "Yes all good", tag: typo, none: true}
 `,
-			wantErrs:      []string{`rule r2: button "Yes all good": not a reply button`},
+			wantErrs:      []string{`on_reply[1].button: "Yes all good": not a reply button`},
 			nErrs:         1,
-			clean:         []string{"rule r1"},
+			clean:         []string{"on_reply[0]"},
 			wantNotOpened: true,
 		},
 		{
@@ -138,9 +138,10 @@ func TestCheckOnReplySession(t *testing.T) {
   - {name: bad, button: [Arrived, "problem "], tag: x, none: true}
   - {name: worse, button: Cancel, tag: y, none: true}
 `,
-			wantErrs: []string{`rule bad: button "Arrived"; rule worse: button "Cancel": not a reply button of the session message`},
-			nErrs:    1,
-			clean:    []string{"rule good", `"problem "`},
+			wantErrs: []string{`orders.yaml:14:26: on_reply[1].button: "Arrived": not a reply button of the session message`,
+				`orders.yaml:15:27: on_reply[2].button: "Cancel": not a reply button of the session message`},
+			nErrs: 2,
+			clean: []string{"on_reply[0]", `"problem ":`},
 		},
 		{
 			name:    "list row ok and unknown",
@@ -150,10 +151,11 @@ func TestCheckOnReplySession(t *testing.T) {
   - {list_row: [SIZE_M, Medium, size_l], tag: typo, none: true}
 `,
 			// A row matches by its id only, exactly but for surrounding spaces.
-			wantErrs: []string{`rule r2: list_row "SIZE_M"; rule r2: list_row "Medium"; rule r2: list_row "size_l": not a row id of the session message's list`,
+			wantErrs: []string{`on_reply[1].list_row: "SIZE_M": not a row id of the session message's list`, `on_reply[1].list_row: "Medium": not`,
+				`orders.yaml:16:33: on_reply[1].list_row: "size_l": not`,
 				`(the message has "size_s" (Small), "size_m" (Medium))`},
-			nErrs: 1,
-			clean: []string{"rule r1"},
+			nErrs: 3,
+			clean: []string{"on_reply[0]"},
 		},
 		{
 			name:    "button rule on a message with no buttons",
@@ -162,7 +164,7 @@ func TestCheckOnReplySession(t *testing.T) {
   - {keyword: where, tag: ok, none: true}
   - {button: "Yes", tag: never, none: true}
 `,
-			wantErrs:      []string{`rule r2: button "Yes": not a reply button of the session message (the message has no reply buttons)`},
+			wantErrs:      []string{`on_reply[1].button: "Yes": not a reply button of the session message (the message has no reply buttons)`},
 			nErrs:         1,
 			wantNotOpened: true,
 		},
@@ -173,9 +175,9 @@ func TestCheckOnReplySession(t *testing.T) {
   - {button: ["yes, all good", LATER], tag: ok, none: true}
   - {list_row: size_m, tag: never, none: true}
 `,
-			wantErrs: []string{`rule r2: list_row "size_m": not a row id of the session message's list (the message has no list)`},
+			wantErrs: []string{`on_reply[1].list_row: "size_m": not a row id of the session message's list (the message has no list)`},
 			nErrs:    1,
-			clean:    []string{"rule r1"},
+			clean:    []string{"on_reply[0]"},
 		},
 		{
 			name:    "raw message templated id",
@@ -183,7 +185,7 @@ func TestCheckOnReplySession(t *testing.T) {
 			rules: `
   - {button: later-a1, tag: later, none: true}
 `,
-			wantNotes: []string{`on_reply: rule r1: button "later-a1": not checked: `,
+			wantNotes: []string{`orders.yaml:15:14: on_reply[0].button: "later-a1": not checked: `,
 				"message.raw.reply_button_message.buttons[1].id is a template, rendered per recipient"},
 			nNotes: 1,
 		},
@@ -193,7 +195,7 @@ func TestCheckOnReplySession(t *testing.T) {
 			rules: `
   - {list_row: size_m, tag: maybe, none: true}
 `,
-			wantNotes: []string{`on_reply: rule r1: list_row "size_m": not checked: `,
+			wantNotes: []string{`orders.yaml:11:16: on_reply[0].list_row: "size_m": not checked: `,
 				"raw.listMessage is not in the shape of reference 3.1"},
 			nNotes: 1,
 		},
@@ -204,7 +206,7 @@ func TestCheckOnReplySession(t *testing.T) {
   - {button: problem, tag: ok, none: true}
   - {list_row: size_m, tag: never, none: true}
 `,
-			wantErrs: []string{`rule r2: list_row "size_m": not a row id of the session message's list (the message has no list)`},
+			wantErrs: []string{`on_reply[1].list_row: "size_m": not a row id of the session message's list (the message has no list)`},
 			nErrs:    1,
 		},
 		{
@@ -214,9 +216,9 @@ func TestCheckOnReplySession(t *testing.T) {
   - {list_row: size_s, tag: ok, none: true}
   - {button: size_m, tag: never, none: true}
 `,
-			wantErrs: []string{`rule r2: button "size_m": not a reply button of the session message (the message has no reply buttons)`},
+			wantErrs: []string{`on_reply[1].button: "size_m": not a reply button of the session message (the message has no reply buttons)`},
 			nErrs:    1,
-			clean:    []string{"rule r1"},
+			clean:    []string{"on_reply[0]"},
 		},
 		{
 			name:    "templated button skipped with a note",
@@ -225,10 +227,10 @@ func TestCheckOnReplySession(t *testing.T) {
   - {button: [Book, skip], tag: ok, none: true}
   - {button: slot-morning, tag: booked, none: true}
 `,
-			wantNotes: []string{`on_reply: rule r2: button "slot-morning": not checked: `,
+			wantNotes: []string{`on_reply[1].button: "slot-morning": not checked: `,
 				"message.reply_buttons.buttons[0].id is a template, rendered per recipient"},
 			nNotes: 1,
-			clean:  []string{"rule r1", `"Book"`, `"skip"`},
+			clean:  []string{"on_reply[0]", `"Book"`, `"skip"`},
 		},
 		{
 			name:     "fallback: a value only the template has",
@@ -240,10 +242,10 @@ func TestCheckOnReplySession(t *testing.T) {
   - {button: Refund, tag: refund, none: true}
 `,
 			templates: templates{"order_status/en": {"Track order", "Talk to us"}},
-			wantErrs: []string{`rule r3: button "Refund": not a reply button of the session message nor a quick-reply button of a template the campaign may send`,
+			wantErrs: []string{`orders.yaml:19:14: on_reply[2].button: "Refund": not a reply button of the session message nor a quick-reply button of a template the campaign may send`,
 				`(the message has "arrived-ok"/"Yes, all good", "problem"/"There is a problem"; template order_status (en) has "Track order", "Talk to us")`},
 			nErrs:      1,
-			clean:      []string{"rule r1", "rule r2"},
+			clean:      []string{"on_reply[0]", "on_reply[1]"},
 			wantOpened: true,
 		},
 		{
@@ -255,10 +257,10 @@ func TestCheckOnReplySession(t *testing.T) {
   - {button: "Track order", tag: track, none: true}
 `,
 			openErr: errors.New("no Connectly business id or API key configured"),
-			wantNotes: []string{`on_reply: rule r2: button "Track order": not checked: `,
+			wantNotes: []string{`on_reply[1].button: "Track order": not checked: `,
 				"the buttons of template order_status (en) could not be read: no Connectly business id or API key configured"},
 			nNotes: 1,
-			clean:  []string{"rule r1"},
+			clean:  []string{"on_reply[0]"},
 		},
 		{
 			name:     "fallback unreachable: only a note",
@@ -267,7 +269,7 @@ func TestCheckOnReplySession(t *testing.T) {
 			rules: `
   - {button: "Track order", tag: track, none: true}
 `,
-			wantNotes: []string{`on_reply: rule r1: button "Track order": not checked: `,
+			wantNotes: []string{`on_reply[0].button: "Track order": not checked: `,
 				"template order_status (en) could not be read: the Connectly API is not reachable (refused)"},
 			nNotes: 1,
 		},
@@ -291,11 +293,11 @@ func TestCheckOnReplySession(t *testing.T) {
   - {name: rated, button: [Great, Awful], tag: rated, none: true}
 `,
 			templates: templates{"survey/en": {"Great", "Fine"}},
-			wantErrs: []string{`rule rated: button "Awful": not a reply button of the session message nor a quick-reply button of a template the campaign may send`,
+			wantErrs: []string{`orders.yaml:26:35: on_reply[4].button: "Awful": not a reply button of the session message nor a quick-reply button of a template the campaign may send`,
 				`template survey (en) has "Great", "Fine"`,
-				`rule lost: list_row "lost": not a row id of the session message's list (the message has no list; rule problem's message has "damaged" (Damaged), "missing" (Missing))`},
+				`orders.yaml:22:28: on_reply[2].list_row: "lost": not a row id of the session message's list (the message has no list; rule problem's message has "damaged" (Damaged), "missing" (Missing))`},
 			nErrs:      2,
-			clean:      []string{"rule damaged:", "rule problem:", `"Great":`},
+			clean:      []string{"on_reply[1]", "on_reply[0]", `"Great":`},
 			wantOpened: true,
 		},
 		// A template campaign goes through the same check: its template's buttons in every
@@ -308,9 +310,9 @@ func TestCheckOnReplySession(t *testing.T) {
   - {button: "Maybe", tag: maybe, none: true}
 `,
 			templates:  templates{"spring_promo/en": {"Yes, show me", "Not now"}, "spring_promo/es": {"Sí, muéstrame", "Ahora no"}},
-			wantErrs:   []string{`orders.yaml: on_reply: rule r2: button "Maybe": not a quick-reply button of a template the campaign may send (template spring_promo (en) has "Yes, show me", "Not now"; template spring_promo (es) has "Sí, muéstrame", "Ahora no")`},
+			wantErrs:   []string{`orders.yaml:9:14: on_reply[1].button: "Maybe": not a quick-reply button of a template the campaign may send (template spring_promo (en) has "Yes, show me", "Not now"; template spring_promo (es) has "Sí, muéstrame", "Ahora no")`},
 			nErrs:      1,
-			clean:      []string{"rule r1", "nor a quick-reply", "sends no template"},
+			clean:      []string{"on_reply[0]", "nor a quick-reply", "sends no template"},
 			wantOpened: true,
 		},
 		{
@@ -338,9 +340,9 @@ func TestCheckOnReplySession(t *testing.T) {
 `,
 			templates:  templates{"spring_promo/en": {"Yes, show me", "Not now"}, "spring_promo/es": {"Sí, muéstrame", "Ahora no"}},
 			notListed:  []string{"spring_reminder/en"},
-			wantErrs:   []string{`rule remind: button "Remind me tomorrow": not a quick-reply button`, `template spring_reminder (en) (not listed by Connectly) has none`},
+			wantErrs:   []string{`orders.yaml:11:28: on_reply[1].button: "Remind me tomorrow": not a quick-reply button`, `template spring_reminder (en) is not listed by Connectly)`},
 			nErrs:      1,
-			clean:      []string{"not checked"},
+			clean:      []string{"not checked", "has none"},
 			wantOpened: true,
 		},
 		{
@@ -351,9 +353,9 @@ func TestCheckOnReplySession(t *testing.T) {
   - {button: later-7, tag: later, none: true}
 `,
 			templates:  templates{"spring_promo/en": {"Yes, show me", "Not now"}, "spring_promo/es": {"Sí, muéstrame", "Ahora no"}},
-			wantNotes:  []string{`on_reply: rule r2: button "later-7": not checked: `, "parameters.raw[1].value is a template, rendered per recipient"},
+			wantNotes:  []string{`orders.yaml:13:14: on_reply[1].button: "later-7": not checked: `, "parameters.raw[1].value is a template, rendered per recipient"},
 			nNotes:     1,
-			clean:      []string{"rule r1", "PROMO_YES"},
+			clean:      []string{"on_reply[0]", "PROMO_YES"},
 			wantOpened: true,
 		},
 		{
@@ -362,7 +364,7 @@ func TestCheckOnReplySession(t *testing.T) {
 			rules: `
   - {list_row: size_m, tag: m, none: true}
 `,
-			wantErrs:      []string{`rule r1: list_row "size_m": not a row id of a list the campaign sends (a template has no list)`},
+			wantErrs:      []string{`orders.yaml:8:16: on_reply[0].list_row: "size_m": not a row id of a list the campaign sends (a template has no list)`},
 			nErrs:         1,
 			wantNotOpened: true,
 		},
@@ -373,7 +375,7 @@ func TestCheckOnReplySession(t *testing.T) {
   - {button: "Yes, show me", tag: ok, none: true}
 `,
 			openErr: errors.New("no key"),
-			wantNotes: []string{`on_reply: rule r1: button "Yes, show me": not checked: `,
+			wantNotes: []string{`orders.yaml:8:14: on_reply[0].button: "Yes, show me": not checked: `,
 				"the buttons of template spring_promo (en) could not be read: no key"},
 			nNotes: 1,
 		},

@@ -284,9 +284,9 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	case ledger.FollowupCreated:
 		out.Created = true
 		f.count(run.Campaign, rule.ID(), "created", e.Via)
-		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: fu.Payload}, run.Queue, true)
+		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: fu.Payload}, run.Queue)
 	case ledger.FollowupPending:
-		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: res.Payload}, run.Queue, false)
+		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: res.Payload}, run.Queue)
 	case ledger.FollowupSkipped:
 		out.Created = true
 		f.count(run.Campaign, rule.ID(), "skipped", e.Via)
@@ -302,9 +302,12 @@ type envelope struct {
 }
 
 // enqueue writes the task of a follow-up entry from its outbox item (its run, recipient and
-// envelope) on queue, then takes the entry out of the outbox. fresh says the entry was created
-// by this call (no task can exist).
-func (f *Followups) enqueue(ctx context.Context, it ledger.OutboxItem, queue string, fresh bool) error {
+// envelope) on queue, unless a task with its id exists, then takes the entry out of the
+// outbox. The existence check is needed even by the copy of a reply that created the entry:
+// until the entry leaves the outbox, another copy (a repeated webhook, a second receiver) or
+// the sweep may write the task first, and writing it again would queue its id twice, so two
+// workers would take it at once and the second to finish would find it gone.
+func (f *Followups) enqueue(ctx context.Context, it ledger.OutboxItem, queue string) error {
 	run, recipient, raw := it.Run, it.Recipient, it.Payload
 	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
@@ -316,7 +319,7 @@ func (f *Followups) enqueue(ctx context.Context, it ledger.OutboxItem, queue str
 	if env.At > f.cfg.Now().UnixMilli() {
 		t.ProcessAt = time.UnixMilli(env.At)
 	}
-	if _, err := f.cfg.Tasks.Write(ctx, []asynqbatch.Task{t}, fresh); err != nil {
+	if _, err := f.cfg.Tasks.Write(ctx, []asynqbatch.Task{t}, false); err != nil {
 		return fmt.Errorf("conversation: follow-up task of %s: %w", run, err)
 	}
 	return f.ledger.FollowupQueued(ctx, run, recipient)
@@ -340,7 +343,7 @@ func (f *Followups) Sweep(ctx context.Context, olderThan time.Duration) (int, er
 			}
 			q, queues[it.Run] = r.Queue, r.Queue
 		}
-		if err := f.enqueue(ctx, it, q, false); err != nil {
+		if err := f.enqueue(ctx, it, q); err != nil {
 			return n, err
 		}
 		n++

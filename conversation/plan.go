@@ -3,7 +3,6 @@ package conversation
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
@@ -34,13 +33,18 @@ func CheckOnReply(ctx context.Context, def *campaigns.Definition, open func() (T
 		if rules[i].Message.IsZero() {
 			continue
 		}
+		// At the message's place, as every problem of campaign validate.
+		field, at := rules[i].Where("message", -1)
+		problem := func(f, msg string) string {
+			return campaigns.FieldError{File: def.Path, Line: at.Line, Column: at.Column, Field: f, Msg: msg}.Error()
+		}
 		content, err := MessageOf(&rules[i])
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: on_reply rule %s: message: %v", def.Path, rules[i].ID(), err))
+			errs = append(errs, problem(field, err.Error()))
 			continue
 		}
 		for _, p := range campaigns.CheckMessage(content) {
-			errs = append(errs, fmt.Sprintf("%s: on_reply rule %s: message.%s: %s", def.Path, rules[i].ID(), p.Field, p.Msg))
+			errs = append(errs, problem(field+"."+p.Field, p.Msg))
 		}
 	}
 	e, n := checkChoices(ctx, def, open)

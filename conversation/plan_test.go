@@ -77,18 +77,22 @@ func TestCheckOnReply(t *testing.T) {
 		t.Fatalf("all buttons present: errs %q notes %q", errs, notes)
 	}
 	errs, notes := conversation.CheckOnReply(ctx, def, buttons("Yes, show me"))
-	if len(errs) != 1 || !strings.Contains(errs[0], `rule unsubscribe: button "Unsubscribe"`) || len(notes) != 0 {
+	// The error is at the value's place, as every problem of campaign validate.
+	if len(errs) != 2 || !strings.HasPrefix(errs[0], def.Path+`:30:15: on_reply.rules[0].button: "Unsubscribe": not a quick-reply button`) ||
+		!strings.HasPrefix(errs[1], def.Path+`:44:15: on_reply.rules[2].button: "Not now": not a quick-reply button`) || len(notes) != 0 {
 		t.Fatalf("missing buttons: errs %q notes %q", errs, notes)
 	}
 	_, notes = conversation.CheckOnReply(ctx, def, func() (conversation.TemplateButtons, error) { return nil, errors.New("no key") })
-	if len(notes) != 1 || !strings.Contains(notes[0], `rule unsubscribe: button "Unsubscribe"; rule interested: button "Yes, show me"; rule later: button "Not now": not checked: `) ||
+	if len(notes) != 3 || !strings.HasPrefix(notes[0], def.Path+`:30:15: on_reply.rules[0].button: "Unsubscribe": not checked: `) ||
+		!strings.Contains(notes[1], `on_reply.rules[1].button: "Yes, show me": not checked: `) ||
+		!strings.Contains(notes[2], `on_reply.rules[2].button: "Not now": not checked: `) ||
 		!strings.Contains(notes[0], "the buttons of template spring_promo (en_US) could not be read: no key") {
 		t.Fatalf("cannot open: notes %q", notes)
 	}
 	_, notes = conversation.CheckOnReply(ctx, def, func() (conversation.TemplateButtons, error) {
 		return func(context.Context, string, string) ([]string, error) { return nil, errors.New("refused") }, nil
 	})
-	if len(notes) != 1 || !strings.Contains(notes[0], "template spring_promo (en_US) could not be read: the Connectly API is not reachable (refused)") {
+	if len(notes) != 3 || !strings.Contains(notes[0], "template spring_promo (en_US) could not be read: the Connectly API is not reachable (refused)") {
 		t.Fatalf("unreachable: notes %q", notes)
 	}
 

@@ -189,7 +189,11 @@ func (d *process) waitForFollowups(ctx context.Context, c config.Config, run led
 // waitForRun reads the run's report every 200 ms, passing it to o.Progress, until the run
 // has ended, or o.Timeout passes (an error), or ctx is done. It returns the last report.
 func (d *process) waitForRun(ctx context.Context, runID string, o Options) (report.Run, error) {
-	return report.PollRun(ctx, ledger.New(d.rdb, nil), runID, 200*time.Millisecond, func(rep report.Run, elapsed time.Duration) error {
+	l := ledger.New(d.rdb, nil)
+	read := func(ctx context.Context, now time.Time) (report.Run, error) {
+		return report.ReadRun(ctx, l, runID, now)
+	}
+	return report.PollRun(ctx, 200*time.Millisecond, read, func(rep report.Run, elapsed time.Duration) error {
 		if o.Progress != nil {
 			o.Progress(rep, elapsed)
 		}

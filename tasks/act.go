@@ -44,42 +44,79 @@ type TaskStateError struct{ msg string }
 
 func (e TaskStateError) Error() string { return e.msg }
 
+// TaskActed is what ActOnTasks did, as `herald task retry|archive|delete --json` prints it.
+type TaskActed struct {
+	// Action is "retry", "archive" or "delete"; Queue the queue acted on.
+	Action string `json:"action"`
+	Queue  string `json:"queue"`
+	// Task is the one task's id; State, with --all, the state whose every task was acted on.
+	Task  string `json:"task,omitempty"`
+	State string `json:"state,omitempty"`
+	// Target names what was acted on, as the audit log keeps it: "QUEUE/ID" or "QUEUE (STATE)".
+	Target string `json:"target"`
+	// Tasks is how many tasks were retried, archived or deleted (1 for one task).
+	Tasks int `json:"tasks"`
+	// RecipientsSkipped is how many recipients of deleted send tasks became skipped(deleted)
+	// in the ledger: 0 for retry and archive.
+	RecipientsSkipped int `json:"recipients_skipped"`
+}
+
+// Detail says what was done, as the audit log keeps it.
+func (t TaskActed) Detail() string {
+	switch {
+	case t.Task != "" && t.Action == "delete":
+		return fmt.Sprintf("%d recipients skipped(deleted) in the ledger", t.RecipientsSkipped)
+	case t.Task != "":
+		return "done"
+	case t.Action == "delete":
+		return fmt.Sprintf("%d tasks; %d recipients skipped(deleted) in the ledger", t.Tasks, t.RecipientsSkipped)
+	}
+	return fmt.Sprintf("%d tasks", t.Tasks)
+}
+
 // ActOnTasks retries, archives or deletes one task, or every task of a queue in a state
 // (those in bulk, page by page for delete). The recipients of deleted send tasks become
 // skipped(deleted) in the ledger, so their runs can still complete. It returns what it acted
-// on ("QUEUE/ID" or "QUEUE (STATE)") and what it did, as it keeps them in the audit log
-// (p.Audit). With an error the target is still set (except for a TaskStateError: a state the
-// action does not apply to, where nothing was touched), and for a delete the error says how
-// many tasks were deleted and how many recipients marked before it.
+// on and how many tasks and recipients, and keeps them in the audit log (p.Audit) with their
+// Target and Detail. With an error the target is still set (except for a TaskStateError: a
+// state the action does not apply to, where nothing was touched), and for a delete the error
+// says how many tasks were deleted and how many recipients marked before it (the counts say
+// so too).
 //
 // No delete goes unaudited: tasks may be gone already when a delete fails (the ledger step
 // comes after the delete, and --all deletes page by page), so a failed delete is kept in the
 // log too, with what went wrong, which says what was deleted.
-func ActOnTasks(ctx context.Context, p TaskActionParams) (target, detail string, err error) {
+func ActOnTasks(ctx context.Context, p TaskActionParams) (TaskActed, error) {
 	action := "task " + p.Action
-	target, detail, err = actOnTasks(ctx, p)
+	res := TaskActed{Action: p.Action, Queue: p.Queue}
+	if p.All {
+		res.State = p.State
+	} else {
+		res.Task = p.Task
+	}
+	err := actOnTasks(ctx, p, &res)
 	switch {
 	case errors.As(err, new(TaskStateError)):
-		return target, detail, err
+		return res, err
 	case err != nil && p.Action == "delete":
-		return target, detail, p.Audit.Failed(ctx, action, target, err)
+		return res, p.Audit.Failed(ctx, action, res.Target, err)
 	case err != nil:
-		return target, detail, err
+		return res, err
 	}
-	return target, detail, p.Audit.Keep(ctx, action, target, detail)
+	return res, p.Audit.Keep(ctx, action, res.Target, res.Detail())
 }
 
-// actOnTasks is ActOnTasks without the audit log.
-func actOnTasks(ctx context.Context, p TaskActionParams) (target, detail string, err error) {
+// actOnTasks is ActOnTasks without the audit log: it sets res's target and counts.
+func actOnTasks(ctx context.Context, p TaskActionParams, res *TaskActed) error {
 	in, q := p.Inspector, p.Queue
 	if !p.All {
 		id := p.Task
-		target := q + "/" + id
+		res.Target = q + "/" + id
 		var t *asynq.TaskInfo
 		if p.Action == "delete" {
 			info, err := in.GetTaskInfo(q, id)
 			if err != nil {
-				return target, "", err
+				return err
 			}
 			t = info
 		}
@@ -93,16 +130,18 @@ func actOnTasks(ctx context.Context, p TaskActionParams) (target, detail string,
 			err = in.DeleteTask(q, id)
 		}
 		if err != nil {
-			return target, "", err
+			return err
 		}
+		res.Tasks = 1
 		if t == nil {
-			return target, "done", nil
+			return nil
 		}
 		n, err := SkipDeleted(ctx, p.Ledger, []*asynq.TaskInfo{t})
+		res.RecipientsSkipped = n
 		if err != nil {
-			return target, "", fmt.Errorf("task %s deleted, %d recipients skipped(deleted) in the ledger, then: %w", target, n, err)
+			return fmt.Errorf("task %s deleted, %d recipients skipped(deleted) in the ledger, then: %w", res.Target, n, err)
 		}
-		return target, fmt.Sprintf("%d recipients skipped(deleted) in the ledger", n), nil
+		return nil
 	}
 	bulk := map[string]func(string) (int, error){
 		"retry:scheduled": in.RunAllScheduledTasks, "retry:retry": in.RunAllRetryTasks, "retry:archived": in.RunAllArchivedTasks,
@@ -110,35 +149,36 @@ func actOnTasks(ctx context.Context, p TaskActionParams) (target, detail string,
 	}[p.Action+":"+p.State]
 	if bulk == nil {
 		if p.Action != "delete" {
-			return "", "", TaskStateError{fmt.Sprintf("%s --all: --state must be one of %s", p.Action, map[string]string{
+			return TaskStateError{fmt.Sprintf("%s --all: --state must be one of %s", p.Action, map[string]string{
 				"retry": "scheduled, retry, archived", "archive": "pending, scheduled, retry"}[p.Action])}
 		}
-		return deleteAll(ctx, in, p.Ledger, q, p.State)
+		return deleteAll(ctx, in, p.Ledger, q, p.State, res)
 	}
-	target = q + " (" + p.State + ")"
+	res.Target = q + " (" + p.State + ")"
 	n, err := bulk(q)
 	if err != nil {
-		return target, "", err
+		return err
 	}
-	return target, fmt.Sprintf("%d tasks", n), nil
+	res.Tasks = n
+	return nil
 }
 
 // deleteAll deletes every task of a queue in a state, page by page, marking the recipients
 // of each page's deleted send tasks skipped(deleted) before the next page, so their runs can
 // still complete and no continuation re-creates a task the operator deleted. When a delete
 // or the ledger fails part way, the tasks deleted up to then still have their recipients
-// marked, and the error says how many of each there were.
-func deleteAll(ctx context.Context, in *asynq.Inspector, l *ledger.Ledger, q, state string) (string, string, error) {
+// marked, and the error (and res's counts) say how many of each there were.
+func deleteAll(ctx context.Context, in *asynq.Inspector, l *ledger.Ledger, q, state string, res *TaskActed) error {
 	list := TaskLists(in)[state]
 	if list == nil || state == "active" {
-		return "", "", TaskStateError{"delete --all: --state must be pending, scheduled, retry, archived or completed"}
+		return TaskStateError{"delete --all: --state must be pending, scheduled, retry, archived or completed"}
 	}
 	target := q + " (" + state + ")"
-	tasks, skipped := 0, 0
+	res.Target = target
 	for {
 		page, err := list(q, asynq.PageSize(500), asynq.Page(1))
 		if err != nil {
-			return target, "", fmt.Errorf("%d tasks of %s deleted, %d recipients skipped(deleted) in the ledger, then: %w", tasks, target, skipped, err)
+			return fmt.Errorf("%d tasks of %s deleted, %d recipients skipped(deleted) in the ledger, then: %w", res.Tasks, target, res.RecipientsSkipped, err)
 		}
 		if len(page) == 0 {
 			break
@@ -153,10 +193,10 @@ func deleteAll(ctx context.Context, in *asynq.Inspector, l *ledger.Ledger, q, st
 			deleted = append(deleted, t)
 		}
 		n, serr := SkipDeleted(ctx, l, deleted)
-		tasks, skipped = tasks+len(deleted), skipped+n
+		res.Tasks, res.RecipientsSkipped = res.Tasks+len(deleted), res.RecipientsSkipped+n
 		if err := errors.Join(derr, serr); err != nil {
-			return target, "", fmt.Errorf("%d tasks of %s deleted, %d recipients skipped(deleted) in the ledger, then: %w", tasks, target, skipped, err)
+			return fmt.Errorf("%d tasks of %s deleted, %d recipients skipped(deleted) in the ledger, then: %w", res.Tasks, target, res.RecipientsSkipped, err)
 		}
 	}
-	return target, fmt.Sprintf("%d tasks; %d recipients skipped(deleted) in the ledger", tasks, skipped), nil
+	return nil
 }

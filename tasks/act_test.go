@@ -30,8 +30,9 @@ func TestActOnTasks(t *testing.T) {
 		t.Fatalf("%d pending tasks, %v; want %d", len(pending), err, n)
 	}
 	act := func(action, task string, all bool, state string) (string, string, error) {
-		return tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: b.inspector, Ledger: b.ledger,
+		res, err := tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: b.inspector, Ledger: b.ledger,
 			Action: action, Queue: q, Task: task, All: all, State: state, Audit: audit.Record{Redis: b.rdb, Actor: "ana"}})
+		return res.Target, res.Detail(), err
 	}
 	for _, c := range []struct{ action, state string }{{"retry", "pending"}, {"archive", "archived"}, {"delete", "active"}, {"delete", "nope"}} {
 		if _, _, err := act(c.action, "", true, c.state); !errors.As(err, new(tasks.TaskStateError)) {
@@ -134,10 +135,14 @@ func TestDeleteAllFailingPartWayMarksWhatItDeleted(t *testing.T) {
 	in := asynq.NewInspectorFromRedisClient(rdb)
 	t.Cleanup(func() { in.Close(); rdb.Close() })
 
-	target, _, err := tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: in, Ledger: b.ledger,
+	res, err := tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: in, Ledger: b.ledger,
 		Action: "delete", Queue: q, All: true, State: "pending", Audit: audit.Record{Redis: b.rdb}})
+	target := res.Target
 	if !errors.Is(err, errInjected) || target != q+" (pending)" {
 		t.Fatalf("delete --all = %q, %v; want the target and the injected error", target, err)
+	}
+	if res.Tasks != deleted || res.RecipientsSkipped != deleted {
+		t.Errorf("counts %+v; want %d tasks and recipients", res, deleted)
 	}
 	if want := fmt.Sprintf("%d tasks of %s deleted, %d recipients skipped(deleted)", deleted, target, deleted); !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
@@ -168,7 +173,7 @@ func TestFailedDeleteIsAudited(t *testing.T) {
 	st := b.start(t, 1)
 	q := st.Run.Queue
 	for _, action := range []string{"delete", "retry"} {
-		_, _, err := tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: b.inspector, Ledger: b.ledger,
+		_, err := tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: b.inspector, Ledger: b.ledger,
 			Action: action, Queue: q, Task: "no-such-task", Audit: audit.Record{Redis: b.rdb}})
 		if err == nil {
 			t.Fatalf("%s of a missing task: no error", action)
@@ -188,19 +193,19 @@ func TestQueuePauseResumeAudited(t *testing.T) {
 	st := b.start(t, 1)
 	q := st.Run.Queue
 	rec := audit.Record{Redis: b.rdb, Actor: "ana", Reason: "provider incident"}
-	if err := tasks.PauseQueue(ctx, b.inspector, q, rec); err != nil {
-		t.Fatal(err)
+	if got, err := tasks.PauseQueue(ctx, b.inspector, q, rec); err != nil || got != q {
+		t.Fatalf("PauseQueue: %q, %v", got, err)
 	}
 	if info, err := b.inspector.GetQueueInfo(q); err != nil || !info.Paused {
 		t.Fatalf("queue info %+v, %v; want paused", info, err)
 	}
-	if err := tasks.ResumeQueue(ctx, b.inspector, q, rec); err != nil {
+	if _, err := tasks.ResumeQueue(ctx, b.inspector, q, rec); err != nil {
 		t.Fatal(err)
 	}
 	if info, err := b.inspector.GetQueueInfo(q); err != nil || info.Paused {
 		t.Fatalf("queue info %+v, %v; want resumed", info, err)
 	}
-	if err := tasks.ResumeQueue(ctx, b.inspector, q, rec); err == nil {
+	if _, err := tasks.ResumeQueue(ctx, b.inspector, q, rec); err == nil {
 		t.Error("resume of a queue not paused: no error")
 	}
 	es, err := audit.List(ctx, b.rdb, 10)
@@ -209,5 +214,48 @@ func TestQueuePauseResumeAudited(t *testing.T) {
 	}
 	if es[0].Action != "queue resume" || es[1].Action != "queue pause" || es[1].Target != q || es[1].Actor != "ana" || es[1].Reason != "provider incident" {
 		t.Errorf("audit log %+v", es)
+	}
+}
+
+// A queue is named in full or without "herald:"; any other name pauses nothing, is kept out
+// of the audit log, and the error names Herald's queues (asynq would pause a queue of any
+// name, and sending would go on).
+func TestQueuePauseRefusesUnknownQueue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	rec := audit.Record{Redis: b.rdb, Actor: "ana"}
+	for _, name := range []string{"marketing", "herald:marketing"} {
+		q, err := tasks.PauseQueue(ctx, b.inspector, name, rec)
+		if err != nil || q != "herald:marketing" {
+			t.Fatalf("PauseQueue(%q): %q, %v; want herald:marketing", name, q, err)
+		}
+		if q, err := tasks.ResumeQueue(ctx, b.inspector, name, rec); err != nil || q != "herald:marketing" {
+			t.Fatalf("ResumeQueue(%q): %q, %v; want herald:marketing", name, q, err)
+		}
+	}
+	for _, name := range []string{"marketing ", "herald:herald:marketing", "Marketing", "herald:expand", "promo", ""} {
+		_, err := tasks.PauseQueue(ctx, b.inspector, name, rec)
+		if !errors.Is(err, tasks.ErrUnknownQueue) || !strings.Contains(err.Error(), "herald:authentication, herald:marketing, herald:utility") {
+			t.Errorf("PauseQueue(%q): %v; want ErrUnknownQueue naming the queues", name, err)
+		}
+		if _, err := tasks.ResumeQueue(ctx, b.inspector, name, rec); !errors.Is(err, tasks.ErrUnknownQueue) {
+			t.Errorf("ResumeQueue(%q): %v; want ErrUnknownQueue", name, err)
+		}
+	}
+	if qs, err := b.inspector.Queues(); err != nil || len(qs) != 0 {
+		t.Errorf("asynq knows queues %v (%v); want none: nothing was paused", qs, err)
+	}
+	if paused, err := b.rdb.Keys(ctx, "asynq:{*}:paused").Result(); err != nil || len(paused) != 0 {
+		t.Errorf("paused keys %v (%v); want none", paused, err)
+	}
+	es, err := audit.List(ctx, b.rdb, 10)
+	if err != nil || len(es) != 4 {
+		t.Fatalf("audit log %+v, %v; want the 4 pauses and resumes of herald:marketing only", es, err)
+	}
+	for _, e := range es {
+		if e.Target != "herald:marketing" {
+			t.Errorf("audit entry %+v; want target herald:marketing", e)
+		}
 	}
 }

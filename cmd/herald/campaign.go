@@ -5,9 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
@@ -36,6 +40,9 @@ func (a *app) campaignSendCmd() *cobra.Command {
 				// info lines would only repeat it on stderr. Warnings still show.
 				log = log.Level(zerolog.WarnLevel)
 			}
+			if err := a.checkOnReply(ctx, c, args[0]); err != nil {
+				return err
+			}
 			p := serve.SendParams{Path: args[0], Config: c, Log: log, Connect: a.connect(c)}
 			var drawn bool
 			if isTerminal(a.stderr) && !asJSON {
@@ -52,6 +59,7 @@ func (a *app) campaignSendCmd() *cobra.Command {
 				return err
 			}
 			run, st, continues, backlog, took := sent.Run, sent.Stats, sent.Continues, sent.Backlog, sent.Took
+			st.Skipped = a.runSkipped(ctx, c, run.ID, st.Skipped)
 			out := map[string]any{
 				"run": run.ID, "campaign": run.Campaign, "rows": st.Rows, "planned": st.Planned,
 				"skipped": st.Skipped, "queue": run.Queue, "seconds": took.Seconds(),
@@ -72,11 +80,58 @@ func (a *app) campaignSendCmd() *cobra.Command {
 	return cmd
 }
 
+// checkOnReply refuses to send the campaign file at path when its on_reply rules have the
+// problems campaign validate reports (serve.CheckOnReply: follow-up messages, and buttons and
+// list rows against what the campaign sends, its templates read from Connectly when it can be
+// reached), so the two agree; its notes on what could not be checked go to stderr. A file that
+// does not load is left to the send, which says why.
+func (a *app) checkOnReply(ctx context.Context, c config.Config, path string) error {
+	def, err := campaigns.Load(path)
+	if err != nil || len(def.OnReply.Rules) == 0 {
+		return nil
+	}
+	def.Files = serve.FileRules(c)
+	errs, notes := serve.CheckOnReply(ctx, c, def)
+	for _, n := range notes {
+		fmt.Fprintf(a.stderr, "note: %s\n", n)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s: no run started: on_reply has %d problems (as campaign validate reports them):\n%s",
+			path, len(errs), strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// runSkipped returns the rows of run runID skipped so far, by reason, as its ledger counts
+// them (skipped:REASON): those that never reached the ledger (an invalid number), which the
+// expansion's own count (expanded) has, and also those the ledger itself planned as skipped (a
+// repeated recipient, a suppressed one), which it lacks. When the counters cannot be read it
+// says so on stderr and returns expanded.
+func (a *app) runSkipped(ctx context.Context, c config.Config, runID string, expanded map[string]int) map[string]int {
+	var cn ledger.Counters
+	err := a.connected(ctx, c, func(rdb redis.UniversalClient) error {
+		var err error
+		cn, err = ledger.New(rdb, nil).Counters(ctx, runID)
+		return err
+	})
+	if err != nil {
+		fmt.Fprintf(a.stderr, "herald: skipped rows not counted from the ledger (%v): showing the invalid rows only\n", err)
+		return expanded
+	}
+	out := map[string]int{}
+	for code, n := range cn.Codes {
+		if reason, ok := strings.CutPrefix(code, string(ledger.Skipped)+":"); ok && n > 0 {
+			out[reason] = int(n)
+		}
+	}
+	return out
+}
+
 func printStarted(w io.Writer, run ledger.Run, st expand.Stats, d time.Duration) {
 	fmt.Fprintf(w, "run %s started: %d rows, %d recipients queued on %s in %s\n",
 		run.ID, st.Rows, st.Planned, run.Queue, d.Round(time.Millisecond))
-	for r, n := range st.Skipped {
-		fmt.Fprintf(w, "  skipped %d rows: %s\n", n, r)
+	for _, r := range slices.Sorted(maps.Keys(st.Skipped)) {
+		fmt.Fprintf(w, "  skipped %d rows: %s\n", st.Skipped[r], r)
 	}
 	fmt.Fprintf(w, "follow it with: herald run show %s\n", run.ID)
 }

@@ -28,6 +28,9 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 	)
 	cmd := a.configCmd("plan FILE", "Dry run: what a campaign would send (counts, skips with reasons, exact sample requests, duration)",
 		cobra.ExactArgs(1), func(ctx context.Context, c config.Config, args []string) error {
+			if samples <= 0 {
+				samples = -1 // none: the library reads 0 as its default
+			}
 			p := serve.PlanParams{Path: args[0], Config: c, Samples: samples, Reveal: reveal, CheckTemplates: checkT, Connect: a.connect(c)}
 			if isTerminal(a.stderr) {
 				p.Progress, p.ProgressDone = a.planProgress()
@@ -42,7 +45,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			// Sends would fail, or a run of this file would refuse to start: say so, and exit 1.
 			return out.Problem()
 		})
-	cmd.Flags().IntVar(&samples, "sample", 3, "how many exact request bodies to show")
+	cmd.Flags().IntVar(&samples, "sample", 3, "how many exact request bodies to show (0: none)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "show phone numbers in full in the sample requests (masked to their last 4 digits by default)")
 	cmd.Flags().BoolVar(&checkT, "check-templates", false, "ask Connectly for the template's translations and check status, body variables and header (needs credentials)")

@@ -69,20 +69,33 @@ campaign file names (relative to the campaign file's folder). Every process that
 }
 
 func (a *app) campaignRmCmd() *cobra.Command {
-	var by auditFlags
+	var (
+		by     auditFlags
+		asJSON bool
+	)
 	cmd := a.redisCmd("rm ID", "Stop future runs of a submitted campaign (runs already started continue)", cobra.ExactArgs(1),
 		func(ctx context.Context, k conn, args []string) error {
 			ok, err := serve.RemoveCampaign(ctx, k.rdb, args[0], by.record(k.rdb))
+			if ok {
+				// Removed, even when its audit entry then failed (the error says so).
+				out := map[string]any{"campaign": args[0], "removed": true}
+				if perr := a.print(asJSON, out, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "campaign %s removed: no further runs; runs already started continue\n", args[0])
+					return err
+				}); perr != nil {
+					return errors.Join(perr, err)
+				}
+			}
 			if err != nil {
 				return err
 			}
 			if !ok {
 				return fmt.Errorf("campaign %s is not submitted", args[0])
 			}
-			fmt.Fprintf(a.stdout, "campaign %s removed: no further runs; runs already started continue\n", args[0])
 			return nil
 		})
 	by.add(cmd, reasonInAuditLog)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON: campaign, removed")
 	return cmd
 }
 

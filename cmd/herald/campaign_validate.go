@@ -24,8 +24,17 @@ func (a *app) campaignValidateCmd() *cobra.Command {
 			results := make([]validateResult, 0, len(args))
 			bad := 0
 			for _, f := range args {
-				r := campaigns.Validate(f, campaigns.ValidateOptions{Files: serve.FileRules(c), Rows: rows,
-					OnReply: func(def *campaigns.Definition) ([]string, []string) { return serve.CheckOnReply(ctx, c, def) }})
+				o := campaigns.ValidateOptions{Files: serve.FileRules(c), Rows: rows,
+					OnReply: func(def *campaigns.Definition) ([]string, []string) { return serve.CheckOnReply(ctx, c, def) }}
+				// The rows of a large audience take seconds to read: draw campaign plan's bar.
+				var done func()
+				if rows && !asJSON && isTerminal(a.stderr) {
+					o.Progress, done = a.planProgress()
+				}
+				r := campaigns.Validate(f, o)
+				if done != nil {
+					done()
+				}
 				if !r.OK {
 					bad++
 				}
@@ -45,7 +54,8 @@ default the campaign file's folder), within the size bound, UTF-8, with a header
 phone (or bsuid) column once. Every problem is printed as file:line:col: field: message.
 
 Rows are not read unless --rows is given: then every row is read, as by campaign plan, and a
-file with more invalid rows than audience.max_invalid_share allows is a problem too.`
+file with more invalid rows than audience.max_invalid_share allows is a problem too. On a
+terminal, reading them draws campaign plan's progress bar on stderr (not with --json).`
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one result per file as JSON")
 	cmd.Flags().BoolVar(&rows, "rows", false, "also read every audience row (as campaign plan does) and check the share of invalid rows")
 	return cmd
@@ -59,7 +69,10 @@ func printValidated(w io.Writer, results []validateResult) {
 			fmt.Fprintf(w, "ok  %s (%s)\n", r.File, rowsNote(r))
 		}
 		for _, n := range r.Notes {
-			fmt.Fprintf(w, "note: %s: %s\n", r.File, n)
+			if !strings.HasPrefix(n, r.File+":") {
+				n = r.File + ": " + n // a note without a place names its file
+			}
+			fmt.Fprintf(w, "note: %s\n", n)
 		}
 		for _, e := range r.Errors {
 			fmt.Fprintln(w, e)

@@ -61,7 +61,7 @@ func (a *app) messageCmd() *cobra.Command {
 				return usageError{err}
 			}
 			if res.Kind != "" && (err == nil || errors.Is(err, conversation.ErrWindowClosed)) {
-				if perr := a.print(asJSON, res, func(w io.Writer) error { printMessage(w, res); return nil }); perr != nil {
+				if perr := a.print(asJSON, res, func(w io.Writer) error { printMessage(w, res, c.Connectly.BusinessID); return nil }); perr != nil {
 					return perr
 				}
 			}
@@ -94,13 +94,19 @@ campaign's message: block, e.g.
 	return group("message", "Session messages to one customer (support staff)", send)
 }
 
-func printMessage(w io.Writer, r conversation.SupportResult) {
+// printMessage renders a support reply; a dry run's request shows its path with business, the
+// configured business id ({businessId} when none is configured).
+func printMessage(w io.Writer, r conversation.SupportResult, business string) {
 	fmt.Fprintf(w, "Customer   %s\nWindow     %s\nMessage    %s\n", r.To, r.Window.Line(time.Now()), r.Kind)
 	switch {
 	case r.DryRun:
 		var buf bytes.Buffer
 		_ = json.Indent(&buf, r.Request, "  ", "  ")
-		fmt.Fprintf(w, "\nRequest (dry run, not sent): POST %s\n  %s\n", connectly.SessionPath("{businessId}"), buf.String())
+		path := unescapePath(connectly.SessionPath("{businessId}"))
+		if business != "" {
+			path = connectly.SessionPath(business)
+		}
+		fmt.Fprintf(w, "\nRequest (dry run, not sent): POST %s\n  %s\n", path, buf.String())
 	case r.MessageID != "":
 		fmt.Fprintf(w, "Sent       message id %s\n", r.MessageID)
 	}

@@ -179,6 +179,10 @@ func TestMessageSend(t *testing.T) {
 		if code != 0 || !strings.Contains(out, `"id": "+14155552671"`) || !strings.Contains(out, `"latitude": 38.72`) {
 			t.Fatalf("exit %d %s %s", code, out, errOut)
 		}
+		// The request goes to the configured business, not to an escaped placeholder.
+		if !strings.Contains(out, "POST /v1/businesses/biz/send/messages\n") || strings.Contains(out, "%7B") {
+			t.Fatalf("dry run's path: %s", out)
+		}
 	})
 
 	t.Run("BadInput", func(t *testing.T) {

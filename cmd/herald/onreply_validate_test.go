@@ -37,7 +37,7 @@ func TestCampaignValidateOnReplyButtons(t *testing.T) {
 		t.Fatalf("buttons present: exit %d out %q err %q", code, out, errOut)
 	}
 	code, out, _ := herald(t, nil, "campaign", "validate", file)
-	if code != 0 || !strings.Contains(out, `rule unsubscribe: button "Unsubscribe"`) || !strings.Contains(out, ": not checked: ") ||
+	if code != 0 || !strings.Contains(out, "note: "+file+`:30:15: on_reply.rules[0].button: "Unsubscribe": not checked: `) ||
 		!strings.Contains(out, "the buttons of template spring_promo (en_US) could not be read: no Connectly business id or API key configured") {
 		t.Fatalf("no API: exit %d out %q", code, out)
 	}
@@ -48,8 +48,39 @@ func TestCampaignValidateOnReplyButtons(t *testing.T) {
 	t.Cleanup(srv2.Close)
 	env["CONNECTLY_BASE_URL"] = srv2.URL
 	code, out, _ = herald(t, env, "campaign", "validate", file)
-	if code == 0 || !strings.Contains(out, `rule unsubscribe: button "Unsubscribe"`) {
+	if code == 0 || !strings.Contains(out, file+`:30:15: on_reply.rules[0].button: "Unsubscribe": not a quick-reply button`) {
 		t.Fatalf("missing buttons: exit %d out %q", code, out)
+	}
+
+	// A listing without the template (as the local fake's, which lists none) says so, rather
+	// than that the template has no buttons; and campaign send refuses the file as validate
+	// does, before a run starts.
+	srv3 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"entity":{"templateGroups":[]}}`))
+	}))
+	t.Cleanup(srv3.Close)
+	env["CONNECTLY_BASE_URL"] = srv3.URL
+	code, out, _ = herald(t, env, "campaign", "validate", file)
+	if code != exitError || !strings.Contains(out, "template spring_promo (en_US) is not listed by Connectly") || strings.Contains(out, "has none") {
+		t.Fatalf("template not listed: exit %d out %q", code, out)
+	}
+	m, menv := miniEnv(t)
+	for k, v := range env {
+		menv[k] = v
+	}
+	code, out, errOut := herald(t, menv, "campaign", "send", file)
+	if code != exitError || out != "" || !strings.Contains(errOut, file+`:30:15: on_reply.rules[0].button: "Unsubscribe"`) ||
+		!strings.Contains(errOut, "template spring_promo (en_US) is not listed by Connectly") {
+		t.Fatalf("send of a file validate refuses: exit %d out %q err %q", code, out, errOut)
+	}
+	if keys := m.Keys(); len(keys) != 0 {
+		t.Fatalf("send refused, yet Redis holds %v", keys)
+	}
+	// With the buttons listed, send goes ahead, as validate does.
+	menv["CONNECTLY_BASE_URL"] = srv.URL
+	if code, out, errOut := herald(t, menv, "campaign", "send", file); code != 0 || !strings.Contains(out, "started") {
+		t.Fatalf("send: exit %d out %q err %q", code, out, errOut)
 	}
 }
 

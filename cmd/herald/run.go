@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -23,30 +24,50 @@ func (a *app) runShowCmd() *cobra.Command {
 		asJSON, verify, watch bool
 		interval              time.Duration
 	)
-	cmd := a.redisCmd("show RUN", "Show a run's progress: recipients per state, outcome codes, and their sum", cobra.ExactArgs(1),
-		func(ctx context.Context, k conn, args []string) error {
-			l := k.ledger()
-			if watch {
-				return a.watchRun(ctx, l, args[0], interval)
+	cmd := command("show RUN", "Show a run's progress: recipients per state, outcome codes, and their sum", cobra.ExactArgs(1),
+		func(ctx context.Context, args []string) error {
+			if watch && interval <= 0 {
+				return usageError{fmt.Errorf("--interval %s: want a positive duration, e.g. 1s", interval)}
 			}
-			rep, err := report.ShowRun(ctx, l, k.rdb, report.ShowParams{Run: args[0], Now: time.Now(), Limits: &k.c,
-				RuleIDs: serve.RunRuleIDs(k.c, k.rdb), Verify: verify})
-			if err != nil {
-				return notFound(args[0], err)
-			}
-			if err := a.print(asJSON, rep, func(w io.Writer) error { report.PrintRun(w, rep); report.PrintFunnel(w, rep.Funnel); return nil }); err != nil {
-				return err
-			}
-			if rep.Verify != nil && len(rep.Verify.Mismatches) > 0 {
-				return fmt.Errorf("run %s: %d counters disagree with the ledger", rep.Run, len(rep.Verify.Mismatches))
-			}
-			return nil
+			return a.withRedis(ctx, func(k conn) error {
+				if watch {
+					return a.watchRun(ctx, k, args[0], interval, asJSON, verify)
+				}
+				rep, err := report.ShowRun(ctx, k.ledger(), k.rdb, a.showParams(k, args[0], time.Now(), verify))
+				if err != nil {
+					return notFound(args[0], err)
+				}
+				if err := a.print(asJSON, rep, func(w io.Writer) error { report.PrintRun(w, rep); report.PrintFunnel(w, rep.Funnel); return nil }); err != nil {
+					return err
+				}
+				return verified(rep)
+			})
 		})
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as JSON")
+	cmd.Long = `Show a run's progress: recipients per state, outcome codes, and their sum.
+
+--watch refreshes until the run has ended (completed or cancelled). On a terminal it redraws the
+report with a progress bar; otherwise it prints one progress line per refresh. With --json it
+prints one JSON object per refresh instead, each on one line (JSON lines), with the fields of
+run show --json; the last line is the ended run. With --verify the counters are recounted from
+the ledger once the run has ended (the last line, or the text after the last progress line).`
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as JSON (with --watch: one JSON object per line and refresh)")
 	cmd.Flags().BoolVar(&watch, "watch", false, "refresh until the run ends, with a progress bar (Ctrl-C to stop watching)")
-	cmd.Flags().DurationVar(&interval, "interval", time.Second, "with --watch: how often to refresh")
-	cmd.Flags().BoolVar(&verify, "verify", false, "recompute the counters from the ledger and report any mismatch (exit 1 if any)")
+	cmd.Flags().DurationVar(&interval, "interval", time.Second, "with --watch: how often to refresh (positive)")
+	cmd.Flags().BoolVar(&verify, "verify", false, "recompute the counters from the ledger and report any mismatch (exit 1 if any; with --watch, once the run has ended)")
 	return cmd
+}
+
+// showParams are what run show reads of run runID as of now.
+func (a *app) showParams(k conn, runID string, now time.Time, verify bool) report.ShowParams {
+	return report.ShowParams{Run: runID, Now: now, Limits: &k.c, RuleIDs: serve.RunRuleIDs(k.c, k.rdb), Verify: verify}
+}
+
+// verified is run show's error when its recount found the counters wrong.
+func verified(rep report.Run) error {
+	if rep.Verify != nil && len(rep.Verify.Mismatches) > 0 {
+		return fmt.Errorf("run %s: %d counters disagree with the ledger", rep.Run, len(rep.Verify.Mismatches))
+	}
+	return nil
 }
 
 func (a *app) runLsCmd() *cobra.Command {
@@ -68,21 +89,50 @@ func (a *app) runLsCmd() *cobra.Command {
 
 // watchRun redraws a run's report with a progress bar until the run completes or is
 // cancelled. On a terminal the screen is redrawn; otherwise one progress line is printed per
-// refresh, so the output can be logged. A run that does not exist is reported before
-// anything is drawn: PollRun's first read fails.
-func (a *app) watchRun(ctx context.Context, l *ledger.Ledger, runID string, every time.Duration) error {
-	term := isTerminal(a.stdout)
-	_, err := report.PollRun(ctx, l, runID, every, func(rep report.Run, elapsed time.Duration) error {
-		if term {
+// refresh, so the output can be logged. asJSON prints each refresh as one line of JSON, the
+// report run show --json prints. verify recounts the ledger once the run has ended. A run that
+// does not exist is reported before anything is drawn: PollRun's first read fails.
+func (a *app) watchRun(ctx context.Context, k conn, runID string, every time.Duration, asJSON, verify bool) error {
+	l := k.ledger()
+	term := !asJSON && isTerminal(a.stdout)
+	read := func(ctx context.Context, now time.Time) (report.Run, error) {
+		if !asJSON {
+			rep, err := report.ReadRun(ctx, l, runID, now)
+			if err == nil && verify && rep.Ended() {
+				var v ledger.Verification
+				if v, err = l.Verify(ctx, rep.Run); err == nil {
+					rep.Verify = &v
+				}
+			}
+			return rep, err
+		}
+		rep, err := report.ShowRun(ctx, l, k.rdb, a.showParams(k, runID, now, false))
+		if err == nil && verify && rep.Ended() {
+			rep, err = report.ShowRun(ctx, l, k.rdb, a.showParams(k, runID, now, true))
+		}
+		return rep, err
+	}
+	lines := json.NewEncoder(a.stdout)
+	rep, err := report.PollRun(ctx, every, read, func(rep report.Run, elapsed time.Duration) error {
+		switch {
+		case asJSON:
+			return lines.Encode(rep)
+		case term:
 			fmt.Fprint(a.stdout, "\033[H\033[2J")
 			report.PrintRun(a.stdout, rep)
 			fmt.Fprintln(a.stdout)
 		}
 		fmt.Fprintln(a.stdout, report.ProgressLine(rep, elapsed))
+		if !term && rep.Verify != nil {
+			report.PrintVerify(a.stdout, *rep.Verify)
+		}
 		return nil
 	})
 	if ctx.Err() != nil {
 		return nil // the operator stopped watching
 	}
-	return notFound(runID, err)
+	if err != nil {
+		return notFound(runID, err)
+	}
+	return verified(rep)
 }

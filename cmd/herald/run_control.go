@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
@@ -16,7 +17,7 @@ import (
 // notFound turns ErrRunNotFound into a message naming the run.
 func notFound(runID string, err error) error {
 	if errors.Is(err, ledger.ErrRunNotFound) {
-		return fmt.Errorf("no run %q (recent runs: redis-cli ZREVRANGE herald:runs 0 9)", runID)
+		return fmt.Errorf("no run %q (recent runs: herald run ls)", runID)
 	}
 	return err
 }
@@ -48,37 +49,48 @@ type runAction struct {
 	// done is printed once changed, formatted with the run id (and the change's detail when
 	// it has one).
 	done string
+	// status is the run's status once changed.
+	status ledger.RunStatus
 }
 
 var (
 	runPause = runAction{
 		verb: "pause", short: "Pause a run: its tasks are held (neither sent nor failed) until resume",
-		reasonHelp: "why (shown by run show)", refused: "not running", change: serve.PauseRun,
+		reasonHelp: "why (shown by run show)", refused: "not running", change: serve.PauseRun, status: ledger.RunPaused,
 		done: "run %s paused; workers hold its tasks from their next send on\n",
 	}
 	runResume = runAction{
 		verb: "resume", short: "Resume a paused run where it stopped",
-		reasonHelp: reasonInAuditLog, refused: "not paused", change: serve.ResumeRun,
+		reasonHelp: reasonInAuditLog, refused: "not paused", change: serve.ResumeRun, status: ledger.RunRunning,
 		done: "run %s resumed; held tasks continue within the hold delay\n",
 	}
 	runCancel = runAction{
 		verb: "cancel", short: "Cancel a run: every recipient not yet sent becomes skipped(cancelled)",
-		reasonHelp: "why (kept on the run)", refused: "cannot cancel", change: serve.CancelRun,
+		reasonHelp: "why (kept on the run)", refused: "cannot cancel", change: serve.CancelRun, status: ledger.RunCancelled,
 		done: "run %s cancelled: %s; sends in flight finish normally\n",
 	}
 )
 
 func (a *app) runActionCmd(act runAction) *cobra.Command {
-	var by auditFlags
+	var (
+		by     auditFlags
+		asJSON bool
+	)
 	cmd := a.redisCmd(act.verb+" RUN", act.short, cobra.ExactArgs(1), func(ctx context.Context, k conn, args []string) error {
 		id := args[0]
 		res, err := act.change(ctx, k.rdb, id, by.record(k.rdb))
 		if res.Changed {
 			// Changed, even when its audit entry then failed (the error says so).
-			if res.Detail != "" {
-				fmt.Fprintf(a.stdout, act.done, id, res.Detail)
-			} else {
-				fmt.Fprintf(a.stdout, act.done, id)
+			out := runActed{Run: id, Action: act.verb, Status: string(act.status), Detail: res.Detail}
+			if perr := a.print(asJSON, out, func(w io.Writer) error {
+				if res.Detail != "" {
+					fmt.Fprintf(w, act.done, id, res.Detail)
+				} else {
+					fmt.Fprintf(w, act.done, id)
+				}
+				return nil
+			}); perr != nil {
+				return errors.Join(perr, err)
 			}
 		}
 		if err != nil {
@@ -90,5 +102,18 @@ func (a *app) runActionCmd(act runAction) *cobra.Command {
 		return nil
 	})
 	by.add(cmd, act.reasonHelp)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON: run, action, status, detail")
 	return cmd
+}
+
+// runActed is `run pause|resume|cancel --json`, printed once the run has changed.
+type runActed struct {
+	Run string `json:"run"`
+	// Action is pause, resume or cancel.
+	Action string `json:"action"`
+	// Status is the run's status after it: paused, running or cancelled.
+	Status string `json:"status"`
+	// Detail is what the change did, as the audit log keeps it: for cancel, "N recipients
+	// skipped".
+	Detail string `json:"detail,omitempty"`
 }

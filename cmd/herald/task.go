@@ -24,6 +24,7 @@ func (a *app) taskCmd() *cobra.Command {
 		limit, page int
 		reveal      bool
 		all         bool
+		actJSON     bool // retry, archive, delete
 		by          auditFlags
 	)
 	ls := viewCmd(a, view[[]tasks.View]{
@@ -73,19 +74,22 @@ func (a *app) taskCmd() *cobra.Command {
 				if !all {
 					p.Task = args[1]
 				}
-				target, detail, err := tasks.ActOnTasks(ctx, p)
+				res, err := tasks.ActOnTasks(ctx, p)
 				if errors.As(err, new(tasks.TaskStateError)) {
 					return usageError{err}
 				}
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "%s %s: %s\n", action, target, detail)
-				return nil
+				return a.print(actJSON, res, func(w io.Writer) error {
+					_, err := fmt.Fprintf(w, "%s %s: %s\n", action, res.Target, res.Detail())
+					return err
+				})
 			})
 		})
 		c.Flags().BoolVar(&all, "all", false, "act on every task of the queue in --state")
 		c.Flags().StringVar(&actState, "state", "", "with --all: the state to act on")
+		c.Flags().BoolVar(&actJSON, "json", false, "print the result as JSON: action, queue, task or state, target, tasks, recipients_skipped")
 		by.add(c, reasonInAuditLog)
 		return c
 	}

@@ -308,12 +308,7 @@ func PrintRun(w io.Writer, rep Run) {
 			cmp.Or(rep.ResendAfter, "the quiet period"), rep.ResentUnknown, rep.ResendWaiting)
 	}
 	if v := rep.Verify; v != nil {
-		if len(v.Mismatches) == 0 {
-			fmt.Fprintf(w, "verify: %d ledger entries agree with the counters\n", v.Entries)
-		}
-		for _, m := range v.Mismatches {
-			fmt.Fprintf(w, "verify: MISMATCH %s: counter %d, ledger %d\n", m.What, m.Counter, m.Ledger)
-		}
+		PrintVerify(w, *v)
 	}
 	if len(rep.Codes) > 0 {
 		fmt.Fprintln(w)
@@ -321,6 +316,16 @@ func PrintRun(w io.Writer, rep Run) {
 	}
 	if rep.Delivery != nil {
 		PrintDelivery(w, *rep.Delivery)
+	}
+}
+
+// PrintVerify renders the recount of a run's ledger against its counters (ShowParams.Verify).
+func PrintVerify(w io.Writer, v ledger.Verification) {
+	if len(v.Mismatches) == 0 {
+		fmt.Fprintf(w, "verify: %d ledger entries agree with the counters\n", v.Entries)
+	}
+	for _, m := range v.Mismatches {
+		fmt.Fprintf(w, "verify: MISMATCH %s: counter %d, ledger %d\n", m.What, m.Counter, m.Ledger)
 	}
 }
 
@@ -334,7 +339,10 @@ func printCounts(w io.Writer, header string, keys []string, counts map[string]in
 	tw.Flush()
 }
 
-// ProgressLine renders a one-line progress bar of a run.
+// ProgressLine renders a one-line progress bar of a run: recipients done of the audience,
+// accepted (or later: sent, delivered, read), failed, still to send (queued: not sent yet, or
+// waiting to be sent again after a retry; sending: a request under way), the retries made so
+// far, and the time watched.
 func ProgressLine(rep Run, elapsed time.Duration) string {
 	total := rep.Recipients
 	done := int64(0)
@@ -346,12 +354,12 @@ func ProgressLine(rep Run, elapsed time.Duration) string {
 	const width = 30
 	filled := 0
 	if total > 0 {
-		filled = int(done * width / int64(total))
+		filled = min(width, int(done*width/int64(total)))
 	}
 	bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
-	return fmt.Sprintf("[%s] %d/%d  accepted %d  failed %d  retrying %d  %s ",
-		bar, done, total, rep.States["accepted"], rep.States["failed"],
-		rep.States["queued"]+rep.States["submitting"], elapsed.Round(100*time.Millisecond))
+	return fmt.Sprintf("[%s] %d/%d  accepted %d  failed %d  queued %d  sending %d  retries %d  %s ",
+		bar, done, total, rep.Accepted, rep.States[string(ledger.Failed)], rep.States[string(ledger.Queued)],
+		rep.States[string(ledger.Submitting)], rep.Retries, elapsed.Round(100*time.Millisecond))
 }
 
 // PrintDelivery renders a run's delivery outcomes.

@@ -1,0 +1,65 @@
+package report_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldmsg/herald/internal/report"
+)
+
+// An interval that is not positive is an error, not a panic of the ticker, and reads nothing.
+func TestPollRunRefusesNonPositiveInterval(t *testing.T) {
+	t.Parallel()
+	for _, every := range []time.Duration{0, -time.Second} {
+		reads := 0
+		read := func(context.Context, time.Time) (report.Run, error) {
+			reads++
+			return report.Run{Status: "completed"}, nil
+		}
+		_, err := report.PollRun(context.Background(), every, read, func(report.Run, time.Duration) error { return nil })
+		if !errors.Is(err, report.ErrInterval) || reads != 0 {
+			t.Errorf("PollRun every %s: %v after %d reads; want ErrInterval and no read", every, err, reads)
+		}
+	}
+}
+
+// PollRun reads until the run has ended and hands each report over, the last the ended one.
+func TestPollRunUntilEnded(t *testing.T) {
+	t.Parallel()
+	statuses := []string{"running", "paused", "running", "cancelled"}
+	i := 0
+	read := func(context.Context, time.Time) (report.Run, error) {
+		rep := report.Run{Status: statuses[i]}
+		i++
+		return rep, nil
+	}
+	var seen []string
+	last, err := report.PollRun(context.Background(), time.Microsecond, read, func(rep report.Run, _ time.Duration) error {
+		seen = append(seen, rep.Status)
+		return nil
+	})
+	if err != nil || last.Status != "cancelled" || strings.Join(seen, " ") != strings.Join(statuses, " ") {
+		t.Fatalf("PollRun: last %q, seen %v, %v", last.Status, seen, err)
+	}
+}
+
+// The progress line says what its numbers are: recipients still to send (queued) and being
+// sent are not retries, which come from the retry counter; accepted counts recipients whose
+// message was accepted, also once delivery events moved them on.
+func TestProgressLineLabels(t *testing.T) {
+	t.Parallel()
+	rep := report.Run{Recipients: 3000, Accepted: 1100, Retries: 0, States: map[string]int64{
+		"queued": 1800, "submitting": 52, "accepted": 600, "delivered": 500, "failed": 40, "skipped": 8}}
+	got := report.ProgressLine(rep, 1500*time.Millisecond)
+	for _, want := range []string{"1148/3000", "accepted 1100", "failed 40", "queued 1800", "sending 52", "retries 0", "1.5s"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("progress line %q does not say %q", got, want)
+		}
+	}
+	if strings.Contains(got, "retrying") {
+		t.Errorf("progress line %q calls recipients not yet sent retrying", got)
+	}
+}
