@@ -321,6 +321,10 @@ func templateOffers(ctx context.Context, def *campaigns.Definition, open func() 
 			o.notListed = true
 			continue
 		}
+		if errors.Is(err, connectly.ErrNoTemplatesListed) {
+			o.unread = "Connectly lists no templates for this business"
+			continue
+		}
 		if err != nil {
 			o.unread = "the Connectly API is not reachable (" + err.Error() + ")"
 			continue

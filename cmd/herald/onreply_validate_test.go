@@ -52,12 +52,25 @@ func TestCampaignValidateOnReplyButtons(t *testing.T) {
 		t.Fatalf("missing buttons: exit %d out %q", code, out)
 	}
 
-	// A listing without the template (as the local fake's, which lists none) says so, rather
-	// than that the template has no buttons; and campaign send refuses the file as validate
-	// does, before a run starts.
-	srv3 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// A listing that holds no template at all (the business has none yet, or the local fake,
+	// which takes every template and lists none) cannot say what a template offers: the
+	// buttons are noted as not checked.
+	empty := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"entity":{"templateGroups":[]}}`))
+	}))
+	t.Cleanup(empty.Close)
+	env["CONNECTLY_BASE_URL"] = empty.URL
+	code, out, _ = herald(t, env, "campaign", "validate", file)
+	if code != 0 || !strings.Contains(out, "not checked: ") || !strings.Contains(out, "Connectly lists no templates for this business") {
+		t.Fatalf("empty listing: exit %d out %q", code, out)
+	}
+
+	// A listing without the template says so, rather than that the template has no
+	// buttons; and campaign send refuses the file as validate does, before a run starts.
+	srv3 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(strings.Replace(listing("Yes"), `"spring_promo"`, `"autumn_promo"`, 1)))
 	}))
 	t.Cleanup(srv3.Close)
 	env["CONNECTLY_BASE_URL"] = srv3.URL

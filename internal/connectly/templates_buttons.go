@@ -12,6 +12,12 @@ import (
 // template in the language asked for.
 var ErrTemplateNotListed = errors.New("template not listed")
 
+// ErrNoTemplatesListed is wrapped by TemplateButtons when get/templates lists no template at
+// all: the business has none yet, or (a local fake that takes every template) keeps no
+// catalogue. Nothing can be said of one template's buttons then, so callers treat it as a
+// listing they could not read, not as a template that is missing.
+var ErrNoTemplatesListed = errors.New("the listing holds no templates")
+
 // ErrTemplateComponentsUnknown is wrapped by TemplateButtons when the listing gives the
 // template without Meta's components, so its buttons cannot be known.
 var ErrTemplateComponentsUnknown = errors.New("the listing has no components for the template")
@@ -27,6 +33,9 @@ func (c *Client) TemplateButtons(ctx context.Context, name, language string) ([]
 	a, err := c.templates(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if len(a.Entity.TemplateGroups) == 0 {
+		return nil, fmt.Errorf("connectly: template %s (%s): %w", name, language, ErrNoTemplatesListed)
 	}
 	listed, known := false, false
 	out := []string{}
