@@ -63,6 +63,13 @@ func NewExpander(cfg Options) *Expander {
 	return &Expander{cfg: cfg}
 }
 
+// newToken returns the token of one expansion step (ledger.Batch.Token).
+func newToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
 // NewRunID returns a fresh run id for a campaign started at t: "<campaign>-<UTC time>-<random>".
 func NewRunID(campaign string, t time.Time) string {
 	var b [3]byte
@@ -206,7 +213,7 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 
 	// Batches go to Redis on a writer goroutine, in cursor order, while this one prepares the
 	// next: Redis works on batch k while batch k+1 is encoded.
-	w := newBatchWriter(e, run, &st, estimate)
+	w := newBatchWriter(e, run, &st, estimate, newToken())
 	go w.loop(ctx)
 	defer w.stop() // on the early returns below
 
@@ -345,17 +352,19 @@ type batchWriter struct {
 	run      ledger.Run
 	st       *Stats
 	estimate int
-	jobs     chan expandJob
-	done     chan struct{} // closed when both stages have returned
-	halted   chan struct{} // closed when no more batches are planned, after err is set
-	failed   chan struct{} // closed at the first error other than a full backlog, after err is set
-	mu       sync.Mutex
-	err      error
-	stopped  bool
+	// token names this expansion to the ledger (ledger.Batch.Token).
+	token   string
+	jobs    chan expandJob
+	done    chan struct{} // closed when both stages have returned
+	halted  chan struct{} // closed when no more batches are planned, after err is set
+	failed  chan struct{} // closed at the first error other than a full backlog, after err is set
+	mu      sync.Mutex
+	err     error
+	stopped bool
 }
 
-func newBatchWriter(e *Expander, run ledger.Run, st *Stats, estimate int) *batchWriter {
-	return &batchWriter{e: e, run: run, st: st, estimate: estimate, jobs: make(chan expandJob, 1),
+func newBatchWriter(e *Expander, run ledger.Run, st *Stats, estimate int, token string) *batchWriter {
+	return &batchWriter{e: e, run: run, st: st, estimate: estimate, token: token, jobs: make(chan expandJob, 1),
 		done: make(chan struct{}), halted: make(chan struct{}), failed: make(chan struct{})}
 }
 
@@ -505,26 +514,37 @@ func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error)
 		}
 		// A new batch: write the ledger first, straight as queued (the tasks follow in one
 		// round trip); only newly planned recipients get a task.
-		flags, err := e.cfg.Ledger.PlanQueued(ctx, ledger.Batch{Run: run.ID, From: j.from, To: j.to, Skipped: j.skipped, Entries: entries})
-		if err != nil {
+		flags, err := e.cfg.Ledger.PlanQueued(ctx, ledger.Batch{Run: run.ID, From: j.from, To: j.to, Skipped: j.skipped,
+			Entries: entries, Token: w.token})
+		switch {
+		case errors.Is(err, ledger.ErrBatchApplied):
+			// Planned already by this expansion (the script ran twice, its first reply lost):
+			// as a batch planned before an interruption, with the tasks' existence checked.
+			j.fresh = false
+		case err != nil:
 			return plannedJob{}, err
-		}
-		fresh = flags
-		for r, n := range j.skipped {
-			st.Skipped[r] += n
-		}
-	} else {
-		// Planned before an interruption: the ledger says which rows planned an entry that
-		// no worker has claimed yet; enqueue those again, the TaskID keeps each single. A
-		// duplicate row must not: its task would win the TaskID race half the time and send
-		// that row's parameters. Nor does a suppressed row, or an entry already in flight.
-		for i, p := range j.batch {
-			en, ok, err := e.cfg.Ledger.Entry(ctx, ledger.Address{Run: run.ID, Bucket: p.entry.Bucket, Recipient: p.entry.Recipient})
-			if err != nil {
-				return plannedJob{}, err
+		default:
+			for r, n := range j.skipped {
+				st.Skipped[r] += n
 			}
-			fresh[i] = ok && (en.State == ledger.Planned || en.State == ledger.Queued) && en.Row == p.entry.Row
+			return plannedJob{expandJob: j, fresh: flags}, nil
 		}
+	}
+	// Planned before an interruption: the ledger says which rows planned an entry that no
+	// worker has claimed yet; enqueue those again, the TaskID keeps each single. A duplicate
+	// row must not: its task would win the TaskID race half the time and send that row's
+	// parameters. Nor does a suppressed row, or an entry already in flight.
+	addrs := make([]ledger.Address, len(j.batch))
+	for i, p := range j.batch {
+		addrs[i] = ledger.Address{Run: run.ID, Bucket: p.entry.Bucket, Recipient: p.entry.Recipient}
+	}
+	ens, err := e.cfg.Ledger.Entries(ctx, addrs)
+	if err != nil {
+		return plannedJob{}, err
+	}
+	for i, p := range j.batch {
+		en := ens[i]
+		fresh[i] = (en.State == ledger.Planned || en.State == ledger.Queued) && en.Row == p.entry.Row
 	}
 	return plannedJob{expandJob: j, fresh: fresh}, nil
 }

@@ -122,7 +122,9 @@ func (h *Handler) BacklogFor(rate float64) int { return h.runs.cfg.BacklogFor(ra
 // that finds the backlog still full hands over again at the cost of two reads, so a run's
 // expansion is a chain of short tasks that any living expansion server takes. Everything it does is keyed by the run
 // and guarded by the ledger's cursors, so a task that is run twice, or crashes anywhere and is
-// run again, neither skips nor duplicates a recipient.
+// run again, neither skips nor duplicates a recipient; a step that finds another expansion of
+// the run ahead of it hands over to a continuation all the same, so no chain stops before the
+// run is expanded.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	p, err := campaigns.DecodeExpand(t.Payload())
 	if err != nil {
@@ -169,10 +171,19 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			log.Info().Int("rows", st.Rows).Msg("run expanded")
 			return nil
 		case errors.Is(err, ledger.ErrStaleBatch):
-			// Another expansion of this run moved the cursor under us (a tick enqueued again
-			// after its first task was gone): that one carries on.
-			log.Warn().Err(err).Msg("run is being expanded by another task; this one stops")
-			return nil
+			// Another expansion of this run moved the cursor past this one's batch (a tick
+			// enqueued again after its first task was gone, a task put back while its old
+			// holder still ran). This one does not simply stop: that other one may stop next.
+			// It hands over to a continuation, which a task of the other chain with the same
+			// step merges with.
+			if run, err = h.runs.ledger.GetRun(ctx, run.ID); err != nil {
+				return err
+			}
+			if run.Expanded {
+				return nil
+			}
+			log.Warn().Msg("run is being expanded by another task too; a continuation takes over")
+			return h.continueLater(ctx, p, backlog, log)
 		case !errors.Is(err, ErrBacklogFull):
 			if ctx.Err() != nil {
 				return ctx.Err()

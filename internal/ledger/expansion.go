@@ -49,10 +49,18 @@ func (k *keyIndex) of(runID string, bucket int) int {
 	return len(k.keys)
 }
 
-// ErrStaleBatch is wrapped by PlanQueued and MarkQueuedAt when the run's cursor is not where
-// the batch starts: the batch was applied before (a resumed expansion) or batches are out of
-// order.
+// ErrStaleBatch is wrapped by PlanQueued and MarkQueuedAt when the run's cursor is neither
+// where the batch starts nor where it ends: another expansion of the run has moved past the
+// batch, or batches are out of order.
 var ErrStaleBatch = errors.New("expansion batch does not start at the run's cursor")
+
+// ErrBatchApplied is wrapped by PlanQueued when the run's planned_to cursor is already at the
+// batch's end, moved there by the same expansion (Batch.Token): the script ran twice because
+// its reply was lost and the client sent it again. The caller goes on as for a batch planned
+// before an interruption: it enqueues the entries still queued, their task ids keeping each
+// single. Moved there by another expansion, the batch is stale (ErrStaleBatch): that one
+// writes its tasks.
+var ErrBatchApplied = errors.New("expansion batch already planned")
 
 // Batch is one expansion batch of a run: audience rows (From, To], the rows of it that never
 // reach the ledger counted by reason (Skipped, e.g. "invalid"), and the entries it plans.
@@ -61,6 +69,10 @@ type Batch struct {
 	From, To int
 	Skipped  map[string]int
 	Entries  []PlanEntry
+	// Token names the expansion writing the batch (one per expansion step): a batch found
+	// applied by the same token is one whose reply was lost (ErrBatchApplied). "" takes no
+	// batch as applied.
+	Token string
 }
 
 // PlanQueued writes one expansion batch, for an expansion that writes the batch's tasks right
@@ -83,8 +95,8 @@ func (l *Ledger) PlanQueued(ctx context.Context, b Batch) ([]bool, error) {
 		reasons = append(reasons, r)
 	}
 	sort.Strings(reasons)
-	args := make([]any, 0, 3+2*len(reasons)+4*len(entries))
-	args = append(args, from, to, len(reasons))
+	args := make([]any, 0, 4+2*len(reasons)+4*len(entries))
+	args = append(args, from, to, b.Token, len(reasons))
 	for _, r := range reasons {
 		args = append(args, r, skippedRows[r])
 	}
@@ -98,6 +110,9 @@ func (l *Ledger) PlanQueued(ctx context.Context, b Batch) ([]bool, error) {
 	if len(res) == 1 && res[0] == -1 {
 		return nil, fmt.Errorf("ledger: plan rows %d-%d of run %s: %w", from+1, to, runID, ErrStaleBatch)
 	}
+	if len(res) == 1 && res[0] == -2 {
+		return nil, fmt.Errorf("ledger: plan rows %d-%d of run %s: %w", from+1, to, runID, ErrBatchApplied)
+	}
 	if len(res) != len(entries) {
 		return nil, fmt.Errorf("ledger: plan batch of run %s: %d results for %d entries", runID, len(res), len(entries))
 	}
@@ -110,7 +125,9 @@ func (l *Ledger) PlanQueued(ctx context.Context, b Batch) ([]bool, error) {
 
 // MarkQueuedAt records that the send tasks of rows (from, to] exist: it moves queued_to past
 // the batch and records, in the same step, the audience file offset just after row to, which
-// a resumed expansion seeks to (see CursorOffset).
+// a resumed expansion seeks to (see CursorOffset). A cursor already at to is the batch done
+// (the script ran twice, its first reply lost, or another expansion wrote the same batch):
+// that is no error.
 func (l *Ledger) MarkQueuedAt(ctx context.Context, runID string, from, to int, offset int64) error {
 	n, err := queuedCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, from, to, offset).Int64()
 	if err != nil {
