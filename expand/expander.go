@@ -32,6 +32,11 @@ type Options struct {
 	MaxBacklog int
 	// Task sets the asynq options of send tasks (the queue comes from the campaign category).
 	Task campaigns.TaskOptions
+	// Checked writes every batch's tasks with asynq's existence check, a new batch's too: for
+	// an expansion that another expansion of the same run may overlap from its start (a
+	// command whose run's next step is already enqueued), which would replay the batch this
+	// one is writing.
+	Checked bool
 	// BatchSize is the number of audience rows written to the ledger in one script. Default
 	// DefaultBatchSize (500).
 	BatchSize int
@@ -562,8 +567,9 @@ func (w *batchWriter) queue(ctx context.Context, pj plannedJob) error {
 		}
 	}
 	st.Planned += len(tasks)
-	// A fresh batch's tasks are new: their ledger entries were created just now.
-	n, sched, err := e.writeTasks(ctx, tasks, ps, j.fresh)
+	// A fresh batch's tasks are new: their ledger entries were created just now (unless
+	// another expansion may be replaying the batch: Checked).
+	n, sched, err := e.writeTasks(ctx, tasks, ps, j.fresh && !e.cfg.Checked)
 	st.Enqueued += n
 	st.Scheduled += sched
 	if err != nil {

@@ -140,12 +140,20 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	run, err := h.runs.ledger.GetRun(ctx, p.Run)
 	var def *campaigns.Definition
 	switch {
+	case errors.Is(err, ledger.ErrRunNotFound) && p.Seq > 0:
+		// Only a run's first task creates it: a continuation of a run that is not there has
+		// nothing to carry on.
+		return fmt.Errorf("run %s: %w: %w", p.Run, err, asynq.SkipRetry)
 	case errors.Is(err, ledger.ErrRunNotFound):
 		if run, def, err = h.createRun(ctx, p, log); err != nil {
 			return err
 		}
 	case err != nil:
 		return err
+	case run.Expanded:
+		// A cancelled run is still expanded to the end, every remaining row
+		// skipped(cancelled) without a task, so its states add up to the audience.
+		return nil
 	default:
 		// A run continues from the campaign it was started from: its stored version, or the
 		// same file (herald campaign send).
@@ -157,8 +165,6 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	exp := h.runs.expander(backlog, nil)
 	deadline := h.runs.deps.Now().Add(h.runs.cfg.Hold)
 	for {
-		// A cancelled run is still expanded to the end, every remaining row skipped(cancelled)
-		// without a task, so its states add up to the audience.
 		if run.Expanded {
 			return nil
 		}
@@ -173,7 +179,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		case errors.Is(err, ledger.ErrStaleBatch):
 			// Another expansion of this run moved the cursor past this one's batch (a tick
 			// enqueued again after its first task was gone, a task put back while its old
-			// holder still ran). This one does not simply stop: that other one may stop next.
+			// holder still ran, the command that started the run still expanding). This one does not simply stop: that other one may stop next.
 			// It hands over to a continuation, which a task of the other chain with the same
 			// step merges with.
 			if run, err = h.runs.ledger.GetRun(ctx, run.ID); err != nil {

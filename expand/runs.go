@@ -102,9 +102,9 @@ type StartParams struct {
 	// Def is a campaign loaded from its file (campaign send, demo): the run is created and
 	// expanded in the call, from Deps.Sender(Def).
 	Def *campaigns.Definition
-	// Bounded expands at most the run's backlog in the call; when it fills, the run's next
-	// expansion step is enqueued for an expansion server to carry on as sends complete
-	// (campaign send). Otherwise the whole audience is expanded (demo).
+	// Bounded expands at most the run's backlog in the call, the run's next expansion step
+	// enqueued first for an expansion server to carry on as sends complete, or when the call
+	// is stopped part way (campaign send). Otherwise the whole audience is expanded (demo).
 	Bounded bool
 	// Progress, when set, is told rows done and the estimated total after each batch (Def).
 	Progress func(done, estimate int)
@@ -148,6 +148,10 @@ type Started struct {
 // StartRun starts a run: of a campaign file (p.Def) by creating and expanding it here, or of
 // a submitted campaign version by enqueuing its first expansion task. A run of a file whose
 // audience has too many invalid rows is refused with an error wrapping ErrRefused.
+//
+// A Bounded run's next expansion step is enqueued before the command expands anything:
+// whatever stops the command (Ctrl-C, a kill, a Redis error), that task carries the run on
+// from the cursors.
 func (r *Runs) StartRun(ctx context.Context, p StartParams) (Started, error) {
 	if p.Def == nil {
 		return r.enqueueRun(ctx, p)
@@ -164,19 +168,70 @@ func (r *Runs) StartRun(ctx context.Context, p StartParams) (Started, error) {
 	out := Started{RunID: run.ID, Run: run}
 	if p.Bounded {
 		out.Backlog = r.backlogOf(def, sender)
+		next := campaigns.ExpandPayload{Run: run.ID, Campaign: run.Campaign, Trigger: "send", Seq: 1}
+		if err := r.handOver(ctx, run, next); err != nil {
+			return out, err
+		}
 	}
-	out.Stats, err = r.expander(out.Backlog, p.Progress).Expand(ctx, def, run)
-	if errors.Is(err, ErrBacklogFull) {
-		// The expansion stopped part way: the rows are the whole audience's, as read above.
+	exp := r.expander(out.Backlog, p.Progress)
+	// The step enqueued above may start while this expansion still runs: it replays the
+	// batch this one is writing, so every batch is written with the tasks' existence checked.
+	exp.cfg.Checked = p.Bounded
+	out.Stats, err = exp.Expand(ctx, def, run)
+	switch {
+	case err == nil:
+		if p.Bounded {
+			r.withdraw(run.ID, 1)
+		}
+		return out, nil
+	case p.Bounded && (errors.Is(err, ErrBacklogFull) || errors.Is(err, ledger.ErrStaleBatch)):
+		// The expansion stopped part way (the backlog is full, or the expansion task is
+		// already at work): the rows are the whole audience's, as read above.
 		out.Stats.Rows = rep.Rows
 		out.Continues = true
-		next := campaigns.ExpandPayload{Run: run.ID, Campaign: run.Campaign, Trigger: "send", Seq: 1}
-		return out, EnqueueContinuation(ctx, r.deps.Enqueuer, next, r.cfg.TopUp)
+		return out, nil
+	case p.Bounded:
+		out.Continues = true
+		return out, r.stopped(run, err)
 	}
+	return out, fmt.Errorf("expand run %s: %w", run.ID, err)
+}
+
+// handOver enqueues next, the expansion step that carries run on from the cursors, before
+// the caller expands any of it. When that fails nothing of the run was planned, and nothing
+// would ever carry it on: the run is cancelled and closed at no rows, so that it ends.
+func (r *Runs) handOver(ctx context.Context, run ledger.Run, next campaigns.ExpandPayload) error {
+	err := EnqueueContinuation(ctx, r.deps.Enqueuer, next, r.cfg.TopUp)
+	if err == nil {
+		return nil
+	}
+	// The caller's context may be what failed: the run is ended on a context of its own.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, _, cerr := r.ledger.Cancel(cctx, run.ID, "not started: its expansion task could not be enqueued")
+	if cerr == nil {
+		_, cerr = r.ledger.CloseExpansion(cctx, run.ID)
+	}
+	if cerr != nil {
+		return fmt.Errorf("run %s: %w; and it could not be cancelled: %w", run.ID, err, cerr)
+	}
+	return fmt.Errorf("run %s cancelled before it sent anything: %w", run.ID, err)
+}
+
+// withdraw deletes expansion step seq of a run that its command expanded whole, when no
+// server has taken it yet: it would only find the run expanded. Best effort: a step already
+// taken finds just that.
+func (r *Runs) withdraw(runID string, seq int) {
+	err := asynq.NewInspectorFromRedisClient(r.deps.Redis).DeleteTask(campaigns.ExpandQueue, campaigns.ExpandTaskID(runID, seq))
 	if err != nil {
-		return out, fmt.Errorf("expand run %s: %w", run.ID, err)
+		r.log.Debug().Str(logx.KeyRun, runID).Err(err).Msg("expansion step of a run expanded whole left in the queue")
 	}
-	return out, nil
+}
+
+// stopped is what an expansion inside a command reports when it stopped with err: its
+// expansion task carries the run on.
+func (r *Runs) stopped(run ledger.Run, err error) error {
+	return fmt.Errorf("expand run %s: %w (its expansion task carries it on)", run.ID, err)
 }
 
 // enqueueRun enqueues the first expansion task of a run of a submitted campaign version.

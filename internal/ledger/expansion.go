@@ -149,6 +149,18 @@ func (l *Ledger) FinishExpansion(ctx context.Context, runID string, total int) (
 	return n == 1, nil
 }
 
+// CloseExpansion marks the expansion of a run that can read no more of its audience finished,
+// at the rows it accounted for so far (the sum of its state counters, which becomes its
+// Total), so that the run can complete. It reports whether that completed the run. Only a
+// cancelled run is closed so: what was never read is not part of it.
+func (l *Ledger) CloseExpansion(ctx context.Context, runID string) (bool, error) {
+	n, err := expandedCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID), rkeys.Counts(runID)}, "", l.nowMS()).Int64()
+	if err != nil {
+		return false, fmt.Errorf("ledger: close expansion of run %s: %w", runID, err)
+	}
+	return n == 1, nil
+}
+
 // CursorOffset returns the last offset recorded by MarkQueuedAt and the row it follows;
 // ok is false when none was recorded.
 func (l *Ledger) CursorOffset(ctx context.Context, runID string) (row int, offset int64, ok bool, err error) {
