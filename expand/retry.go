@@ -71,7 +71,7 @@ func (r *Runs) RetryRun(ctx context.Context, p RetryParams) (Retried, error) {
 		return out, fmt.Errorf("run %s has %w", parent.ID, ErrNothingToRetry)
 	}
 	exp := r.expander(0, nil)
-	child, err := exp.createRun(ctx, def, parent.Sender, newRun{id: NewRunID(def.ID, r.deps.Now()) + "-retry", parent: parent.ID})
+	child, err := exp.createRun(ctx, def, parent.Sender, newRun{id: NewRunID(def.ID, r.deps.Now()) + "-retry", parent: parent.ID, version: parent.Version})
 	if err != nil {
 		return out, err
 	}
