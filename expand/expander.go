@@ -117,7 +117,17 @@ func (e *Expander) create(ctx context.Context, def *campaigns.Definition, sender
 
 // createRun stores a new run of def, unchecked.
 func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sender string, n newRun) (ledger.Run, error) {
-	runID, parent, version := n.id, n.parent, n.version
+	run, err := e.prepareRun(def, sender, n)
+	if err != nil {
+		return ledger.Run{}, err
+	}
+	return e.storeRun(ctx, run, n)
+}
+
+// prepareRun returns the run createRun stores: its audience's size (the ledger's buckets) is
+// read here.
+func (e *Expander) prepareRun(def *campaigns.Definition, sender string, n newRun) (ledger.Run, error) {
+	runID := n.id
 	if runID == "" {
 		runID = NewRunID(def.ID, e.cfg.Now())
 	}
@@ -129,17 +139,21 @@ func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sen
 	if err != nil {
 		return ledger.Run{}, err
 	}
-	run := ledger.Run{
+	return ledger.Run{
 		ID: runID, Campaign: def.ID, Delivery: delivery,
 		Template: def.Template.Name, Language: def.Template.Language, Sender: sender,
 		Queue: queueOf(def), Audience: def.AudiencePath(),
-		Definition: absPath(def.Path), Parent: parent, Version: version,
+		Definition: absPath(def.Path), Parent: n.parent, Version: n.version,
 		Buckets: ledger.BucketsFor(lines), Created: e.cfg.Now(), ResendAfter: def.ResendAfter(),
-	}
-	if err := e.cfg.Ledger.CreateRun(ctx, run); err != nil {
+	}, nil
+}
+
+// storeRun stores run, with the recipients n picked (a retry run), and returns it as stored.
+func (e *Expander) storeRun(ctx context.Context, run ledger.Run, n newRun) (ledger.Run, error) {
+	if err := e.cfg.Ledger.CreateRetryRun(ctx, run, n.picked); err != nil {
 		return ledger.Run{}, err
 	}
-	return e.cfg.Ledger.GetRun(ctx, runID)
+	return e.cfg.Ledger.GetRun(ctx, run.ID)
 }
 
 // queueOf is the send queue of def's runs.
@@ -201,18 +215,19 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	var curOff int64 // file offset just after row lastN
 
 	// Rows up to queued_to are done: seek past them when the offset recorded with the cursor
-	// is still the cursor's (every row belongs to the run unless keep filters). A retry run
-	// (keep) reads every row to count its recipients.
-	if queued > 0 && keep == nil {
-		row, off, ok, err := e.cfg.Ledger.CursorOffset(ctx, run.ID)
+	// is still the cursor's. The cursor also says how many of those rows belong to the run
+	// (all of them unless keep filters): a retry run (keep) seeks only when it was recorded,
+	// else it reads every row to count its recipients.
+	if queued > 0 {
+		cur, ok, err := e.cfg.Ledger.QueuedCursor(ctx, run.ID)
 		if err != nil {
 			return st, err
 		}
-		if ok && row == queued {
-			if err := ar.SeekRow(off, row); err != nil {
+		if ok && cur.Row == queued && (keep == nil || cur.RowsKnown) {
+			if err := ar.SeekRow(cur.Offset, cur.Row); err != nil {
 				return st, err
 			}
-			rows, lastN, curOff = queued, queued, off
+			rows, lastN, curOff = cur.Rows, queued, cur.Offset
 		}
 	}
 
@@ -226,7 +241,7 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		if to == from {
 			return nil
 		}
-		j := expandJob{from: to, to: to, batch: batch, fresh: to > planned, off: curOff}
+		j := expandJob{from: to, to: to, batch: batch, fresh: to > planned, off: curOff, rows: rows}
 		j.from = from
 		if len(skipped) > 0 {
 			j.skipped = make(map[string]int, len(skipped))
@@ -345,6 +360,8 @@ type expandJob struct {
 	fresh bool
 	// off is the audience file offset just after row to.
 	off int64
+	// rows counts the rows up to row to that belong to the run.
+	rows int
 }
 
 // batchWriter applies an expansion's batches to Redis in order, in two stages on two
@@ -575,7 +592,7 @@ func (w *batchWriter) queue(ctx context.Context, pj plannedJob) error {
 	if err != nil {
 		return err
 	}
-	if err := e.cfg.Ledger.MarkQueuedAt(ctx, run.ID, j.from, j.to, j.off); err != nil {
+	if err := e.cfg.Ledger.MarkQueuedRows(ctx, run.ID, j.from, j.to, j.off, j.rows); err != nil {
 		return err
 	}
 	if e.cfg.Progress != nil {

@@ -161,6 +161,10 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
 	}
+	keep, err := h.runs.keepOf(ctx, run)
+	if err != nil {
+		return err
+	}
 	backlog := h.runs.backlogOf(def, run.Sender)
 	exp := h.runs.expander(backlog, nil)
 	deadline := h.runs.deps.Now().Add(h.runs.cfg.Hold)
@@ -168,7 +172,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		if run.Expanded {
 			return nil
 		}
-		st, err := exp.Expand(ctx, def, run)
+		st, err := exp.ExpandOnly(ctx, def, run, keep)
 		if h.runs.deps.OnEnqueued != nil && st.Enqueued > 0 {
 			h.runs.deps.OnEnqueued(run.Campaign, st.Enqueued)
 		}
@@ -210,6 +214,19 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 	}
+}
+
+// keepOf returns the filter of a retry run's rows (its pick set: the recipients it sends to
+// again); nil for any other run.
+func (r *Runs) keepOf(ctx context.Context, run ledger.Run) (func(string) bool, error) {
+	if run.Picked == 0 {
+		return nil, nil
+	}
+	picked, err := r.ledger.PickSet(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	return func(rcpt string) bool { return picked[rcpt] }, nil
 }
 
 var errHoldOver = errors.New("hold over")

@@ -52,9 +52,9 @@ func TestLostScriptReplyDoesNotStallTheRun(t *testing.T) {
 		name  string
 		match func(runID string) func(args []any) bool
 	}{
-		// MarkQueuedAt: one key, the run hash, and three arguments.
+		// MarkQueuedRows: one key, the run hash, and four arguments.
 		{"MarkQueued", func(runID string) func([]any) bool {
-			return func(a []any) bool { return len(a) == 7 && fmt.Sprint(a[2]) == "1" && a[3] == rkeys.Run(runID) }
+			return func(a []any) bool { return len(a) == 8 && fmt.Sprint(a[2]) == "1" && a[3] == rkeys.Run(runID) }
 		}},
 		// PlanQueued: the run hash, its counts, its codes and its buckets.
 		{"Plan", func(runID string) func([]any) bool {
@@ -171,7 +171,7 @@ func TestRacingExpansionsBothHandOver(t *testing.T) {
 	cfg := expand.Config{MinBacklog: 5000, MaxBacklog: 5000, BatchSize: 50}
 	step := expandTask(t, campaigns.ExpandPayload{Run: run.ID, Campaign: def.ID, Trigger: "send", Seq: 1})
 	plans := func(a []any) bool { return len(a) > 6 && a[3] == rkeys.Run(run.ID) && a[4] == rkeys.Counts(run.ID) }
-	marks := func(a []any) bool { return len(a) == 7 && fmt.Sprint(a[2]) == "1" && a[3] == rkeys.Run(run.ID) }
+	marks := func(a []any) bool { return len(a) == 8 && fmt.Sprint(a[2]) == "1" && a[3] == rkeys.Run(run.ID) }
 	client := func(hooks ...redis.Hook) *redis.Client {
 		c := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
 		t.Cleanup(func() { c.Close() })

@@ -90,10 +90,11 @@ func (r *Runs) backlogOf(def *campaigns.Definition, sender string) int {
 }
 
 // newRun names a run to create: its id ("": a new one), the run it retries, the submitted
-// campaign version it is of (0: a campaign file).
+// campaign version it is of (0: a campaign file), and the recipients a retry run picked.
 type newRun struct {
 	id, parent string
 	version    int
+	picked     []string
 }
 
 // StartParams say which run StartRun starts. Set Def for a run of a campaign file, or

@@ -126,6 +126,9 @@ func RetryRun(ctx context.Context, p RetryParams) (expand.Retried, error) {
 		return res, p.Audit.Failed(actx, "run retry", res.Parent.ID, fmt.Errorf("child run %s with %d recipients picked: %w", res.Child.ID, res.Picked, err))
 	case err != nil:
 		return res, err
+	case res.Continues:
+		return res, p.Audit.Keep(ctx, "run retry", res.Parent.ID,
+			fmt.Sprintf("child run %s with %d recipients picked, expanding", res.Child.ID, res.Picked))
 	}
 	return res, p.Audit.Keep(ctx, "run retry", res.Parent.ID, fmt.Sprintf("child run %s with %d recipients", res.Child.ID, res.Stats.Planned))
 }

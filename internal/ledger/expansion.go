@@ -125,11 +125,18 @@ func (l *Ledger) PlanQueued(ctx context.Context, b Batch) ([]bool, error) {
 
 // MarkQueuedAt records that the send tasks of rows (from, to] exist: it moves queued_to past
 // the batch and records, in the same step, the audience file offset just after row to, which
-// a resumed expansion seeks to (see CursorOffset). A cursor already at to is the batch done
+// a resumed expansion seeks to (see QueuedCursor). A cursor already at to is the batch done
 // (the script ran twice, its first reply lost, or another expansion wrote the same batch):
 // that is no error.
 func (l *Ledger) MarkQueuedAt(ctx context.Context, runID string, from, to int, offset int64) error {
-	n, err := queuedCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, from, to, offset).Int64()
+	return l.MarkQueuedRows(ctx, runID, from, to, offset, -1)
+}
+
+// MarkQueuedRows is MarkQueuedAt for an expansion that also records how many rows up to row to
+// belong to the run (rows; -1: not recorded), which a run that keeps only some of its
+// audience's rows (a retry) needs to resume by seeking (see QueuedCursor).
+func (l *Ledger) MarkQueuedRows(ctx context.Context, runID string, from, to int, offset int64, rows int) error {
+	n, err := queuedCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, from, to, offset, rows).Int64()
 	if err != nil {
 		return fmt.Errorf("ledger: mark queued in run %s: %w", runID, err)
 	}
@@ -164,20 +171,48 @@ func (l *Ledger) CloseExpansion(ctx context.Context, runID string) (bool, error)
 // CursorOffset returns the last offset recorded by MarkQueuedAt and the row it follows;
 // ok is false when none was recorded.
 func (l *Ledger) CursorOffset(ctx context.Context, runID string) (row int, offset int64, ok bool, err error) {
+	c, ok, err := l.QueuedCursor(ctx, runID)
+	return c.Row, c.Offset, ok, err
+}
+
+// Cursor is where an expansion's queued cursor stands in the audience file: after row Row,
+// at byte Offset, with Rows of the rows up to it belonging to the run (RowsKnown false when
+// the expansion did not record them: then Rows is Row, right for a run of every row).
+type Cursor struct {
+	Row       int
+	Offset    int64
+	Rows      int
+	RowsKnown bool
+}
+
+// QueuedCursor returns the cursor recorded by MarkQueuedAt or MarkQueuedRows; ok is false
+// when none was recorded.
+func (l *Ledger) QueuedCursor(ctx context.Context, runID string) (Cursor, bool, error) {
 	v, err := l.rdb.HGet(ctx, rkeys.Run(runID), "queued_off").Result()
 	if errors.Is(err, redis.Nil) {
-		return 0, 0, false, nil
+		return Cursor{}, false, nil
 	}
 	if err != nil {
-		return 0, 0, false, fmt.Errorf("ledger: read cursor of run %s: %w", runID, err)
+		return Cursor{}, false, fmt.Errorf("ledger: read cursor of run %s: %w", runID, err)
 	}
-	r, o, found := strings.Cut(v, ":")
-	row, err1 := strconv.Atoi(r)
-	offset, err2 := strconv.ParseInt(o, 10, 64)
-	if !found || err1 != nil || err2 != nil {
-		return 0, 0, false, nil
+	parts := strings.Split(v, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return Cursor{}, false, nil
 	}
-	return row, offset, true, nil
+	row, err1 := strconv.Atoi(parts[0])
+	offset, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return Cursor{}, false, nil
+	}
+	c := Cursor{Row: row, Offset: offset, Rows: row}
+	if len(parts) == 3 {
+		rows, err := strconv.Atoi(parts[2])
+		if err != nil {
+			return Cursor{}, false, nil
+		}
+		c.Rows, c.RowsKnown = rows, true
+	}
+	return c, true, nil
 }
 
 // Pending returns a run's backlog: its recipients whose task waits in the queue ahead of the

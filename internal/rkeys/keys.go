@@ -25,6 +25,10 @@ func Run(runID string) string { return Prefix + "run:{" + runID + "}" }
 // Counts is the hash of a run's per-state counters (and attempt/retry totals).
 func Counts(runID string) string { return Prefix + "run:{" + runID + "}:counts" }
 
+// RunPicked is the set of the recipients a retry run sends to again, picked from its parent's
+// ledger when it was created; every expansion step of the run reads it.
+func RunPicked(runID string) string { return Prefix + "run:{" + runID + "}:pick" }
+
 // Codes is the hash counting a run's outcomes by "<state>:<code or reason>".
 func Codes(runID string) string { return Prefix + "run:{" + runID + "}:codes" }
 

@@ -22,6 +22,7 @@ func TestKeyShapes(t *testing.T) {
 		{"Run", rkeys.Run("R1"), "herald:run:{R1}"},
 		{"Counts", rkeys.Counts("R1"), "herald:run:{R1}:counts"},
 		{"Codes", rkeys.Codes("R1"), "herald:run:{R1}:codes"},
+		{"RunPicked", rkeys.RunPicked("R1"), "herald:run:{R1}:pick"},
 		{"LedgerBucket", rkeys.LedgerBucket("R1", 7), "herald:run:{R1}:l:7"},
 		{"History", rkeys.History("R1", 7), "herald:run:{R1}:h:7"},
 		{"Recent", rkeys.Recent("R1"), "herald:run:{R1}:recent"},
@@ -123,7 +124,7 @@ func TestHashTags(t *testing.T) {
 	for _, run := range []string{"R1", "spring-20260101T000000Z-a1b2c3", "r:with:colons"} {
 		for _, k := range []string{
 			rkeys.Run(run), rkeys.Counts(run), rkeys.Codes(run), rkeys.LedgerBucket(run, 0), rkeys.LedgerBucket(run, 16383),
-			rkeys.History(run, 3), rkeys.Recent(run), rkeys.Unknown(run), rkeys.UnknownPayloads(run), rkeys.Delivery(run),
+			rkeys.History(run, 3), rkeys.RunPicked(run), rkeys.Recent(run), rkeys.Unknown(run), rkeys.UnknownPayloads(run), rkeys.Delivery(run),
 			rkeys.InboundSeen(run, "m:01JABC"), rkeys.InboundSeen(run, "b:{other}"), rkeys.ReplyColumns(run, 3),
 			rkeys.Tags(run), rkeys.FollowupOutbox(run), rkeys.FollowupDue(run), rkeys.Conversation(run, "+15550001"),
 		} {

@@ -11,10 +11,13 @@
 -- ARGV[1]   queued_to cursor before the batch
 -- ARGV[2]   queued_to cursor after it
 -- ARGV[3]   the audience file offset after the batch's last row
+-- ARGV[4]   how many rows up to the batch's last row belong to the run (-1: not recorded)
 --
 -- Returns -1 when the cursor is neither at the batch's start nor at its end, else 0.
 local cur = tonumber(redis.call('HGET', KEYS[1], 'queued_to') or '0')
 if cur == tonumber(ARGV[2]) then return 0 end
 if cur ~= tonumber(ARGV[1]) then return -1 end
-redis.call('HSET', KEYS[1], 'queued_off', ARGV[2] .. ':' .. ARGV[3], 'queued_to', ARGV[2])
+local off = ARGV[2] .. ':' .. ARGV[3]
+if tonumber(ARGV[4] or '-1') >= 0 then off = off .. ':' .. ARGV[4] end
+redis.call('HSET', KEYS[1], 'queued_off', off, 'queued_to', ARGV[2])
 return 0
