@@ -16,12 +16,16 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/asynqbatch"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
 
 // Options configure an Expander.
 type Options struct {
 	Ledger *ledger.Ledger
+	// Store keeps the campaign file a run of a file is started from (Runs.StartRun); an
+	// Expander without one creates runs of files that read the file again at each step.
+	Store *defstore.Store
 	// Tasks writes a batch's send tasks in one round trip (asynqbatch.New in production).
 	Tasks asynqbatch.Writer
 	// MaxBacklog is the most recipients of one run that may have a task in the queue at once,
@@ -121,7 +125,7 @@ func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sen
 	if err != nil {
 		return ledger.Run{}, err
 	}
-	return e.storeRun(ctx, run, n)
+	return e.storeRun(ctx, def, run, n)
 }
 
 // prepareRun returns the run createRun stores: its audience's size (the ledger's buckets) is
@@ -143,13 +147,21 @@ func (e *Expander) prepareRun(def *campaigns.Definition, sender string, n newRun
 		ID: runID, Campaign: def.ID, Delivery: delivery,
 		Template: def.Template.Name, Language: def.Template.Language, Sender: sender,
 		Queue: queueOf(def), Audience: def.AudiencePath(),
-		Definition: absPath(def.Path), Parent: n.parent, Version: n.version,
+		Definition: absPath(def.Path), Parent: n.parent, Version: n.version, Source: n.source,
 		Buckets: ledger.BucketsFor(lines), Created: e.cfg.Now(), ResendAfter: def.ResendAfter(),
 	}, nil
 }
 
-// storeRun stores run, with the recipients n picked (a retry run), and returns it as stored.
-func (e *Expander) storeRun(ctx context.Context, run ledger.Run, n newRun) (ledger.Run, error) {
+// storeRun keeps the campaign file's text n carries (a run of a file) and stores run, with
+// the recipients n picked (a retry run), and returns it as stored.
+func (e *Expander) storeRun(ctx context.Context, def *campaigns.Definition, run ledger.Run, n newRun) (ledger.Run, error) {
+	if n.yaml != nil && e.cfg.Store != nil {
+		sha, err := e.cfg.Store.KeepFile(ctx, def.ID, def.Path, n.yaml)
+		if err != nil {
+			return ledger.Run{}, err
+		}
+		run.Source = sha
+	}
 	if err := e.cfg.Ledger.CreateRetryRun(ctx, run, n.picked); err != nil {
 		return ledger.Run{}, err
 	}

@@ -98,7 +98,7 @@ func (r *Runs) RetryRun(ctx context.Context, p RetryParams) (Retried, error) {
 	}
 	rcpts := slices.Sorted(maps.Keys(picked))
 	exp := r.expander(0, nil)
-	n := newRun{id: NewRunID(def.ID, r.deps.Now()) + "-retry", parent: parent.ID, version: parent.Version, picked: rcpts}
+	n := newRun{id: NewRunID(def.ID, r.deps.Now()) + "-retry", parent: parent.ID, version: parent.Version, source: parent.Source, picked: rcpts}
 	prepared, err := exp.prepareRun(def, parent.Sender, n)
 	if err != nil {
 		return out, err
@@ -124,7 +124,7 @@ func (r *Runs) RetryRun(ctx context.Context, p RetryParams) (Retried, error) {
 			return out, err
 		}
 	}
-	child, err := exp.storeRun(ctx, prepared, n)
+	child, err := exp.storeRun(ctx, def, prepared, n)
 	if err != nil {
 		return out, err
 	}
@@ -150,7 +150,7 @@ func (r *Runs) RetryRun(ctx context.Context, p RetryParams) (Retried, error) {
 		return out, nil
 	}
 	out.Continues = true
-	return out, r.stopped(child, err)
+	return out, r.stopped(ctx, child, err)
 }
 
 // checkRetries checks the retries recorded on parent against rcpts, the recipients a new

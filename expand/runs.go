@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 
@@ -76,7 +77,7 @@ func (r *Runs) Ledger() *ledger.Ledger { return r.ledger }
 // expander returns an Expander writing through the one task writer, at most maxBacklog tasks
 // of a run ahead of the workers (0 or negative: no bound, see Options.MaxBacklog).
 func (r *Runs) expander(maxBacklog int, progress func(done, estimate int)) *Expander {
-	return NewExpander(Options{Ledger: r.ledger, Tasks: r.deps.Tasks, MaxBacklog: maxBacklog, Task: r.cfg.Task,
+	return NewExpander(Options{Ledger: r.ledger, Store: r.store, Tasks: r.deps.Tasks, MaxBacklog: maxBacklog, Task: r.cfg.Task,
 		BatchSize: r.cfg.BatchSize, Logger: r.log, Progress: progress, Now: r.deps.Now})
 }
 
@@ -90,10 +91,14 @@ func (r *Runs) backlogOf(def *campaigns.Definition, sender string) int {
 }
 
 // newRun names a run to create: its id ("": a new one), the run it retries, the submitted
-// campaign version it is of (0: a campaign file), and the recipients a retry run picked.
+// campaign version it is of (0: a campaign file), the campaign file's text to keep for it (a
+// run of a file) or the kept file it reads (source: a retry of such a run), and the
+// recipients a retry run picked.
 type newRun struct {
 	id, parent string
 	version    int
+	yaml       []byte
+	source     string
 	picked     []string
 }
 
@@ -150,7 +155,9 @@ type Started struct {
 // a submitted campaign version by enqueuing its first expansion task. A run of a file whose
 // audience has too many invalid rows is refused with an error wrapping ErrRefused.
 //
-// A Bounded run's next expansion step is enqueued before the command expands anything:
+// A run of a file keeps the file's text as it is read here (defstore.Store.KeepFile): its
+// later expansion steps, its retries and its follow-ups read that, whatever becomes of the
+// file. A Bounded run's next expansion step is enqueued before the command expands anything:
 // whatever stops the command (Ctrl-C, a kill, a Redis error), that task carries the run on
 // from the cursors.
 func (r *Runs) StartRun(ctx context.Context, p StartParams) (Started, error) {
@@ -162,7 +169,13 @@ func (r *Runs) StartRun(ctx context.Context, p StartParams) (Started, error) {
 	if err != nil {
 		return Started{}, err
 	}
-	run, rep, err := r.expander(0, nil).create(ctx, def, sender, newRun{id: p.RunID})
+	n := newRun{id: p.RunID}
+	if def.Path != "" {
+		if n.yaml, err = r.readSource(def); err != nil {
+			return Started{}, err
+		}
+	}
+	run, rep, err := r.expander(0, nil).create(ctx, def, sender, n)
 	if err != nil {
 		return Started{}, err
 	}
@@ -193,9 +206,26 @@ func (r *Runs) StartRun(ctx context.Context, p StartParams) (Started, error) {
 		return out, nil
 	case p.Bounded:
 		out.Continues = true
-		return out, r.stopped(run, err)
+		return out, r.stopped(ctx, run, err)
 	}
 	return out, fmt.Errorf("expand run %s: %w", run.ID, err)
+}
+
+// readSource reads the campaign file def was loaded from, to keep with its run, and checks
+// that it still holds def's campaign.
+func (r *Runs) readSource(def *campaigns.Definition) ([]byte, error) {
+	data, err := campaigns.ReadFile(def.Path)
+	if err != nil {
+		return nil, fmt.Errorf("campaign: %w", err)
+	}
+	again, err := campaigns.Parse(def.Path, data)
+	if err != nil {
+		return nil, err
+	}
+	if again.ID != def.ID {
+		return nil, fmt.Errorf("%s now holds campaign %s, not %s: it changed as the run started", def.Path, again.ID, def.ID)
+	}
+	return data, nil
 }
 
 // handOver enqueues next, the expansion step that carries run on from the cursors, before
@@ -230,8 +260,15 @@ func (r *Runs) withdraw(runID string, seq int) {
 }
 
 // stopped is what an expansion inside a command reports when it stopped with err: its
-// expansion task carries the run on.
-func (r *Runs) stopped(run ledger.Run, err error) error {
+// expansion task carries the run on, and a run whose campaign or audience can no longer be
+// read as it started is paused with the reason (see blocked).
+func (r *Runs) stopped(ctx context.Context, run ledger.Run, err error) error {
+	if permanent(err) {
+		if perr := r.block(ctx, run, err); perr != nil {
+			return fmt.Errorf("expand run %s: %w; %w", run.ID, err, perr)
+		}
+		return fmt.Errorf("run %s paused: %w", run.ID, err)
+	}
 	return fmt.Errorf("expand run %s: %w (its expansion task carries it on)", run.ID, err)
 }
 
@@ -277,9 +314,13 @@ func Definition(v defstore.Submitted) (*campaigns.Definition, error) {
 }
 
 // SourceOf returns the campaign a run was started from: the stored version for runs of a
-// submitted campaign (so a retry sends what the run sent, whatever the file says now), else
-// the campaign file the run records, which must still hold the run's campaign. It is the one
-// way a run's campaign is read: its expansion, a retry and the replies to it all come here.
+// submitted campaign (so a retry sends what the run sent, whatever the file says now), the
+// campaign file as the run started with it for runs of a file (kept with the run, and with
+// its parent for a follow-up run), else (runs started before files were kept) the campaign
+// file the run records, which must still hold the run's campaign. It is the one way a run's
+// campaign is read: its expansion, a retry and the replies to it all come here. An error for
+// a campaign that is gone for good (a version or a kept file missing, a file removed or
+// holding another campaign) says so to permanent.
 func (r *Runs) SourceOf(ctx context.Context, run ledger.Run) (*campaigns.Definition, error) {
 	if run.Version > 0 {
 		sub, err := r.store.Version(ctx, run.Campaign, run.Version)
@@ -292,8 +333,30 @@ func (r *Runs) SourceOf(ctx context.Context, run ledger.Run) (*campaigns.Definit
 		}
 		return def, nil
 	}
+	source := run.Source
+	if source == "" && run.Parent != "" {
+		// A follow-up run records its parent's campaign file, not the kept copy.
+		parent, err := r.ledger.GetRun(ctx, run.Parent)
+		if err != nil && !errors.Is(err, ledger.ErrRunNotFound) {
+			return nil, err
+		}
+		if err == nil && parent.Campaign == run.Campaign {
+			source = parent.Source
+		}
+	}
+	if source != "" {
+		sub, err := r.store.File(ctx, run.Campaign, source)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %w", run.ID, err)
+		}
+		def, err := Definition(sub)
+		if err != nil {
+			return nil, gone{fmt.Errorf("run %s: campaign %s as the run started: %w", run.ID, run.Campaign, err)}
+		}
+		return def, nil
+	}
 	if run.Definition == "" {
-		return nil, fmt.Errorf("run %s does not record its campaign file", run.ID)
+		return nil, gone{fmt.Errorf("run %s does not record its campaign file", run.ID)}
 	}
 	if _, err := os.Stat(run.Definition); err != nil {
 		return nil, fmt.Errorf("run %s was started from %s, which cannot be read: %w", run.ID, run.Definition, err)
@@ -303,7 +366,32 @@ func (r *Runs) SourceOf(ctx context.Context, run ledger.Run) (*campaigns.Definit
 		return nil, fmt.Errorf("run %s: %w", run.ID, err)
 	}
 	if def.ID != run.Campaign {
-		return nil, fmt.Errorf("run %s: %s now holds campaign %s, not %s", run.ID, run.Definition, def.ID, run.Campaign)
+		return nil, gone{fmt.Errorf("run %s: %s now holds campaign %s, not %s", run.ID, run.Definition, def.ID, run.Campaign)}
 	}
 	return def, nil
+}
+
+// gone marks an error as one that no retry will cure (see permanent).
+type gone struct{ err error }
+
+func (g gone) Error() string { return g.err.Error() }
+func (g gone) Unwrap() error { return g.err }
+
+// permanent reports whether err says that something a run needs is gone for good, or is no
+// longer what the run started with: its campaign (a submitted version, a kept file, the file
+// of an older run), its audience file (removed, or now refused as an audience).
+// A Redis or network error, or a cancelled context, is not: the step is tried again.
+func permanent(err error) bool {
+	var g gone
+	var ce campaigns.Errors
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &g), errors.As(err, &ce),
+		errors.Is(err, defstore.ErrNotSubmitted), errors.Is(err, defstore.ErrNotKept),
+		errors.Is(err, fs.ErrNotExist), errors.Is(err, campaigns.ErrOutsideRoot), errors.Is(err, campaigns.ErrNotRegular),
+		errors.Is(err, campaigns.ErrTooLarge), errors.Is(err, campaigns.ErrEncoding):
+		return true
+	}
+	return false
 }

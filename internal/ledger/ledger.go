@@ -65,6 +65,11 @@ type Run struct {
 	Audience string
 	// Definition is the campaign file the run was started from.
 	Definition string
+	// Source is the content hash under which the campaign file a run of a file (Version 0)
+	// was started from is kept (defstore.Store.KeepFile): its continuations, retries and
+	// follow-ups read that, not the file as it is now. "" for runs of a submitted version,
+	// and for runs created before files were kept.
+	Source string
 	// Parent is the run this one retries, if any.
 	Parent string
 	// Picked is the number of recipients a retry run sends to again, kept in its pick set
@@ -121,6 +126,9 @@ func (l *Ledger) CreateRetryRun(ctx context.Context, r Run, picked []string) err
 		// The scripts read the policy here: only such runs fill the resend set.
 		fields = append(fields, "resend_after", r.ResendAfter.Milliseconds())
 	}
+	if r.Source != "" {
+		fields = append(fields, "source", r.Source)
+	}
 	if r.Picked > 0 {
 		fields = append(fields, "picked", r.Picked)
 	}
@@ -173,7 +181,7 @@ func (l *Ledger) GetRun(ctx context.Context, id string) (Run, error) {
 	return Run{
 		ID: id, Campaign: m["campaign"], Status: RunStatus(m["status"]), Delivery: Delivery(m["delivery"]),
 		Template: m["template"], Language: m["language"], Sender: m["sender"], Queue: m["queue"],
-		Audience: m["audience"], Definition: m["definition"],
+		Audience: m["audience"], Definition: m["definition"], Source: m["source"],
 		Parent: m["parent"], Picked: atoi(m["picked"]), RetriedBy: parseRetryMarks(m["retried_by"]), Version: atoi(m["version"]),
 		Buckets: atoi(m["buckets"]), Total: atoi(m["total"]), ResendAfter: time.Duration(atoi(m["resend_after"])) * time.Millisecond,
 		Expanded: m["expanded"] == "1", PlannedTo: atoi(m["planned_to"]), QueuedTo: atoi(m["queued_to"]),

@@ -176,6 +176,13 @@ func DefinitionVersion(campaignID string, version int) string {
 	return Prefix + "def:{" + campaignID + "}:v:" + strconv.Itoa(version)
 }
 
+// DefinitionFile is the hash of one campaign file a run was started from with campaign send
+// (its YAML text, path and content hash), kept under its content hash so that the run's
+// later expansion steps, retries and follow-ups read what the run started with.
+func DefinitionFile(campaignID, sha string) string {
+	return Prefix + "def:{" + campaignID + "}:f:" + sha
+}
+
 // LastFire is the unix-millisecond fire time of the latest tick the schedulers handled for a
 // campaign (fired or skipped), used to find ticks missed while no scheduler ran.
 func LastFire(campaignID string) string { return Prefix + "def:{" + campaignID + "}:last_fire" }

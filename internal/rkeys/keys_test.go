@@ -55,6 +55,7 @@ func TestKeyShapes(t *testing.T) {
 		{"Definition", rkeys.Definition("spring"), "herald:def:{spring}"},
 		{"DefinitionVersion", rkeys.DefinitionVersion("spring", 3), "herald:def:{spring}:v:3"},
 		{"LastFire", rkeys.LastFire("spring"), "herald:def:{spring}:last_fire"},
+		{"DefinitionFile", rkeys.DefinitionFile("spring", "ab12"), "herald:def:{spring}:f:ab12"},
 		{"FollowupActive", rkeys.FollowupActive(), "herald:followup:active"},
 		{"FollowupRunsV1", rkeys.FollowupRunsV1(), "herald:followup:runs"},
 		{"FollowupOutbox", rkeys.FollowupOutbox("R1~r1"), "herald:run:{R1~r1}:fu:outbox"},
@@ -146,7 +147,7 @@ func TestHashTags(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{rkeys.Definition("spring"), rkeys.DefinitionVersion("spring", 1), rkeys.LastFire("spring"),
+	for _, k := range []string{rkeys.Definition("spring"), rkeys.DefinitionVersion("spring", 1), rkeys.DefinitionFile("spring", "ab12"), rkeys.LastFire("spring"),
 		rkeys.FollowupOnce("spring", "r1")} {
 		if got := hashTag(k); got != "spring" {
 			t.Errorf("definition key %q hashes on %q, want the campaign id", k, got)
