@@ -128,8 +128,8 @@ func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sen
 	return e.storeRun(ctx, def, run, n)
 }
 
-// prepareRun returns the run createRun stores: its audience's size (the ledger's buckets) is
-// read here.
+// prepareRun returns the run createRun stores: its audience's size (the ledger's buckets)
+// and fingerprint are read here.
 func (e *Expander) prepareRun(def *campaigns.Definition, sender string, n newRun) (ledger.Run, error) {
 	runID := n.id
 	if runID == "" {
@@ -139,6 +139,12 @@ func (e *Expander) prepareRun(def *campaigns.Definition, sender string, n newRun
 	if err != nil {
 		return ledger.Run{}, err
 	}
+	// The file CountLines has just opened, as it opens the audience: a regular file inside
+	// the campaigns root.
+	fp, err := audienceFingerprint(def.AudiencePath())
+	if err != nil {
+		return ledger.Run{}, fmt.Errorf("audience %s: %w", def.AudiencePath(), err)
+	}
 	delivery, err := ledger.ParseDelivery(def.Delivery)
 	if err != nil {
 		return ledger.Run{}, err
@@ -146,7 +152,7 @@ func (e *Expander) prepareRun(def *campaigns.Definition, sender string, n newRun
 	return ledger.Run{
 		ID: runID, Campaign: def.ID, Delivery: delivery,
 		Template: def.Template.Name, Language: def.Template.Language, Sender: sender,
-		Queue: queueOf(def), Audience: def.AudiencePath(),
+		Queue: queueOf(def), Audience: def.AudiencePath(), AudienceFP: fp.String(),
 		Definition: absPath(def.Path), Parent: n.parent, Version: n.version, Source: n.source,
 		Buckets: ledger.BucketsFor(lines), Created: e.cfg.Now(), ResendAfter: def.ResendAfter(),
 	}, nil
@@ -216,6 +222,10 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		return st, err
 	}
 	defer ar.Close()
+	// The file opened must be the one the run started from: a rewritten file is not read.
+	if err := checkAudience(def.AudiencePath(), run.AudienceFP); err != nil {
+		return st, err
+	}
 	estimate := run.Buckets * 64
 
 	planned, queued := run.PlannedTo, run.QueuedTo

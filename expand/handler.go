@@ -127,7 +127,7 @@ func (h *Handler) BacklogFor(rate float64) int { return h.runs.cfg.BacklogFor(ra
 // run is expanded.
 //
 // A run whose campaign or audience can no longer be read as it started (the kept campaign
-// file or version gone, the audience file removed) is paused with the reason,
+// file or version gone, the audience file removed or rewritten) is paused with the reason,
 // and its chain looks again every Recheck: once the run is resumed with the file back as it
 // was, the expansion goes on; a run cancelled meanwhile is closed at the rows it had read.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {

@@ -379,7 +379,7 @@ func (g gone) Unwrap() error { return g.err }
 
 // permanent reports whether err says that something a run needs is gone for good, or is no
 // longer what the run started with: its campaign (a submitted version, a kept file, the file
-// of an older run), its audience file (removed, or now refused as an audience).
+// of an older run), its audience file (removed, rewritten, or now refused as an audience).
 // A Redis or network error, or a cancelled context, is not: the step is tried again.
 func permanent(err error) bool {
 	var g gone
@@ -388,7 +388,7 @@ func permanent(err error) bool {
 	case err == nil:
 		return false
 	case errors.As(err, &g), errors.As(err, &ce),
-		errors.Is(err, defstore.ErrNotSubmitted), errors.Is(err, defstore.ErrNotKept),
+		errors.Is(err, ErrAudienceChanged), errors.Is(err, defstore.ErrNotSubmitted), errors.Is(err, defstore.ErrNotKept),
 		errors.Is(err, fs.ErrNotExist), errors.Is(err, campaigns.ErrOutsideRoot), errors.Is(err, campaigns.ErrNotRegular),
 		errors.Is(err, campaigns.ErrTooLarge), errors.Is(err, campaigns.ErrEncoding):
 		return true

@@ -70,6 +70,11 @@ type Run struct {
 	// follow-ups read that, not the file as it is now. "" for runs of a submitted version,
 	// and for runs created before files were kept.
 	Source string
+	// AudienceFP is the fingerprint of the audience file taken when the run was created
+	// (expand's audience fingerprint: size, modification time and a hash of its first and
+	// last blocks); every later expansion step checks the file still has it. "" when none was
+	// taken (runs created before fingerprints).
+	AudienceFP string
 	// Parent is the run this one retries, if any.
 	Parent string
 	// Picked is the number of recipients a retry run sends to again, kept in its pick set
@@ -126,8 +131,10 @@ func (l *Ledger) CreateRetryRun(ctx context.Context, r Run, picked []string) err
 		// The scripts read the policy here: only such runs fill the resend set.
 		fields = append(fields, "resend_after", r.ResendAfter.Milliseconds())
 	}
-	if r.Source != "" {
-		fields = append(fields, "source", r.Source)
+	for _, f := range [][2]string{{"source", r.Source}, {"audience_fp", r.AudienceFP}} {
+		if f[1] != "" {
+			fields = append(fields, f[0], f[1])
+		}
 	}
 	if r.Picked > 0 {
 		fields = append(fields, "picked", r.Picked)
@@ -181,7 +188,7 @@ func (l *Ledger) GetRun(ctx context.Context, id string) (Run, error) {
 	return Run{
 		ID: id, Campaign: m["campaign"], Status: RunStatus(m["status"]), Delivery: Delivery(m["delivery"]),
 		Template: m["template"], Language: m["language"], Sender: m["sender"], Queue: m["queue"],
-		Audience: m["audience"], Definition: m["definition"], Source: m["source"],
+		Audience: m["audience"], Definition: m["definition"], Source: m["source"], AudienceFP: m["audience_fp"],
 		Parent: m["parent"], Picked: atoi(m["picked"]), RetriedBy: parseRetryMarks(m["retried_by"]), Version: atoi(m["version"]),
 		Buckets: atoi(m["buckets"]), Total: atoi(m["total"]), ResendAfter: time.Duration(atoi(m["resend_after"])) * time.Millisecond,
 		Expanded: m["expanded"] == "1", PlannedTo: atoi(m["planned_to"]), QueuedTo: atoi(m["queued_to"]),
