@@ -16,12 +16,16 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/asynqbatch"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
 
 // Options configure an Expander.
 type Options struct {
 	Ledger *ledger.Ledger
+	// Store keeps the campaign file a run of a file is started from (Runs.StartRun); an
+	// Expander without one creates runs of files that read the file again at each step.
+	Store *defstore.Store
 	// Tasks writes a batch's send tasks in one round trip (asynqbatch.New in production).
 	Tasks asynqbatch.Writer
 	// MaxBacklog is the most recipients of one run that may have a task in the queue at once,
@@ -32,6 +36,11 @@ type Options struct {
 	MaxBacklog int
 	// Task sets the asynq options of send tasks (the queue comes from the campaign category).
 	Task campaigns.TaskOptions
+	// Checked writes every batch's tasks with asynq's existence check, a new batch's too: for
+	// an expansion that another expansion of the same run may overlap from its start (a
+	// command whose run's next step is already enqueued), which would replay the batch this
+	// one is writing.
+	Checked bool
 	// BatchSize is the number of audience rows written to the ledger in one script. Default
 	// DefaultBatchSize (500).
 	BatchSize int
@@ -61,6 +70,13 @@ func NewExpander(cfg Options) *Expander {
 		cfg.Now = time.Now
 	}
 	return &Expander{cfg: cfg}
+}
+
+// newToken returns the token of one expansion step (ledger.Batch.Token).
+func newToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // NewRunID returns a fresh run id for a campaign started at t: "<campaign>-<UTC time>-<random>".
@@ -105,7 +121,17 @@ func (e *Expander) create(ctx context.Context, def *campaigns.Definition, sender
 
 // createRun stores a new run of def, unchecked.
 func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sender string, n newRun) (ledger.Run, error) {
-	runID, parent, version := n.id, n.parent, n.version
+	run, err := e.prepareRun(def, sender, n)
+	if err != nil {
+		return ledger.Run{}, err
+	}
+	return e.storeRun(ctx, def, run, n)
+}
+
+// prepareRun returns the run createRun stores: its audience's size (the ledger's buckets)
+// and fingerprint are read here.
+func (e *Expander) prepareRun(def *campaigns.Definition, sender string, n newRun) (ledger.Run, error) {
+	runID := n.id
 	if runID == "" {
 		runID = NewRunID(def.ID, e.cfg.Now())
 	}
@@ -113,21 +139,39 @@ func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sen
 	if err != nil {
 		return ledger.Run{}, err
 	}
+	// The file CountLines has just opened, as it opens the audience: a regular file inside
+	// the campaigns root.
+	fp, err := audienceFingerprint(def.AudiencePath())
+	if err != nil {
+		return ledger.Run{}, fmt.Errorf("audience %s: %w", def.AudiencePath(), err)
+	}
 	delivery, err := ledger.ParseDelivery(def.Delivery)
 	if err != nil {
 		return ledger.Run{}, err
 	}
-	run := ledger.Run{
+	return ledger.Run{
 		ID: runID, Campaign: def.ID, Delivery: delivery,
 		Template: def.Template.Name, Language: def.Template.Language, Sender: sender,
-		Queue: queueOf(def), Audience: def.AudiencePath(),
-		Definition: absPath(def.Path), Parent: parent, Version: version,
+		Queue: queueOf(def), Audience: def.AudiencePath(), AudienceFP: fp.String(),
+		Definition: absPath(def.Path), Parent: n.parent, Version: n.version, Source: n.source,
 		Buckets: ledger.BucketsFor(lines), Created: e.cfg.Now(), ResendAfter: def.ResendAfter(),
+	}, nil
+}
+
+// storeRun keeps the campaign file's text n carries (a run of a file) and stores run, with
+// the recipients n picked (a retry run), and returns it as stored.
+func (e *Expander) storeRun(ctx context.Context, def *campaigns.Definition, run ledger.Run, n newRun) (ledger.Run, error) {
+	if n.yaml != nil && e.cfg.Store != nil {
+		sha, err := e.cfg.Store.KeepFile(ctx, def.ID, def.Path, n.yaml)
+		if err != nil {
+			return ledger.Run{}, err
+		}
+		run.Source = sha
 	}
-	if err := e.cfg.Ledger.CreateRun(ctx, run); err != nil {
+	if err := e.cfg.Ledger.CreateRetryRun(ctx, run, n.picked); err != nil {
 		return ledger.Run{}, err
 	}
-	return e.cfg.Ledger.GetRun(ctx, runID)
+	return e.cfg.Ledger.GetRun(ctx, run.ID)
 }
 
 // queueOf is the send queue of def's runs.
@@ -178,6 +222,10 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		return st, err
 	}
 	defer ar.Close()
+	// The file opened must be the one the run started from: a rewritten file is not read.
+	if err := checkAudience(def.AudiencePath(), run.AudienceFP); err != nil {
+		return st, err
+	}
 	estimate := run.Buckets * 64
 
 	planned, queued := run.PlannedTo, run.QueuedTo
@@ -189,24 +237,25 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	var curOff int64 // file offset just after row lastN
 
 	// Rows up to queued_to are done: seek past them when the offset recorded with the cursor
-	// is still the cursor's (every row belongs to the run unless keep filters). A retry run
-	// (keep) reads every row to count its recipients.
-	if queued > 0 && keep == nil {
-		row, off, ok, err := e.cfg.Ledger.CursorOffset(ctx, run.ID)
+	// is still the cursor's. The cursor also says how many of those rows belong to the run
+	// (all of them unless keep filters): a retry run (keep) seeks only when it was recorded,
+	// else it reads every row to count its recipients.
+	if queued > 0 {
+		cur, ok, err := e.cfg.Ledger.QueuedCursor(ctx, run.ID)
 		if err != nil {
 			return st, err
 		}
-		if ok && row == queued {
-			if err := ar.SeekRow(off, row); err != nil {
+		if ok && cur.Row == queued && (keep == nil || cur.RowsKnown) {
+			if err := ar.SeekRow(cur.Offset, cur.Row); err != nil {
 				return st, err
 			}
-			rows, lastN, curOff = queued, queued, off
+			rows, lastN, curOff = cur.Rows, queued, cur.Offset
 		}
 	}
 
 	// Batches go to Redis on a writer goroutine, in cursor order, while this one prepares the
 	// next: Redis works on batch k while batch k+1 is encoded.
-	w := newBatchWriter(e, run, &st, estimate)
+	w := newBatchWriter(e, run, &st, estimate, newToken())
 	go w.loop(ctx)
 	defer w.stop() // on the early returns below
 
@@ -214,7 +263,7 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		if to == from {
 			return nil
 		}
-		j := expandJob{from: to, to: to, batch: batch, fresh: to > planned, off: curOff}
+		j := expandJob{from: to, to: to, batch: batch, fresh: to > planned, off: curOff, rows: rows}
 		j.from = from
 		if len(skipped) > 0 {
 			j.skipped = make(map[string]int, len(skipped))
@@ -333,6 +382,8 @@ type expandJob struct {
 	fresh bool
 	// off is the audience file offset just after row to.
 	off int64
+	// rows counts the rows up to row to that belong to the run.
+	rows int
 }
 
 // batchWriter applies an expansion's batches to Redis in order, in two stages on two
@@ -345,17 +396,19 @@ type batchWriter struct {
 	run      ledger.Run
 	st       *Stats
 	estimate int
-	jobs     chan expandJob
-	done     chan struct{} // closed when both stages have returned
-	halted   chan struct{} // closed when no more batches are planned, after err is set
-	failed   chan struct{} // closed at the first error other than a full backlog, after err is set
-	mu       sync.Mutex
-	err      error
-	stopped  bool
+	// token names this expansion to the ledger (ledger.Batch.Token).
+	token   string
+	jobs    chan expandJob
+	done    chan struct{} // closed when both stages have returned
+	halted  chan struct{} // closed when no more batches are planned, after err is set
+	failed  chan struct{} // closed at the first error other than a full backlog, after err is set
+	mu      sync.Mutex
+	err     error
+	stopped bool
 }
 
-func newBatchWriter(e *Expander, run ledger.Run, st *Stats, estimate int) *batchWriter {
-	return &batchWriter{e: e, run: run, st: st, estimate: estimate, jobs: make(chan expandJob, 1),
+func newBatchWriter(e *Expander, run ledger.Run, st *Stats, estimate int, token string) *batchWriter {
+	return &batchWriter{e: e, run: run, st: st, estimate: estimate, token: token, jobs: make(chan expandJob, 1),
 		done: make(chan struct{}), halted: make(chan struct{}), failed: make(chan struct{})}
 }
 
@@ -505,26 +558,37 @@ func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error)
 		}
 		// A new batch: write the ledger first, straight as queued (the tasks follow in one
 		// round trip); only newly planned recipients get a task.
-		flags, err := e.cfg.Ledger.PlanQueued(ctx, ledger.Batch{Run: run.ID, From: j.from, To: j.to, Skipped: j.skipped, Entries: entries})
-		if err != nil {
+		flags, err := e.cfg.Ledger.PlanQueued(ctx, ledger.Batch{Run: run.ID, From: j.from, To: j.to, Skipped: j.skipped,
+			Entries: entries, Token: w.token})
+		switch {
+		case errors.Is(err, ledger.ErrBatchApplied):
+			// Planned already by this expansion (the script ran twice, its first reply lost):
+			// as a batch planned before an interruption, with the tasks' existence checked.
+			j.fresh = false
+		case err != nil:
 			return plannedJob{}, err
-		}
-		fresh = flags
-		for r, n := range j.skipped {
-			st.Skipped[r] += n
-		}
-	} else {
-		// Planned before an interruption: the ledger says which rows planned an entry that
-		// no worker has claimed yet; enqueue those again, the TaskID keeps each single. A
-		// duplicate row must not: its task would win the TaskID race half the time and send
-		// that row's parameters. Nor does a suppressed row, or an entry already in flight.
-		for i, p := range j.batch {
-			en, ok, err := e.cfg.Ledger.Entry(ctx, ledger.Address{Run: run.ID, Bucket: p.entry.Bucket, Recipient: p.entry.Recipient})
-			if err != nil {
-				return plannedJob{}, err
+		default:
+			for r, n := range j.skipped {
+				st.Skipped[r] += n
 			}
-			fresh[i] = ok && (en.State == ledger.Planned || en.State == ledger.Queued) && en.Row == p.entry.Row
+			return plannedJob{expandJob: j, fresh: flags}, nil
 		}
+	}
+	// Planned before an interruption: the ledger says which rows planned an entry that no
+	// worker has claimed yet; enqueue those again, the TaskID keeps each single. A duplicate
+	// row must not: its task would win the TaskID race half the time and send that row's
+	// parameters. Nor does a suppressed row, or an entry already in flight.
+	addrs := make([]ledger.Address, len(j.batch))
+	for i, p := range j.batch {
+		addrs[i] = ledger.Address{Run: run.ID, Bucket: p.entry.Bucket, Recipient: p.entry.Recipient}
+	}
+	ens, err := e.cfg.Ledger.Entries(ctx, addrs)
+	if err != nil {
+		return plannedJob{}, err
+	}
+	for i, p := range j.batch {
+		en := ens[i]
+		fresh[i] = (en.State == ledger.Planned || en.State == ledger.Queued) && en.Row == p.entry.Row
 	}
 	return plannedJob{expandJob: j, fresh: fresh}, nil
 }
@@ -542,14 +606,15 @@ func (w *batchWriter) queue(ctx context.Context, pj plannedJob) error {
 		}
 	}
 	st.Planned += len(tasks)
-	// A fresh batch's tasks are new: their ledger entries were created just now.
-	n, sched, err := e.writeTasks(ctx, tasks, ps, j.fresh)
+	// A fresh batch's tasks are new: their ledger entries were created just now (unless
+	// another expansion may be replaying the batch: Checked).
+	n, sched, err := e.writeTasks(ctx, tasks, ps, j.fresh && !e.cfg.Checked)
 	st.Enqueued += n
 	st.Scheduled += sched
 	if err != nil {
 		return err
 	}
-	if err := e.cfg.Ledger.MarkQueuedAt(ctx, run.ID, j.from, j.to, j.off); err != nil {
+	if err := e.cfg.Ledger.MarkQueuedRows(ctx, run.ID, j.from, j.to, j.off, j.rows); err != nil {
 		return err
 	}
 	if e.cfg.Progress != nil {

@@ -122,7 +122,14 @@ func (h *Handler) BacklogFor(rate float64) int { return h.runs.cfg.BacklogFor(ra
 // that finds the backlog still full hands over again at the cost of two reads, so a run's
 // expansion is a chain of short tasks that any living expansion server takes. Everything it does is keyed by the run
 // and guarded by the ledger's cursors, so a task that is run twice, or crashes anywhere and is
-// run again, neither skips nor duplicates a recipient.
+// run again, neither skips nor duplicates a recipient; a step that finds another expansion of
+// the run ahead of it hands over to a continuation all the same, so no chain stops before the
+// run is expanded.
+//
+// A run whose campaign or audience can no longer be read as it started (the kept campaign
+// file or version gone, the audience file removed or rewritten) is paused with the reason,
+// and its chain looks again every Recheck: once the run is resumed with the file back as it
+// was, the expansion goes on; a run cancelled meanwhile is closed at the rows it had read.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	p, err := campaigns.DecodeExpand(t.Payload())
 	if err != nil {
@@ -138,29 +145,42 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	run, err := h.runs.ledger.GetRun(ctx, p.Run)
 	var def *campaigns.Definition
 	switch {
+	case errors.Is(err, ledger.ErrRunNotFound) && p.Seq > 0:
+		// Only a run's first task creates it: a continuation of a run that is not there has
+		// nothing to carry on.
+		return fmt.Errorf("run %s: %w: %w", p.Run, err, asynq.SkipRetry)
 	case errors.Is(err, ledger.ErrRunNotFound):
 		if run, def, err = h.createRun(ctx, p, log); err != nil {
 			return err
 		}
 	case err != nil:
 		return err
+	case run.Expanded:
+		// A cancelled run is still expanded to the end, every remaining row
+		// skipped(cancelled) without a task, so its states add up to the audience.
+		return nil
 	default:
 		// A run continues from the campaign it was started from: its stored version, or the
-		// same file (herald campaign send).
+		// file as it was kept when the run started (herald campaign send).
 		if def, err = h.runs.SourceOf(ctx, run); err != nil {
-			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+			if permanent(err) {
+				return h.blocked(ctx, p, run, err, log)
+			}
+			return err
 		}
+	}
+	keep, err := h.runs.keepOf(ctx, run)
+	if err != nil {
+		return err
 	}
 	backlog := h.runs.backlogOf(def, run.Sender)
 	exp := h.runs.expander(backlog, nil)
 	deadline := h.runs.deps.Now().Add(h.runs.cfg.Hold)
 	for {
-		// A cancelled run is still expanded to the end, every remaining row skipped(cancelled)
-		// without a task, so its states add up to the audience.
 		if run.Expanded {
 			return nil
 		}
-		st, err := exp.Expand(ctx, def, run)
+		st, err := exp.ExpandOnly(ctx, def, run, keep)
 		if h.runs.deps.OnEnqueued != nil && st.Enqueued > 0 {
 			h.runs.deps.OnEnqueued(run.Campaign, st.Enqueued)
 		}
@@ -169,10 +189,21 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			log.Info().Int("rows", st.Rows).Msg("run expanded")
 			return nil
 		case errors.Is(err, ledger.ErrStaleBatch):
-			// Another expansion of this run moved the cursor under us (a tick enqueued again
-			// after its first task was gone): that one carries on.
-			log.Warn().Err(err).Msg("run is being expanded by another task; this one stops")
-			return nil
+			// Another expansion of this run moved the cursor past this one's batch (a tick
+			// enqueued again after its first task was gone, a task put back while its old
+			// holder still ran, the command that started the run still expanding). This one
+			// does not simply stop: that other one may stop next. It hands over to a
+			// continuation, which a task of the other chain with the same step merges with.
+			if run, err = h.runs.ledger.GetRun(ctx, run.ID); err != nil {
+				return err
+			}
+			if run.Expanded {
+				return nil
+			}
+			log.Warn().Msg("run is being expanded by another task too; a continuation takes over")
+			return h.continueLater(ctx, p, backlog, log)
+		case permanent(err):
+			return h.blocked(ctx, p, run, err, log)
 		case !errors.Is(err, ErrBacklogFull):
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -193,6 +224,53 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 	}
+}
+
+// Recheck is how often the expansion of a run paused because its campaign or audience can no
+// longer be read as it started looks again.
+const Recheck = time.Minute
+
+// blocked stops the expansion of run, whose campaign or audience can no longer be read as it
+// started (cause): the run is paused with the reason (a cancelled run is closed at the rows
+// it had read, and its chain ends), and a continuation looks again Recheck later.
+func (h *Handler) blocked(ctx context.Context, p campaigns.ExpandPayload, run ledger.Run, cause error, log zerolog.Logger) error {
+	if err := h.runs.block(ctx, run, cause); err != nil {
+		return err
+	}
+	if run.Status == ledger.RunCancelled {
+		log.Warn().Str("error", logx.MaskDigits(cause.Error())).Msg("cancelled run closed at the rows it had read")
+		return nil
+	}
+	log.Warn().Str("error", logx.MaskDigits(cause.Error())).Msg("run paused: its expansion cannot go on")
+	next := p
+	next.Seq++
+	next.Backlog = 0
+	return EnqueueContinuation(ctx, h.runs.deps.Enqueuer, next, Recheck)
+}
+
+// block pauses run, whose campaign or audience can no longer be read as it started, with
+// cause as the reason; a cancelled run, which needs nothing more read, is closed at the rows
+// it had read instead, so that it completes.
+func (r *Runs) block(ctx context.Context, run ledger.Run, cause error) error {
+	if run.Status == ledger.RunCancelled {
+		_, err := r.ledger.CloseExpansion(ctx, run.ID)
+		return err
+	}
+	_, err := r.ledger.Pause(ctx, run.ID, "expansion stopped: "+cause.Error())
+	return err
+}
+
+// keepOf returns the filter of a retry run's rows (its pick set: the recipients it sends to
+// again); nil for any other run.
+func (r *Runs) keepOf(ctx context.Context, run ledger.Run) (func(string) bool, error) {
+	if run.Picked == 0 {
+		return nil, nil
+	}
+	picked, err := r.ledger.PickSet(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	return func(rcpt string) bool { return picked[rcpt] }, nil
 }
 
 var errHoldOver = errors.New("hold over")

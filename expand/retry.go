@@ -4,13 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"time"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
 
 // ErrNothingToRetry is wrapped by RetryRun when no recipient of the parent run matches.
 var ErrNothingToRetry = errors.New("no recipients matching the filter; nothing to retry")
+
+// ErrRetried is wrapped by RetryRun when the parent was retried already by a run that sends
+// again to some of the recipients this retry would pick: retry that run instead, once it has
+// finished.
+var ErrRetried = errors.New("already retried")
 
 // RetryParams say which recipients of a finished run RetryRun sends to again.
 type RetryParams struct {
@@ -25,6 +34,9 @@ type RetryParams struct {
 	// IncludeUnknown also picks recipients whose outcome is unknown (they may have received
 	// the first message).
 	IncludeUnknown bool
+	// Started, when set, is told the child run once it exists and its expansion task is
+	// enqueued, before any of it is expanded here.
+	Started func(child ledger.Run)
 }
 
 // Retried is what RetryRun did.
@@ -34,17 +46,31 @@ type Retried struct {
 	// "<state>:<code>".
 	Picked int
 	ByCode map[string]int
-	// Stats are the child run's expansion: Rows are the picked recipients still in the
-	// audience, Planned those that got a task.
+	// Stats are the child run's expansion in the call: Rows are the picked recipients still
+	// in the audience (all of the audience's when not Continues), Planned those that got a
+	// task.
 	Stats Stats
+	// Continues says the child's backlog filled and its expansion task carries it on.
+	Continues bool
 }
+
+// retryStarting is how long a retry recorded on its parent whose child run does not exist
+// yet is taken as being started (its child about to be created), not as one that died first.
+const retryStarting = time.Minute
 
 // RetryRun starts a child run, linked to its parent, that sends again to exactly the
 // recipients of a finished run that p picks, expanded from the campaign the parent was
 // started from and written through the same task writer as every run. It refuses a parent
-// still running, a campaign that now names another template or language, and a filter that
-// picks nobody (wrapping ErrNothingToRetry); a parent that does not exist wraps
-// ledger.ErrRunNotFound.
+// still running, a campaign that now names another template or language, a filter that
+// picks nobody (wrapping ErrNothingToRetry), and a parent already retried by a run that
+// sends to some of the same recipients (wrapping ErrRetried: retry that run instead); a
+// parent that does not exist wraps ledger.ErrRunNotFound.
+//
+// The child keeps the recipients it picked in Redis and is recorded on its parent before it
+// is created. It is expanded as a run of campaign send is: its next expansion step is
+// enqueued first, then one backlog of it is expanded here, and the expansion task carries on
+// from the cursors whatever stops the command. With an error, out.Child is set once the
+// child exists.
 func (r *Runs) RetryRun(ctx context.Context, p RetryParams) (Retried, error) {
 	parent, err := r.ledger.GetRun(ctx, p.Parent)
 	if err != nil {
@@ -70,17 +96,125 @@ func (r *Runs) RetryRun(ctx context.Context, p RetryParams) (Retried, error) {
 	if len(picked) == 0 {
 		return out, fmt.Errorf("run %s has %w", parent.ID, ErrNothingToRetry)
 	}
+	rcpts := slices.Sorted(maps.Keys(picked))
 	exp := r.expander(0, nil)
-	child, err := exp.createRun(ctx, def, parent.Sender, newRun{id: NewRunID(def.ID, r.deps.Now()) + "-retry", parent: parent.ID})
+	n := newRun{id: NewRunID(def.ID, r.deps.Now()) + "-retry", parent: parent.ID, version: parent.Version, source: parent.Source, picked: rcpts}
+	prepared, err := exp.prepareRun(def, parent.Sender, n)
+	if err != nil {
+		return out, err
+	}
+	// Recorded on the parent first, the child is created right after: a retry started
+	// meanwhile is checked again, and one that dies between the two leaves a record of no run.
+	for try := 0; ; try++ {
+		checked, err := r.checkRetries(ctx, parent, rcpts)
+		if err != nil {
+			return out, err
+		}
+		ok, err := r.ledger.MarkRetry(ctx, parent.ID, checked, n.id)
+		if err != nil {
+			return out, err
+		}
+		if ok {
+			break
+		}
+		if try == 10 {
+			return out, fmt.Errorf("run %s is being retried concurrently; try again", parent.ID)
+		}
+		if parent, err = r.ledger.GetRun(ctx, parent.ID); err != nil {
+			return out, err
+		}
+	}
+	child, err := exp.storeRun(ctx, def, prepared, n)
 	if err != nil {
 		return out, err
 	}
 	out.Child = child
-	out.Stats, err = exp.ExpandOnly(ctx, def, child, func(rcpt string) bool { return picked[rcpt] })
-	if err != nil {
-		return out, fmt.Errorf("expand retry run %s: %w", child.ID, err)
+	backlog := r.backlogOf(def, parent.Sender)
+	next := campaigns.ExpandPayload{Run: child.ID, Campaign: child.Campaign, Version: child.Version, Trigger: "retry", Seq: 1}
+	if err := r.handOver(ctx, child, next); err != nil {
+		return out, err
 	}
-	return out, nil
+	if p.Started != nil {
+		p.Started(child)
+	}
+	// The step enqueued above may start while this expansion still runs (see StartRun).
+	cexp := r.expander(backlog, nil)
+	cexp.cfg.Checked = true
+	out.Stats, err = cexp.ExpandOnly(ctx, def, child, func(rcpt string) bool { return picked[rcpt] })
+	switch {
+	case err == nil:
+		r.withdraw(child.ID, 1)
+		return out, nil
+	case errors.Is(err, ErrBacklogFull) || errors.Is(err, ledger.ErrStaleBatch):
+		out.Continues = true
+		return out, nil
+	}
+	out.Continues = true
+	return out, r.stopped(ctx, child, err)
+}
+
+// checkRetries checks the retries recorded on parent against rcpts, the recipients a new
+// retry picked, and returns the children it checked: it refuses (wrapping ErrRetried) when
+// one of them sends to some of rcpts, or (a retry being started) when one recorded less than
+// a minute ago does not exist yet. A recorded child that does not exist, older than that, is
+// a retry that died before it created its run: it sends to no one.
+func (r *Runs) checkRetries(ctx context.Context, parent ledger.Run, rcpts []string) ([]string, error) {
+	checked := make([]string, 0, len(parent.RetriedBy))
+	for _, m := range parent.RetriedBy {
+		child, err := r.ledger.GetRun(ctx, m.Child)
+		switch {
+		case errors.Is(err, ledger.ErrRunNotFound):
+			if r.deps.Now().Sub(m.At) < retryStarting {
+				return nil, fmt.Errorf("run %s is being retried by run %s, which is starting: try again in a minute", parent.ID, m.Child)
+			}
+		case err != nil:
+			return nil, err
+		default:
+			common, err := r.sendsTo(ctx, child, rcpts)
+			if err != nil {
+				return nil, err
+			}
+			if common > 0 {
+				return nil, fmt.Errorf("run %s was %w by run %s (%s), which sends again to %d of the %d recipients this retry picks: "+
+					"retry %s instead once it has finished (herald run retry %s)", parent.ID, ErrRetried, child.ID, child.Status,
+					common, len(rcpts), child.ID, child.ID)
+			}
+		}
+		checked = append(checked, m.Child)
+	}
+	return checked, nil
+}
+
+// sendsTo counts the recipients of rcpts that retry run child sends to, has sent to, or may
+// still send to: those of its pick set, or for a cancelled child, those whose entry is neither
+// skipped(cancelled) nor waiting to be (queued or planned: the cancel sweeps them); rows it
+// never planned will be skipped(cancelled) too. A child cancelled before it sent anything (its
+// expansion task could not be enqueued, say) sends to no one.
+func (r *Runs) sendsTo(ctx context.Context, child ledger.Run, rcpts []string) (int, error) {
+	if child.Status != ledger.RunCancelled {
+		return r.ledger.PickOverlap(ctx, child.ID, rcpts)
+	}
+	n := 0
+	for i := 0; i < len(rcpts); i += 1000 {
+		part := rcpts[i:min(i+1000, len(rcpts))]
+		addrs := make([]ledger.Address, len(part))
+		for j, rcpt := range part {
+			addrs[j] = ledger.AddressIn(child.ID, rcpt, child.Buckets)
+		}
+		entries, err := r.ledger.Entries(ctx, addrs)
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range entries {
+			switch {
+			case e.State == "", e.State == ledger.Planned, e.State == ledger.Queued:
+			case e.State == ledger.Skipped && e.Code == "cancelled":
+			default:
+				n++
+			}
+		}
+	}
+	return n, nil
 }
 
 // pick reads the parent's ledger and returns the recipients p picks, counting them into

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 
@@ -76,7 +77,7 @@ func (r *Runs) Ledger() *ledger.Ledger { return r.ledger }
 // expander returns an Expander writing through the one task writer, at most maxBacklog tasks
 // of a run ahead of the workers (0 or negative: no bound, see Options.MaxBacklog).
 func (r *Runs) expander(maxBacklog int, progress func(done, estimate int)) *Expander {
-	return NewExpander(Options{Ledger: r.ledger, Tasks: r.deps.Tasks, MaxBacklog: maxBacklog, Task: r.cfg.Task,
+	return NewExpander(Options{Ledger: r.ledger, Store: r.store, Tasks: r.deps.Tasks, MaxBacklog: maxBacklog, Task: r.cfg.Task,
 		BatchSize: r.cfg.BatchSize, Logger: r.log, Progress: progress, Now: r.deps.Now})
 }
 
@@ -90,10 +91,15 @@ func (r *Runs) backlogOf(def *campaigns.Definition, sender string) int {
 }
 
 // newRun names a run to create: its id ("": a new one), the run it retries, the submitted
-// campaign version it is of (0: a campaign file).
+// campaign version it is of (0: a campaign file), the campaign file's text to keep for it (a
+// run of a file) or the kept file it reads (source: a retry of such a run), and the
+// recipients a retry run picked.
 type newRun struct {
 	id, parent string
 	version    int
+	yaml       []byte
+	source     string
+	picked     []string
 }
 
 // StartParams say which run StartRun starts. Set Def for a run of a campaign file, or
@@ -102,9 +108,9 @@ type StartParams struct {
 	// Def is a campaign loaded from its file (campaign send, demo): the run is created and
 	// expanded in the call, from Deps.Sender(Def).
 	Def *campaigns.Definition
-	// Bounded expands at most the run's backlog in the call; when it fills, the run's next
-	// expansion step is enqueued for an expansion server to carry on as sends complete
-	// (campaign send). Otherwise the whole audience is expanded (demo).
+	// Bounded expands at most the run's backlog in the call, the run's next expansion step
+	// enqueued first for an expansion server to carry on as sends complete, or when the call
+	// is stopped part way (campaign send). Otherwise the whole audience is expanded (demo).
 	Bounded bool
 	// Progress, when set, is told rows done and the estimated total after each batch (Def).
 	Progress func(done, estimate int)
@@ -148,6 +154,12 @@ type Started struct {
 // StartRun starts a run: of a campaign file (p.Def) by creating and expanding it here, or of
 // a submitted campaign version by enqueuing its first expansion task. A run of a file whose
 // audience has too many invalid rows is refused with an error wrapping ErrRefused.
+//
+// A run of a file keeps the file's text as it is read here (defstore.Store.KeepFile): its
+// later expansion steps, its retries and its follow-ups read that, whatever becomes of the
+// file. A Bounded run's next expansion step is enqueued before the command expands anything:
+// whatever stops the command (Ctrl-C, a kill, a Redis error), that task carries the run on
+// from the cursors.
 func (r *Runs) StartRun(ctx context.Context, p StartParams) (Started, error) {
 	if p.Def == nil {
 		return r.enqueueRun(ctx, p)
@@ -157,26 +169,107 @@ func (r *Runs) StartRun(ctx context.Context, p StartParams) (Started, error) {
 	if err != nil {
 		return Started{}, err
 	}
-	run, rep, err := r.expander(0, nil).create(ctx, def, sender, newRun{id: p.RunID})
+	n := newRun{id: p.RunID}
+	if def.Path != "" {
+		if n.yaml, err = r.readSource(def); err != nil {
+			return Started{}, err
+		}
+	}
+	run, rep, err := r.expander(0, nil).create(ctx, def, sender, n)
 	if err != nil {
 		return Started{}, err
 	}
 	out := Started{RunID: run.ID, Run: run}
 	if p.Bounded {
 		out.Backlog = r.backlogOf(def, sender)
+		next := campaigns.ExpandPayload{Run: run.ID, Campaign: run.Campaign, Trigger: "send", Seq: 1}
+		if err := r.handOver(ctx, run, next); err != nil {
+			return out, err
+		}
 	}
-	out.Stats, err = r.expander(out.Backlog, p.Progress).Expand(ctx, def, run)
-	if errors.Is(err, ErrBacklogFull) {
-		// The expansion stopped part way: the rows are the whole audience's, as read above.
+	exp := r.expander(out.Backlog, p.Progress)
+	// The step enqueued above may start while this expansion still runs: it replays the
+	// batch this one is writing, so every batch is written with the tasks' existence checked.
+	exp.cfg.Checked = p.Bounded
+	out.Stats, err = exp.Expand(ctx, def, run)
+	switch {
+	case err == nil:
+		if p.Bounded {
+			r.withdraw(run.ID, 1)
+		}
+		return out, nil
+	case p.Bounded && (errors.Is(err, ErrBacklogFull) || errors.Is(err, ledger.ErrStaleBatch)):
+		// The expansion stopped part way (the backlog is full, or the expansion task is
+		// already at work): the rows are the whole audience's, as read above.
 		out.Stats.Rows = rep.Rows
 		out.Continues = true
-		next := campaigns.ExpandPayload{Run: run.ID, Campaign: run.Campaign, Trigger: "send", Seq: 1}
-		return out, EnqueueContinuation(ctx, r.deps.Enqueuer, next, r.cfg.TopUp)
+		return out, nil
+	case p.Bounded:
+		out.Continues = true
+		return out, r.stopped(ctx, run, err)
 	}
+	return out, fmt.Errorf("expand run %s: %w", run.ID, err)
+}
+
+// readSource reads the campaign file def was loaded from, to keep with its run, and checks
+// that it still holds def's campaign.
+func (r *Runs) readSource(def *campaigns.Definition) ([]byte, error) {
+	data, err := campaigns.ReadFile(def.Path)
 	if err != nil {
-		return out, fmt.Errorf("expand run %s: %w", run.ID, err)
+		return nil, fmt.Errorf("campaign: %w", err)
 	}
-	return out, nil
+	again, err := campaigns.Parse(def.Path, data)
+	if err != nil {
+		return nil, err
+	}
+	if again.ID != def.ID {
+		return nil, fmt.Errorf("%s now holds campaign %s, not %s: it changed as the run started", def.Path, again.ID, def.ID)
+	}
+	return data, nil
+}
+
+// handOver enqueues next, the expansion step that carries run on from the cursors, before
+// the caller expands any of it. When that fails nothing of the run was planned, and nothing
+// would ever carry it on: the run is cancelled and closed at no rows, so that it ends.
+func (r *Runs) handOver(ctx context.Context, run ledger.Run, next campaigns.ExpandPayload) error {
+	err := EnqueueContinuation(ctx, r.deps.Enqueuer, next, r.cfg.TopUp)
+	if err == nil {
+		return nil
+	}
+	// The caller's context may be what failed: the run is ended on a context of its own.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	_, _, cerr := r.ledger.Cancel(cctx, run.ID, "not started: its expansion task could not be enqueued")
+	if cerr == nil {
+		_, cerr = r.ledger.CloseExpansion(cctx, run.ID)
+	}
+	if cerr != nil {
+		return fmt.Errorf("run %s: %w; and it could not be cancelled: %w", run.ID, err, cerr)
+	}
+	return fmt.Errorf("run %s cancelled before it sent anything: %w", run.ID, err)
+}
+
+// withdraw deletes expansion step seq of a run that its command expanded whole, when no
+// server has taken it yet: it would only find the run expanded. Best effort: a step already
+// taken finds just that.
+func (r *Runs) withdraw(runID string, seq int) {
+	err := asynq.NewInspectorFromRedisClient(r.deps.Redis).DeleteTask(campaigns.ExpandQueue, campaigns.ExpandTaskID(runID, seq))
+	if err != nil {
+		r.log.Debug().Str(logx.KeyRun, runID).Err(err).Msg("expansion step of a run expanded whole left in the queue")
+	}
+}
+
+// stopped is what an expansion inside a command reports when it stopped with err: its
+// expansion task carries the run on, and a run whose campaign or audience can no longer be
+// read as it started is paused with the reason (see blocked).
+func (r *Runs) stopped(ctx context.Context, run ledger.Run, err error) error {
+	if permanent(err) {
+		if perr := r.block(ctx, run, err); perr != nil {
+			return fmt.Errorf("expand run %s: %w; %w", run.ID, err, perr)
+		}
+		return fmt.Errorf("run %s paused: %w", run.ID, err)
+	}
+	return fmt.Errorf("expand run %s: %w (its expansion task carries it on)", run.ID, err)
 }
 
 // enqueueRun enqueues the first expansion task of a run of a submitted campaign version.
@@ -221,9 +314,13 @@ func Definition(v defstore.Submitted) (*campaigns.Definition, error) {
 }
 
 // SourceOf returns the campaign a run was started from: the stored version for runs of a
-// submitted campaign (so a retry sends what the run sent, whatever the file says now), else
-// the campaign file the run records, which must still hold the run's campaign. It is the one
-// way a run's campaign is read: its expansion, a retry and the replies to it all come here.
+// submitted campaign (so a retry sends what the run sent, whatever the file says now), the
+// campaign file as the run started with it for runs of a file (kept with the run, and with
+// its parent for a follow-up run), else (runs started before files were kept) the campaign
+// file the run records, which must still hold the run's campaign. It is the one way a run's
+// campaign is read: its expansion, a retry and the replies to it all come here. An error for
+// a campaign that is gone for good (a version or a kept file missing, a file removed or
+// holding another campaign) says so to permanent.
 func (r *Runs) SourceOf(ctx context.Context, run ledger.Run) (*campaigns.Definition, error) {
 	if run.Version > 0 {
 		sub, err := r.store.Version(ctx, run.Campaign, run.Version)
@@ -236,8 +333,30 @@ func (r *Runs) SourceOf(ctx context.Context, run ledger.Run) (*campaigns.Definit
 		}
 		return def, nil
 	}
+	source := run.Source
+	if source == "" && run.Parent != "" {
+		// A follow-up run records its parent's campaign file, not the kept copy.
+		parent, err := r.ledger.GetRun(ctx, run.Parent)
+		if err != nil && !errors.Is(err, ledger.ErrRunNotFound) {
+			return nil, err
+		}
+		if err == nil && parent.Campaign == run.Campaign {
+			source = parent.Source
+		}
+	}
+	if source != "" {
+		sub, err := r.store.File(ctx, run.Campaign, source)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %w", run.ID, err)
+		}
+		def, err := Definition(sub)
+		if err != nil {
+			return nil, gone{fmt.Errorf("run %s: campaign %s as the run started: %w", run.ID, run.Campaign, err)}
+		}
+		return def, nil
+	}
 	if run.Definition == "" {
-		return nil, fmt.Errorf("run %s does not record its campaign file", run.ID)
+		return nil, gone{fmt.Errorf("run %s does not record its campaign file", run.ID)}
 	}
 	if _, err := os.Stat(run.Definition); err != nil {
 		return nil, fmt.Errorf("run %s was started from %s, which cannot be read: %w", run.ID, run.Definition, err)
@@ -247,7 +366,32 @@ func (r *Runs) SourceOf(ctx context.Context, run ledger.Run) (*campaigns.Definit
 		return nil, fmt.Errorf("run %s: %w", run.ID, err)
 	}
 	if def.ID != run.Campaign {
-		return nil, fmt.Errorf("run %s: %s now holds campaign %s, not %s", run.ID, run.Definition, def.ID, run.Campaign)
+		return nil, gone{fmt.Errorf("run %s: %s now holds campaign %s, not %s", run.ID, run.Definition, def.ID, run.Campaign)}
 	}
 	return def, nil
+}
+
+// gone marks an error as one that no retry will cure (see permanent).
+type gone struct{ err error }
+
+func (g gone) Error() string { return g.err.Error() }
+func (g gone) Unwrap() error { return g.err }
+
+// permanent reports whether err says that something a run needs is gone for good, or is no
+// longer what the run started with: its campaign (a submitted version, a kept file, the file
+// of an older run), its audience file (removed, rewritten, or now refused as an audience).
+// A Redis or network error, or a cancelled context, is not: the step is tried again.
+func permanent(err error) bool {
+	var g gone
+	var ce campaigns.Errors
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &g), errors.As(err, &ce),
+		errors.Is(err, ErrAudienceChanged), errors.Is(err, defstore.ErrNotSubmitted), errors.Is(err, defstore.ErrNotKept),
+		errors.Is(err, fs.ErrNotExist), errors.Is(err, campaigns.ErrOutsideRoot), errors.Is(err, campaigns.ErrNotRegular),
+		errors.Is(err, campaigns.ErrTooLarge), errors.Is(err, campaigns.ErrEncoding):
+		return true
+	}
+	return false
 }

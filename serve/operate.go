@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -61,11 +62,15 @@ func CancelRun(ctx context.Context, rdb redis.UniversalClient, run string, rec a
 
 // changeRun applies change to run and keeps it in the audit log as "run VERB"; a change the
 // run's status refuses is not kept, and reports the status. A run that does not exist wraps
-// ledger.ErrRunNotFound.
+// ledger.ErrRunNotFound. A change that failed after it took effect (a cancel whose sweep
+// failed: change reports ok with its error) is kept as failed, with what went wrong.
 func changeRun(ctx context.Context, rdb redis.UniversalClient, run string, rec audit.Record, verb string,
 	change func(*ledger.Ledger) (ok bool, detail string, err error)) (RunChange, error) {
 	l := ledger.New(rdb, nil)
 	ok, detail, err := change(l)
+	if err != nil && ok {
+		return RunChange{Changed: true, Detail: detail}, rec.Failed(ctx, "run "+verb, run, fmt.Errorf("%s: %w", detail, err))
+	}
 	if err != nil {
 		return RunChange{}, err
 	}
@@ -102,7 +107,9 @@ type RetryParams struct {
 
 // RetryRun starts a child run of exactly the failed recipients of a run that p picks
 // (expand.Runs.RetryRun), with send tasks as `campaign send` writes them, and keeps it in
-// the audit log. A parent that does not exist wraps ledger.ErrRunNotFound.
+// the audit log. A parent that does not exist wraps ledger.ErrRunNotFound. A retry that
+// failed once its child run existed (the child's expansion task carries it on) is kept as
+// failed, naming the child.
 func RetryRun(ctx context.Context, p RetryParams) (expand.Retried, error) {
 	table, err := ErrorTable(p.Config)
 	if err != nil {
@@ -111,8 +118,17 @@ func RetryRun(ctx context.Context, p RetryParams) (expand.Retried, error) {
 	rp := p.Retry
 	rp.Table = table
 	res, err := Runs(p.Config, p.Redis, p.Log, SendTaskOptions(p.Config)).RetryRun(ctx, rp)
-	if err != nil {
+	switch {
+	case err != nil && res.Child.ID != "":
+		// The command's context may be what ended it: the entry is written all the same.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return res, p.Audit.Failed(actx, "run retry", res.Parent.ID, fmt.Errorf("child run %s with %d recipients picked: %w", res.Child.ID, res.Picked, err))
+	case err != nil:
 		return res, err
+	case res.Continues:
+		return res, p.Audit.Keep(ctx, "run retry", res.Parent.ID,
+			fmt.Sprintf("child run %s with %d recipients picked, expanding", res.Child.ID, res.Picked))
 	}
 	return res, p.Audit.Keep(ctx, "run retry", res.Parent.ID, fmt.Sprintf("child run %s with %d recipients", res.Child.ID, res.Stats.Planned))
 }

@@ -38,8 +38,14 @@ func (a *app) runRetryCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				res, err := serve.RetryRun(ctx, serve.RetryParams{Config: k.c, Redis: k.rdb, Log: log, Audit: by.record(k.rdb),
-					Retry: expand.RetryParams{Parent: args[0], Codes: codes, AnyClass: class == "any", Class: want, IncludeUnknown: includeUnknown}})
+				retry := expand.RetryParams{Parent: args[0], Codes: codes, AnyClass: class == "any", Class: want, IncludeUnknown: includeUnknown}
+				if !asJSON {
+					// Said before anything is expanded: a retry stopped part way names its run.
+					retry.Started = func(child ledger.Run) {
+						fmt.Fprintf(a.stderr, "run %s started (retry of %s)\n", child.ID, child.Parent)
+					}
+				}
+				res, err := serve.RetryRun(ctx, serve.RetryParams{Config: k.c, Redis: k.rdb, Log: log, Audit: by.record(k.rdb), Retry: retry})
 				if errors.Is(err, ledger.ErrRunNotFound) {
 					return notFound(args[0], err)
 				}
@@ -47,13 +53,19 @@ func (a *app) runRetryCmd() *cobra.Command {
 					return err
 				}
 				parent, child, st, byCode := res.Parent, res.Child, res.Stats, res.ByCode
-				out := map[string]any{"run": child.ID, "parent": parent.ID, "recipients": st.Rows, "planned": st.Planned, "picked": byCode}
+				out := map[string]any{"run": child.ID, "parent": parent.ID, "recipients": st.Rows, "planned": st.Planned, "picked": byCode,
+					"expanding": res.Continues}
 				return a.print(asJSON, out, func(w io.Writer) error {
-					fmt.Fprintf(w, "run %s retries %d recipients of %s:\n", child.ID, st.Planned, parent.ID)
+					if res.Continues {
+						fmt.Fprintf(w, "run %s retries %d recipients of %s (%d queued; the rest expand as sends complete):\n",
+							child.ID, res.Picked, parent.ID, st.Planned)
+					} else {
+						fmt.Fprintf(w, "run %s retries %d recipients of %s:\n", child.ID, st.Planned, parent.ID)
+					}
 					for _, code := range slices.Sorted(maps.Keys(byCode)) {
 						fmt.Fprintf(w, "  %-50s %d\n", code, byCode[code])
 					}
-					if missing := res.Picked - st.Rows; missing > 0 {
+					if missing := res.Picked - st.Rows; missing > 0 && !res.Continues {
 						fmt.Fprintf(w, "  (%d picked recipients are no longer in the audience file)\n", missing)
 					}
 					fmt.Fprintf(w, "follow it with: herald run show %s\n", child.ID)
@@ -64,8 +76,11 @@ func (a *app) runRetryCmd() *cobra.Command {
 	cmd.Long = `Start a child run, linked to its parent, that sends again to exactly the recipients of RUN
 that failed with the given class (default transient: attempts used up on 5xx or timeouts) or
 codes. --class any takes every failure. --include-unknown also takes recipients whose outcome
-is unknown (they may have received the first message). The campaign file the parent was
-started from is read again for the template parameters.`
+is unknown (they may have received the first message). The child is expanded from the
+campaign the parent was started from (its submitted version, or the campaign file as the
+parent kept it), one backlog in the command and the rest by an expansion task, as campaign
+send does. A run already retried by a run that sends to some of the same recipients is not
+retried again: retry that run once it has finished.`
 	cmd.Flags().StringVar(&class, "class", "transient", "retry failures of this class: transient, permanent, throttle, stop-run, or any")
 	cmd.Flags().StringSliceVar(&codes, "code", nil, "retry failures with this code (repeatable; overrides --class)")
 	cmd.Flags().BoolVar(&includeUnknown, "include-unknown", false, "also retry recipients whose outcome is unknown (may double-send)")

@@ -1,5 +1,6 @@
 // Package defstore keeps submitted campaign definitions in Redis, versioned, as their YAML
-// text and the path of the file they came from. Parsing the text into a campaign is the
+// text and the path of the file they came from, and the campaign files runs were started
+// from with campaign send, by content hash (KeepFile). Parsing the text into a campaign is the
 // caller's (campaigns.Parse(v.Path, v.YAML)): this package knows no campaign vocabulary.
 package defstore
 
@@ -23,6 +24,9 @@ import (
 // ErrNotSubmitted is wrapped when a campaign id has no submitted definition (or no such
 // version).
 var ErrNotSubmitted = errors.New("campaign not submitted")
+
+// ErrNotKept is wrapped when a campaign file a run was started from is not kept (KeepFile).
+var ErrNotKept = errors.New("campaign file not kept")
 
 // DefaultPoll is how often a reader of the store (the scheduler) looks at its change counter
 // (Gen, one GET) for campaigns submitted or removed.
@@ -202,6 +206,39 @@ func (s *Store) Version(ctx context.Context, id string, version int) (Submitted,
 	ms, _ := strconv.ParseInt(m["submitted"], 10, 64)
 	return Submitted{ID: id, Version: version, Path: m["path"], YAML: []byte(m["yaml"]), SHA: m["sha"],
 		Submitted: time.UnixMilli(ms).UTC()}, nil
+}
+
+// KeepFile keeps the text of the campaign file id was read from at path, as a run of it
+// (campaign send) starts, and returns its content hash, which the run records: the run's
+// later expansion steps, its retries and its follow-ups read the file as it was then (File),
+// not as it is now, nor fail once it is gone. The same file kept twice is kept once. yaml is
+// the text the caller read and parsed (campaigns.ReadFile bounds it).
+func (s *Store) KeepFile(ctx context.Context, id, path string, yaml []byte) (string, error) {
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("keep campaign file of %s: %w", id, err)
+	}
+	sha := contentSHA(path, yaml)
+	err = s.rdb.HSet(ctx, rkeys.DefinitionFile(id, sha), "path", path, "yaml", yaml, "sha", sha,
+		"submitted", s.now().UnixMilli()).Err()
+	if err != nil {
+		return "", fmt.Errorf("keep campaign file of %s: %w", id, err)
+	}
+	return sha, nil
+}
+
+// File returns a campaign file kept by KeepFile (Version 0, Submitted the time it was kept);
+// it returns an error wrapping ErrNotKept when there is none under sha.
+func (s *Store) File(ctx context.Context, id, sha string) (Submitted, error) {
+	m, err := s.rdb.HGetAll(ctx, rkeys.DefinitionFile(id, sha)).Result()
+	if err != nil {
+		return Submitted{}, fmt.Errorf("read campaign file of %s: %w", id, err)
+	}
+	if len(m) == 0 {
+		return Submitted{}, fmt.Errorf("campaign %s, file %s: %w", id, sha, ErrNotKept)
+	}
+	ms, _ := strconv.ParseInt(m["submitted"], 10, 64)
+	return Submitted{ID: id, Path: m["path"], YAML: []byte(m["yaml"]), SHA: m["sha"], Submitted: time.UnixMilli(ms).UTC()}, nil
 }
 
 // LastFire returns the latest tick handled for a campaign; ok is false when none is recorded.

@@ -122,3 +122,38 @@ func TestStoreErrorsWrapTheCause(t *testing.T) {
 		t.Fatalf("Current with Redis failing = %v, want a wrapped redis.Error", err)
 	}
 }
+
+// A campaign file kept for a run reads back as it was kept, by its content hash, whatever
+// becomes of the file; the same text at the same path is kept once; a hash never kept is
+// ErrNotKept. Kept files are not submitted campaigns: the scheduler never sees them.
+func TestKeepFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, mr := setup(t)
+	path := filepath.Join(t.TempDir(), "spring.yaml")
+	sha, err := s.KeepFile(ctx, "spring", path, []byte("id: spring\n"))
+	if err != nil || sha == "" {
+		t.Fatalf("KeepFile = %q, %v", sha, err)
+	}
+	again, err := s.KeepFile(ctx, "spring", path, []byte("id: spring\n"))
+	if err != nil || again != sha {
+		t.Fatalf("second KeepFile = %q, %v; want %q", again, err, sha)
+	}
+	other, _ := s.KeepFile(ctx, "spring", path, []byte("id: spring\nsender: \"+14155550100\"\n"))
+	if other == sha {
+		t.Fatal("another text kept under the same hash")
+	}
+	f, err := s.File(ctx, "spring", sha)
+	if err != nil || f.Path != path || string(f.YAML) != "id: spring\n" || f.SHA != sha || f.Version != 0 {
+		t.Fatalf("File = %+v, %v", f, err)
+	}
+	if _, err := s.File(ctx, "spring", "nope"); !errors.Is(err, defstore.ErrNotKept) {
+		t.Fatalf("File of no such hash = %v, want ErrNotKept", err)
+	}
+	if active, err := s.Active(ctx); err != nil || len(active) != 0 {
+		t.Fatalf("Active = %v, %v; kept files are not submitted", active, err)
+	}
+	if n := len(mr.Keys()); n != 2 {
+		t.Fatalf("%d keys, want the two kept texts: %v", n, mr.Keys())
+	}
+}

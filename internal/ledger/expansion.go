@@ -49,10 +49,18 @@ func (k *keyIndex) of(runID string, bucket int) int {
 	return len(k.keys)
 }
 
-// ErrStaleBatch is wrapped by PlanQueued and MarkQueuedAt when the run's cursor is not where
-// the batch starts: the batch was applied before (a resumed expansion) or batches are out of
-// order.
+// ErrStaleBatch is wrapped by PlanQueued and MarkQueuedAt when the run's cursor is neither
+// where the batch starts nor where it ends: another expansion of the run has moved past the
+// batch, or batches are out of order.
 var ErrStaleBatch = errors.New("expansion batch does not start at the run's cursor")
+
+// ErrBatchApplied is wrapped by PlanQueued when the run's planned_to cursor is already at the
+// batch's end, moved there by the same expansion (Batch.Token): the script ran twice because
+// its reply was lost and the client sent it again. The caller goes on as for a batch planned
+// before an interruption: it enqueues the entries still queued, their task ids keeping each
+// single. Moved there by another expansion, the batch is stale (ErrStaleBatch): that one
+// writes its tasks.
+var ErrBatchApplied = errors.New("expansion batch already planned")
 
 // Batch is one expansion batch of a run: audience rows (From, To], the rows of it that never
 // reach the ledger counted by reason (Skipped, e.g. "invalid"), and the entries it plans.
@@ -61,6 +69,10 @@ type Batch struct {
 	From, To int
 	Skipped  map[string]int
 	Entries  []PlanEntry
+	// Token names the expansion writing the batch (one per expansion step): a batch found
+	// applied by the same token is one whose reply was lost (ErrBatchApplied). "" takes no
+	// batch as applied.
+	Token string
 }
 
 // PlanQueued writes one expansion batch, for an expansion that writes the batch's tasks right
@@ -83,8 +95,8 @@ func (l *Ledger) PlanQueued(ctx context.Context, b Batch) ([]bool, error) {
 		reasons = append(reasons, r)
 	}
 	sort.Strings(reasons)
-	args := make([]any, 0, 3+2*len(reasons)+4*len(entries))
-	args = append(args, from, to, len(reasons))
+	args := make([]any, 0, 4+2*len(reasons)+4*len(entries))
+	args = append(args, from, to, b.Token, len(reasons))
 	for _, r := range reasons {
 		args = append(args, r, skippedRows[r])
 	}
@@ -98,6 +110,9 @@ func (l *Ledger) PlanQueued(ctx context.Context, b Batch) ([]bool, error) {
 	if len(res) == 1 && res[0] == -1 {
 		return nil, fmt.Errorf("ledger: plan rows %d-%d of run %s: %w", from+1, to, runID, ErrStaleBatch)
 	}
+	if len(res) == 1 && res[0] == -2 {
+		return nil, fmt.Errorf("ledger: plan rows %d-%d of run %s: %w", from+1, to, runID, ErrBatchApplied)
+	}
 	if len(res) != len(entries) {
 		return nil, fmt.Errorf("ledger: plan batch of run %s: %d results for %d entries", runID, len(res), len(entries))
 	}
@@ -110,9 +125,18 @@ func (l *Ledger) PlanQueued(ctx context.Context, b Batch) ([]bool, error) {
 
 // MarkQueuedAt records that the send tasks of rows (from, to] exist: it moves queued_to past
 // the batch and records, in the same step, the audience file offset just after row to, which
-// a resumed expansion seeks to (see CursorOffset).
+// a resumed expansion seeks to (see QueuedCursor). A cursor already at to is the batch done
+// (the script ran twice, its first reply lost, or another expansion wrote the same batch):
+// that is no error.
 func (l *Ledger) MarkQueuedAt(ctx context.Context, runID string, from, to int, offset int64) error {
-	n, err := queuedCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, from, to, offset).Int64()
+	return l.MarkQueuedRows(ctx, runID, from, to, offset, -1)
+}
+
+// MarkQueuedRows is MarkQueuedAt for an expansion that also records how many rows up to row to
+// belong to the run (rows; -1: not recorded), which a run that keeps only some of its
+// audience's rows (a retry) needs to resume by seeking (see QueuedCursor).
+func (l *Ledger) MarkQueuedRows(ctx context.Context, runID string, from, to int, offset int64, rows int) error {
+	n, err := queuedCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, from, to, offset, rows).Int64()
 	if err != nil {
 		return fmt.Errorf("ledger: mark queued in run %s: %w", runID, err)
 	}
@@ -132,23 +156,63 @@ func (l *Ledger) FinishExpansion(ctx context.Context, runID string, total int) (
 	return n == 1, nil
 }
 
+// CloseExpansion marks the expansion of a run that can read no more of its audience finished,
+// at the rows it accounted for so far (the sum of its state counters, which becomes its
+// Total), so that the run can complete. It reports whether that completed the run. Only a
+// cancelled run is closed so: what was never read is not part of it.
+func (l *Ledger) CloseExpansion(ctx context.Context, runID string) (bool, error) {
+	n, err := expandedCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID), rkeys.Counts(runID)}, "", l.nowMS()).Int64()
+	if err != nil {
+		return false, fmt.Errorf("ledger: close expansion of run %s: %w", runID, err)
+	}
+	return n == 1, nil
+}
+
 // CursorOffset returns the last offset recorded by MarkQueuedAt and the row it follows;
 // ok is false when none was recorded.
 func (l *Ledger) CursorOffset(ctx context.Context, runID string) (row int, offset int64, ok bool, err error) {
+	c, ok, err := l.QueuedCursor(ctx, runID)
+	return c.Row, c.Offset, ok, err
+}
+
+// Cursor is where an expansion's queued cursor stands in the audience file: after row Row,
+// at byte Offset, with Rows of the rows up to it belonging to the run (RowsKnown false when
+// the expansion did not record them: then Rows is Row, right for a run of every row).
+type Cursor struct {
+	Row       int
+	Offset    int64
+	Rows      int
+	RowsKnown bool
+}
+
+// QueuedCursor returns the cursor recorded by MarkQueuedAt or MarkQueuedRows; ok is false
+// when none was recorded.
+func (l *Ledger) QueuedCursor(ctx context.Context, runID string) (Cursor, bool, error) {
 	v, err := l.rdb.HGet(ctx, rkeys.Run(runID), "queued_off").Result()
 	if errors.Is(err, redis.Nil) {
-		return 0, 0, false, nil
+		return Cursor{}, false, nil
 	}
 	if err != nil {
-		return 0, 0, false, fmt.Errorf("ledger: read cursor of run %s: %w", runID, err)
+		return Cursor{}, false, fmt.Errorf("ledger: read cursor of run %s: %w", runID, err)
 	}
-	r, o, found := strings.Cut(v, ":")
-	row, err1 := strconv.Atoi(r)
-	offset, err2 := strconv.ParseInt(o, 10, 64)
-	if !found || err1 != nil || err2 != nil {
-		return 0, 0, false, nil
+	parts := strings.Split(v, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return Cursor{}, false, nil
 	}
-	return row, offset, true, nil
+	row, err1 := strconv.Atoi(parts[0])
+	offset, err2 := strconv.ParseInt(parts[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return Cursor{}, false, nil
+	}
+	c := Cursor{Row: row, Offset: offset, Rows: row}
+	if len(parts) == 3 {
+		rows, err := strconv.Atoi(parts[2])
+		if err != nil {
+			return Cursor{}, false, nil
+		}
+		c.Rows, c.RowsKnown = rows, true
+	}
+	return c, true, nil
 }
 
 // Pending returns a run's backlog: its recipients whose task waits in the queue ahead of the

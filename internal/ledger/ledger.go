@@ -65,8 +65,23 @@ type Run struct {
 	Audience string
 	// Definition is the campaign file the run was started from.
 	Definition string
+	// Source is the content hash under which the campaign file a run of a file (Version 0)
+	// was started from is kept (defstore.Store.KeepFile): its continuations, retries and
+	// follow-ups read that, not the file as it is now. "" for runs of a submitted version,
+	// and for runs created before files were kept.
+	Source string
+	// AudienceFP is the fingerprint of the audience file taken when the run was created
+	// (expand's audience fingerprint: size, modification time and a hash of its first and
+	// last blocks); every later expansion step checks the file still has it. "" when none was
+	// taken (runs created before fingerprints).
+	AudienceFP string
 	// Parent is the run this one retries, if any.
 	Parent string
+	// Picked is the number of recipients a retry run sends to again, kept in its pick set
+	// (PickSet); 0 for every other run.
+	Picked int
+	// RetriedBy are the retry runs started from this run, oldest first (MarkRetry).
+	RetriedBy []RetryMark
 	// Version is the submitted campaign version the run was started from (0: started from a
 	// file with campaign send).
 	Version int
@@ -93,9 +108,17 @@ type Run struct {
 // CreateRun stores a new run with status running. It returns an error wrapping ErrRunExists
 // when the id is taken.
 func (l *Ledger) CreateRun(ctx context.Context, r Run) error {
+	return l.CreateRetryRun(ctx, r, nil)
+}
+
+// CreateRetryRun stores a new run as CreateRun does and, in the same step, its pick set: the
+// recipients it sends to (a retry run's, read back with PickSet; none for any other run).
+// r.Picked is set from picked.
+func (l *Ledger) CreateRetryRun(ctx context.Context, r Run, picked []string) error {
 	if r.ID == "" || r.Buckets < 1 {
 		return fmt.Errorf("ledger: create run: id and buckets are required")
 	}
+	r.Picked = len(picked)
 	if r.Created.IsZero() {
 		r.Created = l.now()
 	}
@@ -108,7 +131,21 @@ func (l *Ledger) CreateRun(ctx context.Context, r Run) error {
 		// The scripts read the policy here: only such runs fill the resend set.
 		fields = append(fields, "resend_after", r.ResendAfter.Milliseconds())
 	}
-	n, err := createRunCmd.Run(ctx, l.rdb, []string{rkeys.Run(r.ID)}, fields...).Int()
+	for _, f := range [][2]string{{"source", r.Source}, {"audience_fp", r.AudienceFP}} {
+		if f[1] != "" {
+			fields = append(fields, f[0], f[1])
+		}
+	}
+	if r.Picked > 0 {
+		fields = append(fields, "picked", r.Picked)
+	}
+	args := make([]any, 0, 1+len(fields)+len(picked))
+	args = append(args, len(fields))
+	args = append(args, fields...)
+	for _, p := range picked {
+		args = append(args, p)
+	}
+	n, err := createRunCmd.Run(ctx, l.rdb, []string{rkeys.Run(r.ID), rkeys.RunPicked(r.ID)}, args...).Int()
 	if err != nil {
 		return fmt.Errorf("ledger: create run %s: %w", r.ID, err)
 	}
@@ -151,7 +188,8 @@ func (l *Ledger) GetRun(ctx context.Context, id string) (Run, error) {
 	return Run{
 		ID: id, Campaign: m["campaign"], Status: RunStatus(m["status"]), Delivery: Delivery(m["delivery"]),
 		Template: m["template"], Language: m["language"], Sender: m["sender"], Queue: m["queue"],
-		Audience: m["audience"], Definition: m["definition"], Parent: m["parent"], Version: atoi(m["version"]),
+		Audience: m["audience"], Definition: m["definition"], Source: m["source"], AudienceFP: m["audience_fp"],
+		Parent: m["parent"], Picked: atoi(m["picked"]), RetriedBy: parseRetryMarks(m["retried_by"]), Version: atoi(m["version"]),
 		Buckets: atoi(m["buckets"]), Total: atoi(m["total"]), ResendAfter: time.Duration(atoi(m["resend_after"])) * time.Millisecond,
 		Expanded: m["expanded"] == "1", PlannedTo: atoi(m["planned_to"]), QueuedTo: atoi(m["queued_to"]),
 		PauseReason: m["pause_reason"], Waiting: m["waiting"], WaitingUntil: ms(m["waiting_until"]),

@@ -179,19 +179,31 @@ func TestPlanQueued(t *testing.T) {
 		}
 	})
 
-	t.Run("ReplayedBatchIsStaleAndChangesNothing", func(t *testing.T) {
+	// A batch sent again by the expansion that planned it (its reply lost) is reported
+	// applied; by another expansion, or without a token, it is stale, and so is one behind the
+	// cursor or ahead of it. None changes anything.
+	t.Run("ReplayedBatchIsAppliedAndChangesNothing", func(t *testing.T) {
 		t.Parallel()
 		b := setupRun(t)
 		entries := planEntries(recipients(4), 2)
 		skipped := map[string]int{"invalid": 1}
-		if _, err := b.l.PlanQueued(ctx, Batch{Run: runID, From: 0, To: 5, Skipped: skipped, Entries: entries}); err != nil {
+		batch := Batch{Run: runID, From: 0, To: 5, Skipped: skipped, Entries: entries, Token: "step1"}
+		if _, err := b.l.PlanQueued(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
 		beforeC, beforeE, beforeR := getCounters(t, b, runID), allEntries(t, b, runID, 2), getRun(t, b, runID)
 
-		_, err := b.l.PlanQueued(ctx, Batch{Run: runID, From: 0, To: 5, Skipped: skipped, Entries: entries})
+		_, err := b.l.PlanQueued(ctx, batch)
+		wantErrIs(t, err, ErrBatchApplied)
+		batch.Token = "step2"
+		_, err = b.l.PlanQueued(ctx, batch)
 		wantErrIs(t, err, ErrStaleBatch)
-		// A batch that skips ahead of the cursor is refused the same way.
+		batch.Token = ""
+		_, err = b.l.PlanQueued(ctx, batch)
+		wantErrIs(t, err, ErrStaleBatch)
+		// A batch behind the cursor, or one that skips ahead of it, is stale.
+		_, err = b.l.PlanQueued(ctx, Batch{Run: runID, From: 0, To: 3, Entries: entries[:2]})
+		wantErrIs(t, err, ErrStaleBatch)
 		_, err = b.l.PlanQueued(ctx, Batch{Run: runID, From: 7, To: 9, Entries: nil})
 		wantErrIs(t, err, ErrStaleBatch)
 
@@ -254,13 +266,20 @@ func TestMarkQueuedAt(t *testing.T) {
 		wantEqual(t, "states", states(map[State]int64{Submitting: 1, Queued: 1}), getCounters(t, b, runID).States)
 	})
 
-	t.Run("ReplayedBatchIsStale", func(t *testing.T) {
+	// A batch marked again (the script's reply lost and the script sent again, or another
+	// expansion of the run marking the same batch) is done: no error, nothing changes. A
+	// batch that neither starts nor ends at the cursor is stale.
+	t.Run("ReplayedBatchIsDone", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		seedRun(t, b, runID, AtMostOnce, recipients(2), true)
-		before := getCounters(t, b, runID)
-		wantErrIs(t, b.l.MarkQueuedAt(ctx, runID, 0, 2, 0), ErrStaleBatch)
+		before, beforeR := getCounters(t, b, runID), getRun(t, b, runID)
+		if err := b.l.MarkQueuedAt(ctx, runID, 0, 2, 0); err != nil {
+			t.Fatalf("replayed MarkQueuedAt = %v, want nil", err)
+		}
+		wantErrIs(t, b.l.MarkQueuedAt(ctx, runID, 0, 1, 0), ErrStaleBatch)
 		wantEqual(t, "counters", before, getCounters(t, b, runID))
+		wantEqual(t, "run", beforeR, getRun(t, b, runID))
 	})
 
 	t.Run("RecordsTheOffsetWithTheCursor", func(t *testing.T) {
@@ -274,10 +293,13 @@ func TestMarkQueuedAt(t *testing.T) {
 		if err != nil || !ok || row != 2 || off != 4096 {
 			t.Fatalf("CursorOffset = %d, %d, %v, %v; want 2, 4096, true", row, off, ok, err)
 		}
-		// A stale batch records nothing.
-		wantErrIs(t, b.l.MarkQueuedAt(ctx, runID, 0, 2, 9999), ErrStaleBatch)
+		// A batch marked again, or a stale one, records nothing.
+		if err := b.l.MarkQueuedAt(ctx, runID, 0, 2, 9999); err != nil {
+			t.Fatal(err)
+		}
+		wantErrIs(t, b.l.MarkQueuedAt(ctx, runID, 0, 1, 9999), ErrStaleBatch)
 		if row, off, _, _ := b.l.CursorOffset(ctx, runID); row != 2 || off != 4096 {
-			t.Fatalf("after a stale batch CursorOffset = %d, %d; want 2, 4096", row, off)
+			t.Fatalf("after a replayed and a stale batch CursorOffset = %d, %d; want 2, 4096", row, off)
 		}
 	})
 }

@@ -50,7 +50,9 @@ func (l *Ledger) Resume(ctx context.Context, runID string) (bool, error) {
 
 // Cancel cancels a running or paused run and marks every recipient not yet being sent
 // skipped(cancelled). It reports whether this call cancelled the run and how many recipients
-// it skipped. Sends already in flight finish normally.
+// it skipped. Sends already in flight finish normally. With an error, the first result still
+// says whether the run was cancelled (the sweep, after it, is what failed): calling Cancel
+// again sweeps what is left.
 func (l *Ledger) Cancel(ctx context.Context, runID, reason string) (bool, int, error) {
 	prev, err := cancelCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, reason, l.nowMS()).Text()
 	if err != nil {
@@ -59,16 +61,17 @@ func (l *Ledger) Cancel(ctx context.Context, runID, reason string) (bool, int, e
 	if prev == "" {
 		return false, 0, fmt.Errorf("ledger: cancel run %s: %w", runID, ErrRunNotFound)
 	}
+	cancelled := prev == string(RunRunning) || prev == string(RunPaused)
 	r, err := l.GetRun(ctx, runID)
 	if err != nil {
-		return false, 0, err
+		return cancelled, 0, err
 	}
 	if r.Status != RunCancelled {
 		return false, 0, nil
 	}
 	// The sweep is pipelined by SHA, which cannot fall back to EVAL inside a pipeline.
 	if err := sweepCancelledCmd.Load(ctx, l.rdb).Err(); err != nil {
-		return true, 0, fmt.Errorf("ledger: cancel run %s: %w", runID, err)
+		return cancelled, 0, fmt.Errorf("ledger: cancel run %s: %w", runID, err)
 	}
 	skipped := 0
 	const chunk = 64
@@ -82,14 +85,14 @@ func (l *Ledger) Cancel(ctx context.Context, runID, reason string) (bool, int, e
 			return nil
 		})
 		if err != nil {
-			return true, skipped, fmt.Errorf("ledger: cancel run %s: sweep: %w", runID, err)
+			return cancelled, skipped, fmt.Errorf("ledger: cancel run %s: sweep: %w", runID, err)
 		}
 		for _, c := range cmds {
 			n, _ := c.Int()
 			skipped += n
 		}
 	}
-	return prev == string(RunRunning) || prev == string(RunPaused), skipped, nil
+	return cancelled, skipped, nil
 }
 
 // EachEntry calls fn for every ledger entry of a run, bucket by bucket. It reads buckets in

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -407,6 +408,21 @@ var scriptCases = []scriptCase{
 		c1, n, err4 := e.b.l.Cancel(ctx, e.run, "operator")
 		return first(err1, err2, err3, err4, want("first pause", true, p1), want("second pause", false, p2), want("resume", true, r1),
 			want("cancel", true, c1), want("skipped by cancel", len(e.es), n))
+	}},
+	{name: "ARetryIsRecordedUnlessAnotherCameFirst", scripts: []string{"retryMarkCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		ok1, err1 := e.b.l.MarkRetry(ctx, e.run, nil, e.run+"-c1")
+		// A retry that read the run before c1 was recorded checked nothing: it reads again.
+		ok2, err2 := e.b.l.MarkRetry(ctx, e.run, nil, e.run+"-c2")
+		ok3, err3 := e.b.l.MarkRetry(ctx, e.run, []string{e.run + "-c1"}, e.run+"-c2")
+		r, err4 := e.b.l.GetRun(ctx, e.run)
+		_, err5 := e.b.l.MarkRetry(ctx, e.run+"-none", nil, "x")
+		marks := ""
+		for _, m := range r.RetriedBy {
+			marks += m.Child + "@" + strconv.FormatInt(m.At.UnixMilli(), 10) + " "
+		}
+		return first(err1, err2, err3, err4, want("first", true, ok1), want("unchecked", false, ok2), want("checked", true, ok3),
+			want("marks", e.run+"-c1@"+strconv.FormatInt(testNow.UnixMilli(), 10)+" "+e.run+"-c2@"+strconv.FormatInt(testNow.UnixMilli(), 10)+" ", marks),
+			want("no run", true, errors.Is(err5, ErrRunNotFound)))
 	}},
 	{name: "AReplyWithAnIDCountsOnce", scripts: []string{"replyCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		r := Reply{Run: e.run, ID: "m:01JREPLY", Button: "Yes"}

@@ -33,6 +33,7 @@ var allScripts = map[string]*redis.Script{
 	"followupCmd":       followupCmd,
 	"onceCampaignCmd":   onceCampaignCmd,
 	"followupForgetCmd": followupForgetCmd,
+	"retryMarkCmd":      retryMarkCmd,
 }
 
 // TestScriptFiles pins the layout of the ledger's Lua (luacheck.Files): every script is one

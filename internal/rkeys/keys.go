@@ -25,6 +25,10 @@ func Run(runID string) string { return Prefix + "run:{" + runID + "}" }
 // Counts is the hash of a run's per-state counters (and attempt/retry totals).
 func Counts(runID string) string { return Prefix + "run:{" + runID + "}:counts" }
 
+// RunPicked is the set of the recipients a retry run sends to again, picked from its parent's
+// ledger when it was created; every expansion step of the run reads it.
+func RunPicked(runID string) string { return Prefix + "run:{" + runID + "}:pick" }
+
 // Codes is the hash counting a run's outcomes by "<state>:<code or reason>".
 func Codes(runID string) string { return Prefix + "run:{" + runID + "}:codes" }
 
@@ -170,6 +174,13 @@ func Definition(campaignID string) string { return Prefix + "def:{" + campaignID
 // Versions are kept so a run can always read the version it started with.
 func DefinitionVersion(campaignID string, version int) string {
 	return Prefix + "def:{" + campaignID + "}:v:" + strconv.Itoa(version)
+}
+
+// DefinitionFile is the hash of one campaign file a run was started from with campaign send
+// (its YAML text, path and content hash), kept under its content hash so that the run's
+// later expansion steps, retries and follow-ups read what the run started with.
+func DefinitionFile(campaignID, sha string) string {
+	return Prefix + "def:{" + campaignID + "}:f:" + sha
 }
 
 // LastFire is the unix-millisecond fire time of the latest tick the schedulers handled for a

@@ -22,6 +22,7 @@ func TestKeyShapes(t *testing.T) {
 		{"Run", rkeys.Run("R1"), "herald:run:{R1}"},
 		{"Counts", rkeys.Counts("R1"), "herald:run:{R1}:counts"},
 		{"Codes", rkeys.Codes("R1"), "herald:run:{R1}:codes"},
+		{"RunPicked", rkeys.RunPicked("R1"), "herald:run:{R1}:pick"},
 		{"LedgerBucket", rkeys.LedgerBucket("R1", 7), "herald:run:{R1}:l:7"},
 		{"History", rkeys.History("R1", 7), "herald:run:{R1}:h:7"},
 		{"Recent", rkeys.Recent("R1"), "herald:run:{R1}:recent"},
@@ -54,6 +55,7 @@ func TestKeyShapes(t *testing.T) {
 		{"Definition", rkeys.Definition("spring"), "herald:def:{spring}"},
 		{"DefinitionVersion", rkeys.DefinitionVersion("spring", 3), "herald:def:{spring}:v:3"},
 		{"LastFire", rkeys.LastFire("spring"), "herald:def:{spring}:last_fire"},
+		{"DefinitionFile", rkeys.DefinitionFile("spring", "ab12"), "herald:def:{spring}:f:ab12"},
 		{"FollowupActive", rkeys.FollowupActive(), "herald:followup:active"},
 		{"FollowupRunsV1", rkeys.FollowupRunsV1(), "herald:followup:runs"},
 		{"FollowupOutbox", rkeys.FollowupOutbox("R1~r1"), "herald:run:{R1~r1}:fu:outbox"},
@@ -123,7 +125,7 @@ func TestHashTags(t *testing.T) {
 	for _, run := range []string{"R1", "spring-20260101T000000Z-a1b2c3", "r:with:colons"} {
 		for _, k := range []string{
 			rkeys.Run(run), rkeys.Counts(run), rkeys.Codes(run), rkeys.LedgerBucket(run, 0), rkeys.LedgerBucket(run, 16383),
-			rkeys.History(run, 3), rkeys.Recent(run), rkeys.Unknown(run), rkeys.UnknownPayloads(run), rkeys.Delivery(run),
+			rkeys.History(run, 3), rkeys.RunPicked(run), rkeys.Recent(run), rkeys.Unknown(run), rkeys.UnknownPayloads(run), rkeys.Delivery(run),
 			rkeys.InboundSeen(run, "m:01JABC"), rkeys.InboundSeen(run, "b:{other}"), rkeys.ReplyColumns(run, 3),
 			rkeys.Tags(run), rkeys.FollowupOutbox(run), rkeys.FollowupDue(run), rkeys.Conversation(run, "+15550001"),
 		} {
@@ -145,7 +147,7 @@ func TestHashTags(t *testing.T) {
 			}
 		}
 	}
-	for _, k := range []string{rkeys.Definition("spring"), rkeys.DefinitionVersion("spring", 1), rkeys.LastFire("spring"),
+	for _, k := range []string{rkeys.Definition("spring"), rkeys.DefinitionVersion("spring", 1), rkeys.DefinitionFile("spring", "ab12"), rkeys.LastFire("spring"),
 		rkeys.FollowupOnce("spring", "r1")} {
 		if got := hashTag(k); got != "spring" {
 			t.Errorf("definition key %q hashes on %q, want the campaign id", k, got)
