@@ -129,23 +129,31 @@ func TestFakeConfig(t *testing.T) {
 	}
 }
 
+// startDashboard runs the dashboard on the Redis at redisAddr until ctx ends, and returns
+// where it listens and the channel RunDashboard's result comes on.
+func startDashboard(ctx context.Context, t *testing.T, redisAddr string) (net.Addr, <-chan error) {
+	t.Helper()
+	addrs := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve.RunDashboard(ctx, serve.DashboardParams{RedisURL: "redis://" + redisAddr, Listen: "127.0.0.1:0",
+			Listening: func(a net.Addr) { addrs <- a }})
+	}()
+	select {
+	case addr := <-addrs:
+		return addr, done
+	case err := <-done:
+		t.Fatalf("RunDashboard: %v", err)
+		return nil, nil
+	}
+}
+
 // The dashboard serves asynqmon until its context ends, then stops cleanly.
 func TestRunDashboard(t *testing.T) {
 	t.Parallel()
 	mr, _ := testredis.Mini(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve.RunDashboard(ctx, serve.DashboardParams{RedisURL: "redis://" + mr.Addr(), Listen: "127.0.0.1:0",
-			Listening: func(a net.Addr) { addrs <- a }})
-	}()
-	var addr net.Addr
-	select {
-	case addr = <-addrs:
-	case err := <-done:
-		t.Fatalf("RunDashboard: %v", err)
-	}
+	addr, done := startDashboard(ctx, t, mr.Addr())
 	resp, err := http.Get("http://" + addr.String() + "/")
 	if err != nil {
 		t.Fatal(err)

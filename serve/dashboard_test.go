@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/heraldmsg/herald/internal/testredis"
-	"github.com/heraldmsg/herald/serve"
 )
 
 // The dashboard shows a task's error masked, as task show does: the error of a failed send
@@ -58,18 +56,7 @@ func TestDashboardMasksTaskErrors(t *testing.T) {
 	cli.Close()
 
 	dctx, stop := context.WithCancel(ctx)
-	addrs := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve.RunDashboard(dctx, serve.DashboardParams{RedisURL: "redis://" + mr.Addr(), Listen: "127.0.0.1:0",
-			Listening: func(a net.Addr) { addrs <- a }})
-	}()
-	var addr net.Addr
-	select {
-	case addr = <-addrs:
-	case err := <-done:
-		t.Fatalf("RunDashboard: %v", err)
-	}
+	addr, done := startDashboard(dctx, t, mr.Addr())
 	var seen strings.Builder
 	for _, path := range []string{
 		"/api/queues/" + queue + "/archived_tasks",
