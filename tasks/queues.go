@@ -41,26 +41,25 @@ func Queue(name string) (string, error) {
 // queue's full name. A name that is none of Herald's queues pauses nothing and is kept
 // nowhere: the error wraps ErrUnknownQueue.
 func PauseQueue(ctx context.Context, in *asynq.Inspector, q string, rec audit.Record) (string, error) {
-	q, err := Queue(q)
-	if err != nil {
-		return "", err
-	}
-	if err := in.PauseQueue(q); err != nil {
-		return q, err
-	}
-	return q, rec.Keep(ctx, "queue pause", q, "")
+	return actOnQueue(ctx, q, rec, "queue pause", in.PauseQueue)
 }
 
 // ResumeQueue resumes the paused send queue q names (Queue), keeps it in the audit log of rec
 // as "queue resume" and returns the queue's full name; an unknown name is refused as by
 // PauseQueue.
 func ResumeQueue(ctx context.Context, in *asynq.Inspector, q string, rec audit.Record) (string, error) {
+	return actOnQueue(ctx, q, rec, "queue resume", in.UnpauseQueue)
+}
+
+// actOnQueue applies act to the send queue q names (Queue) and keeps it in the audit log of
+// rec as action; it returns the queue's full name.
+func actOnQueue(ctx context.Context, q string, rec audit.Record, action string, act func(string) error) (string, error) {
 	q, err := Queue(q)
 	if err != nil {
 		return "", err
 	}
-	if err := in.UnpauseQueue(q); err != nil {
+	if err := act(q); err != nil {
 		return q, err
 	}
-	return q, rec.Keep(ctx, "queue resume", q, "")
+	return q, rec.Keep(ctx, action, q, "")
 }
