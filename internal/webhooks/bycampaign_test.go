@@ -18,6 +18,18 @@ func campaignStatusBody(to, id, status string) []byte {
 "statusUpdate":{"id":%q,"status":%q,"error":null}}`, testNow.Unix(), to, id, status))
 }
 
+// sendInFlight plans recipient r in run and claims its entry, as a worker whose request is in
+// flight has: the entry is submitting, with no message id recorded yet.
+func sendInFlight(ctx context.Context, t *testing.T, b *testBundle, run, r string) (ledger.Address, map[string]int) {
+	t.Helper()
+	buckets := seedAccepted(t, b, run, []string{r}, nil)
+	a := ledger.Address{Run: run, Bucket: buckets[r], Recipient: r}
+	if _, err := b.l.Claim(ctx, a, ledger.AtMostOnce); err != nil {
+		t.Fatal(err)
+	}
+	return a, buckets
+}
+
 // A delivery event without Herald's callbackData (matched by campaign name and message id) that
 // arrives while its send is still being recorded is not lost: it waits like an event with
 // callbackData does, and applies once the worker records the message id.
@@ -26,11 +38,7 @@ func TestEventWithoutCallbackDataDuringTheSendIsParked(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t, Config{})
 	r := "+15550000001"
-	buckets := seedAccepted(t, b, "run-e", []string{r}, nil)
-	a := ledger.Address{Run: "run-e", Bucket: buckets[r], Recipient: r}
-	if _, err := b.l.Claim(ctx, a, ledger.AtMostOnce); err != nil { // the worker's request is in flight
-		t.Fatal(err)
-	}
+	a, buckets := sendInFlight(ctx, t, b, "run-e", r)
 	id := ulidAt(testNow, 1)
 	// The documented delivery-failed shape (reference 5.4): no callbackData, campaign in statusUpdate.metadata.
 	body := []byte(fmt.Sprintf(`{"topic":"delivery_status","timestamp":"%d","sender":{"id":"+14155550100","channelType":"whatsapp","name":null},
@@ -63,11 +71,7 @@ func TestEventWithoutCallbackDataParkedForAnotherSendIsDropped(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t, Config{})
 	r := "+15550000001"
-	buckets := seedAccepted(t, b, "run-e", []string{r}, nil)
-	a := ledger.Address{Run: "run-e", Bucket: buckets[r], Recipient: r}
-	if _, err := b.l.Claim(ctx, a, ledger.AtMostOnce); err != nil {
-		t.Fatal(err)
-	}
+	a, buckets := sendInFlight(ctx, t, b, "run-e", r)
 	if w := post(t, b, campaignStatusBody(r, ulidAt(testNow, 1), StatusDelivered), testSecret); w.Code != http.StatusOK {
 		t.Fatalf("status %d", w.Code)
 	}
