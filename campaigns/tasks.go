@@ -1,8 +1,6 @@
 package campaigns
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -81,14 +79,6 @@ const (
 	KindSession  = "session"
 )
 
-// TaskID is the asynq task id of a recipient's send in a run, derived from the ledger key, so a
-// re-expansion or a second scheduler cannot create a second task while one exists. The
-// recipient is hashed (96 bits) so task ids, which asynq logs, carry no phone number.
-func TaskID(runID, recipient string) string {
-	h := sha256.Sum256([]byte(recipient))
-	return runID + "/" + hex.EncodeToString(h[:12])
-}
-
 // Address is the recipient's entry in the run's ledger.
 func (p SendPayload) Address() ledger.Address {
 	return ledger.Address{Run: p.Run, Recipient: p.To, Bucket: p.Bucket}
@@ -110,10 +100,10 @@ type TaskOptions struct {
 	Retention time.Duration
 }
 
-// NewSendTask builds the asynq task for one recipient.
-func NewSendTask(p SendPayload, o TaskOptions) (*asynq.Task, error) {
+// NewSendTask builds the asynq task for one recipient, named by the deployment's task ids.
+func NewSendTask(p SendPayload, ids ledger.TaskIDs, o TaskOptions) (*asynq.Task, error) {
 	b := EncodeSend(p)
-	opts := []asynq.Option{asynq.TaskID(TaskID(p.Run, p.To)), asynq.Queue(o.Queue), asynq.MaxRetry(o.MaxRetry)}
+	opts := []asynq.Option{asynq.TaskID(ids.TaskID(p.Run, p.To)), asynq.Queue(o.Queue), asynq.MaxRetry(o.MaxRetry)}
 	if o.Timeout > 0 {
 		opts = append(opts, asynq.Timeout(o.Timeout))
 	}

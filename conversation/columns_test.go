@@ -129,7 +129,7 @@ func TestFollowupsReadStoredColumns(t *testing.T) {
 	}
 	body := func(to string) string {
 		t.Helper()
-		task := b.tasks.tasks[campaigns.TaskID(ledger.FollowupRun(b.run.ID, "later"), to)]
+		task := b.tasks.tasks[b.taskID(ledger.FollowupRun(b.run.ID, "later"), to)]
 		if len(task) != 1 {
 			t.Fatalf("%d tasks for %s", len(task), to)
 		}

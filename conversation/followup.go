@@ -313,7 +313,11 @@ func (f *Followups) enqueue(ctx context.Context, it ledger.OutboxItem, queue str
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return fmt.Errorf("conversation: follow-up of %s: %w", run, err)
 	}
-	t := asynqbatch.Task{Type: campaigns.TypeSend, Payload: env.P, ID: campaigns.TaskID(run, recipient),
+	id, err := f.ledger.TaskID(ctx, run, recipient)
+	if err != nil {
+		return fmt.Errorf("conversation: follow-up of %s: %w", run, err)
+	}
+	t := asynqbatch.Task{Type: campaigns.TypeSend, Payload: env.P, ID: id,
 		Queue: cmp.Or(f.cfg.Task.Queue, queue, campaigns.QueueFor("")), MaxRetry: f.cfg.Task.MaxRetry,
 		Timeout: f.cfg.Task.Timeout, Retention: f.cfg.Task.Retention}
 	if env.At > f.cfg.Now().UnixMilli() {

@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -50,7 +49,7 @@ func TestFollowupTaskQueuedOnceWhenACopyWritesItFirst(t *testing.T) {
 	if err != nil || copyErr != nil || !out.Created {
 		t.Fatalf("first copy %+v, %v; second copy %v", out, err, copyErr)
 	}
-	id := campaigns.TaskID(ledger.FollowupRun(b.run.ID, "interested"), ana)
+	id := b.taskID(ledger.FollowupRun(b.run.ID, "interested"), ana)
 	pending, err := b.rdb.LRange(ctx, rkeys.AsynqPending(b.run.Queue), 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)

@@ -152,7 +152,7 @@ func TestFollowupsOncePerRule(t *testing.T) {
 			t.Fatalf("tap %d: %+v", i, out)
 		}
 	}
-	id := campaigns.TaskID(ledger.FollowupRun(b.run.ID, "interested"), ana)
+	id := b.taskID(ledger.FollowupRun(b.run.ID, "interested"), ana)
 	if n := len(b.tasks.tasks[id]); n != 1 {
 		t.Fatalf("%d tasks for the follow-up, want 1", n)
 	}
@@ -187,7 +187,7 @@ func TestFollowupsDelayLateAndSuppress(t *testing.T) {
 	if _, err := b.fu.Reply(ctx, b.tap(bea, "Not now")); err != nil {
 		t.Fatal(err)
 	}
-	task := b.tasks.tasks[campaigns.TaskID(ledger.FollowupRun(b.run.ID, "later"), bea)]
+	task := b.tasks.tasks[b.taskID(ledger.FollowupRun(b.run.ID, "later"), bea)]
 	if len(task) != 1 || !task[0].ProcessAt.Equal(b.clock.t.Add(48*time.Hour)) {
 		t.Fatalf("delayed follow-up: %+v", task)
 	}
@@ -202,7 +202,7 @@ func TestFollowupsDelayLateAndSuppress(t *testing.T) {
 	if sup, _ := b.l.Suppressed(ctx, []string{cid}); !sup[0] {
 		t.Fatal("unsubscribe did not suppress")
 	}
-	if len(b.tasks.tasks[campaigns.TaskID(ledger.FollowupRun(b.run.ID, "unsubscribe"), cid)]) != 1 {
+	if len(b.tasks.tasks[b.taskID(ledger.FollowupRun(b.run.ID, "unsubscribe"), cid)]) != 1 {
 		t.Fatal("no confirmation task")
 	}
 	// A suppressed recipient's next follow-up is written skipped, with no task.
@@ -210,7 +210,7 @@ func TestFollowupsDelayLateAndSuppress(t *testing.T) {
 	if err != nil || out.Verdict != ledger.FollowupSkipped {
 		t.Fatalf("suppressed tap: %+v %v", out, err)
 	}
-	if len(b.tasks.tasks[campaigns.TaskID(ledger.FollowupRun(b.run.ID, "interested"), cid)]) != 0 {
+	if len(b.tasks.tasks[b.taskID(ledger.FollowupRun(b.run.ID, "interested"), cid)]) != 0 {
 		t.Fatal("a task for a suppressed recipient")
 	}
 	// After on_reply.until: nothing.
@@ -255,7 +255,7 @@ func TestRunSweepWritesALeftEntrysTask(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); fu.RunSweep(sctx) }()
 	defer func() { stop(); <-done }()
-	id := campaigns.TaskID(ledger.FollowupRun(b.run.ID, "price"), ana)
+	id := b.taskID(ledger.FollowupRun(b.run.ID, "price"), ana)
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		b.tasks.mu.Lock()
 		n := len(b.tasks.tasks[id])
@@ -278,7 +278,7 @@ func TestFollowupsTextAndSweep(t *testing.T) {
 	ctx := context.Background()
 	ana := b.rcpts[0]
 	text := b.leaveInOutbox(t, ana)
-	id := campaigns.TaskID(ledger.FollowupRun(b.run.ID, "price"), ana)
+	id := b.taskID(ledger.FollowupRun(b.run.ID, "price"), ana)
 	if n, err := b.fu.Sweep(ctx, time.Minute); err != nil || n != 0 {
 		t.Fatalf("sweep of a fresh entry: %d %v", n, err)
 	}
@@ -390,4 +390,13 @@ func TestFollowupsMetrics(t *testing.T) {
 	if n := testutil.CollectAndCount(m.Replies); n != 2 {
 		t.Errorf("%d series, want 2 (matched and created, via callback)", n)
 	}
+}
+
+// taskID is the id of to's send task in run, under the deployment's key in b's Redis.
+func (b *fuBundle) taskID(run, to string) string {
+	id, err := b.l.TaskID(context.Background(), run, to)
+	if err != nil {
+		panic(err)
+	}
+	return id
 }

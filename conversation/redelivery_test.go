@@ -16,7 +16,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
-	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
@@ -94,7 +93,7 @@ func (b *fuBundle) replica(t *testing.T, rdb redis.UniversalClient, runs ...ledg
 }
 
 // followupTasks returns, for each run, whether a task was written for rule's follow-up of to
-// (1) or not (0). A task is named by its follow-up entry (campaigns.TaskID), and a task
+// (1) or not (0). A task is named by its follow-up entry (ledger.TaskIDs), and a task
 // written again under its name is the same task: asynq keeps one per id, and the worker's
 // claim sends the entry once.
 func (b *fuBundle) followupTasks(rule, to string, runs ...string) []int {
@@ -102,7 +101,7 @@ func (b *fuBundle) followupTasks(rule, to string, runs ...string) []int {
 	defer b.tasks.mu.Unlock()
 	out := make([]int, len(runs))
 	for i, run := range runs {
-		out[i] = min(1, len(b.tasks.tasks[campaigns.TaskID(ledger.FollowupRun(run, rule), to)]))
+		out[i] = min(1, len(b.tasks.tasks[b.taskID(ledger.FollowupRun(run, rule), to)]))
 	}
 	return out
 }

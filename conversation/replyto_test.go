@@ -8,7 +8,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
@@ -247,10 +246,10 @@ func TestFollowupsReplyToOlderRun(t *testing.T) {
 	if out.Entry.Run != b.run.ID || out.Entry.Via != conversation.ViaReplyTo || out.Rule != "later" || !out.Created {
 		t.Fatalf("Reply = %+v; want run %s's rule later created", out, b.run.ID)
 	}
-	if id := campaigns.TaskID(ledger.FollowupRun(b.run.ID, "later"), ana); len(b.tasks.tasks[id]) != 1 {
+	if id := b.taskID(ledger.FollowupRun(b.run.ID, "later"), ana); len(b.tasks.tasks[id]) != 1 {
 		t.Fatalf("no task for %s's follow-up", b.run.ID)
 	}
-	if id := campaigns.TaskID(ledger.FollowupRun(run2.ID, "later"), ana); len(b.tasks.tasks[id]) != 0 {
+	if id := b.taskID(ledger.FollowupRun(run2.ID, "later"), ana); len(b.tasks.tasks[id]) != 0 {
 		t.Fatalf("a follow-up of %s, whose message was not answered", run2.ID)
 	}
 }

@@ -227,6 +227,10 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		return st, err
 	}
 	estimate := run.Buckets * 64
+	ids, err := e.cfg.Ledger.TaskIDs(ctx)
+	if err != nil {
+		return st, err
+	}
 
 	planned, queued := run.PlannedTo, run.QueuedTo
 	batch := make([]pending, 0, e.cfg.BatchSize)
@@ -271,7 +275,7 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 				j.skipped[r] = n
 			}
 		}
-		j.tasks = e.tasksFor(run.Queue, batch)
+		j.tasks = e.tasksFor(ids, run.Queue, batch)
 		if err := w.send(j); err != nil {
 			return err
 		}
@@ -623,15 +627,15 @@ func (w *batchWriter) queue(ctx context.Context, pj plannedJob) error {
 	return nil
 }
 
-// tasksFor encodes the batch's send tasks, one per pending row.
-func (e *Expander) tasksFor(queue string, ps []pending) []asynqbatch.Task {
+// tasksFor encodes the batch's send tasks, one per pending row, named by ids.
+func (e *Expander) tasksFor(ids ledger.TaskIDs, queue string, ps []pending) []asynqbatch.Task {
 	opts := e.cfg.Task
 	if opts.Queue == "" {
 		opts.Queue = queue
 	}
 	tasks := make([]asynqbatch.Task, len(ps))
 	for i, p := range ps {
-		tasks[i] = asynqbatch.Task{Type: campaigns.TypeSend, Payload: campaigns.EncodeSend(p.payload), ID: campaigns.TaskID(p.payload.Run, p.payload.To),
+		tasks[i] = asynqbatch.Task{Type: campaigns.TypeSend, Payload: campaigns.EncodeSend(p.payload), ID: ids.TaskID(p.payload.Run, p.payload.To),
 			Queue: opts.Queue, MaxRetry: opts.MaxRetry, Timeout: opts.Timeout, Retention: opts.Retention, ProcessAt: p.at}
 	}
 	return tasks

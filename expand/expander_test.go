@@ -184,7 +184,7 @@ func (b *testBundle) checkConsistent(tb testing.TB, runID string, rows int, want
 		if p.Run != runID {
 			continue
 		}
-		if id != campaigns.TaskID(runID, p.To) {
+		if id != b.taskID(runID, p.To) {
 			tb.Fatalf("task %s for %s has the wrong id", id, p.To)
 		}
 		e, ok, err := b.ledger.Entry(ctx, ledger.Address{Run: runID, Bucket: p.Bucket, Recipient: p.To})
@@ -395,13 +395,13 @@ func TestExpand(t *testing.T) {
 		}, c.Codes)
 
 		tasks := b.pending(t, "herald:marketing")
-		got := tasks[campaigns.TaskID(run.ID, "+12015550100")]
+		got := tasks[b.taskID(run.ID, "+12015550100")]
 		wantEqual(t, "payload", campaigns.SendPayload{
 			Run: run.ID, To: "+12015550100", Bucket: ledger.BucketOf("+12015550100", run.Buckets), Row: 1,
 			Campaign: "spring-sale", Template: "spring_sale", Language: "en", Sender: "+14151111234",
 			Params: []connectly.Parameter{{Name: "body_1", Value: "Ana"}}, Delivery: "at-most-once", Category: "marketing",
 		}, got)
-		info, err := b.inspector.GetTaskInfo("herald:marketing", campaigns.TaskID(run.ID, "+12015550104"))
+		info, err := b.inspector.GetTaskInfo("herald:marketing", b.taskID(run.ID, "+12015550104"))
 		if err != nil {
 			t.Fatalf("GetTaskInfo: %v", err)
 		}
@@ -806,4 +806,13 @@ func TestExpandBacklogFullQueuesWhatIsPlanned(t *testing.T) {
 			}
 		})
 	}
+}
+
+// taskID is the id of to's send task in run, under the deployment's key in b's Redis.
+func (b *testBundle) taskID(run, to string) string {
+	id, err := b.ledger.TaskID(context.Background(), run, to)
+	if err != nil {
+		panic(err)
+	}
+	return id
 }

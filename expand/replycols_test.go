@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
 )
 
@@ -35,7 +34,7 @@ func TestExpandCarriesReplyColumns(t *testing.T) {
 			}
 			tasks := b.pending(t, st.Run.Queue)
 			for _, rcpt := range []string{"+12015550100", "+12015550101"} {
-				p, ok := tasks[campaigns.TaskID(st.RunID, rcpt)]
+				p, ok := tasks[b.taskID(st.RunID, rcpt)]
 				if !ok {
 					t.Fatalf("no task for %s", rcpt)
 				}

@@ -65,7 +65,7 @@ func TestExpandSession(t *testing.T) {
 			b.checkConsistent(t, run.ID, 2, []string{"+12015550100", "+12015550101"})
 			tasks := b.pending(t, tc.queue)
 			for rcpt, name := range map[string]string{"+12015550100": "Ana", "+12015550101": "Bia"} {
-				p, ok := tasks[campaigns.TaskID(run.ID, rcpt)]
+				p, ok := tasks[b.taskID(run.ID, rcpt)]
 				if !ok {
 					t.Fatalf("no task for %s in %s (have %d)", rcpt, tc.queue, len(tasks))
 				}

@@ -170,7 +170,7 @@ func seedRunWith(tb testing.TB, b *testBundle, r ledger.Run, prefix string, n in
 
 func sendTask(tb testing.TB, p campaigns.SendPayload) *asynq.Task {
 	tb.Helper()
-	task, err := campaigns.NewSendTask(p, campaigns.TaskOptions{Queue: campaigns.QueueFor("marketing"), MaxRetry: 25})
+	task, err := campaigns.NewSendTask(p, ledger.NewTaskIDs([]byte("worker tests")), campaigns.TaskOptions{Queue: campaigns.QueueFor("marketing"), MaxRetry: 25})
 	if err != nil {
 		tb.Fatalf("NewSendTask: %v", err)
 	}

@@ -28,7 +28,9 @@ import (
 // ResendTaskID is the asynq task id of a recipient's one resend: its send task's id with
 // ":r1", so it never collides with the original task (which may still exist, retained or about
 // to be redelivered), and a second enqueue of the same resend is refused.
-func ResendTaskID(runID, recipient string) string { return campaigns.TaskID(runID, recipient) + ":r1" }
+func ResendTaskID(ids ledger.TaskIDs, runID, recipient string) string {
+	return ids.TaskID(runID, recipient) + ":r1"
+}
 
 // resendBatch is how many due recipients of a run one lease takes; resendRounds bounds the
 // leases per run and sweep, so one sweep stays short whatever the backlog.
@@ -108,8 +110,12 @@ func (w *Worker) resendOne(ctx context.Context, runID, queue, member string) (bo
 	}
 	// The task may exist from an earlier sweep that died before ResendEnqueued: the writer
 	// leaves it alone, as an enqueue of a taken task id would.
+	ids, err := w.ledger.TaskIDs(ctx)
+	if err != nil {
+		return false, fmt.Errorf("resend in run %s: %w", runID, err)
+	}
 	o := w.cfg.ResendTask
-	t := asynqbatch.Task{Type: campaigns.TypeSend, Payload: payload, ID: ResendTaskID(p.Run, p.To), Queue: queue,
+	t := asynqbatch.Task{Type: campaigns.TypeSend, Payload: payload, ID: ResendTaskID(ids, p.Run, p.To), Queue: queue,
 		MaxRetry: o.MaxRetry, Timeout: o.Timeout, Retention: o.Retention}
 	if _, err := w.tasks.Write(ctx, []asynqbatch.Task{t}, false); err != nil {
 		return false, fmt.Errorf("resend in run %s: enqueue: %w", runID, err)

@@ -159,8 +159,12 @@ func TestResendUnknown(t *testing.T) {
 			t.Fatalf("swept %d after the quiet period, want 1", n)
 		}
 		tasks := b.pending(t)
-		if len(tasks) != 1 || tasks[0].ID != ResendTaskID(runID, lost.To) || tasks[0].ID == campaigns.TaskID(runID, lost.To) {
-			t.Fatalf("tasks after the sweep: %v, want the one resend task %s", tasks, ResendTaskID(runID, lost.To))
+		ids, err := b.ledger.TaskIDs(context.Background())
+		if err != nil {
+			t.Fatalf("TaskIDs: %v", err)
+		}
+		if len(tasks) != 1 || tasks[0].ID != ResendTaskID(ids, runID, lost.To) || tasks[0].ID == ids.TaskID(runID, lost.To) {
+			t.Fatalf("tasks after the sweep: %v, want the one resend task %s", tasks, ResendTaskID(ids, runID, lost.To))
 		}
 		if n := b.sweep(t, b.worker); n != 0 {
 			t.Fatalf("a second sweep resent %d more", n)

@@ -134,12 +134,16 @@ func redisCPU(ctx context.Context, rdb redis.UniversalClient) (time.Duration, er
 // tasks (payload and options as Herald's) are built before the clock starts.
 func enqueueRound(ctx context.Context, rdb redis.UniversalClient, n int) (float64, error) {
 	client := asynq.NewClientFromRedisClient(rdb)
+	ids, err := ledger.New(rdb, nil).TaskIDs(ctx)
+	if err != nil {
+		return 0, err
+	}
 	tasks := make([]*asynq.Task, n)
 	for i := range tasks {
 		p := campaigns.SendPayload{Run: "bench-run", To: fmt.Sprintf("+5511%09d", 900000000+i), Bucket: i % 1563, Row: i + 1,
 			Campaign: "bench", Template: "bench_tpl", Language: "en", Sender: sender, Delivery: "at-most-once",
 			Params: []connectly.Parameter{{Name: "body_1", Value: fmt.Sprintf("user%d", i)}}}
-		t, err := campaigns.NewSendTask(p, campaigns.TaskOptions{Queue: campaigns.QueueFor("utility"), MaxRetry: 25, Timeout: 41 * time.Second})
+		t, err := campaigns.NewSendTask(p, ids, campaigns.TaskOptions{Queue: campaigns.QueueFor("utility"), MaxRetry: 25, Timeout: 41 * time.Second})
 		if err != nil {
 			return 0, err
 		}

@@ -26,7 +26,7 @@ import (
 //
 // The task itself lives in asynq's keys, which another script cannot write on Redis Cluster.
 // So the receiver writes the task after the entry, with the deterministic task id
-// campaigns.TaskID(follow-up run, recipient), then takes the entry out of the outbox
+// Ledger.TaskID(follow-up run, recipient), then takes the entry out of the outbox
 // (FollowupQueued). A crash between the two leaves the entry in the outbox, where a sweep
 // (FollowupOutbox) finds it and writes the task again; a task written twice is harmless, as
 // the claim sends an entry once.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,6 +31,8 @@ type Ledger struct {
 	// burstSample and burstLimit configure burst detection (see SetBurst).
 	burstSample int
 	burstLimit  int
+	// taskIDs is the deployment's task id key once read (TaskIDs).
+	taskIDs atomic.Pointer[TaskIDs]
 }
 
 // SetBurst turns on burst detection: when one permanent code accounts for more than share of

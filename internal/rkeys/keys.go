@@ -68,6 +68,10 @@ func ResendRuns() string { return Prefix + "resend:runs" }
 // expansion skips them in every run.
 func Suppressed() string { return Prefix + "suppressed" }
 
+// TaskIDKey is the deployment's secret key of send task ids (ledger.TaskIDs): 32 random
+// bytes, hex, written once by whichever process needs it first.
+func TaskIDKey() string { return Prefix + "taskid:key" }
+
 // Audit is the list of operator actions, newest first (capped).
 func Audit() string { return Prefix + "audit" }
 

@@ -33,6 +33,7 @@ func TestKeyShapes(t *testing.T) {
 		{"ResendRuns", rkeys.ResendRuns(), "herald:resend:runs"},
 		{"Suppressed", rkeys.Suppressed(), "herald:suppressed"},
 		{"Audit", rkeys.Audit(), "herald:audit"},
+		{"TaskIDKey", rkeys.TaskIDKey(), "herald:taskid:key"},
 		{"WebhookParked", rkeys.WebhookParked(), "herald:webhooks:parked"},
 		{"SenderLimit", rkeys.SenderLimit("B1", "+15550001"), "herald:limit:{B1}:sender:+15550001"},
 		{"RunLimit", rkeys.RunLimit("B1", "R1"), "herald:limit:{B1}:run:R1"},
