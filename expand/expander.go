@@ -227,10 +227,11 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		return st, err
 	}
 	estimate := run.Buckets * 64
-	ids, err := e.cfg.Ledger.TaskIDs(ctx)
+	keys, err := e.cfg.Ledger.TaskIDs(ctx)
 	if err != nil {
 		return st, err
 	}
+	ids := keys.ForRun(run.ID)
 
 	planned, queued := run.PlannedTo, run.QueuedTo
 	batch := make([]pending, 0, e.cfg.BatchSize)
@@ -628,14 +629,14 @@ func (w *batchWriter) queue(ctx context.Context, pj plannedJob) error {
 }
 
 // tasksFor encodes the batch's send tasks, one per pending row, named by ids.
-func (e *Expander) tasksFor(ids ledger.TaskIDs, queue string, ps []pending) []asynqbatch.Task {
+func (e *Expander) tasksFor(ids ledger.RunTaskIDs, queue string, ps []pending) []asynqbatch.Task {
 	opts := e.cfg.Task
 	if opts.Queue == "" {
 		opts.Queue = queue
 	}
 	tasks := make([]asynqbatch.Task, len(ps))
 	for i, p := range ps {
-		tasks[i] = asynqbatch.Task{Type: campaigns.TypeSend, Payload: campaigns.EncodeSend(p.payload), ID: ids.TaskID(p.payload.Run, p.payload.To),
+		tasks[i] = asynqbatch.Task{Type: campaigns.TypeSend, Payload: campaigns.EncodeSend(p.payload), ID: ids.TaskID(p.payload.To),
 			Queue: opts.Queue, MaxRetry: opts.MaxRetry, Timeout: opts.Timeout, Retention: opts.Retention, ProcessAt: p.at}
 	}
 	return tasks

@@ -15,25 +15,44 @@ import (
 )
 
 // TaskIDs names send tasks: a recipient's send in a run has one asynq task id, the run id and
-// 96 bits of an HMAC-SHA256 of the run and the recipient under the deployment's secret key.
-// The id is the same for every producer of one deployment (expansion, the resend sweep,
-// follow-ups), so a replayed batch or a second producer finds it taken; and it carries no
-// phone number. Task ids are shown where numbers are masked (`task ls`, the dashboard, asynq's
-// logs): an unkeyed hash of a number whose length and last four digits are shown beside it is
-// reversed in about 10^7 guesses, a keyed one is not.
+// 96 bits of SHA-256 of the recipient under a key of the run's own, derived with HMAC-SHA256
+// from the deployment's secret key (ForRun). The id is the same for every producer of one
+// deployment (expansion, the resend sweep, follow-ups), so a replayed batch or a second producer
+// finds it taken; it carries no phone number; and one person's ids in two runs do not match.
+// Task ids are shown where numbers are masked (`task ls`, the dashboard, asynq's logs): an
+// unkeyed hash of a number whose length and last four digits are shown beside it is reversed
+// in about 10^7 guesses, a keyed one is not. (Only 96 bits of the digest are shown, so the
+// key-prefixed digest cannot be extended either.)
 type TaskIDs struct{ key []byte }
 
 // NewTaskIDs names tasks with key, for tests and tools that name tasks outside a deployment; a
 // deployment's producers read its key with Ledger.TaskIDs.
 func NewTaskIDs(key []byte) TaskIDs { return TaskIDs{key: key} }
 
-// TaskID is the id of recipient's send task in run.
-func (k TaskIDs) TaskID(run, recipient string) string {
+// ForRun returns the namer of run's send tasks; expansion takes one per step, so a batch
+// costs one SHA-256 block per recipient, as an unkeyed hash did.
+func (k TaskIDs) ForRun(run string) RunTaskIDs {
 	m := hmac.New(sha256.New, k.key)
 	m.Write([]byte(run))
-	m.Write([]byte{0})
-	m.Write([]byte(recipient))
-	return run + "/" + hex.EncodeToString(m.Sum(nil)[:12])
+	r := RunTaskIDs{run: run}
+	m.Sum(r.key[:0])
+	return r
+}
+
+// TaskID is the id of recipient's send task in run.
+func (k TaskIDs) TaskID(run, recipient string) string { return k.ForRun(run).TaskID(recipient) }
+
+// RunTaskIDs names the send tasks of one run (TaskIDs.ForRun).
+type RunTaskIDs struct {
+	run string
+	key [sha256.Size]byte
+}
+
+// TaskID is the id of recipient's send task in the run.
+func (r RunTaskIDs) TaskID(recipient string) string {
+	var buf [96]byte
+	sum := sha256.Sum256(append(append(buf[:0], r.key[:]...), recipient...))
+	return r.run + "/" + hex.EncodeToString(sum[:12])
 }
 
 // taskIDKeyLen is the length of the key in bytes; a shorter stored key is refused.
