@@ -23,6 +23,10 @@ type SubmitParams struct {
 	// Connect opens Redis once the campaign and its audience passed their checks. Submit
 	// closes the client it returns.
 	Connect func(ctx context.Context) (redis.UniversalClient, error)
+	// Check, when set, checks the parsed campaign beyond its file and audience (the
+	// command's on_reply check against the templates) before anything is stored; its error
+	// refuses the submit.
+	Check func(ctx context.Context, def *campaigns.Definition) error
 	// Now is the time the next run is counted from (zero: time.Now).
 	Now time.Time
 }
@@ -56,6 +60,11 @@ func Submit(ctx context.Context, p SubmitParams) (Submitted, error) {
 	}
 	if err := campaigns.CheckAudience(def); err != nil {
 		return Submitted{}, err
+	}
+	if p.Check != nil {
+		if err := p.Check(ctx, def); err != nil {
+			return Submitted{}, err
+		}
 	}
 	rdb, err := p.Connect(ctx)
 	if err != nil {

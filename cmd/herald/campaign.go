@@ -41,7 +41,7 @@ func (a *app) campaignSendCmd() *cobra.Command {
 				log = log.Level(zerolog.WarnLevel)
 			}
 			if err := a.checkOnReply(ctx, c, args[0]); err != nil {
-				return err
+				return fmt.Errorf("no run started: %w", err)
 			}
 			p := serve.SendParams{Path: args[0], Config: c, Log: log, Connect: a.connect(c)}
 			var drawn bool
@@ -81,23 +81,32 @@ func (a *app) campaignSendCmd() *cobra.Command {
 }
 
 // checkOnReply refuses to send the campaign file at path when its on_reply rules have the
-// problems campaign validate reports (serve.CheckOnReply: follow-up messages, and buttons and
-// list rows against what the campaign sends, its templates read from Connectly when it can be
-// reached), so the two agree; its notes on what could not be checked go to stderr. A file that
-// does not load is left to the send, which says why.
+// problems campaign validate reports (checkOnReplyOf). A file that does not load is left to
+// the send, which says why.
 func (a *app) checkOnReply(ctx context.Context, c config.Config, path string) error {
 	def, err := campaigns.Load(path)
-	if err != nil || len(def.OnReply.Rules) == 0 {
+	if err != nil {
 		return nil
 	}
 	def.Files = serve.FileRules(c)
+	return a.checkOnReplyOf(ctx, c, def)
+}
+
+// checkOnReplyOf refuses campaign def when its on_reply rules have the problems campaign
+// validate reports (serve.CheckOnReply: follow-up messages, and buttons and list rows against
+// what the campaign sends, its templates read from Connectly when it can be reached), so
+// validate, send and submit agree; its notes on what could not be checked go to stderr.
+func (a *app) checkOnReplyOf(ctx context.Context, c config.Config, def *campaigns.Definition) error {
+	if len(def.OnReply.Rules) == 0 {
+		return nil
+	}
 	errs, notes := serve.CheckOnReply(ctx, c, def)
 	for _, n := range notes {
 		fmt.Fprintf(a.stderr, "note: %s\n", n)
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%s: no run started: on_reply has %d problems (as campaign validate reports them):\n%s",
-			path, len(errs), strings.Join(errs, "\n"))
+		return fmt.Errorf("%s: on_reply has %d problems (as campaign validate reports them):\n%s",
+			def.Path, len(errs), strings.Join(errs, "\n"))
 	}
 	return nil
 }

@@ -32,6 +32,12 @@ func (a *app) campaignSubmitCmd() *cobra.Command {
 					return serve.FileRules(c), err
 				},
 				Connect: func(ctx context.Context) (redis.UniversalClient, error) { return a.redis(ctx, c) },
+				Check: func(ctx context.Context, def *campaigns.Definition) error {
+					if err := a.checkOnReplyOf(ctx, c, def); err != nil {
+						return fmt.Errorf("not submitted: %w", err)
+					}
+					return nil
+				},
 			})
 			if err != nil {
 				return err
@@ -58,7 +64,7 @@ func (a *app) campaignSubmitCmd() *cobra.Command {
 			})
 		})
 	cmd.Long = `Store a campaign for the scheduler. The file is validated exactly as by campaign validate;
-a file that changed since its last submit (text or path) becomes the next version, an
+its on_reply rules are checked against its templates as by campaign send; a file that changed since its last submit (text or path) becomes the next version, an
 unchanged one keeps its version. Runs keep the version they started with.
 
 The audience file is not copied: the scheduler reads it when a run starts, from the path the

@@ -90,7 +90,20 @@ func TestCampaignValidateOnReplyButtons(t *testing.T) {
 	if keys := m.Keys(); len(keys) != 0 {
 		t.Fatalf("send refused, yet Redis holds %v", keys)
 	}
-	// With the buttons listed, send goes ahead, as validate does.
+	// campaign submit refuses it too: a scheduled run would send it every night.
+	code, out, errOut = herald(t, menv, "campaign", "submit", file)
+	if code != exitError || out != "" || !strings.Contains(errOut, "not submitted: ") ||
+		!strings.Contains(errOut, file+`:30:15: on_reply.rules[0].button: "Unsubscribe"`) {
+		t.Fatalf("submit of a file validate refuses: exit %d out %q err %q", code, out, errOut)
+	}
+	if keys := m.Keys(); len(keys) != 0 {
+		t.Fatalf("submit refused, yet Redis holds %v", keys)
+	}
+	// With the buttons listed, submit and send go ahead, as validate does.
+	menv["CONNECTLY_BASE_URL"] = srv.URL
+	if code, out, errOut := herald(t, menv, "campaign", "submit", file); code != 0 || !strings.Contains(out, "submitted as version 1") {
+		t.Fatalf("submit: exit %d out %q err %q", code, out, errOut)
+	}
 	menv["CONNECTLY_BASE_URL"] = srv.URL
 	if code, out, errOut := herald(t, menv, "campaign", "send", file); code != 0 || !strings.Contains(out, "started") {
 		t.Fatalf("send: exit %d out %q err %q", code, out, errOut)
