@@ -37,6 +37,10 @@ type ExpandPayload struct {
 	// by continuations so that one finding the backlog still full hands over again after one
 	// read (0: unknown, look it up). The JSON name is the one earlier versions wrote.
 	Backlog int `json:"w,omitempty"`
+	// Made is when a command enqueued this step of a run it was about to create (unix ms;
+	// campaign send, run retry): a step that finds no run waits for it a while rather than
+	// being archived. 0: the run existed when the step was enqueued.
+	Made int64 `json:"made,omitempty"`
 }
 
 // ExpandTaskID is the TaskID of an expansion task: the run id for the first, so N scheduler

@@ -125,6 +125,11 @@ func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sen
 	if err != nil {
 		return ledger.Run{}, err
 	}
+	if n.beforeStore != nil {
+		if err := n.beforeStore(run); err != nil {
+			return ledger.Run{}, err
+		}
+	}
 	return e.storeRun(ctx, def, run, n)
 }
 

@@ -56,6 +56,10 @@ func (c *Config) setDefaults() {
 	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
 }
 
+// errRunStarting is returned by a step of a run its command has not stored yet: asynq tries
+// it again, and the failure is not logged as one.
+var errRunStarting = errors.New("not stored yet by the command that starts it: trying again")
+
 // BacklogFor returns the backlog in tasks of a run sending at rate messages/s under this
 // config (zero fields taking their defaults).
 func (c Config) BacklogFor(rate float64) int {
@@ -145,9 +149,13 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	run, err := h.runs.ledger.GetRun(ctx, p.Run)
 	var def *campaigns.Definition
 	switch {
+	case errors.Is(err, ledger.ErrRunNotFound) && p.Seq > 0 && p.Made > 0 &&
+		h.runs.deps.Now().Sub(time.UnixMilli(p.Made)) < startGrace:
+		// The command that enqueued this step is storing the run (Runs.handOver).
+		return fmt.Errorf("run %s: %w", p.Run, errRunStarting)
 	case errors.Is(err, ledger.ErrRunNotFound) && p.Seq > 0:
-		// Only a run's first task creates it: a continuation of a run that is not there has
-		// nothing to carry on.
+		// Only a run's first task creates it: a continuation of a run that is not there (or
+		// that its command never stored) has nothing to carry on.
 		return fmt.Errorf("run %s: %w: %w", p.Run, err, asynq.SkipRetry)
 	case errors.Is(err, ledger.ErrRunNotFound):
 		if run, def, err = h.createRun(ctx, p, log); err != nil {

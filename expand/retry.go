@@ -103,37 +103,44 @@ func (r *Runs) RetryRun(ctx context.Context, p RetryParams) (Retried, error) {
 	if err != nil {
 		return out, err
 	}
+	// The child's next step exists before the child does (see StartRun), and before the
+	// parent records it: a retry that could not enqueue it leaves no trace.
+	next := campaigns.ExpandPayload{Run: prepared.ID, Campaign: prepared.Campaign, Version: prepared.Version, Trigger: "retry", Seq: 1}
+	if err := r.handOver(ctx, next); err != nil {
+		return out, err
+	}
 	// Recorded on the parent first, the child is created right after: a retry started
 	// meanwhile is checked again, and one that dies between the two leaves a record of no run.
 	for try := 0; ; try++ {
 		checked, err := r.checkRetries(ctx, parent, rcpts)
 		if err != nil {
+			r.withdrawUnborn(next)
 			return out, err
 		}
 		ok, err := r.ledger.MarkRetry(ctx, parent.ID, checked, n.id)
 		if err != nil {
+			r.withdrawUnborn(next)
 			return out, err
 		}
 		if ok {
 			break
 		}
 		if try == 10 {
+			r.withdrawUnborn(next)
 			return out, fmt.Errorf("run %s is being retried concurrently; try again", parent.ID)
 		}
 		if parent, err = r.ledger.GetRun(ctx, parent.ID); err != nil {
+			r.withdrawUnborn(next)
 			return out, err
 		}
 	}
 	child, err := exp.storeRun(ctx, def, prepared, n)
 	if err != nil {
+		r.withdrawUnborn(next)
 		return out, err
 	}
 	out.Child = child
 	backlog := r.backlogOf(def, parent.Sender)
-	next := campaigns.ExpandPayload{Run: child.ID, Campaign: child.Campaign, Version: child.Version, Trigger: "retry", Seq: 1}
-	if err := r.handOver(ctx, child, next); err != nil {
-		return out, err
-	}
 	if p.Started != nil {
 		p.Started(child)
 	}

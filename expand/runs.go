@@ -93,13 +93,15 @@ func (r *Runs) backlogOf(def *campaigns.Definition, sender string) int {
 // newRun names a run to create: its id ("": a new one), the run it retries, the submitted
 // campaign version it is of (0: a campaign file), the campaign file's text to keep for it (a
 // run of a file) or the kept file it reads (source: a retry of such a run), and the
-// recipients a retry run picked.
+// recipients a retry run picked. beforeStore, when set, is called with the run once it is
+// prepared and before anything of it is stored; its error stops the creation.
 type newRun struct {
-	id, parent string
-	version    int
-	yaml       []byte
-	source     string
-	picked     []string
+	id, parent  string
+	version     int
+	yaml        []byte
+	source      string
+	picked      []string
+	beforeStore func(run ledger.Run) error
 }
 
 // StartParams say which run StartRun starts. Set Def for a run of a campaign file, or
@@ -175,17 +177,23 @@ func (r *Runs) StartRun(ctx context.Context, p StartParams) (Started, error) {
 			return Started{}, err
 		}
 	}
+	var next campaigns.ExpandPayload
+	if p.Bounded {
+		// The run's next step exists before the run does, so a command stopped anywhere
+		// leaves either no run or a run with a step that carries it on.
+		n.beforeStore = func(run ledger.Run) error {
+			next = campaigns.ExpandPayload{Run: run.ID, Campaign: run.Campaign, Trigger: "send", Seq: 1}
+			return r.handOver(ctx, next)
+		}
+	}
 	run, rep, err := r.expander(0, nil).create(ctx, def, sender, n)
 	if err != nil {
+		r.withdrawUnborn(next)
 		return Started{}, err
 	}
 	out := Started{RunID: run.ID, Run: run}
 	if p.Bounded {
 		out.Backlog = r.backlogOf(def, sender)
-		next := campaigns.ExpandPayload{Run: run.ID, Campaign: run.Campaign, Trigger: "send", Seq: 1}
-		if err := r.handOver(ctx, run, next); err != nil {
-			return out, err
-		}
 	}
 	exp := r.expander(out.Backlog, p.Progress)
 	// The step enqueued above may start while this expansion still runs: it replays the
@@ -228,25 +236,31 @@ func (r *Runs) readSource(def *campaigns.Definition) ([]byte, error) {
 	return data, nil
 }
 
-// handOver enqueues next, the expansion step that carries run on from the cursors, before
-// the caller expands any of it. When that fails nothing of the run was planned, and nothing
-// would ever carry it on: the run is cancelled and closed at no rows, so that it ends.
-func (r *Runs) handOver(ctx context.Context, run ledger.Run, next campaigns.ExpandPayload) error {
-	err := EnqueueContinuation(ctx, r.deps.Enqueuer, next, r.cfg.TopUp)
-	if err == nil {
-		return nil
+// startGrace is how long the next step of a run a command is creating (handOver) waits for
+// the run to exist: the command stores it right after the step is enqueued, so a step that
+// still finds no run after this long belongs to a command that stopped before it stored
+// anything, and is archived.
+const startGrace = 10 * time.Minute
+
+// handOver enqueues next, the expansion step that will carry a run on from its cursors,
+// before the run is stored and expanded (newRun.beforeStore): a command stopped at any point
+// after leaves a run that is carried on, and one stopped before leaves no run. next is marked
+// as made now, so a step that starts before its run is stored waits for it (startGrace).
+func (r *Runs) handOver(ctx context.Context, next campaigns.ExpandPayload) error {
+	next.Made = r.deps.Now().UnixMilli()
+	if err := EnqueueContinuation(ctx, r.deps.Enqueuer, next, r.cfg.TopUp); err != nil {
+		return fmt.Errorf("run %s not started: %w", next.Run, err)
 	}
-	// The caller's context may be what failed: the run is ended on a context of its own.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	_, _, cerr := r.ledger.Cancel(cctx, run.ID, "not started: its expansion task could not be enqueued")
-	if cerr == nil {
-		_, cerr = r.ledger.CloseExpansion(cctx, run.ID)
+	return nil
+}
+
+// withdrawUnborn withdraws the step handOver enqueued for a run whose creation then failed
+// (nothing if none was enqueued). Best effort: a step left behind finds no run and is archived
+// after startGrace.
+func (r *Runs) withdrawUnborn(next campaigns.ExpandPayload) {
+	if next.Run != "" {
+		r.withdraw(next.Run, next.Seq)
 	}
-	if cerr != nil {
-		return fmt.Errorf("run %s: %w; and it could not be cancelled: %w", run.ID, err, cerr)
-	}
-	return fmt.Errorf("run %s cancelled before it sent anything: %w", run.ID, err)
 }
 
 // withdraw deletes expansion step seq of a run that its command expanded whole, when no

@@ -95,7 +95,7 @@ func NewServer(cfg ServerConfig, deps Deps) *Server {
 
 // expandIsFailure: a shutdown or a lease lost to a crash does not use a retry.
 func expandIsFailure(err error) bool {
-	return !errors.Is(err, context.Canceled) && !errors.Is(err, asynq.ErrLeaseExpired)
+	return !errors.Is(err, context.Canceled) && !errors.Is(err, asynq.ErrLeaseExpired) && !errors.Is(err, errRunStarting)
 }
 
 // Handler returns the server's task handler.
