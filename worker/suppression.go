@@ -54,9 +54,9 @@ func (w *Worker) claimIn(ctx context.Context, pipe redis.Pipeliner, j *job) clai
 }
 
 // claimed reads r after its pipeline ran, and sets j.suppressed: the claim says send and the
-// recipient is on the suppression list for the message j sends (blocked). On an error the claim must be given back by its
-// token (unclaim) under the code returned: the claim's answer was lost
-// (CodeClaimUnanswered), or it said send and the suppression list could not be read
+// recipient is on the suppression list for the message j sends (blocked). On an error the
+// claim must be given back by its token (unclaim) under the code returned: the claim's answer
+// was lost (CodeClaimUnanswered), or it said send and the suppression list could not be read
 // (CodeSuppressionUnread; the Claim returned is then empty, so nothing else settles it).
 // A suppression read that failed for a claim that sends nothing is of no matter.
 func (w *Worker) claimed(ctx context.Context, j *job, r claimRead) (ledger.Claim, string, error) {
