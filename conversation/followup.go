@@ -35,8 +35,8 @@ import (
 
 // Reason codes of follow-up entries written skipped.
 const (
-	// SkipSuppressed: the recipient was on the suppression list when they replied (the
-	// ledger's one reason for it).
+	// SkipSuppressed: the recipient was on the suppression list for the follow-up's message
+	// when they replied (the ledger's one reason for it).
 	SkipSuppressed = ledger.SkipSuppressed
 	// SkipRender: the follow-up could not be rendered for the recipient.
 	SkipRender = "invalid_params"
@@ -217,17 +217,18 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 			return out, err
 		}
 	}
-	sup, err := f.ledger.Suppressed(ctx, []string{e.Recipient})
+	sups, err := f.ledger.Suppressions(ctx, []string{e.Recipient})
 	if err != nil {
 		return out, err
 	}
+	sup := sups[0]
 	// A suppress: true rule's own confirmation still goes: the suppression is its effect, not
 	// a reason to skip it. It is written after the follow-up's entry: a copy of the reply
 	// delivered after a failure in between then finds the entry, or the recipient not yet
 	// suppressed, and still sends the confirmation, where suppressed first it would write the
-	// confirmation skipped.
+	// confirmation skipped. It stops every message: it widens an entry for marketing only.
 	suppress := func() error {
-		if !rule.Suppress || sup[0] {
+		if !rule.Suppress || sup.Covers(ledger.ScopeOf(ReasonOnReply)) {
 			return nil
 		}
 		return f.ledger.Suppress(ctx, e.Recipient, ReasonOnReply)
@@ -253,14 +254,18 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	// The recipient's audience columns, stored by the worker at the parent run's send (a
 	// reply to a follow-up reads them too); missing ones render as empty columns.
 	var cols map[string]string
-	if len(def.OnReply.Columns()) > 0 && !sup[0] {
+	if len(def.OnReply.Columns()) > 0 && !sup.Blocks(false) {
 		if cols, err = f.columns.Load(ctx, entry); err != nil {
 			return out, err
 		}
 	}
 	p, rerr := Payload(FollowupOf{Run: run, Def: def, Rule: rule, Addr: addr, Row: pe.Row, Reply: r, Audience: cols})
+	// A follow-up answers the customer's own reply: its session message is no marketing send,
+	// even to a person who stopped marketing messages; its template counts by its category
+	// (ledger.MarketingCategory). The send reads the list again for what it sends (the
+	// fallback template when the window has closed).
 	switch {
-	case sup[0]:
+	case sup.Blocks(rule.Message.IsZero() && ledger.MarketingCategory(p.Category)):
 		fu.Skip = SkipSuppressed
 	case rerr != nil:
 		fu.Skip = SkipRender

@@ -315,7 +315,7 @@ func TestFollowupsCopyAfterAPartialFailureCompletesTheFollowup(t *testing.T) {
 		{name: "taking the entry out of the outbox", part: rkeys.FollowupOutbox(ledger.FollowupRun("promo-1", "price")), cmd: "hdel"},
 		{name: "recording the conversation", part: rkeys.Conversation("promo-1", ana)},
 		{name: "creating a suppressing rule's entry", part: rkeys.Run(ledger.FollowupRun("promo-1", "unsubscribe")), tap: true},
-		{name: "suppressing", part: rkeys.Suppressed(), cmd: "hset", tap: true},
+		{name: "suppressing", part: rkeys.Suppressed(), cmd: "evalsha", tap: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

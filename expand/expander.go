@@ -557,9 +557,13 @@ func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error)
 				return plannedJob{}, fmt.Errorf("run %s: %d tasks pending, backlog %d: %w", run.ID, view.Pending, e.cfg.MaxBacklog, ErrBacklogFull)
 			}
 		}
-		// People who opted out are planned as skipped(suppressed).
+		// People who opted out of what the row sends are planned as skipped(suppressed): of
+		// every message, or of marketing for a marketing template (ledger.MarketingCategory).
+		// A session message is left to the worker, which knows whether it counts as
+		// marketing and, from the customer's window, whether it or its fallback goes.
 		for i, s := range view.Suppressed {
-			if s {
+			p := j.batch[i].payload
+			if s.Blocks(p.Kind != campaigns.KindSession && ledger.MarketingCategory(p.Category)) {
 				entries[i].Skip = ledger.SkipSuppressed
 			}
 			if cancelled {

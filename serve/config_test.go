@@ -116,3 +116,18 @@ func TestReceiverConfigOwnNumbers(t *testing.T) {
 		t.Fatalf("OwnNumbers = %v, want the two senders", rc.OwnNumbers)
 	}
 }
+
+// suppression.campaign_sessions_are_marketing reaches the worker: false lets campaign session
+// messages through to a person suppressed for marketing only; unset and true leave them
+// counting as marketing (the worker's default).
+func TestWorkerConfigSuppression(t *testing.T) {
+	t.Parallel()
+	for y, want := range map[string]bool{
+		"": false, "suppression: {campaign_sessions_are_marketing: true}\n": false,
+		"suppression: {campaign_sessions_are_marketing: false}\n": true,
+	} {
+		if got := serve.WorkerConfig(loadConfig(t, y)).CampaignSessionsNotMarketing; got != want {
+			t.Errorf("%q: CampaignSessionsNotMarketing = %v, want %v", y, got, want)
+		}
+	}
+}

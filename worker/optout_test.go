@@ -34,13 +34,17 @@ func (h *suppressionHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook 
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		args := cmd.Args()
 		switch {
-		case cmd.Name() == "hset" && args[1] == rkeys.Suppressed():
+		case strings.HasPrefix(cmd.Name(), "eval") && len(args) > 3 && args[3] == rkeys.Suppressed():
 			if n := h.failing.Load(); n != 0 {
 				h.failing.CompareAndSwap(n, max(n-1, -1))
 				cmd.SetErr(errors.New("i/o timeout"))
 				return cmd.Err()
 			}
-			h.note("suppress")
+			err := next(ctx, cmd)
+			if err == nil { // an EVALSHA refused with NOSCRIPT goes again as EVAL
+				h.note("suppress")
+			}
+			return err
 		case strings.HasPrefix(cmd.Name(), "eval") && slices.Contains(args, any("f")) && slices.Contains(args, any(optedOut)):
 			err := next(ctx, cmd)
 			if err == nil { // an EVALSHA refused with NOSCRIPT goes again as EVAL

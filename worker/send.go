@@ -34,7 +34,7 @@ type job struct {
 	// lost is given back by it.
 	token string
 	// suppressed: the claim said send, and its round trip found the recipient on the
-	// suppression list (claimed).
+	// suppression list for the message j sends (claimed).
 	suppressed bool
 }
 
@@ -141,7 +141,8 @@ func (w *Worker) reserveAndClaim(ctx context.Context, j *job) (bool, error) {
 		return true, w.unreachable(ctx, log, err)
 	}
 	if c.Verdict == ledger.VerdictSend && j.suppressed {
-		// The person opted out after the send was planned: no request, whatever the limits.
+		// The person opted out of this message (after the send was planned, or expansion left
+		// the check to the send): no request, whatever the limits.
 		w.giveBack(ctx, b, b.spent())
 		return true, w.skipSuppressed(j)
 	}

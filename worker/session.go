@@ -156,7 +156,7 @@ func (w *Worker) sendRefusedFallback(ctx context.Context, j *job, fb Message) er
 // slot as a paced send does (keeping its place for up to KeepPlaceFor, until the worker
 // stops). It returns done when no slot came: the claim is given back (nothing was sent) and
 // the task waits, as a send whose limits refused it before its claim; and when the recipient
-// is on the suppression list by then (recheckSuppressed).
+// is on the suppression list for the fallback by then (recheckSuppressed).
 func (w *Worker) rebook(ctx context.Context, j *job) (bool, error) {
 	old := j.bk
 	w.giveBack(ctx, old, limits.Late)

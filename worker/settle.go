@@ -185,26 +185,27 @@ func (w *Worker) unclaim(ctx context.Context, p campaigns.SendPayload, token, co
 	}
 }
 
-// suppressRetrying puts p.To on the suppression list for code, retrying a failing Redis call
-// as an outcome is (settleRetries). Suppressing again is harmless: it only renews the entry.
+// suppressRetrying puts p.To on the suppression list for code (for what the code opted out
+// of, ledger.ScopeOf), retrying a failing Redis call as an outcome is (settleRetries).
+// Suppressing again is harmless: an entry only widens.
 func (w *Worker) suppressRetrying(p campaigns.SendPayload, code string) error {
 	return w.retrying(time.Time{}, func(ctx context.Context) error {
 		return w.ledger.Suppress(ctx, p.To, code)
 	})
 }
 
-// keepSuppressed puts p.To on the suppression list for code unless it is there already (it
-// keeps the time it was put there): a task found its entry failed with an opt-out code, whose
+// keepSuppressed puts p.To on the suppression list for code unless it is there already for as
+// much (its entry is kept): a task found its entry failed with an opt-out code, whose
 // suppression may not have been written (the list could not be reached then, see settle).
 func (w *Worker) keepSuppressed(ctx context.Context, p campaigns.SendPayload, code string) error {
-	in, err := w.ledger.Suppressed(ctx, []string{p.To})
-	if err != nil || in[0] {
+	ss, err := w.ledger.Suppressions(ctx, []string{p.To})
+	if err != nil || ss[0].Covers(ledger.ScopeOf(code)) {
 		return err
 	}
 	if err := w.suppressRetrying(p, code); err != nil {
 		return err
 	}
-	w.log.Info().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).
+	w.log.Info().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Str("scope", string(ledger.ScopeOf(code))).
 		Msg("opted out earlier: added to the suppression list now")
 	return nil
 }
@@ -336,7 +337,7 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 		var suppressErr error
 		if rule.OptOut {
 			if suppressErr = w.suppressRetrying(p, code); suppressErr == nil {
-				log.Info().Msg("opted out: added to the suppression list")
+				log.Info().Str("scope", string(ledger.ScopeOf(code))).Msg("opted out: added to the suppression list")
 			}
 		}
 		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true}); err != nil {

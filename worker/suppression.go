@@ -18,13 +18,18 @@ import (
 // unknown recipient), and an opt-out (STOP, an opt-out answer) cancels nothing queued. So every
 // send reads its recipient's suppression again in the round trip of its claim (claimIn: one
 // pipeline with the claim, and with the reservation while the sender's permits come without a
-// wait), and a claim that says send to a suppressed recipient settles the entry
-// skipped(suppressed) with no request (skipSuppressed). A read that fails lets nothing go: the
-// claim goes back by its token and the task tries again, as after a claim whose answer was
-// lost. The fallback template after a refused session message, which waits for a slot of its
-// own after the claim, reads the list again before its request (recheckSuppressed). The one
-// send that goes to a suppressed recipient is the confirmation of the opt-out itself: the
+// wait), and a claim that says send to a recipient suppressed for this message settles the
+// entry skipped(suppressed) with no request (skipSuppressed). A read that fails lets nothing
+// go: the claim goes back by its token and the task tries again, as after a claim whose answer
+// was lost. The fallback template after a refused session message, which waits for a slot of
+// its own after the claim, reads the list again before its request (recheckSuppressed). The
+// one send that goes to a suppressed recipient is the confirmation of the opt-out itself: the
 // follow-up of an on_reply rule with suppress: true (SendPayload.ConfirmsOptOut).
+//
+// An entry blocks every message, or marketing messages only (a person who stopped marketing
+// messages, Meta 131050; ledger.Scope). Which messages count as marketing is decided here, at
+// send time, where it is known what goes (marketing): expansion leaves a session message's
+// send to it.
 
 // CodeSuppressionUnread is the code of a claim given back because the suppression list could
 // not be read in its round trip: the send is not made unchecked, and the task tries again.
@@ -37,8 +42,8 @@ type claimRead struct {
 	supp  *ledger.SuppressedCmd
 }
 
-// claimIn queues j's claim and the read of whether its recipient is on the suppression list
-// in pipe. The list has no hash tag, so it cannot be read inside the claim's script on Redis
+// claimIn queues j's claim and the read of its recipient's entry on the suppression list in
+// pipe. The list has no hash tag, so it cannot be read inside the claim's script on Redis
 // Cluster; a pipeline may hold commands for several slots.
 func (w *Worker) claimIn(ctx context.Context, pipe redis.Pipeliner, j *job) claimRead {
 	p := j.p
@@ -49,9 +54,9 @@ func (w *Worker) claimIn(ctx context.Context, pipe redis.Pipeliner, j *job) clai
 }
 
 // claimed reads r after its pipeline ran, and sets j.suppressed: the claim says send and the
-// recipient is on the suppression list. On an error the claim must be given back by its
-// token (unclaim) under the code returned: the claim's answer was lost
-// (CodeClaimUnanswered), or it said send and the suppression list could not be read
+// recipient is on the suppression list for the message j sends (blocked). On an error the
+// claim must be given back by its token (unclaim) under the code returned: the claim's answer
+// was lost (CodeClaimUnanswered), or it said send and the suppression list could not be read
 // (CodeSuppressionUnread; the Claim returned is then empty, so nothing else settles it).
 // A suppression read that failed for a claim that sends nothing is of no matter.
 func (w *Worker) claimed(ctx context.Context, j *job, r claimRead) (ledger.Claim, string, error) {
@@ -63,13 +68,33 @@ func (w *Worker) claimed(ctx context.Context, j *job, r claimRead) (ledger.Claim
 	if c.Verdict != ledger.VerdictSend {
 		return c, "", nil
 	}
-	in, err := r.supp.Result()
+	s, err := r.supp.Result()
 	if err != nil {
 		return ledger.Claim{}, CodeSuppressionUnread, err
 	}
-	// The confirmation of an opt-out goes to the person who just opted out.
-	j.suppressed = in && !j.p.ConfirmsOptOut
+	j.suppressed = w.blocked(j, s)
 	return c, "", nil
+}
+
+// blocked reports whether s, j's recipient's entry on the suppression list, stops the message
+// j sends now. The confirmation of an opt-out goes to the person who just opted out.
+func (w *Worker) blocked(j *job, s ledger.Suppression) bool {
+	return s.Blocks(w.marketing(j)) && !j.p.ConfirmsOptOut
+}
+
+// marketing reports whether the message j sends now counts as marketing for the suppression
+// list: a template (a session message's fallback too) by its category
+// (ledger.MarketingCategory: an unknown or empty one counts); a campaign's session message
+// unless Config.CampaignSessionsNotMarketing (by default it counts: a broadcast is usually
+// promotional); a follow-up's session message, which answers the customer's own reply, never.
+func (w *Worker) marketing(j *job) bool {
+	if j.bound == nil {
+		return ledger.MarketingCategory(j.in.Category)
+	}
+	if _, _, followup := ledger.FollowupOf(j.p.Run); followup {
+		return false
+	}
+	return !w.cfg.CampaignSessionsNotMarketing
 }
 
 // claim claims j's recipient and reads its suppression in one round trip (claimIn), for a
@@ -83,7 +108,8 @@ func (w *Worker) claim(ctx context.Context, j *job) (ledger.Claim, string, error
 	return w.claimed(ctx, j, r)
 }
 
-// skipSuppressed settles a claimed send whose recipient is on the suppression list: skipped
+// skipSuppressed settles a claimed send whose recipient is on the suppression list for its
+// message: skipped
 // (ledger.SkipSuppressed, the reason expansion plans such a recipient with) under the task's
 // claim, its attempt given back, and counted as a skip. No request is made; the caller has
 // given the booking back.
@@ -95,7 +121,7 @@ func (w *Worker) skipSuppressed(j *job) error {
 	}
 	if r.Applied {
 		w.count(j.p, metrics.OutcomeSkipped, ledger.SkipSuppressed)
-		j.log.Info().Msg("skipped: the recipient is on the suppression list (opted out after the send was planned)")
+		j.log.Info().Msg("skipped: the recipient is on the suppression list for this message")
 	}
 	if r.RunCompleted {
 		j.log.Info().Msg("run completed")
@@ -105,13 +131,13 @@ func (w *Worker) skipSuppressed(j *job) error {
 
 // recheckSuppressed reads, just before a second request under j's claim (the fallback after a
 // refused session message, which waited for a slot of its own), whether the recipient is on
-// the suppression list now. It returns done when no request may go, after giving j's booking
-// back: the recipient opted out (the entry is skipped(suppressed)), or the list could not be
-// read (the claim goes back by its token and the task tries again; the refused request reached
-// no one). A round trip more, only on this path.
+// the suppression list for it now. It returns done when no request may go, after giving j's
+// booking back: the recipient opted out of it (the entry is skipped(suppressed)), or the list
+// could not be read (the claim goes back by its token and the task tries again; the refused
+// request reached no one). A round trip more, only on this path.
 func (w *Worker) recheckSuppressed(ctx context.Context, j *job) (bool, error) {
-	in, err := w.ledger.Suppressed(ctx, []string{j.p.To})
-	if err == nil && (!in[0] || j.p.ConfirmsOptOut) {
+	ss, err := w.ledger.Suppressions(ctx, []string{j.p.To})
+	if err == nil && !w.blocked(j, ss[0]) {
 		return false, nil
 	}
 	w.giveBack(ctx, j.bk, limits.Waited)

@@ -110,6 +110,13 @@ type Config struct {
 	// sendpolicy.TaskTimeout(RequestTimeout, Limits.MaxWait, KeepPlaceFor), Retention
 	// sendpolicy.Retention.
 	ResendTask campaigns.TaskOptions
+	// CampaignSessionsNotMarketing lets a campaign's session messages through to a person on
+	// the suppression list for marketing only (who stopped marketing messages, Meta 131050).
+	// Default false: they count as marketing, a broadcast being usually promotional. A
+	// follow-up's session message, which answers the customer's own reply, never counts; a
+	// template counts by its category (an unknown one as marketing). (Config file:
+	// suppression.campaign_sessions_are_marketing.)
+	CampaignSessionsNotMarketing bool
 }
 
 // FrequencyCap is at most Max messages to one recipient per Period.

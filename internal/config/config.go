@@ -44,6 +44,8 @@ type Config struct {
 	Webhooks  Webhooks          `yaml:"webhooks"`
 	Scheduler Scheduler         `yaml:"scheduler"`
 	Campaigns Campaigns         `yaml:"campaigns"`
+	// Suppression says which sends a marketing-only opt-out stops.
+	Suppression Suppression `yaml:"suppression"`
 
 	// APIKey and WebhookSecret are resolved from the environment or the *_file keys.
 	APIKey        string `yaml:"-"`
@@ -339,6 +341,25 @@ type Campaigns struct {
 	MaxFileBytes int64 `yaml:"max_file_bytes"`
 	// MaxRows bounds an audience's rows. Default campaigns.DefaultMaxRows.
 	MaxRows int `yaml:"max_rows"`
+}
+
+// Suppression configures what an entry of the suppression list for marketing only (a person
+// who stopped marketing messages, Meta 131050) stops; an entry for every message (any other
+// opt-out, a STOP, an on_reply rule's suppress) stops everything whatever this says. Unset keys
+// take the worker's defaults.
+type Suppression struct {
+	// CampaignSessionsAreMarketing says whether a campaign's session message counts as
+	// marketing, so that it is not sent to such a person. Default true (worker.Config's): a
+	// broadcast is usually promotional. A follow-up's session message, which answers the
+	// customer's own reply, never counts; a template counts by its category (an unknown one as
+	// marketing).
+	CampaignSessionsAreMarketing *bool `yaml:"campaign_sessions_are_marketing"`
+}
+
+// SessionsNotMarketing is the worker's setting under s (worker.Config.CampaignSessionsNotMarketing):
+// true only when the file turned campaign_sessions_are_marketing off.
+func (s Suppression) SessionsNotMarketing() bool {
+	return s.CampaignSessionsAreMarketing != nil && !*s.CampaignSessionsAreMarketing
 }
 
 type Log struct {

@@ -699,6 +699,34 @@ func TestExampleConfigLoads(t *testing.T) {
 			t.Errorf("the example's %s differs from the defaults:\n example %+v\n default %+v", s.name, s.example, s.dflt)
 		}
 	}
+	if c.Suppression.CampaignSessionsAreMarketing == nil || c.Suppression.SessionsNotMarketing() != d.Suppression.SessionsNotMarketing() {
+		t.Errorf("the example's suppression section does not show the default: %+v", c.Suppression)
+	}
+}
+
+// suppression.campaign_sessions_are_marketing: unset, and true, leave campaign session
+// messages counting as marketing (the worker's default); false lets them through to a person
+// suppressed for marketing only; anything but a boolean is refused with the key.
+func TestLoadSuppression(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, yaml string
+		want       bool
+	}{
+		{"Unset", "", false},
+		{"Marketing", "suppression:\n  campaign_sessions_are_marketing: true\n", false},
+		{"NotMarketing", "suppression:\n  campaign_sessions_are_marketing: false\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := mustLoad(t, tc.yaml, env{})
+			if got := c.Suppression.SessionsNotMarketing(); got != tc.want {
+				t.Fatalf("SessionsNotMarketing = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	_, err := load(t, "suppression:\n  campaign_sessions_are_marketing: sometimes\n", env{})
+	checkConfigError(t, err, "suppression.campaign_sessions_are_marketing")
 }
 
 // The ambiguity override: unset leaves the table's safe default (every 5xx is "maybe sent"); a list names exactly the 5xx statuses read as maybe sent.

@@ -60,6 +60,11 @@ type Rule struct {
 	// OptOut marks codes that mean the person does not want these messages: the recipient is
 	// added to the suppression list so later runs skip them.
 	OptOut bool
+	// MarketingOnly narrows an OptOut code to marketing messages: the person stopped marketing
+	// messages from the business (Meta 131050, reference 9.2: "suppress for marketing") and
+	// still gets utility and authentication templates. Every other opt-out stops every
+	// message. Operators' overrides change a code's class, never this.
+	MarketingOnly bool
 	// WindowClosed marks answers that say the customer's 24-hour window is closed (a session
 	// message outside it). They are permanent for this message: a resend gets the same answer
 	// until the customer writes again.
@@ -81,6 +86,11 @@ func throttle(why string) Rule     { return Rule{Class: ClassThrottle, Why: why}
 func stopRun(why string) Rule      { return Rule{Class: ClassStopRun, Why: why} }
 func optOut(why string) Rule       { return Rule{Class: ClassPermanent, OptOut: true, Why: why} }
 func windowClosed(why string) Rule { return Rule{Class: ClassPermanent, WindowClosed: true, Why: why} }
+
+// optOutMarketing is an opt-out of marketing messages only (Rule.MarketingOnly).
+func optOutMarketing(why string) Rule {
+	return Rule{Class: ClassPermanent, OptOut: true, MarketingOnly: true, Why: why}
+}
 
 // DefaultTable classifies every error code the provider reference documents (section 4.3),
 // the Meta numeric codes it lists (section 9.2, matched when they surface as a code), and
@@ -112,7 +122,7 @@ var DefaultTable = map[string]Rule{
 	"131056": {Class: ClassThrottle, PairBackoff: true, Why: "pair rate limit: too many messages to this person"},
 	"131048": stopRun("spam rate limit: sending restricted"),
 	"131049": permanent("Meta chose not to deliver (per-user marketing limit)"),
-	"131050": optOut("user stopped marketing messages from this business"),
+	"131050": optOutMarketing("user stopped marketing messages from this business"),
 	"130472": permanent("user is part of a marketing experiment"),
 	"131026": permanent("message undeliverable to this number"),
 	"131047": windowClosed("24-hour window closed: more than 24 hours since the last reply"),
@@ -441,6 +451,14 @@ func (t *Table) ClassOf(key string) Class {
 		return ClassTransient
 	}
 	return ClassPermanent
+}
+
+// MarketingOnlyOptOut reports whether key (a recorded code) is an opt-out that stops
+// marketing messages only (Rule.MarketingOnly). It reads DefaultTable: overrides change a
+// code's class, never what the person opted out of.
+func MarketingOnlyOptOut(key string) bool {
+	r, ok := DefaultTable[key]
+	return ok && r.OptOut && r.MarketingOnly
 }
 
 // Rules returns the table's keys and rules sorted by key, for documentation and `herald errors`.

@@ -248,12 +248,13 @@ type BatchView struct {
 	Status RunStatus
 	// Pending is as Pending reports.
 	Pending int64
-	// Suppressed says, per recipient asked about, whether the person opted out.
-	Suppressed []bool
+	// Suppressed is, per recipient asked about, its entry on the suppression list (the zero
+	// Suppression when it has none): what the person opted out of.
+	Suppressed []Suppression
 }
 
 // ViewBatch reads, in one round trip, the run's status, its pending count and which of the
-// recipients are on the suppression list.
+// recipients are on the suppression list, and for what.
 func (l *Ledger) ViewBatch(ctx context.Context, runID string, recipients []string) (BatchView, error) {
 	var (
 		status *redis.StringCmd
@@ -274,10 +275,10 @@ func (l *Ledger) ViewBatch(ctx context.Context, runID string, recipients []strin
 	}
 	v.Status = RunStatus(status.Val())
 	v.Pending = sumCounts(counts.Val())
-	v.Suppressed = make([]bool, len(recipients))
+	v.Suppressed = make([]Suppression, len(recipients))
 	if supp != nil {
 		for i, x := range supp.Val() {
-			v.Suppressed[i] = x != nil
+			v.Suppressed[i] = suppressionOf(x)
 		}
 	}
 	return v, nil

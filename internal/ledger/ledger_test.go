@@ -317,11 +317,15 @@ func TestViewBatch(t *testing.T) {
 	if err := b.l.Suppress(ctx, rcpts[1], "STOP"); err != nil {
 		t.Fatal(err)
 	}
+	if err := b.l.Suppress(ctx, rcpts[2], "131050"); err != nil {
+		t.Fatal(err)
+	}
 	v, err := b.l.ViewBatch(ctx, runID, rcpts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEqual(t, "view", BatchView{Status: RunRunning, Pending: 3, Suppressed: []bool{false, true, false}}, v)
+	wantEqual(t, "view", BatchView{Status: RunRunning, Pending: 3, Suppressed: []Suppression{{},
+		{Scope: ScopeAll, Reason: "STOP", At: testNow.UTC()}, {Scope: ScopeMarketing, Reason: "131050", At: testNow.UTC()}}}, v)
 }
 
 func TestClaim(t *testing.T) {

@@ -209,32 +209,6 @@ func (l *Ledger) Verify(ctx context.Context, runID string) (Verification, error)
 	return v, nil
 }
 
-// Suppress puts a recipient on the suppression list that every later expansion skips.
-// reason (the opt-out code) is kept with the time.
-func (l *Ledger) Suppress(ctx context.Context, recipient, reason string) error {
-	v := reason + "|" + strconv.FormatInt(l.nowMS(), 10)
-	if err := l.rdb.HSet(ctx, rkeys.Suppressed(), recipient, v).Err(); err != nil {
-		return fmt.Errorf("ledger: suppress: %w", err)
-	}
-	return nil
-}
-
-// Suppressed reports, for each recipient, whether it is on the suppression list.
-func (l *Ledger) Suppressed(ctx context.Context, recipients []string) ([]bool, error) {
-	out := make([]bool, len(recipients))
-	if len(recipients) == 0 {
-		return out, nil
-	}
-	vals, err := l.rdb.HMGet(ctx, rkeys.Suppressed(), recipients...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("ledger: read suppression list: %w", err)
-	}
-	for i, v := range vals {
-		out[i] = v != nil
-	}
-	return out, nil
-}
-
 // Skip marks a planned or queued recipient skipped with reason and reports whether it did;
 // a recipient being sent or already done is left alone.
 func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (bool, error) {

@@ -550,6 +550,45 @@ var scriptCases = []scriptCase{
 		return first(err1, err2, err3, err4, want("registered with an entry waiting", true, waiting),
 			want("registered within the idle time", true, within), want("registered after the idle time", false, after))
 	}},
+	{name: "ASuppressionOnlyWidens", scripts: []string{"suppressCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// The list is one hash shared by every run: recipients of this case's own.
+		r, old := e.run+"/stopped-marketing", e.run+"/legacy"
+		defer e.b.rdb.HDel(context.WithoutCancel(ctx), rkeys.Suppressed(), r, old)
+		read := func(who string) Suppression {
+			ss, err := e.b.l.Suppressions(ctx, []string{who})
+			if err != nil {
+				return Suppression{Reason: err.Error()}
+			}
+			return ss[0]
+		}
+		at := func(d time.Duration) { e.b.l.now = func() time.Time { return testNow.Add(d) } }
+		at(0)
+		err1 := e.b.l.Suppress(ctx, r, "131050")
+		marketing := read(r)
+		at(time.Hour)
+		err2 := e.b.l.Suppress(ctx, r, "131050")
+		again := read(r)
+		err3 := e.b.l.Suppress(ctx, r, "STOP")
+		wider := read(r)
+		at(2 * time.Hour)
+		err4 := e.b.l.Suppress(ctx, r, "131050")
+		kept := read(r)
+		// An entry written before scopes: 131050 reads as marketing, and widens like one.
+		err5 := e.b.rdb.HSet(ctx, rkeys.Suppressed(), old, "131050|5").Err()
+		oldRead := read(old)
+		err6 := e.b.l.Suppress(ctx, old, "131050")
+		oldKept, _ := e.b.rdb.HGet(ctx, rkeys.Suppressed(), old).Result()
+		err7 := e.b.l.Suppress(ctx, old, "INBOUND_OPT_OUT")
+		oldWider := read(old)
+		return first(err1, err2, err3, err4, err5, err6, err7,
+			want("first", Suppression{Scope: ScopeMarketing, Reason: "131050", At: testNow.UTC()}, marketing),
+			want("the same scope again keeps the first entry", marketing, again),
+			want("every message widens it", Suppression{Scope: ScopeAll, Reason: "STOP", At: testNow.Add(time.Hour).UTC()}, wider),
+			want("marketing after every message leaves it", wider, kept),
+			want("old 131050 entry", Suppression{Scope: ScopeMarketing, Reason: "131050", At: time.UnixMilli(5).UTC()}, oldRead),
+			want("old entry kept by marketing", "131050|5", oldKept),
+			want("old entry widened", Suppression{Scope: ScopeAll, Reason: "INBOUND_OPT_OUT", At: testNow.Add(2 * time.Hour).UTC()}, oldWider))
+	}},
 }
 
 // caseSeq makes run ids unique across backends and repeated runs.

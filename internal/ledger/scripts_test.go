@@ -34,6 +34,7 @@ var allScripts = map[string]*redis.Script{
 	"onceCampaignCmd":   onceCampaignCmd,
 	"followupForgetCmd": followupForgetCmd,
 	"retryMarkCmd":      retryMarkCmd,
+	"suppressCmd":       suppressCmd,
 }
 
 // TestScriptFiles pins the layout of the ledger's Lua (luacheck.Files): every script is one

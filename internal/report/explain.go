@@ -29,6 +29,9 @@ type Explanation struct {
 	Why        string `json:"why,omitempty"`
 	MessageID  string `json:"message_id,omitempty"`
 	Suppressed bool   `json:"suppressed"`
+	// Suppression is the recipient's entry on the suppression list now, when it has one: what
+	// it blocks (every message, or marketing only), why and since when.
+	Suppression *Suppression `json:"suppression,omitempty"`
 	// Window is the recipient's customer service window now (not at the time of the run).
 	Window Window `json:"window"`
 	// History lists every outcome when the story is more than one clean accept.
@@ -40,6 +43,28 @@ type Explanation struct {
 	Replies []Reply `json:"replies"`
 	// Timeline is every event above in time order (see Timeline).
 	Timeline []TimelineEvent `json:"timeline"`
+}
+
+// Suppression is a recipient's entry on the suppression list, as `recipient explain --json`
+// prints it.
+type Suppression struct {
+	// Scope is all (every message) or marketing (marketing messages only: the person stopped
+	// marketing messages, Meta 131050).
+	Scope string `json:"scope"`
+	// Reason is the opt-out code, or what opted the person out (INBOUND_OPT_OUT, ON_REPLY).
+	Reason string `json:"reason,omitempty"`
+	// Since is when the entry was written; absent when it does not say.
+	Since *time.Time `json:"since,omitempty"`
+}
+
+// Entry says what the entry blocks, why and since when, as ledger.Suppression does: "for
+// marketing (131050) since 2026-01-02T03:04:05Z".
+func (s Suppression) Entry() string {
+	e := ledger.Suppression{Scope: ledger.Scope(s.Scope), Reason: s.Reason}
+	if s.Since != nil {
+		e.At = *s.Since
+	}
+	return e.String()
 }
 
 // Reply is one reply of the recipient, as the conversation record keeps it. Phone-like
@@ -153,11 +178,17 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 	if err != nil {
 		return Explanation{}, err
 	}
-	supp, err := l.Suppressed(ctx, []string{p.Recipient})
+	supp, err := l.Suppressions(ctx, []string{p.Recipient})
 	if err != nil {
 		return Explanation{}, err
 	}
-	x := Explanation{Run: r.ID, Recipient: p.Shown, InLedger: ok, Suppressed: supp[0], History: []HistoryLine{}, Replies: []Reply{}}
+	x := Explanation{Run: r.ID, Recipient: p.Shown, InLedger: ok, Suppressed: supp[0].Listed(), History: []HistoryLine{}, Replies: []Reply{}}
+	if s := supp[0]; s.Listed() {
+		x.Suppression = &Suppression{Scope: string(s.Scope), Reason: s.Reason}
+		if !s.At.IsZero() {
+			x.Suppression.Since = &s.At
+		}
+	}
 	if x.Window, err = ReadWindow(ctx, rdb, WindowQuery{Business: p.Business, Customer: p.Recipient, Shown: p.Shown, Now: p.Now}); err != nil {
 		return Explanation{}, err
 	}
@@ -358,7 +389,12 @@ func PrintExplanation(w io.Writer, x Explanation, now time.Time) {
 			printHistory(w, f.History)
 		}
 	}
-	fmt.Fprintf(w, "Suppressed %v\n", x.Suppressed)
+	if s := x.Suppression; s != nil {
+		// "Suppressed for marketing (131050) since 2026-01-02T03:04:05Z"
+		fmt.Fprintf(w, "Suppressed %s\n", s.Entry())
+	} else {
+		fmt.Fprintf(w, "Suppressed %v\n", x.Suppressed)
+	}
 	fmt.Fprintf(w, "Window     %s\n", x.Window.Line(now))
 }
 

@@ -1,7 +1,9 @@
 package report_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
+	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/testredis"
 )
 
@@ -166,5 +169,59 @@ func TestExplainTimeline(t *testing.T) {
 	x, err = report.Explain(ctx, l, rdb, report.ExplainParams{Run: run, Recipient: to, Shown: "x", Now: now})
 	if err != nil || x.Replies == nil || len(x.Replies) != 0 {
 		t.Errorf("Explain without a reader: replies %v, %v", x.Replies, err)
+	}
+}
+
+// TestExplainShowsTheSuppressionScope: recipient explain says what the recipient's entry on
+// the suppression list stops, why and since when: marketing only for a person who stopped
+// marketing messages (131050), every message for a STOP and for an entry written before
+// scopes; a recipient not on the list reads as before ("Suppressed false").
+func TestExplainShowsTheSuppressionScope(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, rdb := testredis.Mini(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	l := ledger.New(rdb, func() time.Time { return now })
+	const run = "R1"
+	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "spring", Delivery: ledger.AtMostOnce, Buckets: 1, Created: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Suppress(ctx, "+15550000001", "131050"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Suppress(ctx, "+15550000002", "INBOUND_OPT_OUT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(ctx, rkeys.Suppressed(), "+15550000003", "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT|1767225600000").Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		to, line, scope string
+	}{
+		{"+15550000001", "Suppressed for marketing (131050) since 2026-03-01T12:00:00Z", "marketing"},
+		{"+15550000002", "Suppressed for every message (INBOUND_OPT_OUT) since 2026-03-01T12:00:00Z", "all"},
+		{"+15550000003", "Suppressed for every message (ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT) since 2026-01-01T00:00:00Z", "all"},
+		{"+15550000004", "Suppressed false", ""},
+	} {
+		x, err := report.Explain(ctx, l, rdb, report.ExplainParams{Run: run, Recipient: tc.to, Shown: tc.to, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.Suppressed != (tc.scope != "") || (x.Suppression == nil) != (tc.scope == "") ||
+			(x.Suppression != nil && x.Suppression.Scope != tc.scope) {
+			t.Errorf("%s: suppressed %v, suppression %+v; want scope %q", tc.to, x.Suppressed, x.Suppression, tc.scope)
+		}
+		var buf bytes.Buffer
+		report.PrintExplanation(&buf, x, now)
+		if !strings.Contains(buf.String(), "\n"+tc.line+"\n") {
+			t.Errorf("%s printed:\n%s\nwant the line %q", tc.to, buf.String(), tc.line)
+		}
+		b, err := json.Marshal(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(b), `"suppression":{"scope":"`+tc.scope+`"`); got != (tc.scope != "") {
+			t.Errorf("%s JSON %s: want the suppression's scope %q", tc.to, b, tc.scope)
+		}
 	}
 }
