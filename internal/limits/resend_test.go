@@ -243,3 +243,26 @@ func TestGiveBackSentTwiceGivesOnce(t *testing.T) {
 		t.Errorf("after the second's give-back: %+v (%v), want a wait of 1s (the first permit holds)", next.Reservation, err)
 	}
 }
+
+// TestReserveAgainAfterItsSlot: a reservation's second run that comes after its slot (go-redis
+// sent it again after a read timeout of seconds) answers the slot as passed, a negative wait,
+// so the caller finds itself late and lets the slot go, as a send that woke late; a wait of 0
+// would have sent it at once, seconds after its slot, crowding the sends of later slots.
+func TestReserveAgainAfterItsSlot(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	r := &Request{Keys: []string{rkeys.SenderLimit("biz", "s1")}, Limits: []Limit{{Rate: 1, Burst: 1}}, MaxWait: 10 * time.Second, Now: t0}
+	first, err := b.lim.reserve(ctx, r, "tok-1")
+	if err != nil || !first.OK || first.Wait != 0 {
+		t.Fatalf("first: %+v (%v)", first, err)
+	}
+	second, err := b.lim.reserve(ctx, r, "tok-2")
+	if err != nil || !second.OK || second.Wait != time.Second {
+		t.Fatalf("second: %+v (%v), want a wait of 1s", second, err)
+	}
+	b.mr.SetTime(t0.Add(5 * time.Second))
+	again, err := b.lim.reserve(ctx, r, "tok-2")
+	if err != nil || !again.OK || again.Wait != -4*time.Second {
+		t.Fatalf("second again 5 s on: %+v (%v), want OK with its slot 4s past", again, err)
+	}
+}

@@ -33,7 +33,8 @@ const (
 // ran (the connection failed, the answer did not come within the read timeout): up to
 // MaxRetries (3) more times, each after a read timeout (5 s) and a backoff (at most 1 s), so
 // well within a minute. The second run of the reservation script finds the memo and answers
-// as the first did, taking nothing more; without it a lost answer booked the rate limits
+// as the first did (its Wait counted to the same slot, so negative once the slot has passed),
+// taking nothing more; without it a lost answer booked the rate limits
 // twice and made the following sends wait longer. Each call of Reserve makes a new token, so
 // a caller that asks again books anew. Booking.GiveBack records in the memo what it gave
 // back (and keeps it another MemoTTL), so a give-back sent twice gives nothing twice, and a
@@ -185,6 +186,9 @@ type Reservation struct {
 	OK bool
 	// Wait is how long to wait before using the permit, or, when !OK, how long until one
 	// would be available (for ReasonTier: until the oldest recipient leaves the tier's Period).
+	// It is negative when the permit's slot passed that long ago: only for a reservation
+	// answered from its memo (MemoTTL) after the first answer was lost, whose caller is then
+	// late for its slot.
 	Wait time.Duration
 	// Reason says why a reservation was refused.
 	Reason string

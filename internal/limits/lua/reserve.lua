@@ -39,8 +39,8 @@
 --
 -- The memo: a granted reservation writes its answer to the memo key (for ARGV[17] ms). A run
 -- that finds the memo key reads nothing else and writes nothing: when it holds the answer and
--- nothing was given back it returns that answer again (its wait counted to the same slot, 0
--- once the slot has come); when refund.lua gave something back under it (or wrote it without
+-- nothing was given back it returns that answer again (its wait counted to the same slot:
+-- negative once the slot has passed, so the caller finds itself late); when refund.lua gave something back under it (or wrote it without
 -- an answer: the reservation it gave back for was refused) it returns a refusal with reason
 -- 'given back'. A refused reservation writes no memo: it took nothing, and a second run may
 -- be granted.
@@ -49,7 +49,8 @@
 -- included:
 --   ok          1 reserved, 0 refused;
 --   wait        µs (a string): the wait before the permit, or until one would be available
---               (for 'tier': until the oldest member leaves the period);
+--               (for 'tier': until the oldest member leaves the period); negative only from
+--               the memo, when the slot has passed;
 --   reason      '' when reserved, else 'capped', 'tier', 'rate' or 'given back';
 --   tier added  1 when the member is new in the tier, cap added 1 when the run's mark is new;
 --   factor      the adaptive factor (a string, '%.4f'; '1' on a cap or tier refusal);
@@ -82,9 +83,7 @@ if memoTTL > 0 then
     end
     if gone or not r then return {0, '0', 'given back', 0, 0, '1', 0, 0} end
     local at, tn, cn, fs, bind, inw = string.match(r, '^(%d+),(%d),(%d),([^,]+),(%d+),(%d)$')
-    local w = tonumber(at) - now
-    if w < 0 then w = 0 end
-    return {1, string.format('%.0f', w), '', tonumber(tn), tonumber(cn), fs, tonumber(bind), tonumber(inw)}
+    return {1, string.format('%.0f', tonumber(at) - now), '', tonumber(tn), tonumber(cn), fs, tonumber(bind), tonumber(inw)}
   end
 end
 local inWindow = 0
