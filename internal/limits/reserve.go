@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -22,7 +23,23 @@ const (
 	ReasonTier = "tier"
 	// ReasonCapped: the recipient reached the frequency cap of the template's category.
 	ReasonCapped = "capped"
+	// ReasonGivenBack: the reservation script ran again with the token of a reservation
+	// whose booking has given something back; it booked nothing (see MemoTTL).
+	ReasonGivenBack = "given back"
 )
+
+// MemoTTL is how long a granted reservation's answer is kept under its token, the memo
+// (rkeys.Reserved). go-redis sends a command again when it cannot know whether the first one
+// ran (the connection failed, the answer did not come within the read timeout): up to
+// MaxRetries (3) more times, each after a read timeout (5 s) and a backoff (at most 1 s), so
+// well within a minute. The second run of the reservation script finds the memo and answers
+// as the first did (its Wait counted to the same slot, so negative once the slot has passed),
+// taking nothing more; without it a lost answer booked the rate limits
+// twice and made the following sends wait longer. Each call of Reserve makes a new token, so
+// a caller that asks again books anew. Booking.GiveBack records in the memo what it gave
+// back (and keeps it another MemoTTL), so a give-back sent twice gives nothing twice, and a
+// late second run of a reservation already given back books nothing (ReasonGivenBack).
+const MemoTTL = time.Minute
 
 // Tier is the business's daily messaging tier: at most Limit unique recipients in any rolling
 // Period (24 h). A recipient already messaged within it takes no new room, and
@@ -169,6 +186,9 @@ type Reservation struct {
 	OK bool
 	// Wait is how long to wait before using the permit, or, when !OK, how long until one
 	// would be available (for ReasonTier: until the oldest recipient leaves the tier's Period).
+	// It is negative when the permit's slot passed that long ago: only for a reservation
+	// answered from its memo (MemoTTL) after the first answer was lost, whose caller is then
+	// late for its slot.
 	Wait time.Duration
 	// Reason says why a reservation was refused.
 	Reason string
@@ -182,6 +202,9 @@ type Reservation struct {
 	// Binding is the position in Request.Keys of the rate limit that set the wait (-1 when
 	// none made the send wait).
 	Binding int
+	// memo is the reservation's memo key (rkeys.Reserved; "" when the script did not run),
+	// which the give-back marks.
+	memo string
 }
 
 //go:embed lua/reserve.lua
@@ -218,12 +241,17 @@ func (r *Request) now() time.Time {
 	return r.Now
 }
 
-// args builds the script's keys and arguments; limits with Rate <= 0 are left out.
-func (r *Request) args() ([]string, []any) {
+// newToken returns a fresh reservation token: one per call of the script from Go, the same for
+// every time go-redis sends that call.
+func newToken() string { return strconv.FormatUint(rand.Uint64(), 36) }
+
+// args builds the script's keys and arguments, the memo named by token last; limits with
+// Rate <= 0 are left out. It returns the memo key too.
+func (r *Request) args(token string) (keys []string, args []any, memo string) {
 	if len(r.Keys) != len(r.Limits) {
 		panic("limits: Reserve needs one limit per key")
 	}
-	ks := make([]string, 0, len(r.Keys)+3+len(r.Usage))
+	ks := make([]string, 0, len(r.Keys)+4+len(r.Usage)+len(r.Windows))
 	var pairs []any
 	pos := make(map[int]int, len(r.Keys)) // index in r.Keys → 1-based position in the script
 	for i, lim := range r.Limits {
@@ -236,7 +264,7 @@ func (r *Request) args() ([]string, []any) {
 		pairs = append(pairs, int64(math.Round(interval)), int64(math.Round(interval*float64(max(1, lim.Burst)-1))))
 	}
 	n := len(ks)
-	args := make([]any, 0, 16+len(pairs)+4)
+	args = make([]any, 0, 17+len(pairs)+len(r.Windows))
 	now := r.now()
 	args = append(args, r.MaxWait.Microseconds(), n, now.UnixMilli())
 	if t := r.Tier; t != nil && t.Limit > 0 {
@@ -269,12 +297,15 @@ func (r *Request) args() ([]string, []any) {
 		}
 	}
 	ks = append(ks, usage...)
-	args = append(args, len(usage), len(windows), (servicewindow.Length - max(r.WindowMargin, 0)).Milliseconds())
+	memo = rkeys.Reserved(ks[0], token)
+	ks = append(ks, memo)
+	args = append(args, len(usage), len(windows), (servicewindow.Length - max(r.WindowMargin, 0)).Milliseconds(),
+		MemoTTL.Milliseconds())
 	args = append(args, pairs...)
 	for _, w := range windows {
 		args = append(args, w.Field)
 	}
-	return ks, args
+	return ks, args, memo
 }
 
 // windows is the service windows the script reads: r.Windows with a key and a field.
@@ -304,13 +335,20 @@ func (l *Limiter) Reserve(ctx context.Context, keys []string, limits []Limit, ma
 	return l.ReserveRequest(ctx, &Request{Keys: keys, Limits: limits, MaxWait: maxWait})
 }
 
-// ReserveRequest makes a whole reservation: cap, tier and rate limits at once.
+// ReserveRequest makes a whole reservation: cap, tier and rate limits at once. Each call is a
+// new reservation (its own token); go-redis sending the call again runs it once (MemoTTL).
 func (l *Limiter) ReserveRequest(ctx context.Context, r *Request) (Reservation, error) {
+	return l.reserve(ctx, r, newToken())
+}
+
+// reserve makes the reservation r under token: a second call with the same token answers as
+// the first and takes nothing more (within MemoTTL).
+func (l *Limiter) reserve(ctx context.Context, r *Request, token string) (Reservation, error) {
 	if r.empty() {
 		return Reservation{OK: true, Factor: 1, Binding: -1}, nil
 	}
-	ks, args := r.args()
-	return parseReservation(r, reserveCmd.Run(ctx, l.rdb, ks, args...))
+	ks, args, memo := r.args(token)
+	return parseReservation(r, memo, reserveCmd.Run(ctx, l.rdb, ks, args...))
 }
 
 // ReserveCmd is a reservation queued in a pipeline; read it with Result after the pipeline ran.
@@ -320,6 +358,7 @@ type ReserveCmd struct {
 	l    *Limiter
 	keys []string
 	args []any
+	memo string
 }
 
 // ReserveIn queues the same reservation as ReserveRequest in a pipeline, so it can share a
@@ -330,7 +369,7 @@ func (l *Limiter) ReserveIn(ctx context.Context, p redis.Pipeliner, r *Request) 
 	if r.empty() {
 		return rc
 	}
-	rc.keys, rc.args = r.args()
+	rc.keys, rc.args, rc.memo = r.args(newToken())
 	rc.cmd = reserveCmd.EvalSha(ctx, p, rc.keys, rc.args...)
 	return rc
 }
@@ -341,9 +380,10 @@ func (r *ReserveCmd) Result(ctx context.Context) (Reservation, error) {
 		return Reservation{OK: true, Factor: 1, Binding: -1}, nil
 	}
 	if err := r.cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		return parseReservation(r.req, reserveCmd.Run(ctx, r.l.rdb, r.keys, r.args...))
+		// The script did not run: the same call (its token too) runs it now.
+		return parseReservation(r.req, r.memo, reserveCmd.Run(ctx, r.l.rdb, r.keys, r.args...))
 	}
-	return parseReservation(r.req, r.cmd)
+	return parseReservation(r.req, r.memo, r.cmd)
 }
 
 // Load loads the limiter's scripts into Redis, for pipelined use.
@@ -354,7 +394,7 @@ func (l *Limiter) Load(ctx context.Context) error {
 	return nil
 }
 
-func parseReservation(r *Request, c *redis.Cmd) (Reservation, error) {
+func parseReservation(r *Request, memo string, c *redis.Cmd) (Reservation, error) {
 	res, err := c.Slice()
 	if err != nil {
 		return Reservation{}, fmt.Errorf("limits: reserve: %w", err)
@@ -379,7 +419,7 @@ func parseReservation(r *Request, c *redis.Cmd) (Reservation, error) {
 	}
 	inWindow, _ := res[7].(int64)
 	return Reservation{OK: ok == 1, Wait: time.Duration(us) * time.Microsecond, Reason: reason,
-		Factor: f, TierAdded: tier == 1, CapAdded: capNew == 1, Binding: bind, InWindow: inWindow == 1}, nil
+		Factor: f, TierAdded: tier == 1, CapAdded: capNew == 1, Binding: bind, InWindow: inWindow == 1, memo: memo}, nil
 }
 
 func replyInt(v any) int64 {
@@ -404,6 +444,8 @@ var refundCmd = redis.NewScript(refundLua)
 // or it was already done): the rate permits (the next reservation can use the freed slots;
 // reservations already handed out keep their times), and new room in the tier and the cap.
 // Booking.GiveBack is its one caller: it decides, from how far the send got, what goes back.
+// What it gives back is marked in the reservation's memo, so it goes back once however often
+// the script runs.
 func (l *Limiter) refund(ctx context.Context, r *Request, res Reservation) error {
 	var ks []string
 	var intervals []any
@@ -418,7 +460,7 @@ func (l *Limiter) refund(ctx context.Context, r *Request, res Reservation) error
 		ks = append(ks, r.Keys[i])
 		intervals = append(intervals, int64(math.Round(iv)))
 	}
-	args := []any{len(ks), "", "", "", r.now().UnixMilli()}
+	args := []any{len(ks), "", "", "", r.now().UnixMilli(), 0}
 	if res.TierAdded && r.Tier != nil {
 		ks = append(ks, r.Tier.Key)
 		args[1] = r.Tier.Member
@@ -429,6 +471,10 @@ func (l *Limiter) refund(ctx context.Context, r *Request, res Reservation) error
 	}
 	if len(ks) == 0 {
 		return nil
+	}
+	if res.memo != "" {
+		ks = append(ks, res.memo)
+		args[5] = MemoTTL.Milliseconds()
 	}
 	if err := refundCmd.Run(ctx, l.rdb, ks, append(args, intervals...)...).Err(); err != nil {
 		return fmt.Errorf("limits: refund: %w", err)

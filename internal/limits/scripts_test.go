@@ -3,6 +3,7 @@ package limits
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -107,6 +108,17 @@ func wantCap(ctx context.Context, rdb redis.UniversalClient, key, field, want st
 	return nil
 }
 
+// wantFields returns an error unless the hash at key has exactly the fields want.
+func wantFields(ctx context.Context, rdb redis.UniversalClient, key string, want ...string) error {
+	got, err := rdb.HKeys(ctx, key).Result()
+	slices.Sort(got)
+	want = slices.Sorted(slices.Values(want))
+	if err != nil || !slices.Equal(got, want) {
+		return fmt.Errorf("%s has fields %v (%v), want %v", key, got, err, want)
+	}
+	return nil
+}
+
 // mark is a run's mark in a cap field at caseNow.
 func mark(tag string) string { return fmt.Sprintf("%s:%d", tag, caseNow.UnixMilli()) }
 
@@ -190,6 +202,92 @@ var scriptCases = []luacheck.Case{
 		}
 		return wantTTL(ctx, rdb, use, 0, 15*time.Second)
 	}},
+	{Script: "reserveCmd", Name: "same token answers once", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		lim, k := New(rdb), keysOf(id)
+		r := k.tierCapRequest(Limit{Rate: 1, Burst: 1}, 2, 2, 1, "run-a")
+		r.Usage = []int{0}
+		use := UsageKey(k.rate, caseNow.Unix())
+		first, err := lim.reserve(ctx, r, "tok-1")
+		if err != nil || !first.OK || first.Wait != 0 || !first.TierAdded || !first.CapAdded {
+			return fmt.Errorf("first: %+v (%v), want OK at once with new room in the tier and the cap", first, err)
+		}
+		tat, err := rdb.Get(ctx, k.rate).Result()
+		if err != nil {
+			return err
+		}
+		// The same token again (go-redis sent the command a second time): the first run's
+		// answer, and nothing more taken.
+		// Its wait is to the same slot, which has come: 0, or on real Redis's running clock
+		// the little time since, negative.
+		again, err := lim.reserve(ctx, r, "tok-1")
+		wait := again.Wait
+		again.Wait = first.Wait
+		if err != nil || again != first || wait > 0 || wait < -time.Second {
+			return fmt.Errorf("same token again: %+v, wait %v (%v), want the first answer %+v", again, wait, err, first)
+		}
+		memo := rkeys.Reserved(k.rate, "tok-1")
+		for _, err := range []error{
+			wantString(ctx, rdb, k.rate, tat),
+			wantString(ctx, rdb, use, "1"),
+			wantTier(ctx, rdb, k.tier, "+15550000001"),
+			wantCap(ctx, rdb, k.cap, "15550000001", mark("run-a")),
+			wantTTL(ctx, rdb, memo, MemoTTL-5*time.Second, MemoTTL),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		// Another token is another reservation: a second permit (a second's wait at 1/s) and a
+		// second use; the tier and the cap hold the recipient and the run already.
+		other, err := lim.reserve(ctx, r, "tok-2")
+		if err != nil || !other.OK || other.TierAdded || other.CapAdded || other.Binding != 0 ||
+			other.Wait <= 900*time.Millisecond || other.Wait > time.Second {
+			return fmt.Errorf("another token: %+v (%v), want OK after about a second, no new room", other, err)
+		}
+		tat2, err := rdb.Get(ctx, k.rate).Result()
+		if err != nil || tat2 == tat {
+			return fmt.Errorf("another token left the limit at %s (%v)", tat2, err)
+		}
+		// Its second run answers its own slot: the wait to it, no longer than the first.
+		otherAgain, err := lim.reserve(ctx, r, "tok-2")
+		if err != nil || !otherAgain.OK || otherAgain.Binding != 0 || otherAgain.Wait <= 800*time.Millisecond || otherAgain.Wait > other.Wait {
+			return fmt.Errorf("another token again: %+v (%v), want the slot of %+v", otherAgain, err, other)
+		}
+		if err := wantString(ctx, rdb, k.rate, tat2); err != nil {
+			return err
+		}
+		return wantString(ctx, rdb, use, "2")
+	}},
+	{Script: "reserveCmd", Name: "same token after give-back books nothing", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		lim, k := New(rdb), keysOf(id)
+		r := k.tierCapRequest(Limit{Rate: 1, Burst: 1}, 1, 1, 1, "run-a")
+		res, err := lim.reserve(ctx, r, "tok-1")
+		if err != nil || !res.OK || !res.TierAdded || !res.CapAdded {
+			return fmt.Errorf("reserve: %+v (%v), want OK with new room", res, err)
+		}
+		if err := lim.refund(ctx, r, res); err != nil {
+			return err
+		}
+		// A run of the same reservation coming after its give-back (its command held up on
+		// the way while the one sent again was answered and given back) takes nothing, and
+		// says so.
+		again, err := lim.reserve(ctx, r, "tok-1")
+		if err != nil || again.OK || again.Reason != ReasonGivenBack || again.TierAdded || again.CapAdded || again.Wait != 0 {
+			return fmt.Errorf("same token after the give-back: %+v (%v), want refused %q", again, err, ReasonGivenBack)
+		}
+		for _, err := range []error{
+			wantString(ctx, rdb, k.rate, ""),
+			wantTier(ctx, rdb, k.tier),
+			wantCap(ctx, rdb, k.cap, "15550000001", ""),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		// A new token books the room again.
+		_, err = reserveAs(ctx, lim, r, reserveWant{true, "", true, true})
+		return err
+	}},
 	{Script: "refundCmd", Name: "gives back permits room and marks", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
 		lim, k := New(rdb), keysOf(id)
 		slow := Limit{Rate: 1, Burst: 1}
@@ -218,7 +316,7 @@ var scriptCases = []luacheck.Case{
 		// Run a's, straight through the script: its permit (the limit's last: the key goes),
 		// a limit that holds nothing, its place in the tier and its mark.
 		n, err := refundCmd.Run(ctx, rdb, []string{k.rate, k.rate + ":none", k.tier, k.cap},
-			2, a.Tier.Member, a.Cap.Field, a.Cap.Tag, a.Now.UnixMilli(), 1000000, 1000000).Int()
+			2, a.Tier.Member, a.Cap.Field, a.Cap.Tag, a.Now.UnixMilli(), 0, 1000000, 1000000).Int()
 		if err != nil || n != 1 {
 			return fmt.Errorf("refund of run a: %d (%v), want 1 limit refunded", n, err)
 		}
@@ -260,8 +358,83 @@ var scriptCases = []luacheck.Case{
 			return fmt.Errorf("after run a's give-back: the member's time %v (%v), want run b's %d", sc, err, b.Now.UnixMilli())
 		}
 		// Given back at the time the member holds, it goes.
-		if err := refundCmd.Run(ctx, rdb, []string{k.tier}, 0, a.Tier.Member, "", "", b.Now.UnixMilli()).Err(); err != nil {
+		if err := refundCmd.Run(ctx, rdb, []string{k.tier}, 0, a.Tier.Member, "", "", b.Now.UnixMilli(), 0).Err(); err != nil {
 			return err
+		}
+		return wantTier(ctx, rdb, k.tier)
+	}},
+	{Script: "refundCmd", Name: "gives back once under the memo", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		lim, k := New(rdb), keysOf(id)
+		slow := Limit{Rate: 1, Burst: 1}
+		ra, rb := k.tierCapRequest(slow, 2, 2, 1, "run-a"), k.tierCapRequest(slow, 2, 2, 2, "run-a")
+		a, err := lim.reserve(ctx, ra, "tok-a")
+		if err != nil || !a.OK {
+			return fmt.Errorf("a: %+v (%v)", a, err)
+		}
+		b, err := lim.reserve(ctx, rb, "tok-b")
+		if err != nil || !b.OK || !b.TierAdded || !b.CapAdded {
+			return fmt.Errorf("b: %+v (%v), want OK with new room", b, err)
+		}
+		tat, err := rdb.Get(ctx, k.rate).Int64()
+		if err != nil {
+			return err
+		}
+		// b's give-back sent twice: its permit (1 s at 1/s), its room and its mark go back once.
+		for range 2 {
+			if err := lim.refund(ctx, rb, b); err != nil {
+				return err
+			}
+		}
+		memoB := rkeys.Reserved(k.rate, "tok-b")
+		for _, err := range []error{
+			wantString(ctx, rdb, k.rate, fmt.Sprint(tat-1000000)),
+			wantTier(ctx, rdb, k.tier, "+15550000001"),
+			wantCap(ctx, rdb, k.cap, "15550000002", ""),
+			wantFields(ctx, rdb, memoB, "r", "g:"+k.rate, "g:tier", "g:cap"),
+			wantTTL(ctx, rdb, memoB, MemoTTL-5*time.Second, MemoTTL),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		// a gives back in two steps (its room, then its permit): both go back, each once.
+		room := &Request{Keys: ra.Keys, Limits: []Limit{{}}, Tier: ra.Tier, Cap: ra.Cap, Now: ra.Now}
+		permit := &Request{Keys: ra.Keys, Limits: ra.Limits, Now: ra.Now}
+		onlyPermit := a
+		onlyPermit.TierAdded, onlyPermit.CapAdded = false, false
+		for _, step := range []struct {
+			r   *Request
+			res Reservation
+		}{{room, a}, {permit, onlyPermit}, {room, a}, {permit, onlyPermit}} {
+			if err := lim.refund(ctx, step.r, step.res); err != nil {
+				return err
+			}
+		}
+		for _, err := range []error{
+			wantString(ctx, rdb, k.rate, ""),
+			wantTier(ctx, rdb, k.tier),
+			wantCap(ctx, rdb, k.cap, "15550000001", ""),
+		} {
+			if err != nil {
+				return err
+			}
+		}
+		// A give-back under a token whose reservation wrote no memo (it was refused, and gives
+		// back room adopted from another) writes one, so a late run of it books nothing.
+		memoC := rkeys.Reserved(k.rate, "tok-c")
+		if err := refundCmd.Run(ctx, rdb, []string{k.tier, memoC}, 0, "+15550000003", "", "", caseNow.UnixMilli(),
+			MemoTTL.Milliseconds()).Err(); err != nil {
+			return err
+		}
+		if err := wantFields(ctx, rdb, memoC, "g:tier"); err != nil {
+			return err
+		}
+		if err := wantTTL(ctx, rdb, memoC, MemoTTL-5*time.Second, MemoTTL); err != nil {
+			return err
+		}
+		c, err := lim.reserve(ctx, k.tierCapRequest(slow, 2, 2, 3, "run-a"), "tok-c")
+		if err != nil || c.OK || c.Reason != ReasonGivenBack {
+			return fmt.Errorf("a late run of c: %+v (%v), want refused %q", c, err, ReasonGivenBack)
 		}
 		return wantTier(ctx, rdb, k.tier)
 	}},

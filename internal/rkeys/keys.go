@@ -5,7 +5,10 @@
 // scripts, which touch several keys of one run at once, stay legal on a Cluster.
 package rkeys
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Prefix starts every Herald key; asynq's own keys start with AsynqPrefix.
 const Prefix = "herald:"
@@ -98,6 +101,31 @@ func BusinessLimit(business string) string { return Prefix + "limit:{" + busines
 // hash tag.
 func LimitUse(limitKey string, sec int64) string {
 	return limitKey + ":use:" + strconv.FormatInt(sec, 10)
+}
+
+// Reserved is the memo of one send's reservation (limits.Request), named by the token the
+// reservation was made with: the first run of the reservation script writes its answer here,
+// and a second run with the same token (a client that sent the command again after a lost
+// answer) returns that answer and takes nothing more; a give-back marks what it gave back. It
+// shares the hash tag of limitKey, one of the reservation's keys, so the script may touch it
+// (a key with no tag and no braces hashes whole, as does the tag made of it here). It expires a minute
+// after it was last written.
+func Reserved(limitKey, token string) string {
+	return Prefix + "limit:{" + hashTag(limitKey) + "}:resv:" + token
+}
+
+// hashTag is the part of key Redis Cluster hashes: the text inside the first "{...}" when it
+// is not empty, else the whole key (the rule of CLUSTER KEYSLOT).
+func hashTag(key string) string {
+	open := strings.IndexByte(key, '{')
+	if open < 0 {
+		return key
+	}
+	end := strings.IndexByte(key[open+1:], '}')
+	if end <= 0 {
+		return key
+	}
+	return key[open+1 : open+1+end]
 }
 
 // PairBackoff counts a (sender, recipient) pair's pair-limit refusals in a row (Meta 131056),

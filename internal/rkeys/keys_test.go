@@ -49,6 +49,8 @@ func TestKeyShapes(t *testing.T) {
 		{"Conversation", rkeys.Conversation("R1", "+15550001"), "herald:run:{R1}:conv:+15550001"},
 		{"InboundJoin", rkeys.InboundJoin("B1", "m:01JABC"), "herald:conv:join:B1:m:01JABC"},
 		{"Tier", rkeys.Tier("B1"), "herald:limit:{B1}:tier"},
+		{"Reserved", rkeys.Reserved(rkeys.SenderLimit("B1", "+15550001"), "k3x9a"), "herald:limit:{B1}:resv:k3x9a"},
+		{"ReservedOfTier", rkeys.Reserved(rkeys.Tier("B1"), "k3x9a"), "herald:limit:{B1}:resv:k3x9a"},
 		{"Cap", rkeys.Cap("B1", "marketing", 12), "herald:limit:{B1}:cap:marketing:12"},
 		{"ServiceWindow", rkeys.ServiceWindow("B1", 16383), "herald:csw:{B1}:16383"},
 		{"Definitions", rkeys.Definitions(), "herald:defs"},
@@ -142,6 +144,7 @@ func TestHashTags(t *testing.T) {
 			rkeys.Tier(biz), rkeys.Cap(biz, "marketing", 0), rkeys.ServiceWindow(biz, 0),
 			rkeys.LimitUse(rkeys.SenderLimit(biz, "+15550001"), 1), rkeys.LimitUse(rkeys.BusinessLimit(biz), 1),
 			rkeys.ConversationRecent(biz, 3), rkeys.ConversationRuns(biz), rkeys.ConversationSeqs(biz),
+			rkeys.Reserved(rkeys.SenderLimit(biz, "+15550001"), "k3x9a"), rkeys.Reserved(rkeys.Tier(biz), "k3x9a"),
 		} {
 			if got := hashTag(k); got != biz {
 				t.Errorf("business key %q hashes on %q, want the business id %q", k, got, biz)
@@ -164,6 +167,13 @@ func TestHashTags(t *testing.T) {
 	for _, k := range []string{rkeys.InboundJoin("B1", "m:01JABC"), rkeys.InboundJoin("acme-42", "b:0f1e2d")} {
 		if got := hashTag(k); got != k {
 			t.Errorf("inbound pin %q hashes on %q, want its whole name", k, got)
+		}
+	}
+	// A reservation's memo takes the tag of the key it is named after; a key with no tag hashes
+	// whole, and so does the memo's tag made of it.
+	for _, k := range []string{"rate", "herald:plain:key"} {
+		if got := hashTag(rkeys.Reserved(k, "t1")); got != hashTag(k) {
+			t.Errorf("memo of %q hashes on %q, want %q as the key does", k, got, hashTag(k))
 		}
 	}
 	if got := hashTag(rkeys.ReadyProbe("herald:utility", "p")); got != "herald:utility" {

@@ -1,7 +1,8 @@
 -- refund.lua: give back what a reservation (reserve.lua) took, for a send that did not happen.
 --
 -- KEYS[1] .. KEYS[n] the n rate limits, then the tier key when ARGV[2] is not '', then the cap
---                    key when ARGV[3] is not ''
+--                    key when ARGV[3] is not '', then the reservation's memo key when ARGV[6]
+--                    > 0
 -- ARGV[1]   n
 -- ARGV[2]   tier member to remove ('' none)
 -- ARGV[3]   cap field ('' none)
@@ -10,34 +11,52 @@
 --           while its score is still that one. A later send to the same person (another run,
 --           another sender) moves the score to its own time; that person was messaged, so the
 --           member stays.
--- ARGV[5+i] for i = 1..n: the emission interval (µs) limit i's theoretical arrival time moves
+-- ARGV[6]   the memo's lifetime (ms; 0: no memo key)
+-- ARGV[6+i] for i = 1..n: the emission interval (µs) limit i's theoretical arrival time moves
 --           back by (the adaptive limit's scaled by the reservation's factor)
 --
--- Returns the number of rate limits refunded (those whose key still existed).
+-- The memo (see reserve.lua) records what was given back: field g:<rate limit key>, g:tier or
+-- g:cap. What it already records is not given back again, so this script sent a second time
+-- with the same arguments gives nothing twice; and a second run of the reservation finds the
+-- marks and books nothing. The memo is written when absent (the reservation was refused and
+-- room adopted from another goes back, or its memo expired) and lives ARGV[6] ms from here.
+--
+-- Returns the number of rate limits refunded (those whose key still existed and that the memo
+-- did not record as given back already).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = tonumber(ARGV[1])
+local memoTTL = tonumber(ARGV[6])
+local memo
+if memoTTL > 0 then memo = KEYS[#KEYS] end
+-- first marks part given back under the memo, and says whether it was not already.
+local function first(part)
+  if not memo then return true end
+  return redis.call('HSETNX', memo, part, '1') == 1
+end
 local done = 0
 for i = 1, n do
-  local tat = tonumber(redis.call('GET', KEYS[i]) or '')
-  if tat then
-    tat = tat - tonumber(ARGV[5 + i])
-    if tat <= now then
-      redis.call('DEL', KEYS[i])
-    else
-      redis.call('SET', KEYS[i], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+  if first('g:' .. KEYS[i]) then
+    local tat = tonumber(redis.call('GET', KEYS[i]) or '')
+    if tat then
+      tat = tat - tonumber(ARGV[6 + i])
+      if tat <= now then
+        redis.call('DEL', KEYS[i])
+      else
+        redis.call('SET', KEYS[i], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
+      end
+      done = done + 1
     end
-    done = done + 1
   end
 end
 local k = n + 1
 if ARGV[2] ~= '' then
-  if tonumber(redis.call('ZSCORE', KEYS[k], ARGV[2]) or '') == tonumber(ARGV[5]) then
+  if first('g:tier') and tonumber(redis.call('ZSCORE', KEYS[k], ARGV[2]) or '') == tonumber(ARGV[5]) then
     redis.call('ZREM', KEYS[k], ARGV[2])
   end
   k = k + 1
 end
-if ARGV[3] ~= '' then
+if ARGV[3] ~= '' and first('g:cap') then
   local v = redis.call('HGET', KEYS[k], ARGV[3])
   if v then
     local kept = {}
@@ -48,4 +67,5 @@ if ARGV[3] ~= '' then
     else redis.call('HSET', KEYS[k], ARGV[3], table.concat(kept, ',')) end
   end
 end
+if memo then redis.call('PEXPIRE', memo, memoTTL) end
 return done

@@ -1,5 +1,7 @@
 -- reserve.lua: reserve a send: frequency cap, daily tier, then one permit from every rate limit
--- at the earliest time all allow it. Nothing is written unless everything is granted.
+-- at the earliest time all allow it. Nothing is written unless everything is granted. A run
+-- with a memo key answers a second run with the same key (a command sent again after its
+-- answer was lost) from the memo and takes nothing more.
 --
 -- KEYS (all under one hash tag), in this order:
 --   KEYS[1] .. KEYS[n]  the n rate limits (GCRA: the theoretical arrival time, µs of Redis TIME)
@@ -8,6 +10,9 @@
 --   then the adaptive key     when ARGV[11] > 0 (hash: f = factor, at = when recovery starts, ms)
 --   then the m service-window buckets (read whether or not there is a tier)
 --   then the ARGV[14] usage keys (per-second reservation counts, INCR, 15 s TTL)
+--   then the memo key         when ARGV[17] > 0 (hash: r = the granted answer, 'at,tier added,
+--                             cap added,factor,binding,in window' with at the slot in µs of
+--                             Redis TIME; g:<key>, g:tier, g:cap = what refund.lua gave back)
 -- ARGV[1]  max wait (µs)
 -- ARGV[2]  n, the number of rate limits
 -- ARGV[3]  now (unix ms): the clock of the tier, the cap, the adaptive factor and the windows
@@ -24,19 +29,29 @@
 -- ARGV[14] number of usage keys
 -- ARGV[15] m, the number of service-window buckets
 -- ARGV[16] service window length less the margin (ms)
--- ARGV[15+2i], ARGV[16+2i] for i = 1..n: limit i's emission interval and burst tolerance (µs)
--- ARGV[16+2n+1+j] for j = 0..m-1: the recipient's field in service-window bucket j
+-- ARGV[17] the memo's lifetime (ms; 0: no memo key)
+-- ARGV[16+2i], ARGV[17+2i] for i = 1..n: limit i's emission interval and burst tolerance (µs)
+-- ARGV[17+2n+1+j] for j = 0..m-1: the recipient's field in service-window bucket j
 --
 -- A window is open when its recorded time (unix s) * 1000 + ARGV[16] is after ARGV[3]; the
 -- tier is skipped (not read, not written) when any of the recipient's windows is open. The
 -- rate limits run on Redis's clock (TIME), which all workers share.
 --
+-- The memo: a granted reservation writes its answer to the memo key (for ARGV[17] ms). A run
+-- that finds the memo key reads nothing else and writes nothing: when it holds the answer and
+-- nothing was given back it returns that answer again (its wait counted to the same slot:
+-- negative once the slot has passed, so the caller finds itself late); when refund.lua gave something back under it (or wrote it without
+-- an answer: the reservation it gave back for was refused) it returns a refusal with reason
+-- 'given back'. A refused reservation writes no memo: it took nothing, and a second run may
+-- be granted.
+--
 -- Returns {ok, wait, reason, tier added, cap added, factor, binding, in window}, refusals
 -- included:
 --   ok          1 reserved, 0 refused;
 --   wait        µs (a string): the wait before the permit, or until one would be available
---               (for 'tier': until the oldest member leaves the period);
---   reason      '' when reserved, else 'capped', 'tier' or 'rate';
+--               (for 'tier': until the oldest member leaves the period); negative only from
+--               the memo, when the slot has passed;
+--   reason      '' when reserved, else 'capped', 'tier', 'rate' or 'given back';
 --   tier added  1 when the member is new in the tier, cap added 1 when the run's mark is new;
 --   factor      the adaptive factor (a string, '%.4f'; '1' on a cap or tier refusal);
 --   binding     the 1-based position of the rate limit that set the wait (0 none);
@@ -56,10 +71,25 @@ if capMax > 0 then capKey = KEYS[k]; k = k + 1 end
 if aIdx > 0 then aKey = KEYS[k]; k = k + 1 end
 local nUsage = tonumber(ARGV[14])
 local m = tonumber(ARGV[15])
+local memoTTL = tonumber(ARGV[17])
+local memo
+if memoTTL > 0 then
+  memo = KEYS[k + m + nUsage]
+  local h = redis.call('HGETALL', memo)
+  if #h > 0 then
+    local r, gone = nil, false
+    for i = 1, #h, 2 do
+      if h[i] == 'r' then r = h[i + 1] else gone = true end
+    end
+    if gone or not r then return {0, '0', 'given back', 0, 0, '1', 0, 0} end
+    local at, tn, cn, fs, bind, inw = string.match(r, '^(%d+),(%d),(%d),([^,]+),(%d+),(%d)$')
+    return {1, string.format('%.0f', tonumber(at) - now), '', tonumber(tn), tonumber(cn), fs, tonumber(bind), tonumber(inw)}
+  end
+end
 local inWindow = 0
 local cswms = tonumber(ARGV[16])
 for j = 0, m - 1 do
-  local v = tonumber(redis.call('HGET', KEYS[k + j], ARGV[16 + 2 * n + 1 + j]) or '')
+  local v = tonumber(redis.call('HGET', KEYS[k + j], ARGV[17 + 2 * n + 1 + j]) or '')
   if v and v * 1000 + cswms > nowms then inWindow = 1; tierKey = nil; break end
 end
 k = k + m
@@ -117,8 +147,8 @@ local at = now
 local bind = 0
 local tats, ivs = {}, {}
 for i = 1, n do
-  local iv = tonumber(ARGV[15 + 2 * i])
-  local tol = tonumber(ARGV[16 + 2 * i])
+  local iv = tonumber(ARGV[16 + 2 * i])
+  local tol = tonumber(ARGV[17 + 2 * i])
   if i == aIdx and factor < 1 then iv = iv / factor; tol = tol / factor end
   ivs[i] = iv
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
@@ -146,5 +176,9 @@ if tierKey then
 end
 for j = 0, nUsage - 1 do
   if redis.call('INCR', KEYS[k + j]) == 1 then redis.call('PEXPIRE', KEYS[k + j], 15000) end
+end
+if memo then
+  redis.call('HSET', memo, 'r', string.format('%.0f,%d,%d,%s,%d,%d', at, tierNew, capNew, fs, bind, inWindow))
+  redis.call('PEXPIRE', memo, memoTTL)
 end
 return {1, string.format('%.0f', wait), '', tierNew, capNew, fs, bind, inWindow}
