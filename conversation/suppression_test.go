@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
 
@@ -24,7 +23,7 @@ func TestFollowupsMarketingOnlySuppression(t *testing.T) {
 		}
 	}
 	taskOf := func(rule, to string) int {
-		return len(b.tasks.tasks[campaigns.TaskID(ledger.FollowupRun(b.run.ID, rule), to)])
+		return len(b.tasks.tasks[b.taskID(ledger.FollowupRun(b.run.ID, rule), to)])
 	}
 
 	out, err := b.fu.Reply(ctx, b.tap(ana, "Yes, show me"))
