@@ -56,6 +56,9 @@ func Support(ctx context.Context, rdb redis.UniversalClient, client *connectly.C
 		shown = logx.Phone(p.To)
 	}
 	w := report.WindowOf(out.Window, p.Business, shown, now)
+	if p.Sender != "" {
+		w.Sender = logx.Phone(p.Sender)
+	}
 	res := SupportResult{To: shown, Kind: p.Content.Kind(), Window: w, DryRun: client == nil, MessageID: out.MessageID}
 	if client == nil {
 		res.Request = out.Request

@@ -109,6 +109,7 @@ func WorkerConfig(c config.Config) worker.Config {
 		TierRecheck:   c.Limits.TierRecheck.D(),
 		AdaptiveCodes: c.Limits.Adaptive.Codes,
 		ResendTask:    SendTaskOptions(c),
+		Windows:       c.WindowPolicy(),
 	}
 }
 
