@@ -703,7 +703,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	for _, s := range []struct {
 		name          string
 		example, dflt any
-	}{{"retry", c.Retry, d.Retry}, {"stop_run", c.StopRun, d.StopRun}, {"scheduler", c.Scheduler, d.Scheduler}, {"worker", c.Worker, d.Worker}} {
+	}{{"retry", c.Retry, d.Retry}, {"stop_run", c.StopRun, d.StopRun}, {"scheduler", c.Scheduler, d.Scheduler}, {"worker", c.Worker, d.Worker},
+		{"windows", c.Windows, d.Windows}} {
 		if !reflect.DeepEqual(s.example, s.dflt) {
 			t.Errorf("the example's %s differs from the defaults:\n example %+v\n default %+v", s.name, s.example, s.dflt)
 		}
