@@ -99,8 +99,8 @@ type Sender struct {
 type Windows struct {
 	// Scope is what a window recorded with no business number counts for (an inbound webhook
 	// that names none, or a window recorded before Herald told numbers apart): sender (the
-	// default) counts it only when senders lists one number (or none); business counts it
-	// for a send from every number. See servicewindow.Scope.
+	// default) counts it only for a send from the one number senders lists (or when it lists
+	// none); business counts it for a send from every number. See servicewindow.Scope.
 	Scope servicewindow.Scope `yaml:"scope"`
 }
 

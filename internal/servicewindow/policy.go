@@ -16,8 +16,8 @@ type Scope string
 
 const (
 	// ScopeSender (the default): a window recorded with no business number counts for a
-	// send only when Herald sends from a single number (Policy.Senders lists one, or none);
-	// with several, it counts for none of them. A session message then goes as its fallback
+	// send only when Herald sends from a single number (Policy.Senders lists one, and the send
+	// is from it, or none); with several, it counts for none of them. A session message then goes as its fallback
 	// template, and a template books its room in the daily tier: never more people messaged
 	// outside a window than the tier allows, at the price of a template (and tier room) that
 	// an open window would have spared.
@@ -52,7 +52,7 @@ func ParseScope(s string) (Scope, error) {
 // names it (its recipient), and with no number when the event names none, or when Policy
 // lists no sender numbers (Herald then has no numbers to tell apart, and its sends name no
 // number either). A send from number S counts S's window, and a window with no number only
-// when UnnamedCounts. Windows recorded before Herald told numbers apart have no number.
+// when UnnamedCounts(S). Windows recorded before Herald told numbers apart have no number.
 type Policy struct {
 	// Scope is what a window with no business number opens (UnnamedCounts). "" is
 	// ScopeSender.
@@ -62,10 +62,18 @@ type Policy struct {
 }
 
 // UnnamedCounts reports whether a window recorded with no business number counts for a send
-// from any number: with ScopeBusiness, or when Herald sends from a single number (one sender
-// configured, or none). It is the one place that decides it.
-func (p Policy) UnnamedCounts() bool {
-	return p.Scope == ScopeBusiness || len(p.Senders) <= 1
+// from sender (E.164; "" when the send names none): with ScopeBusiness, or when Herald sends
+// from a single number and sender is it (one sender configured, or none). It is the one place
+// that decides it.
+func (p Policy) UnnamedCounts(sender string) bool {
+	switch {
+	case p.Scope == ScopeBusiness || len(p.Senders) == 0:
+		return true
+	case len(p.Senders) == 1:
+		n := NumberDigits(sender)
+		return n == "" || n == NumberDigits(p.Senders[0])
+	}
+	return false
 }
 
 // recordedNumber is the number an inbound event addressed to to is recorded under: its
@@ -80,7 +88,7 @@ func (p Policy) recordedNumber(to string) string {
 // numbersFor returns the recorded numbers whose windows count for a send from sender (E.164;
 // "" when the send names none, which is the only sender when p lists one): the sender's own,
 // and "" (no number) when UnnamedCounts. A send that names no number while p lists several
-// counts no window. Sources and Record.For read windows through it alone.
+// counts no window (but with ScopeBusiness the one with no number). Sources and Record.For read windows through it alone.
 func (p Policy) numbersFor(sender string) []string {
 	n := NumberDigits(sender)
 	if n == "" && len(p.Senders) == 1 {
@@ -94,7 +102,7 @@ func (p Policy) numbersFor(sender string) []string {
 	if n != "" {
 		out = append(out, n)
 	}
-	if p.UnnamedCounts() {
+	if p.UnnamedCounts(sender) {
 		out = append(out, "")
 	}
 	return out

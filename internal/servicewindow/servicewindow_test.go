@@ -506,6 +506,9 @@ func TestSources(t *testing.T) {
 			[]Source{{key, "14155552671>16044441234"}, {bkey, "US.13491208655302741918>16044441234"},
 				{key, "14155552671"}, {bkey, "US.13491208655302741918"}}},
 		{"NoNumbers", Policy{}, numberA, []Source{{key, "14155552671"}, {bkey, "US.13491208655302741918"}}},
+		// A send from a number the config does not list: Herald does not send from one number.
+		{"OneNumberAnotherSends", Policy{Senders: []string{numberA}}, numberB,
+			[]Source{{key, "14155552671>16044445678"}, {bkey, "US.13491208655302741918>16044445678"}}},
 	} {
 		if got := c.policy.Sources(biz, c.sender, phone, bsuid); !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
