@@ -15,8 +15,9 @@ import (
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
-// ErrWindowClosed is returned by Answer when the customer's service window is closed by
-// Herald's record, or closes within AnswerParams.Margin: nothing was sent. When Connectly refuses the message as outside the window,
+// ErrWindowClosed is returned by Answer when the customer's service window to the sender
+// number is closed by Herald's record, or closes within AnswerParams.Margin: nothing was
+// sent. When Connectly refuses the message as outside the window,
 // Answer returns the provider's error as it is (connectly.IsWindowClosed).
 var ErrWindowClosed = errors.New("customer service window closed")
 
@@ -27,9 +28,12 @@ type AnswerParams struct {
 	Business string
 	Wire     connectly.Wire
 	// To is the customer: E.164 or "bsuid:<id>". Sender is the business number ("" lets
-	// Connectly choose).
+	// Connectly choose): the customer must have written to it (Windows).
 	To, Sender string
-	Content    connectly.SessionContent
+	// Windows is the business's window policy (its sender numbers and windows.scope): which
+	// recorded windows count for a message from Sender.
+	Windows servicewindow.Policy
+	Content connectly.SessionContent
 	// Actor is who sends, for the audit log.
 	Actor string
 	// Now is the clock that decides whether the window is open.
@@ -42,7 +46,8 @@ type AnswerParams struct {
 
 // Answered is what Answer did.
 type Answered struct {
-	// Window is the customer's window as Herald recorded it, at AnswerParams.Now.
+	// Window is the customer's window that counts for a message from AnswerParams.Sender,
+	// as Herald recorded it, at AnswerParams.Now.
 	Window servicewindow.Window
 	// Request is the exact request body (the customer unmasked); nil only when the message
 	// could not be encoded (the error says why).
@@ -51,9 +56,9 @@ type Answered struct {
 	MessageID string
 }
 
-// Answer sends one session message through client when the customer's window is open, and
-// records the send in the audit log. A nil client is a dry run: the request is built and the
-// window read, and nothing is sent. Answered is filled as far as Answer got (the window and
+// Answer sends one session message through client when the customer's window to the sender
+// number is open, and records the send in the audit log. A nil client is a dry run: the
+// request is built and the window read, and nothing is sent. Answered is filled as far as Answer got (the window and
 // request are there with a closed window).
 func Answer(ctx context.Context, rdb redis.UniversalClient, client *connectly.Client, p AnswerParams) (Answered, error) {
 	msg := connectly.SessionMessage{To: p.To, Sender: p.Sender, Content: p.Content}
@@ -63,11 +68,12 @@ func Answer(ctx context.Context, rdb redis.UniversalClient, client *connectly.Cl
 	}
 	tracker := servicewindow.New(rdb, func() time.Time { return p.Now })
 	tracker.SetMargin(p.Margin)
-	ws, err := tracker.Lookup(ctx, p.Business, []string{p.To})
+	tracker.SetPolicy(p.Windows)
+	w, err := tracker.Lookup(ctx, p.Business, p.Sender, p.To)
 	if err != nil {
 		return Answered{Request: body}, err
 	}
-	res := Answered{Window: servicewindow.Latest(ws), Request: body}
+	res := Answered{Window: w, Request: body}
 	if !tracker.Usable(res.Window, 0) {
 		return res, ErrWindowClosed
 	}

@@ -137,6 +137,31 @@ func TestAnswer(t *testing.T) {
 		}
 	})
 
+	// A customer opens a window by writing to one business number: a message from another
+	// number is outside it, and nothing is sent (Connectly would refuse it).
+	t.Run("OnlyTheNumberWrittenTo", func(t *testing.T) {
+		t.Parallel()
+		rdb, fake, client := setup(t)
+		const numberA, numberB = "+16044441234", "+16044445678"
+		policy := servicewindow.Policy{Senders: []string{numberA, numberB}}
+		tr := servicewindow.New(rdb, func() time.Time { return now })
+		tr.SetPolicy(policy)
+		if _, err := tr.TouchTo(context.Background(), "biz", numberA, []string{params.To}, now.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		p := params
+		p.Windows, p.Sender = policy, numberB
+		out, err := Answer(context.Background(), rdb, client, p)
+		if !errors.Is(err, ErrWindowClosed) || out.Window.Open || len(fake.Received()) != 0 {
+			t.Fatalf("from B: answered %+v, %v, sent %d: want closed, nothing sent", out, err, len(fake.Received()))
+		}
+		p.Sender = numberA
+		out, err = Answer(context.Background(), rdb, nil, p)
+		if err != nil || !out.Window.Open || out.Window.To != numberA {
+			t.Fatalf("from A: answered %+v, %v, want A's window open", out, err)
+		}
+	})
+
 	t.Run("BadMessage", func(t *testing.T) {
 		t.Parallel()
 		rdb, _, client := setup(t)

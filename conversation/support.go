@@ -56,6 +56,11 @@ func Support(ctx context.Context, rdb redis.UniversalClient, client *connectly.C
 		shown = logx.Phone(p.To)
 	}
 	w := report.WindowOf(out.Window, p.Business, shown, now)
+	whose := shown + "'s window"
+	if p.Sender != "" {
+		w.Sender = logx.Phone(p.Sender)
+		whose += " to " + w.Sender
+	}
 	res := SupportResult{To: shown, Kind: p.Content.Kind(), Window: w, DryRun: client == nil, MessageID: out.MessageID}
 	if client == nil {
 		res.Request = out.Request
@@ -65,15 +70,15 @@ func Support(ctx context.Context, rdb redis.UniversalClient, client *connectly.C
 	}
 	switch {
 	case connectly.IsWindowClosed(err):
-		return res, fmt.Errorf("%w: Connectly refused the message as outside %s's window (Herald's record: %s); send an approved template: %w",
-			ErrWindowClosed, shown, w.Line(now), err)
+		return res, fmt.Errorf("%w: Connectly refused the message as outside %s (Herald's record: %s); send an approved template: %w",
+			ErrWindowClosed, whose, w.Line(now), err)
 	case errors.Is(err, ErrWindowClosed) && w.Open:
-		return res, fmt.Errorf("%w: %s's window is %s, within worker.window_margin (%s) of its close, too near for Connectly's "+
+		return res, fmt.Errorf("%w: %s is %s, within worker.window_margin (%s) of its close, too near for Connectly's "+
 			"clock to agree; send an approved template (a campaign with template:), or wait for them to write",
-			err, shown, w.Line(now), p.Margin)
+			err, whose, w.Line(now), p.Margin)
 	case errors.Is(err, ErrWindowClosed):
-		return res, fmt.Errorf("%w: %s's window is %s; a session message cannot reach them now: send an approved template "+
-			"(a campaign with template:), or wait for them to write", err, shown, w.Line(now))
+		return res, fmt.Errorf("%w: %s is %s; a session message cannot reach them now: send an approved template "+
+			"(a campaign with template:), or wait for them to write", err, whose, w.Line(now))
 	}
 	return res, err
 }

@@ -31,6 +31,6 @@ func ExplainRecipient(ctx context.Context, c config.Config, rdb redis.UniversalC
 		return report.Explanation{}, err
 	}
 	return report.Explain(ctx, ledger.New(rdb, nil), rdb, report.ExplainParams{Run: p.Run, Recipient: p.Recipient, Shown: p.Shown,
-		Business: c.Connectly.BusinessID, Table: table, RuleIDs: RunRuleIDs(c, rdb), Now: p.Now,
+		Business: c.Connectly.BusinessID, Windows: c.WindowPolicy(), Table: table, RuleIDs: RunRuleIDs(c, rdb), Now: p.Now,
 		Replies: conversation.NewHistory(rdb, nil).Read})
 }

@@ -40,12 +40,15 @@ type FakeParams struct {
 	// Strict lists refusals the reference does not state (fakeconnectly.ParseStrict);
 	// RefuseBSUIDSessions answers a BSUID-only session send with 400;
 	// Senders are the business's numbers (a send's sender must be one of them);
-	// DeletedTemplateFailure is the code a deleted template's in-flight messages fail with.
+	// DeletedTemplateFailure is the code a deleted template's in-flight messages fail with;
+	// OmitInboundBusinessNumber leaves the business number out of inbound messages webhooks
+	// (WebhookConfig.OmitBusinessNumber).
 	RetryAfter                              bool
 	WindowAnswer, NumberPunctuation, Strict string
 	RefuseBSUIDSessions                     bool
 	Senders                                 []string
 	DeletedTemplateFailure                  string
+	OmitInboundBusinessNumber               bool
 	// Listening, when set, is told the fake's URL and how many fault rules it applies once it
 	// listens.
 	Listening func(url string, rules int)
@@ -111,6 +114,7 @@ func FakeConfig(p FakeParams) (fakeconnectly.Config, error) {
 	default:
 		return fakeconnectly.Config{}, FakeOptionError{fmt.Sprintf("--webhooks %q: want none, demo or all-read", p.Webhooks)}
 	}
+	hooks.OmitBusinessNumber = p.OmitInboundBusinessNumber
 	strict, err := fakeconnectly.ParseStrict(p.Strict)
 	if err != nil {
 		return fakeconnectly.Config{}, FakeOptionError{"--" + err.Error()}

@@ -61,5 +61,6 @@ func SendMessage(ctx context.Context, p MessageParams) (conversation.SupportResu
 	}
 	return conversation.Support(ctx, rdb, client, conversation.SupportParams{Reveal: p.Reveal,
 		AnswerParams: conversation.AnswerParams{Business: c.Connectly.BusinessID, Wire: c.Connectly.Wire(),
-			Margin: c.Worker.WindowMargin.D(), To: p.To, Sender: sender, Content: p.Content, Actor: audit.Operator(p.Actor), Now: now}})
+			Margin: c.Worker.WindowMargin.D(), Windows: c.WindowPolicy(), To: p.To, Sender: sender, Content: p.Content,
+			Actor: audit.Operator(p.Actor), Now: now}})
 }

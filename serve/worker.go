@@ -109,6 +109,7 @@ func WorkerConfig(c config.Config) worker.Config {
 		TierRecheck:   c.Limits.TierRecheck.D(),
 		AdaptiveCodes: c.Limits.Adaptive.Codes,
 		ResendTask:    SendTaskOptions(c),
+		Windows:       c.WindowPolicy(),
 		// Expansion plans no session message skipped for a marketing-only opt-out: the worker
 		// alone decides, so this reaches the worker only.
 		CampaignSessionsNotMarketing: c.Suppression.SessionsNotMarketing(),

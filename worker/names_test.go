@@ -15,7 +15,7 @@ import (
 var windowNames = map[string]bool{
 	"CodeWindowClosed": true, "InWindow": true, "OpenWindow": true, "OutsideWindow": true,
 	"ReadWindow": true, "SentInWindow": true, "SetWindowMargin": true, "SkipWindowClosed": true,
-	"WindowClosed": true, "WindowMargin": true, "WindowRef": true, "Windows": true,
+	"WindowClosed": true, "WindowMargin": true, "WindowPolicy": true, "WindowRef": true, "Windows": true,
 	"gateWindow": true, "inWindow": true, "servicewindow": true, "windowClosedAnswer": true,
 	"windows": true, "windowNames": true, "WindowBound": true, "TestWindowIsTheServiceWindow": true, "openWindow": true,
 	"TestDailyTierSkipsOpenWindow": true, "TestDailyTierWindowCloses": true, "TestInWindowWithoutTier": true,

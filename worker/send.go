@@ -79,7 +79,7 @@ func (w *Worker) decode(ctx context.Context, t *asynq.Task) (*job, error) {
 	// A message that is not WindowBound reads its recipient's service window in its
 	// reservation, for its SentAs; a WindowBound one reads it before (gateWindow).
 	j.in = limits.Intention{Sender: p.Sender, Run: p.Run, Recipient: p.To, Category: category, RunRate: p.Rate,
-		ReadWindow: j.bound == nil, WindowMargin: w.windows.Margin()}
+		ReadWindow: j.bound == nil, WindowMargin: w.windows.Margin(), WindowPolicy: w.windows.Policy()}
 	j.log = w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger()
 	return j, nil
 }

@@ -78,18 +78,19 @@ func sessionOf(p *campaigns.SendPayload, category string) (Message, error) {
 }
 
 // gateWindow applies the customer service window to a WindowBound message (a session
-// message), before any limit is reserved: with the window open (on the worker's clock, from
-// the inbound messages the webhook receiver recorded) for the tracker's margin plus the
-// longest the send may still wait for its slot (gateAhead), the message goes; closed, its
-// fallback goes instead, or, without one, the entry becomes skipped(window_closed) with no
-// request (skipped with the Bar's code when the fallback cannot go to the recipient, see
-// sessionMessage.Fallback). A window that cannot be read (Redis) makes the task try again
-// later.
+// message), before any limit is reserved: with the window that counts for its sender number
+// open (on the worker's clock, from the inbound messages the webhook receiver recorded; the
+// customer must have written to that number, see servicewindow.Policy) for the tracker's
+// margin plus the longest the send may still wait for its slot (gateAhead), the message
+// goes; closed, its fallback goes instead, or, without one, the entry becomes
+// skipped(window_closed) with no request (skipped with the Bar's code when the fallback cannot
+// go to the recipient, see sessionMessage.Fallback). A window that cannot be read (Redis)
+// makes the task try again later.
 func (w *Worker) gateWindow(ctx context.Context, j *job) (bool, error) {
 	if j.bound == nil {
 		return false, nil
 	}
-	_, open, err := w.windows.OpenFor(ctx, w.cfg.Limits.BusinessID, w.gateAhead(), j.p.To)
+	_, open, err := w.windows.OpenFor(ctx, w.cfg.Limits.BusinessID, j.p.Sender, w.gateAhead(), j.p.To)
 	if err != nil {
 		return true, w.unreachable(ctx, j.log, err)
 	}

@@ -105,6 +105,11 @@ type Config struct {
 	// ResendLease is how long a sweep holds the recipients it took before another worker may
 	// take them (a sweep that died meanwhile). Default sendpolicy.DefaultResendLease.
 	ResendLease time.Duration
+	// Windows says which recorded customer service windows count for a send from its sender
+	// number (the config's senders and windows.scope): a customer opens a window by writing
+	// to one business number. The zero Policy counts the windows recorded with no number for
+	// every send, as for a business with one number.
+	Windows servicewindow.Policy
 	// ResendTask sets the asynq options of resend tasks (the queue is the run's). Default, as
 	// campaign send tasks: MaxRetry sendpolicy.MaxRetry(MaxAttempts), Timeout
 	// sendpolicy.TaskTimeout(RequestTimeout, Limits.MaxWait, KeepPlaceFor), Retention
@@ -267,6 +272,7 @@ func New(cfg Config, d Deps) *Worker {
 		windows: servicewindow.New(d.Redis, d.Now), client: clientOf(d.Sender), table: d.Table, log: log, now: d.Now, sleep: d.Sleep, adapt: map[string]bool{},
 		tasks: d.Tasks, messageOf: messageOf,
 	}
+	w.windows.SetPolicy(cfg.Windows)
 	if w.tasks == nil {
 		w.tasks = asynqbatch.New(d.Redis)
 	}

@@ -18,14 +18,16 @@ func (a *app) fakeConnectlyCmd() *cobra.Command {
 		webhookURL, webhookMix             string
 		throttleBody                       string
 		contract                           serve.FakeParams
+		inboundBusinessNumber              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "fake-connectly",
 		Short: "Serve a local fake of the Connectly API with fault injection (for demos and tests)",
 		Long: `Serve a local fake of the Connectly API: the template and session send endpoints with the
 real paths, X-API-Key auth, validation, error bodies and 200 requests/s limit, plus get/templates.
-Session messages are accepted only inside the customer's 24-hour window, which the fake's own
-reply webhooks open (or POST /_fake/windows, without a webhook).
+Session messages are accepted only inside the customer's 24-hour window to the send's sender
+number, which the fake's own reply webhooks open (a reply goes to the number that sent the
+message replied to), or POST /_fake/windows without a webhook.
 --faults demo injects the demo's fault mix; --faults FILE reads a JSON list of rules.
 Control endpoints for tests: GET /_fake/received, GET /_fake/stats, GET /_fake/accepted,
 POST /_fake/reset, GET and POST /_fake/rules and /_fake/replies, POST /_fake/inbound,
@@ -34,6 +36,7 @@ GET, POST and DELETE /_fake/windows.
 --webhook-url or at the addresses registered through the fake's webhook API.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			contract.OmitInboundBusinessNumber = !inboundBusinessNumber
 			if businessID == "" {
 				businessID = a.getenv("CONNECTLY_BUSINESS_ID")
 			}
@@ -75,6 +78,8 @@ GET, POST and DELETE /_fake/windows.
 	f.StringVar(&contract.Strict, "strict", "none", "refusals the reference does not state: none, all, or a list of "+strings.Join(fakeconnectly.StrictNames, ", "))
 	f.BoolVar(&contract.RefuseBSUIDSessions, "refuse-bsuid-sessions", false, "answer a session send to a BSUID-only customer with 400 (the older docs' reading)")
 	f.StringSliceVar(&contract.Senders, "senders", nil, "the business's sender numbers in E.164; a send's sender must be one of them (default: any)")
+	f.BoolVar(&inboundBusinessNumber, "inbound-business-number", true, "name the business number written to as the recipient of inbound messages webhooks "+
+		"(reference 5.4 shows no inbound recipient; Connectly's status events name both parties); the fake's windows are per number either way")
 	f.StringVar(&contract.DeletedTemplateFailure, "deleted-template-failure", fakeconnectly.CodeTemplateDeleted, "error code of the delivery failure of a message whose template was deleted in flight")
 	return cmd
 }

@@ -88,7 +88,7 @@ func (a *app) windowCmd() *cobra.Command {
 			return a.withRedis(ctx, func(k conn) error {
 				now := time.Now()
 				r, err := report.ReadWindow(ctx, k.rdb, report.WindowQuery{Business: k.c.Connectly.BusinessID, Customer: id,
-					Shown: shownID(id, reveal), Now: now})
+					Shown: shownID(id, reveal), Policy: k.c.WindowPolicy(), Now: now})
 				if err != nil {
 					return err
 				}
@@ -99,7 +99,11 @@ func (a *app) windowCmd() *cobra.Command {
 	revealFlags(show, &reveal, &region)
 	cmd := group("window", "Customer service windows: whether Herald may send a customer session messages now", show)
 	cmd.Long = `A customer service window opens when a customer messages the business and closes 24 hours after
-their last inbound message (WhatsApp's rule). Herald records it from the inbound messages its
-webhook receiver takes (herald webhooks), per business (connectly.business_id).`
+their last inbound message (WhatsApp's rule). The window is the business number's the customer
+wrote to: only a send from that number may use it. Herald records it from the inbound messages
+its webhook receiver takes (herald webhooks), per business (connectly.business_id) and business
+number; an inbound message that names no number records a window with none, which counts as
+windows.scope says. Shown: the customer's latest window, each number's, the one with no number,
+and for each configured sender whether a session message may go from it now.`
 	return cmd
 }

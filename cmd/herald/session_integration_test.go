@@ -86,7 +86,7 @@ func testSessionCampaign(t *testing.T, fallback, kill bool) {
 	numbers := map[string]bool{} // every recipient: is its window open (by Herald's record)?
 	tr := servicewindow.New(rdb, time.Now)
 	err = l.EachEntry(ctx, first.ID, func(rcpt string, _ int, _ ledger.Entry) error {
-		_, open, err := tr.Open(ctx, itBusiness, rcpt)
+		_, open, err := tr.OpenFor(ctx, itBusiness, "", 0, rcpt)
 		numbers[rcpt] = open
 		return err
 	})

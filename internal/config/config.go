@@ -35,6 +35,7 @@ type Config struct {
 	Redis     Redis             `yaml:"redis"`
 	Connectly Connectly         `yaml:"connectly"`
 	Senders   []Sender          `yaml:"senders"`
+	Windows   Windows           `yaml:"windows"`
 	Worker    Worker            `yaml:"worker"`
 	Retry     Retry             `yaml:"retry"`
 	Errors    map[string]string `yaml:"errors"`
@@ -92,6 +93,23 @@ func (c Connectly) Wire() connectly.Wire {
 type Sender struct {
 	Number string  `yaml:"number"`
 	Rate   float64 `yaml:"rate"`
+}
+
+// Windows configures customer service windows. A customer opens a window by writing to one
+// business number, and only a send from that number is inside it; Herald records each window
+// under the number the inbound webhook names.
+type Windows struct {
+	// Scope is what a window recorded with no business number counts for (an inbound webhook
+	// that names none, or a window recorded before Herald told numbers apart): sender (the
+	// default) counts it only for a send from the one number senders lists (or when it lists
+	// none); business counts it for a send from every number. See servicewindow.Scope.
+	Scope servicewindow.Scope `yaml:"scope"`
+}
+
+// WindowPolicy is how the business's windows are recorded and read: its sender numbers and
+// windows.scope. The worker, the webhook receiver and the commands that read windows share it.
+func (c *Config) WindowPolicy() servicewindow.Policy {
+	return servicewindow.Policy{Scope: c.Windows.Scope, Senders: c.SenderNumbers()}
 }
 
 type Worker struct {
@@ -736,6 +754,7 @@ func Default() Config {
 		Redis: Redis{URL: "redis://127.0.0.1:6379/0"},
 		Connectly: Connectly{BaseURL: connectly.DefaultBaseURL, Timeout: Duration(sendpolicy.DefaultRequestTimeout),
 			BusinessRate: limits.DefaultBusinessRate, SessionBSUIDField: connectly.BSUIDInID},
+		Windows: Windows{Scope: servicewindow.ScopeSender},
 		Worker: Worker{Concurrency: sendpolicy.DefaultConcurrency, ShutdownTimeout: Duration(sendpolicy.DefaultRequestTimeout + sendpolicy.ShutdownGrace),
 			WindowMargin: Duration(servicewindow.DefaultMargin)},
 		Retry: Retry{MaxAttempts: sendpolicy.DefaultMaxAttempts, Base: Duration(backoff.DefaultBase), Cap: Duration(backoff.DefaultCap),
@@ -943,6 +962,11 @@ func (c *Config) Validate() error {
 			c.Senders[i].Rate = limits.DefaultSenderRate
 		}
 	}
+	scope, err := servicewindow.ParseScope(string(c.Windows.Scope))
+	if err != nil {
+		return &Error{Key: "windows.scope", Msg: err.Error() + " (what a window recorded with no business number counts for)", Err: err}
+	}
+	c.Windows.Scope = scope
 	if c.Worker.Concurrency < 1 || c.Worker.Concurrency > 10000 {
 		return &Error{Key: "worker.concurrency", Msg: fmt.Sprintf("%d: want 1 to 10000", c.Worker.Concurrency)}
 	}

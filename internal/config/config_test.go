@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/sendpolicy"
+	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
 // env is a map-backed getenv; tests never touch the process environment.
@@ -87,7 +88,8 @@ func TestLoadDefaults(t *testing.T) {
 			BusinessRate:      200,
 			SessionBSUIDField: "id",
 		},
-		Worker: config.Worker{Concurrency: 50, ShutdownTimeout: config.Duration(15 * time.Second), WindowMargin: config.Duration(2 * time.Minute)},
+		Windows: config.Windows{Scope: "sender"},
+		Worker:  config.Worker{Concurrency: 50, ShutdownTimeout: config.Duration(15 * time.Second), WindowMargin: config.Duration(2 * time.Minute)},
 		Retry: config.Retry{
 			MaxAttempts:   5,
 			Base:          config.Duration(time.Second),
@@ -167,6 +169,8 @@ senders:
   - number: "+14151111234"
     rate: 80
   - number: "+14152222345"
+windows:
+  scope: business
 worker:
   concurrency: 120
   shutdown_timeout: 1m
@@ -219,6 +223,7 @@ log:
 		},
 		// A sender without a rate gets the default 80.
 		Senders: []config.Sender{{Number: "+14151111234", Rate: 80}, {Number: "+14152222345", Rate: 80}},
+		Windows: config.Windows{Scope: "business"},
 		Worker:  config.Worker{Concurrency: 120, ShutdownTimeout: config.Duration(time.Minute), WindowMargin: 0},
 		Retry: config.Retry{
 			MaxAttempts:   7,
@@ -245,6 +250,9 @@ log:
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load (-want, +got):\n- %+v\n+ %+v", want, c)
+	}
+	if p := c.WindowPolicy(); p.Scope != servicewindow.ScopeBusiness || !reflect.DeepEqual(p.Senders, []string{"+14151111234", "+14152222345"}) {
+		t.Errorf("WindowPolicy() = %+v, want the senders and windows.scope", p)
 	}
 	if err := c.RequireConnectly(); err != nil {
 		t.Errorf("RequireConnectly: %v", err)
@@ -507,6 +515,7 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"BaseURLScheme", "connectly:\n  base_url: ftp://api.connectly.ai\n", "connectly.base_url", []string{"ftp://api.connectly.ai"}},
 		{"ConnectlyTimeoutTooShort", "connectly:\n  timeout: 500ms\n", "connectly.timeout", []string{"at least 1s"}},
 		{"SessionBSUIDField", "connectly:\n  session_bsuid_field: user_id\n", "connectly.session_bsuid_field", []string{`"user_id"`, "userId"}},
+		{"WindowsScope", "windows:\n  scope: number\n", "windows.scope", []string{`"number"`, "sender", "business"}},
 		{"NegativeBusinessRate", "connectly:\n  business_rate: -1\n", "connectly.business_rate", []string{"negative"}},
 		{"SenderNotE164", "senders:\n  - number: \"+14151111234\"\n  - number: \"4152222345\"\n", "senders[1].number", []string{`"4152222345"`, "E.164"}},
 		{"SenderTooShort", "senders:\n  - number: \"+12345\"\n", "senders[0].number", []string{"E.164"}},
@@ -694,7 +703,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	for _, s := range []struct {
 		name          string
 		example, dflt any
-	}{{"retry", c.Retry, d.Retry}, {"stop_run", c.StopRun, d.StopRun}, {"scheduler", c.Scheduler, d.Scheduler}, {"worker", c.Worker, d.Worker}} {
+	}{{"retry", c.Retry, d.Retry}, {"stop_run", c.StopRun, d.StopRun}, {"scheduler", c.Scheduler, d.Scheduler}, {"worker", c.Worker, d.Worker},
+		{"windows", c.Windows, d.Windows}} {
 		if !reflect.DeepEqual(s.example, s.dflt) {
 			t.Errorf("the example's %s differs from the defaults:\n example %+v\n default %+v", s.name, s.example, s.dflt)
 		}

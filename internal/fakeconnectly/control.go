@@ -25,12 +25,15 @@ const controlPrefix = "/_fake/"
 //	GET  /_fake/accepted  JSON object: number -> times taken as sent (AcceptedCounts)
 //	GET  /_fake/replies   JSON array of the current replies
 //	POST /_fake/replies   SetReplies with a JSON array of replies; 400 when invalid
-//	POST /_fake/inbound   Inbound with {"number": ..., "text" or "button", "payload", "shape"};
-//	                      answers {"shape": ...}; 400 when it cannot be sent. It opens the
-//	                      number's 24-hour window.
+//	POST /_fake/inbound   InboundTo with {"number": ..., "to": business number, optional,
+//	                      "text" or "button", "payload", "shape"}; answers {"shape": ...};
+//	                      400 when it cannot be sent. It opens the number's 24-hour window
+//	                      to the business number written to.
 //	GET  /_fake/windows   JSON array of Window: every customer who wrote, and their window
-//	POST /_fake/windows   OpenWindow with {"number": ..., "at": RFC 3339 time, optional}, no
-//	                      webhook; answers the Window; 400 for a bad number or time
+//	                      to each business number
+//	POST /_fake/windows   OpenWindowTo with {"number": ..., "to": business number, optional
+//	                      (none: every number), "at": RFC 3339 time, optional}, no webhook;
+//	                      answers the Window; 400 for a bad number or time
 //	DELETE /_fake/windows ClearWindows; answers {}
 //	GET  /_fake/inbound?number=N  JSON array of InboundRecord: the inbound messages sent
 //	                      from N (RepliesFrom)
@@ -85,7 +88,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		if !decodeControl(w, r, &in) {
 			return
 		}
-		shape, err := s.Inbound(in.Number, in.Reply)
+		shape, err := s.InboundTo(in.Number, in.To, in.Reply)
 		if err != nil {
 			writeError(w, *badRequest(err.Error()))
 			return
@@ -99,11 +102,11 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		if !decodeControl(w, r, &in) {
 			return
 		}
-		if err := s.OpenWindow(in.Number, in.At); err != nil {
+		if err := s.OpenWindowTo(in.Number, in.To, in.At); err != nil {
 			writeError(w, *badRequest(err.Error()))
 			return
 		}
-		writeJSON(w, http.StatusOK, s.WindowOf(in.Number))
+		writeJSON(w, http.StatusOK, s.WindowTo(in.Number, in.To))
 	default: // POST rules
 		var rules []Rule
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
@@ -147,15 +150,18 @@ func (s *Server) controlRead(name, number string) (any, error) {
 	return s.Conversations()
 }
 
-// inboundRequest is the body of POST /_fake/inbound: a Reply and the customer's number.
+// inboundRequest is the body of POST /_fake/inbound: a Reply, the customer's number and the
+// business number written to ("" as Inbound).
 type inboundRequest struct {
 	Number string `json:"number"`
+	To     string `json:"to,omitempty"`
 	Reply
 }
 
 // windowRequest is the body of POST /_fake/windows.
 type windowRequest struct {
 	Number string    `json:"number"`
+	To     string    `json:"to,omitempty"`
 	At     time.Time `json:"at"`
 }
 
@@ -235,18 +241,28 @@ func (c Remote) SetReplies(ctx context.Context, replies []Reply) error {
 
 // Inbound makes the fake send an inbound message r from number; it returns the shape used.
 func (c Remote) Inbound(ctx context.Context, number string, r Reply) (string, error) {
+	return c.InboundTo(ctx, number, "", r)
+}
+
+// InboundTo is Inbound to business number to ("" as Inbound).
+func (c Remote) InboundTo(ctx context.Context, number, to string, r Reply) (string, error) {
 	var out struct {
 		Shape string `json:"shape"`
 	}
-	err := c.post(ctx, "inbound", "inbound", inboundRequest{Number: number, Reply: r}, &out)
+	err := c.post(ctx, "inbound", "inbound", inboundRequest{Number: number, To: to, Reply: r}, &out)
 	return out.Shape, err
 }
 
 // OpenWindow records an inbound message from number at at (zero: the fake's now) without
-// a webhook, and returns the number's window.
+// a webhook, to every business number, and returns the number's window.
 func (c Remote) OpenWindow(ctx context.Context, number string, at time.Time) (Window, error) {
+	return c.OpenWindowTo(ctx, number, "", at)
+}
+
+// OpenWindowTo is OpenWindow for a message to business number to ("": every number).
+func (c Remote) OpenWindowTo(ctx context.Context, number, to string, at time.Time) (Window, error) {
 	var out Window
-	err := c.post(ctx, "windows", "window", windowRequest{Number: number, At: at}, &out)
+	err := c.post(ctx, "windows", "window", windowRequest{Number: number, To: to, At: at}, &out)
 	return out, err
 }
 

@@ -73,11 +73,18 @@
 // "Recipient"), which encoding/json alone would take for the documented one: a client that
 // gets a name wrong fails against the fake as it would against Connectly.
 //
-// The 24-hour window. A session send is accepted only while the recipient's window is open:
-// from an inbound message at T until T+24h, on the fake's Clock. The fake knows of inbound
-// messages only from itself: the replies it sends as messages webhooks (Replies; the window
-// opens at the reply's time, whether or not the receiver takes the call), Inbound, and
-// OpenWindow, which opens one without a webhook. A customer who never wrote is answered 400
+// The 24-hour window. A session send is accepted only while the recipient's window to the
+// send's sender number is open: from an inbound message to that number at T until T+24h, on
+// the fake's Clock. On WhatsApp a customer opens a window by writing to one business number,
+// and only that number is inside it; a send that names no sender goes from the fake's
+// stand-in number. The fake knows of inbound messages only from itself: the replies it sends
+// as messages webhooks (Replies; a reply goes to the number that sent the message replied
+// to, and the window opens at the reply's time, whether or not the receiver takes the call),
+// Inbound and InboundTo, and OpenWindow and OpenWindowTo, which open one without a webhook
+// (OpenWindow to every number). Its inbound calls name the business number written to in
+// their recipient, as Connectly's status events name both parties; reference 5.4 shows no
+// inbound example with one, and WebhookConfig.OmitBusinessNumber leaves it out (the windows
+// stay per number). A customer who never wrote is answered 400
 // ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION; one whose window has closed, the
 // reference's own example body (4.1): 400, ERROR_TYPE_DEADLINE_EXCEEDED,
 // ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW. Config.WindowAnswer gives the closed
@@ -179,7 +186,7 @@
 // webhooks like template ones, and their readers may reply, which opens their windows anew.
 // Tests in the same process read the record with Received, Stats, AcceptedCount and
 // AcceptedCounts, the conversations with Conversation, Conversations and RepliesFrom, and
-// the windows with WindowOf and Windows; tests that run the fake in
+// the windows with WindowOf, WindowTo and Windows; tests that run the fake in
 // another process use the control endpoints, for which Remote is a small client:
 //
 //	GET  /_fake/received   the record of every send
@@ -188,10 +195,10 @@
 //	POST /_fake/reset      forget the record and totals
 //	GET, POST /_fake/rules    the rules
 //	GET, POST /_fake/replies  the replies
-//	POST /_fake/inbound    {"number", "text" or "button", "payload", "shape"}: send one reply
-//	                       (it opens the number's window)
-//	GET  /_fake/windows    every customer who wrote, and their window
-//	POST /_fake/windows    {"number", "at"?}: open a window without a webhook
+//	POST /_fake/inbound    {"number", "to"?, "text" or "button", "payload", "shape"}: send
+//	                       one reply (it opens the number's window to "to")
+//	GET  /_fake/windows    every customer who wrote, and their window to each number
+//	POST /_fake/windows    {"number", "to"?, "at"?}: open a window without a webhook
 //	DELETE /_fake/windows  forget every inbound message (Reset keeps them)
 //	GET  /_fake/inbound?number=N   the inbound messages sent from N (RepliesFrom)
 //	GET  /_fake/conversations      every customer's record; ?number=N for one

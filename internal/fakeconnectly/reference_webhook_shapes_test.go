@@ -271,14 +271,14 @@ func TestGlob(t *testing.T) {
 func TestListReplyForms(t *testing.T) {
 	t.Parallel()
 	rec := Received{Number: "+15550001234", MessageID: "01HZX3J5Q6R8S9T0V1W2X3Y4Z5", Message: TemplateMessage{CallbackData: json.RawMessage(`{"a":1}`)}}
-	in := InboundRecord{ID: "01HZX3K7M8N9P0Q1R2S3T4V5W6", Shape: ReplyList, Label: "Sneakers", Payload: "ROW_SNEAKERS"}
+	in := InboundRecord{ID: "01HZX3K7M8N9P0Q1R2S3T4V5W6", To: "+14155550100", Shape: ReplyList, Label: "Sneakers", Payload: "ROW_SNEAKERS"}
 	for form, want := range map[string]string{
 		"":                `"message":{"id":"01HZX3K7M8N9P0Q1R2S3T4V5W6"},"context":{"replyToId":"01HZX3J5Q6R8S9T0V1W2X3Y4Z5"},"listResponse":{"id":"ROW_SNEAKERS","text":"Sneakers"}`,
 		ListReplyResponse: `"message":{"id":"01HZX3K7M8N9P0Q1R2S3T4V5W6"},"context":{"replyToId":"01HZX3J5Q6R8S9T0V1W2X3Y4Z5"},"listResponse":{"id":"ROW_SNEAKERS","text":"Sneakers"}`,
 		ListReplyTitle:    `"message":{"id":"01HZX3K7M8N9P0Q1R2S3T4V5W6"},"context":{"replyToId":"01HZX3J5Q6R8S9T0V1W2X3Y4Z5"},"listResponse":{"id":"ROW_SNEAKERS","title":"Sneakers"}`,
 		ListReplyButton:   `"message":{"id":"01HZX3K7M8N9P0Q1R2S3T4V5W6","text":"Sneakers"},"context":{"replyToId":"01HZX3J5Q6R8S9T0V1W2X3Y4Z5"},"buttonResponse":{"text":"Sneakers","payload":"ROW_SNEAKERS"}`,
 	} {
-		body := string(replyBody(rec, in, "", form))
+		body := string(replyBody(rec, in, "", form, true))
 		prefix := `{"timestamp":"-62135596800","sender":{"id":"+15550001234","channelType":"whatsapp","name":null},"recipient":{"id":"+14155550100","channelType":"whatsapp","name":null},`
 		if body != prefix+want+`,"callbackData":{"a":1}}` {
 			t.Errorf("form %q:\n%s\nwant\n%s", form, body, prefix+want+`,"callbackData":{"a":1}}`)

@@ -673,7 +673,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, business str
 	msg, bad := decodeSend(raw)
 	rec.Message, rec.Number = msg, s.normalizeNumber(msg.Number)
 	if rec.Number != "" {
-		rec.WindowOpen = s.windows.get(rec.Number, rec.At).Open
+		rec.WindowOpen = s.windows.get(rec.Number, businessNumber(msg), rec.At).Open
 	}
 	if bad == nil {
 		rec.template, bad = s.validate(&msg)

@@ -624,7 +624,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, business 
 		rec.Session = &m
 		open := false
 		for _, n := range m.customers() {
-			win := s.windows.get(n, rec.At)
+			win := s.windows.get(n, businessNumber(rec.Message), rec.At)
 			open = open || win.Open
 			everWrote = everWrote || !win.LastInbound.IsZero()
 		}

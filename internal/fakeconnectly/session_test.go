@@ -813,27 +813,59 @@ func TestWindowStore(t *testing.T) {
 	t.Parallel()
 	ws := newWindowStore()
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	ws.add(sessionBSUID, t0)
-	if w := ws.get("bsuid:"+sessionBSUID, t0); !w.Open || w.Number != "bsuid:"+sessionBSUID {
+	const to = "+14155550100"
+	ws.add(sessionBSUID, to, t0)
+	if w := ws.get("bsuid:"+sessionBSUID, to, t0); !w.Open || w.Number != "bsuid:"+sessionBSUID {
 		t.Errorf("bare and prefixed BSUID differ: %+v", w)
 	}
-	ws.add(customer, t0.Add(2*time.Hour))
-	ws.add(customer, t0)
-	ws.add(customer, t0.Add(time.Hour))
-	if w := ws.get(customer, t0.Add(90*time.Minute)); !w.LastInbound.Equal(t0.Add(time.Hour)) {
+	ws.add(customer, to, t0.Add(2*time.Hour))
+	ws.add(customer, to, t0)
+	ws.add(customer, to, t0.Add(time.Hour))
+	if w := ws.get(customer, to, t0.Add(90*time.Minute)); !w.LastInbound.Equal(t0.Add(time.Hour)) {
 		t.Errorf("latest past message: %+v", w)
 	}
-	if n := len(ws.inbound[customer]); n != 2 {
+	if n := len(ws.inbound[customer][to]); n != 2 {
 		t.Errorf("%d times kept, want 2 (the latest past one and the future one)", n)
 	}
-	if w := ws.get(customer, t0.Add(26*time.Hour-time.Nanosecond)); !w.Open || !w.ClosesAt.Equal(t0.Add(26*time.Hour)) {
+	if w := ws.get(customer, to, t0.Add(26*time.Hour-time.Nanosecond)); !w.Open || !w.ClosesAt.Equal(t0.Add(26*time.Hour)) {
 		t.Errorf("just before 26h: %+v", w)
 	}
-	if w := ws.get(customer, t0.Add(26*time.Hour)); w.Open {
+	if w := ws.get(customer, to, t0.Add(26*time.Hour)); w.Open {
 		t.Errorf("at 26h: %+v", w)
 	}
-	if w := ws.get("+15550000000", t0); w.Open || !w.LastInbound.IsZero() || !w.ClosesAt.IsZero() {
+	if w := ws.get("+15550000000", to, t0); w.Open || !w.LastInbound.IsZero() || !w.ClosesAt.IsZero() {
 		t.Errorf("stranger %+v", w)
+	}
+}
+
+// TestWindowStorePerNumber: a customer's window is the business number's they wrote to; a
+// window opened to every number (OpenWindow) counts for each; the number's form (with or
+// without '+') does not matter.
+func TestWindowStorePerNumber(t *testing.T) {
+	t.Parallel()
+	ws := newWindowStore()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	const a, b = "+16044441234", "+16044445678"
+	ws.add(customer, a, t0)
+	if w := ws.get(customer, "16044441234", t0); !w.Open || w.To != a {
+		t.Errorf("from A: %+v, want A's window open", w)
+	}
+	if w := ws.get(customer, b, t0); w.Open || !w.LastInbound.IsZero() {
+		t.Errorf("from B: %+v, want no window (the customer wrote to A)", w)
+	}
+	ws.add(customer, anyNumber, t0.Add(time.Hour))
+	if w := ws.get(customer, b, t0.Add(time.Hour)); !w.Open || w.To != anyNumber {
+		t.Errorf("from B after a window opened to every number: %+v", w)
+	}
+	if w := ws.latest(customer, t0.Add(time.Hour)); !w.LastInbound.Equal(t0.Add(time.Hour)) {
+		t.Errorf("latest %+v", w)
+	}
+	if all := ws.all(t0.Add(time.Hour)); len(all) != 2 || all[0].To != anyNumber || all[1].To != a {
+		t.Errorf("all %+v, want the window to every number and A's", all)
+	}
+	ws.remove(customer, a, t0)
+	if w := ws.get(customer, a, t0); w.Open {
+		t.Errorf("after remove: %+v", w)
 	}
 }
 

@@ -121,6 +121,11 @@ type WebhookConfig struct {
 	// ListReply is the form of a list reply (ReplyList): ListReplyResponse (the default, ""
 	// too), ListReplyTitle or ListReplyButton. Reference 5.4 found no shape for it.
 	ListReply string
+	// OmitBusinessNumber leaves the recipient (the business number the customer wrote to) out
+	// of inbound messages-topic calls. By default they carry it, as Connectly's status events
+	// carry both parties; reference 5.4 shows no inbound example with a recipient, so a
+	// receiver must cope without it. The fake's windows stay per number either way.
+	OmitBusinessNumber bool
 	// Seed makes the random choices (duplicates, order, delays) repeatable; 0 picks one.
 	Seed uint64
 	// HTTPClient makes the calls; default a client with a 10 s timeout.
@@ -454,6 +459,10 @@ type InboundRecord struct {
 	ID string `json:"id"`
 	// Number is the customer, as the record keys them (E.164 or "bsuid:CC.id").
 	Number string `json:"number"`
+	// To is the business number the customer wrote to (E.164): the sender of the message
+	// replied to, or the fake's stand-in for a message that named none. The customer's window
+	// is that number's.
+	To string `json:"to"`
 	// At is the message's time: when its webhook fell due (or falls due), the time the
 	// customer's 24-hour window opens from.
 	At time.Time `json:"at"`
@@ -779,20 +788,21 @@ func (e *emitter) shapeLocked(i int, r Reply) string {
 	return shapes[turn%len(shapes)]
 }
 
-// replyEventLocked plans an inbound message in shape from the recipient of rec, due at due,
-// sent by the reply at index rule (-1 for Inbound), records it, and opens the customer's
-// 24-hour window from due.
+// replyEventLocked plans an inbound message in shape from the recipient of rec to the
+// business number that sent rec, due at due, sent by the reply at index rule (-1 for
+// Inbound), records it, and opens the customer's 24-hour window to that number from due.
 func (e *emitter) replyEventLocked(rec Received, r Reply, rule int, shape string, due time.Time) *hookEvent {
-	e.windows.add(rec.Number, due)
+	to := businessNumber(rec.Message)
+	e.windows.add(rec.Number, to, due)
 	bsuid := e.bsuidOf(rec.Number)
 	if bsuid != "" {
 		// One person, two identities: a send to either is inside the window.
-		e.windows.add(bsuid, due)
+		e.windows.add(bsuid, to, due)
 	}
 	id := e.ids.next(due)
-	in := &InboundRecord{ID: id, Number: customerKey(rec.Number), At: due, Shape: shape, Label: r.label(),
+	in := &InboundRecord{ID: id, Number: customerKey(rec.Number), To: to, At: due, Shape: shape, Label: r.label(),
 		Payload: r.payload(), Rule: rule, ReplyTo: rec.MessageID, ReplyToKind: rec.Kind}
-	body := replyBody(rec, *in, bsuid, e.cfg.ListReply)
+	body := replyBody(rec, *in, bsuid, e.cfg.ListReply, !e.cfg.OmitBusinessNumber)
 	if echoesCallback(shape) {
 		in.CallbackData = rec.Message.CallbackData
 	}
@@ -845,7 +855,7 @@ func (e *emitter) getReplies() []Reply {
 
 // inbound sends, now, an inbound message r from number in reply to the latest message taken
 // as sent to number. A ReplyText needs no earlier message. It returns the shape used.
-func (e *emitter) inbound(number string, r Reply) (string, error) {
+func (e *emitter) inbound(number, to string, r Reply) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	shape := e.shapeLocked(-1, r)
@@ -855,6 +865,9 @@ func (e *emitter) inbound(number string, r Reply) (string, error) {
 			return "", fmt.Errorf("no message was sent to %s: a %s reply needs one", maskNumber(number), shape)
 		}
 		rec = Received{Number: number}
+	}
+	if to != "" {
+		rec.Message.Sender = businessKey(to)
 	}
 	e.pushLocked(e.replyEventLocked(rec, r, -1, shape, e.clock()))
 	select {
@@ -1202,7 +1215,7 @@ func statusBody(rec Received, status, word string, fail apiError, bsuid string, 
 type inboundBody struct {
 	Timestamp string          `json:"timestamp"`
 	Sender    hookParty       `json:"sender"`
-	Recipient hookParty       `json:"recipient"`
+	Recipient *hookParty      `json:"recipient,omitempty"`
 	Message   *inboundMessage `json:"message,omitempty"`
 	// Attachments and Location are the top-level "attachments": [], "location": null of
 	// some documented examples (ReplyReferral only).
@@ -1272,16 +1285,19 @@ type listResponse struct {
 	Title string `json:"title,omitempty"`
 }
 
-// replyBody renders inbound message in (its ID, At, Shape, Label and Payload: Label is the
-// typed text, button text or row title, Payload the button or row id) from the recipient of
-// rec, the message replied to. The customer, the sender, is written by customerParty (bsuid
-// is the BSUID known for a phone customer, or "").
-func replyBody(rec Received, in InboundRecord, bsuid, listForm string) []byte {
+// replyBody renders inbound message in (its ID, At, To, Shape, Label and Payload: Label is
+// the typed text, button text or row title, Payload the button or row id) from the recipient
+// of rec, the message replied to. The customer, the sender, is written by customerParty
+// (bsuid is the BSUID known for a phone customer, or ""); the business number written to,
+// in.To, is the recipient when withRecipient (WebhookConfig.OmitBusinessNumber).
+func replyBody(rec Received, in InboundRecord, bsuid, listForm string, withRecipient bool) []byte {
 	label, payload, shape, id := in.Label, in.Payload, in.Shape, in.ID
 	b := inboundBody{
 		Timestamp: strconv.FormatInt(in.At.Unix(), 10),
 		Sender:    customerParty(rec.Number, bsuid),
-		Recipient: hookParty{ID: businessNumber(rec.Message), ChannelType: "whatsapp"},
+	}
+	if withRecipient {
+		b.Recipient = &hookParty{ID: in.To, ChannelType: "whatsapp"}
 	}
 	if echoesCallback(shape) {
 		b.CallbackData = rec.Message.CallbackData
@@ -1377,18 +1393,28 @@ func (s *Server) Replies() []Reply {
 
 // Inbound sends at once a signed messages-topic call: an inbound message r from number (its
 // Numbers, Percent and Salt are ignored), in reply to the latest message the fake took as
-// sent to number. ReplyRotate goes through the shapes from the first each time, so name
-// the shape. It returns the shape used. A shape other than ReplyText needs a message sent
-// to number first.
+// sent to number, to the business number that sent it (the fake's stand-in when it named
+// none, or when nothing was sent to number). ReplyRotate goes through the shapes from the
+// first each time, so name the shape. It returns the shape used. A shape other than
+// ReplyText needs a message sent to number first.
 func (s *Server) Inbound(number string, r Reply) (string, error) {
+	return s.InboundTo(number, "", r)
+}
+
+// InboundTo is Inbound to business number to (E.164; "" as Inbound): the customer's window
+// opens to that number.
+func (s *Server) InboundTo(number, to string, r Reply) (string, error) {
 	if err := r.validate(); err != nil {
 		return "", fmt.Errorf("fakeconnectly: inbound: %w", err)
+	}
+	if to != "" && !validE164(businessKey(to)) {
+		return "", fmt.Errorf("fakeconnectly: inbound: business number %q is not E.164", to)
 	}
 	e, err := s.signingEmitter()
 	if err != nil {
 		return "", err
 	}
-	shape, err := e.inbound(number, r)
+	shape, err := e.inbound(number, to, r)
 	if err != nil {
 		return "", fmt.Errorf("fakeconnectly: inbound: %w", err)
 	}
@@ -1651,8 +1677,8 @@ func (e *emitter) dropReplyLocked(ev *hookEvent) {
 	}
 	list := e.inbounds[ev.in.Number]
 	e.inbounds[ev.in.Number] = slices.DeleteFunc(list, func(in *InboundRecord) bool { return in == ev.in })
-	e.windows.remove(ev.in.Number, ev.in.At)
+	e.windows.remove(ev.in.Number, ev.in.To, ev.in.At)
 	if b := e.cfg.BSUIDs[ev.in.Number]; b != "" {
-		e.windows.remove(b, ev.in.At)
+		e.windows.remove(b, ev.in.To, ev.in.At)
 	}
 }

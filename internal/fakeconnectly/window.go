@@ -1,6 +1,7 @@
 package fakeconnectly
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -38,10 +39,16 @@ const (
 	WindowAnswerPrecondition = "failed-precondition"
 )
 
-// Window is what the fake knows of one customer's 24-hour window.
+// Window is what the fake knows of one customer's 24-hour window to one business number.
+// On WhatsApp a customer opens a window by writing to one of the business's numbers, and only
+// that number may send them session messages (reference 3.1); the fake keeps a window per
+// number and answers a session send from its sender's.
 type Window struct {
 	// Number is the customer: an E.164 number or "bsuid:CC.id".
 	Number string `json:"number"`
+	// To is the business number the customer wrote to (E.164); "" for a window OpenWindow
+	// opened to every number.
+	To string `json:"to,omitempty"`
 	// LastInbound is the time of the customer's latest inbound message at or before now
 	// (zero when none yet).
 	LastInbound time.Time `json:"lastInbound"`
@@ -51,15 +58,19 @@ type Window struct {
 	Open bool `json:"open"`
 }
 
-// windowStore keeps, per customer, the times of their inbound messages: the latest one at or
-// before the clock, and those planned for later (a reply event due after a delay). Its mutex
-// is a leaf: it is taken under Server.mu or emitter.mu, and takes no other lock.
+// anyNumber is the business number of a window OpenWindow opens to every number.
+const anyNumber = ""
+
+// windowStore keeps, per customer and business number, the times of their inbound messages:
+// the latest one at or before the clock, and those planned for later (a reply event due after
+// a delay). Its mutex is a leaf: it is taken under Server.mu or emitter.mu, and takes no
+// other lock.
 type windowStore struct {
 	mu      sync.Mutex
-	inbound map[string][]time.Time
+	inbound map[string]map[string][]time.Time
 }
 
-func newWindowStore() *windowStore { return &windowStore{inbound: map[string][]time.Time{}} }
+func newWindowStore() *windowStore { return &windowStore{inbound: map[string]map[string][]time.Time{}} }
 
 // customerKey is the form the fake keys a customer by: E.164 as is, a BSUID with its
 // "bsuid:" prefix whether it came bare (a session recipient) or prefixed (a template number).
@@ -70,31 +81,65 @@ func customerKey(n string) string {
 	return n
 }
 
+// businessKey is the form the fake keys a business number by: E.164 with its '+'.
+func businessKey(n string) string {
+	n = strings.TrimSpace(n)
+	if n != "" && !strings.HasPrefix(n, "+") {
+		return "+" + n
+	}
+	return n
+}
+
 // validCustomer reports whether n names a customer: E.164, or a BSUID bare or prefixed.
 func validCustomer(n string) bool {
 	return validE164(n) || validBSUID(customerKey(n))
 }
 
-// add records an inbound message from the customer at at.
-func (ws *windowStore) add(number string, at time.Time) {
-	k := customerKey(number)
+// add records an inbound message from the customer to business number to (anyNumber: to
+// every number) at at.
+func (ws *windowStore) add(number, to string, at time.Time) {
+	k, b := customerKey(number), businessKey(to)
 	ws.mu.Lock()
-	ws.inbound[k] = append(ws.inbound[k], at)
+	if ws.inbound[k] == nil {
+		ws.inbound[k] = map[string][]time.Time{}
+	}
+	ws.inbound[k][b] = append(ws.inbound[k][b], at)
 	ws.mu.Unlock()
 }
 
-// get returns the customer's window at now, forgetting inbound messages older than the
-// latest one at or before now.
-func (ws *windowStore) get(number string, now time.Time) Window {
+// get returns the customer's window for a send from business number to at now: the later of
+// their window to that number and one opened to every number. It forgets inbound messages
+// older than the latest one at or before now.
+func (ws *windowStore) get(number, to string, now time.Time) Window {
+	k, b := customerKey(number), businessKey(to)
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	w := ws.getLocked(k, b, now)
+	if b != anyNumber {
+		if every := ws.getLocked(k, anyNumber, now); every.LastInbound.After(w.LastInbound) {
+			w = every
+		}
+	}
+	return w
+}
+
+// latest returns the customer's latest window at now, to any number.
+func (ws *windowStore) latest(number string, now time.Time) Window {
 	k := customerKey(number)
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
-	return ws.getLocked(k, now)
+	w := Window{Number: k}
+	for b := range ws.inbound[k] {
+		if o := ws.getLocked(k, b, now); o.LastInbound.After(w.LastInbound) {
+			w = o
+		}
+	}
+	return w
 }
 
-func (ws *windowStore) getLocked(k string, now time.Time) Window {
-	w := Window{Number: k}
-	times := ws.inbound[k]
+func (ws *windowStore) getLocked(k, b string, now time.Time) Window {
+	w := Window{Number: k, To: b}
+	times := ws.inbound[k][b]
 	for _, t := range times {
 		if !t.After(now) && t.After(w.LastInbound) {
 			w.LastInbound = t
@@ -109,52 +154,73 @@ func (ws *windowStore) getLocked(k string, now time.Time) Window {
 			kept = append(kept, t)
 		}
 	}
-	ws.inbound[k] = kept
+	ws.inbound[k][b] = kept
 	w.ClosesAt = w.LastInbound.Add(SessionWindow)
 	w.Open = now.Before(w.ClosesAt)
 	return w
 }
 
-// all returns every customer's window at now, by number.
+// all returns every customer's window to each number at now, by number and business number.
 func (ws *windowStore) all(now time.Time) []Window {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
-	out := make([]Window, 0, len(ws.inbound))
-	for k := range ws.inbound {
-		out = append(out, ws.getLocked(k, now))
+	var out []Window
+	for k, byNumber := range ws.inbound {
+		for b := range byNumber {
+			out = append(out, ws.getLocked(k, b, now))
+		}
 	}
-	slices.SortFunc(out, func(a, b Window) int { return strings.Compare(a.Number, b.Number) })
+	slices.SortFunc(out, func(a, b Window) int {
+		return cmp.Or(strings.Compare(a.Number, b.Number), strings.Compare(a.To, b.To))
+	})
 	return out
 }
 
 func (ws *windowStore) clear() {
 	ws.mu.Lock()
-	ws.inbound = map[string][]time.Time{}
+	ws.inbound = map[string]map[string][]time.Time{}
 	ws.mu.Unlock()
 }
 
 // OpenWindow records an inbound message from number at at (the zero time means now, on the
-// fake's clock) without sending any webhook: the customer's window is open until at + 24 h.
+// fake's clock) without sending any webhook, to every business number: a shortcut for tests
+// that do not care which number the customer wrote to (OpenWindowTo opens one number's).
 // number is E.164 or a BSUID ("bsuid:US.123" or bare "US.123"). To open a window the way
 // Connectly would, with the messages webhook Herald receives, use Inbound.
 func (s *Server) OpenWindow(number string, at time.Time) error {
+	return s.OpenWindowTo(number, anyNumber, at)
+}
+
+// OpenWindowTo is OpenWindow for a message the customer wrote to business number to (E.164;
+// "" opens the window to every number): a session message from another number is outside
+// it.
+func (s *Server) OpenWindowTo(number, to string, at time.Time) error {
 	if !validCustomer(number) {
 		return fmt.Errorf("fakeconnectly: open window: %q is neither E.164 nor a BSUID", number)
+	}
+	if to != anyNumber && !validE164(businessKey(to)) {
+		return fmt.Errorf("fakeconnectly: open window: business number %q is not E.164", to)
 	}
 	if at.IsZero() {
 		at = s.clock()
 	}
-	s.windows.add(number, at)
+	s.windows.add(number, to, at)
 	return nil
 }
 
-// WindowOf returns number's window now, on the fake's clock.
+// WindowOf returns number's latest window now, to any business number, on the fake's clock.
 func (s *Server) WindowOf(number string) Window {
-	return s.windows.get(number, s.clock())
+	return s.windows.latest(number, s.clock())
 }
 
-// Windows returns the window of every customer the fake has had an inbound message from (or
-// planned one for), by number.
+// WindowTo returns number's window for a send from business number to now, on the fake's
+// clock: the one the fake answers a session send from to by.
+func (s *Server) WindowTo(number, to string) Window {
+	return s.windows.get(number, to, s.clock())
+}
+
+// Windows returns every window the fake knows now: per customer who wrote (or had a message
+// planned), per business number written to, by number.
 func (s *Server) Windows() []Window {
 	return s.windows.all(s.clock())
 }
@@ -192,14 +258,18 @@ func (s *Server) windowError(everWrote bool) apiError {
 	return codeError(CodeOutsideWindow, 0)
 }
 
-// remove forgets one inbound message from the customer at at (one planned and then dropped).
-func (ws *windowStore) remove(number string, at time.Time) {
-	k := customerKey(number)
+// remove forgets one inbound message from the customer to business number to at at (one
+// planned and then dropped).
+func (ws *windowStore) remove(number, to string, at time.Time) {
+	k, b := customerKey(number), businessKey(to)
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
-	times := ws.inbound[k]
+	times := ws.inbound[k][b]
 	if i := slices.IndexFunc(times, func(t time.Time) bool { return t.Equal(at) }); i >= 0 {
-		ws.inbound[k] = slices.Delete(times, i, i+1)
+		ws.inbound[k][b] = slices.Delete(times, i, i+1)
+	}
+	if len(ws.inbound[k][b]) == 0 {
+		delete(ws.inbound[k], b)
 	}
 	if len(ws.inbound[k]) == 0 {
 		delete(ws.inbound, k)

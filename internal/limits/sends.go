@@ -130,6 +130,11 @@ type Intention struct {
 	// WindowMargin is Request.WindowMargin: how long before its close a window counts as
 	// closed (the worker's servicewindow margin).
 	WindowMargin time.Duration
+	// WindowPolicy says which of the recipient's windows count for a send from Sender: the
+	// one to Sender's number, and one recorded with no number when the policy counts it (the
+	// worker's servicewindow policy). The zero policy reads the windows recorded with no
+	// number, whatever the sender.
+	WindowPolicy servicewindow.Policy
 }
 
 // SenderKey names a sender in limit keys ("default" for the business's default sender).
@@ -206,10 +211,12 @@ func (s *Sends) Request(in Intention, now time.Time) *Request {
 	}
 	if c.DailyTier > 0 || in.ReadWindow {
 		// A recipient whose customer service window is open takes no room in the tier (Meta
-		// counts only people messaged outside one); the script reads the window it is
-		// recorded under (the phone's, or the BSUID's for a "bsuid:" recipient).
-		wk, wf := servicewindow.Locate(biz, in.Recipient)
-		r.Windows = []WindowRef{{Key: wk, Field: wf}}
+		// counts only people messaged outside one); the script reads the windows that count
+		// for a send from the sender's number (servicewindow.Policy.Sources), recorded under
+		// the phone, or the BSUID for a "bsuid:" recipient.
+		for _, w := range in.WindowPolicy.Sources(biz, in.Sender, in.Recipient) {
+			r.Windows = append(r.Windows, WindowRef{Key: w.Key, Field: w.Field})
+		}
 		r.WindowMargin = in.WindowMargin
 	}
 	if fc, ok := c.FrequencyCaps[capCategory(in.Category)]; ok && fc.Max > 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
 // Explanation is the whole story of one recipient in a run, as `recipient explain --json`
@@ -151,8 +152,10 @@ type ExplainParams struct {
 	Run string
 	// Recipient is the normalised recipient (E.164 or bsuid:...); Shown is how it is printed.
 	Recipient, Shown string
-	// Business is the business whose service window is read.
+	// Business is the business whose service window is read; Windows is its window policy
+	// (its sender numbers and windows.scope).
 	Business string
+	Windows  servicewindow.Policy
 	// Table gives codes their class and meaning; nil leaves them without.
 	Table *connectly.Table
 	// RuleIDs, when set, returns the ids of the on_reply rules of the run's campaign, in order,
@@ -189,7 +192,8 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 			x.Suppression.Since = &s.At
 		}
 	}
-	if x.Window, err = ReadWindow(ctx, rdb, WindowQuery{Business: p.Business, Customer: p.Recipient, Shown: p.Shown, Now: p.Now}); err != nil {
+	if x.Window, err = ReadWindow(ctx, rdb, WindowQuery{Business: p.Business, Customer: p.Recipient, Shown: p.Shown,
+		Policy: p.Windows, Now: p.Now}); err != nil {
 		return Explanation{}, err
 	}
 	if x.History, err = historyOf(ctx, l, addr, p.Table); err != nil {
@@ -395,7 +399,8 @@ func PrintExplanation(w io.Writer, x Explanation, now time.Time) {
 	} else {
 		fmt.Fprintf(w, "Suppressed %v\n", x.Suppressed)
 	}
-	fmt.Fprintf(w, "Window     %s\n", x.Window.Line(now))
+	fmt.Fprintf(w, "Window     %s\n", x.Window.Line(now)+x.Window.to())
+	printWindows(w, x.Window, now)
 }
 
 // printHistory prints one line an outcome, indented under its entry.

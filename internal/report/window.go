@@ -8,15 +8,41 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
-// Window is a customer's service window as `window show --json` and `recipient explain
-// --json` print it.
+// Window is a customer's service windows as `window show --json` and `recipient explain
+// --json` print them, and the window of a session message as `message send --json` prints
+// it. A customer opens a window by writing to one business number, and only a send from that
+// number is inside it (servicewindow.Policy). Business numbers are masked to their last 4
+// digits, as customers' are.
 type Window struct {
 	Business string `json:"business"`
 	Customer string `json:"customer"`
-	Open     bool   `json:"open"`
+	// Opening is the window the report is about: for `window show` and `recipient explain`
+	// the customer's latest window, to any number or none (the time of their last inbound
+	// message to the business); for `message send` the window that counts for its sender.
+	Opening
+	// Sender is the business number a message goes from (`message send`); "" otherwise.
+	Sender string `json:"sender,omitempty"`
+	// Numbers are the customer's windows to each business number they wrote to (`window
+	// show`, `recipient explain`).
+	Numbers []Opening `json:"numbers,omitempty"`
+	// NoNumber is the window recorded with no business number (inbound messages that named
+	// none, and windows recorded before Herald told numbers apart), when there is one.
+	NoNumber *Opening `json:"no_number,omitempty"`
+	// Senders are, for each configured sender number, the window that counts for a session
+	// message from it now (`window show`, `recipient explain`).
+	Senders []SenderWindow `json:"senders,omitempty"`
+}
+
+// Opening is one recorded customer service window.
+type Opening struct {
+	// To is the business number the customer wrote to, masked; "" for a window recorded with
+	// no number, or none.
+	To   string `json:"to,omitempty"`
+	Open bool   `json:"open"`
 	// Recorded says whether an inbound message of the customer is recorded at all.
 	Recorded    bool      `json:"recorded"`
 	LastInbound time.Time `json:"last_inbound,omitzero"`
@@ -25,36 +51,63 @@ type Window struct {
 	ClosesIn int64 `json:"closes_in_s"`
 }
 
-// WindowQuery names a customer's service window to read: the business, the customer's id
-// (E.164 or bsuid:...), how the customer is printed (Shown, masked or not), and when.
+// SenderWindow is the window that counts for a send from one sender number.
+type SenderWindow struct {
+	// Sender is the sender number, masked.
+	Sender string `json:"sender"`
+	Opening
+}
+
+// WindowQuery names a customer's service windows to read: the business, the customer's id
+// (E.164 or bsuid:...), how the customer is printed (Shown, masked or not), the business's
+// window policy (its sender numbers and windows.scope), and when.
 type WindowQuery struct {
 	Business, Customer, Shown string
+	Policy                    servicewindow.Policy
 	Now                       time.Time
 }
 
-// ReadWindow reads the service window q names.
+// ReadWindow reads every service window of the customer q names (servicewindow.Record).
 func ReadWindow(ctx context.Context, rdb redis.UniversalClient, q WindowQuery) (Window, error) {
-	business, id, shown, now := q.Business, q.Customer, q.Shown, q.Now
-	ws, err := servicewindow.New(rdb, func() time.Time { return now }).Lookup(ctx, business, []string{id})
+	tr := servicewindow.New(rdb, func() time.Time { return q.Now })
+	rec, err := tr.Record(ctx, q.Business, []string{q.Customer})
 	if err != nil {
 		return Window{}, err
 	}
-	return WindowOf(servicewindow.Latest(ws), business, shown, now), nil
+	r := WindowOf(rec.Latest(), q.Business, q.Shown, q.Now)
+	for _, w := range rec.Numbers {
+		r.Numbers = append(r.Numbers, OpeningOf(w, q.Now))
+	}
+	if !rec.Unnamed.ClosesAt.IsZero() {
+		o := OpeningOf(rec.Unnamed, q.Now)
+		r.NoNumber = &o
+	}
+	for _, s := range q.Policy.Senders {
+		r.Senders = append(r.Senders, SenderWindow{Sender: logx.Phone(s), Opening: OpeningOf(rec.For(q.Policy, s), q.Now)})
+	}
+	return r, nil
 }
 
-// WindowOf is the report of a window Herald recorded (servicewindow.Tracker.Lookup), read at
-// now; shown is how the customer is printed (masked or not).
+// WindowOf is the report of one window Herald recorded (servicewindow.Tracker.Lookup), read
+// at now; shown is how the customer is printed (masked or not).
 func WindowOf(w servicewindow.Window, business, shown string, now time.Time) Window {
-	r := Window{Business: business, Customer: shown, Open: w.Open, Recorded: !w.ClosesAt.IsZero(),
-		LastInbound: w.LastInbound, ClosesAt: w.ClosesAt}
-	if w.Open {
-		r.ClosesIn = int64(w.ClosesAt.Sub(now).Seconds())
+	return Window{Business: business, Customer: shown, Opening: OpeningOf(w, now)}
+}
+
+// OpeningOf is the report of one window Herald recorded, read at now.
+func OpeningOf(w servicewindow.Window, now time.Time) Opening {
+	o := Opening{Open: w.Open, Recorded: !w.ClosesAt.IsZero(), LastInbound: w.LastInbound, ClosesAt: w.ClosesAt}
+	if w.To != "" {
+		o.To = logx.Phone(w.To)
 	}
-	return r
+	if w.Open {
+		o.ClosesIn = int64(w.ClosesAt.Sub(now).Seconds())
+	}
+	return o
 }
 
 // Line is the one-line account of the window at now, for `window show` and `recipient explain`.
-func (r Window) Line(now time.Time) string {
+func (r Opening) Line(now time.Time) string {
 	switch {
 	case r.Open:
 		return fmt.Sprintf("open, closes %s (in %s); last inbound message %s",
@@ -66,11 +119,49 @@ func (r Window) Line(now time.Time) string {
 	return "closed: no inbound message in the last 24 h"
 }
 
-// PrintWindow renders a customer's window as `window show` does.
+// to names the business number of the window the report is about, " (to ****1234)", or "".
+func (r Window) to() string {
+	if r.To == "" {
+		return ""
+	}
+	return " (to " + r.To + ")"
+}
+
+// printWindows prints the customer's windows under the Window line: each business number's,
+// the one with no number, and what counts for a session message from each sender number.
+func printWindows(w io.Writer, r Window, now time.Time) {
+	for _, o := range r.Numbers {
+		fmt.Fprintf(w, "  to %s  %s\n", o.To, o.Line(now))
+	}
+	if r.NoNumber != nil {
+		fmt.Fprintf(w, "  no number  %s (the inbound messages named no business number)\n", r.NoNumber.Line(now))
+	}
+	for _, s := range r.Senders {
+		fmt.Fprintf(w, "From %s  %s\n", s.Sender, senderVerdict(s.Opening, now))
+	}
+}
+
+// senderVerdict says whether a session message may go from a sender now, and by which window.
+func senderVerdict(o Opening, now time.Time) string {
+	via := "its own window"
+	if o.To == "" {
+		via = "a window recorded with no business number"
+	}
+	switch {
+	case o.Open:
+		return fmt.Sprintf("session messages allowed until %s (%s)", o.ClosesAt.UTC().Format(time.RFC3339), via)
+	case o.Recorded:
+		return fmt.Sprintf("templates only: %s closed %s ago", via, now.Sub(o.ClosesAt).Round(time.Minute))
+	}
+	return "templates only: the customer has not written to this number in the last 24 h"
+}
+
+// PrintWindow renders a customer's windows as `window show` does.
 func PrintWindow(w io.Writer, r Window, now time.Time) {
 	fmt.Fprintf(w, "Customer   %s\n", r.Customer)
 	if r.Business != "" {
 		fmt.Fprintf(w, "Business   %s\n", r.Business)
 	}
-	fmt.Fprintf(w, "Window     %s\n", r.Line(now))
+	fmt.Fprintf(w, "Window     %s\n", r.Line(now)+r.to())
+	printWindows(w, r, now)
 }

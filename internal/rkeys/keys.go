@@ -165,8 +165,10 @@ func Cap(business, category string, bucket int) string {
 const ServiceWindowBuckets = 16384
 
 // ServiceWindow is one bucket of a business's customer service windows: customer (phone
-// digits without '+', or the BSUID) → unix seconds of their last inbound message. It shares
-// the business hash tag with the limit keys, so a limits script may read it.
+// digits without '+', or the BSUID), followed by '>' and the business number's digits for a
+// window to that number (servicewindow.FieldTo; none for a window recorded with no number) →
+// unix seconds of their last inbound message. A customer's windows to every number share a
+// bucket. It shares the business hash tag with the limit keys, so a limits script may read it.
 func ServiceWindow(business string, bucket int) string {
 	return Prefix + "csw:{" + business + "}:" + strconv.Itoa(bucket)
 }

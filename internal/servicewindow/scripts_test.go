@@ -123,6 +123,33 @@ var scriptCases = []luacheck.Case{
 		}
 		return luacheck.WantHash(ctx, rdb, key, map[string]string{"3": "400", "4": "400"})
 	}},
+	{Script: "touchCmd", Name: "windows to each number are fields of the customer's bucket", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		// Through the tracker: a customer writes to A, then (older event) to B, then to no
+		// number; each window moves on its own, and a first window to a number drops the
+		// bucket's closed ones.
+		now := caseNow
+		tr := New(rdb, func() time.Time { return now })
+		tr.SetPolicy(Policy{Senders: []string{"+16044441234", "+16044445678"}})
+		key, f := Locate(id, phone)
+		if err := rdb.HSet(ctx, key, "closed", now.Add(-Length).Unix()).Err(); err != nil {
+			return err
+		}
+		steps := []struct {
+			to string
+			at time.Time
+		}{{"+16044441234", now}, {"16044445678", now.Add(-time.Hour)}, {"", now.Add(-2 * time.Hour)}, {"+16044441234", now.Add(-3 * time.Hour)}}
+		for i, s := range steps {
+			moved, err := tr.TouchTo(ctx, id, s.to, []string{phone}, s.at)
+			if err != nil || moved != (i < 3) {
+				return fmt.Errorf("step %d: moved %v (%v)", i, moved, err)
+			}
+		}
+		return luacheck.WantHash(ctx, rdb, key, map[string]string{
+			f + ">16044441234": strconv.FormatInt(now.Unix(), 10),
+			f + ">16044445678": strconv.FormatInt(now.Add(-time.Hour).Unix(), 10),
+			f:                  strconv.FormatInt(now.Add(-2*time.Hour).Unix(), 10),
+		})
+	}},
 	{Script: "touchCmd", Name: "TTL only extended to the newest window", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
 		// Through the tracker, which sets the TTL to the window's close plus the grace.
 		now := caseNow

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,15 +41,16 @@ var touchCmd = redis.NewScript(touchLua)
 // ErrNoID is wrapped by Touch when none of the ids given names a customer.
 var ErrNoID = errors.New("no customer id")
 
-// Tracker records and answers customer service windows in Redis.
+// Tracker records and answers customer service windows in Redis, under its Policy.
 type Tracker struct {
 	rdb    redis.UniversalClient
 	now    func() time.Time
 	margin time.Duration
+	policy Policy
 }
 
-// New returns a Tracker on rdb, with DefaultMargin. now is the clock that decides whether a
-// window is still open (nil: time.Now).
+// New returns a Tracker on rdb, with DefaultMargin and the zero Policy. now is the clock that
+// decides whether a window is still open (nil: time.Now).
 func New(rdb redis.UniversalClient, now func() time.Time) *Tracker {
 	if now == nil {
 		now = time.Now
@@ -56,17 +58,28 @@ func New(rdb redis.UniversalClient, now func() time.Time) *Tracker {
 	return &Tracker{rdb: rdb, now: now, margin: DefaultMargin}
 }
 
-// SetMargin sets how long before its close Open counts a window as closed: 0 counts it open
-// until it closes; a negative margin is taken as 0. Call it before the tracker is used.
+// SetMargin sets how long before its close OpenFor counts a window as closed: 0 counts it
+// open until it closes; a negative margin is taken as 0. Call it before the tracker is used.
 func (t *Tracker) SetMargin(d time.Duration) { t.margin = max(d, 0) }
 
-// Margin is how long before its close Open counts a window as closed (SetMargin).
+// Margin is how long before its close OpenFor counts a window as closed (SetMargin).
 func (t *Tracker) Margin() time.Duration { return t.margin }
 
-// Window is what is known of one id's customer service window.
+// SetPolicy sets how windows are recorded and which count for a send (Policy). Call it
+// before the tracker is used; every process of a business must use the same.
+func (t *Tracker) SetPolicy(p Policy) { t.policy = p }
+
+// Policy is the tracker's Policy (SetPolicy).
+func (t *Tracker) Policy() Policy { return t.policy }
+
+// Window is what is known of one customer service window.
 type Window struct {
 	// ID is the id looked up, as given.
 	ID string `json:"id"`
+	// To is the business number (E.164) the customer wrote to; "" for a window recorded with
+	// no number (the inbound event named none, or it was recorded before Herald told numbers
+	// apart).
+	To string `json:"to,omitempty"`
 	// LastInbound is the time of the customer's last inbound message; zero when none is
 	// recorded inside the window's length.
 	LastInbound time.Time `json:"last_inbound,omitzero"`
@@ -76,12 +89,11 @@ type Window struct {
 	Open bool `json:"open"`
 }
 
-// Locate returns the bucket key and field that hold id's last inbound time for business.
-// id is a phone number in E.164 ("+" and digits) or a BSUID in Herald's "bsuid:<id>" form
-// (a bare BSUID is read alike); a phone's field is its digits, which Redis keeps as an
-// integer, and a BSUID's field is the BSUID itself (it always holds a '.', so it never
-// equals a phone's). A script that decides on windows (the daily tier's reservation) takes
-// the key as a KEYS entry: it shares the business hash tag with the limit keys.
+// Locate returns the bucket key and the field of id's window with no business number for
+// business (FieldTo gives its window to a number, in the same bucket). id is a phone number
+// in E.164 ("+" and digits) or a BSUID in Herald's "bsuid:<id>" form (a bare BSUID is read
+// alike); a phone's field is its digits, which Redis keeps as an integer, and a BSUID's field
+// is the BSUID itself (it always holds a '.', so it never equals a phone's).
 func Locate(business, id string) (key, field string) {
 	field = Field(id)
 	return rkeys.ServiceWindow(business, BucketOf(field)), field
@@ -110,20 +122,28 @@ func allDigits(s string) bool {
 }
 
 // BucketOf returns the bucket of a field: FNV-1a of the field modulo
-// rkeys.ServiceWindowBuckets.
+// rkeys.ServiceWindowBuckets. A customer's windows to every number share the bucket of the
+// customer's field.
 func BucketOf(field string) int {
 	h := fnv.New32a()
 	h.Write([]byte(field))
 	return int(h.Sum32() % rkeys.ServiceWindowBuckets)
 }
 
-// Touch records that the customer known by ids (its phone number and/or its BSUID: every id
-// the inbound event carries) sent the business a message at at. The recorded time only moves
-// forward: an event older than the one recorded changes nothing. A zero at, or one after the
-// clock's now, is taken as now; an at whose window has already closed is not recorded. It
-// returns whether any id's time moved, and an error wrapping ErrNoID when ids holds no id, or
-// the Redis error. It is one round trip.
+// Touch is TouchTo for an inbound message that names no business number.
 func (t *Tracker) Touch(ctx context.Context, business string, ids []string, at time.Time) (bool, error) {
+	return t.TouchTo(ctx, business, "", ids, at)
+}
+
+// TouchTo records that the customer known by ids (its phone number and/or its BSUID: every
+// id the inbound event carries) sent business number to a message at at; to is the event's
+// recipient, "" when it names none (the window is then recorded with no number, as it is
+// when the Policy lists no senders). The recorded time only moves forward: an event older
+// than the one recorded changes nothing. A zero at, or one after the clock's now, is taken as
+// now; an at whose window has already closed is not recorded. It returns whether any id's
+// time moved, and an error wrapping ErrNoID when ids holds no id, or the Redis error. It is
+// one round trip.
+func (t *Tracker) TouchTo(ctx context.Context, business, to string, ids []string, at time.Time) (bool, error) {
 	now := t.now()
 	if at.IsZero() || at.After(now) {
 		at = now
@@ -136,10 +156,11 @@ func (t *Tracker) Touch(ctx context.Context, business string, ids []string, at t
 	if !closes.After(now) {
 		return false, nil
 	}
+	number := t.policy.recordedNumber(to)
 	args := make([]any, 0, 3+len(fields))
 	args = append(args, at.Unix(), now.Add(-Length).Unix(), (closes.Sub(now) + ttlGrace).Milliseconds())
 	for _, f := range fields {
-		args = append(args, f)
+		args = append(args, FieldTo(f, number))
 	}
 	n, err := touchCmd.Run(ctx, t.rdb, keys, args...).Int64()
 	if err != nil {
@@ -148,11 +169,11 @@ func (t *Tracker) Touch(ctx context.Context, business string, ids []string, at t
 	return n > 0, nil
 }
 
-// locateAll returns the bucket keys and fields of ids, each field once.
+// locateAll returns the bucket keys and customer fields of ids, each field once.
 func (t *Tracker) locateAll(business string, ids []string) (keys, fields []string) {
 	for _, id := range ids {
 		k, f := Locate(business, id)
-		if f == "" || contains(fields, f) {
+		if f == "" || slices.Contains(fields, f) {
 			continue
 		}
 		keys, fields = append(keys, k), append(fields, f)
@@ -160,31 +181,16 @@ func (t *Tracker) locateAll(business string, ids []string) (keys, fields []strin
 	return keys, fields
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// Open reports whether a session message may go now to the customer known by ids (a phone
-// number and/or a BSUID): whether their window stays open for at least the tracker's margin,
-// and when it closes (the latest close of any of the ids). A customer with no window recorded
-// gives a zero time and false. It is one round trip.
-func (t *Tracker) Open(ctx context.Context, business string, ids ...string) (closesAt time.Time, open bool, err error) {
-	return t.OpenFor(ctx, business, 0, ids...)
-}
-
-// OpenFor is Open for a sender that may still wait up to ahead before its request goes out:
-// the window must stay open for the margin plus ahead.
-func (t *Tracker) OpenFor(ctx context.Context, business string, ahead time.Duration, ids ...string) (closesAt time.Time, open bool, err error) {
-	ws, err := t.Lookup(ctx, business, ids)
+// OpenFor reports whether a session message may go now from business number sender (E.164;
+// "" when the send names none) to the customer known by ids (a phone number and/or a BSUID),
+// by a sender that may still wait up to ahead before its request goes out: whether the window
+// that counts for it (Lookup) stays open for the tracker's margin plus ahead, and when it
+// closes. A customer with no such window gives a zero time and false. It is one round trip.
+func (t *Tracker) OpenFor(ctx context.Context, business, sender string, ahead time.Duration, ids ...string) (closesAt time.Time, open bool, err error) {
+	w, err := t.Lookup(ctx, business, sender, ids...)
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	w := Latest(ws)
 	return w.ClosesAt, t.Usable(w, ahead), nil
 }
 
@@ -195,28 +201,37 @@ func (t *Tracker) Usable(w Window, ahead time.Duration) bool {
 	return w.ClosesAt.After(t.now().Add(t.margin + max(ahead, 0)))
 }
 
-// Lookup returns the window of each id, in order, in one round trip, as recorded: a window is
-// Open until it closes, without the margin Open and OpenFor keep before a session message.
-func (t *Tracker) Lookup(ctx context.Context, business string, ids []string) ([]Window, error) {
-	out := make([]Window, len(ids))
-	if len(ids) == 0 {
-		return out, nil
+// Lookup returns the window that counts for a send from business number sender (E.164; ""
+// when the send names none) to the customer known by ids, under the tracker's Policy
+// (Policy.Sources): the latest of the customer's windows to that number, and of those
+// recorded with no number when the Policy counts them. It is one round trip, and reads the
+// record as it is: the window is Open until it closes, without the margin OpenFor keeps
+// before a session message. ID is the id whose window it is ("" and zero times when none
+// counts).
+func (t *Tracker) Lookup(ctx context.Context, business, sender string, ids ...string) (Window, error) {
+	var ws []Window
+	for _, n := range t.policy.numbersFor(sender) {
+		for _, id := range ids {
+			ws = append(ws, Window{ID: id, To: numberOf(n)})
+		}
 	}
-	cmds := make([]*redis.StringCmd, len(ids))
+	if len(ws) == 0 {
+		return Window{}, nil
+	}
+	cmds := make([]*redis.StringCmd, len(ws))
 	_, err := t.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			if k, f := Locate(business, id); f != "" {
-				cmds[i] = p.HGet(ctx, k, f)
+		for i, w := range ws {
+			if k, f := Locate(business, w.ID); f != "" {
+				cmds[i] = p.HGet(ctx, k, FieldTo(f, NumberDigits(w.To)))
 			}
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("servicewindow: lookup: %w", err)
+		return Window{}, fmt.Errorf("servicewindow: lookup: %w", err)
 	}
 	now := t.now()
-	for i, id := range ids {
-		out[i].ID = id
+	for i := range ws {
 		if cmds[i] == nil {
 			continue
 		}
@@ -225,22 +240,36 @@ func (t *Tracker) Lookup(ctx context.Context, business string, ids []string) ([]
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("servicewindow: lookup: %w", err)
+			return Window{}, fmt.Errorf("servicewindow: lookup: %w", err)
 		}
-		sec, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			// Not written by Touch: no window.
-			continue
-		}
-		last := time.Unix(sec, 0).UTC()
-		closes := last.Add(Length)
-		out[i].LastInbound, out[i].ClosesAt, out[i].Open = last, closes, closes.After(now)
+		ws[i].set(v, now)
 	}
-	return out, nil
+	return Latest(ws), nil
 }
 
-// Latest returns the window of ws that closes last (a customer known by several ids has one
-// window: the latest of theirs); a zero Window when ws records none.
+// set fills w from a recorded value (unix seconds), read at now; a value Touch did not write
+// leaves it without a window.
+func (w *Window) set(v string, now time.Time) {
+	sec, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return
+	}
+	w.LastInbound = time.Unix(sec, 0).UTC()
+	w.ClosesAt = w.LastInbound.Add(Length)
+	w.Open = w.ClosesAt.After(now)
+}
+
+// numberOf is the E.164 form of a number's digits ("" for none).
+func numberOf(digits string) string {
+	if digits == "" {
+		return ""
+	}
+	return "+" + digits
+}
+
+// Latest returns the window of ws that closes last (a customer known by several ids, or
+// whose windows to several numbers count, has one window: the latest of theirs); a zero
+// Window when ws records none.
 func Latest(ws []Window) Window {
 	var best Window
 	for _, w := range ws {

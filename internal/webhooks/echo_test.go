@@ -73,9 +73,10 @@ func TestReceiverEchoesRecordNothing(t *testing.T) {
 			}
 			handled := len(h.got) > 0
 			windows := servicewindow.New(rdb, func() time.Time { return testNow })
+			windows.SetPolicy(servicewindow.Policy{Senders: cfg.OwnNumbers})
 			opened := false
 			for _, id := range []string{own, customer, business} {
-				if _, open, _ := windows.Open(ctx, cfg.Business, id); open {
+				if _, open, _ := windows.OpenFor(ctx, cfg.Business, own, 0, id); open {
 					opened = true
 				}
 			}

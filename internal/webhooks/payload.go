@@ -220,6 +220,20 @@ func Parse(body []byte) (Event, error) {
 	return ev, nil
 }
 
+// BusinessNumber is the business number an inbound message was sent to: its recipient's
+// phone number (E.164), "" when the body names none. The reference shows no inbound body with
+// a recipient; on status events the recipient is the customer and the sender the business
+// number, so an inbound one is read the other way round (reference 5.4, inferred). An echo's
+// recipient is the customer: applyInbound records no window for an echo.
+func (ev Event) BusinessNumber() string {
+	for _, k := range ev.Addressee {
+		if strings.HasPrefix(k, "+") {
+			return k
+		}
+	}
+	return ""
+}
+
 // parseCallback reads Herald's callbackData (see ledger.ParseCallback); anything else
 // (another sender's callbackData) is nil.
 func parseCallback(raw json.RawMessage) *ledger.Address {

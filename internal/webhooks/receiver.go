@@ -75,6 +75,9 @@ type Config struct {
 	Now func() time.Time
 	// OwnNumbers are the business's sender numbers (E.164): a messages-topic event sent from
 	// one of them is an echo of an outbound message, not a customer writing (see isEcho).
+	// With any listed, an inbound message's window is recorded under the business number it
+	// was sent to (servicewindow.Policy); with none, Herald's sends name no number and every
+	// window is recorded with none.
 	OwnNumbers []string
 	// Business is the Connectly business id the webhooks are for. Every inbound message
 	// records its customer's service window under it (the same id keys the send limits).
@@ -160,6 +163,7 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 	rc.cfg = cfg
 	rc.ledger = ledger.New(deps.Redis, cfg.Now)
 	rc.windows = servicewindow.New(deps.Redis, cfg.Now)
+	rc.windows.SetPolicy(servicewindow.Policy{Senders: cfg.OwnNumbers})
 	rc.log = deps.Logger.With().Str(logx.KeyComponent, "webhooks").Logger()
 	rc.rejectLog = rc.log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
 	return rc, nil
@@ -602,10 +606,12 @@ func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) 
 		return "echo", nil
 	}
 	// Any message from the customer opens (or extends) the window, opt-outs included: the
-	// window is Meta's rule, suppression is Herald's. The event's time, at most now (Touch
-	// clamps a future one), else the time it arrived.
+	// window is Meta's rule, suppression is Herald's. The event's time, at most now (TouchTo
+	// clamps a future one), else the time it arrived. The window is the business number's
+	// the message was sent to (the event's recipient); an event that names none records a
+	// window with no number, which servicewindow.Policy decides the use of.
 	if len(ev.Customer) > 0 {
-		if _, err := rc.windows.Touch(ctx, rc.cfg.Business, ev.Customer, in.At); err != nil {
+		if _, err := rc.windows.TouchTo(ctx, rc.cfg.Business, ev.BusinessNumber(), ev.Customer, in.At); err != nil {
 			return "", err
 		}
 	}

@@ -31,7 +31,7 @@ func TestInboundOpensTheServiceWindow(t *testing.T) {
 			b.now = sent.Add(time.Hour)
 			tr := servicewindow.New(b.rdb, func() time.Time { return b.now })
 			for _, id := range ev.Customer {
-				if _, open, _ := tr.Open(ctx, "biz-7", id); open {
+				if _, open, _ := tr.OpenFor(ctx, "biz-7", "", 0, id); open {
 					t.Fatalf("%s: open before the message", id)
 				}
 			}
@@ -39,11 +39,11 @@ func TestInboundOpensTheServiceWindow(t *testing.T) {
 				t.Fatalf("%d %s", w.Code, w.Body)
 			}
 			for _, id := range ev.Customer {
-				closes, open, err := tr.Open(ctx, "biz-7", id)
+				closes, open, err := tr.OpenFor(ctx, "biz-7", "", 0, id)
 				if err != nil || !open || !closes.Equal(sent.Add(servicewindow.Length)) {
 					t.Errorf("%s: open %v closes %v err %v, want open until %v", id, open, closes, err, sent.Add(servicewindow.Length))
 				}
-				if _, open, _ := tr.Open(ctx, "another-business", id); open {
+				if _, open, _ := tr.OpenFor(ctx, "another-business", "", 0, id); open {
 					t.Errorf("%s: open for another business", id)
 				}
 			}
@@ -73,7 +73,7 @@ func TestInboundWindowTimes(t *testing.T) {
 		if w := post(t, b, body(c.from, c.ts), testSecret); w.Code != http.StatusOK {
 			t.Fatalf("%s: %d %s", c.name, w.Code, w.Body)
 		}
-		if closes, open, err := tr.Open(ctx, "", c.from); err != nil || !open || !closes.Equal(c.closes) {
+		if closes, open, err := tr.OpenFor(ctx, "", "", 0, c.from); err != nil || !open || !closes.Equal(c.closes) {
 			t.Errorf("%s: open %v closes %v err %v, want until %v", c.name, open, closes, err, c.closes)
 		}
 	}
@@ -81,14 +81,14 @@ func TestInboundWindowTimes(t *testing.T) {
 	if w := post(t, b, body("+15550001001", fmt.Sprintf(`"timestamp":"%d",`, testNow.Add(-20*time.Hour).Unix())), testSecret); w.Code != http.StatusOK {
 		t.Fatal(w.Code)
 	}
-	if closes, _, _ := tr.Open(ctx, "", "+15550001001"); !closes.Equal(testNow.Add(22 * time.Hour)) {
+	if closes, _, _ := tr.OpenFor(ctx, "", "", 0, "+15550001001"); !closes.Equal(testNow.Add(22 * time.Hour)) {
 		t.Errorf("an older event moved the window to %v", closes)
 	}
 	// A delivery status names the customer as recipient: it is no message from them.
 	if w := post(t, b, statusBody("", "+15550001004", 0, "01JX", "read", testNow), testSecret); w.Code != http.StatusOK {
 		t.Fatal(w.Code)
 	}
-	if _, open, _ := tr.Open(ctx, "", "+15550001004"); open {
+	if _, open, _ := tr.OpenFor(ctx, "", "", 0, "+15550001004"); open {
 		t.Error("a delivery status opened a window")
 	}
 }
@@ -103,4 +103,80 @@ func TestInboundWindowFailureIsRetried(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("%d, want 503", w.Code)
 	}
+}
+
+// TestInboundWindowPerBusinessNumber: a customer opens a window by writing to one business
+// number. With two sender numbers configured, an inbound message names the number it was sent
+// to in its recipient (every fixture of reference 5.4's shapes does): the window is that
+// number's, and a send from the other number is outside it. A message that names no number
+// opens a window that counts for a send from either only under windows.scope business.
+func TestInboundWindowPerBusinessNumber(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const numberA, numberB = "+16044441234", "+16044445678"
+	two := []string{numberA, numberB}
+	for name, body := range inboundBodies(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, Config{Business: "biz-7", OwnNumbers: two})
+			ev, _ := Parse(body)
+			if ev.BusinessNumber() != numberA {
+				t.Fatalf("business number %q, want %s (the fixture's recipient)", ev.BusinessNumber(), numberA)
+			}
+			if w := post(t, b, body, testSecret); w.Code != http.StatusOK {
+				t.Fatalf("%d %s", w.Code, w.Body)
+			}
+			tr := servicewindow.New(b.rdb, func() time.Time { return b.now })
+			for _, scope := range servicewindow.Scopes {
+				tr.SetPolicy(servicewindow.Policy{Scope: scope, Senders: two})
+				for _, id := range ev.Customer {
+					if _, open, err := tr.OpenFor(ctx, "biz-7", numberA, 0, id); err != nil || !open {
+						t.Errorf("%s, %s from A: open %v err %v, want open", scope, id, open, err)
+					}
+					if _, open, _ := tr.OpenFor(ctx, "biz-7", numberB, 0, id); open {
+						t.Errorf("%s, %s from B: open, want closed (the customer wrote to A)", scope, id)
+					}
+				}
+			}
+		})
+	}
+	t.Run("NoNumberNamed", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, Config{Business: "biz-7", OwnNumbers: two})
+		customer := "+15550001009"
+		if w := post(t, b, fmt.Appendf(nil, `{"timestamp":"%d","sender":{"id":%q,"channelType":"whatsapp"},"message":{"text":"hi"}}`,
+			testNow.Unix(), customer), testSecret); w.Code != http.StatusOK {
+			t.Fatal(w.Code)
+		}
+		tr := servicewindow.New(b.rdb, func() time.Time { return b.now })
+		for _, c := range []struct {
+			policy servicewindow.Policy
+			open   bool
+		}{
+			{servicewindow.Policy{Senders: two}, false},
+			{servicewindow.Policy{Scope: servicewindow.ScopeBusiness, Senders: two}, true},
+			{servicewindow.Policy{Senders: two[:1]}, true},
+		} {
+			tr.SetPolicy(c.policy)
+			for _, from := range c.policy.Senders {
+				if _, open, err := tr.OpenFor(ctx, "biz-7", from, 0, customer); err != nil || open != c.open {
+					t.Errorf("%+v, from %s: open %v err %v, want %v", c.policy, from, open, err, c.open)
+				}
+			}
+		}
+	})
+	// With no sender numbers configured Herald's sends name no number: a message that names
+	// one opens the window every send reads.
+	t.Run("NoNumbersConfigured", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, Config{Business: "biz-7"})
+		customer := "+15550001010"
+		if w := post(t, b, fmt.Appendf(nil, `{"sender":{"id":%q},"recipient":{"id":%q},"message":{"text":"hi"}}`,
+			customer, numberA), testSecret); w.Code != http.StatusOK {
+			t.Fatal(w.Code)
+		}
+		if _, open, err := servicewindow.New(b.rdb, func() time.Time { return b.now }).OpenFor(ctx, "biz-7", "", 0, customer); err != nil || !open {
+			t.Fatalf("open %v err %v, want open", open, err)
+		}
+	})
 }

@@ -1,5 +1,5 @@
 -- touch.lua: record a customer's inbound message time, moving it only forward
--- (internal/servicewindow, Tracker.Touch).
+-- (internal/servicewindow, Tracker.TouchTo).
 --
 -- KEYS[1] .. KEYS[n] -> KEYS[i] is the bucket hash of the i-th id (every bucket of one business
 --                       shares its hash tag; two ids may share a bucket)
@@ -7,13 +7,14 @@
 -- ARGV[2]   -> cutoff, unix seconds: a field whose time is at or before it has a closed window
 -- ARGV[3]   -> the bucket's TTL in ms when this inbound time is its newest (window close - now,
 --              plus a minute's grace)
--- ARGV[3+i] -> the field of the i-th id (phone digits, or the BSUID)
+-- ARGV[3+i] -> the field of the i-th id's window: phone digits or the BSUID, followed by '>'
+--              and the business number's digits when the window is to a number
 -- Returns the number of ids whose time moved forward (0: every id already held this time or
 -- a later one).
 --
--- A field is new when its customer had no open window: before adding it the bucket drops its
--- closed windows, so a bucket holds at most the customers whose window was open when it last
--- grew, plus one. The bucket's TTL is only ever extended, to the close of its newest window.
+-- A field is new when its customer had no open window (to that number): before adding it the
+-- bucket drops its closed windows, so a bucket holds at most the windows that were open when
+-- it last grew, plus one. The bucket's TTL is only ever extended, to the close of its newest window.
 local at = tonumber(ARGV[1])
 local cutoff = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
