@@ -42,6 +42,20 @@ func (w *watchingEnqueuer) EnqueueContext(ctx context.Context, t *asynq.Task, op
 	return info, err
 }
 
+// watching returns a watchingEnqueuer on b's Redis.
+func (b *testBundle) watching(tb testing.TB) *watchingEnqueuer {
+	client := asynq.NewClientFromRedisClient(b.rdb)
+	tb.Cleanup(func() { client.Close() })
+	return &watchingEnqueuer{enq: client, l: b.ledger, existed: map[string]bool{}}
+}
+
+// commandRuns is what a command starts and retries runs with: Runs on rdb, enqueuing through
+// enq.
+func commandRuns(cfg expand.Config, rdb redis.UniversalClient, enq expand.Enqueuer) *expand.Runs {
+	return expand.NewRuns(cfg, expand.Deps{Redis: rdb, Logger: zerolog.Nop(), Now: func() time.Time { return testNow },
+		Enqueuer: enq, Sender: func(*campaigns.Definition) (string, error) { return "+14151111234", nil }})
+}
+
 // TestRunsExistOnlyWithTheirNextStep: campaign send and run retry enqueue a run's next
 // expansion step before they store the run, so a command stopped at any point leaves either
 // no run, or a run with a step that carries it on (a run stored first and its step enqueued
@@ -51,11 +65,8 @@ func TestRunsExistOnlyWithTheirNextStep(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 	def := b.campaign(t, audienceCSV(40), "")
-	client := asynq.NewClientFromRedisClient(b.rdb)
-	t.Cleanup(func() { client.Close() })
-	w := &watchingEnqueuer{enq: client, l: b.ledger, existed: map[string]bool{}}
-	r := expand.NewRuns(expand.Config{BatchSize: 10}, expand.Deps{Redis: b.rdb, Logger: zerolog.Nop(), Now: func() time.Time { return testNow },
-		Enqueuer: w, Sender: func(*campaigns.Definition) (string, error) { return "+14151111234", nil }})
+	w := b.watching(t)
+	r := commandRuns(expand.Config{BatchSize: 10}, b.rdb, w)
 	st, err := r.StartRun(ctx, expand.StartParams{Def: def, Bounded: true})
 	if err != nil {
 		t.Fatal(err)
@@ -82,16 +93,14 @@ func TestStepOfARunNotStoredYet(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 	def := b.campaign(t, audienceCSV(40), "")
-	client := asynq.NewClientFromRedisClient(b.rdb)
-	t.Cleanup(func() { client.Close() })
 	// The command dies right after the enqueue: every later command of its Redis fails.
 	dying := redis.NewClient(&redis.Options{Addr: b.mr.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { dying.Close() })
 	dead := &deadHook{}
 	dying.AddHook(dead)
-	w := &watchingEnqueuer{enq: client, l: b.ledger, existed: map[string]bool{}, after: func() { dead.on.Store(true) }}
-	r := expand.NewRuns(expand.Config{BatchSize: 10}, expand.Deps{Redis: dying, Logger: zerolog.Nop(), Now: func() time.Time { return testNow },
-		Enqueuer: w, Sender: func(*campaigns.Definition) (string, error) { return "+14151111234", nil }})
+	w := b.watching(t)
+	w.after = func() { dead.on.Store(true) }
+	r := commandRuns(expand.Config{BatchSize: 10}, dying, w)
 	if _, err := r.StartRun(ctx, expand.StartParams{Def: def, Bounded: true}); !errors.Is(err, errDead) {
 		t.Fatalf("StartRun of a command that died after its step was enqueued: %v", err)
 	}
@@ -115,8 +124,7 @@ func TestStepOfARunNotStoredYet(t *testing.T) {
 	h = b.handlerTime(expand.Config{BatchSize: 10}, &fakeTime{})
 	w.after = func() { early = h.ProcessTask(ctx, b.peekStep(t)) } // asynq keeps a task that failed
 	cfg := expand.Config{BatchSize: 10, MinBacklog: 10, MaxBacklog: 10}
-	r = expand.NewRuns(cfg, expand.Deps{Redis: b.rdb, Logger: zerolog.Nop(), Now: func() time.Time { return testNow },
-		Enqueuer: w, Sender: func(*campaigns.Definition) (string, error) { return "+14151111234", nil }})
+	r = commandRuns(cfg, b.rdb, w)
 	st, err := r.StartRun(ctx, expand.StartParams{Def: def, Bounded: true})
 	if err != nil || !st.Continues {
 		t.Fatalf("StartRun: continues %v, %v", st.Continues, err)
