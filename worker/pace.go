@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -14,24 +15,28 @@ import (
 
 // booking is a reservation with its slot on this process's clock. The reservation says how
 // long after Redis ran it the slot comes; that moment lies between asking and the answer, so
-// wake (answered + wait) is the earliest the send may leave without going before its slot.
+// wake (answered + wait) is the earliest the send may leave without going before its slot,
+// and the slot itself may have been as much as the round trip (trip) before wake.
 type booking struct {
 	*limits.Booking
 	wake time.Time
+	trip time.Duration
 	// waited: the send waited for its slot before it claimed.
 	waited bool
 	// due: the send came to its slot after its claim, within lateLimit of it (or out of
-	// tries, see pacedClaim): it may leave now, and onTime has nothing left to do.
+	// tries and within pairLateness, see pacedClaim): it may leave now, and onTime has
+	// nothing left to do.
 	due bool
 	// lateSeen: late found this booking past its slot and counted it; it is counted once.
 	lateSeen bool
 }
 
-func booked(b *limits.Booking, answered time.Time) booking {
+// booked is b as asked for at asked and answered at answered.
+func booked(b *limits.Booking, asked, answered time.Time) booking {
 	if b == nil {
 		b = &limits.Booking{}
 	}
-	return booking{Booking: b, wake: answered.Add(b.Wait)}
+	return booking{Booking: b, wake: answered.Add(b.Wait), trip: answered.Sub(asked)}
 }
 
 // spent is how far a send that will not go got: a slot whose time came keeps its shared
@@ -80,6 +85,7 @@ func (w *Worker) paceAndClaim(ctx context.Context, j *job) (ledger.Claim, bookin
 	}
 	var bc *limits.BookingCmd
 	var cr claimRead
+	asked := time.Now()
 	_, _ = w.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		bc = w.limits.ReserveIn(ctx, pipe, j.in, w.now())
 		cr = w.claimIn(ctx, pipe, j)
@@ -88,7 +94,7 @@ func (w *Worker) paceAndClaim(ctx context.Context, j *job) (ledger.Claim, bookin
 	// Each result is read on its own: a failed reservation must not hide a claim that happened.
 	c, code, cerr := w.claimed(ctx, j, cr)
 	r, rerr := bc.Result(ctx)
-	b := booked(r, time.Now())
+	b := booked(r, asked, time.Now())
 	if rerr == nil {
 		paced.Store(!b.OK || b.Wait > 0)
 	}
@@ -105,8 +111,9 @@ func (w *Worker) paceAndClaim(ctx context.Context, j *job) (ledger.Claim, bookin
 // book reserves req again now, for a fresh slot.
 func (w *Worker) book(ctx context.Context, req *limits.Request) (booking, error) {
 	req.Now = w.now()
+	asked := time.Now()
 	r, err := w.limits.ReserveRequest(ctx, req)
-	return booked(r, time.Now()), err
+	return booked(r, asked, time.Now()), err
 }
 
 // pacedClaim is paceAndClaim while the limits make sends wait: reserve (keeping the place for
@@ -119,6 +126,10 @@ func (w *Worker) book(ctx context.Context, req *limits.Request) (booking, error)
 // Its fresh slot is usually further ahead than Limits.MaxWait (while sends keep their places
 // the limit is booked about that far ahead, and a slow rate's next slot is further still), so
 // onTime, which looks only that far, would have sent it back to the queue, its place lost.
+//
+// After lateTries slots a late send goes all the same, unless it could break the pair
+// interval (tooLate): then it does not claim, or gives its booking back and returns the claim
+// with errTooLate, and its caller gives the claim back (lateForPair).
 func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking, error) {
 	p := j.p
 	notClaimed := ledger.Claim{Verdict: ledger.VerdictNotClaimed}
@@ -143,10 +154,18 @@ func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking,
 		// A send that wakes well after its slot (the process stalled: GC, a busy CPU) would
 		// go out together with the sends of the slots after it and crowd one second; it lets
 		// its slot go and takes a fresh one (its pair slot is given back, or its own booking
-		// would refuse it). It is looked at again after the claim's round trip.
-		if w.late(&b) && try < 3 {
-			w.giveBack(ctx, b, limits.Waited)
-			continue
+		// would refuse it). It is looked at again after the claim's round trip. Out of tries,
+		// it claims and goes late, unless it is too late for its pair slot: then it claims
+		// nothing, and the task tries again later.
+		if w.late(&b) {
+			if try < lateTries {
+				w.giveBack(ctx, b, limits.Waited)
+				continue
+			}
+			if w.tooLate(b) {
+				w.giveBack(ctx, b, limits.Waited)
+				return notClaimed, b, errTooLate
+			}
 		}
 		c, code, err := w.claim(ctx, j)
 		if err != nil {
@@ -161,15 +180,20 @@ func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking,
 		// Wait out the claim lead on the task's context, as onTime would. If it ends, the
 		// send does not go: the booking goes back here and the error tells the caller to
 		// give the claim back (a slot already come makes no wait, but the sleep still
-		// reports the ended context). After three tries the send goes even late, as from
-		// onTime's last try.
+		// reports the ended context). After lateTries tries the send goes even late, as
+		// from onTime's last try, unless it is too late for its pair slot: then the error
+		// tells the caller to give the claim back.
 		if err := w.sleep(ctx, time.Until(b.wake)); err != nil {
 			w.giveBack(ctx, b, limits.Waited)
 			return c, b, err
 		}
-		if !w.late(&b) || try >= 3 {
+		if !w.late(&b) || (try >= lateTries && !w.tooLate(b)) {
 			b.due = true
 			return c, b, nil
+		}
+		if try >= lateTries {
+			w.giveBack(ctx, b, limits.Waited)
+			return c, b, errTooLate
 		}
 		// Late after the claim: nothing was sent, so the claim goes back (its attempt with it)
 		// and the send waits in place for a fresh slot. This is not a throttled send (the
@@ -184,6 +208,10 @@ func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking,
 // CodeLateAfterClaim is the code of a claim a paced send gave back because it came to its
 // slot late after claiming: the same task takes a fresh slot and sends, so it is no refusal.
 const CodeLateAfterClaim = "LATE_AFTER_CLAIM"
+
+// lateTries is how many slots a send late for them takes before it goes late all the same
+// (a busy machine still sends), unless it is too late for its pair slot (tooLate).
+const lateTries = 3
 
 // lateLimit is how late after its slot a send may still go out; a later one lets its slot go
 // and takes a fresh one. Sends leave between their slot and lateLimit after it, so a sliding
@@ -213,15 +241,64 @@ func (w *Worker) late(b *booking) bool {
 	return true
 }
 
+// pairLateness is how late after its slot a send that holds a pair slot may still go once it
+// is out of fresh slots (lateTries): half of limits.Config.PairMargin (none when the margin is
+// off). The next send to the same person is booked PairInterval + PairMargin after this
+// send's slot, not after its request, so the margin is all the lateness the pair interval
+// can absorb; half of it is spent here, and the other half is left for what comes after
+// this check and before the request reaches Connectly (the OnSending hook, the request
+// itself), which is no less delayed on a loaded machine. Lateness is counted here from the
+// earliest the slot can have been (wake less the reservation's round trip, tooLate), since an
+// answer delayed on its way back delays the send as much.
+func (w *Worker) pairLateness() time.Duration {
+	return max(w.cfg.Limits.PairMargin, 0) / 2
+}
+
+// tooLate reports whether b, come late to its slot on its last try, could break the pair
+// interval if it went now: it holds a pair slot and is past it by more than pairLateness.
+// The rate limits tolerate a late send (see lateLimit), so one without a pair slot goes.
+func (w *Worker) tooLate(b booking) bool {
+	req := b.Request()
+	if !b.OK || req == nil || len(req.Limits) <= limits.LimPair || req.Limits[limits.LimPair].Rate <= 0 {
+		return false
+	}
+	return time.Since(b.wake)+b.trip > w.pairLateness()
+}
+
+// errTooLate is the error of a send that came to its last slot too late to keep the pair
+// interval (tooLate): it did not go, and its booking has been given back.
+var errTooLate = errors.New("too late for its slot to keep the pair interval")
+
+// CodeLateForPair is the code of a claim given back because its send came to its last slot too
+// late to keep the pair interval (tooLate): nothing was sent, and the task tries again later.
+const CodeLateForPair = "LATE_FOR_PAIR"
+
+// lateForPair ends a task whose send was too late for its slot to keep the pair interval
+// (errTooLate): its claim, when c is one, goes back unused (CodeLateForPair, the attempt
+// given back and nothing counted, as a claim given back late after its claim), and the task
+// tries again after ThrottleDelay, a throttle that uses no attempt of the task. Nothing was
+// sent and nothing was refused, so the recipient is neither failed nor skipped.
+func (w *Worker) lateForPair(j *job, c ledger.Claim) error {
+	if c.Verdict == ledger.VerdictSend {
+		if err := w.requeue(j.p, c.Attempts, CodeLateForPair); err != nil {
+			return err
+		}
+	}
+	j.log.Debug().Dur("retry_in", w.cfg.ThrottleDelay).Msg("too late for its slot to keep the pair interval; the send will try again")
+	return &ThrottledError{RetryAfter: w.cfg.ThrottleDelay, Reason: "late for its slot"}
+}
+
 // onTime waits for b's slot and returns once the claimed send may leave: within lateLimit of
 // its slot. A send found later (the claim's round trip or the process stalled) lets its slot
 // go (limits.Late: the pair slot goes back, the shared limits keep theirs used) and waits for
-// a fresh one, at most twice, keeping its claim: for up to Limits.MaxWait, as a send that
-// reserved and claimed in one round trip already does. The booking returned is !OK when no
-// fresh slot came within Limits.MaxWait (it says why, and has given its room in the tier and
-// the cap back); err is Redis's or ctx's (when ctx ended, the booking has given back what the
-// send did not use). A booking pacedClaim already brought to its slot (due) is returned as it
-// is.
+// a fresh one, at most twice (lateTries slots in all), keeping its claim: for up to
+// Limits.MaxWait, as a send that reserved and claimed in one round trip already does; late
+// for its last slot it goes all the same, unless it is too late for its pair slot (tooLate).
+// The booking returned is !OK when no fresh slot came within Limits.MaxWait (it says why, and
+// has given its room in the tier and the cap back); err is Redis's or ctx's (when ctx ended,
+// the booking has given back what the send did not use), or errTooLate (the booking has been
+// given back as limits.Waited; the claim is the caller's to give back, see lateForPair). A
+// booking pacedClaim already brought to its slot (due) is returned as it is.
 func (w *Worker) onTime(ctx context.Context, b booking) (booking, error) {
 	if b.due {
 		return b, nil
@@ -237,8 +314,15 @@ func (w *Worker) onTime(ctx context.Context, b booking) (booking, error) {
 			w.giveBack(ctx, b, how)
 			return b, err
 		}
-		if try > 2 || !w.late(&b) {
+		if !w.late(&b) {
 			return b, nil
+		}
+		if try >= lateTries {
+			if !w.tooLate(b) {
+				return b, nil
+			}
+			w.giveBack(ctx, b, limits.Waited)
+			return b, errTooLate
 		}
 		w.giveBack(ctx, b, limits.Late)
 		nb, err := w.book(ctx, b.Request())

@@ -125,12 +125,15 @@ func waitErrorCode(ctx context.Context) string {
 
 // reserveAndClaim reserves the send's limits and claims its recipient, and waits for the
 // slot. It returns done when the task ends here (not claimed, nothing to send, the recipient
-// on the suppression list, a limit refused it) with the task's result; otherwise the request
-// may leave now.
+// on the suppression list, a limit refused it, too late for its slot to keep the pair
+// interval) with the task's result; otherwise the request may leave now.
 func (w *Worker) reserveAndClaim(ctx context.Context, j *job) (bool, error) {
 	log := j.log
 	c, b, err := w.paceAndClaim(ctx, j)
 	j.claim, j.bk = c, b
+	if errors.Is(err, errTooLate) {
+		return true, w.lateForPair(j, c)
+	}
 	if err != nil {
 		if c.Verdict == ledger.VerdictSend {
 			// Claimed but the permit is unknown: give the claim back and try again later.
@@ -162,7 +165,11 @@ func (w *Worker) reserveAndClaim(ctx context.Context, j *job) (bool, error) {
 		if w.metrics != nil && !b.waited && b.Wait > 0 {
 			w.metrics.PaceWait.Observe(b.Wait.Seconds())
 		}
-		if b, err = w.onTime(ctx, b); err != nil {
+		b, err = w.onTime(ctx, b)
+		if errors.Is(err, errTooLate) {
+			return true, w.lateForPair(j, c)
+		}
+		if err != nil {
 			if rerr := w.release(j.p, c.Attempts, ledger.ReleaseThrottle, waitErrorCode(ctx)); rerr != nil {
 				return true, rerr
 			}

@@ -59,8 +59,11 @@ type Config struct {
 	// Redis's clock, but a send leaves after its slot by its own dispatch delay (the answer's
 	// way back, the claim, the request), and the first of two sends to a person may be held
 	// longer than the second: under a saturated CPU 60-125 ms. The margin absorbs that, so the
-	// messages reach the person at least PairInterval apart. Default DefaultPairMargin;
-	// negative means none.
+	// messages reach the person at least PairInterval apart. It is also the most a send may
+	// be late for its slot: the worker lets a send that comes to its last slot later than half
+	// the margin go back to its queue rather than send it (worker's pairLateness), keeping the
+	// other half for the request's own way out. Default DefaultPairMargin; negative means
+	// none (then any send still late for its last slot goes back).
 	PairMargin time.Duration
 	// DailyTier is the business's messaging tier: at most this many unique recipients per
 	// rolling TierPeriod, shared by all sender numbers. 0 means unlimited: the default is no
