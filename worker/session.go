@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -176,6 +177,11 @@ func (w *Worker) rebook(ctx context.Context, j *job) (bool, error) {
 	if err == nil && b.OK {
 		// The claim's check of the suppression list is a wait ago: look again.
 		return w.recheckSuppressed(ctx, j)
+	}
+	if errors.Is(err, errTooLate) {
+		// onTime gave the booking back; the fallback waits for a slot that keeps the pair
+		// interval, its claim given back unused.
+		return true, w.lateForPair(j, j.claim)
 	}
 	w.giveBack(ctx, b, limits.Waited)
 	code := "RATE_LIMIT"
