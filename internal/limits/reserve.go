@@ -30,16 +30,21 @@ const (
 
 // MemoTTL is how long a granted reservation's answer is kept under its token, the memo
 // (rkeys.Reserved). go-redis sends a command again when it cannot know whether the first one
-// ran (the connection failed, the answer did not come within the read timeout): up to
-// MaxRetries (3) more times, each after a read timeout (5 s) and a backoff (at most 1 s), so
-// well within a minute. The second run of the reservation script finds the memo and answers
-// as the first did (its Wait counted to the same slot, so negative once the slot has passed),
-// taking nothing more; without it a lost answer booked the rate limits
-// twice and made the following sends wait longer. Each call of Reserve makes a new token, so
-// a caller that asks again books anew. Booking.GiveBack records in the memo what it gave
-// back (and keeps it another MemoTTL), so a give-back sent twice gives nothing twice, and a
-// late second run of a reservation already given back books nothing (ReasonGivenBack).
-const MemoTTL = time.Minute
+// ran (the connection failed, the answer did not come within the read timeout): with its
+// defaults, which Herald keeps, up to 3 more times, each after a backoff (at most 1 s) and
+// within a dial (5 s) and a read timeout (5 s). A broken connection fails at once, so the
+// usual re-sends come within seconds; only a chain in which every re-send waits out every
+// timeout reaches past 30 s, and then a re-send may book again (more waiting, as before the
+// memo). The second run of
+// the reservation script finds the memo and answers as the first did (its Wait counted to the
+// same slot, so negative once the slot has passed), taking nothing more; without it a lost
+// answer booked the rate limits twice and made the following sends wait longer. Each call of
+// Reserve makes a new token, so a caller that asks again books anew. Booking.GiveBack records
+// in the memo what it gave back (and keeps it another MemoTTL), so a give-back sent twice gives
+// nothing twice, and a late second run of a reservation already given back books nothing
+// (ReasonGivenBack). Every memo costs Redis about 250 bytes while it lives: 30 s at 1,000
+// sends/s is about 7.5 MB (a minute measured 15 MB, docs/benchmarks.md).
+const MemoTTL = 30 * time.Second
 
 // Tier is the business's daily messaging tier: at most Limit unique recipients in any rolling
 // Period (24 h). A recipient already messaged within it takes no new room, and
