@@ -21,7 +21,7 @@ func TestConversationKey(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("Conversation(%q, %q) = %q, want %q", tc.run, tc.recipient, got, tc.want)
 		}
-		if tag := hashTag(got); tag != tc.run {
+		if tag := rkeys.HashTag(got); tag != tc.run {
 			t.Errorf("%q hashes on %q, want the run id %q", got, tag, tc.run)
 		}
 	}

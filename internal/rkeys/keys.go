@@ -108,15 +108,15 @@ func LimitUse(limitKey string, sec int64) string {
 // and a second run with the same token (a client that sent the command again after a lost
 // answer) returns that answer and takes nothing more; a give-back marks what it gave back. It
 // shares the hash tag of limitKey, one of the reservation's keys, so the script may touch it
-// (a key with no tag and no braces hashes whole, as does the tag made of it here). It expires a minute
-// after it was last written.
+// (a key with no tag and no braces hashes whole, as does the tag made of it here). It expires
+// limits.MemoTTL after it was last written.
 func Reserved(limitKey, token string) string {
-	return Prefix + "limit:{" + hashTag(limitKey) + "}:resv:" + token
+	return Prefix + "limit:{" + HashTag(limitKey) + "}:resv:" + token
 }
 
-// hashTag is the part of key Redis Cluster hashes: the text inside the first "{...}" when it
+// HashTag is the part of key Redis Cluster hashes: the text inside the first "{...}" when it
 // is not empty, else the whole key (the rule of CLUSTER KEYSLOT).
-func hashTag(key string) string {
+func HashTag(key string) string {
 	open := strings.IndexByte(key, '{')
 	if open < 0 {
 		return key

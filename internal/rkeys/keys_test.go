@@ -104,20 +104,6 @@ func TestKeyShapes(t *testing.T) {
 	}
 }
 
-// hashTag returns the part of key Redis Cluster hashes: the text inside the first "{...}"
-// when it is not empty, else the whole key (the rule of CLUSTER KEYSLOT).
-func hashTag(key string) string {
-	open := strings.IndexByte(key, '{')
-	if open < 0 {
-		return key
-	}
-	end := strings.IndexByte(key[open+1:], '}')
-	if end <= 0 {
-		return key
-	}
-	return key[open+1 : open+1+end]
-}
-
 // TestHashTags checks that the keys one Lua script touches together land in one Cluster
 // slot: every key of a run shares the tag {RUN}, every limit and service window key of a
 // business shares {BUSINESS}, every key of a submitted campaign shares {CAMPAIGN}. Run ids,
@@ -132,7 +118,7 @@ func TestHashTags(t *testing.T) {
 			rkeys.InboundSeen(run, "m:01JABC"), rkeys.InboundSeen(run, "b:{other}"), rkeys.ReplyColumns(run, 3),
 			rkeys.Tags(run), rkeys.FollowupOutbox(run), rkeys.FollowupDue(run), rkeys.Conversation(run, "+15550001"),
 		} {
-			if got := hashTag(k); got != run {
+			if got := rkeys.HashTag(k); got != run {
 				t.Errorf("run key %q hashes on %q, want the run id %q", k, got, run)
 			}
 		}
@@ -146,37 +132,48 @@ func TestHashTags(t *testing.T) {
 			rkeys.ConversationRecent(biz, 3), rkeys.ConversationRuns(biz), rkeys.ConversationSeqs(biz),
 			rkeys.Reserved(rkeys.SenderLimit(biz, "+15550001"), "k3x9a"), rkeys.Reserved(rkeys.Tier(biz), "k3x9a"),
 		} {
-			if got := hashTag(k); got != biz {
+			if got := rkeys.HashTag(k); got != biz {
 				t.Errorf("business key %q hashes on %q, want the business id %q", k, got, biz)
 			}
 		}
 	}
 	for _, k := range []string{rkeys.Definition("spring"), rkeys.DefinitionVersion("spring", 1), rkeys.DefinitionFile("spring", "ab12"), rkeys.LastFire("spring"),
 		rkeys.FollowupOnce("spring", "r1")} {
-		if got := hashTag(k); got != "spring" {
+		if got := rkeys.HashTag(k); got != "spring" {
 			t.Errorf("definition key %q hashes on %q, want the campaign id", k, got)
 		}
 	}
 	for _, k := range []string{rkeys.AsynqTask("herald:utility", "R1/0a1b"), rkeys.AsynqPending("herald:utility"),
 		rkeys.AsynqScheduled("herald:utility"), rkeys.AsynqActive("herald:utility"), rkeys.AsynqLease("herald:utility")} {
-		if got := hashTag(k); got != "herald:utility" {
+		if got := rkeys.HashTag(k); got != "herald:utility" {
 			t.Errorf("asynq key %q hashes on %q, want the queue's name", k, got)
 		}
 	}
 	// An inbound message's pin is used alone: it hashes on its whole name, not on the business.
 	for _, k := range []string{rkeys.InboundJoin("B1", "m:01JABC"), rkeys.InboundJoin("acme-42", "b:0f1e2d")} {
-		if got := hashTag(k); got != k {
+		if got := rkeys.HashTag(k); got != k {
 			t.Errorf("inbound pin %q hashes on %q, want its whole name", k, got)
 		}
 	}
 	// A reservation's memo takes the tag of the key it is named after; a key with no tag hashes
 	// whole, and so does the memo's tag made of it.
 	for _, k := range []string{"rate", "herald:plain:key"} {
-		if got := hashTag(rkeys.Reserved(k, "t1")); got != hashTag(k) {
-			t.Errorf("memo of %q hashes on %q, want %q as the key does", k, got, hashTag(k))
+		if got := rkeys.HashTag(rkeys.Reserved(k, "t1")); got != rkeys.HashTag(k) {
+			t.Errorf("memo of %q hashes on %q, want %q as the key does", k, got, rkeys.HashTag(k))
 		}
 	}
-	if got := hashTag(rkeys.ReadyProbe("herald:utility", "p")); got != "herald:utility" {
+	if got := rkeys.HashTag(rkeys.ReadyProbe("herald:utility", "p")); got != "herald:utility" {
 		t.Errorf("ready probe of a queue hashes on %q, want the queue's name as asynq's keys do", got)
+	}
+}
+
+// TestHashTag pins CLUSTER KEYSLOT's rule for the part of a key that is hashed.
+func TestHashTag(t *testing.T) {
+	for key, want := range map[string]string{
+		"herald:run:{r1}:l:3": "r1", "a{}b": "a{}b", "plain": "plain", "a{b": "a{b", "{x}{y}": "x", "a}{b}": "b",
+	} {
+		if got := rkeys.HashTag(key); got != want {
+			t.Errorf("HashTag(%q) = %q, want %q", key, got, want)
+		}
 	}
 }
