@@ -2,6 +2,7 @@ package limits
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -83,6 +84,13 @@ func wantTTL(ctx context.Context, rdb redis.UniversalClient, key string, lo, hi 
 		return fmt.Errorf("%s expires in %v (%v), want in (%v, %v]", key, d, err, lo, hi)
 	}
 	return nil
+}
+
+// wantFree checks that the case's rate limit, tier and first recipient's cap field hold
+// nothing: every reservation of the case was given back.
+func (k caseKeys) wantFree(ctx context.Context, rdb redis.UniversalClient) error {
+	return errors.Join(wantString(ctx, rdb, k.rate, ""), wantTier(ctx, rdb, k.tier),
+		wantCap(ctx, rdb, k.cap, "15550000001", ""))
 }
 
 func wantTier(ctx context.Context, rdb redis.UniversalClient, key string, members ...string) error {
@@ -275,14 +283,8 @@ var scriptCases = []luacheck.Case{
 		if err != nil || again.OK || again.Reason != ReasonGivenBack || again.TierAdded || again.CapAdded || again.Wait != 0 {
 			return fmt.Errorf("same token after the give-back: %+v (%v), want refused %q", again, err, ReasonGivenBack)
 		}
-		for _, err := range []error{
-			wantString(ctx, rdb, k.rate, ""),
-			wantTier(ctx, rdb, k.tier),
-			wantCap(ctx, rdb, k.cap, "15550000001", ""),
-		} {
-			if err != nil {
-				return err
-			}
+		if err := k.wantFree(ctx, rdb); err != nil {
+			return err
 		}
 		// A new token books the room again.
 		_, err = reserveAs(ctx, lim, r, reserveWant{true, "", true, true})
@@ -320,14 +322,8 @@ var scriptCases = []luacheck.Case{
 		if err != nil || n != 1 {
 			return fmt.Errorf("refund of run a: %d (%v), want 1 limit refunded", n, err)
 		}
-		for _, err := range []error{
-			wantString(ctx, rdb, k.rate, ""),
-			wantTier(ctx, rdb, k.tier),
-			wantCap(ctx, rdb, k.cap, "15550000001", ""),
-		} {
-			if err != nil {
-				return err
-			}
+		if err := k.wantFree(ctx, rdb); err != nil {
+			return err
 		}
 		// Everything is free again: a new reservation neither waits nor is refused.
 		res, err := reserveAs(ctx, lim, k.tierCapRequest(slow, 1, 1, 2, "run-c"), reserveWant{true, "", true, true})
@@ -410,14 +406,8 @@ var scriptCases = []luacheck.Case{
 				return err
 			}
 		}
-		for _, err := range []error{
-			wantString(ctx, rdb, k.rate, ""),
-			wantTier(ctx, rdb, k.tier),
-			wantCap(ctx, rdb, k.cap, "15550000001", ""),
-		} {
-			if err != nil {
-				return err
-			}
+		if err := k.wantFree(ctx, rdb); err != nil {
+			return err
 		}
 		// A give-back under a token whose reservation wrote no memo (it was refused, and gives
 		// back room adopted from another) writes one, so a late run of it books nothing.
