@@ -210,6 +210,22 @@ type Reservation struct {
 	// memo is the reservation's memo key (rkeys.Reserved; "" when the script did not run),
 	// which the give-back marks.
 	memo string
+	// slot is when the permits are for, in µs of Redis's clock (0: refused or not reserved):
+	// a limit with no burst tolerance then holds slot + its interval, which the give-back
+	// checks (heldAfter).
+	slot int64
+}
+
+// heldAfter is the theoretical arrival time limit lim holds right after res booked it, when
+// that is known, or 0: known for a limit with no burst tolerance (Burst 1) whose interval the
+// adaptive factor did not scale, such as the pair limit, whose booked time is its slot plus
+// its interval. Its give-back is then conditional: moving the time back after a later
+// reservation booked the next slot would hand that slot out twice (refund.lua).
+func (res Reservation) heldAfter(lim Limit, scaled bool) int64 {
+	if res.slot <= 0 || lim.Burst > 1 || scaled {
+		return 0
+	}
+	return res.slot + int64(math.Round(1e6/lim.Rate))
 }
 
 //go:embed lua/reserve.lua
@@ -404,7 +420,7 @@ func parseReservation(r *Request, memo string, c *redis.Cmd) (Reservation, error
 	if err != nil {
 		return Reservation{}, fmt.Errorf("limits: reserve: %w", err)
 	}
-	if len(res) != 8 {
+	if len(res) != 9 {
 		return Reservation{}, fmt.Errorf("limits: reserve: unexpected reply %v", res)
 	}
 	ok, _ := res[0].(int64)
@@ -424,7 +440,8 @@ func parseReservation(r *Request, memo string, c *redis.Cmd) (Reservation, error
 	}
 	inWindow, _ := res[7].(int64)
 	return Reservation{OK: ok == 1, Wait: time.Duration(us) * time.Microsecond, Reason: reason,
-		Factor: f, TierAdded: tier == 1, CapAdded: capNew == 1, Binding: bind, InWindow: inWindow == 1, memo: memo}, nil
+		Factor: f, TierAdded: tier == 1, CapAdded: capNew == 1, Binding: bind, InWindow: inWindow == 1, memo: memo,
+		slot: replyInt(res[8])}, nil
 }
 
 func replyInt(v any) int64 {
@@ -448,22 +465,27 @@ var refundCmd = redis.NewScript(refundLua)
 // refund gives back what res took for r, for a send that did not happen (its run was paused,
 // or it was already done): the rate permits (the next reservation can use the freed slots;
 // reservations already handed out keep their times), and new room in the tier and the cap.
+// A limit with no burst tolerance goes back only while no later reservation booked it
+// (Reservation.heldAfter): otherwise the next reservation would get that later one's slot.
 // Booking.GiveBack is its one caller: it decides, from how far the send got, what goes back.
 // What it gives back is marked in the reservation's memo, so it goes back once however often
 // the script runs.
 func (l *Limiter) refund(ctx context.Context, r *Request, res Reservation) error {
 	var ks []string
-	var intervals []any
+	var intervals, held []any
 	for i, lim := range r.Limits {
 		if lim.Rate <= 0 {
 			continue
 		}
 		iv := 1e6 / lim.Rate
+		scaled := false
 		if a := r.Adaptive; a != nil && a.Index == i && res.Factor > 0 && res.Factor < 1 {
 			iv /= res.Factor
+			scaled = true
 		}
 		ks = append(ks, r.Keys[i])
 		intervals = append(intervals, int64(math.Round(iv)))
+		held = append(held, res.heldAfter(lim, scaled))
 	}
 	args := []any{len(ks), "", "", "", r.now().UnixMilli(), 0}
 	if res.TierAdded && r.Tier != nil {
@@ -481,7 +503,8 @@ func (l *Limiter) refund(ctx context.Context, r *Request, res Reservation) error
 		ks = append(ks, res.memo)
 		args[5] = MemoTTL.Milliseconds()
 	}
-	if err := refundCmd.Run(ctx, l.rdb, ks, append(args, intervals...)...).Err(); err != nil {
+	args = append(append(args, intervals...), held...)
+	if err := refundCmd.Run(ctx, l.rdb, ks, args...).Err(); err != nil {
 		return fmt.Errorf("limits: refund: %w", err)
 	}
 	return nil

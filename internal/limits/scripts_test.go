@@ -318,7 +318,7 @@ var scriptCases = []luacheck.Case{
 		// Run a's, straight through the script: its permit (the limit's last: the key goes),
 		// a limit that holds nothing, its place in the tier and its mark.
 		n, err := refundCmd.Run(ctx, rdb, []string{k.rate, k.rate + ":none", k.tier, k.cap},
-			2, a.Tier.Member, a.Cap.Field, a.Cap.Tag, a.Now.UnixMilli(), 0, 1000000, 1000000).Int()
+			2, a.Tier.Member, a.Cap.Field, a.Cap.Tag, a.Now.UnixMilli(), 0, 1000000, 1000000, 0, 0).Int()
 		if err != nil || n != 1 {
 			return fmt.Errorf("refund of run a: %d (%v), want 1 limit refunded", n, err)
 		}
@@ -330,6 +330,53 @@ var scriptCases = []luacheck.Case{
 		if err == nil && res.Wait != 0 {
 			err = fmt.Errorf("after the refunds: waits %v", res.Wait)
 		}
+		return err
+	}},
+	{Script: "refundCmd", Name: "pair slot goes back only while no later booking holds it", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		// Pair slots 1 s apart, waits up to an hour: a, b and c book one person's next slots.
+		s := NewSends(New(rdb), Config{BusinessID: id, BusinessRate: -1, PairInterval: time.Second, PairMargin: -1,
+			MaxWait: time.Hour, Adaptive: Policy{Period: -1}})
+		in := Intention{Sender: "s1", Run: "r", Recipient: "+15550000001"}
+		pairKey := rkeys.PairLimit(id, "s1", in.Recipient)
+		book := func(name string, lo, hi time.Duration) (*Booking, error) {
+			b, err := s.Reserve(ctx, in, caseNow)
+			if err != nil || !b.OK || b.Wait <= lo || b.Wait > hi {
+				return nil, fmt.Errorf("%s: %+v (%v), want a wait in (%v, %v]", name, b.Reservation, err, lo, hi)
+			}
+			return b, nil
+		}
+		a, err := book("a", -time.Second, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := book("b", 900*time.Millisecond, time.Second); err != nil {
+			return err
+		}
+		held, err := rdb.Get(ctx, pairKey).Int64()
+		if err != nil {
+			return err
+		}
+		// a comes to its slot too late and gives its pair slot back: b already holds the next
+		// one, so moving the time back would give b's slot to the next booking too (two
+		// messages to the person at once). a's slot is lost instead.
+		if err := a.GiveBack(ctx, Late); err != nil {
+			return err
+		}
+		if err := wantString(ctx, rdb, pairKey, fmt.Sprint(held)); err != nil {
+			return fmt.Errorf("after a's give-back under b: %w", err)
+		}
+		c, err := book("c", 1900*time.Millisecond, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		// c, the last booking, gives back: its slot is free for the next.
+		if err := c.GiveBack(ctx, Late); err != nil {
+			return err
+		}
+		if err := wantString(ctx, rdb, pairKey, fmt.Sprint(held)); err != nil {
+			return fmt.Errorf("after c's give-back: %w", err)
+		}
+		_, err = book("d", 1800*time.Millisecond, 2*time.Second)
 		return err
 	}},
 	{Script: "refundCmd", Name: "keeps a tier member a later send moved", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {

@@ -316,8 +316,9 @@ const (
 	// slot carries one send more than the rate. An unused slot is lost instead.
 	Waited
 	// Late: the send came to its slot too late and books a fresh one. Only the pair slot goes
-	// back (the fresh booking would wait for it otherwise); the room in the tier and the cap
-	// stays taken, and Adopt passes it to the fresh booking.
+	// back (the fresh booking would wait for it otherwise), and only while no later send to the
+	// person booked the next one (refund); the room in the tier and the cap stays taken, and
+	// Adopt passes it to the fresh booking.
 	Late
 	// Turned: the provider turned the request away (a throttle, a stop-the-run code), so no
 	// message reached the person: the new room in the tier and the cap goes back. The request

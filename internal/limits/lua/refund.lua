@@ -14,6 +14,11 @@
 -- ARGV[6]   the memo's lifetime (ms; 0: no memo key)
 -- ARGV[6+i] for i = 1..n: the emission interval (µs) limit i's theoretical arrival time moves
 --           back by (the adaptive limit's scaled by the reservation's factor)
+-- ARGV[6+n+i] for i = 1..n: the theoretical arrival time (µs) limit i must still hold for its
+--           permit to go back, or 0 (missing: 0) to give it back whatever it holds. A limit
+--           with no burst tolerance (the pair limit) passes the time the reservation left in
+--           it: once a later reservation booked the next slot, moving the time back would hand
+--           that same slot out again, so the permit is lost instead.
 --
 -- The memo (see reserve.lua) records what was given back: field g:<rate limit key>, g:tier or
 -- g:cap. What it already records is not given back again, so this script sent a second time
@@ -21,8 +26,8 @@
 -- marks and books nothing. The memo is written when absent (the reservation was refused and
 -- room adopted from another goes back, or its memo expired) and lives ARGV[6] ms from here.
 --
--- Returns the number of rate limits refunded (those whose key still existed and that the memo
--- did not record as given back already).
+-- Returns the number of rate limits refunded (those whose key still existed, held what ARGV
+-- asks, and that the memo did not record as given back already).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = tonumber(ARGV[1])
@@ -38,7 +43,8 @@ local done = 0
 for i = 1, n do
   if first('g:' .. KEYS[i]) then
     local tat = tonumber(redis.call('GET', KEYS[i]) or '')
-    if tat then
+    local held = tonumber(ARGV[6 + n + i]) or 0
+    if tat and (held == 0 or tat == held) then
       tat = tat - tonumber(ARGV[6 + i])
       if tat <= now then
         redis.call('DEL', KEYS[i])

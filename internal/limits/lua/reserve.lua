@@ -45,8 +45,8 @@
 -- 'given back'. A refused reservation writes no memo: it took nothing, and a second run may
 -- be granted.
 --
--- Returns {ok, wait, reason, tier added, cap added, factor, binding, in window}, refusals
--- included:
+-- Returns {ok, wait, reason, tier added, cap added, factor, binding, in window, slot},
+-- refusals included:
 --   ok          1 reserved, 0 refused;
 --   wait        µs (a string): the wait before the permit, or until one would be available
 --               (for 'tier': until the oldest member leaves the period); negative only from
@@ -55,7 +55,10 @@
 --   tier added  1 when the member is new in the tier, cap added 1 when the run's mark is new;
 --   factor      the adaptive factor (a string, '%.4f'; '1' on a cap or tier refusal);
 --   binding     the 1-based position of the rate limit that set the wait (0 none);
---   in window   1 when one of the recipient's service windows was open (0 on a tier refusal).
+--   in window   1 when one of the recipient's service windows was open (0 on a tier refusal);
+--   slot        µs of Redis TIME (a string): when the permits are for ('0' when refused).
+--               A limit with no burst tolerance now holds slot + its interval, which
+--               refund.lua checks before it gives that limit back.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local maxwait = tonumber(ARGV[1])
@@ -81,9 +84,9 @@ if memoTTL > 0 then
     for i = 1, #h, 2 do
       if h[i] == 'r' then r = h[i + 1] else gone = true end
     end
-    if gone or not r then return {0, '0', 'given back', 0, 0, '1', 0, 0} end
+    if gone or not r then return {0, '0', 'given back', 0, 0, '1', 0, 0, '0'} end
     local at, tn, cn, fs, bind, inw = string.match(r, '^(%d+),(%d),(%d),([^,]+),(%d+),(%d)$')
-    return {1, string.format('%.0f', tonumber(at) - now), '', tonumber(tn), tonumber(cn), fs, tonumber(bind), tonumber(inw)}
+    return {1, string.format('%.0f', tonumber(at) - now), '', tonumber(tn), tonumber(cn), fs, tonumber(bind), tonumber(inw), at}
   end
 end
 local inWindow = 0
@@ -108,7 +111,7 @@ if capKey then
       end
     end
   end
-  if not mine and others >= capMax then return {0, '0', 'capped', 0, 0, '1', 0, inWindow} end
+  if not mine and others >= capMax then return {0, '0', 'capped', 0, 0, '1', 0, inWindow, '0'} end
   kept[#kept + 1] = tag .. ':' .. string.format('%.0f', nowms)
   capValue = table.concat(kept, ',')
   if not mine then capNew = 1 end
@@ -123,7 +126,7 @@ if tierKey then
       local o = redis.call('ZRANGE', tierKey, 0, 0, 'WITHSCORES')
       local w = (tonumber(o[2]) + period - nowms) * 1000
       if w < 0 then w = 0 end
-      return {0, string.format('%.0f', w), 'tier', 0, 0, '1', 0, 0}
+      return {0, string.format('%.0f', w), 'tier', 0, 0, '1', 0, 0, '0'}
     end
     tierNew = 1
   end
@@ -159,7 +162,7 @@ for i = 1, n do
 end
 local wait = at - now
 local fs = string.format('%.4f', factor)
-if wait > maxwait then return {0, string.format('%.0f', wait), 'rate', 0, 0, fs, bind, inWindow} end
+if wait > maxwait then return {0, string.format('%.0f', wait), 'rate', 0, 0, fs, bind, inWindow, '0'} end
 for i = 1, n do
   local tat = tats[i]
   if at > tat then tat = at end
@@ -181,4 +184,4 @@ if memo then
   redis.call('HSET', memo, 'r', string.format('%.0f,%d,%d,%s,%d,%d', at, tierNew, capNew, fs, bind, inWindow))
   redis.call('PEXPIRE', memo, memoTTL)
 end
-return {1, string.format('%.0f', wait), '', tierNew, capNew, fs, bind, inWindow}
+return {1, string.format('%.0f', wait), '', tierNew, capNew, fs, bind, inWindow, string.format('%.0f', at)}
