@@ -135,7 +135,14 @@ const limitsBusiness = "biz-limits"
 func refusalBundle(t *testing.T, cfg Config) (*testBundle, *sessionClient, campaigns.SendPayload) {
 	t.Helper()
 	cfg.Limits.BusinessID = limitsBusiness
-	b := setup(t, cfg)
+	return refusing(t, setup(t, cfg))
+}
+
+// refusing makes b's client refuse every session message as outside the window, and returns
+// one session payload with a fallback whose window Herald records as open.
+func refusing(t *testing.T, b *testBundle) (*testBundle, *sessionClient, campaigns.SendPayload) {
+	t.Helper()
+	cfg := b.worker.cfg
 	c := &sessionClient{fakeSender: b.sender, SessionFunc: func(connectly.SessionMessage) (connectly.SendResult, error) {
 		return connectly.SendResult{}, windowClosedAnswer
 	}}
@@ -166,6 +173,65 @@ func TestRefusedFallbackLimits(t *testing.T) {
 	}
 	if n, err := b.rdb.ZCard(context.Background(), rkeys.Tier(limitsBusiness)).Result(); err != nil || n != 1 {
 		t.Fatalf("daily tier holds %d recipients (err %v), want the fallback's recipient", n, err)
+	}
+}
+
+// TestRefusedFallbackLateForPair: the fallback after a refusal, still late for its slot on its
+// last try by more than the pair margin absorbs, does not go (as a template would not): its
+// booking goes back, the claim goes back unused, and the task tries again later, when the
+// session is refused again and the fallback goes.
+func TestRefusedFallbackLateForPair(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.BusinessID = limitsBusiness
+	cfg.Limits.PairInterval = 6 * time.Second
+	cfg.Limits.PairMargin = 40 * time.Millisecond
+	cfg.Limits.DailyTier = 1000
+	cfg.Limits.MaxWait = 10 * time.Millisecond
+	cfg.KeepPlaceFor = 5 * time.Second
+	b, sim := setupSim(t, cfg)
+	b, c, p := refusing(t, b)
+	// Every sleep after the refusal, on the fallback's way to its request, stalls past its slot.
+	stalling, stalls := true, 0
+	sim.onSleep = func(time.Duration) {
+		if !stalling || stalls >= 20 || c.Sessions() == 0 {
+			return
+		}
+		stalls++
+		time.Sleep(pairLateStall)
+	}
+	te := wantAs[*ThrottledError](t, handle(t, b, p))
+	if te.Reason != "late for its slot" {
+		t.Errorf("throttle %+v, want one for a send late for its slot", te)
+	}
+	if c.Sessions() != 1 || b.sender.CallsTo(p.To) != 0 {
+		t.Fatalf("%d session and %d template requests, want the refused session only", c.Sessions(), b.sender.CallsTo(p.To))
+	}
+	if e := entryOf(t, b, p); e.State != ledger.Queued {
+		t.Fatalf("entry %+v, want queued: the fallback did not go", e)
+	}
+	hist, err := b.ledger.History(context.Background(), p.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := hist[len(hist)-1]; last.Code != CodeLateForPair || last.Outcome != string(ledger.ReleaseRequeue) {
+		t.Errorf("history %+v: want the claim given back as %s %s last", hist, ledger.ReleaseRequeue, CodeLateForPair)
+	}
+	wantGivenBack(t, b, p)
+
+	stalling = false
+	err = handle(t, b, p)
+	for i := 0; i < 2 && err != nil; i++ {
+		wantAs[*ThrottledError](t, err)
+		err = handle(t, b, p)
+	}
+	if err != nil {
+		t.Fatalf("the send's retry: %v, want the fallback sent", err)
+	}
+	if e := entryOf(t, b, p); e.State != ledger.Accepted || e.Code != ledger.SentFallback {
+		t.Fatalf("entry %+v after the retry, want accepted(%s)", e, ledger.SentFallback)
+	}
+	if c.Sessions() != 2 || b.sender.CallsTo(p.To) != 1 {
+		t.Fatalf("%d session and %d template requests after the retry, want 2 and 1", c.Sessions(), b.sender.CallsTo(p.To))
 	}
 }
 
