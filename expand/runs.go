@@ -132,6 +132,10 @@ type StartParams struct {
 	// Retention keeps the completed first task, and with it its TaskID, this long, so the
 	// same tick cannot be enqueued twice.
 	Retention time.Duration
+	// Check, when set, checks the submitted version (Campaign) before its first task is
+	// enqueued: the on_reply check against the templates as the provider has them now, which
+	// may have changed since the submit. Its error starts nothing.
+	Check func(ctx context.Context, def *campaigns.Definition) error
 }
 
 // Started is what StartRun did.
@@ -291,12 +295,24 @@ func (r *Runs) enqueueRun(ctx context.Context, p StartParams) (Started, error) {
 	if p.Campaign == "" || p.Version < 0 {
 		return Started{}, fmt.Errorf("expand: StartRun needs a campaign file or a submitted campaign version")
 	}
-	if p.Version == 0 {
+	if p.Version == 0 || p.Check != nil {
 		sub, err := r.store.Current(ctx, p.Campaign)
+		if p.Version != 0 {
+			sub, err = r.store.Version(ctx, p.Campaign, p.Version)
+		}
 		if err != nil {
 			return Started{}, err
 		}
 		p.Version = sub.Version
+		if p.Check != nil {
+			def, err := Definition(sub)
+			if err != nil {
+				return Started{}, err
+			}
+			if err := p.Check(ctx, def); err != nil {
+				return Started{}, err
+			}
+		}
 	}
 	runID := cmp.Or(p.RunID, NewRunID(p.Campaign, r.deps.Now()))
 	payload := campaigns.ExpandPayload{Run: runID, Campaign: p.Campaign, Version: p.Version, Trigger: p.Trigger}

@@ -61,8 +61,14 @@ type Deps struct {
 	Runs *expand.Runs
 	// OnTick, when set, is told what became of each tick (metrics): "fired", "duplicate"
 	// (another replica fired it), "missed_run", "missed_skipped" or "error" (an attempt to
-	// start its run failed; it is tried again).
+	// start its run failed, or Check refused it; it is tried again).
 	OnTick func(campaign, result string)
+	// Check, when set, checks a campaign as each tick is about to start its run
+	// (expand.StartParams.Check: its on_reply rules against the templates as the provider has
+	// them now, as campaign submit checked them then). A refused tick starts no run and is
+	// tried again as one whose run could not be started, so a template put right within the
+	// tick's retry window still gets its run.
+	Check func(ctx context.Context, def *campaigns.Definition) error
 }
 
 // Scheduler turns submitted campaigns' schedules into runs: robfig/cron decides when (each
@@ -78,6 +84,7 @@ type Scheduler struct {
 	log    zerolog.Logger
 	cron   *cron.Cron
 	onTick func(campaign, result string)
+	check  func(ctx context.Context, def *campaigns.Definition) error
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -152,6 +159,7 @@ func New(cfg Config, d Deps) *Scheduler {
 	cl := logx.Cron{L: log}
 	return &Scheduler{
 		cfg: cfg, store: defstore.New(d.Redis, cfg.Now), runs: d.Runs, log: log, entries: map[string]*entry{}, onTick: d.OnTick,
+		check: d.Check,
 		// cron.New installs no chain: panics would kill the process and a slow job would
 		// overlap itself, so both are wired here.
 		cron: cron.New(cron.WithLocation(time.UTC), cron.WithLogger(cl),
@@ -531,7 +539,7 @@ func TickRunID(campaign string, fire time.Time) string { return expand.TickRunID
 func (s *Scheduler) fire(ctx context.Context, sub defstore.Submitted, t time.Time, trigger string) error {
 	runID := TickRunID(sub.ID, t)
 	st, err := s.runs.StartRun(ctx, expand.StartParams{Campaign: sub.ID, Version: sub.Version, RunID: runID, Fire: t,
-		Trigger: trigger, Retention: s.cfg.Retention})
+		Trigger: trigger, Retention: s.cfg.Retention, Check: s.check})
 	if err != nil {
 		return err
 	}

@@ -258,3 +258,55 @@ func assertTrigger(t *testing.T, b *testBundle, runID, trigger string) {
 		t.Fatalf("run %s started by %q, want %q", runID, p.Trigger, trigger)
 	}
 }
+
+// TestSchedulerTickChecksTheCampaign: each tick checks its campaign (Deps.Check: the on_reply
+// rules against the templates as the provider has them now) before it starts a run. A refused
+// tick starts nothing and is tried again as one whose run could not be started; once the check
+// passes within its retry window, the tick makes its one run.
+func TestSchedulerTickChecksTheCampaign(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	def := b.scheduled(t, "nightly", "schedule: {cron: \"0 1 * * *\", missed: run-last, grace: 2h}\n")
+	b.submit(t, def)
+	realStart := time.Now().Truncate(time.Second).Add(time.Second)
+	parse := scheduler.CompressedParse(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), realStart, 3600, 90*time.Minute)
+	var (
+		results tickResults
+		refuse  atomic.Bool
+		checked atomic.Int64
+	)
+	refuse.Store(true)
+	rdb := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
+	s := scheduler.New(scheduler.Config{Parse: parse, Poll: 50 * time.Millisecond}, scheduler.Deps{Redis: rdb,
+		Logger: zerolog.Nop(), OnTick: results.record,
+		Check: func(_ context.Context, d *campaigns.Definition) error {
+			checked.Add(1)
+			if d.ID != def.ID || d.Template.Name != "spring_sale" {
+				t.Errorf("checked campaign %s with template %q, want %s's stored version", d.ID, d.Template.Name, def.ID)
+			}
+			if refuse.Load() {
+				return errors.New("on_reply has 1 problem")
+			}
+			return nil
+		}})
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Stop()
+		rdb.Close()
+	})
+	waitUntil(t, "the tick refused twice", func() bool { return results.get("error") >= 2 })
+	if got := b.expandTasks(t); len(got) != 0 {
+		t.Fatalf("expansion tasks %v of a refused tick, want none", got)
+	}
+	refuse.Store(false)
+	want := scheduler.TickRunID(def.ID, realStart.Add(time.Second))
+	waitUntil(t, "the tick's run once the check passes", func() bool { return len(b.expandTasks(t)) > 0 })
+	if got := b.expandTasks(t); len(got) != 1 || got[0] != want {
+		t.Fatalf("expansion tasks %v, want [%s]", got, want)
+	}
+	if results.get("fired") != 1 || checked.Load() < 3 {
+		t.Fatalf("tick results %v after %d checks, want one fired after the refusals", results.n, checked.Load())
+	}
+}

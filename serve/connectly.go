@@ -3,6 +3,8 @@ package serve
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -53,4 +55,20 @@ func CheckOnReply(ctx context.Context, c config.Config, def *campaigns.Definitio
 		}
 		return client.TemplateButtons, nil
 	})
+}
+
+// RefuseOnReply is CheckOnReply as the one refusal campaign send, submit and run and the
+// scheduler's ticks give: nil when def has no on_reply rules or they have no problem, else an
+// error that names the file and lists each problem as campaign validate reports it. The notes
+// say what could not be checked (the provider out of reach: the check then lets it go).
+func RefuseOnReply(ctx context.Context, c config.Config, def *campaigns.Definition) (notes []string, err error) {
+	if len(def.OnReply.Rules) == 0 {
+		return nil, nil
+	}
+	errs, notes := CheckOnReply(ctx, c, def)
+	if len(errs) > 0 {
+		err = fmt.Errorf("%s: on_reply has %d problems (as campaign validate reports them):\n%s",
+			def.Path, len(errs), strings.Join(errs, "\n"))
+	}
+	return notes, err
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/lifecycle"
+	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/scheduler"
 )
@@ -25,7 +26,17 @@ func RunScheduler(ctx context.Context, s Setup) error {
 	}
 	c, rdb, log, m := s.Config, p.rdb, p.log, p.m
 	sched := scheduler.New(scheduler.Config{Poll: c.Scheduler.Poll.D()}, scheduler.Deps{Redis: rdb, Logger: log,
-		OnTick: func(campaign, result string) { m.SchedulerTicks.WithLabelValues(campaign, result).Inc() }})
+		OnTick: func(campaign, result string) { m.SchedulerTicks.WithLabelValues(campaign, result).Inc() },
+		// Each tick checks its campaign's on_reply rules against the templates as Connectly
+		// has them now: a template edited since the submit may have lost the buttons the
+		// rules answer.
+		Check: func(ctx context.Context, def *campaigns.Definition) error {
+			notes, err := RefuseOnReply(ctx, c, def)
+			for _, n := range notes {
+				log.Warn().Str(logx.KeyCampaign, def.ID).Msg("on_reply " + n)
+			}
+			return err
+		}})
 	var running atomic.Bool
 	if s.MetricsListen != "" {
 		in := asynq.NewInspectorFromRedisClient(rdb)

@@ -93,22 +93,15 @@ func (a *app) checkOnReply(ctx context.Context, c config.Config, path string) er
 }
 
 // checkOnReplyOf refuses campaign def when its on_reply rules have the problems campaign
-// validate reports (serve.CheckOnReply: follow-up messages, and buttons and list rows against
+// validate reports (serve.RefuseOnReply: follow-up messages, and buttons and list rows against
 // what the campaign sends, its templates read from Connectly when it can be reached), so
-// validate, send and submit agree; its notes on what could not be checked go to stderr.
+// validate, send, submit and run agree; its notes on what could not be checked go to stderr.
 func (a *app) checkOnReplyOf(ctx context.Context, c config.Config, def *campaigns.Definition) error {
-	if len(def.OnReply.Rules) == 0 {
-		return nil
-	}
-	errs, notes := serve.CheckOnReply(ctx, c, def)
+	notes, err := serve.RefuseOnReply(ctx, c, def)
 	for _, n := range notes {
 		fmt.Fprintf(a.stderr, "note: %s\n", n)
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s: on_reply has %d problems (as campaign validate reports them):\n%s",
-			def.Path, len(errs), strings.Join(errs, "\n"))
-	}
-	return nil
+	return err
 }
 
 // runSkipped returns the rows of run runID skipped so far, by reason, as its ledger counts

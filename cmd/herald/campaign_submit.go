@@ -114,7 +114,13 @@ func (a *app) campaignRunCmd() *cobra.Command {
 				return err
 			}
 			started, err := serve.Runs(k.c, k.rdb, log, serve.ExpandTaskOptions(k.c)).StartRun(ctx,
-				expand.StartParams{Campaign: args[0], Trigger: "manual", Retention: sendpolicy.Retention})
+				expand.StartParams{Campaign: args[0], Trigger: "manual", Retention: sendpolicy.Retention,
+					Check: func(ctx context.Context, def *campaigns.Definition) error {
+						if err := a.checkOnReplyOf(ctx, k.c, def); err != nil {
+							return fmt.Errorf("no run started: %w", err)
+						}
+						return nil
+					}})
 			if errors.Is(err, defstore.ErrNotSubmitted) {
 				return fmt.Errorf("campaign %s is not submitted (herald campaign submit FILE first)", args[0])
 			}
@@ -130,7 +136,9 @@ func (a *app) campaignRunCmd() *cobra.Command {
 			})
 		})
 	cmd.Long = `Start a run of a submitted campaign now, from its current version. The run is created and
-expanded by a process serving expansion tasks (herald scheduler by default).`
+expanded by a process serving expansion tasks (herald scheduler by default). Its on_reply rules
+are checked against its templates as Connectly has them now, as by campaign submit; a campaign
+whose rules name buttons its template no longer has starts no run.`
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }

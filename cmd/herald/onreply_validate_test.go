@@ -108,6 +108,34 @@ func TestCampaignValidateOnReplyButtons(t *testing.T) {
 	if code, out, errOut := herald(t, menv, "campaign", "send", file); code != 0 || !strings.Contains(out, "started") {
 		t.Fatalf("send: exit %d out %q err %q", code, out, errOut)
 	}
+	// The template loses a button after the submit: campaign run checks again and starts no
+	// run; put right, it starts one.
+	queued := func() int {
+		n := 0
+		for _, k := range m.Keys() {
+			if strings.HasPrefix(k, "asynq:") && strings.Contains(k, ":t:spring-promo-replies-") {
+				n++
+			}
+		}
+		return n
+	}
+	before := queued()
+	menv["CONNECTLY_BASE_URL"] = srv2.URL
+	code, out, errOut = herald(t, menv, "campaign", "run", "spring-promo-replies")
+	if code != exitError || out != "" || !strings.Contains(errOut, "no run started: ") ||
+		!strings.Contains(errOut, `on_reply.rules[0].button: "Unsubscribe": not a quick-reply button`) {
+		t.Fatalf("run of a campaign whose template lost a button: exit %d out %q err %q", code, out, errOut)
+	}
+	if n := queued(); n != before {
+		t.Fatalf("run refused, yet %d run tasks were queued", n-before)
+	}
+	menv["CONNECTLY_BASE_URL"] = srv.URL
+	if code, out, errOut := herald(t, menv, "campaign", "run", "spring-promo-replies"); code != 0 || !strings.Contains(out, "enqueued") {
+		t.Fatalf("run: exit %d out %q err %q", code, out, errOut)
+	}
+	if n := queued(); n != before+1 {
+		t.Fatalf("%d run tasks queued by campaign run, want 1", n-before)
+	}
 }
 
 // campaign plan --json carries each rule's follow-up (conversation.PlanFollowups renders
