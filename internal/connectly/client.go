@@ -197,6 +197,13 @@ func (c *Client) post(ctx context.Context, path string, body []byte, out any) er
 	if err != nil {
 		return fmt.Errorf("connectly: build request: %w", err)
 	}
+	// No GetBody: Go's transport then cannot send the request again on its own once its body
+	// was read. With it, the HTTP/2 transport re-sends a POST whose stream the server (or a
+	// proxy) reset with PROTOCOL_ERROR after the whole request arrived, up to six times, and
+	// Herald would record one message where several went out (the reference, 4.4: a reset
+	// after the request was written is a duplicate risk; nothing is idempotent). A request
+	// whose body was never read may still be sent again: nothing of it reached the server.
+	req.GetBody = nil
 	req.Header.Set("X-API-Key", c.apiKey)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
