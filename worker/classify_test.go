@@ -226,7 +226,9 @@ func TestAdaptiveTrigger(t *testing.T) {
 	}{
 		{"Bare429", &connectly.Error{StatusCode: 429}, true},
 		{"StandardBody429", withBody(429, "ERROR_CODE_UNSPECIFIED"), true},
-		{"429WithPairCode", withBody(429, "131056"), true},
+		// The pair limit is one person's, whatever the status: the sender keeps its rate.
+		{"429WithPairCode", withBody(429, "131056"), false},
+		{"429WithThroughputCode", withBody(429, "130429"), true},
 		{"MetaThroughput", apiError(400, "130429"), true},
 		{"MetaAppLimit", apiError(400, "4"), true},
 		{"MetaWABALimit", apiError(400, "80007"), true},

@@ -160,6 +160,8 @@ func TestHandleSend(t *testing.T) {
 			// minute (reference 9.2), not the transient backoff's few seconds.
 			{"MetaMaintenanceCode", apiError(400, "131057"), time.Minute},
 			{"MetaMaintenanceCodeAt500", apiError(500, "131057"), time.Minute},
+			// At a 429 too: the body's code says which throttle (reference 1).
+			{"MetaMaintenanceCodeAt429", apiError(429, "131057"), time.Minute},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
@@ -175,7 +177,7 @@ func TestHandleSend(t *testing.T) {
 				if isFailure(err) {
 					t.Fatal("a throttle counts as a failure")
 				}
-				wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Queued, Attempts: 0, Code: tc.err.Key()})
+				wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Queued, Attempts: 0, Code: b.worker.table.Decide(tc.err).Key})
 				c := countersOf(t, b, runID)
 				if c.Attempts != 0 || c.Throttled != 1 || c.Retries != 0 {
 					t.Fatalf("attempts %d throttled %d retries %d, want 0, 1, 0", c.Attempts, c.Throttled, c.Retries)
@@ -250,24 +252,30 @@ func TestHandleSend(t *testing.T) {
 	})
 
 	// Meta's pair limit (131056) backs off for that person only, 4^X s for the X-th refusal in
-	// a row (reference 9.1), never less than the throttle delay.
-	t.Run("PairLimitBacksOffPerPerson", func(t *testing.T) {
-		t.Parallel()
-		b := setup(t, testConfig())
-		ps := seedRun(t, b, runID, ledger.AtMostOnce, 2)
-		b.sender.SendFunc = answer(apiError(400, "131056"))
-		for i, want := range []time.Duration{3 * time.Second, 4 * time.Second, 16 * time.Second, 64 * time.Second} {
-			te := wantAs[*ThrottledError](t, handle(t, b, ps[0]))
-			if te.RetryAfter != want {
-				t.Fatalf("refusal %d: RetryAfter %v, want %v", i+1, te.RetryAfter, want)
+	// a row (reference 9.1), never less than the throttle delay; at a 429 as at a 400 (the
+	// body's code first, reference 1).
+	for _, status := range []int{400, 429} {
+		t.Run(fmt.Sprintf("PairLimitBacksOffPerPersonAt%d", status), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, testConfig())
+			ps := seedRun(t, b, runID, ledger.AtMostOnce, 2)
+			b.sender.SendFunc = answer(apiError(status, "131056"))
+			for i, want := range []time.Duration{3 * time.Second, 4 * time.Second, 16 * time.Second, 64 * time.Second} {
+				te := wantAs[*ThrottledError](t, handle(t, b, ps[0]))
+				if te.RetryAfter != want {
+					t.Fatalf("refusal %d: RetryAfter %v, want %v", i+1, te.RetryAfter, want)
+				}
 			}
-		}
-		// Another person starts from the beginning.
-		if te := wantAs[*ThrottledError](t, handle(t, b, ps[1])); te.RetryAfter != 3*time.Second {
-			t.Fatalf("another person: RetryAfter %v, want 3s", te.RetryAfter)
-		}
-		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Queued, Attempts: 0, Code: "131056"})
-	})
+			// Another person starts from the beginning.
+			if te := wantAs[*ThrottledError](t, handle(t, b, ps[1])); te.RetryAfter != 3*time.Second {
+				t.Fatalf("another person: RetryAfter %v, want 3s", te.RetryAfter)
+			}
+			wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Queued, Attempts: 0, Code: "131056"})
+			if n, _ := b.rdb.Exists(context.Background(), rkeys.SenderBackoff("", testSender)).Result(); n != 0 {
+				t.Fatal("a pair-limit refusal (one person) slowed the sender")
+			}
+		})
+	}
 
 	t.Run("StopRunCodePausesRun", func(t *testing.T) {
 		t.Parallel()

@@ -377,6 +377,21 @@ func outcomeOf(c Class, mayHaveGone bool) Outcome {
 func (t *Table) classifyAnswer(ae *Error) (Class, Rule, string) {
 	statusKey := fmt.Sprintf("HTTP_%d", ae.StatusCode)
 	if ae.StatusCode == 429 {
+		// The body's code or type first (reference 1: by HTTP status only as a fallback),
+		// where it says more than "too many requests" and agrees that nothing was taken: a
+		// throttle code (the pair limit 131056 backs off this one person, not the sender; a
+		// maintenance 131057 holds everything for a minute; a throughput 130429 slows the
+		// sender) or a run-stopping one (the run pauses; nothing is lost). A permanent code
+		// contradicts the status, and the status decides: a message is never given up on an
+		// answer that says "not now". A catch-all code or type says nothing more.
+		for _, k := range []string{ae.Code, ae.Type} {
+			if k == "" || unspecified[k] {
+				continue
+			}
+			if r, ok := t.rules[k]; ok && (r.Class == ClassThrottle || r.Class == ClassStopRun) {
+				return r.Class, r, k
+			}
+		}
 		if r, ok := t.rules[statusKey]; ok {
 			return r.Class, r, statusKey
 		}

@@ -168,9 +168,14 @@ func TestClassify(t *testing.T) {
 		{"UnknownCodeAt400", apiErr(400, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_SOMETHING_NEW"), connectly.ClassPermanent, "HTTP 400"},
 		{"UnspecifiedAt408", apiErr(408, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_UNSPECIFIED"), connectly.ClassTransient, "unexpected provider error"},
 		{"UnspecifiedTypeWithKnownCode", apiErr(400, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"), connectly.ClassPermanent, "recipient number invalid"},
-		// A 429 is a throttle whatever its body says (reference 4.4).
+		// At a 429 the body's code or type decides when it agrees nothing was taken (reference
+		// 1: the body first): a throttle code says which throttle, a run-stopping one pauses
+		// the run. A permanent code contradicts the status, which decides: never given up.
 		{"KnownCodeAt429", apiErr(429, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"), connectly.ClassThrottle, "HTTP 429"},
-		{"StopRunCodeAt429", apiErr(429, "ERROR_TYPE_AUTHENTICATION", ""), connectly.ClassThrottle, "HTTP 429"},
+		{"StopRunTypeAt429", apiErr(429, "ERROR_TYPE_AUTHENTICATION", ""), connectly.ClassStopRun, "API key"},
+		{"StopRunCodeAt429", apiErr(429, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_BUSINESS_REACHED_LIMITS"), connectly.ClassStopRun, "sender restricted"},
+		{"PairCodeAt429", apiErr(429, "", "131056"), connectly.ClassThrottle, "pair rate limit"},
+		{"MaintenanceCodeAt429", apiErr(429, "ERROR_TYPE_UNSPECIFIED", "131057"), connectly.ClassThrottle, "maintenance"},
 
 		// Seen on session sends, in no doc: the 24-hour window is closed (reference 3.1).
 		{"FailedPreconditionType", apiErr(400, "ERROR_TYPE_FAILED_PRECONDITION", "ERROR_CODE_UNSPECIFIED"), connectly.ClassPermanent, "24-hour window"},
@@ -436,11 +441,14 @@ func TestDecide(t *testing.T) {
 		{"FailedPrecondition", apiErr(400, "ERROR_TYPE_FAILED_PRECONDITION", unspecCode), connectly.OutcomeRefused, connectly.ClassPermanent, "ERROR_TYPE_FAILED_PRECONDITION"},
 		{"RequestNotBuilt", errors.New("connectly: callbackData is 2000 bytes, limit 1024"), connectly.OutcomeRefused, connectly.ClassPermanent, "CLIENT_ERROR"},
 
-		// Not taken: 429 whatever the body, throttle codes, 503, transient 4xx, not written.
+		// Not taken: 429 whatever the body, throttle codes, 503, transient 4xx, not written. A
+		// 429's throttle code is its key (the pair limit's backs off the person, not the
+		// sender); any other body keys it HTTP_429.
 		{"Bare429", apiErr(429, "", ""), connectly.OutcomeNotTaken, connectly.ClassThrottle, "HTTP_429"},
 		{"Standard429", standard(429), connectly.OutcomeNotTaken, connectly.ClassThrottle, "HTTP_429"},
 		{"429WithPermanentCode", apiErr(429, "", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "HTTP_429"},
-		{"429WithMetaCode", apiErr(429, "", "130429"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "HTTP_429"},
+		{"429WithMetaCode", apiErr(429, "", "130429"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "130429"},
+		{"429WithPairCode", apiErr(429, "", "131056"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "131056"},
 		{"MetaThroughput400", apiErr(400, "", "130429"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "130429"},
 		{"MetaThroughputAt500", apiErr(500, "", "130429"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "130429"},
 		{"MetaAppLimit", apiErr(400, "", "4"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "4"},

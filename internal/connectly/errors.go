@@ -31,9 +31,10 @@ func (e *Error) Error() string {
 }
 
 // Key is the most specific identifier of the error: the body code, else the body type,
-// else "HTTP_<status>". A 429 is always "HTTP_429": its status alone says throttle (reference
-// 4.4), whatever code the body carries. It is what Herald records in the ledger, counts per
-// run, and looks up in limits.adaptive.codes.
+// else "HTTP_<status>". A 429 is "HTTP_429": its status says throttle (reference 4.4). The
+// ledger, the run's counters and limits.adaptive.codes use the key that decided the answer
+// (Decision.Key), which for a 429 is the body's code or type when that names a throttle or a
+// run-stopping answer (the pair limit's 131056, say), and HTTP_429 otherwise.
 func (e *Error) Key() string {
 	switch {
 	case e.StatusCode == 429:
