@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -57,5 +58,48 @@ func wantFollowup[T comparable](tb testing.TB, what string, want, got T) {
 	tb.Helper()
 	if want != got {
 		tb.Fatalf("%s: got %v, want %v", what, got, want)
+	}
+}
+
+// TestStoppedFollowupResumesWithItsRun: a run-stopping answer to a follow-up pauses the
+// follow-up run (RUN~RULE), which is not in the run list and whose parent has long completed.
+// The pause is listed with the parent (ledger.PausedFollowups: run show, herald_run_paused),
+// and resuming the parent resumes it: the held follow-ups then go.
+func TestStoppedFollowupResumesWithItsRun(t *testing.T) {
+	b := setup(t, testConfig())
+	ctx := context.Background()
+	ps := seedRun(t, b, "r1", ledger.AtMostOnce, 2)
+	for _, p := range ps {
+		if err := handle(t, b, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fa, fb := followupOf(t, b, ps[0], "yes", "fu_template"), followupOf(t, b, ps[1], "yes", "fu_template")
+	b.sender.SendFunc = answer(apiError(400, "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"))
+	wantAs[*HeldError](t, handle(t, b, fa))
+	b.sender.SendFunc = nil // the template is put right
+	wantAs[*HeldError](t, handle(t, b, fb))
+	if st := runOf(t, b, "r1").Status; st != ledger.RunCompleted {
+		t.Fatalf("parent run %s, want completed", st)
+	}
+	paused, err := b.ledger.PausedFollowups(ctx, "r1")
+	if err != nil || len(paused) != 1 || paused[0].ID != fa.Run || !strings.Contains(paused[0].PauseReason, "TEMPLATE_NOT_FOUND") {
+		t.Fatalf("paused follow-ups of r1: %+v (%v), want %s paused for the code", paused, err, fa.Run)
+	}
+	ok, err := b.ledger.Resume(ctx, "r1")
+	if err != nil || !ok {
+		t.Fatalf("resume of the completed parent: %v, %v; want its follow-ups resumed", ok, err)
+	}
+	calls := len(b.sender.Calls())
+	for _, f := range []campaigns.SendPayload{fa, fb} {
+		if err := handle(t, b, f); err != nil {
+			t.Fatalf("follow-up after the resume: %v", err)
+		}
+	}
+	if n := len(b.sender.Calls()) - calls; n != 2 {
+		t.Fatalf("%d follow-ups sent after the resume, want 2", n)
+	}
+	if paused, err := b.ledger.PausedFollowups(ctx, ""); err != nil || len(paused) != 0 {
+		t.Fatalf("paused follow-ups after the resume: %+v (%v), want none", paused, err)
 	}
 }

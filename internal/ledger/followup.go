@@ -300,3 +300,43 @@ func (l *Ledger) Tags(ctx context.Context, run string) (map[string]string, error
 	}
 	return m, nil
 }
+
+// notePausedFollowup lists run in FollowupsPaused when it is a follow-up run (a no-op for any
+// other run). It is written before the pause, so a paused follow-up run is always listed; a
+// listed one that is not paused (the pause found it cancelled) is dropped by the readers.
+func (l *Ledger) notePausedFollowup(ctx context.Context, run string) error {
+	if _, _, ok := FollowupOf(run); !ok {
+		return nil
+	}
+	if err := l.rdb.ZAddNX(ctx, rkeys.FollowupsPaused(), redis.Z{Score: float64(l.nowMS()), Member: run}).Err(); err != nil {
+		return fmt.Errorf("ledger: list paused follow-up run %s: %w", run, err)
+	}
+	return nil
+}
+
+// PausedFollowups returns the paused follow-up runs of run (RUN~RULE for each rule whose
+// follow-ups a run-stopping answer, or an operator, paused), or of every run when run is "".
+// Listed runs no longer paused are dropped from the list as they are found.
+func (l *Ledger) PausedFollowups(ctx context.Context, run string) ([]Run, error) {
+	ids, err := l.rdb.ZRange(ctx, rkeys.FollowupsPaused(), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: paused follow-up runs: %w", err)
+	}
+	var out []Run
+	for _, id := range ids {
+		parent, _, ok := FollowupOf(id)
+		if !ok || (run != "" && parent != run) {
+			continue
+		}
+		r, err := l.GetRun(ctx, id)
+		switch {
+		case errors.Is(err, ErrRunNotFound) || (err == nil && r.Status != RunPaused):
+			l.rdb.ZRem(ctx, rkeys.FollowupsPaused(), id)
+		case err != nil:
+			return nil, err
+		default:
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

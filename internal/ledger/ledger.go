@@ -493,11 +493,23 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	if err != nil {
 		return FinishResult{}, err
 	}
-	return FinishResult{Applied: replyInt(res[0]) == 1, RunCompleted: replyInt(res[1]) == 1, PausedFor: replyString(res[3])}, nil
+	out := FinishResult{Applied: replyInt(res[0]) == 1, RunCompleted: replyInt(res[1]) == 1, PausedFor: replyString(res[3])}
+	if out.PausedFor != "" {
+		// The burst paused a follow-up run: list it where its parent finds it.
+		if err := l.notePausedFollowup(ctx, runID); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
-// Pause pauses a running run with a reason. It reports whether this call paused it.
+// Pause pauses a running run with a reason. It reports whether this call paused it. A
+// follow-up run ("RUN~RULE") is listed as paused first (FollowupsPaused), where `run show`
+// and `run resume` of the run it follows find it: follow-up runs are not in the run list.
 func (l *Ledger) Pause(ctx context.Context, runID, reason string) (bool, error) {
+	if err := l.notePausedFollowup(ctx, runID); err != nil {
+		return false, err
+	}
 	prev, err := pauseCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, reason, l.nowMS()).Text()
 	if err != nil {
 		return false, fmt.Errorf("ledger: pause run %s: %w", runID, err)

@@ -36,14 +36,41 @@ var sweepCancelledLua string
 // lua/sweep_cancelled.lua.
 var sweepCancelledCmd = redis.NewScript(luaLib + sweepCancelledLua)
 
-// Resume resumes a paused run; it reports whether this call resumed it.
+// Resume resumes a paused run and its paused follow-up runs (PausedFollowups: a run-stopping
+// answer to a follow-up pauses the follow-up run, which its parent's resume resumes, whatever
+// the parent's own status); it reports whether this call resumed any of them.
 func (l *Ledger) Resume(ctx context.Context, runID string) (bool, error) {
+	resumed, err := l.resumeOne(ctx, runID)
+	if err != nil {
+		return false, err
+	}
+	followups, err := l.PausedFollowups(ctx, runID)
+	if err != nil {
+		return resumed, err
+	}
+	for _, f := range followups {
+		ok, err := l.resumeOne(ctx, f.ID)
+		if err != nil {
+			return resumed, err
+		}
+		resumed = resumed || ok
+	}
+	return resumed, nil
+}
+
+// resumeOne resumes one paused run; a follow-up run leaves FollowupsPaused.
+func (l *Ledger) resumeOne(ctx context.Context, runID string) (bool, error) {
 	prev, err := resumeCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, l.nowMS()).Text()
 	if err != nil {
 		return false, fmt.Errorf("ledger: resume run %s: %w", runID, err)
 	}
 	if prev == "" {
 		return false, fmt.Errorf("ledger: resume run %s: %w", runID, ErrRunNotFound)
+	}
+	if _, _, ok := FollowupOf(runID); ok {
+		if err := l.rdb.ZRem(ctx, rkeys.FollowupsPaused(), runID).Err(); err != nil {
+			return true, fmt.Errorf("ledger: resume run %s: %w", runID, err)
+		}
 	}
 	return prev == string(RunPaused), nil
 }

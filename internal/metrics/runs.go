@@ -16,8 +16,9 @@ type runCollector struct {
 }
 
 // NewRunCollector reports herald_run_recipients{run, campaign, state} and herald_run_paused
-// for runs that are running or paused (among the 50 most recent), read from the ledger at
-// scrape time. Finished runs drop out, so the label set stays small.
+// for runs that are running or paused (among the 50 most recent), and herald_run_paused for
+// every paused follow-up run (RUN~RULE), read from the ledger at scrape time. Finished runs
+// drop out, so the label set stays small.
 func NewRunCollector(l *ledger.Ledger) prometheus.Collector {
 	return &runCollector{
 		l: l,
@@ -57,5 +58,14 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 			paused = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, paused, r.ID, r.Campaign)
+	}
+	// Follow-up runs (RUN~RULE) are not in the run list: a paused one is reported from the
+	// list of paused follow-ups, whatever the status of the run it follows.
+	followups, err := c.l.PausedFollowups(ctx, "")
+	if err != nil {
+		return
+	}
+	for _, r := range followups {
+		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, 1, r.ID, r.Campaign)
 	}
 }

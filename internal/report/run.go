@@ -67,6 +67,30 @@ type Run struct {
 	Delivery *ledger.DeliveryStats `json:"delivery,omitempty"`
 	// Funnel is what the replies led to, for a campaign with on_reply rules (funnel.go).
 	Funnel *Funnel `json:"funnel,omitempty"`
+	// FollowupsPaused are the run's paused follow-up runs (a run-stopping answer to a
+	// follow-up pauses its rule's follow-ups, whatever the run's own status); `run resume`
+	// of the run resumes them.
+	FollowupsPaused []PausedFollowup `json:"followups_paused,omitempty"`
+}
+
+// PausedFollowup is one paused follow-up run of a run: its rule, and why it was paused.
+type PausedFollowup struct {
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
+}
+
+// pausedFollowups reads the paused follow-up runs of every run, by the run they follow.
+func pausedFollowups(ctx context.Context, l *ledger.Ledger) (map[string][]PausedFollowup, error) {
+	runs, err := l.PausedFollowups(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]PausedFollowup{}
+	for _, r := range runs {
+		parent, rule, _ := ledger.FollowupOf(r.ID)
+		out[parent] = append(out[parent], PausedFollowup{Rule: rule, Reason: r.PauseReason})
+	}
+	return out, nil
 }
 
 // SessionCounts are a session campaign run's outcomes by the window: recipients sent the
@@ -193,6 +217,11 @@ func ShowRun(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 	if p.Limits != nil {
 		rep.SenderBackoff = SenderBackoff(ctx, rdb, *p.Limits, r.Sender, p.Now)
 	}
+	paused, err := pausedFollowups(ctx, l)
+	if err != nil {
+		return rep, err
+	}
+	rep.FollowupsPaused = paused[r.ID]
 	if rep.Delivery, err = Delivery(ctx, l, r.ID); err != nil {
 		return rep, err
 	}
@@ -217,12 +246,17 @@ func RecentRuns(ctx context.Context, l *ledger.Ledger, campaign string, limit in
 	if err != nil {
 		return nil, err
 	}
+	paused, err := pausedFollowups(ctx, l)
+	if err != nil {
+		return nil, err
+	}
 	reps := make([]Run, 0, len(ids))
 	for _, id := range ids {
 		rep, err := ReadRun(ctx, l, id, now)
 		if err != nil {
 			return nil, err
 		}
+		rep.FollowupsPaused = paused[id]
 		reps = append(reps, rep)
 	}
 	return reps, nil
@@ -234,7 +268,11 @@ func PrintRuns(w io.Writer, reps []Run) error {
 	// ACCEPTED counts recipients accepted or further on (sent, delivered, read).
 	fmt.Fprintln(tw, "RUN\tCAMPAIGN\tSTATUS\tRECIPIENTS\tDONE\tACCEPTED\tDELIVERED\tFAILED\tCREATED")
 	for _, rep := range reps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", rep.Run, rep.Campaign, rep.Status, rep.Recipients,
+		status := rep.Status
+		if len(rep.FollowupsPaused) > 0 {
+			status += ", follow-ups paused"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", rep.Run, rep.Campaign, status, rep.Recipients,
 			rep.Done, rep.Accepted, rep.Delivered, rep.States["failed"], rep.Created.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
@@ -267,6 +305,9 @@ func PrintRun(w io.Writer, rep Run) {
 		fmt.Fprintf(w, ", waiting for the %s", rep.Waiting)
 	}
 	fmt.Fprintln(w)
+	for _, f := range rep.FollowupsPaused {
+		fmt.Fprintf(w, "Follow-ups of rule %s paused (%s): herald run resume %s resumes them\n", f.Rule, f.Reason, rep.Run)
+	}
 	if rep.SenderBackoff != "" {
 		fmt.Fprintf(w, "Sender    %s\n", rep.SenderBackoff)
 	}

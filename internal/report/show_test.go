@@ -3,6 +3,8 @@ package report_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +69,58 @@ func TestShowRun(t *testing.T) {
 	}
 	if full.SenderBackoff != "" {
 		t.Fatalf("a sender never throttled reports %q", full.SenderBackoff)
+	}
+}
+
+// A paused follow-up run, which is not in the run list, shows with the run it follows: in
+// run show (and its JSON), and as "follow-ups paused" in run ls.
+func TestShowRunPausedFollowups(t *testing.T) {
+	t.Parallel()
+	_, rdb := testredis.Mini(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	l := ledger.New(rdb, func() time.Time { return t0 })
+	const run = "promo-20260301T120000Z"
+	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "promo", Delivery: ledger.AtMostOnce, Buckets: 1, Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.CreateFollowup(ctx, ledger.Followup{Parent: ledger.ParentRun{ID: run, Campaign: "promo", Buckets: 1},
+		Rule: "yes", Recipient: "+15550000001", Payload: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	fu := ledger.FollowupRun(run, "yes")
+	if ok, err := l.Pause(ctx, fu, "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND: no approved template"); err != nil || !ok {
+		t.Fatalf("pause %s: %v, %v", fu, ok, err)
+	}
+	rep, err := report.ShowRun(ctx, l, rdb, report.ShowParams{Run: run, Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []report.PausedFollowup{{Rule: "yes", Reason: "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND: no approved template"}}
+	if !slices.Equal(rep.FollowupsPaused, want) {
+		t.Fatalf("paused follow-ups %+v, want %+v", rep.FollowupsPaused, want)
+	}
+	var shown strings.Builder
+	report.PrintRun(&shown, rep)
+	if !strings.Contains(shown.String(), "Follow-ups of rule yes paused (ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND: no approved template): herald run resume "+run) {
+		t.Errorf("run show:\n%s\nwant the paused follow-ups and how to resume them", shown.String())
+	}
+	reps, err := report.RecentRuns(ctx, l, "", 10, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls strings.Builder
+	if err := report.PrintRuns(&ls, reps); err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != 1 || !strings.Contains(ls.String(), "follow-ups paused") {
+		t.Errorf("run ls:\n%s\nwant the run with its follow-ups paused", ls.String())
+	}
+	// Resumed with its run, it is listed no more.
+	if ok, err := l.Resume(ctx, run); err != nil || !ok {
+		t.Fatalf("resume %s: %v, %v", run, ok, err)
+	}
+	if rep, err := report.ShowRun(ctx, l, rdb, report.ShowParams{Run: run, Now: t0}); err != nil || len(rep.FollowupsPaused) != 0 {
+		t.Fatalf("after the resume: %+v (%v), want no paused follow-ups", rep.FollowupsPaused, err)
 	}
 }

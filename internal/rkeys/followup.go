@@ -5,6 +5,11 @@ package rkeys
 // outbox is empty and it has had no new entry for a while; its next entry brings it back.
 func FollowupActive() string { return Prefix + "followup:active" }
 
+// FollowupsPaused is the sorted set of paused follow-up run ids ("RUN~RULE"), scored by when
+// each was paused (unix ms). Follow-up runs are not in the run list; this is how `run show`,
+// `run resume` of the run they follow and herald_run_paused find them.
+func FollowupsPaused() string { return Prefix + "followup:paused" }
+
 // FollowupRunsV1 is the set that registered follow-up runs before FollowupActive; the sweep
 // moves what it holds into FollowupActive and deletes it.
 func FollowupRunsV1() string { return Prefix + "followup:runs" }
