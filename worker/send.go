@@ -242,7 +242,12 @@ func (w *Worker) send(ctx context.Context, j *job) outcome {
 	began := time.Now()
 	res, err := j.msg.Send(sctx, w.client)
 	cancel()
-	d := w.table.Decide(err)
+	decide := w.table.Decide
+	if j.bound == nil {
+		// A template: no window governs it, so no window-closed type decides its answer.
+		decide = w.table.DecideTemplate
+	}
+	d := decide(err)
 	if w.metrics != nil {
 		class := "ok"
 		if err != nil {

@@ -313,6 +313,21 @@ func TestHandleSend(t *testing.T) {
 		}
 	})
 
+	// A template is not governed by the window: a DEADLINE_EXCEEDED type with no specific
+	// code, at a 504, may be the timeout it names after the message went out. At most once it
+	// is unknown, never failed (a `run retry` of failures would send it twice).
+	t.Run("TemplateDeadlineExceededIsMaybeSent", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, testConfig())
+		ps := seedRun(t, b, runID, ledger.AtMostOnce, 1)
+		b.sender.SendFunc = answer(&connectly.Error{StatusCode: 504,
+			ErrorBody: connectly.ErrorBody{Type: "ERROR_TYPE_DEADLINE_EXCEEDED", Code: "ERROR_CODE_UNSPECIFIED"}})
+		if err := handle(t, b, ps[0]); err != nil {
+			t.Fatalf("HandleSend = %v, want nil", err)
+		}
+		wantEntry(t, b, ps[0], ledger.Entry{State: ledger.Unknown, Attempts: 1, Code: "ERROR_CODE_UNSPECIFIED"})
+	})
+
 	t.Run("NoAnswerAfterWrite", func(t *testing.T) {
 		t.Parallel()
 		noAnswer := &connectly.TransportError{Written: true, Err: io.ErrUnexpectedEOF}

@@ -319,9 +319,9 @@ var unspecified = map[string]bool{
 // Decide reads an error from Client.SendTemplate or Client.SendSession (nil for a success). It is the one place
 // that decides what an answer means; the worker acts on its result.
 //
-// The class comes from the HTTP status first for a 429 (a throttle whatever the body says,
-// reference 4.4: Connectly's error body always has a code, ERROR_CODE_UNSPECIFIED when
-// nothing is more specific); otherwise from the body's code, then its type, then the status
+// The class comes, for a 429, from a throttle or run-stopping code or type in the body, else
+// from the status (a throttle: Connectly's error body always has a code,
+// ERROR_CODE_UNSPECIFIED when nothing is more specific); otherwise from the body's code, then its type, then the status
 // (a mapped error type may arrive with an unexpected status, so a specific body wins). The
 // catch-all ERROR_CODE_UNSPECIFIED and ERROR_TYPE_UNSPECIFIED are consulted last, and only
 // when the status is itself transient (a 5xx, a 408): a 4xx with no known code is permanent
@@ -333,13 +333,23 @@ var unspecified = map[string]bool{
 // the request was written, and was maybe sent otherwise (see OutcomeMaybeSent and
 // SetAmbiguousStatuses). An override that makes a maybe-sent key a throttle therefore makes
 // it resend, even under at-most-once.
-func (t *Table) Decide(err error) Decision {
+func (t *Table) Decide(err error) Decision { return t.decide(err, false) }
+
+// DecideTemplate is Decide for the answer to a template send, which the 24-hour window does
+// not govern (reference 2.5, 4.3 #10: "a template sender should never see it"). A
+// window-closed error type with no specific code (ERROR_TYPE_DEADLINE_EXCEEDED with the
+// catch-all code, say) cannot mean a closed window there, and a DEADLINE_EXCEEDED may be the
+// timeout its name says, after the message went out: it does not decide, the status does
+// (a 504 is maybe sent). A window-closed code still refuses, as it says nothing was sent.
+func (t *Table) DecideTemplate(err error) Decision { return t.decide(err, true) }
+
+func (t *Table) decide(err error, template bool) Decision {
 	if err == nil {
 		return Decision{Outcome: OutcomeAccepted, Class: ClassNone}
 	}
 	var ae *Error
 	if errors.As(err, &ae) {
-		class, rule, key := t.classifyAnswer(ae)
+		class, rule, key := t.classifyAnswer(ae, template)
 		return Decision{Outcome: outcomeOf(class, t.statusMayFollowSend(ae.StatusCode)), Class: class, Rule: rule, Key: key}
 	}
 	var te *TransportError
@@ -374,7 +384,7 @@ func outcomeOf(c Class, mayHaveGone bool) Outcome {
 // back the class decided. A catch-all code or type that did not decide is not recorded; a
 // specific code no rule knows is recorded when its status makes it permanent (ClassOf's
 // answer for a key it does not know), else the status is.
-func (t *Table) classifyAnswer(ae *Error) (Class, Rule, string) {
+func (t *Table) classifyAnswer(ae *Error, template bool) (Class, Rule, string) {
 	statusKey := fmt.Sprintf("HTTP_%d", ae.StatusCode)
 	if ae.StatusCode == 429 {
 		// The body's code or type first (reference 1: by HTTP status only as a fallback),
@@ -401,7 +411,7 @@ func (t *Table) classifyAnswer(ae *Error) (Class, Rule, string) {
 		if k == "" || unspecified[k] {
 			continue
 		}
-		if r, ok := t.rules[k]; ok {
+		if r, ok := t.rules[k]; ok && !(template && k == ae.Type && r.WindowClosed) {
 			return r.Class, r, k
 		}
 	}

@@ -505,6 +505,37 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// DecideTemplate: no window governs a template, so a window-closed type with no specific code
+// does not decide its answer (the status does); a window-closed code still refuses, and
+// everything else reads as Decide reads it.
+func TestDecideTemplate(t *testing.T) {
+	t.Parallel()
+	tbl := defaultTable(t)
+	for _, tc := range []struct {
+		name    string
+		err     error
+		outcome connectly.Outcome
+		key     string
+	}{
+		{"DeadlineTypeAt504", apiErr(504, "ERROR_TYPE_DEADLINE_EXCEEDED", "ERROR_CODE_UNSPECIFIED"), connectly.OutcomeMaybeSent, "ERROR_CODE_UNSPECIFIED"},
+		{"BareDeadlineTypeAt504", apiErr(504, "ERROR_TYPE_DEADLINE_EXCEEDED", ""), connectly.OutcomeMaybeSent, "HTTP_504"},
+		{"DeadlineTypeAt400", apiErr(400, "ERROR_TYPE_DEADLINE_EXCEEDED", "ERROR_CODE_UNSPECIFIED"), connectly.OutcomeRefused, "ERROR_TYPE_DEADLINE_EXCEEDED"},
+		{"FailedPreconditionAt500", apiErr(500, "ERROR_TYPE_FAILED_PRECONDITION", ""), connectly.OutcomeMaybeSent, "HTTP_500"},
+		{"WindowCodeAt504", apiErr(504, "ERROR_TYPE_DEADLINE_EXCEEDED", "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW"), connectly.OutcomeRefused, "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW"},
+		{"PermanentCode", apiErr(400, "", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"), connectly.OutcomeRefused, "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := tbl.DecideTemplate(tc.err)
+			if d.Outcome != tc.outcome || d.Key != tc.key {
+				t.Errorf("DecideTemplate = %s %q, want %s %q", d.Outcome, d.Key, tc.outcome, tc.key)
+			}
+			if session := tbl.Decide(tc.err); tc.name != "PermanentCode" && !session.WindowClosed() {
+				t.Errorf("Decide (a session send) = %+v, want the window closed", session)
+			}
+		})
+	}
+}
+
 func TestDecideAmbiguousStatusesOverride(t *testing.T) {
 	t.Parallel()
 	standard := func(status int) error { return apiErr(status, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_UNSPECIFIED") }
