@@ -1022,3 +1022,38 @@ func TestCampaignNameFollowsWire(t *testing.T) {
 		})
 	}
 }
+
+// A Meta code written as a JSON number (9.2 relays Meta's codes, which Meta writes as
+// numbers) is read as its digits: the pair limit then backs off instead of failing the send.
+func TestErrorCodeAsNumber(t *testing.T) {
+	t.Parallel()
+	for body, want := range map[string]string{
+		`{"code":131056,"type":"ERROR_TYPE_UNSPECIFIED","message":"(#131056) pair rate limit"}`: "131056",
+		`{"code":"131056"}`:                             "131056",
+		`{"code":null,"type":"ERROR_TYPE_UNSPECIFIED"}`: "",
+		`{"type":"ERROR_TYPE_AUTHENTICATION"}`:          "",
+	} {
+		var b connectly.ErrorBody
+		if err := json.Unmarshal([]byte(body), &b); err != nil || b.Code != want {
+			t.Errorf("%s: code %q (%v), want %q", body, b.Code, err, want)
+		}
+	}
+	var b connectly.ErrorBody
+	if err := json.Unmarshal([]byte(`{"code":{"x":1}}`), &b); err == nil {
+		t.Errorf("a code that is an object: no error")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(400)
+		_, _ = w.Write([]byte(`{"code":131056,"type":"ERROR_TYPE_UNSPECIFIED","message":"(#131056) pair rate limit"}`))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := connectly.NewClient(connectly.ClientConfig{BaseURL: srv.URL, BusinessID: "b", APIKey: "key-0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.SendTemplate(context.Background(), connectly.TemplateMessage{Number: "+15550000000", TemplateName: "t", Language: "en"})
+	if d := defaultTable(t).Decide(err); d.Class != connectly.ClassThrottle || d.Key != "131056" || !d.Rule.PairBackoff {
+		t.Fatalf("decision %+v for a numeric 131056, want the pair-limit throttle", d)
+	}
+}

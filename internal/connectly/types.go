@@ -1,6 +1,10 @@
 package connectly
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
 
 // Parameter is one template variable: header_text, header_image, header_video, header_document,
 // body_1..body_15, button_1_url, button_2_url, or a raw name the caller passes through.
@@ -47,4 +51,34 @@ type ErrorBody struct {
 	UserMessage string          `json:"userMessage,omitempty"`
 	TraceID     string          `json:"cntTraceId,omitempty"`
 	Details     json.RawMessage `json:"details,omitempty"`
+}
+
+// UnmarshalJSON reads the envelope, taking a code written as a JSON number as its digits: the
+// reference documents `code` as an ERROR_CODE_* string (4.1), but relays Meta's codes (9.2),
+// which Meta writes as numbers. Read strictly, `{"code": 131056}` lost its code, and a pair-limit
+// refusal read as a plain 400 (failed, never retried); a webhook carrying it was refused whole.
+func (b *ErrorBody) UnmarshalJSON(data []byte) error {
+	type plain ErrorBody
+	var v struct {
+		plain
+		Code json.RawMessage `json:"code"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	*b = ErrorBody(v.plain)
+	b.Code = ""
+	code := bytes.TrimSpace(v.Code)
+	switch {
+	case len(code) == 0 || string(code) == "null":
+	case code[0] == '"':
+		return json.Unmarshal(code, &b.Code)
+	default:
+		var n json.Number
+		if err := json.Unmarshal(code, &n); err != nil {
+			return fmt.Errorf("connectly: error code %s is neither a string nor a number", code)
+		}
+		b.Code = n.String()
+	}
+	return nil
 }

@@ -292,3 +292,19 @@ func TestInboundRepliesCounted(t *testing.T) {
 		t.Fatalf("run-old: replies %d (want 2), buttons %v (want %v)", old.Replies, old.ButtonReplies, want)
 	}
 }
+
+// A delivery failure whose error code is a JSON number (Meta writes its codes as numbers;
+// reference 9.2) parses, its code read as digits, so an opt-out such as 131050 still reaches
+// the suppression list instead of the whole webhook being refused.
+func TestParseNumericErrorCode(t *testing.T) {
+	body := []byte(`{"topic":"delivery_status","timestamp":"1767258000","sender":{"id":"+14155550100","channelType":"whatsapp","name":null},
+"recipient":{"id":"+15550000001","channelType":"whatsapp","name":null},"metadata":null,
+"statusUpdate":{"id":"01ARZ3NDEKTSV4RRFFQ69G5FAV","status":"delivery_failed","error":{"message":"(#131050) user stopped marketing messages","type":"ERROR_TYPE_UNSPECIFIED","code":131050}}}`)
+	ev, err := Parse(body)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if ev.Error == nil || ev.Error.Code != "131050" {
+		t.Fatalf("error %+v, want code 131050", ev.Error)
+	}
+}
