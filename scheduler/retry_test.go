@@ -72,14 +72,20 @@ func (c *clock) Set(t time.Time) {
 	c.now = t
 }
 
-// startFlaky starts a scheduler whose expansion tasks are enqueued through enq.
-func (b *testBundle) startFlaky(t *testing.T, cfg scheduler.Config, enq *flakyEnqueuer, results *tickResults) {
+// startFlaky starts a scheduler whose expansion tasks are enqueued through enq, with the
+// campaign check check (none when nil).
+func (b *testBundle) startFlaky(t *testing.T, cfg scheduler.Config, enq *flakyEnqueuer, results *tickResults,
+	check ...func(context.Context, *campaigns.Definition) error) {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
 	client := asynq.NewClientFromRedisClient(rdb)
 	enq.c = client
 	runs := expand.NewRuns(expand.Config{}, expand.Deps{Redis: rdb, Logger: zerolog.Nop(), Enqueuer: enq})
-	s := scheduler.New(cfg, scheduler.Deps{Redis: rdb, Logger: zerolog.Nop(), Runs: runs, OnTick: results.record})
+	d := scheduler.Deps{Redis: rdb, Logger: zerolog.Nop(), Runs: runs, OnTick: results.record}
+	if len(check) > 0 {
+		d.Check = check[0]
+	}
+	s := scheduler.New(cfg, d)
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -276,10 +282,8 @@ func TestSchedulerTickChecksTheCampaign(t *testing.T) {
 		checked atomic.Int64
 	)
 	refuse.Store(true)
-	rdb := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
-	s := scheduler.New(scheduler.Config{Parse: parse, Poll: 50 * time.Millisecond}, scheduler.Deps{Redis: rdb,
-		Logger: zerolog.Nop(), OnTick: results.record,
-		Check: func(_ context.Context, d *campaigns.Definition) error {
+	b.startFlaky(t, scheduler.Config{Parse: parse, Poll: 50 * time.Millisecond}, &flakyEnqueuer{}, &results,
+		func(_ context.Context, d *campaigns.Definition) error {
 			checked.Add(1)
 			if d.ID != def.ID || d.Template.Name != "spring_sale" {
 				t.Errorf("checked campaign %s with template %q, want %s's stored version", d.ID, d.Template.Name, def.ID)
@@ -288,14 +292,7 @@ func TestSchedulerTickChecksTheCampaign(t *testing.T) {
 				return errors.New("on_reply has 1 problem")
 			}
 			return nil
-		}})
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.Stop()
-		rdb.Close()
-	})
+		})
 	waitUntil(t, "the tick refused twice", func() bool { return results.get("error") >= 2 })
 	if got := b.expandTasks(t); len(got) != 0 {
 		t.Fatalf("expansion tasks %v of a refused tick, want none", got)

@@ -12,23 +12,32 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/testredis"
+	"github.com/redis/go-redis/v9"
 )
 
-// ShowRun reads a run's counters and delivery outcomes, and its funnel and verification only
-// when asked.
-func TestShowRun(t *testing.T) {
-	t.Parallel()
-	_, rdb := testredis.Mini(t)
-	ctx := context.Background()
-	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	l := ledger.New(rdb, func() time.Time { return t0 })
-	const run = "promo-20260301T120000Z"
+// showSetup is a ledger on miniredis whose clock stands at t0, after ShowRun found no run
+// run, which then exists.
+func showSetup(t *testing.T) (ctx context.Context, rdb redis.UniversalClient, l *ledger.Ledger, run string, t0 time.Time) {
+	t.Helper()
+	_, rdb = testredis.Mini(t)
+	ctx = context.Background()
+	t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	l = ledger.New(rdb, func() time.Time { return t0 })
+	run = "promo-20260301T120000Z"
 	if _, err := report.ShowRun(ctx, l, rdb, report.ShowParams{Run: run, Now: t0}); !errors.Is(err, ledger.ErrRunNotFound) {
 		t.Fatalf("a run that does not exist: %v, want ErrRunNotFound", err)
 	}
 	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "promo", Sender: "+14155550100", Delivery: ledger.AtMostOnce, Buckets: 1, Created: t0}); err != nil {
 		t.Fatal(err)
 	}
+	return ctx, rdb, l, run, t0
+}
+
+// ShowRun reads a run's counters and delivery outcomes, and its funnel and verification only
+// when asked.
+func TestShowRun(t *testing.T) {
+	t.Parallel()
+	ctx, rdb, l, run, t0 := showSetup(t)
 	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: run, From: 0, To: 2, Entries: []ledger.PlanEntry{{Recipient: "+15550000001", Row: 1}, {Recipient: "+15550000002", Row: 2}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -76,14 +85,7 @@ func TestShowRun(t *testing.T) {
 // run show (and its JSON), and as "follow-ups paused" in run ls.
 func TestShowRunPausedFollowups(t *testing.T) {
 	t.Parallel()
-	_, rdb := testredis.Mini(t)
-	ctx := context.Background()
-	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	l := ledger.New(rdb, func() time.Time { return t0 })
-	const run = "promo-20260301T120000Z"
-	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "promo", Delivery: ledger.AtMostOnce, Buckets: 1, Created: t0}); err != nil {
-		t.Fatal(err)
-	}
+	ctx, rdb, l, run, t0 := showSetup(t)
 	if _, err := l.CreateFollowup(ctx, ledger.Followup{Parent: ledger.ParentRun{ID: run, Campaign: "promo", Buckets: 1},
 		Rule: "yes", Recipient: "+15550000001", Payload: []byte("{}")}); err != nil {
 		t.Fatal(err)
