@@ -97,10 +97,18 @@
 // number, suffix, template, endpoint (Kind: template or session; a rule with a Template
 // never matches a session send) or a stable hash of the number (Percent, with a Salt so two
 // rules pick different people), and answer with an error code, an HTTP status, extra
-// latency, or a lost response (the message is accepted and the connection is closed without
-// an answer, the case that makes a send's outcome unknown to Herald). Times limits a fault
-// to the first N matching requests of each number, which models "fails twice, then
-// succeeds".
+// latency, or a lost response (the connection is closed without an answer, the case that
+// makes a send's outcome unknown to Herald). Times limits a fault to the first N matching
+// requests of each number, which models "fails twice, then succeeds".
+//
+// Whether a message went out when its client saw no success is always the rule's explicit
+// choice (reference 4.4: "500, 502, 503, 504, connection reset, timeout | TRANSIENT |
+// duplicate risk ... retrying after a timeout may double-send"). "sent": true takes the
+// message on arrival, before the rule's latency: its webhooks go out while the call hangs,
+// and a client that times out leaves it sent (Received: the message id and ErrorCode
+// CANCELED; Stats.SentCanceled), so a retry sends it twice. Without it, a client that times
+// out leaves nothing sent. A lost response sends the message by default; with "sent": false
+// the connection drops before the message is taken (ErrorCode DROPPED, Stats.Dropped).
 //
 // The answer shapes of the send endpoints, and the rule (JSON form) that gives each (add
 // "kind": "session" to limit one to session sends):
@@ -114,6 +122,9 @@
 //	bare 429                               {"status": 429, "body": "empty"}
 //	a documented error code                {"code": "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"}
 //	accepted, answer lost                  {"loseResponse": true}
+//	connection reset, nothing sent         {"loseResponse": true, "sent": false}
+//	taken on arrival, slow answer          {"latency": "30s", "sent": true} (+ "status": 503)
+//	slow answer, not sent if timed out     {"latency": "30s"}
 //
 // The JSON 5xx body is the reference's own example: message "Internal server error", userTitle
 // "Encountered unexpected error", ERROR_TYPE_UNSPECIFIED, ERROR_CODE_UNSPECIFIED. A rule with

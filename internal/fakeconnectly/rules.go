@@ -15,14 +15,32 @@ import (
 // tried in order and the first matching one applies. Rules only see sends that passed
 // authentication, the rate limit and validation.
 //
-// The fault fields combine as follows: Latency is waited out first (and, if the client goes
-// away meanwhile, the send is recorded with ErrorCode CodeCanceled and not accepted); then
-// LoseResponse, Code or Status decides the answer. Code sets the error body and its usual
-// status, which Status overrides when set (for example Code "ERROR_TYPE_DEADLINE_EXCEEDED"
-// with Status 504). A Status of 200..299 alone accepts the send and answers with that status.
-// Body picks the error answer's body shape (BodyError, BodyEmpty, BodyGateway) and Sent says
-// whether the message went out although the answer is an error. A rule with no fault field
-// accepts the send normally.
+// The fault fields combine as follows. Sent takes the message on arrival (see below); then
+// Latency is waited out; then LoseResponse, Code or Status decides the answer. Code sets the
+// error body and its usual status, which Status overrides when set (for example Code
+// "ERROR_TYPE_DEADLINE_EXCEEDED" with Status 504). A Status of 200..299 alone accepts the
+// send and answers with that status. Body picks the error answer's body shape (BodyError,
+// BodyEmpty, BodyGateway). A rule with no fault field accepts the send normally.
+//
+// Whether the message went out is always the rule's explicit choice, because reference 4.4
+// lists "500, 502, 503, 504, connection reset, timeout" as TRANSIENT with a "duplicate risk:
+// no idempotency key is documented, so retrying after a timeout may double-send": a client
+// that saw no success cannot tell which happened, and the fake can play either.
+//
+//   - Sent ("sent": true): the message is taken on arrival, before any Latency. It gets its
+//     id, counts as accepted (AcceptedCount, Stats.Accepted) and its delivery webhooks are
+//     planned at once, so they may reach the receiver before the answer, or when no answer
+//     ever comes: a client that gives up during the Latency (a timeout) leaves a message
+//     that went out (recorded with ErrorCode CodeCanceled and the message id,
+//     Stats.SentCanceled). The answer, for a client that waits, is the rule's error (500 and
+//     above) or a success with the id.
+//   - Not sent (the default of every rule but LoseResponse; "sent": false, NotSent, says it
+//     explicitly): a client that gives up during the Latency leaves nothing sent (ErrorCode
+//     CodeCanceled, no message id); an error answer says nothing was sent.
+//   - LoseResponse: the connection is closed without an answer. By default the message was
+//     taken first (when the Latency, if any, is over: a client gone before then leaves
+//     nothing sent; with Sent, on arrival); with NotSent ("sent": false) the connection
+//     drops before the message is taken and nothing is sent (ErrorCode CodeDropped).
 //
 // The answer shapes the contract allows on the send endpoint, by rule:
 //
@@ -36,6 +54,10 @@ import (
 //	                                            ERROR_CODE_UNSPECIFIED), no Retry-After; not sent
 //	{Status: 429, Body: BodyEmpty}              a bare 429; not sent
 //	{LoseResponse: true}                        the message went out and no answer came
+//	{LoseResponse: true, NotSent: true}         the connection dropped before the message was taken
+//	{Latency: time.Minute, Sent: true}          taken on arrival; a client that times out first
+//	                                            leaves it sent (a retry double-sends)
+//	{Latency: time.Minute}                      a client that times out first leaves nothing sent
 type Rule struct {
 	// Numbers matches these exact recipient numbers (the "number" field, "+15550001234" or
 	// "bsuid:US.123").
@@ -62,20 +84,37 @@ type Rule struct {
 	// ERROR_CODE_UNSPECIFIED for 5xx and for 429 (message "Too Many Requests"),
 	// ERROR_TYPE_AUTHENTICATION for 401, ERROR_TYPE_INVALID_REQUEST without a code for 400.
 	Status int
-	// Latency is waited before answering; the wait ends early when the client goes away.
+	// Latency is waited before answering; the wait ends early when the client goes away
+	// (a timeout or a reset on the client's side). Whether the message went out then is
+	// Sent's choice: taken on arrival with Sent, not sent without (reference 4.4: "retrying
+	// after a timeout may double-send").
 	Latency time.Duration
-	// LoseResponse accepts the message (it is recorded as accepted with a new id), then closes
-	// the connection without writing any answer.
+	// LoseResponse closes the connection without writing any answer ("connection reset",
+	// reference 4.4). By default the message is taken first (it is recorded as accepted with
+	// a new id, Stats.Lost); with NotSent the connection drops before it is taken and
+	// nothing is sent (ErrorCode CodeDropped, Stats.Dropped).
 	LoseResponse bool
 	// Body is the shape of the error answer's body: BodyError (the default: Connectly's JSON
 	// error body), BodyEmpty (no body) or BodyGateway (a non-JSON proxy page). It needs an
 	// error answer (Code or a Status of 400 and above); with Code only BodyError makes sense.
 	Body string
-	// Sent makes the message go out although the answer is an error, as after a failure
-	// past the point of sending: it is given a message id, recorded as accepted (Received
-	// has both the MessageID and the ErrorCode; AcceptedCount counts it) and its delivery
-	// webhooks follow like any accepted message's. It needs an answer of 500 and above.
+	// Sent ("sent": true) makes the message taken on arrival, before the Latency and
+	// whatever the answer, as after a failure past the point of sending (reference 4.4:
+	// "500, 502, 503, 504, connection reset, timeout | TRANSIENT | duplicate risk ...
+	// retrying after a timeout may double-send"): it is given a message id, counted as
+	// accepted (AcceptedCount, Stats.Accepted) and its delivery webhooks follow like any
+	// accepted message's, also when the client went away during the Latency (Received has
+	// the MessageID and ErrorCode CodeCanceled, Stats.SentCanceled) or the answer is an
+	// error (Received has the MessageID and the ErrorCode, Stats.SentWithError). It needs an
+	// answer of 500 and above, a Latency (the answer is then a success, if the client waits
+	// for it) or LoseResponse (which sends by default; Sent takes the message before the
+	// Latency rather than after).
 	Sent bool
+	// NotSent ("sent": false in the JSON form) says the message is not taken: the default
+	// of every rule but LoseResponse, for which it means the connection drops before the
+	// message is taken (reference 4.4's "connection reset" with nothing sent). Exclusive
+	// with Sent.
+	NotSent bool
 	// Times limits the rule to the first Times matching sends of each recipient number;
 	// later sends of that number skip the rule (and may match a later one). 0 means always.
 	Times int
@@ -101,6 +140,10 @@ func (r Rule) answer() apiError {
 	e.RetryAfter, e.Details = r.RetryAfter, r.Details
 	return e
 }
+
+// isError reports whether the rule answers with an error: a Code, or a Status of 300 and
+// above.
+func (r Rule) isError() bool { return r.Code != "" || r.Status >= 300 }
 
 // HashBucket is the stable bucket, 0..9999, that Percent rules compare against: the 32-bit
 // FNV-1a hash of salt followed by number, modulo 10000.
@@ -180,16 +223,18 @@ func (r Rule) validate() error {
 		return fmt.Errorf("code %s with success status %d", r.Code, r.Status)
 	case r.LoseResponse && (r.Code != "" || r.Status != 0):
 		return errors.New("loseResponse cannot be combined with code or status")
-	case r.LoseResponse && r.Sent:
-		return errors.New("loseResponse already sends the message: drop sent")
+	case r.Sent && r.NotSent:
+		return errors.New("sent and notSent contradict each other")
 	case !bodyShapes.allows(r.Body):
 		return fmt.Errorf("body %q: want %s", r.Body, bodyShapes)
 	case r.Body != "" && r.Code == "" && r.Status < 400:
 		return fmt.Errorf("body %q needs an error status (400 and above) or a code", r.Body)
 	case r.Body != "" && r.Body != BodyError && r.Code != "":
 		return fmt.Errorf("code %s is answered in a JSON error body, not body %q", r.Code, r.Body)
-	case r.Sent && (r.Code == "" && r.Status < 500 || r.Code != "" && r.answer().Status < 500):
+	case r.Sent && r.isError() && r.answer().Status < 500:
 		return errors.New("sent needs an answer of 500 and above (a 4xx or a 429 says the message was not taken)")
+	case r.Sent && !r.isError() && r.Latency == 0 && !r.LoseResponse:
+		return errors.New("sent needs, with a success answer, a latency (taken on arrival: a client that times out leaves it sent) or loseResponse")
 	case r.RetryAfter != "" && r.Code == "" && r.Status < 400:
 		return errors.New("retryAfter needs an error answer (a code, or a status of 400 and above)")
 	case r.RetryAfter != "" && strings.ContainsAny(r.RetryAfter, "\r\n"):
@@ -276,7 +321,8 @@ type ruleJSON struct {
 	Latency      string   `json:"latency,omitempty"`
 	LoseResponse bool     `json:"loseResponse,omitempty"`
 	Body         string   `json:"body,omitempty"`
-	Sent         bool     `json:"sent,omitempty"`
+	// Sent is true for Rule.Sent, false for Rule.NotSent, absent for neither.
+	Sent         *bool    `json:"sent,omitempty"`
 	Times        int      `json:"times,omitempty"`
 	RetryAfter   string   `json:"retryAfter,omitempty"`
 	// Details is kept as sent.
@@ -287,8 +333,11 @@ type ruleJSON struct {
 func (r Rule) MarshalJSON() ([]byte, error) {
 	w := ruleJSON{
 		Numbers: r.Numbers, Suffix: r.Suffix, Percent: r.Percent, Salt: r.Salt, Template: r.Template, Kind: r.Kind,
-		Code: r.Code, Status: r.Status, LoseResponse: r.LoseResponse, Body: r.Body, Sent: r.Sent, Times: r.Times,
+		Code: r.Code, Status: r.Status, LoseResponse: r.LoseResponse, Body: r.Body, Times: r.Times,
 		RetryAfter: r.RetryAfter, Details: r.Details,
+	}
+	if r.Sent || r.NotSent {
+		w.Sent = &r.Sent
 	}
 	if r.Latency != 0 {
 		w.Latency = r.Latency.String()
@@ -314,8 +363,11 @@ func (r *Rule) UnmarshalJSON(b []byte) error {
 	}
 	*r = Rule{
 		Numbers: w.Numbers, Suffix: w.Suffix, Percent: w.Percent, Salt: w.Salt, Template: w.Template, Kind: w.Kind,
-		Code: w.Code, Status: w.Status, Latency: lat, LoseResponse: w.LoseResponse, Body: w.Body, Sent: w.Sent, Times: w.Times,
+		Code: w.Code, Status: w.Status, Latency: lat, LoseResponse: w.LoseResponse, Body: w.Body, Times: w.Times,
 		RetryAfter: w.RetryAfter, Details: w.Details,
+	}
+	if w.Sent != nil {
+		r.Sent, r.NotSent = *w.Sent, !*w.Sent
 	}
 	return nil
 }

@@ -126,6 +126,8 @@ type Received struct {
 	WindowOpen bool `json:"windowOpen,omitempty"`
 	// windowRefused marks a session send refused because the window was closed.
 	windowRefused bool
+	// taken marks a send whose message was taken (takeLocked) before it was recorded.
+	taken bool
 	// template is the template a template send named, when the fake has it configured.
 	template *Template
 	// Status is the HTTP status answered; 0 when no answer was written (LoseResponse, or the
@@ -135,8 +137,10 @@ type Received struct {
 	// whose answer was lost, and one sent although the answer was an error (Rule.Sent).
 	MessageID string `json:"messageId,omitempty"`
 	// ErrorCode is set when the answer was an error: the body's code, "HTTP_<status>" when
-	// the body has none (or is not a JSON error body), or CodeCanceled when nothing was
-	// answered. With a MessageID as well, the message went out despite the error.
+	// the body has none (or is not a JSON error body), CodeCanceled when the client went
+	// away during a rule's Latency, or CodeDropped when the connection was closed before the
+	// message was taken. With a MessageID as well, the message went out despite the error
+	// (Rule.Sent), or despite the client's giving up.
 	ErrorCode string `json:"errorCode,omitempty"`
 	// Body is the shape of an error answer's body (BodyError, BodyEmpty, BodyGateway);
 	// empty for a success and for no answer.
@@ -175,17 +179,24 @@ type Stats struct {
 	DistinctAccepted int `json:"distinctAccepted"`
 	// Errors counts refused requests (not sent) by Received.ErrorCode.
 	Errors map[string]int `json:"errors"`
-	// SentWithError counts messages sent although the answer was an error (Rule.Sent); they
-	// count in Accepted, not in Errors.
+	// SentWithError counts messages sent although the answer was an error (Rule.Sent with an
+	// error answer); they count in Accepted, not in Errors.
 	SentWithError int `json:"sentWithError"`
 	// Statuses counts answers by HTTP status (requests answered with nothing are not counted).
 	Statuses map[int]int `json:"statuses"`
 	// Throttled counts 429 answers, from the rate limit or from rules.
 	Throttled int `json:"throttled"`
-	// Lost counts messages accepted with the answer dropped on purpose (LoseResponse).
+	// Lost counts messages accepted with the answer dropped on purpose (LoseResponse, the
+	// message taken).
 	Lost int `json:"lost"`
-	// Canceled counts requests whose client went away during a rule's Latency.
-	Canceled int `json:"canceled"`
+	// Canceled counts requests whose client went away during a rule's Latency, whether or not
+	// their message had been taken; SentCanceled those of them whose message had (Rule.Sent:
+	// taken on arrival), which count in Accepted, not in Errors.
+	Canceled     int `json:"canceled"`
+	SentCanceled int `json:"sentCanceled"`
+	// Dropped counts requests whose connection was closed before the message was taken
+	// (Rule.LoseResponse with NotSent); they count in Errors too, keyed CodeDropped.
+	Dropped int `json:"dropped"`
 }
 
 // Server is a fake Connectly API. It is safe for concurrent use.
@@ -498,7 +509,8 @@ func (s *Server) refillWaitLocked() time.Duration {
 	return time.Duration((1e9 - s.bucket + int64(s.rateLimit) - 1) / int64(s.rateLimit))
 }
 
-// recordLocked adds a send to the record and the totals.
+// recordLocked adds a send to the record and the totals. A send whose message was taken
+// (rec.MessageID set) must have gone through takeLocked first, which counted it accepted.
 func (s *Server) recordLocked(rec Received) {
 	s.stats.Requests++
 	if rec.Kind == KindSession {
@@ -524,13 +536,16 @@ func (s *Server) recordLocked(rec Received) {
 	if rec.Status != 0 {
 		s.stats.Statuses[rec.Status]++
 	}
+	if rec.ErrorCode == CodeCanceled {
+		s.stats.Canceled++
+	}
 	if rec.MessageID != "" {
-		s.stats.Accepted++
-		s.accepted[rec.Number]++
-		if rec.Status == 0 {
+		switch {
+		case rec.ErrorCode == CodeCanceled:
+			s.stats.SentCanceled++
+		case rec.Status == 0:
 			s.stats.Lost++
-		}
-		if rec.ErrorCode != "" {
+		case rec.ErrorCode != "":
 			s.stats.SentWithError++
 		}
 	} else {
@@ -538,10 +553,11 @@ func (s *Server) recordLocked(rec Received) {
 		if rec.Status == http.StatusTooManyRequests {
 			s.stats.Throttled++
 		}
-		if rec.ErrorCode == CodeCanceled {
-			s.stats.Canceled++
+		if rec.ErrorCode == CodeDropped {
+			s.stats.Dropped++
 		}
 	}
+	rec.taken = false
 	if s.maxRecords <= 0 || len(s.received) < s.maxRecords {
 		s.received = append(s.received, rec)
 	}
@@ -686,16 +702,22 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, business str
 }
 
 // answer applies the rules to a valid send (templateName is "" for a session send) and
-// accepts it, refuses it, delays it or loses its answer.
+// accepts it, refuses it, delays it or loses its answer. A rule with Sent takes the message
+// on arrival, before its Latency; otherwise the message is taken, if at all, when the
+// answer is written (see Rule).
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, templateName string) {
 	s.mu.Lock()
 	rule, _ := pickLocked(s.rules, rec.Kind, rec.Number, templateName) // the zero Rule when none matches
-	if rule.Latency == 0 && !rule.LoseResponse && rule.Code == "" && rule.Status < 300 {
+	if rule.Latency == 0 && !rule.LoseResponse && !rule.isError() {
 		// The common case: accept under the same lock.
 		s.acceptLocked(&rec, cmp.Or(rule.Status, http.StatusOK))
 		s.mu.Unlock()
 		writeJSON(w, rec.Status, sendResult{ID: rec.MessageID})
 		return
+	}
+	if rule.Sent {
+		// Taken on arrival: whatever happens to the answer, the message went out.
+		s.takeLocked(&rec)
 	}
 	s.mu.Unlock()
 
@@ -714,20 +736,26 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, te
 	}
 
 	switch {
+	case rule.LoseResponse && rule.NotSent:
+		rec.ErrorCode = CodeDropped
+		s.mu.Lock()
+		s.recordLocked(rec)
+		s.mu.Unlock()
+		dropConnection(w)
 	case rule.LoseResponse:
 		s.mu.Lock()
 		s.acceptLocked(&rec, 0)
 		s.mu.Unlock()
 		dropConnection(w)
-	case rule.Sent:
+	case rule.isError() && rec.taken:
 		// The message went out, then the answer failed.
 		e := rule.answer()
-		rec.ErrorCode, rec.Body = e.key(), e.shape()
+		rec.Status, rec.ErrorCode, rec.Body = e.Status, e.key(), e.shape()
 		s.mu.Lock()
-		s.acceptLocked(&rec, e.Status)
+		s.recordLocked(rec)
 		s.mu.Unlock()
 		writeError(w, e)
-	case rule.Code != "" || rule.Status >= 300:
+	case rule.isError():
 		s.refuse(w, rec, rule.answer())
 	default:
 		s.mu.Lock()
@@ -737,16 +765,30 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, te
 	}
 }
 
-// acceptLocked gives the send a message id and records it as accepted, answered with
-// status (0 for LoseResponse, whose answer is never written; an error status for a rule
-// with Sent), and plans its webhooks. The caller holds s.mu.
-func (s *Server) acceptLocked(rec *Received, status int) {
-	rec.Status = status
+// takeLocked takes the send's message: it gives it a message id, counts it as accepted
+// (AcceptedCount, Stats.Accepted) and plans its webhooks. The record comes later, with
+// the answer (recordLocked). It does nothing to a message already taken. The caller holds
+// s.mu.
+func (s *Server) takeLocked(rec *Received) {
+	if rec.taken {
+		return
+	}
+	rec.taken = true
 	rec.MessageID = s.ids.next(rec.At)
-	s.recordLocked(*rec)
+	s.stats.Accepted++
+	s.accepted[rec.Number]++
 	if s.hooks != nil {
 		s.hooks.accepted(*rec)
 	}
+}
+
+// acceptLocked takes the send's message (if not yet taken) and records it as accepted,
+// answered with status (0 for LoseResponse, whose answer is never written). The caller
+// holds s.mu.
+func (s *Server) acceptLocked(rec *Received, status int) {
+	s.takeLocked(rec)
+	rec.Status = status
+	s.recordLocked(*rec)
 }
 
 // refuse records a send that was not accepted and writes its error answer.
