@@ -322,9 +322,9 @@ type ruleJSON struct {
 	LoseResponse bool     `json:"loseResponse,omitempty"`
 	Body         string   `json:"body,omitempty"`
 	// Sent is true for Rule.Sent, false for Rule.NotSent, absent for neither.
-	Sent         *bool    `json:"sent,omitempty"`
-	Times        int      `json:"times,omitempty"`
-	RetryAfter   string   `json:"retryAfter,omitempty"`
+	Sent       *bool  `json:"sent,omitempty"`
+	Times      int    `json:"times,omitempty"`
+	RetryAfter string `json:"retryAfter,omitempty"`
 	// Details is kept as sent.
 	Details json.RawMessage `json:"details,omitempty"`
 }
