@@ -42,7 +42,9 @@
 // documents no Retry-After and leaves its presence open (10.13): no answer carries one unless
 // asked, by Config.RateLimitRetryAfter (the seconds until a token) or a Rule's RetryAfter (any
 // value, an HTTP-date too). A Rule's Details fills the error body's details object, {} by
-// default (4.1: "extra structured info when available").
+// default (4.1: "extra structured info when available"), and its Type and Message replace
+// the body's type and message, so any pairing a client may meet can be played (3.1's
+// ERROR_TYPE_FAILED_PRECONDITION with the window's code, 9.2's "(#131056) ..." messages).
 //
 // A session send (send/messages, reference 3 and 3.1) has recipient {id, channelType, name?}
 // with an E.164 number or a bare BSUID in id (or a BSUID in userId), an optional sender

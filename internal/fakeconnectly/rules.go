@@ -126,6 +126,17 @@ type Rule struct {
 	// reference says carries "extra structured info when available" (4.1; for example a Meta
 	// error code, 10.4). Empty means {}. It needs a JSON error body.
 	Details json.RawMessage
+	// Type and Message, when set, replace the error body's type and message that Code or
+	// Status give (the code stays). The reference's bodies pair them freely: 3.1 says public
+	// client code meets "type": "ERROR_TYPE_FAILED_PRECONDITION" on a session send where the
+	// docs give ERROR_TYPE_DEADLINE_EXCEEDED with ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW
+	// (4.2), 1 warns to "classify errors by the body's code/type first", and 9.2 says Meta's
+	// numeric codes may reach a client in "details/messages", e.g. a message "(#131056)
+	// (Business Account, Consumer Account) pair rate limit hit". The body's userTitle follows
+	// Message unless the code has a title of its own ("Encountered unexpected error" for
+	// ERROR_CODE_UNSPECIFIED). They need a JSON error body.
+	Type    string
+	Message string
 }
 
 // answer is the error answer of a rule whose Code is set or whose Status is 300 and above.
@@ -138,6 +149,12 @@ func (r Rule) answer() apiError {
 		e = statusError(r.Status, r.Body)
 	}
 	e.RetryAfter, e.Details = r.RetryAfter, r.Details
+	if r.Type != "" {
+		e.Type = r.Type
+	}
+	if r.Message != "" {
+		e.Message = r.Message
+	}
 	return e
 }
 
@@ -241,6 +258,8 @@ func (r Rule) validate() error {
 		return errors.New("retryAfter must be one header line")
 	case len(r.Details) > 0 && (r.Code == "" && r.Status < 400 || r.Body != "" && r.Body != BodyError):
 		return errors.New("details needs a JSON error body (a code, or a status of 400 and above, and body error)")
+	case (r.Type != "" || r.Message != "") && (!r.isError() || r.Body != "" && r.Body != BodyError):
+		return errors.New("type and message need a JSON error body (a code, or a status of 400 and above, and body error)")
 	case len(r.Details) > 0 && !isObject(r.Details):
 		return errors.New("details must be a JSON object")
 	case len(r.Details) > 0 && !json.Valid(r.Details):
@@ -327,6 +346,8 @@ type ruleJSON struct {
 	RetryAfter string `json:"retryAfter,omitempty"`
 	// Details is kept as sent.
 	Details json.RawMessage `json:"details,omitempty"`
+	Type    string          `json:"type,omitempty"`
+	Message string          `json:"message,omitempty"`
 }
 
 // MarshalJSON writes the rule with camelCase field names and Latency as a duration string.
@@ -334,7 +355,7 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 	w := ruleJSON{
 		Numbers: r.Numbers, Suffix: r.Suffix, Percent: r.Percent, Salt: r.Salt, Template: r.Template, Kind: r.Kind,
 		Code: r.Code, Status: r.Status, LoseResponse: r.LoseResponse, Body: r.Body, Times: r.Times,
-		RetryAfter: r.RetryAfter, Details: r.Details,
+		RetryAfter: r.RetryAfter, Details: r.Details, Type: r.Type, Message: r.Message,
 	}
 	if r.Sent || r.NotSent {
 		w.Sent = &r.Sent
@@ -364,7 +385,7 @@ func (r *Rule) UnmarshalJSON(b []byte) error {
 	*r = Rule{
 		Numbers: w.Numbers, Suffix: w.Suffix, Percent: w.Percent, Salt: w.Salt, Template: w.Template, Kind: w.Kind,
 		Code: w.Code, Status: w.Status, Latency: lat, LoseResponse: w.LoseResponse, Body: w.Body, Times: w.Times,
-		RetryAfter: w.RetryAfter, Details: w.Details,
+		RetryAfter: w.RetryAfter, Details: w.Details, Type: w.Type, Message: w.Message,
 	}
 	if w.Sent != nil {
 		r.Sent, r.NotSent = *w.Sent, !*w.Sent
