@@ -279,10 +279,10 @@ func TestReference4_1FreeTypeAndMessage(t *testing.T) {
 	const pairLimit = "(#131056) (Business Account, Consumer Account) pair rate limit hit"
 	const spam = "(#131048) Spam rate limit hit"
 	cases := []struct {
-		rule                        Rule
-		status                      int
+		rule                      Rule
+		status                    int
 		message, typ, code, title string
-		sent                        bool
+		sent                      bool
 	}{
 		{Rule{Code: CodeOutsideWindow, Type: TypeFailedPrecondition}, 400,
 			"Failed to send a message because more than 24 hours have passed since the customer last replied",
