@@ -112,6 +112,13 @@
 // out leaves nothing sent. A lost response sends the message by default; with "sent": false
 // the connection drops before the message is taken (ErrorCode DROPPED, Stats.Dropped).
 //
+// The management endpoints fail too (reference 5.2: update/webhooks "Errors
+// 400/401/404/500", delete/webhooks "errors 401/404/500"): a rule with "endpoint":
+// "webhooks" applies to the four webhook registration calls, "endpoint": "templates" to
+// get/templates and DELETE templates/{name}, after the key and business checks, with a
+// code or an error status, any body shape, type, message, details, Retry-After and latency;
+// "times" counts the calls. A failed call changes nothing.
+//
 // The answer shapes of the send endpoints, and the rule (JSON form) that gives each (add
 // "kind": "session" to limit one to session sends):
 //

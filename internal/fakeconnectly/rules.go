@@ -10,10 +10,24 @@ import (
 	"time"
 )
 
+// Endpoints a Rule applies to (Rule.Endpoint).
+const (
+	// EndpointSend is the two send endpoints (reference 2 and 3), the default.
+	EndpointSend = "send"
+	// EndpointWebhooks is the webhook registration endpoints (reference 5.2): create/webhooks,
+	// webhooks (the listing), update/webhooks/{id} and delete/webhooks/{id}.
+	EndpointWebhooks = "webhooks"
+	// EndpointTemplates is the template endpoints (reference 7): get/templates and DELETE
+	// templates/{name}.
+	EndpointTemplates = "templates"
+)
+
 // Rule injects a fault into the sends it matches. A rule matches a send when every match
 // field that is set matches; a rule with no match field set matches every send. Rules are
 // tried in order and the first matching one applies. Rules only see sends that passed
-// authentication, the rate limit and validation.
+// authentication, the rate limit and validation. A rule with an Endpoint of
+// EndpointWebhooks or EndpointTemplates applies to the management calls instead (see
+// Endpoint).
 //
 // The fault fields combine as follows. Sent takes the message on arrival (see below); then
 // Latency is waited out; then LoseResponse, Code or Status decides the answer. Code sets the
@@ -75,6 +89,19 @@ type Rule struct {
 	// Kind matches one endpoint: KindTemplate (send/whatsapp_templated_messages) or
 	// KindSession (send/messages). Empty matches both.
 	Kind string
+	// Endpoint is what the rule applies to: EndpointSend (the default, "" too: the sends,
+	// which the match fields above pick), EndpointWebhooks or EndpointTemplates (the
+	// management endpoints: every call to them, after the X-API-Key and business checks).
+	// The management endpoints fail like any other: reference 5.2 documents "Errors
+	// 400/401/404/500" for update/webhooks and "errors 401/404/500" for delete/webhooks, and
+	// 1 lists 500 as "internal error" for the API at large. A management rule takes no match
+	// field and neither LoseResponse nor Sent/NotSent; it answers with Code or an error
+	// Status (400 and above) in Body's shape (the standard JSON error body, none, or a proxy
+	// page), with Type, Message, Details and RetryAfter as on a send, after its Latency (a
+	// client that goes away meanwhile leaves the call undone; with no error the call is
+	// then answered as usual). A failed call changes nothing. Times counts the calls to the
+	// endpoint.
+	Endpoint string
 
 	// Code answers with this Connectly error code (or error type) and the documented body:
 	// ERROR_TYPE_AUTHENTICATION and its codes with 401, ERROR_CODE_UNSPECIFIED and
@@ -158,6 +185,9 @@ func (r Rule) answer() apiError {
 	return e
 }
 
+// management reports whether the rule applies to a management endpoint, not to sends.
+func (r Rule) management() bool { return r.Endpoint != "" && r.Endpoint != EndpointSend }
+
 // isError reports whether the rule answers with an error: a Code, or a Status of 300 and
 // above.
 func (r Rule) isError() bool { return r.Code != "" || r.Status >= 300 }
@@ -187,7 +217,7 @@ func (r Rule) Matches(number, templateName string) bool {
 // MatchesSend reports whether the rule's match fields select a send of kind (KindTemplate or
 // KindSession) to number; templateName is "" for a session send. It ignores Times.
 func (r Rule) MatchesSend(kind, number, templateName string) bool {
-	if r.Kind != "" && r.Kind != kind {
+	if r.management() || r.Kind != "" && r.Kind != kind {
 		return false
 	}
 	if len(r.Numbers) > 0 && !slices.Contains(r.Numbers, number) {
@@ -230,6 +260,14 @@ func (r Rule) validate() error {
 		return fmt.Errorf("percent %v is outside 0..100", r.Percent)
 	case !sendKinds.allows(r.Kind):
 		return fmt.Errorf("kind %q: want %s, %s or empty for both", r.Kind, KindTemplate, KindSession)
+	case !ruleEndpoints.allows(r.Endpoint):
+		return fmt.Errorf("endpoint %q: want %s", r.Endpoint, ruleEndpoints)
+	case r.management() && (len(r.Numbers) > 0 || r.Suffix != "" || r.Percent != 0 || r.Salt != "" || r.Template != "" || r.Kind != ""):
+		return fmt.Errorf("endpoint %s: numbers, suffix, percent, salt, template and kind pick sends; a %s rule applies to every call", r.Endpoint, r.Endpoint)
+	case r.management() && (r.LoseResponse || r.Sent || r.NotSent):
+		return fmt.Errorf("endpoint %s: loseResponse and sent are for sends", r.Endpoint)
+	case r.management() && r.Status != 0 && r.Status < 400:
+		return fmt.Errorf("endpoint %s: status %d: want an error status (400 and above); a call that succeeds keeps its answer", r.Endpoint, r.Status)
 	case r.Times < 0:
 		return fmt.Errorf("times %d is negative", r.Times)
 	case r.Latency < 0:
@@ -296,7 +334,7 @@ func compileRules(rules []Rule) []*compiledRule {
 }
 
 func (cr *compiledRule) matches(kind, number, templateName string) bool {
-	if cr.Kind != "" && cr.Kind != kind {
+	if cr.management() || cr.Kind != "" && cr.Kind != kind {
 		return false
 	}
 	if cr.numbers != nil {
@@ -326,6 +364,24 @@ func pickLocked(rules []*compiledRule, kind, number, templateName string) (Rule,
 	return Rule{}, false
 }
 
+// pickManagementLocked returns the first rule for the management endpoint, counting the
+// use against its Times, or false when none applies. The caller holds s.mu.
+func pickManagementLocked(rules []*compiledRule, endpoint string) (Rule, bool) {
+	for _, cr := range rules {
+		if cr.Endpoint != endpoint {
+			continue
+		}
+		if cr.Times > 0 {
+			if cr.uses[""] >= cr.Times {
+				continue
+			}
+			cr.uses[""]++
+		}
+		return cr.Rule, true
+	}
+	return Rule{}, false
+}
+
 // ruleJSON is the wire form of a Rule used by the control endpoints: camelCase names and the
 // latency as a Go duration string ("250ms").
 type ruleJSON struct {
@@ -335,6 +391,7 @@ type ruleJSON struct {
 	Salt         string   `json:"salt,omitempty"`
 	Template     string   `json:"template,omitempty"`
 	Kind         string   `json:"kind,omitempty"`
+	Endpoint     string   `json:"endpoint,omitempty"`
 	Code         string   `json:"code,omitempty"`
 	Status       int      `json:"status,omitempty"`
 	Latency      string   `json:"latency,omitempty"`
@@ -354,7 +411,7 @@ type ruleJSON struct {
 func (r Rule) MarshalJSON() ([]byte, error) {
 	w := ruleJSON{
 		Numbers: r.Numbers, Suffix: r.Suffix, Percent: r.Percent, Salt: r.Salt, Template: r.Template, Kind: r.Kind,
-		Code: r.Code, Status: r.Status, LoseResponse: r.LoseResponse, Body: r.Body, Times: r.Times,
+		Endpoint: r.Endpoint, Code: r.Code, Status: r.Status, LoseResponse: r.LoseResponse, Body: r.Body, Times: r.Times,
 		RetryAfter: r.RetryAfter, Details: r.Details, Type: r.Type, Message: r.Message,
 	}
 	if r.Sent || r.NotSent {
@@ -384,7 +441,7 @@ func (r *Rule) UnmarshalJSON(b []byte) error {
 	}
 	*r = Rule{
 		Numbers: w.Numbers, Suffix: w.Suffix, Percent: w.Percent, Salt: w.Salt, Template: w.Template, Kind: w.Kind,
-		Code: w.Code, Status: w.Status, Latency: lat, LoseResponse: w.LoseResponse, Body: w.Body, Times: w.Times,
+		Endpoint: w.Endpoint, Code: w.Code, Status: w.Status, Latency: lat, LoseResponse: w.LoseResponse, Body: w.Body, Times: w.Times,
 		RetryAfter: w.RetryAfter, Details: w.Details, Type: w.Type, Message: w.Message,
 	}
 	if w.Sent != nil {

@@ -645,6 +645,33 @@ func (s *Server) refuseCaller(w http.ResponseWriter, r *http.Request, business s
 	return true
 }
 
+// manage applies the first rule for a management endpoint (Rule.Endpoint) to a call that
+// passed the key and business checks, and reports whether it answered the call (an error),
+// or the client went away during the rule's Latency: the call is then left undone. When it
+// reports false the call goes on as usual.
+func (s *Server) manage(w http.ResponseWriter, r *http.Request, endpoint string) bool {
+	s.mu.Lock()
+	rule, ok := pickManagementLocked(s.rules, endpoint)
+	s.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if rule.Latency > 0 {
+		t := time.NewTimer(rule.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return true
+		}
+	}
+	if !rule.isError() {
+		return false
+	}
+	writeError(w, rule.answer())
+	return true
+}
+
 // admit applies the checks made before the body is looked at: the API key, the business id
 // and the rate limit, in that order. Only sends that pass the first two take a token.
 func (s *Server) admit(r *http.Request, business string, now time.Time) (apiError, bool) {

@@ -396,7 +396,7 @@ const templateChannelID, templatePhoneID = "5b2f8c1e-3d4a-4e6f-9a7b-1c2d3e4f5a6b
 // send to such a fake.
 func (s *Server) handleTemplates(w http.ResponseWriter, r *http.Request, business string) {
 	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxBody))
-	if s.refuseCaller(w, r, business) {
+	if s.refuseCaller(w, r, business) || s.manage(w, r, EndpointTemplates) {
 		return
 	}
 	s.mu.Lock()
@@ -466,7 +466,7 @@ func templateID(t Template) string {
 // yet sent) "fail at delivery": delivery_failed with Config.DeletedTemplateFailure.
 func (s *Server) handleDeleteTemplate(w http.ResponseWriter, r *http.Request, business, escName string) {
 	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxBody))
-	if s.refuseCaller(w, r, business) {
+	if s.refuseCaller(w, r, business) || s.manage(w, r, EndpointTemplates) {
 		return
 	}
 	name, err := url.PathUnescape(escName)

@@ -1497,7 +1497,7 @@ func (s *Server) serveWebhookAPI(w http.ResponseWriter, r *http.Request, busines
 		writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
 		return true
 	}
-	if s.refuseCaller(w, r, business) {
+	if s.refuseCaller(w, r, business) || s.manage(w, r, EndpointWebhooks) {
 		return true
 	}
 	// A fake without webhooks still keeps registrations.
