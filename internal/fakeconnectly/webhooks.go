@@ -97,7 +97,11 @@ type WebhookConfig struct {
 	// DuplicatePercent (0..100) of events are sent a second time (to another receiver when
 	// there are several).
 	DuplicatePercent float64
-	// ReorderPercent (0..100) of messages have their events sent in a shuffled order.
+	// ReorderPercent (0..100) of messages have their events sent in a shuffled order
+	// (reference 5.1: "webhook ordering/duplicates are not guaranteed anywhere in the
+	// docs"). Only their arrival is shuffled: each event keeps its own timestamp, the time
+	// its status happened (5.4), so a delivered event that arrives before its sent event is
+	// still stamped after it.
 	ReorderPercent float64
 	// Delay spaces a message's events: each comes a random 0..2×Delay after the previous one
 	// (after the accept for the first). 0 sends them as fast as the calls go.
@@ -695,15 +699,19 @@ func (e *emitter) accepted(rec Received) {
 		campaign: rec.Message.CampaignName}
 	e.order = append(e.order, rec.MessageID)
 	e.last[rec.Number] = replyTarget(rec)
-	// Due times grow along the sequence; a reordered message hands them out shuffled.
-	dues := make([]time.Time, len(seq))
+	// The events' times grow along the sequence, and each body carries its own: the
+	// timestamp is when the status happened (reference 5.4). A reordered message shuffles
+	// only when the events arrive (5.1: ordering is "not guaranteed"), so a delivered event
+	// may come before the sent one and still be stamped after it.
+	times := make([]time.Time, len(seq))
 	t := rec.At
-	for i := range dues {
+	for i := range times {
 		if e.cfg.Delay > 0 {
 			t = t.Add(time.Duration(e.rng.Int64N(int64(2 * e.cfg.Delay))))
 		}
-		dues[i] = t
+		times[i] = t
 	}
+	dues := slices.Clone(times)
 	reorder := e.rng.Float64()*100 < e.cfg.ReorderPercent
 	if reorder {
 		e.rng.Shuffle(len(dues), func(i, j int) { dues[i], dues[j] = dues[j], dues[i] })
@@ -711,10 +719,10 @@ func (e *emitter) accepted(rec Received) {
 	var evs []*hookEvent
 	for i, st := range seq {
 		evs = append(evs, &hookEvent{due: dues[i], topic: TopicDeliveryStatus, msgID: rec.MessageID, status: st,
-			body:     statusBody(rec, st, e.statusWord(st), fail, e.bsuidOf(rec.Number), dues[i]),
+			body:     statusBody(rec, st, e.statusWord(st), fail, e.bsuidOf(rec.Number), times[i]),
 			campaign: rec.Message.CampaignName, hasCampaign: true})
 	}
-	evs = append(evs, e.echoesLocked(rec, dues[0])...)
+	evs = append(evs, e.echoesLocked(rec, times[0])...)
 	if status == HookRead {
 		for i, r := range e.replies {
 			if !r.matches(rec.Number, rec.Kind) {
