@@ -79,7 +79,8 @@ GET, POST and DELETE /_fake/windows.
 	f.BoolVar(&contract.RefuseBSUIDSessions, "refuse-bsuid-sessions", false, "answer a session send to a BSUID-only customer with 400 (the older docs' reading)")
 	f.StringSliceVar(&contract.Senders, "senders", nil, "the business's sender numbers in E.164; a send's sender must be one of them (default: any)")
 	f.BoolVar(&inboundBusinessNumber, "inbound-business-number", true, "name the business number written to as the recipient of inbound messages webhooks "+
-		"(reference 5.4 shows no inbound recipient; Connectly's status events name both parties); the fake's windows are per number either way")
+		"(reference 5.4 shows no inbound recipient: false gives its documented shape; Connectly's status events name both parties); "+
+		"the fake's windows are per number either way")
 	f.StringVar(&contract.DeletedTemplateFailure, "deleted-template-failure", fakeconnectly.CodeTemplateDeleted, "error code of the delivery failure of a message whose template was deleted in flight")
 	return cmd
 }

@@ -126,9 +126,12 @@ type WebhookConfig struct {
 	// too), ListReplyTitle or ListReplyButton. Reference 5.4 found no shape for it.
 	ListReply string
 	// OmitBusinessNumber leaves the recipient (the business number the customer wrote to) out
-	// of inbound messages-topic calls. By default they carry it, as Connectly's status events
-	// carry both parties; reference 5.4 shows no inbound example with a recipient, so a
-	// receiver must cope without it. The fake's windows stay per number either way.
+	// of inbound messages-topic calls: the shape of reference 5.4, whose inbound examples
+	// carry none ("the customer is the webhook's sender on inbound events"), so a receiver
+	// must cope without it. By default they carry it, as Connectly's status events carry both
+	// parties: the reference's reading would be to leave it out, but callers that keep the
+	// 24-hour window per business number (reference 3.1) rely on the named number, and the
+	// default stays. The fake's windows stay per number either way.
 	OmitBusinessNumber bool
 	// Seed makes the random choices (duplicates, order, delays) repeatable; 0 picks one.
 	Seed uint64
