@@ -154,15 +154,16 @@
 //	button-top      buttonResponse {text, id}; no message, no context
 //	list            message {id}, context {replyToId}, listResponse {id, text}
 //	quoted          message {id, text}, context {replyToId}
-//	media           message {id, attachments: [{type: image, url}]}; no callbackData
+//	media           message {id, attachments: [{type, url, caption?}]} (image, video, audio,
+//	                document + filename: Reply.Media, Reply.Caption); no callbackData
 //	location        message {id, location {latitude, longitude}}; no callbackData
-//	referral        message {id, text, referral {ctwaClid, sourceUrl, ...}}, attachments: [],
-//	                location: null; no callbackData
+//	referral        message {id, text, referral {ctwaClid, sourceUrl, ..., imageUrl or
+//	                videoUrl + thumbnailUrl}}, attachments: [], location: null; no callbackData
 //	button-bare     context {replyToId}, buttonResponse {text, payload}; no message
 //	reaction        message {id, reaction {messageId, emoji}}, context {replyToId}
 //
 // The button, list, quoted and reaction shapes echo the callbackData of the message replied to; the
-// customer is the sender. A customer known by a BSUID is written as reference 5.4 and 6 say,
+// customer is the sender, with their name when the Reply gives one (Reply.Name; null otherwise). A customer known by a BSUID is written as reference 5.4 and 6 say,
 // never in the template API's "bsuid:" form: a phone-less one {id: BSUID, userId: BSUID,
 // phoneNumber: ""}, a phone one with a BSUID (WebhookConfig.BSUIDs) {id: phone, userId:
 // BSUID, phoneNumber: phone}. Only an answer of exactly 200 acknowledges a webhook call (5.3);

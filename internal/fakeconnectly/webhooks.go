@@ -177,15 +177,17 @@ const (
 	// context {replyToId}, and the quoted message's callbackData (reference 5.4: callbackData
 	// is echoed on quoted replies).
 	ReplyQuoted = "quoted"
-	// ReplyMedia is a photo: message {id, attachments: [{type: "image", url}]}, no text, no
-	// context, no callbackData. The label is not sent.
+	// ReplyMedia is a file, a photo by default: message {id, attachments: [{type, url}]}
+	// (Reply.Media gives the type, Reply.Caption a caption), no text, no context, no
+	// callbackData. The label is not sent.
 	ReplyMedia = "media"
 	// ReplyLocation is a shared location: message {id, location {latitude, longitude}}, no
 	// text, no context, no callbackData. The label is not sent.
 	ReplyLocation = "location"
 	// ReplyReferral is a typed message from a click-to-WhatsApp ad: message {id, text,
 	// referral {ctwaClid, sourceUrl, sourceId, sourceType, headline, body, mediaType,
-	// imageUrl}}, with the top-level attachments: [] and location: null some documented
+	// imageUrl}} (a video ad, Reply.Media, has videoUrl and thumbnailUrl in place of
+	// imageUrl), with the top-level attachments: [] and location: null some documented
 	// examples carry; no callbackData.
 	ReplyReferral = "referral"
 	// ReplyButtonBare is a button reply in the GitBook's form without a message object:
@@ -252,7 +254,34 @@ type Reply struct {
 	// in place of ReplyShapes (for example ButtonShapes, or any of InboundShapes). Shapes
 	// with an empty Shape rotates.
 	Shapes []string `json:"shapes,omitempty"`
+	// Name is the customer's WhatsApp profile name, sent as the inbound call's sender.name
+	// (reference 5.4: a customer object is {id, channelType, name}, the status example's
+	// customer is "name": "Customer", and "name may be null"). Empty sends null.
+	Name string `json:"name,omitempty"`
+	// Media is the kind of file a ReplyMedia sends in message.attachments[{type, url}]
+	// (reference 5.4): MediaImage (the default), MediaVideo, MediaAudio or MediaDocument,
+	// the attachment types of 3.1. For a ReplyReferral it is the ad's mediaType: image (the
+	// default, with imageUrl) or video (with videoUrl and thumbnailUrl: 5.4 lists "mediaType,
+	// imageUrl, videoUrl, thumbnailUrl"); audio and document are taken as image there.
+	Media string `json:"media,omitempty"`
+	// Caption is a ReplyMedia's caption, sent as the attachment's caption. (inferred) 5.4
+	// shows an inbound attachment as {type, url} only; 3.1's attachment object is {type,
+	// url, caption?, filename?}, and an inbound file's caption is read where a sent one's
+	// is. A document also carries a filename.
+	Caption string `json:"caption,omitempty"`
 }
+
+// Attachment types of a media reply (Reply.Media), those of a session attachment
+// (reference 3.1: "image"|"video"|"audio"|"document").
+const (
+	MediaImage    = "image"
+	MediaVideo    = "video"
+	MediaAudio    = "audio"
+	MediaDocument = "document"
+)
+
+// mediaTypes lists the values of Reply.Media.
+var mediaTypes = choice{MediaImage, MediaVideo, MediaAudio, MediaDocument}
 
 // ReplyMix gives replies disjoint shares of the numbers: every reply gets salt as its Salt
 // and starts its Percent where the previous one's ended (From), so with 20, 10 and 5 the
@@ -332,6 +361,8 @@ func (r Reply) validate() error {
 		return fmt.Errorf("times %d is negative", r.Times)
 	case (r.Button == "") == (r.Text == ""):
 		return errors.New("want exactly one of button and text")
+	case !mediaTypes.allows(r.Media):
+		return fmt.Errorf("media %q: want %s", r.Media, mediaTypes)
 	case r.Shape != "" && r.Shape != ReplyRotate && r.Shape != ReplyRandom && !validShape(r.Shape):
 		return fmt.Errorf("shape %q: want one of %s, %s or %s", r.Shape, strings.Join(InboundShapes, ", "), ReplyRotate, ReplyRandom)
 	case len(r.Shapes) > 0 && r.Shape != "" && r.Shape != ReplyRotate && r.Shape != ReplyRandom:
@@ -478,6 +509,12 @@ type InboundRecord struct {
 	Shape   string `json:"shape"`
 	Label   string `json:"label"`
 	Payload string `json:"payload"`
+	// Name is the customer's name the call carried (Reply.Name); Media the file type of a
+	// media reply or the ad's media type of a referral, and Caption a media reply's caption
+	// (Reply.Media, Reply.Caption).
+	Name    string `json:"name,omitempty"`
+	Media   string `json:"media,omitempty"`
+	Caption string `json:"caption,omitempty"`
 	// Rule is the index of the reply rule in Replies when it was sent, -1 for Inbound.
 	Rule int `json:"rule"`
 	// ReplyTo is the message that was read before the reply (its id, kind and callbackData),
@@ -812,7 +849,16 @@ func (e *emitter) replyEventLocked(rec Received, r Reply, rule int, shape string
 	}
 	id := e.ids.next(due)
 	in := &InboundRecord{ID: id, Number: customerKey(rec.Number), To: to, At: due, Shape: shape, Label: r.label(),
-		Payload: r.payload(), Rule: rule, ReplyTo: rec.MessageID, ReplyToKind: rec.Kind}
+		Payload: r.payload(), Name: r.Name, Rule: rule, ReplyTo: rec.MessageID, ReplyToKind: rec.Kind}
+	switch shape {
+	case ReplyMedia:
+		in.Media, in.Caption = cmp.Or(r.Media, MediaImage), r.Caption
+	case ReplyReferral:
+		in.Media = MediaImage
+		if r.Media == MediaVideo {
+			in.Media = MediaVideo
+		}
+	}
 	body := replyBody(rec, *in, bsuid, e.cfg.ListReply, !e.cfg.OmitBusinessNumber)
 	if echoesCallback(shape) {
 		in.CallbackData = rec.Message.CallbackData
@@ -1253,16 +1299,22 @@ type inboundMessage struct {
 }
 
 // inboundReferral has the fields reference 5.4 lists for message.referral.
+// An image ad has imageUrl, a video ad videoUrl and thumbnailUrl.
 type inboundReferral struct {
-	CtwaClid   string `json:"ctwaClid"`
-	SourceURL  string `json:"sourceUrl"`
-	SourceID   string `json:"sourceId"`
-	SourceType string `json:"sourceType"`
-	Headline   string `json:"headline"`
-	Body       string `json:"body"`
-	MediaType  string `json:"mediaType"`
-	ImageURL   string `json:"imageUrl"`
+	CtwaClid     string `json:"ctwaClid"`
+	SourceURL    string `json:"sourceUrl"`
+	SourceID     string `json:"sourceId"`
+	SourceType   string `json:"sourceType"`
+	Headline     string `json:"headline"`
+	Body         string `json:"body"`
+	MediaType    string `json:"mediaType"`
+	ImageURL     string `json:"imageUrl,omitempty"`
+	VideoURL     string `json:"videoUrl,omitempty"`
+	ThumbnailURL string `json:"thumbnailUrl,omitempty"`
 }
+
+// mediaExt is the file extension of an inbound file of each media type.
+var mediaExt = map[string]string{MediaImage: ".jpg", MediaVideo: ".mp4", MediaAudio: ".ogg", MediaDocument: ".pdf"}
 
 // echoesCallback reports whether an inbound shape carries the callbackData of the message it
 // replies to: button and list replies and quoted replies do (reference 5.4), plain text,
@@ -1307,6 +1359,10 @@ func replyBody(rec Received, in InboundRecord, bsuid, listForm string, withRecip
 		Timestamp: strconv.FormatInt(in.At.Unix(), 10),
 		Sender:    customerParty(rec.Number, bsuid),
 	}
+	if in.Name != "" {
+		name := in.Name
+		b.Sender.Name = &name
+	}
 	if withRecipient {
 		b.Recipient = &hookParty{ID: in.To, ChannelType: "whatsapp"}
 	}
@@ -1346,15 +1402,25 @@ func replyBody(rec Received, in InboundRecord, bsuid, listForm string, withRecip
 		b.Message = &inboundMessage{ID: id, Text: label}
 		b.Context = &replyContext{ReplyToID: rec.MessageID}
 	case ReplyMedia:
-		b.Message = &inboundMessage{ID: id, Attachments: []Attachment{{Type: "image", URL: "https://media.example.com/inbound/" + id + ".jpg"}}}
+		typ := cmp.Or(in.Media, MediaImage)
+		att := Attachment{Type: typ, URL: "https://media.example.com/inbound/" + id + mediaExt[typ], Caption: in.Caption}
+		if typ == MediaDocument {
+			att.Filename = id + mediaExt[typ] // 3.1: filename for documents only
+		}
+		b.Message = &inboundMessage{ID: id, Attachments: []Attachment{att}}
 	case ReplyLocation:
 		lat, lng := 41.1496, -8.611
 		b.Message = &inboundMessage{ID: id, Location: &Location{Latitude: &lat, Longitude: &lng}}
 	case ReplyReferral:
-		b.Message = &inboundMessage{ID: id, Text: label, Referral: &inboundReferral{
+		ref := &inboundReferral{
 			CtwaClid: "ctwa-" + id, SourceURL: "https://ads.example.com/spring?ad=" + id, SourceID: "120200000000000000", SourceType: "ad",
-			Headline: "Spring sale", Body: "Tap to chat with us", MediaType: "image", ImageURL: "https://media.example.com/ads/spring.jpg",
-		}}
+			Headline: "Spring sale", Body: "Tap to chat with us", MediaType: MediaImage, ImageURL: "https://media.example.com/ads/spring.jpg",
+		}
+		if in.Media == MediaVideo {
+			ref.MediaType, ref.ImageURL = MediaVideo, ""
+			ref.VideoURL, ref.ThumbnailURL = "https://media.example.com/ads/spring.mp4", "https://media.example.com/ads/spring-thumb.jpg"
+		}
+		b.Message = &inboundMessage{ID: id, Text: label, Referral: ref}
 		none, null := []Attachment{}, json.RawMessage("null")
 		b.Attachments, b.Location = &none, &null
 	}
