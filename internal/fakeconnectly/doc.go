@@ -225,4 +225,6 @@
 //	GET  /_fake/conversations      every customer's record; ?number=N for one
 //	GET  /_fake/webhooks   the webhook totals (WebhookStats), by status, shape and address
 //	GET, POST /_fake/receivers  the webhook receivers {"urls": [...], "topics": {...}}
+//	GET, POST /_fake/fates      the fates of the messages accepted from now on
+//	GET, POST /_fake/templates  the business's templates (get/templates lists them)
 package fakeconnectly

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -296,21 +295,11 @@ func New(cfg Config) (*Server, error) {
 	if s.clock == nil {
 		s.clock = time.Now
 	}
-	for _, t := range cfg.Templates {
-		if t.Name == "" || t.Language == "" {
-			return nil, fmt.Errorf("fakeconnectly: template %+v needs a name and a language", t)
-		}
-		if t.Status == "" {
-			t.Status = TemplateApproved
-		}
-		if slices.ContainsFunc(s.tmplList, func(o Template) bool { return o.Name == t.Name && o.Language == t.Language }) {
-			return nil, fmt.Errorf("fakeconnectly: template %s/%s listed twice", t.Name, t.Language)
-		}
-		if len(t.DeliveryDetails) > 0 && (!isObject(t.DeliveryDetails) || !json.Valid(t.DeliveryDetails)) {
-			return nil, fmt.Errorf("fakeconnectly: template %s/%s: delivery details must be a JSON object", t.Name, t.Language)
-		}
-		s.tmplList = append(s.tmplList, t)
+	tmpls, err := checkTemplates(cfg.Templates)
+	if err != nil {
+		return nil, fmt.Errorf("fakeconnectly: %w", err)
 	}
+	s.tmplList = tmpls
 	s.indexTemplatesLocked()
 	for _, n := range cfg.Senders {
 		if !validE164(n) {

@@ -141,18 +141,18 @@ type WebhookConfig struct {
 
 // Fate picks messages by recipient, like a Rule, and says how their story ends.
 type Fate struct {
-	Numbers []string
-	Suffix  string
-	Percent float64
-	Salt    string
+	Numbers []string `json:"numbers,omitempty"`
+	Suffix  string   `json:"suffix,omitempty"`
+	Percent float64  `json:"percent,omitempty"`
+	Salt    string   `json:"salt,omitempty"`
 	// Status is the last status: sent, delivered, read or delivery_failed.
-	Status string
+	Status string `json:"status"`
 	// Code is the error code of a delivery_failed (default ERROR_CODE_UNSPECIFIED).
-	Code string
+	Code string `json:"code,omitempty"`
 	// Details, when set, is the JSON object sent as the delivery_failed error's details
 	// (reference 4.1: "extra structured info when available"; 10.4: Meta codes may travel
 	// there). Empty means {}.
-	Details json.RawMessage
+	Details json.RawMessage `json:"details,omitempty"`
 }
 
 // Shapes of an inbound reply: the variants of reference 5.4 a receiver must accept. Every
@@ -383,18 +383,26 @@ func (f Fate) matches(number string) bool {
 	return Rule{Numbers: f.Numbers, Suffix: f.Suffix, Percent: f.Percent, Salt: f.Salt}.Matches(number, "")
 }
 
+func (f Fate) validate() error {
+	if _, ok := hookRank[f.Status]; !ok {
+		return fmt.Errorf("status %q: want sent, delivered, read or delivery_failed", f.Status)
+	}
+	if f.Percent < 0 || f.Percent > 100 {
+		return fmt.Errorf("percent %v is outside 0..100", f.Percent)
+	}
+	if len(f.Details) > 0 && (!isObject(f.Details) || !json.Valid(f.Details)) {
+		return errors.New("details must be a JSON object")
+	}
+	return nil
+}
+
+// ValidateFates reports the first fate that makes no sense.
+func ValidateFates(fates []Fate) error { return validateEach("fate", fates) }
+
 // ValidateWebhooks reports the first problem with a webhook configuration.
 func ValidateWebhooks(c WebhookConfig) error {
-	for i, f := range c.Fates {
-		if _, ok := hookRank[f.Status]; !ok {
-			return fmt.Errorf("fate %d: status %q: want sent, delivered, read or delivery_failed", i, f.Status)
-		}
-		if f.Percent < 0 || f.Percent > 100 {
-			return fmt.Errorf("fate %d: percent %v is outside 0..100", i, f.Percent)
-		}
-		if len(f.Details) > 0 && (!isObject(f.Details) || !json.Valid(f.Details)) {
-			return fmt.Errorf("fate %d: details must be a JSON object", i)
-		}
+	if err := ValidateFates(c.Fates); err != nil {
+		return err
 	}
 	if err := ValidateReplies(c.Replies); err != nil {
 		return err
@@ -702,8 +710,9 @@ func (e *emitter) close() {
 	e.wg.Wait()
 }
 
-// fate returns a message's planned last status and, for a delivery_failed, its error.
-func (e *emitter) fate(number string) (string, apiError) {
+// fateLocked returns a message's planned last status and, for a delivery_failed, its error.
+// The caller holds e.mu.
+func (e *emitter) fateLocked(number string) (string, apiError) {
 	for _, f := range e.cfg.Fates {
 		if f.matches(number) {
 			fail := codeError(cmp.Or(f.Code, CodeUnspecified), 0)
@@ -719,7 +728,9 @@ func (e *emitter) accepted(rec Received) {
 	if e.cfg.Secret == "" {
 		return
 	}
-	status, fail := e.fate(rec.Number)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	status, fail := e.fateLocked(rec.Number)
 	if t := rec.template; t != nil && t.DeliveryFailure != "" {
 		status, fail = HookDeliveryFailed, codeError(t.DeliveryFailure, 0)
 		fail.Details = t.DeliveryDetails
@@ -733,8 +744,6 @@ func (e *emitter) accepted(rec Received) {
 	case HookDeliveryFailed:
 		seq = append(seq, HookDeliveryFailed)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.messages[rec.MessageID] = &hookMessage{number: rec.Number, planned: status, template: rec.Message.TemplateName,
 		campaign: rec.Message.CampaignName}
 	e.order = append(e.order, rec.MessageID)
@@ -902,6 +911,29 @@ func (e *emitter) setReplies(replies []Reply) {
 	e.replies = slices.Clone(replies)
 	e.turns = make([]int, len(replies))
 	e.used = newUses(len(replies))
+}
+
+// setFates replaces the fates of the messages accepted from now on.
+func (e *emitter) setFates(fates []Fate) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfg.Fates = cloneFates(fates)
+}
+
+func (e *emitter) getFates() []Fate {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return cloneFates(e.cfg.Fates)
+}
+
+// cloneFates copies fates deeply enough that the caller's slices are not shared.
+func cloneFates(fates []Fate) []Fate {
+	out := make([]Fate, len(fates))
+	for i, f := range fates {
+		f.Numbers, f.Details = slices.Clone(f.Numbers), slices.Clone(f.Details)
+		out[i] = f
+	}
+	return out
 }
 
 func (e *emitter) getReplies() []Reply {
@@ -1457,6 +1489,30 @@ func (s *Server) SetReplies(replies []Reply) error {
 	}
 	e.setReplies(replies)
 	return nil
+}
+
+// SetFates replaces the fates (Webhooks.Fates) of the messages accepted from now on; those
+// already accepted keep theirs. It returns an error when ValidateFates rejects them or the
+// fake sends no webhooks (no secret).
+func (s *Server) SetFates(fates []Fate) error {
+	if err := ValidateFates(fates); err != nil {
+		return fmt.Errorf("fakeconnectly: %w", err)
+	}
+	e, err := s.signingEmitter()
+	if err != nil {
+		return err
+	}
+	e.setFates(fates)
+	return nil
+}
+
+// Fates returns a copy of the current fates.
+func (s *Server) Fates() []Fate {
+	e := s.webhooks()
+	if e == nil {
+		return []Fate{}
+	}
+	return e.getFates()
 }
 
 // Replies returns a copy of the current replies.
