@@ -34,67 +34,67 @@ const maxBody = 1 << 20
 type Config struct {
 	// BusinessID is the business id the API answers for; other ids in the path get 404.
 	// Required.
-	BusinessID string
+	BusinessID string `json:"businessId,omitempty"`
 	// APIKey is the X-API-Key value the API accepts; a missing or different key gets 401.
 	// Required.
-	APIKey string
+	APIKey string `json:"apiKey,omitempty"`
 	// RateLimit is the number of sends per second the business may make, as a token bucket
 	// holding one second's worth (burst == RateLimit); excess sends get 429. Template and
 	// session sends take from the same bucket. 0 means DefaultRateLimit, -1 disables the
 	// limit.
-	RateLimit int
+	RateLimit int `json:"rateLimit,omitempty"`
 	// RateLimitBody is the body shape of the rate limit's 429: BodyError (the default:
 	// Connectly's JSON error body with ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED) or
 	// BodyEmpty (a bare 429).
-	RateLimitBody string
+	RateLimitBody string `json:"rateLimitBody,omitempty"`
 	// RateLimitRetryAfter adds a Retry-After header to the rate limit's 429: the whole
 	// seconds until the bucket holds a token again, at least 1. The reference documents no
 	// Retry-After (4.4, 8) and leaves its presence open (10.13), so by default there is none.
-	RateLimitRetryAfter bool
+	RateLimitRetryAfter bool `json:"rateLimitRetryAfter,omitempty"`
 	// Rules inject faults; the first matching rule applies. See Rule.
-	Rules []Rule
+	Rules []Rule `json:"rules,omitempty"`
 	// DeletedTemplateFailure is the error code of the delivery_failed event of a message
 	// whose template is deleted (DELETE …/templates/{name}) before it is delivered: "in-flight
 	// sends using it fail at delivery" (reference 7), with no code given. Default
 	// ERROR_CODE_MESSAGE_TEMPLATE_DELETED (4.3 #17).
-	DeletedTemplateFailure string
+	DeletedTemplateFailure string `json:"deletedTemplateFailure,omitempty"`
 	// Templates are the templates that exist. When empty, every template name and language
 	// exists and is approved.
-	Templates []Template
+	Templates []Template `json:"templates,omitempty"`
 	// Senders are the business's WhatsApp numbers. When set, a send's sender must be one of
 	// them, and is required when there are several (ERROR_CODE_INVALID_SENDER_ID). When
 	// empty, any E.164 sender is accepted and it may be omitted.
-	Senders []string
+	Senders []string `json:"senders,omitempty"`
 	// MaxReceived caps how many sends Received keeps (the first ones); later sends still
 	// count in Stats and AcceptedCount. 0 keeps everything. Long benchmarks should set it.
 	// When it is set, no conversations are kept either (Conversations answers an error).
-	MaxReceived int
+	MaxReceived int `json:"maxReceived,omitempty"`
 	// Clock is the time source of the rate limit, message ids and Received.At. Default
 	// time.Now. Rule latency always waits in real time.
-	Clock func() time.Time
+	Clock func() time.Time `json:"-"`
 	// Webhooks makes the fake call signed webhooks for accepted messages (see WebhookConfig).
 	// Nothing is sent while its Secret is empty.
-	Webhooks WebhookConfig
+	Webhooks WebhookConfig `json:"webhooks"`
 	// WindowAnswer is how a session send to a customer whose 24-hour window is closed is
 	// answered: WindowAnswerCodes (the default, "" too), WindowAnswerOutsideWindow,
 	// WindowAnswerNoConversation, WindowAnswerDeadline504 or WindowAnswerPrecondition.
-	WindowAnswer string
+	WindowAnswer string `json:"windowAnswer,omitempty"`
 	// IgnoreWindow accepts session sends whatever the window (for benchmarks of the send
 	// path). The record still flags those made outside a window (Received.OutsideWindow).
-	IgnoreWindow bool
+	IgnoreWindow bool `json:"ignoreWindow,omitempty"`
 	// Strict turns on refusals the reference does not state (see Strict); all are off by
 	// default.
-	Strict Strict
+	Strict Strict `json:"strict"`
 	// NumberPunctuation is how a number written with punctuation ("+1(604) 585 2331") is
 	// taken: NumbersNormalized (the default, "" too: the reference's guess, 2.1) or
 	// NumbersRefused.
-	NumberPunctuation string
+	NumberPunctuation string `json:"numberPunctuation,omitempty"`
 	// RefuseBSUIDSessions answers a session send to a BSUID-only recipient (a BSUID in
 	// recipient.id or recipient.userId, no E.164 id) with 400, ERROR_TYPE_INVALID_REQUEST and
 	// no code, after the body checks and before the window: the GitBook's "sending to
 	// BSUID-only customers is not available yet and returns 400" (reference 3.1, 6, 10.9).
 	// By default such a send is accepted, as the newer page says.
-	RefuseBSUIDSessions bool
+	RefuseBSUIDSessions bool `json:"refuseBsuidSessions,omitempty"`
 }
 
 // Received is the record of one request to a send endpoint.

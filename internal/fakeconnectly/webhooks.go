@@ -78,53 +78,53 @@ var hookRank = map[string]int{HookSent: 1, HookDeliveryFailed: 2, HookDelivered:
 type WebhookConfig struct {
 	// URL receives both topics, unless a registration made through the webhook API gives a
 	// topic another address. Empty: only registered addresses receive calls.
-	URL string
+	URL string `json:"url,omitempty"`
 	// URLs are more receivers of both topics beside URL, as replicas of one receiver: each
 	// event goes to one of URL and URLs, chosen by a stable hash of the event, and a duplicate
 	// of it (DuplicatePercent) to another one. Reordering and duplicates work as with one.
-	URLs []string
+	URLs []string `json:"urls,omitempty"`
 	// TopicURLs gives a topic its own receivers (keyed "messages" or "delivery_status"), in
 	// place of URL and URLs. A registration made through the webhook API (one address per
 	// topic, reference 5.1) still takes precedence over both.
-	TopicURLs map[string][]string
+	TopicURLs map[string][]string `json:"topicUrls,omitempty"`
 	// Secret signs every call. No webhook is sent without one.
-	Secret string
+	Secret string `json:"secret,omitempty"`
 	// Fates decide each accepted message's last status; the first matching one applies, and a
 	// message no fate matches is read.
-	Fates []Fate
+	Fates []Fate `json:"fates,omitempty"`
 	// Replies make some recipients answer after reading: the first matching reply applies.
-	Replies []Reply
+	Replies []Reply `json:"replies,omitempty"`
 	// DuplicatePercent (0..100) of events are sent a second time (to another receiver when
 	// there are several).
-	DuplicatePercent float64
+	DuplicatePercent float64 `json:"duplicatePercent,omitempty"`
 	// ReorderPercent (0..100) of messages have their events sent in a shuffled order
 	// (reference 5.1: "webhook ordering/duplicates are not guaranteed anywhere in the
 	// docs"). Only their arrival is shuffled: each event keeps its own timestamp, the time
 	// its status happened (5.4), so a delivered event that arrives before its sent event is
 	// still stamped after it.
-	ReorderPercent float64
+	ReorderPercent float64 `json:"reorderPercent,omitempty"`
 	// Delay spaces a message's events: each comes a random 0..2×Delay after the previous one
 	// (after the accept for the first). 0 sends them as fast as the calls go.
-	Delay time.Duration
+	Delay time.Duration `json:"delay,omitempty"`
 	// Concurrency is the number of calls in flight. Default 8.
-	Concurrency int
+	Concurrency int `json:"concurrency,omitempty"`
 	// Attempts is how many times a call that was not answered 200 is tried, 100 ms apart
 	// and doubling. Default 5. Only 200 acknowledges a call (reference 5.3: "any non-200 is
 	// treated as failure"): a 201, 202 or 204 is retried like a 500.
-	Attempts int
+	Attempts int `json:"attempts,omitempty"`
 	// BSUIDs gives phone customers a BSUID ("+15550001234" -> "US.13491208655302741918"),
 	// as on a WhatsApp number with BSUIDs enabled (reference 6): their webhook objects carry
 	// userId and phoneNumber beside id, and an inbound message from them opens the window of
 	// both identities. A phone-less customer (a send to "bsuid:CC.id") always comes as {id:
 	// BSUID, userId: BSUID, phoneNumber: ""}.
-	BSUIDs map[string]string
+	BSUIDs map[string]string `json:"bsuids,omitempty"`
 	// FailedStatus is the word a failure's statusUpdate.status carries: HookDeliveryFailed
 	// (the default, "" too: every page but one) or HookDeliveryFailure (the README's
 	// spelling, reference 5.1).
-	FailedStatus string
+	FailedStatus string `json:"failedStatus,omitempty"`
 	// ListReply is the form of a list reply (ReplyList): ListReplyResponse (the default, ""
 	// too), ListReplyTitle or ListReplyButton. Reference 5.4 found no shape for it.
-	ListReply string
+	ListReply string `json:"listReply,omitempty"`
 	// OmitBusinessNumber leaves the recipient (the business number the customer wrote to) out
 	// of inbound messages-topic calls: the shape of reference 5.4, whose inbound examples
 	// carry none ("the customer is the webhook's sender on inbound events"), so a receiver
@@ -132,11 +132,11 @@ type WebhookConfig struct {
 	// parties: the reference's reading would be to leave it out, but callers that keep the
 	// 24-hour window per business number (reference 3.1) rely on the named number, and the
 	// default stays. The fake's windows stay per number either way.
-	OmitBusinessNumber bool
+	OmitBusinessNumber bool `json:"omitBusinessNumber,omitempty"`
 	// Seed makes the random choices (duplicates, order, delays) repeatable; 0 picks one.
-	Seed uint64
+	Seed uint64 `json:"seed,omitempty"`
 	// HTTPClient makes the calls; default a client with a 10 s timeout.
-	HTTPClient *http.Client
+	HTTPClient *http.Client `json:"-"`
 }
 
 // Fate picks messages by recipient, like a Rule, and says how their story ends.
