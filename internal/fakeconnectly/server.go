@@ -172,7 +172,9 @@ type Stats struct {
 	// was open.
 	TemplatesInWindow int `json:"templatesInWindow"`
 	// Accepted counts the messages taken as sent, including those whose answer was lost and
-	// those sent despite an error answer.
+	// those sent despite an error answer. A message taken on arrival (Rule.Sent) counts from
+	// then, as AcceptedCount does, while its request joins Requests and Received only once
+	// it is answered or its client has gone.
 	Accepted int `json:"accepted"`
 	// DistinctAccepted counts the distinct numbers with at least one accepted message.
 	DistinctAccepted int `json:"distinctAccepted"`
