@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -49,6 +50,12 @@ type FakeParams struct {
 	Senders                                 []string
 	DeletedTemplateFailure                  string
 	OmitInboundBusinessNumber               bool
+	// ConfigFile, when set, is the path of a JSON fakeconnectly.Config
+	// (fakeconnectly.ParseConfig) that replaces every option above but Listen: it reaches
+	// the knobs no option does (fates, templates, replies, management-endpoint rules...).
+	// BusinessID, APIKey and WebhookSecret, when set, take precedence over the file's, so
+	// the fake answers for the business and signs with the secret its clients use.
+	ConfigFile string
 	// Listening, when set, is told the fake's URL and how many fault rules it applies once it
 	// listens.
 	Listening func(url string, rules int)
@@ -84,8 +91,11 @@ func RunFakeConnectly(ctx context.Context, p FakeParams) error {
 }
 
 // FakeConfig maps p onto the fake's config: its fault rules (read from the faults file) and
-// its webhook mix.
+// its webhook mix, or the config file.
 func FakeConfig(p FakeParams) (fakeconnectly.Config, error) {
+	if p.ConfigFile != "" {
+		return fakeConfigFile(p)
+	}
 	var rules []fakeconnectly.Rule
 	switch p.Faults {
 	case "", "none":
@@ -124,4 +134,22 @@ func FakeConfig(p FakeParams) (fakeconnectly.Config, error) {
 		WindowAnswer: p.WindowAnswer, NumberPunctuation: p.NumberPunctuation, Strict: strict,
 		RefuseBSUIDSessions: p.RefuseBSUIDSessions, Senders: p.Senders,
 		DeletedTemplateFailure: p.DeletedTemplateFailure}, nil
+}
+
+// fakeConfigFile reads p.ConfigFile, with p's business id, API key and webhook secret in
+// place of the file's when they are set.
+func fakeConfigFile(p FakeParams) (fakeconnectly.Config, error) {
+	f, err := os.Open(p.ConfigFile)
+	if err != nil {
+		return fakeconnectly.Config{}, fmt.Errorf("--fake-config: %w", err)
+	}
+	defer f.Close()
+	cfg, err := fakeconnectly.ParseConfig(f)
+	if err != nil {
+		return fakeconnectly.Config{}, fmt.Errorf("--fake-config %s: %w", p.ConfigFile, err)
+	}
+	cfg.BusinessID = cmp.Or(p.BusinessID, cfg.BusinessID)
+	cfg.APIKey = cmp.Or(p.APIKey, cfg.APIKey)
+	cfg.Webhooks.Secret = cmp.Or(p.WebhookSecret, cfg.Webhooks.Secret)
+	return cfg, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,6 +15,7 @@ import (
 func (a *app) fakeConnectlyCmd() *cobra.Command {
 	var (
 		listen, businessID, apiKey, faults string
+		configFile                         string
 		rate                               int
 		webhookURL, webhookMix             string
 		throttleBody                       string
@@ -31,9 +33,14 @@ message replied to), or POST /_fake/windows without a webhook.
 --faults demo injects the demo's fault mix; --faults FILE reads a JSON list of rules.
 Control endpoints for tests: GET /_fake/received, GET /_fake/stats, GET /_fake/accepted,
 POST /_fake/reset, GET and POST /_fake/rules and /_fake/replies, POST /_fake/inbound,
-GET, POST and DELETE /_fake/windows.
+GET, POST and DELETE /_fake/windows, GET and POST /_fake/fates and /_fake/templates.
 --webhooks demo calls signed delivery_status and messages webhooks for accepted messages, at
---webhook-url or at the addresses registered through the fake's webhook API.`,
+--webhook-url or at the addresses registered through the fake's webhook API.
+--fake-config FILE reads the whole configuration from a JSON file (the fake's Config, camelCase:
+"rules", "templates", "webhooks": {"secret", "url", "fates", "replies", "delay": "200ms", ...},
+"strict", ...) in place of the other options but --listen; --business-id, --api-key and
+CONNECTLY_WEBHOOK_SECRET, when given, take precedence over the file's. POST /_fake/fates and
+/_fake/templates change those while it runs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			contract.OmitInboundBusinessNumber = !inboundBusinessNumber
@@ -43,15 +50,35 @@ GET, POST and DELETE /_fake/windows.
 			if apiKey == "" {
 				apiKey = a.getenv("CONNECTLY_API_KEY")
 			}
+			listening := func(url string, rules int) {
+				fmt.Fprintf(a.stdout, "fake Connectly listening on %s (business %s, %d rules)\n", url, cmp.Or(businessID, "from "+configFile), rules)
+			}
+			if configFile != "" {
+				// The file is the whole configuration: an option beside it would be dropped
+				// or fight it, so it is refused.
+				var given []string
+				for _, name := range configReplaces {
+					if cmd.Flags().Changed(name) {
+						given = append(given, "--"+name)
+					}
+				}
+				if len(given) > 0 {
+					return usageError{fmt.Errorf("--fake-config gives the whole configuration: put %s in the file", strings.Join(given, ", "))}
+				}
+				err := serve.RunFakeConnectly(cmd.Context(), serve.FakeParams{Listen: listen, BusinessID: businessID, APIKey: apiKey,
+					WebhookSecret: a.getenv("CONNECTLY_WEBHOOK_SECRET"), ConfigFile: configFile, Listening: listening})
+				if errors.As(err, new(serve.FakeOptionError)) {
+					return usageError{err}
+				}
+				return err
+			}
 			if businessID == "" || apiKey == "" {
 				return usageError{fmt.Errorf("fake-connectly needs --business-id and --api-key (or CONNECTLY_BUSINESS_ID / CONNECTLY_API_KEY)")}
 			}
 			p := contract
 			p.Listen, p.BusinessID, p.APIKey, p.Faults, p.Rate, p.ThrottleBody = listen, businessID, apiKey, faults, rate, throttleBody
 			p.Webhooks, p.WebhookURL, p.WebhookSecret = webhookMix, webhookURL, a.getenv("CONNECTLY_WEBHOOK_SECRET")
-			p.Listening = func(url string, rules int) {
-				fmt.Fprintf(a.stdout, "fake Connectly listening on %s (business %s, %d rules)\n", url, businessID, rules)
-			}
+			p.Listening = listening
 			err := serve.RunFakeConnectly(cmd.Context(), p)
 			if errors.As(err, new(serve.FakeOptionError)) {
 				return usageError{err}
@@ -60,6 +87,8 @@ GET, POST and DELETE /_fake/windows.
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8085", "address to listen on")
+	// Not --config: that is the global option naming Herald's own config file.
+	cmd.Flags().StringVar(&configFile, "fake-config", "", "a JSON file with the fake's whole configuration, in place of the other options (see --help)")
 	cmd.Flags().StringVar(&businessID, "business-id", "", "business id in the path (env CONNECTLY_BUSINESS_ID)")
 	cmd.Flags().StringVar(&apiKey, "api-key", "", "accepted X-API-Key (env CONNECTLY_API_KEY)")
 	cmd.Flags().StringVar(&faults, "faults", "none", "fault rules: none, demo, or a JSON file")
@@ -79,7 +108,12 @@ GET, POST and DELETE /_fake/windows.
 	f.BoolVar(&contract.RefuseBSUIDSessions, "refuse-bsuid-sessions", false, "answer a session send to a BSUID-only customer with 400 (the older docs' reading)")
 	f.StringSliceVar(&contract.Senders, "senders", nil, "the business's sender numbers in E.164; a send's sender must be one of them (default: any)")
 	f.BoolVar(&inboundBusinessNumber, "inbound-business-number", true, "name the business number written to as the recipient of inbound messages webhooks "+
-		"(reference 5.4 shows no inbound recipient; Connectly's status events name both parties); the fake's windows are per number either way")
+		"(reference 5.4 shows no inbound recipient: false gives its documented shape; Connectly's status events name both parties); "+
+		"the fake's windows are per number either way")
 	f.StringVar(&contract.DeletedTemplateFailure, "deleted-template-failure", fakeconnectly.CodeTemplateDeleted, "error code of the delivery failure of a message whose template was deleted in flight")
 	return cmd
 }
+
+// configReplaces are the options of fake-connectly that --fake-config replaces.
+var configReplaces = []string{"faults", "rate", "throttle-body", "webhooks", "webhook-url", "retry-after", "window-answer",
+	"number-punctuation", "strict", "refuse-bsuid-sessions", "senders", "inbound-business-number", "deleted-template-failure"}

@@ -14,20 +14,20 @@ type Strict struct {
 	// than 4 consecutive spaces (ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID). That is Meta's
 	// rule for template text parameters; the reference does not quote it (2.2 says only
 	// "text", 9.2 lists 132012 "parameter format mismatch" without saying what mismatches).
-	TextWhitespace bool
+	TextWhitespace bool `json:"textWhitespace,omitempty"`
 	// HTTPSMedia refuses a header_image, header_video or header_document URL that is not
 	// https. The reference says only "URL of an image" (2.2), so by default an absolute
 	// http URL is taken too.
-	HTTPSMedia bool
+	HTTPSMedia bool `json:"httpsMedia,omitempty"`
 	// DuplicateParams refuses a parameters list that names one key twice. The reference
 	// says nothing of it; by default the send is taken (the last value is the one a
 	// rendering would use).
-	DuplicateParams bool
+	DuplicateParams bool `json:"duplicateParams,omitempty"`
 	// ChannelType refuses a session recipient or sender object without channelType. The
 	// reference shows channelType "whatsapp" in both objects (3) and marks only name
 	// optional, but does not say a missing one is refused, and the business has no other
 	// channel; by default it is taken as whatsapp.
-	ChannelType bool
+	ChannelType bool `json:"channelType,omitempty"`
 }
 
 // How a template number or a session recipient written with punctuation is taken

@@ -42,13 +42,18 @@ const controlPrefix = "/_fake/"
 //	GET  /_fake/webhooks  JSON WebhookStats
 //	GET  /_fake/receivers JSON Receivers
 //	POST /_fake/receivers SetReceivers with a JSON Receivers; 400 when invalid
+//	GET  /_fake/fates     JSON array of the current fates
+//	POST /_fake/fates     SetFates with a JSON array of fates; 400 when invalid (or when
+//	                      the fake sends no webhooks)
+//	GET  /_fake/templates JSON array of the business's templates
+//	POST /_fake/templates SetTemplates with a JSON array of templates; 400 when invalid
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, controlPrefix)
 	method := http.MethodGet
 	switch name {
 	case "reset":
 		method = http.MethodPost
-	case "rules", "replies", "inbound", "receivers":
+	case "rules", "replies", "inbound", "receivers", "fates", "templates":
 		if r.Method == http.MethodPost || name == "inbound" && r.Method != http.MethodGet {
 			method = http.MethodPost
 		}
@@ -83,6 +88,10 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
 		setControl(w, r, "replies", s.SetReplies)
 	case name == "receivers":
 		setControl(w, r, "receivers", s.SetReceivers)
+	case name == "fates":
+		setControl(w, r, "fates", s.SetFates)
+	case name == "templates":
+		setControl(w, r, "templates", s.SetTemplates)
 	case name == "inbound":
 		var in inboundRequest
 		if !decodeControl(w, r, &in) {
@@ -136,6 +145,8 @@ var controlReads = map[string]func(s *Server, number string) any{
 	"webhooks":  func(s *Server, _ string) any { return s.WebhookStats() },
 	"receivers": func(s *Server, _ string) any { return s.Receivers() },
 	"windows":   func(s *Server, _ string) any { return s.Windows() },
+	"fates":     func(s *Server, _ string) any { return s.Fates() },
+	"templates": func(s *Server, _ string) any { return s.Templates() },
 }
 
 // controlRead returns the answer of GET /_fake/<name>, number being the request's number
@@ -305,6 +316,32 @@ func (c Remote) Receivers(ctx context.Context) (Receivers, error) {
 // of a receiver.
 func (c Remote) SetReceivers(ctx context.Context, r Receivers) error {
 	return c.post(ctx, "receivers", "receivers", r, nil)
+}
+
+// Fates returns the fake's current fates.
+func (c Remote) Fates(ctx context.Context) ([]Fate, error) {
+	return get[[]Fate](ctx, c, "fates")
+}
+
+// SetFates replaces the fates of the messages the fake accepts from now on.
+func (c Remote) SetFates(ctx context.Context, fates []Fate) error {
+	if fates == nil {
+		fates = []Fate{}
+	}
+	return c.post(ctx, "fates", "fates", fates, nil)
+}
+
+// Templates returns the business's templates as the fake has them.
+func (c Remote) Templates(ctx context.Context) ([]Template, error) {
+	return get[[]Template](ctx, c, "templates")
+}
+
+// SetTemplates replaces the business's templates (none: a send may name any template).
+func (c Remote) SetTemplates(ctx context.Context, list []Template) error {
+	if list == nil {
+		list = []Template{}
+	}
+	return c.post(ctx, "templates", "templates", list, nil)
 }
 
 // get decodes the answer of GET /_fake/<name> into a T.

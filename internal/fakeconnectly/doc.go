@@ -42,7 +42,9 @@
 // documents no Retry-After and leaves its presence open (10.13): no answer carries one unless
 // asked, by Config.RateLimitRetryAfter (the seconds until a token) or a Rule's RetryAfter (any
 // value, an HTTP-date too). A Rule's Details fills the error body's details object, {} by
-// default (4.1: "extra structured info when available").
+// default (4.1: "extra structured info when available"), and its Type and Message replace
+// the body's type and message, so any pairing a client may meet can be played (3.1's
+// ERROR_TYPE_FAILED_PRECONDITION with the window's code, 9.2's "(#131056) ..." messages).
 //
 // A session send (send/messages, reference 3 and 3.1) has recipient {id, channelType, name?}
 // with an E.164 number or a bare BSUID in id (or a BSUID in userId), an optional sender
@@ -97,10 +99,25 @@
 // number, suffix, template, endpoint (Kind: template or session; a rule with a Template
 // never matches a session send) or a stable hash of the number (Percent, with a Salt so two
 // rules pick different people), and answer with an error code, an HTTP status, extra
-// latency, or a lost response (the message is accepted and the connection is closed without
-// an answer, the case that makes a send's outcome unknown to Herald). Times limits a fault
-// to the first N matching requests of each number, which models "fails twice, then
-// succeeds".
+// latency, or a lost response (the connection is closed without an answer, the case that
+// makes a send's outcome unknown to Herald). Times limits a fault to the first N matching
+// requests of each number, which models "fails twice, then succeeds".
+//
+// Whether a message went out when its client saw no success is always the rule's explicit
+// choice (reference 4.4: "500, 502, 503, 504, connection reset, timeout | TRANSIENT |
+// duplicate risk ... retrying after a timeout may double-send"). "sent": true takes the
+// message on arrival, before the rule's latency: its webhooks go out while the call hangs,
+// and a client that times out leaves it sent (Received: the message id and ErrorCode
+// CANCELED; Stats.SentCanceled), so a retry sends it twice. Without it, a client that times
+// out leaves nothing sent. A lost response sends the message by default; with "sent": false
+// the connection drops before the message is taken (ErrorCode DROPPED, Stats.Dropped).
+//
+// The management endpoints fail too (reference 5.2: update/webhooks "Errors
+// 400/401/404/500", delete/webhooks "errors 401/404/500"): a rule with "endpoint":
+// "webhooks" applies to the four webhook registration calls, "endpoint": "templates" to
+// get/templates and DELETE templates/{name}, after the key and business checks, with a
+// code or an error status, any body shape, type, message, details, Retry-After and latency;
+// "times" counts the calls. A failed call changes nothing.
 //
 // The answer shapes of the send endpoints, and the rule (JSON form) that gives each (add
 // "kind": "session" to limit one to session sends):
@@ -114,6 +131,9 @@
 //	bare 429                               {"status": 429, "body": "empty"}
 //	a documented error code                {"code": "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"}
 //	accepted, answer lost                  {"loseResponse": true}
+//	connection reset, nothing sent         {"loseResponse": true, "sent": false}
+//	taken on arrival, slow answer          {"latency": "30s", "sent": true} (+ "status": 503)
+//	slow answer, not sent if timed out     {"latency": "30s"}
 //
 // The JSON 5xx body is the reference's own example: message "Internal server error", userTitle
 // "Encountered unexpected error", ERROR_TYPE_UNSPECIFIED, ERROR_CODE_UNSPECIFIED. A rule with
@@ -134,15 +154,16 @@
 //	button-top      buttonResponse {text, id}; no message, no context
 //	list            message {id}, context {replyToId}, listResponse {id, text}
 //	quoted          message {id, text}, context {replyToId}
-//	media           message {id, attachments: [{type: image, url}]}; no callbackData
+//	media           message {id, attachments: [{type, url, caption?}]} (image, video, audio,
+//	                document + filename: Reply.Media, Reply.Caption); no callbackData
 //	location        message {id, location {latitude, longitude}}; no callbackData
-//	referral        message {id, text, referral {ctwaClid, sourceUrl, ...}}, attachments: [],
-//	                location: null; no callbackData
+//	referral        message {id, text, referral {ctwaClid, sourceUrl, ..., imageUrl or
+//	                videoUrl + thumbnailUrl}}, attachments: [], location: null; no callbackData
 //	button-bare     context {replyToId}, buttonResponse {text, payload}; no message
 //	reaction        message {id, reaction {messageId, emoji}}, context {replyToId}
 //
 // The button, list, quoted and reaction shapes echo the callbackData of the message replied to; the
-// customer is the sender. A customer known by a BSUID is written as reference 5.4 and 6 say,
+// customer is the sender, with their name when the Reply gives one (Reply.Name; null otherwise). A customer known by a BSUID is written as reference 5.4 and 6 say,
 // never in the template API's "bsuid:" form: a phone-less one {id: BSUID, userId: BSUID,
 // phoneNumber: ""}, a phone one with a BSUID (WebhookConfig.BSUIDs) {id: phone, userId:
 // BSUID, phoneNumber: phone}. Only an answer of exactly 200 acknowledges a webhook call (5.3);
@@ -204,4 +225,6 @@
 //	GET  /_fake/conversations      every customer's record; ?number=N for one
 //	GET  /_fake/webhooks   the webhook totals (WebhookStats), by status, shape and address
 //	GET, POST /_fake/receivers  the webhook receivers {"urls": [...], "topics": {...}}
+//	GET, POST /_fake/fates      the fates of the messages accepted from now on
+//	GET, POST /_fake/templates  the business's templates (get/templates lists them)
 package fakeconnectly

@@ -41,8 +41,13 @@ const (
 )
 
 // CodeCanceled is the ErrorCode recorded for a request whose client went away while a rule's
-// Latency was being waited out; nothing was answered and the message was not accepted.
+// Latency was being waited out: nothing was answered. Without a message id the message was
+// not sent; with one (Rule.Sent: taken on arrival) it went out all the same.
 const CodeCanceled = "CANCELED"
+
+// CodeDropped is the ErrorCode recorded for a request whose connection the fake closed before
+// taking the message (Rule.LoseResponse with NotSent): nothing was answered, nothing sent.
+const CodeDropped = "DROPPED"
 
 // userMessage is the troubleshooting hint every documented error body carries.
 const userMessage = "Pass along the connectly trace id 'cnct_trace_id' to the team for more information."

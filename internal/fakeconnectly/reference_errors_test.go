@@ -268,3 +268,72 @@ func TestReference1HeaderAndSuccessStatuses(t *testing.T) {
 		}
 	}
 }
+
+// TestReference4_1FreeTypeAndMessage: a rule sets the error body's type and message freely,
+// keeping its code: the FAILED_PRECONDITION type public client code meets with the window's
+// code (3.1), and Meta's numbered messages that may reach a client (9.2: "for mapping
+// details/messages if they appear"). userTitle follows the message, except the UNSPECIFIED
+// body's own title (4.2, 5.4); the other fields keep the 4.1 shape.
+func TestReference4_1FreeTypeAndMessage(t *testing.T) {
+	t.Parallel()
+	const pairLimit = "(#131056) (Business Account, Consumer Account) pair rate limit hit"
+	const spam = "(#131048) Spam rate limit hit"
+	cases := []struct {
+		rule                      Rule
+		status                    int
+		message, typ, code, title string
+		sent                      bool
+	}{
+		{Rule{Code: CodeOutsideWindow, Type: TypeFailedPrecondition}, 400,
+			"Failed to send a message because more than 24 hours have passed since the customer last replied",
+			TypeFailedPrecondition, CodeOutsideWindow,
+			"Failed to send a message because more than 24 hours have passed since the customer last replied", false},
+		{Rule{Code: CodeUnspecified, Status: 400, Message: pairLimit}, 400, pairLimit, TypeUnspecified, CodeUnspecified,
+			"Encountered unexpected error", false},
+		{Rule{Code: "ERROR_CODE_BUSINESS_REACHED_LIMITS", Message: spam}, 400, spam, TypeInvalidRequest,
+			"ERROR_CODE_BUSINESS_REACHED_LIMITS", spam, false},
+		{Rule{Status: 503, Sent: true, Type: "ERROR_TYPE_UNAVAILABLE", Message: "(#131016) Service unavailable"}, 503,
+			"(#131016) Service unavailable", "ERROR_TYPE_UNAVAILABLE", CodeUnspecified, "Encountered unexpected error", true},
+		{Rule{Code: CodeOutsideWindow, Status: 504}, 504,
+			"Failed to send a message because more than 24 hours have passed since the customer last replied",
+			TypeDeadlineExceeded, CodeOutsideWindow,
+			"Failed to send a message because more than 24 hours have passed since the customer last replied", false},
+	}
+	for i, c := range cases {
+		s, base := newFake(t, Config{RateLimit: -1, Rules: []Rule{c.rule}})
+		if err := s.OpenWindow(customer, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		for kind, a := range map[string]rawAnswer{"template": sendRaw(t, base, customer), "session": sessionSendTo(t, base, customer)} {
+			if a.status != c.status {
+				t.Errorf("case %d %s: status %d, want %d", i, kind, a.status, c.status)
+			}
+			m := errorFields(t, a)
+			if m["message"] != c.message || m["type"] != c.typ || m["code"] != c.code || m["userTitle"] != c.title {
+				t.Errorf("case %d %s: body %s, want message %q, type %s, code %s, userTitle %q", i, kind, a.body, c.message, c.typ, c.code, c.title)
+			}
+		}
+		if got := s.AcceptedCount(customer); got != map[bool]int{true: 2}[c.sent] {
+			t.Errorf("case %d: AcceptedCount %d", i, got)
+		}
+		if rec := s.Received(); len(rec) != 2 || rec[0].ErrorCode != c.code {
+			t.Errorf("case %d: records %+v, want both keyed by the code %s", i, rec, c.code)
+		}
+	}
+	for _, bad := range []Rule{{Type: TypeFailedPrecondition}, {Message: "x"}, {Status: 200, Message: "x"},
+		{Status: 502, Body: BodyEmpty, Type: TypeUnspecified}, {Status: 504, Body: BodyGateway, Message: "x"}} {
+		if err := ValidateRules([]Rule{bad}); err == nil || !strings.Contains(err.Error(), "type and message") {
+			t.Errorf("%+v validated (%v)", bad, err)
+		}
+	}
+	// Both travel through the rules' JSON form.
+	var out []Rule
+	if err := json.Unmarshal([]byte(`[{"code":"`+CodeOutsideWindow+`","type":"`+TypeFailedPrecondition+`","message":"`+spam+`"}]`), &out); err != nil ||
+		len(out) != 1 || out[0].Type != TypeFailedPrecondition || out[0].Message != spam {
+		t.Fatalf("rules %+v, %v", out, err)
+	}
+	b, _ := json.Marshal(out[0])
+	if !strings.Contains(string(b), `"type":"`+TypeFailedPrecondition+`"`) || !strings.Contains(string(b), `"message":"`+spam+`"`) {
+		t.Errorf("written back as %s", b)
+	}
+}

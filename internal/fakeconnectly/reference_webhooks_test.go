@@ -5,12 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // wireCall is one webhook call as it came over the wire.
@@ -427,5 +430,63 @@ func TestReference5_2Registrations(t *testing.T) {
 	}
 	if status, _, _ := request(t, http.MethodGet, base+"/v1/businesses/other/webhooks", testKey, ""); status != 404 {
 		t.Errorf("other business: %d", status)
+	}
+}
+
+// TestReference5_1ReorderShufflesArrivalOnly: "webhook ordering/duplicates are not guaranteed"
+// (5.1), and timestamp is when the status happened (5.4). With every message reordered, the
+// events of some messages arrive out of their order, yet every message's timestamps still
+// read sent <= delivered <= read, and they are the same on a duplicate.
+func TestReference5_1ReorderShufflesArrivalOnly(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	sink := &wireSink{}
+	s, base := newFake(t, Config{RateLimit: -1, Clock: clock.Now, Webhooks: WebhookConfig{URL: startSink(t, sink), Secret: "k",
+		Seed: 5, Delay: time.Minute, ReorderPercent: 100, DuplicatePercent: 30, Concurrency: 1}})
+	t.Cleanup(func() { s.Close() })
+	const n = 20
+	for i := range n {
+		if a := sendRaw(t, base, fmt.Sprintf("+1555000%04d", i)); a.status != 200 {
+			t.Fatalf("send: %d %s", a.status, a.body)
+		}
+	}
+	clock.Advance(time.Hour)
+	kick(s)
+	settled(t, s)
+	type event struct {
+		status string
+		at     int64
+	}
+	byMessage := map[string][]event{}
+	for _, c := range sink.snapshot() { // in arrival order: one call at a time
+		su := c.body["statusUpdate"].(map[string]any)
+		at, err := strconv.ParseInt(c.body["timestamp"].(string), 10, 64)
+		if err != nil {
+			t.Fatalf("timestamp %v", c.body["timestamp"])
+		}
+		byMessage[su["id"].(string)] = append(byMessage[su["id"].(string)], event{su["status"].(string), at})
+	}
+	if len(byMessage) != n {
+		t.Fatalf("%d messages had events, want %d", len(byMessage), n)
+	}
+	rank := map[string]int{HookSent: 0, HookDelivered: 1, HookRead: 2}
+	outOfOrder := 0
+	for id, evs := range byMessage {
+		stamp := map[string]int64{}
+		for i, ev := range evs {
+			if prev, ok := stamp[ev.status]; ok && prev != ev.at {
+				t.Errorf("%s: two %s events stamped %d and %d; a duplicate keeps its timestamp", id, ev.status, prev, ev.at)
+			}
+			stamp[ev.status] = ev.at
+			if i > 0 && rank[ev.status] < rank[evs[i-1].status] {
+				outOfOrder++
+			}
+		}
+		if len(stamp) != 3 || stamp[HookSent] > stamp[HookDelivered] || stamp[HookDelivered] > stamp[HookRead] {
+			t.Errorf("%s: timestamps %v, want sent <= delivered <= read whatever the arrival order", id, stamp)
+		}
+	}
+	if outOfOrder == 0 {
+		t.Error("no message's events arrived out of order; the test shows nothing")
 	}
 }

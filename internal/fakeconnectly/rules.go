@@ -10,19 +10,51 @@ import (
 	"time"
 )
 
+// Endpoints a Rule applies to (Rule.Endpoint).
+const (
+	// EndpointSend is the two send endpoints (reference 2 and 3), the default.
+	EndpointSend = "send"
+	// EndpointWebhooks is the webhook registration endpoints (reference 5.2): create/webhooks,
+	// webhooks (the listing), update/webhooks/{id} and delete/webhooks/{id}.
+	EndpointWebhooks = "webhooks"
+	// EndpointTemplates is the template endpoints (reference 7): get/templates and DELETE
+	// templates/{name}.
+	EndpointTemplates = "templates"
+)
+
 // Rule injects a fault into the sends it matches. A rule matches a send when every match
 // field that is set matches; a rule with no match field set matches every send. Rules are
 // tried in order and the first matching one applies. Rules only see sends that passed
-// authentication, the rate limit and validation.
+// authentication, the rate limit and validation. A rule with an Endpoint of
+// EndpointWebhooks or EndpointTemplates applies to the management calls instead (see
+// Endpoint).
 //
-// The fault fields combine as follows: Latency is waited out first (and, if the client goes
-// away meanwhile, the send is recorded with ErrorCode CodeCanceled and not accepted); then
-// LoseResponse, Code or Status decides the answer. Code sets the error body and its usual
-// status, which Status overrides when set (for example Code "ERROR_TYPE_DEADLINE_EXCEEDED"
-// with Status 504). A Status of 200..299 alone accepts the send and answers with that status.
-// Body picks the error answer's body shape (BodyError, BodyEmpty, BodyGateway) and Sent says
-// whether the message went out although the answer is an error. A rule with no fault field
-// accepts the send normally.
+// The fault fields combine as follows. Sent takes the message on arrival (see below); then
+// Latency is waited out; then LoseResponse, Code or Status decides the answer. Code sets the
+// error body and its usual status, which Status overrides when set (for example Code
+// "ERROR_TYPE_DEADLINE_EXCEEDED" with Status 504). A Status of 200..299 alone accepts the
+// send and answers with that status. Body picks the error answer's body shape (BodyError,
+// BodyEmpty, BodyGateway). A rule with no fault field accepts the send normally.
+//
+// Whether the message went out is always the rule's explicit choice, because reference 4.4
+// lists "500, 502, 503, 504, connection reset, timeout" as TRANSIENT with a "duplicate risk:
+// no idempotency key is documented, so retrying after a timeout may double-send": a client
+// that saw no success cannot tell which happened, and the fake can play either.
+//
+//   - Sent ("sent": true): the message is taken on arrival, before any Latency. It gets its
+//     id, counts as accepted (AcceptedCount, Stats.Accepted) and its delivery webhooks are
+//     planned at once, so they may reach the receiver before the answer, or when no answer
+//     ever comes: a client that gives up during the Latency (a timeout) leaves a message
+//     that went out (recorded with ErrorCode CodeCanceled and the message id,
+//     Stats.SentCanceled). The answer, for a client that waits, is the rule's error (500 and
+//     above) or a success with the id.
+//   - Not sent (the default of every rule but LoseResponse; "sent": false, NotSent, says it
+//     explicitly): a client that gives up during the Latency leaves nothing sent (ErrorCode
+//     CodeCanceled, no message id); an error answer says nothing was sent.
+//   - LoseResponse: the connection is closed without an answer. By default the message was
+//     taken first (when the Latency, if any, is over: a client gone before then leaves
+//     nothing sent; with Sent, on arrival); with NotSent ("sent": false) the connection
+//     drops before the message is taken and nothing is sent (ErrorCode CodeDropped).
 //
 // The answer shapes the contract allows on the send endpoint, by rule:
 //
@@ -36,6 +68,10 @@ import (
 //	                                            ERROR_CODE_UNSPECIFIED), no Retry-After; not sent
 //	{Status: 429, Body: BodyEmpty}              a bare 429; not sent
 //	{LoseResponse: true}                        the message went out and no answer came
+//	{LoseResponse: true, NotSent: true}         the connection dropped before the message was taken
+//	{Latency: time.Minute, Sent: true}          taken on arrival; a client that times out first
+//	                                            leaves it sent (a retry double-sends)
+//	{Latency: time.Minute}                      a client that times out first leaves nothing sent
 type Rule struct {
 	// Numbers matches these exact recipient numbers (the "number" field, "+15550001234" or
 	// "bsuid:US.123").
@@ -53,6 +89,19 @@ type Rule struct {
 	// Kind matches one endpoint: KindTemplate (send/whatsapp_templated_messages) or
 	// KindSession (send/messages). Empty matches both.
 	Kind string
+	// Endpoint is what the rule applies to: EndpointSend (the default, "" too: the sends,
+	// which the match fields above pick), EndpointWebhooks or EndpointTemplates (the
+	// management endpoints: every call to them, after the X-API-Key and business checks).
+	// The management endpoints fail like any other: reference 5.2 documents "Errors
+	// 400/401/404/500" for update/webhooks and "errors 401/404/500" for delete/webhooks, and
+	// 1 lists 500 as "internal error" for the API at large. A management rule takes no match
+	// field and neither LoseResponse nor Sent/NotSent; it answers with Code or an error
+	// Status (400 and above) in Body's shape (the standard JSON error body, none, or a proxy
+	// page), with Type, Message, Details and RetryAfter as on a send, after its Latency (a
+	// client that goes away meanwhile leaves the call undone; with no error the call is
+	// then answered as usual). A failed call changes nothing. Times counts the calls to the
+	// endpoint.
+	Endpoint string
 
 	// Code answers with this Connectly error code (or error type) and the documented body:
 	// ERROR_TYPE_AUTHENTICATION and its codes with 401, ERROR_CODE_UNSPECIFIED and
@@ -62,20 +111,37 @@ type Rule struct {
 	// ERROR_CODE_UNSPECIFIED for 5xx and for 429 (message "Too Many Requests"),
 	// ERROR_TYPE_AUTHENTICATION for 401, ERROR_TYPE_INVALID_REQUEST without a code for 400.
 	Status int
-	// Latency is waited before answering; the wait ends early when the client goes away.
+	// Latency is waited before answering; the wait ends early when the client goes away
+	// (a timeout or a reset on the client's side). Whether the message went out then is
+	// Sent's choice: taken on arrival with Sent, not sent without (reference 4.4: "retrying
+	// after a timeout may double-send").
 	Latency time.Duration
-	// LoseResponse accepts the message (it is recorded as accepted with a new id), then closes
-	// the connection without writing any answer.
+	// LoseResponse closes the connection without writing any answer ("connection reset",
+	// reference 4.4). By default the message is taken first (it is recorded as accepted with
+	// a new id, Stats.Lost); with NotSent the connection drops before it is taken and
+	// nothing is sent (ErrorCode CodeDropped, Stats.Dropped).
 	LoseResponse bool
 	// Body is the shape of the error answer's body: BodyError (the default: Connectly's JSON
 	// error body), BodyEmpty (no body) or BodyGateway (a non-JSON proxy page). It needs an
 	// error answer (Code or a Status of 400 and above); with Code only BodyError makes sense.
 	Body string
-	// Sent makes the message go out although the answer is an error, as after a failure
-	// past the point of sending: it is given a message id, recorded as accepted (Received
-	// has both the MessageID and the ErrorCode; AcceptedCount counts it) and its delivery
-	// webhooks follow like any accepted message's. It needs an answer of 500 and above.
+	// Sent ("sent": true) makes the message taken on arrival, before the Latency and
+	// whatever the answer, as after a failure past the point of sending (reference 4.4:
+	// "500, 502, 503, 504, connection reset, timeout | TRANSIENT | duplicate risk ...
+	// retrying after a timeout may double-send"): it is given a message id, counted as
+	// accepted (AcceptedCount, Stats.Accepted) and its delivery webhooks follow like any
+	// accepted message's, also when the client went away during the Latency (Received has
+	// the MessageID and ErrorCode CodeCanceled, Stats.SentCanceled) or the answer is an
+	// error (Received has the MessageID and the ErrorCode, Stats.SentWithError). It needs an
+	// answer of 500 and above, a Latency (the answer is then a success, if the client waits
+	// for it) or LoseResponse (which sends by default; Sent takes the message before the
+	// Latency rather than after).
 	Sent bool
+	// NotSent ("sent": false in the JSON form) says the message is not taken: the default
+	// of every rule but LoseResponse, for which it means the connection drops before the
+	// message is taken (reference 4.4's "connection reset" with nothing sent). Exclusive
+	// with Sent.
+	NotSent bool
 	// Times limits the rule to the first Times matching sends of each recipient number;
 	// later sends of that number skip the rule (and may match a later one). 0 means always.
 	Times int
@@ -87,6 +153,17 @@ type Rule struct {
 	// reference says carries "extra structured info when available" (4.1; for example a Meta
 	// error code, 10.4). Empty means {}. It needs a JSON error body.
 	Details json.RawMessage
+	// Type and Message, when set, replace the error body's type and message that Code or
+	// Status give (the code stays). The reference's bodies pair them freely: 3.1 says public
+	// client code meets "type": "ERROR_TYPE_FAILED_PRECONDITION" on a session send where the
+	// docs give ERROR_TYPE_DEADLINE_EXCEEDED with ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW
+	// (4.2), 1 warns to "classify errors by the body's code/type first", and 9.2 says Meta's
+	// numeric codes may reach a client in "details/messages", e.g. a message "(#131056)
+	// (Business Account, Consumer Account) pair rate limit hit". The body's userTitle follows
+	// Message unless the code has a title of its own ("Encountered unexpected error" for
+	// ERROR_CODE_UNSPECIFIED). They need a JSON error body.
+	Type    string
+	Message string
 }
 
 // answer is the error answer of a rule whose Code is set or whose Status is 300 and above.
@@ -99,8 +176,21 @@ func (r Rule) answer() apiError {
 		e = statusError(r.Status, r.Body)
 	}
 	e.RetryAfter, e.Details = r.RetryAfter, r.Details
+	if r.Type != "" {
+		e.Type = r.Type
+	}
+	if r.Message != "" {
+		e.Message = r.Message
+	}
 	return e
 }
+
+// management reports whether the rule applies to a management endpoint, not to sends.
+func (r Rule) management() bool { return r.Endpoint != "" && r.Endpoint != EndpointSend }
+
+// isError reports whether the rule answers with an error: a Code, or a Status of 300 and
+// above.
+func (r Rule) isError() bool { return r.Code != "" || r.Status >= 300 }
 
 // HashBucket is the stable bucket, 0..9999, that Percent rules compare against: the 32-bit
 // FNV-1a hash of salt followed by number, modulo 10000.
@@ -127,7 +217,7 @@ func (r Rule) Matches(number, templateName string) bool {
 // MatchesSend reports whether the rule's match fields select a send of kind (KindTemplate or
 // KindSession) to number; templateName is "" for a session send. It ignores Times.
 func (r Rule) MatchesSend(kind, number, templateName string) bool {
-	if r.Kind != "" && r.Kind != kind {
+	if r.management() || r.Kind != "" && r.Kind != kind {
 		return false
 	}
 	if len(r.Numbers) > 0 && !slices.Contains(r.Numbers, number) {
@@ -170,6 +260,14 @@ func (r Rule) validate() error {
 		return fmt.Errorf("percent %v is outside 0..100", r.Percent)
 	case !sendKinds.allows(r.Kind):
 		return fmt.Errorf("kind %q: want %s, %s or empty for both", r.Kind, KindTemplate, KindSession)
+	case !ruleEndpoints.allows(r.Endpoint):
+		return fmt.Errorf("endpoint %q: want %s", r.Endpoint, ruleEndpoints)
+	case r.management() && (len(r.Numbers) > 0 || r.Suffix != "" || r.Percent != 0 || r.Salt != "" || r.Template != "" || r.Kind != ""):
+		return fmt.Errorf("endpoint %s: numbers, suffix, percent, salt, template and kind pick sends; a %s rule applies to every call", r.Endpoint, r.Endpoint)
+	case r.management() && (r.LoseResponse || r.Sent || r.NotSent):
+		return fmt.Errorf("endpoint %s: loseResponse and sent are for sends", r.Endpoint)
+	case r.management() && r.Status != 0 && r.Status < 400:
+		return fmt.Errorf("endpoint %s: status %d: want an error status (400 and above); a call that succeeds keeps its answer", r.Endpoint, r.Status)
 	case r.Times < 0:
 		return fmt.Errorf("times %d is negative", r.Times)
 	case r.Latency < 0:
@@ -180,22 +278,26 @@ func (r Rule) validate() error {
 		return fmt.Errorf("code %s with success status %d", r.Code, r.Status)
 	case r.LoseResponse && (r.Code != "" || r.Status != 0):
 		return errors.New("loseResponse cannot be combined with code or status")
-	case r.LoseResponse && r.Sent:
-		return errors.New("loseResponse already sends the message: drop sent")
+	case r.Sent && r.NotSent:
+		return errors.New("sent and notSent contradict each other")
 	case !bodyShapes.allows(r.Body):
 		return fmt.Errorf("body %q: want %s", r.Body, bodyShapes)
 	case r.Body != "" && r.Code == "" && r.Status < 400:
 		return fmt.Errorf("body %q needs an error status (400 and above) or a code", r.Body)
 	case r.Body != "" && r.Body != BodyError && r.Code != "":
 		return fmt.Errorf("code %s is answered in a JSON error body, not body %q", r.Code, r.Body)
-	case r.Sent && (r.Code == "" && r.Status < 500 || r.Code != "" && r.answer().Status < 500):
+	case r.Sent && r.isError() && r.answer().Status < 500:
 		return errors.New("sent needs an answer of 500 and above (a 4xx or a 429 says the message was not taken)")
+	case r.Sent && !r.isError() && r.Latency == 0 && !r.LoseResponse:
+		return errors.New("sent needs, with a success answer, a latency (taken on arrival: a client that times out leaves it sent) or loseResponse")
 	case r.RetryAfter != "" && r.Code == "" && r.Status < 400:
 		return errors.New("retryAfter needs an error answer (a code, or a status of 400 and above)")
 	case r.RetryAfter != "" && strings.ContainsAny(r.RetryAfter, "\r\n"):
 		return errors.New("retryAfter must be one header line")
 	case len(r.Details) > 0 && (r.Code == "" && r.Status < 400 || r.Body != "" && r.Body != BodyError):
 		return errors.New("details needs a JSON error body (a code, or a status of 400 and above, and body error)")
+	case (r.Type != "" || r.Message != "") && (!r.isError() || r.Body != "" && r.Body != BodyError):
+		return errors.New("type and message need a JSON error body (a code, or a status of 400 and above, and body error)")
 	case len(r.Details) > 0 && !isObject(r.Details):
 		return errors.New("details must be a JSON object")
 	case len(r.Details) > 0 && !json.Valid(r.Details):
@@ -232,7 +334,7 @@ func compileRules(rules []Rule) []*compiledRule {
 }
 
 func (cr *compiledRule) matches(kind, number, templateName string) bool {
-	if cr.Kind != "" && cr.Kind != kind {
+	if cr.management() || cr.Kind != "" && cr.Kind != kind {
 		return false
 	}
 	if cr.numbers != nil {
@@ -262,6 +364,24 @@ func pickLocked(rules []*compiledRule, kind, number, templateName string) (Rule,
 	return Rule{}, false
 }
 
+// pickManagementLocked returns the first rule for the management endpoint, counting the
+// use against its Times, or false when none applies. The caller holds s.mu.
+func pickManagementLocked(rules []*compiledRule, endpoint string) (Rule, bool) {
+	for _, cr := range rules {
+		if cr.Endpoint != endpoint {
+			continue
+		}
+		if cr.Times > 0 {
+			if cr.uses[""] >= cr.Times {
+				continue
+			}
+			cr.uses[""]++
+		}
+		return cr.Rule, true
+	}
+	return Rule{}, false
+}
+
 // ruleJSON is the wire form of a Rule used by the control endpoints: camelCase names and the
 // latency as a Go duration string ("250ms").
 type ruleJSON struct {
@@ -271,24 +391,31 @@ type ruleJSON struct {
 	Salt         string   `json:"salt,omitempty"`
 	Template     string   `json:"template,omitempty"`
 	Kind         string   `json:"kind,omitempty"`
+	Endpoint     string   `json:"endpoint,omitempty"`
 	Code         string   `json:"code,omitempty"`
 	Status       int      `json:"status,omitempty"`
 	Latency      string   `json:"latency,omitempty"`
 	LoseResponse bool     `json:"loseResponse,omitempty"`
 	Body         string   `json:"body,omitempty"`
-	Sent         bool     `json:"sent,omitempty"`
-	Times        int      `json:"times,omitempty"`
-	RetryAfter   string   `json:"retryAfter,omitempty"`
+	// Sent is true for Rule.Sent, false for Rule.NotSent, absent for neither.
+	Sent       *bool  `json:"sent,omitempty"`
+	Times      int    `json:"times,omitempty"`
+	RetryAfter string `json:"retryAfter,omitempty"`
 	// Details is kept as sent.
 	Details json.RawMessage `json:"details,omitempty"`
+	Type    string          `json:"type,omitempty"`
+	Message string          `json:"message,omitempty"`
 }
 
 // MarshalJSON writes the rule with camelCase field names and Latency as a duration string.
 func (r Rule) MarshalJSON() ([]byte, error) {
 	w := ruleJSON{
 		Numbers: r.Numbers, Suffix: r.Suffix, Percent: r.Percent, Salt: r.Salt, Template: r.Template, Kind: r.Kind,
-		Code: r.Code, Status: r.Status, LoseResponse: r.LoseResponse, Body: r.Body, Sent: r.Sent, Times: r.Times,
-		RetryAfter: r.RetryAfter, Details: r.Details,
+		Endpoint: r.Endpoint, Code: r.Code, Status: r.Status, LoseResponse: r.LoseResponse, Body: r.Body, Times: r.Times,
+		RetryAfter: r.RetryAfter, Details: r.Details, Type: r.Type, Message: r.Message,
+	}
+	if r.Sent || r.NotSent {
+		w.Sent = &r.Sent
 	}
 	if r.Latency != 0 {
 		w.Latency = r.Latency.String()
@@ -314,8 +441,11 @@ func (r *Rule) UnmarshalJSON(b []byte) error {
 	}
 	*r = Rule{
 		Numbers: w.Numbers, Suffix: w.Suffix, Percent: w.Percent, Salt: w.Salt, Template: w.Template, Kind: w.Kind,
-		Code: w.Code, Status: w.Status, Latency: lat, LoseResponse: w.LoseResponse, Body: w.Body, Sent: w.Sent, Times: w.Times,
-		RetryAfter: w.RetryAfter, Details: w.Details,
+		Endpoint: w.Endpoint, Code: w.Code, Status: w.Status, Latency: lat, LoseResponse: w.LoseResponse, Body: w.Body, Times: w.Times,
+		RetryAfter: w.RetryAfter, Details: w.Details, Type: w.Type, Message: w.Message,
+	}
+	if w.Sent != nil {
+		r.Sent, r.NotSent = *w.Sent, !*w.Sent
 	}
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,67 +34,67 @@ const maxBody = 1 << 20
 type Config struct {
 	// BusinessID is the business id the API answers for; other ids in the path get 404.
 	// Required.
-	BusinessID string
+	BusinessID string `json:"businessId,omitempty"`
 	// APIKey is the X-API-Key value the API accepts; a missing or different key gets 401.
 	// Required.
-	APIKey string
+	APIKey string `json:"apiKey,omitempty"`
 	// RateLimit is the number of sends per second the business may make, as a token bucket
 	// holding one second's worth (burst == RateLimit); excess sends get 429. Template and
 	// session sends take from the same bucket. 0 means DefaultRateLimit, -1 disables the
 	// limit.
-	RateLimit int
+	RateLimit int `json:"rateLimit,omitempty"`
 	// RateLimitBody is the body shape of the rate limit's 429: BodyError (the default:
 	// Connectly's JSON error body with ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED) or
 	// BodyEmpty (a bare 429).
-	RateLimitBody string
+	RateLimitBody string `json:"rateLimitBody,omitempty"`
 	// RateLimitRetryAfter adds a Retry-After header to the rate limit's 429: the whole
 	// seconds until the bucket holds a token again, at least 1. The reference documents no
 	// Retry-After (4.4, 8) and leaves its presence open (10.13), so by default there is none.
-	RateLimitRetryAfter bool
+	RateLimitRetryAfter bool `json:"rateLimitRetryAfter,omitempty"`
 	// Rules inject faults; the first matching rule applies. See Rule.
-	Rules []Rule
+	Rules []Rule `json:"rules,omitempty"`
 	// DeletedTemplateFailure is the error code of the delivery_failed event of a message
 	// whose template is deleted (DELETE …/templates/{name}) before it is delivered: "in-flight
 	// sends using it fail at delivery" (reference 7), with no code given. Default
 	// ERROR_CODE_MESSAGE_TEMPLATE_DELETED (4.3 #17).
-	DeletedTemplateFailure string
+	DeletedTemplateFailure string `json:"deletedTemplateFailure,omitempty"`
 	// Templates are the templates that exist. When empty, every template name and language
 	// exists and is approved.
-	Templates []Template
+	Templates []Template `json:"templates,omitempty"`
 	// Senders are the business's WhatsApp numbers. When set, a send's sender must be one of
 	// them, and is required when there are several (ERROR_CODE_INVALID_SENDER_ID). When
 	// empty, any E.164 sender is accepted and it may be omitted.
-	Senders []string
+	Senders []string `json:"senders,omitempty"`
 	// MaxReceived caps how many sends Received keeps (the first ones); later sends still
 	// count in Stats and AcceptedCount. 0 keeps everything. Long benchmarks should set it.
 	// When it is set, no conversations are kept either (Conversations answers an error).
-	MaxReceived int
+	MaxReceived int `json:"maxReceived,omitempty"`
 	// Clock is the time source of the rate limit, message ids and Received.At. Default
 	// time.Now. Rule latency always waits in real time.
-	Clock func() time.Time
+	Clock func() time.Time `json:"-"`
 	// Webhooks makes the fake call signed webhooks for accepted messages (see WebhookConfig).
 	// Nothing is sent while its Secret is empty.
-	Webhooks WebhookConfig
+	Webhooks WebhookConfig `json:"webhooks"`
 	// WindowAnswer is how a session send to a customer whose 24-hour window is closed is
 	// answered: WindowAnswerCodes (the default, "" too), WindowAnswerOutsideWindow,
 	// WindowAnswerNoConversation, WindowAnswerDeadline504 or WindowAnswerPrecondition.
-	WindowAnswer string
+	WindowAnswer string `json:"windowAnswer,omitempty"`
 	// IgnoreWindow accepts session sends whatever the window (for benchmarks of the send
 	// path). The record still flags those made outside a window (Received.OutsideWindow).
-	IgnoreWindow bool
+	IgnoreWindow bool `json:"ignoreWindow,omitempty"`
 	// Strict turns on refusals the reference does not state (see Strict); all are off by
 	// default.
-	Strict Strict
+	Strict Strict `json:"strict"`
 	// NumberPunctuation is how a number written with punctuation ("+1(604) 585 2331") is
 	// taken: NumbersNormalized (the default, "" too: the reference's guess, 2.1) or
 	// NumbersRefused.
-	NumberPunctuation string
+	NumberPunctuation string `json:"numberPunctuation,omitempty"`
 	// RefuseBSUIDSessions answers a session send to a BSUID-only recipient (a BSUID in
 	// recipient.id or recipient.userId, no E.164 id) with 400, ERROR_TYPE_INVALID_REQUEST and
 	// no code, after the body checks and before the window: the GitBook's "sending to
 	// BSUID-only customers is not available yet and returns 400" (reference 3.1, 6, 10.9).
 	// By default such a send is accepted, as the newer page says.
-	RefuseBSUIDSessions bool
+	RefuseBSUIDSessions bool `json:"refuseBsuidSessions,omitempty"`
 }
 
 // Received is the record of one request to a send endpoint.
@@ -126,6 +125,8 @@ type Received struct {
 	WindowOpen bool `json:"windowOpen,omitempty"`
 	// windowRefused marks a session send refused because the window was closed.
 	windowRefused bool
+	// taken marks a send whose message was taken (takeLocked) before it was recorded.
+	taken bool
 	// template is the template a template send named, when the fake has it configured.
 	template *Template
 	// Status is the HTTP status answered; 0 when no answer was written (LoseResponse, or the
@@ -135,8 +136,10 @@ type Received struct {
 	// whose answer was lost, and one sent although the answer was an error (Rule.Sent).
 	MessageID string `json:"messageId,omitempty"`
 	// ErrorCode is set when the answer was an error: the body's code, "HTTP_<status>" when
-	// the body has none (or is not a JSON error body), or CodeCanceled when nothing was
-	// answered. With a MessageID as well, the message went out despite the error.
+	// the body has none (or is not a JSON error body), CodeCanceled when the client went
+	// away during a rule's Latency, or CodeDropped when the connection was closed before the
+	// message was taken. With a MessageID as well, the message went out despite the error
+	// (Rule.Sent), or despite the client's giving up.
 	ErrorCode string `json:"errorCode,omitempty"`
 	// Body is the shape of an error answer's body (BodyError, BodyEmpty, BodyGateway);
 	// empty for a success and for no answer.
@@ -169,23 +172,32 @@ type Stats struct {
 	// was open.
 	TemplatesInWindow int `json:"templatesInWindow"`
 	// Accepted counts the messages taken as sent, including those whose answer was lost and
-	// those sent despite an error answer.
+	// those sent despite an error answer. A message taken on arrival (Rule.Sent) counts from
+	// then, as AcceptedCount does, while its request joins Requests and Received only once
+	// it is answered or its client has gone.
 	Accepted int `json:"accepted"`
 	// DistinctAccepted counts the distinct numbers with at least one accepted message.
 	DistinctAccepted int `json:"distinctAccepted"`
 	// Errors counts refused requests (not sent) by Received.ErrorCode.
 	Errors map[string]int `json:"errors"`
-	// SentWithError counts messages sent although the answer was an error (Rule.Sent); they
-	// count in Accepted, not in Errors.
+	// SentWithError counts messages sent although the answer was an error (Rule.Sent with an
+	// error answer); they count in Accepted, not in Errors.
 	SentWithError int `json:"sentWithError"`
 	// Statuses counts answers by HTTP status (requests answered with nothing are not counted).
 	Statuses map[int]int `json:"statuses"`
 	// Throttled counts 429 answers, from the rate limit or from rules.
 	Throttled int `json:"throttled"`
-	// Lost counts messages accepted with the answer dropped on purpose (LoseResponse).
+	// Lost counts messages accepted with the answer dropped on purpose (LoseResponse, the
+	// message taken).
 	Lost int `json:"lost"`
-	// Canceled counts requests whose client went away during a rule's Latency.
-	Canceled int `json:"canceled"`
+	// Canceled counts requests whose client went away during a rule's Latency, whether or not
+	// their message had been taken; SentCanceled those of them whose message had (Rule.Sent:
+	// taken on arrival), which count in Accepted, not in Errors.
+	Canceled     int `json:"canceled"`
+	SentCanceled int `json:"sentCanceled"`
+	// Dropped counts requests whose connection was closed before the message was taken
+	// (Rule.LoseResponse with NotSent); they count in Errors too, keyed CodeDropped.
+	Dropped int `json:"dropped"`
 }
 
 // Server is a fake Connectly API. It is safe for concurrent use.
@@ -285,21 +297,11 @@ func New(cfg Config) (*Server, error) {
 	if s.clock == nil {
 		s.clock = time.Now
 	}
-	for _, t := range cfg.Templates {
-		if t.Name == "" || t.Language == "" {
-			return nil, fmt.Errorf("fakeconnectly: template %+v needs a name and a language", t)
-		}
-		if t.Status == "" {
-			t.Status = TemplateApproved
-		}
-		if slices.ContainsFunc(s.tmplList, func(o Template) bool { return o.Name == t.Name && o.Language == t.Language }) {
-			return nil, fmt.Errorf("fakeconnectly: template %s/%s listed twice", t.Name, t.Language)
-		}
-		if len(t.DeliveryDetails) > 0 && (!isObject(t.DeliveryDetails) || !json.Valid(t.DeliveryDetails)) {
-			return nil, fmt.Errorf("fakeconnectly: template %s/%s: delivery details must be a JSON object", t.Name, t.Language)
-		}
-		s.tmplList = append(s.tmplList, t)
+	tmpls, err := checkTemplates(cfg.Templates)
+	if err != nil {
+		return nil, fmt.Errorf("fakeconnectly: %w", err)
 	}
+	s.tmplList = tmpls
 	s.indexTemplatesLocked()
 	for _, n := range cfg.Senders {
 		if !validE164(n) {
@@ -498,7 +500,8 @@ func (s *Server) refillWaitLocked() time.Duration {
 	return time.Duration((1e9 - s.bucket + int64(s.rateLimit) - 1) / int64(s.rateLimit))
 }
 
-// recordLocked adds a send to the record and the totals.
+// recordLocked adds a send to the record and the totals. A send whose message was taken
+// (rec.MessageID set) must have gone through takeLocked first, which counted it accepted.
 func (s *Server) recordLocked(rec Received) {
 	s.stats.Requests++
 	if rec.Kind == KindSession {
@@ -524,13 +527,16 @@ func (s *Server) recordLocked(rec Received) {
 	if rec.Status != 0 {
 		s.stats.Statuses[rec.Status]++
 	}
+	if rec.ErrorCode == CodeCanceled {
+		s.stats.Canceled++
+	}
 	if rec.MessageID != "" {
-		s.stats.Accepted++
-		s.accepted[rec.Number]++
-		if rec.Status == 0 {
+		switch {
+		case rec.ErrorCode == CodeCanceled:
+			s.stats.SentCanceled++
+		case rec.Status == 0:
 			s.stats.Lost++
-		}
-		if rec.ErrorCode != "" {
+		case rec.ErrorCode != "":
 			s.stats.SentWithError++
 		}
 	} else {
@@ -538,10 +544,11 @@ func (s *Server) recordLocked(rec Received) {
 		if rec.Status == http.StatusTooManyRequests {
 			s.stats.Throttled++
 		}
-		if rec.ErrorCode == CodeCanceled {
-			s.stats.Canceled++
+		if rec.ErrorCode == CodeDropped {
+			s.stats.Dropped++
 		}
 	}
+	rec.taken = false
 	if s.maxRecords <= 0 || len(s.received) < s.maxRecords {
 		s.received = append(s.received, rec)
 	}
@@ -629,6 +636,33 @@ func (s *Server) refuseCaller(w http.ResponseWriter, r *http.Request, business s
 	return true
 }
 
+// manage applies the first rule for a management endpoint (Rule.Endpoint) to a call that
+// passed the key and business checks, and reports whether it answered the call (an error),
+// or the client went away during the rule's Latency: the call is then left undone. When it
+// reports false the call goes on as usual.
+func (s *Server) manage(w http.ResponseWriter, r *http.Request, endpoint string) bool {
+	s.mu.Lock()
+	rule, ok := pickManagementLocked(s.rules, endpoint)
+	s.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if rule.Latency > 0 {
+		t := time.NewTimer(rule.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return true
+		}
+	}
+	if !rule.isError() {
+		return false
+	}
+	writeError(w, rule.answer())
+	return true
+}
+
 // admit applies the checks made before the body is looked at: the API key, the business id
 // and the rate limit, in that order. Only sends that pass the first two take a token.
 func (s *Server) admit(r *http.Request, business string, now time.Time) (apiError, bool) {
@@ -686,16 +720,22 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request, business str
 }
 
 // answer applies the rules to a valid send (templateName is "" for a session send) and
-// accepts it, refuses it, delays it or loses its answer.
+// accepts it, refuses it, delays it or loses its answer. A rule with Sent takes the message
+// on arrival, before its Latency; otherwise the message is taken, if at all, when the
+// answer is written (see Rule).
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, templateName string) {
 	s.mu.Lock()
 	rule, _ := pickLocked(s.rules, rec.Kind, rec.Number, templateName) // the zero Rule when none matches
-	if rule.Latency == 0 && !rule.LoseResponse && rule.Code == "" && rule.Status < 300 {
+	if rule.Latency == 0 && !rule.LoseResponse && !rule.isError() {
 		// The common case: accept under the same lock.
 		s.acceptLocked(&rec, cmp.Or(rule.Status, http.StatusOK))
 		s.mu.Unlock()
 		writeJSON(w, rec.Status, sendResult{ID: rec.MessageID})
 		return
+	}
+	if rule.Sent {
+		// Taken on arrival: whatever happens to the answer, the message went out.
+		s.takeLocked(&rec)
 	}
 	s.mu.Unlock()
 
@@ -714,20 +754,26 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, te
 	}
 
 	switch {
+	case rule.LoseResponse && rule.NotSent:
+		rec.ErrorCode = CodeDropped
+		s.mu.Lock()
+		s.recordLocked(rec)
+		s.mu.Unlock()
+		dropConnection(w)
 	case rule.LoseResponse:
 		s.mu.Lock()
 		s.acceptLocked(&rec, 0)
 		s.mu.Unlock()
 		dropConnection(w)
-	case rule.Sent:
+	case rule.isError() && rec.taken:
 		// The message went out, then the answer failed.
 		e := rule.answer()
-		rec.ErrorCode, rec.Body = e.key(), e.shape()
+		rec.Status, rec.ErrorCode, rec.Body = e.Status, e.key(), e.shape()
 		s.mu.Lock()
-		s.acceptLocked(&rec, e.Status)
+		s.recordLocked(rec)
 		s.mu.Unlock()
 		writeError(w, e)
-	case rule.Code != "" || rule.Status >= 300:
+	case rule.isError():
 		s.refuse(w, rec, rule.answer())
 	default:
 		s.mu.Lock()
@@ -737,16 +783,30 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, te
 	}
 }
 
-// acceptLocked gives the send a message id and records it as accepted, answered with
-// status (0 for LoseResponse, whose answer is never written; an error status for a rule
-// with Sent), and plans its webhooks. The caller holds s.mu.
-func (s *Server) acceptLocked(rec *Received, status int) {
-	rec.Status = status
+// takeLocked takes the send's message: it gives it a message id, counts it as accepted
+// (AcceptedCount, Stats.Accepted) and plans its webhooks. The record comes later, with
+// the answer (recordLocked). It does nothing to a message already taken. The caller holds
+// s.mu.
+func (s *Server) takeLocked(rec *Received) {
+	if rec.taken {
+		return
+	}
+	rec.taken = true
 	rec.MessageID = s.ids.next(rec.At)
-	s.recordLocked(*rec)
+	s.stats.Accepted++
+	s.accepted[rec.Number]++
 	if s.hooks != nil {
 		s.hooks.accepted(*rec)
 	}
+}
+
+// acceptLocked takes the send's message (if not yet taken) and records it as accepted,
+// answered with status (0 for LoseResponse, whose answer is never written). The caller
+// holds s.mu.
+func (s *Server) acceptLocked(rec *Received, status int) {
+	s.takeLocked(rec)
+	rec.Status = status
+	s.recordLocked(*rec)
 }
 
 // refuse records a send that was not accepted and writes its error answer.

@@ -15,34 +15,34 @@ import (
 
 // Template is one template translation that exists on the fake business.
 type Template struct {
-	Name     string
-	Language string
+	Name     string `json:"name"`
+	Language string `json:"language"`
 	// Status is a MESSAGE_TEMPLATE_STATUS_* value; empty means TemplateApproved. Only
 	// approved templates can be sent.
-	Status string
+	Status string `json:"status,omitempty"`
 	// Category is the template's category (reference 7): MARKETING, UTILITY or
 	// AUTHENTICATION, with or without the create call's MESSAGE_TEMPLATE_GROUP_CATEGORY_
 	// prefix, or any other value Meta uses (the listing example shows ACCOUNT_UPDATE). Empty
 	// means MARKETING. The listing shows it without the prefix, as its examples do.
-	Category string
+	Category string `json:"category,omitempty"`
 	// Header is the header format: "", TEXT, IMAGE, VIDEO or DOCUMENT.
-	Header string
+	Header string `json:"header,omitempty"`
 	// HeaderText is the text of a TEXT header, with its one variable if any ("Hi {{1}}");
 	// empty means "{{1}}".
-	HeaderText string
+	HeaderText string `json:"headerText,omitempty"`
 	// Body is the body text with its variables, e.g. "Hi {{1}}, order {{2}} shipped." When
 	// it is set the fake knows the whole template (header, body) and a send's parameters
 	// must match it (reference 2.2, 4.3 and 9.2's 132000): a body_N for each {{N}} of the
 	// body and no other, header_text only for a header with a variable, and a header media
 	// key only for a header of that media. When it is empty any parameters are taken.
-	Body string
+	Body string `json:"body,omitempty"`
 	// Footer is the footer text, shown in the listing only.
-	Footer string
+	Footer string `json:"footer,omitempty"`
 	// MetaStatus is Meta's raw status the listing shows in externalTemplate.whatsapp.status
 	// (reference 7: PAUSED or DISABLED for a template Meta stopped for low quality, inferred);
 	// empty means Status without its prefix. It changes only the listing: a send is
 	// answered by Status, and fails later only with DeliveryFailure.
-	MetaStatus string
+	MetaStatus string `json:"metaStatus,omitempty"`
 	// DeliveryFailure, when set, is the error code every message sent with this template
 	// fails with at delivery: the send is accepted (200 {"id"}) and its delivery_status
 	// events are sent, then delivery_failed with this code instead of delivered and read
@@ -50,9 +50,9 @@ type Template struct {
 	// a template Meta paused gives is not documented, e.g. ERROR_CODE_UNSPECIFIED with
 	// DeliveryDetails {"metaCode": 132015}). It takes precedence over WebhookConfig.Fates.
 	// Empty: the fates decide, as for any message.
-	DeliveryFailure string
+	DeliveryFailure string `json:"deliveryFailure,omitempty"`
 	// DeliveryDetails is the details object of DeliveryFailure's error; empty means {}.
-	DeliveryDetails json.RawMessage
+	DeliveryDetails json.RawMessage `json:"deliveryDetails,omitempty"`
 }
 
 // Template categories of reference 7, as the listing shows them.
@@ -396,7 +396,7 @@ const templateChannelID, templatePhoneID = "5b2f8c1e-3d4a-4e6f-9a7b-1c2d3e4f5a6b
 // send to such a fake.
 func (s *Server) handleTemplates(w http.ResponseWriter, r *http.Request, business string) {
 	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxBody))
-	if s.refuseCaller(w, r, business) {
+	if s.refuseCaller(w, r, business) || s.manage(w, r, EndpointTemplates) {
 		return
 	}
 	s.mu.Lock()
@@ -466,7 +466,7 @@ func templateID(t Template) string {
 // yet sent) "fail at delivery": delivery_failed with Config.DeletedTemplateFailure.
 func (s *Server) handleDeleteTemplate(w http.ResponseWriter, r *http.Request, business, escName string) {
 	_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, maxBody))
-	if s.refuseCaller(w, r, business) {
+	if s.refuseCaller(w, r, business) || s.manage(w, r, EndpointTemplates) {
 		return
 	}
 	name, err := url.PathUnescape(escName)
@@ -476,6 +476,56 @@ func (s *Server) handleDeleteTemplate(w http.ResponseWriter, r *http.Request, bu
 	}
 	s.DeleteTemplate(name)
 	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// SetTemplates replaces the business's templates (Config.Templates; none: a send may name
+// any template) and forgets the names deleted through the API. It returns an error, and
+// changes nothing, when a template has no name or language, is listed twice, or has
+// delivery details that are not a JSON object. Messages already sent keep the template
+// they were sent with.
+func (s *Server) SetTemplates(list []Template) error {
+	list, err := checkTemplates(list)
+	if err != nil {
+		return fmt.Errorf("fakeconnectly: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tmplList, s.anyTemplate, s.deletedTemplates = list, len(list) == 0, map[string]bool{}
+	s.indexTemplatesLocked()
+	return nil
+}
+
+// Templates returns a copy of the business's templates, as get/templates lists them (the
+// deleted ones gone), Status filled in.
+func (s *Server) Templates() []Template {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := slices.Clone(s.tmplList)
+	if out == nil {
+		out = []Template{}
+	}
+	return out
+}
+
+// checkTemplates validates a list of templates and returns it with each Status filled in.
+func checkTemplates(in []Template) ([]Template, error) {
+	var out []Template
+	for _, t := range in {
+		if t.Name == "" || t.Language == "" {
+			return nil, fmt.Errorf("template %+v needs a name and a language", t)
+		}
+		if t.Status == "" {
+			t.Status = TemplateApproved
+		}
+		if slices.ContainsFunc(out, func(o Template) bool { return o.Name == t.Name && o.Language == t.Language }) {
+			return nil, fmt.Errorf("template %s/%s listed twice", t.Name, t.Language)
+		}
+		if len(t.DeliveryDetails) > 0 && (!isObject(t.DeliveryDetails) || !json.Valid(t.DeliveryDetails)) {
+			return nil, fmt.Errorf("template %s/%s: delivery details must be a JSON object", t.Name, t.Language)
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // DeleteTemplate does what DELETE …/templates/{name} does (see handleDeleteTemplate).

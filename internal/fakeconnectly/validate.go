@@ -314,6 +314,7 @@ var (
 	sendKinds       = choice{KindTemplate, KindSession}                                                                                                   // Rule.Kind, Reply.Kind
 	bodyShapes      = choice{BodyError, BodyEmpty, BodyGateway}                                                                                           // Rule.Body
 	rateLimitBodies = choice{BodyError, BodyEmpty}                                                                                                        // Config.RateLimitBody
+	ruleEndpoints   = choice{EndpointSend, EndpointWebhooks, EndpointTemplates}                                                                           // Rule.Endpoint
 	windowAnswers   = choice{WindowAnswerCodes, WindowAnswerOutsideWindow, WindowAnswerNoConversation, WindowAnswerDeadline504, WindowAnswerPrecondition} // Config.WindowAnswer
 )
 

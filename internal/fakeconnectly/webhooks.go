@@ -78,74 +78,81 @@ var hookRank = map[string]int{HookSent: 1, HookDeliveryFailed: 2, HookDelivered:
 type WebhookConfig struct {
 	// URL receives both topics, unless a registration made through the webhook API gives a
 	// topic another address. Empty: only registered addresses receive calls.
-	URL string
+	URL string `json:"url,omitempty"`
 	// URLs are more receivers of both topics beside URL, as replicas of one receiver: each
 	// event goes to one of URL and URLs, chosen by a stable hash of the event, and a duplicate
 	// of it (DuplicatePercent) to another one. Reordering and duplicates work as with one.
-	URLs []string
+	URLs []string `json:"urls,omitempty"`
 	// TopicURLs gives a topic its own receivers (keyed "messages" or "delivery_status"), in
 	// place of URL and URLs. A registration made through the webhook API (one address per
 	// topic, reference 5.1) still takes precedence over both.
-	TopicURLs map[string][]string
+	TopicURLs map[string][]string `json:"topicUrls,omitempty"`
 	// Secret signs every call. No webhook is sent without one.
-	Secret string
+	Secret string `json:"secret,omitempty"`
 	// Fates decide each accepted message's last status; the first matching one applies, and a
 	// message no fate matches is read.
-	Fates []Fate
+	Fates []Fate `json:"fates,omitempty"`
 	// Replies make some recipients answer after reading: the first matching reply applies.
-	Replies []Reply
+	Replies []Reply `json:"replies,omitempty"`
 	// DuplicatePercent (0..100) of events are sent a second time (to another receiver when
 	// there are several).
-	DuplicatePercent float64
-	// ReorderPercent (0..100) of messages have their events sent in a shuffled order.
-	ReorderPercent float64
+	DuplicatePercent float64 `json:"duplicatePercent,omitempty"`
+	// ReorderPercent (0..100) of messages have their events sent in a shuffled order
+	// (reference 5.1: "webhook ordering/duplicates are not guaranteed anywhere in the
+	// docs"). Only their arrival is shuffled: each event keeps its own timestamp, the time
+	// its status happened (5.4), so a delivered event that arrives before its sent event is
+	// still stamped after it.
+	ReorderPercent float64 `json:"reorderPercent,omitempty"`
 	// Delay spaces a message's events: each comes a random 0..2×Delay after the previous one
 	// (after the accept for the first). 0 sends them as fast as the calls go.
-	Delay time.Duration
+	Delay time.Duration `json:"delay,omitempty"`
 	// Concurrency is the number of calls in flight. Default 8.
-	Concurrency int
+	Concurrency int `json:"concurrency,omitempty"`
 	// Attempts is how many times a call that was not answered 200 is tried, 100 ms apart
 	// and doubling. Default 5. Only 200 acknowledges a call (reference 5.3: "any non-200 is
 	// treated as failure"): a 201, 202 or 204 is retried like a 500.
-	Attempts int
+	Attempts int `json:"attempts,omitempty"`
 	// BSUIDs gives phone customers a BSUID ("+15550001234" -> "US.13491208655302741918"),
 	// as on a WhatsApp number with BSUIDs enabled (reference 6): their webhook objects carry
 	// userId and phoneNumber beside id, and an inbound message from them opens the window of
 	// both identities. A phone-less customer (a send to "bsuid:CC.id") always comes as {id:
 	// BSUID, userId: BSUID, phoneNumber: ""}.
-	BSUIDs map[string]string
+	BSUIDs map[string]string `json:"bsuids,omitempty"`
 	// FailedStatus is the word a failure's statusUpdate.status carries: HookDeliveryFailed
 	// (the default, "" too: every page but one) or HookDeliveryFailure (the README's
 	// spelling, reference 5.1).
-	FailedStatus string
+	FailedStatus string `json:"failedStatus,omitempty"`
 	// ListReply is the form of a list reply (ReplyList): ListReplyResponse (the default, ""
 	// too), ListReplyTitle or ListReplyButton. Reference 5.4 found no shape for it.
-	ListReply string
+	ListReply string `json:"listReply,omitempty"`
 	// OmitBusinessNumber leaves the recipient (the business number the customer wrote to) out
-	// of inbound messages-topic calls. By default they carry it, as Connectly's status events
-	// carry both parties; reference 5.4 shows no inbound example with a recipient, so a
-	// receiver must cope without it. The fake's windows stay per number either way.
-	OmitBusinessNumber bool
+	// of inbound messages-topic calls: the shape of reference 5.4, whose inbound examples
+	// carry none ("the customer is the webhook's sender on inbound events"), so a receiver
+	// must cope without it. By default they carry it, as Connectly's status events carry both
+	// parties: the reference's reading would be to leave it out, but callers that keep the
+	// 24-hour window per business number (reference 3.1) rely on the named number, and the
+	// default stays. The fake's windows stay per number either way.
+	OmitBusinessNumber bool `json:"omitBusinessNumber,omitempty"`
 	// Seed makes the random choices (duplicates, order, delays) repeatable; 0 picks one.
-	Seed uint64
+	Seed uint64 `json:"seed,omitempty"`
 	// HTTPClient makes the calls; default a client with a 10 s timeout.
-	HTTPClient *http.Client
+	HTTPClient *http.Client `json:"-"`
 }
 
 // Fate picks messages by recipient, like a Rule, and says how their story ends.
 type Fate struct {
-	Numbers []string
-	Suffix  string
-	Percent float64
-	Salt    string
+	Numbers []string `json:"numbers,omitempty"`
+	Suffix  string   `json:"suffix,omitempty"`
+	Percent float64  `json:"percent,omitempty"`
+	Salt    string   `json:"salt,omitempty"`
 	// Status is the last status: sent, delivered, read or delivery_failed.
-	Status string
+	Status string `json:"status"`
 	// Code is the error code of a delivery_failed (default ERROR_CODE_UNSPECIFIED).
-	Code string
+	Code string `json:"code,omitempty"`
 	// Details, when set, is the JSON object sent as the delivery_failed error's details
 	// (reference 4.1: "extra structured info when available"; 10.4: Meta codes may travel
 	// there). Empty means {}.
-	Details json.RawMessage
+	Details json.RawMessage `json:"details,omitempty"`
 }
 
 // Shapes of an inbound reply: the variants of reference 5.4 a receiver must accept. Every
@@ -170,15 +177,17 @@ const (
 	// context {replyToId}, and the quoted message's callbackData (reference 5.4: callbackData
 	// is echoed on quoted replies).
 	ReplyQuoted = "quoted"
-	// ReplyMedia is a photo: message {id, attachments: [{type: "image", url}]}, no text, no
-	// context, no callbackData. The label is not sent.
+	// ReplyMedia is a file, a photo by default: message {id, attachments: [{type, url}]}
+	// (Reply.Media gives the type, Reply.Caption a caption), no text, no context, no
+	// callbackData. The label is not sent.
 	ReplyMedia = "media"
 	// ReplyLocation is a shared location: message {id, location {latitude, longitude}}, no
 	// text, no context, no callbackData. The label is not sent.
 	ReplyLocation = "location"
 	// ReplyReferral is a typed message from a click-to-WhatsApp ad: message {id, text,
 	// referral {ctwaClid, sourceUrl, sourceId, sourceType, headline, body, mediaType,
-	// imageUrl}}, with the top-level attachments: [] and location: null some documented
+	// imageUrl}} (a video ad, Reply.Media, has videoUrl and thumbnailUrl in place of
+	// imageUrl), with the top-level attachments: [] and location: null some documented
 	// examples carry; no callbackData.
 	ReplyReferral = "referral"
 	// ReplyButtonBare is a button reply in the GitBook's form without a message object:
@@ -245,7 +254,34 @@ type Reply struct {
 	// in place of ReplyShapes (for example ButtonShapes, or any of InboundShapes). Shapes
 	// with an empty Shape rotates.
 	Shapes []string `json:"shapes,omitempty"`
+	// Name is the customer's WhatsApp profile name, sent as the inbound call's sender.name
+	// (reference 5.4: a customer object is {id, channelType, name}, the status example's
+	// customer is "name": "Customer", and "name may be null"). Empty sends null.
+	Name string `json:"name,omitempty"`
+	// Media is the kind of file a ReplyMedia sends in message.attachments[{type, url}]
+	// (reference 5.4): MediaImage (the default), MediaVideo, MediaAudio or MediaDocument,
+	// the attachment types of 3.1. For a ReplyReferral it is the ad's mediaType: image (the
+	// default, with imageUrl) or video (with videoUrl and thumbnailUrl: 5.4 lists "mediaType,
+	// imageUrl, videoUrl, thumbnailUrl"); audio and document are taken as image there.
+	Media string `json:"media,omitempty"`
+	// Caption is a ReplyMedia's caption, sent as the attachment's caption. (inferred) 5.4
+	// shows an inbound attachment as {type, url} only; 3.1's attachment object is {type,
+	// url, caption?, filename?}, and an inbound file's caption is read where a sent one's
+	// is. A document also carries a filename.
+	Caption string `json:"caption,omitempty"`
 }
+
+// Attachment types of a media reply (Reply.Media), those of a session attachment
+// (reference 3.1: "image"|"video"|"audio"|"document").
+const (
+	MediaImage    = "image"
+	MediaVideo    = "video"
+	MediaAudio    = "audio"
+	MediaDocument = "document"
+)
+
+// mediaTypes lists the values of Reply.Media.
+var mediaTypes = choice{MediaImage, MediaVideo, MediaAudio, MediaDocument}
 
 // ReplyMix gives replies disjoint shares of the numbers: every reply gets salt as its Salt
 // and starts its Percent where the previous one's ended (From), so with 20, 10 and 5 the
@@ -325,6 +361,8 @@ func (r Reply) validate() error {
 		return fmt.Errorf("times %d is negative", r.Times)
 	case (r.Button == "") == (r.Text == ""):
 		return errors.New("want exactly one of button and text")
+	case !mediaTypes.allows(r.Media):
+		return fmt.Errorf("media %q: want %s", r.Media, mediaTypes)
 	case r.Shape != "" && r.Shape != ReplyRotate && r.Shape != ReplyRandom && !validShape(r.Shape):
 		return fmt.Errorf("shape %q: want one of %s, %s or %s", r.Shape, strings.Join(InboundShapes, ", "), ReplyRotate, ReplyRandom)
 	case len(r.Shapes) > 0 && r.Shape != "" && r.Shape != ReplyRotate && r.Shape != ReplyRandom:
@@ -345,18 +383,26 @@ func (f Fate) matches(number string) bool {
 	return Rule{Numbers: f.Numbers, Suffix: f.Suffix, Percent: f.Percent, Salt: f.Salt}.Matches(number, "")
 }
 
+func (f Fate) validate() error {
+	if _, ok := hookRank[f.Status]; !ok {
+		return fmt.Errorf("status %q: want sent, delivered, read or delivery_failed", f.Status)
+	}
+	if f.Percent < 0 || f.Percent > 100 {
+		return fmt.Errorf("percent %v is outside 0..100", f.Percent)
+	}
+	if len(f.Details) > 0 && (!isObject(f.Details) || !json.Valid(f.Details)) {
+		return errors.New("details must be a JSON object")
+	}
+	return nil
+}
+
+// ValidateFates reports the first fate that makes no sense.
+func ValidateFates(fates []Fate) error { return validateEach("fate", fates) }
+
 // ValidateWebhooks reports the first problem with a webhook configuration.
 func ValidateWebhooks(c WebhookConfig) error {
-	for i, f := range c.Fates {
-		if _, ok := hookRank[f.Status]; !ok {
-			return fmt.Errorf("fate %d: status %q: want sent, delivered, read or delivery_failed", i, f.Status)
-		}
-		if f.Percent < 0 || f.Percent > 100 {
-			return fmt.Errorf("fate %d: percent %v is outside 0..100", i, f.Percent)
-		}
-		if len(f.Details) > 0 && (!isObject(f.Details) || !json.Valid(f.Details)) {
-			return fmt.Errorf("fate %d: details must be a JSON object", i)
-		}
+	if err := ValidateFates(c.Fates); err != nil {
+		return err
 	}
 	if err := ValidateReplies(c.Replies); err != nil {
 		return err
@@ -471,6 +517,12 @@ type InboundRecord struct {
 	Shape   string `json:"shape"`
 	Label   string `json:"label"`
 	Payload string `json:"payload"`
+	// Name is the customer's name the call carried (Reply.Name); Media the file type of a
+	// media reply or the ad's media type of a referral, and Caption a media reply's caption
+	// (Reply.Media, Reply.Caption).
+	Name    string `json:"name,omitempty"`
+	Media   string `json:"media,omitempty"`
+	Caption string `json:"caption,omitempty"`
 	// Rule is the index of the reply rule in Replies when it was sent, -1 for Inbound.
 	Rule int `json:"rule"`
 	// ReplyTo is the message that was read before the reply (its id, kind and callbackData),
@@ -658,8 +710,9 @@ func (e *emitter) close() {
 	e.wg.Wait()
 }
 
-// fate returns a message's planned last status and, for a delivery_failed, its error.
-func (e *emitter) fate(number string) (string, apiError) {
+// fateLocked returns a message's planned last status and, for a delivery_failed, its error.
+// The caller holds e.mu.
+func (e *emitter) fateLocked(number string) (string, apiError) {
 	for _, f := range e.cfg.Fates {
 		if f.matches(number) {
 			fail := codeError(cmp.Or(f.Code, CodeUnspecified), 0)
@@ -675,7 +728,9 @@ func (e *emitter) accepted(rec Received) {
 	if e.cfg.Secret == "" {
 		return
 	}
-	status, fail := e.fate(rec.Number)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	status, fail := e.fateLocked(rec.Number)
 	if t := rec.template; t != nil && t.DeliveryFailure != "" {
 		status, fail = HookDeliveryFailed, codeError(t.DeliveryFailure, 0)
 		fail.Details = t.DeliveryDetails
@@ -689,21 +744,23 @@ func (e *emitter) accepted(rec Received) {
 	case HookDeliveryFailed:
 		seq = append(seq, HookDeliveryFailed)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.messages[rec.MessageID] = &hookMessage{number: rec.Number, planned: status, template: rec.Message.TemplateName,
 		campaign: rec.Message.CampaignName}
 	e.order = append(e.order, rec.MessageID)
 	e.last[rec.Number] = replyTarget(rec)
-	// Due times grow along the sequence; a reordered message hands them out shuffled.
-	dues := make([]time.Time, len(seq))
+	// The events' times grow along the sequence, and each body carries its own: the
+	// timestamp is when the status happened (reference 5.4). A reordered message shuffles
+	// only when the events arrive (5.1: ordering is "not guaranteed"), so a delivered event
+	// may come before the sent one and still be stamped after it.
+	times := make([]time.Time, len(seq))
 	t := rec.At
-	for i := range dues {
+	for i := range times {
 		if e.cfg.Delay > 0 {
 			t = t.Add(time.Duration(e.rng.Int64N(int64(2 * e.cfg.Delay))))
 		}
-		dues[i] = t
+		times[i] = t
 	}
+	dues := slices.Clone(times)
 	reorder := e.rng.Float64()*100 < e.cfg.ReorderPercent
 	if reorder {
 		e.rng.Shuffle(len(dues), func(i, j int) { dues[i], dues[j] = dues[j], dues[i] })
@@ -711,10 +768,10 @@ func (e *emitter) accepted(rec Received) {
 	var evs []*hookEvent
 	for i, st := range seq {
 		evs = append(evs, &hookEvent{due: dues[i], topic: TopicDeliveryStatus, msgID: rec.MessageID, status: st,
-			body:     statusBody(rec, st, e.statusWord(st), fail, e.bsuidOf(rec.Number), dues[i]),
+			body:     statusBody(rec, st, e.statusWord(st), fail, e.bsuidOf(rec.Number), times[i]),
 			campaign: rec.Message.CampaignName, hasCampaign: true})
 	}
-	evs = append(evs, e.echoesLocked(rec, dues[0])...)
+	evs = append(evs, e.echoesLocked(rec, times[0])...)
 	if status == HookRead {
 		for i, r := range e.replies {
 			if !r.matches(rec.Number, rec.Kind) {
@@ -801,7 +858,16 @@ func (e *emitter) replyEventLocked(rec Received, r Reply, rule int, shape string
 	}
 	id := e.ids.next(due)
 	in := &InboundRecord{ID: id, Number: customerKey(rec.Number), To: to, At: due, Shape: shape, Label: r.label(),
-		Payload: r.payload(), Rule: rule, ReplyTo: rec.MessageID, ReplyToKind: rec.Kind}
+		Payload: r.payload(), Name: r.Name, Rule: rule, ReplyTo: rec.MessageID, ReplyToKind: rec.Kind}
+	switch shape {
+	case ReplyMedia:
+		in.Media, in.Caption = cmp.Or(r.Media, MediaImage), r.Caption
+	case ReplyReferral:
+		in.Media = MediaImage
+		if r.Media == MediaVideo {
+			in.Media = MediaVideo
+		}
+	}
 	body := replyBody(rec, *in, bsuid, e.cfg.ListReply, !e.cfg.OmitBusinessNumber)
 	if echoesCallback(shape) {
 		in.CallbackData = rec.Message.CallbackData
@@ -845,6 +911,29 @@ func (e *emitter) setReplies(replies []Reply) {
 	e.replies = slices.Clone(replies)
 	e.turns = make([]int, len(replies))
 	e.used = newUses(len(replies))
+}
+
+// setFates replaces the fates of the messages accepted from now on.
+func (e *emitter) setFates(fates []Fate) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfg.Fates = cloneFates(fates)
+}
+
+func (e *emitter) getFates() []Fate {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return cloneFates(e.cfg.Fates)
+}
+
+// cloneFates copies fates deeply enough that the caller's slices are not shared.
+func cloneFates(fates []Fate) []Fate {
+	out := make([]Fate, len(fates))
+	for i, f := range fates {
+		f.Numbers, f.Details = slices.Clone(f.Numbers), slices.Clone(f.Details)
+		out[i] = f
+	}
+	return out
 }
 
 func (e *emitter) getReplies() []Reply {
@@ -1242,16 +1331,22 @@ type inboundMessage struct {
 }
 
 // inboundReferral has the fields reference 5.4 lists for message.referral.
+// An image ad has imageUrl, a video ad videoUrl and thumbnailUrl.
 type inboundReferral struct {
-	CtwaClid   string `json:"ctwaClid"`
-	SourceURL  string `json:"sourceUrl"`
-	SourceID   string `json:"sourceId"`
-	SourceType string `json:"sourceType"`
-	Headline   string `json:"headline"`
-	Body       string `json:"body"`
-	MediaType  string `json:"mediaType"`
-	ImageURL   string `json:"imageUrl"`
+	CtwaClid     string `json:"ctwaClid"`
+	SourceURL    string `json:"sourceUrl"`
+	SourceID     string `json:"sourceId"`
+	SourceType   string `json:"sourceType"`
+	Headline     string `json:"headline"`
+	Body         string `json:"body"`
+	MediaType    string `json:"mediaType"`
+	ImageURL     string `json:"imageUrl,omitempty"`
+	VideoURL     string `json:"videoUrl,omitempty"`
+	ThumbnailURL string `json:"thumbnailUrl,omitempty"`
 }
+
+// mediaExt is the file extension of an inbound file of each media type.
+var mediaExt = map[string]string{MediaImage: ".jpg", MediaVideo: ".mp4", MediaAudio: ".ogg", MediaDocument: ".pdf"}
 
 // echoesCallback reports whether an inbound shape carries the callbackData of the message it
 // replies to: button and list replies and quoted replies do (reference 5.4), plain text,
@@ -1296,6 +1391,10 @@ func replyBody(rec Received, in InboundRecord, bsuid, listForm string, withRecip
 		Timestamp: strconv.FormatInt(in.At.Unix(), 10),
 		Sender:    customerParty(rec.Number, bsuid),
 	}
+	if in.Name != "" {
+		name := in.Name
+		b.Sender.Name = &name
+	}
 	if withRecipient {
 		b.Recipient = &hookParty{ID: in.To, ChannelType: "whatsapp"}
 	}
@@ -1335,15 +1434,25 @@ func replyBody(rec Received, in InboundRecord, bsuid, listForm string, withRecip
 		b.Message = &inboundMessage{ID: id, Text: label}
 		b.Context = &replyContext{ReplyToID: rec.MessageID}
 	case ReplyMedia:
-		b.Message = &inboundMessage{ID: id, Attachments: []Attachment{{Type: "image", URL: "https://media.example.com/inbound/" + id + ".jpg"}}}
+		typ := cmp.Or(in.Media, MediaImage)
+		att := Attachment{Type: typ, URL: "https://media.example.com/inbound/" + id + mediaExt[typ], Caption: in.Caption}
+		if typ == MediaDocument {
+			att.Filename = id + mediaExt[typ] // 3.1: filename for documents only
+		}
+		b.Message = &inboundMessage{ID: id, Attachments: []Attachment{att}}
 	case ReplyLocation:
 		lat, lng := 41.1496, -8.611
 		b.Message = &inboundMessage{ID: id, Location: &Location{Latitude: &lat, Longitude: &lng}}
 	case ReplyReferral:
-		b.Message = &inboundMessage{ID: id, Text: label, Referral: &inboundReferral{
+		ref := &inboundReferral{
 			CtwaClid: "ctwa-" + id, SourceURL: "https://ads.example.com/spring?ad=" + id, SourceID: "120200000000000000", SourceType: "ad",
-			Headline: "Spring sale", Body: "Tap to chat with us", MediaType: "image", ImageURL: "https://media.example.com/ads/spring.jpg",
-		}}
+			Headline: "Spring sale", Body: "Tap to chat with us", MediaType: MediaImage, ImageURL: "https://media.example.com/ads/spring.jpg",
+		}
+		if in.Media == MediaVideo {
+			ref.MediaType, ref.ImageURL = MediaVideo, ""
+			ref.VideoURL, ref.ThumbnailURL = "https://media.example.com/ads/spring.mp4", "https://media.example.com/ads/spring-thumb.jpg"
+		}
+		b.Message = &inboundMessage{ID: id, Text: label, Referral: ref}
 		none, null := []Attachment{}, json.RawMessage("null")
 		b.Attachments, b.Location = &none, &null
 	}
@@ -1380,6 +1489,30 @@ func (s *Server) SetReplies(replies []Reply) error {
 	}
 	e.setReplies(replies)
 	return nil
+}
+
+// SetFates replaces the fates (Webhooks.Fates) of the messages accepted from now on; those
+// already accepted keep theirs. It returns an error when ValidateFates rejects them or the
+// fake sends no webhooks (no secret).
+func (s *Server) SetFates(fates []Fate) error {
+	if err := ValidateFates(fates); err != nil {
+		return fmt.Errorf("fakeconnectly: %w", err)
+	}
+	e, err := s.signingEmitter()
+	if err != nil {
+		return err
+	}
+	e.setFates(fates)
+	return nil
+}
+
+// Fates returns a copy of the current fates.
+func (s *Server) Fates() []Fate {
+	e := s.webhooks()
+	if e == nil {
+		return []Fate{}
+	}
+	return e.getFates()
 }
 
 // Replies returns a copy of the current replies.
@@ -1497,7 +1630,7 @@ func (s *Server) serveWebhookAPI(w http.ResponseWriter, r *http.Request, busines
 		writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
 		return true
 	}
-	if s.refuseCaller(w, r, business) {
+	if s.refuseCaller(w, r, business) || s.manage(w, r, EndpointWebhooks) {
 		return true
 	}
 	// A fake without webhooks still keeps registrations.
