@@ -380,3 +380,26 @@ func TestAuthFallbackNeverToBSUID(t *testing.T) {
 		})
 	}
 }
+
+// TestTimedOutSendThatWentOut: Connectly takes the message on arrival and answers after the
+// worker's request timeout (reference 4.4: "retrying after a timeout may double-send"). At
+// most once, the recipient is unknown and never sent again, also when its task comes back;
+// the person got one message.
+func TestTimedOutSendThatWentOut(t *testing.T) {
+	fake, b := withFake(t, "biz-timeout", "key-0123456789abcdef")
+	b.worker.cfg.RequestTimeout = 100 * time.Millisecond
+	p := seedRun(t, b, "run-timeout", ledger.AtMostOnce, 1)[0]
+	p.Params = []connectly.Parameter{{Name: "body_1", Value: "Ana"}}
+	fake.SetRules([]fakeconnectly.Rule{{Numbers: []string{p.To}, Latency: time.Minute, Sent: true}})
+	for range 2 {
+		if err := handle(t, b, p); err != nil {
+			t.Fatalf("handle: %v, want the send settled as unknown", err)
+		}
+	}
+	if e := entryOf(t, b, p); e.State != ledger.Unknown || e.Attempts != 1 || e.Code != "NO_RESPONSE" {
+		t.Fatalf("entry %+v, want unknown(NO_RESPONSE) after one attempt", e)
+	}
+	if n := fake.AcceptedCount(p.To); n != 1 {
+		t.Fatalf("Connectly took %d messages for the recipient, want 1", n)
+	}
+}
