@@ -242,6 +242,37 @@ func TestPlanCampaign(t *testing.T) {
 // The contract's open choices reach the fake from the command's options: a Retry-After on the
 // rate limit's 429, the window answer, the senders and the strict refusals; a value the fake
 // does not know is an option error, and nothing listens.
+// --fake-config FILE gives the fake its whole Config; the business id, API key and webhook
+// secret of the command, when set, win over the file's, so the fake answers the clients that
+// use them. A file that cannot be read or parsed is an error naming it.
+func TestFakeConfigFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "fake.json")
+	if err := os.WriteFile(path, []byte(`{"businessId": "file-biz", "apiKey": "file-key", "rateLimit": -1,
+  "rules": [{"endpoint": "templates", "status": 503, "times": 1}],
+  "webhooks": {"secret": "file-secret", "delay": "250ms"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := serve.FakeConfig(serve.FakeParams{ConfigFile: path})
+	if err != nil || cfg.BusinessID != "file-biz" || cfg.APIKey != "file-key" || cfg.Webhooks.Secret != "file-secret" ||
+		cfg.RateLimit != -1 || len(cfg.Rules) != 1 || cfg.Rules[0].Endpoint != fakeconnectly.EndpointTemplates {
+		t.Fatalf("config from the file: %+v, %v", cfg, err)
+	}
+	cfg, err = serve.FakeConfig(serve.FakeParams{ConfigFile: path, BusinessID: "b1", APIKey: "k1", WebhookSecret: "s1"})
+	if err != nil || cfg.BusinessID != "b1" || cfg.APIKey != "k1" || cfg.Webhooks.Secret != "s1" || cfg.Webhooks.Delay != 250*time.Millisecond {
+		t.Fatalf("the command's id, key and secret over the file's: %+v, %v", cfg, err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"rateLimits": 5}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{bad, filepath.Join(t.TempDir(), "missing.json")} {
+		if _, err := serve.FakeConfig(serve.FakeParams{ConfigFile: f}); err == nil || !strings.Contains(err.Error(), "--fake-config") {
+			t.Errorf("%s: %v, want an error naming --fake-config", f, err)
+		}
+	}
+}
+
 func TestFakeContractOptions(t *testing.T) {
 	t.Parallel()
 	base := serve.FakeParams{BusinessID: "b1", APIKey: "k", Rate: fakeconnectly.DefaultRateLimit, Listen: "127.0.0.1:0"}
