@@ -647,14 +647,8 @@ func (s *Server) manage(w http.ResponseWriter, r *http.Request, endpoint string)
 	if !ok {
 		return false
 	}
-	if rule.Latency > 0 {
-		t := time.NewTimer(rule.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return true
-		}
+	if !waitOut(r, rule.Latency) {
+		return true
 	}
 	if !rule.isError() {
 		return false
@@ -739,18 +733,12 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, te
 	}
 	s.mu.Unlock()
 
-	if rule.Latency > 0 {
-		t := time.NewTimer(rule.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			rec.ErrorCode = CodeCanceled
-			s.mu.Lock()
-			s.recordLocked(rec)
-			s.mu.Unlock()
-			return
-		}
+	if !waitOut(r, rule.Latency) {
+		rec.ErrorCode = CodeCanceled
+		s.mu.Lock()
+		s.recordLocked(rec)
+		s.mu.Unlock()
+		return
 	}
 
 	switch {
@@ -862,4 +850,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// waitOut waits a rule's latency d, and reports false when the client went away first.
+func waitOut(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
