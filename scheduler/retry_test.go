@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/robfig/cron/v3"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -96,17 +97,25 @@ func (b *testBundle) startFlaky(t *testing.T, cfg scheduler.Config, enq *flakyEn
 	})
 }
 
+// nightlyRunLast submits a campaign that runs at 01:00 (missed: run-last, grace 2h) on a
+// clock where one virtual hour is a real second: its 01:00 tick comes one second after
+// realStart, which parse's schedules count from.
+func nightlyRunLast(t *testing.T) (b *testBundle, def *campaigns.Definition, realStart time.Time, parse func(string) (cron.Schedule, error)) {
+	t.Helper()
+	b = setup(t)
+	def = b.scheduled(t, "nightly", "schedule: {cron: \"0 1 * * *\", missed: run-last, grace: 2h}\n")
+	b.submit(t, def)
+	realStart = time.Now().Truncate(time.Second).Add(time.Second)
+	parse = scheduler.CompressedParse(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), realStart, 3600, 90*time.Minute)
+	return b, def, realStart, parse
+}
+
 // TestSchedulerRetriesTickThatFailedToStart: a nightly tick whose enqueue fails once (Redis away
 // for a moment) is tried again and makes its run, with the cron tick's trigger; the tick is
 // then recorded as handled.
 func TestSchedulerRetriesTickThatFailedToStart(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	def := b.scheduled(t, "nightly", "schedule: {cron: \"0 1 * * *\", missed: run-last, grace: 2h}\n")
-	b.submit(t, def)
-	realStart := time.Now().Truncate(time.Second).Add(time.Second)
-	// One virtual hour a real second: the 01:00 tick comes one second after realStart.
-	parse := scheduler.CompressedParse(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), realStart, 3600, 90*time.Minute)
+	b, def, realStart, parse := nightlyRunLast(t)
 	enq := &flakyEnqueuer{fails: 1}
 	var results tickResults
 	b.startFlaky(t, scheduler.Config{Parse: parse, Poll: 50 * time.Millisecond, Reload: 200 * time.Millisecond}, enq, &results)
@@ -271,11 +280,7 @@ func assertTrigger(t *testing.T, b *testBundle, runID, trigger string) {
 // passes within its retry window, the tick makes its one run.
 func TestSchedulerTickChecksTheCampaign(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	def := b.scheduled(t, "nightly", "schedule: {cron: \"0 1 * * *\", missed: run-last, grace: 2h}\n")
-	b.submit(t, def)
-	realStart := time.Now().Truncate(time.Second).Add(time.Second)
-	parse := scheduler.CompressedParse(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), realStart, 3600, 90*time.Minute)
+	b, def, realStart, parse := nightlyRunLast(t)
 	var (
 		results tickResults
 		refuse  atomic.Bool

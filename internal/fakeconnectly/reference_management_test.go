@@ -17,8 +17,8 @@ import (
 // template endpoints fail like the sends, with the 4.1 body, no body or a proxy page, slowly
 // or at once, and a failed call changes nothing.
 
-// manageCall makes a management call with the test key and its own connection; ctx may end
-// it early.
+// manageCall makes a call (a management call, or trySend's) with the test key and its own
+// connection; ctx may end it early.
 func manageCall(t *testing.T, ctx context.Context, method, url, body string) (rawAnswer, error) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,23 +20,7 @@ import (
 func trySend(t *testing.T, ctx context.Context, base, number string) (rawAnswer, error) {
 	t.Helper()
 	body := `{"number":"` + number + `","templateName":"promo","language":"en"}`
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+templatePath(testBusiness), strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-API-Key", testKey)
-	req.Header.Set("Content-Type", "application/json")
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return rawAnswer{}, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return rawAnswer{}, err
-	}
-	return rawAnswer{resp.StatusCode, resp.Header, raw}, nil
+	return manageCall(t, ctx, http.MethodPost, base+templatePath(testBusiness), body)
 }
 
 // eventsFor returns the delivery_status calls about messages to number (the recipient).
