@@ -282,16 +282,17 @@ func TestFakeContractOptions(t *testing.T) {
 	if want := (fakeconnectly.Strict{HTTPSMedia: true, ChannelType: true}); err != nil || cfg.Strict != want {
 		t.Fatalf("strict https-media, channel-type: %+v, %v; want %+v", cfg.Strict, err, want)
 	}
-	// Inbound webhooks name the business number by default; the option leaves it out.
+	// Inbound webhooks name no business number by default (reference 5.4's shape); the option
+	// names it.
 	cfg, err = serve.FakeConfig(with(func(p *serve.FakeParams) { p.Webhooks = "demo"; p.WebhookSecret = "s" }))
-	if err != nil || cfg.Webhooks.OmitBusinessNumber {
-		t.Fatalf("default: %+v, %v; want inbound webhooks naming the business number", cfg.Webhooks, err)
+	if err != nil || cfg.Webhooks.NameBusinessNumber {
+		t.Fatalf("default: %+v, %v; want inbound webhooks naming no business number", cfg.Webhooks, err)
 	}
 	cfg, err = serve.FakeConfig(with(func(p *serve.FakeParams) {
-		p.Webhooks, p.WebhookSecret, p.OmitInboundBusinessNumber = "demo", "s", true
+		p.Webhooks, p.WebhookSecret, p.InboundBusinessNumber = "demo", "s", true
 	}))
-	if err != nil || !cfg.Webhooks.OmitBusinessNumber {
-		t.Fatalf("omit inbound business number: %+v, %v", cfg.Webhooks, err)
+	if err != nil || !cfg.Webhooks.NameBusinessNumber {
+		t.Fatalf("inbound business number: %+v, %v", cfg.Webhooks, err)
 	}
 	cfg, err = serve.FakeConfig(with(func(p *serve.FakeParams) { p.Strict = "all" }))
 	if want := (fakeconnectly.Strict{TextWhitespace: true, HTTPSMedia: true, DuplicateParams: true, ChannelType: true}); err != nil || cfg.Strict != want {

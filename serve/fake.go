@@ -42,14 +42,15 @@ type FakeParams struct {
 	// RefuseBSUIDSessions answers a BSUID-only session send with 400;
 	// Senders are the business's numbers (a send's sender must be one of them);
 	// DeletedTemplateFailure is the code a deleted template's in-flight messages fail with;
-	// OmitInboundBusinessNumber leaves the business number out of inbound messages webhooks
-	// (WebhookConfig.OmitBusinessNumber).
+	// InboundBusinessNumber names the business number written to in inbound messages
+	// webhooks (WebhookConfig.NameBusinessNumber; by default they name none, as reference 5.4
+	// shows them).
 	RetryAfter                              bool
 	WindowAnswer, NumberPunctuation, Strict string
 	RefuseBSUIDSessions                     bool
 	Senders                                 []string
 	DeletedTemplateFailure                  string
-	OmitInboundBusinessNumber               bool
+	InboundBusinessNumber                   bool
 	// ConfigFile, when set, is the path of a JSON fakeconnectly.Config
 	// (fakeconnectly.ParseConfig) that replaces every option above but Listen: it reaches
 	// the knobs no option does (fates, templates, replies, management-endpoint rules...).
@@ -124,7 +125,7 @@ func FakeConfig(p FakeParams) (fakeconnectly.Config, error) {
 	default:
 		return fakeconnectly.Config{}, FakeOptionError{fmt.Sprintf("--webhooks %q: want none, demo or all-read", p.Webhooks)}
 	}
-	hooks.OmitBusinessNumber = p.OmitInboundBusinessNumber
+	hooks.NameBusinessNumber = p.InboundBusinessNumber
 	strict, err := fakeconnectly.ParseStrict(p.Strict)
 	if err != nil {
 		return fakeconnectly.Config{}, FakeOptionError{"--" + err.Error()}

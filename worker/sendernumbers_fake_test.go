@@ -56,7 +56,7 @@ func TestSenderNumbersWithTheFake(t *testing.T) {
 			hooks := httptest.NewServer(rc)
 			t.Cleanup(hooks.Close)
 			fake, url := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: business, APIKey: key, RateLimit: -1,
-				Webhooks: fakeconnectly.WebhookConfig{URL: hooks.URL + "/", Secret: secret, OmitBusinessNumber: c.omit}})
+				Webhooks: fakeconnectly.WebhookConfig{URL: hooks.URL + "/", Secret: secret, NameBusinessNumber: !c.omit}})
 			client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: url, BusinessID: business, APIKey: key})
 			if err != nil {
 				t.Fatal(err)

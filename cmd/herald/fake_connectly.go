@@ -43,7 +43,7 @@ CONNECTLY_WEBHOOK_SECRET, when given, take precedence over the file's. POST /_fa
 /_fake/templates change those while it runs.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			contract.OmitInboundBusinessNumber = !inboundBusinessNumber
+			contract.InboundBusinessNumber = inboundBusinessNumber
 			if businessID == "" {
 				businessID = a.getenv("CONNECTLY_BUSINESS_ID")
 			}
@@ -107,8 +107,8 @@ CONNECTLY_WEBHOOK_SECRET, when given, take precedence over the file's. POST /_fa
 	f.StringVar(&contract.Strict, "strict", "none", "refusals the reference does not state: none, all, or a list of "+strings.Join(fakeconnectly.StrictNames, ", "))
 	f.BoolVar(&contract.RefuseBSUIDSessions, "refuse-bsuid-sessions", false, "answer a session send to a BSUID-only customer with 400 (the older docs' reading)")
 	f.StringSliceVar(&contract.Senders, "senders", nil, "the business's sender numbers in E.164; a send's sender must be one of them (default: any)")
-	f.BoolVar(&inboundBusinessNumber, "inbound-business-number", true, "name the business number written to as the recipient of inbound messages webhooks "+
-		"(reference 5.4 shows no inbound recipient: false gives its documented shape; Connectly's status events name both parties); "+
+	f.BoolVar(&inboundBusinessNumber, "inbound-business-number", false, "name the business number written to as the recipient of inbound messages webhooks, "+
+		"as Connectly's status events name both parties (by default none, the shape reference 5.4 shows); "+
 		"the fake's windows are per number either way")
 	f.StringVar(&contract.DeletedTemplateFailure, "deleted-template-failure", fakeconnectly.CodeTemplateDeleted, "error code of the delivery failure of a message whose template was deleted in flight")
 	return cmd

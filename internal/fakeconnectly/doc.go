@@ -83,10 +83,10 @@
 // as messages webhooks (Replies; a reply goes to the number that sent the message replied
 // to, and the window opens at the reply's time, whether or not the receiver takes the call),
 // Inbound and InboundTo, and OpenWindow and OpenWindowTo, which open one without a webhook
-// (OpenWindow to every number). Its inbound calls name the business number written to in
-// their recipient, as Connectly's status events name both parties; reference 5.4 shows no
-// inbound example with one, and WebhookConfig.OmitBusinessNumber leaves it out (the windows
-// stay per number). A customer who never wrote is answered 400
+// (OpenWindow to every number). Its inbound calls name no recipient, as reference 5.4's
+// inbound examples show; WebhookConfig.NameBusinessNumber names the business number written
+// to there, as Connectly's status events name both parties (the windows stay per number
+// either way). A customer who never wrote is answered 400
 // ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION; one whose window has closed, the
 // reference's own example body (4.1): 400, ERROR_TYPE_DEADLINE_EXCEEDED,
 // ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW. Config.WindowAnswer gives the closed

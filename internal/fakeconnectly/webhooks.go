@@ -125,14 +125,12 @@ type WebhookConfig struct {
 	// ListReply is the form of a list reply (ReplyList): ListReplyResponse (the default, ""
 	// too), ListReplyTitle or ListReplyButton. Reference 5.4 found no shape for it.
 	ListReply string `json:"listReply,omitempty"`
-	// OmitBusinessNumber leaves the recipient (the business number the customer wrote to) out
-	// of inbound messages-topic calls: the shape of reference 5.4, whose inbound examples
-	// carry none ("the customer is the webhook's sender on inbound events"), so a receiver
-	// must cope without it. By default they carry it, as Connectly's status events carry both
-	// parties: the reference's reading would be to leave it out, but callers that keep the
-	// 24-hour window per business number (reference 3.1) rely on the named number, and the
-	// default stays. The fake's windows stay per number either way.
-	OmitBusinessNumber bool `json:"omitBusinessNumber,omitempty"`
+	// NameBusinessNumber puts the business number the customer wrote to in inbound
+	// messages-topic calls, as their recipient, as Connectly's status events name both
+	// parties. By default they carry none: the shape of reference 5.4, whose inbound examples
+	// name only the customer ("the customer is the webhook's sender on inbound events"), so a
+	// receiver must cope without it. The fake's windows stay per number either way.
+	NameBusinessNumber bool `json:"nameBusinessNumber,omitempty"`
 	// Seed makes the random choices (duplicates, order, delays) repeatable; 0 picks one.
 	Seed uint64 `json:"seed,omitempty"`
 	// HTTPClient makes the calls; default a client with a 10 s timeout.
@@ -868,7 +866,7 @@ func (e *emitter) replyEventLocked(rec Received, r Reply, rule int, shape string
 			in.Media = MediaVideo
 		}
 	}
-	body := replyBody(rec, *in, bsuid, e.cfg.ListReply, !e.cfg.OmitBusinessNumber)
+	body := replyBody(rec, *in, bsuid, e.cfg.ListReply, e.cfg.NameBusinessNumber)
 	if echoesCallback(shape) {
 		in.CallbackData = rec.Message.CallbackData
 	}
@@ -1384,7 +1382,7 @@ type listResponse struct {
 // the typed text, button text or row title, Payload the button or row id) from the recipient
 // of rec, the message replied to. The customer, the sender, is written by customerParty
 // (bsuid is the BSUID known for a phone customer, or ""); the business number written to,
-// in.To, is the recipient when withRecipient (WebhookConfig.OmitBusinessNumber).
+// in.To, is the recipient when withRecipient (WebhookConfig.NameBusinessNumber).
 func replyBody(rec Received, in InboundRecord, bsuid, listForm string, withRecipient bool) []byte {
 	label, payload, shape, id := in.Label, in.Payload, in.Shape, in.ID
 	b := inboundBody{

@@ -11,7 +11,7 @@ import (
 // to one business number, and only that number may send them session messages (reference
 // 3.1). A reply to a message from A opens A's window: a session send from B is refused as a
 // conversation the customer never started with B, one from A is taken. The inbound call names
-// A as its recipient, or, with OmitBusinessNumber, names no recipient at all; the window is
+// A as its recipient (NameBusinessNumber), or names no recipient at all; the window is
 // A's either way.
 func TestReference3_1WindowPerBusinessNumber(t *testing.T) {
 	t.Parallel()
@@ -21,7 +21,7 @@ func TestReference3_1WindowPerBusinessNumber(t *testing.T) {
 		hs := httptest.NewServer(sink)
 		t.Cleanup(hs.Close)
 		s := newTestServer(t, Config{BusinessID: testBusiness, APIKey: testKey, RateLimit: -1,
-			Webhooks: WebhookConfig{URL: hs.URL, Secret: "per-number", OmitBusinessNumber: omit}})
+			Webhooks: WebhookConfig{URL: hs.URL, Secret: "per-number", NameBusinessNumber: !omit}})
 		base, err := s.Start("127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
