@@ -103,3 +103,27 @@ func TestStoppedFollowupResumesWithItsRun(t *testing.T) {
 		t.Fatalf("paused follow-ups after the resume: %+v (%v), want none", paused, err)
 	}
 }
+
+// TestCancelledRunCancelsItsPausedFollowups: cancelling a run (here paused) also cancels its
+// paused follow-up runs, whose follow-ups the worker skips anyway: none stays listed as
+// paused (run show, herald_run_paused) for a run that is over.
+func TestCancelledRunCancelsItsPausedFollowups(t *testing.T) {
+	b := setup(t, testConfig())
+	ctx := context.Background()
+	ps := seedRun(t, b, "r2", ledger.AtMostOnce, 2)
+	if err := handle(t, b, ps[0]); err != nil {
+		t.Fatal(err)
+	}
+	f := followupOf(t, b, ps[0], "yes", "fu_template")
+	b.sender.SendFunc = answer(apiError(400, "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"))
+	wantAs[*HeldError](t, handle(t, b, f))
+	if ok, _, err := b.ledger.Cancel(ctx, "r2", "cancelled by test"); err != nil || !ok {
+		t.Fatalf("cancel r2: %v, %v", ok, err)
+	}
+	if st := runOf(t, b, f.Run).Status; st != ledger.RunCancelled {
+		t.Fatalf("follow-up run %s after its run's cancel, want cancelled", st)
+	}
+	if paused, err := b.ledger.PausedFollowups(ctx, ""); err != nil || len(paused) != 0 {
+		t.Fatalf("paused follow-ups after the cancel: %+v (%v), want none", paused, err)
+	}
+}

@@ -79,7 +79,8 @@ func (l *Ledger) resumeOne(ctx context.Context, runID string) (bool, error) {
 // skipped(cancelled). It reports whether this call cancelled the run and how many recipients
 // it skipped. Sends already in flight finish normally. With an error, the first result still
 // says whether the run was cancelled (the sweep, after it, is what failed): calling Cancel
-// again sweeps what is left.
+// again sweeps what is left. The run's paused follow-up runs (PausedFollowups) are cancelled
+// with it, as the worker skips the follow-ups of a cancelled run whatever their own status.
 func (l *Ledger) Cancel(ctx context.Context, runID, reason string) (bool, int, error) {
 	prev, err := cancelCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, reason, l.nowMS()).Text()
 	if err != nil {
@@ -95,6 +96,15 @@ func (l *Ledger) Cancel(ctx context.Context, runID, reason string) (bool, int, e
 	}
 	if r.Status != RunCancelled {
 		return false, 0, nil
+	}
+	followups, err := l.PausedFollowups(ctx, runID)
+	if err != nil {
+		return cancelled, 0, fmt.Errorf("ledger: cancel run %s: %w", runID, err)
+	}
+	for _, f := range followups {
+		if _, _, err := l.Cancel(ctx, f.ID, reason); err != nil {
+			return cancelled, 0, err
+		}
 	}
 	// The sweep is pipelined by SHA, which cannot fall back to EVAL inside a pipeline.
 	if err := sweepCancelledCmd.Load(ctx, l.rdb).Err(); err != nil {

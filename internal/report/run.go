@@ -306,7 +306,8 @@ func PrintRun(w io.Writer, rep Run) {
 	}
 	fmt.Fprintln(w)
 	for _, f := range rep.FollowupsPaused {
-		fmt.Fprintf(w, "Follow-ups of rule %s paused (%s): herald run resume %s resumes them\n", f.Rule, f.Reason, rep.Run)
+		fmt.Fprintf(w, "Follow-ups of rule %s paused (%s): herald run resume %s resumes them, herald run cancel %s drops them\n",
+			f.Rule, f.Reason, rep.Run, ledger.FollowupRun(rep.Run, f.Rule))
 	}
 	if rep.SenderBackoff != "" {
 		fmt.Fprintf(w, "Sender    %s\n", rep.SenderBackoff)
