@@ -31,6 +31,19 @@ func (w *Worker) recordSending(ctx context.Context, j *job) {
 	}
 }
 
+// notePausedFollowup lists j's run among the paused follow-up runs when j is a follow-up held
+// because its own run is paused (ledger.NotePausedFollowup): a listing lost to a crash between
+// a pause and its note, or to a race with a resume, comes back within one hold, so `run show`
+// and `run resume` of the run it follows find it. Its failure is logged: the hold goes on.
+func (w *Worker) notePausedFollowup(ctx context.Context, j *job) {
+	if _, _, ok := ledger.FollowupOf(j.p.Run); !ok {
+		return
+	}
+	if err := w.ledger.NotePausedFollowup(context.WithoutCancel(ctx), j.p.Run); err != nil {
+		j.log.Warn().Err(err).Msg("could not list the paused follow-up run")
+	}
+}
+
 // gateFollowup holds a follow-up while the run it follows is paused and skips it (cancelled)
 // once that run is cancelled: pausing or cancelling a run steers its follow-ups too.
 func (w *Worker) gateFollowup(ctx context.Context, j *job) (bool, error) {

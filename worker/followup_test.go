@@ -127,3 +127,37 @@ func TestCancelledRunCancelsItsPausedFollowups(t *testing.T) {
 		t.Fatalf("paused follow-ups after the cancel: %+v (%v), want none", paused, err)
 	}
 }
+
+// TestHeldFollowupListsItsRunAgain: a follow-up run paused but no longer listed (a crash
+// between a burst's pause and its listing, a race with a resume) is listed again by the
+// worker as it holds the run's next follow-up, so the resume of the run it follows finds it.
+func TestHeldFollowupListsItsRunAgain(t *testing.T) {
+	b := setup(t, testConfig())
+	ctx := context.Background()
+	ps := seedRun(t, b, "r3", ledger.AtMostOnce, 2)
+	for _, p := range ps {
+		if err := handle(t, b, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fa, fb := followupOf(t, b, ps[0], "yes", "fu_template"), followupOf(t, b, ps[1], "yes", "fu_template")
+	b.sender.SendFunc = answer(apiError(400, "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"))
+	wantAs[*HeldError](t, handle(t, b, fa))
+	b.sender.SendFunc = nil
+	if err := b.rdb.ZRem(ctx, rkeys.FollowupsPaused(), fa.Run).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if paused, err := b.ledger.PausedFollowups(ctx, "r3"); err != nil || len(paused) != 0 {
+		t.Fatalf("paused follow-ups after the listing was lost: %+v (%v), want none", paused, err)
+	}
+	wantAs[*HeldError](t, handle(t, b, fb))
+	if paused, err := b.ledger.PausedFollowups(ctx, "r3"); err != nil || len(paused) != 1 || paused[0].ID != fa.Run {
+		t.Fatalf("paused follow-ups after a held follow-up: %+v (%v), want %s", paused, err, fa.Run)
+	}
+	if ok, err := b.ledger.Resume(ctx, "r3"); err != nil || !ok {
+		t.Fatalf("resume r3: %v, %v; want its follow-ups resumed", ok, err)
+	}
+	if err := handle(t, b, fb); err != nil {
+		t.Fatalf("follow-up after the resume: %v", err)
+	}
+}

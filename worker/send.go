@@ -108,6 +108,7 @@ func (w *Worker) gate(ctx context.Context, j *job) (bool, error) {
 		return true, w.unreachable(ctx, j.log, err)
 	}
 	if ps.Paused() {
+		w.notePausedFollowup(ctx, j)
 		return true, &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: cmp.Or(ps.Reason, string(ps.Status))}
 	}
 	return false, nil
@@ -206,6 +207,7 @@ func (w *Worker) notSending(ctx context.Context, j *job) error {
 	c, log := j.claim, j.log
 	switch c.Verdict {
 	case ledger.VerdictPaused:
+		w.notePausedFollowup(ctx, j)
 		return &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: c.Detail}
 	case ledger.VerdictUnknown, ledger.VerdictFound:
 		if c.Verdict == ledger.VerdictFound {

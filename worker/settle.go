@@ -17,9 +17,10 @@ import (
 )
 
 // adaptiveTrigger reports whether an answer says the sender goes too fast, so its rate backs
-// off: a throttle whose key is one of AdaptiveCodes. The key is the classified one, so every
-// 429 matches HTTP_429 whatever code its body carries (Connectly's error body always has one,
-// ERROR_CODE_UNSPECIFIED when nothing is more specific).
+// off: a throttle whose key is one of AdaptiveCodes. The key is the classified one: a 429 is
+// HTTP_429 unless its body names a throttle code (then that code: 130429 backs the rate off,
+// the pair limit's 131056 does not), whatever catch-all code it carries (Connectly's error
+// body always has one, ERROR_CODE_UNSPECIFIED when nothing is more specific).
 func (w *Worker) adaptiveTrigger(d connectly.Decision) bool {
 	return w.cfg.Limits.Adapts() && d.Class == connectly.ClassThrottle && w.adapt[d.Key]
 }

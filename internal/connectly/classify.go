@@ -219,8 +219,9 @@ type Decision struct {
 	Class   Class
 	Rule    Rule
 	// Key names the answer in the ledger and in the run's counters, and is the key the
-	// adaptive backoff looks up for a throttle: "HTTP_429" for every 429, else the body's
-	// code, else its type, else "HTTP_<status>"; "NOT_SENT" or "NO_RESPONSE" for transport
+	// adaptive backoff looks up for a throttle: for a 429, the body's code or type when it
+	// names a throttle or a run-stopping answer (131056, 130429...), else "HTTP_429"; for any
+	// other status the body's code, else its type, else "HTTP_<status>"; "NOT_SENT" or "NO_RESPONSE" for transport
 	// failures; "CLIENT_ERROR" for a request that could not be built. Empty when accepted.
 	Key string
 }

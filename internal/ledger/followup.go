@@ -301,10 +301,12 @@ func (l *Ledger) Tags(ctx context.Context, run string) (map[string]string, error
 	return m, nil
 }
 
-// notePausedFollowup lists run in FollowupsPaused when it is a follow-up run (a no-op for any
-// other run). It is written before the pause, so a paused follow-up run is always listed; a
-// listed one that is not paused (the pause found it cancelled) is dropped by the readers.
-func (l *Ledger) notePausedFollowup(ctx context.Context, run string) error {
+// NotePausedFollowup lists run in FollowupsPaused when it is a follow-up run (a no-op for any
+// other run). Pause writes it before the pause; Finish after the burst pause it reports; and
+// the worker again for every follow-up it holds because its run is paused, so a listing lost
+// to a crash or a race comes back within a hold. A listed run that is running stays listed
+// (it may be about to pause) and is not reported; one cancelled or gone is dropped.
+func (l *Ledger) NotePausedFollowup(ctx context.Context, run string) error {
 	if _, _, ok := FollowupOf(run); !ok {
 		return nil
 	}
@@ -316,7 +318,8 @@ func (l *Ledger) notePausedFollowup(ctx context.Context, run string) error {
 
 // PausedFollowups returns the paused follow-up runs of run (RUN~RULE for each rule whose
 // follow-ups a run-stopping answer, or an operator, paused), or of every run when run is "".
-// Listed runs no longer paused are dropped from the list as they are found.
+// Listed runs that are cancelled or gone are dropped from the list as they are found; running
+// ones are left listed, unreported (NotePausedFollowup).
 func (l *Ledger) PausedFollowups(ctx context.Context, run string) ([]Run, error) {
 	ids, err := l.rdb.ZRange(ctx, rkeys.FollowupsPaused(), 0, -1).Result()
 	if err != nil {
@@ -330,11 +333,11 @@ func (l *Ledger) PausedFollowups(ctx context.Context, run string) ([]Run, error)
 		}
 		r, err := l.GetRun(ctx, id)
 		switch {
-		case errors.Is(err, ErrRunNotFound) || (err == nil && r.Status != RunPaused):
+		case errors.Is(err, ErrRunNotFound) || (err == nil && (r.Status == RunCancelled || r.Status == RunCompleted)):
 			l.rdb.ZRem(ctx, rkeys.FollowupsPaused(), id)
 		case err != nil:
 			return nil, err
-		default:
+		case r.Status == RunPaused:
 			out = append(out, r)
 		}
 	}

@@ -495,10 +495,10 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	}
 	out := FinishResult{Applied: replyInt(res[0]) == 1, RunCompleted: replyInt(res[1]) == 1, PausedFor: replyString(res[3])}
 	if out.PausedFor != "" {
-		// The burst paused a follow-up run: list it where its parent finds it.
-		if err := l.notePausedFollowup(ctx, runID); err != nil {
-			return out, err
-		}
+		// The burst paused a follow-up run: list it where its parent finds it. The outcome is
+		// written whatever becomes of the listing (an error here would have it written
+		// twice); the worker lists the run again as it holds the run's next follow-up.
+		_ = l.NotePausedFollowup(ctx, runID)
 	}
 	return out, nil
 }
@@ -507,7 +507,7 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 // follow-up run ("RUN~RULE") is listed as paused first (FollowupsPaused), where `run show`
 // and `run resume` of the run it follows find it: follow-up runs are not in the run list.
 func (l *Ledger) Pause(ctx context.Context, runID, reason string) (bool, error) {
-	if err := l.notePausedFollowup(ctx, runID); err != nil {
+	if err := l.NotePausedFollowup(ctx, runID); err != nil {
 		return false, err
 	}
 	prev, err := pauseCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, reason, l.nowMS()).Text()

@@ -38,11 +38,15 @@ var sweepCancelledCmd = redis.NewScript(luaLib + sweepCancelledLua)
 
 // Resume resumes a paused run and its paused follow-up runs (PausedFollowups: a run-stopping
 // answer to a follow-up pauses the follow-up run, which its parent's resume resumes, whatever
-// the parent's own status); it reports whether this call resumed any of them.
+// the parent's own status but cancelled); it reports whether this call resumed any of them.
 func (l *Ledger) Resume(ctx context.Context, runID string) (bool, error) {
 	resumed, err := l.resumeOne(ctx, runID)
 	if err != nil {
 		return false, err
+	}
+	if r, err := l.GetRun(ctx, runID); err != nil || r.Status == RunCancelled {
+		// A cancelled run's follow-ups are skipped whatever their status: nothing to resume.
+		return resumed, err
 	}
 	followups, err := l.PausedFollowups(ctx, runID)
 	if err != nil {
@@ -58,19 +62,20 @@ func (l *Ledger) Resume(ctx context.Context, runID string) (bool, error) {
 	return resumed, nil
 }
 
-// resumeOne resumes one paused run; a follow-up run leaves FollowupsPaused.
+// resumeOne resumes one paused run. A follow-up run leaves FollowupsPaused first: a pause that
+// comes after the resume lists it again.
 func (l *Ledger) resumeOne(ctx context.Context, runID string) (bool, error) {
+	if _, _, ok := FollowupOf(runID); ok {
+		if err := l.rdb.ZRem(ctx, rkeys.FollowupsPaused(), runID).Err(); err != nil {
+			return false, fmt.Errorf("ledger: resume run %s: %w", runID, err)
+		}
+	}
 	prev, err := resumeCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, l.nowMS()).Text()
 	if err != nil {
 		return false, fmt.Errorf("ledger: resume run %s: %w", runID, err)
 	}
 	if prev == "" {
 		return false, fmt.Errorf("ledger: resume run %s: %w", runID, ErrRunNotFound)
-	}
-	if _, _, ok := FollowupOf(runID); ok {
-		if err := l.rdb.ZRem(ctx, rkeys.FollowupsPaused(), runID).Err(); err != nil {
-			return true, fmt.Errorf("ledger: resume run %s: %w", runID, err)
-		}
 	}
 	return prev == string(RunPaused), nil
 }

@@ -49,8 +49,8 @@ const (
 )
 
 // DefaultAdaptiveCodes returns the throttle keys (connectly.Decision.Key) that say the sender
-// goes too fast: HTTP_429 for every 429, and Meta's 130429, 4 and 80007 (not 131056, which is
-// about one recipient). The slice is new at each call.
+// goes too fast: HTTP_429 (a 429 whose body names no throttle code), and Meta's 130429, 4 and
+// 80007 at any status (not 131056, which is about one recipient). The slice is new at each call.
 func DefaultAdaptiveCodes() []string { return []string{"HTTP_429", "130429", "4", "80007"} }
 
 // Defaults of expand.Config: a run's backlog, the send tasks it keeps queued ahead of the
