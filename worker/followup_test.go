@@ -61,6 +61,28 @@ func wantFollowup[T comparable](tb testing.TB, what string, want, got T) {
 	}
 }
 
+// stoppedFollowups sends run's n recipients (all of them when sendAll, else the first only)
+// and makes each sent one's follow-up of rule "yes"; the first follow-up gets a run-stopping
+// answer, which pauses the follow-up run, and the provider then takes sends again.
+func stoppedFollowups(t *testing.T, b *testBundle, run string, sendAll bool) []campaigns.SendPayload {
+	t.Helper()
+	ps := seedRun(t, b, run, ledger.AtMostOnce, 2)
+	if !sendAll {
+		ps = ps[:1]
+	}
+	var fs []campaigns.SendPayload
+	for _, p := range ps {
+		if err := handle(t, b, p); err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, followupOf(t, b, p, "yes", "fu_template"))
+	}
+	b.sender.SendFunc = answer(apiError(400, "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"))
+	wantAs[*HeldError](t, handle(t, b, fs[0]))
+	b.sender.SendFunc = nil // the template is put right
+	return fs
+}
+
 // TestStoppedFollowupResumesWithItsRun: a run-stopping answer to a follow-up pauses the
 // follow-up run (RUN~RULE), which is not in the run list and whose parent has long completed.
 // The pause is listed with the parent (ledger.PausedFollowups: run show, herald_run_paused),
@@ -68,16 +90,8 @@ func wantFollowup[T comparable](tb testing.TB, what string, want, got T) {
 func TestStoppedFollowupResumesWithItsRun(t *testing.T) {
 	b := setup(t, testConfig())
 	ctx := context.Background()
-	ps := seedRun(t, b, "r1", ledger.AtMostOnce, 2)
-	for _, p := range ps {
-		if err := handle(t, b, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fa, fb := followupOf(t, b, ps[0], "yes", "fu_template"), followupOf(t, b, ps[1], "yes", "fu_template")
-	b.sender.SendFunc = answer(apiError(400, "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"))
-	wantAs[*HeldError](t, handle(t, b, fa))
-	b.sender.SendFunc = nil // the template is put right
+	fs := stoppedFollowups(t, b, "r1", true)
+	fa, fb := fs[0], fs[1]
 	wantAs[*HeldError](t, handle(t, b, fb))
 	if st := runOf(t, b, "r1").Status; st != ledger.RunCompleted {
 		t.Fatalf("parent run %s, want completed", st)
@@ -110,13 +124,7 @@ func TestStoppedFollowupResumesWithItsRun(t *testing.T) {
 func TestCancelledRunCancelsItsPausedFollowups(t *testing.T) {
 	b := setup(t, testConfig())
 	ctx := context.Background()
-	ps := seedRun(t, b, "r2", ledger.AtMostOnce, 2)
-	if err := handle(t, b, ps[0]); err != nil {
-		t.Fatal(err)
-	}
-	f := followupOf(t, b, ps[0], "yes", "fu_template")
-	b.sender.SendFunc = answer(apiError(400, "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"))
-	wantAs[*HeldError](t, handle(t, b, f))
+	f := stoppedFollowups(t, b, "r2", false)[0]
 	if ok, _, err := b.ledger.Cancel(ctx, "r2", "cancelled by test"); err != nil || !ok {
 		t.Fatalf("cancel r2: %v, %v", ok, err)
 	}
@@ -134,16 +142,8 @@ func TestCancelledRunCancelsItsPausedFollowups(t *testing.T) {
 func TestHeldFollowupListsItsRunAgain(t *testing.T) {
 	b := setup(t, testConfig())
 	ctx := context.Background()
-	ps := seedRun(t, b, "r3", ledger.AtMostOnce, 2)
-	for _, p := range ps {
-		if err := handle(t, b, p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fa, fb := followupOf(t, b, ps[0], "yes", "fu_template"), followupOf(t, b, ps[1], "yes", "fu_template")
-	b.sender.SendFunc = answer(apiError(400, "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"))
-	wantAs[*HeldError](t, handle(t, b, fa))
-	b.sender.SendFunc = nil
+	fs := stoppedFollowups(t, b, "r3", true)
+	fa, fb := fs[0], fs[1]
 	if err := b.rdb.ZRem(ctx, rkeys.FollowupsPaused(), fa.Run).Err(); err != nil {
 		t.Fatal(err)
 	}
