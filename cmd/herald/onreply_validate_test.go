@@ -66,6 +66,21 @@ func TestCampaignValidateOnReplyButtons(t *testing.T) {
 		t.Fatalf("empty listing: exit %d out %q", code, out)
 	}
 
+	// A listing that fails (Connectly's 503 with its error body) cannot say what a template
+	// offers: the buttons are noted as not checked, and nothing is refused for it, so a
+	// scheduled run is not held up by get/templates.
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"message":"Internal server error","type":"ERROR_TYPE_UNSPECIFIED","code":"ERROR_CODE_UNSPECIFIED"}`))
+	}))
+	t.Cleanup(failing.Close)
+	env["CONNECTLY_BASE_URL"] = failing.URL
+	code, out, _ = herald(t, env, "campaign", "validate", file)
+	if code != 0 || !strings.Contains(out, "not checked: ") || !strings.Contains(out, "could not be read") {
+		t.Fatalf("failing listing: exit %d out %q", code, out)
+	}
+
 	// A listing without the template says so, rather than that the template has no
 	// buttons; and campaign send refuses the file as validate does, before a run starts.
 	srv3 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
