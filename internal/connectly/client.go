@@ -110,6 +110,15 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			conns = 100
 		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		// HTTP/1.1 only. Over HTTP/2 a server that stops taking a connection (GOAWAY) ends
+		// the requests it will not process with an error that cannot tell Herald whether
+		// the message went out, once the request was written; and Go's HTTP/2 transport
+		// sends a request again on its own after some resets (see post). Over HTTP/1.1 a
+		// request fails either before it was written (sent again safely, by Go or by
+		// Herald) or after (maybe sent), nothing else.
+		var protocols http.Protocols
+		protocols.SetHTTP1(true)
+		tr.Protocols = &protocols
 		tr.MaxIdleConns = conns * 2
 		tr.MaxIdleConnsPerHost = conns
 		tr.MaxConnsPerHost = 0
@@ -186,6 +195,10 @@ func EncodeJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
+// errNotAgain refuses Go's transport a request body to send again once the request was
+// written whole (see post).
+var errNotAgain = errors.New("not sent again: the whole request was written")
+
 // post sends body to path and decodes a 2xx answer into out.
 func (c *Client) post(ctx context.Context, path string, body []byte, out any) error {
 	// written is set from the transport's write goroutine once the whole request is out.
@@ -197,13 +210,20 @@ func (c *Client) post(ctx context.Context, path string, body []byte, out any) er
 	if err != nil {
 		return fmt.Errorf("connectly: build request: %w", err)
 	}
-	// No GetBody: Go's transport then cannot send the request again on its own once its body
-	// was read. With it, the HTTP/2 transport re-sends a POST whose stream the server (or a
-	// proxy) reset with PROTOCOL_ERROR after the whole request arrived, up to six times, and
-	// Herald would record one message where several went out (the reference, 4.4: a reset
-	// after the request was written is a duplicate risk; nothing is idempotent). A request
-	// whose body was never read may still be sent again: nothing of it reached the server.
-	req.GetBody = nil
+	// Go's transport may send the request again on its own, rebuilding the body with GetBody:
+	// safely when nothing was written (a reused connection found closed), but the HTTP/2
+	// transport also re-sends a POST whose stream the server (or a proxy) reset with
+	// PROTOCOL_ERROR after the whole request arrived, up to six times, and Herald would record
+	// one message where several went out (the reference, 4.4: a reset after the request was
+	// written is a duplicate risk; nothing is idempotent). So the body is given again only
+	// while the request has not been written whole: the transport reports the write (the
+	// trace below) before it decides on a retry.
+	req.GetBody = func() (io.ReadCloser, error) {
+		if written.Load() {
+			return nil, errNotAgain
+		}
+		return io.NopCloser(bytes.NewReader(body)), nil
+	}
 	req.Header.Set("X-API-Key", c.apiKey)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")

@@ -116,3 +116,17 @@ func TestNoResendAfterStreamReset(t *testing.T) {
 		t.Errorf("decision %+v for a reset after the whole request arrived, want maybe sent", d)
 	}
 }
+
+// TestDefaultClientSpeaksHTTP1: the client Herald builds uses HTTP/1.1 only, where a request
+// fails either before it was written or after, and no GOAWAY can leave a written request's
+// fate unknown.
+func TestDefaultClientSpeaksHTTP1(t *testing.T) {
+	c, err := NewClient(ClientConfig{BaseURL: "https://127.0.0.1:1", BusinessID: "b", APIKey: "key-0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, ok := c.http.Transport.(*http.Transport)
+	if !ok || tr.Protocols == nil || tr.Protocols.HTTP2() || !tr.Protocols.HTTP1() {
+		t.Fatalf("transport protocols %v, want HTTP/1.1 only", tr.Protocols)
+	}
+}
