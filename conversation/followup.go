@@ -176,10 +176,6 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 		return out, err
 	}
 	out.Entry = e
-	if r.OptOut {
-		// The receiver has suppressed the customer; the reply is only recorded.
-		return out, nil
-	}
 	parent := e.Run
 	if p, _, isFollowup := ledger.FollowupOf(e.Run); isFollowup {
 		// A reply to a follow-up answers the run it follows: its rules apply, each still once.
@@ -196,7 +192,10 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 		return out, nil
 	}
 	rule, ok := Match(def.OnReply.Rules, r)
-	if !ok {
+	if !ok || (r.OptOut && !rule.Suppress) {
+		// An opt-out (the receiver has suppressed the customer) is only recorded, unless the
+		// rule it matches is the campaign's own unsubscribe (suppress: true): its
+		// confirmation still goes, past the suppression (SendPayload.ConfirmsOptOut).
 		return out, nil
 	}
 	out.Rule = rule.ID()
@@ -206,8 +205,7 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	if err != nil || !ok {
 		return out, err
 	}
-	switch pe.State {
-	case ledger.Planned, ledger.Queued, ledger.Failed, ledger.Skipped:
+	if !Reached(pe) {
 		// Never sent (or refused): nothing of this run's was there to answer.
 		return out, nil
 	}
@@ -254,7 +252,7 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	// The recipient's audience columns, stored by the worker at the parent run's send (a
 	// reply to a follow-up reads them too); missing ones render as empty columns.
 	var cols map[string]string
-	if len(def.OnReply.Columns()) > 0 && !sup.Blocks(false) {
+	if len(def.OnReply.Columns()) > 0 && (rule.Suppress || !sup.Blocks(false)) {
 		if cols, err = f.columns.Load(ctx, entry); err != nil {
 			return out, err
 		}
@@ -263,9 +261,12 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	// A follow-up answers the customer's own reply: its session message is no marketing send,
 	// even to a person who stopped marketing messages; its template counts by its category
 	// (ledger.MarketingCategory). The send reads the list again for what it sends (the
-	// fallback template when the window has closed).
+	// fallback template when the window has closed). The confirmation of a suppress: true
+	// rule goes whatever the list says (SendPayload.ConfirmsOptOut, as the send decides):
+	// the receiver has suppressed a customer who tapped an opt-out word such as Unsubscribe
+	// before the rule is matched.
 	switch {
-	case sup.Blocks(rule.Message.IsZero() && ledger.MarketingCategory(p.Category)):
+	case !rule.Suppress && sup.Blocks(rule.Message.IsZero() && ledger.MarketingCategory(p.Category)):
 		fu.Skip = SkipSuppressed
 	case rerr != nil:
 		fu.Skip = SkipRender

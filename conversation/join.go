@@ -130,21 +130,28 @@ func (x *Index) Record(ctx context.Context, run string, bucket int, recipient st
 // Join returns the entry r belongs to: the one its callbackData names; else, among the
 // answerable runs in the index of recent sends that messaged the customer under any of their
 // ids, the newest whose entry recorded the message r answers (ReplyTo), else the newest (the
-// run numbered last wins) that had messaged the customer when r was written (the lower
-// bound, below). ok is false when none gives one. It costs no round trip for a callback join,
-// two for a reply with neither ReplyTo nor a time, and three for one with either (its third
-// reads the candidates' ledger entries, all in one pipeline).
+// run numbered last wins) whose message may have reached the customer (Reached) before r was
+// written (the lower bound, below). ok is false when none gives one. It costs no round trip
+// for a callback join and three for any other (its third reads the candidates' ledger
+// entries, all in one pipeline).
+//
+// A run whose message cannot have reached the customer is passed over: its entry failed (at
+// the send or in delivery), was skipped, or waits for a request (planned, or queued for a
+// retry). The index records a send just before its request, so a newer run's message that
+// was then refused is in it; joined to that run, a typed answer to an older run's message
+// would find nothing to answer (Followups.Reply answers only an entry that Reached), and the
+// join is pinned for every copy of the reply.
 //
 // The lower bound: a reply with a time (the webhook's timestamp, whole seconds) is not joined
 // to a run whose message to the customer was sent after it, which it cannot answer (a copy of
 // a webhook delivered again after a newer run messaged the customer, say). A message is sent
 // after the reply when the creation time in its provider id (a ULID, as Connectly's are) is
-// past the reply's second by more than ReplyClockSlack, when the entry has made no request
-// yet, or, for an entry whose message time is not known yet (its request out, or its accept not
-// yet recorded), when its run was created after the reply (see sentAfter). An entry whose
-// message id holds no time (not a ULID), and every entry for a reply without a time, are
-// taken as before the lower bound: the newest run wins. A reply naming its message
-// (ReplyTo) joins the run that sent that message whatever the times say.
+// past the reply's second by more than ReplyClockSlack, or, for an entry whose message time
+// is not known yet (its request out, or its accept not yet recorded), when its run was
+// created after the reply (see sentAfter). An entry whose message id holds no time (not a
+// ULID), and every entry for a reply without a time, are taken as before the lower bound: the
+// newest run wins. A reply naming its message (ReplyTo) joins the run that sent that message
+// whatever the times say.
 func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error) {
 	if cb := r.Callback; cb != nil {
 		return Entry{Run: cb.Run, Bucket: cb.Bucket, Recipient: cb.Recipient, Via: ViaCallback}, true, nil
@@ -152,11 +159,6 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 	cands, err := x.candidates(ctx, r.From.Keys())
 	if err != nil || len(cands) == 0 {
 		return Entry{}, false, err
-	}
-	if r.ReplyTo == "" && r.At.IsZero() {
-		e = cands[0]
-		e.Via = ViaRecent
-		return e, true, nil
 	}
 	entries, starts, err := x.entries(ctx, cands)
 	if err != nil {
@@ -172,7 +174,7 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 		}
 	}
 	for i, le := range entries {
-		if r.At.IsZero() || !sentAfter(le, starts[i], r.At) {
+		if Reached(le) && (r.At.IsZero() || !sentAfter(le, starts[i], r.At)) {
 			e = cands[i]
 			e.Via = ViaRecent
 			return e, true, nil
@@ -181,31 +183,34 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 	return Entry{}, false, nil
 }
 
+// Reached reports whether the message of ledger entry le may have reached the customer, so
+// that a reply can answer it: its request is out (submitting), may have gone out (unknown),
+// or was accepted (accepted, sent, delivered, read). An entry that failed (at the send or in
+// delivery), was skipped, waits for its request (planned, queued) or is not found has not.
+func Reached(le ledger.Entry) bool {
+	switch le.State {
+	case ledger.Submitting, ledger.Unknown, ledger.Accepted, ledger.Sent, ledger.Delivered, ledger.Read:
+		return true
+	}
+	return false
+}
+
 // ReplyClockSlack is how far past a reply's second the message of a run may have been
 // created and the reply still join the run: the webhook's timestamp and the creation time in
 // a message id are read from clocks that need not agree to the second.
 const ReplyClockSlack = 5 * time.Second
 
-// sentAfter reports whether the message of ledger entry le, of a run created at created, is
-// known to have been sent after a reply written in the second at, or not at all (see Join's
-// lower bound). Only what the ledger proves refuses a run:
-//   - an entry waiting for its first request (planned or queued with no attempt: no request
-//     reached Connectly) sent nothing the reply can answer;
-//   - an entry with a message id holding its creation time (a ULID) was sent then;
-//   - any other entry (submitting: its request in flight or its accept not yet recorded;
-//     queued again after an attempt, as an unknown recipient waiting for its resend) may have
-//     sent what the reply answers at any time since its run was created, so only a run created
-//     after the reply is refused. Refusing it on its state alone would lose a real reply, and
-//     the refusal would be pinned for every copy of it.
+// sentAfter reports whether the message of ledger entry le (one that Reached), of a run
+// created at created, is known to have been sent after a reply written in the second at (see
+// Join's lower bound). Only what the ledger proves refuses a run: an entry with a message id
+// holding its creation time (a ULID) was sent then; any other (submitting: its request in
+// flight or its accept not yet recorded) may have sent what the reply answers at any time
+// since its run was created, so only a run created after the reply is refused. Refusing it on
+// its state alone would lose a real reply, and the refusal would be pinned for every copy of
+// it.
 func sentAfter(le ledger.Entry, created, at time.Time) bool {
 	bound := at.Add(time.Second + ReplyClockSlack)
-	switch le.State {
-	case ledger.Planned, ledger.Queued:
-		if le.Attempts == 0 {
-			return true
-		}
-	case ledger.Submitting:
-	default:
+	if le.State != ledger.Submitting {
 		if sent, ok := ulid.Time(le.MessageID); ok {
 			return sent.After(bound)
 		}

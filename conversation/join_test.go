@@ -82,10 +82,62 @@ func mustJoin(t *testing.T, b *joinBundle, r conversation.Reply) (conversation.E
 	return e, ok
 }
 
+// mustRecord gives run an entry for to in ledger bucket bucket, accepted with no message id
+// (so it reached the customer at no known time), and records the send in the index until
+// until. The run's keys are deleted when the test ends (the Redis suite shares its database).
 func mustRecord(t *testing.T, b *joinBundle, run string, bucket int, to string, until time.Time) {
+	t.Helper()
+	seedEntry(t, b.rdb, b.clock, run, ledger.Address{Run: run, Bucket: bucket, Recipient: to}, ledger.Accepted)
+	recordOnly(t, b, run, bucket, to, until)
+}
+
+// recordOnly records run's send to to in the index until until, with no ledger entry.
+func recordOnly(t *testing.T, b *joinBundle, run string, bucket int, to string, until time.Time) {
 	t.Helper()
 	if err := b.idx.Record(context.Background(), run, bucket, to, until); err != nil {
 		t.Fatalf("Record(%s, %s): %v", run, to, err)
+	}
+}
+
+// seedEntry creates run in the ledger (64 buckets) unless it exists, and gives it a's entry
+// in state st (planned, queued, or claimed once and finished as st, with no message id).
+func seedEntry(t *testing.T, rdb redis.UniversalClient, c *clock, run string, a ledger.Address, st ledger.State) {
+	t.Helper()
+	ctx := context.Background()
+	campaign := "c-" + run
+	t.Cleanup(func() {
+		keys, _ := rdb.Keys(ctx, rkeys.Run(run)+"*").Result()
+		if len(keys) > 0 {
+			rdb.Del(ctx, keys...)
+		}
+		rdb.ZRem(ctx, rkeys.Runs(), run)
+		rdb.Del(ctx, rkeys.CampaignRuns(campaign))
+		rdb.ZRem(ctx, rkeys.Campaigns(), campaign)
+	})
+	l := ledger.New(rdb, c.now)
+	err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: campaign, Delivery: ledger.AtMostOnce, Buckets: 64, Created: c.t})
+	if err != nil && !errors.Is(err, ledger.ErrRunExists) {
+		t.Fatal(err)
+	}
+	from, err := rdb.HGet(ctx, rkeys.Run(run), "planned_to").Int()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		t.Fatal(err)
+	}
+	pe := ledger.PlanEntry{Recipient: a.Recipient, Bucket: a.Bucket, Row: from + 1}
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: run, From: from, To: from + 1, Entries: []ledger.PlanEntry{pe}}); err != nil {
+		t.Fatal(err)
+	}
+	if st == ledger.Queued || st == ledger.Planned {
+		return
+	}
+	if _, err := l.Claim(ctx, a, ledger.AtMostOnce); err != nil {
+		t.Fatal(err)
+	}
+	if st == ledger.Submitting {
+		return
+	}
+	if _, err := l.Finish(ctx, a, ledger.Outcome{State: st, Attempt: 1}); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldmsg/herald/internal/golden"
+	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/testredis"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -39,7 +40,8 @@ type goldenReply struct {
 // TestGoldenReplies parses every inbound shape of the provider reference (5.4), written as
 // webhook bodies under testdata/replies, with internal/webhooks, and records the reply, the
 // rule it matches and the entry it joins. Customers without callbackData are joined through
-// an index in which the run promo-20260101 messaged every customer of the bodies.
+// an index in which the run promo-20260101 messaged every customer of the bodies (each entry
+// accepted, with no message id).
 func TestGoldenReplies(t *testing.T) {
 	t.Parallel()
 	d := loadRules(t)
@@ -70,6 +72,7 @@ func TestGoldenReplies(t *testing.T) {
 			if strings.HasPrefix(k, "bsuid:") && ev.Inbound.From.Phone != "" {
 				continue // the run sent to the phone
 			}
+			seedEntry(t, rdb, &clock{t: now}, "promo-20260101", ledger.Address{Run: "promo-20260101", Bucket: i, Recipient: k}, ledger.Accepted)
 			if err := idx.Record(ctx, "promo-20260101", i, k, now.Add(time.Hour)); err != nil {
 				t.Fatal(err)
 			}

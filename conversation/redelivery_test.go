@@ -539,3 +539,58 @@ func (b *fuBundle) recordSend(t *testing.T, rcpt string) {
 		t.Fatal(err)
 	}
 }
+
+// A newer run whose message never reached the customer does not take their typed answer to
+// an older run's message: promo-2's send to ana is in the index (it is recorded just before
+// its request), then refused, left waiting for a retry, or failed in delivery; ana's question
+// still gets promo-1's answer, once.
+func TestUnreachedNewerRunDoesNotTakeTheReply(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		event *ledger.DeliveryEvent
+		out   ledger.Outcome
+	}{
+		{name: "refused", out: ledger.Outcome{State: ledger.Failed, Code: "ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID", Attempt: 1}},
+		{name: "waiting for a retry", out: ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRetry, Code: "HTTP_503", Attempt: 1}},
+		{name: "failed in delivery", event: &ledger.DeliveryEvent{State: ledger.Failed, Code: "131049"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setupFollowups(t)
+			ctx := context.Background()
+			ana := b.rcpts[0]
+			b.recordSend(t, ana)
+			mid := ""
+			if tc.event != nil {
+				mid = ulidAt(b.clock.t.Add(time.Hour), 1)
+			}
+			run2 := b.nextRun(t, "promo-2", time.Hour, ana, mid)
+			a := ledger.AddressIn(run2.ID, ana, run2.Buckets)
+			if tc.event != nil {
+				ev := *tc.event
+				ev.Address, ev.MessageID = a, mid
+				if v, _, err := b.l.ApplyDelivery(ctx, ev); err != nil || v != ledger.DeliveryApplied {
+					t.Fatal(v, err)
+				}
+			} else if _, err := b.l.Finish(ctx, a, tc.out); err != nil {
+				t.Fatal(err)
+			}
+			b.clock.t = b.clock.t.Add(time.Minute)
+			text := conversation.Reply{Kind: webhooks.ReplyText, From: webhooks.Customer{Phone: ana}, At: b.clock.t,
+				Text: "How much is it?", MessageID: "wamid.ana-price"}
+			for range 2 {
+				out, err := b.replica(t, nil, run2).Reply(ctx, text)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if out.Entry.Run != b.run.ID {
+					t.Fatalf("joined %+v, want promo-1's entry", out.Entry)
+				}
+			}
+			if got := b.followupTasks("price", ana, b.run.ID, run2.ID); got[0] != 1 || got[1] != 0 {
+				t.Fatalf("follow-up tasks in promo-1, promo-2: %v; want promo-1's answer, once", got)
+			}
+		})
+	}
+}

@@ -42,7 +42,8 @@ type Reply struct {
 	// joined to the entry its first copy was (see the join pin). "" makes one from MessageID.
 	InboundKey string `json:"inbound_key,omitempty"`
 	// OptOut is set when the receiver took the message as an opt-out: it is recorded in the
-	// conversation and triggers no rule.
+	// conversation and triggers no rule but one with suppress: true (the campaign's own
+	// unsubscribe), whose confirmation goes.
 	OptOut bool `json:"opt_out,omitempty"`
 }
 

@@ -120,7 +120,8 @@ type Inbound struct {
 	// Attachments are the media of a media message.
 	Attachments []Attachment `json:"attachments,omitempty"`
 	// OptOut is set by the receiver on a message it took as an opt-out (a STOP keyword or
-	// button): the reply handler records it but triggers nothing.
+	// button): the reply handler records it and triggers only a rule with suppress: true,
+	// which confirms the opt-out.
 	OptOut bool `json:"opt_out,omitempty"`
 	// Location is the shared location as received (its shape is not documented).
 	Location json.RawMessage `json:"location,omitempty"`

@@ -94,7 +94,8 @@ type Deps struct {
 	Logger zerolog.Logger
 	// Metrics may be nil.
 	Metrics *metrics.Webhooks
-	// Replies, when set, acts on inbound messages that are not opt-outs (on_reply rules).
+	// Replies, when set, acts on inbound messages (on_reply rules); opt-outs come marked
+	// (Inbound.OptOut), after the customer is suppressed.
 	Replies ReplyHandler
 }
 

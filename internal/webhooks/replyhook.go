@@ -8,7 +8,7 @@ import "context"
 // directly).
 //
 // The receiver calls it for every inbound message, opt-outs marked Inbound.OptOut (a handler
-// records them and triggers nothing), a repeat of the same message included (a retried
+// records them and triggers only a rule that confirms the opt-out), a repeat of the same message included (a retried
 // webhook, a second receiver replica, a redelivery after this call or the count after it
 // failed), before counting the reply: the handler must be idempotent, and must join every copy
 // of a message (Inbound.Key) to the run its first copy was joined to, so that a copy delivered
