@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -82,13 +80,17 @@ func TestSendRecorder(t *testing.T) {
 	b := setupFollowups(t)
 	ctx := context.Background()
 	cols := conversation.NewColumns(b.rdb)
-	rec := conversation.SendRecorder(b.resolve, b.fu.Index(), cols, zerolog.Nop())
+	rec := conversation.SendRecorder(b.resolve, b.fu.Index(), cols)
 	ana, bea := b.rcpts[0], b.rcpts[1]
-	rec(ctx, campaigns.SendPayload{Run: b.run.ID, To: ana, Bucket: ledger.BucketOf(ana, b.run.Buckets),
-		ReplyCols: map[string]string{"first_name": "ana"}})
-	rec(ctx, campaigns.SendPayload{Run: ledger.FollowupRun(b.run.ID, "later"), To: bea, Bucket: 0,
-		ReplyCols: map[string]string{"first_name": "bea"}})
-	rec(ctx, campaigns.SendPayload{Run: "other-run", To: bea, ReplyCols: map[string]string{"first_name": "bea"}})
+	for _, p := range []campaigns.SendPayload{
+		{Run: b.run.ID, To: ana, Bucket: ledger.BucketOf(ana, b.run.Buckets), ReplyCols: map[string]string{"first_name": "ana"}},
+		{Run: ledger.FollowupRun(b.run.ID, "later"), To: bea, Bucket: 0, ReplyCols: map[string]string{"first_name": "bea"}},
+		{Run: "other-run", To: bea, ReplyCols: map[string]string{"first_name": "bea"}},
+	} {
+		if err := rec(ctx, p); err != nil {
+			t.Fatalf("record %s: %v", p.Run, err)
+		}
+	}
 	got, err := cols.Load(ctx, ledger.Address{Run: b.run.ID, Bucket: ledger.BucketOf(ana, b.run.Buckets), Recipient: ana})
 	if err != nil || got["first_name"] != "ana" {
 		t.Fatalf("ana's columns %v %v", got, err)
@@ -122,10 +124,12 @@ func TestFollowupsReadStoredColumns(t *testing.T) {
 	if got := b.def.OnReply.Columns(); len(got) != 1 || got[0] != "first_name" {
 		t.Fatalf("columns %v", got)
 	}
-	rec := conversation.SendRecorder(b.resolve, b.fu.Index(), conversation.NewColumns(b.rdb), zerolog.Nop())
+	rec := conversation.SendRecorder(b.resolve, b.fu.Index(), conversation.NewColumns(b.rdb))
 	for to, name := range map[string]string{ana: "Ana", cid: "Cid"} {
-		rec(ctx, campaigns.SendPayload{Run: b.run.ID, To: to, Bucket: ledger.BucketOf(to, b.run.Buckets),
-			ReplyCols: map[string]string{"first_name": name}})
+		if err := rec(ctx, campaigns.SendPayload{Run: b.run.ID, To: to, Bucket: ledger.BucketOf(to, b.run.Buckets),
+			ReplyCols: map[string]string{"first_name": name}}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	body := func(to string) string {
 		t.Helper()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -17,14 +18,16 @@ import (
 	"github.com/heraldmsg/herald/internal/testredis"
 )
 
-// A run resolves to its campaign, read once; a run whose campaign cannot be read resolves
-// to an empty one, with a warning; a run that does not exist does not resolve.
+// A run resolves to its campaign, read once; a run whose campaign is gone for good resolves
+// to an empty one, with a warning; a read that fails for a passing cause (Redis timed out) is
+// an error and is not kept, so the next call reads again; a run that does not exist does not
+// resolve.
 func TestRunResolver(t *testing.T) {
 	t.Parallel()
 	_, rdb := testredis.Mini(t)
 	ctx := context.Background()
 	l := ledger.New(rdb, nil)
-	for _, id := range []string{"promo-1", "gone-1"} {
+	for _, id := range []string{"promo-1", "gone-1", "flaky-1"} {
 		if err := l.CreateRun(ctx, ledger.Run{ID: id, Campaign: strings.TrimSuffix(id, "-1"), Delivery: ledger.AtMostOnce, Buckets: 1, Created: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
@@ -33,8 +36,11 @@ func TestRunResolver(t *testing.T) {
 	reads := map[string]int{}
 	source := func(_ context.Context, r ledger.Run) (*campaigns.Definition, error) {
 		reads[r.ID]++
-		if r.ID == "gone-1" {
-			return nil, errors.New("file removed")
+		switch {
+		case r.ID == "gone-1":
+			return nil, fmt.Errorf("%w: file removed", conversation.ErrNoCampaign)
+		case r.ID == "flaky-1" && reads[r.ID] == 1:
+			return nil, context.DeadlineExceeded
 		}
 		return def, nil
 	}
@@ -50,8 +56,15 @@ func TestRunResolver(t *testing.T) {
 		t.Errorf("the campaign of promo-1 read %d times, want once", reads["promo-1"])
 	}
 	info, ok, err := resolve(ctx, "gone-1")
-	if err != nil || !ok || info.Def == nil || info.Def.OnReply.Enabled() || !strings.Contains(logs.String(), "cannot be read") {
+	if err != nil || !ok || info.Def == nil || info.Def.OnReply.Enabled() || !strings.Contains(logs.String(), "campaign is gone") {
 		t.Fatalf("gone-1: %+v %v %v, log %q", info, ok, err, logs.String())
+	}
+	if _, _, err := resolve(ctx, "flaky-1"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("flaky-1, first read timed out: %v, want the error", err)
+	}
+	info, ok, err = resolve(ctx, "flaky-1")
+	if err != nil || !ok || !info.Def.OnReply.Enabled() || reads["flaky-1"] != 2 {
+		t.Fatalf("flaky-1 after a failed read: %+v %v %v (read %d times); want its campaign, read again", info, ok, err, reads["flaky-1"])
 	}
 	if _, ok, err := resolve(ctx, "nope"); ok || err != nil {
 		t.Fatalf("a run that does not exist: ok %v, %v", ok, err)

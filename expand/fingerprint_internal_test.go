@@ -59,7 +59,7 @@ func TestAudienceFingerprint(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if err := checkAudience(path, fp.String()); err == nil || !permanent(err) {
+	if err := checkAudience(path, fp.String()); err == nil || !Permanent(err) {
 		t.Fatalf("file removed: %v; want an error that no retry cures", err)
 	}
 }

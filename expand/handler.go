@@ -171,7 +171,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		// A run continues from the campaign it was started from: its stored version, or the
 		// file as it was kept when the run started (herald campaign send).
 		if def, err = h.runs.SourceOf(ctx, run); err != nil {
-			if permanent(err) {
+			if Permanent(err) {
 				return h.blocked(ctx, p, run, err, log)
 			}
 			return err
@@ -210,7 +210,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			}
 			log.Warn().Msg("run is being expanded by another task too; a continuation takes over")
 			return h.continueLater(ctx, p, backlog, log)
-		case permanent(err):
+		case Permanent(err):
 			return h.blocked(ctx, p, run, err, log)
 		case !errors.Is(err, ErrBacklogFull):
 			if ctx.Err() != nil {

@@ -281,7 +281,7 @@ func (r *Runs) withdraw(runID string, seq int) {
 // expansion task carries the run on, and a run whose campaign or audience can no longer be
 // read as it started is paused with the reason (see blocked).
 func (r *Runs) stopped(ctx context.Context, run ledger.Run, err error) error {
-	if permanent(err) {
+	if Permanent(err) {
 		if perr := r.block(ctx, run, err); perr != nil {
 			return fmt.Errorf("expand run %s: %w; %w", run.ID, err, perr)
 		}
@@ -401,17 +401,17 @@ func (r *Runs) SourceOf(ctx context.Context, run ledger.Run) (*campaigns.Definit
 	return def, nil
 }
 
-// gone marks an error as one that no retry will cure (see permanent).
+// gone marks an error as one that no retry will cure (see Permanent).
 type gone struct{ err error }
 
 func (g gone) Error() string { return g.err.Error() }
 func (g gone) Unwrap() error { return g.err }
 
-// permanent reports whether err says that something a run needs is gone for good, or is no
+// Permanent reports whether err says that something a run needs is gone for good, or is no
 // longer what the run started with: its campaign (a submitted version, a kept file, the file
 // of an older run), its audience file (removed, rewritten, or now refused as an audience).
 // A Redis or network error, or a cancelled context, is not: the step is tried again.
-func permanent(err error) bool {
+func Permanent(err error) bool {
 	var g gone
 	var ce campaigns.Errors
 	switch {

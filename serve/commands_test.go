@@ -15,12 +15,14 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/serve"
 )
@@ -351,5 +353,40 @@ func TestFakeContractOptions(t *testing.T) {
 	// One request a second: the next is refused with a Retry-After.
 	if resp, body := send(); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("second send in the second: %d %q %s; want 429 with a Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+}
+
+// A run's campaign that is gone for good (its file removed) reads as conversation.ErrNoCampaign,
+// so its replies trigger nothing; a read that Redis failed does not, so the reply is refused
+// and comes again.
+func TestRunSourceTellsGoneFromPassing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mr, rdb := testredis.Mini(t)
+	sent := send(t, config.Default(), rdb, 2)
+	source := serve.RunSource(config.Default(), rdb, zerolog.Nop())
+	run, err := ledger.New(rdb, nil).GetRun(ctx, sent.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def, err := source(ctx, run); err != nil || def.ID != "spring-sale" {
+		t.Fatalf("source = %+v, %v; want the campaign", def, err)
+	}
+	mr.SetError("LOADING Redis is loading the dataset in memory")
+	_, err = source(ctx, run)
+	mr.SetError("")
+	if err == nil || errors.Is(err, conversation.ErrNoCampaign) {
+		t.Fatalf("source with Redis failing = %v; want an error that is not ErrNoCampaign", err)
+	}
+	if err := os.Remove(run.Definition); err != nil {
+		t.Fatal(err)
+	}
+	if run.Source != "" {
+		if err := rdb.Del(ctx, rkeys.DefinitionFile(run.Campaign, run.Source)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := source(ctx, run); !errors.Is(err, conversation.ErrNoCampaign) {
+		t.Fatalf("source with the campaign removed = %v; want ErrNoCampaign", err)
 	}
 }

@@ -2,20 +2,30 @@ package serve
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
+	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 )
 
-// RunSource reads the campaign of a run (expand.Runs.SourceOf) with config c.
+// RunSource reads the campaign of a run (expand.Runs.SourceOf) with config c. An error that
+// no retry will cure (expand.Permanent) wraps conversation.ErrNoCampaign.
 func RunSource(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) conversation.Source {
-	return Runs(c, rdb, log, ExpandTaskOptions(c)).SourceOf
+	runs := Runs(c, rdb, log, ExpandTaskOptions(c))
+	return func(ctx context.Context, run ledger.Run) (*campaigns.Definition, error) {
+		def, err := runs.SourceOf(ctx, run)
+		if expand.Permanent(err) {
+			return nil, fmt.Errorf("%w: %w", conversation.ErrNoCampaign, err)
+		}
+		return def, err
+	}
 }
 
 // RunResolver returns the campaign of each run (conversation.RunResolver).
@@ -33,9 +43,9 @@ func NewFollowups(c config.Config, rdb redis.UniversalClient, log zerolog.Logger
 // SendRecorder returns the worker's OnSending function (conversation.SendRecorder): a send
 // of a campaign with on_reply is recorded in the index of recent sends just before its
 // request, and the audience columns its follow-ups read are stored for the recipient.
-func SendRecorder(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) func(context.Context, campaigns.SendPayload) {
+func SendRecorder(c config.Config, rdb redis.UniversalClient, log zerolog.Logger) func(context.Context, campaigns.SendPayload) error {
 	return conversation.SendRecorder(RunResolver(c, rdb, log), conversation.NewIndex(rdb, c.Connectly.BusinessID, nil),
-		conversation.NewColumns(rdb), log)
+		conversation.NewColumns(rdb))
 }
 
 // RunRuleIDs returns the on_reply rule ids of runs, read from their campaign (what a run's

@@ -3,6 +3,7 @@ package worker
 import (
 	"cmp"
 	"context"
+	"fmt"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -21,14 +22,28 @@ import (
 // SendPayload.ReplyCols, for the recipient in the run).
 // Before, not after the answer: a customer may reply within milliseconds of the message,
 // before the worker has recorded the provider's answer, and the reply must find the run.
-// f must not block for long; its failure is its own to log. Call it before Start.
-func (w *Worker) OnSending(f func(ctx context.Context, p campaigns.SendPayload)) { w.sending = f }
+// When f fails the send makes no request: its permits and claim are given back (the claim
+// under CodeSendUnrecorded) and the task tries again later, as when Redis fails on the way
+// to a send. f must not block for long. Call it before Start.
+func (w *Worker) OnSending(f func(ctx context.Context, p campaigns.SendPayload) error) { w.sending = f }
 
-// recordSending calls the OnSending function for j, if any.
-func (w *Worker) recordSending(ctx context.Context, j *job) {
-	if w.sending != nil {
-		w.sending(ctx, j.p)
+// CodeSendUnrecorded is the code of a claim given back because OnSending failed: the send
+// was not recorded for the replies to it, so it was not made.
+const CodeSendUnrecorded = "SEND_UNRECORDED"
+
+// recordSending calls the OnSending function for j, if any. On its failure it gives j's
+// booking and claim back and returns done with the task's result.
+func (w *Worker) recordSending(ctx context.Context, j *job) (bool, error) {
+	if w.sending == nil {
+		return false, nil
 	}
+	err := w.sending(ctx, j.p)
+	if err == nil {
+		return false, nil
+	}
+	w.giveBack(ctx, j.bk, j.bk.spent())
+	w.unclaim(ctx, j.p, j.token, CodeSendUnrecorded)
+	return true, w.unreachable(ctx, j.log, fmt.Errorf("recording the send for replies: %w", err))
 }
 
 // notePausedFollowup lists j's run among the paused follow-up runs when j is a follow-up held

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -17,7 +18,10 @@ func TestFollowupSends(t *testing.T) {
 	ctx := context.Background()
 	ps := seedRun(t, b, "run-fu", ledger.AtMostOnce, 3)
 	var accepted []string
-	b.worker.OnSending(func(_ context.Context, p campaigns.SendPayload) { accepted = append(accepted, p.Run+" "+p.To) })
+	b.worker.OnSending(func(_ context.Context, p campaigns.SendPayload) error {
+		accepted = append(accepted, p.Run+" "+p.To)
+		return nil
+	})
 	followup := func(p campaigns.SendPayload) campaigns.SendPayload {
 		t.Helper()
 		return followupOf(t, b, p, "yes", "spring_thanks")
@@ -160,4 +164,31 @@ func TestHeldFollowupListsItsRunAgain(t *testing.T) {
 	if err := handle(t, b, fb); err != nil {
 		t.Fatalf("follow-up after the resume: %v", err)
 	}
+}
+
+// A send that OnSending could not record for replies makes no request: its claim goes back
+// unused (no attempt spent), the task waits as for Redis unreachable, and its next run, with
+// the record made, sends it once.
+func TestUnrecordedSendWaits(t *testing.T) {
+	b := setup(t, testConfig())
+	ps := seedRun(t, b, "run-rec", ledger.AtMostOnce, 1)
+	fail := true
+	b.worker.OnSending(func(context.Context, campaigns.SendPayload) error {
+		if fail {
+			return errors.New("i/o timeout")
+		}
+		return nil
+	})
+	wantAs[*ThrottledError](t, handle(t, b, ps[0]))
+	e := entryOf(t, b, ps[0])
+	wantFollowup(t, "state after a failed record", ledger.Queued, e.State)
+	wantFollowup(t, "code after a failed record", CodeSendUnrecorded, e.Code)
+	wantFollowup(t, "attempts after a failed record", 0, e.Attempts)
+	wantFollowup(t, "requests after a failed record", 0, b.sender.CallsTo(ps[0].To))
+	fail = false
+	if err := handle(t, b, ps[0]); err != nil {
+		t.Fatal(err)
+	}
+	wantFollowup(t, "state", ledger.Accepted, entryOf(t, b, ps[0]).State)
+	wantFollowup(t, "requests", 1, b.sender.CallsTo(ps[0].To))
 }

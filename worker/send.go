@@ -59,7 +59,9 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 	if done, err := w.reserveAndClaim(ctx, j); done {
 		return err
 	}
-	w.recordSending(ctx, j)
+	if done, err := w.recordSending(ctx, j); done {
+		return err
+	}
 	return w.settle(context.WithoutCancel(ctx), j, w.send(ctx, j))
 }
 

@@ -165,7 +165,8 @@ const CodeClaimUnanswered = "CLAIM_UNANSWERED"
 //
 // code is CodeClaimUnanswered for a lost answer; a claim that said send while the
 // suppression list could not be read in its round trip goes back the same way, under
-// CodeSuppressionUnread.
+// CodeSuppressionUnread, and one whose send could not be recorded for replies under
+// CodeSendUnrecorded.
 func (w *Worker) unclaim(ctx context.Context, p campaigns.SendPayload, token, code string) {
 	deadline, _ := ctx.Deadline()
 	o := ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRequeue, Code: code, Token: token}
@@ -181,6 +182,8 @@ func (w *Worker) unclaim(ctx context.Context, p campaigns.SendPayload, token, co
 		log.Error().Err(err).Str(logx.KeyCode, code).Msg("a claim could not be given back; the recipient may read as unknown")
 	case r.Applied && code == CodeSuppressionUnread:
 		log.Warn().Msg("the suppression list could not be read; the claim was given back unused")
+	case r.Applied && code == CodeSendUnrecorded:
+		log.Warn().Msg("the send could not be recorded for replies; the claim was given back unused")
 	case r.Applied:
 		log.Warn().Msg("the claim's answer was lost; the claim was given back unused")
 	}

@@ -250,7 +250,7 @@ type Worker struct {
 	sweepStop context.CancelFunc
 	sweepDone chan struct{}
 	// sending is called before each send's request (OnSending; followup.go).
-	sending func(ctx context.Context, p campaigns.SendPayload)
+	sending func(ctx context.Context, p campaigns.SendPayload) error
 	// messageOf builds the Message a task's payload carries (the function messageOf; a test
 	// plugs in a kind of its own here).
 	messageOf func(p *campaigns.SendPayload, category string) (Message, error)
