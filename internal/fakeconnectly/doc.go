@@ -27,7 +27,9 @@
 // normalized, the reference's guess, or refused), WindowAnswer (which code a closed window
 // gets), WebhookConfig.ListReply (the list reply's form), WebhookConfig.FailedStatus
 // (delivery_failed, or the README's delivery_failure), Rule.NumericCode (an error body's
-// code as the documented string, or as a JSON number, the form of Meta's codes, 9.2).
+// code as the documented string, or as a JSON number, the form of Meta's codes, 9.2),
+// DefaultLanguage (a template send without a language is refused, as the newer page has
+// it required, or taken in "en", the GitBook's default, 2.1).
 // Refusals the reference does not
 // state (Meta's whitespace rule for text parameters, https-only media, a parameter key
 // given twice, a session object without channelType) are off unless Config.Strict asks.

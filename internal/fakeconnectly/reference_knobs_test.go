@@ -107,3 +107,88 @@ func TestReference9_2NumericErrorCode(t *testing.T) {
 		}
 	}
 }
+
+// TestReference2_1DefaultLanguage: language is "yes (NEW) / optional (GITBOOK)" and the
+// GitBook says "in most cases the default is en" (reference 2.1). By default a template send
+// without a language is refused as an input error; with defaultLanguage "en" it is taken in
+// en: accepted when an approved en translation exists, ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND
+// otherwise (only another language, or en not approved), as for a language given. A
+// language given is never replaced.
+func TestReference2_1DefaultLanguage(t *testing.T) {
+	t.Parallel()
+	const templates = `[
+		{"name": "welcome", "language": "en", "body": "Hi {{1}}"},
+		{"name": "welcome", "language": "pt_BR", "body": "Oi {{1}}"},
+		{"name": "promo_br", "language": "pt_BR"},
+		{"name": "pending", "language": "en", "status": "MESSAGE_TEMPLATE_STATUS_PENDING"}
+	]`
+	noLanguage := func(name, params string) string {
+		return `{"number":"` + customer + `","templateName":"` + name + `","parameters":` + params + `}`
+	}
+	const ana = `[{"name":"body_1","value":"Ana"}]`
+
+	// By default: refused, with or without an en translation, whether language is absent or "".
+	cfg, err := ParseConfig(strings.NewReader(`{"rateLimit": -1, "templates": ` + templates + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, base := newFake(t, cfg)
+	for _, body := range []string{
+		noLanguage("welcome", ana),
+		`{"number":"` + customer + `","templateName":"welcome","language":"","parameters":` + ana + `}`,
+		noLanguage("promo_br", `[]`),
+	} {
+		a := postTo(t, base+templatePath(testBusiness), body)
+		if m := errorFields(t, a); a.status != http.StatusBadRequest || m["code"] != CodeTemplateInputInvalid || m["message"] != "language is required" {
+			t.Errorf("by default, %s: %d %s, want 400 ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID", body, a.status, a.body)
+		}
+	}
+	if st := s.Stats(); st.Accepted != 0 {
+		t.Errorf("by default: %d accepted, want none", st.Accepted)
+	}
+
+	// defaultLanguage "en", from a --fake-config file.
+	cfg, err = ParseConfig(strings.NewReader(`{"rateLimit": -1, "defaultLanguage": "en", "templates": ` + templates + `}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, base = newFake(t, cfg)
+	a := postTo(t, base+templatePath(testBusiness), noLanguage("welcome", ana))
+	var res sendResult
+	if a.status != http.StatusOK || json.Unmarshal(a.body, &res) != nil || !idPattern.MatchString(res.ID) {
+		t.Fatalf("defaultLanguage en, welcome has en: %d %s, want 200 with an id", a.status, a.body)
+	}
+	if recs := s.Received(); len(recs) != 1 || recs[0].MessageID != res.ID || recs[0].Message.Language != "" {
+		t.Errorf("record %+v, want the message taken and the body as sent (no language)", recs)
+	}
+	// The en translation's body is the one the parameters are checked against.
+	a = postTo(t, base+templatePath(testBusiness), noLanguage("welcome", `[]`))
+	if m := errorFields(t, a); a.status != http.StatusBadRequest || m["code"] != CodeTemplateInputInvalid ||
+		!strings.Contains(m["message"].(string), "(en)") {
+		t.Errorf("defaultLanguage en, welcome without body_1: %d %s, want the en body's parameter error", a.status, a.body)
+	}
+	for _, name := range []string{"promo_br", "pending", "nothing"} {
+		a := postTo(t, base+templatePath(testBusiness), noLanguage(name, `[]`))
+		if m := errorFields(t, a); a.status != http.StatusBadRequest || m["code"] != CodeTemplateNotFound {
+			t.Errorf("defaultLanguage en, %s has no approved en: %d %s, want 400 ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND", name, a.status, a.body)
+		}
+	}
+	// A language given is the one used.
+	a = postTo(t, base+templatePath(testBusiness), `{"number":"`+customer+`","templateName":"promo_br","language":"pt_BR"}`)
+	if a.status != http.StatusOK {
+		t.Errorf("defaultLanguage en, promo_br in pt_BR: %d %s, want 200", a.status, a.body)
+	}
+	a = postTo(t, base+templatePath(testBusiness), `{"number":"`+customer+`","templateName":"promo_br","language":"en"}`)
+	if a.status != http.StatusBadRequest || errorFields(t, a)["code"] != CodeTemplateNotFound {
+		t.Errorf("defaultLanguage en, promo_br in en: %d %s, want 400 ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND", a.status, a.body)
+	}
+	if st := s.Stats(); st.Accepted != 2 {
+		t.Errorf("defaultLanguage en: %d accepted, want 2", st.Accepted)
+	}
+
+	for _, bad := range []string{" ", "en US", "\"en\""} {
+		if _, err := New(Config{BusinessID: testBusiness, APIKey: testKey, DefaultLanguage: bad}); err == nil {
+			t.Errorf("New with DefaultLanguage %q: no error", bad)
+		}
+	}
+}

@@ -95,6 +95,14 @@ type Config struct {
 	// BSUID-only customers is not available yet and returns 400" (reference 3.1, 6, 10.9).
 	// By default such a send is accepted, as the newer page says.
 	RefuseBSUIDSessions bool `json:"refuseBsuidSessions,omitempty"`
+	// DefaultLanguage, when set, is the language a template send without one is taken in:
+	// "en" gives the GitBook's reading ("language" optional, "in most cases the default is
+	// en", reference 2.1). The send then succeeds when that translation exists and is
+	// approved, and is answered ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND when it does not, as
+	// for a language given. By default ("") a send without a language is refused with
+	// ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID ("language is required"): the newer page
+	// marks it required. The record keeps the body as sent (Received.Message.Language "").
+	DefaultLanguage string `json:"defaultLanguage,omitempty"`
 }
 
 // Received is the record of one request to a send endpoint.
@@ -213,6 +221,8 @@ type Server struct {
 	rateRetryAfter bool
 	// refuseBSUIDSessions is Config.RefuseBSUIDSessions.
 	refuseBSUIDSessions bool
+	// defaultLanguage is Config.DefaultLanguage.
+	defaultLanguage string
 	// deletedFailure is Config.DeletedTemplateFailure.
 	deletedFailure string
 	// anyTemplate is set when no templates are configured: a send may name any template.
@@ -273,6 +283,9 @@ func New(cfg Config) (*Server, error) {
 	if !windowAnswers.allows(cfg.WindowAnswer) {
 		return nil, fmt.Errorf("fakeconnectly: window answer %q: want %s", cfg.WindowAnswer, windowAnswers)
 	}
+	if l := cfg.DefaultLanguage; l != "" && (strings.TrimSpace(l) == "" || strings.ContainsAny(l, " \t\r\n\"")) {
+		return nil, fmt.Errorf("fakeconnectly: default language %q: want a language code such as en, or none", l)
+	}
 	s := &Server{
 		businessID:          cfg.BusinessID,
 		apiKey:              []byte(cfg.APIKey),
@@ -280,6 +293,7 @@ func New(cfg Config) (*Server, error) {
 		rateBody:            cfg.RateLimitBody,
 		rateRetryAfter:      cfg.RateLimitRetryAfter,
 		refuseBSUIDSessions: cfg.RefuseBSUIDSessions,
+		defaultLanguage:     cfg.DefaultLanguage,
 		deletedFailure:      cmp.Or(cfg.DeletedTemplateFailure, CodeTemplateDeleted),
 		strict:              cfg.Strict,
 		numberPunctuation:   cfg.NumberPunctuation,
