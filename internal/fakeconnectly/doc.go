@@ -29,7 +29,9 @@
 // (delivery_failed, or the README's delivery_failure), Rule.NumericCode (an error body's
 // code as the documented string, or as a JSON number, the form of Meta's codes, 9.2),
 // DefaultLanguage (a template send without a language is refused, as the newer page has
-// it required, or taken in "en", the GitBook's default, 2.1).
+// it required, or taken in "en", the GitBook's default, 2.1), DedupeMessageID (a session
+// send's message.id deduplicates nothing, 3.1, or a repeat of one already taken is answered
+// 200 with the first message's id and sends nothing, 10.6).
 // Refusals the reference does not
 // state (Meta's whitespace rule for text parameters, https-only media, a parameter key
 // given twice, a session object without channelType) are off unless Config.Strict asks.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -191,4 +192,194 @@ func TestReference2_1DefaultLanguage(t *testing.T) {
 			t.Errorf("New with DefaultLanguage %q: no error", bad)
 		}
 	}
+}
+
+// eventsByID counts the delivery_status calls a sink received, by statusUpdate.id.
+func eventsByID(sink *hookSink) map[string]int {
+	out := map[string]int{}
+	for _, c := range sink.snapshot() {
+		if su, ok := c.body["statusUpdate"].(map[string]any); ok && c.body["topic"] == TopicDeliveryStatus {
+			out[su["id"].(string)]++
+		}
+	}
+	return out
+}
+
+// remoteConversation reads GET /_fake/conversations?number=N.
+func remoteConversation(t *testing.T, base, number string) Conversation {
+	t.Helper()
+	c, err := Remote{BaseURL: base}.Conversation(t.Context(), number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestReference3_1MessageIDDedupe: message.id is "an optional client-chosen id; nothing
+// says it deduplicates" (reference 3, 3.1) and idempotency is open (10.6). By default two
+// session sends with one message.id are two messages, each with its id, record and
+// webhooks. With dedupeMessageId a send repeating the message.id of a message taken is
+// answered 200 with that message's id and sends nothing more: the accepted counts, the
+// conversation and the webhooks show one message. A retry after a 500 whose message went
+// out is answered with the id of the message that went out; a retry after a 500 that sent
+// nothing is a new send.
+func TestReference3_1MessageIDDedupe(t *testing.T) {
+	t.Parallel()
+	const msgID = "01FPW47QF69Y5JZH24605VAKQB"
+	withID := func(number, id, text string) string {
+		return `{"recipient":{"id":"` + number + `","channelType":"whatsapp"},"message":{"id":"` + id + `","text":"` + text + `"}}`
+	}
+	start := func(t *testing.T, config string) (*Server, string, *hookSink) {
+		t.Helper()
+		sink := &hookSink{secret: "k"}
+		hs := httptest.NewServer(sink)
+		t.Cleanup(hs.Close)
+		cfg, err := ParseConfig(strings.NewReader(config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Webhooks = WebhookConfig{URL: hs.URL, Secret: "k"}
+		s, base := newFake(t, cfg)
+		t.Cleanup(func() { s.Close() })
+		for _, n := range []string{customer, "+15550009999"} {
+			if err := s.OpenWindow(n, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s, base, sink
+	}
+
+	t.Run("by default two messages", func(t *testing.T) {
+		t.Parallel()
+		s, base, sink := start(t, `{"rateLimit": -1}`)
+		first := messageID(t, postSession(t, base, withID(customer, msgID, "Hi")))
+		second := messageID(t, postSession(t, base, withID(customer, msgID, "Hi")))
+		if first == second {
+			t.Fatalf("both sends answered %s, want two messages", first)
+		}
+		if n := acceptedOver(t, base)[customer]; n != 2 {
+			t.Errorf("GET /_fake/accepted: %d for the customer, want 2", n)
+		}
+		if c := remoteConversation(t, base, customer); len(c.Messages) != 2 {
+			t.Errorf("conversation has %d messages, want 2", len(c.Messages))
+		}
+		waitIdle(t, s)
+		if ev := eventsByID(sink); ev[first] != 3 || ev[second] != 3 {
+			t.Errorf("status events %v, want sent, delivered and read for each of %s and %s", ev, first, second)
+		}
+	})
+
+	t.Run("dedupeMessageId one message", func(t *testing.T) {
+		t.Parallel()
+		s, base, sink := start(t, `{"rateLimit": -1, "dedupeMessageId": true}`)
+		first := messageID(t, postSession(t, base, withID(customer, msgID, "Hi")))
+		// The repeat is answered with the first id whatever it carries, also to another
+		// customer: the id is the business's.
+		for _, body := range []string{withID(customer, msgID, "Hi"), withID(customer, msgID, "Other text"), withID("+15550009999", msgID, "Hi")} {
+			a := postSession(t, base, body)
+			if a.status != http.StatusOK || messageID(t, a) != first {
+				t.Errorf("repeat %s: %d %s, want 200 with %s", body, a.status, a.body, first)
+			}
+		}
+		other := messageID(t, postSession(t, base, withID(customer, "01FPW47QF69Y5JZH24605VAKQC", "Hi")))
+		noID := messageID(t, postSession(t, base, sessionBody(customer)))
+		noID2 := messageID(t, postSession(t, base, sessionBody(customer)))
+		if other == first || noID == noID2 {
+			t.Errorf("another message.id, or none, is a new message: %s %s %s %s", first, other, noID, noID2)
+		}
+		if counts := acceptedOver(t, base); counts[customer] != 4 || counts["+15550009999"] != 0 {
+			t.Errorf("GET /_fake/accepted: %v, want 4 for the customer and none for the other", counts)
+		}
+		c := remoteConversation(t, base, customer)
+		if len(c.Messages) != 4 || c.Messages[0].MessageID != first || c.Messages[1].MessageID != other {
+			t.Errorf("conversation %+v, want %s, %s and the two without message.id", c.Messages, first, other)
+		}
+		if c := remoteConversation(t, base, "+15550009999"); len(c.Messages) != 0 {
+			t.Errorf("the other customer's conversation %+v, want none", c.Messages)
+		}
+		recs, err := Remote{BaseURL: base}.Received(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 7 || recs[1].DuplicateOf != first || recs[1].MessageID != "" || recs[1].Status != 200 || recs[3].Number != "+15550009999" || recs[3].DuplicateOf != first {
+			t.Errorf("GET /_fake/received: %+v, want the repeats marked duplicateOf %s, without a messageId", recs, first)
+		}
+		st, err := Remote{BaseURL: base}.Stats(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Deduplicated != 3 || st.Accepted != 4 || st.SessionsAccepted != 4 || st.Requests != 7 || len(st.Errors) != 0 {
+			t.Errorf("stats %+v, want 3 deduplicated and 4 accepted of 7", st)
+		}
+		waitIdle(t, s)
+		if ev := eventsByID(sink); len(ev) != 4 || ev[first] != 3 {
+			t.Errorf("status events %v, want one set of three for %s and the three other messages", ev, first)
+		}
+	})
+
+	t.Run("dedupeMessageId retries", func(t *testing.T) {
+		t.Parallel()
+		// The first send of each number fails with 500: for +...01 after its message went
+		// out, for +...02 before.
+		s, base, _ := start(t, `{"rateLimit": -1, "dedupeMessageId": true, "rules": [
+			{"numbers": ["+15550000001"], "status": 500, "sent": true, "times": 1},
+			{"numbers": ["+15550000002"], "status": 500, "times": 1}]}`)
+		for _, n := range []string{"+15550000001", "+15550000002"} {
+			if err := s.OpenWindow(n, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if a := postSession(t, base, withID("+15550000001", "m-1", "Hi")); a.status != http.StatusInternalServerError {
+			t.Fatalf("first send: %d %s, want 500", a.status, a.body)
+		}
+		sent := s.Received()[0].MessageID
+		if a := postSession(t, base, withID("+15550000001", "m-1", "Hi")); a.status != http.StatusOK || messageID(t, a) != sent {
+			t.Errorf("retry after a 500 that sent: %d %s, want 200 with %s", a.status, a.body, sent)
+		}
+		if a := postSession(t, base, withID("+15550000002", "m-2", "Hi")); a.status != http.StatusInternalServerError {
+			t.Fatalf("first send: %d %s, want 500", a.status, a.body)
+		}
+		retry := postSession(t, base, withID("+15550000002", "m-2", "Hi"))
+		if retry.status != http.StatusOK || s.Received()[3].MessageID != messageID(t, retry) || s.Received()[3].DuplicateOf != "" {
+			t.Errorf("retry after a 500 that sent nothing: %d %s, want a new message", retry.status, retry.body)
+		}
+		if counts := s.AcceptedCounts(); counts["+15550000001"] != 1 || counts["+15550000002"] != 1 {
+			t.Errorf("accepted %v, want one message each", counts)
+		}
+	})
+
+	t.Run("dedupeMessageId before the window", func(t *testing.T) {
+		t.Parallel()
+		clock := newClock()
+		s, base := newFake(t, Config{RateLimit: -1, DedupeMessageID: true, Clock: clock.Now})
+		if err := s.OpenWindow(customer, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		first := messageID(t, postSession(t, base, withID(customer, msgID, "Hi")))
+		clock.Advance(25 * time.Hour)
+		if a := postSession(t, base, withID(customer, msgID, "Hi")); a.status != http.StatusOK || messageID(t, a) != first {
+			t.Errorf("repeat after the window closed: %d %s, want 200 with %s", a.status, a.body, first)
+		}
+		if a := postSession(t, base, withID(customer, "new", "Hi")); a.status != http.StatusBadRequest {
+			t.Errorf("a new message after the window closed: %d %s, want 400", a.status, a.body)
+		}
+		// Reset forgets the ids taken.
+		s.Reset()
+		if err := s.OpenWindow(customer, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		if id := messageID(t, postSession(t, base, withID(customer, msgID, "Hi"))); id == first {
+			t.Errorf("after Reset the message.id was still taken")
+		}
+	})
+}
+
+// acceptedOver reads GET /_fake/accepted.
+func acceptedOver(t *testing.T, base string) map[string]int {
+	t.Helper()
+	m, err := Remote{BaseURL: base}.AcceptedCounts(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -103,6 +103,17 @@ type Config struct {
 	// ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID ("language is required"): the newer page
 	// marks it required. The record keeps the body as sent (Received.Message.Language "").
 	DefaultLanguage string `json:"defaultLanguage,omitempty"`
+	// DedupeMessageID makes Connectly deduplicate session sends on message.id, per business:
+	// a valid session send whose message.id is that of a message already taken as sent is
+	// answered 200 with that message's id, at once (before the window check and the rules),
+	// and sends nothing: no message in the record's accepted counts or the conversations, no
+	// delivery webhooks (Received.DuplicateOf, Stats.Deduplicated). It holds whatever the
+	// recipient and content of the repeat; a send whose message was not taken (refused,
+	// dropped) leaves its id free. By default message.id deduplicates nothing, and two sends
+	// with one id are two messages: reference 3.1 calls it "an optional client-chosen id;
+	// nothing says it deduplicates", and 10.6 leaves idempotency open. The template API has
+	// no such field. Reset forgets the ids taken.
+	DedupeMessageID bool `json:"dedupeMessageId,omitempty"`
 }
 
 // Received is the record of one request to a send endpoint.
@@ -143,6 +154,10 @@ type Received struct {
 	// MessageID is the id given to a message the fake took as sent: an accepted one, one
 	// whose answer was lost, and one sent although the answer was an error (Rule.Sent).
 	MessageID string `json:"messageId,omitempty"`
+	// DuplicateOf is set on a session send that repeated the message.id of a message already
+	// taken, under Config.DedupeMessageID: it is that message's id, which the answer gave.
+	// Nothing was sent for it (MessageID is empty).
+	DuplicateOf string `json:"duplicateOf,omitempty"`
 	// ErrorCode is set when the answer was an error: the body's code, "HTTP_<status>" when
 	// the body has none (or is not a JSON error body), CodeCanceled when the client went
 	// away during a rule's Latency, or CodeDropped when the connection was closed before the
@@ -206,6 +221,10 @@ type Stats struct {
 	// Dropped counts requests whose connection was closed before the message was taken
 	// (Rule.LoseResponse with NotSent); they count in Errors too, keyed CodeDropped.
 	Dropped int `json:"dropped"`
+	// Deduplicated counts the session sends that repeated the message.id of a message
+	// already taken (Config.DedupeMessageID), which sent nothing; answered with the first
+	// message's id, they are in neither Accepted nor Errors.
+	Deduplicated int `json:"deduplicated"`
 }
 
 // Server is a fake Connectly API. It is safe for concurrent use.
@@ -223,6 +242,8 @@ type Server struct {
 	refuseBSUIDSessions bool
 	// defaultLanguage is Config.DefaultLanguage.
 	defaultLanguage string
+	// dedupe is Config.DedupeMessageID.
+	dedupe bool
 	// deletedFailure is Config.DeletedTemplateFailure.
 	deletedFailure string
 	// anyTemplate is set when no templates are configured: a send may name any template.
@@ -247,6 +268,9 @@ type Server struct {
 	accepted         map[string]int
 	// convs is the record by customer (customerKey); nil when MaxReceived is set.
 	convs map[string]*convLog
+	// taken maps the message.id of every session message taken to the message's id, under
+	// Config.DedupeMessageID.
+	taken map[string]string
 	stats Stats
 	ids   idGen
 	// The rate limit's token bucket, in units of 1e-9 token.
@@ -294,6 +318,7 @@ func New(cfg Config) (*Server, error) {
 		rateRetryAfter:      cfg.RateLimitRetryAfter,
 		refuseBSUIDSessions: cfg.RefuseBSUIDSessions,
 		defaultLanguage:     cfg.DefaultLanguage,
+		dedupe:              cfg.DedupeMessageID,
 		deletedFailure:      cmp.Or(cfg.DeletedTemplateFailure, CodeTemplateDeleted),
 		strict:              cfg.Strict,
 		numberPunctuation:   cfg.NumberPunctuation,
@@ -454,7 +479,8 @@ func (s *Server) Rules() []Rule {
 }
 
 // Reset forgets the record, the totals, the accepted counts, the conversations (also their
-// inbound messages) and the rules' Times counts, and refills the rate limit's bucket. The
+// inbound messages), the message.ids taken (Config.DedupeMessageID) and the rules' Times
+// counts, and refills the rate limit's bucket. The
 // rules and the customers' windows stay (ClearWindows forgets those).
 func (s *Server) Reset() {
 	s.mu.Lock()
@@ -468,6 +494,7 @@ func (s *Server) Reset() {
 func (s *Server) resetLocked() {
 	s.received = nil
 	s.accepted = make(map[string]int)
+	s.taken = make(map[string]string)
 	s.convs = nil
 	if s.maxRecords <= 0 {
 		s.convs = make(map[string]*convLog)
@@ -544,6 +571,9 @@ func (s *Server) recordLocked(rec Received) {
 	if rec.ErrorCode == CodeCanceled {
 		s.stats.Canceled++
 	}
+	if rec.DuplicateOf != "" {
+		s.stats.Deduplicated++
+	}
 	if rec.MessageID != "" {
 		switch {
 		case rec.ErrorCode == CodeCanceled:
@@ -553,7 +583,7 @@ func (s *Server) recordLocked(rec Received) {
 		case rec.ErrorCode != "":
 			s.stats.SentWithError++
 		}
-	} else {
+	} else if rec.DuplicateOf == "" || rec.ErrorCode != "" {
 		s.stats.Errors[rec.ErrorCode]++
 		if rec.Status == http.StatusTooManyRequests {
 			s.stats.Throttled++
@@ -738,7 +768,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, te
 		// The common case: accept under the same lock.
 		s.acceptLocked(&rec, cmp.Or(rule.Status, http.StatusOK))
 		s.mu.Unlock()
-		writeJSON(w, rec.Status, sendResult{ID: rec.MessageID})
+		writeJSON(w, rec.Status, sendResult{ID: rec.answeredID()})
 		return
 	}
 	if rule.Sent {
@@ -781,26 +811,70 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, te
 		s.mu.Lock()
 		s.acceptLocked(&rec, cmp.Or(rule.Status, http.StatusOK))
 		s.mu.Unlock()
-		writeJSON(w, rec.Status, sendResult{ID: rec.MessageID})
+		writeJSON(w, rec.Status, sendResult{ID: rec.answeredID()})
 	}
 }
 
 // takeLocked takes the send's message: it gives it a message id, counts it as accepted
 // (AcceptedCount, Stats.Accepted) and plans its webhooks. The record comes later, with
-// the answer (recordLocked). It does nothing to a message already taken. The caller holds
-// s.mu.
+// the answer (recordLocked). It does nothing to a message already taken, nor, under
+// Config.DedupeMessageID, to one whose message.id another send took since the send was
+// checked (while a rule's Latency was waited out): that one becomes a duplicate of it
+// (DuplicateOf). The caller holds s.mu.
 func (s *Server) takeLocked(rec *Received) {
 	if rec.taken {
 		return
 	}
+	key := s.dedupeKey(*rec)
+	if first, ok := s.taken[key]; ok && key != "" {
+		rec.DuplicateOf = first
+		return
+	}
 	rec.taken = true
 	rec.MessageID = s.ids.next(rec.At)
+	if key != "" {
+		s.taken[key] = rec.MessageID
+	}
 	s.stats.Accepted++
 	s.accepted[rec.Number]++
 	if s.hooks != nil {
 		s.hooks.accepted(*rec)
 	}
 }
+
+// dedupeKey is what Config.DedupeMessageID deduplicates rec on: its message.id, or "" when
+// it is not deduplicated (the option is off, a template send, no message.id).
+func (s *Server) dedupeKey(rec Received) string {
+	if !s.dedupe || rec.Session == nil {
+		return ""
+	}
+	return rec.Session.Message.ID
+}
+
+// duplicate answers a session send whose message.id a message already taken has, under
+// Config.DedupeMessageID: 200 with that message's id, nothing sent. It reports false, and
+// answers nothing, for any other send.
+func (s *Server) duplicate(w http.ResponseWriter, rec Received) bool {
+	key := s.dedupeKey(rec)
+	if key == "" {
+		return false
+	}
+	s.mu.Lock()
+	first, ok := s.taken[key]
+	if ok {
+		rec.DuplicateOf, rec.Status = first, http.StatusOK
+		s.recordLocked(rec)
+	}
+	s.mu.Unlock()
+	if ok {
+		writeJSON(w, http.StatusOK, sendResult{ID: first})
+	}
+	return ok
+}
+
+// answeredID is the id a successful answer to the send gives: its message's, or for a
+// duplicate (Config.DedupeMessageID) the first message's.
+func (r Received) answeredID() string { return cmp.Or(r.MessageID, r.DuplicateOf) }
 
 // acceptLocked takes the send's message (if not yet taken) and records it as accepted,
 // answered with status (0 for LoseResponse, whose answer is never written). The caller
