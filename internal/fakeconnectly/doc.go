@@ -31,7 +31,11 @@
 // DefaultLanguage (a template send without a language is refused, as the newer page has
 // it required, or taken in "en", the GitBook's default, 2.1), DedupeMessageID (a session
 // send's message.id deduplicates nothing, 3.1, or a repeat of one already taken is answered
-// 200 with the first message's id and sends nothing, 10.6).
+// 200 with the first message's id and sends nothing, 10.6), CampaignFlowMessages
+// (campaignName is an analytics tag only, the newer page's reading, or it also starts a
+// Flow-Builder flow, the GitBook's, 10.8: the fake then sends that many messages of the
+// flow to the recipient, recorded in the conversation as kind "flow" with their own ids,
+// startedBy the send's, and delivery webhooks).
 // Refusals the reference does not
 // state (Meta's whitespace rule for text parameters, https-only media, a parameter key
 // given twice, a session object without channelType) are off unless Config.Strict asks.

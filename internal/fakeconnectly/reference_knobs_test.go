@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -198,11 +199,18 @@ func TestReference2_1DefaultLanguage(t *testing.T) {
 func eventsByID(sink *hookSink) map[string]int {
 	out := map[string]int{}
 	for _, c := range sink.snapshot() {
-		if su, ok := c.body["statusUpdate"].(map[string]any); ok && c.body["topic"] == TopicDeliveryStatus {
-			out[su["id"].(string)]++
+		if id := hookStatusID(c.body); id != "" && c.body["topic"] == TopicDeliveryStatus {
+			out[id]++
 		}
 	}
 	return out
+}
+
+// hookStatusID is a webhook body's statusUpdate.id, "" when it has none (an inbound message).
+func hookStatusID(body map[string]any) string {
+	su, _ := body["statusUpdate"].(map[string]any)
+	id, _ := su["id"].(string)
+	return id
 }
 
 // remoteConversation reads GET /_fake/conversations?number=N.
@@ -382,4 +390,179 @@ func acceptedOver(t *testing.T, base string) map[string]int {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// campaignOf returns the campaign name a delivery_status call carries, in either documented
+// place (reference 5.4: metadata.campaign_name, or statusUpdate.metadata.campaignName).
+func campaignOf(body map[string]any) string {
+	if m, ok := body["metadata"].(map[string]any); ok {
+		if c, ok := m["campaign_name"].(string); ok {
+			return c
+		}
+	}
+	if su, ok := body["statusUpdate"].(map[string]any); ok {
+		if m, ok := su["metadata"].(map[string]any); ok {
+			c, _ := m["campaignName"].(string)
+			return c
+		}
+	}
+	return ""
+}
+
+// TestReference10_8CampaignFlows: campaignName "tags this send with a campaign name for
+// analytics" (NEW) or "can trigger a whole Flow-Builder sequence" (GITBOOK; reference 2.1,
+// 3, 10.8). By default it is a tag only: kept with the message in the record and in its
+// webhooks, and nothing else is sent. With campaignFlowMessages N, a send carrying one, on
+// either endpoint, also sends the N messages of a flow to its recipient: in the
+// conversation as kind "flow" with their own ids and the send's id as startedBy, in the
+// send's record, counted apart from the accepted sends, each with its own delivery
+// webhooks carrying the campaign, and not replied to.
+func TestReference10_8CampaignFlows(t *testing.T) {
+	t.Parallel()
+	start := func(t *testing.T, config string) (*Server, string, *hookSink) {
+		t.Helper()
+		sink := &hookSink{secret: "k"}
+		hs := httptest.NewServer(sink)
+		t.Cleanup(hs.Close)
+		cfg, err := ParseConfig(strings.NewReader(config))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Webhooks = WebhookConfig{URL: hs.URL, Secret: "k", Replies: []Reply{{Text: "thanks"}}}
+		s, base := newFake(t, cfg)
+		t.Cleanup(func() { s.Close() })
+		return s, base, sink
+	}
+	// Three customers: a template send with a campaign, a session send with one, and a
+	// template send without.
+	const viaTemplate, viaSession, noCampaign = "+15550000001", "+15550000002", "+15550000003"
+	sendAll := func(t *testing.T, s *Server, base string) (tmplID, sessionID string) {
+		t.Helper()
+		tmplID = sendTemplateTo(t, base, viaTemplate, "spring")
+		if err := s.OpenWindow(viaSession, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		sessionID = messageID(t, postSession(t, base, `{"recipient":{"id":"`+viaSession+`","channelType":"whatsapp"},`+
+			`"message":{"text":"Hi"},"campaignName":"spring"}`))
+		if a := postTo(t, base+templatePath(testBusiness), `{"number":"`+noCampaign+`","templateName":"promo","language":"en"}`); a.status != 200 {
+			t.Fatalf("send without campaign: %d %s", a.status, a.body)
+		}
+		return tmplID, sessionID
+	}
+
+	t.Run("by default a tag only", func(t *testing.T) {
+		t.Parallel()
+		s, base, sink := start(t, `{"rateLimit": -1}`)
+		tmplID, sessionID := sendAll(t, s, base)
+		for number, id := range map[string]string{viaTemplate: tmplID, viaSession: sessionID} {
+			c := remoteConversation(t, base, number)
+			if len(c.Messages) != 1 || c.Messages[0].MessageID != id || c.Messages[0].CampaignName != "spring" {
+				t.Errorf("%s: conversation %+v, want the one message, tagged spring", number, c.Messages)
+			}
+		}
+		recs, err := Remote{BaseURL: base}.Received(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 3 || recs[0].Message.CampaignName != "spring" || recs[1].Message.CampaignName != "spring" || len(recs[0].Flow)+len(recs[1].Flow) != 0 {
+			t.Errorf("GET /_fake/received: %+v, want the campaign kept and no flow", recs)
+		}
+		if st := s.Stats(); st.Flows != 0 || st.FlowMessages != 0 || st.Accepted != 3 {
+			t.Errorf("stats %+v, want 3 accepted and no flow", st)
+		}
+		waitIdle(t, s)
+		ev := eventsByID(sink)
+		if len(ev) != 3 || ev[tmplID] != 3 || ev[sessionID] != 3 {
+			t.Errorf("status events %v, want three for each of the 3 sends only", ev)
+		}
+		for _, c := range sink.snapshot() {
+			if id := hookStatusID(c.body); (id == tmplID || id == sessionID) && campaignOf(c.body) != "spring" {
+				t.Errorf("status event %v has no campaign name", c.body)
+			}
+		}
+	})
+
+	t.Run("campaignFlowMessages starts a flow", func(t *testing.T) {
+		t.Parallel()
+		s, base, sink := start(t, `{"rateLimit": -1, "campaignFlowMessages": 2}`)
+		tmplID, sessionID := sendAll(t, s, base)
+		flows := map[string][]string{}
+		for number, id := range map[string]string{viaTemplate: tmplID, viaSession: sessionID} {
+			c := remoteConversation(t, base, number)
+			if len(c.Messages) != 3 || c.Messages[0].MessageID != id {
+				t.Fatalf("%s: conversation %+v, want the send's message and the flow's two", number, c.Messages)
+			}
+			for _, m := range c.Messages[1:] {
+				if m.Kind != KindFlow || m.StartedBy != id || m.CampaignName != "spring" || !idPattern.MatchString(m.MessageID) ||
+					m.MessageID == id || len(m.CallbackData) != 0 {
+					t.Errorf("%s: flow message %+v, want kind flow, its own id, startedBy %s, campaign spring", number, m, id)
+				}
+				flows[id] = append(flows[id], m.MessageID)
+			}
+			if flows[id][0] == flows[id][1] {
+				t.Errorf("%s: the flow's messages share the id %s", number, flows[id][0])
+			}
+		}
+		if c := remoteConversation(t, base, noCampaign); len(c.Messages) != 1 {
+			t.Errorf("send without campaign: conversation %+v, want its one message", c.Messages)
+		}
+		recs, err := Remote{BaseURL: base}.Received(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 3 || !slices.Equal(recs[0].Flow, flows[tmplID]) || !slices.Equal(recs[1].Flow, flows[sessionID]) || recs[2].Flow != nil {
+			t.Errorf("GET /_fake/received: %+v, want the flows' ids on the sends with a campaign", recs)
+		}
+		st, err := Remote{BaseURL: base}.Stats(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Flows != 2 || st.FlowMessages != 4 || st.Accepted != 3 {
+			t.Errorf("stats %+v, want 2 flows of 4 messages beside 3 accepted sends", st)
+		}
+		if counts := acceptedOver(t, base); counts[viaTemplate] != 1 || counts[viaSession] != 1 {
+			t.Errorf("GET /_fake/accepted: %v, want the sends only", counts)
+		}
+
+		waitIdle(t, s)
+		ev := eventsByID(sink)
+		if len(ev) != 7 {
+			t.Errorf("status events %v, want events for 7 messages", ev)
+		}
+		for _, id := range append(flows[tmplID], flows[sessionID]...) {
+			if ev[id] != 3 {
+				t.Errorf("flow message %s: %d status events, want sent, delivered and read", id, ev[id])
+			}
+		}
+		for _, c := range sink.snapshot() {
+			if !slices.Contains(flows[tmplID], hookStatusID(c.body)) {
+				continue
+			}
+			if campaignOf(c.body) != "spring" || c.body["callbackData"] != nil || c.body["recipient"].(map[string]any)["id"] != viaTemplate {
+				t.Errorf("flow message event %v, want the campaign, the recipient and no callbackData", c.body)
+			}
+		}
+		// The customers reply to the sends' messages only.
+		for number, id := range map[string]string{viaTemplate: tmplID, viaSession: sessionID} {
+			if in := s.RepliesFrom(number); len(in) != 1 || in[0].ReplyTo != id {
+				t.Errorf("%s: replies %+v, want one, to %s", number, in, id)
+			}
+		}
+	})
+
+	t.Run("a refused send starts nothing", func(t *testing.T) {
+		t.Parallel()
+		s, base := newFake(t, Config{RateLimit: -1, CampaignFlowMessages: 1,
+			Rules: []Rule{{Numbers: []string{viaTemplate}, Code: "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"}}})
+		a := postTo(t, base+templatePath(testBusiness), `{"number":"`+viaTemplate+`","templateName":"promo","language":"en","campaignName":"spring"}`)
+		if a.status != http.StatusBadRequest {
+			t.Fatalf("%d %s, want 400", a.status, a.body)
+		}
+		if st := s.Stats(); st.Flows != 0 || st.FlowMessages != 0 {
+			t.Errorf("stats %+v, want no flow", st)
+		}
+		if _, err := New(Config{BusinessID: testBusiness, APIKey: testKey, CampaignFlowMessages: -1}); err == nil {
+			t.Error("New with CampaignFlowMessages -1: no error")
+		}
+	})
 }

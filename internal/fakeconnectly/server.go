@@ -114,6 +114,19 @@ type Config struct {
 	// nothing says it deduplicates", and 10.6 leaves idempotency open. The template API has
 	// no such field. Reset forgets the ids taken.
 	DedupeMessageID bool `json:"dedupeMessageId,omitempty"`
+	// CampaignFlowMessages, when above 0, makes a send carrying a campaignName start a
+	// Flow-Builder flow as well, the GitBook's reading ("adding campaignName to a Message
+	// Service call can trigger a whole Flow-Builder sequence", reference 2.1, 10.8): each
+	// send whose message is taken, on either endpoint, also sends this many messages of the
+	// flow to its recipient, from its sender, at the same time. They are in the record as
+	// KindFlow messages of the conversation (SentMessage.StartedBy names the send), the
+	// send's Received.Flow and Stats.Flows and FlowMessages, and each has its own id and
+	// delivery webhooks by Fates, with the campaign name and no callbackData; they are not
+	// replied to, and AcceptedCount and Stats.Accepted count the sends' messages only. By
+	// default (0) campaignName is an analytics tag only, the newer page's reading: it is kept
+	// with the message (Received.Message, SentMessage.CampaignName) and in its webhooks'
+	// metadata, and starts nothing.
+	CampaignFlowMessages int `json:"campaignFlowMessages,omitempty"`
 }
 
 // Received is the record of one request to a send endpoint.
@@ -154,6 +167,9 @@ type Received struct {
 	// MessageID is the id given to a message the fake took as sent: an accepted one, one
 	// whose answer was lost, and one sent although the answer was an error (Rule.Sent).
 	MessageID string `json:"messageId,omitempty"`
+	// Flow lists the ids of the messages of the flow the send's campaignName started
+	// (Config.CampaignFlowMessages), sent with its message.
+	Flow []string `json:"flow,omitempty"`
 	// DuplicateOf is set on a session send that repeated the message.id of a message already
 	// taken, under Config.DedupeMessageID: it is that message's id, which the answer gave.
 	// Nothing was sent for it (MessageID is empty).
@@ -225,6 +241,10 @@ type Stats struct {
 	// already taken (Config.DedupeMessageID), which sent nothing; answered with the first
 	// message's id, they are in neither Accepted nor Errors.
 	Deduplicated int `json:"deduplicated"`
+	// Flows counts the flows started by a send's campaignName, FlowMessages the messages
+	// they sent (Config.CampaignFlowMessages); those messages are not in Accepted.
+	Flows        int `json:"flows"`
+	FlowMessages int `json:"flowMessages"`
 }
 
 // Server is a fake Connectly API. It is safe for concurrent use.
@@ -244,6 +264,8 @@ type Server struct {
 	defaultLanguage string
 	// dedupe is Config.DedupeMessageID.
 	dedupe bool
+	// flowMessages is Config.CampaignFlowMessages.
+	flowMessages int
 	// deletedFailure is Config.DeletedTemplateFailure.
 	deletedFailure string
 	// anyTemplate is set when no templates are configured: a send may name any template.
@@ -307,6 +329,9 @@ func New(cfg Config) (*Server, error) {
 	if !windowAnswers.allows(cfg.WindowAnswer) {
 		return nil, fmt.Errorf("fakeconnectly: window answer %q: want %s", cfg.WindowAnswer, windowAnswers)
 	}
+	if cfg.CampaignFlowMessages < 0 {
+		return nil, fmt.Errorf("fakeconnectly: campaign flow messages %d (want 0 for none, or more)", cfg.CampaignFlowMessages)
+	}
 	if l := cfg.DefaultLanguage; l != "" && (strings.TrimSpace(l) == "" || strings.ContainsAny(l, " \t\r\n\"")) {
 		return nil, fmt.Errorf("fakeconnectly: default language %q: want a language code such as en, or none", l)
 	}
@@ -319,6 +344,7 @@ func New(cfg Config) (*Server, error) {
 		refuseBSUIDSessions: cfg.RefuseBSUIDSessions,
 		defaultLanguage:     cfg.DefaultLanguage,
 		dedupe:              cfg.DedupeMessageID,
+		flowMessages:        cfg.CampaignFlowMessages,
 		deletedFailure:      cmp.Or(cfg.DeletedTemplateFailure, CodeTemplateDeleted),
 		strict:              cfg.Strict,
 		numberPunctuation:   cfg.NumberPunctuation,
@@ -840,6 +866,34 @@ func (s *Server) takeLocked(rec *Received) {
 	if s.hooks != nil {
 		s.hooks.accepted(*rec)
 	}
+	s.startFlowLocked(rec)
+}
+
+// startFlowLocked sends the messages of the flow a taken send's campaignName starts, under
+// Config.CampaignFlowMessages: it gives each an id (rec.Flow), counts them and plans their
+// webhooks. The conversation gets them with the send's message (logConversationLocked). The
+// caller holds s.mu.
+func (s *Server) startFlowLocked(rec *Received) {
+	if s.flowMessages <= 0 || rec.Message.CampaignName == "" {
+		return
+	}
+	s.stats.Flows++
+	for range s.flowMessages {
+		m := flowMessage(*rec, s.ids.next(rec.At))
+		rec.Flow = append(rec.Flow, m.MessageID)
+		s.stats.FlowMessages++
+		if s.hooks != nil {
+			s.hooks.accepted(m)
+		}
+	}
+}
+
+// flowMessage is a message with id of the flow a send's campaignName started, in the form
+// the webhooks take: to the send's recipient, from its sender, with its campaign name and
+// no callbackData.
+func flowMessage(send Received, id string) Received {
+	return Received{At: send.At, Kind: KindFlow, Number: send.Number, MessageID: id, WindowOpen: send.WindowOpen,
+		Message: TemplateMessage{Number: send.Number, Sender: send.Message.Sender, CampaignName: send.Message.CampaignName}}
 }
 
 // dedupeKey is what Config.DedupeMessageID deduplicates rec on: its message.id, or "" when
