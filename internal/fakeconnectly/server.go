@@ -103,13 +103,13 @@ type Config struct {
 	// ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID ("language is required"): the newer page
 	// marks it required. The record keeps the body as sent (Received.Message.Language "").
 	DefaultLanguage string `json:"defaultLanguage,omitempty"`
-	// DedupeMessageID makes Connectly deduplicate session sends on message.id, per business:
-	// a valid session send whose message.id is that of a message already taken as sent is
-	// answered 200 with that message's id, at once (before the window check and the rules),
-	// and sends nothing: no message in the record's accepted counts or the conversations, no
-	// delivery webhooks (Received.DuplicateOf, Stats.Deduplicated). It holds whatever the
-	// recipient and content of the repeat; a send whose message was not taken (refused,
-	// dropped) leaves its id free. By default message.id deduplicates nothing, and two sends
+	// DedupeMessageID plays a Connectly that deduplicates session sends on message.id, per
+	// business: a valid session send whose message.id is that of a message already taken as
+	// sent is answered 200 with that message's id, at once (before the window check and the
+	// rules), and sends nothing: no message in the record's accepted counts or the
+	// conversations, no delivery webhooks (Received.DuplicateOf, Stats.Deduplicated). It
+	// holds whatever the recipient and content of the repeat; a send whose message was not
+	// taken (refused, dropped) leaves its id free. By default message.id deduplicates nothing, and two sends
 	// with one id are two messages: reference 3.1 calls it "an optional client-chosen id;
 	// nothing says it deduplicates", and 10.6 leaves idempotency open. The template API has
 	// no such field. Reset forgets the ids taken.
@@ -506,8 +506,8 @@ func (s *Server) Rules() []Rule {
 
 // Reset forgets the record, the totals, the accepted counts, the conversations (also their
 // inbound messages), the message.ids taken (Config.DedupeMessageID) and the rules' Times
-// counts, and refills the rate limit's bucket. The
-// rules and the customers' windows stay (ClearWindows forgets those).
+// counts, and refills the rate limit's bucket. The rules and the customers' windows stay
+// (ClearWindows forgets those).
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
