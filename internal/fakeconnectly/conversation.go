@@ -12,11 +12,15 @@ import (
 // no conversations (Config.MaxReceived is set).
 var ErrNoConversations = errors.New("fakeconnectly: conversations are not kept when MaxReceived is set")
 
+// KindFlow is the Kind of a message the fake sent for a flow a send's campaignName started
+// (Config.CampaignFlowMessages), not for a request.
+const KindFlow = "flow"
+
 // SentMessage is one message the fake took as sent to a customer: accepted, accepted with its
-// answer lost, or sent despite an error answer (Rule.Sent).
+// answer lost, or sent despite an error answer (Rule.Sent); or sent by a flow.
 type SentMessage struct {
 	MessageID string `json:"messageId"`
-	// Kind is the endpoint: KindTemplate or KindSession.
+	// Kind is the endpoint: KindTemplate or KindSession; KindFlow for a flow's message.
 	Kind string `json:"kind"`
 	// At is the Clock time the request arrived.
 	At time.Time `json:"at"`
@@ -31,8 +35,11 @@ type SentMessage struct {
 	Content  string `json:"content,omitempty"`
 	Text     string `json:"text,omitempty"`
 	// Status is the HTTP status answered: 0 when the answer was lost, 5xx when the message
-	// went out despite an error answer.
+	// went out despite an error answer; 0 for a flow's message, which no request asked for.
 	Status int `json:"status"`
+	// StartedBy is, on a flow's message, the id of the message whose send's campaignName
+	// started the flow.
+	StartedBy string `json:"startedBy,omitempty"`
 }
 
 // Conversation is the fake's record of one customer: every message it took as sent to them,
@@ -75,6 +82,10 @@ func (s *Server) logConversationLocked(rec Received) {
 		m.Text = rec.Session.Message.Text
 	}
 	c.messages = append(c.messages, m)
+	for _, id := range rec.Flow {
+		c.messages = append(c.messages, SentMessage{MessageID: id, Kind: KindFlow, At: rec.At, WindowOpen: rec.WindowOpen,
+			CampaignName: rec.Message.CampaignName, StartedBy: rec.MessageID})
+	}
 }
 
 // Conversation returns number's record (number is E.164 or a BSUID, bare or "bsuid:"). It

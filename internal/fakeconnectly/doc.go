@@ -26,7 +26,17 @@
 // an option picks the other reading: NumberPunctuation (a number with punctuation is
 // normalized, the reference's guess, or refused), WindowAnswer (which code a closed window
 // gets), WebhookConfig.ListReply (the list reply's form), WebhookConfig.FailedStatus
-// (delivery_failed, or the README's delivery_failure). Refusals the reference does not
+// (delivery_failed, or the README's delivery_failure), Rule.NumericCode (an error body's
+// code as the documented string, or as a JSON number, the form of Meta's codes, 9.2),
+// DefaultLanguage (a template send without a language is refused, as the newer page has
+// it required, or taken in "en", the GitBook's default, 2.1), DedupeMessageID (a session
+// send's message.id deduplicates nothing, 3.1, or a repeat of one already taken is answered
+// 200 with the first message's id and sends nothing, 10.6), CampaignFlowMessages
+// (campaignName is an analytics tag only, the newer page's reading, or it also starts a
+// Flow-Builder flow, the GitBook's, 10.8: the fake then sends that many messages of the
+// flow to the recipient, recorded in the conversation as kind "flow" with their own ids,
+// startedBy the send's, and delivery webhooks).
+// Refusals the reference does not
 // state (Meta's whitespace rule for text parameters, https-only media, a parameter key
 // given twice, a session object without channelType) are off unless Config.Strict asks.
 //
@@ -130,6 +140,7 @@
 //	429 + JSON error body (UNSPECIFIED)    {"status": 429}
 //	bare 429                               {"status": 429, "body": "empty"}
 //	a documented error code                {"code": "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"}
+//	Meta's code as a JSON number           {"code": "131056", "numericCode": true}
 //	accepted, answer lost                  {"loseResponse": true}
 //	connection reset, nothing sent         {"loseResponse": true, "sent": false}
 //	taken on arrival, slow answer          {"latency": "30s", "sent": true} (+ "status": 503)

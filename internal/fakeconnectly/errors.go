@@ -57,11 +57,12 @@ const authMessage = "Missing or invalid X-API-Key"
 
 // errorBody is the documented error envelope (reference 4.1), the body of an error answer
 // and statusUpdate.error of a delivery_failed event (5.4). It always writes every field, as
-// the provider's examples do.
+// the provider's examples do. Code is a string, the documented form, or a json.Number when
+// a Rule asks for a numeric one (Rule.NumericCode).
 type errorBody struct {
 	Message     string          `json:"message"`
 	Type        string          `json:"type"`
-	Code        string          `json:"code"`
+	Code        any             `json:"code"`
 	UserTitle   string          `json:"userTitle"`
 	UserMessage string          `json:"userMessage"`
 	TraceID     string          `json:"cntTraceId"`
@@ -95,6 +96,8 @@ type apiError struct {
 	Details json.RawMessage
 	// RetryAfter is the Retry-After header's value; empty means no header.
 	RetryAfter string
+	// NumericCode writes Code, a string of digits, as a JSON number (Rule.NumericCode).
+	NumericCode bool
 }
 
 // shape is the answer's body shape, never empty.
@@ -123,10 +126,14 @@ func (e apiError) body() errorBody {
 	if len(details) == 0 {
 		details = json.RawMessage("{}")
 	}
+	var code any = e.Code
+	if e.NumericCode {
+		code = json.Number(e.Code)
+	}
 	return errorBody{
 		Message:     e.Message,
 		Type:        e.Type,
-		Code:        e.Code,
+		Code:        code,
 		UserTitle:   title,
 		UserMessage: userMessage,
 		TraceID:     strconv.FormatUint(rand.Uint64(), 10),

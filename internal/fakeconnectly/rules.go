@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -164,6 +165,14 @@ type Rule struct {
 	// ERROR_CODE_UNSPECIFIED). They need a JSON error body.
 	Type    string
 	Message string
+	// NumericCode ("numericCode": true) writes the error body's code as a JSON number,
+	// "code": 131056, where the reference documents a string (4.1: code is an
+	// ERROR_CODE_* string, the default). Meta writes its codes as numbers (9.2: 131056,
+	// 130429, ...), and the reference leaves open whether Connectly relays them (9.2, 10.4):
+	// a client that reads the code as a string meets this body if it does. It needs a Code
+	// that is a Meta code, a non-negative integer written without leading zeros ("131056"),
+	// answered in the JSON error body. The record keys the answer by the same digits.
+	NumericCode bool
 }
 
 // answer is the error answer of a rule whose Code is set or whose Status is 300 and above.
@@ -175,7 +184,7 @@ func (r Rule) answer() apiError {
 	} else {
 		e = statusError(r.Status, r.Body)
 	}
-	e.RetryAfter, e.Details = r.RetryAfter, r.Details
+	e.RetryAfter, e.Details, e.NumericCode = r.RetryAfter, r.Details, r.NumericCode
 	if r.Type != "" {
 		e.Type = r.Type
 	}
@@ -302,8 +311,17 @@ func (r Rule) validate() error {
 		return errors.New("details must be a JSON object")
 	case len(r.Details) > 0 && !json.Valid(r.Details):
 		return errors.New("details is not valid JSON")
+	case r.NumericCode && !numericCode(r.Code):
+		return fmt.Errorf("numericCode needs a code that is a non-negative integer without leading zeros, such as Meta's 131056; got %q", r.Code)
 	}
 	return nil
+}
+
+// numericCode reports whether code can be written as a JSON number by Rule.NumericCode: a
+// non-negative integer in its shortest decimal form.
+func numericCode(code string) bool {
+	v, err := strconv.ParseUint(code, 10, 64)
+	return err == nil && strconv.FormatUint(v, 10) == code
 }
 
 // compiledRule is a Rule with its number set indexed and its per-number use counts.
@@ -402,9 +420,10 @@ type ruleJSON struct {
 	Times      int    `json:"times,omitempty"`
 	RetryAfter string `json:"retryAfter,omitempty"`
 	// Details is kept as sent.
-	Details json.RawMessage `json:"details,omitempty"`
-	Type    string          `json:"type,omitempty"`
-	Message string          `json:"message,omitempty"`
+	Details     json.RawMessage `json:"details,omitempty"`
+	Type        string          `json:"type,omitempty"`
+	Message     string          `json:"message,omitempty"`
+	NumericCode bool            `json:"numericCode,omitempty"`
 }
 
 // MarshalJSON writes the rule with camelCase field names and Latency as a duration string.
@@ -412,7 +431,7 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 	w := ruleJSON{
 		Numbers: r.Numbers, Suffix: r.Suffix, Percent: r.Percent, Salt: r.Salt, Template: r.Template, Kind: r.Kind,
 		Endpoint: r.Endpoint, Code: r.Code, Status: r.Status, LoseResponse: r.LoseResponse, Body: r.Body, Times: r.Times,
-		RetryAfter: r.RetryAfter, Details: r.Details, Type: r.Type, Message: r.Message,
+		RetryAfter: r.RetryAfter, Details: r.Details, Type: r.Type, Message: r.Message, NumericCode: r.NumericCode,
 	}
 	if r.Sent || r.NotSent {
 		w.Sent = &r.Sent
@@ -442,7 +461,7 @@ func (r *Rule) UnmarshalJSON(b []byte) error {
 	*r = Rule{
 		Numbers: w.Numbers, Suffix: w.Suffix, Percent: w.Percent, Salt: w.Salt, Template: w.Template, Kind: w.Kind,
 		Endpoint: w.Endpoint, Code: w.Code, Status: w.Status, Latency: lat, LoseResponse: w.LoseResponse, Body: w.Body, Times: w.Times,
-		RetryAfter: w.RetryAfter, Details: w.Details, Type: w.Type, Message: w.Message,
+		RetryAfter: w.RetryAfter, Details: w.Details, Type: w.Type, Message: w.Message, NumericCode: w.NumericCode,
 	}
 	if w.Sent != nil {
 		r.Sent, r.NotSent = *w.Sent, !*w.Sent

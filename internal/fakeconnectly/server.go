@@ -95,6 +95,38 @@ type Config struct {
 	// BSUID-only customers is not available yet and returns 400" (reference 3.1, 6, 10.9).
 	// By default such a send is accepted, as the newer page says.
 	RefuseBSUIDSessions bool `json:"refuseBsuidSessions,omitempty"`
+	// DefaultLanguage, when set, is the language a template send without one is taken in:
+	// "en" gives the GitBook's reading ("language" optional, "in most cases the default is
+	// en", reference 2.1). The send then succeeds when that translation exists and is
+	// approved, and is answered ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND when it does not, as
+	// for a language given. By default ("") a send without a language is refused with
+	// ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID ("language is required"): the newer page
+	// marks it required. The record keeps the body as sent (Received.Message.Language "").
+	DefaultLanguage string `json:"defaultLanguage,omitempty"`
+	// DedupeMessageID plays a Connectly that deduplicates session sends on message.id, per
+	// business: a valid session send whose message.id is that of a message already taken as
+	// sent is answered 200 with that message's id, at once (before the window check and the
+	// rules), and sends nothing: no message in the record's accepted counts or the
+	// conversations, no delivery webhooks (Received.DuplicateOf, Stats.Deduplicated). It
+	// holds whatever the recipient and content of the repeat; a send whose message was not
+	// taken (refused, dropped) leaves its id free. By default message.id deduplicates nothing, and two sends
+	// with one id are two messages: reference 3.1 calls it "an optional client-chosen id;
+	// nothing says it deduplicates", and 10.6 leaves idempotency open. The template API has
+	// no such field. Reset forgets the ids taken.
+	DedupeMessageID bool `json:"dedupeMessageId,omitempty"`
+	// CampaignFlowMessages, when above 0, makes a send carrying a campaignName start a
+	// Flow-Builder flow as well, the GitBook's reading ("adding campaignName to a Message
+	// Service call can trigger a whole Flow-Builder sequence", reference 2.1, 10.8): each
+	// send whose message is taken, on either endpoint, also sends this many messages of the
+	// flow to its recipient, from its sender, at the same time. They are in the record as
+	// KindFlow messages of the conversation (SentMessage.StartedBy names the send), the
+	// send's Received.Flow and Stats.Flows and FlowMessages, and each has its own id and
+	// delivery webhooks by Fates, with the campaign name and no callbackData; they are not
+	// replied to, and AcceptedCount and Stats.Accepted count the sends' messages only. By
+	// default (0) campaignName is an analytics tag only, the newer page's reading: it is kept
+	// with the message (Received.Message, SentMessage.CampaignName) and in its webhooks'
+	// metadata, and starts nothing.
+	CampaignFlowMessages int `json:"campaignFlowMessages,omitempty"`
 }
 
 // Received is the record of one request to a send endpoint.
@@ -135,6 +167,13 @@ type Received struct {
 	// MessageID is the id given to a message the fake took as sent: an accepted one, one
 	// whose answer was lost, and one sent although the answer was an error (Rule.Sent).
 	MessageID string `json:"messageId,omitempty"`
+	// Flow lists the ids of the messages of the flow the send's campaignName started
+	// (Config.CampaignFlowMessages), sent with its message.
+	Flow []string `json:"flow,omitempty"`
+	// DuplicateOf is set on a session send that repeated the message.id of a message already
+	// taken, under Config.DedupeMessageID: it is that message's id, which the answer gave.
+	// Nothing was sent for it (MessageID is empty).
+	DuplicateOf string `json:"duplicateOf,omitempty"`
 	// ErrorCode is set when the answer was an error: the body's code, "HTTP_<status>" when
 	// the body has none (or is not a JSON error body), CodeCanceled when the client went
 	// away during a rule's Latency, or CodeDropped when the connection was closed before the
@@ -198,6 +237,14 @@ type Stats struct {
 	// Dropped counts requests whose connection was closed before the message was taken
 	// (Rule.LoseResponse with NotSent); they count in Errors too, keyed CodeDropped.
 	Dropped int `json:"dropped"`
+	// Deduplicated counts the session sends that repeated the message.id of a message
+	// already taken (Config.DedupeMessageID), which sent nothing; answered with the first
+	// message's id, they are in neither Accepted nor Errors.
+	Deduplicated int `json:"deduplicated"`
+	// Flows counts the flows started by a send's campaignName, FlowMessages the messages
+	// they sent (Config.CampaignFlowMessages); those messages are not in Accepted.
+	Flows        int `json:"flows"`
+	FlowMessages int `json:"flowMessages"`
 }
 
 // Server is a fake Connectly API. It is safe for concurrent use.
@@ -213,6 +260,12 @@ type Server struct {
 	rateRetryAfter bool
 	// refuseBSUIDSessions is Config.RefuseBSUIDSessions.
 	refuseBSUIDSessions bool
+	// defaultLanguage is Config.DefaultLanguage.
+	defaultLanguage string
+	// dedupe is Config.DedupeMessageID.
+	dedupe bool
+	// flowMessages is Config.CampaignFlowMessages.
+	flowMessages int
 	// deletedFailure is Config.DeletedTemplateFailure.
 	deletedFailure string
 	// anyTemplate is set when no templates are configured: a send may name any template.
@@ -237,6 +290,9 @@ type Server struct {
 	accepted         map[string]int
 	// convs is the record by customer (customerKey); nil when MaxReceived is set.
 	convs map[string]*convLog
+	// taken maps the message.id of every session message taken to the message's id, under
+	// Config.DedupeMessageID.
+	taken map[string]string
 	stats Stats
 	ids   idGen
 	// The rate limit's token bucket, in units of 1e-9 token.
@@ -273,6 +329,12 @@ func New(cfg Config) (*Server, error) {
 	if !windowAnswers.allows(cfg.WindowAnswer) {
 		return nil, fmt.Errorf("fakeconnectly: window answer %q: want %s", cfg.WindowAnswer, windowAnswers)
 	}
+	if cfg.CampaignFlowMessages < 0 {
+		return nil, fmt.Errorf("fakeconnectly: campaign flow messages %d (want 0 for none, or more)", cfg.CampaignFlowMessages)
+	}
+	if l := cfg.DefaultLanguage; l != "" && (strings.TrimSpace(l) == "" || strings.ContainsAny(l, " \t\r\n\"")) {
+		return nil, fmt.Errorf("fakeconnectly: default language %q: want a language code such as en, or none", l)
+	}
 	s := &Server{
 		businessID:          cfg.BusinessID,
 		apiKey:              []byte(cfg.APIKey),
@@ -280,6 +342,9 @@ func New(cfg Config) (*Server, error) {
 		rateBody:            cfg.RateLimitBody,
 		rateRetryAfter:      cfg.RateLimitRetryAfter,
 		refuseBSUIDSessions: cfg.RefuseBSUIDSessions,
+		defaultLanguage:     cfg.DefaultLanguage,
+		dedupe:              cfg.DedupeMessageID,
+		flowMessages:        cfg.CampaignFlowMessages,
 		deletedFailure:      cmp.Or(cfg.DeletedTemplateFailure, CodeTemplateDeleted),
 		strict:              cfg.Strict,
 		numberPunctuation:   cfg.NumberPunctuation,
@@ -440,8 +505,9 @@ func (s *Server) Rules() []Rule {
 }
 
 // Reset forgets the record, the totals, the accepted counts, the conversations (also their
-// inbound messages) and the rules' Times counts, and refills the rate limit's bucket. The
-// rules and the customers' windows stay (ClearWindows forgets those).
+// inbound messages), the message.ids taken (Config.DedupeMessageID) and the rules' Times
+// counts, and refills the rate limit's bucket. The rules and the customers' windows stay
+// (ClearWindows forgets those).
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -454,6 +520,7 @@ func (s *Server) Reset() {
 func (s *Server) resetLocked() {
 	s.received = nil
 	s.accepted = make(map[string]int)
+	s.taken = make(map[string]string)
 	s.convs = nil
 	if s.maxRecords <= 0 {
 		s.convs = make(map[string]*convLog)
@@ -530,6 +597,9 @@ func (s *Server) recordLocked(rec Received) {
 	if rec.ErrorCode == CodeCanceled {
 		s.stats.Canceled++
 	}
+	if rec.DuplicateOf != "" {
+		s.stats.Deduplicated++
+	}
 	if rec.MessageID != "" {
 		switch {
 		case rec.ErrorCode == CodeCanceled:
@@ -539,7 +609,7 @@ func (s *Server) recordLocked(rec Received) {
 		case rec.ErrorCode != "":
 			s.stats.SentWithError++
 		}
-	} else {
+	} else if rec.DuplicateOf == "" || rec.ErrorCode != "" {
 		s.stats.Errors[rec.ErrorCode]++
 		if rec.Status == http.StatusTooManyRequests {
 			s.stats.Throttled++
@@ -724,7 +794,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, te
 		// The common case: accept under the same lock.
 		s.acceptLocked(&rec, cmp.Or(rule.Status, http.StatusOK))
 		s.mu.Unlock()
-		writeJSON(w, rec.Status, sendResult{ID: rec.MessageID})
+		writeJSON(w, rec.Status, sendResult{ID: rec.answeredID()})
 		return
 	}
 	if rule.Sent {
@@ -767,26 +837,98 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, te
 		s.mu.Lock()
 		s.acceptLocked(&rec, cmp.Or(rule.Status, http.StatusOK))
 		s.mu.Unlock()
-		writeJSON(w, rec.Status, sendResult{ID: rec.MessageID})
+		writeJSON(w, rec.Status, sendResult{ID: rec.answeredID()})
 	}
 }
 
 // takeLocked takes the send's message: it gives it a message id, counts it as accepted
 // (AcceptedCount, Stats.Accepted) and plans its webhooks. The record comes later, with
-// the answer (recordLocked). It does nothing to a message already taken. The caller holds
-// s.mu.
+// the answer (recordLocked). It does nothing to a message already taken, nor, under
+// Config.DedupeMessageID, to one whose message.id another send took since the send was
+// checked (while a rule's Latency was waited out): that one becomes a duplicate of it
+// (DuplicateOf). The caller holds s.mu.
 func (s *Server) takeLocked(rec *Received) {
 	if rec.taken {
 		return
 	}
+	key := s.dedupeKey(*rec)
+	if first, ok := s.taken[key]; ok && key != "" {
+		rec.DuplicateOf = first
+		return
+	}
 	rec.taken = true
 	rec.MessageID = s.ids.next(rec.At)
+	if key != "" {
+		s.taken[key] = rec.MessageID
+	}
 	s.stats.Accepted++
 	s.accepted[rec.Number]++
 	if s.hooks != nil {
 		s.hooks.accepted(*rec)
 	}
+	s.startFlowLocked(rec)
 }
+
+// startFlowLocked sends the messages of the flow a taken send's campaignName starts, under
+// Config.CampaignFlowMessages: it gives each an id (rec.Flow), counts them and plans their
+// webhooks. The conversation gets them with the send's message (logConversationLocked). The
+// caller holds s.mu.
+func (s *Server) startFlowLocked(rec *Received) {
+	if s.flowMessages <= 0 || rec.Message.CampaignName == "" {
+		return
+	}
+	s.stats.Flows++
+	for range s.flowMessages {
+		m := flowMessage(*rec, s.ids.next(rec.At))
+		rec.Flow = append(rec.Flow, m.MessageID)
+		s.stats.FlowMessages++
+		if s.hooks != nil {
+			s.hooks.accepted(m)
+		}
+	}
+}
+
+// flowMessage is a message with id of the flow a send's campaignName started, in the form
+// the webhooks take: to the send's recipient, from its sender, with its campaign name and
+// no callbackData.
+func flowMessage(send Received, id string) Received {
+	return Received{At: send.At, Kind: KindFlow, Number: send.Number, MessageID: id, WindowOpen: send.WindowOpen,
+		Message: TemplateMessage{Number: send.Number, Sender: send.Message.Sender, CampaignName: send.Message.CampaignName}}
+}
+
+// dedupeKey is what Config.DedupeMessageID deduplicates rec on: its message.id, or "" when
+// it is not deduplicated (the option is off, a template send, no message.id).
+func (s *Server) dedupeKey(rec Received) string {
+	if !s.dedupe || rec.Session == nil {
+		return ""
+	}
+	return rec.Session.Message.ID
+}
+
+// duplicate answers a session send whose message.id a message already taken has, under
+// Config.DedupeMessageID: 200 with that message's id, nothing sent. It reports false, and
+// answers nothing, for any other send.
+func (s *Server) duplicate(w http.ResponseWriter, rec Received) bool {
+	key := s.dedupeKey(rec)
+	if key == "" {
+		return false
+	}
+	s.mu.Lock()
+	first, ok := s.taken[key]
+	if ok {
+		rec.DuplicateOf, rec.Status = first, http.StatusOK
+		s.recordLocked(rec)
+	}
+	s.mu.Unlock()
+	if ok {
+		writeJSON(w, http.StatusOK, sendResult{ID: first})
+	}
+	return ok
+}
+
+// answeredID is the id a successful answer to the send gives: its message's, or for a
+// duplicate (Config.DedupeMessageID) the first message's.
+func (r Received) answeredID() string { return cmp.Or(r.MessageID, r.DuplicateOf) }
 
 // acceptLocked takes the send's message (if not yet taken) and records it as accepted,
 // answered with status (0 for LoseResponse, whose answer is never written). The caller

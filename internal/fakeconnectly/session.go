@@ -76,7 +76,8 @@ type SessionSender struct {
 // SessionContent is the message object. As in protobuf JSON (the API is a protobuf gateway,
 // reference 3.1, inferred), an empty string or an empty list is the same as an absent one.
 type SessionContent struct {
-	// ID is an optional client-chosen id; nothing says it deduplicates, and the fake does not.
+	// ID is an optional client-chosen id; nothing says it deduplicates, and the fake does not
+	// unless Config.DedupeMessageID asks.
 	ID                   string              `json:"id,omitempty"`
 	Text                 string              `json:"text,omitempty"`
 	Attachments          []Attachment        `json:"attachments,omitempty"`
@@ -611,7 +612,8 @@ func validateList(c *SessionContent) *apiError {
 
 // handleSession answers POST /v1/businesses/{businessId}/send/messages. The checks come in
 // the order of a template send (key, business, the rate limit shared with it, the body),
-// then the recipient's 24-hour window, then the rules.
+// then, under Config.DedupeMessageID, a message.id already taken, then the recipient's
+// 24-hour window, then the rules.
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, business string) {
 	rec := Received{At: s.clock(), Kind: KindSession}
 	raw, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -656,6 +658,9 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, business 
 	}
 	if s.refuseBSUIDSessions && !validE164(msg.Recipient.ID) {
 		s.refuse(w, rec, *badRequest("sending session messages to BSUID-only customers is not available yet"))
+		return
+	}
+	if s.duplicate(w, rec) {
 		return
 	}
 	if rec.OutsideWindow && !s.ignoreWindow {

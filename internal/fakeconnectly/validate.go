@@ -2,6 +2,7 @@ package fakeconnectly
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -244,10 +245,12 @@ func (s *Server) validate(msg *TemplateMessage) (*Template, *apiError) {
 	if e := s.validateSender(msg); e != nil {
 		return nil, e
 	}
+	// lang is the translation the send names, or Config.DefaultLanguage when it names none.
+	lang := cmp.Or(msg.Language, s.defaultLanguage)
 	switch {
 	case msg.TemplateName == "":
 		return nil, invalid(CodeTemplateInputInvalid, "templateName is required")
-	case msg.Language == "":
+	case lang == "":
 		return nil, invalid(CodeTemplateInputInvalid, "language is required")
 	}
 	seen := make(map[string]struct{}, len(msg.Parameters))
@@ -263,12 +266,12 @@ func (s *Server) validate(msg *TemplateMessage) (*Template, *apiError) {
 	if len(msg.CallbackData) > maxCallbackBytes {
 		return nil, invalid(CodeTemplateInputInvalid, fmt.Sprintf("callbackData is %d bytes, the limit is %d", len(msg.CallbackData), maxCallbackBytes))
 	}
-	tmpl, ok := s.lookupTemplate(msg.TemplateName, msg.Language)
+	tmpl, ok := s.lookupTemplate(msg.TemplateName, lang)
 	switch {
 	case !ok:
-		return nil, invalid(CodeTemplateNotFound, fmt.Sprintf("no template %q in language %q", msg.TemplateName, msg.Language))
+		return nil, invalid(CodeTemplateNotFound, fmt.Sprintf("no template %q in language %q", msg.TemplateName, lang))
 	case tmpl != nil && tmpl.Status != TemplateApproved:
-		return nil, invalid(CodeTemplateNotFound, fmt.Sprintf("template %q in language %q is %s, not approved", msg.TemplateName, msg.Language, tmpl.Status))
+		return nil, invalid(CodeTemplateNotFound, fmt.Sprintf("template %q in language %q is %s, not approved", msg.TemplateName, lang, tmpl.Status))
 	case tmpl != nil:
 		if e := checkParams(*tmpl, msg.Parameters); e != nil {
 			return nil, e

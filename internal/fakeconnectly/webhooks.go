@@ -745,7 +745,12 @@ func (e *emitter) accepted(rec Received) {
 	e.messages[rec.MessageID] = &hookMessage{number: rec.Number, planned: status, template: rec.Message.TemplateName,
 		campaign: rec.Message.CampaignName}
 	e.order = append(e.order, rec.MessageID)
-	e.last[rec.Number] = replyTarget(rec)
+	// A flow's message is no send's: an inbound message does not answer it, and its
+	// reader does not reply.
+	flow := rec.Kind == KindFlow
+	if !flow {
+		e.last[rec.Number] = replyTarget(rec)
+	}
 	// The events' times grow along the sequence, and each body carries its own: the
 	// timestamp is when the status happened (reference 5.4). A reordered message shuffles
 	// only when the events arrive (5.1: ordering is "not guaranteed"), so a delivered event
@@ -770,7 +775,7 @@ func (e *emitter) accepted(rec Received) {
 			campaign: rec.Message.CampaignName, hasCampaign: true})
 	}
 	evs = append(evs, e.echoesLocked(rec, times[0])...)
-	if status == HookRead {
+	if status == HookRead && !flow {
 		for i, r := range e.replies {
 			if !r.matches(rec.Number, rec.Kind) {
 				continue
