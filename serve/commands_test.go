@@ -131,6 +131,19 @@ func TestFakeConfig(t *testing.T) {
 	}
 }
 
+// The contract's open choices given as options reach the fake's config.
+func TestFakeConfigContractChoices(t *testing.T) {
+	t.Parallel()
+	cfg, err := serve.FakeConfig(serve.FakeParams{BusinessID: "b1", APIKey: "k", DefaultLanguage: "en", DedupeMessageID: true,
+		CampaignFlowMessages: 2, InboundBusinessNumber: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DefaultLanguage != "en" || !cfg.DedupeMessageID || cfg.CampaignFlowMessages != 2 || !cfg.Webhooks.NameBusinessNumber {
+		t.Fatalf("config %+v: the options did not reach it", cfg)
+	}
+}
+
 // startDashboard runs the dashboard on the Redis at redisAddr until ctx ends, and returns
 // where it listens and the channel RunDashboard's result comes on.
 func startDashboard(ctx context.Context, t *testing.T, redisAddr string) (net.Addr, <-chan error) {

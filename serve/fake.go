@@ -44,13 +44,19 @@ type FakeParams struct {
 	// DeletedTemplateFailure is the code a deleted template's in-flight messages fail with;
 	// InboundBusinessNumber names the business number written to in inbound messages
 	// webhooks (WebhookConfig.NameBusinessNumber; by default they name none, as reference 5.4
-	// shows them).
+	// shows them); DefaultLanguage is the language of a template send without one (by
+	// default it is refused); DedupeMessageID deduplicates session sends on message.id;
+	// CampaignFlowMessages is how many messages a flow started by a send's campaignName
+	// sends (0: campaignName is a tag only).
 	RetryAfter                              bool
 	WindowAnswer, NumberPunctuation, Strict string
 	RefuseBSUIDSessions                     bool
 	Senders                                 []string
 	DeletedTemplateFailure                  string
 	InboundBusinessNumber                   bool
+	DefaultLanguage                         string
+	DedupeMessageID                         bool
+	CampaignFlowMessages                    int
 	// ConfigFile, when set, is the path of a JSON fakeconnectly.Config
 	// (fakeconnectly.ParseConfig) that replaces every option above but Listen: it reaches
 	// the knobs no option does (fates, templates, replies, management-endpoint rules...).
@@ -134,7 +140,8 @@ func FakeConfig(p FakeParams) (fakeconnectly.Config, error) {
 		RateLimitBody: p.ThrottleBody, RateLimitRetryAfter: p.RetryAfter, Rules: rules, Webhooks: hooks,
 		WindowAnswer: p.WindowAnswer, NumberPunctuation: p.NumberPunctuation, Strict: strict,
 		RefuseBSUIDSessions: p.RefuseBSUIDSessions, Senders: p.Senders,
-		DeletedTemplateFailure: p.DeletedTemplateFailure}, nil
+		DeletedTemplateFailure: p.DeletedTemplateFailure, DefaultLanguage: p.DefaultLanguage,
+		DedupeMessageID: p.DedupeMessageID, CampaignFlowMessages: p.CampaignFlowMessages}, nil
 }
 
 // fakeConfigFile reads p.ConfigFile, with p's business id, API key and webhook secret in

@@ -111,9 +111,13 @@ CONNECTLY_WEBHOOK_SECRET, when given, take precedence over the file's. POST /_fa
 		"as Connectly's status events name both parties (by default none, the shape reference 5.4 shows); "+
 		"the fake's windows are per number either way")
 	f.StringVar(&contract.DeletedTemplateFailure, "deleted-template-failure", fakeconnectly.CodeTemplateDeleted, "error code of the delivery failure of a message whose template was deleted in flight")
+	f.StringVar(&contract.DefaultLanguage, "default-language", "", "take a template send without language in this one, e.g. en (the older docs' reading; by default it is refused)")
+	f.BoolVar(&contract.DedupeMessageID, "dedupe-message-id", false, "answer a session send that repeats a message.id already sent with the first message's id, sending nothing (by default it is a second message)")
+	f.IntVar(&contract.CampaignFlowMessages, "campaign-flow-messages", 0, "a send with a campaignName also starts a flow that sends this many messages to the recipient (0: the name is a tag only)")
 	return cmd
 }
 
 // configReplaces are the options of fake-connectly that --fake-config replaces.
 var configReplaces = []string{"faults", "rate", "throttle-body", "webhooks", "webhook-url", "retry-after", "window-answer",
-	"number-punctuation", "strict", "refuse-bsuid-sessions", "senders", "inbound-business-number", "deleted-template-failure"}
+	"number-punctuation", "strict", "refuse-bsuid-sessions", "senders", "inbound-business-number", "deleted-template-failure",
+	"default-language", "dedupe-message-id", "campaign-flow-messages"}

@@ -3,6 +3,7 @@ package connectly_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
@@ -44,6 +45,8 @@ func TestFakeAnswersAsHeraldReadsThem(t *testing.T) {
 		{"WindowAt504", fakeconnectly.Rule{Code: "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW", Status: 504}, connectly.ClassPermanent, connectly.OutcomeRefused},
 		{"MetaPermanent", fakeconnectly.Rule{Code: "131049"}, connectly.ClassPermanent, connectly.OutcomeRefused},
 		{"PairLimitAt429", fakeconnectly.Rule{Code: "131056", Status: 429}, connectly.ClassThrottle, connectly.OutcomeNotTaken},
+		{"MetaPermanentNumeric", fakeconnectly.Rule{Code: "131049", NumericCode: true}, connectly.ClassPermanent, connectly.OutcomeRefused},
+		{"PairLimitNumeric", fakeconnectly.Rule{Code: "131056", NumericCode: true}, connectly.ClassThrottle, connectly.OutcomeNotTaken},
 		{"Status500", fakeconnectly.Rule{Status: 500}, connectly.ClassTransient, connectly.OutcomeMaybeSent},
 		{"Status502", fakeconnectly.Rule{Status: 502}, connectly.ClassTransient, connectly.OutcomeMaybeSent},
 		{"Status503", fakeconnectly.Rule{Status: 503}, connectly.ClassTransient, connectly.OutcomeMaybeSent},
@@ -71,6 +74,39 @@ func TestFakeAnswersAsHeraldReadsThem(t *testing.T) {
 	} {
 		if d.Class != connectly.ClassStopRun {
 			t.Errorf("%s: read as %s (%q), want stop-run", name, d.Class, d.Key)
+		}
+	}
+}
+
+// A send made by Herald's client with its defaults starts no Connectly flow, on either
+// endpoint, where a campaignName would (reference 2.1, 10.8): the name goes out only when
+// ClientConfig.SendCampaignName says so.
+func TestDefaultClientStartsNoFlow(t *testing.T) {
+	t.Parallel()
+	const business, key, to = "biz-flow", "key-0123456789abcdef", "+15550000001"
+	for _, named := range []bool{false, true} {
+		srv, url := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: business, APIKey: key, RateLimit: -1,
+			CampaignFlowMessages: 2})
+		c, err := connectly.NewClient(connectly.ClientConfig{BaseURL: url, BusinessID: business, APIKey: key, SendCampaignName: named})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if _, err := c.SendTemplate(ctx, connectly.TemplateMessage{Number: to, TemplateName: "promo", Language: "en", CampaignName: "spring"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.OpenWindow(to, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.SendSession(ctx, connectly.SessionMessage{To: to, CampaignName: "spring", Content: connectly.SessionContent{Text: "hi"}}); err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		if named {
+			want = 2
+		}
+		if st := srv.Stats(); st.Flows != want {
+			t.Errorf("SendCampaignName %v: %d flows started, want %d", named, st.Flows, want)
 		}
 	}
 }
