@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -51,7 +52,7 @@ func (a *app) webhooksRegisterCmd() *cobra.Command {
 		func(ctx context.Context, _ []string) error {
 			u, err := url.Parse(address)
 			if address == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return usageError{fmt.Errorf("--url %q: want an absolute http(s) URL", redisx.Redact(address))}
+				return usageError{fmt.Errorf("--url %q: want an absolute http(s) URL", shownWebhookURL(address))}
 			}
 			for _, t := range topics {
 				if t != connectly.TopicDeliveryStatus && t != connectly.TopicMessages {
@@ -71,7 +72,7 @@ func (a *app) webhooksRegisterCmd() *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("register %s: %w", t, hideCredentials(err, u))
 				}
-				fmt.Fprintf(a.stdout, "%-16s %-9s %s (%s)\n", t, res, redisx.Redact(w.Address), w.ID)
+				fmt.Fprintf(a.stdout, "%-16s %-9s %s (%s)\n", t, res, shownWebhookURL(w.Address), w.ID)
 			}
 			if u.Scheme == "http" {
 				fmt.Fprintln(a.stderr, "note: the URL is plain http; Connectly's calls carry customer data, use https outside a test setup")
@@ -80,8 +81,10 @@ func (a *app) webhooksRegisterCmd() *cobra.Command {
 		})
 	cmd.Long = `Create or update the webhook registrations of the configured business so that Connectly sends
 delivery_status events and inbound messages to URL. A URL with credentials (https://user:password@...)
-is shown with its password as xxxxx. An existing registration of a topic is updated
-in place (no gap in delivery); a topic without one gets a new registration. Needs the business id
+or query parameters (?token=...) is shown with its password and parameter values as xxxxx. An existing
+registration of a topic is updated in place (no gap in delivery), its filters cleared (a filter would keep
+Herald's events away); a topic without one gets a new registration. Each registration is listed again
+afterwards, and one Connectly still lists elsewhere or filtered is an error. Needs the business id
 and API key (CONNECTLY_BUSINESS_ID, CONNECTLY_API_KEY).`
 	// pflag takes a word in backquotes as the value's name: `URL` shows as --url URL.
 	cmd.Flags().StringVar(&address, "url", "", "the public `URL` of the webhook receiver, herald webhooks (https://...)")
@@ -89,19 +92,64 @@ and API key (CONNECTLY_BUSINESS_ID, CONNECTLY_API_KEY).`
 	return cmd
 }
 
-// hideCredentials returns err with the password of u (the URL registered, which Connectly's
-// answer may quote) replaced by xxxxx: the URL is shown redacted everywhere (redisx.Redact
-// works on any URL), and so is an error that quotes it.
+// webhookSecrets are the parts of webhook URL u that may be credentials: its password (or a
+// lone user name) and the value of each query parameter (a token a receiver or the proxy in
+// front of it checks).
+func webhookSecrets(u *url.URL) []string {
+	var out []string
+	if u.User != nil {
+		secret, ok := u.User.Password()
+		if !ok {
+			secret = u.User.Username()
+		}
+		out = append(out, secret)
+	}
+	for _, vs := range u.Query() {
+		out = append(out, vs...)
+	}
+	return slices.DeleteFunc(out, func(s string) bool { return s == "" })
+}
+
+// shownWebhookURL is webhook URL raw as Herald shows it: its password and query values as
+// xxxxx (webhookSecrets).
+func shownWebhookURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return redisx.Redact(raw)
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		} else {
+			u.User = url.User("xxxxx")
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k, vs := range q {
+			for i := range vs {
+				vs[i] = "xxxxx"
+			}
+			q[k] = vs
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// hideCredentials returns err with the secrets of u (the URL registered, which Connectly's
+// answer may quote) replaced by xxxxx: the URL is shown masked everywhere
+// (shownWebhookURL), and so is an error that quotes it.
 func hideCredentials(err error, u *url.URL) error {
-	if u.User == nil {
+	msg := err.Error()
+	for _, secret := range webhookSecrets(u) {
+		msg = strings.ReplaceAll(msg, secret, "xxxxx")
+		if esc := url.QueryEscape(secret); esc != secret {
+			msg = strings.ReplaceAll(msg, esc, "xxxxx")
+		}
+	}
+	if msg == err.Error() {
 		return err
 	}
-	secret, ok := u.User.Password()
-	if !ok {
-		secret = u.User.Username()
-	}
-	if secret == "" || !strings.Contains(err.Error(), secret) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), secret, "xxxxx"))
+	return errors.New(msg)
 }

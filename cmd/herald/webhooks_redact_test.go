@@ -7,7 +7,8 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 )
 
-// webhooks register never echoes the credentials of the URL it registers.
+// webhooks register never echoes the credentials of the URL it registers: its password, or
+// a token in its query.
 func TestWebhooksRegisterHidesURLCredentials(t *testing.T) {
 	t.Parallel()
 	_, base := newFake(t, fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey})
@@ -19,6 +20,11 @@ func TestWebhooksRegisterHidesURLCredentials(t *testing.T) {
 	}
 	if strings.Contains(out+errOut, secret) || !strings.Contains(out, "https://herald:xxxxx@hooks.example.com/connectly") {
 		t.Errorf("register printed %q %q; want the URL with its password as xxxxx", out, errOut)
+	}
+	const token = "T0kenValue"
+	code, out, errOut = herald(t, env, "webhooks", "register", "--url", "https://hooks.example.com/connectly?token="+token)
+	if code != 0 || strings.Contains(out+errOut, token) || !strings.Contains(out, "https://hooks.example.com/connectly?token=xxxxx") {
+		t.Errorf("register with a query token: exit %d, %q %q; want the URL with the token as xxxxx", code, out, errOut)
 	}
 	for _, bad := range []string{"ftp://herald:" + secret + "@hooks.example.com/", "https://herald:" + secret + "@hooks.example.com:8x/"} {
 		code, out, errOut = herald(t, env, "webhooks", "register", "--url", bad)

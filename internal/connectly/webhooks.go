@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 )
 
 // Webhook topics (reference 5.1).
@@ -21,7 +23,25 @@ type WebhookConfiguration struct {
 	// Echo also sends outbound messages to the address.
 	Echo         bool            `json:"echo"`
 	ChannelTypes []string        `json:"channelTypes,omitempty"`
-	Filters      []WebhookFilter `json:"filters,omitempty"`
+	Filters      []WebhookFilter `json:"filters"`
+}
+
+// deliversAll reports whether a registration with configuration cfg passes every event of
+// its topic to its address: no filter, and WhatsApp among its channel types, or none named
+// (no configuration at all is Connectly's default). Echoes are of no matter: the receiver
+// records nothing for an echo.
+func (cfg *WebhookConfiguration) deliversAll() bool {
+	if cfg == nil {
+		return true
+	}
+	return len(cfg.Filters) == 0 && (len(cfg.ChannelTypes) == 0 || slices.Contains(cfg.ChannelTypes, "whatsapp"))
+}
+
+// heraldConfiguration is the configuration of Herald's registrations: WhatsApp, no echo, and
+// no filter, written out as an empty list, so that an update clears the filters a
+// registration had whether Connectly replaces the configuration whole or field by field.
+func heraldConfiguration() *WebhookConfiguration {
+	return &WebhookConfiguration{ChannelTypes: []string{"whatsapp"}, Filters: []WebhookFilter{}}
 }
 
 // WebhookFilter limits a registration, e.g. {field: campaign_name, expression: "prod-*"}.
@@ -115,36 +135,82 @@ const (
 	WebhookUnchanged EnsureResult = "unchanged"
 )
 
-// EnsureWebhook makes the topic's registration point at address: it updates an existing
-// registration in place (no gap in delivery), creates one when the topic has none, and
-// leaves a registration that already points there alone.
+// EnsureWebhook makes the topic's registration deliver every event of the topic to address:
+// it updates an existing registration in place (no gap in delivery), creates one when the
+// topic has none, and leaves a registration that already points there with a configuration
+// that filters nothing alone. A registration that points there but filters events (a
+// campaign_name filter, channel types without WhatsApp), left by another integration or an
+// operator, is updated too: Herald would get none of the events it filters out. After a change
+// the registrations are listed again, and one that still does not deliver every event to
+// address is an error that says what it holds, so a registration that reads as done is one
+// that works.
 func (c *Client) EnsureWebhook(ctx context.Context, topic, address string) (EnsureResult, Webhook, error) {
 	list, err := c.ListWebhooks(ctx)
 	if err != nil {
 		return "", Webhook{}, err
 	}
-	for _, w := range list {
-		if w.Topic != topic {
+	res, w := WebhookCreated, Webhook{Topic: topic, Address: address, Configuration: heraldConfiguration()}
+	for _, old := range list {
+		if old.Topic != topic {
 			continue
 		}
-		if w.Address == address {
-			return WebhookUnchanged, w, nil
+		if old.Address == address && old.Configuration.deliversAll() {
+			return WebhookUnchanged, old, nil
 		}
-		if w.ID == "" {
+		if old.ID == "" {
 			break // cannot update without an id: create, which replaces it
 		}
-		if err := c.UpdateWebhook(ctx, w.ID, address, nil); err != nil {
-			return "", w, err
+		if err := c.UpdateWebhook(ctx, old.ID, address, heraldConfiguration()); err != nil {
+			return "", old, err
 		}
-		w.Address = address
-		return WebhookUpdated, w, nil
+		res, w = WebhookUpdated, old
+		break
 	}
-	w, err := c.CreateWebhook(ctx, Webhook{Topic: topic, Address: address,
-		Configuration: &WebhookConfiguration{ChannelTypes: []string{"whatsapp"}}})
+	if res == WebhookCreated {
+		if w, err = c.CreateWebhook(ctx, w); err != nil {
+			return "", Webhook{}, err
+		}
+	}
+	got, err := c.registration(ctx, topic)
 	if err != nil {
-		return "", Webhook{}, err
+		return res, w, fmt.Errorf("connectly: %s registration %s, but the registrations could not be listed to check it: %w", topic, res, err)
 	}
-	return WebhookCreated, w, nil
+	switch {
+	case got == nil:
+		return res, w, fmt.Errorf("connectly: %s registration %s, but Connectly lists none for the topic", topic, res)
+	case got.Address != address:
+		return res, *got, fmt.Errorf("connectly: %s registration %s, but Connectly lists it at another address", topic, res)
+	case !got.Configuration.deliversAll():
+		return res, *got, fmt.Errorf("connectly: %s registration %s, but Connectly lists it with a configuration that filters events: %s",
+			topic, res, describeConfiguration(got.Configuration))
+	}
+	return res, *got, nil
+}
+
+// registration returns the business's registration of topic, or nil when it has none.
+func (c *Client) registration(ctx context.Context, topic string) (*Webhook, error) {
+	list, err := c.ListWebhooks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		if list[i].Topic == topic {
+			return &list[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// describeConfiguration says what in cfg keeps events from the address.
+func describeConfiguration(cfg *WebhookConfiguration) string {
+	var parts []string
+	for _, f := range cfg.Filters {
+		parts = append(parts, fmt.Sprintf("filter %s=%q", f.Field, f.Expression))
+	}
+	if len(cfg.ChannelTypes) > 0 && !slices.Contains(cfg.ChannelTypes, "whatsapp") {
+		parts = append(parts, fmt.Sprintf("channel types %q", cfg.ChannelTypes))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // call sends a management request and decodes a 2xx answer into out. Errors are *Error
