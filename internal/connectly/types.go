@@ -3,7 +3,6 @@ package connectly
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 )
 
 // Parameter is one template variable: header_text, header_image, header_video, header_document,
@@ -57,28 +56,48 @@ type ErrorBody struct {
 // reference documents `code` as an ERROR_CODE_* string (4.1), but relays Meta's codes (9.2),
 // which Meta writes as numbers. Read strictly, `{"code": 131056}` lost its code, and a pair-limit
 // refusal read as a plain 400 (failed, never retried); a webhook carrying it was refused whole.
+// Every other text field is read as loosely (a number as its digits, true or false as that
+// word, an object or a list as its JSON text): a field Herald only shows, such as a numeric
+// cntTraceId, must not make the body unreadable, for a webhook refused for it is refused on
+// every delivery.
 func (b *ErrorBody) UnmarshalJSON(data []byte) error {
-	type plain ErrorBody
 	var v struct {
-		plain
-		Code json.RawMessage `json:"code"`
+		Message     json.RawMessage `json:"message"`
+		Type        json.RawMessage `json:"type"`
+		Code        json.RawMessage `json:"code"`
+		UserTitle   json.RawMessage `json:"userTitle"`
+		UserMessage json.RawMessage `json:"userMessage"`
+		TraceID     json.RawMessage `json:"cntTraceId"`
+		Details     json.RawMessage `json:"details"`
 	}
 	if err := json.Unmarshal(data, &v); err != nil {
 		return err
 	}
-	*b = ErrorBody(v.plain)
-	b.Code = ""
-	code := bytes.TrimSpace(v.Code)
-	switch {
-	case len(code) == 0 || string(code) == "null":
-	case code[0] == '"':
-		return json.Unmarshal(code, &b.Code)
-	default:
-		var n json.Number
-		if err := json.Unmarshal(code, &n); err != nil {
-			return fmt.Errorf("connectly: error code %s is neither a string nor a number", code)
-		}
-		b.Code = n.String()
+	*b = ErrorBody{Message: looseString(v.Message), Type: looseString(v.Type), Code: looseString(v.Code),
+		UserTitle: looseString(v.UserTitle), UserMessage: looseString(v.UserMessage), TraceID: looseString(v.TraceID)}
+	if d := bytes.TrimSpace(v.Details); len(d) > 0 && string(d) != "null" {
+		b.Details = v.Details
 	}
 	return nil
+}
+
+// looseString reads a JSON value as text: a string as itself, null or nothing as "", a
+// number as its digits as written, anything else (true, an object, a list) as its compact
+// JSON text.
+func looseString(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return ""
+	case raw[0] == '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, raw) == nil {
+		return buf.String()
+	}
+	return string(raw)
 }

@@ -308,3 +308,19 @@ func TestParseNumericErrorCode(t *testing.T) {
 		t.Fatalf("error %+v, want code 131050", ev.Error)
 	}
 }
+
+// A delivery failure whose error holds a field of an unexpected type (a numeric cntTraceId, a
+// message that is a number) parses, keeping its code: the whole webhook refused for a field
+// Herald only shows would be refused on every delivery, the failure never recorded.
+func TestParseErrorFieldOfAnotherType(t *testing.T) {
+	body := []byte(`{"topic":"delivery_status","timestamp":"1767258000","sender":{"id":"+14155550100","channelType":"whatsapp"},
+"recipient":{"id":"+15550000001","channelType":"whatsapp"},
+"statusUpdate":{"id":"01ARZ3NDEKTSV4RRFFQ69G5FAV","status":"delivery_failed","error":{"message":404,"type":"ERROR_TYPE_UNSPECIFIED","code":"131050","cntTraceId":98765432109876}}}`)
+	ev, err := Parse(body)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if ev.Error == nil || ev.Error.Code != "131050" || ev.Error.TraceID != "98765432109876" {
+		t.Fatalf("error %+v, want code 131050 and the trace id as digits", ev.Error)
+	}
+}
