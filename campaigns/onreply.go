@@ -51,6 +51,12 @@ const (
 	MaxReplyUntil = 30 * 24 * time.Hour
 	// MaxReplyDelay is the longest delay of a follow-up.
 	MaxReplyDelay = 7 * 24 * time.Hour
+	// MaxSessionReplyDelay is the longest delay of a follow-up that is a session message
+	// without a template: the 24-hour window less an hour, since the worker counts a window
+	// closed a margin before it closes (worker.window_margin, 2m by default, at most 1h) and
+	// a send may wait for its slot. A longer delay would find the window closed, or closing,
+	// every time.
+	MaxSessionReplyDelay = servicewindow.Length - time.Hour
 	// MaxReplyRules is the most rules a campaign may have.
 	MaxReplyRules = 32
 	// MaxReplyValues is the most values of one button, list_row or keyword match.
@@ -457,6 +463,8 @@ func (d *Definition) validateFollowUp(r *ReplyRule, add func(key, msg string)) {
 		// message may be sent (reference 3.1).
 		case v >= servicewindow.Length && hasMsg && !hasTpl:
 			add("delay", fmt.Sprintf("%q: a session message this long after the reply always finds the customer's 24-hour window closed; add a template or shorten the delay", r.Delay))
+		case v > MaxSessionReplyDelay && hasMsg && !hasTpl:
+			add("delay", fmt.Sprintf("%q: a session message this long after the reply finds the customer's 24-hour window closing, and Herald sends one only while the window has a margin left (worker.window_margin) and time for the send's wait; at most %s, or add a template", r.Delay, strings.TrimSuffix(MaxSessionReplyDelay.String(), "0m0s")))
 		}
 	}
 	switch r.OncePer {

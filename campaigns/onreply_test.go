@@ -109,6 +109,8 @@ func TestOnReplyErrors(t *testing.T) {
 			[]string{"c.yaml:8:14: on_reply.rules[0].delay: \"soon\" is not a duration"}},
 		{"SessionMessageAfterWindow", "on_reply:\n  - any: true\n    message: {text: hi}\n    delay: 25h\n",
 			[]string{"on_reply[0].delay: \"25h\": a session message this long after the reply always finds"}},
+		{"SessionMessageAsTheWindowCloses", "on_reply:\n  - any: true\n    message: {text: hi}\n    delay: 23h59m\n",
+			[]string{"on_reply[0].delay: \"23h59m\": a session message this long after the reply finds the customer's 24-hour window closing", "at most 23h, or add a template"}},
 		{"BadScopeAndTag", "on_reply:\n  - any: true\n    none: true\n    once_per: forever\n    tag: Hot Lead\n",
 			[]string{"on_reply[0].once_per: \"forever\": want run or campaign", "on_reply[0].tag: \"Hot Lead\""}},
 		{"BadUntil", "on_reply:\n  until: 90d\n  rules:\n    - any: true\n      none: true\n",
