@@ -239,16 +239,7 @@ func TestReference3_1MessageIDDedupe(t *testing.T) {
 	}
 	start := func(t *testing.T, config string) (*Server, string, *hookSink) {
 		t.Helper()
-		sink := &hookSink{secret: "k"}
-		hs := httptest.NewServer(sink)
-		t.Cleanup(hs.Close)
-		cfg, err := ParseConfig(strings.NewReader(config))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Webhooks = WebhookConfig{URL: hs.URL, Secret: "k"}
-		s, base := newFake(t, cfg)
-		t.Cleanup(func() { s.Close() })
+		s, base, sink := startWithSink(t, config, nil)
 		for _, n := range []string{customer, "+15550009999"} {
 			if err := s.OpenWindow(n, time.Time{}); err != nil {
 				t.Fatal(err)
@@ -421,17 +412,7 @@ func TestReference10_8CampaignFlows(t *testing.T) {
 	t.Parallel()
 	start := func(t *testing.T, config string) (*Server, string, *hookSink) {
 		t.Helper()
-		sink := &hookSink{secret: "k"}
-		hs := httptest.NewServer(sink)
-		t.Cleanup(hs.Close)
-		cfg, err := ParseConfig(strings.NewReader(config))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Webhooks = WebhookConfig{URL: hs.URL, Secret: "k", Replies: []Reply{{Text: "thanks"}}}
-		s, base := newFake(t, cfg)
-		t.Cleanup(func() { s.Close() })
-		return s, base, sink
+		return startWithSink(t, config, []Reply{{Text: "thanks"}})
 	}
 	// Three customers: a template send with a campaign, a session send with one, and a
 	// template send without.
@@ -565,4 +546,21 @@ func TestReference10_8CampaignFlows(t *testing.T) {
 			t.Error("New with CampaignFlowMessages -1: no error")
 		}
 	})
+}
+
+// startWithSink starts a fake configured by the JSON config, whose signed webhooks (with
+// replies, if any) go to a sink it returns.
+func startWithSink(t *testing.T, config string, replies []Reply) (*Server, string, *hookSink) {
+	t.Helper()
+	sink := &hookSink{secret: "k"}
+	hs := httptest.NewServer(sink)
+	t.Cleanup(hs.Close)
+	cfg, err := ParseConfig(strings.NewReader(config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Webhooks = WebhookConfig{URL: hs.URL, Secret: "k", Replies: replies}
+	s, base := newFake(t, cfg)
+	t.Cleanup(func() { s.Close() })
+	return s, base, sink
 }
