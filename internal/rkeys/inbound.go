@@ -12,3 +12,12 @@ package rkeys
 func InboundJoin(business, inbound string) string {
 	return Prefix + "conv:join:" + business + ":" + inbound
 }
+
+// InboundUndated marks that an inbound message of a business that carries no time (a shape
+// the reference does not show) has opened its customer's window once, at the time its first
+// copy arrived, so that a copy delivered again later does not stretch the window past the one
+// Meta keeps. inbound names the message as for InboundJoin. It expires with the receiver's
+// memory of a message. Read and written alone, with no hash tag, as InboundJoin.
+func InboundUndated(business, inbound string) string {
+	return Prefix + "csw:undated:" + business + ":" + inbound
+}

@@ -48,6 +48,7 @@ func TestKeyShapes(t *testing.T) {
 		{"ConversationSeqs", rkeys.ConversationSeqs("B1"), "herald:conv:{B1}:seq"},
 		{"Conversation", rkeys.Conversation("R1", "+15550001"), "herald:run:{R1}:conv:+15550001"},
 		{"InboundJoin", rkeys.InboundJoin("B1", "m:01JABC"), "herald:conv:join:B1:m:01JABC"},
+		{"InboundUndated", rkeys.InboundUndated("B1", "b:0f1e2d"), "herald:csw:undated:B1:b:0f1e2d"},
 		{"Tier", rkeys.Tier("B1"), "herald:limit:{B1}:tier"},
 		{"Reserved", rkeys.Reserved(rkeys.SenderLimit("B1", "+15550001"), "k3x9a"), "herald:limit:{B1}:resv:k3x9a"},
 		{"ReservedOfTier", rkeys.Reserved(rkeys.Tier("B1"), "k3x9a"), "herald:limit:{B1}:resv:k3x9a"},

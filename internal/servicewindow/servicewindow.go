@@ -181,6 +181,24 @@ func (t *Tracker) locateAll(business string, ids []string) (keys, fields []strin
 	return keys, fields
 }
 
+// TouchUndated records an inbound message that carries no time (every inbound body the
+// reference shows has its timestamp) as TouchTo does at now, for the message's first copy
+// only: inbound names the message (webhooks.InboundKey), remembered for memory, so a copy
+// delivered again hours later does not stretch the window past the one Meta keeps. A copy
+// after the first records nothing and returns false. A first copy whose touch failed leaves
+// the window unopened for good: a session message then waits for the customer's next
+// message, which is the safe side. It costs one round trip more than TouchTo.
+func (t *Tracker) TouchUndated(ctx context.Context, business, to string, ids []string, inbound string, memory time.Duration) (bool, error) {
+	first, err := t.rdb.SetNX(ctx, rkeys.InboundUndated(business, inbound), 1, memory).Result()
+	if err != nil {
+		return false, fmt.Errorf("servicewindow: touch: %w", err)
+	}
+	if !first {
+		return false, nil
+	}
+	return t.TouchTo(ctx, business, to, ids, time.Time{})
+}
+
 // OpenFor reports whether a session message may go now from business number sender (E.164;
 // "" when the send names none) to the customer known by ids (a phone number and/or a BSUID),
 // by a sender that may still wait up to ahead before its request goes out: whether the window

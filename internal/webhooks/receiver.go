@@ -608,11 +608,18 @@ func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) 
 	}
 	// Any message from the customer opens (or extends) the window, opt-outs included: the
 	// window is Meta's rule, suppression is Herald's. The event's time, at most now (TouchTo
-	// clamps a future one), else the time it arrived. The window is the business number's
-	// the message was sent to (the event's recipient); an event that names none records a
-	// window with no number, which servicewindow.Policy decides the use of.
+	// clamps a future one), else the time its first copy arrived (TouchUndated: a copy
+	// delivered again later must not stretch the window). The window is the business
+	// number's the message was sent to (the event's recipient); an event that names none
+	// records a window with no number, which servicewindow.Policy decides the use of.
 	if len(ev.Customer) > 0 {
-		if _, err := rc.windows.TouchTo(ctx, rc.cfg.Business, ev.BusinessNumber(), ev.Customer, in.At); err != nil {
+		var err error
+		if in.At.IsZero() {
+			_, err = rc.windows.TouchUndated(ctx, rc.cfg.Business, ev.BusinessNumber(), ev.Customer, in.Key(), rc.cfg.ReplyMemory)
+		} else {
+			_, err = rc.windows.TouchTo(ctx, rc.cfg.Business, ev.BusinessNumber(), ev.Customer, in.At)
+		}
+		if err != nil {
 			return "", err
 		}
 	}

@@ -77,6 +77,17 @@ func TestInboundWindowTimes(t *testing.T) {
 			t.Errorf("%s: open %v closes %v err %v, want until %v", c.name, open, closes, err, c.closes)
 		}
 	}
+	// A copy of the undated message delivered again ten hours later leaves its window where
+	// its first copy put it: a redelivery must not stretch the window past Meta's.
+	first := b.now
+	b.now = first.Add(10 * time.Hour)
+	if w := post(t, b, body("+15550001003", ""), testSecret); w.Code != http.StatusOK {
+		t.Fatal(w.Code)
+	}
+	if closes, _, _ := tr.OpenFor(ctx, "", "", 0, "+15550001003"); !closes.Equal(first.Add(24 * time.Hour)) {
+		t.Errorf("a later copy of an undated message moved the window to %v, want %v", closes, first.Add(24*time.Hour))
+	}
+	b.now = first
 	// An older event after a newer one leaves the window where it was.
 	if w := post(t, b, body("+15550001001", fmt.Sprintf(`"timestamp":"%d",`, testNow.Add(-20*time.Hour).Unix())), testSecret); w.Code != http.StatusOK {
 		t.Fatal(w.Code)
