@@ -15,9 +15,9 @@ import (
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
-// Writer writes tasks into asynq's queues. fresh says the caller knows no task with these
-// ids exists (see RedisWriter.Write); it reports per task whether it was created (false: a
-// task with its id already existed).
+// Writer writes tasks into asynq's queues and reports per task whether it was created
+// (false: a task with its id already existed and was left alone). fresh says the caller knows
+// no task with these ids exists; RedisWriter no longer relies on it (see RedisWriter.Write).
 type Writer interface {
 	Write(ctx context.Context, tasks []Task, fresh bool) ([]bool, error)
 }
@@ -107,18 +107,17 @@ var asynqBatchCmd = redis.NewScript(batchLua)
 // Write writes the tasks, one script call per queue, all in one pipeline, and reports per
 // task whether it was created (false: a task with its id already existed, left alone as
 // asynq's Enqueue would with ErrTaskIDConflict). On error some tasks may have been written;
-// calling again with the same tasks and fresh false is safe.
+// calling again with the same tasks is safe.
 //
-// fresh skips the existence check, which saves Redis one lookup per task: expansion sets it
-// for recipients whose ledger entry the same batch has just created, as a task id is derived
-// from the run and the recipient and Herald never deletes a ledger entry whose task may
-// remain. Given an existing id it would write the task again and queue the id twice (the
-// ledger's claim still sends once); leave it false whenever that cannot be ruled out.
+// Every task is checked, whatever fresh says: a task whose id exists is never written again
+// nor queued a second time. fresh used to skip that check, but a call runs twice whenever the
+// connection drops after Redis ran it and before its reply was read (a read timeout, a
+// failover), as go-redis then sends the pipeline again; unchecked, the second run queued
+// every id of the batch twice, and a task id twice in pending is either handled twice at
+// once or left as a pending id without a task. The check costs Redis one lookup per task
+// inside the script, no round trip. A call that ran twice reports its tasks as existing
+// (false), as only the second run's reply arrives.
 func (b *RedisWriter) Write(ctx context.Context, tasks []Task, fresh bool) ([]bool, error) {
-	return b.write(ctx, tasks, !fresh)
-}
-
-func (b *RedisWriter) write(ctx context.Context, tasks []Task, check bool) ([]bool, error) {
 	created := make([]bool, len(tasks))
 	if len(tasks) == 0 {
 		return created, nil
@@ -140,10 +139,6 @@ func (b *RedisWriter) write(ctx context.Context, tasks []Task, check bool) ([]bo
 		}
 		byQueue[t.Queue] = append(byQueue[t.Queue], i)
 	}
-	checkArg := "0"
-	if check {
-		checkArg = "1"
-	}
 	now := b.now()
 	type call struct {
 		idx  []int
@@ -153,9 +148,9 @@ func (b *RedisWriter) write(ctx context.Context, tasks []Task, check bool) ([]bo
 	calls := make([]call, 0, len(queues))
 	for _, q := range queues {
 		idx := byQueue[q]
-		c := call{idx: idx, keys: make([]string, 0, 2+len(idx)), args: make([]any, 0, 2+3*len(idx))}
+		c := call{idx: idx, keys: make([]string, 0, 2+len(idx)), args: make([]any, 0, 1+3*len(idx))}
 		c.keys = append(c.keys, rkeys.AsynqPending(q), rkeys.AsynqScheduled(q))
-		c.args = append(c.args, now.UnixNano(), checkArg)
+		c.args = append(c.args, now.UnixNano())
 		for _, i := range idx {
 			t := tasks[i]
 			var at int64

@@ -31,11 +31,10 @@ type batchTask struct {
 	at int64
 }
 
-// runBatch runs asynqBatchCmd on queue q for the tasks, with or without the existence check,
-// and returns its flags.
-func runBatch(ctx context.Context, rdb redis.UniversalClient, q string, check bool, tasks []batchTask) ([]int64, error) {
+// runBatch runs asynqBatchCmd on queue q for the tasks and returns its flags.
+func runBatch(ctx context.Context, rdb redis.UniversalClient, q string, tasks []batchTask) ([]int64, error) {
 	keys := []string{rkeys.AsynqPending(q), rkeys.AsynqScheduled(q)}
-	args := []any{batchNow, map[bool]string{true: "1", false: "0"}[check]}
+	args := []any{batchNow}
 	for _, t := range tasks {
 		keys = append(keys, rkeys.AsynqTask(q, t.id))
 		args = append(args, batchMessage(q, t.id), t.id, t.at)
@@ -69,7 +68,7 @@ var scriptCases = []luacheck.Case{
 		if err := rdb.HSet(ctx, rkeys.AsynqTask(q, "c"), "msg", "old", "state", "completed").Err(); err != nil {
 			return err
 		}
-		flags, err := runBatch(ctx, rdb, q, true, []batchTask{{"a", 0}, {"b", 1767261600}, {"c", 0}, {"d", 0}})
+		flags, err := runBatch(ctx, rdb, q, []batchTask{{"a", 0}, {"b", 1767261600}, {"c", 0}, {"d", 0}})
 		if err != nil {
 			return err
 		}
@@ -94,20 +93,36 @@ var scriptCases = []luacheck.Case{
 		}
 		return nil
 	}},
-	{Script: "asynqBatchCmd", Name: "fresh skips the check", Play: func(ctx context.Context, rdb redis.UniversalClient, q string) error {
-		if err := rdb.HSet(ctx, rkeys.AsynqTask(q, "c"), "msg", "old", "state", "completed").Err(); err != nil {
+	{Script: "asynqBatchCmd", Name: "a second run writes nothing", Play: func(ctx context.Context, rdb redis.UniversalClient, q string) error {
+		// The same call twice, as go-redis sends it again when its reply was lost; in between
+		// a worker took task a.
+		batch := []batchTask{{"a", 0}, {"b", 0}, {"c", 1767261600}}
+		if flags, err := runBatch(ctx, rdb, q, batch); err != nil || !slices.Equal(flags, []int64{1, 1, 1}) {
+			return fmt.Errorf("first run: flags %v (%v), want [1 1 1]", flags, err)
+		}
+		if err := rdb.LRem(ctx, rkeys.AsynqPending(q), 0, "a").Err(); err != nil {
 			return err
 		}
-		// The caller said no task exists: the task is written over and queued.
-		flags, err := runBatch(ctx, rdb, q, false, []batchTask{{"c", 0}})
-		if err != nil || !slices.Equal(flags, []int64{1}) {
-			return fmt.Errorf("flags %v (%v), want [1]", flags, err)
+		if err := rdb.HSet(ctx, rkeys.AsynqTask(q, "a"), "state", "active").Err(); err != nil {
+			return err
 		}
-		if p, _ := rdb.LRange(ctx, rkeys.AsynqPending(q), 0, -1).Result(); !slices.Equal(p, []string{"c"}) {
-			return fmt.Errorf("pending %v, want [c]", p)
+		flags, err := runBatch(ctx, rdb, q, batch)
+		if err != nil || !slices.Equal(flags, []int64{0, 0, 0}) {
+			return fmt.Errorf("second run: flags %v (%v), want [0 0 0]", flags, err)
 		}
-		return wantTask(ctx, rdb, q, "c", pendingNow)
+		if p, _ := rdb.LRange(ctx, rkeys.AsynqPending(q), 0, -1).Result(); !slices.Equal(p, []string{"b"}) {
+			return fmt.Errorf("pending %v, want [b]: no id queued again", p)
+		}
+		if s, _ := rdb.ZRange(ctx, rkeys.AsynqScheduled(q), 0, -1).Result(); !slices.Equal(s, []string{"c"}) {
+			return fmt.Errorf("scheduled %v, want [c]", s)
+		}
+		if err := wantTask(ctx, rdb, q, "a", map[string]string{"state": "active", "pending_since": pendingNow["pending_since"]}); err != nil {
+			return fmt.Errorf("the taken task was written again: %w", err)
+		}
+		return wantTask(ctx, rdb, q, "b", pendingNow)
 	}},
+	// Through go-redis: a lost reply of a fresh batch (replay_test.go).
+	{Script: "asynqBatchCmd", Name: "lost reply", Play: playLostReply},
 	{Script: "asynqBatchCmd", Name: "pending order across chunks", Play: func(ctx context.Context, rdb redis.UniversalClient, q string) error {
 		// More tasks than one LPUSH chunk (1000) takes, twice over: the list must read as one
 		// LPUSH a task would leave it, newest at the left.
@@ -117,7 +132,7 @@ var scriptCases = []luacheck.Case{
 			tasks[i] = batchTask{id: fmt.Sprintf("t%04d", i)}
 			want[len(tasks)-1-i] = tasks[i].id
 		}
-		flags, err := runBatch(ctx, rdb, q, true, tasks)
+		flags, err := runBatch(ctx, rdb, q, tasks)
 		if err != nil {
 			return err
 		}

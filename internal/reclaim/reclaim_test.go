@@ -67,9 +67,9 @@ func waitFor(t *testing.T, ch <-chan string, within time.Duration) string {
 }
 
 // TestReclaimDeadServerTask: a real asynq server takes a task and dies; the task is not
-// touched while its lease is fresh, is put back once the server's workers list has expired
-// and the lease went stale, and a second real asynq server then runs it to completion (asynq
-// reads the requeued task and acks it, so the keys are as asynq's own).
+// touched while its lease runs (the server might only be cut off from Redis), is put back
+// once the lease ran out LeaseGrace ago, and a second real asynq server then runs it to
+// completion (asynq reads the requeued task and acks it, so the keys are as asynq's own).
 func TestReclaimDeadServerTask(t *testing.T) {
 	t.Parallel()
 	mr := miniredis.RunT(t)
@@ -96,10 +96,16 @@ func TestReclaimDeadServerTask(t *testing.T) {
 	if n, err := r.Sweep(ctx); err != nil || n != 0 {
 		t.Fatalf("sweep with a fresh lease: moved %d, %v; want 0", n, err)
 	}
-	// 11 s later: the dead server's workers hash has expired (10 s) and the lease was last
-	// set 11 s ago.
-	mr.FastForward(11 * time.Second)
-	offset.Store(int64(11 * time.Second))
+	// 25 s later the server has not beaten for 10 s and more, but its lease still runs: it
+	// may be alive and cut off from Redis.
+	mr.FastForward(25 * time.Second)
+	offset.Store(int64(25 * time.Second))
+	if n, err := r.Sweep(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep while the quiet server's lease runs: moved %d, %v; want 0", n, err)
+	}
+	// 41 s after it took the task its lease (30 s) ran out more than LeaseGrace (10 s) ago.
+	mr.FastForward(16 * time.Second)
+	offset.Store(int64(41 * time.Second))
 	if n, err := r.Sweep(ctx); err != nil || n != 1 {
 		t.Fatalf("sweep after the server died: moved %d, %v; want 1", n, err)
 	}
@@ -175,11 +181,11 @@ func TestReclaimLeavesLiveServersTasks(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		r := New(rdb, Config{Queues: []string{q}}, zerolog.Nop())
-		held, err := r.heldByLiveServers(ctx, time.Now())
+		v, err := r.servers(ctx, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if held["c"] {
+		if v.held["c"] {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -13,7 +14,7 @@ import (
 )
 
 // scripts is every redis.NewScript variable of the package (luacheck.Files checks the list).
-var scripts = []string{"requeueCmd"}
+var scripts = []string{"requeueCmd", "workersCmd"}
 
 // TestScriptFiles pins the layout of the package's Lua: one lua/*.lua file per script, its
 // contract at its top, none written as a Go string.
@@ -148,8 +149,79 @@ var scriptCases = []luacheck.Case{
 	}},
 }
 
+// serverKeys returns the workers and servers keys of an asynq server whose id holds id.
+func serverKeys(id string) []string {
+	tag := "{" + id + ":1:s}"
+	return []string{rkeys.AsynqPrefix + "workers:" + tag, rkeys.AsynqPrefix + "servers:" + tag}
+}
+
+// readServer runs workersCmd on the server of id and returns its reply: the sorted task ids
+// of a beating server, or nil and false.
+func readServer(ctx context.Context, rdb redis.UniversalClient, id string) ([]string, bool, error) {
+	v, err := workersCmd.Run(ctx, rdb, serverKeys(id)).Result()
+	if err != nil {
+		return nil, false, err
+	}
+	switch v := v.(type) {
+	case int64:
+		if v != 0 {
+			return nil, false, fmt.Errorf("reply %d, want 0 or an array", v)
+		}
+		return nil, false, nil
+	case []any:
+		ids := []string{}
+		for _, x := range v {
+			ids = append(ids, fmt.Sprint(x))
+		}
+		slices.Sort(ids)
+		return ids, true, nil
+	}
+	return nil, false, fmt.Errorf("reply %#v, want 0 or an array", v)
+}
+
+var workersCases = []luacheck.Case{
+	{Script: "workersCmd", Name: "beating with tasks", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		k := serverKeys(id)
+		if err := rdb.Set(ctx, k[1], "info", 10*time.Second).Err(); err != nil {
+			return err
+		}
+		if err := rdb.HSet(ctx, k[0], "b", "w", "a", "w").Err(); err != nil {
+			return err
+		}
+		ids, beating, err := readServer(ctx, rdb, id)
+		if err != nil || !beating || !slices.Equal(ids, []string{"a", "b"}) {
+			return fmt.Errorf("got %v beating=%v (%v), want [a b] beating", ids, beating, err)
+		}
+		return nil
+	}},
+	{Script: "workersCmd", Name: "beating idle", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		// asynq writes no workers hash for a server without tasks.
+		if err := rdb.Set(ctx, serverKeys(id)[1], "info", 10*time.Second).Err(); err != nil {
+			return err
+		}
+		ids, beating, err := readServer(ctx, rdb, id)
+		if err != nil || !beating || len(ids) != 0 {
+			return fmt.Errorf("got %v beating=%v (%v), want none beating", ids, beating, err)
+		}
+		return nil
+	}},
+	{Script: "workersCmd", Name: "not beating", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		if ids, beating, err := readServer(ctx, rdb, id); err != nil || beating {
+			return fmt.Errorf("no keys: got %v beating=%v (%v), want not beating", ids, beating, err)
+		}
+		// A workers hash without its servers key: the server is not beating, whatever it lists.
+		if err := rdb.HSet(ctx, serverKeys(id)[0], "a", "w").Err(); err != nil {
+			return err
+		}
+		if ids, beating, err := readServer(ctx, rdb, id); err != nil || beating {
+			return fmt.Errorf("hash alone: got %v beating=%v (%v), want not beating", ids, beating, err)
+		}
+		return nil
+	}},
+}
+
 // TestScriptCases plays each script's cases on miniredis, and on real Redis when
 // HERALD_TEST_REDIS is set. The queue is named by the case's id, so its keys hold it.
 func TestScriptCases(t *testing.T) {
-	luacheck.RunCases(t, scripts, scriptCases)
+	luacheck.RunCases(t, scripts, append(scriptCases, workersCases...))
 }

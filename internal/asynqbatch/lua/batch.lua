@@ -1,23 +1,24 @@
 -- batch.lua: write many tasks of one asynq queue: for each, exactly what asynq's enqueueCmd or
--- scheduleCmd (internal/rdb/rdb.go) does. One call instead of one per task saves Redis most of
--- its per-script overhead (about 10 us a call on Redis 7). All keys carry the queue's hash tag,
--- so the call is legal on a Cluster.
+-- scheduleCmd (internal/rdb/rdb.go) does, its existence check included. One call instead of one
+-- per task saves Redis most of its per-script overhead (about 10 us a call on Redis 7). All keys
+-- carry the queue's hash tag, so the call is legal on a Cluster.
+--
+-- A task whose key exists is left alone, whoever wrote it: so a call that runs twice (go-redis
+-- sends a call again when the connection drops before its reply is read) writes nothing the
+-- second time and never puts a task id on pending or scheduled twice.
 --
 -- KEYS[1]    asynq:{<qname>}:pending
 -- KEYS[2]    asynq:{<qname>}:scheduled
 -- KEYS[3..]  asynq:{<qname>}:t:<task_id>, one per task
 -- ARGV[1]    now (unix ns): the pending_since of the tasks made pending
--- ARGV[2]    '1' to leave a task whose id exists alone (as asynq does), '0' when the caller
---            knows none exists
--- ARGV[j], ARGV[j+1], ARGV[j+2] with j = 3 + (i - 3) * 3, for the task of KEYS[i]: its
+-- ARGV[j], ARGV[j+1], ARGV[j+2] with j = 2 + (i - 3) * 3, for the task of KEYS[i]: its
 --            encoded message, its task id, and when to process it (unix s; '0' pending now)
 --
 -- Returns one flag per task, in KEYS order: 1 created, 0 the id existed.
 local out, ids = {}, {}
-local check = ARGV[2] == "1"
 for i = 3, #KEYS do
-  local j = 3 + (i - 3) * 3
-  if check and redis.call("EXISTS", KEYS[i]) == 1 then
+  local j = 2 + (i - 3) * 3
+  if redis.call("EXISTS", KEYS[i]) == 1 then
     out[#out + 1] = 0
   elseif ARGV[j + 2] == "0" then
     redis.call("HSET", KEYS[i], "msg", ARGV[j], "state", "pending", "pending_since", ARGV[1])
