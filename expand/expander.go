@@ -250,10 +250,13 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		return st, err
 	}
 	defer ar.Close()
-	// The file opened must be the one the run started from: a rewritten file is not read.
-	if err := checkAudience(def.AudiencePath(), run.AudienceFP); err != nil {
+	// The file opened must be the one the run started from: a rewritten file is not read. It
+	// is held open to be checked again as it is read (heldAudience).
+	held, err := holdAudience(def.AudiencePath(), run.AudienceFP)
+	if err != nil {
 		return st, err
 	}
+	defer held.close()
 	estimate := run.Buckets * 64
 	keys, err := e.cfg.Ledger.TaskIDs(ctx)
 	if err != nil {
@@ -295,6 +298,10 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	flush := func(to int) error {
 		if to == from {
 			return nil
+		}
+		// Rows read from a file rewritten in place as it was read are not planned.
+		if err := held.checkStat(); err != nil {
+			return err
 		}
 		j := expandJob{from: to, to: to, batch: batch, fresh: to > planned, off: curOff, rows: rows}
 		j.from = from
@@ -376,6 +383,12 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	}
 	if ferr != nil {
 		return st, ferr
+	}
+	// The end of the file is the end of the audience only if the file is still the one the
+	// run started from: one rewritten in place as it was read ends early, its last row maybe
+	// cut short.
+	if err := held.checkWhole(); err != nil {
+		return st, err
 	}
 	st.Rows = rows
 	completed, err := e.cfg.Ledger.FinishExpansion(ctx, run.ID, rows)
