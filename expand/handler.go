@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/asynqbatch"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/sendpolicy"
@@ -353,8 +354,12 @@ func EnqueueContinuation(ctx context.Context, enq Enqueuer, p campaigns.ExpandPa
 // the reason (see `herald task ls --state archived`).
 func (h *Handler) createRun(ctx context.Context, p campaigns.ExpandPayload, log zerolog.Logger) (ledger.Run, *campaigns.Definition, error) {
 	sub, err := h.runs.store.Version(ctx, p.Campaign, p.Version)
-	if err != nil {
+	switch {
+	case errors.Is(err, defstore.ErrNotSubmitted):
 		return ledger.Run{}, nil, fmt.Errorf("run %s: %w: %w", p.Run, err, asynq.SkipRetry)
+	case err != nil:
+		// Redis failing: the tick's run is created once it answers.
+		return ledger.Run{}, nil, fmt.Errorf("run %s: %w", p.Run, err)
 	}
 	def, err := Definition(sub)
 	if err != nil {
