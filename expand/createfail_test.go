@@ -255,9 +255,13 @@ func TestTickRunListedByItsExpansion(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		hook redis.Hook
+		// gone removes the run's campaign version before the task is run again: the step
+		// pauses the run at once, without expanding it.
+		gone bool
 	}{
-		{"KilledBeforeTheListing", &killAfterCreate{}},
-		{"ListingFails", &failListing{}},
+		{"KilledBeforeTheListing", &killAfterCreate{}, false},
+		{"ListingFails", &failListing{}, false},
+		{"KilledAndThenBlocked", &killAfterCreate{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -273,6 +277,11 @@ func TestTickRunListedByItsExpansion(t *testing.T) {
 			if _, err := b.ledger.GetRun(ctx, runID); err != nil {
 				t.Fatalf("the first try stored no run: %v", err)
 			}
+			if tc.gone {
+				if err := b.rdb.Del(ctx, rkeys.DefinitionVersion(def.ID, sub.Version)).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if err != nil {
 				// asynq runs the task again.
 				if err := b.handler(nil, expand.Config{}).ProcessTask(ctx, task); err != nil {
@@ -280,8 +289,8 @@ func TestTickRunListedByItsExpansion(t *testing.T) {
 				}
 			}
 			run := b.getRun(t, runID)
-			if !run.Expanded {
-				t.Fatalf("run not expanded: %+v", run)
+			if !tc.gone && !run.Expanded || tc.gone && run.Status != ledger.RunPaused {
+				t.Fatalf("run %s, expanded %v (%q)", run.Status, run.Expanded, run.PauseReason)
 			}
 			b.checkListed(t, run)
 		})

@@ -259,8 +259,12 @@ func (h *Handler) blocked(ctx context.Context, p campaigns.ExpandPayload, run le
 
 // block pauses run, whose campaign or audience can no longer be read as it started, with
 // cause as the reason; a cancelled run, which needs nothing more read, is closed at the rows
-// it had read instead, so that it completes.
+// it had read instead, so that it completes. The run is listed first, as by every expansion
+// step (ExpandOnly), which a run blocked at its first step never reached.
 func (r *Runs) block(ctx context.Context, run ledger.Run, cause error) error {
+	if err := r.ledger.ListRun(ctx, run); err != nil {
+		return err
+	}
 	if run.Status == ledger.RunCancelled {
 		_, err := r.ledger.CloseExpansion(ctx, run.ID)
 		return err
