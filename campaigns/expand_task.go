@@ -54,7 +54,10 @@ func ExpandTaskID(runID string, seq int) string {
 
 // NewExpandTask builds the asynq task of an expansion step. processIn delays it (a
 // continuation waiting for room in the backlog); retention keeps a completed first task (and so its
-// TaskID, which blocks a second enqueue of the same tick) that long.
+// TaskID, which blocks a second enqueue of the same tick) that long. Its 25 retries count
+// failures only: the expansion server (expand.Server) counts none for a cause that passes
+// (Redis or the network failing, the audience's storage), so no run's expansion is archived
+// half done for one.
 func NewExpandTask(p ExpandPayload, processIn, retention time.Duration) (*asynq.Task, error) {
 	b, err := json.Marshal(p)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // Options configure an Expander.
@@ -127,11 +128,20 @@ func (e *Expander) createRun(ctx context.Context, def *campaigns.Definition, sen
 	}
 	if n.beforeStore != nil {
 		if err := n.beforeStore(run); err != nil {
-			return ledger.Run{}, err
+			return ledger.Run{}, unborn{err}
 		}
 	}
 	return e.storeRun(ctx, def, run, n)
 }
+
+// unborn marks an error after which the run being created certainly does not exist: it came
+// before the run's create script was sent. Any other error of storeRun may leave the run
+// stored (the script ran and its reply was lost, or another call holds the id), so the step
+// a command enqueued for it must stay (Runs.createFailed).
+type unborn struct{ err error }
+
+func (u unborn) Error() string { return u.err.Error() }
+func (u unborn) Unwrap() error { return u.err }
 
 // prepareRun returns the run createRun stores: its audience's size (the ledger's buckets)
 // and fingerprint are read here.
@@ -164,16 +174,23 @@ func (e *Expander) prepareRun(def *campaigns.Definition, sender string, n newRun
 }
 
 // storeRun keeps the campaign file's text n carries (a run of a file) and stores run, with
-// the recipients n picked (a retry run), and returns it as stored.
+// the recipients n picked (a retry run), and returns it as stored. An error wrapped in unborn
+// says nothing of the run was stored. A run stored whose listing failed (ledger.ErrRunUnlisted)
+// is stored: its expansion lists it (ExpandOnly).
 func (e *Expander) storeRun(ctx context.Context, def *campaigns.Definition, run ledger.Run, n newRun) (ledger.Run, error) {
 	if n.yaml != nil && e.cfg.Store != nil {
 		sha, err := e.cfg.Store.KeepFile(ctx, def.ID, def.Path, n.yaml)
 		if err != nil {
-			return ledger.Run{}, err
+			return ledger.Run{}, unborn{err}
 		}
 		run.Source = sha
 	}
-	if err := e.cfg.Ledger.CreateRetryRun(ctx, run, n.picked); err != nil {
+	err := e.cfg.Ledger.CreateRetryRun(ctx, run, n.picked)
+	switch {
+	case errors.Is(err, ledger.ErrRunUnlisted):
+		e.cfg.Logger.Warn().Str(logx.KeyRun, run.ID).Str("error", logx.MaskDigits(err.Error())).
+			Msg("run stored but not listed; its expansion lists it")
+	case err != nil:
 		return ledger.Run{}, err
 	}
 	return e.cfg.Ledger.GetRun(ctx, run.ID)
@@ -214,6 +231,12 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	if run.Expanded {
 		return st, nil
 	}
+	// The run's listing is written after the run is stored, in other slots: one lost to an
+	// error or a kill in between is written here, by every step, so `run ls` shows the run and
+	// the resend sweep finds it.
+	if err := e.cfg.Ledger.ListRun(ctx, run); err != nil {
+		return st, err
+	}
 	renderer, err := campaigns.NewRenderer(def)
 	if err != nil {
 		return st, err
@@ -227,10 +250,13 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		return st, err
 	}
 	defer ar.Close()
-	// The file opened must be the one the run started from: a rewritten file is not read.
-	if err := checkAudience(def.AudiencePath(), run.AudienceFP); err != nil {
+	// The file opened must be the one the run started from: a rewritten file is not read. It
+	// is held open to be checked again as it is read (heldAudience).
+	held, err := holdAudience(def.AudiencePath(), run.AudienceFP)
+	if err != nil {
 		return st, err
 	}
+	defer held.close()
 	estimate := run.Buckets * 64
 	keys, err := e.cfg.Ledger.TaskIDs(ctx)
 	if err != nil {
@@ -272,6 +298,10 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	flush := func(to int) error {
 		if to == from {
 			return nil
+		}
+		// Rows read from a file rewritten in place as it was read are not planned.
+		if err := held.checkStat(); err != nil {
+			return err
 		}
 		j := expandJob{from: to, to: to, batch: batch, fresh: to > planned, off: curOff, rows: rows}
 		j.from = from
@@ -353,6 +383,12 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	}
 	if ferr != nil {
 		return st, ferr
+	}
+	// The end of the file is the end of the audience only if the file is still the one the
+	// run started from: one rewritten in place as it was read ends early, its last row maybe
+	// cut short.
+	if err := held.checkWhole(); err != nil {
+		return st, err
 	}
 	st.Rows = rows
 	completed, err := e.cfg.Ledger.FinishExpansion(ctx, run.ID, rows)

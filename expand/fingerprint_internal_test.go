@@ -1,6 +1,7 @@
 package expand
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +62,65 @@ func TestAudienceFingerprint(t *testing.T) {
 	}
 	if err := checkAudience(path, fp.String()); err == nil || !Permanent(err) {
 		t.Fatalf("file removed: %v; want an error that no retry cures", err)
+	}
+}
+
+// A file held by a step is checked again as it is read: a rewrite in place shows in its size
+// or modification time (checkStat, one fstat per batch); one that kept both (its time put
+// back) shows in its bytes once the step reaches the end of the file (checkWhole). A file
+// renamed over the held one leaves what the step reads as it was.
+func TestHeldAudience(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "a.csv")
+	body := "phone,name\n" + strings.Repeat("+5511900000000,someone\n", 100)
+	mtime := time.Date(2026, 3, 20, 1, 0, 0, 0, time.UTC)
+	write := func(p, s string) {
+		t.Helper()
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(path, body)
+	fp, err := audienceFingerprint(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := holdAudience(path, ""); h != nil || err != nil || h.checkStat() != nil || h.checkWhole() != nil {
+		t.Fatalf("no fingerprint recorded: %v, %v", h, err)
+	}
+	h, err := holdAudience(path, fp.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+
+	// Rewritten in place: truncated, then written again with the same size and time.
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.checkStat(); !errors.Is(err, ErrAudienceChanged) || !strings.Contains(err.Error(), "0 bytes") {
+		t.Fatalf("truncated: %v", err)
+	}
+	write(path, strings.Replace(body, "someone", "someOne", 1))
+	if err := h.checkStat(); err != nil {
+		t.Fatalf("size and time as recorded: %v", err)
+	}
+	if err := h.checkWhole(); !errors.Is(err, ErrAudienceChanged) || !strings.Contains(err.Error(), "other bytes") {
+		t.Fatalf("other bytes, same size and time: %v", err)
+	}
+
+	// Put back, then replaced by a rename: the held file is the one the step reads.
+	write(path, body)
+	next := filepath.Join(filepath.Dir(path), "next.csv")
+	write(next, "phone,name\n+5511900000001,other\n")
+	if err := os.Rename(next, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(h.checkStat(), h.checkWhole()); err != nil {
+		t.Fatalf("the held file, after another was renamed over its name: %v", err)
 	}
 }
 

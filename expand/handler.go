@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/asynqbatch"
+	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/sendpolicy"
@@ -258,8 +259,12 @@ func (h *Handler) blocked(ctx context.Context, p campaigns.ExpandPayload, run le
 
 // block pauses run, whose campaign or audience can no longer be read as it started, with
 // cause as the reason; a cancelled run, which needs nothing more read, is closed at the rows
-// it had read instead, so that it completes.
+// it had read instead, so that it completes. The run is listed first, as by every expansion
+// step (ExpandOnly), which a run blocked at its first step never reached.
 func (r *Runs) block(ctx context.Context, run ledger.Run, cause error) error {
+	if err := r.ledger.ListRun(ctx, run); err != nil {
+		return err
+	}
 	if run.Status == ledger.RunCancelled {
 		_, err := r.ledger.CloseExpansion(ctx, run.ID)
 		return err
@@ -353,8 +358,12 @@ func EnqueueContinuation(ctx context.Context, enq Enqueuer, p campaigns.ExpandPa
 // the reason (see `herald task ls --state archived`).
 func (h *Handler) createRun(ctx context.Context, p campaigns.ExpandPayload, log zerolog.Logger) (ledger.Run, *campaigns.Definition, error) {
 	sub, err := h.runs.store.Version(ctx, p.Campaign, p.Version)
-	if err != nil {
+	switch {
+	case errors.Is(err, defstore.ErrNotSubmitted):
 		return ledger.Run{}, nil, fmt.Errorf("run %s: %w: %w", p.Run, err, asynq.SkipRetry)
+	case err != nil:
+		// Redis failing: the tick's run is created once it answers.
+		return ledger.Run{}, nil, fmt.Errorf("run %s: %w", p.Run, err)
 	}
 	def, err := Definition(sub)
 	if err != nil {

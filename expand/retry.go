@@ -136,8 +136,9 @@ func (r *Runs) RetryRun(ctx context.Context, p RetryParams) (Retried, error) {
 	}
 	child, err := exp.storeRun(ctx, def, prepared, n)
 	if err != nil {
-		r.withdrawUnborn(next)
-		return out, err
+		// The child, recorded on its parent, may be stored: its step then carries it on, so
+		// it finishes and can be retried in turn.
+		return out, r.createFailed(next, err)
 	}
 	out.Child = child
 	backlog := r.backlogOf(def, parent.Sender)

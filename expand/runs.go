@@ -192,8 +192,7 @@ func (r *Runs) StartRun(ctx context.Context, p StartParams) (Started, error) {
 	}
 	run, rep, err := r.expander(0, nil).create(ctx, def, sender, n)
 	if err != nil {
-		r.withdrawUnborn(next)
-		return Started{}, err
+		return Started{}, r.createFailed(next, err)
 	}
 	out := Started{RunID: run.ID, Run: run}
 	if p.Bounded {
@@ -258,13 +257,28 @@ func (r *Runs) handOver(ctx context.Context, next campaigns.ExpandPayload) error
 	return nil
 }
 
-// withdrawUnborn withdraws the step handOver enqueued for a run whose creation then failed
-// (nothing if none was enqueued). Best effort: a step left behind finds no run and is archived
-// after startGrace.
+// withdrawUnborn withdraws the step handOver enqueued for a run that was not created and
+// never will be by this command (nothing if none was enqueued). Best effort: a step left
+// behind finds no run and is archived after startGrace.
 func (r *Runs) withdrawUnborn(next campaigns.ExpandPayload) {
 	if next.Run != "" {
 		r.withdraw(next.Run, next.Seq)
 	}
+}
+
+// createFailed is what a command reports when storing the run of next (its step enqueued by
+// handOver) failed with err. The step is withdrawn only when nothing of the run was stored
+// (unborn). After any other error the run may exist (its create script ran and the reply was
+// lost, its listing failed, another call holds the id), and a run without its step would
+// stay running and never expand: the step stays, carries the run on if it exists, and is
+// archived after startGrace if it does not.
+func (r *Runs) createFailed(next campaigns.ExpandPayload, err error) error {
+	var u unborn
+	if next.Run == "" || errors.As(err, &u) {
+		r.withdrawUnborn(next)
+		return err
+	}
+	return fmt.Errorf("%w (if run %s was stored, its expansion task carries it on)", err, next.Run)
 }
 
 // withdraw deletes expansion step seq of a run that its command expanded whole, when no

@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -26,6 +31,12 @@ const (
 // retryBackoff is the wait before an expansion task that failed is tried again: 1 s doubling
 // to a minute, with jitter, so a Redis blip does not stall a run long.
 var retryBackoff = backoff.Backoff{Base: time.Second, Cap: time.Minute}
+
+// PassingRetry is the wait, with up to half again of jitter, before an expansion task that
+// failed of a passing cause (see passing) is tried again. Such a failure uses none of the
+// task's retries, so the wait does not grow with them; a run's backlog (two minutes of
+// sending by default) covers it.
+const PassingRetry = 5 * time.Second
 
 // ServerConfig configures a Server. Zero values take the defaults shown.
 type ServerConfig struct {
@@ -76,16 +87,18 @@ func NewServer(cfg ServerConfig, deps Deps) *Server {
 		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
 		TaskCheckInterval:        cfg.TaskCheckInterval,
 		IsFailure:                expandIsFailure,
-		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
-			return retryBackoff.Delay(n)
-		},
-		Logger:   logx.Asynq{L: deps.Logger.With().Str(logx.KeyComponent, "asynq-expand").Logger()},
-		LogLevel: asynq.WarnLevel,
+		RetryDelayFunc:           expandRetryDelay,
+		Logger:                   logx.Asynq{L: deps.Logger.With().Str(logx.KeyComponent, "asynq-expand").Logger()},
+		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			lvl := zerolog.ErrorLevel
-			if !expandIsFailure(err) {
+			switch {
+			case expected(err):
 				lvl = zerolog.DebugLevel
+			case passing(err):
+				// Not counted, but said: a run's expansion waits on it.
+				lvl = zerolog.WarnLevel
 			}
 			s.log.WithLevel(lvl).Str(logx.KeyTaskID, id).Str("error", logx.MaskDigits(err.Error())).Msg("expansion task did not finish")
 		}),
@@ -93,9 +106,55 @@ func NewServer(cfg ServerConfig, deps Deps) *Server {
 	return s
 }
 
-// expandIsFailure: a shutdown or a lease lost to a crash does not use a retry.
+// expandIsFailure is the expansion server's asynq IsFailure: only a failure counts against
+// the task's retries (asynq archives the task once they are used up, and nothing enqueues a
+// run's expansion again). A shutdown, a lease lost to a crash and a run its command is still
+// storing are not failures (expected), nor is a failure of a passing cause: the chain of a run
+// never dies of one, however long it lasts.
 func expandIsFailure(err error) bool {
-	return !errors.Is(err, context.Canceled) && !errors.Is(err, asynq.ErrLeaseExpired) && !errors.Is(err, errRunStarting)
+	return !expected(err) && !passing(err)
+}
+
+// expandRetryDelay is the expansion server's asynq RetryDelayFunc: a failure of a passing cause
+// is tried again PassingRetry later (its retry count does not grow, so neither would a
+// backoff), every other one after retryBackoff.
+func expandRetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	if passing(err) {
+		return backoff.Jitter(PassingRetry, 2)
+	}
+	return retryBackoff.Delay(n)
+}
+
+// expected reports whether err is an expected end of an expansion task: a shutdown, a lease
+// lost to a crash, or a step of a run its command has not stored yet.
+func expected(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, asynq.ErrLeaseExpired) || errors.Is(err, errRunStarting)
+}
+
+// passing reports whether err is of a cause that passes without anyone acting on the run:
+// Redis or the network failing (a node down or loading, a failover, a timeout, a full
+// connection pool, Redis out of memory until sends drain the queues), the task's own time
+// running out (the next try goes on from the cursors), or the audience file's storage failing
+// to read. An error that says something the run needs is gone or changed (Permanent), or that
+// the task is not to be tried again (asynq.SkipRetry), is not.
+func passing(err error) bool {
+	if err == nil || Permanent(err) || errors.Is(err, asynq.SkipRetry) {
+		return false
+	}
+	var netErr net.Error
+	var pathErr *fs.PathError
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &netErr), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, redis.ErrPoolTimeout):
+		return true
+	case redis.IsLoadingError(err), redis.IsReadOnlyError(err), redis.IsClusterDownError(err), redis.IsTryAgainError(err),
+		redis.IsMasterDownError(err), redis.IsMaxClientsError(err), redis.IsNoReplicasError(err), redis.IsOOMError(err):
+		return true
+	case errors.As(err, &pathErr), errors.As(err, &errno):
+		return true
+	}
+	return false
 }
 
 // Handler returns the server's task handler.

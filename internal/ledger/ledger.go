@@ -22,6 +22,12 @@ var ErrRunExists = errors.New("run already exists")
 // ErrRunNotFound is wrapped by GetRun and the counters when no run has the id.
 var ErrRunNotFound = errors.New("run not found")
 
+// ErrRunUnlisted is wrapped by CreateRun when the run was stored but its listing (ListRun:
+// the run lists and the set of runs that resend unknown recipients, in other cluster slots)
+// could not be written: the run exists, and ListRun, which every expansion step of the run
+// calls, writes the listing again.
+var ErrRunUnlisted = errors.New("run stored but not listed")
+
 // Ledger reads and changes runs and their recipient entries in Redis.
 type Ledger struct {
 	rdb redis.UniversalClient
@@ -108,8 +114,9 @@ type Run struct {
 	Finished     time.Time
 }
 
-// CreateRun stores a new run with status running. It returns an error wrapping ErrRunExists
-// when the id is taken.
+// CreateRun stores a new run with status running, and lists it (ListRun). It returns an
+// error wrapping ErrRunExists when another call took the id, and one wrapping ErrRunUnlisted
+// when the run was stored but not listed.
 func (l *Ledger) CreateRun(ctx context.Context, r Run) error {
 	return l.CreateRetryRun(ctx, r, nil)
 }
@@ -117,6 +124,10 @@ func (l *Ledger) CreateRun(ctx context.Context, r Run) error {
 // CreateRetryRun stores a new run as CreateRun does and, in the same step, its pick set: the
 // recipients it sends to (a retry run's, read back with PickSet; none for any other run).
 // r.Picked is set from picked.
+//
+// The call creates the run under a token of its own, which the run keeps: the create script
+// sent again after its reply was lost (go-redis does so on a dropped connection) finds the
+// run its first run created and answers created, so a call never reads its own run as taken.
 func (l *Ledger) CreateRetryRun(ctx context.Context, r Run, picked []string) error {
 	if r.ID == "" || r.Buckets < 1 {
 		return fmt.Errorf("ledger: create run: id and buckets are required")
@@ -125,11 +136,13 @@ func (l *Ledger) CreateRetryRun(ctx context.Context, r Run, picked []string) err
 	if r.Created.IsZero() {
 		r.Created = l.now()
 	}
-	created := r.Created.UnixMilli()
+	// The hash keeps milliseconds: the listing's scores are written from the same value
+	// whether they come from this call or from ListRun of the run as read back.
+	r.Created = time.UnixMilli(r.Created.UnixMilli())
 	fields := []any{"id", r.ID, "campaign", r.Campaign, "status", string(RunRunning), "delivery", string(r.Delivery),
 		"template", r.Template, "language", r.Language, "sender", r.Sender, "queue", r.Queue,
 		"audience", r.Audience, "definition", r.Definition, "parent", r.Parent, "version", r.Version, "buckets", r.Buckets,
-		"created", created, "planned_to", 0, "queued_to", 0, "format", format2}
+		"created", r.Created.UnixMilli(), "planned_to", 0, "queued_to", 0, "format", format2}
 	if r.ResendAfter > 0 {
 		// The scripts read the policy here: only such runs fill the resend set.
 		fields = append(fields, "resend_after", r.ResendAfter.Milliseconds())
@@ -142,8 +155,8 @@ func (l *Ledger) CreateRetryRun(ctx context.Context, r Run, picked []string) err
 	if r.Picked > 0 {
 		fields = append(fields, "picked", r.Picked)
 	}
-	args := make([]any, 0, 1+len(fields)+len(picked))
-	args = append(args, len(fields))
+	args := make([]any, 0, 2+len(fields)+len(picked))
+	args = append(args, NewClaimToken(), len(fields))
 	args = append(args, fields...)
 	for _, p := range picked {
 		args = append(args, p)
@@ -155,18 +168,33 @@ func (l *Ledger) CreateRetryRun(ctx context.Context, r Run, picked []string) err
 	if n == 0 {
 		return fmt.Errorf("ledger: create run %s: %w", r.ID, ErrRunExists)
 	}
-	// The indexes live in other slots; they are written after the run exists.
-	_, err = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, rkeys.Runs(), redis.Z{Score: float64(created), Member: r.ID})
-		p.ZAdd(ctx, rkeys.CampaignRuns(r.Campaign), redis.Z{Score: float64(created), Member: r.ID})
-		p.ZAdd(ctx, rkeys.Campaigns(), redis.Z{Score: float64(created), Member: r.Campaign})
+	if err := l.ListRun(ctx, r); err != nil {
+		return fmt.Errorf("%w: %w", ErrRunUnlisted, err)
+	}
+	return nil
+}
+
+// ListRun lists a run where `run ls` and the resend sweep find it: in the run list and its
+// campaign's (by creation time), its campaign in the campaign list (by its latest run), and,
+// when it resends unknown recipients (ResendAfter), in the set the sweep reads. Those keys
+// live in other cluster slots than the run's, so they cannot be written by the script that
+// creates the run: CreateRun lists it right after, and every expansion step of the run lists
+// it again, so a listing lost to an error or a crash in between is written once the run
+// expands. Listing a run again changes nothing: a listed run keeps its place, and a
+// campaign's latest run is never moved back to an older one.
+func (l *Ledger) ListRun(ctx context.Context, r Run) error {
+	created := float64(r.Created.UnixMilli())
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAddNX(ctx, rkeys.Runs(), redis.Z{Score: created, Member: r.ID})
+		p.ZAddNX(ctx, rkeys.CampaignRuns(r.Campaign), redis.Z{Score: created, Member: r.ID})
+		p.ZAddGT(ctx, rkeys.Campaigns(), redis.Z{Score: created, Member: r.Campaign})
 		if r.ResendAfter > 0 {
 			p.SAdd(ctx, rkeys.ResendRuns(), r.ID)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("ledger: create run %s: %w", r.ID, err)
+		return fmt.Errorf("ledger: list run %s: %w", r.ID, err)
 	}
 	return nil
 }

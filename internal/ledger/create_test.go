@@ -1,0 +1,269 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// replyDropper stands between clients and Redis on 127.0.0.1 and, once armed with a pattern,
+// drops the reply to the first request holding it: Redis runs the request, and the client's
+// connection is closed instead of answered. go-redis reads EOF and sends the command again on
+// a new connection.
+type replyDropper struct {
+	ln       net.Listener
+	upstream string
+	mu       sync.Mutex
+	pattern  []byte
+	conns    []net.Conn
+	dropped  atomic.Int32
+	wg       sync.WaitGroup
+}
+
+func startReplyDropper(t *testing.T, upstream string) *replyDropper {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &replyDropper{ln: ln, upstream: upstream}
+	d.wg.Add(1)
+	go d.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		d.mu.Lock()
+		for _, c := range d.conns {
+			c.Close()
+		}
+		d.mu.Unlock()
+		d.wg.Wait()
+	})
+	return d
+}
+
+func (d *replyDropper) addr() string { return d.ln.Addr().String() }
+
+// arm makes the proxy drop the reply to the next request that holds pattern.
+func (d *replyDropper) arm(pattern string) {
+	d.mu.Lock()
+	d.pattern = []byte(pattern)
+	d.mu.Unlock()
+}
+
+// take reports whether buf holds the armed pattern, disarming the proxy when it does.
+func (d *replyDropper) take(buf []byte) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pattern == nil || !bytes.Contains(buf, d.pattern) {
+		return false
+	}
+	d.pattern = nil
+	return true
+}
+
+func (d *replyDropper) accept() {
+	defer d.wg.Done()
+	for {
+		c, err := d.ln.Accept()
+		if err != nil {
+			return
+		}
+		u, err := net.Dial("tcp", d.upstream)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		d.mu.Lock()
+		d.conns = append(d.conns, c, u)
+		d.mu.Unlock()
+		var drop atomic.Bool
+		d.wg.Add(2)
+		go func() { // client to Redis
+			defer d.wg.Done()
+			defer u.Close()
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := c.Read(buf)
+				if n > 0 {
+					if d.take(buf[:n]) {
+						drop.Store(true)
+					}
+					if _, werr := u.Write(buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+		go func() { // Redis to client
+			defer d.wg.Done()
+			defer c.Close()
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := u.Read(buf)
+				if n > 0 {
+					if drop.Load() {
+						d.dropped.Add(1)
+						return
+					}
+					if _, werr := c.Write(buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// errListing is what failListing fails the listing of a run with.
+var errListing = errors.New("i/o timeout on the node of the run lists")
+
+// failListing fails, once, the pipeline that lists a run (the one that writes herald:runs),
+// before it reaches Redis.
+type failListing struct{ done atomic.Bool }
+
+func (f *failListing) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (f *failListing) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (f *failListing) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if a := c.Args(); c.Name() == "zadd" && len(a) > 1 && a[1] == rkeys.Runs() && f.done.CompareAndSwap(false, true) {
+				for _, c := range cmds {
+					c.SetErr(errListing)
+				}
+				return errListing
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// listed returns where a run is listed: its score in the run list (0: absent), in its
+// campaign's, and whether the resend sweep's set holds it.
+func listed(tb testing.TB, rdb redis.UniversalClient, r Run) (all, campaign float64, resend bool) {
+	tb.Helper()
+	ctx := context.Background()
+	all, err1 := rdb.ZScore(ctx, rkeys.Runs(), r.ID).Result()
+	campaign, err2 := rdb.ZScore(ctx, rkeys.CampaignRuns(r.Campaign), r.ID).Result()
+	resend, err3 := rdb.SIsMember(ctx, rkeys.ResendRuns(), r.ID).Result()
+	for _, err := range []error{err1, err2, err3} {
+		if err != nil && !errors.Is(err, redis.Nil) {
+			tb.Fatal(err)
+		}
+	}
+	return all, campaign, resend
+}
+
+// TestCreateRunWhoseReplyIsLost: the create script runs, its reply is lost, and go-redis sends
+// it again on a new connection. The second run finds the run the first created, under the
+// call's own token: the call reads it as created (not as a run that exists already, which its
+// caller takes for another's) and lists it. Another call with the same id is still refused.
+// On miniredis, and on real Redis with HERALD_TEST_REDIS.
+func TestCreateRunWhoseReplyIsLost(t *testing.T) {
+	t.Parallel()
+	story := func(t *testing.T, b *testBundle, upstream, runID string) {
+		ctx := context.Background()
+		d := startReplyDropper(t, upstream)
+		opts := b.rdb.Options()
+		rdb := redis.NewClient(&redis.Options{Addr: d.addr(), DB: opts.DB, MaxRetries: 3})
+		t.Cleanup(func() { rdb.Close() })
+		l := New(rdb, func() time.Time { return testNow })
+		// The script is known to Redis, so the EVALSHA whose reply is lost ran it.
+		if err := createRunCmd.Load(ctx, rdb).Err(); err != nil {
+			t.Fatal(err)
+		}
+		d.arm(createRunCmd.Hash())
+		r := Run{ID: runID, Campaign: "spring-sale", Delivery: AtMostOnce, Buckets: 1, ResendAfter: time.Hour}
+		err := l.CreateRetryRun(ctx, r, []string{"+15550000001", "+15550000002"})
+		if d.dropped.Load() != 1 {
+			t.Fatalf("%d replies dropped, want 1", d.dropped.Load())
+		}
+		if err != nil {
+			t.Fatalf("CreateRetryRun whose first reply was lost: %v; want the run created", err)
+		}
+		got := getRun(t, b, runID)
+		if got.Status != RunRunning || got.Picked != 2 {
+			t.Fatalf("run %+v, want running with 2 picked", got)
+		}
+		if all, campaign, resend := listed(t, b.rdb, got); all == 0 || campaign == 0 || !resend {
+			t.Fatalf("listed: runs %v, campaign %v, resend %v; want everywhere", all, campaign, resend)
+		}
+		err = l.CreateRun(ctx, Run{ID: runID, Campaign: "spring-sale", Buckets: 1})
+		wantErrIs(t, err, ErrRunExists)
+	}
+	t.Run("Miniredis", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		story(t, b, b.mr.Addr(), "lost-create")
+	})
+	t.Run("RealRedis", func(t *testing.T) {
+		t.Parallel()
+		runID := "lost-create-" + time.Now().Format("150405.000000000")
+		b := realRedis(t, runID)
+		t.Cleanup(func() { b.rdb.SRem(context.Background(), rkeys.ResendRuns(), runID) })
+		story(t, b, b.rdb.Options().Addr, runID)
+	})
+}
+
+// TestCreateRunUnlistedIsListedAgain: a run stored whose listing then fails is reported as
+// stored but unlisted (not as a failed create, after which a caller would give it up), and
+// ListRun of the run as read back lists it: in the run lists, in the resend sweep's set, and
+// its campaign at its latest run. Listing it again changes nothing, and a campaign's latest
+// run is never moved back to an older one.
+func TestCreateRunUnlistedIsListedAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	newer := Run{ID: "newer", Campaign: "spring-sale", Delivery: AtMostOnce, Buckets: 1, Created: testNow.Add(time.Hour)}
+	if err := b.l.CreateRun(ctx, newer); err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
+	t.Cleanup(func() { c.Close() })
+	c.AddHook(&failListing{})
+	l := New(c, func() time.Time { return testNow })
+	err := l.CreateRun(ctx, Run{ID: "unlisted", Campaign: "spring-sale", Delivery: AtMostOnce, Buckets: 1, ResendAfter: time.Hour})
+	wantErrIs(t, err, ErrRunUnlisted)
+	if !errors.Is(err, errListing) {
+		t.Fatalf("error %v does not wrap its cause", err)
+	}
+	run := getRun(t, b, "unlisted")
+	if all, campaign, resend := listed(t, b.rdb, run); all != 0 || campaign != 0 || resend {
+		t.Fatalf("listed before ListRun: runs %v, campaign %v, resend %v", all, campaign, resend)
+	}
+	for range 2 {
+		if err := b.l.ListRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+		all, campaign, resend := listed(t, b.rdb, run)
+		want := float64(testNow.UnixMilli())
+		if all != want || campaign != want || !resend {
+			t.Fatalf("listed: runs %v, campaign %v, resend %v; want %v, %v, true", all, campaign, resend, want, want)
+		}
+		ids, err := b.l.RecentRuns(ctx, "", 10)
+		wantEqual(t, "runs listed", []string{"newer", "unlisted"}, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := b.l.Campaigns(ctx, 10)
+		if err != nil || len(cs) != 1 {
+			t.Fatalf("campaigns %+v, %v", cs, err)
+		}
+		wantEqual(t, "campaign's latest run", CampaignSummary{Campaign: "spring-sale", Runs: 2, LastRun: "newer",
+			LastAt: testNow.Add(time.Hour).UTC()}, cs[0])
+	}
+}
