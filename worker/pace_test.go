@@ -187,3 +187,32 @@ func TestLateCountedOncePerBooking(t *testing.T) {
 		t.Errorf("herald_limit_waits_total{late} = %v, want 3 (one per booking)", n)
 	}
 }
+
+// TestCancelledRunTasksTakeNoSlot: once a sender's sends wait for their slots, the tasks of a
+// cancelled run end at once, skipped(cancelled), without booking or waiting for a slot, so
+// they do not hold up the runs queued behind them at the sender's rate.
+func TestCancelledRunTasksTakeNoSlot(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.DefaultSenderRate = 10 // each send books a slot 100 ms after the last
+	b, sim := setupSim(t, cfg)
+	ps := seedRun(t, b, "run-cancelled", ledger.AtMostOnce, 20)
+	ctx := context.Background()
+	if _, _, err := b.worker.ledger.Cancel(ctx, "run-cancelled", "cancelled by test"); err != nil {
+		t.Fatal(err)
+	}
+	b.worker.pacing(ps[0].Sender).Store(true)
+	for _, p := range ps {
+		if err := handle(t, b, p); err != nil {
+			t.Fatal(err)
+		}
+		if e := entryOf(t, b, p); e.State != ledger.Skipped || e.Code != "cancelled" {
+			t.Fatalf("entry %+v, want skipped(cancelled)", e)
+		}
+	}
+	if s := sim.Slept(); s != 0 {
+		t.Fatalf("the cancelled run's 20 tasks waited %v for rate slots, want none", s)
+	}
+	if n := len(b.sender.Calls()); n != 0 {
+		t.Fatalf("%d requests, want none", n)
+	}
+}

@@ -113,7 +113,30 @@ func (w *Worker) gate(ctx context.Context, j *job) (bool, error) {
 		w.notePausedFollowup(ctx, j)
 		return true, &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: cmp.Or(ps.Reason, string(ps.Status))}
 	}
+	if ps.Status == ledger.RunCancelled || ps.Status == ledger.RunCompleted {
+		return true, w.claimEnded(ctx, j)
+	}
 	return false, nil
+}
+
+// claimEnded ends a task of a run that has ended (cancelled, or completed: a leftover copy)
+// without a rate slot: its claim, made at once, writes the entry skipped(cancelled) or finds
+// it done. Booked first, as a send, each such task would wait for its slot, and the tasks of
+// a cancelled run would drain at the sender's rate, holding up the runs queued behind them.
+func (w *Worker) claimEnded(ctx context.Context, j *job) error {
+	c, code, err := w.claim(ctx, j)
+	j.claim = c
+	if err != nil {
+		w.unclaim(ctx, j.p, j.token, code)
+		return w.unreachable(ctx, j.log, err)
+	}
+	if c.Verdict == ledger.VerdictSend {
+		// A cancel is final and a completed run's entries are all terminal, so this does not
+		// happen; should it, the claim goes back unused and the task comes again.
+		w.unclaim(ctx, j.p, j.token, CodeClaimUnanswered)
+		return w.unreachable(ctx, j.log, errors.New("the run read as ended, but its claim says send"))
+	}
+	return w.notSending(ctx, j)
 }
 
 // waitErrorCode is the code of a claim given back because a wait for the limits failed:
