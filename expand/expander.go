@@ -116,6 +116,7 @@ func (e *Expander) create(ctx context.Context, def *campaigns.Definition, sender
 	if err := rep.CheckInvalidShare(def.Audience.MaxInvalidShare); err != nil {
 		return ledger.Run{}, rep, refusedError{err}
 	}
+	run.rows = rep.Rows
 	created, err := e.createRun(ctx, def, sender, run)
 	return created, rep, err
 }
@@ -169,7 +170,7 @@ func (e *Expander) prepareRun(def *campaigns.Definition, sender string, n newRun
 		Template: def.Template.Name, Language: def.Template.Language, Sender: sender,
 		Queue: queueOf(def), Audience: def.AudiencePath(), AudienceFP: fp.String(),
 		Definition: absPath(def.Path), Parent: n.parent, Version: n.version, Source: n.source,
-		Buckets: ledger.BucketsFor(lines), Created: e.cfg.Now(), ResendAfter: def.ResendAfter(),
+		Buckets: ledger.BucketsFor(lines), Created: e.cfg.Now(), ResendAfter: def.ResendAfter(), Rows: n.rows,
 	}, nil
 }
 

@@ -129,6 +129,11 @@ func TestStepOfARunNotStoredYet(t *testing.T) {
 	if err != nil || !st.Continues {
 		t.Fatalf("StartRun: continues %v, %v", st.Continues, err)
 	}
+	// The run keeps its audience's row count while its expansion has read only part of it:
+	// what run show counts progress toward.
+	if got, err := ledger.New(b.rdb, nil).GetRun(ctx, st.RunID); err != nil || got.Rows != 40 || got.Expanded {
+		t.Fatalf("run as stored: rows %d, expanded %v, %v; want 40 rows kept before the expansion ends", got.Rows, got.Expanded, err)
+	}
 	if early == nil || !strings.Contains(early.Error(), "not stored yet") {
 		t.Fatalf("step run before its run was stored: %v", early)
 	}

@@ -102,6 +102,8 @@ type newRun struct {
 	source      string
 	picked      []string
 	beforeStore func(run ledger.Run) error
+	// rows is the audience's row count as read when the run is created (ledger.Run.Rows).
+	rows int
 }
 
 // StartParams say which run StartRun starts. Set Def for a run of a campaign file, or

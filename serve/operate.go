@@ -21,8 +21,9 @@ import (
 
 // RunChange is what a change of a run's status (PauseRun, ResumeRun, CancelRun) did.
 type RunChange struct {
-	// Changed is false when the run's status did not allow the change; Status is then the
-	// run's status.
+	// Changed is false when the run's status did not allow the change. Status is the run's
+	// status: after the change when Changed ("" when it could not be read), else the one
+	// that refused it.
 	Changed bool
 	Status  ledger.RunStatus
 	// Detail is what the change did, as the audit log keeps it (CancelRun: "N recipients
@@ -56,7 +57,14 @@ func ResumeRun(ctx context.Context, rdb redis.UniversalClient, run string, rec a
 func CancelRun(ctx context.Context, rdb redis.UniversalClient, run string, rec audit.Record) (RunChange, error) {
 	return changeRun(ctx, rdb, run, rec, "cancel", func(l *ledger.Ledger) (bool, string, error) {
 		ok, n, err := l.Cancel(ctx, run, "cancelled by "+rec.Why())
-		return ok, fmt.Sprintf("%d recipients skipped", n), err
+		detail := fmt.Sprintf("%d recipients skipped", n)
+		// A run still reading its audience skips the rest as its expansion reaches it.
+		if r, gerr := l.GetRun(ctx, run); ok && gerr == nil && !r.Expanded {
+			if left := max(r.Rows, r.Picked) - r.PlannedTo; left > 0 {
+				detail += fmt.Sprintf(", and the %d rows not read yet as the expansion reaches them", left)
+			}
+		}
+		return ok, detail, err
 	})
 }
 
@@ -78,7 +86,10 @@ func changeRun(ctx context.Context, rdb redis.UniversalClient, run string, rec a
 		r, err := l.GetRun(ctx, run)
 		return RunChange{Status: r.Status}, err
 	}
-	return RunChange{Changed: true, Detail: detail}, rec.Keep(ctx, "run "+verb, run, detail)
+	// The status the run has now: a resume of a completed run's paused follow-ups leaves it
+	// completed. A failed read leaves it unsaid.
+	r, _ := l.GetRun(ctx, run)
+	return RunChange{Changed: true, Status: r.Status, Detail: detail}, rec.Keep(ctx, "run "+verb, run, detail)
 }
 
 // RemoveCampaign stops future runs of submitted campaign id (runs already started continue)

@@ -20,6 +20,7 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/serve"
 )
@@ -259,5 +260,54 @@ func TestSendCampaignReadsUnderTheConfigsRules(t *testing.T) {
 		Connect: connectTo(rdb)})
 	if !errors.Is(err, campaigns.ErrOutsideRoot) {
 		t.Fatalf("SendCampaign with the audience outside campaigns.root: %v, want ErrOutsideRoot", err)
+	}
+}
+
+// Cancelling a run still reading its audience says how many rows its expansion has yet to
+// skip, besides the queued recipients it skipped at once.
+func TestCancelRunStillReadingItsAudience(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, rdb := testredis.Mini(t)
+	c := config.Default()
+	c.Scheduler.MinBacklog, c.Scheduler.MaxBacklog = 10, 10
+	sent := send(t, c, rdb, 2000) // expansion writes batches of 500 rows
+	if !sent.Continues {
+		t.Fatalf("send of 2,000 with a backlog of 10: %+v, want it to continue", sent)
+	}
+	res, err := serve.CancelRun(ctx, rdb, sent.RunID, audit.Record{Redis: rdb, Actor: "ana"})
+	if err != nil || !res.Changed || !strings.HasPrefix(res.Detail, "500 recipients skipped, and the 1500 rows not read yet") {
+		t.Fatalf("CancelRun = %+v, %v; want the 500 queued skipped and the 1,500 rows left named", res, err)
+	}
+}
+
+// Resuming a completed run whose follow-ups were paused resumes them and reports the run's
+// own status, completed, not running.
+func TestResumeRunReportsTheStatusItLeaves(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, rdb := testredis.Mini(t)
+	l := ledger.New(rdb, nil)
+	fid := ledger.FollowupRun("done-1", "yes")
+	for _, id := range []string{"done-1", fid} {
+		if err := l.CreateRun(ctx, ledger.Run{ID: id, Campaign: "c", Delivery: ledger.AtMostOnce, Buckets: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.HSet(ctx, rkeys.Run("done-1"), "status", string(ledger.RunCompleted)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := l.Pause(ctx, fid, "template missing"); !ok || err != nil {
+		t.Fatalf("pause the follow-up run: %v %v", ok, err)
+	}
+	if err := l.NotePausedFollowup(ctx, fid); err != nil {
+		t.Fatal(err)
+	}
+	res, err := serve.ResumeRun(ctx, rdb, "done-1", audit.Record{Redis: rdb, Actor: "ana"})
+	if err != nil || !res.Changed || res.Status != ledger.RunCompleted {
+		t.Fatalf("ResumeRun = %+v, %v; want changed, the run still completed", res, err)
+	}
+	if r, err := l.GetRun(ctx, fid); err != nil || r.Status != ledger.RunRunning {
+		t.Fatalf("follow-up run %s, %v; want running", r.Status, err)
 	}
 }

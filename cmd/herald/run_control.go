@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,7 +50,7 @@ type runAction struct {
 	// done is printed once changed, formatted with the run id (and the change's detail when
 	// it has one).
 	done string
-	// status is the run's status once changed.
+	// status is the run's status once changed, when it could not be read back.
 	status ledger.RunStatus
 }
 
@@ -81,7 +82,7 @@ func (a *app) runActionCmd(act runAction) *cobra.Command {
 		res, err := act.change(ctx, k.rdb, id, by.record(k.rdb))
 		if res.Changed {
 			// Changed, even when its audit entry then failed (the error says so).
-			out := runActed{Run: id, Action: act.verb, Status: string(act.status), Detail: res.Detail}
+			out := runActed{Run: id, Action: act.verb, Status: string(cmp.Or(res.Status, act.status)), Detail: res.Detail}
 			if perr := a.print(asJSON, out, func(w io.Writer) error {
 				if res.Detail != "" {
 					fmt.Fprintf(w, act.done, id, res.Detail)

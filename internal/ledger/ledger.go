@@ -100,7 +100,11 @@ type Run struct {
 	// no delivery event, is sent once more (the campaign's unknown.resend_after; resend.go).
 	ResendAfter time.Duration
 	// Total is the number of audience rows; valid once Expanded.
-	Total    int
+	Total int
+	// Rows is the number of audience rows as read when the run was created, before its
+	// expansion has read them all: what a report of a run still expanding counts toward. 0
+	// when not known (a retry run counts its Picked; a run created before Herald kept it).
+	Rows     int
 	Expanded bool
 	// PlannedTo and QueuedTo are the expansion cursors, in audience rows.
 	PlannedTo   int
@@ -154,6 +158,9 @@ func (l *Ledger) CreateRetryRun(ctx context.Context, r Run, picked []string) err
 	}
 	if r.Picked > 0 {
 		fields = append(fields, "picked", r.Picked)
+	}
+	if r.Rows > 0 {
+		fields = append(fields, "rows", r.Rows)
 	}
 	args := make([]any, 0, 2+len(fields)+len(picked))
 	args = append(args, NewClaimToken(), len(fields))
@@ -221,7 +228,7 @@ func (l *Ledger) GetRun(ctx context.Context, id string) (Run, error) {
 		Template: m["template"], Language: m["language"], Sender: m["sender"], Queue: m["queue"],
 		Audience: m["audience"], Definition: m["definition"], Source: m["source"], AudienceFP: m["audience_fp"],
 		Parent: m["parent"], Picked: atoi(m["picked"]), RetriedBy: parseRetryMarks(m["retried_by"]), Version: atoi(m["version"]),
-		Buckets: atoi(m["buckets"]), Total: atoi(m["total"]), ResendAfter: time.Duration(atoi(m["resend_after"])) * time.Millisecond,
+		Buckets: atoi(m["buckets"]), Total: atoi(m["total"]), Rows: atoi(m["rows"]), ResendAfter: time.Duration(atoi(m["resend_after"])) * time.Millisecond,
 		Expanded: m["expanded"] == "1", PlannedTo: atoi(m["planned_to"]), QueuedTo: atoi(m["queued_to"]),
 		PauseReason: m["pause_reason"], Waiting: m["waiting"], WaitingUntil: ms(m["waiting_until"]),
 		Created: ms(m["created"]), Finished: ms(m["finished"]),

@@ -52,6 +52,28 @@ func TestNewRun(t *testing.T) {
 	}
 }
 
+// A run still reading its audience counts toward the rows known when it was created (a
+// retry run's picked recipients), not the rows planned so far: its progress and time left
+// are the whole run's.
+func TestNewRunStillExpanding(t *testing.T) {
+	t.Parallel()
+	created := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	c := ledger.Counters{States: map[ledger.State]int64{ledger.Queued: 4000, ledger.Accepted: 1000}}
+	for name, r := range map[string]ledger.Run{
+		"Audience": {ID: "r1", Status: ledger.RunRunning, PlannedTo: 5000, Rows: 1_000_000, Created: created},
+		"Retry":    {ID: "r2", Status: ledger.RunRunning, PlannedTo: 5000, Picked: 1_000_000, Created: created},
+	} {
+		rep := report.NewRun(r, c, created.Add(10*time.Second))
+		if rep.Recipients != 1_000_000 || rep.ETASeconds != 999_000.0/100 {
+			t.Errorf("%s: recipients %d, eta %vs; want the million rows and the 999,000 left at 100/s", name, rep.Recipients, rep.ETASeconds)
+		}
+	}
+	old := report.NewRun(ledger.Run{ID: "r3", Status: ledger.RunRunning, PlannedTo: 5000, Created: created}, c, created.Add(10*time.Second))
+	if old.Recipients != 5000 {
+		t.Errorf("a run that keeps no row count: recipients %d, want the 5,000 planned", old.Recipients)
+	}
+}
+
 func TestLimitCheck(t *testing.T) {
 	t.Parallel()
 

@@ -127,7 +127,9 @@ func NewRun(r ledger.Run, c ledger.Counters, now time.Time) Run {
 		rep.ResendAfter = r.ResendAfter.String()
 	}
 	if !r.Expanded {
-		rep.Recipients = r.PlannedTo
+		// Still reading its audience: the rows known when it was created (a retry run's
+		// picked recipients), else what is planned so far.
+		rep.Recipients = max(r.PlannedTo, r.Rows, r.Picked)
 	}
 	if r.Status == ledger.RunRunning {
 		rep.Waiting = r.WaitingNow(now)
