@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,13 +195,53 @@ type Verification struct {
 	States map[State]int64 `json:"states"`
 	// Mismatches lists every counter that disagrees with the ledger; empty when all agree.
 	Mismatches []Mismatch `json:"mismatches"`
+	// Moving says the run changed while each of VerifyReads reads was made: its counters
+	// and entries were never read at rest, so nothing was compared (Mismatches is empty).
+	Moving bool `json:"moving,omitempty"`
 }
+
+// VerifyReads is how many times Verify reads a run that changes while it is read before it
+// reports it Moving.
+const VerifyReads = 3
 
 // Verify recomputes a run's counters from its ledger entries and reports any disagreement.
 // Skipped rows that never reach the ledger (invalid numbers, duplicates) exist only as
 // counters, so for skipped it checks that the counter equals the skipped entries plus those
 // rows' reason counts, and that every reason kept in entries matches its reason counter.
+//
+// A script moves an entry and its counters together, but the entries are read bucket by
+// bucket: on a run still sending, or still taking delivery events, a read sees some moves and
+// not others, which would read as mismatches that are none. So the counters are read before
+// and after the entries, and only a read between which they did not change is compared; a
+// run that changed during each of VerifyReads reads is reported Moving, not compared.
 func (l *Ledger) Verify(ctx context.Context, runID string) (Verification, error) {
+	for range VerifyReads {
+		before, err := l.Counters(ctx, runID)
+		if err != nil {
+			return Verification{}, err
+		}
+		v, reasons, err := l.recount(ctx, runID)
+		if err != nil {
+			return v, err
+		}
+		c, err := l.Counters(ctx, runID)
+		if err != nil {
+			return v, err
+		}
+		if sameCounts(before, c) {
+			return compareCounts(v, reasons, c), nil
+		}
+	}
+	return Verification{States: map[State]int64{}, Mismatches: []Mismatch{}, Moving: true}, nil
+}
+
+// sameCounts reports whether two reads of a run's counters agree on every state and code.
+func sameCounts(a, b Counters) bool {
+	return maps.Equal(a.States, b.States) && maps.Equal(a.Codes, b.Codes)
+}
+
+// recount reads a run's entries: their number, per state, and the skipped ones per reason.
+func (l *Ledger) recount(ctx context.Context, runID string) (Verification, map[string]int64, error) {
 	v := Verification{States: map[State]int64{}}
 	reasons := map[string]int64{}
 	err := l.EachEntry(ctx, runID, func(_ string, _ int, e Entry) error {
@@ -211,13 +252,13 @@ func (l *Ledger) Verify(ctx context.Context, runID string) (Verification, error)
 		}
 		return nil
 	})
-	if err != nil {
-		return v, err
-	}
-	c, err := l.Counters(ctx, runID)
-	if err != nil {
-		return v, err
-	}
+	return v, reasons, err
+}
+
+// compareCounts fills v's mismatches: the counters c against the entries v counted, whose
+// skipped ones have reasons.
+func compareCounts(v Verification, reasons map[string]int64, c Counters) Verification {
+	v.Mismatches = []Mismatch{}
 	for _, s := range States {
 		if s == Skipped {
 			continue
@@ -248,7 +289,7 @@ func (l *Ledger) Verify(ctx context.Context, runID string) (Verification, error)
 	if want := v.States[Skipped] + outside; c.States[Skipped] != want {
 		v.Mismatches = append(v.Mismatches, Mismatch{What: "state skipped", Counter: c.States[Skipped], Ledger: want})
 	}
-	return v, nil
+	return v
 }
 
 // Skip marks a planned or queued recipient skipped with reason and reports whether it did;

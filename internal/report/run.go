@@ -365,6 +365,10 @@ func PrintRun(w io.Writer, rep Run) {
 
 // PrintVerify renders the recount of a run's ledger against its counters (ShowParams.Verify).
 func PrintVerify(w io.Writer, v ledger.Verification) {
+	if v.Moving {
+		fmt.Fprintf(w, "verify: the run changed while it was read, %d times; nothing compared (verify again once it has ended)\n", ledger.VerifyReads)
+		return
+	}
 	if len(v.Mismatches) == 0 {
 		fmt.Fprintf(w, "verify: %d ledger entries agree with the counters\n", v.Entries)
 	}
