@@ -174,24 +174,25 @@ func (r *ReplyRule) Scope() string {
 // Words is one value or a list of values.
 type Words []string
 
-// UnmarshalYAML reads a scalar or a list of scalars.
-func (w *Words) UnmarshalYAML(n *yaml.Node) error {
+// decodeNode reads a scalar or a list of scalars.
+func (w *Words) decodeNode(d *decoder, n *yaml.Node, field string) {
+	const wantWords = "want a text value or a list of them, got "
 	switch n.Kind {
 	case yaml.ScalarNode:
 		*w = Words{n.Value}
-		return nil
 	case yaml.SequenceNode:
 		out := make(Words, 0, len(n.Content))
 		for _, c := range n.Content {
 			if c.Kind != yaml.ScalarNode {
-				return fmt.Errorf("line %d: want a text value or a list of them", c.Line)
+				d.fail(c, field, wantWords+describe(c))
+				return
 			}
 			out = append(out, c.Value)
 		}
 		*w = out
-		return nil
+	default:
+		d.fail(n, field, wantWords+describe(n))
 	}
-	return fmt.Errorf("line %d: want a text value or a list of them", n.Line)
 }
 
 // ReplyMessage is a follow-up's session message as written in the campaign file. Herald
@@ -201,11 +202,8 @@ type ReplyMessage struct {
 	Node *yaml.Node
 }
 
-// UnmarshalYAML keeps the node.
-func (m *ReplyMessage) UnmarshalYAML(n *yaml.Node) error {
-	m.Node = n
-	return nil
-}
+// decodeNode keeps the node.
+func (m *ReplyMessage) decodeNode(_ *decoder, n *yaml.Node, _ string) { m.Node = n }
 
 // IsZero reports whether the rule has no message.
 func (m ReplyMessage) IsZero() bool { return m.Node == nil }
@@ -216,21 +214,19 @@ type onReplyMapping struct {
 	Rules []ReplyRule `yaml:"rules"`
 }
 
-// UnmarshalYAML reads on_reply as a list of rules or as a mapping with until and rules.
-func (o *OnReply) UnmarshalYAML(n *yaml.Node) error {
+// decodeNode reads on_reply as a list of rules or as a mapping with until and rules.
+func (o *OnReply) decodeNode(d *decoder, n *yaml.Node, field string) {
 	switch n.Kind {
 	case yaml.SequenceNode:
 		o.seq = true
-		return n.Decode(&o.Rules)
+		d.decode(n, reflect.ValueOf(&o.Rules).Elem(), field)
 	case yaml.MappingNode:
 		var p onReplyMapping
-		if err := n.Decode(&p); err != nil {
-			return err
-		}
+		d.decode(n, reflect.ValueOf(&p).Elem(), field)
 		o.Until, o.Rules = p.Until, p.Rules
-		return nil
+	default:
+		d.fail(n, field, "want a list of rules, or a mapping with until and rules, got "+describe(n))
 	}
-	return fmt.Errorf("line %d: on_reply: want a list of rules, or a mapping with until and rules", n.Line)
 }
 
 // Enabled reports whether the campaign has reply rules.
