@@ -354,6 +354,16 @@ func (b brokenFields) covers(field string) bool {
 	return false
 }
 
+// usable reports whether none of the fields is broken, inside or around.
+func (b brokenFields) usable(fields ...string) bool {
+	for _, f := range fields {
+		if b.covers(f) {
+			return false
+		}
+	}
+	return true
+}
+
 // within reports whether field path a lies inside field path b ("on_reply.rules[1].delay"
 // inside "on_reply.rules[1]" and "on_reply").
 func within(a, b string) bool {

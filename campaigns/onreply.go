@@ -229,6 +229,13 @@ func (o *OnReply) decodeNode(d *decoder, n *yaml.Node, field string) {
 	}
 }
 
+// checked reports whether validation went through the rules and gave each its id: not when
+// there are too many to check.
+func (o *OnReply) checked() bool {
+	n := len(o.Rules)
+	return n == 0 || o.Rules[n-1].id != ""
+}
+
 // Enabled reports whether the campaign has reply rules.
 func (o *OnReply) Enabled() bool { return len(o.Rules) > 0 }
 

@@ -1,6 +1,9 @@
 package campaigns
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Validation is one campaign file's result of Validate, as `campaign validate --json` prints it.
 type Validation struct {
@@ -35,8 +38,11 @@ type ValidateOptions struct {
 // Validate checks one campaign file: the definition, then its audience file and header
 // (where it is, what it is, its encoding and columns) and the columns its replies use, then
 // its on_reply rules, then with o.Rows every row. Every problem is one error, as
-// file:line:col: field: message where it has a place; a problem with the definition or the
-// audience's header ends the checks.
+// file:line:col: field: message where it has a place. A problem does not end the checks: a
+// check is skipped only when what it reads is unusable (the audience checks when the audience
+// block did not decode or names no file, the on_reply checks when on_reply, the message or a
+// template did not decode), and the rows are read only when the definition and the header
+// have no problem.
 func Validate(path string, o ValidateOptions) Validation {
 	r := Validation{File: path, OK: true, Errors: []string{}, RowsRead: o.Rows}
 	fail := func(err error) {
@@ -50,25 +56,36 @@ func Validate(path string, o ValidateOptions) Validation {
 			r.Errors = append(r.Errors, e.Error())
 		}
 	}
-	def, err := Load(path)
+	data, err := ReadFile(path)
 	if err != nil {
-		fail(err)
+		fail(fmt.Errorf("campaign: %w", err))
+		return r
+	}
+	p := parseFile(path, data)
+	if len(p.errs) > 0 {
+		fail(p.errs)
+	}
+	def := p.def
+	if def == nil {
 		return r
 	}
 	def.Files = o.Files
-	if err := CheckAudience(def); err != nil {
-		var ae *AudienceError
-		if errors.As(err, &ae) {
-			err = Errors{ae.FieldError(def)}
+	headerOK := false
+	if def.Audience.File != "" && p.broken.usable("audience") {
+		if err := CheckAudience(def); err != nil {
+			fail(audienceProblem(def, err))
+		} else {
+			headerOK = true
 		}
-		fail(err)
-		return r
 	}
-	if err := CheckReplyColumns(def); err != nil {
-		fail(err)
-		return r
+	if headerOK && p.broken.usable("on_reply") {
+		if err := CheckReplyColumns(def); err != nil {
+			fail(audienceProblem(def, err))
+		}
 	}
-	if o.OnReply != nil {
+	// The on_reply checks read the rules, the messages and templates they answer, and the
+	// pass-through parameters that may carry a button's payload.
+	if o.OnReply != nil && def.OnReply.checked() && p.broken.usable("on_reply", "message", "template", "fallback_template", "parameters") {
 		if errs, notes := o.OnReply(def); len(errs) > 0 || len(notes) > 0 {
 			r.Notes = notes
 			if len(errs) > 0 {
@@ -77,7 +94,7 @@ func Validate(path string, o ValidateOptions) Validation {
 			}
 		}
 	}
-	if !o.Rows {
+	if !o.Rows || len(p.errs) > 0 || !headerOK {
 		return r
 	}
 	po := PlanOptions{Samples: -1}
@@ -92,12 +109,19 @@ func Validate(path string, o ValidateOptions) Validation {
 	r.Rows, r.Skipped = rep.Rows, rep.Skipped
 	if err != nil {
 		var ae *AudienceError
-		if errors.As(err, &ae) {
-			err = Errors{ae.FieldError(def)}
-		} else {
+		if !errors.As(err, &ae) {
 			err = Errors{{File: def.Path, Line: def.AudienceAt.Line, Column: def.AudienceAt.Column, Field: "audience.file", Msg: err.Error()}}
 		}
-		fail(err)
+		fail(audienceProblem(def, err))
 	}
 	return r
+}
+
+// audienceProblem gives an *AudienceError its place in the campaign file, at audience.file.
+func audienceProblem(def *Definition, err error) error {
+	var ae *AudienceError
+	if errors.As(err, &ae) {
+		return Errors{ae.FieldError(def)}
+	}
+	return err
 }
