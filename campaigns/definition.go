@@ -258,6 +258,8 @@ type parsed struct {
 	errs Errors
 	// broken are the fields that could not be decoded: the checks that read them are skipped.
 	broken brokenFields
+	// reads are the columns the campaign's own templates read (templateReads).
+	reads []columnRead
 }
 
 // parseFile decodes and validates a campaign from YAML, as far as it can: a field that does not
@@ -312,7 +314,7 @@ func parseFile(path string, data []byte) parsed {
 	}
 	d.Path = path
 	errs = append(errs, fd.broken.without(d.validate(path, doc))...)
-	return parsed{def: &d, root: doc, errs: sortErrors(errs), broken: fd.broken}
+	return parsed{def: &d, root: doc, errs: sortErrors(errs), broken: fd.broken, reads: d.templateReads(doc, fd.broken)}
 }
 
 // sortErrors orders errors by position and drops repeats (an alias used in several places

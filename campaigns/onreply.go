@@ -719,39 +719,50 @@ func rowReads(tree *parse.Tree) (names []string, dynamic bool) {
 // JSON Lines audience has no header and is not checked (a row without the column renders it
 // empty). It returns nil, Errors, or the *AudienceError of a file that cannot be read.
 func CheckReplyColumns(d *Definition) error {
-	var reads []columnRead
-	for i := range d.OnReply.Rules {
-		reads = append(reads, d.OnReply.Rules[i].reads...)
-	}
-	if len(reads) == 0 {
+	if len(d.OnReply.reads()) == 0 {
 		return nil
 	}
-	ar, err := OpenAudience(d)
+	header, err := audienceHeader(d)
 	if err != nil {
 		return err
 	}
-	defer ar.Close()
-	cs, ok := ar.src.(*csvSource)
-	if !ok {
+	if errs := replyColumnProblems(d, header); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// reads returns the names the rules' follow-ups read, in the rules' order.
+func (o *OnReply) reads() []columnRead {
+	var reads []columnRead
+	for i := range o.Rules {
+		reads = append(reads, o.Rules[i].reads...)
+	}
+	return reads
+}
+
+// replyColumnProblems checks the columns the on_reply rules read against the audience's
+// header (nil: a JSON Lines audience, not checked), as CheckReplyColumns says.
+func replyColumnProblems(d *Definition, header []string) Errors {
+	if header == nil {
 		return nil
 	}
-	header := make(map[string]bool, len(cs.header))
-	for _, h := range cs.header {
-		header[h] = true
+	have := make(map[string]bool, len(header))
+	for _, h := range header {
+		have[h] = true
 	}
+	var cols []columnRead
 	var errs Errors
-	for _, rd := range reads {
-		fe := FieldError{File: d.Path, Line: rd.at.Line, Column: rd.at.Column, Field: rd.field}
+	for _, rd := range d.OnReply.reads() {
 		switch reply := IsReplyField(rd.name); {
-		case reply && header[rd.name]:
-			fe.Msg = fmt.Sprintf("reads .%s, the reply's %s, and the audience also has a column %s: rename the column so a follow-up can read it", rd.name, rd.name, colName(rd.name))
-		case !reply && !header[rd.name]:
-			fe.Msg = fmt.Sprintf("reads column %s, which the audience %s does not have", colName(rd.name), d.Audience.File)
-		default:
-			continue
+		case reply && have[rd.name]:
+			errs = append(errs, FieldError{File: d.Path, Line: rd.at.Line, Column: rd.at.Column, Field: rd.field,
+				Msg: fmt.Sprintf("reads .%s, the reply's %s, and the audience also has a column %s: rename the column so a follow-up can read it", rd.name, rd.name, colName(rd.name))})
+		case !reply:
+			cols = append(cols, rd)
 		}
-		errs = append(errs, fe)
 	}
+	errs = append(errs, columnProblems(d, cols, header)...)
 	if len(errs) == 0 {
 		return nil
 	}

@@ -36,7 +36,8 @@ type ValidateOptions struct {
 }
 
 // Validate checks one campaign file: the definition, then its audience file and header
-// (where it is, what it is, its encoding and columns) and the columns its replies use, then
+// (where it is, what it is, its encoding and columns) and the columns its templates and
+// replies read, then
 // its on_reply rules, then with o.Rows every row. Every problem is one error, as
 // file:line:col: field: message where it has a place. A problem does not end the checks: a
 // check is skipped only when what it reads is unusable (the audience checks when the audience
@@ -72,15 +73,23 @@ func Validate(path string, o ValidateOptions) Validation {
 	def.Files = o.Files
 	headerOK := false
 	if def.Audience.File != "" && p.broken.usable("audience") {
-		if err := CheckAudience(def); err != nil {
+		header, err := audienceHeader(def)
+		if err != nil {
 			fail(audienceProblem(def, err))
 		} else {
 			headerOK = true
-		}
-	}
-	if headerOK && p.broken.usable("on_reply") {
-		if err := CheckReplyColumns(def); err != nil {
-			fail(audienceProblem(def, err))
+			// The columns the templates and the follow-ups read (a JSON Lines audience has
+			// no header to check them against).
+			var errs Errors
+			if header != nil {
+				errs = columnProblems(def, p.reads, header)
+			}
+			if p.broken.usable("on_reply") {
+				errs = append(errs, replyColumnProblems(def, header)...)
+			}
+			if len(errs) > 0 {
+				fail(errs)
+			}
 		}
 	}
 	// The on_reply checks read the rules, the messages and templates they answer, and the

@@ -118,3 +118,48 @@ func wantPrefixes(tb testing.TB, got []string, prefixes ...string) {
 		}
 	}
 }
+
+// A template that reads a column the audience's header lacks renders it empty on every row:
+// validate reports it at the template's place, naming the column and the header's columns,
+// never a row's values. A JSON Lines audience has no header and is not checked.
+func TestValidateTemplateColumns(t *testing.T) {
+	t.Parallel()
+	const secret = "SECRET-ROW-VALUE-4242"
+	dir := t.TempDir()
+	writeFile(t, dir, "a.csv", "phone,first_name,city\n+14155552671,"+secret+",Porto\n")
+	writeFile(t, dir, "a.jsonl", `{"phone":"+14155552671","first_name":"`+secret+`"}`+"\n")
+	const columns = `(its columns: "phone", "first_name", "city")`
+
+	t.Run("TemplateCampaign", func(t *testing.T) {
+		t.Parallel()
+		path := writeFile(t, dir, "t.yaml", "id: t\ntemplate: {name: promo, language: en}\naudience: {file: a.csv}\nparameters:\n"+
+			"  body_1: \"{{ .nosuchcol }}\"\n  body_2: \"{{ .first_name | default .nickname }}\"\n"+
+			"  header_text: \"{{ with .city }}{{ . }}{{ end }}\"\n  raw:\n    - {name: q, value: \"{{ index . \\\"coupon code\\\" }}\"}\n")
+		r := campaigns.Validate(path, campaigns.ValidateOptions{})
+		wantPrefixes(t, r.Errors,
+			path+`:5:11: parameters.body_1: reads column "nosuchcol", which the audience a.csv does not have `+columns,
+			path+`:6:11: parameters.body_2: reads column "nickname", which the audience a.csv does not have `+columns,
+			path+`:9:24: parameters.raw[0].value: reads column "coupon code", which the audience a.csv does not have `+columns)
+		if strings.Contains(strings.Join(r.Errors, "\n"), secret) {
+			t.Fatalf("a problem quotes a row: %q", r.Errors)
+		}
+	})
+
+	t.Run("SessionCampaign", func(t *testing.T) {
+		t.Parallel()
+		path := writeFile(t, dir, "s.yaml", "id: s\nmessage:\n  text: \"Hi {{ .nick }}\"\nfallback_template:\n  name: promo\n  language: en\n"+
+			"  parameters: {body_1: \"{{ .first_name }} {{ .zzz }}\"}\naudience: {file: a.csv}\n")
+		r := campaigns.Validate(path, campaigns.ValidateOptions{})
+		wantPrefixes(t, r.Errors,
+			path+`:3:9: message.text: reads column "nick"`,
+			path+`:7:24: fallback_template.parameters.body_1: reads column "zzz"`)
+	})
+
+	t.Run("JSONLinesNotChecked", func(t *testing.T) {
+		t.Parallel()
+		path := writeFile(t, dir, "j.yaml", "id: j\ntemplate: {name: promo, language: en}\naudience: {file: a.jsonl}\nparameters: {body_1: \"{{ .nosuchcol }}\"}\n")
+		if r := campaigns.Validate(path, campaigns.ValidateOptions{}); !r.OK {
+			t.Fatalf("JSON Lines audience: %+v", r)
+		}
+	})
+}
