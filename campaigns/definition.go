@@ -176,13 +176,15 @@ type Audience struct {
 // Categories lists the template categories.
 var Categories = []string{"marketing", "utility", "authentication"}
 
-// FieldError is one problem in a campaign file, with its position when known.
+// FieldError is one problem in a campaign file, with its position when known. Its JSON form
+// (campaign validate --json) has the keys file, line and col (0 when the problem has no
+// place), field ("" when none) and message.
 type FieldError struct {
-	File   string
-	Line   int
-	Column int
-	Field  string
-	Msg    string
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Column int    `json:"col"`
+	Field  string `json:"field"`
+	Msg    string `json:"message"`
 }
 
 func (e FieldError) Error() string {

@@ -1,6 +1,7 @@
 package campaigns_test
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,8 +66,9 @@ func TestValidateEveryProblemAtOnce(t *testing.T) {
 		r := campaigns.Validate(path, campaigns.ValidateOptions{})
 		wantPrefixes(t, r.Errors, path+":1:5: id:", path+":4:11: parameters.body_1: template:", path+":5:12: parameters.body_99:",
 			path+":9:11: delivery:", path+`:10:7: rate: want a number, got "fast"`, path+":7:9: audience.file: ")
-		if !strings.Contains(r.Errors[len(r.Errors)-1], `no "telefono" column`) {
-			t.Fatalf("audience problem: %q", r.Errors[len(r.Errors)-1])
+		// In the order of the file: the audience's problem at audience.file, line 7.
+		if !strings.Contains(r.Errors[3], `no "telefono" column`) {
+			t.Fatalf("audience problem: %q", r.Errors)
 		}
 	})
 
@@ -162,4 +164,36 @@ func TestValidateTemplateColumns(t *testing.T) {
 			t.Fatalf("JSON Lines audience: %+v", r)
 		}
 	})
+}
+
+// Each problem is given twice: as text (Errors, the first form of --json) and with its parts
+// (Problems), in the same order: the order of the file, whatever check found it. Problems
+// the on_reply checks return as text get their parts back.
+func TestValidateProblems(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "a.csv", "phone,first_name\n+14155552671,ana\n")
+	path := writeFile(t, dir, "p.yaml", "id: p\ntemplate: {name: promo, language: en}\naudience: {file: a.csv}\n"+
+		"on_reply:\n  - list_row: size_x\n    none: true\nrate: fast\n")
+	r := campaigns.Validate(path, campaigns.ValidateOptions{OnReply: func(*campaigns.Definition) ([]string, []string) {
+		return []string{path + `:5:17: on_reply[0].list_row: "size_x": not a row id`, "rule r1: no place"}, nil
+	}})
+	want := []campaigns.FieldError{
+		{File: path, Msg: "rule r1: no place"},
+		{File: path, Line: 5, Column: 17, Field: "on_reply[0].list_row", Msg: `"size_x": not a row id`},
+		{File: path, Line: 7, Column: 7, Field: "rate", Msg: `want a number, got "fast"`},
+	}
+	wantEqual(t, "problems", want, r.Problems)
+	wantEqual(t, "errors", []string{"rule r1: no place", want[1].Error(), want[2].Error()}, r.Errors)
+
+	raw, err := json.Marshal(r.Problems[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEqual(t, "JSON", `{"file":"`+path+`","line":5,"col":17,"field":"on_reply[0].list_row","message":"\"size_x\": not a row id"}`, string(raw))
+
+	ok := campaigns.Validate(writeFile(t, dir, "ok.yaml", "id: ok\ntemplate: {name: promo, language: en}\naudience: {file: a.csv}\n"), campaigns.ValidateOptions{})
+	if !ok.OK || ok.Problems == nil || ok.Errors == nil {
+		t.Fatalf("a valid file's problems and errors must be empty lists, not null: %+v", ok)
+	}
 }
