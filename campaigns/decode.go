@@ -176,7 +176,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
 // decodeLeaf decodes a value the YAML decoder reads whole: a text, a number, a boolean, a
 // map, or a type with its own UnmarshalYAML.
 func (d *decoder) decodeLeaf(n *yaml.Node, v reflect.Value, field string) {
-	if isScalarKind(v.Kind()) && n.Kind != yaml.ScalarNode {
+	if (isScalarKind(v.Kind()) && n.Kind != yaml.ScalarNode) || (v.Kind() == reflect.Map && n.Kind != yaml.MappingNode) {
 		d.fail(n, field, want(v.Type())+", got "+describe(n))
 		return
 	}
