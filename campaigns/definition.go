@@ -97,33 +97,33 @@ type RawParam struct {
 	Value string `yaml:"value"`
 }
 
-// UnmarshalYAML reads the parameters mapping: a "raw" key holds a list of name/value pairs,
+// decodeNode reads the parameters mapping: a "raw" key holds a list of name/value pairs,
 // every other key a text value.
-func (p *Parameters) UnmarshalYAML(n *yaml.Node) error {
+func (p *Parameters) decodeNode(d *decoder, n *yaml.Node, field string) {
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("line %d: parameters: want a mapping of name: value", n.Line)
+		d.fail(n, field, "want a mapping of name: value, got "+describe(n))
+		return
 	}
 	p.Values = map[string]string{}
+	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		name := field + "." + k.Value
+		if first, dup := seen[k.Value]; dup {
+			d.problem(k, name, fmt.Sprintf("given twice (first at line %d)", first.Line))
+			continue
+		}
+		seen[k.Value] = k
 		if k.Value == "raw" {
-			if p.Raw != nil {
-				return fmt.Errorf("line %d: parameters.raw: given twice", k.Line)
-			}
-			if err := v.Decode(&p.Raw); err != nil {
-				return fmt.Errorf("line %d: parameters.raw: want a list of {name, value}", v.Line)
-			}
+			d.decode(v, reflect.ValueOf(&p.Raw).Elem(), name)
 			continue
 		}
 		if v.Kind != yaml.ScalarNode {
-			return fmt.Errorf("line %d: parameters.%s: want a text value", v.Line, k.Value)
-		}
-		if _, dup := p.Values[k.Value]; dup {
-			return fmt.Errorf("line %d: parameters.%s: given twice", k.Line, k.Value)
+			d.fail(v, name, "want a text value, got "+describe(v))
+			continue
 		}
 		p.Values[k.Value] = v.Value
 	}
-	return nil
 }
 
 // Schedule says when a campaign's runs start.
@@ -176,13 +176,15 @@ type Audience struct {
 // Categories lists the template categories.
 var Categories = []string{"marketing", "utility", "authentication"}
 
-// FieldError is one problem in a campaign file, with its position when known.
+// FieldError is one problem in a campaign file, with its position when known. Its JSON form
+// (campaign validate --json) has the keys file, line and col (0 when the problem has no
+// place), field ("" when none) and message.
 type FieldError struct {
-	File   string
-	Line   int
-	Column int
-	Field  string
-	Msg    string
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Column int    `json:"col"`
+	Field  string `json:"field"`
+	Msg    string `json:"message"`
 }
 
 func (e FieldError) Error() string {
@@ -240,22 +242,48 @@ func Load(path string) (*Definition, error) {
 // Parse decodes and validates a campaign from YAML. It returns an error wrapping Errors that
 // lists every problem found, each as "file:line:col: field: message".
 func Parse(path string, data []byte) (*Definition, error) {
+	p := parseFile(path, data)
+	if len(p.errs) > 0 {
+		return nil, p.errs
+	}
+	return p.def, nil
+}
+
+// parsed is a campaign file as far as it could be read.
+type parsed struct {
+	// def is the definition, its broken fields left empty; nil when the file holds no
+	// mapping of campaign keys (empty, not YAML, a list).
+	def *Definition
+	// root is the campaign's mapping node, for positions.
+	root *yaml.Node
+	// errs are the problems found, in the order of the file.
+	errs Errors
+	// broken are the fields that could not be decoded: the checks that read them are skipped.
+	broken brokenFields
+	// reads are the columns the campaign's own templates read (templateReads).
+	reads []columnRead
+}
+
+// parseFile decodes and validates a campaign from YAML, as far as it can: a field that does not
+// decode is a problem of its own and leaves the others to be decoded and checked.
+func parseFile(path string, data []byte) parsed {
 	// Decoding into a node tree keeps aliases as they are written: nothing is expanded until
-	// Decode below, which refuses excessive aliasing.
+	// the fields are decoded, within maxDecodeNodes.
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, Errors{{File: path, Line: 1, Column: 1, Msg: "file is empty"}}
+			return parsed{errs: Errors{{File: path, Line: 1, Column: 1, Msg: "file is empty"}}}
 		}
-		return nil, Errors{yamlError(path, err)}
+		return parsed{errs: Errors{yamlError(path, err)}}
 	}
 	if len(root.Content) == 0 {
-		return nil, Errors{{File: path, Line: 1, Column: 1, Msg: "file is empty"}}
+		return parsed{errs: Errors{{File: path, Line: 1, Column: 1, Msg: "file is empty"}}}
 	}
+	doc := root.Content[0]
 	// Unknown keys are found on the node tree, where each has its own line and column and the
 	// known keys give a suggestion; the decoder then ignores them and validation still runs.
-	errs := unknownKeys(path, root.Content[0], reflect.TypeOf(Definition{}), "")
+	errs := unknownKeys(path, doc, reflect.TypeOf(Definition{}), "")
 	// A campaign is one document: a second one (after "---") would be ignored, so it is an
 	// error, like a syntax error in it.
 	var extra yaml.Node
@@ -267,25 +295,28 @@ func Parse(path string, data []byte) (*Definition, error) {
 		e.Msg = "a second YAML document, which does not parse either: " + e.Msg
 		errs = append(errs, e)
 	}
+	if doc.Kind == yaml.AliasNode && doc.Alias != nil {
+		doc = doc.Alias
+	}
+	if doc.Kind != yaml.MappingNode {
+		errs = append(errs, FieldError{File: path, Line: doc.Line, Column: doc.Column,
+			Msg: "want a mapping of campaign keys (id: ..., template: ..., audience: ...), got " + describe(doc)})
+		return parsed{errs: sortErrors(errs)}
+	}
 	var d Definition
-	if err := root.Content[0].Decode(&d); err != nil {
-		// A wrong type or a duplicate key: part of the file was not decoded and would read as
-		// missing, so report the decoding problems (and unknown keys) only.
-		var te *yaml.TypeError
-		if !errors.As(err, &te) || len(te.Errors) == 0 {
-			return nil, sortErrors(append(errs, yamlError(path, err)))
+	fd := newDecoder(path)
+	fd.decode(doc, reflect.ValueOf(&d).Elem(), "")
+	errs = append(errs, fd.errs...)
+	// A session message's checks weigh its parts together (one kind, text required without
+	// another): a part that did not decode leaves the whole message unchecked.
+	for f := range fd.broken {
+		if within(f, "message") {
+			fd.broken["message"] = true
 		}
-		for _, msg := range te.Errors {
-			errs = append(errs, yamlMsgError(path, msg))
-		}
-		return nil, sortErrors(errs)
 	}
 	d.Path = path
-	errs = append(errs, d.validate(path, root.Content[0])...)
-	if len(errs) > 0 {
-		return nil, sortErrors(errs)
-	}
-	return &d, nil
+	errs = append(errs, fd.broken.without(d.validate(path, doc))...)
+	return parsed{def: &d, root: doc, errs: sortErrors(errs), broken: fd.broken, reads: d.templateReads(doc, fd.broken)}
 }
 
 // sortErrors orders errors by position and drops repeats (an alias used in several places

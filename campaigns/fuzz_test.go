@@ -35,6 +35,10 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("id: !!binary aGVsbG8=\n"))
 	f.Add([]byte("? [a]\n: b\n"))
 	f.Add([]byte("\xef\xbb\xbfid: x\n"))
+	// Values of the wrong type, decoded field by field (decode.go).
+	f.Add([]byte("id: x\nrate: fast\ntags: [a, [b]]\non_reply: [{button: {a: b}, delay: [1]}]\naudience: {file: [a]}\n"))
+	f.Add([]byte("x: &x [a, {b: c}]\nid: x\ntemplate: *x\nmessage: *x\nparameters: {raw: *x}\non_reply: {rules: *x}\n"))
+	f.Add([]byte("id: x\nid: y\ntemplate: {name: t, name: u, language: en}\naudience: {file: a.csv}\nparameters: {body_1: a, body_1: b}\n"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := campaigns.Parse("fuzz.yaml", data)

@@ -35,7 +35,7 @@ func unknownKeys(file string, n *yaml.Node, t reflect.Type, prefix string) Error
 			ft = ft.Elem()
 		}
 		// Types that decode themselves check their own keys.
-		if reflect.PointerTo(ft).Implements(unmarshalerType) {
+		if reflect.PointerTo(ft).Implements(unmarshalerType) || reflect.PointerTo(ft).Implements(nodeDecoderType) {
 			continue
 		}
 		if ft.Kind() == reflect.Struct {
@@ -47,7 +47,7 @@ func unknownKeys(file string, n *yaml.Node, t reflect.Type, prefix string) Error
 			if et.Kind() == reflect.Pointer {
 				et = et.Elem()
 			}
-			if et.Kind() == reflect.Struct && !reflect.PointerTo(et).Implements(unmarshalerType) {
+			if et.Kind() == reflect.Struct && !reflect.PointerTo(et).Implements(unmarshalerType) && !reflect.PointerTo(et).Implements(nodeDecoderType) {
 				for j, item := range v.Content {
 					errs = append(errs, unknownKeys(file, item, et, fmt.Sprintf("%s%s[%d].", prefix, k.Value, j))...)
 				}
@@ -61,18 +61,8 @@ func unknownKeys(file string, n *yaml.Node, t reflect.Type, prefix string) Error
 // struct are t's own.
 func yamlFields(t reflect.Type) map[string]reflect.Type {
 	fields := map[string]reflect.Type{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := strings.Split(f.Tag.Get("yaml"), ",")
-		if len(tag) > 1 && tag[1] == "inline" && f.Type.Kind() == reflect.Struct {
-			for k, ft := range yamlFields(f.Type) {
-				fields[k] = ft
-			}
-			continue
-		}
-		if name := tag[0]; name != "" && name != "-" {
-			fields[name] = f.Type
-		}
+	for k, idx := range yamlFieldIndex(t) {
+		fields[k] = t.FieldByIndex(idx).Type
 	}
 	return fields
 }

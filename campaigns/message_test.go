@@ -166,7 +166,7 @@ func TestSessionParse(t *testing.T) {
 		{"RawWithText", sessionCampaign("  text: Hi\n  raw: {text: Hello}\n"),
 			[]string{"b.yaml:4:9: message.text: not allowed with raw: put text inside the raw object"}},
 		{"RawNotAMapping", sessionCampaign("  raw: [text]\n"),
-			[]string{"b.yaml:4:1: want a mapping (a JSON object)"}},
+			[]string{"b.yaml:4:8: message.raw: want a mapping (a JSON object)"}},
 		{"RawTemplateBroken", sessionCampaign("  raw:\n    text: \"{{ .x \"\n"),
 			[]string{"b.yaml:5:11: message.raw.text: template: 1: unclosed action"}},
 		{"BadAttachmentURL", sessionCampaign("  attachment: {type: image, url: \"ftp://x.example/a.png\"}\n"),

@@ -174,24 +174,25 @@ func (r *ReplyRule) Scope() string {
 // Words is one value or a list of values.
 type Words []string
 
-// UnmarshalYAML reads a scalar or a list of scalars.
-func (w *Words) UnmarshalYAML(n *yaml.Node) error {
+// decodeNode reads a scalar or a list of scalars.
+func (w *Words) decodeNode(d *decoder, n *yaml.Node, field string) {
+	const wantWords = "want a text value or a list of them, got "
 	switch n.Kind {
 	case yaml.ScalarNode:
 		*w = Words{n.Value}
-		return nil
 	case yaml.SequenceNode:
 		out := make(Words, 0, len(n.Content))
 		for _, c := range n.Content {
 			if c.Kind != yaml.ScalarNode {
-				return fmt.Errorf("line %d: want a text value or a list of them", c.Line)
+				d.fail(c, field, wantWords+describe(c))
+				return
 			}
 			out = append(out, c.Value)
 		}
 		*w = out
-		return nil
+	default:
+		d.fail(n, field, wantWords+describe(n))
 	}
-	return fmt.Errorf("line %d: want a text value or a list of them", n.Line)
 }
 
 // ReplyMessage is a follow-up's session message as written in the campaign file. Herald
@@ -201,11 +202,8 @@ type ReplyMessage struct {
 	Node *yaml.Node
 }
 
-// UnmarshalYAML keeps the node.
-func (m *ReplyMessage) UnmarshalYAML(n *yaml.Node) error {
-	m.Node = n
-	return nil
-}
+// decodeNode keeps the node.
+func (m *ReplyMessage) decodeNode(_ *decoder, n *yaml.Node, _ string) { m.Node = n }
 
 // IsZero reports whether the rule has no message.
 func (m ReplyMessage) IsZero() bool { return m.Node == nil }
@@ -216,21 +214,26 @@ type onReplyMapping struct {
 	Rules []ReplyRule `yaml:"rules"`
 }
 
-// UnmarshalYAML reads on_reply as a list of rules or as a mapping with until and rules.
-func (o *OnReply) UnmarshalYAML(n *yaml.Node) error {
+// decodeNode reads on_reply as a list of rules or as a mapping with until and rules.
+func (o *OnReply) decodeNode(d *decoder, n *yaml.Node, field string) {
 	switch n.Kind {
 	case yaml.SequenceNode:
 		o.seq = true
-		return n.Decode(&o.Rules)
+		d.decode(n, reflect.ValueOf(&o.Rules).Elem(), field)
 	case yaml.MappingNode:
 		var p onReplyMapping
-		if err := n.Decode(&p); err != nil {
-			return err
-		}
+		d.decode(n, reflect.ValueOf(&p).Elem(), field)
 		o.Until, o.Rules = p.Until, p.Rules
-		return nil
+	default:
+		d.fail(n, field, "want a list of rules, or a mapping with until and rules, got "+describe(n))
 	}
-	return fmt.Errorf("line %d: on_reply: want a list of rules, or a mapping with until and rules", n.Line)
+}
+
+// checked reports whether validation went through the rules and gave each its id: not when
+// there are too many to check.
+func (o *OnReply) checked() bool {
+	n := len(o.Rules)
+	return n == 0 || o.Rules[n-1].id != ""
 }
 
 // Enabled reports whether the campaign has reply rules.
@@ -716,39 +719,50 @@ func rowReads(tree *parse.Tree) (names []string, dynamic bool) {
 // JSON Lines audience has no header and is not checked (a row without the column renders it
 // empty). It returns nil, Errors, or the *AudienceError of a file that cannot be read.
 func CheckReplyColumns(d *Definition) error {
-	var reads []columnRead
-	for i := range d.OnReply.Rules {
-		reads = append(reads, d.OnReply.Rules[i].reads...)
-	}
-	if len(reads) == 0 {
+	if len(d.OnReply.reads()) == 0 {
 		return nil
 	}
-	ar, err := OpenAudience(d)
+	header, err := audienceHeader(d)
 	if err != nil {
 		return err
 	}
-	defer ar.Close()
-	cs, ok := ar.src.(*csvSource)
-	if !ok {
+	if errs := replyColumnProblems(d, header); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// reads returns the names the rules' follow-ups read, in the rules' order.
+func (o *OnReply) reads() []columnRead {
+	var reads []columnRead
+	for i := range o.Rules {
+		reads = append(reads, o.Rules[i].reads...)
+	}
+	return reads
+}
+
+// replyColumnProblems checks the columns the on_reply rules read against the audience's
+// header (nil: a JSON Lines audience, not checked), as CheckReplyColumns says.
+func replyColumnProblems(d *Definition, header []string) Errors {
+	if header == nil {
 		return nil
 	}
-	header := make(map[string]bool, len(cs.header))
-	for _, h := range cs.header {
-		header[h] = true
+	have := make(map[string]bool, len(header))
+	for _, h := range header {
+		have[h] = true
 	}
+	var cols []columnRead
 	var errs Errors
-	for _, rd := range reads {
-		fe := FieldError{File: d.Path, Line: rd.at.Line, Column: rd.at.Column, Field: rd.field}
+	for _, rd := range d.OnReply.reads() {
 		switch reply := IsReplyField(rd.name); {
-		case reply && header[rd.name]:
-			fe.Msg = fmt.Sprintf("reads .%s, the reply's %s, and the audience also has a column %s: rename the column so a follow-up can read it", rd.name, rd.name, colName(rd.name))
-		case !reply && !header[rd.name]:
-			fe.Msg = fmt.Sprintf("reads column %s, which the audience %s does not have", colName(rd.name), d.Audience.File)
-		default:
-			continue
+		case reply && have[rd.name]:
+			errs = append(errs, FieldError{File: d.Path, Line: rd.at.Line, Column: rd.at.Column, Field: rd.field,
+				Msg: fmt.Sprintf("reads .%s, the reply's %s, and the audience also has a column %s: rename the column so a follow-up can read it", rd.name, rd.name, colName(rd.name))})
+		case !reply:
+			cols = append(cols, rd)
 		}
-		errs = append(errs, fe)
 	}
+	errs = append(errs, columnProblems(d, cols, header)...)
 	if len(errs) == 0 {
 		return nil
 	}

@@ -51,11 +51,17 @@ func (a *app) campaignValidateCmd() *cobra.Command {
 	cmd.Long = `Check campaign files: the definition, and its audience file as far as can be known
 without reading rows: that it is a regular file inside the campaigns root (campaigns.root,
 default the campaign file's folder), within the size bound, UTF-8, with a header naming the
-phone (or bsuid) column once. Every problem is printed as file:line:col: field: message.
+phone (or bsuid) column once, and every column the templates and replies read. Every problem
+is printed as file:line:col: field: message, all of a file's in one run, in the file's order: a
+problem does not stop the checks, only those that read the part that is broken.
 
 Rows are not read unless --rows is given: then every row is read, as by campaign plan, and a
 file with more invalid rows than audience.max_invalid_share allows is a problem too. On a
-terminal, reading them draws campaign plan's progress bar on stderr (not with --json).`
+terminal, reading them draws campaign plan's progress bar on stderr (not with --json).
+
+With --json, one result per file: file, ok, errors (each problem as text), problems (the same
+problems, each as file, line, col, field, message; line and col 0 when it has no place),
+rows_read, and with --rows rows and skipped; notes when there are some.`
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one result per file as JSON")
 	cmd.Flags().BoolVar(&rows, "rows", false, "also read every audience row (as campaign plan does) and check the share of invalid rows")
 	return cmd

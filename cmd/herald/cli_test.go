@@ -232,8 +232,10 @@ func TestCampaignValidate(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err, out)
 	}
-	if len(res) != 2 || !res[0].OK || res[1].OK || len(res[1].Errors) != 1 ||
-		!strings.HasPrefix(res[1].Errors[0], bad+":5:13: template.category") {
+	// The bad category does not hide the other problem of the file: its audience is missing.
+	if len(res) != 2 || !res[0].OK || res[1].OK || len(res[1].Errors) != 2 ||
+		!strings.HasPrefix(res[1].Errors[0], bad+":5:13: template.category") ||
+		!strings.HasPrefix(res[1].Errors[1], bad+":7:9: audience.file: ") {
 		t.Fatalf("results %+v", res)
 	}
 }
