@@ -1,6 +1,8 @@
 package campaigns_test
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,5 +70,20 @@ func TestListing(t *testing.T) {
 	}
 	if got[0].LastRun != "r3" || !got[0].LastAt.Equal(last) {
 		t.Errorf("a submitted campaign with runs lost its runs: %+v", got[0])
+	}
+}
+
+// A campaign with no run yet has no last run in JSON, rather than "" and the year 1.
+func TestListingJSONOfACampaignWithoutRuns(t *testing.T) {
+	t.Parallel()
+	rows := campaigns.Listing(nil, []defstore.Submitted{{ID: "spring", Version: 1, Path: "/c/spring.yaml",
+		YAML: []byte("id: spring\naudience: {file: a.csv}\ntemplate: {name: hello, language: en}\n")}}, time.Now(),
+		func(*campaigns.Definition, time.Time) time.Time { return time.Time{} })
+	b, err := json.Marshal(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "last_run") || !strings.Contains(string(b), `"campaign":"spring"`) {
+		t.Fatalf("campaign ls --json of a campaign without runs: %s", b)
 	}
 }

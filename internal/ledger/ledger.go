@@ -248,12 +248,14 @@ func (l *Ledger) RecentRuns(ctx context.Context, campaign string, n int) ([]stri
 	return ids, nil
 }
 
-// CampaignSummary is a campaign as seen through its runs.
+// CampaignSummary is a campaign as seen through its runs. A campaign with no run yet (a
+// submitted one, in campaign ls) has no last run: its fields are left out of JSON rather than
+// written as "" and the year 1.
 type CampaignSummary struct {
 	Campaign string    `json:"campaign"`
 	Runs     int64     `json:"runs"`
-	LastRun  string    `json:"last_run"`
-	LastAt   time.Time `json:"last_run_at"`
+	LastRun  string    `json:"last_run,omitempty"`
+	LastAt   time.Time `json:"last_run_at,omitzero"`
 }
 
 // Campaigns lists up to n campaigns that have runs, most recently run first.
