@@ -449,6 +449,10 @@ func TestTaskCommandsAndAudit(t *testing.T) {
 	if tasks[0].Run != run || !strings.HasPrefix(tasks[0].Recipient, "********") {
 		t.Fatalf("task ls shows %+v", tasks[0])
 	}
+	// The queue by its short name, as queue pause takes it.
+	if code, out, errOut := herald(t, env, "task", "ls", "utility", "--json"); code != 0 || !strings.Contains(out, tasks[0].ID) {
+		t.Fatalf("task ls utility: exit %d %q %s", code, out, errOut)
+	}
 	var v taskView
 	code, out, _ := herald(t, env, "task", "show", q, tasks[0].ID, "--json")
 	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Ledger != "queued" || v.State != "pending" {

@@ -35,7 +35,7 @@ func (a *app) taskCmd() *cobra.Command {
 			if err != nil {
 				return nil, err
 			}
-			views, err := tasks.List(tasks.ListParams{Inspector: in, Table: table, Queue: args[0], State: state,
+			views, err := tasks.List(tasks.ListParams{Inspector: in, Table: table, Queue: taskQueue(args[0]), State: state,
 				PageSize: limit, Page: page, Reveal: reveal})
 			if errors.As(err, new(tasks.TaskStateError)) {
 				return nil, usageError{err}
@@ -55,7 +55,7 @@ func (a *app) taskCmd() *cobra.Command {
 			if err != nil {
 				return tasks.View{}, err
 			}
-			return tasks.Read(ctx, tasks.ReadParams{Inspector: in, Ledger: k.ledger(), Table: table, Queue: args[0], Task: args[1], Reveal: reveal})
+			return tasks.Read(ctx, tasks.ReadParams{Inspector: in, Ledger: k.ledger(), Table: table, Queue: taskQueue(args[0]), Task: args[1], Reveal: reveal})
 		},
 	})
 
@@ -69,7 +69,7 @@ func (a *app) taskCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				p := tasks.TaskActionParams{Inspector: in, Ledger: k.ledger(), Action: action, Queue: args[0], All: all, State: actState,
+				p := tasks.TaskActionParams{Inspector: in, Ledger: k.ledger(), Action: action, Queue: taskQueue(args[0]), All: all, State: actState,
 					Audit: by.record(k.rdb)}
 				if !all {
 					p.Task = args[1]
@@ -149,3 +149,14 @@ func truncate(s string, n int) string {
 	}
 	return s[:n-1] + "…"
 }
+
+// taskQueue is the queue a task command's QUEUE names: one of Herald's send queues by its
+// full name or without "herald:" (as queue pause takes them, tasks.Queue), else the name as
+// given (asynq answers for a queue it does not know).
+func taskQueue(name string) string {
+	if q, err := tasks.Queue(name); err == nil {
+		return q
+	}
+	return name
+}
+
