@@ -43,9 +43,11 @@ func TestNewRun(t *testing.T) {
 	if done.ETASeconds != 0 || done.RatePerSecond != 3 || !done.Ended() {
 		t.Errorf("a completed run: rate %v eta %v ended %v; want the rate up to its end, no eta", done.RatePerSecond, done.ETASeconds, done.Ended())
 	}
+	r.RetriedBy = []ledger.RetryMark{{Child: "r1-retry-1", At: created.Add(time.Hour)}}
+	done = report.NewRun(r, c, created.Add(time.Hour))
 	var out bytes.Buffer
 	report.PrintRun(&out, done)
-	for _, want := range []string{"Status    completed", "audience: 100 rows, all accounted for", "failed:ERROR_X"} {
+	for _, want := range []string{"Status    completed", "audience: 100 rows, all accounted for", "failed:ERROR_X", "Retried   by r1-retry-1"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("run show lacks %q:\n%s", want, out.String())
 		}

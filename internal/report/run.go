@@ -19,11 +19,13 @@ import (
 
 // Run is a run's state as `run show --json`, `run ls --json` and `demo --json` print it.
 type Run struct {
-	Run         string `json:"run"`
-	Campaign    string `json:"campaign"`
-	Parent      string `json:"parent,omitempty"`
-	Status      string `json:"status"`
-	PauseReason string `json:"pause_reason,omitempty"`
+	Run      string `json:"run"`
+	Campaign string `json:"campaign"`
+	Parent   string `json:"parent,omitempty"`
+	// RetriedBy are the retry runs started from this run (run retry), oldest first.
+	RetriedBy   []string `json:"retried_by,omitempty"`
+	Status      string   `json:"status"`
+	PauseReason string   `json:"pause_reason,omitempty"`
 	// Waiting says what a running run's sends wait for (the daily tier), while it lasts.
 	Waiting string `json:"waiting,omitempty"`
 	// SenderBackoff says the run's sender is slowed after a throttle (run show only).
@@ -125,6 +127,9 @@ func NewRun(r ledger.Run, c ledger.Counters, now time.Time) Run {
 	}
 	if r.ResendAfter > 0 {
 		rep.ResendAfter = r.ResendAfter.String()
+	}
+	for _, m := range r.RetriedBy {
+		rep.RetriedBy = append(rep.RetriedBy, m.Child)
 	}
 	if !r.Expanded {
 		// Still reading its audience: the rows known when it was created (a retry run's
@@ -298,6 +303,9 @@ func PrintRun(w io.Writer, rep Run) {
 	fmt.Fprintf(w, "Run       %s\nCampaign  %s\n", rep.Run, rep.Campaign)
 	if rep.Parent != "" {
 		fmt.Fprintf(w, "Retries   %s\n", rep.Parent)
+	}
+	if len(rep.RetriedBy) > 0 {
+		fmt.Fprintf(w, "Retried   by %s\n", strings.Join(rep.RetriedBy, ", "))
 	}
 	fmt.Fprintf(w, "Status    %s", rep.Status)
 	if rep.PauseReason != "" && rep.Status == string(ledger.RunPaused) {
