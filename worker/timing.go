@@ -43,6 +43,12 @@ func (w *Worker) beforeSend(ctx context.Context, log zerolog.Logger, p campaigns
 		if wait > 10*time.Second {
 			after = wait - wait/10
 		}
+		// Noted on the run, as a tier wait is, so run show says what its sends wait for.
+		now := w.now()
+		note := "send hours: sends resume at " + now.Add(wait).UTC().Format(time.RFC3339)
+		if err := w.ledger.SetWaiting(context.WithoutCancel(ctx), p.Run, note, now.Add(after)); err != nil {
+			log.Warn().Err(err).Msg("could not note the send-hours wait on the run")
+		}
 		return true, &ThrottledError{RetryAfter: after, Reason: "send window"}
 	}
 	return false, nil

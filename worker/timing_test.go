@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +71,11 @@ func TestBeforeSend(t *testing.T) {
 			t.Fatalf("handled %v, retry after %s (failure %v); want 90%% of the hour to 09:00", handled, te.RetryAfter, isFailure(err))
 		}
 		wantEntry(t, b, p, ledger.Entry{State: ledger.Queued})
+		// The run says what its sends wait for (run show), until the task looks again.
+		r := runOf(t, b, p.Run)
+		if got := r.WaitingNow(now); !strings.HasPrefix(got, "send hours: sends resume at ") || !r.WaitingUntil.Equal(now.Add(54*time.Minute)) {
+			t.Fatalf("run waiting %q until %v; want the send hours noted until the task looks again", got, r.WaitingUntil)
+		}
 	})
 	t.Run("WithinHoursSendsAndShortWaitsComeBackEarly", func(t *testing.T) {
 		t.Parallel()

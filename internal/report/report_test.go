@@ -70,6 +70,11 @@ func TestNewRunStillExpanding(t *testing.T) {
 			t.Errorf("%s: recipients %d, eta %vs; want the million rows and the 999,000 left at 100/s", name, rep.Recipients, rep.ETASeconds)
 		}
 	}
+	waiting := ledger.Run{ID: "r4", Status: ledger.RunRunning, Expanded: true, Total: 5000, Created: created,
+		Waiting: "send hours: sends resume at 2026-03-02T09:00:00Z", WaitingUntil: created.Add(time.Hour)}
+	if rep := report.NewRun(waiting, c, created.Add(10*time.Second)); rep.ETASeconds != 0 || rep.Waiting == "" {
+		t.Errorf("a run whose sends wait: eta %vs, waiting %q; want no estimate and the wait", rep.ETASeconds, rep.Waiting)
+	}
 	old := report.NewRun(ledger.Run{ID: "r3", Status: ledger.RunRunning, PlannedTo: 5000, Created: created}, c, created.Add(10*time.Second))
 	if old.Recipients != 5000 {
 		t.Errorf("a run that keeps no row count: recipients %d, want the 5,000 planned", old.Recipients)

@@ -164,7 +164,9 @@ func NewRun(r ledger.Run, c ledger.Counters, now time.Time) Run {
 	}
 	if secs := end.Sub(r.Created).Seconds(); secs > 0 && rep.Done > 0 {
 		rep.RatePerSecond = float64(rep.Done) / secs
-		if rep.Finished == nil && rep.Status == string(ledger.RunRunning) {
+		// A run whose sends wait (the daily tier, its send hours) has no estimate: its rate so
+		// far says nothing of when the wait ends.
+		if rep.Finished == nil && rep.Status == string(ledger.RunRunning) && rep.Waiting == "" {
 			rep.ETASeconds = float64(int64(rep.Recipients)-rep.Done) / rep.RatePerSecond
 		}
 	}
