@@ -159,4 +159,3 @@ func taskQueue(name string) string {
 	}
 	return name
 }
-
