@@ -362,6 +362,9 @@ func (a *AudienceReader) Resolve(row *Row) {
 			row.Recipient = e164
 			return
 		}
+		if errors.Is(err, ErrNoCountryCode) {
+			err = fmt.Errorf("%w and the audience has no default_region", err)
+		}
 		// Without a BSUID to fall back to, or when the message cannot go to one, the phone's
 		// problem is the row's.
 		if bsuid == "" || a.phoneOnly {
@@ -415,15 +418,20 @@ var bsuidRE = regexp.MustCompile(`^[A-Z]{2}\.[A-Za-z0-9]+$`)
 // Close closes the file.
 func (a *AudienceReader) Close() error { return a.src.close() }
 
+// ErrNoCountryCode is NormalizePhone's error for a number written without a country code
+// when no region is given.
+var ErrNoCountryCode = errors.New("the number has no country code")
+
 // NormalizePhone returns the E.164 form of a phone number, using region for numbers written
-// without a country code. It rejects numbers that are not valid for their country, with an
-// error that does not quote raw (it comes from an audience file).
+// without a country code (none given: ErrNoCountryCode). It rejects numbers that are not
+// valid for their country, with an error that does not quote raw (it comes from an audience
+// file).
 func NormalizePhone(raw, region string) (string, error) {
 	if fastValidE164(raw) {
 		return raw, nil
 	}
 	if region == "" && !strings.HasPrefix(raw, "+") && !strings.HasPrefix(raw, "00") {
-		return "", errors.New("the number has no country code and the audience has no default_region")
+		return "", ErrNoCountryCode
 	}
 	num, err := phonenumbers.Parse(raw, region)
 	if err != nil {
