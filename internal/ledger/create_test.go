@@ -1,11 +1,8 @@
 package ledger
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,121 +10,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
-
-// replyDropper stands between clients and Redis on 127.0.0.1 and, once armed with a pattern,
-// drops the reply to the first request holding it: Redis runs the request, and the client's
-// connection is closed instead of answered. go-redis reads EOF and sends the command again on
-// a new connection.
-type replyDropper struct {
-	ln       net.Listener
-	upstream string
-	mu       sync.Mutex
-	pattern  []byte
-	conns    []net.Conn
-	dropped  atomic.Int32
-	wg       sync.WaitGroup
-}
-
-func startReplyDropper(t *testing.T, upstream string) *replyDropper {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &replyDropper{ln: ln, upstream: upstream}
-	d.wg.Add(1)
-	go d.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		d.mu.Lock()
-		for _, c := range d.conns {
-			c.Close()
-		}
-		d.mu.Unlock()
-		d.wg.Wait()
-	})
-	return d
-}
-
-func (d *replyDropper) addr() string { return d.ln.Addr().String() }
-
-// arm makes the proxy drop the reply to the next request that holds pattern.
-func (d *replyDropper) arm(pattern string) {
-	d.mu.Lock()
-	d.pattern = []byte(pattern)
-	d.mu.Unlock()
-}
-
-// take reports whether buf holds the armed pattern, disarming the proxy when it does.
-func (d *replyDropper) take(buf []byte) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.pattern == nil || !bytes.Contains(buf, d.pattern) {
-		return false
-	}
-	d.pattern = nil
-	return true
-}
-
-func (d *replyDropper) accept() {
-	defer d.wg.Done()
-	for {
-		c, err := d.ln.Accept()
-		if err != nil {
-			return
-		}
-		u, err := net.Dial("tcp", d.upstream)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		d.mu.Lock()
-		d.conns = append(d.conns, c, u)
-		d.mu.Unlock()
-		var drop atomic.Bool
-		d.wg.Add(2)
-		go func() { // client to Redis
-			defer d.wg.Done()
-			defer u.Close()
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := c.Read(buf)
-				if n > 0 {
-					if d.take(buf[:n]) {
-						drop.Store(true)
-					}
-					if _, werr := u.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-		go func() { // Redis to client
-			defer d.wg.Done()
-			defer c.Close()
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := u.Read(buf)
-				if n > 0 {
-					if drop.Load() {
-						d.dropped.Add(1)
-						return
-					}
-					if _, werr := c.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-	}
-}
 
 // errListing is what failListing fails the listing of a run with.
 var errListing = errors.New("i/o timeout on the node of the run lists")
@@ -177,20 +61,24 @@ func TestCreateRunWhoseReplyIsLost(t *testing.T) {
 	t.Parallel()
 	story := func(t *testing.T, b *testBundle, upstream, runID string) {
 		ctx := context.Background()
-		d := startReplyDropper(t, upstream)
+		d, err := testredis.StartReplyDropper(upstream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
 		opts := b.rdb.Options()
-		rdb := redis.NewClient(&redis.Options{Addr: d.addr(), DB: opts.DB, MaxRetries: 3})
+		rdb := redis.NewClient(&redis.Options{Addr: d.Addr(), DB: opts.DB, MaxRetries: 3})
 		t.Cleanup(func() { rdb.Close() })
 		l := New(rdb, func() time.Time { return testNow })
 		// The script is known to Redis, so the EVALSHA whose reply is lost ran it.
 		if err := createRunCmd.Load(ctx, rdb).Err(); err != nil {
 			t.Fatal(err)
 		}
-		d.arm(createRunCmd.Hash())
+		d.DropReplyTo([]byte(createRunCmd.Hash()))
 		r := Run{ID: runID, Campaign: "spring-sale", Delivery: AtMostOnce, Buckets: 1, ResendAfter: time.Hour}
-		err := l.CreateRetryRun(ctx, r, []string{"+15550000001", "+15550000002"})
-		if d.dropped.Load() != 1 {
-			t.Fatalf("%d replies dropped, want 1", d.dropped.Load())
+		err = l.CreateRetryRun(ctx, r, []string{"+15550000001", "+15550000002"})
+		if d.Dropped() != 1 {
+			t.Fatalf("%d replies dropped, want 1", d.Dropped())
 		}
 		if err != nil {
 			t.Fatalf("CreateRetryRun whose first reply was lost: %v; want the run created", err)

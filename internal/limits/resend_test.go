@@ -1,130 +1,26 @@
 package limits
 
 import (
-	"bytes"
 	"context"
-	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
-
-// lossyProxy stands between a client and Redis on 127.0.0.1 and, once armed, loses the answer
-// to the next script call (EVALSHA) a client sends: it closes the client's connection instead
-// of passing the answer on. The script has run; the client reads EOF and, as go-redis does,
-// sends the command again on a new connection.
-type lossyProxy struct {
-	ln       net.Listener
-	upstream string
-	armed    atomic.Bool
-	lost     atomic.Int32
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	conns    []net.Conn
-}
-
-func startLossyProxy(t *testing.T, upstream string) *lossyProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &lossyProxy{ln: ln, upstream: upstream}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		p.mu.Lock()
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *lossyProxy) Addr() string { return p.ln.Addr().String() }
-
-// loseNextAnswer arms the proxy: the answer to the next EVALSHA, on any connection, is lost.
-func (p *lossyProxy) loseNextAnswer() { p.armed.Store(true) }
-
-func (p *lossyProxy) track(c net.Conn) {
-	p.mu.Lock()
-	p.conns = append(p.conns, c)
-	p.mu.Unlock()
-}
-
-func (p *lossyProxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		u, err := net.Dial("tcp", p.upstream)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.track(c)
-		p.track(u)
-		var lose atomic.Bool // the next answer on this connection is lost
-		p.wg.Add(2)
-		go func() {
-			defer p.wg.Done()
-			defer u.Close()
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := c.Read(buf)
-				if n > 0 {
-					if bytes.Contains(bytes.ToLower(buf[:n]), []byte("evalsha")) && p.armed.CompareAndSwap(true, false) {
-						lose.Store(true)
-					}
-					if _, werr := u.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-		go func() {
-			defer p.wg.Done()
-			defer c.Close()
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := u.Read(buf)
-				if n > 0 {
-					if lose.CompareAndSwap(true, false) {
-						p.lost.Add(1)
-						u.Close()
-						return
-					}
-					if _, werr := c.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-	}
-}
 
 // resendSetup is a business whose default sender sends 1/s (burst 1) and nothing else limits,
 // on miniredis with its clock stopped at t0, reached through a lossy proxy.
-func resendSetup(t *testing.T) (*testBundle, *Sends, *lossyProxy, redis.UniversalClient) {
+func resendSetup(t *testing.T) (*testBundle, *Sends, *testredis.ReplyDropper, redis.UniversalClient) {
 	t.Helper()
 	b := setup(t)
-	p := startLossyProxy(t, b.mr.Addr())
+	p, err := testredis.StartReplyDropper(b.mr.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
 	rdb := redis.NewClient(&redis.Options{Addr: p.Addr(), PoolSize: 1, MaxRetries: 3})
 	t.Cleanup(func() { rdb.Close() })
 	ctx := context.Background()
@@ -181,13 +77,13 @@ func checkOneReservation(t *testing.T, b *testBundle, s *Sends, bk *Booking) {
 func TestReserveSentTwiceTakesOnce(t *testing.T) {
 	b, s, p, _ := resendSetup(t)
 	ctx := context.Background()
-	p.loseNextAnswer()
+	p.DropReplyTo([]byte("evalsha"))
 	bk, err := s.Reserve(ctx, Intention{Run: "run", Recipient: "+15550000001"}, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.lost.Load() != 1 {
-		t.Fatalf("%d answers lost, want 1", p.lost.Load())
+	if p.Dropped() != 1 {
+		t.Fatalf("%d answers lost, want 1", p.Dropped())
 	}
 	checkOneReservation(t, b, s, bk)
 }
@@ -197,7 +93,7 @@ func TestReserveSentTwiceTakesOnce(t *testing.T) {
 func TestReserveInSentTwiceTakesOnce(t *testing.T) {
 	b, s, p, rdb := resendSetup(t)
 	ctx := context.Background()
-	p.loseNextAnswer()
+	p.DropReplyTo([]byte("evalsha"))
 	var bc *BookingCmd
 	_, err := rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		bc = s.ReserveIn(ctx, pipe, Intention{Run: "run", Recipient: "+15550000001"}, t0)
@@ -206,8 +102,8 @@ func TestReserveInSentTwiceTakesOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.lost.Load() != 1 {
-		t.Fatalf("%d answers lost, want 1", p.lost.Load())
+	if p.Dropped() != 1 {
+		t.Fatalf("%d answers lost, want 1", p.Dropped())
 	}
 	bk, err := bc.Result(ctx)
 	if err != nil {
@@ -230,12 +126,12 @@ func TestGiveBackSentTwiceGivesOnce(t *testing.T) {
 	if err != nil || !second.OK || second.Wait != time.Second {
 		t.Fatalf("second: %+v (%v), want a wait of 1s", second.Reservation, err)
 	}
-	p.loseNextAnswer()
+	p.DropReplyTo([]byte("evalsha"))
 	if err := second.GiveBack(ctx, Unsent); err != nil {
 		t.Fatal(err)
 	}
-	if p.lost.Load() != 1 {
-		t.Fatalf("%d answers lost, want 1", p.lost.Load())
+	if p.Dropped() != 1 {
+		t.Fatalf("%d answers lost, want 1", p.Dropped())
 	}
 	// The first permit is still held: the next send waits for its interval.
 	next, err := s.Reserve(ctx, Intention{Run: "run", Recipient: "+15550000003"}, t0)
