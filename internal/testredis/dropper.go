@@ -94,49 +94,45 @@ func (d *ReplyDropper) accept() {
 		d.mu.Unlock()
 		drop := make(chan struct{}, 1) // the next reply on this connection is lost
 		d.wg.Add(2)
-		go func() { // client to Redis
-			defer d.wg.Done()
-			defer u.Close()
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := c.Read(buf)
-				if n > 0 {
-					if d.take(buf[:n]) {
-						drop <- struct{}{}
-					}
-					if _, werr := u.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
+		go d.forward(c, u, func(buf []byte) bool { // client to Redis
+			if d.take(buf) {
+				drop <- struct{}{}
 			}
-		}()
-		go func() { // Redis to client
-			defer d.wg.Done()
-			defer c.Close()
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := u.Read(buf)
-				if n > 0 {
-					select {
-					case <-drop:
-						d.mu.Lock()
-						d.dropped++
-						d.mu.Unlock()
-						u.Close()
-						return
-					default:
-					}
-					if _, werr := c.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
+			return true
+		})
+		go d.forward(u, c, func([]byte) bool { // Redis to client
+			select {
+			case <-drop:
+				d.mu.Lock()
+				d.dropped++
+				d.mu.Unlock()
+				return false
+			default:
+				return true
 			}
-		}()
+		})
+	}
+}
+
+// forward copies from src to dst until either ends, asking pass about each read first: a
+// read it refuses is not written, and ends the connection (both ends are closed).
+func (d *ReplyDropper) forward(src, dst net.Conn, pass func([]byte) bool) {
+	defer d.wg.Done()
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if !pass(buf[:n]) {
+				return
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
