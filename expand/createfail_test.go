@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // isCreate matches the arguments of the script that creates a run: EVALSHA or EVAL, the
@@ -34,7 +35,7 @@ type createFault struct {
 
 var createFaults = []createFault{
 	// The listing (run lists, resend set; other slots) fails after the run is stored.
-	{"ListingFails", func() redis.Hook { return &failListing{} }, false},
+	{"ListingFails", func() redis.Hook { return failListing() }, false},
 	// The create script's reply is lost and go-redis sends it again: the second run finds the
 	// run the first created.
 	{"ReplyLostAndResent", func() redis.Hook { return &replayHook{match: isCreate, n: 1} }, false},
@@ -46,24 +47,13 @@ var createFaults = []createFault{
 // errListing is what failListing fails the listing of a run with.
 var errListing = errors.New("i/o timeout on the node of the run lists")
 
-// failListing fails, once, the pipeline that lists a new run (the one that writes
-// herald:runs), before it reaches Redis: as a timeout on the node holding those keys would.
-type failListing struct{ done atomic.Bool }
-
-func (f *failListing) DialHook(next redis.DialHook) redis.DialHook          { return next }
-func (f *failListing) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (f *failListing) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, c := range cmds {
-			if a := c.Args(); c.Name() == "zadd" && len(a) > 1 && a[1] == rkeys.Runs() && f.done.CompareAndSwap(false, true) {
-				for _, c := range cmds {
-					c.SetErr(errListing)
-				}
-				return errListing
-			}
-		}
-		return next(ctx, cmds)
-	}
+// failListing fails, once, the pipeline that lists a run (the one that writes herald:runs),
+// before it reaches Redis, as a timeout on the node holding those keys would.
+func failListing() *testredis.FailPipelineOnce {
+	return &testredis.FailPipelineOnce{Err: errListing, Match: func(c redis.Cmder) bool {
+		a := c.Args()
+		return c.Name() == "zadd" && len(a) > 1 && a[1] == rkeys.Runs()
+	}}
 }
 
 // lostReply runs the first script call that match accepts and answered without error, then
@@ -260,7 +250,7 @@ func TestTickRunListedByItsExpansion(t *testing.T) {
 		gone bool
 	}{
 		{"KilledBeforeTheListing", &killAfterCreate{}, false},
-		{"ListingFails", &failListing{}, false},
+		{"ListingFails", failListing(), false},
 		{"KilledAndThenBlocked", &killAfterCreate{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

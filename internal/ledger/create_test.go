@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,23 +16,12 @@ import (
 var errListing = errors.New("i/o timeout on the node of the run lists")
 
 // failListing fails, once, the pipeline that lists a run (the one that writes herald:runs),
-// before it reaches Redis.
-type failListing struct{ done atomic.Bool }
-
-func (f *failListing) DialHook(next redis.DialHook) redis.DialHook          { return next }
-func (f *failListing) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (f *failListing) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, c := range cmds {
-			if a := c.Args(); c.Name() == "zadd" && len(a) > 1 && a[1] == rkeys.Runs() && f.done.CompareAndSwap(false, true) {
-				for _, c := range cmds {
-					c.SetErr(errListing)
-				}
-				return errListing
-			}
-		}
-		return next(ctx, cmds)
-	}
+// before it reaches Redis, as a timeout on the node holding those keys would.
+func failListing() *testredis.FailPipelineOnce {
+	return &testredis.FailPipelineOnce{Err: errListing, Match: func(c redis.Cmder) bool {
+		a := c.Args()
+		return c.Name() == "zadd" && len(a) > 1 && a[1] == rkeys.Runs()
+	}}
 }
 
 // listed returns where a run is listed: its score in the run list (0: absent), in its
@@ -122,7 +110,7 @@ func TestCreateRunUnlistedIsListedAgain(t *testing.T) {
 	}
 	c := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
 	t.Cleanup(func() { c.Close() })
-	c.AddHook(&failListing{})
+	c.AddHook(failListing())
 	l := New(c, func() time.Time { return testNow })
 	err := l.CreateRun(ctx, Run{ID: "unlisted", Campaign: "spring-sale", Delivery: AtMostOnce, Buckets: 1, ResendAfter: time.Hour})
 	wantErrIs(t, err, ErrRunUnlisted)
