@@ -11,7 +11,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/internal/rkeys"
-	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // TestReclaimSparesServerCutOff: a live asynq server that cannot reach Redis for longer than
@@ -21,25 +20,10 @@ import (
 // finishes it as its own.
 func TestReclaimSparesServerCutOff(t *testing.T) {
 	t.Parallel()
-	mr := miniredis.RunT(t)
-	ks := &killSwitch{}
-	cut := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
-	cut.AddHook(ks)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { cut.Close(); rdb.Close() })
-	ctx := context.Background()
 	const q = "herald:test"
-	enqueue(t, rdb, q, "a")
-	started, release := make(chan string, 4), make(chan struct{})
-	srv := testredis.BlockingServer(t, cut, q, started, release)
-	released := false
-	t.Cleanup(func() {
-		if !released {
-			close(release)
-		}
-		srv.Shutdown()
-	})
-	waitFor(t, started, 10*time.Second)
+	h := holdTask(t, q)
+	mr, ks, rdb, started := h.mr, h.ks, h.rdb, h.started
+	ctx := context.Background()
 
 	var offset time.Duration
 	r := New(rdb, Config{Queues: []string{q}, Now: func() time.Time { return time.Now().Add(offset) }}, zerolog.Nop())
@@ -83,8 +67,7 @@ func TestReclaimSparesServerCutOff(t *testing.T) {
 		t.Fatalf("%d tasks pending, want none", p)
 	}
 
-	close(release)
-	released = true
+	h.release()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		qi, err := insp.GetQueueInfo(q)
 		if err == nil && qi.Active == 0 && qi.Pending == 0 && qi.Size == 0 {

@@ -72,23 +72,11 @@ func waitFor(t *testing.T, ch <-chan string, within time.Duration) string {
 // completion (asynq reads the requeued task and acks it, so the keys are as asynq's own).
 func TestReclaimDeadServerTask(t *testing.T) {
 	t.Parallel()
-	mr := miniredis.RunT(t)
-	ks := &killSwitch{}
-	dying := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
-	dying.AddHook(ks)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { dying.Close(); rdb.Close() })
-	ctx := context.Background()
 	const q = "herald:test"
-	enqueue(t, rdb, q, "a")
-
-	started, release := make(chan string, 4), make(chan struct{})
-	dead := testredis.BlockingServer(t, dying, q, started, release)
-	if id := waitFor(t, started, 10*time.Second); id != "a" {
-		t.Fatalf("dying server took %q", id)
-	}
+	h := holdTask(t, q)
+	mr, ks, rdb := h.mr, h.ks, h.rdb
+	ctx := context.Background()
 	ks.dead.Store(true)
-	t.Cleanup(func() { close(release); dead.Shutdown() })
 	enqueue(t, rdb, q, "b") // a task queued behind it is not the reclaimer's business
 
 	var offset atomic.Int64
@@ -201,4 +189,34 @@ func TestReclaimLeavesLiveServersTasks(t *testing.T) {
 	if err != nil || info.State != asynq.TaskStateActive {
 		t.Fatalf("task %+v, %v; want active", info, err)
 	}
+}
+
+// heldTask is a real asynq server on miniredis that has taken task "a" of its queue and holds
+// it (its handler blocks until Release), reaching Redis through a client ks can cut off, as a
+// process dies or loses Redis.
+type heldTask struct {
+	mr      *miniredis.Miniredis
+	ks      *killSwitch
+	rdb     *redis.Client
+	started chan string
+	release func()
+}
+
+// holdTask starts a heldTask on queue q; the test's end releases the task and stops the server.
+func holdTask(t *testing.T, q string) *heldTask {
+	t.Helper()
+	h := &heldTask{mr: miniredis.RunT(t), ks: &killSwitch{}, started: make(chan string, 4)}
+	server := redis.NewClient(&redis.Options{Addr: h.mr.Addr(), MaxRetries: -1})
+	server.AddHook(h.ks)
+	h.rdb = redis.NewClient(&redis.Options{Addr: h.mr.Addr()})
+	t.Cleanup(func() { server.Close(); h.rdb.Close() })
+	enqueue(t, h.rdb, q, "a")
+	release := make(chan struct{})
+	h.release = sync.OnceFunc(func() { close(release) })
+	srv := testredis.BlockingServer(t, server, q, h.started, release)
+	t.Cleanup(func() { h.release(); srv.Shutdown() })
+	if id := waitFor(t, h.started, 10*time.Second); id != "a" {
+		t.Fatalf("the server took %q, want a", id)
+	}
+	return h
 }
