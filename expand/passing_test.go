@@ -17,6 +17,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // errShardDown is what shardDown answers for a run's hash: a connection reset by the Redis
@@ -45,16 +46,10 @@ func (s *shardDown) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 	return next
 }
 
-// waitUntil polls cond every 10 ms until it holds, failing the test after 10 s.
+// waitUntil waits up to 10 s for cond (testredis.WaitUntil).
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testredis.WaitUntil(t, 10*time.Second, what, cond)
 }
 
 // TestExpansionOutlivesAPassingCause: an expansion server whose runs' Redis node is down fails

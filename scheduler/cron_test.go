@@ -17,6 +17,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/scheduler"
 )
 
@@ -259,15 +260,10 @@ func TestSchedulerFollowsSubmitAndRemove(t *testing.T) {
 	waitUntil(t, "the scheduler to load it again", func() bool { return s.Loaded("later") == 2 })
 }
 
+// waitUntil waits up to 10 s for cond (testredis.WaitUntil).
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testredis.WaitUntil(t, 10*time.Second, what, cond)
 }
 
 // TestSchedulerReloadFollowsItsClock checks that the periodic reload (which catches a change

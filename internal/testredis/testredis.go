@@ -1,7 +1,7 @@
 // Package testredis gives a package's integration tests a real Redis database of their own,
 // and its unit tests an embedded one (Mini), and the faults tests play on a connection: a
 // reply lost after its command ran (ReplyDropper), a pipeline failed before it reached Redis
-// (FailPipelineOnce).
+// (FailPipelineOnce); WaitUntil polls for a condition with a deadline.
 //
 // HERALD_TEST_REDIS names one database (redis://127.0.0.1:6379/15 in CI). `go test ./...` runs
 // packages at the same time, and a test that flushes its database would wipe another package's
