@@ -152,8 +152,26 @@ func (a *app) logger(c config.Config) (zerolog.Logger, error) {
 	return l, err
 }
 
+// quietRedisLogs keeps go-redis's own log lines (a pool that cannot dial, a connection
+// dropped) out of a command's output when no process logger took them first (a.logger): the
+// command's error already says what failed. At log.level debug they are shown, as log lines.
+func (a *app) quietRedisLogs(c config.Config) {
+	if a.stderr != io.Writer(os.Stderr) {
+		return
+	}
+	l, err := logx.New(a.stderr, logx.Options{Level: c.Log.Level, Format: c.Log.Format})
+	if err != nil {
+		l = zerolog.New(a.stderr)
+	}
+	if l.GetLevel() > zerolog.DebugLevel {
+		l = l.Level(zerolog.Disabled)
+	}
+	logx.RouteRedis(l)
+}
+
 // redis opens and pings the configured Redis.
 func (a *app) redis(ctx context.Context, c config.Config) (redis.UniversalClient, error) {
+	a.quietRedisLogs(c)
 	rdb, err := redisx.Open(c.Redis.URL)
 	if err != nil {
 		return nil, &config.Error{Key: "redis.url", Msg: err.Error(), Err: err}
