@@ -24,7 +24,6 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/config"
-	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/serve"
@@ -52,12 +51,12 @@ type Options struct {
 type Report struct {
 	report.Run
 	// Wall is the template run's time, from its start to its end.
-	Wall          time.Duration       `json:"-"`
-	WallSeconds   float64             `json:"wall_seconds"`
-	MsgsPerSecond float64             `json:"msgs_per_second"`
-	Fake          fakeconnectly.Stats `json:"fake_connectly"`
+	Wall          time.Duration `json:"-"`
+	WallSeconds   float64       `json:"wall_seconds"`
+	MsgsPerSecond float64       `json:"msgs_per_second"`
+	Fake          FakeStats     `json:"fake_connectly"`
 	// Webhooks are the fake's webhook calls to the demo's receiver.
-	Webhooks fakeconnectly.WebhookStats `json:"webhooks"`
+	Webhooks WebhookStats `json:"webhooks"`
 	// SessionStep is the run of the session follow-up sent after the template campaign.
 	SessionStep *report.Run `json:"session_step,omitempty"`
 	// FakeFollowups counts, by on_reply rule, the follow-ups the fake answered 200 for (its
@@ -126,7 +125,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	out := Report{Run: rep, Wall: wall, WallSeconds: wall.Seconds(), Fake: fake.Stats(), Webhooks: fake.WebhookStats()}
+	out := Report{Run: rep, Wall: wall, WallSeconds: wall.Seconds(), Fake: FakeStats(fake.Stats()), Webhooks: WebhookStats(fake.WebhookStats())}
 	accepted := rep.States[string(ledger.Accepted)] + rep.States[string(ledger.Sent)] + rep.States[string(ledger.Delivered)] + rep.States[string(ledger.Read)]
 	if rep.Delivery != nil {
 		accepted += rep.Delivery.DeliveryFailed
@@ -144,7 +143,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if out.SessionStep, err = d.runSession(ctx, def, o, log); err != nil {
 		return Report{}, err
 	}
-	out.Fake = fake.Stats()
+	out.Fake = FakeStats(fake.Stats())
 	return out, nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/demo"
-	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/sendpolicy"
@@ -108,7 +107,7 @@ func printDemoFunnel(w io.Writer, rep report.Run) {
 }
 
 // printDemoSession renders the demo's session step.
-func printDemoSession(w io.Writer, rep *report.Run, fake fakeconnectly.Stats) {
+func printDemoSession(w io.Writer, rep *report.Run, fake demo.FakeStats) {
 	if rep == nil {
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/demo"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -244,8 +245,8 @@ func TestDemoSessionStep(t *testing.T) {
 		Delivery   struct {
 			Replies int64 `json:"replies"`
 		} `json:"delivery"`
-		Fake        fakeconnectly.Stats `json:"fake_connectly"`
-		SessionStep *report.Run         `json:"session_step"`
+		Fake        demo.FakeStats `json:"fake_connectly"`
+		SessionStep *report.Run    `json:"session_step"`
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("stdout is not one JSON object: %v\n%s", err, out)
