@@ -3,6 +3,7 @@ package conversation_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -168,7 +169,7 @@ func TestFollowupsOncePerRule(t *testing.T) {
 		t.Fatalf("payload addressed to %s %s", p.Run, p.To)
 	}
 	tags, _ := b.l.Tags(ctx, b.run.ID)
-	if tags[ana] != "interested" {
+	if !slices.Equal(tags[ana], []string{"interested"}) {
 		t.Fatalf("tags %v", tags)
 	}
 	// A second run of the same campaign: once_per campaign gives it nothing.

@@ -57,6 +57,13 @@ var onceCampaignLua string
 // documented at the top of lua/once_campaign.lua.
 var onceCampaignCmd = redis.NewScript(onceCampaignLua)
 
+//go:embed lua/tag.lua
+var tagLua string
+
+// tagCmd adds a tag to a recipient's tags in a run. Its KEYS, ARGV and reply are documented at
+// the top of lua/tag.lua.
+var tagCmd = redis.NewScript(tagLua)
+
 // followupSep separates a run id from a rule id in a follow-up run's id. Run ids are made of a
 // campaign id, a time and letters and digits, and rule ids of [a-z0-9_-]: neither holds it.
 const followupSep = "~"
@@ -284,21 +291,55 @@ func (l *Ledger) OncePerCampaign(ctx context.Context, campaign, rule, recipient,
 	return n == 1, nil
 }
 
-// Tag records a tag for recipient in run (an on_reply rule's tag:), replacing an earlier one.
+// Tag adds a tag to recipient's tags in run (an on_reply rule's tag:). A recipient keeps every
+// tag rules gave them; adding one already there changes nothing.
 func (l *Ledger) Tag(ctx context.Context, run, recipient, tag string) error {
-	if err := l.rdb.HSet(ctx, rkeys.Tags(run), recipient, tag).Err(); err != nil {
+	if tag == "" || strings.Contains(tag, ",") {
+		return fmt.Errorf("ledger: tag %q: want a non-empty tag without commas", tag)
+	}
+	if err := tagCmd.Run(ctx, l.rdb, []string{rkeys.Tags(run)}, recipient, tag).Err(); err != nil {
 		return fmt.Errorf("ledger: tag in %s: %w", run, err)
 	}
 	return nil
 }
 
-// Tags returns the tags recorded in run, by recipient.
-func (l *Ledger) Tags(ctx context.Context, run string) (map[string]string, error) {
+// Tags returns the tags recorded in run, by recipient, each recipient's sorted.
+func (l *Ledger) Tags(ctx context.Context, run string) (map[string][]string, error) {
 	m, err := l.rdb.HGetAll(ctx, rkeys.Tags(run)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("ledger: tags of %s: %w", run, err)
 	}
-	return m, nil
+	out := make(map[string][]string, len(m))
+	for r, v := range m {
+		if t := splitTags(v); len(t) > 0 {
+			out[r] = t
+		}
+	}
+	return out, nil
+}
+
+// RecipientTags returns recipient's tags in run, sorted; none when rules gave them none.
+func (l *Ledger) RecipientTags(ctx context.Context, run, recipient string) ([]string, error) {
+	v, err := l.rdb.HGet(ctx, rkeys.Tags(run), recipient).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger: tags of %s in %s: %w", recipient, run, err)
+	}
+	return splitTags(v), nil
+}
+
+// splitTags reads a tags value of lua/tag.lua: tags joined by commas (one tag, as a run
+// recorded before recipients kept several, reads as itself).
+func splitTags(v string) []string {
+	var out []string
+	for _, t := range strings.Split(v, ",") {
+		if t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // NotePausedFollowup lists run in FollowupsPaused when it is a follow-up run (a no-op for any

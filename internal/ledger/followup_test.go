@@ -201,16 +201,44 @@ func TestOncePerCampaign(t *testing.T) {
 	}
 }
 
+// A recipient keeps every tag rules gave them, once each and sorted; a tag given again (a
+// retried webhook) changes nothing; a run recorded with one tag a recipient reads as it.
 func TestTags(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	if err := b.l.Tag(ctx, "run-a", "+15550001111", "interested"); err != nil {
-		t.Fatal(err)
+	const to = "+15550001111"
+	for _, tag := range []string{"interested", "medium", "interested", "asked-price"} {
+		if err := b.l.Tag(ctx, "run-a", to, tag); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tags, err := b.l.Tags(ctx, "run-a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantEqual(t, "tag", "interested", tags["+15550001111"])
+	want := []string{"asked-price", "interested", "medium"}
+	if !slices.Equal(tags[to], want) || len(tags) != 1 {
+		t.Errorf("tags %v, want %s: %v", tags, to, want)
+	}
+	own, err := b.l.RecipientTags(ctx, "run-a", to)
+	if err != nil || !slices.Equal(own, want) {
+		t.Errorf("RecipientTags = %v, %v; want %v", own, err, want)
+	}
+	if none, err := b.l.RecipientTags(ctx, "run-a", "+15550002222"); err != nil || none != nil {
+		t.Errorf("RecipientTags of an untagged recipient = %v, %v", none, err)
+	}
+	if err := b.l.Tag(ctx, "run-a", to, "a,b"); err == nil {
+		t.Error("a tag with a comma was taken")
+	}
+	// A run recorded before recipients kept several tags: one tag, as it was written.
+	if err := b.rdb.HSet(ctx, rkeys.Tags("run-old"), to, "interested").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.l.Tag(ctx, "run-old", to, "bought"); err != nil {
+		t.Fatal(err)
+	}
+	if own, _ := b.l.RecipientTags(ctx, "run-old", to); !slices.Equal(own, []string{"bought", "interested"}) {
+		t.Errorf("old run's tags %v", own)
+	}
 }

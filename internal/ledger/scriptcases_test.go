@@ -522,6 +522,14 @@ var scriptCases = []scriptCase{
 		return first(err1, err2, err3, err4, want("first run", true, a1), want("first run again", true, a2),
 			want("later run", false, b), want("later run, another recipient", true, other))
 	}},
+	{name: "ARecipientKeepsEveryTagOnce", scripts: []string{"tagCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		to := e.es[0].Recipient
+		err1 := e.b.l.Tag(ctx, e.run, to, "medium")
+		err2 := e.b.l.Tag(ctx, e.run, to, "interested")
+		err3 := e.b.l.Tag(ctx, e.run, to, "medium")
+		v, err4 := e.b.rdb.HGet(ctx, rkeys.Tags(e.run), to).Result()
+		return first(err1, err2, err3, err4, want("tags", "interested,medium", v))
+	}},
 	{name: "AnIdleFollowupRunLeavesTheSweep", scripts: []string{"followupCmd", "followupForgetCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		f := e.followup(0, `{"p":1}`)
 		r, err := e.b.l.CreateFollowup(ctx, f)

@@ -35,6 +35,7 @@ var allScripts = map[string]*redis.Script{
 	"followupForgetCmd": followupForgetCmd,
 	"retryMarkCmd":      retryMarkCmd,
 	"suppressCmd":       suppressCmd,
+	"tagCmd":            tagCmd,
 }
 
 // TestScriptFiles pins the layout of the ledger's Lua (luacheck.Files): every script is one

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -40,6 +41,8 @@ type Explanation struct {
 	// Followups are the on_reply follow-ups the recipient's replies created, in the order of
 	// the campaign's rules; rules that created none are left out.
 	Followups []FollowupStory `json:"followups,omitempty"`
+	// Tags are the tags on_reply rules gave the recipient in the run, sorted.
+	Tags []string `json:"tags,omitempty"`
 	// Replies are what the recipient sent back, oldest first (ExplainParams.Replies).
 	Replies []Reply `json:"replies"`
 	// Timeline is every event above in time order (see Timeline).
@@ -221,6 +224,9 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 		}
 		x.Followups = append(x.Followups, fs)
 	}
+	if x.Tags, err = l.RecipientTags(ctx, r.ID, p.Recipient); err != nil {
+		return Explanation{}, err
+	}
 	if ok {
 		x.State, x.Row, x.Attempts, x.Code, x.MessageID = string(e.State), e.Row, e.Attempts, e.Code, e.MessageID
 		if e.Code != "" && (e.State == ledger.Failed || e.State == ledger.Queued || e.State == ledger.Unknown) {
@@ -391,6 +397,9 @@ func PrintExplanation(w io.Writer, x Explanation, now time.Time) {
 			}
 			fmt.Fprintln(w)
 			printHistory(w, f.History)
+		}
+		if len(x.Tags) > 0 {
+			fmt.Fprintf(w, "Tags       %s\n", strings.Join(x.Tags, ", "))
 		}
 	}
 	if s := x.Suppression; s != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -156,6 +157,9 @@ func TestExplainTimeline(t *testing.T) {
 	if got := x.Replies[1].Text; strings.Contains(got, "900456") || !strings.HasSuffix(got, "0456") {
 		t.Errorf("reply text %q: a phone number in it must be masked to its last 4 digits", got)
 	}
+	if x.Tags != nil {
+		t.Errorf("tags %v before any rule gave one", x.Tags)
+	}
 	var got []string
 	for _, ev := range x.Timeline {
 		got = append(got, line(t0, ev))
@@ -163,6 +167,22 @@ func TestExplainTimeline(t *testing.T) {
 	want := []string{"0 run  ", "1 send  retry", "2 send  accepted", "- status  read", "10 reply  button:Yes", "20 reply  text:" + x.Replies[1].Text}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("timeline:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Every tag rules gave the recipient shows, sorted.
+	for _, tag := range []string{"interested", "asked-price"} {
+		if err := l.Tag(ctx, run, to, tag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x, err = report.Explain(ctx, l, rdb, report.ExplainParams{Run: run, Recipient: to, Shown: "*********0123", Now: now})
+	if err != nil || !slices.Equal(x.Tags, []string{"asked-price", "interested"}) {
+		t.Errorf("tags %v (%v), want both, sorted", x.Tags, err)
+	}
+	var printed bytes.Buffer
+	report.PrintExplanation(&printed, x, now)
+	if !strings.Contains(printed.String(), "\nTags       asked-price, interested\n") {
+		t.Errorf("printed:\n%s\nwant a Tags line", printed.String())
 	}
 
 	// Without a reader the story has no replies, and says so with an empty list.

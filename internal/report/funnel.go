@@ -19,7 +19,7 @@ type Funnel struct {
 	Replied int64 `json:"replied"`
 	// Taps counts button replies by button label.
 	Taps map[string]int64 `json:"taps,omitempty"`
-	// Tagged counts recipients by the tag an on_reply rule gave them.
+	// Tagged counts recipients by tag: each recipient under every tag on_reply rules gave them.
 	Tagged map[string]int64 `json:"tagged,omitempty"`
 	// Rules are the run's rules, in the campaign's order.
 	Rules []FunnelRule `json:"rules"`
@@ -59,11 +59,13 @@ func ReadFunnel(ctx context.Context, l *ledger.Ledger, run string, ruleIDs []str
 	if err != nil {
 		return nil, err
 	}
-	for _, t := range tags {
-		if f.Tagged == nil {
-			f.Tagged = map[string]int64{}
+	for _, ts := range tags {
+		for _, t := range ts {
+			if f.Tagged == nil {
+				f.Tagged = map[string]int64{}
+			}
+			f.Tagged[t]++
 		}
-		f.Tagged[t]++
 	}
 	for _, id := range ruleIDs {
 		fr := FunnelRule{Rule: id}

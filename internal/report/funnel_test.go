@@ -29,6 +29,10 @@ func TestReadFunnel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A later rule's tag adds to the first: the recipient counts under both.
+	if err := l.Tag(ctx, "promo-1", "+15550000001", "size-m"); err != nil {
+		t.Fatal(err)
+	}
 	a := ledger.FollowupAddress("promo-1", "interested", "+15550000001", 1)
 	if _, err := l.Claim(ctx, a, ledger.AtMostOnce); err != nil {
 		t.Fatal(err)
@@ -40,7 +44,7 @@ func TestReadFunnel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Replied != 2 || f.Taps["Yes"] != 2 || f.Tagged["interested"] != 2 || len(f.Rules) != 2 {
+	if f.Replied != 2 || f.Taps["Yes"] != 2 || f.Tagged["interested"] != 2 || f.Tagged["size-m"] != 1 || len(f.Rules) != 2 {
 		t.Fatalf("funnel %+v", f)
 	}
 	r := f.Rules[0]

@@ -22,7 +22,8 @@ func FollowupOutbox(run string) string { return Run(run) + ":fu:outbox" }
 // their task is due (the entry's creation, unix ms).
 func FollowupDue(run string) string { return Run(run) + ":fu:due" }
 
-// Tags is a run's hash recipient → the tag an on_reply rule gave them.
+// Tags is a run's hash recipient → the tags on_reply rules gave them, sorted and joined by
+// commas.
 func Tags(run string) string { return Run(run) + ":tags" }
 
 // FollowupOnce is the marker of a campaign's rule under once_per: campaign: recipient → the
