@@ -28,6 +28,11 @@ type Run struct {
 	PauseReason string   `json:"pause_reason,omitempty"`
 	// Waiting says what a running run's sends wait for (the daily tier), while it lasts.
 	Waiting string `json:"waiting,omitempty"`
+	// ArchivedTasks counts the run's send tasks archived in its queue while it has not ended
+	// (run show only): their recipients stay queued and the run cannot end until each task is
+	// retried or deleted (ArchivedTasks).
+	ArchivedTasks int64  `json:"archived_tasks,omitempty"`
+	Queue         string `json:"-"`
 	// SenderBackoff says the run's sender is slowed after a throttle (run show only).
 	SenderBackoff string           `json:"sender_backoff,omitempty"`
 	Expanded      bool             `json:"expanded"`
@@ -231,6 +236,12 @@ func ShowRun(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 		return rep, err
 	}
 	rep.FollowupsPaused = paused[r.ID]
+	if !rep.Ended() && r.Queue != "" {
+		rep.Queue = r.Queue
+		if rep.ArchivedTasks, err = ArchivedTasks(ctx, rdb, r.Queue, r.ID); err != nil {
+			return rep, err
+		}
+	}
 	if rep.Delivery, err = Delivery(ctx, l, r.ID); err != nil {
 		return rep, err
 	}
@@ -320,6 +331,10 @@ func PrintRun(w io.Writer, rep Run) {
 	for _, f := range rep.FollowupsPaused {
 		fmt.Fprintf(w, "Follow-ups of rule %s paused (%s): herald run resume %s resumes them, herald run cancel %s drops them\n",
 			f.Rule, f.Reason, rep.Run, ledger.FollowupRun(rep.Run, f.Rule))
+	}
+	if rep.ArchivedTasks > 0 {
+		fmt.Fprintf(w, "Archived  %d send tasks: their recipients stay queued and the run cannot end until each is retried or deleted (herald task ls %s --state archived)\n",
+			rep.ArchivedTasks, rep.Queue)
 	}
 	if rep.SenderBackoff != "" {
 		fmt.Fprintf(w, "Sender    %s\n", rep.SenderBackoff)

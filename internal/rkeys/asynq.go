@@ -1,5 +1,7 @@
 package rkeys
 
+import "strings"
+
 // asynq's keys: the ones Herald reads or writes beside asynq's Client and Server (the batch
 // writer of send tasks, the reclaim of dead servers' tasks). They are asynq v0.26's layout
 // (its internal/base package), not Herald's: they start with AsynqPrefix, not Prefix, and
@@ -22,6 +24,11 @@ func AsynqPending(queue string) string { return asynqQueue(queue) + "pending" }
 // (unix s).
 func AsynqScheduled(queue string) string { return asynqQueue(queue) + "scheduled" }
 
+// AsynqArchived is asynq's sorted set of a queue's archived task ids (an operator's task
+// archive, or a task that ended with an error it may not retry), scored by when (unix s). asynq
+// keeps at most 10,000 and none past 90 days.
+func AsynqArchived(queue string) string { return asynqQueue(queue) + "archived" }
+
 // AsynqActive is asynq's list of a queue's task ids being processed.
 func AsynqActive(queue string) string { return asynqQueue(queue) + "active" }
 
@@ -35,3 +42,9 @@ func AsynqQueues() string { return AsynqPrefix + "queues" }
 // AsynqWorkers is asynq's sorted set of every server's workers hash key
 // ("asynq:workers:{host:pid:server id}"), scored by when it expires (unix s).
 func AsynqWorkers() string { return AsynqPrefix + "workers" }
+
+// EscapeGlob escapes the characters a MATCH pattern (SCAN, ZSCAN) treats as a pattern ({} are
+// literal there, but * ? [ ] \ are not), so a name can start a pattern: EscapeGlob(run)+"/*".
+func EscapeGlob(s string) string { return globEscaper.Replace(s) }
+
+var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)

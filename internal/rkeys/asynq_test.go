@@ -46,6 +46,13 @@ func TestAsynqKeysAreAsynqs(t *testing.T) {
 			t.Errorf("%s holds no task message", rkeys.AsynqTask(q, id))
 		}
 	}
+	// An archived task's id is in the archived set (asynq's Inspector archives "later").
+	if err := asynq.NewInspectorFromRedisClient(rdb).ArchiveTask(q, "later"); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := rdb.ZRange(ctx, rkeys.AsynqArchived(q), 0, -1).Result(); len(a) != 1 || a[0] != "later" {
+		t.Errorf("%s = %v, want [later]", rkeys.AsynqArchived(q), a)
+	}
 
 	// A server takes "now" and holds it: the task is active, leased, and the server's
 	// workers are registered.

@@ -88,6 +88,7 @@ func TestKeyShapes(t *testing.T) {
 		{"AsynqTask", rkeys.AsynqTask("herald:marketing", "R1/0a1b"), "asynq:{herald:marketing}:t:R1/0a1b"},
 		{"AsynqPending", rkeys.AsynqPending("herald:marketing"), "asynq:{herald:marketing}:pending"},
 		{"AsynqScheduled", rkeys.AsynqScheduled("herald:marketing"), "asynq:{herald:marketing}:scheduled"},
+		{"AsynqArchived", rkeys.AsynqArchived("herald:marketing"), "asynq:{herald:marketing}:archived"},
 		{"AsynqActive", rkeys.AsynqActive("herald:marketing"), "asynq:{herald:marketing}:active"},
 		{"AsynqLease", rkeys.AsynqLease("herald:marketing"), "asynq:{herald:marketing}:lease"},
 		{"AsynqQueues", rkeys.AsynqQueues(), "asynq:queues"},
@@ -146,7 +147,7 @@ func TestHashTags(t *testing.T) {
 		}
 	}
 	for _, k := range []string{rkeys.AsynqTask("herald:utility", "R1/0a1b"), rkeys.AsynqPending("herald:utility"),
-		rkeys.AsynqScheduled("herald:utility"), rkeys.AsynqActive("herald:utility"), rkeys.AsynqLease("herald:utility")} {
+		rkeys.AsynqScheduled("herald:utility"), rkeys.AsynqArchived("herald:utility"), rkeys.AsynqActive("herald:utility"), rkeys.AsynqLease("herald:utility")} {
 		if got := rkeys.HashTag(k); got != "herald:utility" {
 			t.Errorf("asynq key %q hashes on %q, want the queue's name", k, got)
 		}
