@@ -274,12 +274,12 @@ func (r *Runs) block(ctx context.Context, run ledger.Run, cause error) error {
 }
 
 // keepOf returns the filter of a retry run's rows (its pick set: the recipients it sends to
-// again); nil for any other run.
+// again, read once per process while the run expands: pickCache); nil for any other run.
 func (r *Runs) keepOf(ctx context.Context, run ledger.Run) (func(string) bool, error) {
 	if run.Picked == 0 {
 		return nil, nil
 	}
-	picked, err := r.ledger.PickSet(ctx, run.ID)
+	picked, err := r.picks.get(ctx, run.ID, r.ledger.PickSet)
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,8 @@ type Runs struct {
 	ledger *ledger.Ledger
 	store  *defstore.Store
 	log    zerolog.Logger
+	// picks keeps the pick set of the retry run expanded last (keepOf).
+	picks pickCache
 }
 
 // NewRuns returns Runs on deps.Redis (required); zero fields take their defaults.
