@@ -1,4 +1,5 @@
-// Command herald sends WhatsApp template campaigns through the Connectly API.
+// Command herald sends WhatsApp campaigns (template and session messages, and answers to replies)
+// through the Connectly API.
 package main
 
 import (

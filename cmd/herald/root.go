@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	a := &app{getenv: getenv, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:           "herald",
-		Short:         "Herald sends WhatsApp template campaigns through Connectly, never twice and never lost",
+		Short:         "Herald sends WhatsApp campaigns through Connectly (templates, session messages, answers to replies), never twice and never lost",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
