@@ -231,10 +231,7 @@ func (c Remote) Rules(ctx context.Context) ([]Rule, error) {
 
 // SetRules replaces the fake's rules.
 func (c Remote) SetRules(ctx context.Context, rules []Rule) error {
-	if rules == nil {
-		rules = []Rule{}
-	}
-	return c.post(ctx, "rules", "rules", rules, nil)
+	return setList(ctx, c, "rules", rules)
 }
 
 // AcceptedCounts returns, per number, how many times the fake took a message as sent.
@@ -244,10 +241,7 @@ func (c Remote) AcceptedCounts(ctx context.Context) (map[string]int, error) {
 
 // SetReplies replaces the fake's replies.
 func (c Remote) SetReplies(ctx context.Context, replies []Reply) error {
-	if replies == nil {
-		replies = []Reply{}
-	}
-	return c.post(ctx, "replies", "replies", replies, nil)
+	return setList(ctx, c, "replies", replies)
 }
 
 // Inbound makes the fake send an inbound message r from number; it returns the shape used.
@@ -325,10 +319,7 @@ func (c Remote) Fates(ctx context.Context) ([]Fate, error) {
 
 // SetFates replaces the fates of the messages the fake accepts from now on.
 func (c Remote) SetFates(ctx context.Context, fates []Fate) error {
-	if fates == nil {
-		fates = []Fate{}
-	}
-	return c.post(ctx, "fates", "fates", fates, nil)
+	return setList(ctx, c, "fates", fates)
 }
 
 // Templates returns the business's templates as the fake has them.
@@ -338,10 +329,16 @@ func (c Remote) Templates(ctx context.Context) ([]Template, error) {
 
 // SetTemplates replaces the business's templates (none: a send may name any template).
 func (c Remote) SetTemplates(ctx context.Context, list []Template) error {
+	return setList(ctx, c, "templates", list)
+}
+
+// setList replaces the fake's list name (POST /_fake/<name>) with list; nil sends an empty
+// list, which clears it.
+func setList[T any](ctx context.Context, c Remote, name string, list []T) error {
 	if list == nil {
-		list = []Template{}
+		list = []T{}
 	}
-	return c.post(ctx, "templates", "templates", list, nil)
+	return c.post(ctx, name, name, list, nil)
 }
 
 // get decodes the answer of GET /_fake/<name> into a T.

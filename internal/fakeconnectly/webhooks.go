@@ -1483,29 +1483,27 @@ func (s *Server) WebhookStats() WebhookStats {
 // returns an error when ValidateReplies rejects them or the fake sends no webhooks (no
 // secret).
 func (s *Server) SetReplies(replies []Reply) error {
-	if err := ValidateReplies(replies); err != nil {
-		return fmt.Errorf("fakeconnectly: %w", err)
-	}
-	e, err := s.signingEmitter()
-	if err != nil {
-		return err
-	}
-	e.setReplies(replies)
-	return nil
+	return setOnEmitter(s, replies, ValidateReplies, (*emitter).setReplies)
 }
 
 // SetFates replaces the fates (Webhooks.Fates) of the messages accepted from now on; those
 // already accepted keep theirs. It returns an error when ValidateFates rejects them or the
 // fake sends no webhooks (no secret).
 func (s *Server) SetFates(fates []Fate) error {
-	if err := ValidateFates(fates); err != nil {
+	return setOnEmitter(s, fates, ValidateFates, (*emitter).setFates)
+}
+
+// setOnEmitter checks list with validate and hands it to the webhook emitter with set; an
+// error when validate refuses it or the fake sends no webhooks (no secret).
+func setOnEmitter[T any](s *Server, list []T, validate func([]T) error, set func(*emitter, []T)) error {
+	if err := validate(list); err != nil {
 		return fmt.Errorf("fakeconnectly: %w", err)
 	}
 	e, err := s.signingEmitter()
 	if err != nil {
 		return err
 	}
-	e.setFates(fates)
+	set(e, list)
 	return nil
 }
 
