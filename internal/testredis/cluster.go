@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // ClusterEnv is the variable that selects the Redis Cluster tier: a redis-cluster:// URL as
@@ -241,4 +242,26 @@ func (s *SlotCheck) Problems() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.problems...)
+}
+
+// DeleteRunsAtCleanup deletes, when the test ends, the keys of a campaign's runs and their
+// places in the shared lists (the run list, the campaign list, the resend set) that CreateRun
+// writes beside them. The campaign and run ids must be the
+// test's own (UniqueName): every key holding one is deleted.
+func DeleteRunsAtCleanup(t testing.TB, rdb redis.UniversalClient, campaign string, runs ...string) {
+	t.Helper()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, name := range append([]string{campaign}, runs...) {
+			if _, err := DeleteMatching(ctx, rdb, "*"+name+"*"); err != nil {
+				t.Errorf("delete the keys of %s: %v", name, err)
+			}
+		}
+		for _, run := range runs {
+			rdb.ZRem(ctx, rkeys.Runs(), run)
+			rdb.SRem(ctx, rkeys.ResendRuns(), run)
+		}
+		rdb.ZRem(ctx, rkeys.Campaigns(), campaign)
+	})
 }
