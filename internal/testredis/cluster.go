@@ -244,24 +244,25 @@ func (s *SlotCheck) Problems() []string {
 	return append([]string(nil), s.problems...)
 }
 
-// DeleteRunsAtCleanup deletes, when the test ends, the keys of a campaign's runs and their
-// places in the shared lists (the run list, the campaign list, the resend set) that CreateRun
-// writes beside them. The campaign and run ids must be the
-// test's own (UniqueName): every key holding one is deleted.
+// DeleteRunsAtCleanup deletes, when the test ends, the keys of runs of campaign and their
+// places in the shared lists CreateRun writes beside them (the run list, the campaign's list,
+// the resend set); the campaign leaves the campaign list once it has no run left. The run ids
+// must be the test's own (UniqueName): every key holding one is deleted.
 func DeleteRunsAtCleanup(t testing.TB, rdb redis.UniversalClient, campaign string, runs ...string) {
 	t.Helper()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for _, name := range append([]string{campaign}, runs...) {
-			if _, err := DeleteMatching(ctx, rdb, "*"+name+"*"); err != nil {
-				t.Errorf("delete the keys of %s: %v", name, err)
-			}
-		}
 		for _, run := range runs {
+			if _, err := DeleteMatching(ctx, rdb, "*"+run+"*"); err != nil {
+				t.Errorf("delete the keys of %s: %v", run, err)
+			}
 			rdb.ZRem(ctx, rkeys.Runs(), run)
+			rdb.ZRem(ctx, rkeys.CampaignRuns(campaign), run)
 			rdb.SRem(ctx, rkeys.ResendRuns(), run)
 		}
-		rdb.ZRem(ctx, rkeys.Campaigns(), campaign)
+		if n, err := rdb.ZCard(ctx, rkeys.CampaignRuns(campaign)).Result(); err == nil && n == 0 {
+			rdb.ZRem(ctx, rkeys.Campaigns(), campaign)
+		}
 	})
 }
