@@ -152,7 +152,8 @@ func TestClusterSends(t *testing.T) {
 }
 
 // TestClusterSenders: `herald limits show` lists every sender with limiter state, on a
-// Cluster as on one Redis, whichever node holds the business's keys.
+// Cluster as on one Redis, whichever node holds the business's keys (a SCAN reaches one node:
+// go-redis sends one whose MATCH holds a hash tag, as Senders' does, to that tag's node).
 func TestClusterSenders(t *testing.T) {
 	cc := testredis.Cluster(t)
 	ctx := context.Background()
