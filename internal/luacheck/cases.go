@@ -14,13 +14,16 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // Case is one direct case of a package's script. Play runs it on rdb and returns the error
 // that says how the outcome differs from the wanted one (nil when it matches). Every key it
 // writes must contain id (letters, digits and dashes: safe in a key, a hash tag and a KEYS
-// pattern), by which its keys are deleted afterwards.
+// pattern), by which its keys are deleted afterwards. A case that can play only on a single
+// Redis (it needs a *redis.Client) returns an error saying it "needs a single-node client"
+// when given another: on the Cluster it is skipped.
 type Case struct {
 	// Script is the redis.NewScript variable the case plays.
 	Script string
@@ -66,12 +69,14 @@ func coverage(scripts []string, cases []Case) []string {
 	return out
 }
 
-// RunCases plays every case on miniredis always and, when HERALD_TEST_REDIS is set, on that
-// real Redis too (whose Lua, not miniredis's, runs the scripts), in the database it names;
-// without the variable the real-Redis run is skipped, saying how to run it. Each case gets a
-// fresh id and, on miniredis, a fresh server, where a key it wrote without its id fails it; on
-// real Redis its keys are deleted after it and nothing else is touched. scripts lists the
-// package's scripts (as given to Files): each must have at least one case.
+// RunCases plays every case on miniredis always; when HERALD_TEST_REDIS is set, on that real
+// Redis too (whose Lua, not miniredis's, runs the scripts), in the database it names; and
+// when HERALD_TEST_REDIS_CLUSTER is set, on that Redis Cluster (testredis.Cluster), where a
+// script whose KEYS lie in more than one slot fails its case. Without a variable its run is
+// skipped, saying how to run it. Each case gets a fresh id and, on miniredis, a fresh server,
+// where a key it wrote without its id fails it; on real Redis and the Cluster its keys are
+// deleted after it and nothing else is touched. scripts lists the package's scripts (as given
+// to Files): each must have at least one case.
 func RunCases(t *testing.T, scripts []string, cases []Case) {
 	t.Helper()
 	for _, p := range coverage(scripts, cases) {
@@ -101,33 +106,46 @@ func RunCases(t *testing.T, scripts []string, cases []Case) {
 		if url == "" {
 			t.Skipf("script cases on real Redis: set %s=redis://127.0.0.1:6379/15 to run them (each case's keys are deleted afterwards)", testredis.Env)
 		}
-		opts, err := redis.ParseURL(url)
+		rdb, err := redisx.Open(url)
 		if err != nil {
 			t.Fatalf("%s: %v", testredis.Env, err)
 		}
-		rdb := redis.NewClient(opts)
 		t.Cleanup(func() { rdb.Close() })
 		if err := rdb.Ping(ctx).Err(); err != nil {
-			t.Fatalf("%s=%s: %v", testredis.Env, url, err)
+			t.Fatalf("%s=%s: %v", testredis.Env, redisx.Redact(url), err)
 		}
-		for _, c := range cases {
-			t.Run(c.Script+"/"+c.Name, func(t *testing.T) {
-				id := caseID(c)
-				t.Cleanup(func() {
-					keys, err := rdb.Keys(ctx, "*"+id+"*").Result()
-					if err != nil {
-						t.Errorf("list the case's keys: %v", err)
-					}
-					if len(keys) > 0 {
-						rdb.Del(ctx, keys...)
-					}
-				})
-				if err := c.Play(ctx, rdb, id); err != nil {
-					t.Fatal(err)
+		playReal(t, rdb, cases)
+	})
+	// On a Cluster each case's keys must lie in one slot wherever a script takes several (the
+	// Cluster refuses the script otherwise, and testredis.Cluster's check names its keys).
+	t.Run("Cluster", func(t *testing.T) {
+		playReal(t, testredis.Cluster(t), cases)
+	})
+}
+
+// needsSingleNode is what a case's error says when it cannot play on a Cluster's client.
+const needsSingleNode = "needs a single-node client"
+
+// playReal plays every case on a real Redis or Cluster, deleting each case's keys after it.
+func playReal(t *testing.T, rdb redis.UniversalClient, cases []Case) {
+	ctx := context.Background()
+	for _, c := range cases {
+		t.Run(c.Script+"/"+c.Name, func(t *testing.T) {
+			id := caseID(c)
+			t.Cleanup(func() {
+				if _, err := testredis.DeleteMatching(ctx, rdb, "*"+id+"*"); err != nil {
+					t.Errorf("delete the case's keys: %v", err)
 				}
 			})
-		}
-	})
+			err := c.Play(ctx, rdb, id)
+			if _, cluster := rdb.(*redis.ClusterClient); cluster && err != nil && strings.Contains(err.Error(), needsSingleNode) {
+				t.Skipf("plays on a single Redis only: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
 
 // WantHash returns an error unless the hash at key holds exactly want, for a script case.

@@ -1,8 +1,9 @@
 // Package luacheck is the test support of a package's Redis scripts. Files checks that they
 // follow Herald's layout: each script is one lua/<name>.lua file of the package, embedded
 // (a go:embed string), with its KEYS/ARGV/reply contract in the comment at its top, and none
-// is written as a Go string. RunCases plays the package's table of script cases on miniredis always and
-// on real Redis when HERALD_TEST_REDIS is set. Only _test.go files import it.
+// is written as a Go string. RunCases plays the package's table of script cases on miniredis
+// always, on real Redis when HERALD_TEST_REDIS is set and on a Redis Cluster when
+// HERALD_TEST_REDIS_CLUSTER is set. Only _test.go files import it.
 package luacheck
 
 import (

@@ -3,6 +3,11 @@
 // reply lost after its command ran (ReplyDropper), a pipeline failed before it reached Redis
 // (FailPipelineOnce); WaitUntil polls for a condition with a deadline.
 //
+// HERALD_TEST_REDIS_CLUSTER (ClusterEnv) names a Redis Cluster for the cluster tier (cluster.go):
+// Cluster opens it as Herald does and fails a test whose scripts put their KEYS in more than one
+// slot (SlotCheck); ProxyClient plays tables written for a *redis.Client on it; tests name what
+// they write with UniqueName and delete it (DeleteAtCleanup, DeleteRunsAtCleanup), never flush.
+//
 // HERALD_TEST_REDIS names one database (redis://127.0.0.1:6379/15 in CI). `go test ./...` runs
 // packages at the same time, and a test that flushes its database would wipe another package's
 // keys, so each package whose tests flush takes its own offset below that database (mod 16):
