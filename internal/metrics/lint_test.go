@@ -120,7 +120,7 @@ func TestMetricsPassPromlint(t *testing.T) {
 		"herald_sends_total", "herald_connectly_request_duration_seconds", "herald_pace_wait_seconds", "herald_limit_waits_total",
 		"herald_scheduler_ticks_total", "herald_expanded_tasks_total", "herald_webhook_requests_total", "herald_webhook_events_total",
 		"herald_webhook_request_duration_seconds", "herald_webhook_parked_total", "herald_webhook_event_lag_seconds",
-		"herald_run_recipients", "herald_run_paused", "herald_daily_tier_used", "herald_daily_tier_limit", "herald_sender_rate_factor",
+		"herald_run_recipients", "herald_run_paused", "herald_runs_active", "herald_daily_tier_used", "herald_daily_tier_limit", "herald_sender_rate_factor",
 		"asynq_queue_tasks", "asynq_queue_size", "asynq_queue_latency_seconds", "asynq_queue_memory_usage_approx_bytes",
 		"asynq_queue_paused", "asynq_tasks_processed_total", "asynq_tasks_failed_total", "go_goroutines", "process_cpu_seconds_total",
 	} {
