@@ -20,7 +20,7 @@ import (
 func (a *app) queueCmd() *cobra.Command {
 	stats := viewCmd(a, view[[]report.QueueStat]{
 		Use: "stats", Short: "Tasks per state, processed and failed today, latency and pause state of every queue",
-		Args: cobra.NoArgs, JSONHelp: "print the queues as JSON", Text: report.PrintQueues,
+		Args: cobra.NoArgs, JSONHelp: "print the queues as JSON (size: the tasks but the completed ones)", Text: report.PrintQueues,
 		Read: func(_ context.Context, k conn, _ []string) ([]report.QueueStat, error) {
 			return report.Queues(asynq.NewInspectorFromRedisClient(k.rdb), slices.Collect(maps.Keys(campaigns.Queues)))
 		},

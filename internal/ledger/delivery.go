@@ -92,7 +92,13 @@ func (l *Ledger) ApplyDelivery(ctx context.Context, ev DeliveryEvent) (DeliveryV
 	if err != nil {
 		return "", "", err
 	}
-	return DeliveryVerdict(replyString(res[0])), fromLetter[replyString(res[1])], nil
+	verdict, prior := DeliveryVerdict(replyString(res[0])), fromLetter[replyString(res[1])]
+	if verdict == DeliveryApplied && prior == Unknown {
+		// The event settled an unknown recipient, which may have been the last thing the run
+		// waited for (its resend): the run may have completed.
+		l.unlistEnded(ctx, ev.Run)
+	}
+	return verdict, prior, nil
 }
 
 // Time-to-deliver histogram: bucket i holds samples up to latencyBase·√2^i; the last bucket

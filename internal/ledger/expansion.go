@@ -153,6 +153,9 @@ func (l *Ledger) FinishExpansion(ctx context.Context, runID string, total int) (
 	if err != nil {
 		return false, fmt.Errorf("ledger: finish expansion of run %s: %w", runID, err)
 	}
+	if n == 1 {
+		l.unlist(ctx, runID)
+	}
 	return n == 1, nil
 }
 
@@ -164,6 +167,9 @@ func (l *Ledger) CloseExpansion(ctx context.Context, runID string) (bool, error)
 	n, err := expandedCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID), rkeys.Counts(runID)}, "", l.nowMS()).Int64()
 	if err != nil {
 		return false, fmt.Errorf("ledger: close expansion of run %s: %w", runID, err)
+	}
+	if n == 1 {
+		l.unlist(ctx, runID)
 	}
 	return n == 1, nil
 }

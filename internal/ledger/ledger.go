@@ -175,15 +175,17 @@ func (l *Ledger) CreateRetryRun(ctx context.Context, r Run, picked []string) err
 	if n == 0 {
 		return fmt.Errorf("ledger: create run %s: %w", r.ID, ErrRunExists)
 	}
+	r.Status = RunRunning
 	if err := l.ListRun(ctx, r); err != nil {
 		return fmt.Errorf("%w: %w", ErrRunUnlisted, err)
 	}
 	return nil
 }
 
-// ListRun lists a run where `run ls` and the resend sweep find it: in the run list and its
-// campaign's (by creation time), its campaign in the campaign list (by its latest run), and,
-// when it resends unknown recipients (ResendAfter), in the set the sweep reads. Those keys
+// ListRun lists a run where `run ls`, the resend sweep and the run gauges find it: in the run
+// list and its campaign's (by creation time), its campaign in the campaign list (by its latest
+// run), when it resends unknown recipients (ResendAfter) in the set the sweep reads, and while
+// its Status is running or paused in the index of runs not yet ended (active.go). Those keys
 // live in other cluster slots than the run's, so they cannot be written by the script that
 // creates the run: CreateRun lists it right after, and every expansion step of the run lists
 // it again, so a listing lost to an error or a crash in between is written once the run
@@ -197,6 +199,9 @@ func (l *Ledger) ListRun(ctx context.Context, r Run) error {
 		p.ZAddGT(ctx, rkeys.Campaigns(), redis.Z{Score: created, Member: r.Campaign})
 		if r.ResendAfter > 0 {
 			p.SAdd(ctx, rkeys.ResendRuns(), r.ID)
+		}
+		if r.Status.Active() {
+			p.ZAddNX(ctx, rkeys.ActiveRuns(), redis.Z{Score: created, Member: r.ID})
 		}
 		return nil
 	})
@@ -335,7 +340,7 @@ func (l *Ledger) ClaimWith(ctx context.Context, a Address, d Delivery, token str
 		return Claim{}, err
 	}
 	keys, args := l.claimArgs(a, field, d, token)
-	return parseClaim(a.Run, claimCmd.Run(ctx, l.rdb, keys, args...))
+	return l.claimed(ctx, a.Run, claimCmd.Run(ctx, l.rdb, keys, args...))
 }
 
 // NewClaimToken returns a token for ClaimWith: 12 random letters and digits, unique among the
@@ -398,9 +403,9 @@ func (c *ClaimCmd) Result(ctx context.Context) (Claim, error) {
 		return Claim{}, c.err
 	}
 	if err := c.cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		return parseClaim(c.runID, claimCmd.Run(ctx, c.l.rdb, c.keys, c.args...))
+		return c.l.claimed(ctx, c.runID, claimCmd.Run(ctx, c.l.rdb, c.keys, c.args...))
 	}
-	return parseClaim(c.runID, c.cmd)
+	return c.l.claimed(ctx, c.runID, c.cmd)
 }
 
 // LoadScripts loads the send-path scripts into Redis, for pipelined use.
@@ -420,6 +425,17 @@ func (l *Ledger) claimArgs(a Address, field string, d Delivery, token string) ([
 	}
 	keys := []string{rkeys.Run(a.Run), rkeys.Counts(a.Run), rkeys.Codes(a.Run), rkeys.LedgerBucket(a.Run, a.Bucket)}
 	return keys, []any{field, policy, l.nowMS(), token}
+}
+
+// claimed reads a claim's reply. A claim that settled an earlier attempt's entry unknown may
+// have completed the run (it was the last entry): the run then leaves the index of runs not
+// yet ended.
+func (l *Ledger) claimed(ctx context.Context, runID string, c *redis.Cmd) (Claim, error) {
+	cl, err := parseClaim(runID, c)
+	if err == nil && cl.Verdict == VerdictUnknown {
+		l.unlistEnded(ctx, runID)
+	}
+	return cl, err
 }
 
 func parseClaim(runID string, c *redis.Cmd) (Claim, error) {
@@ -531,6 +547,9 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 		return FinishResult{}, err
 	}
 	out := FinishResult{Applied: replyInt(res[0]) == 1, RunCompleted: replyInt(res[1]) == 1, PausedFor: replyString(res[3])}
+	if out.RunCompleted {
+		l.unlist(ctx, runID)
+	}
 	if out.PausedFor != "" {
 		// The burst paused a follow-up run: list it where its parent finds it. The outcome is
 		// written whatever becomes of the listing (an error here would have it written

@@ -33,6 +33,7 @@ func realRedis(t *testing.T, runIDs ...string) *testBundle {
 				rdb.Del(ctx, keys...)
 			}
 			rdb.ZRem(ctx, rkeys.Runs(), id)
+			rdb.ZRem(ctx, rkeys.ActiveRuns(), id)
 			rdb.ZRem(ctx, rkeys.CampaignRuns("spring-sale"), id)
 		}
 		if n, _ := rdb.ZCard(ctx, rkeys.CampaignRuns("spring-sale")).Result(); n == 0 {

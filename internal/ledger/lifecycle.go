@@ -103,6 +103,7 @@ func (l *Ledger) Cancel(ctx context.Context, runID, reason string) (bool, int, e
 	if r.Status != RunCancelled {
 		return false, 0, nil
 	}
+	l.unlist(ctx, runID)
 	followups, err := l.PausedFollowups(ctx, runID)
 	if err != nil {
 		return cancelled, 0, fmt.Errorf("ledger: cancel run %s: %w", runID, err)
@@ -308,7 +309,12 @@ func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	return replyInt(res[1]) == 1, nil
+	skipped := replyInt(res[1]) == 1
+	if skipped {
+		// The skip may have been the run's last entry, which completes it.
+		l.unlistEnded(ctx, runID)
+	}
+	return skipped, nil
 }
 
 // Event is one outcome in a recipient's history.

@@ -156,14 +156,24 @@ func (l *Ledger) ReleaseForResend(ctx context.Context, runID, member string) (Re
 	if verdict == ResendEnqueue {
 		return ResendEnqueue, []byte(replyString(res[1])), nil
 	}
+	if verdict != ResendGone {
+		// The member left the resend set, which may have been the last thing the run waited
+		// for: the run may have completed.
+		l.unlistEnded(ctx, runID)
+	}
 	return verdict, nil, nil
 }
 
 // ResendEnqueued takes a member out of its run's resend set once its resend task exists.
 func (l *Ledger) ResendEnqueued(ctx context.Context, runID, member string) error {
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Unknown(runID), rkeys.UnknownPayloads(runID)}
-	if err := resendDoneCmd.Run(ctx, l.rdb, keys, member, l.nowMS()).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	n, err := resendDoneCmd.Run(ctx, l.rdb, keys, member, l.nowMS()).Int()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("ledger: run %s: resend of %s enqueued: %w", runID, shownMember(member), err)
+	}
+	if n == 1 {
+		// The member left the resend set, which may have completed the run.
+		l.unlistEnded(ctx, runID)
 	}
 	return nil
 }

@@ -27,7 +27,8 @@ type limitsCollector struct {
 }
 
 // NewLimitsCollector reports, read from Redis at scrape time: herald_daily_tier_used (unique
-// recipients in the rolling window), herald_daily_tier_limit (0 when unlimited),
+// recipients in the rolling window; absent when the tier is unlimited, as nothing counts
+// them then), herald_daily_tier_limit (0 when unlimited),
 // herald_sender_rate_factor{sender} (1 at the configured rate, less while the provider
 // throttles) and herald_sender_throttled_share{sender} (the share of the sender's requests
 // throttled over the controller's window).
@@ -35,7 +36,7 @@ func NewLimitsCollector(src LimitsSource) prometheus.Collector {
 	return &limitsCollector{
 		src: src,
 		used: prometheus.NewDesc("herald_daily_tier_used",
-			"Unique recipients messaged in the daily messaging tier's rolling window (business-wide).", nil, nil),
+			"Unique recipients messaged in the daily messaging tier's rolling window (business-wide); absent when the tier is unlimited (herald_daily_tier_limit 0), as nothing counts them then.", nil, nil),
 		limit: prometheus.NewDesc("herald_daily_tier_limit",
 			"The daily messaging tier in unique recipients; 0 when unlimited.", nil, nil),
 		factor: prometheus.NewDesc("herald_sender_rate_factor",
@@ -57,8 +58,12 @@ func (c *limitsCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	now := time.Now()
 	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(c.src.TierLimit))
-	if u, err := c.src.Limiter.DailyTier(ctx, c.src.Business, c.src.TierLimit, c.src.TierPeriod, now); err == nil {
-		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(u.Used))
+	// With the tier off no send records its recipient: a count would read 0 however many
+	// were messaged.
+	if c.src.TierLimit > 0 {
+		if u, err := c.src.Limiter.DailyTier(ctx, c.src.Business, c.src.TierLimit, c.src.TierPeriod, now); err == nil {
+			ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(u.Used))
+		}
 	}
 	for _, s := range c.src.Senders {
 		if b, err := c.src.Limiter.BackoffOf(ctx, s, now); err == nil {

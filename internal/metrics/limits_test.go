@@ -36,7 +36,7 @@ func TestLimitsCollector(t *testing.T) {
 # HELP herald_daily_tier_limit The daily messaging tier in unique recipients; 0 when unlimited.
 # TYPE herald_daily_tier_limit gauge
 herald_daily_tier_limit 250
-# HELP herald_daily_tier_used Unique recipients messaged in the daily messaging tier's rolling window (business-wide).
+# HELP herald_daily_tier_used Unique recipients messaged in the daily messaging tier's rolling window (business-wide); absent when the tier is unlimited (herald_daily_tier_limit 0), as nothing counts them then.
 # TYPE herald_daily_tier_used gauge
 herald_daily_tier_used 2
 # HELP herald_sender_rate_factor Share of the configured rate a sender runs at: below 1 while backing off after a throttle.
@@ -49,6 +49,24 @@ herald_sender_throttled_share{sender="+14155550100"} 0.025
 herald_sender_throttled_share{sender="+14155550101"} 0
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With the tier off (limits.messaging_tier: off, the default) nothing records the recipients
+// messaged: herald_daily_tier_used is left out rather than read 0, and the limit says 0.
+func TestLimitsCollectorTierOff(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	c := NewLimitsCollector(LimitsSource{Limiter: limits.New(rdb), Business: "biz"})
+	want := `
+# HELP herald_daily_tier_limit The daily messaging tier in unique recipients; 0 when unlimited.
+# TYPE herald_daily_tier_limit gauge
+herald_daily_tier_limit 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "herald_daily_tier_limit", "herald_daily_tier_used"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -39,8 +39,9 @@ func (f fakeQueues) GetQueueInfo(q string) (*asynq.QueueInfo, error) {
 func TestQueueCollector(t *testing.T) {
 	t.Parallel()
 	c := NewQueueCollector(fakeQueues{
+		// Size as asynq v0.26 counts it: the completed tasks too.
 		"herald:marketing": {Queue: "herald:marketing", Pending: 5, Active: 2, Scheduled: 1, Retry: 1, Archived: 3, Completed: 9,
-			Size: 12, Latency: 1500 * time.Millisecond, MemoryUsage: 4096, ProcessedTotal: 40, FailedTotal: 4, Paused: true},
+			Size: 21, Latency: 1500 * time.Millisecond, MemoryUsage: 4096, ProcessedTotal: 40, FailedTotal: 4, Paused: true},
 		"broken": nil,
 	})
 	want := `
@@ -56,6 +57,9 @@ asynq_queue_tasks{queue="herald:marketing",state="completed"} 9
 asynq_queue_tasks{queue="herald:marketing",state="pending"} 5
 asynq_queue_tasks{queue="herald:marketing",state="retry"} 1
 asynq_queue_tasks{queue="herald:marketing",state="scheduled"} 1
+# HELP asynq_queue_size Tasks in an asynq queue but the completed ones: pending, active, scheduled, retry, aggregating and archived.
+# TYPE asynq_queue_size gauge
+asynq_queue_size{queue="herald:marketing"} 12
 # HELP asynq_queue_latency_seconds How long the oldest pending task of the queue has waited.
 # TYPE asynq_queue_latency_seconds gauge
 asynq_queue_latency_seconds{queue="herald:marketing"} 1.5
@@ -67,7 +71,7 @@ asynq_tasks_failed_total{queue="herald:marketing"} 4
 asynq_tasks_processed_total{queue="herald:marketing"} 40
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
-		"asynq_queue_paused", "asynq_queue_tasks", "asynq_queue_latency_seconds", "asynq_tasks_failed_total", "asynq_tasks_processed_total"); err != nil {
+		"asynq_queue_paused", "asynq_queue_tasks", "asynq_queue_size", "asynq_queue_latency_seconds", "asynq_tasks_failed_total", "asynq_tasks_processed_total"); err != nil {
 		t.Fatal(err)
 	}
 	if n := testutil.CollectAndCount(c); n != 13 {
@@ -120,7 +124,7 @@ func TestMetricsPassPromlint(t *testing.T) {
 		"herald_sends_total", "herald_connectly_request_duration_seconds", "herald_pace_wait_seconds", "herald_limit_waits_total",
 		"herald_scheduler_ticks_total", "herald_expanded_tasks_total", "herald_webhook_requests_total", "herald_webhook_events_total",
 		"herald_webhook_request_duration_seconds", "herald_webhook_parked_total", "herald_webhook_event_lag_seconds",
-		"herald_run_recipients", "herald_run_paused", "herald_daily_tier_used", "herald_daily_tier_limit", "herald_sender_rate_factor",
+		"herald_run_recipients", "herald_run_paused", "herald_runs_active", "herald_daily_tier_used", "herald_daily_tier_limit", "herald_sender_rate_factor",
 		"asynq_queue_tasks", "asynq_queue_size", "asynq_queue_latency_seconds", "asynq_queue_memory_usage_approx_bytes",
 		"asynq_queue_paused", "asynq_tasks_processed_total", "asynq_tasks_failed_total", "go_goroutines", "process_cpu_seconds_total",
 	} {

@@ -33,7 +33,7 @@ func NewQueueCollector(in QueueInspector) prometheus.Collector {
 		tasks: prometheus.NewDesc("asynq_queue_tasks",
 			"Tasks in an asynq queue by state (active, pending, aggregating, scheduled, retry, archived, completed).", []string{"queue", "state"}, nil),
 		size: prometheus.NewDesc("asynq_queue_size",
-			"Tasks in an asynq queue: pending, active, scheduled, retry, aggregating and archived.", q, nil),
+			"Tasks in an asynq queue but the completed ones: pending, active, scheduled, retry, aggregating and archived.", q, nil),
 		latency: prometheus.NewDesc("asynq_queue_latency_seconds",
 			"How long the oldest pending task of the queue has waited.", q, nil),
 		memory: prometheus.NewDesc("asynq_queue_memory_usage_approx_bytes",
@@ -45,6 +45,14 @@ func NewQueueCollector(in QueueInspector) prometheus.Collector {
 		failed: prometheus.NewDesc("asynq_tasks_failed_total",
 			"Tasks of the queue whose processing failed.", q, nil),
 	}
+}
+
+// queueSize is the number of tasks in a queue that are not completed: pending, active,
+// scheduled, retry, aggregating and archived. asynq's own QueueInfo.Size (v0.26) adds the
+// completed tasks too, which the queues keep for their retention (a day for send tasks),
+// though its documentation says it does not.
+func queueSize(info *asynq.QueueInfo) int {
+	return info.Pending + info.Active + info.Scheduled + info.Retry + info.Aggregating + info.Archived
 }
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -72,7 +80,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		} {
 			gauge(c.tasks, float64(n), name, state)
 		}
-		gauge(c.size, float64(info.Size), name)
+		gauge(c.size, float64(queueSize(info)), name)
 		gauge(c.latency, info.Latency.Seconds(), name)
 		gauge(c.memory, float64(info.MemoryUsage), name)
 		paused := 0.0

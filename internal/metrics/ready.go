@@ -123,7 +123,7 @@ func (r *Readiness) probe(ctx context.Context) error {
 	stamp := strconv.FormatInt(r.cfg.Now().UnixMilli(), 10)
 	for _, k := range r.cfg.Keys {
 		if err := r.cfg.Redis.Set(ctx, k, stamp, r.cfg.KeyTTL).Err(); err != nil {
-			return fmt.Errorf("redis refuses writes: %w", err)
+			return fmt.Errorf("redis takes no write: %w", err)
 		}
 	}
 	return nil

@@ -408,3 +408,19 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// An unreachable Redis is reported as taking no write, with the dial error, not as refusing
+// writes: nothing answered to refuse them.
+func TestReadinessRedisUnreachable(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	addr := mr.Addr()
+	mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	r := NewReadiness(ReadinessConfig{Redis: rdb, Keys: []string{"herald:ready:test"}})
+	err := r.Check(context.Background())
+	if err == nil || !strings.HasPrefix(err.Error(), "redis takes no write: ") || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("Check = %v, want \"redis takes no write: \" and the dial error", err)
+	}
+}

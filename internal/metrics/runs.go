@@ -2,63 +2,84 @@ package metrics
 
 import (
 	"context"
+	"errors"
+	"strconv"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldmsg/herald/internal/ledger"
 )
 
+// MaxRunSeries is how many runs herald_run_recipients and herald_run_paused report at most:
+// the oldest running or paused ones (a run left paused is an old one). herald_runs_active
+// counts them all.
+const MaxRunSeries = 200
+
+// backfillBudget bounds the part of a scrape spent listing, once per deployment, the runs
+// created before the index of runs not yet ended existed (ledger.BackfillActiveRuns); a walk
+// cut short goes on at the next scrape.
+const backfillBudget = time.Second
+
 // runCollector reports the progress of active runs at scrape time.
 type runCollector struct {
-	l         *ledger.Ledger
-	recipient *prometheus.Desc
-	paused    *prometheus.Desc
+	l *ledger.Ledger
+	// max is MaxRunSeries; tests lower it.
+	max int
+	// backfilled is set once ledger.BackfillActiveRuns reported its walk done.
+	backfilled atomic.Bool
+	recipient  *prometheus.Desc
+	paused     *prometheus.Desc
+	active     *prometheus.Desc
 }
 
-// NewRunCollector reports herald_run_recipients{run, campaign, state} and herald_run_paused
-// for runs that are running or paused (among the 50 most recent), and herald_run_paused for
-// every paused follow-up run (RUN~RULE), read from the ledger at scrape time. Finished runs
-// drop out, so the label set stays small.
+// NewRunCollector reports, read from the ledger at scrape time: herald_run_recipients{run,
+// campaign, state} and herald_run_paused{run, campaign} for the MaxRunSeries oldest runs that
+// are running or paused, however many newer runs there are; herald_runs_active, the number of
+// runs running or paused, reported or not; and herald_run_paused for every paused follow-up
+// run (RUN~RULE). Ended runs drop out, so the label set stays small.
 func NewRunCollector(l *ledger.Ledger) prometheus.Collector {
+	return newRunCollector(l, MaxRunSeries)
+}
+
+func newRunCollector(l *ledger.Ledger, max int) *runCollector {
+	n := strconv.Itoa(max)
 	return &runCollector{
-		l: l,
+		l: l, max: max,
 		recipient: prometheus.NewDesc("herald_run_recipients",
-			"Recipients of an active run per ledger state.", []string{"run", "campaign", "state"}, nil),
+			"Recipients of a running or paused run per ledger state; only the "+n+" oldest such runs are reported (herald_runs_active counts them all).",
+			[]string{"run", "campaign", "state"}, nil),
 		paused: prometheus.NewDesc("herald_run_paused",
-			"1 when an active run is paused.", []string{"run", "campaign"}, nil),
+			"1 when a run is paused, 0 while it runs; only the "+n+" oldest running or paused runs are reported (herald_runs_active counts them all), and every paused follow-up run (RUN~RULE).",
+			[]string{"run", "campaign"}, nil),
+		active: prometheus.NewDesc("herald_runs_active",
+			"Runs running or paused, including those left out of herald_run_recipients and herald_run_paused beyond the "+n+" oldest.",
+			nil, nil),
 	}
 }
 
 func (c *runCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.recipient
 	ch <- c.paused
+	ch <- c.active
 }
+
+// maxExamined bounds how many listed runs one scrape reads, in case many ended runs are still
+// listed (each scrape drops those it finds).
+func (c *runCollector) maxExamined() int { return 5 * c.max }
 
 func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
-	ids, err := c.l.RecentRuns(ctx, "", 50)
-	if err != nil {
-		return
+	if !c.backfilled.Load() {
+		bctx, bcancel := context.WithTimeout(ctx, backfillBudget)
+		if done, _ := c.l.BackfillActiveRuns(bctx); done {
+			c.backfilled.Store(true)
+		}
+		bcancel()
 	}
-	for _, id := range ids {
-		r, err := c.l.GetRun(ctx, id)
-		if err != nil || (r.Status != ledger.RunRunning && r.Status != ledger.RunPaused) {
-			continue
-		}
-		counters, err := c.l.Counters(ctx, id)
-		if err != nil {
-			continue
-		}
-		for s, n := range counters.States {
-			ch <- prometheus.MustNewConstMetric(c.recipient, prometheus.GaugeValue, float64(n), r.ID, r.Campaign, string(s))
-		}
-		paused := 0.0
-		if r.Status == ledger.RunPaused {
-			paused = 1
-		}
-		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, paused, r.ID, r.Campaign)
-	}
+	c.collectRuns(ctx, ch)
 	// Follow-up runs (RUN~RULE) are not in the run list: a paused one is reported from the
 	// list of paused follow-ups, whatever the status of the run it follows.
 	followups, err := c.l.PausedFollowups(ctx, "")
@@ -68,4 +89,55 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range followups {
 		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, 1, r.ID, r.Campaign)
 	}
+}
+
+// collectRuns reports the oldest running or paused runs of the index of runs not yet ended,
+// dropping from it the runs it finds ended.
+func (c *runCollector) collectRuns(ctx context.Context, ch chan<- prometheus.Metric) {
+	var ended []string
+	reported, examined := 0, 0
+	var listed int64
+	for reported < c.max && examined < c.maxExamined() {
+		ids, n, err := c.l.ActiveRuns(ctx, examined, c.max)
+		if err != nil {
+			return
+		}
+		listed = n
+		for _, id := range ids {
+			r, err := c.l.GetRun(ctx, id)
+			switch {
+			case err != nil && !errors.Is(err, ledger.ErrRunNotFound):
+				continue
+			case err != nil || !r.Status.Active():
+				ended = append(ended, id)
+				continue
+			}
+			if reported == c.max {
+				continue
+			}
+			counters, err := c.l.Counters(ctx, id)
+			if err != nil {
+				continue
+			}
+			reported++
+			for s, n := range counters.States {
+				ch <- prometheus.MustNewConstMetric(c.recipient, prometheus.GaugeValue, float64(n), r.ID, r.Campaign, string(s))
+			}
+			paused := 0.0
+			if r.Status == ledger.RunPaused {
+				paused = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, paused, r.ID, r.Campaign)
+		}
+		examined += len(ids)
+		if len(ids) < c.max {
+			break
+		}
+	}
+	// Ended runs still listed go: their step that should have taken them out failed, or an
+	// expansion step listed them again as they ended. The next scrape finds the index right.
+	if c.l.DropEnded(ctx, ended...) == nil {
+		listed -= int64(len(ended))
+	}
+	ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(max(listed, 0)))
 }

@@ -12,8 +12,10 @@ import (
 
 // QueueStat is one asynq queue as `queue stats --json` prints it.
 type QueueStat struct {
-	Queue           string  `json:"queue"`
-	Paused          bool    `json:"paused"`
+	Queue  string `json:"queue"`
+	Paused bool   `json:"paused"`
+	// Size counts the queue's tasks but the completed ones (kept for their retention):
+	// pending, active, scheduled, retry, aggregating and archived.
 	Size            int     `json:"size"`
 	Pending         int     `json:"pending"`
 	Active          int     `json:"active"`
@@ -47,7 +49,10 @@ func Queues(in *asynq.Inspector, always []string) ([]QueueStat, error) {
 			out = append(out, QueueStat{Queue: q}) // a queue that has never held a task
 			continue
 		}
-		out = append(out, QueueStat{Queue: q, Paused: info.Paused, Size: info.Size, Pending: info.Pending,
+		// asynq's own info.Size (v0.26) adds the completed tasks too, though its documentation
+		// says it does not.
+		size := info.Pending + info.Active + info.Scheduled + info.Retry + info.Aggregating + info.Archived
+		out = append(out, QueueStat{Queue: q, Paused: info.Paused, Size: size, Pending: info.Pending,
 			Active: info.Active, Scheduled: info.Scheduled, Retry: info.Retry, Archived: info.Archived,
 			Completed: info.Completed, ProcessedToday: info.Processed, FailedToday: info.Failed,
 			LatencySeconds: info.Latency.Seconds(), MemoryUsageByte: info.MemoryUsage})

@@ -16,6 +16,20 @@ const Prefix = "herald:"
 // Runs is a sorted set of run ids scored by creation time (unix milliseconds).
 func Runs() string { return Prefix + "runs" }
 
+// ActiveRuns is a sorted set of the ids of runs not yet ended (running or paused), scored by
+// creation time (unix milliseconds), from which herald_run_recipients and herald_run_paused
+// are reported. Like Runs it has no hash tag, so it lives in another Cluster slot than the
+// runs' keys and no run script writes it: a run is added with the run lists (ledger.ListRun,
+// after the run is stored and again by every expansion step) and taken out by the Go call
+// that saw it end (a cancel, the outcome that completed it); a run found ended while listed
+// is dropped by whoever reads it (the metrics collector).
+func ActiveRuns() string { return Prefix + "runs:active" }
+
+// ActiveRunsBackfill is how far the one walk of Runs that lists the running and paused runs
+// created before ActiveRuns existed has gone: a position in Runs (oldest first), "done" once
+// the walk reached its end.
+func ActiveRunsBackfill() string { return Prefix + "runs:active:backfill" }
+
 // Campaigns is a sorted set of campaign ids scored by their latest run's creation time.
 func Campaigns() string { return Prefix + "campaigns" }
 

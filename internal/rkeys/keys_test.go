@@ -17,6 +17,8 @@ func TestKeyShapes(t *testing.T) {
 		want string
 	}{
 		{"Runs", rkeys.Runs(), "herald:runs"},
+		{"ActiveRuns", rkeys.ActiveRuns(), "herald:runs:active"},
+		{"ActiveRunsBackfill", rkeys.ActiveRunsBackfill(), "herald:runs:active:backfill"},
 		{"Campaigns", rkeys.Campaigns(), "herald:campaigns"},
 		{"CampaignRuns", rkeys.CampaignRuns("spring"), "herald:campaign:spring:runs"},
 		{"Run", rkeys.Run("R1"), "herald:run:{R1}"},
