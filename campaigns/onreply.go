@@ -54,10 +54,13 @@ const (
 	MaxReplyDelay = 7 * 24 * time.Hour
 	// MaxSessionReplyDelay is the longest delay of a follow-up that is a session message
 	// without a template: the 24-hour window less an hour, since the worker counts a window
-	// closed a margin before it closes (worker.window_margin, 2m by default, at most 1h) and
-	// a send may wait for its slot. A longer delay would find the window closed, or closing,
+	// closed a margin before it closes (worker.window_margin, 2m by default) plus the longest
+	// the send may still wait for its slot (retry.keep_place_for plus three times
+	// retry.max_pace_wait). The config keeps those within servicewindow.MaxAhead, short of
+	// the hour by servicewindow.FollowupLate, so a follow-up at this delay is still sent when
+	// its task runs a little late. A longer delay would find the window closed, or closing,
 	// every time.
-	MaxSessionReplyDelay = servicewindow.Length - time.Hour
+	MaxSessionReplyDelay = servicewindow.Length - servicewindow.MaxAhead - servicewindow.FollowupLate
 	// MaxReplyRules is the most rules a campaign may have.
 	MaxReplyRules = 32
 	// MaxReplyValues is the most values of one button, list_row or keyword match.
