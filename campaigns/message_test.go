@@ -111,6 +111,18 @@ func TestSessionParse(t *testing.T) {
 		wantEqual(t, "category", "marketing", d.Template.Category)
 	})
 
+	t.Run("LocationAtTheOrigin", func(t *testing.T) {
+		t.Parallel()
+		// 0,0 written out is a place like any other.
+		d, err := campaigns.Parse("s.yaml", []byte(sessionCampaign("  location: {latitude: 0, longitude: 0, name: Null Island}\n")))
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		if l := d.Message.Location; l.Latitude == nil || *l.Latitude != 0 || l.Longitude == nil || *l.Longitude != 0 {
+			t.Fatalf("location %+v", l)
+		}
+	})
+
 	t.Run("TemplateCampaignIsNoSession", func(t *testing.T) {
 		t.Parallel()
 		d, err := campaigns.Parse("t.yaml", []byte("id: t\ntemplate: {name: x, language: en}\naudience: {file: a.csv}\n"))
@@ -169,6 +181,11 @@ func TestSessionParse(t *testing.T) {
 			[]string{"b.yaml:4:8: message.raw: want a mapping (a JSON object)"}},
 		{"RawTemplateBroken", sessionCampaign("  raw:\n    text: \"{{ .x \"\n"),
 			[]string{"b.yaml:5:11: message.raw.text: template: 1: unclosed action"}},
+		// A missing coordinate is not 0: the pin would go to 0,0.
+		{"LocationWithoutLatitude", sessionCampaign("  location: {longitude: 2.35, name: Paris}\n"),
+			[]string{"b.yaml:4:13: message.location.latitude: required"}},
+		{"LocationWithoutCoordinates", sessionCampaign("  location:\n    name: Paris\n"),
+			[]string{"b.yaml:5:5: message.location.latitude: required", "b.yaml:5:5: message.location.longitude: required"}},
 		{"BadAttachmentURL", sessionCampaign("  attachment: {type: image, url: \"ftp://x.example/a.png\"}\n"),
 			[]string{"b.yaml:4:34: message.attachment.url: the value is not an absolute http(s) URL"}},
 	}

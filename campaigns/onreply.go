@@ -1,6 +1,7 @@
 package campaigns
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -53,10 +54,13 @@ const (
 	MaxReplyDelay = 7 * 24 * time.Hour
 	// MaxSessionReplyDelay is the longest delay of a follow-up that is a session message
 	// without a template: the 24-hour window less an hour, since the worker counts a window
-	// closed a margin before it closes (worker.window_margin, 2m by default, at most 1h) and
-	// a send may wait for its slot. A longer delay would find the window closed, or closing,
+	// closed a margin before it closes (worker.window_margin, 2m by default) plus the longest
+	// the send may still wait for its slot (retry.keep_place_for plus three times
+	// retry.max_pace_wait). The config keeps those within servicewindow.MaxAhead, short of
+	// the hour by servicewindow.FollowupLate, so a follow-up at this delay is still sent when
+	// its task runs a little late. A longer delay would find the window closed, or closing,
 	// every time.
-	MaxSessionReplyDelay = servicewindow.Length - time.Hour
+	MaxSessionReplyDelay = servicewindow.Length - servicewindow.MaxAhead - servicewindow.FollowupLate
 	// MaxReplyRules is the most rules a campaign may have.
 	MaxReplyRules = 32
 	// MaxReplyValues is the most values of one button, list_row or keyword match.
@@ -205,6 +209,47 @@ type ReplyMessage struct {
 // decodeNode keeps the node.
 func (m *ReplyMessage) decodeNode(_ *decoder, n *yaml.Node, _ string) { m.Node = n }
 
+var sessionContentType = reflect.TypeOf(connectly.SessionContent{})
+
+// unknownKeys reports the keys of the message that a session message does not declare, as
+// for the campaign-level message: at each key's place, under field (on_reply[0].message).
+// The decoder would drop them, and the follow-up would go out without the part they meant
+// (a reply_button: for reply_buttons: sends plain text).
+func (m ReplyMessage) unknownKeys(file, field string) Errors {
+	return unknownKeys(file, m.Node, sessionContentType, field+".")
+}
+
+// Content decodes the message as the session message it is. A key a session message does not
+// declare is an error (*UnknownKeysError), so the follow-up is not sent without the part the
+// key meant; a campaign that validates has none.
+func (m ReplyMessage) Content() (connectly.SessionContent, error) {
+	var c connectly.SessionContent
+	if m.Node == nil {
+		return c, errors.New("no message")
+	}
+	if errs := m.unknownKeys("", "message"); len(errs) > 0 {
+		return c, &UnknownKeysError{Problems: errs}
+	}
+	if err := m.Node.Decode(&c); err != nil {
+		return c, fmt.Errorf("message: %w", err)
+	}
+	return c, nil
+}
+
+// UnknownKeysError is ReplyMessage.Content's error for the keys of a message that a session
+// message does not declare: the problems campaign validation reports for them.
+type UnknownKeysError struct {
+	Problems Errors
+}
+
+func (e *UnknownKeysError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = fmt.Sprintf("%s: %s (line %d)", p.Field, p.Msg, p.Line)
+	}
+	return strings.Join(parts, "; ")
+}
+
 // IsZero reports whether the rule has no message.
 func (m ReplyMessage) IsZero() bool { return m.Node == nil }
 
@@ -322,6 +367,9 @@ func (d *Definition) validateOnReply(path string, root *yaml.Node) Errors {
 		}
 		field := fmt.Sprintf("%s[%d]", prefix, i)
 		errs = append(errs, unknownKeys(path, rn, reflect.TypeOf(ReplyRule{}), field+".")...)
+		if !r.Message.IsZero() {
+			errs = append(errs, r.Message.unknownKeys(path, field+".message")...)
+		}
 		// add reports a problem with the rule's key (the rule itself for "").
 		add := func(key, msg string) {
 			if key == "" {

@@ -119,6 +119,14 @@ func TestOnReplyErrors(t *testing.T) {
 			[]string{"on_reply.rules: want at least one rule"}},
 		{"UnknownRuleKey", "on_reply:\n  - any: true\n    none: true\n    delai: 5m\n",
 			[]string{"c.yaml:7:5: on_reply[0].delai: unknown key \"delai\" (did you mean \"delay\"?)"}},
+		// A follow-up message's keys are checked as the campaign-level message's: a misspelt
+		// one would be dropped and the follow-up sent without it.
+		{"UnknownMessageKey", "on_reply:\n  - any: true\n    message: {text: \"Choose\", reply_button: {buttons: [{id: x, text: \"X\"}]}}\n",
+			[]string{"c.yaml:6:31: on_reply[0].message.reply_button: unknown key \"reply_button\" (did you mean \"reply_buttons\"?)"}},
+		{"UnknownAttachmentKey", "on_reply:\n  rules:\n    - any: true\n      message:\n        attachment: {type: document, url: \"https://example.com/a.pdf\", file_name: a.pdf}\n",
+			[]string{"c.yaml:8:72: on_reply.rules[0].message.attachment.file_name: unknown key \"file_name\" (did you mean \"filename\"?)"}},
+		{"UnknownButtonsKey", "on_reply:\n  - any: true\n    message:\n      text: Pick\n      reply_buttons: {foter: Thanks, buttons: [{id: x, text: X}]}\n",
+			[]string{"c.yaml:8:23: on_reply[0].message.reply_buttons.foter: unknown key \"foter\" (did you mean \"footer\"?)"}},
 		{"DuplicateName", "on_reply:\n  - {name: a, any: true, none: true}\n  - {name: a, keyword: x, none: true}\n",
 			[]string{"on_reply[1].name: \"a\" is also the id of on_reply[0]"}},
 		{"PositionalName", "on_reply:\n  - {name: r2, any: true, none: true}\n",

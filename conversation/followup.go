@@ -454,14 +454,13 @@ func Payload(f FollowupOf) (campaigns.SendPayload, error) {
 	return p, nil
 }
 
-// MessageOf decodes a rule's session message.
+// MessageOf decodes a rule's session message. A key a session message does not declare is an
+// error (*campaigns.UnknownKeysError), as campaign validation reports it: a follow-up with one
+// is skipped (SkipRender) rather than sent without the part the key meant.
 func MessageOf(rule *campaigns.ReplyRule) (connectly.SessionContent, error) {
-	var c connectly.SessionContent
-	if rule.Message.Node == nil {
-		return c, errors.New("no message")
-	}
-	if err := rule.Message.Node.Decode(&c); err != nil {
-		return c, fmt.Errorf("on_reply rule %s: message: %w", rule.ID(), err)
+	c, err := rule.Message.Content()
+	if err != nil {
+		return c, fmt.Errorf("on_reply rule %s: %w", rule.ID(), err)
 	}
 	return c, nil
 }

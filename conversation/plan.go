@@ -3,6 +3,7 @@ package conversation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
@@ -39,7 +40,12 @@ func CheckOnReply(ctx context.Context, def *campaigns.Definition, open func() (T
 			return campaigns.FieldError{File: def.Path, Line: at.Line, Column: at.Column, Field: f, Msg: msg}.Error()
 		}
 		content, err := MessageOf(&rules[i])
-		if err != nil {
+		var unknown *campaigns.UnknownKeysError
+		switch {
+		case errors.As(err, &unknown):
+			// Campaign validation reports each unknown key at its own place.
+			continue
+		case err != nil:
 			errs = append(errs, problem(field, err.Error()))
 			continue
 		}

@@ -118,6 +118,7 @@ type Worker struct {
 	// WindowMargin is how long before its close the worker counts a customer service window
 	// as closed when it decides whether a session message goes (the fallback template goes,
 	// or none); the longest wait for a slot is added to it. 0 counts it open until it closes.
+	// With that wait it must fit in servicewindow.MaxAhead (checkWindowMargin).
 	WindowMargin Duration `yaml:"window_margin"`
 }
 
@@ -733,6 +734,32 @@ type Error struct {
 	Env string
 }
 
+// checkWindowMargin keeps worker.window_margin, with the longest a session send may still
+// wait after its window check, within servicewindow.MaxAhead: the worker sends a session
+// message only while its window stays open for the two, and an on_reply follow-up at its
+// longest delay (campaigns.MaxSessionReplyDelay) must still find it so. The wait is the
+// worker's gateAhead: keeping its place (retry.keep_place_for, none when off), then its slot,
+// booked at most retry.max_pace_wait ahead, up to three times.
+func (c *Config) checkWindowMargin() error {
+	m := c.Worker.WindowMargin.D()
+	pace := c.Retry.MaxPaceWait.D()
+	if pace <= 0 {
+		pace = limits.DefaultMaxWait // as the limits read it
+	}
+	keep := max(c.Retry.KeepPlaceFor.D(), 0)
+	wait := keep + 3*pace
+	if m+wait <= servicewindow.MaxAhead {
+		return nil
+	}
+	wants := fmt.Sprintf("with the send's longest wait after its window check (retry.keep_place_for %v + 3 × retry.max_pace_wait %v) "+
+		"it must fit in %v, so that an on_reply session follow-up at its longest delay (%s after the reply) still goes", keep, pace,
+		servicewindow.MaxAhead, strings.TrimSuffix((servicewindow.Length-servicewindow.MaxAhead-servicewindow.FollowupLate).String(), "0m0s"))
+	if wait > servicewindow.MaxAhead {
+		return &Error{Key: "worker.window_margin", Msg: fmt.Sprintf("%v: no margin fits: %s; lower retry.max_pace_wait or retry.keep_place_for", m, wants)}
+	}
+	return &Error{Key: "worker.window_margin", Msg: fmt.Sprintf("%v: at most %v: %s", m, servicewindow.MaxAhead-wait, wants)}
+}
+
 // Error reads "herald.yaml:4:11: senders[0].number: ..." for a value written in the file (as
 // campaign files' errors do), else "config: key: ...", with the variable that set it if any.
 func (e *Error) Error() string {
@@ -978,8 +1005,8 @@ func (c *Config) Validate() error {
 		// config wait alike.
 		c.Worker.ShutdownTimeout = c.Connectly.Timeout + Duration(sendpolicy.ShutdownGrace)
 	}
-	if c.Worker.WindowMargin.D() < 0 || c.Worker.WindowMargin.D() > time.Hour {
-		return &Error{Key: "worker.window_margin", Msg: fmt.Sprintf("%v: want 0s to 1h", c.Worker.WindowMargin.D())}
+	if m := c.Worker.WindowMargin.D(); m < 0 {
+		return &Error{Key: "worker.window_margin", Msg: fmt.Sprintf("%v: must not be negative (0s counts a window open until it closes)", m)}
 	}
 	if c.Retry.MaxAttempts < 1 {
 		return &Error{Key: "retry.max_attempts", Msg: "must be at least 1"}
@@ -992,6 +1019,9 @@ func (c *Config) Validate() error {
 	}
 	if k := c.Retry.KeepPlaceFor; !k.IsOff() && (k.D() == 0 || k.D() > 5*time.Minute) {
 		return &Error{Key: "retry.keep_place_for", Msg: fmt.Sprintf("%v: want off (reschedule at once) or up to 5m", k.D())}
+	}
+	if err := c.checkWindowMargin(); err != nil {
+		return err
 	}
 	if c.Limits.TierPeriod.D() < time.Second {
 		return &Error{Key: "limits.tier_window", Msg: "must be at least 1s (Meta's window is 24h)"}

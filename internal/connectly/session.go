@@ -151,10 +151,12 @@ var AttachmentTypes = []string{"image", "video", "audio", "document"}
 // Location is a map pin. The reference's page is cut off after "latitude, l..."; name and
 // address are from public client code (reference 3.1).
 type Location struct {
-	Latitude  float64 `yaml:"latitude" json:"latitude"`
-	Longitude float64 `yaml:"longitude" json:"longitude"`
-	Name      string  `yaml:"name,omitempty" json:"name,omitempty"`
-	Address   string  `yaml:"address,omitempty" json:"address,omitempty"`
+	// Latitude and Longitude are required: nil when not given, since 0 is a coordinate like
+	// any other (a pin at 0,0 written out is sent as written).
+	Latitude  *float64 `yaml:"latitude" json:"latitude"`
+	Longitude *float64 `yaml:"longitude" json:"longitude"`
+	Name      string   `yaml:"name,omitempty" json:"name,omitempty"`
+	Address   string   `yaml:"address,omitempty" json:"address,omitempty"`
 }
 
 // ReplyButtons is an interactive message with up to three buttons; SessionContent.Text is its
@@ -557,16 +559,22 @@ func (a *Attachment) validate(v *validator) {
 }
 
 func (l *Location) validate(v *validator) {
-	if math.IsNaN(l.Latitude) || l.Latitude < -90 || l.Latitude > 90 {
-		v.add("location.latitude", "%v: want -90 to 90", l.Latitude)
-	}
-	if math.IsNaN(l.Longitude) || l.Longitude < -180 || l.Longitude > 180 {
-		v.add("location.longitude", "%v: want -180 to 180", l.Longitude)
-	}
+	coordinate(v, "location.latitude", l.Latitude, 90)
+	coordinate(v, "location.longitude", l.Longitude, 180)
 	// Neither the reference nor Meta's location message docs (as far as we know) give a length
 	// for name or address, so none is checked here; Meta may still refuse a very long one.
 	v.text("location.name", l.Name, false, 0)
 	v.text("location.address", l.Address, false, 0)
+}
+
+// coordinate checks a latitude or longitude: given, and within -limit..limit.
+func coordinate(v *validator, field string, c *float64, limit float64) {
+	switch {
+	case c == nil:
+		v.add(field, "required")
+	case math.IsNaN(*c) || *c < -limit || *c > limit:
+		v.add(field, "%v: want %v to %v", *c, -limit, limit)
+	}
 }
 
 func (rb *ReplyButtons) validate(v *validator) {
@@ -781,7 +789,8 @@ func (w Wire) EncodeSession(msg SessionMessage) ([]byte, error) {
 		body.Attachments = []wireAttachment{{Type: a.Type, URL: a.URL, Caption: a.Caption, Filename: a.Filename}}
 	}
 	if l := c.Location; l != nil {
-		body.Location = &wireLocation{Latitude: l.Latitude, Longitude: l.Longitude, Name: l.Name, Address: l.Address}
+		// Validate has made sure both coordinates are given.
+		body.Location = &wireLocation{Latitude: *l.Latitude, Longitude: *l.Longitude, Name: l.Name, Address: l.Address}
 	}
 	if rb := c.ReplyButtons; rb != nil {
 		w := &wireReplyButtons{Buttons: make([]wireButton, len(rb.Buttons)), Header: optText(rb.Header), Footer: optText(rb.Footer)}

@@ -80,11 +80,11 @@ func FuzzSessionMessage(f *testing.F) {
 		content, err := json.Marshal(m.Content)
 		if err != nil {
 			// Coordinates go through the float arguments below.
-			content = []byte(`{"location":{}}`)
+			content = []byte(`{"location":{"latitude":0,"longitude":0}}`)
 		}
 		lat, lon := 0.0, 0.0
-		if m.Content.Location != nil {
-			lat, lon = m.Content.Location.Latitude, m.Content.Location.Longitude
+		if l := m.Content.Location; l != nil && l.Latitude != nil && l.Longitude != nil {
+			lat, lon = *l.Latitude, *l.Longitude
 		}
 		f.Add(content, m.To, []byte(m.CallbackData), lat, lon, tc.bsuid == connectly.BSUIDInUserID)
 	}
@@ -98,8 +98,15 @@ func FuzzSessionMessage(f *testing.F) {
 		if err := json.Unmarshal(content, &c); err != nil {
 			return
 		}
-		if c.Location != nil {
-			c.Location.Latitude, c.Location.Longitude = lat, lon
+		// A coordinate the content gives takes the float argument (JSON has no NaN); one it
+		// lacks stays missing.
+		if l := c.Location; l != nil {
+			if l.Latitude != nil {
+				l.Latitude = &lat
+			}
+			if l.Longitude != nil {
+				l.Longitude = &lon
+			}
 		}
 		msg := connectly.SessionMessage{To: to, Content: c}
 		if len(callback) > 0 {

@@ -60,11 +60,11 @@ var sessionCases = []struct {
 		m.Content = connectly.SessionContent{Attachment: &connectly.Attachment{Type: "document", URL: "https://example.com/invoice-12345.pdf", Caption: "Your invoice", Filename: "invoice-12345.pdf"}}
 	}},
 	{"location", "", func(m *connectly.SessionMessage) {
-		m.Content = connectly.SessionContent{Location: &connectly.Location{Latitude: 37.7749, Longitude: -122.4194, Name: "Herald HQ", Address: "1 Market St, San Francisco"}}
+		m.Content = connectly.SessionContent{Location: &connectly.Location{Latitude: coord(37.7749), Longitude: coord(-122.4194), Name: "Herald HQ", Address: "1 Market St, San Francisco"}}
 	}},
 	{"location_origin", "", func(m *connectly.SessionMessage) {
-		// 0,0 is a place: both coordinates are always sent.
-		m.Content = connectly.SessionContent{Location: &connectly.Location{}}
+		// 0,0 written out is a place: both coordinates are sent.
+		m.Content = connectly.SessionContent{Location: &connectly.Location{Latitude: coord(0), Longitude: coord(0)}}
 	}},
 	{"reply_buttons", "", func(m *connectly.SessionMessage) {
 		rb := threeButtons()
@@ -418,11 +418,15 @@ func TestSessionValidate(t *testing.T) {
 		}, "text", "use attachment.caption"},
 
 		// Location.
-		{"LocationCorners", loc(connectly.Location{Latitude: -90, Longitude: 180}), "", ""},
-		{"LatitudeOver", loc(connectly.Location{Latitude: 90.5}), "location.latitude", "-90 to 90"},
-		{"LongitudeUnder", loc(connectly.Location{Longitude: -180.01}), "location.longitude", "-180 to 180"},
-		{"LatitudeNaN", loc(connectly.Location{Latitude: math.NaN()}), "location.latitude", "NaN"},
-		{"LongitudeInf", loc(connectly.Location{Longitude: math.Inf(1)}), "location.longitude", "-180 to 180"},
+		{"LocationCorners", loc(connectly.Location{Latitude: coord(-90), Longitude: coord(180)}), "", ""},
+		{"LatitudeOver", loc(connectly.Location{Latitude: coord(90.5), Longitude: coord(0)}), "location.latitude", "-90 to 90"},
+		{"LongitudeUnder", loc(connectly.Location{Latitude: coord(0), Longitude: coord(-180.01)}), "location.longitude", "-180 to 180"},
+		{"LatitudeNaN", loc(connectly.Location{Latitude: coord(math.NaN()), Longitude: coord(0)}), "location.latitude", "NaN"},
+		{"LongitudeInf", loc(connectly.Location{Latitude: coord(0), Longitude: coord(math.Inf(1))}), "location.longitude", "-180 to 180"},
+		// A missing coordinate is not 0: the pin would be sent to 0,0.
+		{"LatitudeMissing", loc(connectly.Location{Longitude: coord(-8.61), Name: "Shop"}), "location.latitude", "required"},
+		{"LongitudeMissing", loc(connectly.Location{Latitude: coord(41.15)}), "location.longitude", "required"},
+		{"CoordinatesMissing", loc(connectly.Location{Name: "Shop"}), "location.latitude", "required"},
 		{"TextWithLocation", func(m *connectly.SessionMessage) {
 			m.Content = connectly.SessionContent{Text: "here", Location: &connectly.Location{}}
 		}, "text", "not allowed with a location"},
@@ -667,3 +671,6 @@ func TestMapStringsFieldsAndErrors(t *testing.T) {
 		t.Error("MapStrings result shares memory with the original")
 	}
 }
+
+// coord is a coordinate given explicitly.
+func coord(c float64) *float64 { return &c }

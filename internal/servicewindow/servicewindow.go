@@ -26,6 +26,21 @@ const Length = 24 * time.Hour
 // refused. Tracker.SetMargin changes it.
 const DefaultMargin = 2 * time.Minute
 
+// MaxAhead is the furthest ahead of its close a session message's window check may count a
+// window closed: the tracker's margin (worker.window_margin) plus the longest the worker's
+// send may still wait after the check (OpenFor's ahead: retry.keep_place_for plus three times
+// retry.max_pace_wait). The config refuses a margin that takes the two past it. It keeps
+// FollowupLate of the hour an on_reply session follow-up's longest delay leaves in the window
+// (campaigns.MaxSessionReplyDelay, Length less an hour): such a follow-up, delayed to the
+// limit after the reply that opened the window, still finds the window usable when its task
+// is checked up to FollowupLate after it is due.
+const MaxAhead = time.Hour - FollowupLate
+
+// FollowupLate is how late after it is due a delayed session message may be checked and still
+// find its window usable at the longest delay campaigns accept (MaxAhead): its task waits for
+// the delayed-task poll and a free worker, and a window is recorded to the second.
+const FollowupLate = 5 * time.Minute
+
 // ttlGrace keeps a bucket in Redis a little past the close of its newest window, so a clock
 // running behind Redis's on another host never loses an open window. Whether a window is open
 // is decided from the recorded time, never from the TTL.

@@ -1,0 +1,54 @@
+package conversation_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/conversation"
+)
+
+// A follow-up location without a coordinate is refused by campaign validate, as the
+// campaign-level message's is, not sent as a pin at 0,0; 0,0 written out is valid.
+func TestValidateFollowUpLocationCoordinates(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.csv"), []byte("phone\n+15550000001\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	validate := func(message string) []string {
+		t.Helper()
+		path := filepath.Join(dir, "c.yaml")
+		src := "id: promo\ntemplate: {name: promo, language: en_US}\naudience: {file: a.csv}\non_reply:\n" +
+			"  - keyword: where\n    message: " + message + "\n"
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := campaigns.Validate(path, campaigns.ValidateOptions{OnReply: func(def *campaigns.Definition) ([]string, []string) {
+			return conversation.CheckOnReply(context.Background(), def, nil)
+		}})
+		out := make([]string, len(r.Problems))
+		for i, p := range r.Problems {
+			out[i] = p.Field + ": " + p.Msg
+		}
+		return out
+	}
+	wantEqual := func(name string, want, got []string) {
+		t.Helper()
+		if len(want) != len(got) {
+			t.Fatalf("%s: problems %q, want %q", name, got, want)
+		}
+		for i := range want {
+			if want[i] != got[i] {
+				t.Fatalf("%s: problems %q, want %q", name, got, want)
+			}
+		}
+	}
+	wantEqual("no latitude", []string{"on_reply[0].message.location.latitude: required"},
+		validate("{location: {longitude: -9.14, name: Store}}"))
+	wantEqual("no coordinates", []string{"on_reply[0].message.location.latitude: required", "on_reply[0].message.location.longitude: required"},
+		validate("{location: {name: Store}}"))
+	wantEqual("0,0", []string{}, validate("{location: {latitude: 0, longitude: 0}}"))
+}
