@@ -345,7 +345,7 @@ func (b *Booking) GiveBack(ctx context.Context, how Spent) error {
 		room = true
 	}
 	give := &Request{Keys: b.req.Keys, Limits: make([]Limit, len(b.req.Limits)), Tier: b.req.Tier, Cap: b.req.Cap,
-		Adaptive: b.req.Adaptive, Now: b.req.Now}
+		Adaptive: b.req.Adaptive}
 	if rates {
 		copy(give.Limits, b.req.Limits)
 		give.Limits[LimPair] = Limit{}
@@ -367,10 +367,15 @@ func (b *Booking) GiveBack(ctx context.Context, how Spent) error {
 }
 
 // Adopt takes over the room in the tier and the cap that old (a late booking given back as
-// Late) still holds, so it goes back with this booking.
+// Late) still holds, so it goes back with this booking. When this booking wrote no tier
+// member of its own (refused, or an open window), the member keeps the score old wrote, so
+// that is the score its give-back looks for.
 func (b *Booking) Adopt(old *Booking) {
 	if old == nil {
 		return
+	}
+	if old.tier && b.tierAt == 0 {
+		b.tierAt = old.tierAt
 	}
 	b.tier = b.tier || old.tier
 	b.cap = b.cap || old.cap
