@@ -240,7 +240,7 @@ var reserveLua string
 // reserveCmd reserves a send: frequency cap, daily tier, then one permit from every rate limit
 // at the earliest time all allow it. Nothing is written unless everything is granted. Its KEYS,
 // ARGV and reply are documented at the top of lua/reserve.lua.
-var reserveCmd = redis.NewScript(reserveLua)
+var reserveCmd = redis.NewScript(luaLib + reserveLua)
 
 // limitIndex maps the script's 1-based position of a rate limit to its index in r.Keys.
 func (r *Request) limitIndex(pos int) int {

@@ -180,11 +180,17 @@ func (s *Sends) Config() Config { return s.cfg }
 // Limiter returns the limiter the reservations are made on.
 func (s *Sends) Limiter() *Limiter { return s.lim }
 
-// Control is the adaptive controller of sender.
+// Control is the adaptive controller of sender, with the burst of the sender's rate limit.
 func (s *Sends) Control(sender string) Control {
 	sender = SenderKey(sender)
-	return SenderControl(s.cfg.BusinessID, sender, s.cfg.SenderRate(sender), s.cfg.Adaptive)
+	c := SenderControl(s.cfg.BusinessID, sender, s.cfg.SenderRate(sender), s.cfg.Adaptive)
+	c.Burst = s.senderLimit(sender).Burst
+	return c
 }
+
+// senderLimit is sender's rate limit (before the adaptive factor), as reservations, holds and
+// the controller take it.
+func (s *Sends) senderLimit(sender string) Limit { return PerSecond(s.cfg.SenderRate(sender)) }
 
 // Request returns the reservation a send needs, on the tier's, the cap's, the service window's
 // and the adaptive factor's clock now: the sender's rate (scaled down while backing off after a
@@ -201,7 +207,7 @@ func (s *Sends) Request(in Intention, now time.Time) *Request {
 	r := &Request{
 		Keys: []string{rkeys.SenderLimit(biz, sender), rkeys.BusinessLimit(biz),
 			rkeys.RunLimit(biz, in.Run), rkeys.PairLimit(biz, sender, in.Recipient)},
-		Limits:  []Limit{PerSecond(c.SenderRate(sender)), PerSecond(c.BusinessRate), PerSecond(in.RunRate), pair},
+		Limits:  []Limit{s.senderLimit(sender), PerSecond(c.BusinessRate), PerSecond(in.RunRate), pair},
 		MaxWait: c.MaxWait,
 		Usage:   []int{LimSender, LimBusiness},
 		Now:     now,
