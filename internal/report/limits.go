@@ -79,6 +79,14 @@ type WaitingRun struct {
 	Reason string `json:"reason"`
 }
 
+// enforced is the part of config c's limits the reports show, as a worker holds sends to
+// them: its defaults applied by limits.Config.WithDefaults, the one place they are set (a
+// business_rate of 0 is the default limit, not none).
+func enforced(c config.Config) limits.Config {
+	return limits.Config{BusinessID: c.Connectly.BusinessID, BusinessRate: c.Connectly.BusinessRate,
+		SenderRates: c.SenderRates(), PairInterval: c.Limits.PairInterval.D()}.WithDefaults()
+}
+
 // SenderControl is the adaptive controller of one sender under config c ("default" when
 // campaigns name none).
 func SenderControl(c config.Config, sender string) limits.Control {
@@ -91,7 +99,7 @@ func SenderControl(c config.Config, sender string) limits.Control {
 func ReadLimits(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis.UniversalClient, now time.Time) (Limits, error) {
 	biz := c.Connectly.BusinessID
 	lim := limits.New(rdb)
-	rep := Limits{Business: biz, At: now.UTC(), BusinessRate: c.Connectly.BusinessRate,
+	rep := Limits{Business: biz, At: now.UTC(), BusinessRate: enforced(c).BusinessRate,
 		PairInterval: c.Limits.PairInterval.String()}
 	var err error
 	if rep.BusinessUse, err = lim.BusinessUse(ctx, biz, 5, now); err != nil {
