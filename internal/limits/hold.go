@@ -20,7 +20,9 @@ type HoldScope string
 // default, HoldBusiness, is the widest Herald can keep: every send of the business waits.
 const (
 	// HoldBusiness holds the business's request limit: every send of the business waits. When
-	// that limit is off (limits.business_rate negative), the sender's is held instead.
+	// that limit is off (Config.BusinessRate negative: the config file's
+	// connectly.business_rate refuses negatives, and 0 is its default), the sender's is held
+	// instead.
 	HoldBusiness HoldScope = "business"
 	// HoldSender holds the sender number's rate limit: every send from that number waits.
 	HoldSender HoldScope = "sender"

@@ -104,6 +104,15 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// PairSpacing is how far apart two messages from one sender to one person are booked: the
+// pair interval plus its margin (PairMargin), 0 when the pair limit is off.
+func (c Config) PairSpacing() time.Duration {
+	if c.PairInterval <= 0 {
+		return 0
+	}
+	return c.PairInterval + max(c.PairMargin, 0)
+}
+
 // Adapts reports whether the senders' rates follow their throttles: Adaptive.Period is not
 // negative.
 func (c Config) Adapts() bool { return c.Adaptive.Period >= 0 }
@@ -201,8 +210,8 @@ func (s *Sends) senderLimit(sender string) Limit { return PerSecond(s.cfg.Sender
 func (s *Sends) Request(in Intention, now time.Time) *Request {
 	c, biz, sender := s.cfg, s.cfg.BusinessID, SenderKey(in.Sender)
 	pair := Limit{}
-	if c.PairInterval > 0 {
-		pair = Limit{Rate: 1 / (c.PairInterval + max(c.PairMargin, 0)).Seconds(), Burst: 1}
+	if d := c.PairSpacing(); d > 0 {
+		pair = Limit{Rate: 1 / d.Seconds(), Burst: 1}
 	}
 	r := &Request{
 		Keys: []string{rkeys.SenderLimit(biz, sender), rkeys.BusinessLimit(biz),
