@@ -345,13 +345,23 @@ func (r *Request) args(token string, now time.Time) (keys []string, args []any, 
 	ks = append(ks, usage...)
 	memo = rkeys.Reserved(ks[0], token)
 	ks = append(ks, memo)
-	args = append(args, len(usage), len(windows), (servicewindow.Length - max(r.WindowMargin, 0)).Milliseconds(),
-		MemoTTL.Milliseconds())
+	args = append(args, len(usage), len(windows), stillOpenFor(r.WindowMargin).Milliseconds(), MemoTTL.Milliseconds())
 	args = append(args, pairs...)
 	for _, w := range windows {
 		args = append(args, w.Field)
 	}
 	return ks, args, memo
+}
+
+// stillOpenFor is how long after a customer's last inbound message a send counts their
+// service window as open: its length less margin (Request.WindowMargin; none when negative).
+func stillOpenFor(margin time.Duration) time.Duration { return servicewindow.Length - max(margin, 0) }
+
+// openAt reports whether a service window whose last inbound message was at sec (unix s, as
+// recorded) counts as open at now under margin: the test reserve.lua makes on ARGV[16] and
+// ARGV[3] (recorded s * 1000 + stillOpenFor ms after now ms), for reads that reserve nothing.
+func openAt(sec float64, margin time.Duration, now time.Time) bool {
+	return sec*1000+float64(stillOpenFor(margin).Milliseconds()) > float64(now.UnixMilli())
 }
 
 // windows is the service windows the script reads: r.Windows with a key and a field.

@@ -149,6 +149,18 @@ type Intention struct {
 	WindowPolicy servicewindow.Policy
 }
 
+// windows locates the customer service windows that count for in's send, of business: those
+// to the sender's number, and one recorded with no number when in.WindowPolicy counts it
+// (servicewindow.Policy.Sources), recorded under the phone, or the BSUID for a "bsuid:"
+// recipient. A reservation (Sends.Request) and a preview (Limiter.PeekTier) read these alone.
+func (in Intention) windows(business string) []WindowRef {
+	var refs []WindowRef
+	for _, w := range in.WindowPolicy.Sources(business, in.Sender, in.Recipient) {
+		refs = append(refs, WindowRef{Key: w.Key, Field: w.Field})
+	}
+	return refs
+}
+
 // SenderKey names a sender in limit keys ("default" for the business's default sender).
 func SenderKey(sender string) string {
 	if sender == "" {
@@ -229,12 +241,9 @@ func (s *Sends) Request(in Intention, now time.Time) *Request {
 	}
 	if c.DailyTier > 0 || in.ReadWindow {
 		// A recipient whose customer service window is open takes no room in the tier (Meta
-		// counts only people messaged outside one); the script reads the windows that count
-		// for a send from the sender's number (servicewindow.Policy.Sources), recorded under
-		// the phone, or the BSUID for a "bsuid:" recipient.
-		for _, w := range in.WindowPolicy.Sources(biz, in.Sender, in.Recipient) {
-			r.Windows = append(r.Windows, WindowRef{Key: w.Key, Field: w.Field})
-		}
+		// counts only people messaged outside one); the script reads the windows in's send
+		// counts.
+		r.Windows = in.windows(biz)
 		r.WindowMargin = in.WindowMargin
 	}
 	if fc, ok := c.FrequencyCaps[capCategory(in.Category)]; ok && fc.Max > 0 {

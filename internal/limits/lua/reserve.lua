@@ -33,8 +33,9 @@
 -- ARGV[16+2i], ARGV[17+2i] for i = 1..n: limit i's emission interval and burst tolerance (µs)
 -- ARGV[17+2n+1+j] for j = 0..m-1: the recipient's field in service-window bucket j
 --
--- A window is open when its recorded time (unix s) * 1000 + ARGV[16] is after ARGV[3]; the
--- tier is skipped (not read, not written) when any of the recipient's windows is open. The
+-- A window is open when its recorded time (unix s) * 1000 + ARGV[16] is after ARGV[3] (the
+-- same test as openAt in reserve.go, for previews); the tier is skipped (not read, not
+-- written) when any of the recipient's windows is open. The
 -- rate limits run on Redis's clock (TIME), which all workers share.
 --
 -- The memo: a granted reservation writes its answer to the memo key (for ARGV[17] ms). A run
