@@ -94,7 +94,9 @@ func PlanCampaign(ctx context.Context, p PlanParams) (PlanOutput, error) {
 func limitCheck(ctx context.Context, c config.Config, def *campaigns.Definition, now time.Time,
 	connect func(context.Context) (redis.UniversalClient, error)) (*report.LimitCheck, func()) {
 	cat := def.SendCategory() // a session campaign without a fallback is sent as utility
-	p := report.PlanLimitsFor(c, cat, now)
+	// The plan fails on a sender it cannot tell before it asks for this check.
+	sender, _ := c.SenderFor(def.Sender)
+	p := report.PlanLimitsFor(c, sender, cat, now)
 	if !p.Applies() {
 		return nil, func() {}
 	}

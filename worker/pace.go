@@ -108,11 +108,13 @@ func (w *Worker) paceAndClaim(ctx context.Context, j *job) (ledger.Claim, bookin
 	return c, b, rerr
 }
 
-// book reserves req again now, for a fresh slot.
+// book reserves req again now, for a fresh slot, on a copy of req: a booking that already
+// holds req (a late one, whose room the fresh booking adopts) keeps the clock it was booked on.
 func (w *Worker) book(ctx context.Context, req *limits.Request) (booking, error) {
-	req.Now = w.now()
+	fresh := *req
+	fresh.Now = w.now()
 	asked := time.Now()
-	r, err := w.limits.ReserveRequest(ctx, req)
+	r, err := w.limits.ReserveRequest(ctx, &fresh)
 	return booked(r, asked, time.Now()), err
 }
 

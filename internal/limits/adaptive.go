@@ -37,6 +37,11 @@ type Control struct {
 	// Rate is the sender's configured rate in sends per second. A decrease scales the rate
 	// the sender really used by the share that got through; 0 scales the factor instead.
 	Rate float64
+	// Burst is the burst of the sender's rate limit at Rate (Sends.Control sets the one its
+	// reservations use). The factor divides the limit's burst tolerance, so a decrease would
+	// let the sender's next send go sooner than before it, and end a Retry-After hold early:
+	// a decrease moves the limit's time on by the tolerance it adds. 0 or 1: nothing to move.
+	Burst int
 	Policy
 }
 
@@ -64,7 +69,7 @@ var throttledLua string
 
 // throttledCmd counts one throttled send and lets the controller decide (see Policy). Its KEYS,
 // ARGV and reply are documented at the top of lua/throttled.lua.
-var throttledCmd = redis.NewScript(throttledLua)
+var throttledCmd = redis.NewScript(luaLib + throttledLua)
 
 // Throttle is what one throttled send did to its sender's controller.
 type Throttle struct {
@@ -84,8 +89,14 @@ func (l *Limiter) Throttled(ctx context.Context, c Control, now time.Time) (Thro
 	sec := now.Unix()
 	throttled, reserved := c.periodKeys(sec, n)
 	keys := append(append([]string{c.Key(), rkeys.SenderThrottled(c.Business, c.Sender, sec)}, throttled...), reserved...)
+	// A decrease moves the sender's limit on by the burst tolerance it adds (see Burst).
+	var tol int64
+	if lim := (Limit{Rate: c.Rate, Burst: c.Burst}); lim.Rate > 0 && lim.Burst > 1 {
+		keys = append(keys, rkeys.SenderLimit(c.Business, c.Sender))
+		tol = lim.tolerance()
+	}
 	res, err := throttledCmd.Run(ctx, l.rdb, keys, now.UnixMilli(), sec, n, p.hold().Milliseconds(), p.Threshold, p.Min,
-		p.Every.Milliseconds(), p.Step, max(0, c.Rate), (p.Period + 5*time.Second).Milliseconds()).Slice()
+		p.Every.Milliseconds(), p.Step, max(0, c.Rate), (p.Period + 5*time.Second).Milliseconds(), tol).Slice()
 	if err != nil {
 		return Throttle{Factor: 1, Share: -1}, fmt.Errorf("limits: throttled: %w", err)
 	}

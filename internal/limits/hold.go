@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -21,7 +20,9 @@ type HoldScope string
 // default, HoldBusiness, is the widest Herald can keep: every send of the business waits.
 const (
 	// HoldBusiness holds the business's request limit: every send of the business waits. When
-	// that limit is off (limits.business_rate negative), the sender's is held instead.
+	// that limit is off (Config.BusinessRate negative: the config file's
+	// connectly.business_rate refuses negatives, and 0 is its default), the sender's is held
+	// instead.
 	HoldBusiness HoldScope = "business"
 	// HoldSender holds the sender number's rate limit: every send from that number waits.
 	HoldSender HoldScope = "sender"
@@ -48,24 +49,37 @@ var holdLua string
 
 // holdCmd moves a limit's theoretical arrival time to the end of a hold. Its KEYS, ARGV and
 // reply are documented at the top of lua/hold.lua.
-var holdCmd = redis.NewScript(holdLua)
+var holdCmd = redis.NewScript(luaLib + holdLua)
 
 // Hold holds the limit scope names for sender's sends (see HoldScope) for d from now, on
 // Redis's clock: no reservation of it is granted before then, so every send it covers waits
-// (Reservation.Reason ReasonRate, Wait until the hold's end) without a request. A longer hold
-// in place stays. It returns the limit's key ("" for HoldSend, which holds nothing here) and
-// how long it now grants nothing. One round trip.
+// (Reservation.Reason ReasonRate, Wait until the hold's end) without a request. A sender's
+// limit is held at its adaptive factor now (read on the process's clock, as the worker's
+// reservations read it), and a decrease during the hold keeps it (Limiter.Throttled). A
+// longer hold in place stays. It returns the limit's key ("" for HoldSend, which holds
+// nothing here) and how long it now grants nothing. One round trip.
 func (s *Sends) Hold(ctx context.Context, scope HoldScope, sender string, d time.Duration) (string, time.Duration, error) {
 	if d <= 0 || scope == HoldSend {
 		return "", 0, nil
 	}
 	sender = SenderKey(sender)
-	key, lim := rkeys.SenderLimit(s.cfg.BusinessID, sender), PerSecond(s.cfg.SenderRate(sender))
-	if scope == HoldBusiness && s.cfg.BusinessRate > 0 {
-		key, lim = rkeys.BusinessLimit(s.cfg.BusinessID), PerSecond(s.cfg.BusinessRate)
+	var keys []string
+	var args []any
+	switch {
+	case scope == HoldBusiness && s.cfg.BusinessRate > 0:
+		keys = []string{rkeys.BusinessLimit(s.cfg.BusinessID)}
+		args = []any{d.Microseconds(), PerSecond(s.cfg.BusinessRate).tolerance(), 0, 1, 0}
+	case s.cfg.Adapts():
+		// The sender's limit, at the factor its reservations would find now.
+		p := s.cfg.Adaptive.withDefaults()
+		keys = []string{rkeys.SenderLimit(s.cfg.BusinessID, sender), rkeys.SenderBackoff(s.cfg.BusinessID, sender)}
+		args = []any{d.Microseconds(), s.senderLimit(sender).tolerance(), time.Now().UnixMilli(), p.Every.Milliseconds(), p.Step}
+	default:
+		keys = []string{rkeys.SenderLimit(s.cfg.BusinessID, sender)}
+		args = []any{d.Microseconds(), s.senderLimit(sender).tolerance(), 0, 1, 0}
 	}
-	tol := int64(math.Round(1e6 / lim.Rate * float64(max(1, lim.Burst)-1)))
-	v, err := holdCmd.Run(ctx, s.lim.rdb, []string{key}, d.Microseconds(), tol).Text()
+	key := keys[0]
+	v, err := holdCmd.Run(ctx, s.lim.rdb, keys, args...).Text()
 	if err != nil {
 		return key, 0, fmt.Errorf("limits: hold %s: %w", key, err)
 	}

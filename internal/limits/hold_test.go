@@ -2,6 +2,7 @@ package limits
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -82,6 +83,57 @@ func TestHold(t *testing.T) {
 			// The key expires after the hold: nothing stays behind.
 			if ttl := b.mr.TTL(tc.key); ttl <= 2*hold || ttl > 2*hold+2*time.Second {
 				t.Errorf("TTL %s; want just over %s", ttl, 2*hold)
+			}
+		})
+	}
+}
+
+// TestHoldSenderWhileSlowed: a hold of the sender's limit lasts its whole length whatever the
+// sender's adaptive factor, which scales the limit's burst tolerance in a reservation: the
+// factor may be low when the hold is made, or be lowered right after it (the worker records
+// the throttle that brought the Retry-After after holding). No reservation lands before the
+// hold ends; at full rate, none waits longer.
+func TestHoldSenderWhileSlowed(t *testing.T) {
+	const hold = time.Second
+	for _, tc := range []struct {
+		name        string
+		slowedFirst bool
+		slowedAfter bool
+	}{
+		{name: "slowed before the hold", slowedFirst: true},
+		{name: "slowed after the hold", slowedAfter: true},
+		{name: "at full rate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := setup(t)
+			ctx := context.Background()
+			s := NewSends(b.lim, Config{BusinessID: "biz", DefaultSenderRate: 200, PairInterval: -1})
+			// The adaptive factor runs on the process's clock (Hold reads it there); the
+			// rate limits on miniredis's, which stands still at t0.
+			now := time.Now()
+			ctl := s.Control("")
+			if tc.slowedFirst {
+				// Down to the floor, recovering only after a minute.
+				b.mr.HSet(ctl.Key(), "f", "0.2000", "at", strconv.FormatInt(now.Add(time.Minute).UnixMilli(), 10),
+					"dec", strconv.FormatInt(now.UnixMilli(), 10))
+			}
+			if _, left, err := s.Hold(ctx, HoldSender, "", hold); err != nil || left != hold {
+				t.Fatalf("hold: %s left (%v), want %s", left, err, hold)
+			}
+			if tc.slowedAfter {
+				// 95 of 100 sends throttled: the factor drops to its floor.
+				seedCounts(ctx, b.rdb, ctl, now, 100, 95)
+				if th, err := b.lim.Throttled(ctx, ctl, now); err != nil || !th.Decreased || th.Factor != 0.2 {
+					t.Fatalf("Throttled: %+v, %v; want a decrease to 0.2", th, err)
+				}
+			}
+			bk, err := s.Reserve(ctx, Intention{Run: "r", Recipient: "+15550002000"}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slowed := tc.slowedFirst || tc.slowedAfter
+			if (bk.Factor < 1) != slowed || bk.Wait != hold {
+				t.Errorf("reservation %+v: want a wait of the %s hold exactly (slowed %t)", bk.Reservation, hold, slowed)
 			}
 		})
 	}

@@ -8,6 +8,7 @@
 package limits
 
 import (
+	_ "embed"
 	"fmt"
 	"math"
 
@@ -34,7 +35,19 @@ func PerSecond(rate float64) Limit {
 	return Limit{Rate: rate, Burst: max(1, int(math.Ceil(rate*0.02)))}
 }
 
+// tolerance is the limit's burst tolerance in µs at its rate: how far before its theoretical
+// arrival time a reservation is granted (reserve.lua; the adaptive factor divides it).
+func (l Limit) tolerance() int64 {
+	return int64(math.Round(1e6 / l.Rate * float64(max(1, l.Burst)-1)))
+}
+
 func (l Limit) String() string { return fmt.Sprintf("%g/s burst %d", l.Rate, l.Burst) }
+
+// luaLib is prepended to the scripts that read the adaptive factor (lua/lib.lua): the factor
+// and the burst tolerance it scales are computed there alone.
+//
+//go:embed lua/lib.lua
+var luaLib string
 
 // Limiter reserves permits from limits kept in Redis.
 type Limiter struct {

@@ -214,6 +214,12 @@ type Reservation struct {
 	// a limit with no burst tolerance then holds slot + its interval, which the give-back
 	// checks (heldAfter).
 	slot int64
+	// tierAt is the score the script wrote for the recipient in the tier (unix ms, the
+	// request's Now when it ran: a granted reservation rewrites the member's score whether
+	// or not it was new), 0 when it wrote none (refused, no tier, or an open window). The
+	// give-back removes the member only while its score is still this one (refund.lua), so it
+	// is this reservation's own time, never the Now of a Request reused for a later booking.
+	tierAt int64
 }
 
 // heldAfter is the theoretical arrival time limit lim holds right after res booked it, when
@@ -234,7 +240,7 @@ var reserveLua string
 // reserveCmd reserves a send: frequency cap, daily tier, then one permit from every rate limit
 // at the earliest time all allow it. Nothing is written unless everything is granted. Its KEYS,
 // ARGV and reply are documented at the top of lua/reserve.lua.
-var reserveCmd = redis.NewScript(reserveLua)
+var reserveCmd = redis.NewScript(luaLib + reserveLua)
 
 // limitIndex maps the script's 1-based position of a rate limit to its index in r.Keys.
 func (r *Request) limitIndex(pos int) int {
@@ -266,9 +272,29 @@ func (r *Request) now() time.Time {
 // every time go-redis sends that call.
 func newToken() string { return strconv.FormatUint(rand.Uint64(), 36) }
 
-// args builds the script's keys and arguments, the memo named by token last; limits with
-// Rate <= 0 are left out. It returns the memo key too.
-func (r *Request) args(token string) (keys []string, args []any, memo string) {
+// scriptCall is one call of the reservation script: its keys and arguments, the memo key,
+// and what its answer is read with (the request, and the clock and tier it was sent with).
+type scriptCall struct {
+	req  *Request
+	keys []string
+	args []any
+	memo string
+	// nowms is ARGV[3], the request's Now in unix ms; tier says a tier was asked for.
+	nowms int64
+	tier  bool
+}
+
+// call builds the script's call for r under token.
+func (r *Request) call(token string) scriptCall {
+	now := r.now()
+	keys, args, memo := r.args(token, now)
+	return scriptCall{req: r, keys: keys, args: args, memo: memo, nowms: now.UnixMilli(),
+		tier: r.Tier != nil && r.Tier.Limit > 0}
+}
+
+// args builds the script's keys and arguments at now (the request's clock), the memo named
+// by token last; limits with Rate <= 0 are left out. It returns the memo key too.
+func (r *Request) args(token string, now time.Time) (keys []string, args []any, memo string) {
 	if len(r.Keys) != len(r.Limits) {
 		panic("limits: Reserve needs one limit per key")
 	}
@@ -286,7 +312,6 @@ func (r *Request) args(token string) (keys []string, args []any, memo string) {
 	}
 	n := len(ks)
 	args = make([]any, 0, 17+len(pairs)+len(r.Windows))
-	now := r.now()
 	args = append(args, r.MaxWait.Microseconds(), n, now.UnixMilli())
 	if t := r.Tier; t != nil && t.Limit > 0 {
 		ks = append(ks, t.Key)
@@ -320,13 +345,23 @@ func (r *Request) args(token string) (keys []string, args []any, memo string) {
 	ks = append(ks, usage...)
 	memo = rkeys.Reserved(ks[0], token)
 	ks = append(ks, memo)
-	args = append(args, len(usage), len(windows), (servicewindow.Length - max(r.WindowMargin, 0)).Milliseconds(),
-		MemoTTL.Milliseconds())
+	args = append(args, len(usage), len(windows), stillOpenFor(r.WindowMargin).Milliseconds(), MemoTTL.Milliseconds())
 	args = append(args, pairs...)
 	for _, w := range windows {
 		args = append(args, w.Field)
 	}
 	return ks, args, memo
+}
+
+// stillOpenFor is how long after a customer's last inbound message a send counts their
+// service window as open: its length less margin (Request.WindowMargin; none when negative).
+func stillOpenFor(margin time.Duration) time.Duration { return servicewindow.Length - max(margin, 0) }
+
+// openAt reports whether a service window whose last inbound message was at sec (unix s, as
+// recorded) counts as open at now under margin: the test reserve.lua makes on ARGV[16] and
+// ARGV[3] (recorded s * 1000 + stillOpenFor ms after now ms), for reads that reserve nothing.
+func openAt(sec float64, margin time.Duration, now time.Time) bool {
+	return sec*1000+float64(stillOpenFor(margin).Milliseconds()) > float64(now.UnixMilli())
 }
 
 // windows is the service windows the script reads: r.Windows with a key and a field.
@@ -368,30 +403,27 @@ func (l *Limiter) reserve(ctx context.Context, r *Request, token string) (Reserv
 	if r.empty() {
 		return Reservation{OK: true, Factor: 1, Binding: -1}, nil
 	}
-	ks, args, memo := r.args(token)
-	return parseReservation(r, memo, reserveCmd.Run(ctx, l.rdb, ks, args...))
+	c := r.call(token)
+	return c.parse(reserveCmd.Run(ctx, l.rdb, c.keys, c.args...))
 }
 
 // ReserveCmd is a reservation queued in a pipeline; read it with Result after the pipeline ran.
 type ReserveCmd struct {
-	req  *Request
 	cmd  *redis.Cmd
 	l    *Limiter
-	keys []string
-	args []any
-	memo string
+	call scriptCall
 }
 
 // ReserveIn queues the same reservation as ReserveRequest in a pipeline, so it can share a
 // round trip with other commands. The script must be loaded (Load); Result falls back to a
 // direct call when Redis answers NOSCRIPT.
 func (l *Limiter) ReserveIn(ctx context.Context, p redis.Pipeliner, r *Request) *ReserveCmd {
-	rc := &ReserveCmd{l: l, req: r}
+	rc := &ReserveCmd{l: l}
 	if r.empty() {
 		return rc
 	}
-	rc.keys, rc.args, rc.memo = r.args(newToken())
-	rc.cmd = reserveCmd.EvalSha(ctx, p, rc.keys, rc.args...)
+	rc.call = r.call(newToken())
+	rc.cmd = reserveCmd.EvalSha(ctx, p, rc.call.keys, rc.call.args...)
 	return rc
 }
 
@@ -402,9 +434,9 @@ func (r *ReserveCmd) Result(ctx context.Context) (Reservation, error) {
 	}
 	if err := r.cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// The script did not run: the same call (its token too) runs it now.
-		return parseReservation(r.req, r.memo, reserveCmd.Run(ctx, r.l.rdb, r.keys, r.args...))
+		return r.call.parse(reserveCmd.Run(ctx, r.l.rdb, r.call.keys, r.call.args...))
 	}
-	return parseReservation(r.req, r.memo, r.cmd)
+	return r.call.parse(r.cmd)
 }
 
 // Load loads the limiter's scripts into Redis, for pipelined use.
@@ -415,7 +447,9 @@ func (l *Limiter) Load(ctx context.Context) error {
 	return nil
 }
 
-func parseReservation(r *Request, memo string, c *redis.Cmd) (Reservation, error) {
+// parse reads the script's answer to the call.
+func (sc scriptCall) parse(c *redis.Cmd) (Reservation, error) {
+	r := sc.req
 	res, err := c.Slice()
 	if err != nil {
 		return Reservation{}, fmt.Errorf("limits: reserve: %w", err)
@@ -439,9 +473,15 @@ func parseReservation(r *Request, memo string, c *redis.Cmd) (Reservation, error
 		bind = r.limitIndex(int(pos))
 	}
 	inWindow, _ := res[7].(int64)
-	return Reservation{OK: ok == 1, Wait: time.Duration(us) * time.Microsecond, Reason: reason,
-		Factor: f, TierAdded: tier == 1, CapAdded: capNew == 1, Binding: bind, InWindow: inWindow == 1, memo: memo,
-		slot: replyInt(res[8])}, nil
+	rv := Reservation{OK: ok == 1, Wait: time.Duration(us) * time.Microsecond, Reason: reason,
+		Factor: f, TierAdded: tier == 1, CapAdded: capNew == 1, Binding: bind, InWindow: inWindow == 1, memo: sc.memo,
+		slot: replyInt(res[8])}
+	if rv.OK && !rv.InWindow && sc.tier {
+		// A granted reservation with a tier and no open window wrote the member at ARGV[3]
+		// (an answer from the memo too: the call sent again carries the same arguments).
+		rv.tierAt = sc.nowms
+	}
+	return rv, nil
 }
 
 func replyInt(v any) int64 {
@@ -487,8 +527,8 @@ func (l *Limiter) refund(ctx context.Context, r *Request, res Reservation) error
 		intervals = append(intervals, int64(math.Round(iv)))
 		held = append(held, res.heldAfter(lim, scaled))
 	}
-	args := []any{len(ks), "", "", "", r.now().UnixMilli(), 0}
-	if res.TierAdded && r.Tier != nil {
+	args := []any{len(ks), "", "", "", res.tierAt, 0}
+	if res.TierAdded && r.Tier != nil && res.tierAt > 0 {
 		ks = append(ks, r.Tier.Key)
 		args[1] = r.Tier.Member
 	}

@@ -20,7 +20,7 @@ var scripts = []string{"reserveCmd", "refundCmd", "throttledCmd", "holdCmd"}
 // TestScriptFiles pins the layout of the package's Lua: one lua/*.lua file per script, its
 // contract at its top, none written as a Go string.
 func TestScriptFiles(t *testing.T) {
-	luacheck.Files(t, "", scripts)
+	luacheck.Files(t, "luaLib", scripts)
 }
 
 // The script cases run on miniredis and on real Redis alike, so they hold no Redis clock: the
@@ -512,6 +512,26 @@ var scriptCases = []luacheck.Case{
 		th, err = lim.Throttled(ctx, c, caseNow.Add(11*time.Second))
 		if err != nil || th.Decreased || th.Factor != 0.6 || th.Share != 0 {
 			return fmt.Errorf("throttle 11 s on: %+v (%v), want factor 0.6 on a share of 0", th, err)
+		}
+		return nil
+	}},
+	{Script: "throttledCmd", Name: "a decrease keeps a hold's end", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		// An hour's hold of a 200/s sender (a burst tolerance of 15 ms), then a decrease to the
+		// floor, which divides the tolerance by 5: the next send still waits out the hold.
+		// Redis's clock runs on real Redis: the wait is checked against the time since the hold.
+		s := NewSends(New(rdb), Config{BusinessID: id, DefaultSenderRate: 200, PairInterval: -1})
+		ctl := s.Control("s1")
+		start := time.Now()
+		if _, left, err := s.Hold(ctx, HoldSender, "s1", time.Hour); err != nil || left > time.Hour || left < time.Hour-time.Minute {
+			return fmt.Errorf("hold an hour: %s (%v)", left, err)
+		}
+		seedCounts(ctx, rdb, ctl, caseNow, 100, 95)
+		if th, err := New(rdb).Throttled(ctx, ctl, caseNow); err != nil || !th.Decreased || th.Factor != 0.2 {
+			return fmt.Errorf("throttle: %+v (%v), want a decrease to 0.2", th, err)
+		}
+		bk, err := s.Reserve(ctx, Intention{Sender: "s1", Run: "r", Recipient: "+15550000001"}, caseNow)
+		if err != nil || bk.Factor != 0.2 || bk.Wait+time.Since(start) < time.Hour {
+			return fmt.Errorf("a send after the decrease: %+v (%v), want it to wait out the hour", bk.Reservation, err)
 		}
 		return nil
 	}},

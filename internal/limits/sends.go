@@ -104,6 +104,15 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// PairSpacing is how far apart two messages from one sender to one person are booked: the
+// pair interval plus its margin (PairMargin), 0 when the pair limit is off.
+func (c Config) PairSpacing() time.Duration {
+	if c.PairInterval <= 0 {
+		return 0
+	}
+	return c.PairInterval + max(c.PairMargin, 0)
+}
+
 // Adapts reports whether the senders' rates follow their throttles: Adaptive.Period is not
 // negative.
 func (c Config) Adapts() bool { return c.Adaptive.Period >= 0 }
@@ -138,6 +147,18 @@ type Intention struct {
 	// worker's servicewindow policy). The zero policy reads the windows recorded with no
 	// number, whatever the sender.
 	WindowPolicy servicewindow.Policy
+}
+
+// windows locates the customer service windows that count for in's send, of business: those
+// to the sender's number, and one recorded with no number when in.WindowPolicy counts it
+// (servicewindow.Policy.Sources), recorded under the phone, or the BSUID for a "bsuid:"
+// recipient. A reservation (Sends.Request) and a preview (Limiter.PeekTier) read these alone.
+func (in Intention) windows(business string) []WindowRef {
+	var refs []WindowRef
+	for _, w := range in.WindowPolicy.Sources(business, in.Sender, in.Recipient) {
+		refs = append(refs, WindowRef{Key: w.Key, Field: w.Field})
+	}
+	return refs
 }
 
 // SenderKey names a sender in limit keys ("default" for the business's default sender).
@@ -180,11 +201,17 @@ func (s *Sends) Config() Config { return s.cfg }
 // Limiter returns the limiter the reservations are made on.
 func (s *Sends) Limiter() *Limiter { return s.lim }
 
-// Control is the adaptive controller of sender.
+// Control is the adaptive controller of sender, with the burst of the sender's rate limit.
 func (s *Sends) Control(sender string) Control {
 	sender = SenderKey(sender)
-	return SenderControl(s.cfg.BusinessID, sender, s.cfg.SenderRate(sender), s.cfg.Adaptive)
+	c := SenderControl(s.cfg.BusinessID, sender, s.cfg.SenderRate(sender), s.cfg.Adaptive)
+	c.Burst = s.senderLimit(sender).Burst
+	return c
 }
+
+// senderLimit is sender's rate limit (before the adaptive factor), as reservations, holds and
+// the controller take it.
+func (s *Sends) senderLimit(sender string) Limit { return PerSecond(s.cfg.SenderRate(sender)) }
 
 // Request returns the reservation a send needs, on the tier's, the cap's, the service window's
 // and the adaptive factor's clock now: the sender's rate (scaled down while backing off after a
@@ -195,13 +222,13 @@ func (s *Sends) Control(sender string) Control {
 func (s *Sends) Request(in Intention, now time.Time) *Request {
 	c, biz, sender := s.cfg, s.cfg.BusinessID, SenderKey(in.Sender)
 	pair := Limit{}
-	if c.PairInterval > 0 {
-		pair = Limit{Rate: 1 / (c.PairInterval + max(c.PairMargin, 0)).Seconds(), Burst: 1}
+	if d := c.PairSpacing(); d > 0 {
+		pair = Limit{Rate: 1 / d.Seconds(), Burst: 1}
 	}
 	r := &Request{
 		Keys: []string{rkeys.SenderLimit(biz, sender), rkeys.BusinessLimit(biz),
 			rkeys.RunLimit(biz, in.Run), rkeys.PairLimit(biz, sender, in.Recipient)},
-		Limits:  []Limit{PerSecond(c.SenderRate(sender)), PerSecond(c.BusinessRate), PerSecond(in.RunRate), pair},
+		Limits:  []Limit{s.senderLimit(sender), PerSecond(c.BusinessRate), PerSecond(in.RunRate), pair},
 		MaxWait: c.MaxWait,
 		Usage:   []int{LimSender, LimBusiness},
 		Now:     now,
@@ -214,12 +241,9 @@ func (s *Sends) Request(in Intention, now time.Time) *Request {
 	}
 	if c.DailyTier > 0 || in.ReadWindow {
 		// A recipient whose customer service window is open takes no room in the tier (Meta
-		// counts only people messaged outside one); the script reads the windows that count
-		// for a send from the sender's number (servicewindow.Policy.Sources), recorded under
-		// the phone, or the BSUID for a "bsuid:" recipient.
-		for _, w := range in.WindowPolicy.Sources(biz, in.Sender, in.Recipient) {
-			r.Windows = append(r.Windows, WindowRef{Key: w.Key, Field: w.Field})
-		}
+		// counts only people messaged outside one); the script reads the windows in's send
+		// counts.
+		r.Windows = in.windows(biz)
 		r.WindowMargin = in.WindowMargin
 	}
 	if fc, ok := c.FrequencyCaps[capCategory(in.Category)]; ok && fc.Max > 0 {
@@ -345,7 +369,7 @@ func (b *Booking) GiveBack(ctx context.Context, how Spent) error {
 		room = true
 	}
 	give := &Request{Keys: b.req.Keys, Limits: make([]Limit, len(b.req.Limits)), Tier: b.req.Tier, Cap: b.req.Cap,
-		Adaptive: b.req.Adaptive, Now: b.req.Now}
+		Adaptive: b.req.Adaptive}
 	if rates {
 		copy(give.Limits, b.req.Limits)
 		give.Limits[LimPair] = Limit{}
@@ -367,10 +391,15 @@ func (b *Booking) GiveBack(ctx context.Context, how Spent) error {
 }
 
 // Adopt takes over the room in the tier and the cap that old (a late booking given back as
-// Late) still holds, so it goes back with this booking.
+// Late) still holds, so it goes back with this booking. When this booking wrote no tier
+// member of its own (refused, or an open window), the member keeps the score old wrote, so
+// that is the score its give-back looks for.
 func (b *Booking) Adopt(old *Booking) {
 	if old == nil {
 		return
+	}
+	if old.tier && b.tierAt == 0 {
+		b.tierAt = old.tierAt
 	}
 	b.tier = b.tier || old.tier
 	b.cap = b.cap || old.cap

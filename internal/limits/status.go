@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
 // Status methods read the limits of one business, named as an Intention names them (the
@@ -176,6 +177,66 @@ func (l *Limiter) inTier(ctx context.Context, key string, members []string, peri
 	for i := range members {
 		if s, err := cmds[i].Result(); err == nil && s > from {
 			out[i] = true
+		}
+	}
+	return out, nil
+}
+
+// TierCheck asks what the daily tier of Business would make of a send from Sender (E.164; ""
+// when the send names none, as in an Intention) to each of Recipients at Now: whether they
+// were messaged within its Period, and whether their customer service window is open under
+// WindowPolicy and WindowMargin (the worker's, as in an Intention).
+type TierCheck struct {
+	Business, Sender string
+	Recipients       []string
+	Period           time.Duration
+	WindowPolicy     servicewindow.Policy
+	WindowMargin     time.Duration
+	Now              time.Time
+}
+
+// TierPeek is what the daily tier would make of one recipient's send.
+type TierPeek struct {
+	// InTier: messaged within the tier's period. InWindow: a service window that counts for
+	// the send is open, so the reservation skips the tier.
+	InTier, InWindow bool
+}
+
+// New reports whether the send would take new room in the tier.
+func (p TierPeek) New() bool { return !p.InTier && !p.InWindow }
+
+// PeekTier reports, for each of q's recipients, what the daily tier would make of their send,
+// reading the windows a reservation reads (Intention's) and deciding as it does, in one
+// pipeline. It reserves nothing (for plans).
+func (l *Limiter) PeekTier(ctx context.Context, q TierCheck) ([]TierPeek, error) {
+	key := rkeys.Tier(q.Business)
+	scores := make([]*redis.FloatCmd, len(q.Recipients))
+	reads := make([][]*redis.StringCmd, len(q.Recipients))
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, to := range q.Recipients {
+			scores[i] = p.ZScore(ctx, key, to)
+			in := Intention{Sender: q.Sender, Recipient: to, WindowPolicy: q.WindowPolicy}
+			for _, w := range in.windows(q.Business) {
+				reads[i] = append(reads[i], p.HGet(ctx, w.Key, w.Field))
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("limits: peek tier: %w", err)
+	}
+	from := float64(q.Now.Add(-q.Period).UnixMilli())
+	out := make([]TierPeek, len(q.Recipients))
+	for i := range q.Recipients {
+		if s, err := scores[i].Result(); err == nil && s > from {
+			out[i].InTier = true
+		}
+		for _, c := range reads[i] {
+			sec, err := strconv.ParseFloat(c.Val(), 64)
+			if err == nil && openAt(sec, q.WindowMargin, q.Now) {
+				out[i].InWindow = true
+				break
+			}
 		}
 	}
 	return out, nil

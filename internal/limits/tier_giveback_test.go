@@ -2,10 +2,12 @@ package limits
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
 // TestTierGiveBackKeepsAnotherSendsMember: two runs of one business send to the same person
@@ -40,5 +42,61 @@ func TestTierGiveBackKeepsAnotherSendsMember(t *testing.T) {
 	}
 	if c.OK {
 		t.Errorf("a second unique person was let through a tier of 1 within the period")
+	}
+}
+
+// TestAdoptedTierRoomGoesBack: a send late for its slot gives its booking back as Late (its
+// room in the tier stays taken), books again on the same Request with the clock moved on,
+// adopts the old room, and then gives everything back as Turned (the fresh booking was
+// refused, or the provider turned the request away). The person got no message, so the tier
+// must not count them: the give-back removes the member under the score the script actually
+// wrote, the old booking's when the fresh one wrote none, not the Request's later Now.
+func TestAdoptedTierRoomGoesBack(t *testing.T) {
+	const who = "+15550001111"
+	for _, tc := range []struct {
+		name string
+		// runRate refuses the fresh booking (one permit per 2 s, MaxWait 1 s) when set.
+		runRate float64
+		// openWindow opens the person's service window before the fresh booking (it then skips
+		// the tier and writes no member).
+		openWindow bool
+		wantOK     bool
+	}{
+		{name: "fresh booking refused", runRate: 0.5},
+		{name: "fresh booking in an open window", openWindow: true, wantOK: true},
+		{name: "fresh booking rewrites the member", wantOK: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := setup(t)
+			ctx := context.Background()
+			s := NewSends(b.lim, Config{BusinessID: "biz", DailyTier: 10, PairInterval: -1, Adaptive: Policy{Period: -1}})
+			req := s.Request(Intention{Run: "r", Recipient: who, RunRate: tc.runRate}, t0)
+			old, err := s.ReserveRequest(ctx, req)
+			if err != nil || !old.OK || !old.TierAdded {
+				t.Fatalf("first booking: %+v %v", old.Reservation, err)
+			}
+			if err := old.GiveBack(ctx, Late); err != nil {
+				t.Fatal(err)
+			}
+			if tc.openWindow {
+				key, field := servicewindow.Locate("biz", who)
+				b.mr.HSet(key, field, strconv.FormatInt(t0.Unix(), 10))
+			}
+			req.Now = t0.Add(40 * time.Millisecond) // the same Request, booked again later
+			fresh, err := s.ReserveRequest(ctx, req)
+			if err != nil || fresh.OK != tc.wantOK || fresh.InWindow != tc.openWindow {
+				t.Fatalf("fresh booking: %+v %v, want OK %t, in window %t", fresh.Reservation, err, tc.wantOK, tc.openWindow)
+			}
+			fresh.Adopt(old)
+			if !fresh.TierAdded {
+				t.Errorf("fresh booking %+v did not adopt the old room in the tier", fresh.Reservation)
+			}
+			if err := fresh.GiveBack(ctx, Turned); err != nil {
+				t.Fatal(err)
+			}
+			if ms, err := b.rdb.ZRangeWithScores(ctx, rkeys.Tier("biz"), 0, -1).Result(); err != nil || len(ms) != 0 {
+				t.Errorf("tier after the give-back holds %v (%v), want no one: the person got no message", ms, err)
+			}
+		})
 	}
 }

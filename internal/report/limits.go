@@ -19,15 +19,18 @@ import (
 // Limits is the live state of the limits every worker shares, as `limits show --json`
 // prints it.
 type Limits struct {
-	Business     string       `json:"business"`
-	At           time.Time    `json:"at"`
-	BusinessRate float64      `json:"business_rate"`
-	BusinessUse  float64      `json:"business_use_per_second"`
-	Senders      []SenderUse  `json:"senders"`
-	PairInterval string       `json:"pair_interval"`
-	Tier         Tier         `json:"daily_tier"`
-	Caps         []Cap        `json:"frequency_caps"`
-	Waiting      []WaitingRun `json:"runs_waiting,omitempty"`
+	Business     string      `json:"business"`
+	At           time.Time   `json:"at"`
+	BusinessRate float64     `json:"business_rate"`
+	BusinessUse  float64     `json:"business_use_per_second"`
+	Senders      []SenderUse `json:"senders"`
+	PairInterval string      `json:"pair_interval"`
+	// PairSpacing is how far apart the worker books two messages to one person: the pair
+	// interval plus its margin (absent when the pair limit is off).
+	PairSpacing string       `json:"pair_spacing,omitempty"`
+	Tier        Tier         `json:"daily_tier"`
+	Caps        []Cap        `json:"frequency_caps"`
+	Waiting     []WaitingRun `json:"runs_waiting,omitempty"`
 }
 
 // SenderUse is one sender's rate, use and adaptive controller.
@@ -79,6 +82,14 @@ type WaitingRun struct {
 	Reason string `json:"reason"`
 }
 
+// enforced is the part of config c's limits the reports show, as a worker holds sends to
+// them: its defaults applied by limits.Config.WithDefaults, the one place they are set (a
+// business_rate of 0 is the default limit, not none).
+func enforced(c config.Config) limits.Config {
+	return limits.Config{BusinessID: c.Connectly.BusinessID, BusinessRate: c.Connectly.BusinessRate,
+		SenderRates: c.SenderRates(), PairInterval: c.Limits.PairInterval.D()}.WithDefaults()
+}
+
 // SenderControl is the adaptive controller of one sender under config c ("default" when
 // campaigns name none).
 func SenderControl(c config.Config, sender string) limits.Control {
@@ -91,8 +102,12 @@ func SenderControl(c config.Config, sender string) limits.Control {
 func ReadLimits(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redis.UniversalClient, now time.Time) (Limits, error) {
 	biz := c.Connectly.BusinessID
 	lim := limits.New(rdb)
-	rep := Limits{Business: biz, At: now.UTC(), BusinessRate: c.Connectly.BusinessRate,
+	lc := enforced(c)
+	rep := Limits{Business: biz, At: now.UTC(), BusinessRate: lc.BusinessRate,
 		PairInterval: c.Limits.PairInterval.String()}
+	if d := lc.PairSpacing(); d > 0 {
+		rep.PairSpacing = d.String()
+	}
 	var err error
 	if rep.BusinessUse, err = lim.BusinessUse(ctx, biz, 5, now); err != nil {
 		return rep, err
@@ -224,9 +239,13 @@ func PrintLimits(w io.Writer, rep Limits) error {
 	} else {
 		fmt.Fprintf(w, "  requests  %.1f/s (no business limit)\n", rep.BusinessUse)
 	}
-	if rep.PairInterval == config.Off {
+	switch {
+	case rep.PairInterval == config.Off:
 		fmt.Fprintln(w, "  pair      off (limits.pair_interval): no least time between two messages to one person")
-	} else {
+	case rep.PairSpacing != "" && rep.PairSpacing != rep.PairInterval:
+		fmt.Fprintf(w, "  pair      one message per %s to the same person, per sender (limits.pair_interval %s and a margin)\n",
+			rep.PairSpacing, rep.PairInterval)
+	default:
 		fmt.Fprintf(w, "  pair      one message per %s to the same person, per sender\n", rep.PairInterval)
 	}
 	switch {

@@ -59,12 +59,13 @@ func TemplateProblems(checks []TemplateCheck) int {
 }
 
 // PlanRate is the rate a campaign's run is paced at, in messages/s: its sender's configured
-// rate, lowered to the business's request limit and to the campaign's own rate cap (each
-// when set).
+// rate, lowered to the business's request limit as the worker enforces it (its default when
+// the config leaves it 0) and to the campaign's own rate cap (when set).
 func PlanRate(c config.Config, sender string, campaignRate float64) float64 {
-	rate := c.SenderRate(sender)
-	if c.Connectly.BusinessRate > 0 && c.Connectly.BusinessRate < rate {
-		rate = c.Connectly.BusinessRate
+	lc := enforced(c)
+	rate := lc.SenderRate(sender)
+	if lc.BusinessRate > 0 && lc.BusinessRate < rate {
+		rate = lc.BusinessRate
 	}
 	if campaignRate > 0 && campaignRate < rate {
 		rate = campaignRate // the campaign's own cap

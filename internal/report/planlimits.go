@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
 // PlanLimits is what the shared limits would do to a campaign sent now (`campaign plan`).
@@ -18,9 +19,12 @@ type PlanLimits struct {
 	Capped int    `json:"capped"`
 	Cap    string `json:"cap,omitempty"`
 	// TierLimit is the daily tier (0 unlimited); TierNew counts recipients not messaged in
-	// the tier's window, TierRemaining the room left, TierWaiting those that would wait.
+	// the tier's period and with no open customer service window, TierInWindow those left
+	// out of it for an open window (the tier skips them), TierRemaining the room left,
+	// TierWaiting those that would wait.
 	TierLimit     int `json:"tier_limit"`
 	TierNew       int `json:"tier_new_recipients"`
+	TierInWindow  int `json:"tier_in_window"`
 	TierRemaining int `json:"tier_remaining"`
 	TierWaiting   int `json:"tier_waiting"`
 	// Note says why the limits were not (fully) checked.
@@ -30,6 +34,12 @@ type PlanLimits struct {
 // PlanLimitsParams is what a limits preview needs of the config and the campaign.
 type PlanLimitsParams struct {
 	Business string
+	// Sender is the number the campaign sends from ("" when it names none); WindowPolicy and
+	// WindowMargin are the worker's (servicewindow): which of a recipient's customer service
+	// windows count for its send, and how long before its close one counts as closed.
+	Sender       string
+	WindowPolicy servicewindow.Policy
+	WindowMargin time.Duration
 	// Category is the campaign template's category (marketing when empty, as for a send);
 	// CapMax and CapPeriod its frequency cap (CapMax 0: no cap applies).
 	Category  string
@@ -43,11 +53,13 @@ type PlanLimitsParams struct {
 	NotChecked string
 }
 
-// PlanLimitsFor is the limits preview of a campaign of category (its send category) sent at
-// now under config c: its category's frequency cap and the daily tier.
-func PlanLimitsFor(c config.Config, category string, now time.Time) PlanLimitsParams {
+// PlanLimitsFor is the limits preview of a campaign of category (its send category) sent
+// from sender at now under config c: its category's frequency cap and the daily tier, which
+// skips recipients in an open customer service window as the worker's reservation does.
+func PlanLimitsFor(c config.Config, sender, category string, now time.Time) PlanLimitsParams {
 	fc := c.Limits.FrequencyCaps[category]
-	return PlanLimitsParams{Business: c.Connectly.BusinessID, Category: category, CapMax: fc.Max, CapPeriod: capPeriod(fc),
+	return PlanLimitsParams{Business: c.Connectly.BusinessID, Sender: sender, WindowPolicy: c.WindowPolicy(),
+		WindowMargin: c.Worker.WindowMargin.D(), Category: category, CapMax: fc.Max, CapPeriod: capPeriod(fc),
 		Tier: int(c.Limits.MessagingTier), TierPeriod: tierPeriod(c), Now: now}
 }
 
@@ -59,8 +71,9 @@ func capPeriod(fc config.FrequencyCap) time.Duration { return fc.Period.D() }
 // Applies reports whether any limit applies: a cap on the category, or a daily tier.
 func (p PlanLimitsParams) Applies() bool { return p.CapMax > 0 || p.Tier > 0 }
 
-// LimitCheck checks a plan's recipients against the frequency cap and the daily tier in
-// batches of 1,000, reading Redis without reserving anything. Its methods do nothing on a
+// LimitCheck checks a plan's recipients against the frequency cap and the daily tier (and
+// their customer service windows, which the tier skips) in batches of 1,000, reading Redis
+// without reserving anything. Its methods do nothing on a
 // nil LimitCheck, whose Result is nil.
 type LimitCheck struct {
 	ctx   context.Context
@@ -131,13 +144,17 @@ func (lc *LimitCheck) flush() {
 		}
 	}
 	if p.Tier > 0 {
-		in, err := lc.lim.InDailyTier(lc.ctx, p.Business, sendable, p.TierPeriod, p.Now)
+		seen, err := lc.lim.PeekTier(lc.ctx, limits.TierCheck{Business: p.Business, Sender: p.Sender, Recipients: sendable,
+			Period: p.TierPeriod, WindowPolicy: p.WindowPolicy, WindowMargin: p.WindowMargin, Now: p.Now})
 		if err != nil {
 			lc.err = err
 			return
 		}
-		for _, ok := range in {
-			if !ok {
+		for _, s := range seen {
+			switch {
+			case s.InWindow:
+				lc.out.TierInWindow++
+			case !s.InTier:
 				lc.out.TierNew++
 			}
 		}
@@ -172,8 +189,11 @@ func PrintPlanLimits(w io.Writer, pl *PlanLimits, window time.Duration) {
 		fmt.Fprintf(w, "Frequency cap  %s; %d recipients already at it would be skipped(capped)\n", pl.Cap, pl.Capped)
 	}
 	if pl.TierLimit > 0 {
-		fmt.Fprintf(w, "Daily tier     %d new recipients, %d of %d room left in the %s window", pl.TierNew, pl.TierRemaining,
-			pl.TierLimit, window)
+		fmt.Fprintf(w, "Daily tier     %d new recipients", pl.TierNew)
+		if pl.TierInWindow > 0 {
+			fmt.Fprintf(w, " (%d in an open customer service window, not counted)", pl.TierInWindow)
+		}
+		fmt.Fprintf(w, ", %d of %d room left in the %s window", pl.TierRemaining, pl.TierLimit, window)
 		if pl.TierWaiting > 0 {
 			days := (pl.TierWaiting + pl.TierLimit - 1) / pl.TierLimit
 			fmt.Fprintf(w, ": %d would wait for the tier (about %d more window(s))", pl.TierWaiting, days)

@@ -173,7 +173,8 @@ func TestNewRunSessionCounts(t *testing.T) {
 }
 
 // TestLimitsPairInterval reads limits.pair_interval as limits show prints it: its duration, or
-// off (the config keeps off as a negative duration, which must not print as one).
+// off (the config keeps off as a negative duration, which must not print as one), and the
+// spacing the worker books, the interval plus limits.DefaultPairMargin.
 func TestLimitsPairInterval(t *testing.T) {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
@@ -181,10 +182,11 @@ func TestLimitsPairInterval(t *testing.T) {
 	for _, tc := range []struct {
 		interval config.OffDuration
 		want     string
+		spacing  string
 		line     string
 	}{
-		{config.OffDuration(6 * time.Second), "6s", "one message per 6s to the same person"},
-		{config.OffDuration(-1), "off", "pair      off (limits.pair_interval)"},
+		{config.OffDuration(6 * time.Second), "6s", "6.25s", "one message per 6.25s to the same person, per sender (limits.pair_interval 6s"},
+		{config.OffDuration(-1), "off", "", "pair      off (limits.pair_interval)"},
 	} {
 		c := config.Default()
 		c.Limits.PairInterval = tc.interval
@@ -196,8 +198,8 @@ func TestLimitsPairInterval(t *testing.T) {
 		if err := report.PrintLimits(&out, rep); err != nil {
 			t.Fatal(err)
 		}
-		if rep.PairInterval != tc.want || !strings.Contains(out.String(), tc.line) {
-			t.Errorf("pair interval %v: %q, printed\n%s", time.Duration(tc.interval), rep.PairInterval, out.String())
+		if rep.PairInterval != tc.want || rep.PairSpacing != tc.spacing || !strings.Contains(out.String(), tc.line) {
+			t.Errorf("pair interval %v: %q spaced %q, printed\n%s", time.Duration(tc.interval), rep.PairInterval, rep.PairSpacing, out.String())
 		}
 	}
 }

@@ -33,8 +33,9 @@
 -- ARGV[16+2i], ARGV[17+2i] for i = 1..n: limit i's emission interval and burst tolerance (µs)
 -- ARGV[17+2n+1+j] for j = 0..m-1: the recipient's field in service-window bucket j
 --
--- A window is open when its recorded time (unix s) * 1000 + ARGV[16] is after ARGV[3]; the
--- tier is skipped (not read, not written) when any of the recipient's windows is open. The
+-- A window is open when its recorded time (unix s) * 1000 + ARGV[16] is after ARGV[3] (the
+-- same test as openAt in reserve.go, for previews); the tier is skipped (not read, not
+-- written) when any of the recipient's windows is open. The
 -- rate limits run on Redis's clock (TIME), which all workers share.
 --
 -- The memo: a granted reservation writes its answer to the memo key (for ARGV[17] ms). A run
@@ -134,16 +135,11 @@ end
 
 local factor = 1
 if aKey then
+  -- 'at' is when recovery starts (a hold after the last decrease). A caller whose clock is
+  -- behind it sees no recovery yet (never less than the stored factor, which the decrease
+  -- kept at or above its floor).
   local f = redis.call('HMGET', aKey, 'f', 'at')
-  if f[1] then
-    -- 'at' is when recovery starts (a hold after the last decrease). A caller whose clock
-    -- is behind it sees no recovery yet (never less than the stored factor, which the
-    -- decrease kept at or above its floor).
-    local elapsed = math.max(0, nowms - tonumber(f[2]))
-    factor = tonumber(f[1]) + math.floor(elapsed / tonumber(ARGV[12])) * tonumber(ARGV[13])
-    if factor > 1 then factor = 1 end
-    if factor <= 0 then factor = 1 end
-  end
+  if f[1] then factor = factor_at(f[1], f[2], nowms, tonumber(ARGV[12]), tonumber(ARGV[13])) end
 end
 
 local at = now
@@ -152,7 +148,7 @@ local tats, ivs = {}, {}
 for i = 1, n do
   local iv = tonumber(ARGV[16 + 2 * i])
   local tol = tonumber(ARGV[17 + 2 * i])
-  if i == aIdx and factor < 1 then iv = iv / factor; tol = tol / factor end
+  if i == aIdx and factor < 1 then iv = iv / factor; tol = tolerance(tol, factor) end
   ivs[i] = iv
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
   if tat < now then tat = now end
