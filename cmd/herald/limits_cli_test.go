@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,6 +68,16 @@ func TestLimitsShow(t *testing.T) {
 	}
 	if err := l.SetWaiting(ctx, "r-tier", "daily tier: 3 unique recipients in 24h0m0s used", now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
+	}
+	// Fifty newer runs that have ended do not hide it.
+	for i := range 50 {
+		id := fmt.Sprintf("r-later-%02d", i)
+		if err := l.CreateRun(ctx, ledger.Run{ID: id, Campaign: "spring-promo", Buckets: 1, Created: now.Add(time.Duration(i+1) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := l.Cancel(ctx, id, "test"); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	code, out, errOut := herald(t, env, "--config", cfg, "limits", "show", "--json")

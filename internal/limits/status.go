@@ -249,7 +249,7 @@ func (l *Limiter) Senders(ctx context.Context, business string) ([]string, error
 	seen := map[string]bool{}
 	for _, pattern := range []string{rkeys.SenderLimit(business, "*"), rkeys.SenderBackoff(business, "*")} {
 		prefix := strings.TrimSuffix(pattern, "*")
-		iter := l.rdb.Scan(ctx, 0, escapeGlob(prefix)+"*", 500).Iterator()
+		iter := l.rdb.Scan(ctx, 0, rkeys.EscapeGlob(prefix)+"*", 500).Iterator()
 		for iter.Next(ctx) {
 			s := strings.TrimSuffix(strings.TrimPrefix(iter.Val(), prefix), ":use")
 			if s != "" && !strings.Contains(s, ":") {
@@ -266,11 +266,4 @@ func (l *Limiter) Senders(ctx context.Context, business string) ([]string, error
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-// escapeGlob escapes the characters SCAN MATCH treats as a pattern ({} are literal there, but
-// * ? [ ] \ are not).
-func escapeGlob(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
-	return r.Replace(s)
 }

@@ -151,7 +151,9 @@ func ReadLimits(ctx context.Context, c config.Config, l *ledger.Ledger, rdb redi
 		rep.Caps = append(rep.Caps, Cap{Category: cat, Max: fc.Max, Window: capPeriod(fc).String()})
 	}
 	sort.Slice(rep.Caps, func(i, j int) bool { return rep.Caps[i].Category < rep.Caps[j].Category })
-	ids, err := l.RecentRuns(ctx, "", 50)
+	// The runs waiting for the tier are among those not yet ended, however many newer runs
+	// have ended since (the 200 oldest of them, as the run gauges read).
+	ids, _, err := l.ActiveRuns(ctx, 0, 200)
 	if err != nil {
 		return rep, err
 	}
