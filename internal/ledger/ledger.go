@@ -566,7 +566,7 @@ func (l *Ledger) Pause(ctx context.Context, runID, reason string) (bool, error) 
 	if err := l.NotePausedFollowup(ctx, runID); err != nil {
 		return false, err
 	}
-	prev, err := pauseCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, reason, l.nowMS()).Text()
+	prev, err := pauseCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, reason, l.nowMS(), NewClaimToken()).Text()
 	if err != nil {
 		return false, fmt.Errorf("ledger: pause run %s: %w", runID, err)
 	}

@@ -71,7 +71,7 @@ func (l *Ledger) resumeOne(ctx context.Context, runID string) (bool, error) {
 			return false, fmt.Errorf("ledger: resume run %s: %w", runID, err)
 		}
 	}
-	prev, err := resumeCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, l.nowMS()).Text()
+	prev, err := resumeCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, l.nowMS(), NewClaimToken()).Text()
 	if err != nil {
 		return false, fmt.Errorf("ledger: resume run %s: %w", runID, err)
 	}
@@ -88,7 +88,7 @@ func (l *Ledger) resumeOne(ctx context.Context, runID string) (bool, error) {
 // again sweeps what is left. The run's paused follow-up runs (PausedFollowups) are cancelled
 // with it, as the worker skips the follow-ups of a cancelled run whatever their own status.
 func (l *Ledger) Cancel(ctx context.Context, runID, reason string) (bool, int, error) {
-	prev, err := cancelCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, reason, l.nowMS()).Text()
+	prev, err := cancelCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID)}, reason, l.nowMS(), NewClaimToken()).Text()
 	if err != nil {
 		return false, 0, fmt.Errorf("ledger: cancel run %s: %w", runID, err)
 	}

@@ -1,0 +1,82 @@
+package ledger
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testredis"
+)
+
+// TestRunControlWhoseReplyIsLost: pause, resume and cancel each run their script, lose its
+// reply, and go-redis sends it again. The second run finds the change made under the call's
+// own token and answers as the first did: the call reads the change as its own (the operator
+// is told it paused, resumed or cancelled the run, and the audit log records it), not as a run
+// already in that state. On miniredis, and on real Redis with HERALD_TEST_REDIS.
+func TestRunControlWhoseReplyIsLost(t *testing.T) {
+	t.Parallel()
+	story := func(t *testing.T, b *testBundle, upstream, runID string) {
+		ctx := context.Background()
+		d, err := testredis.StartReplyDropper(upstream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		rdb := redis.NewClient(&redis.Options{Addr: d.Addr(), DB: b.rdb.Options().DB, MaxRetries: 3})
+		t.Cleanup(func() { rdb.Close() })
+		l := New(rdb, func() time.Time { return testNow })
+		if err := l.CreateRun(ctx, Run{ID: runID, Campaign: "spring-sale", Delivery: AtMostOnce, Buckets: 1, Created: testNow}); err != nil {
+			t.Fatal(err)
+		}
+		lose := func(s *redis.Script) {
+			t.Helper()
+			// The script is known to Redis, so the EVALSHA whose reply is lost ran it.
+			if err := s.Load(ctx, rdb).Err(); err != nil {
+				t.Fatal(err)
+			}
+			d.DropReplyTo([]byte(s.Hash()))
+		}
+		steps := []struct {
+			name   string
+			script *redis.Script
+			call   func() (bool, error)
+			want   RunStatus
+		}{
+			{"pause", pauseCmd, func() (bool, error) { return l.Pause(ctx, runID, "test") }, RunPaused},
+			{"resume", resumeCmd, func() (bool, error) { return l.Resume(ctx, runID) }, RunRunning},
+			{"cancel", cancelCmd, func() (bool, error) { ok, _, err := l.Cancel(ctx, runID, "test"); return ok, err }, RunCancelled},
+		}
+		for i, s := range steps {
+			lose(s.script)
+			changed, err := s.call()
+			if d.Dropped() != i+1 {
+				t.Fatalf("%s: %d replies dropped, want %d", s.name, d.Dropped(), i+1)
+			}
+			if err != nil || !changed {
+				t.Fatalf("%s whose first reply was lost: changed %v, %v; want the change read as the call's own", s.name, changed, err)
+			}
+			if got := getRun(t, b, runID); got.Status != s.want {
+				t.Fatalf("after %s: status %s, want %s", s.name, got.Status, s.want)
+			}
+		}
+		// Another call finds the run already cancelled: not its own change.
+		if ok, _, err := l.Cancel(ctx, runID, "again"); err != nil || ok {
+			t.Errorf("a second cancel: %v, %v; want the run found cancelled already", ok, err)
+		}
+	}
+	t.Run("Miniredis", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		story(t, b, b.mr.Addr(), "lost-control")
+	})
+	t.Run("RealRedis", func(t *testing.T) {
+		t.Parallel()
+		runID := "lost-control-" + time.Now().Format("150405.000000000")
+		b := realRedis(t, runID)
+		t.Cleanup(func() { b.rdb.ZRem(context.Background(), rkeys.ActiveRuns(), runID) })
+		story(t, b, b.rdb.Options().Addr, runID)
+	})
+}
