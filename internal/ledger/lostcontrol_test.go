@@ -80,3 +80,41 @@ func TestRunControlWhoseReplyIsLost(t *testing.T) {
 		story(t, b, b.rdb.Options().Addr, runID)
 	})
 }
+
+// TestMarkRetryWhoseReplyIsLost: the retry mark is written, its reply is lost, and go-redis
+// sends the script again: the second run finds the call's own child named and answers
+// recorded, where it took the mark for another retry's (and run retry refused to start).
+func TestMarkRetryWhoseReplyIsLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	d, err := testredis.StartReplyDropper(b.mr.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	rdb := redis.NewClient(&redis.Options{Addr: d.Addr(), MaxRetries: 3})
+	t.Cleanup(func() { rdb.Close() })
+	l := New(rdb, func() time.Time { return testNow })
+	if err := l.CreateRun(ctx, Run{ID: "parent", Campaign: "spring-sale", Delivery: AtMostOnce, Buckets: 1, Created: testNow}); err != nil {
+		t.Fatal(err)
+	}
+	if err := retryMarkCmd.Load(ctx, rdb).Err(); err != nil {
+		t.Fatal(err)
+	}
+	d.DropReplyTo([]byte(retryMarkCmd.Hash()))
+	ok, err := l.MarkRetry(ctx, "parent", nil, "parent-retry-1")
+	if d.Dropped() != 1 {
+		t.Fatalf("%d replies dropped, want 1", d.Dropped())
+	}
+	if err != nil || !ok {
+		t.Fatalf("MarkRetry whose first reply was lost: %v, %v; want recorded", ok, err)
+	}
+	if got := getRun(t, b, "parent"); len(got.RetriedBy) != 1 || got.RetriedBy[0].Child != "parent-retry-1" {
+		t.Fatalf("retried by %+v, want the one child once", got.RetriedBy)
+	}
+	// Another retry that has not checked the first is still refused.
+	if ok, err := l.MarkRetry(ctx, "parent", nil, "parent-retry-2"); err != nil || ok {
+		t.Errorf("an unchecked second retry: %v, %v; want refused", ok, err)
+	}
+}

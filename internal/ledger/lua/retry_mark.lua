@@ -7,6 +7,9 @@
 -- changes, and the caller reads and checks again.
 --
 -- KEYS[1] run hash (the parent)
+-- A word naming the new child itself is this call's own mark, written by a first run of the
+-- script whose reply was lost (go-redis sends it again): the call is answered as recorded.
+--
 -- ARGV[1] the child ids the caller checked, separated by spaces
 -- ARGV[2] the new child's id
 -- ARGV[3] now (unix ms)
@@ -18,6 +21,7 @@ for id in string.gmatch(ARGV[1], '%S+') do checked[id] = true end
 local cur = redis.call('HGET', KEYS[1], 'retried_by') or ''
 for word in string.gmatch(cur, '%S+') do
   local id = string.match(word, '^([^@]+)')
+  if id == ARGV[2] then return 1 end
   if not checked[id] then return 0 end
 end
 local mark = ARGV[2] .. '@' .. ARGV[3]
