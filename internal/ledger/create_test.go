@@ -49,22 +49,10 @@ func TestCreateRunWhoseReplyIsLost(t *testing.T) {
 	t.Parallel()
 	story := func(t *testing.T, b *testBundle, upstream, runID string) {
 		ctx := context.Background()
-		d, err := testredis.StartReplyDropper(upstream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		opts := b.rdb.Options()
-		rdb := redis.NewClient(&redis.Options{Addr: d.Addr(), DB: opts.DB, MaxRetries: 3})
-		t.Cleanup(func() { rdb.Close() })
-		l := New(rdb, func() time.Time { return testNow })
-		// The script is known to Redis, so the EVALSHA whose reply is lost ran it.
-		if err := createRunCmd.Load(ctx, rdb).Err(); err != nil {
-			t.Fatal(err)
-		}
-		d.DropReplyTo([]byte(createRunCmd.Hash()))
+		l, d, lose := lossyLedger(t, upstream, b.rdb.Options().DB)
+		lose(createRunCmd)
 		r := Run{ID: runID, Campaign: "spring-sale", Delivery: AtMostOnce, Buckets: 1, ResendAfter: time.Hour}
-		err = l.CreateRetryRun(ctx, r, []string{"+15550000001", "+15550000002"})
+		err := l.CreateRetryRun(ctx, r, []string{"+15550000001", "+15550000002"})
 		if d.Dropped() != 1 {
 			t.Fatalf("%d replies dropped, want 1", d.Dropped())
 		}

@@ -20,24 +20,9 @@ func TestRunControlWhoseReplyIsLost(t *testing.T) {
 	t.Parallel()
 	story := func(t *testing.T, b *testBundle, upstream, runID string) {
 		ctx := context.Background()
-		d, err := testredis.StartReplyDropper(upstream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		rdb := redis.NewClient(&redis.Options{Addr: d.Addr(), DB: b.rdb.Options().DB, MaxRetries: 3})
-		t.Cleanup(func() { rdb.Close() })
-		l := New(rdb, func() time.Time { return testNow })
+		l, d, lose := lossyLedger(t, upstream, b.rdb.Options().DB)
 		if err := l.CreateRun(ctx, Run{ID: runID, Campaign: "spring-sale", Delivery: AtMostOnce, Buckets: 1, Created: testNow}); err != nil {
 			t.Fatal(err)
-		}
-		lose := func(s *redis.Script) {
-			t.Helper()
-			// The script is known to Redis, so the EVALSHA whose reply is lost ran it.
-			if err := s.Load(ctx, rdb).Err(); err != nil {
-				t.Fatal(err)
-			}
-			d.DropReplyTo([]byte(s.Hash()))
 		}
 		steps := []struct {
 			name   string
@@ -88,21 +73,11 @@ func TestMarkRetryWhoseReplyIsLost(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	d, err := testredis.StartReplyDropper(b.mr.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	rdb := redis.NewClient(&redis.Options{Addr: d.Addr(), MaxRetries: 3})
-	t.Cleanup(func() { rdb.Close() })
-	l := New(rdb, func() time.Time { return testNow })
+	l, d, lose := lossyLedger(t, b.mr.Addr(), 0)
 	if err := l.CreateRun(ctx, Run{ID: "parent", Campaign: "spring-sale", Delivery: AtMostOnce, Buckets: 1, Created: testNow}); err != nil {
 		t.Fatal(err)
 	}
-	if err := retryMarkCmd.Load(ctx, rdb).Err(); err != nil {
-		t.Fatal(err)
-	}
-	d.DropReplyTo([]byte(retryMarkCmd.Hash()))
+	lose(retryMarkCmd)
 	ok, err := l.MarkRetry(ctx, "parent", nil, "parent-retry-1")
 	if d.Dropped() != 1 {
 		t.Fatalf("%d replies dropped, want 1", d.Dropped())
@@ -117,4 +92,26 @@ func TestMarkRetryWhoseReplyIsLost(t *testing.T) {
 	if ok, err := l.MarkRetry(ctx, "parent", nil, "parent-retry-2"); err != nil || ok {
 		t.Errorf("an unchecked second retry: %v, %v; want refused", ok, err)
 	}
+}
+
+// lossyLedger is a ledger whose client reaches upstream (database db) through a proxy that can
+// lose a reply (testredis.ReplyDropper), and that sends a command again as go-redis does; lose
+// arms the proxy against script s, loaded first so that the EVALSHA whose reply is lost ran it.
+func lossyLedger(t *testing.T, upstream string, db int) (l *Ledger, d *testredis.ReplyDropper, lose func(s *redis.Script)) {
+	t.Helper()
+	d, err := testredis.StartReplyDropper(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	rdb := redis.NewClient(&redis.Options{Addr: d.Addr(), DB: db, MaxRetries: 3})
+	t.Cleanup(func() { rdb.Close() })
+	lose = func(s *redis.Script) {
+		t.Helper()
+		if err := s.Load(context.Background(), rdb).Err(); err != nil {
+			t.Fatal(err)
+		}
+		d.DropReplyTo([]byte(s.Hash()))
+	}
+	return New(rdb, func() time.Time { return testNow }), d, lose
 }
