@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/internal/luacheck"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/testredis"
 )
@@ -19,7 +20,7 @@ import (
 func playLostReply(ctx context.Context, rdb redis.UniversalClient, q string) error {
 	c, ok := rdb.(*redis.Client)
 	if !ok {
-		return fmt.Errorf("the case needs a single-node client, got %T", rdb)
+		return fmt.Errorf("%w, got %T", luacheck.ErrNeedsSingleNode, rdb)
 	}
 	o := c.Options()
 	p, err := testredis.StartReplyDropper(o.Addr)

@@ -2,6 +2,7 @@ package luacheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -22,8 +23,8 @@ import (
 // that says how the outcome differs from the wanted one (nil when it matches). Every key it
 // writes must contain id (letters, digits and dashes: safe in a key, a hash tag and a KEYS
 // pattern), by which its keys are deleted afterwards. A case that can play only on a single
-// Redis (it needs a *redis.Client) returns an error saying it "needs a single-node client"
-// when given another: on the Cluster it is skipped.
+// Redis (it needs a *redis.Client) returns an error wrapping ErrNeedsSingleNode when given
+// another: on the Cluster it is skipped.
 type Case struct {
 	// Script is the redis.NewScript variable the case plays.
 	Script string
@@ -123,8 +124,8 @@ func RunCases(t *testing.T, scripts []string, cases []Case) {
 	})
 }
 
-// needsSingleNode is what a case's error says when it cannot play on a Cluster's client.
-const needsSingleNode = "needs a single-node client"
+// ErrNeedsSingleNode is wrapped by a case's error when it cannot play on a Cluster's client.
+var ErrNeedsSingleNode = errors.New("the case needs a single-node client")
 
 // playReal plays every case on a real Redis or Cluster, deleting each case's keys after it.
 func playReal(t *testing.T, rdb redis.UniversalClient, cases []Case) {
@@ -138,7 +139,7 @@ func playReal(t *testing.T, rdb redis.UniversalClient, cases []Case) {
 				}
 			})
 			err := c.Play(ctx, rdb, id)
-			if _, cluster := rdb.(*redis.ClusterClient); cluster && err != nil && strings.Contains(err.Error(), needsSingleNode) {
+			if _, cluster := rdb.(*redis.ClusterClient); cluster && err != nil && errors.Is(err, ErrNeedsSingleNode) {
 				t.Skipf("plays on a single Redis only: %v", err)
 			}
 			if err != nil {
