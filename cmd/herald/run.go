@@ -92,7 +92,7 @@ func (a *app) runLsCmd() *cobra.Command {
 		},
 	})
 	cmd.Flags().StringVar(&campaign, "campaign", "", "only runs of this campaign")
-	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs")
+	countFlag(cmd.Flags(), &limit, "limit", 20, "how many runs (1 or more)")
 	return cmd
 }
 

@@ -272,8 +272,12 @@ func ShowRun(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 	return rep, nil
 }
 
-// RecentRuns reports the latest limit runs, newest first, of campaign (all when "").
+// RecentRuns reports the latest limit runs, newest first, of campaign (all when ""). A limit
+// below 1 is an error: read as a range it would list every run (0) or all but the oldest (-1).
 func RecentRuns(ctx context.Context, l *ledger.Ledger, campaign string, limit int, now time.Time) ([]Run, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("list %d runs: want 1 or more", limit)
+	}
 	ids, err := l.RecentRuns(ctx, campaign, limit)
 	if err != nil {
 		return nil, err

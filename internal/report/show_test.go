@@ -179,3 +179,18 @@ func TestShowFollowupRun(t *testing.T) {
 		}
 	}
 }
+
+// RecentRuns refuses a limit below 1: read as a range, 0 listed every run and -1 all but the
+// oldest.
+func TestRecentRunsRefusesALimitBelowOne(t *testing.T) {
+	t.Parallel()
+	ctx, _, l, _, t0 := showSetup(t)
+	for _, n := range []int{0, -1} {
+		if reps, err := report.RecentRuns(ctx, l, "", n, t0); err == nil || !strings.Contains(err.Error(), "want 1 or more") {
+			t.Errorf("RecentRuns(%d) = %d runs, %v; want it refused", n, len(reps), err)
+		}
+	}
+	if reps, err := report.RecentRuns(ctx, l, "", 1, t0); err != nil || len(reps) != 1 {
+		t.Fatalf("RecentRuns(1) = %d runs, %v; want the run", len(reps), err)
+	}
+}
