@@ -63,8 +63,8 @@ const retryStarting = time.Minute
 // started from and written through the same task writer as every run. It refuses a parent
 // still running, a campaign that now names another template or language, a filter that
 // picks nobody (wrapping ErrNothingToRetry), and a parent already retried by a run that
-// sends to some of the same recipients (wrapping ErrRetried: retry that run instead); a
-// parent that does not exist wraps ledger.ErrRunNotFound.
+// sends to some of the same recipients (wrapping ErrRetried: retry that run instead) and a
+// follow-up run (RUN~RULE); a parent that does not exist wraps ledger.ErrRunNotFound.
 //
 // The child keeps the recipients it picked in Redis and is recorded on its parent before it
 // is created. It is expanded as a run of campaign send is: its next expansion step is
@@ -77,6 +77,13 @@ func (r *Runs) RetryRun(ctx context.Context, p RetryParams) (Retried, error) {
 		return Retried{}, err
 	}
 	out := Retried{Parent: parent, ByCode: map[string]int{}}
+	if follows, rule, ok := ledger.FollowupOf(parent.ID); ok {
+		// It never finishes, and its sends answer replies: a later copy could answer a reply
+		// the customer has moved on from.
+		return out, fmt.Errorf("run %s is the follow-up run of on_reply rule %s of run %s: follow-up runs cannot be retried, "+
+			"as each send answers a reply; herald recipient explain %s NUMBER shows a recipient's follow-up, and herald message send "+
+			"answers one by hand", parent.ID, rule, follows, follows)
+	}
 	if parent.Status != ledger.RunCompleted && parent.Status != ledger.RunCancelled {
 		return out, fmt.Errorf("run %s is %s: retry its failures once it has finished", parent.ID, parent.Status)
 	}

@@ -279,4 +279,25 @@ func TestRetryRun(t *testing.T) {
 			t.Fatalf("running parent: %v", err)
 		}
 	})
+
+	// A follow-up run never finishes: it is not "running, retry it once it has finished" but
+	// a run that cannot be retried, and its parent is left as it was.
+	t.Run("FollowupRun", func(t *testing.T) {
+		t.Parallel()
+		b, r, par, valid := parent(t)
+		l := ledger.New(b.rdb, nil)
+		if _, err := l.CreateFollowup(ctx, ledger.Followup{Parent: ledger.ParentRun{ID: par.ID, Campaign: par.Campaign, Buckets: 1},
+			Rule: "yes", Recipient: valid[0], Payload: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+		fu := ledger.FollowupRun(par.ID, "yes")
+		_, err := r.RetryRun(ctx, expand.RetryParams{Parent: fu, AnyClass: true})
+		if err == nil || strings.Contains(err.Error(), "once it has finished") ||
+			!strings.Contains(err.Error(), "follow-up runs cannot be retried") || !strings.Contains(err.Error(), "rule yes of run "+par.ID) {
+			t.Fatalf("retry of follow-up run %s: %v; want it refused as a follow-up run", fu, err)
+		}
+		if got := b.getRun(t, fu); len(got.RetriedBy) != 0 {
+			t.Fatalf("follow-up run recorded retries %+v", got.RetriedBy)
+		}
+	})
 }

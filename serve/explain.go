@@ -23,7 +23,8 @@ type ExplainParams struct {
 // ExplainRecipient reads a recipient's story in a run (report.Explain) under config c: its
 // codes classed by the configured table (ErrorTable: a table that does not build is an
 // error), the follow-ups of the on_reply rules of the run's campaign (RunRuleIDs), its
-// replies from the conversation record, and its service window in the configured business.
+// replies from the conversation record, and its service window in the configured business
+// (a session message allowed only outside worker.window_margin of its close).
 // A run that does not exist wraps ledger.ErrRunNotFound.
 func ExplainRecipient(ctx context.Context, c config.Config, rdb redis.UniversalClient, p ExplainParams) (report.Explanation, error) {
 	table, err := ErrorTable(c)
@@ -31,6 +32,6 @@ func ExplainRecipient(ctx context.Context, c config.Config, rdb redis.UniversalC
 		return report.Explanation{}, err
 	}
 	return report.Explain(ctx, ledger.New(rdb, nil), rdb, report.ExplainParams{Run: p.Run, Recipient: p.Recipient, Shown: p.Shown,
-		Business: c.Connectly.BusinessID, Windows: c.WindowPolicy(), Table: table, RuleIDs: RunRuleIDs(c, rdb), Now: p.Now,
+		Business: c.Connectly.BusinessID, Windows: c.WindowPolicy(), WindowMargin: c.Worker.WindowMargin.D(), Table: table, RuleIDs: RunRuleIDs(c, rdb), Now: p.Now,
 		Replies: conversation.NewHistory(rdb, nil).Read})
 }

@@ -19,7 +19,7 @@ func (a *app) auditCmd() *cobra.Command {
 			return audit.List(ctx, k.rdb, limit)
 		},
 	})
-	ls.Flags().IntVar(&limit, "limit", 50, "how many entries")
+	countFlag(ls.Flags(), &limit, "limit", 50, "how many entries (1 or more)")
 	return group("audit", "The log of operator actions", ls)
 }
 

@@ -147,7 +147,7 @@ func (a *app) campaignLsCmd() *cobra.Command {
 			return serve.ListCampaigns(ctx, k.rdb, limit, time.Now())
 		},
 	})
-	cmd.Flags().IntVar(&limit, "limit", 50, "how many campaigns with runs")
+	countFlag(cmd.Flags(), &limit, "limit", 50, "how many campaigns with runs (1 or more)")
 	return cmd
 }
 

@@ -88,7 +88,7 @@ func (a *app) windowCmd() *cobra.Command {
 			return a.withRedis(ctx, func(k conn) error {
 				now := time.Now()
 				r, err := report.ReadWindow(ctx, k.rdb, report.WindowQuery{Business: k.c.Connectly.BusinessID, Customer: id,
-					Shown: shownID(id, reveal), Policy: k.c.WindowPolicy(), Now: now})
+					Shown: shownID(id, reveal), Policy: k.c.WindowPolicy(), Margin: k.c.Worker.WindowMargin.D(), Now: now})
 				if err != nil {
 					return err
 				}
@@ -104,6 +104,8 @@ wrote to: only a send from that number may use it. Herald records it from the in
 its webhook receiver takes (herald webhooks), per business (connectly.business_id) and business
 number; an inbound message that names no number records a window with none, which counts as
 windows.scope says. Shown: the customer's latest window, each number's, the one with no number,
-and for each configured sender whether a session message may go from it now.`
+and for each configured sender whether a session message may go from it now: until its window's
+close less worker.window_margin, as the workers and message send count it (--json: "allowed" and
+"allowed_until" of each sender).`
 	return cmd
 }

@@ -42,7 +42,11 @@ func timelineWhat(run string, ev report.TimelineEvent) string {
 	case ev.Status:
 		return ev.Rule + ": delivery state now " + ev.Outcome
 	}
-	s := fmt.Sprintf("attempt %d: %s", ev.Attempt, ev.Outcome)
+	// A skip (window_closed, suppressed...) made no attempt: "attempt 0" would say one was made.
+	s := ev.Outcome
+	if ev.Attempt > 0 {
+		s = fmt.Sprintf("attempt %d: %s", ev.Attempt, ev.Outcome)
+	}
 	if ev.Code != "" {
 		s += " " + ev.Code
 		if ev.Class != "" {

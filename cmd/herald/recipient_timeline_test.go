@@ -111,3 +111,20 @@ func TestRecipientTimelineGolden(t *testing.T) {
 		t.Errorf("timeline differs from %s (run with -update if intended):\n--- want\n%s\n--- got\n%s", golden, want, b.String())
 	}
 }
+
+// A skip made no attempt: the timeline says "skipped window_closed", not "attempt 0: ...".
+func TestTimelineSkipHasNoAttempt(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ev   report.TimelineEvent
+		want string
+	}{
+		{report.TimelineEvent{Kind: report.EventSend, Outcome: "skipped", Code: "window_closed"}, "skipped window_closed"},
+		{report.TimelineEvent{Kind: report.EventFollowup, Rule: "yes", Outcome: "skipped", Code: "suppressed"}, "yes: skipped suppressed"},
+		{report.TimelineEvent{Kind: report.EventSend, Outcome: "accepted", Attempt: 1}, "attempt 1: accepted"},
+	} {
+		if got := timelineWhat("r", tc.ev); got != tc.want {
+			t.Errorf("timelineWhat(%+v) = %q, want %q", tc.ev, got, tc.want)
+		}
+	}
+}

@@ -29,6 +29,11 @@ func (a *app) runShowCmd() *cobra.Command {
 			if watch && interval <= 0 {
 				return usageError{fmt.Errorf("--interval %s: want a positive duration, e.g. 1s", interval)}
 			}
+			if follows, rule, ok := ledger.FollowupOf(args[0]); ok && watch {
+				// Its replies may add entries until the rule's on_reply.until: it never ends.
+				return usageError{fmt.Errorf("run %s follows %s (on_reply rule %s): a follow-up run never ends, so --watch would never stop; "+
+					"run show %s without --watch shows it as it stands", args[0], follows, rule, args[0])}
+			}
 			return a.withRedis(ctx, func(k conn) error {
 				if watch {
 					return a.watchRun(ctx, k, args[0], interval, asJSON, verify)
@@ -49,7 +54,11 @@ func (a *app) runShowCmd() *cobra.Command {
 report with a progress bar; otherwise it prints one progress line per refresh. With --json it
 prints one JSON object per refresh instead, each on one line (JSON lines), with the fields of
 run show --json; the last line is the ended run. With --verify the counters are recounted from
-the ledger once the run has ended (the last line, or the text after the last progress line).`
+the ledger once the run has ended (the last line, or the text after the last progress line).
+
+A follow-up run (RUN~RULE: what an on_reply rule of RUN sent) shows the run and rule it follows
+and counts its entries, one per reply that matched the rule. It never ends, as later replies
+may add to it, so --watch refuses it (exit 2).`
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as JSON (with --watch: one JSON object per line and refresh)")
 	cmd.Flags().BoolVar(&watch, "watch", false, "refresh until the run ends, with a progress bar (Ctrl-C to stop watching)")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "with --watch: how often to refresh (positive)")
@@ -83,7 +92,7 @@ func (a *app) runLsCmd() *cobra.Command {
 		},
 	})
 	cmd.Flags().StringVar(&campaign, "campaign", "", "only runs of this campaign")
-	cmd.Flags().IntVar(&limit, "limit", 20, "how many runs")
+	countFlag(cmd.Flags(), &limit, "limit", 20, "how many runs (1 or more)")
 	return cmd
 }
 

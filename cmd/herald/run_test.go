@@ -105,3 +105,37 @@ func TestWatchOfNoRun(t *testing.T) {
 		t.Fatalf("watch of no run: %d %q %q", code, out, errOut)
 	}
 }
+
+// A follow-up run never ends, so run show --watch of one is refused as wrong usage (exit 2)
+// before anything is drawn, where it used to watch forever; run show without --watch shows it
+// as the run and rule it follows, with its entries, and run retry refuses it as a follow-up.
+func TestFollowupRunShowWatchAndRetry(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	l := ledger.New(rdb, nil)
+	const run = "promo-20260301T120000Z-a1b2c3"
+	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "promo", Delivery: ledger.AtMostOnce, Buckets: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.CreateFollowup(ctx, ledger.Followup{Parent: ledger.ParentRun{ID: run, Campaign: "promo", Buckets: 1},
+		Rule: "yes", Recipient: "+15550000001", Payload: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	fu := ledger.FollowupRun(run, "yes")
+	code, out, errOut := herald(t, env, "run", "show", fu, "--watch", "--interval", "5ms")
+	if code != exitUsage || out != "" || !strings.Contains(errOut, "never ends") || !strings.Contains(errOut, "without --watch") {
+		t.Fatalf("watch of follow-up run: %d %q %q; want exit 2 saying it never ends", code, out, errOut)
+	}
+	code, out, errOut = herald(t, env, "run", "show", fu)
+	if code != 0 || !strings.Contains(out, "Follows   "+run+" (on_reply rule yes)") || !strings.Contains(out, "follow-ups: 1 entry (one per reply") ||
+		strings.Contains(out, "Retries") || strings.Contains(out, "audience:") {
+		t.Fatalf("run show of follow-up run: %d %s %s", code, out, errOut)
+	}
+	code, _, errOut = herald(t, env, "run", "retry", fu)
+	if code != exitError || !strings.Contains(errOut, "follow-up runs cannot be retried") {
+		t.Fatalf("retry of follow-up run: %d %q", code, errOut)
+	}
+}

@@ -44,8 +44,8 @@ func (a *app) taskCmd() *cobra.Command {
 		},
 	})
 	ls.Flags().StringVar(&state, "state", "pending", "task state: "+strings.Join(tasks.States, ", "))
-	ls.Flags().IntVar(&limit, "limit", 20, "tasks per page")
-	ls.Flags().IntVar(&page, "page", 1, "page number")
+	countFlag(ls.Flags(), &limit, "limit", 20, "tasks per page (1 or more)")
+	countFlag(ls.Flags(), &page, "page", 1, "page number (1 or more)")
 
 	show := viewCmd(a, view[tasks.View]{
 		Use: "show QUEUE TASK_ID", Short: "One task: decoded payload (run, recipient), retries, last error and its class, ledger state",

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +123,57 @@ func TestRecipientExplainShowsTheWindow(t *testing.T) {
 	code, out, _ = herald(t, env, "recipient", "explain", "r-window", rcpts[1])
 	if code != 0 || !strings.Contains(out, "Window     closed since ") {
 		t.Fatalf("explain of a closed window: %d\n%s", code, out)
+	}
+}
+
+// window show and recipient explain count worker.window_margin as the workers and message
+// send do: a window closing within it takes no session message, where they used to say
+// "session messages allowed until" its close.
+func TestWindowMarginInWindowShowAndExplain(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	cfg := filepath.Join(t.TempDir(), "herald.yaml")
+	if err := os.WriteFile(cfg, []byte("senders:\n  - {number: \"+14155550100\", rate: 80}\nworker:\n  window_margin: 10m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env["HERALD_CONFIG"], env["CONNECTLY_BUSINESS_ID"] = cfg, "biz-m"
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	const near, far = "+14155550101", "+14155550102"
+	if err := ledger.New(rdb, nil).CreateRun(ctx, ledger.Run{ID: "r-margin", Campaign: "c", Buckets: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// The commands read the wall clock: one window closes in 5 min, inside the margin, the
+	// other in 2 h.
+	tr := servicewindow.New(rdb, time.Now)
+	tr.SetPolicy(servicewindow.Policy{Senders: []string{"+14155550100"}})
+	for to, at := range map[string]time.Time{near: time.Now().Add(-24*time.Hour + 5*time.Minute), far: time.Now().Add(-22 * time.Hour)} {
+		if _, err := tr.TouchTo(ctx, "biz-m", "+14155550100", []string{to}, at.Truncate(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"window", "show", near}, {"recipient", "explain", "r-margin", near}} {
+		code, out, errOut := herald(t, env, args...)
+		if code != 0 || !strings.Contains(out, "templates only: its own window closes ") ||
+			!strings.Contains(out, "too close to its close (worker.window_margin 10m)") || strings.Contains(out, "session messages allowed") {
+			t.Errorf("%v: %d %q\n%s", args, code, errOut, out)
+		}
+	}
+	code, out, errOut := herald(t, env, "window", "show", "--json", far)
+	var r report.Window
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
+		t.Fatalf("window show --json: %d %q %q", code, out, errOut)
+	}
+	if len(r.Senders) != 1 || !r.Senders[0].Allowed || !r.Senders[0].AllowedUntil.Equal(r.Senders[0].ClosesAt.Add(-10*time.Minute)) {
+		t.Errorf("senders %+v, want one allowed until its close less 10m", r.Senders)
+	}
+	code, out, errOut = herald(t, env, "recipient", "explain", "--json", "r-margin", near)
+	var x report.Explanation
+	if code != 0 || json.Unmarshal([]byte(out), &x) != nil {
+		t.Fatalf("recipient explain --json: %d %q %q", code, out, errOut)
+	}
+	if len(x.Window.Senders) != 1 || !x.Window.Senders[0].Open || x.Window.Senders[0].Allowed {
+		t.Errorf("explain senders %+v, want one open but not allowed", x.Window.Senders)
 	}
 }

@@ -50,8 +50,12 @@ func Append(ctx context.Context, rdb redis.UniversalClient, e Entry) error {
 	return nil
 }
 
-// List returns up to n entries, newest first.
+// List returns up to n entries, newest first. An n below 1 is an error: read as a range it
+// would list every entry (0) or all but the oldest (-1).
 func List(ctx context.Context, rdb redis.UniversalClient, n int) ([]Entry, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("audit: list %d entries: want 1 or more", n)
+	}
 	raw, err := rdb.LRange(ctx, rkeys.Audit(), 0, int64(n-1)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("audit: list: %w", err)

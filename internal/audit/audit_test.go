@@ -74,3 +74,23 @@ func TestRecordWhy(t *testing.T) {
 		t.Errorf("Why with no actor = %q, want the OS user %q", got, audit.Operator(""))
 	}
 }
+
+// A count below 1 is refused: LRANGE read 0 as every entry and -1 as all but the oldest.
+func TestListRefusesACountBelowOne(t *testing.T) {
+	ctx := context.Background()
+	_, rdb := newRedis(t)
+	rec := audit.Record{Redis: rdb, Actor: "ana"}
+	for _, target := range []string{"r1", "r2", "r3"} {
+		if err := rec.Keep(ctx, "run pause", target, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []int{0, -1} {
+		if es, err := audit.List(ctx, rdb, n); err == nil || !strings.Contains(err.Error(), "want 1 or more") {
+			t.Errorf("List(%d) = %d entries, %v; want it refused", n, len(es), err)
+		}
+	}
+	if es, err := audit.List(ctx, rdb, 1); err != nil || len(es) != 1 || es[0].Target != "r3" {
+		t.Fatalf("List(1) = %+v, %v; want the newest entry", es, err)
+	}
+}

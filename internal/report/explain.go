@@ -156,9 +156,11 @@ type ExplainParams struct {
 	// Recipient is the normalised recipient (E.164 or bsuid:...); Shown is how it is printed.
 	Recipient, Shown string
 	// Business is the business whose service window is read; Windows is its window policy
-	// (its sender numbers and windows.scope).
-	Business string
-	Windows  servicewindow.Policy
+	// (its sender numbers and windows.scope); WindowMargin the worker's (worker.window_margin:
+	// a window closing within it takes no session message).
+	Business     string
+	Windows      servicewindow.Policy
+	WindowMargin time.Duration
 	// Table gives codes their class and meaning; nil leaves them without.
 	Table *connectly.Table
 	// RuleIDs, when set, returns the ids of the on_reply rules of the run's campaign, in order,
@@ -196,7 +198,7 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 		}
 	}
 	if x.Window, err = ReadWindow(ctx, rdb, WindowQuery{Business: p.Business, Customer: p.Recipient, Shown: p.Shown,
-		Policy: p.Windows, Now: p.Now}); err != nil {
+		Policy: p.Windows, Margin: p.WindowMargin, Now: p.Now}); err != nil {
 		return Explanation{}, err
 	}
 	if x.History, err = historyOf(ctx, l, addr, p.Table); err != nil {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/heraldmsg/herald/internal/ledger"
 )
@@ -140,20 +142,37 @@ func CountFollowups(run string, callbacks []json.RawMessage) map[string]int64 {
 	return n
 }
 
-// PrintFunnel renders a funnel for people.
+// PrintFunnel renders a funnel for people. Its first column is as wide as its longest label
+// (a long button text or rule id), at least 18, so every count stays in line.
 func PrintFunnel(w io.Writer, f *Funnel) {
 	if f == nil {
 		return
 	}
-	fmt.Fprintf(w, "\nReplies (on_reply)\n  replied            %d\n", f.Replied)
+	type line struct {
+		label string
+		n     int64
+	}
+	lines := []line{{"replied", f.Replied}}
 	for _, b := range slices.Sorted(maps.Keys(f.Taps)) {
-		fmt.Fprintf(w, "  tapped %-11q %d\n", b, f.Taps[b])
+		lines = append(lines, line{fmt.Sprintf("tapped %q", b), f.Taps[b]})
 	}
 	for _, t := range slices.Sorted(maps.Keys(f.Tagged)) {
-		fmt.Fprintf(w, "  tagged %-11s %d\n", t, f.Tagged[t])
+		lines = append(lines, line{"tagged " + t, f.Tagged[t]})
 	}
-	fmt.Fprintf(w, "  %-18s %8s %8s %8s %9s %8s %8s %8s %8s\n", "follow-up", "created", "pending", "sent", "delivered", "read", "failed", "skipped", "replies")
+	width := 18
+	for _, l := range lines {
+		width = max(width, utf8.RuneCountInString(l.label))
+	}
 	for _, r := range f.Rules {
-		fmt.Fprintf(w, "  %-18s %8d %8d %8d %9d %8d %8d %8d %8d\n", r.Rule, r.Created, r.Pending, r.Sent, r.Delivered, r.Read, r.Failed, r.Skipped, r.Replies)
+		width = max(width, utf8.RuneCountInString(r.Rule))
+	}
+	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
+	fmt.Fprintf(w, "\nReplies (on_reply)\n")
+	for _, l := range lines {
+		fmt.Fprintf(w, "  %s %d\n", pad(l.label), l.n)
+	}
+	fmt.Fprintf(w, "  %s %8s %8s %8s %9s %8s %8s %8s %8s\n", pad("follow-up"), "created", "pending", "sent", "delivered", "read", "failed", "skipped", "replies")
+	for _, r := range f.Rules {
+		fmt.Fprintf(w, "  %s %8d %8d %8d %9d %8d %8d %8d %8d\n", pad(r.Rule), r.Created, r.Pending, r.Sent, r.Delivered, r.Read, r.Failed, r.Skipped, r.Replies)
 	}
 }

@@ -103,3 +103,29 @@ func TestExplainShowsFollowups(t *testing.T) {
 		t.Fatalf("no rules: %+v, %v", x.Followups, err)
 	}
 }
+
+// A long button text or rule id widens the funnel's first column: every count stays in line
+// instead of being pushed right by its label.
+func TestPrintFunnelKeepsCountsInLine(t *testing.T) {
+	t.Parallel()
+	f := &Funnel{Replied: 3, Taps: map[string]int64{"Yes": 1, "Tell me more about the offer": 2},
+		Tagged: map[string]int64{"interested": 2}, Rules: []FunnelRule{{Rule: "a-rather-long-rule-id", Created: 2}, {Rule: "no", Created: 1}}}
+	var buf bytes.Buffer
+	PrintFunnel(&buf, f)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")[1:] // after "Replies (on_reply)"
+	if len(lines) != 7 {
+		t.Fatalf("%d lines, want 4 counts, a header and 2 rules:\n%s", len(lines), buf.String())
+	}
+	// The counts start in one column (they are left-aligned after the label).
+	for _, l := range lines[:4] {
+		if at, want := strings.LastIndex(l, " ")+1, strings.LastIndex(lines[0], " ")+1; at != want {
+			t.Errorf("count of %q at column %d, want %d:\n%s", l, at, want, buf.String())
+		}
+	}
+	// The table's columns are right-aligned: every row as wide as its header.
+	for _, l := range lines[5:] {
+		if len(l) != len(lines[4]) {
+			t.Errorf("rule row %q %d wide, header %d:\n%s", l, len(l), len(lines[4]), buf.String())
+		}
+	}
+}

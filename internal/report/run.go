@@ -21,7 +21,13 @@ import (
 type Run struct {
 	Run      string `json:"run"`
 	Campaign string `json:"campaign"`
-	Parent   string `json:"parent,omitempty"`
+	// Parent is the run a retry run retries; "" for any other run.
+	Parent string `json:"parent,omitempty"`
+	// Follows and Rule are, for a follow-up run ("RUN~RULE"), the run it follows and its
+	// on_reply rule. A follow-up run is never expanded and never ends (each reply that matches
+	// the rule may add an entry until the rule's on_reply.until): Recipients counts its entries.
+	Follows string `json:"follows,omitempty"`
+	Rule    string `json:"rule,omitempty"`
 	// RetriedBy are the retry runs started from this run (run retry), oldest first.
 	RetriedBy   []string `json:"retried_by,omitempty"`
 	Status      string   `json:"status"`
@@ -136,7 +142,12 @@ func NewRun(r ledger.Run, c ledger.Counters, now time.Time) Run {
 	for _, m := range r.RetriedBy {
 		rep.RetriedBy = append(rep.RetriedBy, m.Child)
 	}
-	if !r.Expanded {
+	follows, rule, followup := ledger.FollowupOf(r.ID)
+	switch {
+	case followup:
+		// No audience: one entry per reply that matched the rule, each counted in its total.
+		rep.Follows, rep.Rule, rep.Parent, rep.Recipients = follows, rule, "", r.Total
+	case !r.Expanded:
 		// Still reading its audience: the rows known when it was created (a retry run's
 		// picked recipients), else what is planned so far.
 		rep.Recipients = max(r.PlannedTo, r.Rows, r.Picked)
@@ -171,7 +182,8 @@ func NewRun(r ledger.Run, c ledger.Counters, now time.Time) Run {
 		rep.RatePerSecond = float64(rep.Done) / secs
 		// A run whose sends wait (the daily tier, its send hours) has no estimate: its rate so
 		// far says nothing of when the wait ends.
-		if rep.Finished == nil && rep.Status == string(ledger.RunRunning) && rep.Waiting == "" {
+		// Nor has a follow-up run, whose entries wait for their rule's delay and which never ends.
+		if rep.Finished == nil && rep.Status == string(ledger.RunRunning) && rep.Waiting == "" && !followup {
 			rep.ETASeconds = float64(int64(rep.Recipients)-rep.Done) / rep.RatePerSecond
 		}
 	}
@@ -260,8 +272,12 @@ func ShowRun(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 	return rep, nil
 }
 
-// RecentRuns reports the latest limit runs, newest first, of campaign (all when "").
+// RecentRuns reports the latest limit runs, newest first, of campaign (all when ""). A limit
+// below 1 is an error: read as a range it would list every run (0) or all but the oldest (-1).
 func RecentRuns(ctx context.Context, l *ledger.Ledger, campaign string, limit int, now time.Time) ([]Run, error) {
+	if limit < 1 {
+		return nil, fmt.Errorf("list %d runs: want 1 or more", limit)
+	}
 	ids, err := l.RecentRuns(ctx, campaign, limit)
 	if err != nil {
 		return nil, err
@@ -314,7 +330,10 @@ func Delivery(ctx context.Context, l *ledger.Ledger, runID string) (*ledger.Deli
 // against the audience, and outcome codes.
 func PrintRun(w io.Writer, rep Run) {
 	fmt.Fprintf(w, "Run       %s\nCampaign  %s\n", rep.Run, rep.Campaign)
-	if rep.Parent != "" {
+	switch {
+	case rep.Follows != "":
+		fmt.Fprintf(w, "Follows   %s (on_reply rule %s)\n", rep.Follows, rep.Rule)
+	case rep.Parent != "":
 		fmt.Fprintf(w, "Retries   %s\n", rep.Parent)
 	}
 	if len(rep.RetriedBy) > 0 {
@@ -351,6 +370,11 @@ func PrintRun(w io.Writer, rep Run) {
 	fmt.Fprintf(tw, "total\t%d\t\n", rep.Sum)
 	tw.Flush()
 	switch {
+	case rep.Follows != "" && rep.Sum == int64(rep.Recipients):
+		fmt.Fprintf(w, "follow-ups: %s (one per reply that matched rule %s), all accounted for; a follow-up run never ends\n",
+			entries(rep.Recipients), rep.Rule)
+	case rep.Follows != "":
+		fmt.Fprintf(w, "follow-ups: %s, but the states add up to %d\n", entries(rep.Recipients), rep.Sum)
 	case !rep.Expanded:
 		fmt.Fprintf(w, "audience: still expanding (%d rows so far)\n", rep.Recipients)
 	case rep.Sum == int64(rep.Recipients):
@@ -386,6 +410,14 @@ func PrintRun(w io.Writer, rep Run) {
 	if rep.Delivery != nil {
 		PrintDelivery(w, *rep.Delivery)
 	}
+}
+
+// entries is "1 entry" or "N entries".
+func entries(n int) string {
+	if n == 1 {
+		return "1 entry"
+	}
+	return fmt.Sprintf("%d entries", n)
 }
 
 // PrintVerify renders the recount of a run's ledger against its counters (ShowParams.Verify).

@@ -2,6 +2,7 @@ package report_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -124,5 +125,72 @@ func TestShowRunPausedFollowups(t *testing.T) {
 	}
 	if rep, err := report.ShowRun(ctx, l, rdb, report.ShowParams{Run: run, Now: t0}); err != nil || len(rep.FollowupsPaused) != 0 {
 		t.Fatalf("after the resume: %+v (%v), want no paused follow-ups", rep.FollowupsPaused, err)
+	}
+}
+
+// A follow-up run ("RUN~RULE") follows its run; it retries nothing and has no audience, as it
+// is never expanded: run show says which run and rule it follows and counts its entries, in
+// text and JSON, instead of reading as a retry still expanding with no recipient.
+func TestShowFollowupRun(t *testing.T) {
+	t.Parallel()
+	ctx, rdb, l, run, t0 := showSetup(t)
+	for _, to := range []string{"+15550000001", "+15550000002"} {
+		if _, err := l.CreateFollowup(ctx, ledger.Followup{Parent: ledger.ParentRun{ID: run, Campaign: "promo", Buckets: 1},
+			Rule: "yes", Recipient: to, Payload: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fu := ledger.FollowupRun(run, "yes")
+	a := ledger.FollowupAddress(run, "yes", "+15550000001", 1)
+	if _, err := l.Claim(ctx, a, ledger.AtMostOnce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Finish(ctx, a, ledger.Outcome{State: ledger.Accepted, MessageID: "m1", Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := report.ShowRun(ctx, l, rdb, report.ShowParams{Run: fu, Now: t0.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Follows != run || rep.Rule != "yes" || rep.Parent != "" || rep.Recipients != 2 || rep.Sum != 2 || rep.ETASeconds != 0 {
+		t.Errorf("report %+v; want it to follow %s by rule yes, with 2 entries, no parent and no estimate", rep, run)
+	}
+	js, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal(js, &fields); err != nil {
+		t.Fatal(err)
+	}
+	if fields["follows"] != run || fields["rule"] != "yes" || fields["recipients"] != 2.0 || fields["sum"] != 2.0 || fields["parent"] != nil {
+		t.Errorf("JSON %s; want follows, rule, recipients 2 = sum, and no parent", js)
+	}
+	var shown strings.Builder
+	report.PrintRun(&shown, rep)
+	out := shown.String()
+	if !strings.Contains(out, "Follows   "+run+" (on_reply rule yes)\n") ||
+		!strings.Contains(out, "follow-ups: 2 entries (one per reply that matched rule yes), all accounted for") {
+		t.Errorf("run show:\n%s\nwant the run and rule it follows, and its 2 entries", out)
+	}
+	for _, wrong := range []string{"Retries", "audience:", "still expanding"} {
+		if strings.Contains(out, wrong) {
+			t.Errorf("run show of a follow-up run says %q:\n%s", wrong, out)
+		}
+	}
+}
+
+// RecentRuns refuses a limit below 1: read as a range, 0 listed every run and -1 all but the
+// oldest.
+func TestRecentRunsRefusesALimitBelowOne(t *testing.T) {
+	t.Parallel()
+	ctx, _, l, _, t0 := showSetup(t)
+	for _, n := range []int{0, -1} {
+		if reps, err := report.RecentRuns(ctx, l, "", n, t0); err == nil || !strings.Contains(err.Error(), "want 1 or more") {
+			t.Errorf("RecentRuns(%d) = %d runs, %v; want it refused", n, len(reps), err)
+		}
+	}
+	if reps, err := report.RecentRuns(ctx, l, "", 1, t0); err != nil || len(reps) != 1 {
+		t.Fatalf("RecentRuns(1) = %d runs, %v; want the run", len(reps), err)
 	}
 }

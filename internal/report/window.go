@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -35,6 +36,9 @@ type Window struct {
 	// Senders are, for each configured sender number, the window that counts for a session
 	// message from it now (`window show`, `recipient explain`).
 	Senders []SenderWindow `json:"senders,omitempty"`
+	// Margin is how long before its close a window no longer lets a session message go
+	// (worker.window_margin: the worker and `message send` refuse one then); WindowQuery.Margin.
+	Margin time.Duration `json:"-"`
 }
 
 // Opening is one recorded customer service window.
@@ -56,14 +60,21 @@ type SenderWindow struct {
 	// Sender is the sender number, masked.
 	Sender string `json:"sender"`
 	Opening
+	// Allowed says whether a session message may go from the sender now: its window is open
+	// and closes later than the margin (worker.window_margin) from now. AllowedUntil is when
+	// that margin starts, the window's close less the margin; set while the window is open.
+	Allowed      bool      `json:"allowed"`
+	AllowedUntil time.Time `json:"allowed_until,omitzero"`
 }
 
 // WindowQuery names a customer's service windows to read: the business, the customer's id
 // (E.164 or bsuid:...), how the customer is printed (Shown, masked or not), the business's
-// window policy (its sender numbers and windows.scope), and when.
+// window policy (its sender numbers and windows.scope), the worker's margin
+// (worker.window_margin: a window closing within it takes no session message), and when.
 type WindowQuery struct {
 	Business, Customer, Shown string
 	Policy                    servicewindow.Policy
+	Margin                    time.Duration
 	Now                       time.Time
 }
 
@@ -82,8 +93,15 @@ func ReadWindow(ctx context.Context, rdb redis.UniversalClient, q WindowQuery) (
 		o := OpeningOf(rec.Unnamed, q.Now)
 		r.NoNumber = &o
 	}
+	r.Margin = max(q.Margin, 0)
 	for _, s := range q.Policy.Senders {
-		r.Senders = append(r.Senders, SenderWindow{Sender: logx.Phone(s), Opening: OpeningOf(rec.For(q.Policy, s), q.Now)})
+		sw := SenderWindow{Sender: logx.Phone(s), Opening: OpeningOf(rec.For(q.Policy, s), q.Now)}
+		if sw.Open {
+			// As the worker's gate (servicewindow.Tracker.OpenFor) counts it.
+			sw.AllowedUntil = sw.ClosesAt.Add(-r.Margin)
+			sw.Allowed = sw.ClosesAt.After(q.Now.Add(r.Margin))
+		}
+		r.Senders = append(r.Senders, sw)
 	}
 	return r, nil
 }
@@ -137,23 +155,44 @@ func printWindows(w io.Writer, r Window, now time.Time) {
 		fmt.Fprintf(w, "  no number  %s (the inbound messages named no business number)\n", r.NoNumber.Line(now))
 	}
 	for _, s := range r.Senders {
-		fmt.Fprintf(w, "From %s  %s\n", s.Sender, senderVerdict(s.Opening, now))
+		fmt.Fprintf(w, "From %s  %s\n", s.Sender, senderVerdict(s, r.Margin, now))
 	}
 }
 
-// senderVerdict says whether a session message may go from a sender now, and by which window.
-func senderVerdict(o Opening, now time.Time) string {
+// senderVerdict says whether a session message may go from a sender now, and by which window:
+// not within margin (worker.window_margin) of the window's close, when the worker and message
+// send refuse one.
+func senderVerdict(o SenderWindow, margin time.Duration, now time.Time) string {
 	via := "its own window"
 	if o.To == "" {
 		via = "a window recorded with no business number"
 	}
+	closes := o.ClosesAt.UTC().Format(time.RFC3339)
 	switch {
+	case o.Allowed && margin == 0:
+		return fmt.Sprintf("session messages allowed until %s (%s)", closes, via)
+	case o.Allowed:
+		return fmt.Sprintf("session messages allowed until %s (%s closes %s, less worker.window_margin %s)",
+			o.AllowedUntil.UTC().Format(time.RFC3339), via, closes, shortDuration(margin))
 	case o.Open:
-		return fmt.Sprintf("session messages allowed until %s (%s)", o.ClosesAt.UTC().Format(time.RFC3339), via)
+		return fmt.Sprintf("templates only: %s closes %s (in %s), too close to its close (worker.window_margin %s)",
+			via, closes, shortDuration(o.ClosesAt.Sub(now).Round(time.Second)), shortDuration(margin))
 	case o.Recorded:
 		return fmt.Sprintf("templates only: %s closed %s ago", via, now.Sub(o.ClosesAt).Round(time.Minute))
 	}
 	return "templates only: the customer has not written to this number in the last 24 h"
+}
+
+// shortDuration is d without its trailing zero units: 2m, 1h30m, 45s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if d%time.Minute == 0 && d != 0 {
+		s = strings.TrimSuffix(s, "0s")
+		if d%time.Hour == 0 {
+			s = strings.TrimSuffix(s, "0m")
+		}
+	}
+	return s
 }
 
 // PrintWindow renders a customer's windows as `window show` does.

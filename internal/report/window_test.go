@@ -93,3 +93,56 @@ func TestReadWindowPerNumber(t *testing.T) {
 		t.Errorf("from A %+v, want the later window with no number", s)
 	}
 }
+
+// A session message goes only while the window closes later than worker.window_margin from
+// now, as the worker and message send count it: window show says until when, and inside the
+// margin says templates only, where it used to say "allowed until" the close.
+func TestReadWindowMargin(t *testing.T) {
+	t.Parallel()
+	_, rdb := testredis.Mini(t)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	const numberA, numberB, customer = "+16044441234", "+16044445678", "+14155552671"
+	policy := servicewindow.Policy{Senders: []string{numberA, numberB}}
+	tr := servicewindow.New(rdb, func() time.Time { return now })
+	tr.SetPolicy(policy)
+	// A's window closes in 5 h; B's in 1 min.
+	for to, at := range map[string]time.Time{numberA: now.Add(-19 * time.Hour), numberB: now.Add(-24*time.Hour + time.Minute)} {
+		if _, err := tr.TouchTo(ctx, "biz", to, []string{customer}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const margin = 2 * time.Minute
+	r, err := report.ReadWindow(ctx, rdb, report.WindowQuery{Business: "biz", Customer: customer, Shown: "x", Policy: policy, Margin: margin, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := r.Senders[0], r.Senders[1]
+	if !a.Open || !a.Allowed || !a.AllowedUntil.Equal(now.Add(5*time.Hour-margin)) {
+		t.Errorf("from A %+v, want allowed until its close less the margin", a)
+	}
+	if !b.Open || b.Allowed || !b.AllowedUntil.Equal(now.Add(time.Minute-margin)) {
+		t.Errorf("from B %+v, want open but not allowed: within the margin", b)
+	}
+	var out bytes.Buffer
+	report.PrintWindow(&out, r, now)
+	for _, want := range []string{
+		"From ********1234  session messages allowed until 2026-11-24T13:58:00Z (its own window closes 2026-11-24T14:00:00Z, less worker.window_margin 2m)",
+		"From ********5678  templates only: its own window closes 2026-11-24T09:01:00Z (in 1m), too close to its close (worker.window_margin 2m)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("window show lacks %q:\n%s", want, out.String())
+		}
+	}
+	var js struct {
+		Senders []map[string]any `json:"senders"`
+	}
+	raw, _ := json.Marshal(r)
+	if err := json.Unmarshal(raw, &js); err != nil {
+		t.Fatal(err)
+	}
+	if len(js.Senders) != 2 || js.Senders[0]["allowed"] != true || js.Senders[0]["allowed_until"] != "2026-11-24T13:58:00Z" ||
+		js.Senders[1]["allowed"] != false || js.Senders[1]["open"] != true {
+		t.Errorf("JSON senders %v, want A allowed until 13:58 and B open but not allowed", js.Senders)
+	}
+}
