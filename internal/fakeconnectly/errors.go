@@ -1,7 +1,10 @@
 package fakeconnectly
 
 import (
+	"cmp"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -155,6 +158,54 @@ func invalid(code, message string) *apiError {
 // they refuse the same way.
 func badRequest(message string) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: message}
+}
+
+// errorParts are the parts of an error body (reference 4.1) that a Rule, a Fate and a
+// template's delivery failure (Template.DeliveryFailure) may set beside the code, so that a
+// send's error answer and a delivery_failed event's statusUpdate.error, which reference 4.1
+// says share one shape, can carry the same bodies. Each owner keeps them as its own fields
+// (Rule.Type, Fate.Type, Template.DeliveryType...) and builds its error with
+// errorParts.apply.
+type errorParts struct {
+	// Type and Message replace the body's type and message (the code stays); userTitle
+	// follows Message unless the code has a title of its own.
+	Type, Message string
+	// NumericCode writes the code, a Meta code such as "131056", as a JSON number.
+	NumericCode bool
+	// Details is the body's details object; empty means {}.
+	Details json.RawMessage
+}
+
+// apply sets the fields on e, the error a code or status gives.
+func (f errorParts) apply(e apiError) apiError {
+	if f.Type != "" {
+		e.Type = f.Type
+	}
+	if f.Message != "" {
+		e.Message = f.Message
+	}
+	e.Details, e.NumericCode = f.Details, f.NumericCode
+	return e
+}
+
+// validate reports fields that make no sense with code, the error's code.
+func (f errorParts) validate(code string) error {
+	switch {
+	case len(f.Details) > 0 && !json.Valid(f.Details):
+		return errors.New("details is not valid JSON")
+	case len(f.Details) > 0 && !isObject(f.Details):
+		return errors.New("details must be a JSON object")
+	case f.NumericCode && !numericCode(code):
+		return fmt.Errorf("numericCode needs a code that is a non-negative integer without leading zeros, such as Meta's 131056; got %q", code)
+	}
+	return nil
+}
+
+// deliveryError is the error of a delivery_failed event that fails with code (empty:
+// ERROR_CODE_UNSPECIFIED) and the fields f: the body codeError gives a send answered with
+// that code, so an event and an answer with one code carry one body.
+func deliveryError(code string, f errorParts) apiError {
+	return f.apply(codeError(cmp.Or(code, CodeUnspecified), 0))
 }
 
 // codeInfo says how a Rule.Code is answered: the body type, the HTTP status and the message.

@@ -184,14 +184,13 @@ func (r Rule) answer() apiError {
 	} else {
 		e = statusError(r.Status, r.Body)
 	}
-	e.RetryAfter, e.Details, e.NumericCode = r.RetryAfter, r.Details, r.NumericCode
-	if r.Type != "" {
-		e.Type = r.Type
-	}
-	if r.Message != "" {
-		e.Message = r.Message
-	}
-	return e
+	e.RetryAfter = r.RetryAfter
+	return r.errorParts().apply(e)
+}
+
+// errorParts are the rule's fields of the error body beside the code.
+func (r Rule) errorParts() errorParts {
+	return errorParts{Type: r.Type, Message: r.Message, NumericCode: r.NumericCode, Details: r.Details}
 }
 
 // management reports whether the rule applies to a management endpoint, not to sends.
@@ -307,14 +306,8 @@ func (r Rule) validate() error {
 		return errors.New("details needs a JSON error body (a code, or a status of 400 and above, and body error)")
 	case (r.Type != "" || r.Message != "") && (!r.isError() || r.Body != "" && r.Body != BodyError):
 		return errors.New("type and message need a JSON error body (a code, or a status of 400 and above, and body error)")
-	case len(r.Details) > 0 && !isObject(r.Details):
-		return errors.New("details must be a JSON object")
-	case len(r.Details) > 0 && !json.Valid(r.Details):
-		return errors.New("details is not valid JSON")
-	case r.NumericCode && !numericCode(r.Code):
-		return fmt.Errorf("numericCode needs a code that is a non-negative integer without leading zeros, such as Meta's 131056; got %q", r.Code)
 	}
-	return nil
+	return r.errorParts().validate(r.Code)
 }
 
 // numericCode reports whether code can be written as a JSON number by Rule.NumericCode: a

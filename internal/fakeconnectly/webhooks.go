@@ -145,12 +145,30 @@ type Fate struct {
 	Salt    string   `json:"salt,omitempty"`
 	// Status is the last status: sent, delivered, read or delivery_failed.
 	Status string `json:"status"`
-	// Code is the error code of a delivery_failed (default ERROR_CODE_UNSPECIFIED).
+	// Code is the error code of a delivery_failed (default ERROR_CODE_UNSPECIFIED), or an
+	// error type, answered in the body a send's Rule.Code gives: reference 4.1 says a send's
+	// error and statusUpdate.error share one shape, so the error object of the event is
+	// built by the code that builds a send's error answer.
 	Code string `json:"code,omitempty"`
+	// Type and Message, when set, replace the error's type and message that Code gives, as
+	// Rule.Type and Rule.Message do on a send (e.g. 9.2's "(#131049) ..." message, 3.1's
+	// ERROR_TYPE_FAILED_PRECONDITION). They need a delivery_failed.
+	Type    string `json:"type,omitempty"`
+	Message string `json:"message,omitempty"`
+	// NumericCode writes the error's code as a JSON number, "code": 131049, Meta's form
+	// (9.2), where 4.1 documents a string: 10.4 leaves open whether delivery_failed events
+	// carry Meta's codes. It needs a Code that is a non-negative integer without leading
+	// zeros, and a delivery_failed.
+	NumericCode bool `json:"numericCode,omitempty"`
 	// Details, when set, is the JSON object sent as the delivery_failed error's details
 	// (reference 4.1: "extra structured info when available"; 10.4: Meta codes may travel
 	// there). Empty means {}.
 	Details json.RawMessage `json:"details,omitempty"`
+}
+
+// errorParts are the fate's fields of its error beside the code.
+func (f Fate) errorParts() errorParts {
+	return errorParts{Type: f.Type, Message: f.Message, NumericCode: f.NumericCode, Details: f.Details}
 }
 
 // Shapes of an inbound reply: the variants of reference 5.4 a receiver must accept. Every
@@ -388,10 +406,10 @@ func (f Fate) validate() error {
 	if f.Percent < 0 || f.Percent > 100 {
 		return fmt.Errorf("percent %v is outside 0..100", f.Percent)
 	}
-	if len(f.Details) > 0 && (!isObject(f.Details) || !json.Valid(f.Details)) {
-		return errors.New("details must be a JSON object")
+	if (f.Type != "" || f.Message != "" || f.NumericCode) && f.Status != HookDeliveryFailed {
+		return fmt.Errorf("type, message and numericCode are the error of a delivery_failed, not of status %s", f.Status)
 	}
-	return nil
+	return f.errorParts().validate(cmp.Or(f.Code, CodeUnspecified))
 }
 
 // ValidateFates reports the first fate that makes no sense.
@@ -713,9 +731,7 @@ func (e *emitter) close() {
 func (e *emitter) fateLocked(number string) (string, apiError) {
 	for _, f := range e.cfg.Fates {
 		if f.matches(number) {
-			fail := codeError(cmp.Or(f.Code, CodeUnspecified), 0)
-			fail.Details = f.Details
-			return f.Status, fail
+			return f.Status, deliveryError(f.Code, f.errorParts())
 		}
 	}
 	return HookRead, apiError{}
@@ -730,8 +746,7 @@ func (e *emitter) accepted(rec Received) {
 	defer e.mu.Unlock()
 	status, fail := e.fateLocked(rec.Number)
 	if t := rec.template; t != nil && t.DeliveryFailure != "" {
-		status, fail = HookDeliveryFailed, codeError(t.DeliveryFailure, 0)
-		fail.Details = t.DeliveryDetails
+		status, fail = HookDeliveryFailed, t.deliveryError()
 	}
 	seq := []string{HookSent}
 	switch status {
