@@ -75,8 +75,10 @@
 //
 // and otherwise (malformed JSON, unknown fields, two content kinds, text over 4,096
 // characters, 0 or more than 3 reply buttons, a button over 20 characters, more than 10 list
-// rows, callbackData over 1,024 bytes...) with 400 ERROR_TYPE_INVALID_REQUEST and an empty
-// code: the reference has no code for these (inferred). testdata/session holds one exact
+// rows, callbackData over 1,024 bytes...) with 400 ERROR_TYPE_INVALID_REQUEST and
+// ERROR_CODE_UNSPECIFIED: the reference has no code for these (inferred), and a body whose
+// code is unset says so (Config.UncodedBody gives "code": "" or no code field instead).
+// testdata/session holds one exact
 // request and answer per case.
 //
 // Both send bodies are read into the fake's own types (TemplateMessage, SessionMessage),

@@ -1,12 +1,14 @@
 package fakeconnectly
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -59,9 +61,9 @@ const userMessage = "Pass along the connectly trace id 'cnct_trace_id' to the te
 const authMessage = "Missing or invalid X-API-Key"
 
 // errorBody is the documented error envelope (reference 4.1), the body of an error answer
-// and statusUpdate.error of a delivery_failed event (5.4). It always writes every field, as
-// the provider's examples do. Code is a string, the documented form, or a json.Number when
-// a Rule asks for a numeric one (Rule.NumericCode).
+// and statusUpdate.error of a delivery_failed event (5.4). It writes every field, as the
+// provider's examples do, but those named in omit. Code is a string, the documented form,
+// or a json.Number when a Rule asks for a numeric one (Rule.NumericCode).
 type errorBody struct {
 	Message     string          `json:"message"`
 	Type        string          `json:"type"`
@@ -70,7 +72,63 @@ type errorBody struct {
 	UserMessage string          `json:"userMessage"`
 	TraceID     string          `json:"cntTraceId"`
 	Details     json.RawMessage `json:"details"`
+	// omit names the fields left out of the JSON, by their JSON names.
+	omit []string
 }
+
+// errorBodyPlain is errorBody without its MarshalJSON.
+type errorBodyPlain errorBody
+
+// MarshalJSON writes the body's fields in the documented order, but those in omit.
+func (b errorBody) MarshalJSON() ([]byte, error) {
+	if len(b.omit) == 0 {
+		return json.Marshal(errorBodyPlain(b))
+	}
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for _, f := range []struct {
+		name string
+		v    any
+	}{{"message", b.Message}, {"type", b.Type}, {"code", b.Code}, {"userTitle", b.UserTitle},
+		{"userMessage", b.UserMessage}, {"cntTraceId", b.TraceID}, {"details", b.Details}} {
+		if slices.Contains(b.omit, f.name) {
+			continue
+		}
+		v, err := json.Marshal(f.v)
+		if err != nil {
+			return nil, err
+		}
+		if buf.Len() > 1 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(strconv.Quote(f.name))
+		buf.WriteByte(':')
+		buf.Write(v)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// What an error body carries where the fake has no documented code or type for its answer
+// (Config.UncodedBody): a 401 for the X-API-Key has the documented type
+// ERROR_TYPE_AUTHENTICATION but no code, a 404 for another business id or path and a 405
+// neither, and a session send's 400 for a rule no documented code names (badRequest) has
+// ERROR_TYPE_INVALID_REQUEST but no code.
+const (
+	// UncodedUnspecified, the default ("" too): code ERROR_CODE_UNSPECIFIED and type
+	// ERROR_TYPE_UNSPECIFIED. Reference 4.1 defines code and type as string enums
+	// (ERROR_CODE_*, ERROR_TYPE_*); (inferred) a protobuf JSON gateway, which 1 infers the
+	// backend to be, writes an enum left unset as its *_UNSPECIFIED value, and 4.2 and 4.3
+	// list ERROR_TYPE_UNSPECIFIED and ERROR_CODE_UNSPECIFIED.
+	UncodedUnspecified = "unspecified"
+	// UncodedEmpty writes them as empty strings, "code": "".
+	UncodedEmpty = "empty"
+	// UncodedAbsent leaves them out of the body.
+	UncodedAbsent = "absent"
+)
+
+// uncodedBodies lists the values of Config.UncodedBody.
+var uncodedBodies = choice{UncodedUnspecified, UncodedEmpty, UncodedAbsent}
 
 // Shapes of an error answer's body (Rule.Body, Config.RateLimitBody, Received.Body).
 const (
@@ -101,6 +159,9 @@ type apiError struct {
 	RetryAfter string
 	// NumericCode writes Code, a string of digits, as a JSON number (Rule.NumericCode).
 	NumericCode bool
+	// uncoded is how the body writes an empty Code or Type (Config.UncodedBody; ""
+	// is UncodedUnspecified). Set when the answer is written.
+	uncoded string
 }
 
 // shape is the answer's body shape, never empty.
@@ -112,7 +173,8 @@ func (e apiError) shape() string {
 }
 
 // key is what the record and Stats.Errors use for this answer: the body code, or
-// "HTTP_<status>" when the body carries none (or is not a JSON error body at all).
+// "HTTP_<status>" when the answer has none of its own (whatever Config.UncodedBody writes
+// in its place) or is not a JSON error body at all.
 func (e apiError) key() string {
 	if e.Code != "" && e.shape() == BodyError {
 		return e.Code
@@ -133,7 +195,7 @@ func (e apiError) body() errorBody {
 	if e.NumericCode {
 		code = json.Number(e.Code)
 	}
-	return errorBody{
+	b := errorBody{
 		Message:     e.Message,
 		Type:        e.Type,
 		Code:        code,
@@ -142,6 +204,26 @@ func (e apiError) body() errorBody {
 		TraceID:     strconv.FormatUint(rand.Uint64(), 10),
 		Details:     details,
 	}
+	if e.Code == "" {
+		b.Code = e.uncodedAs(CodeUnspecified, "code", &b.omit)
+	}
+	if e.Type == "" {
+		b.Type = e.uncodedAs(TypeUnspecified, "type", &b.omit)
+	}
+	return b
+}
+
+// uncodedAs is what the body writes for the field name (code or type) that the answer leaves
+// empty, by Config.UncodedBody: unspecified, or "", or "" with name added to omit.
+func (e apiError) uncodedAs(unspecified, name string, omit *[]string) string {
+	switch e.uncoded {
+	case UncodedEmpty:
+		return ""
+	case UncodedAbsent:
+		*omit = append(*omit, name)
+		return ""
+	}
+	return unspecified
 }
 
 func invalid(code, message string) *apiError {
@@ -150,7 +232,8 @@ func invalid(code, message string) *apiError {
 
 // badRequest is the session endpoint's answer to a body that breaks a rule no documented
 // code names (a malformed body, a limit of WhatsApp's such as 3 reply buttons): 400,
-// ERROR_TYPE_INVALID_REQUEST and an empty code. (inferred) The reference has no code for
+// ERROR_TYPE_INVALID_REQUEST and no code of its own, which the body writes as
+// Config.UncodedBody says (ERROR_CODE_UNSPECIFIED by default). (inferred) The reference has no code for
 // these: ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID means a template's parameters and a
 // session message has none, and ERROR_CODE_UNSPECIFIED is an internal error a client would
 // retry. A 400 without a known code is the reference's "request bug, do not retry" (4.4).
@@ -240,7 +323,8 @@ var codeTable = map[string]codeInfo{
 }
 
 // typeTable answers a Rule.Code that names an error type instead of a code: the body then
-// carries the type and an empty code, like the documented 401.
+// carries the type and no code of its own, like the documented 401 (Config.UncodedBody
+// says how the body writes it).
 var typeTable = map[string]codeInfo{
 	TypeAuthentication:   {TypeAuthentication, 401, authMessage},
 	TypeInvalidRequest:   {TypeInvalidRequest, 400, "The request is invalid"},

@@ -110,7 +110,9 @@ type Rule struct {
 	Code string
 	// Status answers with this HTTP status and a matching body: ERROR_TYPE_UNSPECIFIED /
 	// ERROR_CODE_UNSPECIFIED for 5xx and for 429 (message "Too Many Requests"),
-	// ERROR_TYPE_AUTHENTICATION for 401, ERROR_TYPE_INVALID_REQUEST without a code for 400.
+	// ERROR_TYPE_AUTHENTICATION for 401, ERROR_TYPE_INVALID_REQUEST for 400, and no code of
+	// their own for these two nor type for other statuses (Config.UncodedBody says how the
+	// body writes them: ERROR_CODE_UNSPECIFIED / ERROR_TYPE_UNSPECIFIED by default).
 	Status int
 	// Latency is waited before answering; the wait ends early when the client goes away
 	// (a timeout or a reset on the client's side). Whether the message went out then is

@@ -489,7 +489,7 @@ func (s *Server) handleDeleteTemplate(w http.ResponseWriter, r *http.Request, bu
 	}
 	name, err := url.PathUnescape(escName)
 	if err != nil || name == "" || strings.Contains(name, "/") {
-		writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
+		s.writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
 		return
 	}
 	s.DeleteTemplate(name)

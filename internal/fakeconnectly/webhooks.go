@@ -637,9 +637,12 @@ type hookMessage struct {
 // emitter plans, schedules and sends webhook calls. Its mutex is taken after Server.mu,
 // never before.
 type emitter struct {
-	cfg   WebhookConfig
-	hc    *http.Client
-	clock func() time.Time
+	cfg WebhookConfig
+	// uncoded is Config.UncodedBody, for the webhook API's error answers and the
+	// delivery_failed errors.
+	uncoded string
+	hc      *http.Client
+	clock   func() time.Time
 	// windows learns of every inbound message the emitter plans: the customer wrote at its
 	// due time, whether or not the receiver takes the call.
 	windows *windowStore
@@ -669,7 +672,7 @@ type emitter struct {
 	last map[string]Received
 }
 
-func newEmitter(cfg WebhookConfig, clock func() time.Time, windows *windowStore) *emitter {
+func newEmitter(cfg WebhookConfig, clock func() time.Time, windows *windowStore, uncoded string) *emitter {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
@@ -698,7 +701,7 @@ func newEmitter(cfg WebhookConfig, clock func() time.Time, windows *windowStore)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &emitter{
-		cfg: cfg, hc: hc, clock: clock, windows: windows, ids: &idGen{}, wake: make(chan struct{}, 1), work: make(chan *hookEvent),
+		cfg: cfg, uncoded: uncoded, hc: hc, clock: clock, windows: windows, ids: &idGen{}, wake: make(chan struct{}, 1), work: make(chan *hookEvent),
 		cancel: cancel, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		regs: map[string]Webhook{}, messages: map[string]*hookMessage{},
 		stats:   WebhookStats{ByStatus: map[string]int{}, Replies: map[string]int{}, ByAddress: map[string]int{}},
@@ -748,6 +751,7 @@ func (e *emitter) accepted(rec Received) {
 	if t := rec.template; t != nil && t.DeliveryFailure != "" {
 		status, fail = HookDeliveryFailed, t.deliveryError()
 	}
+	fail.uncoded = e.uncoded
 	seq := []string{HookSent}
 	switch status {
 	case HookDelivered:
@@ -1643,7 +1647,7 @@ func (s *Server) serveWebhookAPI(w http.ResponseWriter, r *http.Request, busines
 	}
 	if r.Method != method {
 		w.Header().Set("Allow", method)
-		writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
+		s.writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
 		return true
 	}
 	if s.refuseCaller(w, r, business) || s.manage(w, r, EndpointWebhooks) {
@@ -1652,22 +1656,28 @@ func (s *Server) serveWebhookAPI(w http.ResponseWriter, r *http.Request, busines
 	// A fake without webhooks still keeps registrations.
 	s.mu.Lock()
 	if s.hooks == nil {
-		s.hooks = newEmitter(WebhookConfig{}, s.clock, s.windows)
+		s.hooks = newEmitter(WebhookConfig{}, s.clock, s.windows, s.uncoded)
 	}
 	e := s.hooks
 	s.mu.Unlock()
 	if id, err := url.PathUnescape(id); err == nil {
 		return e.serveRegistration(w, method, id, business, body)
 	}
-	writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
+	s.writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
 	return true
+}
+
+// writeError writes an error answer of the webhook API as the Server does.
+func (e *emitter) writeError(w http.ResponseWriter, ae apiError) {
+	ae.uncoded = e.uncoded
+	writeError(w, ae)
 }
 
 // serveRegistration answers one call of the webhook API for the business's registration id
 // ("" for the listing and create).
 func (e *emitter) serveRegistration(w http.ResponseWriter, method, id, business string, body []byte) bool {
 	bad := func(msg string) bool {
-		writeError(w, *badRequest(msg))
+		e.writeError(w, *badRequest(msg))
 		return true
 	}
 	e.mu.Lock()
@@ -1679,7 +1689,7 @@ func (e *emitter) serveRegistration(w http.ResponseWriter, method, id, business 
 				return topic, true
 			}
 		}
-		writeError(w, apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("webhook %q not found", id)})
+		e.writeError(w, apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("webhook %q not found", id)})
 		return "", false
 	}
 	switch method {
@@ -1805,6 +1815,7 @@ func (e *emitter) failTemplate(name string, fail apiError) {
 		}
 		b.Sender.Name = nil
 		b.StatusUpdate.Status = e.statusWord(HookDeliveryFailed)
+		fail.uncoded = e.uncoded
 		eb := fail.body()
 		b.StatusUpdate.Error = &eb
 		body, _ := json.Marshal(b)
