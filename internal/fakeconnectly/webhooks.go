@@ -73,7 +73,7 @@ var hookRank = map[string]int{HookSent: 1, HookDeliveryFailed: 2, HookDelivered:
 
 // WebhookConfig makes the fake call webhooks for the messages it accepts, as Connectly does
 // (reference 5): delivery_status events for every accepted message (sent, then delivered and
-// read, or delivery_failed), and inbound messages (button replies, typed texts) from some of
+// read, or delivery_failed; Fate.Sequence gives any other list, DropPercent loses some), and inbound messages (button replies, typed texts) from some of
 // their recipients, each signed with x-connectly-hmac-sha256 and sent as text/plain.
 type WebhookConfig struct {
 	// URL receives both topics, unless a registration made through the webhook API gives a
@@ -103,6 +103,12 @@ type WebhookConfig struct {
 	// its status happened (5.4), so a delivered event that arrives before its sent event is
 	// still stamped after it.
 	ReorderPercent float64 `json:"reorderPercent,omitempty"`
+	// DropPercent (0..100) of delivery_status events are lost on Connectly's side: planned
+	// and never called, not even once (WebhookStats.Dropped). Reference 5.3 says a call that
+	// fails "may" be retried, with no count given, so an event may never reach a receiver;
+	// (inferred) a receiver must not wait for one. Echoes and inbound messages are not
+	// dropped. 0 drops none.
+	DropPercent float64 `json:"dropPercent,omitempty"`
 	// Delay spaces a message's events: each comes a random 0..2×Delay after the previous one
 	// (after the accept for the first). 0 sends them as fast as the calls go.
 	Delay time.Duration `json:"delay,omitempty"`
@@ -143,8 +149,22 @@ type Fate struct {
 	Suffix  string   `json:"suffix,omitempty"`
 	Percent float64  `json:"percent,omitempty"`
 	Salt    string   `json:"salt,omitempty"`
-	// Status is the last status: sent, delivered, read or delivery_failed.
-	Status string `json:"status"`
+	// Status is the last status: sent, delivered, read or delivery_failed. The events are
+	// those of the typical order (reference 5.1: "Typical order: sent → delivered → read"):
+	// sent, then delivered and read, or delivery_failed. With a Sequence it may be empty.
+	Status string `json:"status,omitempty"`
+	// Sequence, when set, is the exact list of statuses sent for the message, in the order
+	// they are sent and stamped (no timestamp before the previous one's), in place of the
+	// typical order Status gives: ["delivery_failed"] (no sent first), ["sent", "read"] (no
+	// delivered), ["delivered", "sent"] (out of order), ["sent", "sent", "delivered"] (a
+	// status twice). Reference 5.1 gives sent → delivered → read as the typical order only,
+	// and (inferred) its ordering and duplicates are guaranteed nowhere; 5.3 says a failed
+	// call "may" be retried, so an event may never come. A status may appear more than once.
+	// Status, when also set, must be one of them and is what WebhookOutcome.Planned reports;
+	// otherwise that is the highest status of the sequence (read above delivered and
+	// delivery_failed above sent). The message's reader replies (Replies) when the sequence
+	// has a read. ReorderPercent, DuplicatePercent and DropPercent apply to it as to any.
+	Sequence []string `json:"sequence,omitempty"`
 	// Code is the error code of a delivery_failed (default ERROR_CODE_UNSPECIFIED), or an
 	// error type, answered in the body a send's Rule.Code gives: reference 4.1 says a send's
 	// error and statusUpdate.error share one shape, so the error object of the event is
@@ -164,6 +184,43 @@ type Fate struct {
 	// (reference 4.1: "extra structured info when available"; 10.4: Meta codes may travel
 	// there). Empty means {}.
 	Details json.RawMessage `json:"details,omitempty"`
+}
+
+// statuses returns the statuses the fate sends, in order, and the one it plans.
+func (f Fate) statuses() (seq []string, planned string) {
+	if len(f.Sequence) == 0 {
+		return typicalOrder(f.Status), f.Status
+	}
+	if f.Status != "" {
+		return f.Sequence, f.Status
+	}
+	for _, st := range f.Sequence {
+		if hookRank[st] >= hookRank[planned] {
+			planned = st
+		}
+	}
+	return f.Sequence, planned
+}
+
+// fails reports whether the fate sends a delivery_failed.
+func (f Fate) fails() bool {
+	seq, _ := f.statuses()
+	return slices.Contains(seq, HookDeliveryFailed)
+}
+
+// typicalOrder is the statuses sent for a message whose last status is status: sent, then
+// delivered and read, or delivery_failed (reference 5.1's typical order).
+func typicalOrder(status string) []string {
+	seq := []string{HookSent}
+	switch status {
+	case HookDelivered:
+		seq = append(seq, HookDelivered)
+	case HookRead:
+		seq = append(seq, HookDelivered, HookRead)
+	case HookDeliveryFailed:
+		seq = append(seq, HookDeliveryFailed)
+	}
+	return seq
 }
 
 // errorParts are the fate's fields of its error beside the code.
@@ -399,15 +456,29 @@ func (f Fate) matches(number string) bool {
 	return Rule{Numbers: f.Numbers, Suffix: f.Suffix, Percent: f.Percent, Salt: f.Salt}.Matches(number, "")
 }
 
+// maxSequence bounds a Fate's Sequence.
+const maxSequence = 16
+
 func (f Fate) validate() error {
-	if _, ok := hookRank[f.Status]; !ok {
+	if _, ok := hookRank[f.Status]; !ok && (f.Status != "" || len(f.Sequence) == 0) {
 		return fmt.Errorf("status %q: want sent, delivered, read or delivery_failed", f.Status)
+	}
+	if len(f.Sequence) > maxSequence {
+		return fmt.Errorf("sequence has %d statuses, at most %d", len(f.Sequence), maxSequence)
+	}
+	for _, st := range f.Sequence {
+		if _, ok := hookRank[st]; !ok {
+			return fmt.Errorf("sequence: status %q: want sent, delivered, read or delivery_failed", st)
+		}
+	}
+	if f.Status != "" && len(f.Sequence) > 0 && !slices.Contains(f.Sequence, f.Status) {
+		return fmt.Errorf("status %s is not in the sequence %v", f.Status, f.Sequence)
 	}
 	if f.Percent < 0 || f.Percent > 100 {
 		return fmt.Errorf("percent %v is outside 0..100", f.Percent)
 	}
-	if (f.Type != "" || f.Message != "" || f.NumericCode) && f.Status != HookDeliveryFailed {
-		return fmt.Errorf("type, message and numericCode are the error of a delivery_failed, not of status %s", f.Status)
+	if (f.Type != "" || f.Message != "" || f.NumericCode) && !f.fails() {
+		return errors.New("type, message and numericCode are the error of a delivery_failed, which the fate does not send")
 	}
 	return f.errorParts().validate(cmp.Or(f.Code, CodeUnspecified))
 }
@@ -429,8 +500,9 @@ func ValidateWebhooks(c WebhookConfig) error {
 	if !listReplies.allows(c.ListReply) {
 		return fmt.Errorf("webhooks: list reply %q: want %s", c.ListReply, listReplies)
 	}
-	if c.DuplicatePercent < 0 || c.DuplicatePercent > 100 || c.ReorderPercent < 0 || c.ReorderPercent > 100 {
-		return errors.New("webhooks: duplicate and reorder percents must be within 0..100")
+	if c.DuplicatePercent < 0 || c.DuplicatePercent > 100 || c.ReorderPercent < 0 || c.ReorderPercent > 100 ||
+		c.DropPercent < 0 || c.DropPercent > 100 {
+		return errors.New("webhooks: duplicate, reorder and drop percents must be within 0..100")
 	}
 	for phone, bsuid := range c.BSUIDs {
 		if !validE164(phone) || !validBSUID(customerKey(bsuid)) {
@@ -501,6 +573,9 @@ type WebhookStats struct {
 	Retries   int `json:"retries"`
 	GaveUp    int `json:"gaveUp"`
 	NoAddress int `json:"noAddress"`
+	// Dropped counts the delivery_status events lost on Connectly's side
+	// (WebhookConfig.DropPercent): never called, and not in Events.
+	Dropped int `json:"dropped"`
 	// Filtered counts events a registration's configuration kept from its address: its
 	// filters or channel types (reference 5.2), or an echo whose registration no longer
 	// asks for echoes.
@@ -729,15 +804,16 @@ func (e *emitter) close() {
 	e.wg.Wait()
 }
 
-// fateLocked returns a message's planned last status and, for a delivery_failed, its error.
-// The caller holds e.mu.
-func (e *emitter) fateLocked(number string) (string, apiError) {
+// fateLocked returns the statuses sent for a message, its planned status and, for a
+// delivery_failed, its error. The caller holds e.mu.
+func (e *emitter) fateLocked(number string) (seq []string, planned string, fail apiError) {
 	for _, f := range e.cfg.Fates {
 		if f.matches(number) {
-			return f.Status, deliveryError(f.Code, f.errorParts())
+			seq, planned = f.statuses()
+			return seq, planned, deliveryError(f.Code, f.errorParts())
 		}
 	}
-	return HookRead, apiError{}
+	return typicalOrder(HookRead), HookRead, apiError{}
 }
 
 // accepted plans the webhook calls of an accepted message.
@@ -747,20 +823,11 @@ func (e *emitter) accepted(rec Received) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	status, fail := e.fateLocked(rec.Number)
+	seq, status, fail := e.fateLocked(rec.Number)
 	if t := rec.template; t != nil && t.DeliveryFailure != "" {
-		status, fail = HookDeliveryFailed, t.deliveryError()
+		seq, status, fail = typicalOrder(HookDeliveryFailed), HookDeliveryFailed, t.deliveryError()
 	}
 	fail.uncoded = e.uncoded
-	seq := []string{HookSent}
-	switch status {
-	case HookDelivered:
-		seq = append(seq, HookDelivered)
-	case HookRead:
-		seq = append(seq, HookDelivered, HookRead)
-	case HookDeliveryFailed:
-		seq = append(seq, HookDeliveryFailed)
-	}
 	e.messages[rec.MessageID] = &hookMessage{number: rec.Number, planned: status, template: rec.Message.TemplateName,
 		campaign: rec.Message.CampaignName}
 	e.order = append(e.order, rec.MessageID)
@@ -789,12 +856,16 @@ func (e *emitter) accepted(rec Received) {
 	}
 	var evs []*hookEvent
 	for i, st := range seq {
+		if e.cfg.DropPercent > 0 && e.rng.Float64()*100 < e.cfg.DropPercent {
+			e.stats.Dropped++ // lost on Connectly's side: never called
+			continue
+		}
 		evs = append(evs, &hookEvent{due: dues[i], topic: TopicDeliveryStatus, msgID: rec.MessageID, status: st,
 			body:     statusBody(rec, st, e.statusWord(st), fail, e.bsuidOf(rec.Number), times[i]),
 			campaign: rec.Message.CampaignName, hasCampaign: true})
 	}
 	evs = append(evs, e.echoesLocked(rec, times[0])...)
-	if status == HookRead && !flow {
+	if slices.Contains(seq, HookRead) && !flow {
 		for i, r := range e.replies {
 			if !r.matches(rec.Number, rec.Kind) {
 				continue
@@ -952,7 +1023,7 @@ func (e *emitter) getFates() []Fate {
 func cloneFates(fates []Fate) []Fate {
 	out := make([]Fate, len(fates))
 	for i, f := range fates {
-		f.Numbers, f.Details = slices.Clone(f.Numbers), slices.Clone(f.Details)
+		f.Numbers, f.Details, f.Sequence = slices.Clone(f.Numbers), slices.Clone(f.Details), slices.Clone(f.Sequence)
 		out[i] = f
 	}
 	return out
