@@ -46,13 +46,14 @@
 // fresh 26-character ULID-style message id, answered {"id": "..."}. Both send endpoints draw
 // from the one token bucket (Connectly's 200 requests/s applies to each; the fake counts
 // them together, the stricter reading). Every JSON error answer carries the documented
-// error body (message, type, code, userTitle, userMessage, cntTraceId, details). The rate
+// error body (message, type, code, userTitle, userMessage, cntTraceId, details), unless a
+// rule's Omit leaves some of them out (4.1 promises details only "when available"). The rate
 // limit's 429 carries ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED (every Connectly error
 // body has a code), or no body at all with Config.RateLimitBody = BodyEmpty. The reference
 // documents no Retry-After and leaves its presence open (10.13): no answer carries one unless
 // asked, by Config.RateLimitRetryAfter (the seconds until a token) or a Rule's RetryAfter (any
 // value, an HTTP-date too). A Rule's Details fills the error body's details object, {} by
-// default (4.1: "extra structured info when available"), and its Type and Message replace
+// default (4.1: "extra structured info when available"; null too), and its Type and Message replace
 // the body's type and message, so any pairing a client may meet can be played (3.1's
 // ERROR_TYPE_FAILED_PRECONDITION with the window's code, 9.2's "(#131056) ..." messages).
 //

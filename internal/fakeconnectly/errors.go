@@ -153,12 +153,14 @@ type apiError struct {
 	UserTitle string
 	// Body is the body's shape; empty means BodyError.
 	Body string
-	// Details is the body's details object; empty means {}.
+	// Details is the body's details object (or null); empty means {}.
 	Details json.RawMessage
 	// RetryAfter is the Retry-After header's value; empty means no header.
 	RetryAfter string
 	// NumericCode writes Code, a string of digits, as a JSON number (Rule.NumericCode).
 	NumericCode bool
+	// Omit names the body's fields to leave out (Rule.Omit).
+	Omit []string
 	// uncoded is how the body writes an empty Code or Type (Config.UncodedBody; ""
 	// is UncodedUnspecified). Set when the answer is written.
 	uncoded string
@@ -203,6 +205,7 @@ func (e apiError) body() errorBody {
 		UserMessage: userMessage,
 		TraceID:     strconv.FormatUint(rand.Uint64(), 10),
 		Details:     details,
+		omit:        slices.Clone(e.Omit),
 	}
 	if e.Code == "" {
 		b.Code = e.uncodedAs(CodeUnspecified, "code", &b.omit)
@@ -255,9 +258,15 @@ type errorParts struct {
 	Type, Message string
 	// NumericCode writes the code, a Meta code such as "131056", as a JSON number.
 	NumericCode bool
-	// Details is the body's details object; empty means {}.
+	// Details is the body's details object, or null; empty means {}.
 	Details json.RawMessage
+	// Omit names fields of the body (ErrorFields) to leave out.
+	Omit []string
 }
+
+// ErrorFields are the fields of an error body (reference 4.1), in the order the fake writes
+// them: the names Rule.Omit and Fate.Omit take.
+var ErrorFields = []string{"message", "type", "code", "userTitle", "userMessage", "cntTraceId", "details"}
 
 // apply sets the fields on e, the error a code or status gives.
 func (f errorParts) apply(e apiError) apiError {
@@ -267,7 +276,7 @@ func (f errorParts) apply(e apiError) apiError {
 	if f.Message != "" {
 		e.Message = f.Message
 	}
-	e.Details, e.NumericCode = f.Details, f.NumericCode
+	e.Details, e.NumericCode, e.Omit = f.Details, f.NumericCode, f.Omit
 	return e
 }
 
@@ -276,13 +285,21 @@ func (f errorParts) validate(code string) error {
 	switch {
 	case len(f.Details) > 0 && !json.Valid(f.Details):
 		return errors.New("details is not valid JSON")
-	case len(f.Details) > 0 && !isObject(f.Details):
-		return errors.New("details must be a JSON object")
+	case len(f.Details) > 0 && !isObject(f.Details) && !isNull(f.Details):
+		return errors.New("details must be a JSON object or null")
 	case f.NumericCode && !numericCode(code):
 		return fmt.Errorf("numericCode needs a code that is a non-negative integer without leading zeros, such as Meta's 131056; got %q", code)
 	}
+	for _, name := range f.Omit {
+		if !slices.Contains(ErrorFields, name) {
+			return fmt.Errorf("omit %q: want fields of the error body, %s", name, choice(ErrorFields))
+		}
+	}
 	return nil
 }
+
+// isNull reports whether raw is the JSON null.
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
 
 // deliveryError is the error of a delivery_failed event that fails with code (empty:
 // ERROR_CODE_UNSPECIFIED) and the fields f: the body codeError gives a send answered with

@@ -51,20 +51,22 @@ type Template struct {
 	// DeliveryDetails {"metaCode": 132015}). It takes precedence over WebhookConfig.Fates.
 	// Empty: the fates decide, as for any message.
 	DeliveryFailure string `json:"deliveryFailure,omitempty"`
-	// DeliveryType, DeliveryMessage, DeliveryNumericCode and DeliveryDetails are the rest
-	// of DeliveryFailure's error, as a Fate's Type, Message, NumericCode and Details are
-	// (and a Rule's on a send: reference 4.1, one shape for both): the type and message in
-	// place of the code's, the code as a JSON number (a Meta code such as "132015"), and the
-	// details object (empty means {}).
+	// DeliveryType, DeliveryMessage, DeliveryNumericCode, DeliveryDetails and DeliveryOmit
+	// are the rest of DeliveryFailure's error, as a Fate's Type, Message, NumericCode,
+	// Details and Omit are (and a Rule's on a send: reference 4.1, one shape for both): the
+	// type and message in place of the code's, the code as a JSON number (a Meta code such
+	// as "132015"), the details object or null (empty means {}), and the fields left out.
 	DeliveryType        string          `json:"deliveryType,omitempty"`
 	DeliveryMessage     string          `json:"deliveryMessage,omitempty"`
 	DeliveryNumericCode bool            `json:"deliveryNumericCode,omitempty"`
 	DeliveryDetails     json.RawMessage `json:"deliveryDetails,omitempty"`
+	DeliveryOmit        []string        `json:"deliveryOmit,omitempty"`
 }
 
 // deliveryFields are the fields of DeliveryFailure's error beside the code.
 func (t Template) deliveryFields() errorParts {
-	return errorParts{Type: t.DeliveryType, Message: t.DeliveryMessage, NumericCode: t.DeliveryNumericCode, Details: t.DeliveryDetails}
+	return errorParts{Type: t.DeliveryType, Message: t.DeliveryMessage, NumericCode: t.DeliveryNumericCode, Details: t.DeliveryDetails,
+		Omit: t.DeliveryOmit}
 }
 
 // deliveryError is the error of the delivery_failed event of the template's messages
@@ -539,8 +541,8 @@ func checkTemplates(in []Template) ([]Template, error) {
 			return nil, fmt.Errorf("template %s/%s listed twice", t.Name, t.Language)
 		}
 		f := t.deliveryFields()
-		if (f.Type != "" || f.Message != "" || f.NumericCode) && t.DeliveryFailure == "" {
-			return nil, fmt.Errorf("template %s/%s: deliveryType, deliveryMessage and deliveryNumericCode need a deliveryFailure", t.Name, t.Language)
+		if (f.Type != "" || f.Message != "" || f.NumericCode || len(f.Omit) > 0) && t.DeliveryFailure == "" {
+			return nil, fmt.Errorf("template %s/%s: deliveryType, deliveryMessage, deliveryNumericCode and deliveryOmit need a deliveryFailure", t.Name, t.Language)
 		}
 		if err := f.validate(t.DeliveryFailure); err != nil {
 			return nil, fmt.Errorf("template %s/%s: delivery %w", t.Name, t.Language, err)

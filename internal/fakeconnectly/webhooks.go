@@ -182,8 +182,11 @@ type Fate struct {
 	NumericCode bool `json:"numericCode,omitempty"`
 	// Details, when set, is the JSON object sent as the delivery_failed error's details
 	// (reference 4.1: "extra structured info when available"; 10.4: Meta codes may travel
-	// there). Empty means {}.
+	// there), or null, as a Rule's Details. Empty means {}.
 	Details json.RawMessage `json:"details,omitempty"`
+	// Omit names fields of the delivery_failed error to leave out (ErrorFields), as a
+	// Rule's Omit. It needs a delivery_failed.
+	Omit []string `json:"omit,omitempty"`
 }
 
 // statuses returns the statuses the fate sends, in order, and the one it plans.
@@ -225,7 +228,7 @@ func typicalOrder(status string) []string {
 
 // errorParts are the fate's fields of its error beside the code.
 func (f Fate) errorParts() errorParts {
-	return errorParts{Type: f.Type, Message: f.Message, NumericCode: f.NumericCode, Details: f.Details}
+	return errorParts{Type: f.Type, Message: f.Message, NumericCode: f.NumericCode, Details: f.Details, Omit: f.Omit}
 }
 
 // Shapes of an inbound reply: the variants of reference 5.4 a receiver must accept. Every
@@ -477,8 +480,8 @@ func (f Fate) validate() error {
 	if f.Percent < 0 || f.Percent > 100 {
 		return fmt.Errorf("percent %v is outside 0..100", f.Percent)
 	}
-	if (f.Type != "" || f.Message != "" || f.NumericCode) && !f.fails() {
-		return errors.New("type, message and numericCode are the error of a delivery_failed, which the fate does not send")
+	if (f.Type != "" || f.Message != "" || f.NumericCode || len(f.Omit) > 0) && !f.fails() {
+		return errors.New("type, message, numericCode and omit are the error of a delivery_failed, which the fate does not send")
 	}
 	return f.errorParts().validate(cmp.Or(f.Code, CodeUnspecified))
 }
@@ -1023,7 +1026,7 @@ func (e *emitter) getFates() []Fate {
 func cloneFates(fates []Fate) []Fate {
 	out := make([]Fate, len(fates))
 	for i, f := range fates {
-		f.Numbers, f.Details, f.Sequence = slices.Clone(f.Numbers), slices.Clone(f.Details), slices.Clone(f.Sequence)
+		f.Numbers, f.Details, f.Sequence, f.Omit = slices.Clone(f.Numbers), slices.Clone(f.Details), slices.Clone(f.Sequence), slices.Clone(f.Omit)
 		out[i] = f
 	}
 	return out
