@@ -60,12 +60,54 @@ const (
 	ListReplyButton = "button-response"
 )
 
+// Forms of the callbackData a webhook writes back (WebhookConfig.CallbackEcho).
+const (
+	// CallbackAsSent, the default: the value as the send gave it, compacted.
+	CallbackAsSent = "as-sent"
+	// CallbackString: a JSON string holding the value's (compacted) JSON text,
+	// "{\"campaign_id\":\"c-42\"}" for {"campaign_id": "c-42"}: (inferred) a backend that
+	// keeps callbackData in a string field.
+	CallbackString = "string"
+	// CallbackReencoded: the value decoded and written again, as a protobuf
+	// google.protobuf.Value writes it: object keys sorted, every number a float64 (1.50 is
+	// 1.5, 1e2 is 100, 12345678901234567890 is 12345678901234567000). (inferred) The
+	// backend is a protobuf JSON gateway (reference 1), and "any JSON value" is what a
+	// Value field holds.
+	CallbackReencoded = "reencoded"
+)
+
 // listReplies lists the forms of WebhookConfig.ListReply, failedStatuses the spellings of
-// WebhookConfig.FailedStatus.
+// WebhookConfig.FailedStatus, callbackEchoes the forms of WebhookConfig.CallbackEcho.
 var (
 	listReplies    = choice{ListReplyResponse, ListReplyTitle, ListReplyButton}
 	failedStatuses = choice{HookDeliveryFailed, HookDeliveryFailure}
+	callbackEchoes = choice{CallbackAsSent, CallbackString, CallbackReencoded}
 )
+
+// echoCallback is callbackData raw as a webhook writes it back in form (CallbackEcho). An
+// absent or null value stays as it is.
+func echoCallback(form string, raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || isNull(raw) {
+		return raw
+	}
+	switch form {
+	case CallbackString:
+		var buf bytes.Buffer
+		if json.Compact(&buf, raw) != nil {
+			return raw
+		}
+		out, _ := json.Marshal(buf.String())
+		return out
+	case CallbackReencoded:
+		var v any
+		if json.Unmarshal(raw, &v) != nil {
+			return raw
+		}
+		out, _ := json.Marshal(v)
+		return out
+	}
+	return raw
+}
 
 // hookRank orders statuses the way a recipient's truth moves: a failure ranks above sent
 // (it ends a message that was never delivered) and is never sent after delivered.
@@ -131,6 +173,11 @@ type WebhookConfig struct {
 	// ListReply is the form of a list reply (ReplyList): ListReplyResponse (the default, ""
 	// too), ListReplyTitle or ListReplyButton. Reference 5.4 found no shape for it.
 	ListReply string `json:"listReply,omitempty"`
+	// CallbackEcho is how the webhooks write back a message's callbackData (status events,
+	// echoes, and the inbound replies that echo it): CallbackAsSent (the default, "" too),
+	// CallbackString or CallbackReencoded. Reference 2.1 says callbackData is "any JSON
+	// value ... echoed back"; nothing promises the bytes, or even the JSON type.
+	CallbackEcho string `json:"callbackEcho,omitempty"`
 	// NameBusinessNumber puts the business number the customer wrote to in inbound
 	// messages-topic calls, as their recipient, as Connectly's status events name both
 	// parties. By default they carry none: the shape of reference 5.4, whose inbound examples
@@ -500,6 +547,9 @@ func ValidateWebhooks(c WebhookConfig) error {
 	if !failedStatuses.allows(c.FailedStatus) {
 		return fmt.Errorf("webhooks: failed status %q: want %s or %s", c.FailedStatus, HookDeliveryFailed, HookDeliveryFailure)
 	}
+	if !callbackEchoes.allows(c.CallbackEcho) {
+		return fmt.Errorf("webhooks: callback echo %q: want %s", c.CallbackEcho, callbackEchoes)
+	}
 	if !listReplies.allows(c.ListReply) {
 		return fmt.Errorf("webhooks: list reply %q: want %s", c.ListReply, listReplies)
 	}
@@ -621,7 +671,8 @@ type InboundRecord struct {
 	Rule int `json:"rule"`
 	// ReplyTo is the message that was read before the reply (its id, kind and callbackData),
 	// also for shapes whose body does not name it; empty for an Inbound text with no earlier
-	// message. CallbackData is the echoed callbackData, nil for shapes that carry none.
+	// message. CallbackData is the echoed callbackData (in WebhookConfig.CallbackEcho's
+	// form), nil for shapes that carry none.
 	ReplyTo      string          `json:"replyTo,omitempty"`
 	ReplyToKind  string          `json:"replyToKind,omitempty"`
 	CallbackData json.RawMessage `json:"callbackData,omitempty"`
@@ -826,6 +877,9 @@ func (e *emitter) accepted(rec Received) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// Every webhook about the message, and every reply that echoes it, writes its
+	// callbackData in one form.
+	rec.Message.CallbackData = echoCallback(e.cfg.CallbackEcho, rec.Message.CallbackData)
 	seq, status, fail := e.fateLocked(rec.Number)
 	if t := rec.template; t != nil && t.DeliveryFailure != "" {
 		seq, status, fail = typicalOrder(HookDeliveryFailed), HookDeliveryFailed, t.deliveryError()
