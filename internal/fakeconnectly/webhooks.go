@@ -1948,8 +1948,10 @@ func (e *emitter) failTemplate(name string, fail apiError) {
 		b.StatusUpdate.Error = &eb
 		body, _ := json.Marshal(b)
 		e.messages[id].planned = HookDeliveryFailed
+		// The failure is about the message and its campaign, as its other events are: a
+		// registration's campaign_name filter applies to it (matchFilters).
 		e.pushLocked(&hookEvent{due: a.due, topic: TopicDeliveryStatus, msgID: id, status: HookDeliveryFailed, body: body,
-			campaign: e.messages[id].campaign})
+			campaign: e.messages[id].campaign, hasCampaign: true})
 	}
 	select {
 	case e.wake <- struct{}{}:
