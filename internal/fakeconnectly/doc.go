@@ -182,6 +182,12 @@
 // phoneNumber: ""}, a phone one with a BSUID (WebhookConfig.BSUIDs) {id: phone, userId:
 // BSUID, phoneNumber: phone}. Only an answer of exactly 200 acknowledges a webhook call (5.3);
 // anything else, a 204 too, is retried. testdata/inbound-*.json holds one body of each (InboundShapes).
+// No inbound call carries a topic, as in the documented examples, unless
+// WebhookConfig.InboundTopic adds "topic": "messages"; Reply.TopLevelEmpty gives any shape
+// the top-level attachments: [] and location: null of some examples. A status event's
+// campaign name goes to either documented place, or to one or both
+// (WebhookConfig.CampaignMetadata), and its callbackData comes back as sent, or in another
+// form (WebhookConfig.CallbackEcho).
 // Inbound sends one reply at once, from a given number, in a given shape; SetReplies
 // changes the replies while the fake runs.
 //

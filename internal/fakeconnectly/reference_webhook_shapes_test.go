@@ -279,7 +279,7 @@ func TestListReplyForms(t *testing.T) {
 		ListReplyTitle:    `"message":{"id":"01HZX3K7M8N9P0Q1R2S3T4V5W6"},"context":{"replyToId":"01HZX3J5Q6R8S9T0V1W2X3Y4Z5"},"listResponse":{"id":"ROW_SNEAKERS","title":"Sneakers"}`,
 		ListReplyButton:   `"message":{"id":"01HZX3K7M8N9P0Q1R2S3T4V5W6","text":"Sneakers"},"context":{"replyToId":"01HZX3J5Q6R8S9T0V1W2X3Y4Z5"},"buttonResponse":{"text":"Sneakers","payload":"ROW_SNEAKERS"}`,
 	} {
-		body := string(replyBody(rec, in, "", form, true))
+		body := string(replyBody(rec, in, "", inboundForm{ListReply: form, Recipient: true}))
 		prefix := `{"timestamp":"-62135596800","sender":{"id":"+15550001234","channelType":"whatsapp","name":null},"recipient":{"id":"+14155550100","channelType":"whatsapp","name":null},`
 		if body != prefix+want+`,"callbackData":{"a":1}}` {
 			t.Errorf("form %q:\n%s\nwant\n%s", form, body, prefix+want+`,"callbackData":{"a":1}}`)

@@ -76,12 +76,29 @@ const (
 	CallbackReencoded = "reencoded"
 )
 
+// Places of a status event's campaign name (WebhookConfig.CampaignMetadata).
+const (
+	// CampaignMetaByID, the default: top-level metadata.campaign_name for a message id
+	// ending in an even character, statusUpdate.metadata.campaignName with a null top-level
+	// metadata for the others: every message's events in one place, a run in both.
+	CampaignMetaByID = "by-id"
+	// CampaignMetaTop: top-level metadata {"campaign_name": ...}, the payload page's form.
+	CampaignMetaTop = "top"
+	// CampaignMetaStatus: statusUpdate.metadata {"campaignName": ...} and a null top-level
+	// metadata, the error page's form.
+	CampaignMetaStatus = "status"
+	// CampaignMetaBoth: both in one event.
+	CampaignMetaBoth = "both"
+)
+
 // listReplies lists the forms of WebhookConfig.ListReply, failedStatuses the spellings of
-// WebhookConfig.FailedStatus, callbackEchoes the forms of WebhookConfig.CallbackEcho.
+// WebhookConfig.FailedStatus, callbackEchoes the forms of WebhookConfig.CallbackEcho,
+// campaignPlaces the values of WebhookConfig.CampaignMetadata.
 var (
 	listReplies    = choice{ListReplyResponse, ListReplyTitle, ListReplyButton}
 	failedStatuses = choice{HookDeliveryFailed, HookDeliveryFailure}
 	callbackEchoes = choice{CallbackAsSent, CallbackString, CallbackReencoded}
+	campaignPlaces = choice{CampaignMetaByID, CampaignMetaTop, CampaignMetaStatus, CampaignMetaBoth}
 )
 
 // echoCallback is callbackData raw as a webhook writes it back in form (CallbackEcho). An
@@ -178,6 +195,19 @@ type WebhookConfig struct {
 	// CallbackString or CallbackReencoded. Reference 2.1 says callbackData is "any JSON
 	// value ... echoed back"; nothing promises the bytes, or even the JSON type.
 	CallbackEcho string `json:"callbackEcho,omitempty"`
+	// InboundTopic puts "topic": "messages" in inbound messages-topic calls, as every status
+	// event carries its topic. By default they carry none: reference 5.4 notes "the
+	// documented inbound-message examples have no topic field", (inferred) an absence the
+	// docs do not promise either way, so a receiver must tell the topics apart without it and
+	// take it when it comes. Echoes keep their form (echoBody).
+	InboundTopic bool `json:"inboundTopic,omitempty"`
+	// CampaignMetadata is where a delivery_status event of a message sent with a
+	// campaignName carries it (reference 5.4: the payload page shows top-level
+	// metadata.campaign_name, the error page statusUpdate.metadata.campaignName with a null
+	// top-level metadata, "parse both"): CampaignMetaByID (the default, "" too: one place or
+	// the other, by the message id, so a run meets both), CampaignMetaTop,
+	// CampaignMetaStatus or CampaignMetaBoth (both places in one event).
+	CampaignMetadata string `json:"campaignMetadata,omitempty"`
 	// NameBusinessNumber puts the business number the customer wrote to in inbound
 	// messages-topic calls, as their recipient, as Connectly's status events name both
 	// parties. By default they carry none: the shape of reference 5.4, whose inbound examples
@@ -392,6 +422,11 @@ type Reply struct {
 	// url, caption?, filename?}, and an inbound file's caption is read where a sent one's
 	// is. A document also carries a filename.
 	Caption string `json:"caption,omitempty"`
+	// TopLevelEmpty adds the top-level "attachments": [] and "location": null that some
+	// documented inbound examples carry (reference 5.4: "some examples also carry top-level
+	// attachments: [], location: null") to the reply, whatever its shape; a ReplyReferral
+	// always has them. By default the other shapes have neither.
+	TopLevelEmpty bool `json:"topLevelEmpty,omitempty"`
 }
 
 // Attachment types of a media reply (Reply.Media), those of a session attachment
@@ -546,6 +581,9 @@ func ValidateWebhooks(c WebhookConfig) error {
 	}
 	if !failedStatuses.allows(c.FailedStatus) {
 		return fmt.Errorf("webhooks: failed status %q: want %s or %s", c.FailedStatus, HookDeliveryFailed, HookDeliveryFailure)
+	}
+	if !campaignPlaces.allows(c.CampaignMetadata) {
+		return fmt.Errorf("webhooks: campaign metadata %q: want %s", c.CampaignMetadata, campaignPlaces)
 	}
 	if !callbackEchoes.allows(c.CallbackEcho) {
 		return fmt.Errorf("webhooks: callback echo %q: want %s", c.CallbackEcho, callbackEchoes)
@@ -918,7 +956,7 @@ func (e *emitter) accepted(rec Received) {
 			continue
 		}
 		evs = append(evs, &hookEvent{due: dues[i], topic: TopicDeliveryStatus, msgID: rec.MessageID, status: st,
-			body:     statusBody(rec, st, e.statusWord(st), fail, e.bsuidOf(rec.Number), times[i]),
+			body:     statusBody(rec, st, e.statusWord(st), fail, e.bsuidOf(rec.Number), times[i], e.cfg.CampaignMetadata),
 			campaign: rec.Message.CampaignName, hasCampaign: true})
 	}
 	evs = append(evs, e.echoesLocked(rec, times[0])...)
@@ -1018,7 +1056,8 @@ func (e *emitter) replyEventLocked(rec Received, r Reply, rule int, shape string
 			in.Media = MediaVideo
 		}
 	}
-	body := replyBody(rec, *in, bsuid, e.cfg.ListReply, e.cfg.NameBusinessNumber)
+	body := replyBody(rec, *in, bsuid, inboundForm{ListReply: e.cfg.ListReply, Recipient: e.cfg.NameBusinessNumber,
+		Topic: e.cfg.InboundTopic, TopLevelEmpty: r.TopLevelEmpty})
 	if echoesCallback(shape) {
 		in.CallbackData = rec.Message.CallbackData
 	}
@@ -1414,14 +1453,15 @@ func businessNumber(m TemplateMessage) string {
 }
 
 // statusBody renders a delivery_status event like the reference's examples, status being
-// written word (statusWord). The campaign
-// name goes, by the message id, to either documented place: top-level
-// metadata.campaign_name, or statusUpdate.metadata.campaignName with a null metadata.
+// written word (statusWord). The campaign name goes where campaignAt
+// (WebhookConfig.CampaignMetadata) says: by the message id to either documented place
+// (top-level metadata.campaign_name, or statusUpdate.metadata.campaignName with a null
+// metadata), to one of them, or to both.
 //
 // The customer is the recipient, written by customerParty (bsuid is the BSUID known for a
 // phone customer, or ""). The business's name is "connectlyai" as in the success example,
 // and null on a delivery_failed event, as in the failure example.
-func statusBody(rec Received, status, word string, fail apiError, bsuid string, at time.Time) []byte {
+func statusBody(rec Received, status, word string, fail apiError, bsuid string, at time.Time, campaignAt string) []byte {
 	var name *string
 	if status != HookDeliveryFailed {
 		n := "connectlyai"
@@ -1435,9 +1475,17 @@ func statusBody(rec Received, status, word string, fail apiError, bsuid string, 
 		CallbackData: rec.Message.CallbackData,
 	}
 	if campaign := rec.Message.CampaignName; campaign != "" {
-		if rec.MessageID[len(rec.MessageID)-1]%2 == 0 {
+		top := rec.MessageID[len(rec.MessageID)-1]%2 == 0
+		switch campaignAt {
+		case CampaignMetaTop, CampaignMetaBoth:
+			top = true
+		case CampaignMetaStatus:
+			top = false
+		}
+		if top {
 			b.Metadata = map[string]string{"campaign_name": campaign}
-		} else {
+		}
+		if !top || campaignAt == CampaignMetaBoth {
 			b.StatusUpdate.Metadata = map[string]string{"campaignName": campaign}
 		}
 	}
@@ -1452,12 +1500,14 @@ func statusBody(rec Received, status, word string, fail apiError, bsuid string, 
 // inboundBody is a messages-topic call (the documented inbound examples carry no topic
 // field). Which fields are set depends on the reply's shape.
 type inboundBody struct {
+	// Topic is "messages" with WebhookConfig.InboundTopic, else left out.
+	Topic     string          `json:"topic,omitempty"`
 	Timestamp string          `json:"timestamp"`
 	Sender    hookParty       `json:"sender"`
 	Recipient *hookParty      `json:"recipient,omitempty"`
 	Message   *inboundMessage `json:"message,omitempty"`
 	// Attachments and Location are the top-level "attachments": [], "location": null of
-	// some documented examples (ReplyReferral only).
+	// some documented examples (ReplyReferral, and any shape with Reply.TopLevelEmpty).
 	Attachments    *[]Attachment    `json:"attachments,omitempty"`
 	Location       *json.RawMessage `json:"location,omitempty"`
 	Context        *replyContext    `json:"context,omitempty"`
@@ -1530,12 +1580,21 @@ type listResponse struct {
 	Title string `json:"title,omitempty"`
 }
 
+// inboundForm is how an inbound call is written beside its shape: the list reply's form
+// (WebhookConfig.ListReply), whether it names the business number as recipient
+// (NameBusinessNumber) and carries its topic (InboundTopic), and whether it has the
+// top-level attachments: [] and location: null (Reply.TopLevelEmpty).
+type inboundForm struct {
+	ListReply                       string
+	Recipient, Topic, TopLevelEmpty bool
+}
+
 // replyBody renders inbound message in (its ID, At, To, Shape, Label and Payload: Label is
 // the typed text, button text or row title, Payload the button or row id) from the recipient
 // of rec, the message replied to. The customer, the sender, is written by customerParty
 // (bsuid is the BSUID known for a phone customer, or ""); the business number written to,
-// in.To, is the recipient when withRecipient (WebhookConfig.NameBusinessNumber).
-func replyBody(rec Received, in InboundRecord, bsuid, listForm string, withRecipient bool) []byte {
+// in.To, is the recipient when form.Recipient (WebhookConfig.NameBusinessNumber).
+func replyBody(rec Received, in InboundRecord, bsuid string, form inboundForm) []byte {
 	label, payload, shape, id := in.Label, in.Payload, in.Shape, in.ID
 	b := inboundBody{
 		Timestamp: strconv.FormatInt(in.At.Unix(), 10),
@@ -1545,8 +1604,11 @@ func replyBody(rec Received, in InboundRecord, bsuid, listForm string, withRecip
 		name := in.Name
 		b.Sender.Name = &name
 	}
-	if withRecipient {
+	if form.Recipient {
 		b.Recipient = &hookParty{ID: in.To, ChannelType: "whatsapp"}
+	}
+	if form.Topic {
+		b.Topic = TopicMessages
 	}
 	if echoesCallback(shape) {
 		b.CallbackData = rec.Message.CallbackData
@@ -1567,7 +1629,7 @@ func replyBody(rec Received, in InboundRecord, bsuid, listForm string, withRecip
 		b.ButtonResponse = &buttonResponse{Text: label, Payload: payload}
 	case ReplyList:
 		b.Context = &replyContext{ReplyToID: rec.MessageID}
-		switch listForm {
+		switch form.ListReply {
 		case ListReplyTitle:
 			b.Message = &inboundMessage{ID: id}
 			b.ListResponse = &listResponse{ID: payload, Title: label}
@@ -1603,6 +1665,9 @@ func replyBody(rec Received, in InboundRecord, bsuid, listForm string, withRecip
 			ref.VideoURL, ref.ThumbnailURL = "https://media.example.com/ads/spring.mp4", "https://media.example.com/ads/spring-thumb.jpg"
 		}
 		b.Message = &inboundMessage{ID: id, Text: label, Referral: ref}
+		form.TopLevelEmpty = true
+	}
+	if form.TopLevelEmpty {
 		none, null := []Attachment{}, json.RawMessage("null")
 		b.Attachments, b.Location = &none, &null
 	}
