@@ -315,9 +315,18 @@ type codeInfo struct {
 	Message string
 }
 
-// codeTable covers every code of the provider reference, section 4.3, with messages taken
-// from the documented meanings. Codes not listed (Meta numeric codes, future codes) are
-// answered as ERROR_TYPE_INVALID_REQUEST with HTTP 400.
+// codeTable covers every code of the provider reference, section 4.3, with messages
+// paraphrased from the documented meanings. (inferred) The type and HTTP status of each:
+// the reference pairs only ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW with
+// ERROR_TYPE_DEADLINE_EXCEEDED and ERROR_CODE_UNSPECIFIED with ERROR_TYPE_UNSPECIFIED (4.2),
+// and documents no HTTP status per code (10.2). The fake answers 400 INVALID_REQUEST for the
+// request and account codes (the api-reference's 400 for "invalid field values"), 500 for
+// ERROR_CODE_UNSPECIFIED ("internal error"), and 401 AUTHENTICATION for
+// ERROR_CODE_BUSINESS_KEY_SECRET_ABSENT (a key problem, like the documented 401);
+// ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW is a 400 although 1 warns that a
+// DEADLINE_EXCEEDED may come as a gRPC-style 504 (Config.WindowAnswer plays that). Codes not
+// listed (Meta numeric codes, future codes) are answered, (inferred) as well, as
+// ERROR_TYPE_INVALID_REQUEST with HTTP 400.
 var codeTable = map[string]codeInfo{
 	"ERROR_CODE_INVALID_SENDER_ID":                           {TypeInvalidRequest, 400, "The sender phone number is not valid"},
 	"ERROR_CODE_PHONE_NUMBER_BAD_FORMAT":                     {TypeInvalidRequest, 400, "The phone number is badly formatted"},
@@ -339,7 +348,9 @@ var codeTable = map[string]codeInfo{
 	"ERROR_CODE_UNSPECIFIED":                                 {TypeUnspecified, 500, "Internal server error"},
 }
 
-// typeTable answers a Rule.Code that names an error type instead of a code: the body then
+// typeTable answers a Rule.Code that names an error type instead of a code, (inferred) with
+// the statuses and messages the fake picks for them (only ERROR_TYPE_AUTHENTICATION's 401 is
+// documented): the body then
 // carries the type and no code of its own, like the documented 401 (Config.UncodedBody
 // says how the body writes it).
 var typeTable = map[string]codeInfo{
@@ -405,15 +416,18 @@ func internalError(status int) apiError {
 }
 
 // throttled is the 429 answer, with the body shape body ("" for BodyError). The reference
-// documents no body for a 429 (sections 4.4 and 8), but every Connectly error body carries a
-// code, ERROR_CODE_UNSPECIFIED when nothing is more specific (4.1), so the JSON form has
-// ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED. No answer carries Retry-After.
+// documents no body for a 429 (sections 4.4 and 8); (inferred) every Connectly error body
+// carries a code, ERROR_CODE_UNSPECIFIED when nothing is more specific (4.1), so the JSON
+// form has ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED, and message "Too Many Requests"
+// and userTitle "Rate limit exceeded", the fake's words. No answer carries Retry-After.
 func throttled(body string) apiError {
 	return apiError{Status: http.StatusTooManyRequests, Type: TypeUnspecified, Code: CodeUnspecified,
 		Message: "Too Many Requests", UserTitle: "Rate limit exceeded", Body: body}
 }
 
-// unauthorized is the 401 answer to a missing or wrong X-API-Key.
+// unauthorized is the 401 answer to a missing or wrong X-API-Key: the documented status and
+// type (1, quick-start), the api-reference's words "Missing or invalid X-API-Key" as the
+// message, and no code of its own (none is documented; Config.UncodedBody).
 func unauthorized() apiError {
 	return apiError{Status: http.StatusUnauthorized, Type: TypeAuthentication, Message: authMessage}
 }

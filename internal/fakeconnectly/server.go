@@ -56,7 +56,8 @@ type Config struct {
 	// DeletedTemplateFailure is the error code of the delivery_failed event of a message
 	// whose template is deleted (DELETE …/templates/{name}) before it is delivered: "in-flight
 	// sends using it fail at delivery" (reference 7), with no code given. Default
-	// ERROR_CODE_MESSAGE_TEMPLATE_DELETED (4.3 #17).
+	// ERROR_CODE_MESSAGE_TEMPLATE_DELETED (4.3 #17), (inferred) the code whose meaning is
+	// nearest.
 	DeletedTemplateFailure string `json:"deletedTemplateFailure,omitempty"`
 	// Templates are the templates that exist. When empty, every template name and language
 	// exists and is approved.
@@ -691,6 +692,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// requirePost answers a request with another method than POST 405 with an Allow header.
+// (inferred) The reference documents no answer to a wrong method; 405 is what an HTTP
+// gateway gives, with the error body (no code or type of its own: Config.UncodedBody).
 func (s *Server) requirePost(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method == http.MethodPost {
 		return true
@@ -705,6 +709,9 @@ func (s *Server) authorized(r *http.Request) bool {
 	return key != "" && subtle.ConstantTimeCompare([]byte(key), s.apiKey) == 1
 }
 
+// wrongBusiness is the 404 answer to a business id the fake does not answer for (4.4: "404 |
+// wrong businessId/path/webhookId"); its message is the fake's and it has no documented
+// code or type (Config.UncodedBody).
 func (s *Server) wrongBusiness(business string) apiError {
 	return apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("business %q not found", business)}
 }

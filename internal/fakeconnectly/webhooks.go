@@ -45,7 +45,7 @@ const (
 )
 
 // Forms of a list reply (WebhookConfig.ListReply). Reference 5.4: "list reply: shape not
-// found; expect the row id and text in a listResponse-like object"; the fake's guess is
+// found; expect the row id and text in a listResponse-like object"; the fake's guess (inferred) is
 // ListReplyResponse, and the others are the other readings a receiver may meet.
 const (
 	// ListReplyResponse, the default: message {id}, context {replyToId}, listResponse {id,
@@ -174,8 +174,10 @@ type WebhookConfig struct {
 	// Concurrency is the number of calls in flight. Default 8.
 	Concurrency int `json:"concurrency,omitempty"`
 	// Attempts is how many times a call that was not answered 200 is tried, 100 ms apart
-	// and doubling. Default 5. Only 200 acknowledges a call (reference 5.3: "any non-200 is
-	// treated as failure"): a 201, 202 or 204 is retried like a 500.
+	// and doubling. Default 5: (inferred) reference 5.3 says a failed call "may" be retried
+	// and gives no count, schedule or timeout (the calls time out after 10 s). Only 200
+	// acknowledges a call (5.3: "any non-200 is treated as failure"): a 201, 202 or 204 is
+	// retried like a 500.
 	Attempts int `json:"attempts,omitempty"`
 	// BSUIDs gives phone customers a BSUID ("+15550001234" -> "US.13491208655302741918"),
 	// as on a WhatsApp number with BSUIDs enabled (reference 6): their webhook objects carry
@@ -1820,6 +1822,13 @@ type WebhookFilter struct {
 //	GET    /v1/businesses/{businessId}/webhooks
 //	PUT    /v1/businesses/{businessId}/update/webhooks/{webhookId}
 //	DELETE /v1/businesses/{businessId}/delete/webhooks/{webhookId}
+//
+// The listing's {"entity": {"businessId", "webhooks"}} and delete's {} are documented.
+// (inferred) The create and update answers, {"entity": <the registration>}: the reference
+// has no create answer (10.12) and no update answer, and {"entity": ...} is the envelope
+// of every documented management answer (1). (inferred) So are the create call's 400 for a
+// topic, address or type it does not know (400 is documented for update only), and the
+// 405 for a wrong method.
 func (s *Server) serveWebhookAPI(w http.ResponseWriter, r *http.Request, business, verb string) bool {
 	method, id := "", ""
 	switch {
