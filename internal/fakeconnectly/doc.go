@@ -40,21 +40,28 @@
 // state (Meta's whitespace rule for text parameters, https-only media, a parameter key
 // given twice, a session object without channelType) are off unless Config.Strict asks.
 //
-// A send is checked in the same order every time: the X-API-Key header (401), the business id
-// in the path (404), the per-business token bucket (429), the JSON body and its fields (400 with
-// a documented error code), then the fault-injection rules, and finally it is accepted with a
-// fresh 26-character ULID-style message id, answered {"id": "..."}. Both send endpoints draw
-// from the one token bucket (Connectly's 200 requests/s applies to each; the fake counts
-// them together, the stricter reading). Every JSON error answer carries the documented
-// error body (message, type, code, userTitle, userMessage, cntTraceId, details). The rate
-// limit's 429 carries ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED (every Connectly error
-// body has a code), or no body at all with Config.RateLimitBody = BodyEmpty. The reference
-// documents no Retry-After and leaves its presence open (10.13): no answer carries one unless
-// asked, by Config.RateLimitRetryAfter (the seconds until a token) or a Rule's RetryAfter (any
-// value, an HTTP-date too). A Rule's Details fills the error body's details object, {} by
-// default (4.1: "extra structured info when available"), and its Type and Message replace
-// the body's type and message, so any pairing a client may meet can be played (3.1's
-// ERROR_TYPE_FAILED_PRECONDITION with the window's code, 9.2's "(#131056) ..." messages).
+// A send is checked in the same order every time: the X-API-Key header (401), the business
+// id in the path (404), the per-business token bucket (429), the JSON body and its fields
+// (400 with a documented error code), then the fault-injection rules, and finally it is
+// accepted with a fresh 26-character ULID-style message id, answered 200 {"id": "..."}
+// (the OpenAPI lists 200 and 201, 10.3: (inferred) 200, and a Rule with Status 201 gives
+// the other). (inferred) That order is the fake's: the reference documents each answer, not
+// which check comes first. Both send endpoints draw from the one token bucket (Connectly's
+// 200 requests/s applies to each; (inferred) the fake counts them together, the stricter
+// reading, 10.13). Every JSON error answer carries the documented error body (message,
+// type, code, userTitle, userMessage, cntTraceId, details), unless a rule's Omit leaves some
+// of them out (4.1 promises details only "when available"); an answer with no documented
+// code or type writes ERROR_CODE_UNSPECIFIED / ERROR_TYPE_UNSPECIFIED (Config.UncodedBody).
+// The rate limit's 429 carries ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED ((inferred)
+// every Connectly error body has a code), or no body at all with Config.RateLimitBody =
+// BodyEmpty. The reference documents no Retry-After and leaves its presence open (10.13): no
+// answer carries one unless asked, by Config.RateLimitRetryAfter (the seconds until a token)
+// or a Rule's RetryAfter (any value, an HTTP-date too). A Rule's Details fills the error
+// body's details object, {} by default (4.1: "extra structured info when available"; null
+// too), and its Type and Message replace the body's type and message, so any pairing a
+// client may meet can be played (3.1's ERROR_TYPE_FAILED_PRECONDITION with the window's
+// code, 9.2's "(#131056) ..." messages). A Fate (and a template's DeliveryFailure) gives a
+// delivery_failed's error the same fields: 4.1 says the two share one shape.
 //
 // A session send (send/messages, reference 3 and 3.1) has recipient {id, channelType, name?}
 // with an E.164 number or a bare BSUID in id (or a BSUID in userId), an optional sender
@@ -75,8 +82,10 @@
 //
 // and otherwise (malformed JSON, unknown fields, two content kinds, text over 4,096
 // characters, 0 or more than 3 reply buttons, a button over 20 characters, more than 10 list
-// rows, callbackData over 1,024 bytes...) with 400 ERROR_TYPE_INVALID_REQUEST and an empty
-// code: the reference has no code for these (inferred). testdata/session holds one exact
+// rows, callbackData over 1,024 bytes...) with 400 ERROR_TYPE_INVALID_REQUEST and
+// ERROR_CODE_UNSPECIFIED: the reference has no code for these (inferred), and a body whose
+// code is unset says so (Config.UncodedBody gives "code": "" or no code field instead).
+// testdata/session holds one exact
 // request and answer per case.
 //
 // Both send bodies are read into the fake's own types (TemplateMessage, SessionMessage),
@@ -88,7 +97,8 @@
 // The 24-hour window. A session send is accepted only while the recipient's window to the
 // send's sender number is open: from an inbound message to that number at T until T+24h, on
 // the fake's Clock. On WhatsApp a customer opens a window by writing to one business number,
-// and only that number is inside it; a send that names no sender goes from the fake's
+// and only that number is inside it ((inferred): the reference says only "messaged the
+// business in the last 24 h", 3.1); a send that names no sender goes from the fake's
 // stand-in number. The fake knows of inbound messages only from itself: the replies it sends
 // as messages webhooks (Replies; a reply goes to the number that sent the message replied
 // to, and the window opens at the reply's time, whether or not the receiver takes the call),
@@ -179,6 +189,12 @@
 // phoneNumber: ""}, a phone one with a BSUID (WebhookConfig.BSUIDs) {id: phone, userId:
 // BSUID, phoneNumber: phone}. Only an answer of exactly 200 acknowledges a webhook call (5.3);
 // anything else, a 204 too, is retried. testdata/inbound-*.json holds one body of each (InboundShapes).
+// No inbound call carries a topic, as in the documented examples, unless
+// WebhookConfig.InboundTopic adds "topic": "messages"; Reply.TopLevelEmpty gives any shape
+// the top-level attachments: [] and location: null of some examples. A status event's
+// campaign name goes to either documented place, or to one or both
+// (WebhookConfig.CampaignMetadata), and its callbackData comes back as sent, or in another
+// form (WebhookConfig.CallbackEcho).
 // Inbound sends one reply at once, from a given number, in a given shape; SetReplies
 // changes the replies while the fake runs.
 //

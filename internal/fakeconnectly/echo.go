@@ -13,9 +13,9 @@ type reaction struct {
 	Emoji     string `json:"emoji"`
 }
 
-// reactionBody is the form of a reaction, the fake's choice: reference 5.4 names reactions
-// among the inbound events that echo callbackData but shows no body. The fake sends the
-// safest reading, built from the documented parts:
+// reactionBody is the form of a reaction, the fake's choice (inferred): reference 5.4 names
+// reactions among the inbound events that echo callbackData but shows no body. The fake
+// sends the safest reading, built from the documented parts:
 //
 //	{"timestamp": "...", "sender": <customer>, "recipient": <business>,
 //	 "message": {"id": "<inbound id>", "reaction": {"messageId": "<id reacted to>", "emoji": "👍"}},
@@ -42,7 +42,7 @@ func (e *emitter) statusWord(status string) string {
 
 // echoBody is an echo of an outbound message, sent to a registration whose configuration
 // has echo: true ("whether outbound messages are echoed to this webhook", reference 5.2).
-// The reference gives no echo body: this form is the fake's choice, the safest reading,
+// The reference gives no echo body: this form is the fake's choice (inferred), the safest reading,
 // kept here and only here. It is the inbound-message form of the messages topic (5.4: no
 // topic field, timestamp, sender, recipient, message) turned around: the business is the
 // sender and the customer the recipient, as on a delivery status event; message.id is the
@@ -128,7 +128,7 @@ func (w Webhook) accepts(ev *hookEvent) bool {
 
 // matchFilters applies a registration's filters to an event. Reference 5.2 shows one
 // filter, {"field": "campaign_name", "expression": "prod-*"}, "glob-like", and no rule for
-// several: the fake's reading is that filters on one field are alternatives (any may
+// several: the fake's reading (inferred) is that filters on one field are alternatives (any may
 // match) and filters on different fields all apply. A campaign_name filter is matched, by
 // glob, against the campaign name of the message a delivery status or echo is about ("" for
 // a message sent without campaignName, which "prod-*" does not match); the inbound messages

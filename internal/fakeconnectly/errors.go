@@ -1,9 +1,14 @@
 package fakeconnectly
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -56,9 +61,9 @@ const userMessage = "Pass along the connectly trace id 'cnct_trace_id' to the te
 const authMessage = "Missing or invalid X-API-Key"
 
 // errorBody is the documented error envelope (reference 4.1), the body of an error answer
-// and statusUpdate.error of a delivery_failed event (5.4). It always writes every field, as
-// the provider's examples do. Code is a string, the documented form, or a json.Number when
-// a Rule asks for a numeric one (Rule.NumericCode).
+// and statusUpdate.error of a delivery_failed event (5.4). It writes every field, as the
+// provider's examples do, but those named in omit. Code is a string, the documented form,
+// or a json.Number when a Rule asks for a numeric one (Rule.NumericCode).
 type errorBody struct {
 	Message     string          `json:"message"`
 	Type        string          `json:"type"`
@@ -67,7 +72,63 @@ type errorBody struct {
 	UserMessage string          `json:"userMessage"`
 	TraceID     string          `json:"cntTraceId"`
 	Details     json.RawMessage `json:"details"`
+	// omit names the fields left out of the JSON, by their JSON names.
+	omit []string
 }
+
+// errorBodyPlain is errorBody without its MarshalJSON.
+type errorBodyPlain errorBody
+
+// MarshalJSON writes the body's fields in the documented order, but those in omit.
+func (b errorBody) MarshalJSON() ([]byte, error) {
+	if len(b.omit) == 0 {
+		return json.Marshal(errorBodyPlain(b))
+	}
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for _, f := range []struct {
+		name string
+		v    any
+	}{{"message", b.Message}, {"type", b.Type}, {"code", b.Code}, {"userTitle", b.UserTitle},
+		{"userMessage", b.UserMessage}, {"cntTraceId", b.TraceID}, {"details", b.Details}} {
+		if slices.Contains(b.omit, f.name) {
+			continue
+		}
+		v, err := json.Marshal(f.v)
+		if err != nil {
+			return nil, err
+		}
+		if buf.Len() > 1 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(strconv.Quote(f.name))
+		buf.WriteByte(':')
+		buf.Write(v)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// What an error body carries where the fake has no documented code or type for its answer
+// (Config.UncodedBody): a 401 for the X-API-Key has the documented type
+// ERROR_TYPE_AUTHENTICATION but no code, a 404 for another business id or path and a 405
+// neither, and a session send's 400 for a rule no documented code names (badRequest) has
+// ERROR_TYPE_INVALID_REQUEST but no code.
+const (
+	// UncodedUnspecified, the default ("" too): code ERROR_CODE_UNSPECIFIED and type
+	// ERROR_TYPE_UNSPECIFIED. Reference 4.1 defines code and type as string enums
+	// (ERROR_CODE_*, ERROR_TYPE_*); (inferred) a protobuf JSON gateway, which 1 infers the
+	// backend to be, writes an enum left unset as its *_UNSPECIFIED value, and 4.2 and 4.3
+	// list ERROR_TYPE_UNSPECIFIED and ERROR_CODE_UNSPECIFIED.
+	UncodedUnspecified = "unspecified"
+	// UncodedEmpty writes them as empty strings, "code": "".
+	UncodedEmpty = "empty"
+	// UncodedAbsent leaves them out of the body.
+	UncodedAbsent = "absent"
+)
+
+// uncodedBodies lists the values of Config.UncodedBody.
+var uncodedBodies = choice{UncodedUnspecified, UncodedEmpty, UncodedAbsent}
 
 // Shapes of an error answer's body (Rule.Body, Config.RateLimitBody, Received.Body).
 const (
@@ -92,12 +153,17 @@ type apiError struct {
 	UserTitle string
 	// Body is the body's shape; empty means BodyError.
 	Body string
-	// Details is the body's details object; empty means {}.
+	// Details is the body's details object (or null); empty means {}.
 	Details json.RawMessage
 	// RetryAfter is the Retry-After header's value; empty means no header.
 	RetryAfter string
 	// NumericCode writes Code, a string of digits, as a JSON number (Rule.NumericCode).
 	NumericCode bool
+	// Omit names the body's fields to leave out (Rule.Omit).
+	Omit []string
+	// uncoded is how the body writes an empty Code or Type (Config.UncodedBody; ""
+	// is UncodedUnspecified). Set when the answer is written.
+	uncoded string
 }
 
 // shape is the answer's body shape, never empty.
@@ -109,7 +175,8 @@ func (e apiError) shape() string {
 }
 
 // key is what the record and Stats.Errors use for this answer: the body code, or
-// "HTTP_<status>" when the body carries none (or is not a JSON error body at all).
+// "HTTP_<status>" when the answer has none of its own (whatever Config.UncodedBody writes
+// in its place) or is not a JSON error body at all.
 func (e apiError) key() string {
 	if e.Code != "" && e.shape() == BodyError {
 		return e.Code
@@ -130,7 +197,7 @@ func (e apiError) body() errorBody {
 	if e.NumericCode {
 		code = json.Number(e.Code)
 	}
-	return errorBody{
+	b := errorBody{
 		Message:     e.Message,
 		Type:        e.Type,
 		Code:        code,
@@ -138,7 +205,28 @@ func (e apiError) body() errorBody {
 		UserMessage: userMessage,
 		TraceID:     strconv.FormatUint(rand.Uint64(), 10),
 		Details:     details,
+		omit:        slices.Clone(e.Omit),
 	}
+	if e.Code == "" {
+		b.Code = e.uncodedAs(CodeUnspecified, "code", &b.omit)
+	}
+	if e.Type == "" {
+		b.Type = e.uncodedAs(TypeUnspecified, "type", &b.omit)
+	}
+	return b
+}
+
+// uncodedAs is what the body writes for the field name (code or type) that the answer leaves
+// empty, by Config.UncodedBody: unspecified, or "", or "" with name added to omit.
+func (e apiError) uncodedAs(unspecified, name string, omit *[]string) string {
+	switch e.uncoded {
+	case UncodedEmpty:
+		return ""
+	case UncodedAbsent:
+		*omit = append(*omit, name)
+		return ""
+	}
+	return unspecified
 }
 
 func invalid(code, message string) *apiError {
@@ -147,7 +235,8 @@ func invalid(code, message string) *apiError {
 
 // badRequest is the session endpoint's answer to a body that breaks a rule no documented
 // code names (a malformed body, a limit of WhatsApp's such as 3 reply buttons): 400,
-// ERROR_TYPE_INVALID_REQUEST and an empty code. (inferred) The reference has no code for
+// ERROR_TYPE_INVALID_REQUEST and no code of its own, which the body writes as
+// Config.UncodedBody says (ERROR_CODE_UNSPECIFIED by default). (inferred) The reference has no code for
 // these: ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID means a template's parameters and a
 // session message has none, and ERROR_CODE_UNSPECIFIED is an internal error a client would
 // retry. A 400 without a known code is the reference's "request bug, do not retry" (4.4).
@@ -157,6 +246,68 @@ func badRequest(message string) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Type: TypeInvalidRequest, Message: message}
 }
 
+// errorParts are the parts of an error body (reference 4.1) that a Rule, a Fate and a
+// template's delivery failure (Template.DeliveryFailure) may set beside the code, so that a
+// send's error answer and a delivery_failed event's statusUpdate.error, which reference 4.1
+// says share one shape, can carry the same bodies. Each owner keeps them as its own fields
+// (Rule.Type, Fate.Type, Template.DeliveryType...) and builds its error with
+// errorParts.apply.
+type errorParts struct {
+	// Type and Message replace the body's type and message (the code stays); userTitle
+	// follows Message unless the code has a title of its own.
+	Type, Message string
+	// NumericCode writes the code, a Meta code such as "131056", as a JSON number.
+	NumericCode bool
+	// Details is the body's details object, or null; empty means {}.
+	Details json.RawMessage
+	// Omit names fields of the body (ErrorFields) to leave out.
+	Omit []string
+}
+
+// ErrorFields are the fields of an error body (reference 4.1), in the order the fake writes
+// them: the names Rule.Omit and Fate.Omit take.
+var ErrorFields = []string{"message", "type", "code", "userTitle", "userMessage", "cntTraceId", "details"}
+
+// apply sets the fields on e, the error a code or status gives.
+func (f errorParts) apply(e apiError) apiError {
+	if f.Type != "" {
+		e.Type = f.Type
+	}
+	if f.Message != "" {
+		e.Message = f.Message
+	}
+	e.Details, e.NumericCode, e.Omit = f.Details, f.NumericCode, f.Omit
+	return e
+}
+
+// validate reports fields that make no sense with code, the error's code.
+func (f errorParts) validate(code string) error {
+	switch {
+	case len(f.Details) > 0 && !json.Valid(f.Details):
+		return errors.New("details is not valid JSON")
+	case len(f.Details) > 0 && !isObject(f.Details) && !isNull(f.Details):
+		return errors.New("details must be a JSON object or null")
+	case f.NumericCode && !numericCode(code):
+		return fmt.Errorf("numericCode needs a code that is a non-negative integer without leading zeros, such as Meta's 131056; got %q", code)
+	}
+	for _, name := range f.Omit {
+		if !slices.Contains(ErrorFields, name) {
+			return fmt.Errorf("omit %q: want fields of the error body, %s", name, choice(ErrorFields))
+		}
+	}
+	return nil
+}
+
+// isNull reports whether raw is the JSON null.
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// deliveryError is the error of a delivery_failed event that fails with code (empty:
+// ERROR_CODE_UNSPECIFIED) and the fields f: the body codeError gives a send answered with
+// that code, so an event and an answer with one code carry one body.
+func deliveryError(code string, f errorParts) apiError {
+	return f.apply(codeError(cmp.Or(code, CodeUnspecified), 0))
+}
+
 // codeInfo says how a Rule.Code is answered: the body type, the HTTP status and the message.
 type codeInfo struct {
 	Type    string
@@ -164,9 +315,18 @@ type codeInfo struct {
 	Message string
 }
 
-// codeTable covers every code of the provider reference, section 4.3, with messages taken
-// from the documented meanings. Codes not listed (Meta numeric codes, future codes) are
-// answered as ERROR_TYPE_INVALID_REQUEST with HTTP 400.
+// codeTable covers every code of the provider reference, section 4.3, with messages
+// paraphrased from the documented meanings. (inferred) The type and HTTP status of each:
+// the reference pairs only ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW with
+// ERROR_TYPE_DEADLINE_EXCEEDED and ERROR_CODE_UNSPECIFIED with ERROR_TYPE_UNSPECIFIED (4.2),
+// and documents no HTTP status per code (10.2). The fake answers 400 INVALID_REQUEST for the
+// request and account codes (the api-reference's 400 for "invalid field values"), 500 for
+// ERROR_CODE_UNSPECIFIED ("internal error"), and 401 AUTHENTICATION for
+// ERROR_CODE_BUSINESS_KEY_SECRET_ABSENT (a key problem, like the documented 401);
+// ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW is a 400 although 1 warns that a
+// DEADLINE_EXCEEDED may come as a gRPC-style 504 (Config.WindowAnswer plays that). Codes not
+// listed (Meta numeric codes, future codes) are answered, (inferred) as well, as
+// ERROR_TYPE_INVALID_REQUEST with HTTP 400.
 var codeTable = map[string]codeInfo{
 	"ERROR_CODE_INVALID_SENDER_ID":                           {TypeInvalidRequest, 400, "The sender phone number is not valid"},
 	"ERROR_CODE_PHONE_NUMBER_BAD_FORMAT":                     {TypeInvalidRequest, 400, "The phone number is badly formatted"},
@@ -188,8 +348,11 @@ var codeTable = map[string]codeInfo{
 	"ERROR_CODE_UNSPECIFIED":                                 {TypeUnspecified, 500, "Internal server error"},
 }
 
-// typeTable answers a Rule.Code that names an error type instead of a code: the body then
-// carries the type and an empty code, like the documented 401.
+// typeTable answers a Rule.Code that names an error type instead of a code, (inferred) with
+// the statuses and messages the fake picks for them (only ERROR_TYPE_AUTHENTICATION's 401 is
+// documented): the body then
+// carries the type and no code of its own, like the documented 401 (Config.UncodedBody
+// says how the body writes it).
 var typeTable = map[string]codeInfo{
 	TypeAuthentication:   {TypeAuthentication, 401, authMessage},
 	TypeInvalidRequest:   {TypeInvalidRequest, 400, "The request is invalid"},
@@ -253,15 +416,18 @@ func internalError(status int) apiError {
 }
 
 // throttled is the 429 answer, with the body shape body ("" for BodyError). The reference
-// documents no body for a 429 (sections 4.4 and 8), but every Connectly error body carries a
-// code, ERROR_CODE_UNSPECIFIED when nothing is more specific (4.1), so the JSON form has
-// ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED. No answer carries Retry-After.
+// documents no body for a 429 (sections 4.4 and 8); (inferred) every Connectly error body
+// carries a code, ERROR_CODE_UNSPECIFIED when nothing is more specific (4.1), so the JSON
+// form has ERROR_TYPE_UNSPECIFIED / ERROR_CODE_UNSPECIFIED, and message "Too Many Requests"
+// and userTitle "Rate limit exceeded", the fake's words. No answer carries Retry-After.
 func throttled(body string) apiError {
 	return apiError{Status: http.StatusTooManyRequests, Type: TypeUnspecified, Code: CodeUnspecified,
 		Message: "Too Many Requests", UserTitle: "Rate limit exceeded", Body: body}
 }
 
-// unauthorized is the 401 answer to a missing or wrong X-API-Key.
+// unauthorized is the 401 answer to a missing or wrong X-API-Key: the documented status and
+// type (1, quick-start), the api-reference's words "Missing or invalid X-API-Key" as the
+// message, and no code of its own (none is documented; Config.UncodedBody).
 func unauthorized() apiError {
 	return apiError{Status: http.StatusUnauthorized, Type: TypeAuthentication, Message: authMessage}
 }

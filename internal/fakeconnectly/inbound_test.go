@@ -40,7 +40,7 @@ func TestReplyBodiesGolden(t *testing.T) {
 		t.Run(shape, func(t *testing.T) {
 			t.Parallel()
 			in := InboundRecord{ID: "01HZX3K7M8N9P0Q1R2S3T4V5W6", To: rec.Message.Sender, At: at, Shape: shape, Label: "STOP", Payload: "OPT_OUT"}
-			got := replyBody(rec, in, "", "", true)
+			got := replyBody(rec, in, "", inboundForm{Recipient: true})
 			var pretty bytes.Buffer
 			if err := json.Indent(&pretty, got, "", "  "); err != nil {
 				t.Fatal(err)

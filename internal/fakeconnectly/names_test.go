@@ -182,7 +182,7 @@ func TestSessionSendNames(t *testing.T) {
 		key, _, _ = strings.Cut(key, `"`)
 		status, _, raw := post(t, base, sessionPath(testBusiness), testKey, strings.Replace(tc.body, tc.from, tc.to, 1))
 		m := checkErrorBody(t, raw)
-		if wantMsg := `invalid request body: unknown field "` + key + `"`; status != 400 || m["code"] != "" || m["message"] != wantMsg {
+		if wantMsg := `invalid request body: unknown field "` + key + `"`; status != 400 || m["code"] != CodeUnspecified || m["message"] != wantMsg {
 			t.Errorf("%s for %s: answered %d %s, want 400 %q", tc.to, tc.from, status, raw, wantMsg)
 		}
 	}

@@ -1,6 +1,7 @@
 package fakeconnectly
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -61,7 +62,7 @@ func TestStrict(t *testing.T) {
 				case strict && a.status != http.StatusBadRequest:
 					t.Errorf("strict: %d %s, want 400", a.status, a.body)
 				case strict:
-					checkStandardBody(t, a, tc.msg, TypeInvalidRequest, tc.code, tc.msg)
+					checkStandardBody(t, a, tc.msg, TypeInvalidRequest, cmp.Or(tc.code, CodeUnspecified), tc.msg)
 				}
 			}
 		})
@@ -103,7 +104,7 @@ func TestReference3LocationFieldsLeftOpen(t *testing.T) {
 			t.Errorf("%s: %d %s", loc, a.status, a.body)
 			continue
 		}
-		checkStandardBody(t, a, msg, TypeInvalidRequest, "", msg)
+		checkStandardBody(t, a, msg, TypeInvalidRequest, CodeUnspecified, msg)
 	}
 }
 

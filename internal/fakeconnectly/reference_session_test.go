@@ -39,8 +39,8 @@ func TestReference3_1BSUIDSessionSends(t *testing.T) {
 				continue
 			}
 			m := errorFields(t, a)
-			if a.status != http.StatusBadRequest || m["type"] != TypeInvalidRequest || m["code"] != "" {
-				t.Errorf("refuse=%v, %s: %d %s, want 400 ERROR_TYPE_INVALID_REQUEST without a code", refuse, name, a.status, a.body)
+			if a.status != http.StatusBadRequest || m["type"] != TypeInvalidRequest || m["code"] != CodeUnspecified {
+				t.Errorf("refuse=%v, %s: %d %s, want 400 ERROR_TYPE_INVALID_REQUEST with no code of its own (ERROR_CODE_UNSPECIFIED)", refuse, name, a.status, a.body)
 			}
 		}
 		if refuse {

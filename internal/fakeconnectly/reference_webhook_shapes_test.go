@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 )
 
 // register creates a webhook registration through the API and returns its id.
@@ -278,7 +279,7 @@ func TestListReplyForms(t *testing.T) {
 		ListReplyTitle:    `"message":{"id":"01HZX3K7M8N9P0Q1R2S3T4V5W6"},"context":{"replyToId":"01HZX3J5Q6R8S9T0V1W2X3Y4Z5"},"listResponse":{"id":"ROW_SNEAKERS","title":"Sneakers"}`,
 		ListReplyButton:   `"message":{"id":"01HZX3K7M8N9P0Q1R2S3T4V5W6","text":"Sneakers"},"context":{"replyToId":"01HZX3J5Q6R8S9T0V1W2X3Y4Z5"},"buttonResponse":{"text":"Sneakers","payload":"ROW_SNEAKERS"}`,
 	} {
-		body := string(replyBody(rec, in, "", form, true))
+		body := string(replyBody(rec, in, "", inboundForm{ListReply: form, Recipient: true}))
 		prefix := `{"timestamp":"-62135596800","sender":{"id":"+15550001234","channelType":"whatsapp","name":null},"recipient":{"id":"+14155550100","channelType":"whatsapp","name":null},`
 		if body != prefix+want+`,"callbackData":{"a":1}}` {
 			t.Errorf("form %q:\n%s\nwant\n%s", form, body, prefix+want+`,"callbackData":{"a":1}}`)
@@ -286,5 +287,49 @@ func TestListReplyForms(t *testing.T) {
 	}
 	if _, err := New(Config{BusinessID: "b", APIKey: "k", Webhooks: WebhookConfig{ListReply: "rows"}}); err == nil {
 		t.Error("ListReply rows was taken")
+	}
+}
+
+// TestReference5_2FilterHoldsForDeletedTemplateFailures: the delivery_failed event that takes
+// the place of an in-flight message's delivery when its template is deleted (reference 7)
+// is about that message and its campaign, so a registration's campaign_name filter (5.2)
+// applies to it as to the message's other events: a test-1 message's failure does not reach
+// an address that asked for prod-* only, a prod-1 message's does.
+func TestReference5_2FilterHoldsForDeletedTemplateFailures(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	sink := &wireSink{}
+	s, base := newFake(t, Config{RateLimit: -1, Clock: clock.Now, Templates: []Template{{Name: "promo", Language: "en"}},
+		Webhooks: WebhookConfig{Secret: "k", Seed: 5, Delay: time.Hour}})
+	t.Cleanup(func() { s.Close() })
+	register(t, base, `{"topic":"delivery_status","address":"`+startSink(t, sink)+`","configuration":{"filters":[{"field":"campaign_name","expression":"prod-*"}]}}`)
+	ids := map[string]string{}
+	for number, campaign := range map[string]string{"+15550001201": "test-1", "+15550001202": "prod-1"} {
+		a := postTo(t, base+templatePath(testBusiness), `{"number":"`+number+`","templateName":"promo","language":"en","campaignName":"`+campaign+`"}`)
+		var res sendResult
+		if a.status != 200 || json.Unmarshal(a.body, &res) != nil {
+			t.Fatalf("send: %d %s", a.status, a.body)
+		}
+		ids[res.ID] = campaign
+	}
+	if status, _, raw := request(t, http.MethodDelete, base+"/v1/businesses/"+testBusiness+"/templates/promo", testKey, ""); status != 200 {
+		t.Fatalf("delete: %d %s", status, raw)
+	}
+	clock.Advance(10 * time.Hour)
+	kick(s)
+	st := settled(t, s)
+	got := map[string][]string{}
+	for _, c := range sink.snapshot() {
+		su := party(c.body, "statusUpdate")
+		got[ids[su["id"].(string)]] = append(got[ids[su["id"].(string)]], su["status"].(string))
+	}
+	if got["test-1"] != nil {
+		t.Errorf("the filtered address got %v for the test-1 message, want nothing", got["test-1"])
+	}
+	if s := got["prod-1"]; !slices.Contains(s, HookSent) || !slices.Contains(s, HookDeliveryFailed) {
+		t.Errorf("prod-1 message: %v, want sent and delivery_failed", s)
+	}
+	if st.Filtered != 2 {
+		t.Errorf("webhook stats %+v, want the test-1 message's sent and delivery_failed filtered", st)
 	}
 }

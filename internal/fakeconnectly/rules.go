@@ -110,7 +110,9 @@ type Rule struct {
 	Code string
 	// Status answers with this HTTP status and a matching body: ERROR_TYPE_UNSPECIFIED /
 	// ERROR_CODE_UNSPECIFIED for 5xx and for 429 (message "Too Many Requests"),
-	// ERROR_TYPE_AUTHENTICATION for 401, ERROR_TYPE_INVALID_REQUEST without a code for 400.
+	// ERROR_TYPE_AUTHENTICATION for 401, ERROR_TYPE_INVALID_REQUEST for 400, and no code of
+	// their own for these two nor type for other statuses (Config.UncodedBody says how the
+	// body writes them: ERROR_CODE_UNSPECIFIED / ERROR_TYPE_UNSPECIFIED by default).
 	Status int
 	// Latency is waited before answering; the wait ends early when the client goes away
 	// (a timeout or a reset on the client's side). Whether the message went out then is
@@ -152,8 +154,17 @@ type Rule struct {
 	RetryAfter string
 	// Details, when set, is the JSON object sent as the error body's details, which the
 	// reference says carries "extra structured info when available" (4.1; for example a Meta
-	// error code, 10.4). Empty means {}. It needs a JSON error body.
+	// error code, 10.4), or null ("details": null, json.RawMessage("null") in Go): "when
+	// available" does not promise an object, (inferred) and a protobuf gateway writes an
+	// unset message field as null or leaves it out. Empty means {}. It needs a JSON error
+	// body.
 	Details json.RawMessage
+	// Omit names fields of the JSON error body to leave out (ErrorFields: "message",
+	// "type", "code", "userTitle", "userMessage", "cntTraceId", "details"). Every documented
+	// example carries all seven, but only details is said to come "when available" (4.1),
+	// and (inferred) a gateway that leaves out unset fields writes none of the empty ones:
+	// a client must not need one it does not use. It needs a JSON error body.
+	Omit []string
 	// Type and Message, when set, replace the error body's type and message that Code or
 	// Status give (the code stays). The reference's bodies pair them freely: 3.1 says public
 	// client code meets "type": "ERROR_TYPE_FAILED_PRECONDITION" on a session send where the
@@ -184,14 +195,13 @@ func (r Rule) answer() apiError {
 	} else {
 		e = statusError(r.Status, r.Body)
 	}
-	e.RetryAfter, e.Details, e.NumericCode = r.RetryAfter, r.Details, r.NumericCode
-	if r.Type != "" {
-		e.Type = r.Type
-	}
-	if r.Message != "" {
-		e.Message = r.Message
-	}
-	return e
+	e.RetryAfter = r.RetryAfter
+	return r.errorParts().apply(e)
+}
+
+// errorParts are the rule's fields of the error body beside the code.
+func (r Rule) errorParts() errorParts {
+	return errorParts{Type: r.Type, Message: r.Message, NumericCode: r.NumericCode, Details: r.Details, Omit: r.Omit}
 }
 
 // management reports whether the rule applies to a management endpoint, not to sends.
@@ -303,18 +313,12 @@ func (r Rule) validate() error {
 		return errors.New("retryAfter needs an error answer (a code, or a status of 400 and above)")
 	case r.RetryAfter != "" && strings.ContainsAny(r.RetryAfter, "\r\n"):
 		return errors.New("retryAfter must be one header line")
-	case len(r.Details) > 0 && (r.Code == "" && r.Status < 400 || r.Body != "" && r.Body != BodyError):
-		return errors.New("details needs a JSON error body (a code, or a status of 400 and above, and body error)")
+	case (len(r.Details) > 0 || len(r.Omit) > 0) && (r.Code == "" && r.Status < 400 || r.Body != "" && r.Body != BodyError):
+		return errors.New("details and omit need a JSON error body (a code, or a status of 400 and above, and body error)")
 	case (r.Type != "" || r.Message != "") && (!r.isError() || r.Body != "" && r.Body != BodyError):
 		return errors.New("type and message need a JSON error body (a code, or a status of 400 and above, and body error)")
-	case len(r.Details) > 0 && !isObject(r.Details):
-		return errors.New("details must be a JSON object")
-	case len(r.Details) > 0 && !json.Valid(r.Details):
-		return errors.New("details is not valid JSON")
-	case r.NumericCode && !numericCode(r.Code):
-		return fmt.Errorf("numericCode needs a code that is a non-negative integer without leading zeros, such as Meta's 131056; got %q", r.Code)
 	}
-	return nil
+	return r.errorParts().validate(r.Code)
 }
 
 // numericCode reports whether code can be written as a JSON number by Rule.NumericCode: a
@@ -424,6 +428,7 @@ type ruleJSON struct {
 	Type        string          `json:"type,omitempty"`
 	Message     string          `json:"message,omitempty"`
 	NumericCode bool            `json:"numericCode,omitempty"`
+	Omit        []string        `json:"omit,omitempty"`
 }
 
 // MarshalJSON writes the rule with camelCase field names and Latency as a duration string.
@@ -431,7 +436,7 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 	w := ruleJSON{
 		Numbers: r.Numbers, Suffix: r.Suffix, Percent: r.Percent, Salt: r.Salt, Template: r.Template, Kind: r.Kind,
 		Endpoint: r.Endpoint, Code: r.Code, Status: r.Status, LoseResponse: r.LoseResponse, Body: r.Body, Times: r.Times,
-		RetryAfter: r.RetryAfter, Details: r.Details, Type: r.Type, Message: r.Message, NumericCode: r.NumericCode,
+		RetryAfter: r.RetryAfter, Details: r.Details, Type: r.Type, Message: r.Message, NumericCode: r.NumericCode, Omit: r.Omit,
 	}
 	if r.Sent || r.NotSent {
 		w.Sent = &r.Sent
@@ -461,7 +466,7 @@ func (r *Rule) UnmarshalJSON(b []byte) error {
 	*r = Rule{
 		Numbers: w.Numbers, Suffix: w.Suffix, Percent: w.Percent, Salt: w.Salt, Template: w.Template, Kind: w.Kind,
 		Endpoint: w.Endpoint, Code: w.Code, Status: w.Status, Latency: lat, LoseResponse: w.LoseResponse, Body: w.Body, Times: w.Times,
-		RetryAfter: w.RetryAfter, Details: w.Details, Type: w.Type, Message: w.Message, NumericCode: w.NumericCode,
+		RetryAfter: w.RetryAfter, Details: w.Details, Type: w.Type, Message: w.Message, NumericCode: w.NumericCode, Omit: w.Omit,
 	}
 	if w.Sent != nil {
 		r.Sent, r.NotSent = *w.Sent, !*w.Sent

@@ -56,7 +56,8 @@ type Config struct {
 	// DeletedTemplateFailure is the error code of the delivery_failed event of a message
 	// whose template is deleted (DELETE …/templates/{name}) before it is delivered: "in-flight
 	// sends using it fail at delivery" (reference 7), with no code given. Default
-	// ERROR_CODE_MESSAGE_TEMPLATE_DELETED (4.3 #17).
+	// ERROR_CODE_MESSAGE_TEMPLATE_DELETED (4.3 #17), (inferred) the code whose meaning is
+	// nearest.
 	DeletedTemplateFailure string `json:"deletedTemplateFailure,omitempty"`
 	// Templates are the templates that exist. When empty, every template name and language
 	// exists and is approved.
@@ -127,6 +128,17 @@ type Config struct {
 	// with the message (Received.Message, SentMessage.CampaignName) and in its webhooks'
 	// metadata, and starts nothing.
 	CampaignFlowMessages int `json:"campaignFlowMessages,omitempty"`
+	// UncodedBody is what an error body carries where the fake has no documented code or
+	// type for its answer: UncodedUnspecified (the default, "" too: ERROR_CODE_UNSPECIFIED
+	// and ERROR_TYPE_UNSPECIFIED), UncodedEmpty ("code": "") or UncodedAbsent (the field
+	// left out). The answers it concerns: the 401 for the X-API-Key (no documented code),
+	// the 404 for another business id or an unknown path and the 405 for a wrong method
+	// (neither), a session send's 400 for a rule no documented code names, the webhook
+	// API's own 400s and 404s, and a Rule or Fate whose Code is an error type or whose
+	// Status has no code of its own (400, 401, 409...). It applies to delivery_failed
+	// errors too, not to the control endpoints. The record keys such an answer
+	// HTTP_<status> whatever the body says (Received.ErrorCode).
+	UncodedBody string `json:"uncodedBody,omitempty"`
 }
 
 // Received is the record of one request to a send endpoint.
@@ -268,6 +280,8 @@ type Server struct {
 	flowMessages int
 	// deletedFailure is Config.DeletedTemplateFailure.
 	deletedFailure string
+	// uncoded is Config.UncodedBody.
+	uncoded string
 	// anyTemplate is set when no templates are configured: a send may name any template.
 	anyTemplate bool
 	senders     map[string]struct{}
@@ -326,6 +340,9 @@ func New(cfg Config) (*Server, error) {
 	if !numberPunctuations.allows(cfg.NumberPunctuation) {
 		return nil, fmt.Errorf("fakeconnectly: number punctuation %q: want %s", cfg.NumberPunctuation, numberPunctuations)
 	}
+	if !uncodedBodies.allows(cfg.UncodedBody) {
+		return nil, fmt.Errorf("fakeconnectly: uncoded body %q: want %s", cfg.UncodedBody, uncodedBodies)
+	}
 	if !windowAnswers.allows(cfg.WindowAnswer) {
 		return nil, fmt.Errorf("fakeconnectly: window answer %q: want %s", cfg.WindowAnswer, windowAnswers)
 	}
@@ -346,6 +363,7 @@ func New(cfg Config) (*Server, error) {
 		dedupe:              cfg.DedupeMessageID,
 		flowMessages:        cfg.CampaignFlowMessages,
 		deletedFailure:      cmp.Or(cfg.DeletedTemplateFailure, CodeTemplateDeleted),
+		uncoded:             cfg.UncodedBody,
 		strict:              cfg.Strict,
 		numberPunctuation:   cfg.NumberPunctuation,
 		anyTemplate:         len(cfg.Templates) == 0,
@@ -378,7 +396,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("fakeconnectly: %w", err)
 	}
 	if cfg.Webhooks.Secret != "" {
-		s.hooks = newEmitter(cfg.Webhooks, s.clock, s.windows)
+		s.hooks = newEmitter(cfg.Webhooks, s.clock, s.windows, s.uncoded)
 	}
 	s.resetLocked()
 	s.handler = http.HandlerFunc(s.serveHTTP)
@@ -632,28 +650,28 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/v1/businesses/")
 	if !ok {
-		writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
+		s.writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
 		return
 	}
 	escID, verb, ok := strings.Cut(rest, "/")
 	business, err := url.PathUnescape(escID)
 	if !ok || err != nil || business == "" {
-		writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
+		s.writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
 		return
 	}
 	switch verb {
 	case "send/whatsapp_templated_messages":
-		if !requirePost(w, r) {
+		if !s.requirePost(w, r) {
 			return
 		}
 		s.handleSend(w, r, business)
 	case "send/messages":
-		if !requirePost(w, r) {
+		if !s.requirePost(w, r) {
 			return
 		}
 		s.handleSession(w, r, business)
 	case "get/templates":
-		if !requirePost(w, r) {
+		if !s.requirePost(w, r) {
 			return
 		}
 		s.handleTemplates(w, r, business)
@@ -661,7 +679,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if name, ok := strings.CutPrefix(verb, "templates/"); ok {
 			if r.Method != http.MethodDelete {
 				w.Header().Set("Allow", http.MethodDelete)
-				writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
+				s.writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
 				return
 			}
 			s.handleDeleteTemplate(w, r, business, name)
@@ -670,16 +688,19 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.serveWebhookAPI(w, r, business, verb) {
 			return
 		}
-		writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
+		s.writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
 	}
 }
 
-func requirePost(w http.ResponseWriter, r *http.Request) bool {
+// requirePost answers a request with another method than POST 405 with an Allow header.
+// (inferred) The reference documents no answer to a wrong method; 405 is what an HTTP
+// gateway gives, with the error body (no code or type of its own: Config.UncodedBody).
+func (s *Server) requirePost(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method == http.MethodPost {
 		return true
 	}
 	w.Header().Set("Allow", http.MethodPost)
-	writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
+	s.writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
 	return false
 }
 
@@ -688,6 +709,9 @@ func (s *Server) authorized(r *http.Request) bool {
 	return key != "" && subtle.ConstantTimeCompare([]byte(key), s.apiKey) == 1
 }
 
+// wrongBusiness is the 404 answer to a business id the fake does not answer for (4.4: "404 |
+// wrong businessId/path/webhookId"); its message is the fake's and it has no documented
+// code or type (Config.UncodedBody).
 func (s *Server) wrongBusiness(business string) apiError {
 	return apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("business %q not found", business)}
 }
@@ -697,9 +721,9 @@ func (s *Server) wrongBusiness(business string) apiError {
 func (s *Server) refuseCaller(w http.ResponseWriter, r *http.Request, business string) bool {
 	switch {
 	case !s.authorized(r):
-		writeError(w, unauthorized())
+		s.writeError(w, unauthorized())
 	case business != s.businessID:
-		writeError(w, s.wrongBusiness(business))
+		s.writeError(w, s.wrongBusiness(business))
 	default:
 		return false
 	}
@@ -723,7 +747,7 @@ func (s *Server) manage(w http.ResponseWriter, r *http.Request, endpoint string)
 	if !rule.isError() {
 		return false
 	}
-	writeError(w, rule.answer())
+	s.writeError(w, rule.answer())
 	return true
 }
 
@@ -830,7 +854,7 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, rec Received, te
 		s.mu.Lock()
 		s.recordLocked(rec)
 		s.mu.Unlock()
-		writeError(w, e)
+		s.writeError(w, e)
 	case rule.isError():
 		s.refuse(w, rec, rule.answer())
 	default:
@@ -947,7 +971,7 @@ func (s *Server) refuse(w http.ResponseWriter, rec Received, e apiError) {
 	s.mu.Lock()
 	s.recordLocked(rec)
 	s.mu.Unlock()
-	writeError(w, e)
+	s.writeError(w, e)
 }
 
 // dropConnection closes the client's connection without writing an answer.
@@ -960,6 +984,13 @@ func dropConnection(w http.ResponseWriter) {
 	}
 	// Not hijackable (HTTP/2, a recorder): abort the response instead.
 	panic(http.ErrAbortHandler)
+}
+
+// writeError writes an error answer of the API with writeError, its body written as
+// Config.UncodedBody says where it has no code or type.
+func (s *Server) writeError(w http.ResponseWriter, e apiError) {
+	e.uncoded = s.uncoded
+	writeError(w, e)
 }
 
 // writeError writes an error answer in its body shape, with a Retry-After header only when

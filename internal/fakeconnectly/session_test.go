@@ -2,6 +2,7 @@ package fakeconnectly
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -312,7 +313,7 @@ func TestSessionLimits(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", a.status, tc.status, a.body)
 			}
 			if tc.status == 400 {
-				checkStandardBody(t, a, tc.msg, TypeInvalidRequest, tc.code, tc.msg)
+				checkStandardBody(t, a, tc.msg, TypeInvalidRequest, cmp.Or(tc.code, CodeUnspecified), tc.msg)
 			}
 		})
 	}
@@ -422,12 +423,12 @@ func TestWindowAnswers(t *testing.T) {
 			if a.status != tc.neverStatus {
 				t.Fatalf("never: %d %s", a.status, a.body)
 			}
-			checkStandardBody(t, a, tc.neverMsg, tc.neverType, tc.neverCode, tc.neverMsg)
+			checkStandardBody(t, a, tc.neverMsg, tc.neverType, cmp.Or(tc.neverCode, CodeUnspecified), tc.neverMsg)
 			a = postSession(t, base, sessionBody(expired))
 			if a.status != tc.expiredStatus {
 				t.Fatalf("expired: %d %s", a.status, a.body)
 			}
-			checkStandardBody(t, a, tc.expiredMsg, tc.expiredType, tc.expiredCode, tc.expiredMsg)
+			checkStandardBody(t, a, tc.expiredMsg, tc.expiredType, cmp.Or(tc.expiredCode, CodeUnspecified), tc.expiredMsg)
 			if st := s.Stats(); st.OutsideWindow != 2 || st.Accepted != 0 {
 				t.Errorf("stats %+v", st)
 			}

@@ -51,8 +51,28 @@ type Template struct {
 	// DeliveryDetails {"metaCode": 132015}). It takes precedence over WebhookConfig.Fates.
 	// Empty: the fates decide, as for any message.
 	DeliveryFailure string `json:"deliveryFailure,omitempty"`
-	// DeliveryDetails is the details object of DeliveryFailure's error; empty means {}.
-	DeliveryDetails json.RawMessage `json:"deliveryDetails,omitempty"`
+	// DeliveryType, DeliveryMessage, DeliveryNumericCode, DeliveryDetails and DeliveryOmit
+	// are the rest of DeliveryFailure's error, as a Fate's Type, Message, NumericCode,
+	// Details and Omit are (and a Rule's on a send: reference 4.1, one shape for both): the
+	// type and message in place of the code's, the code as a JSON number (a Meta code such
+	// as "132015"), the details object or null (empty means {}), and the fields left out.
+	DeliveryType        string          `json:"deliveryType,omitempty"`
+	DeliveryMessage     string          `json:"deliveryMessage,omitempty"`
+	DeliveryNumericCode bool            `json:"deliveryNumericCode,omitempty"`
+	DeliveryDetails     json.RawMessage `json:"deliveryDetails,omitempty"`
+	DeliveryOmit        []string        `json:"deliveryOmit,omitempty"`
+}
+
+// deliveryFields are the fields of DeliveryFailure's error beside the code.
+func (t Template) deliveryFields() errorParts {
+	return errorParts{Type: t.DeliveryType, Message: t.DeliveryMessage, NumericCode: t.DeliveryNumericCode, Details: t.DeliveryDetails,
+		Omit: t.DeliveryOmit}
+}
+
+// deliveryError is the error of the delivery_failed event of the template's messages
+// (DeliveryFailure).
+func (t Template) deliveryError() apiError {
+	return deliveryError(t.DeliveryFailure, t.deliveryFields())
 }
 
 // Template categories of reference 7, as the listing shows them.
@@ -471,7 +491,7 @@ func (s *Server) handleDeleteTemplate(w http.ResponseWriter, r *http.Request, bu
 	}
 	name, err := url.PathUnescape(escName)
 	if err != nil || name == "" || strings.Contains(name, "/") {
-		writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
+		s.writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
 		return
 	}
 	s.DeleteTemplate(name)
@@ -520,8 +540,12 @@ func checkTemplates(in []Template) ([]Template, error) {
 		if slices.ContainsFunc(out, func(o Template) bool { return o.Name == t.Name && o.Language == t.Language }) {
 			return nil, fmt.Errorf("template %s/%s listed twice", t.Name, t.Language)
 		}
-		if len(t.DeliveryDetails) > 0 && (!isObject(t.DeliveryDetails) || !json.Valid(t.DeliveryDetails)) {
-			return nil, fmt.Errorf("template %s/%s: delivery details must be a JSON object", t.Name, t.Language)
+		f := t.deliveryFields()
+		if (f.Type != "" || f.Message != "" || f.NumericCode || len(f.Omit) > 0) && t.DeliveryFailure == "" {
+			return nil, fmt.Errorf("template %s/%s: deliveryType, deliveryMessage, deliveryNumericCode and deliveryOmit need a deliveryFailure", t.Name, t.Language)
+		}
+		if err := f.validate(t.DeliveryFailure); err != nil {
+			return nil, fmt.Errorf("template %s/%s: delivery %w", t.Name, t.Language, err)
 		}
 		out = append(out, t)
 	}
@@ -537,7 +561,6 @@ func (s *Server) DeleteTemplate(name string) {
 	hooks := s.hooks
 	s.mu.Unlock()
 	if hooks != nil {
-		fail := codeError(s.deletedFailure, 0)
-		hooks.failTemplate(name, fail)
+		hooks.failTemplate(name, deliveryError(s.deletedFailure, errorParts{}))
 	}
 }

@@ -45,7 +45,7 @@ const (
 )
 
 // Forms of a list reply (WebhookConfig.ListReply). Reference 5.4: "list reply: shape not
-// found; expect the row id and text in a listResponse-like object"; the fake's guess is
+// found; expect the row id and text in a listResponse-like object"; the fake's guess (inferred) is
 // ListReplyResponse, and the others are the other readings a receiver may meet.
 const (
 	// ListReplyResponse, the default: message {id}, context {replyToId}, listResponse {id,
@@ -60,12 +60,71 @@ const (
 	ListReplyButton = "button-response"
 )
 
+// Forms of the callbackData a webhook writes back (WebhookConfig.CallbackEcho).
+const (
+	// CallbackAsSent, the default: the value as the send gave it, compacted.
+	CallbackAsSent = "as-sent"
+	// CallbackString: a JSON string holding the value's (compacted) JSON text,
+	// "{\"campaign_id\":\"c-42\"}" for {"campaign_id": "c-42"}: (inferred) a backend that
+	// keeps callbackData in a string field.
+	CallbackString = "string"
+	// CallbackReencoded: the value decoded and written again, as a protobuf
+	// google.protobuf.Value writes it: object keys sorted, every number a float64 (1.50 is
+	// 1.5, 1e2 is 100, 12345678901234567890 is 12345678901234567000). (inferred) The
+	// backend is a protobuf JSON gateway (reference 1), and "any JSON value" is what a
+	// Value field holds.
+	CallbackReencoded = "reencoded"
+)
+
+// Places of a status event's campaign name (WebhookConfig.CampaignMetadata).
+const (
+	// CampaignMetaByID, the default: top-level metadata.campaign_name for a message id
+	// ending in an even character, statusUpdate.metadata.campaignName with a null top-level
+	// metadata for the others: every message's events in one place, a run in both.
+	CampaignMetaByID = "by-id"
+	// CampaignMetaTop: top-level metadata {"campaign_name": ...}, the payload page's form.
+	CampaignMetaTop = "top"
+	// CampaignMetaStatus: statusUpdate.metadata {"campaignName": ...} and a null top-level
+	// metadata, the error page's form.
+	CampaignMetaStatus = "status"
+	// CampaignMetaBoth: both in one event.
+	CampaignMetaBoth = "both"
+)
+
 // listReplies lists the forms of WebhookConfig.ListReply, failedStatuses the spellings of
-// WebhookConfig.FailedStatus.
+// WebhookConfig.FailedStatus, callbackEchoes the forms of WebhookConfig.CallbackEcho,
+// campaignPlaces the values of WebhookConfig.CampaignMetadata.
 var (
 	listReplies    = choice{ListReplyResponse, ListReplyTitle, ListReplyButton}
 	failedStatuses = choice{HookDeliveryFailed, HookDeliveryFailure}
+	callbackEchoes = choice{CallbackAsSent, CallbackString, CallbackReencoded}
+	campaignPlaces = choice{CampaignMetaByID, CampaignMetaTop, CampaignMetaStatus, CampaignMetaBoth}
 )
+
+// echoCallback is callbackData raw as a webhook writes it back in form (CallbackEcho). An
+// absent or null value stays as it is.
+func echoCallback(form string, raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || isNull(raw) {
+		return raw
+	}
+	switch form {
+	case CallbackString:
+		var buf bytes.Buffer
+		if json.Compact(&buf, raw) != nil {
+			return raw
+		}
+		out, _ := json.Marshal(buf.String())
+		return out
+	case CallbackReencoded:
+		var v any
+		if json.Unmarshal(raw, &v) != nil {
+			return raw
+		}
+		out, _ := json.Marshal(v)
+		return out
+	}
+	return raw
+}
 
 // hookRank orders statuses the way a recipient's truth moves: a failure ranks above sent
 // (it ends a message that was never delivered) and is never sent after delivered.
@@ -73,7 +132,7 @@ var hookRank = map[string]int{HookSent: 1, HookDeliveryFailed: 2, HookDelivered:
 
 // WebhookConfig makes the fake call webhooks for the messages it accepts, as Connectly does
 // (reference 5): delivery_status events for every accepted message (sent, then delivered and
-// read, or delivery_failed), and inbound messages (button replies, typed texts) from some of
+// read, or delivery_failed; Fate.Sequence gives any other list, DropPercent loses some), and inbound messages (button replies, typed texts) from some of
 // their recipients, each signed with x-connectly-hmac-sha256 and sent as text/plain.
 type WebhookConfig struct {
 	// URL receives both topics, unless a registration made through the webhook API gives a
@@ -103,14 +162,22 @@ type WebhookConfig struct {
 	// its status happened (5.4), so a delivered event that arrives before its sent event is
 	// still stamped after it.
 	ReorderPercent float64 `json:"reorderPercent,omitempty"`
+	// DropPercent (0..100) of delivery_status events are lost on Connectly's side: planned
+	// and never called, not even once (WebhookStats.Dropped). Reference 5.3 says a call that
+	// fails "may" be retried, with no count given, so an event may never reach a receiver;
+	// (inferred) a receiver must not wait for one. Echoes and inbound messages are not
+	// dropped. 0 drops none.
+	DropPercent float64 `json:"dropPercent,omitempty"`
 	// Delay spaces a message's events: each comes a random 0..2×Delay after the previous one
 	// (after the accept for the first). 0 sends them as fast as the calls go.
 	Delay time.Duration `json:"delay,omitempty"`
 	// Concurrency is the number of calls in flight. Default 8.
 	Concurrency int `json:"concurrency,omitempty"`
 	// Attempts is how many times a call that was not answered 200 is tried, 100 ms apart
-	// and doubling. Default 5. Only 200 acknowledges a call (reference 5.3: "any non-200 is
-	// treated as failure"): a 201, 202 or 204 is retried like a 500.
+	// and doubling. Default 5: (inferred) reference 5.3 says a failed call "may" be retried
+	// and gives no count, schedule or timeout (the calls time out after 10 s). Only 200
+	// acknowledges a call (5.3: "any non-200 is treated as failure"): a 201, 202 or 204 is
+	// retried like a 500.
 	Attempts int `json:"attempts,omitempty"`
 	// BSUIDs gives phone customers a BSUID ("+15550001234" -> "US.13491208655302741918"),
 	// as on a WhatsApp number with BSUIDs enabled (reference 6): their webhook objects carry
@@ -125,6 +192,24 @@ type WebhookConfig struct {
 	// ListReply is the form of a list reply (ReplyList): ListReplyResponse (the default, ""
 	// too), ListReplyTitle or ListReplyButton. Reference 5.4 found no shape for it.
 	ListReply string `json:"listReply,omitempty"`
+	// CallbackEcho is how the webhooks write back a message's callbackData (status events,
+	// echoes, and the inbound replies that echo it): CallbackAsSent (the default, "" too),
+	// CallbackString or CallbackReencoded. Reference 2.1 says callbackData is "any JSON
+	// value ... echoed back"; nothing promises the bytes, or even the JSON type.
+	CallbackEcho string `json:"callbackEcho,omitempty"`
+	// InboundTopic puts "topic": "messages" in inbound messages-topic calls, as every status
+	// event carries its topic. By default they carry none: reference 5.4 notes "the
+	// documented inbound-message examples have no topic field", (inferred) an absence the
+	// docs do not promise either way, so a receiver must tell the topics apart without it and
+	// take it when it comes. Echoes keep their form (echoBody).
+	InboundTopic bool `json:"inboundTopic,omitempty"`
+	// CampaignMetadata is where a delivery_status event of a message sent with a
+	// campaignName carries it (reference 5.4: the payload page shows top-level
+	// metadata.campaign_name, the error page statusUpdate.metadata.campaignName with a null
+	// top-level metadata, "parse both"): CampaignMetaByID (the default, "" too: one place or
+	// the other, by the message id, so a run meets both), CampaignMetaTop,
+	// CampaignMetaStatus or CampaignMetaBoth (both places in one event).
+	CampaignMetadata string `json:"campaignMetadata,omitempty"`
 	// NameBusinessNumber puts the business number the customer wrote to in inbound
 	// messages-topic calls, as their recipient, as Connectly's status events name both
 	// parties. By default they carry none: the shape of reference 5.4, whose inbound examples
@@ -143,14 +228,86 @@ type Fate struct {
 	Suffix  string   `json:"suffix,omitempty"`
 	Percent float64  `json:"percent,omitempty"`
 	Salt    string   `json:"salt,omitempty"`
-	// Status is the last status: sent, delivered, read or delivery_failed.
-	Status string `json:"status"`
-	// Code is the error code of a delivery_failed (default ERROR_CODE_UNSPECIFIED).
+	// Status is the last status: sent, delivered, read or delivery_failed. The events are
+	// those of the typical order (reference 5.1: "Typical order: sent → delivered → read"):
+	// sent, then delivered and read, or delivery_failed. With a Sequence it may be empty.
+	Status string `json:"status,omitempty"`
+	// Sequence, when set, is the exact list of statuses sent for the message, in the order
+	// they are sent and stamped (no timestamp before the previous one's), in place of the
+	// typical order Status gives: ["delivery_failed"] (no sent first), ["sent", "read"] (no
+	// delivered), ["delivered", "sent"] (out of order), ["sent", "sent", "delivered"] (a
+	// status twice). Reference 5.1 gives sent → delivered → read as the typical order only,
+	// and (inferred) its ordering and duplicates are guaranteed nowhere; 5.3 says a failed
+	// call "may" be retried, so an event may never come. A status may appear more than once.
+	// Status, when also set, must be one of them and is what WebhookOutcome.Planned reports;
+	// otherwise that is the highest status of the sequence (read above delivered and
+	// delivery_failed above sent). The message's reader replies (Replies) when the sequence
+	// has a read. ReorderPercent, DuplicatePercent and DropPercent apply to it as to any.
+	Sequence []string `json:"sequence,omitempty"`
+	// Code is the error code of a delivery_failed (default ERROR_CODE_UNSPECIFIED), or an
+	// error type, answered in the body a send's Rule.Code gives: reference 4.1 says a send's
+	// error and statusUpdate.error share one shape, so the error object of the event is
+	// built by the code that builds a send's error answer.
 	Code string `json:"code,omitempty"`
+	// Type and Message, when set, replace the error's type and message that Code gives, as
+	// Rule.Type and Rule.Message do on a send (e.g. 9.2's "(#131049) ..." message, 3.1's
+	// ERROR_TYPE_FAILED_PRECONDITION). They need a delivery_failed.
+	Type    string `json:"type,omitempty"`
+	Message string `json:"message,omitempty"`
+	// NumericCode writes the error's code as a JSON number, "code": 131049, Meta's form
+	// (9.2), where 4.1 documents a string: 10.4 leaves open whether delivery_failed events
+	// carry Meta's codes. It needs a Code that is a non-negative integer without leading
+	// zeros, and a delivery_failed.
+	NumericCode bool `json:"numericCode,omitempty"`
 	// Details, when set, is the JSON object sent as the delivery_failed error's details
 	// (reference 4.1: "extra structured info when available"; 10.4: Meta codes may travel
-	// there). Empty means {}.
+	// there), or null, as a Rule's Details. Empty means {}.
 	Details json.RawMessage `json:"details,omitempty"`
+	// Omit names fields of the delivery_failed error to leave out (ErrorFields), as a
+	// Rule's Omit. It needs a delivery_failed.
+	Omit []string `json:"omit,omitempty"`
+}
+
+// statuses returns the statuses the fate sends, in order, and the one it plans.
+func (f Fate) statuses() (seq []string, planned string) {
+	if len(f.Sequence) == 0 {
+		return typicalOrder(f.Status), f.Status
+	}
+	if f.Status != "" {
+		return f.Sequence, f.Status
+	}
+	for _, st := range f.Sequence {
+		if hookRank[st] >= hookRank[planned] {
+			planned = st
+		}
+	}
+	return f.Sequence, planned
+}
+
+// fails reports whether the fate sends a delivery_failed.
+func (f Fate) fails() bool {
+	seq, _ := f.statuses()
+	return slices.Contains(seq, HookDeliveryFailed)
+}
+
+// typicalOrder is the statuses sent for a message whose last status is status: sent, then
+// delivered and read, or delivery_failed (reference 5.1's typical order).
+func typicalOrder(status string) []string {
+	seq := []string{HookSent}
+	switch status {
+	case HookDelivered:
+		seq = append(seq, HookDelivered)
+	case HookRead:
+		seq = append(seq, HookDelivered, HookRead)
+	case HookDeliveryFailed:
+		seq = append(seq, HookDeliveryFailed)
+	}
+	return seq
+}
+
+// errorParts are the fate's fields of its error beside the code.
+func (f Fate) errorParts() errorParts {
+	return errorParts{Type: f.Type, Message: f.Message, NumericCode: f.NumericCode, Details: f.Details, Omit: f.Omit}
 }
 
 // Shapes of an inbound reply: the variants of reference 5.4 a receiver must accept. Every
@@ -267,6 +424,11 @@ type Reply struct {
 	// url, caption?, filename?}, and an inbound file's caption is read where a sent one's
 	// is. A document also carries a filename.
 	Caption string `json:"caption,omitempty"`
+	// TopLevelEmpty adds the top-level "attachments": [] and "location": null that some
+	// documented inbound examples carry (reference 5.4: "some examples also carry top-level
+	// attachments: [], location: null") to the reply, whatever its shape; a ReplyReferral
+	// always has them. By default the other shapes have neither.
+	TopLevelEmpty bool `json:"topLevelEmpty,omitempty"`
 }
 
 // Attachment types of a media reply (Reply.Media), those of a session attachment
@@ -381,17 +543,31 @@ func (f Fate) matches(number string) bool {
 	return Rule{Numbers: f.Numbers, Suffix: f.Suffix, Percent: f.Percent, Salt: f.Salt}.Matches(number, "")
 }
 
+// maxSequence bounds a Fate's Sequence.
+const maxSequence = 16
+
 func (f Fate) validate() error {
-	if _, ok := hookRank[f.Status]; !ok {
+	if _, ok := hookRank[f.Status]; !ok && (f.Status != "" || len(f.Sequence) == 0) {
 		return fmt.Errorf("status %q: want sent, delivered, read or delivery_failed", f.Status)
+	}
+	if len(f.Sequence) > maxSequence {
+		return fmt.Errorf("sequence has %d statuses, at most %d", len(f.Sequence), maxSequence)
+	}
+	for _, st := range f.Sequence {
+		if _, ok := hookRank[st]; !ok {
+			return fmt.Errorf("sequence: status %q: want sent, delivered, read or delivery_failed", st)
+		}
+	}
+	if f.Status != "" && len(f.Sequence) > 0 && !slices.Contains(f.Sequence, f.Status) {
+		return fmt.Errorf("status %s is not in the sequence %v", f.Status, f.Sequence)
 	}
 	if f.Percent < 0 || f.Percent > 100 {
 		return fmt.Errorf("percent %v is outside 0..100", f.Percent)
 	}
-	if len(f.Details) > 0 && (!isObject(f.Details) || !json.Valid(f.Details)) {
-		return errors.New("details must be a JSON object")
+	if (f.Type != "" || f.Message != "" || f.NumericCode || len(f.Omit) > 0) && !f.fails() {
+		return errors.New("type, message, numericCode and omit are the error of a delivery_failed, which the fate does not send")
 	}
-	return nil
+	return f.errorParts().validate(cmp.Or(f.Code, CodeUnspecified))
 }
 
 // ValidateFates reports the first fate that makes no sense.
@@ -408,11 +584,18 @@ func ValidateWebhooks(c WebhookConfig) error {
 	if !failedStatuses.allows(c.FailedStatus) {
 		return fmt.Errorf("webhooks: failed status %q: want %s or %s", c.FailedStatus, HookDeliveryFailed, HookDeliveryFailure)
 	}
+	if !campaignPlaces.allows(c.CampaignMetadata) {
+		return fmt.Errorf("webhooks: campaign metadata %q: want %s", c.CampaignMetadata, campaignPlaces)
+	}
+	if !callbackEchoes.allows(c.CallbackEcho) {
+		return fmt.Errorf("webhooks: callback echo %q: want %s", c.CallbackEcho, callbackEchoes)
+	}
 	if !listReplies.allows(c.ListReply) {
 		return fmt.Errorf("webhooks: list reply %q: want %s", c.ListReply, listReplies)
 	}
-	if c.DuplicatePercent < 0 || c.DuplicatePercent > 100 || c.ReorderPercent < 0 || c.ReorderPercent > 100 {
-		return errors.New("webhooks: duplicate and reorder percents must be within 0..100")
+	if c.DuplicatePercent < 0 || c.DuplicatePercent > 100 || c.ReorderPercent < 0 || c.ReorderPercent > 100 ||
+		c.DropPercent < 0 || c.DropPercent > 100 {
+		return errors.New("webhooks: duplicate, reorder and drop percents must be within 0..100")
 	}
 	for phone, bsuid := range c.BSUIDs {
 		if !validE164(phone) || !validBSUID(customerKey(bsuid)) {
@@ -483,6 +666,9 @@ type WebhookStats struct {
 	Retries   int `json:"retries"`
 	GaveUp    int `json:"gaveUp"`
 	NoAddress int `json:"noAddress"`
+	// Dropped counts the delivery_status events lost on Connectly's side
+	// (WebhookConfig.DropPercent): never called, and not in Events.
+	Dropped int `json:"dropped"`
 	// Filtered counts events a registration's configuration kept from its address: its
 	// filters or channel types (reference 5.2), or an echo whose registration no longer
 	// asks for echoes.
@@ -525,7 +711,8 @@ type InboundRecord struct {
 	Rule int `json:"rule"`
 	// ReplyTo is the message that was read before the reply (its id, kind and callbackData),
 	// also for shapes whose body does not name it; empty for an Inbound text with no earlier
-	// message. CallbackData is the echoed callbackData, nil for shapes that carry none.
+	// message. CallbackData is the echoed callbackData (in WebhookConfig.CallbackEcho's
+	// form), nil for shapes that carry none.
 	ReplyTo      string          `json:"replyTo,omitempty"`
 	ReplyToKind  string          `json:"replyToKind,omitempty"`
 	CallbackData json.RawMessage `json:"callbackData,omitempty"`
@@ -619,9 +806,12 @@ type hookMessage struct {
 // emitter plans, schedules and sends webhook calls. Its mutex is taken after Server.mu,
 // never before.
 type emitter struct {
-	cfg   WebhookConfig
-	hc    *http.Client
-	clock func() time.Time
+	cfg WebhookConfig
+	// uncoded is Config.UncodedBody, for the webhook API's error answers and the
+	// delivery_failed errors.
+	uncoded string
+	hc      *http.Client
+	clock   func() time.Time
 	// windows learns of every inbound message the emitter plans: the customer wrote at its
 	// due time, whether or not the receiver takes the call.
 	windows *windowStore
@@ -651,7 +841,7 @@ type emitter struct {
 	last map[string]Received
 }
 
-func newEmitter(cfg WebhookConfig, clock func() time.Time, windows *windowStore) *emitter {
+func newEmitter(cfg WebhookConfig, clock func() time.Time, windows *windowStore, uncoded string) *emitter {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
@@ -680,7 +870,7 @@ func newEmitter(cfg WebhookConfig, clock func() time.Time, windows *windowStore)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &emitter{
-		cfg: cfg, hc: hc, clock: clock, windows: windows, ids: &idGen{}, wake: make(chan struct{}, 1), work: make(chan *hookEvent),
+		cfg: cfg, uncoded: uncoded, hc: hc, clock: clock, windows: windows, ids: &idGen{}, wake: make(chan struct{}, 1), work: make(chan *hookEvent),
 		cancel: cancel, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		regs: map[string]Webhook{}, messages: map[string]*hookMessage{},
 		stats:   WebhookStats{ByStatus: map[string]int{}, Replies: map[string]int{}, ByAddress: map[string]int{}},
@@ -708,17 +898,16 @@ func (e *emitter) close() {
 	e.wg.Wait()
 }
 
-// fateLocked returns a message's planned last status and, for a delivery_failed, its error.
-// The caller holds e.mu.
-func (e *emitter) fateLocked(number string) (string, apiError) {
+// fateLocked returns the statuses sent for a message, its planned status and, for a
+// delivery_failed, its error. The caller holds e.mu.
+func (e *emitter) fateLocked(number string) (seq []string, planned string, fail apiError) {
 	for _, f := range e.cfg.Fates {
 		if f.matches(number) {
-			fail := codeError(cmp.Or(f.Code, CodeUnspecified), 0)
-			fail.Details = f.Details
-			return f.Status, fail
+			seq, planned = f.statuses()
+			return seq, planned, deliveryError(f.Code, f.errorParts())
 		}
 	}
-	return HookRead, apiError{}
+	return typicalOrder(HookRead), HookRead, apiError{}
 }
 
 // accepted plans the webhook calls of an accepted message.
@@ -728,20 +917,14 @@ func (e *emitter) accepted(rec Received) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	status, fail := e.fateLocked(rec.Number)
+	// Every webhook about the message, and every reply that echoes it, writes its
+	// callbackData in one form.
+	rec.Message.CallbackData = echoCallback(e.cfg.CallbackEcho, rec.Message.CallbackData)
+	seq, status, fail := e.fateLocked(rec.Number)
 	if t := rec.template; t != nil && t.DeliveryFailure != "" {
-		status, fail = HookDeliveryFailed, codeError(t.DeliveryFailure, 0)
-		fail.Details = t.DeliveryDetails
+		seq, status, fail = typicalOrder(HookDeliveryFailed), HookDeliveryFailed, t.deliveryError()
 	}
-	seq := []string{HookSent}
-	switch status {
-	case HookDelivered:
-		seq = append(seq, HookDelivered)
-	case HookRead:
-		seq = append(seq, HookDelivered, HookRead)
-	case HookDeliveryFailed:
-		seq = append(seq, HookDeliveryFailed)
-	}
+	fail.uncoded = e.uncoded
 	e.messages[rec.MessageID] = &hookMessage{number: rec.Number, planned: status, template: rec.Message.TemplateName,
 		campaign: rec.Message.CampaignName}
 	e.order = append(e.order, rec.MessageID)
@@ -770,12 +953,16 @@ func (e *emitter) accepted(rec Received) {
 	}
 	var evs []*hookEvent
 	for i, st := range seq {
+		if e.cfg.DropPercent > 0 && e.rng.Float64()*100 < e.cfg.DropPercent {
+			e.stats.Dropped++ // lost on Connectly's side: never called
+			continue
+		}
 		evs = append(evs, &hookEvent{due: dues[i], topic: TopicDeliveryStatus, msgID: rec.MessageID, status: st,
-			body:     statusBody(rec, st, e.statusWord(st), fail, e.bsuidOf(rec.Number), times[i]),
+			body:     statusBody(rec, st, e.statusWord(st), fail, e.bsuidOf(rec.Number), times[i], e.cfg.CampaignMetadata),
 			campaign: rec.Message.CampaignName, hasCampaign: true})
 	}
 	evs = append(evs, e.echoesLocked(rec, times[0])...)
-	if status == HookRead && !flow {
+	if slices.Contains(seq, HookRead) && !flow {
 		for i, r := range e.replies {
 			if !r.matches(rec.Number, rec.Kind) {
 				continue
@@ -871,7 +1058,8 @@ func (e *emitter) replyEventLocked(rec Received, r Reply, rule int, shape string
 			in.Media = MediaVideo
 		}
 	}
-	body := replyBody(rec, *in, bsuid, e.cfg.ListReply, e.cfg.NameBusinessNumber)
+	body := replyBody(rec, *in, bsuid, inboundForm{ListReply: e.cfg.ListReply, Recipient: e.cfg.NameBusinessNumber,
+		Topic: e.cfg.InboundTopic, TopLevelEmpty: r.TopLevelEmpty})
 	if echoesCallback(shape) {
 		in.CallbackData = rec.Message.CallbackData
 	}
@@ -933,7 +1121,7 @@ func (e *emitter) getFates() []Fate {
 func cloneFates(fates []Fate) []Fate {
 	out := make([]Fate, len(fates))
 	for i, f := range fates {
-		f.Numbers, f.Details = slices.Clone(f.Numbers), slices.Clone(f.Details)
+		f.Numbers, f.Details, f.Sequence, f.Omit = slices.Clone(f.Numbers), slices.Clone(f.Details), slices.Clone(f.Sequence), slices.Clone(f.Omit)
 		out[i] = f
 	}
 	return out
@@ -1267,14 +1455,15 @@ func businessNumber(m TemplateMessage) string {
 }
 
 // statusBody renders a delivery_status event like the reference's examples, status being
-// written word (statusWord). The campaign
-// name goes, by the message id, to either documented place: top-level
-// metadata.campaign_name, or statusUpdate.metadata.campaignName with a null metadata.
+// written word (statusWord). The campaign name goes where campaignAt
+// (WebhookConfig.CampaignMetadata) says: by the message id to either documented place
+// (top-level metadata.campaign_name, or statusUpdate.metadata.campaignName with a null
+// metadata), to one of them, or to both.
 //
 // The customer is the recipient, written by customerParty (bsuid is the BSUID known for a
 // phone customer, or ""). The business's name is "connectlyai" as in the success example,
 // and null on a delivery_failed event, as in the failure example.
-func statusBody(rec Received, status, word string, fail apiError, bsuid string, at time.Time) []byte {
+func statusBody(rec Received, status, word string, fail apiError, bsuid string, at time.Time, campaignAt string) []byte {
 	var name *string
 	if status != HookDeliveryFailed {
 		n := "connectlyai"
@@ -1288,9 +1477,17 @@ func statusBody(rec Received, status, word string, fail apiError, bsuid string, 
 		CallbackData: rec.Message.CallbackData,
 	}
 	if campaign := rec.Message.CampaignName; campaign != "" {
-		if rec.MessageID[len(rec.MessageID)-1]%2 == 0 {
+		top := rec.MessageID[len(rec.MessageID)-1]%2 == 0
+		switch campaignAt {
+		case CampaignMetaTop, CampaignMetaBoth:
+			top = true
+		case CampaignMetaStatus:
+			top = false
+		}
+		if top {
 			b.Metadata = map[string]string{"campaign_name": campaign}
-		} else {
+		}
+		if !top || campaignAt == CampaignMetaBoth {
 			b.StatusUpdate.Metadata = map[string]string{"campaignName": campaign}
 		}
 	}
@@ -1305,12 +1502,14 @@ func statusBody(rec Received, status, word string, fail apiError, bsuid string, 
 // inboundBody is a messages-topic call (the documented inbound examples carry no topic
 // field). Which fields are set depends on the reply's shape.
 type inboundBody struct {
+	// Topic is "messages" with WebhookConfig.InboundTopic, else left out.
+	Topic     string          `json:"topic,omitempty"`
 	Timestamp string          `json:"timestamp"`
 	Sender    hookParty       `json:"sender"`
 	Recipient *hookParty      `json:"recipient,omitempty"`
 	Message   *inboundMessage `json:"message,omitempty"`
 	// Attachments and Location are the top-level "attachments": [], "location": null of
-	// some documented examples (ReplyReferral only).
+	// some documented examples (ReplyReferral, and any shape with Reply.TopLevelEmpty).
 	Attachments    *[]Attachment    `json:"attachments,omitempty"`
 	Location       *json.RawMessage `json:"location,omitempty"`
 	Context        *replyContext    `json:"context,omitempty"`
@@ -1383,12 +1582,21 @@ type listResponse struct {
 	Title string `json:"title,omitempty"`
 }
 
+// inboundForm is how an inbound call is written beside its shape: the list reply's form
+// (WebhookConfig.ListReply), whether it names the business number as recipient
+// (NameBusinessNumber) and carries its topic (InboundTopic), and whether it has the
+// top-level attachments: [] and location: null (Reply.TopLevelEmpty).
+type inboundForm struct {
+	ListReply                       string
+	Recipient, Topic, TopLevelEmpty bool
+}
+
 // replyBody renders inbound message in (its ID, At, To, Shape, Label and Payload: Label is
 // the typed text, button text or row title, Payload the button or row id) from the recipient
 // of rec, the message replied to. The customer, the sender, is written by customerParty
 // (bsuid is the BSUID known for a phone customer, or ""); the business number written to,
-// in.To, is the recipient when withRecipient (WebhookConfig.NameBusinessNumber).
-func replyBody(rec Received, in InboundRecord, bsuid, listForm string, withRecipient bool) []byte {
+// in.To, is the recipient when form.Recipient (WebhookConfig.NameBusinessNumber).
+func replyBody(rec Received, in InboundRecord, bsuid string, form inboundForm) []byte {
 	label, payload, shape, id := in.Label, in.Payload, in.Shape, in.ID
 	b := inboundBody{
 		Timestamp: strconv.FormatInt(in.At.Unix(), 10),
@@ -1398,8 +1606,11 @@ func replyBody(rec Received, in InboundRecord, bsuid, listForm string, withRecip
 		name := in.Name
 		b.Sender.Name = &name
 	}
-	if withRecipient {
+	if form.Recipient {
 		b.Recipient = &hookParty{ID: in.To, ChannelType: "whatsapp"}
+	}
+	if form.Topic {
+		b.Topic = TopicMessages
 	}
 	if echoesCallback(shape) {
 		b.CallbackData = rec.Message.CallbackData
@@ -1420,7 +1631,7 @@ func replyBody(rec Received, in InboundRecord, bsuid, listForm string, withRecip
 		b.ButtonResponse = &buttonResponse{Text: label, Payload: payload}
 	case ReplyList:
 		b.Context = &replyContext{ReplyToID: rec.MessageID}
-		switch listForm {
+		switch form.ListReply {
 		case ListReplyTitle:
 			b.Message = &inboundMessage{ID: id}
 			b.ListResponse = &listResponse{ID: payload, Title: label}
@@ -1456,6 +1667,9 @@ func replyBody(rec Received, in InboundRecord, bsuid, listForm string, withRecip
 			ref.VideoURL, ref.ThumbnailURL = "https://media.example.com/ads/spring.mp4", "https://media.example.com/ads/spring-thumb.jpg"
 		}
 		b.Message = &inboundMessage{ID: id, Text: label, Referral: ref}
+		form.TopLevelEmpty = true
+	}
+	if form.TopLevelEmpty {
 		none, null := []Attachment{}, json.RawMessage("null")
 		b.Attachments, b.Location = &none, &null
 	}
@@ -1608,6 +1822,13 @@ type WebhookFilter struct {
 //	GET    /v1/businesses/{businessId}/webhooks
 //	PUT    /v1/businesses/{businessId}/update/webhooks/{webhookId}
 //	DELETE /v1/businesses/{businessId}/delete/webhooks/{webhookId}
+//
+// The listing's {"entity": {"businessId", "webhooks"}} and delete's {} are documented.
+// (inferred) The create and update answers, {"entity": <the registration>}: the reference
+// has no create answer (10.12) and no update answer, and {"entity": ...} is the envelope
+// of every documented management answer (1). (inferred) So are the create call's 400 for a
+// topic, address or type it does not know (400 is documented for update only), and the
+// 405 for a wrong method.
 func (s *Server) serveWebhookAPI(w http.ResponseWriter, r *http.Request, business, verb string) bool {
 	method, id := "", ""
 	switch {
@@ -1628,7 +1849,7 @@ func (s *Server) serveWebhookAPI(w http.ResponseWriter, r *http.Request, busines
 	}
 	if r.Method != method {
 		w.Header().Set("Allow", method)
-		writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
+		s.writeError(w, apiError{Status: http.StatusMethodNotAllowed, Message: "Method Not Allowed"})
 		return true
 	}
 	if s.refuseCaller(w, r, business) || s.manage(w, r, EndpointWebhooks) {
@@ -1637,22 +1858,28 @@ func (s *Server) serveWebhookAPI(w http.ResponseWriter, r *http.Request, busines
 	// A fake without webhooks still keeps registrations.
 	s.mu.Lock()
 	if s.hooks == nil {
-		s.hooks = newEmitter(WebhookConfig{}, s.clock, s.windows)
+		s.hooks = newEmitter(WebhookConfig{}, s.clock, s.windows, s.uncoded)
 	}
 	e := s.hooks
 	s.mu.Unlock()
 	if id, err := url.PathUnescape(id); err == nil {
 		return e.serveRegistration(w, method, id, business, body)
 	}
-	writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
+	s.writeError(w, apiError{Status: http.StatusNotFound, Message: "Not Found"})
 	return true
+}
+
+// writeError writes an error answer of the webhook API as the Server does.
+func (e *emitter) writeError(w http.ResponseWriter, ae apiError) {
+	ae.uncoded = e.uncoded
+	writeError(w, ae)
 }
 
 // serveRegistration answers one call of the webhook API for the business's registration id
 // ("" for the listing and create).
 func (e *emitter) serveRegistration(w http.ResponseWriter, method, id, business string, body []byte) bool {
 	bad := func(msg string) bool {
-		writeError(w, *badRequest(msg))
+		e.writeError(w, *badRequest(msg))
 		return true
 	}
 	e.mu.Lock()
@@ -1664,7 +1891,7 @@ func (e *emitter) serveRegistration(w http.ResponseWriter, method, id, business 
 				return topic, true
 			}
 		}
-		writeError(w, apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("webhook %q not found", id)})
+		e.writeError(w, apiError{Status: http.StatusNotFound, Message: fmt.Sprintf("webhook %q not found", id)})
 		return "", false
 	}
 	switch method {
@@ -1790,12 +2017,15 @@ func (e *emitter) failTemplate(name string, fail apiError) {
 		}
 		b.Sender.Name = nil
 		b.StatusUpdate.Status = e.statusWord(HookDeliveryFailed)
+		fail.uncoded = e.uncoded
 		eb := fail.body()
 		b.StatusUpdate.Error = &eb
 		body, _ := json.Marshal(b)
 		e.messages[id].planned = HookDeliveryFailed
+		// The failure is about the message and its campaign, as its other events are: a
+		// registration's campaign_name filter applies to it (matchFilters).
 		e.pushLocked(&hookEvent{due: a.due, topic: TopicDeliveryStatus, msgID: id, status: HookDeliveryFailed, body: body,
-			campaign: e.messages[id].campaign})
+			campaign: e.messages[id].campaign, hasCampaign: true})
 	}
 	select {
 	case e.wake <- struct{}{}:

@@ -1,8 +1,6 @@
 package fakeconnectly
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // hookSink is a webhook receiver that records every call and can refuse the first ones.
@@ -52,10 +48,13 @@ func (h *hookSink) snapshot() []hookCall {
 	return append([]hookCall(nil), h.calls...)
 }
 
-// waitIdle polls until the fake has no webhook call pending.
+// waitIdle polls until the fake has no webhook call pending, with a longer deadline than
+// settled's, for the larger runs.
 func waitIdle(t *testing.T, s *Server) WebhookStats {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		st := s.WebhookStats()
 		if st.Pending == 0 {
@@ -64,25 +63,21 @@ func waitIdle(t *testing.T, s *Server) WebhookStats {
 		if time.Now().After(deadline) {
 			t.Fatalf("webhooks still pending: %+v", st)
 		}
-		time.Sleep(10 * time.Millisecond)
+		<-tick.C
 	}
 }
 
+// sendN sends n template messages, to +15550000000 and on, each accepted.
 func sendN(t *testing.T, base string, n int) {
 	t.Helper()
-	// The sends carry a campaignName, so that the fake's events echo it as campaign metadata.
-	c, err := connectly.NewClient(connectly.ClientConfig{BaseURL: base, BusinessID: testBusiness, APIKey: testKey, SendCampaignName: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newClient(t, base)
 	for i := range n {
-		_, err := c.SendTemplate(context.Background(), connectly.TemplateMessage{
+		// The sends carry a campaignName, so that the fake's events echo it as campaign
+		// metadata, and a callbackData.
+		c.accept(t, TemplateMessage{
 			Number: fmt.Sprintf("+1555000%04d", i), TemplateName: "t", Language: "en", CampaignName: "spring",
-			CallbackData: json.RawMessage(fmt.Sprintf(`{"herald_run":"r","herald_to":"+1555000%04d","herald_b":0}`, i)),
+			CallbackData: json.RawMessage(fmt.Sprintf(`{"run":"r","to":"+1555000%04d","b":0}`, i)),
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 
@@ -103,7 +98,7 @@ func TestWebhookEmission(t *testing.T) {
 			Replies: []Reply{{Percent: 100, Salt: "r", Button: "Yes", Payload: "YES"}},
 		}})
 		sendN(t, base, 40)
-		st := waitIdle(t, s)
+		st := settled(t, s)
 		if st.GaveUp != 0 || st.Retries != 3 || st.Delivered != st.Events || sink.badSigs != 0 {
 			t.Fatalf("stats %+v, %d bad signatures", st, sink.badSigs)
 		}
@@ -195,9 +190,12 @@ func newTestServer(t *testing.T, cfg Config) *Server {
 	return s
 }
 
+// TestWebhookRegistration: the registration endpoints of reference 5.2 over the wire: create
+// ({"entity": ...} with an id, inferred), one address per topic (a second create replaces the
+// first, 5.1), update of the address only, the listing {"entity": {"businessId", "webhooks"}},
+// delete ({}, then 404), and the refusals; events go to the topic's registered address.
 func TestWebhookRegistration(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	a, b := &hookSink{secret: "k"}, &hookSink{secret: "k"}
 	ha, hb := httptest.NewServer(a), httptest.NewServer(b)
 	t.Cleanup(ha.Close)
@@ -207,80 +205,91 @@ func TestWebhookRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := connectly.NewClient(connectly.ClientConfig{BaseURL: base, BusinessID: testBusiness, APIKey: testKey})
-	if err != nil {
-		t.Fatal(err)
+	api := base + "/v1/businesses/" + testBusiness
+	// entity decodes a 200 answer {"entity": <webhook>}.
+	entity := func(what string, status int, raw []byte) Webhook {
+		t.Helper()
+		var m struct {
+			Entity Webhook `json:"entity"`
+		}
+		if status != http.StatusOK || json.Unmarshal(raw, &m) != nil || m.Entity.ID == "" {
+			t.Fatalf("%s: %d %s, want 200 {\"entity\": {\"id\": ...}}", what, status, raw)
+		}
+		return m.Entity
+	}
+	listing := func() (string, []Webhook) {
+		t.Helper()
+		status, _, raw := request(t, http.MethodGet, api+"/webhooks", testKey, "")
+		var m struct {
+			Entity struct {
+				BusinessID string    `json:"businessId"`
+				Webhooks   []Webhook `json:"webhooks"`
+			} `json:"entity"`
+		}
+		if status != http.StatusOK || json.Unmarshal(raw, &m) != nil {
+			t.Fatalf("listing: %d %s", status, raw)
+		}
+		return m.Entity.BusinessID, m.Entity.Webhooks
 	}
 	// No address yet: events have nowhere to go.
 	sendN(t, base, 1)
-	if st := waitIdle(t, s); st.NoAddress != 3 {
+	if st := settled(t, s); st.NoAddress != 3 {
 		t.Fatalf("stats %+v", st)
 	}
-	for _, step := range []struct {
-		topic, addr string
-		want        connectly.EnsureResult
-	}{
-		{connectly.TopicDeliveryStatus, ha.URL, connectly.WebhookCreated},
-		{connectly.TopicMessages, ha.URL, connectly.WebhookCreated},
-		{connectly.TopicDeliveryStatus, ha.URL, connectly.WebhookUnchanged},
-		{connectly.TopicDeliveryStatus, hb.URL, connectly.WebhookUpdated},
-	} {
-		got, w, err := c.EnsureWebhook(ctx, step.topic, step.addr)
-		if err != nil || got != step.want || w.Address != step.addr || w.ID == "" {
-			t.Fatalf("EnsureWebhook(%s, %s) = %s, %+v, %v; want %s", step.topic, step.addr, got, w, err, step.want)
-		}
+	if business, list := listing(); business != testBusiness || list == nil || len(list) != 0 {
+		t.Fatalf("empty listing: %q %v, want the business id and []", business, list)
 	}
-	list, err := c.ListWebhooks(ctx)
-	if err != nil || len(list) != 2 || list[0].Topic != connectly.TopicDeliveryStatus || list[0].Address != hb.URL || list[1].Address != ha.URL {
-		t.Fatalf("ListWebhooks = %+v, %v", list, err)
+	status, _, raw := request(t, http.MethodPost, api+"/create/webhooks", testKey, `{"topic":"delivery_status","address":"`+hb.URL+`"}`)
+	first := entity("create delivery_status", status, raw)
+	if first.Topic != TopicDeliveryStatus || first.Address != hb.URL || first.Type != "custom" {
+		t.Errorf("created %+v, want type custom by default", first)
 	}
-	// The listing names the business (reference 5.2: {"entity": {"businessId": ...}}).
-	status, _, raw := request(t, http.MethodGet, base+"/v1/businesses/"+testBusiness+"/webhooks", testKey, "")
-	var listing struct {
-		Entity struct {
-			BusinessID string `json:"businessId"`
-		} `json:"entity"`
+	status, _, raw = request(t, http.MethodPost, api+"/create/webhooks", testKey, `{"topic":"messages","address":"`+ha.URL+`"}`)
+	messages := entity("create messages", status, raw)
+	// A second registration for a topic replaces the first.
+	status, _, raw = request(t, http.MethodPost, api+"/create/webhooks", testKey, `{"topic":"delivery_status","address":"`+ha.URL+`"}`)
+	second := entity("create delivery_status again", status, raw)
+	if second.ID == first.ID {
+		t.Errorf("the replacing registration kept the id %s", first.ID)
 	}
-	if status != http.StatusOK || json.Unmarshal(raw, &listing) != nil || listing.Entity.BusinessID != testBusiness {
-		t.Fatalf("listing %d %s, want the business id %s", status, raw, testBusiness)
+	// Update changes the address only.
+	status, _, raw = request(t, http.MethodPut, api+"/update/webhooks/"+second.ID, testKey, `{"address":"`+hb.URL+`"}`)
+	if upd := entity("update", status, raw); upd.ID != second.ID || upd.Topic != TopicDeliveryStatus || upd.Address != hb.URL {
+		t.Errorf("updated %+v", upd)
+	}
+	business, list := listing()
+	if business != testBusiness || len(list) != 2 || list[0].ID != second.ID || list[0].Address != hb.URL ||
+		list[1].ID != messages.ID || list[1].Address != ha.URL {
+		t.Fatalf("listing %q %+v", business, list)
 	}
 	sendN(t, base, 1)
-	waitIdle(t, s)
+	settled(t, s)
 	if n := len(b.snapshot()); n != 3 {
 		t.Fatalf("the updated address got %d calls, want 3", n)
 	}
-	if err := c.DeleteWebhook(ctx, list[0].ID); err != nil {
-		t.Fatal(err)
+	if n := len(a.snapshot()); n != 0 {
+		t.Fatalf("the replaced address got %d calls, want 0", n)
 	}
-	var ae *connectly.Error
-	if err := c.DeleteWebhook(ctx, list[0].ID); !asError(err, &ae) || ae.StatusCode != http.StatusNotFound {
-		t.Fatalf("second delete: %v", err)
-	}
-	if _, err := c.CreateWebhook(ctx, connectly.Webhook{Topic: "topic_unspecified", Address: ha.URL}); !asError(err, &ae) || ae.StatusCode != http.StatusBadRequest {
-		t.Fatalf("bad topic: %v", err)
-	}
-	bad, err := connectly.NewClient(connectly.ClientConfig{BaseURL: base, BusinessID: testBusiness, APIKey: "wrong"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bad.ListWebhooks(ctx); !asError(err, &ae) || ae.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("wrong key: %v", err)
-	}
-	// Wrong method on a registration path.
-	resp, err := http.Post(base+"/v1/businesses/"+testBusiness+"/webhooks", "application/json", bytes.NewReader([]byte("{}")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("POST webhooks: %d", resp.StatusCode)
-	}
-}
 
-func asError(err error, target **connectly.Error) bool {
-	e, ok := err.(*connectly.Error)
-	if ok {
-		*target = e
+	if status, _, raw := request(t, http.MethodDelete, api+"/delete/webhooks/"+second.ID, testKey, ""); status != http.StatusOK || string(raw) != "{}" {
+		t.Fatalf("delete: %d %s, want 200 {}", status, raw)
 	}
-	return ok
+	for _, c := range []struct {
+		name, method, path, key, body string
+		want                          int
+	}{
+		{"second delete", http.MethodDelete, "/delete/webhooks/" + second.ID, testKey, "", http.StatusNotFound},
+		{"update of a deleted one", http.MethodPut, "/update/webhooks/" + second.ID, testKey, `{"address":"` + ha.URL + `"}`, http.StatusNotFound},
+		{"unknown topic", http.MethodPost, "/create/webhooks", testKey, `{"topic":"topic_unspecified","address":"` + ha.URL + `"}`, http.StatusBadRequest},
+		{"topic change", http.MethodPut, "/update/webhooks/" + messages.ID, testKey, `{"topic":"delivery_status"}`, http.StatusBadRequest},
+		{"wrong key", http.MethodGet, "/webhooks", "wrong", "", http.StatusUnauthorized},
+		{"wrong method", http.MethodPost, "/webhooks", testKey, "{}", http.StatusMethodNotAllowed},
+	} {
+		status, ctype, raw := request(t, c.method, api+c.path, c.key, c.body)
+		if status != c.want || ctype != "application/json" {
+			t.Errorf("%s: %d %q %s, want %d", c.name, status, ctype, raw, c.want)
+			continue
+		}
+		checkErrorBody(t, raw)
+	}
 }
