@@ -27,9 +27,16 @@ type SupportResult struct {
 	To     string                `json:"to"`
 	Kind   connectly.SessionKind `json:"kind"`
 	Window report.Window         `json:"window"`
-	// MessageID is Connectly's id of the message sent; empty with a dry run.
+	// MessageID is Connectly's id of the message sent; empty with a dry run, and when it is
+	// unknown whether the message went out.
 	MessageID string `json:"message_id,omitempty"`
-	DryRun    bool   `json:"dry_run,omitempty"`
+	// Outcome is sent, maybe_sent (Connectly's answer leaves it unknown: check the
+	// conversation before sending again), refused (by Connectly) or not_sent; empty with a
+	// dry run.
+	Outcome SendOutcome `json:"outcome,omitempty"`
+	// Code is the key of Connectly's error answer, when the send failed.
+	Code   string `json:"code,omitempty"`
+	DryRun bool   `json:"dry_run,omitempty"`
 	// Request is the exact request body (a dry run), masked unless SupportParams.Reveal.
 	Request json.RawMessage `json:"request,omitempty"`
 }
@@ -44,7 +51,10 @@ func (e UnsendableError) Unwrap() error { return e.err }
 // Support answers one customer (Answer; a nil client is a dry run) and reports it for people.
 // A message that cannot be encoded is an UnsendableError, with no result. A closed window,
 // by Herald's record or by Connectly's refusal, is an error wrapping ErrWindowClosed that
-// says what to do instead, and comes with a result to show.
+// says what to do instead, and comes with a result to show. An answer that leaves it unknown
+// whether the message went out is an error wrapping ErrMaybeSent that says not to send it
+// again before checking, with a result whose Outcome is OutcomeMaybeSent. Every result with
+// an Outcome is one to show, with its error.
 func Support(ctx context.Context, rdb redis.UniversalClient, client *connectly.Client, p SupportParams) (SupportResult, error) {
 	now := p.Now
 	out, err := Answer(ctx, rdb, client, p.AnswerParams)
@@ -61,7 +71,8 @@ func Support(ctx context.Context, rdb redis.UniversalClient, client *connectly.C
 		w.Sender = logx.Phone(p.Sender)
 		whose += " to " + w.Sender
 	}
-	res := SupportResult{To: shown, Kind: p.Content.Kind(), Window: w, DryRun: client == nil, MessageID: out.MessageID}
+	res := SupportResult{To: shown, Kind: p.Content.Kind(), Window: w, DryRun: client == nil, MessageID: out.MessageID,
+		Outcome: out.Outcome, Code: out.Code}
 	if client == nil {
 		res.Request = out.Request
 		if !p.Reveal {
@@ -69,6 +80,10 @@ func Support(ctx context.Context, rdb redis.UniversalClient, client *connectly.C
 		}
 	}
 	switch {
+	case errors.Is(err, ErrMaybeSent):
+		return res, fmt.Errorf("%w (Connectly's answer does not say whether it went out, and no message id came back): "+
+			"do not send it again before checking the conversation with %s in Connectly's inbox, or they may get it twice; "+
+			"herald audit ls has the send, outcome unknown", err, shown)
 	case connectly.IsWindowClosed(err):
 		return res, fmt.Errorf("%w: Connectly refused the message as outside %s (Herald's record: %s); send an approved template: %w",
 			ErrWindowClosed, whose, w.Line(now), err)

@@ -60,7 +60,10 @@ func (a *app) messageCmd() *cobra.Command {
 			case errors.As(err, &unsendable):
 				return usageError{err}
 			}
-			if res.Kind != "" && (err == nil || errors.Is(err, conversation.ErrWindowClosed)) {
+			// A result with an outcome is shown with its error (a closed window, a refusal, an
+			// answer that leaves it unknown whether the message went out): --json prints it as
+			// the one object on stdout, and the exit status is still non-zero.
+			if res.Kind != "" && (err == nil || res.Outcome != "") {
 				if perr := a.print(asJSON, res, func(w io.Writer) error { printMessage(w, res, c.Connectly.BusinessID); return nil }); perr != nil {
 					return perr
 				}
@@ -71,7 +74,12 @@ func (a *app) messageCmd() *cobra.Command {
 product) to one customer, through Connectly with the configured business and API key. WhatsApp
 allows it only within 24 hours of the customer's last message: Herald looks up the customer's
 window (recorded by its webhook receiver) and refuses when it is closed; reach them with an
-approved template instead. Every send is recorded in the audit log (herald audit).
+approved template instead. Every request to Connectly is recorded in the audit log (herald audit
+ls) with its outcome: the message id, refused or not sent with Connectly's code, or outcome
+unknown. An answer that leaves it unknown whether the message went out (a 5xx, a connection
+lost after the request was written) exits non-zero saying it may have been delivered: check
+the conversation in Connectly's inbox before sending it again (--json prints "outcome":
+"maybe_sent").
 
 --text sends a text message. --file reads any kind from YAML or JSON, with the keys of a
 campaign's message: block, e.g.
@@ -109,5 +117,11 @@ func printMessage(w io.Writer, r conversation.SupportResult, business string) {
 		fmt.Fprintf(w, "\nRequest (dry run, not sent): POST %s\n  %s\n", path, buf.String())
 	case r.MessageID != "":
 		fmt.Fprintf(w, "Sent       message id %s\n", r.MessageID)
+	case r.Outcome == conversation.OutcomeMaybeSent:
+		fmt.Fprintf(w, "Outcome    unknown (%s): the message may have been delivered; check before sending it again\n", r.Code)
+	case r.Outcome == conversation.OutcomeRefused:
+		fmt.Fprintf(w, "Outcome    refused by Connectly (%s)\n", r.Code)
+	case r.Outcome == conversation.OutcomeNotSent && r.Code != "":
+		fmt.Fprintf(w, "Outcome    not sent (%s)\n", r.Code)
 	}
 }

@@ -125,7 +125,8 @@ func TestMessageSend(t *testing.T) {
 		if code != exitError || !strings.Contains(errOut, "Connectly refused the message as outside ********2671's window") {
 			t.Fatalf("exit %d %s", code, errOut)
 		}
-		if es := auditLog(t, b); len(es) != 0 {
+		// The request was made: the audit log has it, refused, with Connectly's code.
+		if es := auditLog(t, b); len(es) != 1 || es[0].Detail != "text message, refused (ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION)" {
 			t.Fatalf("audit %+v", es)
 		}
 	})
