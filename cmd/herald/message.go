@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
@@ -37,12 +38,10 @@ func (a *app) messageCmd() *cobra.Command {
 			}
 			content := connectly.SessionContent{Text: text}
 			if file != "" {
-				content, err = connectly.ReadSessionFile(file)
-				if errors.As(err, new(connectly.SessionFileError)) {
+				// The campaign message: decoder: every problem, the checks of the message
+				// included, as file:line:col: field: message.
+				if content, err = campaigns.ReadMessageFile(file); err != nil {
 					return usageError{err}
-				}
-				if err != nil {
-					return err
 				}
 			}
 			// The config is read once the message is known to be well formed.
@@ -88,6 +87,9 @@ campaign's message: block, e.g.
     buttons:
       - {id: mon, text: Monday}
       - {id: tue, text: Tuesday}
+It is decoded as a campaign's message: is, and sent as written (its strings are not
+templates); every problem is named at its place, a misspelt key with the closest known one:
+  reply.yaml:4:3: attachment.file_name: unknown key "file_name" (did you mean "filename"?)
 --dry-run prints the request body and sends nothing.`
 	f := send.Flags()
 	f.StringVar(&to, "to", "", "the customer: +E.164, a national number with --region, or bsuid:BSUID")
