@@ -81,6 +81,10 @@ type Answered struct {
 	// Request is the exact request body (the customer unmasked); nil only when the message
 	// could not be encoded (the error says why).
 	Request json.RawMessage
+	// Record is every window Herald recorded of the customer, to any number or none, read
+	// when Window is not usable (nil otherwise): the customer may have written to another
+	// business number, or in a message that named none.
+	Record *servicewindow.Record
 	// MessageID is Connectly's id of the message; "" when nothing was sent, or when it is
 	// unknown whether it was (OutcomeMaybeSent).
 	MessageID string
@@ -115,6 +119,11 @@ func Answer(ctx context.Context, rdb redis.UniversalClient, client *connectly.Cl
 	res := Answered{Window: w, Request: body}
 	if !tracker.Usable(res.Window, 0) {
 		res.Outcome = OutcomeNotSent
+		rec, err := tracker.Record(ctx, p.Business, []string{p.To})
+		if err != nil {
+			return res, fmt.Errorf("%w; the customer's other windows could not be read: %w", ErrWindowClosed, err)
+		}
+		res.Record = &rec
 		return res, ErrWindowClosed
 	}
 	if client == nil {

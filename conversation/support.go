@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
+	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
 // SupportParams is one support reply (`herald message send`): the Answer to send, and
@@ -87,13 +90,89 @@ func Support(ctx context.Context, rdb redis.UniversalClient, client *connectly.C
 	case connectly.IsWindowClosed(err):
 		return res, fmt.Errorf("%w: Connectly refused the message as outside %s (Herald's record: %s); send an approved template: %w",
 			ErrWindowClosed, whose, w.Line(now), err)
-	case errors.Is(err, ErrWindowClosed) && w.Open:
-		return res, fmt.Errorf("%w: %s is %s, within worker.window_margin (%s) of its close, too near for Connectly's "+
-			"clock to agree; send an approved template (a campaign with template:), or wait for them to write",
-			err, whose, w.Line(now), p.Margin)
+	case errors.Is(err, ErrWindowClosed) && out.Record == nil:
+		return res, err
 	case errors.Is(err, ErrWindowClosed):
-		return res, fmt.Errorf("%w: %s is %s; a session message cannot reach them now: send an approved template "+
-			"(a campaign with template:), or wait for them to write", err, whose, w.Line(now))
+		res.Window.Numbers, res.Window.NoNumber = recordedWindows(*out.Record, now)
+		elsewhere := otherWindows(*out.Record, p, now)
+		if w.Open {
+			return res, fmt.Errorf("%w: %s is %s, within worker.window_margin (%s) of its close, too near for Connectly's "+
+				"clock to agree; %s", err, whose, w.Line(now), p.Margin, orTemplate(elsewhere))
+		}
+		return res, fmt.Errorf("%w: %s is %s; %s", err, whose, w.Line(now), orTemplate(elsewhere))
 	}
 	return res, err
+}
+
+// orTemplate is what to do about a closed window: answer in the windows that are open
+// (elsewhere, from otherWindows), or, when none is, reach the customer with a template.
+func orTemplate(elsewhere string) string {
+	if elsewhere != "" {
+		return "but " + elsewhere
+	}
+	return "a session message cannot reach them now: send an approved template (a campaign with template:), " +
+		"or wait for them to write"
+}
+
+// recordedWindows are the customer's windows to each business number and the one with no
+// number, as `window show` reports them.
+func recordedWindows(rec servicewindow.Record, now time.Time) ([]report.Opening, *report.Opening) {
+	var numbers []report.Opening
+	for _, w := range rec.Numbers {
+		numbers = append(numbers, report.OpeningOf(w, now))
+	}
+	if rec.Unnamed.ClosesAt.IsZero() {
+		return numbers, nil
+	}
+	o := report.OpeningOf(rec.Unnamed, now)
+	return numbers, &o
+}
+
+// otherWindows names the customer's windows, open for longer than the margin, that do not
+// count for a message from p.Sender: those to other business numbers (answer from one of
+// them with --sender), and one recorded with no number that windows.scope leaves out. ""
+// when there is none.
+func otherWindows(rec servicewindow.Record, p SupportParams, now time.Time) string {
+	usable := func(w servicewindow.Window) bool { return w.ClosesAt.After(now.Add(p.Margin)) }
+	sender := servicewindow.NumberDigits(p.Sender)
+	var out []string
+	for _, w := range rec.Numbers {
+		if !usable(w) || servicewindow.NumberDigits(w.To) == sender {
+			continue
+		}
+		number, flag := businessNumber(w.To, p), ""
+		if number == w.To {
+			flag = ": answer from that number with --sender " + number
+		} else {
+			flag = ", not one of the config's senders: answer from it with --sender and its number"
+		}
+		out = append(out, fmt.Sprintf("they wrote to %s (its window is open until %s)%s",
+			number, w.ClosesAt.UTC().Format(time.RFC3339), flag))
+	}
+	if w := rec.Unnamed; usable(w) && !p.Windows.UnnamedCounts(p.Sender) {
+		why := fmt.Sprintf("the config lists %d", len(p.Windows.Senders))
+		if len(p.Windows.Senders) == 1 {
+			why = businessNumber(p.Sender, p) + " is not it"
+		}
+		out = append(out, fmt.Sprintf("they wrote at %s in an inbound message that named no business number (a window "+
+			"open until %s), which windows.scope: sender counts only for a message from the config's one sender, and %s "+
+			"(windows.scope: business counts it for every number; Connectly refuses the message from a number they did "+
+			"not write to)", w.LastInbound.UTC().Format(time.RFC3339), w.ClosesAt.UTC().Format(time.RFC3339), why))
+	}
+	return strings.Join(out, "; ")
+}
+
+// businessNumber is a business number as a refusal names it: in full when it is one of the
+// config's senders (the number to give --sender, already written in the config), else
+// masked, unless p.Reveal.
+func businessNumber(number string, p SupportParams) string {
+	if p.Reveal {
+		return number
+	}
+	for _, s := range p.Windows.Senders {
+		if servicewindow.NumberDigits(s) == servicewindow.NumberDigits(number) {
+			return number
+		}
+	}
+	return logx.Phone(number)
 }

@@ -107,7 +107,16 @@ templates); every problem is named at its place, a misspelt key with the closest
 // printMessage renders a support reply; a dry run's request shows its path with business, the
 // configured business id ({businessId} when none is configured).
 func printMessage(w io.Writer, r conversation.SupportResult, business string) {
-	fmt.Fprintf(w, "Customer   %s\nWindow     %s\nMessage    %s\n", r.To, r.Window.Line(time.Now()), r.Kind)
+	now := time.Now()
+	fmt.Fprintf(w, "Customer   %s\nWindow     %s\n", r.To, r.Window.Line(now))
+	// A closed window comes with the customer's other windows, as window show lists them.
+	for _, o := range r.Window.Numbers {
+		fmt.Fprintf(w, "  to %s  %s\n", o.To, o.Line(now))
+	}
+	if o := r.Window.NoNumber; o != nil {
+		fmt.Fprintf(w, "  no number  %s (the inbound messages named no business number)\n", o.Line(now))
+	}
+	fmt.Fprintf(w, "Message    %s\n", r.Kind)
 	switch {
 	case r.DryRun:
 		var buf bytes.Buffer
