@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
@@ -26,6 +27,12 @@ var ErrWindowClosed = errors.New("customer service window closed")
 // request was written): the customer may have it, and sending it again may give it to them
 // twice. The send is in the audit log with its outcome unknown.
 var ErrMaybeSent = errors.New("the message may have been delivered")
+
+// ErrSuppressed is returned by Answer when the customer is on the suppression list for every
+// message (they opted out: a STOP, an Unsubscribe tap, an opt-out answer) and
+// AnswerParams.IgnoreSuppression is not set: nothing was sent. An entry for marketing only
+// (Meta 131050) does not stop a support message, which is not marketing.
+var ErrSuppressed = errors.New("customer opted out of every message")
 
 // SendOutcome is what became of a support reply's message, as `herald message send --json`
 // prints it.
@@ -65,6 +72,9 @@ type AnswerParams struct {
 	Content connectly.SessionContent
 	// Actor is who sends, for the audit log.
 	Actor string
+	// IgnoreSuppression sends to a customer on the suppression list for every message (who
+	// opted out), where Answer otherwise refuses with ErrSuppressed; the audit entry says so.
+	IgnoreSuppression bool
 	// Now is the clock that decides whether the window is open.
 	Now time.Time
 	// Margin is how long before its close the window counts as closed, as for a campaign's
@@ -81,6 +91,9 @@ type Answered struct {
 	// Request is the exact request body (the customer unmasked); nil only when the message
 	// could not be encoded (the error says why).
 	Request json.RawMessage
+	// Suppression is the customer's entry on the suppression list (the zero Suppression when
+	// they have none).
+	Suppression ledger.Suppression
 	// Record is every window Herald recorded of the customer, to any number or none, read
 	// when Window is not usable (nil otherwise): the customer may have written to another
 	// business number, or in a message that named none.
@@ -97,7 +110,8 @@ type Answered struct {
 }
 
 // Answer sends one session message through client when the customer's window to the sender
-// number is open, and records in the audit log every request it makes to Connectly, with its
+// number is open and they are not on the suppression list for every message (unless
+// IgnoreSuppression: ErrSuppressed), and records in the audit log every request it makes to Connectly, with its
 // outcome: the message id, or the code of Connectly's answer (refused, not sent, or outcome
 // unknown). A nil client is a dry run: the request is built and the window read, and nothing
 // is sent. Answered is filled as far as Answer got (the window and request are there with a
@@ -117,6 +131,16 @@ func Answer(ctx context.Context, rdb redis.UniversalClient, client *connectly.Cl
 		return Answered{Request: body}, err
 	}
 	res := Answered{Window: w, Request: body}
+	supp, err := ledger.New(rdb, nil).Suppressions(ctx, []string{p.To})
+	if err != nil {
+		return res, err
+	}
+	res.Suppression = supp[0]
+	// A support message is not marketing: only an entry for every message stops it.
+	if res.Suppression.Blocks(false) && !p.IgnoreSuppression {
+		res.Outcome = OutcomeNotSent
+		return res, ErrSuppressed
+	}
 	if !tracker.Usable(res.Window, 0) {
 		res.Outcome = OutcomeNotSent
 		rec, err := tracker.Record(ctx, p.Business, []string{p.To})
@@ -143,6 +167,9 @@ func Answer(ctx context.Context, rdb redis.UniversalClient, client *connectly.Cl
 		detail += "refused (" + res.Code + ")"
 	default:
 		detail += "not sent (" + res.Code + ")"
+	}
+	if res.Suppression.Blocks(false) {
+		detail += "; suppressed " + res.Suppression.String() + ", ignored as asked"
 	}
 	if err != nil && !connectly.IsWindowClosed(err) && !errors.Is(err, ErrMaybeSent) {
 		err = fmt.Errorf("send: %w", err)

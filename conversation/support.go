@@ -37,6 +37,13 @@ type SupportResult struct {
 	// conversation before sending again), refused (by Connectly) or not_sent; empty with a
 	// dry run.
 	Outcome SendOutcome `json:"outcome,omitempty"`
+	// Suppression is the customer's entry on the suppression list, when they have one: for
+	// every message (the message is refused unless IgnoredSuppression) or for marketing
+	// only (a support message is not marketing, and goes).
+	Suppression *report.Suppression `json:"suppression,omitempty"`
+	// IgnoredSuppression says the message went to a customer suppressed for every message,
+	// as asked (SupportParams.IgnoreSuppression); the audit entry says so.
+	IgnoredSuppression bool `json:"ignored_suppression,omitempty"`
 	// Code is the key of Connectly's error answer, when the send failed.
 	Code   string `json:"code,omitempty"`
 	DryRun bool   `json:"dry_run,omitempty"`
@@ -56,7 +63,9 @@ func (e UnsendableError) Unwrap() error { return e.err }
 // by Herald's record or by Connectly's refusal, is an error wrapping ErrWindowClosed that
 // says what to do instead, and comes with a result to show. An answer that leaves it unknown
 // whether the message went out is an error wrapping ErrMaybeSent that says not to send it
-// again before checking, with a result whose Outcome is OutcomeMaybeSent. Every result with
+// again before checking, with a result whose Outcome is OutcomeMaybeSent. A customer on the
+// suppression list for every message is an error wrapping ErrSuppressed that names the entry,
+// unless SupportParams.IgnoreSuppression. Every result with
 // an Outcome is one to show, with its error.
 func Support(ctx context.Context, rdb redis.UniversalClient, client *connectly.Client, p SupportParams) (SupportResult, error) {
 	now := p.Now
@@ -76,6 +85,13 @@ func Support(ctx context.Context, rdb redis.UniversalClient, client *connectly.C
 	}
 	res := SupportResult{To: shown, Kind: p.Content.Kind(), Window: w, DryRun: client == nil, MessageID: out.MessageID,
 		Outcome: out.Outcome, Code: out.Code}
+	if sp := out.Suppression; sp.Listed() {
+		res.Suppression = &report.Suppression{Scope: string(sp.Scope), Reason: sp.Reason}
+		if !sp.At.IsZero() {
+			res.Suppression.Since = &sp.At
+		}
+		res.IgnoredSuppression = sp.Blocks(false) && p.IgnoreSuppression && !errors.Is(err, ErrSuppressed)
+	}
 	if client == nil {
 		res.Request = out.Request
 		if !p.Reveal {
@@ -83,6 +99,10 @@ func Support(ctx context.Context, rdb redis.UniversalClient, client *connectly.C
 		}
 	}
 	switch {
+	case errors.Is(err, ErrSuppressed):
+		return res, fmt.Errorf("%w: %s is on the suppression list %s: they opted out, and nothing was sent; "+
+			"send anyway only if they asked for this answer, with --ignore-suppression (the audit log records it)",
+			err, shown, out.Suppression)
 	case errors.Is(err, ErrMaybeSent):
 		return res, fmt.Errorf("%w (Connectly's answer does not say whether it went out, and no message id came back): "+
 			"do not send it again before checking the conversation with %s in Connectly's inbox, or they may get it twice; "+

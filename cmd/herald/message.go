@@ -15,13 +15,14 @@ import (
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/serve"
 )
 
 func (a *app) messageCmd() *cobra.Command {
 	var (
 		to, region, text, file, sender, actor string
-		asJSON, dryRun, reveal                bool
+		asJSON, dryRun, reveal, noSuppression bool
 	)
 	send := command("send --to NUMBER|bsuid:BSUID (--text TEXT | --file message.yaml|json)",
 		"Answer one customer with a session message, if their 24-hour window is open", cobra.NoArgs,
@@ -50,7 +51,7 @@ func (a *app) messageCmd() *cobra.Command {
 				return err
 			}
 			res, err := serve.SendMessage(ctx, serve.MessageParams{Config: c, Connect: a.connect(c), To: id, Sender: sender,
-				Content: content, DryRun: dryRun, Reveal: reveal, Actor: actor})
+				Content: content, DryRun: dryRun, Reveal: reveal, Actor: actor, IgnoreSuppression: noSuppression})
 			var unsendable conversation.UnsendableError
 			var noSender *config.SenderRequiredError
 			switch {
@@ -73,7 +74,10 @@ func (a *app) messageCmd() *cobra.Command {
 product) to one customer, through Connectly with the configured business and API key. WhatsApp
 allows it only within 24 hours of the customer's last message: Herald looks up the customer's
 window (recorded by its webhook receiver) and refuses when it is closed; reach them with an
-approved template instead. Every request to Connectly is recorded in the audit log (herald audit
+approved template instead. A customer on the suppression list for every message (they sent
+STOP, tapped Unsubscribe, or opted out) is refused, naming the entry: --ignore-suppression
+sends anyway (when they asked for this answer), and the audit entry says so. One suppressed
+for marketing only is answered: a support message is not marketing. Every request to Connectly is recorded in the audit log (herald audit
 ls) with its outcome: the message id, refused or not sent with Connectly's code, or outcome
 unknown. An answer that leaves it unknown whether the message went out (a 5xx, a connection
 lost after the request was written) exits non-zero saying it may have been delivered: check
@@ -101,6 +105,7 @@ templates); every problem is named at its place, a misspelt key with the closest
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.BoolVar(&dryRun, "dry-run", false, "print the request body and the window; send nothing")
 	f.BoolVar(&reveal, "reveal", false, "show the number in full (masked to its last 4 digits by default)")
+	f.BoolVar(&noSuppression, "ignore-suppression", false, "send to a customer on the suppression list for every message (who opted out); the audit log records it")
 	return group("message", "Session messages to one customer (support staff)", send)
 }
 
@@ -117,6 +122,16 @@ func printMessage(w io.Writer, r conversation.SupportResult, business string) {
 		fmt.Fprintf(w, "  no number  %s (the inbound messages named no business number)\n", o.Line(now))
 	}
 	fmt.Fprintf(w, "Message    %s\n", r.Kind)
+	if s := r.Suppression; s != nil {
+		note := "not sent (--ignore-suppression sends anyway)"
+		switch {
+		case s.Scope == string(ledger.ScopeMarketing):
+			note = "a support message is not marketing: not stopped"
+		case r.IgnoredSuppression:
+			note = "ignored, as asked (--ignore-suppression; in the audit log)"
+		}
+		fmt.Fprintf(w, "Suppressed %s: %s\n", s.Entry(), note)
+	}
 	switch {
 	case r.DryRun:
 		var buf bytes.Buffer
