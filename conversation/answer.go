@@ -110,13 +110,14 @@ type Answered struct {
 }
 
 // Answer sends one session message through client when the customer's window to the sender
-// number is open and they are not on the suppression list for every message (unless
-// IgnoreSuppression: ErrSuppressed), and records in the audit log every request it makes to Connectly, with its
-// outcome: the message id, or the code of Connectly's answer (refused, not sent, or outcome
-// unknown). A nil client is a dry run: the request is built and the window read, and nothing
-// is sent. Answered is filled as far as Answer got (the window and request are there with a
-// closed window). An answer that leaves it unknown whether the message went out is an error
-// wrapping ErrMaybeSent and Connectly's error.
+// number is open and they are not on the suppression list for every message (ErrSuppressed,
+// unless IgnoreSuppression), and records in the audit log every request it makes to
+// Connectly, with its outcome: the message id, or the code of Connectly's answer (refused,
+// not sent, or outcome unknown). A nil client is a dry run: the request is built, the window
+// and the suppression list read, and nothing is sent. Answered is filled as far as Answer got
+// (the window and request are there with a closed window). An answer that leaves it unknown
+// whether the message went out (connectly.Ambiguous) is an error wrapping ErrMaybeSent and
+// Connectly's error.
 func Answer(ctx context.Context, rdb redis.UniversalClient, client *connectly.Client, p AnswerParams) (Answered, error) {
 	msg := connectly.SessionMessage{To: p.To, Sender: p.Sender, Content: p.Content}
 	body, err := p.Wire.EncodeSession(msg)

@@ -65,8 +65,8 @@ func (e UnsendableError) Unwrap() error { return e.err }
 // whether the message went out is an error wrapping ErrMaybeSent that says not to send it
 // again before checking, with a result whose Outcome is OutcomeMaybeSent. A customer on the
 // suppression list for every message is an error wrapping ErrSuppressed that names the entry,
-// unless SupportParams.IgnoreSuppression. Every result with
-// an Outcome is one to show, with its error.
+// unless SupportParams.IgnoreSuppression. Every result with an Outcome is one to show, with
+// its error.
 func Support(ctx context.Context, rdb redis.UniversalClient, client *connectly.Client, p SupportParams) (SupportResult, error) {
 	now := p.Now
 	out, err := Answer(ctx, rdb, client, p.AnswerParams)
@@ -100,7 +100,7 @@ func Support(ctx context.Context, rdb redis.UniversalClient, client *connectly.C
 	}
 	switch {
 	case errors.Is(err, ErrSuppressed):
-		return res, fmt.Errorf("%w: %s is on the suppression list %s: they opted out, and nothing was sent; "+
+		return res, fmt.Errorf("%w: %s is on the suppression list %s, and nothing was sent; "+
 			"send anyway only if they asked for this answer, with --ignore-suppression (the audit log records it)",
 			err, shown, out.Suppression)
 	case errors.Is(err, ErrMaybeSent):

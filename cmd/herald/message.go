@@ -113,7 +113,11 @@ templates); every problem is named at its place, a misspelt key with the closest
 // configured business id ({businessId} when none is configured).
 func printMessage(w io.Writer, r conversation.SupportResult, business string) {
 	now := time.Now()
-	fmt.Fprintf(w, "Customer   %s\nWindow     %s\n", r.To, r.Window.Line(now))
+	fmt.Fprintf(w, "Customer   %s\n", r.To)
+	if r.Window.Sender != "" {
+		fmt.Fprintf(w, "Sender     %s\n", r.Window.Sender)
+	}
+	fmt.Fprintf(w, "Window     %s\n", r.Window.Line(now))
 	// A closed window comes with the customer's other windows, as window show lists them.
 	for _, o := range r.Window.Numbers {
 		fmt.Fprintf(w, "  to %s  %s\n", o.To, o.Line(now))

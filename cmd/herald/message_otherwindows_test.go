@@ -29,7 +29,7 @@ func TestMessageSendNamesOtherWindows(t *testing.T) {
 	}
 	code, out, errOut := herald(t, b.env, "--config", cfg, "message", "send", "--to", customer, "--sender", numberA, "--text", "hi")
 	if code != exitError || !strings.Contains(errOut, "they wrote to "+numberB) || !strings.Contains(errOut, "--sender "+numberB) ||
-		!strings.Contains(out, "  to ********0101  open, closes ") {
+		!strings.Contains(out, "Sender     ********0100\nWindow     closed: no inbound message in the last 24 h\n  to ********0101  open, closes ") {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
 	// A window recorded with no number counts for neither of two senders.
