@@ -16,9 +16,9 @@ import (
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
-// Answer sends only inside the window Herald recorded, records every send in the audit log,
-// sends nothing on a dry run, and hands back Connectly's own refusal when its record of the
-// window disagrees with Herald's.
+// Answer sends only inside the window Herald recorded, records every request to Connectly in
+// the audit log, sends nothing on a dry run, and hands back Connectly's own refusal when its
+// record of the window disagrees with Herald's.
 func TestAnswer(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
@@ -128,12 +128,14 @@ func TestAnswer(t *testing.T) {
 		t.Parallel()
 		rdb, _, client := setup(t)
 		touch(t, rdb, now.Add(-time.Hour)) // Herald saw an inbound message; the fake did not.
-		_, err := Answer(context.Background(), rdb, client, params)
-		if !connectly.IsWindowClosed(err) || errors.Is(err, ErrWindowClosed) {
-			t.Fatalf("err = %v, want Connectly's window refusal", err)
+		out, err := Answer(context.Background(), rdb, client, params)
+		if !connectly.IsWindowClosed(err) || errors.Is(err, ErrWindowClosed) || out.Outcome != OutcomeRefused {
+			t.Fatalf("answered %+v, %v, want Connectly's window refusal", out, err)
 		}
-		if len(auditLog(t, rdb)) != 0 {
-			t.Fatal("a refused message was written to the audit log")
+		// The request was made: the audit log has it, refused, with Connectly's code.
+		if es := auditLog(t, rdb); len(es) != 1 || es[0].Detail != "text message, refused ("+out.Code+")" ||
+			out.Code != "ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION" {
+			t.Fatalf("audit %+v, code %q", es, out.Code)
 		}
 	})
 

@@ -30,6 +30,9 @@ type MessageParams struct {
 	Reveal bool
 	// Actor is who sends, for the audit log ("": the OS user).
 	Actor string
+	// IgnoreSuppression sends to a customer suppressed for every message
+	// (conversation.AnswerParams.IgnoreSuppression).
+	IgnoreSuppression bool
 	// Now decides whether the window is open (zero: time.Now).
 	Now time.Time
 }
@@ -62,5 +65,5 @@ func SendMessage(ctx context.Context, p MessageParams) (conversation.SupportResu
 	return conversation.Support(ctx, rdb, client, conversation.SupportParams{Reveal: p.Reveal,
 		AnswerParams: conversation.AnswerParams{Business: c.Connectly.BusinessID, Wire: c.Connectly.Wire(),
 			Margin: c.Worker.WindowMargin.D(), Windows: c.WindowPolicy(), To: p.To, Sender: sender, Content: p.Content,
-			Actor: audit.Operator(p.Actor), Now: now}})
+			Actor: audit.Operator(p.Actor), Now: now, IgnoreSuppression: p.IgnoreSuppression}})
 }

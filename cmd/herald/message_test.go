@@ -125,7 +125,8 @@ func TestMessageSend(t *testing.T) {
 		if code != exitError || !strings.Contains(errOut, "Connectly refused the message as outside ********2671's window") {
 			t.Fatalf("exit %d %s", code, errOut)
 		}
-		if es := auditLog(t, b); len(es) != 0 {
+		// The request was made: the audit log has it, refused, with Connectly's code.
+		if es := auditLog(t, b); len(es) != 1 || es[0].Detail != "text message, refused (ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION)" {
 			t.Fatalf("audit %+v", es)
 		}
 	})
@@ -204,8 +205,8 @@ func TestMessageSend(t *testing.T) {
 			{[]string{"--to", "+14155552671"}, "exactly one of --text and --file"},
 			{[]string{"--to", "+14155552671", "--text", "hi", "--file", bad}, "exactly one of --text and --file"},
 			{[]string{"--to", "12", "--text", "hi"}, "bsuid:BSUID"},
-			{[]string{"--to", "+14155552671", "--file", bad}, "field buttons not found"},
-			{[]string{"--to", "+14155552671", "--file", tooMany}, "reply_buttons.buttons[3]: at most 3 buttons"},
+			{[]string{"--to", "+14155552671", "--file", bad}, bad + `:2:1: buttons: unknown key "buttons"`},
+			{[]string{"--to", "+14155552671", "--file", tooMany}, tooMany + ":3:67: reply_buttons.buttons[3]: at most 3 buttons"},
 		} {
 			code, _, errOut := herald(t, b.env, append([]string{"message", "send"}, tc.args...)...)
 			if code != exitUsage || !strings.Contains(errOut, tc.want) {
