@@ -65,3 +65,19 @@ func TestShowRunCountsArchivedTasks(t *testing.T) {
 		t.Errorf("cancelled run: archived tasks %d (%v), want none reported", rep.ArchivedTasks, err)
 	}
 }
+
+// recipient explain's history prints a skip, which made no attempt, without "attempt 0".
+func TestExplanationHistorySkipNamesNoAttempt(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	x := report.Explanation{Run: "R1", Recipient: "*******0001", InLedger: true, State: "skipped", History: []report.HistoryLine{
+		{Event: ledger.Event{Outcome: "retry", Attempt: 1, Code: "HTTP_503", At: at}, Class: "transient"},
+		{Event: ledger.Event{Outcome: "skipped", Code: "window_closed", At: at.Add(time.Minute)}},
+	}}
+	var buf bytes.Buffer
+	report.PrintExplanation(&buf, x, at)
+	out := buf.String()
+	if strings.Contains(out, "attempt 0") || !strings.Contains(out, "2026-03-01T12:01:00Z skipped window_closed") ||
+		!strings.Contains(out, "2026-03-01T12:00:00Z attempt 1: retry HTTP_503 (transient)") {
+		t.Errorf("printed:\n%s", out)
+	}
+}

@@ -417,7 +417,11 @@ func PrintExplanation(w io.Writer, x Explanation, now time.Time) {
 // printHistory prints one line an outcome, indented under its entry.
 func printHistory(w io.Writer, hist []HistoryLine) {
 	for _, h := range hist {
-		fmt.Fprintf(w, "  %s attempt %d: %s", h.At.Format(time.RFC3339), h.Attempt, h.Outcome)
+		fmt.Fprintf(w, "  %s ", h.At.Format(time.RFC3339))
+		if h.Attempt > 0 { // a skip (window_closed, suppressed...) made no attempt
+			fmt.Fprintf(w, "attempt %d: ", h.Attempt)
+		}
+		fmt.Fprint(w, h.Outcome)
 		if h.Code != "" {
 			fmt.Fprintf(w, " %s (%s)", h.Code, h.Class)
 		}
