@@ -16,6 +16,8 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/servicewindow"
+	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
 
@@ -448,6 +450,157 @@ func TestCampaignMetadataPlaces(t *testing.T) {
 			}
 			if s := h.suppression(t, ps[0].To); s.Scope != ledger.ScopeMarketing {
 				t.Errorf("131050 without callbackData: suppression %+v, want marketing", s)
+			}
+		})
+	}
+}
+
+// An at-most-once run with unknown.resend_after, against the fake: a send whose answer is
+// lost after Connectly took the message leaves the recipient unknown. When every status event
+// is lost on Connectly's side (DropPercent 100) nothing settles it, so after the quiet period
+// it is sent once more (the documented duplicate: the fake took it twice) and the run
+// completes; when the events come they settle it and it is never resent.
+func TestLostAnswerAndDroppedEventsResendOnce(t *testing.T) {
+	for _, drop := range []float64{100, 0} {
+		t.Run(map[float64]string{100: "EventsDropped", 0: "EventsCome"}[drop], func(t *testing.T) {
+			rb := setupResend(t)
+			rb.worker.cfg.Limits.BusinessID = shapesBusiness
+			h := withHooksOn(t, rb.testBundle, fakeconnectly.Config{Webhooks: fakeconnectly.WebhookConfig{DropPercent: drop}}, benchOptions{})
+			const runID = "run-lost/20260301T0900Z"
+			ps := bodyParams(seedRunWith(t, h.testBundle, ledger.Run{ID: runID, Delivery: ledger.AtMostOnce, ResendAfter: quietPeriod}, "+1555", 3))
+			lost := ps[0]
+			h.fake.SetRules([]fakeconnectly.Rule{{Numbers: []string{lost.To}, LoseResponse: true, Times: 1}})
+			h.sendAll(t, ps)
+			h.settle(t)
+
+			e := entryOf(t, h.testBundle, lost)
+			if drop == 0 {
+				if e.State != ledger.Read || e.MessageID != h.messageOf(t, lost.To) {
+					t.Fatalf("lost answer, events came: %+v, want read with the fake's message id", e)
+				}
+			} else if e.State != ledger.Unknown {
+				t.Fatalf("lost answer, events dropped: %+v, want unknown", e)
+			}
+			rb.clock.Advance(quietPeriod + time.Second)
+			n := rb.sweep(t, rb.worker)
+			pending := rb.pending(t)
+			if drop == 0 {
+				if n != 0 || len(pending) != 0 {
+					t.Fatalf("settled by its events, yet %d resent (%d tasks)", n, len(pending))
+				}
+			} else {
+				if n != 1 || len(pending) != 1 {
+					t.Fatalf("swept %d (%d tasks), want the one resend", n, len(pending))
+				}
+				if err := rb.runTask(t, pending[0]); err != nil {
+					t.Fatalf("resend: %v", err)
+				}
+				if n := rb.sweep(t, rb.worker); n != 0 {
+					t.Fatalf("a second sweep resent %d", n)
+				}
+			}
+			wantTaken := map[float64]int{100: 2, 0: 1}[drop]
+			if got := h.fake.AcceptedCount(lost.To); got != wantTaken {
+				t.Errorf("the fake took %d messages for the lost answer's recipient, want %d", got, wantTaken)
+			}
+			for _, p := range ps[1:] {
+				if got := h.fake.AcceptedCount(p.To); got != 1 {
+					t.Errorf("%s: taken %d times, want 1", p.To, got)
+				}
+			}
+			if e := entryOf(t, h.testBundle, lost); drop == 100 && e.State != ledger.Accepted {
+				t.Errorf("after the resend: %+v, want accepted", e)
+			}
+			if r := runOf(t, h.testBundle, runID); r.Status != ledger.RunCompleted {
+				t.Errorf("run %s, want completed", r.Status)
+			}
+		})
+	}
+}
+
+// Inbound messages with "topic": "messages" (WebhookConfig.InboundTopic) and the top-level
+// "attachments": [] and "location": null of some documented examples (Reply.TopLevelEmpty), in
+// every inbound shape, with callbackData echoed as sent, as a string or re-encoded: each is
+// taken as the customer's message (their window opens), a STOP in any shape that carries
+// words suppresses them for every message, and each reply that names the run's message
+// (callbackData) counts once in the run, a tap under its button.
+func TestInboundShapesWithTopicAndTopLevelEmpties(t *testing.T) {
+	for _, echo := range []string{fakeconnectly.CallbackAsSent, fakeconnectly.CallbackString, fakeconnectly.CallbackReencoded} {
+		t.Run(echo, func(t *testing.T) {
+			ctx := context.Background()
+			const runID = "run-inbound/20260301T0900Z"
+			h := withHooks(t, fakeconnectly.Config{Webhooks: fakeconnectly.WebhookConfig{InboundTopic: true, CallbackEcho: echo}}, benchOptions{})
+			shapes := fakeconnectly.InboundShapes
+			ps := bodyParams(seedRun(t, h.testBundle, runID, ledger.AtMostOnce, 2*len(shapes)))
+			stoppers, tappers := ps[:len(shapes)], ps[len(shapes):]
+			var replies []fakeconnectly.Reply
+			for i, s := range shapes {
+				replies = append(replies,
+					fakeconnectly.Reply{Numbers: []string{stoppers[i].To}, Text: "STOP", Shape: s, TopLevelEmpty: true},
+					fakeconnectly.Reply{Numbers: []string{tappers[i].To}, Button: "Yes", Payload: "YES", Shape: s, TopLevelEmpty: true})
+			}
+			if err := h.fake.SetReplies(replies); err != nil {
+				t.Fatal(err)
+			}
+			h.sendAll(t, ps)
+			records := map[string]fakeconnectly.InboundRecord{}
+			testredis.WaitUntil(t, 20*time.Second, "every reply delivered", func() bool {
+				for _, p := range ps {
+					rs := h.fake.RepliesFrom(p.To)
+					if len(rs) != 1 || !rs[0].Delivered {
+						return false
+					}
+					records[p.To] = rs[0]
+				}
+				return true
+			})
+			h.settle(t)
+
+			tracker := servicewindow.New(h.rdb, nil)
+			var withCallback, optOuts, taps int64
+			for i, s := range shapes {
+				for _, p := range []campaigns.SendPayload{stoppers[i], tappers[i]} {
+					rec := records[p.To]
+					if rec.Shape != s {
+						t.Fatalf("%s: the fake sent shape %q, want %q", p.To, rec.Shape, s)
+					}
+					w, err := tracker.Lookup(ctx, shapesBusiness, "", p.To)
+					if err != nil || !w.Open {
+						t.Errorf("%s (%s): window %+v, %v; want open: the message was taken as inbound", p.To, s, w, err)
+					}
+					if len(rec.CallbackData) > 0 {
+						withCallback++
+					}
+				}
+				// The shapes that carry no words: a file, a location, a reaction (its emoji).
+				worded := s != fakeconnectly.ReplyMedia && s != fakeconnectly.ReplyLocation && s != fakeconnectly.ReplyReaction
+				sup := h.suppression(t, stoppers[i].To)
+				if worded && !sup.Covers(ledger.ScopeAll) {
+					t.Errorf("STOP as %s: suppression %+v, want every message", s, sup)
+				}
+				if !worded && sup.Listed() {
+					t.Errorf("%s with no words: suppression %+v, want none", s, sup)
+				}
+				if worded && len(records[stoppers[i].To].CallbackData) > 0 {
+					optOuts++
+				}
+				if sup := h.suppression(t, tappers[i].To); sup.Listed() {
+					t.Errorf("Yes as %s: suppression %+v, want none", s, sup)
+				}
+				switch s {
+				case fakeconnectly.ReplyButtonLegacy, fakeconnectly.ReplyButtonContext, fakeconnectly.ReplyButtonTop, fakeconnectly.ReplyButtonBare:
+					if len(records[tappers[i].To].CallbackData) > 0 {
+						taps++
+					}
+				}
+			}
+			if withCallback == 0 || taps == 0 {
+				t.Fatalf("%d replies with callbackData, %d taps: the test proves nothing", withCallback, taps)
+			}
+			d := h.deliveryStats(t, runID)
+			if d.Replies != withCallback || d.OptOutsReceived != optOuts || d.ButtonReplies["Yes"] != taps {
+				t.Errorf("run statistics: %d replies, %d opt-outs, taps %v; want %d, %d, %d Yes (each reply with callbackData once)",
+					d.Replies, d.OptOutsReceived, d.ButtonReplies, withCallback, optOuts, taps)
 			}
 		})
 	}
