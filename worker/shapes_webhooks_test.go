@@ -256,8 +256,10 @@ func TestDeliveryFailureShapes(t *testing.T) {
 
 // Statuses in any order and number (reference 5.1 guarantees neither): a failure with no sent
 // before it, read with no delivered, delivered before sent, a status twice, read first. Each
-// recipient ends at the furthest status it reached (failed for the failure), is counted once
-// at each level, and gives one time-to-deliver sample when it reached delivered or read.
+// recipient ends at the furthest status it reached (README: "events move each recipient
+// forward only"), whatever order the calls arrive in (the fake makes them concurrently), is
+// counted once at each level, and gives one time-to-deliver sample when it reached delivered
+// or read.
 func TestStatusSequences(t *testing.T) {
 	const (
 		sent, delivered, read, failed = fakeconnectly.HookSent, fakeconnectly.HookDelivered, fakeconnectly.HookRead, fakeconnectly.HookDeliveryFailed
