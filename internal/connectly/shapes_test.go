@@ -98,3 +98,42 @@ func TestUncodedAnswersReadByTheirStatus(t *testing.T) {
 		}
 	}
 }
+
+// A 429 and a 5xx read the same whatever their body leaves out: the 429 is a throttle (not
+// taken), a 5xx may have followed a message that went out (maybe sent).
+func TestThrottleAndServerErrorsWithPartialBodies(t *testing.T) {
+	t.Parallel()
+	const business, key, to = "biz-partial", "key-0123456789abcdef", "+15550000001"
+	tbl := defaultTable(t)
+	all := []string{"message", "type", "code", "userTitle", "userMessage", "cntTraceId", "details"}
+	for _, tc := range []struct {
+		name    string
+		rule    fakeconnectly.Rule
+		class   connectly.Class
+		outcome connectly.Outcome
+	}{
+		{"429NoFields", fakeconnectly.Rule{Status: 429, Omit: all}, connectly.ClassThrottle, connectly.OutcomeNotTaken},
+		{"429DetailsNull", fakeconnectly.Rule{Status: 429, Details: json.RawMessage("null")}, connectly.ClassThrottle, connectly.OutcomeNotTaken},
+		{"500NoCode", fakeconnectly.Rule{Status: 500, Omit: []string{"code"}}, connectly.ClassTransient, connectly.OutcomeMaybeSent},
+		{"500NoFields", fakeconnectly.Rule{Status: 500, Omit: all}, connectly.ClassTransient, connectly.OutcomeMaybeSent},
+		{"503DetailsNull", fakeconnectly.Rule{Status: 503, Details: json.RawMessage("null")}, connectly.ClassTransient, connectly.OutcomeMaybeSent},
+	} {
+		for _, form := range []string{fakeconnectly.UncodedUnspecified, fakeconnectly.UncodedEmpty, fakeconnectly.UncodedAbsent} {
+			t.Run(tc.name+"/"+form, func(t *testing.T) {
+				t.Parallel()
+				rule := tc.rule
+				rule.Numbers = []string{to}
+				_, url := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: business, APIKey: key, RateLimit: -1,
+					UncodedBody: form, Rules: []fakeconnectly.Rule{rule}})
+				cl, err := connectly.NewClient(connectly.ClientConfig{BaseURL: url, BusinessID: business, APIKey: key})
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = cl.SendTemplate(context.Background(), connectly.TemplateMessage{Number: to, TemplateName: "promo", Language: "en"})
+				if d := tbl.Decide(err); d.Class != tc.class || d.Outcome != tc.outcome {
+					t.Errorf("%v read as %s/%s (%q), want %s/%s", err, d.Class, d.Outcome, d.Key, tc.class, tc.outcome)
+				}
+			})
+		}
+	}
+}
