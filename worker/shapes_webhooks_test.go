@@ -607,3 +607,42 @@ func TestInboundShapesWithTopicAndTopLevelEmpties(t *testing.T) {
 		})
 	}
 }
+
+// A template whose every message fails at delivery (Template.DeliveryFailure) with the rest of
+// its error in each shape: Meta's paused-template code as a JSON number with details null, and
+// an error type with no code of its own. Each recipient is failed in delivery under the code
+// that says most, with that code's class.
+func TestTemplateDeliveryFailureShapes(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		tpl         fakeconnectly.Template
+		code, class string
+	}{
+		{"PausedNumeric", fakeconnectly.Template{DeliveryFailure: "132015", DeliveryNumericCode: true, DeliveryDetails: json.RawMessage("null"),
+			DeliveryType: "ERROR_TYPE_INVALID_REQUEST", DeliveryMessage: "(#132015) Template is paused"}, "132015", "stop-run"},
+		{"TypeOnly", fakeconnectly.Template{DeliveryFailure: "ERROR_TYPE_INVALID_REQUEST", DeliveryOmit: []string{"details"}},
+			"ERROR_TYPE_INVALID_REQUEST", "permanent"},
+		{"DeletedNoType", fakeconnectly.Template{DeliveryFailure: "ERROR_CODE_MESSAGE_TEMPLATE_DELETED", DeliveryOmit: []string{"type", "message"}},
+			"ERROR_CODE_MESSAGE_TEMPLATE_DELETED", "stop-run"},
+	} {
+		for _, form := range uncodedForms {
+			t.Run(tc.name+"/"+form, func(t *testing.T) {
+				const runID = "run-tpl/20260301T0900Z"
+				tpl := tc.tpl
+				tpl.Name, tpl.Language = "spring_sale", "en"
+				h := withHooks(t, fakeconnectly.Config{UncodedBody: form, Templates: []fakeconnectly.Template{tpl}}, benchOptions{})
+				ps := bodyParams(seedRun(t, h.testBundle, runID, ledger.AtMostOnce, 4))
+				h.sendAll(t, ps)
+				h.settle(t)
+				for _, p := range ps {
+					if e := entryOf(t, h.testBundle, p); e.State != ledger.Failed || e.Code != tc.code || e.MessageID != h.messageOf(t, p.To) {
+						t.Errorf("%s: %+v, want failed in delivery with %s", p.To, e, tc.code)
+					}
+				}
+				if d := h.deliveryStats(t, runID); d.FailedByCode[tc.code] != 4 || d.FailedByClass[tc.class] != 4 {
+					t.Errorf("statistics %+v, want 4 failures %s of class %s", d, tc.code, tc.class)
+				}
+			})
+		}
+	}
+}
