@@ -317,6 +317,11 @@ var unspecified = map[string]bool{
 	"ERROR_TYPE_UNSPECIFIED": true,
 }
 
+// CatchAll reports whether key is the catch-all value of the code or type enum
+// (ERROR_CODE_UNSPECIFIED, ERROR_TYPE_UNSPECIFIED): it names no specific failure, so a
+// specific code or type beside it says more.
+func CatchAll(key string) bool { return unspecified[key] }
+
 // Decide reads an error from Client.SendTemplate or Client.SendSession (nil for a success). It is the one place
 // that decides what an answer means; the worker acts on its result.
 //

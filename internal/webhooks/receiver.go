@@ -323,13 +323,24 @@ func stateOf(status string) (ledger.State, bool) {
 	return "", false
 }
 
-// failureCode is the most specific identifier of a delivery failure.
+// failureCode is the most specific identifier of a delivery failure: its code, else its
+// type, as a send's error is read (connectly.Table.Decide; reference 4.1, one shape for
+// both). The catch-all ERROR_CODE_UNSPECIFIED and ERROR_TYPE_UNSPECIFIED come last: a body
+// with no code of its own may write the catch-all code beside a specific type
+// (ERROR_TYPE_INVALID_REQUEST), and that type is what the failure was. Recorded under the
+// catch-all code, it read as transient, so `run retry` sent it again, and the same failure
+// was recorded under another key when the body wrote "code": "" or left the code out.
 func failureCode(e *connectly.ErrorBody) string {
-	code := "DELIVERY_FAILED"
-	if e != nil {
-		code = cmp.Or(e.Code, e.Type, code)
+	if e == nil {
+		return "DELIVERY_FAILED"
 	}
-	return clean(code)
+	specific := func(k string) string {
+		if connectly.CatchAll(k) {
+			return ""
+		}
+		return k
+	}
+	return clean(cmp.Or(specific(e.Code), specific(e.Type), e.Code, e.Type, "DELIVERY_FAILED"))
 }
 
 // clean keeps a code or id safe for the ledger's '|'-separated entries and bounded in size.
