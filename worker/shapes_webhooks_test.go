@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -610,8 +611,10 @@ func TestInboundShapesWithTopicAndTopLevelEmpties(t *testing.T) {
 
 // A template whose every message fails at delivery (Template.DeliveryFailure) with the rest of
 // its error in each shape: Meta's paused-template code as a JSON number with details null, and
-// an error type with no code of its own. Each recipient is failed in delivery under the code
-// that says most, with that code's class.
+// an error type with no code of its own. Each recipient sent is failed in delivery under the
+// code that says most, with that code's class. A code that stops the run (the template paused
+// or deleted) pauses it at its first failure: the sends after it are held, neither sent nor
+// failed, so no more messages go out to fail the same way.
 func TestTemplateDeliveryFailureShapes(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -632,15 +635,44 @@ func TestTemplateDeliveryFailureShapes(t *testing.T) {
 				tpl.Name, tpl.Language = "spring_sale", "en"
 				h := withHooks(t, fakeconnectly.Config{UncodedBody: form, Templates: []fakeconnectly.Template{tpl}}, benchOptions{})
 				ps := bodyParams(seedRun(t, h.testBundle, runID, ledger.AtMostOnce, 4))
-				h.sendAll(t, ps)
-				h.settle(t)
+				stops := tc.class == "stop-run"
 				for _, p := range ps {
-					if e := entryOf(t, h.testBundle, p); e.State != ledger.Failed || e.Code != tc.code || e.MessageID != h.messageOf(t, p.To) {
+					h.settle(t) // each failure is in before the next send
+					if err := handle(t, h.testBundle, p); err != nil {
+						if !stops || !strings.Contains(err.Error(), "run paused") {
+							t.Fatalf("send to %s: %v", p.To, err)
+						}
+					}
+				}
+				h.settle(t)
+				took := map[string]int{}
+				for _, r := range h.fake.Received() {
+					if r.MessageID != "" {
+						took[r.Number]++
+					}
+				}
+				failed := 0
+				for _, p := range ps {
+					e := entryOf(t, h.testBundle, p)
+					switch {
+					case e.State == ledger.Failed && e.Code == tc.code && took[p.To] == 1 && e.MessageID == h.messageOf(t, p.To):
+						failed++
+					case stops && e.State == ledger.Queued && took[p.To] == 0:
+						// held: the run was paused before its send
+					default:
 						t.Errorf("%s: %+v, want failed in delivery with %s", p.To, e, tc.code)
 					}
 				}
-				if d := h.deliveryStats(t, runID); d.FailedByCode[tc.code] != 4 || d.FailedByClass[tc.class] != 4 {
-					t.Errorf("statistics %+v, want 4 failures %s of class %s", d, tc.code, tc.class)
+				want := 4
+				if stops {
+					want = 1
+					r, err := h.ledger.GetRun(t.Context(), runID)
+					if err != nil || r.Status != ledger.RunPaused || !strings.Contains(r.PauseReason, tc.code) {
+						t.Errorf("run %+v (%v), want paused for %s", r, err, tc.code)
+					}
+				}
+				if d := h.deliveryStats(t, runID); failed != want || d.FailedByCode[tc.code] != int64(want) || d.FailedByClass[tc.class] != int64(want) {
+					t.Errorf("%d failed, statistics %+v; want %d failures %s of class %s", failed, d, want, tc.code, tc.class)
 				}
 			})
 		}

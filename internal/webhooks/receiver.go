@@ -358,30 +358,47 @@ func (rc *Receiver) applyStatus(ctx context.Context, ev Event) (string, error) {
 		return "unknown_status", nil
 	}
 	de := ledger.DeliveryEvent{State: st, MessageID: clean(ev.MessageID)}
-	optOut := false
+	optOut, stopRun := false, ""
 	if st == ledger.Failed {
 		de.Code = failureCode(ev.Error)
 		de.Class = rc.table.ClassOf(de.Code).String()
 		r, _ := rc.table.Lookup(de.Code)
 		optOut = r.OptOut
+		if r.Class == connectly.ClassStopRun {
+			stopRun = cmp.Or(r.Why, "a code that stops the run")
+		}
 	} else if st != ledger.Sent {
 		de.TimeToDeliver = rc.timeToDeliver(ev)
 	}
 	var (
 		verdict    string
 		recipients []string
+		run        string
 		err        error
 	)
 	if cb := ev.Callback; cb != nil {
 		de.Address = *cb
-		recipients = []string{cb.Recipient}
+		recipients, run = []string{cb.Recipient}, cb.Run
 		verdict, err = rc.applyDelivery(ctx, de)
 	} else {
 		recipients = ev.Customer
-		verdict, err = rc.applyByCampaign(ctx, ev, de)
+		verdict, run, err = rc.applyByCampaign(ctx, ev, de)
 	}
 	if err != nil {
 		return "", err
+	}
+	if stopRun != "" && run != "" {
+		// A failure that hits every recipient (a template Meta paused or disabled, one
+		// deleted): the run's other messages would fail the same way, so it stops as the
+		// worker stops it for such an answer to a send. A copy of the event pauses nothing
+		// more; a run already ended stays as it is.
+		paused, err := rc.ledger.Pause(ctx, run, fmt.Sprintf("delivery failed: %s (%s)", de.Code, stopRun))
+		if err != nil {
+			return "", err
+		}
+		if paused {
+			rc.log.Warn().Str(logx.KeyRun, run).Str(logx.KeyCode, de.Code).Msg("run paused: a delivery failure stops the run")
+		}
 	}
 	if optOut {
 		for _, rcpt := range recipients {
@@ -441,14 +458,14 @@ func (rc *Receiver) park(ctx context.Context, de ledger.DeliveryEvent) error {
 // matched strictly: once a send records its id, the entry whose id it is takes the event and
 // the others find it about another message. An unknown entry records no message id and is
 // never matched this way (see ledger.DeliveryEvent.Strict).
-func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.DeliveryEvent) (string, error) {
+func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.DeliveryEvent) (verdict, run string, err error) {
 	if ev.Campaign == "" || de.MessageID == "" || len(ev.Customer) == 0 {
-		return "unmatched", nil
+		return "unmatched", "", nil
 	}
 	de.Strict = true
-	verdict := "unmatched"
+	verdict = "unmatched"
 	var early []ledger.Address
-	_, err := rc.findInRecentRuns(ctx, ev.Campaign, 3, ev.Customer, func(a ledger.Address) (bool, error) {
+	run, err = rc.findInRecentRuns(ctx, ev.Campaign, 3, ev.Customer, func(a ledger.Address) (bool, error) {
 		de.Address = a
 		v, _, err := rc.ledger.ApplyDelivery(ctx, de)
 		if err != nil {
@@ -464,18 +481,21 @@ func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.Del
 		return false, nil
 	})
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if verdict != "unmatched" || len(early) == 0 {
-		return verdict, nil
+		return verdict, run, nil
 	}
 	for _, a := range early {
 		de.Address = a
 		if err := rc.park(ctx, de); err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
-	return "parked", nil
+	if len(early) == 1 {
+		run = early[0].Run
+	}
+	return "parked", run, nil
 }
 
 // findInRecentRuns looks for a customer's entry in the newest n runs of campaign (see
