@@ -203,8 +203,10 @@ func (s *Scheduler) count() int {
 	return len(s.entries)
 }
 
-// loop tries failed ticks again, polls the change counter and reloads on a change or every
-// Reload. With Poll off it only retries, every minRetryDelay.
+// loop polls the change counter, reloads on a change or every Reload, and tries failed ticks
+// again. With Poll off it only retries, every minRetryDelay. The poll comes first, so a
+// campaign removed (or edited) while one of its ticks waits for a retry is seen before the
+// retry: a removed campaign starts no run.
 func (s *Scheduler) loop(ctx context.Context) {
 	defer close(s.done)
 	every := s.cfg.Poll
@@ -212,10 +214,10 @@ func (s *Scheduler) loop(ctx context.Context) {
 		every = minRetryDelay
 	}
 	tick.Every(ctx, every, func(ctx context.Context) {
-		s.retryTicks(ctx)
 		if s.cfg.Poll > 0 {
 			s.poll(ctx)
 		}
+		s.retryTicks(ctx)
 	})
 }
 

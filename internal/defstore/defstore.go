@@ -256,13 +256,16 @@ func (s *Store) LastFire(ctx context.Context, id string) (t time.Time, ok bool, 
 //go:embed lua/record_fire.lua
 var recordFireLua string
 
-// recordFireCmd moves a campaign's last fire time forward, never back. Its KEYS, ARGV and reply
-// are documented at the top of lua/record_fire.lua.
+// recordFireCmd moves a campaign's last fire time forward, never back, and not at all once the
+// campaign is removed. Its KEYS, ARGV and reply are documented at the top of
+// lua/record_fire.lua.
 var recordFireCmd = redis.NewScript(recordFireLua)
 
-// RecordFire records that the tick at t was handled (fired or skipped by policy).
+// RecordFire records that the tick at t was handled (fired or skipped by policy). A removed
+// campaign's is not recorded (Remove deleted its record).
 func (s *Store) RecordFire(ctx context.Context, id string, t time.Time) error {
-	if err := recordFireCmd.Run(ctx, s.rdb, []string{rkeys.LastFire(id)}, t.UnixMilli()).Err(); err != nil {
+	keys := []string{rkeys.LastFire(id), rkeys.Definition(id)}
+	if err := recordFireCmd.Run(ctx, s.rdb, keys, t.UnixMilli()).Err(); err != nil {
 		return fmt.Errorf("record fire of %s: %w", id, err)
 	}
 	return nil

@@ -109,6 +109,31 @@ func TestStoreLastFire(t *testing.T) {
 	}
 }
 
+// TestStoreRecordFireAfterRemove: a tick handled while the campaign is being removed (a
+// scheduler firing it as rm runs) records nothing, so a later submit starts afresh rather than
+// catching up from that tick.
+func TestStoreRecordFireAfterRemove(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := setup(t)
+	if _, _, err := s.Submit(ctx, "c", filepath.Join(t.TempDir(), "c.yaml"), []byte("id: c\n")); err != nil {
+		t.Fatal(err)
+	}
+	t1 := time.Date(2026, 3, 20, 10, 0, 0, 0, time.UTC)
+	if err := s.RecordFire(ctx, "c", t1); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Remove(ctx, "c"); err != nil || !ok {
+		t.Fatalf("Remove = %v, %v", ok, err)
+	}
+	if err := s.RecordFire(ctx, "c", t1.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s.LastFire(ctx, "c"); ok || err != nil {
+		t.Fatalf("LastFire after Remove and a late RecordFire = %v, %v, %v; want none", got, ok, err)
+	}
+}
+
 // TestStoreErrorsWrapTheCause closes Redis under the store: the error says what failed and
 // keeps the cause.
 func TestStoreErrorsWrapTheCause(t *testing.T) {

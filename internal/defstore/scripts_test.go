@@ -78,7 +78,7 @@ var scriptCases = []luacheck.Case{
 			map[string]string{"version": "1", "sha": "a", "path": "/campaigns/a.yaml", "submitted": "1000"})
 	}},
 	{Script: "recordFireCmd", Name: "forward only", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
-		key := []string{rkeys.LastFire(id)}
+		key := []string{rkeys.LastFire(id), rkeys.Definition(id)}
 		for _, s := range []struct {
 			ms    int64
 			moved int64
@@ -97,6 +97,20 @@ var scriptCases = []luacheck.Case{
 			if after, err := rdb.Get(ctx, key[0]).Result(); err != nil || moved != s.moved || after != s.after {
 				return fmt.Errorf("fire at %d: moved %d, record %q (%v); want %d, %q", s.ms, moved, after, err, s.moved, s.after)
 			}
+		}
+		return nil
+	}},
+	{Script: "recordFireCmd", Name: "removed campaign", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		key := []string{rkeys.LastFire(id), rkeys.Definition(id)}
+		if err := rdb.HSet(ctx, key[1], "version", 1, "removed", 1500).Err(); err != nil {
+			return err
+		}
+		moved, err := recordFireCmd.Run(ctx, rdb, key, 5000).Int64()
+		if err != nil {
+			return err
+		}
+		if n, err := rdb.Exists(ctx, key[0]).Result(); err != nil || moved != -1 || n != 0 {
+			return fmt.Errorf("fire of a removed campaign: reply %d, record exists %d (%v); want -1 and none", moved, n, err)
 		}
 		return nil
 	}},
