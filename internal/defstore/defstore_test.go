@@ -89,6 +89,17 @@ func TestStoreVersions(t *testing.T) {
 	if ok, _ := s.Remove(ctx, "spring"); ok {
 		t.Fatal("second Remove reported the campaign submitted")
 	}
+	// Submitted again unchanged, it is back at its version, and the submit says so.
+	sub, err := s.SubmitFile(ctx, "spring", path, []byte("id: spring\nrate: 5\n"))
+	if err != nil || sub != (defstore.Submission{Version: 2, Restored: true}) {
+		t.Fatalf("Submit after Remove = %+v, %v; want version 2 restored", sub, err)
+	}
+	if cur, err := s.Current(ctx, "spring"); err != nil || cur.Version != 2 {
+		t.Fatalf("Current after the submit = %+v, %v; want version 2", cur, err)
+	}
+	if sub, err = s.SubmitFile(ctx, "spring", path, []byte("id: spring\nrate: 5\n")); err != nil || sub.Restored {
+		t.Fatalf("Submit once more = %+v, %v; want it not restored", sub, err)
+	}
 }
 
 func TestStoreLastFire(t *testing.T) {
