@@ -169,12 +169,15 @@ func New(cfg Config, d Deps) *Scheduler {
 }
 
 // Start loads the submitted campaigns (firing or skipping ticks missed while no scheduler ran,
-// by each campaign's policy), starts cron and the reload loop, and returns.
+// by each campaign's policy), starts cron and the reload loop, and returns. Loading can take a
+// while (a catch-up's run checks its campaign with the provider), and cron counts each entry's
+// next tick from when it starts: a tick that fell meanwhile is handled once cron runs.
 func (s *Scheduler) Start(ctx context.Context) error {
 	if err := s.reload(ctx); err != nil {
 		return err
 	}
 	s.cron.Start()
+	s.handleDue(ctx)
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	go s.loop(lctx)
@@ -203,10 +206,11 @@ func (s *Scheduler) count() int {
 	return len(s.entries)
 }
 
-// loop polls the change counter, reloads on a change or every Reload, and tries failed ticks
-// again. With Poll off it only retries, every minRetryDelay. The poll comes first, so a
-// campaign removed (or edited) while one of its ticks waits for a retry is seen before the
-// retry: a removed campaign starts no run.
+// loop polls the change counter, reloads on a change or every Reload, and handles the ticks
+// that are due: failed ones whose backoff is over, and any that no cron wake-up handled. With
+// Poll off it only handles ticks, every minRetryDelay. The poll comes first, so a campaign
+// removed (or edited) while one of its ticks waits for a retry is seen before the retry: a
+// removed campaign starts no run.
 func (s *Scheduler) loop(ctx context.Context) {
 	defer close(s.done)
 	every := s.cfg.Poll
@@ -217,12 +221,14 @@ func (s *Scheduler) loop(ctx context.Context) {
 		if s.cfg.Poll > 0 {
 			s.poll(ctx)
 		}
-		s.retryTicks(ctx)
+		s.handleDue(ctx)
 	})
 }
 
-// retryTicks tries again the ticks whose runs could not be started and whose backoff is over.
-func (s *Scheduler) retryTicks(ctx context.Context) {
+// handleDue handles every campaign's due tick: one whose run could not be started and whose
+// backoff is over, or one no cron wake-up handled (it fell while the scheduler was starting,
+// or the process was stalled).
+func (s *Scheduler) handleDue(ctx context.Context) {
 	s.mu.Lock()
 	entries := make([]*entry, 0, len(s.entries))
 	for _, e := range s.entries {
@@ -469,54 +475,74 @@ func (s *Scheduler) report(campaign, result string) {
 // tick is the cron job of a campaign: it fires the latest tick not yet handled.
 func (s *Scheduler) tick(e *entry) { s.handle(context.Background(), e, false) }
 
-// handle fires the latest due tick of a campaign not yet handled. A run that cannot be started
-// is tried again (retrying: from the poll loop, once its backoff is over) until it starts, a
-// later tick replaces it, or it is later than retryWindow, when it is given up as missed. Any
-// number of attempts, here and on other replicas, make one run: the run id is the tick's.
-func (s *Scheduler) handle(ctx context.Context, e *entry, retrying bool) {
-	if !retrying {
+// maxTicks bounds the ticks counted between two handled ones (a minutely schedule's two years).
+const maxTicks = 1_000_000
+
+// handle fires the latest due tick of a campaign not yet handled; earlier ones it replaces are
+// reported missed_skipped. A tick found later than it may run (retryWindow: on time, or under
+// missed: run-last within grace, as a missed run) is skipped and recorded. A run that cannot be
+// started is tried again (from the poll loop, polling, once its backoff is over) until it
+// starts, a later tick replaces it, or it is later than retryWindow. Any number of attempts,
+// here and on other replicas, make one run: the run id is the tick's.
+func (s *Scheduler) handle(ctx context.Context, e *entry, polling bool) {
+	if !polling {
 		e.mu.Lock()
 	} else if !e.mu.TryLock() {
 		return // the cron job is firing the campaign's latest tick
 	}
 	defer e.mu.Unlock()
 	now := s.cfg.Now()
-	if retrying && (e.retry.tick.IsZero() || now.Before(e.retry.at)) {
+	if polling && !e.retry.tick.IsZero() && now.Before(e.retry.at) {
 		return
 	}
-	var t time.Time
-	for n := e.sched.Next(e.last); !n.IsZero() && !n.After(now); n = e.sched.Next(n) {
+	var t, first time.Time
+	replaced := 0
+	for n := e.sched.Next(e.last); !n.IsZero() && !n.After(now) && replaced < maxTicks; n = e.sched.Next(n) {
+		if !t.IsZero() {
+			replaced++
+		} else {
+			first = n
+		}
 		t = n
 	}
 	if t.IsZero() {
 		return
 	}
 	id := e.sub.ID
+	failed := e.retry.tick
+	if t.Before(failed) {
+		return // the clock went back: the failed tick is not due yet
+	}
+	log := s.log.With().Str(logx.KeyCampaign, id).Time("tick", t).Logger()
+	if replaced > 0 {
+		l := log.Warn().Time("replaced", first).Int("ticks", replaced)
+		if !failed.IsZero() {
+			l = l.Time("failed_tick", failed).Int("attempts", e.retry.attempts)
+		}
+		l.Msg("ticks never started; the latest due tick replaces them")
+		for range replaced {
+			s.report(id, "missed_skipped")
+		}
+		e.retry = retry{}
+	}
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	trigger := triggerOf(e.def)
-	if failed := e.retry.tick; !failed.IsZero() {
-		late := now.Sub(t)
-		log := s.log.With().Str(logx.KeyCampaign, id).Time("tick", failed).Int("attempts", e.retry.attempts).Logger()
-		switch {
-		case t.Before(failed):
-			return // the clock went back: the failed tick is not due yet
-		case t.After(failed):
-			log.Warn().Time("next_tick", t).Msg("run of a tick never started; the next tick replaces it")
-			s.report(id, "missed_skipped")
-			e.retry = retry{}
-		case late > s.retryWindow(e.def):
-			log.Error().Dur("late", late).Str("policy", cmp.Or(e.def.Schedule.Missed, "skip")).
-				Msg("run of a tick not started in time; skipping it")
-			s.report(id, "missed_skipped")
-			e.last, e.retry = t, retry{}
-			if err := s.store.RecordFire(fctx, id, t); err != nil {
-				s.log.Warn().Err(err).Str(logx.KeyCampaign, id).Msg("skipped tick not recorded")
-			}
-			return
-		case late > s.cfg.OnTime:
-			trigger = "missed"
+	switch late := now.Sub(t); {
+	case late > s.retryWindow(e.def):
+		l := log.Warn()
+		if !e.retry.tick.IsZero() {
+			l = log.Error().Int("attempts", e.retry.attempts)
 		}
+		l.Dur("late", late).Str("policy", cmp.Or(e.def.Schedule.Missed, "skip")).Msg("run of a tick not started in time; skipping it")
+		s.report(id, "missed_skipped")
+		e.last, e.retry = t, retry{}
+		if err := s.store.RecordFire(fctx, id, t); err != nil {
+			s.log.Warn().Err(err).Str(logx.KeyCampaign, id).Msg("skipped tick not recorded")
+		}
+		return
+	case late > s.cfg.OnTime:
+		trigger = "missed"
 	}
 	if err := s.fire(fctx, e.sub, t, trigger); err != nil {
 		if ctx.Err() == nil { // not the scheduler stopping
