@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -111,6 +112,15 @@ type entry struct {
 	last time.Time
 	// retry is a tick whose run could not be started, tried again until it starts or its
 	// time is up.
+	retry retry
+	// gone says a reload replaced the entry (a new version) or removed it: it fires nothing
+	// more, even from a poll round that listed it before.
+	gone atomic.Bool
+}
+
+// handled is what an entry replaced by a new version had handled.
+type handled struct {
+	last  time.Time
 	retry retry
 }
 
@@ -282,11 +292,17 @@ func (s *Scheduler) reload(ctx context.Context) error {
 		if e, ok := s.entries[sub.ID]; ok && e.sub.Version == sub.Version {
 			continue
 		}
+		var prev *handled
 		if e, ok := s.entries[sub.ID]; ok {
 			s.cron.Remove(e.id)
+			e.gone.Store(true)
+			// Wait for a tick being fired to finish, then take what it left.
+			e.mu.Lock()
+			prev = &handled{last: e.last, retry: e.retry}
+			e.mu.Unlock()
 			delete(s.entries, sub.ID)
 		}
-		e, err := s.schedule(ctx, sub)
+		e, err := s.schedule(ctx, sub, prev)
 		if err != nil {
 			s.log.Error().Err(err).Str(logx.KeyCampaign, sub.ID).Int("version", sub.Version).Msg("campaign not scheduled")
 			continue
@@ -296,6 +312,7 @@ func (s *Scheduler) reload(ctx context.Context) error {
 	for id, e := range s.entries {
 		if !seen[id] {
 			s.cron.Remove(e.id)
+			e.gone.Store(true)
 			delete(s.entries, id)
 			s.log.Info().Str(logx.KeyCampaign, id).Msg("campaign removed: no further runs")
 		}
@@ -353,8 +370,9 @@ func NextFire(def *campaigns.Definition, t time.Time) time.Time {
 	return sched.Next(t)
 }
 
-// schedule adds a campaign version to cron, after handling the ticks it missed.
-func (s *Scheduler) schedule(ctx context.Context, sub defstore.Submitted) (*entry, error) {
+// schedule adds a campaign version to cron, after handling the ticks it missed; prev is what
+// the version it replaces in this process had handled (nil: none loaded).
+func (s *Scheduler) schedule(ctx context.Context, sub defstore.Submitted, prev *handled) (*entry, error) {
 	def, err := expand.Definition(sub)
 	if err != nil {
 		return nil, err
@@ -368,7 +386,7 @@ func (s *Scheduler) schedule(ctx context.Context, sub defstore.Submitted) (*entr
 		return e, nil // runs only by hand (herald campaign run)
 	}
 	now := s.cfg.Now()
-	if err := s.catchUp(ctx, e, now); err != nil {
+	if err := s.catchUp(ctx, e, now, prev); err != nil {
 		return nil, err
 	}
 	e.id = s.cron.Schedule(sched, cron.FuncJob(func() { s.tick(e) }))
@@ -384,7 +402,12 @@ func (s *Scheduler) schedule(ctx context.Context, sub defstore.Submitted) (*entr
 // them runs when it is on time, or when the campaign's policy is run-last and it is within
 // grace; otherwise it is skipped, and said so. A run that cannot be started is left to the
 // retries of the poll loop. A campaign seen for the first time starts from now.
-func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time) error {
+//
+// A version's ticks count from when it was submitted: the ones before were the previous
+// version's, which handled them (an edit made after the day's run must not start another
+// the same day). A tick of the previous version still waiting for a retry (prev) is kept when
+// the new schedule has it too, else dropped.
+func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time, prev *handled) error {
 	id := e.sub.ID
 	last, ok, err := s.store.LastFire(ctx, id)
 	if err != nil {
@@ -394,10 +417,24 @@ func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time) error 
 		e.last = now
 		return s.store.RecordFire(ctx, id, now)
 	}
-	e.last = last
+	from := last
+	if prev != nil && prev.last.After(from) {
+		from = prev.last
+	}
+	// The submitter's clock may be ahead of this one: not later than now.
+	if submitted := e.sub.Submitted; submitted.After(from) {
+		from = submitted
+		if from.After(now) {
+			from = now
+		}
+	}
+	e.last = from
+	if prev != nil && s.carry(e, prev.retry, from) {
+		return nil
+	}
 	var latest time.Time
 	missed := 0
-	for t := e.sched.Next(last); !t.IsZero() && !t.After(now) && missed < 1_000_000; t = e.sched.Next(t) {
+	for t := e.sched.Next(from); !t.IsZero() && !t.After(now) && missed < maxTicks; t = e.sched.Next(t) {
 		latest = t
 		missed++
 	}
@@ -425,6 +462,27 @@ func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time) error 
 	}
 	e.last = latest
 	return s.store.RecordFire(ctx, id, latest)
+}
+
+// carry keeps a tick of the previous version waiting for a retry (r) as the new version's when
+// its schedule has that tick and no other between it and from, where the new version's ticks
+// begin; it reports whether it did. Otherwise the tick is dropped, and said so.
+func (s *Scheduler) carry(e *entry, r retry, from time.Time) bool {
+	f := r.tick
+	if f.IsZero() || f.After(from) {
+		return false // none, or a tick of the new version counted from from
+	}
+	log := s.log.With().Str(logx.KeyCampaign, e.sub.ID).Int("version", e.sub.Version).Time("tick", f).Int("attempts", r.attempts).Logger()
+	if e.sched.Next(f.Add(-time.Nanosecond)).Equal(f) {
+		if n := e.sched.Next(f); n.IsZero() || n.After(from) {
+			e.last, e.retry = f.Add(-time.Nanosecond), r
+			log.Info().Msg("tick waiting for a retry kept: the new version has it too")
+			return true
+		}
+	}
+	log.Warn().Msg("tick waiting for a retry dropped: the new version's schedule does not have it, or has a later tick before the edit")
+	s.report(e.sub.ID, "missed_skipped")
+	return false
 }
 
 // graceOf is how late a missed tick of a campaign may still run under missed: run-last.
@@ -491,6 +549,9 @@ func (s *Scheduler) handle(ctx context.Context, e *entry, polling bool) {
 		return // the cron job is firing the campaign's latest tick
 	}
 	defer e.mu.Unlock()
+	if e.gone.Load() {
+		return // replaced by a new version, or removed
+	}
 	now := s.cfg.Now()
 	if polling && !e.retry.tick.IsZero() && now.Before(e.retry.at) {
 		return
