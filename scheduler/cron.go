@@ -227,12 +227,15 @@ func (s *Scheduler) loop(ctx context.Context) {
 	if every <= 0 {
 		every = minRetryDelay
 	}
-	tick.Every(ctx, every, func(ctx context.Context) {
-		if s.cfg.Poll > 0 {
-			s.poll(ctx)
-		}
-		s.handleDue(ctx)
-	})
+	tick.Every(ctx, every, s.round)
+}
+
+// round is one turn of the loop.
+func (s *Scheduler) round(ctx context.Context) {
+	if s.cfg.Poll > 0 {
+		s.poll(ctx)
+	}
+	s.handleDue(ctx)
 }
 
 // handleDue handles every campaign's due tick: one whose run could not be started and whose
