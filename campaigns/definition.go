@@ -588,8 +588,20 @@ func (d *Definition) validateSchedule(add func(field, msg string)) {
 		}
 	}
 	if s.Cron != "" {
-		if _, err := cron.ParseStandard(s.Cron); err != nil {
-			add("schedule.cron", fmt.Sprintf("%q: %v (five fields: minute hour day-of-month month day-of-week)", s.Cron, err))
+		// Five fields, in schedule.timezone. robfig/cron would also take a zone prefix, which
+		// would tick in a zone other than the one campaign ls and send_window read, and @every,
+		// which ticks at intervals counted from whenever a scheduler loads the campaign; the
+		// fixed descriptors (@daily, @hourly, ...) are five-field specs by another name.
+		spec := strings.TrimSpace(s.Cron)
+		switch first, _, _ := strings.Cut(spec, " "); {
+		case strings.HasPrefix(spec, "CRON_TZ=") || strings.HasPrefix(spec, "TZ="):
+			add("schedule.cron", fmt.Sprintf("%q: a zone prefix (%s) is not supported: set the zone in schedule.timezone", s.Cron, first))
+		case first == "@every":
+			add("schedule.cron", fmt.Sprintf("%q: @every is not supported: use five fields (minute hour day-of-month month day-of-week), evaluated in schedule.timezone", s.Cron))
+		default:
+			if _, err := cron.ParseStandard(spec); err != nil {
+				add("schedule.cron", fmt.Sprintf("%q: %v (five fields: minute hour day-of-month month day-of-week)", s.Cron, err))
+			}
 		}
 	}
 	if s.Timezone != "" {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
@@ -46,14 +47,18 @@ func audienceCSV(n int) string {
 	return b.String()
 }
 
-// submit stores a campaign file in the definition store.
+// submittedLongAgo is when submit stores campaigns: before any tick a test looks at, since a
+// version's ticks count from when it was submitted.
+var submittedLongAgo = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// submit stores a campaign file in the definition store, as submitted long ago.
 func (b *testBundle) submit(tb testing.TB, def *campaigns.Definition) defstore.Submitted {
 	tb.Helper()
 	data, err := os.ReadFile(def.Path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	store := defstore.New(b.rdb, nil)
+	store := defstore.New(b.rdb, func() time.Time { return submittedLongAgo })
 	v, _, err := store.Submit(context.Background(), def.ID, def.Path, data)
 	if err != nil {
 		tb.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -112,6 +113,15 @@ type entry struct {
 	// retry is a tick whose run could not be started, tried again until it starts or its
 	// time is up.
 	retry retry
+	// gone says a reload replaced the entry (a new version) or removed it: it fires nothing
+	// more, even from a poll round that listed it before.
+	gone atomic.Bool
+}
+
+// handled is what an entry replaced by a new version had handled.
+type handled struct {
+	last  time.Time
+	retry retry
 }
 
 // retry is a tick waiting to be tried again (zero tick: none).
@@ -169,12 +179,15 @@ func New(cfg Config, d Deps) *Scheduler {
 }
 
 // Start loads the submitted campaigns (firing or skipping ticks missed while no scheduler ran,
-// by each campaign's policy), starts cron and the reload loop, and returns.
+// by each campaign's policy), starts cron and the reload loop, and returns. Loading can take a
+// while (a catch-up's run checks its campaign with the provider), and cron counts each entry's
+// next tick from when it starts: a tick that fell meanwhile is handled once cron runs.
 func (s *Scheduler) Start(ctx context.Context) error {
 	if err := s.reload(ctx); err != nil {
 		return err
 	}
 	s.cron.Start()
+	s.handleDue(ctx)
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	go s.loop(lctx)
@@ -203,24 +216,32 @@ func (s *Scheduler) count() int {
 	return len(s.entries)
 }
 
-// loop tries failed ticks again, polls the change counter and reloads on a change or every
-// Reload. With Poll off it only retries, every minRetryDelay.
+// loop polls the change counter, reloads on a change or every Reload, and handles the ticks
+// that are due: failed ones whose backoff is over, and any that no cron wake-up handled. With
+// Poll off it only handles ticks, every minRetryDelay. The poll comes first, so a campaign
+// removed (or edited) while one of its ticks waits for a retry is seen before the retry: a
+// removed campaign starts no run.
 func (s *Scheduler) loop(ctx context.Context) {
 	defer close(s.done)
 	every := s.cfg.Poll
 	if every <= 0 {
 		every = minRetryDelay
 	}
-	tick.Every(ctx, every, func(ctx context.Context) {
-		s.retryTicks(ctx)
-		if s.cfg.Poll > 0 {
-			s.poll(ctx)
-		}
-	})
+	tick.Every(ctx, every, s.round)
 }
 
-// retryTicks tries again the ticks whose runs could not be started and whose backoff is over.
-func (s *Scheduler) retryTicks(ctx context.Context) {
+// round is one turn of the loop.
+func (s *Scheduler) round(ctx context.Context) {
+	if s.cfg.Poll > 0 {
+		s.poll(ctx)
+	}
+	s.handleDue(ctx)
+}
+
+// handleDue handles every campaign's due tick: one whose run could not be started and whose
+// backoff is over, or one no cron wake-up handled (it fell while the scheduler was starting,
+// or the process was stalled).
+func (s *Scheduler) handleDue(ctx context.Context) {
 	s.mu.Lock()
 	entries := make([]*entry, 0, len(s.entries))
 	for _, e := range s.entries {
@@ -274,11 +295,17 @@ func (s *Scheduler) reload(ctx context.Context) error {
 		if e, ok := s.entries[sub.ID]; ok && e.sub.Version == sub.Version {
 			continue
 		}
+		var prev *handled
 		if e, ok := s.entries[sub.ID]; ok {
 			s.cron.Remove(e.id)
+			e.gone.Store(true)
+			// Wait for a tick being fired to finish, then take what it left.
+			e.mu.Lock()
+			prev = &handled{last: e.last, retry: e.retry}
+			e.mu.Unlock()
 			delete(s.entries, sub.ID)
 		}
-		e, err := s.schedule(ctx, sub)
+		e, err := s.schedule(ctx, sub, prev)
 		if err != nil {
 			s.log.Error().Err(err).Str(logx.KeyCampaign, sub.ID).Int("version", sub.Version).Msg("campaign not scheduled")
 			continue
@@ -288,6 +315,7 @@ func (s *Scheduler) reload(ctx context.Context) error {
 	for id, e := range s.entries {
 		if !seen[id] {
 			s.cron.Remove(e.id)
+			e.gone.Store(true)
 			delete(s.entries, id)
 			s.log.Info().Str(logx.KeyCampaign, id).Msg("campaign removed: no further runs")
 		}
@@ -345,8 +373,9 @@ func NextFire(def *campaigns.Definition, t time.Time) time.Time {
 	return sched.Next(t)
 }
 
-// schedule adds a campaign version to cron, after handling the ticks it missed.
-func (s *Scheduler) schedule(ctx context.Context, sub defstore.Submitted) (*entry, error) {
+// schedule adds a campaign version to cron, after handling the ticks it missed; prev is what
+// the version it replaces in this process had handled (nil: none loaded).
+func (s *Scheduler) schedule(ctx context.Context, sub defstore.Submitted, prev *handled) (*entry, error) {
 	def, err := expand.Definition(sub)
 	if err != nil {
 		return nil, err
@@ -360,7 +389,7 @@ func (s *Scheduler) schedule(ctx context.Context, sub defstore.Submitted) (*entr
 		return e, nil // runs only by hand (herald campaign run)
 	}
 	now := s.cfg.Now()
-	if err := s.catchUp(ctx, e, now); err != nil {
+	if err := s.catchUp(ctx, e, now, prev); err != nil {
 		return nil, err
 	}
 	e.id = s.cron.Schedule(sched, cron.FuncJob(func() { s.tick(e) }))
@@ -376,7 +405,12 @@ func (s *Scheduler) schedule(ctx context.Context, sub defstore.Submitted) (*entr
 // them runs when it is on time, or when the campaign's policy is run-last and it is within
 // grace; otherwise it is skipped, and said so. A run that cannot be started is left to the
 // retries of the poll loop. A campaign seen for the first time starts from now.
-func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time) error {
+//
+// A version's ticks count from when it was submitted: the ones before were the previous
+// version's, which handled them (an edit made after the day's run must not start another
+// the same day). A tick of the previous version still waiting for a retry (prev) is kept when
+// the new schedule has it too, else dropped.
+func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time, prev *handled) error {
 	id := e.sub.ID
 	last, ok, err := s.store.LastFire(ctx, id)
 	if err != nil {
@@ -386,10 +420,24 @@ func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time) error 
 		e.last = now
 		return s.store.RecordFire(ctx, id, now)
 	}
-	e.last = last
+	from := last
+	if prev != nil && prev.last.After(from) {
+		from = prev.last
+	}
+	// The submitter's clock may be ahead of this one: not later than now.
+	if submitted := e.sub.Submitted; submitted.After(from) {
+		from = submitted
+		if from.After(now) {
+			from = now
+		}
+	}
+	e.last = from
+	if prev != nil && s.carry(e, prev.retry, from) {
+		return nil
+	}
 	var latest time.Time
 	missed := 0
-	for t := e.sched.Next(last); !t.IsZero() && !t.After(now) && missed < 1_000_000; t = e.sched.Next(t) {
+	for t := e.sched.Next(from); !t.IsZero() && !t.After(now) && missed < maxTicks; t = e.sched.Next(t) {
 		latest = t
 		missed++
 	}
@@ -417,6 +465,27 @@ func (s *Scheduler) catchUp(ctx context.Context, e *entry, now time.Time) error 
 	}
 	e.last = latest
 	return s.store.RecordFire(ctx, id, latest)
+}
+
+// carry keeps a tick of the previous version waiting for a retry (r) as the new version's when
+// its schedule has that tick and no other between it and from, where the new version's ticks
+// begin; it reports whether it did. Otherwise the tick is dropped, and said so.
+func (s *Scheduler) carry(e *entry, r retry, from time.Time) bool {
+	f := r.tick
+	if f.IsZero() || f.After(from) {
+		return false // none, or a tick of the new version counted from from
+	}
+	log := s.log.With().Str(logx.KeyCampaign, e.sub.ID).Int("version", e.sub.Version).Time("tick", f).Int("attempts", r.attempts).Logger()
+	if e.sched.Next(f.Add(-time.Nanosecond)).Equal(f) {
+		if n := e.sched.Next(f); n.IsZero() || n.After(from) {
+			e.last, e.retry = f.Add(-time.Nanosecond), r
+			log.Info().Msg("tick waiting for a retry kept: the new version has it too")
+			return true
+		}
+	}
+	log.Warn().Msg("tick waiting for a retry dropped: the new version's schedule does not have it, or has a later tick before the edit")
+	s.report(e.sub.ID, "missed_skipped")
+	return false
 }
 
 // graceOf is how late a missed tick of a campaign may still run under missed: run-last.
@@ -467,54 +536,77 @@ func (s *Scheduler) report(campaign, result string) {
 // tick is the cron job of a campaign: it fires the latest tick not yet handled.
 func (s *Scheduler) tick(e *entry) { s.handle(context.Background(), e, false) }
 
-// handle fires the latest due tick of a campaign not yet handled. A run that cannot be started
-// is tried again (retrying: from the poll loop, once its backoff is over) until it starts, a
-// later tick replaces it, or it is later than retryWindow, when it is given up as missed. Any
-// number of attempts, here and on other replicas, make one run: the run id is the tick's.
-func (s *Scheduler) handle(ctx context.Context, e *entry, retrying bool) {
-	if !retrying {
+// maxTicks bounds the ticks counted between two handled ones (a minutely schedule's two years).
+const maxTicks = 1_000_000
+
+// handle fires the latest due tick of a campaign not yet handled; earlier ones it replaces are
+// reported missed_skipped. A tick found later than it may run (retryWindow: on time, or under
+// missed: run-last within grace, as a missed run) is skipped and recorded. A run that cannot be
+// started is tried again (from the poll loop, polling, once its backoff is over) until it
+// starts, a later tick replaces it, or it is later than retryWindow. Any number of attempts,
+// here and on other replicas, make one run: the run id is the tick's.
+func (s *Scheduler) handle(ctx context.Context, e *entry, polling bool) {
+	if !polling {
 		e.mu.Lock()
 	} else if !e.mu.TryLock() {
 		return // the cron job is firing the campaign's latest tick
 	}
 	defer e.mu.Unlock()
+	if e.gone.Load() {
+		return // replaced by a new version, or removed
+	}
 	now := s.cfg.Now()
-	if retrying && (e.retry.tick.IsZero() || now.Before(e.retry.at)) {
+	if polling && !e.retry.tick.IsZero() && now.Before(e.retry.at) {
 		return
 	}
-	var t time.Time
-	for n := e.sched.Next(e.last); !n.IsZero() && !n.After(now); n = e.sched.Next(n) {
+	var t, first time.Time
+	replaced := 0
+	for n := e.sched.Next(e.last); !n.IsZero() && !n.After(now) && replaced < maxTicks; n = e.sched.Next(n) {
+		if !t.IsZero() {
+			replaced++
+		} else {
+			first = n
+		}
 		t = n
 	}
 	if t.IsZero() {
 		return
 	}
 	id := e.sub.ID
+	failed := e.retry.tick
+	if t.Before(failed) {
+		return // the clock went back: the failed tick is not due yet
+	}
+	log := s.log.With().Str(logx.KeyCampaign, id).Time("tick", t).Logger()
+	if replaced > 0 {
+		l := log.Warn().Time("replaced", first).Int("ticks", replaced)
+		if !failed.IsZero() {
+			l = l.Time("failed_tick", failed).Int("attempts", e.retry.attempts)
+		}
+		l.Msg("ticks never started; the latest due tick replaces them")
+		for range replaced {
+			s.report(id, "missed_skipped")
+		}
+		e.retry = retry{}
+	}
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	trigger := triggerOf(e.def)
-	if failed := e.retry.tick; !failed.IsZero() {
-		late := now.Sub(t)
-		log := s.log.With().Str(logx.KeyCampaign, id).Time("tick", failed).Int("attempts", e.retry.attempts).Logger()
-		switch {
-		case t.Before(failed):
-			return // the clock went back: the failed tick is not due yet
-		case t.After(failed):
-			log.Warn().Time("next_tick", t).Msg("run of a tick never started; the next tick replaces it")
-			s.report(id, "missed_skipped")
-			e.retry = retry{}
-		case late > s.retryWindow(e.def):
-			log.Error().Dur("late", late).Str("policy", cmp.Or(e.def.Schedule.Missed, "skip")).
-				Msg("run of a tick not started in time; skipping it")
-			s.report(id, "missed_skipped")
-			e.last, e.retry = t, retry{}
-			if err := s.store.RecordFire(fctx, id, t); err != nil {
-				s.log.Warn().Err(err).Str(logx.KeyCampaign, id).Msg("skipped tick not recorded")
-			}
-			return
-		case late > s.cfg.OnTime:
-			trigger = "missed"
+	switch late := now.Sub(t); {
+	case late > s.retryWindow(e.def):
+		l := log.Warn()
+		if !e.retry.tick.IsZero() {
+			l = log.Error().Int("attempts", e.retry.attempts)
 		}
+		l.Dur("late", late).Str("policy", cmp.Or(e.def.Schedule.Missed, "skip")).Msg("run of a tick not started in time; skipping it")
+		s.report(id, "missed_skipped")
+		e.last, e.retry = t, retry{}
+		if err := s.store.RecordFire(fctx, id, t); err != nil {
+			s.log.Warn().Err(err).Str(logx.KeyCampaign, id).Msg("skipped tick not recorded")
+		}
+		return
+	case late > s.cfg.OnTime:
+		trigger = "missed"
 	}
 	if err := s.fire(fctx, e.sub, t, trigger); err != nil {
 		if ctx.Err() == nil { // not the scheduler stopping

@@ -73,6 +73,18 @@ func TestNextFireAcrossDaylightSaving(t *testing.T) {
 		{"HalfHourChangeBack", "45 1 * * *", "Australia/Lord_Howe", "2026-04-03 00:00", "2026-04-06 00:00",
 			// 02:00 back to 01:30 on 2026-04-05: 01:45 +11 only.
 			utcs("2026-04-03 14:45", "2026-04-04 14:45", "2026-04-05 15:15")},
+		{"HalfHourChangeForwardNoonKept", "0 12 * * *", "Australia/Lord_Howe", "2026-10-02 12:00", "2026-10-06 00:00",
+			// 12:00 +10:30, then 12:00 +11 from the 4th (the clocks went from 02:00 to 02:30): every day.
+			utcs("2026-10-03 01:30", "2026-10-04 01:00", "2026-10-05 01:00")},
+		{"HalfHourChangeForwardEarlierTimeOnce", "30 1 * * *", "Australia/Lord_Howe", "2026-10-02 00:00", "2026-10-05 00:00",
+			// 01:30 comes before the change: once each day, never again at 02:30.
+			utcs("2026-10-02 15:00", "2026-10-03 15:00", "2026-10-04 14:30")},
+		{"HalfHourChangeBackMidnightKept", "0 0 * * *", "Australia/Lord_Howe", "2026-04-04 00:00", "2026-04-07 00:00",
+			// 00:00 +11, then 00:00 +10:30 from the 6th (the clocks went from 02:00 back to 01:30 on the 5th).
+			utcs("2026-04-04 13:00", "2026-04-05 13:30", "2026-04-06 13:30")},
+		{"HalfHourChangeBackByTheClock", "0 */2 * * *", "Australia/Lord_Howe", "2026-04-04 12:00", "2026-04-04 18:00",
+			// 00:00 +11; 02:00 +11 is never shown (02:00 becomes 01:30), 02:00 +10:30 is; 04:00 +10:30.
+			utcs("2026-04-04 13:00", "2026-04-04 15:30", "2026-04-04 17:30")},
 		{"HourlyRunsByTheClockInFallBack", "30 * * * *", "America/New_York", "2026-11-01 04:00", "2026-11-01 08:00",
 			utcs("2026-11-01 04:30", "2026-11-01 05:30", "2026-11-01 06:30", "2026-11-01 07:30")},
 		{"EveryHalfHourRunsByTheClockInSpringForward", "*/30 * * * *", "America/New_York", "2026-03-08 06:00", "2026-03-08 08:00",

@@ -312,3 +312,71 @@ func TestSchedulerTickChecksTheCampaign(t *testing.T) {
 		t.Fatalf("tick results %v after %d checks, want one fired after the refusals", results.n, checked.Load())
 	}
 }
+
+// TestSchedulerRemoveWhileRetrying: a tick whose run could not be started (its check refused:
+// the provider timed out) is waiting for its retry when the campaign is removed. The next turn
+// of the poll loop finds the retry due and the check passing, and sees the removal first: the
+// tick makes no run, and no fire record comes back for a later submit to catch up from. The
+// loop's own turns are an hour apart; the test runs one itself.
+func TestSchedulerRemoveWhileRetrying(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	def := b.scheduled(t, "nightly", "schedule: {cron: \"0 20 * * *\", timezone: UTC, missed: run-last, grace: 2h}\n")
+	b.submit(t, def)
+	tick := time.Date(2026, 6, 10, 20, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	store := defstore.New(b.rdb, nil)
+	if err := store.RecordFire(ctx, def.ID, tick.Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{now: tick.Add(10 * time.Second)}
+	var (
+		results tickResults
+		refuse  atomic.Bool
+	)
+	refuse.Store(true)
+	s := b.startCheckedScheduler(t, scheduler.Config{Now: clk.Now, Poll: time.Hour, Reload: -1}, &results,
+		func(context.Context, *campaigns.Definition) error {
+			if refuse.Load() {
+				return errors.New("templates API timed out")
+			}
+			return nil
+		})
+	if results.get("error") != 1 {
+		t.Fatalf("at start: results %v, want the refused tick", results.n)
+	}
+	if ok, err := store.Remove(ctx, def.ID); !ok || err != nil {
+		t.Fatalf("remove: %v %v", ok, err)
+	}
+	refuse.Store(false)
+	clk.Set(tick.Add(15 * time.Second)) // the retry's backoff is over
+	s.Round(ctx)
+	if v := s.Loaded(def.ID); v != 0 {
+		t.Fatalf("version %d still loaded after rm", v)
+	}
+	if got := b.expandTasks(t); len(got) != 0 {
+		t.Fatalf("expansion tasks %v after rm, want none", got)
+	}
+	if last, ok, err := store.LastFire(ctx, def.ID); ok || err != nil {
+		t.Fatalf("last fire %s (%v) after rm, want none", last, err)
+	}
+	if n := results.get("fired") + results.get("missed_run"); n != 0 {
+		t.Fatalf("tick results %v after rm, want no run", results.n)
+	}
+}
+
+// startCheckedScheduler starts a scheduler with the campaign check check and returns it.
+func (b *testBundle) startCheckedScheduler(t *testing.T, cfg scheduler.Config, results *tickResults,
+	check func(context.Context, *campaigns.Definition) error) *scheduler.Scheduler {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
+	s := scheduler.New(cfg, scheduler.Deps{Redis: rdb, Logger: zerolog.Nop(), OnTick: results.record, Check: check})
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Stop()
+		rdb.Close()
+	})
+	return s
+}

@@ -37,6 +37,8 @@ type Submitted struct {
 	Version  int
 	// Changed says the file became a new version; false: it was already the current one.
 	Changed bool
+	// Restored says the campaign had been removed (campaign rm) and is scheduled again.
+	Restored bool
 	// NextRun is the campaign's next tick, zero when it has none.
 	NextRun time.Time
 	// Scheduled says the campaign has a schedule (cron or at), even one with no future tick.
@@ -71,7 +73,7 @@ func Submit(ctx context.Context, p SubmitParams) (Submitted, error) {
 		return Submitted{}, err
 	}
 	defer rdb.Close()
-	v, created, err := defstore.New(rdb, nil).Submit(ctx, def.ID, def.Path, data)
+	stored, err := defstore.New(rdb, nil).SubmitFile(ctx, def.ID, def.Path, data)
 	if err != nil {
 		return Submitted{}, err
 	}
@@ -79,6 +81,6 @@ func Submit(ctx context.Context, p SubmitParams) (Submitted, error) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	return Submitted{Campaign: def.ID, Version: v, Changed: created, NextRun: NextFire(def, now),
-		Scheduled: def.Schedule.Cron != "" || def.Schedule.At != ""}, nil
+	return Submitted{Campaign: def.ID, Version: stored.Version, Changed: stored.Created, Restored: stored.Restored,
+		NextRun: NextFire(def, now), Scheduled: def.Schedule.Cron != "" || def.Schedule.At != ""}, nil
 }

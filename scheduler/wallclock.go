@@ -7,34 +7,43 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// wallClock keeps a cron schedule of set times of day to its zone's wall clock across a change
-// of UTC offset (daylight saving), as cron (Vixie cron, cronie) does. robfig/cron counts the
-// hours of the real clock instead: a time repeated by a fall-back change matches twice (01:30
-// EDT and 01:30 EST, two ticks an hour apart, two runs since run ids are UTC), and a time that
-// a spring-forward change skips does not match at all (no run that day). wallClock fires:
+// wallClock computes the ticks of a cron spec in a named zone from the zone's wall clock: for
+// each calendar day of the zone that the spec's day, month and weekday fields match, and each
+// hour and minute its fields match, the instant (or instants) at which the zone's clocks show
+// that date and time. robfig/cron's own Next walks the real clock forward and adjusts it hour by
+// hour, which goes wrong around changes of UTC offset: a repeated time matches twice, a skipped
+// time not at all, and in a zone whose change is not a whole hour (Australia/Lord_Howe moves by
+// 30 minutes) it skips or doubles whole days' ticks.
 //
-//   - a repeated wall-clock time once, at its first occurrence: a match whose date and time
-//     the zone already showed earlier, just before the clocks went back, is not a tick;
-//   - the times of day a spring-forward change skips once, at the moment the clocks jump
+// A spec of set times of day (setTimes) keeps the wall clock across a change, as cron (Vixie
+// cron, cronie) does:
+//
+//   - a repeated wall-clock time fires once, at its first occurrence;
+//   - the times of day a spring-forward change skips fire once, at the moment the clocks jump
 //     (02:30 on a day that goes from 02:00 to 03:00 fires at 03:00), so the day still has its
 //     tick; a tick at 03:00 itself is the same instant, one tick.
+//
+// A spec that runs every so often (its minute or hour field a wildcard) keeps the real clock, as
+// in cron: it fires at every occurrence of a matching time, so on through a repeated hour, and
+// the times a spring-forward change skips do not fire.
 //
 // Both follow from the zone's rules alone, so every replica and every restart (NextFire,
 // catch-up after a restart, cron's own wake-ups) agrees on the ticks and their run ids.
 type wallClock struct {
-	spec *cron.SpecSchedule
+	spec     *cron.SpecSchedule
+	setTimes bool
 }
 
-// followWallClock returns sched kept to the wall clock when it is a cron spec of set times in a
-// named zone. A spec whose minute or hour field is a wildcard ("*", "*/15", "@hourly") runs
-// hourly or more often and keeps the real clock, as in cron: through a fall-back change it
-// fires on through the repeated hour, and the times a spring-forward change skips do not fire.
+// followWallClock returns sched computed on its zone's wall clock (wallClock) when it is a cron
+// spec of whole minutes in a named zone; other schedules (@every, a spec in the machine's local
+// zone) are returned as they are. A spec whose minute or hour field is a wildcard ("*", "*/15",
+// "@hourly") runs by the real clock, any other at set times.
 func followWallClock(spec string, sched cron.Schedule) cron.Schedule {
 	s, ok := sched.(*cron.SpecSchedule)
-	if !ok || s.Location == time.Local || byTheClock(spec) {
+	if !ok || s.Location == time.Local || s.Second != 1 {
 		return sched
 	}
-	return wallClock{spec: s}
+	return wallClock{spec: s, setTimes: !byTheClock(spec)}
 }
 
 // byTheClock says whether a cron spec's minute or hour field is a wildcard, which is how cron
@@ -57,52 +66,192 @@ func byTheClock(spec string) bool {
 	return wild(fields[0]) || wild(fields[1])
 }
 
-// Next returns the first tick after t, in t's location.
+// searchYears is how far ahead Next looks for a tick before it gives up (a spec that never
+// matches, such as February 30th), as robfig/cron does.
+const searchYears = 5
+
+// maxOffset bounds the UTC offset of any zone (historical local mean times included): the
+// instants whose wall clock shows a given date lie within a day and maxOffset either side.
+const maxOffset = 16 * time.Hour
+
+// starBit marks a field written as a wildcard (robfig/cron's bit 63).
+const starBit = 1 << 63
+
+func has(bits uint64, v int) bool { return bits&(1<<uint(v)) != 0 }
+
+// Next returns the first tick after t, in t's location; zero when there is none within
+// searchYears.
 func (w wallClock) Next(t time.Time) time.Time {
 	loc := w.spec.Location
-	n := w.spec.Next(t)
-	for !n.IsZero() && repeated(n.In(loc)) {
-		n = w.spec.Next(n)
-	}
-	limit := n
-	if limit.IsZero() {
-		limit = t.AddDate(5, 0, 0) // as far as robfig/cron looks
-	}
-	// A spring-forward change between t and n whose skipped times include a match fires when
-	// the clocks jump.
-	for cur := t.In(loc); ; {
-		_, end := cur.ZoneBounds()
-		if end.IsZero() || !end.Before(limit) {
-			break
+	y, m, d := t.In(loc).Date()
+	// A day's ticks may fall on the next day's date (a skipped time fires when the clocks
+	// jump, after midnight in a zone that skips a whole day), so the search starts a day early.
+	day := time.Date(y, m, d-1, 0, 0, 0, 0, time.UTC)
+	limit := day.AddDate(searchYears, 0, 2)
+	for day.Before(limit) {
+		if !has(w.spec.Month, int(day.Month())) {
+			day = time.Date(day.Year(), day.Month()+1, 1, 0, 0, 0, 0, time.UTC)
+			continue
 		}
-		_, before := cur.Zone()
-		_, after := end.Zone()
-		if after > before && w.matchesBetween(end, time.Duration(after-before)*time.Second, before) {
-			return end.In(t.Location())
+		if n := w.firstOn(day, t); !n.IsZero() {
+			// Ticks are in order of their dates but for a change of offset around midnight:
+			// a time repeated just after midnight can come after the next day's first.
+			if next := day.AddDate(0, 0, 1); w.dayMatches(next) {
+				if n2 := w.firstOn(next, t); !n2.IsZero() && n2.Before(n) {
+					n = n2
+				}
+			}
+			return n.In(t.Location())
 		}
-		cur = end
+		day = day.AddDate(0, 0, 1)
 	}
-	return n
+	return time.Time{}
 }
 
-// matchesBetween says whether the spec matches a wall-clock time of the span that a
-// spring-forward change at jump skips: the gap long, read at the offset before the change.
-func (w wallClock) matchesBetween(jump time.Time, gap time.Duration, offset int) bool {
-	skipped := *w.spec
-	skipped.Location = time.FixedZone("", offset)
-	m := skipped.Next(jump.Add(-time.Nanosecond))
-	return !m.IsZero() && m.Before(jump.Add(gap))
-}
-
-// repeated says whether t (in its zone) is the second occurrence of its wall-clock time: it lies
-// within the first hour (or however far the clocks went back) after a fall-back change.
-func repeated(t time.Time) bool {
-	start, _ := t.ZoneBounds()
-	if start.IsZero() {
+// dayMatches says whether the spec's month, day-of-month and weekday fields match a date (a
+// civil date at 00:00 UTC). As in cron, a day matches either of day-of-month and weekday when
+// both are restricted, else both.
+func (w wallClock) dayMatches(day time.Time) bool {
+	s := w.spec
+	if !has(s.Month, int(day.Month())) {
 		return false
 	}
-	_, now := t.Zone()
-	_, before := start.Add(-time.Nanosecond).Zone()
-	back := time.Duration(before-now) * time.Second
-	return back > 0 && t.Sub(start) < back
+	dom, dow := has(s.Dom, day.Day()), has(s.Dow, int(day.Weekday()))
+	if s.Dom&starBit != 0 || s.Dow&starBit != 0 {
+		return dom && dow
+	}
+	return dom || dow
+}
+
+// period is a span of time over which a zone keeps one UTC offset: [start, end), a zero start or
+// end unbounded.
+type period struct {
+	start, end time.Time
+	off        time.Duration
+}
+
+// wallFrom and wallTo are the wall-clock times (read as UTC) the period shows.
+func (p period) wallFrom() time.Time {
+	if p.start.IsZero() {
+		return time.Time{}
+	}
+	return p.start.Add(p.off)
+}
+
+func (p period) wallTo(or time.Time) time.Time {
+	if p.end.IsZero() {
+		return or
+	}
+	return p.end.Add(p.off)
+}
+
+// periodsAround returns the periods of loc over every instant whose wall clock can show the date
+// day (a civil date at 00:00 UTC), in order.
+func periodsAround(day time.Time, loc *time.Location) []period {
+	var out []period
+	for at := day.Add(-maxOffset); ; {
+		l := at.In(loc)
+		_, off := l.Zone()
+		start, end := l.ZoneBounds()
+		out = append(out, period{start: start.UTC(), end: end.UTC(), off: time.Duration(off) * time.Second})
+		if end.IsZero() || !end.Before(day.Add(24*time.Hour+maxOffset)) {
+			return out
+		}
+		at = end
+	}
+}
+
+// firstOn returns the first tick after t among the times of one date (a civil date at 00:00
+// UTC), zero when there is none. Within one period of the zone the date's times come in order,
+// so each period contributes its first matching time after t; across a change of offset the
+// earliest of them is the tick.
+func (w wallClock) firstOn(day, t time.Time) time.Time {
+	if !w.dayMatches(day) {
+		return time.Time{}
+	}
+	dayEnd := day.Add(24 * time.Hour)
+	var first time.Time
+	keep := func(at time.Time) {
+		if at.After(t) && (first.IsZero() || at.Before(first)) {
+			first = at
+		}
+	}
+	// shown is how far the wall clock has gone in the periods before: a set time shown again
+	// after the clocks went back is not a tick.
+	var shown time.Time
+	for i, p := range periodsAround(day, w.spec.Location) {
+		if i > 0 && w.setTimes {
+			prev := shown
+			if from := p.wallFrom(); from.After(prev) {
+				// The clocks jumped forward: the wall times from prev up to from were
+				// skipped, and one of them that matches fires at the jump.
+				if _, ok := w.firstMatch(day, maxTime(prev, day), minTime(from, dayEnd)); ok {
+					keep(p.start)
+				}
+			}
+		}
+		lo := maxTime(day, p.wallFrom())
+		if w.setTimes && !shown.IsZero() {
+			lo = maxTime(lo, shown)
+		}
+		// A time of the period after t: wall - off > t.
+		lo = maxTime(lo, t.Add(p.off).Truncate(time.Minute).Add(time.Minute))
+		if wall, ok := w.firstMatch(day, lo, minTime(p.wallTo(dayEnd), dayEnd)); ok {
+			keep(wall.Add(-p.off))
+		}
+		if to := p.wallTo(time.Time{}); !to.IsZero() && to.After(shown) {
+			shown = to
+		}
+	}
+	return first
+}
+
+// firstMatch returns the first wall-clock time of the date day in [lo, hi) (read as UTC) that
+// the spec's hour and minute fields match.
+func (w wallClock) firstMatch(day, lo, hi time.Time) (time.Time, bool) {
+	lo = lo.UTC()
+	if lo.Before(day) {
+		lo = day
+	}
+	if lo.Truncate(time.Minute).Before(lo) {
+		lo = lo.Truncate(time.Minute).Add(time.Minute)
+	}
+	if !lo.Before(hi) || !lo.Before(day.Add(24*time.Hour)) {
+		return time.Time{}, false
+	}
+	h0, m0 := lo.Hour(), lo.Minute()
+	for h := h0; h < 24; h++ {
+		if !has(w.spec.Hour, h) {
+			continue
+		}
+		mi := 0
+		if h == h0 {
+			mi = m0
+		}
+		for ; mi < 60; mi++ {
+			if !has(w.spec.Minute, mi) {
+				continue
+			}
+			wall := day.Add(time.Duration(h)*time.Hour + time.Duration(mi)*time.Minute)
+			if !wall.Before(hi) {
+				return time.Time{}, false
+			}
+			return wall, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -42,14 +42,25 @@ func (a *app) campaignSubmitCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := map[string]any{"campaign": res.Campaign, "version": res.Version, "changed": res.Changed}
+			out := map[string]any{"campaign": res.Campaign, "version": res.Version, "changed": res.Changed,
+				"restored": res.Restored}
 			if !res.NextRun.IsZero() {
 				out["next_run"] = res.NextRun.UTC()
 			}
 			return a.print(asJSON, out, func(w io.Writer) error {
-				if res.Changed {
+				// A removed campaign submitted again is back, whether or not its file changed.
+				again := ""
+				if res.Restored && res.Scheduled {
+					again = ", scheduled again"
+				}
+				switch {
+				case res.Restored && res.Changed:
+					fmt.Fprintf(w, "campaign %s submitted again as version %d%s\n", res.Campaign, res.Version, again)
+				case res.Restored:
+					fmt.Fprintf(w, "campaign %s submitted again: version %d (unchanged)%s\n", res.Campaign, res.Version, again)
+				case res.Changed:
 					fmt.Fprintf(w, "campaign %s submitted as version %d\n", res.Campaign, res.Version)
-				} else {
+				default:
 					fmt.Fprintf(w, "campaign %s unchanged: still version %d\n", res.Campaign, res.Version)
 				}
 				switch {
@@ -65,7 +76,8 @@ func (a *app) campaignSubmitCmd() *cobra.Command {
 		})
 	cmd.Long = `Store a campaign for the scheduler. The file is validated exactly as by campaign validate;
 its on_reply rules are checked against its templates as by campaign send; a file that changed since its last submit (text or path) becomes the next version, an
-unchanged one keeps its version. Runs keep the version they started with.
+unchanged one keeps its version. Runs keep the version they started with. A campaign removed
+with campaign rm is scheduled again by its next submit, at its version when the file is unchanged.
 
 The audience file is not copied: the scheduler reads it when a run starts, from the path the
 campaign file names (relative to the campaign file's folder). Every process that expands runs

@@ -152,6 +152,29 @@ func TestCampaignSubmitRunRm(t *testing.T) {
 	if code, out, _ = herald(t, env, "campaign", "ls"); code != 0 || !strings.Contains(out, "nightly-orders  -") {
 		t.Fatalf("ls after rm: %q", out)
 	}
+	// Submitting the removed campaign's file again brings it back at its version, and says so:
+	// it is scheduled again, not left as it was.
+	write(strings.Replace(string(yml), "expire_after: 12h", "expire_after: 10h", 1))
+	code, out, errOut = herald(t, env, "campaign", "submit", file)
+	if code != 0 || !strings.Contains(out, "campaign nightly-orders submitted again: version 2 (unchanged), scheduled again") ||
+		strings.Contains(out, "still version") {
+		t.Fatalf("submit after rm: %d %q %s", code, out, errOut)
+	}
+	if code, out, _ = herald(t, env, "campaign", "submit", file); code != 0 || !strings.Contains(out, "unchanged: still version 2") {
+		t.Fatalf("submit once more: %d %q", code, out)
+	}
+	if code, _, errOut = herald(t, env, "campaign", "rm", "nightly-orders"); code != 0 {
+		t.Fatalf("rm again: %d %s", code, errOut)
+	}
+	var again struct {
+		Version  int  `json:"version"`
+		Changed  bool `json:"changed"`
+		Restored bool `json:"restored"`
+	}
+	code, out, _ = herald(t, env, "campaign", "submit", "--json", file)
+	if code != 0 || json.Unmarshal([]byte(out), &again) != nil || again.Version != 2 || again.Changed || !again.Restored {
+		t.Fatalf("submit --json after rm: %d %q", code, out)
+	}
 }
 
 // TestRunRetryUsesTheStoredVersion: a retry of a submitted campaign's run sends the version the

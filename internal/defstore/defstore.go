@@ -80,25 +80,42 @@ var submitCmd = redis.NewScript(submitLua)
 // Submit stores the campaign id's file at path (its text yaml, already validated by the
 // caller) as the campaign's current version and makes the scheduler run it. It returns the
 // version and whether it is new; an unchanged file (same text, same path) keeps its version.
+// SubmitFile says more.
 func (s *Store) Submit(ctx context.Context, id, path string, yaml []byte) (version int, created bool, err error) {
-	path, err = filepath.Abs(path)
+	sub, err := s.SubmitFile(ctx, id, path, yaml)
+	return sub.Version, sub.Created, err
+}
+
+// Submission is what a submit did.
+type Submission struct {
+	Version int
+	// Created says the file became a new version; false: it already was the current one.
+	Created bool
+	// Restored says the campaign had been removed (campaign rm): the submit brought it back,
+	// at a new version or at the one it had.
+	Restored bool
+}
+
+// SubmitFile is Submit, saying also whether the submit brought back a removed campaign.
+func (s *Store) SubmitFile(ctx context.Context, id, path string, yaml []byte) (Submission, error) {
+	path, err := filepath.Abs(path)
 	if err != nil {
-		return 0, false, fmt.Errorf("submit %s: %w", id, err)
+		return Submission{}, fmt.Errorf("submit %s: %w", id, err)
 	}
 	sha := contentSHA(path, yaml)
 	for try := 0; try < 10; try++ {
 		cur, err := s.rdb.HGet(ctx, rkeys.Definition(id), "version").Int()
 		if err != nil && !errors.Is(err, redis.Nil) {
-			return 0, false, fmt.Errorf("submit %s: %w", id, err)
+			return Submission{}, fmt.Errorf("submit %s: %w", id, err)
 		}
 		next := cur + 1
 		res, err := submitCmd.Run(ctx, s.rdb, []string{rkeys.Definition(id), rkeys.DefinitionVersion(id, next)},
 			next, sha, yaml, path, s.now().UnixMilli()).Int64Slice()
 		if err != nil {
-			return 0, false, fmt.Errorf("submit %s: %w", id, err)
+			return Submission{}, fmt.Errorf("submit %s: %w", id, err)
 		}
-		if len(res) != 2 {
-			return 0, false, fmt.Errorf("submit %s: unexpected reply %v", id, res)
+		if len(res) != 3 {
+			return Submission{}, fmt.Errorf("submit %s: unexpected reply %v", id, res)
 		}
 		if res[0] == -1 {
 			continue
@@ -110,11 +127,11 @@ func (s *Store) Submit(ctx context.Context, id, path string, yaml []byte) (versi
 			return nil
 		})
 		if err != nil {
-			return 0, false, fmt.Errorf("submit %s: %w", id, err)
+			return Submission{}, fmt.Errorf("submit %s: %w", id, err)
 		}
-		return int(res[0]), res[1] == 1, nil
+		return Submission{Version: int(res[0]), Created: res[1] == 1, Restored: res[2] == 1}, nil
 	}
-	return 0, false, fmt.Errorf("submit %s: the campaign is being submitted concurrently; try again", id)
+	return Submission{}, fmt.Errorf("submit %s: the campaign is being submitted concurrently; try again", id)
 }
 
 // Remove stops future runs of a campaign: runs already started continue, and its versions stay
@@ -256,13 +273,16 @@ func (s *Store) LastFire(ctx context.Context, id string) (t time.Time, ok bool, 
 //go:embed lua/record_fire.lua
 var recordFireLua string
 
-// recordFireCmd moves a campaign's last fire time forward, never back. Its KEYS, ARGV and reply
-// are documented at the top of lua/record_fire.lua.
+// recordFireCmd moves a campaign's last fire time forward, never back, and not at all once the
+// campaign is removed. Its KEYS, ARGV and reply are documented at the top of
+// lua/record_fire.lua.
 var recordFireCmd = redis.NewScript(recordFireLua)
 
-// RecordFire records that the tick at t was handled (fired or skipped by policy).
+// RecordFire records that the tick at t was handled (fired or skipped by policy). A removed
+// campaign's is not recorded (Remove deleted its record).
 func (s *Store) RecordFire(ctx context.Context, id string, t time.Time) error {
-	if err := recordFireCmd.Run(ctx, s.rdb, []string{rkeys.LastFire(id)}, t.UnixMilli()).Err(); err != nil {
+	keys := []string{rkeys.LastFire(id), rkeys.Definition(id)}
+	if err := recordFireCmd.Run(ctx, s.rdb, keys, t.UnixMilli()).Err(); err != nil {
 		return fmt.Errorf("record fire of %s: %w", id, err)
 	}
 	return nil

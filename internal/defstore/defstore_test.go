@@ -89,6 +89,17 @@ func TestStoreVersions(t *testing.T) {
 	if ok, _ := s.Remove(ctx, "spring"); ok {
 		t.Fatal("second Remove reported the campaign submitted")
 	}
+	// Submitted again unchanged, it is back at its version, and the submit says so.
+	sub, err := s.SubmitFile(ctx, "spring", path, []byte("id: spring\nrate: 5\n"))
+	if err != nil || sub != (defstore.Submission{Version: 2, Restored: true}) {
+		t.Fatalf("Submit after Remove = %+v, %v; want version 2 restored", sub, err)
+	}
+	if cur, err := s.Current(ctx, "spring"); err != nil || cur.Version != 2 {
+		t.Fatalf("Current after the submit = %+v, %v; want version 2", cur, err)
+	}
+	if sub, err = s.SubmitFile(ctx, "spring", path, []byte("id: spring\nrate: 5\n")); err != nil || sub.Restored {
+		t.Fatalf("Submit once more = %+v, %v; want it not restored", sub, err)
+	}
 }
 
 func TestStoreLastFire(t *testing.T) {
@@ -106,6 +117,31 @@ func TestStoreLastFire(t *testing.T) {
 	}
 	if got, ok, err := s.LastFire(ctx, "c"); err != nil || !ok || !got.Equal(t1) {
 		t.Fatalf("LastFire = %v, %v, %v; want %v", got, ok, err, t1)
+	}
+}
+
+// TestStoreRecordFireAfterRemove: a tick handled while the campaign is being removed (a
+// scheduler firing it as rm runs) records nothing, so a later submit starts afresh rather than
+// catching up from that tick.
+func TestStoreRecordFireAfterRemove(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := setup(t)
+	if _, _, err := s.Submit(ctx, "c", filepath.Join(t.TempDir(), "c.yaml"), []byte("id: c\n")); err != nil {
+		t.Fatal(err)
+	}
+	t1 := time.Date(2026, 3, 20, 10, 0, 0, 0, time.UTC)
+	if err := s.RecordFire(ctx, "c", t1); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Remove(ctx, "c"); err != nil || !ok {
+		t.Fatalf("Remove = %v, %v", ok, err)
+	}
+	if err := s.RecordFire(ctx, "c", t1.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s.LastFire(ctx, "c"); ok || err != nil {
+		t.Fatalf("LastFire after Remove and a late RecordFire = %v, %v, %v; want none", got, ok, err)
 	}
 }
 

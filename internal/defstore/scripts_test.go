@@ -45,10 +45,10 @@ func (s submitStep) play(ctx context.Context, rdb redis.UniversalClient, id stri
 var scriptCases = []luacheck.Case{
 	{Script: "submitCmd", Name: "versions", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
 		for _, s := range []submitStep{
-			{"first", 1, "a", []int64{1, 1}},
-			{"same content", 2, "a", []int64{1, 0}},
-			{"stale version", 3, "b", []int64{-1, 0}},
-			{"new content", 2, "b", []int64{2, 1}},
+			{"first", 1, "a", []int64{1, 1, 0}},
+			{"same content", 2, "a", []int64{1, 0, 0}},
+			{"stale version", 3, "b", []int64{-1, 0, 0}},
+			{"new content", 2, "b", []int64{2, 1, 0}},
 		} {
 			if err := s.play(ctx, rdb, id); err != nil {
 				return err
@@ -64,21 +64,30 @@ var scriptCases = []luacheck.Case{
 		return luacheck.WantHash(ctx, rdb, rkeys.Definition(id),
 			map[string]string{"version": "2", "sha": "b", "path": "/campaigns/b.yaml", "submitted": "2000"})
 	}},
-	{Script: "submitCmd", Name: "resubmit clears removed", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
-		if err := (submitStep{"first", 1, "a", []int64{1, 1}}).play(ctx, rdb, id); err != nil {
-			return err
-		}
-		if err := rdb.HSet(ctx, rkeys.Definition(id), "removed", 1500).Err(); err != nil {
-			return err
-		}
-		if err := (submitStep{"same content after rm", 2, "a", []int64{1, 0}}).play(ctx, rdb, id); err != nil {
-			return err
+	{Script: "submitCmd", Name: "resubmit restores removed", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		for _, s := range []submitStep{
+			{"first", 1, "a", []int64{1, 1, 0}},
+			{"same content after rm", 2, "a", []int64{1, 0, 1}},
+			{"same content again", 2, "a", []int64{1, 0, 0}},
+			{"new content after rm", 2, "b", []int64{2, 1, 1}},
+		} {
+			if s.reply[2] == 1 {
+				if err := rdb.HSet(ctx, rkeys.Definition(id), "removed", 1500).Err(); err != nil {
+					return err
+				}
+			}
+			if err := s.play(ctx, rdb, id); err != nil {
+				return err
+			}
+			if n, err := rdb.HExists(ctx, rkeys.Definition(id), "removed").Result(); err != nil || n {
+				return fmt.Errorf("%s: still marked removed (%v)", s.what, err)
+			}
 		}
 		return luacheck.WantHash(ctx, rdb, rkeys.Definition(id),
-			map[string]string{"version": "1", "sha": "a", "path": "/campaigns/a.yaml", "submitted": "1000"})
+			map[string]string{"version": "2", "sha": "b", "path": "/campaigns/b.yaml", "submitted": "2000"})
 	}},
 	{Script: "recordFireCmd", Name: "forward only", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
-		key := []string{rkeys.LastFire(id)}
+		key := []string{rkeys.LastFire(id), rkeys.Definition(id)}
 		for _, s := range []struct {
 			ms    int64
 			moved int64
@@ -97,6 +106,20 @@ var scriptCases = []luacheck.Case{
 			if after, err := rdb.Get(ctx, key[0]).Result(); err != nil || moved != s.moved || after != s.after {
 				return fmt.Errorf("fire at %d: moved %d, record %q (%v); want %d, %q", s.ms, moved, after, err, s.moved, s.after)
 			}
+		}
+		return nil
+	}},
+	{Script: "recordFireCmd", Name: "removed campaign", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		key := []string{rkeys.LastFire(id), rkeys.Definition(id)}
+		if err := rdb.HSet(ctx, key[1], "version", 1, "removed", 1500).Err(); err != nil {
+			return err
+		}
+		moved, err := recordFireCmd.Run(ctx, rdb, key, 5000).Int64()
+		if err != nil {
+			return err
+		}
+		if n, err := rdb.Exists(ctx, key[0]).Result(); err != nil || moved != -1 || n != 0 {
+			return fmt.Errorf("fire of a removed campaign: reply %d, record exists %d (%v); want -1 and none", moved, n, err)
 		}
 		return nil
 	}},
