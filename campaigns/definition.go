@@ -264,44 +264,63 @@ type parsed struct {
 	reads []columnRead
 }
 
-// parseFile decodes and validates a campaign from YAML, as far as it can: a field that does not
-// decode is a problem of its own and leaves the others to be decoded and checked.
-func parseFile(path string, data []byte) parsed {
-	// Decoding into a node tree keeps aliases as they are written: nothing is expanded until
-	// the fields are decoded, within maxDecodeNodes.
+// oneDocument decodes the one YAML document of the file at path into a node tree (aliases kept
+// as written: nothing is expanded until the fields are decoded, within maxDecodeNodes) and
+// returns its top node with the problems of the file as a whole: a second document (after
+// "---") would be ignored, so it is one, its message ending with one (what a file holds). An
+// empty file, or one that is not YAML, gives no node.
+func oneDocument(path string, data []byte, one string) (*yaml.Node, Errors) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return parsed{errs: Errors{{File: path, Line: 1, Column: 1, Msg: "file is empty"}}}
+			return nil, Errors{{File: path, Line: 1, Column: 1, Msg: "file is empty"}}
 		}
-		return parsed{errs: Errors{yamlError(path, err)}}
+		return nil, Errors{yamlError(path, err)}
 	}
 	if len(root.Content) == 0 {
-		return parsed{errs: Errors{{File: path, Line: 1, Column: 1, Msg: "file is empty"}}}
+		return nil, Errors{{File: path, Line: 1, Column: 1, Msg: "file is empty"}}
 	}
-	doc := root.Content[0]
-	// Unknown keys are found on the node tree, where each has its own line and column and the
-	// known keys give a suggestion; the decoder then ignores them and validation still runs.
-	errs := unknownKeys(path, doc, reflect.TypeOf(Definition{}), "")
-	// A campaign is one document: a second one (after "---") would be ignored, so it is an
-	// error, like a syntax error in it.
+	var errs Errors
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		errs = append(errs, FieldError{File: path, Line: extra.Line, Column: extra.Column,
-			Msg: "a second YAML document starts here; a campaign file holds one campaign (remove the \"---\" or split the file)"})
+			Msg: "a second YAML document starts here; " + one})
 	} else if !errors.Is(err, io.EOF) {
 		e := yamlError(path, err)
 		e.Msg = "a second YAML document, which does not parse either: " + e.Msg
 		errs = append(errs, e)
 	}
+	return root.Content[0], errs
+}
+
+// mappingOf returns doc, an alias followed, when it is a mapping; otherwise the problem, which
+// says a mapping of keys is wanted.
+func mappingOf(path string, doc *yaml.Node, keys string) (*yaml.Node, *FieldError) {
 	if doc.Kind == yaml.AliasNode && doc.Alias != nil {
 		doc = doc.Alias
 	}
 	if doc.Kind != yaml.MappingNode {
-		errs = append(errs, FieldError{File: path, Line: doc.Line, Column: doc.Column,
-			Msg: "want a mapping of campaign keys (id: ..., template: ..., audience: ...), got " + describe(doc)})
-		return parsed{errs: sortErrors(errs)}
+		return doc, &FieldError{File: path, Line: doc.Line, Column: doc.Column, Msg: "want a mapping of " + keys + ", got " + describe(doc)}
+	}
+	return doc, nil
+}
+
+// parseFile decodes and validates a campaign from YAML, as far as it can: a field that does not
+// decode is a problem of its own and leaves the others to be decoded and checked.
+func parseFile(path string, data []byte) parsed {
+	// Decoding into a node tree keeps aliases as they are written: nothing is expanded until
+	// the fields are decoded, within maxDecodeNodes.
+	doc, errs := oneDocument(path, data, "a campaign file holds one campaign (remove the \"---\" or split the file)")
+	if doc == nil {
+		return parsed{errs: errs}
+	}
+	// Unknown keys are found on the node tree, where each has its own line and column and the
+	// known keys give a suggestion; the decoder then ignores them and validation still runs.
+	errs = append(unknownKeys(path, doc, reflect.TypeOf(Definition{}), ""), errs...)
+	doc, bad := mappingOf(path, doc, "campaign keys (id: ..., template: ..., audience: ...)")
+	if bad != nil {
+		return parsed{errs: sortErrors(append(errs, *bad))}
 	}
 	var d Definition
 	fd := newDecoder(path)

@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"strconv"
 	"unicode/utf16"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldmsg/herald/internal/connectly"
 )
@@ -39,35 +36,14 @@ func ParseMessage(path string, data []byte) (connectly.SessionContent, error) {
 	if json.Valid(data) {
 		data = jsonForYAML(data)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var root yaml.Node
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			return connectly.SessionContent{}, Errors{{File: path, Line: 1, Column: 1, Msg: "file is empty"}}
-		}
-		return connectly.SessionContent{}, Errors{yamlError(path, err)}
+	doc, errs := oneDocument(path, data, "a message file holds one message (remove the \"---\")")
+	if doc == nil {
+		return connectly.SessionContent{}, errs
 	}
-	if len(root.Content) == 0 {
-		return connectly.SessionContent{}, Errors{{File: path, Line: 1, Column: 1, Msg: "file is empty"}}
-	}
-	doc := root.Content[0]
-	errs := unknownKeys(path, doc, sessionContentType, "")
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		errs = append(errs, FieldError{File: path, Line: extra.Line, Column: extra.Column,
-			Msg: "a second YAML document starts here; a message file holds one message (remove the \"---\")"})
-	} else if !errors.Is(err, io.EOF) {
-		e := yamlError(path, err)
-		e.Msg = "a second YAML document, which does not parse either: " + e.Msg
-		errs = append(errs, e)
-	}
-	if doc.Kind == yaml.AliasNode && doc.Alias != nil {
-		doc = doc.Alias
-	}
-	if doc.Kind != yaml.MappingNode {
-		errs = append(errs, FieldError{File: path, Line: doc.Line, Column: doc.Column,
-			Msg: "want a mapping of message keys (text: ..., or one of " + connectly.OtherKinds + "), got " + describe(doc)})
-		return connectly.SessionContent{}, sortErrors(errs)
+	errs = append(unknownKeys(path, doc, sessionContentType, ""), errs...)
+	doc, bad := mappingOf(path, doc, "message keys (text: ..., or one of "+connectly.OtherKinds+")")
+	if bad != nil {
+		return connectly.SessionContent{}, sortErrors(append(errs, *bad))
 	}
 	var c connectly.SessionContent
 	fd := newDecoder(path)
