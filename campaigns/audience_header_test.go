@@ -51,8 +51,11 @@ func TestAudienceHeaderErrorsShowNoValues(t *testing.T) {
 				Audience: campaigns.Audience{File: "audience.csv", Phone: "phone"}}
 			_, err := campaigns.OpenAudience(def)
 			wantErrContains(t, err, tc.want...)
+			// The file's path is the test's temporary directory, whose random digits may hold
+			// any of the hidden values: only what the error says of the file counts.
+			said := strings.ReplaceAll(err.Error(), dir, "DIR")
 			for _, h := range tc.hidden {
-				if strings.Contains(err.Error(), h) {
+				if strings.Contains(said, h) {
 					t.Errorf("error %q shows %q", err, h)
 				}
 			}
