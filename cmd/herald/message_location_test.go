@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
@@ -19,16 +15,8 @@ import (
 // place and goes.
 func TestMessageSendLocationCoordinates(t *testing.T) {
 	t.Parallel()
-	m, env := miniEnv(t)
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: "biz", APIKey: "key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(fake.Handler())
-	t.Cleanup(srv.Close)
-	env["CONNECTLY_BASE_URL"], env["CONNECTLY_BUSINESS_ID"], env["CONNECTLY_API_KEY"] = srv.URL, "biz", "key"
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	sb := newSupportBench(t)
+	rdb, env := sb.rdb, sb.env
 	const to = "+14155552671"
 	if _, err := servicewindow.New(rdb, time.Now).Touch(context.Background(), "biz", []string{to}, time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,17 +28,8 @@ func TestMessageSend(t *testing.T) {
 	}
 	setup := func(t *testing.T) *bundle {
 		t.Helper()
-		m, env := miniEnv(t)
-		fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: "biz", APIKey: "key"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(fake.Handler())
-		t.Cleanup(srv.Close)
-		env["CONNECTLY_BASE_URL"], env["CONNECTLY_BUSINESS_ID"], env["CONNECTLY_API_KEY"] = srv.URL, "biz", "key"
-		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		t.Cleanup(func() { rdb.Close() })
-		return &bundle{fake: fake, rdb: rdb, env: env, dir: t.TempDir()}
+		sb := newSupportBench(t)
+		return &bundle{fake: sb.fake, rdb: sb.rdb, env: sb.env, dir: t.TempDir()}
 	}
 	// open records an inbound message from the customer an hour ago, in Herald's tracker and
 	// (when fake is set) in the fake, which enforces the window on its own record.
