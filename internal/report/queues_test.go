@@ -1,13 +1,9 @@
 package report
 
 import (
-	"context"
 	"testing"
-	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/testredis"
 )
@@ -16,28 +12,10 @@ import (
 // its own QueueInfo.Size counts: a queue with one task done and two waiting holds two.
 func TestQueuesSizeLeavesOutCompletedTasks(t *testing.T) {
 	t.Parallel()
-	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	_, rdb := testredis.Mini(t)
 	const q = "herald:marketing"
-	client := asynq.NewClientFromRedisClient(rdb)
-	if _, err := client.Enqueue(asynq.NewTask("send", nil), asynq.Queue(q), asynq.Retention(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 1, Queues: map[string]int{q: 1}, LogLevel: asynq.FatalLevel})
-	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })); err != nil {
-		t.Fatal(err)
-	}
+	testredis.QueueWithCompleted(t, rdb, q, 2)
 	in := asynq.NewInspectorFromRedisClient(rdb)
-	testredis.WaitUntil(t, 10*time.Second, "the task completed", func() bool {
-		info, err := in.GetQueueInfo(q)
-		return err == nil && info.Completed == 1
-	})
-	srv.Shutdown()
-	for range 2 {
-		if _, err := client.Enqueue(asynq.NewTask("send", nil), asynq.Queue(q)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	qs, err := Queues(in, []string{"herald:utility"})
 	if err != nil {
 		t.Fatal(err)

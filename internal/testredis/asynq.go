@@ -32,3 +32,28 @@ func BlockingServer(t testing.TB, rdb redis.UniversalClient, queue string, start
 	}
 	return srv
 }
+
+// QueueWithCompleted fills queue with one completed task (kept an hour: asynq's retention) and
+// pending more tasks, for tests of what counts the completed ones: asynq's QueueInfo.Size does.
+func QueueWithCompleted(t testing.TB, rdb redis.UniversalClient, queue string, pending int) {
+	t.Helper()
+	client := asynq.NewClientFromRedisClient(rdb)
+	if _, err := client.Enqueue(asynq.NewTask("send", nil), asynq.Queue(queue), asynq.Retention(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Concurrency: 1, Queues: map[string]int{queue: 1}, LogLevel: asynq.FatalLevel})
+	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	in := asynq.NewInspectorFromRedisClient(rdb)
+	WaitUntil(t, 10*time.Second, "the task completed", func() bool {
+		info, err := in.GetQueueInfo(queue)
+		return err == nil && info.Completed == 1
+	})
+	srv.Shutdown()
+	for range pending {
+		if _, err := client.Enqueue(asynq.NewTask("send", nil), asynq.Queue(queue)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
