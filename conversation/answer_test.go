@@ -3,11 +3,9 @@ package conversation
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/audit"
@@ -24,19 +22,8 @@ func TestAnswer(t *testing.T) {
 	now := time.Now()
 	setup := func(t *testing.T) (*redis.Client, *fakeconnectly.Server, *connectly.Client) {
 		t.Helper()
-		rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
-		t.Cleanup(func() { rdb.Close() })
-		fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: "biz", APIKey: "key"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(fake.Handler())
-		t.Cleanup(srv.Close)
-		client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: srv.URL, BusinessID: "biz", APIKey: "key"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rdb, fake, client
+		b := newAnswerBench(t)
+		return b.rdb, b.fake, b.client
 	}
 	params := AnswerParams{Business: "biz", To: "+14155552671", Content: connectly.SessionContent{Text: "Your parcel is here"},
 		Actor: "ana", Now: now}

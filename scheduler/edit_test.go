@@ -28,15 +28,7 @@ func (b *testBundle) submitAt(t *testing.T, def *campaigns.Definition, at time.T
 // assertVersion checks the campaign version of a run's first expansion task.
 func assertVersion(t *testing.T, b *testBundle, runID string, version int) {
 	t.Helper()
-	info, err := b.inspector.GetTaskInfo(campaigns.ExpandQueue, runID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := campaigns.DecodeExpand(info.Payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Version != version {
+	if p := firstExpandTask(t, b, runID); p.Version != version {
 		t.Fatalf("run %s started from version %d, want %d", runID, p.Version, version)
 	}
 }

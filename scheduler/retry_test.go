@@ -258,8 +258,8 @@ func (b *testBundle) waitPolls(t *testing.T, n int) {
 	waitUntil(t, "the poll loop to go round", func() bool { return b.mr.CommandCount() >= from+n })
 }
 
-// assertTrigger checks the trigger of a run's first expansion task.
-func assertTrigger(t *testing.T, b *testBundle, runID, trigger string) {
+// firstExpandTask reads the payload of a run's first expansion task.
+func firstExpandTask(t *testing.T, b *testBundle, runID string) campaigns.ExpandPayload {
 	t.Helper()
 	info, err := b.inspector.GetTaskInfo(campaigns.ExpandQueue, runID)
 	if err != nil {
@@ -269,7 +269,13 @@ func assertTrigger(t *testing.T, b *testBundle, runID, trigger string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Trigger != trigger {
+	return p
+}
+
+// assertTrigger checks the trigger of a run's first expansion task.
+func assertTrigger(t *testing.T, b *testBundle, runID, trigger string) {
+	t.Helper()
+	if p := firstExpandTask(t, b, runID); p.Trigger != trigger {
 		t.Fatalf("run %s started by %q, want %q", runID, p.Trigger, trigger)
 	}
 }
