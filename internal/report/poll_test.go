@@ -46,6 +46,29 @@ func TestPollRunUntilEnded(t *testing.T) {
 	}
 }
 
+// A follow-up run stays open for replies: PollRun reads it once and says it never ends,
+// rather than polling forever.
+func TestPollRunRefusesFollowUpRun(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reads, calls := 0, 0
+	read := func(context.Context, time.Time) (report.Run, error) {
+		reads++
+		return report.Run{Run: "r1~yes", Follows: "r1", Rule: "yes", Status: "running"}, nil
+	}
+	last, err := report.PollRun(ctx, time.Millisecond, read, func(report.Run, time.Duration) error {
+		calls++
+		return nil
+	})
+	if !errors.Is(err, report.ErrNeverEnds) || ctx.Err() != nil || reads != 1 || calls != 0 || last.Follows != "r1" {
+		t.Fatalf("PollRun of a follow-up run: %v (ctx %v) after %d reads, %d calls, last %+v", err, ctx.Err(), reads, calls, last)
+	}
+	if !strings.Contains(err.Error(), "r1~yes") {
+		t.Errorf("error %q does not name the run", err)
+	}
+}
+
 // The progress line says what its numbers are: recipients still to send (queued) and being
 // sent are not retries, which come from the retry counter; accepted counts recipients whose
 // message was accepted, also once delivery events moved them on.
