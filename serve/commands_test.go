@@ -188,6 +188,41 @@ func TestRunDashboard(t *testing.T) {
 	}
 }
 
+// A probe of the dashboard's port checks the dashboard: /healthz and /readyz are answered by
+// Herald (asynqmon answers every path it does not know with its web page and 200), and
+// /readyz says 503 once Redis does not answer.
+func TestDashboardProbes(t *testing.T) {
+	t.Parallel()
+	mr, _ := testredis.Mini(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done := startDashboard(ctx, t, mr.Addr())
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr.String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("GET /healthz = %d %.80q, want 200 ok", code, body)
+	}
+	if code, body := get("/readyz"); code != http.StatusOK || body != "ready\n" {
+		t.Errorf("GET /readyz = %d %.80q, want 200 ready", code, body)
+	}
+	mr.Close()
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not ready") {
+		t.Errorf("GET /readyz with Redis gone = %d %.80q, want 503", code, body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("RunDashboard after its context ended: %v", err)
+	}
+}
+
 // message send chooses its sender before anything else: with several configured and none
 // given, it says so and connects to nothing. A dry run needs no credentials and renders the
 // request for the customer's window.

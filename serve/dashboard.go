@@ -15,6 +15,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/lifecycle"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/redisx"
 )
 
@@ -128,7 +129,8 @@ func maskErrorFields(v any) bool {
 type DashboardParams struct {
 	// RedisURL is the Redis whose queues it shows (redis.url).
 	RedisURL string
-	// Listen is the address to serve on.
+	// Listen is the address to serve on. It also answers /healthz and /readyz (below), so a
+	// probe of the dashboard's own port checks the dashboard, not asynqmon's page.
 	Listen string
 	// Listening, when set, is told the address once it listens.
 	Listening func(net.Addr)
@@ -142,11 +144,25 @@ func RunDashboard(ctx context.Context, p DashboardParams) error {
 	if err != nil {
 		return fmt.Errorf("redis.url: %w", err)
 	}
+	rdb, err := redisx.Open(p.RedisURL)
+	if err != nil {
+		return fmt.Errorf("redis.url: %w", err)
+	}
+	// The dashboard only reads, so it is ready when Redis answers: a replica or a Redis that
+	// refuses writes still serves it.
+	ops := metrics.New().Mux(func(ctx context.Context) error { return redisx.Ping(ctx, rdb, 2*time.Second) })
 	h := asynqmon.New(asynqmon.Options{RootPath: "/", RedisConnOpt: opt, ReadOnly: true, PayloadFormatter: MaskedPayload,
 		ResultFormatter: MaskedResult})
-	g := lifecycle.New(lifecycle.Component{Name: "asynqmon", Stop: h.Close})
+	ui := MaskTaskErrors(h, h.RootPath())
+	// asynqmon answers every path it does not know with its web page (status 200); the probes
+	// get the ops endpoint's answers instead.
+	mux := http.NewServeMux()
+	mux.Handle("/", ui)
+	mux.Handle("/healthz", ops)
+	mux.Handle("/readyz", ops)
+	g := lifecycle.New(lifecycle.Component{Name: "redis", Stop: rdb.Close}, lifecycle.Component{Name: "asynqmon", Stop: h.Close})
 	g.Add(lifecycle.HTTP(lifecycle.Server{Name: "dashboard (--listen)", Addr: p.Listen,
-		Server: &http.Server{Handler: MaskTaskErrors(h, h.RootPath()), ReadHeaderTimeout: readHeaderTimeout}, Grace: 3 * time.Second,
+		Server: &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}, Grace: 3 * time.Second,
 		Listening: p.Listening, OnError: g.Fail}))
 	return g.Run(ctx)
 }
