@@ -282,6 +282,26 @@ func NewRenderer(d *Definition) (*Renderer, error) {
 	return r, nil
 }
 
+// reads lists the row columns the renderer's templates read (rowReads), and reports whether
+// one of them reads the row as a whole or a column by a computed name (then any column may
+// count).
+func (r *Renderer) reads() (names []string, dynamic bool) {
+	add := func(t *template.Template) {
+		n, d := rowReads(t.Tree)
+		names = append(names, n...)
+		dynamic = dynamic || d
+	}
+	for _, p := range r.params {
+		add(p.tpl)
+	}
+	if r.session != nil {
+		for _, t := range r.session.fields {
+			add(t)
+		}
+	}
+	return names, dynamic
+}
+
 // ErrRender is wrapped by Render when a row cannot produce valid parameters.
 var ErrRender = errors.New("cannot render parameters")
 
