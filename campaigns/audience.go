@@ -23,7 +23,8 @@ type Row struct {
 	N int
 	// Line is the file line the row starts on.
 	Line int
-	// Cols maps column names to the row's values.
+	// Cols maps column names to the row's values. Rows read by Plan and Stream hold only the
+	// columns the campaign reads (see AudienceReader.narrow); Next and NextRaw give them all.
 	Cols map[string]string
 	// Recipient is the normalised recipient: E.164, or "bsuid:<BSUID>"; empty when SkipReason
 	// is set.
@@ -37,10 +38,20 @@ type Row struct {
 	Err        error
 }
 
-// rowSource yields raw rows: column values and the line they start on.
+// rowSource yields raw rows: column values, the line they start on, and about how many bytes
+// of memory the row holds (rowBytes).
 type rowSource interface {
-	next() (cols map[string]string, line int, err error)
+	next() (cols map[string]string, line int, size int64, err error)
+	// narrow makes next keep only the columns keep says yes to; nil keeps them all.
+	narrow(keep map[string]bool)
 	close() error
+}
+
+// rowBytes estimates the memory a row read ahead holds: the Row and its place in a batch,
+// the map of its entries columns (about 80 bytes an entry, measured) and the data bytes of
+// the values it keeps alive. Reading ahead is bounded by the sum of these (maxInFlight).
+func rowBytes(entries int, data int) int64 {
+	return 512 + 80*int64(entries) + int64(data)
 }
 
 // AudienceReader streams an audience file (CSV with a header row, or JSON Lines when the
@@ -59,6 +70,11 @@ type AudienceReader struct {
 	path      string
 	maxRows   int
 	bounded   *boundedReader
+	// uses are the columns the reader itself and the run read from a row besides the
+	// templates: phone, bsuid, language, time zone and the on_reply follow-ups' columns.
+	uses []string
+	// size is rowBytes of the last row read.
+	size int64
 }
 
 // IsJSONL reports whether an audience file is read as JSON Lines.
@@ -108,6 +124,11 @@ func openReader(d *Definition, f *os.File) (*AudienceReader, error) {
 	a := &AudienceReader{phone: d.Audience.Phone, bsuid: d.Audience.BSUID, langCol: d.Audience.Language,
 		defLang: d.Template.Language, region: d.Audience.DefaultRegion, path: path, langs: map[string]bool{},
 		maxRows: rules.MaxRows, bounded: bounded, phoneOnly: d.NeedsPhone()}
+	for _, c := range append([]string{a.phone, a.bsuid, a.langCol, d.Audience.Timezone}, d.OnReply.Columns()...) {
+		if c != "" {
+			a.uses = append(a.uses, c)
+		}
+	}
 	for _, l := range d.Template.Languages {
 		a.langs[l] = true
 	}
@@ -219,21 +240,74 @@ type csvSource struct {
 	header []string
 	// base is the file offset at which r started reading (see offset).
 	base int64
+	// keep, when set, lists the header columns next keeps, by index (see narrow).
+	keep []int
 }
 
-func (c *csvSource) next() (map[string]string, int, error) {
-	rec, err := c.r.Read()
-	if err != nil {
-		return nil, 0, err
+func (c *csvSource) narrow(keep map[string]bool) {
+	c.keep = nil
+	if keep == nil {
+		return
 	}
-	line, _ := c.r.FieldPos(0)
-	cols := make(map[string]string, len(c.header))
+	c.keep = []int{}
 	for i, h := range c.header {
-		if i < len(rec) {
-			cols[h] = rec[i]
+		if keep[h] {
+			c.keep = append(c.keep, i)
 		}
 	}
-	return cols, line, nil
+}
+
+func (c *csvSource) next() (map[string]string, int, int64, error) {
+	rec, err := c.r.Read()
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	line, _ := c.r.FieldPos(0)
+	// The values are parts of one string holding the whole record: a row keeping a few
+	// columns of a long record gets copies of them, so that the record can be freed.
+	data := 0
+	for _, v := range rec {
+		data += len(v)
+	}
+	if c.keep == nil {
+		cols := make(map[string]string, len(c.header))
+		for i, h := range c.header {
+			if i < len(rec) {
+				cols[h] = rec[i]
+			}
+		}
+		return cols, line, rowBytes(len(cols), data), nil
+	}
+	kept := 0
+	for _, i := range c.keep {
+		if i < len(rec) {
+			kept += len(rec[i])
+		}
+	}
+	var buf strings.Builder
+	clone := 2*kept < data
+	if clone {
+		buf.Grow(kept)
+		data = kept
+	}
+	cols := make(map[string]string, len(c.keep))
+	for _, i := range c.keep {
+		if i >= len(rec) {
+			break
+		}
+		v := rec[i]
+		switch {
+		case !clone:
+		case v == "":
+			v = "" // an empty part of the record would keep it alive too
+		default:
+			start := buf.Len()
+			buf.WriteString(v)
+			v = buf.String()[start:]
+		}
+		cols[c.header[i]] = v
+	}
+	return cols, line, rowBytes(len(cols), data), nil
 }
 
 func (c *csvSource) close() error { return c.f.Close() }
@@ -247,13 +321,17 @@ type jsonlSource struct {
 	line int
 	// off is the file offset after the last line read.
 	off int64
+	// keep, when set, names the columns next keeps (see narrow).
+	keep map[string]bool
 }
 
-func (j *jsonlSource) next() (map[string]string, int, error) {
+func (j *jsonlSource) narrow(keep map[string]bool) { j.keep = keep }
+
+func (j *jsonlSource) next() (map[string]string, int, int64, error) {
 	for {
 		b, err := j.r.ReadBytes('\n')
 		if err != nil && (len(b) == 0 || !errors.Is(err, io.EOF)) {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 		j.off += int64(len(b))
 		j.line++
@@ -265,24 +343,33 @@ func (j *jsonlSource) next() (map[string]string, int, error) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.UseNumber()
 		if err := dec.Decode(&obj); err != nil || obj == nil {
-			return nil, j.line, fmt.Errorf("%w (%s)", errBadRow, jsonProblem(err))
+			return nil, j.line, rowBytes(0, 0), fmt.Errorf("%w (%s)", errBadRow, jsonProblem(err))
 		}
-		cols := make(map[string]string, len(obj))
+		n := len(obj)
+		if j.keep != nil {
+			n = min(n, len(j.keep))
+		}
+		cols := make(map[string]string, n)
+		data := 0
 		for k, v := range obj {
+			var s string
 			switch v := v.(type) {
 			case string:
-				cols[k] = v
+				s = v
 			case json.Number:
-				cols[k] = v.String()
+				s = v.String()
 			case bool:
-				cols[k] = strconv.FormatBool(v)
+				s = strconv.FormatBool(v)
 			case nil:
-				cols[k] = ""
 			default:
-				return nil, j.line, fmt.Errorf("%w (column %s holds a list or an object)", errBadRow, colName(k))
+				return nil, j.line, rowBytes(0, 0), fmt.Errorf("%w (column %s holds a list or an object)", errBadRow, colName(k))
+			}
+			if j.keep == nil || j.keep[k] {
+				cols[k] = s
+				data += len(k) + len(s)
 			}
 		}
-		return cols, j.line, nil
+		return cols, j.line, rowBytes(len(cols), data), nil
 	}
 }
 
@@ -320,7 +407,8 @@ func (a *AudienceReader) Next() (Row, error) {
 // NextRaw is Next without Resolve: the row's columns and position only (and invalid_row for
 // a bad JSON line). Resolve may then run on other goroutines.
 func (a *AudienceReader) NextRaw() (Row, error) {
-	cols, line, err := a.src.next()
+	cols, line, size, err := a.src.next()
+	a.size = size
 	if err != nil && !errors.Is(err, errBadRow) {
 		if errors.Is(err, io.EOF) {
 			return Row{}, io.EOF
@@ -337,6 +425,28 @@ func (a *AudienceReader) NextRaw() (Row, error) {
 		row.SkipReason, row.Err = "invalid_row", err
 	}
 	return row, nil
+}
+
+// narrow makes the reader keep, of each row it reads from now on, only the columns it uses
+// itself (phone, bsuid, language, time zone, the follow-ups' columns) and those in reads,
+// the columns the campaign's templates read (Renderer.reads); all of them when dynamic, for
+// a template that reads the row as a whole or a column by a computed name. A template that
+// names a column the row lacks renders it empty (missingkey=zero), so a row without the
+// columns no template names renders the same: a wide audience then costs memory for the
+// columns the campaign reads, not for every column of the file.
+func (a *AudienceReader) narrow(reads []string, dynamic bool) {
+	if dynamic {
+		a.src.narrow(nil)
+		return
+	}
+	keep := make(map[string]bool, len(a.uses)+len(reads))
+	for _, c := range a.uses {
+		keep[c] = true
+	}
+	for _, c := range reads {
+		keep[c] = true
+	}
+	a.src.narrow(keep)
 }
 
 // Resolve fills a raw row's recipient (normalised phone, else BSUID) and language, or its

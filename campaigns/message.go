@@ -80,6 +80,8 @@ type SessionRenderer struct {
 	content connectly.SessionContent
 	// fields maps a field name ("text", "list.sections[0].rows[1].id") to its template.
 	fields map[string]*template.Template
+	// metered runs fields with their helpers' work bounded per render (see maxRenderWork).
+	metered *meteredSet
 }
 
 // ErrNotSession is wrapped by SessionRenderer for a campaign without message:.
@@ -110,6 +112,11 @@ func NewSessionRenderer(c connectly.SessionContent) (*SessionRenderer, error) {
 		return nil, fmt.Errorf("message.%w", err)
 	}
 	r.content = content
+	tpls := make([]*template.Template, 0, len(r.fields))
+	for _, t := range r.fields {
+		tpls = append(tpls, t)
+	}
+	r.metered = newMeteredSet(tpls)
 	return r, nil
 }
 
@@ -118,8 +125,10 @@ func NewSessionRenderer(c connectly.SessionContent) (*SessionRenderer, error) {
 // ("message.reply_buttons.buttons[0].text: 31 characters, at most 20") and never quote a
 // value: values come from the audience.
 func (r *SessionRenderer) Content(cols map[string]string) (connectly.SessionContent, error) {
+	c := r.metered.get()
+	defer r.metered.put(c)
 	out, err := r.content.MapStrings(func(field, _ string) (string, error) {
-		return renderField(r.fields[field], field, cols)
+		return renderField(c.of[r.fields[field]], field, cols)
 	})
 	if err != nil {
 		return connectly.SessionContent{}, &renderError{msg: "message." + err.Error(), cause: err}

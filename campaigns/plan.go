@@ -200,6 +200,7 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 				}
 			}
 		}
+		b.release()
 	}
 	return rep, nil
 }
@@ -254,17 +255,105 @@ type resolved struct {
 	off int64
 }
 
+// renderedBytes estimates the memory a row's rendered parameters and message hold.
+func (it *resolved) renderedBytes() int64 {
+	n := int64(len(it.session))
+	for _, p := range it.params {
+		n += 32 + int64(len(p.Value))
+	}
+	return n
+}
+
 type resolvedBatch struct {
 	seq   int
 	items []resolved
 	err   error
+	// size is what the batch counts in its flight (rowBytes and renderedBytes of its rows).
+	size   int64
+	flight *flight
+}
+
+// release returns the batch's bytes to its flight: the consumer is done with it.
+func (b *resolvedBatch) release() {
+	if b.flight != nil {
+		b.flight.release(b.size)
+		b.flight = nil
+	}
+}
+
+// Reading ahead is bounded by bytes, not rows: a batch ends at maxBatchRows rows or at
+// maxBatchBytes, and the reader starts no batch while the batches read and not yet released
+// by the consumer hold maxInFlight bytes or more (rowBytes of their rows, and what rendering
+// them added). The rows read ahead then hold about maxInFlight plus a few batches (the one
+// being read, those the consumer holds), however wide or long the rows and however many
+// cores render them; a row is at most campaigns.max_record_bytes of text.
+const (
+	maxBatchRows        = 1024
+	maxBatchBytes int64 = 1 << 20
+	maxInFlight   int64 = 16 << 20
+)
+
+// flight counts the bytes of the batches between the reader and the consumer.
+type flight struct {
+	mu   sync.Mutex
+	used int64
+	max  int64
+	// freed wakes the reader after a release.
+	freed chan struct{}
+	// waits counts the times the reader waited for bytes to be released (for tests).
+	waits int
+}
+
+func newFlight(max int64) *flight { return &flight{max: max, freed: make(chan struct{}, 1)} }
+
+// wait returns once the batches in flight hold less than max bytes, or false once done is
+// closed.
+func (f *flight) wait(done <-chan struct{}) bool {
+	for first := true; ; first = false {
+		f.mu.Lock()
+		ok := f.used < f.max
+		if !ok && first {
+			f.waits++
+		}
+		f.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-f.freed:
+		case <-done:
+			return false
+		}
+	}
+}
+
+func (f *flight) add(n int64) {
+	f.mu.Lock()
+	f.used += n
+	f.mu.Unlock()
+}
+
+func (f *flight) release(n int64) {
+	f.add(-n)
+	select {
+	case f.freed <- struct{}{}:
+	default:
+	}
 }
 
 // resolveBatches reads the audience in batches, resolves and renders them on every core, and
 // yields the batches in file order. A read error ends the stream with a batch carrying it.
-// Closing done stops the goroutines early.
+// The consumer calls release on each batch once done with it; closing done stops the
+// goroutines early. The reader keeps only the columns the campaign reads (narrow).
 func resolveBatches(ar *AudienceReader, r *Renderer, done <-chan struct{}) <-chan resolvedBatch {
-	const size = 1024
+	return resolveWithin(ar, r, done, maxInFlight)
+}
+
+// resolveWithin is resolveBatches with maxInFlight set to max.
+func resolveWithin(ar *AudienceReader, r *Renderer, done <-chan struct{}, max int64) <-chan resolvedBatch {
+	ar.narrow(r.reads())
+	fl := newFlight(max)
+	batchBytes := min(maxBatchBytes, max)
 	workers := runtime.GOMAXPROCS(0)
 	raw := make(chan resolvedBatch, workers)
 	cooked := make(chan resolvedBatch, workers)
@@ -273,8 +362,11 @@ func resolveBatches(ar *AudienceReader, r *Renderer, done <-chan struct{}) <-cha
 	go func() { // reader
 		defer close(raw)
 		for seq := 0; ; seq++ {
-			b := resolvedBatch{seq: seq, items: make([]resolved, 0, size)}
-			for len(b.items) < size {
+			if !fl.wait(done) {
+				return
+			}
+			b := resolvedBatch{seq: seq, flight: fl}
+			for len(b.items) < maxBatchRows && b.size < batchBytes {
 				row, err := ar.NextRaw()
 				if errors.Is(err, io.EOF) {
 					break
@@ -284,9 +376,11 @@ func resolveBatches(ar *AudienceReader, r *Renderer, done <-chan struct{}) <-cha
 					break
 				}
 				b.items = append(b.items, resolved{row: row, off: ar.Offset()})
+				b.size += ar.size
 			}
-			last := b.err != nil || len(b.items) < size
+			last := b.err != nil || (len(b.items) < maxBatchRows && b.size < batchBytes)
 			if len(b.items) > 0 || b.err != nil {
+				fl.add(b.size)
 				select {
 				case raw <- b:
 				case <-done:
@@ -305,6 +399,7 @@ func resolveBatches(ar *AudienceReader, r *Renderer, done <-chan struct{}) <-cha
 		go func() { // resolvers
 			defer wg.Done()
 			for b := range raw {
+				var rendered int64
 				for i := range b.items {
 					it := &b.items[i]
 					ar.Resolve(&it.row)
@@ -313,8 +408,11 @@ func resolveBatches(ar *AudienceReader, r *Renderer, done <-chan struct{}) <-cha
 						if it.renderErr == nil && r.session != nil {
 							it.session, it.renderErr = r.session.Render(it.row.Cols)
 						}
+						rendered += it.renderedBytes()
 					}
 				}
+				b.size += rendered
+				fl.add(rendered)
 				select {
 				case cooked <- b:
 				case <-done:

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 	"unicode/utf8"
@@ -24,11 +25,15 @@ import (
 //   - Herald's helpers refuse inputs over maxHelperBytes, so no chain of them can grow a value
 //     (urlquery triples "%" each time) past a fixed size; the built-ins kept return one of
 //     their arguments, a part of one or a number.
+//   - The helpers of one render (a row's parameters, or a message's fields) process at most
+//     maxRenderWork bytes together (workMeter): 512 parts of 16 KiB each would otherwise be 8
+//     MiB of work a parameter, and 15 parameters a row.
 //   - The output goes to a writer that stops the run once it holds more bytes than the
 //     parameter's limit could need (4 bytes a character).
 //
-// A run therefore does at most maxTemplateNodes steps on values of bounded size, without a
-// clock: the bound does not depend on how busy the machine is.
+// A run therefore does at most maxTemplateNodes steps on values of bounded size, and a render
+// a bounded amount of helper work, without a clock: the bound does not depend on how busy the
+// machine is.
 const (
 	// MaxTemplateBytes is the longest parameter template accepted, in bytes of source.
 	MaxTemplateBytes = 4096
@@ -36,6 +41,10 @@ const (
 	maxTemplateNodes = 512
 	// maxHelperBytes is the longest value a helper (upper, urlquery, ...) accepts.
 	maxHelperBytes = 16 << 10
+	// maxRenderWork is the most bytes the helpers of one render process together: eight
+	// helper calls on the longest input a helper takes, far more than real templates need
+	// (a few helpers on values of some dozens of bytes).
+	maxRenderWork = 128 << 10
 )
 
 // Rendered value limits, in characters (Unicode code points).
@@ -70,31 +79,102 @@ func valueLimit(name string, raw bool) (what string, limit int) {
 	return "value", MaxRawValue
 }
 
-// funcs are the helpers available in parameter templates.
-var funcs = template.FuncMap{
-	"default": func(def string, v any) string {
-		s, _ := v.(string)
-		if strings.TrimSpace(s) == "" {
-			return def
-		}
-		return s
-	},
-	"upper":    bounded("upper", strings.ToUpper),
-	"lower":    bounded("lower", strings.ToLower),
-	"title":    bounded("title", titleCase),
-	"trim":     bounded("trim", strings.TrimSpace),
-	"urlquery": bounded("urlquery", url.QueryEscape),
+// funcs are the helpers available in parameter templates, as templates are compiled (and run
+// by validation, on its sample rows): their work is not metered. Renders of audience rows
+// run copies of the templates whose helpers charge a workMeter (meteredSet).
+var funcs = helpers(nil)
+
+// helpers returns the helpers of parameter templates, charging their work to m (nil: none).
+func helpers(m *workMeter) template.FuncMap {
+	return template.FuncMap{
+		"default": func(def string, v any) (string, error) {
+			s, _ := v.(string)
+			t := strings.TrimSpace(s)
+			// TrimSpace reads the spaces around the value, and a byte on each side of them.
+			if err := m.charge("default", len(s)-len(t)+2); err != nil {
+				return "", err
+			}
+			if t == "" {
+				return def, nil
+			}
+			return s, nil
+		},
+		"upper":    bounded(m, "upper", strings.ToUpper),
+		"lower":    bounded(m, "lower", strings.ToLower),
+		"title":    bounded(m, "title", titleCase),
+		"trim":     bounded(m, "trim", strings.TrimSpace),
+		"urlquery": bounded(m, "urlquery", url.QueryEscape),
+	}
 }
 
-// bounded wraps a string helper so that it refuses inputs over maxHelperBytes.
-func bounded(name string, f func(string) string) func(string) (string, error) {
+// bounded wraps a string helper so that it refuses inputs over maxHelperBytes and charges its
+// input to m.
+func bounded(m *workMeter, name string, f func(string) string) func(string) (string, error) {
 	return func(s string) (string, error) {
 		if len(s) > maxHelperBytes {
 			return "", fmt.Errorf("%s: input is %d bytes, limit %d", name, len(s), maxHelperBytes)
 		}
+		if err := m.charge(name, len(s)); err != nil {
+			return "", err
+		}
 		return f(s), nil
 	}
 }
+
+// workMeter counts the bytes the helpers of one render process (see maxRenderWork).
+type workMeter struct {
+	used int
+}
+
+// charge counts n bytes of a helper's work, and fails once the render's work passes
+// maxRenderWork. A nil meter counts nothing.
+func (m *workMeter) charge(name string, n int) error {
+	if m == nil {
+		return nil
+	}
+	m.used += n
+	if m.used > maxRenderWork {
+		return fmt.Errorf("%s: helpers may process at most %d bytes for one row, this row needs more", name, maxRenderWork)
+	}
+	return nil
+}
+
+// meteredSet lends out copies of a renderer's templates whose helpers charge one workMeter:
+// a render takes a copy with a fresh meter, runs its templates on the copy and gives it
+// back. Copies share the parse trees; each is used by one render at a time.
+type meteredSet struct {
+	tpls []*template.Template
+	pool sync.Pool
+}
+
+// meteredCopy is one copy of a meteredSet's templates, and their meter.
+type meteredCopy struct {
+	meter workMeter
+	// of maps each of the set's templates to its copy.
+	of map[*template.Template]*template.Template
+}
+
+func newMeteredSet(tpls []*template.Template) *meteredSet {
+	s := &meteredSet{tpls: tpls}
+	s.pool.New = func() any {
+		c := &meteredCopy{of: make(map[*template.Template]*template.Template, len(s.tpls))}
+		fm := helpers(&c.meter)
+		for _, t := range s.tpls {
+			c.of[t] = template.Must(t.Clone()).Funcs(fm)
+		}
+		return c
+	}
+	return s
+}
+
+// get returns a copy whose meter is zero; put gives it back.
+func (s *meteredSet) get() *meteredCopy {
+	c := s.pool.Get().(*meteredCopy)
+	c.meter = workMeter{}
+	return c
+}
+
+func (s *meteredSet) put(c *meteredCopy) { s.pool.Put(c) }
 
 // allowedFuncs are the functions a parameter template may call: Herald's helpers and the
 // built-ins that only compare, count or pick a part of a value.
@@ -241,6 +321,8 @@ func (c *sandboxCheck) walkBranch(b *parse.BranchNode) {
 // concurrent use.
 type Renderer struct {
 	params []compiled
+	// metered runs params with their helpers' work bounded per render.
+	metered *meteredSet
 	// session renders a session campaign's message (nil for a template campaign); params are
 	// then its fallback template's.
 	session *SessionRenderer
@@ -272,6 +354,11 @@ func NewRenderer(d *Definition) (*Renderer, error) {
 		}
 		r.params = append(r.params, compiled{name: rp.Name, tpl: t, raw: true})
 	}
+	tpls := make([]*template.Template, len(r.params))
+	for i, p := range r.params {
+		tpls[i] = p.tpl
+	}
+	r.metered = newMeteredSet(tpls)
 	if d.IsSession() {
 		s, err := d.SessionRenderer()
 		if err != nil {
@@ -282,15 +369,38 @@ func NewRenderer(d *Definition) (*Renderer, error) {
 	return r, nil
 }
 
+// reads lists the row columns the renderer's templates read (rowReads), and reports whether
+// one of them reads the row as a whole or a column by a computed name (then any column may
+// count).
+func (r *Renderer) reads() (names []string, dynamic bool) {
+	add := func(t *template.Template) {
+		n, d := rowReads(t.Tree)
+		names = append(names, n...)
+		dynamic = dynamic || d
+	}
+	for _, p := range r.params {
+		add(p.tpl)
+	}
+	if r.session != nil {
+		for _, t := range r.session.fields {
+			add(t)
+		}
+	}
+	return names, dynamic
+}
+
 // ErrRender is wrapped by Render when a row cannot produce valid parameters.
 var ErrRender = errors.New("cannot render parameters")
 
 // Render fills the parameters from a row's columns and checks WhatsApp's rules for them.
-// Errors name the parameter and the rule, never the value (it comes from the audience).
+// Errors name the parameter and the rule, never the value (it comes from the audience). The
+// helpers of all the parameters process at most maxRenderWork bytes together.
 func (r *Renderer) Render(cols map[string]string) ([]connectly.Parameter, error) {
+	c := r.metered.get()
+	defer r.metered.put(c)
 	out := make([]connectly.Parameter, 0, len(r.params))
 	for _, p := range r.params {
-		v, err := p.render(cols)
+		v, err := p.renderOn(c.of[p.tpl], cols)
 		if err == nil && !p.raw {
 			err = checkParam(p.name, v)
 		}
@@ -321,10 +431,15 @@ func (w *capWriter) Write(p []byte) (int, error) {
 
 // render runs the template on a row in the sandbox and checks the value's length.
 func (p compiled) render(cols map[string]string) (string, error) {
+	return p.renderOn(p.tpl, cols)
+}
+
+// renderOn is render running t, p's template or a metered copy of it.
+func (p compiled) renderOn(t *template.Template, cols map[string]string) (string, error) {
 	what, limit := valueLimit(p.name, p.raw)
 	// A character is at most 4 bytes: output past 4*limit bytes is too long whatever it is.
 	w := &capWriter{max: 4 * limit}
-	if err := p.tpl.Execute(w, cols); err != nil {
+	if err := t.Execute(w, cols); err != nil {
 		if errors.Is(err, errTooLong) {
 			return "", fmt.Errorf("%s is longer than %d characters", what, limit)
 		}

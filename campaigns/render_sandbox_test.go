@@ -2,6 +2,7 @@ package campaigns_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -265,5 +266,56 @@ func BenchmarkRenderHostile(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// heavyHelpers is a parameter inside every limit of its own (1.9 KB, 241 parts, helper
+// inputs of 16,000 bytes) whose helpers process 1.9 MB a row: 15 of them took 34.5 s of CPU
+// for 300 rows before the helpers' work was bounded per render.
+var heavyHelpers = "{{ slice (.x" + strings.Repeat(" | upper | lower", 60) + ") 0 5 }}"
+
+// TestRenderWorkBound renders rows through helpers that each stay under their input limit:
+// the helpers of one render stop, with an error naming the bound, once they have processed
+// 128 KiB together, and a render costs that much, not 15 times 1.9 MB.
+func TestRenderWorkBound(t *testing.T) { //nolint:paralleltest // measures the heap
+	row := map[string]string{"x": strings.Repeat(secret, 16000/len(secret)+1)[:16000], "name": "ana maria",
+		"note": strings.Repeat("Note ", 200)}
+	params := map[string]string{}
+	for i := 1; i <= 15; i++ {
+		params[fmt.Sprintf("body_%d", i)] = heavyHelpers
+	}
+	r := newRenderer(t, params)
+	var err error
+	bytes := allocated(5, func() { _, err = r.Render(row) })
+	wantErrIs(t, err, campaigns.ErrRender)
+	wantErrContains(t, err, "body_1: ", "helpers may process at most 131072 bytes for one row, this row needs more")
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("error quotes the value: %v", err)
+	}
+	if bytes > 1<<20 {
+		t.Errorf("one render allocated %d bytes, want under 1 MiB", bytes)
+	}
+	t.Logf("%d bytes a render", bytes)
+
+	// A session message's fields share one bound too.
+	sr, err := campaigns.NewSessionRenderer(connectly.SessionContent{Text: heavyHelpers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = sr.Content(row)
+	wantErrIs(t, err, campaigns.ErrRender)
+	wantErrContains(t, err, "message.text: ", "helpers may process at most 131072 bytes for one row, this row needs more")
+
+	// Real templates are far inside the bound: each render starts a fresh count.
+	for i := 1; i <= 15; i++ {
+		params[fmt.Sprintf("body_%d", i)] = `{{ .name | trim | title | default "there" }}: {{ slice (.note | trim | lower) 0 4 }}`
+	}
+	r = newRenderer(t, params)
+	for range 3 {
+		got, err := r.Render(row)
+		if err != nil {
+			t.Fatalf("Render: %v", err)
+		}
+		wantEqual(t, "body_15", "Ana Maria: note", got[14].Value)
 	}
 }

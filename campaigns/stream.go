@@ -25,10 +25,11 @@ type StreamBatch struct {
 	Err  error
 }
 
-// Stream reads the audience in batches of 1,024 rows on one goroutine, resolves and renders
-// them on every core, and yields them in file order, ahead of the consumer. A read error ends
-// the stream with a batch carrying it. Closing done stops the goroutines early; the reader
-// must not be used directly meanwhile.
+// Stream reads the audience in batches of up to 1,024 rows on one goroutine, resolves and
+// renders them on every core, and yields them in file order, ahead of the consumer by a
+// bounded number of bytes (see maxInFlight). The rows hold only the columns the campaign
+// reads (AudienceReader.narrow). A read error ends the stream with a batch carrying it.
+// Closing done stops the goroutines early; the reader must not be used directly meanwhile.
 func Stream(ar *AudienceReader, r *Renderer, done <-chan struct{}) <-chan StreamBatch {
 	out := make(chan StreamBatch, 2)
 	in := resolveBatches(ar, r, done)
@@ -39,6 +40,7 @@ func Stream(ar *AudienceReader, r *Renderer, done <-chan struct{}) <-chan Stream
 			for i, it := range b.items {
 				sb.Rows[i] = Resolved{Row: it.row, Params: it.params, Session: it.session, RenderErr: it.renderErr, Offset: it.off}
 			}
+			b.release()
 			select {
 			case out <- sb:
 			case <-done:
