@@ -46,10 +46,14 @@ type Retried struct {
 	// "<state>:<code>".
 	Picked int
 	ByCode map[string]int
-	// Stats are the child run's expansion in the call: Rows are the picked recipients still
-	// in the audience (all of the audience's when not Continues), Planned those that got a
-	// task.
+	// Stats are the child run's expansion in the call: Rows are the audience rows of the
+	// picked recipients (a duplicate row too; all of the audience's when not Continues),
+	// Planned those that got a task.
 	Stats Stats
+	// Recipients counts the picked recipients the call found in the audience, each once
+	// however many rows name it: when not Continues, Picked - Recipients are no longer in the
+	// audience file.
+	Recipients int
 	// Continues says the child's backlog filled and its expansion task carries it on.
 	Continues bool
 }
@@ -155,7 +159,15 @@ func (r *Runs) RetryRun(ctx context.Context, p RetryParams) (Retried, error) {
 	// The step enqueued above may start while this expansion still runs (see StartRun).
 	cexp := r.expander(backlog, nil)
 	cexp.cfg.Checked = true
-	out.Stats, err = cexp.ExpandOnly(ctx, def, child, func(rcpt string) bool { return picked[rcpt] })
+	found := make(map[string]bool, len(picked))
+	out.Stats, err = cexp.ExpandOnly(ctx, def, child, func(rcpt string) bool {
+		if !picked[rcpt] {
+			return false
+		}
+		found[rcpt] = true
+		return true
+	})
+	out.Recipients = len(found)
 	switch {
 	case err == nil:
 		r.withdraw(child.ID, 1)

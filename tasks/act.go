@@ -24,7 +24,7 @@ func TaskLists(in *asynq.Inspector) map[string]func(string, ...asynq.ListOption)
 // every task of it in a state.
 type TaskActionParams struct {
 	Inspector *asynq.Inspector
-	// Ledger is where the recipients of deleted send tasks become skipped(deleted).
+	// Ledger is where the recipients of deleted send tasks are settled (SkipDeleted).
 	Ledger *ledger.Ledger
 	// Action is "retry", "archive" or "delete".
 	Action string
@@ -59,24 +59,40 @@ type TaskActed struct {
 	// RecipientsSkipped is how many recipients of deleted send tasks became skipped(deleted)
 	// in the ledger: 0 for retry and archive.
 	RecipientsSkipped int `json:"recipients_skipped"`
+	// RecipientsUnknown is how many recipients of deleted send tasks were being sent by a
+	// worker that died mid-request, with no task left to settle its claim, and became
+	// unknown(TASK_DELETED): their message may have gone. 0 for retry and archive.
+	RecipientsUnknown int `json:"recipients_unknown"`
+}
+
+// settled is what the delete did to the recipients so far.
+func (t TaskActed) settled() Settled {
+	return Settled{Skipped: t.RecipientsSkipped, Unknown: t.RecipientsUnknown}
+}
+
+// count adds what one call of SkipDeleted did.
+func (t *TaskActed) count(n Settled) {
+	t.RecipientsSkipped += n.Skipped
+	t.RecipientsUnknown += n.Unknown
 }
 
 // Detail says what was done, as the audit log keeps it.
 func (t TaskActed) Detail() string {
 	switch {
 	case t.Task != "" && t.Action == "delete":
-		return fmt.Sprintf("%d recipients skipped(deleted) in the ledger", t.RecipientsSkipped)
+		return t.settled().String()
 	case t.Task != "":
 		return "done"
 	case t.Action == "delete":
-		return fmt.Sprintf("%d tasks; %d recipients skipped(deleted) in the ledger", t.Tasks, t.RecipientsSkipped)
+		return fmt.Sprintf("%d tasks; %s", t.Tasks, t.settled())
 	}
 	return fmt.Sprintf("%d tasks", t.Tasks)
 }
 
 // ActOnTasks retries, archives or deletes one task, or every task of a queue in a state
-// (those in bulk, page by page for delete). The recipients of deleted send tasks become
-// skipped(deleted) in the ledger, so their runs can still complete. It returns what it acted
+// (those in bulk, page by page for delete). The recipients of deleted send tasks are settled
+// in the ledger (SkipDeleted: skipped(deleted), or unknown(TASK_DELETED) for a claim a dead
+// worker left), so their runs can still complete. It returns what it acted
 // on and how many tasks and recipients, and keeps them in the audit log (p.Audit) with their
 // Target and Detail. With an error the target is still set (except for a TaskStateError: a
 // state the action does not apply to, where nothing was touched), and for a delete the error
@@ -136,10 +152,10 @@ func actOnTasks(ctx context.Context, p TaskActionParams, res *TaskActed) error {
 		if t == nil {
 			return nil
 		}
-		n, err := SkipDeleted(ctx, p.Ledger, []*asynq.TaskInfo{t})
-		res.RecipientsSkipped = n
+		n, err := SkipDeleted(ctx, p.Ledger, in, []*asynq.TaskInfo{t})
+		res.count(n)
 		if err != nil {
-			return fmt.Errorf("task %s deleted, %d recipients skipped(deleted) in the ledger, then: %w", res.Target, n, err)
+			return fmt.Errorf("task %s deleted, %s, then: %w", res.Target, n, err)
 		}
 		return nil
 	}
@@ -163,8 +179,8 @@ func actOnTasks(ctx context.Context, p TaskActionParams, res *TaskActed) error {
 	return nil
 }
 
-// deleteAll deletes every task of a queue in a state, page by page, marking the recipients
-// of each page's deleted send tasks skipped(deleted) before the next page, so their runs can
+// deleteAll deletes every task of a queue in a state, page by page, settling the recipients
+// of each page's deleted send tasks (SkipDeleted) before the next page, so their runs can
 // still complete and no continuation re-creates a task the operator deleted. When a delete
 // or the ledger fails part way, the tasks deleted up to then still have their recipients
 // marked, and the error (and res's counts) say how many of each there were.
@@ -178,7 +194,7 @@ func deleteAll(ctx context.Context, in *asynq.Inspector, l *ledger.Ledger, q, st
 	for {
 		page, err := list(q, asynq.PageSize(500), asynq.Page(1))
 		if err != nil {
-			return fmt.Errorf("%d tasks of %s deleted, %d recipients skipped(deleted) in the ledger, then: %w", res.Tasks, target, res.RecipientsSkipped, err)
+			return fmt.Errorf("%d tasks of %s deleted, %s, then: %w", res.Tasks, target, res.settled(), err)
 		}
 		if len(page) == 0 {
 			break
@@ -192,10 +208,11 @@ func deleteAll(ctx context.Context, in *asynq.Inspector, l *ledger.Ledger, q, st
 			}
 			deleted = append(deleted, t)
 		}
-		n, serr := SkipDeleted(ctx, l, deleted)
-		res.Tasks, res.RecipientsSkipped = res.Tasks+len(deleted), res.RecipientsSkipped+n
+		n, serr := SkipDeleted(ctx, l, in, deleted)
+		res.Tasks += len(deleted)
+		res.count(n)
 		if err := errors.Join(derr, serr); err != nil {
-			return fmt.Errorf("%d tasks of %s deleted, %d recipients skipped(deleted) in the ledger, then: %w", res.Tasks, target, res.RecipientsSkipped, err)
+			return fmt.Errorf("%d tasks of %s deleted, %s, then: %w", res.Tasks, target, res.settled(), err)
 		}
 	}
 	return nil

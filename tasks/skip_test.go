@@ -3,11 +3,16 @@ package tasks_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/audit"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/tasks"
+	"github.com/heraldmsg/herald/worker"
 )
 
 // TestSkipDeletedReturnsLedgerErrors deletes send tasks' recipients from the ledger's view:
@@ -23,9 +28,9 @@ func TestSkipDeletedReturnsLedgerErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := &asynq.TaskInfo{ID: "x", Type: campaigns.TypeExpand, Payload: []byte(`{}`)}
-	n, err := tasks.SkipDeleted(ctx, b.ledger, append(pending[:2:2], other))
-	if err != nil || n != 2 {
-		t.Fatalf("SkipDeleted = %d, %v; want 2", n, err)
+	n, err := tasks.SkipDeleted(ctx, b.ledger, b.inspector, append(pending[:2:2], other))
+	if err != nil || n != (tasks.Settled{Skipped: 2}) {
+		t.Fatalf("SkipDeleted = %+v, %v; want 2 skipped", n, err)
 	}
 	if c := b.counters(t, st.RunID); c.Codes["skipped:deleted"] != 2 {
 		t.Fatalf("codes %v", c.Codes)
@@ -33,8 +38,185 @@ func TestSkipDeletedReturnsLedgerErrors(t *testing.T) {
 	// Not READONLY: go-redis retries that one with backoff, which only makes the test slow.
 	b.mr.SetError("ERR injected ledger failure")
 	defer b.mr.SetError("")
-	n, err = tasks.SkipDeleted(ctx, b.ledger, pending[2:])
-	if err == nil || n != 0 {
-		t.Fatalf("SkipDeleted with Redis failing = %d, %v; want the error", n, err)
+	n, err = tasks.SkipDeleted(ctx, b.ledger, b.inspector, pending[2:])
+	if err == nil || n != (tasks.Settled{}) {
+		t.Fatalf("SkipDeleted with Redis failing = %+v, %v; want the error", n, err)
+	}
+}
+
+// payloadOf decodes a send task's payload.
+func payloadOf(t *testing.T, ti *asynq.TaskInfo) campaigns.SendPayload {
+	t.Helper()
+	p, err := campaigns.DecodeSend(ti.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// entryOf reads a recipient's ledger entry.
+func (b *bundle) entryOf(t *testing.T, p campaigns.SendPayload) ledger.Entry {
+	t.Helper()
+	e, ok, err := b.ledger.Entry(context.Background(), p.Address())
+	if err != nil || !ok {
+		t.Fatalf("entry of %s: %v, %v", p.To, ok, err)
+	}
+	return e
+}
+
+// A worker died mid-request (its claim is in the entry, submitting) and its task was put back;
+// the operator deletes the task. No task is left to settle the claim, and the request may have
+// gone: the recipient becomes unknown(TASK_DELETED), counted apart from the skipped ones, and
+// once the other recipients are settled the run completes.
+func TestDeleteSettlesADeadWorkersClaim(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	st := b.start(t, 3)
+	q := st.Run.Queue
+	pending, err := b.inspector.ListPendingTasks(q)
+	if err != nil || len(pending) != 3 {
+		t.Fatalf("%d pending tasks, %v", len(pending), err)
+	}
+	dead := payloadOf(t, pending[0])
+	if c, err := b.ledger.Claim(ctx, dead.Address(), ledger.AtMostOnce); err != nil || c.Verdict != ledger.VerdictSend {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	act := func(task string, all bool, state string) tasks.TaskActed {
+		t.Helper()
+		res, err := tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: b.inspector, Ledger: b.ledger,
+			Action: "delete", Queue: q, Task: task, All: all, State: state, Audit: audit.Record{Redis: b.rdb, Actor: "ana"}})
+		if err != nil {
+			t.Fatalf("delete %s: %v", task, err)
+		}
+		return res
+	}
+	res := act(pending[0].ID, false, "")
+	if res.RecipientsSkipped != 0 || res.RecipientsUnknown != 1 {
+		t.Fatalf("delete of the dead worker's task: %+v; want 1 recipient unknown, none skipped", res)
+	}
+	wantDetail := "0 recipients skipped(deleted) in the ledger, 1 unknown(TASK_DELETED): a worker died sending to them, so the message may have gone"
+	if res.Detail() != wantDetail {
+		t.Errorf("detail %q, want %q", res.Detail(), wantDetail)
+	}
+	if e := b.entryOf(t, dead); e.State != ledger.Unknown || e.Code != ledger.CodeTaskDeleted || e.Attempts != 1 {
+		t.Fatalf("entry %+v; want unknown(%s) with its one attempt", e, ledger.CodeTaskDeleted)
+	}
+	if es, err := audit.List(ctx, b.rdb, 1); err != nil || len(es) != 1 || es[0].Detail != wantDetail {
+		t.Fatalf("audit log %+v, %v; want the delete with %q", es, err, wantDetail)
+	}
+
+	res = act("", true, "pending")
+	if res.Tasks != 2 || res.RecipientsSkipped != 2 || res.RecipientsUnknown != 0 {
+		t.Fatalf("delete --all: %+v; want 2 tasks, 2 recipients skipped", res)
+	}
+	run, err := b.ledger.GetRun(ctx, st.RunID)
+	if err != nil || run.Status != ledger.RunCompleted {
+		t.Fatalf("run %+v, %v; want completed", run.Status, err)
+	}
+	c := b.counters(t, st.RunID)
+	if c.States[ledger.Unknown] != 1 || c.States[ledger.Skipped] != 2 || c.States[ledger.Submitting] != 0 ||
+		c.Codes["unknown:"+ledger.CodeTaskDeleted] != 1 || c.Codes["skipped:deleted"] != 2 {
+		t.Fatalf("counters %+v", c)
+	}
+	if v, err := b.ledger.Verify(ctx, st.RunID); err != nil || len(v.Mismatches) != 0 {
+		t.Fatalf("verify: %+v, %v", v, err)
+	}
+}
+
+// A submitting recipient whose claim another task of it may still settle is left to that
+// task: its resend, active in a worker (in another of Herald's queues) or waiting; only once
+// no such task is left (the last one deleted, or the other completed) does a delete settle it.
+func TestDeleteLeavesAClaimAnotherTaskHolds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	st := b.start(t, 3)
+	q := st.Run.Queue
+	const other = "herald:utility"
+	if q == other {
+		t.Fatalf("the run's queue is %s: the test needs another", q)
+	}
+	pending, err := b.inspector.ListPendingTasks(q)
+	if err != nil || len(pending) != 3 {
+		t.Fatalf("%d pending tasks, %v", len(pending), err)
+	}
+	ids, err := b.ledger.TaskIDs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := asynq.NewClientFromRedisClient(b.rdb)
+	del := func(queue, task string) tasks.TaskActed {
+		t.Helper()
+		res, err := tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: b.inspector, Ledger: b.ledger,
+			Action: "delete", Queue: queue, Task: task, Audit: audit.Record{Redis: b.rdb}})
+		if err != nil {
+			t.Fatalf("delete %s/%s: %v", queue, task, err)
+		}
+		return res
+	}
+	claim := func(p campaigns.SendPayload) {
+		t.Helper()
+		if c, err := b.ledger.Claim(ctx, p.Address(), ledger.AtMostOnce); err != nil || c.Verdict != ledger.VerdictSend {
+			t.Fatalf("claim: %+v, %v", c, err)
+		}
+	}
+
+	// The first recipient's resend runs in a worker, which claimed the recipient and is
+	// sending it now.
+	live := payloadOf(t, pending[0])
+	claim(live)
+	resend := worker.ResendTaskID(ids, live.Run, live.To)
+	if _, err := client.Enqueue(asynq.NewTask("t", pending[0].Payload), asynq.TaskID(resend), asynq.Queue(other),
+		asynq.Retention(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	started, release := make(chan string, 1), make(chan struct{})
+	srv := testredis.BlockingServer(t, b.rdb, other, started, release)
+	defer srv.Shutdown()
+	if id := <-started; id != resend {
+		t.Fatalf("the worker took %s, want the resend", id)
+	}
+	// Deleting the original task, or another recipient's, leaves the live claim alone.
+	if res := del(q, pending[0].ID); res.RecipientsSkipped != 0 || res.RecipientsUnknown != 0 {
+		t.Fatalf("delete of the original task: %+v; want nothing settled", res)
+	}
+	if res := del(q, pending[1].ID); res.RecipientsSkipped != 1 || res.RecipientsUnknown != 0 {
+		t.Fatalf("delete of another recipient's task: %+v; want it skipped", res)
+	}
+	if e := b.entryOf(t, live); e.State != ledger.Submitting {
+		t.Fatalf("entry %+v; want it still submitting, left to its worker", e)
+	}
+	// The resend completes (this worker settles nothing); a redelivered copy of the original
+	// task is then the last task of the recipient that could, and its delete settles it.
+	close(release)
+	testredis.WaitUntil(t, 10*time.Second, "the resend completed", func() bool {
+		info, err := b.inspector.GetTaskInfo(other, resend)
+		return err == nil && info.State == asynq.TaskStateCompleted
+	})
+	srv.Shutdown()
+	if _, err := client.Enqueue(asynq.NewTask(campaigns.TypeSend, pending[0].Payload), asynq.TaskID(pending[0].ID), asynq.Queue(q)); err != nil {
+		t.Fatal(err)
+	}
+	if res := del(q, pending[0].ID); res.RecipientsUnknown != 1 {
+		t.Fatalf("delete of the last task that could settle the claim: %+v; want 1 unknown", res)
+	}
+
+	// The last recipient's resend waits in the run's queue: deleting the original leaves the
+	// claim to it; deleting the resend too settles it.
+	waiting := payloadOf(t, pending[2])
+	claim(waiting)
+	resend = worker.ResendTaskID(ids, waiting.Run, waiting.To)
+	if _, err := client.Enqueue(asynq.NewTask(campaigns.TypeSend, pending[2].Payload), asynq.TaskID(resend), asynq.Queue(q)); err != nil {
+		t.Fatal(err)
+	}
+	if res := del(q, pending[2].ID); res.RecipientsUnknown != 0 || res.RecipientsSkipped != 0 {
+		t.Fatalf("delete of the original while its resend waits: %+v; want nothing settled", res)
+	}
+	if res := del(q, resend); res.RecipientsUnknown != 1 {
+		t.Fatalf("delete of the resend: %+v; want 1 unknown", res)
+	}
+	if run, err := b.ledger.GetRun(ctx, st.RunID); err != nil || run.Status != ledger.RunCompleted {
+		t.Fatalf("run %+v, %v; want completed", run.Status, err)
 	}
 }

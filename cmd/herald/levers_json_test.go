@@ -95,7 +95,7 @@ func TestWriteCommandsJSON(t *testing.T) {
 		json.Unmarshal([]byte(out), &archived) != nil || len(archived) != 6 {
 		t.Fatalf("task ls: %d %s %s", code, out, errOut)
 	}
-	m = decode([]string{"task", "delete", sent.Queue, archived[0].ID}, "action", "queue", "task", "target", "tasks", "recipients_skipped")
+	m = decode([]string{"task", "delete", sent.Queue, archived[0].ID}, "action", "queue", "task", "target", "tasks", "recipients_skipped", "recipients_unknown")
 	if m["task"] != archived[0].ID || m["tasks"] != float64(1) || m["recipients_skipped"] != float64(1) {
 		t.Errorf("task delete: %v", m)
 	}

@@ -53,7 +53,7 @@ func (a *app) runRetryCmd() *cobra.Command {
 					return err
 				}
 				parent, child, st, byCode := res.Parent, res.Child, res.Stats, res.ByCode
-				out := map[string]any{"run": child.ID, "parent": parent.ID, "recipients": st.Rows, "planned": st.Planned, "picked": byCode,
+				out := map[string]any{"run": child.ID, "parent": parent.ID, "recipients": res.Recipients, "planned": st.Planned, "picked": byCode,
 					"expanding": res.Continues}
 				return a.print(asJSON, out, func(w io.Writer) error {
 					if res.Continues {
@@ -65,7 +65,7 @@ func (a *app) runRetryCmd() *cobra.Command {
 					for _, code := range slices.Sorted(maps.Keys(byCode)) {
 						fmt.Fprintf(w, "  %-50s %d\n", code, byCode[code])
 					}
-					if missing := res.Picked - st.Rows; missing > 0 && !res.Continues {
+					if missing := res.Picked - res.Recipients; missing > 0 && !res.Continues {
 						fmt.Fprintf(w, "  (%d picked recipients are no longer in the audience file)\n", missing)
 					}
 					fmt.Fprintf(w, "follow it with: herald run show %s\n", child.ID)

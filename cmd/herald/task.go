@@ -89,13 +89,13 @@ func (a *app) taskCmd() *cobra.Command {
 		})
 		c.Flags().BoolVar(&all, "all", false, "act on every task of the queue in --state")
 		c.Flags().StringVar(&actState, "state", "", "with --all: the state to act on")
-		c.Flags().BoolVar(&actJSON, "json", false, "print the result as JSON: action, queue, task or state, target, tasks, recipients_skipped")
+		c.Flags().BoolVar(&actJSON, "json", false, "print the result as JSON: action, queue, task or state, target, tasks, recipients_skipped, recipients_unknown")
 		by.add(c, reasonInAuditLog)
 		return c
 	}
 	retry := act("retry", "Run a scheduled, retry or archived task now", "retry")
 	archive := act("archive", "Archive a pending, scheduled or retry task (its recipient stays queued in the ledger)", "archive")
-	del := act("delete", "Delete a task; a send task's recipient becomes skipped(deleted) in the ledger", "delete")
+	del := act("delete", "Delete a task; a send task's recipient becomes skipped(deleted) in the ledger, or unknown(TASK_DELETED) if a worker died sending to it", "delete")
 
 	for _, c := range []*cobra.Command{ls, show} {
 		c.Flags().BoolVar(&reveal, "reveal", false, "show full numbers")

@@ -6,9 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/audit"
+	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/tasks"
 )
@@ -81,5 +84,61 @@ func TestTaskDeleteAuditedWhenLedgerFails(t *testing.T) {
 	if e := es[0]; e.Action != "task delete" || e.Target != q+"/"+tasks[0].ID || e.Actor != "ops-ana" || e.Reason != "stuck" ||
 		!strings.HasPrefix(e.Detail, "failed: task "+q+"/"+tasks[0].ID+" deleted") {
 		t.Fatalf("audit entry %+v", e)
+	}
+}
+
+// A worker died mid-request and its task is deleted: the recipient becomes
+// unknown(TASK_DELETED), which the text and --json say apart from the skipped recipients, and
+// the run completes once the rest are settled.
+func TestTaskDeleteOfADeadWorkersClaim(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m, env := miniEnv(t)
+	run, ts := sendWelcome(t, env)
+	const q = welcomeQueue
+	if len(ts) < 3 {
+		t.Fatalf("task ls: %d tasks", len(ts))
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	in := asynq.NewInspectorFromRedisClient(rdb)
+	l := ledger.New(rdb, nil)
+	for _, task := range ts[:2] {
+		info, err := in.GetTaskInfo(q, task.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := campaigns.DecodeSend(info.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := l.Claim(ctx, p.Address(), ledger.AtMostOnce); err != nil || c.Verdict != ledger.VerdictSend {
+			t.Fatalf("claim: %+v, %v", c, err)
+		}
+	}
+	code, out, errOut := herald(t, env, "task", "delete", q, ts[0].ID)
+	if want := "delete " + q + "/" + ts[0].ID + ": 0 recipients skipped(deleted) in the ledger, 1 unknown(TASK_DELETED)"; code != 0 || !strings.HasPrefix(out, want) {
+		t.Fatalf("task delete: exit %d %q %q; want %q", code, out, errOut, want)
+	}
+	var res struct {
+		Skipped *int `json:"recipients_skipped"`
+		Unknown *int `json:"recipients_unknown"`
+	}
+	code, out, errOut = herald(t, env, "task", "delete", q, ts[1].ID, "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Skipped == nil || *res.Skipped != 0 || res.Unknown == nil || *res.Unknown != 1 {
+		t.Fatalf("task delete --json: exit %d %q %q; want recipients_skipped 0, recipients_unknown 1", code, out, errOut)
+	}
+	res.Skipped, res.Unknown = nil, nil
+	code, out, errOut = herald(t, env, "task", "delete", q, "--all", "--state", "pending", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res.Skipped == nil || *res.Skipped != len(ts)-2 || res.Unknown == nil || *res.Unknown != 0 {
+		t.Fatalf("task delete --all --json: exit %d %q %q; want recipients_skipped %d, recipients_unknown 0", code, out, errOut, len(ts)-2)
+	}
+	r, err := l.GetRun(ctx, run)
+	if err != nil || r.Status != ledger.RunCompleted {
+		t.Fatalf("run %s, %v; want completed", r.Status, err)
+	}
+	c, err := l.Counters(ctx, run)
+	if err != nil || c.Codes["unknown:"+ledger.CodeTaskDeleted] != 2 || c.States[ledger.Submitting] != 0 {
+		t.Fatalf("counters %+v, %v; want 2 unknown:%s", c, err, ledger.CodeTaskDeleted)
 	}
 }

@@ -296,25 +296,65 @@ func compareCounts(v Verification, reasons map[string]int64, c Counters) Verific
 // Skip marks a planned or queued recipient skipped with reason and reports whether it did;
 // a recipient being sent or already done is left alone.
 func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (bool, error) {
-	if reason == "" || strings.Contains(reason, "|") {
-		return false, fmt.Errorf("ledger: skip: reason must be non-empty and without '|'")
+	_, changed, err := l.skip(ctx, a, reason, "")
+	return changed, err
+}
+
+// SkipDeleted is the deleted reason: what a recipient whose send task an operator deleted is
+// skipped with.
+const SkipDeleted = "deleted"
+
+// CodeTaskDeleted is the code of an entry made unknown because its send task was deleted
+// while the entry was submitting: its claim was left by a worker that died mid-request, and
+// no task is left to settle it, so the request may have gone.
+const CodeTaskDeleted = "TASK_DELETED"
+
+// TaskDeleted settles the recipient of a send task an operator deleted, so its run can still
+// complete. It returns the recipient's state before the call ("" without an entry) and the
+// state it moved to ("" when it did not move). A planned or queued recipient becomes
+// skipped(deleted). A submitting one is left alone unless claimOrphaned says no task of the
+// recipient is left that could settle its claim (the caller looked: a worker died
+// mid-request and its task is gone); then it becomes unknown(TASK_DELETED), as a claim found
+// by a redelivered task would: never skipped, since the request may have gone, and never sent
+// again nor tracked for a resend, as its task is gone. A recipient already done is left alone.
+func (l *Ledger) TaskDeleted(ctx context.Context, a Address, claimOrphaned bool) (prior, now State, err error) {
+	code := ""
+	if claimOrphaned {
+		code = CodeTaskDeleted
+	}
+	prior, changed, err := l.skip(ctx, a, SkipDeleted, code)
+	switch {
+	case err != nil || !changed:
+		return prior, "", err
+	case prior == Submitting:
+		return prior, Unknown, nil
+	}
+	return prior, Skipped, nil
+}
+
+// skip runs skip.lua on a's entry: planned or queued to skipped(reason), and with
+// unknownCode, submitting to unknown(unknownCode). It returns the entry's state before and
+// whether it changed.
+func (l *Ledger) skip(ctx context.Context, a Address, reason, unknownCode string) (State, bool, error) {
+	if reason == "" || strings.Contains(reason, "|") || strings.Contains(unknownCode, "|") {
+		return "", false, fmt.Errorf("ledger: skip: reason must be non-empty and without '|'")
 	}
 	runID := a.Run
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, a.Bucket)}
 	field, err := l.field(ctx, runID, a.Recipient)
 	if err != nil {
-		return false, err
+		return "", false, err
 	}
-	res, err := scriptReply(skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS()), 2, "skip in run "+runID)
+	res, err := scriptReply(skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS(), unknownCode), 2, "skip in run "+runID)
 	if err != nil {
-		return false, err
+		return "", false, err
 	}
-	skipped := replyInt(res[1]) == 1
-	if skipped {
+	prior, changed := fromLetter[replyString(res[0])], replyInt(res[1]) == 1
+	if changed {
 		// The skip may have been the run's last entry, which completes it.
 		l.unlistEnded(ctx, runID)
 	}
-	return skipped, nil
+	return prior, changed, nil
 }
 
 // Event is one outcome in a recipient's history.

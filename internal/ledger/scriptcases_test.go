@@ -324,6 +324,48 @@ var scriptCases = []scriptCase{
 		ok1, err1 := e.b.l.Skip(ctx, e.addr(1), "deleted")
 		return first(err0, err1, want("queued skipped", true, ok0), want("submitting skipped", false, ok1))
 	}},
+	{name: "ADeletedTaskSettlesItsOrphanedClaimUnknown", resend: true, scripts: []string{"skipCmd", "claimCmd", "expandedCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// A worker died mid-request and its task was deleted: left alone unless the caller
+		// found no task left to settle the claim, then unknown (the request may have gone),
+		// not tracked for a resend, and the run completes with it.
+		if _, err := e.b.l.FinishExpansion(ctx, e.run, len(e.es)); err != nil {
+			return err
+		}
+		if _, err := e.claim(ctx, 0); err != nil {
+			return err
+		}
+		prior0, now0, err0 := e.b.l.TaskDeleted(ctx, e.addr(0), false)
+		prior1, now1, err1 := e.b.l.TaskDeleted(ctx, e.addr(0), true)
+		_, now2, err2 := e.b.l.TaskDeleted(ctx, e.addr(1), true)
+		_, now3, err3 := e.b.l.TaskDeleted(ctx, e.addr(2), false)
+		_, now4, err4 := e.b.l.TaskDeleted(ctx, e.addr(0), true)
+		en, err5 := e.entry(ctx, 0)
+		run, err6 := e.b.l.GetRun(ctx, e.run)
+		c, err7 := e.b.l.Counters(ctx, e.run)
+		return first(err0, err1, err2, err3, err4, err5, err6, err7, want("prior", Submitting, prior0), want("left alone", State(""), now0),
+			want("prior again", Submitting, prior1), want("settled", Unknown, now1), want("queued", Skipped, now2), want("queued too", Skipped, now3),
+			want("settled again", State(""), now4), want("state", Unknown, en.State), want("code", CodeTaskDeleted, en.Code),
+			want("attempts", 1, en.Attempts), want("counted", int64(1), c.Codes["unknown:"+CodeTaskDeleted]),
+			want("resend waiting", int64(0), c.ResendWaiting), want("status", RunCompleted, run.Status), e.verify(ctx, e.run))
+	}},
+	{name: "ADeletedTaskSettlesAClaimInACancelledRun", scripts: []string{"skipCmd", "claimCmd", "expandedCmd", "cancelCmd", "sweepCancelledCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// The cancel leaves the claim to its worker, which died: the delete of its task
+		// settles it, and the cancelled run is finished, its counts adding up.
+		if _, err := e.b.l.FinishExpansion(ctx, e.run, len(e.es)); err != nil {
+			return err
+		}
+		if _, err := e.claim(ctx, 0); err != nil {
+			return err
+		}
+		_, n, err1 := e.b.l.Cancel(ctx, e.run, "operator")
+		before, err2 := e.b.l.GetRun(ctx, e.run)
+		_, now, err3 := e.b.l.TaskDeleted(ctx, e.addr(0), true)
+		run, err4 := e.b.l.GetRun(ctx, e.run)
+		c, err5 := e.b.l.Counters(ctx, e.run)
+		return first(err1, err2, err3, err4, err5, want("swept", 2, n), want("finished before", true, before.Finished.IsZero()),
+			want("settled", Unknown, now), want("status", RunCancelled, run.Status), want("finished", false, run.Finished.IsZero()),
+			want("sum", int64(len(e.es)), c.Sum()), want("terminal", int64(len(e.es)), c.States[Unknown]+c.States[Skipped]), e.verify(ctx, e.run))
+	}},
 	{name: "ALegacyPlannedEntryIsTakenAsQueued", scripts: []string{"deliveryCmd", "claimCmd", "skipCmd", "cancelCmd", "sweepCancelledCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		// Entries planned by an earlier version of Herald ('p'), still in Redis after an
 		// upgrade: every script that takes a queued entry takes them.

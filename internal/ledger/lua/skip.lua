@@ -1,5 +1,9 @@
 -- skip.lua: mark one planned or queued entry skipped with a reason (its task was deleted by an
--- operator, say); entries already being sent or done are left alone.
+-- operator, say); entries already done are left alone, and so are entries being sent, unless
+-- ARGV[4] names a code: then a submitting entry is settled unknown with it. That is for a
+-- claim no task will settle any more (the task whose worker died mid-request was deleted): its
+-- request may have gone, so the entry is neither skipped nor sent again, and, as claim.lua's
+-- CLAIM_FOUND in a cancelled run, it is not tracked for a resend either.
 --
 -- KEYS[1] run hash
 -- KEYS[2] counts
@@ -8,14 +12,20 @@
 -- ARGV[1] recipient field
 -- ARGV[2] reason
 -- ARGV[3] now (unix ms)
+-- ARGV[4] code of an unknown outcome for a submitting entry ('' or absent: leave it alone)
 --
 -- Returns {prior state letter, 1 if it changed else 0}.
 local v = redis.call('HGET', KEYS[4], ARGV[1])
 if not v then return {'', 0} end
 local st, row, att = parse(v)
-if st ~= 'p' and st ~= 'q' then return {st, 0} end
-redis.call('HSET', KEYS[4], ARGV[1], 'k|' .. row .. '|' .. att .. '|' .. ARGV[2] .. '|')
-move(KEYS[2], st, 'k')
-redis.call('HINCRBY', KEYS[3], 'skipped:' .. ARGV[2], 1)
+local to, why = 'k', ARGV[2]
+if st == 's' and (ARGV[4] or '') ~= '' then
+  to, why = 'u', ARGV[4]
+elseif st ~= 'p' and st ~= 'q' then
+  return {st, 0}
+end
+redis.call('HSET', KEYS[4], ARGV[1], to .. '|' .. row .. '|' .. att .. '|' .. why .. '|')
+move(KEYS[2], st, to)
+redis.call('HINCRBY', KEYS[3], names[to] .. ':' .. why, 1)
 maybe_complete(KEYS[1], KEYS[2], ARGV[3])
 return {st, 1}
