@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +130,45 @@ func TestRunShowMasksButtonLabels(t *testing.T) {
 	if code, out, _ := herald(t, env, "run", "show", "--reveal", runID); code != 0 || !strings.Contains(out, "Yes, show me +14155466010  1\n") ||
 		strings.ContainsAny(out, "\x1b\t") {
 		t.Fatalf("run show --reveal:\n%s", out)
+	}
+}
+
+// The business's sender number is masked wherever it is shown, unless --reveal: limits show's
+// SENDER table and its JSON, run show's note that the sender is slowed, campaign plan's header,
+// samples and follow-ups (whose made-up recipient is masked as the others). campaign plan
+// --json writes the request paths as its text does, with {businessId}.
+func TestSenderNumberMasked(t *testing.T) {
+	t.Parallel()
+	rdb, env, cfg := limitsEnv(t)
+	ctx := context.Background()
+	now := time.Now()
+	const sender = "+14155550100"
+	rdb.HSet(ctx, "herald:limit:{biz}:backoff:"+sender, "f", "0.5", "at", now.Add(time.Minute).UnixMilli(),
+		"dec", now.Add(-time.Second).UnixMilli(), "s", "0.25")
+	if err := ledger.New(rdb, nil).CreateRun(ctx, ledger.Run{ID: "r-1", Campaign: "spring-promo", Buckets: 1, Sender: sender}); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"limits", "show"}, {"limits", "show", "--json"}, {"run", "show", "r-1"}, {"run", "show", "--json", "r-1"},
+		{"campaign", "plan", filepath.Join("..", "..", "configs", "campaigns", "spring-promo-replies.yaml")},
+		{"campaign", "plan", "--json", filepath.Join("..", "..", "configs", "campaigns", "spring-promo-replies.yaml")},
+	} {
+		code, out, errOut := herald(t, env, append([]string{"--config", cfg}, args...)...)
+		if code != 0 || strings.Contains(out, "4155550100") || strings.Contains(out, "5555550100") || !strings.Contains(out, "********0100") {
+			t.Errorf("%v (exit %d %s): a number in full, or none masked:\n%s", args, code, errOut, out)
+		}
+		if strings.Contains(out, "%7B") {
+			t.Errorf("%v: an escaped path:\n%s", args, out)
+		}
+		code, out, errOut = herald(t, env, append([]string{"--config", cfg}, append(args, "--reveal")...)...)
+		if code != 0 || !strings.Contains(out, sender) {
+			t.Errorf("%v --reveal (exit %d %s): the sender is not shown in full:\n%s", args, code, errOut, out)
+		}
+	}
+	var p planOutput
+	_, out, _ := herald(t, env, "--config", cfg, "campaign", "plan", "--json", filepath.Join("..", "..", "configs", "campaigns", "spring-promo-replies.yaml"))
+	if err := json.Unmarshal([]byte(out), &p); err != nil || len(p.Followups) < 2 || len(p.Followups[1].Requests) == 0 ||
+		p.Followups[1].Requests[0].Path != "/v1/businesses/{businessId}/send/messages" {
+		t.Fatalf("campaign plan --json follow-ups (%v):\n%s", err, out)
 	}
 }
