@@ -172,3 +172,50 @@ func TestSenderNumberMasked(t *testing.T) {
 		t.Fatalf("campaign plan --json follow-ups (%v):\n%s", err, out)
 	}
 }
+
+// run show counts the archived send tasks whose recipients are still queued: a task archived
+// after a permanent failure, whose recipient is failed in the ledger (task show: Ledger
+// failed), holds nothing and is not counted.
+func TestRunShowCountsOnlyArchivedTasksThatHoldTheRun(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	runID, _ := sendWelcome(t, env)
+	var tasks []taskView
+	if code, out, errOut := herald(t, env, "task", "ls", welcomeQueue, "--json", "--reveal"); code != 0 || json.Unmarshal([]byte(out), &tasks) != nil || len(tasks) < 2 {
+		t.Fatalf("task ls: %d %s %s", code, out, errOut)
+	}
+	// The worker failed the first recipient for good; asynq archived its task. An operator
+	// archived the second, whose recipient stays queued.
+	l := ledger.New(rdb, nil)
+	r, err := l.GetRun(ctx, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := ledger.AddressIn(runID, tasks[0].Recipient, r.Buckets)
+	if _, err := l.Claim(ctx, failed, ledger.AtMostOnce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Finish(ctx, failed, ledger.Outcome{State: ledger.Failed, Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks[:2] {
+		if code, _, errOut := herald(t, env, "task", "archive", welcomeQueue, task.ID); code != 0 {
+			t.Fatalf("task archive: %s", errOut)
+		}
+	}
+	var v taskView
+	if code, out, _ := herald(t, env, "task", "show", welcomeQueue, tasks[0].ID, "--json"); code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Ledger != "failed" {
+		t.Fatalf("task show: %s", out)
+	}
+	code, out, errOut := herald(t, env, "run", "show", runID)
+	if code != 0 || !strings.Contains(out, "Archived  1 send tasks whose recipients are still queued") {
+		t.Fatalf("run show (exit %d %s):\n%s", code, errOut, out)
+	}
+	var rep report.Run
+	if code, out, _ := herald(t, env, "run", "show", "--json", runID); code != 0 || json.Unmarshal([]byte(out), &rep) != nil || rep.ArchivedTasks != 1 {
+		t.Fatalf("run show --json: %s", out)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/serve"
@@ -74,7 +75,20 @@ escaped, as Go writes them (\x1b, \n, \t).`
 
 // showParams are what run show reads of run runID as of now.
 func (a *app) showParams(k conn, runID string, now time.Time, verify, reveal bool) report.ShowParams {
-	return report.ShowParams{Run: runID, Now: now, Limits: &k.c, RuleIDs: serve.RunRuleIDs(k.c, k.rdb), Verify: verify, Reveal: reveal}
+	return report.ShowParams{Run: runID, Now: now, Limits: &k.c, RuleIDs: serve.RunRuleIDs(k.c, k.rdb), Verify: verify,
+		SendAddress: sendAddress, Reveal: reveal}
+}
+
+// sendAddress reads the ledger address of a send task's recipient (report.SendAddress).
+func sendAddress(taskType string, payload []byte) (ledger.Address, bool) {
+	if taskType != campaigns.TypeSend {
+		return ledger.Address{}, false
+	}
+	p, err := campaigns.DecodeSend(payload)
+	if err != nil {
+		return ledger.Address{}, false
+	}
+	return p.Address(), true
 }
 
 // verified is run show's error when its recount found the counters wrong.

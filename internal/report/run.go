@@ -35,9 +35,10 @@ type Run struct {
 	PauseReason string   `json:"pause_reason,omitempty"`
 	// Waiting says what a running run's sends wait for (the daily tier), while it lasts.
 	Waiting string `json:"waiting,omitempty"`
-	// ArchivedTasks counts the run's send tasks archived in its queue while it has not ended
-	// (run show only): their recipients stay queued and the run cannot end until each task is
-	// retried or deleted (ArchivedTasks).
+	// ArchivedTasks counts, while the run has not ended (run show only), its send tasks archived
+	// in its queue whose recipients are still queued in the ledger: the run cannot end until
+	// each of those tasks is retried or deleted. A task archived after a permanent failure,
+	// whose recipient is failed, is not counted (ArchivedTasks).
 	ArchivedTasks int64  `json:"archived_tasks,omitempty"`
 	Queue         string `json:"-"`
 	// SenderBackoff says the run's sender is slowed after a throttle (run show only).
@@ -231,6 +232,10 @@ type ShowParams struct {
 	RuleIDs RuleIDs
 	// Verify recomputes the counters from the ledger (Run.Verify).
 	Verify bool
+	// SendAddress reads a send task's recipient from its payload, so that Run.ArchivedTasks
+	// counts only the archived tasks whose recipients are still to be sent; nil counts every
+	// archived task of the run (ArchivedTasks).
+	SendAddress SendAddress
 	// Reveal leaves phone numbers in the report as they are: the run's sender, and any number
 	// in a button label or a pause reason. By default they are masked (Run.Mask).
 	Reveal bool
@@ -254,7 +259,7 @@ func ShowRun(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 	rep.FollowupsPaused = paused[r.ID]
 	if !rep.Ended() && r.Queue != "" {
 		rep.Queue = r.Queue
-		if rep.ArchivedTasks, err = ArchivedTasks(ctx, rdb, r.Queue, r.ID); err != nil {
+		if rep.ArchivedTasks, err = ArchivedTasks(ctx, rdb, l, r.Queue, r.ID, p.SendAddress); err != nil {
 			return rep, err
 		}
 	}
@@ -399,7 +404,7 @@ func PrintRun(w io.Writer, rep Run) {
 			f.Rule, logx.Escape(f.Reason), rep.Run, ledger.FollowupRun(rep.Run, f.Rule))
 	}
 	if rep.ArchivedTasks > 0 {
-		fmt.Fprintf(w, "Archived  %d send tasks: their recipients stay queued and the run cannot end until each is retried or deleted (herald task ls %s --state archived)\n",
+		fmt.Fprintf(w, "Archived  %d send tasks whose recipients are still queued: the run cannot end until each is retried or deleted (herald task ls %s --state archived)\n",
 			rep.ArchivedTasks, rep.Queue)
 	}
 	if rep.SenderBackoff != "" {
