@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
 
@@ -68,7 +70,8 @@ type FollowupPlan struct {
 	Error    string            `json:"error,omitempty"`
 }
 
-// FollowupRequest is one request of a follow-up: where it is posted, and its body.
+// FollowupRequest is one request of a follow-up: where it is posted (the business id written
+// "{businessId}", as the text output shows it; see PlanPath), and its body.
 type FollowupRequest struct {
 	Path string          `json:"path"`
 	Body json.RawMessage `json:"body"`
@@ -77,9 +80,18 @@ type FollowupRequest struct {
 // FollowupPlaceholder is the number follow-up requests are shown for (a fictional one).
 const FollowupPlaceholder = "+15555550100"
 
+// PlanPath is a request path as a plan shows it: the one path makes for a business id written
+// "{businessId}", with the braces path escapes (url.PathEscape: %7B, %7D) written as they are,
+// so that the JSON output reads as the text does.
+func PlanPath(path func(businessID string) string) string {
+	return strings.NewReplacer("%7B", "{", "%7D", "}").Replace(path("{businessId}"))
+}
+
 // PlanFollowups renders each on_reply rule's follow-up for a reply that matches it, as
-// sender would send it to FollowupPlaceholder in a run "RUN" of def, encoded by w.
-func PlanFollowups(def *campaigns.Definition, sender string, w connectly.Wire) []FollowupPlan {
+// sender would send it to FollowupPlaceholder in a run "RUN" of def, encoded by w. The bodies'
+// numbers (the sender's, the placeholder recipient's) are masked to their last 4 digits
+// unless reveal, as the plan's samples are (report.MaskRequests).
+func PlanFollowups(def *campaigns.Definition, sender string, w connectly.Wire, reveal bool) []FollowupPlan {
 	var out []FollowupPlan
 	for i := range def.OnReply.Rules {
 		rule := &def.OnReply.Rules[i]
@@ -111,7 +123,7 @@ func PlanFollowups(def *campaigns.Definition, sender string, w connectly.Wire) [
 				var body []byte
 				body, err = w.EncodeSession(connectly.SessionMessage{To: p.To, Sender: sender, CallbackData: p.Callback(),
 					CampaignName: def.ID, Content: content})
-				fp.Requests = append(fp.Requests, FollowupRequest{Path: connectly.SessionPath("{businessId}"), Body: body})
+				fp.Requests = append(fp.Requests, FollowupRequest{Path: PlanPath(connectly.SessionPath), Body: body})
 			}
 			if err != nil {
 				fp.Error = err.Error()
@@ -123,7 +135,12 @@ func PlanFollowups(def *campaigns.Definition, sender string, w connectly.Wire) [
 			if err != nil {
 				fp.Error = err.Error()
 			} else {
-				fp.Requests = append(fp.Requests, FollowupRequest{Path: connectly.SendPath("{businessId}"), Body: body})
+				fp.Requests = append(fp.Requests, FollowupRequest{Path: PlanPath(connectly.SendPath), Body: body})
+			}
+		}
+		if !reveal {
+			for i, r := range fp.Requests {
+				fp.Requests[i].Body = report.MaskRequests([]json.RawMessage{r.Body})[0]
 			}
 		}
 		out = append(out, fp)

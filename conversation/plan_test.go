@@ -24,11 +24,12 @@ func repliesExample(t *testing.T) *campaigns.Definition {
 }
 
 // Each rule's follow-up is rendered for a reply that matches it, addressed to its follow-up
-// run; a rule that sends nothing shows no request.
+// run, posted to a path that reads as the text output shows it; a rule that sends nothing
+// shows no request.
 func TestPlanFollowups(t *testing.T) {
 	t.Parallel()
 	def := repliesExample(t)
-	plans := conversation.PlanFollowups(def, def.Sender, connectly.Wire{})
+	plans := conversation.PlanFollowups(def, def.Sender, connectly.Wire{}, true)
 	got := map[string]conversation.FollowupPlan{}
 	for _, f := range plans {
 		got[f.Rule] = f
@@ -37,16 +38,37 @@ func TestPlanFollowups(t *testing.T) {
 		t.Fatalf("follow-ups %+v", plans)
 	}
 	if r := got["interested"].Requests; len(r) != 1 || !strings.Contains(string(r[0].Body), `"RUN~interested"`) ||
-		r[0].Path != connectly.SessionPath("{businessId}") {
+		r[0].Path != "/v1/businesses/{businessId}/send/messages" {
 		t.Fatalf("interested: %+v", got["interested"])
 	}
 	if r := got["later"].Requests; len(r) != 1 || !strings.Contains(string(r[0].Body), "spring_reminder") || !strings.Contains(string(r[0].Body), `"Ana"`) ||
-		r[0].Path != connectly.SendPath("{businessId}") {
+		r[0].Path != "/v1/businesses/{businessId}/send/whatsapp_templated_messages" {
 		t.Fatalf("later: %+v", r)
 	}
 	for _, f := range plans {
 		if f.Error != "" {
 			t.Errorf("rule %s: %s", f.Rule, f.Error)
+		}
+	}
+}
+
+// Unless revealed, the follow-ups' bodies show the sender's and the placeholder recipient's
+// numbers masked to their last 4 digits, as the plan's samples do.
+func TestPlanFollowupsMasked(t *testing.T) {
+	t.Parallel()
+	def := repliesExample(t)
+	const sender = "+14155550100"
+	for _, reveal := range []bool{false, true} {
+		var bodies strings.Builder
+		for _, f := range conversation.PlanFollowups(def, sender, connectly.Wire{}, reveal) {
+			for _, r := range f.Requests {
+				bodies.Write(r.Body)
+			}
+		}
+		full := strings.Contains(bodies.String(), sender) || strings.Contains(bodies.String(), conversation.FollowupPlaceholder)
+		masked := strings.Contains(bodies.String(), `"********0100"`)
+		if bodies.Len() == 0 || full == !reveal || masked == reveal {
+			t.Errorf("reveal %v: bodies %s", reveal, bodies.String())
 		}
 	}
 }

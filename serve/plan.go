@@ -11,6 +11,7 @@ import (
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
 )
 
@@ -26,7 +27,9 @@ type PlanParams struct {
 	// Path is the campaign file, read under Config's file rules (FileRules).
 	Path   string
 	Config config.Config
-	// Samples is how many exact request bodies to render; Reveal shows their numbers in full.
+	// Samples is how many exact request bodies to render. Reveal shows the numbers in full:
+	// the sender's, and those in the samples and the follow-ups' requests; by default they are
+	// masked to their last 4 digits.
 	Samples int
 	Reveal  bool
 	// CheckTemplates asks Connectly for the template's translations (ConnectlyClient) and
@@ -85,7 +88,16 @@ func PlanCampaign(ctx context.Context, p PlanParams) (PlanOutput, error) {
 	if err != nil {
 		return PlanOutput{}, err
 	}
-	return PlanOutput{PlanOutput: plan, Followups: conversation.PlanFollowups(def, plan.Sender, c.Connectly.Wire())}, nil
+	out := PlanOutput{PlanOutput: plan, Followups: conversation.PlanFollowups(def, plan.Sender, c.Connectly.Wire(), p.Reveal)}
+	if !p.Reveal {
+		out.Sender = logx.MaskDigits(out.Sender)
+	}
+	if out.Session != nil {
+		s := *out.Session
+		s.Path = conversation.PlanPath(connectly.SessionPath) // {businessId} as the text shows it
+		out.Session = &s
+	}
+	return out, nil
 }
 
 // limitCheck starts the preview of what the frequency cap and the daily tier would do to def

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/internal/audit"
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 func (a *app) auditCmd() *cobra.Command {
@@ -23,11 +24,15 @@ func (a *app) auditCmd() *cobra.Command {
 	return group("audit", "The log of operator actions", ls)
 }
 
-// printAudit renders the audit log as `audit ls` does.
+// printAudit renders the audit log as `audit ls` does. An entry's actor and reason are what an
+// operator typed, and its target and detail may hold a name from a campaign file or an error:
+// each is printed through logx.Safe, so that a newline, a tab or an escape sequence shows as
+// \n, \t or \x1b instead of forging a row or hiding a cell, and no phone number shows in full.
 func printAudit(w io.Writer, es []audit.Entry) error {
 	rows := make([][]string, 0, len(es))
 	for _, e := range es {
-		rows = append(rows, []string{e.Time.UTC().Format(time.RFC3339), e.Actor, e.Action, e.Target, e.Reason, e.Detail})
+		rows = append(rows, []string{e.Time.UTC().Format(time.RFC3339), logx.Safe(e.Actor), logx.Safe(e.Action),
+			logx.Escape(e.Target), logx.Safe(e.Reason), logx.Safe(e.Detail)})
 	}
 	return printTable(w, []string{"TIME", "ACTOR", "ACTION", "TARGET", "REASON", "DETAIL"}, rows)
 }

@@ -47,7 +47,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 		})
 	cmd.Flags().IntVar(&samples, "sample", 3, "how many exact request bodies to show (0: none)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
-	cmd.Flags().BoolVar(&reveal, "reveal", false, "show phone numbers in full in the sample requests (masked to their last 4 digits by default)")
+	cmd.Flags().BoolVar(&reveal, "reveal", false, "show phone numbers in full: the sender's, and those in the sample and follow-up requests (masked to their last 4 digits by default)")
 	cmd.Flags().BoolVar(&checkT, "check-templates", false, "ask Connectly for the template's translations and check status, body variables and header (needs credentials)")
 	return cmd
 }

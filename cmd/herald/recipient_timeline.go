@@ -7,6 +7,7 @@ import (
 
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
 )
 
@@ -87,13 +88,15 @@ func replyWhat(run string, r report.Reply) string {
 	return s
 }
 
-// quotedWithID is a button's or row's text, quoted, with its id when there is one.
+// quotedWithID is a button's or row's text, quoted, with its id when there is one. Both come
+// from the customer's message (report.Explain masked their numbers): the text is quoted and
+// the id escaped (logx.Escape), so that neither can write control characters to the terminal.
 func quotedWithID(text, id string) string {
 	switch {
 	case text == "":
-		return id
+		return logx.Escape(id)
 	case id == "" || id == text:
 		return fmt.Sprintf("%q", text)
 	}
-	return fmt.Sprintf("%q (%s)", text, id)
+	return fmt.Sprintf("%q (%s)", text, logx.Escape(id))
 }

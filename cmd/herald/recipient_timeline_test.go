@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,5 +128,37 @@ func TestTimelineSkipHasNoAttempt(t *testing.T) {
 		if got := timelineWhat("r", tc.ev); got != tc.want {
 			t.Errorf("timelineWhat(%+v) = %q, want %q", tc.ev, got, tc.want)
 		}
+	}
+}
+
+// A tapped button's label and payload come from the customer's message: the timeline shows
+// both with their numbers masked and their control characters escaped, in text and JSON.
+func TestTimelineMasksAndEscapesTheTap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, rdb := testredis.Mini(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	l := ledger.New(rdb, func() time.Time { return now })
+	const run, to = "spring-1", "+447700900123"
+	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "spring", Delivery: ledger.AtMostOnce, Buckets: 1, Created: now}); err != nil {
+		t.Fatal(err)
+	}
+	replies := func(context.Context, string, string) ([]report.Reply, error) {
+		return []report.Reply{{At: now, Kind: conversation.SaidButton, Text: "Yes, show me +14155466010\x1b[31m",
+			ID: "PAY-+14155466010\x1b[2K\r\nforged", Run: run}}, nil
+	}
+	x, err := report.Explain(ctx, l, rdb, report.ExplainParams{Run: run, Recipient: to, Shown: shownID(to, false), Replies: replies, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	printTimeline(&b, x)
+	want := `tapped "Yes, show me ********6010\x1b[31m" (PAY-********6010\x1b[2K\r\nforged)`
+	if out := b.String(); strings.ContainsAny(out, "\x1b\r") || strings.Contains(out, "4155466010") || !strings.Contains(out, want) {
+		t.Errorf("timeline, want %s:\n%s", want, out)
+	}
+	js, err := json.Marshal(x)
+	if err != nil || strings.Contains(string(js), "4155466010") {
+		t.Errorf("explain --json shows a number in full (%v):\n%s", err, js)
 	}
 }

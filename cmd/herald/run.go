@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/serve"
@@ -21,8 +22,8 @@ func (a *app) runCmd() *cobra.Command {
 
 func (a *app) runShowCmd() *cobra.Command {
 	var (
-		asJSON, verify, watch bool
-		interval              time.Duration
+		asJSON, verify, watch, reveal bool
+		interval                      time.Duration
 	)
 	cmd := command("show RUN", "Show a run's progress: recipients per state, outcome codes, and their sum", cobra.ExactArgs(1),
 		func(ctx context.Context, args []string) error {
@@ -36,9 +37,9 @@ func (a *app) runShowCmd() *cobra.Command {
 			}
 			return a.withRedis(ctx, func(k conn) error {
 				if watch {
-					return a.watchRun(ctx, k, args[0], interval, asJSON, verify)
+					return a.watchRun(ctx, k, args[0], interval, asJSON, verify, reveal)
 				}
-				rep, err := report.ShowRun(ctx, k.ledger(), k.rdb, a.showParams(k, args[0], time.Now(), verify))
+				rep, err := report.ShowRun(ctx, k.ledger(), k.rdb, a.showParams(k, args[0], time.Now(), verify, reveal))
 				if err != nil {
 					return notFound(args[0], err)
 				}
@@ -58,17 +59,36 @@ the ledger once the run has ended (the last line, or the text after the last pro
 
 A follow-up run (RUN~RULE: what an on_reply rule of RUN sent) shows the run and rule it follows
 and counts its entries, one per reply that matched the rule. It never ends, as later replies
-may add to it, so --watch refuses it (exit 2).`
+may add to it, so --watch refuses it (exit 2).
+
+Phone numbers are masked to their last 4 digits unless --reveal: the run's sender, and any
+number in the labels of the buttons customers tapped or in a pause reason. Those texts come from
+customers and operators: their control characters (escape sequences, newlines, tabs) are shown
+escaped, as Go writes them (\x1b, \n, \t).`
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as JSON (with --watch: one JSON object per line and refresh)")
 	cmd.Flags().BoolVar(&watch, "watch", false, "refresh until the run ends, with a progress bar (Ctrl-C to stop watching)")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "with --watch: how often to refresh (positive)")
+	cmd.Flags().BoolVar(&reveal, "reveal", false, "show phone numbers in full (the sender, numbers in button labels and pause reasons)")
 	cmd.Flags().BoolVar(&verify, "verify", false, "recompute the counters from the ledger and report any mismatch (exit 1 if any; with --watch, once the run has ended)")
 	return cmd
 }
 
 // showParams are what run show reads of run runID as of now.
-func (a *app) showParams(k conn, runID string, now time.Time, verify bool) report.ShowParams {
-	return report.ShowParams{Run: runID, Now: now, Limits: &k.c, RuleIDs: serve.RunRuleIDs(k.c, k.rdb), Verify: verify}
+func (a *app) showParams(k conn, runID string, now time.Time, verify, reveal bool) report.ShowParams {
+	return report.ShowParams{Run: runID, Now: now, Limits: &k.c, RuleIDs: serve.RunRuleIDs(k.c, k.rdb), Verify: verify,
+		SendAddress: sendAddress, Reveal: reveal}
+}
+
+// sendAddress reads the ledger address of a send task's recipient (report.SendAddress).
+func sendAddress(taskType string, payload []byte) (ledger.Address, bool) {
+	if taskType != campaigns.TypeSend {
+		return ledger.Address{}, false
+	}
+	p, err := campaigns.DecodeSend(payload)
+	if err != nil {
+		return ledger.Address{}, false
+	}
+	return p.Address(), true
 }
 
 // verified is run show's error when its recount found the counters wrong.
@@ -99,9 +119,10 @@ func (a *app) runLsCmd() *cobra.Command {
 // watchRun redraws a run's report with a progress bar until the run completes or is
 // cancelled. On a terminal the screen is redrawn; otherwise one progress line is printed per
 // refresh, so the output can be logged. asJSON prints each refresh as one line of JSON, the
-// report run show --json prints. verify recounts the ledger once the run has ended. A run that
-// does not exist is reported before anything is drawn: PollRun's first read fails.
-func (a *app) watchRun(ctx context.Context, k conn, runID string, every time.Duration, asJSON, verify bool) error {
+// report run show --json prints. verify recounts the ledger once the run has ended; reveal shows
+// phone numbers in full. A run that does not exist is reported before anything is drawn:
+// PollRun's first read fails.
+func (a *app) watchRun(ctx context.Context, k conn, runID string, every time.Duration, asJSON, verify, reveal bool) error {
 	l := k.ledger()
 	term := !asJSON && isTerminal(a.stdout)
 	read := func(ctx context.Context, now time.Time) (report.Run, error) {
@@ -113,11 +134,14 @@ func (a *app) watchRun(ctx context.Context, k conn, runID string, every time.Dur
 					rep.Verify = &v
 				}
 			}
+			if !reveal {
+				rep.Mask()
+			}
 			return rep, err
 		}
-		rep, err := report.ShowRun(ctx, l, k.rdb, a.showParams(k, runID, now, false))
+		rep, err := report.ShowRun(ctx, l, k.rdb, a.showParams(k, runID, now, false, reveal))
 		if err == nil && verify && rep.Ended() {
-			rep, err = report.ShowRun(ctx, l, k.rdb, a.showParams(k, runID, now, true))
+			rep, err = report.ShowRun(ctx, l, k.rdb, a.showParams(k, runID, now, true, reveal))
 		}
 		return rep, err
 	}

@@ -19,7 +19,10 @@ import (
 // Keep is how many entries the log keeps; older ones are dropped.
 const Keep = 10000
 
-// Entry is one operator action.
+// Entry is one operator action. Its actor, reason and detail are kept with their phone numbers
+// masked to the last 4 digits (logx.MaskDigits): Append masks them, so the log never holds a
+// number an operator typed into --reason ("customer +1 415 555 2671 complained"). They keep
+// any other character as given: a command prints them through logx.Safe.
 type Entry struct {
 	Time   time.Time `json:"time"`
 	Actor  string    `json:"actor"`
@@ -30,11 +33,12 @@ type Entry struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Append adds an entry to the log.
+// Append adds an entry to the log, its actor, reason and detail masked (Entry).
 func Append(ctx context.Context, rdb redis.UniversalClient, e Entry) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
+	e = e.Masked()
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -50,7 +54,16 @@ func Append(ctx context.Context, rdb redis.UniversalClient, e Entry) error {
 	return nil
 }
 
-// List returns up to n entries, newest first. An n below 1 is an error: read as a range it
+// Masked returns e with the phone numbers of its actor, reason and detail masked to their
+// last 4 digits (logx.MaskDigits). Its target, a run, queue, task or campaign id or a number
+// masked already, is left as it is.
+func (e Entry) Masked() Entry {
+	e.Actor, e.Reason, e.Detail = logx.MaskDigits(e.Actor), logx.MaskDigits(e.Reason), logx.MaskDigits(e.Detail)
+	return e
+}
+
+// List returns up to n entries, newest first, masked (Entry.Masked: an entry written before
+// Append masked them shows no number either). An n below 1 is an error: read as a range it
 // would list every entry (0) or all but the oldest (-1).
 func List(ctx context.Context, rdb redis.UniversalClient, n int) ([]Entry, error) {
 	if n < 1 {
@@ -66,7 +79,7 @@ func List(ctx context.Context, rdb redis.UniversalClient, n int) ([]Entry, error
 		if err := json.Unmarshal([]byte(r), &e); err != nil {
 			return nil, fmt.Errorf("audit: malformed entry: %w", err)
 		}
-		out = append(out, e)
+		out = append(out, e.Masked())
 	}
 	return out, nil
 }
@@ -93,10 +106,10 @@ func (r Record) Keep(ctx context.Context, action, target, detail string) error {
 }
 
 // Failed appends the entry of an action on target that failed part way with err (its
-// phone-like digits masked), and returns err joined with the append's error: the log keeps
-// the attempt and what went wrong, which says what was done.
+// phone-like digits masked, as every entry's), and returns err joined with the append's
+// error: the log keeps the attempt and what went wrong, which says what was done.
 func (r Record) Failed(ctx context.Context, action, target string, err error) error {
-	return errors.Join(err, r.append(ctx, action, target, "failed: "+logx.MaskDigits(err.Error())))
+	return errors.Join(err, r.append(ctx, action, target, "failed: "+err.Error()))
 }
 
 func (r Record) append(ctx context.Context, action, target, detail string) error {
@@ -106,12 +119,13 @@ func (r Record) append(ctx context.Context, action, target, detail string) error
 	return Append(ctx, r.Redis, Entry{Actor: Operator(r.Actor), Action: action, Target: target, Reason: r.Reason, Detail: detail})
 }
 
-// Why is who acts and why, as a run's status note keeps it: "actor" or "actor: reason".
+// Why is who acts and why, as a run's status note keeps it: "actor" or "actor: reason", its
+// phone numbers masked as the log's entry has them (Entry).
 func (r Record) Why() string {
 	if r.Reason == "" {
-		return Operator(r.Actor)
+		return logx.MaskDigits(Operator(r.Actor))
 	}
-	return Operator(r.Actor) + ": " + r.Reason
+	return logx.MaskDigits(Operator(r.Actor) + ": " + r.Reason)
 }
 
 // Operator names who is acting: actor, else the OS user, else "operator".

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/audit"
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 func newRedis(t *testing.T) (*miniredis.Miniredis, *redis.Client) {
@@ -92,5 +93,39 @@ func TestListRefusesACountBelowOne(t *testing.T) {
 	}
 	if es, err := audit.List(ctx, rdb, 1); err != nil || len(es) != 1 || es[0].Target != "r3" {
 		t.Fatalf("List(1) = %+v, %v; want the newest entry", es, err)
+	}
+}
+
+// A number an operator types into --reason or --actor is never kept in full: the log's entry
+// and the run's note (Why) hold it masked to its last 4 digits. Other characters are kept as
+// given (the commands escape them when they print).
+func TestEntriesKeepNoNumber(t *testing.T) {
+	ctx := context.Background()
+	_, rdb := newRedis(t)
+	rec := audit.Record{Redis: rdb, Actor: "ana +14155550123", Reason: "customer +1 415 555 2671 complained\nsecond line"}
+	if err := rec.Keep(ctx, "run pause", "r1", "called 020 7946 0958"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := rdb.LRange(ctx, rkeys.Audit(), 0, -1).Result()
+	if err != nil || len(raw) != 1 {
+		t.Fatalf("audit log %q, %v", raw, err)
+	}
+	for _, full := range []string{"4155550123", "415 555 2671", "7946 0958"} {
+		if strings.Contains(raw[0], full) {
+			t.Errorf("the stored entry holds %s: %s", full, raw[0])
+		}
+	}
+	es, err := audit.List(ctx, rdb, 1)
+	if err != nil || len(es) != 1 || es[0].Actor != "ana ********0123" || es[0].Reason != "customer ***********2671 complained\nsecond line" ||
+		es[0].Detail != "called *********0958" || es[0].Target != "r1" {
+		t.Fatalf("List = %+v, %v", es, err)
+	}
+	if got := rec.Why(); got != "ana ********0123: customer ***********2671 complained\nsecond line" {
+		t.Errorf("Why = %q", got)
+	}
+	// An entry kept before entries were masked is listed masked.
+	rdb.LPush(ctx, rkeys.Audit(), `{"actor":"bo","action":"run pause","target":"r2","reason":"+14155550199 again"}`)
+	if es, err := audit.List(ctx, rdb, 1); err != nil || len(es) != 1 || es[0].Reason != "********0199 again" {
+		t.Fatalf("List of an older entry = %+v, %v", es, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // Funnel is what a run's replies led to (on_reply): who replied, each button's taps, and
@@ -143,7 +144,9 @@ func CountFollowups(run string, callbacks []json.RawMessage) map[string]int64 {
 }
 
 // PrintFunnel renders a funnel for people. Its first column is as wide as its longest label
-// (a long button text or rule id), at least 18, so every count stays in line.
+// (a long button text or rule id), at least 18, so every count stays in line. A button's label
+// is shown quoted with its control characters escaped (%q), as ShowRun left it: masked unless
+// --reveal (Run.Mask).
 func PrintFunnel(w io.Writer, f *Funnel) {
 	if f == nil {
 		return
@@ -157,7 +160,7 @@ func PrintFunnel(w io.Writer, f *Funnel) {
 		lines = append(lines, line{fmt.Sprintf("tapped %q", b), f.Taps[b]})
 	}
 	for _, t := range slices.Sorted(maps.Keys(f.Tagged)) {
-		lines = append(lines, line{"tagged " + t, f.Tagged[t]})
+		lines = append(lines, line{"tagged " + logx.Escape(t), f.Tagged[t]})
 	}
 	width := 18
 	for _, l := range lines {

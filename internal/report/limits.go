@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"text/tabwriter"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // Limits is the live state of the limits every worker shares, as `limits show --json`
@@ -227,6 +229,17 @@ func knownSenders(ctx context.Context, c config.Config, lim *limits.Limiter) ([]
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// Masked returns rep with its sender numbers masked to their last 4 digits
+// (logx.MaskDigits), as `limits show` prints them unless --reveal. A sender that is not a
+// number ("default", when campaigns name none) stays as it is.
+func (rep Limits) Masked() Limits {
+	rep.Senders = slices.Clone(rep.Senders)
+	for i := range rep.Senders {
+		rep.Senders[i].Sender = logx.MaskDigits(rep.Senders[i].Sender)
+	}
+	return rep
 }
 
 // PrintLimits renders the limits' state as `limits show` does.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // Run is a run's state as `run show --json`, `run ls --json` and `demo --json` print it.
@@ -34,9 +35,10 @@ type Run struct {
 	PauseReason string   `json:"pause_reason,omitempty"`
 	// Waiting says what a running run's sends wait for (the daily tier), while it lasts.
 	Waiting string `json:"waiting,omitempty"`
-	// ArchivedTasks counts the run's send tasks archived in its queue while it has not ended
-	// (run show only): their recipients stay queued and the run cannot end until each task is
-	// retried or deleted (ArchivedTasks).
+	// ArchivedTasks counts, while the run has not ended (run show only), its send tasks archived
+	// in its queue whose recipients are still queued in the ledger: the run cannot end until
+	// each of those tasks is retried or deleted. A task archived after a permanent failure,
+	// whose recipient is failed, is not counted (ArchivedTasks).
 	ArchivedTasks int64  `json:"archived_tasks,omitempty"`
 	Queue         string `json:"-"`
 	// SenderBackoff says the run's sender is slowed after a throttle (run show only).
@@ -230,6 +232,13 @@ type ShowParams struct {
 	RuleIDs RuleIDs
 	// Verify recomputes the counters from the ledger (Run.Verify).
 	Verify bool
+	// SendAddress reads a send task's recipient from its payload, so that Run.ArchivedTasks
+	// counts only the archived tasks whose recipients are still to be sent; nil counts every
+	// archived task of the run (ArchivedTasks).
+	SendAddress SendAddress
+	// Reveal leaves phone numbers in the report as they are: the run's sender, and any number
+	// in a button label or a pause reason. By default they are masked (Run.Mask).
+	Reveal bool
 }
 
 // ShowRun reads the report `run show` and the demo print: the run from its counters, its
@@ -250,7 +259,7 @@ func ShowRun(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 	rep.FollowupsPaused = paused[r.ID]
 	if !rep.Ended() && r.Queue != "" {
 		rep.Queue = r.Queue
-		if rep.ArchivedTasks, err = ArchivedTasks(ctx, rdb, r.Queue, r.ID); err != nil {
+		if rep.ArchivedTasks, err = ArchivedTasks(ctx, rdb, l, r.Queue, r.ID, p.SendAddress); err != nil {
 			return rep, err
 		}
 	}
@@ -269,11 +278,51 @@ func ShowRun(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 		}
 		rep.Verify = &v
 	}
+	if !p.Reveal {
+		rep.Mask()
+	}
 	return rep, nil
 }
 
-// RecentRuns reports the latest limit runs, newest first, of campaign (all when ""). A limit
-// below 1 is an error: read as a range it would list every run (0) or all but the oldest (-1).
+// Mask masks the phone numbers in rep's texts to their last 4 digits (logx.MaskDigits), as
+// run show prints them unless --reveal: the labels of the buttons customers tapped (which are
+// what the customer's message said), the pause reasons (an operator's --reason, an error),
+// and the sender named in the sender's backoff. Labels that differ only in a masked number
+// are counted together.
+func (rep *Run) Mask() {
+	rep.PauseReason = logx.MaskDigits(rep.PauseReason)
+	for i := range rep.FollowupsPaused {
+		rep.FollowupsPaused[i].Reason = logx.MaskDigits(rep.FollowupsPaused[i].Reason)
+	}
+	rep.SenderBackoff = logx.MaskDigits(rep.SenderBackoff)
+	if rep.Delivery != nil {
+		d := *rep.Delivery
+		d.ButtonReplies = maskKeys(d.ButtonReplies)
+		rep.Delivery = &d
+	}
+	if rep.Funnel != nil {
+		f := *rep.Funnel
+		f.Taps = maskKeys(f.Taps)
+		rep.Funnel = &f
+	}
+}
+
+// maskKeys returns counts with the phone numbers of its keys masked, adding up the counts of
+// keys that become one; nil for nil.
+func maskKeys(counts map[string]int64) map[string]int64 {
+	if counts == nil {
+		return nil
+	}
+	out := make(map[string]int64, len(counts))
+	for k, n := range counts {
+		out[logx.MaskDigits(k)] += n
+	}
+	return out
+}
+
+// RecentRuns reports the latest limit runs, newest first, of campaign (all when ""), their
+// phone numbers masked (Run.Mask). A limit below 1 is an error: read as a range it would list
+// every run (0) or all but the oldest (-1).
 func RecentRuns(ctx context.Context, l *ledger.Ledger, campaign string, limit int, now time.Time) ([]Run, error) {
 	if limit < 1 {
 		return nil, fmt.Errorf("list %d runs: want 1 or more", limit)
@@ -293,6 +342,7 @@ func RecentRuns(ctx context.Context, l *ledger.Ledger, campaign string, limit in
 			return nil, err
 		}
 		rep.FollowupsPaused = paused[id]
+		rep.Mask()
 		reps = append(reps, rep)
 	}
 	return reps, nil
@@ -340,8 +390,10 @@ func PrintRun(w io.Writer, rep Run) {
 		fmt.Fprintf(w, "Retried   by %s\n", strings.Join(rep.RetriedBy, ", "))
 	}
 	fmt.Fprintf(w, "Status    %s", rep.Status)
+	// Reasons, button labels and the sender are shown as ShowRun left them (masked unless
+	// --reveal), their control characters escaped: they hold an operator's or a customer's text.
 	if rep.PauseReason != "" && rep.Status == string(ledger.RunPaused) {
-		fmt.Fprintf(w, " (%s)", rep.PauseReason)
+		fmt.Fprintf(w, " (%s)", logx.Escape(rep.PauseReason))
 	}
 	if rep.Waiting != "" {
 		fmt.Fprintf(w, ", waiting for the %s", rep.Waiting)
@@ -349,14 +401,14 @@ func PrintRun(w io.Writer, rep Run) {
 	fmt.Fprintln(w)
 	for _, f := range rep.FollowupsPaused {
 		fmt.Fprintf(w, "Follow-ups of rule %s paused (%s): herald run resume %s resumes them, herald run cancel %s drops them\n",
-			f.Rule, f.Reason, rep.Run, ledger.FollowupRun(rep.Run, f.Rule))
+			f.Rule, logx.Escape(f.Reason), rep.Run, ledger.FollowupRun(rep.Run, f.Rule))
 	}
 	if rep.ArchivedTasks > 0 {
-		fmt.Fprintf(w, "Archived  %d send tasks: their recipients stay queued and the run cannot end until each is retried or deleted (herald task ls %s --state archived)\n",
+		fmt.Fprintf(w, "Archived  %d send tasks whose recipients are still queued: the run cannot end until each is retried or deleted (herald task ls %s --state archived)\n",
 			rep.ArchivedTasks, rep.Queue)
 	}
 	if rep.SenderBackoff != "" {
-		fmt.Fprintf(w, "Sender    %s\n", rep.SenderBackoff)
+		fmt.Fprintf(w, "Sender    %s\n", logx.Escape(rep.SenderBackoff))
 	}
 	if rep.Finished != nil {
 		fmt.Fprintf(w, "Took      %s\n", rep.Finished.Sub(rep.Created).Round(time.Millisecond))
@@ -434,12 +486,14 @@ func PrintVerify(w io.Writer, v ledger.Verification) {
 	}
 }
 
-// printCounts renders a two-column table of counts under header, in the order of keys.
+// printCounts renders a two-column table of counts under header, in the order of keys. A key
+// is printed with its control characters escaped (logx.Escape): a button label is what a
+// customer's message said, and a tab or a newline in it would break the table.
 func printCounts(w io.Writer, header string, keys []string, counts map[string]int64) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%d\n", k, counts[k])
+		fmt.Fprintf(tw, "%s\t%d\n", logx.Escape(k), counts[k])
 	}
 	tw.Flush()
 }
