@@ -1,5 +1,7 @@
 // Package asynqbatch writes many asynq tasks in one Redis round trip, in asynq's own format.
-// It is the one way Herald's expansion puts send tasks into the queue.
+// It is the one way Herald's expansion puts send tasks into the queue, and the one place that
+// knows that format: DecodeTask reads a stored task's type and payload back without an
+// Inspector round trip per task.
 package asynqbatch
 
 import (
@@ -95,6 +97,39 @@ func encodeTaskMessage(t Task) []byte {
 	// deadline (9): asynq writes time.Unix(0, 0).Unix() = 0 for "none", which proto omits.
 	varint(12, int64(t.Retention.Seconds()))
 	return b
+}
+
+// DecodeTask reads the type (field 1) and payload (field 2) of asynq's TaskMessage protobuf,
+// as asynq v0.26 stores it in a task's hash (rkeys.AsynqTask, field "msg") and Writer writes
+// it, so a reader of many tasks needs no Inspector round trip per task; ok is false for a
+// message that does not parse.
+func DecodeTask(b []byte) (typ string, payload []byte, ok bool) {
+	for len(b) > 0 {
+		num, wt, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return "", nil, false
+		}
+		b = b[n:]
+		if wt == protowire.BytesType && (num == 1 || num == 2) {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return "", nil, false
+			}
+			if num == 1 {
+				typ = string(v)
+			} else {
+				payload = v
+			}
+			b = b[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, wt, b)
+		if m < 0 {
+			return "", nil, false
+		}
+		b = b[m:]
+	}
+	return typ, payload, typ != ""
 }
 
 //go:embed lua/batch.lua

@@ -187,3 +187,38 @@ func TestWireFormatReadBack(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// DecodeTask reads back the type and payload of messages asynq's own Client wrote (and of
+// an archived task, whose message asynq rewrites with its error), and refuses what does not
+// parse.
+func TestDecodeTask(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := openRedis(t)
+	client := asynq.NewClientFromRedisClient(rdb)
+	for _, task := range wireTasks {
+		if _, err := client.EnqueueContext(ctx, asynq.NewTask(task.Type, task.Payload), asynq.TaskID(task.ID), asynq.Queue(task.Queue)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	t.Cleanup(func() { insp.Close() })
+	if err := insp.ArchiveTask(wireTasks[0].Queue, wireTasks[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range wireTasks {
+		msg, err := rdb.HGet(ctx, rkeys.AsynqTask(task.Queue, task.ID), "msg").Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		typ, payload, ok := asynqbatch.DecodeTask(msg)
+		if !ok || typ != task.Type || !bytes.Equal(payload, task.Payload) {
+			t.Errorf("task %s: DecodeTask = %q %q %v, want %q %q", task.ID, typ, payload, ok, task.Type, task.Payload)
+		}
+	}
+	for _, bad := range [][]byte{nil, {0x0a}, {0x0a, 0x05, 'a'}, {0xff, 0xff, 0xff}} {
+		if typ, _, ok := asynqbatch.DecodeTask(bad); ok {
+			t.Errorf("DecodeTask(%x) = %q, true; want not ok", bad, typ)
+		}
+	}
+}

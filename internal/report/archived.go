@@ -6,8 +6,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
@@ -83,7 +83,7 @@ func heldBy(ctx context.Context, rdb redis.UniversalClient, l *ledger.Ledger, qu
 		if err != nil {
 			return 0, err
 		}
-		typ, payload, ok := taskMessage(msg)
+		typ, payload, ok := asynqbatch.DecodeTask(msg)
 		if !ok {
 			continue
 		}
@@ -102,36 +102,4 @@ func heldBy(ctx context.Context, rdb redis.UniversalClient, l *ledger.Ledger, qu
 		}
 	}
 	return n, nil
-}
-
-// taskMessage reads the type (field 1) and payload (field 2) of asynq's TaskMessage protobuf,
-// as asynq v0.26 stores it in a task's hash (rkeys.AsynqTask, field "msg"; asynqbatch writes
-// the same encoding); ok is false for a message that does not parse.
-func taskMessage(b []byte) (typ string, payload []byte, ok bool) {
-	for len(b) > 0 {
-		num, wt, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return "", nil, false
-		}
-		b = b[n:]
-		if wt == protowire.BytesType && (num == 1 || num == 2) {
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return "", nil, false
-			}
-			if num == 1 {
-				typ = string(v)
-			} else {
-				payload = v
-			}
-			b = b[m:]
-			continue
-		}
-		m := protowire.ConsumeFieldValue(num, wt, b)
-		if m < 0 {
-			return "", nil, false
-		}
-		b = b[m:]
-	}
-	return typ, payload, typ != ""
 }
