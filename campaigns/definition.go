@@ -624,8 +624,10 @@ func (d *Definition) validateSchedule(add func(field, msg string)) {
 		}
 	}
 	if s.Timezone != "" {
-		if _, err := time.LoadLocation(s.Timezone); err != nil {
-			add("schedule.timezone", fmt.Sprintf("%q is not an IANA time zone (e.g. Europe/Berlin)", s.Timezone))
+		// The zone is read as the expansion and the scheduler read it (LoadZone): a spelling
+		// taken here is one they take.
+		if msg := zoneProblem(s.Timezone, ""); msg != "" {
+			add("schedule.timezone", msg)
 		}
 	}
 	switch s.Missed {
@@ -659,8 +661,8 @@ func (d *Definition) validateSendHours(add func(field, msg string)) {
 		add("send_window.to", "equals from: the window would be empty")
 	}
 	if w.Timezone != "" && w.Timezone != "recipient" {
-		if _, err := time.LoadLocation(w.Timezone); err != nil {
-			add("send_window.timezone", fmt.Sprintf("%q: want recipient or an IANA time zone", w.Timezone))
+		if msg := zoneProblem(w.Timezone, "recipient"); msg != "" {
+			add("send_window.timezone", msg)
 		}
 	}
 }
