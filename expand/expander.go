@@ -238,13 +238,16 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	if err := e.cfg.Ledger.ListRun(ctx, run); err != nil {
 		return st, err
 	}
+	// What the run's campaign says cannot change under it (a stored version, or the file's
+	// text kept as the run started): an error reading its templates or its times is one no
+	// retry cures.
 	renderer, err := campaigns.NewRenderer(def)
 	if err != nil {
-		return st, err
+		return st, cannotExpand{err}
 	}
 	timing, err := newTiming(def, run, e.cfg.Now)
 	if err != nil {
-		return st, err
+		return st, cannotExpand{err}
 	}
 	ar, err := campaigns.OpenAudience(def)
 	if err != nil {
