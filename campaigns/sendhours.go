@@ -213,19 +213,21 @@ var (
 const maxCachedZones = 4096
 
 // LoadZone is the one reader of a time zone Herald is given: a campaign's schedule.timezone
-// and send_window.timezone (validation, the scheduler's zone, the expansion's send hours) and
-// an audience's time zone column. It is time.LoadLocation with a process-wide cache, and it
-// takes only a zone's own IANA spelling: time.LoadLocation also accepts endless others of one
-// zone ("America/./New_York", "America//New_York"), and an audience's time zone column, which
-// is untrusted, could make each load and keep a zone table of its own (about 4.6 KB a row).
-// Nor does it take "Local", the zone of whichever machine reads it. A spelling it refuses is
-// a *ZoneError, which names the spelling to write instead when there is one.
+// and send_window.timezone (validation, ScheduleZone, the send hours) and an audience's time
+// zone column. (The scheduler's cron reads schedule.timezone itself: a spelling validation
+// took, which time.LoadLocation reads as LoadZone does.) It is time.LoadLocation with a
+// process-wide cache, and it takes only a zone's own IANA spelling: time.LoadLocation also
+// accepts endless others of one zone ("America/./New_York", "America//New_York"), and an
+// audience's time zone column, which is untrusted, could make each load and keep a zone table
+// of its own (about 4.6 KB a row). Nor does it take "Local", the zone of whichever machine
+// reads it. A spelling it refuses is a *ZoneError, which can name the spelling to write
+// instead.
 func LoadZone(name string) (*time.Location, error) {
 	if v, ok := zoneCache.Load(name); ok {
 		return v.(*time.Location), nil
 	}
 	if !cleanZoneName(name) {
-		return nil, &ZoneError{Name: name, Use: zoneSpelling(name)}
+		return nil, &ZoneError{Name: name}
 	}
 	if name == "Local" {
 		return nil, &ZoneError{Name: name, Local: true}
@@ -246,22 +248,29 @@ func LoadZone(name string) (*time.Location, error) {
 type ZoneError struct {
 	// Name is the spelling given.
 	Name string
-	// Use is the zone's own spelling when Name is another spelling of a zone LoadZone takes
-	// ("Asia/Tokyo" for "Asia/./Tokyo"); "" when there is none.
-	Use string
 	// Local says Name is "Local", the zone of the machine that reads it.
 	Local bool
 }
 
 func (e *ZoneError) Error() string { return fmt.Sprintf("time zone %q: %s", e.Name, e.Problem()) }
 
+// Use returns the zone's own spelling when Name is another spelling of a zone LoadZone takes
+// ("Asia/Tokyo" for "Asia/./Tokyo"); "" when there is none. It is worked out when asked, not
+// by LoadZone: a row's zone column is read without it.
+func (e *ZoneError) Use() string {
+	if e.Local {
+		return ""
+	}
+	return zoneSpelling(e.Name)
+}
+
 // Problem says what is wrong with the spelling and what to write instead.
 func (e *ZoneError) Problem() string {
-	switch {
-	case e.Local:
+	if e.Local {
 		return "the zone of whichever machine reads it, not an IANA zone name: name the zone (e.g. Europe/Berlin, or UTC)"
-	case e.Use != "":
-		return fmt.Sprintf("not an IANA zone name as written: write %q", e.Use)
+	}
+	if use := e.Use(); use != "" {
+		return fmt.Sprintf("not an IANA zone name as written: write %q", use)
 	}
 	return "not an IANA zone name (e.g. Europe/Berlin)"
 }
@@ -296,7 +305,7 @@ func zoneProblem(name, other string) string {
 		return ""
 	}
 	var ze *ZoneError
-	if errors.As(err, &ze) && (ze.Use != "" || ze.Local) {
+	if errors.As(err, &ze) && (ze.Local || ze.Use() != "") {
 		return fmt.Sprintf("%q is %s", name, ze.Problem())
 	}
 	if other != "" {

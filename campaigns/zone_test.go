@@ -91,7 +91,7 @@ func TestLoadZoneSaysWhatToWrite(t *testing.T) {
 		"../Asia/Tokyo": ""} {
 		_, err := campaigns.LoadZone(name)
 		var ze *campaigns.ZoneError
-		if !errors.As(err, &ze) || ze.Use != use {
+		if !errors.As(err, &ze) || ze.Use() != use {
 			t.Errorf("LoadZone(%q): %v; want a ZoneError naming %q", name, err, use)
 		}
 	}

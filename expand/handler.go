@@ -289,8 +289,8 @@ func (h *Handler) recheckLater(ctx context.Context, p campaigns.ExpandPayload) e
 }
 
 // block pauses run, whose expansion cannot go on (Permanent), with cause as the reason
-// ("expansion stopped: ..."); a cancelled run, which needs nothing more read, is closed at the rows
-// it had read instead, so that it completes. The run is listed first, as by every expansion
+// ("expansion stopped: ..."); a cancelled run, which needs nothing more read, is closed at
+// the rows it had read instead, so that it completes. The run is listed first, as by every expansion
 // step (ExpandOnly), which a run blocked at its first step never reached.
 func (r *Runs) block(ctx context.Context, run ledger.Run, cause error) error {
 	if err := r.ledger.ListRun(ctx, run); err != nil {
