@@ -343,11 +343,44 @@ type brokenFields map[string]bool
 // covers reports whether a check of field reads a broken field: field is broken, lies inside
 // a broken field, or holds one (a rule whose button did not decode has no match to check).
 func (b brokenFields) covers(field string) bool {
-	if field == "" {
+	return b.cover().covers(field)
+}
+
+// cover answers covers for many fields at the cost of one: around holds every field that
+// holds a broken one, collected once.
+type cover struct {
+	broken brokenFields
+	around map[string]bool
+}
+
+// cover returns b's cover, in time linear in the length of b's fields.
+func (b brokenFields) cover() cover {
+	c := cover{broken: b}
+	if len(b) == 0 {
+		return c
+	}
+	c.around = map[string]bool{}
+	for f := range b {
+		for i := len(f) - 1; i >= 0; i-- {
+			if f[i] == '.' || f[i] == '[' {
+				c.around[f[:i]] = true
+			}
+		}
+	}
+	return c
+}
+
+// covers is brokenFields.covers: field, or a field it lies inside (each prefix of it that
+// within takes: up to a '.' or a '['), is broken; or field holds a broken field.
+func (c cover) covers(field string) bool {
+	if field == "" || len(c.broken) == 0 {
 		return false
 	}
-	for f := range b {
-		if f == field || within(f, field) || within(field, f) {
+	if c.broken[field] || c.around[field] {
+		return true
+	}
+	for i := len(field) - 1; i >= 0; i-- {
+		if (field[i] == '.' || field[i] == '[') && c.broken[field[:i]] {
 			return true
 		}
 	}
@@ -376,9 +409,10 @@ func (b brokenFields) without(errs Errors) Errors {
 	if len(b) == 0 {
 		return errs
 	}
+	c := b.cover()
 	out := errs[:0]
 	for _, e := range errs {
-		if !b.covers(e.Field) {
+		if !c.covers(e.Field) {
 			out = append(out, e)
 		}
 	}

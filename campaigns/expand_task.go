@@ -41,6 +41,10 @@ type ExpandPayload struct {
 	// campaign send, run retry): a step that finds no run waits for it a while rather than
 	// being archived. 0: the run existed when the step was enqueued.
 	Made int64 `json:"made,omitempty"`
+	// Stopped marks the step that looks again at a run whose expansion stopped (expand's
+	// Handler paused it with the reason): while the run stays paused it only looks again
+	// later, and it expands once the run is resumed (or closes it once cancelled).
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // ExpandTaskID is the TaskID of an expansion task: the run id for the first, so N scheduler

@@ -1,6 +1,7 @@
 package campaigns
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"strconv"
@@ -211,16 +212,25 @@ var (
 // every real zone stays cached.
 const maxCachedZones = 4096
 
-// LoadZone is time.LoadLocation with a process-wide cache. Only a zone's own spelling is
-// taken: time.LoadLocation also accepts endless others of one zone ("America/./New_York",
-// "America//New_York"), and an audience's time zone column, which is untrusted, could make
-// each load and keep a zone table of its own (about 4.6 KB a row).
+// LoadZone is the one reader of a time zone Herald is given: a campaign's schedule.timezone
+// and send_window.timezone (validation, ScheduleZone, the send hours) and an audience's time
+// zone column. (The scheduler's cron reads schedule.timezone itself: a spelling validation
+// took, which time.LoadLocation reads as LoadZone does.) It is time.LoadLocation with a
+// process-wide cache, and it takes only a zone's own IANA spelling: time.LoadLocation also
+// accepts endless others of one zone ("America/./New_York", "America//New_York"), and an
+// audience's time zone column, which is untrusted, could make each load and keep a zone table
+// of its own (about 4.6 KB a row). Nor does it take "Local", the zone of whichever machine
+// reads it. A spelling it refuses is a *ZoneError, which can name the spelling to write
+// instead.
 func LoadZone(name string) (*time.Location, error) {
 	if v, ok := zoneCache.Load(name); ok {
 		return v.(*time.Location), nil
 	}
-	if name == "" || path.Clean(name) != name || strings.HasPrefix(name, "/") || strings.HasPrefix(name, "../") || name == ".." {
-		return nil, fmt.Errorf("time zone %q: not an IANA zone name", name)
+	if !cleanZoneName(name) {
+		return nil, &ZoneError{Name: name}
+	}
+	if name == "Local" {
+		return nil, &ZoneError{Name: name, Local: true}
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
@@ -232,6 +242,76 @@ func LoadZone(name string) (*time.Location, error) {
 		}
 	}
 	return loc, nil
+}
+
+// ZoneError is LoadZone's refusal of a zone's spelling.
+type ZoneError struct {
+	// Name is the spelling given.
+	Name string
+	// Local says Name is "Local", the zone of the machine that reads it.
+	Local bool
+}
+
+func (e *ZoneError) Error() string { return fmt.Sprintf("time zone %q: %s", e.Name, e.Problem()) }
+
+// Use returns the zone's own spelling when Name is another spelling of a zone LoadZone takes
+// ("Asia/Tokyo" for "Asia/./Tokyo"); "" when there is none. It is worked out when asked, not
+// by LoadZone: a row's zone column is read without it.
+func (e *ZoneError) Use() string {
+	if e.Local {
+		return ""
+	}
+	return zoneSpelling(e.Name)
+}
+
+// Problem says what is wrong with the spelling and what to write instead.
+func (e *ZoneError) Problem() string {
+	if e.Local {
+		return "the zone of whichever machine reads it, not an IANA zone name: name the zone (e.g. Europe/Berlin, or UTC)"
+	}
+	if use := e.Use(); use != "" {
+		return fmt.Sprintf("not an IANA zone name as written: write %q", use)
+	}
+	return "not an IANA zone name (e.g. Europe/Berlin)"
+}
+
+// cleanZoneName reports whether name is written as a zone name is: no surrounding space, no
+// "." or ".." parts, no doubled, leading or trailing slash.
+func cleanZoneName(name string) bool {
+	return name != "" && name != "." && name != ".." && strings.TrimSpace(name) == name && path.Clean(name) == name &&
+		!strings.HasPrefix(name, "/") && !strings.HasPrefix(name, "../")
+}
+
+// zoneSpelling returns the own spelling of the zone another spelling names, when LoadZone
+// takes it: name without surrounding space, "." parts and doubled, leading or trailing
+// slashes. "" when there is none.
+func zoneSpelling(name string) string {
+	clean := strings.TrimLeft(path.Clean(strings.TrimSpace(name)), "/")
+	if clean == name || !cleanZoneName(clean) {
+		return ""
+	}
+	if _, err := LoadZone(clean); err != nil {
+		return ""
+	}
+	return clean
+}
+
+// zoneProblem says what is wrong with a zone a campaign file names, with what to write
+// instead; "" when LoadZone takes it. other, when set, is the field's other value ("recipient"),
+// offered when name is not another spelling of a zone.
+func zoneProblem(name, other string) string {
+	_, err := LoadZone(name)
+	if err == nil {
+		return ""
+	}
+	var ze *ZoneError
+	if errors.As(err, &ze) && (ze.Local || ze.Use() != "") {
+		return fmt.Sprintf("%q is %s", name, ze.Problem())
+	}
+	if other != "" {
+		return fmt.Sprintf("%q: want %s or an IANA time zone", name, other)
+	}
+	return fmt.Sprintf("%q is not an IANA time zone (e.g. Europe/Berlin)", name)
 }
 
 // ZoneFor returns a recipient's time zone for send hours: the audience's time zone column
@@ -278,16 +358,15 @@ func ZoneFor(column, recipient string, fallback *time.Location) *time.Location {
 	return loc
 }
 
-// ScheduleZone is the campaign's schedule zone (UTC when unset).
-func (d *Definition) ScheduleZone() *time.Location {
+// ScheduleZone is the campaign's zone, schedule.timezone (UTC when unset): its cron ticks in
+// it, and a recipient's send hours fall back to it. It is read through LoadZone, as
+// validation reads it; an error (a zone the machine's zone database lacks) is returned, never
+// read as UTC.
+func (d *Definition) ScheduleZone() (*time.Location, error) {
 	if d.Schedule.Timezone == "" {
-		return time.UTC
+		return time.UTC, nil
 	}
-	loc, err := LoadZone(d.Schedule.Timezone)
-	if err != nil {
-		return time.UTC
-	}
-	return loc
+	return LoadZone(d.Schedule.Timezone)
 }
 
 // ExpireAfterDuration is the campaign's expire_after (0 when unset).

@@ -238,13 +238,16 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	if err := e.cfg.Ledger.ListRun(ctx, run); err != nil {
 		return st, err
 	}
+	// What the run's campaign says cannot change under it (a stored version, or the file's
+	// text kept as the run started): an error reading its templates or its times is one no
+	// retry cures.
 	renderer, err := campaigns.NewRenderer(def)
 	if err != nil {
-		return st, err
+		return st, cannotExpand{err}
 	}
 	timing, err := newTiming(def, run, e.cfg.Now)
 	if err != nil {
-		return st, err
+		return st, cannotExpand{err}
 	}
 	ar, err := campaigns.OpenAudience(def)
 	if err != nil {
@@ -722,12 +725,20 @@ type timing struct {
 func newTiming(def *campaigns.Definition, run ledger.Run, now func() time.Time) (*timing, error) {
 	w, err := def.SendHours()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("send_window: %w", err)
 	}
-	t := &timing{hours: w, fallback: def.ScheduleZone(), tzColumn: def.Audience.Timezone}
-	if w != nil && w.Zone != "" {
+	t := &timing{hours: w, tzColumn: def.Audience.Timezone}
+	// The zones are read as validation read them (campaigns.LoadZone): one that does not load
+	// here (a zone database without it) stops the expansion rather than sending in UTC.
+	switch {
+	case w == nil:
+	case w.Zone != "":
 		if t.fixed, err = campaigns.LoadZone(w.Zone); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("send_window.timezone: %w", err)
+		}
+	default:
+		if t.fallback, err = def.ScheduleZone(); err != nil {
+			return nil, fmt.Errorf("schedule.timezone (the zone of recipients whose own is unknown): %w", err)
 		}
 	}
 	if d := def.ExpireAfterDuration(); d > 0 {

@@ -132,9 +132,13 @@ func (h *Handler) BacklogFor(rate float64) int { return h.runs.cfg.BacklogFor(ra
 // run is expanded.
 //
 // A run whose campaign or audience can no longer be read as it started (the kept campaign
-// file or version gone, the audience file removed or rewritten) is paused with the reason,
-// and its chain looks again every Recheck: once the run is resumed with the file back as it
-// was, the expansion goes on; a run cancelled meanwhile is closed at the rows it had read.
+// file or version gone, the audience file removed or rewritten), or whose campaign cannot be
+// expanded (send hours or a zone that do not load, a template that does not compile), is
+// paused with the reason, and its chain looks at its status every Recheck, trying nothing
+// while it stays paused: once the run is resumed (with the file back as it was), the
+// expansion is tried again; a run cancelled meanwhile is closed at the rows it had read. A
+// cancelled run's step that fails in any other way than of a passing cause closes it too:
+// nothing of it is tried again.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	p, err := campaigns.DecodeExpand(t.Payload())
 	if err != nil {
@@ -168,14 +172,15 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		// A cancelled run is still expanded to the end, every remaining row
 		// skipped(cancelled) without a task, so its states add up to the audience.
 		return nil
+	case p.Stopped && run.Status == ledger.RunPaused:
+		// The run's expansion stopped and the run waits for its operator: nothing is tried
+		// again until it is resumed (or cancelled).
+		return h.recheckLater(ctx, p)
 	default:
 		// A run continues from the campaign it was started from: its stored version, or the
 		// file as it was kept when the run started (herald campaign send).
 		if def, err = h.runs.SourceOf(ctx, run); err != nil {
-			if Permanent(err) {
-				return h.blocked(ctx, p, run, err, log)
-			}
-			return err
+			return h.failed(ctx, p, run, err, log)
 		}
 	}
 	keep, err := h.runs.keepOf(ctx, run)
@@ -211,13 +216,8 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			}
 			log.Warn().Msg("run is being expanded by another task too; a continuation takes over")
 			return h.continueLater(ctx, p, backlog, log)
-		case Permanent(err):
-			return h.blocked(ctx, p, run, err, log)
 		case !errors.Is(err, ErrBacklogFull):
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
+			return h.failed(ctx, p, run, err, log)
 		}
 		log.Debug().Int("backlog", backlog).Int("planned", st.Planned).Msg("backlog full")
 		if h.runs.cfg.Hold <= 0 {
@@ -235,13 +235,37 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 }
 
-// Recheck is how often the expansion of a run paused because its campaign or audience can no
-// longer be read as it started looks again.
+// Recheck is how often the step of a run whose expansion stopped looks at the run's status
+// again (a cheap read: nothing is retried while the run stays paused).
 const Recheck = time.Minute
 
-// blocked stops the expansion of run, whose campaign or audience can no longer be read as it
-// started (cause): the run is paused with the reason (a cancelled run is closed at the rows
-// it had read, and its chain ends), and a continuation looks again Recheck later.
+// failed is what an expansion step returns when it stopped with err. An error no retry cures
+// (Permanent) stops the run's expansion (blocked). Any other error that asynq would count as a
+// failure, of a run that is cancelled by now, closes the run at the rows it had read: nothing
+// more of it is sent, so nothing is tried again. Anything else is returned for asynq to try
+// the step again.
+func (h *Handler) failed(ctx context.Context, p campaigns.ExpandPayload, run ledger.Run, err error, log zerolog.Logger) error {
+	if Permanent(err) {
+		return h.blocked(ctx, p, run, err, log)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if !expandIsFailure(err) {
+		return err
+	}
+	now, gerr := h.runs.ledger.GetRun(ctx, run.ID)
+	if gerr != nil || now.Status != ledger.RunCancelled {
+		return err
+	}
+	return h.blocked(ctx, p, now, err, log)
+}
+
+// blocked stops the expansion of run, which cannot go on (cause: its campaign or audience can
+// no longer be read as it started, or its campaign cannot be expanded): the run is paused with
+// the reason, and a step marked Stopped looks at its status again Recheck later, and again
+// while it stays paused, trying nothing; once the run is resumed that step tries the
+// expansion again. A cancelled run is closed at the rows it had read, and its chain ends.
 func (h *Handler) blocked(ctx context.Context, p campaigns.ExpandPayload, run ledger.Run, cause error, log zerolog.Logger) error {
 	if err := h.runs.block(ctx, run, cause); err != nil {
 		return err
@@ -251,15 +275,22 @@ func (h *Handler) blocked(ctx context.Context, p campaigns.ExpandPayload, run le
 		return nil
 	}
 	log.Warn().Str("error", logx.MaskDigits(cause.Error())).Msg("run paused: its expansion cannot go on")
+	return h.recheckLater(ctx, p)
+}
+
+// recheckLater enqueues the step that looks again, Recheck from now, at a run whose expansion
+// stopped.
+func (h *Handler) recheckLater(ctx context.Context, p campaigns.ExpandPayload) error {
 	next := p
 	next.Seq++
 	next.Backlog = 0
+	next.Stopped = true
 	return EnqueueContinuation(ctx, h.runs.deps.Enqueuer, next, Recheck)
 }
 
-// block pauses run, whose campaign or audience can no longer be read as it started, with
-// cause as the reason; a cancelled run, which needs nothing more read, is closed at the rows
-// it had read instead, so that it completes. The run is listed first, as by every expansion
+// block pauses run, whose expansion cannot go on (Permanent), with cause as the reason
+// ("expansion stopped: ..."); a cancelled run, which needs nothing more read, is closed at
+// the rows it had read instead, so that it completes. The run is listed first, as by every expansion
 // step (ExpandOnly), which a run blocked at its first step never reached.
 func (r *Runs) block(ctx context.Context, run ledger.Run, cause error) error {
 	if err := r.ledger.ListRun(ctx, run); err != nil {
@@ -333,6 +364,7 @@ func (h *Handler) continueLater(ctx context.Context, p campaigns.ExpandPayload, 
 	next := p
 	next.Seq++
 	next.Backlog = backlog
+	next.Stopped = false
 	if err := EnqueueContinuation(ctx, h.runs.deps.Enqueuer, next, h.runs.cfg.TopUp); err != nil {
 		return err
 	}

@@ -419,6 +419,14 @@ func (r *Runs) SourceOf(ctx context.Context, run ledger.Run) (*campaigns.Definit
 	return def, nil
 }
 
+// cannotExpand marks an error of the campaign as a run holds it (its templates, its send hours,
+// its zones) that stops the run's expansion: the run's campaign does not change under it, so
+// no retry cures it (see Permanent).
+type cannotExpand struct{ err error }
+
+func (c cannotExpand) Error() string { return "its campaign cannot be expanded: " + c.err.Error() }
+func (c cannotExpand) Unwrap() error { return c.err }
+
 // gone marks an error as one that no retry will cure (see Permanent).
 type gone struct{ err error }
 
@@ -427,15 +435,18 @@ func (g gone) Unwrap() error { return g.err }
 
 // Permanent reports whether err says that something a run needs is gone for good, or is no
 // longer what the run started with: its campaign (a submitted version, a kept file, the file
-// of an older run), its audience file (removed, rewritten, or now refused as an audience).
-// A Redis or network error, or a cancelled context, is not: the step is tried again.
+// of an older run), its audience file (removed, rewritten, or now refused as an audience); or
+// that its campaign cannot be expanded (a campaign that no longer parses, send hours or a zone
+// that do not load, a template that does not compile). A Redis or network error, or a
+// cancelled context, is not: the step is tried again.
 func Permanent(err error) bool {
 	var g gone
 	var ce campaigns.Errors
+	var ne cannotExpand
 	switch {
 	case err == nil:
 		return false
-	case errors.As(err, &g), errors.As(err, &ce),
+	case errors.As(err, &g), errors.As(err, &ce), errors.As(err, &ne),
 		errors.Is(err, ErrAudienceChanged), errors.Is(err, defstore.ErrNotSubmitted), errors.Is(err, defstore.ErrNotKept),
 		errors.Is(err, fs.ErrNotExist), errors.Is(err, campaigns.ErrOutsideRoot), errors.Is(err, campaigns.ErrNotRegular),
 		errors.Is(err, campaigns.ErrTooLarge), errors.Is(err, campaigns.ErrEncoding):

@@ -116,7 +116,7 @@ func TestSchedulerFallBackTickFiresOnceAfterRestart(t *testing.T) {
 	first := time.Date(2026, 11, 1, 5, 30, 0, 0, time.UTC) // 01:30 EDT
 	if next := scheduler.NextFire(def, first); next.Sub(first) < 23*time.Hour {
 		t.Errorf("after the 01:30 EDT tick the next tick is %s (%s local), %s later; want the next day's",
-			next, next.In(def.ScheduleZone()), next.Sub(first))
+			next, next.In(mustScheduleZone(t, def)), next.Sub(first))
 	}
 	store := defstore.New(b.rdb, nil)
 	if err := store.RecordFire(context.Background(), def.ID, first); err != nil {
@@ -187,7 +187,7 @@ func TestSchedulerSpringForwardTickFires(t *testing.T) {
 	jump := time.Date(2026, 3, 8, 7, 0, 0, 0, time.UTC)  // 03:00 EDT on the 8th
 	if next := scheduler.NextFire(def, prev); !next.Equal(jump) {
 		t.Fatalf("after the 7th's tick the next is %s (%s local), want %s: the 8th's tick when the clocks jump",
-			next, next.In(def.ScheduleZone()), jump)
+			next, next.In(mustScheduleZone(t, def)), jump)
 	}
 	if err := defstore.New(b.rdb, nil).RecordFire(context.Background(), def.ID, prev); err != nil {
 		t.Fatal(err)
@@ -197,4 +197,14 @@ func TestSchedulerSpringForwardTickFires(t *testing.T) {
 	if got, want := b.expandTasks(t), scheduler.TickRunID(def.ID, jump); len(got) != 1 || got[0] != want {
 		t.Fatalf("expansion tasks %v, want [%s]", got, want)
 	}
+}
+
+// mustScheduleZone is the campaign's zone, for messages.
+func mustScheduleZone(t *testing.T, def *campaigns.Definition) *time.Location {
+	t.Helper()
+	loc, err := def.ScheduleZone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }
