@@ -144,7 +144,7 @@ func (a *app) campaignLsCmd() *cobra.Command {
 		Use: "ls", Short: "Submitted campaigns (version, schedule, next run) and campaigns that have runs",
 		Args: cobra.NoArgs, JSONHelp: "print as JSON", Text: printCampaigns,
 		Read: func(ctx context.Context, k conn, _ []string) ([]campaigns.Listed, error) {
-			return serve.ListCampaigns(ctx, k.rdb, limit, time.Now())
+			return serve.ListCampaigns(ctx, k.rdb, limit, a.now())
 		},
 	})
 	countFlag(cmd.Flags(), &limit, "limit", 50, "how many campaigns with runs (1 or more)")

@@ -43,6 +43,17 @@ func herald(t *testing.T, env map[string]string, args ...string) (code int, stdo
 	return code, out.String(), errb.String()
 }
 
+// heraldAt runs the CLI as herald does, with its clock stopped at now: commands that read
+// state as of now (limits show, run show, recipient explain...) see what the test wrote for
+// that instant however long the test took to get there.
+func heraldAt(t *testing.T, now time.Time, env map[string]string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	a := &app{getenv: func(k string) string { return env[k] }, stdout: &out, stderr: &errb, now: func() time.Time { return now }}
+	code = a.run(context.Background(), args)
+	return code, out.String(), errb.String()
+}
+
 func TestDemoJSONReport(t *testing.T) {
 	t.Parallel()
 	code, out, errOut := herald(t, nil, "demo", "--json", "--recipients", "400", "--verbose")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +14,7 @@ func (a *app) limitsCmd() *cobra.Command {
 		Use: "show", Short: "Show live use of the sender, business, daily-tier and frequency limits",
 		Args: cobra.NoArgs, JSONHelp: "print the report as JSON", Text: report.PrintLimits,
 		Read: func(ctx context.Context, k conn, _ []string) (report.Limits, error) {
-			rep, err := report.ReadLimits(ctx, k.c, k.ledger(), k.rdb, time.Now())
+			rep, err := report.ReadLimits(ctx, k.c, k.ledger(), k.rdb, a.now())
 			if err == nil && !reveal {
 				rep = rep.Masked()
 			}

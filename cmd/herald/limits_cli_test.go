@@ -80,7 +80,7 @@ func TestLimitsShow(t *testing.T) {
 		}
 	}
 
-	code, out, errOut := herald(t, env, "--config", cfg, "limits", "show", "--json")
+	code, out, errOut := heraldAt(t, now, env, "--config", cfg, "limits", "show", "--json")
 	if code != 0 {
 		t.Fatalf("limits show exited %d: %s", code, errOut)
 	}
@@ -108,7 +108,7 @@ func TestLimitsShow(t *testing.T) {
 		t.Fatalf("waiting = %+v", rep.Waiting)
 	}
 
-	code, out, _ = herald(t, env, "--config", cfg, "limits", "show")
+	code, out, _ = heraldAt(t, now, env, "--config", cfg, "limits", "show")
 	for _, want := range []string{"daily tier 3 of 3 unique recipients used", "room again at", "20.0/s", "25.0% of 40 in 3s", "x0.50 decrease at", "on 25.0% throttled",
 		"marketing: at most 1 per person per 24h0m0s", "run r-tier waiting: daily tier"} {
 		if code != 0 || !strings.Contains(out, want) {
@@ -117,7 +117,7 @@ func TestLimitsShow(t *testing.T) {
 	}
 	// run show says what the run waits for, and that its sender is slowed.
 	rdb.HSet(ctx, rkeys.Run("r-tier"), "sender", "+14155550100")
-	code, out, _ = herald(t, env, "--config", cfg, "run", "show", "r-tier")
+	code, out, _ = heraldAt(t, now, env, "--config", cfg, "run", "show", "r-tier")
 	if code != 0 || !strings.Contains(out, "waiting for the daily tier") || !strings.Contains(out, "slowed to 20.0/s of 40/s: 25.0% of its requests were throttled") {
 		t.Fatalf("run show (exit %d):\n%s", code, out)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,7 +30,7 @@ func (a *app) recipientCmd() *cobra.Command {
 				}
 			}
 			return a.withRedis(ctx, func(k conn) error {
-				now := time.Now()
+				now := a.now()
 				x, err := serve.ExplainRecipient(ctx, k.c, k.rdb, serve.ExplainParams{Run: args[0], Recipient: rcpt,
 					Shown: shownID(rcpt, reveal), Now: now})
 				if err != nil {
@@ -86,7 +85,7 @@ func (a *app) windowCmd() *cobra.Command {
 				return err
 			}
 			return a.withRedis(ctx, func(k conn) error {
-				now := time.Now()
+				now := a.now()
 				r, err := report.ReadWindow(ctx, k.rdb, report.WindowQuery{Business: k.c.Connectly.BusinessID, Customer: id,
 					Shown: shownID(id, reveal), Policy: k.c.WindowPolicy(), Margin: k.c.Worker.WindowMargin.D(), Now: now})
 				if err != nil {

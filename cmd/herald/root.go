@@ -37,11 +37,18 @@ type app struct {
 	stdout     io.Writer
 	stderr     io.Writer
 	configPath string
+	// now is the clock of the commands that read state as of now (time.Now; tests set it).
+	now func() time.Time
 }
 
 // run builds the command tree and executes it; it returns the process exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	a := &app{getenv: getenv, stdout: stdout, stderr: stderr}
+	return (&app{getenv: getenv, stdout: stdout, stderr: stderr, now: time.Now}).run(ctx, args)
+}
+
+// run executes the command tree on a's streams, environment and clock.
+func (a *app) run(ctx context.Context, args []string) int {
+	stdout, stderr := a.stdout, a.stderr
 	root := &cobra.Command{
 		Use:           "herald",
 		Short:         "Herald sends WhatsApp campaigns through Connectly (templates, session messages, answers to replies), never twice and never lost",

@@ -39,7 +39,7 @@ func (a *app) runShowCmd() *cobra.Command {
 				if watch {
 					return a.watchRun(ctx, k, args[0], interval, asJSON, verify, reveal)
 				}
-				rep, err := report.ShowRun(ctx, k.ledger(), k.rdb, a.showParams(k, args[0], time.Now(), verify, reveal))
+				rep, err := report.ShowRun(ctx, k.ledger(), k.rdb, a.showParams(k, args[0], a.now(), verify, reveal))
 				if err != nil {
 					return notFound(args[0], err)
 				}
@@ -108,7 +108,7 @@ func (a *app) runLsCmd() *cobra.Command {
 		Use: "ls", Short: "List recent runs, newest first", Args: cobra.NoArgs,
 		JSONHelp: "print the runs as JSON", Text: report.PrintRuns,
 		Read: func(ctx context.Context, k conn, _ []string) ([]report.Run, error) {
-			return report.RecentRuns(ctx, k.ledger(), campaign, limit, time.Now())
+			return report.RecentRuns(ctx, k.ledger(), campaign, limit, a.now())
 		},
 	})
 	cmd.Flags().StringVar(&campaign, "campaign", "", "only runs of this campaign")
