@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 )
 
@@ -938,6 +939,10 @@ func TestErrorKeyAndMessages(t *testing.T) {
 		{"TypeOnly", &connectly.Error{StatusCode: 401, ErrorBody: connectly.ErrorBody{Type: "ERROR_TYPE_AUTHENTICATION"}},
 			"ERROR_TYPE_AUTHENTICATION", "connectly: HTTP 401 ERROR_TYPE_AUTHENTICATION"},
 		{"StatusOnly", &connectly.Error{StatusCode: 429}, "HTTP_429", "connectly: HTTP 429"},
+		// A numeric code is not written against the status, where the two would read as one
+		// phone-like number and be masked ("HTTP ******1026").
+		{"NumericCode", &connectly.Error{StatusCode: 400, ErrorBody: connectly.ErrorBody{Code: "131026", Message: "Message undeliverable"}},
+			"131026", "connectly: HTTP 400 code 131026: Message undeliverable"},
 		{"Wrapped", fmt.Errorf("send r-1: %w", &connectly.Error{StatusCode: 404}), "HTTP_404", "send r-1: connectly: HTTP 404"},
 		{"NotSent", &connectly.TransportError{Err: errors.New("dial tcp: refused")}, "NOT_SENT", "connectly: request not sent: dial tcp: refused"},
 		{"NoResponse", &connectly.TransportError{Written: true, Err: io.EOF}, "NO_RESPONSE", "connectly: no response after the request was sent: EOF"},
@@ -953,6 +958,9 @@ func TestErrorKeyAndMessages(t *testing.T) {
 				t.Errorf("Error() = %q, want %q", got, tc.wantMsg)
 			}
 		})
+	}
+	if msg := (&connectly.Error{StatusCode: 400, ErrorBody: connectly.ErrorBody{Code: "131026"}}).Error(); logx.MaskDigits(msg) != msg {
+		t.Errorf("MaskDigits(%q) = %q: a Meta code read as a phone number", msg, logx.MaskDigits(msg))
 	}
 	if connectly.Ambiguous(nil) || connectly.Ambiguous(errors.New("x")) || connectly.Ambiguous(&connectly.Error{StatusCode: 408}) ||
 		connectly.Ambiguous(&connectly.TransportError{Err: io.EOF}) {

@@ -24,6 +24,12 @@ func (e *Error) Error() string {
 	if code == "" {
 		return fmt.Sprintf("connectly: HTTP %d", e.StatusCode)
 	}
+	if isNumeric(code) {
+		// A numeric code (Meta's, such as 131026) written right after the status would read
+		// as one phone-like run of digits ("400 131026") and be masked in logs and task
+		// errors; a word between keeps both readable.
+		code = "code " + code
+	}
 	if e.Message != "" {
 		return fmt.Sprintf("connectly: HTTP %d %s: %s", e.StatusCode, code, e.Message)
 	}
@@ -87,4 +93,14 @@ func ErrorKey(err error) string {
 		return te.Key()
 	}
 	return "CLIENT_ERROR"
+}
+
+// isNumeric says whether s is a run of ASCII digits.
+func isNumeric(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
