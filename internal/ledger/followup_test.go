@@ -12,7 +12,7 @@ import (
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 
 func followupParent(id string) ParentRun {
-	return ParentRun{ID: id, Campaign: "spring-sale", Template: "spring_sale", Language: "en", Queue: "herald:marketing",
+	return ParentRun{ID: id, Campaign: "spring-sale", Template: "spring_sale", Language: "en",
 		Delivery: AtMostOnce, Buckets: 4}
 }
 
