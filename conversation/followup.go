@@ -292,9 +292,9 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	case ledger.FollowupCreated:
 		out.Created = true
 		f.count(run.Campaign, rule.ID(), "created", e.Via)
-		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: fu.Payload})
+		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: fu.Payload}, run.ResendAfter > 0)
 	case ledger.FollowupPending:
-		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: res.Payload})
+		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: res.Payload}, run.ResendAfter > 0)
 	case ledger.FollowupSkipped:
 		out.Created = true
 		f.count(run.Campaign, rule.ID(), "skipped", e.Via)
@@ -347,8 +347,9 @@ func (f *Followups) queue(category string) string {
 // reply that created the entry: until the entry leaves the outbox, another copy (a repeated
 // webhook, a second receiver) or the sweep may write the task first, and writing it again
 // would queue its id twice, so two workers would take it at once and the second to finish
-// would find it gone.
-func (f *Followups) enqueue(ctx context.Context, it ledger.OutboxItem) error {
+// would find it gone. When the run it follows resends unknown recipients, the follow-up run is
+// listed for the resend sweep first (ledger.ListFollowupResends).
+func (f *Followups) enqueue(ctx context.Context, it ledger.OutboxItem, resends bool) error {
 	run, recipient, raw := it.Run, it.Recipient, it.Payload
 	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
@@ -361,6 +362,11 @@ func (f *Followups) enqueue(ctx context.Context, it ledger.OutboxItem) error {
 	id, err := f.ledger.TaskID(ctx, run, recipient)
 	if err != nil {
 		return fmt.Errorf("conversation: follow-up of %s: %w", run, err)
+	}
+	if resends {
+		if err := f.ledger.ListFollowupResends(ctx, run); err != nil {
+			return fmt.Errorf("conversation: follow-up of %s: %w", run, err)
+		}
 	}
 	t := asynqbatch.Task{Type: campaigns.TypeSend, Payload: env.P, ID: id,
 		Queue: f.queue(p.Category), MaxRetry: f.cfg.Task.MaxRetry,
@@ -381,9 +387,18 @@ func (f *Followups) Sweep(ctx context.Context, olderThan time.Duration) (int, er
 	if err != nil {
 		return 0, err
 	}
+	resends := map[string]bool{}
 	n := 0
 	for _, it := range items {
-		if err := f.enqueue(ctx, it); err != nil {
+		rs, ok := resends[it.Run]
+		if !ok {
+			r, err := f.ledger.GetRun(ctx, it.Run)
+			if err != nil {
+				return n, err
+			}
+			rs, resends[it.Run] = r.ResendAfter > 0, r.ResendAfter > 0
+		}
+		if err := f.enqueue(ctx, it, rs); err != nil {
 			return n, err
 		}
 		n++
@@ -405,7 +420,8 @@ func (f *Followups) RunSweep(ctx context.Context) {
 
 func parentOf(r ledger.Run) ledger.ParentRun {
 	return ledger.ParentRun{ID: r.ID, Campaign: r.Campaign, Template: r.Template, Language: r.Language, Sender: r.Sender,
-		Definition: r.Definition, Audience: r.Audience, Delivery: r.Delivery, Version: r.Version, Buckets: r.Buckets}
+		Definition: r.Definition, Audience: r.Audience, Delivery: r.Delivery, ResendAfter: r.ResendAfter, Version: r.Version,
+		Buckets: r.Buckets}
 }
 
 // ReplyColumns are the values of the reply itself a follow-up's message and parameters read

@@ -100,10 +100,13 @@ type Followup struct {
 	Queue string
 }
 
-// ParentRun is what a follow-up run copies from the run replied to.
+// ParentRun is what a follow-up run copies from the run replied to. Its delivery policy is
+// the parent's, unknown.resend_after included (ResendAfter), so a follow-up left unknown is
+// sent once more as the parent's recipients are (resend.go).
 type ParentRun struct {
 	ID, Campaign, Template, Language, Sender, Definition, Audience string
 	Delivery                                                       Delivery
+	ResendAfter                                                    time.Duration
 	Version, Buckets                                               int
 }
 
@@ -143,9 +146,9 @@ func FollowupAddress(run, rule, recipient string, buckets int) Address {
 // rule), from a retried webhook or another receiver replica, changes nothing and says whether
 // the task may still have to be written. The follow-up run is registered for the outbox sweep
 // first, so a crash at any point leaves nothing the sweep cannot find. The follow-up run's
-// queue (f.Queue) is written on every call, so a follow-up run created by an earlier version,
-// with its parent's queue, takes its own with its next entry; its other fields are written
-// once, with its first entry.
+// queue (f.Queue) and resend policy (Parent.ResendAfter) are written on every call, so a
+// follow-up run created by an earlier version, with its parent's queue and no resend policy,
+// takes them with its next entry; its other fields are written once, with its first entry.
 func (l *Ledger) CreateFollowup(ctx context.Context, f Followup) (FollowupResult, error) {
 	p := f.Parent
 	if p.ID == "" || f.Rule == "" || f.Recipient == "" {
@@ -163,7 +166,14 @@ func (l *Ledger) CreateFollowup(ctx context.Context, f Followup) (FollowupResult
 	}
 	keys := []string{rkeys.Run(run), rkeys.Counts(run), rkeys.Codes(run), rkeys.LedgerBucket(run, addr.Bucket),
 		rkeys.FollowupOutbox(run), rkeys.FollowupDue(run)}
-	args := []any{field, f.Row, f.Payload, now, f.Skip, f.Queue,
+	resendAfter := ""
+	if p.ResendAfter > 0 {
+		// The scripts read the policy in the run hash (lua/lib.lua's track_unknown): only
+		// such runs fill the resend set. The run is listed for the resend sweep as each
+		// entry's task is written (ListFollowupResends).
+		resendAfter = strconv.FormatInt(p.ResendAfter.Milliseconds(), 10)
+	}
+	args := []any{field, f.Row, f.Payload, now, f.Skip, f.Queue, resendAfter,
 		"id", run, "campaign", p.Campaign, "status", string(RunRunning), "delivery", string(p.Delivery),
 		"template", p.Template, "language", p.Language, "sender", p.Sender, "queue", f.Queue,
 		"audience", p.Audience, "definition", p.Definition, "parent", p.ID, "version", p.Version,
