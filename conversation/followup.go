@@ -206,7 +206,7 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	if err != nil || !ok {
 		return out, err
 	}
-	if !Reached(pe) {
+	if !Answerable(pe) {
 		// Never sent (or refused): nothing of this run's was there to answer.
 		return out, nil
 	}
