@@ -200,6 +200,9 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 		return out, nil
 	}
 	out.Rule = rule.ID()
+	if row, ok := rowOf(rule, r); ok {
+		r = r.asListChoice(row)
+	}
 	// The entry must be the run's: a callbackData names any run and recipient.
 	entry := ledger.AddressIn(parent, e.Recipient, run.Buckets)
 	pe, ok, err := f.ledger.Entry(ctx, entry)
