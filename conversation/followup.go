@@ -65,7 +65,8 @@ type FollowupConfig struct {
 	Tasks asynqbatch.Writer
 	// Resolve gives a run's campaign. Required.
 	Resolve Resolver
-	// Task sets the asynq options of follow-up tasks (the queue is the run's).
+	// Task sets the asynq options of follow-up tasks. Their queue is chosen by the follow-up's
+	// category (FollowupQueue), not the parent run's, unless Task.Queue names one.
 	Task campaigns.TaskOptions
 	// Now is the clock; default time.Now.
 	Now    func() time.Time
@@ -199,13 +200,16 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 		return out, nil
 	}
 	out.Rule = rule.ID()
+	if row, ok := rowOf(rule, r); ok {
+		r = r.asListChoice(row)
+	}
 	// The entry must be the run's: a callbackData names any run and recipient.
 	entry := ledger.AddressIn(parent, e.Recipient, run.Buckets)
 	pe, ok, err := f.ledger.Entry(ctx, entry)
 	if err != nil || !ok {
 		return out, err
 	}
-	if !Reached(pe) {
+	if !Answerable(pe) {
 		// Never sent (or refused): nothing of this run's was there to answer.
 		return out, nil
 	}
@@ -248,7 +252,8 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 		at = now
 	}
 	addr := ledger.FollowupAddress(parent, rule.ID(), e.Recipient, run.Buckets)
-	fu := ledger.Followup{Parent: parentOf(run), Rule: rule.ID(), Recipient: e.Recipient, Row: pe.Row}
+	fu := ledger.Followup{Parent: parentOf(run), Rule: rule.ID(), Recipient: e.Recipient, Row: pe.Row,
+		Queue: f.queue(Category(def, rule))}
 	// The recipient's audience columns, stored by the worker at the parent run's send (a
 	// reply to a follow-up reads them too); missing ones render as empty columns.
 	var cols map[string]string
@@ -290,9 +295,9 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	case ledger.FollowupCreated:
 		out.Created = true
 		f.count(run.Campaign, rule.ID(), "created", e.Via)
-		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: fu.Payload}, run.Queue)
+		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: fu.Payload}, run.ResendAfter > 0)
 	case ledger.FollowupPending:
-		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: res.Payload}, run.Queue)
+		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: res.Payload}, run.ResendAfter > 0)
 	case ledger.FollowupSkipped:
 		out.Created = true
 		f.count(run.Campaign, rule.ID(), "skipped", e.Via)
@@ -307,24 +312,67 @@ type envelope struct {
 	P  json.RawMessage `json:"p"`
 }
 
+// Category is the category of the follow-up of rule in a run of def: a follow-up template is
+// sent in the campaign's category, and a session message without a fallback template in
+// campaigns.SessionOnlyCategory, as a session campaign's sends (campaigns.SendCategory). It
+// chooses the follow-up's frequency cap (its payload's Category) and its queue
+// (FollowupQueue).
+func Category(def *campaigns.Definition, rule *campaigns.ReplyRule) string {
+	switch {
+	case rule.Template != nil:
+		return cmp.Or(rule.Template.Category, def.Template.Category)
+	case !rule.Message.IsZero():
+		// A session message with no fallback template is no marketing send: as a session
+		// campaign's, no marketing cap counts it, nor refuses the answer to the customer's
+		// own tap, and it goes ahead of marketing sends.
+		return campaigns.SessionOnlyCategory
+	}
+	return def.Template.Category
+}
+
+// FollowupQueue is the send queue of a follow-up of category (Category, or its payload's
+// Category): the queue of a campaign's sends of that category (campaigns.QueueFor), not the
+// run it follows. A session message without a fallback template goes in the utility queue,
+// as a session campaign's does, so pausing the marketing queue does not hold an answer to
+// the customer's own tap, nor does the answer wait at marketing's weight. Every writer of a
+// follow-up's task uses it: the receiver, the outbox sweep, the follow-up run's queue (which
+// the resend of an unknown follow-up and `run show RUN~RULE` read).
+func FollowupQueue(category string) string { return campaigns.QueueFor(category) }
+
+// queue is the queue of a follow-up of category under f's task options.
+func (f *Followups) queue(category string) string {
+	return cmp.Or(f.cfg.Task.Queue, FollowupQueue(category))
+}
+
 // enqueue writes the task of a follow-up entry from its outbox item (its run, recipient and
-// envelope) on queue, unless a task with its id exists, then takes the entry out of the
-// outbox. The existence check is needed even by the copy of a reply that created the entry:
-// until the entry leaves the outbox, another copy (a repeated webhook, a second receiver) or
-// the sweep may write the task first, and writing it again would queue its id twice, so two
-// workers would take it at once and the second to finish would find it gone.
-func (f *Followups) enqueue(ctx context.Context, it ledger.OutboxItem, queue string) error {
+// envelope) on the queue of its payload's category, unless a task with its id exists, then
+// takes the entry out of the outbox. The existence check is needed even by the copy of a
+// reply that created the entry: until the entry leaves the outbox, another copy (a repeated
+// webhook, a second receiver) or the sweep may write the task first, and writing it again
+// would queue its id twice, so two workers would take it at once and the second to finish
+// would find it gone. When the run it follows resends unknown recipients, the follow-up run is
+// listed for the resend sweep first (ledger.ListFollowupResends).
+func (f *Followups) enqueue(ctx context.Context, it ledger.OutboxItem, resends bool) error {
 	run, recipient, raw := it.Run, it.Recipient, it.Payload
 	var env envelope
 	if err := json.Unmarshal(raw, &env); err != nil {
+		return fmt.Errorf("conversation: follow-up of %s: %w", run, err)
+	}
+	p, err := campaigns.DecodeSend(env.P)
+	if err != nil {
 		return fmt.Errorf("conversation: follow-up of %s: %w", run, err)
 	}
 	id, err := f.ledger.TaskID(ctx, run, recipient)
 	if err != nil {
 		return fmt.Errorf("conversation: follow-up of %s: %w", run, err)
 	}
+	if resends {
+		if err := f.ledger.ListFollowupResends(ctx, run); err != nil {
+			return fmt.Errorf("conversation: follow-up of %s: %w", run, err)
+		}
+	}
 	t := asynqbatch.Task{Type: campaigns.TypeSend, Payload: env.P, ID: id,
-		Queue: cmp.Or(f.cfg.Task.Queue, queue, campaigns.QueueFor("")), MaxRetry: f.cfg.Task.MaxRetry,
+		Queue: f.queue(p.Category), MaxRetry: f.cfg.Task.MaxRetry,
 		Timeout: f.cfg.Task.Timeout, Retention: f.cfg.Task.Retention}
 	if env.At > f.cfg.Now().UnixMilli() {
 		t.ProcessAt = time.UnixMilli(env.At)
@@ -342,18 +390,18 @@ func (f *Followups) Sweep(ctx context.Context, olderThan time.Duration) (int, er
 	if err != nil {
 		return 0, err
 	}
-	queues := map[string]string{}
+	resends := map[string]bool{}
 	n := 0
 	for _, it := range items {
-		q, ok := queues[it.Run]
+		rs, ok := resends[it.Run]
 		if !ok {
 			r, err := f.ledger.GetRun(ctx, it.Run)
 			if err != nil {
 				return n, err
 			}
-			q, queues[it.Run] = r.Queue, r.Queue
+			rs, resends[it.Run] = r.ResendAfter > 0, r.ResendAfter > 0
 		}
-		if err := f.enqueue(ctx, it, q); err != nil {
+		if err := f.enqueue(ctx, it, rs); err != nil {
 			return n, err
 		}
 		n++
@@ -375,7 +423,8 @@ func (f *Followups) RunSweep(ctx context.Context) {
 
 func parentOf(r ledger.Run) ledger.ParentRun {
 	return ledger.ParentRun{ID: r.ID, Campaign: r.Campaign, Template: r.Template, Language: r.Language, Sender: r.Sender,
-		Queue: r.Queue, Definition: r.Definition, Audience: r.Audience, Delivery: r.Delivery, Version: r.Version, Buckets: r.Buckets}
+		Definition: r.Definition, Audience: r.Audience, Delivery: r.Delivery, ResendAfter: r.ResendAfter, Version: r.Version,
+		Buckets: r.Buckets}
 }
 
 // ReplyColumns are the values of the reply itself a follow-up's message and parameters read
@@ -417,12 +466,11 @@ func Payload(f FollowupOf) (campaigns.SendPayload, error) {
 	}
 	maps.Copy(cols, ReplyColumns(r))
 	p := campaigns.SendPayload{Run: addr.Run, To: addr.Recipient, Bucket: addr.Bucket, Row: row, Campaign: run.Campaign,
-		Sender: run.Sender, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.Template.Category,
+		Sender: run.Sender, Delivery: string(run.Delivery), Rate: def.Rate, Category: Category(def, rule),
 		ConfirmsOptOut: rule.Suppress}
 	if rule.Template != nil {
 		p.Template = rule.Template.Name
 		p.Language = cmp.Or(rule.Template.Language, def.Template.Language)
-		p.Category = cmp.Or(rule.Template.Category, p.Category)
 		rd, err := campaigns.NewRenderer(&campaigns.Definition{Parameters: rule.Parameters})
 		if err != nil {
 			return p, err
@@ -444,12 +492,6 @@ func Payload(f FollowupOf) (campaigns.SendPayload, error) {
 			return p, err
 		}
 		p.Kind = campaigns.KindSession
-		if rule.Template == nil {
-			// A session message with no fallback template is no marketing send: as a session
-			// campaign's, its category is campaigns.SessionOnlyCategory, so no marketing cap
-			// counts it, nor refuses the answer to the customer's own tap.
-			p.Category = campaigns.SessionOnlyCategory
-		}
 	}
 	return p, nil
 }

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -50,7 +51,8 @@ func TestFollowupTaskQueuedOnceWhenACopyWritesItFirst(t *testing.T) {
 		t.Fatalf("first copy %+v, %v; second copy %v", out, err, copyErr)
 	}
 	id := b.taskID(ledger.FollowupRun(b.run.ID, "interested"), ana)
-	pending, err := b.rdb.LRange(ctx, rkeys.AsynqPending(b.run.Queue), 0, -1).Result()
+	// A session message's follow-up, queued as a session campaign's send is.
+	pending, err := b.rdb.LRange(ctx, rkeys.AsynqPending(campaigns.QueueFor(campaigns.SessionOnlyCategory)), 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -130,17 +130,31 @@ func (x *Index) Record(ctx context.Context, run string, bucket int, recipient st
 // Join returns the entry r belongs to: the one its callbackData names; else, among the
 // answerable runs in the index of recent sends that messaged the customer under any of their
 // ids, the newest whose entry recorded the message r answers (ReplyTo), else the newest (the
-// run numbered last wins) whose message may have reached the customer (Reached) before r was
-// written (the lower bound, below). ok is false when none gives one. It costs no round trip
-// for a callback join and three for any other (its third reads the candidates' ledger
-// entries, all in one pipeline).
+// run numbered last wins) whose message reached the customer (Reached) before r was written
+// (the lower bound, below), else the newest whose request to them is still out (submitting).
+// ok is false when none gives one. It costs no round trip for a callback join and three for
+// any other (its third reads the candidates' ledger entries, all in one pipeline).
 //
 // A run whose message cannot have reached the customer is passed over: its entry failed (at
 // the send or in delivery), was skipped, or waits for a request (planned, or queued for a
 // retry). The index records a send just before its request, so a newer run's message that
 // was then refused is in it; joined to that run, a typed answer to an older run's message
-// would find nothing to answer (Followups.Reply answers only an entry that Reached), and the
-// join is pinned for every copy of the reply.
+// would find nothing to answer (Followups.Reply answers only an entry that may have reached
+// the customer), and the join is pinned for every copy of the reply.
+//
+// This is the one place that decides what a reply naming no message does with a run whose
+// request to the customer is still out (its entry submitting: the request in flight, its
+// accept not yet recorded, or its worker dead holding the claim). Its message is not known to
+// have reached the customer: it may yet be refused. So such a run is passed over for an older
+// one that did reach them, which answers the reply, and is taken only when no run reached
+// them, since then it is the only one whose message the reply can answer (and if it is
+// refused after all, no run had anything to answer). The reply is not held until the send
+// settles: a typed answer to a message whose request is still out is rarely possible (the
+// message has not been accepted yet, let alone delivered and read), so it answers an older
+// message, and holding it would need the whole inbound message parked beside the delivery
+// events, replayed through the reply handler and counted late. The cost is the rare reply to a
+// message whose worker died after its request went out: it joins the older run that reached
+// the customer, not the one it answers.
 //
 // The lower bound: a reply with a time (the webhook's timestamp, whole seconds) is not joined
 // to a run whose message to the customer was sent after it, which it cannot answer (a copy of
@@ -173,26 +187,51 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 			}
 		}
 	}
+	// The newest candidate that reached the customer, else the newest still being sent.
+	pick, sending := -1, -1
 	for i, le := range entries {
-		if Reached(le) && (r.At.IsZero() || !sentAfter(le, starts[i], r.At)) {
-			e = cands[i]
-			e.Via = ViaRecent
-			return e, true, nil
+		if !r.At.IsZero() && sentAfter(le, starts[i], r.At) {
+			continue
+		}
+		if Reached(le) {
+			pick = i
+			break
+		}
+		if le.State == ledger.Submitting && sending < 0 {
+			sending = i
 		}
 	}
-	return Entry{}, false, nil
+	if pick < 0 {
+		pick = sending
+	}
+	if pick < 0 {
+		return Entry{}, false, nil
+	}
+	e = cands[pick]
+	e.Via = ViaRecent
+	return e, true, nil
 }
 
-// Reached reports whether the message of ledger entry le may have reached the customer, so
-// that a reply can answer it: its request is out (submitting), may have gone out (unknown),
-// or was accepted (accepted, sent, delivered, read). An entry that failed (at the send or in
-// delivery), was skipped, waits for its request (planned, queued) or is not found has not.
+// Reached reports whether the message of ledger entry le reached the customer, as far as the
+// ledger knows: it was accepted (accepted, sent, delivered, read) or may have gone out
+// (unknown). An entry that failed (at the send or in delivery), was skipped, waits for its
+// request (planned, queued), is still being sent (submitting: it may yet be refused) or is
+// not found has not.
 func Reached(le ledger.Entry) bool {
 	switch le.State {
-	case ledger.Submitting, ledger.Unknown, ledger.Accepted, ledger.Sent, ledger.Delivered, ledger.Read:
+	case ledger.Unknown, ledger.Accepted, ledger.Sent, ledger.Delivered, ledger.Read:
 		return true
 	}
 	return false
+}
+
+// Answerable reports whether a reply joined to ledger entry le may answer its message: the
+// message reached the customer (Reached), or its request is out and its outcome not yet
+// recorded (submitting). A reply joins a submitting entry only when it names it (its
+// callbackData: the customer tapped the message itself) or when no run reached the customer
+// (see Join); either way what the entry sent may be what the reply answers.
+func Answerable(le ledger.Entry) bool {
+	return Reached(le) || le.State == ledger.Submitting
 }
 
 // ReplyClockSlack is how far past a reply's second the message of a run may have been
@@ -200,7 +239,7 @@ func Reached(le ledger.Entry) bool {
 // a message id are read from clocks that need not agree to the second.
 const ReplyClockSlack = 5 * time.Second
 
-// sentAfter reports whether the message of ledger entry le (one that Reached), of a run
+// sentAfter reports whether the message of ledger entry le (one that is Answerable), of a run
 // created at created, is known to have been sent after a reply written in the second at (see
 // Join's lower bound). Only what the ledger proves refuses a run: an entry with a message id
 // holding its creation time (a ULID) was sent then; any other (submitting: its request in

@@ -13,8 +13,9 @@ import (
 //
 //   - button: a button reply whose payload, id or text equals one of the values, ignoring
 //     case and surrounding and repeated spaces;
-//   - list_row: a list reply whose row id equals one of the values (surrounding spaces
-//     ignored);
+//   - list_row: a list choice whose row id equals one of the values (surrounding spaces
+//     ignored), in every shape a list choice comes in (webhooks.RowIDs: a list reply's row
+//     id, or a button reply's payload or id);
 //   - keyword: typed text holding one of the keywords as whole words (MatchKeyword); the text
 //     of a button or a list row is not typed text;
 //   - any: every reply.
@@ -43,14 +44,8 @@ func matches(rule *campaigns.ReplyRule, r Reply) bool {
 			}
 		}
 	case rule.ListRow != nil:
-		if r.Kind != webhooks.ReplyList || r.ListRowID == "" {
-			return false
-		}
-		for _, v := range rule.ListRow {
-			if strings.TrimSpace(v) == strings.TrimSpace(r.ListRowID) {
-				return true
-			}
-		}
+		_, ok := rowOf(rule, r)
+		return ok
 	case rule.Keyword != nil:
 		if r.Text == "" {
 			return false
@@ -63,6 +58,18 @@ func matches(rule *campaigns.ReplyRule, r Reply) bool {
 		}
 	}
 	return false
+}
+
+// rowOf returns the row id of r's list choice that one of rule's list_row values names.
+func rowOf(rule *campaigns.ReplyRule, r Reply) (string, bool) {
+	for _, got := range r.rowIDs() {
+		for _, v := range rule.ListRow {
+			if strings.TrimSpace(v) == got {
+				return got, true
+			}
+		}
+	}
+	return "", false
 }
 
 // sameLabel compares two button labels or payloads ignoring case and spacing.

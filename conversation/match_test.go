@@ -121,6 +121,11 @@ func TestMatch(t *testing.T) {
 		{"UnknownButtonFallsToAny", button("x", "", "Maybe"), "catch-all"},
 		{"ListRowByID", conversation.Reply{Kind: webhooks.ReplyList, ListRowID: " size_m ", ListRowText: "Medium"}, "size"},
 		{"ListRowTextIsNotAnID", conversation.Reply{Kind: webhooks.ReplyList, ListRowText: "size_m"}, "catch-all"},
+		// A list choice delivered as a button reply (buttonResponse {text, payload: <row id>}).
+		{"ListRowAsButtonPayload", button("size_m", "", "Medium"), "size"},
+		{"ListRowAsButtonID", button("", " slot-tue ", "Tuesday 10:00"), "size"},
+		{"ButtonTextIsNotARowID", button("", "", "size_m"), "catch-all"},
+		{"ListRowIsNotAButton", conversation.Reply{Kind: webhooks.ReplyList, ListRowID: "yes_payload", ListRowText: "Not now"}, "catch-all"},
 		{"KeywordWholeWord", text("what's the price?"), "price"},
 		{"KeywordNotInsideAWord", text("priceless"), "catch-all"},
 		{"KeywordPhrase", text("How much is it"), "price"},

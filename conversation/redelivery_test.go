@@ -394,7 +394,9 @@ func TestJoinRefusesARunThatMessagedAfterTheReply(t *testing.T) {
 	// promo-2 is recorded for ana ten minutes later; its request is still out.
 	run2 := b.nextRun(t, "promo-2", 10*time.Minute, ana, "")
 	join("request out, reply before", at(written), b.run.ID, conversation.ViaRecent)
-	join("request out, reply without a time (as before)", at(time.Time{}), run2.ID, conversation.ViaRecent)
+	// Without a time too: promo-2's message is not known to have reached ana yet (it may
+	// still be refused), and promo-1's did.
+	join("request out, reply without a time", at(time.Time{}), b.run.ID, conversation.ViaRecent)
 	// Connectly takes it.
 	sent := b.clock.t.Add(300 * time.Millisecond)
 	b.accept(t, run2, ana, ulidAt(sent, 7))
@@ -592,5 +594,57 @@ func TestUnreachedNewerRunDoesNotTakeTheReply(t *testing.T) {
 				t.Fatalf("follow-up tasks in promo-1, promo-2: %v; want promo-1's answer, once", got)
 			}
 		})
+	}
+}
+
+// A typed reply that comes while a newer run's request to the customer is still out is not
+// joined to that run, whose message may yet be refused: the newest run that did reach them
+// answers it. The exact sequence: promo-1 reached ana; promo-2's send to her is recorded and
+// its request is out (submitting); her question arrives; promo-2's send is then refused; the
+// same webhook is delivered again. promo-1 answers, once, and the reply is counted there
+// only. Before, the question was joined to promo-2 while it was submitting, the join was
+// pinned for every copy, and once promo-2 was refused nobody answered.
+func TestReplyWhileANewerRunIsSendingJoinsTheRunThatReachedThem(t *testing.T) {
+	t.Parallel()
+	const secret = "whsec-test"
+	b := setupFollowups(t)
+	ctx := context.Background()
+	ana := b.rcpts[0]
+	b.recordSend(t, ana)
+	run2 := b.nextRun(t, "promo-2", time.Hour, ana, "") // recorded, its request out
+	b.clock.t = b.clock.t.Add(time.Second)
+	body := fmt.Appendf(nil, `{"timestamp":"%d","sender":{"id":%q,"channelType":"whatsapp"},"message":{"id":"wamid.ana-q","text":"how much is it?"}}`,
+		b.clock.t.Unix(), ana)
+	rc, err := webhooks.New(webhooks.Config{Secrets: []string{secret}, Now: b.clock.now, Business: "biz"},
+		webhooks.Deps{Redis: b.rdb, Logger: zerolog.Nop(), Replies: b.replica(t, nil, run2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func() {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodPost, "/webhooks/connectly", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+		req.Header.Set(webhooks.SignatureHeader, webhooks.Sign(body, secret))
+		w := httptest.NewRecorder()
+		rc.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			t.Fatalf("webhook: %d, want 200", w.Code)
+		}
+	}
+	post()
+	a := ledger.AddressIn(run2.ID, ana, run2.Buckets)
+	refused := ledger.Outcome{State: ledger.Failed, Code: "ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID", Attempt: 1, Permanent: true}
+	if _, err := b.l.Finish(ctx, a, refused); err != nil {
+		t.Fatal(err)
+	}
+	post()
+	if got := b.followupTasks("price", ana, b.run.ID, run2.ID); got[0] != 1 || got[1] != 0 {
+		t.Fatalf("follow-up tasks in promo-1, promo-2: %v; want promo-1's answer, once", got)
+	}
+	for run, want := range map[string]int64{b.run.ID: 1, run2.ID: 0} {
+		d, err := b.l.DeliveryStats(ctx, run)
+		if err != nil || d.Replies != want {
+			t.Errorf("replies counted in %s: %d (%v), want %d", run, d.Replies, err, want)
+		}
 	}
 }

@@ -47,6 +47,32 @@ type Reply struct {
 	OptOut bool `json:"opt_out,omitempty"`
 }
 
+// rowIDs returns the list row ids r may have chosen (webhooks.RowIDs, the one place that says
+// where a list choice is read): a list reply's row id, or a button reply's payload and id,
+// the shape a list choice may come in.
+func (r Reply) rowIDs() []string {
+	switch r.Kind {
+	case webhooks.ReplyList:
+		return webhooks.RowIDs(nil, &webhooks.ListReply{ID: r.ListRowID, Text: r.ListRowText})
+	case webhooks.ReplyButton:
+		return webhooks.RowIDs(&webhooks.ButtonReply{Text: r.ButtonText, Payload: r.ButtonPayload, ID: r.ButtonID}, nil)
+	}
+	return nil
+}
+
+// asListChoice returns r as the choice of list row id: a button reply that a list_row rule
+// matched (a list choice in the button reply's shape, webhooks.RowIDs) reads as the list reply
+// it was, so its follow-up renders {{ .list_row }} as the row's id and {{ .reply }} as its
+// title. A list reply is returned as it is.
+func (r Reply) asListChoice(id string) Reply {
+	if r.Kind != webhooks.ReplyButton {
+		return r
+	}
+	r.Kind, r.ListRowID, r.ListRowText = webhooks.ReplyList, id, r.ButtonText
+	r.ButtonPayload, r.ButtonID, r.ButtonText = "", "", ""
+	return r
+}
+
 // ReplyOf returns the Reply of an inbound message.
 func ReplyOf(in webhooks.Inbound) Reply {
 	r := Reply{Kind: in.Kind, From: in.From, At: in.At, ReplyTo: in.ReplyTo, Callback: in.Callback, MessageID: in.MessageID,

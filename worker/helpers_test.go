@@ -308,9 +308,9 @@ func followupOf(tb testing.TB, b *testBundle, p campaigns.SendPayload, rule, tem
 	tb.Helper()
 	parent := runOf(tb, b, p.Run)
 	pr := ledger.ParentRun{ID: parent.ID, Campaign: parent.Campaign, Template: parent.Template, Language: parent.Language,
-		Sender: parent.Sender, Queue: parent.Queue, Delivery: parent.Delivery, Buckets: parent.Buckets}
+		Sender: parent.Sender, Delivery: parent.Delivery, Buckets: parent.Buckets}
 	res, err := b.ledger.CreateFollowup(context.Background(), ledger.Followup{Parent: pr, Rule: rule, Recipient: p.To, Row: p.Row,
-		Payload: []byte("{}")})
+		Payload: []byte("{}"), Queue: campaigns.QueueFor(p.Category)})
 	if err != nil || res.Verdict != ledger.FollowupCreated {
 		tb.Fatalf("CreateFollowup: %+v %v", res, err)
 	}

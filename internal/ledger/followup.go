@@ -93,13 +93,21 @@ type Followup struct {
 	Payload []byte
 	// Skip, when set, writes the entry skipped with this reason and no task (e.g. suppressed).
 	Skip string
+	// Queue is the follow-up run's send queue: its tasks', and so its resends' and `run
+	// show`'s. A follow-up is queued by its own category, not its parent's
+	// (conversation.Followups chooses it); "" leaves the follow-up run's queue as it is, or
+	// empty for a new one.
+	Queue string
 }
 
-// ParentRun is what a follow-up run copies from the run replied to.
+// ParentRun is what a follow-up run copies from the run replied to. Its delivery policy is
+// the parent's, unknown.resend_after included (ResendAfter), so a follow-up left unknown is
+// sent once more as the parent's recipients are (resend.go).
 type ParentRun struct {
-	ID, Campaign, Template, Language, Sender, Queue, Definition, Audience string
-	Delivery                                                              Delivery
-	Version, Buckets                                                      int
+	ID, Campaign, Template, Language, Sender, Definition, Audience string
+	Delivery                                                       Delivery
+	ResendAfter                                                    time.Duration
+	Version, Buckets                                               int
 }
 
 // FollowupVerdict says what CreateFollowup did.
@@ -137,7 +145,10 @@ func FollowupAddress(run, rule, recipient string, buckets int) Address {
 // CreateFollowup creates the entry of f, once: a second call for the same (run, recipient,
 // rule), from a retried webhook or another receiver replica, changes nothing and says whether
 // the task may still have to be written. The follow-up run is registered for the outbox sweep
-// first, so a crash at any point leaves nothing the sweep cannot find.
+// first, so a crash at any point leaves nothing the sweep cannot find. The follow-up run's
+// queue (f.Queue) and resend policy (Parent.ResendAfter) are written on every call, so a
+// follow-up run created by an earlier version, with its parent's queue and no resend policy,
+// takes them with its next entry; its other fields are written once, with its first entry.
 func (l *Ledger) CreateFollowup(ctx context.Context, f Followup) (FollowupResult, error) {
 	p := f.Parent
 	if p.ID == "" || f.Rule == "" || f.Recipient == "" {
@@ -155,9 +166,16 @@ func (l *Ledger) CreateFollowup(ctx context.Context, f Followup) (FollowupResult
 	}
 	keys := []string{rkeys.Run(run), rkeys.Counts(run), rkeys.Codes(run), rkeys.LedgerBucket(run, addr.Bucket),
 		rkeys.FollowupOutbox(run), rkeys.FollowupDue(run)}
-	args := []any{field, f.Row, f.Payload, now, f.Skip,
+	resendAfter := ""
+	if p.ResendAfter > 0 {
+		// The scripts read the policy in the run hash (lua/lib.lua's track_unknown): only
+		// such runs fill the resend set. The run is listed for the resend sweep as each
+		// entry's task is written (ListFollowupResends).
+		resendAfter = strconv.FormatInt(p.ResendAfter.Milliseconds(), 10)
+	}
+	args := []any{field, f.Row, f.Payload, now, f.Skip, f.Queue, resendAfter,
 		"id", run, "campaign", p.Campaign, "status", string(RunRunning), "delivery", string(p.Delivery),
-		"template", p.Template, "language", p.Language, "sender", p.Sender, "queue", p.Queue,
+		"template", p.Template, "language", p.Language, "sender", p.Sender, "queue", f.Queue,
 		"audience", p.Audience, "definition", p.Definition, "parent", p.ID, "version", p.Version,
 		"buckets", max(1, p.Buckets), "created", now, "planned_to", 0, "queued_to", 0, "format", format2,
 		"rule", f.Rule}

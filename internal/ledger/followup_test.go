@@ -3,16 +3,18 @@ package ledger
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/redis/go-redis/v9"
 )
 
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 
 func followupParent(id string) ParentRun {
-	return ParentRun{ID: id, Campaign: "spring-sale", Template: "spring_sale", Language: "en", Queue: "herald:marketing",
+	return ParentRun{ID: id, Campaign: "spring-sale", Template: "spring_sale", Language: "en",
 		Delivery: AtMostOnce, Buckets: 4}
 }
 
@@ -240,5 +242,100 @@ func TestTags(t *testing.T) {
 	}
 	if own, _ := b.l.RecipientTags(ctx, "run-old", to); !slices.Equal(own, []string{"bought", "interested"}) {
 		t.Errorf("old run's tags %v", own)
+	}
+}
+
+// sremHook runs before once, just before the first SREM of the resend sweep's list: what
+// happens between the lease script's "nothing left" and the drop.
+type sremHook struct {
+	before func()
+	done   bool
+}
+
+func (h *sremHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *sremHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if args := cmd.Args(); !h.done && len(args) > 1 && strings.EqualFold(cmd.Name(), "srem") && args[1] == rkeys.ResendRuns() {
+			h.done = true
+			h.before()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *sremHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A follow-up run of a campaign that resends unknown recipients carries the policy and is
+// swept while one of its entries is queued, being sent or waiting for its resend; once none
+// is, the sweep drops it (it never finishes, so the run's own rule would keep it for good),
+// and an entry created while it is being dropped keeps it listed.
+func TestFollowupRunIsSweptForResendsWhileItNeedsIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	parent := followupParent("run-rs")
+	parent.ResendAfter = time.Minute
+	create := func(l *Ledger, to string) FollowupResult {
+		t.Helper()
+		res, err := l.CreateFollowup(ctx, Followup{Parent: parent, Rule: "yes", Recipient: to, Payload: []byte("p"), Queue: "herald:utility"})
+		if err != nil || res.Verdict != FollowupCreated {
+			t.Fatalf("CreateFollowup: %+v %v", res, err)
+		}
+		if err := l.ListFollowupResends(ctx, res.Run); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	listed := func() bool {
+		t.Helper()
+		ok, err := b.rdb.SIsMember(ctx, rkeys.ResendRuns(), FollowupRun("run-rs", "yes")).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	lease := func(l *Ledger, run string) bool {
+		t.Helper()
+		members, gone, err := l.LeaseUnknown(ctx, run, 10, time.Minute)
+		if err != nil || len(members) != 0 {
+			t.Fatalf("LeaseUnknown: %v %v", members, err)
+		}
+		return gone
+	}
+	res := create(b.l, "+15550000001")
+	r := getRun(t, b, res.Run)
+	wantEqual(t, "resend_after", time.Minute, r.ResendAfter)
+	wantEqual(t, "queue", "herald:utility", r.Queue)
+	if err := b.l.ListFollowupResends(ctx, "run-rs"); err == nil {
+		t.Fatal("ListFollowupResends listed a run that is not a follow-up run")
+	}
+	if lease(b.l, res.Run) || !listed() {
+		t.Fatal("a follow-up run with a queued entry left the sweep")
+	}
+	if _, err := b.l.Claim(ctx, res.Address, AtMostOnce); err != nil {
+		t.Fatal(err)
+	}
+	if lease(b.l, res.Run) || !listed() {
+		t.Fatal("a follow-up run with an entry being sent left the sweep")
+	}
+	if _, err := b.l.Finish(ctx, res.Address, Outcome{State: Accepted, MessageID: "m1", Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if !lease(b.l, res.Run) || listed() {
+		t.Fatal("a follow-up run with nothing left to resend is still swept")
+	}
+	// Listed again by its next entry's task, dropped by a sweep that looked just before that
+	// entry was created: the drop looks again and lists it back.
+	if err := b.l.ListFollowupResends(ctx, res.Run); err != nil {
+		t.Fatal(err)
+	}
+	hooked := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
+	t.Cleanup(func() { hooked.Close() })
+	hooked.AddHook(&sremHook{before: func() { create(b.l, "+15550000002") }})
+	if lease(New(hooked, func() time.Time { return testNow }), res.Run) || !listed() {
+		t.Fatal("a follow-up run whose entry came while the sweep dropped it is no longer swept")
 	}
 }

@@ -76,14 +76,62 @@ func (l *Ledger) ResendRuns(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// ListFollowupResends lists follow-up run run (FollowupRun) where the resend sweep finds it
+// (ResendRuns), for a parent whose campaign resends unknown recipients. A follow-up run is
+// created by its first entry and never finishes, so it is not listed with its run (ListRun),
+// nor for good: the receiver lists it each time it writes an entry's task (an entry cannot
+// become unknown before its task exists; a receiver that dies first leaves the entry in the
+// outbox, whose sweep lists it again), and LeaseUnknown drops it once none of its entries is
+// queued, being sent or waiting for its resend.
+func (l *Ledger) ListFollowupResends(ctx context.Context, run string) error {
+	if _, _, ok := FollowupOf(run); !ok {
+		return fmt.Errorf("ledger: list %s for its resends: not a follow-up run", run)
+	}
+	if err := l.rdb.SAdd(ctx, rkeys.ResendRuns(), run).Err(); err != nil {
+		return fmt.Errorf("ledger: list %s for its resends: %w", run, err)
+	}
+	return nil
+}
+
 // LeaseUnknown leases up to n members of a run's resend set whose quiet period has passed
 // (every member, when the run was cancelled) to the caller for lease: no other caller gets
 // them until the lease ends. gone reports that the run needs no more sweeping (it has finished
-// with nothing waiting, or no longer exists); it is then dropped from ResendRuns.
+// with nothing waiting, or no longer exists; a follow-up run, which never finishes, once none
+// of its entries is queued, being sent or waiting); it is then dropped from ResendRuns.
+//
+// A follow-up run may get a new entry at any time, listed again by ListFollowupResends after
+// the entry is written: so after dropping one, LeaseUnknown looks again, and lists it back
+// when an entry came meanwhile (a listing that came before the drop would be lost with it).
 func (l *Ledger) LeaseUnknown(ctx context.Context, runID string, n int, lease time.Duration) (members []string, gone bool, err error) {
+	_, _, followup := FollowupOf(runID)
+	members, gone, err = l.leaseUnknown(ctx, runID, n, lease, followup)
+	if err != nil || !gone {
+		return members, gone, err
+	}
+	if err := l.rdb.SRem(ctx, rkeys.ResendRuns(), runID).Err(); err != nil {
+		return nil, true, fmt.Errorf("ledger: forget run %s: %w", runID, err)
+	}
+	if !followup {
+		return nil, true, nil
+	}
+	if members, gone, err = l.leaseUnknown(ctx, runID, n, lease, true); err != nil || gone {
+		return members, gone, err
+	}
+	if err := l.ListFollowupResends(ctx, runID); err != nil {
+		return nil, false, err
+	}
+	return members, false, nil
+}
+
+// leaseUnknown runs the lease script once; followup says runID is a follow-up run.
+func (l *Ledger) leaseUnknown(ctx context.Context, runID string, n int, lease time.Duration, followup bool) ([]string, bool, error) {
 	now := l.nowMS()
-	res, err := resendLeaseCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID), rkeys.Unknown(runID)},
-		now, now+lease.Milliseconds(), n).Slice()
+	fu := "0"
+	if followup {
+		fu = "1"
+	}
+	res, err := resendLeaseCmd.Run(ctx, l.rdb, []string{rkeys.Run(runID), rkeys.Unknown(runID), rkeys.Counts(runID)},
+		now, now+lease.Milliseconds(), n, fu).Slice()
 	if err != nil {
 		return nil, false, fmt.Errorf("ledger: lease unknown recipients of run %s: %w", runID, err)
 	}
@@ -91,11 +139,9 @@ func (l *Ledger) LeaseUnknown(ctx context.Context, runID string, n int, lease ti
 		return nil, false, fmt.Errorf("ledger: lease unknown recipients of run %s: empty reply", runID)
 	}
 	if replyInt(res[0]) == 1 {
-		if err := l.rdb.SRem(ctx, rkeys.ResendRuns(), runID).Err(); err != nil {
-			return nil, true, fmt.Errorf("ledger: forget run %s: %w", runID, err)
-		}
 		return nil, true, nil
 	}
+	var members []string
 	for _, v := range res[1:] {
 		if m, ok := v.(string); ok {
 			members = append(members, m)

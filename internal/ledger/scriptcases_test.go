@@ -118,8 +118,8 @@ func (e *scriptEnv) giveBack(ctx context.Context, i int, token string) (FinishRe
 // followup returns the follow-up of rule "yes" of e's run for recipient i (audience row i+2).
 func (e *scriptEnv) followup(i int, payload string) Followup {
 	return Followup{Parent: ParentRun{ID: e.run, Campaign: "script-cases", Template: "spring_sale", Language: "en",
-		Queue: "herald:marketing", Delivery: AtMostOnce, Buckets: 2}, Rule: "yes", Recipient: e.es[i].Recipient, Row: i + 2,
-		Payload: []byte(payload)}
+		Delivery: AtMostOnce, Buckets: 2}, Rule: "yes", Recipient: e.es[i].Recipient, Row: i + 2,
+		Payload: []byte(payload), Queue: "herald:utility"}
 }
 
 // onceCampaign is the campaign a case of once_per: campaign marks in: one of its own, so the

@@ -94,7 +94,8 @@ type Attachment struct {
 // 5.4: message.text; message.attachments; message.location; message.isButtonResponse;
 // context.replyToId with buttonResponse {text, payload}; a top-level buttonResponse {text,
 // id} with no message at all; and list replies, whose shape is not documented and are read
-// from any listResponse- or listReply-like object in the body.
+// from any listResponse- or listReply-like object in the body (a list choice may also come as
+// a button reply: see RowIDs).
 type Inbound struct {
 	Kind ReplyKind `json:"kind"`
 	// From is the customer who wrote.
@@ -155,6 +156,36 @@ func (in *Inbound) Answers() []string {
 	var out []string
 	for _, v := range vals {
 		if v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// RowIDs returns the list row ids a reply with button reply b and list reply l (either nil)
+// may have chosen, in every inbound shape Herald reads: the list reply's row id, else the
+// button reply's payload and id. This is the one place that says where a list choice is read;
+// on_reply's list_row rules match these (conversation.Match), as the opt-out words match every
+// answer (Answers).
+//
+// (inferred) Reference 5.4 documents no list reply shape ("expect the row id and text in a
+// listResponse-like object"), and a receiver may meet a list choice reported the way the
+// GitBook documents a button reply, buttonResponse {text: <row title>, payload: <row id>}
+// (the fake's webhooks.listReply: button-response). Nothing tells that from a tap on a
+// quick-reply button, so it keeps the kind ReplyButton (a button rule that names its text or
+// payload matches it, as for any tap), and its payload and id are read as row ids too. A list
+// reply is never read as a button: its row does not match a button rule.
+func RowIDs(b *ButtonReply, l *ListReply) []string {
+	var vals []string
+	switch {
+	case l != nil:
+		vals = []string{l.ID}
+	case b != nil:
+		vals = []string{b.Payload, b.ID}
+	}
+	var out []string
+	for _, v := range vals {
+		if v = strings.TrimSpace(v); v != "" && !slices.Contains(out, v) {
 			out = append(out, v)
 		}
 	}

@@ -148,6 +148,41 @@ func TestInboundAnswers(t *testing.T) {
 	}
 }
 
+// TestRowIDs reads a list choice in every shape a receiver may meet it: a listResponse's row
+// id, and a buttonResponse's payload or id (the reading the fake's webhooks.listReply
+// button-response gives); a button reply's text is never a row id, and a list reply carries no
+// button.
+func TestRowIDs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, body string
+		kind       ReplyKind
+		want       []string
+	}{
+		{"ListResponse", `{"sender":{"id":"+15550000001"},"message":{"id":"m1"},"context":{"replyToId":"x"},"listResponse":{"id":"size_m","text":"Medium"}}`,
+			ReplyList, []string{"size_m"}},
+		{"ListAsButtonResponse", `{"sender":{"id":"+15550000001"},"message":{"id":"m1","text":"Medium"},"context":{"replyToId":"x"},"buttonResponse":{"text":"Medium","payload":"size_m"}}`,
+			ReplyButton, []string{"size_m"}},
+		{"TopLevelButtonID", `{"sender":{"id":"+15550000001"},"buttonResponse":{"text":"Medium","id":"size_m"}}`,
+			ReplyButton, []string{"size_m"}},
+		{"ButtonTextOnly", `{"sender":{"id":"+15550000001"},"message":{"text":"size_m","isButtonResponse":true}}`,
+			ReplyButton, nil},
+		{"Text", `{"sender":{"id":"+15550000001"},"message":{"text":"size_m"}}`, ReplyText, nil},
+	} {
+		ev, err := Parse([]byte(tc.body))
+		if err != nil || ev.Inbound == nil {
+			t.Fatalf("%s: Parse: %+v, %v", tc.name, ev, err)
+		}
+		in := ev.Inbound
+		if got := RowIDs(in.Button, in.List); in.Kind != tc.kind || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: kind %s, row ids %q; want %s, %q", tc.name, in.Kind, got, tc.kind, tc.want)
+		}
+	}
+	if got := RowIDs(&ButtonReply{Payload: "a"}, &ListReply{ID: "r"}); !slices.Equal(got, []string{"r"}) {
+		t.Errorf("a list reply beside a button: %q, want the list's row only", got)
+	}
+}
+
 // stopShapes is a quick-reply opt-out in every documented inbound shape, and a list reply;
 // %[1]s is the sender object. None has a topic, as in the documented examples.
 var stopShapes = []struct {

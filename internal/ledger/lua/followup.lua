@@ -17,16 +17,21 @@
 -- ARGV[3] task payload
 -- ARGV[4] now (unix ms)
 -- ARGV[5] skip reason: '' for none; else the entry is written skipped with it and no task
--- ARGV[6..] the run hash's fields and values, written when the run does not exist yet
+-- ARGV[6] the follow-up run's queue ('' leaves it): written every time, as is
+-- ARGV[7] its resend_after (ms; '' for none), so that a follow-up run created by an earlier
+--         version, with its parent's queue and no resend policy, takes them with its next entry
+-- ARGV[8..] the run hash's fields and values, written when the run does not exist yet
 --
 -- Returns {verdict, payload}: 1 created (write its task), 2 it exists and its task may not
 -- be written yet (write it again, payload: the one stored first), 0 it exists and its task
 -- was written, 3 created skipped.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local f = {}
-  for i = 6, #ARGV do f[#f + 1] = ARGV[i] end
+  for i = 8, #ARGV do f[#f + 1] = ARGV[i] end
   redis.call('HSET', KEYS[1], unpack(f))
 end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'queue', ARGV[6]) end
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'resend_after', ARGV[7]) end
 if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then
   if redis.call('ZSCORE', KEYS[6], ARGV[1]) then
     return {2, redis.call('HGET', KEYS[5], ARGV[1]) or ''}

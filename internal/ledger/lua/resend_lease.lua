@@ -6,16 +6,24 @@
 --
 -- KEYS[1] run hash
 -- KEYS[2] the run's resend set
+-- KEYS[3] the run's counts
 -- ARGV[1] now (unix ms)
 -- ARGV[2] end of the lease (unix ms)
 -- ARGV[3] most members to take
+-- ARGV[4] '1' for a follow-up run (RUN~RULE), which never finishes; else '0'
 --
 -- Returns {gone, member...}: gone is 1 when the run needs no more sweeping (it no longer
--- exists, or it has finished and nothing waits), else 0; then the members leased: those due
--- by now, or every member of a cancelled run (they are dropped, not sent).
+-- exists, or it has finished and nothing waits; a follow-up run, once nothing waits and none
+-- of its entries is queued or being sent, so none can become unknown until a new entry comes),
+-- else 0; then the members leased: those due by now, or every member of a cancelled run (they
+-- are dropped, not sent).
 local m = redis.call('HMGET', KEYS[1], 'status', 'finished')
 local waiting = redis.call('ZCARD', KEYS[2])
 if not m[1] or (m[2] and waiting == 0) then return {1} end
+if ARGV[4] == '1' and waiting == 0 then
+  local c = redis.call('HMGET', KEYS[3], 'queued', 'submitting')
+  if (tonumber(c[1]) or 0) <= 0 and (tonumber(c[2]) or 0) <= 0 then return {1} end
+end
 if waiting == 0 then return {0} end
 local upto = ARGV[1]
 if m[1] == 'cancelled' then upto = '+inf' end
