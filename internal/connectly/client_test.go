@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/heraldmsg/herald/internal/connectly"
-	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/ with what the client sends now")
