@@ -11,7 +11,6 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/worker"
 )
 
 // Settled counts what SkipDeleted did to the recipients of deleted send tasks.
@@ -92,7 +91,7 @@ func settleDeleted(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, t
 }
 
 // claimHeld reports whether a task of p's recipient other than the deleted one is left that
-// may still settle its claim: its send task or its resend (worker.ResendTaskID), in the
+// may still settle its claim: its send task or its resend (ledger.TaskIDs.ResendTaskID), in the
 // deleted task's queue or any of Herald's send queues, in any state but completed (an active
 // one is a worker sending it now; a pending, scheduled or retry one claims it when it runs,
 // and settles a dead worker's claim as the delivery policy says; an archived one does when an
@@ -102,7 +101,7 @@ func claimHeld(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, delet
 	if err != nil {
 		return false, err
 	}
-	own := []string{ids.TaskID(p.Run, p.To), worker.ResendTaskID(ids, p.Run, p.To)}
+	own := []string{ids.TaskID(p.Run, p.To), ids.ResendTaskID(p.Run, p.To)}
 	queues := []string{deleted.Queue}
 	for _, q := range slices.Sorted(maps.Keys(campaigns.Queues)) {
 		if q != deleted.Queue {

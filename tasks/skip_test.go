@@ -12,7 +12,6 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/tasks"
-	"github.com/heraldmsg/herald/worker"
 )
 
 // TestSkipDeletedReturnsLedgerErrors deletes send tasks' recipients from the ledger's view:
@@ -166,7 +165,7 @@ func TestDeleteLeavesAClaimAnotherTaskHolds(t *testing.T) {
 	// sending it now.
 	live := payloadOf(t, pending[0])
 	claim(live)
-	resend := worker.ResendTaskID(ids, live.Run, live.To)
+	resend := ids.ResendTaskID(live.Run, live.To)
 	if _, err := client.Enqueue(asynq.NewTask("t", pending[0].Payload), asynq.TaskID(resend), asynq.Queue(other),
 		asynq.Retention(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -206,7 +205,7 @@ func TestDeleteLeavesAClaimAnotherTaskHolds(t *testing.T) {
 	// claim to it; deleting the resend too settles it.
 	waiting := payloadOf(t, pending[2])
 	claim(waiting)
-	resend = worker.ResendTaskID(ids, waiting.Run, waiting.To)
+	resend = ids.ResendTaskID(waiting.Run, waiting.To)
 	if _, err := client.Enqueue(asynq.NewTask(campaigns.TypeSend, pending[2].Payload), asynq.TaskID(resend), asynq.Queue(q)); err != nil {
 		t.Fatal(err)
 	}

@@ -26,5 +26,5 @@
 //
 // In runs of campaigns with unknown.resend_after, each worker also sweeps (resend.go): an
 // unknown recipient with no delivery event after that quiet period is queued again and sent
-// once more under its own task id (ResendTaskID), never a third time.
+// once more under its own task id (ledger.TaskIDs.ResendTaskID), never a third time.
 package worker

@@ -18,19 +18,12 @@ import (
 // unknown recipients whose quiet period has passed (ledger.LeaseUnknown, atomic, so two
 // workers never take the same one), releases each to queued if it is still unknown with no
 // delivery event and was never resent (ledger.ReleaseForResend), enqueues its resend task
-// under ResendTaskID, and then takes it out of the set (ledger.ResendEnqueued). A worker that
+// under its resend task id (ledger.TaskIDs.ResendTaskID), and then takes it out of the set (ledger.ResendEnqueued). A worker that
 // dies between the release and the enqueue leaves the recipient leased; once the lease ends
 // another sweep finds it queued for its resend and enqueues the same task id. The send
 // handler needs nothing special: the entry is queued, so the resend task claims it like any
 // other, and whichever of the resend and a late redelivery of the original task claims first
 // sends, once.
-
-// ResendTaskID is the asynq task id of a recipient's one resend: its send task's id with
-// ":r1", so it never collides with the original task (which may still exist, retained or about
-// to be redelivered), and a second enqueue of the same resend is refused.
-func ResendTaskID(ids ledger.TaskIDs, runID, recipient string) string {
-	return ids.TaskID(runID, recipient) + ":r1"
-}
 
 // resendBatch is how many due recipients of a run one lease takes; resendRounds bounds the
 // leases per run and sweep, so one sweep stays short whatever the backlog.
@@ -115,7 +108,7 @@ func (w *Worker) resendOne(ctx context.Context, runID, queue, member string) (bo
 		return false, fmt.Errorf("resend in run %s: %w", runID, err)
 	}
 	o := w.cfg.ResendTask
-	t := asynqbatch.Task{Type: campaigns.TypeSend, Payload: payload, ID: ResendTaskID(ids, p.Run, p.To), Queue: queue,
+	t := asynqbatch.Task{Type: campaigns.TypeSend, Payload: payload, ID: ids.ResendTaskID(p.Run, p.To), Queue: queue,
 		MaxRetry: o.MaxRetry, Timeout: o.Timeout, Retention: o.Retention}
 	if _, err := w.tasks.Write(ctx, []asynqbatch.Task{t}, false); err != nil {
 		return false, fmt.Errorf("resend in run %s: enqueue: %w", runID, err)

@@ -163,8 +163,8 @@ func TestResendUnknown(t *testing.T) {
 		if err != nil {
 			t.Fatalf("TaskIDs: %v", err)
 		}
-		if len(tasks) != 1 || tasks[0].ID != ResendTaskID(ids, runID, lost.To) || tasks[0].ID == ids.TaskID(runID, lost.To) {
-			t.Fatalf("tasks after the sweep: %v, want the one resend task %s", tasks, ResendTaskID(ids, runID, lost.To))
+		if len(tasks) != 1 || tasks[0].ID != ids.ResendTaskID(runID, lost.To) || tasks[0].ID == ids.TaskID(runID, lost.To) {
+			t.Fatalf("tasks after the sweep: %v, want the one resend task %s", tasks, ids.ResendTaskID(runID, lost.To))
 		}
 		if n := b.sweep(t, b.worker); n != 0 {
 			t.Fatalf("a second sweep resent %d more", n)

@@ -42,6 +42,11 @@ func (k TaskIDs) ForRun(run string) RunTaskIDs {
 // TaskID is the id of recipient's send task in run.
 func (k TaskIDs) TaskID(run, recipient string) string { return k.ForRun(run).TaskID(recipient) }
 
+// ResendTaskID is the asynq task id of recipient's one resend in run: its send task's id with
+// ":r1", so it never collides with the original task (which may still exist, retained or about
+// to be redelivered), and a second enqueue of the same resend is refused.
+func (k TaskIDs) ResendTaskID(run, recipient string) string { return k.TaskID(run, recipient) + ":r1" }
+
 // RunTaskIDs names the send tasks of one run (TaskIDs.ForRun).
 type RunTaskIDs struct {
 	run string
