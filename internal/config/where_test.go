@@ -124,6 +124,18 @@ func TestLoadRedisPassword(t *testing.T) {
 		checkPassword(t, c, "from-env", 0)
 	})
 
+	// An ACL user written in the URL logs in with the password given apart.
+	t.Run("ACLUser", func(t *testing.T) {
+		t.Parallel()
+		pwFile := writeFile(t, "redis_password", "S3cret/PW@x\n")
+		for _, u := range []string{"redis://herald@127.0.0.1:6379/2", "rediss://herald@redis.internal:6380/2"} {
+			c := mustLoad(t, "redis:\n  url: "+u+"\n  password_file: "+pwFile+"\n", env{})
+			checkPassword(t, c, "S3cret/PW@x", 2, "herald")
+			c = mustLoad(t, "redis:\n  url: "+u+"\n", env{"HERALD_REDIS_PASSWORD": "from-env"})
+			checkPassword(t, c, "from-env", 2, "herald")
+		}
+	})
+
 	t.Run("MissingPasswordFile", func(t *testing.T) {
 		t.Parallel()
 		path := writeFile(t, "herald.yaml", "redis:\n  password_file: "+filepath.Join(t.TempDir(), "none")+"\n")
@@ -163,8 +175,9 @@ func TestLoadRedisPassword(t *testing.T) {
 	})
 }
 
-// checkPassword asserts the config's Redis URL connects with password to database db.
-func checkPassword(t *testing.T, c config.Config, password string, db int) {
+// checkPassword asserts the config's Redis URL connects with password to database db, as the
+// user named if any.
+func checkPassword(t *testing.T, c config.Config, password string, db int, user ...string) {
 	t.Helper()
 	opt, err := redisx.ConnOpt(c.Redis.URL)
 	if err != nil {
@@ -173,6 +186,9 @@ func checkPassword(t *testing.T, c config.Config, password string, db int) {
 	o, ok := opt.(asynq.RedisClientOpt)
 	if !ok || o.Password != password || o.DB != db {
 		t.Errorf("connection options %T with the password %v and db %d, want %q and %d", opt, o.Password == password, o.DB, password, db)
+	}
+	if len(user) > 0 && o.Username != user[0] {
+		t.Errorf("connection options for the user %q, want %q", o.Username, user[0])
 	}
 	var ce *config.Error
 	if errors.As(err, &ce) {
