@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"regexp"
@@ -16,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -933,10 +936,55 @@ func secret(getenv func(string) string, envKey, fileKey, file string) (string, e
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", &Error{Key: fileKey, Msg: err.Error(), Err: err}
+		return "", secretFileError(fileKey, file, err)
 	}
 	return strings.TrimSpace(string(b)), nil
 }
+
+// secretFileError says that the file named by fileKey could not be read, without its name:
+// the value may be the secret itself, pasted by mistake. Its cause is the reason alone
+// (os.ErrNotExist, os.ErrPermission... match it), without the path that *fs.PathError holds.
+func secretFileError(fileKey, file string, err error) error {
+	cause := err
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		cause = pe.Err
+	}
+	msg := fmt.Sprintf("the file it names (%d characters) could not be read: %v", utf8.RuneCountInString(file), cause)
+	if errors.Is(cause, fs.ErrNotExist) {
+		msg = fmt.Sprintf("the file it names (%d characters) does not exist", utf8.RuneCountInString(file))
+		if looksLikeSecret(file) {
+			msg += "; the value looks like a secret rather than a path: put the secret in a file and name that file here, or set " +
+				secretEnv[fileKey]
+		}
+	}
+	return &Error{Key: fileKey, Msg: msg, Err: cause}
+}
+
+// secretEnv is the variable that gives each secret instead of its file.
+var secretEnv = map[string]string{
+	"connectly.api_key_file":        "CONNECTLY_API_KEY",
+	"connectly.webhook_secret_file": "CONNECTLY_WEBHOOK_SECRET",
+	"redis.password_file":           "HERALD_REDIS_PASSWORD",
+}
+
+// looksLikeSecret says whether a value given as a file name reads more like a key or a
+// password: no folder, no space and no file extension (.txt, .key) in it, at least 12
+// characters, letters and digits mixed.
+func looksLikeSecret(v string) bool {
+	if len(v) < 12 || strings.ContainsAny(v, "/\\ \t") || fileExt.MatchString(v) {
+		return false
+	}
+	letters, digits := false, false
+	for _, r := range v {
+		letters = letters || unicode.IsLetter(r)
+		digits = digits || unicode.IsDigit(r)
+	}
+	return letters && digits
+}
+
+// fileExt is a file name's extension: a dot and up to 5 letters at its end.
+var fileExt = regexp.MustCompile(`\.[A-Za-z]{1,5}$`)
 
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 

@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -386,10 +388,14 @@ func TestLoadSecrets(t *testing.T) {
 		t.Parallel()
 		missing := filepath.Join(t.TempDir(), "no-such-key")
 		_, err := load(t, "connectly:\n  api_key_file: "+missing+"\n", env{})
-		checkConfigError(t, err, "connectly.api_key_file", "no-such-key")
+		checkConfigError(t, err, "connectly.api_key_file", "herald.yaml:2:17: ",
+			fmt.Sprintf("the file it names (%d characters) does not exist", len(missing)))
 		// The cause is kept: a caller can tell a missing file from a bad setting.
 		if !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("err = %v, want it to wrap os.ErrNotExist", err)
+		}
+		if strings.Contains(err.Error(), "no-such-key") || strings.Contains(err.Error(), "like a secret") {
+			t.Errorf("err = %q names the file, or takes its path for a secret", err)
 		}
 	})
 
@@ -397,7 +403,49 @@ func TestLoadSecrets(t *testing.T) {
 		t.Parallel()
 		missing := filepath.Join(t.TempDir(), "no-such-secret")
 		_, err := load(t, "connectly:\n  webhook_secret_file: "+missing+"\n", env{})
-		checkConfigError(t, err, "connectly.webhook_secret_file", "no-such-secret")
+		checkConfigError(t, err, "connectly.webhook_secret_file", "herald.yaml:2:24: ", "does not exist")
+		if strings.Contains(err.Error(), "no-such-secret") {
+			t.Errorf("err = %q names the file", err)
+		}
+	})
+
+	// A secret pasted where its file belongs is never shown back: the error names the key and
+	// says the value looks like a secret.
+	t.Run("SecretPastedAsFileName", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct{ key, section, name, env string }{
+			{"connectly.api_key_file", "connectly", "api_key_file", "CONNECTLY_API_KEY"},
+			{"connectly.webhook_secret_file", "connectly", "webhook_secret_file", "CONNECTLY_WEBHOOK_SECRET"},
+			{"redis.password_file", "redis", "password_file", "HERALD_REDIS_PASSWORD"},
+		} {
+			const pasted = "ck_live_9f8e7d6c5b4a"
+			_, err := load(t, tc.section+":\n  "+tc.name+": \""+pasted+"\"\n", env{})
+			checkConfigError(t, err, tc.key, fmt.Sprintf("herald.yaml:2:%d: ", len(tc.name)+5),
+				"the file it names (20 characters) does not exist", "looks like a secret", tc.env)
+			if err != nil && strings.Contains(err.Error(), "9f8e7d") {
+				t.Errorf("err = %q shows the value", err)
+			}
+			if !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("err = %v, want it to wrap os.ErrNotExist", err)
+			}
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				t.Errorf("err = %v wraps %v, which holds the value", err, pe)
+			}
+		}
+	})
+
+	t.Run("UnreadableFile", func(t *testing.T) {
+		t.Parallel()
+		dir := filepath.Join(t.TempDir(), "secret-dir")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		_, err := load(t, "connectly:\n  api_key_file: "+dir+"\n", env{})
+		checkConfigError(t, err, "connectly.api_key_file", "herald.yaml:2:17: ", "could not be read: is a directory")
+		if strings.Contains(err.Error(), "secret-dir") {
+			t.Errorf("err = %q names the file", err)
+		}
 	})
 
 	t.Run("MissingFileIgnoredWhenEnvSet", func(t *testing.T) {
