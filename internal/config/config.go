@@ -495,10 +495,20 @@ type fileError struct {
 
 func (e *fileError) Error() string {
 	msg := strings.TrimPrefix(e.err.Error(), "yaml: ")
-	if line, rest, ok := lineOf(msg); ok {
-		return e.path + ":" + strconv.Itoa(line) + ": " + rest
+	// yaml lists the problems it met decoding one a line ("unmarshal errors:\n  line 3: ...");
+	// the first is told, and how many more there are.
+	more := ""
+	if list, ok := strings.CutPrefix(msg, "unmarshal errors:\n"); ok {
+		lines := strings.Split(list, "\n")
+		msg = strings.TrimSpace(lines[0])
+		if n := len(lines) - 1; n > 0 {
+			more = fmt.Sprintf(" (and %d more problem(s) in the file)", n)
+		}
 	}
-	return "config " + e.path + ": " + msg
+	if line, rest, ok := lineOf(msg); ok {
+		return e.path + ":" + strconv.Itoa(line) + ": " + rest + more
+	}
+	return "config " + e.path + ": " + msg + more
 }
 
 func (e *fileError) Unwrap() error { return e.err }
@@ -613,6 +623,18 @@ func (src *source) keyAt(line int, name string) (entry, bool) {
 	return entry{}, false
 }
 
+// lastKeyAt is keyAt for a key written twice on one line ({a: 1, a: 2}): the later one.
+func (src *source) lastKeyAt(line int, name string) (entry, bool) {
+	var last entry
+	found := false
+	for _, e := range src.entries() {
+		if e.keyNode != nil && e.keyNode.Line == line && e.keyNode.Value == name {
+			last, found = e, true
+		}
+	}
+	return last, found
+}
+
 // typeAt returns the entry yaml's type error at line is about: a value of the kind yaml
 // names (!!map, !!seq, else a scalar) at line, the one whose text yaml quotes (shortened to
 // 7 characters and "..." when long) if several.
@@ -670,6 +692,11 @@ func (src *source) decodeError(err error) error {
 				if e, ok := src.keyAt(line, name); ok {
 					return at(e, e.keyNode, hintSecrets(e.key, "unknown key")+more)
 				}
+			} else if m := duplicateRE.FindStringSubmatch(msg); m != nil {
+				name, err := strconv.Unquote(m[1])
+				if e, ok := src.lastKeyAt(line, name); ok && err == nil {
+					return at(e, e.keyNode, "written twice, first at line "+m[2]+": keep one"+more)
+				}
 			} else if m := typeRE.FindStringSubmatch(msg); m != nil {
 				if e, ok := src.typeAt(line, m[1], m[2]); ok {
 					return at(e, e.valueNode, typeMessage(m)+more)
@@ -689,6 +716,10 @@ func unknownKey(msg string) (string, bool) {
 	name, _, ok := strings.Cut(rest, " not found in type")
 	return name, ok
 }
+
+// duplicateRE reads yaml's error about a key written twice in one section: `mapping key
+// "redis" already defined at line 1`.
+var duplicateRE = regexp.MustCompile(`^mapping key ("(?:[^"\\]|\\.)*") already defined at line ([0-9]+)$`)
 
 // typeRE reads yaml's type errors: "cannot unmarshal !!str `many` into int".
 var typeRE = regexp.MustCompile("^cannot unmarshal !!([a-z]+)(?: `(.*)`)? into (.+)$")

@@ -47,6 +47,12 @@ func TestLoadErrorsNameFileLineAndKey(t *testing.T) {
 			`:2:3: redis.password: unknown key (secrets are not read from the config file: set HERALD_REDIS_PASSWORD or redis.password_file)`},
 		{"FromEnvironment", "log:\n  level: info\n", env{"HERALD_LOG_LEVEL": "loud"}, "log.level",
 			`config: log.level (HERALD_LOG_LEVEL): "loud": want trace, debug, info, warn or error`},
+		{"KeyTwice", "redis:\n  url: redis://127.0.0.1:6379/0\nredis:\n  url: redis://127.0.0.1:6379/1\n", nil, "redis",
+			`:3:1: redis: written twice, first at line 1: keep one`},
+		{"NestedKeyTwice", "retry:\n  base: 1s\n  cap: 1m\n  base: 2s\nworker:\n  concurrency: 0\n", nil, "retry.base",
+			`:4:3: retry.base: written twice, first at line 2: keep one`},
+		{"KeyTwiceInFlowMapping", "errors: {HTTP_500: permanent, HTTP_500: transient}\n", nil, "errors.HTTP_500",
+			`:1:31: errors.HTTP_500: written twice, first at line 1: keep one`},
 		{"Default", "scheduler:\n  min_backlog: 6000\n", nil, "scheduler.max_backlog",
 			`config: scheduler.max_backlog: min_backlog 6000 and max_backlog 5000: want 1 <= min_backlog <= max_backlog`},
 	}
@@ -64,6 +70,18 @@ func TestLoadErrorsNameFileLineAndKey(t *testing.T) {
 				t.Errorf("err = %q\nwant  %q", err, want)
 			}
 		})
+	}
+}
+
+// A problem yaml reports in its list of decoding errors ("unmarshal errors:") and whose key
+// cannot be found reads on one line too, with the file and line.
+func TestLoadDecodeErrorListReadsOnOneLine(t *testing.T) {
+	t.Parallel()
+	// A list written as a key: no key to name.
+	path := writeFile(t, "herald.yaml", "errors:\n  ? [HTTP_500]\n  : permanent\n")
+	_, err := config.Load(path, env{}.get)
+	if want := path + ":2: cannot unmarshal !!seq into string"; err == nil || err.Error() != want {
+		t.Errorf("err = %q, want %q", err, want)
 	}
 }
 
