@@ -542,14 +542,52 @@ func (src *source) locate(err error) error {
 	if !errors.As(err, &ce) || ce.Line > 0 || ce.Env != "" {
 		return err
 	}
+	for alt := ce.or; alt != nil && !src.written(ce.Key); alt = alt.or {
+		if src.written(alt.Key) {
+			return src.locate(alt)
+		}
+	}
 	if v, ok := src.env[ce.Key]; ok {
 		ce.Env = v
 		return err
 	}
-	if n := src.node(ce.Key); n != nil {
+	key, n := src.find(ce.Key)
+	if n != nil {
 		ce.File, ce.Line, ce.Column = src.path, n.Line, n.Column
+		if key != ce.Key {
+			// Validation speaks of the new name, and says which name the file used.
+			ce.Msg += " (written as " + key + ", its old name)"
+		}
 	}
 	return err
+}
+
+// oldNames are the former names of keys that still load under them (see Scheduler).
+var oldNames = map[string]string{
+	"scheduler.backlog":     "scheduler.window",
+	"scheduler.min_backlog": "scheduler.min_window",
+	"scheduler.max_backlog": "scheduler.max_window",
+}
+
+// find returns the value written in the file for a dotted key and the name it is written
+// under: the key's, or its old name's (oldNames); nil when neither is written.
+func (src *source) find(key string) (string, *yaml.Node) {
+	if n := src.node(key); n != nil {
+		return key, n
+	}
+	if old, ok := oldNames[key]; ok {
+		if n := src.node(old); n != nil {
+			return old, n
+		}
+	}
+	return key, nil
+}
+
+// written says whether the file or the environment gave key a value.
+func (src *source) written(key string) bool {
+	_, ok := src.env[key]
+	_, n := src.find(key)
+	return ok || n != nil
 }
 
 // node returns the value written in the file for a dotted key (senders[0].number), or nil.
@@ -766,6 +804,11 @@ type Error struct {
 	Line, Column int
 	// Env is the environment variable that gave the value, if one did.
 	Env string
+
+	// or is the same problem told of another key, when it is about several (retry.base and
+	// retry.cap), and so on down the list: Load tells it of the first key the user wrote (see
+	// source.locate), else of Key.
+	or *Error
 }
 
 // checkWindowMargin keeps worker.window_margin, with the longest a session send may still
@@ -788,10 +831,14 @@ func (c *Config) checkWindowMargin() error {
 	wants := fmt.Sprintf("with the send's longest wait after its window check (retry.keep_place_for %v + 3 × retry.max_pace_wait %v) "+
 		"it must fit in %v, so that an on_reply session follow-up at its longest delay (%s after the reply) still goes", keep, pace,
 		servicewindow.MaxAhead, strings.TrimSuffix((servicewindow.Length-servicewindow.MaxAhead-servicewindow.FollowupLate).String(), "0m0s"))
+	// Told of the margin, else of the key the file writes of the two that make the wait.
+	alts := &Error{Key: "retry.max_pace_wait", Msg: fmt.Sprintf("%v: too long for worker.window_margin %v: %s", pace, m, wants),
+		or: &Error{Key: "retry.keep_place_for", Msg: fmt.Sprintf("%v: too long for worker.window_margin %v: %s", keep, m, wants)}}
 	if wait > servicewindow.MaxAhead {
-		return &Error{Key: "worker.window_margin", Msg: fmt.Sprintf("%v: no margin fits: %s; lower retry.max_pace_wait or retry.keep_place_for", m, wants)}
+		return &Error{Key: "worker.window_margin", Msg: fmt.Sprintf("%v: no margin fits: %s; lower retry.max_pace_wait or retry.keep_place_for", m, wants),
+			or: alts}
 	}
-	return &Error{Key: "worker.window_margin", Msg: fmt.Sprintf("%v: at most %v: %s", m, servicewindow.MaxAhead-wait, wants)}
+	return &Error{Key: "worker.window_margin", Msg: fmt.Sprintf("%v: at most %v: %s", m, servicewindow.MaxAhead-wait, wants), or: alts}
 }
 
 // Error reads "herald.yaml:4:11: senders[0].number: ..." for a value written in the file (as
@@ -1090,8 +1137,12 @@ func (c *Config) Validate() error {
 	if c.Retry.MaxAttempts < 1 {
 		return &Error{Key: "retry.max_attempts", Msg: "must be at least 1"}
 	}
-	if c.Retry.Base.D() <= 0 || c.Retry.Cap.D() < c.Retry.Base.D() {
-		return &Error{Key: "retry.cap", Msg: "must be at least retry.base, and base must be positive"}
+	if b := c.Retry.Base.D(); b <= 0 {
+		return &Error{Key: "retry.base", Msg: fmt.Sprintf("%v: must be positive (e.g. 1s)", b)}
+	}
+	if b, cp := c.Retry.Base.D(), c.Retry.Cap.D(); cp < b {
+		return &Error{Key: "retry.cap", Msg: fmt.Sprintf("%v: must be at least retry.base (%v)", cp, b),
+			or: &Error{Key: "retry.base", Msg: fmt.Sprintf("%v: must be at most retry.cap (%v)", b, cp)}}
 	}
 	if p := c.Limits.PairInterval; !p.IsOff() && (p.D() == 0 || p.D() > time.Hour) {
 		return &Error{Key: "limits.pair_interval", Msg: fmt.Sprintf("%v: want off or up to 1h", p.D())}
@@ -1177,9 +1228,12 @@ func (c *Config) Validate() error {
 	if c.Scheduler.Backlog.D() < time.Second {
 		return &Error{Key: "scheduler.backlog", Msg: "must be at least 1s"}
 	}
-	if c.Scheduler.MinBacklog < 1 || c.Scheduler.MaxBacklog < c.Scheduler.MinBacklog {
-		return &Error{Key: "scheduler.max_backlog", Msg: fmt.Sprintf("min_backlog %d and max_backlog %d: want 1 <= min_backlog <= max_backlog",
-			c.Scheduler.MinBacklog, c.Scheduler.MaxBacklog)}
+	if n := c.Scheduler.MinBacklog; n < 1 {
+		return &Error{Key: "scheduler.min_backlog", Msg: fmt.Sprintf("%d: want at least 1 task", n)}
+	}
+	if lo, hi := c.Scheduler.MinBacklog, c.Scheduler.MaxBacklog; hi < lo {
+		return &Error{Key: "scheduler.max_backlog", Msg: fmt.Sprintf("%d: must be at least scheduler.min_backlog (%d)", hi, lo),
+			or: &Error{Key: "scheduler.min_backlog", Msg: fmt.Sprintf("%d: must be at most scheduler.max_backlog (%d)", lo, hi)}}
 	}
 	if c.Scheduler.ExpandConcurrency < 0 || c.Scheduler.ExpandConcurrency > 100 {
 		return &Error{Key: "scheduler.expand_concurrency", Msg: fmt.Sprintf("%d: want off (leave expansion to other processes) or 1 to 100",

@@ -581,7 +581,7 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"AmbiguousStatusNot5xx", "retry:\n  ambiguous_statuses: [500, 429]\n", "retry.ambiguous_statuses[1]", []string{"429", "5xx"}},
 		{"RetryAfterHoldsUnknown", "retry:\n  retry_after_holds: everyone\n", "retry.retry_after_holds", []string{"everyone", "business, sender or send"}},
 		{"RetryCapBelowBase", "retry:\n  base: 10s\n  cap: 5s\n", "retry.cap", []string{"retry.base"}},
-		{"RetryBaseZero", "retry:\n  base: 0s\n", "retry.cap", []string{"positive"}},
+		{"RetryBaseZero", "retry:\n  base: 0s\n", "retry.base", []string{"positive"}},
 		{"ErrorsBadClass", "errors:\n  ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID: sometimes\n", "errors.ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID", []string{`"sometimes"`, "stop-run"}},
 		{"ErrorsNoneNotAClass", "errors:\n  HTTP_500: none\n", "errors.HTTP_500", []string{`"none"`}},
 		{"CapUnknownCategory", "limits:\n  frequency_caps:\n    promo:\n      max: 1\n      window: 24h\n", "limits.frequency_caps.promo", []string{"marketing"}},

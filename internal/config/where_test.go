@@ -53,8 +53,25 @@ func TestLoadErrorsNameFileLineAndKey(t *testing.T) {
 			`:4:3: retry.base: written twice, first at line 2: keep one`},
 		{"KeyTwiceInFlowMapping", "errors: {HTTP_500: permanent, HTTP_500: transient}\n", nil, "errors.HTTP_500",
 			`:1:31: errors.HTTP_500: written twice, first at line 1: keep one`},
-		{"Default", "scheduler:\n  min_backlog: 6000\n", nil, "scheduler.max_backlog",
-			`config: scheduler.max_backlog: min_backlog 6000 and max_backlog 5000: want 1 <= min_backlog <= max_backlog`},
+		// A problem between two keys is told of the one the file writes.
+		{"AgainstDefault", "scheduler:\n  min_backlog: 6000\n", nil, "scheduler.min_backlog",
+			`:2:16: scheduler.min_backlog: 6000: must be at most scheduler.max_backlog (5000)`},
+		{"AgainstDefaultOldName", "scheduler:\n  min_window: 6000\n", nil, "scheduler.min_backlog",
+			`:2:15: scheduler.min_backlog: 6000: must be at most scheduler.max_backlog (5000) (written as scheduler.min_window, its old name)`},
+		{"MaxBelowDefaultMin", "scheduler:\n  max_backlog: 500\n", nil, "scheduler.max_backlog",
+			`:2:16: scheduler.max_backlog: 500: must be at least scheduler.min_backlog (1000)`},
+		{"BothWritten", "scheduler:\n  min_backlog: 600\n  max_backlog: 500\n", nil, "scheduler.max_backlog",
+			`:3:16: scheduler.max_backlog: 500: must be at least scheduler.min_backlog (600)`},
+		{"MinBacklogZero", "scheduler: {min_backlog: 0}\n", nil, "scheduler.min_backlog",
+			`:1:26: scheduler.min_backlog: 0: want at least 1 task`},
+		{"RetryBaseZero", "retry: {base: 0s}\n", nil, "retry.base", `:1:15: retry.base: 0s: must be positive (e.g. 1s)`},
+		{"RetryBaseAboveDefaultCap", "retry: {base: 10m}\n", nil, "retry.base", `:1:15: retry.base: 10m0s: must be at most retry.cap (5m0s)`},
+		{"RetryCapBelowDefaultBase", "retry: {cap: 500ms}\n", nil, "retry.cap", `:1:14: retry.cap: 500ms: must be at least retry.base (1s)`},
+		{"RetryBothWritten", "retry: {base: 10s, cap: 5s}\n", nil, "retry.cap", `:1:25: retry.cap: 5s: must be at least retry.base (10s)`},
+		{"PaceWaitTooLongForDefaultMargin", "retry:\n  max_pace_wait: 20m\n", nil, "retry.max_pace_wait",
+			`:2:18: retry.max_pace_wait: 20m0s: too long for worker.window_margin 2m0s: with the send's longest wait after its window check ` +
+				`(retry.keep_place_for 20s + 3 × retry.max_pace_wait 20m0s) it must fit in 55m0s, so that an on_reply session follow-up ` +
+				`at its longest delay (23h after the reply) still goes`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
