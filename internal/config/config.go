@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -30,6 +32,7 @@ import (
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/sendpolicy"
 	"github.com/heraldmsg/herald/internal/servicewindow"
+	"github.com/heraldmsg/herald/internal/suggest"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
 
@@ -728,7 +731,7 @@ func (src *source) decodeError(err error) error {
 		if line, msg, ok := lineOf(te.Errors[0]); ok {
 			if name, ok := unknownKey(msg); ok {
 				if e, ok := src.keyAt(line, name); ok {
-					return at(e, e.keyNode, hintSecrets(e.key, "unknown key")+more)
+					return at(e, e.keyNode, unknownKeyMessage(e.key)+more)
 				}
 			} else if m := duplicateRE.FindStringSubmatch(msg); m != nil {
 				name, err := strconv.Unquote(m[1])
@@ -992,16 +995,93 @@ func resolveRedisPassword(c *Config, getenv func(string) string) error {
 	return nil
 }
 
-// hintSecrets adds to msg, about the unknown key key, a pointer to the right place when the
-// key is a secret someone put in the file.
-func hintSecrets(key, msg string) string {
-	switch key[strings.LastIndexByte(key, '.')+1:] {
+// unknownKeyMessage says what is wrong with the unknown key key (a dotted path): a pointer
+// to the right place when it is a secret someone put in the file, else the known key it is
+// closest to, or the keys its section knows.
+func unknownKeyMessage(key string) string {
+	const msg = "unknown key"
+	parent, name := "", key
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		parent, name = key[:i], key[i+1:]
+	}
+	switch name {
 	case "api_key", "webhook_secret":
 		return msg + " (secrets are not read from the config file: set CONNECTLY_API_KEY / CONNECTLY_WEBHOOK_SECRET or api_key_file / webhook_secret_file)"
 	case "password":
 		return msg + " (secrets are not read from the config file: set HERALD_REDIS_PASSWORD or redis.password_file)"
 	}
+	known := knownKeys(parent)
+	if s := suggest.Closest(name, known); s != "" {
+		return msg + fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	if len(known) > 0 {
+		return msg + " (known keys: " + strings.Join(known, ", ") + ")"
+	}
 	return msg
+}
+
+// knownKeys lists, sorted, the keys the section at path (a dotted key such as senders[0]; ""
+// for the top level) takes, or none when path names no section.
+func knownKeys(path string) []string {
+	t := sectionType(reflect.TypeFor[Config]())
+	if path != "" {
+		for _, seg := range strings.Split(path, ".") {
+			name, _, _ := strings.Cut(seg, "[")
+			switch t.Kind() {
+			case reflect.Struct:
+				f, ok := yamlFields(t)[name]
+				if !ok {
+					return nil
+				}
+				t = f
+			case reflect.Map:
+				t = t.Elem()
+			default:
+				return nil
+			}
+			for range strings.Count(seg, "[") { // a list's item
+				if t.Kind() != reflect.Slice {
+					return nil
+				}
+				t = t.Elem()
+			}
+			t = sectionType(t)
+		}
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	keys := slices.Collect(maps.Keys(yamlFields(t)))
+	slices.Sort(keys)
+	return keys
+}
+
+// sectionType is the struct a section of type t is read into: t itself, less pointers, or
+// the struct its UnmarshalYAML reads.
+func sectionType(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeFor[Scheduler]() {
+		return reflect.TypeFor[schedulerFile]()
+	}
+	return t
+}
+
+// yamlFields maps the keys of struct type t to their types.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+	}
+	return fields
 }
 
 // secret reads a secret from the environment, else from the file named by the config key.

@@ -498,11 +498,17 @@ func TestLoadRejectsUnknownKeys(t *testing.T) {
 		yaml     string
 		wantSubs []string
 	}{
-		{"Nested", "worker:\n  concurrency: 10\n  concurency: 5\n", []string{"herald.yaml:3:", "concurency"}},
-		{"TopLevel", "redis:\n  url: redis://127.0.0.1:6379/0\nretries:\n  max_attempts: 3\n", []string{"herald.yaml:3:", "retries"}},
-		{"InSenderList", "senders:\n  - number: \"+14151111234\"\n    rps: 10\n", []string{"herald.yaml:3:", "rps"}},
+		{"Nested", "worker:\n  concurrency: 10\n  concurency: 5\n", []string{"herald.yaml:3:3: worker.concurency: unknown key (did you mean \"concurrency\"?)"}},
+		{"TopLevel", "redis:\n  url: redis://127.0.0.1:6379/0\nretries:\n  max_attempts: 3\n", []string{"herald.yaml:3:1: retries: unknown key (known keys: campaigns, connectly, errors, limits, log, redis, retry, scheduler, senders, stop_run, suppression, webhooks, windows, worker)"}},
+		{"TopLevelTypo", "wroker:\n  concurrency: 3\n", []string{"herald.yaml:1:1: wroker: unknown key (did you mean \"worker\"?)"}},
+		{"InSenderList", "senders:\n  - number: \"+14151111234\"\n    rps: 10\n", []string{"herald.yaml:3:5: senders[0].rps: unknown key (known keys: number, rate)"}},
+		{"InSecondSender", "senders:\n  - number: \"+14151111234\"\n  - {number: \"+14152222345\", rat: 10}\n", []string{"herald.yaml:3:30: senders[1].rat: unknown key (did you mean \"rate\"?)"}},
+		{"InMapOfSections", "limits:\n  frequency_caps:\n    marketing: {max: 2, windw: 24h}\n", []string{"herald.yaml:3:25: limits.frequency_caps.marketing.windw: unknown key (did you mean \"window\"?)"}},
+		{"InSectionReadByItself", "limits:\n  adaptive:\n    treshold: 0.1\n", []string{"herald.yaml:3:5: limits.adaptive.treshold: unknown key (did you mean \"threshold\"?)"}},
+		{"InScheduler", "scheduler:\n  pol: 2s\n", []string{"herald.yaml:2:3: scheduler.pol: unknown key (did you mean \"poll\"?)"}},
+		{"CaseVariant", "Worker:\n  concurrency: 5\n", []string{"herald.yaml:1:1: Worker: unknown key (did you mean \"worker\"?)"}},
 		// An api_key_file typo is not mistaken for a secret.
-		{"NearSecretName", "connectly:\n  api_key_path: /run/secrets/key\n", []string{"herald.yaml:2:", "api_key_path"}},
+		{"NearSecretName", "connectly:\n  api_key_path: /run/secrets/key\n", []string{"herald.yaml:2:3: connectly.api_key_path: unknown key (did you mean \"api_key_file\"?)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

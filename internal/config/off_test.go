@@ -145,7 +145,7 @@ func TestLoadDecodeErrorWrapsItsCause(t *testing.T) {
 	if !errors.As(err, &te) {
 		t.Fatalf("err = %v (%T), want it to wrap *yaml.TypeError", err, err)
 	}
-	if !strings.HasSuffix(err.Error(), "herald.yaml:2:3: worker.concurency: unknown key") || strings.Contains(err.Error(), "yaml: ") {
+	if !strings.HasSuffix(err.Error(), `herald.yaml:2:3: worker.concurency: unknown key (did you mean "concurrency"?)`) || strings.Contains(err.Error(), "yaml: ") {
 		t.Errorf("err = %q, want the file, line, column and key", err)
 	}
 }
