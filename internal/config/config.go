@@ -555,6 +555,9 @@ func (src *source) locate(err error) error {
 		return err
 	}
 	key, n := src.find(ce.Key)
+	if e, ok := src.entry(key); ok && ce.atKey && e.keyNode != nil {
+		n = e.keyNode
+	}
 	if n != nil {
 		ce.File, ce.Line, ce.Column = src.path, n.Line, n.Column
 		if key != ce.Key {
@@ -595,12 +598,20 @@ func (src *source) written(key string) bool {
 
 // node returns the value written in the file for a dotted key (senders[0].number), or nil.
 func (src *source) node(key string) *yaml.Node {
-	for _, e := range src.entries() {
-		if e.key == key {
-			return e.valueNode
-		}
+	if e, ok := src.entry(key); ok {
+		return e.valueNode
 	}
 	return nil
+}
+
+// entry returns what the file writes for a dotted key.
+func (src *source) entry(key string) (entry, bool) {
+	for _, e := range src.entries() {
+		if e.key == key {
+			return e, true
+		}
+	}
+	return entry{}, false
 }
 
 // entry is a value written in the file: its dotted key, its key node (nil for a list item)
@@ -808,6 +819,8 @@ type Error struct {
 	// Env is the environment variable that gave the value, if one did.
 	Env string
 
+	// atKey places the problem at the key as written, not at its value: the key is wrong.
+	atKey bool
 	// or is the same problem told of another key, when it is about several (retry.base and
 	// retry.cap), and so on down the list: Load tells it of the first key the user wrote (see
 	// source.locate), else of Key.
@@ -1328,9 +1341,23 @@ func (c *Config) Validate() error {
 	if c.Campaigns.MaxRows < 0 {
 		return &Error{Key: "campaigns.max_rows", Msg: fmt.Sprintf("%d: want at least 1 row (0: 10000000)", c.Campaigns.MaxRows)}
 	}
-	for code, class := range c.Errors {
-		if _, err := connectly.ParseClass(class); err != nil {
-			return &Error{Key: "errors." + code, Msg: err.Error(), Err: err}
+	return CheckErrors(c.Errors)
+}
+
+// CheckErrors checks the errors section, overrides (an answer's code → its class), by the
+// rules of the classification table built from it: each code one an answer is looked up
+// under (connectly.CheckOverrideKey: a code written in another case, or misspelt, would do
+// nothing) and each class one the code may take (connectly.ParseOverride). Validate and
+// serve.ErrorTable call it. The first problem in the codes' order is returned, as an *Error
+// for the key errors.CODE (placed at the code when the code is the problem).
+func CheckErrors(overrides map[string]string) error {
+	for _, code := range slices.Sorted(maps.Keys(overrides)) {
+		key := "errors." + code
+		if err := connectly.CheckOverrideKey(code); err != nil {
+			return &Error{Key: key, Msg: err.Error(), Err: err, atKey: true}
+		}
+		if _, err := connectly.ParseOverride(code, overrides[code]); err != nil {
+			return &Error{Key: key, Msg: err.Error(), Err: err}
 		}
 	}
 	return nil

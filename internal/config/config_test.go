@@ -640,7 +640,12 @@ func TestLoadAcceptsValues(t *testing.T) {
 		{"ConnectlyTimeoutOneSecond", "connectly:\n  timeout: 1s\n"},
 		{"SenderRateBounds", "senders:\n  - number: \"+14151111234\"\n    rate: 1\n  - number: \"+14152222345\"\n    rate: 1000\n"},
 		{"SenderFifteenDigits", "senders:\n  - number: \"+123456789012345\"\n"},
-		{"ErrorsEveryClass", "errors:\n  A: permanent\n  B: transient\n  C: throttle\n  D: stop-run\n  E: Stop-Run\n"},
+		{"ErrorsEveryClass", "errors:\n  HTTP_500: permanent\n  ERROR_CODE_UNSPECIFIED: transient\n  \"131056\": throttle\n  ERROR_TYPE_AUTHENTICATION: stop-run\n  HTTP_404: Stop-Run\n"},
+		// Every kind of code an answer is looked up under: Connectly's codes and types, Meta's
+		// numeric codes (listed or not), HTTP statuses, failures without an answer.
+		{"ErrorsEveryKindOfCode", "errors:\n  ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID: stop-run\n  ERROR_TYPE_INVALID_REQUEST: transient\n" +
+			"  131049: transient\n  \"131051\": permanent\n  HTTP_418: transient\n  HTTP_503: permanent\n  NOT_SENT: throttle\n  NO_RESPONSE: permanent\n" +
+			"  ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW: stop-run\n"},
 		{"WorkerConcurrencyBounds", "worker:\n  concurrency: 10000\n"},
 		{"RetryCapEqualsBase", "retry:\n  base: 2s\n  cap: 2s\n"},
 		{"BusinessRateZero", "connectly:\n  business_rate: 0\n"},

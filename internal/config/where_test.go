@@ -70,6 +70,22 @@ func TestLoadErrorsNameFileLineAndKey(t *testing.T) {
 		{"RetryBaseAboveDefaultCap", "retry: {base: 10m}\n", nil, "retry.base", `:1:15: retry.base: 10m0s: must be at most retry.cap (5m0s)`},
 		{"RetryCapBelowDefaultBase", "retry: {cap: 500ms}\n", nil, "retry.cap", `:1:14: retry.cap: 500ms: must be at least retry.base (1s)`},
 		{"RetryBothWritten", "retry: {base: 10s, cap: 5s}\n", nil, "retry.cap", `:1:25: retry.cap: 5s: must be at least retry.base (10s)`},
+		// An error class override is checked at load, by the rules of the table built from it.
+		{"ErrorsWindowClosedRetried", "errors: {ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW: transient}\n", nil,
+			"errors.ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW",
+			`:1:60: errors.ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW: a closed 24-hour window is not retried (want permanent or stop-run, not transient)`},
+		{"ErrorsCodeInAnotherCase", "errors:\n  HTTP_500: permanent\n  http_500: transient\n", nil, "errors.http_500",
+			`:3:3: errors.http_500: "http_500" is not an error code, error type or HTTP_<status> Herald knows (did you mean "HTTP_500"?)`},
+		{"ErrorsCodeMisspelt", "errors:\n  ERROR_CODE_MESAGE_TEMPLATE_DELETED: permanent\n", nil, "errors.ERROR_CODE_MESAGE_TEMPLATE_DELETED",
+			`:2:3: errors.ERROR_CODE_MESAGE_TEMPLATE_DELETED: "ERROR_CODE_MESAGE_TEMPLATE_DELETED" is not an error code, error type or HTTP_<status> Herald knows (did you mean "ERROR_CODE_MESSAGE_TEMPLATE_DELETED"?)`},
+		{"ErrorsTypeLowercase", "errors:\n  error_type_authentication: permanent\n", nil, "errors.error_type_authentication",
+			`:2:3: errors.error_type_authentication: "error_type_authentication" is not an error code, error type or HTTP_<status> Herald knows (did you mean "ERROR_TYPE_AUTHENTICATION"?)`},
+		{"ErrorsHTTPWithoutUnderscore", "errors:\n  HTTP429: throttle\n", nil, "errors.HTTP429",
+			`:2:3: errors.HTTP429: "HTTP429" is not an error code, error type or HTTP_<status> Herald knows (did you mean "HTTP_429"?)`},
+		{"ErrorsHTTPSuccess", "errors:\n  HTTP_200: permanent\n", nil, "errors.HTTP_200",
+			`:2:3: errors.HTTP_200: "HTTP_200" is not an error code, error type or HTTP_<status> Herald knows: want HTTP_ and a status from 300 to 599`},
+		{"ErrorsUnknownCode", "errors:\n  ERROR_CODE_SOMETHING_NEW: permanent\n", nil, "errors.ERROR_CODE_SOMETHING_NEW",
+			`:2:3: errors.ERROR_CODE_SOMETHING_NEW: "ERROR_CODE_SOMETHING_NEW" is not an error code, error type or HTTP_<status> Herald knows (the codes and types are in the provider reference and internal/connectly/classify.go)`},
 		{"PaceWaitTooLongForDefaultMargin", "retry:\n  max_pace_wait: 20m\n", nil, "retry.max_pace_wait",
 			`:2:18: retry.max_pace_wait: 20m0s: too long for worker.window_margin 2m0s: with the send's longest wait after its window check ` +
 				`(retry.keep_place_for 20s + 3 × retry.max_pace_wait 20m0s) it must fit in 55m0s, so that an on_reply session follow-up ` +
