@@ -97,8 +97,10 @@ func (c Connectly) Wire() connectly.Wire {
 }
 
 type Sender struct {
-	Number string  `yaml:"number"`
-	Rate   float64 `yaml:"rate"`
+	Number string `yaml:"number"`
+	// Rate is the number's messages/s, 1 to 1000; 0 (or left out) means
+	// limits.DefaultSenderRate, which Validate puts in its place.
+	Rate float64 `yaml:"rate"`
 }
 
 // Windows configures customer service windows. A customer opens a window by writing to one
@@ -129,9 +131,12 @@ type Worker struct {
 }
 
 type Retry struct {
-	MaxAttempts   int      `yaml:"max_attempts"`
-	Base          Duration `yaml:"base"`
-	Cap           Duration `yaml:"cap"`
+	MaxAttempts int      `yaml:"max_attempts"`
+	Base        Duration `yaml:"base"`
+	Cap         Duration `yaml:"cap"`
+	// ThrottleDelay is the wait after a 429 without Retry-After, HoldDelay how often a task of
+	// a paused run looks again, MaxPaceWait how far ahead a send books its rate permits. Each
+	// must be positive: the worker would put its default in place of a zero or negative one.
 	ThrottleDelay Duration `yaml:"throttle_delay"`
 	HoldDelay     Duration `yaml:"hold_delay"`
 	MaxPaceWait   Duration `yaml:"max_pace_wait"`
@@ -835,10 +840,7 @@ type Error struct {
 // booked at most retry.max_pace_wait ahead, up to three times.
 func (c *Config) checkWindowMargin() error {
 	m := c.Worker.WindowMargin.D()
-	pace := c.Retry.MaxPaceWait.D()
-	if pace <= 0 {
-		pace = limits.DefaultMaxWait // as the limits read it
-	}
+	pace := c.Retry.MaxPaceWait.D() // positive: Validate checked it
 	keep := max(c.Retry.KeepPlaceFor.D(), 0)
 	wait := keep + 3*pace
 	if m+wait <= servicewindow.MaxAhead {
@@ -1201,7 +1203,7 @@ func (c *Config) Validate() error {
 			return &Error{Key: key + ".number", Msg: s.Number + " is listed twice"}
 		}
 		seen[s.Number] = true
-		if s.Rate < 0 || s.Rate > 1000 {
+		if s.Rate != 0 && (s.Rate < 1 || s.Rate > 1000) {
 			return &Error{Key: key + ".rate", Msg: fmt.Sprintf("%g: want 1 to 1000 messages/s (0 means the default %g)", s.Rate, limits.DefaultSenderRate)}
 		}
 		if s.Rate == 0 {
@@ -1236,6 +1238,21 @@ func (c *Config) Validate() error {
 	if b, cp := c.Retry.Base.D(), c.Retry.Cap.D(); cp < b {
 		return &Error{Key: "retry.cap", Msg: fmt.Sprintf("%v: must be at least retry.base (%v)", cp, b),
 			or: &Error{Key: "retry.base", Msg: fmt.Sprintf("%v: must be at most retry.cap (%v)", b, cp)}}
+	}
+	// The worker and the limits would put their defaults in place of a zero or negative wait:
+	// a value written that way is refused instead of being replaced without a word.
+	for _, d := range []struct {
+		key string
+		v   Duration
+		def time.Duration
+	}{
+		{"retry.throttle_delay", c.Retry.ThrottleDelay, sendpolicy.DefaultThrottleDelay},
+		{"retry.hold_delay", c.Retry.HoldDelay, sendpolicy.DefaultHoldDelay},
+		{"retry.max_pace_wait", c.Retry.MaxPaceWait, limits.DefaultMaxWait},
+	} {
+		if d.v.D() <= 0 {
+			return &Error{Key: d.key, Msg: fmt.Sprintf("%v: must be positive (default %v)", d.v.D(), d.def)}
+		}
 	}
 	if p := c.Limits.PairInterval; !p.IsOff() && (p.D() == 0 || p.D() > time.Hour) {
 		return &Error{Key: "limits.pair_interval", Msg: fmt.Sprintf("%v: want off or up to 1h", p.D())}

@@ -578,6 +578,14 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"DuplicateSender", "senders:\n  - number: \"+14151111234\"\n  - number: \"+14152222345\"\n  - number: \"+14151111234\"\n", "senders[2].number", []string{"+14151111234", "twice"}},
 		{"SenderRateTooHigh", "senders:\n  - number: \"+14151111234\"\n    rate: 2000\n", "senders[0].rate", []string{"2000", "1 to 1000"}},
 		{"SenderRateNegative", "senders:\n  - number: \"+14151111234\"\n    rate: -5\n", "senders[0].rate", []string{"-5"}},
+		{"SenderRateBelowOne", "senders:\n  - number: \"+14151111234\"\n    rate: 0.01\n", "senders[0].rate",
+			[]string{"herald.yaml:3:11: ", "0.01: want 1 to 1000 messages/s (0 means the default 80)"}},
+		{"ThrottleDelayNegative", "retry: {throttle_delay: -5s}\n", "retry.throttle_delay", []string{"herald.yaml:1:25: ", "-5s: must be positive (default 2s)"}},
+		{"ThrottleDelayZero", "retry: {throttle_delay: 0s}\n", "retry.throttle_delay", []string{"0s: must be positive"}},
+		{"HoldDelayZero", "retry: {hold_delay: 0s}\n", "retry.hold_delay", []string{"herald.yaml:1:21: ", "0s: must be positive (default 5s)"}},
+		{"HoldDelayNegative", "retry: {hold_delay: -1m}\n", "retry.hold_delay", []string{"-1m0s: must be positive"}},
+		{"MaxPaceWaitNegative", "retry: {max_pace_wait: -1s}\n", "retry.max_pace_wait", []string{"herald.yaml:1:24: ", "-1s: must be positive (default 1s)"}},
+		{"MaxPaceWaitZero", "retry: {max_pace_wait: 0s}\n", "retry.max_pace_wait", []string{"0s: must be positive"}},
 		{"WorkerConcurrencyZero", "worker:\n  concurrency: 0\n", "worker.concurrency", []string{"0: want 1 to 10000"}},
 		{"WorkerConcurrencyTooHigh", "worker:\n  concurrency: 10001\n", "worker.concurrency", []string{"10001"}},
 		{"WorkerShutdownTimeoutNegative", "worker:\n  shutdown_timeout: -1s\n", "worker.shutdown_timeout", []string{"-1s", "negative"}},
@@ -614,6 +622,18 @@ func TestLoadValidationErrors(t *testing.T) {
 			_, err := load(t, tc.yaml, env{})
 			checkConfigError(t, err, tc.wantKey, tc.wantSubs...)
 		})
+	}
+}
+
+// A sender's rate of 0 is its documented spelling of the default (the example config says
+// so), not a rate: the sender sends at limits.DefaultSenderRate.
+func TestLoadSenderRateZeroIsTheDefault(t *testing.T) {
+	t.Parallel()
+	c := mustLoad(t, "senders:\n  - number: \"+14151111234\"\n    rate: 0\n  - number: \"+14152222345\"\n", env{})
+	for _, s := range c.Senders {
+		if s.Rate != limits.DefaultSenderRate || c.SenderRate(s.Number) != limits.DefaultSenderRate {
+			t.Errorf("sender %s: rate %g, SenderRate %g; want the default %g", s.Number, s.Rate, c.SenderRate(s.Number), limits.DefaultSenderRate)
+		}
 	}
 }
 
