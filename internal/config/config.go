@@ -1297,6 +1297,12 @@ func (c *Config) Validate() error {
 		if a.Threshold <= 0 || a.Threshold >= 1 {
 			return &Error{Key: "limits.adaptive.threshold", Msg: fmt.Sprintf("%g: want a share above 0 and below 1 (e.g. 0.05)", a.Threshold)}
 		}
+		// The codes are answers' keys, as errors' are: a misspelt one would never count.
+		for i, code := range a.Codes {
+			if err := connectly.CheckOverrideKey(code); err != nil {
+				return &Error{Key: fmt.Sprintf("limits.adaptive.codes[%d]", i), Msg: err.Error(), Err: err}
+			}
+		}
 	}
 	if c.Limits.Adaptive.Cooldown != 0 {
 		return &Error{Key: "limits.adaptive.cooldown", Msg: "replaced by window: the sender's rate now follows the share of throttled " +

@@ -606,6 +606,8 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"AdaptiveWindowLong", "limits:\n  adaptive:\n    window: 30s\n", "limits.adaptive.window", []string{"1s to 10s"}},
 		{"AdaptiveWindowFraction", "limits:\n  adaptive:\n    window: 1500ms\n", "limits.adaptive.window", []string{"whole seconds"}},
 		{"AdaptiveThreshold", "limits:\n  adaptive:\n    threshold: 5\n", "limits.adaptive.threshold", []string{"below 1"}},
+		{"AdaptiveCodeMisspelt", "limits:\n  adaptive:\n    codes: [HTTP_429, \"130492\", http_503]\n", "limits.adaptive.codes[2]",
+			[]string{"herald.yaml:3:33: ", `"http_503" is not an error code`, `(did you mean "HTTP_503"?)`}},
 		{"TierRecheckZero", "limits:\n  tier_recheck: 0s\n", "limits.tier_recheck", []string{"at least 1s"}},
 		{"WebhooksMaxBodyTooSmall", "webhooks:\n  max_body: 10\n", "webhooks.max_body", []string{"1024"}},
 		{"WebhooksParkForZero", "webhooks:\n  park_for: 0s\n", "webhooks.park_for", []string{"1s to 24h"}},
