@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/heraldmsg/herald/internal/suggest"
 )
 
 // unknownKeys reports every mapping key under n that the struct type t does not declare, at
@@ -23,7 +25,7 @@ func unknownKeys(file string, n *yaml.Node, t reflect.Type, prefix string) Error
 		ft, ok := fields[k.Value]
 		if !ok {
 			msg := fmt.Sprintf("unknown key %q", k.Value)
-			if s := suggest(k.Value, fields); s != "" {
+			if s := suggest.Closest(k.Value, sortedKeys(fields)); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else {
 				msg += " (known keys: " + strings.Join(sortedKeys(fields), ", ") + ")"
@@ -76,40 +78,4 @@ func sortedKeys(m map[string]reflect.Type) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// suggest returns the known key closest to s, if it is close enough to be a typo.
-func suggest(s string, known map[string]reflect.Type) string {
-	best, bestD := "", 1<<30
-	for _, k := range sortedKeys(known) {
-		if d := editDistance(strings.ToLower(s), k); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	if bestD <= max(1, len(best)/3) {
-		return best
-	}
-	return ""
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

@@ -44,8 +44,8 @@ func TestExplainRecipientReportsErrors(t *testing.T) {
 	bad := config.Default()
 	bad.Errors = map[string]string{"HTTP_503": "sometimes"}
 	var ce *config.Error
-	if _, err := serve.ExplainRecipient(ctx, bad, rdb, p); !errors.As(err, &ce) || ce.Key != "errors" {
-		t.Errorf("a broken table of codes: %v, want a config.Error on errors", err)
+	if _, err := serve.ExplainRecipient(ctx, bad, rdb, p); !errors.As(err, &ce) || ce.Key != "errors.HTTP_503" {
+		t.Errorf("a broken table of codes: %v, want a config.Error on errors.HTTP_503", err)
 	}
 	if _, err := serve.ExplainRecipient(ctx, config.Default(), rdb, serve.ExplainParams{Run: "no-such-run", Recipient: p.Recipient}); !errors.Is(err, ledger.ErrRunNotFound) {
 		t.Errorf("no such run: %v, want ErrRunNotFound", err)

@@ -13,8 +13,13 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 )
 
-// ErrorTable builds the configured table of Connectly's codes (config key errors).
+// ErrorTable builds the configured table of Connectly's codes (config key errors). Its
+// overrides are checked as loading the config checks them (config.CheckErrors), so a config
+// that loaded builds its table; a problem is a *config.Error naming the code (errors.CODE).
 func ErrorTable(c config.Config) (*connectly.Table, error) {
+	if err := config.CheckErrors(c.Errors); err != nil {
+		return nil, err
+	}
 	table, err := connectly.NewTable(c.Errors)
 	if err != nil {
 		return nil, &config.Error{Key: "errors", Msg: err.Error(), Err: err}

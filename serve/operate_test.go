@@ -181,8 +181,8 @@ func TestRetryRunUsesTheConfigAndIsAudited(t *testing.T) {
 	bad := config.Default()
 	bad.Errors = map[string]string{"HTTP_503": "sometimes"}
 	var ce *config.Error
-	if _, err := retry(bad, sent.RunID); !errors.As(err, &ce) || ce.Key != "errors" {
-		t.Fatalf("retry with a broken table: %v, want a config.Error on errors", err)
+	if _, err := retry(bad, sent.RunID); !errors.As(err, &ce) || ce.Key != "errors.HTTP_503" {
+		t.Fatalf("retry with a broken table: %v, want a config.Error on errors.HTTP_503", err)
 	}
 	permanent := config.Default()
 	permanent.Errors = map[string]string{"HTTP_503": "permanent"}

@@ -32,9 +32,9 @@ func largestAccepted(t *testing.T, yamlOf func(time.Duration) string, limit time
 	if c, err := load(limit); err == nil {
 		return c
 	}
-	lo, hi := time.Duration(0), limit/time.Second // lo accepted, hi refused, in seconds
-	if _, err := load(0); err != nil {
-		t.Fatalf("the config with 0s: %v", err)
+	lo, hi := time.Duration(1), limit/time.Second // lo accepted, hi refused, in seconds
+	if _, err := load(time.Second); err != nil {
+		t.Fatalf("the config with 1s: %v", err)
 	}
 	for hi-lo > 1 {
 		mid := (lo + hi) / 2

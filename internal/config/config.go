@@ -9,13 +9,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -27,6 +32,7 @@ import (
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/sendpolicy"
 	"github.com/heraldmsg/herald/internal/servicewindow"
+	"github.com/heraldmsg/herald/internal/suggest"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
 
@@ -91,8 +97,10 @@ func (c Connectly) Wire() connectly.Wire {
 }
 
 type Sender struct {
-	Number string  `yaml:"number"`
-	Rate   float64 `yaml:"rate"`
+	Number string `yaml:"number"`
+	// Rate is the number's messages/s, 1 to 1000; 0 (or left out) means
+	// limits.DefaultSenderRate, which Validate puts in its place.
+	Rate float64 `yaml:"rate"`
 }
 
 // Windows configures customer service windows. A customer opens a window by writing to one
@@ -123,9 +131,12 @@ type Worker struct {
 }
 
 type Retry struct {
-	MaxAttempts   int      `yaml:"max_attempts"`
-	Base          Duration `yaml:"base"`
-	Cap           Duration `yaml:"cap"`
+	MaxAttempts int      `yaml:"max_attempts"`
+	Base        Duration `yaml:"base"`
+	Cap         Duration `yaml:"cap"`
+	// ThrottleDelay is the wait after a 429 without Retry-After, HoldDelay how often a task of
+	// a paused run looks again, MaxPaceWait how far ahead a send books its rate permits. Each
+	// must be positive: the worker would put its default in place of a zero or negative one.
 	ThrottleDelay Duration `yaml:"throttle_delay"`
 	HoldDelay     Duration `yaml:"hold_delay"`
 	MaxPaceWait   Duration `yaml:"max_pace_wait"`
@@ -492,10 +503,20 @@ type fileError struct {
 
 func (e *fileError) Error() string {
 	msg := strings.TrimPrefix(e.err.Error(), "yaml: ")
-	if line, rest, ok := lineOf(msg); ok {
-		return e.path + ":" + strconv.Itoa(line) + ": " + rest
+	// yaml lists the problems it met decoding one a line ("unmarshal errors:\n  line 3: ...");
+	// the first is told, and how many more there are.
+	more := ""
+	if list, ok := strings.CutPrefix(msg, "unmarshal errors:\n"); ok {
+		lines := strings.Split(list, "\n")
+		msg = strings.TrimSpace(lines[0])
+		if n := len(lines) - 1; n > 0 {
+			more = fmt.Sprintf(" (and %d more problem(s) in the file)", n)
+		}
 	}
-	return "config " + e.path + ": " + msg
+	if line, rest, ok := lineOf(msg); ok {
+		return e.path + ":" + strconv.Itoa(line) + ": " + rest + more
+	}
+	return "config " + e.path + ": " + msg + more
 }
 
 func (e *fileError) Unwrap() error { return e.err }
@@ -529,24 +550,73 @@ func (src *source) locate(err error) error {
 	if !errors.As(err, &ce) || ce.Line > 0 || ce.Env != "" {
 		return err
 	}
+	for alt := ce.or; alt != nil && !src.written(ce.Key); alt = alt.or {
+		if src.written(alt.Key) {
+			return src.locate(alt)
+		}
+	}
 	if v, ok := src.env[ce.Key]; ok {
 		ce.Env = v
 		return err
 	}
-	if n := src.node(ce.Key); n != nil {
+	key, n := src.find(ce.Key)
+	if e, ok := src.entry(key); ok && ce.atKey && e.keyNode != nil {
+		n = e.keyNode
+	}
+	if n != nil {
 		ce.File, ce.Line, ce.Column = src.path, n.Line, n.Column
+		if key != ce.Key {
+			// Validation speaks of the new name, and says which name the file used.
+			ce.Msg += " (written as " + key + ", its old name)"
+		}
 	}
 	return err
 }
 
-// node returns the value written in the file for a dotted key (senders[0].number), or nil.
-func (src *source) node(key string) *yaml.Node {
-	for _, e := range src.entries() {
-		if e.key == key {
-			return e.valueNode
+// oldNames are the former names of keys that still load under them (see Scheduler).
+var oldNames = map[string]string{
+	"scheduler.backlog":     "scheduler.window",
+	"scheduler.min_backlog": "scheduler.min_window",
+	"scheduler.max_backlog": "scheduler.max_window",
+}
+
+// find returns the value written in the file for a dotted key and the name it is written
+// under: the key's, or its old name's (oldNames); nil when neither is written.
+func (src *source) find(key string) (string, *yaml.Node) {
+	if n := src.node(key); n != nil {
+		return key, n
+	}
+	if old, ok := oldNames[key]; ok {
+		if n := src.node(old); n != nil {
+			return old, n
 		}
 	}
+	return key, nil
+}
+
+// written says whether the file or the environment gave key a value.
+func (src *source) written(key string) bool {
+	_, ok := src.env[key]
+	_, n := src.find(key)
+	return ok || n != nil
+}
+
+// node returns the value written in the file for a dotted key (senders[0].number), or nil.
+func (src *source) node(key string) *yaml.Node {
+	if e, ok := src.entry(key); ok {
+		return e.valueNode
+	}
 	return nil
+}
+
+// entry returns what the file writes for a dotted key.
+func (src *source) entry(key string) (entry, bool) {
+	for _, e := range src.entries() {
+		if e.key == key {
+			return e, true
+		}
+	}
+	return entry{}, false
 }
 
 // entry is a value written in the file: its dotted key, its key node (nil for a list item)
@@ -610,6 +680,18 @@ func (src *source) keyAt(line int, name string) (entry, bool) {
 	return entry{}, false
 }
 
+// lastKeyAt is keyAt for a key written twice on one line ({a: 1, a: 2}): the later one.
+func (src *source) lastKeyAt(line int, name string) (entry, bool) {
+	var last entry
+	found := false
+	for _, e := range src.entries() {
+		if e.keyNode != nil && e.keyNode.Line == line && e.keyNode.Value == name {
+			last, found = e, true
+		}
+	}
+	return last, found
+}
+
 // typeAt returns the entry yaml's type error at line is about: a value of the kind yaml
 // names (!!map, !!seq, else a scalar) at line, the one whose text yaml quotes (shortened to
 // 7 characters and "..." when long) if several.
@@ -665,7 +747,12 @@ func (src *source) decodeError(err error) error {
 		if line, msg, ok := lineOf(te.Errors[0]); ok {
 			if name, ok := unknownKey(msg); ok {
 				if e, ok := src.keyAt(line, name); ok {
-					return at(e, e.keyNode, hintSecrets(e.key, "unknown key")+more)
+					return at(e, e.keyNode, unknownKeyMessage(e.key)+more)
+				}
+			} else if m := duplicateRE.FindStringSubmatch(msg); m != nil {
+				name, err := strconv.Unquote(m[1])
+				if e, ok := src.lastKeyAt(line, name); ok && err == nil {
+					return at(e, e.keyNode, "written twice, first at line "+m[2]+": keep one"+more)
 				}
 			} else if m := typeRE.FindStringSubmatch(msg); m != nil {
 				if e, ok := src.typeAt(line, m[1], m[2]); ok {
@@ -686,6 +773,10 @@ func unknownKey(msg string) (string, bool) {
 	name, _, ok := strings.Cut(rest, " not found in type")
 	return name, ok
 }
+
+// duplicateRE reads yaml's error about a key written twice in one section: `mapping key
+// "redis" already defined at line 1`.
+var duplicateRE = regexp.MustCompile(`^mapping key ("(?:[^"\\]|\\.)*") already defined at line ([0-9]+)$`)
 
 // typeRE reads yaml's type errors: "cannot unmarshal !!str `many` into int".
 var typeRE = regexp.MustCompile("^cannot unmarshal !!([a-z]+)(?: `(.*)`)? into (.+)$")
@@ -732,6 +823,13 @@ type Error struct {
 	Line, Column int
 	// Env is the environment variable that gave the value, if one did.
 	Env string
+
+	// atKey places the problem at the key as written, not at its value: the key is wrong.
+	atKey bool
+	// or is the same problem told of another key, when it is about several (retry.base and
+	// retry.cap), and so on down the list: Load tells it of the first key the user wrote (see
+	// source.locate), else of Key.
+	or *Error
 }
 
 // checkWindowMargin keeps worker.window_margin, with the longest a session send may still
@@ -742,10 +840,7 @@ type Error struct {
 // booked at most retry.max_pace_wait ahead, up to three times.
 func (c *Config) checkWindowMargin() error {
 	m := c.Worker.WindowMargin.D()
-	pace := c.Retry.MaxPaceWait.D()
-	if pace <= 0 {
-		pace = limits.DefaultMaxWait // as the limits read it
-	}
+	pace := c.Retry.MaxPaceWait.D() // positive: Validate checked it
 	keep := max(c.Retry.KeepPlaceFor.D(), 0)
 	wait := keep + 3*pace
 	if m+wait <= servicewindow.MaxAhead {
@@ -754,10 +849,14 @@ func (c *Config) checkWindowMargin() error {
 	wants := fmt.Sprintf("with the send's longest wait after its window check (retry.keep_place_for %v + 3 × retry.max_pace_wait %v) "+
 		"it must fit in %v, so that an on_reply session follow-up at its longest delay (%s after the reply) still goes", keep, pace,
 		servicewindow.MaxAhead, strings.TrimSuffix((servicewindow.Length-servicewindow.MaxAhead-servicewindow.FollowupLate).String(), "0m0s"))
+	// Told of the margin, else of the key the file writes of the two that make the wait.
+	alts := &Error{Key: "retry.max_pace_wait", Msg: fmt.Sprintf("%v: too long for worker.window_margin %v: %s", pace, m, wants),
+		or: &Error{Key: "retry.keep_place_for", Msg: fmt.Sprintf("%v: too long for worker.window_margin %v: %s", keep, m, wants)}}
 	if wait > servicewindow.MaxAhead {
-		return &Error{Key: "worker.window_margin", Msg: fmt.Sprintf("%v: no margin fits: %s; lower retry.max_pace_wait or retry.keep_place_for", m, wants)}
+		return &Error{Key: "worker.window_margin", Msg: fmt.Sprintf("%v: no margin fits: %s; lower retry.max_pace_wait or retry.keep_place_for", m, wants),
+			or: alts}
 	}
-	return &Error{Key: "worker.window_margin", Msg: fmt.Sprintf("%v: at most %v: %s", m, servicewindow.MaxAhead-wait, wants)}
+	return &Error{Key: "worker.window_margin", Msg: fmt.Sprintf("%v: at most %v: %s", m, servicewindow.MaxAhead-wait, wants), or: alts}
 }
 
 // Error reads "herald.yaml:4:11: senders[0].number: ..." for a value written in the file (as
@@ -911,16 +1010,93 @@ func resolveRedisPassword(c *Config, getenv func(string) string) error {
 	return nil
 }
 
-// hintSecrets adds to msg, about the unknown key key, a pointer to the right place when the
-// key is a secret someone put in the file.
-func hintSecrets(key, msg string) string {
-	switch key[strings.LastIndexByte(key, '.')+1:] {
+// unknownKeyMessage says what is wrong with the unknown key key (a dotted path): a pointer
+// to the right place when it is a secret someone put in the file, else the known key it is
+// closest to, or the keys its section knows.
+func unknownKeyMessage(key string) string {
+	const msg = "unknown key"
+	parent, name := "", key
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		parent, name = key[:i], key[i+1:]
+	}
+	switch name {
 	case "api_key", "webhook_secret":
 		return msg + " (secrets are not read from the config file: set CONNECTLY_API_KEY / CONNECTLY_WEBHOOK_SECRET or api_key_file / webhook_secret_file)"
 	case "password":
 		return msg + " (secrets are not read from the config file: set HERALD_REDIS_PASSWORD or redis.password_file)"
 	}
+	known := knownKeys(parent)
+	if s := suggest.Closest(name, known); s != "" {
+		return msg + fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	if len(known) > 0 {
+		return msg + " (known keys: " + strings.Join(known, ", ") + ")"
+	}
 	return msg
+}
+
+// knownKeys lists, sorted, the keys the section at path (a dotted key such as senders[0]; ""
+// for the top level) takes, or none when path names no section.
+func knownKeys(path string) []string {
+	t := sectionType(reflect.TypeFor[Config]())
+	if path != "" {
+		for _, seg := range strings.Split(path, ".") {
+			name, _, _ := strings.Cut(seg, "[")
+			switch t.Kind() {
+			case reflect.Struct:
+				f, ok := yamlFields(t)[name]
+				if !ok {
+					return nil
+				}
+				t = f
+			case reflect.Map:
+				t = t.Elem()
+			default:
+				return nil
+			}
+			for range strings.Count(seg, "[") { // a list's item
+				if t.Kind() != reflect.Slice {
+					return nil
+				}
+				t = t.Elem()
+			}
+			t = sectionType(t)
+		}
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	keys := slices.Collect(maps.Keys(yamlFields(t)))
+	slices.Sort(keys)
+	return keys
+}
+
+// sectionType is the struct a section of type t is read into: t itself, less pointers, or
+// the struct its UnmarshalYAML reads.
+func sectionType(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeFor[Scheduler]() {
+		return reflect.TypeFor[schedulerFile]()
+	}
+	return t
+}
+
+// yamlFields maps the keys of struct type t to their types.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+	}
+	return fields
 }
 
 // secret reads a secret from the environment, else from the file named by the config key.
@@ -933,10 +1109,55 @@ func secret(getenv func(string) string, envKey, fileKey, file string) (string, e
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", &Error{Key: fileKey, Msg: err.Error(), Err: err}
+		return "", secretFileError(fileKey, file, err)
 	}
 	return strings.TrimSpace(string(b)), nil
 }
+
+// secretFileError says that the file named by fileKey could not be read, without its name:
+// the value may be the secret itself, pasted by mistake. Its cause is the reason alone
+// (os.ErrNotExist, os.ErrPermission... match it), without the path that *fs.PathError holds.
+func secretFileError(fileKey, file string, err error) error {
+	cause := err
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		cause = pe.Err
+	}
+	msg := fmt.Sprintf("the file it names (%d characters) could not be read: %v", utf8.RuneCountInString(file), cause)
+	if errors.Is(cause, fs.ErrNotExist) {
+		msg = fmt.Sprintf("the file it names (%d characters) does not exist", utf8.RuneCountInString(file))
+		if looksLikeSecret(file) {
+			msg += "; the value looks like a secret rather than a path: put the secret in a file and name that file here, or set " +
+				secretEnv[fileKey]
+		}
+	}
+	return &Error{Key: fileKey, Msg: msg, Err: cause}
+}
+
+// secretEnv is the variable that gives each secret instead of its file.
+var secretEnv = map[string]string{
+	"connectly.api_key_file":        "CONNECTLY_API_KEY",
+	"connectly.webhook_secret_file": "CONNECTLY_WEBHOOK_SECRET",
+	"redis.password_file":           "HERALD_REDIS_PASSWORD",
+}
+
+// looksLikeSecret says whether a value given as a file name reads more like a key or a
+// password: no folder, no space and no file extension (.txt, .key) in it, at least 12
+// characters, letters and digits mixed.
+func looksLikeSecret(v string) bool {
+	if len(v) < 12 || strings.ContainsAny(v, "/\\ \t") || fileExt.MatchString(v) {
+		return false
+	}
+	letters, digits := false, false
+	for _, r := range v {
+		letters = letters || unicode.IsLetter(r)
+		digits = digits || unicode.IsDigit(r)
+	}
+	return letters && digits
+}
+
+// fileExt is a file name's extension: a dot and up to 5 letters at its end.
+var fileExt = regexp.MustCompile(`\.[A-Za-z]{1,5}$`)
 
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
@@ -982,7 +1203,7 @@ func (c *Config) Validate() error {
 			return &Error{Key: key + ".number", Msg: s.Number + " is listed twice"}
 		}
 		seen[s.Number] = true
-		if s.Rate < 0 || s.Rate > 1000 {
+		if s.Rate != 0 && (s.Rate < 1 || s.Rate > 1000) {
 			return &Error{Key: key + ".rate", Msg: fmt.Sprintf("%g: want 1 to 1000 messages/s (0 means the default %g)", s.Rate, limits.DefaultSenderRate)}
 		}
 		if s.Rate == 0 {
@@ -1011,8 +1232,27 @@ func (c *Config) Validate() error {
 	if c.Retry.MaxAttempts < 1 {
 		return &Error{Key: "retry.max_attempts", Msg: "must be at least 1"}
 	}
-	if c.Retry.Base.D() <= 0 || c.Retry.Cap.D() < c.Retry.Base.D() {
-		return &Error{Key: "retry.cap", Msg: "must be at least retry.base, and base must be positive"}
+	if b := c.Retry.Base.D(); b <= 0 {
+		return &Error{Key: "retry.base", Msg: fmt.Sprintf("%v: must be positive (e.g. 1s)", b)}
+	}
+	if b, cp := c.Retry.Base.D(), c.Retry.Cap.D(); cp < b {
+		return &Error{Key: "retry.cap", Msg: fmt.Sprintf("%v: must be at least retry.base (%v)", cp, b),
+			or: &Error{Key: "retry.base", Msg: fmt.Sprintf("%v: must be at most retry.cap (%v)", b, cp)}}
+	}
+	// The worker and the limits would put their defaults in place of a zero or negative wait:
+	// a value written that way is refused instead of being replaced without a word.
+	for _, d := range []struct {
+		key string
+		v   Duration
+		def time.Duration
+	}{
+		{"retry.throttle_delay", c.Retry.ThrottleDelay, sendpolicy.DefaultThrottleDelay},
+		{"retry.hold_delay", c.Retry.HoldDelay, sendpolicy.DefaultHoldDelay},
+		{"retry.max_pace_wait", c.Retry.MaxPaceWait, limits.DefaultMaxWait},
+	} {
+		if d.v.D() <= 0 {
+			return &Error{Key: d.key, Msg: fmt.Sprintf("%v: must be positive (default %v)", d.v.D(), d.def)}
+		}
 	}
 	if p := c.Limits.PairInterval; !p.IsOff() && (p.D() == 0 || p.D() > time.Hour) {
 		return &Error{Key: "limits.pair_interval", Msg: fmt.Sprintf("%v: want off or up to 1h", p.D())}
@@ -1057,6 +1297,12 @@ func (c *Config) Validate() error {
 		if a.Threshold <= 0 || a.Threshold >= 1 {
 			return &Error{Key: "limits.adaptive.threshold", Msg: fmt.Sprintf("%g: want a share above 0 and below 1 (e.g. 0.05)", a.Threshold)}
 		}
+		// The codes are answers' keys, as errors' are: a misspelt one would never count.
+		for i, code := range a.Codes {
+			if err := connectly.CheckOverrideKey(code); err != nil {
+				return &Error{Key: fmt.Sprintf("limits.adaptive.codes[%d]", i), Msg: err.Error(), Err: err}
+			}
+		}
 	}
 	if c.Limits.Adaptive.Cooldown != 0 {
 		return &Error{Key: "limits.adaptive.cooldown", Msg: "replaced by window: the sender's rate now follows the share of throttled " +
@@ -1098,9 +1344,12 @@ func (c *Config) Validate() error {
 	if c.Scheduler.Backlog.D() < time.Second {
 		return &Error{Key: "scheduler.backlog", Msg: "must be at least 1s"}
 	}
-	if c.Scheduler.MinBacklog < 1 || c.Scheduler.MaxBacklog < c.Scheduler.MinBacklog {
-		return &Error{Key: "scheduler.max_backlog", Msg: fmt.Sprintf("min_backlog %d and max_backlog %d: want 1 <= min_backlog <= max_backlog",
-			c.Scheduler.MinBacklog, c.Scheduler.MaxBacklog)}
+	if n := c.Scheduler.MinBacklog; n < 1 {
+		return &Error{Key: "scheduler.min_backlog", Msg: fmt.Sprintf("%d: want at least 1 task", n)}
+	}
+	if lo, hi := c.Scheduler.MinBacklog, c.Scheduler.MaxBacklog; hi < lo {
+		return &Error{Key: "scheduler.max_backlog", Msg: fmt.Sprintf("%d: must be at least scheduler.min_backlog (%d)", hi, lo),
+			or: &Error{Key: "scheduler.min_backlog", Msg: fmt.Sprintf("%d: must be at most scheduler.max_backlog (%d)", lo, hi)}}
 	}
 	if c.Scheduler.ExpandConcurrency < 0 || c.Scheduler.ExpandConcurrency > 100 {
 		return &Error{Key: "scheduler.expand_concurrency", Msg: fmt.Sprintf("%d: want off (leave expansion to other processes) or 1 to 100",
@@ -1115,9 +1364,23 @@ func (c *Config) Validate() error {
 	if c.Campaigns.MaxRows < 0 {
 		return &Error{Key: "campaigns.max_rows", Msg: fmt.Sprintf("%d: want at least 1 row (0: 10000000)", c.Campaigns.MaxRows)}
 	}
-	for code, class := range c.Errors {
-		if _, err := connectly.ParseClass(class); err != nil {
-			return &Error{Key: "errors." + code, Msg: err.Error(), Err: err}
+	return CheckErrors(c.Errors)
+}
+
+// CheckErrors checks the errors section, overrides (an answer's code → its class), by the
+// rules of the classification table built from it: each code one an answer is looked up
+// under (connectly.CheckOverrideKey: a code written in another case, or misspelt, would do
+// nothing) and each class one the code may take (connectly.ParseOverride). Validate and
+// serve.ErrorTable call it. The first problem in the codes' order is returned, as an *Error
+// for the key errors.CODE (placed at the code when the code is the problem).
+func CheckErrors(overrides map[string]string) error {
+	for _, code := range slices.Sorted(maps.Keys(overrides)) {
+		key := "errors." + code
+		if err := connectly.CheckOverrideKey(code); err != nil {
+			return &Error{Key: key, Msg: err.Error(), Err: err, atKey: true}
+		}
+		if _, err := connectly.ParseOverride(code, overrides[code]); err != nil {
+			return &Error{Key: key, Msg: err.Error(), Err: err}
 		}
 	}
 	return nil

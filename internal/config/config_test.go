@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -386,10 +388,14 @@ func TestLoadSecrets(t *testing.T) {
 		t.Parallel()
 		missing := filepath.Join(t.TempDir(), "no-such-key")
 		_, err := load(t, "connectly:\n  api_key_file: "+missing+"\n", env{})
-		checkConfigError(t, err, "connectly.api_key_file", "no-such-key")
+		checkConfigError(t, err, "connectly.api_key_file", "herald.yaml:2:17: ",
+			fmt.Sprintf("the file it names (%d characters) does not exist", len(missing)))
 		// The cause is kept: a caller can tell a missing file from a bad setting.
 		if !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("err = %v, want it to wrap os.ErrNotExist", err)
+		}
+		if strings.Contains(err.Error(), "no-such-key") || strings.Contains(err.Error(), "like a secret") {
+			t.Errorf("err = %q names the file, or takes its path for a secret", err)
 		}
 	})
 
@@ -397,7 +403,49 @@ func TestLoadSecrets(t *testing.T) {
 		t.Parallel()
 		missing := filepath.Join(t.TempDir(), "no-such-secret")
 		_, err := load(t, "connectly:\n  webhook_secret_file: "+missing+"\n", env{})
-		checkConfigError(t, err, "connectly.webhook_secret_file", "no-such-secret")
+		checkConfigError(t, err, "connectly.webhook_secret_file", "herald.yaml:2:24: ", "does not exist")
+		if strings.Contains(err.Error(), "no-such-secret") {
+			t.Errorf("err = %q names the file", err)
+		}
+	})
+
+	// A secret pasted where its file belongs is never shown back: the error names the key and
+	// says the value looks like a secret.
+	t.Run("SecretPastedAsFileName", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range []struct{ key, section, name, env string }{
+			{"connectly.api_key_file", "connectly", "api_key_file", "CONNECTLY_API_KEY"},
+			{"connectly.webhook_secret_file", "connectly", "webhook_secret_file", "CONNECTLY_WEBHOOK_SECRET"},
+			{"redis.password_file", "redis", "password_file", "HERALD_REDIS_PASSWORD"},
+		} {
+			const pasted = "ck_live_9f8e7d6c5b4a"
+			_, err := load(t, tc.section+":\n  "+tc.name+": \""+pasted+"\"\n", env{})
+			checkConfigError(t, err, tc.key, fmt.Sprintf("herald.yaml:2:%d: ", len(tc.name)+5),
+				"the file it names (20 characters) does not exist", "looks like a secret", tc.env)
+			if err != nil && strings.Contains(err.Error(), "9f8e7d") {
+				t.Errorf("err = %q shows the value", err)
+			}
+			if !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("err = %v, want it to wrap os.ErrNotExist", err)
+			}
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				t.Errorf("err = %v wraps %v, which holds the value", err, pe)
+			}
+		}
+	})
+
+	t.Run("UnreadableFile", func(t *testing.T) {
+		t.Parallel()
+		dir := filepath.Join(t.TempDir(), "secret-dir")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		_, err := load(t, "connectly:\n  api_key_file: "+dir+"\n", env{})
+		checkConfigError(t, err, "connectly.api_key_file", "herald.yaml:2:17: ", "could not be read: is a directory")
+		if strings.Contains(err.Error(), "secret-dir") {
+			t.Errorf("err = %q names the file", err)
+		}
 	})
 
 	t.Run("MissingFileIgnoredWhenEnvSet", func(t *testing.T) {
@@ -450,11 +498,17 @@ func TestLoadRejectsUnknownKeys(t *testing.T) {
 		yaml     string
 		wantSubs []string
 	}{
-		{"Nested", "worker:\n  concurrency: 10\n  concurency: 5\n", []string{"herald.yaml:3:", "concurency"}},
-		{"TopLevel", "redis:\n  url: redis://127.0.0.1:6379/0\nretries:\n  max_attempts: 3\n", []string{"herald.yaml:3:", "retries"}},
-		{"InSenderList", "senders:\n  - number: \"+14151111234\"\n    rps: 10\n", []string{"herald.yaml:3:", "rps"}},
+		{"Nested", "worker:\n  concurrency: 10\n  concurency: 5\n", []string{"herald.yaml:3:3: worker.concurency: unknown key (did you mean \"concurrency\"?)"}},
+		{"TopLevel", "redis:\n  url: redis://127.0.0.1:6379/0\nretries:\n  max_attempts: 3\n", []string{"herald.yaml:3:1: retries: unknown key (known keys: campaigns, connectly, errors, limits, log, redis, retry, scheduler, senders, stop_run, suppression, webhooks, windows, worker)"}},
+		{"TopLevelTypo", "wroker:\n  concurrency: 3\n", []string{"herald.yaml:1:1: wroker: unknown key (did you mean \"worker\"?)"}},
+		{"InSenderList", "senders:\n  - number: \"+14151111234\"\n    rps: 10\n", []string{"herald.yaml:3:5: senders[0].rps: unknown key (known keys: number, rate)"}},
+		{"InSecondSender", "senders:\n  - number: \"+14151111234\"\n  - {number: \"+14152222345\", rat: 10}\n", []string{"herald.yaml:3:30: senders[1].rat: unknown key (did you mean \"rate\"?)"}},
+		{"InMapOfSections", "limits:\n  frequency_caps:\n    marketing: {max: 2, windw: 24h}\n", []string{"herald.yaml:3:25: limits.frequency_caps.marketing.windw: unknown key (did you mean \"window\"?)"}},
+		{"InSectionReadByItself", "limits:\n  adaptive:\n    treshold: 0.1\n", []string{"herald.yaml:3:5: limits.adaptive.treshold: unknown key (did you mean \"threshold\"?)"}},
+		{"InScheduler", "scheduler:\n  pol: 2s\n", []string{"herald.yaml:2:3: scheduler.pol: unknown key (did you mean \"poll\"?)"}},
+		{"CaseVariant", "Worker:\n  concurrency: 5\n", []string{"herald.yaml:1:1: Worker: unknown key (did you mean \"worker\"?)"}},
 		// An api_key_file typo is not mistaken for a secret.
-		{"NearSecretName", "connectly:\n  api_key_path: /run/secrets/key\n", []string{"herald.yaml:2:", "api_key_path"}},
+		{"NearSecretName", "connectly:\n  api_key_path: /run/secrets/key\n", []string{"herald.yaml:2:3: connectly.api_key_path: unknown key (did you mean \"api_key_file\"?)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -524,6 +578,14 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"DuplicateSender", "senders:\n  - number: \"+14151111234\"\n  - number: \"+14152222345\"\n  - number: \"+14151111234\"\n", "senders[2].number", []string{"+14151111234", "twice"}},
 		{"SenderRateTooHigh", "senders:\n  - number: \"+14151111234\"\n    rate: 2000\n", "senders[0].rate", []string{"2000", "1 to 1000"}},
 		{"SenderRateNegative", "senders:\n  - number: \"+14151111234\"\n    rate: -5\n", "senders[0].rate", []string{"-5"}},
+		{"SenderRateBelowOne", "senders:\n  - number: \"+14151111234\"\n    rate: 0.01\n", "senders[0].rate",
+			[]string{"herald.yaml:3:11: ", "0.01: want 1 to 1000 messages/s (0 means the default 80)"}},
+		{"ThrottleDelayNegative", "retry: {throttle_delay: -5s}\n", "retry.throttle_delay", []string{"herald.yaml:1:25: ", "-5s: must be positive (default 2s)"}},
+		{"ThrottleDelayZero", "retry: {throttle_delay: 0s}\n", "retry.throttle_delay", []string{"0s: must be positive"}},
+		{"HoldDelayZero", "retry: {hold_delay: 0s}\n", "retry.hold_delay", []string{"herald.yaml:1:21: ", "0s: must be positive (default 5s)"}},
+		{"HoldDelayNegative", "retry: {hold_delay: -1m}\n", "retry.hold_delay", []string{"-1m0s: must be positive"}},
+		{"MaxPaceWaitNegative", "retry: {max_pace_wait: -1s}\n", "retry.max_pace_wait", []string{"herald.yaml:1:24: ", "-1s: must be positive (default 1s)"}},
+		{"MaxPaceWaitZero", "retry: {max_pace_wait: 0s}\n", "retry.max_pace_wait", []string{"0s: must be positive"}},
 		{"WorkerConcurrencyZero", "worker:\n  concurrency: 0\n", "worker.concurrency", []string{"0: want 1 to 10000"}},
 		{"WorkerConcurrencyTooHigh", "worker:\n  concurrency: 10001\n", "worker.concurrency", []string{"10001"}},
 		{"WorkerShutdownTimeoutNegative", "worker:\n  shutdown_timeout: -1s\n", "worker.shutdown_timeout", []string{"-1s", "negative"}},
@@ -533,7 +595,7 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"AmbiguousStatusNot5xx", "retry:\n  ambiguous_statuses: [500, 429]\n", "retry.ambiguous_statuses[1]", []string{"429", "5xx"}},
 		{"RetryAfterHoldsUnknown", "retry:\n  retry_after_holds: everyone\n", "retry.retry_after_holds", []string{"everyone", "business, sender or send"}},
 		{"RetryCapBelowBase", "retry:\n  base: 10s\n  cap: 5s\n", "retry.cap", []string{"retry.base"}},
-		{"RetryBaseZero", "retry:\n  base: 0s\n", "retry.cap", []string{"positive"}},
+		{"RetryBaseZero", "retry:\n  base: 0s\n", "retry.base", []string{"positive"}},
 		{"ErrorsBadClass", "errors:\n  ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID: sometimes\n", "errors.ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID", []string{`"sometimes"`, "stop-run"}},
 		{"ErrorsNoneNotAClass", "errors:\n  HTTP_500: none\n", "errors.HTTP_500", []string{`"none"`}},
 		{"CapUnknownCategory", "limits:\n  frequency_caps:\n    promo:\n      max: 1\n      window: 24h\n", "limits.frequency_caps.promo", []string{"marketing"}},
@@ -544,6 +606,8 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"AdaptiveWindowLong", "limits:\n  adaptive:\n    window: 30s\n", "limits.adaptive.window", []string{"1s to 10s"}},
 		{"AdaptiveWindowFraction", "limits:\n  adaptive:\n    window: 1500ms\n", "limits.adaptive.window", []string{"whole seconds"}},
 		{"AdaptiveThreshold", "limits:\n  adaptive:\n    threshold: 5\n", "limits.adaptive.threshold", []string{"below 1"}},
+		{"AdaptiveCodeMisspelt", "limits:\n  adaptive:\n    codes: [HTTP_429, \"130492\", http_503]\n", "limits.adaptive.codes[2]",
+			[]string{"herald.yaml:3:33: ", `"http_503" is not an error code`, `(did you mean "HTTP_503"?)`}},
 		{"TierRecheckZero", "limits:\n  tier_recheck: 0s\n", "limits.tier_recheck", []string{"at least 1s"}},
 		{"WebhooksMaxBodyTooSmall", "webhooks:\n  max_body: 10\n", "webhooks.max_body", []string{"1024"}},
 		{"WebhooksParkForZero", "webhooks:\n  park_for: 0s\n", "webhooks.park_for", []string{"1s to 24h"}},
@@ -560,6 +624,18 @@ func TestLoadValidationErrors(t *testing.T) {
 			_, err := load(t, tc.yaml, env{})
 			checkConfigError(t, err, tc.wantKey, tc.wantSubs...)
 		})
+	}
+}
+
+// A sender's rate of 0 is its documented spelling of the default (the example config says
+// so), not a rate: the sender sends at limits.DefaultSenderRate.
+func TestLoadSenderRateZeroIsTheDefault(t *testing.T) {
+	t.Parallel()
+	c := mustLoad(t, "senders:\n  - number: \"+14151111234\"\n    rate: 0\n  - number: \"+14152222345\"\n", env{})
+	for _, s := range c.Senders {
+		if s.Rate != limits.DefaultSenderRate || c.SenderRate(s.Number) != limits.DefaultSenderRate {
+			t.Errorf("sender %s: rate %g, SenderRate %g; want the default %g", s.Number, s.Rate, c.SenderRate(s.Number), limits.DefaultSenderRate)
+		}
 	}
 }
 
@@ -586,7 +662,12 @@ func TestLoadAcceptsValues(t *testing.T) {
 		{"ConnectlyTimeoutOneSecond", "connectly:\n  timeout: 1s\n"},
 		{"SenderRateBounds", "senders:\n  - number: \"+14151111234\"\n    rate: 1\n  - number: \"+14152222345\"\n    rate: 1000\n"},
 		{"SenderFifteenDigits", "senders:\n  - number: \"+123456789012345\"\n"},
-		{"ErrorsEveryClass", "errors:\n  A: permanent\n  B: transient\n  C: throttle\n  D: stop-run\n  E: Stop-Run\n"},
+		{"ErrorsEveryClass", "errors:\n  HTTP_500: permanent\n  ERROR_CODE_UNSPECIFIED: transient\n  \"131056\": throttle\n  ERROR_TYPE_AUTHENTICATION: stop-run\n  HTTP_404: Stop-Run\n"},
+		// Every kind of code an answer is looked up under: Connectly's codes and types, Meta's
+		// numeric codes (listed or not), HTTP statuses, failures without an answer.
+		{"ErrorsEveryKindOfCode", "errors:\n  ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID: stop-run\n  ERROR_TYPE_INVALID_REQUEST: transient\n" +
+			"  131049: transient\n  \"131051\": permanent\n  HTTP_418: transient\n  HTTP_503: permanent\n  NOT_SENT: throttle\n  NO_RESPONSE: permanent\n" +
+			"  ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW: stop-run\n"},
 		{"WorkerConcurrencyBounds", "worker:\n  concurrency: 10000\n"},
 		{"RetryCapEqualsBase", "retry:\n  base: 2s\n  cap: 2s\n"},
 		{"BusinessRateZero", "connectly:\n  business_rate: 0\n"},

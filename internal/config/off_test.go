@@ -128,7 +128,7 @@ func TestLoadSchedulerBacklogNames(t *testing.T) {
 	}
 	// Validation speaks of the new names.
 	_, err := load(t, "scheduler:\n  min_window: 10\n  max_window: 5\n", env{})
-	checkConfigError(t, err, "scheduler.max_backlog", "min_backlog 10 and max_backlog 5")
+	checkConfigError(t, err, "scheduler.max_backlog", "herald.yaml:3:15: ", "5: must be at least scheduler.min_backlog (10) (written as scheduler.max_window, its old name)")
 	_, err = load(t, "scheduler:\n  backlog: 10ms\n", env{})
 	checkConfigError(t, err, "scheduler.backlog", "at least 1s")
 	_, err = load(t, "scheduler:\n  windows: 1m\n", env{})
@@ -145,7 +145,7 @@ func TestLoadDecodeErrorWrapsItsCause(t *testing.T) {
 	if !errors.As(err, &te) {
 		t.Fatalf("err = %v (%T), want it to wrap *yaml.TypeError", err, err)
 	}
-	if !strings.HasSuffix(err.Error(), "herald.yaml:2:3: worker.concurency: unknown key") || strings.Contains(err.Error(), "yaml: ") {
+	if !strings.HasSuffix(err.Error(), `herald.yaml:2:3: worker.concurency: unknown key (did you mean "concurrency"?)`) || strings.Contains(err.Error(), "yaml: ") {
 		t.Errorf("err = %q, want the file, line, column and key", err)
 	}
 }

@@ -3,10 +3,13 @@ package connectly
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/heraldmsg/herald/internal/suggest"
 )
 
 // Class says what a send failure means for the recipient and for the run.
@@ -286,14 +289,11 @@ func NewTable(overrides map[string]string) (*Table, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		c, err := ParseClass(overrides[k])
+		c, err := ParseOverride(k, overrides[k])
 		if err != nil {
 			return nil, fmt.Errorf("override %s: %w", k, err)
 		}
 		r := t.rules[k]
-		if r.WindowClosed && (c == ClassTransient || c == ClassThrottle) {
-			return nil, fmt.Errorf("override %s: a closed 24-hour window is not retried (want permanent or stop-run, not %s)", k, c)
-		}
 		r.Class = c
 		if r.Why == "" {
 			r.Why = "class set by configuration"
@@ -301,6 +301,70 @@ func NewTable(overrides map[string]string) (*Table, error) {
 		t.rules[k] = r
 	}
 	return t, nil
+}
+
+// ParseOverride reads the class an operator gives key (ParseClass), and refuses one a key
+// may not take: an answer that says the 24-hour window is closed is never retried.
+func ParseOverride(key, class string) (Class, error) {
+	c, err := ParseClass(class)
+	if err != nil {
+		return ClassNone, err
+	}
+	if DefaultTable[key].WindowClosed && (c == ClassTransient || c == ClassThrottle) {
+		return ClassNone, fmt.Errorf("a closed 24-hour window is not retried (want permanent or stop-run, not %s)", c)
+	}
+	return c, nil
+}
+
+// CheckOverrideKey checks that key names an answer a class can be given to: a Connectly
+// error code or error type of DefaultTable (the documented ones), a Meta numeric code
+// (Meta has more than the table lists), HTTP_<status> for a status from 300 to 599, or a
+// transport failure (NOT_SENT, NO_RESPONSE). Its error, for any other key, says which known
+// key is closest (a code in another case, HTTP_500 for http_500). Unknown keys would do
+// nothing: no answer is ever looked up under them.
+func CheckOverrideKey(key string) error {
+	if _, ok := DefaultTable[key]; ok || transportKeys[key] || metaCode.MatchString(key) {
+		return nil
+	}
+	if n, ok := strings.CutPrefix(key, "HTTP_"); ok && httpStatus.MatchString(n) {
+		return nil
+	}
+	msg := fmt.Sprintf("%q is not an error code, error type or HTTP_<status> Herald knows", key)
+	if m := httpAnswer.FindStringSubmatch(key); m != nil {
+		if httpStatus.MatchString(m[1]) {
+			return fmt.Errorf("%s (did you mean %q?)", msg, "HTTP_"+m[1])
+		}
+		return fmt.Errorf("%s: want HTTP_ and a status from 300 to 599", msg)
+	}
+	if s := suggest.Closest(key, overrideKeys()); s != "" {
+		return fmt.Errorf("%s (did you mean %q?)", msg, s)
+	}
+	return fmt.Errorf("%s (the codes and types are in the provider reference and internal/connectly/classify.go)", msg)
+}
+
+// transportKeys name the failures without an answer (TransportError.Key).
+var transportKeys = map[string]bool{"NOT_SENT": true, "NO_RESPONSE": true}
+
+var (
+	// metaCode is a Meta numeric error code: digits, without a leading zero (0 itself is one).
+	metaCode = regexp.MustCompile(`^(0|[1-9][0-9]{0,6})$`)
+	// httpStatus is a status an error answer can carry.
+	httpStatus = regexp.MustCompile(`^[345][0-9][0-9]$`)
+	// httpAnswer is a key written like an HTTP status, whatever its case or number.
+	httpAnswer = regexp.MustCompile(`(?i)^https?[_ -]?([0-9]*)$`)
+)
+
+// overrideKeys lists, sorted, the keys CheckOverrideKey knows by name.
+func overrideKeys() []string {
+	keys := make([]string, 0, len(DefaultTable)+len(transportKeys))
+	for k := range DefaultTable {
+		keys = append(keys, k)
+	}
+	for k := range transportKeys {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // Lookup returns the rule for a code, type or "HTTP_<status>" key.

@@ -15,8 +15,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ConnOpt returns asynq's connection options for the URL. Its errors show the URL redacted
-// (see Redact), never its password.
+// ConnOpt returns asynq's connection options for the URL, its user name (an ACL user) and
+// password included. Its errors show the URL redacted (see Redact), never its password.
 func ConnOpt(rawURL string) (asynq.RedisConnOpt, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -38,7 +38,25 @@ func ConnOpt(rawURL string) (asynq.RedisConnOpt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis url %q: %w", Redact(rawURL), err)
 	}
-	return opt, nil
+	return withUser(opt, u.User.Username()), nil
+}
+
+// withUser sets the user name of a URL (redis://user@host, an ACL user) on asynq's options,
+// whose parser drops it and would log in as the default user: for a Sentinel URL, whose
+// password is the sentinels' (SentinelPassword), it is the sentinels' user.
+func withUser(opt asynq.RedisConnOpt, name string) asynq.RedisConnOpt {
+	if name == "" {
+		return opt
+	}
+	switch o := opt.(type) {
+	case asynq.RedisClientOpt:
+		o.Username = name
+		return o
+	case asynq.RedisFailoverClientOpt:
+		o.SentinelUsername = name
+		return o
+	}
+	return opt
 }
 
 // parseError is a URL that does not parse. url.Parse's errors quote the whole URL, and their
