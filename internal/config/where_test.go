@@ -84,8 +84,8 @@ func TestLoadErrorsNameFileLineAndKey(t *testing.T) {
 			`:2:3: errors.HTTP429: "HTTP429" is not an error code, error type or HTTP_<status> Herald knows (did you mean "HTTP_429"?)`},
 		{"ErrorsHTTPSuccess", "errors:\n  HTTP_200: permanent\n", nil, "errors.HTTP_200",
 			`:2:3: errors.HTTP_200: "HTTP_200" is not an error code, error type or HTTP_<status> Herald knows: want HTTP_ and a status from 300 to 599`},
-		{"ErrorsUnknownCode", "errors:\n  ERROR_CODE_SOMETHING_NEW: permanent\n", nil, "errors.ERROR_CODE_SOMETHING_NEW",
-			`:2:3: errors.ERROR_CODE_SOMETHING_NEW: "ERROR_CODE_SOMETHING_NEW" is not an error code, error type or HTTP_<status> Herald knows (the codes and types are in the provider reference and internal/connectly/classify.go)`},
+		{"ErrorsUnknownName", "errors:\n  SOMETHING_NEW: permanent\n", nil, "errors.SOMETHING_NEW",
+			`:2:3: errors.SOMETHING_NEW: "SOMETHING_NEW" is not an error code, error type or HTTP_<status> Herald knows (the codes and types are in the provider reference and internal/connectly/classify.go)`},
 		{"PaceWaitTooLongForDefaultMargin", "retry:\n  max_pace_wait: 20m\n", nil, "retry.max_pace_wait",
 			`:2:18: retry.max_pace_wait: 20m0s: too long for worker.window_margin 2m0s: with the send's longest wait after its window check ` +
 				`(retry.keep_place_for 20s + 3 × retry.max_pace_wait 20m0s) it must fit in 55m0s, so that an on_reply session follow-up ` +

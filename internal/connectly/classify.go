@@ -336,10 +336,29 @@ func CheckOverrideKey(key string) error {
 		}
 		return fmt.Errorf("%s: want HTTP_ and a status from 300 to 599", msg)
 	}
+	if connectlyName.MatchString(key) {
+		// The reference's list of codes may go on past what it shows, so a name of Connectly's
+		// form is taken as a code the table does not list yet, unless it is a slip away from
+		// one it does (up to three letters, which a new code would hardly be).
+		if s := nearCode(key); s != "" {
+			return fmt.Errorf("%s (did you mean %q?)", msg, s)
+		}
+		return nil
+	}
 	if s := suggest.Closest(key, overrideKeys()); s != "" {
 		return fmt.Errorf("%s (did you mean %q?)", msg, s)
 	}
 	return fmt.Errorf("%s (the codes and types are in the provider reference and internal/connectly/classify.go)", msg)
+}
+
+// nearCode returns the table's code or type at most three letters away from key, or "".
+func nearCode(key string) string {
+	for _, k := range overrideKeys() {
+		if suggest.EditDistance(key, k) <= 3 {
+			return k
+		}
+	}
+	return ""
 }
 
 // transportKeys name the failures without an answer (TransportError.Key).
@@ -348,6 +367,8 @@ var transportKeys = map[string]bool{"NOT_SENT": true, "NO_RESPONSE": true}
 var (
 	// metaCode is a Meta numeric error code: digits, without a leading zero (0 itself is one).
 	metaCode = regexp.MustCompile(`^(0|[1-9][0-9]{0,6})$`)
+	// connectlyName is a code or type written as Connectly writes them (reference 4.2, 4.3).
+	connectlyName = regexp.MustCompile(`^ERROR_(CODE|TYPE)_[A-Z0-9]+(_[A-Z0-9]+)*$`)
 	// httpStatus is a status an error answer can carry.
 	httpStatus = regexp.MustCompile(`^[345][0-9][0-9]$`)
 	// httpAnswer is a key written like an HTTP status, whatever its case or number.
