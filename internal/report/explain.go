@@ -368,6 +368,9 @@ func ExplainCode(table *connectly.Table, code string) (class, why string) {
 	if r, ok := table.Lookup(code); ok {
 		return r.Class.String(), r.Why
 	}
+	if why, ok := ledger.CodeMeaning(code); ok {
+		return table.ClassOf(code).String(), why
+	}
 	return table.ClassOf(code).String(), "no documented meaning"
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 )
@@ -135,6 +136,23 @@ func TestExplainCodeWithoutTable(t *testing.T) {
 	t.Parallel()
 	if class, why := report.ExplainCode(nil, "ERROR_CODE_X"); class != "" || why != "" {
 		t.Fatalf("ExplainCode(nil) = %q, %q", class, why)
+	}
+}
+
+// Codes Herald records itself say what they mean, not "no documented meaning".
+func TestExplainHeraldsOwnCodes(t *testing.T) {
+	t.Parallel()
+	table, err := connectly.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []string{ledger.CodeClaimFound, ledger.CodeTaskDeleted} {
+		if _, why := report.ExplainCode(table, code); why == "" || strings.Contains(why, "no documented meaning") {
+			t.Errorf("ExplainCode(%s) = %q", code, why)
+		}
+	}
+	if _, why := report.ExplainCode(table, "SOMETHING_ELSE"); why != "no documented meaning" {
+		t.Errorf("ExplainCode(SOMETHING_ELSE) = %q", why)
 	}
 }
 
