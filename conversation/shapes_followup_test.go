@@ -3,20 +3,12 @@ package conversation_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/heraldmsg/herald/campaigns"
-	"github.com/heraldmsg/herald/conversation"
-	"github.com/heraldmsg/herald/internal/asynqbatch"
-	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/testredis"
-	"github.com/heraldmsg/herald/internal/webhooks"
 )
 
 const tapYAML = `
@@ -41,73 +33,22 @@ func TestFollowupsOnceWhateverTheCallbackEcho(t *testing.T) {
 		t.Run(echo, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			const business, key, secret = "biz-taps", "key-0123456789abcdef", "whsec-taps-0123456789"
-			_, rdb := testredis.Mini(t)
-			def, err := campaigns.Parse("taps.yaml", []byte(tapYAML))
-			if err != nil {
-				t.Fatal(err)
-			}
-			l := ledger.New(rdb, nil)
 			// Enough recipients for several ledger buckets (64 a bucket): herald_b is not always 0.
 			const n = 160
-			run := ledger.Run{ID: "taps-1", Campaign: "taps", Template: "spring_promo", Language: "en_US", Queue: "herald:marketing",
-				Delivery: ledger.AtMostOnce, Buckets: ledger.BucketsFor(n), Created: time.Now().Add(-time.Minute)}
-			if err := l.CreateRun(ctx, run); err != nil {
-				t.Fatal(err)
-			}
+			buckets := ledger.BucketsFor(n)
 			rcpts := make([]string, n)
 			entries := make([]ledger.PlanEntry, n)
+			var replies []fakeconnectly.Reply
 			for i := range rcpts {
 				rcpts[i] = fmt.Sprintf("+1555000%04d", i)
-				entries[i] = ledger.PlanEntry{Recipient: rcpts[i], Bucket: ledger.BucketOf(rcpts[i], run.Buckets), Row: i + 1}
-			}
-			if _, err := l.PlanQueued(ctx, ledger.Batch{Run: run.ID, From: 0, To: n, Entries: entries}); err != nil {
-				t.Fatal(err)
-			}
-			run, _ = l.GetRun(ctx, run.ID)
-			tasks := &taskLog{tasks: map[string][]asynqbatch.Task{}}
-			fu, err := conversation.NewFollowups(conversation.FollowupConfig{Redis: rdb, Business: business, Tasks: tasks,
-				Resolve: func(_ context.Context, id string) (conversation.RunInfo, bool, error) {
-					return conversation.RunInfo{Run: run, Def: def}, id == run.ID, nil
-				}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rc, err := webhooks.New(webhooks.Config{Secrets: []string{secret}, Business: business},
-				webhooks.Deps{Redis: rdb, Logger: zerolog.Nop(), Replies: fu})
-			if err != nil {
-				t.Fatal(err)
-			}
-			hooks := httptest.NewServer(rc)
-			t.Cleanup(hooks.Close)
-			var replies []fakeconnectly.Reply
-			for i, to := range rcpts {
-				replies = append(replies, fakeconnectly.Reply{Numbers: []string{to}, Button: "Yes", Payload: "YES",
+				entries[i] = ledger.PlanEntry{Recipient: rcpts[i], Bucket: ledger.BucketOf(rcpts[i], buckets), Row: i + 1}
+				replies = append(replies, fakeconnectly.Reply{Numbers: []string{rcpts[i]}, Button: "Yes", Payload: "YES",
 					Shape: fakeconnectly.ButtonShapes[i%len(fakeconnectly.ButtonShapes)], TopLevelEmpty: true})
 			}
-			fake, url := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: business, APIKey: key, RateLimit: -1,
-				Webhooks: fakeconnectly.WebhookConfig{URL: hooks.URL + "/", Secret: secret, Seed: 3, DuplicatePercent: 100,
-					CallbackEcho: echo, InboundTopic: true, Replies: replies}})
-			client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: url, BusinessID: business, APIKey: key})
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Each send as the worker makes it: claimed, sent with the entry's address as
-			// callbackData, its accept recorded.
-			for _, e := range entries {
-				a := ledger.Address{Run: run.ID, Recipient: e.Recipient, Bucket: e.Bucket}
-				if _, err := l.Claim(ctx, a, ledger.AtMostOnce); err != nil {
-					t.Fatal(err)
-				}
-				res, err := client.SendTemplate(ctx, connectly.TemplateMessage{Number: e.Recipient, TemplateName: run.Template,
-					Language: run.Language, CallbackData: a.Callback()})
-				if err != nil {
-					t.Fatalf("send to %s: %v", e.Recipient, err)
-				}
-				if _, err := l.Finish(ctx, a, ledger.Outcome{State: ledger.Accepted, MessageID: res.ID, Attempt: 1}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			b := newReplyBench(t, tapYAML, ledger.Run{ID: "taps-1", Campaign: "taps", Buckets: buckets}, entries,
+				fakeconnectly.WebhookConfig{Seed: 3, DuplicatePercent: 100, CallbackEcho: echo, InboundTopic: true, Replies: replies})
+			b.send(t, entries)
+			l, run, tasks, fake, rc := b.l, b.run, b.tasks, b.fake, b.rc
 			testredis.WaitUntil(t, 30*time.Second, "every tap delivered and the receiver idle", func() bool {
 				for _, to := range rcpts {
 					rs := fake.RepliesFrom(to)
