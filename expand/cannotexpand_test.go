@@ -32,12 +32,7 @@ func TestRunWhoseCampaignCannotExpandIsPausedNotRetried(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	cfg := expand.Config{MinBacklog: 100, MaxBacklog: 100}
-	def := b.campaign(t, audienceCSV(300), "")
-	st, err := b.runs(cfg).StartRun(ctx, expand.StartParams{Def: def, Bounded: true})
-	if err != nil || !st.Continues {
-		t.Fatalf("StartRun: %+v %v", st, err)
-	}
+	st := b.startContinuing(t, 300)
 	// The campaign as the run keeps it, as a Herald that read zones with time.LoadLocation kept it.
 	kept := rkeys.DefinitionFile(st.Run.Campaign, st.Run.Source)
 	yaml, err := b.rdb.HGet(ctx, kept, "yaml").Result()
@@ -150,12 +145,7 @@ func TestCancelledRunStepFailureClosesIt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	cfg := expand.Config{MinBacklog: 100, MaxBacklog: 100}
-	def := b.campaign(t, audienceCSV(300), "")
-	st, err := b.runs(cfg).StartRun(ctx, expand.StartParams{Def: def, Bounded: true})
-	if err != nil || !st.Continues {
-		t.Fatalf("StartRun: %+v %v", st, err)
-	}
+	st := b.startContinuing(t, 300)
 	if _, _, err := b.ledger.Cancel(ctx, st.RunID, "wrong audience"); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +153,7 @@ func TestCancelledRunStepFailureClosesIt(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	rdb.AddHook(fault)
-	h := b.handlerClock(rdb, cfg, (&fakeTime{}).Now, nil)
+	h := b.handlerClock(rdb, expand.Config{MinBacklog: 100, MaxBacklog: 100}, (&fakeTime{}).Now, nil)
 	task := b.continuation(t)
 	if task == nil {
 		t.Fatal("no expansion step")

@@ -24,11 +24,7 @@ func TestCampaignSendGoesOnFromTheFileAsItStarted(t *testing.T) {
 	cfg := expand.Config{MinBacklog: 100, MaxBacklog: 100}
 	start := func(t *testing.T) (*testBundle, expand.Started) {
 		b := setup(t)
-		def := b.campaign(t, audienceCSV(300), "")
-		st, err := b.runs(cfg).StartRun(ctx, expand.StartParams{Def: def, Bounded: true})
-		if err != nil || !st.Continues {
-			t.Fatalf("StartRun: %+v %v", st, err)
-		}
+		st := b.startContinuing(t, 300)
 		if st.Run.Source == "" {
 			t.Fatal("the run keeps no campaign file")
 		}

@@ -25,6 +25,18 @@ func (b *testBundle) runs(cfg expand.Config) *expand.Runs {
 		Sender: func(*campaigns.Definition) (string, error) { return "+14151111234", nil }})
 }
 
+// startContinuing starts a run of `campaign send` over an audience of rows recipients with a
+// backlog of 100, so that it continues in an expansion task.
+func (b *testBundle) startContinuing(t *testing.T, rows int) expand.Started {
+	t.Helper()
+	def := b.campaign(t, audienceCSV(rows), "")
+	st, err := b.runs(expand.Config{MinBacklog: 100, MaxBacklog: 100}).StartRun(context.Background(), expand.StartParams{Def: def, Bounded: true})
+	if err != nil || !st.Continues {
+		t.Fatalf("StartRun: %+v %v", st, err)
+	}
+	return st
+}
+
 // lenient is b.campaign for audiences with invalid rows: it accepts up to half of them.
 func (b *testBundle) lenient(tb testing.TB, csv string) *campaigns.Definition {
 	tb.Helper()
