@@ -197,6 +197,20 @@ func (b *resendBench) tasks(t *testing.T, queue string) []*asynq.TaskInfo {
 }
 
 // runOnly runs the one task waiting in the utility queue (none in the marketing queue) as
+// resendAccepted lets the quiet period pass, sweeps (one resend) and runs the resend, which
+// is accepted: two requests in all.
+func (b *resendBench) resendAccepted(t *testing.T) {
+	t.Helper()
+	b.clock.t = b.clock.t.Add(time.Minute)
+	if n := b.sweep(t); n != 1 {
+		t.Fatalf("resent %d after the quiet period, want 1", n)
+	}
+	b.runOnly(t)
+	if e := b.entry(t); e.State != ledger.Accepted || b.sender.callsTo(b.followup.Recipient) != 2 {
+		t.Fatalf("follow-up %+v, %d requests; want accepted by its one resend", e, b.sender.callsTo(b.followup.Recipient))
+	}
+}
+
 // asynq would, and deletes it; it returns the task's id.
 func (b *resendBench) runOnly(t *testing.T) string {
 	t.Helper()
@@ -298,28 +312,14 @@ func TestFollowupUnknownIsResentOnce(t *testing.T) {
 		if e := b.entry(t); e.State != ledger.Unknown {
 			t.Fatalf("follow-up %+v after the claim was found, want unknown", e)
 		}
-		b.clock.t = b.clock.t.Add(time.Minute)
-		if n := b.sweep(t); n != 1 {
-			t.Fatalf("resent %d after the quiet period, want 1", n)
-		}
-		b.runOnly(t)
-		if e := b.entry(t); e.State != ledger.Accepted || b.sender.callsTo(b.followup.Recipient) != 2 {
-			t.Fatalf("follow-up %+v, %d requests; want accepted by its one resend", e, b.sender.callsTo(b.followup.Recipient))
-		}
+		b.resendAccepted(t)
 	})
 
 	t.Run("TaskLeftToTheOutboxSweep", func(t *testing.T) {
 		t.Parallel()
 		b := newResendBench(t, &failListing{})
 		b.runOnly(t)
-		b.clock.t = b.clock.t.Add(time.Minute)
-		if n := b.sweep(t); n != 1 {
-			t.Fatalf("resent %d after the quiet period, want 1", n)
-		}
-		b.runOnly(t)
-		if e := b.entry(t); e.State != ledger.Accepted || b.sender.callsTo(b.followup.Recipient) != 2 {
-			t.Fatalf("follow-up %+v, %d requests; want accepted by its one resend", e, b.sender.callsTo(b.followup.Recipient))
-		}
+		b.resendAccepted(t)
 	})
 
 	t.Run("WindowClosedByTheResend", func(t *testing.T) {
