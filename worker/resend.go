@@ -18,12 +18,12 @@ import (
 // unknown recipients whose quiet period has passed (ledger.LeaseUnknown, atomic, so two
 // workers never take the same one), releases each to queued if it is still unknown with no
 // delivery event and was never resent (ledger.ReleaseForResend), enqueues its resend task
-// under its resend task id (ledger.TaskIDs.ResendTaskID), and then takes it out of the set (ledger.ResendEnqueued). A worker that
-// dies between the release and the enqueue leaves the recipient leased; once the lease ends
-// another sweep finds it queued for its resend and enqueues the same task id. The send
-// handler needs nothing special: the entry is queued, so the resend task claims it like any
-// other, and whichever of the resend and a late redelivery of the original task claims first
-// sends, once.
+// under its own id (ledger.TaskIDs.ResendTaskID), and then takes it out of the set
+// (ledger.ResendEnqueued). A worker that dies between the release and the enqueue leaves the
+// recipient leased; once the lease ends another sweep finds it queued for its resend and
+// enqueues the same task id. The send handler needs nothing special: the entry is queued, so
+// the resend task claims it like any other, and whichever of the resend and a late
+// redelivery of the original task claims first sends, once.
 
 // resendBatch is how many due recipients of a run one lease takes; resendRounds bounds the
 // leases per run and sweep, so one sweep stays short whatever the backlog.
