@@ -68,7 +68,7 @@ escaped, as Go writes them (\x1b, \n, \t).`
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run as JSON (with --watch: one JSON object per line and refresh)")
 	cmd.Flags().BoolVar(&watch, "watch", false, "refresh until the run ends, with a progress bar (Ctrl-C to stop watching)")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "with --watch: how often to refresh (positive)")
-	cmd.Flags().BoolVar(&reveal, "reveal", false, "show phone numbers in full (the sender, numbers in button labels and pause reasons)")
+	cmd.Flags().BoolVar(&reveal, "reveal", false, "show phone numbers in full (the sender, numbers in button labels; a pause reason is stored masked)")
 	cmd.Flags().BoolVar(&verify, "verify", false, "recompute the counters from the ledger and report any mismatch (exit 1 if any; with --watch, once the run has ended)")
 	return cmd
 }
