@@ -49,8 +49,8 @@ func setup(tb testing.TB) *bundle {
 }
 
 // start starts a run to n distinct recipients, each queued in the ledger with a pending send
-// task, and returns it.
-func (b *bundle) start(tb testing.TB, n int) expand.Started {
+// task, and returns it; extra is added to its campaign file.
+func (b *bundle) start(tb testing.TB, n int, extra ...string) expand.Started {
 	tb.Helper()
 	dir := tb.TempDir()
 	var csv strings.Builder
@@ -62,7 +62,7 @@ func (b *bundle) start(tb testing.TB, n int) expand.Started {
 		tb.Fatal(err)
 	}
 	yaml := "id: spring-sale\ntemplate: {name: spring_sale, language: en}\n" +
-		"parameters:\n  body_1: \"{{.name}}\"\naudience: {file: audience.csv}\n"
+		"parameters:\n  body_1: \"{{.name}}\"\naudience: {file: audience.csv}\n" + strings.Join(extra, "")
 	path := filepath.Join(dir, "campaign.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		tb.Fatal(err)

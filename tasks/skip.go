@@ -46,8 +46,9 @@ func (s Settled) String() string {
 // SkipDeleted settles the recipients of deleted send tasks in the ledger, so their runs can
 // still complete, and returns how many moved (ledger.Ledger.TaskDeleted): a planned or queued
 // recipient becomes skipped(deleted); a submitting one, whose claim a worker left when it
-// died mid-request, becomes unknown(TASK_DELETED) once no task of the recipient is left that
-// could settle the claim (in tasks: its send task and its resend, in any state but
+// died mid-request, and a queued one whose resend was released (its first message may have
+// gone), becomes unknown(TASK_DELETED) once no task of the recipient is left that could
+// send or settle it (in tasks: its send task and its resend, in any state but
 // completed, in any of Herald's send queues), and is left to that task otherwise (a live
 // worker may be sending it). in looks for those tasks. Tasks that are not send tasks are
 // passed over; the first error is returned, after the other tasks were tried.
@@ -79,7 +80,7 @@ func SkipDeleted(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, tas
 func settleDeleted(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, t *asynq.TaskInfo, p campaigns.SendPayload) (ledger.State, error) {
 	a := p.Address()
 	prior, now, err := l.TaskDeleted(ctx, a, false)
-	if err != nil || prior != ledger.Submitting {
+	if err != nil || now != "" || (prior != ledger.Submitting && prior != ledger.Queued) {
 		return now, err
 	}
 	held, err := claimHeld(ctx, l, in, t, p)

@@ -219,3 +219,72 @@ func TestDeleteLeavesAClaimAnotherTaskHolds(t *testing.T) {
 		t.Fatalf("run %+v, %v; want completed", run.Status, err)
 	}
 }
+
+// An unknown recipient whose one resend was released is queued again, but its first message
+// may have gone: deleting its original task (say with the completed ones) leaves it to its
+// resend task, which sends it; deleting the resend too settles it unknown(TASK_DELETED),
+// never skipped(deleted).
+func TestDeleteLeavesAReleasedResendToItsTask(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	st := b.start(t, 1, "delivery: at-most-once\nunknown: {resend_after: 1m}\n")
+	q := st.Run.Queue
+	pending, err := b.inspector.ListPendingTasks(q)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("%d pending tasks, %v", len(pending), err)
+	}
+	p := payloadOf(t, pending[0])
+	if c, err := b.ledger.Claim(ctx, p.Address(), ledger.AtMostOnce); err != nil || c.Verdict != ledger.VerdictSend {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	if _, err := b.ledger.Finish(ctx, p.Address(), ledger.Outcome{State: ledger.Unknown, Code: "NO_RESPONSE", Attempt: 1,
+		Payload: pending[0].Payload}); err != nil {
+		t.Fatal(err)
+	}
+	// The quiet period has passed: the sweep releases the recipient and queues its resend.
+	later := ledger.New(b.rdb, func() time.Time { return testNow.Add(2 * time.Minute) })
+	members, _, err := later.LeaseUnknown(ctx, st.RunID, 10, time.Minute)
+	if err != nil || len(members) != 1 {
+		t.Fatalf("lease: %v, %v", members, err)
+	}
+	if v, _, err := later.ReleaseForResend(ctx, st.RunID, members[0]); err != nil || v != ledger.ResendEnqueue {
+		t.Fatalf("release: %v, %v", v, err)
+	}
+	ids, err := b.ledger.TaskIDs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resend := ids.ResendTaskID(p.Run, p.To)
+	client := asynq.NewClientFromRedisClient(b.rdb)
+	if _, err := client.Enqueue(asynq.NewTask(campaigns.TypeSend, pending[0].Payload), asynq.TaskID(resend), asynq.Queue(q)); err != nil {
+		t.Fatal(err)
+	}
+	if err := later.ResendEnqueued(ctx, st.RunID, members[0]); err != nil {
+		t.Fatal(err)
+	}
+	del := func(task string) tasks.TaskActed {
+		t.Helper()
+		res, err := tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: b.inspector, Ledger: b.ledger,
+			Action: "delete", Queue: q, Task: task, Audit: audit.Record{Redis: b.rdb}})
+		if err != nil {
+			t.Fatalf("delete %s: %v", task, err)
+		}
+		return res
+	}
+	if res := del(pending[0].ID); res.RecipientsSkipped != 0 || res.RecipientsUnknown != 0 {
+		t.Fatalf("delete of the original while its resend waits: %+v; want nothing settled", res)
+	}
+	if e := b.entryOf(t, p); e.State != ledger.Queued {
+		t.Fatalf("entry %+v; want it queued for its resend", e)
+	}
+	if res := del(resend); res.RecipientsSkipped != 0 || res.RecipientsUnknown != 1 {
+		t.Fatalf("delete of the resend: %+v; want 1 unknown", res)
+	}
+	if e := b.entryOf(t, p); e.State != ledger.Unknown || e.Code != ledger.CodeTaskDeleted {
+		t.Fatalf("entry %+v; want unknown(%s)", e, ledger.CodeTaskDeleted)
+	}
+	if run, err := b.ledger.GetRun(ctx, st.RunID); err != nil || run.Status != ledger.RunCompleted {
+		t.Fatalf("run %+v, %v; want completed", run.Status, err)
+	}
+}

@@ -296,8 +296,8 @@ func compareCounts(v Verification, reasons map[string]int64, c Counters) Verific
 // Skip marks a planned or queued recipient skipped with reason and reports whether it did;
 // a recipient being sent or already done is left alone.
 func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (bool, error) {
-	_, changed, err := l.skip(ctx, a, reason, "")
-	return changed, err
+	_, now, err := l.skip(ctx, a, reason, "", false)
+	return now != "", err
 }
 
 // SkipDeleted is the deleted reason: what a recipient whose send task an operator deleted is
@@ -324,49 +324,51 @@ func CodeMeaning(code string) (why string, ok bool) {
 // TaskDeleted settles the recipient of a send task an operator deleted, so its run can still
 // complete. It returns the recipient's state before the call ("" without an entry) and the
 // state it moved to ("" when it did not move). A planned or queued recipient becomes
-// skipped(deleted). A submitting one is left alone unless claimOrphaned says no task of the
-// recipient is left that could settle its claim (the caller looked: a worker died
-// mid-request and its task is gone); then it becomes unknown(TASK_DELETED), as a claim found
-// by a redelivered task would: never skipped, since the request may have gone, and never sent
-// again nor tracked for a resend, as its task is gone. A recipient already done is left alone.
+// skipped(deleted). A submitting one, and a queued one whose resend was released (its first
+// message may have gone), is left alone unless claimOrphaned says no task of the recipient
+// is left that could send or settle it (the caller looked); then it becomes
+// unknown(TASK_DELETED), as a claim found by a redelivered task would: never skipped, since a
+// request may have gone, and never sent again nor tracked for a resend, as its tasks are
+// gone. So a prior state of Submitting, or Queued with nothing moved, asks the caller to look.
+// A recipient already done is left alone.
 func (l *Ledger) TaskDeleted(ctx context.Context, a Address, claimOrphaned bool) (prior, now State, err error) {
 	code := ""
 	if claimOrphaned {
 		code = CodeTaskDeleted
 	}
-	prior, changed, err := l.skip(ctx, a, SkipDeleted, code)
-	switch {
-	case err != nil || !changed:
-		return prior, "", err
-	case prior == Submitting:
-		return prior, Unknown, nil
-	}
-	return prior, Skipped, nil
+	return l.skip(ctx, a, SkipDeleted, code, true)
 }
 
 // skip runs skip.lua on a's entry: planned or queued to skipped(reason), and with
-// unknownCode, submitting to unknown(unknownCode). It returns the entry's state before and
-// whether it changed.
-func (l *Ledger) skip(ctx context.Context, a Address, reason, unknownCode string) (State, bool, error) {
+// unknownCode, submitting to unknown(unknownCode); guardResent treats a queued entry whose
+// resend was released as a submitting one. It returns the entry's state before and
+// the state it moved to ("" when it did not move).
+func (l *Ledger) skip(ctx context.Context, a Address, reason, unknownCode string, guardResent bool) (prior, now State, err error) {
 	if reason == "" || strings.Contains(reason, "|") || strings.Contains(unknownCode, "|") {
-		return "", false, fmt.Errorf("ledger: skip: reason must be non-empty and without '|'")
+		return "", "", fmt.Errorf("ledger: skip: reason must be non-empty and without '|'")
 	}
 	runID := a.Run
-	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, a.Bucket)}
+	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, a.Bucket),
+		rkeys.History(runID, a.Bucket)}
 	field, err := l.field(ctx, runID, a.Recipient)
 	if err != nil {
-		return "", false, err
+		return "", "", err
 	}
-	res, err := scriptReply(skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS(), unknownCode), 2, "skip in run "+runID)
+	guard := ""
+	if guardResent {
+		guard = "1"
+	}
+	res, err := scriptReply(skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS(), unknownCode, guard), 3, "skip in run "+runID)
 	if err != nil {
-		return "", false, err
+		return "", "", err
 	}
-	prior, changed := fromLetter[replyString(res[0])], replyInt(res[1]) == 1
-	if changed {
-		// The skip may have been the run's last entry, which completes it.
-		l.unlistEnded(ctx, runID)
+	prior, now = fromLetter[replyString(res[0])], fromLetter[replyString(res[2])]
+	if replyInt(res[1]) != 1 {
+		return prior, "", nil
 	}
-	return prior, changed, nil
+	// The skip may have been the run's last entry, which completes it.
+	l.unlistEnded(ctx, runID)
+	return prior, now, nil
 }
 
 // Event is one outcome in a recipient's history.

@@ -443,6 +443,47 @@ var scriptCases = []scriptCase{
 		en, err2 := e.entry(ctx, 0)
 		return first(err, err2, want("second release", ResendGone, v2), want("state", Queued, en.State))
 	}},
+	{name: "ADeletedTaskLeavesAReleasedResendToItsTask", scripts: []string{"skipCmd", "claimCmd", "finishCmd", "resendLeaseCmd", "resendReleaseCmd", "resendDoneCmd", "expandedCmd"}, resend: true, play: func(ctx context.Context, e *scriptEnv) error {
+		// An unknown recipient whose resend was released is queued again, but its first
+		// message may have gone: a deleted task (the original, long completed) does not skip
+		// it; it is left to its resend task, and settled unknown only when the caller found
+		// none left; Skip (a worker's own decision) still skips it.
+		if _, err := e.b.l.FinishExpansion(ctx, e.run, len(e.es)); err != nil {
+			return err
+		}
+		for i := range 2 {
+			if _, err := e.claim(ctx, i); err != nil {
+				return err
+			}
+			if _, err := e.b.l.Finish(ctx, e.addr(i), Outcome{State: Unknown, Code: "NO_RESPONSE", Attempt: 1, Payload: []byte("task")}); err != nil {
+				return err
+			}
+		}
+		e.b.l.now = func() time.Time { return testNow.Add(time.Second) }
+		members, _, err := e.b.l.LeaseUnknown(ctx, e.run, 10, time.Minute)
+		if err = first(err, want("leased", 2, len(members))); err != nil {
+			return err
+		}
+		for _, m := range members {
+			if v, _, err := e.b.l.ReleaseForResend(ctx, e.run, m); err != nil || v != ResendEnqueue {
+				return first(err, want("release", ResendEnqueue, v))
+			}
+			if err := e.b.l.ResendEnqueued(ctx, e.run, m); err != nil {
+				return err
+			}
+		}
+		prior0, now0, err0 := e.b.l.TaskDeleted(ctx, e.addr(0), false)
+		en0, err1 := e.entry(ctx, 0)
+		prior1, now1, err2 := e.b.l.TaskDeleted(ctx, e.addr(0), true)
+		en1, err3 := e.entry(ctx, 0)
+		skipped, err4 := e.b.l.Skip(ctx, e.addr(1), "capped")
+		_, now3, err5 := e.b.l.TaskDeleted(ctx, e.addr(2), false)
+		run, err6 := e.b.l.GetRun(ctx, e.run)
+		return first(err0, err1, err2, err3, err4, err5, err6, want("prior", Queued, prior0), want("left to its resend", State(""), now0),
+			want("still queued", Queued, en0.State), want("prior again", Queued, prior1), want("settled", Unknown, now1),
+			want("code", CodeTaskDeleted, en1.Code), want("skip by a worker", true, skipped), want("never resent", Skipped, now3),
+			want("status", RunCompleted, run.Status), e.verify(ctx, e.run))
+	}},
 	{name: "PauseResumeCancel", scripts: []string{"pauseCmd", "resumeCmd", "cancelCmd", "sweepCancelledCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		p1, err1 := e.b.l.Pause(ctx, e.run, "burst")
 		p2, err2 := e.b.l.Pause(ctx, e.run, "burst")

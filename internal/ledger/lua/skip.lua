@@ -3,29 +3,38 @@
 -- ARGV[4] names a code: then a submitting entry is settled unknown with it. That is for a
 -- claim no task will settle any more (the task whose worker died mid-request was deleted): its
 -- request may have gone, so the entry is neither skipped nor sent again, and, as claim.lua's
--- CLAIM_FOUND in a cancelled run, it is not tracked for a resend either.
+-- CLAIM_FOUND in a cancelled run, it is not tracked for a resend either. With ARGV[5] set (a
+-- deleted task), a queued entry that already had its resend released is handled as a
+-- submitting one: its first message may have gone, so it is never skipped: without a code it
+-- is left alone (another task of the recipient may still send it), with one it becomes
+-- unknown with it.
 --
 -- KEYS[1] run hash
 -- KEYS[2] counts
 -- KEYS[3] codes
 -- KEYS[4] the recipient's ledger bucket
+-- KEYS[5] the recipient's history bucket (read only with ARGV[5])
 -- ARGV[1] recipient field
 -- ARGV[2] reason
 -- ARGV[3] now (unix ms)
 -- ARGV[4] code of an unknown outcome for a submitting entry ('' or absent: leave it alone)
+-- ARGV[5] '1' to guard a queued entry whose resend was released, as a submitting one
 --
--- Returns {prior state letter, 1 if it changed else 0}.
+-- Returns {prior state letter, 1 if it changed else 0, the state letter it moved to ('' if none)}.
 local v = redis.call('HGET', KEYS[4], ARGV[1])
-if not v then return {'', 0} end
+if not v then return {'', 0, ''} end
 local st, row, att = parse(v)
 local to, why = 'k', ARGV[2]
-if st == 's' and (ARGV[4] or '') ~= '' then
+local guarded = st == 's' or (st == 'q' and ARGV[5] == '1' and resent_before(redis.call('HGET', KEYS[5], ARGV[1])))
+if guarded and (ARGV[4] or '') == '' then
+  return {st, 0, ''}
+elseif guarded then
   to, why = 'u', ARGV[4]
 elseif st ~= 'p' and st ~= 'q' then
-  return {st, 0}
+  return {st, 0, ''}
 end
 redis.call('HSET', KEYS[4], ARGV[1], to .. '|' .. row .. '|' .. att .. '|' .. why .. '|')
 move(KEYS[2], st, to)
 redis.call('HINCRBY', KEYS[3], names[to] .. ':' .. why, 1)
 maybe_complete(KEYS[1], KEYS[2], ARGV[3])
-return {st, 1}
+return {st, 1, to}
