@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,6 +18,7 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/tick"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
@@ -377,10 +379,43 @@ func (f *Followups) enqueue(ctx context.Context, it ledger.OutboxItem, resends b
 	if env.At > f.cfg.Now().UnixMilli() {
 		t.ProcessAt = time.UnixMilli(env.At)
 	}
-	if _, err := f.cfg.Tasks.Write(ctx, []asynqbatch.Task{t}, false); err != nil {
+	written, err := f.writtenElsewhere(ctx, id, t.Queue)
+	if err != nil {
 		return fmt.Errorf("conversation: follow-up task of %s: %w", run, err)
 	}
+	if !written {
+		if _, err := f.cfg.Tasks.Write(ctx, []asynqbatch.Task{t}, false); err != nil {
+			return fmt.Errorf("conversation: follow-up task of %s: %w", run, err)
+		}
+	}
 	return f.ledger.FollowupQueued(ctx, run, recipient)
+}
+
+// writtenElsewhere reports whether the task id is already in another of Herald's send queues
+// than queue: a follow-up task an earlier Herald wrote under the queue of the run it follows,
+// before follow-ups were queued by their own category, and left in the outbox (its receiver
+// died before it was marked queued). The writer's check of an id is per queue, so writing it
+// again to its category's queue would put two tasks of one recipient in two queues, and two
+// workers would take them at once.
+func (f *Followups) writtenElsewhere(ctx context.Context, id, queue string) (bool, error) {
+	var cmds []*redis.IntCmd
+	_, err := f.cfg.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, q := range slices.Sorted(maps.Keys(campaigns.Queues)) {
+			if q != queue {
+				cmds = append(cmds, p.Exists(ctx, rkeys.AsynqTask(q, id)))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, c := range cmds {
+		if c.Val() > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Sweep writes the tasks of follow-up entries that stayed in their outbox longer than

@@ -93,3 +93,31 @@ func TestFollowupQueuedByItsCategory(t *testing.T) {
 	want("the swept follow-up's task", queueOf("price", ana), utility)
 	want("the swept follow-up run's queue", runQueue("price"), utility)
 }
+
+// A follow-up task an earlier Herald wrote on the queue of the run it follows, and left in
+// the outbox (its receiver stopped before marking it queued), is not written again on its
+// category's queue: asynq's check of an id is per queue, and two tasks of one recipient in two
+// queues would be taken by two workers at once.
+func TestFollowupWrittenOnAnotherQueueIsNotWrittenAgain(t *testing.T) {
+	t.Parallel()
+	b := setupFollowups(t)
+	ctx := context.Background()
+	ana := b.rcpts[0]
+	b.leaveInOutbox(t, ana)
+	id := b.taskID(ledger.FollowupRun(b.run.ID, "price"), ana)
+	delete(b.tasks.tasks, id) // the failed write of this version: the earlier one's stands below
+	old := campaigns.QueueFor("marketing")
+	if err := b.rdb.HSet(ctx, rkeys.AsynqTask(old, id), "msg", "written by an earlier Herald").Err(); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.t = b.clock.t.Add(2 * time.Minute)
+	if _, err := b.fu.Sweep(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if tasks := b.tasks.tasks[id]; len(tasks) != 0 {
+		t.Fatalf("the follow-up was written again: %+v", tasks)
+	}
+	if n, err := b.fu.Sweep(ctx, time.Minute); err != nil || n != 0 {
+		t.Fatalf("a second sweep: %d, %v; want the entry marked queued, nothing left", n, err)
+	}
+}
