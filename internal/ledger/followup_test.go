@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -337,5 +338,51 @@ func TestFollowupRunIsSweptForResendsWhileItNeedsIt(t *testing.T) {
 	hooked.AddHook(&sremHook{before: func() { create(b.l, "+15550000002") }})
 	if lease(New(hooked, func() time.Time { return testNow }), res.Run) || !listed() {
 		t.Fatal("a follow-up run whose entry came while the sweep dropped it is no longer swept")
+	}
+}
+
+// A sweeper that dropped a follow-up run and stopped before it looked again leaves an entry
+// written in between unlisted; once that entry becomes unknown (its answer lost, or a dead
+// worker's claim found), the run is listed again, so its one resend is not lost.
+func TestAnUnknownFollowupListsItsRunAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	parent := followupParent("run-rl")
+	parent.ResendAfter = time.Minute
+	listed := func(run string) bool {
+		t.Helper()
+		ok, err := b.rdb.SIsMember(ctx, rkeys.ResendRuns(), run).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	for i, lost := range []string{"answer", "claim"} {
+		res, err := b.l.CreateFollowup(ctx, Followup{Parent: parent, Rule: "yes", Recipient: fmt.Sprintf("+1555000000%d", i),
+			Payload: []byte("p"), Queue: "herald:utility"})
+		if err != nil || res.Verdict != FollowupCreated {
+			t.Fatalf("CreateFollowup: %+v %v", res, err)
+		}
+		// The sweeper's drop, with no look again after it.
+		if err := b.rdb.SRem(ctx, rkeys.ResendRuns(), res.Run).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.l.Claim(ctx, res.Address, AtMostOnce); err != nil {
+			t.Fatal(err)
+		}
+		code := "NO_RESPONSE"
+		if lost == "claim" {
+			if c, err := b.l.Claim(ctx, res.Address, AtMostOnce); err != nil || c.Verdict != VerdictFound {
+				t.Fatalf("second claim: %+v %v", c, err)
+			}
+			code = CodeClaimFound
+		}
+		if _, err := b.l.Finish(ctx, res.Address, Outcome{State: Unknown, Code: code, Attempt: 1, Payload: []byte("p")}); err != nil {
+			t.Fatal(err)
+		}
+		if !listed(res.Run) {
+			t.Errorf("%s lost: the follow-up run is not listed for its resend", lost)
+		}
 	}
 }

@@ -434,6 +434,7 @@ func (l *Ledger) claimed(ctx context.Context, runID string, c *redis.Cmd) (Claim
 	cl, err := parseClaim(runID, c)
 	if err == nil && cl.Verdict == VerdictUnknown {
 		l.unlistEnded(ctx, runID)
+		l.relistFollowup(ctx, runID)
 	}
 	return cl, err
 }
@@ -549,6 +550,9 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	out := FinishResult{Applied: replyInt(res[0]) == 1, RunCompleted: replyInt(res[1]) == 1, PausedFor: replyString(res[3])}
 	if out.RunCompleted {
 		l.unlist(ctx, runID)
+	}
+	if out.Applied && o.State == Unknown {
+		l.relistFollowup(ctx, runID)
 	}
 	if out.PausedFor != "" {
 		// The burst paused a follow-up run: list it where its parent finds it. The outcome is

@@ -93,6 +93,18 @@ func (l *Ledger) ListFollowupResends(ctx context.Context, run string) error {
 	return nil
 }
 
+// relistFollowup lists a follow-up run for the resend sweep again once one of its entries
+// became unknown (a run of another kind is listed for its whole life). The receiver lists the
+// run before writing each task, and the sweep drops it once nothing of it is left to send and
+// looks again; a sweeper that stopped between the two would leave an entry written in
+// between unlisted, so whoever makes an entry wait for its resend lists its run too. An error
+// is let go: the outcome is written, and the receiver's next task lists the run again.
+func (l *Ledger) relistFollowup(ctx context.Context, runID string) {
+	if _, _, ok := FollowupOf(runID); ok {
+		_ = l.ListFollowupResends(ctx, runID)
+	}
+}
+
 // LeaseUnknown leases up to n members of a run's resend set whose quiet period has passed
 // (every member, when the run was cancelled) to the caller for lease: no other caller gets
 // them until the lease ends. gone reports that the run needs no more sweeping (it has finished
