@@ -301,6 +301,30 @@ func TestFollowupUnknownIsResentOnce(t *testing.T) {
 		}
 	})
 
+	t.Run("ParentCancelled", func(t *testing.T) {
+		// A follow-up of a run cancelled since is not resent: it stays unknown (a later
+		// delivery event settles it), as the cancelled run's own unknown recipients do,
+		// rather than being released, counted as resent and then skipped(cancelled).
+		t.Parallel()
+		b := newResendBench(t, nil)
+		b.runOnly(t)
+		parent, _, _ := ledger.FollowupOf(b.followup.Run)
+		if _, _, err := b.l.Cancel(ctx, parent, "wrong audience"); err != nil {
+			t.Fatal(err)
+		}
+		b.clock.t = b.clock.t.Add(time.Minute)
+		if n := b.sweep(t); n != 0 {
+			t.Fatalf("resent %d after the run it follows was cancelled, want 0", n)
+		}
+		if e := b.entry(t); e.State != ledger.Unknown {
+			t.Fatalf("follow-up %+v, want it still unknown", e)
+		}
+		c, err := b.l.Counters(ctx, b.followup.Run)
+		if err != nil || c.ResendWaiting != 0 || c.ResentUnknown != 0 {
+			t.Fatalf("counters %+v (%v): want nothing waiting and nothing counted resent", c, err)
+		}
+	})
+
 	t.Run("WorkerDiedHoldingTheClaim", func(t *testing.T) {
 		t.Parallel()
 		b := newResendBench(t, nil)

@@ -90,6 +90,17 @@ func (w *Worker) sweepRun(ctx context.Context, runID string) (int, error) {
 // resendOne releases one leased member and enqueues its resend task; it reports whether a
 // task was enqueued (or found already there).
 func (w *Worker) resendOne(ctx context.Context, runID, queue, member string) (bool, error) {
+	if parent, _, ok := ledger.FollowupOf(runID); ok {
+		// A follow-up of a cancelled run is not resent: its entry stays unknown (a later
+		// delivery event settles it), as the cancelled run's own unknown recipients do.
+		r, err := w.ledger.GetRun(ctx, parent)
+		if err != nil && !errors.Is(err, ledger.ErrRunNotFound) {
+			return false, fmt.Errorf("resend in run %s: %w", runID, err)
+		}
+		if err == nil && r.Status == ledger.RunCancelled {
+			return false, w.ledger.ForgoResend(ctx, runID, member)
+		}
+	}
 	v, payload, err := w.ledger.ReleaseForResend(ctx, runID, member)
 	if err != nil || v != ledger.ResendEnqueue {
 		return false, err

@@ -222,6 +222,14 @@ func (l *Ledger) ReleaseForResend(ctx context.Context, runID, member string) (Re
 	return verdict, nil, nil
 }
 
+// ForgoResend takes a member out of its run's resend set without a resend, its entry left
+// unknown: for a follow-up run whose parent was cancelled, as a cancelled run's own unknown
+// recipients are never resent (resend_release.lua reads only the follow-up run's status;
+// the parent's keys are in another slot).
+func (l *Ledger) ForgoResend(ctx context.Context, runID, member string) error {
+	return l.ResendEnqueued(ctx, runID, member)
+}
+
 // ResendEnqueued takes a member out of its run's resend set once its resend task exists.
 func (l *Ledger) ResendEnqueued(ctx context.Context, runID, member string) error {
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Unknown(runID), rkeys.UnknownPayloads(runID)}
