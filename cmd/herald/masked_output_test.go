@@ -65,13 +65,8 @@ func TestAuditLsEscapesAndMasksReasons(t *testing.T) {
 // --reveal shows them in full.
 func TestRunShowMasksButtonLabels(t *testing.T) {
 	t.Parallel()
-	m, env := miniEnv(t)
-	const secret = "cli-webhook-secret"
-	env["CONNECTLY_WEBHOOK_SECRET"] = secret
+	env, l := webhookEnv(t)
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	l := ledger.New(rdb, nil)
 	const runID, to = "hooks-1", "+14155550101"
 	if err := l.CreateRun(ctx, ledger.Run{ID: runID, Campaign: "spring", Buckets: 1}); err != nil {
 		t.Fatal(err)
@@ -95,7 +90,7 @@ func TestRunShowMasksButtonLabels(t *testing.T) {
 	}()
 	post := func(b []byte) int {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/", bytes.NewReader(b))
-		req.Header.Set(webhooks.SignatureHeader, webhooks.Sign(b, secret))
+		req.Header.Set(webhooks.SignatureHeader, webhooks.Sign(b, webhookSecret))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return 0

@@ -82,17 +82,25 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
+// webhookSecret is the webhook secret of webhookEnv's environment.
+const webhookSecret = "cli-webhook-secret"
+
+// webhookEnv is miniEnv with the webhook secret webhookSecret, and the ledger on its Redis.
+func webhookEnv(t *testing.T) (map[string]string, *ledger.Ledger) {
+	t.Helper()
+	m, env := miniEnv(t)
+	env["CONNECTLY_WEBHOOK_SECRET"] = webhookSecret
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	return env, ledger.New(rdb, nil)
+}
+
 // TestWebhooksServeThenRunShow runs `herald webhooks`, posts signed and unsigned events to it,
 // stops it with its context, and reads the outcome with `run show`.
 func TestWebhooksServeThenRunShow(t *testing.T) {
 	t.Parallel()
-	m, env := miniEnv(t)
-	const secret = "cli-webhook-secret"
-	env["CONNECTLY_WEBHOOK_SECRET"] = secret
+	env, l := webhookEnv(t)
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
-	l := ledger.New(rdb, nil)
 	rcpts := []string{"+14155550101", "+14155550102"}
 	if err := l.CreateRun(ctx, ledger.Run{ID: "hooks-1", Campaign: "spring", Buckets: 1}); err != nil {
 		t.Fatal(err)
@@ -140,25 +148,25 @@ func TestWebhooksServeThenRunShow(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	waitFor(t, 10*time.Second, "the receiver to listen", func() bool { return postTo([]byte("{}"), webhooks.Sign([]byte("{}"), secret)) == 200 })
+	waitFor(t, 10*time.Second, "the receiver to listen", func() bool { return postTo([]byte("{}"), webhooks.Sign([]byte("{}"), webhookSecret)) == 200 })
 	if code := postTo(body(rcpts[0], ids[0], "read"), "bad"); code != http.StatusUnauthorized {
 		t.Fatalf("unsigned: %d", code)
 	}
 	for _, st := range []string{"delivered", "read", "sent"} {
 		b := body(rcpts[0], ids[0], st)
-		if code := postTo(b, webhooks.Sign(b, secret)); code != http.StatusOK {
+		if code := postTo(b, webhooks.Sign(b, webhookSecret)); code != http.StatusOK {
 			t.Fatalf("%s: %d", st, code)
 		}
 	}
 	b := body(rcpts[1], ids[1], "delivery_failed")
-	if code := postTo(b, webhooks.Sign(b, secret)); code != http.StatusOK {
+	if code := postTo(b, webhooks.Sign(b, webhookSecret)); code != http.StatusOK {
 		t.Fatal(code)
 	}
 	stop()
 	if code := <-done; code != 0 {
 		t.Fatalf("webhooks exited %d: %s", code, errb.String())
 	}
-	if strings.Contains(errb.String(), secret) {
+	if strings.Contains(errb.String(), webhookSecret) {
 		t.Fatal("the receiver logged its secret")
 	}
 
