@@ -174,31 +174,34 @@ func (p *ClusterProxy) serve(c net.Conn) {
 	}
 }
 
+// readHeader reads a line "<kind><n>" (an array's or a bulk string's length), n at least
+// least; what names the kind in errors.
+func readHeader(r *bufio.Reader, kind byte, what string, least int) (int, error) {
+	line, err := readLine(r)
+	if err != nil {
+		return 0, err
+	}
+	if len(line) < 2 || line[0] != kind {
+		return 0, fmt.Errorf("testredis: proxy: want %s, read %q", what, line)
+	}
+	n, err := strconv.Atoi(line[1:])
+	if err != nil || n < least {
+		return 0, fmt.Errorf("testredis: proxy: %s of %q", what, line)
+	}
+	return n, nil
+}
+
 // readCommand reads one command: an array of bulk strings.
 func readCommand(r *bufio.Reader) ([]any, error) {
-	line, err := readLine(r)
+	n, err := readHeader(r, '*', "an array", 1)
 	if err != nil {
 		return nil, err
 	}
-	if len(line) < 2 || line[0] != '*' {
-		return nil, fmt.Errorf("testredis: proxy: want an array, read %q", line)
-	}
-	n, err := strconv.Atoi(line[1:])
-	if err != nil || n < 1 {
-		return nil, fmt.Errorf("testredis: proxy: array of %q", line)
-	}
 	args := make([]any, n)
 	for i := range args {
-		line, err := readLine(r)
+		size, err := readHeader(r, '$', "a bulk string", 0)
 		if err != nil {
 			return nil, err
-		}
-		if len(line) < 2 || line[0] != '$' {
-			return nil, fmt.Errorf("testredis: proxy: want a bulk string, read %q", line)
-		}
-		size, err := strconv.Atoi(line[1:])
-		if err != nil || size < 0 {
-			return nil, fmt.Errorf("testredis: proxy: bulk string of %q", line)
 		}
 		b := make([]byte, size+2)
 		if _, err := io.ReadFull(r, b); err != nil {
