@@ -71,8 +71,13 @@ func TestClusterSends(t *testing.T) {
 	if moved, err := tracker.TouchTo(ctx, biz, sender, []string{rcpt}, now); err != nil || !moved {
 		t.Fatalf("TouchTo = %v, %v", moved, err)
 	}
-	// Pipelined beside another business's reservation: the pipeline spans nodes.
+	// Pipelined beside another business's reservation: the pipeline spans nodes. The script is
+	// loaded first, as a worker loads it (Limiter.Load, on every master): the other business's
+	// keys may lie on a node no script call has reached yet, which would answer NOSCRIPT.
 	so := NewSends(New(cc), Config{BusinessID: other, DailyTier: 5})
+	if err := so.Limiter().Load(ctx); err != nil {
+		t.Fatal(err)
+	}
 	var mine, theirs *BookingCmd
 	if _, err := cc.Pipelined(ctx, func(p redis.Pipeliner) error {
 		mine = s.ReserveIn(ctx, p, in, now)
