@@ -269,6 +269,31 @@ func TestSessionRender(t *testing.T) {
 		wantErrContains(t, err, "message.text: value is longer than 4096 characters")
 	})
 
+	t.Run("TextInAnyScriptUpToTheCharacterLimit", func(t *testing.T) {
+		t.Parallel()
+		// 4,096 characters of Cyrillic (8,192 bytes) or of CJK (12,288 bytes) are a text WhatsApp
+		// takes: the template's source limit is in bytes, so it must hold them as written.
+		for _, ch := range []string{"я", "語"} {
+			text := strings.Repeat(ch, 4096)
+			r := parse(t, "  text: \""+text+"\"\n")
+			raw, err := r.Render(nil)
+			if err != nil {
+				t.Fatalf("%s: %v", ch, err)
+			}
+			if !strings.Contains(string(raw), text) {
+				t.Fatalf("%s: the text was not sent whole", ch)
+			}
+		}
+		// One character more is refused, in characters.
+		c := connectly.SessionContent{Text: strings.Repeat("я", 4097)}
+		if _, err := campaigns.NewSessionRenderer(c); err != nil {
+			t.Fatalf("NewSessionRenderer: %v", err)
+		}
+		if p := campaigns.CheckMessage(c); len(p) != 1 || !strings.Contains(p[0].String(), "4097 characters") {
+			t.Fatalf("CheckMessage of 4,097 characters = %v", p)
+		}
+	})
+
 	t.Run("ProductsAndCoordinatesAreNotTemplates", func(t *testing.T) {
 		t.Parallel()
 		r := parse(t, "  single_product: {catalog_id: \"{{ .x }}\"}\n")

@@ -35,8 +35,10 @@ import (
 // a bounded amount of helper work, without a clock: the bound does not depend on how busy the
 // machine is.
 const (
-	// MaxTemplateBytes is the longest parameter template accepted, in bytes of source.
-	MaxTemplateBytes = 4096
+	// MaxTemplateBytes is the longest parameter template accepted, in bytes of source: the
+	// longest value WhatsApp takes (a session text of 4,096 characters) at 4 bytes a
+	// character, so a text in any script fits as written.
+	MaxTemplateBytes = 4 * 4096
 	// maxTemplateNodes bounds the parse nodes (text, actions, arguments) of one template.
 	maxTemplateNodes = 512
 	// maxHelperBytes is the longest value a helper (upper, urlquery, ...) accepts.
@@ -509,6 +511,44 @@ func checkTemplate(name, text string, raw bool) error {
 	if err1 == nil && !readsRow && !raw {
 		if err := checkParam(name, v); err != nil {
 			return fmt.Errorf("%w (on every row)", err)
+		}
+	}
+	if readsRow && !raw {
+		if err := checkFixed(name, t.Tree); err != nil {
+			return fmt.Errorf("%w (on every row)", err)
+		}
+	}
+	return nil
+}
+
+// checkFixed applies checkParam's rules to the text a template writes on every row whatever
+// the row holds: its top-level text (not inside if or with). A body value with a newline, a
+// tab or five spaces in that text breaks WhatsApp's rule on every row, and so does a media
+// header whose leading text starts a URL other than https ("http://cdn.example.com/{{ .f }}").
+func checkFixed(name string, tree *parse.Tree) error {
+	if tree == nil || tree.Root == nil {
+		return nil
+	}
+	nodes := tree.Root.Nodes
+	switch {
+	case strings.HasPrefix(name, "body_"):
+		for _, n := range nodes {
+			if t, ok := n.(*parse.TextNode); ok {
+				if err := checkParam(name, string(t.Text)); err != nil {
+					return err
+				}
+			}
+		}
+	case strings.HasPrefix(name, "header_") && name != "header_text" && len(nodes) > 0:
+		t, ok := nodes[0].(*parse.TextNode)
+		if !ok {
+			return nil
+		}
+		// The value starts with this text: unless it is on its way to "https://", no row
+		// makes it an https URL (a scheme is read without regard to case).
+		lead := strings.ToLower(string(t.Text))
+		if !strings.HasPrefix(lead, "https://") && !strings.HasPrefix("https://", lead) {
+			return errors.New("value is not an absolute https URL")
 		}
 	}
 	return nil
