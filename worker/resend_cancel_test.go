@@ -87,14 +87,7 @@ var withdrawStories = []struct {
 		const runID = "spring-sale/cancel-no-task"
 		ps := seedRunWith(t, b.testBundle, ledger.Run{ID: runID, Delivery: ledger.AtMostOnce, ResendAfter: quietPeriod}, "+1555", 2)
 		lost := sendLosing(t, b, ps)
-		real := b.worker.tasks
-		b.worker.tasks = &failingWriter{err: errors.New("connection reset")}
-		b.clock.Advance(quietPeriod)
-		if n := b.sweep(t, b.worker); n != 0 {
-			t.Fatalf("swept %d with a failing enqueue", n)
-		}
-		b.worker.tasks = real
-		wantEntry(t, b.testBundle, lost, ledger.Entry{State: ledger.Queued, Attempts: 1, Code: "NO_RESPONSE"})
+		b.releasedWithoutTask(t, lost)
 		if _, _, err := b.ledger.Cancel(context.Background(), runID, "operator"); err != nil {
 			t.Fatal(err)
 		}
@@ -204,6 +197,14 @@ func releasedFollowupResend(t *testing.T, b *resendBundle, parent string, noTask
 	if !noTask {
 		return f, b.sweptResend(t, f)
 	}
+	b.releasedWithoutTask(t, f)
+	return f, nil
+}
+
+// releasedWithoutTask moves the clock past the quiet period and sweeps with a failing
+// enqueue: p is queued for its resend, leased, and no task exists.
+func (b *resendBundle) releasedWithoutTask(t *testing.T, p campaigns.SendPayload) {
+	t.Helper()
 	real := b.worker.tasks
 	b.worker.tasks = &failingWriter{err: errors.New("connection reset")}
 	b.clock.Advance(quietPeriod)
@@ -211,8 +212,7 @@ func releasedFollowupResend(t *testing.T, b *resendBundle, parent string, noTask
 		t.Fatalf("swept %d with a failing enqueue", n)
 	}
 	b.worker.tasks = real
-	wantEntry(t, b.testBundle, f, ledger.Entry{State: ledger.Queued, Attempts: 1, Code: "NO_RESPONSE"})
-	return f, nil
+	wantEntry(t, b.testBundle, p, ledger.Entry{State: ledger.Queued, Attempts: 1, Code: "NO_RESPONSE"})
 }
 
 // cancelUnswept cancels runID without the sweep of its entries, as when a task comes up
