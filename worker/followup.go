@@ -60,7 +60,9 @@ func (w *Worker) notePausedFollowup(ctx context.Context, j *job) {
 }
 
 // gateFollowup holds a follow-up while the run it follows is paused and skips it (cancelled)
-// once that run is cancelled: pausing or cancelling a run steers its follow-ups too.
+// once that run is cancelled: pausing or cancelling a run steers its follow-ups too. A
+// follow-up queued for its one resend (it was unknown) is not skipped but stays unknown, its
+// resend withdrawn (ledger.Skip with SkipCancelled): its first message may have gone.
 func (w *Worker) gateFollowup(ctx context.Context, j *job) (bool, error) {
 	parent, _, ok := ledger.FollowupOf(j.p.Run)
 	if !ok {
@@ -74,12 +76,12 @@ func (w *Worker) gateFollowup(ctx context.Context, j *job) (bool, error) {
 	case ledger.RunPaused:
 		return true, &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: cmp.Or(ps.Reason, "run paused")}
 	case ledger.RunCancelled:
-		skipped, err := w.skipEntry(context.WithoutCancel(ctx), j.p, "cancelled")
+		skipped, err := w.skipEntry(context.WithoutCancel(ctx), j.p, ledger.SkipCancelled)
 		if err != nil {
 			return true, err
 		}
 		if skipped {
-			w.count(j.p, metrics.OutcomeSkipped, "cancelled")
+			w.count(j.p, metrics.OutcomeSkipped, ledger.SkipCancelled)
 		}
 		return true, nil
 	}

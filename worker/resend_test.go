@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -20,6 +19,7 @@ import (
 	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // testClock is a clock the resend tests move by hand; the worker and its ledger read it.
@@ -46,15 +46,21 @@ type resendBundle struct {
 
 func setupResend(t *testing.T) *resendBundle {
 	t.Helper()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { rdb.Close() })
+	mr, rdb := testredis.Mini(t)
+	b := setupResendWith(t, rdb)
+	b.mr = mr
+	return b
+}
+
+// setupResendWith is setupResend on rdb (its mr is nil).
+func setupResendWith(t *testing.T, rdb *redis.Client) *resendBundle {
+	t.Helper()
 	clock := newTestClock()
 	sender := &fakeSender{}
 	w := New(testConfig(), Deps{Redis: rdb, Sender: sender, Logger: zerolog.Nop(), Now: clock.Now})
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	return &resendBundle{
-		testBundle: &testBundle{mr: mr, rdb: rdb, ledger: ledger.New(rdb, clock.Now), sender: sender, worker: w},
+		testBundle: &testBundle{rdb: rdb, ledger: ledger.New(rdb, clock.Now), sender: sender, worker: w},
 		clock:      clock, inspector: insp,
 	}
 }

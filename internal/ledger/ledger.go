@@ -423,7 +423,8 @@ func (l *Ledger) claimArgs(a Address, field string, d Delivery, token string) ([
 	if d == AtLeastOnce {
 		policy = "alo"
 	}
-	keys := []string{rkeys.Run(a.Run), rkeys.Counts(a.Run), rkeys.Codes(a.Run), rkeys.LedgerBucket(a.Run, a.Bucket)}
+	keys := []string{rkeys.Run(a.Run), rkeys.Counts(a.Run), rkeys.Codes(a.Run), rkeys.LedgerBucket(a.Run, a.Bucket),
+		rkeys.History(a.Run, a.Bucket)}
 	return keys, []any{field, policy, l.nowMS(), token}
 }
 
@@ -628,7 +629,8 @@ type Counters struct {
 	// Resent counts at-least-once sends made after finding an earlier claim.
 	Resent int64
 	// ResentUnknown counts unknown recipients queued for their one resend after the
-	// campaign's quiet period (unknown.resend_after); ResendWaiting those still waiting for it.
+	// campaign's quiet period (unknown.resend_after), less those whose resend was withdrawn
+	// because the run was cancelled first; ResendWaiting those still waiting for it.
 	ResentUnknown int64
 	ResendWaiting int64
 }

@@ -33,7 +33,8 @@ var cancelCmd = redis.NewScript(cancelLua)
 var sweepCancelledLua string
 
 // sweepCancelledCmd marks every planned or queued entry of one bucket of a cancelled run
-// skipped(cancelled). Its KEYS, ARGV and reply are documented at the top of
+// skipped(cancelled), but for an unknown recipient queued for its resend, which goes back to
+// unknown. Its KEYS, ARGV and reply are documented at the top of
 // lua/sweep_cancelled.lua.
 var sweepCancelledCmd = redis.NewScript(luaLib + sweepCancelledLua)
 
@@ -83,7 +84,10 @@ func (l *Ledger) resumeOne(ctx context.Context, runID string) (bool, error) {
 
 // Cancel cancels a running or paused run and marks every recipient not yet being sent
 // skipped(cancelled). It reports whether this call cancelled the run and how many recipients
-// it skipped. Sends already in flight finish normally. With an error, the first result still
+// it skipped. Sends already in flight finish normally. An unknown recipient whose one resend
+// was released but not yet sent is not skipped: its first message may have gone, so the
+// resend is withdrawn and it stays unknown with its code, as the run's other unknown
+// recipients (history: resend_withdrawn cancelled); it is not counted as skipped. With an error, the first result still
 // says whether the run was cancelled (the sweep, after it, is what failed): calling Cancel
 // again sweeps what is left. The run's paused follow-up runs (PausedFollowups) are cancelled
 // with it, as the worker skips the follow-ups of a cancelled run whatever their own status.
@@ -123,7 +127,8 @@ func (l *Ledger) Cancel(ctx context.Context, runID, reason string) (bool, int, e
 		cmds := make([]*redis.Cmd, 0, chunk)
 		_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := b; i < min(b+chunk, r.Buckets); i++ {
-				keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, i)}
+				keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, i),
+					rkeys.History(runID, i)}
 				cmds = append(cmds, sweepCancelledCmd.EvalSha(ctx, p, keys, l.nowMS()))
 			}
 			return nil
@@ -294,11 +299,18 @@ func compareCounts(v Verification, reasons map[string]int64, c Counters) Verific
 }
 
 // Skip marks a planned or queued recipient skipped with reason and reports whether it did;
-// a recipient being sent or already done is left alone.
+// a recipient being sent or already done is left alone. With SkipCancelled, a queued
+// recipient whose one resend was released is not skipped: its first message may have gone,
+// so the resend is withdrawn and it is unknown again with the code it had, as Cancel does
+// (Skip then reports false; its resend task, should it come, finds nothing to send).
 func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (bool, error) {
 	_, now, err := l.skip(ctx, a, reason, "", false)
-	return now != "", err
+	return now == Skipped, err
 }
+
+// SkipCancelled is the cancelled reason: what a recipient of a cancelled run, or a follow-up
+// of one, is skipped with.
+const SkipCancelled = "cancelled"
 
 // SkipDeleted is the deleted reason: what a recipient whose send task an operator deleted is
 // skipped with.
@@ -344,21 +356,28 @@ func (l *Ledger) TaskDeleted(ctx context.Context, a Address, claimOrphaned bool)
 // resend was released as a submitting one. It returns the entry's state before and
 // the state it moved to ("" when it did not move).
 func (l *Ledger) skip(ctx context.Context, a Address, reason, unknownCode string, guardResent bool) (prior, now State, err error) {
-	if reason == "" || strings.Contains(reason, "|") || strings.Contains(unknownCode, "|") {
-		return "", "", fmt.Errorf("ledger: skip: reason must be non-empty and without '|'")
-	}
-	runID := a.Run
-	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, a.Bucket),
-		rkeys.History(runID, a.Bucket)}
-	field, err := l.field(ctx, runID, a.Recipient)
+	field, err := l.field(ctx, a.Run, a.Recipient)
 	if err != nil {
 		return "", "", err
 	}
-	guard := ""
+	return l.skipField(ctx, a.Run, a.Bucket, field, reason, unknownCode, guardResent)
+}
+
+// skipField is skip on the entry of ledger field field in bucket of run runID.
+func (l *Ledger) skipField(ctx context.Context, runID string, bucket int, field, reason, unknownCode string, guardResent bool) (prior, now State, err error) {
+	if reason == "" || strings.Contains(reason, "|") || strings.Contains(unknownCode, "|") {
+		return "", "", fmt.Errorf("ledger: skip: reason must be non-empty and without '|'")
+	}
+	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket),
+		rkeys.History(runID, bucket)}
+	guard, withdraw := "", ""
 	if guardResent {
 		guard = "1"
 	}
-	res, err := scriptReply(skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS(), unknownCode, guard), 3, "skip in run "+runID)
+	if reason == SkipCancelled {
+		withdraw = "1"
+	}
+	res, err := scriptReply(skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS(), unknownCode, guard, withdraw), 3, "skip in run "+runID)
 	if err != nil {
 		return "", "", err
 	}
@@ -376,7 +395,9 @@ type Event struct {
 	// Outcome is accepted, failed, unknown, skipped, or for a claim given back: retry
 	// (transient failure), throttle (429 or pacing), hold (the run paused) or requeue (a
 	// paced send came late to its slot and took a fresh one); or resend: an
-	// unknown recipient was queued for its one resend after the campaign's quiet period.
+	// unknown recipient was queued for its one resend after the campaign's quiet period; or
+	// resend_withdrawn (Code: why, cancelled): that resend will not be sent, the recipient
+	// unknown again with the code it had.
 	Outcome string    `json:"outcome"`
 	Attempt int       `json:"attempt"`
 	Code    string    `json:"code,omitempty"`

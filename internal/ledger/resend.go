@@ -225,8 +225,18 @@ func (l *Ledger) ReleaseForResend(ctx context.Context, runID, member string) (Re
 // ForgoResend takes a member out of its run's resend set without a resend, its entry left
 // unknown: for a follow-up run whose parent was cancelled, as a cancelled run's own unknown
 // recipients are never resent (resend_release.lua reads only the follow-up run's status;
-// the parent's keys are in another slot).
+// the parent's keys are in another slot). An entry already queued for its resend (a sweep
+// released it before the cancel, and stopped before its task was written) has the resend
+// withdrawn, unknown again with its code, as the worker's gate would do to its task (Skip
+// with SkipCancelled).
 func (l *Ledger) ForgoResend(ctx context.Context, runID, member string) error {
+	bucket, field, err := parseResendMember(member)
+	if err != nil {
+		return err
+	}
+	if _, _, err := l.skipField(ctx, runID, bucket, field, SkipCancelled, "", false); err != nil {
+		return fmt.Errorf("ledger: run %s: forgo the resend of %s: %w", runID, shownMember(member), err)
+	}
 	return l.ResendEnqueued(ctx, runID, member)
 }
 

@@ -135,6 +135,52 @@ func (e *scriptEnv) verify(ctx context.Context, run string) error {
 	return err
 }
 
+// releasedResends finishes the run's expansion, settles its first n recipients unknown
+// (NO_RESPONSE, their task payload kept) and, a second later (past the run's quiet period of
+// 1 ms), releases each for its one resend and records its resend task as enqueued: they are
+// queued again, with a resend in their history.
+func (e *scriptEnv) releasedResends(ctx context.Context, n int) error {
+	if _, err := e.b.l.FinishExpansion(ctx, e.run, len(e.es)); err != nil {
+		return err
+	}
+	for i := range n {
+		if _, err := e.claim(ctx, i); err != nil {
+			return err
+		}
+		if _, err := e.b.l.Finish(ctx, e.addr(i), Outcome{State: Unknown, Code: "NO_RESPONSE", Attempt: 1, Payload: []byte("task")}); err != nil {
+			return err
+		}
+	}
+	e.b.l.now = func() time.Time { return testNow.Add(time.Second) }
+	members, _, err := e.b.l.LeaseUnknown(ctx, e.run, 10, time.Minute)
+	if err = first(err, want("leased", n, len(members))); err != nil {
+		return err
+	}
+	for _, m := range members {
+		if v, _, err := e.b.l.ReleaseForResend(ctx, e.run, m); err != nil || v != ResendEnqueue {
+			return first(err, want("release", ResendEnqueue, v))
+		}
+		if err := e.b.l.ResendEnqueued(ctx, e.run, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// withdrawn returns an error unless recipient i is unknown again after its resend was
+// withdrawn by a cancel: its first attempt's code (NO_RESPONSE), one attempt, and a history
+// of unknown, resend, resend_withdrawn(cancelled).
+func (e *scriptEnv) withdrawn(ctx context.Context, i int) error {
+	en, err1 := e.entry(ctx, i)
+	h, err2 := e.b.l.History(ctx, e.addr(i))
+	outcomes := make([]string, len(h))
+	for j, ev := range h {
+		outcomes[j] = ev.Outcome + " " + ev.Code
+	}
+	return first(err1, err2, want("state", Unknown, en.State), want("code", "NO_RESPONSE", en.Code), want("attempts", 1, en.Attempts),
+		want("history", "unknown NO_RESPONSE, resend NO_RESPONSE, resend_withdrawn cancelled", strings.Join(outcomes, ", ")))
+}
+
 func (e *scriptEnv) entry(ctx context.Context, i int) (Entry, error) {
 	en, ok, err := e.b.l.Entry(ctx, e.addr(i))
 	if err == nil && !ok {
@@ -448,29 +494,8 @@ var scriptCases = []scriptCase{
 		// message may have gone: a deleted task (the original, long completed) does not skip
 		// it; it is left to its resend task, and settled unknown only when the caller found
 		// none left; Skip (a worker's own decision) still skips it.
-		if _, err := e.b.l.FinishExpansion(ctx, e.run, len(e.es)); err != nil {
+		if err := e.releasedResends(ctx, 2); err != nil {
 			return err
-		}
-		for i := range 2 {
-			if _, err := e.claim(ctx, i); err != nil {
-				return err
-			}
-			if _, err := e.b.l.Finish(ctx, e.addr(i), Outcome{State: Unknown, Code: "NO_RESPONSE", Attempt: 1, Payload: []byte("task")}); err != nil {
-				return err
-			}
-		}
-		e.b.l.now = func() time.Time { return testNow.Add(time.Second) }
-		members, _, err := e.b.l.LeaseUnknown(ctx, e.run, 10, time.Minute)
-		if err = first(err, want("leased", 2, len(members))); err != nil {
-			return err
-		}
-		for _, m := range members {
-			if v, _, err := e.b.l.ReleaseForResend(ctx, e.run, m); err != nil || v != ResendEnqueue {
-				return first(err, want("release", ResendEnqueue, v))
-			}
-			if err := e.b.l.ResendEnqueued(ctx, e.run, m); err != nil {
-				return err
-			}
 		}
 		prior0, now0, err0 := e.b.l.TaskDeleted(ctx, e.addr(0), false)
 		en0, err1 := e.entry(ctx, 0)
@@ -483,6 +508,48 @@ var scriptCases = []scriptCase{
 			want("still queued", Queued, en0.State), want("prior again", Queued, prior1), want("settled", Unknown, now1),
 			want("code", CodeTaskDeleted, en1.Code), want("skip by a worker", true, skipped), want("never resent", Skipped, now3),
 			want("status", RunCompleted, run.Status), e.verify(ctx, e.run))
+	}},
+	{name: "ACancelWithdrawsAReleasedResend", scripts: []string{"claimCmd", "finishCmd", "resendLeaseCmd", "resendReleaseCmd", "resendDoneCmd", "expandedCmd", "cancelCmd", "sweepCancelledCmd"}, resend: true, play: func(ctx context.Context, e *scriptEnv) error {
+		// Two unknown recipients are queued for their resend when the run is cancelled: their
+		// first message may have gone, so the cancel's sweep leaves them unknown with their
+		// code, as the run's other unknown recipients, and skips only the never-sent one. The
+		// resend task, when it comes, sends nothing, and the run is finished.
+		if err := e.releasedResends(ctx, 2); err != nil {
+			return err
+		}
+		_, n, err1 := e.b.l.Cancel(ctx, e.run, "operator")
+		c, err2 := e.claim(ctx, 0)
+		cs, err3 := e.b.l.Counters(ctx, e.run)
+		run, err4 := e.b.l.GetRun(ctx, e.run)
+		en2, err5 := e.entry(ctx, 2)
+		return first(err1, err2, err3, err4, err5, want("skipped by cancel", 1, n), e.withdrawn(ctx, 0), e.withdrawn(ctx, 1),
+			want("never sent", Skipped, en2.State), want("resend task", VerdictDone, c.Verdict), want("resend task's state", Unknown, c.State),
+			want("unknown", int64(2), cs.States[Unknown]), want("skipped", int64(1), cs.States[Skipped]), want("queued", int64(0), cs.States[Queued]),
+			want("resent", int64(0), cs.ResentUnknown), want("attempts", int64(2), cs.Attempts),
+			want("unknown codes", int64(2), cs.Codes["unknown:NO_RESPONSE"]), want("skipped codes", int64(1), cs.Codes["skipped:cancelled"]),
+			want("status", RunCancelled, run.Status), want("finished", false, run.Finished.IsZero()), e.verify(ctx, e.run))
+	}},
+	{name: "AClaimOrSkipBeforeTheSweepWithdrawsAReleasedResend", scripts: []string{"claimCmd", "finishCmd", "resendLeaseCmd", "resendReleaseCmd", "resendDoneCmd", "expandedCmd", "cancelCmd", "skipCmd"}, resend: true, play: func(ctx context.Context, e *scriptEnv) error {
+		// The run is cancelled but its sweep has not come to these entries yet: the resend
+		// task's claim, or a skip for the cancel (a follow-up of a cancelled run), withdraws
+		// the resend as the sweep would, and the run completes once every entry is terminal.
+		if err := e.releasedResends(ctx, 2); err != nil {
+			return err
+		}
+		if err := cancelCmd.Run(ctx, e.b.rdb, []string{rkeys.Run(e.run)}, "operator", e.b.l.nowMS(), NewClaimToken()).Err(); err != nil {
+			return err
+		}
+		c0, err1 := e.claim(ctx, 0)
+		ok1, err2 := e.b.l.Skip(ctx, e.addr(1), SkipCancelled)
+		c0again, err3 := e.claim(ctx, 0)
+		c2, err4 := e.claim(ctx, 2)
+		cs, err5 := e.b.l.Counters(ctx, e.run)
+		run, err6 := e.b.l.GetRun(ctx, e.run)
+		return first(err1, err2, err3, err4, err5, err6, want("claim", VerdictDone, c0.Verdict), want("claim's state", Unknown, c0.State),
+			want("claim's code", "NO_RESPONSE", c0.Detail), want("skipped", false, ok1), want("claimed again", VerdictDone, c0again.Verdict),
+			e.withdrawn(ctx, 0), e.withdrawn(ctx, 1), want("never sent", VerdictCancelled, c2.Verdict),
+			want("unknown", int64(2), cs.States[Unknown]), want("resent", int64(0), cs.ResentUnknown), want("attempts", int64(2), cs.Attempts),
+			want("status", RunCancelled, run.Status), want("finished", false, run.Finished.IsZero()), e.verify(ctx, e.run))
 	}},
 	{name: "PauseResumeCancel", scripts: []string{"pauseCmd", "resumeCmd", "cancelCmd", "sweepCancelledCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		p1, err1 := e.b.l.Pause(ctx, e.run, "burst")

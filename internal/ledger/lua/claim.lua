@@ -11,6 +11,7 @@
 -- KEYS[2] counts
 -- KEYS[3] codes
 -- KEYS[4] the recipient's ledger bucket
+-- KEYS[5] the recipient's history bucket (read only in a cancelled run)
 -- ARGV[1] recipient field
 -- ARGV[2] delivery policy: 'alo' at-least-once, anything else at-most-once
 -- ARGV[3] now (unix ms)
@@ -20,6 +21,9 @@
 --   'send'      claimed (entry now submitting, attempts counted): make the request; also the
 --               answer, unchanged, to the same claim run again (the entry holds ARGV[4]);
 --   'done'      already past sending (accepted, failed, skipped, unknown...): do nothing;
+--               also the answer in a cancelled run to a queued entry whose resend was
+--               released: the resend is withdrawn, the entry unknown again with the code it
+--               had (withdraw_resend; its first message may have gone);
 --   'paused'    the run is paused (detail: the reason): hold the task;
 --   'cancelled' the run is cancelled: the entry is now skipped(cancelled);
 --   'unknown'   a claim from an earlier attempt was found and the run is at-most-once:
@@ -53,6 +57,14 @@ if status == 'cancelled' and st == 's' then
   -- An earlier attempt may have sent it: the truth is unknown, not "never sent".
   settle('u', 'CLAIM_FOUND')
   return {'unknown', 'u', att, 'CLAIM_FOUND'}
+end
+if status == 'cancelled' and st == 'q' then
+  local h = redis.call('HGET', KEYS[5], ARGV[1])
+  if resent_before(h) then
+    code = withdraw_resend(KEYS[2], KEYS[4], KEYS[5], ARGV[1], h, row, att, 'cancelled', ARGV[3])
+    maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+    return {'done', 'u', att, code}
+  end
 end
 if status == 'cancelled' then
   settle('k', 'cancelled')

@@ -11,6 +11,8 @@
 --   move(counts, from, to)            moves one entry between state counters (from nil: a new one)
 --   maybe_complete(run, counts, now)  completes the run when it is done -> 1 if it is, else 0
 --   resent_before(h)                  whether a history value holds the entry's one resend
+--   withdraw_resend(...)              puts a queued entry whose resend was released back to
+--                                     unknown -> the code it had before
 --   track_unknown(...)                puts an entry that just became unknown in the resend set
 --   untrack(...)                      takes a member out of the resend set -> 1 if it was there
 local names = {p='planned', q='queued', s='submitting', u='unknown', a='accepted', t='sent',
@@ -43,6 +45,24 @@ end
 -- resent_before reports whether a recipient's history already holds its one resend.
 local function resent_before(h)
   return h ~= nil and h ~= false and string.find(';' .. h, ';resend:', 1, true) ~= nil
+end
+-- withdraw_resend puts a queued entry whose resend was released (resent_before(h)) back to
+-- unknown when the resend will not be sent (why: its run was cancelled): its first message
+-- may have gone, so it is never skipped. It gets back the code it had when its resend was
+-- released (its last resend event, "resend:<attempt>:<code>:<s>"), keeps its attempts, moves
+-- from queued to unknown in counts, no longer counts in resent_unknown, and its history gets
+-- "resend_withdrawn:<attempt>:<why>:<s>". Its code was counted when it first became unknown:
+-- codes is left alone. The caller completes the run if need be (maybe_complete). The entry is
+-- never tracked for a resend again (resent_before stays true), and its resend task, should it
+-- still come, finds it unknown and sends nothing (claim.lua).
+local function withdraw_resend(counts, bucket, history, field, h, row, att, why, now)
+  local code = ''
+  for c in string.gmatch(';' .. h, ';resend:%d*:([^:;]*):') do code = c end
+  redis.call('HSET', bucket, field, 'u|' .. row .. '|' .. att .. '|' .. code .. '|')
+  move(counts, 'q', 'u')
+  redis.call('HINCRBY', counts, 'resent_unknown', -1)
+  redis.call('HSET', history, field, h .. ';resend_withdrawn:' .. att .. ':' .. why .. ':' .. math.floor(tonumber(now) / 1000))
+  return code
 end
 -- track_unknown puts an entry that just became unknown in the run's resend set, due after the
 -- run's resend_after (ms), with its task payload; only for runs with that policy, not

@@ -7,25 +7,36 @@
 -- deleted task), a queued entry that already had its resend released is handled as a
 -- submitting one: its first message may have gone, so it is never skipped: without a code it
 -- is left alone (another task of the recipient may still send it), with one it becomes
--- unknown with it.
+-- unknown with it. With ARGV[6] set (the run, or the run a follow-up follows, was cancelled),
+-- such an entry is not skipped either: its resend is withdrawn, the entry back to unknown with
+-- the code it had, as the cancelled run's other unknown recipients stay (withdraw_resend).
 --
 -- KEYS[1] run hash
 -- KEYS[2] counts
 -- KEYS[3] codes
 -- KEYS[4] the recipient's ledger bucket
--- KEYS[5] the recipient's history bucket (read only with ARGV[5])
+-- KEYS[5] the recipient's history bucket (read only with ARGV[5] or ARGV[6])
 -- ARGV[1] recipient field
 -- ARGV[2] reason
 -- ARGV[3] now (unix ms)
 -- ARGV[4] code of an unknown outcome for a submitting entry ('' or absent: leave it alone)
 -- ARGV[5] '1' to guard a queued entry whose resend was released, as a submitting one
+-- ARGV[6] '1' to withdraw the resend of a queued entry whose resend was released (it becomes
+--         unknown, its history saying resend_withdrawn with ARGV[2])
 --
 -- Returns {prior state letter, 1 if it changed else 0, the state letter it moved to ('' if none)}.
 local v = redis.call('HGET', KEYS[4], ARGV[1])
 if not v then return {'', 0, ''} end
 local st, row, att = parse(v)
 local to, why = 'k', ARGV[2]
-local guarded = st == 's' or (st == 'q' and ARGV[5] == '1' and resent_before(redis.call('HGET', KEYS[5], ARGV[1])))
+local h = false
+if st == 'q' and (ARGV[5] == '1' or ARGV[6] == '1') then h = redis.call('HGET', KEYS[5], ARGV[1]) end
+if st == 'q' and ARGV[6] == '1' and resent_before(h) then
+  withdraw_resend(KEYS[2], KEYS[4], KEYS[5], ARGV[1], h, row, att, ARGV[2], ARGV[3])
+  maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+  return {st, 1, 'u'}
+end
+local guarded = st == 's' or (st == 'q' and ARGV[5] == '1' and resent_before(h))
 if guarded and (ARGV[4] or '') == '' then
   return {st, 0, ''}
 elseif guarded then
