@@ -101,8 +101,9 @@ type Repair struct {
 	// InFlight counts recipients with no task left whose worker may still be running it (an
 	// asynq server lists it, or its lease has not run out): left alone; repair again later.
 	InFlight int `json:"in_flight"`
-	// Moved counts recipients that changed between the repair's read and its change (a worker
-	// settled them meanwhile): left alone.
+	// Moved counts recipients left alone because they changed between the repair's read and
+	// its change (a worker settled them meanwhile), or whose send task id was taken when the
+	// repair wrote it (by another repair, or a completed task still kept).
 	Moved int `json:"moved"`
 	// NotRebuilt says why lost tasks could not be written again (RepairLost), when they could
 	// not for the whole run.
@@ -269,7 +270,8 @@ func (rp *repairer) page(ctx context.Context, addrs []ledger.Address) error {
 		if s.Waiting {
 			continue
 		}
-		left, err := tasks.TaskLeft(ctx, rp.in, rp.ids, rp.run.ID, s.Recipient, nil)
+		// A task naming only the run's queue, which is looked in first, passes no task over.
+		left, err := tasks.TaskLeft(ctx, rp.in, rp.ids, rp.run.ID, s.Recipient, &asynq.TaskInfo{Queue: rp.run.Queue})
 		if err != nil {
 			return err
 		}

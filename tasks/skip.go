@@ -107,7 +107,8 @@ func claimHeld(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, delet
 // a pending, scheduled or retry one claims it when it runs, and settles a dead worker's claim
 // as the delivery policy says; an archived one does when an operator retries it, and holds the
 // run open until then, as an archived task does). Task except, when not nil, is passed over
-// (a task being deleted), and its queue looked in first.
+// (a task being deleted), and its queue looked in first (a TaskInfo with only a queue names
+// the queue to look in first, and passes no task over).
 func TaskLeft(ctx context.Context, in *asynq.Inspector, ids ledger.TaskIDs, run, to string, except *asynq.TaskInfo) (bool, error) {
 	own := []string{ids.TaskID(run, to), ids.ResendTaskID(run, to)}
 	var queues []string

@@ -90,7 +90,7 @@ func printRepair(w io.Writer, r serve.Repair) error {
 		fmt.Fprintf(w, "%d recipients have no task left but a worker may still be running theirs: left alone; repair again later\n", r.InFlight)
 	}
 	if r.Moved > 0 {
-		fmt.Fprintf(w, "%d recipients changed while the repair looked at them: left alone\n", r.Moved)
+		fmt.Fprintf(w, "%d recipients changed while the repair looked at them, or their task id was taken: left alone\n", r.Moved)
 	}
 	if !r.Applied && len(r.Findings) > 0 {
 		fmt.Fprintf(w, "nothing changed: herald run repair %s --apply repairs it\n", r.Run)
