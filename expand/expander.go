@@ -238,29 +238,12 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	if err := e.cfg.Ledger.ListRun(ctx, run); err != nil {
 		return st, err
 	}
-	// What the run's campaign says cannot change under it (a stored version, or the file's
-	// text kept as the run started): an error reading its templates or its times is one no
-	// retry cures.
-	renderer, err := campaigns.NewRenderer(def)
-	if err != nil {
-		return st, cannotExpand{err}
-	}
-	timing, err := newTiming(def, run, e.cfg.Now)
-	if err != nil {
-		return st, cannotExpand{err}
-	}
-	ar, err := campaigns.OpenAudience(def)
+	rd, err := e.open(def, run)
 	if err != nil {
 		return st, err
 	}
-	defer ar.Close()
-	// The file opened must be the one the run started from: a rewritten file is not read. It
-	// is held open to be checked again as it is read (heldAudience).
-	held, err := holdAudience(def.AudiencePath(), run.AudienceFP)
-	if err != nil {
-		return st, err
-	}
-	defer held.close()
+	defer rd.close()
+	renderer, timing, ar, held := rd.renderer, rd.timing, rd.ar, rd.held
 	estimate := run.Buckets * 64
 	keys, err := e.cfg.Ledger.TaskIDs(ctx)
 	if err != nil {
@@ -360,14 +343,7 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 					skipped["invalid_params"]++
 					log.Debug().Int("row", row.N).Err(it.RenderErr).Msg("row skipped")
 				default:
-					p := campaigns.SendPayload{
-						Run: run.ID, To: row.Recipient, Bucket: ledger.BucketOf(row.Recipient, run.Buckets), Row: row.N,
-						Campaign: run.Campaign, Template: run.Template, Language: cmp.Or(row.Language, run.Language), Sender: run.Sender,
-						Params: it.Params, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.SendCategory(),
-						Kind: def.SendKind(), Session: it.Session, ReplyCols: def.OnReply.PickColumns(row.Cols),
-					}
-					at, skip := timing.apply(&p, row, e.cfg.Now())
-					batch = append(batch, pending{entry: ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N, Skip: skip}, payload: p, at: at})
+					batch = append(batch, e.pendingOf(def, run, timing, it))
 				}
 				// Cut batches at the batch size and at the planned cursor, so a resumed expansion
 				// replays exactly the batches that were planned but not marked queued.
@@ -401,6 +377,61 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	}
 	log.Info().Int("rows", rows).Int("planned", st.Planned).Bool("completed", completed).Msg("expansion finished")
 	return st, nil
+}
+
+// reading is what a step reads a run's audience with (Expander.open).
+type reading struct {
+	renderer *campaigns.Renderer
+	timing   *timing
+	ar       *campaigns.AudienceReader
+	held     *heldAudience
+}
+
+// open readies the reading of run's audience from def: its renderer, its send hours and
+// expiry, and the audience file, which must be the one the run started from (an error
+// wrapping ErrAudienceChanged otherwise), held open to be checked again as it is read
+// (heldAudience). Close it when done.
+func (e *Expander) open(def *campaigns.Definition, run ledger.Run) (*reading, error) {
+	// What the run's campaign says cannot change under it (a stored version, or the file's
+	// text kept as the run started): an error reading its templates or its times is one no
+	// retry cures.
+	renderer, err := campaigns.NewRenderer(def)
+	if err != nil {
+		return nil, cannotExpand{err}
+	}
+	timing, err := newTiming(def, run, e.cfg.Now)
+	if err != nil {
+		return nil, cannotExpand{err}
+	}
+	ar, err := campaigns.OpenAudience(def)
+	if err != nil {
+		return nil, err
+	}
+	held, err := holdAudience(def.AudiencePath(), run.AudienceFP)
+	if err != nil {
+		ar.Close()
+		return nil, err
+	}
+	return &reading{renderer: renderer, timing: timing, ar: ar, held: held}, nil
+}
+
+func (r *reading) close() {
+	r.held.close()
+	r.ar.Close()
+}
+
+// pendingOf is the send of one audience row of run, rendered, that expansion plans and writes
+// a task of: its payload, its ledger entry, and when its send hours open.
+func (e *Expander) pendingOf(def *campaigns.Definition, run ledger.Run, timing *timing, it campaigns.Resolved) pending {
+	row := it.Row
+	p := campaigns.SendPayload{
+		Run: run.ID, To: row.Recipient, Bucket: ledger.BucketOf(row.Recipient, run.Buckets), Row: row.N,
+		Campaign: run.Campaign, Template: run.Template, Language: cmp.Or(row.Language, run.Language), Sender: run.Sender,
+		Params: it.Params, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.SendCategory(),
+		Kind: def.SendKind(), Session: it.Session, ReplyCols: def.OnReply.PickColumns(row.Cols),
+	}
+	at, skip := timing.apply(&p, row, e.cfg.Now())
+	return pending{entry: ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N, Skip: skip}, payload: p, at: at}
 }
 
 func absPath(p string) string {

@@ -92,26 +92,37 @@ func settleDeleted(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, t
 }
 
 // claimHeld reports whether a task of p's recipient other than the deleted one is left that
-// may still settle its claim: its send task or its resend (ledger.TaskIDs.ResendTaskID), in the
-// deleted task's queue or any of Herald's send queues, in any state but completed (an active
-// one is a worker sending it now; a pending, scheduled or retry one claims it when it runs,
-// and settles a dead worker's claim as the delivery policy says; an archived one does when an
-// operator retries it, and holds the run open until then, as an archived task does).
+// may still settle its claim (TaskLeft), looking in the deleted task's queue first.
 func claimHeld(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, deleted *asynq.TaskInfo, p campaigns.SendPayload) (bool, error) {
 	ids, err := l.TaskIDs(ctx)
 	if err != nil {
 		return false, err
 	}
-	own := []string{ids.TaskID(p.Run, p.To), ids.ResendTaskID(p.Run, p.To)}
-	queues := []string{deleted.Queue}
+	return TaskLeft(ctx, in, ids, p.Run, p.To, deleted)
+}
+
+// TaskLeft reports whether a task of recipient to in run is left that may still send it or
+// settle its claim: its send task or its resend (ledger.TaskIDs.ResendTaskID), in any of
+// Herald's send queues, in any state but completed (an active one is a worker sending it now;
+// a pending, scheduled or retry one claims it when it runs, and settles a dead worker's claim
+// as the delivery policy says; an archived one does when an operator retries it, and holds the
+// run open until then, as an archived task does). Task except, when not nil, is passed over
+// (a task being deleted), and its queue looked in first (a TaskInfo with only a queue names
+// the queue to look in first, and passes no task over).
+func TaskLeft(ctx context.Context, in *asynq.Inspector, ids ledger.TaskIDs, run, to string, except *asynq.TaskInfo) (bool, error) {
+	own := []string{ids.TaskID(run, to), ids.ResendTaskID(run, to)}
+	var queues []string
+	if except != nil {
+		queues = append(queues, except.Queue)
+	}
 	for _, q := range slices.Sorted(maps.Keys(campaigns.Queues)) {
-		if q != deleted.Queue {
+		if except == nil || q != except.Queue {
 			queues = append(queues, q)
 		}
 	}
 	for _, q := range queues {
 		for _, id := range own {
-			if q == deleted.Queue && id == deleted.ID {
+			if except != nil && q == except.Queue && id == except.ID {
 				continue
 			}
 			info, err := in.GetTaskInfo(q, id)

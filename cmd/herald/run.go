@@ -17,7 +17,7 @@ import (
 
 func (a *app) runCmd() *cobra.Command {
 	return group("run", "Inspect runs (one run = one firing of a campaign)", a.runShowCmd(), a.runLsCmd(),
-		a.runActionCmd(runPause), a.runActionCmd(runResume), a.runActionCmd(runCancel), a.runRetryCmd())
+		a.runActionCmd(runPause), a.runActionCmd(runResume), a.runActionCmd(runCancel), a.runRetryCmd(), a.runRepairCmd())
 }
 
 func (a *app) runShowCmd() *cobra.Command {
