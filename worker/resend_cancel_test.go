@@ -279,3 +279,34 @@ func wantExplained(t *testing.T, b *resendBundle, p campaigns.SendPayload) {
 		}
 	}
 }
+
+// A released resend that the worker does not send for a reason of its own (here its campaign's
+// expiry passed before the resend came up) is withdrawn as a cancel withdraws it: the first
+// message may have gone, so the recipient stays unknown with its code, never skipped(expired),
+// and the run completes.
+func TestExpiredResendIsWithdrawn(t *testing.T) {
+	t.Parallel()
+	_, rdb := testredis.Mini(t)
+	b := setupResendWith(t, rdb)
+	const runID = "spring-sale/resend-expired"
+	lost, _ := releasedResend(t, b, runID)
+	late := lost
+	late.Expires = b.clock.Now().Add(-time.Minute).Unix()
+	if err := handle(t, b.testBundle, late); err != nil {
+		t.Fatalf("resend task: %v", err)
+	}
+	wantEntry(t, b.testBundle, lost, ledger.Entry{State: ledger.Unknown, Attempts: 1, Code: "NO_RESPONSE"})
+	if n := b.sender.CallsTo(lost.To); n != 1 {
+		t.Fatalf("%d requests to %s, want 1", n, lost.To)
+	}
+	if h := strings.Join(historyOf(t, b, lost), " "); h != "unknown resend resend_withdrawn" {
+		t.Fatalf("history %q, want unknown resend resend_withdrawn", h)
+	}
+	c := countersOf(t, b.testBundle, runID)
+	if c.States[ledger.Unknown] != 1 || c.States[ledger.Skipped] != 0 || c.Codes["skipped:expired"] != 0 {
+		t.Fatalf("counters: states %v, codes %v; want one unknown and nothing skipped", c.States, c.Codes)
+	}
+	if r := runOf(t, b.testBundle, runID); r.Status != ledger.RunCompleted {
+		t.Fatalf("run %s, want completed", r.Status)
+	}
+}

@@ -299,10 +299,11 @@ func compareCounts(v Verification, reasons map[string]int64, c Counters) Verific
 }
 
 // Skip marks a planned or queued recipient skipped with reason and reports whether it did;
-// a recipient being sent or already done is left alone. With SkipCancelled, a queued
-// recipient whose one resend was released is not skipped: its first message may have gone,
-// so the resend is withdrawn and it is unknown again with the code it had, as Cancel does
-// (Skip then reports false; its resend task, should it come, finds nothing to send).
+// a recipient being sent or already done is left alone. A queued recipient whose one resend
+// was released is not skipped, whatever the reason (cancelled, expired, capped, its window
+// closed): its first message may have gone, so the resend is withdrawn and it is unknown
+// again with the code it had, as Cancel does (Skip then reports false; its resend task,
+// should it come, finds nothing to send).
 func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (bool, error) {
 	_, now, err := l.skip(ctx, a, reason, "", false)
 	return now == Skipped, err
@@ -374,7 +375,9 @@ func (l *Ledger) skipField(ctx context.Context, runID string, bucket int, field,
 	if guardResent {
 		guard = "1"
 	}
-	if reason == SkipCancelled {
+	if !guardResent {
+		// Not sending a released resend, for any reason, leaves its first message's
+		// outcome as it was: unknown.
 		withdraw = "1"
 	}
 	res, err := scriptReply(skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS(), unknownCode, guard, withdraw), 3, "skip in run "+runID)

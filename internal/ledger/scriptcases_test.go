@@ -493,7 +493,8 @@ var scriptCases = []scriptCase{
 		// An unknown recipient whose resend was released is queued again, but its first
 		// message may have gone: a deleted task (the original, long completed) does not skip
 		// it; it is left to its resend task, and settled unknown only when the caller found
-		// none left; Skip (a worker's own decision) still skips it.
+		// none left; Skip (a worker's own decision: capped here) withdraws the resend and
+		// leaves it unknown with the code it had.
 		if err := e.releasedResends(ctx, 2); err != nil {
 			return err
 		}
@@ -502,11 +503,14 @@ var scriptCases = []scriptCase{
 		prior1, now1, err2 := e.b.l.TaskDeleted(ctx, e.addr(0), true)
 		en1, err3 := e.entry(ctx, 0)
 		skipped, err4 := e.b.l.Skip(ctx, e.addr(1), "capped")
+		en2, err7 := e.entry(ctx, 1)
 		_, now3, err5 := e.b.l.TaskDeleted(ctx, e.addr(2), false)
 		run, err6 := e.b.l.GetRun(ctx, e.run)
-		return first(err0, err1, err2, err3, err4, err5, err6, want("prior", Queued, prior0), want("left to its resend", State(""), now0),
+		return first(err0, err1, err2, err3, err4, err5, err6, err7, want("prior", Queued, prior0), want("left to its resend", State(""), now0),
 			want("still queued", Queued, en0.State), want("prior again", Queued, prior1), want("settled", Unknown, now1),
-			want("code", CodeTaskDeleted, en1.Code), want("skip by a worker", true, skipped), want("never resent", Skipped, now3),
+			want("code", CodeTaskDeleted, en1.Code), want("skip by a worker", false, skipped),
+			want("a worker's skip withdraws the resend", Unknown, en2.State), want("with the code it had", "NO_RESPONSE", en2.Code),
+			want("never resent", Skipped, now3),
 			want("status", RunCompleted, run.Status), e.verify(ctx, e.run))
 	}},
 	{name: "ACancelWithdrawsAReleasedResend", scripts: []string{"claimCmd", "finishCmd", "resendLeaseCmd", "resendReleaseCmd", "resendDoneCmd", "expandedCmd", "cancelCmd", "sweepCancelledCmd"}, resend: true, play: func(ctx context.Context, e *scriptEnv) error {
