@@ -14,7 +14,7 @@ import (
 // an expansion encodes one payload per recipient, and json.Marshal was the largest cost
 // left in its process.
 func EncodeSend(p SendPayload) []byte {
-	b := make([]byte, 0, 160+len(p.Run)+len(p.Campaign)+32*len(p.Params))
+	b := make([]byte, 0, sendSize(&p))
 	b = append(b, `{"run":`...)
 	b = appendJSONString(b, p.Run)
 	b = append(b, `,"to":`...)
@@ -93,6 +93,21 @@ func EncodeSend(p SendPayload) []byte {
 		b = append(b, '}')
 	}
 	return append(b, '}')
+}
+
+// sendSize is at least the length of p's encoding when none of its strings needs escaping,
+// so EncodeSend allocates its buffer once.
+func sendSize(p *SendPayload) int {
+	// The keys, quotes and punctuation of every field, and room for the numbers.
+	n := 256 + len(p.Run) + len(p.To) + len(p.Campaign) + len(p.Template) + len(p.Language) + len(p.Sender) +
+		len(p.Delivery) + len(p.Category) + len(p.SendHours) + len(p.Zone) + len(p.Kind) + len(p.Session)
+	for _, prm := range p.Params {
+		n += 24 + len(prm.Name) + len(prm.Value)
+	}
+	for k, v := range p.ReplyCols {
+		n += 6 + len(k) + len(v)
+	}
+	return n
 }
 
 // appendCompactJSON writes raw JSON as json.Marshal writes a json.RawMessage: compacted, with
