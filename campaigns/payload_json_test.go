@@ -52,7 +52,7 @@ func TestEncodeSendMatchesMarshal(t *testing.T) {
 }
 
 // TestEncodeSendAllocatesOnce: an expansion encodes one payload per recipient, into a buffer
-// sized once (sendSize), however many of the fields are set and however long the numbers.
+// sized once (SendSize), however many of the fields are set and however long the numbers.
 func TestEncodeSendAllocatesOnce(t *testing.T) {
 	full := SendPayload{Run: "nightly-20261124T020000Z-a1b2c3", To: "+5511987654321", Bucket: math.MaxInt, Row: math.MinInt,
 		Campaign: "nightly", Template: "order_update", Language: "pt_BR", Sender: "+14155550100",
@@ -67,8 +67,8 @@ func TestEncodeSendAllocatesOnce(t *testing.T) {
 	full.Kind, full.Session = KindSession, json.RawMessage(`{"text":"Hello Ana, your order has shipped."}`)
 	full.ReplyCols = map[string]string{"city": "Recife", "plan": "gold"}
 	for _, p := range []SendPayload{{}, full} {
-		if got := EncodeSend(p); len(got) > sendSize(&p) {
-			t.Errorf("EncodeSend wrote %d bytes, sendSize says %d: %s", len(got), sendSize(&p), got)
+		if got := EncodeSend(p); len(got) > SendSize(&p) {
+			t.Errorf("EncodeSend wrote %d bytes, SendSize says %d: %s", len(got), SendSize(&p), got)
 		}
 	}
 }

@@ -379,8 +379,10 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 					}
 					at, skip := timing.apply(&p, row, e.cfg.Now())
 					batch = append(batch, ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N, Skip: skip})
-					tasks = append(tasks, asynqbatch.Task{Type: campaigns.TypeSend, Payload: campaigns.EncodeSend(p), ID: ids.TaskID(p.To),
-						Queue: opts.Queue, MaxRetry: opts.MaxRetry, Timeout: opts.Timeout, Retention: opts.Retention, ProcessAt: at})
+					// The payload is encoded straight into the task's message.
+					tasks = append(tasks, asynqbatch.NewTask(asynqbatch.Task{Type: campaigns.TypeSend, ID: ids.TaskID(p.To),
+						Queue: opts.Queue, MaxRetry: opts.MaxRetry, Timeout: opts.Timeout, Retention: opts.Retention, ProcessAt: at},
+						campaigns.SendSize(&p), func(b []byte) []byte { return campaigns.AppendSend(b, &p) }))
 				}
 				// Cut batches at the batch size and at the planned cursor, so a resumed expansion
 				// replays exactly the batches that were planned but not marked queued.
