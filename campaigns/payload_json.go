@@ -14,7 +14,11 @@ import (
 // an expansion encodes one payload per recipient, and json.Marshal was the largest cost
 // left in its process.
 func EncodeSend(p SendPayload) []byte {
-	b := make([]byte, 0, 160+len(p.Run)+len(p.Campaign)+32*len(p.Params))
+	return AppendSend(make([]byte, 0, SendSize(&p)), &p)
+}
+
+// AppendSend appends EncodeSend's encoding of p to b.
+func AppendSend(b []byte, p *SendPayload) []byte {
 	b = append(b, `{"run":`...)
 	b = appendJSONString(b, p.Run)
 	b = append(b, `,"to":`...)
@@ -93,6 +97,38 @@ func EncodeSend(p SendPayload) []byte {
 		b = append(b, '}')
 	}
 	return append(b, '}')
+}
+
+// SendSize is at least the length of p's encoding when none of its strings needs escaping
+// (the keys and punctuation of the fields set, their values, room for the numbers), so
+// EncodeSend allocates its buffer once.
+func SendSize(p *SendPayload) int {
+	const number = 24 // an int64 takes at most 20 bytes, a float64 at most 24
+	// {"run":"","to":"","b":,"row":,"c":"","tpl":"","lang":"","dlv":""}
+	n := 65 + 2*number + len(p.Run) + len(p.To) + len(p.Campaign) + len(p.Template) + len(p.Language) + len(p.Delivery)
+	opt := func(set bool, size int) {
+		if set {
+			n += size
+		}
+	}
+	opt(p.Sender != "", len(`,"from":""`)+len(p.Sender))
+	opt(len(p.Params) > 0, len(`,"params":[]`))
+	for _, prm := range p.Params {
+		n += len(`{"name":"","value":""},`) + len(prm.Name) + len(prm.Value)
+	}
+	opt(p.Rate != 0, len(`,"rate":`)+number)
+	opt(p.Category != "", len(`,"cat":""`)+len(p.Category))
+	opt(p.SendHours != "", len(`,"win":""`)+len(p.SendHours))
+	opt(p.Zone != "", len(`,"tz":""`)+len(p.Zone))
+	opt(p.Expires != 0, len(`,"exp":`)+number)
+	opt(p.ConfirmsOptOut, len(`,"oo":true`))
+	opt(p.Kind != "", len(`,"k":""`)+len(p.Kind))
+	opt(len(p.Session) > 0, len(`,"sm":`)+len(p.Session))
+	opt(len(p.ReplyCols) > 0, len(`,"rc":{}`))
+	for k, v := range p.ReplyCols {
+		n += len(`"":"",`) + len(k) + len(v)
+	}
+	return n
 }
 
 // appendCompactJSON writes raw JSON as json.Marshal writes a json.RawMessage: compacted, with

@@ -3,6 +3,7 @@ package campaigns
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"testing"
 
 	"github.com/heraldmsg/herald/internal/connectly"
@@ -47,6 +48,28 @@ func TestEncodeSendMatchesMarshal(t *testing.T) {
 		p := full
 		p.Rate = r
 		checkEncodeSend(t, p)
+	}
+}
+
+// TestEncodeSendAllocatesOnce: an expansion encodes one payload per recipient, into a buffer
+// sized once (SendSize), however many of the fields are set and however long the numbers.
+func TestEncodeSendAllocatesOnce(t *testing.T) {
+	full := SendPayload{Run: "nightly-20261124T020000Z-a1b2c3", To: "+5511987654321", Bucket: math.MaxInt, Row: math.MinInt,
+		Campaign: "nightly", Template: "order_update", Language: "pt_BR", Sender: "+14155550100",
+		Params:   []connectly.Parameter{{Name: "body_1", Value: "Ana"}, {Name: "body_2", Value: "R$ 10,00"}},
+		Delivery: "at-least-once", Rate: -123456789.123456789, Category: "authentication", SendHours: "mon-fri 09:00-20:00",
+		Zone: "America/Sao_Paulo", Expires: math.MinInt64, ConfirmsOptOut: true}
+	if n := testing.AllocsPerRun(20, func() { EncodeSend(full) }); n != 1 {
+		t.Errorf("EncodeSend allocated %v times, want 1", n)
+	}
+	// Session messages and reply columns take allocations of their own (json.Marshal, the
+	// sorted keys), but still fit the buffer.
+	full.Kind, full.Session = KindSession, json.RawMessage(`{"text":"Hello Ana, your order has shipped."}`)
+	full.ReplyCols = map[string]string{"city": "Recife", "plan": "gold"}
+	for _, p := range []SendPayload{{}, full} {
+		if got := EncodeSend(p); len(got) > SendSize(&p) {
+			t.Errorf("EncodeSend wrote %d bytes, SendSize says %d: %s", len(got), SendSize(&p), got)
+		}
 	}
 }
 

@@ -109,3 +109,93 @@ func FuzzPhoneValidator(f *testing.F) {
 		}
 	})
 }
+
+// TestDigitDFAMatchesRegexp holds every number pattern's automaton to its regexp: on strings
+// its own walks accept (each also with one digit changed, added and removed) and on random
+// digits of every length, and leaves strings with other characters to the regexp.
+func TestDigitDFAMatchesRegexp(t *testing.T) {
+	t.Parallel()
+	phoneMeta.once.Do(loadPhoneMeta)
+	if !phoneMeta.ok {
+		t.Skip("no phone metadata")
+	}
+	var descs []*phonenumbers.PhoneNumberDesc
+	for _, m := range phoneMeta.regions {
+		descs = append(descs, m.GetGeneralDesc(), m.GetMobile(), m.GetFixedLine(), m.GetPremiumRate(), m.GetTollFree(),
+			m.GetSharedCost(), m.GetVoip(), m.GetPersonalNumber(), m.GetPager(), m.GetUan(), m.GetVoicemail())
+	}
+	for _, m := range phoneMeta.nongeo {
+		descs = append(descs, m.GetGeneralDesc(), m.GetMobile(), m.GetFixedLine(), m.GetVoip(), m.GetUan())
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	var patterns, compiled, matched, unmatched int
+	seen := map[string]bool{}
+	for _, desc := range descs {
+		m := newDescMatcher(desc)
+		if m.re == nil || seen[m.re.String()] {
+			continue
+		}
+		seen[m.re.String()] = true
+		patterns++
+		if m.dfa == nil {
+			continue
+		}
+		compiled++
+		check := func(s string) {
+			got, ok := m.dfa.match(s)
+			if !ok {
+				t.Fatalf("%s: %q not taken as digits", m.re, s)
+			}
+			if want := m.re.MatchString(s); got != want {
+				t.Fatalf("%s on %q: automaton %v, regexp %v", m.re, s, got, want)
+			}
+			if got {
+				matched++
+			} else {
+				unmatched++
+			}
+		}
+		for range 30 {
+			// A walk that stops at the first accepting state past a random length.
+			var b []byte
+			st, stop := int32(0), rng.IntN(18)
+			for len(b) < 20 && !(len(b) >= stop && m.dfa.states[st].accept) {
+				var live []int
+				for c, nx := range m.dfa.states[st].next {
+					if nx >= 0 {
+						live = append(live, c)
+					}
+				}
+				if len(live) == 0 {
+					break
+				}
+				c := live[rng.IntN(len(live))]
+				b, st = append(b, byte('0'+c)), m.dfa.states[st].next[c]
+			}
+			s := string(b)
+			check(s)
+			if s != "" {
+				i := rng.IntN(len(s))
+				check(s[:i] + strconv.Itoa(rng.IntN(10)) + s[i+1:])
+				check(s[:i] + s[i+1:])
+			}
+			check(s + strconv.Itoa(rng.IntN(10)))
+		}
+		for length := 0; length <= 17; length++ {
+			b := make([]byte, length)
+			for i := range b {
+				b[i] = byte('0' + rng.IntN(10))
+			}
+			check(string(b))
+		}
+		for _, s := range []string{"12a4", "+5511", " 123", "١٢٣"} {
+			if _, ok := m.dfa.match(s); ok {
+				t.Fatalf("%s: %q taken as digits", m.re, s)
+			}
+		}
+	}
+	if compiled < patterns*9/10 || matched < 10000 || unmatched < 10000 {
+		t.Fatalf("%d of %d patterns compiled, %d strings matched and %d did not; want nine in ten compiled and 10000 of each", compiled, patterns, matched, unmatched)
+	}
+	t.Logf("%d of %d patterns compiled; %d strings matched, %d did not", compiled, patterns, matched, unmatched)
+}

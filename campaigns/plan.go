@@ -365,7 +365,7 @@ func resolveWithin(ar *AudienceReader, r *Renderer, done <-chan struct{}, max in
 			if !fl.wait(done) {
 				return
 			}
-			b := resolvedBatch{seq: seq, flight: fl}
+			b := resolvedBatch{seq: seq, flight: fl, items: make([]resolved, 0, maxBatchRows)}
 			for len(b.items) < maxBatchRows && b.size < batchBytes {
 				row, err := ar.NextRaw()
 				if errors.Is(err, io.EOF) {

@@ -335,6 +335,45 @@ type compiled struct {
 	tpl  *template.Template
 	// raw parameters skip Herald's checks of names and values, but not the length limit.
 	raw bool
+	// plain, when set, is tpl as text and columns (plainParts), which Render writes without
+	// running the template.
+	plain []plainPart
+}
+
+// plainPart is a piece of a template made only of text and column values ({{ .name }}):
+// its text, or, when col is set, the column's value.
+type plainPart struct {
+	text string
+	col  bool
+}
+
+// plainParts returns t as text and column values when that is all it holds (the most common
+// parameter, "{{ .name }}"), else nil. Executing such a template writes each text and each
+// column's value, "" for a column the row lacks (missingkey=zero): so does Render with them.
+func plainParts(t *template.Template) []plainPart {
+	if t.Tree == nil || t.Tree.Root == nil || len(t.Tree.Root.Nodes) == 0 {
+		return nil
+	}
+	parts := make([]plainPart, 0, len(t.Tree.Root.Nodes))
+	for _, n := range t.Tree.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			parts = append(parts, plainPart{text: string(n.Text)})
+		case *parse.ActionNode:
+			p := n.Pipe
+			if p == nil || len(p.Decl) > 0 || p.IsAssign || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+				return nil
+			}
+			f, ok := p.Cmds[0].Args[0].(*parse.FieldNode)
+			if !ok || len(f.Ident) != 1 {
+				return nil
+			}
+			parts = append(parts, plainPart{text: f.Ident[0], col: true})
+		default:
+			return nil
+		}
+	}
+	return parts
 }
 
 // NewRenderer compiles the definition's parameter templates, in request order, and a session
@@ -346,7 +385,7 @@ func NewRenderer(d *Definition) (*Renderer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parameters.%s: %w", name, err)
 		}
-		r.params = append(r.params, compiled{name: name, tpl: t})
+		r.params = append(r.params, compiled{name: name, tpl: t, plain: plainParts(t)})
 	}
 	sort.Slice(r.params, func(i, j int) bool { return paramOrder(r.params[i].name) < paramOrder(r.params[j].name) })
 	for i, rp := range d.Parameters.Raw {
@@ -354,7 +393,7 @@ func NewRenderer(d *Definition) (*Renderer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parameters.raw[%d]: %w", i, err)
 		}
-		r.params = append(r.params, compiled{name: rp.Name, tpl: t, raw: true})
+		r.params = append(r.params, compiled{name: rp.Name, tpl: t, raw: true, plain: plainParts(t)})
 	}
 	tpls := make([]*template.Template, len(r.params))
 	for i, p := range r.params {
@@ -402,7 +441,13 @@ func (r *Renderer) Render(cols map[string]string) ([]connectly.Parameter, error)
 	defer r.metered.put(c)
 	out := make([]connectly.Parameter, 0, len(r.params))
 	for _, p := range r.params {
-		v, err := p.renderOn(c.of[p.tpl], cols)
+		var v string
+		var err error
+		if p.plain != nil {
+			v, err = p.renderPlain(cols)
+		} else {
+			v, err = p.renderOn(c.of[p.tpl], cols)
+		}
 		if err == nil && !p.raw {
 			err = checkParam(p.name, v)
 		}
@@ -451,6 +496,47 @@ func (p compiled) renderOn(t *template.Template, cols map[string]string) (string
 		return "", fmt.Errorf("%s is %d characters, limit %d", what, n, limit)
 	}
 	return string(w.buf), nil
+}
+
+// renderPlain is renderOn for a template of text and column values (p.plain): the same value
+// and the same length checks, without running the template.
+func (p compiled) renderPlain(cols map[string]string) (string, error) {
+	what, limit := valueLimit(p.name, p.raw)
+	if len(p.plain) == 1 && p.plain[0].col {
+		v := cols[p.plain[0].text]
+		if len(v) > 4*limit {
+			return "", fmt.Errorf("%s is longer than %d characters", what, limit)
+		}
+		if n := utf8.RuneCountInString(v); n > limit {
+			return "", fmt.Errorf("%s is %d characters, limit %d", what, n, limit)
+		}
+		return v, nil
+	}
+	size := 0
+	for _, part := range p.plain {
+		if part.col {
+			size += len(cols[part.text])
+		} else {
+			size += len(part.text)
+		}
+	}
+	if size > 4*limit {
+		return "", fmt.Errorf("%s is longer than %d characters", what, limit)
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, part := range p.plain {
+		if part.col {
+			b.WriteString(cols[part.text])
+		} else {
+			b.WriteString(part.text)
+		}
+	}
+	v := b.String()
+	if n := utf8.RuneCountInString(v); n > limit {
+		return "", fmt.Errorf("%s is %d characters, limit %d", what, n, limit)
+	}
+	return v, nil
 }
 
 // execError shortens text/template's execution errors to "template: LINE:COL: ...".

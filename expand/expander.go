@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -252,7 +253,10 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	ids := keys.ForRun(run.ID)
 
 	planned, queued := run.PlannedTo, run.QueuedTo
-	batch := make([]pending, 0, e.cfg.BatchSize)
+	// A batch's ledger entries and, one per entry, its send task, encoded as its row is read.
+	batch := make([]ledger.PlanEntry, 0, e.cfg.BatchSize)
+	tasks := make([]asynqbatch.Task, 0, e.cfg.BatchSize)
+	opts := e.taskOptions(run)
 	skipped := map[string]int{}
 	from := queued
 	rows := 0        // rows that belong to the run
@@ -278,7 +282,12 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 
 	// Batches go to Redis on a writer goroutine, in cursor order, while this one prepares the
 	// next: Redis works on batch k while batch k+1 is encoded.
-	w := newBatchWriter(e, run, &st, estimate, newToken())
+	// Whether a suppression blocks a send depends on what the run sends, the same for every
+	// row: opted out of marketing blocks a marketing template (ledger.MarketingCategory). A
+	// session message is left to the worker, which knows whether it counts as marketing and,
+	// from the customer's window, whether it or its fallback goes.
+	marketing := def.SendKind() != campaigns.KindSession && ledger.MarketingCategory(def.SendCategory())
+	w := newBatchWriter(e, run, &st, estimate, newToken(), marketing)
 	go w.loop(ctx)
 	defer w.stop() // on the early returns below
 
@@ -290,21 +299,20 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 		if err := held.checkStat(); err != nil {
 			return err
 		}
-		j := expandJob{from: to, to: to, batch: batch, fresh: to > planned, off: curOff, rows: rows}
-		j.from = from
+		j := expandJob{from: from, to: to, batch: batch, tasks: tasks, fresh: to > planned, off: curOff, rows: rows}
 		if len(skipped) > 0 {
 			j.skipped = make(map[string]int, len(skipped))
 			for r, n := range skipped {
 				j.skipped[r] = n
 			}
 		}
-		j.tasks = e.tasksFor(ids, run.Queue, batch)
 		if err := w.send(j); err != nil {
 			return err
 		}
 		planned = max(planned, to)
 		from, queued = to, to
-		batch = make([]pending, 0, e.cfg.BatchSize)
+		batch = make([]ledger.PlanEntry, 0, e.cfg.BatchSize)
+		tasks = make([]asynqbatch.Task, 0, e.cfg.BatchSize)
 		clear(skipped)
 		return nil
 	}
@@ -343,7 +351,9 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 					skipped["invalid_params"]++
 					log.Debug().Int("row", row.N).Err(it.RenderErr).Msg("row skipped")
 				default:
-					batch = append(batch, e.pendingOf(def, run, timing, it))
+					entry, task := e.sendOf(def, run, timing, ids, opts, it)
+					batch = append(batch, entry)
+					tasks = append(tasks, task)
 				}
 				// Cut batches at the batch size and at the planned cursor, so a resumed expansion
 				// replays exactly the batches that were planned but not marked queued.
@@ -420,9 +430,21 @@ func (r *reading) close() {
 	r.ar.Close()
 }
 
-// pendingOf is the send of one audience row of run, rendered, that expansion plans and writes
-// a task of: its payload, its ledger entry, and when its send hours open.
-func (e *Expander) pendingOf(def *campaigns.Definition, run ledger.Run, timing *timing, it campaigns.Resolved) pending {
+// taskOptions are the options of run's send tasks: the expander's, on the run's queue unless
+// they name one.
+func (e *Expander) taskOptions(run ledger.Run) campaigns.TaskOptions {
+	opts := e.cfg.Task
+	if opts.Queue == "" {
+		opts.Queue = run.Queue
+	}
+	return opts
+}
+
+// sendOf is the send of one audience row of run, rendered, that expansion plans and writes a
+// task of: its ledger entry, and its send task named by ids with options opts (taskOptions),
+// the payload encoded straight into the task's message, due when its send hours open.
+func (e *Expander) sendOf(def *campaigns.Definition, run ledger.Run, timing *timing, ids ledger.RunTaskIDs,
+	opts campaigns.TaskOptions, it campaigns.Resolved) (ledger.PlanEntry, asynqbatch.Task) {
 	row := it.Row
 	p := campaigns.SendPayload{
 		Run: run.ID, To: row.Recipient, Bucket: ledger.BucketOf(row.Recipient, run.Buckets), Row: row.N,
@@ -431,7 +453,10 @@ func (e *Expander) pendingOf(def *campaigns.Definition, run ledger.Run, timing *
 		Kind: def.SendKind(), Session: it.Session, ReplyCols: def.OnReply.PickColumns(row.Cols),
 	}
 	at, skip := timing.apply(&p, row, e.cfg.Now())
-	return pending{entry: ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N, Skip: skip}, payload: p, at: at}
+	task := asynqbatch.NewTask(asynqbatch.Task{Type: campaigns.TypeSend, ID: ids.TaskID(p.To),
+		Queue: opts.Queue, MaxRetry: opts.MaxRetry, Timeout: opts.Timeout, Retention: opts.Retention, ProcessAt: at},
+		campaigns.SendSize(&p), func(b []byte) []byte { return campaigns.AppendSend(b, &p) })
+	return ledger.PlanEntry{Recipient: p.To, Bucket: p.Bucket, Row: row.N, Skip: skip}, task
 }
 
 func absPath(p string) string {
@@ -444,18 +469,12 @@ func absPath(p string) string {
 	return p
 }
 
-type pending struct {
-	entry   ledger.PlanEntry
-	payload campaigns.SendPayload
-	// at, when set, is the opening of the send hours the task waits for.
-	at time.Time
-}
-
 // expandJob is one batch of audience rows (from, to] for the writer.
 type expandJob struct {
 	from, to int
-	batch    []pending
-	// tasks are the batch's send tasks, encoded, one per row of batch.
+	// batch are the batch's ledger entries, and tasks their send tasks, encoded, one per
+	// entry (a task's ProcessAt, when set, is the opening of the send hours it waits for).
+	batch   []ledger.PlanEntry
 	tasks   []asynqbatch.Task
 	skipped map[string]int
 	// fresh: rows past the planned cursor (plan them); else a batch planned before an
@@ -478,18 +497,20 @@ type batchWriter struct {
 	st       *Stats
 	estimate int
 	// token names this expansion to the ledger (ledger.Batch.Token).
-	token   string
-	jobs    chan expandJob
-	done    chan struct{} // closed when both stages have returned
-	halted  chan struct{} // closed when no more batches are planned, after err is set
-	failed  chan struct{} // closed at the first error other than a full backlog, after err is set
-	mu      sync.Mutex
-	err     error
-	stopped bool
+	token string
+	// marketing says a suppression of marketing blocks the run's sends (see ExpandOnly).
+	marketing bool
+	jobs      chan expandJob
+	done      chan struct{} // closed when both stages have returned
+	halted    chan struct{} // closed when no more batches are planned, after err is set
+	failed    chan struct{} // closed at the first error other than a full backlog, after err is set
+	mu        sync.Mutex
+	err       error
+	stopped   bool
 }
 
-func newBatchWriter(e *Expander, run ledger.Run, st *Stats, estimate int, token string) *batchWriter {
-	return &batchWriter{e: e, run: run, st: st, estimate: estimate, token: token, jobs: make(chan expandJob, 1),
+func newBatchWriter(e *Expander, run ledger.Run, st *Stats, estimate int, token string, marketing bool) *batchWriter {
+	return &batchWriter{e: e, run: run, st: st, estimate: estimate, token: token, marketing: marketing, jobs: make(chan expandJob, 1),
 		done: make(chan struct{}), halted: make(chan struct{}), failed: make(chan struct{})}
 }
 
@@ -602,10 +623,7 @@ func (w *batchWriter) stop() error {
 // task).
 func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error) {
 	e, run, st := w.e, w.run, w.st
-	entries := make([]ledger.PlanEntry, len(j.batch))
-	for i, p := range j.batch {
-		entries[i] = p.entry
-	}
+	entries := j.batch
 	fresh := make([]bool, len(j.batch))
 	if j.fresh {
 		// One read: the run's status, its pending count, and who opted out.
@@ -629,12 +647,9 @@ func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error)
 			}
 		}
 		// People who opted out of what the row sends are planned as skipped(suppressed): of
-		// every message, or of marketing for a marketing template (ledger.MarketingCategory).
-		// A session message is left to the worker, which knows whether it counts as
-		// marketing and, from the customer's window, whether it or its fallback goes.
+		// every message, or of marketing when the run's sends count as marketing.
 		for i, s := range view.Suppressed {
-			p := j.batch[i].payload
-			if s.Blocks(p.Kind != campaigns.KindSession && ledger.MarketingCategory(p.Category)) {
+			if s.Blocks(w.marketing) {
 				entries[i].Skip = ledger.SkipSuppressed
 			}
 			if cancelled {
@@ -665,7 +680,7 @@ func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error)
 	// parameters. Nor does a suppressed row, or an entry already in flight.
 	addrs := make([]ledger.Address, len(j.batch))
 	for i, p := range j.batch {
-		addrs[i] = ledger.Address{Run: run.ID, Bucket: p.entry.Bucket, Recipient: p.entry.Recipient}
+		addrs[i] = ledger.Address{Run: run.ID, Bucket: p.Bucket, Recipient: p.Recipient}
 	}
 	ens, err := e.cfg.Ledger.Entries(ctx, addrs)
 	if err != nil {
@@ -673,7 +688,7 @@ func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error)
 	}
 	for i, p := range j.batch {
 		en := ens[i]
-		fresh[i] = (en.State == ledger.Planned || en.State == ledger.Queued) && en.Row == p.entry.Row
+		fresh[i] = (en.State == ledger.Planned || en.State == ledger.Queued) && en.Row == p.Row
 	}
 	return plannedJob{expandJob: j, fresh: fresh}, nil
 }
@@ -682,18 +697,20 @@ func (w *batchWriter) plan(ctx context.Context, j expandJob) (plannedJob, error)
 func (w *batchWriter) queue(ctx context.Context, pj plannedJob) error {
 	e, run, st := w.e, w.run, w.st
 	j, fresh := pj.expandJob, pj.fresh
-	tasks := make([]asynqbatch.Task, 0, len(j.tasks))
-	ps := make([]pending, 0, len(j.tasks))
-	for i := range j.batch {
-		if fresh[i] {
-			tasks = append(tasks, j.tasks[i])
-			ps = append(ps, j.batch[i])
+	// Only the rows that need a task (all of them, in a batch of new recipients).
+	tasks := j.tasks
+	if slices.Contains(fresh, false) {
+		tasks = make([]asynqbatch.Task, 0, len(j.tasks))
+		for i := range j.tasks {
+			if fresh[i] {
+				tasks = append(tasks, j.tasks[i])
+			}
 		}
 	}
 	st.Planned += len(tasks)
 	// A fresh batch's tasks are new: their ledger entries were created just now (unless
 	// another expansion may be replaying the batch: Checked).
-	n, sched, err := e.writeTasks(ctx, tasks, ps, j.fresh && !e.cfg.Checked)
+	n, sched, err := e.writeTasks(ctx, run.ID, tasks, j.fresh && !e.cfg.Checked)
 	st.Enqueued += n
 	st.Scheduled += sched
 	if err != nil {
@@ -708,23 +725,10 @@ func (w *batchWriter) queue(ctx context.Context, pj plannedJob) error {
 	return nil
 }
 
-// tasksFor encodes the batch's send tasks, one per pending row, named by ids.
-func (e *Expander) tasksFor(ids ledger.RunTaskIDs, queue string, ps []pending) []asynqbatch.Task {
-	opts := e.cfg.Task
-	if opts.Queue == "" {
-		opts.Queue = queue
-	}
-	tasks := make([]asynqbatch.Task, len(ps))
-	for i, p := range ps {
-		tasks[i] = asynqbatch.Task{Type: campaigns.TypeSend, Payload: campaigns.EncodeSend(p.payload), ID: ids.TaskID(p.payload.To),
-			Queue: opts.Queue, MaxRetry: opts.MaxRetry, Timeout: opts.Timeout, Retention: opts.Retention, ProcessAt: p.at}
-	}
-	return tasks
-}
-
-// writeTasks writes encoded tasks (tasks[i] is ps[i]'s) in one round trip; fresh says no task
-// with their ids can exist (see asynqbatch.RedisWriter.Write).
-func (e *Expander) writeTasks(ctx context.Context, tasks []asynqbatch.Task, ps []pending, fresh bool) (int, int, error) {
+// writeTasks writes run's encoded tasks in one round trip and counts those created, and those
+// of them scheduled for later; fresh says no task with their ids can exist (see
+// asynqbatch.RedisWriter.Write).
+func (e *Expander) writeTasks(ctx context.Context, runID string, tasks []asynqbatch.Task, fresh bool) (int, int, error) {
 	if len(tasks) == 0 {
 		return 0, 0, nil
 	}
@@ -733,13 +737,13 @@ func (e *Expander) writeTasks(ctx context.Context, tasks []asynqbatch.Task, ps [
 	for i, c := range created {
 		if c {
 			n++
-			if !ps[i].at.IsZero() {
+			if !tasks[i].ProcessAt.IsZero() {
 				sched++
 			}
 		}
 	}
 	if err != nil {
-		return n, sched, fmt.Errorf("enqueue tasks of run %s: %w", ps[0].payload.Run, err)
+		return n, sched, fmt.Errorf("enqueue tasks of run %s: %w", runID, err)
 	}
 	return n, sched, nil
 }

@@ -63,7 +63,7 @@ stream:
 				if it.Row.SkipReason != "" || it.RenderErr != nil || it.Row.Recipient != lost[i].Recipient {
 					continue
 				}
-				tasks[i] = exp.tasksFor(ids, run.Queue, []pending{exp.pendingOf(def, run, rd.timing, it)})[0]
+				_, tasks[i] = exp.sendOf(def, run, rd.timing, ids, exp.taskOptions(run), it)
 				ok[i] = true
 			}
 			if it.Row.N >= last {

@@ -6,6 +6,10 @@
 //
 //	go build -o ./bin/expandbench ./bench/expandbench && ./bin/expandbench -redis redis://127.0.0.1:6379/13 -n 100000 -rounds 3
 //
+// Each round also reports the CPU Redis and this process spent per recipient while it was
+// timed (INFO cpu and getrusage around it); -cpuprofile and -memprofile profile the first
+// expansion round.
+//
 // The Redis database named in the URL is flushed before every round and at the end (never
 // any other database).
 package main
@@ -15,9 +19,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -37,14 +43,16 @@ const sender = "+14155550100"
 // benchBatch is the expansion batch size (0: the expander's default).
 var benchBatch int
 
-// profile, when set, receives a CPU profile of the first expansion round.
-var profile *os.File
+// profile, when set, receives a CPU profile of the first expansion round; memProfile, an
+// allocation profile taken at the end of that round.
+var profile, memProfile *os.File
 
 func main() {
 	redisURL := flag.String("redis", "redis://127.0.0.1:6379/13", "Redis to use (its database is flushed)")
 	n := flag.Int("n", 100000, "recipients (tasks) per round")
 	rounds := flag.Int("rounds", 3, "rounds of each mode")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the expansion rounds to this file")
+	memprofile := flag.String("memprofile", "", "write an allocation profile of the first expansion round to this file")
 	modes := flag.String("modes", "enqueue,expand", "modes to run each round, comma-separated")
 	flag.IntVar(&benchBatch, "batch", 0, "expansion batch size (0: the expander's default)")
 	flag.Parse()
@@ -52,6 +60,12 @@ func main() {
 		f, err := os.Create(*cpuprofile)
 		benchkit.Exit("expandbench", err)
 		profile = f
+	}
+	if *memprofile != "" {
+		f, err := os.Create(*memprofile)
+		benchkit.Exit("expandbench", err)
+		memProfile = f
+		runtime.MemProfileRate = 4096
 	}
 	benchkit.Exit("expandbench", run(*redisURL, *n, *rounds, strings.Split(*modes, ",")))
 }
@@ -83,11 +97,12 @@ func run(redisURL string, n, rounds int, modes []string) error {
 				return err
 			}
 			var rate float64
+			var self time.Duration
 			switch mode {
 			case "enqueue":
-				rate, err = enqueueRound(ctx, rdb, n)
+				rate, self, err = enqueueRound(ctx, rdb, n)
 			case "expand":
-				rate, err = expandRound(ctx, rdb, def, n)
+				rate, self, err = expandRound(ctx, rdb, def, n)
 			default:
 				return fmt.Errorf("unknown mode %q", mode)
 			}
@@ -98,7 +113,8 @@ func run(redisURL string, n, rounds int, modes []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("round %d %-7s %9.0f recipients/s, Redis CPU %.1f us/recipient\n", r, mode, rate, (after-before).Seconds()*1e6/float64(n))
+			fmt.Printf("round %d %-7s %9.0f recipients/s, Redis CPU %.1f us/recipient, process CPU %.1f us/recipient\n", r, mode, rate,
+				(after-before).Seconds()*1e6/float64(n), self.Seconds()*1e6/float64(n))
 			results[mode] = append(results[mode], rate)
 		}
 	}
@@ -130,13 +146,23 @@ func redisCPU(ctx context.Context, rdb redis.UniversalClient) (time.Duration, er
 	return time.Duration(total * float64(time.Second)), nil
 }
 
+// processCPU is this process's CPU time so far (user and system, every thread); a round
+// reports its share while timed.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // enqueueRound enqueues n send tasks, one asynq Client.Enqueue call each, in one loop. The
 // tasks (payload and options as Herald's) are built before the clock starts.
-func enqueueRound(ctx context.Context, rdb redis.UniversalClient, n int) (float64, error) {
+func enqueueRound(ctx context.Context, rdb redis.UniversalClient, n int) (float64, time.Duration, error) {
 	client := asynq.NewClientFromRedisClient(rdb)
 	ids, err := ledger.New(rdb, nil).TaskIDs(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	tasks := make([]*asynq.Task, n)
 	for i := range tasks {
@@ -145,43 +171,50 @@ func enqueueRound(ctx context.Context, rdb redis.UniversalClient, n int) (float6
 			Params: []connectly.Parameter{{Name: "body_1", Value: fmt.Sprintf("user%d", i)}}}
 		t, err := campaigns.NewSendTask(p, ids, campaigns.TaskOptions{Queue: campaigns.QueueFor("utility"), MaxRetry: 25, Timeout: 41 * time.Second})
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		tasks[i] = t
 	}
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	for _, t := range tasks {
 		if _, err := client.EnqueueContext(ctx, t); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return float64(n) / time.Since(start).Seconds(), processCPU() - cpu, nil
 }
 
 // expandRound creates a run and expands it whole (no window), timed from the start of the
 // expansion to the end, and checks every recipient has its task.
-func expandRound(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, n int) (float64, error) {
+func expandRound(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, n int) (float64, time.Duration, error) {
 	l := ledger.New(rdb, nil)
 	exp := expand.NewExpander(expand.Options{Ledger: l, Tasks: asynqbatch.New(rdb),
 		Task: campaigns.TaskOptions{MaxRetry: 25, Timeout: 41 * time.Second}, Logger: zerolog.Nop(), BatchSize: benchBatch})
 	run, err := exp.CreateRun(ctx, def, sender, "")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if profile != nil {
 		if err := pprof.StartCPUProfile(profile); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		defer func() { pprof.StopCPUProfile(); profile = nil }()
 	}
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	st, err := exp.Expand(ctx, def, run)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	d := time.Since(start)
+	d, self := time.Since(start), processCPU()-cpu
+	if memProfile != nil {
+		err := pprof.Lookup("allocs").WriteTo(memProfile, 0)
+		memProfile = nil
+		if err != nil {
+			return 0, 0, err
+		}
+	}
 	if st.Planned != n || st.Enqueued != n {
-		return 0, fmt.Errorf("planned %d, enqueued %d, want %d", st.Planned, st.Enqueued, n)
+		return 0, 0, fmt.Errorf("planned %d, enqueued %d, want %d", st.Planned, st.Enqueued, n)
 	}
-	return float64(n) / d.Seconds(), nil
+	return float64(n) / d.Seconds(), self, nil
 }

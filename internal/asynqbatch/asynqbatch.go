@@ -39,6 +39,52 @@ type Task struct {
 	Retention time.Duration
 	// ProcessAt, when after now, schedules the task instead of making it pending.
 	ProcessAt time.Time
+	// msg is the encoded message, when NewTask encoded it (Write encodes the others).
+	msg []byte
+}
+
+// NewTask returns t with its message encoded now, its payload written by appendPayload (which
+// appends it to the slice it is given and returns the result) straight into the message, in
+// place of t.Payload, which then holds a view of it: a producer of many tasks encodes each
+// payload once, with no copy. size is about the payload's length (a wrong guess costs a move
+// of the payload, never a different message). Write writes the message as encoded: t's fields
+// are not to be changed afterwards.
+func NewTask(t Task, size int, appendPayload func([]byte) []byte) Task {
+	b := make([]byte, 0, messageSize(t, size))
+	b = appendHead(b, t)
+	tagAt := len(b)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	lenAt := len(b)
+	reserved := protowire.SizeVarint(uint64(size))
+	for range reserved {
+		b = append(b, 0)
+	}
+	start := len(b)
+	b = appendPayload(b)
+	n := len(b) - start
+	var from, to int // where the payload ends up in the message
+	if n == 0 {
+		b = b[:tagAt] // an empty payload is omitted, as proto3 omits it
+	} else {
+		// The payload's length, in the bytes reserved for it: the payload moves when its
+		// length takes fewer or more.
+		need := protowire.SizeVarint(uint64(n))
+		switch {
+		case need < reserved:
+			copy(b[lenAt+need:], b[start:])
+			b = b[:len(b)-(reserved-need)]
+		case need > reserved:
+			for range need - reserved {
+				b = append(b, 0)
+			}
+			copy(b[lenAt+need:], b[start:start+n])
+		}
+		protowire.AppendVarint(b[lenAt:lenAt], uint64(n))
+		from, to = lenAt+need, lenAt+need+n
+	}
+	b = appendTail(b, t)
+	t.msg, t.Payload = b, b[from:to:to]
+	return t
 }
 
 // RedisWriter writes many tasks into asynq's queues in one round trip, with the same Redis
@@ -68,35 +114,58 @@ const asynqDefaultTimeout = 30 * time.Minute
 // new task: type = 1, payload = 2, id = 3, queue = 4, retry = 5, timeout = 8, deadline = 9,
 // retention = 12; zero fields are omitted as proto3 does.
 func encodeTaskMessage(t Task) []byte {
-	b := make([]byte, 0, len(t.Payload)+len(t.Type)+len(t.ID)+len(t.Queue)+32)
-	str := func(num protowire.Number, s string) {
-		if s != "" {
-			b = protowire.AppendTag(b, num, protowire.BytesType)
-			b = protowire.AppendString(b, s)
-		}
-	}
-	varint := func(num protowire.Number, v int64) {
-		if v != 0 {
-			b = protowire.AppendTag(b, num, protowire.VarintType)
-			b = protowire.AppendVarint(b, uint64(v))
-		}
-	}
-	str(1, t.Type)
+	b := make([]byte, 0, messageSize(t, len(t.Payload)))
+	b = appendHead(b, t)
 	if len(t.Payload) > 0 {
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
 		b = protowire.AppendBytes(b, t.Payload)
 	}
-	str(3, t.ID)
-	str(4, t.Queue)
-	varint(5, int64(int32(t.MaxRetry)))
+	return appendTail(b, t)
+}
+
+// messageSize is at least the length of t's message with a payload of size bytes.
+func messageSize(t Task, size int) int {
+	// Four tags and lengths of up to three bytes each, and three varints of up to 10 bytes
+	// with their tags.
+	return size + len(t.Type) + len(t.ID) + len(t.Queue) + 16 + 33
+}
+
+// appendHead appends the fields of t's message before its payload: its type (1).
+func appendHead(b []byte, t Task) []byte {
+	return appendString(b, 1, t.Type)
+}
+
+// appendTail appends the fields of t's message after its payload: id (3), queue (4), retry
+// (5), timeout (8) and retention (12).
+func appendTail(b []byte, t Task) []byte {
+	b = appendString(b, 3, t.ID)
+	b = appendString(b, 4, t.Queue)
+	b = appendVarint(b, 5, int64(int32(t.MaxRetry)))
 	timeout := t.Timeout
 	if timeout <= 0 {
 		timeout = asynqDefaultTimeout
 	}
-	varint(8, int64(timeout.Seconds()))
+	b = appendVarint(b, 8, int64(timeout.Seconds()))
 	// deadline (9): asynq writes time.Unix(0, 0).Unix() = 0 for "none", which proto omits.
-	varint(12, int64(t.Retention.Seconds()))
-	return b
+	return appendVarint(b, 12, int64(t.Retention.Seconds()))
+}
+
+// appendString appends a string field, omitted when empty as proto3 does.
+func appendString(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}
+
+// appendVarint appends a varint field, omitted when zero as proto3 does.
+func appendVarint(b []byte, num protowire.Number, v int64) []byte {
+	if v == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, uint64(v))
 }
 
 // DecodeTask reads the type (field 1) and payload (field 2) of asynq's TaskMessage protobuf,
@@ -192,8 +261,12 @@ func (b *RedisWriter) Write(ctx context.Context, tasks []Task, fresh bool) ([]bo
 			if t.ProcessAt.After(now) {
 				at = t.ProcessAt.Unix()
 			}
+			msg := t.msg
+			if msg == nil {
+				msg = encodeTaskMessage(t)
+			}
 			c.keys = append(c.keys, rkeys.AsynqTask(q, t.ID))
-			c.args = append(c.args, encodeTaskMessage(t), t.ID, at)
+			c.args = append(c.args, msg, t.ID, at)
 		}
 		calls = append(calls, c)
 	}
