@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
@@ -243,5 +244,87 @@ func TestExplainShowsTheSuppressionScope(t *testing.T) {
 		if got := strings.Contains(string(b), `"suppression":{"scope":"`+tc.scope+`"`); got != (tc.scope != "") {
 			t.Errorf("%s JSON %s: want the suppression's scope %q", tc.to, b, tc.scope)
 		}
+	}
+}
+
+// TestExplainHeraldCodesAreNotFailures: a send that waited for Herald's own limits reads as
+// pacing, never as a permanent failure, in the history, the timeline and the text; a claim
+// given back before any request reads as requeued; a skip's reason has no failure class.
+func TestExplainHeraldCodesAreNotFailures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, rdb := testredis.Mini(t)
+	t0 := time.Date(2026, 12, 6, 21, 30, 0, 0, time.UTC)
+	now := t0
+	l := ledger.New(rdb, func() time.Time { return now })
+	table, err := connectly.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const run = "R1"
+	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "spring", Delivery: ledger.AtMostOnce, Buckets: 1, Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	tos := []string{"+447700900123", "+447700900124"}
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: run, From: 0, To: 2, Entries: []ledger.PlanEntry{
+		{Recipient: tos[0], Bucket: 0, Row: 1}, {Recipient: tos[1], Bucket: 0, Row: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	settle := func(to string, o ledger.Outcome) {
+		t.Helper()
+		now = now.Add(time.Minute)
+		addr := ledger.AddressIn(run, to, 1)
+		if _, err := l.Claim(ctx, addr, ledger.AtMostOnce); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Finish(ctx, addr, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "RATE_LIMIT"})
+	settle(tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "DAILY_TIER"})
+	settle(tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRequeue, Code: "LATE_FOR_PAIR"})
+	settle(tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "PACE_ERROR"})
+	settle(tos[1], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "RATE_LIMIT"})
+	settle(tos[1], ledger.Outcome{State: ledger.Skipped, Code: ledger.SkipSuppressed})
+
+	x, err := report.Explain(ctx, l, rdb, report.ExplainParams{Run: run, Recipient: tos[0], Shown: "*********0123", Table: table, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"RATE_LIMIT": "pacing", "DAILY_TIER": "pacing", "LATE_FOR_PAIR": "pacing", "PACE_ERROR": "requeued"}
+	if len(x.History) != len(want) {
+		t.Fatalf("history %+v, want %d lines", x.History, len(want))
+	}
+	for _, h := range x.History {
+		if h.Class != want[h.Code] {
+			t.Errorf("history %s %s: class %q, want %q", h.Outcome, h.Code, h.Class, want[h.Code])
+		}
+	}
+	for _, ev := range x.Timeline {
+		if ev.Code != "" && ev.Class != want[ev.Code] {
+			t.Errorf("timeline %s %s: class %q, want %q", ev.Outcome, ev.Code, ev.Class, want[ev.Code])
+		}
+	}
+	if x.Class != "requeued" || x.Why == "" || strings.Contains(x.Why, "no documented meaning") {
+		t.Errorf("last code %s: class %q, why %q", x.Code, x.Class, x.Why)
+	}
+	var printed bytes.Buffer
+	report.PrintExplanation(&printed, x, now)
+	if s := printed.String(); strings.Contains(s, "permanent") || !strings.Contains(s, "throttle RATE_LIMIT (pacing)") {
+		t.Errorf("printed:\n%s\nwant the rate-limit wait as pacing, nothing permanent", s)
+	}
+
+	x, err = report.Explain(ctx, l, rdb, report.ExplainParams{Run: run, Recipient: tos[1], Shown: "*********0124", Table: table, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x.History) != 2 || x.History[0].Class != "pacing" || x.History[1].Outcome != "skipped" || x.History[1].Class != "" {
+		t.Errorf("history %+v, want a pacing wait, then a skip without a failure class", x.History)
+	}
+	printed.Reset()
+	report.PrintExplanation(&printed, x, now)
+	if s := printed.String(); !strings.Contains(s, "skipped suppressed\n") {
+		t.Errorf("printed:\n%s\nwant the skip's reason without a class", s)
 	}
 }
