@@ -145,3 +145,27 @@ func TestIsTerminalSeesThroughTheOutputGuard(t *testing.T) {
 		t.Fatal("a buffer reads as a terminal")
 	}
 }
+
+// TestOneShotCommandsKeepLogsOutOfTheirOutput: at the default log level, campaign send and run
+// retry print their own report and no log lines (the expansion's "expansion finished");
+// log.level debug asks for them.
+func TestOneShotCommandsKeepLogsOutOfTheirOutput(t *testing.T) {
+	t.Parallel()
+	_, env := miniEnv(t)
+	defaultLevel := map[string]string{"HERALD_REDIS_URL": env["HERALD_REDIS_URL"]}
+	debug := map[string]string{"HERALD_REDIS_URL": env["HERALD_REDIS_URL"], "HERALD_LOG_LEVEL": "debug"}
+	file := filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml")
+	code, out, errOut := herald(t, defaultLevel, "campaign", "send", file)
+	if code != 0 || !strings.Contains(out, "started: 8 rows") || errOut != "" {
+		t.Fatalf("send: exit %d, stdout %q, stderr %q; want the report alone", code, out, errOut)
+	}
+	run := strings.Fields(out)[1]
+	code, _, errOut = herald(t, defaultLevel, "run", "retry", run, "--class", "any")
+	if strings.Contains(errOut, `"level"`) || strings.Contains(errOut, "expansion finished") {
+		t.Fatalf("retry: exit %d, stderr %q; want no log lines", code, errOut)
+	}
+	code, _, errOut = herald(t, debug, "campaign", "send", file)
+	if code != 0 || !strings.Contains(errOut, "expansion finished") {
+		t.Fatalf("send at log.level debug: exit %d, stderr %q; want the expansion's log lines", code, errOut)
+	}
+}

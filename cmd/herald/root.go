@@ -201,6 +201,18 @@ func (a *app) logger(c config.Config) (zerolog.Logger, error) {
 	return l, err
 }
 
+// commandLogger is the logger of a command that prints its own report (campaign send, campaign
+// run, run retry): at the default level, info, the library's info lines ("expansion
+// finished") would only repeat the report, in the middle of it on a terminal, so only warnings
+// and errors show; log.level debug (or trace) shows them all.
+func (a *app) commandLogger(c config.Config) (zerolog.Logger, error) {
+	l, err := a.logger(c)
+	if err == nil && l.GetLevel() == zerolog.InfoLevel {
+		l = l.Level(zerolog.WarnLevel)
+	}
+	return l, err
+}
+
 // quietRedisLogs keeps go-redis's own log lines (a pool that cannot dial, a connection
 // dropped) out of a command's output when no process logger took them first (a.logger): the
 // command's error already says what failed. At log.level debug they are shown, as log lines.
