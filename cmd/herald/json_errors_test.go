@@ -43,13 +43,18 @@ func welcomeWith(t *testing.T, audience, extra string) string {
 func TestJSONErrors(t *testing.T) {
 	t.Parallel()
 	_, env := miniEnv(t)
+	// refused runs herald with args and reads the JSON object on its stdout.
+	refused := func(t *testing.T, args ...string) (code int, got jsonError, stderr string) {
+		t.Helper()
+		code, out, stderr := herald(t, env, args...)
+		oneJSON(t, out, &got)
+		return code, got, stderr
+	}
 
 	t.Run("SendRefusedForInvalidRows", func(t *testing.T) {
 		t.Parallel()
 		file := welcomeWith(t, "first_name,phone,plan,account_id\na,+14155552671,Pro,1\nb,12,Pro,2\nc,34,Pro,3\n", "")
-		code, out, errOut := herald(t, env, "campaign", "send", "--json", file)
-		var got jsonError
-		oneJSON(t, out, &got)
+		code, got, errOut := refused(t, "campaign", "send", "--json", file)
 		if code != exitError || !strings.Contains(got.Error, "max_invalid_share") || !strings.Contains(errOut, "herald: ") ||
 			!strings.Contains(errOut, "max_invalid_share") {
 			t.Fatalf("exit %d, stdout %+v, stderr %q; want exit 1 and the refusal on both", code, got, errOut)
@@ -59,9 +64,7 @@ func TestJSONErrors(t *testing.T) {
 	t.Run("SendRefusedForProblemsInTheFile", func(t *testing.T) {
 		t.Parallel()
 		file := welcomeWith(t, "first_name,phone,plan,account_id\na,+14155552671,Pro,1\n", "expire_after: soon\n")
-		code, out, errOut := herald(t, env, "campaign", "send", "--json", file)
-		var got jsonError
-		oneJSON(t, out, &got)
+		code, got, errOut := refused(t, "campaign", "send", "--json", file)
 		want := campaigns.FieldError{File: file, Line: 22, Column: 15, Field: "expire_after", Msg: `"soon" is not a positive duration (e.g. 6h, 90m, 2d)`}
 		if code != exitError || got.Error == "" || len(got.Problems) != 1 || got.Problems[0] != want || !strings.Contains(errOut, "expire_after") {
 			t.Fatalf("exit %d, stdout %+v, stderr %q; want exit 1 and the problem %+v", code, got, errOut, want)
@@ -77,9 +80,7 @@ func TestJSONErrors(t *testing.T) {
 		if code != 0 || json.Unmarshal([]byte(out), &started) != nil {
 			t.Fatalf("send: %d %q %s", code, out, errOut)
 		}
-		code, out, errOut = herald(t, env, "run", "retry", started.Run, "--json")
-		var got jsonError
-		oneJSON(t, out, &got)
+		code, got, errOut := refused(t, "run", "retry", started.Run, "--json")
 		if code != exitError || got.Error == "" || !strings.Contains(errOut, "herald: "+got.Error) {
 			t.Fatalf("exit %d, stdout %+v, stderr %q; want exit 1 and the same error on both", code, got, errOut)
 		}
@@ -87,9 +88,7 @@ func TestJSONErrors(t *testing.T) {
 
 	t.Run("UsageErrorKeepsItsExitCode", func(t *testing.T) {
 		t.Parallel()
-		code, out, errOut := herald(t, env, "run", "retry", "R1", "--class", "sometimes", "--json")
-		var got jsonError
-		oneJSON(t, out, &got)
+		code, got, errOut := refused(t, "run", "retry", "R1", "--class", "sometimes", "--json")
 		if code != exitUsage || !strings.Contains(got.Error, "--class") || !strings.Contains(errOut, "--class") {
 			t.Fatalf("exit %d, stdout %+v, stderr %q; want exit 2 and the usage error on both", code, got, errOut)
 		}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
@@ -106,37 +108,62 @@ func TestTimeline(t *testing.T) {
 	}
 }
 
+// explainBench is a ledger on miniredis holding run R1, its recipients planned and queued,
+// and the clock its outcomes are stamped with, for the Explain tests.
+type explainBench struct {
+	rdb *redis.Client
+	l   *ledger.Ledger
+	now time.Time
+}
+
+// newExplainBench creates run R1 at t0 with tos as its audience rows 1, 2...
+func newExplainBench(t *testing.T, t0 time.Time, tos ...string) *explainBench {
+	t.Helper()
+	_, rdb := testredis.Mini(t)
+	b := &explainBench{rdb: rdb, now: t0}
+	b.l = ledger.New(rdb, func() time.Time { return b.now })
+	ctx := context.Background()
+	if err := b.l.CreateRun(ctx, ledger.Run{ID: "R1", Campaign: "spring", Delivery: ledger.AtMostOnce, Buckets: 1, Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	pe := make([]ledger.PlanEntry, len(tos))
+	for i, to := range tos {
+		pe[i] = ledger.PlanEntry{Recipient: to, Bucket: 0, Row: i + 1}
+	}
+	if _, err := b.l.PlanQueued(ctx, ledger.Batch{Run: "R1", From: 0, To: len(tos), Entries: pe}); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// settle claims to's entry a minute later than the last outcome and finishes it with o.
+func (b *explainBench) settle(t *testing.T, to string, o ledger.Outcome) {
+	t.Helper()
+	ctx := context.Background()
+	b.now = b.now.Add(time.Minute)
+	addr := ledger.AddressIn("R1", to, 1)
+	if _, err := b.l.Claim(ctx, addr, ledger.AtMostOnce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.l.Finish(ctx, addr, o); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestExplainTimeline explains a recipient whose send was retried, accepted and read, and who
 // replied, on miniredis: the replies come from ExplainParams.Replies, phone numbers in them
 // masked, and the timeline holds the whole story in order.
 func TestExplainTimeline(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, rdb := testredis.Mini(t)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	now := t0
-	l := ledger.New(rdb, func() time.Time { return now })
 	const run, to = "R1", "+447700900123"
-	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "spring", Delivery: ledger.AtMostOnce, Buckets: 1, Created: t0}); err != nil {
-		t.Fatal(err)
-	}
-	pe := []ledger.PlanEntry{{Recipient: to, Bucket: 0, Row: 1}}
-	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: run, From: 0, To: 1, Entries: pe}); err != nil {
-		t.Fatal(err)
-	}
+	b := newExplainBench(t, t0, to)
+	l, rdb := b.l, b.rdb
 	addr := ledger.AddressIn(run, to, 1)
-	settle := func(o ledger.Outcome) {
-		t.Helper()
-		now = now.Add(time.Minute)
-		if _, err := l.Claim(ctx, addr, ledger.AtMostOnce); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.Finish(ctx, addr, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	settle(ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRetry, Code: "HTTP_503"})
-	settle(ledger.Outcome{State: ledger.Accepted, MessageID: "msg-1"})
+	b.settle(t, to, ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRetry, Code: "HTTP_503"})
+	b.settle(t, to, ledger.Outcome{State: ledger.Accepted, MessageID: "msg-1"})
+	now := b.now
 	if v, _, err := l.ApplyDelivery(ctx, ledger.DeliveryEvent{Address: addr, State: ledger.Read, MessageID: "msg-1"}); err != nil || v != ledger.DeliveryApplied {
 		t.Fatalf("ApplyDelivery = %v, %v", v, err)
 	}
@@ -253,40 +280,20 @@ func TestExplainShowsTheSuppressionScope(t *testing.T) {
 func TestExplainHeraldCodesAreNotFailures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, rdb := testredis.Mini(t)
-	t0 := time.Date(2026, 12, 6, 21, 30, 0, 0, time.UTC)
-	now := t0
-	l := ledger.New(rdb, func() time.Time { return now })
 	table, err := connectly.NewTable(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const run = "R1"
-	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "spring", Delivery: ledger.AtMostOnce, Buckets: 1, Created: t0}); err != nil {
-		t.Fatal(err)
-	}
 	tos := []string{"+447700900123", "+447700900124"}
-	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: run, From: 0, To: 2, Entries: []ledger.PlanEntry{
-		{Recipient: tos[0], Bucket: 0, Row: 1}, {Recipient: tos[1], Bucket: 0, Row: 2}}}); err != nil {
-		t.Fatal(err)
-	}
-	settle := func(to string, o ledger.Outcome) {
-		t.Helper()
-		now = now.Add(time.Minute)
-		addr := ledger.AddressIn(run, to, 1)
-		if _, err := l.Claim(ctx, addr, ledger.AtMostOnce); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.Finish(ctx, addr, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	settle(tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "RATE_LIMIT"})
-	settle(tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "DAILY_TIER"})
-	settle(tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRequeue, Code: "LATE_FOR_PAIR"})
-	settle(tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "PACE_ERROR"})
-	settle(tos[1], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "RATE_LIMIT"})
-	settle(tos[1], ledger.Outcome{State: ledger.Skipped, Code: ledger.SkipSuppressed})
+	b := newExplainBench(t, time.Date(2026, 12, 6, 21, 30, 0, 0, time.UTC), tos...)
+	b.settle(t, tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "RATE_LIMIT"})
+	b.settle(t, tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "DAILY_TIER"})
+	b.settle(t, tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRequeue, Code: "LATE_FOR_PAIR"})
+	b.settle(t, tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "PACE_ERROR"})
+	b.settle(t, tos[1], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "RATE_LIMIT"})
+	b.settle(t, tos[1], ledger.Outcome{State: ledger.Skipped, Code: ledger.SkipSuppressed})
+	l, rdb, now := b.l, b.rdb, b.now
 
 	x, err := report.Explain(ctx, l, rdb, report.ExplainParams{Run: run, Recipient: tos[0], Shown: "*********0123", Table: table, Now: now})
 	if err != nil {
