@@ -137,7 +137,7 @@ type Schedule struct {
 	// Missed says what to do with a tick missed while no scheduler ran: "run-last" (within
 	// Grace) or "skip" (default).
 	Missed string `yaml:"missed"`
-	// Grace is how late a missed tick may still run (default 1h).
+	// Grace is how late a missed tick may still run (default 1h; GraceDuration).
 	Grace string `yaml:"grace"`
 }
 
@@ -471,8 +471,8 @@ func (d *Definition) validate(path string, root *yaml.Node, loc *locator) Errors
 	d.validateSchedule(add)
 	d.validateSendHours(add)
 	if d.ExpireAfter != "" {
-		if v, err := time.ParseDuration(d.ExpireAfter); err != nil || v <= 0 {
-			add("expire_after", fmt.Sprintf("%q is not a positive duration (e.g. 6h, 90m)", d.ExpireAfter))
+		if v, err := ParseDuration(d.ExpireAfter); err != nil || v <= 0 {
+			add("expire_after", fmt.Sprintf("%q is not a positive duration (e.g. 6h, 90m, 2d)", d.ExpireAfter))
 		}
 	}
 	if !(d.Rate >= 0 && d.Rate <= 1000) { // NaN too
@@ -690,8 +690,8 @@ func (d *Definition) validateSchedule(add func(field, msg string)) {
 		add("schedule.missed", fmt.Sprintf("%q: want skip or run-last", s.Missed))
 	}
 	if s.Grace != "" {
-		if v, err := time.ParseDuration(s.Grace); err != nil || v <= 0 {
-			add("schedule.grace", fmt.Sprintf("%q is not a positive duration (e.g. 1h)", s.Grace))
+		if v, err := ParseDuration(s.Grace); err != nil || v <= 0 {
+			add("schedule.grace", fmt.Sprintf("%q is not a positive duration (e.g. 1h, 1d)", s.Grace))
 		}
 	}
 }
@@ -752,4 +752,13 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// GraceDuration is how late a missed tick may still run under missed: run-last (default 1h).
+func (s Schedule) GraceDuration() time.Duration {
+	if s.Grace == "" {
+		return time.Hour
+	}
+	v, _ := ParseDuration(s.Grace)
+	return v
 }

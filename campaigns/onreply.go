@@ -111,8 +111,8 @@ type ReplyRule struct {
 	// None says the rule sends nothing (it only tags or suppresses, or stops later rules).
 	None bool `yaml:"none"`
 
-	// Delay is how long after the reply the follow-up is sent (a Go duration); none by
-	// default.
+	// Delay is how long after the reply the follow-up is sent (a Go duration or a whole
+	// number of days, "7d"; ParseDuration); none by default.
 	Delay string `yaml:"delay"`
 	// OncePer is OncePerRun (default) or OncePerCampaign.
 	OncePer string `yaml:"once_per"`
@@ -160,7 +160,7 @@ func (r *ReplyRule) Where(key string, i int) (field string, at Position) {
 
 // DelayDuration returns the rule's delay (0 when none or invalid).
 func (r *ReplyRule) DelayDuration() time.Duration {
-	v, err := time.ParseDuration(r.Delay)
+	v, err := ParseDuration(r.Delay)
 	if err != nil || v < 0 {
 		return 0
 	}
@@ -286,7 +286,7 @@ func (o *OnReply) Enabled() bool { return len(o.Rules) > 0 }
 
 // UntilDuration returns how long after a run starts replies trigger rules.
 func (o *OnReply) UntilDuration() time.Duration {
-	if v, ok := parseDays(o.Until); ok && v > 0 {
+	if v, err := ParseDuration(o.Until); err == nil && v > 0 {
 		return v
 	}
 	return DefaultReplyUntil
@@ -300,20 +300,6 @@ func (o *OnReply) Rule(id string) (*ReplyRule, bool) {
 		}
 	}
 	return nil, false
-}
-
-// parseDays parses a Go duration or a whole number of days ("7d").
-func parseDays(s string) (time.Duration, bool) {
-	s = strings.TrimSpace(s)
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 || n > 3650 {
-			return 0, false
-		}
-		return time.Duration(n) * 24 * time.Hour, true
-	}
-	v, err := time.ParseDuration(s)
-	return v, err == nil
 }
 
 var ruleNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
@@ -341,12 +327,12 @@ func (d *Definition) validateOnReply(path string, root *yaml.Node) Errors {
 		rulesNode, prefix = find(node, "rules"), "on_reply.rules"
 		errs = append(errs, unknownKeys(path, node, reflect.TypeOf(onReplyMapping{}), "on_reply.")...)
 		if o.Until != "" {
-			v, ok := parseDays(o.Until)
+			v, err := ParseDuration(o.Until)
 			switch {
-			case !ok || v <= 0:
+			case err != nil || v <= 0:
 				at(find(node, "until"), "on_reply.until", fmt.Sprintf("%q is not a positive duration (e.g. 72h, 7d)", o.Until))
 			case v > MaxReplyUntil:
-				at(find(node, "until"), "on_reply.until", fmt.Sprintf("%q: at most 30d", o.Until))
+				at(find(node, "until"), "on_reply.until", fmt.Sprintf("%q: at most %s", o.Until, limitIn(o.Until, MaxReplyUntil)))
 			}
 		}
 	}
@@ -504,18 +490,18 @@ func (d *Definition) validateFollowUp(r *ReplyRule, add func(key, msg string)) {
 		}
 	}
 	if r.Delay != "" {
-		v, err := time.ParseDuration(r.Delay)
+		v, err := ParseDuration(r.Delay)
 		switch {
 		case err != nil || v < 0:
-			add("delay", fmt.Sprintf("%q is not a duration (e.g. 10m, 2h)", r.Delay))
+			add("delay", fmt.Sprintf("%q is not a duration (e.g. 10m, 2h, 7d)", r.Delay))
 		case v > MaxReplyDelay:
-			add("delay", fmt.Sprintf("%q: at most 168h", r.Delay))
+			add("delay", fmt.Sprintf("%q: at most %s", r.Delay, limitIn(r.Delay, MaxReplyDelay)))
 		// servicewindow.Length is WhatsApp's customer service window, inside which a session
 		// message may be sent (reference 3.1).
 		case v >= servicewindow.Length && hasMsg && !hasTpl:
 			add("delay", fmt.Sprintf("%q: a session message this long after the reply always finds the customer's 24-hour window closed; add a template or shorten the delay", r.Delay))
 		case v > MaxSessionReplyDelay && hasMsg && !hasTpl:
-			add("delay", fmt.Sprintf("%q: a session message this long after the reply finds the customer's 24-hour window closing, and Herald sends one only while the window has a margin left (worker.window_margin) and time for the send's wait; at most %s, or add a template", r.Delay, strings.TrimSuffix(MaxSessionReplyDelay.String(), "0m0s")))
+			add("delay", fmt.Sprintf("%q: a session message this long after the reply finds the customer's 24-hour window closing, and Herald sends one only while the window has a margin left (worker.window_margin) and time for the send's wait; at most %s, or add a template", r.Delay, limitIn(r.Delay, MaxSessionReplyDelay)))
 		}
 	}
 	switch r.OncePer {

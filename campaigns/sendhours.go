@@ -371,7 +371,7 @@ func (d *Definition) ScheduleZone() (*time.Location, error) {
 
 // ExpireAfterDuration is the campaign's expire_after (0 when unset).
 func (d *Definition) ExpireAfterDuration() time.Duration {
-	v, _ := time.ParseDuration(d.ExpireAfter)
+	v, _ := ParseDuration(d.ExpireAfter)
 	return v
 }
 

@@ -8,7 +8,7 @@ import (
 // UnknownPolicy says what happens to recipients left unknown under at-most-once (the message
 // may have gone out: a 5xx, or no answer after the request was written).
 type UnknownPolicy struct {
-	// ResendAfter is a quiet period (e.g. "30m"): a recipient still unknown, with no delivery
+	// ResendAfter is a quiet period (e.g. "30m", "1d"; ParseDuration): a recipient still unknown, with no delivery
 	// event, this long after it became unknown is sent once more, and never again. Empty (the
 	// default): unknown recipients are never resent.
 	ResendAfter string `yaml:"resend_after"`
@@ -25,7 +25,7 @@ func (d *Definition) ResendAfter() time.Duration {
 	if d.Unknown.ResendAfter == "" || d.Delivery == "at-least-once" {
 		return 0
 	}
-	v, err := time.ParseDuration(d.Unknown.ResendAfter)
+	v, err := ParseDuration(d.Unknown.ResendAfter)
 	if err != nil || v < MinResendAfter {
 		return 0
 	}
@@ -38,8 +38,8 @@ func (d *Definition) validateUnknown(add func(field, msg string)) {
 	if s == "" {
 		return
 	}
-	if v, err := time.ParseDuration(s); err != nil {
-		add("unknown.resend_after", fmt.Sprintf("%q is not a duration (e.g. 30m, 2h)", s))
+	if v, err := ParseDuration(s); err != nil {
+		add("unknown.resend_after", fmt.Sprintf("%q is not a duration (e.g. 30m, 2h, 1d)", s))
 	} else if v < MinResendAfter {
 		add("unknown.resend_after", fmt.Sprintf("%q: want at least 1m (delivery events for a message that went out can take that long)", s))
 	}

@@ -489,13 +489,7 @@ func (s *Scheduler) carry(e *entry, r retry, from time.Time) bool {
 }
 
 // graceOf is how late a missed tick of a campaign may still run under missed: run-last.
-func graceOf(def *campaigns.Definition) time.Duration {
-	if def.Schedule.Grace == "" {
-		return time.Hour
-	}
-	grace, _ := time.ParseDuration(def.Schedule.Grace)
-	return grace
-}
+func graceOf(def *campaigns.Definition) time.Duration { return def.Schedule.GraceDuration() }
 
 // retryWindow is how late a tick whose run could not be started may still be tried: while it
 // is on time, or under missed: run-last within grace, as if it had been missed.

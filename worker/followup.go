@@ -29,7 +29,7 @@ func (w *Worker) OnSending(f func(ctx context.Context, p campaigns.SendPayload) 
 
 // CodeSendUnrecorded is the code of a claim given back because OnSending failed: the send
 // was not recorded for the replies to it, so it was not made.
-const CodeSendUnrecorded = "SEND_UNRECORDED"
+const CodeSendUnrecorded = ledger.CodeSendUnrecorded
 
 // recordSending calls the OnSending function for j, if any. On its failure it gives j's
 // booking and claim back and returns done with the task's result.

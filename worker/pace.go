@@ -209,7 +209,7 @@ func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking,
 
 // CodeLateAfterClaim is the code of a claim a paced send gave back because it came to its
 // slot late after claiming: the same task takes a fresh slot and sends, so it is no refusal.
-const CodeLateAfterClaim = "LATE_AFTER_CLAIM"
+const CodeLateAfterClaim = ledger.CodeLateAfterClaim
 
 // lateTries is how many slots a send late for them takes before it goes late all the same
 // (a busy machine still sends), unless it is too late for its pair slot (tooLate).
@@ -273,7 +273,7 @@ var errTooLate = errors.New("too late for its slot to keep the pair interval")
 
 // CodeLateForPair is the code of a claim given back because its send came to its last slot too
 // late to keep the pair interval (tooLate): nothing was sent, and the task tries again later.
-const CodeLateForPair = "LATE_FOR_PAIR"
+const CodeLateForPair = ledger.CodeLateForPair
 
 // lateForPair ends a task whose send was too late for its slot to keep the pair interval
 // (errTooLate): its claim, when c is one, goes back unused (CodeLateForPair, the attempt

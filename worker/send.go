@@ -144,9 +144,9 @@ func (w *Worker) claimEnded(ctx context.Context, j *job) error {
 // answer).
 func waitErrorCode(ctx context.Context) string {
 	if ctx.Err() != nil {
-		return "SHUTDOWN"
+		return ledger.CodeShutdown
 	}
-	return "PACE_ERROR"
+	return ledger.CodePaceError
 }
 
 // reserveAndClaim reserves the send's limits and claims its recipient, and waits for the
@@ -204,9 +204,9 @@ func (w *Worker) reserveAndClaim(ctx context.Context, j *job) (bool, error) {
 		j.bk = b
 	}
 	if !b.OK {
-		code := "RATE_LIMIT"
+		code := ledger.CodeRateLimit
 		if b.Reason == limits.ReasonTier {
-			code = "DAILY_TIER"
+			code = ledger.CodeDailyTier
 		}
 		if err := w.release(j.p, c.Attempts, ledger.ReleaseThrottle, code); err != nil {
 			return true, err

@@ -184,12 +184,12 @@ func (w *Worker) rebook(ctx context.Context, j *job) (bool, error) {
 		return true, w.lateForPair(j, j.claim)
 	}
 	w.giveBack(ctx, b, limits.Waited)
-	code := "RATE_LIMIT"
+	code := ledger.CodeRateLimit
 	switch {
 	case err != nil:
 		code = waitErrorCode(ctx)
 	case b.Reason == limits.ReasonTier:
-		code = "DAILY_TIER"
+		code = ledger.CodeDailyTier
 	}
 	if rerr := w.release(j.p, j.claim.Attempts, ledger.ReleaseThrottle, code); rerr != nil {
 		return true, rerr

@@ -147,7 +147,7 @@ func (w *Worker) retrying(deadline time.Time, f func(ctx context.Context) error)
 }
 
 // CodeClaimUnanswered is the code of a claim given back because its answer never came.
-const CodeClaimUnanswered = "CLAIM_UNANSWERED"
+const CodeClaimUnanswered = ledger.CodeClaimUnanswered
 
 // unclaim gives back a claim whose answer never came (the claim call returned an error: the
 // connection reset, a failover, a read timeout): the script may have run in Redis all the

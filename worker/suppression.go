@@ -33,7 +33,7 @@ import (
 
 // CodeSuppressionUnread is the code of a claim given back because the suppression list could
 // not be read in its round trip: the send is not made unchecked, and the task tries again.
-const CodeSuppressionUnread = "SUPPRESSION_UNREAD"
+const CodeSuppressionUnread = ledger.CodeSuppressionUnread
 
 // claimRead is a send's claim and the read of its recipient's suppression, queued in one
 // pipeline (claimIn).

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -31,14 +30,9 @@ func (a *app) campaignSendCmd() *cobra.Command {
 	var asJSON bool
 	cmd := a.configCmd("send FILE", "Start a run of a campaign now: every recipient gets one send task", cobra.ExactArgs(1),
 		func(ctx context.Context, c config.Config, args []string) error {
-			log, err := a.logger(c)
+			log, err := a.commandLogger(c)
 			if err != nil {
 				return err
-			}
-			if asJSON && log.GetLevel() == zerolog.InfoLevel {
-				// The JSON on stdout is the report; at the default level the expansion's
-				// info lines would only repeat it on stderr. Warnings still show.
-				log = log.Level(zerolog.WarnLevel)
 			}
 			if err := a.checkOnReply(ctx, c, args[0]); err != nil {
 				return fmt.Errorf("no run started: %w", err)

@@ -121,7 +121,7 @@ func (a *app) campaignRunCmd() *cobra.Command {
 	var asJSON bool
 	cmd := a.redisCmd("run ID", "Start a run of a submitted campaign now (its current version)", cobra.ExactArgs(1),
 		func(ctx context.Context, k conn, args []string) error {
-			log, err := a.logger(k.c)
+			log, err := a.commandLogger(k.c)
 			if err != nil {
 				return err
 			}

@@ -49,6 +49,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // run executes the command tree on a's streams, environment and clock.
 func (a *app) run(ctx context.Context, args []string) int {
 	stdout, stderr := a.stdout, a.stderr
+	// Commands write through the guard, so a refusal under --json knows whether the command
+	// printed its own JSON (jsonRefusal).
+	guard := &outputGuard{w: stdout}
+	a.stdout = guard
+	defer func() { a.stdout = stdout }()
 	root := &cobra.Command{
 		Use:           "herald",
 		Short:         "Herald sends WhatsApp campaigns through Connectly (templates, session messages, answers to replies), never twice and never lost",
@@ -56,7 +61,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 		SilenceErrors: true,
 	}
 	root.SetArgs(args)
-	root.SetOut(stdout)
+	root.SetOut(guard)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "config file (env HERALD_CONFIG); see configs/herald.example.yaml")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -77,17 +82,54 @@ func (a *app) run(ctx context.Context, args []string) int {
 		a.windowCmd(),
 		a.messageCmd(),
 	)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "herald:", err)
+	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON && !guard.written {
+		if werr := writeJSON(stdout, jsonRefusal(err)); werr != nil {
+			fmt.Fprintln(stderr, "herald:", werr)
+		}
+	}
 	var ue usageError
 	if errors.As(err, &ue) || isCobraUsage(err) {
 		return exitUsage
 	}
 	return exitError
 }
+
+// refusal is what a command that failed under --json prints on stdout, when it printed
+// nothing there itself (campaign plan and validate print their result with its problems): the
+// error as stderr has it, and the problems of a campaign file, each with its place.
+type refusal struct {
+	Error    string                 `json:"error"`
+	Problems []campaigns.FieldError `json:"problems,omitempty"`
+}
+
+// jsonRefusal is err as a refusal.
+func jsonRefusal(err error) refusal {
+	r := refusal{Error: err.Error()}
+	var es campaigns.Errors
+	if errors.As(err, &es) {
+		r.Problems = es
+	}
+	return r
+}
+
+// outputGuard is a command's stdout, noting whether anything was written to it.
+type outputGuard struct {
+	w       io.Writer
+	written bool
+}
+
+func (g *outputGuard) Write(p []byte) (int, error) {
+	g.written = g.written || len(p) > 0
+	return g.w.Write(p)
+}
+
+// Unwrap returns the writer underneath (isTerminal looks at it).
+func (g *outputGuard) Unwrap() io.Writer { return g.w }
 
 // group is a command that only holds subcommands.
 func group(use, short string, subs ...*cobra.Command) *cobra.Command {
@@ -155,6 +197,18 @@ func (a *app) logger(c config.Config) (zerolog.Logger, error) {
 	l, err := logx.New(a.stderr, logx.Options{Level: c.Log.Level, Format: c.Log.Format})
 	if err == nil && a.stderr == io.Writer(os.Stderr) {
 		logx.RouteRedis(l)
+	}
+	return l, err
+}
+
+// commandLogger is the logger of a command that prints its own report (campaign send, campaign
+// run, run retry): at the default level, info, the library's info lines ("expansion
+// finished") would only repeat the report, in the middle of it on a terminal, so only warnings
+// and errors show; log.level debug (or trace) shows them all.
+func (a *app) commandLogger(c config.Config) (zerolog.Logger, error) {
+	l, err := a.logger(c)
+	if err == nil && l.GetLevel() == zerolog.InfoLevel {
+		l = l.Level(zerolog.WarnLevel)
 	}
 	return l, err
 }
@@ -233,6 +287,9 @@ func writeJSON(w io.Writer, v any) error {
 
 // isTerminal reports whether w is a terminal (for progress output).
 func isTerminal(w io.Writer) bool {
+	if u, ok := w.(interface{ Unwrap() io.Writer }); ok {
+		w = u.Unwrap()
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -34,7 +34,7 @@ func (a *app) runRetryCmd() *cobra.Command {
 				}
 			}
 			return a.withRedis(ctx, func(k conn) error {
-				log, err := a.logger(k.c)
+				log, err := a.commandLogger(k.c)
 				if err != nil {
 					return err
 				}

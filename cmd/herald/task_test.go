@@ -45,7 +45,10 @@ func TestTaskShowReportsLedgerErrors(t *testing.T) {
 	defer rdb.Close()
 	breakRun(t, rdb, run)
 	code, out, errOut := herald(t, env, "task", "show", welcomeQueue, ts[0].ID, "--json")
-	if code != exitError || !strings.Contains(errOut, "ledger") || !strings.Contains(errOut, ts[0].ID) || out != "" {
+	// Under --json the refusal is also one JSON object on stdout, never a view of the task.
+	var refused jsonError
+	oneJSON(t, out, &refused)
+	if code != exitError || !strings.Contains(errOut, "ledger") || !strings.Contains(errOut, ts[0].ID) || errOut != "herald: "+refused.Error+"\n" {
 		t.Fatalf("task show with a failing ledger: exit %d %q %q, want an error naming the task and the ledger", code, out, errOut)
 	}
 }

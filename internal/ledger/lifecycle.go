@@ -322,18 +322,6 @@ const SkipDeleted = "deleted"
 // no task is left to settle it, so the request may have gone.
 const CodeTaskDeleted = "TASK_DELETED"
 
-// CodeMeaning says what a code Herald itself records means (not the provider's: those are in
-// the connectly table); ok is false for any other code.
-func CodeMeaning(code string) (why string, ok bool) {
-	switch code {
-	case CodeClaimFound:
-		return "an earlier attempt's claim was found: its worker died mid-request or its answer never came, so the message may have gone", true
-	case CodeTaskDeleted:
-		return "its send task was deleted while a dead worker's claim held it, so the message may have gone", true
-	}
-	return "", false
-}
-
 // TaskDeleted settles the recipient of a send task an operator deleted, so its run can still
 // complete. It returns the recipient's state before the call ("" without an entry) and the
 // state it moved to ("" when it did not move). A planned or queued recipient becomes

@@ -351,7 +351,8 @@ func historyOf(ctx context.Context, l *ledger.Ledger, a ledger.Address, table *c
 	out := []HistoryLine{}
 	for _, ev := range hist {
 		hl := HistoryLine{Event: ev}
-		if ev.Code != "" {
+		// A skip's code is its reason (suppressed, window_closed...): no failure, no class.
+		if ev.Code != "" && ev.Outcome != string(ledger.Skipped) {
 			hl.Class, _ = ExplainCode(table, ev.Code)
 		}
 		out = append(out, hl)
@@ -360,16 +361,17 @@ func historyOf(ctx context.Context, l *ledger.Ledger, a ledger.Address, table *c
 }
 
 // ExplainCode returns the class and meaning of a recorded code under table ("" and "" when
-// table is nil).
+// table is nil). A code Herald records itself (a pacing wait, a claim given back) has its own
+// class and meaning (ledger.CodeMeaning); any other is Connectly's, classified by table.
 func ExplainCode(table *connectly.Table, code string) (class, why string) {
 	if table == nil {
 		return "", ""
 	}
+	if class, why, ok := ledger.CodeMeaning(code); ok {
+		return class, why
+	}
 	if r, ok := table.Lookup(code); ok {
 		return r.Class.String(), r.Why
-	}
-	if why, ok := ledger.CodeMeaning(code); ok {
-		return table.ClassOf(code).String(), why
 	}
 	return table.ClassOf(code).String(), "no documented meaning"
 }
@@ -426,7 +428,10 @@ func printHistory(w io.Writer, hist []HistoryLine) {
 		}
 		fmt.Fprint(w, h.Outcome)
 		if h.Code != "" {
-			fmt.Fprintf(w, " %s (%s)", h.Code, h.Class)
+			fmt.Fprintf(w, " %s", h.Code)
+		}
+		if h.Class != "" {
+			fmt.Fprintf(w, " (%s)", h.Class)
 		}
 		fmt.Fprintln(w)
 	}

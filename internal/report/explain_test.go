@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
@@ -105,37 +108,62 @@ func TestTimeline(t *testing.T) {
 	}
 }
 
+// explainBench is a ledger on miniredis holding run R1, its recipients planned and queued,
+// and the clock its outcomes are stamped with, for the Explain tests.
+type explainBench struct {
+	rdb *redis.Client
+	l   *ledger.Ledger
+	now time.Time
+}
+
+// newExplainBench creates run R1 at t0 with tos as its audience rows 1, 2...
+func newExplainBench(t *testing.T, t0 time.Time, tos ...string) *explainBench {
+	t.Helper()
+	_, rdb := testredis.Mini(t)
+	b := &explainBench{rdb: rdb, now: t0}
+	b.l = ledger.New(rdb, func() time.Time { return b.now })
+	ctx := context.Background()
+	if err := b.l.CreateRun(ctx, ledger.Run{ID: "R1", Campaign: "spring", Delivery: ledger.AtMostOnce, Buckets: 1, Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	pe := make([]ledger.PlanEntry, len(tos))
+	for i, to := range tos {
+		pe[i] = ledger.PlanEntry{Recipient: to, Bucket: 0, Row: i + 1}
+	}
+	if _, err := b.l.PlanQueued(ctx, ledger.Batch{Run: "R1", From: 0, To: len(tos), Entries: pe}); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// settle claims to's entry a minute later than the last outcome and finishes it with o.
+func (b *explainBench) settle(t *testing.T, to string, o ledger.Outcome) {
+	t.Helper()
+	ctx := context.Background()
+	b.now = b.now.Add(time.Minute)
+	addr := ledger.AddressIn("R1", to, 1)
+	if _, err := b.l.Claim(ctx, addr, ledger.AtMostOnce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.l.Finish(ctx, addr, o); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestExplainTimeline explains a recipient whose send was retried, accepted and read, and who
 // replied, on miniredis: the replies come from ExplainParams.Replies, phone numbers in them
 // masked, and the timeline holds the whole story in order.
 func TestExplainTimeline(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	_, rdb := testredis.Mini(t)
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	now := t0
-	l := ledger.New(rdb, func() time.Time { return now })
 	const run, to = "R1", "+447700900123"
-	if err := l.CreateRun(ctx, ledger.Run{ID: run, Campaign: "spring", Delivery: ledger.AtMostOnce, Buckets: 1, Created: t0}); err != nil {
-		t.Fatal(err)
-	}
-	pe := []ledger.PlanEntry{{Recipient: to, Bucket: 0, Row: 1}}
-	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: run, From: 0, To: 1, Entries: pe}); err != nil {
-		t.Fatal(err)
-	}
+	b := newExplainBench(t, t0, to)
+	l, rdb := b.l, b.rdb
 	addr := ledger.AddressIn(run, to, 1)
-	settle := func(o ledger.Outcome) {
-		t.Helper()
-		now = now.Add(time.Minute)
-		if _, err := l.Claim(ctx, addr, ledger.AtMostOnce); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.Finish(ctx, addr, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	settle(ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRetry, Code: "HTTP_503"})
-	settle(ledger.Outcome{State: ledger.Accepted, MessageID: "msg-1"})
+	b.settle(t, to, ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRetry, Code: "HTTP_503"})
+	b.settle(t, to, ledger.Outcome{State: ledger.Accepted, MessageID: "msg-1"})
+	now := b.now
 	if v, _, err := l.ApplyDelivery(ctx, ledger.DeliveryEvent{Address: addr, State: ledger.Read, MessageID: "msg-1"}); err != nil || v != ledger.DeliveryApplied {
 		t.Fatalf("ApplyDelivery = %v, %v", v, err)
 	}
@@ -243,5 +271,67 @@ func TestExplainShowsTheSuppressionScope(t *testing.T) {
 		if got := strings.Contains(string(b), `"suppression":{"scope":"`+tc.scope+`"`); got != (tc.scope != "") {
 			t.Errorf("%s JSON %s: want the suppression's scope %q", tc.to, b, tc.scope)
 		}
+	}
+}
+
+// TestExplainHeraldCodesAreNotFailures: a send that waited for Herald's own limits reads as
+// pacing, never as a permanent failure, in the history, the timeline and the text; a claim
+// given back before any request reads as requeued; a skip's reason has no failure class.
+func TestExplainHeraldCodesAreNotFailures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	table, err := connectly.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const run = "R1"
+	tos := []string{"+447700900123", "+447700900124"}
+	b := newExplainBench(t, time.Date(2026, 12, 6, 21, 30, 0, 0, time.UTC), tos...)
+	b.settle(t, tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "RATE_LIMIT"})
+	b.settle(t, tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "DAILY_TIER"})
+	b.settle(t, tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRequeue, Code: "LATE_FOR_PAIR"})
+	b.settle(t, tos[0], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "PACE_ERROR"})
+	b.settle(t, tos[1], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "RATE_LIMIT"})
+	b.settle(t, tos[1], ledger.Outcome{State: ledger.Skipped, Code: ledger.SkipSuppressed})
+	l, rdb, now := b.l, b.rdb, b.now
+
+	x, err := report.Explain(ctx, l, rdb, report.ExplainParams{Run: run, Recipient: tos[0], Shown: "*********0123", Table: table, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"RATE_LIMIT": "pacing", "DAILY_TIER": "pacing", "LATE_FOR_PAIR": "pacing", "PACE_ERROR": "requeued"}
+	if len(x.History) != len(want) {
+		t.Fatalf("history %+v, want %d lines", x.History, len(want))
+	}
+	for _, h := range x.History {
+		if h.Class != want[h.Code] {
+			t.Errorf("history %s %s: class %q, want %q", h.Outcome, h.Code, h.Class, want[h.Code])
+		}
+	}
+	for _, ev := range x.Timeline {
+		if ev.Code != "" && ev.Class != want[ev.Code] {
+			t.Errorf("timeline %s %s: class %q, want %q", ev.Outcome, ev.Code, ev.Class, want[ev.Code])
+		}
+	}
+	if x.Class != "requeued" || x.Why == "" || strings.Contains(x.Why, "no documented meaning") {
+		t.Errorf("last code %s: class %q, why %q", x.Code, x.Class, x.Why)
+	}
+	var printed bytes.Buffer
+	report.PrintExplanation(&printed, x, now)
+	if s := printed.String(); strings.Contains(s, "permanent") || !strings.Contains(s, "throttle RATE_LIMIT (pacing)") {
+		t.Errorf("printed:\n%s\nwant the rate-limit wait as pacing, nothing permanent", s)
+	}
+
+	x, err = report.Explain(ctx, l, rdb, report.ExplainParams{Run: run, Recipient: tos[1], Shown: "*********0124", Table: table, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x.History) != 2 || x.History[0].Class != "pacing" || x.History[1].Outcome != "skipped" || x.History[1].Class != "" {
+		t.Errorf("history %+v, want a pacing wait, then a skip without a failure class", x.History)
+	}
+	printed.Reset()
+	report.PrintExplanation(&printed, x, now)
+	if s := printed.String(); !strings.Contains(s, "skipped suppressed\n") {
+		t.Errorf("printed:\n%s\nwant the skip's reason without a class", s)
 	}
 }

@@ -3,6 +3,7 @@ package report_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -146,9 +147,17 @@ func TestExplainHeraldsOwnCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, code := range []string{ledger.CodeClaimFound, ledger.CodeTaskDeleted} {
-		if _, why := report.ExplainCode(table, code); why == "" || strings.Contains(why, "no documented meaning") {
-			t.Errorf("ExplainCode(%s) = %q", code, why)
+	for code, want := range map[string]string{
+		ledger.CodeClaimFound: "unknown", ledger.CodeTaskDeleted: "unknown",
+		ledger.CodeRateLimit: "pacing", ledger.CodeDailyTier: "pacing", ledger.CodeLateForPair: "pacing", ledger.CodeLateAfterClaim: "pacing",
+		ledger.CodeClaimUnanswered: "requeued", ledger.CodeSendUnrecorded: "requeued", ledger.CodeSuppressionUnread: "requeued",
+		ledger.CodePaceError: "requeued", ledger.CodeShutdown: "requeued",
+		// Failures Herald names itself: a request it could not build, a delivery failure
+		// reported without a code.
+		connectly.ErrorKey(errors.New("no request")): "permanent", ledger.CodeDeliveryFailed: "permanent",
+	} {
+		if class, why := report.ExplainCode(table, code); class != want || why == "" || strings.Contains(why, "no documented meaning") {
+			t.Errorf("ExplainCode(%s) = %q, %q; want class %s and a meaning", code, class, why, want)
 		}
 	}
 	if _, why := report.ExplainCode(table, "SOMETHING_ELSE"); why != "no documented meaning" {

@@ -332,7 +332,7 @@ func stateOf(status string) (ledger.State, bool) {
 // was recorded under another key when the body wrote "code": "" or left the code out.
 func failureCode(e *connectly.ErrorBody) string {
 	if e == nil {
-		return "DELIVERY_FAILED"
+		return ledger.CodeDeliveryFailed
 	}
 	specific := func(k string) string {
 		if connectly.CatchAll(k) {
@@ -340,7 +340,7 @@ func failureCode(e *connectly.ErrorBody) string {
 		}
 		return k
 	}
-	return clean(cmp.Or(specific(e.Code), specific(e.Type), e.Code, e.Type, "DELIVERY_FAILED"))
+	return clean(cmp.Or(specific(e.Code), specific(e.Type), e.Code, e.Type, ledger.CodeDeliveryFailed))
 }
 
 // clean keeps a code or id safe for the ledger's '|'-separated entries and bounded in size.
