@@ -140,4 +140,3 @@ func TestCheckOverrideKeyGRPC(t *testing.T) {
 		}
 	}
 }
-
