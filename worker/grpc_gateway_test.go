@@ -51,17 +51,8 @@ func TestGatewayErrorBodiesThroughTheWorker(t *testing.T) {
 				{Numbers: []string{invalid.To}, Code: "INVALID_ARGUMENT", Body: fakeconnectly.BodyGRPC},
 			}
 			if session {
-				for i := range ps {
-					ps[i] = sessionPayload(t, ps[i], false)
-					openWindow(t, b, shapesBusiness, ps[i].To)
-					if err := fake.OpenWindow(ps[i].To, time.Now()); err != nil {
-						t.Fatal(err)
-					}
-				}
+				asSessions(t, b, fake, ps, rules)
 				timedOut, invalid = ps[0], ps[1]
-				for i := range rules {
-					rules[i].Kind = fakeconnectly.KindSession
-				}
 			}
 			fake.SetRules(rules)
 			for _, p := range ps {
