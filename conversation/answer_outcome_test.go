@@ -76,6 +76,9 @@ func TestAnswerMaybeSent(t *testing.T) {
 	}{
 		{"HTTP500", fakeconnectly.Rule{Status: 500, Sent: true}, "ERROR_CODE_UNSPECIFIED"},
 		{"LostResponse", fakeconnectly.Rule{LoseResponse: true}, "NO_RESPONSE"},
+		// grpc-gateway's 504 {"code":4} (DEADLINE_EXCEEDED) is no throttle (Meta's code 4):
+		// it was reported not sent, and a person would send again.
+		{"GatewayDeadline504", fakeconnectly.Rule{Code: "DEADLINE_EXCEEDED", Body: fakeconnectly.BodyGRPC, Sent: true}, "HTTP_504"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -230,7 +230,10 @@ func TestAdaptiveTrigger(t *testing.T) {
 		{"429WithPairCode", withBody(429, "131056"), false},
 		{"429WithThroughputCode", withBody(429, "130429"), true},
 		{"MetaThroughput", apiError(400, "130429"), true},
-		{"MetaAppLimit", apiError(400, "4"), true},
+		// A top-level 4 is grpc-gateway's DEADLINE_EXCEEDED, no throttle; its
+		// RESOURCE_EXHAUSTED at a 429 counts as the 429 it is.
+		{"GRPCDeadline", apiError(400, "4"), false},
+		{"GRPCResourceExhausted429", apiError(429, "8"), true},
 		{"MetaWABALimit", apiError(400, "80007"), true},
 		{"PairLimitIsOnePerson", apiError(400, "131056"), false},
 		{"StandardBody500", withBody(500, "ERROR_CODE_UNSPECIFIED"), false},

@@ -60,6 +60,22 @@ func requestsTo(fake *fakeconnectly.Server, number string) int {
 	return n
 }
 
+// asSessions turns ps into session sends to customers whose window is open, in Herald's
+// record and in the fake's, and limits rules to session sends.
+func asSessions(t *testing.T, b *testBundle, fake *fakeconnectly.Server, ps []campaigns.SendPayload, rules []fakeconnectly.Rule) {
+	t.Helper()
+	for i := range ps {
+		ps[i] = sessionPayload(t, ps[i], false)
+		openWindow(t, b, shapesBusiness, ps[i].To)
+		if err := fake.OpenWindow(ps[i].To, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range rules {
+		rules[i].Kind = fakeconnectly.KindSession
+	}
+}
+
 var uncodedForms = []string{fakeconnectly.UncodedUnspecified, fakeconnectly.UncodedEmpty, fakeconnectly.UncodedAbsent}
 
 // A wrong API key (the fake's 401), another business id (its 404), and a rule's 401 or 404
@@ -177,16 +193,7 @@ func TestUncoded400IsRefusedOnce(t *testing.T) {
 					{Numbers: []string{refusedNoType.To}, Code: "ERROR_CODE_UNSPECIFIED", Status: 400, Omit: []string{"type", "details"}},
 				}
 				if session {
-					for i := range ps {
-						ps[i] = sessionPayload(t, ps[i], false)
-						openWindow(t, b, shapesBusiness, ps[i].To)
-						if err := fake.OpenWindow(ps[i].To, time.Now()); err != nil {
-							t.Fatal(err)
-						}
-					}
-					for i := range rules {
-						rules[i].Kind = fakeconnectly.KindSession
-					}
+					asSessions(t, b, fake, ps, rules)
 				}
 				fake.SetRules(rules)
 				for _, p := range ps {

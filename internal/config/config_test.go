@@ -598,6 +598,7 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"RetryBaseZero", "retry:\n  base: 0s\n", "retry.base", []string{"positive"}},
 		{"ErrorsBadClass", "errors:\n  ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID: sometimes\n", "errors.ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID", []string{`"sometimes"`, "stop-run"}},
 		{"ErrorsNoneNotAClass", "errors:\n  HTTP_500: none\n", "errors.HTTP_500", []string{`"none"`}},
+		{"ErrorsGRPCMisspelt", "errors:\n  grpc_deadline_exceeded: permanent\n", "errors.grpc_deadline_exceeded", []string{`(did you mean "GRPC_DEADLINE_EXCEEDED"?)`}},
 		{"CapUnknownCategory", "limits:\n  frequency_caps:\n    promo:\n      max: 1\n      window: 24h\n", "limits.frequency_caps.promo", []string{"marketing"}},
 		{"CapMaxZero", "limits:\n  frequency_caps:\n    marketing:\n      max: 0\n      window: 24h\n", "limits.frequency_caps.marketing.max", []string{"at least 1"}},
 		{"CapWindowShort", "limits:\n  frequency_caps:\n    marketing:\n      max: 2\n      window: 5s\n", "limits.frequency_caps.marketing.window", []string{"1m"}},
@@ -668,6 +669,9 @@ func TestLoadAcceptsValues(t *testing.T) {
 		{"ErrorsEveryKindOfCode", "errors:\n  ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID: stop-run\n  ERROR_TYPE_INVALID_REQUEST: transient\n" +
 			"  131049: transient\n  \"131051\": permanent\n  HTTP_418: transient\n  HTTP_503: permanent\n  NOT_SENT: throttle\n  NO_RESPONSE: permanent\n" +
 			"  ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW: stop-run\n"},
+		// gRPC statuses of grpc-gateway's error body, with a row in the table or not.
+		{"ErrorsGRPCStatuses", "errors:\n  GRPC_INVALID_ARGUMENT: stop-run\n  GRPC_UNAVAILABLE: permanent\n  GRPC_OK: transient\n" +
+			"limits:\n  adaptive:\n    codes: [HTTP_429, GRPC_RESOURCE_EXHAUSTED]\n"},
 		{"WorkerConcurrencyBounds", "worker:\n  concurrency: 10000\n"},
 		{"RetryCapEqualsBase", "retry:\n  base: 2s\n  cap: 2s\n"},
 		{"BusinessRateZero", "connectly:\n  business_rate: 0\n"},

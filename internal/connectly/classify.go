@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,7 +121,10 @@ var DefaultTable = map[string]Rule{
 	"ERROR_CODE_MESSAGE_TEMPLATE_DELETED":                    stopRun("template is being deleted"),
 	"ERROR_CODE_UNSPECIFIED":                                 transient("unexpected provider error"),
 
-	// Meta codes (reference 9.2), for when they surface as the code.
+	// Meta codes (reference 9.2), for when they surface as the code. The short ones (0, 2,
+	// 3, 4, 10) are never read from the top-level code of an answer to a request: a number
+	// from 0 to 16 there is a gRPC status (grpcKey); they apply where Meta's codes are read
+	// as such, a delivery_failed event's error.
 	"130429": throttle("sender number throughput exceeded"),
 	"131056": {Class: ClassThrottle, PairBackoff: true, Why: "pair rate limit: too many messages to this person"},
 	"131048": stopRun("spam rate limit: sending restricted"),
@@ -162,6 +166,61 @@ var DefaultTable = map[string]Rule{
 	"ERROR_TYPE_UNSPECIFIED":       transient("unexpected provider error"),
 	// Seen on session sends in public client code, in no doc: "cannot send now" (reference 3.1).
 	"ERROR_TYPE_FAILED_PRECONDITION": windowClosed("cannot send now: the customer's 24-hour window is closed (session send)"),
+
+	// gRPC statuses, for an answer whose top-level code is a number from 0 to 16 (grpcKey).
+	// (inferred) Reference 1 infers a Go + gRPC backend behind grpc-gateway, whose default
+	// error body is {"code": <gRPC status>, "message": ..., "details": []} at the status
+	// its default mapping gives (INVALID_ARGUMENT 400, DEADLINE_EXCEEDED 504, ...). These
+	// say what the request was: a bad value of this recipient's (reference 4.4: "400
+	// without a known code" is permanent), the key refused, the limit reached. The other
+	// statuses say nothing the HTTP status does not (DEADLINE_EXCEEDED, UNAVAILABLE,
+	// INTERNAL, UNKNOWN...: a 5xx after which the message may have gone out), or nothing
+	// certain (NOT_FOUND, ABORTED, OK at an error status): they have no row, so the status
+	// decides, unless an override gives them one.
+	"GRPC_INVALID_ARGUMENT":    permanent("gRPC INVALID_ARGUMENT: a value in this recipient's request is invalid"),
+	"GRPC_FAILED_PRECONDITION": permanent("gRPC FAILED_PRECONDITION: this message cannot be sent to this recipient now"),
+	"GRPC_OUT_OF_RANGE":        permanent("gRPC OUT_OF_RANGE: a value in this recipient's request is out of range"),
+	"GRPC_PERMISSION_DENIED":   stopRun("gRPC PERMISSION_DENIED: the API key may not send for this business"),
+	"GRPC_UNAUTHENTICATED":     stopRun("gRPC UNAUTHENTICATED: API key missing or invalid"),
+	"GRPC_RESOURCE_EXHAUSTED":  throttle("gRPC RESOURCE_EXHAUSTED: a request limit or quota was reached"),
+}
+
+// grpcNames are the gRPC status codes, indexed by number (google.rpc.Code, 0 to 16).
+var grpcNames = [...]string{"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+	"UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"}
+
+// grpcPrefix begins the key of a gRPC status: GRPC_INVALID_ARGUMENT.
+const grpcPrefix = "GRPC_"
+
+// grpcKey returns the key an answer's top-level code is read under when it is a gRPC status:
+// a number from 0 to 16, written without leading zeros ("4" is GRPC_DEADLINE_EXCEEDED). The
+// reference documents the code as an ERROR_CODE_* string (4.1) and no numeric code passed
+// through (9.2: Meta's numeric codes would come in details or messages); (inferred) a
+// number in the gRPC range is the status grpc-gateway's default error body writes there
+// (reference 1), not one of Meta's short codes of the same digits: read as Meta's 4 (an
+// API call rate limit, a throttle), a gateway's 504 DEADLINE_EXCEEDED was sent again and
+// again although the message may have gone out. Meta's long codes (131026, 130429) are
+// outside the range and keep their rows.
+func grpcKey(code string) (string, bool) {
+	if !metaCode.MatchString(code) {
+		return "", false
+	}
+	n, err := strconv.Atoi(code)
+	if err != nil || n >= len(grpcNames) {
+		return "", false
+	}
+	return grpcPrefix + grpcNames[n], true
+}
+
+// grpcKeys lists the keys of the gRPC statuses, GRPC_OK to GRPC_UNAUTHENTICATED: the table
+// has rows for six of them, and an override gives any one a class.
+func grpcKeys() []string {
+	keys := make([]string, len(grpcNames))
+	for i, n := range grpcNames {
+		keys[i] = grpcPrefix + n
+	}
+	return keys
 }
 
 // StatusClass classifies an HTTP status when the body carries no known code or type
@@ -224,7 +283,8 @@ type Decision struct {
 	// Key names the answer in the ledger and in the run's counters, and is the key the
 	// adaptive backoff looks up for a throttle: for a 429, the body's code or type when it
 	// names a throttle or a run-stopping answer (131056, 130429...), else "HTTP_429"; for any
-	// other status the body's code, else its type, else "HTTP_<status>"; "NOT_SENT" or "NO_RESPONSE" for transport
+	// other status the body's code (GRPC_<name> for a gRPC status), else its type, else
+	// "HTTP_<status>"; "NOT_SENT" or "NO_RESPONSE" for transport
 	// failures; "CLIENT_ERROR" for a request that could not be built. Empty when accepted.
 	Key string
 }
@@ -275,7 +335,8 @@ func (t *Table) statusMayFollowSend(status int) bool {
 }
 
 // NewTable returns DefaultTable with overrides applied. An override key is an error code,
-// a Meta code, an error type, "HTTP_<status>", "NOT_SENT" or "NO_RESPONSE"; its value is a
+// a Meta code, an error type, a gRPC status ("GRPC_UNAVAILABLE"), "HTTP_<status>",
+// "NOT_SENT" or "NO_RESPONSE"; its value is a
 // class name. A window-closed answer may not be made transient or a throttle: the same
 // message gets the same answer until the customer writes again, however often it is resent.
 func NewTable(overrides map[string]string) (*Table, error) {
@@ -318,12 +379,13 @@ func ParseOverride(key, class string) (Class, error) {
 
 // CheckOverrideKey checks that key names an answer a class can be given to: a Connectly
 // error code or error type of DefaultTable (the documented ones), a Meta numeric code
-// (Meta has more than the table lists), HTTP_<status> for a status from 300 to 599, or a
-// transport failure (NOT_SENT, NO_RESPONSE). Its error, for any other key, says which known
-// key is closest (a code in another case, HTTP_500 for http_500). Unknown keys would do
-// nothing: no answer is ever looked up under them.
+// (Meta has more than the table lists), a gRPC status (GRPC_INVALID_ARGUMENT...: every one,
+// those the table has no row for included), HTTP_<status> for a status from 300 to 599, or
+// a transport failure (NOT_SENT, NO_RESPONSE). Its error, for any other key, says which
+// known key is closest (a code in another case, HTTP_500 for http_500). Unknown keys would
+// do nothing: no answer is ever looked up under them.
 func CheckOverrideKey(key string) error {
-	if _, ok := DefaultTable[key]; ok || transportKeys[key] || metaCode.MatchString(key) {
+	if _, ok := DefaultTable[key]; ok || transportKeys[key] || metaCode.MatchString(key) || slices.Contains(grpcKeys(), key) {
 		return nil
 	}
 	if n, ok := strings.CutPrefix(key, "HTTP_"); ok && httpStatus.MatchString(n) {
@@ -375,9 +437,9 @@ var (
 	httpAnswer = regexp.MustCompile(`(?i)^https?[_ -]?([0-9]*)$`)
 )
 
-// overrideKeys lists, sorted, the keys CheckOverrideKey knows by name.
+// overrideKeys lists, sorted and once each, the keys CheckOverrideKey knows by name.
 func overrideKeys() []string {
-	keys := make([]string, 0, len(DefaultTable)+len(transportKeys))
+	keys := grpcKeys()
 	for k := range DefaultTable {
 		keys = append(keys, k)
 	}
@@ -385,7 +447,7 @@ func overrideKeys() []string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return keys
+	return slices.Compact(keys)
 }
 
 // Lookup returns the rule for a code, type or "HTTP_<status>" key.
@@ -417,7 +479,10 @@ func CatchAll(key string) bool { return unspecified[key] }
 // catch-all ERROR_CODE_UNSPECIFIED and ERROR_TYPE_UNSPECIFIED are consulted last, and only
 // when the status is itself transient (a 5xx, a 408): a 4xx with no known code is permanent
 // (reference 4.4, "400 without a known code"), and a status that stops the run stops it. An error that is not an answer from Connectly (the
-// request could not be built) is permanent.
+// request could not be built) is permanent. A top-level code from 0 to 16 is a gRPC status,
+// looked up as GRPC_<name> (grpcKey), never as Meta's short code of the same digits: a 504
+// with grpc-gateway's {"code": 4} (DEADLINE_EXCEEDED, no row) is decided by its status,
+// maybe sent.
 //
 // The outcome follows from the class: permanent and stop-run answers are refusals, throttles
 // were not taken, and a transient answer was not taken when it is a 4xx or a failure before
@@ -475,8 +540,16 @@ func outcomeOf(c Class, mayHaveGone bool) Outcome {
 // back the class decided. A catch-all code or type that did not decide is not recorded; a
 // specific code no rule knows is recorded when its status makes it permanent (ClassOf's
 // answer for a key it does not know), else the status is.
+//
+// A top-level code from 0 to 16 is read as the gRPC status it is behind grpc-gateway
+// (grpcKey), under its GRPC_ key: the table's rows for it decide like a code's, and a status
+// without a row leaves the decision to the HTTP status.
 func (t *Table) classifyAnswer(ae *Error, template bool) (Class, Rule, string) {
 	statusKey := fmt.Sprintf("HTTP_%d", ae.StatusCode)
+	code, grpc := grpcKey(ae.Code)
+	if !grpc {
+		code = ae.Code
+	}
 	if ae.StatusCode == 429 {
 		// The body's code or type first (reference 1: by HTTP status only as a fallback),
 		// where it says more than "too many requests" and agrees that nothing was taken: a
@@ -484,12 +557,14 @@ func (t *Table) classifyAnswer(ae *Error, template bool) (Class, Rule, string) {
 		// maintenance 131057 holds everything for a minute; a throughput 130429 slows the
 		// sender) or a run-stopping one (the run pauses; nothing is lost). A permanent code
 		// contradicts the status, and the status decides: a message is never given up on an
-		// answer that says "not now". A catch-all code or type says nothing more.
-		for _, k := range []string{ae.Code, ae.Type} {
+		// answer that says "not now". A catch-all code or type says nothing more, nor does
+		// a gRPC throttle (RESOURCE_EXHAUSTED is what grpc-gateway answers 429 for): the
+		// answer is keyed HTTP_429, as the sender's adaptive rate counts it.
+		for _, k := range []string{code, ae.Type} {
 			if k == "" || unspecified[k] {
 				continue
 			}
-			if r, ok := t.rules[k]; ok && (r.Class == ClassThrottle || r.Class == ClassStopRun) {
+			if r, ok := t.rules[k]; ok && (r.Class == ClassStopRun || r.Class == ClassThrottle && !(grpc && k == code)) {
 				return r.Class, r, k
 			}
 		}
@@ -498,7 +573,7 @@ func (t *Table) classifyAnswer(ae *Error, template bool) (Class, Rule, string) {
 		}
 		return ClassThrottle, throttle("HTTP 429: Connectly's request limit"), statusKey
 	}
-	for _, k := range []string{ae.Code, ae.Type} {
+	for _, k := range []string{code, ae.Type} {
 		if k == "" || unspecified[k] {
 			continue
 		}
@@ -511,7 +586,7 @@ func (t *Table) classifyAnswer(ae *Error, template bool) (Class, Rule, string) {
 	}
 	c := StatusClass(ae.StatusCode)
 	if c == ClassTransient {
-		for _, k := range []string{ae.Code, ae.Type} {
+		for _, k := range []string{code, ae.Type} {
 			if r, ok := t.rules[k]; ok && unspecified[k] {
 				return r.Class, r, k
 			}
@@ -519,7 +594,7 @@ func (t *Table) classifyAnswer(ae *Error, template bool) (Class, Rule, string) {
 	}
 	key := statusKey
 	if c == ClassPermanent {
-		for _, k := range []string{ae.Code, ae.Type} {
+		for _, k := range []string{code, ae.Type} {
 			if k != "" && !unspecified[k] {
 				key = k
 				break

@@ -451,7 +451,6 @@ func TestDecide(t *testing.T) {
 		{"429WithPairCode", apiErr(429, "", "131056"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "131056"},
 		{"MetaThroughput400", apiErr(400, "", "130429"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "130429"},
 		{"MetaThroughputAt500", apiErr(500, "", "130429"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "130429"},
-		{"MetaAppLimit", apiErr(400, "", "4"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "4"},
 		{"MetaWABALimit", apiErr(400, "", "80007"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "80007"},
 		{"PairLimit", apiErr(400, "", "131056"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "131056"},
 		// Reference 4.4 lists 503 with 500, 502 and 504 as a duplicate risk.
@@ -479,6 +478,39 @@ func TestDecide(t *testing.T) {
 		{"MetaTransientAt500", apiErr(500, "", "131000"), connectly.OutcomeMaybeSent, connectly.ClassTransient, "131000"},
 		{"Timeout", &connectly.TransportError{Written: true, Err: context.DeadlineExceeded}, connectly.OutcomeMaybeSent, connectly.ClassTransient, "NO_RESPONSE"},
 		{"Reset", &connectly.TransportError{Written: true, Err: syscall.ECONNRESET}, connectly.OutcomeMaybeSent, connectly.ClassTransient, "NO_RESPONSE"},
+
+		// A top-level code from 0 to 16 is a gRPC status (grpc-gateway's default error body,
+		// reference 1), never Meta's short code of the same digits (4: a throttle, 3 and 0: stop
+		// the run). Six have rows; the others leave the decision to the status.
+		{"GRPCDeadlineAt504", apiErr(504, "", "4"), connectly.OutcomeMaybeSent, connectly.ClassTransient, "HTTP_504"},
+		{"GRPCDeadlineAt400", apiErr(400, "", "4"), connectly.OutcomeRefused, connectly.ClassPermanent, "GRPC_DEADLINE_EXCEEDED"},
+		{"GRPCInvalidArgument", apiErr(400, "", "3"), connectly.OutcomeRefused, connectly.ClassPermanent, "GRPC_INVALID_ARGUMENT"},
+		{"GRPCInvalidArgumentAt500", apiErr(500, "", "3"), connectly.OutcomeRefused, connectly.ClassPermanent, "GRPC_INVALID_ARGUMENT"},
+		{"GRPCFailedPrecondition", apiErr(400, "", "9"), connectly.OutcomeRefused, connectly.ClassPermanent, "GRPC_FAILED_PRECONDITION"},
+		{"GRPCOutOfRange", apiErr(400, "", "11"), connectly.OutcomeRefused, connectly.ClassPermanent, "GRPC_OUT_OF_RANGE"},
+		{"GRPCPermissionDenied", apiErr(403, "", "7"), connectly.OutcomeRefused, connectly.ClassStopRun, "GRPC_PERMISSION_DENIED"},
+		{"GRPCUnauthenticated", apiErr(401, "", "16"), connectly.OutcomeRefused, connectly.ClassStopRun, "GRPC_UNAUTHENTICATED"},
+		{"GRPCUnauthenticatedAt429", apiErr(429, "", "16"), connectly.OutcomeRefused, connectly.ClassStopRun, "GRPC_UNAUTHENTICATED"},
+		// RESOURCE_EXHAUSTED is what the gateway answers 429 for: keyed HTTP_429 there, as
+		// the sender's adaptive rate counts it.
+		{"GRPCResourceExhaustedAt429", apiErr(429, "", "8"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "HTTP_429"},
+		{"GRPCResourceExhaustedAt503", apiErr(503, "", "8"), connectly.OutcomeNotTaken, connectly.ClassThrottle, "GRPC_RESOURCE_EXHAUSTED"},
+		{"GRPCOKAt500", apiErr(500, "", "0"), connectly.OutcomeMaybeSent, connectly.ClassTransient, "HTTP_500"},
+		{"GRPCOKAt400", apiErr(400, "", "0"), connectly.OutcomeRefused, connectly.ClassPermanent, "GRPC_OK"},
+		{"GRPCUnknownAt500", apiErr(500, "", "2"), connectly.OutcomeMaybeSent, connectly.ClassTransient, "HTTP_500"},
+		{"GRPCAbortedAt409", apiErr(409, "", "10"), connectly.OutcomeRefused, connectly.ClassStopRun, "HTTP_409"},
+		{"GRPCNotFoundAt404", apiErr(404, "", "5"), connectly.OutcomeRefused, connectly.ClassStopRun, "HTTP_404"},
+		{"GRPCUnavailableAt503", apiErr(503, "", "14"), connectly.OutcomeMaybeSent, connectly.ClassTransient, "HTTP_503"},
+		{"GRPCInternalAt500", apiErr(500, "", "13"), connectly.OutcomeMaybeSent, connectly.ClassTransient, "HTTP_500"},
+		{"GRPCUnimplementedAt501", apiErr(501, "", "12"), connectly.OutcomeMaybeSent, connectly.ClassTransient, "HTTP_501"},
+		{"GRPCDataLossAt500", apiErr(500, "", "15"), connectly.OutcomeMaybeSent, connectly.ClassTransient, "HTTP_500"},
+		// A type beside a gRPC status without a row still decides, as beside no code.
+		{"GRPCDeadlineWithWindowType", apiErr(504, "ERROR_TYPE_DEADLINE_EXCEEDED", "4"), connectly.OutcomeRefused, connectly.ClassPermanent, "ERROR_TYPE_DEADLINE_EXCEEDED"},
+		// Past the gRPC range, or not in its shortest form, a number is no gRPC status.
+		{"NumberPastGRPC", apiErr(400, "", "17"), connectly.OutcomeRefused, connectly.ClassPermanent, "17"},
+		{"NumberWithLeadingZero", apiErr(504, "", "04"), connectly.OutcomeMaybeSent, connectly.ClassTransient, "HTTP_504"},
+		{"Meta368", apiErr(400, "", "368"), connectly.OutcomeRefused, connectly.ClassStopRun, "368"},
+		{"Meta131026", apiErr(400, "", "131026"), connectly.OutcomeRefused, connectly.ClassPermanent, "131026"},
 	}
 	tbl := defaultTable(t)
 	for _, tc := range tests {

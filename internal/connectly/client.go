@@ -36,7 +36,8 @@ type ClientConfig struct {
 	// least the worker concurrency (net/http's default of 2 costs a third of the throughput).
 	// Default 100.
 	MaxConns int
-	// HTTPClient replaces the client built from the fields above (tests).
+	// HTTPClient replaces the client built from the fields above (tests). Unless it has a
+	// CheckRedirect of its own, the Client uses a copy that follows no redirect, as its own.
 	HTTPClient *http.Client
 	// SessionBSUIDField says where a session send puts a BSUID recipient: "id" (the default,
 	// the current docs) or "userId" (the older docs); see BSUIDField.
@@ -100,6 +101,12 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, err
 	}
 	hc := cfg.HTTPClient
+	if hc != nil && hc.CheckRedirect == nil {
+		// A copy, so the caller's client is left as it was, that follows no redirect either.
+		own := *hc
+		own.CheckRedirect = noRedirect
+		hc = &own
+	}
 	if hc == nil {
 		timeout := cfg.Timeout
 		if timeout <= 0 {
@@ -122,7 +129,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		tr.MaxIdleConns = conns * 2
 		tr.MaxIdleConnsPerHost = conns
 		tr.MaxConnsPerHost = 0
-		hc = &http.Client{Transport: tr, Timeout: timeout}
+		hc = &http.Client{Transport: tr, Timeout: timeout, CheckRedirect: noRedirect}
 	}
 	return &Client{
 		base:       strings.TrimRight(base, "/"),
@@ -132,6 +139,14 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		wire:       Wire{BSUIDField: bsuidField, CampaignName: cfg.SendCampaignName},
 	}, nil
 }
+
+// noRedirect keeps the client from following a redirect: the 3xx is the answer. Go's client
+// would follow it to wherever Location points, another host included, with the X-API-Key
+// header (it drops only Authorization, Cookie and the like on a new host), and take that
+// host's answer, {"id": ...} say, for Connectly's. Connectly documents no redirect; a 3xx
+// from its address is read by Decide as any answer without a known code (a 3xx is maybe
+// sent: a proxy in front may have passed the request on before it answered).
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Wire is how the client encodes its sends.
 func (c *Client) Wire() Wire { return c.wire }
@@ -201,10 +216,12 @@ var errNotAgain = errors.New("not sent again: the whole request was written")
 
 // post sends body to path and decodes a 2xx answer into out.
 func (c *Client) post(ctx context.Context, path string, body []byte, out any) error {
-	// written is set from the transport's write goroutine once the whole request is out.
-	var written atomic.Bool
+	// written is set from the transport's write goroutine once the whole request is out;
+	// answered once an answer began to arrive.
+	var written, answered atomic.Bool
 	trace := &httptrace.ClientTrace{
-		WroteRequest: func(info httptrace.WroteRequestInfo) { written.Store(info.Err == nil) },
+		WroteRequest:         func(info httptrace.WroteRequestInfo) { written.Store(info.Err == nil) },
+		GotFirstResponseByte: func() { answered.Store(true) },
 	}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodPost, c.base+path, bytes.NewReader(body))
 	if err != nil {
@@ -217,8 +234,13 @@ func (c *Client) post(ctx context.Context, path string, body []byte, out any) er
 	// one message where several went out (the reference, 4.4: a reset after the request was
 	// written is a duplicate risk; nothing is idempotent). So the body is given again only
 	// while the request has not been written whole: the transport reports the write (the
-	// trace below) before it decides on a retry.
+	// trace below) before it decides on a retry. Go's client asks for the body too, after an
+	// answer, to follow a 307 or 308: it gets none, and the redirect is refused (noRedirect)
+	// before any request is made, so that the 3xx is the answer.
 	req.GetBody = func() (io.ReadCloser, error) {
+		if answered.Load() {
+			return http.NoBody, nil
+		}
 		if written.Load() {
 			return nil, errNotAgain
 		}

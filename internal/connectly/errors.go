@@ -3,6 +3,7 @@ package connectly
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error is an error answer from Connectly: an HTTP status and, when the body could be decoded,
@@ -29,6 +30,10 @@ func (e *Error) Error() string {
 		// as one phone-like run of digits ("400 131026") and be masked in logs and task
 		// errors; a word between keeps both readable.
 		code = "code " + code
+		if k, ok := grpcKey(e.Code); ok {
+			// The gRPC status it is read as (Decide), by name.
+			code += " (gRPC " + strings.TrimPrefix(k, grpcPrefix) + ")"
+		}
 	}
 	if e.Message != "" {
 		return fmt.Sprintf("connectly: HTTP %d %s: %s", e.StatusCode, code, e.Message)
@@ -36,8 +41,9 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("connectly: HTTP %d %s", e.StatusCode, code)
 }
 
-// Key is the most specific identifier of the error: the body code, else the body type,
-// else "HTTP_<status>". A 429 is "HTTP_429": its status says throttle (reference 4.4). The
+// Key is the most specific identifier of the error: the body code (a gRPC status's key,
+// GRPC_DEADLINE_EXCEEDED, for a top-level code from 0 to 16, as Decide reads it), else the
+// body type, else "HTTP_<status>". A 429 is "HTTP_429": its status says throttle (reference 4.4). The
 // ledger, the run's counters and limits.adaptive.codes use the key that decided the answer
 // (Decision.Key), which for a 429 is the body's code or type when that names a throttle or a
 // run-stopping answer (the pair limit's 131056, say), and HTTP_429 otherwise.
@@ -46,6 +52,9 @@ func (e *Error) Key() string {
 	case e.StatusCode == 429:
 		return "HTTP_429"
 	case e.Code != "":
+		if k, ok := grpcKey(e.Code); ok {
+			return k
+		}
 		return e.Code
 	case e.Type != "":
 		return e.Type

@@ -151,6 +151,9 @@
 //	bare 429                               {"status": 429, "body": "empty"}
 //	a documented error code                {"code": "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"}
 //	Meta's code as a JSON number           {"code": "131056", "numericCode": true}
+//	grpc-gateway's default error body      {"code": "DEADLINE_EXCEEDED", "body": "grpc"} (+ "sent": true):
+//	                                       504 {"code":4,"message":"context deadline exceeded","details":[]};
+//	                                       the gateway's default status for the gRPC status, or "status"
 //	accepted, answer lost                  {"loseResponse": true}
 //	connection reset, nothing sent         {"loseResponse": true, "sent": false}
 //	taken on arrival, slow answer          {"latency": "30s", "sent": true} (+ "status": 503)

@@ -140,7 +140,79 @@ const (
 	// BodyGateway is a short HTML page of the kind a proxy or load balancer in front of the API
 	// writes ("502 Bad Gateway"), sent as text/html: not JSON.
 	BodyGateway = "gateway"
+	// BodyGRPC is grpc-gateway's default error body, {"code": <gRPC status number>,
+	// "message": "...", "details": []}, sent as application/json, at the HTTP status the
+	// gateway's default mapping gives the gRPC status (GRPCStatuses) unless the rule sets
+	// one. (inferred) Reference 1 infers a Go + gRPC backend behind grpc-gateway and warns
+	// that with the default mapping a DEADLINE_EXCEEDED "could arrive as HTTP 504"; this is
+	// the body such an answer has when Connectly's own error body is not written over it.
+	// The record keys it GRPC_<status name>.
+	BodyGRPC = "grpc"
 )
+
+// GRPCStatus is a gRPC status code as grpc-gateway answers it by default.
+type GRPCStatus struct {
+	// Name is the status's name (google.rpc.Code): DEADLINE_EXCEEDED.
+	Name string
+	// HTTP is the status grpc-gateway's default mapping (runtime.HTTPStatusFromCode) answers
+	// it with: DEADLINE_EXCEEDED 504, RESOURCE_EXHAUSTED 429, FAILED_PRECONDITION 400.
+	HTTP int
+	// Message is the fake's message for it, when the rule gives none.
+	Message string
+}
+
+// GRPCStatuses are the gRPC status codes, indexed by number (0 to 16).
+var GRPCStatuses = [...]GRPCStatus{
+	{"OK", http.StatusOK, ""},
+	{"CANCELLED", 499, "context canceled"},
+	{"UNKNOWN", http.StatusInternalServerError, "unknown error"},
+	{"INVALID_ARGUMENT", http.StatusBadRequest, "invalid argument"},
+	{"DEADLINE_EXCEEDED", http.StatusGatewayTimeout, "context deadline exceeded"},
+	{"NOT_FOUND", http.StatusNotFound, "not found"},
+	{"ALREADY_EXISTS", http.StatusConflict, "already exists"},
+	{"PERMISSION_DENIED", http.StatusForbidden, "permission denied"},
+	{"RESOURCE_EXHAUSTED", http.StatusTooManyRequests, "resource exhausted"},
+	{"FAILED_PRECONDITION", http.StatusBadRequest, "failed precondition"},
+	{"ABORTED", http.StatusConflict, "aborted"},
+	{"OUT_OF_RANGE", http.StatusBadRequest, "out of range"},
+	{"UNIMPLEMENTED", http.StatusNotImplemented, "unimplemented"},
+	{"INTERNAL", http.StatusInternalServerError, "internal error"},
+	{"UNAVAILABLE", http.StatusServiceUnavailable, "service unavailable"},
+	{"DATA_LOSS", http.StatusInternalServerError, "data loss"},
+	{"UNAUTHENTICATED", http.StatusUnauthorized, authMessage},
+}
+
+// grpcStatusOf returns the number of the gRPC status code names: its name
+// ("DEADLINE_EXCEEDED") or its number ("4").
+func grpcStatusOf(code string) (int, bool) {
+	if numericCode(code) {
+		n, err := strconv.Atoi(code)
+		return n, err == nil && n < len(GRPCStatuses)
+	}
+	for n, st := range GRPCStatuses {
+		if st.Name == code {
+			return n, true
+		}
+	}
+	return 0, false
+}
+
+// grpcError is the BodyGRPC answer of the gRPC status code names (grpcStatusOf), at status
+// when not zero, else at the gateway's default HTTP status for it. Its Code is the status's
+// name.
+func grpcError(code string, status int) apiError {
+	n, _ := grpcStatusOf(code)
+	st := GRPCStatuses[n]
+	return apiError{Status: cmp.Or(status, st.HTTP), Code: st.Name, Message: st.Message, Body: BodyGRPC}
+}
+
+// gatewayBody is grpc-gateway's default error body: google.rpc.Status as protobuf JSON, every
+// field written (the gateway's marshaller emits unpopulated fields), details an empty list.
+type gatewayBody struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Details []any  `json:"details"`
+}
 
 // apiError is an error answer before it is written: the HTTP status, the body fields that
 // vary between errors and the body's shape.
@@ -174,12 +246,15 @@ func (e apiError) shape() string {
 	return e.Body
 }
 
-// key is what the record and Stats.Errors use for this answer: the body code, or
-// "HTTP_<status>" when the answer has none of its own (whatever Config.UncodedBody writes
+// key is what the record and Stats.Errors use for this answer: the body code,
+// "GRPC_<status name>" for a BodyGRPC answer, or "HTTP_<status>" when the answer has none of its own (whatever Config.UncodedBody writes
 // in its place) or is not a JSON error body at all.
 func (e apiError) key() string {
 	if e.Code != "" && e.shape() == BodyError {
 		return e.Code
+	}
+	if e.shape() == BodyGRPC {
+		return "GRPC_" + e.Code
 	}
 	return "HTTP_" + strconv.Itoa(e.Status)
 }

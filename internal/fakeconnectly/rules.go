@@ -35,7 +35,7 @@ const (
 // error body and its usual status, which Status overrides when set (for example Code
 // "ERROR_TYPE_DEADLINE_EXCEEDED" with Status 504). A Status of 200..299 alone accepts the
 // send and answers with that status. Body picks the error answer's body shape (BodyError,
-// BodyEmpty, BodyGateway). A rule with no fault field accepts the send normally.
+// BodyEmpty, BodyGateway, BodyGRPC). A rule with no fault field accepts the send normally.
 //
 // Whether the message went out is always the rule's explicit choice, because reference 4.4
 // lists "500, 502, 503, 504, connection reset, timeout" as TRANSIENT with a "duplicate risk:
@@ -73,6 +73,10 @@ const (
 //	{Latency: time.Minute, Sent: true}          taken on arrival; a client that times out first
 //	                                            leaves it sent (a retry double-sends)
 //	{Latency: time.Minute}                      a client that times out first leaves nothing sent
+//	{Code: "DEADLINE_EXCEEDED", Body: BodyGRPC, Sent: true}
+//	                                            504 {"code":4,"message":"context deadline exceeded",
+//	                                            "details":[]}, grpc-gateway's default; the message went out
+//	{Code: "INVALID_ARGUMENT", Body: BodyGRPC}  400 {"code":3,...}; not sent
 type Rule struct {
 	// Numbers matches these exact recipient numbers (the "number" field, "+15550001234" or
 	// "bsuid:US.123").
@@ -125,8 +129,12 @@ type Rule struct {
 	// nothing is sent (ErrorCode CodeDropped, Stats.Dropped).
 	LoseResponse bool
 	// Body is the shape of the error answer's body: BodyError (the default: Connectly's JSON
-	// error body), BodyEmpty (no body) or BodyGateway (a non-JSON proxy page). It needs an
-	// error answer (Code or a Status of 400 and above); with Code only BodyError makes sense.
+	// error body), BodyEmpty (no body), BodyGateway (a non-JSON proxy page) or BodyGRPC
+	// (grpc-gateway's default error body). It needs an error answer (Code or a Status of 400
+	// and above); with Code only BodyError and BodyGRPC make sense. With BodyGRPC, Code names
+	// the gRPC status, by name ("DEADLINE_EXCEEDED") or number ("4"), and is required; the
+	// status is the gateway's default for it (GRPCStatuses) unless Status says otherwise, and
+	// Message replaces the message (Type, Details, Omit and NumericCode do not apply).
 	Body string
 	// Sent ("sent": true) makes the message taken on arrival, before the Latency and
 	// whatever the answer, as after a failure past the point of sending (reference 4.4:
@@ -189,7 +197,9 @@ type Rule struct {
 // answer is the error answer of a rule whose Code is set or whose Status is 300 and above.
 func (r Rule) answer() apiError {
 	var e apiError
-	if r.Code != "" {
+	if r.Body == BodyGRPC {
+		e = grpcError(r.Code, r.Status)
+	} else if r.Code != "" {
 		e = codeError(r.Code, r.Status)
 		e.Body = r.Body
 	} else {
@@ -301,6 +311,8 @@ func (r Rule) validate() error {
 		return errors.New("sent and notSent contradict each other")
 	case !bodyShapes.allows(r.Body):
 		return fmt.Errorf("body %q: want %s", r.Body, bodyShapes)
+	case r.Body == BodyGRPC:
+		return r.validateGRPC()
 	case r.Body != "" && r.Code == "" && r.Status < 400:
 		return fmt.Errorf("body %q needs an error status (400 and above) or a code", r.Body)
 	case r.Body != "" && r.Body != BodyError && r.Code != "":
@@ -319,6 +331,28 @@ func (r Rule) validate() error {
 		return errors.New("type and message need a JSON error body (a code, or a status of 400 and above, and body error)")
 	}
 	return r.errorParts().validate(r.Code)
+}
+
+// validateGRPC checks a rule with Body BodyGRPC, once the fields every rule shares are
+// checked: its Code names a gRPC status, its answer is an error (OK takes an error Status:
+// the gateway answers OK with 200), and it sets none of the fields of Connectly's error body
+// but Message.
+func (r Rule) validateGRPC() error {
+	switch _, ok := grpcStatusOf(r.Code); {
+	case !ok:
+		return fmt.Errorf("body grpc: code %q: want a gRPC status by name (DEADLINE_EXCEEDED, INVALID_ARGUMENT...) or number (0 to 16)", r.Code)
+	case r.Status != 0 && r.Status < 400:
+		return fmt.Errorf("body grpc: status %d: want an error status (400 and above)", r.Status)
+	case r.Status == 0 && grpcError(r.Code, 0).Status < 400:
+		return fmt.Errorf("body grpc: code %s: grpc-gateway answers it with %d; give an error status", r.Code, grpcError(r.Code, 0).Status)
+	case r.Type != "" || len(r.Details) > 0 || len(r.Omit) > 0 || r.NumericCode:
+		return errors.New("body grpc: type, details, omit and numericCode are fields of Connectly's error body; the gateway's has code, message and details: []")
+	case r.Sent && r.answer().Status < 500:
+		return errors.New("sent needs an answer of 500 and above (a 4xx or a 429 says the message was not taken)")
+	case r.RetryAfter != "" && strings.ContainsAny(r.RetryAfter, "\r\n"):
+		return errors.New("retryAfter must be one header line")
+	}
+	return nil
 }
 
 // numericCode reports whether code can be written as a JSON number by Rule.NumericCode: a

@@ -192,7 +192,7 @@ type Received struct {
 	// message was taken. With a MessageID as well, the message went out despite the error
 	// (Rule.Sent), or despite the client's giving up.
 	ErrorCode string `json:"errorCode,omitempty"`
-	// Body is the shape of an error answer's body (BodyError, BodyEmpty, BodyGateway);
+	// Body is the shape of an error answer's body (BodyError, BodyEmpty, BodyGateway, BodyGRPC);
 	// empty for a success and for no answer.
 	Body string `json:"body,omitempty"`
 }
@@ -1003,6 +1003,13 @@ func writeError(w http.ResponseWriter, e apiError) {
 	case BodyEmpty:
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(e.Status)
+	case BodyGRPC:
+		n, _ := grpcStatusOf(e.Code)
+		if e.Code == "UNAUTHENTICATED" {
+			// The gateway's default handler names the failure in WWW-Authenticate too.
+			w.Header().Set("WWW-Authenticate", e.Message)
+		}
+		writeJSON(w, e.Status, gatewayBody{Code: n, Message: e.Message, Details: []any{}})
 	case BodyGateway:
 		page := gatewayPage(e.Status)
 		w.Header().Set("Content-Type", "text/html")

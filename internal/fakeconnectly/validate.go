@@ -315,7 +315,7 @@ type choice []string
 // The settings that take one of a few names.
 var (
 	sendKinds       = choice{KindTemplate, KindSession}                                                                                                   // Rule.Kind, Reply.Kind
-	bodyShapes      = choice{BodyError, BodyEmpty, BodyGateway}                                                                                           // Rule.Body
+	bodyShapes      = choice{BodyError, BodyEmpty, BodyGateway, BodyGRPC}                                                                                 // Rule.Body
 	rateLimitBodies = choice{BodyError, BodyEmpty}                                                                                                        // Config.RateLimitBody
 	ruleEndpoints   = choice{EndpointSend, EndpointWebhooks, EndpointTemplates}                                                                           // Rule.Endpoint
 	windowAnswers   = choice{WindowAnswerCodes, WindowAnswerOutsideWindow, WindowAnswerNoConversation, WindowAnswerDeadline504, WindowAnswerPrecondition} // Config.WindowAnswer

@@ -15,6 +15,8 @@ func TestTaskErrorCode(t *testing.T) {
 		{"ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND: connectly: HTTP 400 ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND: no such template: task skip retry", "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"},
 		// A numeric (Meta) code, as the ledger records it.
 		{"131026: connectly: HTTP 400 code 131026: Message undeliverable: task skip retry", "131026"},
+		// A gRPC status of grpc-gateway's error body, by the key the ledger records.
+		{"GRPC_INVALID_ARGUMENT: connectly: HTTP 400 code 3 (gRPC INVALID_ARGUMENT): invalid number: task skip retry", "GRPC_INVALID_ARGUMENT"},
 		// Attempts used up, and a retry still to come.
 		{"HTTP_503 after 5 attempts: connectly: HTTP 503: task skip retry", "HTTP_503"},
 		{"NO_RESPONSE (attempt 2 of 5): connectly: no response after the request was sent: EOF", "NO_RESPONSE"},
