@@ -283,10 +283,8 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 	// Batches go to Redis on a writer goroutine, in cursor order, while this one prepares the
 	// next: Redis works on batch k while batch k+1 is encoded.
 	// Whether a suppression blocks a send depends on what the run sends, the same for every
-	// row: opted out of marketing blocks a marketing template (ledger.MarketingCategory). A
-	// session message is left to the worker, which knows whether it counts as marketing and,
-	// from the customer's window, whether it or its fallback goes.
-	marketing := def.SendKind() != campaigns.KindSession && ledger.MarketingCategory(def.SendCategory())
+	// row (campaigns.MarketingForSuppression).
+	marketing := campaigns.MarketingForSuppression(def.SendKind(), def.SendCategory())
 	w := newBatchWriter(e, run, &st, estimate, newToken(), marketing)
 	go w.loop(ctx)
 	defer w.stop() // on the early returns below
@@ -392,7 +390,7 @@ func (e *Expander) ExpandOnly(ctx context.Context, def *campaigns.Definition, ru
 // reading is what a step reads a run's audience with (Expander.open).
 type reading struct {
 	renderer *campaigns.Renderer
-	timing   *timing
+	timing   *campaigns.Timing
 	ar       *campaigns.AudienceReader
 	held     *heldAudience
 }
@@ -409,7 +407,7 @@ func (e *Expander) open(def *campaigns.Definition, run ledger.Run) (*reading, er
 	if err != nil {
 		return nil, cannotExpand{err}
 	}
-	timing, err := newTiming(def, run, e.cfg.Now)
+	timing, err := campaigns.NewTiming(def, run.Created, e.cfg.Now)
 	if err != nil {
 		return nil, cannotExpand{err}
 	}
@@ -443,7 +441,7 @@ func (e *Expander) taskOptions(run ledger.Run) campaigns.TaskOptions {
 // sendOf is the send of one audience row of run, rendered, that expansion plans and writes a
 // task of: its ledger entry, and its send task named by ids with options opts (taskOptions),
 // the payload encoded straight into the task's message, due when its send hours open.
-func (e *Expander) sendOf(def *campaigns.Definition, run ledger.Run, timing *timing, ids ledger.RunTaskIDs,
+func (e *Expander) sendOf(def *campaigns.Definition, run ledger.Run, timing *campaigns.Timing, ids ledger.RunTaskIDs,
 	opts campaigns.TaskOptions, it campaigns.Resolved) (ledger.PlanEntry, asynqbatch.Task) {
 	row := it.Row
 	p := campaigns.SendPayload{
@@ -452,7 +450,7 @@ func (e *Expander) sendOf(def *campaigns.Definition, run ledger.Run, timing *tim
 		Params: it.Params, Delivery: string(run.Delivery), Rate: def.Rate, Category: def.SendCategory(),
 		Kind: def.SendKind(), Session: it.Session, ReplyCols: def.OnReply.PickColumns(row.Cols),
 	}
-	at, skip := timing.apply(&p, row, e.cfg.Now())
+	at, skip := timing.Apply(&p, row, e.cfg.Now())
 	task := asynqbatch.NewTask(asynqbatch.Task{Type: campaigns.TypeSend, ID: ids.TaskID(p.To),
 		Queue: opts.Queue, MaxRetry: opts.MaxRetry, Timeout: opts.Timeout, Retention: opts.Retention, ProcessAt: at},
 		campaigns.SendSize(&p), func(b []byte) []byte { return campaigns.AppendSend(b, &p) })
@@ -746,67 +744,4 @@ func (e *Expander) writeTasks(ctx context.Context, runID string, tasks []asynqba
 		return n, sched, fmt.Errorf("enqueue tasks of run %s: %w", runID, err)
 	}
 	return n, sched, nil
-}
-
-// timing applies a campaign's send hours and expiry to the sends of one run.
-type timing struct {
-	hours    *campaigns.SendHours
-	fixed    *time.Location // the send hours' own zone, if they have one
-	fallback *time.Location // the campaign's zone, for recipients whose zone is unknown
-	tzColumn string
-	expires  time.Time // zero: never
-}
-
-func newTiming(def *campaigns.Definition, run ledger.Run, now func() time.Time) (*timing, error) {
-	w, err := def.SendHours()
-	if err != nil {
-		return nil, fmt.Errorf("send_window: %w", err)
-	}
-	t := &timing{hours: w, tzColumn: def.Audience.Timezone}
-	// The zones are read as validation read them (campaigns.LoadZone): one that does not load
-	// here (a zone database without it) stops the expansion rather than sending in UTC.
-	switch {
-	case w == nil:
-	case w.Zone != "":
-		if t.fixed, err = campaigns.LoadZone(w.Zone); err != nil {
-			return nil, fmt.Errorf("send_window.timezone: %w", err)
-		}
-	default:
-		if t.fallback, err = def.ScheduleZone(); err != nil {
-			return nil, fmt.Errorf("schedule.timezone (the zone of recipients whose own is unknown): %w", err)
-		}
-	}
-	if d := def.ExpireAfterDuration(); d > 0 {
-		created := run.Created
-		if created.IsZero() { // a run value without its creation time
-			created = now()
-		}
-		t.expires = created.Add(d)
-	}
-	return t, nil
-}
-
-// apply stamps a send's payload with its send hours, zone and expiry, and returns when it may go
-// (zero: now) and, when it cannot go before it expires, the skip reason "expired".
-func (t *timing) apply(p *campaigns.SendPayload, row campaigns.Row, now time.Time) (time.Time, string) {
-	at := now
-	if t.hours != nil {
-		p.SendHours = t.hours.String()
-		loc := t.fixed
-		if loc == nil {
-			loc = campaigns.ZoneFor(row.Cols[t.tzColumn], row.Recipient, t.fallback)
-			p.Zone = loc.String()
-		}
-		at = t.hours.NextOpen(now, loc)
-	}
-	if !t.expires.IsZero() {
-		p.Expires = t.expires.Unix()
-		if !at.Before(t.expires) {
-			return time.Time{}, "expired"
-		}
-	}
-	if at.After(now) {
-		return at, ""
-	}
-	return time.Time{}, ""
 }
