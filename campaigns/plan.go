@@ -22,9 +22,9 @@ type PlanOptions struct {
 	Examples int
 	// Progress, when set, is called every 65,536 rows with the rows read so far.
 	Progress func(rows int)
-	// Recipient, when set, is called with every recipient that would be sent to, in file
-	// order (after duplicates and invalid rows are taken out).
-	Recipient func(to string)
+	// Recipient, when set, is called with the row of every recipient that would be sent to, in
+	// file order (after duplicates and invalid rows are taken out).
+	Recipient func(row Row)
 	// Wire encodes the samples as the configured client encodes its sends (where a BSUID
 	// recipient goes, whether campaignName goes out); the zero value is the client's default.
 	Wire connectly.Wire
@@ -192,7 +192,7 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 				rep.Languages[row.Language]++
 			}
 			if o.Recipient != nil {
-				o.Recipient(row.Recipient)
+				o.Recipient(row)
 			}
 			if len(rep.Samples) < o.Samples {
 				if err := addSamples(&rep, d, sender, o.Wire, it); err != nil {

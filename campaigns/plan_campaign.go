@@ -1,6 +1,7 @@
 package campaigns
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 )
 
@@ -27,11 +29,19 @@ type PlanCampaignParams struct {
 	ProgressDone func()
 	// Limits, when set, starts the preview of what the frequency cap and the daily tier would
 	// do to the campaign sent now: a nil check when neither applies. It is called once the
-	// sender is known; its done function once the plan is made.
-	Limits func() (check *report.LimitCheck, done func())
+	// sender is known.
+	Limits func() *report.LimitCheck
 	// Templates, when set, lists the business's templates: every translation the campaign may
 	// send is checked against them (report.CheckTemplates).
 	Templates report.ListTemplates
+	// Suppressions, when set, reads the suppression list's entries of a batch of recipients
+	// (ledger.Ledger.Suppressions): the recipients it would plan skipped(suppressed) are
+	// counted so (MarketingForSuppression). An error says the list was not (fully) read, which the
+	// plan's SuppressionNote then says; nil leaves the list unread, without a note.
+	Suppressions func(ctx context.Context, recipients []string) ([]ledger.Suppression, error)
+	// Now is the time the plan is made at, as if the run were created then: expire_after
+	// counts from it and the send hours are read at it (zero: time.Now()).
+	Now time.Time
 }
 
 // PlanOutput is what a campaign would do if it were sent now, as `campaign plan --json`
@@ -48,6 +58,16 @@ type PlanOutput struct {
 	Limits *report.PlanLimits `json:"limits,omitempty"`
 	// TierPeriod is the daily tier's window, for report.PrintPlanLimits.
 	TierPeriod time.Duration `json:"-"`
+	// SendHoursWaiting counts the recipients whose send hours are closed at the plan's time:
+	// their sends wait for their window to open, the first at FirstOpening.
+	SendHoursWaiting int        `json:"send_hours_waiting"`
+	FirstOpening     *time.Time `json:"send_hours_first_open,omitempty"`
+	// SuppressionNote says why the suppression list was not (fully) read: the recipients
+	// counted may then include people it would skip.
+	SuppressionNote string `json:"suppression_note,omitempty"`
+	// Warnings are what an operator should know before sending, that would not stop it (a
+	// sender the config does not list).
+	Warnings []string `json:"warnings,omitempty"`
 	// maxInvalidShare is the campaign's audience.max_invalid_share.
 	maxInvalidShare float64
 }
@@ -63,27 +83,35 @@ func (o PlanOutput) Problem() error {
 }
 
 // PlanCampaign is a dry run of p.Def under p.Config: its sender, what it would send and skip
-// (Plan), the recipients the frequency cap would skip and what the daily tier would hold back,
-// its templates checked when asked, its rate and how long it would take. Samples are masked
-// unless p.Reveal. An error says the plan could not be made; what a plan finds wrong is the
-// output's Problem.
+// (Plan, then what the expansion would skip: the recipients on the suppression list and those
+// whose send hours open only after expire_after), those whose send hours are closed now, the
+// recipients the frequency cap would skip and what the daily tier would hold back, its
+// templates checked when asked, its rate and how long it would take (EstimateSeconds). Samples
+// are masked unless p.Reveal. An error says the plan could not be made; what a plan finds
+// wrong is the output's Problem.
 func PlanCampaign(ctx context.Context, p PlanCampaignParams) (PlanOutput, error) {
 	def, c := p.Def, p.Config
 	sender, err := c.SenderFor(def.Sender)
 	if err != nil {
 		return PlanOutput{}, fmt.Errorf("%s: %w", def.Path, err)
 	}
+	now := cmp.Or(p.Now, time.Now())
+	timing, err := NewTiming(def, now, nil)
+	if err != nil {
+		return PlanOutput{}, fmt.Errorf("%s: %w", def.Path, err)
+	}
 	o := PlanOptions{Samples: p.Samples, Wire: c.Connectly.Wire(), Progress: p.Progress}
 	var lc *report.LimitCheck
 	if p.Limits != nil {
-		var done func()
-		lc, done = p.Limits()
-		defer done()
+		lc = p.Limits()
 	}
-	if lc != nil {
-		o.Recipient = lc.Add
-	}
+	sc := &sendCheck{ctx: ctx, timing: timing, now: now, marketing: MarketingForSuppression(def.SendKind(), def.SendCategory()),
+		read: p.Suppressions, limits: lc, skipped: map[string]int{}, waits: map[time.Time]int{}}
+	o.Recipient = sc.add
 	rep, err := Plan(def, sender, o)
+	if err == nil {
+		sc.flush()
+	}
 	if p.ProgressDone != nil {
 		p.ProgressDone()
 	}
@@ -93,6 +121,10 @@ func PlanCampaign(ctx context.Context, p PlanCampaignParams) (PlanOutput, error)
 	pl, err := lc.Result()
 	if err != nil {
 		return PlanOutput{}, err
+	}
+	for reason, n := range sc.skipped {
+		rep.Skipped[reason] += n
+		rep.Recipients -= n
 	}
 	rep.Recipients = pl.ApplyCaps(rep.Recipients, rep.Skipped)
 	var checks []report.TemplateCheck
@@ -110,7 +142,135 @@ func PlanCampaign(ctx context.Context, p PlanCampaignParams) (PlanOutput, error)
 		}
 	}
 	rate := report.PlanRate(c, sender, def.Rate)
-	return PlanOutput{PlanReport: rep, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate,
-		EstimatedSeconds: float64(rep.Recipients) / rate, Templates: checks, Limits: pl, TierPeriod: c.Limits.TierPeriod.D(),
-		maxInvalidShare: def.Audience.MaxInvalidShare}, nil
+	out := PlanOutput{PlanReport: rep, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate,
+		Templates: checks, Limits: pl, TierPeriod: c.Limits.TierPeriod.D(), SendHoursWaiting: sc.waiting(),
+		SuppressionNote: sc.note, maxInvalidShare: def.Audience.MaxInvalidShare}
+	capped := 0
+	if pl != nil {
+		capped = pl.Capped
+	}
+	out.EstimatedSeconds = EstimateSeconds(now, rate, sc.goNow-capped, sc.waits)
+	if first, ok := sc.firstOpening(); ok {
+		out.FirstOpening = &first
+	}
+	return out, nil
+}
+
+// EstimateSeconds is how long the sends of a run created at now would take at rate
+// messages/s: goNow recipients from now, and waits[t] recipients from the opening t of their
+// send hours, each opening's sends after those before it. It is an approximation: it assumes a
+// window stays open until its recipients are sent (one that closes first holds the rest until
+// its next opening, which it does not count), and counts no retry and no wait for the daily
+// tier. A negative goNow is taken out of the first openings' recipients (those the frequency
+// cap skips, when the plan does not know whose send hours they are in).
+func EstimateSeconds(now time.Time, rate float64, goNow int, waits map[time.Time]int) float64 {
+	if rate <= 0 {
+		return 0
+	}
+	owed := max(0, -goNow) // recipients to take out of the openings
+	end := float64(max(0, goNow)) / rate
+	for _, at := range slices.SortedFunc(maps.Keys(waits), time.Time.Compare) {
+		n := waits[at]
+		take := min(owed, n)
+		owed, n = owed-take, n-take
+		if n == 0 {
+			continue
+		}
+		end = max(end, at.Sub(now).Seconds()) + float64(n)/rate
+	}
+	return end
+}
+
+// sendCheck follows a plan's recipients (PlanOptions.Recipient) as the expansion would plan
+// them: those on the suppression list skipped(suppressed), read in batches of 1,000, those
+// whose send hours open only after the run expires skipped(expired) (Timing), and the rest
+// sent now or waiting for their send hours to open; these go on to the limits check.
+type sendCheck struct {
+	ctx    context.Context
+	timing *Timing
+	now    time.Time
+	// marketing says an entry of marketing blocks the campaign's sends (MarketingForSuppression).
+	marketing bool
+	read      func(context.Context, []string) ([]ledger.Suppression, error)
+	limits    *report.LimitCheck
+	batch     []planned
+	// batches counts the batches read from the suppression list; note says why one was not.
+	batches int
+	note    string
+	// What the recipients would do: be skipped (by reason: suppressed, expired), be sent
+	// now, or be sent at the opening of their send hours (waits, by opening).
+	skipped map[string]int
+	goNow   int
+	waits   map[time.Time]int
+}
+
+// planned is a recipient of a plan with when it would be sent (zero: now) or why not.
+type planned struct {
+	to   string
+	at   time.Time
+	skip string
+}
+
+func (sc *sendCheck) add(row Row) {
+	var p SendPayload
+	at, skip := sc.timing.Apply(&p, row, sc.now)
+	sc.batch = append(sc.batch, planned{to: row.Recipient, at: at, skip: skip})
+	if len(sc.batch) == 1000 {
+		sc.flush()
+	}
+}
+
+func (sc *sendCheck) flush() {
+	if len(sc.batch) == 0 {
+		return
+	}
+	defer func() { sc.batch = sc.batch[:0] }()
+	var entries []ledger.Suppression
+	if sc.read != nil && sc.note == "" {
+		to := make([]string, len(sc.batch))
+		for i, p := range sc.batch {
+			to[i] = p.to
+		}
+		var err error
+		if entries, err = sc.read(sc.ctx, to); err != nil {
+			sc.note = "suppression list not checked: " + err.Error()
+			if sc.batches > 0 {
+				sc.note = fmt.Sprintf("suppression list checked for the first %d recipients only: %v", sc.batches*1000, err)
+			}
+			entries = nil
+		}
+		sc.batches++
+	}
+	for i, p := range sc.batch {
+		switch {
+		case entries != nil && entries[i].Blocks(sc.marketing):
+			sc.skipped[ledger.SkipSuppressed]++
+			continue
+		case p.skip != "":
+			sc.skipped[p.skip]++
+			continue
+		case p.at.IsZero():
+			sc.goNow++
+		default:
+			sc.waits[p.at]++
+		}
+		sc.limits.Add(p.to)
+	}
+}
+
+// waiting counts the recipients waiting for their send hours to open.
+func (sc *sendCheck) waiting() int {
+	n := 0
+	for _, k := range sc.waits {
+		n += k
+	}
+	return n
+}
+
+// firstOpening is the first opening of send hours a recipient waits for.
+func (sc *sendCheck) firstOpening() (time.Time, bool) {
+	if len(sc.waits) == 0 {
+		return time.Time{}, false
+	}
+	return slices.MinFunc(slices.Collect(maps.Keys(sc.waits)), time.Time.Compare), true
 }

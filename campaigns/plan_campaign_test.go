@@ -75,7 +75,7 @@ func TestPlanCampaign(t *testing.T) {
 	// Several senders and none named: no plan, and neither limits nor the list are asked.
 	c.Senders = append(c.Senders, config.Sender{Number: "+14155550101"})
 	_, err = campaigns.PlanCampaign(context.Background(), campaigns.PlanCampaignParams{Def: load(t), Config: c,
-		Limits: func() (*report.LimitCheck, func()) { t.Error("limits checked without a sender"); return nil, func() {} },
+		Limits: func() *report.LimitCheck { t.Error("limits checked without a sender"); return nil },
 		Templates: func(context.Context) ([]connectly.TemplateInfo, error) {
 			t.Error("templates listed without a sender")
 			return nil, nil

@@ -2,7 +2,9 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -11,6 +13,7 @@ import (
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
 )
@@ -27,7 +30,8 @@ type PlanParams struct {
 	// Path is the campaign file, read under Config's file rules (FileRules).
 	Path   string
 	Config config.Config
-	// Samples is how many exact request bodies to render. Reveal shows the numbers in full:
+	// Samples is how many exact request bodies to render (negative: none, the follow-ups'
+	// neither: their requests then have no body). Reveal shows the numbers in full:
 	// the sender's, and those in the samples and the follow-ups' requests; by default they are
 	// masked to their last 4 digits.
 	Samples int
@@ -35,22 +39,25 @@ type PlanParams struct {
 	// CheckTemplates asks Connectly for the template's translations (ConnectlyClient) and
 	// checks each against what the campaign sends.
 	CheckTemplates bool
-	// Connect opens Redis for the preview of the frequency cap and the daily tier, when one
-	// of them applies; when it fails, the plan says they were not checked. PlanCampaign
-	// closes the client it returns.
+	// Connect opens Redis, to read the suppression list and to preview the frequency cap and
+	// the daily tier when one of them applies; when it fails (or is nil), the plan says what
+	// was not checked. PlanCampaign calls it at most once and closes the client it returns.
 	Connect func(ctx context.Context) (redis.UniversalClient, error)
 	// Progress, when set, is told the rows read and about how many the audience file has;
 	// ProgressDone, when set, once it has been read, whether or not that failed.
 	Progress     func(rows, about int)
 	ProgressDone func()
-	// Now is the time the limits are previewed at (zero: the time the sender is known).
+	// Now is the time the plan is made at, as if the run were created then: the limits are
+	// previewed, the send hours read and expire_after counted at it (zero: time.Now() as the
+	// plan starts).
 	Now time.Time
 }
 
 // PlanCampaign makes `campaign plan`'s dry run of the campaign file at p.Path: what it would
-// send (campaigns.PlanCampaign), what the frequency cap and daily tier would do to it sent
-// now, its templates checked when asked, and the follow-ups of its on_reply rules. The
-// output's Problem says whether sending it as planned would go wrong.
+// send (campaigns.PlanCampaign), skipping the recipients on the suppression list as the
+// expansion would, what the frequency cap and daily tier would do to it sent now, its
+// templates checked when asked, and the follow-ups of its on_reply rules. The output's
+// Problem says whether sending it as planned would go wrong.
 func PlanCampaign(ctx context.Context, p PlanParams) (PlanOutput, error) {
 	c := p.Config
 	def, err := campaigns.Load(p.Path)
@@ -58,13 +65,33 @@ func PlanCampaign(ctx context.Context, p PlanParams) (PlanOutput, error) {
 		return PlanOutput{}, err
 	}
 	def.Files = FileRules(c)
-	cp := campaigns.PlanCampaignParams{Def: def, Config: c, Samples: p.Samples, Reveal: p.Reveal, ProgressDone: p.ProgressDone,
-		Limits: func() (*report.LimitCheck, func()) {
-			now := p.Now
-			if now.IsZero() {
-				now = time.Now()
+	now := p.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	// One connection, opened when the plan first reads Redis, serves the suppression list and
+	// the limits.
+	var rdb redis.UniversalClient
+	connect := sync.OnceValue(func() error {
+		if p.Connect == nil {
+			return errors.New("no Redis to read")
+		}
+		var err error
+		rdb, err = p.Connect(ctx)
+		return err
+	})
+	defer func() {
+		if rdb != nil {
+			rdb.Close()
+		}
+	}()
+	cp := campaigns.PlanCampaignParams{Def: def, Config: c, Samples: p.Samples, Reveal: p.Reveal, ProgressDone: p.ProgressDone, Now: now,
+		Limits: func() *report.LimitCheck { return limitCheck(ctx, c, def, now, connect, &rdb) },
+		Suppressions: func(ctx context.Context, recipients []string) ([]ledger.Suppression, error) {
+			if err := connect(); err != nil {
+				return nil, err
 			}
-			return limitCheck(ctx, c, def, now, p.Connect)
+			return ledger.New(rdb, nil).Suppressions(ctx, recipients)
 		}}
 	if p.Progress != nil {
 		// The file's line count is a fast upper bound on its rows: enough for a bar.
@@ -89,6 +116,14 @@ func PlanCampaign(ctx context.Context, p PlanParams) (PlanOutput, error) {
 		return PlanOutput{}, err
 	}
 	out := PlanOutput{PlanOutput: plan, Followups: conversation.PlanFollowups(def, plan.Sender, c.Connectly.Wire(), p.Reveal)}
+	if p.Samples < 0 {
+		// No request bodies asked for: the follow-ups' requests keep their paths only.
+		for _, f := range out.Followups {
+			for i := range f.Requests {
+				f.Requests[i].Body = nil
+			}
+		}
+	}
 	if !p.Reveal {
 		out.Sender = logx.MaskDigits(out.Sender)
 	}
@@ -102,20 +137,19 @@ func PlanCampaign(ctx context.Context, p PlanParams) (PlanOutput, error) {
 
 // limitCheck starts the preview of what the frequency cap and the daily tier would do to def
 // sent at now: nil when neither applies, a check that only carries a note when Redis cannot
-// be reached. Call the returned function when the plan is done.
+// be reached (connect, which sets *rdb, fails).
 func limitCheck(ctx context.Context, c config.Config, def *campaigns.Definition, now time.Time,
-	connect func(context.Context) (redis.UniversalClient, error)) (*report.LimitCheck, func()) {
+	connect func() error, rdb *redis.UniversalClient) *report.LimitCheck {
 	cat := def.SendCategory() // a session campaign without a fallback is sent as utility
 	// The plan fails on a sender it cannot tell before it asks for this check.
 	sender, _ := c.SenderFor(def.Sender)
 	p := report.PlanLimitsFor(c, sender, cat, now)
 	if !p.Applies() {
-		return nil, func() {}
+		return nil
 	}
-	rdb, err := connect(ctx)
-	if err != nil {
+	if err := connect(); err != nil {
 		p.NotChecked = "frequency cap and daily tier not checked: " + err.Error()
-		return report.NewLimitCheck(ctx, nil, p), func() {}
+		return report.NewLimitCheck(ctx, nil, p)
 	}
-	return report.NewLimitCheck(ctx, rdb, p), func() { rdb.Close() }
+	return report.NewLimitCheck(ctx, *rdb, p)
 }

@@ -31,7 +31,8 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			if samples <= 0 {
 				samples = -1 // none: the library reads 0 as its default
 			}
-			p := serve.PlanParams{Path: args[0], Config: c, Samples: samples, Reveal: reveal, CheckTemplates: checkT, Connect: a.connect(c)}
+			p := serve.PlanParams{Path: args[0], Config: c, Samples: samples, Reveal: reveal, CheckTemplates: checkT, Connect: a.connect(c),
+				Now: a.now()}
 			if isTerminal(a.stderr) {
 				p.Progress, p.ProgressDone = a.planProgress()
 			}
@@ -67,6 +68,9 @@ func (a *app) planProgress() (progress func(rows, total int), done func()) {
 
 // printPlan renders a plan as text.
 func printPlan(w io.Writer, p planOutput) {
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(w, "WARNING        %s\n", warn)
+	}
 	fmt.Fprintf(w, "Campaign file  %s\nAudience       %s\n", p.File, p.Audience)
 	fmt.Fprintf(w, "Rows           %d\nRecipients     %d\n", p.Rows, p.Recipients)
 	reasons := make([]string, 0, len(p.Skipped))
@@ -87,11 +91,22 @@ func printPlan(w io.Writer, p planOutput) {
 	if sender == "" {
 		sender = "(the business's number)"
 	}
+	if p.SuppressionNote != "" {
+		fmt.Fprintf(w, "Suppression    %s\n", strings.TrimPrefix(p.SuppressionNote, "suppression list "))
+	}
+	if p.FirstOpening != nil {
+		fmt.Fprintf(w, "Send hours     %d wait for the send hours: first at %s\n", p.SendHoursWaiting,
+			p.FirstOpening.UTC().Format("2006-01-02 15:04 MST"))
+	}
 	est := "under a second"
 	if p.EstimatedSeconds >= 1 {
 		est = (time.Duration(p.EstimatedSeconds * float64(time.Second))).Round(time.Second).String()
 	}
-	fmt.Fprintf(w, "Sender         %s at %g msg/s\nEstimated time %s (at that rate, before retries)\n", sender, p.RatePerSecond, est)
+	how := "at that rate, before retries"
+	if p.FirstOpening != nil {
+		how = "from now: sends wait for the send hours to open, then go at that rate; before retries"
+	}
+	fmt.Fprintf(w, "Sender         %s at %g msg/s\nEstimated time %s (%s)\n", sender, p.RatePerSecond, est, how)
 	report.PrintPlanLimits(w, p.Limits, p.TierPeriod)
 	for _, ch := range p.Templates {
 		if len(ch.Problems) == 0 {
@@ -120,6 +135,8 @@ func printPlan(w io.Writer, p planOutput) {
 			fmt.Fprintf(w, "\n%s: PROBLEM: %s\n", title, f.Error)
 		case len(f.Requests) == 0:
 			fmt.Fprintf(w, "\n%s: sends nothing\n", title)
+		case f.Requests[0].Body == nil:
+			fmt.Fprintf(w, "\n%s: %d request(s), bodies not shown (--sample 0)\n", title, len(f.Requests))
 		default:
 			for _, r := range f.Requests {
 				printRequests(w, title+" request", r.Path, []json.RawMessage{r.Body})

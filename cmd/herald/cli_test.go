@@ -38,6 +38,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // herald runs the CLI in-process with env as its whole environment.
 func herald(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	env = ownRedis(t, env)
 	var out, errb bytes.Buffer
 	code = run(context.Background(), args, func(k string) string { return env[k] }, &out, &errb)
 	return code, out.String(), errb.String()
@@ -48,10 +49,26 @@ func herald(t *testing.T, env map[string]string, args ...string) (code int, stdo
 // that instant however long the test took to get there.
 func heraldAt(t *testing.T, now time.Time, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	env = ownRedis(t, env)
 	var out, errb bytes.Buffer
 	a := &app{getenv: func(k string) string { return env[k] }, stdout: &out, stderr: &errb, now: func() time.Time { return now }}
 	code = a.run(context.Background(), args)
 	return code, out.String(), errb.String()
+}
+
+// ownRedis gives a command run without a Redis of its own (no HERALD_REDIS_URL in env; the
+// tests' config files name none) a private miniredis, so that no test reads or writes the
+// Redis on the default address: campaign plan, for one, reads the suppression list.
+func ownRedis(t *testing.T, env map[string]string) map[string]string {
+	t.Helper()
+	if env["HERALD_REDIS_URL"] != "" {
+		return env
+	}
+	out := map[string]string{"HERALD_REDIS_URL": "redis://" + miniredis.RunT(t).Addr() + "/0"}
+	for k, v := range env {
+		out[k] = v
+	}
+	return out
 }
 
 func TestDemoJSONReport(t *testing.T) {
