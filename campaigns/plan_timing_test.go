@@ -128,7 +128,9 @@ func TestPlanCampaignSuppressed(t *testing.T) {
 
 	t.Run("NotReachable", func(t *testing.T) {
 		out, err := campaigns.PlanCampaign(context.Background(), campaigns.PlanCampaignParams{Def: planFile(t, ""), Config: c, Now: sunday,
-			Suppressions: func(context.Context, []string) ([]ledger.Suppression, error) { return nil, errors.New("connection refused") }})
+			Suppressions: func(context.Context, []string) ([]ledger.Suppression, error) {
+				return nil, errors.New("connection refused")
+			}})
 		if err != nil {
 			t.Fatal(err)
 		}
