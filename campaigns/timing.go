@@ -70,3 +70,10 @@ func (t *Timing) Apply(p *SendPayload, row Row, now time.Time) (time.Time, strin
 	}
 	return time.Time{}, ""
 }
+
+// SendHoursNote is the waiting note (ledger.SetWaiting) of a run whose sends wait for their
+// send hours to open at `at`, written by the expansion that schedules them and by the worker
+// that holds one back; `run show` prints it after "waiting for the ".
+func SendHoursNote(at time.Time) string {
+	return "send hours: sends resume at " + at.UTC().Format(time.RFC3339)
+}

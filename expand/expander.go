@@ -505,6 +505,8 @@ type batchWriter struct {
 	mu        sync.Mutex
 	err       error
 	stopped   bool
+	// noted is the opening of the send hours this expansion noted on the run (noteWaiting).
+	noted time.Time
 }
 
 func newBatchWriter(e *Expander, run ledger.Run, st *Stats, estimate int, token string, marketing bool) *batchWriter {
@@ -714,6 +716,7 @@ func (w *batchWriter) queue(ctx context.Context, pj plannedJob) error {
 	if err != nil {
 		return err
 	}
+	w.noteWaiting(ctx, tasks)
 	if err := e.cfg.Ledger.MarkQueuedRows(ctx, run.ID, j.from, j.to, j.off, j.rows); err != nil {
 		return err
 	}
@@ -721,6 +724,28 @@ func (w *batchWriter) queue(ctx context.Context, pj plannedJob) error {
 		e.cfg.Progress(j.to, max(w.estimate, j.to))
 	}
 	return nil
+}
+
+// noteWaiting notes on the run, as the worker does for a send it holds back, that its sends
+// wait for the send hours (campaigns.SendHoursNote) when tasks written are scheduled for an
+// opening earlier than this expansion noted: no worker sees such a task before it, so `run
+// show` would otherwise make up a time left. The note reads as stale from the opening on
+// (ledger.Run.WaitingNow), when the sends resume. A failure to write it is only logged.
+func (w *batchWriter) noteWaiting(ctx context.Context, tasks []asynqbatch.Task) {
+	var first time.Time
+	for _, t := range tasks {
+		if !t.ProcessAt.IsZero() && (first.IsZero() || t.ProcessAt.Before(first)) {
+			first = t.ProcessAt
+		}
+	}
+	if first.IsZero() || (!w.noted.IsZero() && !first.Before(w.noted)) {
+		return
+	}
+	if err := w.e.cfg.Ledger.SetWaiting(ctx, w.run.ID, campaigns.SendHoursNote(first), first); err != nil {
+		w.e.cfg.Logger.Warn().Str(logx.KeyRun, w.run.ID).Err(err).Msg("could not note the send-hours wait on the run")
+		return
+	}
+	w.noted = first
 }
 
 // writeTasks writes run's encoded tasks in one round trip and counts those created, and those

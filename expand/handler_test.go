@@ -392,6 +392,12 @@ func TestExpandTaskSendWindowAndExpiry(t *testing.T) {
 	if c.Codes["skipped:expired"] != 1 || c.States[ledger.Queued] != 3 || c.Sum() != 4 {
 		t.Fatalf("counters %+v %+v", c.States, c.Codes)
 	}
+	// No worker sees a scheduled task before its opening: the expansion notes on the run that
+	// its sends wait for the first one (São Paulo's), so run show gives no time left till then.
+	run := b.getRun(t, runID)
+	if got := run.WaitingNow(now); got != "send hours: sends resume at 2030-03-20T12:00:00Z" || !run.WaitingUntil.Equal(want["+5511987654321"]) {
+		t.Fatalf("waiting note %q until %s, want the sends resuming at São Paulo's opening", got, run.WaitingUntil)
+	}
 }
 
 // TestExpandTaskCancelledMidway cancels a run whose expansion stopped at its window: the next

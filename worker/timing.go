@@ -45,7 +45,7 @@ func (w *Worker) beforeSend(ctx context.Context, log zerolog.Logger, p campaigns
 		}
 		// Noted on the run, as a tier wait is, so run show says what its sends wait for.
 		now := w.now()
-		note := "send hours: sends resume at " + now.Add(wait).UTC().Format(time.RFC3339)
+		note := campaigns.SendHoursNote(now.Add(wait))
 		if err := w.ledger.SetWaiting(context.WithoutCancel(ctx), p.Run, note, now.Add(after)); err != nil {
 			log.Warn().Err(err).Msg("could not note the send-hours wait on the run")
 		}

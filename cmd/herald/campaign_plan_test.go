@@ -147,3 +147,33 @@ func TestCampaignPlanSampleZero(t *testing.T) {
 		}
 	}
 }
+
+// A run whose sends all wait for their send hours says so in run show, with no time left,
+// from the moment campaign send scheduled them: no worker has touched them yet.
+func TestRunShowWaitsForTheSendHours(t *testing.T) {
+	t.Parallel()
+	_, env := miniEnv(t)
+	day := time.Now().UTC().AddDate(0, 0, 2) // the window is closed today and tomorrow
+	opening := time.Date(day.Year(), day.Month(), day.Day(), 10, 0, 0, 0, time.UTC)
+	file := springCampaign(t, "send_window: {days: ["+strings.ToLower(day.Weekday().String()[:3])+"], from: \"10:00\", to: \"11:00\", timezone: UTC}\n")
+	code, out, errOut := herald(t, env, "campaign", "send", "--json", file)
+	if code != 0 {
+		t.Fatalf("campaign send exited %d: %s\n%s", code, errOut, out)
+	}
+	var started struct {
+		Run string `json:"run"`
+	}
+	if err := json.Unmarshal([]byte(out), &started); err != nil {
+		t.Fatal(err, out)
+	}
+	code, out, errOut = herald(t, env, "run", "show", started.Run)
+	if code != 0 || !strings.Contains(out, "running, waiting for the send hours: sends resume at "+opening.Format(time.RFC3339)+"\n") ||
+		strings.Contains(out, " left") {
+		t.Fatalf("run show (exit %d): %s\n%s", code, errOut, out)
+	}
+	// From the opening on, the note is stale: the sends have resumed.
+	code, out, _ = heraldAt(t, opening, env, "run", "show", started.Run)
+	if code != 0 || strings.Contains(out, "waiting for") {
+		t.Fatalf("run show at the opening (exit %d):\n%s", code, out)
+	}
+}
