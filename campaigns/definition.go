@@ -64,6 +64,8 @@ type Definition struct {
 	// AudienceAt is where audience.file is written in the campaign file, for problems with
 	// the file found after parsing.
 	AudienceAt Position `yaml:"-"`
+	// SenderAt is where sender is written in the campaign file (zero when it names none).
+	SenderAt Position `yaml:"-"`
 	// Files are the rules its files are opened and read under; zero fields take the
 	// process's (see FileRules).
 	Files FileRules `yaml:"-"`
@@ -498,6 +500,9 @@ func (d *Definition) validate(path string, root *yaml.Node, loc *locator) Errors
 	}
 	if d.Sender != "" && !regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`).MatchString(d.Sender) {
 		add("sender", fmt.Sprintf("%q is not an E.164 number (+ and 7 to 15 digits)", d.Sender))
+	}
+	if n := find(root, "sender"); n != nil {
+		d.SenderAt = Position{n.Line, n.Column}
 	}
 	switch d.Delivery {
 	case "":

@@ -150,6 +150,9 @@ func PlanCampaign(ctx context.Context, p PlanCampaignParams) (PlanOutput, error)
 		capped = pl.Capped
 	}
 	out.EstimatedSeconds = EstimateSeconds(now, rate, sc.goNow-capped, sc.waits)
+	if w := UnlistedSender(def, c.Senders); w != "" {
+		out.Warnings = append(out.Warnings, w)
+	}
 	if first, ok := sc.firstOpening(); ok {
 		out.FirstOpening = &first
 	}

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/heraldmsg/herald/internal/config"
 )
 
 // Validation is one campaign file's result of Validate, as `campaign validate --json` prints it.
@@ -41,6 +43,8 @@ type ValidateOptions struct {
 	// Progress, when set with Rows, is told the rows read so far (every 65,536, as
 	// PlanOptions.Progress) and about how many the audience file has (its line count).
 	Progress func(rows, about int)
+	// Senders are the config's senders: a campaign naming another is noted (UnlistedSender).
+	Senders []config.Sender
 }
 
 // Validate checks one campaign file: the definition, then its audience file and header
@@ -71,6 +75,9 @@ func Validate(path string, o ValidateOptions) (r Validation) {
 		return r
 	}
 	def.Files = o.Files
+	if n := UnlistedSender(def, o.Senders); n != "" {
+		r.Notes = append(r.Notes, n)
+	}
 	headerOK := false
 	if def.Audience.File != "" && p.broken.usable("audience") {
 		header, err := audienceHeader(def)
@@ -96,7 +103,7 @@ func Validate(path string, o ValidateOptions) (r Validation) {
 	// pass-through parameters that may carry a button's payload.
 	if o.OnReply != nil && def.OnReply.checked() && p.broken.usable("on_reply", "message", "template", "fallback_template", "parameters") {
 		errs, notes := o.OnReply(def)
-		r.Notes = notes
+		r.Notes = append(r.Notes, notes...)
 		for _, e := range errs {
 			v.addText(e)
 		}

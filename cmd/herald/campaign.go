@@ -89,8 +89,13 @@ func (a *app) checkOnReply(ctx context.Context, c config.Config, path string) er
 // checkOnReplyOf refuses campaign def when its on_reply rules have the problems campaign
 // validate reports (serve.RefuseOnReply: follow-up messages, and buttons and list rows against
 // what the campaign sends, its templates read from Connectly when it can be reached), so
-// validate, send, submit and run agree; its notes on what could not be checked go to stderr.
+// validate, send, submit and run agree; its notes on what could not be checked go to stderr,
+// and so does the warning of a sender the config does not list (campaigns.UnlistedSender),
+// which does not refuse: the worker sends from it, at the default rate.
 func (a *app) checkOnReplyOf(ctx context.Context, c config.Config, def *campaigns.Definition) error {
+	if w := campaigns.UnlistedSender(def, c.Senders); w != "" {
+		fmt.Fprintf(a.stderr, "warning: %s\n", w)
+	}
 	notes, err := serve.RefuseOnReply(ctx, c, def)
 	for _, n := range notes {
 		fmt.Fprintf(a.stderr, "note: %s\n", n)

@@ -177,3 +177,51 @@ func TestRunShowWaitsForTheSendHours(t *testing.T) {
 		t.Fatalf("run show at the opening (exit %d):\n%s", code, out)
 	}
 }
+
+// A campaign whose sender the config's senders do not list is sent from at the default rate,
+// as the worker paces any sender it has no rate for: validate notes it, plan warns first thing
+// (the sender field's place, and --json's warnings), and send warns and starts the run.
+func TestCampaignSenderNotInConfig(t *testing.T) {
+	t.Parallel()
+	_, env := miniEnv(t)
+	cfg := filepath.Join(t.TempDir(), "herald.yaml")
+	if err := os.WriteFile(cfg, []byte("senders:\n  - number: \"+14155550100\"\n    rate: 20\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	listed := springCampaign(t, "")
+	unlisted := filepath.Join(filepath.Dir(listed), "other.yaml")
+	src, err := os.ReadFile(listed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(unlisted, []byte(strings.Replace(string(src), "+14155550100", "+14155550199", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	warning := unlisted + ":2:9: sender: not one of the config's senders (1 listed): its sends go at the default rate of 80 msg/s"
+
+	code, out, _ := heraldAt(t, planSunday, env, "--config", cfg, "campaign", "plan", unlisted)
+	if code != 0 || !strings.HasPrefix(out, "WARNING        "+warning) || !strings.Contains(out, "at 80 msg/s") {
+		t.Fatalf("plan (exit %d):\n%s", code, out)
+	}
+	if p := planJSON(t, planSunday, env, "--config", cfg, unlisted); len(p.Warnings) != 1 || !strings.HasPrefix(p.Warnings[0], warning) {
+		t.Fatalf("plan --json warnings %q", p.Warnings)
+	}
+	code, out, _ = herald(t, env, "--config", cfg, "campaign", "validate", unlisted)
+	if code != 0 || !strings.Contains(out, "note: "+warning) {
+		t.Fatalf("validate (exit %d):\n%s", code, out)
+	}
+	code, out, errOut := herald(t, env, "--config", cfg, "campaign", "send", unlisted)
+	if code != 0 || !strings.Contains(errOut, "warning: "+warning) || !strings.Contains(out, "started") {
+		t.Fatalf("send (exit %d): %s\n%s", code, errOut, out)
+	}
+
+	// A listed sender: no warning anywhere.
+	code, out, _ = heraldAt(t, planSunday, env, "--config", cfg, "campaign", "plan", listed)
+	if code != 0 || strings.Contains(out, "WARNING") || !strings.Contains(out, "at 20 msg/s") {
+		t.Fatalf("plan of a listed sender (exit %d):\n%s", code, out)
+	}
+	code, out, _ = herald(t, env, "--config", cfg, "campaign", "validate", listed)
+	if code != 0 || strings.Contains(out, "sender") {
+		t.Fatalf("validate of a listed sender (exit %d):\n%s", code, out)
+	}
+}

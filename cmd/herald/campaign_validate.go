@@ -24,7 +24,7 @@ func (a *app) campaignValidateCmd() *cobra.Command {
 			results := make([]validateResult, 0, len(args))
 			bad := 0
 			for _, f := range args {
-				o := campaigns.ValidateOptions{Files: serve.FileRules(c), Rows: rows,
+				o := campaigns.ValidateOptions{Files: serve.FileRules(c), Rows: rows, Senders: c.Senders,
 					OnReply: func(def *campaigns.Definition) ([]string, []string) { return serve.CheckOnReply(ctx, c, def) }}
 				// The rows of a large audience take seconds to read: draw campaign plan's bar.
 				var done func()
