@@ -36,6 +36,7 @@ func TestParseValid(t *testing.T) {
 			Delivery:   "at-least-once",
 			Path:       path,
 			AudienceAt: campaigns.Position{Line: 16, Column: 9},
+			SenderAt:   campaigns.Position{Line: 4, Column: 9},
 		}
 		wantEqual(t, "definition", want, d)
 	})
