@@ -10,6 +10,7 @@ import (
 // counts the recipients who would wait or expire the same way, through the same Apply.
 type Timing struct {
 	hours    *SendHours
+	text     string         // hours.String(), as every payload carries it
 	fixed    *time.Location // the send hours' own zone, if they have one
 	fallback *time.Location // the campaign's zone, for recipients whose zone is unknown
 	tzColumn string
@@ -26,6 +27,9 @@ func NewTiming(def *Definition, created time.Time, now func() time.Time) (*Timin
 		return nil, fmt.Errorf("send_window: %w", err)
 	}
 	t := &Timing{hours: w, tzColumn: def.Audience.Timezone}
+	if w != nil {
+		t.text = w.String()
+	}
 	switch {
 	case w == nil:
 	case w.Zone != "":
@@ -51,7 +55,7 @@ func NewTiming(def *Definition, created time.Time, now func() time.Time) (*Timin
 func (t *Timing) Apply(p *SendPayload, row Row, now time.Time) (time.Time, string) {
 	at := now
 	if t.hours != nil {
-		p.SendHours = t.hours.String()
+		p.SendHours = t.text
 		loc := t.fixed
 		if loc == nil {
 			loc = ZoneFor(row.Cols[t.tzColumn], row.Recipient, t.fallback)
