@@ -46,7 +46,7 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			// Sends would fail, or a run of this file would refuse to start: say so, and exit 1.
 			return out.Problem()
 		})
-	cmd.Flags().IntVar(&samples, "sample", 3, "how many exact request bodies to show (0: none)")
+	cmd.Flags().IntVar(&samples, "sample", 3, "how many exact request bodies to show (0: none, the follow-ups' neither)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "show phone numbers in full: the sender's, and those in the sample and follow-up requests (masked to their last 4 digits by default)")
 	cmd.Flags().BoolVar(&checkT, "check-templates", false, "ask Connectly for the template's translations and check status, body variables and header (needs credentials)")
