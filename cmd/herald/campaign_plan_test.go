@@ -184,10 +184,7 @@ func TestRunShowWaitsForTheSendHours(t *testing.T) {
 func TestCampaignSenderNotInConfig(t *testing.T) {
 	t.Parallel()
 	_, env := miniEnv(t)
-	cfg := filepath.Join(t.TempDir(), "herald.yaml")
-	if err := os.WriteFile(cfg, []byte("senders:\n  - number: \"+14155550100\"\n    rate: 20\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfig(t, "senders:\n  - number: \"+14155550100\"\n    rate: 20\n")
 	listed := springCampaign(t, "")
 	unlisted := filepath.Join(filepath.Dir(listed), "other.yaml")
 	src, err := os.ReadFile(listed)

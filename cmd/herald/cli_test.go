@@ -802,3 +802,13 @@ func TestLeversQueueResumeRetry(t *testing.T) {
 		t.Fatalf("audit: %s", out)
 	}
 }
+
+// writeConfig writes text as a config file in the test's temporary directory and returns its path.
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "herald.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

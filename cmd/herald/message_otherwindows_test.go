@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +16,7 @@ func TestMessageSendNamesOtherWindows(t *testing.T) {
 	t.Parallel()
 	const customer, numberA, numberB = "+14155552671", "+14155550100", "+14155550101"
 	b := newSupportBench(t)
-	cfg := filepath.Join(t.TempDir(), "herald.yaml")
-	if err := os.WriteFile(cfg, []byte("senders:\n  - number: \""+numberA+"\"\n  - number: \""+numberB+"\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfig(t, "senders:\n  - number: \""+numberA+"\"\n  - number: \""+numberB+"\"\n")
 	tr := servicewindow.New(b.rdb, time.Now)
 	tr.SetPolicy(servicewindow.Policy{Senders: []string{numberA, numberB}})
 	if _, err := tr.TouchTo(context.Background(), "biz", numberB, []string{customer}, time.Now().Add(-time.Hour)); err != nil {

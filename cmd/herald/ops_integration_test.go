@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -153,10 +152,7 @@ func TestIntegrationReadyzFollowsRedis(t *testing.T) {
 	redisProc := startRedis()
 
 	opsPort := freePort(t)
-	cfg := filepath.Join(t.TempDir(), "herald.yaml")
-	if err := os.WriteFile(cfg, []byte("log: {level: error, format: json}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfig(t, "log: {level: error, format: json}\n")
 	wbin, err := buildHerald()
 	if err != nil {
 		t.Fatal(err)
@@ -249,10 +245,7 @@ func TestIntegrationReadyzRedisRefusesWrites(t *testing.T) {
 	waitFor(t, 10*time.Second, "redis-server to answer", func() bool { return rdb.Ping(ctx).Err() == nil })
 
 	opsPort := freePort(t)
-	cfg := filepath.Join(t.TempDir(), "herald.yaml")
-	if err := os.WriteFile(cfg, []byte("log: {level: error, format: json}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfig(t, "log: {level: error, format: json}\n")
 	wbin, err := buildHerald()
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -132,10 +130,7 @@ func TestRecipientExplainShowsTheWindow(t *testing.T) {
 func TestWindowMarginInWindowShowAndExplain(t *testing.T) {
 	t.Parallel()
 	m, env := miniEnv(t)
-	cfg := filepath.Join(t.TempDir(), "herald.yaml")
-	if err := os.WriteFile(cfg, []byte("senders:\n  - {number: \"+14155550100\", rate: 80}\nworker:\n  window_margin: 10m\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfig(t, "senders:\n  - {number: \"+14155550100\", rate: 80}\nworker:\n  window_margin: 10m\n")
 	env["HERALD_CONFIG"], env["CONNECTLY_BUSINESS_ID"] = cfg, "biz-m"
 	ctx := context.Background()
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
