@@ -15,7 +15,8 @@
 //	refused, stop-run      → claim released; run paused with the reason; task held
 //	not taken, throttle    → claim released, attempt given back; rescheduled, not a failure
 //	(a 429, read by its body's throttle code if any, or a throttle code at any status;
-//	HTTP_429, 130429, 4 and 80007 also back the sender's rate off, 131056 one person's)
+//	HTTP_429, 130429, 80007 and GRPC_RESOURCE_EXHAUSTED also back the sender's rate off,
+//	131056 one person's)
 //	not taken, transient   → claim released; asynq retries with exponential backoff and full
 //	(408, not written)       jitter until the attempts are used, then failed(code)
 //	maybe sent             → at-most-once: ledger unknown; at-least-once: retried like

@@ -94,8 +94,9 @@ type Config struct {
 	TierRecheck time.Duration
 	// AdaptiveCodes are the throttle keys (connectly.Decision.Key: the throttle code, also at a
 	// 429, else HTTP_429 for a 429) that count as the provider throttling the sender. A list
-	// that names HTTP_429 without 130429, 4 and 80007 no longer backs off for those codes at a
-	// 429. Default sendpolicy.DefaultAdaptiveCodes (HTTP_429, 130429, 4 and 80007);
+	// that names HTTP_429 without 130429 and 80007 no longer backs off for those codes at a
+	// 429. Default sendpolicy.DefaultAdaptiveCodes (HTTP_429, 130429, 80007 and
+	// GRPC_RESOURCE_EXHAUSTED);
 	// a negative Limits.Adaptive.Period turns the adaptive rate off.
 	AdaptiveCodes []string
 	// ResendSweepEvery is how often this worker looks for unknown recipients whose quiet

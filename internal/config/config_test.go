@@ -105,7 +105,7 @@ func TestLoadDefaults(t *testing.T) {
 		Limits: config.Limits{PairInterval: config.OffDuration(6 * time.Second), TierPeriod: config.Duration(24 * time.Hour),
 			TierRecheck: config.Duration(5 * time.Minute),
 			Adaptive: config.Adaptive{MinFactor: 0.2, Period: config.Duration(3 * time.Second), Threshold: 0.05,
-				RecoverEvery: config.Duration(time.Second), RecoverStep: 0.01, Codes: []string{"HTTP_429", "130429", "4", "80007"}}},
+				RecoverEvery: config.Duration(time.Second), RecoverStep: 0.01, Codes: []string{"HTTP_429", "130429", "80007", "GRPC_RESOURCE_EXHAUSTED"}}},
 		Log:      config.Log{Level: "info", Format: "auto"},
 		Webhooks: config.Webhooks{MaxBody: 1 << 20, ParkFor: config.Duration(15 * time.Minute)},
 		Scheduler: config.Scheduler{Poll: config.Duration(2 * time.Second), Backlog: config.Duration(2 * time.Minute),

@@ -49,9 +49,14 @@ const (
 )
 
 // DefaultAdaptiveCodes returns the throttle keys (connectly.Decision.Key) that say the sender
-// goes too fast: HTTP_429 (a 429 whose body names no throttle code), and Meta's 130429, 4 and
-// 80007 at any status (not 131056, which is about one recipient). The slice is new at each call.
-func DefaultAdaptiveCodes() []string { return []string{"HTTP_429", "130429", "4", "80007"} }
+// goes too fast: HTTP_429 (a 429 whose body names no throttle code), Meta's 130429 and 80007 at
+// any status (not 131056, which is about one recipient), and GRPC_RESOURCE_EXHAUSTED (a
+// grpc-gateway {"code": 8} answered with a status other than 429; at a 429 it is HTTP_429).
+// Meta's short code 4 is not listed: a top-level 4 in an answer is gRPC's DEADLINE_EXCEEDED
+// (connectly.Table.Decide), so no answer to a send is keyed "4". The slice is new at each call.
+func DefaultAdaptiveCodes() []string {
+	return []string{"HTTP_429", "130429", "80007", "GRPC_RESOURCE_EXHAUSTED"}
+}
 
 // Defaults of expand.Config: a run's backlog, the send tasks it keeps queued ahead of the
 // workers, holds DefaultBacklog of sending at the run's rate, between DefaultMinBacklog and
