@@ -178,7 +178,11 @@ var DefaultTable = map[string]Rule{
 	// certain (NOT_FOUND, ABORTED, OK at an error status): they have no row, so the status
 	// decides, unless an override gives them one.
 	"GRPC_INVALID_ARGUMENT":    permanent("gRPC INVALID_ARGUMENT: a value in this recipient's request is invalid"),
-	"GRPC_FAILED_PRECONDITION": permanent("gRPC FAILED_PRECONDITION: this message cannot be sent to this recipient now"),
+	// FAILED_PRECONDITION is what grpc-gateway makes of ERROR_TYPE_FAILED_PRECONDITION, which
+	// reference 3.1 classifies with the window-closed codes: on a session send it is a closed
+	// window (the fallback template goes, under the same claim); on a template send, which no
+	// window governs, a plain refusal of this recipient.
+	"GRPC_FAILED_PRECONDITION": windowClosed("gRPC FAILED_PRECONDITION: cannot send now (on a session send, the customer's 24-hour window is closed)"),
 	"GRPC_OUT_OF_RANGE":        permanent("gRPC OUT_OF_RANGE: a value in this recipient's request is out of range"),
 	"GRPC_PERMISSION_DENIED":   stopRun("gRPC PERMISSION_DENIED: the API key may not send for this business"),
 	"GRPC_UNAUTHENTICATED":     stopRun("gRPC UNAUTHENTICATED: API key missing or invalid"),
@@ -578,6 +582,10 @@ func (t *Table) classifyAnswer(ae *Error, template bool) (Class, Rule, string) {
 			continue
 		}
 		if r, ok := t.rules[k]; ok && !(template && k == ae.Type && r.WindowClosed) {
+			if template && grpc && k == code {
+				// A gRPC status names no window: on a template it refuses this recipient.
+				r.WindowClosed = false
+			}
 			return r.Class, r, k
 		}
 	}

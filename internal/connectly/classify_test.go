@@ -637,6 +637,7 @@ func TestWindowClosedRules(t *testing.T) {
 		"ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION": true,
 		"ERROR_TYPE_DEADLINE_EXCEEDED":                           true,
 		"ERROR_TYPE_FAILED_PRECONDITION":                         true,
+		"GRPC_FAILED_PRECONDITION":                               true,
 		"131047":                                                 true,
 	}
 	for _, r := range defaultTable(t).Rules() {
@@ -665,7 +666,7 @@ func TestOutcomeString(t *testing.T) {
 // customer writes again.
 func TestNewTableRefusesRetryingAClosedWindow(t *testing.T) {
 	t.Parallel()
-	for _, key := range []string{"ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW", "ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION", "ERROR_TYPE_FAILED_PRECONDITION", "ERROR_TYPE_DEADLINE_EXCEEDED", "131047"} {
+	for _, key := range []string{"ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW", "ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION", "ERROR_TYPE_FAILED_PRECONDITION", "ERROR_TYPE_DEADLINE_EXCEEDED", "GRPC_FAILED_PRECONDITION", "131047"} {
 		for _, class := range []string{"transient", "throttle"} {
 			if _, err := connectly.NewTable(map[string]string{key: class}); err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "not retried") {
 				t.Errorf("override %s=%s: err = %v, want a refusal naming the key", key, class, err)

@@ -140,3 +140,26 @@ func TestCheckOverrideKeyGRPC(t *testing.T) {
 		}
 	}
 }
+
+// FAILED_PRECONDITION is grpc-gateway's form of ERROR_TYPE_FAILED_PRECONDITION, which
+// reference 3.1 classifies with the window-closed codes: a session send refused so is a closed
+// window (its fallback template may go); a template send, which no window governs, is refused
+// for this recipient and nothing more.
+func TestGatewayFailedPreconditionIsAClosedWindowOnSessionSends(t *testing.T) {
+	t.Parallel()
+	b := setup(t, replyJSON(400, `{"code":9,"message":"cannot send now","details":[]}`))
+	_, tmplErr := b.client.SendTemplate(context.Background(), message())
+	_, sessErr := b.client.SendSession(context.Background(), connectly.SessionMessage{To: "+16044441111", Content: connectly.SessionContent{Text: "hi"}})
+	tbl := defaultTable(t)
+	sess, tmpl := tbl.Decide(sessErr), tbl.DecideTemplate(tmplErr)
+	if sess.Outcome != connectly.OutcomeRefused || sess.Key != "GRPC_FAILED_PRECONDITION" || !sess.WindowClosed() {
+		t.Errorf("session send: %v %q window closed %v, want refused GRPC_FAILED_PRECONDITION, window closed", sess.Outcome, sess.Key, sess.WindowClosed())
+	}
+	if tmpl.Outcome != connectly.OutcomeRefused || tmpl.Class != connectly.ClassPermanent || tmpl.Key != "GRPC_FAILED_PRECONDITION" || tmpl.WindowClosed() {
+		t.Errorf("template send: %v %v %q window closed %v, want a permanent refusal, no window", tmpl.Outcome, tmpl.Class, tmpl.Key, tmpl.WindowClosed())
+	}
+	// The row cannot be made a retry: the same message gets the same answer.
+	if _, err := connectly.NewTable(map[string]string{"GRPC_FAILED_PRECONDITION": "transient"}); err == nil {
+		t.Error("GRPC_FAILED_PRECONDITION overridden to transient: want refused")
+	}
+}
