@@ -177,16 +177,16 @@ var DefaultTable = map[string]Rule{
 	// INTERNAL, UNKNOWN...: a 5xx after which the message may have gone out), or nothing
 	// certain (NOT_FOUND, ABORTED, OK at an error status): they have no row, so the status
 	// decides, unless an override gives them one.
-	"GRPC_INVALID_ARGUMENT":    permanent("gRPC INVALID_ARGUMENT: a value in this recipient's request is invalid"),
+	"GRPC_INVALID_ARGUMENT":   permanent("gRPC INVALID_ARGUMENT: a value in this recipient's request is invalid"),
+	"GRPC_OUT_OF_RANGE":       permanent("gRPC OUT_OF_RANGE: a value in this recipient's request is out of range"),
+	"GRPC_PERMISSION_DENIED":  stopRun("gRPC PERMISSION_DENIED: the API key may not send for this business"),
+	"GRPC_UNAUTHENTICATED":    stopRun("gRPC UNAUTHENTICATED: API key missing or invalid"),
+	"GRPC_RESOURCE_EXHAUSTED": throttle("gRPC RESOURCE_EXHAUSTED: a request limit or quota was reached"),
 	// FAILED_PRECONDITION is what grpc-gateway makes of ERROR_TYPE_FAILED_PRECONDITION, which
 	// reference 3.1 classifies with the window-closed codes: on a session send it is a closed
 	// window (the fallback template goes, under the same claim); on a template send, which no
 	// window governs, a plain refusal of this recipient.
 	"GRPC_FAILED_PRECONDITION": windowClosed("gRPC FAILED_PRECONDITION: cannot send now (on a session send, the customer's 24-hour window is closed)"),
-	"GRPC_OUT_OF_RANGE":        permanent("gRPC OUT_OF_RANGE: a value in this recipient's request is out of range"),
-	"GRPC_PERMISSION_DENIED":   stopRun("gRPC PERMISSION_DENIED: the API key may not send for this business"),
-	"GRPC_UNAUTHENTICATED":     stopRun("gRPC UNAUTHENTICATED: API key missing or invalid"),
-	"GRPC_RESOURCE_EXHAUSTED":  throttle("gRPC RESOURCE_EXHAUSTED: a request limit or quota was reached"),
 }
 
 // grpcNames are the gRPC status codes, indexed by number (google.rpc.Code, 0 to 16).
