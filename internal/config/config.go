@@ -426,32 +426,30 @@ func isOff(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && strings.Equa
 // as a negative duration, which is how worker.Config and limits.Config read off.
 type OffDuration time.Duration
 
-// readOff reads a value that can be turned off: off, or its older spelling zero, is -1 (how
-// the components read off); a negative value, or one parse refuses, is an error saying the
-// value wanted (want, e.g. "a number").
-func readOff[T ~int | ~int64](n *yaml.Node, parse func(string) (T, error), want string) (T, error) {
+// readOff reads into *dst a value that can be turned off: off, or its older spelling zero, is
+// -1 (how the components read off); a negative value, or one parse refuses, is an error saying
+// the value wanted (want, e.g. "a number"), and *dst is left as it was.
+func readOff[T ~int | ~int64](n *yaml.Node, dst *T, parse func(string) (T, error), want string) error {
 	if isOff(n) {
-		return -1, nil
+		*dst = -1
+		return nil
 	}
 	v, err := parse(n.Value)
 	if err != nil || v < 0 {
-		return 0, &valueError{line: n.Line, column: n.Column, msg: fmt.Sprintf("%q: want %s or off", n.Value, want)}
+		return &valueError{line: n.Line, column: n.Column, msg: fmt.Sprintf("%q: want %s or off", n.Value, want)}
 	}
 	if v == 0 {
-		return -1, nil
+		v = -1
 	}
-	return v, nil
+	*dst = v
+	return nil
 }
 
 func (d *OffDuration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := readOff(n, func(s string) (OffDuration, error) {
+	return readOff(n, d, func(s string) (OffDuration, error) {
 		v, err := time.ParseDuration(s)
 		return OffDuration(v), err
 	}, "a duration (e.g. 500ms, 10s, 5m)")
-	if err == nil {
-		*d = v
-	}
-	return err
 }
 
 // D returns the time.Duration, negative when off.
@@ -473,14 +471,10 @@ func (d OffDuration) String() string {
 type OffInt int
 
 func (i *OffInt) UnmarshalYAML(n *yaml.Node) error {
-	v, err := readOff(n, func(s string) (OffInt, error) {
+	return readOff(n, i, func(s string) (OffInt, error) {
 		v, err := strconv.Atoi(s)
 		return OffInt(v), err
 	}, "a number")
-	if err == nil {
-		*i = v
-	}
-	return err
 }
 
 // IsOff says whether i is turned off.
