@@ -26,9 +26,11 @@ var deliveryCmd = redis.NewScript(luaLib + deliveryLua)
 type DeliveryVerdict string
 
 const (
-	// DeliveryApplied: the entry moved forward.
+	// DeliveryApplied: the entry moved forward in the order accepted < sent < failed <
+	// delivered < read (a delivered or read replaces a delivery failure; lua/delivery.lua).
 	DeliveryApplied DeliveryVerdict = "applied"
-	// DeliveryStale: a duplicate or out-of-order event; nothing changed.
+	// DeliveryStale: a duplicate, or an event a later one overtook (a sent after delivered, a
+	// failure after delivered or read); nothing changed.
 	DeliveryStale DeliveryVerdict = "stale"
 	// DeliveryEarly: the entry is not yet recorded as sent (planned, queued or being sent);
 	// nothing changed and the event should be tried again later. A Strict event gets it only
@@ -62,7 +64,9 @@ type DeliveryEvent struct {
 }
 
 // ApplyDelivery applies a delivery event to its entry and the run's delivery statistics in
-// one round trip. It returns the verdict and the entry's state before the event.
+// one round trip. It returns the verdict and the entry's state before the event. The events of
+// one message give the same entry and statistics in any order of arrival: a delivered or read
+// that comes after a delivery failure replaces it and takes back its counts by code and class.
 func (l *Ledger) ApplyDelivery(ctx context.Context, ev DeliveryEvent) (DeliveryVerdict, State, error) {
 	switch ev.State {
 	case Sent, Delivered, Read, Failed:
@@ -149,7 +153,8 @@ type DeliveryStats struct {
 	Read      int64 `json:"read"`
 	// Awaiting counts accepted messages with no delivery event yet.
 	Awaiting int64 `json:"awaiting"`
-	// DeliveryFailed counts delivery_failed events applied, by code and by class.
+	// DeliveryFailed counts delivery_failed events applied, by code and by class, less those a
+	// later delivered or read replaced (the message arrived after all).
 	DeliveryFailed  int64            `json:"delivery_failed"`
 	FailedByCode    map[string]int64 `json:"delivery_failed_by_code,omitempty"`
 	FailedByClass   map[string]int64 `json:"delivery_failed_by_class,omitempty"`

@@ -201,7 +201,7 @@ func TestDeliveryIsMonotonic(t *testing.T) {
 		{"Sent", 1, Sent, "", DeliveryApplied, Sent},
 		{"DuplicateSentIgnored", 1, Sent, "", DeliveryStale, Sent},
 		{"DeliveryFailedBeforeDelivered", 1, Failed, "ERROR_CODE_UNSPECIFIED", DeliveryApplied, Failed},
-		{"DeliveredAfterFailedIgnored", 1, Delivered, "", DeliveryStale, Failed},
+		{"DeliveredReplacesTheFailure", 1, Delivered, "", DeliveryApplied, Delivered},
 		{"UnknownSettledByDelivered", 2, Delivered, "", DeliveryApplied, Delivered},
 		{"QueuedEntryNotMoved", 3, Delivered, "", DeliveryEarly, Queued},
 	}
@@ -216,8 +216,8 @@ func TestDeliveryIsMonotonic(t *testing.T) {
 		}
 	}
 	c := getCounters(t, b, "r7")
-	wantEqual(t, "states", states(map[State]int64{Read: 1, Failed: 1, Delivered: 1, Queued: 1}), c.States)
-	wantEqual(t, "codes", map[string]int64{"failed:ERROR_CODE_UNSPECIFIED": 1, "unknown:NO_RESPONSE": 1, "settled:delivered": 1}, c.Codes)
+	wantEqual(t, "states", states(map[State]int64{Read: 1, Delivered: 2, Queued: 1}), c.States)
+	wantEqual(t, "codes", map[string]int64{"unknown:NO_RESPONSE": 1, "settled:delivered": 1}, c.Codes)
 	if e := getEntry(t, b, "r7", es[0]); e.MessageID != "m0" {
 		t.Fatalf("message id lost: %+v", e)
 	}

@@ -1,9 +1,18 @@
--- delivery.lua: apply one delivery webhook event to a recipient's entry and the run's
--- delivery statistics, in one round trip.
+-- delivery.lua: apply one delivery webhook event to a recipient's entry and the run's delivery
+-- statistics, in one round trip.
 --
--- An entry moves accepted → sent → delivered → read, or to failed before delivered; an
--- unknown entry is settled by any event (and taken out of the resend set: it will not be sent
--- again); nothing moves backwards (a late or repeated event is stale). Besides:
+-- The events of one message are merged in a total order, whatever order they arrive in:
+-- accepted < sent < failed < delivered < read. An event applies when it is above the entry's
+-- state, else it is stale (a duplicate, or an event overtaken by a later one). So a failure
+-- moves an accepted or sent entry to failed and is stale after delivered or read; a delivered
+-- or read, which proves the message arrived, replaces a recorded delivery failure (a failed
+-- entry that records a message id: a send that failed records none and is never moved) and
+-- takes its counters back: failed:<code> in codes, df:<code> and dfc:<class> in the delivery
+-- statistics, the class read from dfk:<code>, which records the class each code was counted
+-- under (a failure recorded before dfk was written keeps its class count). Any arrival order of the same events thus ends in the same state and counters. A
+-- suppression an opt-out failure wrote is the receiver's, and stays. An unknown entry is
+-- settled by any event (and taken out of the resend set: it will not be sent again).
+-- Besides:
 --   - an entry still being sent (submitting) is not touched: the event arrived before the
 --     worker recorded the send and the caller parks it; this comes first, as the entry holds
 --     no message id yet (its claim's token is where the id goes);
@@ -37,7 +46,7 @@
 --
 -- Returns {verdict, prior state letter}; verdict is 'applied', 'stale' (a duplicate or an
 -- out-of-order event), 'early' (park it), 'other' (another message) or 'noentry'.
-local rank = {a = 1, t = 2, d = 3, r = 4}
+local rank = {a = 1, t = 2, f = 3, d = 4, r = 5}
 local v = redis.call('HGET', KEYS[3], ARGV[1])
 if not v then return {'noentry', ''} end
 local st, row, att, code, mid = parse(v)
@@ -46,13 +55,20 @@ if ARGV[7] == '1' and mid ~= ARGV[4] then return {'other', st} end
 if st == 'p' or st == 'q' then return {'early', st} end
 if mid ~= '' and ARGV[4] ~= '' and mid ~= ARGV[4] then return {'other', st} end
 local new = ARGV[2]
-local ok = false
-if st == 'u' then
-  ok = true
-elseif rank[st] then
-  if new == 'f' then ok = rank[st] < rank['d'] else ok = rank[new] > rank[st] end
+-- A failed entry with no message id failed at the send: no delivery event moves it.
+if st == 'f' and mid == '' then return {'stale', st} end
+if st ~= 'u' and not (rank[st] and rank[new] > rank[st]) then return {'stale', st} end
+-- decr takes one back from a counter, dropping the field at zero.
+local function decr(key, field)
+  if redis.call('HINCRBY', key, field, -1) <= 0 then redis.call('HDEL', key, field) end
 end
-if not ok then return {'stale', st} end
+if st == 'f' then
+  -- A delivered or read replaces the delivery failure: its counters are taken back.
+  if code ~= '' then decr(KEYS[2], 'failed:' .. code) end
+  decr(KEYS[4], 'df:' .. code)
+  local class = redis.call('HGET', KEYS[4], 'dfk:' .. code)
+  if class then decr(KEYS[4], 'dfc:' .. class) end
+end
 if ARGV[4] ~= '' then mid = ARGV[4] end
 local c = ''
 if new == 'f' then c = ARGV[3] end
@@ -62,6 +78,7 @@ if new == 'f' then
   if c ~= '' then redis.call('HINCRBY', KEYS[2], 'failed:' .. c, 1) end
   redis.call('HINCRBY', KEYS[4], 'df:' .. c, 1)
   redis.call('HINCRBY', KEYS[4], 'dfc:' .. ARGV[6], 1)
+  redis.call('HSET', KEYS[4], 'dfk:' .. c, ARGV[6])
 elseif (new == 'd' or new == 'r') and st ~= 'd' and ARGV[5] ~= '' then
   redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
 end
