@@ -42,6 +42,12 @@ const (
 	SkipSuppressed = ledger.SkipSuppressed
 	// SkipRender: the follow-up could not be rendered for the recipient.
 	SkipRender = "invalid_params"
+	// SkipNotReached: the reply joined an entry whose message, as the ledger has it, never
+	// reached the customer and never will: its send failed (or its delivery failed, and the
+	// reply does not name the message), or it was skipped. Written only for such a settled
+	// entry; a reply to an entry whose send is still to come (planned, queued) writes nothing,
+	// so the rule's one follow-up is kept for a reply once its message has gone.
+	SkipNotReached = "not_reached"
 	// ReasonOnReply is the suppression reason of a suppress: true rule.
 	ReasonOnReply = "ON_REPLY"
 )
@@ -140,7 +146,22 @@ type Outcome struct {
 	// Repeat is set when an earlier copy of the same inbound message was joined first: Entry
 	// is the one it pinned (zero when it joined none).
 	Repeat bool
+	// Unanswered is why a rule matched and no follow-up was asked for although the rule has
+	// one (or, for a rule with none, its tag was not given): SkipNotReached, or
+	// UnansweredNotSent (the entry's send is still to come), UnansweredNoEntry (the run has
+	// no entry for the recipient). "" otherwise.
+	Unanswered string
 }
+
+// Reasons of Outcome.Unanswered besides SkipNotReached (which also writes the follow-up's
+// entry skipped).
+const (
+	// UnansweredNotSent: the joined entry's send is still to come (planned, or queued for a
+	// retry or a resend): nothing is written, and a later reply may still get the follow-up.
+	UnansweredNotSent = "not_sent"
+	// UnansweredNoEntry: the run has no entry for the recipient the join named.
+	UnansweredNoEntry = "no_entry"
+)
 
 // HandleReply acts on one inbound message (see the package's follow-ups above) and returns
 // the run it joined the message to, so the receiver counts a plain-text reply there.
@@ -175,8 +196,11 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	} else {
 		e, ok, err = join()
 	}
-	if err != nil || !ok {
+	if err != nil {
 		return out, err
+	}
+	if !ok {
+		return out, nil
 	}
 	out.Entry = e
 	parent := e.Run
@@ -208,12 +232,12 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	// The entry must be the run's: a callbackData names any run and recipient.
 	entry := ledger.AddressIn(parent, e.Recipient, run.Buckets)
 	pe, ok, err := f.ledger.Entry(ctx, entry)
-	if err != nil || !ok {
+	if err != nil {
 		return out, err
 	}
-	if !Answerable(pe) {
+	if !ok || !Answerable(pe, Named(e.Via)) {
 		// Never sent (or refused): nothing of this run's was there to answer.
-		return out, nil
+		return f.unanswered(ctx, out, run, def, rule, e, pe, ok)
 	}
 	f.count(run.Campaign, rule.ID(), "matched", e.Via)
 	if rule.Tag != "" {
@@ -301,6 +325,46 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	case ledger.FollowupPending:
 		return out, f.enqueue(ctx, ledger.OutboxItem{Run: res.Run, Recipient: e.Recipient, Payload: res.Payload}, run.ResendAfter > 0)
 	case ledger.FollowupSkipped:
+		out.Created = true
+		f.count(run.Campaign, rule.ID(), "skipped", e.Via)
+	}
+	return out, nil
+}
+
+// unanswered settles a reply that matched rule but joined an entry whose message cannot be
+// what it answers (found says the entry pe exists): it is counted (outcome "unanswerable",
+// once per reply) and logged with its reason, and for an entry that is settled without
+// having reached the customer (failed, skipped) the rule's follow-up entry is written skipped
+// (SkipNotReached), counted "skipped" once, as every skipped follow-up. A rule without a
+// follow-up (none: true) writes none; an entry whose send is still to come (planned, queued)
+// writes nothing either, so a reply once its message has gone may still get the follow-up.
+func (f *Followups) unanswered(ctx context.Context, out Outcome, run ledger.Run, def *campaigns.Definition,
+	rule *campaigns.ReplyRule, e Entry, pe ledger.Entry, found bool) (Outcome, error) {
+	switch {
+	case !found:
+		out.Unanswered = UnansweredNoEntry
+	case pe.State == ledger.Failed || pe.State == ledger.Skipped:
+		out.Unanswered = SkipNotReached
+	default:
+		out.Unanswered = UnansweredNotSent
+	}
+	if !out.Repeat {
+		f.count(run.Campaign, rule.ID(), "unanswerable", e.Via)
+		f.log.Info().Str(logx.KeyRun, run.ID).Str(logx.KeyRecipient, logx.Phone(e.Recipient)).Str("rule", rule.ID()).
+			Str("via", e.Via).Str("state", string(pe.State)).Str("reason", out.Unanswered).
+			Msg("reply matched a rule, but the message it joined did not reach the customer: no follow-up")
+	}
+	if out.Unanswered != SkipNotReached || rule.None {
+		return out, nil
+	}
+	fu := ledger.Followup{Parent: parentOf(run), Rule: rule.ID(), Recipient: e.Recipient, Row: pe.Row,
+		Queue: f.queue(Category(def, rule)), Skip: SkipNotReached}
+	res, err := f.ledger.CreateFollowup(ctx, fu)
+	if err != nil {
+		return out, err
+	}
+	out.Verdict = res.Verdict
+	if res.Verdict == ledger.FollowupSkipped {
 		out.Created = true
 		f.count(run.Campaign, rule.ID(), "skipped", e.Via)
 	}

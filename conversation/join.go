@@ -230,9 +230,18 @@ func Reached(le ledger.Entry) bool {
 // recorded (submitting). A reply joins a submitting entry only when it names it (its
 // callbackData: the customer tapped the message itself) or when no run reached the customer
 // (see Join); either way what the entry sent may be what the reply answers.
-func Answerable(le ledger.Entry) bool {
-	return Reached(le) || le.State == ledger.Submitting
+//
+// named says the reply names the entry's message (joined ViaCallback or ViaReplyTo): the
+// customer has it, which proves it reached them, so a delivery failure recorded for it (a
+// failed entry with a message id: Connectly took the message, then reported it undelivered)
+// does not make the reply unanswerable. A send that failed (no message id) still does.
+func Answerable(le ledger.Entry, named bool) bool {
+	return Reached(le) || le.State == ledger.Submitting || (named && le.State == ledger.Failed && le.MessageID != "")
 }
+
+// Named reports whether a reply joined via via names the message it answers: its callbackData
+// (ViaCallback) or context.replyToId (ViaReplyTo).
+func Named(via string) bool { return via == ViaCallback || via == ViaReplyTo }
 
 // ReplyClockSlack is how far past a reply's second the message of a run may have been
 // created and the reply still join the run: the webhook's timestamp and the creation time in

@@ -4,11 +4,13 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics count what replies did, by campaign and rule (never by recipient).
 type Metrics struct {
-	// Replies counts replies by outcome: matched (a rule matched), created (a follow-up entry
-	// was created), skipped (created skipped: suppressed, not renderable), late (after the
-	// run's on_reply.until; rule ""); and by how the reply was joined to its run (via:
-	// callback, reply_to or recent, the Via* constants), so an operator sees how many
-	// follow-ups rest on the index of recent sends rather than on the reply naming its message.
+	// Replies counts replies by outcome: matched (a rule matched an entry whose message may have reached the customer),
+	// created (a follow-up entry was created), skipped (created skipped: suppressed, not
+	// renderable, not_reached), late (after the run's on_reply.until; rule ""), unanswerable
+	// (a rule matched, but the entry's message did not reach the customer, or the run has no
+	// such entry: no follow-up, logged with the reason); and by how the reply was joined to its run (via: callback, reply_to or recent, the Via*
+	// constants), so an operator sees how many follow-ups rest on the index of recent sends
+	// rather than on the reply naming its message.
 	Replies *prometheus.CounterVec
 }
 
@@ -16,8 +18,8 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{Replies: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "herald_followup_replies_total",
-		Help: "Replies to runs with on_reply rules, by campaign, rule, outcome (matched, created, skipped, late) " +
-			"and how the reply was joined to its run (callback, reply_to, recent).",
+		Help: "Replies to runs with on_reply rules, by campaign, rule, outcome (matched, created, skipped, late, " +
+			"unanswerable) and how the reply was joined to its run (callback, reply_to, recent).",
 	}, []string{"campaign", "rule", "outcome", "via"})}
 	if reg != nil {
 		reg.MustRegister(m.Replies)
