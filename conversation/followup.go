@@ -215,7 +215,9 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	run, def := info.Run, info.Def
 	if !Within(&def.OnReply, run.Created, r.At, f.cfg.Now()) {
 		out.Late = true
-		f.count(run.Campaign, "", "late", e.Via)
+		if !out.Repeat {
+			f.count(run.Campaign, "", "late", e.Via)
+		}
 		return out, nil
 	}
 	rule, ok := Match(def.OnReply.Rules, r)
@@ -239,7 +241,10 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 		// Never sent (or refused): nothing of this run's was there to answer.
 		return f.unanswered(ctx, out, run, def, rule, e, pe, ok)
 	}
-	f.count(run.Campaign, rule.ID(), "matched", e.Via)
+	if !out.Repeat {
+		// Once per reply: every copy of it runs the steps below again, each idempotent.
+		f.count(run.Campaign, rule.ID(), "matched", e.Via)
+	}
 	if rule.Tag != "" {
 		if err := f.ledger.Tag(ctx, parent, e.Recipient, rule.Tag); err != nil {
 			return out, err

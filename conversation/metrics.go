@@ -4,7 +4,8 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics count what replies did, by campaign and rule (never by recipient).
 type Metrics struct {
-	// Replies counts replies by outcome: matched (a rule matched an entry whose message may have reached the customer),
+	// Replies counts replies (each once, however many copies of its webhook arrive) by
+	// outcome: matched (a rule matched an entry whose message may have reached the customer),
 	// created (a follow-up entry was created), skipped (created skipped: suppressed, not
 	// renderable, not_reached), late (after the run's on_reply.until; rule ""), unanswerable
 	// (a rule matched, but the entry's message did not reach the customer, or the run has no
@@ -18,7 +19,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{Replies: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "herald_followup_replies_total",
-		Help: "Replies to runs with on_reply rules, by campaign, rule, outcome (matched, created, skipped, late, " +
+		Help: "Replies to runs with on_reply rules, each once, by campaign, rule, outcome (matched, created, skipped, late, " +
 			"unanswerable) and how the reply was joined to its run (callback, reply_to, recent).",
 	}, []string{"campaign", "rule", "outcome", "via"})}
 	if reg != nil {
