@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -146,6 +147,9 @@ type Outcome struct {
 	// Repeat is set when an earlier copy of the same inbound message was joined first: Entry
 	// is the one it pinned (zero when it joined none).
 	Repeat bool
+	// ForeignCallback is set when the reply's callbackData named another customer than its
+	// sender (ForeignCallback) and was not used for the join.
+	ForeignCallback bool
 	// Unanswered is why a rule matched and no follow-up was asked for although the rule has
 	// one (or, for a rule with none, its tag was not given): SkipNotReached, or
 	// UnansweredNotSent (the entry's send is still to come), UnansweredNoEntry (the run has
@@ -198,6 +202,9 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	}
 	if err != nil {
 		return out, err
+	}
+	if out.ForeignCallback = ForeignCallback(r); out.ForeignCallback && !out.Repeat {
+		f.foreignCallback(ctx, r, e, ok)
 	}
 	if !ok {
 		return out, nil
@@ -374,6 +381,30 @@ func (f *Followups) unanswered(ctx context.Context, out Outcome, run ledger.Run,
 		f.count(run.Campaign, rule.ID(), "skipped", e.Via)
 	}
 	return out, nil
+}
+
+// foreignCallback counts and logs, once per reply, a reply whose callbackData named another
+// customer than its sender (ForeignCallback): the join ignored it and took the sender's own
+// run, if any (joined, the entry e). It is counted under the campaign of the run the
+// callbackData names, outcome "foreign_callback".
+func (f *Followups) foreignCallback(ctx context.Context, r Reply, e Entry, joined bool) {
+	cb := r.Callback
+	parent := cb.Run
+	if p, _, ok := ledger.FollowupOf(parent); ok {
+		parent = p
+	}
+	campaign := ""
+	if info, ok, err := f.cfg.Resolve(ctx, parent); err == nil && ok {
+		campaign = info.Run.Campaign
+	}
+	via := "none"
+	if joined {
+		via = e.Via
+	}
+	f.count(campaign, "", "foreign_callback", via)
+	f.log.Warn().Str(logx.KeyRun, cb.Run).Str(logx.KeyRecipient, logx.Phone(cb.Recipient)).
+		Str("sender", logx.Phone(strings.Join(r.From.Keys(), ","))).Str("joined", e.Run).
+		Msg("reply's callbackData names another customer than its sender: joined as a reply without it")
 }
 
 // envelope is what a follow-up entry keeps in its run's outbox: the task payload and when it

@@ -22,7 +22,8 @@ import (
 // The join: which run entry a reply belongs to.
 //
 // A button or list reply to Herald's message carries the message's callbackData
-// ({herald_run, herald_to, herald_b}), which names the entry exactly. Plain text, media and
+// ({herald_run, herald_to, herald_b}), which names the entry exactly, unless it names another
+// customer than the reply's sender (ForeignCallback): then the reply is joined as one without it. Plain text, media and
 // replies whose callbackData was lost carry only the customer's number or BSUID, and perhaps
 // the id of the message they answer (context.replyToId). For those, the worker records each
 // accepted send of a campaign with on_reply in a per-business index of recent sends. The
@@ -166,8 +167,12 @@ func (x *Index) Record(ctx context.Context, run string, bucket int, recipient st
 // ULID), and every entry for a reply without a time, are taken as before the lower bound: the
 // newest run wins. A reply naming its message (ReplyTo) joins the run that sent that message
 // whatever the times say.
+//
+// A callbackData that names another customer than the reply's sender (ForeignCallback) is
+// not trusted: the reply is joined as if it had none, so the sender's own run, if any, gets
+// it and the customer the callbackData names gets no follow-up they did not ask for.
 func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error) {
-	if cb := r.Callback; cb != nil {
+	if cb := r.Callback; cb != nil && !ForeignCallback(r) {
 		return Entry{Run: cb.Run, Bucket: cb.Bucket, Recipient: cb.Recipient, Via: ViaCallback}, true, nil
 	}
 	cands, err := x.candidates(ctx, r.From.Keys())
@@ -210,6 +215,47 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 	e = cands[pick]
 	e.Via = ViaRecent
 	return e, true, nil
+}
+
+// ForeignCallback reports whether r's callbackData names another customer than the one who
+// sent r (reference 5.4: the customer is the webhook's sender on inbound events). Only a
+// positive contradiction counts: the callbackData's recipient is a phone number and the
+// sender's phone is given and another (compared by digits), or it is a BSUID and the sender's
+// BSUID is given and another. A sender known by one id only is never contradicted by the other
+// kind: a customer who hides their number writes with their BSUID alone (reference 6) and may
+// answer a message Herald sent to their phone, and a phone-only sender may answer one sent to
+// their BSUID. A recipient of neither form contradicts nothing.
+func ForeignCallback(r Reply) bool {
+	cb := r.Callback
+	if cb == nil {
+		return false
+	}
+	if id, ok := strings.CutPrefix(cb.Recipient, "bsuid:"); ok {
+		from := strings.TrimSpace(r.From.BSUID)
+		return from != "" && from != strings.TrimSpace(id)
+	}
+	to, ok := phoneDigits(cb.Recipient)
+	if !ok {
+		return false
+	}
+	from, ok := phoneDigits(r.From.Phone)
+	return ok && from != to
+}
+
+// phoneDigits returns the digits of a phone number written with an optional "+" and spaces,
+// dashes, dots or brackets between them; ok is false for anything else, or no digits.
+func phoneDigits(s string) (string, bool) {
+	var b strings.Builder
+	for _, c := range strings.TrimSpace(s) {
+		switch {
+		case c >= '0' && c <= '9':
+			b.WriteRune(c)
+		case c == '+' && b.Len() == 0, c == ' ', c == '-', c == '.', c == '(', c == ')':
+		default:
+			return "", false
+		}
+	}
+	return b.String(), b.Len() > 0
 }
 
 // Reached reports whether the message of ledger entry le reached the customer, as far as the
