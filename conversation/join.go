@@ -21,16 +21,16 @@ import (
 
 // The join: which run entry a reply belongs to.
 //
-// A button or list reply to Herald's message carries the message's callbackData
-// ({herald_run, herald_to, herald_b}), which names the entry exactly, unless it names another
-// customer than the reply's sender (ForeignCallback): then the reply is joined as one without it. Plain text, media and
-// replies whose callbackData was lost carry only the customer's number or BSUID, and perhaps
-// the id of the message they answer (context.replyToId). For those, the worker records each
-// accepted send of a campaign with on_reply in a per-business index of recent sends. The
-// join's candidates are the runs there that messaged the customer and whose on_reply.until
-// has not passed: a reply that names the message it answers joins the newest candidate whose
-// ledger entry for the customer recorded that message id (ViaReplyTo), and any other reply,
-// or one naming no candidate's message, the newest candidate (ViaRecent) that had messaged the
+// A button or list reply to Herald's message carries the message's callbackData ({herald_run,
+// herald_to, herald_b}), which names the entry exactly, unless it names another customer than
+// the reply's sender (ForeignCallback): then the reply is joined as one without it. Plain text,
+// media and replies whose callbackData was lost carry only the customer's number or BSUID, and
+// perhaps the id of the message they answer (context.replyToId). For those, the worker records
+// each accepted send of a campaign with on_reply in a per-business index of recent sends. The
+// join's candidates are the runs there that messaged the customer and whose on_reply.until has
+// not passed: a reply that names the message it answers joins the newest candidate whose ledger
+// entry for the customer recorded that message id (ViaReplyTo), and any other reply, or one
+// naming no candidate's message, the newest candidate (ViaRecent) that had messaged the
 // customer when the reply was written (Join's lower bound).
 //
 // # The index
