@@ -3,7 +3,6 @@ package reclaim_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,52 +25,9 @@ import (
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/reclaim"
 	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/worker"
 )
-
-// freePorts returns n ports of 127.0.0.1:26400-26499 nobody listens on.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	for p := 26400; p < 26500 && len(ports) < n; p++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		ports = append(ports, p)
-	}
-	if len(ports) < n {
-		t.Skip("no free ports in 26400-26499")
-	}
-	return ports
-}
-
-// redisProc starts redis-server with a config file and returns its process; it is killed by
-// PID when the test ends.
-func redisProc(t *testing.T, dir, name, conf string, args ...string) *os.Process {
-	t.Helper()
-	path := filepath.Join(dir, name+".conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("redis-server", append([]string{path}, args...)...)
-	log, err := os.Create(filepath.Join(dir, name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); log.Close(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-done
-	})
-	return cmd.Process
-}
 
 // poll calls f until it returns true or within passes.
 func poll(t *testing.T, within time.Duration, what string, f func() bool) {
@@ -104,12 +60,13 @@ func TestIntegrationSentinelFailover(t *testing.T) {
 		rate   = 200.0
 		master = "herald"
 	)
-	ports := freePorts(t, 3)
-	mPort, rPort, sPort := ports[0], ports[1], ports[2]
+	// Each server on a port of its own, picked at random and checked to be the one that
+	// answers there: runs of this test at once (other checkouts, CI) must not share a server.
 	dir := t.TempDir()
 	common := "bind 127.0.0.1\nsave \"\"\nappendonly no\ndir " + dir + "\n"
-	mproc := redisProc(t, dir, "master", common+fmt.Sprintf("port %d\n", mPort))
-	redisProc(t, dir, "replica", common+fmt.Sprintf("port %d\nreplicaof 127.0.0.1 %d\n", rPort, mPort))
+	msrv := testredis.StartServer(t, dir, "master", common)
+	mPort, mproc := msrv.Port, msrv.Process
+	rPort := testredis.StartServer(t, dir, "replica", common+fmt.Sprintf("replicaof 127.0.0.1 %d\n", mPort)).Port
 	ctx := context.Background()
 	direct := func(port int) *redis.Client {
 		c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), MaxRetries: -1})
@@ -121,10 +78,10 @@ func TestIntegrationSentinelFailover(t *testing.T) {
 		info, err := replica.Info(ctx, "replication").Result()
 		return err == nil && strings.Contains(info, "master_link_status:up")
 	})
-	redisProc(t, dir, "sentinel", fmt.Sprintf("bind 127.0.0.1\nport %d\ndir %s\n"+
+	sPort := testredis.StartServer(t, dir, "sentinel", fmt.Sprintf("bind 127.0.0.1\ndir %s\n"+
 		"sentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 1000\n"+
 		"sentinel failover-timeout %s 10000\nsentinel parallel-syncs %s 1\n",
-		sPort, dir, master, mPort, master, master, master), "--sentinel")
+		dir, master, mPort, master, master, master), "--sentinel").Port
 	sentinel := redis.NewSentinelClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(sPort)})
 	t.Cleanup(func() { sentinel.Close() })
 	poll(t, 20*time.Second, "the sentinel to see the replica", func() bool {
