@@ -28,9 +28,18 @@ type answerBench struct {
 
 func newAnswerBench(t *testing.T) *answerBench {
 	t.Helper()
+	return newAnswerBenchAt(t, time.Now())
+}
+
+// newAnswerBenchAt is newAnswerBench at now: the fake's clock stands still at the params'
+// Now, so Herald and the fake judge a window at the same instant however long the test
+// waits to run (a parallel test may wait for minutes on a busy machine).
+func newAnswerBenchAt(t *testing.T, now time.Time) *answerBench {
+	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: "biz", APIKey: "key"})
+	fake, err := fakeconnectly.New(fakeconnectly.Config{BusinessID: "biz", APIKey: "key",
+		Clock: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +49,6 @@ func newAnswerBench(t *testing.T) *answerBench {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
 	b := &answerBench{rdb: rdb, fake: fake, client: client, params: AnswerParams{Business: "biz", To: "+14155553002",
 		Content: connectly.SessionContent{Text: "Your refund is on its way"}, Actor: "ana", Now: now}}
 	at := now.Add(-time.Hour)

@@ -19,10 +19,12 @@ import (
 // record of the window disagrees with Herald's.
 func TestAnswer(t *testing.T) {
 	t.Parallel()
+	// Every subtest judges the window at now, in Herald (params.Now) and in the fake (its
+	// clock): a subtest may start long after now while parallel tests hold the machine.
 	now := time.Now()
 	setup := func(t *testing.T) (*redis.Client, *fakeconnectly.Server, *connectly.Client) {
 		t.Helper()
-		b := newAnswerBench(t)
+		b := newAnswerBenchAt(t, now)
 		return b.rdb, b.fake, b.client
 	}
 	params := AnswerParams{Business: "biz", To: "+14155552671", Content: connectly.SessionContent{Text: "Your parcel is here"},

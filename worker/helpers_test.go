@@ -246,15 +246,27 @@ func withFake(t *testing.T, business, key string) (*fakeconnectly.Server, *testB
 // simClock is the rate limits' time in a test: Redis's clock (TIME, which the rate limits run
 // on) stands still, and each of the worker's sleeps moves it on by what was asked and returns
 // at once. Where a send's slot falls then does not depend on how fast the machine runs, and
-// waiting for a slot takes no time. The worker's own lateness checks still read the process
-// clock.
+// waiting for a slot takes no time. The process's clock, on which the worker measures how late
+// a send comes to its slot, is simulated too (the worker's mono clock, Process): the sleeps
+// move it with Redis's, and a test makes a send late by stalling it (Stall), never because
+// the machine is slow.
 type simClock struct {
 	mu    sync.Mutex
 	mr    *miniredis.Miniredis
 	t     time.Time
 	slept time.Duration
+	// stalled is how far the process's clock is ahead of Redis's: the stalls so far.
+	stalled time.Duration
 	// onSleep, when set, runs at the start of every sleep, before the clock moves.
 	onSleep func(d time.Duration)
+}
+
+// use makes the simulated clock b's: Redis's clock and the worker's sleeps and process clock.
+// A worker built on c.Sleep (setupWith) takes its process clock from here.
+func (c *simClock) use(b *testBundle) {
+	c.mr = b.mr
+	c.mr.SetTime(c.t)
+	b.worker.mono = c.Process
 }
 
 // Sleep is the worker's Deps.Sleep on the simulated clock.
@@ -276,11 +288,26 @@ func (c *simClock) Sleep(ctx context.Context, d time.Duration) error {
 	return nil
 }
 
+// Stall holds the process up for d, as a GC pause or a busy CPU would: its clock moves on by
+// d, Redis's does not, and the worker has not slept.
+func (c *simClock) Stall(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stalled += d
+}
+
 // Now is the simulated time, for a worker's Deps.Now: the clock its sleeps move.
 func (c *simClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
+}
+
+// Process is the process's simulated clock, the worker's mono clock: Now plus the stalls.
+func (c *simClock) Process() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t.Add(c.stalled)
 }
 
 // Slept is the simulated time the worker has slept.
@@ -290,14 +317,13 @@ func (c *simClock) Slept() time.Duration {
 	return c.slept
 }
 
-// setupSim is setup on a simulated clock: Redis's clock stands still at a fixed time and
-// moves only when the worker sleeps.
+// setupSim is setup on a simulated clock: Redis's clock and the process's stand still at a
+// fixed time and move only when the worker sleeps (and the process's when a test stalls it).
 func setupSim(tb testing.TB, cfg Config) (*testBundle, *simClock) {
 	tb.Helper()
 	c := &simClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	b := setupWith(tb, cfg, &redis.Options{}, c.Sleep)
-	c.mr = b.mr
-	c.mr.SetTime(c.t)
+	c.use(b)
 	return b, c
 }
 

@@ -25,9 +25,8 @@ func TestKeepPlaceDeadlineOnInjectedClock(t *testing.T) {
 	cfg.KeepPlaceFor = 3 * time.Second
 	sim := &simClock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	b := setupWith(t, cfg, &redis.Options{}, sim.Sleep)
-	sim.mr = b.mr
-	sim.mr.SetTime(sim.t)
 	b.worker = New(cfg, Deps{Redis: b.rdb, Sender: b.sender, Logger: zerolog.Nop(), Now: sim.Now, Sleep: sim.Sleep})
+	sim.use(b)
 	ps := seedRun(t, b, "run-keep-deadline", ledger.AtMostOnce, 3)
 	if err := handle(t, b, ps[0]); err != nil {
 		t.Fatal(err)

@@ -190,7 +190,7 @@ func pairLateSetup(t *testing.T, c pairLateCase, interval, margin time.Duration)
 			return
 		}
 		stalls++
-		time.Sleep(pairLateStall)
+		sim.Stall(pairLateStall)
 	}
 	return b, p, stalling
 }

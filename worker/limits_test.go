@@ -269,8 +269,9 @@ func keepPlaceSetup(t *testing.T, runID string) (*testBundle, *simClock, campaig
 }
 
 // sendLateAfterClaim handles p, a paced send, stalling it once while it holds its claim and
-// waits for its slot (its timer fires late, as on a loaded machine; a sleep never returns
-// early, so the send is past lateLimit), and wants it accepted on one attempt.
+// waits for its slot (its timer fires late, as on a loaded machine: the process's simulated
+// clock moves past lateLimit), and wants it accepted on one attempt. The stall is the only
+// lateness: the process's clock moves with the simulated one, not with the machine's.
 func sendLateAfterClaim(t *testing.T, b *testBundle, sim *simClock, p campaigns.SendPayload) {
 	t.Helper()
 	stalls := 0
@@ -279,7 +280,7 @@ func sendLateAfterClaim(t *testing.T, b *testBundle, sim *simClock, p campaigns.
 			return
 		}
 		stalls++
-		time.Sleep(lateLimit + 10*time.Millisecond)
+		sim.Stall(lateLimit + 10*time.Millisecond)
 	}
 	if err := handle(t, b, p); err != nil {
 		t.Fatalf("paced send late after its claim: %v, want it sent after waiting in place", err)

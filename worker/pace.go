@@ -85,7 +85,7 @@ func (w *Worker) paceAndClaim(ctx context.Context, j *job) (ledger.Claim, bookin
 	}
 	var bc *limits.BookingCmd
 	var cr claimRead
-	asked := time.Now()
+	asked := w.mono()
 	_, _ = w.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		bc = w.limits.ReserveIn(ctx, pipe, j.in, w.now())
 		cr = w.claimIn(ctx, pipe, j)
@@ -94,7 +94,7 @@ func (w *Worker) paceAndClaim(ctx context.Context, j *job) (ledger.Claim, bookin
 	// Each result is read on its own: a failed reservation must not hide a claim that happened.
 	c, code, cerr := w.claimed(ctx, j, cr)
 	r, rerr := bc.Result(ctx)
-	b := booked(r, asked, time.Now())
+	b := booked(r, asked, w.mono())
 	if rerr == nil {
 		paced.Store(!b.OK || b.Wait > 0)
 	}
@@ -113,9 +113,9 @@ func (w *Worker) paceAndClaim(ctx context.Context, j *job) (ledger.Claim, bookin
 func (w *Worker) book(ctx context.Context, req *limits.Request) (booking, error) {
 	fresh := *req
 	fresh.Now = w.now()
-	asked := time.Now()
+	asked := w.mono()
 	r, err := w.limits.ReserveRequest(ctx, &fresh)
-	return booked(r, asked, time.Now()), err
+	return booked(r, asked, w.mono()), err
 }
 
 // pacedClaim is paceAndClaim while the limits make sends wait: reserve (keeping the place for
@@ -149,7 +149,7 @@ func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking,
 		w.pacing(p.Sender).Store(b.Wait > 0)
 		// The claim's round trip is made just before the slot, so the request can leave at
 		// it (the rest is waited for after the claim).
-		if err := w.sleep(wctx, time.Until(b.wake.Add(-claimLead))); err != nil {
+		if err := w.sleep(wctx, b.wake.Add(-claimLead).Sub(w.mono())); err != nil {
 			w.giveBack(ctx, b, limits.Waited)
 			return notClaimed, b, err
 		}
@@ -185,7 +185,7 @@ func (w *Worker) pacedClaim(ctx context.Context, j *job) (ledger.Claim, booking,
 		// reports the ended context). After lateTries tries the send goes even late, as
 		// from onTime's last try, unless it is too late for its pair slot: then the error
 		// tells the caller to give the claim back.
-		if err := w.sleep(ctx, time.Until(b.wake)); err != nil {
+		if err := w.sleep(ctx, b.wake.Sub(w.mono())); err != nil {
 			w.giveBack(ctx, b, limits.Waited)
 			return c, b, err
 		}
@@ -233,7 +233,7 @@ const claimLead = 10 * time.Millisecond
 // taken as b.wake: an answer that came late is not counted (counting it cost a quarter of
 // the throughput on a loaded machine, where Redis's round trips reach tens of ms).
 func (w *Worker) late(b *booking) bool {
-	if time.Since(b.wake) <= lateLimit {
+	if w.mono().Sub(b.wake) <= lateLimit {
 		return false
 	}
 	if w.metrics != nil && !b.lateSeen {
@@ -264,7 +264,7 @@ func (w *Worker) tooLate(b booking) bool {
 	if !b.OK || req == nil || len(req.Limits) <= limits.LimPair || req.Limits[limits.LimPair].Rate <= 0 {
 		return false
 	}
-	return time.Since(b.wake)+b.trip > w.pairLateness()
+	return w.mono().Sub(b.wake)+b.trip > w.pairLateness()
 }
 
 // errTooLate is the error of a send that came to its last slot too late to keep the pair
@@ -306,11 +306,11 @@ func (w *Worker) onTime(ctx context.Context, b booking) (booking, error) {
 		return b, nil
 	}
 	for try := 1; ; try++ {
-		if err := w.sleep(ctx, time.Until(b.wake)); err != nil {
+		if err := w.sleep(ctx, b.wake.Sub(w.mono())); err != nil {
 			// Not sent: what the booking holds goes back as far as it got (a slot whose
 			// time has come keeps its shared rate permits, see limits.Waited).
 			how := b.spent()
-			if !time.Now().Before(b.wake) {
+			if !w.mono().Before(b.wake) {
 				how = limits.Waited
 			}
 			w.giveBack(ctx, b, how)

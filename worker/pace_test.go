@@ -42,8 +42,7 @@ func cancelAfterClaim(t *testing.T, runID string) (b *testBundle, send campaigns
 		return sim.Sleep(sctx, d)
 	}
 	b = setupWith(t, cfg, &redis.Options{}, sleep)
-	sim.mr = b.mr
-	sim.mr.SetTime(sim.t)
+	sim.use(b)
 	ps := seedRun(t, b, runID, ledger.AtMostOnce, 3)
 	if err := handle(t, b, ps[0]); err != nil {
 		t.Fatal(err)
@@ -169,7 +168,7 @@ func TestLateCountedOncePerBooking(t *testing.T) {
 			return
 		}
 		stalls++
-		time.Sleep(lateLimit + claimLead + 10*time.Millisecond)
+		sim.Stall(lateLimit + claimLead + 10*time.Millisecond)
 	}
 	if err := handle(t, b, p); err != nil {
 		t.Fatalf("paced send late on every try: %v, want it sent on the third", err)

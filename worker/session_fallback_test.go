@@ -197,7 +197,7 @@ func TestRefusedFallbackLateForPair(t *testing.T) {
 			return
 		}
 		stalls++
-		time.Sleep(pairLateStall)
+		sim.Stall(pairLateStall)
 	}
 	te := wantAs[*ThrottledError](t, handle(t, b, p))
 	if te.Reason != "late for its slot" {

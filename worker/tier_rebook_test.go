@@ -67,7 +67,7 @@ func TestRefusedFallbackRebookRefusedGivesTierBack(t *testing.T) {
 		// The fallback waits for its slot: the process stalls past it, and meanwhile the
 		// sender's limit is booked an hour ahead, so its fresh slot is refused.
 		stalled = true
-		time.Sleep(pairLateStall)
+		sim.Stall(pairLateStall)
 		b.mr.Set(sender, strconv.FormatInt(sim.Now().Add(time.Hour).UnixMicro(), 10))
 	}
 	wantAs[*ThrottledError](t, handle(t, b, p))

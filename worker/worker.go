@@ -241,7 +241,12 @@ type Worker struct {
 	srv     *asynq.Server
 	now     func() time.Time
 	sleep   func(ctx context.Context, d time.Duration) error
-	adapt   map[string]bool
+	// mono is the process's clock that a paced send's slot and its lateness are measured on
+	// (booking.wake, late, tooLate): time.Now, whose monotonic reading Sub uses. A test on a
+	// simulated clock replaces it with one its Sleep moves, so only the stalls it makes on
+	// purpose make a send late, not a busy machine.
+	mono  func() time.Time
+	adapt map[string]bool
 	// stopCtx ends when Stop is called: sends still waiting for a slot give up then.
 	stopCtx  context.Context
 	stopSend context.CancelFunc
@@ -271,7 +276,7 @@ func New(cfg Config, d Deps) *Worker {
 	l.SetBurst(cfg.BurstSample, cfg.BurstShare)
 	w := &Worker{
 		rdb: d.Redis, cfg: cfg, ledger: l, metrics: d.Metrics, limits: limits.NewSends(limits.New(d.Redis), cfg.Limits),
-		windows: servicewindow.New(d.Redis, d.Now), client: clientOf(d.Sender), table: d.Table, log: log, now: d.Now, sleep: d.Sleep, adapt: map[string]bool{},
+		windows: servicewindow.New(d.Redis, d.Now), client: clientOf(d.Sender), table: d.Table, log: log, now: d.Now, sleep: d.Sleep, mono: time.Now, adapt: map[string]bool{},
 		tasks: d.Tasks, messageOf: messageOf,
 	}
 	w.windows.SetPolicy(cfg.Windows)

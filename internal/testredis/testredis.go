@@ -1,7 +1,9 @@
 // Package testredis gives a package's integration tests a real Redis database of their own,
 // and its unit tests an embedded one (Mini), and the faults tests play on a connection: a
 // reply lost after its command ran (ReplyDropper), a pipeline failed before it reached Redis
-// (FailPipelineOnce); WaitUntil polls for a condition with a deadline.
+// (FailPipelineOnce); WaitUntil polls for a condition with a deadline. StartServer starts a
+// redis-server process of a test's own (a master, a replica, a sentinel) on a port picked at
+// random and checked to be its own, so runs of a test at once never share a server.
 //
 // HERALD_TEST_REDIS_CLUSTER (ClusterEnv) names a Redis Cluster for the cluster tier (cluster.go):
 // Cluster opens it as Herald does and fails a test whose scripts put their KEYS in more than one
