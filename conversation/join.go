@@ -17,6 +17,7 @@ import (
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 	"github.com/heraldmsg/herald/internal/ulid"
+	"github.com/heraldmsg/herald/internal/webhooks"
 )
 
 // The join: which run entry a reply belongs to.
@@ -218,44 +219,12 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 }
 
 // ForeignCallback reports whether r's callbackData names another customer than the one who
-// sent r (reference 5.4: the customer is the webhook's sender on inbound events). Only a
-// positive contradiction counts: the callbackData's recipient is a phone number and the
-// sender's phone is given and another (compared by digits), or it is a BSUID and the sender's
-// BSUID is given and another. A sender known by one id only is never contradicted by the other
-// kind: a customer who hides their number writes with their BSUID alone (reference 6) and may
-// answer a message Herald sent to their phone, and a phone-only sender may answer one sent to
-// their BSUID. A recipient of neither form contradicts nothing.
+// sent r: webhooks.ForeignCallback, the one rule the webhook receiver also counts the reply's
+// statistics by. Only a positive contradiction counts (the callbackData's recipient is a phone
+// and the sender's phone is given and another, or a BSUID and the sender's BSUID is given and
+// another); a sender known by one kind of id only contradicts nothing.
 func ForeignCallback(r Reply) bool {
-	cb := r.Callback
-	if cb == nil {
-		return false
-	}
-	if id, ok := strings.CutPrefix(cb.Recipient, "bsuid:"); ok {
-		from := strings.TrimSpace(r.From.BSUID)
-		return from != "" && from != strings.TrimSpace(id)
-	}
-	to, ok := phoneDigits(cb.Recipient)
-	if !ok {
-		return false
-	}
-	from, ok := phoneDigits(r.From.Phone)
-	return ok && from != to
-}
-
-// phoneDigits returns the digits of a phone number written with an optional "+" and spaces,
-// dashes, dots or brackets between them; ok is false for anything else, or no digits.
-func phoneDigits(s string) (string, bool) {
-	var b strings.Builder
-	for _, c := range strings.TrimSpace(s) {
-		switch {
-		case c >= '0' && c <= '9':
-			b.WriteRune(c)
-		case c == '+' && b.Len() == 0, c == ' ', c == '-', c == '.', c == '(', c == ')':
-		default:
-			return "", false
-		}
-	}
-	return b.String(), b.Len() > 0
+	return webhooks.ForeignCallback(r.From, r.Callback)
 }
 
 // Reached reports whether the message of ledger entry le reached the customer, as far as the

@@ -20,10 +20,11 @@ import (
 func TestInboundRepeatsCountOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cb := ledger.Address{Run: "run-dup", Recipient: "+15550000001", Bucket: 0}
-	// tap is a button reply with Herald's callbackData; with id "" it has no message object,
-	// the shape whose only identity is the body itself.
+	const run = "run-dup"
+	// tap is a button reply with Herald's callbackData (run's, for its sender); with id "" it
+	// has no message object, the shape whose only identity is the body itself.
 	tap := func(id, from string, ts int64) []byte {
+		cb := ledger.Address{Run: run, Recipient: from, Bucket: 0}
 		body := fmt.Sprintf(`{"timestamp":"%d","sender":{"id":%q,"channelType":"whatsapp"},`+
 			`"buttonResponse":{"text":"Yes, please","payload":"YES"},"callbackData":%s`, ts, from, cb.Callback())
 		if id != "" {
@@ -33,7 +34,7 @@ func TestInboundRepeatsCountOnce(t *testing.T) {
 	}
 	stats := func(t *testing.T, b *testBundle) ledger.DeliveryStats {
 		t.Helper()
-		d, err := b.l.DeliveryStats(ctx, cb.Run)
+		d, err := b.l.DeliveryStats(ctx, run)
 		if err != nil {
 			t.Fatal(err)
 		}

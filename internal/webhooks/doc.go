@@ -25,11 +25,12 @@
 // replies found tolerantly in any listResponse- or listReply-like object. The customer is the
 // sender, by phone number and business-scoped user id. A message whose text, button text,
 // payload or id, or list row is an opt-out word puts the customer on the suppression list.
-// Replies are counted in their run: the run in Herald's callbackData; for button and list
-// replies without it, the newest run whose entry for the customer recorded the replied-to
-// message id, or, when the reply names no message, the run the reply handler joined it to,
-// else the newest run that sent to the customer; for other replies, the run the handler
-// joined them to. A reply is counted once per inbound message: its name (InboundKey: its
+// Replies are counted in their run: the run in Herald's callbackData, unless it names another
+// customer than the sender (ForeignCallback: then the reply is counted as one without it);
+// for button and list replies without it, the newest run whose entry for the customer
+// recorded the replied-to message id, or, when the reply names no message, the run the reply
+// handler joined it to, else the newest run that sent to the customer; for other replies, the
+// run the handler joined them to. A reply is counted once per inbound message: its name (InboundKey: its
 // message id, else a digest of the body) is recorded with the count in one step and
 // remembered for ReplyMemory, so a webhook delivered again, or to a second receiver replica,
 // adds nothing (verdict "duplicate"); the handler joins every copy of a message to the run

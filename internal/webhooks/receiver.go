@@ -606,9 +606,6 @@ func (rc *Receiver) isOptOut(in *Inbound) bool {
 	return false
 }
 
-// applyInbound records the customer's service window, suppresses a customer who opted out
-// and counts a reply in its run: the run in Herald's callbackData, else, for a button or list
-// reply, the run found by replyRun.
 // isEcho reports whether an inbound event is an echo of one of the business's own outbound
 // messages (a webhook registered with configuration.echo, reference 5.2) rather than a
 // customer writing. The reference shows no echo body, so Herald reads the parties, which every
@@ -629,6 +626,10 @@ func (rc *Receiver) isEcho(ev Event) bool {
 	return ev.Callback != nil && slices.Contains(ev.Addressee, ev.Callback.Recipient)
 }
 
+// applyInbound records the customer's service window, suppresses a customer who opted out
+// and counts a reply in its run: the run in Herald's callbackData, unless it names another
+// customer than the sender (ForeignCallback), else, for a button or list reply, the run found
+// by replyRun, else the run the reply handler joined it to.
 func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) {
 	in := ev.Inbound
 	if in == nil {
@@ -674,13 +675,18 @@ func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) 
 			return "", err
 		}
 		if optOut {
-			// Counted as before: in the run its callbackData names, if any.
+			// Counted without the handler's join: in the run its callbackData names (unless
+			// foreign), else, for a button or list reply, replyRun's.
 			joined = ""
 		}
 	}
+	// A callbackData naming another customer than the sender is not trusted: the reply is
+	// counted as one without it, as the reply handler joins it (conversation.ForeignCallback),
+	// so the run it names does not count a tap its customer never made.
+	foreign := ForeignCallback(in.From, in.Callback)
 	run := ""
 	switch {
-	case in.Callback != nil:
+	case in.Callback != nil && !foreign:
 		run = in.Callback.Run
 	case (in.Kind == ReplyButton || in.Kind == ReplyList) && (in.ReplyTo != "" || joined == ""):
 		// The replied-to message (context.replyToId) names its run whatever the copy. A reply
@@ -715,7 +721,7 @@ func (rc *Receiver) applyInbound(ctx context.Context, ev Event) (string, error) 
 		}
 	}
 	rc.log.Debug().Str(logx.KeyRun, run).Str(logx.KeyRecipient, logx.Phone(strings.Join(ev.Customer, ","))).
-		Str("reply", string(in.Kind)).Str("verdict", verdict).Msg("inbound message")
+		Str("reply", string(in.Kind)).Str("verdict", verdict).Bool("foreign_callback", foreign).Msg("inbound message")
 	return verdict, nil
 }
 

@@ -393,15 +393,16 @@ func TestReceiverInbound(t *testing.T) {
 		out, _ := json.Marshal(m)
 		return out
 	}
-	cb := &ledger.Address{Run: "run-6", Recipient: "+15550000001", Bucket: 0}
+	// cb is run-6's callbackData for the customer to (each reply carries its sender's own).
+	cb := func(to string) *ledger.Address { return &ledger.Address{Run: "run-6", Recipient: to, Bucket: 0} }
 	for _, body := range [][]byte{
 		inbound("+15550000001", "  stop! ", nil, nil),
 		inbound("+15550000002", "Baja", nil, nil),
 		inbound("+15550000003", "parar de  RECEBER.", nil, nil),
 		inbound("+15550000004", "please stop sending", nil, nil),
-		inbound("+15550000005", "", map[string]any{"text": "Yes, please", "payload": "YES"}, cb),
-		inbound("+15550000006", "", map[string]any{"text": "Yes, please", "payload": "YES"}, cb),
-		inbound("+15550000007", "", map[string]any{"text": "Stop promotions", "payload": "UNSUBSCRIBE"}, cb),
+		inbound("+15550000005", "", map[string]any{"text": "Yes, please", "payload": "YES"}, cb("+15550000005")),
+		inbound("+15550000006", "", map[string]any{"text": "Yes, please", "payload": "YES"}, cb("+15550000006")),
+		inbound("+15550000007", "", map[string]any{"text": "Stop promotions", "payload": "UNSUBSCRIBE"}, cb("+15550000007")),
 		[]byte(`{"sender":{"id":"US.13491208655302741918","userId":"US.13491208655302741918","phoneNumber":""},"message":{"text":"STOP"}}`),
 	} {
 		if w := post(t, b, body, testSecret); w.Code != http.StatusOK {
