@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,8 +12,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +29,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/serve"
 	"github.com/heraldmsg/herald/worker"
 )
@@ -123,33 +128,12 @@ func TestIntegrationReadyzFollowsRedis(t *testing.T) {
 	if os.Getenv("HERALD_TEST_REDIS") == "" {
 		t.Skip("integration test: set HERALD_TEST_REDIS=redis://127.0.0.1:6379/15 (it also needs redis-server on PATH)")
 	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server is not on PATH")
-	}
-	port := freePort(t)
-	startRedis := func() *exec.Cmd {
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			}
-		})
-		waitFor(t, 10*time.Second, "redis-server to listen", func() bool {
-			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		})
-		return cmd
-	}
-	redisProc := startRedis()
+	// The server is the test's own, on a port picked at random and checked to be answered by
+	// it (testredis.StartServer): a run of this test at the same time as another (a second
+	// checkout, CI) must not stop, or talk to, the other's server.
+	dir := t.TempDir()
+	srv := testredis.StartServer(t, dir, "redis", "bind 127.0.0.1\nsave \"\"\nappendonly no\ndir "+dir+"\n")
+	port := srv.Port
 
 	opsPort := freePort(t)
 	cfg := writeConfig(t, "log: {level: error, format: json}\n")
@@ -179,18 +163,71 @@ func TestIntegrationReadyzFollowsRedis(t *testing.T) {
 	}
 	waitFor(t, 15*time.Second, "/readyz 200", func() bool { return status("/readyz") == 200 })
 
-	if err := redisProc.Process.Kill(); err != nil {
+	if err := srv.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	_ = redisProc.Wait()
 	gone := time.Now()
 	waitFor(t, 5*time.Second, "/readyz 503 after Redis went away", func() bool { return status("/readyz") == 503 })
 	t.Logf("unready %s after Redis went away", time.Since(gone).Round(time.Millisecond))
 	if s := status("/healthz"); s != 200 {
 		t.Fatalf("/healthz = %d while Redis is away, want 200", s)
 	}
-	startRedis()
+	restartRedis(t, srv, dir, "redis")
 	waitFor(t, 15*time.Second, "/readyz 200 after Redis returned", func() bool { return status("/readyz") == 200 })
+}
+
+// restartRedis starts redis-server again, for the test that killed s, with the configuration
+// testredis.StartServer wrote for it (dir/name.conf, which names its port), and returns once
+// the server answering on that port is the process it started; it is killed when the test
+// ends. The port cannot change (the worker was given it), so unlike StartServer it cannot
+// try another: when another process took the port meanwhile, the test fails saying so
+// rather than use that process's server.
+func restartRedis(t *testing.T, s *testredis.Server, dir, name string) {
+	t.Helper()
+	// The killed server must be gone (its port free) before another binds it.
+	waitFor(t, 10*time.Second, "the killed redis-server to exit", func() bool {
+		return errors.Is(s.Process.Signal(syscall.Signal(0)), os.ErrProcessDone)
+	})
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, filepath.Join(dir, name+".conf"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	defer rdb.Close()
+	ctx := context.Background()
+	waitFor(t, 30*time.Second, "redis-server to answer again on port "+strconv.Itoa(s.Port), func() bool {
+		select {
+		case <-done:
+			t.Fatalf("redis-server did not start again on port %d (taken by another process meanwhile?): %s",
+				s.Port, strings.TrimSpace(out.String()))
+		default:
+		}
+		info, err := rdb.Info(ctx, "server").Result()
+		if err != nil {
+			return false
+		}
+		for line := range strings.Lines(info) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+				if pid, _ := strconv.Atoi(v); pid != cmd.Process.Pid {
+					t.Fatalf("another redis-server (process %s) answers on port %d", v, s.Port)
+				}
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // opsGet fetches url and returns its status and body (status 0 when nothing answers).
@@ -204,7 +241,12 @@ func opsGet(url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// freePort returns a loopback TCP port that was free a moment ago, given by the kernel (not
+// found by a scan, so runs at the same time get different ones), for a listener of Herald's
+// own (the worker's --metrics-listen). Should another process take it before Herald listens,
+// Herald fails to start and the test fails; nothing else is at stake. A redis-server a test
+// starts uses testredis.StartServer instead, which checks that the server answering is its
+// own, since a test that talked to another's server would stop or fill it.
 func freePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -224,21 +266,10 @@ func TestIntegrationReadyzRedisRefusesWrites(t *testing.T) {
 	if os.Getenv("HERALD_TEST_REDIS") == "" {
 		t.Skip("integration test: set HERALD_TEST_REDIS=redis://127.0.0.1:6379/15 (it also needs redis-server on PATH)")
 	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server is not on PATH")
-	}
-	port := freePort(t)
-	srv := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--maxmemory", "64mb", "--maxmemory-policy", "noeviction")
-	srv.Stdout, srv.Stderr = io.Discard, io.Discard
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = srv.Process.Kill()
-		_ = srv.Wait()
-	})
+	dir := t.TempDir()
+	srv := testredis.StartServer(t, dir, "redis", "bind 127.0.0.1\nsave \"\"\nappendonly no\ndir "+dir+"\n"+
+		"maxmemory 64mb\nmaxmemory-policy noeviction\n")
+	port := srv.Port
 	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
 	t.Cleanup(func() { rdb.Close() })
 	ctx := context.Background()
@@ -304,8 +335,14 @@ func TestIntegrationReadyzRedisRefusesWrites(t *testing.T) {
 	}
 	waitFor(t, 15*time.Second, "/readyz 200 after memory was freed", func() bool { code, _ := readyz(); return code == 200 })
 
-	// A read-only replica: its master is a port nobody listens on.
-	if err := rdb.ReplicaOf(ctx, "127.0.0.1", strconv.Itoa(freePort(t))).Err(); err != nil {
+	// A read-only replica: its master is a port the test holds and that never answers, so no
+	// other process's server can be taken for the master (and synced from) while the test runs.
+	master, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { master.Close() })
+	if err := rdb.ReplicaOf(ctx, "127.0.0.1", strconv.Itoa(master.Addr().(*net.TCPAddr).Port)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "/readyz 503 on a read-only replica", func() bool {
