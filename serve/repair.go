@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/reclaim"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/tasks"
 )
 
@@ -27,6 +29,15 @@ import (
 type RepairKind string
 
 const (
+	// RepairExpansion: a run not expanded whose expansion stopped: no task of its expansion
+	// is left (in any state but completed and archived) and no server may still run one, so
+	// nothing will read the rows not read yet. A new expansion step is enqueued, carrying on
+	// from the run's cursors (expand.Runs.RestartExpansion); in a cancelled run it plans the
+	// rows not read as skipped(cancelled), so the run's states add up to its audience.
+	RepairExpansion RepairKind = "lost_expansion"
+	// RepairExpansionArchived: the same, with the run's expansion task archived (its retries
+	// used up): the latest one is retried.
+	RepairExpansionArchived RepairKind = "expansion_archived"
 	// RepairClaim: a recipient submitting (a worker claimed it) with no task of it left to
 	// settle the claim. Becomes unknown(TASK_DELETED): the message may have gone.
 	RepairClaim RepairKind = "stranded_claim"
@@ -60,6 +71,8 @@ var repairKinds = []struct {
 	kind RepairKind
 	does string
 }{
+	{RepairExpansion, "not expanded, and no expansion task left to read the rest of the audience: a new expansion step enqueued, which carries on from the run's cursors (in a cancelled run the rows not read become skipped(cancelled))"},
+	{RepairExpansionArchived, "not expanded, its expansion task archived: the task retried"},
 	{RepairClaim, "submitting, no task left to settle the claim: unknown(" + ledger.CodeTaskDeleted + "), the message may have gone"},
 	{RepairResend, "queued for their resend, no task left: unknown(" + ledger.CodeTaskDeleted + "), the first message may have gone"},
 	{RepairRequeue, "queued, their send task gone: the task written again as expansion wrote it"},
@@ -152,8 +165,10 @@ type RepairParams struct {
 
 // RepairRun finds what keeps a run from ever finishing on its own, and with p.Apply repairs it:
 // recipients whose tasks are all gone (removed outside Herald: a DEL, a deleted queue), left
-// submitting or queued with nothing to send or settle them, and a run whose completion check
-// never ran or whose resends nobody will make. What it does of each is RepairKind's.
+// submitting or queued with nothing to send or settle them, a run not expanded whose expansion
+// task is gone or archived (nothing would read the rest of its audience), and a run whose
+// completion check never ran or whose resends nobody will make. What it does of each is
+// RepairKind's.
 //
 // It reads the ledger bucket by bucket and judges the unsettled entries a page at a time: each
 // is read, then its tasks looked for (its send task and its resend, in every send queue, in any
@@ -377,9 +392,12 @@ func (rp *repairer) requeue(ctx context.Context, lost []ledger.Stranded) error {
 	return nil
 }
 
-// runLevel looks at the run itself: its resend counter, its completion and its listing for the
-// resend sweep.
+// runLevel looks at the run itself: its expansion, its resend counter, its completion and its
+// listing for the resend sweep.
 func (rp *repairer) runLevel(ctx context.Context) error {
+	if err := rp.expansion(ctx); err != nil {
+		return err
+	}
 	c, err := rp.l.CompleteStalled(ctx, rp.run.ID, rp.p.Apply)
 	if err != nil {
 		return err
@@ -413,6 +431,52 @@ func (rp *repairer) runLevel(ctx context.Context) error {
 		err = rp.l.ListRun(ctx, rp.run)
 	}
 	if err == nil {
+		f.Repaired++
+	}
+	return err
+}
+
+// expansion looks, in a run not expanded yet (a follow-up run is never expanded), for what
+// reads the rest of its audience: a task of its expansion left, or a server that may still run
+// one (report.ExpansionOf). With none, the run would never finish: with Apply, its latest
+// archived expansion task is retried, or, with none archived, a new step is enqueued under a
+// step number no task of the run holds (expand.Runs.RestartExpansion). A chain the look missed
+// (a step moving between asynq's lists as it was read twice) is not harmed by the second one:
+// both carry on from the run's cursors, and a batch one plans the other steps over.
+func (rp *repairer) expansion(ctx context.Context) error {
+	run, err := rp.l.GetRun(ctx, rp.run.ID)
+	if err != nil {
+		return err
+	}
+	if _, _, followup := ledger.FollowupOf(run.ID); run.Expanded || followup {
+		return nil
+	}
+	e, err := report.ExpansionOf(ctx, rp.p.Redis, run.ID, rp.now())
+	if err != nil || !e.Stopped() {
+		return err
+	}
+	if len(e.Archived) > 0 {
+		f := rp.finding(RepairExpansionArchived, "")
+		if !rp.p.Apply {
+			return nil
+		}
+		err := rp.in.RunTask(campaigns.ExpandQueue, e.Archived[0])
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound):
+			// Retried or deleted since the look: the next repair looks again.
+		case err != nil:
+			return fmt.Errorf("retry the expansion task %s of run %s: %w", e.Archived[0], run.ID, err)
+		default:
+			f.Repaired++
+		}
+		return nil
+	}
+	f := rp.finding(RepairExpansion, "")
+	if !rp.p.Apply {
+		return nil
+	}
+	created, err := rp.runs.RestartExpansion(ctx, run, e.Next)
+	if created {
 		f.Repaired++
 	}
 	return err

@@ -58,12 +58,19 @@ type repairBundle struct {
 	ids    ledger.TaskIDs
 	sender *countingSender
 	worker *worker.Worker
+	config config.Config
 }
 
 func repairSetup(t *testing.T, n int) *repairBundle {
 	t.Helper()
+	return repairSetupWith(t, config.Default(), n)
+}
+
+// repairSetupWith is repairSetup with config c.
+func repairSetupWith(t *testing.T, c config.Config, n int) *repairBundle {
+	t.Helper()
 	mr, rdb := testredis.Mini(t)
-	sent := send(t, config.Default(), rdb, n)
+	sent := send(t, c, rdb, n)
 	l := ledger.New(rdb, nil)
 	ids, err := l.TaskIDs(context.Background())
 	if err != nil {
@@ -72,8 +79,8 @@ func repairSetup(t *testing.T, n int) *repairBundle {
 	in := asynq.NewInspectorFromRedisClient(rdb)
 	t.Cleanup(func() { in.Close() })
 	s := &countingSender{}
-	w := worker.New(serve.WorkerConfig(config.Default()), worker.Deps{Redis: rdb, Sender: s, Logger: zerolog.Nop()})
-	return &repairBundle{mr: mr, rdb: rdb, l: l, in: in, run: sent.Run, ids: ids, sender: s, worker: w}
+	w := worker.New(serve.WorkerConfig(c), worker.Deps{Redis: rdb, Sender: s, Logger: zerolog.Nop()})
+	return &repairBundle{mr: mr, rdb: rdb, l: l, in: in, run: sent.Run, ids: ids, sender: s, worker: w, config: c}
 }
 
 // number is recipient i's number in a run of campaignFile.
@@ -117,7 +124,7 @@ func (b *repairBundle) entry(t *testing.T, i int) ledger.Entry {
 
 func (b *repairBundle) repair(t *testing.T, apply bool) serve.Repair {
 	t.Helper()
-	res, err := serve.RepairRun(context.Background(), serve.RepairParams{Config: config.Default(), Redis: b.rdb, Log: zerolog.Nop(),
+	res, err := serve.RepairRun(context.Background(), serve.RepairParams{Config: b.config, Redis: b.rdb, Log: zerolog.Nop(),
 		Run: b.run.ID, Apply: apply, Audit: audit.Record{Redis: b.rdb, Actor: "ana", Reason: "tasks deleted by hand"}})
 	if err != nil {
 		t.Fatalf("RepairRun(apply %v): %v", apply, err)

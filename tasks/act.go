@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/hibiken/asynq"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
@@ -36,6 +39,34 @@ type TaskActionParams struct {
 	State string
 	// Audit is who acts and why: the action is kept in its log as "task ACTION".
 	Audit audit.Record
+	// Force deletes or archives the expansion task of a run that has not read its whole
+	// audience, which ActOnTasks otherwise refuses (ExpansionTaskError).
+	Force bool
+}
+
+// ExpansionTaskError refuses to delete or archive, without TaskActionParams.Force, a task of
+// the expansion queue that carries on the expansion of a run not expanded yet: the chain of
+// such tasks is the only thing that reads the rest of the run's audience, so without it the
+// rows not read would never be planned and the run would never finish. Nothing was touched.
+type ExpansionTaskError struct {
+	Action string
+	// Runs are the runs whose expansion the action would stop.
+	Runs []string
+}
+
+func (e ExpansionTaskError) Error() string {
+	which, run := "run "+e.Runs[0], e.Runs[0]
+	if len(e.Runs) > 1 {
+		which, run = "runs "+strings.Join(e.Runs, ", "), "RUN"
+	}
+	what, undo := "deleted", "herald run repair "+run+" --apply then starts the expansion again"
+	if e.Action == "archive" {
+		what, undo = "archived", "herald run repair "+run+" --apply then retries it"
+	}
+	return fmt.Sprintf("refused: this carries on the expansion of %s, which has not read its whole audience; "+
+		"%s, nothing would plan the rows not read yet and the run would never finish. "+
+		"To stop the run: herald run cancel %s (its expansion skips the rows not read). To %s anyway: --force, and %s",
+		which, "with it "+what, run, e.Action, undo)
 }
 
 // TaskStateError says an action cannot act on every task in the state it was given; its
@@ -63,6 +94,10 @@ type TaskActed struct {
 	// worker that died mid-request, with no task left to settle its claim, and became
 	// unknown(TASK_DELETED): their message may have gone. 0 for retry and archive.
 	RecipientsUnknown int `json:"recipients_unknown"`
+	// ExpansionsStopped are the runs not expanded yet whose expansion task a forced delete or
+	// archive (TaskActionParams.Force) removed or archived: `herald run repair RUN --apply`
+	// starts the expansion again (or retries the archived task).
+	ExpansionsStopped []string `json:"expansions_stopped,omitempty"`
 }
 
 // settled is what the delete did to the recipients so far.
@@ -78,6 +113,15 @@ func (t *TaskActed) count(n Settled) {
 
 // Detail says what was done, as the audit log keeps it.
 func (t TaskActed) Detail() string {
+	d := t.detail()
+	for _, run := range t.ExpansionsStopped {
+		d += fmt.Sprintf("; the expansion of run %s stopped (herald run repair %s --apply starts it again)", run, run)
+	}
+	return d
+}
+
+// detail is Detail without the expansions stopped.
+func (t TaskActed) detail() string {
 	switch {
 	case t.Task != "" && t.Action == "delete":
 		return t.settled().String()
@@ -90,7 +134,9 @@ func (t TaskActed) Detail() string {
 }
 
 // ActOnTasks retries, archives or deletes one task, or every task of a queue in a state
-// (those in bulk, page by page for delete). The recipients of deleted send tasks are settled
+// (those in bulk, page by page for delete). It refuses, touching nothing, to delete or archive
+// a task of the expansion queue that carries on the expansion of a run not expanded yet, unless
+// p.Force (ExpansionTaskError; forced, the runs are in ExpansionsStopped and its Detail). The recipients of deleted send tasks are settled
 // in the ledger (SkipDeleted: skipped(deleted), or unknown(TASK_DELETED) for a claim a dead
 // worker left), so their runs can still complete. It returns what it acted
 // on and how many tasks and recipients, and keeps them in the audit log (p.Audit) with their
@@ -110,7 +156,15 @@ func ActOnTasks(ctx context.Context, p TaskActionParams) (TaskActed, error) {
 	} else {
 		res.Task = p.Task
 	}
-	err := actOnTasks(ctx, p, &res)
+	stops, err := expansionsHeld(ctx, p)
+	switch {
+	case err != nil:
+		return res, err
+	case len(stops) > 0 && !p.Force:
+		return res, ExpansionTaskError{Action: p.Action, Runs: stops}
+	}
+	res.ExpansionsStopped = stops
+	err = actOnTasks(ctx, p, &res)
 	switch {
 	case errors.As(err, new(TaskStateError)):
 		return res, err
@@ -120,6 +174,56 @@ func ActOnTasks(ctx context.Context, p TaskActionParams) (TaskActed, error) {
 		return res, err
 	}
 	return res, p.Audit.Keep(ctx, action, res.Target, res.Detail())
+}
+
+// expansionsHeld returns the runs not expanded yet whose expansion tasks a delete or archive of
+// the expansion queue would remove or archive (none for another action or queue): the task
+// named, or every task in the state named, in any state but completed, whose run exists and has
+// not read its whole audience. The first step of a run not created yet holds nothing.
+func expansionsHeld(ctx context.Context, p TaskActionParams) ([]string, error) {
+	if p.Queue != campaigns.ExpandQueue || (p.Action != "delete" && p.Action != "archive") {
+		return nil, nil
+	}
+	var ts []*asynq.TaskInfo
+	switch {
+	case !p.All:
+		t, err := p.Inspector.GetTaskInfo(p.Queue, p.Task)
+		if err != nil {
+			return nil, nil // the action itself says what is wrong
+		}
+		ts = append(ts, t)
+	case TaskLists(p.Inspector)[p.State] != nil:
+		list := TaskLists(p.Inspector)[p.State]
+		for page := 1; ; page++ {
+			got, err := list(p.Queue, asynq.PageSize(500), asynq.Page(page))
+			if err != nil {
+				return nil, nil
+			}
+			ts = append(ts, got...)
+			if len(got) < 500 {
+				break
+			}
+		}
+	}
+	var runs []string
+	for _, t := range ts {
+		if t.State == asynq.TaskStateCompleted || t.Type != campaigns.TypeExpand {
+			continue
+		}
+		ep, err := campaigns.DecodeExpand(t.Payload)
+		if err != nil || slices.Contains(runs, ep.Run) {
+			continue
+		}
+		r, err := p.Ledger.GetRun(ctx, ep.Run)
+		switch {
+		case errors.Is(err, ledger.ErrRunNotFound):
+		case err != nil:
+			return nil, err
+		case !r.Expanded:
+			runs = append(runs, r.ID)
+		}
+	}
+	return runs, nil
 }
 
 // actOnTasks is ActOnTasks without the audit log: it sets res's target and counts.

@@ -36,6 +36,15 @@ func (a *app) runRepairCmd() *cobra.Command {
 from completing, and say what repair does of each; --apply does it. Without --apply nothing
 changes.
 
+  lost_expansion     the run has not read its whole audience and no expansion task of it is
+                     left (in herald:expand, in any state but completed) nor running: nothing
+                     would plan the rows not read yet. A new expansion step is enqueued; it
+                     carries on from the run's cursors (no row is planned twice), and in a
+                     cancelled run it makes the rows not read skipped(cancelled), so the run's
+                     states add up to its audience. An expansion server (herald worker or
+                     herald scheduler) runs it.
+  expansion_archived the same with its expansion task archived (its retries used up): the
+                     task is retried
   stranded_claim     submitting (a worker claimed it) with no task of it left in any send
                      queue, in any state but completed: unknown(TASK_DELETED), since the
                      message may have gone (not resent)

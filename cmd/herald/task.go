@@ -25,6 +25,7 @@ func (a *app) taskCmd() *cobra.Command {
 		reveal      bool
 		all         bool
 		actJSON     bool // retry, archive, delete
+		force       bool // archive, delete
 		by          auditFlags
 	)
 	ls := viewCmd(a, view[[]tasks.View]{
@@ -70,12 +71,12 @@ func (a *app) taskCmd() *cobra.Command {
 					return err
 				}
 				p := tasks.TaskActionParams{Inspector: in, Ledger: k.ledger(), Action: action, Queue: taskQueue(args[0]), All: all, State: actState,
-					Audit: by.record(k.rdb)}
+					Force: force, Audit: by.record(k.rdb)}
 				if !all {
 					p.Task = args[1]
 				}
 				res, err := tasks.ActOnTasks(ctx, p)
-				if errors.As(err, new(tasks.TaskStateError)) {
+				if errors.As(err, new(tasks.TaskStateError)) || errors.As(err, new(tasks.ExpansionTaskError)) {
 					return usageError{err}
 				}
 				if err != nil {
@@ -89,13 +90,24 @@ func (a *app) taskCmd() *cobra.Command {
 		})
 		c.Flags().BoolVar(&all, "all", false, "act on every task of the queue in --state")
 		c.Flags().StringVar(&actState, "state", "", "with --all: the state to act on")
-		c.Flags().BoolVar(&actJSON, "json", false, "print the result as JSON: action, queue, task or state, target, tasks, recipients_skipped, recipients_unknown")
+		c.Flags().BoolVar(&actJSON, "json", false, "print the result as JSON: action, queue, task or state, target, tasks, recipients_skipped, recipients_unknown, expansions_stopped")
+		if action != "retry" {
+			c.Flags().BoolVar(&force, "force", false, "also "+action+" the expansion task of a run that has not read its whole audience (refused without it: nothing else reads the rest; herald run repair RUN --apply starts it again)")
+		}
 		by.add(c, reasonInAuditLog)
 		return c
 	}
 	retry := act("retry", "Run a scheduled, retry or archived task now", "retry")
 	archive := act("archive", "Archive a pending, scheduled or retry task (its recipient stays queued in the ledger)", "archive")
 	del := act("delete", "Delete a task; a send task's recipient becomes skipped(deleted) in the ledger, or unknown(TASK_DELETED) if a worker died sending to it", "delete")
+	expansionGuard := `
+A task of herald:expand that carries on the expansion of a run not expanded yet (the chain of
+such tasks is the only thing that reads the rest of the run's audience) is refused (exit 2)
+unless --force: without it the rows not read would never be planned and the run would never
+finish. To stop such a run, herald run cancel RUN; after a forced ` + "%s" + `, herald run repair RUN
+--apply ` + "%s" + `.`
+	archive.Long = archive.Short + ".\n" + fmt.Sprintf(expansionGuard, "archive", "retries the archived task")
+	del.Long = del.Short + ".\n" + fmt.Sprintf(expansionGuard, "delete", "starts the expansion again")
 
 	for _, c := range []*cobra.Command{ls, show} {
 		c.Flags().BoolVar(&reveal, "reveal", false, "show full numbers")
