@@ -39,8 +39,13 @@ const (
 	// used up): the latest one is retried.
 	RepairExpansionArchived RepairKind = "expansion_archived"
 	// RepairClaim: a recipient submitting (a worker claimed it) with no task of it left to
-	// settle the claim. Becomes unknown(TASK_DELETED): the message may have gone.
+	// settle the claim, in an at-most-once run (or a cancelled one, or one whose task cannot
+	// be rebuilt). Becomes unknown(TASK_DELETED): the message may have gone.
 	RepairClaim RepairKind = "stranded_claim"
+	// RepairClaimRequeue: the same in an at-least-once run: its send task is written again as
+	// expansion wrote it (same id), and its claim sends it again, as after a dead worker's
+	// task is put back: nobody is left unknown, at the price of a possible duplicate.
+	RepairClaimRequeue RepairKind = "stranded_claim_requeued"
 	// RepairResend: a recipient queued for its one resend with no task of it left. Becomes
 	// unknown(TASK_DELETED): its first message may have gone.
 	RepairResend RepairKind = "stranded_resend"
@@ -74,6 +79,7 @@ var repairKinds = []struct {
 	{RepairExpansion, "not expanded, and no expansion task left to read the rest of the audience: a new expansion step enqueued, which carries on from the run's cursors (in a cancelled run the rows not read become skipped(cancelled))"},
 	{RepairExpansionArchived, "not expanded, its expansion task archived: the task retried"},
 	{RepairClaim, "submitting, no task left to settle the claim: unknown(" + ledger.CodeTaskDeleted + "), the message may have gone"},
+	{RepairClaimRequeue, "submitting in an at-least-once run, no task left to settle the claim: the send task written again as expansion wrote it, which sends again (the message may have gone: a possible duplicate)"},
 	{RepairResend, "queued for their resend, no task left: unknown(" + ledger.CodeTaskDeleted + "), the first message may have gone"},
 	{RepairRequeue, "queued, their send task gone: the task written again as expansion wrote it"},
 	{RepairLost, "queued, their send task gone and not rebuildable: skipped(" + ledger.SkipTaskLost + ")"},
@@ -176,10 +182,13 @@ type RepairParams struct {
 // (reclaim.Running: an asynq server lists it, or its lease has not run out): such an entry is
 // left alone. A settlement is one script that applies only while the entry is exactly as read
 // before the look (ledger.Settle), and a task is written again only when its id is new (the
-// one task writer, asynqbatch): no Herald writer makes a task for a submitting entry, nor for
-// a queued one of a batch already written, so what the look found missing stays missing, and
-// a worker running at the same time is safe. A repair applied finds nothing to do the second
-// time. A run that does not exist wraps ledger.ErrRunNotFound.
+// one task writer, asynqbatch): no Herald writer but a repair (or a task delete) makes a task
+// for a submitting entry, and none for a queued one of a batch already written, so what the
+// look found missing stays missing, and a worker running at the same time is safe (a task a
+// second repair writes for the same at-least-once claim finds its id taken, or, run after the
+// first one's, finds the entry settled or sends again as at-least-once allows). A repair
+// applied finds nothing to do the second time. A run that does not exist wraps
+// ledger.ErrRunNotFound.
 func RepairRun(ctx context.Context, p RepairParams) (Repair, error) {
 	now := p.Now
 	if now == nil {
@@ -305,11 +314,13 @@ func (rp *repairer) page(ctx context.Context, addrs []ledger.Address) error {
 	if err != nil {
 		return err
 	}
-	var lost []ledger.Stranded
+	var lost, claims []ledger.Stranded
 	for i, s := range orphans {
 		switch {
 		case running[ids[2*i]] || running[ids[2*i+1]]:
 			rp.out.InFlight++
+		case s.Entry.State == ledger.Submitting && rp.run.Delivery == ledger.AtLeastOnce && rp.run.Status != ledger.RunCancelled:
+			claims = append(claims, s)
 		case s.Entry.State == ledger.Submitting:
 			err = rp.settle(ctx, RepairClaim, s, ledger.Unknown, ledger.CodeTaskDeleted)
 		case s.MaySent():
@@ -323,7 +334,18 @@ func (rp *repairer) page(ctx context.Context, addrs []ledger.Address) error {
 			return err
 		}
 	}
-	return rp.requeue(ctx, lost)
+	if err := rp.requeue(ctx, lost, rebuilt{RepairRequeue, RepairLost, ledger.Skipped, ledger.SkipTaskLost}); err != nil {
+		return err
+	}
+	return rp.requeue(ctx, claims, rebuilt{RepairClaimRequeue, RepairClaim, ledger.Unknown, ledger.CodeTaskDeleted})
+}
+
+// rebuilt says what requeue does of an entry: the kind of one whose task is written again, and
+// the kind, state and code of one whose task cannot be rebuilt.
+type rebuilt struct {
+	written, not RepairKind
+	to           ledger.State
+	code         string
 }
 
 // settle counts s under kind and, with Apply, settles it.
@@ -344,9 +366,10 @@ func (rp *repairer) settle(ctx context.Context, kind RepairKind, s ledger.Strand
 	return nil
 }
 
-// requeue writes the send tasks of lost recipients again, as expansion wrote them; those whose
-// task cannot be rebuilt are skipped(task_lost).
-func (rp *repairer) requeue(ctx context.Context, lost []ledger.Stranded) error {
+// requeue writes the send tasks of lost recipients again, as expansion wrote them (how.written);
+// those whose task cannot be rebuilt are settled as how says (queued: skipped(task_lost); a
+// claim of an at-least-once run: unknown(TASK_DELETED)).
+func (rp *repairer) requeue(ctx context.Context, lost []ledger.Stranded, how rebuilt) error {
 	if len(lost) == 0 {
 		return nil
 	}
@@ -366,12 +389,12 @@ func (rp *repairer) requeue(ctx context.Context, lost []ledger.Stranded) error {
 	var writeFor []*RepairFinding
 	for i, s := range lost {
 		if !ok[i] {
-			if err := rp.settle(ctx, RepairLost, s, ledger.Skipped, ledger.SkipTaskLost); err != nil {
+			if err := rp.settle(ctx, how.not, s, how.to, how.code); err != nil {
 				return err
 			}
 			continue
 		}
-		f := rp.finding(RepairRequeue, s.Recipient)
+		f := rp.finding(how.written, s.Recipient)
 		write = append(write, built[i])
 		writeFor = append(writeFor, f)
 	}

@@ -66,11 +66,11 @@ func repairSetup(t *testing.T, n int) *repairBundle {
 	return repairSetupWith(t, config.Default(), n)
 }
 
-// repairSetupWith is repairSetup with config c.
-func repairSetupWith(t *testing.T, c config.Config, n int) *repairBundle {
+// repairSetupWith is repairSetup with config c, extra added to the campaign's YAML.
+func repairSetupWith(t *testing.T, c config.Config, n int, extra ...string) *repairBundle {
 	t.Helper()
 	mr, rdb := testredis.Mini(t)
-	sent := send(t, c, rdb, n)
+	sent := send(t, c, rdb, n, extra...)
 	l := ledger.New(rdb, nil)
 	ids, err := l.TaskIDs(context.Background())
 	if err != nil {
@@ -337,5 +337,87 @@ func TestRepairRunOfNoRun(t *testing.T) {
 	_, err := serve.RepairRun(context.Background(), serve.RepairParams{Config: config.Default(), Redis: rdb, Log: zerolog.Nop(), Run: "nope"})
 	if !errors.Is(err, ledger.ErrRunNotFound) {
 		t.Fatalf("RepairRun of no run: %v, want ErrRunNotFound", err)
+	}
+}
+
+// In an at-least-once run a claim no task is left to settle is sent again, as after a dead
+// worker's task is put back: its send task is written again under its id, the look changing
+// nothing and a second repair finding it; the worker's claim sends it, and the run completes
+// with nobody unknown.
+func TestRepairRunSendsAnAtLeastOnceClaimAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := repairSetupWith(t, config.Default(), 3, "delivery: at-least-once\n")
+	b.claim(t, 1)
+	id := b.removeTask(t, 1)
+	before := b.mr.Dump()
+	if dry := b.repair(t, false); found(dry) != "stranded_claim_requeued 1/0 ********0001" {
+		t.Fatalf("look: %q", found(dry))
+	}
+	if b.mr.Dump() != before {
+		t.Error("the look without --apply changed Redis")
+	}
+	if res := b.repair(t, true); found(res) != "stranded_claim_requeued 1/1 ********0001" {
+		t.Fatalf("repair: %q", found(res))
+	}
+	if info, err := b.in.GetTaskInfo(b.run.Queue, id); err != nil || info.State != asynq.TaskStatePending {
+		t.Fatalf("recipient 1's task: %+v, %v; want it pending under its id", info, err)
+	}
+	if e := b.entry(t, 1); e.State != ledger.Submitting {
+		t.Fatalf("recipient 1 before its task runs: %+v, want still submitting", e)
+	}
+	if again := b.repair(t, true); len(again.Findings) != 0 {
+		t.Fatalf("second repair: %q, want nothing", found(again))
+	}
+	if n := b.sendPending(t); n != 3 {
+		t.Fatalf("%d tasks sent, want 3", n)
+	}
+	for i := 1; i <= 3; i++ {
+		if got := b.sender.to(number(i)); got != 1 {
+			t.Errorf("recipient %d sent %d times, want once", i, got)
+		}
+	}
+	if e := b.entry(t, 1); e.State != ledger.Accepted || e.Attempts != 2 {
+		t.Errorf("recipient 1: %+v, want accepted on its second attempt", e)
+	}
+	c, err := b.l.Counters(ctx, b.run.ID)
+	if err != nil || c.States[ledger.Accepted] != 3 || c.States[ledger.Unknown] != 0 {
+		t.Fatalf("counters %+v, %v; want 3 accepted, none unknown", c.States, err)
+	}
+	if r, err := b.l.GetRun(ctx, b.run.ID); err != nil || r.Status != ledger.RunCompleted {
+		t.Fatalf("run: %s, %v; want completed", r.Status, err)
+	}
+}
+
+// An at-least-once claim whose task cannot be written again (the audience file changed), or
+// in a cancelled run, which sends nothing more, becomes unknown(TASK_DELETED) as under
+// at-most-once.
+func TestRepairRunSettlesAnAtLeastOnceClaimItCannotSend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := repairSetupWith(t, config.Default(), 2, "delivery: at-least-once\n")
+	b.claim(t, 1)
+	b.removeTask(t, 1)
+	if err := os.WriteFile(b.run.Audience, []byte("phone,name\n+12015550009,someone else\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res := b.repair(t, true); found(res) != "stranded_claim 1/1 ********0001" || !strings.Contains(res.NotRebuilt, "audience file changed") {
+		t.Fatalf("repair with the audience changed: %q (%s)", found(res), res.NotRebuilt)
+	}
+	if e := b.entry(t, 1); e.State != ledger.Unknown || e.Code != ledger.CodeTaskDeleted {
+		t.Fatalf("recipient 1: %+v, want unknown(%s)", e, ledger.CodeTaskDeleted)
+	}
+
+	c := repairSetupWith(t, config.Default(), 2, "delivery: at-least-once\n")
+	c.claim(t, 1)
+	c.removeTask(t, 1)
+	if _, err := serve.CancelRun(ctx, c.rdb, c.run.ID, audit.Record{Redis: c.rdb, Actor: "ana"}); err != nil {
+		t.Fatal(err)
+	}
+	if res := c.repair(t, true); found(res) != "stranded_claim 1/1 ********0001" || res.Status != ledger.RunCancelled {
+		t.Fatalf("repair of the cancelled run: %q, %s", found(res), res.Status)
+	}
+	if e := c.entry(t, 1); e.State != ledger.Unknown || e.Code != ledger.CodeTaskDeleted {
+		t.Fatalf("recipient 1 of the cancelled run: %+v, want unknown(%s)", e, ledger.CodeTaskDeleted)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
@@ -29,6 +30,9 @@ type TaskActionParams struct {
 	Inspector *asynq.Inspector
 	// Ledger is where the recipients of deleted send tasks are settled (SkipDeleted).
 	Ledger *ledger.Ledger
+	// Tasks is the one task writer (asynqbatch.New), which writes again the deleted task of
+	// an at-least-once run's recipient that a dead worker left mid-send (SkipDeleted).
+	Tasks asynqbatch.Writer
 	// Action is "retry", "archive" or "delete".
 	Action string
 	Queue  string
@@ -94,6 +98,10 @@ type TaskActed struct {
 	// worker that died mid-request, with no task left to settle its claim, and became
 	// unknown(TASK_DELETED): their message may have gone. 0 for retry and archive.
 	RecipientsUnknown int `json:"recipients_unknown"`
+	// RecipientsRequeued is how many such recipients were in an at-least-once run: their
+	// task was written again and sends again (a possible duplicate, as at-least-once
+	// accepts). 0 for retry and archive.
+	RecipientsRequeued int `json:"recipients_requeued"`
 	// ExpansionsStopped are the runs not expanded yet whose expansion task a forced delete or
 	// archive (TaskActionParams.Force) removed or archived: `herald run repair RUN --apply`
 	// starts the expansion again (or retries the archived task).
@@ -102,13 +110,14 @@ type TaskActed struct {
 
 // settled is what the delete did to the recipients so far.
 func (t TaskActed) settled() Settled {
-	return Settled{Skipped: t.RecipientsSkipped, Unknown: t.RecipientsUnknown}
+	return Settled{Skipped: t.RecipientsSkipped, Unknown: t.RecipientsUnknown, Requeued: t.RecipientsRequeued}
 }
 
 // count adds what one call of SkipDeleted did.
 func (t *TaskActed) count(n Settled) {
 	t.RecipientsSkipped += n.Skipped
 	t.RecipientsUnknown += n.Unknown
+	t.RecipientsRequeued += n.Requeued
 }
 
 // Detail says what was done, as the audit log keeps it.
@@ -136,12 +145,13 @@ func (t TaskActed) detail() string {
 // ActOnTasks retries, archives or deletes one task, or every task of a queue in a state
 // (those in bulk, page by page for delete). It refuses, touching nothing, to delete or archive
 // a task of the expansion queue that carries on the expansion of a run not expanded yet, unless
-// p.Force (ExpansionTaskError; forced, the runs are in ExpansionsStopped and its Detail). The recipients of deleted send tasks are settled
-// in the ledger (SkipDeleted: skipped(deleted), or unknown(TASK_DELETED) for a claim a dead
-// worker left), so their runs can still complete. It returns what it acted
+// p.Force (ExpansionTaskError; forced, the runs are in ExpansionsStopped and its Detail). The
+// recipients of deleted send tasks are settled in the ledger (SkipDeleted: skipped(deleted);
+// for a claim a dead worker left, unknown(TASK_DELETED), or in an at-least-once run the task
+// written again through p.Tasks), so their runs can still complete. It returns what it acted
 // on and how many tasks and recipients, and keeps them in the audit log (p.Audit) with their
-// Target and Detail. With an error the target is still set (except for a TaskStateError: a
-// state the action does not apply to, where nothing was touched), and for a delete the error
+// Target and Detail. With an error the target is still set (except for a TaskStateError or an
+// ExpansionTaskError, where nothing was touched), and for a delete the error
 // says how many tasks were deleted and how many recipients marked before it (the counts say
 // so too).
 //
@@ -256,7 +266,7 @@ func actOnTasks(ctx context.Context, p TaskActionParams, res *TaskActed) error {
 		if t == nil {
 			return nil
 		}
-		n, err := SkipDeleted(ctx, p.Ledger, in, []*asynq.TaskInfo{t})
+		n, err := SkipDeleted(ctx, p.Ledger, in, p.Tasks, []*asynq.TaskInfo{t})
 		res.count(n)
 		if err != nil {
 			return fmt.Errorf("task %s deleted, %s, then: %w", res.Target, n, err)
@@ -272,7 +282,7 @@ func actOnTasks(ctx context.Context, p TaskActionParams, res *TaskActed) error {
 			return TaskStateError{fmt.Sprintf("%s --all: --state must be one of %s", p.Action, map[string]string{
 				"retry": "scheduled, retry, archived", "archive": "pending, scheduled, retry"}[p.Action])}
 		}
-		return deleteAll(ctx, in, p.Ledger, q, p.State, res)
+		return deleteAll(ctx, in, p.Ledger, p.Tasks, q, p.State, res)
 	}
 	res.Target = q + " (" + p.State + ")"
 	n, err := bulk(q)
@@ -288,7 +298,7 @@ func actOnTasks(ctx context.Context, p TaskActionParams, res *TaskActed) error {
 // still complete and no continuation re-creates a task the operator deleted. When a delete
 // or the ledger fails part way, the tasks deleted up to then still have their recipients
 // marked, and the error (and res's counts) say how many of each there were.
-func deleteAll(ctx context.Context, in *asynq.Inspector, l *ledger.Ledger, q, state string, res *TaskActed) error {
+func deleteAll(ctx context.Context, in *asynq.Inspector, l *ledger.Ledger, w asynqbatch.Writer, q, state string, res *TaskActed) error {
 	list := TaskLists(in)[state]
 	if list == nil || state == "active" {
 		return TaskStateError{"delete --all: --state must be pending, scheduled, retry, archived or completed"}
@@ -312,7 +322,7 @@ func deleteAll(ctx context.Context, in *asynq.Inspector, l *ledger.Ledger, q, st
 			}
 			deleted = append(deleted, t)
 		}
-		n, serr := SkipDeleted(ctx, l, in, deleted)
+		n, serr := SkipDeleted(ctx, l, in, w, deleted)
 		res.Tasks += len(deleted)
 		res.count(n)
 		if err := errors.Join(derr, serr); err != nil {

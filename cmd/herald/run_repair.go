@@ -47,7 +47,13 @@ changes.
                      task is retried
   stranded_claim     submitting (a worker claimed it) with no task of it left in any send
                      queue, in any state but completed: unknown(TASK_DELETED), since the
-                     message may have gone (not resent)
+                     message may have gone (not resent); in an at-least-once run too when
+                     the run is cancelled or its send task cannot be rebuilt
+  stranded_claim_requeued
+                     the same in an at-least-once run: its send task is written again as
+                     expansion wrote it (same id), and its claim sends again, as after a
+                     dead worker's task is put back (a possible duplicate; nobody is left
+                     unknown)
   stranded_resend    queued for its one resend with no task left: unknown(TASK_DELETED)
   lost_task          queued in a batch whose tasks were written, with no task left: its send
                      task is written again as expansion wrote it (same id, payload, queue)
@@ -86,9 +92,9 @@ func printRepair(w io.Writer, r serve.Repair) error {
 			if r.Applied {
 				n = fmt.Sprintf("%d of %d", f.Repaired, f.Found)
 			}
-			fmt.Fprintf(w, "  %-18s %-9s %s\n", f.Kind, n, f.Does)
+			fmt.Fprintf(w, "  %-23s %-9s %s\n", f.Kind, n, f.Does)
 			if len(f.Samples) > 0 {
-				fmt.Fprintf(w, "  %-18s %-9s e.g. %s\n", "", "", strings.Join(f.Samples, ", "))
+				fmt.Fprintf(w, "  %-23s %-9s e.g. %s\n", "", "", strings.Join(f.Samples, ", "))
 			}
 		}
 	}

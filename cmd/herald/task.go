@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/serve"
 	"github.com/heraldmsg/herald/tasks"
@@ -70,7 +71,7 @@ func (a *app) taskCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				p := tasks.TaskActionParams{Inspector: in, Ledger: k.ledger(), Action: action, Queue: taskQueue(args[0]), All: all, State: actState,
+				p := tasks.TaskActionParams{Inspector: in, Ledger: k.ledger(), Tasks: asynqbatch.New(k.rdb), Action: action, Queue: taskQueue(args[0]), All: all, State: actState,
 					Force: force, Audit: by.record(k.rdb)}
 				if !all {
 					p.Task = args[1]
@@ -90,7 +91,7 @@ func (a *app) taskCmd() *cobra.Command {
 		})
 		c.Flags().BoolVar(&all, "all", false, "act on every task of the queue in --state")
 		c.Flags().StringVar(&actState, "state", "", "with --all: the state to act on")
-		c.Flags().BoolVar(&actJSON, "json", false, "print the result as JSON: action, queue, task or state, target, tasks, recipients_skipped, recipients_unknown, expansions_stopped")
+		c.Flags().BoolVar(&actJSON, "json", false, "print the result as JSON: action, queue, task or state, target, tasks, recipients_skipped, recipients_unknown, recipients_requeued, expansions_stopped")
 		if action != "retry" {
 			c.Flags().BoolVar(&force, "force", false, "also "+action+" the expansion task of a run that has not read its whole audience (refused without it: nothing else reads the rest; herald run repair RUN --apply starts it again)")
 		}
@@ -99,7 +100,7 @@ func (a *app) taskCmd() *cobra.Command {
 	}
 	retry := act("retry", "Run a scheduled, retry or archived task now", "retry")
 	archive := act("archive", "Archive a pending, scheduled or retry task (its recipient stays queued in the ledger)", "archive")
-	del := act("delete", "Delete a task; a send task's recipient becomes skipped(deleted) in the ledger, or unknown(TASK_DELETED) if a worker died sending to it", "delete")
+	del := act("delete", "Delete a task; a send task's recipient becomes skipped(deleted) in the ledger, or, if a worker died sending to it, unknown(TASK_DELETED) (sent again under at-least-once)", "delete")
 	expansionGuard := `
 A task of herald:expand that carries on the expansion of a run not expanded yet (the chain of
 such tasks is the only thing that reads the rest of the run's audience) is refused (exit 2)

@@ -183,7 +183,7 @@ func TestTaskDeleteOfARunsExpansion(t *testing.T) {
 		t.Fatalf("run show after the delete: exit %d\n%s", code, out)
 	}
 	code, out, _ = herald(t, env, "run", "repair", run)
-	if code != 0 || !strings.Contains(out, "lost_expansion     1") {
+	if code != 0 || !strings.Contains(out, "lost_expansion          1") {
 		t.Fatalf("run repair after the delete: exit %d\n%s", code, out)
 	}
 }
