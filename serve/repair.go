@@ -46,8 +46,10 @@ const (
 	// expansion wrote it (same id), and its claim sends it again, as after a dead worker's
 	// task is put back: nobody is left unknown, at the price of a possible duplicate.
 	RepairClaimRequeue RepairKind = "stranded_claim_requeued"
-	// RepairResend: a recipient queued for its one resend with no task of it left. Becomes
-	// unknown(TASK_DELETED): its first message may have gone.
+	// RepairResend: a recipient queued for its one resend with no task of it left: the resend
+	// never made a request (it waited, held by a paused run or for a worker). It is withdrawn
+	// (history resend_withdrawn RESEND_DELETED, no longer counted as resent): the recipient is
+	// unknown again with the code it had, as its first message may have gone.
 	RepairResend RepairKind = "stranded_resend"
 	// RepairRequeue: a recipient queued, its batch written, with no task of it left. Its send
 	// task is written again as expansion wrote it.
@@ -80,7 +82,7 @@ var repairKinds = []struct {
 	{RepairExpansionArchived, "not expanded, its expansion task archived: the task retried"},
 	{RepairClaim, "submitting, no task left to settle the claim: unknown(" + ledger.CodeTaskDeleted + "), the message may have gone"},
 	{RepairClaimRequeue, "submitting in an at-least-once run, no task left to settle the claim: the send task written again as expansion wrote it, which sends again (the message may have gone: a possible duplicate)"},
-	{RepairResend, "queued for their resend, no task left: unknown(" + ledger.CodeTaskDeleted + "), the first message may have gone"},
+	{RepairResend, "queued for their resend, no task left: the resend, never sent, withdrawn (" + ledger.CodeResendDeleted + "); unknown again with the code they had, the first message may have gone"},
 	{RepairRequeue, "queued, their send task gone: the task written again as expansion wrote it"},
 	{RepairLost, "queued, their send task gone and not rebuildable: skipped(" + ledger.SkipTaskLost + ")"},
 	{RepairCancelled, "queued in the cancelled run, no task left: skipped(cancelled)"},
@@ -324,7 +326,7 @@ func (rp *repairer) page(ctx context.Context, addrs []ledger.Address) error {
 		case s.Entry.State == ledger.Submitting:
 			err = rp.settle(ctx, RepairClaim, s, ledger.Unknown, ledger.CodeTaskDeleted)
 		case s.MaySent():
-			err = rp.settle(ctx, RepairResend, s, ledger.Unknown, ledger.CodeTaskDeleted)
+			err = rp.settle(ctx, RepairResend, s, ledger.Unknown, ledger.CodeResendDeleted)
 		case rp.run.Status == ledger.RunCancelled:
 			err = rp.settle(ctx, RepairCancelled, s, ledger.Skipped, "cancelled")
 		default:

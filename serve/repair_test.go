@@ -19,6 +19,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/serve"
@@ -419,5 +420,63 @@ func TestRepairRunSettlesAnAtLeastOnceClaimItCannotSend(t *testing.T) {
 	}
 	if e := c.entry(t, 1); e.State != ledger.Unknown || e.Code != ledger.CodeTaskDeleted {
 		t.Fatalf("recipient 1 of the cancelled run: %+v, want unknown(%s)", e, ledger.CodeTaskDeleted)
+	}
+}
+
+// A recipient queued for its one resend whose resend task is gone before it made a request
+// (held by the paused run) has its resend withdrawn: unknown again with the code it had, its
+// history saying why, counted neither as resent nor under a code of the deletion; run show's
+// count of resent recipients says so, and the run completes.
+func TestRepairRunWithdrawsALostResend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := repairSetupWith(t, config.Default(), 2, "delivery: at-most-once\nunknown: {resend_after: 1m}\n")
+	// Recipient 1's answer was lost: unknown, its resend due a minute later; recipient 2 is sent.
+	a := b.addr(1)
+	id := b.ids.TaskID(b.run.ID, number(1))
+	info, err := b.in.GetTaskInfo(b.run.Queue, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.l.Claim(ctx, a, b.run.Delivery)
+	if err != nil || c.Verdict != ledger.VerdictSend {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	if _, err := b.l.Finish(ctx, a, ledger.Outcome{State: ledger.Unknown, Code: "NO_RESPONSE", Attempt: c.Attempts, Payload: info.Payload}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.in.DeleteTask(b.run.Queue, id); err != nil {
+		t.Fatal(err)
+	}
+	if b.sendPending(t) != 1 {
+		t.Fatal("want recipient 2's task")
+	}
+	later := ledger.New(b.rdb, func() time.Time { return time.Now().Add(2 * time.Minute) })
+	members, _, err := later.LeaseUnknown(ctx, b.run.ID, 10, time.Minute)
+	if err != nil || len(members) != 1 {
+		t.Fatalf("lease: %v, %v", members, err)
+	}
+	if v, _, err := later.ReleaseForResend(ctx, b.run.ID, members[0]); err != nil || v != ledger.ResendEnqueue {
+		t.Fatalf("release: %v, %v", v, err)
+	}
+	// The resend task was written, then removed while the paused run held it.
+	if err := later.ResendEnqueued(ctx, b.run.ID, members[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.l.Counters(ctx, b.run.ID); err != nil || got.ResentUnknown != 1 {
+		t.Fatalf("counters %+v, %v; want 1 resent", got, err)
+	}
+	if res := b.repair(t, true); found(res) != "stranded_resend 1/1 ********0001" || res.Status != ledger.RunCompleted {
+		t.Fatalf("repair: %q, %s", found(res), res.Status)
+	}
+	e := b.entry(t, 1)
+	h, err := b.l.History(ctx, a)
+	if err != nil || e.State != ledger.Unknown || e.Code != "NO_RESPONSE" || e.Attempts != c.Attempts ||
+		len(h) == 0 || h[len(h)-1].Outcome != "resend_withdrawn" || h[len(h)-1].Code != ledger.CodeResendDeleted {
+		t.Fatalf("recipient 1: %+v, history %+v, %v; want unknown(NO_RESPONSE), its resend withdrawn (%s)", e, h, err, ledger.CodeResendDeleted)
+	}
+	rep, err := report.ReadRun(ctx, b.l, b.run.ID, time.Now())
+	if err != nil || rep.ResentUnknown != 0 || rep.Codes["unknown:"+ledger.CodeTaskDeleted] != 0 || rep.Codes["unknown:"+ledger.CodeResendDeleted] != 0 {
+		t.Fatalf("run report %+v, %v; want no resend counted, no code of the deletion", rep, err)
 	}
 }

@@ -102,6 +102,11 @@ type TaskActed struct {
 	// task was written again and sends again (a possible duplicate, as at-least-once
 	// accepts). 0 for retry and archive.
 	RecipientsRequeued int `json:"recipients_requeued"`
+	// ResendsWithdrawn is how many recipients of deleted send tasks were queued for their one
+	// resend, which never made a request (held by a paused run, or waiting for a worker),
+	// with no task left to send it: the resend was withdrawn, and they are unknown again with
+	// the code they had. 0 for retry and archive.
+	ResendsWithdrawn int `json:"resends_withdrawn"`
 	// ExpansionsStopped are the runs not expanded yet whose expansion task a forced delete or
 	// archive (TaskActionParams.Force) removed or archived: `herald run repair RUN --apply`
 	// starts the expansion again (or retries the archived task).
@@ -110,7 +115,7 @@ type TaskActed struct {
 
 // settled is what the delete did to the recipients so far.
 func (t TaskActed) settled() Settled {
-	return Settled{Skipped: t.RecipientsSkipped, Unknown: t.RecipientsUnknown, Requeued: t.RecipientsRequeued}
+	return Settled{Skipped: t.RecipientsSkipped, Unknown: t.RecipientsUnknown, Requeued: t.RecipientsRequeued, Withdrawn: t.ResendsWithdrawn}
 }
 
 // count adds what one call of SkipDeleted did.
@@ -118,6 +123,7 @@ func (t *TaskActed) count(n Settled) {
 	t.RecipientsSkipped += n.Skipped
 	t.RecipientsUnknown += n.Unknown
 	t.RecipientsRequeued += n.Requeued
+	t.ResendsWithdrawn += n.Withdrawn
 }
 
 // Detail says what was done, as the audit log keeps it.
@@ -148,7 +154,8 @@ func (t TaskActed) detail() string {
 // p.Force (ExpansionTaskError; forced, the runs are in ExpansionsStopped and its Detail). The
 // recipients of deleted send tasks are settled in the ledger (SkipDeleted: skipped(deleted);
 // for a claim a dead worker left, unknown(TASK_DELETED), or in an at-least-once run the task
-// written again through p.Tasks), so their runs can still complete. It returns what it acted
+// written again through p.Tasks; for a resend that never went, withdrawn), so their runs can
+// still complete. It returns what it acted
 // on and how many tasks and recipients, and keeps them in the audit log (p.Audit) with their
 // Target and Detail. With an error the target is still set (except for a TaskStateError or an
 // ExpansionTaskError, where nothing was touched), and for a delete the error

@@ -26,6 +26,11 @@ type Settled struct {
 	// again under its id, and its claim sends again (the message may have gone: a possible
 	// duplicate, the price at-least-once pays so that nobody is left unknown).
 	Requeued int
+	// Withdrawn recipients were queued for their one resend, which never made a request (it
+	// waited: held by a paused run, or for a worker), with no task left to send it: the
+	// resend is withdrawn, and they are unknown again with the code they had (history
+	// resend_withdrawn RESEND_DELETED), as their first message may have gone.
+	Withdrawn int
 }
 
 // settled is what SkipDeleted did to one recipient.
@@ -36,6 +41,7 @@ const (
 	settledSkipped
 	settledUnknown
 	settledRequeued
+	settledWithdrawn
 )
 
 // add counts one recipient settled so.
@@ -47,6 +53,8 @@ func (s *Settled) add(how settled) {
 		s.Unknown++
 	case settledRequeued:
 		s.Requeued++
+	case settledWithdrawn:
+		s.Withdrawn++
 	}
 }
 
@@ -56,6 +64,10 @@ func (s Settled) String() string {
 	if s.Unknown > 0 {
 		out += fmt.Sprintf(", %d unknown(%s): a worker died sending to them, so the message may have gone",
 			s.Unknown, ledger.CodeTaskDeleted)
+	}
+	if s.Withdrawn > 0 {
+		out += fmt.Sprintf(", %d resends withdrawn: never sent (held by a paused run, or waiting for a worker), so unknown again with the code they had",
+			s.Withdrawn)
 	}
 	if s.Requeued > 0 {
 		out += fmt.Sprintf(", %d sent again: a worker died sending to them, and their run is at-least-once, so their task was written again",
@@ -70,10 +82,12 @@ func (s Settled) String() string {
 // mid-request, and a queued one whose resend was released (its first message may have gone),
 // is left to another task of the recipient while one is left that could send or settle it (in
 // tasks: its send task and its resend, in any state but completed, in any of Herald's send
-// queues: a live worker may be sending it); once none is, it becomes unknown(TASK_DELETED),
-// unless it is a claim of an at-least-once run not cancelled: then the deleted task is written
-// again, as it was, under its id, through w (the one task writer), and its claim sends it again,
-// as after a dead worker's task is put back (nobody is left unknown under at-least-once). in
+// queues: a live worker may be sending it). Once none is, the queued one has its resend, which
+// never made a request, withdrawn (unknown again with the code it had), and the submitting one
+// becomes unknown(TASK_DELETED), unless it is a claim of an at-least-once run not cancelled:
+// then the deleted task is written again, as it was, under its id, through w (the one task
+// writer), and its claim sends it again, as after a dead worker's task is put back (nobody is
+// left unknown under at-least-once). in
 // looks for those tasks. Tasks that are not send tasks are passed over; the first error is
 // returned, after the other tasks were tried.
 func SkipDeleted(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, w asynqbatch.Writer, tasks []*asynq.TaskInfo) (Settled, error) {
@@ -123,12 +137,15 @@ func settleDeleted(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, w
 	return settledAs(prior, now), err
 }
 
-// settledAs is how a recipient that moved from prior to now (TaskDeleted) was settled.
+// settledAs is how a recipient that moved from prior to now (TaskDeleted) was settled: a
+// queued one made unknown had its resend withdrawn.
 func settledAs(prior, now ledger.State) settled {
-	switch now {
-	case ledger.Skipped:
+	switch {
+	case now == ledger.Skipped:
 		return settledSkipped
-	case ledger.Unknown:
+	case now == ledger.Unknown && prior == ledger.Queued:
+		return settledWithdrawn
+	case now == ledger.Unknown:
 		return settledUnknown
 	}
 	return settledNone

@@ -223,8 +223,10 @@ func TestDeleteLeavesAClaimAnotherTaskHolds(t *testing.T) {
 
 // An unknown recipient whose one resend was released is queued again, but its first message
 // may have gone: deleting its original task (say with the completed ones) leaves it to its
-// resend task, which sends it; deleting the resend too settles it unknown(TASK_DELETED),
-// never skipped(deleted).
+// resend task, which sends it; deleting the resend too, held before it made a request (a
+// paused run, a worker not there yet), withdraws it: the recipient is unknown again with the
+// code it had, never skipped(deleted), no longer counted as resent nor blamed on a dead worker,
+// and the text says so.
 func TestDeleteLeavesAReleasedResendToItsTask(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -279,11 +281,20 @@ func TestDeleteLeavesAReleasedResendToItsTask(t *testing.T) {
 	if e := b.entryOf(t, p); e.State != ledger.Queued {
 		t.Fatalf("entry %+v; want it queued for its resend", e)
 	}
-	if res := del(resend); res.RecipientsSkipped != 0 || res.RecipientsUnknown != 1 {
-		t.Fatalf("delete of the resend: %+v; want 1 unknown", res)
+	res := del(resend)
+	want := "0 recipients skipped(deleted) in the ledger, 1 resends withdrawn: never sent (held by a paused run, or waiting for a worker), so unknown again with the code they had"
+	if res.RecipientsSkipped != 0 || res.RecipientsUnknown != 0 || res.ResendsWithdrawn != 1 || res.Detail() != want {
+		t.Fatalf("delete of the resend: %+v (%q); want %q", res, res.Detail(), want)
 	}
-	if e := b.entryOf(t, p); e.State != ledger.Unknown || e.Code != ledger.CodeTaskDeleted {
-		t.Fatalf("entry %+v; want unknown(%s)", e, ledger.CodeTaskDeleted)
+	if e := b.entryOf(t, p); e.State != ledger.Unknown || e.Code != "NO_RESPONSE" {
+		t.Fatalf("entry %+v; want unknown(NO_RESPONSE), as before its resend", e)
+	}
+	h, err := b.ledger.History(ctx, p.Address())
+	if err != nil || len(h) != 3 || h[2].Outcome != "resend_withdrawn" || h[2].Code != ledger.CodeResendDeleted {
+		t.Fatalf("history %+v, %v; want its resend withdrawn (%s)", h, err, ledger.CodeResendDeleted)
+	}
+	if c := b.counters(t, st.RunID); c.ResentUnknown != 0 || c.Codes["unknown:"+ledger.CodeTaskDeleted] != 0 {
+		t.Fatalf("counters %+v; want nobody counted resent, nor unknown(%s)", c, ledger.CodeTaskDeleted)
 	}
 	if run, err := b.ledger.GetRun(ctx, st.RunID); err != nil || run.Status != ledger.RunCompleted {
 		t.Fatalf("run %+v, %v; want completed", run.Status, err)

@@ -54,7 +54,10 @@ changes.
                      expansion wrote it (same id), and its claim sends again, as after a
                      dead worker's task is put back (a possible duplicate; nobody is left
                      unknown)
-  stranded_resend    queued for its one resend with no task left: unknown(TASK_DELETED)
+  stranded_resend    queued for its one resend with no task left (the resend waited, held by
+                     a paused run or for a worker, and never made a request): the resend is
+                     withdrawn, and the recipient is unknown again with the code it had
+                     (history resend_withdrawn RESEND_DELETED; no longer counted as resent)
   lost_task          queued in a batch whose tasks were written, with no task left: its send
                      task is written again as expansion wrote it (same id, payload, queue)
   lost_task_skipped  the same when the task cannot be rebuilt (the run's campaign or audience
