@@ -129,8 +129,12 @@ func (t *TaskActed) count(n Settled) {
 // Detail says what was done, as the audit log keeps it.
 func (t TaskActed) Detail() string {
 	d := t.detail()
+	again := "starts it again"
+	if t.Action == "archive" {
+		again = "retries its task"
+	}
 	for _, run := range t.ExpansionsStopped {
-		d += fmt.Sprintf("; the expansion of run %s stopped (herald run repair %s --apply starts it again)", run, run)
+		d += fmt.Sprintf("; the expansion of run %s stopped (herald run repair %s --apply %s)", run, run, again)
 	}
 	return d
 }

@@ -54,8 +54,16 @@ func TestActOnTasksGuardsExpansionTasks(t *testing.T) {
 		t.Fatalf("audit log %+v, %v; want nothing for a refusal", es, err)
 	}
 
-	res, err := act("delete", step, false, "", true)
-	want := "0 recipients skipped(deleted) in the ledger; the expansion of run " + st.RunID + " stopped (herald run repair " + st.RunID + " --apply starts it again)"
+	res, err := act("archive", step, false, "", true)
+	want := "done; the expansion of run " + st.RunID + " stopped (herald run repair " + st.RunID + " --apply retries its task)"
+	if err != nil || strings.Join(res.ExpansionsStopped, ",") != st.RunID || res.Detail() != want {
+		t.Fatalf("forced archive: %+v (%q), %v; want %q", res, res.Detail(), err, want)
+	}
+	if err := b.inspector.RunTask(campaigns.ExpandQueue, step); err != nil {
+		t.Fatal(err)
+	}
+	res, err = act("delete", step, false, "", true)
+	want = "0 recipients skipped(deleted) in the ledger; the expansion of run " + st.RunID + " stopped (herald run repair " + st.RunID + " --apply starts it again)"
 	if err != nil || strings.Join(res.ExpansionsStopped, ",") != st.RunID || res.Detail() != want {
 		t.Fatalf("forced delete: %+v (%q), %v; want %q", res, res.Detail(), err, want)
 	}
@@ -63,7 +71,7 @@ func TestActOnTasksGuardsExpansionTasks(t *testing.T) {
 		t.Fatalf("the step after a forced delete: %v, want it gone", err)
 	}
 	es, err := audit.List(ctx, b.rdb, 10)
-	if err != nil || len(es) != 1 || es[0].Detail != want {
+	if err != nil || len(es) != 2 || es[0].Detail != want {
 		t.Fatalf("audit log %+v, %v; want the forced delete", es, err)
 	}
 
