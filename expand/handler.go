@@ -300,9 +300,12 @@ func (r *Runs) block(ctx context.Context, run ledger.Run, cause error) error {
 		_, err := r.ledger.CloseExpansion(ctx, run.ID)
 		return err
 	}
-	_, err := r.ledger.Pause(ctx, run.ID, "expansion stopped: "+cause.Error())
+	_, err := r.ledger.Pause(ctx, run.ID, stoppedReason+cause.Error())
 	return err
 }
+
+// stoppedReason starts the pause reason of a run whose expansion cannot go on (block).
+const stoppedReason = "expansion stopped: "
 
 // keepOf returns the filter of a retry run's rows (its pick set: the recipients it sends to
 // again, read once per process while the run expands: pickCache); nil for any other run.

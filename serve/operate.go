@@ -13,6 +13,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
 )
 
 // An operator's actions on runs and submitted campaigns. Each takes the audit.Record of who
@@ -53,15 +54,23 @@ func ResumeRun(ctx context.Context, rdb redis.UniversalClient, run string, rec a
 
 // CancelRun cancels a run: every recipient not yet sent becomes skipped(cancelled). The run
 // keeps who cancelled it and why; the audit log keeps "run cancel" with how many recipients
-// were skipped.
+// were skipped, and, for a run still reading its audience, how many rows its expansion has yet
+// to skip: as it reaches them, or, when its expansion stopped (report.ExpansionOf: no task of
+// it left), once run repair starts it again.
 func CancelRun(ctx context.Context, rdb redis.UniversalClient, run string, rec audit.Record) (RunChange, error) {
 	return changeRun(ctx, rdb, run, rec, "cancel", func(l *ledger.Ledger) (bool, string, error) {
 		ok, n, err := l.Cancel(ctx, run, "cancelled by "+rec.Why())
 		detail := fmt.Sprintf("%d recipients skipped", n)
-		// A run still reading its audience skips the rest as its expansion reaches it.
+		// A run still reading its audience skips the rest as its expansion reaches it; one
+		// whose expansion stopped (its task gone) waits for run repair to start it again.
 		if r, gerr := l.GetRun(ctx, run); ok && gerr == nil && !r.Expanded {
 			if left := max(r.Rows, r.Picked) - r.PlannedTo; left > 0 {
-				detail += fmt.Sprintf(", and the %d rows not read yet as the expansion reaches them", left)
+				e, eerr := report.ExpansionOf(ctx, rdb, run, time.Now())
+				if eerr == nil && e.Stopped() {
+					detail += fmt.Sprintf(", and the %d rows not read yet once its expansion runs again: it stopped (herald run repair %s)", left, run)
+				} else {
+					detail += fmt.Sprintf(", and the %d rows not read yet as the expansion reaches them", left)
+				}
 			}
 		}
 		return ok, detail, err

@@ -25,8 +25,9 @@ import (
 	"github.com/heraldmsg/herald/serve"
 )
 
-// campaignFile writes a template campaign to n recipients (+1201555000i) and returns its path.
-func campaignFile(t *testing.T, n int) string {
+// campaignFile writes a template campaign to n recipients (+1201555000i) and returns its path;
+// extra is added to the campaign's YAML.
+func campaignFile(t *testing.T, n int, extra ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	var csv strings.Builder
@@ -38,7 +39,7 @@ func campaignFile(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	yaml := "id: spring-sale\ntemplate: {name: spring_sale, language: en}\n" +
-		"parameters:\n  body_1: \"{{.name}}\"\naudience: {file: audience.csv}\n"
+		"parameters:\n  body_1: \"{{.name}}\"\naudience: {file: audience.csv}\n" + strings.Join(extra, "")
 	path := filepath.Join(dir, "campaign.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
@@ -52,10 +53,11 @@ func connectTo(rdb *redis.Client) func(context.Context) (redis.UniversalClient, 
 	return func(context.Context) (redis.UniversalClient, error) { return redis.NewClient(rdb.Options()), nil }
 }
 
-// send starts a run of a campaign to n recipients with config c, as `campaign send` does.
-func send(t *testing.T, c config.Config, rdb *redis.Client, n int) serve.Sent {
+// send starts a run of a campaign to n recipients with config c, as `campaign send` does;
+// extra is added to the campaign's YAML.
+func send(t *testing.T, c config.Config, rdb *redis.Client, n int, extra ...string) serve.Sent {
 	t.Helper()
-	sent, err := serve.SendCampaign(context.Background(), serve.SendParams{Path: campaignFile(t, n), Config: c, Log: zerolog.Nop(),
+	sent, err := serve.SendCampaign(context.Background(), serve.SendParams{Path: campaignFile(t, n, extra...), Config: c, Log: zerolog.Nop(),
 		Connect: connectTo(rdb)})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/reclaim"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/tasks"
 )
 
@@ -27,11 +29,27 @@ import (
 type RepairKind string
 
 const (
+	// RepairExpansion: a run not expanded whose expansion stopped: no task of its expansion
+	// is left (in any state but completed and archived) and no server may still run one, so
+	// nothing will read the rows not read yet. A new expansion step is enqueued, carrying on
+	// from the run's cursors (expand.Runs.RestartExpansion); in a cancelled run it plans the
+	// rows not read as skipped(cancelled), so the run's states add up to its audience.
+	RepairExpansion RepairKind = "lost_expansion"
+	// RepairExpansionArchived: the same, with the run's expansion task archived (its retries
+	// used up): the latest one is retried.
+	RepairExpansionArchived RepairKind = "expansion_archived"
 	// RepairClaim: a recipient submitting (a worker claimed it) with no task of it left to
-	// settle the claim. Becomes unknown(TASK_DELETED): the message may have gone.
+	// settle the claim, in an at-most-once run (or a cancelled one, or one whose task cannot
+	// be rebuilt). Becomes unknown(TASK_DELETED): the message may have gone.
 	RepairClaim RepairKind = "stranded_claim"
-	// RepairResend: a recipient queued for its one resend with no task of it left. Becomes
-	// unknown(TASK_DELETED): its first message may have gone.
+	// RepairClaimRequeue: the same in an at-least-once run: its send task is written again as
+	// expansion wrote it (same id), and its claim sends it again, as after a dead worker's
+	// task is put back: nobody is left unknown, at the price of a possible duplicate.
+	RepairClaimRequeue RepairKind = "stranded_claim_requeued"
+	// RepairResend: a recipient queued for its one resend with no task of it left: the resend
+	// never made a request (it waited, held by a paused run or for a worker). It is withdrawn
+	// (history resend_withdrawn RESEND_DELETED, no longer counted as resent): the recipient is
+	// unknown again with the code it had, as its first message may have gone.
 	RepairResend RepairKind = "stranded_resend"
 	// RepairRequeue: a recipient queued, its batch written, with no task of it left. Its send
 	// task is written again as expansion wrote it.
@@ -60,8 +78,11 @@ var repairKinds = []struct {
 	kind RepairKind
 	does string
 }{
+	{RepairExpansion, "not expanded, and no expansion task left to read the rest of the audience: a new expansion step enqueued, which carries on from the run's cursors (in a cancelled run the rows not read become skipped(cancelled))"},
+	{RepairExpansionArchived, "not expanded, its expansion task archived: the task retried"},
 	{RepairClaim, "submitting, no task left to settle the claim: unknown(" + ledger.CodeTaskDeleted + "), the message may have gone"},
-	{RepairResend, "queued for their resend, no task left: unknown(" + ledger.CodeTaskDeleted + "), the first message may have gone"},
+	{RepairClaimRequeue, "submitting in an at-least-once run, no task left to settle the claim: the send task written again as expansion wrote it, which sends again (the message may have gone: a possible duplicate)"},
+	{RepairResend, "queued for their resend, no task left: the resend, never sent, withdrawn (" + ledger.CodeResendDeleted + "); unknown again with the code they had, the first message may have gone"},
 	{RepairRequeue, "queued, their send task gone: the task written again as expansion wrote it"},
 	{RepairLost, "queued, their send task gone and not rebuildable: skipped(" + ledger.SkipTaskLost + ")"},
 	{RepairCancelled, "queued in the cancelled run, no task left: skipped(cancelled)"},
@@ -152,8 +173,10 @@ type RepairParams struct {
 
 // RepairRun finds what keeps a run from ever finishing on its own, and with p.Apply repairs it:
 // recipients whose tasks are all gone (removed outside Herald: a DEL, a deleted queue), left
-// submitting or queued with nothing to send or settle them, and a run whose completion check
-// never ran or whose resends nobody will make. What it does of each is RepairKind's.
+// submitting or queued with nothing to send or settle them, a run not expanded whose expansion
+// task is gone or archived (nothing would read the rest of its audience), and a run whose
+// completion check never ran or whose resends nobody will make. What it does of each is
+// RepairKind's.
 //
 // It reads the ledger bucket by bucket and judges the unsettled entries a page at a time: each
 // is read, then its tasks looked for (its send task and its resend, in every send queue, in any
@@ -161,10 +184,13 @@ type RepairParams struct {
 // (reclaim.Running: an asynq server lists it, or its lease has not run out): such an entry is
 // left alone. A settlement is one script that applies only while the entry is exactly as read
 // before the look (ledger.Settle), and a task is written again only when its id is new (the
-// one task writer, asynqbatch): no Herald writer makes a task for a submitting entry, nor for
-// a queued one of a batch already written, so what the look found missing stays missing, and
-// a worker running at the same time is safe. A repair applied finds nothing to do the second
-// time. A run that does not exist wraps ledger.ErrRunNotFound.
+// one task writer, asynqbatch): no Herald writer but a repair (or a task delete) makes a task
+// for a submitting entry, and none for a queued one of a batch already written, so what the
+// look found missing stays missing, and a worker running at the same time is safe (a task a
+// second repair writes for the same at-least-once claim finds its id taken, or, run after the
+// first one's, finds the entry settled or sends again as at-least-once allows). A repair
+// applied finds nothing to do the second time. A run that does not exist wraps
+// ledger.ErrRunNotFound.
 func RepairRun(ctx context.Context, p RepairParams) (Repair, error) {
 	now := p.Now
 	if now == nil {
@@ -290,15 +316,17 @@ func (rp *repairer) page(ctx context.Context, addrs []ledger.Address) error {
 	if err != nil {
 		return err
 	}
-	var lost []ledger.Stranded
+	var lost, claims []ledger.Stranded
 	for i, s := range orphans {
 		switch {
 		case running[ids[2*i]] || running[ids[2*i+1]]:
 			rp.out.InFlight++
+		case s.Entry.State == ledger.Submitting && rp.run.Delivery == ledger.AtLeastOnce && rp.run.Status != ledger.RunCancelled:
+			claims = append(claims, s)
 		case s.Entry.State == ledger.Submitting:
 			err = rp.settle(ctx, RepairClaim, s, ledger.Unknown, ledger.CodeTaskDeleted)
 		case s.MaySent():
-			err = rp.settle(ctx, RepairResend, s, ledger.Unknown, ledger.CodeTaskDeleted)
+			err = rp.settle(ctx, RepairResend, s, ledger.Unknown, ledger.CodeResendDeleted)
 		case rp.run.Status == ledger.RunCancelled:
 			err = rp.settle(ctx, RepairCancelled, s, ledger.Skipped, "cancelled")
 		default:
@@ -308,7 +336,18 @@ func (rp *repairer) page(ctx context.Context, addrs []ledger.Address) error {
 			return err
 		}
 	}
-	return rp.requeue(ctx, lost)
+	if err := rp.requeue(ctx, lost, rebuilt{RepairRequeue, RepairLost, ledger.Skipped, ledger.SkipTaskLost}); err != nil {
+		return err
+	}
+	return rp.requeue(ctx, claims, rebuilt{RepairClaimRequeue, RepairClaim, ledger.Unknown, ledger.CodeTaskDeleted})
+}
+
+// rebuilt says what requeue does of an entry: the kind of one whose task is written again, and
+// the kind, state and code of one whose task cannot be rebuilt.
+type rebuilt struct {
+	written, not RepairKind
+	to           ledger.State
+	code         string
 }
 
 // settle counts s under kind and, with Apply, settles it.
@@ -329,9 +368,10 @@ func (rp *repairer) settle(ctx context.Context, kind RepairKind, s ledger.Strand
 	return nil
 }
 
-// requeue writes the send tasks of lost recipients again, as expansion wrote them; those whose
-// task cannot be rebuilt are skipped(task_lost).
-func (rp *repairer) requeue(ctx context.Context, lost []ledger.Stranded) error {
+// requeue writes the send tasks of lost recipients again, as expansion wrote them (how.written);
+// those whose task cannot be rebuilt are settled as how says (queued: skipped(task_lost); a
+// claim of an at-least-once run: unknown(TASK_DELETED)).
+func (rp *repairer) requeue(ctx context.Context, lost []ledger.Stranded, how rebuilt) error {
 	if len(lost) == 0 {
 		return nil
 	}
@@ -351,12 +391,12 @@ func (rp *repairer) requeue(ctx context.Context, lost []ledger.Stranded) error {
 	var writeFor []*RepairFinding
 	for i, s := range lost {
 		if !ok[i] {
-			if err := rp.settle(ctx, RepairLost, s, ledger.Skipped, ledger.SkipTaskLost); err != nil {
+			if err := rp.settle(ctx, how.not, s, how.to, how.code); err != nil {
 				return err
 			}
 			continue
 		}
-		f := rp.finding(RepairRequeue, s.Recipient)
+		f := rp.finding(how.written, s.Recipient)
 		write = append(write, built[i])
 		writeFor = append(writeFor, f)
 	}
@@ -377,9 +417,12 @@ func (rp *repairer) requeue(ctx context.Context, lost []ledger.Stranded) error {
 	return nil
 }
 
-// runLevel looks at the run itself: its resend counter, its completion and its listing for the
-// resend sweep.
+// runLevel looks at the run itself: its expansion, its resend counter, its completion and its
+// listing for the resend sweep.
 func (rp *repairer) runLevel(ctx context.Context) error {
+	if err := rp.expansion(ctx); err != nil {
+		return err
+	}
 	c, err := rp.l.CompleteStalled(ctx, rp.run.ID, rp.p.Apply)
 	if err != nil {
 		return err
@@ -413,6 +456,52 @@ func (rp *repairer) runLevel(ctx context.Context) error {
 		err = rp.l.ListRun(ctx, rp.run)
 	}
 	if err == nil {
+		f.Repaired++
+	}
+	return err
+}
+
+// expansion looks, in a run not expanded yet (a follow-up run is never expanded), for what
+// reads the rest of its audience: a task of its expansion left, or a server that may still run
+// one (report.ExpansionOf). With none, the run would never finish: with Apply, its latest
+// archived expansion task is retried, or, with none archived, a new step is enqueued under a
+// step number no task of the run holds (expand.Runs.RestartExpansion). A chain the look missed
+// (a step moving between asynq's lists as it was read twice) is not harmed by the second one:
+// both carry on from the run's cursors, and a batch one plans the other steps over.
+func (rp *repairer) expansion(ctx context.Context) error {
+	run, err := rp.l.GetRun(ctx, rp.run.ID)
+	if err != nil {
+		return err
+	}
+	if _, _, followup := ledger.FollowupOf(run.ID); run.Expanded || followup {
+		return nil
+	}
+	e, err := report.ExpansionOf(ctx, rp.p.Redis, run.ID, rp.now())
+	if err != nil || !e.Stopped() {
+		return err
+	}
+	if len(e.Archived) > 0 {
+		f := rp.finding(RepairExpansionArchived, "")
+		if !rp.p.Apply {
+			return nil
+		}
+		err := rp.in.RunTask(campaigns.ExpandQueue, e.Archived[0])
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound):
+			// Retried or deleted since the look: the next repair looks again.
+		case err != nil:
+			return fmt.Errorf("retry the expansion task %s of run %s: %w", e.Archived[0], run.ID, err)
+		default:
+			f.Repaired++
+		}
+		return nil
+	}
+	f := rp.finding(RepairExpansion, "")
+	if !rp.p.Apply {
+		return nil
+	}
+	created, err := rp.runs.RestartExpansion(ctx, run, e.Next)
+	if created {
 		f.Repaired++
 	}
 	return err

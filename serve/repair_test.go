@@ -19,6 +19,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/serve"
@@ -58,12 +59,19 @@ type repairBundle struct {
 	ids    ledger.TaskIDs
 	sender *countingSender
 	worker *worker.Worker
+	config config.Config
 }
 
 func repairSetup(t *testing.T, n int) *repairBundle {
 	t.Helper()
+	return repairSetupWith(t, config.Default(), n)
+}
+
+// repairSetupWith is repairSetup with config c, extra added to the campaign's YAML.
+func repairSetupWith(t *testing.T, c config.Config, n int, extra ...string) *repairBundle {
+	t.Helper()
 	mr, rdb := testredis.Mini(t)
-	sent := send(t, config.Default(), rdb, n)
+	sent := send(t, c, rdb, n, extra...)
 	l := ledger.New(rdb, nil)
 	ids, err := l.TaskIDs(context.Background())
 	if err != nil {
@@ -72,8 +80,8 @@ func repairSetup(t *testing.T, n int) *repairBundle {
 	in := asynq.NewInspectorFromRedisClient(rdb)
 	t.Cleanup(func() { in.Close() })
 	s := &countingSender{}
-	w := worker.New(serve.WorkerConfig(config.Default()), worker.Deps{Redis: rdb, Sender: s, Logger: zerolog.Nop()})
-	return &repairBundle{mr: mr, rdb: rdb, l: l, in: in, run: sent.Run, ids: ids, sender: s, worker: w}
+	w := worker.New(serve.WorkerConfig(c), worker.Deps{Redis: rdb, Sender: s, Logger: zerolog.Nop()})
+	return &repairBundle{mr: mr, rdb: rdb, l: l, in: in, run: sent.Run, ids: ids, sender: s, worker: w, config: c}
 }
 
 // number is recipient i's number in a run of campaignFile.
@@ -117,7 +125,7 @@ func (b *repairBundle) entry(t *testing.T, i int) ledger.Entry {
 
 func (b *repairBundle) repair(t *testing.T, apply bool) serve.Repair {
 	t.Helper()
-	res, err := serve.RepairRun(context.Background(), serve.RepairParams{Config: config.Default(), Redis: b.rdb, Log: zerolog.Nop(),
+	res, err := serve.RepairRun(context.Background(), serve.RepairParams{Config: b.config, Redis: b.rdb, Log: zerolog.Nop(),
 		Run: b.run.ID, Apply: apply, Audit: audit.Record{Redis: b.rdb, Actor: "ana", Reason: "tasks deleted by hand"}})
 	if err != nil {
 		t.Fatalf("RepairRun(apply %v): %v", apply, err)
@@ -330,5 +338,145 @@ func TestRepairRunOfNoRun(t *testing.T) {
 	_, err := serve.RepairRun(context.Background(), serve.RepairParams{Config: config.Default(), Redis: rdb, Log: zerolog.Nop(), Run: "nope"})
 	if !errors.Is(err, ledger.ErrRunNotFound) {
 		t.Fatalf("RepairRun of no run: %v, want ErrRunNotFound", err)
+	}
+}
+
+// In an at-least-once run a claim no task is left to settle is sent again, as after a dead
+// worker's task is put back: its send task is written again under its id, the look changing
+// nothing and a second repair finding it; the worker's claim sends it, and the run completes
+// with nobody unknown.
+func TestRepairRunSendsAnAtLeastOnceClaimAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := repairSetupWith(t, config.Default(), 3, "delivery: at-least-once\n")
+	b.claim(t, 1)
+	id := b.removeTask(t, 1)
+	before := b.mr.Dump()
+	if dry := b.repair(t, false); found(dry) != "stranded_claim_requeued 1/0 ********0001" {
+		t.Fatalf("look: %q", found(dry))
+	}
+	if b.mr.Dump() != before {
+		t.Error("the look without --apply changed Redis")
+	}
+	if res := b.repair(t, true); found(res) != "stranded_claim_requeued 1/1 ********0001" {
+		t.Fatalf("repair: %q", found(res))
+	}
+	if info, err := b.in.GetTaskInfo(b.run.Queue, id); err != nil || info.State != asynq.TaskStatePending {
+		t.Fatalf("recipient 1's task: %+v, %v; want it pending under its id", info, err)
+	}
+	if e := b.entry(t, 1); e.State != ledger.Submitting {
+		t.Fatalf("recipient 1 before its task runs: %+v, want still submitting", e)
+	}
+	if again := b.repair(t, true); len(again.Findings) != 0 {
+		t.Fatalf("second repair: %q, want nothing", found(again))
+	}
+	if n := b.sendPending(t); n != 3 {
+		t.Fatalf("%d tasks sent, want 3", n)
+	}
+	for i := 1; i <= 3; i++ {
+		if got := b.sender.to(number(i)); got != 1 {
+			t.Errorf("recipient %d sent %d times, want once", i, got)
+		}
+	}
+	if e := b.entry(t, 1); e.State != ledger.Accepted || e.Attempts != 2 {
+		t.Errorf("recipient 1: %+v, want accepted on its second attempt", e)
+	}
+	c, err := b.l.Counters(ctx, b.run.ID)
+	if err != nil || c.States[ledger.Accepted] != 3 || c.States[ledger.Unknown] != 0 {
+		t.Fatalf("counters %+v, %v; want 3 accepted, none unknown", c.States, err)
+	}
+	if r, err := b.l.GetRun(ctx, b.run.ID); err != nil || r.Status != ledger.RunCompleted {
+		t.Fatalf("run: %s, %v; want completed", r.Status, err)
+	}
+}
+
+// An at-least-once claim whose task cannot be written again (the audience file changed), or
+// in a cancelled run, which sends nothing more, becomes unknown(TASK_DELETED) as under
+// at-most-once.
+func TestRepairRunSettlesAnAtLeastOnceClaimItCannotSend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := repairSetupWith(t, config.Default(), 2, "delivery: at-least-once\n")
+	b.claim(t, 1)
+	b.removeTask(t, 1)
+	if err := os.WriteFile(b.run.Audience, []byte("phone,name\n+12015550009,someone else\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res := b.repair(t, true); found(res) != "stranded_claim 1/1 ********0001" || !strings.Contains(res.NotRebuilt, "audience file changed") {
+		t.Fatalf("repair with the audience changed: %q (%s)", found(res), res.NotRebuilt)
+	}
+	if e := b.entry(t, 1); e.State != ledger.Unknown || e.Code != ledger.CodeTaskDeleted {
+		t.Fatalf("recipient 1: %+v, want unknown(%s)", e, ledger.CodeTaskDeleted)
+	}
+
+	c := repairSetupWith(t, config.Default(), 2, "delivery: at-least-once\n")
+	c.claim(t, 1)
+	c.removeTask(t, 1)
+	if _, err := serve.CancelRun(ctx, c.rdb, c.run.ID, audit.Record{Redis: c.rdb, Actor: "ana"}); err != nil {
+		t.Fatal(err)
+	}
+	if res := c.repair(t, true); found(res) != "stranded_claim 1/1 ********0001" || res.Status != ledger.RunCancelled {
+		t.Fatalf("repair of the cancelled run: %q, %s", found(res), res.Status)
+	}
+	if e := c.entry(t, 1); e.State != ledger.Unknown || e.Code != ledger.CodeTaskDeleted {
+		t.Fatalf("recipient 1 of the cancelled run: %+v, want unknown(%s)", e, ledger.CodeTaskDeleted)
+	}
+}
+
+// A recipient queued for its one resend whose resend task is gone before it made a request
+// (held by the paused run) has its resend withdrawn: unknown again with the code it had, its
+// history saying why, counted neither as resent nor under a code of the deletion; run show's
+// count of resent recipients says so, and the run completes.
+func TestRepairRunWithdrawsALostResend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := repairSetupWith(t, config.Default(), 2, "delivery: at-most-once\nunknown: {resend_after: 1m}\n")
+	// Recipient 1's answer was lost: unknown, its resend due a minute later; recipient 2 is sent.
+	a := b.addr(1)
+	id := b.ids.TaskID(b.run.ID, number(1))
+	info, err := b.in.GetTaskInfo(b.run.Queue, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.l.Claim(ctx, a, b.run.Delivery)
+	if err != nil || c.Verdict != ledger.VerdictSend {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	if _, err := b.l.Finish(ctx, a, ledger.Outcome{State: ledger.Unknown, Code: "NO_RESPONSE", Attempt: c.Attempts, Payload: info.Payload}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.in.DeleteTask(b.run.Queue, id); err != nil {
+		t.Fatal(err)
+	}
+	if b.sendPending(t) != 1 {
+		t.Fatal("want recipient 2's task")
+	}
+	later := ledger.New(b.rdb, func() time.Time { return time.Now().Add(2 * time.Minute) })
+	members, _, err := later.LeaseUnknown(ctx, b.run.ID, 10, time.Minute)
+	if err != nil || len(members) != 1 {
+		t.Fatalf("lease: %v, %v", members, err)
+	}
+	if v, _, err := later.ReleaseForResend(ctx, b.run.ID, members[0]); err != nil || v != ledger.ResendEnqueue {
+		t.Fatalf("release: %v, %v", v, err)
+	}
+	// The resend task was written, then removed while the paused run held it.
+	if err := later.ResendEnqueued(ctx, b.run.ID, members[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.l.Counters(ctx, b.run.ID); err != nil || got.ResentUnknown != 1 {
+		t.Fatalf("counters %+v, %v; want 1 resent", got, err)
+	}
+	if res := b.repair(t, true); found(res) != "stranded_resend 1/1 ********0001" || res.Status != ledger.RunCompleted {
+		t.Fatalf("repair: %q, %s", found(res), res.Status)
+	}
+	e := b.entry(t, 1)
+	h, err := b.l.History(ctx, a)
+	if err != nil || e.State != ledger.Unknown || e.Code != "NO_RESPONSE" || e.Attempts != c.Attempts ||
+		len(h) == 0 || h[len(h)-1].Outcome != "resend_withdrawn" || h[len(h)-1].Code != ledger.CodeResendDeleted {
+		t.Fatalf("recipient 1: %+v, history %+v, %v; want unknown(NO_RESPONSE), its resend withdrawn (%s)", e, h, err, ledger.CodeResendDeleted)
+	}
+	rep, err := report.ReadRun(ctx, b.l, b.run.ID, time.Now())
+	if err != nil || rep.ResentUnknown != 0 || rep.Codes["unknown:"+ledger.CodeTaskDeleted] != 0 || rep.Codes["unknown:"+ledger.CodeResendDeleted] != 0 {
+		t.Fatalf("run report %+v, %v; want no resend counted, no code of the deletion", rep, err)
 	}
 }

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/hibiken/asynq"
 
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
@@ -26,6 +30,9 @@ type TaskActionParams struct {
 	Inspector *asynq.Inspector
 	// Ledger is where the recipients of deleted send tasks are settled (SkipDeleted).
 	Ledger *ledger.Ledger
+	// Tasks is the one task writer (asynqbatch.New), which writes again the deleted task of
+	// an at-least-once run's recipient that a dead worker left mid-send (SkipDeleted).
+	Tasks asynqbatch.Writer
 	// Action is "retry", "archive" or "delete".
 	Action string
 	Queue  string
@@ -36,6 +43,34 @@ type TaskActionParams struct {
 	State string
 	// Audit is who acts and why: the action is kept in its log as "task ACTION".
 	Audit audit.Record
+	// Force deletes or archives the expansion task of a run that has not read its whole
+	// audience, which ActOnTasks otherwise refuses (ExpansionTaskError).
+	Force bool
+}
+
+// ExpansionTaskError refuses to delete or archive, without TaskActionParams.Force, a task of
+// the expansion queue that carries on the expansion of a run not expanded yet: the chain of
+// such tasks is the only thing that reads the rest of the run's audience, so without it the
+// rows not read would never be planned and the run would never finish. Nothing was touched.
+type ExpansionTaskError struct {
+	Action string
+	// Runs are the runs whose expansion the action would stop.
+	Runs []string
+}
+
+func (e ExpansionTaskError) Error() string {
+	which, run := "run "+e.Runs[0], e.Runs[0]
+	if len(e.Runs) > 1 {
+		which, run = "runs "+strings.Join(e.Runs, ", "), "RUN"
+	}
+	what, undo := "deleted", "herald run repair "+run+" --apply then starts the expansion again"
+	if e.Action == "archive" {
+		what, undo = "archived", "herald run repair "+run+" --apply then retries it"
+	}
+	return fmt.Sprintf("refused: this carries on the expansion of %s, which has not read its whole audience; "+
+		"%s, nothing would plan the rows not read yet and the run would never finish. "+
+		"To stop the run: herald run cancel %s (its expansion skips the rows not read). To %s anyway: --force, and %s",
+		which, "with it "+what, run, e.Action, undo)
 }
 
 // TaskStateError says an action cannot act on every task in the state it was given; its
@@ -63,21 +98,49 @@ type TaskActed struct {
 	// worker that died mid-request, with no task left to settle its claim, and became
 	// unknown(TASK_DELETED): their message may have gone. 0 for retry and archive.
 	RecipientsUnknown int `json:"recipients_unknown"`
+	// RecipientsRequeued is how many such recipients were in an at-least-once run: their
+	// task was written again and sends again (a possible duplicate, as at-least-once
+	// accepts). 0 for retry and archive.
+	RecipientsRequeued int `json:"recipients_requeued"`
+	// ResendsWithdrawn is how many recipients of deleted send tasks were queued for their one
+	// resend, which never made a request (held by a paused run, or waiting for a worker),
+	// with no task left to send it: the resend was withdrawn, and they are unknown again with
+	// the code they had. 0 for retry and archive.
+	ResendsWithdrawn int `json:"resends_withdrawn"`
+	// ExpansionsStopped are the runs not expanded yet whose expansion task a forced delete or
+	// archive (TaskActionParams.Force) removed or archived: `herald run repair RUN --apply`
+	// starts the expansion again (or retries the archived task).
+	ExpansionsStopped []string `json:"expansions_stopped,omitempty"`
 }
 
 // settled is what the delete did to the recipients so far.
 func (t TaskActed) settled() Settled {
-	return Settled{Skipped: t.RecipientsSkipped, Unknown: t.RecipientsUnknown}
+	return Settled{Skipped: t.RecipientsSkipped, Unknown: t.RecipientsUnknown, Requeued: t.RecipientsRequeued, Withdrawn: t.ResendsWithdrawn}
 }
 
 // count adds what one call of SkipDeleted did.
 func (t *TaskActed) count(n Settled) {
 	t.RecipientsSkipped += n.Skipped
 	t.RecipientsUnknown += n.Unknown
+	t.RecipientsRequeued += n.Requeued
+	t.ResendsWithdrawn += n.Withdrawn
 }
 
 // Detail says what was done, as the audit log keeps it.
 func (t TaskActed) Detail() string {
+	d := t.detail()
+	again := "starts it again"
+	if t.Action == "archive" {
+		again = "retries its task"
+	}
+	for _, run := range t.ExpansionsStopped {
+		d += fmt.Sprintf("; the expansion of run %s stopped (herald run repair %s --apply %s)", run, run, again)
+	}
+	return d
+}
+
+// detail is Detail without the expansions stopped.
+func (t TaskActed) detail() string {
 	switch {
 	case t.Task != "" && t.Action == "delete":
 		return t.settled().String()
@@ -90,12 +153,16 @@ func (t TaskActed) Detail() string {
 }
 
 // ActOnTasks retries, archives or deletes one task, or every task of a queue in a state
-// (those in bulk, page by page for delete). The recipients of deleted send tasks are settled
-// in the ledger (SkipDeleted: skipped(deleted), or unknown(TASK_DELETED) for a claim a dead
-// worker left), so their runs can still complete. It returns what it acted
+// (those in bulk, page by page for delete). It refuses, touching nothing, to delete or archive
+// a task of the expansion queue that carries on the expansion of a run not expanded yet, unless
+// p.Force (ExpansionTaskError; forced, the runs are in ExpansionsStopped and its Detail). The
+// recipients of deleted send tasks are settled in the ledger (SkipDeleted: skipped(deleted);
+// for a claim a dead worker left, unknown(TASK_DELETED), or in an at-least-once run the task
+// written again through p.Tasks; for a resend that never went, withdrawn), so their runs can
+// still complete. It returns what it acted
 // on and how many tasks and recipients, and keeps them in the audit log (p.Audit) with their
-// Target and Detail. With an error the target is still set (except for a TaskStateError: a
-// state the action does not apply to, where nothing was touched), and for a delete the error
+// Target and Detail. With an error the target is still set (except for a TaskStateError or an
+// ExpansionTaskError, where nothing was touched), and for a delete the error
 // says how many tasks were deleted and how many recipients marked before it (the counts say
 // so too).
 //
@@ -110,7 +177,15 @@ func ActOnTasks(ctx context.Context, p TaskActionParams) (TaskActed, error) {
 	} else {
 		res.Task = p.Task
 	}
-	err := actOnTasks(ctx, p, &res)
+	stops, err := expansionsHeld(ctx, p)
+	switch {
+	case err != nil:
+		return res, err
+	case len(stops) > 0 && !p.Force:
+		return res, ExpansionTaskError{Action: p.Action, Runs: stops}
+	}
+	res.ExpansionsStopped = stops
+	err = actOnTasks(ctx, p, &res)
 	switch {
 	case errors.As(err, new(TaskStateError)):
 		return res, err
@@ -120,6 +195,56 @@ func ActOnTasks(ctx context.Context, p TaskActionParams) (TaskActed, error) {
 		return res, err
 	}
 	return res, p.Audit.Keep(ctx, action, res.Target, res.Detail())
+}
+
+// expansionsHeld returns the runs not expanded yet whose expansion tasks a delete or archive of
+// the expansion queue would remove or archive (none for another action or queue): the task
+// named, or every task in the state named, in any state but completed, whose run exists and has
+// not read its whole audience. The first step of a run not created yet holds nothing.
+func expansionsHeld(ctx context.Context, p TaskActionParams) ([]string, error) {
+	if p.Queue != campaigns.ExpandQueue || (p.Action != "delete" && p.Action != "archive") {
+		return nil, nil
+	}
+	var ts []*asynq.TaskInfo
+	switch {
+	case !p.All:
+		t, err := p.Inspector.GetTaskInfo(p.Queue, p.Task)
+		if err != nil {
+			return nil, nil // the action itself says what is wrong
+		}
+		ts = append(ts, t)
+	case TaskLists(p.Inspector)[p.State] != nil:
+		list := TaskLists(p.Inspector)[p.State]
+		for page := 1; ; page++ {
+			got, err := list(p.Queue, asynq.PageSize(500), asynq.Page(page))
+			if err != nil {
+				return nil, nil
+			}
+			ts = append(ts, got...)
+			if len(got) < 500 {
+				break
+			}
+		}
+	}
+	var runs []string
+	for _, t := range ts {
+		if t.State == asynq.TaskStateCompleted || t.Type != campaigns.TypeExpand {
+			continue
+		}
+		ep, err := campaigns.DecodeExpand(t.Payload)
+		if err != nil || slices.Contains(runs, ep.Run) {
+			continue
+		}
+		r, err := p.Ledger.GetRun(ctx, ep.Run)
+		switch {
+		case errors.Is(err, ledger.ErrRunNotFound):
+		case err != nil:
+			return nil, err
+		case !r.Expanded:
+			runs = append(runs, r.ID)
+		}
+	}
+	return runs, nil
 }
 
 // actOnTasks is ActOnTasks without the audit log: it sets res's target and counts.
@@ -152,7 +277,7 @@ func actOnTasks(ctx context.Context, p TaskActionParams, res *TaskActed) error {
 		if t == nil {
 			return nil
 		}
-		n, err := SkipDeleted(ctx, p.Ledger, in, []*asynq.TaskInfo{t})
+		n, err := SkipDeleted(ctx, p.Ledger, in, p.Tasks, []*asynq.TaskInfo{t})
 		res.count(n)
 		if err != nil {
 			return fmt.Errorf("task %s deleted, %s, then: %w", res.Target, n, err)
@@ -168,7 +293,7 @@ func actOnTasks(ctx context.Context, p TaskActionParams, res *TaskActed) error {
 			return TaskStateError{fmt.Sprintf("%s --all: --state must be one of %s", p.Action, map[string]string{
 				"retry": "scheduled, retry, archived", "archive": "pending, scheduled, retry"}[p.Action])}
 		}
-		return deleteAll(ctx, in, p.Ledger, q, p.State, res)
+		return deleteAll(ctx, in, p.Ledger, p.Tasks, q, p.State, res)
 	}
 	res.Target = q + " (" + p.State + ")"
 	n, err := bulk(q)
@@ -184,7 +309,7 @@ func actOnTasks(ctx context.Context, p TaskActionParams, res *TaskActed) error {
 // still complete and no continuation re-creates a task the operator deleted. When a delete
 // or the ledger fails part way, the tasks deleted up to then still have their recipients
 // marked, and the error (and res's counts) say how many of each there were.
-func deleteAll(ctx context.Context, in *asynq.Inspector, l *ledger.Ledger, q, state string, res *TaskActed) error {
+func deleteAll(ctx context.Context, in *asynq.Inspector, l *ledger.Ledger, w asynqbatch.Writer, q, state string, res *TaskActed) error {
 	list := TaskLists(in)[state]
 	if list == nil || state == "active" {
 		return TaskStateError{"delete --all: --state must be pending, scheduled, retry, archived or completed"}
@@ -208,7 +333,7 @@ func deleteAll(ctx context.Context, in *asynq.Inspector, l *ledger.Ledger, q, st
 			}
 			deleted = append(deleted, t)
 		}
-		n, serr := SkipDeleted(ctx, l, in, deleted)
+		n, serr := SkipDeleted(ctx, l, in, w, deleted)
 		res.Tasks += len(deleted)
 		res.count(n)
 		if err := errors.Join(derr, serr); err != nil {

@@ -52,6 +52,13 @@ func setup(tb testing.TB) *bundle {
 // task, and returns it; extra is added to its campaign file.
 func (b *bundle) start(tb testing.TB, n int, extra ...string) expand.Started {
 	tb.Helper()
+	return b.startWith(tb, n, expand.Config{Task: campaigns.TaskOptions{MaxRetry: 10}}, false, extra...)
+}
+
+// startWith is start with expansion config cfg, bounded as campaign send is (the run's backlog
+// in the call, its next expansion step enqueued for the rest) when bounded.
+func (b *bundle) startWith(tb testing.TB, n int, cfg expand.Config, bounded bool, extra ...string) expand.Started {
+	tb.Helper()
 	dir := tb.TempDir()
 	var csv strings.Builder
 	csv.WriteString("phone,name\n")
@@ -71,9 +78,9 @@ func (b *bundle) start(tb testing.TB, n int, extra ...string) expand.Started {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	runs := expand.NewRuns(expand.Config{Task: campaigns.TaskOptions{MaxRetry: 10}}, expand.Deps{Redis: b.rdb, Logger: zerolog.Nop(),
+	runs := expand.NewRuns(cfg, expand.Deps{Redis: b.rdb, Logger: zerolog.Nop(),
 		Now: func() time.Time { return testNow }, Sender: func(*campaigns.Definition) (string, error) { return "+14151111234", nil }})
-	st, err := runs.StartRun(context.Background(), expand.StartParams{Def: def})
+	st, err := runs.StartRun(context.Background(), expand.StartParams{Def: def, Bounded: bounded})
 	if err != nil {
 		tb.Fatal(err)
 	}

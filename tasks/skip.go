@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/ledger"
 )
 
@@ -18,18 +19,42 @@ type Settled struct {
 	// Skipped recipients were planned or queued: now skipped(deleted).
 	Skipped int
 	// Unknown recipients were submitting under a claim no task is left to settle (the
-	// deleted task's worker died mid-request): now unknown(TASK_DELETED), as their message
-	// may have gone.
+	// deleted task's worker died mid-request), in an at-most-once run (or a cancelled one):
+	// now unknown(TASK_DELETED), as their message may have gone.
 	Unknown int
+	// Requeued recipients were the same in an at-least-once run: their send task was written
+	// again under its id, and its claim sends again (the message may have gone: a possible
+	// duplicate, the price at-least-once pays so that nobody is left unknown).
+	Requeued int
+	// Withdrawn recipients were queued for their one resend, which never made a request (it
+	// waited: held by a paused run, or for a worker), with no task left to send it: the
+	// resend is withdrawn, and they are unknown again with the code they had (history
+	// resend_withdrawn RESEND_DELETED), as their first message may have gone.
+	Withdrawn int
 }
 
-// add counts one recipient that moved to state.
-func (s *Settled) add(state ledger.State) {
-	switch state {
-	case ledger.Skipped:
+// settled is what SkipDeleted did to one recipient.
+type settled int
+
+const (
+	settledNone settled = iota
+	settledSkipped
+	settledUnknown
+	settledRequeued
+	settledWithdrawn
+)
+
+// add counts one recipient settled so.
+func (s *Settled) add(how settled) {
+	switch how {
+	case settledSkipped:
 		s.Skipped++
-	case ledger.Unknown:
+	case settledUnknown:
 		s.Unknown++
+	case settledRequeued:
+		s.Requeued++
+	case settledWithdrawn:
+		s.Withdrawn++
 	}
 }
 
@@ -40,19 +65,32 @@ func (s Settled) String() string {
 		out += fmt.Sprintf(", %d unknown(%s): a worker died sending to them, so the message may have gone",
 			s.Unknown, ledger.CodeTaskDeleted)
 	}
+	if s.Withdrawn > 0 {
+		out += fmt.Sprintf(", %d resends withdrawn: never sent (held by a paused run, or waiting for a worker), so unknown again with the code they had",
+			s.Withdrawn)
+	}
+	if s.Requeued > 0 {
+		out += fmt.Sprintf(", %d sent again: a worker died sending to them, and their run is at-least-once, so their task was written again",
+			s.Requeued)
+	}
 	return out
 }
 
 // SkipDeleted settles the recipients of deleted send tasks in the ledger, so their runs can
 // still complete, and returns how many moved (ledger.Ledger.TaskDeleted): a planned or queued
-// recipient becomes skipped(deleted); a submitting one, whose claim a worker left when it
-// died mid-request, and a queued one whose resend was released (its first message may have
-// gone), becomes unknown(TASK_DELETED) once no task of the recipient is left that could
-// send or settle it (in tasks: its send task and its resend, in any state but
-// completed, in any of Herald's send queues), and is left to that task otherwise (a live
-// worker may be sending it). in looks for those tasks. Tasks that are not send tasks are
-// passed over; the first error is returned, after the other tasks were tried.
-func SkipDeleted(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, tasks []*asynq.TaskInfo) (Settled, error) {
+// recipient becomes skipped(deleted). A submitting one, whose claim a worker left when it died
+// mid-request, and a queued one whose resend was released (its first message may have gone),
+// is left to another task of the recipient while one is left that could send or settle it (in
+// tasks: its send task and its resend, in any state but completed, in any of Herald's send
+// queues: a live worker may be sending it). Once none is, the queued one has its resend, which
+// never made a request, withdrawn (unknown again with the code it had), and the submitting one
+// becomes unknown(TASK_DELETED), unless it is a claim of an at-least-once run not cancelled:
+// then the deleted task is written again, as it was, under its id, through w (the one task
+// writer), and its claim sends it again, as after a dead worker's task is put back (nobody is
+// left unknown under at-least-once). in
+// looks for those tasks. Tasks that are not send tasks are passed over; the first error is
+// returned, after the other tasks were tried.
+func SkipDeleted(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, w asynqbatch.Writer, tasks []*asynq.TaskInfo) (Settled, error) {
 	var n Settled
 	var first error
 	for _, t := range tasks {
@@ -63,32 +101,72 @@ func SkipDeleted(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, tas
 		if err != nil {
 			continue
 		}
-		now, err := settleDeleted(ctx, l, in, t, p)
+		how, err := settleDeleted(ctx, l, in, w, t, p)
 		if err != nil {
 			if first == nil {
 				first = fmt.Errorf("task %s: settle its recipient: %w", t.ID, err)
 			}
 			continue
 		}
-		n.add(now)
+		n.add(how)
 	}
 	return n, first
 }
 
-// settleDeleted settles the recipient of one deleted send task and returns the state it moved
-// to ("" when it did not move).
-func settleDeleted(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, t *asynq.TaskInfo, p campaigns.SendPayload) (ledger.State, error) {
+// settleDeleted settles the recipient of one deleted send task and says how.
+func settleDeleted(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, w asynqbatch.Writer, t *asynq.TaskInfo, p campaigns.SendPayload) (settled, error) {
 	a := p.Address()
 	prior, now, err := l.TaskDeleted(ctx, a, false)
 	if err != nil || now != "" || (prior != ledger.Submitting && prior != ledger.Queued) {
-		return now, err
+		return settledAs(prior, now), err
 	}
 	held, err := claimHeld(ctx, l, in, t, p)
 	if err != nil || held {
-		return "", err
+		return settledNone, err
 	}
-	_, now, err = l.TaskDeleted(ctx, a, true)
-	return now, err
+	if prior == ledger.Submitting {
+		run, err := l.GetRun(ctx, p.Run)
+		if err != nil {
+			return settledNone, err
+		}
+		if run.Delivery == ledger.AtLeastOnce && run.Status != ledger.RunCancelled {
+			return writeAgain(ctx, w, t)
+		}
+	}
+	prior, now, err = l.TaskDeleted(ctx, a, true)
+	return settledAs(prior, now), err
+}
+
+// settledAs is how a recipient that moved from prior to now (TaskDeleted) was settled: a
+// queued one made unknown had its resend withdrawn.
+func settledAs(prior, now ledger.State) settled {
+	switch {
+	case now == ledger.Skipped:
+		return settledSkipped
+	case now == ledger.Unknown && prior == ledger.Queued:
+		return settledWithdrawn
+	case now == ledger.Unknown:
+		return settledUnknown
+	}
+	return settledNone
+}
+
+// writeAgain writes deleted task t again as it was (type, payload, id, queue and options),
+// through the one task writer, to run at once.
+func writeAgain(ctx context.Context, w asynqbatch.Writer, t *asynq.TaskInfo) (settled, error) {
+	if w == nil {
+		return settledNone, fmt.Errorf("no task writer to write it again")
+	}
+	created, err := w.Write(ctx, []asynqbatch.Task{{Type: t.Type, Payload: t.Payload, ID: t.ID, Queue: t.Queue,
+		MaxRetry: t.MaxRetry, Timeout: t.Timeout, Retention: t.Retention}}, false)
+	if err != nil {
+		return settledNone, fmt.Errorf("write it again: %w", err)
+	}
+	if len(created) == 1 && created[0] {
+		return settledRequeued, nil
+	}
+	// Its id was taken meanwhile: that task sends it.
+	return settledNone, nil
 }
 
 // claimHeld reports whether a task of p's recipient other than the deleted one is left that

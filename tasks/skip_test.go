@@ -8,6 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/testredis"
@@ -27,7 +28,7 @@ func TestSkipDeletedReturnsLedgerErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := &asynq.TaskInfo{ID: "x", Type: campaigns.TypeExpand, Payload: []byte(`{}`)}
-	n, err := tasks.SkipDeleted(ctx, b.ledger, b.inspector, append(pending[:2:2], other))
+	n, err := tasks.SkipDeleted(ctx, b.ledger, b.inspector, asynqbatch.New(b.rdb), append(pending[:2:2], other))
 	if err != nil || n != (tasks.Settled{Skipped: 2}) {
 		t.Fatalf("SkipDeleted = %+v, %v; want 2 skipped", n, err)
 	}
@@ -37,7 +38,7 @@ func TestSkipDeletedReturnsLedgerErrors(t *testing.T) {
 	// Not READONLY: go-redis retries that one with backoff, which only makes the test slow.
 	b.mr.SetError("ERR injected ledger failure")
 	defer b.mr.SetError("")
-	n, err = tasks.SkipDeleted(ctx, b.ledger, b.inspector, pending[2:])
+	n, err = tasks.SkipDeleted(ctx, b.ledger, b.inspector, asynqbatch.New(b.rdb), pending[2:])
 	if err == nil || n != (tasks.Settled{}) {
 		t.Fatalf("SkipDeleted with Redis failing = %+v, %v; want the error", n, err)
 	}
@@ -222,8 +223,10 @@ func TestDeleteLeavesAClaimAnotherTaskHolds(t *testing.T) {
 
 // An unknown recipient whose one resend was released is queued again, but its first message
 // may have gone: deleting its original task (say with the completed ones) leaves it to its
-// resend task, which sends it; deleting the resend too settles it unknown(TASK_DELETED),
-// never skipped(deleted).
+// resend task, which sends it; deleting the resend too, held before it made a request (a
+// paused run, a worker not there yet), withdraws it: the recipient is unknown again with the
+// code it had, never skipped(deleted), no longer counted as resent nor blamed on a dead worker,
+// and the text says so.
 func TestDeleteLeavesAReleasedResendToItsTask(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -278,13 +281,77 @@ func TestDeleteLeavesAReleasedResendToItsTask(t *testing.T) {
 	if e := b.entryOf(t, p); e.State != ledger.Queued {
 		t.Fatalf("entry %+v; want it queued for its resend", e)
 	}
-	if res := del(resend); res.RecipientsSkipped != 0 || res.RecipientsUnknown != 1 {
-		t.Fatalf("delete of the resend: %+v; want 1 unknown", res)
+	res := del(resend)
+	want := "0 recipients skipped(deleted) in the ledger, 1 resends withdrawn: never sent (held by a paused run, or waiting for a worker), so unknown again with the code they had"
+	if res.RecipientsSkipped != 0 || res.RecipientsUnknown != 0 || res.ResendsWithdrawn != 1 || res.Detail() != want {
+		t.Fatalf("delete of the resend: %+v (%q); want %q", res, res.Detail(), want)
 	}
-	if e := b.entryOf(t, p); e.State != ledger.Unknown || e.Code != ledger.CodeTaskDeleted {
-		t.Fatalf("entry %+v; want unknown(%s)", e, ledger.CodeTaskDeleted)
+	if e := b.entryOf(t, p); e.State != ledger.Unknown || e.Code != "NO_RESPONSE" {
+		t.Fatalf("entry %+v; want unknown(NO_RESPONSE), as before its resend", e)
+	}
+	h, err := b.ledger.History(ctx, p.Address())
+	if err != nil || len(h) != 3 || h[2].Outcome != "resend_withdrawn" || h[2].Code != ledger.CodeResendDeleted {
+		t.Fatalf("history %+v, %v; want its resend withdrawn (%s)", h, err, ledger.CodeResendDeleted)
+	}
+	if c := b.counters(t, st.RunID); c.ResentUnknown != 0 || c.Codes["unknown:"+ledger.CodeTaskDeleted] != 0 {
+		t.Fatalf("counters %+v; want nobody counted resent, nor unknown(%s)", c, ledger.CodeTaskDeleted)
 	}
 	if run, err := b.ledger.GetRun(ctx, st.RunID); err != nil || run.Status != ledger.RunCompleted {
 		t.Fatalf("run %+v, %v; want completed", run.Status, err)
+	}
+}
+
+// In an at-least-once run, a deleted task whose recipient a dead worker left mid-send is
+// written again as it was, under its id, and its claim sends again, as after the dead worker's
+// task is put back: nobody is left unknown. The output counts it apart; with no task writer the
+// delete says so rather than settle it otherwise. A recipient queued is skipped(deleted) as in
+// any run.
+func TestDeleteSendsAnAtLeastOnceClaimAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	st := b.start(t, 3, "delivery: at-least-once\n")
+	q := st.Run.Queue
+	pending, err := b.inspector.ListPendingTasks(q)
+	if err != nil || len(pending) != 3 {
+		t.Fatalf("%d pending tasks, %v", len(pending), err)
+	}
+	dead := payloadOf(t, pending[0])
+	if c, err := b.ledger.Claim(ctx, dead.Address(), ledger.AtLeastOnce); err != nil || c.Verdict != ledger.VerdictSend {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	del := func(task string, w asynqbatch.Writer) (tasks.TaskActed, error) {
+		return tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: b.inspector, Ledger: b.ledger, Tasks: w,
+			Action: "delete", Queue: q, Task: task, Audit: audit.Record{Redis: b.rdb, Actor: "ana"}})
+	}
+	res, err := del(pending[0].ID, asynqbatch.New(b.rdb))
+	want := "0 recipients skipped(deleted) in the ledger, 1 sent again: a worker died sending to them, and their run is at-least-once, so their task was written again"
+	if err != nil || res.RecipientsRequeued != 1 || res.RecipientsUnknown != 0 || res.Detail() != want {
+		t.Fatalf("delete of the dead worker's task: %+v (%q), %v; want %q", res, res.Detail(), err, want)
+	}
+	info, err := b.inspector.GetTaskInfo(q, pending[0].ID)
+	if err != nil || info.State != asynq.TaskStatePending || string(info.Payload) != string(pending[0].Payload) ||
+		info.MaxRetry != pending[0].MaxRetry || info.Timeout != pending[0].Timeout {
+		t.Fatalf("the task written again: %+v, %v; want it pending as it was", info, err)
+	}
+	if e := b.entryOf(t, dead); e.State != ledger.Submitting {
+		t.Fatalf("entry %+v, want submitting until its task runs", e)
+	}
+	if c, err := b.ledger.Claim(ctx, dead.Address(), ledger.AtLeastOnce); err != nil || c.Verdict != ledger.VerdictSend || c.Attempts != 2 {
+		t.Fatalf("the claim of the task written again: %+v, %v; want it sent again, attempt 2", c, err)
+	}
+
+	again := payloadOf(t, pending[1])
+	if c, err := b.ledger.Claim(ctx, again.Address(), ledger.AtLeastOnce); err != nil || c.Verdict != ledger.VerdictSend {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	if res, err := del(pending[1].ID, nil); err == nil || res.RecipientsRequeued != 0 {
+		t.Fatalf("delete with no task writer: %+v, %v; want an error", res, err)
+	}
+	if res, err := del(pending[2].ID, asynqbatch.New(b.rdb)); err != nil || res.RecipientsSkipped != 1 {
+		t.Fatalf("delete of a queued recipient's task: %+v, %v; want it skipped", res, err)
+	}
+	if c := b.counters(t, st.RunID); c.States[ledger.Unknown] != 0 || c.States[ledger.Skipped] != 1 {
+		t.Fatalf("counters %+v; want none unknown, one skipped", c.States)
 	}
 }

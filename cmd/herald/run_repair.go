@@ -36,10 +36,28 @@ func (a *app) runRepairCmd() *cobra.Command {
 from completing, and say what repair does of each; --apply does it. Without --apply nothing
 changes.
 
+  lost_expansion     the run has not read its whole audience and no expansion task of it is
+                     left (in herald:expand, in any state but completed) nor running: nothing
+                     would plan the rows not read yet. A new expansion step is enqueued; it
+                     carries on from the run's cursors (no row is planned twice), and in a
+                     cancelled run it makes the rows not read skipped(cancelled), so the run's
+                     states add up to its audience. An expansion server (herald worker or
+                     herald scheduler) runs it.
+  expansion_archived the same with its expansion task archived (its retries used up): the
+                     task is retried
   stranded_claim     submitting (a worker claimed it) with no task of it left in any send
                      queue, in any state but completed: unknown(TASK_DELETED), since the
-                     message may have gone (not resent)
-  stranded_resend    queued for its one resend with no task left: unknown(TASK_DELETED)
+                     message may have gone (not resent); in an at-least-once run too when
+                     the run is cancelled or its send task cannot be rebuilt
+  stranded_claim_requeued
+                     the same in an at-least-once run: its send task is written again as
+                     expansion wrote it (same id), and its claim sends again, as after a
+                     dead worker's task is put back (a possible duplicate; nobody is left
+                     unknown)
+  stranded_resend    queued for its one resend with no task left (the resend waited, held by
+                     a paused run or for a worker, and never made a request): the resend is
+                     withdrawn, and the recipient is unknown again with the code it had
+                     (history resend_withdrawn RESEND_DELETED; no longer counted as resent)
   lost_task          queued in a batch whose tasks were written, with no task left: its send
                      task is written again as expansion wrote it (same id, payload, queue)
   lost_task_skipped  the same when the task cannot be rebuilt (the run's campaign or audience
@@ -77,9 +95,9 @@ func printRepair(w io.Writer, r serve.Repair) error {
 			if r.Applied {
 				n = fmt.Sprintf("%d of %d", f.Repaired, f.Found)
 			}
-			fmt.Fprintf(w, "  %-18s %-9s %s\n", f.Kind, n, f.Does)
+			fmt.Fprintf(w, "  %-23s %-9s %s\n", f.Kind, n, f.Does)
 			if len(f.Samples) > 0 {
-				fmt.Fprintf(w, "  %-18s %-9s e.g. %s\n", "", "", strings.Join(f.Samples, ", "))
+				fmt.Fprintf(w, "  %-23s %-9s e.g. %s\n", "", "", strings.Join(f.Samples, ", "))
 			}
 		}
 	}

@@ -51,7 +51,7 @@ func TestRunRepair(t *testing.T) {
 	masked := logx.Phone(a.Recipient)
 
 	code, out, errOut := herald(t, env, "run", "repair", run.ID)
-	if code != 0 || !strings.Contains(out, "would repair") || !strings.Contains(out, "stranded_claim     1") ||
+	if code != 0 || !strings.Contains(out, "would repair") || !strings.Contains(out, "stranded_claim          1") ||
 		!strings.Contains(out, "e.g. "+masked) || strings.Contains(out, a.Recipient) || !strings.Contains(out, "--apply repairs it") {
 		t.Fatalf("run repair: %d\n%s%s", code, out, errOut)
 	}

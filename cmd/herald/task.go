@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/spf13/cobra"
 
+	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/serve"
 	"github.com/heraldmsg/herald/tasks"
@@ -25,6 +26,7 @@ func (a *app) taskCmd() *cobra.Command {
 		reveal      bool
 		all         bool
 		actJSON     bool // retry, archive, delete
+		force       bool // archive, delete
 		by          auditFlags
 	)
 	ls := viewCmd(a, view[[]tasks.View]{
@@ -69,13 +71,13 @@ func (a *app) taskCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				p := tasks.TaskActionParams{Inspector: in, Ledger: k.ledger(), Action: action, Queue: taskQueue(args[0]), All: all, State: actState,
-					Audit: by.record(k.rdb)}
+				p := tasks.TaskActionParams{Inspector: in, Ledger: k.ledger(), Tasks: asynqbatch.New(k.rdb), Action: action, Queue: taskQueue(args[0]), All: all, State: actState,
+					Force: force, Audit: by.record(k.rdb)}
 				if !all {
 					p.Task = args[1]
 				}
 				res, err := tasks.ActOnTasks(ctx, p)
-				if errors.As(err, new(tasks.TaskStateError)) {
+				if errors.As(err, new(tasks.TaskStateError)) || errors.As(err, new(tasks.ExpansionTaskError)) {
 					return usageError{err}
 				}
 				if err != nil {
@@ -89,13 +91,24 @@ func (a *app) taskCmd() *cobra.Command {
 		})
 		c.Flags().BoolVar(&all, "all", false, "act on every task of the queue in --state")
 		c.Flags().StringVar(&actState, "state", "", "with --all: the state to act on")
-		c.Flags().BoolVar(&actJSON, "json", false, "print the result as JSON: action, queue, task or state, target, tasks, recipients_skipped, recipients_unknown")
+		c.Flags().BoolVar(&actJSON, "json", false, "print the result as JSON: action, queue, task or state, target, tasks, recipients_skipped, recipients_unknown, recipients_requeued, resends_withdrawn, expansions_stopped")
+		if action != "retry" {
+			c.Flags().BoolVar(&force, "force", false, "also "+action+" the expansion task of a run that has not read its whole audience (refused without it: nothing else reads the rest; herald run repair RUN --apply starts it again)")
+		}
 		by.add(c, reasonInAuditLog)
 		return c
 	}
 	retry := act("retry", "Run a scheduled, retry or archived task now", "retry")
 	archive := act("archive", "Archive a pending, scheduled or retry task (its recipient stays queued in the ledger)", "archive")
-	del := act("delete", "Delete a task; a send task's recipient becomes skipped(deleted) in the ledger, or unknown(TASK_DELETED) if a worker died sending to it", "delete")
+	del := act("delete", "Delete a task; a send task's recipient becomes skipped(deleted) in the ledger, or, if a worker died sending to it, unknown(TASK_DELETED) (sent again under at-least-once)", "delete")
+	expansionGuard := `
+A task of herald:expand that carries on the expansion of a run not expanded yet (the chain of
+such tasks is the only thing that reads the rest of the run's audience) is refused (exit 2)
+unless --force: without it the rows not read would never be planned and the run would never
+finish. To stop such a run, herald run cancel RUN; after a forced ` + "%s" + `, herald run repair RUN
+--apply ` + "%s" + `.`
+	archive.Long = archive.Short + ".\n" + fmt.Sprintf(expansionGuard, "archive", "retries the archived task")
+	del.Long = del.Short + ".\n" + fmt.Sprintf(expansionGuard, "delete", "starts the expansion again")
 
 	for _, c := range []*cobra.Command{ls, show} {
 		c.Flags().BoolVar(&reveal, "reveal", false, "show full numbers")

@@ -145,3 +145,45 @@ func TestTaskDeleteOfADeadWorkersClaim(t *testing.T) {
 		t.Fatalf("counters %+v, %v; want 2 unknown:%s", c, err, ledger.CodeTaskDeleted)
 	}
 }
+
+// task delete refuses the expansion task of a run still reading its audience (exit 2, naming
+// the run, cancel and --force) and touches nothing; --force deletes it and says how to start
+// the expansion again; run show then says the expansion stopped, and run repair finds it.
+func TestTaskDeleteOfARunsExpansion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m, env := miniEnv(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	const run = "promo-20260301T120000Z"
+	if err := ledger.New(rdb, nil).CreateRun(ctx, ledger.Run{ID: run, Campaign: "promo", Delivery: ledger.AtMostOnce, Buckets: 1, Rows: 1200}); err != nil {
+		t.Fatal(err)
+	}
+	task, err := campaigns.NewExpandTask(campaigns.ExpandPayload{Run: run, Campaign: "promo", Trigger: "send", Seq: 1}, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := asynq.NewClientFromRedisClient(rdb).Enqueue(task); err != nil {
+		t.Fatal(err)
+	}
+	step := campaigns.ExpandTaskID(run, 1)
+	code, out, errOut := herald(t, env, "task", "delete", campaigns.ExpandQueue, step)
+	if code != exitUsage || !strings.Contains(errOut, "refused") || !strings.Contains(errOut, "herald run cancel "+run) || !strings.Contains(errOut, "--force") {
+		t.Fatalf("task delete of the run's expansion step: exit %d %q %q; want it refused", code, out, errOut)
+	}
+	if code, out, _ := herald(t, env, "run", "show", run); code != 0 || !strings.Contains(out, "still expanding") {
+		t.Fatalf("run show after the refusal: exit %d\n%s", code, out)
+	}
+	code, out, errOut = herald(t, env, "task", "delete", campaigns.ExpandQueue, step, "--force")
+	if code != 0 || !strings.Contains(out, "the expansion of run "+run+" stopped (herald run repair "+run+" --apply starts it again)") {
+		t.Fatalf("task delete --force: exit %d %q %q", code, out, errOut)
+	}
+	code, out, _ = herald(t, env, "run", "show", run)
+	if code != 0 || !strings.Contains(out, "audience: expansion stopped (1200 rows so far): no expansion task left to read the rest; herald run repair "+run+" starts it again") {
+		t.Fatalf("run show after the delete: exit %d\n%s", code, out)
+	}
+	code, out, _ = herald(t, env, "run", "repair", run)
+	if code != 0 || !strings.Contains(out, "lost_expansion          1") {
+		t.Fatalf("run repair after the delete: exit %d\n%s", code, out)
+	}
+}

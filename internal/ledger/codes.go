@@ -65,6 +65,8 @@ var heraldCodes = map[string]struct{ class, why string }{
 
 	CodeClaimFound:  {ClassUnknown, "an earlier attempt's claim was found: its worker died mid-request or its answer never came, so the message may have gone"},
 	CodeTaskDeleted: {ClassUnknown, "its send task was deleted while a dead worker's claim held it, so the message may have gone"},
+	CodeResendDeleted: {ClassUnknown, "its resend was withdrawn, never sent: its task was deleted while the resend waited " +
+		"(held by a paused run, or for a worker), and the recipient is unknown again from its first message, which may have gone"},
 
 	CodeDeliveryFailed: {connectly.ClassPermanent.String(), "Connectly reported the delivery failed without a code"},
 	CodeClientError:    {connectly.ClassPermanent.String(), "Herald could not build the request: nothing was sent"},

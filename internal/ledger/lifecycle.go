@@ -322,16 +322,25 @@ const SkipDeleted = "deleted"
 // no task is left to settle it, so the request may have gone.
 const CodeTaskDeleted = "TASK_DELETED"
 
+// CodeResendDeleted is why the resend of an unknown recipient was withdrawn when its task was
+// deleted, or removed outside Herald, before it made a request (it waited: held by a paused
+// run, or for a worker): the recipient is unknown again with the code it had, its history
+// saying resend_withdrawn RESEND_DELETED. No worker died sending it, and the resend was never
+// made, so it is not counted as resent.
+const CodeResendDeleted = "RESEND_DELETED"
+
 // TaskDeleted settles the recipient of a send task an operator deleted, so its run can still
 // complete. It returns the recipient's state before the call ("" without an entry) and the
 // state it moved to ("" when it did not move). A planned or queued recipient becomes
 // skipped(deleted). A submitting one, and a queued one whose resend was released (its first
 // message may have gone), is left alone unless claimOrphaned says no task of the recipient
-// is left that could send or settle it (the caller looked); then it becomes
+// is left that could send or settle it (the caller looked); then a submitting one becomes
 // unknown(TASK_DELETED), as a claim found by a redelivered task would: never skipped, since a
 // request may have gone, and never sent again nor tracked for a resend, as its tasks are
-// gone. So a prior state of Submitting, or Queued with nothing moved, asks the caller to look.
-// A recipient already done is left alone.
+// gone; and a queued one has its resend withdrawn, never sent: unknown again with the code it
+// had (history resend_withdrawn RESEND_DELETED, no longer counted as resent). So a prior state
+// of Submitting, or Queued with nothing moved, asks the caller to look, and Queued moved to
+// Unknown is a withdrawn resend. A recipient already done is left alone.
 func (l *Ledger) TaskDeleted(ctx context.Context, a Address, claimOrphaned bool) (prior, now State, err error) {
 	code := ""
 	if claimOrphaned {
@@ -368,7 +377,7 @@ func (l *Ledger) skipField(ctx context.Context, runID string, bucket int, field,
 		// outcome as it was: unknown.
 		withdraw = "1"
 	}
-	res, err := scriptReply(skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS(), unknownCode, guard, withdraw), 3, "skip in run "+runID)
+	res, err := scriptReply(skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS(), unknownCode, guard, withdraw, CodeResendDeleted), 3, "skip in run "+runID)
 	if err != nil {
 		return "", "", err
 	}

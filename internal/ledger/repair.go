@@ -119,7 +119,9 @@ func hasResend(h string) bool { return strings.Contains(";"+h, ";resend:") }
 // Settle settles an entry no task will send or settle any more, as read by ReadStranded, and
 // reports whether it did and whether that completed the run. to is Unknown, with code, for an
 // entry whose request may have gone (MaySent: CodeTaskDeleted, as a deleted task's orphaned
-// claim is settled), or Skipped, with reason, for one never sent. Nothing changes when the
+// claim is settled; for a queued entry whose resend was released, code is why its resend is
+// withdrawn, CodeResendDeleted: it is unknown again with the code it had, no longer counted as
+// resent, as its resend never made a request), or Skipped, with reason, for one never sent. Nothing changes when the
 // entry is no longer exactly as read (claimed, settled or given back since), waits in the
 // resend set, or is not in a state to settle so.
 func (l *Ledger) Settle(ctx context.Context, s Stranded, to State, code string) (changed, completed bool, err error) {

@@ -100,7 +100,17 @@ var repairCases = []scriptCase{
 		// Released for its resend, the entry is queued and still in the resend set (the
 		// sweeper died before writing the task): the sweep writes it again, so the repair
 		// leaves it. Once out of the set with no task, its first message may have gone:
-		// unknown, never skipped.
+		// never skipped; its resend, which made no request, is withdrawn (RESEND_DELETED), and
+		// it is unknown with the code it had, no longer counted as resent, counted under no
+		// code of its own; the run completes.
+		if _, err := e.b.l.FinishExpansion(ctx, e.run, len(e.es)); err != nil {
+			return err
+		}
+		for i := 1; i < len(e.es); i++ {
+			if err := e.accept(ctx, i, "m"); err != nil {
+				return err
+			}
+		}
 		if _, err := e.claim(ctx, 0); err != nil {
 			return err
 		}
@@ -120,12 +130,16 @@ var repairCases = []scriptCase{
 		err3 := e.b.l.ResendEnqueued(ctx, e.run, members[0])
 		gone, err4 := e.stranded(ctx, 0)
 		skipped, err5 := e.settle(ctx, gone[0], Skipped, SkipTaskLost)
-		settled, err6 := e.settle(ctx, gone[0], Unknown, CodeTaskDeleted)
-		en, err7 := e.entry(ctx, 0)
-		return first(err1, err2, err3, err4, err5, err6, err7, want("waiting", true, waiting[0].Waiting), want("resent", true, waiting[0].Resent),
+		before, err6 := e.b.l.Counters(ctx, e.run)
+		_, completed, err7 := e.b.l.Settle(ctx, gone[0], Unknown, CodeResendDeleted)
+		c, err8 := e.b.l.Counters(ctx, e.run)
+		return first(err1, err2, err3, err4, err5, err6, err7, err8, want("waiting", true, waiting[0].Waiting), want("resent", true, waiting[0].Resent),
 			want("settled while waiting", false, left), want("waiting once written", false, gone[0].Waiting),
-			want("may have gone", true, gone[0].MaySent()), want("skipped", false, skipped), want("settled", true, settled),
-			want("state", Unknown, en.State), want("code", CodeTaskDeleted, en.Code))
+			want("may have gone", true, gone[0].MaySent()), want("skipped", false, skipped),
+			want("counted resent before", int64(1), before.ResentUnknown), e.withdrawnFor(ctx, 0, CodeResendDeleted),
+			want("counted resent", int64(0), c.ResentUnknown), want("unknown", int64(1), c.States[Unknown]), want("queued", int64(0), c.States[Queued]),
+			want("unknown codes", int64(1), c.Codes["unknown:NO_RESPONSE"]), want("no code of the deletion", int64(0), c.Codes["unknown:"+CodeResendDeleted]),
+			want("completed", true, completed), e.verify(ctx, e.run))
 	}},
 	{name: "RepairCompletesARunWhoseCheckNeverRan", scripts: []string{"repairCompleteCmd", "claimCmd", "finishCmd", "expandedCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		// Every row terminal, but the run says running and counts a resend that its resend

@@ -171,6 +171,11 @@ func (e *scriptEnv) releasedResends(ctx context.Context, n int) error {
 // withdrawn by a cancel: its first attempt's code (NO_RESPONSE), one attempt, and a history
 // of unknown, resend, resend_withdrawn(cancelled).
 func (e *scriptEnv) withdrawn(ctx context.Context, i int) error {
+	return e.withdrawnFor(ctx, i, SkipCancelled)
+}
+
+// withdrawnFor is withdrawn with its history naming why.
+func (e *scriptEnv) withdrawnFor(ctx context.Context, i int, why string) error {
 	en, err1 := e.entry(ctx, i)
 	h, err2 := e.b.l.History(ctx, e.addr(i))
 	outcomes := make([]string, len(h))
@@ -178,7 +183,7 @@ func (e *scriptEnv) withdrawn(ctx context.Context, i int) error {
 		outcomes[j] = ev.Outcome + " " + ev.Code
 	}
 	return first(err1, err2, want("state", Unknown, en.State), want("code", "NO_RESPONSE", en.Code), want("attempts", 1, en.Attempts),
-		want("history", "unknown NO_RESPONSE, resend NO_RESPONSE, resend_withdrawn cancelled", strings.Join(outcomes, ", ")))
+		want("history", "unknown NO_RESPONSE, resend NO_RESPONSE, resend_withdrawn "+why, strings.Join(outcomes, ", ")))
 }
 
 func (e *scriptEnv) entry(ctx context.Context, i int) (Entry, error) {
@@ -492,9 +497,10 @@ var scriptCases = []scriptCase{
 	{name: "ADeletedTaskLeavesAReleasedResendToItsTask", scripts: []string{"skipCmd", "claimCmd", "finishCmd", "resendLeaseCmd", "resendReleaseCmd", "resendDoneCmd", "expandedCmd"}, resend: true, play: func(ctx context.Context, e *scriptEnv) error {
 		// An unknown recipient whose resend was released is queued again, but its first
 		// message may have gone: a deleted task (the original, long completed) does not skip
-		// it; it is left to its resend task, and settled unknown only when the caller found
-		// none left; Skip (a worker's own decision: capped here) withdraws the resend and
-		// leaves it unknown with the code it had.
+		// it; it is left to its resend task, and only when the caller found none left is its
+		// resend, never sent, withdrawn (RESEND_DELETED), the recipient unknown with the code
+		// it had and no longer counted as resent; Skip (a worker's own decision: capped here)
+		// withdraws the resend and leaves it unknown with the code it had.
 		if err := e.releasedResends(ctx, 2); err != nil {
 			return err
 		}
@@ -506,9 +512,12 @@ var scriptCases = []scriptCase{
 		en2, err7 := e.entry(ctx, 1)
 		_, now3, err5 := e.b.l.TaskDeleted(ctx, e.addr(2), false)
 		run, err6 := e.b.l.GetRun(ctx, e.run)
-		return first(err0, err1, err2, err3, err4, err5, err6, err7, want("prior", Queued, prior0), want("left to its resend", State(""), now0),
+		c, err8 := e.b.l.Counters(ctx, e.run)
+		return first(err0, err1, err2, err3, err4, err5, err6, err7, err8, want("prior", Queued, prior0), want("left to its resend", State(""), now0),
 			want("still queued", Queued, en0.State), want("prior again", Queued, prior1), want("settled", Unknown, now1),
-			want("code", CodeTaskDeleted, en1.Code), want("skip by a worker", false, skipped),
+			want("code", "NO_RESPONSE", en1.Code), e.withdrawnFor(ctx, 0, CodeResendDeleted), want("resent", int64(0), c.ResentUnknown),
+			want("unknown codes", int64(2), c.Codes["unknown:NO_RESPONSE"]), want("no code of the deletion", int64(0), c.Codes["unknown:"+CodeTaskDeleted]),
+			want("skip by a worker", false, skipped),
 			want("a worker's skip withdraws the resend", Unknown, en2.State), want("with the code it had", "NO_RESPONSE", en2.Code),
 			want("never resent", Skipped, now3),
 			want("status", RunCompleted, run.Status), e.verify(ctx, e.run))

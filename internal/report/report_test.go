@@ -148,7 +148,7 @@ func TestExplainHeraldsOwnCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for code, want := range map[string]string{
-		ledger.CodeClaimFound: "unknown", ledger.CodeTaskDeleted: "unknown",
+		ledger.CodeClaimFound: "unknown", ledger.CodeTaskDeleted: "unknown", ledger.CodeResendDeleted: "unknown",
 		ledger.CodeRateLimit: "pacing", ledger.CodeDailyTier: "pacing", ledger.CodeLateForPair: "pacing", ledger.CodeLateAfterClaim: "pacing",
 		ledger.CodeClaimUnanswered: "requeued", ledger.CodeSendUnrecorded: "requeued", ledger.CodeSuppressionUnread: "requeued",
 		ledger.CodePaceError: "requeued", ledger.CodeShutdown: "requeued",

@@ -42,11 +42,17 @@ type Run struct {
 	ArchivedTasks int64  `json:"archived_tasks,omitempty"`
 	Queue         string `json:"-"`
 	// SenderBackoff says the run's sender is slowed after a throttle (run show only).
-	SenderBackoff string           `json:"sender_backoff,omitempty"`
-	Expanded      bool             `json:"expanded"`
-	Recipients    int              `json:"recipients"`
-	States        map[string]int64 `json:"states"`
-	Sum           int64            `json:"sum"`
+	SenderBackoff string `json:"sender_backoff,omitempty"`
+	Expanded      bool   `json:"expanded"`
+	// ExpansionStopped says, for a run not expanded (run show only), that nothing is left to
+	// read the rest of its audience: "no_task" (no expansion task of it left in any state
+	// but completed, and no server running one) or "archived" (its expansion task waits in
+	// the archive). The run cannot end until `herald run repair RUN --apply` starts its
+	// expansion again (or retries the archived task). "" while its expansion goes on.
+	ExpansionStopped string           `json:"expansion_stopped,omitempty"`
+	Recipients       int              `json:"recipients"`
+	States           map[string]int64 `json:"states"`
+	Sum              int64            `json:"sum"`
 	// Done counts recipients that need no more sending (the terminal states).
 	Done int64 `json:"done"`
 	// Accepted counts recipients Connectly accepted, whatever they reached since: accepted,
@@ -257,6 +263,13 @@ func ShowRun(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 		return rep, err
 	}
 	rep.FollowupsPaused = paused[r.ID]
+	if rep.ExpansionStopped, err = stoppedExpansion(ctx, rdb, r, p.Now); err != nil {
+		return rep, err
+	}
+	if rep.ExpansionStopped != "" {
+		// Nothing reads the rest of the audience: no time is left to estimate.
+		rep.ETASeconds = 0
+	}
 	if !rep.Ended() && r.Queue != "" {
 		rep.Queue = r.Queue
 		if rep.ArchivedTasks, err = ArchivedTasks(ctx, rdb, l, r.Queue, r.ID, p.SendAddress); err != nil {
@@ -427,6 +440,12 @@ func PrintRun(w io.Writer, rep Run) {
 			entries(rep.Recipients), rep.Rule)
 	case rep.Follows != "":
 		fmt.Fprintf(w, "follow-ups: %s, but the states add up to %d\n", entries(rep.Recipients), rep.Sum)
+	case !rep.Expanded && rep.ExpansionStopped == "archived":
+		fmt.Fprintf(w, "audience: expansion stopped (%d rows so far): its expansion task is archived (herald task ls %s --state archived); herald run repair %s retries it\n",
+			rep.Recipients, expandQueue, rep.Run)
+	case !rep.Expanded && rep.ExpansionStopped != "":
+		fmt.Fprintf(w, "audience: expansion stopped (%d rows so far): no expansion task left to read the rest; herald run repair %s starts it again\n",
+			rep.Recipients, rep.Run)
 	case !rep.Expanded:
 		fmt.Fprintf(w, "audience: still expanding (%d rows so far)\n", rep.Recipients)
 	case rep.Sum == int64(rep.Recipients):

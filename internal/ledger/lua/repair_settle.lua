@@ -7,11 +7,15 @@
 -- read changed the entry (a new claim writes a new token), which this script then leaves
 -- alone. An entry in the run's resend set is the resend sweep's and is left alone too.
 --
--- A submitting entry (a claim no task will settle: its request may have gone), and a queued
--- one whose resend was released (its first message may have gone), become unknown with
--- ARGV[4], as skip.lua settles a claim whose task was deleted: never skipped, and not tracked
--- for a resend, as their tasks are gone. A planned or queued entry never sent becomes
--- skipped with the reason ARGV[4]. The outcome goes in the recipient's history.
+-- A submitting entry (a claim no task will settle: its request may have gone) becomes unknown
+-- with ARGV[4], as skip.lua settles a claim whose task was deleted: never skipped, and not
+-- tracked for a resend, as its tasks are gone. A queued one whose resend was released, its
+-- resend task gone before it made a request (it waited: held by a paused run, or for a
+-- worker), is never skipped either, as its first message may have gone: the resend is
+-- withdrawn, the entry back to unknown with the code it had, no longer counted in
+-- resent_unknown, its history saying resend_withdrawn with ARGV[4] (withdraw_resend). A
+-- planned or queued entry never sent becomes skipped with the reason ARGV[4]. The outcome goes
+-- in the recipient's history.
 --
 -- KEYS[1] run hash
 -- KEYS[2] counts
@@ -22,7 +26,7 @@
 -- ARGV[1] recipient field
 -- ARGV[2] the entry as the repair read it
 -- ARGV[3] new state letter: 'u' unknown or 'k' skipped
--- ARGV[4] code (unknown) or reason (skipped)
+-- ARGV[4] code (unknown), why (a withdrawn resend) or reason (skipped)
 -- ARGV[5] now (unix ms)
 -- ARGV[6] the recipient's member in the resend set ("<bucket>:<field>")
 --
@@ -39,6 +43,10 @@ local h = redis.call('HGET', KEYS[5], ARGV[1])
 local maysent = st == 's' or (st == 'q' and resent_before(h))
 if (to == 'u' and not maysent) or (to == 'k' and (maysent or (st ~= 'p' and st ~= 'q'))) then
   return {0, 0}
+end
+if to == 'u' and st == 'q' then
+  withdraw_resend(KEYS[2], KEYS[4], KEYS[5], ARGV[1], h, row, att, ARGV[4], ARGV[5])
+  return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[5])}
 end
 redis.call('HSET', KEYS[4], ARGV[1], to .. '|' .. row .. '|' .. att .. '|' .. ARGV[4] .. '|')
 move(KEYS[2], st, to)

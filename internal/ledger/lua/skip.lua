@@ -6,8 +6,11 @@
 -- CLAIM_FOUND in a cancelled run, it is not tracked for a resend either. With ARGV[5] set (a
 -- deleted task), a queued entry that already had its resend released is handled as a
 -- submitting one: its first message may have gone, so it is never skipped: without a code it
--- is left alone (another task of the recipient may still send it), with one it becomes
--- unknown with it. With ARGV[6] set (the run, or the run a follow-up follows, was cancelled),
+-- is left alone (another task of the recipient may still send it); with one, the resend, which
+-- made no request (it waited: held by a paused run, or for a worker), is withdrawn, the entry
+-- back to unknown with the code it had, no longer counted in resent_unknown, its history saying
+-- resend_withdrawn with ARGV[7] (withdraw_resend), never counted under a code of its own: no
+-- worker died sending it. With ARGV[6] set (the run, or the run a follow-up follows, was cancelled),
 -- such an entry is not skipped either: its resend is withdrawn, the entry back to unknown with
 -- the code it had, as the cancelled run's other unknown recipients stay (withdraw_resend).
 --
@@ -23,6 +26,8 @@
 -- ARGV[5] '1' to guard a queued entry whose resend was released, as a submitting one
 -- ARGV[6] '1' to withdraw the resend of a queued entry whose resend was released (it becomes
 --         unknown, its history saying resend_withdrawn with ARGV[2])
+-- ARGV[7] why a resend the guard (ARGV[5]) withdraws, with a code (ARGV[4]), was withdrawn, for
+--         its history ('' or absent: ARGV[4])
 --
 -- Returns {prior state letter, 1 if it changed else 0, the state letter it moved to ('' if none)}.
 local v = redis.call('HGET', KEYS[4], ARGV[1])
@@ -39,6 +44,12 @@ end
 local guarded = st == 's' or (st == 'q' and ARGV[5] == '1' and resent_before(h))
 if guarded and (ARGV[4] or '') == '' then
   return {st, 0, ''}
+elseif guarded and st == 'q' then
+  local withdrawn = ARGV[7]
+  if not withdrawn or withdrawn == '' then withdrawn = ARGV[4] end
+  withdraw_resend(KEYS[2], KEYS[4], KEYS[5], ARGV[1], h, row, att, withdrawn, ARGV[3])
+  maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+  return {st, 1, 'u'}
 elseif guarded then
   to, why = 'u', ARGV[4]
 elseif st ~= 'p' and st ~= 'q' then
