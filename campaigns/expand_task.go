@@ -28,7 +28,8 @@ type ExpandPayload struct {
 	// Fire is the tick the run belongs to (zero for a run started by hand).
 	Fire time.Time `json:"fire,omitzero"`
 	// Trigger says what started the run: cron, at, missed (a missed tick run late), manual, or
-	// send (campaign send, whose later expansion steps are tasks).
+	// send (campaign send, whose later expansion steps are tasks); repair marks a step `run
+	// repair` enqueued to restart a run's lost expansion.
 	Trigger string `json:"trigger"`
 	// Seq numbers the tasks of one expansion: 0 starts it, each later one continues it when
 	// the previous stopped at a full backlog.
