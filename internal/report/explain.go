@@ -342,6 +342,10 @@ func sendThread(s oneSend) []TimelineEvent {
 	return evs
 }
 
+// resendWithdrawn is the history outcome of a resend withdrawn before it was sent; its code
+// is the reason (a skip's reason, or Herald's own code).
+const resendWithdrawn = "resend_withdrawn"
+
 // historyOf reads the history of the entry at a, each code with its class.
 func historyOf(ctx context.Context, l *ledger.Ledger, a ledger.Address, table *connectly.Table) ([]HistoryLine, error) {
 	hist, err := l.History(ctx, a)
@@ -351,8 +355,11 @@ func historyOf(ctx context.Context, l *ledger.Ledger, a ledger.Address, table *c
 	out := []HistoryLine{}
 	for _, ev := range hist {
 		hl := HistoryLine{Event: ev}
-		// A skip's code is its reason (suppressed, window_closed...): no failure, no class.
-		if ev.Code != "" && ev.Outcome != string(ledger.Skipped) {
+		// A skip's code is its reason (suppressed, window_closed...): no failure, no class. So
+		// is a withdrawn resend's (cancelled, expired...), unless Herald's own code says why
+		// (RESEND_DELETED).
+		_, _, own := ledger.CodeMeaning(ev.Code)
+		if ev.Code != "" && ev.Outcome != string(ledger.Skipped) && (ev.Outcome != resendWithdrawn || own) {
 			hl.Class, _ = ExplainCode(table, ev.Code)
 		}
 		out = append(out, hl)

@@ -335,3 +335,43 @@ func TestExplainHeraldCodesAreNotFailures(t *testing.T) {
 		t.Errorf("printed:\n%s\nwant the skip's reason without a class", s)
 	}
 }
+
+// A withdrawn resend's code is its reason (cancelled, expired...), not a failure: no class,
+// unless it is Herald's own code (RESEND_DELETED), which has its own. Before, the reason was
+// looked up as a provider code and shown "(permanent)".
+func TestExplainWithdrawnResendReasonHasNoFailureClass(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	table, err := connectly.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const to = "+447700900125"
+	b := newExplainBench(t, time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC), to)
+	b.settle(t, to, ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "RATE_LIMIT"})
+	key := rkeys.History("R1", ledger.AddressIn("R1", to, 1).Bucket)
+	fields, err := b.rdb.HGetAll(ctx, key).Result()
+	if err != nil || len(fields) != 1 {
+		t.Fatalf("history hash %v (err %v), want one recipient", fields, err)
+	}
+	sec := b.now.Unix()
+	for f, v := range fields {
+		v += fmt.Sprintf(";resend_withdrawn:1:cancelled:%d;resend_withdrawn:1:%s:%d", sec, ledger.CodeResendDeleted, sec)
+		if err := b.rdb.HSet(ctx, key, f, v).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x, err := report.Explain(ctx, b.l, b.rdb, report.ExplainParams{Run: "R1", Recipient: to, Shown: "*********0125", Table: table, Now: b.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownClass, _, _ := ledger.CodeMeaning(ledger.CodeResendDeleted)
+	var got []string
+	for _, h := range x.History {
+		got = append(got, h.Outcome+" "+h.Code+" "+h.Class)
+	}
+	want := []string{"throttle RATE_LIMIT pacing", "resend_withdrawn cancelled ", "resend_withdrawn " + ledger.CodeResendDeleted + " " + ownClass}
+	if !slices.Equal(got, want) {
+		t.Errorf("history %q, want %q", got, want)
+	}
+}
