@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/connectly"
 )
 
 // productBomb is a product object whose one long text is repeated by aliases (the shape of
@@ -64,5 +65,30 @@ func TestReplyMessageDecodedOnce(t *testing.T) {
 	}
 	if alloc > 1<<20 {
 		t.Errorf("Content allocated %d bytes per reply", alloc)
+	}
+}
+
+// A product object without aliases is bounded too (it is copied into every send task): one
+// over 16 KiB is a problem at validation.
+func TestParseProductOverBound(t *testing.T) {
+	t.Parallel()
+	src := "id: big\naudience: {file: a.csv}\nmessage: {text: hi, multi_product: {pad: " + strings.Repeat("A", 20_000) + "}}\n"
+	_, err := campaigns.Parse("c.yaml", []byte(src))
+	if err == nil || !strings.Contains(err.Error(), "multi_product") || !strings.Contains(err.Error(), "at most 16384") {
+		t.Fatalf("Parse: %v", err)
+	}
+}
+
+// A message rendered for a recipient is validated, product objects' bound included: one built
+// without the file's checks (a stored campaign) puts no oversized object into a send task.
+func TestRenderProductOverBound(t *testing.T) {
+	t.Parallel()
+	c := connectly.SessionContent{Text: "hi", MultiProduct: connectly.RawObject(`{"pad":"` + strings.Repeat("A", 20_000) + `"}`)}
+	r, err := campaigns.NewSessionRenderer(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := r.Render(map[string]string{}); err == nil || !errors.Is(err, campaigns.ErrRender) || !strings.Contains(err.Error(), "multi_product") {
+		t.Fatalf("Render: %d bytes, %v", len(b), err)
 	}
 }

@@ -51,3 +51,37 @@ func TestRawObjectAtMaxDecodes(t *testing.T) {
 		t.Fatalf("raw is %d bytes", len(c.Raw))
 	}
 }
+
+// A product object is copied into every recipient's message: it has the raw object's bound,
+// MaxRawMessage compacted, at validation and on the message rendered (which is validated). Spaces around its
+// JSON do not count.
+func TestProductObjectBounded(t *testing.T) {
+	t.Parallel()
+	obj := func(n int) connectly.RawObject {
+		return connectly.RawObject(`{"catalogId": "c", "pad": "` + strings.Repeat("A", n) + `"}`)
+	}
+	over, at := obj(connectly.MaxRawMessage), obj(connectly.MaxRawMessage-40)
+	for _, c := range []struct {
+		field string
+		set   func(c *connectly.SessionContent, o connectly.RawObject)
+	}{
+		{"single_product", func(c *connectly.SessionContent, o connectly.RawObject) { c.SingleProduct = o }},
+		{"multi_product", func(c *connectly.SessionContent, o connectly.RawObject) { c.Text = "Pick one"; c.MultiProduct = o }},
+	} {
+		var big, ok connectly.SessionContent
+		c.set(&big, over)
+		c.set(&ok, at)
+		if err := big.Validate(); err == nil || !strings.Contains(err.Error(), c.field) || !strings.Contains(err.Error(), "at most 16384") {
+			t.Errorf("%s over the bound: Validate = %v", c.field, err)
+		}
+		if out, err := big.MapStrings(func(_, s string) (string, error) { return s, nil }); err != nil || out.Validate() == nil {
+			t.Errorf("%s over the bound: rendered and validated: %v", c.field, err)
+		}
+		if err := ok.Validate(); err != nil {
+			t.Errorf("%s within the bound: %v", c.field, err)
+		}
+		if out, err := ok.MapStrings(func(_, s string) (string, error) { return s, nil }); err != nil || out.Validate() != nil {
+			t.Errorf("%s within the bound: MapStrings = %v", c.field, err)
+		}
+	}
+}

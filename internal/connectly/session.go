@@ -689,6 +689,11 @@ func validateObject(v *validator, field string, raw RawObject) {
 	case !utf8.Valid(raw):
 		// It would go out as written, and JSON is UTF-8.
 		v.add(field, "not valid UTF-8")
+	default:
+		// It is copied into every recipient's message, as a raw object is: the same bound.
+		if n := compactLen(raw); n > MaxRawMessage {
+			v.add(field, "%d bytes, at most %d", n, MaxRawMessage)
+		}
 	}
 }
 
