@@ -508,7 +508,14 @@ func (d *Definition) validateFollowUp(r *ReplyRule, add func(key, msg string)) {
 				add("parameters", name+": "+err.Error())
 			}
 		}
-		for i, rp := range r.Parameters.Raw {
+		rawParams := r.Parameters.Raw
+		if err := checkRenderSize(r.Parameters, paramNodes); err != nil {
+			add("parameters", err.Error())
+			if len(rawParams) > MaxRawParams {
+				rawParams = nil // not checked one by one: each check runs the template
+			}
+		}
+		for i, rp := range rawParams {
 			if rp.Name == "" {
 				add("parameters", fmt.Sprintf("raw[%d]: name is required", i))
 			}
