@@ -234,7 +234,7 @@ func (r *RawObject) UnmarshalYAML(n *yaml.Node) error {
 		return fmt.Errorf("line %d: want a mapping (a JSON object)", n.Line)
 	}
 	if yamlSize(n, MaxRawYAML+1) > MaxRawYAML {
-		return fmt.Errorf("line %d: more than %d bytes with its aliases expanded (a message object is at most %d bytes as JSON)", n.Line, MaxRawYAML, MaxRawMessage)
+		return fmt.Errorf("line %d: more than %d bytes, aliases expanded (a message object is at most %d bytes as JSON)", n.Line, MaxRawYAML, MaxRawMessage)
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
