@@ -34,6 +34,13 @@ var nodeDecoderType = reflect.TypeOf((*nodeDecoder)(nil)).Elem()
 // bomb ends in one problem instead of in memory use.
 const maxDecodeNodes = 1 << 20
 
+// maxDecodeBytes bounds the text of the values decoded whole (a map, a message object) from
+// one campaign file, aliases expanded: their scalars' bytes. Without aliases a file holds at
+// most MaxCampaignFileBytes; with them, a long text repeated by thousands of aliases would
+// otherwise be copied into gigabytes (a product object is converted to JSON) while holding
+// few nodes.
+const maxDecodeBytes = 4 * MaxCampaignFileBytes
+
 // decoder decodes a campaign file's YAML tree and keeps its problems.
 type decoder struct {
 	file string
@@ -44,6 +51,8 @@ type decoder struct {
 	// out and that was reported.
 	budget int
 	over   bool
+	// bytes is how many more scalar bytes values decoded whole may hold (maxDecodeBytes).
+	bytes int
 	// via is the alias being decoded through: a problem below it is reported at the alias,
 	// where the field's value is written, once per alias (failed).
 	via    *yaml.Node
@@ -51,7 +60,7 @@ type decoder struct {
 }
 
 func newDecoder(file string) *decoder {
-	return &decoder{file: file, broken: brokenFields{}, budget: maxDecodeNodes, failed: map[*yaml.Node]bool{}}
+	return &decoder{file: file, broken: brokenFields{}, budget: maxDecodeNodes, bytes: maxDecodeBytes, failed: map[*yaml.Node]bool{}}
 }
 
 // problem records a problem at node n (or at the alias decoded through).
@@ -180,8 +189,16 @@ func (d *decoder) decodeLeaf(n *yaml.Node, v reflect.Value, field string) {
 		d.fail(n, field, want(v.Type())+", got "+describe(n))
 		return
 	}
-	if n.Kind != yaml.ScalarNode && !d.spend(n, field, expandedSize(n, d.budget+1)) {
-		return
+	if n.Kind != yaml.ScalarNode {
+		nodes, size := expandedSize(n, d.budget+1, d.bytes+1)
+		if !d.spend(n, field, nodes) {
+			return
+		}
+		if d.bytes -= size; d.bytes < 0 {
+			d.fail(n, field, fmt.Sprintf("the file's aliases expand its values to more than %d bytes", maxDecodeBytes))
+			d.bytes = 0
+			return
+		}
 	}
 	if err := n.Decode(v.Addr().Interface()); err != nil {
 		msg := want(v.Type()) + ", got " + describe(n)
@@ -207,15 +224,16 @@ func yamlMessage(err error) string {
 	return msg
 }
 
-// expandedSize counts the nodes under n, aliases expanded, up to limit.
-func expandedSize(n *yaml.Node, limit int) int {
-	count := 0
+// expandedSize counts the nodes under n and their scalars' bytes, aliases expanded, until
+// either reaches its limit.
+func expandedSize(n *yaml.Node, limit, byteLimit int) (count, size int) {
 	var walk func(n *yaml.Node, depth int)
 	walk = func(n *yaml.Node, depth int) {
-		if n == nil || count >= limit {
+		if n == nil || count >= limit || size >= byteLimit {
 			return
 		}
 		count++
+		size += len(n.Value)
 		if n.Kind == yaml.AliasNode {
 			if depth > 64 { // an alias inside its own anchor: the YAML decoder refuses it
 				count = limit
@@ -229,7 +247,7 @@ func expandedSize(n *yaml.Node, limit int) int {
 		}
 	}
 	walk(n, 0)
-	return count
+	return count, size
 }
 
 func isNull(n *yaml.Node) bool {

@@ -569,6 +569,14 @@ func (d *Definition) validateTemplate(c fieldCheck, b templateBlock) {
 		}
 		seenLang[l] = true
 	}
+	// One render's templates are bounded together: too many raw entries are not checked one
+	// by one (each check runs the template).
+	if err := checkRenderSize(*params, paramNodes); err != nil {
+		add(paramKey, err.Error())
+		if len(params.Raw) > MaxRawParams {
+			return
+		}
+	}
 	rawNames := map[string]bool{}
 	for i, rp := range params.Raw {
 		switch _, dup := params.Values[rp.Name]; {

@@ -200,14 +200,33 @@ func (w *Words) decodeNode(d *decoder, n *yaml.Node, field string) {
 }
 
 // ReplyMessage is a follow-up's session message as written in the campaign file. Herald
-// keeps the node so the session renderer can decode it as the campaign-level message.
+// keeps the node so the session renderer can decode it as the campaign-level message, and
+// decodes it once, when the campaign file is read: Content returns that decoding for every
+// reply rather than decoding the node again.
 type ReplyMessage struct {
 	// Node is the message as written; nil when the rule has none.
 	Node *yaml.Node
+	// decoded is Content's result for the node it names, set when the file is decoded.
+	decoded *decodedMessage
 }
 
-// decodeNode keeps the node.
-func (m *ReplyMessage) decodeNode(_ *decoder, n *yaml.Node, _ string) { m.Node = n }
+// decodedMessage is a ReplyMessage's Content, for the node it was decoded from.
+type decodedMessage struct {
+	node    *yaml.Node
+	content connectly.SessionContent
+	err     error
+}
+
+// decodeNode keeps the node and decodes it, within the file's budget of nodes.
+func (m *ReplyMessage) decodeNode(d *decoder, n *yaml.Node, field string) {
+	m.Node, m.decoded = n, nil
+	nodes, _ := expandedSize(n, d.budget+1, maxDecodeBytes+1)
+	if !d.spend(n, field, nodes) {
+		return
+	}
+	c, err := m.decode()
+	m.decoded = &decodedMessage{node: n, content: c, err: err}
+}
 
 var sessionContentType = reflect.TypeOf(connectly.SessionContent{})
 
@@ -221,8 +240,17 @@ func (m ReplyMessage) unknownKeys(file, field string) Errors {
 
 // Content decodes the message as the session message it is. A key a session message does not
 // declare is an error (*UnknownKeysError), so the follow-up is not sent without the part the
-// key meant; a campaign that validates has none.
+// key meant; a campaign that validates has none. The message decoded when the campaign file
+// was read is returned as it is, shared: the caller must not change it (a renderer copies it).
 func (m ReplyMessage) Content() (connectly.SessionContent, error) {
+	if m.decoded != nil && m.decoded.node == m.Node {
+		return m.decoded.content, m.decoded.err
+	}
+	return m.decode()
+}
+
+// decode is Content without the decoding kept.
+func (m ReplyMessage) decode() (connectly.SessionContent, error) {
 	var c connectly.SessionContent
 	if m.Node == nil {
 		return c, errors.New("no message")
@@ -480,7 +508,14 @@ func (d *Definition) validateFollowUp(r *ReplyRule, add func(key, msg string)) {
 				add("parameters", name+": "+err.Error())
 			}
 		}
-		for i, rp := range r.Parameters.Raw {
+		rawParams := r.Parameters.Raw
+		if err := checkRenderSize(r.Parameters, paramNodes); err != nil {
+			add("parameters", err.Error())
+			if len(rawParams) > MaxRawParams {
+				rawParams = nil // not checked one by one: each check runs the template
+			}
+		}
+		for i, rp := range rawParams {
 			if rp.Name == "" {
 				add("parameters", fmt.Sprintf("raw[%d]: name is required", i))
 			}

@@ -30,10 +30,13 @@ import (
 //     MiB of work a parameter, and 15 parameters a row.
 //   - The output goes to a writer that stops the run once it holds more bytes than the
 //     parameter's limit could need (4 bytes a character).
+//   - A render is bounded as a whole, not only template by template: at most MaxRawParams
+//     parameters.raw entries, maxRenderNodes parse nodes in all of its templates, and
+//     maxRenderBytes of values rendered together (what one send task carries).
 //
 // A run therefore does at most maxTemplateNodes steps on values of bounded size, and a render
-// a bounded amount of helper work, without a clock: the bound does not depend on how busy the
-// machine is.
+// at most maxRenderNodes steps and a bounded amount of helper work, without a clock: the bound
+// does not depend on how busy the machine is.
 const (
 	// MaxTemplateBytes is the longest parameter template accepted, in bytes of source: the
 	// longest value WhatsApp takes (a session text of 4,096 characters) at 4 bytes a
@@ -47,6 +50,22 @@ const (
 	// helper calls on the longest input a helper takes, far more than real templates need
 	// (a few helpers on values of some dozens of bytes).
 	maxRenderWork = 128 << 10
+	// MaxRawParams bounds the parameters.raw entries of one template. Raw entries serve the
+	// kinds Herald does not name (quick-reply buttons, carousel cards; reference 2.2): a
+	// carousel has at most 10 cards, each a media header, its body's variables and up to 2
+	// buttons, and a template at most 10 buttons, well under 200 values in all. Without a
+	// bound, a 1 MB file held 645 templates a render and cost 84 ms of CPU a row.
+	MaxRawParams = 256
+	// maxRenderNodes bounds the parse nodes of all the templates of one render (a row's
+	// parameters, named and raw): 16 templates at the per-template limit, and some 30 parts
+	// for each of MaxRawParams entries, where a real value takes a handful ({{ .name |
+	// default "there" | title }} is 6). At about 0.25 µs a node, a row costs at most ~2 ms.
+	maxRenderNodes = 8192
+	// maxRenderBytes bounds the values of one render together, in bytes: what one send task
+	// carries. The largest real template (a 1,024-character body, two 2,000-character URL
+	// buttons and ten carousel cards with a media URL and two buttons each) is under 70,000
+	// characters; without a bound, aliased raw values put 33 MB into every task.
+	maxRenderBytes = 128 << 10
 )
 
 // Rendered value limits, in characters (Unicode code points).
@@ -376,10 +395,55 @@ func plainParts(t *template.Template) []plainPart {
 	return parts
 }
 
+// checkRenderSize checks the bounds of a render as a whole that do not depend on the row:
+// the number of raw entries (MaxRawParams) and the parse nodes of all the templates of known
+// names (maxRenderNodes; nodes gives a template's, 0 for one that does not compile).
+func checkRenderSize(p Parameters, nodes func(name, text string) int) error {
+	if len(p.Raw) > MaxRawParams {
+		return fmt.Errorf("%d raw entries, at most %d", len(p.Raw), MaxRawParams)
+	}
+	total := 0
+	for name, text := range p.Values {
+		if paramOrder(name) >= 0 { // an unknown name is a problem of its own, and never sent
+			total += nodes(name, text)
+		}
+	}
+	for _, rp := range p.Raw {
+		total += nodes(rp.Name, rp.Value)
+	}
+	if total > maxRenderNodes {
+		return fmt.Errorf("the templates have %d parts together, at most %d for one render", total, maxRenderNodes)
+	}
+	return nil
+}
+
+// paramNodes is the number of parse nodes of a parameter template, 0 when it does not compile
+// (that is reported on its own).
+func paramNodes(name, text string) int {
+	t, err := parseParam(name, text)
+	if err != nil {
+		return 0
+	}
+	return templateNodes(t)
+}
+
+// templateNodes counts a compiled template's parse nodes as the sandbox does.
+func templateNodes(t *template.Template) int {
+	if t.Tree == nil || t.Tree.Root == nil {
+		return 0
+	}
+	c := sandboxCheck{tree: t.Tree, name: t.Name()}
+	c.walk(t.Tree.Root)
+	return c.nodes
+}
+
 // NewRenderer compiles the definition's parameter templates, in request order, and a session
-// campaign's message.
+// campaign's message. Parameters over a render's bounds (checkRenderSize) are an error.
 func NewRenderer(d *Definition) (*Renderer, error) {
 	r := &Renderer{}
+	if len(d.Parameters.Raw) > MaxRawParams {
+		return nil, fmt.Errorf("parameters.raw: %d entries, at most %d", len(d.Parameters.Raw), MaxRawParams)
+	}
 	for name, text := range d.Parameters.Values {
 		t, err := parseParam(name, text)
 		if err != nil {
@@ -396,8 +460,13 @@ func NewRenderer(d *Definition) (*Renderer, error) {
 		r.params = append(r.params, compiled{name: rp.Name, tpl: t, raw: true, plain: plainParts(t)})
 	}
 	tpls := make([]*template.Template, len(r.params))
+	nodes := 0
 	for i, p := range r.params {
 		tpls[i] = p.tpl
+		nodes += templateNodes(p.tpl)
+	}
+	if nodes > maxRenderNodes {
+		return nil, fmt.Errorf("parameters: the templates have %d parts together, at most %d for one render", nodes, maxRenderNodes)
 	}
 	r.metered = newMeteredSet(tpls)
 	if d.IsSession() {
@@ -435,11 +504,13 @@ var ErrRender = errors.New("cannot render parameters")
 
 // Render fills the parameters from a row's columns and checks WhatsApp's rules for them.
 // Errors name the parameter and the rule, never the value (it comes from the audience). The
-// helpers of all the parameters process at most maxRenderWork bytes together.
+// helpers of all the parameters process at most maxRenderWork bytes together, and the values
+// are at most maxRenderBytes together.
 func (r *Renderer) Render(cols map[string]string) ([]connectly.Parameter, error) {
 	c := r.metered.get()
 	defer r.metered.put(c)
 	out := make([]connectly.Parameter, 0, len(r.params))
+	size := 0
 	for _, p := range r.params {
 		var v string
 		var err error
@@ -450,6 +521,9 @@ func (r *Renderer) Render(cols map[string]string) ([]connectly.Parameter, error)
 		}
 		if err == nil && !p.raw {
 			err = checkParam(p.name, v)
+		}
+		if size += len(p.name) + len(v); err == nil && size > maxRenderBytes {
+			err = fmt.Errorf("the parameters render to more than %d bytes together", maxRenderBytes)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrRender, p.name, err)

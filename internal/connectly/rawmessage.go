@@ -40,7 +40,8 @@ const KindRaw SessionKind = "raw"
 
 // MaxRawMessage bounds a raw message object, compacted, in bytes: ten times the largest
 // typed message Herald builds (a list of ten rows at every limit is under 2 KiB), and small
-// enough that rendering it per recipient stays cheap.
+// enough that rendering it per recipient stays cheap. Product objects (single_product,
+// multi_product), copied into every recipient's message too, have the same bound.
 const MaxRawMessage = 16 << 10
 
 // RawMessageKeys maps every top-level key a raw message may set to its camelCase name, the

@@ -220,10 +220,21 @@ func (r *RawObject) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// UnmarshalYAML converts a YAML mapping to JSON.
+// MaxRawYAML bounds a RawObject written in YAML, aliases expanded, before it is decoded: the
+// bytes of its scalars plus one for every node, which is about the size of its JSON. It is
+// four times MaxRawMessage, which the object must meet compacted anyway (Validate), so no
+// object Validate accepts is refused here; and it keeps an alias bomb (a long text repeated
+// by thousands of aliases) from being expanded into gigabytes of JSON.
+const MaxRawYAML = 4 * MaxRawMessage
+
+// UnmarshalYAML converts a YAML mapping to JSON. A mapping whose aliases expand it past
+// MaxRawYAML is refused before it is decoded.
 func (r *RawObject) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return fmt.Errorf("line %d: want a mapping (a JSON object)", n.Line)
+	}
+	if yamlSize(n, MaxRawYAML+1) > MaxRawYAML {
+		return fmt.Errorf("line %d: more than %d bytes, aliases expanded (a message object is at most %d bytes as JSON)", n.Line, MaxRawYAML, MaxRawMessage)
 	}
 	var v any
 	if err := n.Decode(&v); err != nil {
@@ -235,6 +246,33 @@ func (r *RawObject) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*r = b
 	return nil
+}
+
+// yamlSize measures the tree under n, aliases expanded: one per node plus its scalar's
+// bytes. It stops once the count reaches limit, so it costs at most limit steps however many
+// times an alias repeats its anchor.
+func yamlSize(n *yaml.Node, limit int) int {
+	size := 0
+	var walk func(n *yaml.Node, depth int)
+	walk = func(n *yaml.Node, depth int) {
+		if n == nil || size >= limit {
+			return
+		}
+		size += 1 + len(n.Value)
+		if n.Kind == yaml.AliasNode {
+			if depth > 64 { // an alias inside its own anchor: the YAML decoder refuses it
+				size = limit
+				return
+			}
+			walk(n.Alias, depth+1)
+			return
+		}
+		for _, c := range n.Content {
+			walk(c, depth)
+		}
+	}
+	walk(n, 0)
+	return size
 }
 
 // Kinds returns the kinds the content sets: one for valid content. Text alone is KindText;
@@ -651,6 +689,11 @@ func validateObject(v *validator, field string, raw RawObject) {
 	case !utf8.Valid(raw):
 		// It would go out as written, and JSON is UTF-8.
 		v.add(field, "not valid UTF-8")
+	default:
+		// It is copied into every recipient's message, as a raw object is: the same bound.
+		if n := compactLen(raw); n > MaxRawMessage {
+			v.add(field, "%d bytes, at most %d", n, MaxRawMessage)
+		}
 	}
 }
 
