@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // Campaign files are untrusted input: the files they name are opened here only, confined to
@@ -107,7 +109,7 @@ func (e *AudienceError) Error() string {
 // Detail is the error without the campaign position: the audience file, line, row and problem.
 func (e *AudienceError) Detail() string {
 	var b strings.Builder
-	b.WriteString(e.Path)
+	b.WriteString(logx.Escape(e.Path)) // named in the campaign file: untrusted
 	if e.Line > 0 {
 		b.WriteString(":" + strconv.Itoa(e.Line))
 	}

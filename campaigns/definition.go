@@ -12,12 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // Definition is a campaign as written in YAML.
@@ -189,15 +191,18 @@ type FieldError struct {
 	Msg    string `json:"message"`
 }
 
+// Error is the problem on one line. The field (built from the file's own keys) and the file
+// name are escaped, and so are control characters in the message: a campaign file is
+// untrusted, and nothing in it may colour the terminal or start a line of its own.
 func (e FieldError) Error() string {
-	pos := e.File
+	pos := logx.Escape(e.File)
 	if e.Line > 0 {
 		pos += ":" + strconv.Itoa(e.Line) + ":" + strconv.Itoa(e.Column)
 	}
 	if e.Field != "" {
-		return pos + ": " + e.Field + ": " + e.Msg
+		return pos + ": " + logx.Escape(e.Field) + ": " + logx.EscapeControl(e.Msg)
 	}
-	return pos + ": " + e.Msg
+	return pos + ": " + logx.EscapeControl(e.Msg)
 }
 
 // Errors is every problem found in one file; Load returns it (wrapped) so callers see all of
@@ -213,6 +218,9 @@ func (es Errors) Error() string {
 }
 
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+
+// templateNameRE is WhatsApp's rule for a template name: lower-case letters, digits and '_'.
+var templateNameRE = regexp.MustCompile(`^[a-z0-9_]{1,512}$`)
 
 // ParamNames are the documented template parameter names, in request order.
 var ParamNames = func() []string {
@@ -540,6 +548,8 @@ func (d *Definition) validateTemplate(c fieldCheck, b templateBlock) {
 	add, tplKey, paramKey, t, params := c.add, b.key, b.paramKey, b.t, b.params
 	if t.Name == "" {
 		add(tplKey+".name", "is required")
+	} else if !templateNameRE.MatchString(t.Name) {
+		add(tplKey+".name", fmt.Sprintf("%q: want lower-case letters, digits and '_', at most 512 (WhatsApp's rule for a template name)", t.Name))
 	}
 	if t.Language == "" {
 		add(tplKey+".language", "is required (e.g. en, en_US, pt_BR)")
@@ -672,6 +682,10 @@ func (d *Definition) validateSchedule(add func(field, msg string)) {
 		// fixed descriptors (@daily, @hourly, ...) are five-field specs by another name.
 		spec := strings.TrimSpace(s.Cron)
 		switch first, _, _ := strings.Cut(spec, " "); {
+		case strings.ContainsFunc(s.Cron, func(r rune) bool { return r != '\t' && !unicode.IsPrint(r) }):
+			// robfig/cron splits on any white space: a CR, VT or FF would pass, and be printed
+			// as it is by campaign ls.
+			add("schedule.cron", fmt.Sprintf("%q: control characters are not allowed (separate the fields with spaces)", s.Cron))
 		case strings.HasPrefix(spec, "CRON_TZ=") || strings.HasPrefix(spec, "TZ="):
 			add("schedule.cron", fmt.Sprintf("%q: a zone prefix (%s) is not supported: set the zone in schedule.timezone", s.Cron, first))
 		case first == "@every":

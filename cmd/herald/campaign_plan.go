@@ -14,6 +14,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/serve"
 )
@@ -71,7 +72,8 @@ func printPlan(w io.Writer, p planOutput) {
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "WARNING        %s\n", warn)
 	}
-	fmt.Fprintf(w, "Campaign file  %s\nAudience       %s\n", p.File, p.Audience)
+	// The audience's name and a row's problem come from the campaign file: escaped.
+	fmt.Fprintf(w, "Campaign file  %s\nAudience       %s\n", logx.Escape(p.File), logx.Escape(p.Audience))
 	fmt.Fprintf(w, "Rows           %d\nRecipients     %d\n", p.Rows, p.Recipients)
 	reasons := make([]string, 0, len(p.Skipped))
 	for r := range p.Skipped {
@@ -82,7 +84,7 @@ func printPlan(w io.Writer, p planOutput) {
 		fmt.Fprintf(w, "Skipped        %d %s\n", p.Skipped[r], r)
 	}
 	for _, e := range p.Examples {
-		fmt.Fprintf(w, "  %s:%d: row %d: %s: %s\n", p.Audience, e.Line, e.Row, e.Reason, e.Detail)
+		fmt.Fprintf(w, "  %s:%d: row %d: %s: %s\n", logx.Escape(p.Audience), e.Line, e.Row, e.Reason, logx.EscapeControl(e.Detail))
 	}
 	for lang, n := range p.Languages {
 		fmt.Fprintf(w, "Language       %s: %d\n", lang, n)
