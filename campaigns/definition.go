@@ -311,7 +311,7 @@ func mappingOf(path string, doc *yaml.Node, keys string) (*yaml.Node, *FieldErro
 		doc = doc.Alias
 	}
 	if doc.Kind != yaml.MappingNode {
-		return doc, &FieldError{File: path, Line: doc.Line, Column: doc.Column, Msg: "want a mapping of " + keys + ", got " + describe(doc)}
+		return doc, &FieldError{File: path, Line: doc.Line, Column: doc.Column, Msg: "want a mapping of " + keys + ", got " + kindOf(doc)}
 	}
 	return doc, nil
 }
