@@ -219,6 +219,11 @@ func (es Errors) Error() string {
 
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
 
+// MinRate is the smallest rate a campaign may set, in messages/s (36 an hour): below it a
+// send's spacing stops being a rate, and a rate such as 1e-300 would overflow the limiter's
+// intervals and the plan's estimate.
+const MinRate = 0.01
+
 // templateNameRE is WhatsApp's rule for a template name: lower-case letters, digits and '_'.
 var templateNameRE = regexp.MustCompile(`^[a-z0-9_]{1,512}$`)
 
@@ -485,8 +490,8 @@ func (d *Definition) validate(path string, root *yaml.Node, loc *locator) Errors
 			add("expire_after", fmt.Sprintf("%q is not a positive duration (e.g. 6h, 90m, 2d)", d.ExpireAfter))
 		}
 	}
-	if !(d.Rate >= 0 && d.Rate <= 1000) { // NaN too
-		add("rate", fmt.Sprintf("%g: want 0 (the sender's rate) to 1000 messages/s", d.Rate))
+	if !(d.Rate == 0 || (d.Rate >= MinRate && d.Rate <= 1000)) { // NaN too
+		add("rate", fmt.Sprintf("%g: want 0 (the sender's rate), or %g to 1000 messages/s", d.Rate, MinRate))
 	}
 	if !(d.Audience.MaxInvalidShare >= 0 && d.Audience.MaxInvalidShare <= 1) { // NaN too
 		add("audience.max_invalid_share", fmt.Sprintf("%g: want a share from 0 to 1", d.Audience.MaxInvalidShare))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -67,6 +68,9 @@ func (a *app) planProgress() (progress func(rows, total int), done func()) {
 	return progress, func() { fmt.Fprint(a.stderr, "\r\033[K") }
 }
 
+// maxDurationSeconds is the longest time.Duration, in seconds.
+const maxDurationSeconds = float64(math.MaxInt64 / int64(time.Second))
+
 // printPlan renders a plan as text.
 func printPlan(w io.Writer, p planOutput) {
 	for _, warn := range p.Warnings {
@@ -101,8 +105,11 @@ func printPlan(w io.Writer, p planOutput) {
 			p.FirstOpening.UTC().Format("2006-01-02 15:04 MST"))
 	}
 	est := "under a second"
-	if p.EstimatedSeconds >= 1 {
-		est = (time.Duration(p.EstimatedSeconds * float64(time.Second))).Round(time.Second).String()
+	switch s := p.EstimatedSeconds; {
+	case s >= maxDurationSeconds: // beyond a time.Duration (about 292 years): in hours
+		est = fmt.Sprintf("%.0fh", s/3600)
+	case s >= 1:
+		est = (time.Duration(s * float64(time.Second))).Round(time.Second).String()
 	}
 	how := "at that rate, before retries"
 	if p.FirstOpening != nil {

@@ -83,3 +83,24 @@ func TestErrorsAreEscaped(t *testing.T) {
 		t.Errorf("plan of a file with two problems (exit %d): %q, want two lines and nothing raw", code, errOut)
 	}
 }
+
+// TestPrintPlanEstimateBeyondADuration: an estimate longer than a time.Duration holds is
+// printed in hours, never negative. Before, rate: 1e-300 printed "-2562047h47m16.85s".
+func TestPrintPlanEstimateBeyondADuration(t *testing.T) {
+	t.Parallel()
+	for _, secs := range []float64{1e12, 1e300} {
+		var b strings.Builder
+		var p planOutput
+		p.EstimatedSeconds = secs
+		printPlan(&b, p)
+		line := ""
+		for _, l := range strings.Split(b.String(), "\n") {
+			if strings.HasPrefix(l, "Estimated time") {
+				line = l
+			}
+		}
+		if line == "" || strings.Contains(line, "-") || !strings.Contains(line, "h (") {
+			t.Errorf("estimate of %g s: %q", secs, line)
+		}
+	}
+}
