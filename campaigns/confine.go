@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // Campaign files are untrusted input: the files they name are opened here only, confined to
@@ -107,7 +109,7 @@ func (e *AudienceError) Error() string {
 // Detail is the error without the campaign position: the audience file, line, row and problem.
 func (e *AudienceError) Detail() string {
 	var b strings.Builder
-	b.WriteString(e.Path)
+	b.WriteString(logx.Escape(e.Path)) // named in the campaign file: untrusted
 	if e.Line > 0 {
 		b.WriteString(":" + strconv.Itoa(e.Line))
 	}
@@ -150,14 +152,41 @@ const MaxCampaignFileBytes = 1 << 20
 // ReadFile reads a campaign file as the untrusted input it is, as an audience is opened: a
 // regular file only (not a named pipe, a device or a file of the kernel), opened without
 // blocking, at most MaxCampaignFileBytes. Every reader of a campaign file comes here, the
-// long-lived processes that read a run's file again included.
+// long-lived processes that read a run's file again included. When a campaigns root is
+// configured (SetDefaultFileRules), a campaign file that is a symbolic link must lead inside
+// it: a link to a key file elsewhere is refused before anything of it is read.
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	var root string
+	if dp := defaultRules.Load(); dp != nil {
+		root = dp.Root
+	}
+	return readFile(path, root)
+}
+
+// readFile is ReadFile under the campaigns root root ("" when none is configured).
+func readFile(path, root string) ([]byte, error) {
+	flags := os.O_RDONLY | syscall.O_NONBLOCK
+	var before fs.FileInfo
+	if root != "" {
+		target, err := linkInside(path, root)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if target == "" {
+			flags |= syscall.O_NOFOLLOW // not a link: a link put in its place meanwhile is refused
+		} else if before, err = os.Stat(target); err != nil {
+			return nil, err
+		}
+	}
+	f, err := os.OpenFile(path, flags, 0)
 	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s: the file changed while it was opened", path)
+		}
 		return nil, err // it names the path
 	}
 	defer f.Close()
-	if err := checkOpened(f, nil, MaxCampaignFileBytes, "a campaign file may be"); err != nil {
+	if err := checkOpened(f, before, MaxCampaignFileBytes, "a campaign file may be"); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxCampaignFileBytes+1))
@@ -168,6 +197,31 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return data, nil
+}
+
+// linkInside returns where path leads when it is a symbolic link ("" when it is not one), and
+// an error wrapping ErrOutsideRoot when that is outside root (symbolic links followed).
+func linkInside(path, root string) (string, error) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return "", nil // opening it names the problem
+	}
+	rootAbs, err := filepath.Abs(root)
+	if err != nil {
+		return "", fmt.Errorf("campaigns root: %w", err)
+	}
+	rootReal, err := filepath.EvalSymlinks(rootAbs)
+	if err != nil {
+		return "", fmt.Errorf("campaigns root %s: %w", rootAbs, pathErr(err))
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", pathErr(err)
+	}
+	if !inside(rootReal, real) {
+		return "", fmt.Errorf("%w %s: the campaign file is a symbolic link that leads out of it", ErrOutsideRoot, rootAbs)
+	}
+	return real, nil
 }
 
 // openConfined opens path (as a campaign file at campaign names it) inside the rules' root.

@@ -301,8 +301,34 @@ func wantMapping(fields map[string][]int) string {
 // maxShownValue bounds a value of the campaign file quoted in a problem, in characters.
 const maxShownValue = 40
 
-// describe says what a node holds, for a problem: a scalar as written (quoted when text,
-// shortened when long), else its kind.
+// kindOf says what kind of thing a node holds (a text, a number, a mapping...), never its
+// value: for a file that is not a campaign at all, which may be a secret reached by mistake
+// (a link to a key file), nothing of it is quoted back.
+func kindOf(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!int", "!!float":
+			return "a number"
+		case "!!bool":
+			return "a boolean"
+		case "!!null":
+			return "nothing"
+		}
+		return "a text"
+	}
+	return "nothing"
+}
+
+// describe says what a node holds, for a problem about a value inside a campaign mapping: a
+// scalar as written (quoted when text, shortened when long), else its kind. A document that
+// is not a mapping is described by kindOf.
 func describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:

@@ -12,12 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // Definition is a campaign as written in YAML.
@@ -189,15 +191,18 @@ type FieldError struct {
 	Msg    string `json:"message"`
 }
 
+// Error is the problem on one line. The field (built from the file's own keys) and the file
+// name are escaped, and so are control characters in the message: a campaign file is
+// untrusted, and nothing in it may colour the terminal or start a line of its own.
 func (e FieldError) Error() string {
-	pos := e.File
+	pos := logx.Escape(e.File)
 	if e.Line > 0 {
 		pos += ":" + strconv.Itoa(e.Line) + ":" + strconv.Itoa(e.Column)
 	}
 	if e.Field != "" {
-		return pos + ": " + e.Field + ": " + e.Msg
+		return pos + ": " + logx.Escape(e.Field) + ": " + logx.EscapeControl(e.Msg)
 	}
-	return pos + ": " + e.Msg
+	return pos + ": " + logx.EscapeControl(e.Msg)
 }
 
 // Errors is every problem found in one file; Load returns it (wrapped) so callers see all of
@@ -213,6 +218,14 @@ func (es Errors) Error() string {
 }
 
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+
+// MinRate is the smallest rate a campaign may set, in messages/s (36 an hour): below it a
+// send's spacing stops being a rate, and a rate such as 1e-300 would overflow the limiter's
+// intervals and the plan's estimate.
+const MinRate = 0.01
+
+// templateNameRE is WhatsApp's rule for a template name: lower-case letters, digits and '_'.
+var templateNameRE = regexp.MustCompile(`^[a-z0-9_]{1,512}$`)
 
 // ParamNames are the documented template parameter names, in request order.
 var ParamNames = func() []string {
@@ -303,7 +316,7 @@ func mappingOf(path string, doc *yaml.Node, keys string) (*yaml.Node, *FieldErro
 		doc = doc.Alias
 	}
 	if doc.Kind != yaml.MappingNode {
-		return doc, &FieldError{File: path, Line: doc.Line, Column: doc.Column, Msg: "want a mapping of " + keys + ", got " + describe(doc)}
+		return doc, &FieldError{File: path, Line: doc.Line, Column: doc.Column, Msg: "want a mapping of " + keys + ", got " + kindOf(doc)}
 	}
 	return doc, nil
 }
@@ -477,8 +490,8 @@ func (d *Definition) validate(path string, root *yaml.Node, loc *locator) Errors
 			add("expire_after", fmt.Sprintf("%q is not a positive duration (e.g. 6h, 90m, 2d)", d.ExpireAfter))
 		}
 	}
-	if !(d.Rate >= 0 && d.Rate <= 1000) { // NaN too
-		add("rate", fmt.Sprintf("%g: want 0 (the sender's rate) to 1000 messages/s", d.Rate))
+	if !(d.Rate == 0 || (d.Rate >= MinRate && d.Rate <= 1000)) { // NaN too
+		add("rate", fmt.Sprintf("%g: want 0 (the sender's rate), or %g to 1000 messages/s", d.Rate, MinRate))
 	}
 	if !(d.Audience.MaxInvalidShare >= 0 && d.Audience.MaxInvalidShare <= 1) { // NaN too
 		add("audience.max_invalid_share", fmt.Sprintf("%g: want a share from 0 to 1", d.Audience.MaxInvalidShare))
@@ -540,6 +553,8 @@ func (d *Definition) validateTemplate(c fieldCheck, b templateBlock) {
 	add, tplKey, paramKey, t, params := c.add, b.key, b.paramKey, b.t, b.params
 	if t.Name == "" {
 		add(tplKey+".name", "is required")
+	} else if !templateNameRE.MatchString(t.Name) {
+		add(tplKey+".name", fmt.Sprintf("%q: want lower-case letters, digits and '_', at most 512 (WhatsApp's rule for a template name)", t.Name))
 	}
 	if t.Language == "" {
 		add(tplKey+".language", "is required (e.g. en, en_US, pt_BR)")
@@ -680,6 +695,10 @@ func (d *Definition) validateSchedule(add func(field, msg string)) {
 		// fixed descriptors (@daily, @hourly, ...) are five-field specs by another name.
 		spec := strings.TrimSpace(s.Cron)
 		switch first, _, _ := strings.Cut(spec, " "); {
+		case strings.ContainsFunc(s.Cron, func(r rune) bool { return r != '\t' && !unicode.IsPrint(r) }):
+			// robfig/cron splits on any white space: a CR, VT or FF would pass, and be printed
+			// as it is by campaign ls.
+			add("schedule.cron", fmt.Sprintf("%q: control characters are not allowed (separate the fields with spaces)", s.Cron))
 		case strings.HasPrefix(spec, "CRON_TZ=") || strings.HasPrefix(spec, "TZ="):
 			add("schedule.cron", fmt.Sprintf("%q: a zone prefix (%s) is not supported: set the zone in schedule.timezone", s.Cron, first))
 		case first == "@every":

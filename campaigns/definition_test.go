@@ -181,6 +181,8 @@ func TestParseErrors(t *testing.T) {
 		{name: "SenderNotE164", yaml: valid + "sender: \"14151111234\"\n", want: []string{`7:9: sender: "14151111234" is not an E.164 number`}},
 		{name: "SenderTooShort", yaml: valid + "sender: \"+12345\"\n", want: []string{`7:9: sender: "+12345" is not an E.164 number`}},
 		{name: "RateNaN", yaml: valid + "rate: .nan\n", want: []string{`7:7: rate: NaN: want 0`}},
+		{name: "RateTooSmall", yaml: valid + "rate: 1e-300\n", want: []string{`7:7: rate: 1e-300: want 0 (the sender's rate), or 0.01 to 1000 messages/s`}},
+		{name: "RateNegative", yaml: valid + "rate: -1\n", want: []string{`7:7: rate: -1: want 0`}},
 		{name: "BadDelivery", yaml: valid + "delivery: once\n", want: []string{`7:11: delivery: "once": want at-most-once or at-least-once`}},
 		{name: "UnknownKey", yaml: valid + "  column: phone\n", want: []string{`7:3: audience.column: unknown key "column" (known keys: bsuid, default_region, file, language, max_invalid_share, phone, timezone)`}},
 		{name: "UnknownKeySuggestion", yaml: strings.Replace(valid, "template:", "tempalte:", 1), want: []string{"1:1: template.name: is required", "1:1: template.language: is required",

@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // The check of the buttons and list rows on_reply rules name, for every campaign. A tap on a
@@ -309,7 +310,7 @@ func templateOffers(ctx context.Context, def *campaigns.Definition, open func() 
 	templateButtons, openErr := open()
 	out := make([]*offer, 0, len(tpls))
 	for _, t := range tpls {
-		o := &offer{where: fmt.Sprintf("template %s (%s)", t.name, t.language), template: true, own: t.own}
+		o := &offer{where: fmt.Sprintf("template %s (%s)", logx.Escape(t.name), logx.Escape(t.language)), template: true, own: t.own}
 		out = append(out, o)
 		if openErr != nil {
 			o.unread = openErr.Error()

@@ -18,6 +18,7 @@ import (
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/serve"
 )
 
@@ -164,7 +165,8 @@ func printCampaigns(w io.Writer, rows []campaigns.Listed) error {
 		if !r.LastAt.IsZero() {
 			last = r.LastAt.Format(time.RFC3339)
 		}
-		table = append(table, []string{r.Campaign, version, cmp.Or(r.Schedule, "-"), next, strconv.FormatInt(r.Runs, 10),
+		// The schedule is the campaign file's (or its problem): escaped.
+		table = append(table, []string{r.Campaign, version, cmp.Or(logx.EscapeControl(r.Schedule), "-"), next, strconv.FormatInt(r.Runs, 10),
 			cmp.Or(r.LastRun, "-"), last})
 	}
 	return printTable(w, []string{"CAMPAIGN", "VERSION", "SCHEDULE", "NEXT RUN", "RUNS", "LAST RUN", "LAST RUN AT"}, table)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/serve"
 )
@@ -66,12 +68,16 @@ func (a *app) planProgress() (progress func(rows, total int), done func()) {
 	return progress, func() { fmt.Fprint(a.stderr, "\r\033[K") }
 }
 
+// maxDurationSeconds is the longest time.Duration, in seconds.
+const maxDurationSeconds = float64(math.MaxInt64 / int64(time.Second))
+
 // printPlan renders a plan as text.
 func printPlan(w io.Writer, p planOutput) {
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "WARNING        %s\n", warn)
 	}
-	fmt.Fprintf(w, "Campaign file  %s\nAudience       %s\n", p.File, p.Audience)
+	// The audience's name and a row's problem come from the campaign file: escaped.
+	fmt.Fprintf(w, "Campaign file  %s\nAudience       %s\n", logx.Escape(p.File), logx.Escape(p.Audience))
 	fmt.Fprintf(w, "Rows           %d\nRecipients     %d\n", p.Rows, p.Recipients)
 	reasons := make([]string, 0, len(p.Skipped))
 	for r := range p.Skipped {
@@ -82,7 +88,7 @@ func printPlan(w io.Writer, p planOutput) {
 		fmt.Fprintf(w, "Skipped        %d %s\n", p.Skipped[r], r)
 	}
 	for _, e := range p.Examples {
-		fmt.Fprintf(w, "  %s:%d: row %d: %s: %s\n", p.Audience, e.Line, e.Row, e.Reason, e.Detail)
+		fmt.Fprintf(w, "  %s:%d: row %d: %s: %s\n", logx.Escape(p.Audience), e.Line, e.Row, e.Reason, logx.EscapeControl(e.Detail))
 	}
 	for lang, n := range p.Languages {
 		fmt.Fprintf(w, "Language       %s: %d\n", lang, n)
@@ -99,8 +105,11 @@ func printPlan(w io.Writer, p planOutput) {
 			p.FirstOpening.UTC().Format("2006-01-02 15:04 MST"))
 	}
 	est := "under a second"
-	if p.EstimatedSeconds >= 1 {
-		est = (time.Duration(p.EstimatedSeconds * float64(time.Second))).Round(time.Second).String()
+	switch s := p.EstimatedSeconds; {
+	case s >= maxDurationSeconds: // beyond a time.Duration (about 292 years): in hours
+		est = fmt.Sprintf("%.0fh", s/3600)
+	case s >= 1:
+		est = (time.Duration(s * float64(time.Second))).Round(time.Second).String()
 	}
 	how := "at that rate, before retries"
 	if p.FirstOpening != nil {

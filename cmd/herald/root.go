@@ -86,7 +86,10 @@ func (a *app) run(ctx context.Context, args []string) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "herald:", err)
+	// The last line of defence: an error may quote what came from outside (a campaign file, a
+	// server's answer). Its control characters are escaped; its newlines, between problems
+	// Herald lists, are kept (what it quotes was escaped where it was quoted).
+	fmt.Fprintln(stderr, "herald:", logx.EscapeLines(err.Error()))
 	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON && !guard.written {
 		if werr := writeJSON(stdout, jsonRefusal(err)); werr != nil {
 			fmt.Fprintln(stderr, "herald:", werr)

@@ -1155,13 +1155,29 @@ var fileExt = regexp.MustCompile(`\.[A-Za-z]{1,5}$`)
 
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 
+// urlScheme is what a URL's scheme may be.
+var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]{0,31}$`)
+
+// notRedisURL says what a redis.url that is no Redis URL is without quoting it: a value that
+// is not a URL at all may be a password given in the wrong place (HERALD_REDIS_URL=secret),
+// so only a URL's scheme is named.
+func notRedisURL(u string) string {
+	if u == "" {
+		return "empty"
+	}
+	if scheme, _, ok := strings.Cut(u, "://"); ok && urlScheme.MatchString(scheme) {
+		return fmt.Sprintf("a %s:// URL", scheme)
+	}
+	return "not a URL (not shown: it may be a password)"
+}
+
 // Validate checks every key and returns the first problem as *Error.
 func (c *Config) Validate() error {
 	u := c.Redis.URL
 	if !(strings.HasPrefix(u, "redis://") || strings.HasPrefix(u, "rediss://") ||
 		strings.HasPrefix(u, "redis-sentinel://") || strings.HasPrefix(u, "redis-cluster://") ||
 		strings.HasPrefix(u, "redis-socket://")) {
-		return &Error{Key: "redis.url", Msg: fmt.Sprintf("%q: want redis://, rediss://, redis-sentinel://, redis-cluster:// or redis-socket://", redisx.Redact(u))}
+		return &Error{Key: "redis.url", Msg: notRedisURL(u) + ": want redis://, rediss://, redis-sentinel://, redis-cluster:// or redis-socket://"}
 	}
 	if _, err := redisx.ConnOpt(u); err != nil {
 		return &Error{Key: "redis.url", Msg: err.Error(), Err: err}

@@ -343,7 +343,13 @@ campaigns:
 	t.Run("OverrideIsValidated", func(t *testing.T) {
 		t.Parallel()
 		_, err := config.Load("", env{"HERALD_REDIS_URL": "localhost:6379"}.get)
-		checkConfigError(t, err, "redis.url", `"localhost:6379"`)
+		checkConfigError(t, err, "redis.url", "not a URL (not shown")
+		// A password given in the wrong place is not echoed.
+		_, err = config.Load("", env{"HERALD_REDIS_URL": "SuperSecretPw99"}.get)
+		checkConfigError(t, err, "redis.url", "not a URL (not shown", "want redis://")
+		if strings.Contains(err.Error(), "SuperSecret") {
+			t.Errorf("redis.url error echoes the value: %v", err)
+		}
 		_, err = config.Load("", env{"CONNECTLY_BASE_URL": "api.connectly.ai"}.get)
 		checkConfigError(t, err, "connectly.base_url", `"api.connectly.ai"`)
 		_, err = config.Load("", env{"CONNECTLY_SESSION_BSUID_FIELD": "recipient.userId"}.get)
@@ -564,7 +570,7 @@ func TestLoadValidationErrors(t *testing.T) {
 		wantKey  string
 		wantSubs []string
 	}{
-		{"RedisScheme", "redis:\n  url: http://127.0.0.1:6379\n", "redis.url", []string{`"http://127.0.0.1:6379"`, "redis://"}},
+		{"RedisScheme", "redis:\n  url: http://127.0.0.1:6379\n", "redis.url", []string{"a http:// URL", "redis://"}},
 		{"RedisNoScheme", "redis:\n  url: 127.0.0.1:6379\n", "redis.url", nil},
 		{"BaseURLScheme", "connectly:\n  base_url: ftp://api.connectly.ai\n", "connectly.base_url", []string{"ftp://api.connectly.ai"}},
 		{"ConnectlyTimeoutTooShort", "connectly:\n  timeout: 500ms\n", "connectly.timeout", []string{"at least 1s"}},

@@ -98,8 +98,8 @@ func Phone(s string) string {
 // What is not a phone number stays readable: fewer than 7 digits, a run joined to letters or
 // an underscore (an id such as "spring-20260101T000000Z" or a hex hash), a date
 // ("2026-12-06", "06.12.2026"), a decimal ("0.123456789", seconds of a time), an IPv4
-// address, and a list of single digits ("[0 1 2 3]"). A number that starts with '+' is
-// masked wherever it stands.
+// address, and a list of single digits ("[0 1 2 3]"). A number that starts with '+', or
+// with '+' URL-encoded ("%2B14155550199" in a link), is masked wherever it stands.
 func MaskDigits(s string) string {
 	var b []byte // nil until something is masked
 	for i := 0; i < len(s); {
@@ -230,7 +230,7 @@ func numberAt(s string, i int) (end, digits int, shape numberShape) {
 
 // isPhone says whether the number s[i:end] of the given shape is taken for a phone number.
 func isPhone(s string, i, end int, shape numberShape) bool {
-	if s[i] == '+' {
+	if s[i] == '+' || plusEncodedBefore(s, i) {
 		return true
 	}
 	if end < len(s) && isWord(s[end]) {
@@ -246,6 +246,13 @@ func isPhone(s string, i, end int, shape numberShape) bool {
 		return false // a decimal, or an IPv4 address
 	}
 	return true
+}
+
+// plusEncodedBefore says whether s[:i] ends with a URL-encoded '+' ("%2B", as urlquery or a
+// query string writes it): the digits that follow are a number that started with '+', not
+// part of a word.
+func plusEncodedBefore(s string, i int) bool {
+	return i >= 3 && s[i-3] == '%' && s[i-2] == '2' && (s[i-1] == 'B' || s[i-1] == 'b')
 }
 
 // maskRun turns every byte of a number but its last 4 digits (and the separators between

@@ -36,6 +36,7 @@ func TestMaskDigits(t *testing.T) {
 		{"LedgerMember", "member 3:14155550199", "member 3:*******0199"},
 		{"JSONValue", `{"to":"14155550199"}`, `{"to":"*******0199"}`},
 		{"InErrorText", `column "phone": "+1 (415) 555-2671" is not a number`, `column "phone": "*************2671" is not a number`},
+		{"URLEncodedPlus", "https://x.example/%2B14155552671.png?to=%2b14155550199", "https://x.example/%2B*******2671.png?to=%2b*******0199"},
 		{"TwoNumbers", "415-555-0199 and 212-555-0143", "********0199 and ********0143"},
 
 		// Left readable.

@@ -22,8 +22,26 @@ func Safe(s string) string { return Escape(MaskDigits(s)) }
 // Go escape %q would give it (\x1b, \n, \t, \u202e, \xff), and a backslash as \\, so that an
 // escape in the text itself cannot pass for one made here. Printable text, accents and
 // emoji included, is left as it is; so are double quotes (use %q to quote).
-func Escape(s string) string {
-	if !needsEscape(s) {
+func Escape(s string) string { return escape(s, escapeBackslash) }
+
+// EscapeControl is Escape without the backslash rule: control characters, bidirectional
+// overrides and invalid UTF-8 are escaped, a backslash is left as it is. It is for text
+// Herald composed from parts it quoted itself (%q, Escape) where doubling their backslashes
+// would only blur them, such as a campaign file's problem.
+func EscapeControl(s string) string { return escape(s, 0) }
+
+// EscapeLines is EscapeControl that keeps newlines: the last line of defence for an error
+// Herald prints, whose lines (one per problem) are Herald's own while what it quotes in them
+// must not start one.
+func EscapeLines(s string) string { return escape(s, keepNewline) }
+
+const (
+	escapeBackslash = 1 << iota // write a backslash as two
+	keepNewline                 // leave a newline as it is
+)
+
+func escape(s string, how int) string {
+	if !needsEscape(s, how) {
 		return s
 	}
 	var b strings.Builder
@@ -35,9 +53,9 @@ func Escape(s string) string {
 			b.WriteString(`\x`)
 			b.WriteString(strconv.FormatUint(uint64(s[i])>>4, 16))
 			b.WriteString(strconv.FormatUint(uint64(s[i])&15, 16))
-		case r == '\\':
+		case r == '\\' && how&escapeBackslash != 0:
 			b.WriteString(`\\`)
-		case unicode.IsPrint(r):
+		case r == '\n' && how&keepNewline != 0, unicode.IsPrint(r):
 			b.WriteString(s[i : i+n])
 		default:
 			q := strconv.QuoteRune(r) // '\n', '\x1b', '\u202e'
@@ -48,12 +66,12 @@ func Escape(s string) string {
 	return b.String()
 }
 
-// needsEscape says whether Escape would change s.
-func needsEscape(s string) bool {
+// needsEscape says whether escape(s, how) would change s.
+func needsEscape(s string, how int) bool {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c < ' ' || c == 0x7f || c == '\\' {
+			if (c < ' ' && !(c == '\n' && how&keepNewline != 0)) || c == 0x7f || (c == '\\' && how&escapeBackslash != 0) {
 				return true
 			}
 			i++

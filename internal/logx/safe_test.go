@@ -28,3 +28,18 @@ func TestSafe(t *testing.T) {
 		t.Errorf("Escape masks or misses: %q", got)
 	}
 }
+
+// TestEscapeControlAndLines: EscapeControl escapes what Escape does but a backslash (text
+// Herald already quoted keeps its escapes readable); EscapeLines keeps newlines too.
+func TestEscapeControlAndLines(t *testing.T) {
+	const in = "a \"b\\x1b\" \x1b[2J\r\nline 2\u202e\xff"
+	if got, want := EscapeControl(in), `a "b\x1b" \x1b[2J\r\nline 2\u202e\xff`; got != want {
+		t.Errorf("EscapeControl = %q, want %q", got, want)
+	}
+	if got, want := EscapeLines(in), "a \"b\\x1b\" \\x1b[2J\\r\nline 2\\u202e\\xff"; got != want {
+		t.Errorf("EscapeLines = %q, want %q", got, want)
+	}
+	if got := EscapeLines("p1\np2"); got != "p1\np2" {
+		t.Errorf("EscapeLines(plain lines) = %q", got)
+	}
+}

@@ -3,12 +3,14 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 
 	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // MaskRequests masks the recipient in request bodies (all but its last 4 characters),
-// wherever it appears (number or a session send's recipient, callbackData), and phone-like
+// wherever it appears (number or a session send's recipient, callbackData; with or without
+// its '+', URL-encoded or joined to a word), and phone-like
 // digits in every other text, as Herald's logs and pages do. The bodies keep their exact
 // shape otherwise. `campaign plan` shows its samples, and `message send --dry-run` its
 // request, through it unless told to reveal them.
@@ -27,6 +29,11 @@ func MaskRequests(bodies []json.RawMessage) []json.RawMessage {
 			for _, r := range []string{to.Number, to.Recipient.ID, to.Recipient.UserID} {
 				if len(r) > 4 {
 					b = bytes.ReplaceAll(b, []byte(r), []byte(logx.Phone(r)))
+				}
+				// The number without its '+' (a template may write it so, or URL-encoded as
+				// %2B14155552671): masked wherever it stands, joined to a word or not.
+				if d, ok := strings.CutPrefix(r, "+"); ok && len(d) > 4 {
+					b = bytes.ReplaceAll(b, []byte(d), []byte(logx.Phone(d)))
 				}
 			}
 		}

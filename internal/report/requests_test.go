@@ -17,12 +17,15 @@ func TestMaskRequests(t *testing.T) {
 		json.RawMessage(`{"recipient":{"id":"+14155552672"},"callbackData":"RUN:+14155552672","message":{"text":"or 415 555 9876"}}`),
 		// A BSUID recipient.
 		json.RawMessage(`{"recipient":{"userId":"US.13491208655302741918"},"message":{"text":"hi"}}`),
+		// The recipient URL-encoded in a link, and without its '+' joined to a word.
+		json.RawMessage(`{"number":"+14155552673","parameters":{"header_image":"https://x.example/%2B14155552673.png","body_1":"id14155552673x"}}`),
 	}
 	got := report.MaskRequests(bodies)
 	want := []string{
 		`{"number":"********2671","templateName":"t","parameters":{"note":"call ********2671"}}`,
 		`{"recipient":{"id":"********2672"},"callbackData":"RUN:********2672","message":{"text":"or ********9876"}}`,
 		`{"recipient":{"userId":"*******************1918"},"message":{"text":"hi"}}`,
+		`{"number":"********2673","parameters":{"header_image":"https://x.example/%2B*******2673.png","body_1":"id*******2673x"}}`,
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d bodies, want %d", len(got), len(want))
