@@ -155,13 +155,26 @@ const MaxCampaignFileBytes = 1 << 20
 // long-lived processes that read a run's file again included. When a campaigns root is
 // configured (SetDefaultFileRules), a campaign file that is a symbolic link must lead inside
 // it: a link to a key file elsewhere is refused before anything of it is read.
+// Its error keeps its cause (errors.Is(err, fs.ErrNotExist)) while its text escapes the path
+// it names, which may hold control characters or newlines.
 func ReadFile(path string) ([]byte, error) {
 	var root string
 	if dp := defaultRules.Load(); dp != nil {
 		root = dp.Root
 	}
-	return readFile(path, root)
+	data, err := readFile(path, root)
+	if err != nil {
+		return nil, escapedError{err}
+	}
+	return data, nil
 }
+
+// escapedError is an error whose text is printed escaped (logx.EscapeControl): one line, no
+// control character, whatever path or name it quotes.
+type escapedError struct{ err error }
+
+func (e escapedError) Error() string { return logx.EscapeControl(e.err.Error()) }
+func (e escapedError) Unwrap() error { return e.err }
 
 // readFile is ReadFile under the campaigns root root ("" when none is configured).
 func readFile(path, root string) ([]byte, error) {

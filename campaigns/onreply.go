@@ -487,6 +487,8 @@ func (d *Definition) validateFollowUp(r *ReplyRule, add func(key, msg string)) {
 		t := r.Template
 		if t.Name == "" {
 			add("template", "template.name is required")
+		} else if !templateNameRE.MatchString(t.Name) {
+			add("template", fmt.Sprintf("template.name: %q: want lower-case letters, digits and '_', at most 512 (WhatsApp's rule for a template name)", t.Name))
 		}
 		if t.Language == "" {
 			t.Language = d.Template.Language

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // PlanOptions configure Plan.
@@ -105,7 +106,8 @@ func (r PlanReport) CheckInvalidShare(max float64) error {
 		return nil
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %.1f%% of %d rows are invalid, more than audience.max_invalid_share (%.1f%%)", r.Audience, share*100, r.Rows, max*100)
+	audience := logx.Escape(r.Audience)
+	fmt.Fprintf(&b, "%s: %.1f%% of %d rows are invalid, more than audience.max_invalid_share (%.1f%%)", audience, share*100, r.Rows, max*100)
 	for _, reason := range InvalidReasons {
 		if n := r.Skipped[reason]; n > 0 {
 			fmt.Fprintf(&b, "; %s %d", reason, n)
@@ -113,7 +115,7 @@ func (r PlanReport) CheckInvalidShare(max float64) error {
 	}
 	for _, e := range r.Examples {
 		if e.Reason != "duplicate" {
-			fmt.Fprintf(&b, "\n  %s:%d: row %d: %s: %s", r.Audience, e.Line, e.Row, e.Reason, e.Detail)
+			fmt.Fprintf(&b, "\n  %s:%d: row %d: %s: %s", audience, e.Line, e.Row, e.Reason, logx.EscapeControl(e.Detail))
 		}
 	}
 	return errors.New(b.String())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/serve"
 )
 
@@ -72,16 +73,18 @@ rows_read, and with --rows rows and skipped; notes when there are some.`
 func printValidated(w io.Writer, results []validateResult) {
 	for _, r := range results {
 		if r.OK {
-			fmt.Fprintf(w, "ok  %s (%s)\n", r.File, rowsNote(r))
+			fmt.Fprintf(w, "ok  %s (%s)\n", logx.Escape(r.File), rowsNote(r))
 		}
 		for _, n := range r.Notes {
 			if !strings.HasPrefix(n, r.File+":") {
 				n = r.File + ": " + n // a note without a place names its file
 			}
-			fmt.Fprintf(w, "note: %s\n", n)
+			fmt.Fprintf(w, "note: %s\n", logx.EscapeLines(n))
 		}
 		for _, e := range r.Errors {
-			fmt.Fprintln(w, e)
+			// Problem lines escape what the file wrote; any other error (a path that could not
+			// be read) may quote a name with control characters: no line of it is Herald's.
+			fmt.Fprintln(w, logx.EscapeLines(e))
 		}
 	}
 }

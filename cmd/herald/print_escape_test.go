@@ -104,3 +104,21 @@ func TestPrintPlanEstimateBeyondADuration(t *testing.T) {
 		}
 	}
 }
+
+// TestCampaignValidateEscapesAnyError: an error that is no problem line (a file that cannot be
+// read) names its path escaped in validate's output. Before, a path holding ESC and a newline
+// was printed raw, so it could forge an "ok" line.
+func TestCampaignValidateEscapesAnyError(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "nope\x1b[2J\nok  all-good.yaml (audience header checked)\n.yaml")
+	code, out, errOut := herald(t, nil, "campaign", "validate", path)
+	if code == 0 {
+		t.Fatalf("validate of a missing file exited 0:\n%s", out)
+	}
+	if line := rawControl(out + errOut); line != "" {
+		t.Errorf("validate prints a raw control character: %q\n%s%s", line, out, errOut)
+	}
+	if strings.Contains("\n"+out+errOut, "\nok  all-good.yaml") {
+		t.Errorf("validate prints a forged ok line:\n%s%s", out, errOut)
+	}
+}
