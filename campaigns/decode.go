@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/heraldmsg/herald/internal/yamlsize"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -190,7 +191,7 @@ func (d *decoder) decodeLeaf(n *yaml.Node, v reflect.Value, field string) {
 		return
 	}
 	if n.Kind != yaml.ScalarNode {
-		nodes, size := expandedSize(n, d.budget+1, d.bytes+1)
+		nodes, size := yamlsize.Expanded(n, d.budget+1, d.bytes+1)
 		if !d.spend(n, field, nodes) {
 			return
 		}
@@ -222,32 +223,6 @@ func yamlMessage(err error) string {
 		msg = m[2]
 	}
 	return msg
-}
-
-// expandedSize counts the nodes under n and their scalars' bytes, aliases expanded, until
-// either reaches its limit.
-func expandedSize(n *yaml.Node, limit, byteLimit int) (count, size int) {
-	var walk func(n *yaml.Node, depth int)
-	walk = func(n *yaml.Node, depth int) {
-		if n == nil || count >= limit || size >= byteLimit {
-			return
-		}
-		count++
-		size += len(n.Value)
-		if n.Kind == yaml.AliasNode {
-			if depth > 64 { // an alias inside its own anchor: the YAML decoder refuses it
-				count = limit
-				return
-			}
-			walk(n.Alias, depth+1)
-			return
-		}
-		for _, c := range n.Content {
-			walk(c, depth)
-		}
-	}
-	walk(n, 0)
-	return count, size
 }
 
 func isNull(n *yaml.Node) bool {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/servicewindow"
+	"github.com/heraldmsg/herald/internal/yamlsize"
 )
 
 // OnReply is a campaign's reply rules: what Herald does when a recipient of one of its runs
@@ -220,7 +221,7 @@ type decodedMessage struct {
 // decodeNode keeps the node and decodes it, within the file's budget of nodes.
 func (m *ReplyMessage) decodeNode(d *decoder, n *yaml.Node, field string) {
 	m.Node, m.decoded = n, nil
-	nodes, _ := expandedSize(n, d.budget+1, maxDecodeBytes+1)
+	nodes, _ := yamlsize.Expanded(n, d.budget+1, maxDecodeBytes+1)
 	if !d.spend(n, field, nodes) {
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/heraldmsg/herald/internal/yamlsize"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -233,7 +234,7 @@ func (r *RawObject) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
 		return fmt.Errorf("line %d: want a mapping (a JSON object)", n.Line)
 	}
-	if yamlSize(n, MaxRawYAML+1) > MaxRawYAML {
+	if nodes, bytes := yamlsize.Expanded(n, MaxRawYAML+1, MaxRawYAML+1); nodes+bytes > MaxRawYAML {
 		return fmt.Errorf("line %d: more than %d bytes, aliases expanded (a message object is at most %d bytes as JSON)", n.Line, MaxRawYAML, MaxRawMessage)
 	}
 	var v any
@@ -246,33 +247,6 @@ func (r *RawObject) UnmarshalYAML(n *yaml.Node) error {
 	}
 	*r = b
 	return nil
-}
-
-// yamlSize measures the tree under n, aliases expanded: one per node plus its scalar's
-// bytes. It stops once the count reaches limit, so it costs at most limit steps however many
-// times an alias repeats its anchor.
-func yamlSize(n *yaml.Node, limit int) int {
-	size := 0
-	var walk func(n *yaml.Node, depth int)
-	walk = func(n *yaml.Node, depth int) {
-		if n == nil || size >= limit {
-			return
-		}
-		size += 1 + len(n.Value)
-		if n.Kind == yaml.AliasNode {
-			if depth > 64 { // an alias inside its own anchor: the YAML decoder refuses it
-				size = limit
-				return
-			}
-			walk(n.Alias, depth+1)
-			return
-		}
-		for _, c := range n.Content {
-			walk(c, depth)
-		}
-	}
-	walk(n, 0)
-	return size
 }
 
 // Kinds returns the kinds the content sets: one for valid content. Text alone is KindText;
