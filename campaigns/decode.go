@@ -306,10 +306,6 @@ func kindOf(n *yaml.Node) string {
 // is not a mapping is described by kindOf.
 func describe(n *yaml.Node) string {
 	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
 	case yaml.AliasNode:
 		return "an alias (*" + n.Value + ")"
 	case yaml.ScalarNode:
@@ -325,7 +321,7 @@ func describe(n *yaml.Node) string {
 		}
 		return strconv.Quote(v)
 	}
-	return "nothing"
+	return kindOf(n)
 }
 
 func joinField(parent, key string) string {
