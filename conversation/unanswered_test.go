@@ -1,10 +1,8 @@
 package conversation_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,30 +11,13 @@ import (
 
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/testlog"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
 
-// syncBuffer is a log sink the test reads while follow-ups may write it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // observed returns follow-ups on b's Redis with metrics and a log the test reads, that know
 // runs besides the bundle's.
-func (b *fuBundle) observed(t *testing.T, runs ...ledger.Run) (*conversation.Followups, *conversation.Metrics, *syncBuffer) {
+func (b *fuBundle) observed(t *testing.T, runs ...ledger.Run) (*conversation.Followups, *conversation.Metrics, *testlog.Buffer) {
 	t.Helper()
 	resolve := func(ctx context.Context, id string) (conversation.RunInfo, bool, error) {
 		for _, r := range runs {
@@ -47,7 +28,7 @@ func (b *fuBundle) observed(t *testing.T, runs ...ledger.Run) (*conversation.Fol
 		return b.resolve(ctx, id)
 	}
 	m := conversation.NewMetrics(nil)
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	fu, err := conversation.NewFollowups(conversation.FollowupConfig{Redis: b.rdb, Business: "biz", Tasks: b.tasks,
 		Resolve: resolve, Now: b.clock.now, Metrics: m, Logger: zerolog.New(logs)})
 	if err != nil {

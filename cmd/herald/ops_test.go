@@ -8,32 +8,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
+	"github.com/heraldmsg/herald/internal/testlog"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a process's logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestEveryProcessServesLintCleanMetrics runs `herald worker`, `herald scheduler` and
 // `herald webhooks` with --metrics-listen on one miniredis, lets the worker send a campaign
@@ -64,9 +46,9 @@ func TestEveryProcessServesLintCleanMetrics(t *testing.T) {
 		code int
 	}
 	exits := make(chan exit, len(procs))
-	logs := map[string]*syncBuffer{}
+	logs := map[string]*testlog.Buffer{}
 	for name, args := range procs {
-		log := &syncBuffer{}
+		log := &testlog.Buffer{}
 		logs[name] = log
 		go func() {
 			exits <- exit{name, run(ctx, args, func(k string) string { return env[k] }, io.Discard, log)}

@@ -21,6 +21,7 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/redisx"
+	"github.com/heraldmsg/herald/internal/testlog"
 	"github.com/heraldmsg/herald/serve"
 )
 
@@ -109,7 +110,7 @@ func TestUntrustedCampaignLeaksNoSecret(t *testing.T) {
 
 	// A worker (sends and expansion) on the same Redis.
 	ctx, stop := context.WithCancel(context.Background())
-	var wlog syncBuffer
+	var wlog testlog.Buffer
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -5,13 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/testlog"
 	"github.com/heraldmsg/herald/internal/testredis"
 )
 
@@ -99,7 +99,7 @@ func TestAsynqMasks(t *testing.T) {
 // go-redis's own log lines go through the process logger: JSON at warn, component redis.
 func TestRouteRedis(t *testing.T) {
 	t.Parallel()
-	var buf syncBuffer
+	var buf testlog.Buffer
 	l, err := logx.New(&buf, logx.Options{Format: "json"})
 	if err != nil {
 		t.Fatal(err)
@@ -120,24 +120,6 @@ func TestRouteRedis(t *testing.T) {
 	if line.Level != "warn" || line.Component != "redis" || !strings.Contains(line.Message, "truncating to 1ms") {
 		t.Errorf("go-redis's log line = %+v, want warn, component redis and its message", line)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
 }
 
 func TestLogLevel(t *testing.T) {
