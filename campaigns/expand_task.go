@@ -3,9 +3,9 @@ package campaigns
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
+	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/hibiken/asynq"
 )
 
@@ -14,7 +14,7 @@ import (
 const TypeExpand = "run:expand"
 
 // ExpandQueue is the queue of expansion tasks.
-const ExpandQueue = "herald:expand"
+const ExpandQueue = rkeys.ExpandQueue
 
 // ExpandPayload is the payload of a TypeExpand task.
 type ExpandPayload struct {
@@ -50,12 +50,7 @@ type ExpandPayload struct {
 
 // ExpandTaskID is the TaskID of an expansion task: the run id for the first, so N scheduler
 // replicas enqueue one; the run id and sequence number for continuations.
-func ExpandTaskID(runID string, seq int) string {
-	if seq == 0 {
-		return runID
-	}
-	return runID + "/expand/" + strconv.Itoa(seq)
-}
+func ExpandTaskID(runID string, seq int) string { return rkeys.ExpandTaskID(runID, seq) }
 
 // NewExpandTask builds the asynq task of an expansion step. processIn delays it (a
 // continuation waiting for room in the backlog); retention keeps a completed first task (and so its

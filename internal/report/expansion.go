@@ -17,15 +17,6 @@ import (
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
-// expandQueue is the queue of run expansion tasks, and expandStep what separates a run's id
-// from the step number in the id of each of its continuations (campaigns.ExpandQueue and
-// campaigns.ExpandTaskID, which this package cannot import: campaigns imports it).
-// TestExpansionOfFindsEveryState writes the tasks with campaigns' own functions.
-const (
-	expandQueue = "herald:expand"
-	expandStep  = "/expand/"
-)
-
 // Expansion is what is left of a run's expansion: the chain of expansion tasks, each reading
 // a backlog of the run's audience and handing over to the next, that is the only thing that
 // reads the rows of a run not expanded yet (ExpansionOf).
@@ -84,7 +75,7 @@ func lookAtExpansion(ctx context.Context, rdb redis.UniversalClient, in *asynq.I
 		if id == run {
 			return 0, true
 		}
-		rest, ok := strings.CutPrefix(id, run+expandStep)
+		rest, ok := strings.CutPrefix(id, rkeys.ExpandStepPrefix(run))
 		if !ok {
 			return 0, false
 		}
@@ -105,7 +96,7 @@ func lookAtExpansion(ctx context.Context, rdb redis.UniversalClient, in *asynq.I
 	var archived []*asynq.TaskInfo
 	for _, state := range []string{"active", "pending", "scheduled", "retry", "archived"} {
 		for page := 1; ; page++ {
-			ts, err := lists[state](expandQueue, asynq.PageSize(expansionPage), asynq.Page(page))
+			ts, err := lists[state](rkeys.ExpandQueue, asynq.PageSize(expansionPage), asynq.Page(page))
 			if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 				return Expansion{}, fmt.Errorf("expansion tasks of run %s: %w", run, err)
 			}
@@ -142,11 +133,11 @@ func lookAtExpansion(ctx context.Context, rdb redis.UniversalClient, in *asynq.I
 			ids = append(ids, id)
 		}
 	}
-	active, err := rdb.LRange(ctx, rkeys.AsynqActive(expandQueue), 0, -1).Result()
+	active, err := rdb.LRange(ctx, rkeys.AsynqActive(rkeys.ExpandQueue), 0, -1).Result()
 	if err != nil {
 		return Expansion{}, fmt.Errorf("expansion tasks of run %s: %w", run, err)
 	}
-	leased, err := rdb.ZRange(ctx, rkeys.AsynqLease(expandQueue), 0, -1).Result()
+	leased, err := rdb.ZRange(ctx, rkeys.AsynqLease(rkeys.ExpandQueue), 0, -1).Result()
 	if err != nil {
 		return Expansion{}, fmt.Errorf("expansion tasks of run %s: %w", run, err)
 	}
@@ -166,7 +157,7 @@ func lookAtExpansion(ctx context.Context, rdb redis.UniversalClient, in *asynq.I
 			add(id)
 		}
 	}
-	running, err := reclaim.Running(ctx, rdb, []string{expandQueue}, ids, now)
+	running, err := reclaim.Running(ctx, rdb, []string{rkeys.ExpandQueue}, ids, now)
 	if err != nil {
 		return Expansion{}, fmt.Errorf("expansion tasks of run %s: %w", run, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // Run is a run's state as `run show --json`, `run ls --json` and `demo --json` print it.
@@ -442,7 +443,7 @@ func PrintRun(w io.Writer, rep Run) {
 		fmt.Fprintf(w, "follow-ups: %s, but the states add up to %d\n", entries(rep.Recipients), rep.Sum)
 	case !rep.Expanded && rep.ExpansionStopped == "archived":
 		fmt.Fprintf(w, "audience: expansion stopped (%d rows so far): its expansion task is archived (herald task ls %s --state archived); herald run repair %s retries it\n",
-			rep.Recipients, expandQueue, rep.Run)
+			rep.Recipients, rkeys.ExpandQueue, rep.Run)
 	case !rep.Expanded && rep.ExpansionStopped != "":
 		fmt.Fprintf(w, "audience: expansion stopped (%d rows so far): no expansion task left to read the rest; herald run repair %s starts it again\n",
 			rep.Recipients, rep.Run)

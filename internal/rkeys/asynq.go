@@ -1,6 +1,9 @@
 package rkeys
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // asynq's keys: the ones Herald reads or writes beside asynq's Client and Server (the batch
 // writer of send tasks, the reclaim of dead servers' tasks). They are asynq v0.26's layout
@@ -48,3 +51,22 @@ func AsynqWorkers() string { return AsynqPrefix + "workers" }
 func EscapeGlob(s string) string { return globEscaper.Replace(s) }
 
 var globEscaper = strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
+
+// ExpandQueue is the asynq queue of run expansion tasks.
+const ExpandQueue = Prefix + "expand"
+
+// expandStep separates a run's id from the step number in the task id of each of its
+// expansion's continuations.
+const expandStep = "/expand/"
+
+// ExpandTaskID is the task id of a run's expansion step: the run id for the first (seq 0), so
+// any number of scheduler replicas enqueue one; the run id, "/expand/" and seq for the others.
+func ExpandTaskID(runID string, seq int) string {
+	if seq == 0 {
+		return runID
+	}
+	return ExpandStepPrefix(runID) + strconv.Itoa(seq)
+}
+
+// ExpandStepPrefix starts the task id of every continuation of run's expansion.
+func ExpandStepPrefix(runID string) string { return runID + expandStep }

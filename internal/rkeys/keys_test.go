@@ -72,6 +72,7 @@ func TestKeyShapes(t *testing.T) {
 		{"FollowupOnce", rkeys.FollowupOnce("spring", "r1"), "herald:followup:{spring}:once:r1"},
 		{"ReadyProbe", rkeys.ReadyProbe("", "worker-h-1"), "herald:ready:worker-h-1"},
 		{"ReadyProbeOfQueue", rkeys.ReadyProbe("herald:marketing", "worker-h-1"), "herald:ready:{herald:marketing}:worker-h-1"},
+		{"ExpandQueue", rkeys.ExpandQueue, "herald:expand"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %q, want %q", tc.name, tc.got, tc.want)
@@ -180,5 +181,17 @@ func TestHashTag(t *testing.T) {
 		if got := rkeys.HashTag(key); got != want {
 			t.Errorf("HashTag(%q) = %q, want %q", key, got, want)
 		}
+	}
+}
+
+// An expansion step's task id: the run id for the first, so replicas enqueue one; the run id,
+// "/expand/" and the step for the others (run show and run repair find them by that prefix).
+func TestExpandTaskIDs(t *testing.T) {
+	const run = "spring/20260101T0900Z"
+	if got := rkeys.ExpandTaskID(run, 0); got != run {
+		t.Errorf("first step %q, want the run id", got)
+	}
+	if got := rkeys.ExpandTaskID(run, 3); got != run+"/expand/3" || !strings.HasPrefix(got, rkeys.ExpandStepPrefix(run)) {
+		t.Errorf("step 3 %q, want %q under the step prefix %q", got, run+"/expand/3", rkeys.ExpandStepPrefix(run))
 	}
 }
