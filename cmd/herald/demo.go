@@ -5,11 +5,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/demo"
+	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/sendpolicy"
@@ -103,7 +106,7 @@ func printDemoFunnel(w io.Writer, rep report.Run) {
 	}
 	report.PrintFunnel(w, rep.Funnel)
 	fmt.Fprintf(w, "  (a \"Yes\" tap gets the collection, \"No thanks\" a confirmation and no more messages, \"price\" the prices;\n"+
-		"   each at most once per recipient, however often Connectly repeats the webhook; herald run show %s shows the same)\n", rep.Run)
+		"   each at most once per recipient, however often Connectly repeats the webhook)\n")
 }
 
 // printDemoSession renders the demo's session step.
@@ -116,5 +119,35 @@ func printDemoSession(w io.Writer, rep *report.Run, fake demo.FakeStats) {
 	fmt.Fprintf(w, "  %d replied to the promo, so their 24-hour window was open: sent the session message\n", sc.Sent)
 	fmt.Fprintf(w, "  %d did not: skipped(window_closed), no request made; %d session requests refused by Connectly for a closed window\n",
 		sc.WindowClosed, fake.WindowRefused)
-	fmt.Fprintf(w, "  (herald run show %s shows the same counts)\n", rep.Run)
+	if other := int64(rep.Recipients) - sc.Sent - sc.Fallback - sc.WindowClosed; other > 0 {
+		fmt.Fprintf(w, "  %d others: %s\n", other, otherOutcomes(*rep))
+	}
+}
+
+// otherOutcomes names what became of a session run's recipients that were neither sent nor
+// skipped for a closed window: skipped by reason, then failed and unknown, most first within
+// skipped ("skipped(suppressed) 18, skipped(invalid_phone) 2, failed 1").
+func otherOutcomes(rep report.Run) string {
+	type reason struct {
+		name string
+		n    int64
+	}
+	var skips []reason
+	for k, n := range rep.Codes {
+		code, ok := strings.CutPrefix(k, string(ledger.Skipped)+":")
+		if ok && code != ledger.SkipWindowClosed && n > 0 {
+			skips = append(skips, reason{code, n})
+		}
+	}
+	slices.SortFunc(skips, func(a, b reason) int { return cmp.Or(cmp.Compare(b.n, a.n), strings.Compare(a.name, b.name)) })
+	var parts []string
+	for _, r := range skips {
+		parts = append(parts, fmt.Sprintf("skipped(%s) %d", r.name, r.n))
+	}
+	for _, st := range []ledger.State{ledger.Failed, ledger.Unknown} {
+		if n := rep.States[string(st)]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", st, n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -79,6 +80,23 @@ func TestDemoFunnel(t *testing.T) {
 	i, j := strings.Index(out, "Session step:"), strings.Index(out, "Replies (on_reply)")
 	if i < 0 || j < i || !strings.Contains(out[j:], "interested") || !strings.Contains(out[j:], "no-thanks") {
 		t.Errorf("text report without the funnel after the session step:\n%s", out)
+	}
+	// The session step's lines account for every row: sent, skipped for a closed window, others.
+	if i >= 0 && j > i {
+		var sum int
+		for _, line := range strings.Split(out[i:j], "\n")[1:] {
+			var n int
+			if _, err := fmt.Sscanf(strings.TrimSpace(line), "%d ", &n); err == nil {
+				sum += n
+			}
+		}
+		if sum != 200 {
+			t.Errorf("session step lines count %d recipients, want 200:\n%s", sum, out[i:j])
+		}
+	}
+	// The demo's Redis ends with it: the report sends nobody to look a run up afterwards.
+	if strings.Contains(out, "herald run show") {
+		t.Errorf("the demo's report points at run show, which cannot find its run once it ended:\n%s", out)
 	}
 }
 
