@@ -8,16 +8,16 @@ import "strconv"
 // in ConversationRuns. The buckets are those of the customer service windows
 // (ServiceWindowBuckets, the same hash of the field).
 func ConversationRecent(business string, bucket int) string {
-	return Prefix + "conv:{" + business + "}:r:" + strconv.Itoa(bucket)
+	return Prefix + "conv:" + bizTag(business) + ":r:" + strconv.Itoa(bucket)
 }
 
 // ConversationRuns is the hash numbering a business's runs in the recent-sends index: run id →
 // SEQ.
-func ConversationRuns(business string) string { return Prefix + "conv:{" + business + "}:runs" }
+func ConversationRuns(business string) string { return Prefix + "conv:" + bizTag(business) + ":runs" }
 
 // ConversationSeqs is the hash from a run's SEQ to "RUN|UNTIL" (unix seconds after which its
 // replies trigger nothing), and field "#", the last SEQ given.
-func ConversationSeqs(business string) string { return Prefix + "conv:{" + business + "}:seq" }
+func ConversationSeqs(business string) string { return Prefix + "conv:" + bizTag(business) + ":seq" }
 
 // ReplyColumns is one bucket of a run's stored audience columns for follow-ups (the columns
 // its on_reply rules read), bucketed as the run's ledger (LedgerBucket): recipient field

@@ -92,23 +92,37 @@ func TaskIDKey() string { return Prefix + "taskid:key" }
 // Audit is the list of operator actions, newest first (capped).
 func Audit() string { return Prefix + "audit" }
 
+// bizTag is the hash tag of a business's keys, "{BUSINESS}", which puts every key of the
+// business in one Cluster slot so one script may touch several. An empty business id (a
+// webhook receiver with no connectly.business_id) is tagged "{_}": "{}" is no tag at all,
+// so its keys would hash on their whole names and a script given two of them would fail
+// with CROSSSLOT on a Cluster.
+func bizTag(business string) string {
+	if business == "" {
+		business = "_"
+	}
+	return "{" + business + "}"
+}
+
 // SenderLimit is the GCRA state of one sender number's rate limit. Sender and business limits
 // share the business id as hash tag so one script can reserve both.
 func SenderLimit(business, sender string) string {
-	return Prefix + "limit:{" + business + "}:sender:" + sender
+	return Prefix + "limit:" + bizTag(business) + ":sender:" + sender
 }
 
 // RunLimit is the GCRA state of a run's own rate cap (the campaign's rate).
-func RunLimit(business, runID string) string { return Prefix + "limit:{" + business + "}:run:" + runID }
+func RunLimit(business, runID string) string {
+	return Prefix + "limit:" + bizTag(business) + ":run:" + runID
+}
 
 // PairLimit is the GCRA state of the pair limit between one sender and one recipient (about
 // one message per 6 s to the same person, across campaigns).
 func PairLimit(business, sender, recipient string) string {
-	return Prefix + "limit:{" + business + "}:pair:" + sender + ":" + recipient
+	return Prefix + "limit:" + bizTag(business) + ":pair:" + sender + ":" + recipient
 }
 
 // BusinessLimit is the GCRA state of the business-wide request limit on Connectly's API.
-func BusinessLimit(business string) string { return Prefix + "limit:{" + business + "}:business" }
+func BusinessLimit(business string) string { return Prefix + "limit:" + bizTag(business) + ":business" }
 
 // LimitUse counts the sends reserved from a rate limit (SenderLimit, BusinessLimit...) in one
 // unix second, for `herald limits show` and the adaptive rate's share; it shares the limit's
@@ -145,25 +159,25 @@ func HashTag(key string) string {
 // PairBackoff counts a (sender, recipient) pair's pair-limit refusals in a row (Meta 131056),
 // expiring a while after the last one.
 func PairBackoff(business, sender, recipient string) string {
-	return Prefix + "limit:{" + business + "}:pairbackoff:" + sender + ":" + recipient
+	return Prefix + "limit:" + bizTag(business) + ":pairbackoff:" + sender + ":" + recipient
 }
 
 // SenderBackoff is the adaptive factor of a sender's rate after Connectly or Meta throttled it,
 // and the controller's last decrease.
 func SenderBackoff(business, sender string) string {
-	return Prefix + "limit:{" + business + "}:backoff:" + sender
+	return Prefix + "limit:" + bizTag(business) + ":backoff:" + sender
 }
 
 // SenderThrottled counts the sends of a sender the provider throttled in one second (unix);
 // with the per-second reservation counts of its rate limit, it gives the throttled share the
 // adaptive controller follows. It expires a few seconds after the controller's window.
 func SenderThrottled(business, sender string, sec int64) string {
-	return Prefix + "limit:{" + business + "}:throttled:" + sender + ":" + strconv.FormatInt(sec, 10)
+	return Prefix + "limit:" + bizTag(business) + ":throttled:" + sender + ":" + strconv.FormatInt(sec, 10)
 }
 
 // Tier is the sorted set of recipients messaged in the rolling daily-tier window, scored by
 // their last send (unix ms); all sender numbers of the business share it.
-func Tier(business string) string { return Prefix + "limit:{" + business + "}:tier" }
+func Tier(business string) string { return Prefix + "limit:" + bizTag(business) + ":tier" }
 
 // CapBuckets is the number of hash buckets of a frequency cap.
 const CapBuckets = 1024
@@ -171,7 +185,7 @@ const CapBuckets = 1024
 // Cap is one bucket of a category's frequency cap: recipient → the runs that messaged them
 // within the cap's window and when.
 func Cap(business, category string, bucket int) string {
-	return Prefix + "limit:{" + business + "}:cap:" + category + ":" + strconv.Itoa(bucket)
+	return Prefix + "limit:" + bizTag(business) + ":cap:" + category + ":" + strconv.Itoa(bucket)
 }
 
 // ServiceWindowBuckets is the number of hash buckets of a business's customer service
@@ -184,7 +198,7 @@ const ServiceWindowBuckets = 16384
 // unix seconds of their last inbound message. A customer's windows to every number share a
 // bucket. It shares the business hash tag with the limit keys, so a limits script may read it.
 func ServiceWindow(business string, bucket int) string {
-	return Prefix + "csw:{" + business + "}:" + strconv.Itoa(bucket)
+	return Prefix + "csw:" + bizTag(business) + ":" + strconv.Itoa(bucket)
 }
 
 // Delivery is the hash of a run's delivery-webhook statistics: the time-to-deliver histogram
