@@ -161,8 +161,9 @@ func TestHashTags(t *testing.T) {
 			t.Errorf("asynq key %q hashes on %q, want the queue's name", k, got)
 		}
 	}
-	// An inbound message's pin is used alone: it hashes on its whole name, not on the business.
-	for _, k := range []string{rkeys.InboundJoin("B1", "m:01JABC"), rkeys.InboundJoin("acme-42", "b:0f1e2d")} {
+	// An inbound message's pin and its undated mark are used alone: each hashes on its whole name,
+	// not on the business.
+	for _, k := range []string{rkeys.InboundJoin("B1", "m:01JABC"), rkeys.InboundJoin("acme-42", "b:0f1e2d"), rkeys.InboundUndated("B1", "m:01JABC")} {
 		if got := rkeys.HashTag(k); got != k {
 			t.Errorf("inbound pin %q hashes on %q, want its whole name", k, got)
 		}
