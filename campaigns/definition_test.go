@@ -236,6 +236,16 @@ func TestParseErrors(t *testing.T) {
 		{name: "ParameterFixedTextThatRowsDecideIsFine", yaml: valid + "parameters:\n  header_image: \"HTTPS://cdn/{{ .f }}\"\n  header_video: \"ht{{ .rest }}\"\n" +
 			"  body_1: '{{ if .x }}a\n\n  b{{ end }}'\n  body_2: \"{{ .a }}    b\"\nid: again\n", want: []string{`14:1: id: given twice (first at line 1)`}},
 		{name: "ParameterRowDependentIsFine", yaml: valid + "parameters:\n  header_image: \"{{ .url }}\"\n  body_1: \"{{ slice .code 0 7 }}\"\n  body_2: \"{{ .x }}\"\n  body_3: '{{ if eq .tier \"gold\" }}VIP{{ end }}'\nid: again\n", want: []string{`12:1: id: given twice (first at line 1)`}},
+		{name: "ButtonConstantWithSpace", yaml: valid + "parameters:\n  button_1_url: \"spring sale\"\n",
+			want: []string{"8:17: parameters.button_1_url: button URL values may not contain spaces, tabs or newlines (escape a column with urlquery: {{ .code | urlquery }}) (on every row)"}},
+		{name: "ButtonFixedSpace", yaml: valid + "parameters:\n  button_2_url: \"{{ .ref }} sale\"\n",
+			want: []string{"8:17: parameters.button_2_url: button URL values may not contain spaces, tabs or newlines"}},
+		{name: "HeaderTextBlockEndsInANewline", yaml: valid + "parameters:\n  header_text: |\n    Hello {{ .first_name }}\n  body_1: >-\n    {{ .first_name }}\n",
+			want: []string{"8:16: parameters.header_text: header text may not contain newlines or tabs (on every row)"}},
+		{name: "HeaderTextFixedTab", yaml: valid + "parameters:\n  header_text: \"Hi\\t{{ .first_name }}\"\n",
+			want: []string{"8:16: parameters.header_text: header text may not contain newlines or tabs (on every row)"}},
+		{name: "ButtonAndHeaderTextRowsDecide", yaml: valid + "parameters:\n  button_1_url: \"{{ .ref | urlquery }}\"\n  button_2_url: '{{ if .x }}a b{{ end }}{{ .y }}'\n" +
+			"  header_text: '{{ .a }}    {{ .b }}'\nid: again\n", want: []string{`11:1: id: given twice (first at line 1)`}},
 		{name: "RawValueDoesNotParse", yaml: valid + "parameters:\n  raw:\n    - name: q\n      value: \"{{ .a\"\n", want: []string{"10:14: parameters.raw[0].value: template: 1: unclosed action"}},
 		{name: "RawFlowValueRange", yaml: valid + "parameters:\n  raw: [{name: a, value: x}, {name: b, value: \"{{ range . }}{{ end }}\"}]\n", want: []string{"8:47: parameters.raw[1].value: template: 1:9: {{range}} is not allowed"}},
 		{name: "RawValueTooLong", yaml: valid + "parameters:\n  raw: [{name: a, value: " + strings.Repeat("r", 1025) + "}]\n", want: []string{"8:26: parameters.raw[0].value: raw value is 1025 characters, limit 1024 (on every row)"}},

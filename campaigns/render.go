@@ -626,15 +626,26 @@ func checkParam(name, v string) error {
 		return errors.New("value is empty")
 	}
 	switch {
-	case strings.HasPrefix(name, "body_"):
-		// A carriage return is a newline to WhatsApp too, and a CSV field can hold a lone one.
+	case strings.HasPrefix(name, "body_"), name == "header_text":
+		// WhatsApp's rule for a text variable, the header's as the body's. A carriage return
+		// is a newline to WhatsApp too, and a CSV field can hold a lone one.
+		what := "body values"
+		if name == "header_text" {
+			what = "header text"
+		}
 		if strings.ContainsAny(v, "\r\n\t") {
-			return errors.New("body values may not contain newlines or tabs")
+			return fmt.Errorf("%s may not contain newlines or tabs", what)
 		}
 		if strings.Contains(v, "     ") {
-			return errors.New("body values may not contain more than four consecutive spaces")
+			return fmt.Errorf("%s may not contain more than four consecutive spaces", what)
 		}
-	case strings.HasPrefix(name, "header_") && name != "header_text":
+	case strings.HasPrefix(name, "button_"):
+		// "The value must be a valid URL" (reference 2.2), or the suffix of one: Connectly
+		// refuses a value with white space (ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID).
+		if strings.ContainsAny(v, buttonSpace) {
+			return errors.New("button URL values may not contain spaces, tabs or newlines (escape a column with urlquery: {{ .code | urlquery }})")
+		}
+	case strings.HasPrefix(name, "header_"):
 		u, err := url.Parse(v)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
 			return errors.New("value is not an absolute https URL")
@@ -642,6 +653,10 @@ func checkParam(name, v string) error {
 	}
 	return nil
 }
+
+// buttonSpace are the characters a button URL value may not hold: those Connectly refuses in
+// one.
+const buttonSpace = " \t\r\n"
 
 // probeValue is the value every column referenced by a template holds in the validation
 // sample row: long enough that slicing a few characters off a column works on it.
@@ -682,16 +697,17 @@ func checkTemplate(name, text string, raw bool) error {
 }
 
 // checkFixed applies checkParam's rules to the text a template writes on every row whatever
-// the row holds: its top-level text (not inside if or with). A body value with a newline, a
-// tab or five spaces in that text breaks WhatsApp's rule on every row, and so does a media
-// header whose leading text starts a URL other than https ("http://cdn.example.com/{{ .f }}").
+// the row holds: its top-level text (not inside if or with). A body value or a header text
+// with a newline, a tab or five spaces in that text breaks WhatsApp's rule on every row, a
+// button URL with a space in it Connectly's, and so does a media header whose leading text
+// starts a URL other than https ("http://cdn.example.com/{{ .f }}").
 func checkFixed(name string, tree *parse.Tree) error {
 	if tree == nil || tree.Root == nil {
 		return nil
 	}
 	nodes := tree.Root.Nodes
 	switch {
-	case strings.HasPrefix(name, "body_"):
+	case strings.HasPrefix(name, "body_"), name == "header_text", strings.HasPrefix(name, "button_"):
 		for _, n := range nodes {
 			if t, ok := n.(*parse.TextNode); ok {
 				if err := checkParam(name, string(t.Text)); err != nil {
