@@ -558,6 +558,10 @@ func (d *Definition) validateTemplate(c fieldCheck, b templateBlock) {
 	}
 	if t.Language == "" {
 		add(tplKey+".language", "is required (e.g. en, en_US, pt_BR)")
+	} else if msg := languageProblem(t.Language); msg != "" {
+		// Connectly looks the translation up by this code: another spelling ("en-US") is
+		// TEMPLATE_NOT_FOUND on the first send, and the run pauses.
+		add(tplKey+".language", msg)
 	}
 	if t.Category == "" {
 		t.Category = "marketing"
@@ -578,7 +582,7 @@ func (d *Definition) validateTemplate(c fieldCheck, b templateBlock) {
 		field := fmt.Sprintf("%s.languages[%d]", tplKey, i)
 		switch {
 		case !langRE.MatchString(l):
-			add(tplKey+".languages", fmt.Sprintf("%s: %q is not a language code (e.g. en, en_US, pt_BR)", field, l))
+			add(tplKey+".languages", field+": "+languageProblem(l))
 		case seenLang[l]:
 			add(tplKey+".languages", fmt.Sprintf("%s: %q is listed twice (or is the default language)", field, l))
 		}
@@ -670,6 +674,24 @@ func (l *locator) locate(root *yaml.Node, field string) *yaml.Node {
 		n = next
 	}
 	return n
+}
+
+// languageProblem says why l is not a template language code (langRE), with the spelling
+// meant when it is one written otherwise ("en-US", "EN_us": en_US); "" when it is one.
+func languageProblem(l string) string {
+	if langRE.MatchString(l) {
+		return ""
+	}
+	msg := fmt.Sprintf("%q is not a language code (e.g. en, en_US, pt_BR)", l)
+	lang, region, two := strings.Cut(strings.ReplaceAll(strings.TrimSpace(l), "-", "_"), "_")
+	guess := strings.ToLower(lang)
+	if two {
+		guess += "_" + strings.ToUpper(region)
+	}
+	if langRE.MatchString(guess) {
+		msg += fmt.Sprintf("; did you mean %q?", guess)
+	}
+	return msg
 }
 
 var (

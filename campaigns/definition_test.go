@@ -171,6 +171,14 @@ func TestParseErrors(t *testing.T) {
 		{name: "UpperCaseSlug", yaml: strings.Replace(valid, "spring-sale", "Sale", 1), want: []string{`1:5: id: "Sale" is not a slug`}},
 		{name: "MissingTemplateName", yaml: strings.Replace(valid, "  name: spring_sale\n", "", 1), want: []string{"3:3: template.name: is required"}},
 		{name: "MissingTemplateLanguage", yaml: strings.Replace(valid, "  language: en\n", "", 1), want: []string{"3:3: template.language: is required"}},
+		{name: "LanguageWithADash", yaml: strings.Replace(valid, "language: en\n", "language: en-US\n", 1),
+			want: []string{`4:13: template.language: "en-US" is not a language code (e.g. en, en_US, pt_BR); did you mean "en_US"?`}},
+		{name: "LanguageNotACode", yaml: strings.Replace(valid, "language: en\n", "language: English\n", 1),
+			want: []string{`4:13: template.language: "English" is not a language code (e.g. en, en_US, pt_BR)`}},
+		{name: "LanguagesWithADash", yaml: strings.Replace(valid, "language: en\n", "language: en\n  languages: [pt-br]\n", 1),
+			want: []string{`5:14: template.languages: template.languages[0]: "pt-br" is not a language code (e.g. en, en_US, pt_BR); did you mean "pt_BR"?`}},
+		{name: "FallbackLanguageWithADash", yaml: "id: s\nmessage: {text: hi}\nfallback_template: {name: t, language: es-419}\naudience: {file: a.csv}\n",
+			want: []string{`3:40: fallback_template.language: "es-419" is not a language code (e.g. en, en_US, pt_BR)`}},
 		{name: "CategoryIsCaseSensitive", yaml: strings.Replace(valid, "  language: en\n", "  language: en\n  category: MARKETING\n", 1), want: []string{`5:13: template.category: "MARKETING": want one of marketing, utility, authentication`}},
 		{name: "UnknownParameter", yaml: valid + "parameters:\n  body_1: x\n  body_0: y\n", want: []string{"9:11: parameters.body_0: unknown parameter name"}},
 		{name: "ParameterDoesNotParse", yaml: valid + "parameters:\n  body_1: \"{{.name\"\n", want: []string{"8:11: parameters.body_1: template: "}},
@@ -285,6 +293,30 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLanguageSuggestion checks that a language code written another way than Connectly's
+// (a dash, the case of the parts) is refused with the spelling meant, and a word that is no
+// code without a guess.
+func TestLanguageSuggestion(t *testing.T) {
+	t.Parallel()
+
+	for lang, want := range map[string]string{
+		"en-US":   `c.yaml:4:13: template.language: "en-US" is not a language code (e.g. en, en_US, pt_BR); did you mean "en_US"?`,
+		"EN_us":   `c.yaml:4:13: template.language: "EN_us" is not a language code (e.g. en, en_US, pt_BR); did you mean "en_US"?`,
+		"English": `c.yaml:4:13: template.language: "English" is not a language code (e.g. en, en_US, pt_BR)`,
+		"es-419":  `c.yaml:4:13: template.language: "es-419" is not a language code (e.g. en, en_US, pt_BR)`,
+	} {
+		_, err := campaigns.Parse("c.yaml", []byte("id: x\ntemplate:\n  name: t\n  language: "+lang+"\naudience: {file: a.csv}\n"))
+		if err == nil || err.Error() != want {
+			t.Errorf("language %q: got %v\nwant %s", lang, err, want)
+		}
+	}
+	for _, lang := range []string{"en", "en_US", "pt_BR", "fil", "zh_TW"} {
+		if _, err := campaigns.Parse("c.yaml", []byte("id: x\ntemplate:\n  name: t\n  language: "+lang+"\naudience: {file: a.csv}\n")); err != nil {
+			t.Errorf("language %q refused: %v", lang, err)
+		}
 	}
 }
 
