@@ -254,6 +254,12 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"8:16: parameters.header_text: header text may not contain newlines or tabs (on every row)"}},
 		{name: "ButtonAndHeaderTextRowsDecide", yaml: valid + "parameters:\n  button_1_url: \"{{ .ref | urlquery }}\"\n  button_2_url: '{{ if .x }}a b{{ end }}{{ .y }}'\n" +
 			"  header_text: '{{ .a }}    {{ .b }}'\nid: again\n", want: []string{`11:1: id: given twice (first at line 1)`}},
+		// Every real desc may be longer than 100 characters; on a shorter one the row is skipped.
+		{name: "SlicePastTheSampleIsLeftToTheRows", yaml: valid + "parameters:\n  body_2: \"{{ slice .desc 0 100 }}\"\n" +
+			"  raw: [{name: r, value: \"{{ index .code 70 }}{{ slice .desc 3000 3001 }}\"}]\nid: again\n", want: []string{`10:1: id: given twice (first at line 1)`}},
+		// ... but a slice of 100 is too long for a header text whatever the row.
+		{name: "SliceTooLongForTheHeader", yaml: valid + "parameters:\n  header_text: \"{{ slice .desc 0 100 }}\"\n",
+			want: []string{"8:16: parameters.header_text: template: 1:3: at <slice .desc 0 100>: error calling slice: index out of range: 100 (on every row)"}},
 		{name: "RawValueDoesNotParse", yaml: valid + "parameters:\n  raw:\n    - name: q\n      value: \"{{ .a\"\n", want: []string{"10:14: parameters.raw[0].value: template: 1: unclosed action"}},
 		{name: "RawFlowValueRange", yaml: valid + "parameters:\n  raw: [{name: a, value: x}, {name: b, value: \"{{ range . }}{{ end }}\"}]\n", want: []string{"8:47: parameters.raw[1].value: template: 1:9: {{range}} is not allowed"}},
 		{name: "RawValueTooLong", yaml: valid + "parameters:\n  raw: [{name: a, value: " + strings.Repeat("r", 1025) + "}]\n", want: []string{"8:26: parameters.raw[0].value: raw value is 1025 characters, limit 1024 (on every row)"}},

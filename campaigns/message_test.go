@@ -123,6 +123,14 @@ func TestSessionParse(t *testing.T) {
 		}
 	})
 
+	t.Run("SlicePastTheSampleIsLeftToTheRows", func(t *testing.T) {
+		t.Parallel()
+		// Every real desc may be 120 characters long: a slice to 100 fails only on shorter ones.
+		if _, err := campaigns.Parse("s.yaml", []byte(sessionCampaign("  text: \"{{ slice .desc 0 100 }}\"\n"))); err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+	})
+
 	t.Run("TemplateCampaignIsNoSession", func(t *testing.T) {
 		t.Parallel()
 		d, err := campaigns.Parse("t.yaml", []byte("id: t\ntemplate: {name: x, language: en}\naudience: {file: a.csv}\n"))
@@ -164,6 +172,10 @@ func TestSessionParse(t *testing.T) {
 			[]string{"b.yaml:7:23: message.reply_buttons.buttons[0].text: 34 characters, at most 20"}},
 		{"ButtonTooLongOnEveryRow", sessionCampaign("  text: Pick\n  reply_buttons:\n    buttons:\n      - {id: a, text: \"Confirm the delivery {{ .x }}\"}\n"),
 			[]string{"b.yaml:7:23: message.reply_buttons.buttons[0].text: 28 characters, at most 20 (on every row)"}},
+		// A slice that fails on a short value and gives too many characters on a long one fails
+		// on every row.
+		{"SliceTooLongForAButton", sessionCampaign("  text: Pick\n  reply_buttons:\n    buttons:\n      - {id: a, text: \"{{ slice .x 0 100 }}\"}\n"),
+			[]string{"b.yaml:7:23: message.reply_buttons.buttons[0].text: template: 1:3: at <slice .x 0 100>: error calling slice: index out of range: 100 (on every row)"}},
 		{"FunctionNotAllowed", sessionCampaign("  text: \"{{ printf \\\"%s\\\" .x }}\"\n"),
 			[]string{"b.yaml:4:9: message.text: template: 1:3: function \"printf\" is not allowed in a parameter (allowed: and, default, eq, ge, gt, index, le, len, lower, lt, ne, not, or, slice, title, trim, upper, urlquery)"}},
 		{"UnknownKeyInAButton", sessionCampaign("  text: Pick\n  reply_buttons:\n    buttons:\n      - {id: a, title: A}\n"),

@@ -659,14 +659,78 @@ func checkParam(name, v string) error {
 const buttonSpace = " \t\r\n"
 
 // probeValue is the value every column referenced by a template holds in the validation
-// sample row: long enough that slicing a few characters off a column works on it.
+// sample row: long enough that slicing a few characters off a column works on it. A template
+// that indexes further gets a longer one (longProbe).
 var probeValue = strings.Repeat("sample", 8)
+
+// maxProbeBytes bounds the long sample value: a column holds no more than a record
+// (campaigns.max_record_bytes, by default this).
+const maxProbeBytes = DefaultMaxRecordBytes
+
+// longProbe is the long sample value for templates: probeValue, or longer than the largest
+// whole number they write (as in {{ slice .desc 0 100 }}, which fails on any shorter value),
+// within maxProbeBytes. A template that fails on the empty row and on this one fails on every
+// row; with only probeValue, a slice past its 48 characters looked so when every real value
+// is long enough.
+func longProbe(trees ...*parse.Tree) string {
+	n := len(probeValue)
+	var walk func(parse.Node)
+	walk = func(node parse.Node) {
+		switch node := node.(type) {
+		case *parse.NumberNode:
+			if node.IsInt && node.Int64 >= int64(n) {
+				n = int(min(node.Int64+1, maxProbeBytes))
+			}
+		case *parse.ListNode:
+			if node != nil {
+				for _, c := range node.Nodes {
+					walk(c)
+				}
+			}
+		case *parse.ActionNode:
+			walk(node.Pipe)
+		case *parse.PipeNode:
+			if node != nil {
+				for _, c := range node.Decl {
+					walk(c)
+				}
+				for _, c := range node.Cmds {
+					walk(c)
+				}
+			}
+		case *parse.CommandNode:
+			for _, a := range node.Args {
+				walk(a)
+			}
+		case *parse.ChainNode:
+			walk(node.Node)
+		case *parse.IfNode:
+			walk(node.Pipe)
+			walk(node.List)
+			walk(node.ElseList)
+		case *parse.WithNode:
+			walk(node.Pipe)
+			walk(node.List)
+			walk(node.ElseList)
+		}
+	}
+	for _, t := range trees {
+		if t != nil && t.Root != nil {
+			walk(t.Root)
+		}
+	}
+	if n == len(probeValue) {
+		return probeValue
+	}
+	return strings.Repeat("sample", n/len("sample")+1)[:n]
+}
 
 // checkTemplate is validation's view of one parameter: it compiles the template in the
 // sandbox and runs it on an empty row and on a row where every column it names holds a
 // sample value. A template that fails on both rows is reported; so is a template that reads
 // no column (its value is the same on every row) when its value breaks a WhatsApp rule.
-// What depends on the data (an empty column, a slice past a short value) is left to the rows.
+// What depends on the data (an empty column, a slice past a short value) is left to the rows:
+// the sample value is longer than any index the template writes (longProbe).
 func checkTemplate(name, text string, raw bool) error {
 	t, err := parseParam(name, text)
 	if err != nil {
@@ -675,8 +739,9 @@ func checkTemplate(name, text string, raw bool) error {
 	p := compiled{name: name, tpl: t, raw: raw}
 	cols, readsRow := columnsOf(t.Tree)
 	sample := map[string]string{}
+	long := longProbe(t.Tree)
 	for _, col := range cols {
-		sample[col] = probeValue
+		sample[col] = long
 	}
 	v, err1 := p.render(map[string]string{})
 	_, err2 := p.render(sample)
