@@ -260,6 +260,19 @@ func TestParseErrors(t *testing.T) {
 		// ... but a slice of 100 is too long for a header text whatever the row.
 		{name: "SliceTooLongForTheHeader", yaml: valid + "parameters:\n  header_text: \"{{ slice .desc 0 100 }}\"\n",
 			want: []string{"8:16: parameters.header_text: template: 1:3: at <slice .desc 0 100>: error calling slice: index out of range: 100 (on every row)"}},
+		// 32 constant raw values of 1,024 four-byte characters: each within its limit, together
+		// over what a row's values may hold.
+		{name: "RawConstantsOverTheRenderBytes", yaml: valid + "parameters:\n  raw:\n" + rawEntries(32, func(int) string { return strings.Repeat("😀", 1024) }),
+			want: []string{"8:3: parameters: the parameters render to more than 131072 bytes together (their names and fixed text are 131158 bytes) (on every row)"}},
+		{name: "RawConstantsUnderTheRenderBytes", yaml: valid + "parameters:\n  raw:\n" + rawEntries(32, func(int) string { return strings.Repeat("😀", 1000) }) + "id: again\n",
+			want: []string{"41:1: id: given twice (first at line 1)"}},
+		{name: "FixedTextOverTheRenderBytes", yaml: valid + "parameters:\n  raw:\n" + rawEntries(44, func(int) string { return strings.Repeat("中", 1000) + "{{ .a }}" }),
+			want: []string{"8:3: parameters: the parameters render to more than 131072 bytes together"}},
+		// A constant piped through helpers past the work bound of a row fails on every row.
+		{name: "ConstantOverTheWorkBound", yaml: valid + "parameters:\n  body_1: '{{ \"" + strings.Repeat("y", 1000) + "\"" + strings.Repeat(" | upper", 140) + " }}'\n",
+			want: []string{"8:11: parameters.body_1: template: 1:2056: at <upper>: error calling upper: upper: helpers may process at most 131072 bytes for one row, this row needs more (on every row)"}},
+		{name: "ColumnThroughManyHelpersIsLeftToTheRows", yaml: valid + "parameters:\n  body_1: '{{ .a" + strings.Repeat(" | upper", 140) + " }}'\nid: again\n",
+			want: []string{"9:1: id: given twice (first at line 1)"}},
 		{name: "RawValueDoesNotParse", yaml: valid + "parameters:\n  raw:\n    - name: q\n      value: \"{{ .a\"\n", want: []string{"10:14: parameters.raw[0].value: template: 1: unclosed action"}},
 		{name: "RawFlowValueRange", yaml: valid + "parameters:\n  raw: [{name: a, value: x}, {name: b, value: \"{{ range . }}{{ end }}\"}]\n", want: []string{"8:47: parameters.raw[1].value: template: 1:9: {{range}} is not allowed"}},
 		{name: "RawValueTooLong", yaml: valid + "parameters:\n  raw: [{name: a, value: " + strings.Repeat("r", 1025) + "}]\n", want: []string{"8:26: parameters.raw[0].value: raw value is 1025 characters, limit 1024 (on every row)"}},

@@ -267,13 +267,20 @@ func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 			rows[1][col], rows[2][col] = shortProbe+n, long+n
 		}
 	}
+	// Each row's helpers are metered together, as a send's are (maxRenderWork).
+	tpls := make([]*template.Template, 0, len(fields))
+	for _, t := range fields {
+		tpls = append(tpls, t)
+	}
+	metered := newMeteredSet(tpls)
 	// failures[i] maps a field to its problem on rows[i].
 	failures := make([]map[string]string, len(rows))
 	for i, row := range rows {
 		failures[i] = map[string]string{}
 		n := 0
+		mc := metered.get()
 		rendered, _ := c.MapStrings(func(field, _ string) (string, error) {
-			v, err := renderField(fields[field], field, row)
+			v, err := renderField(mc.of[fields[field]], field, row)
 			if err != nil {
 				failures[i][field] = err.Error()
 				// A stand-in, unique so that it breaks no rule of the other fields.
@@ -282,6 +289,7 @@ func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 			}
 			return v, nil
 		})
+		metered.put(mc)
 		var ie *connectly.InvalidMessageError
 		if err := rendered.Validate(); errors.As(err, &ie) {
 			for _, p := range ie.Problems {

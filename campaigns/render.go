@@ -396,25 +396,51 @@ func plainParts(t *template.Template) []plainPart {
 }
 
 // checkRenderSize checks the bounds of a render as a whole that do not depend on the row:
-// the number of raw entries (MaxRawParams) and the parse nodes of all the templates of known
-// names (maxRenderNodes; nodes gives a template's, 0 for one that does not compile).
+// the number of raw entries (MaxRawParams), the parse nodes of all the templates of known
+// names (maxRenderNodes; nodes gives a template's, 0 for one that does not compile) and the
+// bytes they write on every row (maxRenderBytes, counted as Render counts them: each name and
+// its value; a template's fixed text is the least its value holds).
 func checkRenderSize(p Parameters, nodes func(name, text string) int) error {
 	if len(p.Raw) > MaxRawParams {
 		return fmt.Errorf("%d raw entries, at most %d", len(p.Raw), MaxRawParams)
 	}
-	total := 0
+	total, fixed := 0, 0
 	for name, text := range p.Values {
 		if paramOrder(name) >= 0 { // an unknown name is a problem of its own, and never sent
 			total += nodes(name, text)
+			fixed += len(name) + fixedBytes(name, text)
 		}
 	}
 	for _, rp := range p.Raw {
 		total += nodes(rp.Name, rp.Value)
+		fixed += len(rp.Name) + fixedBytes(rp.Name, rp.Value)
 	}
 	if total > maxRenderNodes {
 		return fmt.Errorf("the templates have %d parts together, at most %d for one render", total, maxRenderNodes)
 	}
+	if fixed > maxRenderBytes {
+		return fmt.Errorf("the parameters render to more than %d bytes together (their names and fixed text are %d bytes) (on every row)", maxRenderBytes, fixed)
+	}
 	return nil
+}
+
+// fixedBytes is the number of bytes a parameter template writes whatever the row holds: its
+// top-level text (not inside if or with), all of a constant; 0 when it does not compile.
+func fixedBytes(name, text string) int {
+	if !strings.Contains(text, "{{") {
+		return len(text)
+	}
+	t, err := parseParam(name, text)
+	if err != nil || t.Tree == nil || t.Tree.Root == nil {
+		return 0
+	}
+	n := 0
+	for _, node := range t.Tree.Root.Nodes {
+		if tn, ok := node.(*parse.TextNode); ok {
+			n += len(tn.Text)
+		}
+	}
+	return n
 }
 
 // paramNodes is the number of parse nodes of a parameter template, 0 when it does not compile
@@ -743,8 +769,14 @@ func checkTemplate(name, text string, raw bool) error {
 	for _, col := range cols {
 		sample[col] = long
 	}
-	v, err1 := p.render(map[string]string{})
-	_, err2 := p.render(sample)
+	// Each run's helpers are metered as a row's are (maxRenderWork): a constant piped through
+	// helpers past the bound fails on every row.
+	run := func(cols map[string]string) (string, error) {
+		var m workMeter
+		return p.renderOn(template.Must(t.Clone()).Funcs(helpers(&m)), cols)
+	}
+	v, err1 := run(map[string]string{})
+	_, err2 := run(sample)
 	if err1 != nil && err2 != nil {
 		return fmt.Errorf("%w (on every row)", err1)
 	}
