@@ -55,16 +55,21 @@ func TestParseValid(t *testing.T) {
 
 	t.Run("EveryParameterNameAccepted", func(t *testing.T) {
 		t.Parallel()
-		var sb strings.Builder
-		sb.WriteString("id: all-params\ntemplate: {name: t, language: en}\naudience: {file: a.csv}\nparameters:\n")
-		for _, n := range campaigns.ParamNames {
-			sb.WriteString("  " + n + ": \"{{.v}}\"\n")
+		// A template has one header: each header name with every other name.
+		for _, header := range campaigns.ParamNames[:4] {
+			var sb strings.Builder
+			sb.WriteString("id: all-params\ntemplate: {name: t, language: en}\naudience: {file: a.csv}\nparameters:\n")
+			for _, n := range campaigns.ParamNames {
+				if n == header || !strings.HasPrefix(n, "header_") {
+					sb.WriteString("  " + n + ": \"{{.v}}\"\n")
+				}
+			}
+			d, err := campaigns.Parse("all.yaml", []byte(sb.String()))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			wantEqual(t, "parameter count", 18, len(d.Parameters.Values))
 		}
-		d, err := campaigns.Parse("all.yaml", []byte(sb.String()))
-		if err != nil {
-			t.Fatalf("Parse: %v", err)
-		}
-		wantEqual(t, "parameter count", 21, len(d.Parameters.Values))
 	})
 
 	t.Run("SlugOfSixtyFourCharacters", func(t *testing.T) {
@@ -241,8 +246,10 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"8:11: parameters.body_1: body values may not contain newlines or tabs (on every row)",
 				"9:11: parameters.body_2: body values may not contain newlines or tabs (on every row)",
 				"10:11: parameters.body_3: body values may not contain more than four consecutive spaces (on every row)"}},
-		{name: "ParameterFixedTextThatRowsDecideIsFine", yaml: valid + "parameters:\n  header_image: \"HTTPS://cdn/{{ .f }}\"\n  header_video: \"ht{{ .rest }}\"\n" +
-			"  body_1: '{{ if .x }}a\n\n  b{{ end }}'\n  body_2: \"{{ .a }}    b\"\nid: again\n", want: []string{`14:1: id: given twice (first at line 1)`}},
+		{name: "ParameterFixedTextThatRowsDecideIsFine", yaml: valid + "parameters:\n  header_image: \"HTTPS://cdn/{{ .f }}\"\n" +
+			"  body_1: '{{ if .x }}a\n\n  b{{ end }}'\n  body_2: \"{{ .a }}    b\"\nid: again\n", want: []string{`13:1: id: given twice (first at line 1)`}},
+		{name: "ParameterFixedSchemeStartThatRowsDecideIsFine", yaml: valid + "parameters:\n  header_video: \"ht{{ .rest }}\"\nid: again\n",
+			want: []string{`9:1: id: given twice (first at line 1)`}},
 		{name: "ParameterRowDependentIsFine", yaml: valid + "parameters:\n  header_image: \"{{ .url }}\"\n  body_1: \"{{ slice .code 0 7 }}\"\n  body_2: \"{{ .x }}\"\n  body_3: '{{ if eq .tier \"gold\" }}VIP{{ end }}'\nid: again\n", want: []string{`12:1: id: given twice (first at line 1)`}},
 		{name: "ButtonConstantWithSpace", yaml: valid + "parameters:\n  button_1_url: \"spring sale\"\n",
 			want: []string{"8:17: parameters.button_1_url: button URL values may not contain spaces, tabs or newlines (escape a column with urlquery: {{ .code | urlquery }}) (on every row)"}},
@@ -255,7 +262,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "ButtonAndHeaderTextRowsDecide", yaml: valid + "parameters:\n  button_1_url: \"{{ .ref | urlquery }}\"\n  button_2_url: '{{ if .x }}a b{{ end }}{{ .y }}'\n" +
 			"  header_text: '{{ .a }}    {{ .b }}'\nid: again\n", want: []string{`11:1: id: given twice (first at line 1)`}},
 		// Every real desc may be longer than 100 characters; on a shorter one the row is skipped.
-		{name: "SlicePastTheSampleIsLeftToTheRows", yaml: valid + "parameters:\n  body_2: \"{{ slice .desc 0 100 }}\"\n" +
+		{name: "SlicePastTheSampleIsLeftToTheRows", yaml: valid + "parameters:\n  body_1: \"{{ slice .desc 0 100 }}\"\n" +
 			"  raw: [{name: r, value: \"{{ index .code 70 }}{{ slice .desc 3000 3001 }}\"}]\nid: again\n", want: []string{`10:1: id: given twice (first at line 1)`}},
 		// ... but a slice of 100 is too long for a header text whatever the row.
 		{name: "SliceTooLongForTheHeader", yaml: valid + "parameters:\n  header_text: \"{{ slice .desc 0 100 }}\"\n",
@@ -273,6 +280,20 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"8:11: parameters.body_1: template: 1:2056: at <upper>: error calling upper: upper: helpers may process at most 131072 bytes for one row, this row needs more (on every row)"}},
 		{name: "ColumnThroughManyHelpersIsLeftToTheRows", yaml: valid + "parameters:\n  body_1: '{{ .a" + strings.Repeat(" | upper", 140) + " }}'\nid: again\n",
 			want: []string{"9:1: id: given twice (first at line 1)"}},
+		// Body variables are numbered without a gap and a template has one header (reference 7,
+		// 2.2): no template takes these.
+		{name: "BodyNumberingGap", yaml: valid + "parameters:\n  body_1: \"{{ .a }}\"\n  body_3: \"{{ .b }}\"\n",
+			want: []string{"9:11: parameters.body_3: body_2 is not given, body_3 is: a template numbers its body variables {{1}}, {{2}}, ... without a gap, so no template takes these (give body_2, or renumber)"}},
+		{name: "BodyNumberingWithoutOne", yaml: valid + "parameters:\n  body_2: \"{{ .a }}\"\n",
+			want: []string{"8:11: parameters.body_2: body_1 is not given, body_2 is:"}},
+		{name: "TwoHeaders", yaml: valid + "parameters:\n  header_text: Hello\n  header_image: https://cdn.example.com/a.png\n  body_1: \"{{ .a }}\"\n",
+			want: []string{"9:17: parameters.header_image: a template has one header, and header_text is given too: keep the one the template's header takes"}},
+		{name: "FallbackBodyNumberingGap", yaml: "id: s\nmessage: {text: hi}\nfallback_template:\n  name: t\n  language: en\n  parameters: {body_2: x}\naudience: {file: a.csv}\n",
+			want: []string{"6:24: fallback_template.parameters.body_2: body_1 is not given, body_2 is:"}},
+		// No body variable, and a raw entry filling a number, are shapes a template takes.
+		{name: "ShapesATemplateTakes", yaml: valid + "parameters:\n  header_image: https://cdn.example.com/a.png\n  button_1_url: x\n  body_1: a\n  body_3: c\n" +
+			"  raw: [{name: body_2, value: b}, {name: card_0_header_image, value: \"https://cdn.example.com/c.png\"}]\nid: again\n",
+			want: []string{"13:1: id: given twice (first at line 1)"}},
 		{name: "RawValueDoesNotParse", yaml: valid + "parameters:\n  raw:\n    - name: q\n      value: \"{{ .a\"\n", want: []string{"10:14: parameters.raw[0].value: template: 1: unclosed action"}},
 		{name: "RawFlowValueRange", yaml: valid + "parameters:\n  raw: [{name: a, value: x}, {name: b, value: \"{{ range . }}{{ end }}\"}]\n", want: []string{"8:47: parameters.raw[1].value: template: 1:9: {{range}} is not allowed"}},
 		{name: "RawValueTooLong", yaml: valid + "parameters:\n  raw: [{name: a, value: " + strings.Repeat("r", 1025) + "}]\n", want: []string{"8:26: parameters.raw[0].value: raw value is 1025 characters, limit 1024 (on every row)"}},
