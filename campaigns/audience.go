@@ -484,6 +484,10 @@ func (a *AudienceReader) Resolve(row *Row) {
 	}
 	switch {
 	case bsuid != "":
+		if len(bsuid) > MaxBSUID {
+			row.SkipReason, row.Err = "invalid_bsuid", fmt.Errorf("column %s: %d characters, a BSUID is at most %d", colName(a.bsuid), len(bsuid), MaxBSUID)
+			return
+		}
 		if !bsuidRE.MatchString(bsuid) {
 			row.SkipReason, row.Err = "invalid_bsuid", fmt.Errorf("column %s: not a BSUID (country code, '.', letters and digits)", colName(a.bsuid))
 			return
@@ -521,6 +525,13 @@ func CategoryNeedsPhone(category string) bool { return category == "authenticati
 // IsBSUID reports whether a recipient in Herald's form ("+" and digits, or "bsuid:<BSUID>")
 // is a BSUID.
 func IsBSUID(recipient string) bool { return strings.HasPrefix(recipient, "bsuid:") }
+
+// MaxBSUID is the longest BSUID Herald sends to, in characters (bsuidRE's are one byte each).
+// The reference gives no limit; its example, US.13491208655302741918, has 23. The recipient
+// travels in every message's callbackData, which Connectly takes up to 1,024 bytes (reference
+// 2.1), beside the run id (up to 94 bytes) and its JSON keys: a longer BSUID failed every send
+// with CLIENT_ERROR. 256 is ten times a real one and leaves that room.
+const MaxBSUID = 256
 
 // bsuidRE is a business-scoped user id: ISO country code, '.', letters and digits.
 var bsuidRE = regexp.MustCompile(`^[A-Z]{2}\.[A-Za-z0-9]+$`)
