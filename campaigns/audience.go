@@ -263,6 +263,16 @@ func (c *csvSource) next() (map[string]string, int, int64, error) {
 		return nil, 0, 0, err
 	}
 	line, _ := c.r.FieldPos(0)
+	if len(rec) > len(c.header) {
+		// A value past the header's columns is read by no column: an unquoted comma has most
+		// likely split a value, and shifted the row's later values into the wrong columns.
+		// Empty ones (a trailing comma) change nothing.
+		for _, v := range rec[len(c.header):] {
+			if strings.TrimSpace(v) != "" {
+				return nil, line, rowBytes(0, 0), fmt.Errorf("%w: %d fields, the header names %d (quote a value that holds a comma)", errExtraFields, len(rec), len(c.header))
+			}
+		}
+	}
 	// The values are parts of one string holding the whole record: a row keeping a few
 	// columns of a long record gets copies of them, so that the record can be freed.
 	data := 0
@@ -314,6 +324,10 @@ func (c *csvSource) close() error { return c.f.Close() }
 
 // errBadRow marks a JSON Lines row that is not a flat JSON object: the row is skipped.
 var errBadRow = errors.New("not a JSON object of text, number or boolean values")
+
+// errExtraFields marks a CSV record with a value past the header's columns: the row is
+// skipped.
+var errExtraFields = errors.New("a value past the header's columns")
 
 type jsonlSource struct {
 	f    *os.File
@@ -394,7 +408,8 @@ func jsonProblem(err error) string {
 
 // Next returns the next row, or io.EOF after the last one. A malformed CSV line is an error
 // naming the file and line (the rest of the file cannot be read reliably); a JSON Lines row
-// that is not a flat object is returned skipped as invalid_row.
+// that is not a flat object, and a CSV record with a value past the header's columns, are
+// returned skipped as invalid_row.
 func (a *AudienceReader) Next() (Row, error) {
 	row, err := a.NextRaw()
 	if err != nil {
@@ -409,7 +424,7 @@ func (a *AudienceReader) Next() (Row, error) {
 func (a *AudienceReader) NextRaw() (Row, error) {
 	cols, line, size, err := a.src.next()
 	a.size = size
-	if err != nil && !errors.Is(err, errBadRow) {
+	if err != nil && !errors.Is(err, errBadRow) && !errors.Is(err, errExtraFields) {
 		if errors.Is(err, io.EOF) {
 			return Row{}, io.EOF
 		}
@@ -484,6 +499,10 @@ func (a *AudienceReader) Resolve(row *Row) {
 	}
 	switch {
 	case bsuid != "":
+		if len(bsuid) > MaxBSUID {
+			row.SkipReason, row.Err = "invalid_bsuid", fmt.Errorf("column %s: %d characters, a BSUID is at most %d", colName(a.bsuid), len(bsuid), MaxBSUID)
+			return
+		}
 		if !bsuidRE.MatchString(bsuid) {
 			row.SkipReason, row.Err = "invalid_bsuid", fmt.Errorf("column %s: not a BSUID (country code, '.', letters and digits)", colName(a.bsuid))
 			return
@@ -521,6 +540,13 @@ func CategoryNeedsPhone(category string) bool { return category == "authenticati
 // IsBSUID reports whether a recipient in Herald's form ("+" and digits, or "bsuid:<BSUID>")
 // is a BSUID.
 func IsBSUID(recipient string) bool { return strings.HasPrefix(recipient, "bsuid:") }
+
+// MaxBSUID is the longest BSUID Herald sends to, in characters (bsuidRE's are one byte each).
+// The reference gives no limit; its example, US.13491208655302741918, has 23. The recipient
+// travels in every message's callbackData, which Connectly takes up to 1,024 bytes (reference
+// 2.1), beside the run id (up to 94 bytes) and its JSON keys: a longer BSUID failed every send
+// with CLIENT_ERROR. 256 is ten times a real one and leaves that room.
+const MaxBSUID = 256
 
 // bsuidRE is a business-scoped user id: ISO country code, '.', letters and digits.
 var bsuidRE = regexp.MustCompile(`^[A-Z]{2}\.[A-Za-z0-9]+$`)

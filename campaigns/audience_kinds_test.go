@@ -73,6 +73,63 @@ func TestAudienceBSUIDAndLanguage(t *testing.T) {
 	}
 }
 
+// A BSUID longer than MaxBSUID is skipped as invalid_bsuid: with it, the callbackData of the
+// longest run id would pass Connectly's 1,024 bytes and every send fail. One of MaxBSUID
+// characters is sent, and its callbackData fits.
+func TestAudienceBSUIDLength(t *testing.T) {
+	t.Parallel()
+	longest := "US." + strings.Repeat("7", campaigns.MaxBSUID-3)
+	csv := "phone,bsuid\n" + "," + longest + "\n" + ",US." + strings.Repeat("1", 1100) + "\n"
+	rows := readRows(t, "a.csv", csv, campaigns.Audience{BSUID: "bsuid"})
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2", len(rows))
+	}
+	if r := rows[0]; r.SkipReason != "" || r.Recipient != "bsuid:"+longest {
+		t.Errorf("row 1: recipient %q skip %q %v", r.Recipient, r.SkipReason, r.Err)
+	}
+	if r := rows[1]; r.SkipReason != "invalid_bsuid" || r.Err == nil || !strings.Contains(r.Err.Error(), "1103 characters, a BSUID is at most 256") {
+		t.Errorf("row 2: recipient %q skip %q %v; want invalid_bsuid", r.Recipient, r.SkipReason, r.Err)
+	}
+	// The longest run id: a 64-character campaign id, its start time and random part, retried.
+	run := strings.Repeat("c", 64) + "-20260101T000000Z-abcdef-retry"
+	cb := campaigns.SendPayload{Run: run, To: rows[0].Recipient, Bucket: 1<<24 - 1}.Callback()
+	if len(cb) > 1024 {
+		t.Errorf("callbackData of the longest BSUID is %d bytes, Connectly takes 1,024", len(cb))
+	}
+}
+
+// A CSV record with a value past the header's columns (an unquoted comma shifted the row) is
+// skipped as invalid_row; a trailing empty field changes nothing and is read.
+func TestAudienceCSVExtraField(t *testing.T) {
+	t.Parallel()
+	csv := "phone,first_name,code\n" +
+		"+14155552671,Ana,A1\n" +
+		"+14155552672,Bob\n" +
+		"+14155552673,Smith, Cy,C1\n" +
+		"+14155552674,Di,D1,\n" +
+		"+14155552675,Ed,E1, ,\n"
+	rows := readRows(t, "a.csv", csv, campaigns.Audience{})
+	want := []string{"+14155552671", "+14155552672", "invalid_row", "+14155552674", "+14155552675"}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d", len(rows), len(want))
+	}
+	for i, w := range want {
+		got := rows[i].Recipient
+		if rows[i].SkipReason != "" {
+			got = rows[i].SkipReason
+		}
+		if got != w {
+			t.Errorf("row %d: %q (%v), want %q", i+1, got, rows[i].Err, w)
+		}
+	}
+	if r := rows[2]; r.N != 3 || r.Line != 4 || r.Err == nil || r.Err.Error() != "a value past the header's columns: 4 fields, the header names 3 (quote a value that holds a comma)" {
+		t.Errorf("row 3: n %d line %d err %v", r.N, r.Line, r.Err)
+	}
+	if c := rows[3].Cols; c["code"] != "D1" || len(c) != 3 {
+		t.Errorf("row 4 columns %v", c)
+	}
+}
+
 // An authentication template cannot go to a BSUID (reference 6, Meta 131062): a row with
 // only a BSUID is skipped before any request; a row with a phone is sent to the phone.
 func TestAudienceAuthenticationNeedsAPhone(t *testing.T) {

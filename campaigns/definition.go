@@ -558,6 +558,10 @@ func (d *Definition) validateTemplate(c fieldCheck, b templateBlock) {
 	}
 	if t.Language == "" {
 		add(tplKey+".language", "is required (e.g. en, en_US, pt_BR)")
+	} else if msg := languageProblem(t.Language); msg != "" {
+		// Connectly looks the translation up by this code: another spelling ("en-US") is
+		// TEMPLATE_NOT_FOUND on the first send, and the run pauses.
+		add(tplKey+".language", msg)
 	}
 	if t.Category == "" {
 		t.Category = "marketing"
@@ -573,12 +577,19 @@ func (d *Definition) validateTemplate(c fieldCheck, b templateBlock) {
 			add(paramKey+"."+name, err.Error())
 		}
 	}
+	// The shape of the parameters is read from what the file gives: with a parameter that did
+	// not decode (a problem of its own), the names are not all known.
+	if !undecodedParams(find(c.root, strings.Split(paramKey, ".")...), params) {
+		for _, p := range paramShapeProblems(*params) {
+			add(paramKey+p.field, p.msg)
+		}
+	}
 	seenLang := map[string]bool{t.Language: true}
 	for i, l := range t.Languages {
 		field := fmt.Sprintf("%s.languages[%d]", tplKey, i)
 		switch {
 		case !langRE.MatchString(l):
-			add(tplKey+".languages", fmt.Sprintf("%s: %q is not a language code (e.g. en, en_US, pt_BR)", field, l))
+			add(tplKey+".languages", field+": "+languageProblem(l))
 		case seenLang[l]:
 			add(tplKey+".languages", fmt.Sprintf("%s: %q is listed twice (or is the default language)", field, l))
 		}
@@ -609,6 +620,75 @@ func (d *Definition) validateTemplate(c fieldCheck, b templateBlock) {
 			*c.errs = append(*c.errs, e)
 		}
 	}
+}
+
+// undecodedParams reports whether the parameters mapping n names a parameter that is not in
+// params (its value did not decode).
+func undecodedParams(n *yaml.Node, params *Parameters) bool {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return n != nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i].Value; k != "raw" {
+			if _, ok := params.Values[k]; !ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// shapeProblem is a parameter set no template can take: at field (".body_3", or "" for the
+// parameters as a whole), relative to the parameters' key.
+type shapeProblem struct{ field, msg string }
+
+// paramShapeProblems finds what no template takes whatever its text: a gap in the body_N
+// numbers (a template's body variables are {{1}}, {{2}}, ... in order, reference 7: body_1 and
+// body_3 leave {{2}} without a value, or match no variable), and more than one header_*
+// parameter (a template has one header, of one kind, with at most one variable: reference
+// 2.2 and 7). A raw entry named body_N fills its number; other raw entries carry their own
+// shape and are not read. No body_N at all is fine: a body without variables.
+func paramShapeProblems(p Parameters) []shapeProblem {
+	var out []shapeProblem
+	given := [16]bool{}
+	top := 0
+	for i := 1; i <= 15; i++ {
+		name := "body_" + strconv.Itoa(i)
+		_, named := p.Values[name]
+		given[i] = named
+		for _, rp := range p.Raw {
+			given[i] = given[i] || rp.Name == name
+		}
+		if given[i] {
+			top = i
+		}
+	}
+	for i := 1; i < top; i++ {
+		if given[i] {
+			continue
+		}
+		// Report at the first body_N written after the gap, where the numbering goes wrong.
+		field := ""
+		for j := i + 1; j <= top; j++ {
+			if _, named := p.Values["body_"+strconv.Itoa(j)]; named {
+				field = ".body_" + strconv.Itoa(j)
+				break
+			}
+		}
+		out = append(out, shapeProblem{field, fmt.Sprintf("body_%d is not given, body_%d is: a template numbers its body variables "+
+			"{{1}}, {{2}}, ... without a gap, so no template takes these (give body_%d, or renumber)", i, top, i)})
+		break
+	}
+	var headers []string
+	for _, name := range ParamNames[:4] { // header_text, header_image, header_video, header_document
+		if _, ok := p.Values[name]; ok {
+			headers = append(headers, name)
+		}
+	}
+	for _, name := range headers[min(1, len(headers)):] {
+		out = append(out, shapeProblem{"." + name, fmt.Sprintf("a template has one header, and %s is given too: keep the one the template's header takes", headers[0])})
+	}
+	return out
 }
 
 // validateSession checks a session campaign: its message, no parameters of its own, and its
@@ -670,6 +750,24 @@ func (l *locator) locate(root *yaml.Node, field string) *yaml.Node {
 		n = next
 	}
 	return n
+}
+
+// languageProblem says why l is not a template language code (langRE), with the spelling
+// meant when it is one written otherwise ("en-US", "EN_us": en_US); "" when it is one.
+func languageProblem(l string) string {
+	if langRE.MatchString(l) {
+		return ""
+	}
+	msg := fmt.Sprintf("%q is not a language code (e.g. en, en_US, pt_BR)", l)
+	lang, region, two := strings.Cut(strings.ReplaceAll(strings.TrimSpace(l), "-", "_"), "_")
+	guess := strings.ToLower(lang)
+	if two {
+		guess += "_" + strings.ToUpper(region)
+	}
+	if langRE.MatchString(guess) {
+		msg += fmt.Sprintf("; did you mean %q?", guess)
+	}
+	return msg
 }
 
 var (

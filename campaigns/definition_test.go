@@ -55,16 +55,21 @@ func TestParseValid(t *testing.T) {
 
 	t.Run("EveryParameterNameAccepted", func(t *testing.T) {
 		t.Parallel()
-		var sb strings.Builder
-		sb.WriteString("id: all-params\ntemplate: {name: t, language: en}\naudience: {file: a.csv}\nparameters:\n")
-		for _, n := range campaigns.ParamNames {
-			sb.WriteString("  " + n + ": \"{{.v}}\"\n")
+		// A template has one header: each header name with every other name.
+		for _, header := range campaigns.ParamNames[:4] {
+			var sb strings.Builder
+			sb.WriteString("id: all-params\ntemplate: {name: t, language: en}\naudience: {file: a.csv}\nparameters:\n")
+			for _, n := range campaigns.ParamNames {
+				if n == header || !strings.HasPrefix(n, "header_") {
+					sb.WriteString("  " + n + ": \"{{.v}}\"\n")
+				}
+			}
+			d, err := campaigns.Parse("all.yaml", []byte(sb.String()))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			wantEqual(t, "parameter count", 18, len(d.Parameters.Values))
 		}
-		d, err := campaigns.Parse("all.yaml", []byte(sb.String()))
-		if err != nil {
-			t.Fatalf("Parse: %v", err)
-		}
-		wantEqual(t, "parameter count", 21, len(d.Parameters.Values))
 	})
 
 	t.Run("SlugOfSixtyFourCharacters", func(t *testing.T) {
@@ -171,6 +176,14 @@ func TestParseErrors(t *testing.T) {
 		{name: "UpperCaseSlug", yaml: strings.Replace(valid, "spring-sale", "Sale", 1), want: []string{`1:5: id: "Sale" is not a slug`}},
 		{name: "MissingTemplateName", yaml: strings.Replace(valid, "  name: spring_sale\n", "", 1), want: []string{"3:3: template.name: is required"}},
 		{name: "MissingTemplateLanguage", yaml: strings.Replace(valid, "  language: en\n", "", 1), want: []string{"3:3: template.language: is required"}},
+		{name: "LanguageWithADash", yaml: strings.Replace(valid, "language: en\n", "language: en-US\n", 1),
+			want: []string{`4:13: template.language: "en-US" is not a language code (e.g. en, en_US, pt_BR); did you mean "en_US"?`}},
+		{name: "LanguageNotACode", yaml: strings.Replace(valid, "language: en\n", "language: English\n", 1),
+			want: []string{`4:13: template.language: "English" is not a language code (e.g. en, en_US, pt_BR)`}},
+		{name: "LanguagesWithADash", yaml: strings.Replace(valid, "language: en\n", "language: en\n  languages: [pt-br]\n", 1),
+			want: []string{`5:14: template.languages: template.languages[0]: "pt-br" is not a language code (e.g. en, en_US, pt_BR); did you mean "pt_BR"?`}},
+		{name: "FallbackLanguageWithADash", yaml: "id: s\nmessage: {text: hi}\nfallback_template: {name: t, language: es-419}\naudience: {file: a.csv}\n",
+			want: []string{`3:40: fallback_template.language: "es-419" is not a language code (e.g. en, en_US, pt_BR)`}},
 		{name: "CategoryIsCaseSensitive", yaml: strings.Replace(valid, "  language: en\n", "  language: en\n  category: MARKETING\n", 1), want: []string{`5:13: template.category: "MARKETING": want one of marketing, utility, authentication`}},
 		{name: "UnknownParameter", yaml: valid + "parameters:\n  body_1: x\n  body_0: y\n", want: []string{"9:11: parameters.body_0: unknown parameter name"}},
 		{name: "ParameterDoesNotParse", yaml: valid + "parameters:\n  body_1: \"{{.name\"\n", want: []string{"8:11: parameters.body_1: template: "}},
@@ -233,9 +246,54 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"8:11: parameters.body_1: body values may not contain newlines or tabs (on every row)",
 				"9:11: parameters.body_2: body values may not contain newlines or tabs (on every row)",
 				"10:11: parameters.body_3: body values may not contain more than four consecutive spaces (on every row)"}},
-		{name: "ParameterFixedTextThatRowsDecideIsFine", yaml: valid + "parameters:\n  header_image: \"HTTPS://cdn/{{ .f }}\"\n  header_video: \"ht{{ .rest }}\"\n" +
-			"  body_1: '{{ if .x }}a\n\n  b{{ end }}'\n  body_2: \"{{ .a }}    b\"\nid: again\n", want: []string{`14:1: id: given twice (first at line 1)`}},
+		{name: "ParameterFixedTextThatRowsDecideIsFine", yaml: valid + "parameters:\n  header_image: \"HTTPS://cdn/{{ .f }}\"\n" +
+			"  body_1: '{{ if .x }}a\n\n  b{{ end }}'\n  body_2: \"{{ .a }}    b\"\nid: again\n", want: []string{`13:1: id: given twice (first at line 1)`}},
+		{name: "ParameterFixedSchemeStartThatRowsDecideIsFine", yaml: valid + "parameters:\n  header_video: \"ht{{ .rest }}\"\nid: again\n",
+			want: []string{`9:1: id: given twice (first at line 1)`}},
 		{name: "ParameterRowDependentIsFine", yaml: valid + "parameters:\n  header_image: \"{{ .url }}\"\n  body_1: \"{{ slice .code 0 7 }}\"\n  body_2: \"{{ .x }}\"\n  body_3: '{{ if eq .tier \"gold\" }}VIP{{ end }}'\nid: again\n", want: []string{`12:1: id: given twice (first at line 1)`}},
+		{name: "ButtonConstantWithSpace", yaml: valid + "parameters:\n  button_1_url: \"spring sale\"\n",
+			want: []string{"8:17: parameters.button_1_url: button URL values may not contain spaces, tabs or newlines (escape a column with urlquery: {{ .code | urlquery }}) (on every row)"}},
+		{name: "ButtonFixedSpace", yaml: valid + "parameters:\n  button_2_url: \"{{ .ref }} sale\"\n",
+			want: []string{"8:17: parameters.button_2_url: button URL values may not contain spaces, tabs or newlines"}},
+		{name: "HeaderTextBlockEndsInANewline", yaml: valid + "parameters:\n  header_text: |\n    Hello {{ .first_name }}\n  body_1: >-\n    {{ .first_name }}\n",
+			want: []string{"8:16: parameters.header_text: header text may not contain newlines or tabs (on every row)"}},
+		{name: "HeaderTextFixedTab", yaml: valid + "parameters:\n  header_text: \"Hi\\t{{ .first_name }}\"\n",
+			want: []string{"8:16: parameters.header_text: header text may not contain newlines or tabs (on every row)"}},
+		{name: "ButtonAndHeaderTextRowsDecide", yaml: valid + "parameters:\n  button_1_url: \"{{ .ref | urlquery }}\"\n  button_2_url: '{{ if .x }}a b{{ end }}{{ .y }}'\n" +
+			"  header_text: '{{ .a }}    {{ .b }}'\nid: again\n", want: []string{`11:1: id: given twice (first at line 1)`}},
+		// Every real desc may be longer than 100 characters; on a shorter one the row is skipped.
+		{name: "SlicePastTheSampleIsLeftToTheRows", yaml: valid + "parameters:\n  body_1: \"{{ slice .desc 0 100 }}\"\n" +
+			"  raw: [{name: r, value: \"{{ index .code 70 }}{{ slice .desc 3000 3001 }}\"}]\nid: again\n", want: []string{`10:1: id: given twice (first at line 1)`}},
+		// ... but a slice of 100 is too long for a header text whatever the row.
+		{name: "SliceTooLongForTheHeader", yaml: valid + "parameters:\n  header_text: \"{{ slice .desc 0 100 }}\"\n",
+			want: []string{"8:16: parameters.header_text: template: 1:3: at <slice .desc 0 100>: error calling slice: index out of range: 100 (on every row)"}},
+		// 32 constant raw values of 1,024 four-byte characters: each within its limit, together
+		// over what a row's values may hold.
+		{name: "RawConstantsOverTheRenderBytes", yaml: valid + "parameters:\n  raw:\n" + rawEntries(32, func(int) string { return strings.Repeat("😀", 1024) }),
+			want: []string{"8:3: parameters: the parameters render to more than 131072 bytes together (their names and fixed text are 131158 bytes) (on every row)"}},
+		{name: "RawConstantsUnderTheRenderBytes", yaml: valid + "parameters:\n  raw:\n" + rawEntries(32, func(int) string { return strings.Repeat("😀", 1000) }) + "id: again\n",
+			want: []string{"41:1: id: given twice (first at line 1)"}},
+		{name: "FixedTextOverTheRenderBytes", yaml: valid + "parameters:\n  raw:\n" + rawEntries(44, func(int) string { return strings.Repeat("中", 1000) + "{{ .a }}" }),
+			want: []string{"8:3: parameters: the parameters render to more than 131072 bytes together"}},
+		// A constant piped through helpers past the work bound of a row fails on every row.
+		{name: "ConstantOverTheWorkBound", yaml: valid + "parameters:\n  body_1: '{{ \"" + strings.Repeat("y", 1000) + "\"" + strings.Repeat(" | upper", 140) + " }}'\n",
+			want: []string{"8:11: parameters.body_1: template: 1:2056: at <upper>: error calling upper: upper: helpers may process at most 131072 bytes for one row, this row needs more (on every row)"}},
+		{name: "ColumnThroughManyHelpersIsLeftToTheRows", yaml: valid + "parameters:\n  body_1: '{{ .a" + strings.Repeat(" | upper", 140) + " }}'\nid: again\n",
+			want: []string{"9:1: id: given twice (first at line 1)"}},
+		// Body variables are numbered without a gap and a template has one header (reference 7,
+		// 2.2): no template takes these.
+		{name: "BodyNumberingGap", yaml: valid + "parameters:\n  body_1: \"{{ .a }}\"\n  body_3: \"{{ .b }}\"\n",
+			want: []string{"9:11: parameters.body_3: body_2 is not given, body_3 is: a template numbers its body variables {{1}}, {{2}}, ... without a gap, so no template takes these (give body_2, or renumber)"}},
+		{name: "BodyNumberingWithoutOne", yaml: valid + "parameters:\n  body_2: \"{{ .a }}\"\n",
+			want: []string{"8:11: parameters.body_2: body_1 is not given, body_2 is:"}},
+		{name: "TwoHeaders", yaml: valid + "parameters:\n  header_text: Hello\n  header_image: https://cdn.example.com/a.png\n  body_1: \"{{ .a }}\"\n",
+			want: []string{"9:17: parameters.header_image: a template has one header, and header_text is given too: keep the one the template's header takes"}},
+		{name: "FallbackBodyNumberingGap", yaml: "id: s\nmessage: {text: hi}\nfallback_template:\n  name: t\n  language: en\n  parameters: {body_2: x}\naudience: {file: a.csv}\n",
+			want: []string{"6:24: fallback_template.parameters.body_2: body_1 is not given, body_2 is:"}},
+		// No body variable, and a raw entry filling a number, are shapes a template takes.
+		{name: "ShapesATemplateTakes", yaml: valid + "parameters:\n  header_image: https://cdn.example.com/a.png\n  button_1_url: x\n  body_1: a\n  body_3: c\n" +
+			"  raw: [{name: body_2, value: b}, {name: card_0_header_image, value: \"https://cdn.example.com/c.png\"}]\nid: again\n",
+			want: []string{"13:1: id: given twice (first at line 1)"}},
 		{name: "RawValueDoesNotParse", yaml: valid + "parameters:\n  raw:\n    - name: q\n      value: \"{{ .a\"\n", want: []string{"10:14: parameters.raw[0].value: template: 1: unclosed action"}},
 		{name: "RawFlowValueRange", yaml: valid + "parameters:\n  raw: [{name: a, value: x}, {name: b, value: \"{{ range . }}{{ end }}\"}]\n", want: []string{"8:47: parameters.raw[1].value: template: 1:9: {{range}} is not allowed"}},
 		{name: "RawValueTooLong", yaml: valid + "parameters:\n  raw: [{name: a, value: " + strings.Repeat("r", 1025) + "}]\n", want: []string{"8:26: parameters.raw[0].value: raw value is 1025 characters, limit 1024 (on every row)"}},
@@ -275,6 +333,30 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLanguageSuggestion checks that a language code written another way than Connectly's
+// (a dash, the case of the parts) is refused with the spelling meant, and a word that is no
+// code without a guess.
+func TestLanguageSuggestion(t *testing.T) {
+	t.Parallel()
+
+	for lang, want := range map[string]string{
+		"en-US":   `c.yaml:4:13: template.language: "en-US" is not a language code (e.g. en, en_US, pt_BR); did you mean "en_US"?`,
+		"EN_us":   `c.yaml:4:13: template.language: "EN_us" is not a language code (e.g. en, en_US, pt_BR); did you mean "en_US"?`,
+		"English": `c.yaml:4:13: template.language: "English" is not a language code (e.g. en, en_US, pt_BR)`,
+		"es-419":  `c.yaml:4:13: template.language: "es-419" is not a language code (e.g. en, en_US, pt_BR)`,
+	} {
+		_, err := campaigns.Parse("c.yaml", []byte("id: x\ntemplate:\n  name: t\n  language: "+lang+"\naudience: {file: a.csv}\n"))
+		if err == nil || err.Error() != want {
+			t.Errorf("language %q: got %v\nwant %s", lang, err, want)
+		}
+	}
+	for _, lang := range []string{"en", "en_US", "pt_BR", "fil", "zh_TW"} {
+		if _, err := campaigns.Parse("c.yaml", []byte("id: x\ntemplate:\n  name: t\n  language: "+lang+"\naudience: {file: a.csv}\n")); err != nil {
+			t.Errorf("language %q refused: %v", lang, err)
+		}
 	}
 }
 

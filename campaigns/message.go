@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"text/template/parse"
 	"unicode/utf8"
 
 	"github.com/heraldmsg/herald/internal/connectly"
@@ -220,12 +221,13 @@ func problemsText(err error) string {
 	return strings.Join(parts, "; ")
 }
 
-// shortProbe starts the short sample values of the validation rows; probeValue the long ones.
+// shortProbe starts the short sample values of the validation rows; longProbe the long ones.
 const shortProbe = "Sample"
 
 // CheckMessage is validation's view of a session message, as checkTemplate is for a template
 // parameter: every string compiles in the sandbox, then the message is rendered on an empty
-// row and on two sample rows (every column it reads holding a short, then a long value) and
+// row and on two sample rows (every column it reads holding a short, then a long value, longer
+// than any index the templates write: longProbe) and
 // validated. A problem is reported when it shows on every row: a rule the file breaks
 // whatever the data (a fourth button, an over-long constant text, a template that never
 // runs, a button whose fixed words are already over the limit). What depends on the data (an
@@ -254,19 +256,31 @@ func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 	// Each column gets its own sample value, so two fields reading different columns never
 	// look like duplicates (two buttons with one text) on the sample rows.
 	rows := []map[string]string{{}, {}, {}}
+	trees := make([]*parse.Tree, 0, len(fields))
+	for _, t := range fields {
+		trees = append(trees, t.Tree)
+	}
+	long := longProbe(trees...)
 	for _, col := range cols {
 		if _, done := rows[1][col]; !done {
 			n := strconv.Itoa(len(rows[1]))
-			rows[1][col], rows[2][col] = shortProbe+n, probeValue+n
+			rows[1][col], rows[2][col] = shortProbe+n, long+n
 		}
 	}
+	// Each row's helpers are metered together, as a send's are (maxRenderWork).
+	tpls := make([]*template.Template, 0, len(fields))
+	for _, t := range fields {
+		tpls = append(tpls, t)
+	}
+	metered := newMeteredSet(tpls)
 	// failures[i] maps a field to its problem on rows[i].
 	failures := make([]map[string]string, len(rows))
 	for i, row := range rows {
 		failures[i] = map[string]string{}
 		n := 0
+		mc := metered.get()
 		rendered, _ := c.MapStrings(func(field, _ string) (string, error) {
-			v, err := renderField(fields[field], field, row)
+			v, err := renderField(mc.of[fields[field]], field, row)
 			if err != nil {
 				failures[i][field] = err.Error()
 				// A stand-in, unique so that it breaks no rule of the other fields.
@@ -275,6 +289,7 @@ func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 			}
 			return v, nil
 		})
+		metered.put(mc)
 		var ie *connectly.InvalidMessageError
 		if err := rendered.Validate(); errors.As(err, &ie) {
 			for _, p := range ie.Problems {

@@ -123,6 +123,14 @@ func TestSessionParse(t *testing.T) {
 		}
 	})
 
+	t.Run("SlicePastTheSampleIsLeftToTheRows", func(t *testing.T) {
+		t.Parallel()
+		// Every real desc may be 120 characters long: a slice to 100 fails only on shorter ones.
+		if _, err := campaigns.Parse("s.yaml", []byte(sessionCampaign("  text: \"{{ slice .desc 0 100 }}\"\n"))); err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+	})
+
 	t.Run("TemplateCampaignIsNoSession", func(t *testing.T) {
 		t.Parallel()
 		d, err := campaigns.Parse("t.yaml", []byte("id: t\ntemplate: {name: x, language: en}\naudience: {file: a.csv}\n"))
@@ -149,12 +157,12 @@ func TestSessionParse(t *testing.T) {
 			[]string{"b.yaml:5:13: parameters: a session message has no template parameters: its own strings are templates; the parameters of the fallback template go under fallback_template.parameters"}},
 		{"FallbackWithoutMessage", "id: s\naudience: {file: a.csv}\ntemplate: {name: x, language: en}\nfallback_template: {name: y, language: en}\n",
 			[]string{"b.yaml:4:20: fallback_template: only with message: (it is sent instead of the session message to recipients whose window is closed)"}},
-		{"FallbackIncomplete", sessionCampaign("  text: hi\n", "fallback_template:\n  category: promo\n  parameters: {body_9: \"{{.x\"}\n"),
+		{"FallbackIncomplete", sessionCampaign("  text: hi\n", "fallback_template:\n  category: promo\n  parameters: {body_1: \"{{.x\"}\n"),
 			[]string{
 				"b.yaml:6:3: fallback_template.name: is required",
 				"b.yaml:6:3: fallback_template.language: is required (e.g. en, en_US, pt_BR)",
 				"b.yaml:6:13: fallback_template.category: \"promo\": want one of marketing, utility, authentication",
-				"b.yaml:7:24: fallback_template.parameters.body_9: template: 1: unclosed action",
+				"b.yaml:7:24: fallback_template.parameters.body_1: template: 1: unclosed action",
 			}},
 		{"TwoKinds", sessionCampaign("  location: {latitude: 1, longitude: 2}\n  attachment: {type: image, url: \"https://x.example/a.png\"}\n"),
 			[]string{"b.yaml:4:13: message.location: a message has exactly one kind, this one also sets attachment, location"}},
@@ -164,6 +172,12 @@ func TestSessionParse(t *testing.T) {
 			[]string{"b.yaml:7:23: message.reply_buttons.buttons[0].text: 34 characters, at most 20"}},
 		{"ButtonTooLongOnEveryRow", sessionCampaign("  text: Pick\n  reply_buttons:\n    buttons:\n      - {id: a, text: \"Confirm the delivery {{ .x }}\"}\n"),
 			[]string{"b.yaml:7:23: message.reply_buttons.buttons[0].text: 28 characters, at most 20 (on every row)"}},
+		// A slice that fails on a short value and gives too many characters on a long one fails
+		// on every row.
+		{"SliceTooLongForAButton", sessionCampaign("  text: Pick\n  reply_buttons:\n    buttons:\n      - {id: a, text: \"{{ slice .x 0 100 }}\"}\n"),
+			[]string{"b.yaml:7:23: message.reply_buttons.buttons[0].text: template: 1:3: at <slice .x 0 100>: error calling slice: index out of range: 100 (on every row)"}},
+		{"ConstantOverTheWorkBound", sessionCampaign("  text: '{{ \"" + strings.Repeat("y", 1000) + "\"" + strings.Repeat(" | upper", 140) + " }}'\n"),
+			[]string{"b.yaml:4:9: message.text: template: 1:2056: at <upper>: error calling upper: upper: helpers may process at most 131072 bytes for one row, this row needs more"}},
 		{"FunctionNotAllowed", sessionCampaign("  text: \"{{ printf \\\"%s\\\" .x }}\"\n"),
 			[]string{"b.yaml:4:9: message.text: template: 1:3: function \"printf\" is not allowed in a parameter (allowed: and, default, eq, ge, gt, index, le, len, lower, lt, ne, not, or, slice, title, trim, upper, urlquery)"}},
 		{"UnknownKeyInAButton", sessionCampaign("  text: Pick\n  reply_buttons:\n    buttons:\n      - {id: a, title: A}\n"),

@@ -396,25 +396,51 @@ func plainParts(t *template.Template) []plainPart {
 }
 
 // checkRenderSize checks the bounds of a render as a whole that do not depend on the row:
-// the number of raw entries (MaxRawParams) and the parse nodes of all the templates of known
-// names (maxRenderNodes; nodes gives a template's, 0 for one that does not compile).
+// the number of raw entries (MaxRawParams), the parse nodes of all the templates of known
+// names (maxRenderNodes; nodes gives a template's, 0 for one that does not compile) and the
+// bytes they write on every row (maxRenderBytes, counted as Render counts them: each name and
+// its value; a template's fixed text is the least its value holds).
 func checkRenderSize(p Parameters, nodes func(name, text string) int) error {
 	if len(p.Raw) > MaxRawParams {
 		return fmt.Errorf("%d raw entries, at most %d", len(p.Raw), MaxRawParams)
 	}
-	total := 0
+	total, fixed := 0, 0
 	for name, text := range p.Values {
 		if paramOrder(name) >= 0 { // an unknown name is a problem of its own, and never sent
 			total += nodes(name, text)
+			fixed += len(name) + fixedBytes(name, text)
 		}
 	}
 	for _, rp := range p.Raw {
 		total += nodes(rp.Name, rp.Value)
+		fixed += len(rp.Name) + fixedBytes(rp.Name, rp.Value)
 	}
 	if total > maxRenderNodes {
 		return fmt.Errorf("the templates have %d parts together, at most %d for one render", total, maxRenderNodes)
 	}
+	if fixed > maxRenderBytes {
+		return fmt.Errorf("the parameters render to more than %d bytes together (their names and fixed text are %d bytes) (on every row)", maxRenderBytes, fixed)
+	}
 	return nil
+}
+
+// fixedBytes is the number of bytes a parameter template writes whatever the row holds: its
+// top-level text (not inside if or with), all of a constant; 0 when it does not compile.
+func fixedBytes(name, text string) int {
+	if !strings.Contains(text, "{{") {
+		return len(text)
+	}
+	t, err := parseParam(name, text)
+	if err != nil || t.Tree == nil || t.Tree.Root == nil {
+		return 0
+	}
+	n := 0
+	for _, node := range t.Tree.Root.Nodes {
+		if tn, ok := node.(*parse.TextNode); ok {
+			n += len(tn.Text)
+		}
+	}
+	return n
 }
 
 // paramNodes is the number of parse nodes of a parameter template, 0 when it does not compile
@@ -626,15 +652,26 @@ func checkParam(name, v string) error {
 		return errors.New("value is empty")
 	}
 	switch {
-	case strings.HasPrefix(name, "body_"):
-		// A carriage return is a newline to WhatsApp too, and a CSV field can hold a lone one.
+	case strings.HasPrefix(name, "body_"), name == "header_text":
+		// WhatsApp's rule for a text variable, the header's as the body's. A carriage return
+		// is a newline to WhatsApp too, and a CSV field can hold a lone one.
+		what := "body values"
+		if name == "header_text" {
+			what = "header text"
+		}
 		if strings.ContainsAny(v, "\r\n\t") {
-			return errors.New("body values may not contain newlines or tabs")
+			return fmt.Errorf("%s may not contain newlines or tabs", what)
 		}
 		if strings.Contains(v, "     ") {
-			return errors.New("body values may not contain more than four consecutive spaces")
+			return fmt.Errorf("%s may not contain more than four consecutive spaces", what)
 		}
-	case strings.HasPrefix(name, "header_") && name != "header_text":
+	case strings.HasPrefix(name, "button_"):
+		// "The value must be a valid URL" (reference 2.2), or the suffix of one: Connectly
+		// refuses a value with white space (ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID).
+		if strings.ContainsAny(v, buttonSpace) {
+			return errors.New("button URL values may not contain spaces, tabs or newlines (escape a column with urlquery: {{ .code | urlquery }})")
+		}
+	case strings.HasPrefix(name, "header_"):
 		u, err := url.Parse(v)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
 			return errors.New("value is not an absolute https URL")
@@ -643,15 +680,83 @@ func checkParam(name, v string) error {
 	return nil
 }
 
+// buttonSpace are the characters a button URL value may not hold: those Connectly refuses in
+// one.
+const buttonSpace = " \t\r\n"
+
 // probeValue is the value every column referenced by a template holds in the validation
-// sample row: long enough that slicing a few characters off a column works on it.
+// sample row: long enough that slicing a few characters off a column works on it. A template
+// that indexes further gets a longer one (longProbe).
 var probeValue = strings.Repeat("sample", 8)
+
+// maxProbeBytes bounds the long sample value: a column holds no more than a record
+// (campaigns.max_record_bytes, by default this).
+const maxProbeBytes = DefaultMaxRecordBytes
+
+// longProbe is the long sample value for templates: probeValue, or longer than the largest
+// whole number they write (as in {{ slice .desc 0 100 }}, which fails on any shorter value),
+// within maxProbeBytes. A template that fails on the empty row and on this one fails on every
+// row; with only probeValue, a slice past its 48 characters looked so when every real value
+// is long enough.
+func longProbe(trees ...*parse.Tree) string {
+	n := len(probeValue)
+	var walk func(parse.Node)
+	walk = func(node parse.Node) {
+		switch node := node.(type) {
+		case *parse.NumberNode:
+			if node.IsInt && node.Int64 >= int64(n) {
+				n = int(min(node.Int64+1, maxProbeBytes))
+			}
+		case *parse.ListNode:
+			if node != nil {
+				for _, c := range node.Nodes {
+					walk(c)
+				}
+			}
+		case *parse.ActionNode:
+			walk(node.Pipe)
+		case *parse.PipeNode:
+			if node != nil {
+				for _, c := range node.Decl {
+					walk(c)
+				}
+				for _, c := range node.Cmds {
+					walk(c)
+				}
+			}
+		case *parse.CommandNode:
+			for _, a := range node.Args {
+				walk(a)
+			}
+		case *parse.ChainNode:
+			walk(node.Node)
+		case *parse.IfNode:
+			walk(node.Pipe)
+			walk(node.List)
+			walk(node.ElseList)
+		case *parse.WithNode:
+			walk(node.Pipe)
+			walk(node.List)
+			walk(node.ElseList)
+		}
+	}
+	for _, t := range trees {
+		if t != nil && t.Root != nil {
+			walk(t.Root)
+		}
+	}
+	if n == len(probeValue) {
+		return probeValue
+	}
+	return strings.Repeat("sample", n/len("sample")+1)[:n]
+}
 
 // checkTemplate is validation's view of one parameter: it compiles the template in the
 // sandbox and runs it on an empty row and on a row where every column it names holds a
 // sample value. A template that fails on both rows is reported; so is a template that reads
 // no column (its value is the same on every row) when its value breaks a WhatsApp rule.
-// What depends on the data (an empty column, a slice past a short value) is left to the rows.
+// What depends on the data (an empty column, a slice past a short value) is left to the rows:
+// the sample value is longer than any index the template writes (longProbe).
 func checkTemplate(name, text string, raw bool) error {
 	t, err := parseParam(name, text)
 	if err != nil {
@@ -660,11 +765,18 @@ func checkTemplate(name, text string, raw bool) error {
 	p := compiled{name: name, tpl: t, raw: raw}
 	cols, readsRow := columnsOf(t.Tree)
 	sample := map[string]string{}
+	long := longProbe(t.Tree)
 	for _, col := range cols {
-		sample[col] = probeValue
+		sample[col] = long
 	}
-	v, err1 := p.render(map[string]string{})
-	_, err2 := p.render(sample)
+	// Each run's helpers are metered as a row's are (maxRenderWork): a constant piped through
+	// helpers past the bound fails on every row.
+	run := func(cols map[string]string) (string, error) {
+		var m workMeter
+		return p.renderOn(template.Must(t.Clone()).Funcs(helpers(&m)), cols)
+	}
+	v, err1 := run(map[string]string{})
+	_, err2 := run(sample)
 	if err1 != nil && err2 != nil {
 		return fmt.Errorf("%w (on every row)", err1)
 	}
@@ -682,16 +794,17 @@ func checkTemplate(name, text string, raw bool) error {
 }
 
 // checkFixed applies checkParam's rules to the text a template writes on every row whatever
-// the row holds: its top-level text (not inside if or with). A body value with a newline, a
-// tab or five spaces in that text breaks WhatsApp's rule on every row, and so does a media
-// header whose leading text starts a URL other than https ("http://cdn.example.com/{{ .f }}").
+// the row holds: its top-level text (not inside if or with). A body value or a header text
+// with a newline, a tab or five spaces in that text breaks WhatsApp's rule on every row, a
+// button URL with a space in it Connectly's, and so does a media header whose leading text
+// starts a URL other than https ("http://cdn.example.com/{{ .f }}").
 func checkFixed(name string, tree *parse.Tree) error {
 	if tree == nil || tree.Root == nil {
 		return nil
 	}
 	nodes := tree.Root.Nodes
 	switch {
-	case strings.HasPrefix(name, "body_"):
+	case strings.HasPrefix(name, "body_"), name == "header_text", strings.HasPrefix(name, "button_"):
 		for _, n := range nodes {
 			if t, ok := n.(*parse.TextNode); ok {
 				if err := checkParam(name, string(t.Text)); err != nil {

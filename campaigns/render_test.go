@@ -137,6 +137,16 @@ func TestRenderRules(t *testing.T) {
 		{name: "HeaderDocumentHTTPS", param: "header_document", value: "https://cdn.example.com/a.pdf"},
 		{name: "ButtonSuffix", param: "button_1_url", value: "orders/12345"},
 		{name: "ButtonEmpty", param: "button_2_url", value: "", wantErr: "value is empty"},
+		// Connectly refuses white space in a button value (reference 2.2: a valid URL).
+		{name: "ButtonURL", param: "button_1_url", value: "https://shop.example.com/o?id=12%2034&x=y+z"},
+		{name: "ButtonSpace", param: "button_1_url", value: "summer sale", wantErr: "button URL values may not contain spaces, tabs or newlines"},
+		{name: "ButtonTab", param: "button_2_url", value: "a\tb", wantErr: "button URL values may not contain spaces"},
+		{name: "ButtonNewline", param: "button_2_url", value: "a\nb", wantErr: "button URL values may not contain spaces"},
+		// A text header is held to the body's rule for a text variable.
+		{name: "HeaderTextFourSpaces", param: "header_text", value: "a    b"},
+		{name: "HeaderTextFiveSpaces", param: "header_text", value: "a     b", wantErr: "header text may not contain more than four consecutive spaces"},
+		{name: "HeaderTextNewline", param: "header_text", value: "Hello\n", wantErr: "header text may not contain newlines or tabs"},
+		{name: "HeaderTextTab", param: "header_text", value: "Hi\tAna", wantErr: "header text may not contain newlines or tabs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // Validation is one campaign file's result of Validate, as `campaign validate --json` prints it.
@@ -117,16 +118,19 @@ func Validate(path string, o ValidateOptions) (r Validation) {
 		po.Progress = func(rows int) { o.Progress(rows, about) }
 	}
 	rep, err := Plan(def, "", po)
-	if err == nil {
-		err = rep.CheckInvalidShare(def.Audience.MaxInvalidShare)
-	}
 	r.Rows, r.Skipped = rep.Rows, rep.Skipped
+	at := FieldError{File: def.Path, Line: def.AudienceAt.Line, Column: def.AudienceAt.Column, Field: "audience.file"}
 	if err != nil {
 		var ae *AudienceError
 		if !errors.As(err, &ae) {
-			err = Errors{{File: def.Path, Line: def.AudienceAt.Line, Column: def.AudienceAt.Column, Field: "audience.file", Msg: err.Error()}}
+			e := at
+			e.Msg = err.Error()
+			err = Errors{e}
 		}
 		fail(audienceProblem(def, err))
+	} else if err := rep.CheckInvalidShare(def.Audience.MaxInvalidShare); err != nil {
+		at.Msg = err.Error()
+		v.addLines(at)
 	}
 	return r
 }
@@ -159,6 +163,23 @@ func (v *validation) add(err error) {
 		v.problems = append(v.problems, e)
 		v.texts = append(v.texts, e.Error())
 	}
+}
+
+// addLines records a problem whose message Herald wrote on several lines, every part it quotes
+// escaped (the invalid share's, with a line per example row): its text keeps the lines, each
+// with its control characters escaped, where FieldError.Error would escape the newlines too.
+func (v *validation) addLines(e FieldError) {
+	first, rest, more := strings.Cut(e.Msg, "\n")
+	head := e
+	head.Msg = first
+	text := head.Error()
+	if more {
+		for _, line := range strings.Split(rest, "\n") {
+			text += "\n" + logx.EscapeControl(line)
+		}
+	}
+	v.problems = append(v.problems, e)
+	v.texts = append(v.texts, text)
 }
 
 // addText records a problem given as text (the on_reply checks'), read back into its parts.

@@ -48,6 +48,14 @@ func TestValidate(t *testing.T) {
 	if r.OK || len(r.Errors) != 1 || !strings.HasPrefix(r.Errors[0], strict+":3:") || !strings.Contains(r.Errors[0], "audience.file") {
 		t.Fatalf("invalid share: %+v", r)
 	}
+	// Its example rows are lines of their own, as plan prints them: not an escaped "\n".
+	lines := strings.Split(r.Errors[0], "\n")
+	if len(lines) != 2 || strings.Contains(r.Errors[0], `\n`) || !strings.HasPrefix(lines[1], "  ") || !strings.Contains(lines[1], "a.csv:3: row 2: invalid_phone: ") {
+		t.Fatalf("invalid share, its lines: %q", r.Errors[0])
+	}
+	if len(r.Problems) != 1 || r.Problems[0].Field != "audience.file" || !strings.Contains(r.Problems[0].Msg, "\n  ") {
+		t.Fatalf("invalid share, its problem: %+v", r.Problems)
+	}
 }
 
 // TestValidateEveryProblemAtOnce: one run of Validate reports the problems of every check it
