@@ -125,6 +125,15 @@ func printPlan(w io.Writer, p planOutput) {
 			fmt.Fprintf(w, "Template       %s: PROBLEM: %s\n", ch.Language, pr)
 		}
 	}
+	for _, ch := range p.FollowupTemplates {
+		what := fmt.Sprintf("follow-up %s: %s (%s)", ch.Rule, ch.Template, ch.Language)
+		if len(ch.Problems) == 0 {
+			fmt.Fprintf(w, "Template       %s: %s, parameters match\n", what, ch.Status)
+		}
+		for _, pr := range ch.Problems {
+			fmt.Fprintf(w, "Template       %s: PROBLEM: %s\n", what, pr)
+		}
+	}
 	path := connectly.SendPath("{businessId}")
 	if p.Session != nil {
 		path = p.Session.Path
