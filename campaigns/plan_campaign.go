@@ -75,8 +75,9 @@ type PlanOutput struct {
 }
 
 // Problem says why sending the campaign as planned would go wrong, nil when nothing would:
-// its templates have problems (sends would fail or pause the run), or more of its rows are
-// invalid than it allows (a run would refuse to start).
+// its templates have problems (sends would fail or pause the run), an on_reply rule's
+// follow-up would not render for some recipients (they would get none when they reply), or
+// more of its rows are invalid than it allows (a run would refuse to start).
 func (o PlanOutput) Problem() error {
 	n := report.TemplateProblems(o.Templates)
 	for _, f := range o.FollowupTemplates {
@@ -84,6 +85,9 @@ func (o PlanOutput) Problem() error {
 	}
 	if n > 0 {
 		return fmt.Errorf("%d template problems: sends would fail or pause the run", n)
+	}
+	if err := o.FollowupProblem(); err != nil {
+		return err
 	}
 	return o.CheckInvalidShare(o.maxInvalidShare)
 }

@@ -121,6 +121,9 @@ func Validate(path string, o ValidateOptions) (r Validation) {
 		err = rep.CheckInvalidShare(def.Audience.MaxInvalidShare)
 	}
 	r.Rows, r.Skipped = rep.Rows, rep.Skipped
+	if errs := rep.FollowupErrors(def.Path); len(errs) > 0 {
+		fail(errs)
+	}
 	if err != nil {
 		var ae *AudienceError
 		if !errors.As(err, &ae) {
