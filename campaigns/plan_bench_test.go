@@ -17,7 +17,7 @@ func BenchmarkPlan100k(b *testing.B) { benchPlan(b, "") }
 // BenchmarkPlan100kFollowup is BenchmarkPlan100k with an on_reply rule whose follow-up reads
 // a column: Plan renders it for every row.
 func BenchmarkPlan100kFollowup(b *testing.B) {
-	benchPlan(b, "on_reply:\n  - keyword: coupon\n    message: {text: \"Hi {{ .name }}, here it is\"}\n")
+	benchPlan(b, "on_reply:\n  - keyword: coupon\n    message: {text: \"Hi {{ .name }}, your code is {{ .name | default \\\"none\\\" }}\"}\n")
 }
 
 func benchPlan(b *testing.B, extra string) {
