@@ -841,9 +841,10 @@ func replyColumnProblems(d *Definition, header []string) Errors {
 	return sortErrors(errs)
 }
 
-// FirstRowReplyColumns returns what PickColumns gives for the audience's first row (the row
-// campaign plan renders follow-ups with), nil when the rules read no column or the file has
-// no readable row.
+// FirstRowReplyColumns returns what PickColumns gives for the audience's first row that
+// would be sent to (the row campaign plan renders follow-ups with): among the first
+// firstRowScan rows, else the first row. Nil when the rules read no column or the file has no
+// readable row. (Plan renders each follow-up for every row: PlanReport.FollowupProblems.)
 func (d *Definition) FirstRowReplyColumns() map[string]string {
 	if len(d.OnReply.cols) == 0 {
 		return nil
@@ -853,9 +854,22 @@ func (d *Definition) FirstRowReplyColumns() map[string]string {
 		return nil
 	}
 	defer ar.Close()
-	row, err := ar.NextRaw()
-	if err != nil {
-		return nil
+	var first map[string]string
+	for range firstRowScan {
+		row, err := ar.NextRaw()
+		if err != nil {
+			break
+		}
+		cols := d.OnReply.PickColumns(row.Cols)
+		if first == nil {
+			first = cols
+		}
+		if ar.Resolve(&row); row.SkipReason == "" {
+			return cols
+		}
 	}
-	return d.OnReply.PickColumns(row.Cols)
+	return first
 }
+
+// firstRowScan is how many rows FirstRowReplyColumns reads for one that would be sent to.
+const firstRowScan = 1000

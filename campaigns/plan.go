@@ -57,6 +57,9 @@ type PlanReport struct {
 	Samples []json.RawMessage `json:"samples"`
 	// Session describes a session campaign's sends; nil for a template campaign.
 	Session *SessionPlan `json:"session,omitempty"`
+	// FollowupProblems are the on_reply rules whose follow-up would not render for some
+	// recipients (plan_followups.go).
+	FollowupProblems []FollowupProblem `json:"followup_problems,omitempty"`
 }
 
 // SessionPlan is what a session campaign does at send time.
@@ -165,9 +168,11 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 	// Rows are read in order by one goroutine, resolved (phone normalisation, rendering) in
 	// batches on every core, and counted back in file order, so duplicates, examples and
 	// samples are the same as in a sequential pass.
+	fc := newFollowupCheck(d)
+	tally := newFollowupTally(fc, o.Examples)
 	done := make(chan struct{})
 	defer close(done)
-	for b := range resolveBatches(ar, r, done) {
+	for b := range resolveFollowups(ar, r, fc, done, maxInFlight) {
 		if b.err != nil {
 			return rep, b.err
 		}
@@ -190,6 +195,7 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 				continue
 			}
 			rep.Recipients++
+			tally.add(row, it.followups)
 			if row.Language != "" { // a session campaign without a fallback has none
 				rep.Languages[row.Language]++
 			}
@@ -204,6 +210,7 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 		}
 		b.release()
 	}
+	rep.FollowupProblems = tally.problems(rep.Recipients)
 	return rep, nil
 }
 
@@ -253,6 +260,8 @@ type resolved struct {
 	// session is a session campaign's rendered message (SessionRenderer.Render).
 	session   json.RawMessage
 	renderErr error
+	// followups are the on_reply follow-ups that would not render for the row (Plan's check).
+	followups []followupFail
 	// off is the audience file offset just after the row (see AudienceReader.Offset).
 	off int64
 }
@@ -353,6 +362,12 @@ func resolveBatches(ar *AudienceReader, r *Renderer, done <-chan struct{}) <-cha
 
 // resolveWithin is resolveBatches with maxInFlight set to max.
 func resolveWithin(ar *AudienceReader, r *Renderer, done <-chan struct{}, max int64) <-chan resolvedBatch {
+	return resolveFollowups(ar, r, nil, done, max)
+}
+
+// resolveFollowups is resolveWithin that also checks each rendered row's on_reply follow-ups
+// with fc (nil: none).
+func resolveFollowups(ar *AudienceReader, r *Renderer, fc *followupCheck, done <-chan struct{}, max int64) <-chan resolvedBatch {
 	ar.narrow(r.reads())
 	fl := newFlight(max)
 	batchBytes := min(maxBatchBytes, max)
@@ -400,6 +415,7 @@ func resolveWithin(ar *AudienceReader, r *Renderer, done <-chan struct{}, max in
 		wg.Add(1)
 		go func() { // resolvers
 			defer wg.Done()
+			fu := fc.rows()
 			for b := range raw {
 				var rendered int64
 				for i := range b.items {
@@ -409,6 +425,9 @@ func resolveWithin(ar *AudienceReader, r *Renderer, done <-chan struct{}, max in
 						it.params, it.renderErr = r.Render(it.row.Cols)
 						if it.renderErr == nil && r.session != nil {
 							it.session, it.renderErr = r.session.Render(it.row.Cols)
+						}
+						if it.renderErr == nil {
+							it.followups = fu.check(it.row.Cols)
 						}
 						rendered += it.renderedBytes()
 					}

@@ -12,7 +12,15 @@ import (
 // BenchmarkPlan100k plans a generated 100,000-row audience; rows/s is reported.
 //
 //	go test -run '^$' -bench BenchmarkPlan100k -benchmem ./campaigns
-func BenchmarkPlan100k(b *testing.B) {
+func BenchmarkPlan100k(b *testing.B) { benchPlan(b, "") }
+
+// BenchmarkPlan100kFollowup is BenchmarkPlan100k with an on_reply rule whose follow-up reads
+// a column: Plan renders it for every row.
+func BenchmarkPlan100kFollowup(b *testing.B) {
+	benchPlan(b, "on_reply:\n  - keyword: coupon\n    message: {text: \"Hi {{ .name }}, your code is {{ .name | default \\\"none\\\" }}\"}\n")
+}
+
+func benchPlan(b *testing.B, extra string) {
 	dir := b.TempDir()
 	f, err := os.Create(filepath.Join(dir, "a.csv"))
 	if err != nil {
@@ -24,7 +32,7 @@ func BenchmarkPlan100k(b *testing.B) {
 		fmt.Fprintf(f, "n%d,+5511%09d\n", i, 900000000+i)
 	}
 	f.Close()
-	yaml := "id: bench\ntemplate: {name: t, language: en}\nparameters:\n  body_1: \"{{ .name }}\"\naudience: {file: a.csv}\n"
+	yaml := "id: bench\ntemplate: {name: t, language: en}\nparameters:\n  body_1: \"{{ .name }}\"\naudience: {file: a.csv}\n" + extra
 	path := filepath.Join(dir, "c.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		b.Fatal(err)

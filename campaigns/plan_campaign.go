@@ -52,8 +52,10 @@ type PlanOutput struct {
 	InvalidShare     float64 `json:"invalid_share"`
 	RatePerSecond    float64 `json:"rate_per_second"`
 	EstimatedSeconds float64 `json:"estimated_seconds"`
-	// Templates is set when the templates were checked.
-	Templates []report.TemplateCheck `json:"templates,omitempty"`
+	// Templates is set when the templates were checked; FollowupTemplates then holds the
+	// check of each on_reply rule's template.
+	Templates         []report.TemplateCheck  `json:"templates,omitempty"`
+	FollowupTemplates []FollowupTemplateCheck `json:"followup_templates,omitempty"`
 	// Limits is what the frequency cap and the daily tier would do if the run started now.
 	Limits *report.PlanLimits `json:"limits,omitempty"`
 	// TierPeriod is the daily tier's window, for report.PrintPlanLimits.
@@ -66,18 +68,26 @@ type PlanOutput struct {
 	// counted may then include people it would skip.
 	SuppressionNote string `json:"suppression_note,omitempty"`
 	// Warnings are what an operator should know before sending, that would not stop it (a
-	// sender the config does not list).
+	// sender the config does not list, a template's media header given no value).
 	Warnings []string `json:"warnings,omitempty"`
 	// maxInvalidShare is the campaign's audience.max_invalid_share.
 	maxInvalidShare float64
 }
 
 // Problem says why sending the campaign as planned would go wrong, nil when nothing would:
-// its templates have problems (sends would fail or pause the run), or more of its rows are
-// invalid than it allows (a run would refuse to start).
+// its templates have problems (sends would fail or pause the run), an on_reply rule's
+// follow-up would not render for some recipients (they would get none when they reply), or
+// more of its rows are invalid than it allows (a run would refuse to start).
 func (o PlanOutput) Problem() error {
-	if n := report.TemplateProblems(o.Templates); n > 0 {
+	n := report.TemplateProblems(o.Templates)
+	for _, f := range o.FollowupTemplates {
+		n += len(f.Problems)
+	}
+	if n > 0 {
 		return fmt.Errorf("%d template problems: sends would fail or pause the run", n)
+	}
+	if err := o.FollowupProblem(); err != nil {
+		return err
 	}
 	return o.CheckInvalidShare(o.maxInvalidShare)
 }
@@ -127,11 +137,9 @@ func PlanCampaign(ctx context.Context, p PlanCampaignParams) (PlanOutput, error)
 		rep.Recipients -= n
 	}
 	rep.Recipients = pl.ApplyCaps(rep.Recipients, rep.Skipped)
-	var checks []report.TemplateCheck
+	var checks templateChecks
 	if p.Templates != nil {
-		params := slices.Collect(maps.Keys(def.Parameters.Values))
-		languages := append([]string{def.Template.Language}, def.Template.Languages...)
-		if checks, err = report.CheckTemplates(ctx, p.Templates, def.Template.Name, languages, params); err != nil {
+		if checks, err = checkTemplates(ctx, p.Templates, def); err != nil {
 			return PlanOutput{}, err
 		}
 	}
@@ -143,7 +151,7 @@ func PlanCampaign(ctx context.Context, p PlanCampaignParams) (PlanOutput, error)
 	}
 	rate := report.PlanRate(c, sender, def.Rate)
 	out := PlanOutput{PlanReport: rep, Sender: sender, InvalidShare: rep.InvalidShare(), RatePerSecond: rate,
-		Templates: checks, Limits: pl, TierPeriod: c.Limits.TierPeriod.D(), SendHoursWaiting: sc.waiting(),
+		Templates: checks.campaign, FollowupTemplates: checks.followups, Limits: pl, TierPeriod: c.Limits.TierPeriod.D(), SendHoursWaiting: sc.waiting(),
 		SuppressionNote: sc.note, maxInvalidShare: def.Audience.MaxInvalidShare}
 	capped := 0
 	if pl != nil {
@@ -153,6 +161,7 @@ func PlanCampaign(ctx context.Context, p PlanCampaignParams) (PlanOutput, error)
 	if w := UnlistedSender(def, c.Senders); w != "" {
 		out.Warnings = append(out.Warnings, w)
 	}
+	out.Warnings = append(out.Warnings, checks.warnings...)
 	if first, ok := sc.firstOpening(); ok {
 		out.FirstOpening = &first
 	}

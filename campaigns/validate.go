@@ -120,6 +120,9 @@ func Validate(path string, o ValidateOptions) (r Validation) {
 	rep, err := Plan(def, "", po)
 	r.Rows, r.Skipped = rep.Rows, rep.Skipped
 	at := FieldError{File: def.Path, Line: def.AudienceAt.Line, Column: def.AudienceAt.Column, Field: "audience.file"}
+	if errs := rep.FollowupErrors(def.Path); len(errs) > 0 {
+		fail(errs)
+	}
 	if err != nil {
 		var ae *AudienceError
 		if !errors.As(err, &ae) {

@@ -87,8 +87,27 @@ func PlanPath(path func(businessID string) string) string {
 	return strings.NewReplacer("%7B", "{", "%7D", "}").Replace(path("{businessId}"))
 }
 
-// PlanFollowups renders each on_reply rule's follow-up for a reply that matches it, as
-// sender would send it to FollowupPlaceholder in a run "RUN" of def, encoded by w. The bodies'
+// sampleReply is a reply that matches rule: a tap of its first button, a choice of its first
+// list row, its first keyword typed, or "hello". Its fields (ReplyColumns) are
+// rule.SampleReplyFields(), which campaign plan renders the follow-up with for every row.
+func sampleReply(rule *campaigns.ReplyRule) Reply {
+	r := Reply{Kind: webhooks.ReplyText, Text: "hello"}
+	switch {
+	case len(rule.Button) > 0:
+		r = Reply{Kind: webhooks.ReplyButton, ButtonText: rule.Button[0]}
+	case len(rule.ListRow) > 0:
+		r = Reply{Kind: webhooks.ReplyList, ListRowID: rule.ListRow[0]}
+	case len(rule.Keyword) > 0:
+		r.Text = rule.Keyword[0]
+	}
+	return r
+}
+
+// PlanFollowups renders each on_reply rule's follow-up for a reply that matches it
+// (sampleReply) and the audience's first row that would be sent to
+// (campaigns.Definition.FirstRowReplyColumns), as sender would send it to
+// FollowupPlaceholder in a run "RUN" of def, encoded by w. (campaigns.Plan renders each
+// follow-up with every row: PlanReport.FollowupProblems.) The bodies'
 // numbers (the sender's, the placeholder recipient's) are masked to their last 4 digits
 // unless reveal, as the plan's samples are (report.MaskRequests).
 func PlanFollowups(def *campaigns.Definition, sender string, w connectly.Wire, reveal bool) []FollowupPlan {
@@ -100,15 +119,7 @@ func PlanFollowups(def *campaigns.Definition, sender string, w connectly.Wire, r
 			out = append(out, fp)
 			continue
 		}
-		r := Reply{Kind: webhooks.ReplyText, Text: "hello"}
-		switch {
-		case len(rule.Button) > 0:
-			r = Reply{Kind: webhooks.ReplyButton, ButtonText: rule.Button[0]}
-		case len(rule.ListRow) > 0:
-			r = Reply{Kind: webhooks.ReplyList, ListRowID: rule.ListRow[0]}
-		case len(rule.Keyword) > 0:
-			r.Text = rule.Keyword[0]
-		}
+		r := sampleReply(rule)
 		run := ledger.Run{ID: "RUN", Campaign: def.ID, Sender: sender}
 		addr := ledger.FollowupAddress("RUN", rule.ID(), FollowupPlaceholder, 1)
 		p, err := Payload(FollowupOf{Run: run, Def: def, Rule: rule, Addr: addr, Reply: r, Audience: def.FirstRowReplyColumns()})

@@ -45,8 +45,17 @@ func (a *app) campaignPlanCmd() *cobra.Command {
 			if err := a.print(asJSON, out, func(w io.Writer) error { printPlan(w, out); return nil }); err != nil {
 				return err
 			}
-			// Sends would fail, or a run of this file would refuse to start: say so, and exit 1.
-			return out.Problem()
+			// Sends would fail, a follow-up would not render, or a run of this file would refuse
+			// to start: say so, and exit 1.
+			if err := out.Problem(); err != nil {
+				return err
+			}
+			for _, f := range out.Followups {
+				if f.Error != "" {
+					return fmt.Errorf("on_reply: the follow-up of rule %s: %s", f.Rule, f.Error)
+				}
+			}
+			return nil
 		})
 	cmd.Flags().IntVar(&samples, "sample", 3, "how many exact request bodies to show (0: none, the follow-ups' neither)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
@@ -90,6 +99,13 @@ func printPlan(w io.Writer, p planOutput) {
 	for _, e := range p.Examples {
 		fmt.Fprintf(w, "  %s:%d: row %d: %s: %s\n", logx.Escape(p.Audience), e.Line, e.Row, e.Reason, logx.EscapeControl(e.Detail))
 	}
+	for _, f := range p.FollowupProblems {
+		fmt.Fprintf(w, "Follow-up      %s: PROBLEM: would not render for %d of %d recipients (skipped invalid_params when they reply)\n",
+			f.Rule, f.Failing, f.Recipients)
+		for _, e := range f.Examples {
+			fmt.Fprintf(w, "  %s:%d: row %d: %s\n", logx.Escape(p.Audience), e.Line, e.Row, logx.EscapeControl(e.Detail))
+		}
+	}
 	for lang, n := range p.Languages {
 		fmt.Fprintf(w, "Language       %s: %d\n", lang, n)
 	}
@@ -123,6 +139,15 @@ func printPlan(w io.Writer, p planOutput) {
 		}
 		for _, pr := range ch.Problems {
 			fmt.Fprintf(w, "Template       %s: PROBLEM: %s\n", ch.Language, pr)
+		}
+	}
+	for _, ch := range p.FollowupTemplates {
+		what := fmt.Sprintf("follow-up %s: %s (%s)", ch.Rule, ch.Template, ch.Language)
+		if len(ch.Problems) == 0 {
+			fmt.Fprintf(w, "Template       %s: %s, parameters match\n", what, ch.Status)
+		}
+		for _, pr := range ch.Problems {
+			fmt.Fprintf(w, "Template       %s: PROBLEM: %s\n", what, pr)
 		}
 	}
 	path := connectly.SendPath("{businessId}")

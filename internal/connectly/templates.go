@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -103,13 +104,20 @@ func (c *Client) ListTemplates(ctx context.Context) ([]TemplateInfo, error) {
 	return out, nil
 }
 
-// CheckTemplate compares what a campaign sends with a listed template translation: it must
-// be approved by Connectly and, where the listing says, by Meta (a template Meta paused or
-// disabled for low quality is approved in Connectly's status only), its body must have as many
-// variables as body_1..body_N given, and its header format must match the header parameter.
-// It returns the problems found.
+// CheckTemplate returns CompareTemplate's problems: what makes sends of the translation fail.
 func CheckTemplate(t TemplateInfo, params []string) []string {
-	var problems []string
+	problems, _ := CompareTemplate(t, params)
+	return problems
+}
+
+// CompareTemplate compares what a campaign sends (its parameter names) with a listed template
+// translation. Problems make sends fail: the translation must be approved by Connectly and,
+// where the listing says, by Meta (a template Meta paused or disabled for low quality is
+// approved in Connectly's status only); the campaign's body_N must be exactly body_1..body_N
+// for the body's {{1}}..{{N}} (the reference, section 7: body variables are sequential), and
+// it gives at most one header parameter (a template has one header), of the header's format.
+// Warnings say what sends may fail on, where the reference does not say (see below).
+func CompareTemplate(t TemplateInfo, params []string) (problems, warnings []string) {
 	if t.Status != "APPROVED" {
 		problems = append(problems, "status is "+t.Status+", not APPROVED")
 	} else if t.MetaStatus != "" && t.MetaStatus != "APPROVED" {
@@ -117,21 +125,68 @@ func CheckTemplate(t TemplateInfo, params []string) []string {
 			"a paused or disabled template's sends fail (Meta 132015, 132016)")
 	}
 	if !t.Known {
-		return problems
+		return problems, warnings
 	}
-	bodies, header := 0, ""
+	given := map[int]bool{}
+	var headers []string
 	for _, p := range params {
 		switch {
 		case strings.HasPrefix(p, "body_"):
-			bodies++
+			if n, err := strconv.Atoi(strings.TrimPrefix(p, "body_")); err == nil {
+				given[n] = true
+			}
 		case strings.HasPrefix(p, "header_"):
-			header = strings.ToUpper(strings.TrimPrefix(p, "header_"))
+			headers = append(headers, p)
 		}
 	}
-	if bodies != t.BodyVariables {
-		problems = append(problems, "the body has "+strconv.Itoa(t.BodyVariables)+" variables, the campaign gives "+strconv.Itoa(bodies))
+	var missing, extra []string
+	for n := 1; n <= t.BodyVariables; n++ {
+		if !given[n] {
+			missing = append(missing, "body_"+strconv.Itoa(n))
+		}
 	}
-	if header != t.HeaderFormat {
+	for n := range given {
+		if n < 1 || n > t.BodyVariables {
+			extra = append(extra, "body_"+strconv.Itoa(n))
+		}
+	}
+	sort.Slice(extra, func(i, j int) bool {
+		return len(extra[i]) < len(extra[j]) || len(extra[i]) == len(extra[j]) && extra[i] < extra[j]
+	})
+	if len(missing) > 0 || len(extra) > 0 {
+		msg := "the body has " + strconv.Itoa(t.BodyVariables) + " variables"
+		if t.BodyVariables > 0 {
+			msg += " ({{1}}.." + "{{" + strconv.Itoa(t.BodyVariables) + "}})"
+		}
+		msg += ", the campaign gives " + strconv.Itoa(len(given))
+		if len(missing) > 0 {
+			msg += "; missing " + strings.Join(missing, ", ")
+		}
+		if len(extra) > 0 {
+			msg += "; not in the body: " + strings.Join(extra, ", ")
+		}
+		problems = append(problems, msg)
+	}
+	sort.Strings(headers)
+	if len(headers) > 1 {
+		problems = append(problems, "the campaign gives "+strings.Join(headers, " and ")+": a template has one header, which takes one parameter")
+		return problems, warnings
+	}
+	header := ""
+	if len(headers) == 1 {
+		header = strings.ToUpper(strings.TrimPrefix(headers[0], "header_"))
+	}
+	switch {
+	case header == t.HeaderFormat:
+	case header == "" && mediaHeader(t.HeaderFormat):
+		// A media header given no value. The reference does not say whether a send may leave
+		// out the media of a template with an IMAGE, VIDEO or DOCUMENT header (section 2.2
+		// lists the header_* parameters, not when one is required; section 7 gives a media
+		// header an example URL at creation): Connectly may send the example, or refuse the
+		// send. A warning, then, not a problem: this is the one place that choice is made.
+		warnings = append(warnings, "the header is "+t.HeaderFormat+" and the campaign gives no header_"+
+			strings.ToLower(t.HeaderFormat)+": Connectly may refuse the sends (the API reference does not say whether the media may be left out)")
+	default:
 		want := t.HeaderFormat
 		if want == "" {
 			want = "no header variable"
@@ -142,5 +197,10 @@ func CheckTemplate(t TemplateInfo, params []string) []string {
 		}
 		problems = append(problems, "the header is "+want+", the campaign gives "+got)
 	}
-	return problems
+	return problems, warnings
+}
+
+// mediaHeader reports whether a header format takes a media URL.
+func mediaHeader(format string) bool {
+	return format == "IMAGE" || format == "VIDEO" || format == "DOCUMENT"
 }
