@@ -391,7 +391,7 @@ func (d *Definition) validateOnReply(path string, root *yaml.Node) Errors {
 				at(rn, field, msg)
 				return
 			}
-			n := find(rn, key)
+			n := find(rn, strings.Split(key, ".")...)
 			if n == nil {
 				n = rn
 			}
@@ -496,8 +496,8 @@ func (d *Definition) validateFollowUp(r *ReplyRule, add func(key, msg string)) {
 		}
 		if t.Language == "" {
 			add("template", "template.language is required (e.g. en, en_US, pt_BR)")
-		} else if !langRE.MatchString(t.Language) {
-			add("template", fmt.Sprintf("template.language: %q is not a language code (e.g. en, en_US, pt_BR)", t.Language))
+		} else if msg := languageProblem(t.Language); msg != "" {
+			add("template", "template.language: "+msg)
 		}
 		if len(t.Languages) > 0 || t.Category != "" {
 			add("template", "a follow-up template takes name and language only (it is sent in the campaign's category)")
@@ -510,6 +510,9 @@ func (d *Definition) validateFollowUp(r *ReplyRule, add func(key, msg string)) {
 			if err := checkTemplate(name, tpl, false); err != nil {
 				add("parameters", name+": "+err.Error())
 			}
+		}
+		for _, p := range paramShapeProblems(r.Parameters) {
+			add("parameters"+p.field, p.msg)
 		}
 		rawParams := r.Parameters.Raw
 		if err := checkRenderSize(r.Parameters, paramNodes); err != nil {

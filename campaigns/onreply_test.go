@@ -135,6 +135,14 @@ func TestOnReplyErrors(t *testing.T) {
 			[]string{"on_reply[0].parameters: parameters belong to a template follow-up"}},
 		{"TemplateParameterUnknown", "on_reply:\n  - any: true\n    template: {name: t}\n    parameters: {body_99: x}\n",
 			[]string{"on_reply[0].parameters: body_99: unknown parameter name"}},
+		// A follow-up template is held to the campaign template's shape and language rules: no
+		// template takes a gap in the body numbers or two headers, and "en-US" is not found.
+		{"TemplateParameterGap", "on_reply:\n  - any: true\n    template: {name: t}\n    parameters: {body_1: x, body_3: y}\n",
+			[]string{"c.yaml:7:37: on_reply[0].parameters.body_3: body_2 is not given, body_3 is"}},
+		{"TemplateTwoHeaders", "on_reply:\n  - any: true\n    template: {name: t}\n    parameters: {header_text: x, header_image: \"https://example.com/a.png\"}\n",
+			[]string{"on_reply[0].parameters.header_image: a template has one header, and header_text is given too"}},
+		{"TemplateLanguageSpelling", "on_reply:\n  - any: true\n    template: {name: t, language: en-US}\n",
+			[]string{"on_reply[0].template: template.language: \"en-US\" is not a language code", "did you mean \"en_US\"?"}},
 		{"TemplateParameterSandbox", "on_reply:\n  - any: true\n    template: {name: t}\n    parameters: {body_1: \"{{range .x}}{{end}}\"}\n",
 			[]string{"on_reply[0].parameters: body_1: template:"}},
 		{"NotAList", "on_reply: yes\n",
