@@ -700,55 +700,71 @@ const maxProbeBytes = DefaultMaxRecordBytes
 // is long enough.
 func longProbe(trees ...*parse.Tree) string {
 	n := len(probeValue)
-	var walk func(parse.Node)
-	walk = func(node parse.Node) {
-		switch node := node.(type) {
-		case *parse.NumberNode:
-			if node.IsInt && node.Int64 >= int64(n) {
-				n = int(min(node.Int64+1, maxProbeBytes))
-			}
-		case *parse.ListNode:
-			if node != nil {
-				for _, c := range node.Nodes {
-					walk(c)
-				}
-			}
-		case *parse.ActionNode:
-			walk(node.Pipe)
-		case *parse.PipeNode:
-			if node != nil {
-				for _, c := range node.Decl {
-					walk(c)
-				}
-				for _, c := range node.Cmds {
-					walk(c)
-				}
-			}
-		case *parse.CommandNode:
-			for _, a := range node.Args {
-				walk(a)
-			}
-		case *parse.ChainNode:
-			walk(node.Node)
-		case *parse.IfNode:
-			walk(node.Pipe)
-			walk(node.List)
-			walk(node.ElseList)
-		case *parse.WithNode:
-			walk(node.Pipe)
-			walk(node.List)
-			walk(node.ElseList)
-		}
-	}
 	for _, t := range trees {
-		if t != nil && t.Root != nil {
-			walk(t.Root)
+		if t == nil {
+			continue
 		}
+		inspect(t.Root, func(node parse.Node) bool {
+			if num, ok := node.(*parse.NumberNode); ok && num.IsInt && num.Int64 >= int64(n) {
+				n = int(min(num.Int64+1, maxProbeBytes))
+			}
+			return true
+		})
 	}
 	if n == len(probeValue) {
 		return probeValue
 	}
 	return strings.Repeat("sample", n/len("sample")+1)[:n]
+}
+
+// inspect calls f for n and then, depth first, for each node under it of the kinds a
+// parameter may hold (the sandbox allows no range, template or block), as go/ast.Inspect does
+// for Go: f returning false skips the node's children. A nil list or pipe is not visited.
+func inspect(n parse.Node, f func(parse.Node) bool) {
+	switch n := n.(type) {
+	case nil:
+		return
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+	}
+	if !f(n) {
+		return
+	}
+	switch n := n.(type) {
+	case *parse.ListNode:
+		for _, c := range n.Nodes {
+			inspect(c, f)
+		}
+	case *parse.ActionNode:
+		inspect(n.Pipe, f)
+	case *parse.PipeNode:
+		for _, c := range n.Decl {
+			inspect(c, f)
+		}
+		for _, c := range n.Cmds {
+			inspect(c, f)
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			inspect(a, f)
+		}
+	case *parse.ChainNode:
+		inspect(n.Node, f)
+	case *parse.IfNode:
+		inspect(n.Pipe, f)
+		inspect(n.List, f)
+		inspect(n.ElseList, f)
+	case *parse.WithNode:
+		inspect(n.Pipe, f)
+		inspect(n.List, f)
+		inspect(n.ElseList, f)
+	}
 }
 
 // checkTemplate is validation's view of one parameter: it compiles the template in the
@@ -831,39 +847,12 @@ func checkFixed(name string, tree *parse.Tree) error {
 // string literals, since index . "first name" reads a column whose name is no identifier),
 // and whether it reads the row at all.
 func columnsOf(tree *parse.Tree) (cols []string, readsRow bool) {
-	var walk func(n parse.Node)
-	walk = func(n parse.Node) {
+	if tree == nil {
+		return nil, false
+	}
+	inspect(tree.Root, func(n parse.Node) bool {
 		switch n := n.(type) {
-		case *parse.ListNode:
-			if n != nil {
-				for _, c := range n.Nodes {
-					walk(c)
-				}
-			}
-		case *parse.ActionNode:
-			walk(n.Pipe)
-		case *parse.PipeNode:
-			if n != nil {
-				for _, c := range n.Cmds {
-					walk(c)
-				}
-			}
-		case *parse.CommandNode:
-			for _, a := range n.Args {
-				walk(a)
-			}
-		case *parse.ChainNode:
-			readsRow = true
-			walk(n.Node)
-		case *parse.IfNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.WithNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.DotNode:
+		case *parse.ChainNode, *parse.DotNode:
 			readsRow = true
 		case *parse.FieldNode:
 			readsRow = true
@@ -878,9 +867,7 @@ func columnsOf(tree *parse.Tree) (cols []string, readsRow bool) {
 		case *parse.StringNode:
 			cols = append(cols, n.Text)
 		}
-	}
-	if tree != nil && tree.Root != nil {
-		walk(tree.Root)
-	}
+		return true
+	})
 	return cols, readsRow
 }
