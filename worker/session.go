@@ -108,15 +108,56 @@ func (w *Worker) gateWindow(ctx context.Context, j *job) (bool, error) {
 	if fb != nil {
 		code, msg = bar.Code, msg+", and "+bar.Why
 	}
-	skipped, err := w.skipEntry(context.WithoutCancel(ctx), j.p, code)
+	return true, w.skipUnsent(ctx, j, code, msg)
+}
+
+// skipUnsent settles j's entry skipped(code), with no request, for a message the gate will
+// not send (its window closed), and only while its run is running (ledger.SkipWhileRunning):
+// a paused run's task is held, its entry left queued, as every task of a paused run is
+// (neither sent nor settled; the skip comes once the run is resumed, should the window still
+// be closed then); a cancelled or completed run's task ends as its claim ends it
+// (claimEnded: skipped(cancelled)). msg is the log line of a skip.
+func (w *Worker) skipUnsent(ctx context.Context, j *job, code, msg string) error {
+	sctx := context.WithoutCancel(ctx)
+	skipped, held, err := w.ledger.SkipWhileRunning(sctx, j.p.Address(), code)
 	if err != nil {
-		return true, err
+		return err
 	}
-	if skipped {
+	verdict := ledger.Verdict("")
+	switch {
+	case held == ledger.RunPaused:
+		return w.holdPaused(ctx, j)
+	case held != "":
+		return w.claimEnded(ctx, j)
+	case !skipped:
+		// Not skippable as it stood (left submitting by an earlier attempt, say).
+		skipped, verdict, err = w.skipLeftOver(sctx, j.p, code)
+		if err != nil {
+			return err
+		}
+	}
+	switch {
+	case verdict == ledger.VerdictPaused:
+		// Paused since the skip looked.
+		return w.holdPaused(ctx, j)
+	case verdict == ledger.VerdictCancelled:
+		w.count(j.p, metrics.OutcomeSkipped, ledger.SkipCancelled)
+	case skipped:
 		w.count(j.p, metrics.OutcomeSkipped, code)
 		j.log.Info().Msg(msg)
 	}
-	return true, nil
+	return nil
+}
+
+// holdPaused holds j, whose run is paused, for Config.HoldDelay, as the gate and the claim
+// hold such a task.
+func (w *Worker) holdPaused(ctx context.Context, j *job) error {
+	reason := "paused"
+	if ps, err := w.ledger.PauseState(ctx, j.p.Run); err == nil && ps.Reason != "" {
+		reason = ps.Reason
+	}
+	w.notePausedFollowup(ctx, j)
+	return &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: reason}
 }
 
 // gateAhead is the longest a send may wait between the gate and its request: keeping its
