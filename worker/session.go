@@ -186,7 +186,9 @@ func (j *job) use(m Message) {
 // request, held to the limits like any: fresh rate permits; the pair slot and the room in
 // the frequency cap the refused request took pass to it; and the daily tier counts the
 // recipient, whose window is closed whatever Herald's record says. Its answer settles the
-// entry as any send's (accepted: fb's SentAs, as from the gate).
+// entry as any send's (accepted: fb's SentAs, as from the gate), its history saying the
+// refusal first (ledger.EventWindowRefused with Connectly's code, job.refused), so the
+// recipient's story tells this fallback from one the gate sent.
 func (w *Worker) sendRefusedFallback(ctx context.Context, j *job, fb Message) error {
 	j.use(fb)
 	if done, err := w.rebook(ctx, j); done {

@@ -486,7 +486,16 @@ type Outcome struct {
 	// Token, when set, is the token of the settling claim (ClaimWith): the outcome applies
 	// only while the entry still holds that claim.
 	Token string
+	// WindowRefused, when set, is the code with which Connectly refused an earlier request of
+	// the same claim as outside the customer service window (the session message, before its
+	// fallback template went): the history records it (EventWindowRefused) before the outcome.
+	WindowRefused string
 }
+
+// EventWindowRefused is the history outcome of a session message Connectly refused as
+// outside the customer service window while Herald's record said open, its fallback
+// template then sent under the same claim (Outcome.WindowRefused); its code is Connectly's.
+const EventWindowRefused = "window_refused"
 
 // valid reports whether o is one Finish accepts: an end state of a send, or Queued with a
 // known release mode. Anything else would move a claimed entry somewhere the state machine
@@ -521,6 +530,13 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	if strings.Contains(o.Code, "|") || strings.Contains(o.MessageID, "|") {
 		return FinishResult{}, fmt.Errorf("ledger: finish: '|' in code or message id")
 	}
+	// The refusal's code goes in a history event: its separators are dropped, never the outcome.
+	refused := strings.Map(func(r rune) rune {
+		if r == '|' || r == ':' || r == ';' {
+			return -1
+		}
+		return r
+	}, o.WindowRefused)
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket),
 		rkeys.Recent(runID), rkeys.History(runID, bucket), rkeys.Unknown(runID), rkeys.UnknownPayloads(runID)}
 	permanent := "0"
@@ -544,7 +560,8 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	}
 	field := f.field(a.Recipient)
 	res, err := scriptReply(finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
-		l.burstSample, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload, o.Token), 4, "finish in run "+runID)
+		l.burstSample, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload, o.Token, refused), 4,
+		"finish in run "+runID)
 	if err != nil {
 		return FinishResult{}, err
 	}
