@@ -12,6 +12,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/internal/report"
 )
 
 // Codes and labels of session sends.
@@ -163,8 +164,9 @@ func (w *Worker) holdPaused(ctx context.Context, j *job) error {
 // gateAhead is the longest a send may wait between the gate and its request: keeping its
 // place while its limits are booked ahead (KeepPlaceFor), then its slot, booked at most
 // Limits.MaxWait ahead and booked afresh up to twice when the send comes to it late (onTime).
+// report.SendAhead computes it, so `window show` and `recipient explain` count as the gate.
 func (w *Worker) gateAhead() time.Duration {
-	return max(w.cfg.KeepPlaceFor, 0) + 3*w.cfg.Limits.MaxWait
+	return report.SendAhead(w.cfg.KeepPlaceFor, w.cfg.Limits.MaxWait)
 }
 
 // SetWindowMargin sets how long before its close the worker counts a customer service

@@ -169,9 +169,11 @@ type ExplainParams struct {
 	// Business is the business whose service window is read; Windows is its window policy
 	// (its sender numbers and windows.scope); WindowMargin the worker's (worker.window_margin:
 	// a window closing within it takes no session message).
-	Business     string
-	Windows      servicewindow.Policy
-	WindowMargin time.Duration
+	// WindowAhead is the longest a campaign's send waits after its window check (SendAhead of
+	// the retry settings), which the workers add to the margin.
+	Business                  string
+	Windows                   servicewindow.Policy
+	WindowMargin, WindowAhead time.Duration
 	// Table gives codes their class and meaning; nil leaves them without.
 	Table *connectly.Table
 	// RuleIDs, when set, returns the ids of the on_reply rules of the run's campaign, in order,
@@ -209,7 +211,7 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 		}
 	}
 	if x.Window, err = ReadWindow(ctx, rdb, WindowQuery{Business: p.Business, Customer: p.Recipient, Shown: p.Shown,
-		Policy: p.Windows, Margin: p.WindowMargin, Now: p.Now}); err != nil {
+		Policy: p.Windows, Margin: p.WindowMargin, Ahead: p.WindowAhead, Now: p.Now}); err != nil {
 		return Explanation{}, err
 	}
 	if x.History, err = historyOf(ctx, l, addr, p.Table); err != nil {
