@@ -345,7 +345,7 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 				log.Info().Str("scope", string(ledger.ScopeOf(code))).Msg("opted out: added to the suppression list")
 			}
 		}
-		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true}); err != nil {
+		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true, OutsideWindow: d.WindowClosed() && j.bound != nil}); err != nil {
 			return err
 		}
 		if suppressErr != nil {

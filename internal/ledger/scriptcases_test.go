@@ -375,6 +375,33 @@ var scriptCases = []scriptCase{
 		ok1, err1 := e.b.l.Skip(ctx, e.addr(1), "deleted")
 		return first(err0, err1, want("queued skipped", true, ok0), want("submitting skipped", false, ok1))
 	}},
+	{name: "FinishRecordsWindowRefusals", scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// 0: refused as outside the window, its fallback accepted under the same claim; 1:
+		// refused with no fallback; 2: failed otherwise.
+		outcomes := []Outcome{
+			{State: Accepted, Code: SentFallback, MessageID: "m", WindowRefused: "131047"},
+			{State: Failed, Code: "131047", OutsideWindow: true},
+			{State: Failed, Code: "131026"},
+		}
+		for i, o := range outcomes {
+			c, err := e.claim(ctx, i)
+			if err != nil {
+				return err
+			}
+			o.Attempt = c.Attempts
+			if r, err := e.b.l.Finish(ctx, e.addr(i), o); err != nil || !r.Applied {
+				return first(err, want("applied", true, r.Applied))
+			}
+		}
+		h, err1 := e.b.l.History(ctx, e.addr(0))
+		c, err2 := e.b.l.Counters(ctx, e.run)
+		got := ""
+		for _, ev := range h {
+			got += fmt.Sprintf("%s:%d:%s;", ev.Outcome, ev.Attempt, ev.Code)
+		}
+		return first(err1, err2, want("history", "window_refused:1:131047;accepted:1:fallback;", got),
+			want("window_refused", int64(1), c.WindowRefused), want("failed", int64(2), c.States[Failed]))
+	}},
 	{name: "AWorkerSkipWaitsForARunningRun", scripts: []string{"skipCmd", "pauseCmd", "resumeCmd", "cancelCmd", "claimCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		// A worker's own skip (a closed window) settles nothing while the run is paused or
 		// cancelled: it answers the run's status, and the entry stays queued.

@@ -38,6 +38,8 @@
 -- ARGV[14] the code of an earlier request of this claim that Connectly refused as outside the
 --          customer service window (its fallback went instead; '' or absent: none): the history
 --          gets "window_refused:<attempts>:<code>:<s>" before the outcome
+-- ARGV[15] '1' when a failure (ARGV[2] f) is a session message Connectly refused as outside the
+--          customer service window, with no fallback sent: counted in counts' window_refused
 --
 -- Returns {applied, completed, prior state letter, pause reason}: applied and completed are
 -- 1 or 0 (completed: this outcome completed the run); the pause reason is set when this
@@ -81,6 +83,7 @@ if new == 'q' then
   return {1, 0, st, ''}
 end
 if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[3], names[new] .. ':' .. ARGV[3], 1) end
+if new == 'f' and ARGV[15] == '1' then redis.call('HINCRBY', KEYS[2], 'window_refused', 1) end
 if new == 'a' and att > 1 then redis.call('HINCRBY', KEYS[2], 'accepted_after_retry', 1) end
 local paused = ''
 local sample = tonumber(ARGV[7]) or 0
