@@ -22,6 +22,8 @@ var windowNames = map[string]bool{
 	"TestTierCountsAClosedWindowAgain": true, "TestTierSkipsOpenWindows": true, "TestTierWindowRealRedis": true,
 	"TestTierWindowRefundKeepsEarlierRoom": true, "TestTierWindowsWithRateLimitsAndUsage": true,
 	"TestWindowMarginAtTheGate": true, "TestWindowWithoutTier": true,
+	"TestPausedSessionRunHoldsAClosedWindow": true, "TestCancelledSessionRunSkipsAClosedWindowCancelled": true,
+	"TestPausedFollowupRunHoldsAClosedWindow": true, "WindowRefused": true, "EventWindowRefused": true, "TestRunShowCountsConnectlyWindowRefusals": true,
 }
 
 // TestWindowIsTheServiceWindow: "window" names one idea in the worker, the limits and the

@@ -36,6 +36,10 @@ type job struct {
 	// suppressed: the claim said send, and its round trip found the recipient on the
 	// suppression list for the message j sends (claimed).
 	suppressed bool
+	// refused is the code with which Connectly refused j's session message as outside the
+	// customer service window, its fallback then sent under the same claim
+	// (sendRefusedFallback): the outcome's history records it.
+	refused string
 }
 
 // outcome is a request's answer, classified once.

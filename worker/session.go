@@ -12,6 +12,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/internal/report"
 )
 
 // Codes and labels of session sends.
@@ -108,22 +109,64 @@ func (w *Worker) gateWindow(ctx context.Context, j *job) (bool, error) {
 	if fb != nil {
 		code, msg = bar.Code, msg+", and "+bar.Why
 	}
-	skipped, err := w.skipEntry(context.WithoutCancel(ctx), j.p, code)
+	return true, w.skipUnsent(ctx, j, code, msg)
+}
+
+// skipUnsent settles j's entry skipped(code), with no request, for a message the gate will
+// not send (its window closed), and only while its run is running (ledger.SkipWhileRunning):
+// a paused run's task is held, its entry left queued, as every task of a paused run is
+// (neither sent nor settled; the skip comes once the run is resumed, should the window still
+// be closed then); a cancelled or completed run's task ends as its claim ends it
+// (claimEnded: skipped(cancelled)). msg is the log line of a skip.
+func (w *Worker) skipUnsent(ctx context.Context, j *job, code, msg string) error {
+	sctx := context.WithoutCancel(ctx)
+	skipped, held, err := w.ledger.SkipWhileRunning(sctx, j.p.Address(), code)
 	if err != nil {
-		return true, err
+		return err
 	}
-	if skipped {
+	verdict := ledger.Verdict("")
+	switch {
+	case held == ledger.RunPaused:
+		return w.holdPaused(ctx, j)
+	case held != "":
+		return w.claimEnded(ctx, j)
+	case !skipped:
+		// Not skippable as it stood (left submitting by an earlier attempt, say).
+		skipped, verdict, err = w.skipLeftOver(sctx, j.p, code)
+		if err != nil {
+			return err
+		}
+	}
+	switch {
+	case verdict == ledger.VerdictPaused:
+		// Paused since the skip looked.
+		return w.holdPaused(ctx, j)
+	case verdict == ledger.VerdictCancelled:
+		w.count(j.p, metrics.OutcomeSkipped, ledger.SkipCancelled)
+	case skipped:
 		w.count(j.p, metrics.OutcomeSkipped, code)
 		j.log.Info().Msg(msg)
 	}
-	return true, nil
+	return nil
+}
+
+// holdPaused holds j, whose run is paused, for Config.HoldDelay, as the gate and the claim
+// hold such a task.
+func (w *Worker) holdPaused(ctx context.Context, j *job) error {
+	reason := "paused"
+	if ps, err := w.ledger.PauseState(ctx, j.p.Run); err == nil && ps.Reason != "" {
+		reason = ps.Reason
+	}
+	w.notePausedFollowup(ctx, j)
+	return &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: reason}
 }
 
 // gateAhead is the longest a send may wait between the gate and its request: keeping its
 // place while its limits are booked ahead (KeepPlaceFor), then its slot, booked at most
 // Limits.MaxWait ahead and booked afresh up to twice when the send comes to it late (onTime).
+// report.SendAhead computes it, so `window show` and `recipient explain` count as the gate.
 func (w *Worker) gateAhead() time.Duration {
-	return max(w.cfg.KeepPlaceFor, 0) + 3*w.cfg.Limits.MaxWait
+	return report.SendAhead(w.cfg.KeepPlaceFor, w.cfg.Limits.MaxWait)
 }
 
 // SetWindowMargin sets how long before its close the worker counts a customer service
@@ -145,7 +188,9 @@ func (j *job) use(m Message) {
 // request, held to the limits like any: fresh rate permits; the pair slot and the room in
 // the frequency cap the refused request took pass to it; and the daily tier counts the
 // recipient, whose window is closed whatever Herald's record says. Its answer settles the
-// entry as any send's (accepted: fb's SentAs, as from the gate).
+// entry as any send's (accepted: fb's SentAs, as from the gate), its history saying the
+// refusal first (ledger.EventWindowRefused with Connectly's code, job.refused), so the
+// recipient's story tells this fallback from one the gate sent.
 func (w *Worker) sendRefusedFallback(ctx context.Context, j *job, fb Message) error {
 	j.use(fb)
 	if done, err := w.rebook(ctx, j); done {

@@ -403,3 +403,34 @@ func TestTimedOutSendThatWentOut(t *testing.T) {
 		t.Fatalf("Connectly took %d messages for the recipient, want 1", n)
 	}
 }
+
+// TestFallbackHistorySaysWhy: a fallback sent because Connectly refused the session message
+// as outside the window leaves the refusal in the recipient's history (window_refused with
+// Connectly's code, then the accept), so its story tells it from a fallback the gate sent
+// because Herald's record said closed, which keeps no history.
+func TestFallbackHistorySaysWhy(t *testing.T) {
+	b, _, p := refusalBundle(t, testConfig())
+	if err := handle(t, b, p); err != nil {
+		t.Fatal(err)
+	}
+	h, err := b.ledger.History(context.Background(), p.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 2 || h[0].Outcome != ledger.EventWindowRefused || h[0].Code != "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW" ||
+		h[0].Attempt != 1 || h[1].Outcome != string(ledger.Accepted) || h[1].Code != ledger.SentFallback {
+		t.Fatalf("history %+v, want window_refused with Connectly's code, then accepted(fallback)", h)
+	}
+
+	// The gate's fallback (Herald's record: closed) keeps no history.
+	gate := sessionPayload(t, seedRunNumbers(t, b, "run-gate-fallback", ledger.AtMostOnce, "+1666", 1)[0], true)
+	if err := handle(t, b, gate); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := b.ledger.History(context.Background(), gate.Address()); err != nil || len(h) != 0 {
+		t.Fatalf("gate fallback history %+v, %v; want none", h, err)
+	}
+	if e := entryOf(t, b, gate); e.State != ledger.Accepted || e.Code != ledger.SentFallback {
+		t.Fatalf("gate fallback %+v", e)
+	}
+}

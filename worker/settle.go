@@ -237,7 +237,7 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 	}
 	classLabel := "none"
 	finish := func(o ledger.Outcome) error {
-		o.Attempt = attempt
+		o.Attempt, o.WindowRefused = attempt, j.refused
 		r, err := w.finishRetrying(p, o)
 		if err != nil {
 			return err
@@ -320,6 +320,7 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 			if fb, bar := j.bound.Fallback(); fb != nil {
 				if bar.Code == "" {
 					log.Info().Msg("refused: the customer service window is closed; sending the fallback template")
+					j.refused = code
 					return w.sendRefusedFallback(ctx, j, fb)
 				}
 				// The fallback cannot go to this recipient: the refusal settles as one without
@@ -344,7 +345,7 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 				log.Info().Str("scope", string(ledger.ScopeOf(code))).Msg("opted out: added to the suppression list")
 			}
 		}
-		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true}); err != nil {
+		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true, OutsideWindow: d.WindowClosed() && j.bound != nil}); err != nil {
 			return err
 		}
 		if suppressErr != nil {

@@ -63,32 +63,42 @@ func (w *Worker) skipEntry(ctx context.Context, p campaigns.SendPayload, reason 
 	if err != nil || ok {
 		return ok, err
 	}
+	ok, _, err = w.skipLeftOver(ctx, p, reason)
+	return ok, err
+}
+
+// skipLeftOver settles, as skipEntry does, an entry that a skip left as it was: one left
+// submitting by an earlier attempt is claimed, and settled the way its claim says (skipped
+// with reason when the claim says send). It reports whether this call changed the entry and
+// the verdict of its claim ("" when it made none).
+func (w *Worker) skipLeftOver(ctx context.Context, p campaigns.SendPayload, reason string) (bool, ledger.Verdict, error) {
 	e, found, err := w.ledger.Entry(ctx, p.Address())
 	if err != nil || !found {
-		return false, err
+		return false, "", err
 	}
 	if e.State == ledger.Failed && w.optOutCode(e.Code) {
 		// An opt-out recorded while the suppression list could not be written: a retry of its
 		// task that ends here, before its claim, writes it as notSending would.
-		return false, w.keepSuppressed(ctx, p, e.Code)
+		return false, "", w.keepSuppressed(ctx, p, e.Code)
 	}
 	if e.State != ledger.Submitting {
-		return false, nil
+		return false, "", nil
 	}
 	token := ledger.NewClaimToken()
 	c, err := w.ledger.ClaimWith(ctx, p.Address(), ledger.Delivery(p.Delivery), token)
 	if err != nil {
 		w.unclaim(ctx, p, token, CodeClaimUnanswered)
-		return false, err
+		return false, "", err
 	}
 	switch c.Verdict {
 	case ledger.VerdictSend:
 		r, err := w.finishRetrying(p, ledger.Outcome{State: ledger.Skipped, Code: reason, Attempt: c.Attempts})
-		return r.Applied, err
+		return r.Applied, c.Verdict, err
 	case ledger.VerdictUnknown:
-		return true, nil
+		return true, c.Verdict, nil
 	case ledger.VerdictFound:
-		return w.settleFound(p, c)
+		ok, err := w.settleFound(p, c)
+		return ok, c.Verdict, err
 	}
-	return false, nil
+	return false, c.Verdict, nil
 }

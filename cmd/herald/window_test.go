@@ -172,3 +172,61 @@ func TestWindowMarginInWindowShowAndExplain(t *testing.T) {
 		t.Errorf("explain senders %+v, want one open but not allowed", x.Window.Senders)
 	}
 }
+
+// window show and recipient explain say when a campaign's or follow-up's session message
+// stops going as the workers count it: the window's close less worker.window_margin and the
+// longest the send waits after its window check (retry.keep_place_for + 3 × max_pace_wait,
+// 23s here). A window closing in 2m12s still takes `message send`'s (margin 2m), not a
+// campaign's.
+func TestWindowShowCountsTheWorkersCutoff(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	cfg := writeConfig(t, "senders:\n  - {number: \"+14155550100\", rate: 80}\nworker:\n  window_margin: 2m\n"+
+		"retry:\n  keep_place_for: 5s\n  max_pace_wait: 6s\n")
+	env["HERALD_CONFIG"], env["CONNECTLY_BUSINESS_ID"] = cfg, "biz-c"
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	const near = "+14155550111"
+	if err := ledger.New(rdb, nil).CreateRun(ctx, ledger.Run{ID: "r-cutoff", Campaign: "c", Buckets: 1}); err != nil {
+		t.Fatal(err)
+	}
+	tr := servicewindow.New(rdb, time.Now)
+	tr.SetPolicy(servicewindow.Policy{Senders: []string{"+14155550100"}})
+	if _, err := tr.TouchTo(ctx, "biz-c", "+14155550100", []string{near}, time.Now().Add(-24*time.Hour+2*time.Minute+12*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"window", "show", near}, {"recipient", "explain", "r-cutoff", near}} {
+		code, out, errOut := herald(t, env, args...)
+		if code != 0 || !strings.Contains(out, "session messages from message send only, until ") ||
+			!strings.Contains(out, "campaigns and follow-ups send their fallback template or skip window_closed since ") ||
+			!strings.Contains(out, "campaigns and follow-ups 23s more") {
+			t.Errorf("%v: %d %q\n%s", args, code, errOut, out)
+		}
+	}
+	for _, args := range [][]string{{"window", "show", "--json", near}, {"recipient", "explain", "--json", "r-cutoff", near}} {
+		code, out, errOut := herald(t, env, args...)
+		var w report.Window
+		if args[0] == "window" {
+			err := json.Unmarshal([]byte(out), &w)
+			if code != 0 || err != nil {
+				t.Fatalf("%v: %d %q %v", args, code, errOut, err)
+			}
+		} else {
+			var x report.Explanation
+			err := json.Unmarshal([]byte(out), &x)
+			if code != 0 || err != nil {
+				t.Fatalf("%v: %d %q %v", args, code, errOut, err)
+			}
+			w = x.Window
+		}
+		if len(w.Senders) != 1 {
+			t.Fatalf("%v: senders %+v", args, w.Senders)
+		}
+		s := w.Senders[0]
+		if !s.Allowed || s.CampaignAllowed || !s.AllowedUntil.Equal(s.ClosesAt.Add(-2*time.Minute)) ||
+			!s.CampaignAllowedUntil.Equal(s.ClosesAt.Add(-2*time.Minute-23*time.Second)) {
+			t.Errorf("%v: sender %+v, want message send allowed until the close less 2m, campaigns not, until 23s before that", args, s)
+		}
+	}
+}

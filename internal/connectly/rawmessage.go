@@ -27,7 +27,10 @@ import (
 //     that answers an unknown field with a 400 for every recipient;
 //   - a key and its other spelling may not both be set;
 //   - text may go with one other content field, and only one (reference 3: one content type;
-//     3.1: text as a body or a caption);
+//     3.1: text as a body or a caption); with a list, reply buttons or a multi-product message
+//     (rawNeedsText) it is required and not blank: it is their body (reference 3: "required
+//     with multiProductMessage"; 3.1 shows it in every list and buttons shape), and Connectly
+//     answers ERROR_CODE_MESSAGE_TEXT_EMPTY to every recipient without it;
 //   - attachments is a list of at most one item (ERROR_CODE_MESSAGE_ATTACHMENTS_NUMBER_INVALID);
 //   - text is a string of at most MaxSessionText characters;
 //   - the object, compacted, is at most MaxRawMessage bytes.
@@ -64,6 +67,9 @@ var RawMessageKeys = map[string]string{
 // rawMeta are the keys of RawMessageKeys that carry no content.
 var rawMeta = map[string]bool{"id": true, "text": true}
 
+// rawNeedsText are the content fields (camelCase) whose message needs text, as its body.
+var rawNeedsText = map[string]bool{"listMessage": true, "replyButtonMessage": true, "multiProductMessage": true}
+
 // validateRaw checks a raw message object against the rules above.
 func validateRaw(v *validator, raw RawObject) {
 	var obj map[string]json.RawMessage
@@ -84,6 +90,7 @@ func validateRaw(v *validator, raw RawObject) {
 	}
 	seen := map[string]string{}
 	var content []string
+	needsText := ""
 	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		name, ok := RawMessageKeys[k]
 		if !ok {
@@ -98,6 +105,9 @@ func validateRaw(v *validator, raw RawObject) {
 		if !rawMeta[name] {
 			content = append(content, k)
 		}
+		if rawNeedsText[name] && needsText == "" {
+			needsText = k
+		}
 	}
 	if len(content) > 1 {
 		v.add(rawField(content[1]), "a message has one content field besides text, this one also sets %s", strings.Join(content, ", "))
@@ -106,11 +116,15 @@ func validateRaw(v *validator, raw RawObject) {
 		var s string
 		if err := json.Unmarshal(obj[k], &s); err != nil {
 			v.add(rawField(k), "want a string")
+		} else if needsText != "" && strings.TrimSpace(s) == "" {
+			v.add(rawField(k), "required with %s, as its body", needsText)
 		} else {
 			v.text(rawField(k), s, len(content) == 0, MaxSessionText)
 		}
 	} else if len(content) == 0 {
 		v.add("raw", "no content: set text or one of %s", strings.Join(rawContentNames(), ", "))
+	} else if needsText != "" {
+		v.add(rawField("text"), "required with %s, as its body", needsText)
 	}
 	if k, ok := seen["id"]; ok {
 		var s string

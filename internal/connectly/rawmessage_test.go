@@ -49,6 +49,11 @@ func TestRawMessageValidate(t *testing.T) {
 		{name: "key twice", raw: `{"text":"a","text":"b"}`, want: "raw.text: given twice"},
 		{name: "nested key twice", raw: `{"text":"t","replyButtonMessage":{"buttons":[{"id":"a"},{"id":"b","id":"c"}]}}`, want: "raw.replyButtonMessage.buttons[1].id: given twice"},
 		{name: "same key in two objects", raw: `{"text":"t","replyButtonMessage":{"buttons":[{"id":"a","text":"A"},{"id":"b","text":"B"}],"header":{"text":"h"}}}`},
+		{name: "multi-product without text", raw: `{"multiProductMessage":{"catalogId":"c1"}}`, want: "raw.text: required with multiProductMessage, as its body"},
+		{name: "buttons without text", raw: `{"replyButtonMessage":{"buttons":[{"id":"a","text":"A"}]}}`, want: "raw.text: required with replyButtonMessage"},
+		{name: "snake case list without text", raw: `{"list_message":{"button":{"text":"b"}}}`, want: "raw.text: required with list_message"},
+		{name: "buttons with blank text", raw: `{"text":" ","reply_button_message":{"buttons":[{"id":"a","text":"A"}]}}`, want: "raw.text: required with reply_button_message"},
+		{name: "multi-product with text", raw: `{"text":"Our picks","multi_product_message":{"catalogId":"c1"}}`},
 		{name: "id twice", raw: `{"id":"a","text":"Hi"}`, id: "b", want: "id: also set in the raw object"},
 	}
 	for _, tc := range cases {

@@ -81,7 +81,7 @@ func (l *Ledger) ApplyDelivery(ctx context.Context, ev DeliveryEvent) (DeliveryV
 		ttd = "ttd:" + strconv.Itoa(LatencyBucket(ev.TimeToDeliver))
 	}
 	keys := []string{rkeys.Counts(ev.Run), rkeys.Codes(ev.Run), rkeys.LedgerBucket(ev.Run, ev.Bucket), rkeys.Delivery(ev.Run),
-		rkeys.Run(ev.Run), rkeys.Unknown(ev.Run), rkeys.UnknownPayloads(ev.Run)}
+		rkeys.Run(ev.Run), rkeys.Unknown(ev.Run), rkeys.UnknownPayloads(ev.Run), rkeys.History(ev.Run, ev.Bucket)}
 	strict := "0"
 	if ev.Strict {
 		strict = "1"

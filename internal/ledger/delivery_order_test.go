@@ -33,6 +33,42 @@ func init() {
 				want("accepted", int64(1), d.Accepted), want("samples", int64(1), d.TimeToDeliver.Samples),
 				want("failed:131026", int64(0), c.Codes["failed:131026"]))
 		}},
+		scriptCase{name: "HowAMessageWasSentOutlivesItsDeliveryEvents", scripts: []string{"claimCmd", "finishCmd", "deliveryCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+			// Recipient 0 goes sent, delivered, read; recipient 1 fails in delivery, then is
+			// delivered after all: both keep the code their accept recorded (fallback).
+			for i := range 2 {
+				c, err := e.claim(ctx, i)
+				if err != nil {
+					return err
+				}
+				if _, err := e.b.l.Finish(ctx, e.addr(i), Outcome{State: Accepted, Code: SentFallback, MessageID: "m", Attempt: c.Attempts}); err != nil {
+					return err
+				}
+			}
+			for _, st := range []State{Sent, Delivered, Read} {
+				if _, _, err := e.b.l.ApplyDelivery(ctx, DeliveryEvent{Address: e.addr(0), State: st, MessageID: "m"}); err != nil {
+					return err
+				}
+			}
+			_, _, err1 := e.b.l.ApplyDelivery(ctx, DeliveryEvent{Address: e.addr(1), State: Failed, Code: "131026", Class: "permanent", MessageID: "m"})
+			failed, err2 := e.entry(ctx, 1)
+			h, err3 := e.b.l.History(ctx, e.addr(1))
+			_, _, err4 := e.b.l.ApplyDelivery(ctx, DeliveryEvent{Address: e.addr(1), State: Delivered, MessageID: "m"})
+			read, err5 := e.entry(ctx, 0)
+			delivered, err6 := e.entry(ctx, 1)
+			c, err7 := e.b.l.Counters(ctx, e.run)
+			accept := Event{}
+			if len(h) == 1 {
+				accept = h[0]
+				accept.At = time.Time{}
+			}
+			return first(err1, err2, err3, err4, err5, err6, err7,
+				want("read", Entry{State: Read, Row: e.es[0].Row, Attempts: 1, Code: SentFallback, MessageID: "m"}, read),
+				want("failed code", "131026", failed.Code), want("history", 1, len(h)),
+				want("accept in the history", Event{Outcome: string(Accepted), Attempt: 1, Code: SentFallback}, accept),
+				want("delivered", Entry{State: Delivered, Row: e.es[1].Row, Attempts: 1, Code: SentFallback, MessageID: "m"}, delivered),
+				want("accepted:fallback", int64(2), c.Codes["accepted:fallback"]), want("failed:131026", int64(0), c.Codes["failed:131026"]))
+		}},
 		scriptCase{name: "ASendFailureIsNotMovedByADeliveryEvent", scripts: []string{"deliveryCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 			c, err := e.claim(ctx, 0)
 			if err != nil {
@@ -82,6 +118,9 @@ func TestDeliveryEventsInAnyOrder(t *testing.T) {
 	b := setup(t)
 	all := []State{Sent, Failed, Delivered, Read} // the merge's order; a failure's timestamp may come anywhere
 	n := 0
+	// sentAs is the code the accept records (how the message went: a session run's fallback
+	// template, say), which the entry keeps whatever the events' order.
+	sentAs := ""
 	play := func(t *testing.T, order []State) deliveryOutcome {
 		t.Helper()
 		n++
@@ -89,7 +128,7 @@ func TestDeliveryEventsInAnyOrder(t *testing.T) {
 		es := seedRun(t, b, runID, AtMostOnce, recipients(1), true)
 		pe := es[0]
 		claim(t, b, runID, pe, AtMostOnce)
-		finish(t, b, runID, pe, Outcome{State: Accepted, MessageID: "m1", Attempt: 1})
+		finish(t, b, runID, pe, Outcome{State: Accepted, Code: sentAs, MessageID: "m1", Attempt: 1})
 		for i, st := range append([]State{order[0]}, order...) {
 			ev := DeliveryEvent{Address: Address{Run: runID, Bucket: pe.Bucket, Recipient: pe.Recipient}, State: st,
 				MessageID: "m1", TimeToDeliver: 1500 * time.Millisecond}
@@ -114,17 +153,22 @@ func TestDeliveryEventsInAnyOrder(t *testing.T) {
 			Class: sortedCounts(d.FailedByClass), Accepted: d.Accepted, Samples: d.TimeToDeliver.Samples,
 			DeliveryRate: d.DeliveryRate, SettledUnknown: d.Settled}
 	}
-	for mask := 1; mask < 1<<len(all); mask++ {
-		var set []State
-		for i, st := range all {
-			if mask&(1<<i) != 0 {
-				set = append(set, st)
+	for _, sentAs = range []string{"", SentFallback} {
+		for mask := 1; mask < 1<<len(all); mask++ {
+			var set []State
+			for i, st := range all {
+				if mask&(1<<i) != 0 {
+					set = append(set, st)
+				}
 			}
-		}
-		wantOut := play(t, set)
-		for _, order := range permutations(set) {
-			if got := play(t, order); got != wantOut {
-				t.Errorf("events %v: got %+v, want (as in the order %v) %+v", order, got, set, wantOut)
+			wantOut := play(t, set)
+			if last := set[len(set)-1]; last != Failed && wantOut.Code != sentAs {
+				t.Errorf("sent as %q, events %v: the entry ends with code %q", sentAs, set, wantOut.Code)
+			}
+			for _, order := range permutations(set) {
+				if got := play(t, order); got != wantOut {
+					t.Errorf("sent as %q, events %v: got %+v, want (as in the order %v) %+v", sentAs, order, got, set, wantOut)
+				}
 			}
 		}
 	}

@@ -486,7 +486,20 @@ type Outcome struct {
 	// Token, when set, is the token of the settling claim (ClaimWith): the outcome applies
 	// only while the entry still holds that claim.
 	Token string
+	// WindowRefused, when set, is the code with which Connectly refused an earlier request of
+	// the same claim as outside the customer service window (the session message, before its
+	// fallback template went): the history records it (EventWindowRefused) before the outcome.
+	WindowRefused string
+	// OutsideWindow marks a Failed outcome of a session message Connectly refused as outside
+	// the customer service window, no fallback template sent: counted in
+	// Counters.WindowRefused.
+	OutsideWindow bool
 }
+
+// EventWindowRefused is the history outcome of a session message Connectly refused as
+// outside the customer service window while Herald's record said open, its fallback
+// template then sent under the same claim (Outcome.WindowRefused); its code is Connectly's.
+const EventWindowRefused = "window_refused"
 
 // valid reports whether o is one Finish accepts: an end state of a send, or Queued with a
 // known release mode. Anything else would move a claimed entry somewhere the state machine
@@ -521,6 +534,17 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	if strings.Contains(o.Code, "|") || strings.Contains(o.MessageID, "|") {
 		return FinishResult{}, fmt.Errorf("ledger: finish: '|' in code or message id")
 	}
+	// The refusal's code goes in a history event: its separators are dropped, never the outcome.
+	refused := strings.Map(func(r rune) rune {
+		if r == '|' || r == ':' || r == ';' {
+			return -1
+		}
+		return r
+	}, o.WindowRefused)
+	outside := ""
+	if o.OutsideWindow && o.State == Failed {
+		outside = "1"
+	}
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket),
 		rkeys.Recent(runID), rkeys.History(runID, bucket), rkeys.Unknown(runID), rkeys.UnknownPayloads(runID)}
 	permanent := "0"
@@ -544,7 +568,8 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	}
 	field := f.field(a.Recipient)
 	res, err := scriptReply(finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
-		l.burstSample, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload, o.Token), 4, "finish in run "+runID)
+		l.burstSample, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload, o.Token, refused, outside), 4,
+		"finish in run "+runID)
 	if err != nil {
 		return FinishResult{}, err
 	}
@@ -633,6 +658,10 @@ type Counters struct {
 	// because the run was cancelled first; ResendWaiting those still waiting for it.
 	ResentUnknown int64
 	ResendWaiting int64
+	// WindowRefused counts session messages Connectly refused as outside the customer service
+	// window with no fallback template sent: failed, under Connectly's code (Codes) or the
+	// code that says why no fallback could go (Outcome.OutsideWindow).
+	WindowRefused int64
 }
 
 // Sum adds up the per-state counts.
@@ -662,7 +691,7 @@ func (l *Ledger) Counters(ctx context.Context, runID string) (Counters, error) {
 	// The counts hash holds these counters beside one field per state.
 	named := map[string]*int64{"attempts": &c.Attempts, "retries": &c.Retries, "throttled": &c.Throttled,
 		"accepted_after_retry": &c.AcceptedAfterRetry, "resent": &c.Resent, "resent_unknown": &c.ResentUnknown,
-		"resend_waiting": &c.ResendWaiting}
+		"resend_waiting": &c.ResendWaiting, "window_refused": &c.WindowRefused}
 	for k, v := range counts.Val() {
 		n, _ := strconv.ParseInt(v, 10, 64)
 		if p, ok := named[k]; ok {

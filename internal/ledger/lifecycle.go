@@ -305,8 +305,19 @@ func compareCounts(v Verification, reasons map[string]int64, c Counters) Verific
 // again with the code it had, as Cancel does (Skip then reports false; its resend task,
 // should it come, finds nothing to send).
 func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (bool, error) {
-	_, now, err := l.skip(ctx, a, reason, "", false)
+	_, now, _, err := l.skip(ctx, a, reason, "", false, false)
 	return now == Skipped, err
+}
+
+// SkipWhileRunning is Skip for a recipient its worker decided not to send (its window closed,
+// say), which only a running run may settle: while the run is paused, cancelled or completed
+// a planned, queued or submitting recipient is left as it is and held is the run's status,
+// so the worker holds the task (paused: a paused run's tasks are neither sent nor settled)
+// or ends it as its claim would (cancelled: skipped(cancelled)). held is "" when the run is
+// running (or gone); skipped then says whether the recipient became skipped(reason), as Skip.
+func (l *Ledger) SkipWhileRunning(ctx context.Context, a Address, reason string) (skipped bool, held RunStatus, err error) {
+	_, now, held, err := l.skip(ctx, a, reason, "", false, true)
+	return now == Skipped, held, err
 }
 
 // SkipCancelled is the cancelled reason: what a recipient of a cancelled run, or a follow-up
@@ -346,25 +357,27 @@ func (l *Ledger) TaskDeleted(ctx context.Context, a Address, claimOrphaned bool)
 	if claimOrphaned {
 		code = CodeTaskDeleted
 	}
-	return l.skip(ctx, a, SkipDeleted, code, true)
+	prior, now, _, err = l.skip(ctx, a, SkipDeleted, code, true, false)
+	return prior, now, err
 }
 
 // skip runs skip.lua on a's entry: planned or queued to skipped(reason), and with
 // unknownCode, submitting to unknown(unknownCode); guardResent treats a queued entry whose
-// resend was released as a submitting one. It returns the entry's state before and
-// the state it moved to ("" when it did not move).
-func (l *Ledger) skip(ctx context.Context, a Address, reason, unknownCode string, guardResent bool) (prior, now State, err error) {
+// resend was released as a submitting one; whileRunning changes nothing unless the run is
+// running (SkipWhileRunning). It returns the entry's state before, the state it moved to
+// ("" when it did not move) and, when whileRunning held the skip back, the run's status.
+func (l *Ledger) skip(ctx context.Context, a Address, reason, unknownCode string, guardResent, whileRunning bool) (prior, now State, held RunStatus, err error) {
 	field, err := l.field(ctx, a.Run, a.Recipient)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	return l.skipField(ctx, a.Run, a.Bucket, field, reason, unknownCode, guardResent)
+	return l.skipField(ctx, a.Run, a.Bucket, field, reason, unknownCode, guardResent, whileRunning)
 }
 
 // skipField is skip on the entry of ledger field field in bucket of run runID.
-func (l *Ledger) skipField(ctx context.Context, runID string, bucket int, field, reason, unknownCode string, guardResent bool) (prior, now State, err error) {
+func (l *Ledger) skipField(ctx context.Context, runID string, bucket int, field, reason, unknownCode string, guardResent, whileRunning bool) (prior, now State, held RunStatus, err error) {
 	if reason == "" || strings.Contains(reason, "|") || strings.Contains(unknownCode, "|") {
-		return "", "", fmt.Errorf("ledger: skip: reason must be non-empty and without '|'")
+		return "", "", "", fmt.Errorf("ledger: skip: reason must be non-empty and without '|'")
 	}
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket),
 		rkeys.History(runID, bucket)}
@@ -377,17 +390,22 @@ func (l *Ledger) skipField(ctx context.Context, runID string, bucket int, field,
 		// outcome as it was: unknown.
 		withdraw = "1"
 	}
-	res, err := scriptReply(skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS(), unknownCode, guard, withdraw, CodeResendDeleted), 3, "skip in run "+runID)
+	running := ""
+	if whileRunning {
+		running = "1"
+	}
+	res, err := scriptReply(skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS(), unknownCode, guard, withdraw, CodeResendDeleted,
+		running), 4, "skip in run "+runID)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	prior, now = fromLetter[replyString(res[0])], fromLetter[replyString(res[2])]
 	if replyInt(res[1]) != 1 {
-		return prior, "", nil
+		return prior, "", RunStatus(replyString(res[3])), nil
 	}
 	// The skip may have been the run's last entry, which completes it.
 	l.unlistEnded(ctx, runID)
-	return prior, now, nil
+	return prior, now, "", nil
 }
 
 // Event is one outcome in a recipient's history.

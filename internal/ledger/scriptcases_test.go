@@ -375,6 +375,63 @@ var scriptCases = []scriptCase{
 		ok1, err1 := e.b.l.Skip(ctx, e.addr(1), "deleted")
 		return first(err0, err1, want("queued skipped", true, ok0), want("submitting skipped", false, ok1))
 	}},
+	{name: "FinishRecordsWindowRefusals", scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// 0: refused as outside the window, its fallback accepted under the same claim; 1:
+		// refused with no fallback; 2: failed otherwise.
+		outcomes := []Outcome{
+			{State: Accepted, Code: SentFallback, MessageID: "m", WindowRefused: "131047"},
+			{State: Failed, Code: "131047", OutsideWindow: true},
+			{State: Failed, Code: "131026"},
+		}
+		for i, o := range outcomes {
+			c, err := e.claim(ctx, i)
+			if err != nil {
+				return err
+			}
+			o.Attempt = c.Attempts
+			if r, err := e.b.l.Finish(ctx, e.addr(i), o); err != nil || !r.Applied {
+				return first(err, want("applied", true, r.Applied))
+			}
+		}
+		h, err1 := e.b.l.History(ctx, e.addr(0))
+		c, err2 := e.b.l.Counters(ctx, e.run)
+		got := ""
+		for _, ev := range h {
+			got += fmt.Sprintf("%s:%d:%s;", ev.Outcome, ev.Attempt, ev.Code)
+		}
+		return first(err1, err2, want("history", "window_refused:1:131047;accepted:1:fallback;", got),
+			want("window_refused", int64(1), c.WindowRefused), want("failed", int64(2), c.States[Failed]))
+	}},
+	{name: "AWorkerSkipWaitsForARunningRun", scripts: []string{"skipCmd", "pauseCmd", "resumeCmd", "cancelCmd", "claimCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// A worker's own skip (a closed window) settles nothing while the run is paused or
+		// cancelled: it answers the run's status, and the entry stays queued.
+		if _, err := e.b.l.Pause(ctx, e.run, "operator"); err != nil {
+			return err
+		}
+		ok0, held0, err0 := e.b.l.SkipWhileRunning(ctx, e.addr(0), "window_closed")
+		e0, _, errE := e.b.l.Entry(ctx, e.addr(0))
+		if _, err := e.b.l.Resume(ctx, e.run); err != nil {
+			return err
+		}
+		ok1, held1, err1 := e.b.l.SkipWhileRunning(ctx, e.addr(0), "window_closed")
+		if _, err := e.claim(ctx, 1); err != nil {
+			return err
+		}
+		if _, err := cancelCmd.Run(ctx, e.b.rdb, []string{rkeys.Run(e.run)}, "operator", 0, "t1").Result(); err != nil {
+			return err
+		}
+		// Cancelled, not swept yet: a queued entry and a submitting one are left alone.
+		ok2, held2, err2 := e.b.l.SkipWhileRunning(ctx, e.addr(2), "window_closed")
+		ok3, held3, err3 := e.b.l.SkipWhileRunning(ctx, e.addr(1), "window_closed")
+		c, errC := e.b.l.Counters(ctx, e.run)
+		return first(err0, errE, err1, err2, err3, errC,
+			want("paused skipped", false, ok0), want("paused held", RunPaused, held0), want("paused entry", Queued, e0.State),
+			want("running skipped", true, ok1), want("running held", RunStatus(""), held1),
+			want("cancelled skipped", false, ok2), want("cancelled held", RunCancelled, held2),
+			want("submitting skipped", false, ok3), want("submitting held", RunCancelled, held3),
+			want("skipped", int64(1), c.States[Skipped]), want("queued", int64(1), c.States[Queued]),
+			want("window_closed", int64(1), c.Codes["skipped:window_closed"]))
+	}},
 	{name: "ADeletedTaskSettlesItsOrphanedClaimUnknown", resend: true, scripts: []string{"skipCmd", "claimCmd", "expandedCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		// A worker died mid-request and its task was deleted: left alone unless the caller
 		// found no task left to settle the claim, then unknown (the request may have gone),

@@ -20,17 +20,28 @@ import (
 // Explanation is the whole story of one recipient in a run, as `recipient explain --json`
 // prints it.
 type Explanation struct {
-	Run        string `json:"run"`
-	Recipient  string `json:"recipient"`
-	InLedger   bool   `json:"in_ledger"`
-	State      string `json:"state,omitempty"`
-	Row        int    `json:"row,omitempty"`
-	Attempts   int    `json:"attempts"`
-	Code       string `json:"code,omitempty"`
-	Class      string `json:"class,omitempty"`
-	Why        string `json:"why,omitempty"`
-	MessageID  string `json:"message_id,omitempty"`
-	Suppressed bool   `json:"suppressed"`
+	Run       string `json:"run"`
+	Recipient string `json:"recipient"`
+	InLedger  bool   `json:"in_ledger"`
+	State     string `json:"state,omitempty"`
+	Row       int    `json:"row,omitempty"`
+	Attempts  int    `json:"attempts"`
+	Code      string `json:"code,omitempty"`
+	Class     string `json:"class,omitempty"`
+	Why       string `json:"why,omitempty"`
+	MessageID string `json:"message_id,omitempty"`
+	// SentAs says what Connectly accepted for the recipient: session (the session message),
+	// fallback (a session campaign's fallback template) or in_window (a template sent inside
+	// the customer service window); empty for a template outside any window, and before an
+	// accept.
+	SentAs string `json:"sent_as,omitempty"`
+	// FallbackWhy, with SentAs fallback, says why the fallback went: window_closed (Herald's
+	// record said the window was closed when the send was due) or window_refused (Connectly
+	// refused the session message as outside it, with RefusedCode, and the fallback went at
+	// once under the same claim).
+	FallbackWhy string `json:"fallback_why,omitempty"`
+	RefusedCode string `json:"refused_code,omitempty"`
+	Suppressed  bool   `json:"suppressed"`
 	// Suppression is the recipient's entry on the suppression list now, when it has one: what
 	// it blocks (every message, or marketing only), why and since when.
 	Suppression *Suppression `json:"suppression,omitempty"`
@@ -158,9 +169,11 @@ type ExplainParams struct {
 	// Business is the business whose service window is read; Windows is its window policy
 	// (its sender numbers and windows.scope); WindowMargin the worker's (worker.window_margin:
 	// a window closing within it takes no session message).
-	Business     string
-	Windows      servicewindow.Policy
-	WindowMargin time.Duration
+	// WindowAhead is the longest a campaign's send waits after its window check (SendAhead of
+	// the retry settings), which the workers add to the margin.
+	Business                  string
+	Windows                   servicewindow.Policy
+	WindowMargin, WindowAhead time.Duration
 	// Table gives codes their class and meaning; nil leaves them without.
 	Table *connectly.Table
 	// RuleIDs, when set, returns the ids of the on_reply rules of the run's campaign, in order,
@@ -198,7 +211,7 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 		}
 	}
 	if x.Window, err = ReadWindow(ctx, rdb, WindowQuery{Business: p.Business, Customer: p.Recipient, Shown: p.Shown,
-		Policy: p.Windows, Margin: p.WindowMargin, Now: p.Now}); err != nil {
+		Policy: p.Windows, Margin: p.WindowMargin, Ahead: p.WindowAhead, Now: p.Now}); err != nil {
 		return Explanation{}, err
 	}
 	if x.History, err = historyOf(ctx, l, addr, p.Table); err != nil {
@@ -234,6 +247,7 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 		if e.Code != "" && (e.State == ledger.Failed || e.State == ledger.Queued || e.State == ledger.Unknown) {
 			x.Class, x.Why = ExplainCode(p.Table, e.Code)
 		}
+		x.SentAs, x.FallbackWhy, x.RefusedCode = sentAsOf(e, x.History)
 	}
 	if p.Replies != nil {
 		rs, err := p.Replies(ctx, r.ID, p.Recipient)
@@ -325,7 +339,12 @@ func sendThread(s oneSend) []TimelineEvent {
 	if len(hist) == 0 && state != "" && state != string(ledger.Planned) && state != string(ledger.Queued) {
 		ev := TimelineEvent{Kind: kind, Rule: rule, Outcome: state, Attempt: attempts, Code: code}
 		if delivery {
-			ev.Outcome, ev.Code = string(ledger.Accepted), ""
+			// The entry's code is how the accepted message went (session, fallback...), or a
+			// delivery failure's, which belongs to the delivery state below.
+			ev.Outcome = string(ledger.Accepted)
+			if deliveryFailed {
+				ev.Code = ""
+			}
 		}
 		evs = append(evs, ev)
 	}
@@ -340,6 +359,66 @@ func sendThread(s oneSend) []TimelineEvent {
 		evs = append(evs, ev)
 	}
 	return evs
+}
+
+// Why a session campaign's fallback template went (Explanation.FallbackWhy).
+const (
+	// FallbackWindowClosed: Herald's record said the window was closed when the send was due.
+	FallbackWindowClosed = "window_closed"
+	// FallbackWindowRefused: Connectly refused the session message as outside the window.
+	FallbackWindowRefused = ledger.EventWindowRefused
+)
+
+// sentAsOf reads what Connectly accepted for an entry (ledger.SentSession, SentFallback,
+// SentInWindow) and, for a fallback, why it went: the code its accept recorded, which the
+// entry keeps as it moves on to sent, delivered or read; for an entry whose delivery failed
+// after the accept, its history's last accept (ledger's delivery.lua writes it there). A
+// fallback whose history says window_refused after its last attempt began went because
+// Connectly refused the session message; any other, because the window read closed.
+func sentAsOf(e ledger.Entry, hist []HistoryLine) (sentAs, why, refused string) {
+	accepted := -1
+	for i, h := range hist {
+		if h.Outcome == string(ledger.Accepted) {
+			accepted = i
+		}
+	}
+	switch e.State {
+	case ledger.Accepted, ledger.Sent, ledger.Delivered, ledger.Read:
+		sentAs = e.Code
+	case ledger.Failed:
+		if e.MessageID != "" && accepted >= 0 {
+			sentAs = hist[accepted].Code
+		}
+	}
+	switch sentAs {
+	case ledger.SentSession, ledger.SentInWindow:
+		return sentAs, "", ""
+	case ledger.SentFallback:
+	default:
+		return "", "", ""
+	}
+	// The refusal of the accepted attempt comes right before its accept.
+	if accepted > 0 && hist[accepted-1].Outcome == ledger.EventWindowRefused && hist[accepted-1].Attempt == hist[accepted].Attempt {
+		return sentAs, FallbackWindowRefused, hist[accepted-1].Code
+	}
+	return sentAs, FallbackWindowClosed, ""
+}
+
+// SentAsLine says what Connectly accepted, for people: "the fallback template (refused by
+// Connectly as outside the window: CODE)"; "" when SentAs is empty.
+func (x Explanation) SentAsLine() string {
+	switch x.SentAs {
+	case ledger.SentSession:
+		return "the session message, inside the customer service window"
+	case ledger.SentInWindow:
+		return "the template, inside the customer service window"
+	case ledger.SentFallback:
+		if x.FallbackWhy == FallbackWindowRefused {
+			return "the fallback template (the session message was refused by Connectly as outside the window: " + x.RefusedCode + ")"
+		}
+		return "the fallback template (the window was closed at send time, by Herald's record)"
+	}
+	return ""
 }
 
 // resendWithdrawn is the history outcome of a resend withdrawn before it was sent; its code
@@ -390,7 +469,10 @@ func PrintExplanation(w io.Writer, x Explanation, now time.Time) {
 		fmt.Fprintf(w, "%s is not a recipient of run %s (not in its audience, or skipped before the ledger: invalid or duplicate row)\n", x.Recipient, x.Run)
 	} else {
 		fmt.Fprintf(w, "Run        %s\nRecipient  %s (audience row %d)\nState      %s\nAttempts   %d\n", x.Run, x.Recipient, x.Row, x.State, x.Attempts)
-		if x.Code != "" {
+		if line := x.SentAsLine(); line != "" {
+			fmt.Fprintf(w, "Sent as    %s\n", line)
+		}
+		if x.Code != "" && x.Code != x.SentAs {
 			fmt.Fprintf(w, "Last code  %s", x.Code)
 			if x.Class != "" {
 				fmt.Fprintf(w, " (%s: %s)", x.Class, x.Why)

@@ -68,8 +68,9 @@ type Run struct {
 	// InWindow counts template sends accepted while the recipient's customer service window
 	// was open (Meta does not charge a utility template sent inside one).
 	InWindow int64 `json:"in_window"`
-	// Session is how a session campaign's recipients went; nil for a template campaign (and
-	// for a session campaign before its first outcome).
+	// Session is how a session campaign's recipients went; nil for a template campaign, and
+	// for a session campaign with no recipient yet sent, skipped for its window or refused as
+	// outside it (one whose every send failed otherwise reads as a template campaign).
 	Session *SessionCounts `json:"session,omitempty"`
 	// ResendAfter is the run's quiet period before an unknown recipient's one resend (the
 	// campaign's unknown.resend_after); ResentUnknown counts the recipients resent so far,
@@ -116,19 +117,23 @@ func pausedFollowups(ctx context.Context, l *ledger.Ledger) (map[string][]Paused
 }
 
 // SessionCounts are a session campaign run's outcomes by the window: recipients sent the
-// session message (their window was open), sent the fallback template instead (closed,
-// with a fallback_template), and skipped(window_closed) with no request (closed, without
-// one). Each counts sends as Connectly accepted them, whatever they reached since.
+// session message (their window was open), sent the fallback template instead (closed by
+// Herald's record, or refused by Connectly as outside it, with a fallback_template),
+// skipped(window_closed) with no request (closed by Herald's record, without one), and failed
+// because Connectly refused the session message as outside the window, without one
+// (WindowRefused: their codes are Connectly's, in codes). Sent and Fallback count sends as
+// Connectly accepted them, whatever they reached since.
 type SessionCounts struct {
-	Sent         int64 `json:"sent"`
-	Fallback     int64 `json:"fallback"`
-	WindowClosed int64 `json:"window_closed"`
+	Sent          int64 `json:"sent"`
+	Fallback      int64 `json:"fallback"`
+	WindowClosed  int64 `json:"window_closed"`
+	WindowRefused int64 `json:"window_refused"`
 }
 
 // sessionCounts reads c's session counts; nil when it has none.
 func sessionCounts(c ledger.Counters) *SessionCounts {
 	sc := SessionCounts{Sent: c.Accepted(ledger.SentSession), Fallback: c.Accepted(ledger.SentFallback),
-		WindowClosed: c.Codes[string(ledger.Skipped)+":"+ledger.SkipWindowClosed]}
+		WindowClosed: c.Codes[string(ledger.Skipped)+":"+ledger.SkipWindowClosed], WindowRefused: c.WindowRefused}
 	if sc == (SessionCounts{}) {
 		return nil
 	}
@@ -464,8 +469,12 @@ func PrintRun(w io.Writer, rep Run) {
 	fmt.Fprintf(w, "attempts %d, retries %d, accepted after a retry %d, throttled (no attempt used) %d\n",
 		rep.Attempts, rep.Retries, rep.AcceptedAfterRetry, rep.Throttled)
 	if sc := rep.Session; sc != nil {
-		fmt.Fprintf(w, "session message sent (window open) %d, fallback template sent (window closed) %d, skipped(window_closed) %d\n",
+		fmt.Fprintf(w, "session message sent (window open) %d, fallback template sent (window closed) %d, skipped(window_closed) %d",
 			sc.Sent, sc.Fallback, sc.WindowClosed)
+		if sc.WindowRefused > 0 {
+			fmt.Fprintf(w, ", failed as outside the window by Connectly (no fallback) %d", sc.WindowRefused)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "templates sent into an open customer service window %d (free for utility templates)\n", rep.InWindow)
 	if rep.ResendAfter != "" || rep.ResentUnknown > 0 {

@@ -39,6 +39,9 @@ type Window struct {
 	// Margin is how long before its close a window no longer lets a session message go
 	// (worker.window_margin: the worker and `message send` refuse one then); WindowQuery.Margin.
 	Margin time.Duration `json:"-"`
+	// Ahead is how much earlier still a campaign's or follow-up's session message stops going
+	// (WindowQuery.Ahead, SendAhead).
+	Ahead time.Duration `json:"-"`
 }
 
 // Opening is one recorded customer service window.
@@ -60,21 +63,41 @@ type SenderWindow struct {
 	// Sender is the sender number, masked.
 	Sender string `json:"sender"`
 	Opening
-	// Allowed says whether a session message may go from the sender now: its window is open
-	// and closes later than the margin (worker.window_margin) from now. AllowedUntil is when
-	// that margin starts, the window's close less the margin; set while the window is open.
+	// Allowed says whether `message send` may send a session message from the sender now: its
+	// window is open and closes later than the margin (worker.window_margin) from now.
+	// AllowedUntil is when that margin starts, the window's close less the margin; set while
+	// the window is open.
 	Allowed      bool      `json:"allowed"`
 	AllowedUntil time.Time `json:"allowed_until,omitzero"`
+	// CampaignAllowed and CampaignAllowedUntil are the same for a campaign's or an on_reply
+	// follow-up's session message, which the workers send only while the window stays open
+	// for the margin plus the longest the send may still wait for its slot after its window
+	// check (SendAhead): its fallback template goes instead, or the recipient is skipped
+	// window_closed, from CampaignAllowedUntil on.
+	CampaignAllowed      bool      `json:"campaign_allowed"`
+	CampaignAllowedUntil time.Time `json:"campaign_allowed_until,omitzero"`
+}
+
+// SendAhead is the longest a campaign's or follow-up's send may wait between the worker's
+// window check and its request: keeping its place while its limits are booked ahead
+// (retry.keep_place_for, none when negative: off), then its slot, booked at most
+// retry.max_pace_wait ahead and booked afresh up to twice when the send comes to it late.
+// The worker's gate wants a session message's window open for worker.window_margin plus
+// this; `window show` and `recipient explain` count the same.
+func SendAhead(keepPlaceFor, maxPaceWait time.Duration) time.Duration {
+	return max(keepPlaceFor, 0) + 3*maxPaceWait
 }
 
 // WindowQuery names a customer's service windows to read: the business, the customer's id
 // (E.164 or bsuid:...), how the customer is printed (Shown, masked or not), the business's
 // window policy (its sender numbers and windows.scope), the worker's margin
-// (worker.window_margin: a window closing within it takes no session message), and when.
+// (worker.window_margin: a window closing within it takes no session message), the longest
+// a campaign's send waits after its window check (Ahead: SendAhead of the retry settings),
+// and when.
 type WindowQuery struct {
 	Business, Customer, Shown string
 	Policy                    servicewindow.Policy
-	Margin                    time.Duration
+	Margin, Ahead             time.Duration
 	Now                       time.Time
 }
 
@@ -93,13 +116,16 @@ func ReadWindow(ctx context.Context, rdb redis.UniversalClient, q WindowQuery) (
 		o := OpeningOf(rec.Unnamed, q.Now)
 		r.NoNumber = &o
 	}
-	r.Margin = max(q.Margin, 0)
+	r.Margin, r.Ahead = max(q.Margin, 0), max(q.Ahead, 0)
 	for _, s := range q.Policy.Senders {
 		sw := SenderWindow{Sender: logx.Phone(s), Opening: OpeningOf(rec.For(q.Policy, s), q.Now)}
 		if sw.Open {
-			// As the worker's gate (servicewindow.Tracker.OpenFor) counts it.
+			// As `message send` and the worker's gate (servicewindow.Tracker.OpenFor, asked
+			// for SendAhead) count it.
 			sw.AllowedUntil = sw.ClosesAt.Add(-r.Margin)
 			sw.Allowed = sw.ClosesAt.After(q.Now.Add(r.Margin))
+			sw.CampaignAllowedUntil = sw.AllowedUntil.Add(-r.Ahead)
+			sw.CampaignAllowed = sw.ClosesAt.After(q.Now.Add(r.Margin + r.Ahead))
 		}
 		r.Senders = append(r.Senders, sw)
 	}
@@ -155,25 +181,39 @@ func printWindows(w io.Writer, r Window, now time.Time) {
 		fmt.Fprintf(w, "  no number  %s (the inbound messages named no business number)\n", r.NoNumber.Line(now))
 	}
 	for _, s := range r.Senders {
-		fmt.Fprintf(w, "From %s  %s\n", s.Sender, senderVerdict(s, r.Margin, now))
+		fmt.Fprintf(w, "From %s  %s\n", s.Sender, senderVerdict(s, r.Margin, r.Ahead, now))
 	}
 }
 
 // senderVerdict says whether a session message may go from a sender now, and by which window:
 // not within margin (worker.window_margin) of the window's close, when the worker and message
-// send refuse one.
-func senderVerdict(o SenderWindow, margin time.Duration, now time.Time) string {
+// send refuse one; and for a campaign's or follow-up's, not within margin plus ahead (the
+// longest such a send waits after its window check, SendAhead), when the workers send its
+// fallback or skip it instead.
+func senderVerdict(o SenderWindow, margin, ahead time.Duration, now time.Time) string {
 	via := "its own window"
 	if o.To == "" {
 		via = "a window recorded with no business number"
 	}
 	closes := o.ClosesAt.UTC().Format(time.RFC3339)
+	until, campaignUntil := o.AllowedUntil.UTC().Format(time.RFC3339), o.CampaignAllowedUntil.UTC().Format(time.RFC3339)
+	less := "less worker.window_margin " + shortDuration(margin)
+	if margin == 0 {
+		less = "with no worker.window_margin"
+	}
+	wait := fmt.Sprintf("campaigns and follow-ups %s more: their longest wait for a slot, retry.keep_place_for + 3 × retry.max_pace_wait",
+		shortDuration(ahead))
 	switch {
-	case o.Allowed && margin == 0:
+	case o.CampaignAllowed && margin == 0 && ahead == 0:
 		return fmt.Sprintf("session messages allowed until %s (%s)", closes, via)
+	case o.CampaignAllowed && ahead == 0:
+		return fmt.Sprintf("session messages allowed until %s (%s closes %s, %s)", until, via, closes, less)
+	case o.CampaignAllowed:
+		return fmt.Sprintf("session messages allowed until %s from campaigns and follow-ups, until %s from message send (%s closes %s, %s; %s)",
+			campaignUntil, until, via, closes, less, wait)
 	case o.Allowed:
-		return fmt.Sprintf("session messages allowed until %s (%s closes %s, less worker.window_margin %s)",
-			o.AllowedUntil.UTC().Format(time.RFC3339), via, closes, shortDuration(margin))
+		return fmt.Sprintf("session messages from message send only, until %s; campaigns and follow-ups send their fallback template or skip "+
+			"window_closed since %s (%s closes %s, %s; %s)", until, campaignUntil, via, closes, less, wait)
 	case o.Open:
 		return fmt.Sprintf("templates only: %s closes %s (in %s), too close to its close (worker.window_margin %s)",
 			via, closes, shortDuration(o.ClosesAt.Sub(now).Round(time.Second)), shortDuration(margin))

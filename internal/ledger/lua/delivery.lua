@@ -25,7 +25,15 @@
 --   - an entry that records a different message id is not touched: the event is about an
 --     earlier message to the same person (an at-least-once resend replaced it);
 --   - the first event that takes an entry to delivered or read adds one time-to-deliver
---     sample, and a delivery failure is counted by code and class.
+--     sample, and a delivery failure is counted by code and class;
+--   - how the message was sent, the code an accepted entry records (session, fallback,
+--     in_window; '' for a template outside any window), stays with the entry as it moves on to
+--     sent, delivered or read. A delivery failure records its own code instead, so an accepted
+--     or sent entry with such a code that fails gets the accept written to its history first
+--     ("a:<attempts>:<code>:<s>", as finish.lua writes an accept, unless the history already
+--     holds one: it has one whenever it exists); a delivered or read that replaces the failure
+--     takes the code back from the history's last accept. The entry ends the same whatever
+--     the order of the events.
 --
 -- KEYS[1] counts
 -- KEYS[2] codes
@@ -34,6 +42,7 @@
 -- KEYS[5] run hash
 -- KEYS[6] the run's resend set
 -- KEYS[7] its payloads
+-- KEYS[8] the recipient's history bucket (read and written only as said above)
 -- ARGV[1] recipient field
 -- ARGV[2] new state letter: t sent, d delivered, r read, f failed
 -- ARGV[3] code (for f)
@@ -71,7 +80,19 @@ if st == 'f' then
 end
 if ARGV[4] ~= '' then mid = ARGV[4] end
 local c = ''
-if new == 'f' then c = ARGV[3] end
+if new == 'f' then
+  c = ARGV[3]
+  if (st == 'a' or st == 't') and code ~= '' and not redis.call('HGET', KEYS[8], ARGV[1]) then
+    redis.call('HSET', KEYS[8], ARGV[1], 'a:' .. att .. ':' .. code .. ':' .. math.floor(tonumber(ARGV[9]) / 1000))
+  end
+elseif st == 'a' or st == 't' or st == 'd' then
+  c = code
+elseif st == 'f' then
+  local h = redis.call('HGET', KEYS[8], ARGV[1])
+  if h then
+    for x in string.gmatch(';' .. h, ';a:%d*:([^:;]*):') do c = x end
+  end
+end
 redis.call('HSET', KEYS[3], ARGV[1], new .. '|' .. row .. '|' .. att .. '|' .. c .. '|' .. mid)
 move(KEYS[1], st, new)
 if new == 'f' then

@@ -4,7 +4,8 @@
 -- settles nothing: ARGV[10] must match the entry's attempts, and ARGV[13], when given, the
 -- claim's token (claim.lua): a claim whose answer was lost is given back by its token, and
 -- only while the entry still holds it (no request was made). A recipient whose story is more
--- than one clean accept gets the outcome in its history. An unknown outcome in a run that
+-- than one clean accept gets the outcome in its history (a fallback sent after a window
+-- refusal, ARGV[14], is more). An unknown outcome in a run that
 -- resends unknown recipients goes to the resend set with its task payload (see track_unknown).
 -- A permanent failure whose code fills more than ARGV[8] of the last ARGV[7] outcomes pauses
 -- the run.
@@ -34,6 +35,11 @@
 -- ARGV[12] the send task payload, kept when the outcome is unknown and the run resends
 --          unknown recipients
 -- ARGV[13] the token of the claim being settled ('' to skip the check)
+-- ARGV[14] the code of an earlier request of this claim that Connectly refused as outside the
+--          customer service window (its fallback went instead; '' or absent: none): the history
+--          gets "window_refused:<attempts>:<code>:<s>" before the outcome
+-- ARGV[15] '1' when a failure (ARGV[2] f) is a session message Connectly refused as outside the
+--          customer service window, with no fallback sent: counted in counts' window_refused
 --
 -- Returns {applied, completed, prior state letter, pause reason}: applied and completed are
 -- 1 or 0 (completed: this outcome completed the run); the pause reason is set when this
@@ -54,10 +60,13 @@ redis.call('HSET', KEYS[4], ARGV[1], new .. '|' .. row .. '|' .. att .. '|' .. A
 move(KEYS[2], 's', new)
 -- History: every outcome of a recipient whose story is more than one clean accept.
 local h = redis.call('HGET', KEYS[6], ARGV[1])
-if h or new ~= 'a' or att > 1 then
+local refused = ARGV[14] or ''
+if h or new ~= 'a' or att > 1 or refused ~= '' then
+  local sec = math.floor(tonumber(ARGV[6]) / 1000)
   local ev = new
   if new == 'q' then ev = mode end
-  ev = ev .. ':' .. att .. ':' .. ARGV[3] .. ':' .. math.floor(tonumber(ARGV[6]) / 1000)
+  ev = ev .. ':' .. att .. ':' .. ARGV[3] .. ':' .. sec
+  if refused ~= '' then ev = 'window_refused:' .. att .. ':' .. refused .. ':' .. sec .. ';' .. ev end
   if h then ev = h .. ';' .. ev end
   redis.call('HSET', KEYS[6], ARGV[1], ev)
 end
@@ -74,6 +83,7 @@ if new == 'q' then
   return {1, 0, st, ''}
 end
 if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[3], names[new] .. ':' .. ARGV[3], 1) end
+if new == 'f' and ARGV[15] == '1' then redis.call('HINCRBY', KEYS[2], 'window_refused', 1) end
 if new == 'a' and att > 1 then redis.call('HINCRBY', KEYS[2], 'accepted_after_retry', 1) end
 local paused = ''
 local sample = tonumber(ARGV[7]) or 0

@@ -28,35 +28,44 @@
 --         unknown, its history saying resend_withdrawn with ARGV[2])
 -- ARGV[7] why a resend the guard (ARGV[5]) withdraws, with a code (ARGV[4]), was withdrawn, for
 --         its history ('' or absent: ARGV[4])
+-- ARGV[8] '1' to skip only while the run is running (a worker's own skip, such as a closed
+--         window's): when the entry is planned, queued or submitting and the run is paused,
+--         cancelled, completed or gone, nothing changes and the reply says the run's status, so
+--         the caller holds the task (paused) or ends it as its claim would (cancelled)
 --
--- Returns {prior state letter, 1 if it changed else 0, the state letter it moved to ('' if none)}.
+-- Returns {prior state letter, 1 if it changed else 0, the state letter it moved to ('' if none),
+-- the run's status when ARGV[8] held the skip back ('' otherwise; also '' for a run that is gone)}.
 local v = redis.call('HGET', KEYS[4], ARGV[1])
-if not v then return {'', 0, ''} end
+if not v then return {'', 0, '', ''} end
 local st, row, att = parse(v)
+if ARGV[8] == '1' and (st == 'p' or st == 'q' or st == 's') then
+  local status = redis.call('HGET', KEYS[1], 'status') or ''
+  if status ~= 'running' then return {st, 0, '', status} end
+end
 local to, why = 'k', ARGV[2]
 local h = false
 if st == 'q' and (ARGV[5] == '1' or ARGV[6] == '1') then h = redis.call('HGET', KEYS[5], ARGV[1]) end
 if st == 'q' and ARGV[6] == '1' and resent_before(h) then
   withdraw_resend(KEYS[2], KEYS[4], KEYS[5], ARGV[1], h, row, att, ARGV[2], ARGV[3])
   maybe_complete(KEYS[1], KEYS[2], ARGV[3])
-  return {st, 1, 'u'}
+  return {st, 1, 'u', ''}
 end
 local guarded = st == 's' or (st == 'q' and ARGV[5] == '1' and resent_before(h))
 if guarded and (ARGV[4] or '') == '' then
-  return {st, 0, ''}
+  return {st, 0, '', ''}
 elseif guarded and st == 'q' then
   local withdrawn = ARGV[7]
   if not withdrawn or withdrawn == '' then withdrawn = ARGV[4] end
   withdraw_resend(KEYS[2], KEYS[4], KEYS[5], ARGV[1], h, row, att, withdrawn, ARGV[3])
   maybe_complete(KEYS[1], KEYS[2], ARGV[3])
-  return {st, 1, 'u'}
+  return {st, 1, 'u', ''}
 elseif guarded then
   to, why = 'u', ARGV[4]
 elseif st ~= 'p' and st ~= 'q' then
-  return {st, 0, ''}
+  return {st, 0, '', ''}
 end
 redis.call('HSET', KEYS[4], ARGV[1], to .. '|' .. row .. '|' .. att .. '|' .. why .. '|')
 move(KEYS[2], st, to)
 redis.call('HINCRBY', KEYS[3], names[to] .. ':' .. why, 1)
 maybe_complete(KEYS[1], KEYS[2], ARGV[3])
-return {st, 1, to}
+return {st, 1, to, ''}

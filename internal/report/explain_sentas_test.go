@@ -1,0 +1,71 @@
+package report_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/report"
+)
+
+// TestExplainSaysWhatWasSentAndWhy: a session run's recipients, each delivered, read as what
+// Connectly accepted for them: the session message; the fallback template because the window
+// was closed at send time; the fallback because Connectly refused the session message (its
+// code); and a fallback whose delivery then failed still reads as a fallback.
+func TestExplainSaysWhatWasSentAndWhy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	table, err := connectly.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const refusal = "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW"
+	tos := []string{"+447700900201", "+447700900202", "+447700900203", "+447700900204"}
+	b := newExplainBench(t, time.Date(2026, 12, 6, 21, 30, 0, 0, time.UTC), tos...)
+	b.settle(t, tos[0], ledger.Outcome{State: ledger.Accepted, Code: ledger.SentSession, MessageID: "m0"})
+	b.settle(t, tos[1], ledger.Outcome{State: ledger.Accepted, Code: ledger.SentFallback, MessageID: "m1"})
+	b.settle(t, tos[2], ledger.Outcome{State: ledger.Accepted, Code: ledger.SentFallback, MessageID: "m2", WindowRefused: refusal})
+	b.settle(t, tos[3], ledger.Outcome{State: ledger.Accepted, Code: ledger.SentFallback, MessageID: "m3", WindowRefused: refusal})
+	for i, to := range tos {
+		states := []ledger.State{ledger.Sent, ledger.Delivered}
+		if i == 3 {
+			states = []ledger.State{ledger.Sent, ledger.Failed}
+		}
+		for _, st := range states {
+			ev := ledger.DeliveryEvent{Address: ledger.AddressIn("R1", to, 1), State: st, MessageID: "m" + string(rune('0'+i))}
+			if st == ledger.Failed {
+				ev.Code, ev.Class = "131026", "permanent"
+			}
+			if _, _, err := b.l.ApplyDelivery(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cases := []struct {
+		sentAs, why, refused, line string
+	}{
+		{ledger.SentSession, "", "", "Sent as    the session message"},
+		{ledger.SentFallback, report.FallbackWindowClosed, "", "Sent as    the fallback template (the window was closed at send time"},
+		{ledger.SentFallback, report.FallbackWindowRefused, refusal, "Sent as    the fallback template (the session message was refused by Connectly as outside the window: " + refusal + ")"},
+		{ledger.SentFallback, report.FallbackWindowRefused, refusal, "Sent as    the fallback template (the session message was refused"},
+	}
+	for i, tc := range cases {
+		x, err := report.Explain(ctx, b.l, b.rdb, report.ExplainParams{Run: "R1", Recipient: tos[i], Shown: tos[i], Table: table, Now: b.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.SentAs != tc.sentAs || x.FallbackWhy != tc.why || x.RefusedCode != tc.refused {
+			t.Errorf("%s (%s): sent as %q, why %q, refused %q; want %q, %q, %q", tos[i], x.State, x.SentAs, x.FallbackWhy, x.RefusedCode,
+				tc.sentAs, tc.why, tc.refused)
+		}
+		var out bytes.Buffer
+		report.PrintExplanation(&out, x, b.now)
+		if !strings.Contains(out.String(), tc.line) {
+			t.Errorf("%s printed:\n%s\nwant %q", tos[i], out.String(), tc.line)
+		}
+	}
+}
