@@ -24,14 +24,25 @@ type ExplainParams struct {
 // codes classed by the configured table (ErrorTable: a table that does not build is an
 // error), the follow-ups of the on_reply rules of the run's campaign (RunRuleIDs), its
 // replies from the conversation record, and its service window in the configured business
-// (a session message allowed only outside worker.window_margin of its close).
+// (WindowQuery).
 // A run that does not exist wraps ledger.ErrRunNotFound.
 func ExplainRecipient(ctx context.Context, c config.Config, rdb redis.UniversalClient, p ExplainParams) (report.Explanation, error) {
 	table, err := ErrorTable(c)
 	if err != nil {
 		return report.Explanation{}, err
 	}
+	wq := WindowQuery(c, p.Recipient, p.Shown, p.Now)
 	return report.Explain(ctx, ledger.New(rdb, nil), rdb, report.ExplainParams{Run: p.Run, Recipient: p.Recipient, Shown: p.Shown,
-		Business: c.Connectly.BusinessID, Windows: c.WindowPolicy(), WindowMargin: c.Worker.WindowMargin.D(), Table: table, RuleIDs: RunRuleIDs(c, rdb), Now: p.Now,
+		Business: wq.Business, Windows: wq.Policy, WindowMargin: wq.Margin, WindowAhead: wq.Ahead, Table: table, RuleIDs: RunRuleIDs(c, rdb), Now: p.Now,
 		Replies: conversation.NewHistory(rdb, nil).Read})
+}
+
+// WindowQuery reads customer's service windows under config c, at now, as the senders count
+// them: `message send` refuses a session message within worker.window_margin of a window's
+// close, and the workers a campaign's or follow-up's within that margin plus the longest its
+// send waits after its window check (report.SendAhead of retry.keep_place_for and
+// retry.max_pace_wait). Shown is how the customer is printed.
+func WindowQuery(c config.Config, customer, shown string, now time.Time) report.WindowQuery {
+	return report.WindowQuery{Business: c.Connectly.BusinessID, Customer: customer, Shown: shown, Policy: c.WindowPolicy(),
+		Margin: c.Worker.WindowMargin.D(), Ahead: report.SendAhead(c.Retry.KeepPlaceFor.D(), c.Retry.MaxPaceWait.D()), Now: now}
 }

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
-	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/serve"
@@ -38,25 +36,12 @@ func (a *app) recipientCmd() *cobra.Command {
 				if err != nil {
 					return notFound(args[0], err)
 				}
-				// The window as window show reads it: campaign sends counted as the workers count them.
-				if x.Window, err = report.ReadWindow(ctx, k.rdb, windowQuery(k.c, rcpt, shownID(rcpt, reveal), now)); err != nil {
-					return err
-				}
 				return a.print(asJSON, x, func(w io.Writer) error { report.PrintExplanation(w, x, now); printTimeline(w, x); return nil })
 			})
 		})
 	explain.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	revealFlags(explain, &reveal, &region)
 	return group("recipient", "Why a person did or did not get a message", explain)
-}
-
-// windowQuery reads customer's windows under config c, at now: `message send` refuses a
-// session message within worker.window_margin of a window's close, and the workers a
-// campaign's or follow-up's within that margin plus the longest its send waits after its
-// window check (report.SendAhead of retry.keep_place_for and retry.max_pace_wait).
-func windowQuery(c config.Config, customer, shown string, now time.Time) report.WindowQuery {
-	return report.WindowQuery{Business: c.Connectly.BusinessID, Customer: customer, Shown: shown, Policy: c.WindowPolicy(),
-		Margin: c.Worker.WindowMargin.D(), Ahead: report.SendAhead(c.Retry.KeepPlaceFor.D(), c.Retry.MaxPaceWait.D()), Now: now}
 }
 
 // shownID is how a recipient or customer is printed: masked to the last 4 digits unless
@@ -101,7 +86,7 @@ func (a *app) windowCmd() *cobra.Command {
 			}
 			return a.withRedis(ctx, func(k conn) error {
 				now := a.now()
-				r, err := report.ReadWindow(ctx, k.rdb, windowQuery(k.c, id, shownID(id, reveal), now))
+				r, err := report.ReadWindow(ctx, k.rdb, serve.WindowQuery(k.c, id, shownID(id, reveal), now))
 				if err != nil {
 					return err
 				}
