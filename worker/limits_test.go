@@ -485,3 +485,33 @@ func TestSettleRetriesTheLedger(t *testing.T) {
 		t.Fatalf("waits between ledger retries %v, want %v", waits, want)
 	}
 }
+
+// TestExpiredAfterCrashWhilePausedIsHeld: as above, but the run is paused when the retry
+// comes: the entry left submitting is not the task's to settle now (the claim holds), so the
+// task is held, not ended with the entry still submitting and no task left to settle it.
+func TestExpiredAfterCrashWhilePausedIsHeld(t *testing.T) {
+	b := setup(t, testConfig())
+	ps := seedRun(t, b, "run-exp-crash-paused", ledger.AtMostOnce, 1)
+	p := ps[0]
+	ctx := context.Background()
+	if _, err := b.ledger.Claim(ctx, p.Address(), ledger.AtMostOnce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ledger.Pause(ctx, p.Run, "checking"); err != nil {
+		t.Fatal(err)
+	}
+	p.Expires = time.Now().Add(-time.Minute).Unix()
+	wantAs[*HeldError](t, handle(t, b, p))
+	if e := entryOf(t, b, p); e.State != ledger.Submitting {
+		t.Fatalf("entry %+v, want submitting until the run resumes", e)
+	}
+	if _, err := b.ledger.Resume(ctx, p.Run); err != nil {
+		t.Fatal(err)
+	}
+	if err := handle(t, b, p); err != nil {
+		t.Fatal(err)
+	}
+	if e := entryOf(t, b, p); e.State != ledger.Unknown {
+		t.Fatalf("entry %+v after the resume, want unknown (the crashed attempt may have sent)", e)
+	}
+}

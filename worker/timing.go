@@ -57,13 +57,19 @@ func (w *Worker) beforeSend(ctx context.Context, log zerolog.Logger, p campaigns
 // skipEntry marks a recipient skipped(reason) without a send. An entry left submitting by an
 // earlier attempt (its worker died after the claim) is not skippable as such: it is settled
 // the way a claim settles it, unknown under at-most-once (that attempt may have sent), else
-// skipped. It reports whether this call changed the entry.
+// skipped, or held (a HeldError) while its run is paused. It reports whether this call
+// changed the entry.
 func (w *Worker) skipEntry(ctx context.Context, p campaigns.SendPayload, reason string) (bool, error) {
 	ok, err := w.ledger.Skip(ctx, p.Address(), reason)
 	if err != nil || ok {
 		return ok, err
 	}
-	ok, _, err = w.skipLeftOver(ctx, p, reason)
+	ok, verdict, err := w.skipLeftOver(ctx, p, reason)
+	if err == nil && verdict == ledger.VerdictPaused {
+		// Left submitting and its run paused: the claim holds it, and so does the task, which
+		// would otherwise end with no task left to settle the entry.
+		return false, &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: "run paused"}
+	}
 	return ok, err
 }
 
