@@ -2,17 +2,21 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/defstore"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
 )
 
@@ -27,39 +31,128 @@ type RunChange struct {
 	// that refused it.
 	Changed bool
 	Status  ledger.RunStatus
+	// Followups is set when the change was to the follow-ups of a completed run (paused,
+	// cancelled or resumed), the run's own status left completed.
+	Followups bool
 	// Detail is what the change did, as the audit log keeps it (CancelRun: "N recipients
-	// skipped"; "" for the others).
+	// skipped"; ResumeRun: the follow-ups it resumed besides the run; "" when nothing more
+	// than the change itself).
 	Detail string
+	// Resumed are the follow-up runs ResumeRun resumed, by rule, with why each was paused.
+	Resumed []ledger.ResumedFollowup
 }
 
-// ChangeRun is one of PauseRun, ResumeRun and CancelRun.
-type ChangeRun func(ctx context.Context, rdb redis.UniversalClient, run string, rec audit.Record) (RunChange, error)
+// ChangeRun is one of PauseRun, ResumeRun and CancelRun. c is the configuration the run's
+// campaign is read with (whether a completed run's follow-ups may still come).
+type ChangeRun func(ctx context.Context, c config.Config, rdb redis.UniversalClient, run string, rec audit.Record) (RunChange, error)
 
 // PauseRun pauses a running run: its tasks are held until ResumeRun. The run keeps who paused
-// it and why ("paused by " + rec.Why()); the audit log keeps "run pause".
-func PauseRun(ctx context.Context, rdb redis.UniversalClient, run string, rec audit.Record) (RunChange, error) {
+// it and why ("paused by " + rec.Why()); the audit log keeps "run pause". A completed run whose
+// campaign's on_reply.until has not passed has its follow-ups paused instead
+// (ledger.PauseFollowups): new and due ones are held, the run stays completed.
+func PauseRun(ctx context.Context, c config.Config, rdb redis.UniversalClient, run string, rec audit.Record) (RunChange, error) {
 	return changeRun(ctx, rdb, run, rec, "pause", func(l *ledger.Ledger) (bool, string, error) {
-		ok, err := l.Pause(ctx, run, "paused by "+rec.Why())
-		return ok, "", err
+		reason := "paused by " + rec.Why()
+		ok, err := l.Pause(ctx, run, reason)
+		if ok || err != nil {
+			return ok, "", err
+		}
+		if open, err := followupsOpen(ctx, c, rdb, l, run); err != nil || !open {
+			return false, "", err
+		}
+		ok, _, err = l.PauseFollowups(ctx, run, reason)
+		return ok, followupsPaused, err
 	})
 }
 
-// ResumeRun resumes a paused run; the audit log keeps "run resume".
-func ResumeRun(ctx context.Context, rdb redis.UniversalClient, run string, rec audit.Record) (RunChange, error) {
-	return changeRun(ctx, rdb, run, rec, "resume", func(l *ledger.Ledger) (bool, string, error) {
-		ok, err := l.Resume(ctx, run)
-		return ok, "", err
+// Details of a change to a completed run's follow-ups.
+const (
+	followupsPaused    = "follow-ups paused; the run stays completed"
+	followupsCancelled = "follow-ups cancelled; the run stays completed"
+)
+
+// followupsOpen reports whether run has completed and its follow-ups may still come: its
+// campaign has on_reply rules whose until has not passed, or an operator's hold is on them
+// (held follow-ups may still wait once until has passed). A campaign that cannot be read
+// any more reads as none.
+func followupsOpen(ctx context.Context, c config.Config, rdb redis.UniversalClient, l *ledger.Ledger, run string) (bool, error) {
+	r, err := l.GetRun(ctx, run)
+	if err != nil || r.Status != ledger.RunCompleted {
+		return false, err
+	}
+	fs, err := l.FollowupsState(ctx, run)
+	if err != nil || fs.Hold != ledger.FollowupsGo {
+		return err == nil, err
+	}
+	def, err := RunSource(c, rdb, zerolog.Nop())(ctx, r)
+	if errors.Is(err, conversation.ErrNoCampaign) {
+		return false, nil
+	}
+	if err != nil || def == nil || !def.OnReply.Enabled() {
+		return false, err
+	}
+	return conversation.Within(&def.OnReply, r.Created, time.Time{}, time.Now()), nil
+}
+
+// ResumeRun resumes a paused run, the follow-ups of a completed run an operator paused, and
+// the paused follow-up runs of the run (ledger.ResumeDetail); the audit log keeps "run resume"
+// with the follow-ups it resumed, so that resuming a run says it released a rule's follow-ups
+// paused by hand.
+func ResumeRun(ctx context.Context, c config.Config, rdb redis.UniversalClient, run string, rec audit.Record) (RunChange, error) {
+	var res ledger.Resumed
+	ch, err := changeRun(ctx, rdb, run, rec, "resume", func(l *ledger.Ledger) (bool, string, error) {
+		var err error
+		res, err = l.ResumeDetail(ctx, run)
+		return res.Any(), resumedDetail(res), err
 	})
+	if ch.Changed {
+		ch.Followups = !res.Run
+		ch.Resumed = res.Rules
+		for i := range ch.Resumed {
+			ch.Resumed[i].Reason = logx.MaskDigits(ch.Resumed[i].Reason)
+		}
+	}
+	return ch, err
+}
+
+// resumedDetail says what a resume resumed besides the run itself: "" for the run alone, else
+// "the run and follow-ups of rule yes (paused by ana: wrong link)", its pause reasons masked.
+func resumedDetail(r ledger.Resumed) string {
+	var parts []string
+	if r.Followups {
+		parts = append(parts, fmt.Sprintf("follow-ups (%s)", logx.MaskDigits(r.FollowupsReason)))
+	}
+	for _, f := range r.Rules {
+		parts = append(parts, fmt.Sprintf("follow-ups of rule %s (%s)", f.Rule, logx.MaskDigits(f.Reason)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	if r.Run {
+		parts = append([]string{"the run"}, parts...)
+	}
+	return "resumed " + strings.Join(parts, ", ")
 }
 
 // CancelRun cancels a run: every recipient not yet sent becomes skipped(cancelled). The run
 // keeps who cancelled it and why; the audit log keeps "run cancel" with how many recipients
 // were skipped, and, for a run still reading its audience, how many rows its expansion has yet
 // to skip: as it reaches them, or, when its expansion stopped (report.ExpansionOf: no task of
-// it left), once run repair starts it again.
-func CancelRun(ctx context.Context, rdb redis.UniversalClient, run string, rec audit.Record) (RunChange, error) {
+// it left), once run repair starts it again. A completed run whose follow-ups may still come
+// (its on_reply.until has not passed, or they are paused) has its follow-ups cancelled
+// instead (ledger.CancelFollowups): due ones are skipped(cancelled), replies create none, the
+// run stays completed.
+func CancelRun(ctx context.Context, c config.Config, rdb redis.UniversalClient, run string, rec audit.Record) (RunChange, error) {
 	return changeRun(ctx, rdb, run, rec, "cancel", func(l *ledger.Ledger) (bool, string, error) {
 		ok, n, err := l.Cancel(ctx, run, "cancelled by "+rec.Why())
+		if !ok && err == nil {
+			// A completed run: its follow-ups, while they may still come.
+			if open, err := followupsOpen(ctx, c, rdb, l, run); err != nil || !open {
+				return false, "", err
+			}
+			ok, _, err = l.CancelFollowups(ctx, run, "cancelled by "+rec.Why())
+			return ok, followupsCancelled, err
+		}
 		detail := fmt.Sprintf("%d recipients skipped", n)
 		// A run still reading its audience skips the rest as its expansion reaches it; one
 		// whose expansion stopped (its task gone) waits for run repair to start it again.
@@ -86,7 +179,7 @@ func changeRun(ctx context.Context, rdb redis.UniversalClient, run string, rec a
 	l := ledger.New(rdb, nil)
 	ok, detail, err := change(l)
 	if err != nil && ok {
-		return RunChange{Changed: true, Detail: detail}, rec.Failed(ctx, "run "+verb, run, fmt.Errorf("%s: %w", detail, err))
+		return RunChange{Changed: true, Detail: detail, Followups: detail == followupsPaused || detail == followupsCancelled}, rec.Failed(ctx, "run "+verb, run, fmt.Errorf("%s: %w", detail, err))
 	}
 	if err != nil {
 		return RunChange{}, err
@@ -98,7 +191,8 @@ func changeRun(ctx context.Context, rdb redis.UniversalClient, run string, rec a
 	// The status the run has now: a resume of a completed run's paused follow-ups leaves it
 	// completed. A failed read leaves it unsaid.
 	r, _ := l.GetRun(ctx, run)
-	return RunChange{Changed: true, Status: r.Status, Detail: detail}, rec.Keep(ctx, "run "+verb, run, detail)
+	return RunChange{Changed: true, Status: r.Status, Detail: detail, Followups: detail == followupsPaused || detail == followupsCancelled},
+		rec.Keep(ctx, "run "+verb, run, detail)
 }
 
 // RemoveCampaign stops future runs of submitted campaign id (runs already started continue)

@@ -62,7 +62,7 @@ func TestPartlyDoneActionsAreAudited(t *testing.T) {
 		defer flaky.Close()
 		hook := &evalshaPipelines{fail: true}
 		flaky.AddHook(hook)
-		res, err := serve.CancelRun(ctx, flaky, sent.RunID, rec(rdb))
+		res, err := serve.CancelRun(ctx, config.Config{}, flaky, sent.RunID, rec(rdb))
 		if err == nil || !res.Changed || hook.n.Load() == 0 {
 			t.Fatalf("CancelRun = %+v, %v; want the run cancelled and the sweep's error", res, err)
 		}

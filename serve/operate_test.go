@@ -97,7 +97,7 @@ func TestRunChangesAreAudited(t *testing.T) {
 	id := sent.RunID
 	rec := audit.Record{Redis: rdb, Actor: "ana", Reason: "wrong price"}
 
-	res, err := serve.PauseRun(ctx, rdb, id, rec)
+	res, err := serve.PauseRun(ctx, config.Config{}, rdb, id, rec)
 	if err != nil || !res.Changed {
 		t.Fatalf("PauseRun = %+v, %v", res, err)
 	}
@@ -105,17 +105,17 @@ func TestRunChangesAreAudited(t *testing.T) {
 	if err != nil || r.Status != ledger.RunPaused || r.PauseReason != "paused by ana: wrong price" {
 		t.Fatalf("run after pause: %s %q, %v", r.Status, r.PauseReason, err)
 	}
-	if res, err := serve.PauseRun(ctx, rdb, id, rec); err != nil || res.Changed || res.Status != ledger.RunPaused {
+	if res, err := serve.PauseRun(ctx, config.Config{}, rdb, id, rec); err != nil || res.Changed || res.Status != ledger.RunPaused {
 		t.Fatalf("second PauseRun = %+v, %v; want refused, paused", res, err)
 	}
-	if res, err := serve.ResumeRun(ctx, rdb, id, rec); err != nil || !res.Changed {
+	if res, err := serve.ResumeRun(ctx, config.Config{}, rdb, id, rec); err != nil || !res.Changed {
 		t.Fatalf("ResumeRun = %+v, %v", res, err)
 	}
-	res, err = serve.CancelRun(ctx, rdb, id, rec)
+	res, err = serve.CancelRun(ctx, config.Config{}, rdb, id, rec)
 	if err != nil || !res.Changed || res.Detail != "3 recipients skipped" {
 		t.Fatalf("CancelRun = %+v, %v", res, err)
 	}
-	if _, err := serve.PauseRun(ctx, rdb, "no-such-run", rec); !errors.Is(err, ledger.ErrRunNotFound) {
+	if _, err := serve.PauseRun(ctx, config.Config{}, rdb, "no-such-run", rec); !errors.Is(err, ledger.ErrRunNotFound) {
 		t.Fatalf("PauseRun of no run: %v, want ErrRunNotFound", err)
 	}
 	wantLog(t, rdb,
@@ -277,7 +277,7 @@ func TestCancelRunStillReadingItsAudience(t *testing.T) {
 	if !sent.Continues {
 		t.Fatalf("send of 2,000 with a backlog of 10: %+v, want it to continue", sent)
 	}
-	res, err := serve.CancelRun(ctx, rdb, sent.RunID, audit.Record{Redis: rdb, Actor: "ana"})
+	res, err := serve.CancelRun(ctx, config.Config{}, rdb, sent.RunID, audit.Record{Redis: rdb, Actor: "ana"})
 	if err != nil || !res.Changed || !strings.HasPrefix(res.Detail, "500 recipients skipped, and the 1500 rows not read yet") {
 		t.Fatalf("CancelRun = %+v, %v; want the 500 queued skipped and the 1,500 rows left named", res, err)
 	}
@@ -305,7 +305,7 @@ func TestResumeRunReportsTheStatusItLeaves(t *testing.T) {
 	if err := l.NotePausedFollowup(ctx, fid); err != nil {
 		t.Fatal(err)
 	}
-	res, err := serve.ResumeRun(ctx, rdb, "done-1", audit.Record{Redis: rdb, Actor: "ana"})
+	res, err := serve.ResumeRun(ctx, config.Config{}, rdb, "done-1", audit.Record{Redis: rdb, Actor: "ana"})
 	if err != nil || !res.Changed || res.Status != ledger.RunCompleted {
 		t.Fatalf("ResumeRun = %+v, %v; want changed, the run still completed", res, err)
 	}

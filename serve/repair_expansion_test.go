@@ -221,7 +221,7 @@ func TestRepairRunClosesACancelledRunsLostExpansion(t *testing.T) {
 	if err := b.in.DeleteTask(campaigns.ExpandQueue, b.step(1)); err != nil {
 		t.Fatal(err)
 	}
-	res, err := serve.CancelRun(ctx, b.rdb, b.run.ID, audit.Record{Redis: b.rdb, Actor: "ana"})
+	res, err := serve.CancelRun(ctx, config.Config{}, b.rdb, b.run.ID, audit.Record{Redis: b.rdb, Actor: "ana"})
 	want := fmt.Sprintf("500 recipients skipped, and the 100 rows not read yet once its expansion runs again: it stopped (herald run repair %s)", b.run.ID)
 	if err != nil || !res.Changed || res.Detail != want {
 		t.Fatalf("CancelRun = %+v, %v; want %q", res, err, want)

@@ -412,7 +412,7 @@ func TestRepairRunSettlesAnAtLeastOnceClaimItCannotSend(t *testing.T) {
 	c := repairSetupWith(t, config.Default(), 2, "delivery: at-least-once\n")
 	c.claim(t, 1)
 	c.removeTask(t, 1)
-	if _, err := serve.CancelRun(ctx, c.rdb, c.run.ID, audit.Record{Redis: c.rdb, Actor: "ana"}); err != nil {
+	if _, err := serve.CancelRun(ctx, config.Config{}, c.rdb, c.run.ID, audit.Record{Redis: c.rdb, Actor: "ana"}); err != nil {
 		t.Fatal(err)
 	}
 	if res := c.repair(t, true); found(res) != "stranded_claim 1/1 ********0001" || res.Status != ledger.RunCancelled {

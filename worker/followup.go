@@ -60,22 +60,24 @@ func (w *Worker) notePausedFollowup(ctx context.Context, j *job) {
 }
 
 // gateFollowup holds a follow-up while the run it follows is paused and skips it (cancelled)
-// once that run is cancelled: pausing or cancelling a run steers its follow-ups too. A
-// follow-up queued for its one resend (it was unknown) is not skipped but stays unknown, its
-// resend withdrawn (ledger.Skip with SkipCancelled): its first message may have gone.
+// once that run is cancelled: pausing or cancelling a run steers its follow-ups too. Once the
+// run has completed, an operator's pause or cancel of its follow-ups (ledger.PauseFollowups,
+// ledger.CancelFollowups) does the same, the run's own status left completed. A follow-up
+// queued for its one resend (it was unknown) is not skipped but stays unknown, its resend
+// withdrawn (ledger.Skip with SkipCancelled): its first message may have gone.
 func (w *Worker) gateFollowup(ctx context.Context, j *job) (bool, error) {
 	parent, _, ok := ledger.FollowupOf(j.p.Run)
 	if !ok {
 		return false, nil
 	}
-	ps, err := w.ledger.PauseState(ctx, parent)
+	fs, err := w.ledger.FollowupsState(ctx, parent)
 	if err != nil {
 		return true, w.unreachable(ctx, j.log, err)
 	}
-	switch ps.Status {
-	case ledger.RunPaused:
-		return true, &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: cmp.Or(ps.Reason, "run paused")}
-	case ledger.RunCancelled:
+	if held, reason := fs.Held(); held {
+		return true, &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: cmp.Or(reason, "run paused")}
+	}
+	if fs.Cancelled() {
 		skipped, err := w.skipEntry(context.WithoutCancel(ctx), j.p, ledger.SkipCancelled)
 		if err != nil {
 			return true, err

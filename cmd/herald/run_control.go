@@ -50,23 +50,27 @@ type runAction struct {
 	// done is printed once changed, formatted with the run id (and the change's detail when
 	// it has one).
 	done string
+	// doneDetail, when set, is printed instead of done when the change has a detail,
+	// formatted with the run id and the detail (done then takes the run id only).
+	doneDetail string
 	// status is the run's status once changed, when it could not be read back.
 	status ledger.RunStatus
 }
 
 var (
 	runPause = runAction{
-		verb: "pause", short: "Pause a run: its tasks are held (neither sent nor failed) until resume",
+		verb: "pause", short: "Pause a run: its tasks are held (neither sent nor failed) until resume; a completed run's follow-ups, while on_reply.until lasts",
 		reasonHelp: "why (shown by run show)", refused: "not running", change: serve.PauseRun, status: ledger.RunPaused,
 		done: "run %s paused; workers hold its tasks from their next send on\n",
 	}
 	runResume = runAction{
-		verb: "resume", short: "Resume a paused run where it stopped",
+		verb: "resume", short: "Resume a paused run where it stopped, and its paused follow-ups",
 		reasonHelp: reasonInAuditLog, refused: "not paused", change: serve.ResumeRun, status: ledger.RunRunning,
-		done: "run %s resumed; held tasks continue within the hold delay\n",
+		done:       "run %s resumed; held tasks continue within the hold delay\n",
+		doneDetail: "run %s: %s; held tasks continue within the hold delay\n",
 	}
 	runCancel = runAction{
-		verb: "cancel", short: "Cancel a run: every recipient not yet sent becomes skipped(cancelled)",
+		verb: "cancel", short: "Cancel a run: every recipient not yet sent becomes skipped(cancelled); a completed run's follow-ups, while on_reply.until lasts",
 		reasonHelp: "why (kept on the run)", refused: "cannot cancel", change: serve.CancelRun, status: ledger.RunCancelled,
 		done: "run %s cancelled: %s; sends in flight finish normally\n",
 	}
@@ -79,14 +83,24 @@ func (a *app) runActionCmd(act runAction) *cobra.Command {
 	)
 	cmd := a.redisCmd(act.verb+" RUN", act.short, cobra.ExactArgs(1), func(ctx context.Context, k conn, args []string) error {
 		id := args[0]
-		res, err := act.change(ctx, k.rdb, id, by.record(k.rdb))
+		res, err := act.change(ctx, k.c, k.rdb, id, by.record(k.rdb))
 		if res.Changed {
 			// Changed, even when its audit entry then failed (the error says so).
-			out := runActed{Run: id, Action: act.verb, Status: string(cmp.Or(res.Status, act.status)), Detail: res.Detail}
+			status := act.status
+			if res.Followups {
+				status = ledger.RunCompleted
+			}
+			out := runActed{Run: id, Action: act.verb, Status: string(cmp.Or(res.Status, status)), Detail: res.Detail,
+				Followups: res.Followups, Resumed: res.Resumed}
 			if perr := a.print(asJSON, out, func(w io.Writer) error {
-				if res.Detail != "" {
+				switch {
+				case res.Followups && act.verb != "resume":
+					fmt.Fprintf(w, "run %s: %s\n", id, res.Detail)
+				case act.doneDetail != "" && res.Detail != "":
+					fmt.Fprintf(w, act.doneDetail, id, res.Detail)
+				case res.Detail != "":
 					fmt.Fprintf(w, act.done, id, res.Detail)
-				} else {
+				default:
 					fmt.Fprintf(w, act.done, id)
 				}
 				return nil
@@ -103,7 +117,7 @@ func (a *app) runActionCmd(act runAction) *cobra.Command {
 		return nil
 	})
 	by.add(cmd, act.reasonHelp)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON: run, action, status, detail")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON: run, action, status, detail, followups, resumed_followups")
 	return cmd
 }
 
@@ -115,6 +129,11 @@ type runActed struct {
 	// Status is the run's status after it: paused, running or cancelled.
 	Status string `json:"status"`
 	// Detail is what the change did, as the audit log keeps it: for cancel, "N recipients
-	// skipped".
+	// skipped"; for resume, the follow-ups it resumed besides the run.
 	Detail string `json:"detail,omitempty"`
+	// Followups is set when the change was to the follow-ups of a completed run, which
+	// stays completed (pause and cancel of a run whose on_reply.until has not passed).
+	Followups bool `json:"followups,omitempty"`
+	// Resumed are the follow-up runs a resume resumed, by rule, with why each was paused.
+	Resumed []ledger.ResumedFollowup `json:"resumed_followups,omitempty"`
 }

@@ -40,28 +40,72 @@ var sweepCancelledCmd = redis.NewScript(luaLib + sweepCancelledLua)
 
 // Resume resumes a paused run and its paused follow-up runs (PausedFollowups: a run-stopping
 // answer to a follow-up pauses the follow-up run, which its parent's resume resumes, whatever
-// the parent's own status but cancelled); it reports whether this call resumed any of them.
+// the parent's own status but cancelled), and lifts a pause of a completed run's follow-ups
+// (PauseFollowups); it reports whether this call resumed any of them (ResumeDetail says which).
 func (l *Ledger) Resume(ctx context.Context, runID string) (bool, error) {
-	resumed, err := l.resumeOne(ctx, runID)
+	res, err := l.ResumeDetail(ctx, runID)
+	return res.Any(), err
+}
+
+// Resumed is what ResumeDetail resumed.
+type Resumed struct {
+	// Run is set when the run itself was paused and runs again.
+	Run bool
+	// Followups is set when a pause of the completed run's follow-ups (PauseFollowups) was
+	// lifted; FollowupsReason was its reason.
+	Followups       bool
+	FollowupsReason string
+	// Rules are the paused follow-up runs ("RUN~RULE") resumed, each with why it was paused.
+	Rules []ResumedFollowup
+}
+
+// ResumedFollowup is one follow-up run Resume resumed: its rule, and why it had been paused.
+type ResumedFollowup struct {
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
+}
+
+// Any reports whether anything was resumed.
+func (r Resumed) Any() bool { return r.Run || r.Followups || len(r.Rules) > 0 }
+
+// ResumeDetail is Resume, saying what it resumed: the run, its follow-ups' pause, and which
+// follow-up runs, so an operator who paused a rule's follow-ups by hand learns that the run's
+// resume released them.
+func (l *Ledger) ResumeDetail(ctx context.Context, runID string) (Resumed, error) {
+	var res Resumed
+	var err error
+	res.Run, err = l.resumeOne(ctx, runID)
 	if err != nil {
-		return false, err
+		return res, err
 	}
-	if r, err := l.GetRun(ctx, runID); err != nil || r.Status == RunCancelled {
+	r, err := l.GetRun(ctx, runID)
+	if err != nil || r.Status == RunCancelled {
 		// A cancelled run's follow-ups are skipped whatever their status: nothing to resume.
-		return resumed, err
+		return res, err
+	}
+	if r.Status == RunCompleted {
+		if res.Followups, _, err = l.ResumeFollowups(ctx, runID); err != nil {
+			return res, err
+		}
+		if res.Followups {
+			res.FollowupsReason, _ = l.rdb.HGet(ctx, rkeys.Run(runID), "followups_last_reason").Result()
+		}
 	}
 	followups, err := l.PausedFollowups(ctx, runID)
 	if err != nil {
-		return resumed, err
+		return res, err
 	}
 	for _, f := range followups {
 		ok, err := l.resumeOne(ctx, f.ID)
 		if err != nil {
-			return resumed, err
+			return res, err
 		}
-		resumed = resumed || ok
+		if ok {
+			_, rule, _ := FollowupOf(f.ID)
+			res.Rules = append(res.Rules, ResumedFollowup{Rule: rule, Reason: f.PauseReason})
+		}
 	}
-	return resumed, nil
+	return res, nil
 }
 
 // resumeOne resumes one paused run. A follow-up run leaves FollowupsPaused first: a pause that

@@ -36,6 +36,7 @@ var allScripts = map[string]*redis.Script{
 	"retryMarkCmd":      retryMarkCmd,
 	"suppressCmd":       suppressCmd,
 	"tagCmd":            tagCmd,
+	"followupsCmd":      followupsCmd,
 }
 
 // TestScriptFiles pins the layout of the ledger's Lua (luacheck.Files): every script is one

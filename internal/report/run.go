@@ -94,6 +94,16 @@ type Run struct {
 	// follow-up pauses its rule's follow-ups, whatever the run's own status); `run resume`
 	// of the run resumes them.
 	FollowupsPaused []PausedFollowup `json:"followups_paused,omitempty"`
+	// Followups is an operator's hold on the follow-ups of the completed run (`run pause` or
+	// `run cancel` of it while its on_reply.until lasts); nil when none.
+	Followups *FollowupsHold `json:"followups,omitempty"`
+}
+
+// FollowupsHold is an operator's hold on a completed run's follow-ups: State paused (held
+// until `run resume`) or cancelled (dropped), and its reason.
+type FollowupsHold struct {
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // PausedFollowup is one paused follow-up run of a run: its rule, and why it was paused.
@@ -269,6 +279,13 @@ func ShowRun(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 		return rep, err
 	}
 	rep.FollowupsPaused = paused[r.ID]
+	fs, err := l.FollowupsState(ctx, r.ID)
+	if err != nil {
+		return rep, err
+	}
+	if fs.Hold != ledger.FollowupsGo {
+		rep.Followups = &FollowupsHold{State: string(fs.Hold), Reason: fs.Reason}
+	}
 	if rep.ExpansionStopped, err = stoppedExpansion(ctx, rdb, r, p.Now); err != nil {
 		return rep, err
 	}
@@ -312,6 +329,11 @@ func (rep *Run) Mask() {
 	rep.PauseReason = logx.MaskDigits(rep.PauseReason)
 	for i := range rep.FollowupsPaused {
 		rep.FollowupsPaused[i].Reason = logx.MaskDigits(rep.FollowupsPaused[i].Reason)
+	}
+	if rep.Followups != nil {
+		f := *rep.Followups
+		f.Reason = logx.MaskDigits(f.Reason)
+		rep.Followups = &f
 	}
 	rep.SenderBackoff = logx.MaskDigits(rep.SenderBackoff)
 	if rep.Delivery != nil {
@@ -418,6 +440,14 @@ func PrintRun(w io.Writer, rep Run) {
 		fmt.Fprintf(w, ", waiting for the %s", rep.Waiting)
 	}
 	fmt.Fprintln(w)
+	switch {
+	case rep.Followups == nil:
+	case rep.Followups.State == string(ledger.FollowupsPausedHold):
+		fmt.Fprintf(w, "Follow-ups paused (%s), the run completed: herald run resume %s lets them go, herald run cancel %s drops them\n",
+			logx.Escape(rep.Followups.Reason), rep.Run, rep.Run)
+	default:
+		fmt.Fprintf(w, "Follow-ups cancelled (%s): replies get none, the run completed\n", logx.Escape(rep.Followups.Reason))
+	}
 	for _, f := range rep.FollowupsPaused {
 		fmt.Fprintf(w, "Follow-ups of rule %s paused (%s): herald run resume %s resumes them, herald run cancel %s drops them\n",
 			f.Rule, logx.Escape(f.Reason), rep.Run, ledger.FollowupRun(rep.Run, f.Rule))

@@ -1,0 +1,91 @@
+package serve_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/heraldmsg/herald/internal/audit"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testredis"
+	"github.com/heraldmsg/herald/serve"
+)
+
+// onReplyRules is an on_reply block with one rule, yes.
+const onReplyRules = "on_reply:\n  rules:\n    - {name: yes, button: \"Yes\", message: {text: \"Here is the link\"}}\n"
+
+// Pause and cancel of a completed run whose on_reply.until has not passed pause and cancel its
+// follow-ups, the run left completed, and keep themselves in the audit log; resume lifts the
+// pause and names what it resumed, a follow-up run paused by hand included.
+func TestFollowupsOfACompletedRunPauseResumeCancel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, rdb := testredis.Mini(t)
+	c := config.Default()
+	id := send(t, c, rdb, 2, onReplyRules).RunID
+	if err := rdb.HSet(ctx, rkeys.Run(id), "status", string(ledger.RunCompleted)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	l := ledger.New(rdb, nil)
+	rec := audit.Record{Redis: rdb, Actor: "ana", Reason: "wrong link"}
+	res, err := serve.PauseRun(ctx, c, rdb, id, rec)
+	if err != nil || !res.Changed || !res.Followups || res.Status != ledger.RunCompleted {
+		t.Fatalf("PauseRun = %+v, %v; want the follow-ups paused, the run completed", res, err)
+	}
+	if fs, err := l.FollowupsState(ctx, id); err != nil || fs.Hold != ledger.FollowupsPausedHold || fs.Reason != "paused by ana: wrong link" {
+		t.Fatalf("follow-ups state %+v, %v", fs, err)
+	}
+	fid := ledger.FollowupRun(id, "yes")
+	if err := l.CreateRun(ctx, ledger.Run{ID: fid, Campaign: "spring-sale", Delivery: ledger.AtMostOnce, Buckets: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := l.Pause(ctx, fid, "paused by bo: typo"); !ok || err != nil {
+		t.Fatalf("pause the follow-up run: %v %v", ok, err)
+	}
+	res, err = serve.ResumeRun(ctx, c, rdb, id, rec)
+	wantDetail := "resumed follow-ups (paused by ana: wrong link), follow-ups of rule yes (paused by bo: typo)"
+	if err != nil || !res.Changed || res.Detail != wantDetail || len(res.Resumed) != 1 || res.Resumed[0].Rule != "yes" {
+		t.Fatalf("ResumeRun = %+v, %v; want %q", res, err, wantDetail)
+	}
+	res, err = serve.CancelRun(ctx, c, rdb, id, rec)
+	if err != nil || !res.Changed || !res.Followups || res.Status != ledger.RunCompleted {
+		t.Fatalf("CancelRun = %+v, %v; want the follow-ups cancelled, the run completed", res, err)
+	}
+	if fs, err := l.FollowupsState(ctx, id); err != nil || !fs.Cancelled() {
+		t.Fatalf("follow-ups state %+v, %v; want cancelled", fs, err)
+	}
+	wantLog(t, rdb,
+		"ana run cancel "+id+": follow-ups cancelled; the run stays completed",
+		"ana run resume "+id+": "+wantDetail,
+		"ana run pause "+id+": follow-ups paused; the run stays completed")
+}
+
+// A completed run whose on_reply.until has passed, or whose campaign has no on_reply, is
+// refused as before: nothing of it can come any more.
+func TestFollowupsOfACompletedRunPastUntilAreRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, rdb := testredis.Mini(t)
+	c := config.Default()
+	late := send(t, c, rdb, 1, onReplyRules).RunID
+	plain := send(t, c, rdb, 1).RunID
+	created := time.Now().Add(-8 * 24 * time.Hour).UnixMilli()
+	for _, id := range []string{late, plain} {
+		if err := rdb.HSet(ctx, rkeys.Run(id), "status", string(ledger.RunCompleted), "created", created).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.HSet(ctx, rkeys.Run(plain), "created", time.Now().UnixMilli()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{late, plain} {
+		for name, change := range map[string]serve.ChangeRun{"pause": serve.PauseRun, "cancel": serve.CancelRun} {
+			res, err := change(ctx, c, rdb, id, audit.Record{Redis: rdb, Actor: "ana"})
+			if err != nil || res.Changed || res.Status != ledger.RunCompleted {
+				t.Errorf("%s %s = %+v, %v; want refused, completed", name, id, res, err)
+			}
+		}
+	}
+}
