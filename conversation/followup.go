@@ -228,10 +228,10 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 		return out, nil
 	}
 	rule, ok := Match(def.OnReply.Rules, r)
-	if !ok || (r.OptOut && !rule.Suppress) {
-		// An opt-out (the receiver has suppressed the customer) is only recorded, unless the
-		// rule it matches is the campaign's own unsubscribe (suppress: true): its
-		// confirmation still goes, past the suppression (SendPayload.ConfirmsOptOut).
+	if !ok {
+		// An opt-out (the receiver has suppressed the customer) matches only the campaign's
+		// own unsubscribe (suppress: true), whose confirmation still goes, past the
+		// suppression (SendPayload.ConfirmsOptOut); without one it is only recorded.
 		return out, nil
 	}
 	out.Rule = rule.ID()
