@@ -20,12 +20,12 @@ unknown: {resend_after: 1d}
 on_reply:
   until: 7d
   rules:
-    - any: true
-      template: {name: promo_followup}
-      delay: 7d
     - keyword: later
       template: {name: promo_followup}
       delay: 90m
+    - any: true
+      template: {name: promo_followup}
+      delay: 7d
 `))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
@@ -34,8 +34,8 @@ on_reply:
 	wantEqual(t, "schedule.grace", 24*time.Hour, d.Schedule.GraceDuration())
 	wantEqual(t, "unknown.resend_after", 24*time.Hour, d.ResendAfter())
 	wantEqual(t, "on_reply.until", 7*24*time.Hour, d.OnReply.UntilDuration())
-	wantEqual(t, "on_reply[0].delay", 7*24*time.Hour, d.OnReply.Rules[0].DelayDuration())
-	wantEqual(t, "on_reply[1].delay", 90*time.Minute, d.OnReply.Rules[1].DelayDuration())
+	wantEqual(t, "on_reply[0].delay", 90*time.Minute, d.OnReply.Rules[0].DelayDuration())
+	wantEqual(t, "on_reply[1].delay", 7*24*time.Hour, d.OnReply.Rules[1].DelayDuration())
 }
 
 // TestDurationErrors: a duration refused says where, which field and why, a limit in the unit

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -418,7 +419,82 @@ func (d *Definition) validateOnReply(path string, root *yaml.Node) Errors {
 		r.reads = ruleReads(r, rn, field, at)
 	}
 	o.cols = columnsRead(o.Rules)
+	return append(errs, hiddenRules(path, o.Rules)...)
+}
+
+// hiddenRules reports what an earlier rule always matches first, so that it never matches
+// (rules are tried in order, the first that matches wins): a rule after one with any: true,
+// and a button, list_row or keyword value that an earlier rule of the same kind matches
+// whatever the reply (the same button or row, a keyword holding an earlier keyword's words).
+// A rule with suppress: true behind a rule without it is not reported: an opt-out is matched
+// only among suppress: true rules, so it still reaches it.
+func hiddenRules(path string, rules []ReplyRule) Errors {
+	var errs Errors
+	report := func(r *ReplyRule, key string, i int, msg string) {
+		field, at := r.Where(key, i)
+		errs = append(errs, FieldError{File: path, Line: at.Line, Column: at.Column, Field: field, Msg: msg})
+	}
+	for i := range rules {
+		r := &rules[i]
+		behindAny := false
+		for j := range rules[:i] {
+			e := &rules[j]
+			if e.Any && (e.Suppress || !r.Suppress) {
+				report(r, "", -1, fmt.Sprintf("never matches: rule %s (%s) before it has any: true and matches every reply first", e.ID(), e.field))
+				behindAny = true
+				break
+			}
+		}
+		if behindAny {
+			continue
+		}
+		for _, m := range []struct {
+			key       string
+			vals      func(*ReplyRule) Words
+			coveredBy func(v, earlier string) bool
+		}{
+			{"button", func(x *ReplyRule) Words { return x.Button }, func(v, w string) bool {
+				return strings.EqualFold(strings.Join(strings.Fields(v), " "), strings.Join(strings.Fields(w), " "))
+			}},
+			{"list_row", func(x *ReplyRule) Words { return x.ListRow }, func(v, w string) bool {
+				return strings.TrimSpace(v) == strings.TrimSpace(w)
+			}},
+			{"keyword", func(x *ReplyRule) Words { return x.Keyword }, func(v, w string) bool {
+				return holdsWords(KeywordWords(v), KeywordWords(w))
+			}},
+		} {
+		values:
+			for k, v := range m.vals(r) {
+				for j := range rules[:i] {
+					e := &rules[j]
+					if r.Suppress && !e.Suppress {
+						continue
+					}
+					for _, w := range m.vals(e) {
+						if m.coveredBy(v, w) {
+							report(r, m.key, k, fmt.Sprintf("value %d %q never matches: rule %s (%s) before it matches %q first", k, v, e.ID(), e.field, w))
+							continue values
+						}
+					}
+				}
+			}
+		}
+	}
 	return errs
+}
+
+// holdsWords reports whether want appears as a consecutive run in words (a text holding the
+// keyword words always holds want).
+func holdsWords(words, want []string) bool {
+	if len(want) == 0 {
+		return false
+	}
+	for i := 0; i+len(want) <= len(words); i++ {
+		if slices.Equal(words[i:i+len(want)], want) {
+			return true
+		}
+	}
+	return false
 }
 
 // validateMatch checks that a rule has exactly one match and that its values are sound.

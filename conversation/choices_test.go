@@ -134,7 +134,7 @@ func TestCheckOnReplySession(t *testing.T) {
 			name:    "unknown buttons listed together",
 			message: buttonsMessage,
 			rules: `
-  - {name: good, button: problem, tag: ok, none: true}
+  - {name: good, button: arrived-ok, tag: ok, none: true}
   - {name: bad, button: [Arrived, "problem "], tag: x, none: true}
   - {name: worse, button: Cancel, tag: y, none: true}
 `,

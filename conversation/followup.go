@@ -153,8 +153,12 @@ type Outcome struct {
 	// Unanswered is why a rule matched and no follow-up was asked for although the rule has
 	// one (or, for a rule with none, its tag was not given): SkipNotReached, or
 	// UnansweredNotSent (the entry's send is still to come), UnansweredNoEntry (the run has
-	// no entry for the recipient). "" otherwise.
+	// no entry for the recipient), UnansweredCancelled, UnansweredNoRun, UnansweredOnceHeld.
+	// "" otherwise.
 	Unanswered string
+	// HeldBy is the run whose follow-up holds the rule's once_per: campaign slot
+	// (UnansweredOnceHeld).
+	HeldBy string
 }
 
 // Reasons of Outcome.Unanswered besides SkipNotReached (which also writes the follow-up's
@@ -165,6 +169,13 @@ const (
 	UnansweredNotSent = "not_sent"
 	// UnansweredNoEntry: the run has no entry for the recipient the join named.
 	UnansweredNoEntry = "no_entry"
+	// UnansweredCancelled: the run was cancelled: no follow-up is created (MayFollowUp).
+	UnansweredCancelled = "cancelled"
+	// UnansweredNoRun: the run's record is gone.
+	UnansweredNoRun = "no_run"
+	// UnansweredOnceHeld: the rule is once_per: campaign and another run's follow-up
+	// (Outcome.HeldBy) holds it for the recipient.
+	UnansweredOnceHeld = "once_per_campaign"
 )
 
 // HandleReply acts on one inbound message (see the package's follow-ups above) and returns
@@ -180,7 +191,7 @@ func (f *Followups) HandleReply(ctx context.Context, in *webhooks.Inbound) (stri
 func (f *Followups) Reply(ctx context.Context, r Reply) (Outcome, error) {
 	out, err := f.reply(ctx, r)
 	if out.Entry.Run != "" {
-		if _, herr := f.history.Record(ctx, out.Entry, r, r.MessageID, out.Rule); herr != nil && err == nil {
+		if _, herr := f.history.RecordNote(ctx, out.Entry, r, r.MessageID, out.Rule, NoteOf(out)); herr != nil && err == nil {
 			err = herr
 		}
 	}
@@ -228,10 +239,10 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 		return out, nil
 	}
 	rule, ok := Match(def.OnReply.Rules, r)
-	if !ok || (r.OptOut && !rule.Suppress) {
-		// An opt-out (the receiver has suppressed the customer) is only recorded, unless the
-		// rule it matches is the campaign's own unsubscribe (suppress: true): its
-		// confirmation still goes, past the suppression (SendPayload.ConfirmsOptOut).
+	if !ok {
+		// An opt-out (the receiver has suppressed the customer) matches only the campaign's
+		// own unsubscribe (suppress: true), whose confirmation still goes, past the
+		// suppression (SendPayload.ConfirmsOptOut); without one it is only recorded.
 		return out, nil
 	}
 	out.Rule = rule.ID()
@@ -276,12 +287,21 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	if rule.None {
 		return out, suppress()
 	}
+	if may, why, err := f.MayFollowUp(ctx, parent); err != nil || !may {
+		if err == nil {
+			out.Unanswered = why
+			f.notAnswered(out, run, rule, e)
+		}
+		return out, errors.Join(err, suppress())
+	}
 	if rule.Scope() == campaigns.OncePerCampaign {
-		mine, err := f.ledger.OncePerCampaign(ctx, run.Campaign, rule.ID(), e.Recipient, parent)
+		holder, err := f.claimOnce(ctx, run, rule, e.Recipient)
 		if err != nil {
 			return out, err
 		}
-		if !mine {
+		if holder != parent {
+			out.Unanswered, out.HeldBy = UnansweredOnceHeld, holder
+			f.notAnswered(out, run, rule, e)
 			return out, suppress()
 		}
 	}
@@ -343,6 +363,63 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	return out, nil
 }
 
+// NoteOf is the conversation record's note on a reply whose rule asked for no follow-up for
+// a reason recipient explain should say (History.RecordNote): "" for any other.
+func NoteOf(out Outcome) string {
+	switch out.Unanswered {
+	case UnansweredOnceHeld:
+		return "once per campaign: answered in run " + out.HeldBy
+	case UnansweredCancelled:
+		return "run cancelled: no follow-up"
+	}
+	return ""
+}
+
+// MayFollowUp decides whether a reply may create a follow-up of run (the run replied to, not
+// a follow-up run): why says why not, an Outcome.Unanswered reason. It reads the run's status
+// as it is now (the resolver's run record is cached and may be older): no follow-up is created
+// for a cancelled run, and no once_per: campaign slot taken for it. It is the one place that
+// decides it, for every reply of every rule.
+func (f *Followups) MayFollowUp(ctx context.Context, run string) (may bool, why string, err error) {
+	r, err := f.ledger.GetRun(ctx, run)
+	switch {
+	case errors.Is(err, ledger.ErrRunNotFound):
+		return false, UnansweredNoRun, nil
+	case err != nil:
+		return false, "", err
+	case r.Status == ledger.RunCancelled:
+		return false, UnansweredCancelled, nil
+	}
+	return true, "", nil
+}
+
+// claimOnce gives the once_per: campaign follow-up of rule to recipient in run, and returns
+// the run that holds it: run, or the other run whose follow-up took it. A follow-up that
+// ended without a message going out (ledger.FollowupGaveBack: skipped, or refused by
+// Connectly) gives its slot back: this reply takes it over.
+func (f *Followups) claimOnce(ctx context.Context, run ledger.Run, rule *campaigns.ReplyRule, recipient string) (string, error) {
+	holder, err := f.ledger.ClaimOncePerCampaign(ctx, run.Campaign, rule.ID(), recipient, run.ID, "")
+	if err != nil || holder == run.ID {
+		return holder, err
+	}
+	fe, ok, err := f.ledger.OnceFollowup(ctx, holder, rule.ID(), recipient)
+	if err != nil || !ok || !ledger.FollowupGaveBack(fe) {
+		return holder, err
+	}
+	return f.ledger.ClaimOncePerCampaign(ctx, run.Campaign, rule.ID(), recipient, run.ID, holder)
+}
+
+// notAnswered logs, once per reply, a reply that matched a rule and asked for no follow-up
+// for out.Unanswered (a cancelled run, a once_per: campaign follow-up held by another run).
+func (f *Followups) notAnswered(out Outcome, run ledger.Run, rule *campaigns.ReplyRule, e Entry) {
+	if out.Repeat {
+		return
+	}
+	f.count(run.Campaign, rule.ID(), "unanswered", e.Via)
+	f.log.Info().Str(logx.KeyRun, run.ID).Str(logx.KeyRecipient, logx.Phone(e.Recipient)).Str("rule", rule.ID()).
+		Str("reason", out.Unanswered).Str("held_by", out.HeldBy).Msg("reply matched a rule: no follow-up")
+}
+
 // unanswered settles a reply that matched rule but joined an entry whose message cannot be
 // what it answers (found says the entry pe exists): it is counted (outcome "unanswerable",
 // once per reply) and logged with its reason, and for an entry that is settled without
@@ -368,6 +445,9 @@ func (f *Followups) unanswered(ctx context.Context, out Outcome, run ledger.Run,
 	}
 	if out.Unanswered != SkipNotReached || rule.None {
 		return out, nil
+	}
+	if may, _, err := f.MayFollowUp(ctx, run.ID); err != nil || !may {
+		return out, err
 	}
 	fu := ledger.Followup{Parent: parentOf(run), Rule: rule.ID(), Recipient: e.Recipient, Row: pe.Row,
 		Queue: f.queue(Category(def, rule)), Skip: SkipNotReached}

@@ -99,6 +99,12 @@ var historyCmd = redis.NewScript(historyLua)
 // which places the rule's follow-up after this reply in recipient explain's timeline. It
 // returns false, changing nothing, for a copy of a message already recorded. One round trip.
 func (h *History) Record(ctx context.Context, e Entry, r Reply, messageID, rule string) (bool, error) {
+	return h.RecordNote(ctx, e, r, messageID, rule, "")
+}
+
+// RecordNote is Record with a note on what the reply did not do (NoteOf: "once per campaign:
+// answered in run X"), shown beside it in recipient explain.
+func (h *History) RecordNote(ctx context.Context, e Entry, r Reply, messageID, rule, note string) (bool, error) {
 	if e.Run == "" || e.Recipient == "" {
 		return false, fmt.Errorf("conversation: history: %w", ErrNoRecipient)
 	}
@@ -111,7 +117,7 @@ func (h *History) Record(ctx context.Context, e Entry, r Reply, messageID, rule 
 		at = now
 	}
 	s := saidOf(r)
-	s.M, s.T, s.F, s.V, s.R, s.O = messageName(messageID, r), at.UnixMilli(), answering, e.Via, rule, r.OptOut
+	s.M, s.T, s.F, s.V, s.R, s.O, s.N = messageName(messageID, r), at.UnixMilli(), answering, e.Via, rule, r.OptOut, note
 	member, err := json.Marshal(s)
 	if err != nil {
 		return false, fmt.Errorf("conversation: history: %w", err)
@@ -152,14 +158,15 @@ func (h *History) Read(ctx context.Context, run, recipient string) ([]report.Rep
 		if s.F != "" {
 			joined = ledger.FollowupRun(run, s.F)
 		}
-		out = append(out, report.Reply{At: time.UnixMilli(s.T).UTC(), Kind: s.K, ID: s.I, Text: s.X, MessageID: s.M, Run: joined, Via: s.V, Rule: s.R, OptOut: s.O})
+		out = append(out, report.Reply{At: time.UnixMilli(s.T).UTC(), Kind: s.K, ID: s.I, Text: s.X, MessageID: s.M, Run: joined, Via: s.V, Rule: s.R, OptOut: s.O, Note: s.N})
 	}
 	slices.SortStableFunc(out, func(a, b report.Reply) int { return a.At.Compare(b.At) })
 	return out, nil
 }
 
 // said is a reply as stored, with short names. M must stay the first field (the script
-// recognises a copy of a message by the line's prefix). F is the follow-up rule of the run
+// recognises a copy of a message by the line's prefix). N is a note on what the reply did not
+// do (RecordNote). F is the follow-up rule of the run
 // the reply was joined to, "" for the run itself.
 type said struct {
 	M string `json:"m"`
@@ -171,6 +178,7 @@ type said struct {
 	V string `json:"v,omitempty"`
 	R string `json:"r,omitempty"`
 	O bool   `json:"o,omitempty"`
+	N string `json:"n,omitempty"`
 }
 
 // saidOf returns what r says, its texts cut.

@@ -19,8 +19,16 @@ import (
 //   - keyword: typed text holding one of the keywords as whole words (MatchKeyword); the text
 //     of a button or a list row is not typed text;
 //   - any: every reply.
+//
+// An opt-out (r.OptOut: the receiver has suppressed the customer) is matched only among the
+// rules with suppress: true, the campaign's own unsubscribe, whose confirmation still goes: an
+// earlier rule without suppress (an any: true thanks) would send nothing to a customer who
+// has just opted out, and would hide the unsubscribe rule.
 func Match(rules []campaigns.ReplyRule, r Reply) (*campaigns.ReplyRule, bool) {
 	for i := range rules {
+		if r.OptOut && !rules[i].Suppress {
+			continue
+		}
 		if matches(&rules[i], r) {
 			return &rules[i], true
 		}

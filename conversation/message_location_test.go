@@ -52,3 +52,30 @@ func TestValidateFollowUpLocationCoordinates(t *testing.T) {
 		validate("{location: {name: Store}}"))
 	wantEqual("0,0", []string{}, validate("{location: {latitude: 0, longitude: 0}}"))
 }
+
+// A follow-up message value of the wrong type (a list for reply_buttons) is reported at its own
+// key and line, in words, on one line: not at message, nor with the decoder's "line N:" and
+// line breaks.
+func TestValidateFollowUpWrongTypeAtItsKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.csv"), []byte("phone\n+15550000001\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "c.yaml")
+	src := "id: promo\ntemplate: {name: promo, language: en_US}\naudience: {file: a.csv}\non_reply:\n" +
+		"  - name: yes\n    keyword: yes\n    message:\n      text: Pick\n      reply_buttons: [{id: a, text: A}]\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := campaigns.Validate(path, campaigns.ValidateOptions{OnReply: func(def *campaigns.Definition) ([]string, []string) {
+		return conversation.CheckOnReply(context.Background(), def, nil)
+	}})
+	if len(r.Problems) != 1 {
+		t.Fatalf("problems %+v, want one", r.Problems)
+	}
+	p := r.Problems[0]
+	if p.Field != "on_reply[0].message.reply_buttons" || p.Line != 9 || p.Msg != "cannot unmarshal a list into connectly.ReplyButtons" {
+		t.Fatalf("problem %+v (%s), want on_reply[0].message.reply_buttons at line 9: cannot unmarshal a list into connectly.ReplyButtons", p, p.Msg)
+	}
+}

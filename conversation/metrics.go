@@ -9,7 +9,9 @@ type Metrics struct {
 	// created (a follow-up entry was created), skipped (created skipped: suppressed, not
 	// renderable, not_reached), late (after the run's on_reply.until; rule ""), unanswerable
 	// (a rule matched, but the entry's message did not reach the customer, or the run has no
-	// such entry: no follow-up, logged with the reason), foreign_callback (the reply's
+	// such entry: no follow-up, logged with the reason), unanswered (a rule matched a reached
+	// entry, and no follow-up was asked for: the run was cancelled, or another run holds the
+	// rule's once_per: campaign follow-up; logged with the reason), foreign_callback (the reply's
 	// callbackData named another customer than its sender and was ignored for the join; rule
 	// "", campaign the callbackData's run's, via how the reply was joined instead or "none");
 	// and by how the reply was joined to its run (via: callback, reply_to or recent, the Via*
@@ -23,7 +25,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{Replies: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "herald_followup_replies_total",
 		Help: "Replies to runs with on_reply rules, each once, by campaign, rule, outcome (matched, created, skipped, late, " +
-			"unanswerable, foreign_callback) and how the reply was joined to its run (callback, reply_to, recent).",
+			"unanswerable, unanswered, foreign_callback) and how the reply was joined to its run (callback, reply_to, recent).",
 	}, []string{"campaign", "rule", "outcome", "via"})}
 	if reg != nil {
 		reg.MustRegister(m.Replies)

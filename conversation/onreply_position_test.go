@@ -15,7 +15,7 @@ import (
 func TestCheckOnReplyProblemsHavePositions(t *testing.T) {
 	t.Parallel()
 	def := sessionDef(t, buttonsMessage, "", `
-  - {button: problem, tag: ok, none: true}
+  - {button: arrived-ok, tag: ok, none: true}
   - button: [problem, Arrived]
     tag: x
     none: true

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
@@ -43,9 +46,16 @@ func CheckOnReply(ctx context.Context, def *campaigns.Definition, open func() (T
 		}
 		content, err := MessageOf(&rules[i])
 		var unknown *campaigns.UnknownKeysError
+		var wrongType *yaml.TypeError
 		switch {
 		case errors.As(err, &unknown):
 			// Campaign validation reports each unknown key at its own place.
+			continue
+		case errors.As(err, &wrongType):
+			// A value of the wrong type (a list for reply_buttons), at its own key and line.
+			for _, e := range wrongType.Errors {
+				errs = append(errs, typeProblem(def.Path, field, rules[i].Message.Node, e))
+			}
 			continue
 		case err != nil:
 			errs = append(errs, problem(field, err.Error()))
@@ -57,6 +67,52 @@ func CheckOnReply(ctx context.Context, def *campaigns.Definition, open func() (T
 	}
 	e, n := checkChoices(ctx, def, open)
 	return append(errs, e...), append(notes, n...)
+}
+
+// typeProblem places one of the YAML decoder's type errors of a follow-up message ("line 18:
+// cannot unmarshal !!seq into connectly.ReplyButtons") at the message's key whose value holds
+// that line (on_reply[0].message.reply_buttons), at the first value written on it, with the
+// YAML tags said in words.
+func typeProblem(path, field string, msg *yaml.Node, e string) string {
+	line := 0
+	if rest, ok := strings.CutPrefix(e, "line "); ok {
+		if n, after, ok := strings.Cut(rest, ": "); ok {
+			if v, err := strconv.Atoi(n); err == nil {
+				line, e = v, after
+			}
+		}
+	}
+	for _, w := range [][2]string{{"!!seq", "a list"}, {"!!map", "a mapping"}, {"!!str", "a text"}, {"!!int", "a number"},
+		{"!!float", "a number"}, {"!!bool", "a boolean"}, {"!!null", "null"}} {
+		e = strings.ReplaceAll(e, w[0], w[1])
+	}
+	e = strings.ReplaceAll(e, "\n", " ")
+	fe := campaigns.FieldError{File: path, Field: field, Msg: e}
+	if msg != nil {
+		fe.Line, fe.Column = msg.Line, msg.Column
+	}
+	if msg != nil && msg.Kind == yaml.MappingNode && line > 0 {
+		for k := 0; k+1 < len(msg.Content); k += 2 {
+			if at := nodeAt(msg.Content[k+1], line); at != nil {
+				fe.Field, fe.Line, fe.Column = field+"."+msg.Content[k].Value, at.Line, at.Column
+				break
+			}
+		}
+	}
+	return fe.Error()
+}
+
+// nodeAt returns the first node under n (n included) written on line, nil when none is.
+func nodeAt(n *yaml.Node, line int) *yaml.Node {
+	if n.Line == line {
+		return n
+	}
+	for _, c := range n.Content {
+		if at := nodeAt(c, line); at != nil {
+			return at
+		}
+	}
+	return nil
 }
 
 // FollowupPlan is one on_reply rule's follow-up as `campaign plan` shows it.

@@ -85,6 +85,9 @@ func replyWhat(run string, r report.Reply) string {
 	if r.OptOut {
 		s += " → opted out"
 	}
+	if r.Note != "" {
+		s += " (" + logx.Escape(r.Note) + ")"
+	}
 	return s
 }
 

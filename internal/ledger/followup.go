@@ -302,11 +302,45 @@ func (l *Ledger) migrateFollowupRuns(ctx context.Context) error {
 // OncePerCampaign gives the follow-up of a campaign's rule to a recipient in one run only:
 // true when run owns it (the first to ask, or the same run asking again).
 func (l *Ledger) OncePerCampaign(ctx context.Context, campaign, rule, recipient, run string) (bool, error) {
-	n, err := onceCampaignCmd.Run(ctx, l.rdb, []string{rkeys.FollowupOnce(campaign, rule)}, recipient, run).Int()
+	holder, err := l.ClaimOncePerCampaign(ctx, campaign, rule, recipient, run, "")
+	return holder == run, err
+}
+
+// ClaimOncePerCampaign is OncePerCampaign naming the run that owns the follow-up (run, or the
+// other run that does). With from set, a follow-up held by run from passes to run: the caller
+// has seen from's follow-up end without a message going out (FollowupGaveBack). The slot is
+// given back so, by the next reply that asks for it, rather than when the follow-up ends: the
+// follow-up's outcome and the slot are in different hash slots, so no one script writes both,
+// and nothing is left to do after a crash between the two; the take-over only happens while
+// from still holds the slot, so two receivers doing it at once give it to one run.
+func (l *Ledger) ClaimOncePerCampaign(ctx context.Context, campaign, rule, recipient, run, from string) (string, error) {
+	holder, err := onceCampaignCmd.Run(ctx, l.rdb, []string{rkeys.FollowupOnce(campaign, rule)}, recipient, run, from).Text()
 	if err != nil {
-		return false, fmt.Errorf("ledger: once per campaign %s/%s: %w", campaign, rule, err)
+		return "", fmt.Errorf("ledger: once per campaign %s/%s: %w", campaign, rule, err)
 	}
-	return n == 1, nil
+	return holder, nil
+}
+
+// OnceFollowup returns recipient's entry in the follow-up run of (run, rule): the follow-up
+// that holds a once_per: campaign slot for run; ok is false when there is none (yet).
+func (l *Ledger) OnceFollowup(ctx context.Context, run, rule, recipient string) (Entry, bool, error) {
+	fr, err := l.GetRun(ctx, FollowupRun(run, rule))
+	if errors.Is(err, ErrRunNotFound) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, err
+	}
+	return l.Entry(ctx, AddressIn(fr.ID, recipient, max(1, fr.Buckets)))
+}
+
+// FollowupGaveBack reports whether a follow-up entry ended without a message going out, so
+// that its once_per: campaign slot goes to the next run a reply asks for it: skipped, for any
+// reason, or failed with no message id (Connectly refused the request; a request whose fate
+// is not known is recorded unknown, never failed). One failed after Connectly accepted it
+// (its delivery failed) keeps the slot: a message went.
+func FollowupGaveBack(e Entry) bool {
+	return e.State == Skipped || (e.State == Failed && e.MessageID == "")
 }
 
 // Tag adds a tag to recipient's tags in run (an on_reply rule's tag:). A recipient keeps every

@@ -101,6 +101,9 @@ type Reply struct {
 	Rule string `json:"rule,omitempty"`
 	// OptOut is set on a message the receiver took as an opt-out (STOP).
 	OptOut bool `json:"opt_out,omitempty"`
+	// Note says why the rule it matched sent nothing, when the receiver recorded why (e.g.
+	// "once per campaign: answered in run X").
+	Note string `json:"note,omitempty"`
 }
 
 // RepliesFunc reads a recipient's replies in a run, oldest first (serve.ExplainRecipient

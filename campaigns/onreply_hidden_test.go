@@ -1,0 +1,64 @@
+package campaigns_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/heraldmsg/herald/campaigns"
+)
+
+// TestOnReplyHiddenRules: a rule after one with any: true, and a button, row or keyword value
+// an earlier rule always matches first, never match: validation reports each at its place. A
+// suppress: true rule behind a rule without suppress is not reported (an opt-out still
+// reaches it), nor a value only partly covered.
+func TestOnReplyHiddenRules(t *testing.T) {
+	t.Parallel()
+	_, err := campaigns.Parse("c.yaml", []byte(onReplyHead+`on_reply:
+  - name: yes
+    button: ["Yes", Later]
+    message: {text: "Here"}
+  - name: again
+    button: [" yes ", Other]
+    message: {text: "Again"}
+  - name: rows
+    list_row: size_m
+    message: {text: "M"}
+  - name: rows2
+    list_row: [" size_m"]
+    message: {text: "M2"}
+  - name: price
+    keyword: price
+    message: {text: "Price"}
+  - name: price2
+    keyword: ["Price please", pricey]
+    message: {text: "Price2"}
+  - name: thanks
+    any: true
+    message: {text: "Thanks"}
+  - name: unsubscribe
+    button: Unsubscribe
+    suppress: true
+    message: {text: "Bye"}
+  - name: never
+    keyword: hello
+    message: {text: "Hi"}
+`))
+	want := []string{
+		`c.yaml:9:14: on_reply[1].button: value 0 " yes " never matches: rule yes (on_reply[0]) before it matches "Yes" first`,
+		`c.yaml:15:16: on_reply[3].list_row: value 0 " size_m" never matches: rule rows (on_reply[2])`,
+		`c.yaml:21:15: on_reply[5].keyword: value 0 "Price please" never matches: rule price (on_reply[4])`,
+		`c.yaml:30:5: on_reply[8]: never matches: rule thanks (on_reply[6]) before it has any: true`,
+	}
+	if err == nil {
+		t.Fatal("Parse: no error, want the hidden rules reported")
+	}
+	got := strings.Split(err.Error(), "\n")
+	if len(got) != len(want) {
+		t.Fatalf("errors:\n%s\nwant %d", err, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w) {
+			t.Errorf("error %d = %q, want it to start %q", i, got[i], w)
+		}
+	}
+}
