@@ -370,7 +370,7 @@ func NoteOf(out Outcome) string {
 	case UnansweredOnceHeld:
 		return "once per campaign: answered in run " + out.HeldBy
 	case UnansweredCancelled:
-		return "run cancelled: no follow-up"
+		return "run or its follow-ups cancelled: no follow-up"
 	}
 	return ""
 }
@@ -378,16 +378,18 @@ func NoteOf(out Outcome) string {
 // MayFollowUp decides whether a reply may create a follow-up of run (the run replied to, not
 // a follow-up run): why says why not, an Outcome.Unanswered reason. It reads the run's status
 // as it is now (the resolver's run record is cached and may be older): no follow-up is created
-// for a cancelled run, and no once_per: campaign slot taken for it. It is the one place that
+// for a cancelled run, or a completed one whose follow-ups an operator cancelled
+// (ledger.FollowupsState), and no once_per: campaign slot taken for it. It is the one place that
 // decides it, for every reply of every rule.
 func (f *Followups) MayFollowUp(ctx context.Context, run string) (may bool, why string, err error) {
-	r, err := f.ledger.GetRun(ctx, run)
+	c, err := f.ledger.FollowupsState(ctx, run)
 	switch {
-	case errors.Is(err, ledger.ErrRunNotFound):
-		return false, UnansweredNoRun, nil
 	case err != nil:
 		return false, "", err
-	case r.Status == ledger.RunCancelled:
+	case c.Run.Status == "":
+		return false, UnansweredNoRun, nil
+	case c.Cancelled():
+		// The run, or (once it completed) its follow-ups, cancelled by an operator.
 		return false, UnansweredCancelled, nil
 	}
 	return true, "", nil

@@ -5,10 +5,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/internal/webhooks"
 )
@@ -16,6 +19,7 @@ import (
 // onceBench is two runs of campaign promo (promo-1, promo-2) whose message to ana was
 // accepted, for the rule interested (once_per: campaign).
 type onceBench struct {
+	rdb  redis.UniversalClient
 	l    *ledger.Ledger
 	fu   *conversation.Followups
 	h    *conversation.History
@@ -37,7 +41,7 @@ func setupOnce(t *testing.T) *onceBench {
 	}
 	l := ledger.New(rdb, clock)
 	ctx := context.Background()
-	b := &onceBench{l: l, h: conversation.NewHistory(rdb, clock), runs: map[string]ledger.Run{}, now: now}
+	b := &onceBench{rdb: rdb, l: l, h: conversation.NewHistory(rdb, clock), runs: map[string]ledger.Run{}, now: now}
 	for _, id := range []string{"promo-1", "promo-2"} {
 		run := ledger.Run{ID: id, Campaign: "promo", Template: "spring_promo", Language: "en_US", Queue: "herald:marketing",
 			Delivery: ledger.AtMostOnce, Buckets: 1, Created: now}
@@ -115,6 +119,26 @@ func TestOncePerCampaignCancelledRunTakesNothing(t *testing.T) {
 	}
 	if out := b.tap(t, "promo-2", "wamid.r2"); !out.Created {
 		t.Fatalf("reply to the next run: %+v, want its follow-up created", out)
+	}
+}
+
+// TestFollowupsCancelledOnACompletedRunTakeNothing: an operator cancelled the follow-ups of
+// a completed run (run cancel RUN): a reply to it creates no follow-up, as for a cancelled run.
+func TestFollowupsCancelledOnACompletedRunTakeNothing(t *testing.T) {
+	t.Parallel()
+	b := setupOnce(t)
+	ctx := context.Background()
+	if err := b.rdb.HSet(ctx, rkeys.Run("promo-1"), "status", string(ledger.RunCompleted)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := b.l.CancelFollowups(ctx, "promo-1", "by ana: wrong link"); err != nil || !ok {
+		t.Fatalf("cancel follow-ups: %v %v", ok, err)
+	}
+	if out := b.tap(t, "promo-1", "wamid.r1"); out.Created || out.Unanswered != conversation.UnansweredCancelled {
+		t.Fatalf("reply to a run whose follow-ups are cancelled: %+v, want nothing created (cancelled)", out)
+	}
+	if _, ok, err := b.l.Entry(ctx, ledger.FollowupAddress("promo-1", "interested", ana, 1)); err != nil || ok {
+		t.Fatalf("follow-up entry: %v %v, want none", ok, err)
 	}
 }
 
