@@ -106,7 +106,7 @@ func ResumeRun(ctx context.Context, c config.Config, rdb redis.UniversalClient, 
 		return res.Any(), resumedDetail(res), err
 	})
 	if ch.Changed {
-		ch.Followups = !res.Run
+		ch.Followups = res.Followups
 		ch.Resumed = res.Rules
 		for i := range ch.Resumed {
 			ch.Resumed[i].Reason = logx.MaskDigits(ch.Resumed[i].Reason)

@@ -89,3 +89,61 @@ func TestFollowupsOfACompletedRunPastUntilAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// A follow-up run paused after its run's follow-ups were cancelled (a stop-the-run answer to
+// a follow-up already past the gate) is cancelled by a second cancel, and a resume then
+// resumes nothing: cancelled follow-ups stay cancelled.
+func TestCancelledFollowupsStayCancelled(t *testing.T) {
+	ctx := context.Background()
+	_, rdb := testredis.Mini(t)
+	c := config.Default()
+	id := send(t, c, rdb, 2, onReplyRules).RunID
+	if err := rdb.HSet(ctx, rkeys.Run(id), "status", string(ledger.RunCompleted)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	l := ledger.New(rdb, nil)
+	rec := audit.Record{Redis: rdb, Actor: "ana"}
+	if res, err := serve.CancelRun(ctx, c, rdb, id, rec); err != nil || !res.Changed {
+		t.Fatalf("cancel: %+v %v", res, err)
+	}
+	fid := ledger.FollowupRun(id, "yes")
+	if err := l.CreateRun(ctx, ledger.Run{ID: fid, Campaign: "spring-sale", Delivery: ledger.AtMostOnce, Buckets: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := l.Pause(ctx, fid, "132015: paused template"); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if res, err := serve.ResumeRun(ctx, c, rdb, id, rec); err != nil || res.Changed {
+		t.Errorf("resume of a run whose follow-ups are cancelled: %+v %v, want nothing resumed", res, err)
+	}
+	if _, err := serve.CancelRun(ctx, c, rdb, id, rec); err != nil {
+		t.Fatal(err)
+	}
+	if pf, err := l.PausedFollowups(ctx, id); err != nil || len(pf) != 0 {
+		t.Errorf("after a second cancel, paused follow-up runs %+v (%v), want none", pf, err)
+	}
+	if r, err := l.GetRun(ctx, fid); err != nil || r.Status != ledger.RunCancelled {
+		t.Errorf("follow-up run %s: %+v %v, want cancelled", fid, r.Status, err)
+	}
+}
+
+// Resuming a running run that resumes only a paused follow-up run is no change to the
+// follow-ups of a completed run: Followups stays false.
+func TestResumeOfARunningRunIsNotAFollowupsChange(t *testing.T) {
+	ctx := context.Background()
+	_, rdb := testredis.Mini(t)
+	c := config.Default()
+	id := send(t, c, rdb, 2, onReplyRules).RunID
+	l := ledger.New(rdb, nil)
+	fid := ledger.FollowupRun(id, "yes")
+	if err := l.CreateRun(ctx, ledger.Run{ID: fid, Campaign: "spring-sale", Delivery: ledger.AtMostOnce, Buckets: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := l.Pause(ctx, fid, "paused by bo: typo"); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	res, err := serve.ResumeRun(ctx, c, rdb, id, audit.Record{Redis: rdb, Actor: "ana"})
+	if err != nil || !res.Changed || res.Followups || len(res.Resumed) != 1 {
+		t.Errorf("resume of a %s run: %+v %v, want changed, the follow-up run of rule yes resumed, Followups false", res.Status, res, err)
+	}
+}

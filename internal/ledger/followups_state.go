@@ -111,8 +111,16 @@ func (l *Ledger) ResumeFollowups(ctx context.Context, run string) (bool, RunStat
 // does. It reports whether this call cancelled them, and the run's status.
 func (l *Ledger) CancelFollowups(ctx context.Context, run, reason string) (bool, RunStatus, error) {
 	ok, status, err := l.setFollowups(ctx, run, FollowupsCancelledHold, reason)
-	if err != nil || !ok {
+	if err != nil {
 		return ok, status, err
+	}
+	if !ok {
+		// Cancelled before: a follow-up run paused since (a stop-the-run answer to a
+		// follow-up past the gate) is cancelled now, so none stays listed as paused.
+		st, err := l.FollowupsState(ctx, run)
+		if err != nil || st.Hold != FollowupsCancelledHold {
+			return ok, status, err
+		}
 	}
 	followups, err := l.PausedFollowups(ctx, run)
 	if err != nil {

@@ -78,12 +78,13 @@ func (l *Ledger) ResumeDetail(ctx context.Context, runID string) (Resumed, error
 	if err != nil {
 		return res, err
 	}
-	r, err := l.GetRun(ctx, runID)
-	if err != nil || r.Status == RunCancelled {
-		// A cancelled run's follow-ups are skipped whatever their status: nothing to resume.
+	st, err := l.FollowupsState(ctx, runID)
+	if err != nil || st.Cancelled() {
+		// The follow-ups of a cancelled run, or cancelled follow-ups of a completed one, are
+		// skipped whatever their status: nothing to resume.
 		return res, err
 	}
-	if r.Status == RunCompleted {
+	if st.Run.Status == RunCompleted {
 		if res.Followups, _, err = l.ResumeFollowups(ctx, runID); err != nil {
 			return res, err
 		}
