@@ -29,6 +29,11 @@ type PlanOptions struct {
 	// Wire encodes the samples as the configured client encodes its sends (where a BSUID
 	// recipient goes, whether campaignName goes out); the zero value is the client's default.
 	Wire connectly.Wire
+	// CheckFollowups renders each on_reply rule's follow-up with every recipient's row
+	// (PlanReport.FollowupProblems): the pre-flight of `campaign plan` and `validate --rows`.
+	// A run's start, which reads the audience only to count its invalid rows, leaves it off:
+	// it costs as much as the rest of the pass again.
+	CheckFollowups bool
 }
 
 // SkippedRow describes one row that would not be sent.
@@ -168,7 +173,10 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 	// Rows are read in order by one goroutine, resolved (phone normalisation, rendering) in
 	// batches on every core, and counted back in file order, so duplicates, examples and
 	// samples are the same as in a sequential pass.
-	fc := newFollowupCheck(d)
+	var fc *followupCheck
+	if o.CheckFollowups {
+		fc = newFollowupCheck(d)
+	}
 	tally := newFollowupTally(fc, o.Examples)
 	done := make(chan struct{})
 	defer close(done)

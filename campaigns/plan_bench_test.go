@@ -43,7 +43,7 @@ func benchPlan(b *testing.B, extra string) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		rep, err := campaigns.Plan(d, "", campaigns.PlanOptions{})
+		rep, err := campaigns.Plan(d, "", campaigns.PlanOptions{CheckFollowups: extra != ""})
 		if err != nil || rep.Recipients != rows {
 			b.Fatalf("plan: %v, %d recipients", err, rep.Recipients)
 		}

@@ -110,7 +110,7 @@ func PlanCampaign(ctx context.Context, p PlanCampaignParams) (PlanOutput, error)
 	if err != nil {
 		return PlanOutput{}, fmt.Errorf("%s: %w", def.Path, err)
 	}
-	o := PlanOptions{Samples: p.Samples, Wire: c.Connectly.Wire(), Progress: p.Progress}
+	o := PlanOptions{Samples: p.Samples, Wire: c.Connectly.Wire(), Progress: p.Progress, CheckFollowups: true}
 	var lc *report.LimitCheck
 	if p.Limits != nil {
 		lc = p.Limits()

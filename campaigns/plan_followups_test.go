@@ -31,12 +31,16 @@ func TestPlanFollowupsEveryRow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := campaigns.Plan(d, "", campaigns.PlanOptions{Samples: -1})
+	rep, err := campaigns.Plan(d, "", campaigns.PlanOptions{Samples: -1, CheckFollowups: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Recipients != 3 || len(rep.FollowupProblems) != 2 {
 		t.Fatalf("recipients %d, follow-up problems %+v; want 3 and two rules", rep.Recipients, rep.FollowupProblems)
+	}
+	// A run's start reads the audience without the follow-up check (it would double its cost).
+	if quick, err := campaigns.Plan(d, "", campaigns.PlanOptions{Samples: -1}); err != nil || quick.FollowupProblems != nil || quick.Recipients != 3 {
+		t.Errorf("plan without CheckFollowups: %d recipients, follow-up problems %+v (%v); want 3 and none looked at", quick.Recipients, quick.FollowupProblems, err)
 	}
 	coupon, pdf := rep.FollowupProblems[0], rep.FollowupProblems[1]
 	if coupon.Rule != "want-coupon" || coupon.Failing != 2 || coupon.Recipients != 3 || len(coupon.Examples) != 2 ||
@@ -77,7 +81,7 @@ func TestPlanFollowupsEveryRowJSONL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := campaigns.Plan(d, "", campaigns.PlanOptions{Samples: -1})
+	rep, err := campaigns.Plan(d, "", campaigns.PlanOptions{Samples: -1, CheckFollowups: true})
 	if err != nil {
 		t.Fatal(err)
 	}

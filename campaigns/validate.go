@@ -112,7 +112,7 @@ func Validate(path string, o ValidateOptions) (r Validation) {
 	if !o.Rows || len(p.errs) > 0 || !headerOK {
 		return r
 	}
-	po := PlanOptions{Samples: -1}
+	po := PlanOptions{Samples: -1, CheckFollowups: true}
 	if o.Progress != nil {
 		about, _ := CountLines(def) // an error is the plan's too
 		po.Progress = func(rows int) { o.Progress(rows, about) }
