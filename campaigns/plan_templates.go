@@ -55,7 +55,7 @@ func checkTemplates(ctx context.Context, list report.ListTemplates, def *Definit
 			}
 		}
 	}
-	params := slices.Sorted(maps.Keys(def.Parameters.Values))
+	params := namesGiven(def.Parameters)
 	languages := append([]string{def.Template.Language}, def.Template.Languages...)
 	var err error
 	if out.campaign, err = report.CheckTemplates(ctx, once, def.Template.Name, languages, params); err != nil {
@@ -75,7 +75,7 @@ func checkTemplates(ctx context.Context, list report.ListTemplates, def *Definit
 		if lang == "" {
 			lang = def.Template.Language
 		}
-		rparams := slices.Sorted(maps.Keys(r.Parameters.Values))
+		rparams := namesGiven(r.Parameters)
 		checks, err := report.CheckTemplates(ctx, once, r.Template.Name, []string{lang}, rparams)
 		if err != nil {
 			return out, err
@@ -86,4 +86,19 @@ func checkTemplates(ctx context.Context, list report.ListTemplates, def *Definit
 		warn("on_reply rule "+r.ID()+": template ", r.Template.Name, lang, rparams)
 	}
 	return out, nil
+}
+
+// namesGiven lists the template parameters p gives, sorted, for a check against a template's
+// variables: the named ones, and the raw entries that carry one of those names (a raw entry
+// named body_2 fills {{2}}, docs/campaigns.md); other raw entries carry their own shape and
+// are not matched.
+func namesGiven(p Parameters) []string {
+	names := slices.Collect(maps.Keys(p.Values))
+	for _, rp := range p.Raw {
+		if paramOrder(rp.Name) >= 0 {
+			names = append(names, rp.Name)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }

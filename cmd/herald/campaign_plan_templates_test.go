@@ -48,6 +48,8 @@ func TestCampaignPlanCheckTemplatesExactly(t *testing.T) {
 			"parameters: {header_text: Hello, header_image: \"https://cdn.example.com/a.png\", body_1: \"{{ .first_name }}\"}\n",
 		"fut.yaml": "id: fut\n" + head + "template: {name: btn, language: en}\nparameters: {body_1: \"{{ .first_name }}\"}\n" +
 			"on_reply:\n  - name: more\n    keyword: more\n    template: {name: promo}\n    parameters: {body_1: \"{{ .first_name }}\"}\n",
+		"raw.yaml": "id: raw\n" + head + "template: {name: promo, language: en}\n" +
+			"parameters:\n  body_1: \"{{ .first_name }}\"\n  raw:\n    - {name: body_2, value: \"{{ .ref }}\"}\n",
 		"img.yaml": "id: img\n" + head + "template: {name: img, language: en}\nparameters: {body_1: \"{{ .first_name }}\"}\n",
 	})
 	// A gap in the body numbers and two headers match no template at all: the campaign file
@@ -75,6 +77,11 @@ func TestCampaignPlanCheckTemplatesExactly(t *testing.T) {
 	}
 	if f := p.FollowupTemplates; len(f) != 1 || f[0].Rule != "more" || f[0].Template != "promo" || f[0].Language != "en" || len(f[0].Problems) != 1 {
 		t.Fatalf("follow-up template checks %+v", f)
+	}
+	// A raw entry named body_2 fills {{2}}, as validation and the docs say.
+	code, out, errOut = herald(t, env, "campaign", "plan", "--check-templates", filepath.Join(dir, "raw.yaml"))
+	if code != 0 || !strings.Contains(out, "Template       en: APPROVED, parameters match") {
+		t.Errorf("raw: exit %d\n%s%s", code, out, errOut)
 	}
 	// A media header without a value: a warning, and the plan passes.
 	code, out, errOut = herald(t, env, "campaign", "plan", "--check-templates", filepath.Join(dir, "img.yaml"))
