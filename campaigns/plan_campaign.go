@@ -136,6 +136,8 @@ func PlanCampaign(ctx context.Context, p PlanCampaignParams) (PlanOutput, error)
 		rep.Skipped[reason] += n
 		rep.Recipients -= n
 	}
+	// A follow-up fails only for a recipient who is sent the campaign and replies.
+	rep.FollowupProblems = WithoutRows(rep.FollowupProblems, sc.gone, rep.Recipients)
 	rep.Recipients = pl.ApplyCaps(rep.Recipients, rep.Skipped)
 	var checks templateChecks
 	if p.Templates != nil {
@@ -214,11 +216,14 @@ type sendCheck struct {
 	skipped map[string]int
 	goNow   int
 	waits   map[time.Time]int
+	// gone are the numbers of the rows skipped here, ascending (rows come in file order).
+	gone []int32
 }
 
 // planned is a recipient of a plan with when it would be sent (zero: now) or why not.
 type planned struct {
 	to   string
+	row  int32
 	at   time.Time
 	skip string
 }
@@ -226,7 +231,7 @@ type planned struct {
 func (sc *sendCheck) add(row Row) {
 	var p SendPayload
 	at, skip := sc.timing.Apply(&p, row, sc.now)
-	sc.batch = append(sc.batch, planned{to: row.Recipient, at: at, skip: skip})
+	sc.batch = append(sc.batch, planned{to: row.Recipient, row: int32(row.N), at: at, skip: skip})
 	if len(sc.batch) == 1000 {
 		sc.flush()
 	}
@@ -257,9 +262,11 @@ func (sc *sendCheck) flush() {
 		switch {
 		case entries != nil && entries[i].Blocks(sc.marketing):
 			sc.skipped[ledger.SkipSuppressed]++
+			sc.gone = append(sc.gone, p.row)
 			continue
 		case p.skip != "":
 			sc.skipped[p.skip]++
+			sc.gone = append(sc.gone, p.row)
 			continue
 		case p.at.IsZero():
 			sc.goNow++

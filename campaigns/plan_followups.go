@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/heraldmsg/herald/internal/logx"
@@ -18,8 +19,9 @@ import (
 // FollowupProblem is an on_reply rule whose follow-up would not render for some recipients.
 type FollowupProblem struct {
 	Rule string `json:"rule"`
-	// Failing counts the recipients whose follow-up would not render, of Recipients checked
-	// (the plan's recipients before the suppression list, the send hours and the limits).
+	// Failing counts the recipients whose follow-up would not render, of Recipients checked:
+	// those the campaign would be sent to (campaign plan also takes out the suppressed and
+	// the expired, WithoutRows; not those the frequency caps would hold back).
 	Failing    int `json:"failing"`
 	Recipients int `json:"recipients"`
 	// Examples are the first of those rows, each with why (Reason invalid_params, the
@@ -28,6 +30,41 @@ type FollowupProblem struct {
 	// field and at are where the rule is written (ReplyRule.Where).
 	field string
 	at    Position
+	// rows are the numbers of the failing rows, ascending (WithoutRows).
+	rows []int32
+}
+
+// WithoutRows returns problems without the rows gone (their numbers, ascending: recipients
+// campaign plan finds suppressed or expired, who are never sent the campaign and so never
+// reply) out of recipients left: the failing counts and examples of the others, and only the
+// rules still failing for some.
+func WithoutRows(problems []FollowupProblem, gone []int32, recipients int) []FollowupProblem {
+	var out []FollowupProblem
+	for _, p := range problems {
+		kept := p.rows[:0:0]
+		j := 0
+		for _, r := range p.rows {
+			for j < len(gone) && gone[j] < r {
+				j++
+			}
+			if j < len(gone) && gone[j] == r {
+				continue
+			}
+			kept = append(kept, r)
+		}
+		if len(kept) == 0 {
+			continue
+		}
+		examples := p.Examples[:0:0]
+		for _, e := range p.Examples {
+			if _, found := slices.BinarySearch(gone, int32(e.Row)); !found {
+				examples = append(examples, e)
+			}
+		}
+		p.rows, p.Failing, p.Recipients, p.Examples = kept, len(kept), recipients, examples
+		out = append(out, p)
+	}
+	return out
 }
 
 // SampleReplyFields returns the reply fields (ReplyFieldReply, ReplyFieldButton,
@@ -183,8 +220,9 @@ func (w *followupRows) check(row map[string]string) []followupFail {
 
 // followupTally counts, in file order, the recipients whose follow-ups would not render.
 type followupTally struct {
-	fc       *followupCheck
-	failing  []int
+	fc *followupCheck
+	// failing are the numbers of each rule's failing rows, ascending.
+	failing  [][]int32
 	examples [][]SkippedRow
 	max      int
 }
@@ -193,7 +231,7 @@ func newFollowupTally(fc *followupCheck, examples int) *followupTally {
 	if fc == nil {
 		return nil
 	}
-	return &followupTally{fc: fc, failing: make([]int, len(fc.rules)), examples: make([][]SkippedRow, len(fc.rules)), max: examples}
+	return &followupTally{fc: fc, failing: make([][]int32, len(fc.rules)), examples: make([][]SkippedRow, len(fc.rules)), max: examples}
 }
 
 // add counts a recipient's failing follow-ups: those of fails (check's), and those that
@@ -213,7 +251,10 @@ func (t *followupTally) add(row Row, fails []followupFail) {
 }
 
 func (t *followupTally) fail(row Row, rule int, err error) {
-	t.failing[rule]++
+	if f := t.failing[rule]; len(f) > 0 && f[len(f)-1] == int32(row.N) {
+		return // the rule failed this row already
+	}
+	t.failing[rule] = append(t.failing[rule], int32(row.N))
 	if len(t.examples[rule]) < t.max {
 		t.examples[rule] = append(t.examples[rule], SkippedRow{Row: row.N, Line: row.Line, Reason: "invalid_params", Detail: err.Error()})
 	}
@@ -225,13 +266,14 @@ func (t *followupTally) problems(recipients int) []FollowupProblem {
 		return nil
 	}
 	var out []FollowupProblem
-	for i, n := range t.failing {
-		if n == 0 {
+	for i, rows := range t.failing {
+		if len(rows) == 0 {
 			continue
 		}
 		r := t.fc.rules[i].rule
 		field, at := r.Where("", -1)
-		out = append(out, FollowupProblem{Rule: r.ID(), Failing: n, Recipients: recipients, Examples: t.examples[i], field: field, at: at})
+		out = append(out, FollowupProblem{Rule: r.ID(), Failing: len(rows), Recipients: recipients, Examples: t.examples[i],
+			field: field, at: at, rows: rows})
 	}
 	return out
 }

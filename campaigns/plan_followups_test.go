@@ -1,11 +1,14 @@
 package campaigns_test
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/config"
+	"github.com/heraldmsg/herald/internal/ledger"
 )
 
 // followupCampaign is a campaign over a.csv whose on_reply rules end it.
@@ -114,5 +117,51 @@ func TestValidateRowsFollowups(t *testing.T) {
 	if p.File != path || p.Line != 6 || p.Field != "on_reply[0]" || !strings.Contains(p.Msg, "rule r1 would not render for 1 of 2 recipients") ||
 		!strings.Contains(p.Msg, filepath.Base("a.csv")+":3: row 2: ") {
 		t.Fatalf("problem %+v", p)
+	}
+}
+
+// campaign plan counts a follow-up's failures among the recipients the campaign is sent to:
+// a suppressed recipient never gets it, so never replies; when every failing row is
+// suppressed the plan has no follow-up problem.
+func TestPlanFollowupsLeaveOutTheSuppressed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "a.csv", "phone,name,city\n+14155552671,ana,\n+14155552672,bo,Rome\n+14155552673,cy,Paris\n+14155552674,di,\n")
+	path := writeFile(t, dir, "t.yaml", "id: spring\naudience: {file: a.csv}\n"+
+		"template: {name: hello, language: en}\nparameters: {body_1: \"{{ .name }}\"}\n"+
+		"on_reply:\n  - keyword: hi\n    template: {name: fu}\n    parameters: {body_1: \"{{ .city }}\"}\n")
+	d, err := campaigns.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := config.Default()
+	c.Senders = []config.Sender{{Number: "+14155550100", Rate: 20}}
+	plan := func(suppressed map[string]bool) campaigns.PlanOutput {
+		t.Helper()
+		out, err := campaigns.PlanCampaign(context.Background(), campaigns.PlanCampaignParams{Def: d, Config: c,
+			Suppressions: func(_ context.Context, rs []string) ([]ledger.Suppression, error) {
+				s := make([]ledger.Suppression, len(rs))
+				for i, r := range rs {
+					if suppressed[r] {
+						s[i] = ledger.Suppression{Scope: ledger.ScopeAll, Reason: "STOP"}
+					}
+				}
+				return s, nil
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// ana's and di's follow-ups fail; di is suppressed: one of the three others fails.
+	out := plan(map[string]bool{"+14155552674": true})
+	if p := out.FollowupProblems; out.Recipients != 3 || len(p) != 1 || p[0].Failing != 1 || p[0].Recipients != 3 ||
+		len(p[0].Examples) != 1 || p[0].Examples[0].Row != 1 {
+		t.Errorf("di suppressed: %d recipients, follow-up problems %+v; want 1 of 3 failing (ana, row 1)", out.Recipients, p)
+	}
+	// Every failing row suppressed: no problem.
+	out = plan(map[string]bool{"+14155552671": true, "+14155552674": true})
+	if out.FollowupProblems != nil || out.Problem() != nil {
+		t.Errorf("ana and di suppressed: follow-up problems %+v, problem %v; want none", out.FollowupProblems, out.Problem())
 	}
 }
