@@ -12,15 +12,20 @@ import (
 // BenchmarkPlan100k plans a generated 100,000-row audience; rows/s is reported.
 //
 //	go test -run '^$' -bench BenchmarkPlan100k -benchmem ./campaigns
-func BenchmarkPlan100k(b *testing.B) { benchPlan(b, "") }
+func BenchmarkPlan100k(b *testing.B) { benchPlan(b, "", false) }
 
 // BenchmarkPlan100kFollowup is BenchmarkPlan100k with an on_reply rule whose follow-up reads
 // a column: Plan renders it for every row.
-func BenchmarkPlan100kFollowup(b *testing.B) {
-	benchPlan(b, "on_reply:\n  - keyword: coupon\n    message: {text: \"Hi {{ .name }}, your code is {{ .name | default \\\"none\\\" }}\"}\n")
-}
+func BenchmarkPlan100kFollowup(b *testing.B) { benchPlan(b, followupRule, true) }
 
-func benchPlan(b *testing.B, extra string) {
+// BenchmarkPlan100kFollowupUnchecked is the same campaign read as a run's start reads it:
+// without the per-row follow-up check.
+func BenchmarkPlan100kFollowupUnchecked(b *testing.B) { benchPlan(b, followupRule, false) }
+
+// followupRule is the on_reply rule of the follow-up benchmarks.
+const followupRule = "on_reply:\n  - keyword: coupon\n    message: {text: \"Hi {{ .name }}, your code is {{ .name | default \\\"none\\\" }}\"}\n"
+
+func benchPlan(b *testing.B, extra string, checkFollowups bool) {
 	dir := b.TempDir()
 	f, err := os.Create(filepath.Join(dir, "a.csv"))
 	if err != nil {
@@ -43,7 +48,7 @@ func benchPlan(b *testing.B, extra string) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		rep, err := campaigns.Plan(d, "", campaigns.PlanOptions{CheckFollowups: extra != ""})
+		rep, err := campaigns.Plan(d, "", campaigns.PlanOptions{CheckFollowups: checkFollowups})
 		if err != nil || rep.Recipients != rows {
 			b.Fatalf("plan: %v, %d recipients", err, rep.Recipients)
 		}
