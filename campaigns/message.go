@@ -226,13 +226,15 @@ const shortProbe = "Sample"
 
 // CheckMessage is validation's view of a session message, as checkTemplate is for a template
 // parameter: every string compiles in the sandbox, then the message is rendered on an empty
-// row and on two sample rows (every column it reads holding a short, then a long value, longer
-// than any index the templates write: longProbe) and
-// validated. A problem is reported when it shows on every row: a rule the file breaks
-// whatever the data (a fourth button, an over-long constant text, a template that never
-// runs, a button whose fixed words are already over the limit). What depends on the data (an
-// empty column, a long name in a button, a URL taken from a column) is left to the rows. Problems name fields as connectly does ("reply_buttons.buttons[0].text"), in field
-// order, and never quote rendered values.
+// row and on three sample rows (every column it reads holding a short value, then a long
+// value, longer than any index the templates write: longProbe, then a fitted value, only as
+// long as the templates' slices and indexes of that column need: columnNeeds) and validated.
+// A problem is reported when it shows on every row: a rule the file breaks whatever the data
+// (a fourth button, an over-long constant text, a template that never runs, a button whose
+// fixed words are already over the limit). What depends on the data (an empty column, a long
+// name in a button, a URL taken from a column, a text too long only when every column is
+// long) is left to the rows. Problems name fields as connectly does
+// ("reply_buttons.buttons[0].text"), in field order, and never quote rendered values.
 func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 	var compileErrs []connectly.Problem
 	fields := map[string]*template.Template{}
@@ -255,16 +257,16 @@ func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 	}
 	// Each column gets its own sample value, so two fields reading different columns never
 	// look like duplicates (two buttons with one text) on the sample rows.
-	rows := []map[string]string{{}, {}, {}}
+	rows := []map[string]string{{}, {}, {}, {}}
 	trees := make([]*parse.Tree, 0, len(fields))
 	for _, t := range fields {
 		trees = append(trees, t.Tree)
 	}
-	long := longProbe(trees...)
+	long, needs := longProbe(trees...), columnNeeds(trees...)
 	for _, col := range cols {
 		if _, done := rows[1][col]; !done {
 			n := strconv.Itoa(len(rows[1]))
-			rows[1][col], rows[2][col] = shortProbe+n, long+n
+			rows[1][col], rows[2][col], rows[3][col] = shortProbe+n, long+n, fitProbe(needs[col], n)
 		}
 	}
 	// Each row's helpers are metered together, as a send's are (maxRenderWork).
@@ -308,10 +310,7 @@ func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 	}
 	var out []connectly.Problem
 	for field, msg := range failures[1] {
-		if _, ok := failures[0][field]; !ok {
-			continue
-		}
-		if _, ok := failures[2][field]; !ok {
+		if !failsOn(failures, field) {
 			continue
 		}
 		if reads[field] {
@@ -321,4 +320,14 @@ func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Field < out[j].Field })
 	return out
+}
+
+// failsOn reports whether field failed on every sample row.
+func failsOn(failures []map[string]string, field string) bool {
+	for _, f := range failures {
+		if _, ok := f[field]; !ok {
+			return false
+		}
+	}
+	return true
 }

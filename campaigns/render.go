@@ -695,9 +695,9 @@ const maxProbeBytes = DefaultMaxRecordBytes
 
 // longProbe is the long sample value for templates: probeValue, or longer than the largest
 // whole number they write (as in {{ slice .desc 0 100 }}, which fails on any shorter value),
-// within maxProbeBytes. A template that fails on the empty row and on this one fails on every
-// row; with only probeValue, a slice past its 48 characters looked so when every real value
-// is long enough.
+// within maxProbeBytes. A template that fails on the empty row, on this one and on the fitted
+// row (fitProbe) fails on every row; with only probeValue, a slice past its 48 characters
+// looked so when every real value is long enough.
 func longProbe(trees ...*parse.Tree) string {
 	n := len(probeValue)
 	for _, t := range trees {
@@ -715,6 +715,162 @@ func longProbe(trees ...*parse.Tree) string {
 		return probeValue
 	}
 	return strings.Repeat("sample", n/len("sample")+1)[:n]
+}
+
+// fitProbe is the sample value of a column on the fitted validation row: tag (which keeps the
+// columns' values apart; it may be empty) followed by sample text up to need characters, the
+// length the template's slices and indexes of that column need (columnNeeds), or one
+// character when they need none. Unlike the long row's, where every column is long, the
+// fitted row's values are as short as the template lets them be: a template that writes one
+// column and slices another far ("{{ .title }}: {{ slice .desc 0 600 }}") fits its field there
+// as it does on a real row with a short title.
+func fitProbe(need int, tag string) string {
+	need = min(need, maxProbeBytes)
+	if len(tag) >= max(need, 1) {
+		return tag
+	}
+	n := max(need, 1) - len(tag)
+	return tag + strings.Repeat("sample", n/len("sample")+1)[:n]
+}
+
+// columnNeeds maps each column the templates slice or index to the length its value needs for
+// those calls to work: the largest whole number written in a slice call that reads it
+// ({{ slice .desc 0 600 }}: 600), one more in an index call ({{ index .code 40 }}: 41). A
+// column reaches a call as an argument, inside a parenthesised pipe (slice (.desc | upper) 0
+// 600), piped into it, through a variable ($d := .desc) or as the dot of a with (with .desc:
+// slice . 0 600). The numbers are capped at maxProbeBytes (fitProbe).
+func columnNeeds(trees ...*parse.Tree) map[string]int {
+	s := &needScan{vars: map[string]map[string]bool{}, needs: map[string]int{}}
+	// A variable may be declared from another one: scan until the variables' columns settle
+	// (each pass adds at least one column to some variable, or is the last).
+	for {
+		before := s.varReads
+		for _, t := range trees {
+			if t != nil {
+				s.walk(t.Root, nil)
+			}
+		}
+		if s.varReads == before {
+			return s.needs
+		}
+	}
+}
+
+// needScan is columnNeeds' walk: the columns each variable may hold, and the needs found.
+type needScan struct {
+	vars     map[string]map[string]bool
+	varReads int // how many (variable, column) pairs vars holds
+	needs    map[string]int
+}
+
+// reads lists the columns the nodes under n read, dot standing for the columns in dot.
+func (s *needScan) reads(n parse.Node, dot []string) []string {
+	var out []string
+	inspect(n, func(n parse.Node) bool {
+		switch n := n.(type) {
+		case *parse.FieldNode:
+			out = append(out, n.Ident[0])
+		case *parse.DotNode:
+			out = append(out, dot...)
+		case *parse.StringNode:
+			out = append(out, n.Text)
+		case *parse.VariableNode:
+			if n.Ident[0] != "$" {
+				for col := range s.vars[n.Ident[0]] {
+					out = append(out, col)
+				}
+			} else if len(n.Ident) > 1 {
+				out = append(out, n.Ident[1])
+			}
+		}
+		return true
+	})
+	return out
+}
+
+// walk scans n, dot standing for the columns in dot (none outside a with).
+func (s *needScan) walk(n parse.Node, dot []string) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			s.walk(c, dot)
+		}
+	case *parse.ActionNode:
+		s.walk(n.Pipe, dot)
+	case *parse.IfNode:
+		s.walk(n.Pipe, dot)
+		s.walk(n.List, dot)
+		s.walk(n.ElseList, dot)
+	case *parse.WithNode:
+		s.walk(n.Pipe, dot)
+		s.walk(n.List, s.reads(n.Pipe, dot))
+		s.walk(n.ElseList, dot)
+	case *parse.ChainNode:
+		s.walk(n.Node, dot)
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		if len(n.Decl) > 0 {
+			var cols []string
+			for _, c := range n.Cmds {
+				cols = append(cols, s.reads(c, dot)...)
+			}
+			for _, v := range n.Decl {
+				name := v.Ident[0]
+				if s.vars[name] == nil {
+					s.vars[name] = map[string]bool{}
+				}
+				for _, col := range cols {
+					if !s.vars[name][col] {
+						s.vars[name][col] = true
+						s.varReads++
+					}
+				}
+			}
+		}
+		for i, c := range n.Cmds {
+			if need := callNeed(c); need > 0 {
+				// The call's arguments, and what the commands before it pipe into it.
+				for _, prev := range n.Cmds[:i+1] {
+					for _, col := range s.reads(prev, dot) {
+						s.needs[col] = max(s.needs[col], need)
+					}
+				}
+			}
+			for _, a := range c.Args {
+				s.walk(a, dot)
+			}
+		}
+	}
+}
+
+// callNeed is the length a slice or index call c needs of what it slices or indexes: its
+// largest whole-number argument, one more for index; 0 for any other command.
+func callNeed(c *parse.CommandNode) int {
+	if len(c.Args) == 0 {
+		return 0
+	}
+	fn, ok := c.Args[0].(*parse.IdentifierNode)
+	if !ok || (fn.Ident != "slice" && fn.Ident != "index") {
+		return 0
+	}
+	n := int64(-1)
+	for _, a := range c.Args[1:] {
+		if num, ok := a.(*parse.NumberNode); ok && num.IsInt && num.Int64 > n {
+			n = num.Int64
+		}
+	}
+	if n < 0 {
+		return 0
+	}
+	if fn.Ident == "index" {
+		n++
+	}
+	return int(min(n, maxProbeBytes))
 }
 
 // inspect calls f for n and then, depth first, for each node under it of the kinds a
@@ -768,11 +924,13 @@ func inspect(n parse.Node, f func(parse.Node) bool) {
 }
 
 // checkTemplate is validation's view of one parameter: it compiles the template in the
-// sandbox and runs it on an empty row and on a row where every column it names holds a
-// sample value. A template that fails on both rows is reported; so is a template that reads
-// no column (its value is the same on every row) when its value breaks a WhatsApp rule.
-// What depends on the data (an empty column, a slice past a short value) is left to the rows:
-// the sample value is longer than any index the template writes (longProbe).
+// sandbox and runs it on an empty row, on a long row where every column it names holds a
+// sample value longer than any index the template writes (longProbe), and on a fitted row
+// where each column is only as long as the template's own slices and indexes of it need
+// (columnNeeds, fitProbe). A template that fails on all three rows is reported; so is a
+// template that reads no column (its value is the same on every row) when its value breaks a
+// WhatsApp rule. What depends on the data (an empty column, a slice past a short value, a
+// value too long only when every column is long) is left to the rows.
 func checkTemplate(name, text string, raw bool) error {
 	t, err := parseParam(name, text)
 	if err != nil {
@@ -780,10 +938,11 @@ func checkTemplate(name, text string, raw bool) error {
 	}
 	p := compiled{name: name, tpl: t, raw: raw}
 	cols, readsRow := columnsOf(t.Tree)
-	sample := map[string]string{}
-	long := longProbe(t.Tree)
+	sample, fitted := map[string]string{}, map[string]string{}
+	long, needs := longProbe(t.Tree), columnNeeds(t.Tree)
 	for _, col := range cols {
 		sample[col] = long
+		fitted[col] = fitProbe(needs[col], "")
 	}
 	// Each run's helpers are metered as a row's are (maxRenderWork): a constant piped through
 	// helpers past the bound fails on every row.
@@ -792,9 +951,12 @@ func checkTemplate(name, text string, raw bool) error {
 		return p.renderOn(template.Must(t.Clone()).Funcs(helpers(&m)), cols)
 	}
 	v, err1 := run(map[string]string{})
-	_, err2 := run(sample)
-	if err1 != nil && err2 != nil {
-		return fmt.Errorf("%w (on every row)", err1)
+	if err1 != nil {
+		if _, err2 := run(sample); err2 != nil {
+			if _, err3 := run(fitted); err3 != nil {
+				return fmt.Errorf("%w (on every row)", err1)
+			}
+		}
 	}
 	if err1 == nil && !readsRow && !raw {
 		if err := checkParam(name, v); err != nil {
