@@ -179,7 +179,7 @@ func TestNewRunSessionCounts(t *testing.T) {
 	var out bytes.Buffer
 	report.PrintRun(&out, rep)
 	for _, want := range []string{
-		"session message sent (window open) 4, fallback template sent (window closed) 2, skipped(window_closed) 3",
+		"session message sent (window open) 4, fallback template sent (window closed or refused) 2, skipped(window_closed) 3",
 		"templates sent into an open customer service window 0",
 	} {
 		if !strings.Contains(out.String(), want) {

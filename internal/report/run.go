@@ -499,7 +499,7 @@ func PrintRun(w io.Writer, rep Run) {
 	fmt.Fprintf(w, "attempts %d, retries %d, accepted after a retry %d, throttled (no attempt used) %d\n",
 		rep.Attempts, rep.Retries, rep.AcceptedAfterRetry, rep.Throttled)
 	if sc := rep.Session; sc != nil {
-		fmt.Fprintf(w, "session message sent (window open) %d, fallback template sent (window closed) %d, skipped(window_closed) %d",
+		fmt.Fprintf(w, "session message sent (window open) %d, fallback template sent (window closed or refused) %d, skipped(window_closed) %d",
 			sc.Sent, sc.Fallback, sc.WindowClosed)
 		if sc.WindowRefused > 0 {
 			fmt.Fprintf(w, ", failed as outside the window by Connectly (no fallback) %d", sc.WindowRefused)
