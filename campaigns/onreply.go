@@ -430,6 +430,10 @@ func (d *Definition) validateOnReply(path string, root *yaml.Node) Errors {
 // only among suppress: true rules, so it still reaches it.
 func hiddenRules(path string, rules []ReplyRule) Errors {
 	var errs Errors
+	// Only what the bounds allow is compared (more is an error of its own): the comparison
+	// is quadratic, and a hostile file of 30,000 keywords a rule would take minutes.
+	rules = rules[:min(len(rules), MaxReplyRules)]
+	bounded := func(w Words) Words { return w[:min(len(w), MaxReplyValues)] }
 	report := func(r *ReplyRule, key string, i int, msg string) {
 		field, at := r.Where(key, i)
 		errs = append(errs, FieldError{File: path, Line: at.Line, Column: at.Column, Field: field, Msg: msg})
@@ -453,13 +457,13 @@ func hiddenRules(path string, rules []ReplyRule) Errors {
 			vals      func(*ReplyRule) Words
 			coveredBy func(v, earlier string) bool
 		}{
-			{"button", func(x *ReplyRule) Words { return x.Button }, func(v, w string) bool {
+			{"button", func(x *ReplyRule) Words { return bounded(x.Button) }, func(v, w string) bool {
 				return strings.EqualFold(strings.Join(strings.Fields(v), " "), strings.Join(strings.Fields(w), " "))
 			}},
-			{"list_row", func(x *ReplyRule) Words { return x.ListRow }, func(v, w string) bool {
+			{"list_row", func(x *ReplyRule) Words { return bounded(x.ListRow) }, func(v, w string) bool {
 				return strings.TrimSpace(v) == strings.TrimSpace(w)
 			}},
-			{"keyword", func(x *ReplyRule) Words { return x.Keyword }, func(v, w string) bool {
+			{"keyword", func(x *ReplyRule) Words { return bounded(x.Keyword) }, func(v, w string) bool {
 				return holdsWords(KeywordWords(v), KeywordWords(w))
 			}},
 		} {

@@ -1,6 +1,7 @@
 package campaigns_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -60,5 +61,29 @@ func TestOnReplyHiddenRules(t *testing.T) {
 		if !strings.HasPrefix(got[i], w) {
 			t.Errorf("error %d = %q, want it to start %q", i, got[i], w)
 		}
+	}
+}
+
+// A hostile file of thousands of keywords a rule (each over the bound of MaxReplyValues, an
+// error of its own) is not compared value by value with every earlier rule's: the comparison
+// is quadratic, and 30,000 keywords in two rules took validate minutes.
+func TestOnReplyHiddenRulesBounded(t *testing.T) {
+	kw := func(prefix string) string {
+		vals := make([]string, 3000)
+		for i := range vals {
+			vals[i] = prefix + strconv.Itoa(i)
+		}
+		return strings.Join(vals, ", ")
+	}
+	file := []byte(onReplyHead + "on_reply:\n  - keyword: [" + kw("a") + "]\n    none: true\n  - keyword: [" + kw("b") + "]\n    none: true\n")
+	var err error
+	allocs := testing.AllocsPerRun(1, func() { _, err = campaigns.Parse("c.yaml", file) })
+	if err == nil || !strings.Contains(err.Error(), "3000 values: at most 20") {
+		t.Fatalf("error %v, want the values over the bound refused", err)
+	}
+	// Reading the file costs tens of thousands; comparing every value with every earlier
+	// rule's costs two slices a comparison, nine million comparisons.
+	if allocs > 1_000_000 {
+		t.Errorf("validating 2 rules of 3,000 keywords took %.0f allocations, want the comparison bounded", allocs)
 	}
 }
