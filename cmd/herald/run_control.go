@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/serve"
 )
 
@@ -93,13 +94,16 @@ func (a *app) runActionCmd(act runAction) *cobra.Command {
 			out := runActed{Run: id, Action: act.verb, Status: string(cmp.Or(res.Status, status)), Detail: res.Detail,
 				Followups: res.Followups, Resumed: res.Resumed}
 			if perr := a.print(asJSON, out, func(w io.Writer) error {
+				// The detail may quote pause reasons other operators wrote: escaped, so none
+				// prints a line that looks like Herald's own.
+				detail := logx.Escape(res.Detail)
 				switch {
 				case res.Followups && act.verb != "resume":
-					fmt.Fprintf(w, "run %s: %s\n", id, res.Detail)
+					fmt.Fprintf(w, "run %s: %s\n", id, detail)
 				case act.doneDetail != "" && res.Detail != "":
-					fmt.Fprintf(w, act.doneDetail, id, res.Detail)
+					fmt.Fprintf(w, act.doneDetail, id, detail)
 				case res.Detail != "":
-					fmt.Fprintf(w, act.done, id, res.Detail)
+					fmt.Fprintf(w, act.done, id, detail)
 				default:
 					fmt.Fprintf(w, act.done, id)
 				}
