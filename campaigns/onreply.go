@@ -434,6 +434,17 @@ func hiddenRules(path string, rules []ReplyRule) Errors {
 	// is quadratic, and a hostile file of 30,000 keywords a rule would take minutes.
 	rules = rules[:min(len(rules), MaxReplyRules)]
 	bounded := func(w Words) Words { return w[:min(len(w), MaxReplyValues)] }
+	// Each value's keyword words are read once (normalising a 256-character value is not
+	// cheap, and each is compared with up to 620 others).
+	words := map[string][]string{}
+	keywordWords := func(v string) []string {
+		w, ok := words[v]
+		if !ok {
+			w = KeywordWords(v)
+			words[v] = w
+		}
+		return w
+	}
 	report := func(r *ReplyRule, key string, i int, msg string) {
 		field, at := r.Where(key, i)
 		errs = append(errs, FieldError{File: path, Line: at.Line, Column: at.Column, Field: field, Msg: msg})
@@ -464,7 +475,7 @@ func hiddenRules(path string, rules []ReplyRule) Errors {
 				return strings.TrimSpace(v) == strings.TrimSpace(w)
 			}},
 			{"keyword", func(x *ReplyRule) Words { return bounded(x.Keyword) }, func(v, w string) bool {
-				return holdsWords(KeywordWords(v), KeywordWords(w))
+				return holdsWords(keywordWords(v), keywordWords(w))
 			}},
 		} {
 		values:
