@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -53,7 +54,13 @@ func CheckOnReply(ctx context.Context, def *campaigns.Definition, open func() (T
 			continue
 		case errors.As(err, &wrongType):
 			// A value of the wrong type (a list for reply_buttons), at its own key and line.
-			for _, e := range wrongType.Errors {
+			for k, e := range wrongType.Errors {
+				if k == maxTypeProblems {
+					// Each is placed by a walk of the message: a file of 100,000 of them
+					// would cost as many walks.
+					errs = append(errs, problem(field+".message", fmt.Sprintf("and %d more values of the wrong type", len(wrongType.Errors)-k)))
+					break
+				}
 				errs = append(errs, typeProblem(def.Path, field, rules[i].Message.Node, e))
 			}
 			continue
@@ -68,6 +75,10 @@ func CheckOnReply(ctx context.Context, def *campaigns.Definition, open func() (T
 	e, n := checkChoices(ctx, def, open)
 	return append(errs, e...), append(notes, n...)
 }
+
+// maxTypeProblems is how many of a follow-up message's values of the wrong type are
+// reported one by one.
+const maxTypeProblems = 10
 
 // typeProblem places one of the YAML decoder's type errors of a follow-up message ("line 18:
 // cannot unmarshal !!seq into connectly.ReplyButtons") at the message's key whose value holds
