@@ -473,10 +473,11 @@ func PrintExplanation(w io.Writer, x Explanation, now time.Time) {
 	} else {
 		fmt.Fprintf(w, "Run        %s\nRecipient  %s (audience row %d)\nState      %s\nAttempts   %d\n", x.Run, x.Recipient, x.Row, x.State, x.Attempts)
 		if line := x.SentAsLine(); line != "" {
-			fmt.Fprintf(w, "Sent as    %s\n", line)
+			fmt.Fprintf(w, "Sent as    %s\n", logx.Escape(line))
 		}
 		if x.Code != "" && x.Code != x.SentAs {
-			fmt.Fprintf(w, "Last code  %s", x.Code)
+			// Codes come from Connectly's answers: escaped like anything printed from outside.
+			fmt.Fprintf(w, "Last code  %s", logx.Escape(x.Code))
 			if x.Class != "" {
 				fmt.Fprintf(w, " (%s: %s)", x.Class, x.Why)
 			}

@@ -69,3 +69,15 @@ func TestExplainSaysWhatWasSentAndWhy(t *testing.T) {
 		}
 	}
 }
+
+// The codes explain prints come from Connectly's answers: a control character in one is
+// escaped, so it cannot rewrite the operator's screen.
+func TestExplainPrintsCodesEscaped(t *testing.T) {
+	x := report.Explanation{Run: "r1", Recipient: "********2671", InLedger: true, State: "accepted", Attempts: 1,
+		SentAs: ledger.SentFallback, FallbackWhy: report.FallbackWindowRefused, RefusedCode: "X\x1b[2J\nherald: ok", Code: "Y\x1b[H"}
+	var b strings.Builder
+	report.PrintExplanation(&b, x, time.Now())
+	if strings.ContainsRune(b.String(), '\x1b') || strings.Contains(b.String(), "\nherald: ok") {
+		t.Errorf("explain printed a code raw:\n%q", b.String())
+	}
+}
