@@ -229,9 +229,12 @@ const shortProbe = "Sample"
 
 // CheckMessage is validation's view of a session message, as checkTemplate is for a template
 // parameter: every string compiles in the sandbox, then the message is rendered on an empty
-// row and on three sample rows (every column it reads holding a short value, then a long
-// value, longer than any index the templates write: longProbe, then a fitted value, only as
-// long as the templates' slices and indexes of that column need: columnNeeds) and validated.
+// row and on three sample rows (every column it reads holding a short value of its own, then
+// one long value, longer than any index the templates write up to what a field can take:
+// longProbe, then a fitted value, only as long as the templates' slices and indexes of that
+// column need: columnNeeds) and validated. Before the rows, buttons, list rows and sections
+// past WhatsApp's limits are reported and left out, and a message whose templates have more
+// than maxRenderNodes parts together is refused without them.
 // A problem is reported when it shows on every row: a rule the file breaks whatever the data
 // (a fourth button, an over-long constant text, a template that never runs, a button whose
 // fixed words are already over the limit). What depends on the data (an empty column, a long

@@ -200,3 +200,26 @@ func TestCheckMessageWithinLimits(t *testing.T) {
 		t.Fatalf("CheckMessage of 5 buttons = %s", got)
 	}
 }
+
+// The fitted sample row shares one text between the columns sliced far: 700 columns each
+// sliced to 64 KiB had a value of their own.
+func TestCheckMessageFittedRowShared(t *testing.T) {
+	t.Parallel()
+	texts := make([]string, 10)
+	for i := range texts {
+		var b strings.Builder
+		for j := range 70 {
+			fmt.Fprintf(&b, "{{ slice .c%d 0 65535 }}", i*70+j)
+		}
+		texts[i] = b.String()
+	}
+	c := listMessage("hi", texts)
+	var problems []connectly.Problem
+	alloc := allocated(1, func() { problems = campaigns.CheckMessage(c) })
+	if len(problems) != 10 {
+		t.Fatalf("CheckMessage = %v", problems)
+	}
+	if alloc > 16<<20 {
+		t.Errorf("CheckMessage allocated %d bytes for 700 sliced columns", alloc)
+	}
+}

@@ -717,21 +717,27 @@ func longProbe(trees ...*parse.Tree) string {
 	return strings.Repeat("sample", n/len("sample")+1)[:n]
 }
 
-// fitProbe is the sample value of a column on the fitted validation row: tag (which keeps the
-// columns' values apart; it may be empty) followed by sample text up to need characters, the
-// length the template's slices and indexes of that column need (columnNeeds), or one
-// character when they need none. Unlike the long row's, where every column is long, the
-// fitted row's values are as short as the template lets them be: a template that writes one
-// column and slices another far ("{{ .title }}: {{ slice .desc 0 600 }}") fits its field there
-// as it does on a real row with a short title.
+// fitProbe is the sample value of a column on the fitted validation row: need characters of
+// sample text, the length the template's slices and indexes of that column need
+// (columnNeeds), or tag (which keeps apart the values of columns that need less; it may be
+// empty, and is then one character) when it is at least that long. Unlike the long row's,
+// where every column is long, the fitted row's values are as short as the template lets them
+// be: a template that writes one column and slices another far ("{{ .title }}: {{ slice .desc
+// 0 600 }}") fits its field there as it does on a real row with a short title. The values
+// longer than their tag are prefixes of one shared text: a message whose columns are sliced
+// far costs no memory a column (the short row keeps the columns apart).
 func fitProbe(need int, tag string) string {
 	need = min(need, maxProbeBytes)
 	if len(tag) >= max(need, 1) {
 		return tag
 	}
-	n := max(need, 1) - len(tag)
-	return tag + strings.Repeat("sample", n/len("sample")+1)[:n]
+	return fitSample()[:max(need, 1)]
 }
+
+// fitSample is the text fitProbe's values are prefixes of: maxProbeBytes of sample text.
+var fitSample = sync.OnceValue(func() string {
+	return strings.Repeat("sample", maxProbeBytes/len("sample")+1)[:maxProbeBytes]
+})
 
 // columnNeeds maps each column the templates slice or index to the length its value needs for
 // those calls to work: the largest whole number written in a slice call that reads it
