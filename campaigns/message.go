@@ -117,6 +117,9 @@ func NewSessionRenderer(c connectly.SessionContent) (*SessionRenderer, error) {
 	for _, t := range r.fields {
 		tpls = append(tpls, t)
 	}
+	if err := checkMessageNodes(tpls); err != nil {
+		return nil, fmt.Errorf("message: %w", err)
+	}
 	r.metered = newMeteredSet(tpls)
 	return r, nil
 }
@@ -226,9 +229,12 @@ const shortProbe = "Sample"
 
 // CheckMessage is validation's view of a session message, as checkTemplate is for a template
 // parameter: every string compiles in the sandbox, then the message is rendered on an empty
-// row and on three sample rows (every column it reads holding a short value, then a long
-// value, longer than any index the templates write: longProbe, then a fitted value, only as
-// long as the templates' slices and indexes of that column need: columnNeeds) and validated.
+// row and on three sample rows (every column it reads holding a short value of its own, then
+// one long value, longer than any index the templates write up to what a field can take:
+// longProbe, then a fitted value, only as long as the templates' slices and indexes of that
+// column need: columnNeeds) and validated. Before the rows, buttons, list rows and sections
+// past WhatsApp's limits are reported and left out, and a message whose templates have more
+// than maxRenderNodes parts together is refused without them.
 // A problem is reported when it shows on every row: a rule the file breaks whatever the data
 // (a fourth button, an over-long constant text, a template that never runs, a button whose
 // fixed words are already over the limit). What depends on the data (an empty column, a long
@@ -237,43 +243,63 @@ const shortProbe = "Sample"
 // ("reply_buttons.buttons[0].text"), in field order, and never quote rendered values.
 func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 	var compileErrs []connectly.Problem
-	fields := map[string]*template.Template{}
-	reads := map[string]bool{}
-	var cols []string
+	compiled := map[string]*template.Template{}
 	_, _ = c.MapStrings(func(field, s string) (string, error) {
 		t, err := parseParam(field, s)
 		if err != nil {
 			compileErrs = append(compileErrs, connectly.Problem{Field: field, Msg: err.Error()})
 			return s, nil
 		}
+		compiled[field] = t
+		return s, nil
+	})
+	if len(compileErrs) > 0 {
+		return compileErrs
+	}
+	// What no row changes and whose check on the sample rows would cost work in proportion
+	// to the message is reported first: buttons, list rows or sections past WhatsApp's limits
+	// (the fields within them are checked on the rows), then too many template parts.
+	over := overLimits(c)
+	c = withinLimits(c)
+	fields := map[string]*template.Template{}
+	reads := map[string]bool{}
+	var cols []string
+	_, _ = c.MapStrings(func(field, s string) (string, error) {
+		t := compiled[field]
 		fields[field] = t
 		cs, readsRow := columnsOf(t.Tree)
 		reads[field] = readsRow
 		cols = append(cols, cs...)
 		return s, nil
 	})
-	if len(compileErrs) > 0 {
-		return compileErrs
+	tpls := make([]*template.Template, 0, len(fields))
+	for _, t := range fields {
+		tpls = append(tpls, t)
 	}
-	// Each column gets its own sample value, so two fields reading different columns never
-	// look like duplicates (two buttons with one text) on the sample rows.
+	if err := checkMessageNodes(tpls); err != nil {
+		out := append(over, connectly.Problem{Field: messageKey(c), Msg: err.Error()})
+		sort.Slice(out, func(i, j int) bool { return out[i].Field < out[j].Field })
+		return out
+	}
+	// Each column gets its own short sample value, so two fields reading different columns
+	// never look like duplicates (two buttons with one text) on the short row. The long row
+	// gives every column one shared value, as long as a field can take (a longer one fails in
+	// any field that writes it whole); the fitted row, a column only as long as its slices and
+	// indexes need.
 	rows := []map[string]string{{}, {}, {}, {}}
 	trees := make([]*parse.Tree, 0, len(fields))
 	for _, t := range fields {
 		trees = append(trees, t.Tree)
 	}
 	long, needs := longProbe(trees...), columnNeeds(trees...)
+	long = long[:min(len(long), maxFieldProbe)]
 	for _, col := range cols {
 		if _, done := rows[1][col]; !done {
 			n := strconv.Itoa(len(rows[1]))
-			rows[1][col], rows[2][col], rows[3][col] = shortProbe+n, long+n, fitProbe(needs[col], n)
+			rows[1][col], rows[2][col], rows[3][col] = shortProbe+n, long, fitProbe(needs[col], n)
 		}
 	}
 	// Each row's helpers are metered together, as a send's are (maxRenderWork).
-	tpls := make([]*template.Template, 0, len(fields))
-	for _, t := range fields {
-		tpls = append(tpls, t)
-	}
 	metered := newMeteredSet(tpls)
 	// failures[i] maps a field to its problem on rows[i].
 	failures := make([]map[string]string, len(rows))
@@ -308,7 +334,7 @@ func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 			}
 		}
 	}
-	var out []connectly.Problem
+	out := over
 	for field, msg := range failures[1] {
 		if !failsOn(failures, field) {
 			continue
@@ -320,6 +346,73 @@ func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Field < out[j].Field })
 	return out
+}
+
+// maxFieldProbe is the length of the long sample value of a message's columns: one byte more
+// than a field's output may hold (MaxSessionField characters of at most 4 bytes).
+const maxFieldProbe = 4*MaxSessionField + 1
+
+// overLimits lists c's buttons, list rows and sections past WhatsApp's limits, as Validate
+// words them: a problem on every row, whatever the templates write.
+func overLimits(c connectly.SessionContent) []connectly.Problem {
+	var out []connectly.Problem
+	var ie *connectly.InvalidMessageError
+	if err := c.Validate(); errors.As(err, &ie) {
+		for _, p := range ie.Problems {
+			if strings.HasPrefix(p.Msg, "at most ") && strings.HasSuffix(p.Field, "]") {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// withinLimits is c without the buttons, list rows and sections past WhatsApp's limits
+// (overLimits), whose fields keep their names; c's own slices are not changed.
+func withinLimits(c connectly.SessionContent) connectly.SessionContent {
+	if rb := c.ReplyButtons; rb != nil && len(rb.Buttons) > connectly.MaxReplyButtons {
+		cp := *rb
+		cp.Buttons = cp.Buttons[:connectly.MaxReplyButtons:connectly.MaxReplyButtons]
+		c.ReplyButtons = &cp
+	}
+	if l := c.List; l != nil {
+		cp := *l
+		cp.Sections = nil
+		rows := 0
+		for i, s := range l.Sections {
+			if i == connectly.MaxListSections || (rows == connectly.MaxListRows && len(s.Rows) > 0) {
+				break
+			}
+			keep := min(len(s.Rows), connectly.MaxListRows-rows)
+			s.Rows = s.Rows[:keep:keep]
+			rows += keep
+			cp.Sections = append(cp.Sections, s)
+		}
+		c.List = &cp
+	}
+	return c
+}
+
+// checkMessageNodes bounds the parse nodes of a message's field templates together, as
+// NewRenderer bounds a template's parameters': a render runs them all.
+func checkMessageNodes(tpls []*template.Template) error {
+	nodes := 0
+	for _, t := range tpls {
+		nodes += templateNodes(t)
+	}
+	if nodes > maxRenderNodes {
+		return fmt.Errorf("the message's templates have %d parts together, at most %d for one message", nodes, maxRenderNodes)
+	}
+	return nil
+}
+
+// messageKey is the key a problem of the whole message is reported at: its kind's
+// ("reply_buttons", "list"), or text.
+func messageKey(c connectly.SessionContent) string {
+	if ks := c.Kinds(); len(ks) > 0 {
+		return string(ks[0])
+	}
+	return "text"
 }
 
 // failsOn reports whether field failed on every sample row.

@@ -717,21 +717,27 @@ func longProbe(trees ...*parse.Tree) string {
 	return strings.Repeat("sample", n/len("sample")+1)[:n]
 }
 
-// fitProbe is the sample value of a column on the fitted validation row: tag (which keeps the
-// columns' values apart; it may be empty) followed by sample text up to need characters, the
-// length the template's slices and indexes of that column need (columnNeeds), or one
-// character when they need none. Unlike the long row's, where every column is long, the
-// fitted row's values are as short as the template lets them be: a template that writes one
-// column and slices another far ("{{ .title }}: {{ slice .desc 0 600 }}") fits its field there
-// as it does on a real row with a short title.
+// fitProbe is the sample value of a column on the fitted validation row: need characters of
+// sample text, the length the template's slices and indexes of that column need
+// (columnNeeds), or tag (which keeps apart the values of columns that need less; it may be
+// empty, and is then one character) when it is at least that long. Unlike the long row's,
+// where every column is long, the fitted row's values are as short as the template lets them
+// be: a template that writes one column and slices another far ("{{ .title }}: {{ slice .desc
+// 0 600 }}") fits its field there as it does on a real row with a short title. The values
+// longer than their tag are prefixes of one shared text: a message whose columns are sliced
+// far costs no memory a column (the short row keeps the columns apart).
 func fitProbe(need int, tag string) string {
 	need = min(need, maxProbeBytes)
 	if len(tag) >= max(need, 1) {
 		return tag
 	}
-	n := max(need, 1) - len(tag)
-	return tag + strings.Repeat("sample", n/len("sample")+1)[:n]
+	return fitSample()[:max(need, 1)]
 }
+
+// fitSample is the text fitProbe's values are prefixes of: maxProbeBytes of sample text.
+var fitSample = sync.OnceValue(func() string {
+	return strings.Repeat("sample", maxProbeBytes/len("sample")+1)[:maxProbeBytes]
+})
 
 // columnNeeds maps each column the templates slice or index to the length its value needs for
 // those calls to work: the largest whole number written in a slice call that reads it
@@ -739,57 +745,108 @@ func fitProbe(need int, tag string) string {
 // column reaches a call as an argument, inside a parenthesised pipe (slice (.desc | upper) 0
 // 600), piped into it, through a variable ($d := .desc) or as the dot of a with (with .desc:
 // slice . 0 600). The numbers are capped at maxProbeBytes (fitProbe).
+//
+// Variables belong to their template: each tree is scanned on its own. A variable may be set
+// from one declared after it ({{ $a = $b }}): a tree is scanned again until its variables'
+// columns settle, at most maxNeedPasses times; past that the needs are left as found, which
+// only makes the fitted row shorter (a template that needs more fails on it, as it would
+// without the fitted row).
 func columnNeeds(trees ...*parse.Tree) map[string]int {
-	s := &needScan{vars: map[string]map[string]bool{}, needs: map[string]int{}}
-	// A variable may be declared from another one: scan until the variables' columns settle
-	// (each pass adds at least one column to some variable, or is the last).
-	for {
-		before := s.varReads
-		for _, t := range trees {
-			if t != nil {
-				s.walk(t.Root, nil)
-			}
-		}
-		if s.varReads == before {
-			return s.needs
-		}
-	}
+	needs, _ := scanNeeds(trees...)
+	return needs
 }
 
-// needScan is columnNeeds' walk: the columns each variable may hold, and the needs found.
+// maxNeedPasses bounds the scans of one template tree in columnNeeds. A variable set from
+// one declared before it settles in the first pass; the second finds nothing new.
+const maxNeedPasses = 8
+
+// scanNeeds is columnNeeds, with the work it did: the nodes walked and the columns read
+// through variables and dot (what its bound is about).
+func scanNeeds(trees ...*parse.Tree) (map[string]int, int) {
+	needs := map[string]int{}
+	work := 0
+	for _, t := range trees {
+		if t == nil || t.Root == nil {
+			continue
+		}
+		s := &needScan{vars: map[string]map[string]bool{}, needs: needs}
+		for range maxNeedPasses {
+			before := s.varReads
+			s.walk(t.Root, nil)
+			if s.varReads == before {
+				break
+			}
+		}
+		work += s.work
+	}
+	return needs, work
+}
+
+// needScan is columnNeeds' walk of one tree: the columns each of its variables may hold, and
+// the needs found.
 type needScan struct {
 	vars     map[string]map[string]bool
 	varReads int // how many (variable, column) pairs vars holds
 	needs    map[string]int
+	work     int // nodes walked and columns read, for tests
 }
 
-// reads lists the columns the nodes under n read, dot standing for the columns in dot.
-func (s *needScan) reads(n parse.Node, dot []string) []string {
-	var out []string
+// reads adds to out the columns the nodes under n read, dot standing for the columns in dot.
+// A variable's columns, and dot's, are added once a call of reads however often they appear.
+func (s *needScan) reads(out map[string]bool, n parse.Node, dot []string) {
+	var seenVars map[string]bool
+	dotDone := false
 	inspect(n, func(n parse.Node) bool {
+		s.work++
 		switch n := n.(type) {
 		case *parse.FieldNode:
-			out = append(out, n.Ident[0])
+			out[n.Ident[0]] = true
 		case *parse.DotNode:
-			out = append(out, dot...)
+			if !dotDone {
+				dotDone = true
+				s.work += len(dot)
+				for _, col := range dot {
+					out[col] = true
+				}
+			}
 		case *parse.StringNode:
-			out = append(out, n.Text)
+			out[n.Text] = true
 		case *parse.VariableNode:
 			if n.Ident[0] != "$" {
+				if seenVars[n.Ident[0]] {
+					break
+				}
+				if seenVars == nil {
+					seenVars = map[string]bool{}
+				}
+				seenVars[n.Ident[0]] = true
+				s.work += len(s.vars[n.Ident[0]])
 				for col := range s.vars[n.Ident[0]] {
-					out = append(out, col)
+					out[col] = true
 				}
 			} else if len(n.Ident) > 1 {
-				out = append(out, n.Ident[1])
+				out[n.Ident[1]] = true
 			}
 		}
 		return true
 	})
+}
+
+// readList is reads of n as a sorted list (dot of a with).
+func (s *needScan) readList(n parse.Node, dot []string) []string {
+	set := map[string]bool{}
+	s.reads(set, n, dot)
+	out := make([]string, 0, len(set))
+	for col := range set {
+		out = append(out, col)
+	}
+	sort.Strings(out)
 	return out
 }
 
 // walk scans n, dot standing for the columns in dot (none outside a with).
 func (s *needScan) walk(n parse.Node, dot []string) {
+	s.work++
 	switch n := n.(type) {
 	case *parse.ListNode:
 		if n == nil {
@@ -806,7 +863,7 @@ func (s *needScan) walk(n parse.Node, dot []string) {
 		s.walk(n.ElseList, dot)
 	case *parse.WithNode:
 		s.walk(n.Pipe, dot)
-		s.walk(n.List, s.reads(n.Pipe, dot))
+		s.walk(n.List, s.readList(n.Pipe, dot))
 		s.walk(n.ElseList, dot)
 	case *parse.ChainNode:
 		s.walk(n.Node, dot)
@@ -815,16 +872,17 @@ func (s *needScan) walk(n parse.Node, dot []string) {
 			return
 		}
 		if len(n.Decl) > 0 {
-			var cols []string
+			cols := map[string]bool{}
 			for _, c := range n.Cmds {
-				cols = append(cols, s.reads(c, dot)...)
+				s.reads(cols, c, dot)
 			}
 			for _, v := range n.Decl {
 				name := v.Ident[0]
 				if s.vars[name] == nil {
 					s.vars[name] = map[string]bool{}
 				}
-				for _, col := range cols {
+				s.work += len(cols)
+				for col := range cols {
 					if !s.vars[name][col] {
 						s.vars[name][col] = true
 						s.varReads++
@@ -832,13 +890,22 @@ func (s *needScan) walk(n parse.Node, dot []string) {
 				}
 			}
 		}
+		// piped holds what the commands up to read (reads of a prefix of the pipe), so a
+		// pipe of many calls reads each command once.
+		var piped map[string]bool
+		read := 0
 		for i, c := range n.Cmds {
 			if need := callNeed(c); need > 0 {
 				// The call's arguments, and what the commands before it pipe into it.
-				for _, prev := range n.Cmds[:i+1] {
-					for _, col := range s.reads(prev, dot) {
-						s.needs[col] = max(s.needs[col], need)
-					}
+				if piped == nil {
+					piped = map[string]bool{}
+				}
+				for ; read <= i; read++ {
+					s.reads(piped, n.Cmds[read], dot)
+				}
+				s.work += len(piped)
+				for col := range piped {
+					s.needs[col] = max(s.needs[col], need)
 				}
 			}
 			for _, a := range c.Args {
