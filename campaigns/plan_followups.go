@@ -150,6 +150,8 @@ type followupCheck struct {
 	// rowNodes are the parse nodes of the perRow rules rendered with every row (at most
 	// maxFollowupRowNodes), onceNodes those of the rules rendered with the first row only.
 	perRow, rowNodes, onceNodes int
+	// emptyFails is check's result for a row whose columns are all empty.
+	emptyFails uint64
 }
 
 // followupRule is one rule's follow-up, as conversation.Payload renders it: the template's
@@ -209,6 +211,14 @@ func newFollowupCheck(def *Definition) *followupCheck {
 	}
 	if len(fc.rules) == 0 {
 		return nil
+	}
+	if fc.perRow > 0 {
+		w := fc.rows()
+		for i := range fc.rules {
+			if fc.rules[i].perRow && w.render(i) != nil {
+				fc.emptyFails |= 1 << i
+			}
+		}
 	}
 	return fc
 }
@@ -286,6 +296,10 @@ func (fr *followupRule) render(cols map[string]string) error {
 type followupRows struct {
 	fc   *followupCheck
 	cols map[string]string
+	// prev are the values of the columns of the last row rendered (nil before one), and
+	// prevFails its result.
+	prev      []string
+	prevFails uint64
 	// renders counts the follow-ups rendered (for tests).
 	renders int
 }
@@ -318,9 +332,26 @@ func (w *followupRows) render(i int) error {
 // of columns row, a bit each (bit i for the check's rule i); 0 when every one would. (A rule
 // reading no column fails for every row or none, and one over the bound is rendered with the
 // first recipient's only: followupTally.add counts them.)
+//
+// A follow-up depends only on the columns the rules read (the helpers are functions of their
+// arguments): a row whose columns are all empty, or the same as the row checked before, gets
+// the result of that row without a render. (An audience often leaves a column empty in many
+// rows, and those are the rows that fail.)
 func (w *followupRows) check(row map[string]string) uint64 {
 	if w == nil || w.fc.perRow == 0 {
 		return 0
+	}
+	same, empty := w.prev != nil, true
+	for i, c := range w.fc.cols {
+		v := row[c]
+		same = same && v == w.prev[i]
+		empty = empty && v == ""
+	}
+	switch {
+	case same:
+		return w.prevFails
+	case empty:
+		return w.fc.emptyFails
 	}
 	w.setRow(row)
 	var fails uint64
@@ -329,6 +360,13 @@ func (w *followupRows) check(row map[string]string) uint64 {
 			fails |= 1 << i
 		}
 	}
+	if w.prev == nil {
+		w.prev = make([]string, len(w.fc.cols))
+	}
+	for i, c := range w.fc.cols {
+		w.prev[i] = row[c]
+	}
+	w.prevFails = fails
 	return fails
 }
 

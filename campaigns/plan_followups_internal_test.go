@@ -58,9 +58,17 @@ func TestFollowupCheckBoundsRowWork(t *testing.T) {
 	if fc.rowNodes > maxFollowupRowNodes || fc.rules[1].nodes <= maxFollowupRowNodes/2 {
 		t.Errorf("row nodes %d (at most %d), heavy rule %d nodes", fc.rowNodes, maxFollowupRowNodes, fc.rules[1].nodes)
 	}
+	// A row renders the rules within the bound only; a row of empty columns, or of the same
+	// columns as the row before, none.
 	w := fc.rows()
-	if fails := w.check(map[string]string{"a": ""}); fails != 1|1<<3 || w.renders != 2 {
-		t.Errorf("check of an empty a: fails %b, %d renders; want rules 0 and 3, 2 renders", fails, w.renders)
+	for i, c := range []struct {
+		a       string
+		fails   uint64
+		renders int
+	}{{"", 1 | 1<<3, 0}, {"x", 0, 2}, {"x", 0, 2}, {"", 1 | 1<<3, 2}, {"x", 0, 2}, {"y", 0, 4}} {
+		if fails := w.check(map[string]string{"a": c.a}); fails != c.fails || w.renders != c.renders {
+			t.Errorf("check %d of a %q: fails %b, %d renders in all; want %b, %d", i, c.a, fails, w.renders, c.fails, c.renders)
+		}
 	}
 	// Rendered with the first recipient's only: a later failing row is not seen, and the
 	// plan says the rule was not rendered with every row.
