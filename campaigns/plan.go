@@ -65,6 +65,9 @@ type PlanReport struct {
 	// FollowupProblems are the on_reply rules whose follow-up would not render for some
 	// recipients (plan_followups.go).
 	FollowupProblems []FollowupProblem `json:"followup_problems,omitempty"`
+	// FollowupNote says which rules' follow-ups were rendered with the first recipient's row
+	// only, not every recipient's (over the check's bound, plan_followups.go); "" when none.
+	FollowupNote string `json:"followup_note,omitempty"`
 }
 
 // SessionPlan is what a session campaign does at send time.
@@ -219,6 +222,7 @@ func Plan(d *Definition, sender string, o PlanOptions) (PlanReport, error) {
 		b.release()
 	}
 	rep.FollowupProblems = tally.problems(rep.Recipients)
+	rep.FollowupNote = fc.note()
 	return rep, nil
 }
 
@@ -268,8 +272,9 @@ type resolved struct {
 	// session is a session campaign's rendered message (SessionRenderer.Render).
 	session   json.RawMessage
 	renderErr error
-	// followups are the on_reply follow-ups that would not render for the row (Plan's check).
-	followups []followupFail
+	// followups are the on_reply follow-ups that would not render for the row (Plan's check),
+	// a bit a rule (followupRows.check).
+	followups uint64
 	// off is the audience file offset just after the row (see AudienceReader.Offset).
 	off int64
 }

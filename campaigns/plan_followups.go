@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"strings"
 
@@ -15,6 +16,25 @@ import (
 // (SampleReplyFields): a recipient whose follow-up would not render would be skipped
 // invalid_params when they reply. A rule that reads no column renders alike for every
 // recipient: it is rendered once.
+//
+// The check is bounded per row and per rule, whatever the campaign file and the audience:
+//   - Work: the follow-ups rendered with every row have at most maxFollowupRowNodes template
+//     parts together (in file order). A rule past that is rendered with the first
+//     recipient's row only, and the plan says so (PlanReport.FollowupNote). All of a row's
+//     renders read one map of its columns, filled once a row.
+//   - Memory: a row's result is one bit a rule (resolved.followups), the errors are not kept
+//     (the tally renders again the few rows it gives as examples), and the tally keeps a bit
+//     a row a failing rule (rowSet): at most MaxReplyRules bits a row to the end of the pass.
+
+// maxFollowupRowNodes bounds the template parse nodes of the follow-ups rendered with every
+// row, summed over the rules: a quarter of what one render of the campaign's own parameters
+// may have (maxRenderNodes), so the check adds at most about as much again as the campaign's
+// render (at about 0.25 µs a node, ~0.5 ms a row). A real rule has some dozen parts
+// ({{ .first_name | default "there" }} is 6): 32 rules of 64 parts each fit.
+const maxFollowupRowNodes = maxRenderNodes / 4
+
+// A row's failing rules are a bit mask of the check's rules.
+var _ [64 - MaxReplyRules]struct{}
 
 // FollowupProblem is an on_reply rule whose follow-up would not render for some recipients.
 type FollowupProblem struct {
@@ -24,14 +44,58 @@ type FollowupProblem struct {
 	// the expired, WithoutRows; not those the frequency caps would hold back).
 	Failing    int `json:"failing"`
 	Recipients int `json:"recipients"`
+	// FirstRowOnly says the rule's follow-up was rendered with the first recipient's row
+	// only (it is over the check's bound, PlanReport.FollowupNote): Failing and Recipients
+	// are then 1.
+	FirstRowOnly bool `json:"first_row_only,omitempty"`
 	// Examples are the first of those rows, each with why (Reason invalid_params, the
 	// follow-up's skip reason).
 	Examples []SkippedRow `json:"examples"`
 	// field and at are where the rule is written (ReplyRule.Where).
 	field string
 	at    Position
-	// rows are the numbers of the failing rows, ascending (WithoutRows).
-	rows []int32
+	// rows are the numbers of the failing rows (WithoutRows).
+	rows rowSet
+}
+
+// rowSet is a set of row numbers: a bit a row, up to the highest row added.
+type rowSet struct {
+	words []uint64
+	n     int
+}
+
+// add adds row r (r >= 0), reporting whether it was not in the set yet.
+func (s *rowSet) add(r int) bool {
+	w := r >> 6
+	if w >= len(s.words) {
+		s.words = slices.Grow(s.words, w+1-len(s.words))[:w+1]
+	}
+	bit := uint64(1) << (r & 63)
+	if s.words[w]&bit != 0 {
+		return false
+	}
+	s.words[w] |= bit
+	s.n++
+	return true
+}
+
+func (s *rowSet) has(r int) bool {
+	w := r >> 6
+	return r >= 0 && w < len(s.words) && s.words[w]&(uint64(1)<<(r&63)) != 0
+}
+
+// without returns a copy of s without the rows gone.
+func (s *rowSet) without(gone []int32) rowSet {
+	out := rowSet{words: slices.Clone(s.words)}
+	for _, r := range gone {
+		if w := int(r) >> 6; r >= 0 && w < len(out.words) {
+			out.words[w] &^= uint64(1) << (r & 63)
+		}
+	}
+	for _, w := range out.words {
+		out.n += bits.OnesCount64(w)
+	}
+	return out
 }
 
 // WithoutRows returns problems without the rows gone (their numbers, ascending: recipients
@@ -41,18 +105,8 @@ type FollowupProblem struct {
 func WithoutRows(problems []FollowupProblem, gone []int32, recipients int) []FollowupProblem {
 	var out []FollowupProblem
 	for _, p := range problems {
-		kept := p.rows[:0:0]
-		j := 0
-		for _, r := range p.rows {
-			for j < len(gone) && gone[j] < r {
-				j++
-			}
-			if j < len(gone) && gone[j] == r {
-				continue
-			}
-			kept = append(kept, r)
-		}
-		if len(kept) == 0 {
+		kept := p.rows.without(gone)
+		if kept.n == 0 {
 			continue
 		}
 		examples := p.Examples[:0:0]
@@ -61,7 +115,10 @@ func WithoutRows(problems []FollowupProblem, gone []int32, recipients int) []Fol
 				examples = append(examples, e)
 			}
 		}
-		p.rows, p.Failing, p.Recipients, p.Examples = kept, len(kept), recipients, examples
+		p.rows, p.Failing, p.Examples = kept, kept.n, examples
+		if !p.FirstRowOnly {
+			p.Recipients = recipients
+		}
 		out = append(out, p)
 	}
 	return out
@@ -90,6 +147,11 @@ func (r *ReplyRule) SampleReplyFields() map[string]string {
 type followupCheck struct {
 	cols  []string
 	rules []followupRule
+	// rowNodes are the parse nodes of the perRow rules rendered with every row (at most
+	// maxFollowupRowNodes), onceNodes those of the rules rendered with the first row only.
+	perRow, rowNodes, onceNodes int
+	// emptyFails is check's result for a row whose columns are all empty.
+	emptyFails uint64
 }
 
 // followupRule is one rule's follow-up, as conversation.Payload renders it: the template's
@@ -98,9 +160,15 @@ type followupRule struct {
 	rule    *ReplyRule
 	params  *Renderer
 	session *SessionRenderer
-	// perRow says the follow-up reads a column; otherwise err is its one rendering's error.
-	perRow bool
-	err    error
+	// reply are the sample reply's fields (SampleReplyFields).
+	reply map[string]string
+	// perRow says the follow-up reads a column and is rendered with every row; once that it
+	// reads a column but is rendered with the first recipient's row only (over the bound);
+	// neither that err is its one rendering's error.
+	perRow, once bool
+	// nodes are the parse nodes of its templates.
+	nodes int
+	err   error
 }
 
 // newFollowupCheck returns the check of def's rules' follow-ups, nil when no rule sends one.
@@ -111,7 +179,7 @@ func newFollowupCheck(def *Definition) *followupCheck {
 		if r.None || (r.Template == nil && r.Message.IsZero()) {
 			continue
 		}
-		fr := followupRule{rule: r}
+		fr := followupRule{rule: r, reply: r.SampleReplyFields()}
 		for _, rd := range r.reads {
 			fr.perRow = fr.perRow || !IsReplyField(rd.name)
 		}
@@ -126,30 +194,84 @@ func newFollowupCheck(def *Definition) *followupCheck {
 				fr.session, fr.err = NewSessionRenderer(content)
 			}
 		}
-		if fr.err != nil {
+		fr.nodes = fr.countNodes()
+		switch {
+		case fr.err != nil:
 			fr.perRow = false
-		} else if !fr.perRow {
-			fr.err = fr.render(fc.rowCols(r))
+		case !fr.perRow:
+			fr.err = fr.render(fc.emptyCols(fr.reply))
+		case fc.rowNodes+fr.nodes > maxFollowupRowNodes:
+			fr.perRow, fr.once = false, true
+			fc.onceNodes += fr.nodes
+		default:
+			fc.perRow++
+			fc.rowNodes += fr.nodes
 		}
 		fc.rules = append(fc.rules, fr)
 	}
 	if len(fc.rules) == 0 {
 		return nil
 	}
+	if fc.perRow > 0 {
+		w := fc.rows()
+		for i := range fc.rules {
+			if fc.rules[i].perRow && w.render(i) != nil {
+				fc.emptyFails |= 1 << i
+			}
+		}
+	}
 	return fc
 }
 
-// rowCols returns the columns a follow-up of r renders from: every column the rules read,
-// empty, and the sample reply's fields.
-func (fc *followupCheck) rowCols(r *ReplyRule) map[string]string {
-	m := make(map[string]string, len(fc.cols)+3)
+// countNodes counts the parse nodes of the follow-up's templates, as the sandbox does.
+func (fr *followupRule) countNodes() int {
+	n := 0
+	if fr.params != nil {
+		for _, p := range fr.params.params {
+			n += templateNodes(p.tpl)
+		}
+	}
+	if fr.session != nil {
+		for _, t := range fr.session.fields {
+			n += templateNodes(t)
+		}
+	}
+	return n
+}
+
+// emptyCols returns the columns a follow-up renders from: every column the rules read,
+// empty, and the reply's fields.
+func (fc *followupCheck) emptyCols(reply map[string]string) map[string]string {
+	m := make(map[string]string, len(fc.cols)+len(reply))
 	for _, c := range fc.cols {
 		m[c] = ""
 	}
-	for k, v := range r.SampleReplyFields() {
+	for k, v := range reply {
 		m[k] = v
 	}
 	return m
+}
+
+// note says which rules are rendered with the first recipient's row only; "" when none.
+func (fc *followupCheck) note() string {
+	if fc == nil || fc.onceNodes == 0 {
+		return ""
+	}
+	var ids []string
+	for _, fr := range fc.rules {
+		if fr.once {
+			ids = append(ids, fr.rule.ID())
+		}
+	}
+	return fmt.Sprintf("on_reply %s %s: rendered with the first recipient's row only, not every recipient's (%d template parts together; the check renders at most %d a row)",
+		plural(len(ids), "rule", "rules"), strings.Join(ids, ", "), fc.onceNodes, maxFollowupRowNodes)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 // render renders the follow-up from cols, as conversation.Payload does.
@@ -167,96 +289,154 @@ func (fr *followupRule) render(cols map[string]string) error {
 	return nil
 }
 
-// followupFail is one rule's follow-up failing for a row: the rule's index in the check.
-type followupFail struct {
-	rule int
-	err  error
-}
-
-// followupRows renders the follow-ups of one resolver's rows: each rule's columns in a map of
-// its own, reused from row to row. The keys are the same for every row, and the reply's
-// fields set once stay: the columns copied (OnReply.Columns) are never reply fields.
+// followupRows renders the follow-ups of one goroutine's rows from one map of columns, reused
+// from row to row and from rule to rule: a row's columns are copied into it once, and each
+// rule sets the reply's fields (never a column: OnReply.Columns leaves them out) before it
+// renders. A render only reads the map.
 type followupRows struct {
 	fc   *followupCheck
-	cols []map[string]string
+	cols map[string]string
+	// prev are the values of the columns of the last row rendered (nil before one), and
+	// prevFails its result.
+	prev      []string
+	prevFails uint64
+	// renders counts the follow-ups rendered (for tests).
+	renders int
 }
 
 func (fc *followupCheck) rows() *followupRows {
 	if fc == nil {
 		return nil
 	}
-	w := &followupRows{fc: fc, cols: make([]map[string]string, len(fc.rules))}
-	for i, fr := range fc.rules {
-		if fr.perRow {
-			w.cols[i] = fc.rowCols(fr.rule)
-		}
-	}
-	return w
+	return &followupRows{fc: fc, cols: fc.emptyCols(fc.rules[0].reply)}
 }
 
-// check returns the rules reading a column whose follow-up would not render for a row of
-// columns row; nil when every one would. (A rule reading none fails for every row or none:
-// followupTally.add counts it.)
-func (w *followupRows) check(row map[string]string) []followupFail {
-	if w == nil {
-		return nil
+// setRow copies the columns the rules read from a row.
+func (w *followupRows) setRow(row map[string]string) {
+	for _, c := range w.fc.cols {
+		w.cols[c] = row[c]
 	}
-	var out []followupFail
+}
+
+// render renders rule i with the row set last.
+func (w *followupRows) render(i int) error {
+	fr := &w.fc.rules[i]
+	for k, v := range fr.reply {
+		w.cols[k] = v
+	}
+	w.renders++
+	return fr.render(w.cols)
+}
+
+// check returns the rules rendered with every row whose follow-up would not render for a row
+// of columns row, a bit each (bit i for the check's rule i); 0 when every one would. (A rule
+// reading no column fails for every row or none, and one over the bound is rendered with the
+// first recipient's only: followupTally.add counts them.)
+//
+// A follow-up depends only on the columns the rules read (the helpers are functions of their
+// arguments): a row whose columns are all empty, or the same as the row checked before, gets
+// the result of that row without a render. (An audience often leaves a column empty in many
+// rows, and those are the rows that fail.)
+func (w *followupRows) check(row map[string]string) uint64 {
+	if w == nil || w.fc.perRow == 0 {
+		return 0
+	}
+	same, empty := w.prev != nil, true
+	for i, c := range w.fc.cols {
+		v := row[c]
+		same = same && v == w.prev[i]
+		empty = empty && v == ""
+	}
+	switch {
+	case same:
+		return w.prevFails
+	case empty:
+		return w.fc.emptyFails
+	}
+	w.setRow(row)
+	var fails uint64
 	for i := range w.fc.rules {
-		fr := &w.fc.rules[i]
-		if !fr.perRow {
-			continue
-		}
-		cols := w.cols[i]
-		for _, c := range w.fc.cols {
-			cols[c] = row[c]
-		}
-		if err := fr.render(cols); err != nil {
-			out = append(out, followupFail{rule: i, err: err})
+		if w.fc.rules[i].perRow && w.render(i) != nil {
+			fails |= 1 << i
 		}
 	}
-	return out
+	if w.prev == nil {
+		w.prev = make([]string, len(w.fc.cols))
+	}
+	for i, c := range w.fc.cols {
+		w.prev[i] = row[c]
+	}
+	w.prevFails = fails
+	return fails
 }
 
 // followupTally counts, in file order, the recipients whose follow-ups would not render.
 type followupTally struct {
 	fc *followupCheck
-	// failing are the numbers of each rule's failing rows, ascending.
-	failing  [][]int32
-	examples [][]SkippedRow
-	max      int
+	// w renders again the rows given as examples (their errors are not kept), and the rules
+	// rendered with the first recipient's row only.
+	w     *followupRows
+	rules []ruleTally
+	max   int
+	// first says the first recipient has been counted.
+	first bool
+}
+
+// ruleTally is one rule's failing recipients.
+type ruleTally struct {
+	rows     rowSet
+	examples []SkippedRow
 }
 
 func newFollowupTally(fc *followupCheck, examples int) *followupTally {
 	if fc == nil {
 		return nil
 	}
-	return &followupTally{fc: fc, failing: make([][]int32, len(fc.rules)), examples: make([][]SkippedRow, len(fc.rules)), max: examples}
+	return &followupTally{fc: fc, w: fc.rows(), rules: make([]ruleTally, len(fc.rules)), max: examples}
 }
 
-// add counts a recipient's failing follow-ups: those of fails (check's), and those that
-// fail whatever the row.
-func (t *followupTally) add(row Row, fails []followupFail) {
+// add counts a recipient's failing follow-ups: those of fails (check's), those that fail
+// whatever the row, and, for the first recipient, those rendered with its row only.
+func (t *followupTally) add(row Row, fails uint64) {
 	if t == nil {
 		return
 	}
+	first := !t.first
+	t.first = true
+	set := false
 	for i := range t.fc.rules {
-		if fr := &t.fc.rules[i]; fr.err != nil {
-			t.fail(row, i, fr.err)
+		fr := &t.fc.rules[i]
+		var err error
+		switch {
+		case fr.err != nil:
+			err = fr.err
+		case fr.once && first, fails&(1<<i) != 0:
+			if !set {
+				t.w.setRow(row.Cols)
+				set = true
+			}
+			if fr.once || len(t.rules[i].examples) < t.max {
+				err = t.w.render(i)
+			}
+			if err == nil && !fr.once {
+				// Not an example: the check's error is not needed.
+				t.rules[i].rows.add(row.N)
+				continue
+			}
 		}
-	}
-	for _, f := range fails {
-		t.fail(row, f.rule, f.err)
+		if err != nil {
+			t.fail(row, i, err)
+		}
 	}
 }
 
 func (t *followupTally) fail(row Row, rule int, err error) {
-	if f := t.failing[rule]; len(f) > 0 && f[len(f)-1] == int32(row.N) {
+	rt := &t.rules[rule]
+	if !rt.rows.add(row.N) {
 		return // the rule failed this row already
 	}
-	t.failing[rule] = append(t.failing[rule], int32(row.N))
-	if len(t.examples[rule]) < t.max {
-		t.examples[rule] = append(t.examples[rule], SkippedRow{Row: row.N, Line: row.Line, Reason: "invalid_params", Detail: err.Error()})
+	if len(rt.examples) < t.max {
+		rt.examples = append(rt.examples, SkippedRow{Row: row.N, Line: row.Line, Reason: "invalid_params", Detail: err.Error()})
 	}
 }
 
@@ -266,14 +446,19 @@ func (t *followupTally) problems(recipients int) []FollowupProblem {
 		return nil
 	}
 	var out []FollowupProblem
-	for i, rows := range t.failing {
-		if len(rows) == 0 {
+	for i := range t.rules {
+		rt := &t.rules[i]
+		if rt.rows.n == 0 {
 			continue
 		}
-		r := t.fc.rules[i].rule
-		field, at := r.Where("", -1)
-		out = append(out, FollowupProblem{Rule: r.ID(), Failing: len(rows), Recipients: recipients, Examples: t.examples[i],
-			field: field, at: at, rows: rows})
+		fr := &t.fc.rules[i]
+		field, at := fr.rule.Where("", -1)
+		p := FollowupProblem{Rule: fr.rule.ID(), Failing: rt.rows.n, Recipients: recipients, Examples: rt.examples,
+			field: field, at: at, rows: rt.rows}
+		if fr.once {
+			p.FirstRowOnly, p.Recipients = true, 1
+		}
+		out = append(out, p)
 	}
 	return out
 }
@@ -281,8 +466,13 @@ func (t *followupTally) problems(recipients int) []FollowupProblem {
 // text says what the problem is, on one line, with the audience's name for the examples.
 func (p FollowupProblem) text(audience string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "the follow-up of rule %s would not render for %d of %d recipients, who would get none when they reply (skipped invalid_params)",
-		p.Rule, p.Failing, p.Recipients)
+	if p.FirstRowOnly {
+		fmt.Fprintf(&b, "the follow-up of rule %s would not render for the first recipient, who would get none when they reply (skipped invalid_params; rendered with that row only, its follow-up being over the bound of the check)",
+			p.Rule)
+	} else {
+		fmt.Fprintf(&b, "the follow-up of rule %s would not render for %d of %d recipients, who would get none when they reply (skipped invalid_params)",
+			p.Rule, p.Failing, p.Recipients)
+	}
 	for _, e := range p.Examples {
 		fmt.Fprintf(&b, "; %s:%d: row %d: %s", logx.Escape(audience), e.Line, e.Row, logx.EscapeControl(e.Detail))
 	}

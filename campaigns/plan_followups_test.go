@@ -165,3 +165,25 @@ func TestPlanFollowupsLeaveOutTheSuppressed(t *testing.T) {
 		t.Errorf("ana and di suppressed: follow-up problems %+v, problem %v; want none", out.FollowupProblems, out.Problem())
 	}
 }
+
+// The rules render from one map of the row's columns: each rule renders with its own
+// reply's fields, never those a rule before it set.
+func TestPlanFollowupsReplyFieldsPerRule(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "a.csv", "phone,first_name,coupon\n+14155552671,Ana,\n+14155552672,Bob,S1\n")
+	path := writeFile(t, dir, "c.yaml", followupCampaign+"on_reply:\n"+
+		"  - button: Yes\n    message: {text: \"{{ .first_name }} tapped {{ .button }}\"}\n"+
+		"  - keyword: coupon\n    template: {name: promo}\n    parameters: {body_1: \"{{ .button }}{{ .coupon }}\"}\n")
+	d, err := campaigns.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := campaigns.Plan(d, "", campaigns.PlanOptions{Samples: -1, CheckFollowups: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := rep.FollowupProblems; len(p) != 1 || p[0].Rule != "r2" || p[0].Failing != 1 || p[0].Examples[0].Row != 1 {
+		t.Errorf("follow-up problems %+v; want r2 failing for row 1 (no button in a keyword's reply)", p)
+	}
+}
