@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -82,6 +83,12 @@ func TestFollowupCheckBoundsRowWork(t *testing.T) {
 	}
 	if !strings.Contains(rep.FollowupNote, "rule r2: rendered with the first recipient's row only") {
 		t.Errorf("note %q", rep.FollowupNote)
+	}
+	// validate --rows says it too.
+	if v := Validate(d.Path, ValidateOptions{Rows: true}); !slices.ContainsFunc(v.Notes, func(n string) bool {
+		return strings.Contains(n, "rule r2: rendered with the first recipient's row only")
+	}) {
+		t.Errorf("validate --rows notes %q, want the follow-up note", v.Notes)
 	}
 	// The first recipient's row fails: a problem, of that row only.
 	d = loadFollowups(t, "phone,a\n+14155552671,\n+14155552672,x\n", heavyRule("heavy"))

@@ -123,6 +123,9 @@ func Validate(path string, o ValidateOptions) (r Validation) {
 	if errs := rep.FollowupErrors(def.Path); len(errs) > 0 {
 		fail(errs)
 	}
+	if rep.FollowupNote != "" {
+		r.Notes = append(r.Notes, rep.FollowupNote)
+	}
 	if err != nil {
 		var ae *AudienceError
 		if !errors.As(err, &ae) {

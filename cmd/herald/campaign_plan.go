@@ -106,6 +106,9 @@ func printPlan(w io.Writer, p planOutput) {
 			fmt.Fprintf(w, "  %s:%d: row %d: %s\n", logx.Escape(p.Audience), e.Line, e.Row, logx.EscapeControl(e.Detail))
 		}
 	}
+	if p.FollowupNote != "" {
+		fmt.Fprintf(w, "Follow-ups     note: %s\n", logx.EscapeControl(p.FollowupNote))
+	}
 	for lang, n := range p.Languages {
 		fmt.Fprintf(w, "Language       %s: %d\n", lang, n)
 	}
