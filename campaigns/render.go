@@ -980,14 +980,17 @@ func inspect(n parse.Node, f func(parse.Node) bool) {
 	case *parse.ChainNode:
 		inspect(n.Node, f)
 	case *parse.IfNode:
-		inspect(n.Pipe, f)
-		inspect(n.List, f)
-		inspect(n.ElseList, f)
+		inspectBranch(&n.BranchNode, f)
 	case *parse.WithNode:
-		inspect(n.Pipe, f)
-		inspect(n.List, f)
-		inspect(n.ElseList, f)
+		inspectBranch(&n.BranchNode, f)
 	}
+}
+
+// inspectBranch is inspect of an if's or a with's pipe and lists.
+func inspectBranch(b *parse.BranchNode, f func(parse.Node) bool) {
+	inspect(b.Pipe, f)
+	inspect(b.List, f)
+	inspect(b.ElseList, f)
 }
 
 // checkTemplate is validation's view of one parameter: it compiles the template in the
