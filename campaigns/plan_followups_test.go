@@ -30,14 +30,7 @@ func TestPlanFollowupsEveryRow(t *testing.T) {
 		"    parameters: {body_1: \"{{ .first_name }}\", body_2: \"{{ .coupon }}\"}\n"+
 		"  - name: pdf\n    keyword: pdf\n    message: {attachment: {type: document, url: \"{{ .pdf_url }}\"}}\n"+
 		"  - name: hi\n    button: Yes\n    message: {text: \"{{ .first_name }} said {{ .reply }}\"}\n")
-	d, err := campaigns.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := campaigns.Plan(d, "", campaigns.PlanOptions{Samples: -1, CheckFollowups: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, rep := planFollowups(t, path)
 	if rep.Recipients != 3 || len(rep.FollowupProblems) != 2 {
 		t.Fatalf("recipients %d, follow-up problems %+v; want 3 and two rules", rep.Recipients, rep.FollowupProblems)
 	}
@@ -54,7 +47,7 @@ func TestPlanFollowupsEveryRow(t *testing.T) {
 		!strings.Contains(pdf.Examples[0].Detail, "message.attachment.url") {
 		t.Errorf("pdf: %+v", pdf)
 	}
-	err = rep.FollowupProblem()
+	err := rep.FollowupProblem()
 	if err == nil || !strings.Contains(err.Error(), "rule want-coupon would not render for 2 of 3 recipients") ||
 		!strings.Contains(err.Error(), "a.csv:3: row 2: ") {
 		t.Errorf("FollowupProblem() = %v", err)
@@ -80,14 +73,7 @@ func TestPlanFollowupsEveryRowJSONL(t *testing.T) {
 		"    parameters: {body_1: \"{{ .first_name }}\", body_2: \"{{ .cupon }}\"}\n"+
 		"  - name: rows\n    keyword: menu\n    template: {name: promo}\n    parameters: {body_1: \"{{ .list_row }}\"}\n"+
 		"  - name: fine\n    any: true\n    message: {text: \"You said {{ .reply }}, {{ .coupon }}\"}\n")
-	d, err := campaigns.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := campaigns.Plan(d, "", campaigns.PlanOptions{Samples: -1, CheckFollowups: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, rep := planFollowups(t, path)
 	if len(rep.FollowupProblems) != 2 {
 		t.Fatalf("follow-up problems %+v, want want-coupon and rows", rep.FollowupProblems)
 	}
@@ -175,6 +161,15 @@ func TestPlanFollowupsReplyFieldsPerRule(t *testing.T) {
 	path := writeFile(t, dir, "c.yaml", followupCampaign+"on_reply:\n"+
 		"  - button: Yes\n    message: {text: \"{{ .first_name }} tapped {{ .button }}\"}\n"+
 		"  - keyword: coupon\n    template: {name: promo}\n    parameters: {body_1: \"{{ .button }}{{ .coupon }}\"}\n")
+	_, rep := planFollowups(t, path)
+	if p := rep.FollowupProblems; len(p) != 1 || p[0].Rule != "r2" || p[0].Failing != 1 || p[0].Examples[0].Row != 1 {
+		t.Errorf("follow-up problems %+v; want r2 failing for row 1 (no button in a keyword's reply)", p)
+	}
+}
+
+// planFollowups loads the campaign at path and plans it with the per-row follow-up check.
+func planFollowups(t *testing.T, path string) (*campaigns.Definition, campaigns.PlanReport) {
+	t.Helper()
 	d, err := campaigns.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +178,5 @@ func TestPlanFollowupsReplyFieldsPerRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := rep.FollowupProblems; len(p) != 1 || p[0].Rule != "r2" || p[0].Failing != 1 || p[0].Examples[0].Row != 1 {
-		t.Errorf("follow-up problems %+v; want r2 failing for row 1 (no button in a keyword's reply)", p)
-	}
+	return d, rep
 }

@@ -59,19 +59,8 @@ func TestValidateFollowUpLocationCoordinates(t *testing.T) {
 // line breaks.
 func TestValidateFollowUpWrongTypeAtItsKey(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "a.csv"), []byte("phone\n+15550000001\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "c.yaml")
-	src := "id: promo\ntemplate: {name: promo, language: en_US}\naudience: {file: a.csv}\non_reply:\n" +
-		"  - name: yes\n    keyword: yes\n    message:\n      text: Pick\n      reply_buttons: [{id: a, text: A}]\n"
-	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := campaigns.Validate(path, campaigns.ValidateOptions{OnReply: func(def *campaigns.Definition) ([]string, []string) {
-		return conversation.CheckOnReply(context.Background(), def, nil)
-	}})
+	r := validateFollowUps(t, "id: promo\ntemplate: {name: promo, language: en_US}\naudience: {file: a.csv}\non_reply:\n"+
+		"  - name: yes\n    keyword: yes\n    message:\n      text: Pick\n      reply_buttons: [{id: a, text: A}]\n")
 	if len(r.Problems) != 1 {
 		t.Fatalf("problems %+v, want one", r.Problems)
 	}
@@ -86,20 +75,9 @@ func TestValidateFollowUpWrongTypeAtItsKey(t *testing.T) {
 // file of 100,000 such values took validate 13 s.
 func TestValidateFollowUpWrongTypesBounded(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "a.csv"), []byte("phone\n+15550000001\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "c.yaml")
-	src := "id: promo\ntemplate: {name: promo, language: en_US}\naudience: {file: a.csv}\non_reply:\n" +
-		"  - name: yes\n    keyword: yes\n    message:\n      text: Pick\n      reply_buttons:\n        buttons: [[],\n" +
-		strings.Repeat("          [],\n", 200) + "          []]\n"
-	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	r := campaigns.Validate(path, campaigns.ValidateOptions{OnReply: func(def *campaigns.Definition) ([]string, []string) {
-		return conversation.CheckOnReply(context.Background(), def, nil)
-	}})
+	r := validateFollowUps(t, "id: promo\ntemplate: {name: promo, language: en_US}\naudience: {file: a.csv}\non_reply:\n"+
+		"  - name: yes\n    keyword: yes\n    message:\n      text: Pick\n      reply_buttons:\n        buttons: [[],\n"+
+		strings.Repeat("          [],\n", 200)+"          []]\n")
 	counted := 0
 	for _, p := range r.Problems {
 		if strings.Contains(p.Msg, "and 192 more values of the wrong type") {
@@ -109,4 +87,21 @@ func TestValidateFollowUpWrongTypesBounded(t *testing.T) {
 	if len(r.Problems) != 11 || counted != 1 {
 		t.Fatalf("%d problems %+v; want 10 placed and one counting the other 192", len(r.Problems), r.Problems)
 	}
+}
+
+// validateFollowUps validates the campaign file src, beside a one-row audience a.csv, with
+// its follow-ups checked as campaign validate checks them.
+func validateFollowUps(t *testing.T, src string) campaigns.Validation {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.csv"), []byte("phone\n+15550000001\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return campaigns.Validate(path, campaigns.ValidateOptions{OnReply: func(def *campaigns.Definition) ([]string, []string) {
+		return conversation.CheckOnReply(context.Background(), def, nil)
+	}})
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -24,10 +26,7 @@ func TestFollowupsOfACompletedRunPauseResumeCancel(t *testing.T) {
 	ctx := context.Background()
 	_, rdb := testredis.Mini(t)
 	c := config.Default()
-	id := send(t, c, rdb, 2, onReplyRules).RunID
-	if err := rdb.HSet(ctx, rkeys.Run(id), "status", string(ledger.RunCompleted)).Err(); err != nil {
-		t.Fatal(err)
-	}
+	id := completedRun(t, c, rdb)
 	l := ledger.New(rdb, nil)
 	rec := audit.Record{Redis: rdb, Actor: "ana", Reason: "wrong link"}
 	res, err := serve.PauseRun(ctx, c, rdb, id, rec)
@@ -37,10 +36,7 @@ func TestFollowupsOfACompletedRunPauseResumeCancel(t *testing.T) {
 	if fs, err := l.FollowupsState(ctx, id); err != nil || fs.Hold != ledger.FollowupsPausedHold || fs.Reason != "paused by ana: wrong link" {
 		t.Fatalf("follow-ups state %+v, %v", fs, err)
 	}
-	fid := ledger.FollowupRun(id, "yes")
-	if err := l.CreateRun(ctx, ledger.Run{ID: fid, Campaign: "spring-sale", Delivery: ledger.AtMostOnce, Buckets: 1}); err != nil {
-		t.Fatal(err)
-	}
+	fid := followupRunOf(t, l, id, "yes")
 	if ok, err := l.Pause(ctx, fid, "paused by bo: typo"); !ok || err != nil {
 		t.Fatalf("pause the follow-up run: %v %v", ok, err)
 	}
@@ -97,19 +93,13 @@ func TestCancelledFollowupsStayCancelled(t *testing.T) {
 	ctx := context.Background()
 	_, rdb := testredis.Mini(t)
 	c := config.Default()
-	id := send(t, c, rdb, 2, onReplyRules).RunID
-	if err := rdb.HSet(ctx, rkeys.Run(id), "status", string(ledger.RunCompleted)).Err(); err != nil {
-		t.Fatal(err)
-	}
+	id := completedRun(t, c, rdb)
 	l := ledger.New(rdb, nil)
 	rec := audit.Record{Redis: rdb, Actor: "ana"}
 	if res, err := serve.CancelRun(ctx, c, rdb, id, rec); err != nil || !res.Changed {
 		t.Fatalf("cancel: %+v %v", res, err)
 	}
-	fid := ledger.FollowupRun(id, "yes")
-	if err := l.CreateRun(ctx, ledger.Run{ID: fid, Campaign: "spring-sale", Delivery: ledger.AtMostOnce, Buckets: 1}); err != nil {
-		t.Fatal(err)
-	}
+	fid := followupRunOf(t, l, id, "yes")
 	if ok, err := l.Pause(ctx, fid, "132015: paused template"); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
@@ -135,10 +125,7 @@ func TestResumeOfARunningRunIsNotAFollowupsChange(t *testing.T) {
 	c := config.Default()
 	id := send(t, c, rdb, 2, onReplyRules).RunID
 	l := ledger.New(rdb, nil)
-	fid := ledger.FollowupRun(id, "yes")
-	if err := l.CreateRun(ctx, ledger.Run{ID: fid, Campaign: "spring-sale", Delivery: ledger.AtMostOnce, Buckets: 1}); err != nil {
-		t.Fatal(err)
-	}
+	fid := followupRunOf(t, l, id, "yes")
 	if ok, err := l.Pause(ctx, fid, "paused by bo: typo"); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
@@ -146,4 +133,25 @@ func TestResumeOfARunningRunIsNotAFollowupsChange(t *testing.T) {
 	if err != nil || !res.Changed || res.Followups || len(res.Resumed) != 1 {
 		t.Errorf("resume of a %s run: %+v %v, want changed, the follow-up run of rule yes resumed, Followups false", res.Status, res, err)
 	}
+}
+
+// completedRun sends a two-recipient campaign with on_reply rules and marks its run
+// completed, as it is once its recipients are settled; it returns the run's id.
+func completedRun(t *testing.T, c config.Config, rdb *redis.Client) string {
+	t.Helper()
+	id := send(t, c, rdb, 2, onReplyRules).RunID
+	if err := rdb.HSet(context.Background(), rkeys.Run(id), "status", string(ledger.RunCompleted)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// followupRunOf creates the follow-up run of rule of run id, as a first matching reply does.
+func followupRunOf(t *testing.T, l *ledger.Ledger, id, rule string) string {
+	t.Helper()
+	fid := ledger.FollowupRun(id, rule)
+	if err := l.CreateRun(context.Background(), ledger.Run{ID: fid, Campaign: "spring-sale", Delivery: ledger.AtMostOnce, Buckets: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return fid
 }
