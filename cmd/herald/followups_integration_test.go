@@ -111,6 +111,12 @@ func TestIntegrationFollowups(t *testing.T) {
 		if runStatus(t, l, run.ID) != ledger.RunCompleted || fake.WebhookStats().Pending != 0 {
 			return false
 		}
+		// A delivery event for a follow-up the kill left submitting is parked; once the entry
+		// is settled unknown, the receiver's next retry of parked events settles it sent. The
+		// funnel is read after that.
+		if n, err := l.ParkedCount(ctx); err != nil || n != 0 {
+			return false
+		}
 		got, err := report.RunFunnel(ctx, l, mustRun(t, l, run.ID), serve.RunRuleIDs(c, rdb))
 		if err != nil || got == nil {
 			return false
