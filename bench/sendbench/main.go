@@ -28,7 +28,6 @@ import (
 
 	"github.com/heraldmsg/herald/bench/internal/benchkit"
 	"github.com/heraldmsg/herald/campaigns"
-	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
@@ -68,10 +67,8 @@ func main() {
 
 // bench is one run's setup, shared by its rounds.
 type bench struct {
-	env    *benchkit.Env
-	client *connectly.Client
-	// session renders the session campaign's message for the session mode.
-	session     *campaigns.SessionRenderer
+	env         *benchkit.Env
+	client      *connectly.Client
 	n           int
 	concurrency int
 }
@@ -99,14 +96,7 @@ func run(redisURL string, n, rounds, concurrency int, modes []string) error {
 		case "plain", "herald":
 			def, err = benchkit.WriteCampaign(dir, "bench", sender, n)
 		case "session":
-			var sdef *campaigns.Definition
-			if sdef, err = benchkit.WriteSessionCampaign(dir, "bench-session", sender, n); err == nil {
-				b.session, err = sdef.SessionRenderer()
-			}
-			if err == nil {
-				def, err = benchkit.WriteCampaign(dir, "bench-session", sender, n)
-			}
-			if err == nil {
+			if def, err = benchkit.WriteSessionCampaign(dir, "bench-session", sender, n); err == nil {
 				err = b.openFakeWindows()
 			}
 		default:
@@ -129,10 +119,10 @@ func run(redisURL string, n, rounds, concurrency int, modes []string) error {
 			case "plain":
 				rate, err = b.plainRound(ctx, defs[mode])
 			case "herald":
-				rate, err = b.heraldRound(ctx, defs[mode], false)
+				rate, err = b.heraldRound(ctx, defs[mode])
 			case "session":
 				if err = b.openTrackerWindows(ctx); err == nil {
-					rate, err = b.heraldRound(ctx, defs[mode], true)
+					rate, err = b.heraldRound(ctx, defs[mode])
 				}
 			}
 			if err != nil {
@@ -161,32 +151,6 @@ func run(redisURL string, n, rounds, concurrency int, modes []string) error {
 	ratio("herald", "plain")
 	ratio("session", "herald")
 	return env.RDB.FlushDB(ctx).Err()
-}
-
-// sessionTasks turns the send tasks of an expanded template campaign into session sends of
-// the session campaign's message, rendered for each recipient's row, before writing them.
-// (The expander of this tree writes template sends only.) The ledger entries are the same
-// either way.
-type sessionTasks struct {
-	next   asynqbatch.Writer
-	render *campaigns.SessionRenderer
-}
-
-func (s sessionTasks) Write(ctx context.Context, tasks []asynqbatch.Task, fresh bool) ([]bool, error) {
-	for i, t := range tasks {
-		p, err := campaigns.DecodeSend(t.Payload)
-		if err != nil {
-			return nil, err
-		}
-		content, err := s.render.Render(map[string]string{"name": fmt.Sprintf("user%d", p.Row-1), "phone": p.To})
-		if err != nil {
-			return nil, err
-		}
-		p.Kind, p.Session = campaigns.KindSession, content
-		p.Template, p.Language, p.Params = "", "", nil
-		tasks[i].Payload = campaigns.EncodeSend(p)
-	}
-	return s.next.Write(ctx, tasks, fresh)
 }
 
 // openFakeWindows opens every recipient's customer service window in the fake, which
@@ -254,14 +218,10 @@ func (b *bench) plainRound(ctx context.Context, def *campaigns.Definition) (floa
 }
 
 // heraldRound expands a run (not timed) and runs Herald's worker until every message is accepted.
-// The session mode runs it on a session campaign.
-func (b *bench) heraldRound(ctx context.Context, def *campaigns.Definition, session bool) (float64, error) {
+// The session mode runs it on a session campaign, expanded as Herald expands one.
+func (b *bench) heraldRound(ctx context.Context, def *campaigns.Definition) (float64, error) {
 	rdb, client, concurrency, n := b.env.RDB, b.client, b.concurrency, b.n
-	var tasks asynqbatch.Writer = asynqbatch.New(rdb)
-	if session {
-		tasks = sessionTasks{next: tasks, render: b.session}
-	}
-	run, err := benchkit.ExpandWith(ctx, rdb, def, sender, tasks)
+	run, err := benchkit.Expand(ctx, rdb, def, sender)
 	if err != nil {
 		return 0, err
 	}

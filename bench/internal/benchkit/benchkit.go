@@ -241,13 +241,7 @@ func writeCampaign(dir, id, sender string, n int, message string) (*campaigns.De
 
 // Expand creates a run of def from sender and expands its whole audience into the queue.
 func Expand(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, sender string) (ledger.Run, error) {
-	return ExpandWith(ctx, rdb, def, sender, asynqbatch.New(rdb))
-}
-
-// ExpandWith is Expand writing the send tasks through tasks.
-func ExpandWith(ctx context.Context, rdb redis.UniversalClient, def *campaigns.Definition, sender string,
-	tasks asynqbatch.Writer) (ledger.Run, error) {
-	exp := expand.NewExpander(expand.Options{Ledger: ledger.New(rdb, nil), Tasks: tasks,
+	exp := expand.NewExpander(expand.Options{Ledger: ledger.New(rdb, nil), Tasks: asynqbatch.New(rdb),
 		Task: campaigns.TaskOptions{MaxRetry: 25}})
 	run, err := exp.CreateRun(ctx, def, sender, "")
 	if err != nil {
