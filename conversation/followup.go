@@ -242,7 +242,11 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	if !ok {
 		// An opt-out (the receiver has suppressed the customer) matches only the campaign's
 		// own unsubscribe (suppress: true), whose confirmation still goes, past the
-		// suppression (SendPayload.ConfirmsOptOut); without one it is only recorded.
+		// suppression (SendPayload.ConfirmsOptOut); without one it is only recorded, and
+		// counted by the receiver as an opt-out, not here.
+		if !out.Repeat && !r.OptOut {
+			f.unmatched(run, r, e)
+		}
 		return out, nil
 	}
 	out.Rule = rule.ID()
@@ -420,6 +424,16 @@ func (f *Followups) notAnswered(out Outcome, run ledger.Run, rule *campaigns.Rep
 	f.count(run.Campaign, rule.ID(), "unanswered", e.Via)
 	f.log.Info().Str(logx.KeyRun, run.ID).Str(logx.KeyRecipient, logx.Phone(e.Recipient)).Str("rule", rule.ID()).
 		Str("reason", out.Unanswered).Str("held_by", out.HeldBy).Msg("reply matched a rule: no follow-up")
+}
+
+// unmatched counts and logs (at debug level: every reply that no rule is about would
+// otherwise fill the log), once per reply, a reply within on_reply.until that matched none of
+// the run's rules: outcome "unmatched", rule "". The log line names the reply's kind, never
+// its text.
+func (f *Followups) unmatched(run ledger.Run, r Reply, e Entry) {
+	f.count(run.Campaign, "", "unmatched", e.Via)
+	f.log.Debug().Str(logx.KeyRun, run.ID).Str(logx.KeyRecipient, logx.Phone(e.Recipient)).Str("kind", string(r.Kind)).
+		Str("via", e.Via).Msg("reply matched no on_reply rule: no follow-up")
 }
 
 // unanswered settles a reply that matched rule but joined an entry whose message cannot be
