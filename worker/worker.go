@@ -364,10 +364,15 @@ func (w *Worker) Running() bool { return w.running.Load() }
 // Queues returns the names of the queues the worker takes tasks from, sorted.
 func (w *Worker) Queues() []string { return slices.Sorted(maps.Keys(w.cfg.Queues)) }
 
-// count adds one settled send to the metrics.
+// count adds one settled send to the metrics: every count of a send goes through here. A
+// follow-up's (its run "RUN~RULE") counts in herald_followup_sends_total too, by its rule.
 func (w *Worker) count(p campaigns.SendPayload, outcome, class string) {
-	if w.metrics != nil {
-		w.metrics.Sends.WithLabelValues(p.Campaign, p.Sender, outcome, class).Inc()
+	if w.metrics == nil {
+		return
+	}
+	w.metrics.Sends.WithLabelValues(p.Campaign, p.Sender, outcome, class).Inc()
+	if _, rule, ok := ledger.FollowupOf(p.Run); ok {
+		w.metrics.FollowupSends.WithLabelValues(p.Campaign, rule, outcome, class).Inc()
 	}
 }
 

@@ -99,6 +99,7 @@ func TestMetricsPassPromlint(t *testing.T) {
 
 	m := New()
 	m.Sends.WithLabelValues("spring", "+14155550100", OutcomeAccepted, "none").Inc()
+	m.FollowupSends.WithLabelValues("spring", "yes", OutcomeAccepted, "none").Inc()
 	m.RequestDuration.WithLabelValues("ok").Observe(0.1)
 	m.PaceWait.Observe(0.01)
 	m.LimitWaits.WithLabelValues("rate").Inc()
@@ -121,7 +122,7 @@ func TestMetricsPassPromlint(t *testing.T) {
 		t.Fatalf("/metrics: %d", code)
 	}
 	for _, family := range []string{
-		"herald_sends_total", "herald_connectly_request_duration_seconds", "herald_pace_wait_seconds", "herald_limit_waits_total",
+		"herald_sends_total", "herald_followup_sends_total", "herald_connectly_request_duration_seconds", "herald_pace_wait_seconds", "herald_limit_waits_total",
 		"herald_scheduler_ticks_total", "herald_expanded_tasks_total", "herald_webhook_requests_total", "herald_webhook_events_total",
 		"herald_webhook_request_duration_seconds", "herald_webhook_parked_total", "herald_webhook_event_lag_seconds",
 		"herald_run_recipients", "herald_run_paused", "herald_runs_active", "herald_daily_tier_used", "herald_daily_tier_limit", "herald_sender_rate_factor",

@@ -32,8 +32,14 @@ const scrapeTimeout = 2 * time.Second
 // Metrics are one process's metrics on their own registry.
 type Metrics struct {
 	reg *prometheus.Registry
-	// Sends counts settled sends: herald_sends_total{campaign, sender, outcome, class}.
+	// Sends counts settled sends: herald_sends_total{campaign, sender, outcome, class}. A
+	// follow-up's send (on_reply) counts there under the campaign of the run it follows, and
+	// again in FollowupSends.
 	Sends *prometheus.CounterVec
+	// FollowupSends counts the settled sends of on_reply follow-ups alone, by the rule that
+	// made them: herald_followup_sends_total{campaign, rule, outcome, class}, with the outcome
+	// and class of herald_sends_total. Rules are bounded by the campaign's file.
+	FollowupSends *prometheus.CounterVec
 	// RequestDuration is the Connectly request latency by result class ("ok" on success).
 	RequestDuration *prometheus.HistogramVec
 	// PaceWait is how long sends waited for a rate-limit permit.
@@ -54,6 +60,9 @@ func New() *Metrics {
 	m.Sends = m.counterVec("herald_sends_total",
 		"Send attempts settled by workers, by campaign, sender, outcome (accepted, failed, unknown, retried, throttled, held, skipped) and error class.",
 		"campaign", "sender", "outcome", "class")
+	m.FollowupSends = m.counterVec("herald_followup_sends_total",
+		"Follow-up (on_reply) sends settled by workers, by campaign, rule, outcome and class as in herald_sends_total, which counts them too.",
+		"campaign", "rule", "outcome", "class")
 	m.RequestDuration = m.histogramVec("herald_connectly_request_duration_seconds",
 		"Latency of template send requests to Connectly, by result class (ok, transient, permanent, throttle, stop-run).",
 		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "class")
