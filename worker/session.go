@@ -21,8 +21,12 @@ const (
 	// service window was closed at send time, with no fallback template.
 	CodeWindowClosed = ledger.SkipWindowClosed
 	// kindFallback labels a campaign's fallback template sent instead of a session message
-	// in herald_sends_total.
+	// in herald_sends_total, when Herald's record of the window said it was closed (the gate).
 	kindFallback = "fallback"
+	// kindFallbackRefused labels the fallback template sent after Connectly refused the
+	// session message as outside the window although Herald's record said open
+	// (sendRefusedFallback): a count that grows says the record drifts from Connectly's.
+	kindFallbackRefused = "fallback_refused"
 )
 
 // sessionMessage is a session message (campaigns.KindSession): it goes only inside its
@@ -246,10 +250,13 @@ func (w *Worker) rebook(ctx context.Context, j *job) (bool, error) {
 }
 
 // settledLabel is the class label of an accepted or failed send in herald_sends_total: an
-// accepted message with a label of its own (the fallback template) is counted under it, and
-// a window-closed answer under CodeWindowClosed.
+// accepted message with a label of its own (the fallback template) is counted under it, the
+// fallback sent after Connectly refused the session message (j.refused) under
+// kindFallbackRefused, and a window-closed answer under CodeWindowClosed.
 func settledLabel(j *job, d connectly.Decision, o ledger.Outcome, label string) string {
 	switch {
+	case o.State == ledger.Accepted && j.msg.Label() == kindFallback && j.refused != "":
+		return kindFallbackRefused
 	case o.State == ledger.Accepted && j.msg.Label() != "":
 		return j.msg.Label()
 	case o.State == ledger.Failed && d.WindowClosed():

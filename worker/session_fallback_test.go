@@ -70,7 +70,8 @@ func sessionPayload(t testing.TB, p campaigns.SendPayload, fallback bool) campai
 // TestRefusedSessionFallsBackToTemplate: Herald's record says the window is open, Connectly
 // (the fake, which has no window for the recipient) refuses the session message as outside
 // it. With a fallback template the template goes at once under the same claim: two requests,
-// the entry accepted as a fallback, counted as the gate's fallback is. Without one the entry
+// the entry accepted as a fallback, as the gate's fallback is (its metric class is its own,
+// TestRefusedFallbackCountedApart). Without one the entry
 // fails with Connectly's code after one request, never retried.
 func TestRefusedSessionFallsBackToTemplate(t *testing.T) {
 	const business, key = "biz-refused", "key-0123456789abcdef"
@@ -432,5 +433,27 @@ func TestFallbackHistorySaysWhy(t *testing.T) {
 	}
 	if e := entryOf(t, b, gate); e.State != ledger.Accepted || e.Code != ledger.SentFallback {
 		t.Fatalf("gate fallback %+v", e)
+	}
+}
+
+// TestRefusedFallbackCountedApart: the fallback sent because Connectly refused the session
+// message as outside the window counts in herald_sends_total under class fallback_refused, the
+// one the gate sent because Herald's record said closed under fallback, so a dashboard sees
+// Herald's record of the windows drift from Connectly's.
+func TestRefusedFallbackCountedApart(t *testing.T) {
+	b, _, p := refusalBundle(t, testConfig())
+	m := metrics.New()
+	b.worker.metrics = m
+	if err := handle(t, b, p); err != nil {
+		t.Fatal(err)
+	}
+	gate := sessionPayload(t, seedRunNumbers(t, b, "run-gate-count", ledger.AtMostOnce, "+1666", 1)[0], true)
+	if err := handle(t, b, gate); err != nil {
+		t.Fatal(err)
+	}
+	for class, want := range map[string]float64{kindFallbackRefused: 1, kindFallback: 1} {
+		if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSender, metrics.OutcomeAccepted, class)); n != want {
+			t.Errorf("herald_sends_total{accepted,%s} = %v, want %v", class, n, want)
+		}
 	}
 }
