@@ -8,7 +8,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/heraldmsg/herald/campaigns"
-	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/lifecycle"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/metrics"
@@ -41,7 +40,7 @@ func RunScheduler(ctx context.Context, s Setup) error {
 	if s.MetricsListen != "" {
 		in := asynq.NewInspectorFromRedisClient(rdb)
 		m.RegisterQueues(in)
-		m.Register(metrics.NewRunCollector(ledger.New(rdb, nil)))
+		m.Register(RunCollector(rdb))
 		// Ready: ticking, the expansion server (if any) heartbeating, and Redis taking writes.
 		checks := []func(context.Context) error{func(context.Context) error {
 			if !running.Load() {

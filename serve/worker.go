@@ -45,7 +45,7 @@ func RunWorker(ctx context.Context, s Setup) error {
 	if s.MetricsListen != "" {
 		in := asynq.NewInspectorFromRedisClient(rdb)
 		m.RegisterQueues(in)
-		m.Register(metrics.NewRunCollector(ledger.New(rdb, nil)), LimitsCollector(c, rdb))
+		m.Register(RunCollector(rdb), LimitsCollector(c, rdb))
 		// Ready: taking tasks, asynq's server for the send queues (and the expansion server's)
 		// heartbeating, and Redis taking writes on each of those queues' nodes.
 		queues := w.Queues()
@@ -122,6 +122,13 @@ func frequencyCaps(c config.Config) map[string]worker.FrequencyCap {
 		m[cat] = worker.FrequencyCap{Max: fc.Max, Period: fc.Period.D()}
 	}
 	return m
+}
+
+// RunCollector reports the runs' progress and pauses (metrics.NewRunCollector), reading the
+// completed runs for a pause of their follow-ups as far back as a follow-up may still come
+// after its run started: the longest on_reply.until plus the longest follow-up delay.
+func RunCollector(rdb redis.UniversalClient) prometheus.Collector {
+	return metrics.NewRunCollector(ledger.New(rdb, nil), metrics.WithPausedFollowups(rdb, campaigns.MaxReplyUntil+campaigns.MaxReplyDelay))
 }
 
 // LimitsCollector reports the daily tier and the configured senders' adaptive rate.

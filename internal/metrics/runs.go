@@ -8,14 +8,21 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // MaxRunSeries is how many runs herald_run_recipients and herald_run_paused report at most:
 // the oldest running or paused ones (a run left paused is an old one). herald_runs_active
 // counts them all.
 const MaxRunSeries = 200
+
+// MaxFollowupsExamined is how many of the newest runs created within the collector's
+// follow-ups span (NewRunCollector) one scrape reads for a pause of their follow-ups: one
+// pipelined HMGET each.
+const MaxFollowupsExamined = 10000
 
 // backfillBudget bounds the part of a scrape spent listing, once per deployment, the runs
 // created before the index of runs not yet ended existed (ledger.BackfillActiveRuns); a walk
@@ -27,6 +34,11 @@ type runCollector struct {
 	l *ledger.Ledger
 	// max is MaxRunSeries; tests lower it.
 	max int
+	// rdb and followupsFor say where and how far back runs are read for a pause of their
+	// follow-ups (WithPausedFollowups; nil: not read); now is the clock it is counted from.
+	rdb          redis.UniversalClient
+	followupsFor time.Duration
+	now          func() time.Time
 	// backfilled is set once ledger.BackfillActiveRuns reported its walk done.
 	backfilled atomic.Bool
 	recipient  *prometheus.Desc
@@ -37,21 +49,40 @@ type runCollector struct {
 // NewRunCollector reports, read from the ledger at scrape time: herald_run_recipients{run,
 // campaign, state} and herald_run_paused{run, campaign} for the MaxRunSeries oldest runs that
 // are running or paused, however many newer runs there are; herald_runs_active, the number of
-// runs running or paused, reported or not; and herald_run_paused for every paused follow-up
-// run (RUN~RULE). Ended runs drop out, so the label set stays small.
-func NewRunCollector(l *ledger.Ledger) prometheus.Collector {
-	return newRunCollector(l, MaxRunSeries)
+// runs running or paused, reported or not; herald_run_paused for every paused follow-up run
+// (RUN~RULE); and, with WithPausedFollowups, herald_run_paused{run="RUN"} 1 for each completed
+// run whose follow-ups are paused. Ended runs drop out, so the label set stays small.
+func NewRunCollector(l *ledger.Ledger, opts ...RunOption) prometheus.Collector {
+	c := newRunCollector(l, MaxRunSeries)
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// RunOption configures NewRunCollector.
+type RunOption func(*runCollector)
+
+// WithPausedFollowups makes the collector report herald_run_paused{run="RUN"} 1 for each
+// completed run whose follow-ups an operator paused (`herald run pause RUN` once it
+// completed, ledger.PauseFollowups), read from the ledger in rdb among the
+// MaxFollowupsExamined newest runs created within span (as long as follow-ups may still come
+// after their run started: serve passes the longest on_reply.until plus the longest delay), at
+// most MaxRunSeries of them, the newest. A run whose follow-ups go again drops out.
+func WithPausedFollowups(rdb redis.UniversalClient, span time.Duration) RunOption {
+	return func(c *runCollector) { c.rdb, c.followupsFor = rdb, span }
 }
 
 func newRunCollector(l *ledger.Ledger, max int) *runCollector {
 	n := strconv.Itoa(max)
 	return &runCollector{
-		l: l, max: max,
+		l: l, max: max, now: time.Now,
 		recipient: prometheus.NewDesc("herald_run_recipients",
 			"Recipients of a running or paused run per ledger state; only the "+n+" oldest such runs are reported (herald_runs_active counts them all).",
 			[]string{"run", "campaign", "state"}, nil),
 		paused: prometheus.NewDesc("herald_run_paused",
-			"1 when a run is paused, 0 while it runs; only the "+n+" oldest running or paused runs are reported (herald_runs_active counts them all), and every paused follow-up run (RUN~RULE).",
+			"1 when a run is paused, 0 while it runs; only the "+n+" oldest running or paused runs are reported (herald_runs_active counts them all), "+
+				"every paused follow-up run (RUN~RULE), and 1 for a completed run whose follow-ups are paused.",
 			[]string{"run", "campaign"}, nil),
 		active: prometheus.NewDesc("herald_runs_active",
 			"Runs running or paused, including those left out of herald_run_recipients and herald_run_paused beyond the "+n+" oldest.",
@@ -88,6 +119,53 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, r := range followups {
 		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, 1, r.ID, r.Campaign)
+	}
+	c.collectPausedFollowups(ctx, ch)
+}
+
+// collectPausedFollowups reports herald_run_paused{run="RUN"} 1 for each completed run whose
+// follow-ups are paused (the run hash's followups field, ledger.FollowupsPausedHold): such a
+// run is in no index but the list of every run (rkeys.Runs, by creation time), so the newest
+// runs created within followupsFor are read, their status and hold in one pipeline per page.
+// A running or paused run is reported by collectRuns, never here: only a completed run holds
+// its follow-ups this way.
+func (c *runCollector) collectPausedFollowups(ctx context.Context, ch chan<- prometheus.Metric) {
+	if c.rdb == nil || c.followupsFor <= 0 {
+		return
+	}
+	const page = 500
+	from := strconv.FormatInt(c.now().Add(-c.followupsFor).UnixMilli(), 10)
+	reported := 0
+	for offset := 0; offset < MaxFollowupsExamined && reported < c.max; offset += page {
+		ids, err := c.rdb.ZRevRangeByScore(ctx, rkeys.Runs(), &redis.ZRangeBy{Min: from, Max: "+inf",
+			Offset: int64(offset), Count: int64(min(page, MaxFollowupsExamined-offset))}).Result()
+		if err != nil || len(ids) == 0 {
+			return
+		}
+		cmds := make([]*redis.SliceCmd, len(ids))
+		if _, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range ids {
+				cmds[i] = p.HMGet(ctx, rkeys.Run(id), "status", "followups", "campaign")
+			}
+			return nil
+		}); err != nil {
+			return
+		}
+		for i, cmd := range cmds {
+			v := cmd.Val()
+			if len(v) != 3 || v[0] != string(ledger.RunCompleted) || v[1] != string(ledger.FollowupsPausedHold) {
+				continue
+			}
+			if reported == c.max {
+				return
+			}
+			campaign, _ := v[2].(string)
+			ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, 1, ids[i], campaign)
+			reported++
+		}
+		if len(ids) < page {
+			return
+		}
 	}
 }
 

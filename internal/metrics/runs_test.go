@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,6 +158,69 @@ func TestRunCollectorListsRunsCreatedBeforeTheIndex(t *testing.T) {
 	if active != 1 {
 		t.Fatalf("herald_runs_active %v, want 1", active)
 	}
+}
+
+// A completed run whose follow-ups an operator paused (`herald run pause RUN` once it
+// completed) is reported herald_run_paused{run="RUN"} 1 while they stay paused, with its
+// follow-up runs paused by a stop-the-run answer (RUN~RULE); a completed run whose follow-ups
+// go is not, nor one created before the span follow-ups may still come in.
+func TestRunCollectorReportsPausedFollowupsOfACompletedRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := newRunsBundle(t)
+	for _, id := range []string{"too-old", "held", "going", "running"} {
+		b.create(t, id)
+		if id == "too-old" {
+			b.at = b.at.Add(40 * 24 * time.Hour)
+		}
+	}
+	for _, id := range []string{"too-old", "held", "going"} {
+		if done, err := b.l.FinishExpansion(ctx, id, 0); err != nil || !done {
+			t.Fatalf("FinishExpansion(%s) = %v, %v; want completed", id, done, err)
+		}
+	}
+	for _, id := range []string{"too-old", "held"} {
+		if ok, _, err := b.l.PauseFollowups(ctx, id, "paused by ana: wrong link"); err != nil || !ok {
+			t.Fatalf("PauseFollowups(%s) = %v, %v", id, ok, err)
+		}
+	}
+	followups := func(max int) *runCollector {
+		c := newRunCollector(b.l, max)
+		WithPausedFollowups(b.rdb, 37*24*time.Hour)(c)
+		c.now = func() time.Time { return b.at.Add(time.Hour) }
+		return c
+	}
+	c := followups(MaxRunSeries)
+	paused, active := pausedSeries(t, c)
+	wantEqual(t, "herald_run_paused", map[string]float64{"held": 1, "running": 0}, paused)
+	if active != 1 {
+		t.Fatalf("herald_runs_active %v, want 1 (the completed run is not active)", active)
+	}
+	want := `
+# HELP herald_run_paused 1 when a run is paused, 0 while it runs; only the 200 oldest running or paused runs are reported (herald_runs_active counts them all), every paused follow-up run (RUN~RULE), and 1 for a completed run whose follow-ups are paused.
+# TYPE herald_run_paused gauge
+herald_run_paused{campaign="spring",run="held"} 1
+herald_run_paused{campaign="spring",run="running"} 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "herald_run_paused"); err != nil {
+		t.Fatal(err)
+	}
+
+	if ok, _, err := b.l.ResumeFollowups(ctx, "held"); err != nil || !ok {
+		t.Fatalf("ResumeFollowups = %v, %v", ok, err)
+	}
+	paused, _ = pausedSeries(t, c)
+	wantEqual(t, "herald_run_paused once resumed", map[string]float64{"running": 0}, paused)
+
+	// Beyond MaxRunSeries such runs, the newest are reported.
+	c = followups(1)
+	for _, id := range []string{"held", "going"} {
+		if ok, _, err := b.l.PauseFollowups(ctx, id, "paused by bo"); err != nil || !ok {
+			t.Fatalf("PauseFollowups(%s) = %v, %v", id, ok, err)
+		}
+	}
+	paused, _ = pausedSeries(t, c)
+	wantEqual(t, "herald_run_paused capped", map[string]float64{"going": 1, "running": 0}, paused)
 }
 
 func wantEqual[T any](t *testing.T, what string, want, got T) {
