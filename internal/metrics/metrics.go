@@ -40,7 +40,8 @@ type Metrics struct {
 	// made them: herald_followup_sends_total{campaign, rule, outcome, class}, with the outcome
 	// and class of herald_sends_total. Rules are bounded by the campaign's file.
 	FollowupSends *prometheus.CounterVec
-	// RequestDuration is the Connectly request latency by result class ("ok" on success).
+	// RequestDuration is the latency of the workers' requests to Connectly, every kind of
+	// message, by result class ("ok" on success).
 	RequestDuration *prometheus.HistogramVec
 	// PaceWait is how long sends waited for a rate-limit permit.
 	PaceWait prometheus.Histogram
@@ -64,7 +65,7 @@ func New() *Metrics {
 		"Follow-up (on_reply) sends settled by workers, by campaign, rule, outcome and class as in herald_sends_total, which counts them too.",
 		"campaign", "rule", "outcome", "class")
 	m.RequestDuration = m.histogramVec("herald_connectly_request_duration_seconds",
-		"Latency of template send requests to Connectly, by result class (ok, transient, permanent, throttle, stop-run).",
+		"Latency of the workers' send requests to Connectly (templates, session messages, fallback templates), by result class (ok, transient, permanent, throttle, stop-run).",
 		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "class")
 	m.PaceWait = m.histogram("herald_pace_wait_seconds",
 		"Time sends waited for a sender or business rate-limit permit.",
