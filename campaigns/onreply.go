@@ -81,10 +81,11 @@ const (
 
 // ReplyRule is one on_reply rule: a match and what follows it.
 type ReplyRule struct {
-	// Name is an optional stable id for the rule (lower-case letters, digits, '_' and '-');
-	// without it the rule's id is its position, r1 for the first. The follow-up's ledger entry
-	// is keyed by (run, recipient, rule id), so a name keeps a rule's identity when rules are
-	// added before it (this matters for once_per: campaign, which spans versions).
+	// Name is a stable id for the rule (lower-case letters, digits, '_' and '-'); without it
+	// the rule's id is its position, r1 for the first. Within a run the rules never change, so
+	// a position serves there; but a once_per: campaign rule keeps its slot under its id across
+	// the campaign's runs and versions, where a position moves when a rule is added or removed
+	// before it: such a rule needs a name in a new campaign file (newFileProblems).
 	Name string `yaml:"name"`
 
 	// Exactly one of the four matches.
@@ -420,6 +421,38 @@ func (d *Definition) validateOnReply(path string, root *yaml.Node) Errors {
 	}
 	o.cols = columnsRead(o.Rules)
 	return append(errs, hiddenRules(path, o.Rules)...)
+}
+
+// newFileProblems are the problems of a new campaign file (Parse, Load, Validate: `campaign
+// validate`, `submit`, `send`, `plan`, the demo) that a campaign Herald has already taken
+// (ParseStored: a submitted version, the copy kept of a run's file) is not refused for: rules
+// added after versions were stored, which a stored version did not have to meet, so its
+// scheduled runs and the replies to its runs go on after an upgrade. Its next version meets
+// them when it is submitted.
+//
+// A once_per: campaign rule must have a name. Its slot (one follow-up per recipient across the
+// campaign's runs, rkeys.FollowupOnce) is keyed by the rule's id and outlives the version that
+// made it, and without a name the id is the rule's position: a rule inserted before it in the
+// next version takes its position, and with it the slot, so the rule that held it answers the
+// recipient a second time while the inserted one is refused as answered.
+func (d *Definition) newFileProblems(path string) Errors {
+	o := &d.OnReply
+	if !o.checked() {
+		return nil
+	}
+	var errs Errors
+	for i := range o.Rules {
+		r := &o.Rules[i]
+		if r.OncePer != OncePerCampaign || r.Name != "" {
+			continue
+		}
+		field, at := r.Where("", -1)
+		errs = append(errs, FieldError{File: path, Line: at.Line, Column: at.Column, Field: field,
+			Msg: fmt.Sprintf("once_per: campaign needs a name (name: ...): the rule answers a recipient once across "+
+				"the campaign's runs, which is kept under its id from one version to the next, and without a name "+
+				"its id is its position (%s), which another rule takes when a rule is added or removed before it", r.id)})
+	}
+	return errs
 }
 
 // hiddenRules reports what an earlier rule always matches first, so that it never matches
