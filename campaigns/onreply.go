@@ -44,6 +44,9 @@ type OnReply struct {
 	seq bool
 	// cols are the audience columns the rules' follow-ups read, sorted (set by validation).
 	cols []string
+	// zoneCol is the audience's time zone column when a delayed follow-up reads it for the
+	// send hours (FollowupZoneColumn), else "" (set by validation).
+	zoneCol string
 }
 
 // Reply rule limits. Campaign files are untrusted: every list and value is bounded.
@@ -420,6 +423,7 @@ func (d *Definition) validateOnReply(path string, root *yaml.Node) Errors {
 		r.reads = ruleReads(r, rn, field, at)
 	}
 	o.cols = columnsRead(o.Rules)
+	o.zoneCol = d.followupZoneColumn()
 	return append(errs, hiddenRules(path, o.Rules)...)
 }
 
@@ -754,17 +758,48 @@ type columnRead struct {
 // sorted; none when they read only the reply.
 func (o *OnReply) Columns() []string { return o.cols }
 
+// Carries reports whether the run's sends carry audience columns for the follow-ups
+// (PickColumns): the columns the rules read, or the time zone column of delayed follow-ups.
+func (o *OnReply) Carries() bool { return len(o.cols) > 0 || o.zoneCol != "" }
+
 // PickColumns returns the values of the columns the follow-ups read from an audience row
-// (a column the row lacks as ""), nil when they read none: what a send payload carries.
+// (a column the row lacks as ""), and of the audience's time zone column when delayed
+// follow-ups read it for the send hours (FollowupZoneColumn); nil when they need none: what a
+// send payload carries.
 func (o *OnReply) PickColumns(row map[string]string) map[string]string {
-	if len(o.cols) == 0 {
+	if !o.Carries() {
 		return nil
 	}
-	out := make(map[string]string, len(o.cols))
+	out := make(map[string]string, len(o.cols)+1)
 	for _, c := range o.cols {
 		out[c] = row[c]
 	}
+	if o.zoneCol != "" {
+		out[o.zoneCol] = row[o.zoneCol]
+	}
 	return out
+}
+
+// FollowupZoneColumn is the audience column a delayed follow-up reads its recipient's zone
+// from, as the campaign's sends read theirs (ZoneFor): audience.timezone, when the campaign
+// has send hours in the recipient's zone and a rule's follow-up has a delay; else "". A
+// follow-up with a delay is sent within the campaign's send hours, and the receiver that
+// creates it has no audience file: the run's sends carry the column for it, with the columns
+// the rules read (PickColumns).
+func (o *OnReply) FollowupZoneColumn() string { return o.zoneCol }
+
+// followupZoneColumn is FollowupZoneColumn, worked out from the definition.
+func (d *Definition) followupZoneColumn() string {
+	w := d.SendHoursSpec
+	if d.Audience.Timezone == "" || (w.From == "" && w.To == "") || (w.Timezone != "" && w.Timezone != "recipient") {
+		return ""
+	}
+	for i := range d.OnReply.Rules {
+		if r := &d.OnReply.Rules[i]; !r.None && r.DelayDuration() > 0 {
+			return d.Audience.Timezone
+		}
+	}
+	return ""
 }
 
 // columnsRead returns the sorted audience columns the rules read.
@@ -970,10 +1005,10 @@ func replyColumnProblems(d *Definition, header []string) Errors {
 
 // FirstRowReplyColumns returns what PickColumns gives for the audience's first row that
 // would be sent to (the row campaign plan renders follow-ups with): among the first
-// firstRowScan rows, else the first row. Nil when the rules read no column or the file has no
-// readable row. (Plan renders each follow-up for every row: PlanReport.FollowupProblems.)
+// firstRowScan rows, else the first row. Nil when the sends carry no column for the follow-ups
+// or the file has no readable row. (Plan renders each follow-up for every row: PlanReport.FollowupProblems.)
 func (d *Definition) FirstRowReplyColumns() map[string]string {
-	if len(d.OnReply.cols) == 0 {
+	if !d.OnReply.Carries() {
 		return nil
 	}
 	ar, err := OpenAudience(d)
