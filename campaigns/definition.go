@@ -245,7 +245,7 @@ func paramOrder(name string) int {
 	return -1
 }
 
-// Load reads and validates a campaign file.
+// Load reads and validates a campaign file, as a new one (Parse).
 func Load(path string) (*Definition, error) {
 	data, err := ReadFile(path)
 	if err != nil {
@@ -254,10 +254,36 @@ func Load(path string) (*Definition, error) {
 	return Parse(path, data)
 }
 
-// Parse decodes and validates a campaign from YAML. It returns an error wrapping Errors that
+// LoadStored is Load for a campaign file a run was started from before Herald kept a copy of
+// it: ParseStored's checks.
+func LoadStored(path string) (*Definition, error) {
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("campaign: %w", err)
+	}
+	return ParseStored(path, data)
+}
+
+// Parse decodes and validates a campaign from YAML, as a new campaign file: `campaign
+// validate`, `submit`, `send` and `plan` read one so. It returns an error wrapping Errors that
 // lists every problem found, each as "file:line:col: field: message".
 func Parse(path string, data []byte) (*Definition, error) {
-	p := parseFile(path, data)
+	return parseChecked(path, data, false)
+}
+
+// ParseStored is Parse for a campaign Herald has already taken: a submitted version (a
+// scheduled tick, `campaign run`, `campaign ls`), or the copy kept of a run's file (its
+// expansion, `run retry`, the replies to it). It leaves out the checks that only a new campaign
+// file gets (newFileProblems), added after versions were stored: a version that passed the
+// checks of its day goes on running, and the replies to its runs are answered, rather than
+// every nightly tick failing once Herald is upgraded. A new version of the campaign meets them
+// when it is submitted.
+func ParseStored(path string, data []byte) (*Definition, error) {
+	return parseChecked(path, data, true)
+}
+
+func parseChecked(path string, data []byte, stored bool) (*Definition, error) {
+	p := parseFile(path, data, stored)
 	if len(p.errs) > 0 {
 		return nil, p.errs
 	}
@@ -322,8 +348,10 @@ func mappingOf(path string, doc *yaml.Node, keys string) (*yaml.Node, *FieldErro
 }
 
 // parseFile decodes and validates a campaign from YAML, as far as it can: a field that does not
-// decode is a problem of its own and leaves the others to be decoded and checked.
-func parseFile(path string, data []byte) parsed {
+// decode is a problem of its own and leaves the others to be decoded and checked. stored says
+// the campaign is one Herald has already taken (ParseStored): the checks of a new file only
+// (newFileProblems) are left out.
+func parseFile(path string, data []byte, stored bool) parsed {
 	// Decoding into a node tree keeps aliases as they are written: nothing is expanded until
 	// the fields are decoded, within maxDecodeNodes.
 	doc, errs := oneDocument(path, data, "a campaign file holds one campaign (remove the \"---\" or split the file)")
@@ -350,6 +378,9 @@ func parseFile(path string, data []byte) parsed {
 	}
 	d.Path = path
 	errs = append(errs, fd.broken.without(d.validate(path, doc, &locator{}))...)
+	if !stored {
+		errs = append(errs, fd.broken.without(d.newFileProblems(path))...)
+	}
 	return parsed{def: &d, root: doc, errs: sortErrors(errs), broken: fd.broken, reads: d.templateReads(doc, fd.broken)}
 }
 

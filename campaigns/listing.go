@@ -42,7 +42,7 @@ func Listing(withRuns []ledger.CampaignSummary, submitted []defstore.Submitted, 
 			rows = append(rows, Listed{CampaignSummary: ledger.CampaignSummary{Campaign: sub.ID}})
 		}
 		rows[i].Version = sub.Version
-		def, err := Parse(sub.Path, sub.YAML) // as expand.Definition reads a stored version
+		def, err := ParseStored(sub.Path, sub.YAML) // as expand.Definition reads a stored version
 		if err != nil {
 			rows[i].Schedule = "invalid: " + err.Error()
 			continue

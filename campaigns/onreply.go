@@ -44,6 +44,9 @@ type OnReply struct {
 	seq bool
 	// cols are the audience columns the rules' follow-ups read, sorted (set by validation).
 	cols []string
+	// zoneCol is the audience's time zone column when a delayed follow-up reads it for the
+	// send hours (FollowupZoneColumn), else "" (set by validation).
+	zoneCol string
 }
 
 // Reply rule limits. Campaign files are untrusted: every list and value is bounded.
@@ -81,10 +84,11 @@ const (
 
 // ReplyRule is one on_reply rule: a match and what follows it.
 type ReplyRule struct {
-	// Name is an optional stable id for the rule (lower-case letters, digits, '_' and '-');
-	// without it the rule's id is its position, r1 for the first. The follow-up's ledger entry
-	// is keyed by (run, recipient, rule id), so a name keeps a rule's identity when rules are
-	// added before it (this matters for once_per: campaign, which spans versions).
+	// Name is a stable id for the rule (lower-case letters, digits, '_' and '-'); without it
+	// the rule's id is its position, r1 for the first. Within a run the rules never change, so
+	// a position serves there; but a once_per: campaign rule keeps its slot under its id across
+	// the campaign's runs and versions, where a position moves when a rule is added or removed
+	// before it: such a rule needs a name in a new campaign file (newFileProblems).
 	Name string `yaml:"name"`
 
 	// Exactly one of the four matches.
@@ -419,7 +423,40 @@ func (d *Definition) validateOnReply(path string, root *yaml.Node) Errors {
 		r.reads = ruleReads(r, rn, field, at)
 	}
 	o.cols = columnsRead(o.Rules)
+	o.zoneCol = d.followupZoneColumn()
 	return append(errs, hiddenRules(path, o.Rules)...)
+}
+
+// newFileProblems are the problems of a new campaign file (Parse, Load, Validate: `campaign
+// validate`, `submit`, `send`, `plan`, the demo) that a campaign Herald has already taken
+// (ParseStored: a submitted version, the copy kept of a run's file) is not refused for: rules
+// added after versions were stored, which a stored version did not have to meet, so its
+// scheduled runs and the replies to its runs go on after an upgrade. Its next version meets
+// them when it is submitted.
+//
+// A once_per: campaign rule must have a name. Its slot (one follow-up per recipient across the
+// campaign's runs, rkeys.FollowupOnce) is keyed by the rule's id and outlives the version that
+// made it, and without a name the id is the rule's position: a rule inserted before it in the
+// next version takes its position, and with it the slot, so the rule that held it answers the
+// recipient a second time while the inserted one is refused as answered.
+func (d *Definition) newFileProblems(path string) Errors {
+	o := &d.OnReply
+	if !o.checked() {
+		return nil
+	}
+	var errs Errors
+	for i := range o.Rules {
+		r := &o.Rules[i]
+		if r.OncePer != OncePerCampaign || r.Name != "" {
+			continue
+		}
+		field, at := r.Where("", -1)
+		errs = append(errs, FieldError{File: path, Line: at.Line, Column: at.Column, Field: field,
+			Msg: fmt.Sprintf("once_per: campaign needs a name (name: ...): the rule answers a recipient once across "+
+				"the campaign's runs, which is kept under its id from one version to the next, and without a name "+
+				"its id is its position (%s), which another rule takes when a rule is added or removed before it", r.id)})
+	}
+	return errs
 }
 
 // hiddenRules reports what an earlier rule always matches first, so that it never matches
@@ -721,17 +758,48 @@ type columnRead struct {
 // sorted; none when they read only the reply.
 func (o *OnReply) Columns() []string { return o.cols }
 
+// Carries reports whether the run's sends carry audience columns for the follow-ups
+// (PickColumns): the columns the rules read, or the time zone column of delayed follow-ups.
+func (o *OnReply) Carries() bool { return len(o.cols) > 0 || o.zoneCol != "" }
+
 // PickColumns returns the values of the columns the follow-ups read from an audience row
-// (a column the row lacks as ""), nil when they read none: what a send payload carries.
+// (a column the row lacks as ""), and of the audience's time zone column when delayed
+// follow-ups read it for the send hours (FollowupZoneColumn); nil when they need none: what a
+// send payload carries.
 func (o *OnReply) PickColumns(row map[string]string) map[string]string {
-	if len(o.cols) == 0 {
+	if !o.Carries() {
 		return nil
 	}
-	out := make(map[string]string, len(o.cols))
+	out := make(map[string]string, len(o.cols)+1)
 	for _, c := range o.cols {
 		out[c] = row[c]
 	}
+	if o.zoneCol != "" {
+		out[o.zoneCol] = row[o.zoneCol]
+	}
 	return out
+}
+
+// FollowupZoneColumn is the audience column a delayed follow-up reads its recipient's zone
+// from, as the campaign's sends read theirs (ZoneFor): audience.timezone, when the campaign
+// has send hours in the recipient's zone and a rule's follow-up has a delay; else "". A
+// follow-up with a delay is sent within the campaign's send hours, and the receiver that
+// creates it has no audience file: the run's sends carry the column for it, with the columns
+// the rules read (PickColumns).
+func (o *OnReply) FollowupZoneColumn() string { return o.zoneCol }
+
+// followupZoneColumn is FollowupZoneColumn, worked out from the definition.
+func (d *Definition) followupZoneColumn() string {
+	w := d.SendHoursSpec
+	if d.Audience.Timezone == "" || (w.From == "" && w.To == "") || (w.Timezone != "" && w.Timezone != "recipient") {
+		return ""
+	}
+	for i := range d.OnReply.Rules {
+		if r := &d.OnReply.Rules[i]; !r.None && r.DelayDuration() > 0 {
+			return d.Audience.Timezone
+		}
+	}
+	return ""
 }
 
 // columnsRead returns the sorted audience columns the rules read.
@@ -937,10 +1005,10 @@ func replyColumnProblems(d *Definition, header []string) Errors {
 
 // FirstRowReplyColumns returns what PickColumns gives for the audience's first row that
 // would be sent to (the row campaign plan renders follow-ups with): among the first
-// firstRowScan rows, else the first row. Nil when the rules read no column or the file has no
-// readable row. (Plan renders each follow-up for every row: PlanReport.FollowupProblems.)
+// firstRowScan rows, else the first row. Nil when the sends carry no column for the follow-ups
+// or the file has no readable row. (Plan renders each follow-up for every row: PlanReport.FollowupProblems.)
 func (d *Definition) FirstRowReplyColumns() map[string]string {
-	if len(d.OnReply.cols) == 0 {
+	if !d.OnReply.Carries() {
 		return nil
 	}
 	ar, err := OpenAudience(d)

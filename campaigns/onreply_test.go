@@ -30,7 +30,8 @@ func TestOnReplyValid(t *testing.T) {
       button: Unsubscribe
       suppress: true
       none: true
-    - list_row: size_m
+    - name: size-m
+      list_row: size_m
       message: {text: "M it is"}
       once_per: campaign
     - keyword: [price, "how much"]
@@ -48,7 +49,7 @@ func TestOnReplyValid(t *testing.T) {
 		for i := range o.Rules {
 			ids = append(ids, o.Rules[i].ID())
 		}
-		wantEqual(t, "ids", []string{"r1", "stop", "r3", "r4", "r5"}, ids)
+		wantEqual(t, "ids", []string{"r1", "stop", "size-m", "r4", "r5"}, ids)
 		r1 := o.Rules[0]
 		wantEqual(t, "button", campaigns.Words{"yes", "Yes, show me"}, r1.Button)
 		wantEqual(t, "follow-up template language (the campaign's)", "en_US", r1.Template.Language)

@@ -67,7 +67,7 @@ func Validate(path string, o ValidateOptions) (r Validation) {
 		fail(fmt.Errorf("campaign: %w", err))
 		return r
 	}
-	p := parseFile(path, data)
+	p := parseFile(path, data, false)
 	if len(p.errs) > 0 {
 		fail(p.errs)
 	}

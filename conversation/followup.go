@@ -43,6 +43,10 @@ const (
 	SkipSuppressed = ledger.SkipSuppressed
 	// SkipRender: the follow-up could not be rendered for the recipient.
 	SkipRender = "invalid_params"
+	// SkipExpired: a delayed follow-up whose send hours open only after its expiry (the
+	// campaign's expire_after, counted from when the follow-up is due), as a campaign's
+	// recipient is planned skipped(expired).
+	SkipExpired = "expired"
 	// SkipNotReached: the reply joined an entry whose message, as the ledger has it, never
 	// reached the customer and never will: its send failed (or its delivery failed, and the
 	// reply does not name the message), or it was skipped. Written only for such a settled
@@ -319,12 +323,14 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	// The recipient's audience columns, stored by the worker at the parent run's send (a
 	// reply to a follow-up reads them too); missing ones render as empty columns.
 	var cols map[string]string
-	if len(def.OnReply.Columns()) > 0 && (rule.Suppress || !sup.Blocks(false)) {
+	if def.OnReply.Carries() && (rule.Suppress || !sup.Blocks(false)) {
 		if cols, err = f.columns.Load(ctx, entry); err != nil {
 			return out, err
 		}
 	}
-	p, rerr := Payload(FollowupOf{Run: run, Def: def, Rule: rule, Addr: addr, Row: pe.Row, Reply: r, Audience: cols})
+	due := at.Add(rule.DelayDuration())
+	p, rerr := Payload(FollowupOf{Run: run, Def: def, Rule: rule, Addr: addr, Row: pe.Row, Reply: r, Audience: cols, Due: due})
+	sendAt, expired := SendAt(p, due)
 	// A follow-up answers the customer's own reply: its session message is no marketing send,
 	// even to a person who stopped marketing messages; its template counts by its category
 	// (ledger.MarketingCategory). The send reads the list again for what it sends (the
@@ -338,9 +344,11 @@ func (f *Followups) reply(ctx context.Context, r Reply) (Outcome, error) {
 	case rerr != nil:
 		fu.Skip = SkipRender
 		f.log.Warn().Str(logx.KeyRun, parent).Str("rule", rule.ID()).Err(rerr).Msg("follow-up not rendered: skipped")
+	case expired:
+		fu.Skip = SkipExpired
 	default:
 		// Without HTML escapes, as a campaign's payload: a raw message is measured as written.
-		fu.Payload, err = connectly.EncodeJSON(envelope{At: at.Add(rule.DelayDuration()).UnixMilli(), P: campaigns.EncodeSend(p)})
+		fu.Payload, err = connectly.EncodeJSON(envelope{At: sendAt.UnixMilli(), P: campaigns.EncodeSend(p)})
 		if err != nil {
 			return out, err
 		}
@@ -504,7 +512,8 @@ func (f *Followups) foreignCallback(ctx context.Context, r Reply, e Entry, joine
 }
 
 // envelope is what a follow-up entry keeps in its run's outbox: the task payload and when it
-// is due (the reply's time plus the rule's delay).
+// is due (the reply's time plus the rule's delay, or, for a delayed follow-up, the opening of
+// the campaign's send hours after that: SendAt).
 type envelope struct {
 	At int64           `json:"at"`
 	P  json.RawMessage `json:"p"`
@@ -674,8 +683,10 @@ func ReplyColumns(r Reply) map[string]string {
 
 // FollowupOf is one follow-up to render (Payload): the run the reply answers and its
 // campaign, the rule that matched, the follow-up's entry and the recipient's audience row, the
-// reply, and the recipient's audience columns (the values the run's send carried,
-// campaigns.OnReply.Columns; a column missing from it renders as an empty column).
+// reply, the recipient's audience columns (the values the run's send carried,
+// campaigns.OnReply.PickColumns; a column missing from it renders as an empty column), and
+// when the follow-up is due (the reply's time plus the rule's delay; zero: not said, as for
+// campaign plan's samples).
 type FollowupOf struct {
 	Run      ledger.Run
 	Def      *campaigns.Definition
@@ -684,11 +695,21 @@ type FollowupOf struct {
 	Row      int
 	Reply    Reply
 	Audience map[string]string
+	Due      time.Time
 }
 
 // Payload returns the send payload of a rule's follow-up: a session message rendered from the
 // recipient's audience columns and the reply's fields (ReplyColumns), with the rule's template
 // as its fallback when the window has closed, or the template alone.
+//
+// A follow-up with a delay (and a due time) is a send the campaign makes later, not an answer
+// in the conversation: it carries the campaign's send hours, in the recipient's zone as the
+// campaign's sends read it (the audience's time zone column the run's send carried, else the
+// number's prefix, else the campaign's zone) or the send hours' own zone, and an expiry of the
+// campaign's expire_after counted from when it is due. The worker holds it until its send
+// hours open and skips it expired after that (campaigns.CheckTime); SendAt says when its task
+// is due. A follow-up without a delay answers the customer's reply at once, whatever the send
+// hours: the customer is writing now.
 func Payload(f FollowupOf) (campaigns.SendPayload, error) {
 	run, def, rule, addr, row, r, audience := f.Run, f.Def, f.Rule, f.Addr, f.Row, f.Reply, f.Audience
 	cols := make(map[string]string, len(audience)+3)
@@ -699,6 +720,14 @@ func Payload(f FollowupOf) (campaigns.SendPayload, error) {
 	p := campaigns.SendPayload{Run: addr.Run, To: addr.Recipient, Bucket: addr.Bucket, Row: row, Campaign: run.Campaign,
 		Sender: run.Sender, Delivery: string(run.Delivery), Rate: def.Rate, Category: Category(def, rule),
 		ConfirmsOptOut: rule.Suppress}
+	if rule.DelayDuration() > 0 && !f.Due.IsZero() {
+		t, err := campaigns.NewTiming(def, f.Due, nil)
+		if err != nil {
+			return p, err
+		}
+		// Its skip reason is SendAt's to say, from what the payload carries.
+		t.Apply(&p, campaigns.Row{Cols: audience, Recipient: addr.Recipient}, f.Due)
+	}
 	if rule.Template != nil {
 		p.Template = rule.Template.Name
 		p.Language = cmp.Or(rule.Template.Language, def.Template.Language)
@@ -725,6 +754,15 @@ func Payload(f FollowupOf) (campaigns.SendPayload, error) {
 		p.Kind = campaigns.KindSession
 	}
 	return p, nil
+}
+
+// SendAt returns when the follow-up payload p, due at due, may be sent: due, or the opening
+// of the send hours it carries (Payload) when they are closed then; expired reports that they
+// open only after its expiry (it is written skipped(expired), as a campaign's recipient is
+// planned). The worker checks them again when the task runs.
+func SendAt(p campaigns.SendPayload, due time.Time) (at time.Time, expired bool) {
+	expired, wait := campaigns.CheckTime(p, due)
+	return due.Add(wait), expired
 }
 
 // MessageOf decodes a rule's session message. A key a session message does not declare is an

@@ -27,24 +27,29 @@ import (
 // the reply's sender (ForeignCallback): then the reply is joined as one without it. Plain text,
 // media and replies whose callbackData was lost carry only the customer's number or BSUID, and
 // perhaps the id of the message they answer (context.replyToId). For those, the worker records
-// each accepted send of a campaign with on_reply in a per-business index of recent sends. The
-// join's candidates are the runs there that messaged the customer and whose on_reply.until has
-// not passed: a reply that names the message it answers joins the newest candidate whose ledger
-// entry for the customer recorded that message id (ViaReplyTo), and any other reply, or one
-// naming no candidate's message, the newest candidate (ViaRecent) that had messaged the
-// customer when the reply was written (Join's lower bound).
+// each send of a campaign with on_reply, and of its follow-ups under the run they follow, in a
+// per-business index of recent sends, just before its request. The join's candidates are the
+// runs there that messaged the customer and whose on_reply.until has not passed, the run that
+// messaged the customer last first (see Join): a reply that names the message it answers joins
+// the first candidate whose ledger entry for the customer recorded that message id
+// (ViaReplyTo), and any other reply, or one naming no candidate's message, the first candidate
+// (ViaRecent) that had messaged the customer when the reply was written (Join's lower bound).
 //
 // # The index
 //
 //	herald:conv:{BUSINESS}:r:N   hash, N of rkeys.ServiceWindowBuckets (the customer service
 //	                             windows' buckets, same hash of the field): customer field
-//	                             (phone digits, or BSUID) → "SEQ:LEDGERBUCKET ...", newest
-//	                             first, at most MaxRecentRuns
+//	                             (phone digits, or BSUID) → "SEQ:LEDGERBUCKET:LEFT ...", the
+//	                             run that messaged the customer last first, at most
+//	                             MaxRecentRuns; LEFT is the seconds the run had left before its
+//	                             until when it last messaged them (UNTIL less LEFT is when)
 //	herald:conv:{BUSINESS}:runs  hash: run id → SEQ
 //	herald:conv:{BUSINESS}:seq   hash: SEQ → "RUN|UNTIL" (unix s), "#" → the last SEQ
 //
-// Runs are numbered so a customer's entry stays a few bytes ("17:42 9:3") and its bucket in
-// Redis's compact listpack encoding (values under 64 bytes) whatever the run ids' length.
+// Runs are numbered so a customer's entry stays a few bytes ("17:42:259200 9:3:86400") and its
+// bucket in Redis's compact listpack encoding (values under 64 bytes) whatever the run ids'
+// length; the time is kept as LEFT, at most 30 days (7 digits), for the same reason. An entry
+// written by an older Herald has no LEFT ("17:42"): the join takes its run's creation for it.
 // Memory is bounded by the customers messaged by runs still answerable: a record drops the
 // customer's dead entries, a customer joining a bucket drops the bucket's dead customers, a
 // new run drops the runs past their until, and every key expires a minute after the latest
@@ -63,10 +68,11 @@ const (
 	// ViaCallback: Herald's callbackData in the reply named the entry.
 	ViaCallback = "callback"
 	// ViaReplyTo: the reply named the message it answers (context.replyToId), and of the
-	// customer's answerable runs in the index of recent sends, the newest whose ledger entry
-	// recorded that message id was taken.
+	// customer's answerable runs in the index of recent sends, the one that messaged them last
+	// whose ledger entry recorded that message id was taken.
 	ViaReplyTo = "reply_to"
-	// ViaRecent: the index of recent sends gave the customer's newest answerable run.
+	// ViaRecent: the index of recent sends gave the customer's answerable run that messaged
+	// them last.
 	ViaRecent = "recent"
 )
 
@@ -131,11 +137,22 @@ func (x *Index) Record(ctx context.Context, run string, bucket int, recipient st
 
 // Join returns the entry r belongs to: the one its callbackData names; else, among the
 // answerable runs in the index of recent sends that messaged the customer under any of their
-// ids, the newest whose entry recorded the message r answers (ReplyTo), else the newest (the
-// run numbered last wins) whose message reached the customer (Reached) before r was written
-// (the lower bound, below), else the newest whose request to them is still out (submitting).
-// ok is false when none gives one. It costs no round trip for a callback join and three for
-// any other (its third reads the candidates' ledger entries, all in one pipeline).
+// ids, taken in the order they last messaged the customer (the order, below), the first whose
+// entry recorded the message r answers (ReplyTo), else the first whose message reached the
+// customer (Reached) before r was written (the lower bound, below), else the first whose
+// request to them is still out (submitting). ok is false when none gives one. It costs no round
+// trip for a callback join and three for any other (its third reads the candidates' ledger
+// entries, all in one pipeline).
+//
+// The order: the run that messaged the customer last comes first, its follow-ups counted
+// (the worker records a follow-up's send under the run it follows). Not the run started last:
+// a customer messaged by runs D1 and then D2 who taps D1's button and is asked a question by
+// D1's follow-up answers D1 when they type the answer, and D1's rules answer it; joined to
+// D2, D2's rule would answer a question D2 never asked, and later have no answer left for
+// D2's own. A phone's and a BSUID's runs are merged by those times. For a reply with a time, a
+// run that last messaged the customer after the reply was written (a follow-up sent since)
+// counts by the time of its own message (the ULID of its message id, else its run's creation),
+// the latest of its messages the reply can have seen that the ledger knows of.
 //
 // A run whose message cannot have reached the customer is passed over: its entry failed (at
 // the send or in delivery), was skipped, or waits for a request (planned, or queued for a
@@ -166,8 +183,8 @@ func (x *Index) Record(ctx context.Context, run string, bucket int, recipient st
 // is not known yet (its request out, or its accept not yet recorded), when its run was
 // created after the reply (see sentAfter). An entry whose message id holds no time (not a
 // ULID), and every entry for a reply without a time, are taken as before the lower bound: the
-// newest run wins. A reply naming its message (ReplyTo) joins the run that sent that message
-// whatever the times say.
+// run that messaged the customer last wins. A reply naming its message (ReplyTo) joins the run
+// that sent that message whatever the times say.
 //
 // A callbackData that names another customer than the reply's sender (ForeignCallback) is
 // not trusted: the reply is joined as if it had none, so the sender's own run, if any, gets
@@ -184,18 +201,20 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 	if err != nil {
 		return Entry{}, false, err
 	}
+	order := joinOrder(cands, entries, starts, r.At)
 	if r.ReplyTo != "" {
-		for i, le := range entries {
-			if le.MessageID == r.ReplyTo {
-				e = cands[i]
+		for _, i := range order {
+			if entries[i].MessageID == r.ReplyTo {
+				e = cands[i].Entry
 				e.Via = ViaReplyTo
 				return e, true, nil
 			}
 		}
 	}
-	// The newest candidate that reached the customer, else the newest still being sent.
+	// The first candidate that reached the customer, else the first still being sent.
 	pick, sending := -1, -1
-	for i, le := range entries {
+	for _, i := range order {
+		le := entries[i]
 		if !r.At.IsZero() && sentAfter(le, starts[i], r.At) {
 			continue
 		}
@@ -213,9 +232,54 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 	if pick < 0 {
 		return Entry{}, false, nil
 	}
-	e = cands[pick]
+	e = cands[pick].Entry
 	e.Via = ViaRecent
 	return e, true, nil
+}
+
+// candidate is an answerable run of the index that messaged the customer, and when it last
+// did (zero when the index does not say: an entry an older Herald wrote).
+type candidate struct {
+	Entry
+	last time.Time
+	// pos is the run's place in the customer's entry under its id (0: the last to message
+	// them), and seq its number in the index.
+	pos int
+	seq int64
+}
+
+// joinOrder returns the indexes of cands in the order Join tries them (see its order): by the
+// time each last messaged the customer, the latest first, as a reply written at at (zero: no
+// time) can have seen it; entries[i] and starts[i] are cands[i]'s ledger entry and its run's
+// creation. Times are whole seconds: within a second, runs go as each id's entry has them
+// (recorded in the order they messaged the customer), then the run numbered last first (two
+// ids, or entries of an older Herald, which have no time), then as the ids are given.
+func joinOrder(cands []candidate, entries []ledger.Entry, starts []time.Time, at time.Time) []int {
+	seen := make([]time.Time, len(cands))
+	order := make([]int, len(cands))
+	for i, c := range cands {
+		order[i] = i
+		seen[i] = c.last
+		if seen[i].IsZero() {
+			// Recorded by an older Herald, which ordered runs as they were numbered: the run's
+			// creation orders it among the others much as its number did.
+			seen[i] = starts[i]
+		}
+		if at.IsZero() || !seen[i].After(at.Add(time.Second+ReplyClockSlack)) {
+			continue
+		}
+		// The run messaged the customer again after the reply was written: the reply answers
+		// an earlier message of it, its own message at the latest that the ledger can date.
+		if sent, ok := ulid.Time(entries[i].MessageID); ok && entries[i].State != ledger.Submitting {
+			seen[i] = sent
+		} else {
+			seen[i] = starts[i]
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Or(seen[b].Compare(seen[a]), cmp.Compare(cands[a].pos, cands[b].pos), cmp.Compare(cands[b].seq, cands[a].seq))
+	})
+	return order
 }
 
 // ForeignCallback reports whether r's callbackData names another customer than the one who
@@ -283,8 +347,10 @@ func sentAfter(le ledger.Entry, created, at time.Time) bool {
 }
 
 // candidates returns the answerable runs of the index that messaged the customer under any of
-// ids, as entries without Via, newest first. It costs two round trips, none without ids.
-func (x *Index) candidates(ctx context.Context, ids []string) ([]Entry, error) {
+// ids, as entries without Via, each with when it last messaged them: ids in their order, each
+// id's runs as the index keeps them (the run that messaged the customer last first; joinOrder
+// merges the ids'). It costs two round trips, none without ids.
+func (x *Index) candidates(ctx context.Context, ids []string) ([]candidate, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -301,12 +367,14 @@ func (x *Index) candidates(ctx context.Context, ids []string) ([]Entry, error) {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("conversation: join: %w", err)
 	}
-	type cand struct {
+	type item struct {
 		seq    int64
 		bucket int
+		left   int64 // -1: not recorded
 		field  string
+		pos    int
 	}
-	var cands []cand
+	var items []item
 	var seqs []string
 	for i, c := range cmds {
 		v, err := c.Result()
@@ -316,18 +384,28 @@ func (x *Index) candidates(ctx context.Context, ids []string) ([]Entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("conversation: join: %w", err)
 		}
-		for _, item := range strings.Fields(v) {
-			s, b, found := strings.Cut(item, ":")
-			seq, err1 := strconv.ParseInt(s, 10, 64)
-			bucket, err2 := strconv.Atoi(b)
-			if !found || err1 != nil || err2 != nil {
+		for pos, it := range strings.Fields(v) {
+			// SEQ:LEDGERBUCKET:LEFT, or SEQ:LEDGERBUCKET as an older Herald wrote it.
+			parts := strings.Split(it, ":")
+			if len(parts) < 2 || len(parts) > 3 {
 				continue
 			}
-			cands = append(cands, cand{seq, bucket, fields[i]})
-			seqs = append(seqs, s)
+			seq, err1 := strconv.ParseInt(parts[0], 10, 64)
+			bucket, err2 := strconv.Atoi(parts[1])
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			left := int64(-1)
+			if len(parts) == 3 {
+				if n, err := strconv.ParseInt(parts[2], 10, 64); err == nil && n >= 0 {
+					left = n
+				}
+			}
+			items = append(items, item{seq, bucket, left, fields[i], pos})
+			seqs = append(seqs, parts[0])
 		}
 	}
-	if len(cands) == 0 {
+	if len(items) == 0 {
 		return nil, nil
 	}
 	runs, err := x.rdb.HMGet(ctx, rkeys.ConversationSeqs(x.business), seqs...).Result()
@@ -335,32 +413,26 @@ func (x *Index) candidates(ctx context.Context, ids []string) ([]Entry, error) {
 		return nil, fmt.Errorf("conversation: join: %w", err)
 	}
 	now := x.now().Unix()
-	type live struct {
-		seq int64
-		e   Entry
-	}
-	var lives []live
-	for i, c := range cands {
+	var out []candidate
+	for i, it := range items {
 		v, _ := runs[i].(string)
 		run, until, found := strings.Cut(v, "|")
 		u, err := strconv.ParseInt(until, 10, 64)
 		if !found || err != nil || u <= now || run == "" {
 			continue
 		}
-		lives = append(lives, live{c.seq, Entry{Run: run, Bucket: c.bucket, Recipient: recipientOf(c.field)}})
-	}
-	// Newest first; the sort is stable, so of one run under two ids the first id's comes first.
-	slices.SortStableFunc(lives, func(a, b live) int { return cmp.Compare(b.seq, a.seq) })
-	out := make([]Entry, len(lives))
-	for i, l := range lives {
-		out[i] = l.e
+		c := candidate{Entry: Entry{Run: run, Bucket: it.bucket, Recipient: recipientOf(it.field)}, pos: it.pos, seq: it.seq}
+		if it.left >= 0 {
+			c.last = time.Unix(u-it.left, 0)
+		}
+		out = append(out, c)
 	}
 	return out, nil
 }
 
 // entries returns the ledger entries of cands, in their order (a zero Entry for one not
-// found). It is one round trip.
-func (x *Index) entries(ctx context.Context, cands []Entry) ([]ledger.Entry, []time.Time, error) {
+// found), and their runs' creation times. It is one round trip.
+func (x *Index) entries(ctx context.Context, cands []candidate) ([]ledger.Entry, []time.Time, error) {
 	addrs := make([]ledger.Address, len(cands))
 	for i, c := range cands {
 		addrs[i] = ledger.Address{Run: c.Run, Recipient: c.Recipient, Bucket: c.Bucket}

@@ -10,8 +10,10 @@ import (
 // SendRecorder returns the worker's OnSending function (worker.Worker.OnSending): a send of a
 // campaign with on_reply (or of one of its follow-ups, under the run it follows) is recorded
 // in idx, the index of recent sends, just before its request, so that plain-text replies join
-// to its run until on_reply.until (a reply to a message that then failed finds its entry
-// failed and joins an older run, see Index.Join); the audience columns the send carries for
+// to its run until on_reply.until: the run that messaged the customer last, a follow-up's
+// counted, takes them, so a typed answer to a follow-up's question joins the run that asked
+// it (a reply to a message that then failed finds its entry failed and joins an older run,
+// see Index.Join); the audience columns the send carries for
 // follow-ups (SendPayload.ReplyCols) are stored in cols for the recipient in its run. It
 // returns the error of a step that failed (the run's campaign could not be read, Redis did
 // not answer), and the worker then makes no request: a message sent unrecorded would leave a

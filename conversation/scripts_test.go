@@ -174,7 +174,7 @@ var scriptCases = []luacheck.Case{
 			return err
 		}
 		for _, err := range []error{
-			luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "1:7"}),
+			luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "1:7:3600"}),
 			luacheck.WantHash(ctx, rdb, keys[1], map[string]string{"run-a": "1"}),
 			luacheck.WantHash(ctx, rdb, keys[2], map[string]string{"#": "1", "1": fmt.Sprint("run-a|", now+3600)}),
 		} {
@@ -187,7 +187,7 @@ var scriptCases = []luacheck.Case{
 		if err := record(ctx, rdb, id, field, "run-b", now+600, now, 2, 3, 2); err != nil {
 			return err
 		}
-		if err := luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "2:2 1:7"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "2:2:600 1:7:3600"}); err != nil {
 			return err
 		}
 		for _, k := range keys {
@@ -199,7 +199,7 @@ var scriptCases = []luacheck.Case{
 		if err := record(ctx, rdb, id, field, "run-a", now+3600, now, 5, 3, 1); err != nil {
 			return err
 		}
-		if err := luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "1:5 2:2"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "1:5:3600 2:2:600"}); err != nil {
 			return err
 		}
 		// A later until extends every key's TTL.
@@ -243,7 +243,7 @@ var scriptCases = []luacheck.Case{
 		if err != nil {
 			return err
 		}
-		if v != "4:3 5:4 3:2" {
+		if v != "4:3:3600 5:4:3600 3:2:3600" {
 			return fmt.Errorf("entry %q, want the %d newest runs, r-4 (SEQ 4) first", v, MaxRecentRuns)
 		}
 		if len(v) >= 64 {
@@ -276,7 +276,7 @@ var scriptCases = []luacheck.Case{
 			return err
 		}
 		recent := rkeys.ConversationRecent(id, bucket)
-		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "2:0"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "2:0:3600"}); err != nil {
 			return err
 		}
 		// A customer already in the bucket keeps only their live runs: once run-last's until
@@ -288,7 +288,7 @@ var scriptCases = []luacheck.Case{
 		if err := x.Record(ctx, "run-next", 0, "+"+other, now.Add(30*time.Minute)); err != nil {
 			return err
 		}
-		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "2:0"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "2:0:1800"}); err != nil {
 			return err
 		}
 		if err := luacheck.WantHash(ctx, rdb, rkeys.ConversationRuns(id), map[string]string{"run-next": "2", "run-last": "3"}); err != nil {
@@ -298,7 +298,7 @@ var scriptCases = []luacheck.Case{
 		if err := x.Record(ctx, "run-after", 2, "+"+other, now.Add(time.Hour)); err != nil {
 			return err
 		}
-		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "4:2 2:0"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "4:2:3600 2:0:1800"}); err != nil {
 			return err
 		}
 		if err := luacheck.WantHash(ctx, rdb, rkeys.ConversationRuns(id), map[string]string{"run-next": "2", "run-after": "4"}); err != nil {
@@ -310,6 +310,42 @@ var scriptCases = []luacheck.Case{
 			}
 		}
 		return nil
+	}},
+	{Script: "recordCmd", Name: "reads an entry's runs by their SEQ, old entries too", Play: func(ctx context.Context, rdb redis.UniversalClient, id string) error {
+		const field = "15550001111"
+		now := caseNow.Unix()
+		keys := recordKeys(id, field)
+		other := sameBucketField(servicewindow.BucketOf(field), field)
+		if other == "" {
+			return fmt.Errorf("no phone found in the bucket of %s", field)
+		}
+		// SEQ 1 is dead and SEQ 5 live; other's entry names bucket 5 of run SEQ 1, and its
+		// LEFT ends in 5 (an entry without LEFT, as an older Herald wrote it, beside it).
+		if err := rdb.HSet(ctx, keys[2], "1", fmt.Sprint("run-dead|", now-1), "5", fmt.Sprint("run-live|", now+3600), "#", "5").Err(); err != nil {
+			return err
+		}
+		if err := rdb.HSet(ctx, keys[1], "run-dead", "1", "run-live", "5").Err(); err != nil {
+			return err
+		}
+		if err := rdb.HSet(ctx, keys[0], other, "1:5:15", "17770000000", "5:3").Err(); err != nil {
+			return err
+		}
+		// field joins the bucket: other's entry is dropped (its only run is dead), the older
+		// Herald's entry of a live run is kept as it was.
+		if err := record(ctx, rdb, id, field, "run-live", now+3600, now, 0, 3, 5); err != nil {
+			return err
+		}
+		if err := luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "5:0:3600", "17770000000": "5:3"}); err != nil {
+			return err
+		}
+		// An older Herald's entry stays as written behind the run recorded now.
+		if err := rdb.HSet(ctx, keys[0], field, "5:3").Err(); err != nil {
+			return err
+		}
+		if err := record(ctx, rdb, id, field, "run-new", now+600, now, 1, 3, 6); err != nil {
+			return err
+		}
+		return luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "6:1:600 5:3", "17770000000": "5:3"})
 	}},
 }
 

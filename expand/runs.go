@@ -356,9 +356,11 @@ func TickRunID(campaign string, fire time.Time) string {
 	return campaign + "-" + fire.UTC().Format("20060102T150405Z")
 }
 
-// Definition parses a stored campaign version, as campaigns.Load would its file.
+// Definition parses a stored campaign version, as campaigns.Load would its file, less the
+// checks of a new file only (campaigns.ParseStored): a version submitted before a check was
+// added keeps its scheduled runs, and the replies to its runs are answered.
 func Definition(v defstore.Submitted) (*campaigns.Definition, error) {
-	return campaigns.Parse(v.Path, v.YAML)
+	return campaigns.ParseStored(v.Path, v.YAML)
 }
 
 // SourceOf returns the campaign a run was started from: the stored version for runs of a
@@ -409,7 +411,7 @@ func (r *Runs) SourceOf(ctx context.Context, run ledger.Run) (*campaigns.Definit
 	if _, err := os.Stat(run.Definition); err != nil {
 		return nil, fmt.Errorf("run %s was started from %s, which cannot be read: %w", run.ID, run.Definition, err)
 	}
-	def, err := campaigns.Load(run.Definition)
+	def, err := campaigns.LoadStored(run.Definition)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", run.ID, err)
 	}

@@ -2,7 +2,9 @@
 -- of recent sends (conversation/join.go, Index.Record). All keys share the business hash tag.
 --
 -- KEYS[1] -> the customer's bucket (rkeys.ConversationRecent): customer field ->
---            "SEQ:LEDGERBUCKET ...", newest first
+--            "SEQ:LEDGERBUCKET:LEFT ...", the run that messaged the customer last first;
+--            LEFT is how many seconds the run had left before its until when it last did
+--            (its until less LEFT is that time; an entry of an older Herald has no LEFT)
 -- KEYS[2] -> run id -> SEQ (rkeys.ConversationRuns)
 -- KEYS[3] -> SEQ -> "RUN|UNTIL", and "#" -> the last SEQ (rkeys.ConversationSeqs)
 -- ARGV[1] -> the customer's field (phone digits, or the BSUID)
@@ -13,7 +15,8 @@
 -- ARGV[6] -> the most runs kept per customer (MaxRecentRuns)
 --
 -- A new run drops the runs whose until has passed from KEYS[2] and KEYS[3]; the customer's
--- entry keeps this run first, then their other live runs, at most ARGV[6]; a customer new to
+-- entry keeps this run first (a run recorded again, for a follow-up, moves to the front with
+-- its new LEFT), then their other live runs as they were, at most ARGV[6]; a customer new to
 -- the bucket drops the bucket's customers whose runs are all past their until. Each key is
 -- made to live at least until + 60 s (its TTL is only ever extended).
 --
@@ -63,8 +66,9 @@ for i = 2, 3 do
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
--- The customer's entries: this run first, then the others still live, at most ARGV[6].
-local out = { seq .. ':' .. ARGV[5] }
+-- The customer's entries: this run first, then the others still live, at most ARGV[6]. LEFT
+-- rather than the time itself keeps an entry a few bytes (at most 30 days: 7 digits).
+local out = { seq .. ':' .. ARGV[5] .. ':' .. tostring(deadline - now) }
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then
   -- A customer joins the bucket: drop the customers whose runs are all past their until, so
@@ -72,8 +76,9 @@ if not cur then
   local all = redis.call('HGETALL', KEYS[1])
   for i = 1, #all, 2 do
     local keep = false
-    for s in string.gmatch(all[i + 1], '(%d+):') do
-      if live(s) then
+    for e in string.gmatch(all[i + 1], '%S+') do
+      local s = string.match(e, '^(%d+):')
+      if s and live(s) then
         keep = true
         break
       end
