@@ -437,16 +437,30 @@ func historyOf(ctx context.Context, l *ledger.Ledger, a ledger.Address, table *c
 	out := []HistoryLine{}
 	for _, ev := range hist {
 		hl := HistoryLine{Event: ev}
-		// A skip's code is its reason (suppressed, window_closed...): no failure, no class. So
-		// is a withdrawn resend's (cancelled, expired...), unless Herald's own code says why
-		// (RESEND_DELETED).
-		_, _, own := ledger.CodeMeaning(ev.Code)
-		if ev.Code != "" && ev.Outcome != string(ledger.Skipped) && (ev.Outcome != resendWithdrawn || own) {
+		if ev.Code != "" && classified(ev) {
 			hl.Class, _ = ExplainCode(table, ev.Code)
 		}
 		out = append(out, hl)
 	}
 	return out, nil
+}
+
+// classified reports whether a history event's code is one to class: an answer of
+// Connectly's or a code of Herald's that says why a send did not go (a failure, a refusal, a
+// retry, a throttle, a hold, a claim given back, an unknown and its resend). An accept's code
+// says how the message went (session, fallback, in_window), and a skip's is its reason
+// (suppressed, window_closed...): neither is a failure, and neither has a class (looked up in
+// the provider's table, any of them would read as permanent). Nor has a withdrawn resend's
+// reason (cancelled, expired...), unless Herald's own code says why (RESEND_DELETED).
+func classified(ev ledger.Event) bool {
+	switch ev.Outcome {
+	case string(ledger.Accepted), string(ledger.Skipped):
+		return false
+	case resendWithdrawn:
+		_, _, own := ledger.CodeMeaning(ev.Code)
+		return own
+	}
+	return true
 }
 
 // ExplainCode returns the class and meaning of a recorded code under table ("" and "" when
