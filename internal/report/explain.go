@@ -270,8 +270,9 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 // when the run started) in time. An event without a time takes the place of the one before
 // it in its own thread: the send's first outcome follows the run's start, a delivery state
 // follows its send's last outcome, a follow-up's first undated event follows the first reply
-// that matched its rule (else the first reply: a follow-up answers a reply). Events at the same time keep the order run, send, replies,
-// follow-ups.
+// that matched its rule (else the first reply: a follow-up answers a reply). Times are
+// compared to the second (the history's precision): events in the same second keep the order
+// run, send, replies, follow-ups.
 func Timeline(started time.Time, x Explanation) []TimelineEvent {
 	type keyed struct {
 		key time.Time
@@ -307,7 +308,10 @@ func Timeline(started time.Time, x Explanation) []TimelineEvent {
 		thread(from, sendThread(oneSend{kind: EventFollowup, rule: f.Rule, hist: f.History, state: f.State, attempts: f.Attempts,
 			code: f.Code, class: f.Class, messageID: f.MessageID}))
 	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].key.Before(all[j].key) })
+	// The history keeps whole seconds, the run's start and the replies milliseconds: events
+	// are compared to the second, so a send in the run's first second follows its start, and
+	// events of the same second keep the order above.
+	sort.SliceStable(all, func(i, j int) bool { return all[i].key.Unix() < all[j].key.Unix() })
 	out := make([]TimelineEvent, len(all))
 	for i, k := range all {
 		out[i] = k.ev
