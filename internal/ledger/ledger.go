@@ -110,6 +110,10 @@ type Run struct {
 	PlannedTo   int
 	QueuedTo    int
 	PauseReason string
+	// Followups is an operator's hold on the follow-ups of the run once completed
+	// (PauseFollowups, CancelFollowups; FollowupsGo when none), FollowupsReason its reason.
+	Followups       FollowupsHold
+	FollowupsReason string
 	// Waiting says why sends of a running run wait (e.g. "daily tier"), until WaitingUntil;
 	// both are stale once WaitingUntil has passed.
 	Waiting      string
@@ -235,7 +239,8 @@ func (l *Ledger) GetRun(ctx context.Context, id string) (Run, error) {
 		Parent: m["parent"], Picked: atoi(m["picked"]), RetriedBy: parseRetryMarks(m["retried_by"]), Version: atoi(m["version"]),
 		Buckets: atoi(m["buckets"]), Total: atoi(m["total"]), Rows: atoi(m["rows"]), ResendAfter: time.Duration(atoi(m["resend_after"])) * time.Millisecond,
 		Expanded: m["expanded"] == "1", PlannedTo: atoi(m["planned_to"]), QueuedTo: atoi(m["queued_to"]),
-		PauseReason: m["pause_reason"], Waiting: m["waiting"], WaitingUntil: ms(m["waiting_until"]),
+		PauseReason: m["pause_reason"], Followups: FollowupsHold(m["followups"]), FollowupsReason: m["followups_reason"],
+		Waiting: m["waiting"], WaitingUntil: ms(m["waiting_until"]),
 		Created: ms(m["created"]), Finished: ms(m["finished"]),
 	}, nil
 }

@@ -163,6 +163,9 @@ func NewRun(r ledger.Run, c ledger.Counters, now time.Time) Run {
 	if r.ResendAfter > 0 {
 		rep.ResendAfter = r.ResendAfter.String()
 	}
+	if r.Followups != ledger.FollowupsGo {
+		rep.Followups = &FollowupsHold{State: string(r.Followups), Reason: r.FollowupsReason}
+	}
 	for _, m := range r.RetriedBy {
 		rep.RetriedBy = append(rep.RetriedBy, m.Child)
 	}
@@ -279,13 +282,6 @@ func ShowRun(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 		return rep, err
 	}
 	rep.FollowupsPaused = paused[r.ID]
-	fs, err := l.FollowupsState(ctx, r.ID)
-	if err != nil {
-		return rep, err
-	}
-	if fs.Hold != ledger.FollowupsGo {
-		rep.Followups = &FollowupsHold{State: string(fs.Hold), Reason: fs.Reason}
-	}
 	if rep.ExpansionStopped, err = stoppedExpansion(ctx, rdb, r, p.Now); err != nil {
 		return rep, err
 	}
@@ -362,7 +358,8 @@ func maskKeys(counts map[string]int64) map[string]int64 {
 }
 
 // RecentRuns reports the latest limit runs, newest first, of campaign (all when ""), their
-// phone numbers masked (Run.Mask). A limit below 1 is an error: read as a range it would list
+// phone numbers masked (Run.Mask), each with its paused follow-up runs and the hold an
+// operator put on its follow-ups once it completed (read with the run's hash). A limit below 1 is an error: read as a range it would list
 // every run (0) or all but the oldest (-1).
 func RecentRuns(ctx context.Context, l *ledger.Ledger, campaign string, limit int, now time.Time) ([]Run, error) {
 	if limit < 1 {
@@ -396,7 +393,11 @@ func PrintRuns(w io.Writer, reps []Run) error {
 	fmt.Fprintln(tw, "RUN\tCAMPAIGN\tSTATUS\tRECIPIENTS\tDONE\tACCEPTED\tDELIVERED\tFAILED\tCREATED")
 	for _, rep := range reps {
 		status := rep.Status
-		if len(rep.FollowupsPaused) > 0 {
+		switch {
+		case rep.Followups != nil:
+			// An operator's hold on the follow-ups of the completed run: paused or cancelled.
+			status += ", follow-ups " + rep.Followups.State
+		case len(rep.FollowupsPaused) > 0:
 			status += ", follow-ups paused"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", rep.Run, rep.Campaign, status, rep.Recipients,
