@@ -493,7 +493,8 @@ type Outcome struct {
 	Token string
 	// WindowRefused, when set, is the code with which Connectly refused an earlier request of
 	// the same claim as outside the customer service window (the session message, before its
-	// fallback template went): the history records it (EventWindowRefused) before the outcome.
+	// fallback template went): the history records it (EventWindowRefused) before the outcome,
+	// and an Accepted outcome (the fallback's) is counted in Counters.WindowRefusedFallback.
 	WindowRefused string
 	// OutsideWindow marks a Failed outcome of a session message Connectly refused as outside
 	// the customer service window, no fallback template sent: counted in
@@ -667,6 +668,12 @@ type Counters struct {
 	// window with no fallback template sent: failed, under Connectly's code (Codes) or the
 	// code that says why no fallback could go (Outcome.OutsideWindow).
 	WindowRefused int64
+	// WindowRefusedFallback counts session messages Connectly refused as outside the customer
+	// service window (Herald's record said open) whose fallback template then went and was
+	// accepted under the same claim (Outcome.WindowRefused): counted with the accept, among
+	// the "accepted:fallback" codes. The other accepted fallbacks went because Herald's record
+	// said the window was closed.
+	WindowRefusedFallback int64
 }
 
 // Sum adds up the per-state counts.
@@ -696,7 +703,7 @@ func (l *Ledger) Counters(ctx context.Context, runID string) (Counters, error) {
 	// The counts hash holds these counters beside one field per state.
 	named := map[string]*int64{"attempts": &c.Attempts, "retries": &c.Retries, "throttled": &c.Throttled,
 		"accepted_after_retry": &c.AcceptedAfterRetry, "resent": &c.Resent, "resent_unknown": &c.ResentUnknown,
-		"resend_waiting": &c.ResendWaiting, "window_refused": &c.WindowRefused}
+		"resend_waiting": &c.ResendWaiting, "window_refused": &c.WindowRefused, "window_refused_fallback": &c.WindowRefusedFallback}
 	for k, v := range counts.Val() {
 		n, _ := strconv.ParseInt(v, 10, 64)
 		if p, ok := named[k]; ok {

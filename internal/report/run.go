@@ -127,23 +127,30 @@ func pausedFollowups(ctx context.Context, l *ledger.Ledger) (map[string][]Paused
 }
 
 // SessionCounts are a session campaign run's outcomes by the window: recipients sent the
-// session message (their window was open), sent the fallback template instead (closed by
-// Herald's record, or refused by Connectly as outside it, with a fallback_template),
-// skipped(window_closed) with no request (closed by Herald's record, without one), and failed
-// because Connectly refused the session message as outside the window, without one
-// (WindowRefused: their codes are Connectly's, in codes). Sent and Fallback count sends as
-// Connectly accepted them, whatever they reached since.
+// session message (their window was open), sent the fallback template instead (Fallback, with
+// a fallback_template: FallbackWindowClosed because Herald's record said the window was
+// closed, FallbackRefused because Connectly refused the session message as outside it while
+// Herald's record said open), skipped(window_closed) with no request (closed by Herald's
+// record, without one), and failed because Connectly refused the session message as outside
+// the window, without one (WindowRefused: their codes are Connectly's, in codes). Sent and
+// Fallback count sends as Connectly accepted them, whatever they reached since.
+// FallbackRefused and WindowRefused together are the refusals that tell Herald's record of the
+// windows from Connectly's.
 type SessionCounts struct {
-	Sent          int64 `json:"sent"`
-	Fallback      int64 `json:"fallback"`
-	WindowClosed  int64 `json:"window_closed"`
-	WindowRefused int64 `json:"window_refused"`
+	Sent                 int64 `json:"sent"`
+	Fallback             int64 `json:"fallback"`
+	FallbackWindowClosed int64 `json:"fallback_window_closed"`
+	FallbackRefused      int64 `json:"fallback_refused"`
+	WindowClosed         int64 `json:"window_closed"`
+	WindowRefused        int64 `json:"window_refused"`
 }
 
 // sessionCounts reads c's session counts; nil when it has none.
 func sessionCounts(c ledger.Counters) *SessionCounts {
 	sc := SessionCounts{Sent: c.Accepted(ledger.SentSession), Fallback: c.Accepted(ledger.SentFallback),
-		WindowClosed: c.Codes[string(ledger.Skipped)+":"+ledger.SkipWindowClosed], WindowRefused: c.WindowRefused}
+		FallbackRefused: c.WindowRefusedFallback,
+		WindowClosed:    c.Codes[string(ledger.Skipped)+":"+ledger.SkipWindowClosed], WindowRefused: c.WindowRefused}
+	sc.FallbackWindowClosed = max(0, sc.Fallback-sc.FallbackRefused)
 	if sc == (SessionCounts{}) {
 		return nil
 	}
@@ -500,8 +507,8 @@ func PrintRun(w io.Writer, rep Run) {
 	fmt.Fprintf(w, "attempts %d, retries %d, accepted after a retry %d, throttled (no attempt used) %d\n",
 		rep.Attempts, rep.Retries, rep.AcceptedAfterRetry, rep.Throttled)
 	if sc := rep.Session; sc != nil {
-		fmt.Fprintf(w, "session message sent (window open) %d, fallback template sent (window closed or refused) %d, skipped(window_closed) %d",
-			sc.Sent, sc.Fallback, sc.WindowClosed)
+		fmt.Fprintf(w, "session message sent (window open) %d, fallback template sent %d (window closed %d, session message refused by Connectly %d), skipped(window_closed) %d",
+			sc.Sent, sc.Fallback, sc.FallbackWindowClosed, sc.FallbackRefused, sc.WindowClosed)
 		if sc.WindowRefused > 0 {
 			fmt.Fprintf(w, ", failed as outside the window by Connectly (no fallback) %d", sc.WindowRefused)
 		}
