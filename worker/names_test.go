@@ -23,7 +23,7 @@ var windowNames = map[string]bool{
 	"TestTierWindowRefundKeepsEarlierRoom": true, "TestTierWindowsWithRateLimitsAndUsage": true,
 	"TestWindowMarginAtTheGate": true, "TestWindowWithoutTier": true,
 	"TestPausedSessionRunHoldsAClosedWindow": true, "TestCancelledSessionRunSkipsAClosedWindowCancelled": true,
-	"TestPausedFollowupRunHoldsAClosedWindow": true, "WindowRefused": true, "EventWindowRefused": true, "TestRunShowCountsConnectlyWindowRefusals": true,
+	"TestPausedFollowupRunHoldsAClosedWindow": true, "WindowRefused": true, "WindowRefusedFallback": true, "FallbackWindowClosed": true, "EventWindowRefused": true, "TestRunShowCountsConnectlyWindowRefusals": true,
 }
 
 // TestWindowIsTheServiceWindow: "window" names one idea in the worker, the limits and the

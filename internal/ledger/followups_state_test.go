@@ -31,6 +31,8 @@ func init() {
 			p2, _, err2 := l.PauseFollowups(ctx, e.run, "again")
 			fs, err3 := l.FollowupsState(ctx, e.run)
 			held, why := fs.Held()
+			// GetRun reads the hold with the run (run ls lists it without a round trip more).
+			paused, err15 := l.GetRun(ctx, e.run)
 			// A follow-up run paused by hand is resumed with the run, and named.
 			res, err4 := l.CreateFollowup(ctx, e.followup(0, "{}"))
 			pf, err5 := l.Pause(ctx, res.Run, "paused by bo: typo")
@@ -47,15 +49,17 @@ func init() {
 			if len(r.Rules) == 1 {
 				rule = r.Rules[0].Rule + " (" + r.Rules[0].Reason + ")"
 			}
-			return first(err0, err1, err2, err3, err4, err5, err6, err7, err8, err9, err10, err11, err12, err13,
+			return first(err0, err1, err2, err3, err4, err5, err6, err7, err8, err9, err10, err11, err12, err13, err15,
 				want("pause of a running run's follow-ups", false, ok0), want("status", RunRunning, st0),
 				want("pause", true, p1), want("status", RunCompleted, st1), want("second pause", false, p2),
 				want("held", true, held), want("why", "follow-ups paused by ana: wrong link", why),
+				want("run's hold", FollowupsPausedHold, paused.Followups), want("its reason", "paused by ana: wrong link", paused.FollowupsReason),
 				want("follow-up run paused", true, pf), want("run resumed", false, r.Run), want("follow-ups resumed", true, r.Followups),
 				want("their reason", "paused by ana: wrong link", r.FollowupsReason), want("follow-up runs resumed", "yes (paused by bo: typo)", rule),
 				want("hold after resume", FollowupsGo, fs2.Hold),
 				want("cancel", true, c1), want("second cancel", false, c2), want("resume of cancelled", false, rs),
 				want("cancelled", true, fs3.Cancelled()), want("status", RunCompleted, run.Status),
+				want("run's hold", FollowupsCancelledHold, run.Followups), want("its reason", "cancelled by ana", run.FollowupsReason),
 				want("accepted", before.States[Accepted], after.States[Accepted]), want("no run", true, errors.Is(err14, ErrRunNotFound)))
 		}},
 	)

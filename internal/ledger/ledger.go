@@ -110,6 +110,10 @@ type Run struct {
 	PlannedTo   int
 	QueuedTo    int
 	PauseReason string
+	// Followups is an operator's hold on the follow-ups of the run once completed
+	// (PauseFollowups, CancelFollowups; FollowupsGo when none), FollowupsReason its reason.
+	Followups       FollowupsHold
+	FollowupsReason string
 	// Waiting says why sends of a running run wait (e.g. "daily tier"), until WaitingUntil;
 	// both are stale once WaitingUntil has passed.
 	Waiting      string
@@ -235,7 +239,8 @@ func (l *Ledger) GetRun(ctx context.Context, id string) (Run, error) {
 		Parent: m["parent"], Picked: atoi(m["picked"]), RetriedBy: parseRetryMarks(m["retried_by"]), Version: atoi(m["version"]),
 		Buckets: atoi(m["buckets"]), Total: atoi(m["total"]), Rows: atoi(m["rows"]), ResendAfter: time.Duration(atoi(m["resend_after"])) * time.Millisecond,
 		Expanded: m["expanded"] == "1", PlannedTo: atoi(m["planned_to"]), QueuedTo: atoi(m["queued_to"]),
-		PauseReason: m["pause_reason"], Waiting: m["waiting"], WaitingUntil: ms(m["waiting_until"]),
+		PauseReason: m["pause_reason"], Followups: FollowupsHold(m["followups"]), FollowupsReason: m["followups_reason"],
+		Waiting: m["waiting"], WaitingUntil: ms(m["waiting_until"]),
 		Created: ms(m["created"]), Finished: ms(m["finished"]),
 	}, nil
 }
@@ -488,7 +493,8 @@ type Outcome struct {
 	Token string
 	// WindowRefused, when set, is the code with which Connectly refused an earlier request of
 	// the same claim as outside the customer service window (the session message, before its
-	// fallback template went): the history records it (EventWindowRefused) before the outcome.
+	// fallback template went): the history records it (EventWindowRefused) before the outcome,
+	// and an Accepted outcome (the fallback's) is counted in Counters.WindowRefusedFallback.
 	WindowRefused string
 	// OutsideWindow marks a Failed outcome of a session message Connectly refused as outside
 	// the customer service window, no fallback template sent: counted in
@@ -662,6 +668,12 @@ type Counters struct {
 	// window with no fallback template sent: failed, under Connectly's code (Codes) or the
 	// code that says why no fallback could go (Outcome.OutsideWindow).
 	WindowRefused int64
+	// WindowRefusedFallback counts session messages Connectly refused as outside the customer
+	// service window (Herald's record said open) whose fallback template then went and was
+	// accepted under the same claim (Outcome.WindowRefused): counted with the accept, among
+	// the "accepted:fallback" codes. The other accepted fallbacks went because Herald's record
+	// said the window was closed.
+	WindowRefusedFallback int64
 }
 
 // Sum adds up the per-state counts.
@@ -691,7 +703,7 @@ func (l *Ledger) Counters(ctx context.Context, runID string) (Counters, error) {
 	// The counts hash holds these counters beside one field per state.
 	named := map[string]*int64{"attempts": &c.Attempts, "retries": &c.Retries, "throttled": &c.Throttled,
 		"accepted_after_retry": &c.AcceptedAfterRetry, "resent": &c.Resent, "resent_unknown": &c.ResentUnknown,
-		"resend_waiting": &c.ResendWaiting, "window_refused": &c.WindowRefused}
+		"resend_waiting": &c.ResendWaiting, "window_refused": &c.WindowRefused, "window_refused_fallback": &c.WindowRefusedFallback}
 	for k, v := range counts.Val() {
 		n, _ := strconv.ParseInt(v, 10, 64)
 		if p, ok := named[k]; ok {

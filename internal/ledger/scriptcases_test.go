@@ -377,19 +377,25 @@ var scriptCases = []scriptCase{
 	}},
 	{name: "FinishRecordsWindowRefusals", scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		// 0: refused as outside the window, its fallback accepted under the same claim; 1:
-		// refused with no fallback; 2: failed otherwise.
-		outcomes := []Outcome{
-			{State: Accepted, Code: SentFallback, MessageID: "m", WindowRefused: "131047"},
-			{State: Failed, Code: "131047", OutsideWindow: true},
-			{State: Failed, Code: "131026"},
+		// refused with no fallback; 2: refused, its fallback retried (a 503), then failed
+		// otherwise on the next attempt.
+		outcomes := []struct {
+			i int
+			o Outcome
+		}{
+			{0, Outcome{State: Accepted, Code: SentFallback, MessageID: "m", WindowRefused: "131047"}},
+			{1, Outcome{State: Failed, Code: "131047", OutsideWindow: true}},
+			{2, Outcome{State: Queued, Mode: ReleaseRetry, Code: "HTTP_503", WindowRefused: "131047"}},
+			{2, Outcome{State: Failed, Code: "131026"}},
 		}
-		for i, o := range outcomes {
-			c, err := e.claim(ctx, i)
+		for _, x := range outcomes {
+			c, err := e.claim(ctx, x.i)
 			if err != nil {
 				return err
 			}
+			o := x.o
 			o.Attempt = c.Attempts
-			if r, err := e.b.l.Finish(ctx, e.addr(i), o); err != nil || !r.Applied {
+			if r, err := e.b.l.Finish(ctx, e.addr(x.i), o); err != nil || !r.Applied {
 				return first(err, want("applied", true, r.Applied))
 			}
 		}
@@ -399,8 +405,10 @@ var scriptCases = []scriptCase{
 		for _, ev := range h {
 			got += fmt.Sprintf("%s:%d:%s;", ev.Outcome, ev.Attempt, ev.Code)
 		}
+		// Only the accepted fallback counts as refused by Connectly with a fallback sent.
 		return first(err1, err2, want("history", "window_refused:1:131047;accepted:1:fallback;", got),
-			want("window_refused", int64(1), c.WindowRefused), want("failed", int64(2), c.States[Failed]))
+			want("window_refused", int64(1), c.WindowRefused), want("window_refused_fallback", int64(1), c.WindowRefusedFallback),
+			want("fallback", int64(1), c.Accepted(SentFallback)), want("failed", int64(2), c.States[Failed]))
 	}},
 	{name: "AWorkerSkipWaitsForARunningRun", scripts: []string{"skipCmd", "pauseCmd", "resumeCmd", "cancelCmd", "claimCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		// A worker's own skip (a closed window) settles nothing while the run is paused or

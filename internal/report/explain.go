@@ -270,8 +270,9 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 // when the run started) in time. An event without a time takes the place of the one before
 // it in its own thread: the send's first outcome follows the run's start, a delivery state
 // follows its send's last outcome, a follow-up's first undated event follows the first reply
-// that matched its rule (else the first reply: a follow-up answers a reply). Events at the same time keep the order run, send, replies,
-// follow-ups.
+// that matched its rule (else the first reply: a follow-up answers a reply). Times are
+// compared to the second (the history's precision): events in the same second keep the order
+// run, send, replies, follow-ups.
 func Timeline(started time.Time, x Explanation) []TimelineEvent {
 	type keyed struct {
 		key time.Time
@@ -307,7 +308,10 @@ func Timeline(started time.Time, x Explanation) []TimelineEvent {
 		thread(from, sendThread(oneSend{kind: EventFollowup, rule: f.Rule, hist: f.History, state: f.State, attempts: f.Attempts,
 			code: f.Code, class: f.Class, messageID: f.MessageID}))
 	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].key.Before(all[j].key) })
+	// The history keeps whole seconds, the run's start and the replies milliseconds: events
+	// are compared to the second, so a send in the run's first second follows its start, and
+	// events of the same second keep the order above.
+	sort.SliceStable(all, func(i, j int) bool { return all[i].key.Unix() < all[j].key.Unix() })
 	out := make([]TimelineEvent, len(all))
 	for i, k := range all {
 		out[i] = k.ev
@@ -437,16 +441,30 @@ func historyOf(ctx context.Context, l *ledger.Ledger, a ledger.Address, table *c
 	out := []HistoryLine{}
 	for _, ev := range hist {
 		hl := HistoryLine{Event: ev}
-		// A skip's code is its reason (suppressed, window_closed...): no failure, no class. So
-		// is a withdrawn resend's (cancelled, expired...), unless Herald's own code says why
-		// (RESEND_DELETED).
-		_, _, own := ledger.CodeMeaning(ev.Code)
-		if ev.Code != "" && ev.Outcome != string(ledger.Skipped) && (ev.Outcome != resendWithdrawn || own) {
+		if ev.Code != "" && classified(ev) {
 			hl.Class, _ = ExplainCode(table, ev.Code)
 		}
 		out = append(out, hl)
 	}
 	return out, nil
+}
+
+// classified reports whether a history event's code is one to class: an answer of
+// Connectly's or a code of Herald's that says why a send did not go (a failure, a refusal, a
+// retry, a throttle, a hold, a claim given back, an unknown and its resend). An accept's code
+// says how the message went (session, fallback, in_window), and a skip's is its reason
+// (suppressed, window_closed...): neither is a failure, and neither has a class (looked up in
+// the provider's table, any of them would read as permanent). Nor has a withdrawn resend's
+// reason (cancelled, expired...), unless Herald's own code says why (RESEND_DELETED).
+func classified(ev ledger.Event) bool {
+	switch ev.Outcome {
+	case string(ledger.Accepted), string(ledger.Skipped):
+		return false
+	case resendWithdrawn:
+		_, _, own := ledger.CodeMeaning(ev.Code)
+		return own
+	}
+	return true
 }
 
 // ExplainCode returns the class and meaning of a recorded code under table ("" and "" when

@@ -3,6 +3,8 @@ package report_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +81,69 @@ func TestExplainPrintsCodesEscaped(t *testing.T) {
 	report.PrintExplanation(&b, x, time.Now())
 	if strings.ContainsRune(b.String(), '\x1b') || strings.Contains(b.String(), "\nherald: ok") {
 		t.Errorf("explain printed a code raw:\n%q", b.String())
+	}
+}
+
+// TestExplainAcceptedOutcomeHasNoClass: an accept's code says how the message went (session,
+// fallback, in_window), not why a send failed: its history line has no class, in the text and
+// in JSON, whether finish wrote it (a story of more than one clean accept) or delivery.lua (the
+// accept before a failed delivery, whose failure keeps its class). The refusal and the retry
+// before an accept keep theirs.
+func TestExplainAcceptedOutcomeHasNoClass(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	table, err := connectly.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const refusal = "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW"
+	tos := []string{"+447700900211", "+447700900212", "+447700900213"}
+	b := newExplainBench(t, time.Date(2026, 12, 6, 21, 30, 0, 0, time.UTC), tos...)
+	b.settle(t, tos[0], ledger.Outcome{State: ledger.Accepted, Code: ledger.SentFallback, MessageID: "m0", WindowRefused: refusal})
+	b.settle(t, tos[1], ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRetry, Code: "HTTP_503"})
+	b.settle(t, tos[1], ledger.Outcome{State: ledger.Accepted, Code: ledger.SentInWindow, MessageID: "m1"})
+	b.settle(t, tos[2], ledger.Outcome{State: ledger.Accepted, Code: ledger.SentSession, MessageID: "m2"})
+	ev := ledger.DeliveryEvent{Address: ledger.AddressIn("R1", tos[2], 1), State: ledger.Failed, MessageID: "m2", Code: "131026", Class: "permanent"}
+	if _, _, err := b.l.ApplyDelivery(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	transient, _ := report.ExplainCode(table, "HTTP_503")
+	permanent, _ := report.ExplainCode(table, refusal)
+	for i, want := range [][]string{
+		{ledger.EventWindowRefused + " " + refusal + " " + permanent, "accepted fallback "},
+		{"retry HTTP_503 " + transient, "accepted in_window "},
+		{"accepted session "},
+	} {
+		x, err := report.Explain(ctx, b.l, b.rdb, report.ExplainParams{Run: "R1", Recipient: tos[i], Shown: tos[i], Table: table, Now: b.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range x.History {
+			got = append(got, h.Outcome+" "+h.Code+" "+h.Class)
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s history:\n%s\nwant:\n%s", tos[i], strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		for _, ev := range x.Timeline {
+			if ev.Outcome == string(ledger.Accepted) && ev.Class != "" {
+				t.Errorf("%s timeline: accepted %s with class %q", tos[i], ev.Code, ev.Class)
+			}
+		}
+		if last := x.Timeline[len(x.Timeline)-1]; i == 2 && (last.Kind != report.EventStatus || last.Class != permanent) {
+			t.Errorf("%s timeline ends %+v, want the failed delivery with its class %q", tos[i], last, permanent)
+		}
+		var out bytes.Buffer
+		report.PrintExplanation(&out, x, b.now)
+		if s := out.String(); regexp.MustCompile(`accepted (session|fallback|in_window) \(`).MatchString(s) {
+			t.Errorf("%s printed:\n%s\nwant no class after an accept", tos[i], s)
+		}
+		j, err := json.Marshal(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if regexp.MustCompile(`"code":"(session|fallback|in_window)","class"`).Match(j) {
+			t.Errorf("%s JSON %s: an accepted code with a class", tos[i], j)
+		}
 	}
 }

@@ -108,6 +108,36 @@ func TestTimeline(t *testing.T) {
 	}
 }
 
+// TestTimelineRunStartsFirstInItsSecond: the run's start keeps its milliseconds, the history
+// only whole seconds: sends settled in the run's first second still follow its start, and
+// each thread keeps its order (run, send, replies, follow-ups) within a second.
+func TestTimelineRunStartsFirstInItsSecond(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	started := t0.Add(700 * time.Millisecond)
+	x := report.Explanation{InLedger: true, State: "delivered", Attempts: 2,
+		History: []report.HistoryLine{
+			{Event: ledger.Event{Outcome: "retry", Attempt: 1, Code: "HTTP_503", At: t0}},
+			{Event: ledger.Event{Outcome: "accepted", Attempt: 2, At: t0}},
+		},
+		Replies: []report.Reply{{At: t0.Add(900 * time.Millisecond), Kind: "text", Text: "price"}},
+		Followups: []report.FollowupStory{{Rule: "price", State: "accepted", Attempts: 1,
+			History: []report.HistoryLine{{Event: ledger.Event{Outcome: "accepted", Attempt: 1, At: t0}}}}},
+	}
+	var got []string
+	for _, ev := range report.Timeline(started, x) {
+		what := ev.Kind + " " + ev.Outcome
+		if ev.Reply != nil {
+			what = ev.Kind + " " + ev.Reply.Text
+		}
+		got = append(got, what)
+	}
+	want := []string{"run ", "send retry", "send accepted", "status delivered", "reply price", "followup accepted"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("timeline:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // explainBench is a ledger on miniredis holding run R1, its recipients planned and queued,
 // and the clock its outcomes are stamped with, for the Explain tests.
 type explainBench struct {

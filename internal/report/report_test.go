@@ -3,6 +3,7 @@ package report_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -170,21 +171,30 @@ func TestExplainHeraldsOwnCodes(t *testing.T) {
 func TestNewRunSessionCounts(t *testing.T) {
 	t.Parallel()
 	r := ledger.Run{ID: "r2", Campaign: "follow-up", Status: ledger.RunCompleted, Expanded: true, Total: 10}
-	c := ledger.Counters{States: map[ledger.State]int64{ledger.Accepted: 4, ledger.Delivered: 2, ledger.Skipped: 4},
-		Codes: map[string]int64{"accepted:session": 4, "accepted:fallback": 2, "skipped:window_closed": 3, "skipped:duplicate": 1}}
+	c := ledger.Counters{States: map[ledger.State]int64{ledger.Accepted: 4, ledger.Delivered: 5, ledger.Skipped: 4},
+		Codes:                 map[string]int64{"accepted:session": 4, "accepted:fallback": 5, "skipped:window_closed": 3, "skipped:duplicate": 1},
+		WindowRefusedFallback: 3}
 	rep := report.NewRun(r, c, time.Now())
-	if rep.Session == nil || *rep.Session != (report.SessionCounts{Sent: 4, Fallback: 2, WindowClosed: 3}) {
-		t.Fatalf("session counts %+v, want 4 sent, 2 fallback, 3 window_closed", rep.Session)
+	want := report.SessionCounts{Sent: 4, Fallback: 5, FallbackWindowClosed: 2, FallbackRefused: 3, WindowClosed: 3}
+	if rep.Session == nil || *rep.Session != want {
+		t.Fatalf("session counts %+v, want %+v", rep.Session, want)
 	}
 	var out bytes.Buffer
 	report.PrintRun(&out, rep)
 	for _, want := range []string{
-		"session message sent (window open) 4, fallback template sent (window closed or refused) 2, skipped(window_closed) 3",
+		"session message sent (window open) 4, fallback template sent 5 (window closed 2, session message refused by Connectly 3), skipped(window_closed) 3",
 		"templates sent into an open customer service window 0",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("run show lacks %q:\n%s", want, out.String())
 		}
+	}
+	js, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(js), `"session":{"sent":4,"fallback":5,"fallback_window_closed":2,"fallback_refused":3,"window_closed":3,"window_refused":0}`) {
+		t.Errorf("run show --json: %s\nwant the fallbacks split by why they went", js)
 	}
 
 	tpl := report.NewRun(r, ledger.Counters{States: map[ledger.State]int64{ledger.Accepted: 10},

@@ -127,23 +127,30 @@ func pausedFollowups(ctx context.Context, l *ledger.Ledger) (map[string][]Paused
 }
 
 // SessionCounts are a session campaign run's outcomes by the window: recipients sent the
-// session message (their window was open), sent the fallback template instead (closed by
-// Herald's record, or refused by Connectly as outside it, with a fallback_template),
-// skipped(window_closed) with no request (closed by Herald's record, without one), and failed
-// because Connectly refused the session message as outside the window, without one
-// (WindowRefused: their codes are Connectly's, in codes). Sent and Fallback count sends as
-// Connectly accepted them, whatever they reached since.
+// session message (their window was open), sent the fallback template instead (Fallback, with
+// a fallback_template: FallbackWindowClosed because Herald's record said the window was
+// closed, FallbackRefused because Connectly refused the session message as outside it while
+// Herald's record said open), skipped(window_closed) with no request (closed by Herald's
+// record, without one), and failed because Connectly refused the session message as outside
+// the window, without one (WindowRefused: their codes are Connectly's, in codes). Sent and
+// Fallback count sends as Connectly accepted them, whatever they reached since.
+// FallbackRefused and WindowRefused together are the refusals that tell Herald's record of the
+// windows from Connectly's.
 type SessionCounts struct {
-	Sent          int64 `json:"sent"`
-	Fallback      int64 `json:"fallback"`
-	WindowClosed  int64 `json:"window_closed"`
-	WindowRefused int64 `json:"window_refused"`
+	Sent                 int64 `json:"sent"`
+	Fallback             int64 `json:"fallback"`
+	FallbackWindowClosed int64 `json:"fallback_window_closed"`
+	FallbackRefused      int64 `json:"fallback_refused"`
+	WindowClosed         int64 `json:"window_closed"`
+	WindowRefused        int64 `json:"window_refused"`
 }
 
 // sessionCounts reads c's session counts; nil when it has none.
 func sessionCounts(c ledger.Counters) *SessionCounts {
 	sc := SessionCounts{Sent: c.Accepted(ledger.SentSession), Fallback: c.Accepted(ledger.SentFallback),
-		WindowClosed: c.Codes[string(ledger.Skipped)+":"+ledger.SkipWindowClosed], WindowRefused: c.WindowRefused}
+		FallbackRefused: c.WindowRefusedFallback,
+		WindowClosed:    c.Codes[string(ledger.Skipped)+":"+ledger.SkipWindowClosed], WindowRefused: c.WindowRefused}
+	sc.FallbackWindowClosed = max(0, sc.Fallback-sc.FallbackRefused)
 	if sc == (SessionCounts{}) {
 		return nil
 	}
@@ -162,6 +169,9 @@ func NewRun(r ledger.Run, c ledger.Counters, now time.Time) Run {
 	}
 	if r.ResendAfter > 0 {
 		rep.ResendAfter = r.ResendAfter.String()
+	}
+	if r.Followups != ledger.FollowupsGo {
+		rep.Followups = &FollowupsHold{State: string(r.Followups), Reason: r.FollowupsReason}
 	}
 	for _, m := range r.RetriedBy {
 		rep.RetriedBy = append(rep.RetriedBy, m.Child)
@@ -279,13 +289,6 @@ func ShowRun(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 		return rep, err
 	}
 	rep.FollowupsPaused = paused[r.ID]
-	fs, err := l.FollowupsState(ctx, r.ID)
-	if err != nil {
-		return rep, err
-	}
-	if fs.Hold != ledger.FollowupsGo {
-		rep.Followups = &FollowupsHold{State: string(fs.Hold), Reason: fs.Reason}
-	}
 	if rep.ExpansionStopped, err = stoppedExpansion(ctx, rdb, r, p.Now); err != nil {
 		return rep, err
 	}
@@ -362,7 +365,8 @@ func maskKeys(counts map[string]int64) map[string]int64 {
 }
 
 // RecentRuns reports the latest limit runs, newest first, of campaign (all when ""), their
-// phone numbers masked (Run.Mask). A limit below 1 is an error: read as a range it would list
+// phone numbers masked (Run.Mask), each with its paused follow-up runs and the hold an
+// operator put on its follow-ups once it completed (read with the run's hash). A limit below 1 is an error: read as a range it would list
 // every run (0) or all but the oldest (-1).
 func RecentRuns(ctx context.Context, l *ledger.Ledger, campaign string, limit int, now time.Time) ([]Run, error) {
 	if limit < 1 {
@@ -396,7 +400,11 @@ func PrintRuns(w io.Writer, reps []Run) error {
 	fmt.Fprintln(tw, "RUN\tCAMPAIGN\tSTATUS\tRECIPIENTS\tDONE\tACCEPTED\tDELIVERED\tFAILED\tCREATED")
 	for _, rep := range reps {
 		status := rep.Status
-		if len(rep.FollowupsPaused) > 0 {
+		switch {
+		case rep.Followups != nil:
+			// An operator's hold on the follow-ups of the completed run: paused or cancelled.
+			status += ", follow-ups " + rep.Followups.State
+		case len(rep.FollowupsPaused) > 0:
 			status += ", follow-ups paused"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", rep.Run, rep.Campaign, status, rep.Recipients,
@@ -499,8 +507,8 @@ func PrintRun(w io.Writer, rep Run) {
 	fmt.Fprintf(w, "attempts %d, retries %d, accepted after a retry %d, throttled (no attempt used) %d\n",
 		rep.Attempts, rep.Retries, rep.AcceptedAfterRetry, rep.Throttled)
 	if sc := rep.Session; sc != nil {
-		fmt.Fprintf(w, "session message sent (window open) %d, fallback template sent (window closed or refused) %d, skipped(window_closed) %d",
-			sc.Sent, sc.Fallback, sc.WindowClosed)
+		fmt.Fprintf(w, "session message sent (window open) %d, fallback template sent %d (window closed %d, session message refused by Connectly %d), skipped(window_closed) %d",
+			sc.Sent, sc.Fallback, sc.FallbackWindowClosed, sc.FallbackRefused, sc.WindowClosed)
 		if sc.WindowRefused > 0 {
 			fmt.Fprintf(w, ", failed as outside the window by Connectly (no fallback) %d", sc.WindowRefused)
 		}

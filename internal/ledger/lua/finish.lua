@@ -37,7 +37,8 @@
 -- ARGV[13] the token of the claim being settled ('' to skip the check)
 -- ARGV[14] the code of an earlier request of this claim that Connectly refused as outside the
 --          customer service window (its fallback went instead; '' or absent: none): the history
---          gets "window_refused:<attempts>:<code>:<s>" before the outcome
+--          gets "window_refused:<attempts>:<code>:<s>" before the outcome, and an accept (the
+--          fallback's) is counted in counts' window_refused_fallback
 -- ARGV[15] '1' when a failure (ARGV[2] f) is a session message Connectly refused as outside the
 --          customer service window, with no fallback sent: counted in counts' window_refused
 --
@@ -85,6 +86,7 @@ end
 if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[3], names[new] .. ':' .. ARGV[3], 1) end
 if new == 'f' and ARGV[15] == '1' then redis.call('HINCRBY', KEYS[2], 'window_refused', 1) end
 if new == 'a' and att > 1 then redis.call('HINCRBY', KEYS[2], 'accepted_after_retry', 1) end
+if new == 'a' and refused ~= '' then redis.call('HINCRBY', KEYS[2], 'window_refused_fallback', 1) end
 local paused = ''
 local sample = tonumber(ARGV[7]) or 0
 if sample > 0 then
