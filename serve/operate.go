@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/audit"
@@ -72,9 +73,10 @@ const (
 )
 
 // followupsOpen reports whether run has completed and its follow-ups may still come: its
-// campaign has on_reply rules whose until has not passed, or an operator's hold is on them
-// (held follow-ups may still wait once until has passed). A campaign that cannot be read
-// any more reads as none.
+// campaign has on_reply rules whose until has not passed, an operator's hold is on them
+// (held follow-ups may still wait once until has passed), or a follow-up created before until
+// is still to be sent (a rule's delay may put it days after until). A campaign that cannot be
+// read any more reads as none.
 func followupsOpen(ctx context.Context, c config.Config, rdb redis.UniversalClient, l *ledger.Ledger, run string) (bool, error) {
 	r, err := l.GetRun(ctx, run)
 	if err != nil || r.Status != ledger.RunCompleted {
@@ -91,7 +93,30 @@ func followupsOpen(ctx context.Context, c config.Config, rdb redis.UniversalClie
 	if err != nil || def == nil || !def.OnReply.Enabled() {
 		return false, err
 	}
-	return conversation.Within(&def.OnReply, r.Created, time.Time{}, time.Now()), nil
+	if conversation.Within(&def.OnReply, r.Created, time.Time{}, time.Now()) {
+		return true, nil
+	}
+	return followupsWaiting(ctx, l, run, def.OnReply.Rules)
+}
+
+// followupsWaiting reports whether a follow-up run of run (one per rule) has an entry still to
+// be sent, or an unknown one waiting for its resend.
+func followupsWaiting(ctx context.Context, l *ledger.Ledger, run string, rules []campaigns.ReplyRule) (bool, error) {
+	for i := range rules {
+		c, err := l.Counters(ctx, ledger.FollowupRun(run, rules[i].ID()))
+		if err != nil {
+			return false, err
+		}
+		if c.ResendWaiting > 0 {
+			return true, nil
+		}
+		for st, n := range c.States {
+			if n > 0 && !st.Terminal() {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // ResumeRun resumes a paused run, the follow-ups of a completed run an operator paused, and

@@ -86,6 +86,45 @@ func TestFollowupsOfACompletedRunPastUntilAreRefused(t *testing.T) {
 	}
 }
 
+// A delayed follow-up created before on_reply.until may be due long after it: while one is
+// still to be sent, pause and cancel of the completed run reach it; once none is, they are
+// refused again.
+func TestFollowupsStillDueAfterUntilCanBeCancelled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, rdb := testredis.Mini(t)
+	c := config.Default()
+	id := send(t, c, rdb, 1, onReplyRules).RunID
+	created := time.Now().Add(-8 * 24 * time.Hour).UnixMilli()
+	if err := rdb.HSet(ctx, rkeys.Run(id), "status", string(ledger.RunCompleted), "created", created).Err(); err != nil {
+		t.Fatal(err)
+	}
+	l := ledger.New(rdb, nil)
+	fid := followupRunOf(t, l, id, "yes")
+	if err := rdb.HSet(ctx, rkeys.Counts(fid), string(ledger.Queued), 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec := audit.Record{Redis: rdb, Actor: "ana"}
+	res, err := serve.PauseRun(ctx, c, rdb, id, rec)
+	if err != nil || !res.Changed || !res.Followups {
+		t.Fatalf("PauseRun with a follow-up still due = %+v, %v; want its follow-ups paused", res, err)
+	}
+	if res, err = serve.CancelRun(ctx, c, rdb, id, rec); err != nil || !res.Changed || !res.Followups {
+		t.Fatalf("CancelRun with a follow-up still due = %+v, %v; want its follow-ups cancelled", res, err)
+	}
+	other := send(t, c, rdb, 1, onReplyRules).RunID
+	if err := rdb.HSet(ctx, rkeys.Run(other), "status", string(ledger.RunCompleted), "created", created).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ofid := followupRunOf(t, l, other, "yes")
+	if err := rdb.HSet(ctx, rkeys.Counts(ofid), string(ledger.Accepted), 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := serve.CancelRun(ctx, c, rdb, other, rec); err != nil || res.Changed {
+		t.Errorf("CancelRun with every follow-up sent, past until = %+v, %v; want refused", res, err)
+	}
+}
+
 // A follow-up run paused after its run's follow-ups were cancelled (a stop-the-run answer to
 // a follow-up already past the gate) is cancelled by a second cancel, and a resume then
 // resumes nothing: cancelled follow-ups stay cancelled.

@@ -60,7 +60,7 @@ type runAction struct {
 
 var (
 	runPause = runAction{
-		verb: "pause", short: "Pause a run: its tasks are held (neither sent nor failed) until resume; a completed run's follow-ups, while on_reply.until lasts",
+		verb: "pause", short: "Pause a run: its tasks are held (neither sent nor failed) until resume; a completed run's follow-ups, while on_reply.until lasts or one is still to be sent",
 		reasonHelp: "why (shown by run show)", refused: "not running", change: serve.PauseRun, status: ledger.RunPaused,
 		done: "run %s paused; workers hold its tasks from their next send on\n",
 	}
@@ -71,7 +71,7 @@ var (
 		doneDetail: "run %s: %s; held tasks continue within the hold delay\n",
 	}
 	runCancel = runAction{
-		verb: "cancel", short: "Cancel a run: every recipient not yet sent becomes skipped(cancelled); a completed run's follow-ups, while on_reply.until lasts",
+		verb: "cancel", short: "Cancel a run: every recipient not yet sent becomes skipped(cancelled); a completed run's follow-ups, while on_reply.until lasts or one is still to be sent",
 		reasonHelp: "why (kept on the run)", refused: "cannot cancel", change: serve.CancelRun, status: ledger.RunCancelled,
 		done: "run %s cancelled: %s; sends in flight finish normally\n",
 	}
@@ -136,7 +136,8 @@ type runActed struct {
 	// skipped"; for resume, the follow-ups it resumed besides the run.
 	Detail string `json:"detail,omitempty"`
 	// Followups is set when the change was to the follow-ups of a completed run, which
-	// stays completed (pause and cancel of a run whose on_reply.until has not passed).
+	// stays completed (pause and cancel of a run whose on_reply.until has not passed, or with a
+	// follow-up still to be sent).
 	Followups bool `json:"followups,omitempty"`
 	// Resumed are the follow-up runs a resume resumed, by rule, with why each was paused.
 	Resumed []ledger.ResumedFollowup `json:"resumed_followups,omitempty"`
