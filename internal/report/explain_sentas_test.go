@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 )
@@ -21,10 +20,7 @@ import (
 func TestExplainSaysWhatWasSentAndWhy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	table, err := connectly.NewTable(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	table := defaultTable(t)
 	const refusal = "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW"
 	tos := []string{"+447700900201", "+447700900202", "+447700900203", "+447700900204"}
 	b := newExplainBench(t, time.Date(2026, 12, 6, 21, 30, 0, 0, time.UTC), tos...)
@@ -92,10 +88,7 @@ func TestExplainPrintsCodesEscaped(t *testing.T) {
 func TestExplainAcceptedOutcomeHasNoClass(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	table, err := connectly.NewTable(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	table := defaultTable(t)
 	const refusal = "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW"
 	tos := []string{"+447700900211", "+447700900212", "+447700900213"}
 	b := newExplainBench(t, time.Date(2026, 12, 6, 21, 30, 0, 0, time.UTC), tos...)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
@@ -310,10 +309,7 @@ func TestExplainShowsTheSuppressionScope(t *testing.T) {
 func TestExplainHeraldCodesAreNotFailures(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	table, err := connectly.NewTable(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	table := defaultTable(t)
 	const run = "R1"
 	tos := []string{"+447700900123", "+447700900124"}
 	b := newExplainBench(t, time.Date(2026, 12, 6, 21, 30, 0, 0, time.UTC), tos...)
@@ -372,10 +368,7 @@ func TestExplainHeraldCodesAreNotFailures(t *testing.T) {
 func TestExplainWithdrawnResendReasonHasNoFailureClass(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	table, err := connectly.NewTable(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	table := defaultTable(t)
 	const to = "+447700900125"
 	b := newExplainBench(t, time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC), to)
 	b.settle(t, to, ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseThrottle, Code: "RATE_LIMIT"})

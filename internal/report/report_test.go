@@ -144,10 +144,7 @@ func TestExplainCodeWithoutTable(t *testing.T) {
 // Codes Herald records itself say what they mean, not "no documented meaning".
 func TestExplainHeraldsOwnCodes(t *testing.T) {
 	t.Parallel()
-	table, err := connectly.NewTable(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	table := defaultTable(t)
 	for code, want := range map[string]string{
 		ledger.CodeClaimFound: "unknown", ledger.CodeTaskDeleted: "unknown", ledger.CodeResendDeleted: "unknown",
 		ledger.CodeRateLimit: "pacing", ledger.CodeDailyTier: "pacing", ledger.CodeLateForPair: "pacing", ledger.CodeLateAfterClaim: "pacing",
@@ -239,4 +236,14 @@ func TestLimitsPairInterval(t *testing.T) {
 			t.Errorf("pair interval %v: %q spaced %q, printed\n%s", time.Duration(tc.interval), rep.PairInterval, rep.PairSpacing, out.String())
 		}
 	}
+}
+
+// defaultTable is Connectly's error table with no overrides.
+func defaultTable(t *testing.T) *connectly.Table {
+	t.Helper()
+	table, err := connectly.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return table
 }
