@@ -39,17 +39,23 @@ import (
 //
 //	herald:conv:{BUSINESS}:r:N   hash, N of rkeys.ServiceWindowBuckets (the customer service
 //	                             windows' buckets, same hash of the field): customer field
-//	                             (phone digits, or BSUID) → "SEQ:LEDGERBUCKET:LEFT ...", the
-//	                             run that messaged the customer last first, at most
+//	                             (phone digits, or BSUID) → "SEQ:LEDGERBUCKET +LEFT ...",
+//	                             the run that messaged the customer last first, at most
 //	                             MaxRecentRuns; LEFT is the seconds the run had left before its
 //	                             until when it last messaged them (UNTIL less LEFT is when)
 //	herald:conv:{BUSINESS}:runs  hash: run id → SEQ
 //	herald:conv:{BUSINESS}:seq   hash: SEQ → "RUN|UNTIL" (unix s), "#" → the last SEQ
 //
-// Runs are numbered so a customer's entry stays a few bytes ("17:42:259200 9:3:86400") and its
-// bucket in Redis's compact listpack encoding (values under 64 bytes) whatever the run ids'
-// length; the time is kept as LEFT, at most 30 days (7 digits), for the same reason. An entry
-// written by an older Herald has no LEFT ("17:42"): the join takes its run's creation for it.
+// Runs are numbered so a customer's entry stays a few bytes ("17:42 +259200 9:3 +86400") and
+// its bucket in Redis's compact listpack encoding (values under 64 bytes) whatever the run
+// ids' length; the time is kept as LEFT, at most 30 days (7 digits), for the same reason.
+// LEFT is a token of its own so that each run's item stays SEQ:LEDGERBUCKET, all an older
+// Herald reads: its receiver takes the text after an item's first ':' as the bucket and skips
+// a token without ':', and in a rolling deploy the workers, which record, run the newer
+// Herald before the receiver, which joins (see parseRecent). An older Herald's record keeps
+// the items and drops the LEFT tokens; an item without LEFT ("17:42") counts as of its run's
+// creation. Items written SEQ:LEDGERBUCKET:LEFT (one build did) are read too, and a record
+// rewrites them.
 // Memory is bounded by the customers messaged by runs still answerable: a record drops the
 // customer's dead entries, a customer joining a bucket drops the bucket's dead customers, a
 // new run drops the runs past their until, and every key expires a minute after the latest
@@ -368,11 +374,9 @@ func (x *Index) candidates(ctx context.Context, ids []string) ([]candidate, erro
 		return nil, fmt.Errorf("conversation: join: %w", err)
 	}
 	type item struct {
-		seq    int64
-		bucket int
-		left   int64 // -1: not recorded
-		field  string
-		pos    int
+		recentItem
+		field string
+		pos   int
 	}
 	var items []item
 	var seqs []string
@@ -384,25 +388,9 @@ func (x *Index) candidates(ctx context.Context, ids []string) ([]candidate, erro
 		if err != nil {
 			return nil, fmt.Errorf("conversation: join: %w", err)
 		}
-		for pos, it := range strings.Fields(v) {
-			// SEQ:LEDGERBUCKET:LEFT, or SEQ:LEDGERBUCKET as an older Herald wrote it.
-			parts := strings.Split(it, ":")
-			if len(parts) < 2 || len(parts) > 3 {
-				continue
-			}
-			seq, err1 := strconv.ParseInt(parts[0], 10, 64)
-			bucket, err2 := strconv.Atoi(parts[1])
-			if err1 != nil || err2 != nil {
-				continue
-			}
-			left := int64(-1)
-			if len(parts) == 3 {
-				if n, err := strconv.ParseInt(parts[2], 10, 64); err == nil && n >= 0 {
-					left = n
-				}
-			}
-			items = append(items, item{seq, bucket, left, fields[i], pos})
-			seqs = append(seqs, parts[0])
+		for pos, it := range parseRecent(v) {
+			items = append(items, item{it, fields[i], pos})
+			seqs = append(seqs, strconv.FormatInt(it.seq, 10))
 		}
 	}
 	if len(items) == 0 {
@@ -428,6 +416,70 @@ func (x *Index) candidates(ctx context.Context, ids []string) ([]candidate, erro
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// recentItem is one run of a customer's entry in the index: its SEQ, its ledger bucket, and
+// the seconds it had left before its until when it last messaged the customer (-1: the
+// entry does not say).
+type recentItem struct {
+	seq    int64
+	bucket int
+	left   int64
+}
+
+// parseRecent reads a customer's entry in the index, its runs in their order. An item is
+// SEQ:LEDGERBUCKET, and a token +LEFT right after it gives its LEFT. The item keeps that shape,
+// and LEFT a token without ':', so that an older Herald's receiver (which splits an item at its
+// first ':' and skips a token without one) reads what a newer worker writes: a rolling deploy
+// upgrades the workers first. Also read: SEQ:LEDGERBUCKET:LEFT, which one build wrote. A +LEFT
+// token with no item just before it (an older Herald's record drops them, it makes none) and
+// a token that is neither are skipped.
+func parseRecent(v string) []recentItem {
+	var items []recentItem
+	open := false // the token just read is an item without its LEFT
+	for _, tok := range strings.Fields(v) {
+		if l, ok := strings.CutPrefix(tok, "+"); ok {
+			if n, ok := digits(l); ok && open {
+				items[len(items)-1].left = n
+			}
+			open = false
+			continue
+		}
+		open = false
+		parts := strings.Split(tok, ":")
+		if len(parts) < 2 || len(parts) > 3 {
+			continue
+		}
+		seq, ok1 := digits(parts[0])
+		bucket, ok2 := digits(parts[1])
+		if !ok1 || !ok2 {
+			continue
+		}
+		it := recentItem{seq: seq, bucket: int(bucket), left: -1}
+		if len(parts) == 3 {
+			if n, ok := digits(parts[2]); ok {
+				it.left = n
+			}
+		} else {
+			open = true
+		}
+		items = append(items, it)
+	}
+	return items
+}
+
+// digits parses s, decimal digits only (no sign), as an int64.
+func digits(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 // entries returns the ledger entries of cands, in their order (a zero Entry for one not

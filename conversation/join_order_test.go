@@ -231,8 +231,9 @@ func TestJoinOrderLastMessaged(t *testing.T) {
 			}
 			var old []string
 			for _, it := range strings.Fields(v) {
-				parts := strings.Split(it, ":")
-				old = append(old, parts[0]+":"+parts[1])
+				if !strings.HasPrefix(it, "+") { // the items without their +LEFT
+					old = append(old, it)
+				}
 			}
 			// Written as an older Herald wrote it, A first.
 			slices.Reverse(old)

@@ -174,7 +174,7 @@ var scriptCases = []luacheck.Case{
 			return err
 		}
 		for _, err := range []error{
-			luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "1:7:3600"}),
+			luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "1:7 +3600"}),
 			luacheck.WantHash(ctx, rdb, keys[1], map[string]string{"run-a": "1"}),
 			luacheck.WantHash(ctx, rdb, keys[2], map[string]string{"#": "1", "1": fmt.Sprint("run-a|", now+3600)}),
 		} {
@@ -187,7 +187,7 @@ var scriptCases = []luacheck.Case{
 		if err := record(ctx, rdb, id, field, "run-b", now+600, now, 2, 3, 2); err != nil {
 			return err
 		}
-		if err := luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "2:2:600 1:7:3600"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "2:2 +600 1:7 +3600"}); err != nil {
 			return err
 		}
 		for _, k := range keys {
@@ -199,7 +199,7 @@ var scriptCases = []luacheck.Case{
 		if err := record(ctx, rdb, id, field, "run-a", now+3600, now, 5, 3, 1); err != nil {
 			return err
 		}
-		if err := luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "1:5:3600 2:2:600"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "1:5 +3600 2:2 +600"}); err != nil {
 			return err
 		}
 		// A later until extends every key's TTL.
@@ -243,7 +243,7 @@ var scriptCases = []luacheck.Case{
 		if err != nil {
 			return err
 		}
-		if v != "4:3:3600 5:4:3600 3:2:3600" {
+		if v != "4:3 +3600 5:4 +3600 3:2 +3600" {
 			return fmt.Errorf("entry %q, want the %d newest runs, r-4 (SEQ 4) first", v, MaxRecentRuns)
 		}
 		if len(v) >= 64 {
@@ -276,7 +276,7 @@ var scriptCases = []luacheck.Case{
 			return err
 		}
 		recent := rkeys.ConversationRecent(id, bucket)
-		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "2:0:3600"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "2:0 +3600"}); err != nil {
 			return err
 		}
 		// A customer already in the bucket keeps only their live runs: once run-last's until
@@ -288,7 +288,7 @@ var scriptCases = []luacheck.Case{
 		if err := x.Record(ctx, "run-next", 0, "+"+other, now.Add(30*time.Minute)); err != nil {
 			return err
 		}
-		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "2:0:1800"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "2:0 +1800"}); err != nil {
 			return err
 		}
 		if err := luacheck.WantHash(ctx, rdb, rkeys.ConversationRuns(id), map[string]string{"run-next": "2", "run-last": "3"}); err != nil {
@@ -298,7 +298,7 @@ var scriptCases = []luacheck.Case{
 		if err := x.Record(ctx, "run-after", 2, "+"+other, now.Add(time.Hour)); err != nil {
 			return err
 		}
-		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "4:2:3600 2:0:1800"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, recent, map[string]string{other: "4:2 +3600 2:0 +1800"}); err != nil {
 			return err
 		}
 		if err := luacheck.WantHash(ctx, rdb, rkeys.ConversationRuns(id), map[string]string{"run-next": "2", "run-after": "4"}); err != nil {
@@ -335,7 +335,7 @@ var scriptCases = []luacheck.Case{
 		if err := record(ctx, rdb, id, field, "run-live", now+3600, now, 0, 3, 5); err != nil {
 			return err
 		}
-		if err := luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "5:0:3600", "17770000000": "5:3"}); err != nil {
+		if err := luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "5:0 +3600", "17770000000": "5:3"}); err != nil {
 			return err
 		}
 		// An older Herald's entry stays as written behind the run recorded now.
@@ -345,7 +345,7 @@ var scriptCases = []luacheck.Case{
 		if err := record(ctx, rdb, id, field, "run-new", now+600, now, 1, 3, 6); err != nil {
 			return err
 		}
-		return luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "6:1:600 5:3", "17770000000": "5:3"})
+		return luacheck.WantHash(ctx, rdb, keys[0], map[string]string{field: "6:1 +600 5:3", "17770000000": "5:3"})
 	}},
 }
 

@@ -2,9 +2,15 @@
 -- of recent sends (conversation/join.go, Index.Record). All keys share the business hash tag.
 --
 -- KEYS[1] -> the customer's bucket (rkeys.ConversationRecent): customer field ->
---            "SEQ:LEDGERBUCKET:LEFT ...", the run that messaged the customer last first;
+--            "SEQ:LEDGERBUCKET +LEFT ...", the run that messaged the customer last first;
 --            LEFT is how many seconds the run had left before its until when it last did
---            (its until less LEFT is that time; an entry of an older Herald has no LEFT)
+--            (its until less LEFT is that time). LEFT is a token of its own after its run's
+--            item, which stays SEQ:LEDGERBUCKET: an older Herald's receiver, which reads the
+--            text after the first ':' as the bucket and skips a token without ':', reads
+--            this entry (a rolling deploy upgrades the workers first). Read here too: items
+--            without LEFT (an older Herald's), and SEQ:LEDGERBUCKET:LEFT (the one build that
+--            wrote it), rewritten as SEQ:LEDGERBUCKET +LEFT; a +LEFT token with no item
+--            just before it is dropped.
 -- KEYS[2] -> run id -> SEQ (rkeys.ConversationRuns)
 -- KEYS[3] -> SEQ -> "RUN|UNTIL", and "#" -> the last SEQ (rkeys.ConversationSeqs)
 -- ARGV[1] -> the customer's field (phone digits, or the BSUID)
@@ -66,9 +72,10 @@ for i = 2, 3 do
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
--- The customer's entries: this run first, then the others still live, at most ARGV[6]. LEFT
--- rather than the time itself keeps an entry a few bytes (at most 30 days: 7 digits).
-local out = { seq .. ':' .. ARGV[5] .. ':' .. tostring(deadline - now) }
+-- The customer's entries: this run first, then the others still live, at most ARGV[6] runs
+-- (the +LEFT tokens do not count). LEFT rather than the time itself keeps an entry a few
+-- bytes (at most 30 days: 7 digits).
+local out = { seq .. ':' .. ARGV[5], '+' .. tostring(deadline - now) }
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then
   -- A customer joins the bucket: drop the customers whose runs are all past their until, so
@@ -88,13 +95,34 @@ if not cur then
     end
   end
 else
+  local runs, max = 1, tonumber(ARGV[6])
+  -- kept: the token just read is an item kept without its LEFT, which a +LEFT token next
+  -- gives it.
+  local kept = false
   for e in string.gmatch(cur, '%S+') do
-    local s = string.match(e, '^(%d+):')
-    if #out >= tonumber(ARGV[6]) then
-      break
-    end
-    if s and s ~= seq and live(s) then
-      out[#out + 1] = e
+    if string.match(e, '^%+%d+$') then
+      if kept then
+        out[#out + 1] = e
+      end
+      kept = false
+    else
+      kept = false
+      local s, b, rest = string.match(e, '^(%d+):(%d+)(.*)$')
+      if s then
+        if runs >= max then
+          break
+        end
+        if s ~= seq and live(s) then
+          out[#out + 1] = s .. ':' .. b
+          runs = runs + 1
+          local left = string.match(rest, '^:(%d+)$')
+          if left then
+            out[#out + 1] = '+' .. left
+          else
+            kept = rest == ''
+          end
+        end
+      end
     end
   end
 end
