@@ -4,8 +4,9 @@ import "strconv"
 
 // ConversationRecent is one bucket of a business's index of recent sends that can be replied
 // to (campaigns with on_reply): customer field (phone digits without '+', or the BSUID) →
-// "SEQ:LEDGERBUCKET ..." of the runs that messaged them, newest first, each SEQ a run's number
-// in ConversationRuns. The buckets are those of the customer service windows
+// "SEQ:LEDGERBUCKET +LEFT ..." of the runs that messaged them, the last to message them first,
+// each SEQ a run's number in ConversationRuns and LEFT the seconds its until had left then (a
+// token of its own, so that an older reader skips it; conversation/join.go). The buckets are those of the customer service windows
 // (ServiceWindowBuckets, the same hash of the field).
 func ConversationRecent(business string, bucket int) string {
 	return Prefix + "conv:" + bizTag(business) + ":r:" + strconv.Itoa(bucket)
