@@ -124,11 +124,11 @@ func frequencyCaps(c config.Config) map[string]worker.FrequencyCap {
 	return m
 }
 
-// RunCollector reports the runs' progress and pauses (metrics.NewRunCollector), reading the
-// completed runs for a pause of their follow-ups as far back as a follow-up may still come
-// after its run started: the longest on_reply.until plus the longest follow-up delay.
+// RunCollector reports the runs' progress and pauses (metrics.NewRunCollector), a completed
+// run whose follow-ups are paused included, however old: a delayed follow-up may still be held
+// long after its run's on_reply.until and delay.
 func RunCollector(rdb redis.UniversalClient) prometheus.Collector {
-	return metrics.NewRunCollector(ledger.New(rdb, nil), metrics.WithPausedFollowups(rdb, campaigns.MaxReplyUntil+campaigns.MaxReplyDelay))
+	return metrics.NewRunCollector(ledger.New(rdb, nil))
 }
 
 // LimitsCollector reports the daily tier and the configured senders' adaptive rate.

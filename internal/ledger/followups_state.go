@@ -3,7 +3,10 @@ package ledger
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -148,11 +151,189 @@ func (l *Ledger) setFollowups(ctx context.Context, run string, to FollowupsHold,
 	if status != RunCompleted {
 		return false, status, nil
 	}
+	var changed bool
 	switch to {
 	case FollowupsPausedHold:
-		return before == FollowupsGo, status, nil
+		changed = before == FollowupsGo
 	case FollowupsCancelledHold:
-		return before != FollowupsCancelledHold, status, nil
+		changed = before != FollowupsCancelledHold
+	default:
+		changed = before == FollowupsPausedHold
 	}
-	return before == FollowupsPausedHold, status, nil
+	// Every call, a change or not, brings the index in line: a pause made before the index
+	// existed (or whose listing failed) is listed by the next pause of the run.
+	if err := l.listHeld(ctx, run); err != nil && to == FollowupsPausedHold {
+		return changed, status, fmt.Errorf("ledger: follow-ups of run %s paused but not listed for herald_run_paused (pause it again to list it): %w", run, err)
+	}
+	return changed, status, nil
+}
+
+// The index of completed runs whose follow-ups are paused (rkeys.FollowupsHeld), from which
+// herald_run_paused reports them however old the run: a delayed follow-up may wait past any
+// span of creation times a scan of the run list would read.
+//
+// The index lives in another Cluster slot than the run hash, so followups.lua does not write
+// it: setFollowups brings it in line with the run hash after the script (listHeld), whatever
+// the call (PauseFollowups, ResumeFollowups and so Resume, CancelFollowups). A pause whose
+// listing failed reports it; a resume or cancel whose removal failed leaves a run the reader
+// drops (HeldFollowups). Reading the hold after the script, rather than writing what the call
+// asked, keeps two calls at the same time from leaving the index wrong: the later read sees
+// the later change. Runs whose follow-ups were paused before the index existed are listed once
+// by BackfillHeldFollowups.
+
+// HeldRun is a completed run whose follow-ups an operator paused.
+type HeldRun struct {
+	ID       string
+	Campaign string
+	// Since is when its follow-ups were paused.
+	Since time.Time
+}
+
+// heldFields are the run hash fields that say whether its follow-ups are held, and since when.
+var heldFields = []string{"status", "followups", "followups_at", "campaign"}
+
+// heldOf reads heldFields' values v of run: the run and whether its follow-ups are held.
+func heldOf(run string, v []any) (HeldRun, bool) {
+	if len(v) != len(heldFields) {
+		return HeldRun{}, false
+	}
+	str := func(x any) string { s, _ := x.(string); return s }
+	if RunStatus(str(v[0])) != RunCompleted || FollowupsHold(str(v[1])) != FollowupsPausedHold {
+		return HeldRun{}, false
+	}
+	at, _ := strconv.ParseInt(str(v[2]), 10, 64)
+	return HeldRun{ID: run, Campaign: str(v[3]), Since: time.UnixMilli(at)}, true
+}
+
+// listHeld lists run in the index of held follow-ups when its follow-ups are held, and takes
+// it out when they are not.
+func (l *Ledger) listHeld(ctx context.Context, run string) error {
+	v, err := l.rdb.HMGet(ctx, rkeys.Run(run), heldFields...).Result()
+	if err != nil {
+		return err
+	}
+	if h, ok := heldOf(run, v); ok {
+		return l.rdb.ZAdd(ctx, rkeys.FollowupsHeld(), redis.Z{Score: float64(h.Since.UnixMilli()), Member: run}).Err()
+	}
+	return l.rdb.ZRem(ctx, rkeys.FollowupsHeld(), run).Err()
+}
+
+// HeldFollowups returns up to n of the completed runs listed as holding their follow-ups,
+// longest held first, reading at most 5n listed runs. A listed run found no longer held
+// (resumed, cancelled, gone) is dropped from the index and looked at once more after: one
+// paused again in between is listed again, so a drop never takes out a pause made at the
+// same time.
+func (l *Ledger) HeldFollowups(ctx context.Context, n int) ([]HeldRun, error) {
+	var held []HeldRun
+	var stale []any
+	for offset := 0; len(held) < n && offset < 5*n; {
+		ids, err := l.rdb.ZRange(ctx, rkeys.FollowupsHeld(), int64(offset), int64(offset+n-1)).Result()
+		if err != nil {
+			return held, fmt.Errorf("ledger: list held follow-ups: %w", err)
+		}
+		vals, err := l.readHeld(ctx, ids)
+		if err != nil {
+			return held, fmt.Errorf("ledger: list held follow-ups: %w", err)
+		}
+		for i, id := range ids {
+			switch h, ok := heldOf(id, vals[i]); {
+			case !ok:
+				stale = append(stale, id)
+			case len(held) < n:
+				held = append(held, h)
+			}
+		}
+		offset += len(ids)
+		if len(ids) < n {
+			break
+		}
+	}
+	if len(stale) == 0 {
+		return held, nil
+	}
+	if err := l.rdb.ZRem(ctx, rkeys.FollowupsHeld(), stale...).Err(); err != nil {
+		return held, nil
+	}
+	for _, id := range stale {
+		_ = l.listHeld(ctx, id.(string))
+	}
+	return held, nil
+}
+
+// readHeld reads heldFields of each run of ids in one round trip.
+func (l *Ledger) readHeld(ctx context.Context, ids []string) ([][]any, error) {
+	cmds := make([]*redis.SliceCmd, len(ids))
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HMGet(ctx, rkeys.Run(id), heldFields...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	vals := make([][]any, len(ids))
+	for i, c := range cmds {
+		vals[i] = c.Val()
+	}
+	return vals, nil
+}
+
+// BackfillHeldFollowups lists in the index of held follow-ups the completed runs of the run
+// list whose follow-ups are paused, once per deployment: the runs paused before the index
+// existed, which nothing else lists until they are paused again. It walks the run list oldest
+// first, a page per round trip, keeping its position in Redis (rkeys.FollowupsHeldBackfill),
+// so a walk cut short (its context ended) goes on from there at the next call; it reports
+// whether the walk is done. Calls at the same time list the same runs, which is harmless.
+func (l *Ledger) BackfillHeldFollowups(ctx context.Context) (bool, error) {
+	return l.backfillHeldFollowups(ctx, backfillPage)
+}
+
+// backfillHeldFollowups is BackfillHeldFollowups reading page runs per step.
+func (l *Ledger) backfillHeldFollowups(ctx context.Context, page int64) (bool, error) {
+	pos, err := l.rdb.Get(ctx, rkeys.FollowupsHeldBackfill()).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		pos = "0"
+	case err != nil:
+		return false, fmt.Errorf("ledger: backfill held follow-ups: %w", err)
+	}
+	if pos == "done" {
+		return true, nil
+	}
+	from, _ := strconv.ParseInt(pos, 10, 64)
+	for {
+		ids, err := l.rdb.ZRange(ctx, rkeys.Runs(), from, from+page-1).Result()
+		if err != nil {
+			return false, fmt.Errorf("ledger: backfill held follow-ups: %w", err)
+		}
+		vals, err := l.readHeld(ctx, ids)
+		if err != nil {
+			return false, fmt.Errorf("ledger: backfill held follow-ups: %w", err)
+		}
+		var held []redis.Z
+		for i, id := range ids {
+			if h, ok := heldOf(id, vals[i]); ok {
+				held = append(held, redis.Z{Score: float64(h.Since.UnixMilli()), Member: id})
+			}
+		}
+		next := "done"
+		if int64(len(ids)) == page {
+			next = strconv.FormatInt(from+page, 10)
+		}
+		// The two keys are in different Cluster slots: the position moves once the page is
+		// listed. A run listed since by its pause keeps its place (NX).
+		if len(held) > 0 {
+			if err := l.rdb.ZAddNX(ctx, rkeys.FollowupsHeld(), held...).Err(); err != nil {
+				return false, fmt.Errorf("ledger: backfill held follow-ups: %w", err)
+			}
+		}
+		if err := l.rdb.Set(ctx, rkeys.FollowupsHeldBackfill(), next, 0).Err(); err != nil {
+			return false, fmt.Errorf("ledger: backfill held follow-ups: %w", err)
+		}
+		if next == "done" {
+			return true, nil
+		}
+		from += page
+	}
 }

@@ -3,6 +3,11 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
 // An operator's hold on the follow-ups of a completed run (followups.lua): a running run is
@@ -63,4 +68,152 @@ func init() {
 				want("accepted", before.States[Accepted], after.States[Accepted]), want("no run", true, errors.Is(err14, ErrRunNotFound)))
 		}},
 	)
+}
+
+// completedRuns creates runs with no recipient, a second apart, and completes them.
+func completedRuns(t *testing.T, b *testBundle, ids ...string) {
+	t.Helper()
+	ctx := context.Background()
+	for i, id := range ids {
+		if err := b.l.CreateRun(ctx, Run{ID: id, Campaign: "spring-sale", Buckets: 1, Created: testNow.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		if done, err := b.l.FinishExpansion(ctx, id, 0); err != nil || !done {
+			t.Fatalf("FinishExpansion(%s) = %v, %v; want completed", id, done, err)
+		}
+	}
+}
+
+// heldIDs lists the runs HeldFollowups returns.
+func heldIDs(t *testing.T, l *Ledger, n int) []string {
+	t.Helper()
+	held, err := l.HeldFollowups(context.Background(), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(held))
+	for i, h := range held {
+		ids[i] = h.ID
+	}
+	return ids
+}
+
+// The index of held follow-ups follows every change of the hold: a pause lists the run, scored
+// by when it was paused; ResumeFollowups, the run's resume (ResumeDetail) and CancelFollowups
+// take it out; a pause of a run held but not listed (paused before the index) lists it.
+func TestHeldFollowupsIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	completedRuns(t, b, "a", "b")
+	score := func(run string) (float64, bool) {
+		s, err := b.rdb.ZScore(ctx, rkeys.FollowupsHeld(), run).Result()
+		return s, err == nil
+	}
+	pause := func(run string) {
+		t.Helper()
+		if ok, _, err := b.l.PauseFollowups(ctx, run, "paused by ana"); err != nil || !ok {
+			t.Fatalf("PauseFollowups(%s) = %v, %v", run, ok, err)
+		}
+	}
+	pause("a")
+	if s, ok := score("a"); !ok || s != float64(testNow.UnixMilli()) {
+		t.Fatalf("a listed %v with %v, want listed when paused (%d)", ok, s, testNow.UnixMilli())
+	}
+	held, err := b.l.HeldFollowups(ctx, 10)
+	if err != nil || len(held) != 1 || held[0] != (HeldRun{ID: "a", Campaign: "spring-sale", Since: testNow}) {
+		t.Fatalf("HeldFollowups = %+v, %v; want a", held, err)
+	}
+	if _, _, err := b.l.ResumeFollowups(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := score("a"); ok {
+		t.Fatal("a still listed once its follow-ups were resumed")
+	}
+	pause("a")
+	if res, err := b.l.ResumeDetail(ctx, "a"); err != nil || !res.Followups {
+		t.Fatalf("ResumeDetail = %+v, %v", res, err)
+	}
+	if _, ok := score("a"); ok {
+		t.Fatal("a still listed once the run's resume resumed its follow-ups")
+	}
+	pause("a")
+	pause("b")
+	if ok, _, err := b.l.CancelFollowups(ctx, "a", "cancelled by ana"); err != nil || !ok {
+		t.Fatalf("CancelFollowups = %v, %v", ok, err)
+	}
+	if _, ok := score("a"); ok {
+		t.Fatal("a still listed once its follow-ups were cancelled")
+	}
+	// b paused before the index existed: its next pause, no change, lists it.
+	b.rdb.Del(ctx, rkeys.FollowupsHeld())
+	if ok, _, err := b.l.PauseFollowups(ctx, "b", "again"); err != nil || ok {
+		t.Fatalf("second PauseFollowups = %v, %v; want no change", ok, err)
+	}
+	wantEqual(t, "held", []string{"b"}, heldIDs(t, b.l, 10))
+}
+
+// HeldFollowups reports the runs held longest first, at most n, and drops a listed run found
+// no longer held (its removal failed, or the run is gone).
+func TestHeldFollowupsReadsTheIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	completedRuns(t, b, "old", "mid", "new", "resumed", "gone")
+	for i, id := range []string{"resumed", "gone", "new", "mid", "old"} {
+		l := New(b.rdb, func() time.Time { return testNow.Add(time.Duration(i) * time.Minute) })
+		if ok, _, err := l.PauseFollowups(ctx, id, "paused by ana"); err != nil || !ok {
+			t.Fatalf("PauseFollowups(%s) = %v, %v", id, ok, err)
+		}
+	}
+	// As left by a resume whose removal failed, and by a run deleted since.
+	b.rdb.HDel(ctx, rkeys.Run("resumed"), "followups")
+	b.rdb.Del(ctx, rkeys.Run("gone"))
+	wantEqual(t, "held, capped", []string{"new", "mid"}, heldIDs(t, b.l, 2))
+	if n, _ := b.rdb.ZCard(ctx, rkeys.FollowupsHeld()).Result(); n != 3 {
+		t.Fatalf("%d listed, want the 2 runs no longer held dropped", n)
+	}
+	wantEqual(t, "held", []string{"new", "mid", "old"}, heldIDs(t, b.l, 10))
+}
+
+// Runs whose follow-ups were paused before the index existed are listed by the backfill, page
+// by page, however old; a walk that stopped goes on from its position, and a done walk is not
+// walked again.
+func TestBackfillHeldFollowups(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, fmt.Sprintf("r%d", i))
+	}
+	completedRuns(t, b, ids...)
+	for _, id := range []string{"r1", "r3", "r4"} {
+		if ok, _, err := b.l.PauseFollowups(ctx, id, "paused by ana"); err != nil || !ok {
+			t.Fatal(ok, err)
+		}
+	}
+	if _, _, err := b.l.CancelFollowups(ctx, "r4", "cancelled by ana"); err != nil {
+		t.Fatal(err)
+	}
+	b.rdb.Del(ctx, rkeys.FollowupsHeld())
+	if done, err := b.l.backfillHeldFollowups(ctx, 2); err != nil || !done {
+		t.Fatalf("backfill = %v, %v; want done", done, err)
+	}
+	wantEqual(t, "listed", []string{"r1", "r3"}, heldIDs(t, b.l, 10))
+	if pos, _ := b.mr.Get(rkeys.FollowupsHeldBackfill()); pos != "done" {
+		t.Fatalf("position %q, want done", pos)
+	}
+	b.rdb.Del(ctx, rkeys.FollowupsHeld())
+	if done, err := b.l.BackfillHeldFollowups(ctx); err != nil || !done {
+		t.Fatalf("second backfill = %v, %v", done, err)
+	}
+	if n, _ := b.rdb.ZCard(ctx, rkeys.FollowupsHeld()).Result(); n != 0 {
+		t.Fatalf("a finished backfill walked again: %d listed", n)
+	}
+	b.rdb.Set(ctx, rkeys.FollowupsHeldBackfill(), "2", 0)
+	if done, err := b.l.backfillHeldFollowups(ctx, 2); err != nil || !done {
+		t.Fatalf("resumed backfill = %v, %v", done, err)
+	}
+	wantEqual(t, "listed by the resumed walk", []string{"r3"}, heldIDs(t, b.l, 10))
 }

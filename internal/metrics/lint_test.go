@@ -112,7 +112,7 @@ func TestMetricsPassPromlint(t *testing.T) {
 	w.Parked.WithLabelValues("parked").Inc()
 	w.Lag.WithLabelValues("read").Observe(2)
 	m.RegisterQueues(fakeQueues{"herald:marketing": {Queue: "herald:marketing", Pending: 1, Size: 1}})
-	m.Register(NewRunCollector(l, WithPausedFollowups(rdb, 24*time.Hour)), NewLimitsCollector(LimitsSource{Limiter: limits.New(rdb), Business: "biz", TierLimit: 250,
+	m.Register(NewRunCollector(l), NewLimitsCollector(LimitsSource{Limiter: limits.New(rdb), Business: "biz", TierLimit: 250,
 		TierPeriod: 24 * time.Hour, Senders: []limits.Control{limits.SenderControl("", "+14155550100", 80, limits.DefaultPolicy())}}))
 
 	srv := httptest.NewServer(m.Handler())

@@ -161,45 +161,45 @@ func TestRunCollectorListsRunsCreatedBeforeTheIndex(t *testing.T) {
 }
 
 // A completed run whose follow-ups an operator paused (`herald run pause RUN` once it
-// completed) is reported herald_run_paused{run="RUN"} 1 while they stay paused, with its
-// follow-up runs paused by a stop-the-run answer (RUN~RULE); a completed run whose follow-ups
-// go is not, nor one created before the span follow-ups may still come in.
+// completed) is reported herald_run_paused{run="RUN"} 1 while they stay paused, however old the
+// run (a delayed follow-up may wait long past its run's on_reply.until), beside its follow-up
+// runs paused by a stop-the-run answer (RUN~RULE); a resume or a cancel of its follow-ups takes
+// it out, and a completed run whose follow-ups go is not reported.
 func TestRunCollectorReportsPausedFollowupsOfACompletedRun(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := newRunsBundle(t)
-	for _, id := range []string{"too-old", "held", "going", "running"} {
+	for _, id := range []string{"old", "held", "going", "running"} {
 		b.create(t, id)
-		if id == "too-old" {
-			b.at = b.at.Add(40 * 24 * time.Hour)
+		if id == "old" {
+			b.at = b.at.Add(400 * 24 * time.Hour)
 		}
 	}
-	for _, id := range []string{"too-old", "held", "going"} {
+	for _, id := range []string{"old", "held", "going"} {
 		if done, err := b.l.FinishExpansion(ctx, id, 0); err != nil || !done {
 			t.Fatalf("FinishExpansion(%s) = %v, %v; want completed", id, done, err)
 		}
 	}
-	for _, id := range []string{"too-old", "held"} {
-		if ok, _, err := b.l.PauseFollowups(ctx, id, "paused by ana: wrong link"); err != nil || !ok {
+	pause := func(id string, at time.Time) {
+		t.Helper()
+		l := ledger.New(b.rdb, func() time.Time { return at })
+		if ok, _, err := l.PauseFollowups(ctx, id, "paused by ana: wrong link"); err != nil || !ok {
 			t.Fatalf("PauseFollowups(%s) = %v, %v", id, ok, err)
 		}
 	}
-	followups := func(max int) *runCollector {
-		c := newRunCollector(b.l, max)
-		WithPausedFollowups(b.rdb, 37*24*time.Hour)(c)
-		c.now = func() time.Time { return b.at.Add(time.Hour) }
-		return c
-	}
-	c := followups(MaxRunSeries)
+	pause("old", b.at)
+	pause("held", b.at.Add(time.Minute))
+	c := NewRunCollector(b.l)
 	paused, active := pausedSeries(t, c)
-	wantEqual(t, "herald_run_paused", map[string]float64{"held": 1, "running": 0}, paused)
+	wantEqual(t, "herald_run_paused", map[string]float64{"held": 1, "old": 1, "running": 0}, paused)
 	if active != 1 {
-		t.Fatalf("herald_runs_active %v, want 1 (the completed run is not active)", active)
+		t.Fatalf("herald_runs_active %v, want 1 (the completed runs are not active)", active)
 	}
 	want := `
 # HELP herald_run_paused 1 when a run is paused, 0 while it runs; only the 200 oldest running or paused runs are reported (herald_runs_active counts them all), every paused follow-up run (RUN~RULE), and 1 for a completed run whose follow-ups are paused.
 # TYPE herald_run_paused gauge
 herald_run_paused{campaign="spring",run="held"} 1
+herald_run_paused{campaign="spring",run="old"} 1
 herald_run_paused{campaign="spring",run="running"} 0
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "herald_run_paused"); err != nil {
@@ -210,17 +210,36 @@ herald_run_paused{campaign="spring",run="running"} 0
 		t.Fatalf("ResumeFollowups = %v, %v", ok, err)
 	}
 	paused, _ = pausedSeries(t, c)
-	wantEqual(t, "herald_run_paused once resumed", map[string]float64{"running": 0}, paused)
-
-	// Beyond MaxRunSeries such runs, the newest are reported.
-	c = followups(1)
-	for _, id := range []string{"held", "going"} {
-		if ok, _, err := b.l.PauseFollowups(ctx, id, "paused by bo"); err != nil || !ok {
-			t.Fatalf("PauseFollowups(%s) = %v, %v", id, ok, err)
-		}
+	wantEqual(t, "herald_run_paused once resumed", map[string]float64{"old": 1, "running": 0}, paused)
+	if ok, _, err := b.l.CancelFollowups(ctx, "old", "cancelled by ana"); err != nil || !ok {
+		t.Fatalf("CancelFollowups = %v, %v", ok, err)
 	}
 	paused, _ = pausedSeries(t, c)
+	wantEqual(t, "herald_run_paused once cancelled", map[string]float64{"running": 0}, paused)
+
+	// Beyond MaxRunSeries such runs, those held longest are reported.
+	pause("going", b.at.Add(2*time.Minute))
+	pause("held", b.at.Add(3*time.Minute))
+	paused, _ = pausedSeries(t, newRunCollector(b.l, 1))
 	wantEqual(t, "herald_run_paused capped", map[string]float64{"going": 1, "running": 0}, paused)
+}
+
+// A completed run whose follow-ups were paused before their index existed is reported once
+// the collector's walk of the run list has listed it, at its first scrape.
+func TestRunCollectorListsFollowupsPausedBeforeTheIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := newRunsBundle(t)
+	b.create(t, "before")
+	if done, err := b.l.FinishExpansion(ctx, "before", 0); err != nil || !done {
+		t.Fatalf("FinishExpansion = %v, %v; want completed", done, err)
+	}
+	if ok, _, err := b.l.PauseFollowups(ctx, "before", "paused by ana"); err != nil || !ok {
+		t.Fatalf("PauseFollowups = %v, %v", ok, err)
+	}
+	b.rdb.Del(ctx, rkeys.FollowupsHeld())
+	paused, _ := pausedSeries(t, NewRunCollector(b.l))
+	wantEqual(t, "herald_run_paused", map[string]float64{"before": 1}, paused)
 }
 
 func wantEqual[T any](t *testing.T, what string, want, got T) {

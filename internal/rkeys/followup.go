@@ -10,6 +10,20 @@ func FollowupActive() string { return Prefix + "followup:active" }
 // `run resume` of the run they follow and herald_run_paused find them.
 func FollowupsPaused() string { return Prefix + "followup:paused" }
 
+// FollowupsHeld is the sorted set of the completed runs whose follow-ups an operator paused
+// (the run hash's followups field 'paused', ledger.PauseFollowups), scored by when they were
+// paused (unix ms), from which herald_run_paused reports them whatever the run's age. Like
+// ActiveRuns it has no hash tag, so it lives in another Cluster slot than the runs' keys and
+// the follow-ups script does not write it: the Go call that paused, resumed or cancelled them
+// brings it in line with the run hash after the script, and a reader drops a run it finds no
+// longer held.
+func FollowupsHeld() string { return Prefix + "followups:held" }
+
+// FollowupsHeldBackfill is how far the one walk of Runs that lists the completed runs whose
+// follow-ups were paused before FollowupsHeld existed has gone: a position in Runs (oldest
+// first), "done" once the walk reached its end.
+func FollowupsHeldBackfill() string { return Prefix + "followups:held:backfill" }
+
 // FollowupRunsV1 is the set that registered follow-up runs before FollowupActive; the sweep
 // moves what it holds into FollowupActive and deletes it.
 func FollowupRunsV1() string { return Prefix + "followup:runs" }

@@ -64,6 +64,8 @@ func TestKeyShapes(t *testing.T) {
 		{"DefinitionFile", rkeys.DefinitionFile("spring", "ab12"), "herald:def:{spring}:f:ab12"},
 		{"FollowupActive", rkeys.FollowupActive(), "herald:followup:active"},
 		{"FollowupsPaused", rkeys.FollowupsPaused(), "herald:followup:paused"},
+		{"FollowupsHeld", rkeys.FollowupsHeld(), "herald:followups:held"},
+		{"FollowupsHeldBackfill", rkeys.FollowupsHeldBackfill(), "herald:followups:held:backfill"},
 		{"FollowupRunsV1", rkeys.FollowupRunsV1(), "herald:followup:runs"},
 		{"FollowupOutbox", rkeys.FollowupOutbox("R1~r1"), "herald:run:{R1~r1}:fu:outbox"},
 		{"FollowupDue", rkeys.FollowupDue("R1~r1"), "herald:run:{R1~r1}:fu:due"},

@@ -6,7 +6,9 @@
 -- followups_reason and followups_at; a resume keeps the pause's reason as
 -- followups_last_reason. Like pause.lua, the run keeps the token of the call that last changed
 -- it (followups_by) and the state before (followups_from), so a second run of the same call
--- (its reply was lost) answers as the first.
+-- (its reply was lost) answers as the first. The index of runs whose follow-ups are paused
+-- (herald:followups:held) is in another Cluster slot: the caller writes it after this script
+-- (ledger.setFollowups).
 --
 -- KEYS[1] run hash
 -- ARGV[1] the state wanted: 'paused', 'cancelled', or '' (resume: a pause is lifted)
