@@ -101,38 +101,54 @@ func (l *Ledger) BackfillActiveRuns(ctx context.Context) (bool, error) {
 
 // backfillActiveRuns is BackfillActiveRuns reading page runs per step.
 func (l *Ledger) backfillActiveRuns(ctx context.Context, page int64) (bool, error) {
-	pos, err := l.rdb.Get(ctx, rkeys.ActiveRunsBackfill()).Result()
+	return l.backfillIndex(ctx, "active runs", rkeys.ActiveRunsBackfill(), rkeys.ActiveRuns(), page,
+		func(zs []redis.Z) ([]redis.Z, error) {
+			statuses := make([]*redis.StringCmd, len(zs))
+			_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i, z := range zs {
+					id, _ := z.Member.(string)
+					statuses[i] = p.HGet(ctx, rkeys.Run(id), "status")
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return nil, err
+			}
+			var active []redis.Z
+			for i, z := range zs {
+				if RunStatus(statuses[i].Val()).Active() {
+					active = append(active, z)
+				}
+			}
+			return active, nil
+		})
+}
+
+// backfillIndex adds to index the runs of the run list that pick picks, page runs (with their
+// creation scores) a round trip, oldest first, keeping its position under pos so that a walk
+// cut short (its context ended) goes on from there at the next call; it reports whether the
+// walk is done. A run already in the index keeps its score (NX). what names the index in errors.
+func (l *Ledger) backfillIndex(ctx context.Context, what, pos, index string, page int64,
+	pick func(zs []redis.Z) ([]redis.Z, error)) (bool, error) {
+	at, err := l.rdb.Get(ctx, pos).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
-		pos = "0"
+		at = "0"
 	case err != nil:
-		return false, fmt.Errorf("ledger: backfill active runs: %w", err)
+		return false, fmt.Errorf("ledger: backfill %s: %w", what, err)
 	}
-	if pos == "done" {
+	if at == "done" {
 		return true, nil
 	}
-	from, _ := strconv.ParseInt(pos, 10, 64)
+	from, _ := strconv.ParseInt(at, 10, 64)
 	for {
 		zs, err := l.rdb.ZRangeWithScores(ctx, rkeys.Runs(), from, from+page-1).Result()
 		if err != nil {
-			return false, fmt.Errorf("ledger: backfill active runs: %w", err)
+			return false, fmt.Errorf("ledger: backfill %s: %w", what, err)
 		}
-		statuses := make([]*redis.StringCmd, len(zs))
-		_, err = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, z := range zs {
-				id, _ := z.Member.(string)
-				statuses[i] = p.HGet(ctx, rkeys.Run(id), "status")
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return false, fmt.Errorf("ledger: backfill active runs: %w", err)
-		}
-		var active []redis.Z
-		for i, z := range zs {
-			if RunStatus(statuses[i].Val()).Active() {
-				active = append(active, z)
-			}
+		picked, err := pick(zs)
+		if err != nil {
+			return false, fmt.Errorf("ledger: backfill %s: %w", what, err)
 		}
 		next := "done"
 		if int64(len(zs)) == page {
@@ -140,13 +156,13 @@ func (l *Ledger) backfillActiveRuns(ctx context.Context, page int64) (bool, erro
 		}
 		// The two keys are in different Cluster slots: the position moves once the page is
 		// listed.
-		if len(active) > 0 {
-			if err := l.rdb.ZAddNX(ctx, rkeys.ActiveRuns(), active...).Err(); err != nil {
-				return false, fmt.Errorf("ledger: backfill active runs: %w", err)
+		if len(picked) > 0 {
+			if err := l.rdb.ZAddNX(ctx, index, picked...).Err(); err != nil {
+				return false, fmt.Errorf("ledger: backfill %s: %w", what, err)
 			}
 		}
-		if err := l.rdb.Set(ctx, rkeys.ActiveRunsBackfill(), next, 0).Err(); err != nil {
-			return false, fmt.Errorf("ledger: backfill active runs: %w", err)
+		if err := l.rdb.Set(ctx, pos, next, 0).Err(); err != nil {
+			return false, fmt.Errorf("ledger: backfill %s: %w", what, err)
 		}
 		if next == "done" {
 			return true, nil

@@ -3,7 +3,6 @@ package ledger
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -289,51 +288,25 @@ func (l *Ledger) BackfillHeldFollowups(ctx context.Context) (bool, error) {
 	return l.backfillHeldFollowups(ctx, backfillPage)
 }
 
-// backfillHeldFollowups is BackfillHeldFollowups reading page runs per step.
+// backfillHeldFollowups is BackfillHeldFollowups reading page runs per step. A run listed
+// since by its pause keeps its place.
 func (l *Ledger) backfillHeldFollowups(ctx context.Context, page int64) (bool, error) {
-	pos, err := l.rdb.Get(ctx, rkeys.FollowupsHeldBackfill()).Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-		pos = "0"
-	case err != nil:
-		return false, fmt.Errorf("ledger: backfill held follow-ups: %w", err)
-	}
-	if pos == "done" {
-		return true, nil
-	}
-	from, _ := strconv.ParseInt(pos, 10, 64)
-	for {
-		ids, err := l.rdb.ZRange(ctx, rkeys.Runs(), from, from+page-1).Result()
-		if err != nil {
-			return false, fmt.Errorf("ledger: backfill held follow-ups: %w", err)
-		}
-		vals, err := l.readHeld(ctx, ids)
-		if err != nil {
-			return false, fmt.Errorf("ledger: backfill held follow-ups: %w", err)
-		}
-		var held []redis.Z
-		for i, id := range ids {
-			if h, ok := heldOf(id, vals[i]); ok {
-				held = append(held, redis.Z{Score: float64(h.Since.UnixMilli()), Member: id})
+	return l.backfillIndex(ctx, "held follow-ups", rkeys.FollowupsHeldBackfill(), rkeys.FollowupsHeld(), page,
+		func(zs []redis.Z) ([]redis.Z, error) {
+			ids := make([]string, len(zs))
+			for i, z := range zs {
+				ids[i], _ = z.Member.(string)
 			}
-		}
-		next := "done"
-		if int64(len(ids)) == page {
-			next = strconv.FormatInt(from+page, 10)
-		}
-		// The two keys are in different Cluster slots: the position moves once the page is
-		// listed. A run listed since by its pause keeps its place (NX).
-		if len(held) > 0 {
-			if err := l.rdb.ZAddNX(ctx, rkeys.FollowupsHeld(), held...).Err(); err != nil {
-				return false, fmt.Errorf("ledger: backfill held follow-ups: %w", err)
+			vals, err := l.readHeld(ctx, ids)
+			if err != nil {
+				return nil, err
 			}
-		}
-		if err := l.rdb.Set(ctx, rkeys.FollowupsHeldBackfill(), next, 0).Err(); err != nil {
-			return false, fmt.Errorf("ledger: backfill held follow-ups: %w", err)
-		}
-		if next == "done" {
-			return true, nil
-		}
-		from += page
-	}
+			var held []redis.Z
+			for i, id := range ids {
+				if h, ok := heldOf(id, vals[i]); ok {
+					held = append(held, redis.Z{Score: float64(h.Since.UnixMilli()), Member: id})
+				}
+			}
+			return held, nil
+		})
 }
