@@ -205,26 +205,42 @@ func heldOf(run string, v []any) (HeldRun, bool) {
 }
 
 // listHeld lists run in the index of held follow-ups when its follow-ups are held, and takes
-// it out when they are not.
+// it out when they are not. A removal reads the hold again after it: a pause made after the
+// first read may have listed the run before the removal, and is listed again, so a removal
+// never takes out a pause made at the same time (a pause listing after the removal stands).
 func (l *Ledger) listHeld(ctx context.Context, run string) error {
-	v, err := l.rdb.HMGet(ctx, rkeys.Run(run), heldFields...).Result()
-	if err != nil {
+	list := func() (bool, error) {
+		v, err := l.rdb.HMGet(ctx, rkeys.Run(run), heldFields...).Result()
+		if err != nil {
+			return false, err
+		}
+		h, ok := heldOf(run, v)
+		if ok {
+			err = l.rdb.ZAdd(ctx, rkeys.FollowupsHeld(), redis.Z{Score: float64(h.Since.UnixMilli()), Member: run}).Err()
+		}
+		return ok, err
+	}
+	if held, err := list(); held || err != nil {
 		return err
 	}
-	if h, ok := heldOf(run, v); ok {
-		return l.rdb.ZAdd(ctx, rkeys.FollowupsHeld(), redis.Z{Score: float64(h.Since.UnixMilli()), Member: run}).Err()
+	if err := l.rdb.ZRem(ctx, rkeys.FollowupsHeld(), run).Err(); err != nil {
+		return err
 	}
-	return l.rdb.ZRem(ctx, rkeys.FollowupsHeld(), run).Err()
+	_, err := list()
+	return err
 }
 
 // HeldFollowups returns up to n of the completed runs listed as holding their follow-ups,
 // longest held first, reading at most 5n listed runs. A listed run found no longer held
-// (resumed, cancelled, gone) is dropped from the index and looked at once more after: one
-// paused again in between is listed again, so a drop never takes out a pause made at the
-// same time.
+// (resumed, cancelled, gone) is dropped from the index and looked at once more after
+// (listHeld): one paused again in between is listed again, so a drop never takes out a pause
+// made at the same time. No run is returned twice.
 func (l *Ledger) HeldFollowups(ctx context.Context, n int) ([]HeldRun, error) {
 	var held []HeldRun
 	var stale []any
+	// A run listed meanwhile ahead of the read position moves the next page's ranks: the same
+	// run may come twice, and a metric reported twice fails the whole scrape.
+	seen := map[string]bool{}
 	for offset := 0; len(held) < n && offset < 5*n; {
 		ids, err := l.rdb.ZRange(ctx, rkeys.FollowupsHeld(), int64(offset), int64(offset+n-1)).Result()
 		if err != nil {
@@ -235,6 +251,10 @@ func (l *Ledger) HeldFollowups(ctx context.Context, n int) ([]HeldRun, error) {
 			return held, fmt.Errorf("ledger: list held follow-ups: %w", err)
 		}
 		for i, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
 			switch h, ok := heldOf(id, vals[i]); {
 			case !ok:
 				stale = append(stale, id)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
 
@@ -216,4 +218,118 @@ func TestBackfillHeldFollowups(t *testing.T) {
 		t.Fatalf("resumed backfill = %v, %v", done, err)
 	}
 	wantEqual(t, "listed by the resumed walk", []string{"r3"}, heldIDs(t, b.l, 10))
+}
+
+// beforeZRem runs do once, just before the first ZREM of key a client sends.
+type beforeZRem struct {
+	key  string
+	do   func()
+	done bool
+}
+
+func (h *beforeZRem) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *beforeZRem) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if a := cmd.Args(); !h.done && len(a) > 1 && cmd.Name() == "zrem" && a[1] == h.key {
+			h.done = true
+			h.do()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *beforeZRem) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A resume whose read found the follow-ups not held, racing a pause that lists the run before
+// the resume's removal lands, leaves the run listed: the removal reads the hold again.
+func TestHeldFollowupsResumeRacingAPause(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	completedRuns(t, b, "a")
+	if ok, _, err := b.l.PauseFollowups(ctx, "a", "paused by ana"); err != nil || !ok {
+		t.Fatalf("PauseFollowups = %v, %v", ok, err)
+	}
+	racer := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
+	t.Cleanup(func() { racer.Close() })
+	racer.AddHook(&beforeZRem{key: rkeys.FollowupsHeld(), do: func() {
+		if ok, _, err := b.l.PauseFollowups(ctx, "a", "paused by bo"); err != nil || !ok {
+			t.Errorf("the racing PauseFollowups = %v, %v", ok, err)
+		}
+	}})
+	if ok, _, err := New(racer, func() time.Time { return testNow }).ResumeFollowups(ctx, "a"); err != nil || !ok {
+		t.Fatalf("ResumeFollowups = %v, %v", ok, err)
+	}
+	fs, err := b.l.FollowupsState(ctx, "a")
+	if err != nil || fs.Hold != FollowupsPausedHold {
+		t.Fatalf("follow-ups state %+v, %v; want paused by the later pause", fs, err)
+	}
+	wantEqual(t, "held", []string{"a"}, heldIDs(t, b.l, 10))
+}
+
+// A run listed ahead of the read position while HeldFollowups pages (a backfill of another
+// process, a run listed again after a drop) does not make it return a run twice.
+func TestHeldFollowupsNeverTwice(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	completedRuns(t, b, "s", "a", "b", "c", "z")
+	for i, id := range []string{"s", "a", "b", "c"} {
+		l := New(b.rdb, func() time.Time { return testNow.Add(time.Duration(i) * time.Minute) })
+		if ok, _, err := l.PauseFollowups(ctx, id, "paused by ana"); err != nil || !ok {
+			t.Fatalf("PauseFollowups(%s) = %v, %v", id, ok, err)
+		}
+	}
+	b.rdb.HDel(ctx, rkeys.Run("s"), "followups") // stale: the first page is short of held runs
+	// z, paused before the index existed, is listed first in the index just before the
+	// second page is read.
+	if err := b.rdb.HSet(ctx, rkeys.Run("z"), "followups", string(FollowupsPausedHold), "followups_at", testNow.Add(-time.Hour).UnixMilli()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	pages := 0
+	reader := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
+	t.Cleanup(func() { reader.Close() })
+	reader.AddHook(&beforeZRange{key: rkeys.FollowupsHeld(), do: func() {
+		if pages++; pages == 2 {
+			b.rdb.ZAdd(ctx, rkeys.FollowupsHeld(), redis.Z{Score: float64(testNow.Add(-time.Hour).UnixMilli()), Member: "z"})
+		}
+	}})
+	held, err := New(reader, func() time.Time { return testNow }).HeldFollowups(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, h := range held {
+		if seen[h.ID] {
+			t.Fatalf("HeldFollowups = %+v: %s twice", held, h.ID)
+		}
+		seen[h.ID] = true
+	}
+	if len(held) != 2 {
+		t.Fatalf("HeldFollowups = %+v, want 2 runs", held)
+	}
+}
+
+// beforeZRange runs do before every ZRANGE of key a client sends.
+type beforeZRange struct {
+	key string
+	do  func()
+}
+
+func (h *beforeZRange) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *beforeZRange) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if a := cmd.Args(); len(a) > 1 && cmd.Name() == "zrange" && a[1] == h.key {
+			h.do()
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *beforeZRange) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
