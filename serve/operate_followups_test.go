@@ -94,16 +94,7 @@ func TestFollowupsStillDueAfterUntilCanBeCancelled(t *testing.T) {
 	ctx := context.Background()
 	_, rdb := testredis.Mini(t)
 	c := config.Default()
-	id := send(t, c, rdb, 1, onReplyRules).RunID
-	created := time.Now().Add(-8 * 24 * time.Hour).UnixMilli()
-	if err := rdb.HSet(ctx, rkeys.Run(id), "status", string(ledger.RunCompleted), "created", created).Err(); err != nil {
-		t.Fatal(err)
-	}
-	l := ledger.New(rdb, nil)
-	fid := followupRunOf(t, l, id, "yes")
-	if err := rdb.HSet(ctx, rkeys.Counts(fid), string(ledger.Queued), 1).Err(); err != nil {
-		t.Fatal(err)
-	}
+	id := oldCompletedRun(t, c, rdb, 8*24*time.Hour, ledger.Queued)
 	rec := audit.Record{Redis: rdb, Actor: "ana"}
 	res, err := serve.PauseRun(ctx, c, rdb, id, rec)
 	if err != nil || !res.Changed || !res.Followups {
@@ -112,14 +103,7 @@ func TestFollowupsStillDueAfterUntilCanBeCancelled(t *testing.T) {
 	if res, err = serve.CancelRun(ctx, c, rdb, id, rec); err != nil || !res.Changed || !res.Followups {
 		t.Fatalf("CancelRun with a follow-up still due = %+v, %v; want its follow-ups cancelled", res, err)
 	}
-	other := send(t, c, rdb, 1, onReplyRules).RunID
-	if err := rdb.HSet(ctx, rkeys.Run(other), "status", string(ledger.RunCompleted), "created", created).Err(); err != nil {
-		t.Fatal(err)
-	}
-	ofid := followupRunOf(t, l, other, "yes")
-	if err := rdb.HSet(ctx, rkeys.Counts(ofid), string(ledger.Accepted), 1).Err(); err != nil {
-		t.Fatal(err)
-	}
+	other := oldCompletedRun(t, c, rdb, 8*24*time.Hour, ledger.Accepted)
 	if res, err := serve.CancelRun(ctx, c, rdb, other, rec); err != nil || res.Changed {
 		t.Errorf("CancelRun with every follow-up sent, past until = %+v, %v; want refused", res, err)
 	}
@@ -180,6 +164,26 @@ func completedRun(t *testing.T, c config.Config, rdb *redis.Client) string {
 	t.Helper()
 	id := send(t, c, rdb, 2, onReplyRules).RunID
 	if err := rdb.HSet(context.Background(), rkeys.Run(id), "status", string(ledger.RunCompleted)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// oldCompletedRun is a run of onReplyRules created age ago, completed, listed in the run list
+// at its creation, whose follow-up run of rule yes has one entry in state st.
+func oldCompletedRun(t *testing.T, c config.Config, rdb *redis.Client, age time.Duration, st ledger.State) string {
+	t.Helper()
+	ctx := context.Background()
+	id := send(t, c, rdb, 1, onReplyRules).RunID
+	created := time.Now().Add(-age).UnixMilli()
+	if err := rdb.HSet(ctx, rkeys.Run(id), "status", string(ledger.RunCompleted), "created", created).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ZAddXX(ctx, rkeys.Runs(), redis.Z{Score: float64(created), Member: id}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	fid := followupRunOf(t, ledger.New(rdb, nil), id, "yes")
+	if err := rdb.HSet(ctx, rkeys.Counts(fid), string(st), 1).Err(); err != nil {
 		t.Fatal(err)
 	}
 	return id

@@ -11,7 +11,6 @@ import (
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/serve"
 )
@@ -49,18 +48,7 @@ func TestRunCollectorReportsOldRunWithPausedFollowups(t *testing.T) {
 	ctx := context.Background()
 	_, rdb := testredis.Mini(t)
 	c := config.Default()
-	id := send(t, c, rdb, 1, onReplyRules).RunID
-	created := time.Now().Add(-40 * 24 * time.Hour).UnixMilli()
-	if err := rdb.HSet(ctx, rkeys.Run(id), "status", string(ledger.RunCompleted), "created", created).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := rdb.ZAddXX(ctx, rkeys.Runs(), redis.Z{Score: float64(created), Member: id}).Err(); err != nil {
-		t.Fatal(err)
-	}
-	l := ledger.New(rdb, nil)
-	if err := rdb.HSet(ctx, rkeys.Counts(followupRunOf(t, l, id, "yes")), string(ledger.Queued), 1).Err(); err != nil {
-		t.Fatal(err)
-	}
+	id := oldCompletedRun(t, c, rdb, 40*24*time.Hour, ledger.Queued)
 	rec := audit.Record{Redis: rdb, Actor: "ana"}
 	pause := func() {
 		t.Helper()
