@@ -162,12 +162,7 @@ func TestHeldFollowupsReadsTheIndex(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 	completedRuns(t, b, "old", "mid", "new", "resumed", "gone")
-	for i, id := range []string{"resumed", "gone", "new", "mid", "old"} {
-		l := New(b.rdb, func() time.Time { return testNow.Add(time.Duration(i) * time.Minute) })
-		if ok, _, err := l.PauseFollowups(ctx, id, "paused by ana"); err != nil || !ok {
-			t.Fatalf("PauseFollowups(%s) = %v, %v", id, ok, err)
-		}
-	}
+	pauseOneAMinute(t, b, "resumed", "gone", "new", "mid", "old")
 	// As left by a resume whose removal failed, and by a run deleted since.
 	b.rdb.HDel(ctx, rkeys.Run("resumed"), "followups")
 	b.rdb.Del(ctx, rkeys.Run("gone"))
@@ -220,18 +215,20 @@ func TestBackfillHeldFollowups(t *testing.T) {
 	wantEqual(t, "listed by the resumed walk", []string{"r3"}, heldIDs(t, b.l, 10))
 }
 
-// beforeZRem runs do once, just before the first ZREM of key a client sends.
-type beforeZRem struct {
-	key  string
-	do   func()
-	done bool
+// beforeCmd runs do just before each command name on key a client sends (the first only, with
+// once).
+type beforeCmd struct {
+	name, key string
+	once      bool
+	do        func()
+	done      bool
 }
 
-func (h *beforeZRem) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *beforeCmd) DialHook(next redis.DialHook) redis.DialHook { return next }
 
-func (h *beforeZRem) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (h *beforeCmd) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if a := cmd.Args(); !h.done && len(a) > 1 && cmd.Name() == "zrem" && a[1] == h.key {
+		if a := cmd.Args(); !(h.once && h.done) && len(a) > 1 && cmd.Name() == h.name && a[1] == h.key {
 			h.done = true
 			h.do()
 		}
@@ -239,8 +236,19 @@ func (h *beforeZRem) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
-func (h *beforeZRem) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h *beforeCmd) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
+}
+
+// pauseOneAMinute pauses the follow-ups of runs ids, a minute apart from testNow on.
+func pauseOneAMinute(t *testing.T, b *testBundle, ids ...string) {
+	t.Helper()
+	for i, id := range ids {
+		l := New(b.rdb, func() time.Time { return testNow.Add(time.Duration(i) * time.Minute) })
+		if ok, _, err := l.PauseFollowups(context.Background(), id, "paused by ana"); err != nil || !ok {
+			t.Fatalf("PauseFollowups(%s) = %v, %v", id, ok, err)
+		}
+	}
 }
 
 // A resume whose read found the follow-ups not held, racing a pause that lists the run before
@@ -255,7 +263,7 @@ func TestHeldFollowupsResumeRacingAPause(t *testing.T) {
 	}
 	racer := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
 	t.Cleanup(func() { racer.Close() })
-	racer.AddHook(&beforeZRem{key: rkeys.FollowupsHeld(), do: func() {
+	racer.AddHook(&beforeCmd{name: "zrem", key: rkeys.FollowupsHeld(), once: true, do: func() {
 		if ok, _, err := b.l.PauseFollowups(ctx, "a", "paused by bo"); err != nil || !ok {
 			t.Errorf("the racing PauseFollowups = %v, %v", ok, err)
 		}
@@ -277,12 +285,7 @@ func TestHeldFollowupsNeverTwice(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 	completedRuns(t, b, "s", "a", "b", "c", "z")
-	for i, id := range []string{"s", "a", "b", "c"} {
-		l := New(b.rdb, func() time.Time { return testNow.Add(time.Duration(i) * time.Minute) })
-		if ok, _, err := l.PauseFollowups(ctx, id, "paused by ana"); err != nil || !ok {
-			t.Fatalf("PauseFollowups(%s) = %v, %v", id, ok, err)
-		}
-	}
+	pauseOneAMinute(t, b, "s", "a", "b", "c")
 	b.rdb.HDel(ctx, rkeys.Run("s"), "followups") // stale: the first page is short of held runs
 	// z, paused before the index existed, is listed first in the index just before the
 	// second page is read.
@@ -292,7 +295,7 @@ func TestHeldFollowupsNeverTwice(t *testing.T) {
 	pages := 0
 	reader := redis.NewClient(&redis.Options{Addr: b.mr.Addr()})
 	t.Cleanup(func() { reader.Close() })
-	reader.AddHook(&beforeZRange{key: rkeys.FollowupsHeld(), do: func() {
+	reader.AddHook(&beforeCmd{name: "zrange", key: rkeys.FollowupsHeld(), do: func() {
 		if pages++; pages == 2 {
 			b.rdb.ZAdd(ctx, rkeys.FollowupsHeld(), redis.Z{Score: float64(testNow.Add(-time.Hour).UnixMilli()), Member: "z"})
 		}
@@ -311,25 +314,4 @@ func TestHeldFollowupsNeverTwice(t *testing.T) {
 	if len(held) != 2 {
 		t.Fatalf("HeldFollowups = %+v, want 2 runs", held)
 	}
-}
-
-// beforeZRange runs do before every ZRANGE of key a client sends.
-type beforeZRange struct {
-	key string
-	do  func()
-}
-
-func (h *beforeZRange) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *beforeZRange) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if a := cmd.Args(); len(a) > 1 && cmd.Name() == "zrange" && a[1] == h.key {
-			h.do()
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (h *beforeZRange) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
 }
