@@ -961,28 +961,27 @@ func inspect(n parse.Node, f func(parse.Node) bool) {
 	}
 	switch n := n.(type) {
 	case *parse.ListNode:
-		for _, c := range n.Nodes {
-			inspect(c, f)
-		}
+		inspectAll(n.Nodes, f)
 	case *parse.ActionNode:
 		inspect(n.Pipe, f)
 	case *parse.PipeNode:
-		for _, c := range n.Decl {
-			inspect(c, f)
-		}
-		for _, c := range n.Cmds {
-			inspect(c, f)
-		}
+		inspectAll(n.Decl, f)
+		inspectAll(n.Cmds, f)
 	case *parse.CommandNode:
-		for _, a := range n.Args {
-			inspect(a, f)
-		}
+		inspectAll(n.Args, f)
 	case *parse.ChainNode:
 		inspect(n.Node, f)
 	case *parse.IfNode:
 		inspectBranch(&n.BranchNode, f)
 	case *parse.WithNode:
 		inspectBranch(&n.BranchNode, f)
+	}
+}
+
+// inspectAll is inspect of each node of a list of children, in order.
+func inspectAll[N parse.Node](ns []N, f func(parse.Node) bool) {
+	for _, n := range ns {
+		inspect(n, f)
 	}
 }
 
