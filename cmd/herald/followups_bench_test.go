@@ -25,7 +25,6 @@ import (
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/report"
-	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/internal/webhooks"
 	"github.com/heraldmsg/herald/serve"
 	"github.com/heraldmsg/herald/worker"
@@ -50,17 +49,14 @@ type capturedHook struct {
 // creates a new follow-up and each event a new delivery state: run it with -count 1 and a
 // -benchtime of a few hundred ops (each kind of reply has about benchFollowupRecipients/2
 // bodies, shared by its direct and HTTP paths; a sub-benchmark with too few bodies left
-// skips). Needs HERALD_TEST_REDIS (its DB is flushed).
+// skips). Needs HERALD_TEST_REDIS (a database leased from dbs, flushed).
 func BenchmarkReceiverReplies(b *testing.B) {
-	rdb, err := redisx.Open(testredis.URL(b, testredis.OffsetCLI))
+	rdb, err := redisx.Open(dbs.Lease(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { rdb.FlushDB(context.Background()); rdb.Close() })
+	b.Cleanup(func() { rdb.Close() })
 
 	var mu sync.Mutex
 	var replies, texts, events []capturedHook

@@ -24,6 +24,7 @@ import (
 // replicas: every tapper and every writer gets exactly one follow-up of their rule (the fake's
 // conversation record judges), inside their window, and the funnel adds up.
 func TestIntegrationFollowups(t *testing.T) {
+	t.Parallel() // beside the other long integration tests, on a database of its own (dbs)
 	rdb, redisURL := integrationRedis(t)
 	ctx := context.Background()
 	const secret = "it-followup-secret-0123456789"

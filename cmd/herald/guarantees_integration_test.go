@@ -112,6 +112,7 @@ func acceptedTwice(fake *fakeconnectly.Server) (twice []string, distinct int) {
 // TestIntegrationFaultMix10k runs 10,000 recipients through the fake's fault mix and checks
 // every guarantee against the fake's record.
 func TestIntegrationFaultMix10k(t *testing.T) {
+	t.Parallel() // beside the other long integration tests, on a database of its own (dbs)
 	rdb, _ := integrationRedis(t)
 	ctx := context.Background()
 	rules := []fakeconnectly.Rule{
@@ -265,6 +266,7 @@ func TestIntegrationTemplateNotFoundPausesRun(t *testing.T) {
 // At-most-once must end with nobody accepted twice and nobody missing; at-least-once with
 // nobody missing.
 func TestIntegrationSIGKILLFiveTimes(t *testing.T) {
+	t.Parallel() // beside the other long integration tests, on a database of its own (dbs)
 	rdb, url := integrationRedis(t)
 	ctx := context.Background()
 	fake, baseURL := startFake(t, []fakeconnectly.Rule{{Percent: 100, Salt: "slow", Latency: 30 * time.Millisecond}})

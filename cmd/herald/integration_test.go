@@ -27,24 +27,27 @@ import (
 	"github.com/heraldmsg/herald/serve"
 )
 
-// integrationRedis returns a client on the package's database of the Redis HERALD_TEST_REDIS
-// names (testredis.OffsetCLI below it), flushed before and after the test, and its URL, or
-// skips the test.
+// dbs leases the package's integration tests their databases of the Redis HERALD_TEST_REDIS
+// names (testredis.OffsetCLI and the CLIParallelDBs from OffsetCLIParallel on), so that those
+// marked parallel, mostly waiting on a killed worker's leases, wait at the same time.
+var dbs = func() *testredis.Pool {
+	offsets := []int{testredis.OffsetCLI}
+	for i := range testredis.CLIParallelDBs {
+		offsets = append(offsets, testredis.OffsetCLIParallel+i)
+	}
+	return testredis.NewPool(offsets...)
+}()
+
+// integrationRedis returns a client on a database of the test's own (leased from dbs), flushed
+// before and after the test, and its URL, or skips the test.
 func integrationRedis(t *testing.T) (redis.UniversalClient, string) {
 	t.Helper()
-	url := testredis.URL(t, testredis.OffsetCLI)
+	url := dbs.Lease(t)
 	rdb, err := redisx.Open(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if err := rdb.FlushDB(ctx).Err(); err != nil {
-		t.Fatalf("flush %s: %v", url, err)
-	}
-	t.Cleanup(func() {
-		rdb.FlushDB(context.Background())
-		rdb.Close()
-	})
+	t.Cleanup(func() { rdb.Close() })
 	return rdb, url
 }
 
@@ -144,6 +147,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // of a run, starts another, and checks against the fake Connectly's record that the run
 // completes with nobody accepted twice and nobody missing.
 func TestIntegrationWorkerSIGTERMResumes(t *testing.T) {
+	t.Parallel() // beside the other long integration tests, on a database of its own (dbs)
 	rdb, url := integrationRedis(t)
 	ctx := context.Background()
 

@@ -31,6 +31,7 @@ import (
 // fake's record must show no session request outside a window. The skip variant SIGKILLs
 // its worker process in the middle of the session run.
 func TestIntegrationSessionCampaign(t *testing.T) {
+	t.Parallel() // beside the other long integration tests, on a database of its own (dbs)
 	for _, tc := range []struct {
 		name     string
 		fallback bool
@@ -39,7 +40,10 @@ func TestIntegrationSessionCampaign(t *testing.T) {
 		{name: "SkipWithKill", kill: true},
 		{name: "Fallback", fallback: true},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testSessionCampaign(t, tc.fallback, tc.kill) })
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testSessionCampaign(t, tc.fallback, tc.kill)
+		})
 	}
 }
 

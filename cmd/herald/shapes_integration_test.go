@@ -32,6 +32,7 @@ import (
 // record judges: every tapper gets exactly one follow-up, nobody else any; `herald run show`
 // reports the funnel, the failures and the suppressed.
 func TestIntegrationShapesEndToEnd(t *testing.T) {
+	t.Parallel() // beside the other long integration tests, on a database of its own (dbs)
 	for _, echo := range []string{fakeconnectly.CallbackString, fakeconnectly.CallbackReencoded} {
 		t.Run(echo, func(t *testing.T) {
 			// A database of its own (flushed): the first run's opt-outs would skip the second

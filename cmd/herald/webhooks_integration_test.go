@@ -20,6 +20,7 @@ import (
 // delivered for its message. Lost answers make some recipients unknown; their webhooks must
 // settle them.
 func TestIntegrationWebhooks10k(t *testing.T) {
+	t.Parallel() // beside the other long integration tests, on a database of its own (dbs)
 	rdb, _ := integrationRedis(t)
 	ctx := context.Background()
 	const secret = "it-webhook-secret-0123456789"

@@ -17,7 +17,8 @@
 // flushed: it holds the tests that write only keys under a prefix of their own and delete them
 // (internal/limits, internal/servicewindow, conversation, the script cases of
 // internal/luacheck). Tests of one package that share a database must not run in parallel with
-// each other.
+// each other; tests that run in parallel each lease a database of their own from a Pool
+// (cmd/herald: its own offset and offsets 5 to 8, OffsetCLIParallel on).
 package testredis
 
 import (
@@ -43,7 +44,14 @@ const (
 	OffsetLedger
 	OffsetWorker
 	OffsetWebhooks
+	// OffsetCLIParallel is the first of CLIParallelDBs offsets that cmd/herald's integration
+	// tests lease, with OffsetCLI, so that the ones waiting on a killed worker's leases run at
+	// the same time (Pool).
+	OffsetCLIParallel
 )
+
+// CLIParallelDBs is how many databases from OffsetCLIParallel on cmd/herald's tests lease.
+const CLIParallelDBs = 4
 
 // Options returns the options of the database offset below the one HERALD_TEST_REDIS names,
 // or skips the test when the variable is unset.
@@ -100,4 +108,52 @@ func Mini(tb testing.TB) (*miniredis.Miniredis, *redis.Client) {
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	tb.Cleanup(func() { rdb.Close() })
 	return m, rdb
+}
+
+// Pool leases databases to the integration tests of one package that run in parallel: a test
+// takes one for its whole duration, flushed, and gives it back flushed when it ends; a test
+// waits while every database of the pool is leased.
+type Pool struct {
+	free chan int
+}
+
+// NewPool returns a pool of the databases at offsets below the one HERALD_TEST_REDIS names.
+func NewPool(offsets ...int) *Pool {
+	p := &Pool{free: make(chan int, len(offsets))}
+	for _, o := range offsets {
+		p.free <- o
+	}
+	return p
+}
+
+// Lease returns the URL of a database of the pool, flushed before the test and again when it
+// ends, or skips the test when HERALD_TEST_REDIS is unset. Cleanups the test registers after
+// Lease run before the database is flushed and given back, so the processes a test starts stop
+// before another test can have its database.
+func (p *Pool) Lease(t testing.TB) string {
+	t.Helper()
+	Options(t, OffsetShared) // skips without HERALD_TEST_REDIS, before waiting for a database
+	var offset int
+	select {
+	case offset = <-p.free:
+	case <-time.After(10 * time.Minute):
+		t.Fatal("no database of the pool came free within 10 minutes")
+	}
+	rdb := redis.NewClient(Options(t, offset))
+	flush := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return rdb.FlushDB(ctx).Err()
+	}
+	t.Cleanup(func() {
+		if err := flush(); err != nil {
+			t.Errorf("%s: flush database %d at the end: %v", Env, rdb.Options().DB, err)
+		}
+		rdb.Close()
+		p.free <- offset
+	})
+	if err := flush(); err != nil {
+		t.Fatalf("%s (database %d): %v", Env, rdb.Options().DB, err)
+	}
+	return URL(t, offset)
 }
