@@ -17,7 +17,9 @@
 // only for a header with a variable, header_image/video/document only for a header of that
 // media, else 400 ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID. get/templates lists each
 // translation with its status, category and components (Meta's and Connectly's
-// templateComponents), and agrees with the send endpoint. DELETE …/templates/{name}
+// templateComponents; a template's Buttons, {type, text, ...} as Meta's raw object has
+// them, in a BUTTONS component of Meta's only), and agrees with the send endpoint. DELETE
+// …/templates/{name}
 // answers 200 {} whether or not it existed, refuses the name from then on and fails its
 // in-flight sends at delivery (Config.DeletedTemplateFailure). Template.DeliveryFailure
 // makes a template's sends accepted and then failed by a delivery_failed event.

@@ -38,6 +38,11 @@ type Template struct {
 	Body string `json:"body,omitempty"`
 	// Footer is the footer text, shown in the listing only.
 	Footer string `json:"footer,omitempty"`
+	// Buttons are the template's buttons, in order, as the listing shows them in Meta's raw
+	// object: one BUTTONS component after the body and footer whose buttons are these
+	// objects (reference 7, externalTemplate.whatsapp.components[].buttons). Shown in the
+	// listing only: a send's button parameters are not checked against them.
+	Buttons []TemplateButton `json:"buttons,omitempty"`
 	// MetaStatus is Meta's raw status the listing shows in externalTemplate.whatsapp.status
 	// (reference 7: PAUSED or DISABLED for a template Meta stopped for low quality, inferred);
 	// empty means Status without its prefix. It changes only the listing: a send is
@@ -61,6 +66,28 @@ type Template struct {
 	DeliveryNumericCode bool            `json:"deliveryNumericCode,omitempty"`
 	DeliveryDetails     json.RawMessage `json:"deliveryDetails,omitempty"`
 	DeliveryOmit        []string        `json:"deliveryOmit,omitempty"`
+}
+
+// TemplateButton is one button of a template, as Meta's raw template object lists it in
+// get/templates (reference 7: externalTemplate.whatsapp is "Meta's raw object", whose
+// components each carry a buttons list). The reference shows only empty lists; the fields of
+// a button are Meta's (type and text, a URL button's url, a phone button's number, an
+// example for a URL with a variable), spelled in camelCase as the rest of that object is
+// (headerText, lastUpdatedTime, rejectedReason) (inferred). The listing shows a button as
+// given here, fields left empty left out.
+type TemplateButton struct {
+	// Type is Meta's button type: QUICK_REPLY, URL, PHONE_NUMBER, COPY_CODE... Required.
+	Type string `json:"type"`
+	// Text is the button's label, the text a tap on a QUICK_REPLY button sends back.
+	// Required.
+	Text string `json:"text"`
+	// URL is a URL button's address, with its one variable if any
+	// ("https://shop.example.com/{{1}}").
+	URL string `json:"url,omitempty"`
+	// PhoneNumber is a PHONE_NUMBER button's number.
+	PhoneNumber string `json:"phoneNumber,omitempty"`
+	// Example is the example value of a URL button's variable.
+	Example []string `json:"example,omitempty"`
 }
 
 // deliveryFields are the fields of DeliveryFailure's error beside the code.
@@ -132,7 +159,8 @@ var headerMedia = map[string]string{"header_image": "IMAGE", "header_video": "VI
 // side of it is 132000, "template param count mismatch" (9.2). (inferred) A media header
 // with no media parameter is taken: the reference does not say one is required, and the
 // template's example media may be used. Button keys, carousel and quick-reply keys are not
-// checked: the fake does not know a template's buttons.
+// checked, even for a template given its Buttons: the reference does not say how they
+// number a template's buttons (10, item 7).
 func checkParams(t Template, params []Parameter) *apiError {
 	if !t.known() {
 		return nil
@@ -306,7 +334,7 @@ type component struct {
 	Type    string            `json:"type"`
 	Format  string            `json:"format,omitempty"`
 	Text    *string           `json:"text"`
-	Buttons []any             `json:"buttons"`
+	Buttons []TemplateButton  `json:"buttons"`
 	Example *componentExample `json:"example,omitempty"`
 }
 
@@ -363,11 +391,13 @@ func examples(text string) []string {
 const exampleMedia = "https://example.com/header"
 
 // components returns the template's components in both forms: Meta's (externalTemplate)
-// and Connectly's (templateComponents).
+// and Connectly's (templateComponents). Buttons appear in Meta's form only, as a BUTTONS
+// component: the reference gives no shape for a button in Connectly's form ("Button
+// component shape for create was not available").
 func (t Template) components() ([]component, []any) {
 	meta, own := []component{}, []any{}
 	if t.Header != "" {
-		c := component{Type: "HEADER", Format: t.Header, Buttons: []any{},
+		c := component{Type: "HEADER", Format: t.Header, Buttons: []TemplateButton{},
 			Example: &componentExample{HeaderText: []string{}, HeaderHandle: []string{}, BodyText: []string{}}}
 		if t.Header == "TEXT" {
 			text := t.headerText()
@@ -384,7 +414,7 @@ func (t Template) components() ([]component, []any) {
 	}
 	if t.Body != "" {
 		body := t.Body
-		c := component{Type: "BODY", Text: &body, Buttons: []any{}}
+		c := component{Type: "BODY", Text: &body, Buttons: []TemplateButton{}}
 		if ex := examples(body); ex != nil {
 			c.Example = &componentExample{HeaderText: []string{}, HeaderHandle: []string{}, BodyText: ex}
 		}
@@ -393,8 +423,11 @@ func (t Template) components() ([]component, []any) {
 	}
 	if t.Footer != "" {
 		footer := t.Footer
-		meta = append(meta, component{Type: "FOOTER", Text: &footer, Buttons: []any{}})
+		meta = append(meta, component{Type: "FOOTER", Text: &footer, Buttons: []TemplateButton{}})
 		own = append(own, connectlyComponent{Footer: &connectlyText{Text: connectlyTextBody{Text: footer}}})
+	}
+	if len(t.Buttons) > 0 {
+		meta = append(meta, component{Type: "BUTTONS", Buttons: slices.Clone(t.Buttons)})
 	}
 	return meta, own
 }
@@ -546,6 +579,12 @@ func checkTemplates(in []Template) ([]Template, error) {
 		}
 		if err := f.validate(t.DeliveryFailure); err != nil {
 			return nil, fmt.Errorf("template %s/%s: delivery %w", t.Name, t.Language, err)
+		}
+		t.Buttons = slices.Clone(t.Buttons)
+		for i, b := range t.Buttons {
+			if b.Type == "" || b.Text == "" {
+				return nil, fmt.Errorf("template %s/%s: button %d needs a type and a text", t.Name, t.Language, i+1)
+			}
 		}
 		out = append(out, t)
 	}
