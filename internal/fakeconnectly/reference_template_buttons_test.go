@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -158,4 +160,29 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestRepositoryTemplatesFile: configs/fake-templates.json, the templates the README gives
+// the local fake, is a list POST /_fake/templates takes, and spring_promo has the
+// quick-reply buttons configs/campaigns/spring-promo-replies.yaml answers.
+func TestRepositoryTemplatesFile(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "configs", "fake-templates.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, base := newFake(t, Config{RateLimit: -1})
+	if a := postTo(t, base+"/_fake/templates", string(raw)); a.status != 200 {
+		t.Fatalf("configs/fake-templates.json: %d %s", a.status, a.body)
+	}
+	b := metaComponents(t, listedTranslation(t, base, "spring_promo", "en_US"))["BUTTONS"]
+	var quick []string
+	for _, x := range b["buttons"].([]any) {
+		if m := x.(map[string]any); m["type"] == "QUICK_REPLY" {
+			quick = append(quick, m["text"].(string))
+		}
+	}
+	if !reflect.DeepEqual(quick, []string{"Yes, show me", "Not now", "Unsubscribe"}) {
+		t.Errorf("spring_promo's quick replies %v", quick)
+	}
 }
