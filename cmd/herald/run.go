@@ -162,7 +162,7 @@ func (a *app) watchRun(ctx context.Context, k conn, runID string, every time.Dur
 			fmt.Fprintln(a.stdout, report.WatchLine(rep, elapsed)) // the progress and the status lines
 		}
 		if !term && rep.Verify != nil {
-			report.PrintVerify(a.stdout, *rep.Verify)
+			report.PrintVerify(a.stdout, *rep.Verify, rep.Sum)
 		}
 		return nil
 	})

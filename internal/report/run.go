@@ -50,8 +50,12 @@ type Run struct {
 	// but completed, and no server running one) or "archived" (its expansion task waits in
 	// the archive). The run cannot end until `herald run repair RUN --apply` starts its
 	// expansion again (or retries the archived task). "" while its expansion goes on.
-	ExpansionStopped string           `json:"expansion_stopped,omitempty"`
-	Recipients       int              `json:"recipients"`
+	ExpansionStopped string `json:"expansion_stopped,omitempty"`
+	// Recipients is, despite its name (kept for --json), the run's audience rows: the rows
+	// skipped before reaching the ledger (an invalid number, a duplicate) included, as in
+	// Sum; campaign send's "8 rows, 6 recipients" is 8 here (run ls shows it as ROWS). A
+	// follow-up run counts its entries.
+	Recipients int              `json:"recipients"`
 	States     map[string]int64 `json:"states"`
 	Sum        int64            `json:"sum"`
 	// Done counts recipients that need no more sending (the terminal states).
@@ -396,8 +400,10 @@ func RecentRuns(ctx context.Context, l *ledger.Ledger, campaign string, limit in
 // PrintRuns renders runs as the table of `run ls`.
 func PrintRuns(w io.Writer, reps []Run) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	// ACCEPTED counts recipients accepted or further on (sent, delivered, read).
-	fmt.Fprintln(tw, "RUN\tCAMPAIGN\tSTATUS\tRECIPIENTS\tDONE\tACCEPTED\tDELIVERED\tFAILED\tCREATED")
+	// ROWS counts the audience rows (Recipients), rows skipped before the ledger (an invalid
+	// number, a duplicate) included, as DONE does: campaign send's "8 rows, 6 recipients" is
+	// ROWS 8. ACCEPTED counts recipients accepted or further on (sent, delivered, read).
+	fmt.Fprintln(tw, "RUN\tCAMPAIGN\tSTATUS\tROWS\tDONE\tACCEPTED\tDELIVERED\tFAILED\tCREATED")
 	for _, rep := range reps {
 		status := rep.Status
 		switch {
@@ -498,7 +504,7 @@ func PrintRun(w io.Writer, rep Run) {
 			cmp.Or(rep.ResendAfter, "the quiet period"), rep.ResentUnknown, rep.ResendWaiting)
 	}
 	if v := rep.Verify; v != nil {
-		PrintVerify(w, *v)
+		PrintVerify(w, *v, rep.Sum)
 	}
 	if len(rep.Codes) > 0 {
 		fmt.Fprintln(w)
@@ -576,13 +582,21 @@ func entries(n int) string {
 }
 
 // PrintVerify renders the recount of a run's ledger against its counters (ShowParams.Verify).
-func PrintVerify(w io.Writer, v ledger.Verification) {
+// rows is what the counters add up to (Run.Sum): the ledger's entries, one per recipient, and
+// the rows skipped before reaching it (an invalid number, a duplicate), which only the
+// counters count; when there are such rows the line says how the two make rows.
+func PrintVerify(w io.Writer, v ledger.Verification, rows int64) {
 	if v.Moving {
 		fmt.Fprintf(w, "verify: the run changed while it was read, %d times; nothing compared (verify again once it has ended)\n", ledger.VerifyReads)
 		return
 	}
 	if len(v.Mismatches) == 0 {
-		fmt.Fprintf(w, "verify: %d ledger entries agree with the counters\n", v.Entries)
+		if outside := rows - v.Entries; outside > 0 {
+			fmt.Fprintf(w, "verify: %d ledger entries (the recipients) agree with the counters, which also count %d rows skipped before the ledger (invalid or duplicate): %d rows in all\n",
+				v.Entries, outside, rows)
+		} else {
+			fmt.Fprintf(w, "verify: %d ledger entries agree with the counters\n", v.Entries)
+		}
 	}
 	for _, m := range v.Mismatches {
 		fmt.Fprintf(w, "verify: MISMATCH %s: counter %d, ledger %d\n", m.What, m.Counter, m.Ledger)
