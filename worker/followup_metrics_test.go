@@ -34,7 +34,7 @@ func TestFollowupSendsCountedByRule(t *testing.T) {
 	if err := handle(t, b, skipped); err != nil {
 		t.Fatal(err)
 	}
-	if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSender, metrics.OutcomeAccepted, "none")); n != 3 {
+	if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSenderLabel, metrics.OutcomeAccepted, "none")); n != 3 {
 		t.Errorf("herald_sends_total accepted = %v, want 3 (two sends and a follow-up)", n)
 	}
 	for _, c := range []struct {

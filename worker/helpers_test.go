@@ -78,6 +78,10 @@ const (
 	testCampaign = "spring-sale"
 )
 
+// testSenderLabel is testSender's sender label in the metrics (masked; testConfig lists no
+// sender).
+var testSenderLabel = metrics.SenderLabels{}.Of(testSender)
+
 // testConfig is a worker configuration that never paces (tests of pacing set their own
 // rates) and gives up after three attempts.
 func testConfig() Config {

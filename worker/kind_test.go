@@ -111,7 +111,7 @@ func TestAFurtherKindNeedsNoHandlerChange(t *testing.T) {
 			}
 			outcome := map[ledger.State]string{ledger.Accepted: metrics.OutcomeAccepted, ledger.Skipped: metrics.OutcomeSkipped,
 				ledger.Failed: metrics.OutcomeFailed}[tc.want.State]
-			if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSender, outcome, tc.label)); n != 1 {
+			if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSenderLabel, outcome, tc.label)); n != 1 {
 				t.Errorf("herald_sends_total{%s,%s} = %v, want 1", outcome, tc.label, n)
 			}
 		})

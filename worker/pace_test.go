@@ -123,10 +123,10 @@ func TestLateAfterClaimIsNoThrottle(t *testing.T) {
 	m := metrics.New()
 	b.worker.metrics = m
 	sendLateAfterClaim(t, b, sim, p)
-	if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSender, metrics.OutcomeThrottled, "pacing")); n != 0 {
+	if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSenderLabel, metrics.OutcomeThrottled, "pacing")); n != 0 {
 		t.Errorf("herald_sends_total{throttled,pacing} = %v for a send that went, want 0", n)
 	}
-	if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSender, metrics.OutcomeAccepted, "none")); n != 1 {
+	if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSenderLabel, metrics.OutcomeAccepted, "none")); n != 1 {
 		t.Errorf("herald_sends_total{accepted} = %v, want 1", n)
 	}
 	if n := testutil.ToFloat64(m.LimitWaits.WithLabelValues("late")); n != 1 {

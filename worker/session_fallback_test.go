@@ -374,7 +374,7 @@ func TestAuthFallbackNeverToBSUID(t *testing.T) {
 				} else {
 					class = campaigns.SkipBSUIDNotSupported
 				}
-				if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSender, outcome, class)); n != 1 {
+				if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSenderLabel, outcome, class)); n != 1 {
 					t.Errorf("herald_sends_total{%s,%s} = %v, want 1", outcome, class, n)
 				}
 			}
@@ -452,7 +452,7 @@ func TestRefusedFallbackCountedApart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for class, want := range map[string]float64{kindFallbackRefused: 1, kindFallback: 1} {
-		if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSender, metrics.OutcomeAccepted, class)); n != want {
+		if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, testSenderLabel, metrics.OutcomeAccepted, class)); n != want {
 			t.Errorf("herald_sends_total{accepted,%s} = %v, want %v", class, n, want)
 		}
 	}

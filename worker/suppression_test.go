@@ -39,7 +39,7 @@ func wantSuppressedSkip(t *testing.T, b *testBundle, m *metrics.Metrics, p campa
 	if n := b.sender.CallsTo(p.To); n != requests {
 		t.Errorf("%d requests to the suppressed recipient, want %d", n, requests)
 	}
-	if n := testutil.ToFloat64(m.Sends.WithLabelValues(p.Campaign, p.Sender, metrics.OutcomeSkipped, ledger.SkipSuppressed)); n != 1 {
+	if n := testutil.ToFloat64(m.Sends.WithLabelValues(p.Campaign, metrics.SenderLabels{}.Of(p.Sender), metrics.OutcomeSkipped, ledger.SkipSuppressed)); n != 1 {
 		t.Errorf("herald_sends_total{skipped,suppressed} = %v, want 1", n)
 	}
 	c := countersOf(t, b, p.Run)
@@ -285,7 +285,7 @@ func TestRefusedFallbackAfterOptOut(t *testing.T) {
 	if n := b.sender.CallsTo(p.To); n != 0 {
 		t.Fatalf("%d fallback requests to a customer who opted out, want none", n)
 	}
-	if n := testutil.ToFloat64(m.Sends.WithLabelValues(p.Campaign, p.Sender, metrics.OutcomeSkipped, ledger.SkipSuppressed)); n != 1 {
+	if n := testutil.ToFloat64(m.Sends.WithLabelValues(p.Campaign, metrics.SenderLabels{}.Of(p.Sender), metrics.OutcomeSkipped, ledger.SkipSuppressed)); n != 1 {
 		t.Errorf("herald_sends_total{skipped,suppressed} = %v, want 1", n)
 	}
 }
@@ -324,7 +324,7 @@ func TestResendAfterOptOut(t *testing.T) {
 	if e.State != ledger.Skipped || e.Code != ledger.SkipSuppressed || e.Attempts != 1 {
 		t.Fatalf("entry %+v, want skipped(%s) with the first attempt counted", e, ledger.SkipSuppressed)
 	}
-	if n := testutil.ToFloat64(m.Sends.WithLabelValues(p.Campaign, p.Sender, metrics.OutcomeSkipped, ledger.SkipSuppressed)); n != 1 {
+	if n := testutil.ToFloat64(m.Sends.WithLabelValues(p.Campaign, metrics.SenderLabels{}.Of(p.Sender), metrics.OutcomeSkipped, ledger.SkipSuppressed)); n != 1 {
 		t.Errorf("herald_sends_total{skipped,suppressed} = %v, want 1", n)
 	}
 	v, err := b.ledger.Verify(context.Background(), runID)

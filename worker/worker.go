@@ -230,6 +230,9 @@ type Worker struct {
 	// running is set between Start and Stop, for readiness.
 	running atomic.Bool
 	metrics *metrics.Metrics
+	// senders labels the sender numbers in the metrics (masked; built from the configured
+	// senders, cfg.Limits.SenderRates, as the limits collector's are).
+	senders metrics.SenderLabels
 	rdb     redis.UniversalClient
 	cfg     Config
 	ledger  *ledger.Ledger
@@ -277,7 +280,7 @@ func New(cfg Config, d Deps) *Worker {
 	w := &Worker{
 		rdb: d.Redis, cfg: cfg, ledger: l, metrics: d.Metrics, limits: limits.NewSends(limits.New(d.Redis), cfg.Limits),
 		windows: servicewindow.New(d.Redis, d.Now), client: clientOf(d.Sender), table: d.Table, log: log, now: d.Now, sleep: d.Sleep, mono: time.Now, adapt: map[string]bool{},
-		tasks: d.Tasks, messageOf: messageOf,
+		tasks: d.Tasks, messageOf: messageOf, senders: metrics.NewSenderLabels(slices.Collect(maps.Keys(cfg.Limits.SenderRates))),
 	}
 	w.windows.SetPolicy(cfg.Windows)
 	if w.tasks == nil {
@@ -370,7 +373,7 @@ func (w *Worker) count(p campaigns.SendPayload, outcome, class string) {
 	if w.metrics == nil {
 		return
 	}
-	w.metrics.Sends.WithLabelValues(p.Campaign, p.Sender, outcome, class).Inc()
+	w.metrics.Sends.WithLabelValues(p.Campaign, w.senders.Of(p.Sender), outcome, class).Inc()
 	if _, rule, ok := ledger.FollowupOf(p.Run); ok {
 		w.metrics.FollowupSends.WithLabelValues(p.Campaign, rule, outcome, class).Inc()
 	}

@@ -52,7 +52,8 @@ func (a *app) runShowCmd() *cobra.Command {
 	cmd.Long = `Show a run's progress: recipients per state, outcome codes, and their sum.
 
 --watch refreshes until the run has ended (completed or cancelled). On a terminal it redraws the
-report with a progress bar; otherwise it prints one progress line per refresh. With --json it
+report with a progress bar; otherwise it prints one progress line per refresh, followed on the
+same line by the status lines (what the run waits for, a pause, ...). With --json it
 prints one JSON object per refresh instead, each on one line (JSON lines), with the fields of
 run show --json; the last line is the ended run. With --verify the counters are recounted from
 the ledger once the run has ended (the last line, or the text after the last progress line).
@@ -155,9 +156,13 @@ func (a *app) watchRun(ctx context.Context, k conn, runID string, every time.Dur
 			report.PrintRun(a.stdout, rep)
 			fmt.Fprintln(a.stdout)
 		}
-		fmt.Fprintln(a.stdout, report.ProgressLine(rep, elapsed))
+		if term {
+			fmt.Fprintln(a.stdout, report.ProgressLine(rep, elapsed))
+		} else {
+			fmt.Fprintln(a.stdout, report.WatchLine(rep, elapsed)) // the progress and the status lines
+		}
 		if !term && rep.Verify != nil {
-			report.PrintVerify(a.stdout, *rep.Verify)
+			report.PrintVerify(a.stdout, *rep.Verify, rep.Sum)
 		}
 		return nil
 	})

@@ -23,6 +23,7 @@ type LimitsSource struct {
 
 type limitsCollector struct {
 	src                        LimitsSource
+	senders                    SenderLabels
 	used, limit, factor, share *prometheus.Desc
 }
 
@@ -31,10 +32,15 @@ type limitsCollector struct {
 // them then), herald_daily_tier_limit (0 when unlimited),
 // herald_sender_rate_factor{sender} (1 at the configured rate, less while the provider
 // throttles) and herald_sender_throttled_share{sender} (the share of the sender's requests
-// throttled over the controller's window).
+// throttled over the controller's window). The sender label is masked (SenderLabels).
 func NewLimitsCollector(src LimitsSource) prometheus.Collector {
+	numbers := make([]string, len(src.Senders))
+	for i, s := range src.Senders {
+		numbers[i] = s.Sender
+	}
 	return &limitsCollector{
-		src: src,
+		src:     src,
+		senders: NewSenderLabels(numbers),
 		used: prometheus.NewDesc("herald_daily_tier_used",
 			"Unique recipients messaged in the daily messaging tier's rolling window (business-wide); absent when the tier is unlimited (herald_daily_tier_limit 0), as nothing counts them then.", nil, nil),
 		limit: prometheus.NewDesc("herald_daily_tier_limit",
@@ -67,8 +73,9 @@ func (c *limitsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, s := range c.src.Senders {
 		if b, err := c.src.Limiter.BackoffOf(ctx, s, now); err == nil {
-			ch <- prometheus.MustNewConstMetric(c.factor, prometheus.GaugeValue, b.Factor, s.Sender)
-			ch <- prometheus.MustNewConstMetric(c.share, prometheus.GaugeValue, b.Share, s.Sender)
+			label := c.senders.Of(s.Sender)
+			ch <- prometheus.MustNewConstMetric(c.factor, prometheus.GaugeValue, b.Factor, label)
+			ch <- prometheus.MustNewConstMetric(c.share, prometheus.GaugeValue, b.Share, label)
 		}
 	}
 }

@@ -1,7 +1,8 @@
 // Package metrics holds Herald's Prometheus metrics and the operations HTTP endpoints:
 // /metrics, /healthz (the process is alive) and /readyz (it can do its work).
 //
-// Labels never carry a recipient: campaign, sender number, outcome and error class only.
+// Labels never carry a recipient: campaign, sender number (masked but for its last 4 digits:
+// SenderLabels), outcome and error class only.
 package metrics
 
 import (
@@ -32,7 +33,8 @@ const scrapeTimeout = 2 * time.Second
 // Metrics are one process's metrics on their own registry.
 type Metrics struct {
 	reg *prometheus.Registry
-	// Sends counts settled sends: herald_sends_total{campaign, sender, outcome, class}. A
+	// Sends counts settled sends: herald_sends_total{campaign, sender, outcome, class}; sender
+	// is the SenderLabels label of the number, never the number itself. A
 	// follow-up's send (on_reply) counts there under the campaign of the run it follows, and
 	// again in FollowupSends.
 	Sends *prometheus.CounterVec
@@ -59,7 +61,7 @@ type Metrics struct {
 func New() *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.Sends = m.counterVec("herald_sends_total",
-		"Send attempts settled by workers, by campaign, sender, outcome (accepted, failed, unknown, retried, throttled, held, skipped) and error class.",
+		"Send attempts settled by workers, by campaign, sender (masked but for the last 4 digits), outcome (accepted, failed, unknown, retried, throttled, held, skipped) and error class.",
 		"campaign", "sender", "outcome", "class")
 	m.FollowupSends = m.counterVec("herald_followup_sends_total",
 		"Follow-up (on_reply) sends settled by workers, by campaign, rule, outcome and class as in herald_sends_total, which counts them too.",

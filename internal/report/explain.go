@@ -149,13 +149,100 @@ type TimelineEvent struct {
 // FollowupStory is one follow-up of a recipient: the rule that created it and its entry in
 // the rule's follow-up run.
 type FollowupStory struct {
-	Rule      string        `json:"rule"`
-	State     string        `json:"state"`
-	Attempts  int           `json:"attempts"`
-	Code      string        `json:"code,omitempty"`
-	Class     string        `json:"class,omitempty"`
-	MessageID string        `json:"message_id,omitempty"`
-	History   []HistoryLine `json:"history"`
+	Rule     string `json:"rule"`
+	State    string `json:"state"`
+	Attempts int    `json:"attempts"`
+	// Code is the entry's code: a failure's, or, once Connectly accepted it, how it went
+	// (session, fallback, in_window; SentAs says so in words).
+	Code      string `json:"code,omitempty"`
+	Class     string `json:"class,omitempty"`
+	MessageID string `json:"message_id,omitempty"`
+	// SentAs is what Connectly accepted for the follow-up, as Explanation.SentAs.
+	SentAs string `json:"sent_as,omitempty"`
+	// Due is when a follow-up still to be sent (queued) is next due: when its task runs
+	// next (a delayed follow-up's delay, the opening of its send hours, or the next look of
+	// a send held back); absent once its task is due now, and when it has no task.
+	Due *time.Time `json:"due,omitempty"`
+	// Task is the state of its task while it is queued: scheduled, retry, pending, active or
+	// archived; "none" when no queue holds it (its receiver had not written it yet).
+	Task string `json:"task,omitempty"`
+	// HeldBy says what holds a queued follow-up back, when something does: HeldByPause or
+	// HeldBySendHours; HeldWhy says it in words (the pause's reason, masked; the send hours).
+	HeldBy  string        `json:"held_by,omitempty"`
+	HeldWhy string        `json:"held_why,omitempty"`
+	History []HistoryLine `json:"history"`
+}
+
+// What holds a queued follow-up back (FollowupStory.HeldBy).
+const (
+	// HeldByPause: the run it follows (or its follow-ups, or its own follow-up run) is paused.
+	HeldByPause = "pause"
+	// HeldBySendHours: it waits for its campaign's send hours to open.
+	HeldBySendHours = "send_hours"
+)
+
+// Line says a follow-up in one line, as `recipient explain` prints it after "Follow-up":
+// "later: queued, 0 attempts, due 2026-03-03T08:00:00Z (in 12h58m), held by the send hours:
+// mon-fri 09:00-18:00 Europe/Madrid"; "yes: read, 1 attempt, sent as the session message,
+// message wamid.X".
+func (f FollowupStory) Line(now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s, %s", f.Rule, f.State, plural(f.Attempts, "attempt"))
+	switch {
+	case f.SentAs != "":
+		b.WriteString(", sent as " + sentAsShort(f.SentAs))
+		if f.Code != "" && f.Code != f.SentAs {
+			b.WriteString(", code " + f.Code)
+		}
+	case f.Code != "":
+		b.WriteString(", code " + f.Code)
+	}
+	if f.MessageID != "" {
+		b.WriteString(", message " + f.MessageID)
+	}
+	switch {
+	case f.Due != nil:
+		fmt.Fprintf(&b, ", due %s", f.Due.UTC().Format(time.RFC3339))
+		if d := f.Due.Sub(now); d >= time.Minute {
+			fmt.Fprintf(&b, " (in %s)", shortDuration(d.Truncate(time.Minute)))
+		} else if d >= time.Second {
+			fmt.Fprintf(&b, " (in %s)", shortDuration(d.Truncate(time.Second)))
+		}
+	case f.Task == "pending" || f.Task == "active":
+		b.WriteString(", due now")
+	case f.Task == "none":
+		b.WriteString(", its task not written yet")
+	case f.Task != "":
+		b.WriteString(", task " + f.Task)
+	}
+	switch f.HeldBy {
+	case HeldByPause:
+		b.WriteString(", held by a pause: " + f.HeldWhy)
+	case HeldBySendHours:
+		b.WriteString(", held by the send hours: " + f.HeldWhy)
+	}
+	return b.String()
+}
+
+// sentAsShort names what Connectly accepted (ledger.SentSession...) in a few words.
+func sentAsShort(sentAs string) string {
+	switch sentAs {
+	case ledger.SentSession:
+		return "the session message"
+	case ledger.SentFallback:
+		return "the fallback template"
+	case ledger.SentInWindow:
+		return "the template, inside the window"
+	}
+	return sentAs
+}
+
+// plural says n things: "1 attempt", "0 attempts".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // HistoryLine is one event of a recipient's story, with its code's class.
@@ -239,6 +326,12 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 		}
 		if fs.History, err = historyOf(ctx, l, fa, p.Table); err != nil {
 			return Explanation{}, err
+		}
+		fs.SentAs, _, _ = sentAsOf(fe, fs.History)
+		if fe.State == ledger.Queued {
+			if err := followupWait(ctx, l, rdb, r.ID, fa, p.Recipient, p.Now, &fs); err != nil {
+				return Explanation{}, err
+			}
 		}
 		x.Followups = append(x.Followups, fs)
 	}
@@ -506,14 +599,7 @@ func PrintExplanation(w io.Writer, x Explanation, now time.Time) {
 		}
 		printHistory(w, x.History)
 		for _, f := range x.Followups {
-			fmt.Fprintf(w, "Follow-up  %s: %s, %d attempts", f.Rule, f.State, f.Attempts)
-			if f.Code != "" {
-				fmt.Fprintf(w, ", code %s", f.Code)
-			}
-			if f.MessageID != "" {
-				fmt.Fprintf(w, ", message %s", f.MessageID)
-			}
-			fmt.Fprintln(w)
+			fmt.Fprintf(w, "Follow-up  %s\n", logx.Escape(f.Line(now)))
 			printHistory(w, f.History)
 		}
 		if len(x.Tags) > 0 {

@@ -96,7 +96,7 @@ func TestExplainShowsFollowups(t *testing.T) {
 	x.InLedger = true // print the story's lines as for a recipient of the run
 	var buf bytes.Buffer
 	PrintExplanation(&buf, x, now)
-	if !strings.Contains(buf.String(), "Follow-up  interested: accepted, 1 attempts, message m-follow") {
+	if !strings.Contains(buf.String(), "Follow-up  interested: accepted, 1 attempt, message m-follow") {
 		t.Fatalf("printed:\n%s", buf.String())
 	}
 	if x, err := Explain(ctx, l, rdb, ExplainParams{Run: "promo-1", Recipient: to, Business: "b", Now: now}); err != nil || len(x.Followups) != 0 {

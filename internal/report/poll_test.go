@@ -86,3 +86,35 @@ func TestProgressLineLabels(t *testing.T) {
 		t.Errorf("progress line %q calls recipients not yet sent retrying", got)
 	}
 }
+
+// run show --watch to a log or a pipe prints one line per refresh: it carries the status
+// lines a terminal shows above the progress bar (what the run waits for, a pause, archived
+// tasks, the sender's backoff), not the progress bar alone.
+func TestWatchLineCarriesTheStatus(t *testing.T) {
+	t.Parallel()
+	rep := report.Run{Run: "r1", Status: "running", Recipients: 4, Waiting: "send hours: sends resume at 2026-12-08T08:00:00Z",
+		States: map[string]int64{"queued": 4}, ArchivedTasks: 1, Queue: "herald:marketing", SenderBackoff: "********0100 at 50% of its rate"}
+	got := report.WatchLine(rep, 2*time.Second)
+	if strings.Contains(got, "\n") {
+		t.Fatalf("watch line %q: want one line", got)
+	}
+	var full strings.Builder
+	report.PrintRun(&full, rep)
+	for _, want := range []string{"0/4", "queued 4", "| status running, waiting for the send hours: sends resume at 2026-12-08T08:00:00Z",
+		"| archived 1 send tasks whose recipients are still queued", "| sender ********0100 at 50% of its rate"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("watch line %q does not say %q", got, want)
+		}
+	}
+	for _, l := range strings.Split(full.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && (f[0] == "Status" || f[0] == "Archived" || f[0] == "Sender") {
+			if !strings.Contains(got, strings.Join(f[1:], " ")) {
+				t.Errorf("watch line %q leaves out run show's %q", got, l)
+			}
+		}
+	}
+	rep.Status, rep.PauseReason, rep.Waiting = "paused", "paused by ana", ""
+	if got := report.WatchLine(rep, time.Second); !strings.Contains(got, "| status paused (paused by ana)") {
+		t.Errorf("paused: watch line %q", got)
+	}
+}

@@ -50,10 +50,14 @@ type Run struct {
 	// but completed, and no server running one) or "archived" (its expansion task waits in
 	// the archive). The run cannot end until `herald run repair RUN --apply` starts its
 	// expansion again (or retries the archived task). "" while its expansion goes on.
-	ExpansionStopped string           `json:"expansion_stopped,omitempty"`
-	Recipients       int              `json:"recipients"`
-	States           map[string]int64 `json:"states"`
-	Sum              int64            `json:"sum"`
+	ExpansionStopped string `json:"expansion_stopped,omitempty"`
+	// Recipients is, despite its name (kept for --json), the run's audience rows: the rows
+	// skipped before reaching the ledger (an invalid number, a duplicate) included, as in
+	// Sum; campaign send's "8 rows, 6 recipients" is 8 here (run ls shows it as ROWS). A
+	// follow-up run counts its entries.
+	Recipients int              `json:"recipients"`
+	States     map[string]int64 `json:"states"`
+	Sum        int64            `json:"sum"`
 	// Done counts recipients that need no more sending (the terminal states).
 	Done int64 `json:"done"`
 	// Accepted counts recipients Connectly accepted, whatever they reached since: accepted,
@@ -396,8 +400,10 @@ func RecentRuns(ctx context.Context, l *ledger.Ledger, campaign string, limit in
 // PrintRuns renders runs as the table of `run ls`.
 func PrintRuns(w io.Writer, reps []Run) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	// ACCEPTED counts recipients accepted or further on (sent, delivered, read).
-	fmt.Fprintln(tw, "RUN\tCAMPAIGN\tSTATUS\tRECIPIENTS\tDONE\tACCEPTED\tDELIVERED\tFAILED\tCREATED")
+	// ROWS counts the audience rows (Recipients), rows skipped before the ledger (an invalid
+	// number, a duplicate) included, as DONE does: campaign send's "8 rows, 6 recipients" is
+	// ROWS 8. ACCEPTED counts recipients accepted or further on (sent, delivered, read).
+	fmt.Fprintln(tw, "RUN\tCAMPAIGN\tSTATUS\tROWS\tDONE\tACCEPTED\tDELIVERED\tFAILED\tCREATED")
 	for _, rep := range reps {
 		status := rep.Status
 		switch {
@@ -438,34 +444,12 @@ func PrintRun(w io.Writer, rep Run) {
 	if len(rep.RetriedBy) > 0 {
 		fmt.Fprintf(w, "Retried   by %s\n", strings.Join(rep.RetriedBy, ", "))
 	}
-	fmt.Fprintf(w, "Status    %s", rep.Status)
-	// Reasons, button labels and the sender are shown as ShowRun left them (masked unless
-	// --reveal), their control characters escaped: they hold an operator's or a customer's text.
-	if rep.PauseReason != "" && rep.Status == string(ledger.RunPaused) {
-		fmt.Fprintf(w, " (%s)", logx.Escape(rep.PauseReason))
-	}
-	if rep.Waiting != "" {
-		fmt.Fprintf(w, ", waiting for the %s", rep.Waiting)
-	}
-	fmt.Fprintln(w)
-	switch {
-	case rep.Followups == nil:
-	case rep.Followups.State == string(ledger.FollowupsPausedHold):
-		fmt.Fprintf(w, "Follow-ups paused (%s), the run completed: herald run resume %s lets them go, herald run cancel %s drops them\n",
-			logx.Escape(rep.Followups.Reason), rep.Run, rep.Run)
-	default:
-		fmt.Fprintf(w, "Follow-ups cancelled (%s): replies get none, the run completed\n", logx.Escape(rep.Followups.Reason))
-	}
-	for _, f := range rep.FollowupsPaused {
-		fmt.Fprintf(w, "Follow-ups of rule %s paused (%s): herald run resume %s resumes them, herald run cancel %s drops them\n",
-			f.Rule, logx.Escape(f.Reason), rep.Run, ledger.FollowupRun(rep.Run, f.Rule))
-	}
-	if rep.ArchivedTasks > 0 {
-		fmt.Fprintf(w, "Archived  %d send tasks whose recipients are still queued: the run cannot end until each is retried or deleted (herald task ls %s --state archived)\n",
-			rep.ArchivedTasks, rep.Queue)
-	}
-	if rep.SenderBackoff != "" {
-		fmt.Fprintf(w, "Sender    %s\n", logx.Escape(rep.SenderBackoff))
+	for _, l := range statusLines(rep) {
+		if l.label == "" {
+			fmt.Fprintln(w, l.text)
+		} else {
+			fmt.Fprintf(w, "%-10s%s\n", l.label, l.text)
+		}
 	}
 	if rep.Finished != nil {
 		fmt.Fprintf(w, "Took      %s\n", rep.Finished.Sub(rep.Created).Round(time.Millisecond))
@@ -520,7 +504,7 @@ func PrintRun(w io.Writer, rep Run) {
 			cmp.Or(rep.ResendAfter, "the quiet period"), rep.ResentUnknown, rep.ResendWaiting)
 	}
 	if v := rep.Verify; v != nil {
-		PrintVerify(w, *v)
+		PrintVerify(w, *v, rep.Sum)
 	}
 	if len(rep.Codes) > 0 {
 		fmt.Fprintln(w)
@@ -529,6 +513,64 @@ func PrintRun(w io.Writer, rep Run) {
 	if rep.Delivery != nil {
 		PrintDelivery(w, *rep.Delivery)
 	}
+}
+
+// statusLine is one line of a run's status block: a label ("Status", "Archived", "Sender";
+// "" for a line that is a sentence of its own) and its text.
+type statusLine struct{ label, text string }
+
+// statusLines is what PrintRun says of a run's status under its header, and WatchLine after
+// its progress: the status, with its pause reason and what its sends wait for; its follow-ups
+// paused or cancelled; its archived send tasks; its sender's backoff. Reasons, button labels
+// and the sender are shown as ShowRun left them (masked unless --reveal), their control
+// characters escaped: they hold an operator's or a customer's text.
+func statusLines(rep Run) []statusLine {
+	status := rep.Status
+	if rep.PauseReason != "" && rep.Status == string(ledger.RunPaused) {
+		status += fmt.Sprintf(" (%s)", logx.Escape(rep.PauseReason))
+	}
+	if rep.Waiting != "" {
+		status += fmt.Sprintf(", waiting for the %s", rep.Waiting)
+	}
+	out := []statusLine{{"Status", status}}
+	switch {
+	case rep.Followups == nil:
+	case rep.Followups.State == string(ledger.FollowupsPausedHold):
+		out = append(out, statusLine{"", fmt.Sprintf("Follow-ups paused (%s), the run completed: herald run resume %s lets them go, herald run cancel %s drops them",
+			logx.Escape(rep.Followups.Reason), rep.Run, rep.Run)})
+	default:
+		out = append(out, statusLine{"", fmt.Sprintf("Follow-ups cancelled (%s): replies get none, the run completed", logx.Escape(rep.Followups.Reason))})
+	}
+	for _, f := range rep.FollowupsPaused {
+		out = append(out, statusLine{"", fmt.Sprintf("Follow-ups of rule %s paused (%s): herald run resume %s resumes them, herald run cancel %s drops them",
+			f.Rule, logx.Escape(f.Reason), rep.Run, ledger.FollowupRun(rep.Run, f.Rule))})
+	}
+	if rep.ArchivedTasks > 0 {
+		out = append(out, statusLine{"Archived", fmt.Sprintf("%d send tasks whose recipients are still queued: the run cannot end until each is retried or deleted (herald task ls %s --state archived)",
+			rep.ArchivedTasks, rep.Queue)})
+	}
+	if rep.SenderBackoff != "" {
+		out = append(out, statusLine{"Sender", logx.Escape(rep.SenderBackoff)})
+	}
+	return out
+}
+
+// WatchLine is one refresh of `run show --watch` when its output is no terminal (a log, a
+// pipe): the progress line (ProgressLine), then the status lines PrintRun shows a terminal,
+// on the same line, each after " | " ("| status running, waiting for the send hours: sends
+// resume at ...", "| sender ..."), so each refresh stays one line that says what the run
+// waits for.
+func WatchLine(rep Run, elapsed time.Duration) string {
+	var b strings.Builder
+	b.WriteString(strings.TrimRight(ProgressLine(rep, elapsed), " "))
+	for _, l := range statusLines(rep) {
+		b.WriteString(" | ")
+		if l.label != "" {
+			b.WriteString(strings.ToLower(l.label) + " ")
+		}
+		b.WriteString(l.text)
+	}
+	return b.String()
 }
 
 // entries is "1 entry" or "N entries".
@@ -540,13 +582,21 @@ func entries(n int) string {
 }
 
 // PrintVerify renders the recount of a run's ledger against its counters (ShowParams.Verify).
-func PrintVerify(w io.Writer, v ledger.Verification) {
+// rows is what the counters add up to (Run.Sum): the ledger's entries, one per recipient, and
+// the rows skipped before reaching it (an invalid number, a duplicate), which only the
+// counters count; when there are such rows the line says how the two make rows.
+func PrintVerify(w io.Writer, v ledger.Verification, rows int64) {
 	if v.Moving {
 		fmt.Fprintf(w, "verify: the run changed while it was read, %d times; nothing compared (verify again once it has ended)\n", ledger.VerifyReads)
 		return
 	}
 	if len(v.Mismatches) == 0 {
-		fmt.Fprintf(w, "verify: %d ledger entries agree with the counters\n", v.Entries)
+		if outside := rows - v.Entries; outside > 0 {
+			fmt.Fprintf(w, "verify: %d ledger entries (the recipients) agree with the counters, which also count %d rows skipped before the ledger (invalid or duplicate): %d rows in all\n",
+				v.Entries, outside, rows)
+		} else {
+			fmt.Fprintf(w, "verify: %d ledger entries agree with the counters\n", v.Entries)
+		}
 	}
 	for _, m := range v.Mismatches {
 		fmt.Fprintf(w, "verify: MISMATCH %s: counter %d, ledger %d\n", m.What, m.Counter, m.Ledger)
