@@ -37,6 +37,7 @@ func TestParseValid(t *testing.T) {
 			Path:       path,
 			AudienceAt: campaigns.Position{Line: 16, Column: 9},
 			SenderAt:   campaigns.Position{Line: 4, Column: 9},
+			PhoneAt:    campaigns.Position{Line: 17, Column: 10},
 		}
 		wantEqual(t, "definition", want, d)
 	})
