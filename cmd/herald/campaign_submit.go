@@ -117,6 +117,11 @@ func (a *app) campaignRmCmd() *cobra.Command {
 	return cmd
 }
 
+// whoExpands says which processes create and expand a run campaign run enqueued: every
+// herald scheduler and herald worker serves expansion tasks, unless its config sets
+// scheduler.expand_concurrency to 0.
+const whoExpands = "whichever process serves expansion tasks first (herald scheduler or herald worker) creates and expands it"
+
 func (a *app) campaignRunCmd() *cobra.Command {
 	var asJSON bool
 	cmd := a.redisCmd("run ID", "Start a run of a submitted campaign now (its current version)", cobra.ExactArgs(1),
@@ -142,13 +147,14 @@ func (a *app) campaignRunCmd() *cobra.Command {
 			runID := started.RunID
 			out := map[string]any{"run": runID, "campaign": args[0], "version": started.Version}
 			return a.print(asJSON, out, func(w io.Writer) error {
-				fmt.Fprintf(w, "run %s of %s (version %d) enqueued: a scheduler creates and expands it\n", runID, args[0], started.Version)
+				fmt.Fprintf(w, "run %s of %s (version %d) enqueued: %s\n", runID, args[0], started.Version, whoExpands)
 				fmt.Fprintf(w, "follow it with: herald run show %s\n", runID)
 				return nil
 			})
 		})
 	cmd.Long = `Start a run of a submitted campaign now, from its current version. The run is created and
-expanded by a process serving expansion tasks (herald scheduler by default). Its on_reply rules
+expanded by whichever process serves expansion tasks first: herald scheduler or herald worker
+(scheduler.expand_concurrency, 0 in a process's config leaving it to the others). Its on_reply rules
 are checked against its templates as Connectly has them now, as by campaign submit; a campaign
 whose rules name buttons its template no longer has starts no run.`
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
