@@ -118,10 +118,10 @@ func (a *app) runSkipped(ctx context.Context, c config.Config, runID string, exp
 }
 
 func printStarted(w io.Writer, run ledger.Run, st expand.Stats, d time.Duration) {
-	fmt.Fprintf(w, "run %s started: %d rows, %d recipients queued on %s in %s\n",
-		run.ID, st.Rows, st.Planned, run.Queue, d.Round(time.Millisecond))
+	fmt.Fprintf(w, "run %s started: %s, %s queued on %s in %s\n", run.ID, serve.Count(st.Rows, "row", "rows"),
+		serve.Count(st.Planned, "recipient", "recipients"), run.Queue, d.Round(time.Millisecond))
 	for _, r := range slices.Sorted(maps.Keys(st.Skipped)) {
-		fmt.Fprintf(w, "  skipped %d rows: %s\n", st.Skipped[r], r)
+		fmt.Fprintf(w, "  skipped %s: %s\n", serve.Count(st.Skipped[r], "row", "rows"), r)
 	}
 	fmt.Fprintf(w, "follow it with: herald run show %s\n", run.ID)
 }
