@@ -21,11 +21,11 @@ func validated(t *testing.T, env map[string]string, file string) []campaigns.Fie
 	return res[0].Problems
 }
 
-// campaign plan and campaign send check a file as campaign validate does, in one check: every
-// problem at once, each with its place; send refuses the file, plan exits 1. Before, plan
+// campaign plan, send and submit check a file as campaign validate does, in one check: every
+// problem at once, each with its place; send and submit refuse the file, plan exits 1. Before, plan
 // never ran the on_reply checks (it passed a rule naming a button the message does not offer,
-// which send refused), and send reported a file's problems in rounds: the definition's, then
-// the audience header's, then on_reply's.
+// which send refused), and send and submit reported a file's problems in rounds: the
+// definition's, then the audience header's, then on_reply's.
 func TestPlanAndSendCheckAsValidate(t *testing.T) {
 	t.Parallel()
 	_, env := miniEnv(t)
@@ -78,7 +78,7 @@ func TestPlanAndSendCheckAsValidate(t *testing.T) {
 		if !slices.Equal(fields, []string{"id", "audience.phone", "delivery", "rate", "on_reply.rules[0].button"}) {
 			t.Fatalf("validate: %+v", want)
 		}
-		for _, cmd := range []string{"plan", "send"} {
+		for _, cmd := range []string{"plan", "send", "submit"} {
 			code, out, errOut := herald(t, env, "campaign", cmd, "--json", file)
 			var got jsonError
 			oneJSON(t, out, &got)
