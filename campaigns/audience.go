@@ -100,6 +100,12 @@ func OpenAudience(d *Definition) (*AudienceReader, error) {
 	return a, nil
 }
 
+// noIDColumnError is a CSV header without the column of the recipients' numbers (or BSUIDs):
+// its place in the campaign file is audience.phone's (AudienceError.FieldError).
+type noIDColumnError struct{ error }
+
+func (e noIDColumnError) Unwrap() error { return e.error }
+
 func openReader(d *Definition, f *os.File) (*AudienceReader, error) {
 	path := d.AudiencePath()
 	rules := d.FileRules()
@@ -177,9 +183,9 @@ func openReader(d *Definition, f *os.File) (*AudienceReader, error) {
 			want = colName(a.phone) + " or " + colName(a.bsuid) + " column"
 		}
 		if odd > 0 {
-			return nil, fail(1, fmt.Errorf("no %s (%s; an audience file starts with a header row naming its columns)", want, notHeader(odd, len(cs.header))))
+			return nil, fail(1, noIDColumnError{fmt.Errorf("no %s (%s; an audience file starts with a header row naming its columns)", want, notHeader(odd, len(cs.header)))})
 		}
-		return nil, fail(1, fmt.Errorf("no %s (columns: %s)", want, shownColumns(cs.header)))
+		return nil, fail(1, noIDColumnError{fmt.Errorf("no %s (columns: %s)", want, shownColumns(cs.header))})
 	}
 	a.src = cs
 	return a, nil

@@ -123,9 +123,20 @@ func (e *AudienceError) Detail() string {
 
 func (e *AudienceError) Unwrap() error { return e.Err }
 
-// FieldError returns the problem as one of the campaign file's problems, at audience.file.
+// FieldError returns the problem as one of the campaign file's problems, at audience.file; a
+// header without the phone (or bsuid) column at audience.phone (or audience.bsuid) where the
+// campaign file writes it, the column it names being the one to put right.
 func (e *AudienceError) FieldError(d *Definition) FieldError {
-	return FieldError{File: d.Path, Line: d.AudienceAt.Line, Column: d.AudienceAt.Column, Field: "audience.file", Msg: e.Detail()}
+	field, at := "audience.file", d.AudienceAt
+	if errors.As(e.Err, new(noIDColumnError)) {
+		switch {
+		case d.PhoneAt.Line > 0:
+			field, at = "audience.phone", d.PhoneAt
+		case d.BSUIDAt.Line > 0:
+			field, at = "audience.bsuid", d.BSUIDAt
+		}
+	}
+	return FieldError{File: d.Path, Line: at.Line, Column: at.Column, Field: field, Msg: e.Detail()}
 }
 
 // fileError is an AudienceError about the audience file as a whole.

@@ -68,6 +68,9 @@ type Definition struct {
 	AudienceAt Position `yaml:"-"`
 	// SenderAt is where sender is written in the campaign file (zero when it names none).
 	SenderAt Position `yaml:"-"`
+	// PhoneAt and BSUIDAt are where audience.phone and audience.bsuid are written (zero when
+	// they are not), for an audience header that lacks the column.
+	PhoneAt, BSUIDAt Position `yaml:"-"`
 	// Files are the rules its files are opened and read under; zero fields take the
 	// process's (see FileRules).
 	Files FileRules `yaml:"-"`
@@ -533,6 +536,12 @@ func (d *Definition) validate(path string, root *yaml.Node, loc *locator) Errors
 		add("audience.file", "is required")
 	} else if n := find(root, "audience", "file"); n != nil {
 		d.AudienceAt = Position{n.Line, n.Column}
+	}
+	if n := find(root, "audience", "phone"); n != nil {
+		d.PhoneAt = Position{n.Line, n.Column}
+	}
+	if n := find(root, "audience", "bsuid"); n != nil {
+		d.BSUIDAt = Position{n.Line, n.Column}
 	}
 	if d.Audience.Phone == "" {
 		d.Audience.Phone = "phone"

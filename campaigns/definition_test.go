@@ -37,6 +37,7 @@ func TestParseValid(t *testing.T) {
 			Path:       path,
 			AudienceAt: campaigns.Position{Line: 16, Column: 9},
 			SenderAt:   campaigns.Position{Line: 4, Column: 9},
+			PhoneAt:    campaigns.Position{Line: 17, Column: 10},
 		}
 		wantEqual(t, "definition", want, d)
 	})
@@ -186,8 +187,8 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`3:40: fallback_template.language: "es-419" is not a language code (e.g. en, en_US, pt_BR)`}},
 		{name: "CategoryIsCaseSensitive", yaml: strings.Replace(valid, "  language: en\n", "  language: en\n  category: MARKETING\n", 1), want: []string{`5:13: template.category: "MARKETING": want one of marketing, utility, authentication`}},
 		{name: "UnknownParameter", yaml: valid + "parameters:\n  body_1: x\n  body_0: y\n", want: []string{"9:11: parameters.body_0: unknown parameter name"}},
-		{name: "ParameterDoesNotParse", yaml: valid + "parameters:\n  body_1: \"{{.name\"\n", want: []string{"8:11: parameters.body_1: template: "}},
-		{name: "ParameterUnknownFunction", yaml: valid + "parameters:\n  body_1: \"{{.name | shout}}\"\n", want: []string{`8:11: parameters.body_1: template: 1: function "shout" not defined`}},
+		{name: "ParameterDoesNotParse", yaml: valid + "parameters:\n  body_1: \"{{.name\"\n", want: []string{"8:11: parameters.body_1: a {{ has no closing }}"}},
+		{name: "ParameterUnknownFunction", yaml: valid + "parameters:\n  body_1: \"{{.name | shout}}\"\n", want: []string{`8:11: parameters.body_1: function "shout" is not defined (allowed: and, default,`}},
 		{name: "MissingAudienceFile", yaml: strings.Replace(valid, "  file: a.csv\n", "  phone: mobile\n", 1), want: []string{"6:3: audience.file: is required"}},
 		{name: "BadDefaultRegion", yaml: valid + "  default_region: Us\n", want: []string{`7:19: audience.default_region: "Us" is not an ISO 3166 alpha-2 country code`}},
 		{name: "UnsupportedDefaultRegion", yaml: valid + "  default_region: UK\n", want: []string{`7:19: audience.default_region: "UK" is not an ISO 3166 alpha-2 country code`}},
@@ -209,7 +210,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "WrongTypeHidesNothing",
 			yaml: "id: Bad\n" + valid[len("id: spring-sale\n"):] + "parameters:\n  body_1: \"{{ .a\"\n  body_99: x\ndelivery: sometimes\nrate: fast\n",
-			want: []string{"1:5: id:", "8:11: parameters.body_1: template:", "9:12: parameters.body_99: unknown parameter name", `10:11: delivery: "sometimes"`,
+			want: []string{"1:5: id:", "8:11: parameters.body_1: a {{ has no closing }}", "9:12: parameters.body_99: unknown parameter name", `10:11: delivery: "sometimes"`,
 				`11:7: rate: want a number, got "fast"`},
 		},
 		{
@@ -232,7 +233,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "ParametersNotAMapping", yaml: valid + "parameters: [body_1]\ndelivery: twice\n",
 			want: []string{"7:13: parameters: want a mapping of name: value, got a list", `8:11: delivery: "twice"`}},
 		{name: "ParameterNotText", yaml: valid + "parameters:\n  body_1: [a]\n  body_2: \"{{ .b\"\n",
-			want: []string{"8:11: parameters.body_1: want a text value, got a list", "9:11: parameters.body_2: template:"}},
+			want: []string{"8:11: parameters.body_1: want a text value, got a list", "9:11: parameters.body_2: a {{ has no closing }}"}},
 		{name: "MessageNotAMapping", yaml: "id: s\nmessage: hello\naudience: {file: a.csv}\nrate: -1\n",
 			want: []string{`2:10: message: want a mapping (keys: attachment, list, location, multi_product, raw, reply_buttons, single_product, text), got "hello"`, "4:7: rate: -1"}},
 		{name: "ParameterRangeLoop", yaml: valid + "parameters:\n  body_1: \"{{ range 100000000 }}x{{ end }}\"\n", want: []string{"8:11: parameters.body_1: template: 1:9: {{range}} is not allowed"}},
@@ -294,7 +295,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "ShapesATemplateTakes", yaml: valid + "parameters:\n  header_image: https://cdn.example.com/a.png\n  button_1_url: x\n  body_1: a\n  body_3: c\n" +
 			"  raw: [{name: body_2, value: b}, {name: card_0_header_image, value: \"https://cdn.example.com/c.png\"}]\nid: again\n",
 			want: []string{"13:1: id: given twice (first at line 1)"}},
-		{name: "RawValueDoesNotParse", yaml: valid + "parameters:\n  raw:\n    - name: q\n      value: \"{{ .a\"\n", want: []string{"10:14: parameters.raw[0].value: template: 1: unclosed action"}},
+		{name: "RawValueDoesNotParse", yaml: valid + "parameters:\n  raw:\n    - name: q\n      value: \"{{ .a\"\n", want: []string{"10:14: parameters.raw[0].value: a {{ has no closing }}"}},
 		{name: "RawFlowValueRange", yaml: valid + "parameters:\n  raw: [{name: a, value: x}, {name: b, value: \"{{ range . }}{{ end }}\"}]\n", want: []string{"8:47: parameters.raw[1].value: template: 1:9: {{range}} is not allowed"}},
 		{name: "RawValueTooLong", yaml: valid + "parameters:\n  raw: [{name: a, value: " + strings.Repeat("r", 1025) + "}]\n", want: []string{"8:26: parameters.raw[0].value: raw value is 1025 characters, limit 1024 (on every row)"}},
 		{name: "RawNameTwice", yaml: valid + "parameters:\n  raw: [{name: a, value: x}, {name: a, value: y}]\n", want: []string{`8:8: parameters.raw: raw[1]: "a" is listed twice`}},

@@ -162,7 +162,7 @@ func TestSessionParse(t *testing.T) {
 				"b.yaml:6:3: fallback_template.name: is required",
 				"b.yaml:6:3: fallback_template.language: is required (e.g. en, en_US, pt_BR)",
 				"b.yaml:6:13: fallback_template.category: \"promo\": want one of marketing, utility, authentication",
-				"b.yaml:7:24: fallback_template.parameters.body_1: template: 1: unclosed action",
+				"b.yaml:7:24: fallback_template.parameters.body_1: a {{ has no closing }}",
 			}},
 		{"TwoKinds", sessionCampaign("  location: {latitude: 1, longitude: 2}\n  attachment: {type: image, url: \"https://x.example/a.png\"}\n"),
 			[]string{"b.yaml:4:13: message.location: a message has exactly one kind, this one also sets attachment, location"}},
@@ -194,7 +194,7 @@ func TestSessionParse(t *testing.T) {
 		{"RawNotAMapping", sessionCampaign("  raw: [text]\n"),
 			[]string{"b.yaml:4:8: message.raw: want a mapping (a JSON object)"}},
 		{"RawTemplateBroken", sessionCampaign("  raw:\n    text: \"{{ .x \"\n"),
-			[]string{"b.yaml:5:11: message.raw.text: template: 1: unclosed action"}},
+			[]string{"b.yaml:5:11: message.raw.text: a {{ has no closing }}"}},
 		// A missing coordinate is not 0: the pin would go to 0,0.
 		{"LocationWithoutLatitude", sessionCampaign("  location: {longitude: 2.35, name: Paris}\n"),
 			[]string{"b.yaml:4:13: message.location.latitude: required"}},

@@ -84,7 +84,7 @@ func (o PlanOutput) Problem() error {
 		n += len(f.Problems)
 	}
 	if n > 0 {
-		return fmt.Errorf("%d template problems: sends would fail or pause the run", n)
+		return fmt.Errorf("%d %s: sends would fail or pause the run", n, plural(n, "template problem", "template problems"))
 	}
 	if err := o.FollowupProblem(); err != nil {
 		return err

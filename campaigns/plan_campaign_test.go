@@ -57,7 +57,7 @@ func TestPlanCampaign(t *testing.T) {
 	if !listed || len(out.Samples) != 1 || !strings.Contains(string(out.Samples[0]), `"+14155552671"`) {
 		t.Fatalf("revealed plan: listed %v samples %s", listed, out.Samples)
 	}
-	if err := out.Problem(); err == nil || err.Error() != "1 template problems: sends would fail or pause the run" {
+	if err := out.Problem(); err == nil || err.Error() != "1 template problem: sends would fail or pause the run" {
 		t.Fatalf("Problem() = %v, want the missing template", err)
 	}
 

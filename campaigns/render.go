@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -232,14 +233,15 @@ func titleCase(s string) string {
 }
 
 // parseParam compiles one parameter template and checks that it stays inside the sandbox.
-// Errors read "template: LINE[:COL]: message", positions inside the template text.
+// A text that does not parse is said in plain words (parseProblem); one outside the sandbox
+// reads "template: LINE:COL: message", its position inside the template text.
 func parseParam(name, text string) (*template.Template, error) {
 	if len(text) > MaxTemplateBytes {
 		return nil, fmt.Errorf("template is %d bytes, limit %d", len(text), MaxTemplateBytes)
 	}
 	t, err := template.New(name).Funcs(funcs).Option("missingkey=zero").Parse(text)
 	if err != nil {
-		return nil, fmt.Errorf("template: %s", strings.TrimPrefix(err.Error(), "template: "+name+":"))
+		return nil, parseProblem(name, text, err)
 	}
 	for _, sub := range t.Templates() {
 		if sub.Name() != name {
@@ -255,6 +257,48 @@ func parseParam(name, text string) (*template.Template, error) {
 		return nil, c.err
 	}
 	return t, nil
+}
+
+// parseLineRE reads the line Go's template parser puts before its message ("3: ...").
+var parseLineRE = regexp.MustCompile(`^(\d+): (.*)$`)
+
+// parseWords put Go's words for the parts of a template in plain ones: an action is what
+// {{ ... }} holds.
+var parseWords = strings.NewReplacer(
+	" in operand", " in {{ ... }}",
+	" in command", " in {{ ... }}",
+	" in parenthesized pipeline", " in ( ... ) inside {{ ... }}",
+	"unclosed action", "a {{ has no closing }}",
+	"unexpected EOF", "the text ends before the {{ end }} of an {{ if }} or {{ with }}",
+	"unclosed left paren", "a ( has no closing )",
+	"unexpected right paren", "a ) has no opening (",
+	"unexpected unclosed action in command", "a {{ has no closing }}",
+	"unexpected unclosed action in operand", "a {{ has no closing }}",
+)
+
+// parseProblem is a template text that does not parse (err, from Go's parser), in plain
+// words: what is wrong, without the parser's name for the template and its "template: LINE:"
+// prefix; the line is named only in a text of several lines. A function the sandbox does not
+// have is named with those it has.
+func parseProblem(name, text string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "template: "+name+":")
+	line := ""
+	if m := parseLineRE.FindStringSubmatch(msg); m != nil {
+		line, msg = m[1], m[2]
+	}
+	// "unclosed action started at 1": where it started is the line already named.
+	if i := strings.Index(msg, "unclosed action started at "); i >= 0 {
+		msg = msg[:i] + "unclosed action"
+	}
+	if fn, ok := strings.CutPrefix(msg, "function "); ok && strings.HasSuffix(fn, " not defined") {
+		msg = fmt.Sprintf("function %s is not defined (allowed: %s)", strings.TrimSuffix(fn, " not defined"), allowedList)
+	} else {
+		msg = parseWords.Replace(msg)
+	}
+	if line != "" && strings.Contains(text, "\n") {
+		msg = "line " + line + " of the text: " + msg
+	}
+	return errors.New(msg)
 }
 
 // sandboxCheck walks a parse tree and keeps the first node outside the sandbox.

@@ -195,7 +195,7 @@ func TestRenderErrors(t *testing.T) {
 	t.Run("BadTemplate", func(t *testing.T) {
 		t.Parallel()
 		_, err := campaigns.NewRenderer(&campaigns.Definition{Parameters: campaigns.Parameters{Values: map[string]string{"body_1": "{{.a"}}})
-		wantErrContains(t, err, "parameters.body_1: template: ")
+		wantErrContains(t, err, "parameters.body_1: a {{ has no closing }}")
 	})
 
 	t.Run("RendererIsReusable", func(t *testing.T) {

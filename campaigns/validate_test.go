@@ -72,10 +72,12 @@ func TestValidateEveryProblemAtOnce(t *testing.T) {
 		path := writeFile(t, dir, "b1.yaml", "id: Bad_ID!\ntemplate: {name: x, language: en}\nparameters:\n  body_1: \"{{ .first_name | title \"\n"+
 			"  body_99: x\naudience:\n  file: a.csv\n  phone: telefono\ndelivery: sometimes\nrate: fast\n")
 		r := campaigns.Validate(path, campaigns.ValidateOptions{})
-		wantPrefixes(t, r.Errors, path+":1:5: id:", path+":4:11: parameters.body_1: template:", path+":5:12: parameters.body_99:",
-			path+":9:11: delivery:", path+`:10:7: rate: want a number, got "fast"`, path+":7:9: audience.file: ")
-		// In the order of the file: the audience's problem at audience.file, line 7.
-		if !strings.Contains(r.Errors[3], `no "telefono" column`) {
+		wantPrefixes(t, r.Errors, path+":1:5: id:", path+":4:11: parameters.body_1: a {{ has no closing }}", path+":5:12: parameters.body_99:",
+			path+":9:11: delivery:", path+`:10:7: rate: want a number, got "fast"`, path+":8:10: audience.phone: ")
+		// In the order of the file: the header without the phone column at audience.phone,
+		// line 8, which names the column; the problem still names the audience file and its
+		// header line.
+		if !strings.Contains(r.Errors[3], `a.csv:1: no "telefono" column`) {
 			t.Fatalf("audience problem: %q", r.Errors)
 		}
 	})

@@ -144,8 +144,10 @@ type FollowupRequest struct {
 	Body json.RawMessage `json:"body"`
 }
 
-// FollowupPlaceholder is the number follow-up requests are shown for (a fictional one).
-const FollowupPlaceholder = "+15555550100"
+// FollowupPlaceholder is the number follow-up requests are shown for: a fictional one (555-01XX)
+// whose last 4 digits are not those of the examples' sender (+14155550100), so that, masked,
+// the recipient of a follow-up does not read as the sender.
+const FollowupPlaceholder = "+15555550123"
 
 // PlanPath is a request path as a plan shows it: the one path makes for a business id written
 // "{businessId}", with the braces path escapes (url.PathEscape: %7B, %7D) written as they are,

@@ -11,6 +11,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/logx"
 )
 
 // repliesExample is the example campaign with on_reply rules.
@@ -66,10 +67,19 @@ func TestPlanFollowupsMasked(t *testing.T) {
 			}
 		}
 		full := strings.Contains(bodies.String(), sender) || strings.Contains(bodies.String(), conversation.FollowupPlaceholder)
-		masked := strings.Contains(bodies.String(), `"********0100"`)
+		masked := strings.Contains(bodies.String(), `"********0100"`) && strings.Contains(bodies.String(), `"********0123"`)
 		if bodies.Len() == 0 || full == !reveal || masked == reveal {
 			t.Errorf("reveal %v: bodies %s", reveal, bodies.String())
 		}
+	}
+}
+
+// The placeholder recipient of the follow-ups, masked, is not the sender masked: before, both
+// read ********0100 in campaign plan's follow-up requests.
+func TestFollowupPlaceholderIsNotTheSenderMasked(t *testing.T) {
+	t.Parallel()
+	if p, s := logx.MaskDigits(conversation.FollowupPlaceholder), logx.MaskDigits("+14155550100"); p == s {
+		t.Fatalf("placeholder %s masks as the sender does: %s", conversation.FollowupPlaceholder, p)
 	}
 }
 

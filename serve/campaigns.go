@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,6 +34,10 @@ type SendParams struct {
 	// Progress, when set, is told rows done and the estimated total as the audience is
 	// expanded.
 	Progress func(done, estimate int)
+	// Note, when set, is told what the check of the file could not check (CheckCampaign's
+	// notes); Warning, of a sender the config does not list (campaigns.UnlistedSender), which
+	// does not refuse the file: the worker sends from it, at the default rate.
+	Note, Warning func(string)
 }
 
 // Sent is what SendCampaign started: the run, and how long starting it took.
@@ -44,14 +49,27 @@ type Sent struct {
 // SendCampaign starts a run of the campaign file at p.Path now (`campaign send`): every
 // recipient gets one send task, written with the send task options of config p.Config, up to
 // the run's backlog in the call; an expansion server carries on as sends complete
-// (Started.Continues).
+// (Started.Continues). The file is checked first as campaign validate checks it
+// (CheckCampaign): a file with a problem starts no run, and the error lists every problem.
 func SendCampaign(ctx context.Context, p SendParams) (Sent, error) {
+	notes, err := CheckCampaign(ctx, p.Config, p.Path)
+	if p.Note != nil {
+		for _, n := range notes {
+			p.Note(n)
+		}
+	}
+	if err != nil {
+		return Sent{}, fmt.Errorf("no run started: %w", err)
+	}
 	def, err := campaigns.Load(p.Path)
 	if err != nil {
 		return Sent{}, err
 	}
 	// The audience is read under the given config's rules, not the process's default.
 	def.Files = FileRules(p.Config)
+	if w := campaigns.UnlistedSender(def, p.Config.Senders); w != "" && p.Warning != nil {
+		p.Warning(w)
+	}
 	// A campaign whose sender cannot be chosen fails before Redis is asked for anything.
 	if _, err := SenderOf(def, p.Config); err != nil {
 		return Sent{}, err

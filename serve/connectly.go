@@ -72,8 +72,8 @@ func RefuseOnReply(ctx context.Context, c config.Config, def *campaigns.Definiti
 	}
 	errs, notes := CheckOnReply(ctx, c, def)
 	if len(errs) > 0 {
-		err = fmt.Errorf("%s: on_reply has %d problems (as campaign validate reports them):\n%s",
-			def.Path, len(errs), strings.Join(errs, "\n"))
+		err = fmt.Errorf("%s: on_reply has %s (as campaign validate reports them):\n%s",
+			def.Path, Count(len(errs), "problem", "problems"), strings.Join(errs, "\n"))
 	}
 	return notes, err
 }

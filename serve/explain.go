@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,4 +46,18 @@ func ExplainRecipient(ctx context.Context, c config.Config, rdb redis.UniversalC
 func WindowQuery(c config.Config, customer, shown string, now time.Time) report.WindowQuery {
 	return report.WindowQuery{Business: c.Connectly.BusinessID, Customer: customer, Shown: shown, Policy: c.WindowPolicy(),
 		Margin: c.Worker.WindowMargin.D(), Ahead: report.SendAhead(c.Retry.KeepPlaceFor.D(), c.Retry.MaxPaceWait.D()), Now: now}
+}
+
+// ErrNoBusiness says a customer's service window cannot be read: Herald records windows per
+// business (connectly.business_id), and the config names none.
+var ErrNoBusiness = errors.New("service windows are recorded per business: set connectly.business_id (env CONNECTLY_BUSINESS_ID) to read one")
+
+// WindowsReadable says whether config c names the business whose service windows a command
+// reads: nil, or ErrNoBusiness. Without one, every window would read as closed, whatever the
+// customer wrote.
+func WindowsReadable(c config.Config) error {
+	if c.Connectly.BusinessID == "" {
+		return ErrNoBusiness
+	}
+	return nil
 }

@@ -260,8 +260,10 @@ func TestSendCampaignReadsUnderTheConfigsRules(t *testing.T) {
 	c.Campaigns.Root = t.TempDir() // the campaign and its audience are elsewhere
 	_, err := serve.SendCampaign(context.Background(), serve.SendParams{Path: campaignFile(t, 2), Config: c, Log: zerolog.Nop(),
 		Connect: connectTo(rdb)})
-	if !errors.Is(err, campaigns.ErrOutsideRoot) {
-		t.Fatalf("SendCampaign with the audience outside campaigns.root: %v, want ErrOutsideRoot", err)
+	// The check of the file, as campaign validate's, finds it first: at audience.file.
+	var es campaigns.Errors
+	if !errors.As(err, &es) || len(es) != 1 || es[0].Field != "audience.file" || !strings.Contains(es[0].Msg, campaigns.ErrOutsideRoot.Error()) {
+		t.Fatalf("SendCampaign with the audience outside campaigns.root: %v, want its problem at audience.file: %v", err, campaigns.ErrOutsideRoot)
 	}
 }
 

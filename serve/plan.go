@@ -1,9 +1,11 @@
 package serve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +25,24 @@ import (
 type PlanOutput struct {
 	campaigns.PlanOutput
 	Followups []conversation.FollowupPlan `json:"followups,omitempty"`
+	// Problems are the campaign file's problems, each with its place: those campaign
+	// validate reports (ValidateCampaign, which send refuses the file for), then a share of
+	// invalid rows above audience.max_invalid_share (at audience.file, as validate --rows
+	// reports it). Notes say what the check could not check.
+	Problems []campaigns.FieldError `json:"problems,omitempty"`
+	Notes    []string               `json:"notes,omitempty"`
+	// checked is the file's validation, whose problems Problem reports first.
+	checked campaigns.Validation
+}
+
+// Problem says why sending the campaign as planned would go wrong, nil when nothing would:
+// first the problems campaign validate reports (a *ProblemsError listing every one: send
+// refuses the file for them), then campaigns.PlanOutput.Problem's.
+func (o PlanOutput) Problem() error {
+	if err := Refusal(o.checked); err != nil {
+		return err
+	}
+	return o.PlanOutput.Problem()
 }
 
 // PlanParams say which campaign file PlanCampaign plans, and what it checks.
@@ -57,12 +77,16 @@ type PlanParams struct {
 // send (campaigns.PlanCampaign), skipping the recipients on the suppression list as the
 // expansion would, what the frequency cap and daily tier would do to it sent now, its
 // templates checked when asked, and the follow-ups of its on_reply rules. The output's
-// Problem says whether sending it as planned would go wrong.
+// Problem says whether sending it as planned would go wrong. The file is checked first as
+// campaign send checks it (CheckCampaign): when its problems leave no plan to make, the error
+// is a *ProblemsError listing every one.
 func PlanCampaign(ctx context.Context, p PlanParams) (PlanOutput, error) {
 	c := p.Config
+	// The sender the config does not list is the plan's own warning (campaigns.PlanCampaign).
+	checked := ValidateCampaign(ctx, ValidateParams{Path: p.Path, Config: c})
 	def, err := campaigns.Load(p.Path)
 	if err != nil {
-		return PlanOutput{}, err
+		return PlanOutput{}, cmp.Or(Refusal(checked), err)
 	}
 	def.Files = FileRules(c)
 	now := p.Now
@@ -113,9 +137,14 @@ func PlanCampaign(ctx context.Context, p PlanParams) (PlanOutput, error) {
 	}
 	plan, err := campaigns.PlanCampaign(ctx, cp)
 	if err != nil {
-		return PlanOutput{}, err
+		return PlanOutput{}, planRefusal(checked, err)
 	}
-	out := PlanOutput{PlanOutput: plan, Followups: conversation.PlanFollowups(def, plan.Sender, c.Connectly.Wire(), p.Reveal)}
+	out := PlanOutput{PlanOutput: plan, Followups: conversation.PlanFollowups(def, plan.Sender, c.Connectly.Wire(), p.Reveal),
+		Problems: checked.Problems, Notes: checked.Notes, checked: checked}
+	if err := plan.CheckInvalidShare(def.Audience.MaxInvalidShare); err != nil {
+		out.Problems = append(out.Problems, campaigns.FieldError{File: def.Path, Line: def.AudienceAt.Line,
+			Column: def.AudienceAt.Column, Field: "audience.file", Msg: err.Error()})
+	}
 	if p.Samples < 0 {
 		// No request bodies asked for: the follow-ups' requests keep their paths only.
 		for _, f := range out.Followups {
@@ -133,6 +162,24 @@ func PlanCampaign(ctx context.Context, p PlanParams) (PlanOutput, error) {
 		out.Session = &s
 	}
 	return out, nil
+}
+
+// planRefusal is why a plan of a file checked as checked could not be made (err): the file's
+// problems, each with its place, and err unless it is about the audience the problems already
+// name (its header or columns, which the plan read again).
+func planRefusal(checked campaigns.Validation, err error) error {
+	refusal := Refusal(checked)
+	if refusal == nil {
+		return err
+	}
+	if errors.As(err, new(*campaigns.AudienceError)) {
+		for _, pr := range checked.Problems {
+			if strings.HasPrefix(pr.Field, "audience.") {
+				return refusal
+			}
+		}
+	}
+	return errors.Join(refusal, err)
 }
 
 // limitCheck starts the preview of what the frequency cap and the daily tier would do to def

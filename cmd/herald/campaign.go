@@ -35,10 +35,9 @@ func (a *app) campaignSendCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.checkOnReply(ctx, c, args[0]); err != nil {
-				return fmt.Errorf("no run started: %w", err)
-			}
-			p := serve.SendParams{Path: args[0], Config: c, Log: log, Connect: a.connect(c)}
+			p := serve.SendParams{Path: args[0], Config: c, Log: log, Connect: a.connect(c),
+				Note:    func(n string) { fmt.Fprintf(a.stderr, "note: %s\n", logx.EscapeLines(n)) },
+				Warning: func(w string) { fmt.Fprintf(a.stderr, "warning: %s\n", logx.EscapeLines(w)) }}
 			var drawn bool
 			if isTerminal(a.stderr) && !asJSON {
 				p.Progress = func(done, est int) {
@@ -75,22 +74,11 @@ func (a *app) campaignSendCmd() *cobra.Command {
 	return cmd
 }
 
-// checkOnReply refuses to send the campaign file at path when its on_reply rules have the
-// problems campaign validate reports (checkOnReplyOf). A file that does not load is left to
-// the send, which says why.
-func (a *app) checkOnReply(ctx context.Context, c config.Config, path string) error {
-	def, err := campaigns.Load(path)
-	if err != nil {
-		return nil
-	}
-	def.Files = serve.FileRules(c)
-	return a.checkOnReplyOf(ctx, c, def)
-}
-
 // checkOnReplyOf refuses campaign def when its on_reply rules have the problems campaign
 // validate reports (serve.RefuseOnReply: follow-up messages, and buttons and list rows against
 // what the campaign sends, its templates read from Connectly when it can be reached), so
-// validate, send, submit and run agree; its notes on what could not be checked go to stderr,
+// validate, submit and run agree (send and plan check the whole file as validate does:
+// serve.CheckCampaign); its notes on what could not be checked go to stderr,
 // and so does the warning of a sender the config does not list (campaigns.UnlistedSender),
 // which does not refuse: the worker sends from it, at the default rate.
 func (a *app) checkOnReplyOf(ctx context.Context, c config.Config, def *campaigns.Definition) error {
@@ -130,10 +118,10 @@ func (a *app) runSkipped(ctx context.Context, c config.Config, runID string, exp
 }
 
 func printStarted(w io.Writer, run ledger.Run, st expand.Stats, d time.Duration) {
-	fmt.Fprintf(w, "run %s started: %d rows, %d recipients queued on %s in %s\n",
-		run.ID, st.Rows, st.Planned, run.Queue, d.Round(time.Millisecond))
+	fmt.Fprintf(w, "run %s started: %s, %s queued on %s in %s\n", run.ID, serve.Count(st.Rows, "row", "rows"),
+		serve.Count(st.Planned, "recipient", "recipients"), run.Queue, d.Round(time.Millisecond))
 	for _, r := range slices.Sorted(maps.Keys(st.Skipped)) {
-		fmt.Fprintf(w, "  skipped %d rows: %s\n", st.Skipped[r], r)
+		fmt.Fprintf(w, "  skipped %s: %s\n", serve.Count(st.Skipped[r], "row", "rows"), r)
 	}
 	fmt.Fprintf(w, "follow it with: herald run show %s\n", run.ID)
 }

@@ -85,6 +85,11 @@ func printPlan(w io.Writer, p planOutput) {
 	for _, warn := range p.Warnings {
 		fmt.Fprintf(w, "WARNING        %s\n", warn)
 	}
+	// What the check of the file could not check (on_reply buttons without the API); its
+	// problems are the command's error.
+	for _, n := range p.Notes {
+		fmt.Fprintf(w, "Note           %s\n", logx.EscapeLines(n))
+	}
 	// The audience's name and a row's problem come from the campaign file: escaped.
 	fmt.Fprintf(w, "Campaign file  %s\nAudience       %s\n", logx.Escape(p.File), logx.Escape(p.Audience))
 	fmt.Fprintf(w, "Rows           %d\nRecipients     %d\n", p.Rows, p.Recipients)

@@ -66,7 +66,7 @@ func TestCampaignPlanCheckTemplatesExactly(t *testing.T) {
 	}
 	code, out, errOut := herald(t, env, "campaign", "plan", "--check-templates", filepath.Join(dir, "fut.yaml"))
 	if want := "Template       follow-up more: promo (en): PROBLEM: the body has 2 variables"; code != exitError ||
-		!strings.Contains(out, want) || !strings.Contains(errOut, "1 template problems") {
+		!strings.Contains(out, want) || !strings.Contains(errOut, "1 template problem:") {
 		t.Errorf("fut.yaml: exit %d, want %d and %q\n%s%s", code, exitError, want, out, errOut)
 	}
 	// The follow-up's check is in --json too.

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/defstore"
+	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/sendpolicy"
 	"github.com/heraldmsg/herald/scheduler"
 	"github.com/heraldmsg/herald/serve"
@@ -23,6 +24,20 @@ func (a *app) campaignSubmitCmd() *cobra.Command {
 	var asJSON bool
 	cmd := command("submit FILE", "Store a campaign for the scheduler (validated first); a changed file becomes a new version",
 		cobra.ExactArgs(1), func(ctx context.Context, args []string) error {
+			// The file is checked as campaign validate checks it, every problem at once; a
+			// config that does not load is left to Submit, which reports a file that is not a
+			// campaign before it.
+			checked := false
+			if c, err := a.config(); err == nil {
+				notes, err := serve.CheckCampaign(ctx, c, args[0])
+				for _, n := range notes {
+					fmt.Fprintf(a.stderr, "note: %s\n", logx.EscapeLines(n))
+				}
+				if err != nil {
+					return fmt.Errorf("not submitted: %w", err)
+				}
+				checked = true
+			}
 			var c config.Config
 			res, err := scheduler.Submit(ctx, scheduler.SubmitParams{Path: args[0],
 				// The config is read once the file is known to be a campaign.
@@ -33,6 +48,13 @@ func (a *app) campaignSubmitCmd() *cobra.Command {
 				},
 				Connect: func(ctx context.Context) (redis.UniversalClient, error) { return a.redis(ctx, c) },
 				Check: func(ctx context.Context, def *campaigns.Definition) error {
+					if checked {
+						// Its on_reply rules were checked with the rest: only the warning.
+						if w := campaigns.UnlistedSender(def, c.Senders); w != "" {
+							fmt.Fprintf(a.stderr, "warning: %s\n", w)
+						}
+						return nil
+					}
 					if err := a.checkOnReplyOf(ctx, c, def); err != nil {
 						return fmt.Errorf("not submitted: %w", err)
 					}
@@ -117,6 +139,11 @@ func (a *app) campaignRmCmd() *cobra.Command {
 	return cmd
 }
 
+// whoExpands says which processes create and expand a run campaign run enqueued: every
+// herald scheduler and herald worker serves expansion tasks, unless its config sets
+// scheduler.expand_concurrency to 0.
+const whoExpands = "whichever process serves expansion tasks first (herald scheduler or herald worker) creates and expands it"
+
 func (a *app) campaignRunCmd() *cobra.Command {
 	var asJSON bool
 	cmd := a.redisCmd("run ID", "Start a run of a submitted campaign now (its current version)", cobra.ExactArgs(1),
@@ -142,13 +169,14 @@ func (a *app) campaignRunCmd() *cobra.Command {
 			runID := started.RunID
 			out := map[string]any{"run": runID, "campaign": args[0], "version": started.Version}
 			return a.print(asJSON, out, func(w io.Writer) error {
-				fmt.Fprintf(w, "run %s of %s (version %d) enqueued: a scheduler creates and expands it\n", runID, args[0], started.Version)
+				fmt.Fprintf(w, "run %s of %s (version %d) enqueued: %s\n", runID, args[0], started.Version, whoExpands)
 				fmt.Fprintf(w, "follow it with: herald run show %s\n", runID)
 				return nil
 			})
 		})
 	cmd.Long = `Start a run of a submitted campaign now, from its current version. The run is created and
-expanded by a process serving expansion tasks (herald scheduler by default). Its on_reply rules
+expanded by whichever process serves expansion tasks first: herald scheduler or herald worker
+(scheduler.expand_concurrency, 0 in a process's config leaving it to the others). Its on_reply rules
 are checked against its templates as Connectly has them now, as by campaign submit; a campaign
 whose rules name buttons its template no longer has starts no run.`
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")

@@ -25,14 +25,13 @@ func (a *app) campaignValidateCmd() *cobra.Command {
 			results := make([]validateResult, 0, len(args))
 			bad := 0
 			for _, f := range args {
-				o := campaigns.ValidateOptions{Files: serve.FileRules(c), Rows: rows, Senders: c.Senders,
-					OnReply: func(def *campaigns.Definition) ([]string, []string) { return serve.CheckOnReply(ctx, c, def) }}
+				p := serve.ValidateParams{Path: f, Config: c, Rows: rows, Senders: true}
 				// The rows of a large audience take seconds to read: draw campaign plan's bar.
 				var done func()
 				if rows && !asJSON && isTerminal(a.stderr) {
-					o.Progress, done = a.planProgress()
+					p.Progress, done = a.planProgress()
 				}
-				r := campaigns.Validate(f, o)
+				r := serve.ValidateCampaign(ctx, p)
 				if done != nil {
 					done()
 				}
@@ -45,7 +44,11 @@ func (a *app) campaignValidateCmd() *cobra.Command {
 				return err
 			}
 			if bad > 0 {
-				return fmt.Errorf("%d of %d campaign files have problems", bad, len(args))
+				verb := "have"
+				if bad == 1 {
+					verb = "has"
+				}
+				return fmt.Errorf("%d of %s %s problems", bad, serve.Count(len(args), "campaign file", "campaign files"), verb)
 			}
 			return nil
 		})

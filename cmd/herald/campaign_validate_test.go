@@ -26,7 +26,7 @@ func TestCampaignValidateEveryProblem(t *testing.T) {
 	file := filepath.Join(dir, "b1.yaml")
 	wantText := []string{
 		file + `:1:5: id: "Bad_ID!" is not a slug`,
-		file + ":4:11: parameters.body_1: template: 1: unclosed action",
+		file + ":4:11: parameters.body_1: a {{ has no closing }}",
 		file + `:5:11: parameters.body_2: reads column "nosuchcol", which the audience welcome.csv does not have (its columns: "first_name", "phone")`,
 		file + `:8:11: delivery: "sometimes": want at-most-once or at-least-once`,
 		file + `:9:7: rate: want a number, got "fast"`,

@@ -227,7 +227,11 @@ func TestExitCodes(t *testing.T) {
 		wantErr string
 	}{
 		{"UnknownCommand", nil, []string{"frobnicate"}, exitUsage, "unknown command"},
-		{"MissingArgument", nil, []string{"run", "show"}, exitUsage, "accepts 1 arg"},
+		{"MissingArgument", nil, []string{"run", "show"}, exitUsage, "herald: run show: needs RUN, got none (usage: herald run show RUN)\n"},
+		{"OneArgumentShort", nil, []string{"recipient", "explain", "R1"}, exitUsage,
+			"herald: recipient explain: needs RUN PHONE|bsuid:BSUID, got 1 argument (usage: herald recipient explain RUN PHONE|bsuid:BSUID)\n"},
+		{"ArgumentsToACommandThatTakesNone", nil, []string{"campaign", "ls", "x", "y"}, exitUsage,
+			"herald: campaign ls: takes no arguments, got 2 arguments (usage: herald campaign ls)\n"},
 		{"BadFlag", nil, []string{"demo", "--recipients", "x"}, exitUsage, "invalid argument"},
 		{"ConfigNamesTheKey", map[string]string{"HERALD_CONFIG": bad}, []string{"run", "show", "x"}, exitError, "senders[0].number"},
 		{"SecretInConfigRejected", map[string]string{"HERALD_CONFIG": secret}, []string{"run", "show", "x"}, exitError, "CONNECTLY_API_KEY"},

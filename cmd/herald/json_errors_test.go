@@ -94,6 +94,15 @@ func TestJSONErrors(t *testing.T) {
 		}
 	})
 
+	t.Run("ArgCountNamesTheUsage", func(t *testing.T) {
+		t.Parallel()
+		code, got, errOut := refused(t, "recipient", "explain", "R1", "--json")
+		want := "recipient explain: needs RUN PHONE|bsuid:BSUID, got 1 argument (usage: herald recipient explain RUN PHONE|bsuid:BSUID)"
+		if code != exitUsage || got.Error != want || errOut != "herald: "+want+"\n" {
+			t.Fatalf("exit %d, stdout %+v, stderr %q; want exit 2 and %q on both", code, got, errOut, want)
+		}
+	})
+
 	t.Run("WithoutJSONStdoutStaysEmpty", func(t *testing.T) {
 		t.Parallel()
 		code, out, errOut := herald(t, env, "run", "retry", "R1", "--class", "sometimes")

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -36,12 +38,42 @@ func (a *app) recipientCmd() *cobra.Command {
 				if err != nil {
 					return notFound(args[0], err)
 				}
+				if unknown := serve.WindowsReadable(k.c); unknown != nil {
+					// No business: the window read is no one's, and would say closed whatever
+					// the customer wrote. The rest of the story stands; the window is unknown.
+					out := explanationWithoutWindow{Explanation: x, WindowUnknown: unknown.Error()}
+					return a.print(asJSON, out, func(w io.Writer) error { return printWithoutWindow(w, x, now, unknown) })
+				}
 				return a.print(asJSON, x, func(w io.Writer) error { report.PrintExplanation(w, x, now); printTimeline(w, x); return nil })
 			})
 		})
 	explain.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	revealFlags(explain, &reveal, &region)
 	return group("recipient", "Why a person did or did not get a message", explain)
+}
+
+// explanationWithoutWindow is `recipient explain --json` when the config names no business:
+// window is null, and window_unknown says why.
+type explanationWithoutWindow struct {
+	report.Explanation
+	Window        *report.Window `json:"window"`
+	WindowUnknown string         `json:"window_unknown"`
+}
+
+// printWithoutWindow renders x as recipient explain does, its Window line saying the window
+// is unknown (why) in place of the one it read.
+func printWithoutWindow(w io.Writer, x report.Explanation, now time.Time, why error) error {
+	var b strings.Builder
+	x.Window = report.Window{Customer: x.Window.Customer} // its Window line alone, and last
+	report.PrintExplanation(&b, x, now)
+	text := b.String()
+	i := strings.LastIndex(text, "Window     ")
+	if i < 0 || strings.Count(text[i:], "\n") != 1 {
+		return fmt.Errorf("recipient explain: the window's line is not the last: %q", text)
+	}
+	fmt.Fprintf(w, "%sWindow     unknown: %s\n", text[:i], why)
+	printTimeline(w, x)
+	return nil
 }
 
 // shownID is how a recipient or customer is printed: masked to the last 4 digits unless
@@ -84,7 +116,15 @@ func (a *app) windowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withRedis(ctx, func(k conn) error {
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			if err := serve.WindowsReadable(c); err != nil {
+				return fmt.Errorf("window show: %w", err)
+			}
+			return a.connected(ctx, c, func(rdb redis.UniversalClient) error {
+				k := conn{c: c, rdb: rdb}
 				now := a.now()
 				r, err := report.ReadWindow(ctx, k.rdb, serve.WindowQuery(k.c, id, shownID(id, reveal), now))
 				if err != nil {

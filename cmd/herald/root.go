@@ -54,14 +54,38 @@ func (a *app) run(ctx context.Context, args []string) int {
 	guard := &outputGuard{w: stdout}
 	a.stdout = guard
 	defer func() { a.stdout = stdout }()
+	root := a.rootCmd(guard, stderr)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	// The last line of defence: an error may quote what came from outside (a campaign file, a
+	// server's answer). Its control characters are escaped; its newlines, between problems
+	// Herald lists, are kept (what it quotes was escaped where it was quoted).
+	fmt.Fprintln(stderr, "herald:", logx.EscapeLines(err.Error()))
+	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON && !guard.written {
+		if werr := writeJSON(stdout, jsonRefusal(err)); werr != nil {
+			fmt.Fprintln(stderr, "herald:", werr)
+		}
+	}
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		return exitUsage
+	}
+	return exitError
+}
+
+// rootCmd builds the command tree, writing its help to stdout and cobra's own messages to
+// stderr.
+func (a *app) rootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "herald",
 		Short:         "Herald sends WhatsApp campaigns through Connectly (templates, session messages, answers to replies), never twice and never lost",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetArgs(args)
-	root.SetOut(guard)
+	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "config file (env HERALD_CONFIG); see configs/herald.example.yaml")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -82,24 +106,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 		a.windowCmd(),
 		a.messageCmd(),
 	)
-	cmd, err := root.ExecuteContextC(ctx)
-	if err == nil {
-		return exitOK
-	}
-	// The last line of defence: an error may quote what came from outside (a campaign file, a
-	// server's answer). Its control characters are escaped; its newlines, between problems
-	// Herald lists, are kept (what it quotes was escaped where it was quoted).
-	fmt.Fprintln(stderr, "herald:", logx.EscapeLines(err.Error()))
-	if asJSON, _ := cmd.Flags().GetBool("json"); asJSON && !guard.written {
-		if werr := writeJSON(stdout, jsonRefusal(err)); werr != nil {
-			fmt.Fprintln(stderr, "herald:", werr)
-		}
-	}
-	var ue usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
-		return exitUsage
-	}
-	return exitError
+	argsWithUsage(root)
+	return root
 }
 
 // refusal is what a command that failed under --json prints on stdout, when it printed
@@ -167,6 +175,41 @@ func (a *app) redisCmd(use, short string, args cobra.PositionalArgs,
 	return command(use, short, args, func(ctx context.Context, args []string) error {
 		return a.withRedis(ctx, func(k conn) error { return run(ctx, k, args) })
 	})
+}
+
+// argsWithUsage makes a wrong number of arguments, in cmd and every command under it, a usage
+// error that names the command, what it takes and its usage line, in place of cobra's bare
+// "accepts 2 arg(s), received 1".
+func argsWithUsage(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		argsWithUsage(sub)
+	}
+	check := cmd.Args
+	if check == nil || !cmd.Runnable() {
+		return // a group: cobra says which subcommands it has
+	}
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if check(c, args) == nil {
+			return nil
+		}
+		return usageError{argCountError(c, len(args))}
+	}
+}
+
+// argCountError says that command c was given n arguments where it takes others.
+func argCountError(c *cobra.Command, n int) error {
+	usage := strings.TrimSuffix(c.UseLine(), " [flags]")
+	takes := strings.TrimSpace(strings.TrimPrefix(c.Use, c.Name()))
+	// The error line starts "herald: ", so the command is named without it.
+	name := strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
+	got := "got " + serve.Count(n, "argument", "arguments")
+	if n == 0 {
+		got = "got none"
+	}
+	if takes == "" {
+		return fmt.Errorf("%s: takes no arguments, %s (usage: %s)", name, got, usage)
+	}
+	return fmt.Errorf("%s: needs %s, %s (usage: %s)", name, takes, got, usage)
 }
 
 func isCobraUsage(err error) bool {

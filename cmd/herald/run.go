@@ -95,7 +95,8 @@ func sendAddress(taskType string, payload []byte) (ledger.Address, bool) {
 // verified is run show's error when its recount found the counters wrong.
 func verified(rep report.Run) error {
 	if rep.Verify != nil && len(rep.Verify.Mismatches) > 0 {
-		return fmt.Errorf("run %s: %d counters disagree with the ledger", rep.Run, len(rep.Verify.Mismatches))
+		n := len(rep.Verify.Mismatches)
+		return fmt.Errorf("run %s: %s with the ledger", rep.Run, serve.Count(n, "counter disagrees", "counters disagree"))
 	}
 	return nil
 }

@@ -105,10 +105,18 @@ func printRepair(w io.Writer, r serve.Repair) error {
 		fmt.Fprintf(w, "send tasks not rebuilt: %s\n", r.NotRebuilt)
 	}
 	if r.InFlight > 0 {
-		fmt.Fprintf(w, "%d recipients have no task left but a worker may still be running theirs: left alone; repair again later\n", r.InFlight)
+		if r.InFlight == 1 {
+			fmt.Fprintln(w, "1 recipient has no task left but a worker may still be running its send: left alone; repair again later")
+		} else {
+			fmt.Fprintf(w, "%d recipients have no task left but a worker may still be running theirs: left alone; repair again later\n", r.InFlight)
+		}
 	}
 	if r.Moved > 0 {
-		fmt.Fprintf(w, "%d recipients changed while the repair looked at them, or their task id was taken: left alone\n", r.Moved)
+		if r.Moved == 1 {
+			fmt.Fprintln(w, "1 recipient changed while the repair looked at it, or its task id was taken: left alone")
+		} else {
+			fmt.Fprintf(w, "%d recipients changed while the repair looked at them, or their task id was taken: left alone\n", r.Moved)
+		}
 	}
 	if !r.Applied && len(r.Findings) > 0 {
 		fmt.Fprintf(w, "nothing changed: herald run repair %s --apply repairs it\n", r.Run)

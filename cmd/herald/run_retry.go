@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -24,7 +25,8 @@ func (a *app) runRetryCmd() *cobra.Command {
 		asJSON         bool
 		by             auditFlags
 	)
-	cmd := command("retry RUN", "Start a child run of exactly the failed recipients of a run (by class or code)", cobra.ExactArgs(1),
+	var cmd *cobra.Command
+	cmd = command("retry RUN", "Start a child run of exactly the failed recipients of a run (by class or code)", cobra.ExactArgs(1),
 		func(ctx context.Context, args []string) error {
 			var want connectly.Class
 			if class != "any" && len(codes) == 0 {
@@ -49,6 +51,9 @@ func (a *app) runRetryCmd() *cobra.Command {
 				if errors.Is(err, ledger.ErrRunNotFound) {
 					return notFound(args[0], err)
 				}
+				if errors.Is(err, expand.ErrNothingToRetry) {
+					return nothingToRetry(err, args[0], class, codes, includeUnknown, cmd.Flags().Changed("class"))
+				}
 				if err != nil {
 					return err
 				}
@@ -57,10 +62,10 @@ func (a *app) runRetryCmd() *cobra.Command {
 					"expanding": res.Continues}
 				return a.print(asJSON, out, func(w io.Writer) error {
 					if res.Continues {
-						fmt.Fprintf(w, "run %s retries %d recipients of %s (%d queued; the rest expand as sends complete):\n",
-							child.ID, res.Picked, parent.ID, st.Planned)
+						fmt.Fprintf(w, "run %s retries %s of %s (%d queued; the rest expand as sends complete):\n",
+							child.ID, serve.Count(res.Picked, "recipient", "recipients"), parent.ID, st.Planned)
 					} else {
-						fmt.Fprintf(w, "run %s retries %d recipients of %s:\n", child.ID, st.Planned, parent.ID)
+						fmt.Fprintf(w, "run %s retries %s of %s:\n", child.ID, serve.Count(st.Planned, "recipient", "recipients"), parent.ID)
 					}
 					for _, code := range slices.Sorted(maps.Keys(byCode)) {
 						fmt.Fprintf(w, "  %-50s %d\n", code, byCode[code])
@@ -87,4 +92,30 @@ retried again: retry that run once it has finished.`
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	by.add(cmd, reasonInAuditLog)
 	return cmd
+}
+
+// nothingToRetry is run retry's err (wrapping expand.ErrNothingToRetry) saying which filter
+// picked nobody, the default --class included, and what would pick more.
+func nothingToRetry(err error, run, class string, codes []string, unknown, classGiven bool) error {
+	var filter, more []string
+	switch {
+	case len(codes) > 0:
+		filter = append(filter, "--code "+strings.Join(codes, ","))
+		more = append(more, "--class any takes every failure")
+	case !classGiven:
+		filter = append(filter, "--class "+class+" (the default)")
+		more = append(more, "--class any takes every failure")
+	case class != "any":
+		filter = append(filter, "--class "+class)
+		more = append(more, "--class any takes every failure")
+	default:
+		filter = append(filter, "--class any")
+	}
+	if unknown {
+		filter = append(filter, "--include-unknown")
+	} else {
+		more = append(more, "--include-unknown also those whose outcome is unknown (they may have the message)")
+	}
+	more = append(more, "herald run show "+run+" counts its outcomes by code")
+	return fmt.Errorf("%w (filter: %s); %s", err, strings.Join(filter, " "), strings.Join(more, "; "))
 }

@@ -93,3 +93,53 @@ func TestRunRetryNotesRecipientsGoneDespiteADuplicateRow(t *testing.T) {
 		}
 	})
 }
+
+// run retry that picks nobody names the filter it applied, the default --class transient
+// included, and what would pick more. Before, it said only "no recipients matching the
+// filter", when the user had given no filter at all.
+func TestRunRetryNothingNamesTheFilter(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	welcome, _ := filepath.Abs(filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml"))
+	l := ledger.New(rdb, nil)
+	if err := l.CreateRun(ctx, ledger.Run{ID: "p", Campaign: "welcome", Buckets: 1, Template: "welcome_v2", Language: "en",
+		Definition: welcome, Sender: "+14155550100", Queue: "herald:utility"}); err != nil {
+		t.Fatal(err)
+	}
+	// Its one recipient failed permanently: not a transient failure.
+	addr := ledger.Address{Run: "p", Bucket: 0, Recipient: "+14155552671"}
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: "p", From: 0, To: 1, Entries: []ledger.PlanEntry{{Recipient: addr.Recipient, Row: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Claim(ctx, addr, ledger.AtMostOnce); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Finish(ctx, addr, ledger.Outcome{State: ledger.Failed, Code: "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.FinishExpansion(ctx, "p", 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"nothing to retry (filter: --class transient (the default)); --class any takes every failure; --include-unknown also "}},
+		{[]string{"--class", "throttle", "--include-unknown"}, []string{"(filter: --class throttle --include-unknown); --class any takes every failure; herald run show p "}},
+		{[]string{"--code", "A,B"}, []string{"(filter: --code A,B); --class any takes every failure"}},
+	} {
+		code, _, errOut := herald(t, env, append([]string{"run", "retry", "p"}, tc.args...)...)
+		for _, w := range tc.want {
+			if code != exitError || !strings.Contains(errOut, w) {
+				t.Errorf("run retry p %v: exit %d, stderr %q; want %q", tc.args, code, errOut, w)
+			}
+		}
+	}
+	// --class any takes the permanent failure.
+	if code, out, errOut := herald(t, env, "run", "retry", "p", "--class", "any"); code != 0 || !strings.Contains(out, "retries 1 recipient of p:") {
+		t.Fatalf("--class any: exit %d\n%s\n%s", code, out, errOut)
+	}
+}

@@ -15,7 +15,7 @@ func TestCampaignSendSummaryCountsDuplicates(t *testing.T) {
 	welcome := filepath.Join("..", "..", "configs", "campaigns", "welcome.yaml")
 	code, out, errOut := herald(t, env, "campaign", "send", welcome)
 	if code != 0 || !strings.Contains(out, "8 rows, 6 recipients queued") ||
-		!strings.Contains(out, "  skipped 1 rows: duplicate\n  skipped 1 rows: invalid_phone\n") {
+		!strings.Contains(out, "  skipped 1 row: duplicate\n  skipped 1 row: invalid_phone\n") {
 		t.Fatalf("send: %d %q %s", code, out, errOut)
 	}
 	code, out, errOut = herald(t, env, "campaign", "send", "--json", welcome)

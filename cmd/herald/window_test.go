@@ -230,3 +230,61 @@ func TestWindowShowCountsTheWorkersCutoff(t *testing.T) {
 		}
 	}
 }
+
+// Windows are recorded per business: with no business id configured, window show refuses
+// (naming connectly.business_id and its env), and recipient explain tells the rest of the
+// story with the window unknown. Before, both said "closed: no inbound message in the last
+// 24 h" of a customer whose window was open.
+func TestWindowNeedsABusiness(t *testing.T) {
+	t.Parallel()
+	m, env := miniEnv(t) // HERALD_REDIS_URL alone: no CONNECTLY_BUSINESS_ID
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer rdb.Close()
+	const customer = "+14155550101"
+	l := ledger.New(rdb, nil)
+	if err := l.CreateRun(ctx, ledger.Run{ID: "r-nobiz", Campaign: "c", Buckets: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.PlanQueued(ctx, ledger.Batch{Run: "r-nobiz", From: 0, To: 1, Entries: []ledger.PlanEntry{{Recipient: customer, Row: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	// The customer wrote to the business an hour ago.
+	if _, err := servicewindow.New(rdb, time.Now).Touch(ctx, "biz-y", []string{customer}, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, args := range [][]string{{"window", "show", customer}, {"window", "show", "--json", customer}} {
+		code, out, errOut := herald(t, env, args...)
+		if code != exitError || strings.Contains(out+errOut, "closed") || !strings.Contains(errOut, "connectly.business_id") ||
+			!strings.Contains(errOut, "CONNECTLY_BUSINESS_ID") {
+			t.Errorf("%v: exit %d\n%s\n%s", args, code, out, errOut)
+		}
+	}
+
+	code, out, errOut := herald(t, env, "recipient", "explain", "r-nobiz", customer)
+	if code != 0 || strings.Contains(out, "closed") || !strings.Contains(out, "Window     unknown: service windows are recorded per business") ||
+		!strings.Contains(out, "CONNECTLY_BUSINESS_ID") || !strings.Contains(out, "Run        r-nobiz") {
+		t.Fatalf("explain: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = herald(t, env, "recipient", "explain", "--json", "r-nobiz", customer)
+	var x map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &x) != nil {
+		t.Fatalf("explain --json: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if w, ok := x["window"]; !ok || w != nil || !strings.Contains(asString(x["window_unknown"]), "connectly.business_id") || x["run"] != "r-nobiz" {
+		t.Fatalf("explain --json: window %v, window_unknown %v, run %v", x["window"], x["window_unknown"], x["run"])
+	}
+
+	// With the business named, the same customer's window is open.
+	env["CONNECTLY_BUSINESS_ID"] = "biz-y"
+	if code, out, _ := herald(t, env, "window", "show", customer); code != 0 || !strings.Contains(out, "Window     open") {
+		t.Fatalf("with the business: exit %d\n%s", code, out)
+	}
+}
+
+// asString is v when it is a string, else "".
+func asString(v any) string {
+	s, _ := v.(string)
+	return s
+}
