@@ -5,7 +5,7 @@
 // once), and reports the extra time the killed run took per kill.
 //
 //	go build -o bin/killbench ./bench/killbench
-//	bin/killbench -redis redis://127.0.0.1:6379/10 -n 10000 -rate 150 -kill-every 10s
+//	bin/killbench -redis redis://127.0.0.1:6379/6 -n 10000 -rate 150 -kill-every 10s
 //
 // Both runs happen in one invocation, on the same audience, the database flushed before each.
 // A run's time is from its first send to the ledger marking it completed; the loss per kill is
@@ -64,7 +64,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.redisURL, "redis", "redis://127.0.0.1:6379/10", "Redis to use (its database is flushed)")
+	flag.StringVar(&o.redisURL, "redis", "redis://127.0.0.1:6379/6", "Redis to use (its database is flushed)")
 	flag.IntVar(&o.n, "n", 10000, "recipients")
 	flag.Float64Var(&o.rate, "rate", 150, "the sender's rate, messages/s (the business limit is 200/s)")
 	flag.IntVar(&o.procs, "procs", 2, "worker processes")

@@ -51,12 +51,16 @@ func integrationRedis(t *testing.T) (redis.UniversalClient, string) {
 	return rdb, url
 }
 
+// binDir is the folder buildHerald compiled the binary into, removed by TestMain.
+var binDir string
+
 // buildHerald compiles the herald binary once per test binary run.
 var buildHerald = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "herald-bin-")
 	if err != nil {
 		return "", err
 	}
+	binDir = dir
 	bin := filepath.Join(dir, "herald")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {

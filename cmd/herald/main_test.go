@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"os"
 	"strconv"
 	"testing"
 
@@ -15,7 +16,8 @@ import (
 const parallelTests = 4
 
 // TestMain fails the package's tests when any goroutine outlives them: the commands start
-// servers, workers, schedulers and webhook receivers that must all stop with them.
+// servers, workers, schedulers and webhook receivers that must all stop with them. It removes
+// the herald binary the tests built for their child processes.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	set := false
@@ -25,5 +27,10 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		if binDir != "" {
+			os.RemoveAll(binDir)
+		}
+		os.Exit(code)
+	}))
 }

@@ -19,7 +19,8 @@ import (
 // "********0100#2". A sender's label changes only when a sender with the same last 4 digits
 // is added to or removed from the config. A number not configured (a sender left out of the
 // config) is labelled by its masked form alone, or with the suffix "#unlisted" when that form
-// is a configured sender's.
+// is a configured sender's; two such numbers with the same masked form share one series (a
+// suffix drawn from the number would give it away), which the operations guide says.
 //
 // Every component builds its labels from the same configured list (the config's senders), so
 // the same sender reads the same in every metric. The zero value labels every number by its

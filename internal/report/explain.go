@@ -211,7 +211,7 @@ func (f FollowupStory) Line(now time.Time) string {
 	case f.Task == "pending" || f.Task == "active":
 		b.WriteString(", due now")
 	case f.Task == "none":
-		b.WriteString(", its task not written yet")
+		b.WriteString(", no task in any queue (not written yet, or deleted)")
 	case f.Task != "":
 		b.WriteString(", task " + f.Task)
 	}
