@@ -464,28 +464,18 @@ func (d *Definition) newFileProblems(path string) Errors {
 // and a button, list_row or keyword value that an earlier rule of the same kind matches
 // whatever the reply (the same button or row, a keyword holding an earlier keyword's words).
 // A rule with suppress: true behind a rule without it is not reported: an opt-out is matched
-// only among suppress: true rules, so it still reaches it.
+// only among suppress: true rules, so it still reaches it (OptOutOnly says which such rules
+// only an opt-out reaches).
 func hiddenRules(path string, rules []ReplyRule) Errors {
 	var errs Errors
 	// Only what the bounds allow is compared (more is an error of its own): the comparison
 	// is quadratic, and a hostile file of 30,000 keywords a rule would take minutes.
 	rules = rules[:min(len(rules), MaxReplyRules)]
-	bounded := func(w Words) Words { return w[:min(len(w), MaxReplyValues)] }
-	// Each value's keyword words are read once (normalising a 256-character value is not
-	// cheap, and each is compared with up to 620 others).
-	words := map[string][]string{}
-	keywordWords := func(v string) []string {
-		w, ok := words[v]
-		if !ok {
-			w = KeywordWords(v)
-			words[v] = w
-		}
-		return w
-	}
 	report := func(r *ReplyRule, key string, i int, msg string) {
 		field, at := r.Where(key, i)
 		errs = append(errs, FieldError{File: path, Line: at.Line, Column: at.Column, Field: field, Msg: msg})
 	}
+	kinds := valueKinds()
 	for i := range rules {
 		r := &rules[i]
 		behindAny := false
@@ -500,21 +490,7 @@ func hiddenRules(path string, rules []ReplyRule) Errors {
 		if behindAny {
 			continue
 		}
-		for _, m := range []struct {
-			key       string
-			vals      func(*ReplyRule) Words
-			coveredBy func(v, earlier string) bool
-		}{
-			{"button", func(x *ReplyRule) Words { return bounded(x.Button) }, func(v, w string) bool {
-				return strings.EqualFold(strings.Join(strings.Fields(v), " "), strings.Join(strings.Fields(w), " "))
-			}},
-			{"list_row", func(x *ReplyRule) Words { return bounded(x.ListRow) }, func(v, w string) bool {
-				return strings.TrimSpace(v) == strings.TrimSpace(w)
-			}},
-			{"keyword", func(x *ReplyRule) Words { return bounded(x.Keyword) }, func(v, w string) bool {
-				return holdsWords(keywordWords(v), keywordWords(w))
-			}},
-		} {
+		for _, m := range kinds {
 		values:
 			for k, v := range m.vals(r) {
 				for j := range rules[:i] {
@@ -533,6 +509,146 @@ func hiddenRules(path string, rules []ReplyRule) Errors {
 		}
 	}
 	return errs
+}
+
+// valueKind is one kind of value a rule matches on (button, list_row, keyword): a rule's
+// values of it, and when an earlier value matches every reply a value matches.
+type valueKind struct {
+	key       string
+	vals      func(*ReplyRule) Words
+	coveredBy func(v, earlier string) bool
+}
+
+// valueKinds returns the kinds of values rules match on, each rule's values within the
+// bound of MaxReplyValues (more is an error of its own). Each value's keyword words are read
+// once (normalising a 256-character value is not cheap, and each is compared with up to 620
+// others).
+func valueKinds() []valueKind {
+	bounded := func(w Words) Words { return w[:min(len(w), MaxReplyValues)] }
+	words := map[string][]string{}
+	keywordWords := func(v string) []string {
+		w, ok := words[v]
+		if !ok {
+			w = KeywordWords(v)
+			words[v] = w
+		}
+		return w
+	}
+	return []valueKind{
+		{"button", func(x *ReplyRule) Words { return bounded(x.Button) }, func(v, w string) bool {
+			return strings.EqualFold(strings.Join(strings.Fields(v), " "), strings.Join(strings.Fields(w), " "))
+		}},
+		{"list_row", func(x *ReplyRule) Words { return bounded(x.ListRow) }, func(v, w string) bool {
+			return strings.TrimSpace(v) == strings.TrimSpace(w)
+		}},
+		{"keyword", func(x *ReplyRule) Words { return bounded(x.Keyword) }, func(v, w string) bool {
+			return holdsWords(keywordWords(v), keywordWords(w))
+		}},
+	}
+}
+
+// OptOutOnlyRule is a rule with suppress: true that only an opt-out reaches (OptOutOnly).
+type OptOutOnlyRule struct {
+	Rule *ReplyRule
+	// Key is the rule's match: button, list_row or keyword.
+	Key string
+	// Before are the earlier rules without suppress that answer its other replies first: the
+	// one with any: true (Any), or those that match its values, in order.
+	Before []*ReplyRule
+	Any    bool
+}
+
+// OptOutOnly returns the rules with suppress: true that only an opt-out reaches: those after
+// a rule without suppress that has any: true, and those whose every value an earlier rule
+// without suppress matches first. Match tries an opt-out (a reply the receiver took as one)
+// only against the rules with suppress: true, and every other reply they match is answered by
+// the earlier rule, so such a rule fires only when an opt-out matches one of its values
+// (conversation.OptOutOnlyProblems judges that). A rule with any: true of its own (every
+// opt-out reaches it), and one an earlier suppress: true rule hides (hiddenRules reports it),
+// are not returned. The rules must have been validated.
+func (o *OnReply) OptOutOnly() []OptOutOnlyRule {
+	if !o.checked() {
+		return nil
+	}
+	rules := o.Rules[:min(len(o.Rules), MaxReplyRules)]
+	kinds := valueKinds()
+	var out []OptOutOnlyRule
+rules:
+	for i := range rules {
+		r := &rules[i]
+		if !r.Suppress || r.Any {
+			continue
+		}
+		var anyRule *ReplyRule
+		for j := range rules[:i] {
+			switch e := &rules[j]; {
+			case e.Any && e.Suppress:
+				continue rules
+			case e.Any && anyRule == nil:
+				anyRule = e
+			}
+		}
+		if anyRule != nil {
+			out = append(out, OptOutOnlyRule{Rule: r, Key: r.matchKey(), Before: []*ReplyRule{anyRule}, Any: true})
+			continue
+		}
+		var before []*ReplyRule
+		for _, m := range kinds {
+			vals := m.vals(r)
+			if len(vals) == 0 {
+				continue
+			}
+		values:
+			for _, v := range vals {
+				for j := range rules[:i] {
+					e := &rules[j]
+					if e.Suppress {
+						continue
+					}
+					for _, w := range m.vals(e) {
+						if m.coveredBy(v, w) {
+							if !slices.Contains(before, e) {
+								before = append(before, e)
+							}
+							continue values
+						}
+					}
+				}
+				continue rules
+			}
+		}
+		if len(before) > 0 {
+			slices.SortFunc(before, func(a, b *ReplyRule) int { return indexOf(rules, a) - indexOf(rules, b) })
+			out = append(out, OptOutOnlyRule{Rule: r, Key: r.matchKey(), Before: before})
+		}
+	}
+	return out
+}
+
+// indexOf returns the position of r among rules.
+func indexOf(rules []ReplyRule, r *ReplyRule) int {
+	for i := range rules {
+		if &rules[i] == r {
+			return i
+		}
+	}
+	return -1
+}
+
+// matchKey returns the key of the rule's match: button, list_row, keyword or any ("" for
+// none).
+func (r *ReplyRule) matchKey() string {
+	switch {
+	case r.Button != nil:
+		return "button"
+	case r.ListRow != nil:
+		return "list_row"
+	case r.Keyword != nil:
+		return "keyword"
+	case r.Any:
+		return "any"
+	}
+	return ""
 }
 
 // holdsWords reports whether want appears as a consecutive run in words (a text holding the

@@ -116,3 +116,43 @@ func TestOnReplyHiddenRulesReadWordsOnce(t *testing.T) {
 		t.Errorf("validating 32 rules of 20 keywords took %.0f allocations, want each value's words read once", allocs)
 	}
 }
+
+// OptOutOnly returns the suppress: true rules only an opt-out reaches: behind a rule without
+// suppress that has any: true, or whose every value such a rule matches first; not one with
+// any: true of its own, one partly covered, nor one before the rule without suppress.
+func TestOnReplyOptOutOnly(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, rules string
+		want        string // "rule key before... any" of each returned, joined by ";"
+	}{
+		{"BehindAny", "  - {name: a, any: true, none: true}\n  - {name: b, keyword: x, suppress: true, none: true}\n", "b keyword a any"},
+		{"AnyOfItsOwn", "  - {name: a, any: true, none: true}\n  - {name: b, any: true, suppress: true, none: true}\n", ""},
+		{"Covered", "  - {name: a, button: [X, Y], none: true}\n  - {name: c, button: Z, none: true}\n" +
+			"  - {name: b, button: [z, x], suppress: true, none: true}\n", "b button a c"},
+		{"PartlyCovered", "  - {name: a, button: X, none: true}\n  - {name: b, button: [x, w], suppress: true, none: true}\n", ""},
+		{"Before", "  - {name: b, keyword: x, suppress: true, none: true}\n  - {name: a, any: true, none: true}\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d, err := campaigns.Parse("c.yaml", []byte(onReplyHead+"on_reply:\n"+tc.rules))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range d.OnReply.OptOutOnly() {
+				s := o.Rule.ID() + " " + o.Key
+				for _, e := range o.Before {
+					s += " " + e.ID()
+				}
+				if o.Any {
+					s += " any"
+				}
+				got = append(got, s)
+			}
+			if g := strings.Join(got, ";"); g != tc.want {
+				t.Errorf("OptOutOnly = %q, want %q", g, tc.want)
+			}
+		})
+	}
+}
