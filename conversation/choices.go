@@ -72,7 +72,13 @@ type offer struct {
 	notListed bool
 	// own is set for the campaign's message, template for a template's quick-reply buttons.
 	own, template bool
+	// choices are a message's buttons or rows in full, fields that are templates as written:
+	// what a reply choosing each carries, for the opt-out check (OptOutOnlyProblems).
+	choices []choice
 }
+
+// choice is one reply button or list row of a message: its id and text.
+type choice struct{ id, text string }
 
 // has reports whether a reply choosing one of o's items may carry v, compared with same.
 func (o *offer) has(v string, same func(a, b string) bool) bool {
@@ -109,6 +115,7 @@ func messageOffers(where, prefix string, c connectly.SessionContent) (buttons, r
 			buttons = &offer{where: where}
 		}
 		for i, b := range rb.Buttons {
+			buttons.choices = append(buttons.choices, choice{b.ID, b.Text})
 			field := fmt.Sprintf("%s%s.buttons[%d]", prefix, buttonsField, i)
 			var item []string
 			for _, f := range []struct{ name, v string }{{"id", b.ID}, {"text", b.Text}} {
@@ -135,6 +142,7 @@ func messageOffers(where, prefix string, c connectly.SessionContent) (buttons, r
 		}
 		for i, s := range l.Sections {
 			for j, r := range s.Rows {
+				rows.choices = append(rows.choices, choice{r.ID, r.Text})
 				if templated(r.ID) {
 					rows.dynamic = append(rows.dynamic, fmt.Sprintf("%s%s.sections[%d].rows[%d].id", prefix, listField, i, j))
 					continue

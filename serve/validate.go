@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/conversation"
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/logx"
 )
@@ -27,11 +28,17 @@ type ValidateParams struct {
 // ValidateCampaign is the one check of a campaign file that `campaign validate`, `plan` and
 // `send` give: campaigns.Validate under the config's file rules, its on_reply rules checked
 // against what the campaign sends (CheckOnReply, its templates read from Connectly when it can
-// be reached). Every problem of the file comes at once, each with its place.
+// be reached) and against the opt-out words the receiver applies (a suppress: true rule only
+// an opt-out reaches must have an opt-out value: conversation.OptOutOnlyProblems, a new
+// file's check that a scheduler's tick of a stored version does not make). Every problem of
+// the file comes at once, each with its place.
 func ValidateCampaign(ctx context.Context, p ValidateParams) campaigns.Validation {
 	c := p.Config
 	o := campaigns.ValidateOptions{Files: FileRules(c), Rows: p.Rows, Progress: p.Progress,
-		OnReply: func(def *campaigns.Definition) ([]string, []string) { return CheckOnReply(ctx, c, def) }}
+		OnReply: func(def *campaigns.Definition) ([]string, []string) {
+			errs, notes := CheckOnReply(ctx, c, def)
+			return append(errs, conversation.OptOutOnlyProblems(def, c.Webhooks.Words())...), notes
+		}}
 	if p.Senders {
 		o.Senders = c.Senders
 	}
