@@ -73,7 +73,8 @@ func ownRedis(t *testing.T, env map[string]string) map[string]string {
 
 func TestDemoJSONReport(t *testing.T) {
 	t.Parallel()
-	code, out, errOut := herald(t, nil, "demo", "--json", "--recipients", "400", "--verbose")
+	d := demoJSON()
+	code, out, errOut := d.code, d.out, d.errOut
 	if code != 0 {
 		t.Fatalf("demo exited %d: %s", code, errOut)
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/heraldmsg/herald/campaigns"
@@ -11,13 +14,28 @@ import (
 	"github.com/heraldmsg/herald/internal/report"
 )
 
+// demoJSON is one `herald demo --json --recipients 400 --verbose`, whose report and log the
+// demo tests each check for their own part (the template run, the funnel, the session step):
+// a demo run is the package's costliest unit test, so it runs once for all of them.
+var demoJSON = sync.OnceValue(func() (r struct {
+	code        int
+	out, errOut string
+}) {
+	var out, errb bytes.Buffer
+	r.code = run(context.Background(), []string{"demo", "--json", "--recipients", "400", "--verbose"},
+		func(string) string { return "" }, &out, &errb)
+	r.out, r.errOut = out.String(), errb.String()
+	return r
+})
+
 // The demo's template campaign answers replies (on_reply) and its report ends with the
 // funnel, which adds up: every tapper of a rule's button has one follow-up of that rule, none
 // is left pending, and the follow-ups Herald counts as sent are the ones the fake's record
 // holds as session messages of that rule, no more.
 func TestDemoFunnel(t *testing.T) {
 	t.Parallel()
-	code, out, errOut := herald(t, nil, "demo", "--json", "--recipients", "400")
+	d := demoJSON()
+	code, out, errOut := d.code, d.out, d.errOut
 	if code != 0 {
 		t.Fatalf("demo exited %d: %s", code, errOut)
 	}

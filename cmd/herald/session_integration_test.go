@@ -240,7 +240,8 @@ func testSessionCampaign(t *testing.T, fallback, kill bool) {
 // reaches the fake outside a window.
 func TestDemoSessionStep(t *testing.T) {
 	t.Parallel()
-	code, out, errOut := herald(t, nil, "demo", "--json", "--recipients", "300")
+	d := demoJSON()
+	code, out, errOut := d.code, d.out, d.errOut
 	if code != 0 {
 		t.Fatalf("demo exited %d: %s", code, errOut)
 	}
@@ -256,10 +257,10 @@ func TestDemoSessionStep(t *testing.T) {
 		t.Fatalf("stdout is not one JSON object: %v\n%s", err, out)
 	}
 	s := rep.SessionStep
-	if s == nil || s.Session == nil || s.Status != "completed" || s.Sum != int64(s.Recipients) || s.Recipients != 300 {
+	if s == nil || s.Session == nil || s.Status != "completed" || s.Sum != int64(s.Recipients) || s.Recipients != 400 {
 		t.Fatalf("session step %+v", s)
 	}
-	if s.Session.Sent == 0 || s.Session.WindowClosed == 0 || s.Session.Fallback != 0 || s.Session.Sent+s.Session.WindowClosed > 300 {
+	if s.Session.Sent == 0 || s.Session.WindowClosed == 0 || s.Session.Fallback != 0 || s.Session.Sent+s.Session.WindowClosed > 400 {
 		t.Errorf("session counts %+v, want some sent, some skipped(window_closed), no fallback", *s.Session)
 	}
 	if rep.Fake.WindowRefused != 0 || rep.Fake.AcceptedOutsideWindow != 0 {
