@@ -27,6 +27,11 @@ import (
 	"github.com/heraldmsg/herald/serve"
 )
 
+// testHTTP is the HTTP client of the package's tests, with a transport of its own: on
+// http.DefaultTransport, a parallel test's httptest.Server.Close (which closes that transport's
+// idle connections) can break a request mid-way ("CloseIdleConnections called").
+var testHTTP = &http.Client{Transport: &http.Transport{}}
+
 // recipient explain reports what it cannot read: a table of codes that does not build is the
 // config's error (it used to be dropped, leaving codes without their class), and a run that
 // cannot be read is an error, not a story without follow-ups.
@@ -386,7 +391,7 @@ func TestFakeContractOptions(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, base0+"/v1/businesses/b1/send/messages", strings.NewReader(body))
 		req.Header.Set("X-API-Key", "k")
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testHTTP.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

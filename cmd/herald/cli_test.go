@@ -33,6 +33,11 @@ import (
 	"github.com/heraldmsg/herald/serve"
 )
 
+// testHTTP is the HTTP client of the package's tests, with a transport of its own: on
+// http.DefaultTransport, a parallel test's httptest.Server.Close (which closes that transport's
+// idle connections) can break a request mid-way ("CloseIdleConnections called").
+var testHTTP = &http.Client{Transport: &http.Transport{}}
+
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // herald runs the CLI in-process with env as its whole environment.
@@ -392,7 +397,7 @@ func postSamples(t *testing.T, base string, samples []json.RawMessage) {
 		req, _ := http.NewRequest(http.MethodPost, base+path, bytes.NewReader(body))
 		req.Header.Set("X-API-Key", "key")
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testHTTP.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -564,7 +569,7 @@ func TestDashboardServesQueuesReadOnlyAndMasked(t *testing.T) {
 	}
 	// Read-only: actions are refused.
 	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/api/queues/herald:utility/pending_tasks:delete_all", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,7 +92,7 @@ func TestRunShowMasksButtonLabels(t *testing.T) {
 	post := func(b []byte) int {
 		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/", bytes.NewReader(b))
 		req.Header.Set(webhooks.SignatureHeader, webhooks.Sign(b, webhookSecret))
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testHTTP.Do(req)
 		if err != nil {
 			return 0
 		}

@@ -71,7 +71,7 @@ func TestEveryProcessServesLintCleanMetrics(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, "http://"+hooksAddr+"/", bytes.NewReader(body))
 	req.Header.Set(webhooks.SignatureHeader, webhooks.Sign(body, secret))
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

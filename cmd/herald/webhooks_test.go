@@ -141,7 +141,7 @@ func TestWebhooksServeThenRunShow(t *testing.T) {
 		if sig != "" {
 			req.Header.Set(webhooks.SignatureHeader, sig)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testHTTP.Do(req)
 		if err != nil {
 			return 0
 		}

@@ -54,8 +54,13 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 				b := setup(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
 					http.Redirect(w, r, other.URL+r.URL.Path, status)
 				})
-				// Production's client, and one a caller hands in without a CheckRedirect.
-				given := &http.Client{}
+				// Production's client, and one a caller hands in without a CheckRedirect. Its
+				// transport is its own: on http.DefaultTransport, another test's
+				// httptest.Server.Close (which closes that transport's idle connections) could
+				// break this request mid-way ("CloseIdleConnections called"), as it did in CI.
+				tr := &http.Transport{}
+				t.Cleanup(tr.CloseIdleConnections)
+				given := &http.Client{Transport: tr}
 				for _, c := range []*connectly.Client{b.client, newClient(t, connectly.ClientConfig{BaseURL: b.srv.URL, HTTPClient: given})} {
 					err := call(c)
 					var ae *connectly.Error

@@ -21,6 +21,11 @@ import (
 	"github.com/heraldmsg/herald/internal/ulid"
 )
 
+// testHTTP is the HTTP client of the package's tests, with a transport of its own: on
+// http.DefaultTransport, a parallel test's httptest.Server.Close (which closes that transport's
+// idle connections) can break a request mid-way ("CloseIdleConnections called").
+var testHTTP = &http.Client{Transport: &http.Transport{}}
+
 const (
 	testBusiness = "6f1c1a9e-8a5b-4d3e-9c2f-0a1b2c3d4e5f"
 	testKey      = "test-api-key"
@@ -171,7 +176,7 @@ func request(t *testing.T, method, url, key, body string) (int, string, []byte) 
 		req.Header.Set("X-API-Key", key)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}

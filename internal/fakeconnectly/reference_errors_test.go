@@ -246,7 +246,7 @@ func TestReference1HeaderAndSuccessStatuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header["x-api-key"] = []string{testKey} // sent as written, lowercase
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func postTo(t *testing.T, url, body string) rawAnswer {
 	}
 	req.Header.Set("X-API-Key", testKey)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,7 +465,7 @@ func TestSessionAuthBusinessAndSharedRateLimit(t *testing.T) {
 		t.Fatalf("other business: %d", a.status)
 	}
 	req, _ := http.NewRequest(http.MethodPost, base+sessionPath(testBusiness), strings.NewReader(sessionBody(customer)))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -546,7 +546,7 @@ func TestSessionRules(t *testing.T) {
 			status := 0
 			req, _ := http.NewRequest(http.MethodPost, base+sessionPath(testBusiness), strings.NewReader(sessionBody(victim)))
 			req.Header.Set("X-API-Key", testKey)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
+			if resp, err := testHTTP.Do(req); err == nil {
 				status = resp.StatusCode
 				resp.Body.Close()
 			}

@@ -30,7 +30,7 @@ func sendRaw(t *testing.T, base, number string) rawAnswer {
 	}
 	req.Header.Set("X-API-Key", testKey)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
