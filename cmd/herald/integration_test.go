@@ -147,6 +147,31 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// waitForProgress polls state until done, failing once what it reports has not changed for idle
+// (nothing moves) or max has passed in all; the failure says the last state, so a run that is
+// slow on a loaded machine is told apart from one that is stuck, and either says where.
+func waitForProgress(t *testing.T, idle, max time.Duration, what string, state func() (done bool, now string)) {
+	t.Helper()
+	start := time.Now()
+	last, since := "", start
+	for {
+		done, now := state()
+		if done {
+			return
+		}
+		if now != last {
+			last, since = now, time.Now()
+		}
+		switch {
+		case time.Since(since) > idle:
+			t.Fatalf("waiting for %s: nothing moved for %s (after %s); last: %s", what, idle, time.Since(start).Round(time.Second), last)
+		case time.Since(start) > max:
+			t.Fatalf("waiting for %s: still moving but not done after %s; last: %s", what, max, last)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestIntegrationWorkerSIGTERMResumes stops a real worker process with SIGTERM in the middle
 // of a run, starts another, and checks against the fake Connectly's record that the run
 // completes with nobody accepted twice and nobody missing.

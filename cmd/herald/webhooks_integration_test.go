@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -61,12 +62,20 @@ func TestIntegrationWebhooks10k(t *testing.T) {
 	}
 	startWorker(t, rdb, url, 50)
 	l := ledger.New(rdb, nil)
-	waitFor(t, 3*time.Minute, "the run to complete and every webhook to be recorded", func() bool {
-		if runStatus(t, l, run.ID) != ledger.RunCompleted {
-			return false
+	waitForProgress(t, time.Minute, 10*time.Minute, "the run to complete and every webhook to be recorded", func() (bool, string) {
+		r, err := l.GetRun(ctx, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := l.Counters(ctx, run.ID)
+		if err != nil {
+			t.Fatal(err)
 		}
 		parked, err := ws.Parked(ctx)
-		return err == nil && parked == 0 && fake.WebhookStats().Pending == 0
+		st := fake.WebhookStats()
+		done := r.Status == ledger.RunCompleted && err == nil && parked == 0 && st.Pending == 0
+		return done, fmt.Sprintf("run %s, states %v, %d parked (%v), webhooks %d of %d answered, %d pending",
+			r.Status, c.States, parked, err, st.Delivered, st.Events, st.Pending)
 	})
 
 	entries := map[string]ledger.Entry{}
