@@ -228,7 +228,7 @@ func (x *Index) Join(ctx context.Context, r Reply) (e Entry, ok bool, err error)
 			pick = i
 			break
 		}
-		if le.State == ledger.Submitting && sending < 0 {
+		if MayBeOut(le) && sending < 0 {
 			sending = i
 		}
 	}
@@ -276,7 +276,7 @@ func joinOrder(cands []candidate, entries []ledger.Entry, starts []time.Time, at
 		}
 		// The run messaged the customer again after the reply was written: the reply answers
 		// an earlier message of it, its own message at the latest that the ledger can date.
-		if sent, ok := ulid.Time(entries[i].MessageID); ok && entries[i].State != ledger.Submitting {
+		if sent, ok := ulid.Time(entries[i].MessageID); ok && !MayBeOut(entries[i]) {
 			seen[i] = sent
 		} else {
 			seen[i] = starts[i]
@@ -311,17 +311,28 @@ func Reached(le ledger.Entry) bool {
 }
 
 // Answerable reports whether a reply joined to ledger entry le may answer its message: the
-// message reached the customer (Reached), or its request is out and its outcome not yet
-// recorded (submitting). A reply joins a submitting entry only when it names it (its
-// callbackData: the customer tapped the message itself) or when no run reached the customer
-// (see Join); either way what the entry sent may be what the reply answers.
+// message reached the customer (Reached), or a request of it may have gone out with its outcome
+// not final (MayBeOut). A reply joins such an entry only when it names it (its callbackData:
+// the customer tapped the message itself) or when no run reached the customer (see Join);
+// either way what the entry sent may be what the reply answers.
 //
 // named says the reply names the entry's message (joined ViaCallback or ViaReplyTo): the
 // customer has it, which proves it reached them, so a delivery failure recorded for it (a
 // failed entry with a message id: Connectly took the message, then reported it undelivered)
 // does not make the reply unanswerable. A send that failed (no message id) still does.
 func Answerable(le ledger.Entry, named bool) bool {
-	return Reached(le) || le.State == ledger.Submitting || (named && le.State == ledger.Failed && le.MessageID != "")
+	return Reached(le) || MayBeOut(le) || (named && le.State == ledger.Failed && le.MessageID != "")
+}
+
+// MayBeOut reports whether a request of ledger entry le may have sent its message while the
+// ledger records no final outcome: its request is in flight or its accept not yet recorded
+// (submitting), or an earlier request's answer left it unknown whether the message went (a 5xx
+// after Connectly sent it, say) and the entry waits for another attempt (queued with attempts:
+// an at-least-once retry, or the resend of an unknown recipient). A customer may already hold
+// that message and answer it; a reply that waited for the next attempt would get no answer if
+// that attempt failed, and none at all once the receiver had said 200 to it.
+func MayBeOut(le ledger.Entry) bool {
+	return le.State == ledger.Submitting || (le.State == ledger.Queued && le.Attempts > 0)
 }
 
 // Named reports whether a reply joined via via names the message it answers: its callbackData
@@ -336,14 +347,14 @@ const ReplyClockSlack = 5 * time.Second
 // sentAfter reports whether the message of ledger entry le (one that is Answerable), of a run
 // created at created, is known to have been sent after a reply written in the second at (see
 // Join's lower bound). Only what the ledger proves refuses a run: an entry with a message id
-// holding its creation time (a ULID) was sent then; any other (submitting: its request in
-// flight or its accept not yet recorded) may have sent what the reply answers at any time
+// holding its creation time (a ULID) was sent then; any other (MayBeOut: a request in flight,
+// its accept not yet recorded, or one whose fate is not known) may have sent what the reply answers at any time
 // since its run was created, so only a run created after the reply is refused. Refusing it on
 // its state alone would lose a real reply, and the refusal would be pinned for every copy of
 // it.
 func sentAfter(le ledger.Entry, created, at time.Time) bool {
 	bound := at.Add(time.Second + ReplyClockSlack)
-	if le.State != ledger.Submitting {
+	if !MayBeOut(le) {
 		if sent, ok := ulid.Time(le.MessageID); ok {
 			return sent.After(bound)
 		}

@@ -366,6 +366,16 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 			return finish(ledger.Outcome{State: ledger.Unknown, Code: code, Payload: campaigns.EncodeSend(p)})
 		}
 		if attempt >= w.cfg.MaxAttempts {
+			if d.Outcome == connectly.OutcomeMaybeSent {
+				// At-least-once, out of attempts after one that may have gone out: the person may
+				// hold the message (and answer it), so it is unknown, never failed; a delivery
+				// event settles it as for any unknown recipient.
+				if err := finish(ledger.Outcome{State: ledger.Unknown, Code: code}); err != nil {
+					return err
+				}
+				log.Warn().Msg("attempts used up; the last may have gone out: marked unknown")
+				return endTask(fmt.Sprintf("%s after %d attempts", code, attempt), sendErr)
+			}
 			if err := finish(ledger.Outcome{State: ledger.Failed, Code: code}); err != nil {
 				return err
 			}
