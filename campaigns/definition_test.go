@@ -236,10 +236,10 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"8:11: parameters.body_1: want a text value, got a list", "9:11: parameters.body_2: a {{ has no closing }}"}},
 		{name: "MessageNotAMapping", yaml: "id: s\nmessage: hello\naudience: {file: a.csv}\nrate: -1\n",
 			want: []string{`2:10: message: want a mapping (keys: attachment, list, location, multi_product, raw, reply_buttons, single_product, text), got "hello"`, "4:7: rate: -1"}},
-		{name: "ParameterRangeLoop", yaml: valid + "parameters:\n  body_1: \"{{ range 100000000 }}x{{ end }}\"\n", want: []string{"8:11: parameters.body_1: template: 1:9: {{range}} is not allowed"}},
-		{name: "ParameterCall", yaml: valid + "parameters:\n  body_1: \"{{ call .f }}\"\n", want: []string{`8:11: parameters.body_1: template: 1:3: function "call" is not allowed`}},
-		{name: "ParameterRecursiveDefine", yaml: valid + "parameters:\n  body_1: '{{ define \"x\" }}{{ template \"x\" }}{{ end }}{{ template \"x\" }}'\n", want: []string{"8:11: parameters.body_1: template: {{define}}, {{block}} and {{template}} are not allowed"}},
-		{name: "ParameterFailsOnEveryRow", yaml: valid + "parameters:\n  body_1: \"{{ .a | upper | default 1 }}\"\n", want: []string{"8:11: parameters.body_1: template: 1:24: at <1>: expected string; found 1 (on every row)"}},
+		{name: "ParameterRangeLoop", yaml: valid + "parameters:\n  body_1: \"{{ range 100000000 }}x{{ end }}\"\n", want: []string{"8:11: parameters.body_1: {{ range 100000000 }} at column 10 of the template: {{range}} is not allowed"}},
+		{name: "ParameterCall", yaml: valid + "parameters:\n  body_1: \"{{ call .f }}\"\n", want: []string{`8:11: parameters.body_1: {{ call .f }} at column 4 of the template: function "call" is not allowed`}},
+		{name: "ParameterRecursiveDefine", yaml: valid + "parameters:\n  body_1: '{{ define \"x\" }}{{ template \"x\" }}{{ end }}{{ template \"x\" }}'\n", want: []string{"8:11: parameters.body_1: {{define}}, {{block}} and {{template}} are not allowed"}},
+		{name: "ParameterFailsOnEveryRow", yaml: valid + "parameters:\n  body_1: \"{{ .a | upper | default 1 }}\"\n", want: []string{"8:11: parameters.body_1: {{ .a | upper | default 1 }} at column 25 of the template: expected text, found 1 (on every row)"}},
 		{name: "ParameterConstantTooLong", yaml: valid + "parameters:\n  header_text: " + strings.Repeat("h", 61) + "\n", want: []string{"8:16: parameters.header_text: header text is 61 characters, limit 60 (on every row)"}},
 		{name: "ParameterFixedHTTPHeader", yaml: valid + "parameters:\n  header_image: \"http://cdn.example.com/{{ .name }}.png\"\n",
 			want: []string{"8:17: parameters.header_image: value is not an absolute https URL (on every row)"}},
@@ -267,7 +267,7 @@ func TestParseErrors(t *testing.T) {
 			"  raw: [{name: r, value: \"{{ index .code 70 }}{{ slice .desc 3000 3001 }}\"}]\nid: again\n", want: []string{`10:1: id: given twice (first at line 1)`}},
 		// ... but a slice of 100 is too long for a header text whatever the row.
 		{name: "SliceTooLongForTheHeader", yaml: valid + "parameters:\n  header_text: \"{{ slice .desc 0 100 }}\"\n",
-			want: []string{"8:16: parameters.header_text: template: 1:3: at <slice .desc 0 100>: error calling slice: index out of range: 100 (on every row)"}},
+			want: []string{"8:16: parameters.header_text: {{ slice .desc 0 100 }} at column 4 of the template: index 100 is out of range (on every row)"}},
 		// 32 constant raw values of 1,024 four-byte characters: each within its limit, together
 		// over what a row's values may hold.
 		{name: "RawConstantsOverTheRenderBytes", yaml: valid + "parameters:\n  raw:\n" + rawEntries(32, func(int) string { return strings.Repeat("😀", 1024) }),
@@ -278,7 +278,7 @@ func TestParseErrors(t *testing.T) {
 			want: []string{"8:3: parameters: the parameters render to more than 131072 bytes together"}},
 		// A constant piped through helpers past the work bound of a row fails on every row.
 		{name: "ConstantOverTheWorkBound", yaml: valid + "parameters:\n  body_1: '{{ \"" + strings.Repeat("y", 1000) + "\"" + strings.Repeat(" | upper", 140) + " }}'\n",
-			want: []string{"8:11: parameters.body_1: template: 1:2056: at <upper>: error calling upper: upper: helpers may process at most 131072 bytes for one row, this row needs more (on every row)"}},
+			want: []string{"8:11: parameters.body_1: {{ ... | upper | upper | upper | upper | upper ... }} at column 2057 of the template: upper: helpers may process at most 131072 bytes for one row, this row needs more (on every row)"}},
 		{name: "ColumnThroughManyHelpersIsLeftToTheRows", yaml: valid + "parameters:\n  body_1: '{{ .a" + strings.Repeat(" | upper", 140) + " }}'\nid: again\n",
 			want: []string{"9:1: id: given twice (first at line 1)"}},
 		// Body variables are numbered without a gap and a template has one header (reference 7,
@@ -296,7 +296,7 @@ func TestParseErrors(t *testing.T) {
 			"  raw: [{name: body_2, value: b}, {name: card_0_header_image, value: \"https://cdn.example.com/c.png\"}]\nid: again\n",
 			want: []string{"13:1: id: given twice (first at line 1)"}},
 		{name: "RawValueDoesNotParse", yaml: valid + "parameters:\n  raw:\n    - name: q\n      value: \"{{ .a\"\n", want: []string{"10:14: parameters.raw[0].value: a {{ has no closing }}"}},
-		{name: "RawFlowValueRange", yaml: valid + "parameters:\n  raw: [{name: a, value: x}, {name: b, value: \"{{ range . }}{{ end }}\"}]\n", want: []string{"8:47: parameters.raw[1].value: template: 1:9: {{range}} is not allowed"}},
+		{name: "RawFlowValueRange", yaml: valid + "parameters:\n  raw: [{name: a, value: x}, {name: b, value: \"{{ range . }}{{ end }}\"}]\n", want: []string{"8:47: parameters.raw[1].value: {{ range . }} at column 10 of the template: {{range}} is not allowed"}},
 		{name: "RawValueTooLong", yaml: valid + "parameters:\n  raw: [{name: a, value: " + strings.Repeat("r", 1025) + "}]\n", want: []string{"8:26: parameters.raw[0].value: raw value is 1025 characters, limit 1024 (on every row)"}},
 		{name: "RawNameTwice", yaml: valid + "parameters:\n  raw: [{name: a, value: x}, {name: a, value: y}]\n", want: []string{`8:8: parameters.raw: raw[1]: "a" is listed twice`}},
 		{name: "RawGivenTwice", yaml: valid + "parameters:\n  raw: []\n  raw: []\n", want: []string{"9:3: parameters.raw: given twice (first at line 8)"}},

@@ -98,7 +98,9 @@ func (d *Definition) SessionRenderer() (*SessionRenderer, error) {
 }
 
 // NewSessionRenderer compiles every string of c as a template in the parameter sandbox.
-// Errors name the field ("message.text: template: 1:3: ...").
+// Errors name the field and say the problem in plain words (templateProblem):
+// "message.text: a {{ has no closing }}", "message.text: {{ call .f }} at column 4 of the
+// template: function "call" is not allowed ...".
 func NewSessionRenderer(c connectly.SessionContent) (*SessionRenderer, error) {
 	r := &SessionRenderer{fields: map[string]*template.Template{}}
 	content, err := c.MapStrings(func(field, s string) (string, error) {
@@ -131,8 +133,8 @@ func NewSessionRenderer(c connectly.SessionContent) (*SessionRenderer, error) {
 func (r *SessionRenderer) Content(cols map[string]string) (connectly.SessionContent, error) {
 	c := r.metered.get()
 	defer r.metered.put(c)
-	out, err := r.content.MapStrings(func(field, _ string) (string, error) {
-		return renderField(c.of[r.fields[field]], field, cols)
+	out, err := r.content.MapStrings(func(field, text string) (string, error) {
+		return renderField(c.of[r.fields[field]], field, text, cols)
 	})
 	if err != nil {
 		return connectly.SessionContent{}, &renderError{msg: "message." + err.Error(), cause: err}
@@ -175,9 +177,9 @@ func DecodeSession(raw json.RawMessage) (connectly.SessionContent, error) {
 	return c, nil
 }
 
-// renderField runs one field's template on a row, its output capped at MaxSessionField
-// characters.
-func renderField(t *template.Template, field string, cols map[string]string) (string, error) {
+// renderField runs one field's template (t, compiled from text) on a row, its output capped
+// at MaxSessionField characters.
+func renderField(t *template.Template, field, text string, cols map[string]string) (string, error) {
 	if t == nil {
 		return "", errors.New("no template compiled for the field")
 	}
@@ -186,7 +188,7 @@ func renderField(t *template.Template, field string, cols map[string]string) (st
 		if errors.Is(err, errTooLong) {
 			return "", fmt.Errorf("value is longer than %d characters", MaxSessionField)
 		}
-		return "", execError(field, err)
+		return "", templateProblem(field, text, err)
 	}
 	if n := utf8.RuneCount(w.buf); n > MaxSessionField {
 		return "", fmt.Errorf("value is %d characters, limit %d", n, MaxSessionField)
@@ -307,8 +309,8 @@ func CheckMessage(c connectly.SessionContent) []connectly.Problem {
 		failures[i] = map[string]string{}
 		n := 0
 		mc := metered.get()
-		rendered, _ := c.MapStrings(func(field, _ string) (string, error) {
-			v, err := renderField(mc.of[fields[field]], field, row)
+		rendered, _ := c.MapStrings(func(field, text string) (string, error) {
+			v, err := renderField(mc.of[fields[field]], field, text, row)
 			if err != nil {
 				failures[i][field] = err.Error()
 				// A stand-in, unique so that it breaks no rule of the other fields.

@@ -184,7 +184,7 @@ func TestCheckMessageWithinLimits(t *testing.T) {
 		Sections: []connectly.Section{sec("a", 6), sec("b", 4), sec("c", 2), sec("d", 0)}}}
 	c.List.Sections[1].Rows[3].Text = "{{ slice .name 0 -1 }}" // fails on every row
 	got := fmt.Sprint(campaigns.CheckMessage(c))
-	want := "[list.sections[1].rows[3].text: template: 1:3: at <slice .name 0 -1>: error calling slice: index out of range: -1 (on every row) " +
+	want := "[list.sections[1].rows[3].text: {{ slice .name 0 -1 }} at column 4 of the template: index -1 is out of range (on every row) " +
 		"list.sections[2].rows[0]: at most 10 rows in all sections list.sections[2].rows[1]: at most 10 rows in all sections]"
 	if got != want {
 		t.Fatalf("CheckMessage =\n%s\nwant\n%s", got, want)

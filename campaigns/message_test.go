@@ -175,11 +175,11 @@ func TestSessionParse(t *testing.T) {
 		// A slice that fails on a short value and gives too many characters on a long one fails
 		// on every row.
 		{"SliceTooLongForAButton", sessionCampaign("  text: Pick\n  reply_buttons:\n    buttons:\n      - {id: a, text: \"{{ slice .x 0 100 }}\"}\n"),
-			[]string{"b.yaml:7:23: message.reply_buttons.buttons[0].text: template: 1:3: at <slice .x 0 100>: error calling slice: index out of range: 100 (on every row)"}},
+			[]string{"b.yaml:7:23: message.reply_buttons.buttons[0].text: {{ slice .x 0 100 }} at column 4 of the template: index 100 is out of range (on every row)"}},
 		{"ConstantOverTheWorkBound", sessionCampaign("  text: '{{ \"" + strings.Repeat("y", 1000) + "\"" + strings.Repeat(" | upper", 140) + " }}'\n"),
-			[]string{"b.yaml:4:9: message.text: template: 1:2056: at <upper>: error calling upper: upper: helpers may process at most 131072 bytes for one row, this row needs more"}},
+			[]string{"b.yaml:4:9: message.text: {{ ... | upper | upper | upper | upper | upper ... }} at column 2057 of the template: upper: helpers may process at most 131072 bytes for one row, this row needs more"}},
 		{"FunctionNotAllowed", sessionCampaign("  text: \"{{ printf \\\"%s\\\" .x }}\"\n"),
-			[]string{"b.yaml:4:9: message.text: template: 1:3: function \"printf\" is not allowed in a parameter (allowed: and, default, eq, ge, gt, index, le, len, lower, lt, ne, not, or, slice, title, trim, upper, urlquery)"}},
+			[]string{"b.yaml:4:9: message.text: {{ printf \"%s\" .x }} at column 4 of the template: function \"printf\" is not allowed in a parameter (allowed: and, default, eq, ge, gt, index, le, len, lower, lt, ne, not, or, slice, title, trim, upper, urlquery)"}},
 		{"UnknownKeyInAButton", sessionCampaign("  text: Pick\n  reply_buttons:\n    buttons:\n      - {id: a, title: A}\n"),
 			[]string{
 				"b.yaml:7:9: message.reply_buttons.buttons[0].text: required",

@@ -145,7 +145,7 @@ func TestOnReplyErrors(t *testing.T) {
 		{"TemplateLanguageSpelling", "on_reply:\n  - any: true\n    template: {name: t, language: en-US}\n",
 			[]string{"on_reply[0].template: template.language: \"en-US\" is not a language code", "did you mean \"en_US\"?"}},
 		{"TemplateParameterSandbox", "on_reply:\n  - any: true\n    template: {name: t}\n    parameters: {body_1: \"{{range .x}}{{end}}\"}\n",
-			[]string{"on_reply[0].parameters: body_1: template:"}},
+			[]string{"on_reply[0].parameters: body_1: {{range .x}} at column 9 of the template: {{range}} is not allowed"}},
 		{"NotAList", "on_reply: yes\n",
 			[]string{"on_reply: want a list of rules, or a mapping with until and rules"}},
 	}

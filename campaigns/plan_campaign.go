@@ -11,6 +11,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/report"
+	"github.com/heraldmsg/herald/internal/words"
 )
 
 // PlanCampaignParams is what PlanCampaign needs: the campaign, the config it would be sent
@@ -84,7 +85,7 @@ func (o PlanOutput) Problem() error {
 		n += len(f.Problems)
 	}
 	if n > 0 {
-		return fmt.Errorf("%d %s: sends would fail or pause the run", n, plural(n, "template problem", "template problems"))
+		return fmt.Errorf("%s: sends would fail or pause the run", words.Count(n, "template problem", "template problems"))
 	}
 	if err := o.FollowupProblem(); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/words"
 )
 
 // Follow-ups checked against every row. A rule's follow-up is rendered, when the customer
@@ -264,14 +265,7 @@ func (fc *followupCheck) note() string {
 		}
 	}
 	return fmt.Sprintf("on_reply %s %s: rendered with the first recipient's row only, not every recipient's (%d template parts together; the check renders at most %d a row)",
-		plural(len(ids), "rule", "rules"), strings.Join(ids, ", "), fc.onceNodes, maxFollowupRowNodes)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
+		words.Plural(len(ids), "rule", "rules"), strings.Join(ids, ", "), fc.onceNodes, maxFollowupRowNodes)
 }
 
 // render renders the follow-up from cols, as conversation.Payload does.

@@ -66,11 +66,11 @@ func TestValidateStillRefusesTooLongOnEveryRow(t *testing.T) {
 	cases := []struct{ name, params, want string }{
 		// The sliced column is at least 30 characters, and written whole too: 61 or more.
 		{"HeaderColumnAndItsSlice", "  header_text: \"{{ .d }} {{ slice .d 0 30 }}\"\n  body_1: x\n",
-			"c.yaml:8:16: parameters.header_text: template: 1:12: at <slice .d 0 30>: error calling slice: index out of range: 30 (on every row)"},
+			"c.yaml:8:16: parameters.header_text: {{ slice .d 0 30 }} at column 13 of the template: index 30 is out of range (on every row)"},
 		{"HeaderFixedTextAndSlice", "  header_text: \"" + strings.Repeat("h", 40) + "{{ .a }}{{ slice .d 0 30 }}\"\n  body_1: x\n",
-			"c.yaml:8:16: parameters.header_text: template: 1:51: at <slice .d 0 30>: error calling slice: index out of range: 30 (on every row)"},
+			"c.yaml:8:16: parameters.header_text: {{ slice .d 0 30 }} at column 52 of the template: index 30 is out of range (on every row)"},
 		{"HeaderSliceThroughVariable", "  header_text: \"{{ $d := .desc }}{{ slice $d 0 100 }}\"\n  body_1: x\n",
-			"c.yaml:8:16: parameters.header_text: template: 1:20: at <slice $d 0 100>: error calling slice: index out of range: 100 (on every row)"},
+			"c.yaml:8:16: parameters.header_text: {{ slice $d 0 100 }} at column 21 of the template: index 100 is out of range (on every row)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,7 +105,7 @@ func TestCheckMessageLeavesLongColumnsToTheRows(t *testing.T) {
 	// A button whose column is written whole and sliced past the button's 20 characters fails
 	// on every row.
 	_, err = campaigns.Parse("b.yaml", []byte(sessionCampaign("  text: Pick\n  reply_buttons:\n    buttons:\n      - {id: a, text: \"{{ .x }}{{ slice .x 0 15 }}\"}\n")))
-	want := "b.yaml:7:23: message.reply_buttons.buttons[0].text: template: 1:11: at <slice .x 0 15>: error calling slice: index out of range: 15 (on every row)"
+	want := "b.yaml:7:23: message.reply_buttons.buttons[0].text: {{ slice .x 0 15 }} at column 12 of the template: index 15 is out of range (on every row)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("Parse error = %v\nwant %s", err, want)
 	}

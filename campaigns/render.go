@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -233,78 +232,35 @@ func titleCase(s string) string {
 }
 
 // parseParam compiles one parameter template and checks that it stays inside the sandbox.
-// A text that does not parse is said in plain words (parseProblem); one outside the sandbox
-// reads "template: LINE:COL: message", its position inside the template text.
+// A text that does not parse, or that leaves the sandbox, is said in plain words
+// (templateProblem).
 func parseParam(name, text string) (*template.Template, error) {
 	if len(text) > MaxTemplateBytes {
 		return nil, fmt.Errorf("template is %d bytes, limit %d", len(text), MaxTemplateBytes)
 	}
 	t, err := template.New(name).Funcs(funcs).Option("missingkey=zero").Parse(text)
 	if err != nil {
-		return nil, parseProblem(name, text, err)
+		return nil, templateProblem(name, text, err)
 	}
 	for _, sub := range t.Templates() {
 		if sub.Name() != name {
-			return nil, errors.New("template: {{define}}, {{block}} and {{template}} are not allowed in a parameter")
+			return nil, errors.New("{{define}}, {{block}} and {{template}} are not allowed in a parameter")
 		}
 	}
 	if t.Tree == nil || t.Tree.Root == nil {
 		return t, nil
 	}
-	c := sandboxCheck{tree: t.Tree, name: name}
+	var c sandboxCheck
 	c.walk(t.Tree.Root)
 	if c.err != nil {
-		return nil, c.err
+		return nil, templateProblem(name, text, c.err)
 	}
 	return t, nil
 }
 
-// parseLineRE reads the line Go's template parser puts before its message ("3: ...").
-var parseLineRE = regexp.MustCompile(`^(\d+): (.*)$`)
-
-// parseWords put Go's words for the parts of a template in plain ones: an action is what
-// {{ ... }} holds.
-var parseWords = strings.NewReplacer(
-	" in operand", " in {{ ... }}",
-	" in command", " in {{ ... }}",
-	" in parenthesized pipeline", " in ( ... ) inside {{ ... }}",
-	"unclosed action", "a {{ has no closing }}",
-	"unexpected EOF", "the text ends before the {{ end }} of an {{ if }} or {{ with }}",
-	"unclosed left paren", "a ( has no closing )",
-	"unexpected right paren", "a ) has no opening (",
-	"unexpected unclosed action in command", "a {{ has no closing }}",
-	"unexpected unclosed action in operand", "a {{ has no closing }}",
-)
-
-// parseProblem is a template text that does not parse (err, from Go's parser), in plain
-// words: what is wrong, without the parser's name for the template and its "template: LINE:"
-// prefix; the line is named only in a text of several lines. A function the sandbox does not
-// have is named with those it has.
-func parseProblem(name, text string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "template: "+name+":")
-	line := ""
-	if m := parseLineRE.FindStringSubmatch(msg); m != nil {
-		line, msg = m[1], m[2]
-	}
-	// "unclosed action started at 1": where it started is the line already named.
-	if i := strings.Index(msg, "unclosed action started at "); i >= 0 {
-		msg = msg[:i] + "unclosed action"
-	}
-	if fn, ok := strings.CutPrefix(msg, "function "); ok && strings.HasSuffix(fn, " not defined") {
-		msg = fmt.Sprintf("function %s is not defined (allowed: %s)", strings.TrimSuffix(fn, " not defined"), allowedList)
-	} else {
-		msg = parseWords.Replace(msg)
-	}
-	if line != "" && strings.Contains(text, "\n") {
-		msg = "line " + line + " of the text: " + msg
-	}
-	return errors.New(msg)
-}
-
-// sandboxCheck walks a parse tree and keeps the first node outside the sandbox.
+// sandboxCheck walks a parse tree and keeps the first node outside the sandbox, as a
+// *sandboxError (its place in the text and what is not allowed).
 type sandboxCheck struct {
-	tree  *parse.Tree
-	name  string
 	nodes int
 	err   error
 }
@@ -313,9 +269,7 @@ func (c *sandboxCheck) fail(n parse.Node, format string, args ...any) {
 	if c.err != nil {
 		return
 	}
-	loc, _ := c.tree.ErrorContext(n)
-	loc = strings.TrimPrefix(loc, c.name+":")
-	c.err = fmt.Errorf("template: %s: %s", loc, fmt.Sprintf(format, args...))
+	c.err = &sandboxError{pos: n.Position(), msg: fmt.Sprintf(format, args...)}
 }
 
 func (c *sandboxCheck) walk(n parse.Node) {
@@ -396,6 +350,8 @@ type Renderer struct {
 type compiled struct {
 	name string
 	tpl  *template.Template
+	// text is tpl's source, which a failed run's error quotes (templateProblem).
+	text string
 	// raw parameters skip Herald's checks of names and values, but not the length limit.
 	raw bool
 	// plain, when set, is tpl as text and columns (plainParts), which Render writes without
@@ -502,7 +458,7 @@ func templateNodes(t *template.Template) int {
 	if t.Tree == nil || t.Tree.Root == nil {
 		return 0
 	}
-	c := sandboxCheck{tree: t.Tree, name: t.Name()}
+	var c sandboxCheck
 	c.walk(t.Tree.Root)
 	return c.nodes
 }
@@ -519,7 +475,7 @@ func NewRenderer(d *Definition) (*Renderer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parameters.%s: %w", name, err)
 		}
-		r.params = append(r.params, compiled{name: name, tpl: t, plain: plainParts(t)})
+		r.params = append(r.params, compiled{name: name, tpl: t, text: text, plain: plainParts(t)})
 	}
 	sort.Slice(r.params, func(i, j int) bool { return paramOrder(r.params[i].name) < paramOrder(r.params[j].name) })
 	for i, rp := range d.Parameters.Raw {
@@ -527,7 +483,7 @@ func NewRenderer(d *Definition) (*Renderer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parameters.raw[%d]: %w", i, err)
 		}
-		r.params = append(r.params, compiled{name: rp.Name, tpl: t, raw: true, plain: plainParts(t)})
+		r.params = append(r.params, compiled{name: rp.Name, tpl: t, text: rp.Value, raw: true, plain: plainParts(t)})
 	}
 	tpls := make([]*template.Template, len(r.params))
 	nodes := 0
@@ -634,7 +590,7 @@ func (p compiled) renderOn(t *template.Template, cols map[string]string) (string
 		if errors.Is(err, errTooLong) {
 			return "", fmt.Errorf("%s is longer than %d characters", what, limit)
 		}
-		return "", execError(p.name, err)
+		return "", templateProblem(p.name, p.text, err)
 	}
 	if n := utf8.RuneCount(w.buf); n > limit {
 		return "", fmt.Errorf("%s is %d characters, limit %d", what, n, limit)
@@ -681,13 +637,6 @@ func (p compiled) renderPlain(cols map[string]string) (string, error) {
 		return "", fmt.Errorf("%s is %d characters, limit %d", what, n, limit)
 	}
 	return v, nil
-}
-
-// execError shortens text/template's execution errors to "template: LINE:COL: ...".
-func execError(name string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "template: "+name+":")
-	msg = strings.Replace(msg, fmt.Sprintf("executing %q at ", name), "at ", 1)
-	return errors.New("template: " + msg)
 }
 
 // checkParam applies WhatsApp's rules for parameter values. Its errors never quote the value.
@@ -1049,7 +998,7 @@ func checkTemplate(name, text string, raw bool) error {
 	if err != nil {
 		return err
 	}
-	p := compiled{name: name, tpl: t, raw: raw}
+	p := compiled{name: name, tpl: t, text: text, raw: raw}
 	cols, readsRow := columnsOf(t.Tree)
 	sample, fitted := map[string]string{}, map[string]string{}
 	long, needs := longProbe(t.Tree), columnNeeds(t.Tree)

@@ -19,6 +19,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/report"
+	"github.com/heraldmsg/herald/internal/words"
 )
 
 // An operator's actions on runs and submitted campaigns. Each takes the audit.Record of who
@@ -178,16 +179,16 @@ func CancelRun(ctx context.Context, c config.Config, rdb redis.UniversalClient, 
 			ok, _, err = l.CancelFollowups(ctx, run, "cancelled by "+rec.Why())
 			return ok, followupsCancelled, err
 		}
-		detail := fmt.Sprintf("%d recipients skipped", n)
+		detail := words.Count(n, "recipient", "recipients") + " skipped"
 		// A run still reading its audience skips the rest as its expansion reaches it; one
 		// whose expansion stopped (its task gone) waits for run repair to start it again.
 		if r, gerr := l.GetRun(ctx, run); ok && gerr == nil && !r.Expanded {
 			if left := max(r.Rows, r.Picked) - r.PlannedTo; left > 0 {
 				e, eerr := report.ExpansionOf(ctx, rdb, run, time.Now())
 				if eerr == nil && e.Stopped() {
-					detail += fmt.Sprintf(", and the %d rows not read yet once its expansion runs again: it stopped (herald run repair %s)", left, run)
+					detail += fmt.Sprintf(", and the %s not read yet once its expansion runs again: it stopped (herald run repair %s)", words.Count(left, "row", "rows"), run)
 				} else {
-					detail += fmt.Sprintf(", and the %d rows not read yet as the expansion reaches them", left)
+					detail += fmt.Sprintf(", and the %s not read yet as the expansion reaches %s", words.Count(left, "row", "rows"), words.Plural(left, "it", "them"))
 				}
 			}
 		}
@@ -262,12 +263,12 @@ func RetryRun(ctx context.Context, p RetryParams) (expand.Retried, error) {
 		// The command's context may be what ended it: the entry is written all the same.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		return res, p.Audit.Failed(actx, "run retry", res.Parent.ID, fmt.Errorf("child run %s with %d recipients picked: %w", res.Child.ID, res.Picked, err))
+		return res, p.Audit.Failed(actx, "run retry", res.Parent.ID, fmt.Errorf("child run %s with %s picked: %w", res.Child.ID, words.Count(res.Picked, "recipient", "recipients"), err))
 	case err != nil:
 		return res, err
 	case res.Continues:
 		return res, p.Audit.Keep(ctx, "run retry", res.Parent.ID,
-			fmt.Sprintf("child run %s with %d recipients picked, expanding", res.Child.ID, res.Picked))
+			fmt.Sprintf("child run %s with %s picked, expanding", res.Child.ID, words.Count(res.Picked, "recipient", "recipients")))
 	}
-	return res, p.Audit.Keep(ctx, "run retry", res.Parent.ID, fmt.Sprintf("child run %s with %d recipients", res.Child.ID, res.Stats.Planned))
+	return res, p.Audit.Keep(ctx, "run retry", res.Parent.ID, fmt.Sprintf("child run %s with %s", res.Child.ID, words.Count(res.Stats.Planned, "recipient", "recipients")))
 }

@@ -200,7 +200,7 @@ func TestRetryRunUsesTheConfigAndIsAudited(t *testing.T) {
 	if err != nil || res.Stats.Planned != 1 || res.Child.Parent != sent.RunID {
 		t.Fatalf("retry = %+v, %v; want a child run of 1", res, err)
 	}
-	wantLog(t, rdb, fmt.Sprintf("ana run retry %s: child run %s with 1 recipients", sent.RunID, res.Child.ID))
+	wantLog(t, rdb, fmt.Sprintf("ana run retry %s: child run %s with 1 recipient", sent.RunID, res.Child.ID))
 }
 
 // campaign send reads the file and chooses its sender before asking for Redis: a file that

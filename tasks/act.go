@@ -13,6 +13,7 @@ import (
 	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/audit"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/words"
 )
 
 // TaskLists lists a queue's tasks in each state, by the state's name: pending, active,
@@ -147,9 +148,9 @@ func (t TaskActed) detail() string {
 	case t.Task != "":
 		return "done"
 	case t.Action == "delete":
-		return fmt.Sprintf("%d tasks; %s", t.Tasks, t.settled())
+		return fmt.Sprintf("%s; %s", tasksCount(t.Tasks), t.settled())
 	}
-	return fmt.Sprintf("%d tasks", t.Tasks)
+	return tasksCount(t.Tasks)
 }
 
 // ActOnTasks retries, archives or deletes one task, or every task of a queue in a state
@@ -319,7 +320,7 @@ func deleteAll(ctx context.Context, in *asynq.Inspector, l *ledger.Ledger, w asy
 	for {
 		page, err := list(q, asynq.PageSize(500), asynq.Page(1))
 		if err != nil {
-			return fmt.Errorf("%d tasks of %s deleted, %s, then: %w", res.Tasks, target, res.settled(), err)
+			return fmt.Errorf("%s of %s deleted, %s, then: %w", tasksCount(res.Tasks), target, res.settled(), err)
 		}
 		if len(page) == 0 {
 			break
@@ -337,8 +338,11 @@ func deleteAll(ctx context.Context, in *asynq.Inspector, l *ledger.Ledger, w asy
 		res.Tasks += len(deleted)
 		res.count(n)
 		if err := errors.Join(derr, serr); err != nil {
-			return fmt.Errorf("%d tasks of %s deleted, %s, then: %w", res.Tasks, target, res.settled(), err)
+			return fmt.Errorf("%s of %s deleted, %s, then: %w", tasksCount(res.Tasks), target, res.settled(), err)
 		}
 	}
 	return nil
 }
+
+// tasksCount is "1 task" or "N tasks".
+func tasksCount(n int) string { return words.Count(n, "task", "tasks") }

@@ -45,7 +45,7 @@ func TestActOnTasks(t *testing.T) {
 		t.Fatalf("archive one = %q, %q, %v", target, detail, err)
 	}
 	target, detail, err = act("delete", pending[1].ID, false, "")
-	if err != nil || target != q+"/"+pending[1].ID || detail != "1 recipients skipped(deleted) in the ledger" {
+	if err != nil || target != q+"/"+pending[1].ID || detail != "1 recipient skipped(deleted) in the ledger" {
 		t.Fatalf("delete one = %q, %q, %v", target, detail, err)
 	}
 	target, detail, err = act("delete", "", true, "pending")
@@ -59,7 +59,7 @@ func TestActOnTasks(t *testing.T) {
 		t.Fatalf("%d pending tasks left, %v", len(left), err)
 	}
 	target, detail, err = act("retry", "", true, "archived")
-	if err != nil || target != q+" (archived)" || detail != "1 tasks" {
+	if err != nil || target != q+" (archived)" || detail != "1 task" {
 		t.Fatalf("retry --all archived = %q, %q, %v", target, detail, err)
 	}
 	// Each action that was taken is in the audit log, newest first; the refused ones are not.
@@ -72,9 +72,9 @@ func TestActOnTasks(t *testing.T) {
 		got = append(got, e.Actor+" "+e.Action+" "+e.Target+": "+e.Detail)
 	}
 	want := []string{
-		"ana task retry " + q + " (archived): 1 tasks",
+		"ana task retry " + q + " (archived): 1 task",
 		fmt.Sprintf("ana task delete %s (pending): %d tasks; %[2]d recipients skipped(deleted) in the ledger", q, n-2),
-		"ana task delete " + q + "/" + pending[1].ID + ": 1 recipients skipped(deleted) in the ledger",
+		"ana task delete " + q + "/" + pending[1].ID + ": 1 recipient skipped(deleted) in the ledger",
 		"ana task archive " + q + "/" + pending[0].ID + ": done",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

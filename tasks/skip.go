@@ -12,6 +12,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/asynqbatch"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/words"
 )
 
 // Settled counts what SkipDeleted did to the recipients of deleted send tasks.
@@ -60,14 +61,14 @@ func (s *Settled) add(how settled) {
 
 // String says what the counts are, as the audit log and the errors of ActOnTasks keep them.
 func (s Settled) String() string {
-	out := fmt.Sprintf("%d recipients skipped(deleted) in the ledger", s.Skipped)
+	out := words.Count(s.Skipped, "recipient", "recipients") + " skipped(deleted) in the ledger"
 	if s.Unknown > 0 {
 		out += fmt.Sprintf(", %d unknown(%s): a worker died sending to them, so the message may have gone",
 			s.Unknown, ledger.CodeTaskDeleted)
 	}
 	if s.Withdrawn > 0 {
-		out += fmt.Sprintf(", %d resends withdrawn: never sent (held by a paused run, or waiting for a worker), so unknown again with the code they had",
-			s.Withdrawn)
+		out += fmt.Sprintf(", %s withdrawn: never sent (held by a paused run, or waiting for a worker), so unknown again with the code they had",
+			words.Count(s.Withdrawn, "resend", "resends"))
 	}
 	if s.Requeued > 0 {
 		out += fmt.Sprintf(", %d sent again: a worker died sending to them, and their run is at-least-once, so their task was written again",

@@ -282,7 +282,7 @@ func TestDeleteLeavesAReleasedResendToItsTask(t *testing.T) {
 		t.Fatalf("entry %+v; want it queued for its resend", e)
 	}
 	res := del(resend)
-	want := "0 recipients skipped(deleted) in the ledger, 1 resends withdrawn: never sent (held by a paused run, or waiting for a worker), so unknown again with the code they had"
+	want := "0 recipients skipped(deleted) in the ledger, 1 resend withdrawn: never sent (held by a paused run, or waiting for a worker), so unknown again with the code they had"
 	if res.RecipientsSkipped != 0 || res.RecipientsUnknown != 0 || res.ResendsWithdrawn != 1 || res.Detail() != want {
 		t.Fatalf("delete of the resend: %+v (%q); want %q", res, res.Detail(), want)
 	}

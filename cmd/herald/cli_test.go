@@ -505,7 +505,7 @@ func TestTaskCommandsAndAudit(t *testing.T) {
 	if code, _, errOut := herald(t, env, "task", "retry", q, tasks[1].ID); code != 0 {
 		t.Fatalf("retry: %s", errOut)
 	}
-	if code, out, errOut := herald(t, env, "task", "delete", q, tasks[0].ID); code != 0 || !strings.Contains(out, "1 recipients skipped(deleted)") {
+	if code, out, errOut := herald(t, env, "task", "delete", q, tasks[0].ID); code != 0 || !strings.Contains(out, "1 recipient skipped(deleted)") {
 		t.Fatalf("delete: %q %s", out, errOut)
 	}
 	if code, out, errOut := herald(t, env, "task", "delete", q, "--all", "--state", "pending"); code != 0 || !strings.Contains(out, "5 tasks; 5 recipients skipped(deleted)") {

@@ -153,7 +153,7 @@ func TestCampaignPlanCountsCapAndTier(t *testing.T) {
 		t.Fatalf("tier check %+v for %d recipients", p.Limits, p.Recipients)
 	}
 	code, out, _ = herald(t, env, "--config", cfg, "campaign", "plan", filepath.Join("..", "..", "configs", "campaigns", "spring-promo.yaml"))
-	if code != 0 || !strings.Contains(out, "1 recipients already at it would be skipped(capped)") || !strings.Contains(out, "would wait for the tier") {
+	if code != 0 || !strings.Contains(out, "1 recipient already at it would be skipped(capped)") || !strings.Contains(out, "would wait for the tier") {
 		t.Fatalf("plan text (exit %d):\n%s", code, out)
 	}
 }

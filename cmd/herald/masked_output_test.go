@@ -207,7 +207,7 @@ func TestRunShowCountsOnlyArchivedTasksThatHoldTheRun(t *testing.T) {
 		t.Fatalf("task show: %s", out)
 	}
 	code, out, errOut := herald(t, env, "run", "show", runID)
-	if code != 0 || !strings.Contains(out, "Archived  1 send tasks whose recipients are still queued") {
+	if code != 0 || !strings.Contains(out, "Archived  1 send task whose recipient is still queued") {
 		t.Fatalf("run show (exit %d %s):\n%s", code, errOut, out)
 	}
 	var rep report.Run

@@ -263,7 +263,7 @@ func TestCampaignValidateSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, _ := herald(t, nil, "campaign", "validate", bad)
-	if code != exitError || !strings.Contains(out, bad+":7:23: message.reply_buttons.buttons[0].text: template: 1:11: function \"printf\" is not allowed") {
+	if code != exitError || !strings.Contains(out, bad+":7:23: message.reply_buttons.buttons[0].text: {{ .name | printf }} at column 12 of the template: function \"printf\" is not allowed") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	if err := os.WriteFile(bad, []byte("id: s\naudience: {file: a.csv}\nmessage:\n  text: Pick\n  reply_buttons:\n    buttons:\n"+

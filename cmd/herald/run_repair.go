@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/heraldmsg/herald/internal/words"
 	"github.com/heraldmsg/herald/serve"
 )
 
@@ -105,18 +106,12 @@ func printRepair(w io.Writer, r serve.Repair) error {
 		fmt.Fprintf(w, "send tasks not rebuilt: %s\n", r.NotRebuilt)
 	}
 	if r.InFlight > 0 {
-		if r.InFlight == 1 {
-			fmt.Fprintln(w, "1 recipient has no task left but a worker may still be running its send: left alone; repair again later")
-		} else {
-			fmt.Fprintf(w, "%d recipients have no task left but a worker may still be running theirs: left alone; repair again later\n", r.InFlight)
-		}
+		fmt.Fprintf(w, "%s no task left but a worker may still be running %s: left alone; repair again later\n",
+			words.Count(r.InFlight, "recipient has", "recipients have"), words.Plural(r.InFlight, "its send", "theirs"))
 	}
 	if r.Moved > 0 {
-		if r.Moved == 1 {
-			fmt.Fprintln(w, "1 recipient changed while the repair looked at it, or its task id was taken: left alone")
-		} else {
-			fmt.Fprintf(w, "%d recipients changed while the repair looked at them, or their task id was taken: left alone\n", r.Moved)
-		}
+		fmt.Fprintf(w, "%s while the repair looked at %s, or %s task id was taken: left alone\n",
+			words.Count(r.Moved, "recipient changed", "recipients changed"), words.Plural(r.Moved, "it", "them"), words.Plural(r.Moved, "its", "their"))
 	}
 	if !r.Applied && len(r.Findings) > 0 {
 		fmt.Fprintf(w, "nothing changed: herald run repair %s --apply repairs it\n", r.Run)

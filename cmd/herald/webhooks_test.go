@@ -175,7 +175,7 @@ func TestWebhooksServeThenRunShow(t *testing.T) {
 		t.Fatalf("run show: %d %s", code, errOut)
 	}
 	for _, want := range []string{"2 accepted, 1 sent, 1 delivered, 1 read, 1 failed in delivery", "delivery rate 50.0%", "read rate 100.0%",
-		"time to deliver (1 messages)", "DELIVERY FAILED:CODE"} {
+		"time to deliver (1 message)", "DELIVERY FAILED:CODE"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("run show lacks %q:\n%s", want, out)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/servicewindow"
+	"github.com/heraldmsg/herald/internal/words"
 )
 
 // Explanation is the whole story of one recipient in a run, as `recipient explain --json`
@@ -187,7 +188,7 @@ const (
 // message wamid.X".
 func (f FollowupStory) Line(now time.Time) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s, %s", f.Rule, f.State, plural(f.Attempts, "attempt"))
+	fmt.Fprintf(&b, "%s: %s, %s", f.Rule, f.State, words.Count(f.Attempts, "attempt", "attempts"))
 	switch {
 	case f.SentAs != "":
 		b.WriteString(", sent as " + sentAsShort(f.SentAs))
@@ -235,14 +236,6 @@ func sentAsShort(sentAs string) string {
 		return "the template, inside the window"
 	}
 	return sentAs
-}
-
-// plural says n things: "1 attempt", "0 attempts".
-func plural(n int, thing string) string {
-	if n == 1 {
-		return "1 " + thing
-	}
-	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // HistoryLine is one event of a recipient's story, with its code's class.

@@ -11,6 +11,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/servicewindow"
+	"github.com/heraldmsg/herald/internal/words"
 )
 
 // PlanLimits is what the shared limits would do to a campaign sent now (`campaign plan`).
@@ -186,17 +187,17 @@ func PrintPlanLimits(w io.Writer, pl *PlanLimits, window time.Duration) {
 		return
 	}
 	if pl.Cap != "" {
-		fmt.Fprintf(w, "Frequency cap  %s; %d recipients already at it would be skipped(capped)\n", pl.Cap, pl.Capped)
+		fmt.Fprintf(w, "Frequency cap  %s; %s already at it would be skipped(capped)\n", pl.Cap, words.Count(pl.Capped, "recipient", "recipients"))
 	}
 	if pl.TierLimit > 0 {
-		fmt.Fprintf(w, "Daily tier     %d new recipients", pl.TierNew)
+		fmt.Fprintf(w, "Daily tier     %s", words.Count(pl.TierNew, "new recipient", "new recipients"))
 		if pl.TierInWindow > 0 {
 			fmt.Fprintf(w, " (%d in an open customer service window, not counted)", pl.TierInWindow)
 		}
 		fmt.Fprintf(w, ", %d of %d room left in the %s window", pl.TierRemaining, pl.TierLimit, window)
 		if pl.TierWaiting > 0 {
 			days := (pl.TierWaiting + pl.TierLimit - 1) / pl.TierLimit
-			fmt.Fprintf(w, ": %d would wait for the tier (about %d more window(s))", pl.TierWaiting, days)
+			fmt.Fprintf(w, ": %d would wait for the tier (about %s)", pl.TierWaiting, words.Count(days, "more window", "more windows"))
 		}
 		fmt.Fprintln(w)
 	}

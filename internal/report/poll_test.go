@@ -101,7 +101,7 @@ func TestWatchLineCarriesTheStatus(t *testing.T) {
 	var full strings.Builder
 	report.PrintRun(&full, rep)
 	for _, want := range []string{"0/4", "queued 4", "| status running, waiting for the send hours: sends resume at 2026-12-08T08:00:00Z",
-		"| archived 1 send tasks whose recipients are still queued", "| sender ********0100 at 50% of its rate"} {
+		"| archived 1 send task whose recipient is still queued", "| sender ********0100 at 50% of its rate"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("watch line %q does not say %q", got, want)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/words"
 )
 
 // Run is a run's state as `run show --json`, `run ls --json` and `demo --json` print it.
@@ -469,17 +470,17 @@ func PrintRun(w io.Writer, rep Run) {
 	case rep.Follows != "":
 		fmt.Fprintf(w, "follow-ups: %s, but the states add up to %d\n", entries(rep.Recipients), rep.Sum)
 	case !rep.Expanded && rep.ExpansionStopped == "archived":
-		fmt.Fprintf(w, "audience: expansion stopped (%d rows so far): its expansion task is archived (herald task ls %s --state archived); herald run repair %s retries it\n",
-			rep.Recipients, rkeys.ExpandQueue, rep.Run)
+		fmt.Fprintf(w, "audience: expansion stopped (%s so far): its expansion task is archived (herald task ls %s --state archived); herald run repair %s retries it\n",
+			countRows(rep.Recipients), rkeys.ExpandQueue, rep.Run)
 	case !rep.Expanded && rep.ExpansionStopped != "":
-		fmt.Fprintf(w, "audience: expansion stopped (%d rows so far): no expansion task left to read the rest; herald run repair %s starts it again\n",
-			rep.Recipients, rep.Run)
+		fmt.Fprintf(w, "audience: expansion stopped (%s so far): no expansion task left to read the rest; herald run repair %s starts it again\n",
+			countRows(rep.Recipients), rep.Run)
 	case !rep.Expanded:
-		fmt.Fprintf(w, "audience: still expanding (%d rows so far)\n", rep.Recipients)
+		fmt.Fprintf(w, "audience: still expanding (%s so far)\n", countRows(rep.Recipients))
 	case rep.Sum == int64(rep.Recipients):
-		fmt.Fprintf(w, "audience: %d rows, all accounted for\n", rep.Recipients)
+		fmt.Fprintf(w, "audience: %s, all accounted for\n", countRows(rep.Recipients))
 	default:
-		fmt.Fprintf(w, "audience: %d rows, but the states add up to %d\n", rep.Recipients, rep.Sum)
+		fmt.Fprintf(w, "audience: %s, but the states add up to %d\n", countRows(rep.Recipients), rep.Sum)
 	}
 	if rep.RatePerSecond > 0 {
 		fmt.Fprintf(w, "rate %.1f recipients/s", rep.RatePerSecond)
@@ -546,8 +547,8 @@ func statusLines(rep Run) []statusLine {
 			f.Rule, logx.Escape(f.Reason), rep.Run, ledger.FollowupRun(rep.Run, f.Rule))})
 	}
 	if rep.ArchivedTasks > 0 {
-		out = append(out, statusLine{"Archived", fmt.Sprintf("%d send tasks whose recipients are still queued: the run cannot end until each is retried or deleted (herald task ls %s --state archived)",
-			rep.ArchivedTasks, rep.Queue)})
+		out = append(out, statusLine{"Archived", fmt.Sprintf("%s still queued: the run cannot end until each is retried or deleted (herald task ls %s --state archived)",
+			words.Count(int(rep.ArchivedTasks), "send task whose recipient is", "send tasks whose recipients are"), rep.Queue)})
 	}
 	if rep.SenderBackoff != "" {
 		out = append(out, statusLine{"Sender", logx.Escape(rep.SenderBackoff)})
@@ -574,12 +575,10 @@ func WatchLine(rep Run, elapsed time.Duration) string {
 }
 
 // entries is "1 entry" or "N entries".
-func entries(n int) string {
-	if n == 1 {
-		return "1 entry"
-	}
-	return fmt.Sprintf("%d entries", n)
-}
+func entries(n int) string { return words.Count(n, "entry", "entries") }
+
+// countRows is "1 row" or "N rows".
+func countRows(n int) string { return words.Count(n, "row", "rows") }
 
 // PrintVerify renders the recount of a run's ledger against its counters (ShowParams.Verify).
 // rows is what the counters add up to (Run.Sum): the ledger's entries, one per recipient, and
@@ -592,10 +591,11 @@ func PrintVerify(w io.Writer, v ledger.Verification, rows int64) {
 	}
 	if len(v.Mismatches) == 0 {
 		if outside := rows - v.Entries; outside > 0 {
-			fmt.Fprintf(w, "verify: %d ledger entries (the recipients) agree with the counters, which also count %d rows skipped before the ledger (invalid or duplicate): %d rows in all\n",
-				v.Entries, outside, rows)
+			fmt.Fprintf(w, "verify: %s with the counters, which also count %s skipped before the ledger (invalid or duplicate): %s in all\n",
+				words.Count(int(v.Entries), "ledger entry (the recipient) agrees", "ledger entries (the recipients) agree"),
+				words.Count(int(outside), "row", "rows"), words.Count(int(rows), "row", "rows"))
 		} else {
-			fmt.Fprintf(w, "verify: %d ledger entries agree with the counters\n", v.Entries)
+			fmt.Fprintf(w, "verify: %s with the counters\n", words.Count(int(v.Entries), "ledger entry agrees", "ledger entries agree"))
 		}
 	}
 	for _, m := range v.Mismatches {
@@ -646,7 +646,7 @@ func PrintDelivery(w io.Writer, d ledger.DeliveryStats) {
 	fmt.Fprintf(w, "delivery rate %.1f%% (delivered of accepted), read rate %.1f%% (read of delivered)\n",
 		100*d.DeliveryRate, 100*d.ReadRate)
 	if t := d.TimeToDeliver; t.Samples > 0 {
-		fmt.Fprintf(w, "time to deliver (%d messages): p50 %s, p90 %s, p99 %s\n", t.Samples, roundDur(t.P50), roundDur(t.P90), roundDur(t.P99))
+		fmt.Fprintf(w, "time to deliver (%s): p50 %s, p90 %s, p99 %s\n", words.Count(int(t.Samples), "message", "messages"), roundDur(t.P50), roundDur(t.P90), roundDur(t.P99))
 	}
 	if d.Settled > 0 {
 		fmt.Fprintf(w, "unknown recipients settled by webhooks: %d\n", d.Settled)
