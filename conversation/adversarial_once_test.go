@@ -1,7 +1,6 @@
 package conversation_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -296,23 +295,6 @@ func (b *advBench) inbound(t *testing.T, number string, r fakeconnectly.Reply) {
 		return len(rs) > before && rs[len(rs)-1].Delivered
 	})
 	b.settle(t)
-}
-
-// post sends body to the receiver signed, as Connectly does, and returns the status.
-func (b *advBench) post(t *testing.T, body []byte) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, b.hook, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-	req.Header.Set(webhooks.SignatureHeader, webhooks.Sign(body, advSecret))
-	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // entry returns run's entry for to.
