@@ -17,6 +17,7 @@ import (
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/logx"
 	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/internal/report"
 )
 
 // job is one send task on its way through the handler.
@@ -83,9 +84,14 @@ func (w *Worker) decode(ctx context.Context, t *asynq.Task) (*job, error) {
 	}
 	j.use(msg)
 	// A message that is not WindowBound reads its recipient's service window in its
-	// reservation, for its SentAs; a WindowBound one reads it before (gateWindow).
+	// reservation, for its SentAs and the daily tier; a WindowBound one reads it before
+	// (gateWindow). The reservation judges the window as of the latest its request can leave:
+	// its slot, booked at most Limits.MaxWait ahead and afresh up to twice when the send comes
+	// to it late (report.SendAhead with no place kept: the place is kept before the booking),
+	// so a window that closes while the send waits for its slot is not counted open.
 	j.in = limits.Intention{Sender: p.Sender, Run: p.Run, Recipient: p.To, Category: category, RunRate: p.Rate,
-		ReadWindow: j.bound == nil, WindowMargin: w.windows.Margin(), WindowPolicy: w.windows.Policy()}
+		ReadWindow: j.bound == nil, WindowMargin: w.windows.Margin() + report.SendAhead(0, w.cfg.Limits.MaxWait),
+		WindowPolicy: w.windows.Policy()}
 	j.log = w.log.With().Str(logx.KeyRun, p.Run).Str(logx.KeyRecipient, logx.Phone(p.To)).Logger()
 	return j, nil
 }
