@@ -24,6 +24,10 @@ var windowNames = map[string]bool{
 	"TestWindowMarginAtTheGate": true, "TestWindowWithoutTier": true,
 	"TestPausedSessionRunHoldsAClosedWindow": true, "TestCancelledSessionRunSkipsAClosedWindowCancelled": true,
 	"TestPausedFollowupRunHoldsAClosedWindow": true, "WindowRefused": true, "WindowRefusedFallback": true, "FallbackWindowClosed": true, "EventWindowRefused": true, "TestRunShowCountsConnectlyWindowRefusals": true,
+	"outsideWindowPeople": true, "WindowOpen": true, "TestAdversarialTierCountsAWindowClosingBeforeTheSlot": true,
+	"TestAdversarialSendersListedKeepWindowsApart": true, "TestAdversarialWindowRefusalFormsSendOneFallback": true,
+	"WindowAnswer": true, "WindowAnswerCodes": true, "WindowAnswerOutsideWindow": true, "WindowAnswerNoConversation": true,
+	"WindowAnswerDeadline504": true, "WindowAnswerPrecondition": true, "ClearWindows": true,
 }
 
 // TestWindowIsTheServiceWindow: "window" names one idea in the worker, the limits and the
