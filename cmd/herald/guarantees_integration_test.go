@@ -129,7 +129,7 @@ func TestIntegrationFaultMix10k(t *testing.T) {
 	}
 	startWorker(t, rdb, url, 50)
 	l := ledger.New(rdb, nil)
-	waitFor(t, 3*time.Minute, "the run to complete", func() bool { return runStatus(t, l, run.ID) == ledger.RunCompleted })
+	waitForProgress(t, time.Minute, 10*time.Minute, "the run to complete", runProgress(t, l, run.ID))
 
 	c, err := l.Counters(ctx, run.ID)
 	if err != nil {

@@ -172,6 +172,23 @@ func waitForProgress(t *testing.T, idle, max time.Duration, what string, state f
 	}
 }
 
+// runProgress is a waitForProgress state of run: done once it completed; its status and
+// counters otherwise.
+func runProgress(t *testing.T, l *ledger.Ledger, run string) func() (bool, string) {
+	return func() (bool, string) {
+		ctx := context.Background()
+		r, err := l.GetRun(ctx, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := l.Counters(ctx, run)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status == ledger.RunCompleted, fmt.Sprintf("run %s, states %v", r.Status, c.States)
+	}
+}
+
 // TestIntegrationWorkerSIGTERMResumes stops a real worker process with SIGTERM in the middle
 // of a run, starts another, and checks against the fake Connectly's record that the run
 // completes with nobody accepted twice and nobody missing.
@@ -251,10 +268,7 @@ log:
 	}
 
 	w2 := startWorkerProc(t, env)
-	waitFor(t, 60*time.Second, "the run to complete", func() bool {
-		r, err := l.GetRun(ctx, run.ID)
-		return err == nil && r.Status == ledger.RunCompleted
-	})
+	waitForProgress(t, time.Minute, 5*time.Minute, "the run to complete", runProgress(t, l, run.ID))
 	w2.stop(t)
 
 	cn, err := l.Counters(ctx, run.ID)
