@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -13,8 +12,6 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/servicewindow"
-	"github.com/heraldmsg/herald/internal/testredis"
-	"github.com/heraldmsg/herald/internal/webhooks"
 )
 
 // Ways of trying to make Herald break "within every WhatsApp limit" with session messages and
@@ -90,63 +87,5 @@ func TestAdversarialTierCountsAWindowClosingBeforeTheSlot(t *testing.T) {
 					len(out), out, cfg.Limits.DailyTier, kind)
 			}
 		})
-	}
-}
-
-// TestAdversarialSendersListedKeepWindowsApart: a business that sends from two numbers and
-// lists them under senders (README: it must) keeps each customer's window to the number they
-// wrote to. Customers wrote to A; the campaign sends from B. The session message from B goes as
-// its fallback template with no request outside the window, and the template from B books the
-// daily tier: no more people messaged outside a window than the tier of one allows.
-func TestAdversarialSendersListedKeepWindowsApart(t *testing.T) {
-	const business, key, secret = "biz-adv-unlisted", "key-0123456789abcdef", "webhook-secret-unlisted"
-	ctx := context.Background()
-	b := setup(t, testConfig())
-	rc, err := webhooks.New(webhooks.Config{Secrets: []string{secret}, Business: business, OwnNumbers: []string{numberA, numberB}},
-		webhooks.Deps{Redis: b.rdb, Logger: zerolog.Nop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hooks := httptest.NewServer(rc)
-	t.Cleanup(hooks.Close)
-	fake, url := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: business, APIKey: key, RateLimit: -1,
-		Webhooks: fakeconnectly.WebhookConfig{URL: hooks.URL + "/", Secret: secret, NameBusinessNumber: true}})
-	cfg := testConfig()
-	cfg.Limits.BusinessID, cfg.Limits.DailyTier = business, 1
-	cfg.Windows = servicewindow.Policy{Senders: []string{numberA, numberB}}
-	b.worker = New(cfg, Deps{Redis: b.rdb, Sender: b.sender, Logger: zerolog.Nop()})
-	useClient(t, b, url, business, key)
-
-	ps := bodyParams(seedRun(t, b, "run-unlisted", ledger.AtMostOnce, 2))
-	tr := servicewindow.New(b.rdb, nil)
-	tr.SetPolicy(servicewindow.Policy{Senders: []string{numberA, numberB}})
-	for _, p := range ps {
-		if _, err := fake.InboundTo(p.To, numberA, fakeconnectly.Reply{Text: "Hi", Shape: fakeconnectly.ReplyText}); err != nil {
-			t.Fatal(err)
-		}
-		testredis.WaitUntil(t, 10*time.Second, "the receiver recorded the window", func() bool {
-			w, err := tr.Lookup(ctx, business, numberA, p.To)
-			return err == nil && w.Open
-		})
-	}
-	fromB := from(numberB, ps)
-	session, template := sessionPayload(t, fromB[0], true), fromB[1]
-	if err := handle(t, b, session); err != nil {
-		t.Fatalf("session from B: %v", err)
-	}
-	// The session's fallback took the tier's one place: the template waits for the tier.
-	if err := handle(t, b, template); err != nil && !errors.As(err, new(*ThrottledError)) {
-		t.Fatalf("template from B: %v", err)
-	}
-
-	for _, r := range fake.Received() {
-		if r.OutsideWindow {
-			t.Errorf("%s: a session request from %s outside the customer's window to it (they wrote to %s only)",
-				r.Number, numberB, numberA)
-		}
-	}
-	if out := outsideWindowPeople(fake); len(out) > cfg.Limits.DailyTier {
-		t.Errorf("the fake took messages for %d people outside any window (%v) with a daily tier of %d: "+
-			"a window to %s counted for a send from %s", len(out), out, cfg.Limits.DailyTier, numberA, numberB)
 	}
 }

@@ -25,7 +25,7 @@ var windowNames = map[string]bool{
 	"TestPausedSessionRunHoldsAClosedWindow": true, "TestCancelledSessionRunSkipsAClosedWindowCancelled": true,
 	"TestPausedFollowupRunHoldsAClosedWindow": true, "WindowRefused": true, "WindowRefusedFallback": true, "FallbackWindowClosed": true, "EventWindowRefused": true, "TestRunShowCountsConnectlyWindowRefusals": true,
 	"outsideWindowPeople": true, "WindowOpen": true, "TestAdversarialTierCountsAWindowClosingBeforeTheSlot": true,
-	"TestAdversarialSendersListedKeepWindowsApart": true, "TestAdversarialWindowRefusalFormsSendOneFallback": true,
+	"TestAdversarialWindowRefusalFormsSendOneFallback": true,
 	"WindowAnswer": true, "WindowAnswerCodes": true, "WindowAnswerOutsideWindow": true, "WindowAnswerNoConversation": true,
 	"WindowAnswerDeadline504": true, "WindowAnswerPrecondition": true, "ClearWindows": true,
 }
