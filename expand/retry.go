@@ -214,9 +214,12 @@ func (r *Runs) checkRetries(ctx context.Context, parent ledger.Run, rcpts []stri
 
 // sendsTo counts the recipients of rcpts that retry run child sends to, has sent to, or may
 // still send to: those of its pick set, or for a cancelled child, those whose entry is neither
-// skipped(cancelled) nor waiting to be (queued or planned: the cancel sweeps them); rows it
-// never planned will be skipped(cancelled) too. A child cancelled before it sent anything (its
-// expansion task could not be enqueued, say) sends to no one.
+// skipped(cancelled) nor waiting to be with no request made yet (planned, or queued with no
+// attempt: the cancel sweeps them to skipped(cancelled)); rows it never planned will be
+// skipped(cancelled) too. A queued entry with attempts may have sent its message (the resend of
+// an unknown recipient, which the sweep turns back to unknown; an at-least-once retry after an
+// answer that left it open): it counts until the sweep has settled it. A child cancelled before
+// it sent anything (its expansion task could not be enqueued, say) sends to no one.
 func (r *Runs) sendsTo(ctx context.Context, child ledger.Run, rcpts []string) (int, error) {
 	if child.Status != ledger.RunCancelled {
 		return r.ledger.PickOverlap(ctx, child.ID, rcpts)
@@ -234,7 +237,7 @@ func (r *Runs) sendsTo(ctx context.Context, child ledger.Run, rcpts []string) (i
 		}
 		for _, e := range entries {
 			switch {
-			case e.State == "", e.State == ledger.Planned, e.State == ledger.Queued:
+			case e.State == "", e.State == ledger.Planned, e.State == ledger.Queued && e.Attempts == 0:
 			case e.State == ledger.Skipped && e.Code == "cancelled":
 			default:
 				n++
