@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/defstore"
+	"github.com/heraldmsg/herald/internal/testclock"
 	"github.com/heraldmsg/herald/scheduler"
 )
 
@@ -60,7 +61,7 @@ func TestSchedulerEditStartsNoSecondRunToday(t *testing.T) {
 			if err := store.RecordFire(ctx, v1.ID, fired); err != nil {
 				t.Fatal(err)
 			}
-			clk := &clock{now: tc.edit}
+			clk := testclock.New(tc.edit)
 			var results tickResults
 			cfg := scheduler.Config{Now: clk.Now, Poll: 5 * time.Millisecond, Reload: -1}
 			var s *scheduler.Scheduler
@@ -113,7 +114,7 @@ func TestSchedulerEditKeepsAPendingRetry(t *testing.T) {
 			if err := defstore.New(b.rdb, nil).RecordFire(ctx, v1.ID, tick.Add(-24*time.Hour)); err != nil {
 				t.Fatal(err)
 			}
-			clk := &clock{now: tick.Add(10 * time.Second)}
+			clk := testclock.New(tick.Add(10 * time.Second))
 			var (
 				results tickResults
 				refuse  atomic.Bool

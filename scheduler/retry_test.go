@@ -16,6 +16,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/expand"
 	"github.com/heraldmsg/herald/internal/defstore"
+	"github.com/heraldmsg/herald/internal/testclock"
 	"github.com/heraldmsg/herald/scheduler"
 )
 
@@ -53,24 +54,6 @@ func (r *tickResults) get(result string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.n[result]
-}
-
-// clock is a scheduler clock a test moves.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
 }
 
 // startFlaky starts a scheduler whose expansion tasks are enqueued through enq, with the
@@ -201,7 +184,7 @@ func TestSchedulerRetryWindow(t *testing.T) {
 			if err := store.RecordFire(ctx, def.ID, tick.Add(-24*time.Hour)); err != nil {
 				t.Fatal(err)
 			}
-			clk := &clock{now: tick.Add(10 * time.Second)}
+			clk := testclock.New(tick.Add(10 * time.Second))
 			enq := &flakyEnqueuer{fails: tc.fails}
 			var results tickResults
 			b.startFlaky(t, scheduler.Config{Now: clk.Now, Poll: 5 * time.Millisecond, Reload: -1}, enq, &results)
@@ -335,7 +318,7 @@ func TestSchedulerRemoveWhileRetrying(t *testing.T) {
 	if err := store.RecordFire(ctx, def.ID, tick.Add(-24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{now: tick.Add(10 * time.Second)}
+	clk := testclock.New(tick.Add(10 * time.Second))
 	var (
 		results tickResults
 		refuse  atomic.Bool

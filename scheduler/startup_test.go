@@ -7,6 +7,7 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/defstore"
+	"github.com/heraldmsg/herald/internal/testclock"
 	"github.com/heraldmsg/herald/scheduler"
 )
 
@@ -31,7 +32,7 @@ func TestSchedulerTickDuringStartFires(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	clk := &clock{now: tick.Add(-20 * time.Second)}
+	clk := testclock.New(tick.Add(-20 * time.Second))
 	var results tickResults
 	// b-caught-up's 19:59 tick is caught up at start; its check takes the clock past
 	// a-nightly's 20:00 tick, loaded (with nothing to catch up) just before.
@@ -68,7 +69,7 @@ func TestSchedulerPollFiresDueTicks(t *testing.T) {
 	if err := store.RecordFire(ctx, def.ID, ten); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{now: ten.Add(30 * time.Minute)}
+	clk := testclock.New(ten.Add(30 * time.Minute))
 	var results tickResults
 	b.startCheckedScheduler(t, scheduler.Config{Now: clk.Now, Poll: 5 * time.Millisecond, Reload: -1}, &results, nil)
 	if got := b.expandTasks(t); len(got) != 0 {

@@ -20,23 +20,11 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testclock"
 	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/serve"
 	"github.com/heraldmsg/herald/worker"
 )
-
-// stepClock is a clock a test moves by hand.
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stepClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *stepClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // failSweepOf makes the first pipeline that sweeps run's ledger bucket 0 fail, as a Redis
 // that went away in the middle of `run cancel` would: the run is cancelled, its sweep not done.
@@ -100,7 +88,7 @@ func TestRetryAgainWhileACancelledChildsResendIsUnsweptIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &stepClock{t: time.Now()}
+	clock := testclock.New(time.Now())
 	wc := serve.WorkerConfig(c)
 	wc.Limits.PairInterval = -1 // the second child's send is not held for the 6 s pair interval
 	w := worker.New(wc, worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop(),

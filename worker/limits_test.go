@@ -15,20 +15,8 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testclock"
 )
-
-// clock is a simulated clock for the daily tier, the frequency caps and the backoff.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // drain hands every payload not yet settled to the handler once, and returns those that
 // came back throttled.
@@ -49,7 +37,7 @@ func TestDailyTierHoldsAndRolls(t *testing.T) {
 	cfg := testConfig()
 	cfg.Limits.DailyTier = 250
 	b := setup(t, cfg)
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	b.worker.now = clk.Now
 	ps := seedRun(t, b, "run-tier", ledger.AtMostOnce, 1000)
 
@@ -103,7 +91,7 @@ func TestThrottleStormUsesNoAttempts(t *testing.T) {
 	cfg := testConfig()
 	cfg.Limits.Adaptive = limits.Policy{Min: 0.1, Every: 10 * time.Second, Step: 0.1}
 	b := setup(t, cfg)
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	b.worker.now = clk.Now
 	ps := seedRun(t, b, "run-storm", ledger.AtMostOnce, 200)
 
@@ -168,7 +156,7 @@ func TestThrottleStormUsesNoAttempts(t *testing.T) {
 // sender's rate stays as it is.
 func TestOneThrottleAmongManyKeepsTheRate(t *testing.T) {
 	b := setup(t, testConfig())
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	b.worker.now = clk.Now
 	ps := seedRun(t, b, "run-one-throttle", ledger.AtMostOnce, 102)
 	for _, p := range ps[:100] {
@@ -206,7 +194,7 @@ func TestFrequencyCapAcrossRuns(t *testing.T) {
 	cfg := testConfig()
 	cfg.Limits.FrequencyCaps = map[string]FrequencyCap{"marketing": {Max: 1, Period: 7 * 24 * time.Hour}}
 	b := setup(t, cfg)
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	b.worker.now = clk.Now
 	first := seedRun(t, b, "run-cap-1", ledger.AtMostOnce, 3)
 	second := seedRun(t, b, "run-cap-2", ledger.AtMostOnce, 3) // same three people

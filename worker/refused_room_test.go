@@ -11,6 +11,7 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testclock"
 )
 
 // A request Connectly refused for good (here a 400 with ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID)
@@ -21,7 +22,7 @@ func TestRefusedSendKeepsNoRoom(t *testing.T) {
 	cfg.Limits.DailyTier = 1
 	cfg.Limits.FrequencyCaps = map[string]FrequencyCap{"marketing": {Max: 1, Period: 7 * 24 * time.Hour}}
 	b := setup(t, cfg)
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	b.worker.now = clk.Now
 	ps := seedRun(t, b, "run-refused", ledger.AtMostOnce, 2)
 	for i := range ps {
@@ -58,7 +59,7 @@ func TestNotTakenSendKeepsNoRoom(t *testing.T) {
 	cfg := testConfig()
 	cfg.Limits.DailyTier = 1
 	b := setup(t, cfg)
-	b.worker.now = (&clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}).Now
+	b.worker.now = testclock.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)).Now
 	ps := seedRun(t, b, "run-not-taken", ledger.AtMostOnce, 1)
 	b.sender.SendFunc = func(context.Context, connectly.TemplateMessage) (connectly.SendResult, error) {
 		return connectly.SendResult{}, apiError(408, "")

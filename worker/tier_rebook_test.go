@@ -9,6 +9,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testclock"
 )
 
 // wantTierEmpty fails unless the daily tier of b's business counts no one.
@@ -27,7 +28,7 @@ func wantTierEmpty(t *testing.T, b *testBundle) {
 func TestLateRebookRefusedGivesTierBack(t *testing.T) {
 	b, t0 := lateSetup(t)
 	ctx := context.Background()
-	clk := &clock{t: time.UnixMicro(t0)}
+	clk := testclock.New(time.UnixMicro(t0))
 	b.worker.now = clk.Now
 	p := seedRun(t, b, "run-late-refused", ledger.AtLeastOnce, 1)[0]
 	first, err := b.worker.book(ctx, b.worker.requestFor(p))

@@ -11,6 +11,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
+	"github.com/heraldmsg/herald/internal/testclock"
 )
 
 // A recipient who wrote to the business within 24 h (an open customer service window) is sent
@@ -19,7 +20,7 @@ func TestDailyTierSkipsOpenWindow(t *testing.T) {
 	cfg := testConfig()
 	cfg.Limits.DailyTier = 2
 	b := setup(t, cfg)
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	b.worker.now = clk.Now
 	ctx := context.Background()
 	biz := b.worker.cfg.Limits.BusinessID
@@ -78,7 +79,7 @@ func TestDailyTierSkipsOpenWindow(t *testing.T) {
 func TestInWindowWithoutTier(t *testing.T) {
 	cfg := testConfig()
 	b := setup(t, cfg)
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	b.worker.now = clk.Now
 	b.worker.windows = servicewindow.New(b.rdb, clk.Now)
 	ctx := context.Background()
@@ -165,7 +166,7 @@ func TestDailyTierWindowCloses(t *testing.T) {
 	cfg := testConfig()
 	cfg.Limits.DailyTier = 1
 	b := setup(t, cfg)
-	clk := &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	b.worker.now = clk.Now
 	b.worker.windows = servicewindow.New(b.rdb, clk.Now)
 	ctx := context.Background()

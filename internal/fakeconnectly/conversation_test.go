@@ -491,7 +491,7 @@ func TestConversationRecord(t *testing.T) {
 	if err := s.OpenWindow(a, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(time.Hour)
+	clock.Add(time.Hour)
 	sendTemplateTo(t, base, a, "spring") // into the open window
 	if r := sendFollowUp(t, base, a, "one"); r.status != 200 {
 		t.Fatalf("follow-up in window: %d %s", r.status, r.body)
@@ -499,7 +499,7 @@ func TestConversationRecord(t *testing.T) {
 	if r := sendFollowUp(t, base, b, "one"); r.status != 400 || !strings.Contains(string(r.body), CodeNoConversation) {
 		t.Fatalf("never wrote: %d %s", r.status, r.body)
 	}
-	clock.Advance(24 * time.Hour)
+	clock.Add(24 * time.Hour)
 	if r := sendFollowUp(t, base, a, "late"); r.status != 400 || !strings.Contains(string(r.body), CodeOutsideWindow) {
 		t.Fatalf("expired: %d %s", r.status, r.body)
 	}

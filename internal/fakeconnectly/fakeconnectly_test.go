@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldmsg/herald/internal/testclock"
 	"github.com/heraldmsg/herald/internal/ulid"
 )
 
@@ -226,25 +227,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+// newClock is the fake's clock in tests that move it, at a fixed start.
+func newClock() *testclock.Clock {
+	return testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 func TestAuthAndBusiness(t *testing.T) {
@@ -927,15 +912,15 @@ func TestRateLimit(t *testing.T) {
 		}
 	}
 	expect("full bucket", testKey, valid, 200, 200, 200, 200, 200, 429, 429)
-	clock.Advance(199 * time.Millisecond)
+	clock.Add(199 * time.Millisecond)
 	expect("not yet refilled", testKey, valid, 429)
-	clock.Advance(time.Millisecond)
+	clock.Add(time.Millisecond)
 	expect("one token after 200ms", testKey, valid, 200, 429)
-	clock.Advance(10 * time.Second)
+	clock.Add(10 * time.Second)
 	expect("burst capped at one second", testKey, valid, 200, 200, 200, 200, 200, 429)
 
 	// Unauthenticated requests and other businesses' requests take no token.
-	clock.Advance(time.Second)
+	clock.Add(time.Second)
 	expect("bad key", "wrong", valid, 401, 401, 401, 401, 401, 401, 401)
 	for range 7 {
 		if status, _, _ := post(t, base, templatePath("other"), testKey, valid); status != 404 {

@@ -192,11 +192,11 @@ func TestReference4_4RetryAfter(t *testing.T) {
 			if a := sendRaw(t, base, customer); a.status != 429 || a.header.Get("Retry-After") != "1" {
 				t.Errorf("body %s: 429 with Retry-After %q, want 1 (a token a second)", body, a.header.Get("Retry-After"))
 			}
-			clock.Advance(400 * time.Millisecond)
+			clock.Add(400 * time.Millisecond)
 			if a := sendRaw(t, base, customer); a.status != 429 || a.header.Get("Retry-After") != "1" {
 				t.Errorf("body %s: 0.6 s short of a token, Retry-After %q, want 1 (rounded up)", body, a.header.Get("Retry-After"))
 			}
-			clock.Advance(600 * time.Millisecond)
+			clock.Add(600 * time.Millisecond)
 			if a := sendRaw(t, base, customer); a.status != 200 {
 				t.Errorf("after the wait it named: %d", a.status)
 			}

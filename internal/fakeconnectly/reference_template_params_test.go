@@ -340,7 +340,7 @@ func TestReference7DeleteFailsInFlightSends(t *testing.T) {
 			return res.ID
 		}
 		early := idOf(sendTemplate(t, base, "+15550000001", "promo", `[]`))
-		clock.Advance(10 * time.Hour)
+		clock.Add(10 * time.Hour)
 		kick(s)
 		settled(t, s)
 		late := idOf(sendTemplate(t, base, "+15550000002", "promo", `[]`))
@@ -351,7 +351,7 @@ func TestReference7DeleteFailsInFlightSends(t *testing.T) {
 		if status, _, raw := request(t, http.MethodDelete, base+"/v1/businesses/"+testBusiness+"/templates/promo", testKey, ""); status != 200 {
 			t.Fatalf("delete: %d %s", status, raw)
 		}
-		clock.Advance(10 * time.Hour)
+		clock.Add(10 * time.Hour)
 		kick(s)
 		settled(t, s)
 		story := map[string][]string{}

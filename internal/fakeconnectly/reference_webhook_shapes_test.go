@@ -315,7 +315,7 @@ func TestReference5_2FilterHoldsForDeletedTemplateFailures(t *testing.T) {
 	if status, _, raw := request(t, http.MethodDelete, base+"/v1/businesses/"+testBusiness+"/templates/promo", testKey, ""); status != 200 {
 		t.Fatalf("delete: %d %s", status, raw)
 	}
-	clock.Advance(10 * time.Hour)
+	clock.Add(10 * time.Hour)
 	kick(s)
 	st := settled(t, s)
 	got := map[string][]string{}

@@ -450,7 +450,7 @@ func TestReference5_1ReorderShufflesArrivalOnly(t *testing.T) {
 			t.Fatalf("send: %d %s", a.status, a.body)
 		}
 	}
-	clock.Advance(time.Hour)
+	clock.Add(time.Hour)
 	kick(s)
 	settled(t, s)
 	type event struct {

@@ -352,14 +352,14 @@ func TestSessionWindowOnClock(t *testing.T) {
 	}
 	expect("just wrote", customer, 200, "")
 	expect("another customer", stranger, 400, CodeNoConversation)
-	clock.Advance(24*time.Hour - time.Nanosecond)
+	clock.Add(24*time.Hour - time.Nanosecond)
 	expect("last instant", customer, 200, "")
-	clock.Advance(time.Nanosecond)
+	clock.Add(time.Nanosecond)
 	expect("24 hours on", customer, 400, CodeOutsideWindow)
 	if w := s.WindowOf(customer); w.Open || !w.ClosesAt.Equal(clock.Now()) {
 		t.Fatalf("window at 24h %+v", w)
 	}
-	clock.Advance(time.Hour)
+	clock.Add(time.Hour)
 	if err := s.OpenWindow(customer, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +370,7 @@ func TestSessionWindowOnClock(t *testing.T) {
 	later := clock.Now().Add(time.Hour)
 	_ = s.OpenWindow(stranger, later)
 	expect("reply not yet written", stranger, 400, CodeNoConversation)
-	clock.Advance(time.Hour)
+	clock.Add(time.Hour)
 	expect("reply written", stranger, 200, "")
 	_ = s.OpenWindow(stranger, clock.Now().Add(-48*time.Hour))
 	if w := s.WindowOf(stranger); !w.Open || !w.LastInbound.Equal(later) {
@@ -494,7 +494,7 @@ func TestSessionAuthBusinessAndSharedRateLimit(t *testing.T) {
 	if a := postSession(t, base, sessionBody("+15550007777")); a.status != 429 {
 		t.Fatalf("%d", a.status)
 	}
-	clock.Advance(time.Second)
+	clock.Add(time.Second)
 	if a := postSession(t, base, sessionBody(customer)); a.status != 200 {
 		t.Fatalf("after a second: %d", a.status)
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/testclock"
 )
 
 // refusingRedis is a loopback server speaking just enough RESP to pass for a Redis that
@@ -120,24 +122,6 @@ func readCommand(r *bufio.Reader) ([]string, error) {
 	return args, nil
 }
 
-// testClock is a clock tests move by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 func TestReadinessRefusedWrites(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ name, refusal string }{
@@ -199,14 +183,14 @@ func TestReadiness(t *testing.T) {
 	type testBundle struct {
 		mr    *miniredis.Miniredis
 		rdb   *redis.Client
-		clock *testClock
+		clock *testclock.Clock
 	}
 	setup := func(t *testing.T) *testBundle {
 		t.Helper()
 		mr := miniredis.RunT(t)
 		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 		t.Cleanup(func() { rdb.Close() })
-		return &testBundle{mr: mr, rdb: rdb, clock: &testClock{now: time.Unix(1_700_000_000, 0)}}
+		return &testBundle{mr: mr, rdb: rdb, clock: testclock.New(time.Unix(1_700_000_000, 0))}
 	}
 	ctx := context.Background()
 

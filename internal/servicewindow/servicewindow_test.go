@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/redisx"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testclock"
 	"github.com/heraldmsg/herald/internal/testredis"
 )
 
@@ -28,19 +28,10 @@ const (
 	bsuid = "bsuid:US.13491208655302741918"
 )
 
-// clock is a settable clock shared by the tracker and miniredis.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
-
 type testBundle struct {
 	m   *miniredis.Miniredis // nil on real Redis
 	rdb redis.UniversalClient
-	clk *clock
+	clk *testclock.Clock
 	tr  *Tracker
 	biz string
 }
@@ -48,7 +39,7 @@ type testBundle struct {
 // at moves the tracker's clock (and miniredis's, so TTLs run with it) to t.
 func (b *testBundle) at(t time.Time) {
 	prev := b.clk.Now()
-	b.clk.set(t)
+	b.clk.Set(t)
 	if b.m != nil {
 		b.m.SetTime(t)
 		if !prev.IsZero() && t.After(prev) {
@@ -63,7 +54,7 @@ var setups = map[string]func(t *testing.T) *testBundle{
 	"Miniredis": func(t *testing.T) *testBundle {
 		t.Helper()
 		m, rdb := testredis.Mini(t)
-		clk := &clock{}
+		clk := &testclock.Clock{}
 		b := &testBundle{m: m, rdb: rdb, clk: clk, tr: New(rdb, clk.Now), biz: biz}
 		b.at(t0)
 		return b
@@ -83,7 +74,7 @@ var setups = map[string]func(t *testing.T) *testBundle{
 		}
 		// A business of its own: only its buckets are written and deleted. Real Redis runs
 		// its TTLs on the wall clock, so the stories' clock starts now.
-		b := &testBundle{rdb: rdb, clk: &clock{}, biz: fmt.Sprintf("test-%s-%d", t.Name(), time.Now().UnixNano())}
+		b := &testBundle{rdb: rdb, clk: &testclock.Clock{}, biz: fmt.Sprintf("test-%s-%d", t.Name(), time.Now().UnixNano())}
 		b.tr = New(rdb, b.clk.Now)
 		b.at(time.Now().Truncate(time.Second))
 		t.Cleanup(func() {
@@ -120,11 +111,11 @@ func TestTracker(t *testing.T) {
 				if err != nil || !open || !closes.Equal(start.Add(23*time.Hour)) {
 					t.Fatalf("open %v closes %v err %v, want open until %v", open, closes, err, start.Add(23*time.Hour))
 				}
-				b.clk.set(start.Add(23*time.Hour - time.Second))
+				b.clk.Set(start.Add(23*time.Hour - time.Second))
 				if w, _ := b.tr.Lookup(ctx, b.biz, "", phone); !w.Open {
 					t.Fatal("recorded closed a second before 24 h")
 				}
-				b.clk.set(start.Add(23 * time.Hour))
+				b.clk.Set(start.Add(23 * time.Hour))
 				w, err := b.tr.Lookup(ctx, b.biz, "", phone)
 				if err != nil || w.Open || !w.ClosesAt.Equal(closes) {
 					t.Fatalf("at 24 h: %+v err %v, want closed at %v", w, err, closes)
@@ -141,14 +132,14 @@ func TestTracker(t *testing.T) {
 					t.Fatal(err)
 				}
 				closes := start.Add(23 * time.Hour)
-				b.clk.set(closes.Add(-DefaultMargin - time.Second))
+				b.clk.Set(closes.Add(-DefaultMargin - time.Second))
 				if _, open, _ := b.tr.OpenFor(ctx, b.biz, "", 0, phone); !open {
 					t.Fatal("closed a second before the margin")
 				}
 				if _, open, _ := b.tr.OpenFor(ctx, b.biz, "", time.Second, phone); open {
 					t.Fatal("open for a send that may wait a second more, into the margin")
 				}
-				b.clk.set(closes.Add(-DefaultMargin))
+				b.clk.Set(closes.Add(-DefaultMargin))
 				if c, open, err := b.tr.OpenFor(ctx, b.biz, "", 0, phone); err != nil || open || !c.Equal(closes) {
 					t.Fatalf("within the margin: open %v closes %v err %v, want closed for sending, closes %v", open, c, err, closes)
 				}
@@ -156,11 +147,11 @@ func TestTracker(t *testing.T) {
 					t.Fatal("Lookup applied the margin: the record says open")
 				}
 				b.tr.SetMargin(0)
-				b.clk.set(closes.Add(-time.Second))
+				b.clk.Set(closes.Add(-time.Second))
 				if _, open, _ := b.tr.OpenFor(ctx, b.biz, "", 0, phone); !open {
 					t.Fatal("margin 0: closed a second before 24 h")
 				}
-				b.clk.set(closes)
+				b.clk.Set(closes)
 				if _, open, _ := b.tr.OpenFor(ctx, b.biz, "", 0, phone); open {
 					t.Fatal("margin 0: open at 24 h")
 				}
