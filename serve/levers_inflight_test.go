@@ -2,7 +2,6 @@ package serve_test
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -323,34 +322,6 @@ func TestTaskDeleteWhileAStoppedWorkersRequestIsOut(t *testing.T) {
 	}
 }
 
-// holdWrite holds the first pipeline that writes a task under key (the one task writer's
-// script) until release is closed, saying so on held: a repair caught between its look and
-// its write.
-type holdWrite struct {
-	key     string
-	held    chan struct{}
-	release chan struct{}
-	once    sync.Once
-}
-
-func (*holdWrite) DialHook(next redis.DialHook) redis.DialHook          { return next }
-func (*holdWrite) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (h *holdWrite) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		for _, c := range cmds {
-			if !strings.EqualFold(c.Name(), "evalsha") && !strings.EqualFold(c.Name(), "eval") {
-				continue
-			}
-			for _, a := range c.Args() {
-				if v, ok := a.(string); ok && v == h.key {
-					h.once.Do(func() { close(h.held); <-h.release })
-				}
-			}
-		}
-		return next(ctx, cmds)
-	}
-}
-
 // Two repairs of an at-least-once run find the same claim a dead worker left (its task
 // removed): the first writes the task again, and a worker sends it and settles it accepted;
 // the second, caught between its look and its write, then finds the task's id taken (the
@@ -362,10 +333,16 @@ func TestTwoRepairsOfAnAtLeastOnceClaimSendItOnce(t *testing.T) {
 	ib.held.hold = "" // nothing held: the server starts later
 	ib.claim(t, 1)
 	id := ib.removeTask(t, 1)
-	hook := &holdWrite{key: rkeys.AsynqTask(ib.run.Queue, id), held: make(chan struct{}), release: make(chan struct{})}
+	// The first pipeline that writes the task (the one task writer's script) waits: a repair
+	// caught between its look and its write.
+	hook := struct{ held, release chan struct{} }{make(chan struct{}), make(chan struct{})}
 	slow := redis.NewClient(ib.rdb.Options())
 	t.Cleanup(func() { slow.Close() })
-	slow.AddHook(hook)
+	slow.AddHook(onFirstScript(rkeys.AsynqTask(ib.run.Queue, id), func() error {
+		close(hook.held)
+		<-hook.release
+		return nil
+	}))
 	type result struct {
 		r   serve.Repair
 		err error

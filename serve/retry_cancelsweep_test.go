@@ -26,27 +26,34 @@ import (
 	"github.com/heraldmsg/herald/worker"
 )
 
-// failSweepOf makes the first pipeline that sweeps run's ledger bucket 0 fail, as a Redis
-// that went away in the middle of `run cancel` would: the run is cancelled, its sweep not done.
-type failSweepOf struct {
-	bucket string
-	once   sync.Once
+// onFirstScript runs do once, before the first pipeline of Redis scripts that names key
+// among its arguments; an error do returns is that pipeline's, and it is not sent. A test
+// catches an operation at one script with it: make it fail, as a Redis that went away would,
+// or hold it there.
+func onFirstScript(key string, do func() error) redis.Hook {
+	return &scriptHook{key: key, do: do}
 }
 
-func (*failSweepOf) DialHook(next redis.DialHook) redis.DialHook          { return next }
-func (*failSweepOf) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
-func (h *failSweepOf) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+type scriptHook struct {
+	key  string
+	do   func() error
+	once sync.Once
+}
+
+func (*scriptHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (*scriptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *scriptHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		for _, c := range cmds {
-			if !strings.EqualFold(c.Name(), "evalsha") {
+			if !strings.EqualFold(c.Name(), "evalsha") && !strings.EqualFold(c.Name(), "eval") {
 				continue
 			}
 			for _, a := range c.Args() {
-				if s, ok := a.(string); ok && s == h.bucket {
-					failed := false
-					h.once.Do(func() { failed = true })
-					if failed {
-						return errors.New("connection reset by the test")
+				if v, ok := a.(string); ok && v == h.key {
+					var err error
+					h.once.Do(func() { err = h.do() })
+					if err != nil {
+						return err
 					}
 				}
 			}
@@ -129,7 +136,9 @@ func TestRetryAgainWhileACancelledChildsResendIsUnsweptIsRefused(t *testing.T) {
 	// The operator cancels C; the sweep fails before it reaches X's bucket.
 	crdb := redis.NewClient(rdb.Options())
 	t.Cleanup(func() { crdb.Close() })
-	crdb.AddHook(&failSweepOf{bucket: rkeys.LedgerBucket(child.ID, ax.Bucket)})
+	crdb.AddHook(onFirstScript(rkeys.LedgerBucket(child.ID, ax.Bucket), func() error {
+		return errors.New("connection reset by the test")
+	}))
 	if _, err := serve.CancelRun(ctx, c, crdb, child.ID, rec); err == nil {
 		t.Fatal("cancel: want the sweep's error")
 	}
