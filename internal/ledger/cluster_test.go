@@ -30,6 +30,7 @@ func TestClusterScriptCases(t *testing.T) {
 			cc.ZRem(ctx, key, FollowupRun(runID, "yes"))
 		}
 		cc.ZRem(ctx, rkeys.Runs(), runID)
+		cc.ZRem(ctx, rkeys.ActiveRuns(), runID)
 		cc.ZRem(ctx, rkeys.CampaignRuns("script-cases"), runID)
 		cc.SRem(ctx, rkeys.ResendRuns(), runID)
 		parked, _ := cc.ZRange(ctx, rkeys.WebhookParked(), 0, -1).Result()

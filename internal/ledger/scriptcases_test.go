@@ -1019,6 +1019,7 @@ func TestScriptCases(t *testing.T) {
 			rdb.Del(ctx, keys...)
 			rdb.ZRem(ctx, rkeys.FollowupActive(), FollowupRun(runID, "yes"))
 			rdb.ZRem(ctx, rkeys.Runs(), runID)
+			rdb.ZRem(ctx, rkeys.ActiveRuns(), runID)
 			rdb.ZRem(ctx, rkeys.CampaignRuns("script-cases"), runID)
 			rdb.SRem(ctx, rkeys.ResendRuns(), runID)
 			parked, _ := rdb.ZRange(ctx, rkeys.WebhookParked(), 0, -1).Result()

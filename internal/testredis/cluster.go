@@ -246,8 +246,9 @@ func (s *SlotCheck) Problems() []string {
 
 // DeleteRunsAtCleanup deletes, when the test ends, the keys of runs of campaign and their
 // places in the shared lists CreateRun writes beside them (the run list, the campaign's list,
-// the resend set); the campaign leaves the campaign list once it has no run left. The run ids
-// must be the test's own (UniqueName): every key holding one is deleted.
+// the resend set, the active runs) and their follow-up runs' places in the active follow-ups;
+// the campaign leaves the campaign list once it has no run left. The run ids must be the
+// test's own (UniqueName): every key holding one is deleted.
 func DeleteRunsAtCleanup(t testing.TB, rdb redis.UniversalClient, campaign string, runs ...string) {
 	t.Helper()
 	t.Cleanup(func() {
@@ -260,6 +261,15 @@ func DeleteRunsAtCleanup(t testing.TB, rdb redis.UniversalClient, campaign strin
 			rdb.ZRem(ctx, rkeys.Runs(), run)
 			rdb.ZRem(ctx, rkeys.CampaignRuns(campaign), run)
 			rdb.SRem(ctx, rkeys.ResendRuns(), run)
+			rdb.ZRem(ctx, rkeys.ActiveRuns(), run)
+			// Follow-up runs are named after their parent (ledger.FollowupRun: RUN~RULE).
+			if fs, err := rdb.ZRange(ctx, rkeys.FollowupActive(), 0, -1).Result(); err == nil {
+				for _, f := range fs {
+					if strings.HasPrefix(f, run+"~") {
+						rdb.ZRem(ctx, rkeys.FollowupActive(), f)
+					}
+				}
+			}
 		}
 		if n, err := rdb.ZCard(ctx, rkeys.CampaignRuns(campaign)).Result(); err == nil && n == 0 {
 			rdb.ZRem(ctx, rkeys.Campaigns(), campaign)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/servicewindow"
 	"github.com/heraldmsg/herald/internal/testredis"
 )
 
@@ -27,6 +28,12 @@ func TestClusterStopWithPhoneAndBSUID(t *testing.T) {
 			bsuid := "BR.55667788990011223344"
 			testredis.DeleteAtCleanup(t, cc, phone[1:])
 			t.Cleanup(func() { cc.HDel(context.Background(), rkeys.Suppressed(), phone, "bsuid:"+bsuid) })
+			t.Cleanup(func() { // the customer's service windows: buckets named by number, not by phone
+				for _, id := range []string{phone, "bsuid:" + bsuid} {
+					key, _ := servicewindow.Locate(business, id)
+					cc.Del(context.Background(), key)
+				}
+			})
 			rc, err := New(Config{Secrets: []string{testSecret}, Business: business}, Deps{Redis: cc, Logger: zerolog.Nop()})
 			if err != nil {
 				t.Fatal(err)
