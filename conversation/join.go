@@ -347,9 +347,10 @@ const ReplyClockSlack = 5 * time.Second
 // sentAfter reports whether the message of ledger entry le (one that is Answerable), of a run
 // created at created, is known to have been sent after a reply written in the second at (see
 // Join's lower bound). Only what the ledger proves refuses a run: an entry with a message id
-// holding its creation time (a ULID) was sent then; any other (MayBeOut: a request in flight,
-// its accept not yet recorded, or one whose fate is not known) may have sent what the reply answers at any time
-// since its run was created, so only a run created after the reply is refused. Refusing it on
+// holding its creation time (a ULID) was sent then; any other (MayBeOut: a request in
+// flight, its accept not yet recorded, or one whose fate is not known) may have sent what the
+// reply answers at any time since its run was created, so only a run created after the reply
+// is refused. Refusing it on
 // its state alone would lose a real reply, and the refusal would be pinned for every copy of
 // it.
 func sentAfter(le ledger.Entry, created, at time.Time) bool {
