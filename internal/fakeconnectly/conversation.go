@@ -25,10 +25,14 @@ type SentMessage struct {
 	// At is the Clock time the request arrived.
 	At time.Time `json:"at"`
 	// WindowOpen reports whether the customer's 24-hour window was open at At. A session
-	// message without it was accepted outside a window (only Config.IgnoreWindow allows it).
-	WindowOpen   bool            `json:"windowOpen"`
-	CallbackData json.RawMessage `json:"callbackData,omitempty"`
-	CampaignName string          `json:"campaignName,omitempty"`
+	// message without it was accepted outside a window: Config.IgnoreWindow allows it, and a
+	// Config.WindowAnswer that fails it at delivery (WindowFailure).
+	WindowOpen bool `json:"windowOpen"`
+	// WindowFailure is, on a session message accepted outside the window to fail at delivery,
+	// the code of its delivery_failed error (Received.WindowFailure).
+	WindowFailure string          `json:"windowFailure,omitempty"`
+	CallbackData  json.RawMessage `json:"callbackData,omitempty"`
+	CampaignName  string          `json:"campaignName,omitempty"`
 	// Template is a template message's templateName; Content a session message's content kind
 	// (ContentText...) and Text its message.text.
 	Template string `json:"template,omitempty"`
@@ -74,7 +78,7 @@ func (s *Server) logConversationLocked(rec Received) {
 		return
 	}
 	m := SentMessage{
-		MessageID: rec.MessageID, Kind: rec.Kind, At: rec.At, WindowOpen: rec.WindowOpen,
+		MessageID: rec.MessageID, Kind: rec.Kind, At: rec.At, WindowOpen: rec.WindowOpen, WindowFailure: rec.WindowFailure,
 		CallbackData: rec.Message.CallbackData, CampaignName: rec.Message.CampaignName,
 		Template: rec.Message.TemplateName, Content: rec.Content, Status: rec.Status,
 	}

@@ -27,7 +27,7 @@
 // Where the reference leaves a choice open the fake keeps its guess in one named place and
 // an option picks the other reading: NumberPunctuation (a number with punctuation is
 // normalized, the reference's guess, or refused), WindowAnswer (which code a closed window
-// gets), WebhookConfig.ListReply (the list reply's form), WebhookConfig.FailedStatus
+// gets, on the send or at delivery), WebhookConfig.ListReply (the list reply's form), WebhookConfig.FailedStatus
 // (delivery_failed, or the README's delivery_failure), Rule.NumericCode (an error body's
 // code as the documented string, or as a JSON number, the form of Meta's codes, 9.2),
 // DefaultLanguage (a template send without a language is refused, as the newer page has
@@ -114,7 +114,14 @@
 // ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW. Config.WindowAnswer gives the closed
 // window as a 504 instead, or as ERROR_TYPE_FAILED_PRECONDITION; Config.IgnoreWindow turns the
 // check off. The window is checked after the body and before the rules, so a rule never
-// sends a message outside a window. A BSUID customer is the same whether written bare
+// sends a message outside a window. Or Config.WindowAnswer takes the send and fails it later
+// (reference 9.3: "final outcome comes from delivery_status webhooks"): WindowAnswerAtDelivery
+// answers 200 with an id, then sends sent and a delivery_failed whose error is the
+// reference's window body above, WindowAnswerAtDelivery131047 one with Meta's code 131047
+// (9.2, "Re-engagement") as a JSON number, WindowAnswerAtDelivery131047String as a string.
+// Such a message is never delivered or read, whatever the Fates, and its reader never
+// replies; the rules apply to its send as to any other. Received.WindowFailure,
+// SentMessage.WindowFailure and Stats.WindowFailedAtDelivery record it. A BSUID customer is the same whether written bare
 // ("US.123", a session recipient) or prefixed ("bsuid:US.123", a template number).
 //
 // Rules inject faults deterministically, on both send endpoints: they pick sends by exact
@@ -226,7 +233,8 @@
 // the fake took as sent (kind, time, whether the 24-hour window was open then, callbackData,
 // campaign name, template or content and text, the status answered), every inbound message
 // sent from them, and the session sends refused for a closed window; Stats counts
-// WindowRefused, AcceptedOutsideWindow (only with IgnoreWindow) and TemplatesInWindow. A
+// WindowRefused, AcceptedOutsideWindow (only with IgnoreWindow or a WindowAnswer that fails
+// at delivery), WindowFailedAtDelivery and TemplatesInWindow. A
 // test checks "exactly one follow-up per tapper per rule, none outside a window" from it
 // alone. A fake with MaxReceived set keeps no conversations (ErrNoConversations).
 // DemoWebhooks is the demo's webhook mix.

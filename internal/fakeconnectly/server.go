@@ -77,11 +77,15 @@ type Config struct {
 	// Nothing is sent while its Secret is empty.
 	Webhooks WebhookConfig `json:"webhooks"`
 	// WindowAnswer is how a session send to a customer whose 24-hour window is closed is
-	// answered: WindowAnswerCodes (the default, "" too), WindowAnswerOutsideWindow,
-	// WindowAnswerNoConversation, WindowAnswerDeadline504 or WindowAnswerPrecondition.
+	// answered: refused at once with WindowAnswerCodes (the default, "" too),
+	// WindowAnswerOutsideWindow, WindowAnswerNoConversation, WindowAnswerDeadline504 or
+	// WindowAnswerPrecondition; or accepted and failed at delivery, by a delivery_failed
+	// event, with WindowAnswerAtDelivery, WindowAnswerAtDelivery131047 or
+	// WindowAnswerAtDelivery131047String (WindowAnswers lists them all).
 	WindowAnswer string `json:"windowAnswer,omitempty"`
 	// IgnoreWindow accepts session sends whatever the window (for benchmarks of the send
-	// path). The record still flags those made outside a window (Received.OutsideWindow).
+	// path), and delivers them, whatever WindowAnswer says. The record still flags those made
+	// outside a window (Received.OutsideWindow).
 	IgnoreWindow bool `json:"ignoreWindow,omitempty"`
 	// Strict turns on refusals the reference does not state (see Strict); all are off by
 	// default.
@@ -167,8 +171,17 @@ type Received struct {
 	// window was open. Meta does not charge utility templates sent into an open window, and
 	// the daily messaging limit counts only people messaged outside one (reference 3.1).
 	WindowOpen bool `json:"windowOpen,omitempty"`
+	// WindowFailure is set on a session message accepted outside its recipient's window under
+	// a WindowAnswer that fails it at delivery (WindowAnswerAtDelivery...): the code of the
+	// error its delivery_failed event carries, ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW
+	// or CodeMetaReengagement. The message never reaches the customer.
+	WindowFailure string `json:"windowFailure,omitempty"`
 	// windowRefused marks a session send refused because the window was closed.
 	windowRefused bool
+	// windowFail is the delivery error of a session send outside its recipient's window
+	// under a WindowAnswer that fails it at delivery (Status 0 otherwise); takeLocked sets
+	// WindowFailure from it when the message is taken.
+	windowFail apiError
 	// taken marks a send whose message was taken (takeLocked) before it was recorded.
 	taken bool
 	// template is the template a template send named, when the fake has it configured.
@@ -216,9 +229,12 @@ type Stats struct {
 	OutsideWindow    int `json:"outsideWindow"`
 	// WindowRefused counts the session sends refused because the recipient's window was
 	// closed (never opened or expired); AcceptedOutsideWindow the session messages accepted
-	// outside a window, which only Config.IgnoreWindow or a skipped check allows.
-	WindowRefused         int `json:"windowRefused"`
-	AcceptedOutsideWindow int `json:"acceptedOutsideWindow"`
+	// outside a window, which only Config.IgnoreWindow, a skipped check or a WindowAnswer
+	// that fails them at delivery allows; WindowFailedAtDelivery those of them that fail at
+	// delivery for the window (Received.WindowFailure), whether or not a webhook tells it.
+	WindowRefused          int `json:"windowRefused"`
+	AcceptedOutsideWindow  int `json:"acceptedOutsideWindow"`
+	WindowFailedAtDelivery int `json:"windowFailedAtDelivery"`
 	// TemplatesInWindow counts the template messages accepted while their recipient's window
 	// was open.
 	TemplatesInWindow int `json:"templatesInWindow"`
@@ -599,6 +615,9 @@ func (s *Server) recordLocked(rec Received) {
 			if rec.MessageID != "" {
 				s.stats.AcceptedOutsideWindow++
 			}
+			if rec.WindowFailure != "" {
+				s.stats.WindowFailedAtDelivery++
+			}
 		}
 		if rec.windowRefused {
 			s.stats.WindowRefused++
@@ -882,6 +901,9 @@ func (s *Server) takeLocked(rec *Received) {
 	}
 	rec.taken = true
 	rec.MessageID = s.ids.next(rec.At)
+	if rec.windowFail.Status != 0 {
+		rec.WindowFailure = rec.windowFail.key()
+	}
 	if key != "" {
 		s.taken[key] = rec.MessageID
 	}

@@ -613,7 +613,8 @@ func validateList(c *SessionContent) *apiError {
 // handleSession answers POST /v1/businesses/{businessId}/send/messages. The checks come in
 // the order of a template send (key, business, the rate limit shared with it, the body),
 // then, under Config.DedupeMessageID, a message.id already taken, then the recipient's
-// 24-hour window, then the rules.
+// 24-hour window, then the rules. A WindowAnswer that fails a send outside the window at
+// delivery lets it go on to the rules, marked to fail.
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, business string) {
 	rec := Received{At: s.clock(), Kind: KindSession}
 	raw, readErr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -664,9 +665,13 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request, business 
 		return
 	}
 	if rec.OutsideWindow && !s.ignoreWindow {
-		rec.windowRefused = true
-		s.refuse(w, rec, s.windowError(everWrote))
-		return
+		fail, late := s.windowFailure()
+		if !late {
+			rec.windowRefused = true
+			s.refuse(w, rec, s.windowError(everWrote))
+			return
+		}
+		rec.windowFail = fail
 	}
 	s.answer(w, r, rec, "")
 }

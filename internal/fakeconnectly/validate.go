@@ -314,11 +314,11 @@ type choice []string
 
 // The settings that take one of a few names.
 var (
-	sendKinds       = choice{KindTemplate, KindSession}                                                                                                   // Rule.Kind, Reply.Kind
-	bodyShapes      = choice{BodyError, BodyEmpty, BodyGateway, BodyGRPC}                                                                                 // Rule.Body
-	rateLimitBodies = choice{BodyError, BodyEmpty}                                                                                                        // Config.RateLimitBody
-	ruleEndpoints   = choice{EndpointSend, EndpointWebhooks, EndpointTemplates}                                                                           // Rule.Endpoint
-	windowAnswers   = choice{WindowAnswerCodes, WindowAnswerOutsideWindow, WindowAnswerNoConversation, WindowAnswerDeadline504, WindowAnswerPrecondition} // Config.WindowAnswer
+	sendKinds       = choice{KindTemplate, KindSession}                         // Rule.Kind, Reply.Kind
+	bodyShapes      = choice{BodyError, BodyEmpty, BodyGateway, BodyGRPC}       // Rule.Body
+	rateLimitBodies = choice{BodyError, BodyEmpty}                              // Config.RateLimitBody
+	ruleEndpoints   = choice{EndpointSend, EndpointWebhooks, EndpointTemplates} // Rule.Endpoint
+	windowAnswers   = choice(slices.Clone(WindowAnswers))                       // Config.WindowAnswer
 )
 
 // allows reports whether v is "" or one of c's names.

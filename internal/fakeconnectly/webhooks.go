@@ -924,14 +924,20 @@ func (e *emitter) accepted(rec Received) {
 	if t := rec.template; t != nil && t.DeliveryFailure != "" {
 		seq, status, fail = typicalOrder(HookDeliveryFailed), HookDeliveryFailed, t.deliveryError()
 	}
+	// A session message accepted outside its recipient's window fails for it, whatever the
+	// fates (Config.WindowAnswer): it never reaches the customer.
+	unreached := rec.windowFail.Status != 0
+	if unreached {
+		seq, status, fail = typicalOrder(HookDeliveryFailed), HookDeliveryFailed, rec.windowFail
+	}
 	fail.uncoded = e.uncoded
 	e.messages[rec.MessageID] = &hookMessage{number: rec.Number, planned: status, template: rec.Message.TemplateName,
 		campaign: rec.Message.CampaignName}
 	e.order = append(e.order, rec.MessageID)
 	// A flow's message is no send's: an inbound message does not answer it, and its
-	// reader does not reply.
+	// reader does not reply. Nor does the customer answer a message that never reached them.
 	flow := rec.Kind == KindFlow
-	if !flow {
+	if !flow && !unreached {
 		e.last[rec.Number] = replyTarget(rec)
 	}
 	// The events' times grow along the sequence, and each body carries its own: the

@@ -37,7 +37,52 @@ const (
 	// WindowAnswerPrecondition answers both with 400 and ERROR_TYPE_FAILED_PRECONDITION, no
 	// code: the form public client code handles (reference 3.1), in no document.
 	WindowAnswerPrecondition = "failed-precondition"
+
+	// The answers below take the send as any other and refuse it later: 200 with an id, and
+	// then a delivery_failed event (sent, then delivery_failed: the typical order of
+	// reference 5.1, as a Fate's delivery_failed) whose statusUpdate.error says the window
+	// was closed. Reference 9.3: "Treat a success response (id) as accepted, not delivered;
+	// final outcome comes from delivery_status webhooks, where failures arrive as
+	// delivery_failed + Connectly error codes", and 9.2 lists Meta's 131047 "Re-engagement:
+	// >24 h since last reply (non-template)", which Meta reports after accepting a message.
+	// They take both closed windows, never opened and expired, alike (Meta's 131047 does
+	// not tell them apart). Such a message is never delivered or read and its reader never
+	// replies, whatever the Fates; the rules still apply to its send, as to any send the
+	// fake takes. The record flags it (Received.WindowFailure, SentMessage.WindowFailure,
+	// Stats.AcceptedOutsideWindow and Stats.WindowFailedAtDelivery).
+
+	// WindowAnswerAtDelivery fails the message with the reference's own example body (4.1):
+	// ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW, ERROR_TYPE_DEADLINE_EXCEEDED,
+	// "Failed to send a message because more than 24 hours have passed since the customer
+	// last replied": the error a synchronous refusal of the expired window carries, as 4.1
+	// says statusUpdate.error and a send's error share one shape.
+	WindowAnswerAtDelivery = "at-delivery"
+	// WindowAnswerAtDelivery131047 fails the message with Meta's code, written as the JSON
+	// number 131047 (Meta's form, as Fate.NumericCode writes it), and a message in Meta's
+	// "(#code) ..." form (reference 9.2's meaning): the error a Fate with Code "131047",
+	// NumericCode and that Message gives. (inferred) Reference 10.4 leaves open whether
+	// delivery_failed events carry Meta's codes; the type is the fake's for a code it has no
+	// entry for, ERROR_TYPE_INVALID_REQUEST.
+	WindowAnswerAtDelivery131047 = "at-delivery-131047"
+	// WindowAnswerAtDelivery131047String is WindowAnswerAtDelivery131047 with the code
+	// written as the string "131047", in the field 4.1 documents as a string.
+	WindowAnswerAtDelivery131047String = "at-delivery-131047-string"
 )
+
+// WindowAnswers are the values of Config.WindowAnswer ("" is WindowAnswerCodes), in the
+// order a list of them is written.
+var WindowAnswers = []string{WindowAnswerCodes, WindowAnswerOutsideWindow, WindowAnswerNoConversation,
+	WindowAnswerDeadline504, WindowAnswerPrecondition, WindowAnswerAtDelivery, WindowAnswerAtDelivery131047,
+	WindowAnswerAtDelivery131047String}
+
+// CodeMetaReengagement is Meta's code for a free-form message sent more than 24 hours after
+// the customer last replied (reference 9.2: 131047 "Re-engagement"), the code of the
+// delivery failures of WindowAnswerAtDelivery131047 and WindowAnswerAtDelivery131047String.
+const CodeMetaReengagement = "131047"
+
+// metaReengagementMessage is the message of those failures, in the "(#code) ..." form of
+// Meta's errors.
+const metaReengagementMessage = "(#131047) Re-engagement message: more than 24 hours have passed since the customer last replied"
 
 // Window is what the fake knows of one customer's 24-hour window to one business number.
 // On WhatsApp a customer opens a window by writing to one of the business's numbers, and only
@@ -256,6 +301,22 @@ func (s *Server) windowError(everWrote bool) apiError {
 		return codeError(CodeOutsideWindow, 504)
 	}
 	return codeError(CodeOutsideWindow, 0)
+}
+
+// windowFailure is the error of the delivery_failed event of a session message accepted
+// outside its recipient's window, and true, when Config.WindowAnswer fails such messages at
+// delivery; the zero apiError and false when it refuses their sends (windowError). The
+// error is built as a Fate's with the same fields would be (deliveryError).
+func (s *Server) windowFailure() (apiError, bool) {
+	switch s.windowAnswer {
+	case WindowAnswerAtDelivery:
+		return deliveryError(CodeOutsideWindow, errorParts{}), true
+	case WindowAnswerAtDelivery131047:
+		return deliveryError(CodeMetaReengagement, errorParts{Message: metaReengagementMessage, NumericCode: true}), true
+	case WindowAnswerAtDelivery131047String:
+		return deliveryError(CodeMetaReengagement, errorParts{Message: metaReengagementMessage}), true
+	}
+	return apiError{}, false
 }
 
 // remove forgets one inbound message from the customer to business number to at at (one
