@@ -61,7 +61,8 @@ type SendPayload struct {
 	// confirmation of the opt-out the reply asked for, which goes although its recipient is
 	// on the suppression list by then (the worker's send-time check lets it through).
 	ConfirmsOptOut bool `json:"oo,omitempty"`
-	// Kind is what the task sends: KindTemplate ("", the template above) or KindSession.
+	// Kind is what the task sends: KindTemplate ("", the template above), KindSession, or
+	// KindFallback (the template above, as a session message's fallback).
 	Kind string `json:"k,omitempty"`
 	// Session is the rendered content of a session message (a connectly.SessionContent in
 	// JSON), for KindSession. Template, when set on a session send, is the fallback sent
@@ -77,6 +78,12 @@ type SendPayload struct {
 const (
 	KindTemplate = ""
 	KindSession  = "session"
+	// KindFallback is a session message's fallback template sent after Connectly accepted
+	// the session message and then reported it undelivered because the customer's window
+	// had closed (ledger.LateFallbackRun): the worker sends the template and records it as a
+	// fallback. Only a worker that knows it keeps the fallback such a task is made from, and
+	// workers are upgraded before the webhook receiver that makes it.
+	KindFallback = "fallback"
 )
 
 // Address is the recipient's entry in the run's ledger.
@@ -120,7 +127,7 @@ func DecodeSend(b []byte) (SendPayload, error) {
 		return p, fmt.Errorf("decode send payload: %w", err)
 	}
 	switch p.Kind {
-	case KindTemplate:
+	case KindTemplate, KindFallback:
 		if p.Run == "" || p.To == "" || p.Template == "" {
 			return p, fmt.Errorf("decode send payload: run, to and tpl are required")
 		}

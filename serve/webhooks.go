@@ -109,7 +109,7 @@ func StartReceiver(ctx context.Context, s ReceiverSetup) (*Receiver, error) {
 	rcfg, listen, rdb, lg, m, fu := s.Config, s.Listen, s.Redis, s.Log, s.Metrics, s.Followups
 	deps := webhooks.Deps{Redis: rdb, Logger: lg, Metrics: m}
 	if fu != nil {
-		deps.Replies = fu
+		deps.Replies, deps.LateRefusals = fu, fu
 	}
 	rc, err := webhooks.New(rcfg, deps)
 	if err != nil {

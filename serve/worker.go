@@ -91,6 +91,7 @@ func WorkerConfig(c config.Config) worker.Config {
 		RetryAfterHolds: limits.HoldScope(c.Retry.RetryAfterHolds),
 		HoldDelay:       c.Retry.HoldDelay.D(),
 		KeepPlaceFor:    c.Retry.KeepPlaceFor.D(),
+		LateFallbackFor: c.Windows.LateFallbackFor.D(),
 		RequestTimeout:  c.Connectly.Timeout.D(),
 		ShutdownTimeout: c.Worker.ShutdownTimeout.D(),
 		Limits: limits.Config{

@@ -88,8 +88,11 @@ func templateOf(p *campaigns.SendPayload) templateMessage {
 // messageOf is the message p carries, of template category category: the one place that
 // knows every kind.
 func messageOf(p *campaigns.SendPayload, category string) (Message, error) {
-	if p.Kind == campaigns.KindSession {
+	switch p.Kind {
+	case campaigns.KindSession:
 		return sessionOf(p, category)
+	case campaigns.KindFallback:
+		return lateFallbackMessage{fallbackMessage{templateOf(p)}}, nil
 	}
 	return templateOf(p), nil
 }

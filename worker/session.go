@@ -27,6 +27,10 @@ const (
 	// session message as outside the window although Herald's record said open
 	// (sendRefusedFallback): a count that grows says the record drifts from Connectly's.
 	kindFallbackRefused = "fallback_refused"
+	// kindFallbackLate labels the fallback template sent after Connectly accepted the session
+	// message and then reported it undelivered as outside the window (a delivery_failed
+	// event; the webhook receiver creates its task, campaigns.KindFallback).
+	kindFallbackLate = "fallback_late"
 )
 
 // sessionMessage is a session message (campaigns.KindSession): it goes only inside its
@@ -71,6 +75,42 @@ type fallbackMessage struct{ templateMessage }
 func (fallbackMessage) SentAs(bool) string { return ledger.SentFallback }
 
 func (fallbackMessage) Label() string { return kindFallback }
+
+// lateFallbackMessage is the fallback template of a session message Connectly accepted and
+// then reported undelivered as outside the window (campaigns.KindFallback): recorded as
+// ledger.SentFallback, counted as kindFallbackLate.
+type lateFallbackMessage struct{ fallbackMessage }
+
+func (lateFallbackMessage) Label() string { return kindFallbackLate }
+
+// keepFallback keeps the fallback template of j's session message, when j sends one that has
+// a fallback able to go, for Config.LateFallbackFor (ledger.KeepFallback), just before its
+// request: should Connectly accept the message and later report it undelivered because the
+// window had closed, the webhook receiver sends that fallback then. It returns done, with
+// the task's result, when the fallback could not be kept: the send is given back and tried
+// again later, as when its recording fails (recordSending), so that no session message goes
+// whose fallback would be missing.
+func (w *Worker) keepFallback(ctx context.Context, j *job) (bool, error) {
+	if j.bound == nil || w.cfg.LateFallbackFor <= 0 {
+		return false, nil
+	}
+	if fb, bar := j.bound.Fallback(); fb == nil || bar.Code != "" {
+		return false, nil
+	}
+	// What the receiver knows (the run, recipient and campaign, its bucket and row) is left out:
+	// it fills them in (conversation.Followups.HandleLateRefusal), and a kept payload is about
+	// 100 bytes shorter.
+	q := j.p
+	q.Kind, q.Session, q.ReplyCols = campaigns.KindFallback, nil, nil
+	q.Run, q.To, q.Campaign, q.Bucket, q.Row = "", "", "", 0, 0
+	err := w.ledger.KeepFallback(ctx, j.p.Address(), campaigns.EncodeSend(q), w.cfg.LateFallbackFor)
+	if err == nil {
+		return false, nil
+	}
+	w.giveBack(ctx, j.bk, j.bk.spent())
+	w.unclaim(ctx, j.p, j.token, CodeSendUnrecorded)
+	return true, w.unreachable(ctx, j.log, fmt.Errorf("keeping the fallback for a late refusal: %w", err))
+}
 
 // sessionOf is the session message p carries.
 func sessionOf(p *campaigns.SendPayload, category string) (Message, error) {
@@ -197,6 +237,14 @@ func (j *job) use(m Message) {
 // recipient's story tells this fallback from one the gate sent.
 func (w *Worker) sendRefusedFallback(ctx context.Context, j *job, fb Message) error {
 	j.use(fb)
+	if w.cfg.LateFallbackFor > 0 {
+		// The session message did not go: no late refusal can send its fallback again. An
+		// error is logged: should the receiver hear of a late refusal, it finds this entry
+		// accepted as the fallback, or still being sent, and sends nothing.
+		if err := w.ledger.ForgetFallback(context.WithoutCancel(ctx), j.p.Address()); err != nil {
+			j.log.Warn().Err(err).Msg("could not drop the kept fallback")
+		}
+	}
 	if done, err := w.rebook(ctx, j); done {
 		return err
 	}

@@ -124,6 +124,13 @@ type Config struct {
 	// template counts by its category (an unknown one as marketing). (Config file:
 	// suppression.campaign_sessions_are_marketing.)
 	CampaignSessionsNotMarketing bool
+	// LateFallbackFor is how long the fallback template of a session message that went is
+	// kept (ledger.KeepFallback), so that the webhook receiver can send it should Connectly
+	// report the message undelivered because the customer's window had closed (a late
+	// refusal). Default sendpolicy.DefaultLateFallbackFor; negative keeps none, and a late
+	// refusal then leaves the recipient failed with Connectly's code. (Config file:
+	// windows.late_fallback_for.)
+	LateFallbackFor time.Duration
 }
 
 // FrequencyCap is at most Max messages to one recipient per Period.
@@ -153,6 +160,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.RetryAfterHolds == "" {
 		c.RetryAfterHolds = limits.DefaultHoldScope
+	}
+	if c.LateFallbackFor == 0 {
+		c.LateFallbackFor = sendpolicy.DefaultLateFallbackFor
 	}
 	if c.KeepPlaceFor == 0 {
 		c.KeepPlaceFor = sendpolicy.DefaultKeepPlaceFor

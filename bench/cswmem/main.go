@@ -10,7 +10,10 @@
 //   - hash-N: N hash buckets (customer digits → unix seconds), a bucket TTL, written with
 //     plain HSET/PEXPIRE;
 //   - tracker: servicewindow.Tracker.Touch itself (the Lua script, rkeys.ServiceWindowBuckets
-//     buckets), called from -workers goroutines.
+//     buckets), called from -workers goroutines;
+//   - kept: ledger.KeepFallback, what a worker keeps per session message with a fallback
+//     template for a late refusal (a utility template with two parameters, one run of n
+//     recipients in ledger buckets of about 64), called from -workers goroutines.
 //
 // used_memory is the whole server's, so other databases' traffic shows up as noise: each
 // layout runs -rounds times and the median is printed. Only keys this program writes are
@@ -33,6 +36,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/bench/internal/benchkit"
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
@@ -191,30 +197,31 @@ func write(ctx context.Context, rdb redis.UniversalClient, layout string, pop po
 				return rkeys.Prefix + "csw:{" + business + "}:h" + strconv.Itoa(buckets) + ":" + strconv.Itoa(b)
 			})
 		}, nil
+	case layout == "kept":
+		l := ledger.New(rdb, nil)
+		buckets := max(1, n/64)
+		err := parallel(n, workers, func(i int) error {
+			to := phone(i)
+			a := ledger.AddressIn(keptRun, to, buckets)
+			// As the worker keeps it: the run, recipient, campaign, bucket and row left out.
+			p := campaigns.SendPayload{Template: "order_update", Language: "en_US", Sender: "+14155550100", Delivery: "at-most-once", Category: "utility",
+				Params: []connectly.Parameter{{Name: "body_1", Value: "Ana"}, {Name: "body_2", Value: "A-" + strconv.Itoa(10000+i)}},
+				Kind:   campaigns.KindFallback, Expires: at(i).Add(48 * time.Hour).Unix()}
+			return l.KeepFallback(ctx, a, campaigns.EncodeSend(p), ttl(i))
+		})
+		if err != nil {
+			return nil, err
+		}
+		return func() error {
+			return deleteKeys(ctx, rdb, buckets, func(b int) string { return rkeys.KeptFallback(keptRun, b) })
+		}, nil
 	case layout == "tracker":
 		tr := servicewindow.New(rdb, nil)
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		errs := make(chan error, workers)
-		for w := 0; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1) - 1)
-					if i >= n {
-						return
-					}
-					if _, err := tr.Touch(ctx, business, []string{phone(i)}, at(i)); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		if err := <-errs; err != nil {
+		err := parallel(n, workers, func(i int) error {
+			_, err := tr.Touch(ctx, business, []string{phone(i)}, at(i))
+			return err
+		})
+		if err != nil {
 			return nil, err
 		}
 		return func() error {
@@ -222,6 +229,35 @@ func write(ctx context.Context, rdb redis.UniversalClient, layout string, pop po
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown layout %q", layout)
+}
+
+// keptRun is the run of the kept layout.
+const keptRun = "order-shipped-20261207T120000Z-k3j9x2"
+
+// parallel calls f(i) for every i below n from workers goroutines and returns the first error.
+func parallel(n, workers int, f func(int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := f(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 // bucketUsage sums MEMORY USAGE over the tracker's buckets of the bench business.

@@ -112,6 +112,13 @@ type Windows struct {
 	// default) counts it only for a send from the one number senders lists (or when it lists
 	// none); business counts it for a send from every number. See servicewindow.Scope.
 	Scope servicewindow.Scope `yaml:"scope"`
+	// LateFallbackFor is how long the worker keeps a session message's fallback template
+	// after the message went, for a late refusal: Connectly accepted the message, then
+	// reported it undelivered because the customer's window had closed (a delivery_failed
+	// event), and the webhook receiver sends the fallback then, once. Default 24h; off keeps
+	// none (such a recipient stays failed with Connectly's code). About 250 bytes a session
+	// message with a fallback while kept.
+	LateFallbackFor OffDuration `yaml:"late_fallback_for"`
 }
 
 // WindowPolicy is how the business's windows are recorded and read: its sender numbers and
@@ -874,7 +881,7 @@ func Default() Config {
 		Redis: Redis{URL: "redis://127.0.0.1:6379/0"},
 		Connectly: Connectly{BaseURL: connectly.DefaultBaseURL, Timeout: Duration(sendpolicy.DefaultRequestTimeout),
 			BusinessRate: limits.DefaultBusinessRate, SessionBSUIDField: connectly.BSUIDInID},
-		Windows: Windows{Scope: servicewindow.ScopeSender},
+		Windows: Windows{Scope: servicewindow.ScopeSender, LateFallbackFor: OffDuration(sendpolicy.DefaultLateFallbackFor)},
 		Worker: Worker{Concurrency: sendpolicy.DefaultConcurrency, ShutdownTimeout: Duration(sendpolicy.DefaultRequestTimeout + sendpolicy.ShutdownGrace),
 			WindowMargin: Duration(servicewindow.DefaultMargin)},
 		Retry: Retry{MaxAttempts: sendpolicy.DefaultMaxAttempts, Base: Duration(backoff.DefaultBase), Cap: Duration(backoff.DefaultCap),

@@ -90,7 +90,7 @@ func TestLoadDefaults(t *testing.T) {
 			BusinessRate:      200,
 			SessionBSUIDField: "id",
 		},
-		Windows: config.Windows{Scope: "sender"},
+		Windows: config.Windows{Scope: "sender", LateFallbackFor: config.OffDuration(24 * time.Hour)},
 		Worker:  config.Worker{Concurrency: 50, ShutdownTimeout: config.Duration(15 * time.Second), WindowMargin: config.Duration(2 * time.Minute)},
 		Retry: config.Retry{
 			MaxAttempts:   5,
@@ -173,6 +173,7 @@ senders:
   - number: "+14152222345"
 windows:
   scope: business
+  late_fallback_for: off
 worker:
   concurrency: 120
   shutdown_timeout: 1m
@@ -225,7 +226,7 @@ log:
 		},
 		// A sender without a rate gets the default 80.
 		Senders: []config.Sender{{Number: "+14151111234", Rate: 80}, {Number: "+14152222345", Rate: 80}},
-		Windows: config.Windows{Scope: "business"},
+		Windows: config.Windows{Scope: "business", LateFallbackFor: -1},
 		Worker:  config.Worker{Concurrency: 120, ShutdownTimeout: config.Duration(time.Minute), WindowMargin: 0},
 		Retry: config.Retry{
 			MaxAttempts:   7,

@@ -95,6 +95,8 @@ type ParkedOutcome struct {
 	Prior State
 	// Age is how long the event had been parked.
 	Age time.Duration
+	// Delivery is what applying the event answered (ApplyDelivery), when it was tried.
+	Delivery DeliveryVerdict
 }
 
 // parkedBatch is how many of the oldest parked events one RetryParked call tries.
@@ -106,6 +108,13 @@ const parkedBatch = 10000
 // top of this file). It calls report, when not nil, for every event it dropped, and returns
 // how many it dropped and how many it left parked.
 func (l *Ledger) RetryParked(ctx context.Context, keepFor time.Duration, report func(ParkedOutcome)) (done, remaining int, err error) {
+	return l.RetryParkedThen(ctx, keepFor, nil, report)
+}
+
+// RetryParkedThen is RetryParked with then, when not nil, called for each event tried and not
+// kept, before it is dropped: an error stops the call and leaves that event parked, to be
+// tried again (then must be idempotent).
+func (l *Ledger) RetryParkedThen(ctx context.Context, keepFor time.Duration, then func(context.Context, ParkedOutcome) error, report func(ParkedOutcome)) (done, remaining int, err error) {
 	now := l.now()
 	zs, err := l.rdb.ZRangeWithScores(ctx, rkeys.WebhookParked(), 0, parkedBatch-1).Result()
 	if err != nil {
@@ -120,6 +129,11 @@ func (l *Ledger) RetryParked(ctx context.Context, keepFor time.Duration, report 
 		if o.Verdict == ParkedKept {
 			remaining++
 			continue
+		}
+		if then != nil {
+			if err := then(ctx, o); err != nil {
+				return done, remaining, err
+			}
 		}
 		if err := l.rdb.ZRem(ctx, rkeys.WebhookParked(), member).Err(); err != nil {
 			return done, remaining, fmt.Errorf("ledger: drop parked event: %w", err)
@@ -151,7 +165,7 @@ func (l *Ledger) retryParked(ctx context.Context, member string, age, keepFor ti
 	if err != nil {
 		return o, err
 	}
-	o.Prior = prior
+	o.Prior, o.Delivery = prior, v
 	switch v {
 	case DeliveryEarly:
 		o.Verdict = ParkedKept

@@ -1,5 +1,7 @@
 package rkeys
 
+import "strconv"
+
 // FollowupActive is the sorted set of follow-up run ids ("RUN~RULE") the outbox sweep looks
 // at, scored by the last time an entry was created in each (unix ms). A run leaves it once its
 // outbox is empty and it has had no new entry for a while; its next entry brings it back.
@@ -44,4 +46,14 @@ func Tags(run string) string { return Run(run) + ":tags" }
 // run that gave them the follow-up.
 func FollowupOnce(campaign, rule string) string {
 	return Prefix + "followup:{" + campaign + "}:once:" + rule
+}
+
+// KeptFallback is one bucket of a run's kept fallback templates, bucketed as the run's ledger
+// (LedgerBucket): recipient field (phone digits, or the recipient as written) → the send task
+// payload of the session message's fallback template (campaigns.KindFallback). The worker
+// writes it just before a session message's request; the webhook receiver reads it when
+// Connectly reports the accepted message undelivered because the customer's window had
+// closed, and sends the fallback then, as a follow-up (ledger.LateFallbackRule).
+func KeptFallback(runID string, bucket int) string {
+	return Prefix + "run:{" + runID + "}:fb:" + strconv.Itoa(bucket)
 }

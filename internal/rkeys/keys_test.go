@@ -71,6 +71,7 @@ func TestKeyShapes(t *testing.T) {
 		{"FollowupDue", rkeys.FollowupDue("R1~r1"), "herald:run:{R1~r1}:fu:due"},
 		{"Tags", rkeys.Tags("R1"), "herald:run:{R1}:tags"},
 		{"ReplyColumns", rkeys.ReplyColumns("R1", 7), "herald:run:{R1}:rc:7"},
+		{"KeptFallback", rkeys.KeptFallback("R1", 7), "herald:run:{R1}:fb:7"},
 		{"FollowupOnce", rkeys.FollowupOnce("spring", "r1"), "herald:followup:{spring}:once:r1"},
 		{"ReadyProbe", rkeys.ReadyProbe("", "worker-h-1"), "herald:ready:worker-h-1"},
 		{"ReadyProbeOfQueue", rkeys.ReadyProbe("herald:marketing", "worker-h-1"), "herald:ready:{herald:marketing}:worker-h-1"},
@@ -124,7 +125,7 @@ func TestHashTags(t *testing.T) {
 			rkeys.Run(run), rkeys.Counts(run), rkeys.Codes(run), rkeys.LedgerBucket(run, 0), rkeys.LedgerBucket(run, 16383),
 			rkeys.History(run, 3), rkeys.RunPicked(run), rkeys.Recent(run), rkeys.Unknown(run), rkeys.UnknownPayloads(run), rkeys.Delivery(run),
 			rkeys.InboundSeen(run, "m:01JABC"), rkeys.InboundSeen(run, "b:{other}"), rkeys.ReplyColumns(run, 3),
-			rkeys.Tags(run), rkeys.FollowupOutbox(run), rkeys.FollowupDue(run), rkeys.Conversation(run, "+15550001"),
+			rkeys.KeptFallback(run, 3), rkeys.Tags(run), rkeys.FollowupOutbox(run), rkeys.FollowupDue(run), rkeys.Conversation(run, "+15550001"),
 		} {
 			if got := rkeys.HashTag(k); got != run {
 				t.Errorf("run key %q hashes on %q, want the run id %q", k, got, run)

@@ -25,6 +25,11 @@ const (
 	// DefaultKeepPlaceFor is how long a send whose limits are booked too far ahead keeps its
 	// place before its task is rescheduled.
 	DefaultKeepPlaceFor = 20 * time.Second
+	// DefaultLateFallbackFor is how long the worker keeps a session message's fallback
+	// template for a late refusal (a delivery_failed saying the window had closed): Meta
+	// judges the window when Connectly hands the message on, so such a failure comes within
+	// minutes of the accept; a day covers a Connectly that queues its sends for hours.
+	DefaultLateFallbackFor = 24 * time.Hour
 	// DefaultRequestTimeout bounds one Connectly request: the client's own default.
 	DefaultRequestTimeout = connectly.DefaultTimeout
 	// ShutdownGrace is what a worker's shutdown waits for sends in flight beyond their

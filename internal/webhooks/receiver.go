@@ -97,6 +97,9 @@ type Deps struct {
 	// Replies, when set, acts on inbound messages (on_reply rules); opt-outs come marked
 	// (Inbound.OptOut), after the customer is suppressed.
 	Replies ReplyHandler
+	// LateRefusals, when set, acts on a delivery failure that says the customer's window had
+	// closed (a session message Connectly accepted, then could not deliver).
+	LateRefusals LateRefusalHandler
 }
 
 // Receiver is the http.Handler that takes Connectly's webhook calls: it checks the method,
@@ -114,6 +117,7 @@ type Receiver struct {
 	rejectLog zerolog.Logger
 	m         *metrics.Webhooks
 	replies   ReplyHandler
+	late      LateRefusalHandler
 
 	bucketsMu sync.Mutex
 	buckets   map[string]int
@@ -129,7 +133,7 @@ func New(cfg Config, deps Deps) (*Receiver, error) {
 	if deps.Redis == nil {
 		return nil, errors.New("webhooks: Redis is required")
 	}
-	rc := &Receiver{m: deps.Metrics, replies: deps.Replies, optOut: map[string]bool{}, buckets: map[string]int{}}
+	rc := &Receiver{m: deps.Metrics, replies: deps.Replies, late: deps.LateRefusals, optOut: map[string]bool{}, buckets: map[string]int{}}
 	for _, s := range cfg.Secrets {
 		if s = strings.TrimSpace(s); s != "" {
 			rc.secrets = append(rc.secrets, []byte(s))
@@ -358,12 +362,12 @@ func (rc *Receiver) applyStatus(ctx context.Context, ev Event) (string, error) {
 		return "unknown_status", nil
 	}
 	de := ledger.DeliveryEvent{State: st, MessageID: clean(ev.MessageID)}
-	optOut, stopRun := false, ""
+	optOut, stopRun, windowClosed := false, "", false
 	if st == ledger.Failed {
 		de.Code = failureCode(ev.Error)
 		de.Class = rc.table.ClassOf(de.Code).String()
 		r, _ := rc.table.Lookup(de.Code)
-		optOut = r.OptOut
+		optOut, windowClosed = r.OptOut, r.WindowClosed
 		if r.Class == connectly.ClassStopRun {
 			stopRun = cmp.Or(r.Why, "a code that stops the run")
 		}
@@ -382,10 +386,16 @@ func (rc *Receiver) applyStatus(ctx context.Context, ev Event) (string, error) {
 		verdict, err = rc.applyDelivery(ctx, de)
 	} else {
 		recipients = ev.Customer
-		verdict, run, err = rc.applyByCampaign(ctx, ev, de)
+		verdict, de.Address, err = rc.applyByCampaign(ctx, ev, de)
+		run = de.Run
 	}
 	if err != nil {
 		return "", err
+	}
+	if windowClosed {
+		if err := rc.lateRefusal(ctx, de, verdict); err != nil {
+			return "", err
+		}
 	}
 	if stopRun != "" && run != "" {
 		// A failure that hits every recipient (a template Meta paused or disabled, one
@@ -458,14 +468,14 @@ func (rc *Receiver) park(ctx context.Context, de ledger.DeliveryEvent) error {
 // matched strictly: once a send records its id, the entry whose id it is takes the event and
 // the others find it about another message. An unknown entry records no message id and is
 // never matched this way (see ledger.DeliveryEvent.Strict).
-func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.DeliveryEvent) (verdict, run string, err error) {
+func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.DeliveryEvent) (verdict string, at ledger.Address, err error) {
 	if ev.Campaign == "" || de.MessageID == "" || len(ev.Customer) == 0 {
-		return "unmatched", "", nil
+		return "unmatched", ledger.Address{}, nil
 	}
 	de.Strict = true
 	verdict = "unmatched"
 	var early []ledger.Address
-	run, err = rc.findInRecentRuns(ctx, ev.Campaign, 3, ev.Customer, func(a ledger.Address) (bool, error) {
+	_, err = rc.findInRecentRuns(ctx, ev.Campaign, 3, ev.Customer, func(a ledger.Address) (bool, error) {
 		de.Address = a
 		v, _, err := rc.ledger.ApplyDelivery(ctx, de)
 		if err != nil {
@@ -473,7 +483,7 @@ func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.Del
 		}
 		switch v {
 		case ledger.DeliveryApplied, ledger.DeliveryStale:
-			verdict = string(v)
+			verdict, at = string(v), a
 			return true, nil
 		case ledger.DeliveryEarly:
 			early = append(early, a)
@@ -481,21 +491,21 @@ func (rc *Receiver) applyByCampaign(ctx context.Context, ev Event, de ledger.Del
 		return false, nil
 	})
 	if err != nil {
-		return "", "", err
+		return "", ledger.Address{}, err
 	}
 	if verdict != "unmatched" || len(early) == 0 {
-		return verdict, run, nil
+		return verdict, at, nil
 	}
 	for _, a := range early {
 		de.Address = a
 		if err := rc.park(ctx, de); err != nil {
-			return "", "", err
+			return "", ledger.Address{}, err
 		}
 	}
 	if len(early) == 1 {
-		run = early[0].Run
+		at = early[0]
 	}
-	return "parked", run, nil
+	return "parked", at, nil
 }
 
 // findInRecentRuns looks for a customer's entry in the newest n runs of campaign (see
@@ -768,7 +778,13 @@ func (rc *Receiver) replyRun(ctx context.Context, ev Event) (string, error) {
 // (a paused run holds a dead worker's claim until it resumes), until ledger.ParkedMaxAge has.
 // It returns how many events it dropped and how many it left parked.
 func (rc *Receiver) RetryParked(ctx context.Context) (done, remaining int, err error) {
-	return rc.ledger.RetryParked(ctx, rc.cfg.ParkFor, func(o ledger.ParkedOutcome) {
+	then := func(ctx context.Context, o ledger.ParkedOutcome) error {
+		if o.Event.State != ledger.Failed || !rc.windowClosed(o.Event.Code) {
+			return nil
+		}
+		return rc.lateRefusal(ctx, o.Event, string(o.Delivery))
+	}
+	return rc.ledger.RetryParkedThen(ctx, rc.cfg.ParkFor, then, func(o ledger.ParkedOutcome) {
 		if o.Verdict == ledger.ParkedExpired {
 			rc.log.Warn().Str(logx.KeyRun, o.Event.Run).Str(logx.KeyRecipient, logx.Phone(o.Event.Recipient)).
 				Str("state", string(o.Prior)).Str("status", string(o.Event.State)).Dur("parked_for", o.Age).

@@ -1,0 +1,231 @@
+package conversation_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/rs/zerolog"
+
+	"github.com/heraldmsg/herald/campaigns"
+	"github.com/heraldmsg/herald/conversation"
+	"github.com/heraldmsg/herald/internal/connectly"
+	"github.com/heraldmsg/herald/internal/fakeconnectly"
+	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/servicewindow"
+	"github.com/heraldmsg/herald/internal/testredis"
+	"github.com/heraldmsg/herald/internal/webhooks"
+	"github.com/heraldmsg/herald/worker"
+)
+
+// A session message Connectly accepts and then reports undelivered because the customer's
+// window had closed reached nobody: its fallback template goes then, once. Counted where it
+// matters: the messages the fake Connectly took as sent to the customer.
+
+// lateOpts vary a late-refusal bench.
+type lateOpts struct {
+	answer string
+	// noFallback sends session messages without a fallback template.
+	noFallback bool
+	// keep is the worker's LateFallbackFor (0: its default).
+	keep time.Duration
+	// duplicates is the fake's DuplicatePercent of webhook events.
+	duplicates float64
+}
+
+// lateBench is an advBench for a session campaign: Herald's record says the customer's window
+// is open, the fake's says it is closed, and the fake answers as o.answer says.
+func newLateBench(t *testing.T, o lateOpts) *advBench {
+	t.Helper()
+	const business, key = "biz-late", "key-late-0123456789abcdef"
+	m, rdb := testredis.Mini(t)
+	b := &advBench{m: m, rdb: rdb, l: ledger.New(rdb, nil), runs: map[string]ledger.Run{}, policy: ledger.AtMostOnce,
+		insp: asynq.NewInspectorFromRedisClient(rdb)}
+	def := &campaigns.Definition{}
+	resolve := func(_ context.Context, id string) (conversation.RunInfo, bool, error) {
+		r, ok := b.runs[id]
+		return conversation.RunInfo{Run: r, Def: def}, ok, nil
+	}
+	var err error
+	if b.fu, err = conversation.NewFollowups(conversation.FollowupConfig{Redis: rdb, Business: business, Resolve: resolve}); err != nil {
+		t.Fatal(err)
+	}
+	if b.rc, err = webhooks.New(webhooks.Config{Secrets: []string{advSecret}, Business: business},
+		webhooks.Deps{Redis: rdb, Logger: zerolog.Nop(), Replies: b.fu, LateRefusals: b.fu}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &statusWriter{ResponseWriter: w}
+		b.rc.ServeHTTP(rw, r)
+		if rw.status != http.StatusOK {
+			b.refused.Add(1)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	b.hook = srv.URL + "/"
+	fake, url := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: business, APIKey: key, RateLimit: -1, WindowAnswer: o.answer,
+		Webhooks: fakeconnectly.WebhookConfig{URL: b.hook, Secret: advSecret, DuplicatePercent: o.duplicates}})
+	b.fake = fake
+	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: url, BusinessID: business, APIKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.w = worker.New(worker.Config{MaxAttempts: 3, ResendSweepEvery: -1, LateFallbackFor: o.keep,
+		Limits: limits.Config{BusinessID: business, BusinessRate: -1, DefaultSenderRate: 1e6, PairInterval: -1}},
+		worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop()})
+	return b
+}
+
+// startSessionRun creates run id for rcpts with one session send task each (a fallback
+// template unless noFallback), and records each customer's window as open in Herald's record.
+func (b *advBench) startSessionRun(t *testing.T, id string, noFallback bool, rcpts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	tpl := "spring_promo"
+	if noFallback {
+		tpl = ""
+	}
+	run := ledger.Run{ID: id, Campaign: "late", Template: tpl, Language: "en_US", Queue: campaigns.QueueFor("marketing"),
+		Delivery: b.policy, Buckets: 1, Created: time.Now().Add(-time.Minute)}
+	if err := b.l.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	entries := make([]ledger.PlanEntry, len(rcpts))
+	for i, r := range rcpts {
+		entries[i] = ledger.PlanEntry{Recipient: r, Bucket: 0, Row: i + 1}
+	}
+	if _, err := b.l.PlanQueued(ctx, ledger.Batch{Run: id, From: 0, To: len(rcpts), Entries: entries}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := b.l.GetRun(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.runs[id] = run
+	windows := servicewindow.New(b.rdb, nil)
+	for _, r := range rcpts {
+		if _, err := windows.Touch(ctx, "biz-late", []string{r}, time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		session, _ := json.Marshal(map[string]string{"text": "Your order shipped"})
+		p := campaigns.SendPayload{Run: id, To: r, Bucket: 0, Row: 1, Campaign: "late", Template: tpl, Language: "en_US",
+			Delivery: string(b.policy), Category: "marketing", Kind: campaigns.KindSession, Session: session}
+		tid, err := b.l.TaskID(ctx, id, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := asynq.NewClientFromRedisClient(b.rdb).Enqueue(asynq.NewTask(campaigns.TypeSend, campaigns.EncodeSend(p)),
+			asynq.TaskID(tid), asynq.Queue(run.Queue)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// sessions returns how many session messages the fake took as sent to number.
+func (b *advBench) sessions(t *testing.T, number string) int {
+	t.Helper()
+	return len(b.answers(t, number))
+}
+
+func TestLateWindowRefusalSendsTheFallbackOnce(t *testing.T) {
+	t.Parallel()
+	const ana, ben = "+15550200001", "+15550200002"
+	for _, tc := range []struct {
+		name       string
+		o          lateOpts
+		wantTpl    int
+		wantCode   string
+		wantFollow bool
+	}{
+		{name: "reference body", o: lateOpts{answer: fakeconnectly.WindowAnswerAtDelivery}, wantTpl: 1,
+			wantCode: "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW", wantFollow: true},
+		{name: "Meta 131047 as a number", o: lateOpts{answer: fakeconnectly.WindowAnswerAtDelivery131047}, wantTpl: 1,
+			wantCode: "131047", wantFollow: true},
+		{name: "Meta 131047 as a string, every event twice", o: lateOpts{answer: fakeconnectly.WindowAnswerAtDelivery131047String, duplicates: 100},
+			wantTpl: 1, wantCode: "131047", wantFollow: true},
+		{name: "every event twice", o: lateOpts{answer: fakeconnectly.WindowAnswerAtDelivery, duplicates: 100}, wantTpl: 1,
+			wantCode: "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW", wantFollow: true},
+		{name: "no fallback template", o: lateOpts{answer: fakeconnectly.WindowAnswerAtDelivery, noFallback: true}, wantTpl: 0,
+			wantCode: "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW"},
+		{name: "late fallbacks off", o: lateOpts{answer: fakeconnectly.WindowAnswerAtDelivery, keep: -1}, wantTpl: 0,
+			wantCode: "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := newLateBench(t, tc.o)
+			b.startSessionRun(t, "late-1", tc.o.noFallback, ana, ben)
+			if n := b.pump(t); n != 2 {
+				t.Fatalf("%d tasks run, want the two session messages", n)
+			}
+			b.settle(t)
+			b.drain(t)
+			b.settle(t)
+			for _, to := range []string{ana, ben} {
+				if n := b.sessions(t, to); n != 1 {
+					t.Errorf("%s: the fake took %d session messages, want 1", to, n)
+				}
+				if n := b.templates(t, to); n != tc.wantTpl {
+					t.Errorf("%s: the fake took %d templates, want %d", to, n, tc.wantTpl)
+				}
+				if e := b.entry(t, "late-1", to); e.State != ledger.Failed || e.Code != tc.wantCode {
+					t.Errorf("%s: run entry %+v, want failed(%s)", to, e, tc.wantCode)
+				}
+				fu, _, _ := ledger.LateFallbackRun("late-1")
+				e, ok, err := b.l.Entry(context.Background(), ledger.FollowupAddress("late-1", "_fallback", to, 1))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok != tc.wantFollow {
+					t.Fatalf("%s: a late fallback entry in %s: %v, want %v", to, fu, ok, tc.wantFollow)
+				}
+				if tc.wantFollow && (e.State != ledger.Accepted && e.State != ledger.Sent && e.State != ledger.Delivered && e.State != ledger.Read ||
+					e.Code != ledger.SentFallback) {
+					t.Errorf("%s: late fallback entry %+v, want it sent as the fallback", to, e)
+				}
+			}
+			if n := b.refused.Load(); n != 0 {
+				t.Errorf("the receiver refused %d webhook calls", n)
+			}
+		})
+	}
+}
+
+// A copy of the failure handled again, after the fallback went, sends nothing more; a
+// failure whose entry a later delivered replaced sends nothing.
+func TestLateRefusalHandledTwiceCreatesOneFollowup(t *testing.T) {
+	t.Parallel()
+	const ana = "+15550200011"
+	b := newLateBench(t, lateOpts{answer: fakeconnectly.WindowAnswerAtDelivery})
+	b.startSessionRun(t, "late-2", false, ana)
+	b.pump(t)
+	b.settle(t)
+	b.drain(t)
+	b.settle(t)
+	e := b.entry(t, "late-2", ana)
+	ev := ledger.DeliveryEvent{Address: ledger.AddressIn("late-2", ana, 1), State: ledger.Failed, Code: e.Code, MessageID: e.MessageID}
+	for range 3 {
+		if err := b.fu.HandleLateRefusal(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.drain(t)
+	b.settle(t)
+	if n := b.templates(t, ana); n != 1 {
+		t.Errorf("the fake took %d templates, want 1", n)
+	}
+	// Another message id (an earlier message's failure): not this entry's to answer.
+	other := ev
+	other.MessageID = "01JOTHERMESSAGE0000000000"
+	other.Address = ledger.AddressIn("late-2", "+15550200012", 1)
+	if err := b.fu.HandleLateRefusal(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.pump(t); n != 0 {
+		t.Errorf("%d tasks written for a failure that is not the entry's", n)
+	}
+}
