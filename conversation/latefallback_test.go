@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
+	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/internal/webhooks"
@@ -190,6 +192,32 @@ func TestLateWindowRefusalSendsTheFallbackOnce(t *testing.T) {
 			}
 			if n := b.refused.Load(); n != 0 {
 				t.Errorf("the receiver refused %d webhook calls", n)
+			}
+			// run show says what went.
+			rep, err := report.ShowRun(context.Background(), b.l, b.rdb, report.ShowParams{Run: "late-1", Now: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			report.PrintRun(&out, rep)
+			switch lf := rep.LateFallbacks; {
+			case !tc.wantFollow && lf != nil:
+				t.Errorf("run show: late fallbacks %+v, want none", lf)
+			case tc.wantFollow && (lf == nil || lf.Created != 2 || lf.Sent != 2 || lf.Rule != "late-1~_fallback"):
+				t.Errorf("run show: late fallbacks %+v, want 2 created and sent in late-1~_fallback", lf)
+			case tc.wantFollow && !strings.Contains(out.String(), "fallback templates 2 created"):
+				t.Errorf("run show printed:\n%s\nwant the late fallbacks' line", out.String())
+			}
+			// recipient explain tells the recipient's story: the session message failed, the
+			// fallback went as a follow-up.
+			x, err := report.Explain(context.Background(), b.l, b.rdb, report.ExplainParams{Run: "late-1", Recipient: ana, Shown: ana,
+				Business: "biz-late", Now: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(x.Followups); tc.wantFollow && (got != 1 || x.Followups[0].Rule != "_fallback" || x.Followups[0].SentAs != ledger.SentFallback) ||
+				!tc.wantFollow && got != 0 {
+				t.Errorf("recipient explain: follow-ups %+v, want the late fallback: %v", x.Followups, tc.wantFollow)
 			}
 		})
 	}

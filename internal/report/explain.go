@@ -304,6 +304,20 @@ func Explain(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 	if p.RuleIDs != nil {
 		rules = p.RuleIDs(ctx, r)
 	}
+	if _, _, followup := ledger.FollowupOf(r.ID); !followup {
+		// The fallback templates sent after a late window refusal of the run's message, or
+		// of a rule's (ledger.LateFallbackRun), are follow-ups of their own.
+		late := make([]string, 0, len(rules)+1)
+		for _, rule := range append([]string{""}, rules...) {
+			src := r.ID
+			if rule != "" {
+				src = ledger.FollowupRun(r.ID, rule)
+			}
+			_, _, lr := ledger.LateFallbackRun(src)
+			late = append(late, lr)
+		}
+		rules = append(rules, late...)
+	}
 	for _, rule := range rules {
 		fa := ledger.FollowupAddress(r.ID, rule, p.Recipient, r.Buckets)
 		fe, found, err := l.Entry(ctx, fa)

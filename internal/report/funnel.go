@@ -71,37 +71,77 @@ func ReadFunnel(ctx context.Context, l *ledger.Ledger, run string, ruleIDs []str
 		}
 	}
 	for _, id := range ruleIDs {
-		fr := FunnelRule{Rule: id}
-		child := ledger.FollowupRun(run, id)
-		c, err := l.Counters(ctx, child)
-		if err != nil && !errors.Is(err, ledger.ErrRunNotFound) {
+		fr, _, err := readFollowups(ctx, l, ledger.FollowupRun(run, id), id)
+		if err != nil {
 			return nil, err
 		}
-		if err == nil {
-			for st, n := range c.States {
-				fr.Created += n
-				switch st {
-				case ledger.Planned, ledger.Queued, ledger.Submitting:
-					fr.Pending += n
-				case ledger.Skipped:
-					fr.Skipped += n
-				case ledger.Failed:
-					fr.Failed += n
-				case ledger.Unknown:
-					fr.Unknown += n
-				}
-			}
-			cd, err := l.DeliveryStats(ctx, child)
-			if err != nil {
-				return nil, err
-			}
-			// Sent (Accepted) includes the messages whose delivery then failed; Failed already
-			// counts them once, as the delivery event moved their entries to failed.
-			fr.Sent, fr.Delivered, fr.Read, fr.Replies = cd.Accepted, cd.Delivered, cd.Read, cd.Replies
-		}
 		f.Rules = append(f.Rules, fr)
+		// A rule whose session message Connectly accepted and then could not deliver (the
+		// customer's window had closed) sent its fallback as a follow-up run of its own.
+		_, late, _ := ledger.LateFallbackRun(ledger.FollowupRun(run, id))
+		if fr, ok, err := readFollowups(ctx, l, ledger.FollowupRun(run, late), id+" (late fallback)"); err != nil {
+			return nil, err
+		} else if ok {
+			f.Rules = append(f.Rules, fr)
+		}
 	}
 	return f, nil
+}
+
+// readFollowups reads the follow-ups of follow-up run child as the funnel's row label; ok is
+// false when it has none (the run does not exist yet).
+func readFollowups(ctx context.Context, l *ledger.Ledger, child, label string) (fr FunnelRule, ok bool, err error) {
+	fr = FunnelRule{Rule: label}
+	c, err := l.Counters(ctx, child)
+	if errors.Is(err, ledger.ErrRunNotFound) {
+		return fr, false, nil
+	}
+	if err != nil {
+		return fr, false, err
+	}
+	for st, n := range c.States {
+		fr.Created += n
+		switch st {
+		case ledger.Planned, ledger.Queued, ledger.Submitting:
+			fr.Pending += n
+		case ledger.Skipped:
+			fr.Skipped += n
+		case ledger.Failed:
+			fr.Failed += n
+		case ledger.Unknown:
+			fr.Unknown += n
+		}
+	}
+	cd, err := l.DeliveryStats(ctx, child)
+	if err != nil {
+		return fr, false, err
+	}
+	// Sent (Accepted) includes the messages whose delivery then failed; Failed already counts
+	// them once, as the delivery event moved their entries to failed.
+	fr.Sent, fr.Delivered, fr.Read, fr.Replies = cd.Accepted, cd.Delivered, cd.Read, cd.Replies
+	// A follow-up run is made by its first entry: one with none does not exist.
+	return fr, fr.Created > 0, nil
+}
+
+// LateFallbacks reads the fallback templates sent for run's session messages that Connectly
+// accepted and then reported undelivered because the customer's window had closed (the
+// follow-up run ledger.LateFallbackRun(run)); nil when there were none.
+func LateFallbacks(ctx context.Context, l *ledger.Ledger, run string) (*FunnelRule, error) {
+	child, _, _ := ledger.LateFallbackRun(run)
+	fr, ok, err := readFollowups(ctx, l, child, child)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &fr, nil
+}
+
+// PrintLateFallbacks renders LateFallbacks' answer for people (nothing for nil).
+func PrintLateFallbacks(w io.Writer, fr *FunnelRule) {
+	if fr == nil {
+		return
+	}
+	fmt.Fprintf(w, "late window refusals (session message accepted, then undelivered as outside the window): fallback templates %d created, %d pending, %d sent, %d delivered, %d read, %d failed, %d skipped (follow-up run %s)\n",
+		fr.Created, fr.Pending, fr.Sent, fr.Delivered, fr.Read, fr.Failed, fr.Skipped, fr.Rule)
 }
 
 // RuleIDs returns the ids of the on_reply rules of run r's campaign, in order; none for a

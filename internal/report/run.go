@@ -95,6 +95,10 @@ type Run struct {
 	Delivery *ledger.DeliveryStats `json:"delivery,omitempty"`
 	// Funnel is what the replies led to, for a campaign with on_reply rules (funnel.go).
 	Funnel *Funnel `json:"funnel,omitempty"`
+	// LateFallbacks are the fallback templates sent for session messages Connectly accepted
+	// and then reported undelivered because the customer's window had closed (LateFallbacks);
+	// nil when there were none. Its rule is the follow-up run that holds them.
+	LateFallbacks *FunnelRule `json:"late_fallbacks,omitempty"`
 	// FollowupsPaused are the run's paused follow-up runs (a run-stopping answer to a
 	// follow-up pauses its rule's follow-ups, whatever the run's own status); `run resume`
 	// of the run resumes them.
@@ -315,6 +319,11 @@ func ShowRun(ctx context.Context, l *ledger.Ledger, rdb redis.UniversalClient, p
 			return rep, err
 		}
 	}
+	if _, _, followup := ledger.FollowupOf(r.ID); !followup {
+		if rep.LateFallbacks, err = LateFallbacks(ctx, l, r.ID); err != nil {
+			return rep, err
+		}
+	}
 	if p.Verify {
 		v, err := l.Verify(ctx, r.ID)
 		if err != nil {
@@ -499,6 +508,7 @@ func PrintRun(w io.Writer, rep Run) {
 		}
 		fmt.Fprintln(w)
 	}
+	PrintLateFallbacks(w, rep.LateFallbacks)
 	fmt.Fprintf(w, "templates sent into an open customer service window %d (free for utility templates)\n", rep.InWindow)
 	if rep.ResendAfter != "" || rep.ResentUnknown > 0 {
 		fmt.Fprintf(w, "unknown recipients resent once after %s with no delivery event %d, waiting for the quiet period %d\n",
