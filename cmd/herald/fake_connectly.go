@@ -101,8 +101,7 @@ CONNECTLY_WEBHOOK_SECRET, when given, take precedence over the file's. POST /_fa
 	f := cmd.Flags()
 	f.BoolVar(&contract.RetryAfter, "retry-after", false, "add a Retry-After header to the rate limit's 429 (the reference documents none)")
 	f.StringVar(&contract.WindowAnswer, "window-answer", fakeconnectly.WindowAnswerCodes, "answer to a session send outside the 24-hour window: "+
-		strings.Join([]string{fakeconnectly.WindowAnswerCodes, fakeconnectly.WindowAnswerOutsideWindow, fakeconnectly.WindowAnswerNoConversation,
-			fakeconnectly.WindowAnswerDeadline504, fakeconnectly.WindowAnswerPrecondition}, ", "))
+		strings.Join(fakeconnectly.WindowAnswers, ", "))
 	f.StringVar(&contract.NumberPunctuation, "number-punctuation", fakeconnectly.NumbersNormalized, "a number written with punctuation is: normalize (taken as its E.164 form) or refuse")
 	f.StringVar(&contract.Strict, "strict", "none", "refusals the reference does not state: none, all, or a list of "+strings.Join(fakeconnectly.StrictNames, ", "))
 	f.BoolVar(&contract.RefuseBSUIDSessions, "refuse-bsuid-sessions", false, "answer a session send to a BSUID-only customer with 400 (the older docs' reading)")
