@@ -116,8 +116,8 @@ type Windows struct {
 	// after the message went, for a late refusal: Connectly accepted the message, then
 	// reported it undelivered because the customer's window had closed (a delivery_failed
 	// event), and the webhook receiver sends the fallback then, once. Default 24h; off keeps
-	// none (such a recipient stays failed with Connectly's code). About 250 bytes a session
-	// message with a fallback while kept.
+	// none (such a recipient stays failed with Connectly's code). About 320 bytes a session
+	// message with a fallback while kept (measured: docs/benchmarks.md).
 	LateFallbackFor OffDuration `yaml:"late_fallback_for"`
 }
 
