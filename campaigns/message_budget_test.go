@@ -31,8 +31,7 @@ func columnsRow(first, n int) string {
 // The list rows past WhatsApp's limit are refused before the sample rows are rendered, and
 // left out of them: with a long slice in its text, every column of every row had a 64 KiB
 // sample value of its own (a 500 KB file of 450 rows took 3.25 GB).
-func TestCheckMessageRowsBeforeProbes(t *testing.T) {
-	t.Parallel()
+func TestCheckMessageRowsBeforeProbes(t *testing.T) { //nolint:paralleltest // measures the heap (allocated reads the process's TotalAlloc)
 	texts := make([]string, 12)
 	for i := range texts {
 		texts[i] = columnsRow(i*40, 40)
@@ -52,8 +51,7 @@ func TestCheckMessageRowsBeforeProbes(t *testing.T) {
 
 // The long sample row shares one value between its columns: a valid list whose rows write
 // many columns, next to a long slice, costs little memory to check.
-func TestCheckMessageLongRowShared(t *testing.T) {
-	t.Parallel()
+func TestCheckMessageLongRowShared(t *testing.T) { //nolint:paralleltest // measures the heap (allocated reads the process's TotalAlloc)
 	texts := make([]string, 10)
 	for i := range texts {
 		texts[i] = columnsRow(i*100, 100)
@@ -129,8 +127,7 @@ func chainRows(rows, k int) []string {
 // Variables belong to their field: one row's $v40 is not another's, and a chain of
 // assignments is followed a bounded number of times. Checking 10 rows of 40 assignments
 // each scanned the message 400 times.
-func TestCheckMessageVariableChains(t *testing.T) {
-	t.Parallel()
+func TestCheckMessageVariableChains(t *testing.T) { //nolint:paralleltest // measures the heap (allocated reads the process's TotalAlloc)
 	c := listMessage("{{ slice .c 0 5 }}", chainRows(10, 40))
 	var problems []connectly.Problem
 	alloc := allocated(1, func() { problems = campaigns.CheckMessage(c) })
@@ -145,8 +142,7 @@ func TestCheckMessageVariableChains(t *testing.T) {
 // A slice of a variable reads its columns once a call, and a variable of one field does not
 // hold another's columns: 5 rows declaring $x from 120 columns each, and 5 slicing their own
 // $x 60 times, read 600 columns at every slice.
-func TestCheckMessagePooledVariables(t *testing.T) {
-	t.Parallel()
+func TestCheckMessagePooledVariables(t *testing.T) { //nolint:paralleltest // measures the heap (allocated reads the process's TotalAlloc)
 	var texts []string
 	for i := range 5 {
 		cols := make([]string, 120)
@@ -203,8 +199,7 @@ func TestCheckMessageWithinLimits(t *testing.T) {
 
 // The fitted sample row shares one text between the columns sliced far: 700 columns each
 // sliced to 64 KiB had a value of their own.
-func TestCheckMessageFittedRowShared(t *testing.T) {
-	t.Parallel()
+func TestCheckMessageFittedRowShared(t *testing.T) { //nolint:paralleltest // measures the heap (allocated reads the process's TotalAlloc)
 	texts := make([]string, 10)
 	for i := range texts {
 		var b strings.Builder
