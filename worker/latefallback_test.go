@@ -9,6 +9,7 @@ import (
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 )
 
@@ -108,5 +109,38 @@ func TestSendLateFallback(t *testing.T) {
 	}
 	if e := entryOf(t, b, p); e.State != ledger.Accepted || e.Code != ledger.SentFallback {
 		t.Errorf("entry %+v, want accepted(%s)", e, ledger.SentFallback)
+	}
+}
+
+// TestFallbackUnkeptSendsNothing: a session message whose fallback cannot be kept (here the
+// bucket's key holds another type) is not sent: its claim goes back under
+// ledger.CodeFallbackUnkept and the task tries again; once the fallback can be kept it goes.
+func TestFallbackUnkeptSendsNothing(t *testing.T) {
+	b := setup(t, testConfig())
+	c := &sessionClient{fakeSender: b.sender}
+	b.worker.client = c
+	p := sessionPayload(t, seedRun(t, b, "run-unkept", ledger.AtMostOnce, 1)[0], true)
+	openWindow(t, b, b.worker.cfg.Limits.BusinessID, p.To)
+	key := rkeys.KeptFallback(p.Run, p.Bucket)
+	if err := b.rdb.Set(context.Background(), key, "not a hash", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := handle(t, b, p); err == nil {
+		t.Fatal("handle: nil, want the task to try again")
+	}
+	if c.Sessions() != 0 {
+		t.Fatalf("%d session requests, want none while the fallback cannot be kept", c.Sessions())
+	}
+	if e := entryOf(t, b, p); e.State != ledger.Queued || e.Code != ledger.CodeFallbackUnkept {
+		t.Fatalf("entry %+v, want queued(%s)", e, ledger.CodeFallbackUnkept)
+	}
+	if err := b.rdb.Del(context.Background(), key).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := handle(t, b, p); err != nil {
+		t.Fatal(err)
+	}
+	if c.Sessions() != 1 || keptOf(t, b, p) == nil {
+		t.Fatalf("%d session requests, kept %q: want the message sent with its fallback kept", c.Sessions(), keptOf(t, b, p))
 	}
 }

@@ -67,9 +67,6 @@ func (w *Worker) HandleSend(ctx context.Context, t *asynq.Task) error {
 	if done, err := w.recordSending(ctx, j); done {
 		return err
 	}
-	if done, err := w.keepFallback(ctx, j); done {
-		return err
-	}
 	return w.settle(context.WithoutCancel(ctx), j, w.send(ctx, j))
 }
 

@@ -83,33 +83,26 @@ type lateFallbackMessage struct{ fallbackMessage }
 
 func (lateFallbackMessage) Label() string { return kindFallbackLate }
 
-// keepFallback keeps the fallback template of j's session message, when j sends one that has
-// a fallback able to go, for Config.LateFallbackFor (ledger.KeepFallback), just before its
+// keptFallback is the payload of the fallback template of j's session message to keep for a
+// late refusal (ledger.KeepFallback, for Config.LateFallbackFor), when j sends one whose
+// fallback may go; nil otherwise. The claim's round trip keeps it (claimIn), just before the
 // request: should Connectly accept the message and later report it undelivered because the
-// window had closed, the webhook receiver sends that fallback then. It returns done, with
-// the task's result, when the fallback could not be kept: the send is given back and tried
-// again later, as when its recording fails (recordSending), so that no session message goes
-// whose fallback would be missing.
-func (w *Worker) keepFallback(ctx context.Context, j *job) (bool, error) {
+// window had closed, the webhook receiver sends that fallback then. A claim whose keep failed
+// is given back (ledger.CodeFallbackUnkept) and the task tries again, so no session message
+// goes whose fallback would be missing. What the receiver knows (the run, recipient and
+// campaign, its bucket and row) is left out: it fills them in
+// (conversation.Followups.HandleLateRefusal), and a kept payload is about 100 bytes shorter.
+func (w *Worker) keptFallback(j *job) []byte {
 	if j.bound == nil || w.cfg.LateFallbackFor <= 0 {
-		return false, nil
+		return nil
 	}
 	if fb, bar := j.bound.Fallback(); fb == nil || bar.Code != "" {
-		return false, nil
+		return nil
 	}
-	// What the receiver knows (the run, recipient and campaign, its bucket and row) is left out:
-	// it fills them in (conversation.Followups.HandleLateRefusal), and a kept payload is about
-	// 100 bytes shorter.
 	q := j.p
 	q.Kind, q.Session, q.ReplyCols = campaigns.KindFallback, nil, nil
 	q.Run, q.To, q.Campaign, q.Bucket, q.Row = "", "", "", 0, 0
-	err := w.ledger.KeepFallback(ctx, j.p.Address(), campaigns.EncodeSend(q), w.cfg.LateFallbackFor)
-	if err == nil {
-		return false, nil
-	}
-	w.giveBack(ctx, j.bk, j.bk.spent())
-	w.unclaim(ctx, j.p, j.token, CodeSendUnrecorded)
-	return true, w.unreachable(ctx, j.log, fmt.Errorf("keeping the fallback for a late refusal: %w", err))
+	return campaigns.EncodeSend(q)
 }
 
 // sessionOf is the session message p carries.

@@ -40,6 +40,9 @@ const CodeSuppressionUnread = ledger.CodeSuppressionUnread
 type claimRead struct {
 	claim *ledger.ClaimCmd
 	supp  *ledger.SuppressedCmd
+	// kept reads the answer of the keep of a session message's fallback (keptFallback), nil
+	// when nothing is kept.
+	kept func() error
 }
 
 // claimIn queues j's claim and the read of its recipient's entry on the suppression list in
@@ -47,10 +50,14 @@ type claimRead struct {
 // Cluster; a pipeline may hold commands for several slots.
 func (w *Worker) claimIn(ctx context.Context, pipe redis.Pipeliner, j *job) claimRead {
 	p := j.p
-	return claimRead{
+	r := claimRead{
 		claim: w.ledger.ClaimIn(ctx, pipe, p.Address(), ledger.Delivery(p.Delivery), j.token),
 		supp:  w.ledger.SuppressedIn(ctx, pipe, p.To),
 	}
+	if fb := w.keptFallback(j); fb != nil {
+		r.kept = w.ledger.KeepFallbackIn(ctx, pipe, p.Address(), fb, w.cfg.LateFallbackFor)
+	}
+	return r
 }
 
 // claimed reads r after its pipeline ran, and sets j.suppressed: the claim says send and the
@@ -71,6 +78,11 @@ func (w *Worker) claimed(ctx context.Context, j *job, r claimRead) (ledger.Claim
 	s, err := r.supp.Result()
 	if err != nil {
 		return ledger.Claim{}, CodeSuppressionUnread, err
+	}
+	if r.kept != nil {
+		if err := r.kept(); err != nil {
+			return ledger.Claim{}, ledger.CodeFallbackUnkept, err
+		}
 	}
 	j.suppressed = w.blocked(j, s)
 	return c, "", nil

@@ -3,7 +3,9 @@
 // same request to the same local fake Connectly, in alternating rounds of one run. The
 // session mode runs the same Herald worker on a session campaign (a text message to
 // recipients whose customer service windows are open, in Herald's tracker and in the fake),
-// so the session send path can be compared with the template send path in the same run.
+// so the session send path can be compared with the template send path in the same run; the
+// session-fallback mode sends the same session campaign with a fallback template, which the
+// worker keeps before each request for a late window refusal (ledger.KeepFallback).
 //
 //	go run ./bench/sendbench -redis redis://127.0.0.1:6379/15 -n 20000 -rounds 3
 //	go run ./bench/sendbench -redis redis://127.0.0.1:6379/15 -n 20000 -rounds 3 -mode plain,herald,session
@@ -47,7 +49,7 @@ func main() {
 	n := flag.Int("n", 20000, "messages per round")
 	rounds := flag.Int("rounds", 3, "rounds of each mode")
 	concurrency := flag.Int("concurrency", 50, "worker concurrency")
-	mode := flag.String("mode", "both", "modes in the order of a round, comma-separated: plain, herald, session; both is plain,herald")
+	mode := flag.String("mode", "both", "modes in the order of a round, comma-separated: plain, herald, session, session-fallback; both is plain,herald")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -99,6 +101,10 @@ func run(redisURL string, n, rounds, concurrency int, modes []string) error {
 			if def, err = benchkit.WriteSessionCampaign(dir, "bench-session", sender, n); err == nil {
 				err = b.openFakeWindows()
 			}
+		case "session-fallback":
+			if def, err = benchkit.WriteSessionFallbackCampaign(dir, "bench-session-fb", sender, n); err == nil {
+				err = b.openFakeWindows()
+			}
 		default:
 			err = fmt.Errorf("unknown mode %q", mode)
 		}
@@ -120,7 +126,7 @@ func run(redisURL string, n, rounds, concurrency int, modes []string) error {
 				rate, err = b.plainRound(ctx, defs[mode])
 			case "herald":
 				rate, err = b.heraldRound(ctx, defs[mode])
-			case "session":
+			case "session", "session-fallback":
 				if err = b.openTrackerWindows(ctx); err == nil {
 					rate, err = b.heraldRound(ctx, defs[mode])
 				}
@@ -128,13 +134,13 @@ func run(redisURL string, n, rounds, concurrency int, modes []string) error {
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", mode, r+1, err)
 			}
-			if mode == "session" {
+			if mode == "session" || mode == "session-fallback" {
 				if st := env.Fake.Stats(); st.SessionsAccepted != n || st.OutsideWindow != 0 {
 					return fmt.Errorf("session round %d: the fake accepted %d session messages (want %d), %d outside a window",
 						r+1, st.SessionsAccepted, n, st.OutsideWindow)
 				}
 			}
-			fmt.Printf("round %d %-7s %8.0f msg/s\n", r+1, mode, rate)
+			fmt.Printf("round %d %-16s %8.0f msg/s\n", r+1, mode, rate)
 			results[mode] = append(results[mode], rate)
 		}
 	}
@@ -150,6 +156,7 @@ func run(redisURL string, n, rounds, concurrency int, modes []string) error {
 	}
 	ratio("herald", "plain")
 	ratio("session", "herald")
+	ratio("session-fallback", "session")
 	return env.RDB.FlushDB(ctx).Err()
 }
 

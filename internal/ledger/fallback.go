@@ -76,6 +76,20 @@ func (l *Ledger) KeepFallback(ctx context.Context, a Address, payload []byte, ke
 	return nil
 }
 
+// KeepFallbackIn queues KeepFallback's commands in pipe (a send's claim round trip) and
+// returns what reads their answer once the pipeline ran.
+func (l *Ledger) KeepFallbackIn(ctx context.Context, pipe redis.Pipeliner, a Address, payload []byte, keep time.Duration) func() error {
+	key := rkeys.KeptFallback(a.Run, a.Bucket)
+	set := pipe.HSet(ctx, key, keptField(a.Recipient), payload)
+	exp := pipe.PExpire(ctx, key, keep)
+	return func() error {
+		if err := errors.Join(set.Err(), exp.Err()); err != nil {
+			return fmt.Errorf("ledger: keep fallback in run %s: %w", a.Run, err)
+		}
+		return nil
+	}
+}
+
 // ForgetFallback drops the fallback kept for a's recipient (KeepFallback): its session
 // message did not go.
 func (l *Ledger) ForgetFallback(ctx context.Context, a Address) error {

@@ -204,8 +204,19 @@ func WriteCampaign(dir, id, sender string, n int) (*campaigns.Definition, error)
 // WriteSessionCampaign writes the audience of WriteCampaign and a session campaign `id`
 // (a text message rendered per recipient, no fallback template) and loads the campaign.
 func WriteSessionCampaign(dir, id, sender string, n int) (*campaigns.Definition, error) {
-	return writeCampaign(dir, id, sender, n, "message:\n  text: \"Hello {{ .name }}, your order has shipped.\"\n")
+	return writeCampaign(dir, id, sender, n, sessionMessage)
 }
+
+// WriteSessionFallbackCampaign is WriteSessionCampaign with a fallback template (the
+// template campaign's, with its parameter), which the worker keeps for a late refusal before
+// each session message.
+func WriteSessionFallbackCampaign(dir, id, sender string, n int) (*campaigns.Definition, error) {
+	return writeCampaign(dir, id, sender, n, sessionMessage+
+		"fallback_template:\n  name: bench_tpl\n  language: en\n  category: utility\n  parameters: {body_1: \"{{ .name }}\"}\n")
+}
+
+// sessionMessage is the session campaigns' message.
+const sessionMessage = "message:\n  text: \"Hello {{ .name }}, your order has shipped.\"\n"
 
 // Modes reads a -mode flag: "both" means the modes of both, in that order; anything else is a
 // comma-separated list.
