@@ -94,7 +94,18 @@ type FollowupConfig struct {
 	// the message is joined as its first was (see the join pin); it must outlast the
 	// provider's retries of a webhook. Default DefaultJoinMemory.
 	JoinMemory time.Duration
+	// LateFallbackAfter is how long after a late window refusal its fallback's task is due
+	// (HandleLateRefusal): events of the same message that contradict the failure (a
+	// delivered, a read: one may have waited in the receiver's parked set while the message's
+	// send was being recorded, retried every second) apply first, and the worker, which reads
+	// the message's entry again before sending, skips the fallback. Default
+	// DefaultLateFallbackAfter; negative: due at once.
+	LateFallbackAfter time.Duration
 }
+
+// DefaultLateFallbackAfter is FollowupConfig.LateFallbackAfter's default: several turns of the
+// receiver's parked-event loop (every second by default).
+const DefaultLateFallbackAfter = 10 * time.Second
 
 // The follow-up outbox sweep's defaults: how often it runs, and how old an entry left without
 // its task must be (a receiver writes the task right after the entry, within milliseconds).
@@ -129,6 +140,7 @@ func NewFollowups(cfg FollowupConfig) (*Followups, error) {
 	cfg.SweepEvery = cmp.Or(cfg.SweepEvery, DefaultSweepEvery)
 	cfg.SweepAfter = cmp.Or(cfg.SweepAfter, DefaultSweepAfter)
 	cfg.JoinMemory = cmp.Or(cfg.JoinMemory, DefaultJoinMemory)
+	cfg.LateFallbackAfter = cmp.Or(cfg.LateFallbackAfter, DefaultLateFallbackAfter)
 	return &Followups{cfg: cfg, ledger: ledger.New(cfg.Redis, cfg.Now), index: NewIndex(cfg.Redis, cfg.Business, cfg.Now),
 		columns: NewColumns(cfg.Redis), history: NewHistory(cfg.Redis, cfg.Now), log: cfg.Logger.With().Str(logx.KeyComponent, "followups").Logger()}, nil
 }

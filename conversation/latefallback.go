@@ -23,7 +23,10 @@ import (
 // follow-up. The fallback is the one the worker kept just before the session message's
 // request (ledger.KeepFallback, worker.Config.LateFallbackFor): none is kept for a message
 // that had none, or whose fallback cannot go to its recipient, and none is left once the
-// fallback went at once after Connectly refused the request, so such a failure sends nothing.
+// fallback went instead (from the gate on a later attempt, or at once after Connectly refused
+// the request), so such a failure sends nothing. The task is due LateFallbackAfter later, and
+// the worker reads the session message's entry again before it sends (a delivered or read that
+// came meanwhile skips it).
 
 var _ webhooks.LateRefusalHandler = (*Followups)(nil)
 
@@ -84,7 +87,7 @@ func (f *Followups) HandleLateRefusal(ctx context.Context, ev ledger.DeliveryEve
 	if _, err := campaigns.DecodeSend(enc); err != nil {
 		return fmt.Errorf("conversation: kept fallback in %s: %w", ev.Run, err)
 	}
-	payload, err := connectly.EncodeJSON(envelope{At: f.cfg.Now().UnixMilli(), P: enc})
+	payload, err := connectly.EncodeJSON(envelope{At: f.cfg.Now().Add(max(f.cfg.LateFallbackAfter, 0)).UnixMilli(), P: enc})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package conversation_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -38,6 +39,8 @@ type lateOpts struct {
 	keep time.Duration
 	// duplicates is the fake's DuplicatePercent of webhook events.
 	duplicates float64
+	// after is the follow-ups' LateFallbackAfter (0: due at once, -1).
+	after time.Duration
 }
 
 // lateBench is an advBench for a session campaign: Herald's record says the customer's window
@@ -54,7 +57,8 @@ func newLateBench(t *testing.T, o lateOpts) *advBench {
 		return conversation.RunInfo{Run: r, Def: def}, ok, nil
 	}
 	var err error
-	if b.fu, err = conversation.NewFollowups(conversation.FollowupConfig{Redis: rdb, Business: business, Resolve: resolve}); err != nil {
+	if b.fu, err = conversation.NewFollowups(conversation.FollowupConfig{Redis: rdb, Business: business, Resolve: resolve,
+		LateFallbackAfter: cmp.Or(o.after, -1)}); err != nil {
 		t.Fatal(err)
 	}
 	if b.rc, err = webhooks.New(webhooks.Config{Secrets: []string{advSecret}, Business: business},
@@ -255,5 +259,38 @@ func TestLateRefusalHandledTwiceCreatesOneFollowup(t *testing.T) {
 	}
 	if n := b.pump(t); n != 0 {
 		t.Errorf("%d tasks written for a failure that is not the entry's", n)
+	}
+}
+
+// The fallback's task is due LateFallbackAfter after the failure, so that events of the same
+// message that contradict it (one parked while the send was being recorded) apply first.
+func TestLateFallbackDueAfterADelay(t *testing.T) {
+	t.Parallel()
+	const ana = "+15550200021"
+	b := newLateBench(t, lateOpts{answer: fakeconnectly.WindowAnswerAtDelivery, after: time.Minute})
+	b.startSessionRun(t, "late-3", false, ana)
+	start := time.Now()
+	b.pump(t)
+	b.settle(t)
+	fu, _, _ := ledger.LateFallbackRun("late-3")
+	var due time.Time
+	testredis.WaitUntil(t, 10*time.Second, "the fallback's task scheduled", func() bool {
+		infos, err := b.insp.ListScheduledTasks(campaigns.QueueFor("marketing"))
+		if err != nil || len(infos) != 1 {
+			return false
+		}
+		p, err := campaigns.DecodeSend(infos[0].Payload)
+		if err != nil || p.Run != fu || p.Kind != campaigns.KindFallback {
+			t.Fatalf("scheduled %s (%v), want the late fallback of %s", infos[0].Payload, err, fu)
+		}
+		due = infos[0].NextProcessAt
+		return true
+	})
+	// asynq keeps a task's time in whole seconds.
+	if due.Before(start.Add(time.Minute).Truncate(time.Second)) || due.After(time.Now().Add(time.Minute)) {
+		t.Errorf("due %v, want a minute after the failure (%v..%v)", due, start.Add(time.Minute), time.Now().Add(time.Minute))
+	}
+	if n := b.pump(t); n != 0 {
+		t.Errorf("%d tasks run before the fallback was due", n)
 	}
 }

@@ -108,6 +108,9 @@ func (w *Worker) gate(ctx context.Context, j *job) (bool, error) {
 	if handled, err := w.gateFollowup(ctx, j); handled {
 		return true, err
 	}
+	if handled, err := w.gateLateFallback(ctx, j); handled {
+		return true, err
+	}
 	if handled, err := w.gateWindow(ctx, j); handled {
 		return true, err
 	}

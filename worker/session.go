@@ -83,6 +83,36 @@ type lateFallbackMessage struct{ fallbackMessage }
 
 func (lateFallbackMessage) Label() string { return kindFallbackLate }
 
+// gateLateFallback skips a late fallback (campaigns.KindFallback) whose session message turned
+// out delivered after all: its entry in the run that sent it (ledger.LateFallbackSource) no
+// longer records a window-closed failure, a delivered or read having replaced it (events of
+// one message may come in any order, and one that came while the message's send was being
+// recorded waited in the parked set). The receiver writes the task a little after the failure
+// (conversation.FollowupConfig.LateFallbackAfter) so that such events apply first. The entry
+// becomes skipped(session_delivered) with no request.
+func (w *Worker) gateLateFallback(ctx context.Context, j *job) (bool, error) {
+	if j.p.Kind != campaigns.KindFallback {
+		return false, nil
+	}
+	source, ok := ledger.LateFallbackSource(j.p.Run)
+	if !ok {
+		return false, nil
+	}
+	e, found, err := w.ledger.Entry(ctx, ledger.Address{Run: source, Recipient: j.p.To, Bucket: j.p.Bucket})
+	if err != nil {
+		return true, w.unreachable(ctx, j.log, err)
+	}
+	if r, _ := w.table.Lookup(e.Code); found && e.State == ledger.Failed && r.WindowClosed {
+		return false, nil
+	}
+	skipped, err := w.skipEntry(context.WithoutCancel(ctx), j.p, ledger.SkipSessionDelivered)
+	if skipped {
+		w.count(j.p, metrics.OutcomeSkipped, ledger.SkipSessionDelivered)
+		j.log.Info().Str("state", string(e.State)).Msg("late fallback skipped: its session message no longer reads as undelivered")
+	}
+	return true, err
+}
+
 // keptFallback is the payload of the fallback template of j's session message to keep for a
 // late refusal (ledger.KeepFallback, for Config.LateFallbackFor), when j sends one whose
 // fallback may go; nil otherwise. The claim's round trip keeps it (claimIn), just before the
@@ -92,17 +122,23 @@ func (lateFallbackMessage) Label() string { return kindFallbackLate }
 // goes whose fallback would be missing. What the receiver knows (the run, recipient and
 // campaign, its bucket and row) is left out: it fills them in
 // (conversation.Followups.HandleLateRefusal), and a kept payload is about 100 bytes shorter.
-func (w *Worker) keptFallback(j *job) []byte {
-	if j.bound == nil || w.cfg.LateFallbackFor <= 0 {
-		return nil
+//
+// keep is set for every send of a session payload while late fallbacks are on: one that sends
+// something else this time (its fallback, at the gate) drops what an earlier attempt kept.
+func (w *Worker) keptFallback(j *job) (payload []byte, keep bool) {
+	if j.p.Kind != campaigns.KindSession || w.cfg.LateFallbackFor <= 0 {
+		return nil, false
+	}
+	if j.bound == nil {
+		return nil, true
 	}
 	if fb, bar := j.bound.Fallback(); fb == nil || bar.Code != "" {
-		return nil
+		return nil, true
 	}
 	q := j.p
 	q.Kind, q.Session, q.ReplyCols = campaigns.KindFallback, nil, nil
 	q.Run, q.To, q.Campaign, q.Bucket, q.Row = "", "", "", 0, 0
-	return campaigns.EncodeSend(q)
+	return campaigns.EncodeSend(q), true
 }
 
 // sessionOf is the session message p carries.

@@ -54,8 +54,14 @@ func (w *Worker) claimIn(ctx context.Context, pipe redis.Pipeliner, j *job) clai
 		claim: w.ledger.ClaimIn(ctx, pipe, p.Address(), ledger.Delivery(p.Delivery), j.token),
 		supp:  w.ledger.SuppressedIn(ctx, pipe, p.To),
 	}
-	if fb := w.keptFallback(j); fb != nil {
+	switch fb, keep := w.keptFallback(j); {
+	case fb != nil:
 		r.kept = w.ledger.KeepFallbackIn(ctx, pipe, p.Address(), fb, w.cfg.LateFallbackFor)
+	case keep:
+		// A session payload that sends something else this time (its fallback, the window
+		// closed in Herald's record): a fallback an earlier attempt kept must not be sent
+		// again by a late refusal of that attempt's message.
+		r.kept = w.ledger.ForgetFallbackIn(ctx, pipe, p.Address())
 	}
 	return r
 }

@@ -32,8 +32,9 @@ const (
 	// read in its round trip: the send is not made unchecked, and the task tries again.
 	CodeSuppressionUnread = "SUPPRESSION_UNREAD"
 	// CodeFallbackUnkept: a claim given back because a session message's fallback could not
-	// be kept for a late window refusal (KeepFallback) in its round trip: the message is not
-	// sent without it, and the task tries again.
+	// be kept for a late window refusal (KeepFallback), or one an earlier attempt kept could
+	// not be dropped (the gate sends the fallback instead), in its round trip: nothing is sent,
+	// and the task tries again.
 	CodeFallbackUnkept = "FALLBACK_UNKEPT"
 	// CodeDeliveryFailed: Connectly reported a failed delivery without a code or type.
 	CodeDeliveryFailed = "DELIVERY_FAILED"
@@ -66,7 +67,7 @@ var heraldCodes = map[string]struct{ class, why string }{
 	CodeClaimUnanswered:   {ClassRequeued, "the claim's answer from Redis was lost: nothing was sent, the send tries again"},
 	CodeSendUnrecorded:    {ClassRequeued, "the send could not be recorded for replies: nothing was sent, the send tries again"},
 	CodeSuppressionUnread: {ClassRequeued, "the suppression list could not be read: nothing was sent, the send tries again"},
-	CodeFallbackUnkept:    {ClassRequeued, "the session message's fallback could not be kept for a late window refusal: nothing was sent, the send tries again"},
+	CodeFallbackUnkept:    {ClassRequeued, "the session message's fallback could not be kept (or dropped) for a late window refusal: nothing was sent, the send tries again"},
 
 	CodeClaimFound:  {ClassUnknown, "an earlier attempt's claim was found: its worker died mid-request or its answer never came, so the message may have gone"},
 	CodeTaskDeleted: {ClassUnknown, "its send task was deleted while a dead worker's claim held it, so the message may have gone"},

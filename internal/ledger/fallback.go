@@ -44,6 +44,27 @@ func LateFallbackRun(run string) (followup, parent, rule string) {
 	return FollowupRun(parent, rule), parent, rule
 }
 
+// LateFallbackSource returns the run whose session message the late fallback run run
+// (LateFallbackRun) answers: "RUN" for "RUN~_fallback", "RUN~RULE" for "RUN~_fallback-RULE";
+// ok is false for any other run. The recipient's entry there has the same bucket as in run.
+func LateFallbackSource(run string) (source string, ok bool) {
+	parent, rule, ok := FollowupOf(run)
+	switch {
+	case !ok:
+		return "", false
+	case rule == lateFallbackRule:
+		return parent, true
+	case strings.HasPrefix(rule, lateFallbackRule+"-") && len(rule) > len(lateFallbackRule)+1:
+		return FollowupRun(parent, rule[len(lateFallbackRule)+1:]), true
+	}
+	return "", false
+}
+
+// SkipSessionDelivered is the skip reason of a late fallback whose session message turned out
+// delivered after all: when it came to be sent, the message's entry no longer recorded the
+// failure (a delivered or read replaced it).
+const SkipSessionDelivered = "session_delivered"
+
 // IsLateFallback reports whether rule is the rule id of a late fallback (LateFallbackRun).
 func IsLateFallback(rule string) bool {
 	return rule == lateFallbackRule || strings.HasPrefix(rule, lateFallbackRule+"-")
@@ -97,6 +118,18 @@ func (l *Ledger) ForgetFallback(ctx context.Context, a Address) error {
 		return fmt.Errorf("ledger: forget fallback in run %s: %w", a.Run, err)
 	}
 	return nil
+}
+
+// ForgetFallbackIn queues ForgetFallback's command in pipe (a send's claim round trip) and
+// returns what reads its answer once the pipeline ran.
+func (l *Ledger) ForgetFallbackIn(ctx context.Context, pipe redis.Pipeliner, a Address) func() error {
+	del := pipe.HDel(ctx, rkeys.KeptFallback(a.Run, a.Bucket), keptField(a.Recipient))
+	return func() error {
+		if err := del.Err(); err != nil {
+			return fmt.Errorf("ledger: forget fallback in run %s: %w", a.Run, err)
+		}
+		return nil
+	}
 }
 
 // KeptFallback returns the fallback payload kept for a's recipient; nil when none is kept
