@@ -156,9 +156,21 @@ func newAdvBench(t *testing.T, o advOpts) *advBench {
 // written as the expander writes them (resendAfter: the campaign's unknown.resend_after).
 func (b *advBench) startRun(t *testing.T, id string, resendAfter time.Duration, rcpts ...string) ledger.Run {
 	t.Helper()
+	run := b.createRun(t, ledger.Run{ID: id, Campaign: "adv", Template: "spring_promo", Language: "en_US",
+		Queue: campaigns.QueueFor("marketing"), Delivery: b.policy, ResendAfter: resendAfter}, rcpts...)
+	for _, r := range rcpts {
+		b.enqueueSend(t, run, campaigns.SendPayload{Run: id, To: r, Bucket: 0, Campaign: "adv", Template: run.Template,
+			Language: run.Language, Delivery: string(b.policy), Category: "marketing"})
+	}
+	return run
+}
+
+// createRun creates run (one bucket, started a minute ago) with rcpts planned and queued, and
+// remembers it for the resolver.
+func (b *advBench) createRun(t *testing.T, run ledger.Run, rcpts ...string) ledger.Run {
+	t.Helper()
 	ctx := context.Background()
-	run := ledger.Run{ID: id, Campaign: "adv", Template: "spring_promo", Language: "en_US", Queue: campaigns.QueueFor("marketing"),
-		Delivery: b.policy, ResendAfter: resendAfter, Buckets: 1, Created: time.Now().Add(-time.Minute)}
+	run.Buckets, run.Created = 1, time.Now().Add(-time.Minute)
 	if err := b.l.CreateRun(ctx, run); err != nil {
 		t.Fatal(err)
 	}
@@ -166,27 +178,28 @@ func (b *advBench) startRun(t *testing.T, id string, resendAfter time.Duration, 
 	for i, r := range rcpts {
 		entries[i] = ledger.PlanEntry{Recipient: r, Bucket: 0, Row: i + 1}
 	}
-	if _, err := b.l.PlanQueued(ctx, ledger.Batch{Run: id, From: 0, To: len(rcpts), Entries: entries}); err != nil {
+	if _, err := b.l.PlanQueued(ctx, ledger.Batch{Run: run.ID, From: 0, To: len(rcpts), Entries: entries}); err != nil {
 		t.Fatal(err)
 	}
-	run, err := b.l.GetRun(ctx, id)
+	run, err := b.l.GetRun(ctx, run.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.runs[id] = run
-	for _, r := range rcpts {
-		p := campaigns.SendPayload{Run: id, To: r, Bucket: 0, Campaign: "adv", Template: run.Template, Language: run.Language,
-			Delivery: string(b.policy), Category: "marketing"}
-		tid, err := b.l.TaskID(ctx, id, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := asynq.NewClientFromRedisClient(b.rdb).Enqueue(asynq.NewTask(campaigns.TypeSend, campaigns.EncodeSend(p)),
-			asynq.TaskID(tid), asynq.Queue(run.Queue)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	b.runs[run.ID] = run
 	return run
+}
+
+// enqueueSend writes p's send task in run's queue, under the task id the expander gives it.
+func (b *advBench) enqueueSend(t *testing.T, run ledger.Run, p campaigns.SendPayload) {
+	t.Helper()
+	tid, err := b.l.TaskID(context.Background(), run.ID, p.To)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := asynq.NewClientFromRedisClient(b.rdb).Enqueue(asynq.NewTask(campaigns.TypeSend, campaigns.EncodeSend(p)),
+		asynq.TaskID(tid), asynq.Queue(run.Queue)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // pump runs every send task pending in Herald's send queues (or in queues, when given) once,

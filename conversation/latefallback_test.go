@@ -96,39 +96,19 @@ func (b *advBench) startSessionRun(t *testing.T, id string, noFallback bool, rcp
 	if noFallback {
 		tpl = ""
 	}
-	run := ledger.Run{ID: id, Campaign: "late", Template: tpl, Language: "en_US", Queue: campaigns.QueueFor("marketing"),
-		Delivery: b.policy, Buckets: 1, Created: time.Now().Add(-time.Minute)}
-	if err := b.l.CreateRun(ctx, run); err != nil {
-		t.Fatal(err)
-	}
-	entries := make([]ledger.PlanEntry, len(rcpts))
-	for i, r := range rcpts {
-		entries[i] = ledger.PlanEntry{Recipient: r, Bucket: 0, Row: i + 1}
-	}
-	if _, err := b.l.PlanQueued(ctx, ledger.Batch{Run: id, From: 0, To: len(rcpts), Entries: entries}); err != nil {
-		t.Fatal(err)
-	}
-	run, err := b.l.GetRun(ctx, id)
+	run := b.createRun(t, ledger.Run{ID: id, Campaign: "late", Template: tpl, Language: "en_US",
+		Queue: campaigns.QueueFor("marketing"), Delivery: b.policy}, rcpts...)
+	windows := servicewindow.New(b.rdb, nil)
+	session, err := json.Marshal(map[string]string{"text": "Your order shipped"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.runs[id] = run
-	windows := servicewindow.New(b.rdb, nil)
-	for _, r := range rcpts {
+	for i, r := range rcpts {
 		if _, err := windows.Touch(ctx, "biz-late", []string{r}, time.Now().Add(-time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		session, _ := json.Marshal(map[string]string{"text": "Your order shipped"})
-		p := campaigns.SendPayload{Run: id, To: r, Bucket: 0, Row: 1, Campaign: "late", Template: tpl, Language: "en_US",
-			Delivery: string(b.policy), Category: "marketing", Kind: campaigns.KindSession, Session: session}
-		tid, err := b.l.TaskID(ctx, id, r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := asynq.NewClientFromRedisClient(b.rdb).Enqueue(asynq.NewTask(campaigns.TypeSend, campaigns.EncodeSend(p)),
-			asynq.TaskID(tid), asynq.Queue(run.Queue)); err != nil {
-			t.Fatal(err)
-		}
+		b.enqueueSend(t, run, campaigns.SendPayload{Run: id, To: r, Bucket: 0, Row: i + 1, Campaign: "late", Template: tpl,
+			Language: "en_US", Delivery: string(b.policy), Category: "marketing", Kind: campaigns.KindSession, Session: session})
 	}
 }
 
