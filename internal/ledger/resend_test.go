@@ -433,10 +433,72 @@ var resendStories = []resendStory{
 	}},
 }
 
+// lateAcceptStories: a worker whose claim another attempt found (the entry unknown,
+// CLAIM_FOUND) gets Connectly's accept after all.
+var lateAcceptStories = []resendStory{
+	{"LateAcceptSettlesTheUnknownEntry", func(t *testing.T, rs *resendBundle) {
+		ctx := context.Background()
+		pe := rs.seed(t, time.Hour, 1)[0]
+		a := Address{Run: rs.runID, Bucket: pe.Bucket, Recipient: pe.Recipient}
+		slow, err := rs.l.ClaimWith(ctx, a, AtMostOnce, "slowworker01")
+		if err != nil || slow.Verdict != VerdictSend {
+			t.Fatalf("first claim %+v, %v", slow, err)
+		}
+		found, err := rs.l.ClaimWith(ctx, a, AtMostOnce, "otherworker2")
+		if err != nil || found.Verdict != VerdictFound {
+			t.Fatalf("second claim %+v, %v; want found", found, err)
+		}
+		if r, err := rs.l.Finish(ctx, a, Outcome{State: Unknown, Code: CodeClaimFound, Attempt: found.Attempts, Payload: payloadOf(pe)}); err != nil || !r.Applied {
+			t.Fatalf("unknown: %+v, %v", r, err)
+		}
+		if n := rs.waiting(t); n != 1 {
+			t.Fatalf("%d waiting for a resend, want 1", n)
+		}
+		// Another attempt's accept, or one with no attempt, changes nothing.
+		for _, o := range []Outcome{{State: Accepted, MessageID: "m-other", Attempt: slow.Attempts + 1}, {State: Accepted, MessageID: "m-none"}} {
+			if r, err := rs.l.Finish(ctx, a, o); err != nil || r.Applied {
+				t.Fatalf("accept %+v: %+v, %v; want nothing applied", o, r, err)
+			}
+		}
+		r, err := rs.l.Finish(ctx, a, Outcome{State: Accepted, MessageID: "m-late", Attempt: slow.Attempts, Token: "slowworker01"})
+		if err != nil || !r.Applied || !r.RunCompleted {
+			t.Fatalf("late accept: %+v, %v; want applied, completing the run", r, err)
+		}
+		if e := rs.entry(t, pe); e.State != Accepted || e.MessageID != "m-late" || e.Attempts != slow.Attempts {
+			t.Fatalf("entry %+v, want accepted with the late message id", e)
+		}
+		if n := rs.waiting(t); n != 0 {
+			t.Fatalf("%d waiting for a resend after the accept, want 0", n)
+		}
+		c, err := rs.l.Counters(ctx, rs.runID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.States[Accepted] != 1 || c.States[Unknown] != 0 || c.Codes["settled:accepted"] != 1 {
+			t.Fatalf("counters %+v, want one accepted, settled from unknown", c)
+		}
+		if members, _ := rs.lease(t); len(members) != 0 {
+			t.Fatalf("leased %v, want no resend", members)
+		}
+	}},
+	{"LateAcceptLeavesAnUnknownFromALostAnswer", func(t *testing.T, rs *resendBundle) {
+		ctx := context.Background()
+		pe := rs.seed(t, time.Hour, 1)[0]
+		rs.lostAnswer(t, pe)
+		a := Address{Run: rs.runID, Bucket: pe.Bucket, Recipient: pe.Recipient}
+		if r, err := rs.l.Finish(ctx, a, Outcome{State: Accepted, MessageID: "m-late", Attempt: 1}); err != nil || r.Applied {
+			t.Fatalf("accept after the worker's own unknown: %+v, %v; want nothing applied", r, err)
+		}
+		if e := rs.entry(t, pe); e.State != Unknown {
+			t.Fatalf("entry %+v, want unknown", e)
+		}
+	}},
+}
+
 // TestResendUnknown tells every resend story on miniredis.
 func TestResendUnknown(t *testing.T) {
 	t.Parallel()
-	for _, s := range resendStories {
+	for _, s := range append(resendStories, lateAcceptStories...) {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
@@ -450,7 +512,7 @@ func TestResendUnknown(t *testing.T) {
 // scripts.
 func TestResendUnknownRealRedis(t *testing.T) {
 	t.Parallel()
-	for _, s := range resendStories {
+	for _, s := range append(resendStories, lateAcceptStories...) {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
 			runID := fmt.Sprintf("test-resend-%s-%d", s.name, time.Now().UnixNano())

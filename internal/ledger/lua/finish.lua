@@ -1,7 +1,7 @@
 -- finish.lua: end a claim: the entry moves from submitting to its outcome, or back to queued.
 --
 -- A worker whose claim was taken over (its lease lapsed and another attempt claimed again)
--- settles nothing: ARGV[10] must match the entry's attempts, and ARGV[13], when given, the
+-- settles nothing, but for an accept of the attempt that left the entry unknown (below): ARGV[10] must match the entry's attempts, and ARGV[13], when given, the
 -- claim's token (claim.lua): a claim whose answer was lost is given back by its token, and
 -- only while the entry still holds it (no request was made). A recipient whose story is more
 -- than one clean accept gets the outcome in its history (a fallback sent after a window
@@ -48,6 +48,28 @@
 local v = redis.call('HGET', KEYS[4], ARGV[1])
 if not v then return {0, 0, '', ''} end
 local st, row, att, code, mid = parse(v)
+if st == 'u' and ARGV[2] == 'a' and ARGV[10] ~= '' and tonumber(ARGV[10]) == att and
+    (code == 'CLAIM_FOUND' or code == 'TASK_DELETED') then
+  -- A late accept: the worker whose claim another attempt found (CLAIM_FOUND) or whose task
+  -- was deleted under it (TASK_DELETED), making the entry unknown, got Connectly's answer
+  -- after all: the message went, so the entry is accepted with its message id, as a delivery
+  -- event settles an unknown entry (codes' settled:accepted), and it no longer waits for its
+  -- resend. Its claim's token is gone with the claim (an unknown entry holds none): the
+  -- attempt number, which no claim since has moved, is the check. An unknown entry whose
+  -- resend was released (queued) is left to its resend.
+  local status = redis.call('HGET', KEYS[1], 'status')
+  redis.call('HSET', KEYS[4], ARGV[1], 'a|' .. row .. '|' .. att .. '|' .. ARGV[3] .. '|' .. ARGV[4])
+  move(KEYS[2], 'u', 'a')
+  redis.call('HINCRBY', KEYS[3], 'settled:accepted', 1)
+  local h = redis.call('HGET', KEYS[6], ARGV[1])
+  local ev = 'a:' .. att .. ':' .. ARGV[3] .. ':' .. math.floor(tonumber(ARGV[6]) / 1000)
+  if h then ev = h .. ';' .. ev end
+  redis.call('HSET', KEYS[6], ARGV[1], ev)
+  untrack(KEYS[1], KEYS[2], KEYS[7], KEYS[8], ARGV[11], ARGV[6])
+  local completed = 0
+  if status ~= 'completed' and redis.call('HGET', KEYS[1], 'status') == 'completed' then completed = 1 end
+  return {1, completed, 'u', ''}
+end
 if st ~= 's' then return {0, 0, st, ''} end
 if ARGV[10] ~= '' and tonumber(ARGV[10]) ~= att then return {0, 0, st, ''} end
 if (ARGV[13] or '') ~= '' and mid ~= ARGV[13] then return {0, 0, st, ''} end
