@@ -129,15 +129,7 @@ func newAdvBench(t *testing.T, o advOpts) *advBench {
 		webhooks.Deps{Redis: receiving, Logger: zerolog.Nop(), Replies: b.fu}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rw := &statusWriter{ResponseWriter: w}
-		b.rc.ServeHTTP(rw, r)
-		if rw.status != http.StatusOK {
-			b.refused.Add(1)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	b.hook = srv.URL + "/"
+	b.serveHooks(t)
 	fake, url := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: business, APIKey: key, RateLimit: -1, Rules: o.rules,
 		Webhooks: fakeconnectly.WebhookConfig{URL: b.hook, Secret: advSecret, DropPercent: map[bool]float64{true: 100}[o.dropStatuses]}})
 	b.fake = fake
@@ -150,6 +142,21 @@ func newAdvBench(t *testing.T, o advOpts) *advBench {
 		worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop()})
 	b.w.OnSending(conversation.SendRecorder(resolve, conversation.NewIndex(rdb, business, nil), conversation.NewColumns(rdb)))
 	return b
+}
+
+// serveHooks serves b's receiver over HTTP for the fake's webhook calls (b.hook), counting
+// the calls it did not answer 200 (b.refused).
+func (b *advBench) serveHooks(t *testing.T) {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &statusWriter{ResponseWriter: w}
+		b.rc.ServeHTTP(rw, r)
+		if rw.status != http.StatusOK {
+			b.refused.Add(1)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	b.hook = srv.URL + "/"
 }
 
 // startRun creates run id of the campaign for rcpts, planned and queued, with its send tasks

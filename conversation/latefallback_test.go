@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -65,15 +63,7 @@ func newLateBench(t *testing.T, o lateOpts) *advBench {
 		webhooks.Deps{Redis: rdb, Logger: zerolog.Nop(), Replies: b.fu, LateRefusals: b.fu}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rw := &statusWriter{ResponseWriter: w}
-		b.rc.ServeHTTP(rw, r)
-		if rw.status != http.StatusOK {
-			b.refused.Add(1)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	b.hook = srv.URL + "/"
+	b.serveHooks(t)
 	fake, url := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: business, APIKey: key, RateLimit: -1, WindowAnswer: o.answer,
 		Webhooks: fakeconnectly.WebhookConfig{URL: b.hook, Secret: advSecret, DuplicatePercent: o.duplicates}})
 	b.fake = fake
