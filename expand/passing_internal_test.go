@@ -11,22 +11,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // TestPassingCauses: which errors of an expansion task count against its retries, and how
 // long each waits before it is tried again.
 func TestPassingCauses(t *testing.T) {
 	t.Parallel()
-	// A real error of Redis gone, through the ledger.
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	// A real error of Redis gone, through the ledger: a dial refused (testredis.Refuse, not a
+	// closed miniredis, whose freed port another test process's server may take).
+	rdb := redis.NewClient(&redis.Options{Dialer: testredis.Refuse, MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
-	mr.Close()
 	_, redisGone := ledger.New(rdb, nil).GetRun(context.Background(), "r")
 	if redisGone == nil {
 		t.Fatal("GetRun on a closed Redis succeeded")
