@@ -10,6 +10,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // The reservation script reads the clock with Redis's TIME, which miniredis answers from
@@ -276,10 +278,10 @@ func TestReserve(t *testing.T) {
 
 	t.Run("RedisErrorIsWrapped", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t)
-		rdb := redis.NewClient(&redis.Options{Addr: b.mr.Addr(), MaxRetries: -1, DialerRetries: 1, DialerRetryTimeout: time.Millisecond})
+		// A Redis that refuses the dial: not a closed miniredis, whose freed port another test
+		// process's server may take before the dial.
+		rdb := redis.NewClient(&redis.Options{Dialer: testredis.Refuse, MaxRetries: -1, DialerRetries: 1})
 		t.Cleanup(func() { rdb.Close() })
-		b.mr.Close()
 		_, err := New(rdb).Reserve(context.Background(), []string{keyA}, []Limit{{Rate: 1}}, time.Second)
 		var opErr *net.OpError
 		if !errors.As(err, &opErr) {
