@@ -6,11 +6,11 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/rkeys"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 func TestCreateRun(t *testing.T) {
@@ -84,11 +84,10 @@ func TestCreateRun(t *testing.T) {
 
 	t.Run("RedisErrorIsWrapped", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t)
-		// A client that gives up at once, so the test does not wait out dial retries.
-		rdb := redis.NewClient(&redis.Options{Addr: b.mr.Addr(), MaxRetries: -1, DialerRetries: 1, DialerRetryTimeout: time.Millisecond})
+		// A Redis that refuses the dial (not a closed miniredis, whose freed port another test
+		// process's server may take before the dial), and a client that gives up at once.
+		rdb := redis.NewClient(&redis.Options{Dialer: testredis.Refuse, MaxRetries: -1, DialerRetries: 1})
 		t.Cleanup(func() { rdb.Close() })
-		b.mr.Close()
 		err := New(rdb, nil).CreateRun(ctx, Run{ID: "r1", Buckets: 1})
 		var opErr *net.OpError
 		if !errors.As(err, &opErr) {
