@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heraldmsg/herald/internal/testclock"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // refusingRedis is a loopback server speaking just enough RESP to pass for a Redis that
@@ -397,10 +398,9 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // writes: nothing answered to refuse them.
 func TestReadinessRedisUnreachable(t *testing.T) {
 	t.Parallel()
-	mr := miniredis.RunT(t)
-	addr := mr.Addr()
-	mr.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	// A dial refused: not a closed miniredis, whose freed port another test process's server
+	// may take before the dial.
+	rdb := redis.NewClient(&redis.Options{Dialer: testredis.Refuse, MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
 	r := NewReadiness(ReadinessConfig{Redis: rdb, Keys: []string{"herald:ready:test"}})
 	err := r.Check(context.Background())
