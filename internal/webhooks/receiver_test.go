@@ -18,6 +18,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/metrics"
+	"github.com/heraldmsg/herald/internal/testredis"
 	"github.com/heraldmsg/herald/internal/ulid"
 )
 
@@ -37,7 +38,23 @@ type testBundle struct {
 func setup(tb testing.TB, cfg Config) *testBundle {
 	tb.Helper()
 	mr := miniredis.RunT(tb)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	return setupOn(tb, mr, &redis.Options{Addr: mr.Addr()}, cfg)
+}
+
+// setupOutage is setup with the client dialing through an Outage, for a test of Redis going
+// down (Outage.Cut): closing the miniredis would free its port, which another test process's
+// server may take before the client's next command.
+func setupOutage(tb testing.TB, cfg Config) (*testBundle, *testredis.Outage) {
+	tb.Helper()
+	mr := miniredis.RunT(tb)
+	o := testredis.NewOutage(tb, mr.Addr())
+	return setupOn(tb, mr, &redis.Options{Dialer: o.Dial}, cfg), o
+}
+
+// setupOn is setup on mr, with a client of opts.
+func setupOn(tb testing.TB, mr *miniredis.Miniredis, opts *redis.Options, cfg Config) *testBundle {
+	tb.Helper()
+	rdb := redis.NewClient(opts)
 	tb.Cleanup(func() { rdb.Close() })
 	b := &testBundle{mr: mr, rdb: rdb, now: testNow}
 	if cfg.Secrets == nil {
@@ -364,8 +381,8 @@ func TestReceiverDeliveryEvents(t *testing.T) {
 
 	t.Run("RedisDownIs503", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, Config{})
-		b.mr.Close()
+		b, outage := setupOutage(t, Config{})
+		outage.Cut()
 		if w := post(t, b, statusBody("run", "+15550000001", 0, "x", StatusRead, testNow), testSecret); w.Code != http.StatusServiceUnavailable {
 			t.Fatalf("status %d", w.Code)
 		}
