@@ -21,6 +21,7 @@ import (
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/servicewindow"
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // fakeSender is a Sender that records every request and answers with SendFunc, or accepts
@@ -101,6 +102,8 @@ type testBundle struct {
 	ledger *ledger.Ledger
 	sender *fakeSender
 	worker *Worker
+	// outage, set by setupOutage, stands between rdb and mr.
+	outage *testredis.Outage
 }
 
 func setup(tb testing.TB, cfg Config) *testBundle {
@@ -114,6 +117,25 @@ func setupWith(tb testing.TB, cfg Config, opts *redis.Options, sleep func(contex
 	tb.Helper()
 	mr := miniredis.RunT(tb)
 	opts.Addr = mr.Addr()
+	return setupOn(tb, mr, cfg, opts, sleep)
+}
+
+// setupOutage is setupWith with the client dialing through an Outage before the miniredis
+// (b.outage), for a test of Redis going down (b.outage.Cut): closing the miniredis would free
+// its port, which another test process's server may take before the client's next command.
+func setupOutage(tb testing.TB, cfg Config, opts *redis.Options, sleep func(context.Context, time.Duration) error) *testBundle {
+	tb.Helper()
+	mr := miniredis.RunT(tb)
+	o := testredis.NewOutage(tb, mr.Addr())
+	opts.Dialer = o.Dial
+	b := setupOn(tb, mr, cfg, opts, sleep)
+	b.outage = o
+	return b
+}
+
+// setupOn is setupWith on mr, with a client of opts.
+func setupOn(tb testing.TB, mr *miniredis.Miniredis, cfg Config, opts *redis.Options, sleep func(context.Context, time.Duration) error) *testBundle {
+	tb.Helper()
 	rdb := redis.NewClient(opts)
 	tb.Cleanup(func() { rdb.Close() })
 	sender := &fakeSender{}

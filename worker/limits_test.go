@@ -430,10 +430,10 @@ func TestPausedRunDoesNotKeepThePlace(t *testing.T) {
 func TestRedisDownIsNotAFailure(t *testing.T) {
 	// One dial per command, and the worker's waits between retries skipped: the test takes
 	// milliseconds, not the seconds of the client's and the worker's real retries.
-	b := setupWith(t, testConfig(), &redis.Options{DialerRetries: 1, MaxRetries: -1},
+	b := setupOutage(t, testConfig(), &redis.Options{DialerRetries: 1, MaxRetries: -1},
 		func(context.Context, time.Duration) error { return nil })
 	ps := seedRun(t, b, "run-down", ledger.AtMostOnce, 1)
-	b.mr.Close()
+	b.outage.Cut()
 	te := wantAs[*ThrottledError](t, handle(t, b, ps[0]))
 	if isFailure(te) {
 		t.Fatal("counted as a failure")
@@ -446,7 +446,7 @@ func TestRedisDownIsNotAFailure(t *testing.T) {
 func TestSettleRetriesTheLedger(t *testing.T) {
 	var mu sync.Mutex
 	var waits []time.Duration
-	b := setupWith(t, testConfig(), &redis.Options{DialerRetries: 1, MaxRetries: -1},
+	b := setupOutage(t, testConfig(), &redis.Options{DialerRetries: 1, MaxRetries: -1},
 		func(_ context.Context, d time.Duration) error {
 			if d > 0 { // the slot's wait, already due, is none
 				mu.Lock()
@@ -457,7 +457,7 @@ func TestSettleRetriesTheLedger(t *testing.T) {
 		})
 	ps := seedRun(t, b, "run-settle-down", ledger.AtMostOnce, 1)
 	b.sender.SendFunc = func(context.Context, connectly.TemplateMessage) (connectly.SendResult, error) {
-		b.mr.Close()
+		b.outage.Cut()
 		return connectly.SendResult{ID: "msg-1"}, nil
 	}
 	if err := handle(t, b, ps[0]); err == nil {
