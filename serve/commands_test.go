@@ -199,9 +199,13 @@ func TestRunDashboard(t *testing.T) {
 func TestDashboardProbes(t *testing.T) {
 	t.Parallel()
 	mr, _ := testredis.Mini(t)
+	// The dashboard takes a URL only: it reaches the miniredis through an Outage's listener,
+	// which stays bound when cut. Closing the miniredis would free its port, which another test
+	// process's server may take before the next probe.
+	outage := testredis.NewOutage(t, mr.Addr())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, done := startDashboard(ctx, t, mr.Addr())
+	addr, done := startDashboard(ctx, t, outage.Addr())
 	get := func(path string) (int, string) {
 		t.Helper()
 		resp, err := http.Get("http://" + addr.String() + path)
@@ -218,7 +222,7 @@ func TestDashboardProbes(t *testing.T) {
 	if code, body := get("/readyz"); code != http.StatusOK || body != "ready\n" {
 		t.Errorf("GET /readyz = %d %.80q, want 200 ready", code, body)
 	}
-	mr.Close()
+	outage.Cut()
 	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not ready") {
 		t.Errorf("GET /readyz with Redis gone = %d %.80q, want 503", code, body)
 	}
