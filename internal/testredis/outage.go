@@ -10,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 )
 
 // Outage plays Redis going down, and coming back, for the clients of a miniredis without
@@ -49,6 +52,17 @@ func NewOutage(tb testing.TB, upstream string) *Outage {
 	go o.accept()
 	tb.Cleanup(o.close)
 	return o
+}
+
+// MiniOutage is Mini with an Outage between the client and the miniredis: the client dials
+// through the Outage (Dial), for a test of Redis going down (Cut) and maybe coming back.
+func MiniOutage(tb testing.TB) (*miniredis.Miniredis, *redis.Client, *Outage) {
+	tb.Helper()
+	m := miniredis.RunT(tb)
+	o := NewOutage(tb, m.Addr())
+	rdb := redis.NewClient(&redis.Options{Dialer: o.Dial})
+	tb.Cleanup(func() { rdb.Close() })
+	return m, rdb, o
 }
 
 // Addr is the address of the Outage's listener, for a client built from an address or a URL

@@ -106,6 +106,23 @@ func TestOutageCutUnderLoad(t *testing.T) {
 	wg.Wait()
 }
 
+// MiniOutage's client reaches its miniredis until the cut, then is refused.
+func TestMiniOutage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mr, rdb, o := MiniOutage(t)
+	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := mr.Get("k"); err != nil || got != "v" {
+		t.Fatalf("the miniredis holds %q, %v", got, err)
+	}
+	o.Cut()
+	if err := rdb.Get(ctx, "k").Err(); err == nil {
+		t.Error("Get after the cut succeeded")
+	}
+}
+
 // Refuse refuses every dial as a port nobody listens on does.
 func TestRefuse(t *testing.T) {
 	t.Parallel()
