@@ -16,7 +16,7 @@ import (
 
 func TestColumnsSaveLoad(t *testing.T) {
 	t.Parallel()
-	m, rdb := testredis.Mini(t)
+	m, rdb, outage := testredis.MiniOutage(t)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	m.SetTime(now)
 	ctx := context.Background()
@@ -66,8 +66,9 @@ func TestColumnsSaveLoad(t *testing.T) {
 	if got, err := cols.Load(ctx, ledger.Address{Run: "R1", Bucket: 3, Recipient: "+15550000001"}); err != nil || got != nil {
 		t.Fatalf("after expiry: %v %v", got, err)
 	}
-	// A Redis failure is an error (the webhook is answered 503 and comes again).
-	m.Close()
+	// A Redis failure is an error (the webhook is answered 503 and comes again). The Outage is
+	// cut, not the miniredis closed: that would free its port for another test process's server.
+	outage.Cut()
 	if _, err := cols.Load(ctx, ledger.Address{Run: "R1", Bucket: 3, Recipient: "+15550000001"}); err == nil {
 		t.Fatal("load from a closed Redis: no error")
 	}
