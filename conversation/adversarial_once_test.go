@@ -56,7 +56,10 @@ on_reply:
 `
 
 type advBench struct {
-	m      *miniredis.Miniredis
+	m *miniredis.Miniredis
+	// outage, set by newAdvBench, stands between the bench's clients and m: a test cuts it to
+	// play Redis down (closing m would free its port for another test process's server).
+	outage *testredis.Outage
 	rdb    *redis.Client
 	l      *ledger.Ledger
 	def    *campaigns.Definition
@@ -102,12 +105,12 @@ func newAdvBench(t *testing.T, o advOpts) *advBench {
 	t.Helper()
 	policy := o.policy
 	const business, key = "biz-adv", "key-adv-0123456789abcdef"
-	m, rdb := testredis.Mini(t)
+	m, rdb, outage := testredis.MiniOutage(t)
 	def, err := campaigns.Parse("adv.yaml", fmt.Appendf(nil, advYAML, policy))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &advBench{m: m, rdb: rdb, l: ledger.New(rdb, nil), def: def, runs: map[string]ledger.Run{}, policy: policy,
+	b := &advBench{m: m, outage: outage, rdb: rdb, l: ledger.New(rdb, nil), def: def, runs: map[string]ledger.Run{}, policy: policy,
 		insp: asynq.NewInspectorFromRedisClient(rdb)}
 	resolve := func(_ context.Context, id string) (conversation.RunInfo, bool, error) {
 		r, ok := b.runs[id]
@@ -115,7 +118,7 @@ func newAdvBench(t *testing.T, o advOpts) *advBench {
 	}
 	receiving := rdb
 	if o.lossy {
-		if b.dropper, err = testredis.StartReplyDropper(m.Addr()); err != nil {
+		if b.dropper, err = testredis.StartReplyDropper(outage.Addr()); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { b.dropper.Close() })
@@ -409,14 +412,12 @@ func TestAdversarialTapWhileRedisIsDown(t *testing.T) {
 	b.startRun(t, "adv-1", 0, ana)
 	b.pump(t)
 	b.settle(t)
-	b.m.Close()
+	b.outage.Cut()
 	if _, err := b.fake.Inbound(ana, fakeconnectly.Reply{Button: "Yes, show me", Payload: "YES", Shape: fakeconnectly.ReplyButtonTop}); err != nil {
 		t.Fatal(err)
 	}
 	testredis.WaitUntil(t, 10*time.Second, "the receiver answering 503", func() bool { return b.refused.Load() > 0 })
-	if err := b.m.Restart(); err != nil {
-		t.Fatal(err)
-	}
+	b.outage.Restore()
 	testredis.WaitUntil(t, 20*time.Second, "the tap delivered", func() bool {
 		rs := b.fake.RepliesFrom(ana)
 		return len(rs) == 1 && rs[0].Delivered
