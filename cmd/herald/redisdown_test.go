@@ -1,11 +1,12 @@
 package main
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // An admin command run while Redis is down prints one error naming the setting to check, not
@@ -15,12 +16,9 @@ func TestRedisDownPrintsOneError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	// A port that refuses every connection. Not a closed listener's: another test process's
+	// server may take the freed port before the command dials it.
+	addr := testredis.RefusingAddr(t)
 	cmd := exec.Command(bin, "run", "ls")
 	cmd.Env = append(os.Environ(), "HERALD_CONFIG=", "HERALD_LOG_LEVEL=info", "HERALD_REDIS_URL=redis://"+addr+"/0")
 	out, err := cmd.CombinedOutput()
