@@ -16,6 +16,15 @@ import (
 	"github.com/heraldmsg/herald/internal/metrics"
 )
 
+// settleOutcomeLabel is outcomeLabel for an outcome settle records: a retry after a maybe-sent
+// answer (ledger.ReleaseRetryMaybeSent) counts as the retry it is.
+func settleOutcomeLabel(o ledger.Outcome) string {
+	if o.State == ledger.Queued && o.Mode == ledger.ReleaseRetryMaybeSent {
+		return metrics.OutcomeRetried
+	}
+	return outcomeLabel(o)
+}
+
 // adaptiveTrigger reports whether an answer says the sender goes too fast, so its rate backs
 // off: a throttle whose key is one of AdaptiveCodes. The key is the classified one: a 429 is
 // HTTP_429 unless its body names a throttle code (then that code: 130429 backs the rate off,
@@ -50,13 +59,20 @@ func (w *Worker) waitFor(ctx context.Context, log zerolog.Logger, p campaigns.Se
 }
 
 // skipCapped settles a send the frequency cap refused: the recipient had enough messages of
-// this category within the cap's period, so the entry becomes skipped(capped).
+// this category within the cap's period, so the entry becomes skipped(capped); or unknown
+// when an earlier attempt may have gone out (a retry after a maybe-sent answer: the ledger
+// withdraws the retry, FinishResult.Withdrawn).
 func (w *Worker) skipCapped(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, c ledger.Claim) error {
 	applied := false
 	if c.Verdict == ledger.VerdictSend {
 		r, err := w.finishRetrying(p, ledger.Outcome{State: ledger.Skipped, Code: limits.ReasonCapped, Attempt: c.Attempts})
 		if err != nil {
 			return err
+		}
+		if r.Applied && r.Withdrawn {
+			w.count(p, metrics.OutcomeUnknown, limits.ReasonCapped)
+			log.Warn().Msg("frequency cap reached before a retry, and an earlier attempt may have gone out: marked unknown")
+			return nil
 		}
 		applied = r.Applied
 	} else {
@@ -243,7 +259,7 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 			return err
 		}
 		if r.Applied {
-			w.count(p, outcomeLabel(o), settledLabel(j, d, o, classLabel))
+			w.count(p, settleOutcomeLabel(o), settledLabel(j, d, o, classLabel))
 		}
 		if r.PausedFor != "" {
 			log.Error().Str("reason", r.PausedFor).Msg("run paused: burst of one permanent code")
@@ -382,7 +398,15 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 			log.Warn().Msg("failed: attempts used up")
 			return endTask(fmt.Sprintf("%s after %d attempts", code, attempt), sendErr)
 		}
-		if err := finish(ledger.Outcome{State: ledger.Queued, Code: code, Mode: ledger.ReleaseRetry}); err != nil {
+		// A retry after an answer that may follow a message that went out (at-least-once here:
+		// at-most-once ended above) is marked so in the ledger: should it not be sent after all
+		// (the run cancelled, the task deleted, a skip before it goes), the recipient is
+		// unknown, never skipped, as they may hold the message.
+		mode := ledger.ReleaseRetry
+		if d.Outcome == connectly.OutcomeMaybeSent {
+			mode = ledger.ReleaseRetryMaybeSent
+		}
+		if err := finish(ledger.Outcome{State: ledger.Queued, Code: code, Mode: mode}); err != nil {
 			return err
 		}
 		log.Debug().Msg("transient failure; will retry")

@@ -460,6 +460,14 @@ type ReleaseMode string
 const (
 	// ReleaseRetry: a transient failure; the attempt stays counted and the task retries.
 	ReleaseRetry ReleaseMode = "retry"
+	// ReleaseRetryMaybeSent: the same after an answer that may follow a message that went
+	// out (a 5xx, or no answer after the request was written: connectly.OutcomeMaybeSent)
+	// in an at-least-once run; counted as ReleaseRetry. Its history event (the mode's name)
+	// marks the recipient as one that may hold the message: from then on, whatever would
+	// skip it before its retry is sent (a cancel, a deleted task, a repair, a worker's own
+	// skip) settles it unknown instead, with that answer's code and a history event
+	// EventRetryWithdrawn saying why. It is never skipped: "skipped" says never sent.
+	ReleaseRetryMaybeSent ReleaseMode = "retry_maybe_sent"
 	// ReleaseThrottle: a 429 or pacing; the attempt is given back.
 	ReleaseThrottle ReleaseMode = "throttle"
 	// ReleaseHold: the run was paused by this answer; the attempt is given back.
@@ -502,6 +510,13 @@ type Outcome struct {
 	OutsideWindow bool
 }
 
+// EventRetryWithdrawn is the history outcome of a recipient retried after an answer that may
+// follow a message that went out (ReleaseRetryMaybeSent) whose retry will not be sent (its run
+// was cancelled, its task deleted, or a skip's reason: expired, window_closed, capped...): the
+// recipient is unknown, with the code of that answer, never skipped. Its code is why, not an
+// answer of Connectly's.
+const EventRetryWithdrawn = "retry_withdrawn"
+
 // EventWindowRefused is the history outcome of a session message Connectly refused as
 // outside the customer service window while Herald's record said open, its fallback
 // template then sent under the same claim (Outcome.WindowRefused); its code is Connectly's.
@@ -515,7 +530,8 @@ func (o Outcome) valid() bool {
 	case Accepted, Failed, Unknown, Skipped:
 		return o.Mode == ""
 	case Queued:
-		return o.Mode == ReleaseRetry || o.Mode == ReleaseThrottle || o.Mode == ReleaseHold || o.Mode == ReleaseRequeue
+		return o.Mode == ReleaseRetry || o.Mode == ReleaseRetryMaybeSent || o.Mode == ReleaseThrottle || o.Mode == ReleaseHold ||
+			o.Mode == ReleaseRequeue
 	}
 	return false
 }
@@ -528,6 +544,9 @@ type FinishResult struct {
 	RunCompleted bool
 	// PausedFor is the pause reason when this outcome paused the run for a burst of its code.
 	PausedFor string
+	// Withdrawn says a Skipped outcome settled the entry unknown instead: an earlier attempt
+	// may have sent (ReleaseRetryMaybeSent), so its retry is withdrawn (EventRetryWithdrawn).
+	Withdrawn bool
 }
 
 // Finish records the outcome of a claimed send.
@@ -574,12 +593,13 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	}
 	field := f.field(a.Recipient)
 	res, err := scriptReply(finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
-		l.burstSample, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload, o.Token, refused, outside), 4,
+		l.burstSample, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload, o.Token, refused, outside), 5,
 		"finish in run "+runID)
 	if err != nil {
 		return FinishResult{}, err
 	}
-	out := FinishResult{Applied: replyInt(res[0]) == 1, RunCompleted: replyInt(res[1]) == 1, PausedFor: replyString(res[3])}
+	out := FinishResult{Applied: replyInt(res[0]) == 1, RunCompleted: replyInt(res[1]) == 1, PausedFor: replyString(res[3]),
+		Withdrawn: replyInt(res[4]) == 1}
 	if out.RunCompleted {
 		l.unlist(ctx, runID)
 	}

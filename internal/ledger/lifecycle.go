@@ -132,7 +132,10 @@ func (l *Ledger) resumeOne(ctx context.Context, runID string) (bool, error) {
 // it skipped. Sends already in flight finish normally. An unknown recipient whose one resend
 // was released but not yet sent is not skipped: its first message may have gone, so the
 // resend is withdrawn and it stays unknown with its code, as the run's other unknown
-// recipients (history: resend_withdrawn cancelled); it is not counted as skipped. With an error, the first result still
+// recipients (history: resend_withdrawn cancelled); it is not counted as skipped. Nor is a
+// recipient of an at-least-once run queued for a retry after an answer that may follow a
+// message that went out (ReleaseRetryMaybeSent): it becomes unknown with that answer's code
+// (history: retry_withdrawn cancelled). With an error, the first result still
 // says whether the run was cancelled (the sweep, after it, is what failed): calling Cancel
 // again sweeps what is left. The run's paused follow-up runs (PausedFollowups) are cancelled
 // with it, as the worker skips the follow-ups of a cancelled run whatever their own status.
@@ -348,7 +351,9 @@ func compareCounts(v Verification, reasons map[string]int64, c Counters) Verific
 // was released is not skipped, whatever the reason (cancelled, expired, capped, its window
 // closed): its first message may have gone, so the resend is withdrawn and it is unknown
 // again with the code it had, as Cancel does (Skip then reports false; its resend task,
-// should it come, finds nothing to send).
+// should it come, finds nothing to send). Nor is one queued for a retry after an answer that
+// may follow a message that went out (ReleaseRetryMaybeSent): it becomes unknown with that
+// answer's code, its history saying retry_withdrawn with reason (Skip reports false).
 func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (bool, error) {
 	_, now, _, err := l.skip(ctx, a, reason, "", false, false)
 	return now == Skipped, err
@@ -396,7 +401,10 @@ const CodeResendDeleted = "RESEND_DELETED"
 // gone; and a queued one has its resend withdrawn, never sent: unknown again with the code it
 // had (history resend_withdrawn RESEND_DELETED, no longer counted as resent). So a prior state
 // of Submitting, or Queued with nothing moved, asks the caller to look, and Queued moved to
-// Unknown is a withdrawn resend. A recipient already done is left alone.
+// Unknown is a withdrawn resend, or a withdrawn retry: a queued recipient retried after an
+// answer that may follow a message that went out (ReleaseRetryMaybeSent), whose task was the
+// one deleted, becomes unknown with that answer's code at once (history retry_withdrawn
+// deleted), never skipped. A recipient already done is left alone.
 func (l *Ledger) TaskDeleted(ctx context.Context, a Address, claimOrphaned bool) (prior, now State, err error) {
 	code := ""
 	if claimOrphaned {
@@ -460,7 +468,9 @@ type Event struct {
 	// paced send came late to its slot and took a fresh one); or resend: an
 	// unknown recipient was queued for its one resend after the campaign's quiet period; or
 	// resend_withdrawn (Code: why, cancelled): that resend will not be sent, the recipient
-	// unknown again with the code it had.
+	// unknown again with the code it had; or retry_maybe_sent: a retry after an answer that
+	// may follow a message that went out (at-least-once), and retry_withdrawn (Code: why,
+	// cancelled): that retry will not be sent, the recipient unknown with that answer's code.
 	Outcome string    `json:"outcome"`
 	Attempt int       `json:"attempt"`
 	Code    string    `json:"code,omitempty"`

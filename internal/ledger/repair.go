@@ -44,6 +44,12 @@ type Stranded struct {
 	// Resent says its history holds its one resend: a queued entry whose first message may
 	// have gone.
 	Resent bool
+	// RetriedMaybeSent says its history holds a retry after an answer that may follow a
+	// message that went out (ReleaseRetryMaybeSent): a queued entry of an at-least-once run
+	// whose earlier attempt may have sent. Its task is lost like any other (written again, as
+	// expansion wrote it, when it can be), but Settle never makes it skipped: asked to, it
+	// settles it unknown with that answer's code (history retry_withdrawn REASON).
+	RetriedMaybeSent bool
 	// Waiting says it is in its run's resend set: the resend sweep's to settle or resend.
 	Waiting bool
 	// raw is the entry as read; field its ledger field ("" when the entry does not exist).
@@ -51,7 +57,9 @@ type Stranded struct {
 }
 
 // MaySent reports whether a request of the entry may have gone: it is submitting (a claim is
-// out), or queued after its resend was released.
+// out), or queued after its resend was released. A queued entry retried after a maybe-sent
+// answer (RetriedMaybeSent) is not counted here: its retry task, lost, is written again as
+// any lost task is, and Settle turns a skip of it into unknown.
 func (s Stranded) MaySent() bool {
 	return s.Entry.State == Submitting || (s.Entry.State == Queued && s.Resent)
 }
@@ -107,6 +115,7 @@ func (l *Ledger) ReadStranded(ctx context.Context, runID string, addrs []Address
 			}
 		}
 		out[i].Resent = herr == nil && hasResend(h)
+		out[i].RetriedMaybeSent = herr == nil && hasRetryMaybeSent(h)
 		out[i].Waiting = werr == nil
 	}
 	return out, nil
@@ -116,12 +125,21 @@ func (l *Ledger) ReadStranded(ctx context.Context, runID string, addrs []Address
 // resent_before).
 func hasResend(h string) bool { return strings.Contains(";"+h, ";resend:") }
 
+// hasRetryMaybeSent reports whether a history value holds a retry after a maybe-sent answer
+// (lib.lua's maybe_sent_before).
+func hasRetryMaybeSent(h string) bool {
+	return strings.Contains(";"+h, ";"+string(ReleaseRetryMaybeSent)+":")
+}
+
 // Settle settles an entry no task will send or settle any more, as read by ReadStranded, and
 // reports whether it did and whether that completed the run. to is Unknown, with code, for an
 // entry whose request may have gone (MaySent: CodeTaskDeleted, as a deleted task's orphaned
 // claim is settled; for a queued entry whose resend was released, code is why its resend is
 // withdrawn, CodeResendDeleted: it is unknown again with the code it had, no longer counted as
-// resent, as its resend never made a request), or Skipped, with reason, for one never sent. Nothing changes when the
+// resent, as its resend never made a request), or Skipped, with reason, for one never sent; a
+// queued entry retried after a maybe-sent answer (RetriedMaybeSent), whether to is Skipped or
+// Unknown, becomes unknown with that answer's code, code or reason being why its retry was
+// withdrawn (history retry_withdrawn), as its recipient may hold the message. Nothing changes when the
 // entry is no longer exactly as read (claimed, settled or given back since), waits in the
 // resend set, or is not in a state to settle so.
 func (l *Ledger) Settle(ctx context.Context, s Stranded, to State, code string) (changed, completed bool, err error) {

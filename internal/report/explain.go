@@ -555,12 +555,15 @@ func historyOf(ctx context.Context, l *ledger.Ledger, a ledger.Address, table *c
 // says how the message went (session, fallback, in_window), and a skip's is its reason
 // (suppressed, window_closed...): neither is a failure, and neither has a class (looked up in
 // the provider's table, any of them would read as permanent). Nor has a withdrawn resend's
-// reason (cancelled, expired...), unless Herald's own code says why (RESEND_DELETED).
+// reason (cancelled, expired...), unless Herald's own code says why (RESEND_DELETED), nor a
+// withdrawn retry's (ledger.EventRetryWithdrawn: cancelled, deleted, a skip's reason). A
+// retry after a maybe-sent answer (retry_maybe_sent) carries Connectly's answer, classed as
+// any retry's.
 func classified(ev ledger.Event) bool {
 	switch ev.Outcome {
 	case string(ledger.Accepted), string(ledger.Skipped):
 		return false
-	case resendWithdrawn:
+	case resendWithdrawn, ledger.EventRetryWithdrawn:
 		_, _, own := ledger.CodeMeaning(ev.Code)
 		return own
 	}

@@ -7,6 +7,9 @@
 -- than one clean accept gets the outcome in its history (a fallback sent after a window
 -- refusal, ARGV[14], is more). An unknown outcome in a run that
 -- resends unknown recipients goes to the resend set with its task payload (see track_unknown).
+-- A skip at send time of an entry retried after an answer that may follow a message that went
+-- out (mode 'retry_maybe_sent' in its history) settles it unknown instead (withdraw_retry): the
+-- recipient may hold the message.
 -- A permanent failure whose code fills more than ARGV[8] of the last ARGV[7] outcomes pauses
 -- the run.
 --
@@ -20,10 +23,15 @@
 -- KEYS[8]  its payloads
 -- ARGV[1]  recipient field
 -- ARGV[2]  new state letter: a accepted, f failed, u unknown, k skipped without a request (its
---          attempt given back), q back to queued
--- ARGV[3]  code
+--          attempt given back; unknown instead, with the code of its last maybe-sent answer and
+--          its history saying retry_withdrawn with ARGV[3], for an entry retried after one),
+--          q back to queued
+-- ARGV[3]  code (a skip's reason)
 -- ARGV[4]  message id
--- ARGV[5]  mode for q: 'retry' (a transient failure: the attempt stays counted), 'throttle',
+-- ARGV[5]  mode for q: 'retry' (a transient failure: the attempt stays counted),
+--          'retry_maybe_sent' (the same, after an answer that may follow a message that went
+--          out, at-least-once: counted as 'retry'; the entry is never skipped afterwards),
+--          'throttle',
 --          'hold' or 'requeue' (the request did not count: the attempt is given back; only a
 --          throttle is counted, a requeue is the same task going on to send)
 -- ARGV[6]  now (unix ms)
@@ -42,11 +50,12 @@
 -- ARGV[15] '1' when a failure (ARGV[2] f) is a session message Connectly refused as outside the
 --          customer service window, with no fallback sent: counted in counts' window_refused
 --
--- Returns {applied, completed, prior state letter, pause reason}: applied and completed are
--- 1 or 0 (completed: this outcome completed the run); the pause reason is set when this
+-- Returns {applied, completed, prior state letter, pause reason, withdrawn}: applied,
+-- completed and withdrawn are 1 or 0 (completed: this outcome completed the run; withdrawn: a
+-- skip settled the entry unknown instead, withdraw_retry); the pause reason is set when this
 -- outcome paused the run for a burst, else ''.
 local v = redis.call('HGET', KEYS[4], ARGV[1])
-if not v then return {0, 0, '', ''} end
+if not v then return {0, 0, '', '', 0} end
 local st, row, att, code, mid = parse(v)
 if st == 'u' and ARGV[2] == 'a' and ARGV[10] ~= '' and tonumber(ARGV[10]) == att and
     (code == 'CLAIM_FOUND' or code == 'TASK_DELETED') then
@@ -68,21 +77,28 @@ if st == 'u' and ARGV[2] == 'a' and ARGV[10] ~= '' and tonumber(ARGV[10]) == att
   untrack(KEYS[1], KEYS[2], KEYS[7], KEYS[8], ARGV[11], ARGV[6])
   local completed = 0
   if status ~= 'completed' and redis.call('HGET', KEYS[1], 'status') == 'completed' then completed = 1 end
-  return {1, completed, 'u', ''}
+  return {1, completed, 'u', '', 0}
 end
-if st ~= 's' then return {0, 0, st, ''} end
-if ARGV[10] ~= '' and tonumber(ARGV[10]) ~= att then return {0, 0, st, ''} end
-if (ARGV[13] or '') ~= '' and mid ~= ARGV[13] then return {0, 0, st, ''} end
+if st ~= 's' then return {0, 0, st, '', 0} end
+if ARGV[10] ~= '' and tonumber(ARGV[10]) ~= att then return {0, 0, st, '', 0} end
+if (ARGV[13] or '') ~= '' and mid ~= ARGV[13] then return {0, 0, st, '', 0} end
 local new, mode = ARGV[2], ARGV[5]
 -- A skip at send time (a frequency cap) made no request either.
 if ((new == 'q' and (mode == 'throttle' or mode == 'hold' or mode == 'requeue')) or new == 'k') and att > 0 then
   att = att - 1
   redis.call('HINCRBY', KEYS[2], 'attempts', -1)
 end
+local h = redis.call('HGET', KEYS[6], ARGV[1])
+if new == 'k' and not resent_before(h) and maybe_sent_before(h) then
+  -- Skipped at send time (suppressed, capped) after an earlier attempt that may have sent:
+  -- not sent again, but never "skipped, never sent" either. (A resend skipped at send time
+  -- stays skipped, as it always was.)
+  withdraw_retry(KEYS[2], KEYS[3], KEYS[4], KEYS[6], ARGV[1], h, 's', row, att, ARGV[3], ARGV[6])
+  return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, '', 1}
+end
 redis.call('HSET', KEYS[4], ARGV[1], new .. '|' .. row .. '|' .. att .. '|' .. ARGV[3] .. '|' .. ARGV[4])
 move(KEYS[2], 's', new)
 -- History: every outcome of a recipient whose story is more than one clean accept.
-local h = redis.call('HGET', KEYS[6], ARGV[1])
 local refused = ARGV[14] or ''
 if h or new ~= 'a' or att > 1 or refused ~= '' then
   local sec = math.floor(tonumber(ARGV[6]) / 1000)
@@ -97,13 +113,13 @@ if new == 'u' then
   track_unknown(KEYS[1], KEYS[2], KEYS[7], KEYS[8], ARGV[11], ARGV[12], h, ARGV[6])
 end
 if new == 'q' then
-  if mode == 'retry' then
+  if mode == 'retry' or mode == 'retry_maybe_sent' then
     redis.call('HINCRBY', KEYS[2], 'retries', 1)
     redis.call('HINCRBY', KEYS[3], 'retried:' .. ARGV[3], 1)
   elseif mode == 'throttle' then
     redis.call('HINCRBY', KEYS[2], 'throttled', 1)
   end
-  return {1, 0, st, ''}
+  return {1, 0, st, '', 0}
 end
 if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[3], names[new] .. ':' .. ARGV[3], 1) end
 if new == 'f' and ARGV[15] == '1' then redis.call('HINCRBY', KEYS[2], 'window_refused', 1) end
@@ -127,4 +143,4 @@ if sample > 0 then
     end
   end
 end
-return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, paused}
+return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, paused, 0}

@@ -13,6 +13,10 @@
 --   resent_before(h)                  whether a history value holds the entry's one resend
 --   withdraw_resend(...)              puts a queued entry whose resend was released back to
 --                                     unknown -> the code it had before
+--   maybe_sent_before(h)              whether a history value holds a retry after an answer that
+--                                     may follow a message that went out (retry_maybe_sent)
+--   withdraw_retry(...)               settles unknown such an entry that will not be sent again
+--                                     -> the code of its last maybe-sent answer
 --   track_unknown(...)                puts an entry that just became unknown in the resend set
 --   untrack(...)                      takes a member out of the resend set -> 1 if it was there
 local names = {p='planned', q='queued', s='submitting', u='unknown', a='accepted', t='sent',
@@ -62,6 +66,34 @@ local function withdraw_resend(counts, bucket, history, field, h, row, att, why,
   move(counts, 'q', 'u')
   redis.call('HINCRBY', counts, 'resent_unknown', -1)
   redis.call('HSET', history, field, h .. ';resend_withdrawn:' .. att .. ':' .. why .. ':' .. math.floor(tonumber(now) / 1000))
+  return code
+end
+-- maybe_sent_before reports whether a recipient's history holds a retry after an answer that
+-- may follow a message that went out (a 5xx, or no answer after the request was written) in
+-- an at-least-once run: finish.lua's mode 'retry_maybe_sent', whose event is
+-- "retry_maybe_sent:<attempt>:<code>:<s>". Such a recipient may hold the message, so it is
+-- never skipped (withdraw_retry).
+local function maybe_sent_before(h)
+  return h ~= nil and h ~= false and string.find(';' .. h, ';retry_maybe_sent:', 1, true) ~= nil
+end
+-- withdraw_retry settles unknown an entry whose earlier attempt may have sent
+-- (maybe_sent_before(h)) when it will not be sent again (why: its run was cancelled, its task
+-- deleted, or the reason of a skip: expired, window_closed, capped...), where it would
+-- otherwise be skipped, which says "never sent". from is its state letter: queued, or
+-- submitting for a skip at send time (finish.lua, which gave the attempt back first). It
+-- gets the code of its last maybe-sent answer (its last retry_maybe_sent event), keeps its
+-- attempts, moves from `from` to unknown in counts, is counted once in codes as
+-- unknown:<code> (it was never unknown before: its retry was a retry, counted as retried),
+-- and its history gets "retry_withdrawn:<attempt>:<why>:<s>". The caller completes the run if
+-- need be (maybe_complete). It is not tracked for a resend (no task payload comes with it),
+-- and its retry task, should it still come, finds it unknown and sends nothing (claim.lua).
+local function withdraw_retry(counts, codes, bucket, history, field, h, from, row, att, why, now)
+  local code = ''
+  for c in string.gmatch(';' .. h, ';retry_maybe_sent:%d*:([^:;]*):') do code = c end
+  redis.call('HSET', bucket, field, 'u|' .. row .. '|' .. att .. '|' .. code .. '|')
+  move(counts, from, 'u')
+  redis.call('HINCRBY', codes, 'unknown:' .. code, 1)
+  redis.call('HSET', history, field, h .. ';retry_withdrawn:' .. att .. ':' .. why .. ':' .. math.floor(tonumber(now) / 1000))
   return code
 end
 -- track_unknown puts an entry that just became unknown in the run's resend set, due after the

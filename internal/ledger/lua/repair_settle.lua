@@ -14,8 +14,12 @@
 -- worker), is never skipped either, as its first message may have gone: the resend is
 -- withdrawn, the entry back to unknown with the code it had, no longer counted in
 -- resent_unknown, its history saying resend_withdrawn with ARGV[4] (withdraw_resend). A
--- planned or queued entry never sent becomes skipped with the reason ARGV[4]. The outcome goes
--- in the recipient's history.
+-- planned or queued entry never sent becomes skipped with the reason ARGV[4]. A queued one
+-- retried after an answer that may follow a message that went out (at-least-once:
+-- maybe_sent_before), its retry task gone, is asked for either way: skipped (its task could
+-- not be rebuilt, or its run was cancelled) or unknown; it is never skipped, as the recipient
+-- may hold the message: it becomes unknown with that answer's code, its history saying
+-- retry_withdrawn with ARGV[4] (withdraw_retry). The outcome goes in the recipient's history.
 --
 -- KEYS[1] run hash
 -- KEYS[2] counts
@@ -26,7 +30,7 @@
 -- ARGV[1] recipient field
 -- ARGV[2] the entry as the repair read it
 -- ARGV[3] new state letter: 'u' unknown or 'k' skipped
--- ARGV[4] code (unknown), why (a withdrawn resend) or reason (skipped)
+-- ARGV[4] code (unknown), why (a withdrawn resend or retry) or reason (skipped)
 -- ARGV[5] now (unix ms)
 -- ARGV[6] the recipient's member in the resend set ("<bucket>:<field>")
 --
@@ -41,6 +45,10 @@ if redis.call('ZSCORE', KEYS[6], ARGV[6]) then return {0, 0} end
 local st, row, att = parse(v)
 local h = redis.call('HGET', KEYS[5], ARGV[1])
 local maysent = st == 's' or (st == 'q' and resent_before(h))
+if st == 'q' and not maysent and maybe_sent_before(h) then
+  withdraw_retry(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], h, 'q', row, att, ARGV[4], ARGV[5])
+  return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[5])}
+end
 if (to == 'u' and not maysent) or (to == 'k' and (maysent or (st ~= 'p' and st ~= 'q'))) then
   return {0, 0}
 end

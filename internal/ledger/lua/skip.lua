@@ -13,14 +13,19 @@
 -- worker died sending it. With ARGV[6] set (the run, or the run a follow-up follows, was cancelled),
 -- such an entry is not skipped either: its resend is withdrawn, the entry back to unknown with
 -- the code it had, as the cancelled run's other unknown recipients stay (withdraw_resend).
+-- Whatever the arguments, a queued entry retried after an answer that may follow a message
+-- that went out (at-least-once: maybe_sent_before) is never skipped either: it becomes
+-- unknown with that answer's code, counted under it, its history saying retry_withdrawn with
+-- ARGV[2] (withdraw_retry): its retry will not be sent, and the recipient may hold the
+-- message. A queued entry whose resend was released is handled as above first.
 --
 -- KEYS[1] run hash
 -- KEYS[2] counts
 -- KEYS[3] codes
 -- KEYS[4] the recipient's ledger bucket
--- KEYS[5] the recipient's history bucket (read only with ARGV[5] or ARGV[6])
+-- KEYS[5] the recipient's history bucket (read for a queued entry)
 -- ARGV[1] recipient field
--- ARGV[2] reason
+-- ARGV[2] reason (also why, in its history, for a withdrawn retry or, with ARGV[6], resend)
 -- ARGV[3] now (unix ms)
 -- ARGV[4] code of an unknown outcome for a submitting entry ('' or absent: leave it alone)
 -- ARGV[5] '1' to guard a queued entry whose resend was released, as a submitting one
@@ -44,7 +49,7 @@ if ARGV[8] == '1' and (st == 'p' or st == 'q' or st == 's') then
 end
 local to, why = 'k', ARGV[2]
 local h = false
-if st == 'q' and (ARGV[5] == '1' or ARGV[6] == '1') then h = redis.call('HGET', KEYS[5], ARGV[1]) end
+if st == 'q' then h = redis.call('HGET', KEYS[5], ARGV[1]) end
 if st == 'q' and ARGV[6] == '1' and resent_before(h) then
   withdraw_resend(KEYS[2], KEYS[4], KEYS[5], ARGV[1], h, row, att, ARGV[2], ARGV[3])
   maybe_complete(KEYS[1], KEYS[2], ARGV[3])
@@ -61,6 +66,10 @@ elseif guarded and st == 'q' then
   return {st, 1, 'u', ''}
 elseif guarded then
   to, why = 'u', ARGV[4]
+elseif st == 'q' and maybe_sent_before(h) then
+  withdraw_retry(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], h, 'q', row, att, ARGV[2], ARGV[3])
+  maybe_complete(KEYS[1], KEYS[2], ARGV[3])
+  return {st, 1, 'u', ''}
 elseif st ~= 'p' and st ~= 'q' then
   return {st, 0, '', ''}
 end
