@@ -1,7 +1,6 @@
 package campaigns
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/heraldmsg/herald/internal/yamlerr"
 	"github.com/heraldmsg/herald/internal/yamlsize"
 	"go.yaml.in/yaml/v3"
 )
@@ -213,15 +213,7 @@ func (d *decoder) decodeLeaf(n *yaml.Node, v reflect.Value, field string) {
 // yamlMessage is the text of a YAML decoding error without its "yaml: line N:" prefix (the
 // problem has its place).
 func yamlMessage(err error) string {
-	msg := err.Error()
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = te.Errors[0]
-	}
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		msg = m[2]
-	}
+	_, msg := yamlerr.Line(err)
 	return msg
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/logx"
+	"github.com/heraldmsg/herald/internal/yamlerr"
 )
 
 // Definition is a campaign as written in YAML.
@@ -320,7 +321,7 @@ func oneDocument(path string, data []byte, one string) (*yaml.Node, Errors) {
 		if errors.Is(err, io.EOF) {
 			return nil, Errors{{File: path, Line: 1, Column: 1, Msg: "file is empty"}}
 		}
-		return nil, Errors{yamlError(path, err)}
+		return nil, Errors{yamlError(path, data, err)}
 	}
 	if len(root.Content) == 0 {
 		return nil, Errors{{File: path, Line: 1, Column: 1, Msg: "file is empty"}}
@@ -331,7 +332,7 @@ func oneDocument(path string, data []byte, one string) (*yaml.Node, Errors) {
 		errs = append(errs, FieldError{File: path, Line: extra.Line, Column: extra.Column,
 			Msg: "a second YAML document starts here; " + one})
 	} else if !errors.Is(err, io.EOF) {
-		e := yamlError(path, err)
+		e := yamlError(path, data, err)
 		e.Msg = "a second YAML document, which does not parse either: " + e.Msg
 		errs = append(errs, e)
 	}
@@ -405,28 +406,14 @@ func sortErrors(errs Errors) Errors {
 	return out
 }
 
-var (
-	yamlLineRE = regexp.MustCompile(`line (\d+): (.*)`)
-)
-
-// yamlError turns a YAML decoding error into a FieldError with its line.
-func yamlError(path string, err error) FieldError {
-	var te *yaml.TypeError
-	msg := err.Error()
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = te.Errors[0]
+// yamlError turns an error decoding data, a YAML file, into a FieldError at the line where the
+// problem is (yamlerr.In), column 1; an error the decoder did not place has no line.
+func yamlError(path string, data []byte, err error) FieldError {
+	line, msg := yamlerr.In(err, data)
+	if line == 0 {
+		return FieldError{File: path, Msg: msg}
 	}
-	return yamlMsgError(path, msg)
-}
-
-// yamlMsgError turns one YAML error message ("line N: ...") into a FieldError with its line.
-func yamlMsgError(path, msg string) FieldError {
-	msg = strings.TrimPrefix(msg, "yaml: ")
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return FieldError{File: path, Line: line, Column: 1, Msg: m[2]}
-	}
-	return FieldError{File: path, Msg: msg}
+	return FieldError{File: path, Line: line, Column: 1, Msg: msg}
 }
 
 // find returns the node at a dotted path under a mapping node, for error positions. It scans

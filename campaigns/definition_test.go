@@ -302,7 +302,11 @@ func TestParseErrors(t *testing.T) {
 		{name: "RawGivenTwice", yaml: valid + "parameters:\n  raw: []\n  raw: []\n", want: []string{"9:3: parameters.raw: given twice (first at line 8)"}},
 		{name: "SecondDocument", yaml: valid + "---\nid: other\n", want: []string{"7:1: a second YAML document starts here"}},
 		{name: "SecondDocumentWithOtherProblems", yaml: "id: Bad\n" + valid[len("id: spring-sale\n"):] + "---\n", want: []string{"1:5: id:", "7:1: a second YAML document starts here"}},
-		{name: "SecondDocumentBroken", yaml: valid + "---\n: : [\n", want: []string{"7:1: a second YAML document, which does not parse either: "}},
+		{name: "SecondDocumentBroken", yaml: valid + "---\n: : [\n", want: []string{"8:1: a second YAML document, which does not parse either: "}},
+		// Syntax errors at the line an editor shows: yaml leaves the first line out and puts
+		// its parser's problems one line early.
+		{name: "FenceOnTheFirstLine", yaml: "```yaml\n" + valid, want: []string{"1:1: found character that cannot start any token"}},
+		{name: "UnclosedFlowMapping", yaml: "id: x\naudience:\n  file: a.csv\ntemplate: {name: x\nsender: y\n", want: []string{"4:1: did not find expected ',' or '}'"}},
 		{name: "LeadingDocumentMarkerIsFine", yaml: "---\n" + valid + "---\nid: x\n", want: []string{"8:1: a second YAML document starts here"}},
 		{name: "EmptyFile", yaml: "", want: []string{"1:1: file is empty"}},
 		{name: "BlankLinesOnly", yaml: "\n\n  \n", want: []string{"1:1: file is empty"}},

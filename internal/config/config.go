@@ -34,6 +34,7 @@ import (
 	"github.com/heraldmsg/herald/internal/servicewindow"
 	"github.com/heraldmsg/herald/internal/suggest"
 	"github.com/heraldmsg/herald/internal/webhooks"
+	"github.com/heraldmsg/herald/internal/yamlerr"
 )
 
 // Config is the whole configuration file.
@@ -496,9 +497,10 @@ type valueError struct {
 func (e *valueError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
 
 // fileError is a config file that does not decode (its YAML is broken): yaml's message, at
-// the file and line it names, with a hint, and yaml's error as its cause.
+// the file and line where the problem is (yamlerr), with yaml's error as its cause.
 type fileError struct {
 	path string
+	data []byte
 	err  error
 }
 
@@ -506,18 +508,21 @@ func (e *fileError) Error() string {
 	msg := strings.TrimPrefix(e.err.Error(), "yaml: ")
 	// yaml lists the problems it met decoding one a line ("unmarshal errors:\n  line 3: ...");
 	// the first is told, and how many more there are.
-	more := ""
 	if list, ok := strings.CutPrefix(msg, "unmarshal errors:\n"); ok {
 		lines := strings.Split(list, "\n")
-		msg = strings.TrimSpace(lines[0])
+		more := ""
 		if n := len(lines) - 1; n > 0 {
 			more = fmt.Sprintf(" (and %d more problem(s) in the file)", n)
 		}
+		if line, rest, ok := lineOf(strings.TrimSpace(lines[0])); ok {
+			return fmt.Sprintf("%s:%d:1: %s%s", e.path, line, rest, more)
+		}
+		return "config " + e.path + ": " + strings.TrimSpace(lines[0]) + more
 	}
-	if line, rest, ok := lineOf(msg); ok {
-		return e.path + ":" + strconv.Itoa(line) + ": " + rest + more
+	if line, problem := yamlerr.In(e.err, e.data); line > 0 {
+		return fmt.Sprintf("%s:%d:1: %s", e.path, line, problem)
 	}
-	return "config " + e.path + ": " + msg + more
+	return "config " + e.path + ": " + msg
 }
 
 func (e *fileError) Unwrap() error { return e.err }
@@ -540,6 +545,7 @@ func lineOf(msg string) (int, string, bool) {
 // environment variables that replaced its values.
 type source struct {
 	path string
+	data []byte     // the file's bytes, nil without a file
 	doc  *yaml.Node // nil without a file
 	env  map[string]string
 }
@@ -762,7 +768,7 @@ func (src *source) decodeError(err error) error {
 			}
 		}
 	}
-	return &fileError{path: src.path, err: err}
+	return &fileError{path: src.path, data: src.data, err: err}
 }
 
 // unknownKey reads yaml's "field api_kee not found in type config.Connectly".
@@ -925,9 +931,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		}
 		var doc yaml.Node
 		if err := yaml.Unmarshal(data, &doc); err != nil {
-			return c, &fileError{path: path, err: err}
+			return c, &fileError{path: path, data: data, err: err}
 		}
-		src.doc = &doc
+		src.doc, src.data = &doc, data
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {

@@ -115,18 +115,27 @@ func TestLoadDecodeErrorListReadsOnOneLine(t *testing.T) {
 	// A list written as a key: no key to name.
 	path := writeFile(t, "herald.yaml", "errors:\n  ? [HTTP_500]\n  : permanent\n")
 	_, err := config.Load(path, env{}.get)
-	if want := path + ":2: cannot unmarshal !!seq into string"; err == nil || err.Error() != want {
+	if want := path + ":2:1: cannot unmarshal !!seq into string"; err == nil || err.Error() != want {
 		t.Errorf("err = %q, want %q", err, want)
 	}
 }
 
-// A file whose YAML is broken is named with the line yaml gives.
+// A file whose YAML is broken is named with the line of the problem, as an editor counts
+// lines: yaml's own "line N" is one less for its parser's problems (the misindented key on
+// line 3 read "line 2"), and missing on the first line.
 func TestLoadBrokenYAMLNamesTheLine(t *testing.T) {
 	t.Parallel()
-	path := writeFile(t, "herald.yaml", "redis:\n  url: redis://127.0.0.1:6379/0\n worker: 1\n")
-	_, err := config.Load(path, env{}.get)
-	if err == nil || !strings.HasPrefix(err.Error(), path+":2: did not find expected key") {
-		t.Errorf("err = %v, want it to start with %s:2: and yaml's message", err, filepath.Base(path))
+	for _, tc := range []struct{ in, want string }{
+		{"redis:\n  url: redis://127.0.0.1:6379/0\n worker: 1\n", ":3:1: did not find expected key"},
+		{"redis:\n\turl: x\n", ":2:1: found character that cannot start any token"},
+		{"```yaml\nredis: {}\n", ":1:1: found character that cannot start any token"},
+		{"redis: {url: x\nworker: {}\n", ":2:1: did not find expected ',' or '}'"},
+	} {
+		path := writeFile(t, "herald.yaml", tc.in)
+		_, err := config.Load(path, env{}.get)
+		if err == nil || err.Error() != path+tc.want {
+			t.Errorf("%q: err = %v, want %s%s", tc.in, err, filepath.Base(path), tc.want)
+		}
 	}
 }
 
