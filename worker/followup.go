@@ -7,7 +7,6 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/metrics"
 )
 
 // Follow-ups (on_reply) are sends of a follow-up run (ledger.FollowupRun: "RUN~RULE"),
@@ -78,13 +77,11 @@ func (w *Worker) gateFollowup(ctx context.Context, j *job) (bool, error) {
 		return true, &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: cmp.Or(reason, "run paused")}
 	}
 	if fs.Cancelled() {
-		skipped, err := w.skipEntry(context.WithoutCancel(ctx), j.p, ledger.SkipCancelled)
+		now, err := w.skipEntry(context.WithoutCancel(ctx), j.p, ledger.SkipCancelled)
 		if err != nil {
 			return true, err
 		}
-		if skipped {
-			w.count(j.p, metrics.OutcomeSkipped, ledger.SkipCancelled)
-		}
+		w.countSkip(j.log, j.p, now, ledger.SkipCancelled)
 		return true, nil
 	}
 	return false, nil

@@ -104,6 +104,7 @@ var maybeSentStories = []struct {
 	}},
 	{"ItExpiresBeforeItsRetry", func(t *testing.T, b *resendBundle) {
 		const runID = "spring-sale/maybe-sent-expired"
+		m := withMetrics(b.testBundle)
 		ps := seedRun(t, b.testBundle, runID, ledger.AtLeastOnce, 2)
 		maybe, notTaken := ps[0], ps[1]
 		answerBy(b, map[string]error{maybe.To: apiError(503, ""), notTaken.To: apiError(408, "")})
@@ -117,6 +118,9 @@ var maybeSentStories = []struct {
 		}
 		wantMaybeSentUnknown(t, b, maybe, "expired")
 		wantEntry(t, b.testBundle, notTaken, ledger.Entry{State: ledger.Skipped, Attempts: 1, Code: "expired"})
+		// Counted as what the ledger says: one unknown, one skip.
+		wantSends(t, m, metrics.OutcomeUnknown, "expired", 1)
+		wantSends(t, m, metrics.OutcomeSkipped, "expired", 1)
 		if r := runOf(t, b.testBundle, runID); r.Status != ledger.RunCompleted {
 			t.Fatalf("run %s, want completed", r.Status)
 		}
@@ -124,6 +128,7 @@ var maybeSentStories = []struct {
 	{"TheRecipientOptsOutBeforeItsRetry", func(t *testing.T, b *resendBundle) {
 		// The retry's claim is made and the suppression list stops it: a skip at send time.
 		const runID = "spring-sale/maybe-sent-opted-out"
+		m := withMetrics(b.testBundle)
 		ps := seedRun(t, b.testBundle, runID, ledger.AtLeastOnce, 2)
 		maybe, notTaken := ps[0], ps[1]
 		answerBy(b, map[string]error{maybe.To: apiError(503, ""), notTaken.To: apiError(408, "")})
@@ -138,7 +143,18 @@ var maybeSentStories = []struct {
 		}
 		wantMaybeSentUnknown(t, b, maybe, ledger.SkipSuppressed)
 		wantEntry(t, b.testBundle, notTaken, ledger.Entry{State: ledger.Skipped, Attempts: 1, Code: ledger.SkipSuppressed})
+		wantSends(t, m, metrics.OutcomeUnknown, ledger.SkipSuppressed, 1)
+		wantSends(t, m, metrics.OutcomeSkipped, ledger.SkipSuppressed, 1)
 	}},
+}
+
+// wantSends checks herald_sends_total for the test campaign and sender, outcome and class.
+func wantSends(t *testing.T, m *metrics.Metrics, outcome, class string, want float64) {
+	t.Helper()
+	sender := metrics.SenderLabels{}.Of(testSender)
+	if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, sender, outcome, class)); n != want {
+		t.Errorf("sends %s/%s = %v, want %v", outcome, class, n, want)
+	}
 }
 
 // answerBy makes b's sender answer each number of answers with its error, and accept others.

@@ -105,9 +105,8 @@ func (w *Worker) gateLateFallback(ctx context.Context, j *job) (bool, error) {
 	if r, _ := w.table.Lookup(e.Code); found && e.State == ledger.Failed && r.WindowClosed {
 		return false, nil
 	}
-	skipped, err := w.skipEntry(context.WithoutCancel(ctx), j.p, ledger.SkipSessionDelivered)
-	if skipped {
-		w.count(j.p, metrics.OutcomeSkipped, ledger.SkipSessionDelivered)
+	now, err := w.skipEntry(context.WithoutCancel(ctx), j.p, ledger.SkipSessionDelivered)
+	if w.countSkip(j.log, j.p, now, ledger.SkipSessionDelivered) {
 		j.log.Info().Str("state", string(e.State)).Msg("late fallback skipped: its session message no longer reads as undelivered")
 	}
 	return true, err
@@ -193,7 +192,7 @@ func (w *Worker) gateWindow(ctx context.Context, j *job) (bool, error) {
 // (claimEnded: skipped(cancelled)). msg is the log line of a skip.
 func (w *Worker) skipUnsent(ctx context.Context, j *job, code, msg string) error {
 	sctx := context.WithoutCancel(ctx)
-	skipped, held, err := w.ledger.SkipWhileRunning(sctx, j.p.Address(), code)
+	now, held, err := w.ledger.SkipWhileRunning(sctx, j.p.Address(), code)
 	if err != nil {
 		return err
 	}
@@ -203,9 +202,9 @@ func (w *Worker) skipUnsent(ctx context.Context, j *job, code, msg string) error
 		return w.holdPaused(ctx, j)
 	case held != "":
 		return w.claimEnded(ctx, j)
-	case !skipped:
+	case now == "":
 		// Not skippable as it stood (left submitting by an earlier attempt, say).
-		skipped, verdict, err = w.skipLeftOver(sctx, j.p, code)
+		now, verdict, err = w.skipLeftOver(sctx, j.p, code)
 		if err != nil {
 			return err
 		}
@@ -216,8 +215,7 @@ func (w *Worker) skipUnsent(ctx context.Context, j *job, code, msg string) error
 		return w.holdPaused(ctx, j)
 	case verdict == ledger.VerdictCancelled:
 		w.count(j.p, metrics.OutcomeSkipped, ledger.SkipCancelled)
-	case skipped:
-		w.count(j.p, metrics.OutcomeSkipped, code)
+	case w.countSkip(j.log, j.p, now, code):
 		j.log.Info().Msg(msg)
 	}
 	return nil

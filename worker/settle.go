@@ -13,17 +13,7 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/logx"
-	"github.com/heraldmsg/herald/internal/metrics"
 )
-
-// settleOutcomeLabel is outcomeLabel for an outcome settle records: a retry after a maybe-sent
-// answer (ledger.ReleaseRetryMaybeSent) counts as the retry it is.
-func settleOutcomeLabel(o ledger.Outcome) string {
-	if o.State == ledger.Queued && o.Mode == ledger.ReleaseRetryMaybeSent {
-		return metrics.OutcomeRetried
-	}
-	return outcomeLabel(o)
-}
 
 // adaptiveTrigger reports whether an answer says the sender goes too fast, so its rate backs
 // off: a throttle whose key is one of AdaptiveCodes. The key is the classified one: a 429 is
@@ -63,27 +53,20 @@ func (w *Worker) waitFor(ctx context.Context, log zerolog.Logger, p campaigns.Se
 // when an earlier attempt may have gone out (a retry after a maybe-sent answer: the ledger
 // withdraws the retry, FinishResult.Withdrawn).
 func (w *Worker) skipCapped(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, c ledger.Claim) error {
-	applied := false
+	var now ledger.State
 	if c.Verdict == ledger.VerdictSend {
 		r, err := w.finishRetrying(p, ledger.Outcome{State: ledger.Skipped, Code: limits.ReasonCapped, Attempt: c.Attempts})
 		if err != nil {
 			return err
 		}
-		if r.Applied && r.Withdrawn {
-			w.count(p, metrics.OutcomeUnknown, limits.ReasonCapped)
-			log.Warn().Msg("frequency cap reached before a retry, and an earlier attempt may have gone out: marked unknown")
-			return nil
-		}
-		applied = r.Applied
+		now = r.Moved(ledger.Skipped)
 	} else {
-		ok, err := w.skipEntry(context.WithoutCancel(ctx), p, limits.ReasonCapped)
-		if err != nil {
+		var err error
+		if now, err = w.skipEntry(context.WithoutCancel(ctx), p, limits.ReasonCapped); err != nil {
 			return err
 		}
-		applied = ok
 	}
-	if applied {
-		w.count(p, metrics.OutcomeSkipped, limits.ReasonCapped)
+	if w.countSkip(log, p, now, limits.ReasonCapped) {
 		log.Info().Msg("skipped: frequency cap reached")
 	}
 	return nil
@@ -259,7 +242,7 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 			return err
 		}
 		if r.Applied {
-			w.count(p, settleOutcomeLabel(o), settledLabel(j, d, o, classLabel))
+			w.count(p, outcomeLabel(o), settledLabel(j, d, o, classLabel))
 		}
 		if r.PausedFor != "" {
 			log.Error().Str("reason", r.PausedFor).Msg("run paused: burst of one permanent code")

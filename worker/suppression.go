@@ -7,7 +7,6 @@ import (
 
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/limits"
-	"github.com/heraldmsg/herald/internal/metrics"
 )
 
 // The suppression list at send time.
@@ -137,8 +136,7 @@ func (w *Worker) skipSuppressed(j *job) error {
 	if err != nil {
 		return err
 	}
-	if r.Applied {
-		w.count(j.p, metrics.OutcomeSkipped, ledger.SkipSuppressed)
+	if w.countSkip(j.log, j.p, r.Moved(ledger.Skipped), ledger.SkipSuppressed) {
 		j.log.Info().Msg("skipped: the recipient is on the suppression list for this message")
 	}
 	if r.RunCompleted {

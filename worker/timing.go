@@ -27,12 +27,11 @@ func (w *Worker) beforeSend(ctx context.Context, log zerolog.Logger, p campaigns
 	expired, wait := campaigns.CheckTime(p, w.now())
 	switch {
 	case expired:
-		skipped, err := w.skipEntry(context.WithoutCancel(ctx), p, "expired")
+		now, err := w.skipEntry(context.WithoutCancel(ctx), p, "expired")
 		if err != nil {
 			return true, err
 		}
-		if skipped {
-			w.count(p, metrics.OutcomeSkipped, "expired")
+		if w.countSkip(log, p, now, "expired") {
 			log.Info().Msg("skipped: expired before it could be sent")
 		}
 		return true, nil
@@ -54,57 +53,77 @@ func (w *Worker) beforeSend(ctx context.Context, log zerolog.Logger, p campaigns
 	return false, nil
 }
 
-// skipEntry marks a recipient skipped(reason) without a send. An entry left submitting by an
-// earlier attempt (its worker died after the claim) is not skippable as such: it is settled
-// the way a claim settles it, unknown under at-most-once (that attempt may have sent), else
-// skipped, or held (a HeldError) while its run is paused. It reports whether this call
-// changed the entry.
-func (w *Worker) skipEntry(ctx context.Context, p campaigns.SendPayload, reason string) (bool, error) {
-	ok, err := w.ledger.Skip(ctx, p.Address(), reason)
-	if err != nil || ok {
-		return ok, err
+// skipEntry marks a recipient skipped(reason) without a send, and returns the state this call
+// moved it to ("" when none). A recipient an earlier attempt may have sent to is never
+// skipped: one queued for a retry after a maybe-sent answer, or for its resend, becomes
+// unknown (ledger.Skip), and an entry left submitting by an earlier attempt (its worker died
+// after the claim) is settled the way a claim settles it, unknown under at-most-once (that
+// attempt may have sent), else skipped, or held (a HeldError) while its run is paused.
+func (w *Worker) skipEntry(ctx context.Context, p campaigns.SendPayload, reason string) (ledger.State, error) {
+	now, err := w.ledger.Skip(ctx, p.Address(), reason)
+	if err != nil || now != "" {
+		return now, err
 	}
-	ok, verdict, err := w.skipLeftOver(ctx, p, reason)
+	now, verdict, err := w.skipLeftOver(ctx, p, reason)
 	if err == nil && verdict == ledger.VerdictPaused {
 		// Left submitting and its run paused: the claim holds it, and so does the task, which
 		// would otherwise end with no task left to settle the entry.
-		return false, &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: "run paused"}
+		return "", &HeldError{RetryAfter: w.cfg.HoldDelay, Reason: "run paused"}
 	}
-	return ok, err
+	return now, err
+}
+
+// countSkip counts a skip that moved p's recipient to now (skipEntry's answer): a skip, or an
+// unknown outcome when the recipient may hold an earlier attempt's message (logged so). It
+// reports whether the recipient was skipped, for the caller's own log line.
+func (w *Worker) countSkip(log zerolog.Logger, p campaigns.SendPayload, now ledger.State, reason string) bool {
+	switch now {
+	case ledger.Skipped:
+		w.count(p, metrics.OutcomeSkipped, reason)
+		return true
+	case ledger.Unknown:
+		w.count(p, metrics.OutcomeUnknown, reason)
+		log.Warn().Str("reason", reason).Msg("not sent again, and an earlier attempt may have gone out: marked unknown")
+	}
+	return false
 }
 
 // skipLeftOver settles, as skipEntry does, an entry that a skip left as it was: one left
 // submitting by an earlier attempt is claimed, and settled the way its claim says (skipped
-// with reason when the claim says send). It reports whether this call changed the entry and
-// the verdict of its claim ("" when it made none).
-func (w *Worker) skipLeftOver(ctx context.Context, p campaigns.SendPayload, reason string) (bool, ledger.Verdict, error) {
+// with reason when the claim says send, unknown when an earlier attempt may have sent). It
+// returns the state this call moved the entry to ("" when none) and the verdict of its claim
+// ("" when it made none).
+func (w *Worker) skipLeftOver(ctx context.Context, p campaigns.SendPayload, reason string) (ledger.State, ledger.Verdict, error) {
 	e, found, err := w.ledger.Entry(ctx, p.Address())
 	if err != nil || !found {
-		return false, "", err
+		return "", "", err
 	}
 	if e.State == ledger.Failed && w.optOutCode(e.Code) {
 		// An opt-out recorded while the suppression list could not be written: a retry of its
 		// task that ends here, before its claim, writes it as notSending would.
-		return false, "", w.keepSuppressed(ctx, p, e.Code)
+		return "", "", w.keepSuppressed(ctx, p, e.Code)
 	}
 	if e.State != ledger.Submitting {
-		return false, "", nil
+		return "", "", nil
 	}
 	token := ledger.NewClaimToken()
 	c, err := w.ledger.ClaimWith(ctx, p.Address(), ledger.Delivery(p.Delivery), token)
 	if err != nil {
 		w.unclaim(ctx, p, token, CodeClaimUnanswered)
-		return false, "", err
+		return "", "", err
 	}
 	switch c.Verdict {
 	case ledger.VerdictSend:
 		r, err := w.finishRetrying(p, ledger.Outcome{State: ledger.Skipped, Code: reason, Attempt: c.Attempts})
-		return r.Applied, c.Verdict, err
+		return r.Moved(ledger.Skipped), c.Verdict, err
 	case ledger.VerdictUnknown:
-		return true, c.Verdict, nil
+		return ledger.Unknown, c.Verdict, nil
 	case ledger.VerdictFound:
 		ok, err := w.settleFound(p, c)
-		return ok, c.Verdict, err
+		if !ok {
+			return "", c.Verdict, err
+		}
+		return ledger.Unknown, c.Verdict, err
 	}
-	return false, c.Verdict, nil
+	return "", c.Verdict, nil
 }

@@ -398,7 +398,7 @@ func outcomeLabel(o ledger.Outcome) string {
 		return metrics.OutcomeFailed
 	case o.State == ledger.Unknown:
 		return metrics.OutcomeUnknown
-	case o.Mode == ledger.ReleaseRetry:
+	case o.Mode == ledger.ReleaseRetry || o.Mode == ledger.ReleaseRetryMaybeSent:
 		return metrics.OutcomeRetried
 	case o.Mode == ledger.ReleaseHold:
 		return metrics.OutcomeHeld

@@ -99,7 +99,7 @@ var activeStories = []activeStory{
 	{"CompletedByASkip", []string{"a"}, func(t *testing.T, b *testBundle, id func(string) string) {
 		r := id("a")
 		es := expandedRun(t, b, r, 1, 0)
-		if ok, err := b.l.Skip(context.Background(), Address{Run: r, Bucket: es[0].Bucket, Recipient: es[0].Recipient}, "deleted"); err != nil || !ok {
+		if ok, err := b.l.Skip(context.Background(), Address{Run: r, Bucket: es[0].Bucket, Recipient: es[0].Recipient}, "deleted"); err != nil || ok != Skipped {
 			t.Fatalf("Skip = %v, %v", ok, err)
 		}
 		wantListed(t, b, r, false, "its last entry skipped")

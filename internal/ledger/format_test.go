@@ -200,7 +200,7 @@ func exerciseEntries(t *testing.T, b *testBundle, runID string, entries []PlanEn
 	if err != nil || len(hist) != 2 {
 		t.Fatalf("History = %+v, %v; want two events", hist, err)
 	}
-	if ok, err := b.l.Skip(ctx, Address{Run: runID, Bucket: entries[1].Bucket, Recipient: entries[1].Recipient}, "operator"); err != nil || !ok {
+	if ok, err := b.l.Skip(ctx, Address{Run: runID, Bucket: entries[1].Bucket, Recipient: entries[1].Recipient}, "operator"); err != nil || ok != Skipped {
 		t.Fatalf("Skip = %v, %v", ok, err)
 	}
 	seen := map[string]State{}

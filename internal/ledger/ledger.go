@@ -549,6 +549,18 @@ type FinishResult struct {
 	Withdrawn bool
 }
 
+// Moved returns the state the entry moved to when the outcome asked for state: state, Unknown
+// for a withdrawn skip, "" when nothing was applied.
+func (r FinishResult) Moved(state State) State {
+	switch {
+	case !r.Applied:
+		return ""
+	case r.Withdrawn:
+		return Unknown
+	}
+	return state
+}
+
 // Finish records the outcome of a claimed send.
 func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult, error) {
 	runID, bucket := a.Run, a.Bucket

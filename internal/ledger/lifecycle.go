@@ -346,17 +346,17 @@ func compareCounts(v Verification, reasons map[string]int64, c Counters) Verific
 	return v
 }
 
-// Skip marks a planned or queued recipient skipped with reason and reports whether it did;
-// a recipient being sent or already done is left alone. A queued recipient whose one resend
-// was released is not skipped, whatever the reason (cancelled, expired, capped, its window
-// closed): its first message may have gone, so the resend is withdrawn and it is unknown
-// again with the code it had, as Cancel does (Skip then reports false; its resend task,
-// should it come, finds nothing to send). Nor is one queued for a retry after an answer that
-// may follow a message that went out (ReleaseRetryMaybeSent): it becomes unknown with that
-// answer's code, its history saying retry_withdrawn with reason (Skip reports false).
-func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (bool, error) {
+// Skip marks a planned or queued recipient skipped with reason and returns the state it moved
+// to: Skipped, Unknown (below), or "" when it did not move; a recipient being sent or already
+// done is left alone. A queued recipient whose one resend was released is not skipped,
+// whatever the reason (cancelled, expired, capped, its window closed): its first message may
+// have gone, so the resend is withdrawn and it is unknown again with the code it had, as
+// Cancel does (its resend task, should it come, finds nothing to send). Nor is one queued for
+// a retry after an answer that may follow a message that went out (ReleaseRetryMaybeSent): it
+// becomes unknown with that answer's code, its history saying retry_withdrawn with reason.
+func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (State, error) {
 	_, now, _, err := l.skip(ctx, a, reason, "", false, false)
-	return now == Skipped, err
+	return now, err
 }
 
 // SkipWhileRunning is Skip for a recipient its worker decided not to send (its window closed,
@@ -364,10 +364,10 @@ func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (bool, erro
 // a planned, queued or submitting recipient is left as it is and held is the run's status,
 // so the worker holds the task (paused: a paused run's tasks are neither sent nor settled)
 // or ends it as its claim would (cancelled: skipped(cancelled)). held is "" when the run is
-// running (or gone); skipped then says whether the recipient became skipped(reason), as Skip.
-func (l *Ledger) SkipWhileRunning(ctx context.Context, a Address, reason string) (skipped bool, held RunStatus, err error) {
-	_, now, held, err := l.skip(ctx, a, reason, "", false, true)
-	return now == Skipped, held, err
+// running (or gone); now is then the state the recipient moved to, as Skip's.
+func (l *Ledger) SkipWhileRunning(ctx context.Context, a Address, reason string) (now State, held RunStatus, err error) {
+	_, now, held, err = l.skip(ctx, a, reason, "", false, true)
+	return now, held, err
 }
 
 // SkipCancelled is the cancelled reason: what a recipient of a cancelled run, or a follow-up

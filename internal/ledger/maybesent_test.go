@@ -141,7 +141,7 @@ var maybeSentCases = []scriptCase{
 		run, err5 := e.b.l.GetRun(ctx, e.run)
 		story := "retry_maybe_sent " + codeMaybeSent
 		return first(err1, err2, err3, err4, err5, want("claim", VerdictDone, c0.Verdict), want("claim's state", Unknown, c0.State),
-			want("claim's code", codeMaybeSent, c0.Detail), want("skipped", false, ok1),
+			want("claim's code", codeMaybeSent, c0.Detail), want("moved", Unknown, ok1),
 			e.retryWithdrawn(ctx, 0, codeMaybeSent, 1, story, SkipCancelled), e.retryWithdrawn(ctx, 1, codeMaybeSent, 1, story, SkipCancelled),
 			want("not taken", VerdictCancelled, c2.Verdict), e.skippedAs(ctx, 2, SkipCancelled),
 			want("unknown codes", int64(2), c.Codes["unknown:"+codeMaybeSent]), want("attempts", int64(3), c.Attempts),
@@ -183,9 +183,9 @@ var maybeSentCases = []scriptCase{
 		ok2, err3 := e.b.l.Skip(ctx, e.addr(2), "expired")
 		c, err4 := e.b.l.Counters(ctx, e.run)
 		story := "retry_maybe_sent " + codeMaybeSent
-		return first(err1, err2, err3, err4, want("skipped", false, ok0), want("held", RunStatus(""), held0),
-			e.retryWithdrawn(ctx, 0, codeMaybeSent, 1, story, "window_closed"), want("skipped 1", false, ok1),
-			e.retryWithdrawn(ctx, 1, codeMaybeSent, 1, story, "expired"), want("not taken skipped", true, ok2), e.skippedAs(ctx, 2, "expired"),
+		return first(err1, err2, err3, err4, want("moved", Unknown, ok0), want("held", RunStatus(""), held0),
+			e.retryWithdrawn(ctx, 0, codeMaybeSent, 1, story, "window_closed"), want("moved 1", Unknown, ok1),
+			e.retryWithdrawn(ctx, 1, codeMaybeSent, 1, story, "expired"), want("not taken skipped", Skipped, ok2), e.skippedAs(ctx, 2, "expired"),
 			want("unknown codes", int64(2), c.Codes["unknown:"+codeMaybeSent]), want("no skip of the window", int64(0), c.Codes["skipped:window_closed"]),
 			want("expired once", int64(1), c.Codes["skipped:expired"]), e.verify(ctx, e.run))
 	}},
@@ -199,7 +199,7 @@ var maybeSentCases = []scriptCase{
 		}
 		ok, held, err := e.b.l.SkipWhileRunning(ctx, e.addr(0), "window_closed")
 		en, err2 := e.entry(ctx, 0)
-		return first(err, err2, want("skipped", false, ok), want("held", RunPaused, held), want("state", Queued, en.State))
+		return first(err, err2, want("moved", State(""), ok), want("held", RunPaused, held), want("state", Queued, en.State))
 	}},
 	{name: "ASkipAtSendTimeSettlesAMaybeSentRetryUnknown", delivery: AtLeastOnce, scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		// The retry's claim is made, then the frequency cap (or the suppression list) stops

@@ -373,7 +373,7 @@ var scriptCases = []scriptCase{
 			return err
 		}
 		ok1, err1 := e.b.l.Skip(ctx, e.addr(1), "deleted")
-		return first(err0, err1, want("queued skipped", true, ok0), want("submitting skipped", false, ok1))
+		return first(err0, err1, want("queued skipped", Skipped, ok0), want("submitting skipped", State(""), ok1))
 	}},
 	{name: "FinishRecordsWindowRefusals", scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		// 0: refused as outside the window, its fallback accepted under the same claim; 1:
@@ -433,10 +433,10 @@ var scriptCases = []scriptCase{
 		ok3, held3, err3 := e.b.l.SkipWhileRunning(ctx, e.addr(1), "window_closed")
 		c, errC := e.b.l.Counters(ctx, e.run)
 		return first(err0, errE, err1, err2, err3, errC,
-			want("paused skipped", false, ok0), want("paused held", RunPaused, held0), want("paused entry", Queued, e0.State),
-			want("running skipped", true, ok1), want("running held", RunStatus(""), held1),
-			want("cancelled skipped", false, ok2), want("cancelled held", RunCancelled, held2),
-			want("submitting skipped", false, ok3), want("submitting held", RunCancelled, held3),
+			want("paused skipped", State(""), ok0), want("paused held", RunPaused, held0), want("paused entry", Queued, e0.State),
+			want("running skipped", Skipped, ok1), want("running held", RunStatus(""), held1),
+			want("cancelled skipped", State(""), ok2), want("cancelled held", RunCancelled, held2),
+			want("submitting skipped", State(""), ok3), want("submitting held", RunCancelled, held3),
 			want("skipped", int64(1), c.States[Skipped]), want("queued", int64(1), c.States[Queued]),
 			want("window_closed", int64(1), c.Codes["skipped:window_closed"]))
 	}},
@@ -496,7 +496,7 @@ var scriptCases = []scriptCase{
 		_, n, err4 := e.b.l.Cancel(ctx, e.run, "operator")
 		en, err5 := e.entry(ctx, 2)
 		return first(err1, err2, err3, err4, err5, want("delivery", DeliveryEarly, v), want("prior", Planned, prior),
-			want("verdict", VerdictSend, c.Verdict), want("state", Submitting, c.State), want("skipped", true, ok),
+			want("verdict", VerdictSend, c.Verdict), want("state", Submitting, c.State), want("skipped", Skipped, ok),
 			want("skipped by cancel", 1, n), want("swept", Skipped, en.State), want("code", "cancelled", en.Code))
 	}},
 	{name: "DeliveryMovesForwardOnly", scripts: []string{"deliveryCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
@@ -582,7 +582,7 @@ var scriptCases = []scriptCase{
 			want("still queued", Queued, en0.State), want("prior again", Queued, prior1), want("settled", Unknown, now1),
 			want("code", "NO_RESPONSE", en1.Code), e.withdrawnFor(ctx, 0, CodeResendDeleted), want("resent", int64(0), c.ResentUnknown),
 			want("unknown codes", int64(2), c.Codes["unknown:NO_RESPONSE"]), want("no code of the deletion", int64(0), c.Codes["unknown:"+CodeTaskDeleted]),
-			want("skip by a worker", false, skipped),
+			want("skip by a worker", Unknown, skipped),
 			want("a worker's skip withdraws the resend", Unknown, en2.State), want("with the code it had", "NO_RESPONSE", en2.Code),
 			want("never resent", Skipped, now3),
 			want("status", RunCompleted, run.Status), e.verify(ctx, e.run))
@@ -624,7 +624,7 @@ var scriptCases = []scriptCase{
 		cs, err5 := e.b.l.Counters(ctx, e.run)
 		run, err6 := e.b.l.GetRun(ctx, e.run)
 		return first(err1, err2, err3, err4, err5, err6, want("claim", VerdictDone, c0.Verdict), want("claim's state", Unknown, c0.State),
-			want("claim's code", "NO_RESPONSE", c0.Detail), want("skipped", false, ok1), want("claimed again", VerdictDone, c0again.Verdict),
+			want("claim's code", "NO_RESPONSE", c0.Detail), want("skipped", Unknown, ok1), want("claimed again", VerdictDone, c0again.Verdict),
 			e.withdrawn(ctx, 0), e.withdrawn(ctx, 1), want("never sent", VerdictCancelled, c2.Verdict),
 			want("unknown", int64(2), cs.States[Unknown]), want("resent", int64(0), cs.ResentUnknown), want("attempts", int64(2), cs.Attempts),
 			want("status", RunCancelled, run.Status), want("finished", false, run.Finished.IsZero()), e.verify(ctx, e.run))

@@ -24,7 +24,7 @@ func TestExplainWithdrawnRetryReasonHasNoFailureClass(t *testing.T) {
 	b := newExplainBench(t, time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC), to)
 	b.settle(t, to, ledger.Outcome{State: ledger.Queued, Mode: ledger.ReleaseRetryMaybeSent, Code: "HTTP_503", Attempt: 1})
 	b.now = b.now.Add(time.Minute)
-	if skipped, err := b.l.Skip(ctx, ledger.AddressIn("R1", to, 1), "expired"); err != nil || skipped {
+	if skipped, err := b.l.Skip(ctx, ledger.AddressIn("R1", to, 1), "expired"); err != nil || skipped != ledger.Unknown {
 		t.Fatalf("Skip = %v, %v; want the retry withdrawn, not skipped", skipped, err)
 	}
 	x, err := report.Explain(ctx, b.l, b.rdb, report.ExplainParams{Run: "R1", Recipient: to, Shown: "*********0126", Table: table, Now: b.now})
