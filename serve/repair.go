@@ -61,6 +61,11 @@ const (
 	// RepairCancelled: a recipient queued in a cancelled run with no task of it left. Becomes
 	// skipped(cancelled), as the cancel's sweep would have made it.
 	RepairCancelled RepairKind = "cancelled_queued"
+	// RepairRetry: a recipient queued for a retry after an answer that may follow a message
+	// that went out (at-least-once), with no task left, in a cancelled run or one whose task
+	// cannot be rebuilt. Its retry is withdrawn (history retry_withdrawn): unknown with that
+	// answer's code, never skipped, as the message may have gone.
+	RepairRetry RepairKind = "stranded_retry"
 	// RepairCounter: the run's count of unknown recipients waiting for their resend is not
 	// what its resend set holds (above it, the run waits for resends nobody will make). The
 	// counter is set to the set's size.
@@ -86,6 +91,7 @@ var repairKinds = []struct {
 	{RepairRequeue, "queued, their send task gone: the task written again as expansion wrote it"},
 	{RepairLost, "queued, their send task gone and not rebuildable: skipped(" + ledger.SkipTaskLost + ")"},
 	{RepairCancelled, "queued in the cancelled run, no task left: skipped(cancelled)"},
+	{RepairRetry, "queued for a retry after an answer that may follow a message that went out, no task left (cancelled run, or not rebuildable): the retry withdrawn; unknown with that answer's code, the message may have gone"},
 	{RepairCounter, "resend_waiting is not the number of recipients waiting for their resend: set to it"},
 	{RepairUnlisted, "unknown recipients wait for their resend, but the resend sweep does not look at the run: listed for it"},
 	{RepairComplete, "every row terminal and nothing waiting, but not completed: completed"},
@@ -327,6 +333,8 @@ func (rp *repairer) page(ctx context.Context, addrs []ledger.Address) error {
 			err = rp.settle(ctx, RepairClaim, s, ledger.Unknown, ledger.CodeTaskDeleted)
 		case s.MaySent():
 			err = rp.settle(ctx, RepairResend, s, ledger.Unknown, ledger.CodeResendDeleted)
+		case rp.run.Status == ledger.RunCancelled && s.RetriedMaybeSent:
+			err = rp.settle(ctx, RepairRetry, s, ledger.Skipped, "cancelled")
 		case rp.run.Status == ledger.RunCancelled:
 			err = rp.settle(ctx, RepairCancelled, s, ledger.Skipped, "cancelled")
 		default:
@@ -391,7 +399,12 @@ func (rp *repairer) requeue(ctx context.Context, lost []ledger.Stranded, how reb
 	var writeFor []*RepairFinding
 	for i, s := range lost {
 		if !ok[i] {
-			if err := rp.settle(ctx, how.not, s, how.to, how.code); err != nil {
+			kind := how.not
+			if s.Entry.State == ledger.Queued && s.RetriedMaybeSent {
+				// The ledger makes it unknown, not skipped: counted as what it becomes.
+				kind = RepairRetry
+			}
+			if err := rp.settle(ctx, kind, s, how.to, how.code); err != nil {
 				return err
 			}
 			continue

@@ -480,3 +480,38 @@ func TestRepairRunWithdrawsALostResend(t *testing.T) {
 		t.Fatalf("run report %+v, %v; want no resend counted, no code of the deletion", rep, err)
 	}
 }
+
+// A recipient of an at-least-once run queued for a retry after a 503 (the message may have
+// gone), its task gone and not rebuildable, is not skipped(task_lost): its retry is withdrawn,
+// it is unknown with the 503, and the repair counts it so (stranded_retry); a plain queued
+// recipient beside it is skipped(task_lost) as before.
+func TestRepairRunWithdrawsALostMaybeSentRetry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := repairSetupWith(t, config.Default(), 3, "delivery: at-least-once\n")
+	c, err := b.l.Claim(ctx, b.addr(1), b.run.Delivery)
+	if err != nil || c.Verdict != ledger.VerdictSend {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	if _, err := b.l.Finish(ctx, b.addr(1), ledger.Outcome{State: ledger.Queued, Code: "HTTP_503", Mode: ledger.ReleaseRetryMaybeSent,
+		Attempt: c.Attempts}); err != nil {
+		t.Fatal(err)
+	}
+	b.removeTask(t, 1)
+	b.removeTask(t, 2)
+	if err := os.WriteFile(b.run.Audience, []byte("phone,name\n+12015550009,someone else\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if dry := b.repair(t, false); found(dry) != "lost_task_skipped 1/0 ********0002\nstranded_retry 1/0 ********0001" {
+		t.Fatalf("look: %q", found(dry))
+	}
+	if res := b.repair(t, true); found(res) != "lost_task_skipped 1/1 ********0002\nstranded_retry 1/1 ********0001" {
+		t.Fatalf("repair: %q", found(res))
+	}
+	if e := b.entry(t, 1); e.State != ledger.Unknown || e.Code != "HTTP_503" || e.Attempts != 1 {
+		t.Fatalf("recipient 1: %+v, want unknown(HTTP_503) with its attempt", e)
+	}
+	if e := b.entry(t, 2); e.State != ledger.Skipped || e.Code != ledger.SkipTaskLost {
+		t.Fatalf("recipient 2: %+v, want skipped(%s)", e, ledger.SkipTaskLost)
+	}
+}

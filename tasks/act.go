@@ -108,6 +108,10 @@ type TaskActed struct {
 	// with no task left to send it: the resend was withdrawn, and they are unknown again with
 	// the code they had. 0 for retry and archive.
 	ResendsWithdrawn int `json:"resends_withdrawn"`
+	// RetriesWithdrawn is how many recipients of deleted send tasks were queued for a retry
+	// after an answer that may follow a message that went out (at-least-once): the retry was
+	// withdrawn, and they are unknown with that answer's code. 0 for retry and archive.
+	RetriesWithdrawn int `json:"retries_withdrawn"`
 	// ExpansionsStopped are the runs not expanded yet whose expansion task a forced delete or
 	// archive (TaskActionParams.Force) removed or archived: `herald run repair RUN --apply`
 	// starts the expansion again (or retries the archived task).
@@ -116,7 +120,8 @@ type TaskActed struct {
 
 // settled is what the delete did to the recipients so far.
 func (t TaskActed) settled() Settled {
-	return Settled{Skipped: t.RecipientsSkipped, Unknown: t.RecipientsUnknown, Requeued: t.RecipientsRequeued, Withdrawn: t.ResendsWithdrawn}
+	return Settled{Skipped: t.RecipientsSkipped, Unknown: t.RecipientsUnknown, Requeued: t.RecipientsRequeued, Withdrawn: t.ResendsWithdrawn,
+		RetriesWithdrawn: t.RetriesWithdrawn}
 }
 
 // count adds what one call of SkipDeleted did.
@@ -125,6 +130,7 @@ func (t *TaskActed) count(n Settled) {
 	t.RecipientsUnknown += n.Unknown
 	t.RecipientsRequeued += n.Requeued
 	t.ResendsWithdrawn += n.Withdrawn
+	t.RetriesWithdrawn += n.RetriesWithdrawn
 }
 
 // Detail says what was done, as the audit log keeps it.

@@ -32,6 +32,11 @@ type Settled struct {
 	// resend is withdrawn, and they are unknown again with the code they had (history
 	// resend_withdrawn RESEND_DELETED), as their first message may have gone.
 	Withdrawn int
+	// RetriesWithdrawn recipients were queued for a retry after an answer that may follow a
+	// message that went out (at-least-once), with no task left to send it: the retry is
+	// withdrawn, and they are unknown with that answer's code (history retry_withdrawn
+	// deleted), never skipped, as that message may have gone.
+	RetriesWithdrawn int
 }
 
 // settled is what SkipDeleted did to one recipient.
@@ -43,6 +48,7 @@ const (
 	settledUnknown
 	settledRequeued
 	settledWithdrawn
+	settledRetryWithdrawn
 )
 
 // add counts one recipient settled so.
@@ -56,6 +62,8 @@ func (s *Settled) add(how settled) {
 		s.Requeued++
 	case settledWithdrawn:
 		s.Withdrawn++
+	case settledRetryWithdrawn:
+		s.RetriesWithdrawn++
 	}
 }
 
@@ -69,6 +77,10 @@ func (s Settled) String() string {
 	if s.Withdrawn > 0 {
 		out += fmt.Sprintf(", %s withdrawn: never sent (held by a paused run, or waiting for a worker), so unknown again with the code they had",
 			words.Count(s.Withdrawn, "resend", "resends"))
+	}
+	if s.RetriesWithdrawn > 0 {
+		out += fmt.Sprintf(", %s withdrawn: retried after an answer that may have followed a message that went out, never sent again, so unknown with that answer's code",
+			words.Count(s.RetriesWithdrawn, "retry", "retries"))
 	}
 	if s.Requeued > 0 {
 		out += fmt.Sprintf(", %d sent again: a worker died sending to them, and their run is at-least-once, so their task was written again",
@@ -119,7 +131,7 @@ func settleDeleted(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, w
 	a := p.Address()
 	prior, now, err := l.TaskDeleted(ctx, a, false)
 	if err != nil || now != "" || (prior != ledger.Submitting && prior != ledger.Queued) {
-		return settledAs(prior, now), err
+		return settledAs(ctx, l, a, prior, now, err)
 	}
 	held, err := claimHeld(ctx, l, in, t, p)
 	if err != nil || held {
@@ -135,21 +147,29 @@ func settleDeleted(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, w
 		}
 	}
 	prior, now, err = l.TaskDeleted(ctx, a, true)
-	return settledAs(prior, now), err
+	return settledAs(ctx, l, a, prior, now, err)
 }
 
-// settledAs is how a recipient that moved from prior to now (TaskDeleted) was settled: a
-// queued one made unknown had its resend withdrawn.
-func settledAs(prior, now ledger.State) settled {
+// settledAs is how recipient a, which TaskDeleted moved from prior to now (err its error),
+// was settled: a queued one made unknown had its resend withdrawn, or its retry after a
+// maybe-sent answer (its history's last event says which).
+func settledAs(ctx context.Context, l *ledger.Ledger, a ledger.Address, prior, now ledger.State, err error) (settled, error) {
 	switch {
+	case err != nil:
+		return settledNone, err
 	case now == ledger.Skipped:
-		return settledSkipped
+		return settledSkipped, nil
 	case now == ledger.Unknown && prior == ledger.Queued:
-		return settledWithdrawn
+		h, err := l.History(ctx, a)
+		if err == nil && len(h) > 0 && h[len(h)-1].Outcome == ledger.EventRetryWithdrawn {
+			return settledRetryWithdrawn, nil
+		}
+		// Unread, the history leaves it counted as the withdrawn resend it most likely is.
+		return settledWithdrawn, nil
 	case now == ledger.Unknown:
-		return settledUnknown
+		return settledUnknown, nil
 	}
-	return settledNone
+	return settledNone, nil
 }
 
 // writeAgain writes deleted task t again as it was (type, payload, id, queue and options),

@@ -355,3 +355,60 @@ func TestDeleteSendsAnAtLeastOnceClaimAgain(t *testing.T) {
 		t.Fatalf("counters %+v; want none unknown, one skipped", c.States)
 	}
 }
+
+// An at-least-once recipient queued for a retry after an answer that may follow a message
+// that went out (a 503) is never skipped(deleted) when its task is deleted: the retry is
+// withdrawn, the recipient unknown with the 503, and the text and the counts say a retry was
+// withdrawn, not a resend.
+func TestDeleteWithdrawsAMaybeSentRetry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	st := b.start(t, 2, "delivery: at-least-once\n")
+	q := st.Run.Queue
+	pending, err := b.inspector.ListPendingTasks(q)
+	if err != nil || len(pending) != 2 {
+		t.Fatalf("%d pending tasks, %v", len(pending), err)
+	}
+	// The first recipient's send was answered 503 (maybe sent), the second's 429 (not taken):
+	// both are queued for their retry.
+	for i, o := range []ledger.Outcome{
+		{State: ledger.Queued, Code: "HTTP_503", Mode: ledger.ReleaseRetryMaybeSent},
+		{State: ledger.Queued, Code: "HTTP_429", Mode: ledger.ReleaseThrottle},
+	} {
+		p := payloadOf(t, pending[i])
+		if c, err := b.ledger.Claim(ctx, p.Address(), ledger.AtLeastOnce); err != nil || c.Verdict != ledger.VerdictSend {
+			t.Fatalf("claim %d: %+v, %v", i, c, err)
+		}
+		o.Attempt = 1
+		if _, err := b.ledger.Finish(ctx, p.Address(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var res tasks.TaskActed
+	for _, task := range pending {
+		r, err := tasks.ActOnTasks(ctx, tasks.TaskActionParams{Inspector: b.inspector, Ledger: b.ledger,
+			Action: "delete", Queue: q, Task: task.ID, Audit: audit.Record{Redis: b.rdb}})
+		if err != nil {
+			t.Fatalf("delete %s: %v", task.ID, err)
+		}
+		res.RecipientsSkipped += r.RecipientsSkipped
+		res.ResendsWithdrawn += r.ResendsWithdrawn
+		res.RetriesWithdrawn += r.RetriesWithdrawn
+		if i := r.RetriesWithdrawn; i == 1 {
+			want := "0 recipients skipped(deleted) in the ledger, 1 retry withdrawn: retried after an answer that may have followed a message that went out, never sent again, so unknown with that answer's code"
+			if r.Detail() != want {
+				t.Errorf("detail %q, want %q", r.Detail(), want)
+			}
+		}
+	}
+	if res.RecipientsSkipped != 1 || res.RetriesWithdrawn != 1 || res.ResendsWithdrawn != 0 {
+		t.Fatalf("deletes: %+v; want 1 skipped (the 429's) and 1 retry withdrawn (the 503's)", res)
+	}
+	if e := b.entryOf(t, payloadOf(t, pending[0])); e.State != ledger.Unknown || e.Code != "HTTP_503" {
+		t.Fatalf("the 503's entry %+v; want unknown(HTTP_503)", e)
+	}
+	if e := b.entryOf(t, payloadOf(t, pending[1])); e.State != ledger.Skipped || e.Code != ledger.SkipDeleted {
+		t.Fatalf("the 429's entry %+v; want skipped(deleted)", e)
+	}
+}

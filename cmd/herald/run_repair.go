@@ -65,6 +65,10 @@ changes.
                      file is gone or changed, or its row no longer holds the recipient):
                      skipped(task_lost)
   cancelled_queued   queued in a cancelled run with no task left: skipped(cancelled)
+  stranded_retry     queued for a retry after an answer that may follow a message that went
+                     out (at-least-once), no task left, in a cancelled run or not rebuildable:
+                     the retry is withdrawn, and the recipient is unknown with that answer's
+                     code (history retry_withdrawn), never skipped
   resend_counter     the run's count of unknown recipients waiting for their resend differs
                      from its resend set: set to it
   resend_unlisted    recipients wait for their resend but the resend sweep does not look at

@@ -91,7 +91,7 @@ func (a *app) taskCmd() *cobra.Command {
 		})
 		c.Flags().BoolVar(&all, "all", false, "act on every task of the queue in --state")
 		c.Flags().StringVar(&actState, "state", "", "with --all: the state to act on")
-		c.Flags().BoolVar(&actJSON, "json", false, "print the result as JSON: action, queue, task or state, target, tasks, recipients_skipped, recipients_unknown, recipients_requeued, resends_withdrawn, expansions_stopped")
+		c.Flags().BoolVar(&actJSON, "json", false, "print the result as JSON: action, queue, task or state, target, tasks, recipients_skipped, recipients_unknown, recipients_requeued, resends_withdrawn, retries_withdrawn, expansions_stopped")
 		if action != "retry" {
 			c.Flags().BoolVar(&force, "force", false, "also "+action+" the expansion task of a run that has not read its whole audience (refused without it: nothing else reads the rest; herald run repair RUN --apply starts it again)")
 		}
