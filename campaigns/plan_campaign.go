@@ -117,7 +117,7 @@ func PlanCampaign(ctx context.Context, p PlanCampaignParams) (PlanOutput, error)
 		lc = p.Limits()
 	}
 	sc := &sendCheck{ctx: ctx, timing: timing, now: now, marketing: MarketingForSuppression(def.SendKind(), def.SendCategory()),
-		read: p.Suppressions, limits: lc, skipped: map[string]int{}, waits: map[time.Time]int{}}
+		read: p.Suppressions, limits: lc, skipped: map[string]int{}, waits: map[time.Time]int{}, goneLang: map[string]int{}}
 	o.Recipient = sc.add
 	rep, err := Plan(def, sender, o)
 	if err == nil {
@@ -140,6 +140,14 @@ func PlanCampaign(ctx context.Context, p PlanCampaignParams) (PlanOutput, error)
 	// A follow-up fails only for a recipient who is sent the campaign and replies.
 	rep.FollowupProblems = WithoutRows(rep.FollowupProblems, sc.gone, rep.Recipients)
 	rep.Recipients = pl.ApplyCaps(rep.Recipients, rep.Skipped)
+	// Languages count the recipients it would send: without those skipped here or capped.
+	for _, gone := range []map[string]int{sc.goneLang, pl.CappedByLanguage()} {
+		for lang, n := range gone {
+			if rep.Languages[lang] -= n; rep.Languages[lang] <= 0 {
+				delete(rep.Languages, lang)
+			}
+		}
+	}
 	var checks templateChecks
 	if p.Templates != nil {
 		if checks, err = checkTemplates(ctx, p.Templates, def); err != nil {
@@ -217,13 +225,16 @@ type sendCheck struct {
 	skipped map[string]int
 	goNow   int
 	waits   map[time.Time]int
-	// gone are the numbers of the rows skipped here, ascending (rows come in file order).
-	gone []int32
+	// gone are the numbers of the rows skipped here, ascending (rows come in file order), and
+	// goneLang counts them by template language.
+	gone     []int32
+	goneLang map[string]int
 }
 
 // planned is a recipient of a plan with when it would be sent (zero: now) or why not.
 type planned struct {
 	to   string
+	lang string
 	row  int32
 	at   time.Time
 	skip string
@@ -232,7 +243,7 @@ type planned struct {
 func (sc *sendCheck) add(row Row) {
 	var p SendPayload
 	at, skip := sc.timing.Apply(&p, row, sc.now)
-	sc.batch = append(sc.batch, planned{to: row.Recipient, row: int32(row.N), at: at, skip: skip})
+	sc.batch = append(sc.batch, planned{to: row.Recipient, lang: row.Language, row: int32(row.N), at: at, skip: skip})
 	if len(sc.batch) == 1000 {
 		sc.flush()
 	}
@@ -264,17 +275,19 @@ func (sc *sendCheck) flush() {
 		case entries != nil && entries[i].Blocks(sc.marketing):
 			sc.skipped[ledger.SkipSuppressed]++
 			sc.gone = append(sc.gone, p.row)
+			sc.goneLang[p.lang]++
 			continue
 		case p.skip != "":
 			sc.skipped[p.skip]++
 			sc.gone = append(sc.gone, p.row)
+			sc.goneLang[p.lang]++
 			continue
 		case p.at.IsZero():
 			sc.goNow++
 		default:
 			sc.waits[p.at]++
 		}
-		sc.limits.Add(p.to)
+		sc.limits.Add(p.to, p.lang)
 	}
 }
 

@@ -207,3 +207,32 @@ func TestEstimateSeconds(t *testing.T) {
 		})
 	}
 }
+
+// The recipients counted per language are those the plan would send: a suppressed recipient
+// is counted as skipped, not under its language.
+func TestPlanCampaignLanguagesLeaveOutTheSkipped(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, dir, "a.csv", "phone,lang\n+14155550001,en\n+14155550002,es\n+14155550003,es\n")
+	d, err := campaigns.Load(writeFile(t, dir, "t.yaml",
+		"id: spring\naudience: {file: a.csv, language: lang}\ntemplate: {name: hello, language: en, languages: [es]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := campaigns.PlanCampaign(context.Background(), campaigns.PlanCampaignParams{Def: d, Config: config.Default(), Now: sunday,
+		Suppressions: func(_ context.Context, to []string) ([]ledger.Suppression, error) {
+			out := make([]ledger.Suppression, len(to))
+			for i, n := range to {
+				if n == "+14155550003" {
+					out[i] = ledger.Suppression{Scope: ledger.ScopeAll}
+				}
+			}
+			return out, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Recipients != 2 || out.Skipped[ledger.SkipSuppressed] != 1 || out.Languages["en"] != 1 || out.Languages["es"] != 1 {
+		t.Fatalf("recipients %d, skipped %v, languages %v; want 2, one suppressed, en 1 and es 1", out.Recipients, out.Skipped, out.Languages)
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -114,8 +116,8 @@ func printPlan(w io.Writer, p planOutput) {
 	if p.FollowupNote != "" {
 		fmt.Fprintf(w, "Follow-ups     note: %s\n", logx.EscapeControl(p.FollowupNote))
 	}
-	for lang, n := range p.Languages {
-		fmt.Fprintf(w, "Language       %s: %d\n", lang, n)
+	for _, lang := range slices.Sorted(maps.Keys(p.Languages)) {
+		fmt.Fprintf(w, "Language       %s: %d\n", lang, p.Languages[lang])
 	}
 	sender := p.Sender
 	if sender == "" {

@@ -83,3 +83,12 @@ func (pl *PlanLimits) ApplyCaps(recipients int, skipped map[string]int) int {
 	skipped["capped"] += pl.Capped
 	return recipients - pl.Capped
 }
+
+// CappedByLanguage counts the capped recipients by the label they were checked with, their
+// template language (nil on a nil PlanLimits).
+func (pl *PlanLimits) CappedByLanguage() map[string]int {
+	if pl == nil {
+		return nil
+	}
+	return pl.CappedBy
+}

@@ -30,6 +30,9 @@ type PlanLimits struct {
 	TierWaiting   int `json:"tier_waiting"`
 	// Note says why the limits were not (fully) checked.
 	Note string `json:"note,omitempty"`
+	// CappedBy counts the capped recipients by the label each was added with (LimitCheck.Add):
+	// the plan's template language, so its count of recipients per language leaves them out.
+	CappedBy map[string]int `json:"-"`
 }
 
 // PlanLimitsParams is what a limits preview needs of the config and the campaign.
@@ -81,8 +84,10 @@ type LimitCheck struct {
 	lim   *limits.Limiter
 	p     PlanLimitsParams
 	batch []string
-	out   PlanLimits
-	err   error
+	// labels are the batch's recipients' labels (Add), in its order.
+	labels []string
+	out    PlanLimits
+	err    error
 }
 
 // NewLimitCheck starts a preview of the limits p describes on rdb; it returns nil when none
@@ -110,12 +115,14 @@ func NewLimitCheck(ctx context.Context, rdb redis.UniversalClient, p PlanLimitsP
 	return lc
 }
 
-// Add counts one recipient of the plan.
-func (lc *LimitCheck) Add(to string) {
+// Add counts one recipient of the plan, label being what PlanLimits.CappedBy counts it under
+// when it is capped.
+func (lc *LimitCheck) Add(to, label string) {
 	if lc == nil || lc.lim == nil || lc.err != nil {
 		return
 	}
 	lc.batch = append(lc.batch, to)
+	lc.labels = append(lc.labels, label)
 	if len(lc.batch) == 1000 {
 		lc.flush()
 	}
@@ -125,7 +132,7 @@ func (lc *LimitCheck) flush() {
 	if lc == nil || lc.lim == nil || lc.err != nil || len(lc.batch) == 0 {
 		return
 	}
-	defer func() { lc.batch = lc.batch[:0] }()
+	defer func() { lc.batch, lc.labels = lc.batch[:0], lc.labels[:0] }()
 	p := lc.p
 	sendable := lc.batch
 	if p.CapMax > 0 {
@@ -139,6 +146,10 @@ func (lc *LimitCheck) flush() {
 		for i, to := range lc.batch {
 			if over[i] {
 				lc.out.Capped++
+				if lc.out.CappedBy == nil {
+					lc.out.CappedBy = map[string]int{}
+				}
+				lc.out.CappedBy[lc.labels[i]]++
 			} else {
 				sendable = append(sendable, to)
 			}

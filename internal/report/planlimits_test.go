@@ -67,7 +67,7 @@ func TestPlanLimitsSkipsOpenWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 	lc := report.NewLimitCheck(ctx, rdb, report.PlanLimitsParams{Business: biz, Tier: 1, TierPeriod: 24 * time.Hour, Now: now})
-	lc.Add(wrote)
+	lc.Add(wrote, "")
 	pl, err := lc.Result()
 	if err != nil {
 		t.Fatal(err)

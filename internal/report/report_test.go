@@ -15,6 +15,7 @@ import (
 	"github.com/heraldmsg/herald/internal/config"
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/report"
 )
 
@@ -34,8 +35,8 @@ func TestNewRun(t *testing.T) {
 	if rep.Done != 60 {
 		t.Errorf("done %d, want 60: every state but queued", rep.Done)
 	}
-	if rep.RatePerSecond != 6 || rep.ETASeconds != 40.0/6 {
-		t.Errorf("rate %v/s, eta %vs; want 6/s and the 40 left at that rate", rep.RatePerSecond, rep.ETASeconds)
+	if rep.RatePerSecond != 5.5 || rep.ETASeconds != 40.0/5.5 {
+		t.Errorf("rate %v/s, eta %vs; want 5.5/s (the 55 sent to, not the 5 skipped) and the 40 left at that rate", rep.RatePerSecond, rep.ETASeconds)
 	}
 	if rep.Ended() {
 		t.Error("a running run reports it has ended")
@@ -43,8 +44,22 @@ func TestNewRun(t *testing.T) {
 
 	r.Status, r.Finished = ledger.RunCompleted, created.Add(20*time.Second)
 	done := report.NewRun(r, c, created.Add(time.Hour))
-	if done.ETASeconds != 0 || done.RatePerSecond != 3 || !done.Ended() {
+	if done.ETASeconds != 0 || done.RatePerSecond != 2.75 || !done.Ended() {
 		t.Errorf("a completed run: rate %v eta %v ended %v; want the rate up to its end, no eta", done.RatePerSecond, done.ETASeconds, done.Ended())
+	}
+	// A run cancelled before it sent anything, swept at once, and a follow-up run (its sends
+	// come as customers reply) have no rate to show.
+	cancelled := ledger.Run{ID: "r2", Campaign: "c1", Status: ledger.RunCancelled, Expanded: true, Total: 1000, Created: created,
+		Finished: created.Add(4 * time.Second)}
+	swept := report.NewRun(cancelled, ledger.Counters{States: map[ledger.State]int64{ledger.Skipped: 1000}}, created.Add(time.Minute))
+	var sweptOut bytes.Buffer
+	report.PrintRun(&sweptOut, swept)
+	if swept.RatePerSecond != 0 || strings.Contains(sweptOut.String(), "recipients/s") {
+		t.Errorf("a cancelled run swept: rate %v, printed:\n%s", swept.RatePerSecond, sweptOut.String())
+	}
+	fu := ledger.Run{ID: "r1~price", Campaign: "c1", Status: ledger.RunRunning, Expanded: true, Created: created}
+	if f := report.NewRun(fu, ledger.Counters{States: map[ledger.State]int64{ledger.Accepted: 3}}, created.Add(time.Hour)); f.RatePerSecond != 0 || f.ETASeconds != 0 {
+		t.Errorf("a follow-up run: rate %v, eta %v; want neither", f.RatePerSecond, f.ETASeconds)
 	}
 	r.RetriedBy = []ledger.RetryMark{{Child: "r1-retry-1", At: created.Add(time.Hour)}}
 	done = report.NewRun(r, c, created.Add(time.Hour))
@@ -93,7 +108,7 @@ func TestLimitCheck(t *testing.T) {
 		if lc != nil {
 			t.Fatal("a check with no cap and no tier")
 		}
-		lc.Add("+14155550101") // a nil check takes recipients and finds nothing
+		lc.Add("+14155550101", "") // a nil check takes recipients and finds nothing
 		if pl, err := lc.Result(); pl != nil || err != nil {
 			t.Fatalf("Result = %v, %v; want nil, nil", pl, err)
 		}
@@ -103,7 +118,7 @@ func TestLimitCheck(t *testing.T) {
 		t.Parallel()
 		lc := report.NewLimitCheck(context.Background(), nil, report.PlanLimitsParams{Category: "marketing", CapMax: 2,
 			CapPeriod: time.Hour, NotChecked: "redis down"})
-		lc.Add("+14155550101")
+		lc.Add("+14155550101", "")
 		pl, err := lc.Result()
 		if err != nil || pl == nil || pl.Note != "redis down" || pl.Capped != 0 {
 			t.Fatalf("Result = %+v, %v", pl, err)
@@ -122,7 +137,7 @@ func TestLimitCheck(t *testing.T) {
 		lc := report.NewLimitCheck(context.Background(), rdb, report.PlanLimitsParams{Business: "b", Category: "utility",
 			Tier: 2, TierPeriod: 24 * time.Hour, Now: time.Now()})
 		for _, to := range []string{"+14155550101", "+14155550102", "+14155550103"} {
-			lc.Add(to)
+			lc.Add(to, "")
 		}
 		pl, err := lc.Result()
 		if err != nil {
@@ -246,4 +261,38 @@ func defaultTable(t *testing.T) *connectly.Table {
 		t.Fatal(err)
 	}
 	return table
+}
+
+// The capped recipients are counted by the label they were added with (the plan's template
+// language), so a plan's count of recipients per language can leave them out.
+func TestLimitCheckCountsCappedByLabel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	now := time.Now()
+	const biz, ana, bea, cid = "b", "+14155550101", "+14155550102", "+14155550103"
+	s := limits.NewSends(limits.New(rdb), limits.Config{BusinessID: biz, PairInterval: -1,
+		FrequencyCaps: map[string]limits.FrequencyCap{"marketing": {Max: 1, Period: time.Hour}}})
+	// Ana and Cid had their one marketing message of the hour.
+	for _, to := range []string{ana, cid} {
+		if bk, err := s.Reserve(ctx, limits.Intention{Run: "r0", Recipient: to, Category: "marketing"}, now); err != nil || !bk.OK {
+			t.Fatalf("reserve for %s: %+v, %v", to, bk, err)
+		}
+	}
+	lc := report.NewLimitCheck(ctx, rdb, report.PlanLimitsParams{Business: biz, Category: "marketing", CapMax: 1,
+		CapPeriod: time.Hour, Now: now})
+	lc.Add(ana, "es")
+	lc.Add(bea, "es")
+	lc.Add(cid, "en")
+	pl, err := lc.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl.Capped != 2 || pl.CappedByLanguage()["es"] != 1 || pl.CappedByLanguage()["en"] != 1 {
+		t.Fatalf("capped %d by label %v; want 2, one es and one en", pl.Capped, pl.CappedByLanguage())
+	}
+	if (*report.PlanLimits)(nil).CappedByLanguage() != nil {
+		t.Fatal("a nil preview counts capped recipients")
+	}
 }

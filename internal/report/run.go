@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -85,8 +86,10 @@ type Run struct {
 	ResendWaiting int64      `json:"resend_waiting"`
 	Created       time.Time  `json:"created"`
 	Finished      *time.Time `json:"finished,omitempty"`
-	// RatePerSecond is rows finished per second since the run started; ETASeconds estimates
-	// the rest at that rate (0 once the run has ended).
+	// RatePerSecond is recipients sent to (accepted, failed or unknown: every finished row but
+	// the skipped, which take no request) per second since the run started, 0 for a follow-up
+	// run (its sends come as customers reply); ETASeconds estimates the rows left at that rate
+	// (0 once the run has ended).
 	RatePerSecond float64 `json:"rate_per_second"`
 	ETASeconds    float64 `json:"eta_seconds"`
 	// Verify is set by run show --verify.
@@ -221,16 +224,29 @@ func NewRun(r ledger.Run, c ledger.Counters, now time.Time) Run {
 	if rep.Finished != nil {
 		end = *rep.Finished
 	}
-	if secs := end.Sub(r.Created).Seconds(); secs > 0 && rep.Done > 0 {
-		rep.RatePerSecond = float64(rep.Done) / secs
+	// A skip takes no request: a cancelled run swept in a moment is no fast sender. A follow-up
+	// run's pace is its customers'.
+	if sentTo := rep.Done - c.States[ledger.Skipped]; !followup && sentTo > 0 {
+		if secs := end.Sub(r.Created).Seconds(); secs > 0 {
+			rep.RatePerSecond = float64(sentTo) / secs
+		}
+	}
+	if rep.RatePerSecond > 0 {
 		// A run whose sends wait (the daily tier, its send hours) has no estimate: its rate so
 		// far says nothing of when the wait ends.
-		// Nor has a follow-up run, whose entries wait for their rule's delay and which never ends.
-		if rep.Finished == nil && rep.Status == string(ledger.RunRunning) && rep.Waiting == "" && !followup {
+		if rep.Finished == nil && rep.Status == string(ledger.RunRunning) && rep.Waiting == "" {
 			rep.ETASeconds = float64(int64(rep.Recipients)-rep.Done) / rep.RatePerSecond
 		}
 	}
 	return rep
+}
+
+// perSecond writes a rate with the digits that say something: 246.9, 2.5, 0.048.
+func perSecond(r float64) string {
+	if r >= 1 {
+		return strconv.FormatFloat(r, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(r, 'g', 2, 64)
 }
 
 // Ended reports whether the run has reached an end: completed or cancelled.
@@ -492,7 +508,7 @@ func PrintRun(w io.Writer, rep Run) {
 		fmt.Fprintf(w, "audience: %s, but the states add up to %d\n", countRows(rep.Recipients), rep.Sum)
 	}
 	if rep.RatePerSecond > 0 {
-		fmt.Fprintf(w, "rate %.1f recipients/s", rep.RatePerSecond)
+		fmt.Fprintf(w, "rate %s recipients/s", perSecond(rep.RatePerSecond))
 		if rep.ETASeconds > 0 {
 			fmt.Fprintf(w, ", about %s left", (time.Duration(rep.ETASeconds * float64(time.Second))).Round(time.Second))
 		}
