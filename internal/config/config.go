@@ -514,7 +514,7 @@ func (e *fileError) Error() string {
 		if n := len(lines) - 1; n > 0 {
 			more = fmt.Sprintf(" (and %d more problem(s) in the file)", n)
 		}
-		if line, rest, ok := lineOf(strings.TrimSpace(lines[0])); ok {
+		if line, rest, ok := yamlerr.CutLine(strings.TrimSpace(lines[0])); ok {
 			return fmt.Sprintf("%s:%d:1: %s%s", e.path, line, rest, more)
 		}
 		return "config " + e.path + ": " + strings.TrimSpace(lines[0]) + more
@@ -526,20 +526,6 @@ func (e *fileError) Error() string {
 }
 
 func (e *fileError) Unwrap() error { return e.err }
-
-// lineOf splits yaml's "line 4: msg" into 4 and msg.
-func lineOf(msg string) (int, string, bool) {
-	rest, ok := strings.CutPrefix(msg, "line ")
-	if !ok {
-		return 0, "", false
-	}
-	n, rest, ok := strings.Cut(rest, ": ")
-	line, err := strconv.Atoi(n)
-	if !ok || err != nil {
-		return 0, "", false
-	}
-	return line, rest, true
-}
 
 // source is where Load's values came from: the file (parsed, for positions) and the
 // environment variables that replaced its values.
@@ -751,7 +737,7 @@ func (src *source) decodeError(err error) error {
 		if n := len(te.Errors) - 1; n > 0 {
 			more = fmt.Sprintf(" (and %d more problem(s) in the file)", n)
 		}
-		if line, msg, ok := lineOf(te.Errors[0]); ok {
+		if line, msg, ok := yamlerr.CutLine(te.Errors[0]); ok {
 			if name, ok := unknownKey(msg); ok {
 				if e, ok := src.keyAt(line, name); ok {
 					return at(e, e.keyNode, unknownKeyMessage(e.key)+more)

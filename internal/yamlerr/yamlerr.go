@@ -51,14 +51,14 @@ func Line(err error) (line int, problem string) {
 	msg := err.Error()
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		msg = te.Errors[0]
-		n, rest, ok := cutLine(msg)
+		n, rest, ok := CutLine(msg)
 		if !ok {
 			return 0, msg
 		}
 		return n, rest
 	}
 	msg = strings.TrimPrefix(msg, "yaml: ")
-	n, rest, ok := cutLine(msg)
+	n, rest, ok := CutLine(msg)
 	if !ok {
 		// Both of the decoder's marks on the first line (line 0, which it leaves out).
 		if parserProblems[msg] || scannerProblem(msg) {
@@ -81,8 +81,9 @@ func scannerProblem(msg string) bool {
 	return false
 }
 
-// cutLine splits "line 4: msg" into 4 and msg.
-func cutLine(msg string) (int, string, bool) {
+// CutLine splits one of the decoder's problems, "line 4: msg" (surrounding spaces aside), into
+// 4 and msg; ok is false for a problem without a line. The line is as the decoder gives it.
+func CutLine(msg string) (line int, problem string, ok bool) {
 	rest, ok := strings.CutPrefix(strings.TrimSpace(msg), "line ")
 	if !ok {
 		return 0, "", false
