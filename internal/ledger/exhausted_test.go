@@ -19,7 +19,7 @@ func init() {
 }
 
 // codeRefused is a permanent refusal of the recipient (an invalid number).
-const codeRefused = "ERROR_CODE_INVALID_PHONE_NUMBER"
+const codeRefused = "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"
 
 // lastAttempt claims recipient i again and fails its claim with code, a permanent refusal or
 // not, as the worker does when the attempts are used up; it returns what Finish did.
