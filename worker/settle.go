@@ -235,14 +235,21 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 		w.giveBack(ctx, j.bk, limits.Turned)
 	}
 	classLabel := "none"
+	// recorded is the state the last outcome given to finish moved the entry to, as the
+	// ledger recorded it ("" when it applied nothing): a failure may be recorded unknown.
+	var recorded ledger.State
 	finish := func(o ledger.Outcome) error {
 		o.Attempt, o.WindowRefused = attempt, j.refused
 		r, err := w.finishRetrying(p, o)
 		if err != nil {
 			return err
 		}
+		recorded = r.Moved(o.State)
 		if r.Applied {
-			w.count(p, outcomeLabel(o), settledLabel(j, d, o, classLabel))
+			// Counted as what the ledger recorded (a failure it settled unknown, as unknown).
+			counted := o
+			counted.State = recorded
+			w.count(p, outcomeLabel(counted), settledLabel(j, d, counted, classLabel))
 		}
 		if r.PausedFor != "" {
 			log.Error().Str("reason", r.PausedFor).Msg("run paused: burst of one permanent code")
@@ -378,7 +385,15 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 			if err := finish(ledger.Outcome{State: ledger.Failed, Code: code}); err != nil {
 				return err
 			}
-			log.Warn().Msg("failed: attempts used up")
+			if recorded == ledger.Unknown {
+				// At-least-once, an earlier attempt of which may have gone out (a retry after a
+				// maybe-sent answer): this answer says nothing of that one, so the ledger keeps
+				// the recipient unknown with that answer's code, never failed; a delivery event
+				// settles it.
+				log.Warn().Msg("attempts used up; an earlier attempt may have gone out: marked unknown")
+			} else {
+				log.Warn().Msg("failed: attempts used up")
+			}
 			return endTask(fmt.Sprintf("%s after %d attempts", code, attempt), sendErr)
 		}
 		// A retry after an answer that may follow a message that went out (at-least-once here:

@@ -466,7 +466,10 @@ const (
 	// marks the recipient as one that may hold the message: from then on, whatever would
 	// skip it before its retry is sent (a cancel, a deleted task, a repair, a worker's own
 	// skip) settles it unknown instead, with that answer's code and a history event
-	// EventRetryWithdrawn saying why. It is never skipped: "skipped" says never sent.
+	// EventRetryWithdrawn saying why. It is never skipped: "skipped" says never sent. Nor is
+	// it failed when its later attempts end on answers that say nothing went (a Failed
+	// outcome that is not Permanent): it is unknown with that answer's code
+	// (EventRetriesExhausted).
 	ReleaseRetryMaybeSent ReleaseMode = "retry_maybe_sent"
 	// ReleaseThrottle: a 429 or pacing; the attempt is given back.
 	ReleaseThrottle ReleaseMode = "throttle"
@@ -487,7 +490,9 @@ type Outcome struct {
 	MessageID string
 	// Mode is required when State is Queued.
 	Mode ReleaseMode
-	// Permanent marks a failure whose code counts towards burst detection.
+	// Permanent marks a failure whose code counts towards burst detection. A Failed outcome
+	// that is not permanent, of an entry retried after a maybe-sent answer, settles it unknown
+	// instead (FinishResult.Exhausted).
 	Permanent bool
 	// Attempt, when set, is the attempt number the settling claim was given: the outcome
 	// applies only while the entry still holds that claim.
@@ -516,6 +521,14 @@ type Outcome struct {
 // recipient is unknown, with the code of that answer, never skipped. Its code is why, not an
 // answer of Connectly's.
 const EventRetryWithdrawn = "retry_withdrawn"
+
+// EventRetriesExhausted is the history outcome of the last attempt of a recipient retried
+// after an answer that may follow a message that went out (ReleaseRetryMaybeSent), when the
+// attempts ran out on an answer that says nothing went (a Failed outcome, not Permanent: a
+// 408, a refused connection): its code is that last answer, Connectly's. The recipient is
+// unknown, with the code of the earlier maybe-sent answer, never failed: that attempt may
+// have delivered the message, and a delivery event still settles it.
+const EventRetriesExhausted = "retries_exhausted"
 
 // EventWindowRefused is the history outcome of a session message Connectly refused as
 // outside the customer service window while Herald's record said open, its fallback
@@ -547,15 +560,21 @@ type FinishResult struct {
 	// Withdrawn says a Skipped outcome settled the entry unknown instead: an earlier attempt
 	// may have sent (ReleaseRetryMaybeSent), so its retry is withdrawn (EventRetryWithdrawn).
 	Withdrawn bool
+	// Exhausted says a Failed outcome that was not Permanent settled the entry unknown
+	// instead: an earlier attempt may have sent (ReleaseRetryMaybeSent), and the retries that
+	// ran out say nothing of it (EventRetriesExhausted). The entry records that earlier
+	// answer's code.
+	Exhausted bool
 }
 
 // Moved returns the state the entry moved to when the outcome asked for state: state, Unknown
-// for a withdrawn skip, "" when nothing was applied.
+// for a withdrawn skip or a failure whose retries ran out after a maybe-sent answer, "" when
+// nothing was applied.
 func (r FinishResult) Moved(state State) State {
 	switch {
 	case !r.Applied:
 		return ""
-	case r.Withdrawn:
+	case r.Withdrawn, r.Exhausted:
 		return Unknown
 	}
 	return state
@@ -605,17 +624,17 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	}
 	field := f.field(a.Recipient)
 	res, err := scriptReply(finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
-		l.burstSample, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload, o.Token, refused, outside), 5,
+		l.burstSample, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload, o.Token, refused, outside), 6,
 		"finish in run "+runID)
 	if err != nil {
 		return FinishResult{}, err
 	}
 	out := FinishResult{Applied: replyInt(res[0]) == 1, RunCompleted: replyInt(res[1]) == 1, PausedFor: replyString(res[3]),
-		Withdrawn: replyInt(res[4]) == 1}
+		Withdrawn: replyInt(res[4]) == 1, Exhausted: replyInt(res[5]) == 1}
 	if out.RunCompleted {
 		l.unlist(ctx, runID)
 	}
-	if out.Applied && o.State == Unknown {
+	if out.Applied && out.Moved(o.State) == Unknown {
 		l.relistFollowup(ctx, runID)
 	}
 	if out.PausedFor != "" {

@@ -470,7 +470,10 @@ type Event struct {
 	// resend_withdrawn (Code: why, cancelled): that resend will not be sent, the recipient
 	// unknown again with the code it had; or retry_maybe_sent: a retry after an answer that
 	// may follow a message that went out (at-least-once), and retry_withdrawn (Code: why,
-	// cancelled): that retry will not be sent, the recipient unknown with that answer's code.
+	// cancelled): that retry will not be sent, the recipient unknown with that answer's code;
+	// or retries_exhausted (Code: the last attempt's answer): after such a retry the attempts
+	// ran out on an answer that says nothing went, the recipient unknown with the code of the
+	// earlier answer.
 	Outcome string    `json:"outcome"`
 	Attempt int       `json:"attempt"`
 	Code    string    `json:"code,omitempty"`

@@ -9,7 +9,11 @@
 -- resends unknown recipients goes to the resend set with its task payload (see track_unknown).
 -- A skip at send time of an entry retried after an answer that may follow a message that went
 -- out (mode 'retry_maybe_sent' in its history) settles it unknown instead (withdraw_retry): the
--- recipient may hold the message.
+-- recipient may hold the message. So does a failure that is not permanent (ARGV[9] not '1': the
+-- attempts used up on answers that say nothing went) of such an entry: it ends unknown with the
+-- code of its last maybe-sent answer, counted once as unknown:<code>, its history saying
+-- "retries_exhausted:<attempts>:<code>:<s>" with the last answer's code (ARGV[3]); it is not
+-- tracked for a resend.
 -- A permanent failure whose code fills more than ARGV[8] of the last ARGV[7] outcomes pauses
 -- the run.
 --
@@ -25,7 +29,8 @@
 -- ARGV[2]  new state letter: a accepted, f failed, u unknown, k skipped without a request (its
 --          attempt given back; unknown instead, with the code of its last maybe-sent answer and
 --          its history saying retry_withdrawn with ARGV[3], for an entry retried after one),
---          q back to queued
+--          q back to queued (f, not permanent, of an entry retried after a maybe-sent answer:
+--          unknown instead, see above)
 -- ARGV[3]  code (a skip's reason)
 -- ARGV[4]  message id
 -- ARGV[5]  mode for q: 'retry' (a transient failure: the attempt stays counted),
@@ -37,7 +42,8 @@
 -- ARGV[6]  now (unix ms)
 -- ARGV[7]  burst sample (outcomes kept; 0 disables)
 -- ARGV[8]  burst limit
--- ARGV[9]  '1' when this failure is permanent and counts towards a burst
+-- ARGV[9]  '1' when this failure is permanent and counts towards a burst (and is never settled
+--          unknown)
 -- ARGV[10] the attempt number of the claim being settled ('' to skip the check)
 -- ARGV[11] the recipient's member in the resend set ("<bucket>:<field>")
 -- ARGV[12] the send task payload, kept when the outcome is unknown and the run resends
@@ -50,12 +56,13 @@
 -- ARGV[15] '1' when a failure (ARGV[2] f) is a session message Connectly refused as outside the
 --          customer service window, with no fallback sent: counted in counts' window_refused
 --
--- Returns {applied, completed, prior state letter, pause reason, withdrawn}: applied,
--- completed and withdrawn are 1 or 0 (completed: this outcome completed the run; withdrawn: a
--- skip settled the entry unknown instead, withdraw_retry); the pause reason is set when this
--- outcome paused the run for a burst, else ''.
+-- Returns {applied, completed, prior state letter, pause reason, withdrawn, exhausted}:
+-- applied, completed, withdrawn and exhausted are 1 or 0 (completed: this outcome completed
+-- the run; withdrawn: a skip settled the entry unknown instead, withdraw_retry; exhausted: a
+-- failure that is not permanent settled it unknown instead, retries_exhausted); the pause
+-- reason is set when this outcome paused the run for a burst, else ''.
 local v = redis.call('HGET', KEYS[4], ARGV[1])
-if not v then return {0, 0, '', '', 0} end
+if not v then return {0, 0, '', '', 0, 0} end
 local st, row, att, code, mid = parse(v)
 if st == 'u' and ARGV[2] == 'a' and ARGV[10] ~= '' and tonumber(ARGV[10]) == att and
     (code == 'CLAIM_FOUND' or code == 'TASK_DELETED') then
@@ -77,11 +84,11 @@ if st == 'u' and ARGV[2] == 'a' and ARGV[10] ~= '' and tonumber(ARGV[10]) == att
   untrack(KEYS[1], KEYS[2], KEYS[7], KEYS[8], ARGV[11], ARGV[6])
   local completed = 0
   if status ~= 'completed' and redis.call('HGET', KEYS[1], 'status') == 'completed' then completed = 1 end
-  return {1, completed, 'u', '', 0}
+  return {1, completed, 'u', '', 0, 0}
 end
-if st ~= 's' then return {0, 0, st, '', 0} end
-if ARGV[10] ~= '' and tonumber(ARGV[10]) ~= att then return {0, 0, st, '', 0} end
-if (ARGV[13] or '') ~= '' and mid ~= ARGV[13] then return {0, 0, st, '', 0} end
+if st ~= 's' then return {0, 0, st, '', 0, 0} end
+if ARGV[10] ~= '' and tonumber(ARGV[10]) ~= att then return {0, 0, st, '', 0, 0} end
+if (ARGV[13] or '') ~= '' and mid ~= ARGV[13] then return {0, 0, st, '', 0, 0} end
 local new, mode = ARGV[2], ARGV[5]
 -- A skip at send time (a frequency cap) made no request either.
 if ((new == 'q' and (mode == 'throttle' or mode == 'hold' or mode == 'requeue')) or new == 'k') and att > 0 then
@@ -94,9 +101,19 @@ if new == 'k' and not resent_before(h) and maybe_sent_before(h) then
   -- not sent again, but never "skipped, never sent" either. (A resend skipped at send time
   -- stays skipped, as it always was.)
   withdraw_retry(KEYS[2], KEYS[3], KEYS[4], KEYS[6], ARGV[1], h, 's', row, att, ARGV[3], ARGV[6])
-  return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, '', 1}
+  return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, '', 1, 0}
 end
-redis.call('HSET', KEYS[4], ARGV[1], new .. '|' .. row .. '|' .. att .. '|' .. ARGV[3] .. '|' .. ARGV[4])
+-- The entry's code: the outcome's, but for a failure that ends the retries of an entry an
+-- earlier attempt of which may have sent: the attempts ran out on answers that say nothing
+-- went (a 408, a refused connection), which says nothing of that earlier one, so it is unknown
+-- with the code of its last maybe-sent answer, never failed ("Connectly did not take it"). A
+-- permanent refusal (an invalid number) still fails it. (Such retries are at-least-once's, and
+-- resends at-most-once's: no history holds both.)
+local code, exhausted = ARGV[3], 0
+if new == 'f' and ARGV[9] ~= '1' and maybe_sent_before(h) then
+  new, code, exhausted = 'u', maybe_sent_code(h), 1
+end
+redis.call('HSET', KEYS[4], ARGV[1], new .. '|' .. row .. '|' .. att .. '|' .. code .. '|' .. ARGV[4])
 move(KEYS[2], 's', new)
 -- History: every outcome of a recipient whose story is more than one clean accept.
 local refused = ARGV[14] or ''
@@ -104,12 +121,14 @@ if h or new ~= 'a' or att > 1 or refused ~= '' then
   local sec = math.floor(tonumber(ARGV[6]) / 1000)
   local ev = new
   if new == 'q' then ev = mode end
+  -- The last attempt's own answer, under the event that says the retries ended on it.
+  if exhausted == 1 then ev = 'retries_exhausted' end
   ev = ev .. ':' .. att .. ':' .. ARGV[3] .. ':' .. sec
   if refused ~= '' then ev = 'window_refused:' .. att .. ':' .. refused .. ':' .. sec .. ';' .. ev end
   if h then ev = h .. ';' .. ev end
   redis.call('HSET', KEYS[6], ARGV[1], ev)
 end
-if new == 'u' then
+if new == 'u' and exhausted == 0 then
   track_unknown(KEYS[1], KEYS[2], KEYS[7], KEYS[8], ARGV[11], ARGV[12], h, ARGV[6])
 end
 if new == 'q' then
@@ -119,16 +138,18 @@ if new == 'q' then
   elseif mode == 'throttle' then
     redis.call('HINCRBY', KEYS[2], 'throttled', 1)
   end
-  return {1, 0, st, '', 0}
+  return {1, 0, st, '', 0, 0}
 end
-if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[3], names[new] .. ':' .. ARGV[3], 1) end
+if code ~= '' then redis.call('HINCRBY', KEYS[3], names[new] .. ':' .. code, 1) end
 if new == 'f' and ARGV[15] == '1' then redis.call('HINCRBY', KEYS[2], 'window_refused', 1) end
 if new == 'a' and att > 1 then redis.call('HINCRBY', KEYS[2], 'accepted_after_retry', 1) end
 if new == 'a' and refused ~= '' then redis.call('HINCRBY', KEYS[2], 'window_refused_fallback', 1) end
 local paused = ''
 local sample = tonumber(ARGV[7]) or 0
 if sample > 0 then
-  local c = ARGV[3]
+  -- The code the entry records: an entry settled unknown when its retries ran out counts
+  -- under its maybe-sent answer's code, as any unknown outcome, not the failure's.
+  local c = code
   if new == 'a' or c == '' then c = 'ok' end
   redis.call('LPUSH', KEYS[5], c)
   redis.call('LTRIM', KEYS[5], 0, sample - 1)
@@ -143,4 +164,4 @@ if sample > 0 then
     end
   end
 end
-return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, paused, 0}
+return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, paused, 0, exhausted}

@@ -15,6 +15,7 @@
 --                                     unknown -> the code it had before
 --   maybe_sent_before(h)              whether a history value holds a retry after an answer that
 --                                     may follow a message that went out (retry_maybe_sent)
+--   maybe_sent_code(h)                the code of the last such answer ('' when none)
 --   withdraw_retry(...)               settles unknown such an entry that will not be sent again
 --                                     -> the code of its last maybe-sent answer
 --   track_unknown(...)                puts an entry that just became unknown in the resend set
@@ -76,6 +77,14 @@ end
 local function maybe_sent_before(h)
   return h ~= nil and h ~= false and string.find(';' .. h, ';retry_maybe_sent:', 1, true) ~= nil
 end
+-- maybe_sent_code returns the code of the last retry_maybe_sent event of a history value ('' when
+-- it has none): the answer an entry that may hold the message is settled unknown with.
+local function maybe_sent_code(h)
+  local code = ''
+  if not h then return code end
+  for c in string.gmatch(';' .. h, ';retry_maybe_sent:%d*:([^:;]*):') do code = c end
+  return code
+end
 -- withdraw_retry settles unknown an entry whose earlier attempt may have sent
 -- (maybe_sent_before(h)) when it will not be sent again (why: its run was cancelled, its task
 -- deleted, or the reason of a skip: expired, window_closed, capped...), where it would
@@ -88,8 +97,7 @@ end
 -- need be (maybe_complete). It is not tracked for a resend (no task payload comes with it),
 -- and its retry task, should it still come, finds it unknown and sends nothing (claim.lua).
 local function withdraw_retry(counts, codes, bucket, history, field, h, from, row, att, why, now)
-  local code = ''
-  for c in string.gmatch(';' .. h, ';retry_maybe_sent:%d*:([^:;]*):') do code = c end
+  local code = maybe_sent_code(h)
   redis.call('HSET', bucket, field, 'u|' .. row .. '|' .. att .. '|' .. code .. '|')
   move(counts, from, 'u')
   redis.call('HINCRBY', codes, 'unknown:' .. code, 1)

@@ -1,0 +1,132 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heraldmsg/herald/internal/rkeys"
+)
+
+// The cases of a recipient retried after an answer that may follow a message that went out
+// whose attempts then run out on an answer that says nothing went (EventRetriesExhausted) join
+// the table of script cases, so they play on miniredis and, with HERALD_TEST_REDIS, on real
+// Redis (TestScriptCases).
+func init() {
+	scriptCases = append(scriptCases, exhaustedCases...)
+}
+
+// codeRefused is a permanent refusal of the recipient (an invalid number).
+const codeRefused = "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"
+
+// lastAttempt claims recipient i again and fails its claim with code, a permanent refusal or
+// not, as the worker does when the attempts are used up; it returns what Finish did.
+func (e *scriptEnv) lastAttempt(ctx context.Context, i int, code string, permanent bool) (FinishResult, error) {
+	c, err := e.b.l.Claim(ctx, e.addr(i), AtLeastOnce)
+	if err = first(err, want("claim", VerdictSend, c.Verdict)); err != nil {
+		return FinishResult{}, fmt.Errorf("recipient %d: %w", i, err)
+	}
+	return e.b.l.Finish(ctx, e.addr(i), Outcome{State: Failed, Code: code, Permanent: permanent, Attempt: c.Attempts})
+}
+
+// recent is the run's recent outcomes list (the burst detector's), newest first.
+func (e *scriptEnv) recent(ctx context.Context) (string, error) {
+	l, err := e.b.rdb.LRange(ctx, rkeys.Recent(e.run), 0, -1).Result()
+	if err == redis.Nil {
+		err = nil
+	}
+	return strings.Join(l, ","), err
+}
+
+var exhaustedCases = []scriptCase{
+	{name: "RetriesExhaustedAfterAMaybeSentAnswerEndUnknown", delivery: AtLeastOnce, resend: true, scripts: []string{"claimCmd", "finishCmd", "expandedCmd", "deliveryCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// Recipient 0's first request may have gone (a 503); its second is not taken (a 408)
+		// and the attempts are used up: unknown with the 503, counted once under it and never
+		// as failed, not tracked for a resend, its history the 503's retry and the 408 that
+		// ended the retries. Recipient 1, whose requests were never taken, fails as always. A
+		// delivery event settles recipient 0 as any unknown one, and does not move 1.
+		e.b.l.SetBurst(10, 0.5)
+		if _, err := e.b.l.FinishExpansion(ctx, e.run, len(e.es)); err != nil {
+			return err
+		}
+		if err := first(e.maybeSent(ctx, 0), e.notTaken(ctx, 1), e.accept(ctx, 2, "m2")); err != nil {
+			return err
+		}
+		r0, err1 := e.lastAttempt(ctx, 0, codeNotTaken, false)
+		en0, err2 := e.entry(ctx, 0)
+		h0, err3 := e.outcomes(ctx, 0)
+		r1, err4 := e.lastAttempt(ctx, 1, codeNotTaken, false)
+		en1, err5 := e.entry(ctx, 1)
+		h1, err6 := e.outcomes(ctx, 1)
+		c, err7 := e.b.l.Counters(ctx, e.run)
+		waiting, err8 := e.b.rdb.ZCard(ctx, rkeys.Unknown(e.run)).Result()
+		recent, err9 := e.recent(ctx)
+		run, err10 := e.b.l.GetRun(ctx, e.run)
+		if err := first(err1, err2, err3, err4, err5, err6, err7, err8, err9, err10,
+			want("applied", true, r0.Applied), want("exhausted", true, r0.Exhausted), want("withdrawn", false, r0.Withdrawn),
+			want("moved", Unknown, r0.Moved(Failed)), want("no pause", "", r0.PausedFor),
+			want("state", Unknown, en0.State), want("code", codeMaybeSent, en0.Code), want("attempts", 2, en0.Attempts),
+			want("message id", "", en0.MessageID),
+			want("history", string(ReleaseRetryMaybeSent)+" "+codeMaybeSent+", "+EventRetriesExhausted+" "+codeNotTaken, h0),
+			want("not taken: applied", true, r1.Applied), want("not taken: exhausted", false, r1.Exhausted),
+			want("not taken: moved", Failed, r1.Moved(Failed)), want("not taken: state", Failed, en1.State),
+			want("not taken: code", codeNotTaken, en1.Code), want("not taken: history", "retry "+codeNotTaken+", failed "+codeNotTaken, h1),
+			want("unknown", int64(1), c.States[Unknown]), want("failed", int64(1), c.States[Failed]),
+			want("unknown codes", int64(1), c.Codes["unknown:"+codeMaybeSent]), want("no unknown code of the 408", int64(0), c.Codes["unknown:"+codeNotTaken]),
+			want("failed codes: recipient 1's only", int64(1), c.Codes["failed:"+codeNotTaken]),
+			want("no failed code of the 503", int64(0), c.Codes["failed:"+codeMaybeSent]),
+			want("retried", int64(1), c.Codes["retried:"+codeMaybeSent]), want("retries", int64(2), c.Retries), want("attempts", int64(5), c.Attempts),
+			want("resend waiting", int64(0), c.ResendWaiting), want("in the resend set", int64(0), waiting),
+			// Newest first: recipient 1's failure, recipient 0's unknown (its 503), 2's accept.
+			want("recent outcomes", codeNotTaken+","+codeMaybeSent+",ok", recent),
+			want("status", RunCompleted, run.Status), e.verify(ctx, e.run)); err != nil {
+			return err
+		}
+		v0, _, err1 := e.b.l.ApplyDelivery(ctx, DeliveryEvent{Address: e.addr(0), State: Delivered})
+		v1, _, err2 := e.b.l.ApplyDelivery(ctx, DeliveryEvent{Address: e.addr(1), State: Delivered})
+		after0, err3 := e.entry(ctx, 0)
+		after1, err4 := e.entry(ctx, 1)
+		settled, err5 := e.b.l.Counters(ctx, e.run)
+		return first(err1, err2, err3, err4, err5, want("delivery of 0", DeliveryApplied, v0), want("0 settled", Delivered, after0.State),
+			want("settled codes", int64(1), settled.Codes["settled:delivered"]), want("delivery of 1", DeliveryStale, v1),
+			want("1 stays failed", Failed, after1.State), e.verify(ctx, e.run))
+	}},
+	{name: "RetriesExhaustedAfterTwoMaybeSentAnswersTakeTheLast", delivery: AtLeastOnce, scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// A 503, then a lost answer after the request was written, then a refused connection
+		// (not sent) as the last attempt: unknown with the last maybe-sent answer's code,
+		// counted under it alone.
+		if err := first(e.maybeSent(ctx, 0), e.retryAfter(ctx, 0, ReleaseRetryMaybeSent, "NO_RESPONSE")); err != nil {
+			return err
+		}
+		r, err1 := e.lastAttempt(ctx, 0, "NOT_SENT", false)
+		en, err2 := e.entry(ctx, 0)
+		h, err3 := e.outcomes(ctx, 0)
+		c, err4 := e.b.l.Counters(ctx, e.run)
+		story := "retry_maybe_sent " + codeMaybeSent + ", retry_maybe_sent NO_RESPONSE, " + EventRetriesExhausted + " NOT_SENT"
+		return first(err1, err2, err3, err4, want("exhausted", true, r.Exhausted), want("state", Unknown, en.State),
+			want("code", "NO_RESPONSE", en.Code), want("attempts", 3, en.Attempts), want("history", story, h),
+			want("unknown codes", int64(1), c.Codes["unknown:NO_RESPONSE"]), want("no unknown 503", int64(0), c.Codes["unknown:"+codeMaybeSent]),
+			want("no failure", int64(0), c.Codes["failed:NOT_SENT"]), want("failed", int64(0), c.States[Failed]), e.verify(ctx, e.run))
+	}},
+	{name: "APermanentRefusalAfterAMaybeSentAnswerStillFails", delivery: AtLeastOnce, scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// The retry after a 503 is refused for good (an invalid number): Connectly says it
+		// took nothing of this request, and the recipient is failed as before; the refusal
+		// counts towards a burst.
+		e.b.l.SetBurst(10, 0.5)
+		if err := e.maybeSent(ctx, 0); err != nil {
+			return err
+		}
+		r, err1 := e.lastAttempt(ctx, 0, codeRefused, true)
+		en, err2 := e.entry(ctx, 0)
+		h, err3 := e.outcomes(ctx, 0)
+		c, err4 := e.b.l.Counters(ctx, e.run)
+		recent, err5 := e.recent(ctx)
+		return first(err1, err2, err3, err4, err5, want("applied", true, r.Applied), want("exhausted", false, r.Exhausted),
+			want("moved", Failed, r.Moved(Failed)), want("state", Failed, en.State), want("code", codeRefused, en.Code),
+			want("history", string(ReleaseRetryMaybeSent)+" "+codeMaybeSent+", failed "+codeRefused, h),
+			want("failed codes", int64(1), c.Codes["failed:"+codeRefused]), want("no unknown code", int64(0), c.Codes["unknown:"+codeMaybeSent]),
+			want("unknown", int64(0), c.States[Unknown]), want("recent outcomes", codeRefused, recent), e.verify(ctx, e.run))
+	}},
+}
