@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -16,8 +15,6 @@ import (
 	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/metrics"
-	"github.com/heraldmsg/herald/internal/report"
-	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // A recipient of an at-least-once run whose first attempt was answered by a 503 (which may
@@ -27,34 +24,23 @@ import (
 // failed, counted as unknown in the metrics. A recipient whose answers all said nothing went,
 // or whose last answer is a permanent refusal, fails as before.
 func TestRetriesExhaustedAfterAMaybeSentAnswer(t *testing.T) {
-	for _, tier := range []string{"Miniredis", "RealRedis"} {
-		t.Run(tier, func(t *testing.T) {
-			for _, s := range exhaustedStories {
-				t.Run(s.name, func(t *testing.T) {
-					var rdb *redis.Client
-					if tier == "RealRedis" {
-						// The worker's database, flushed before and after: the stories run one by one.
-						rdb = testredis.Open(t, testredis.OffsetWorker)
-					} else {
-						t.Parallel()
-						_, rdb = testredis.Mini(t)
-					}
-					b := setupTwoAttempts(t, rdb, s.ambiguous)
-					s.run(t, b, withMetrics(b.testBundle))
-				})
-			}
-		})
-	}
+	eachTier(t, exhaustedStories, func(s exhaustedStory) string { return s.name }, func(t *testing.T, rdb *redis.Client, s exhaustedStory) {
+		b := setupTwoAttempts(t, rdb, s.ambiguous)
+		s.run(t, b, withMetrics(b.testBundle))
+	})
 }
 
 const exhaustedRun = "spring-sale/retries-exhausted"
 
-var exhaustedStories = []struct {
+// exhaustedStory is a story of TestRetriesExhaustedAfterAMaybeSentAnswer.
+type exhaustedStory struct {
 	name string
 	// ambiguous, when set, is the config's retry.ambiguous_statuses.
 	ambiguous []int
 	run       func(t *testing.T, b *resendBundle, m *metrics.Metrics)
-}{
+}
+
+var exhaustedStories = []exhaustedStory{
 	{name: "A503ThenA408", run: func(t *testing.T, b *resendBundle, m *metrics.Metrics) {
 		p := seedRun(t, b.testBundle, exhaustedRun, ledger.AtLeastOnce, 1)[0]
 		answerInTurn(b, apiError(503, ""), apiError(408, ""))
@@ -235,20 +221,6 @@ func wantMaybeSentExhausted(t *testing.T, b *resendBundle, p campaigns.SendPaylo
 // on code: unknown, the 503 its last code, and both answers in its history with their class.
 func wantExhaustedExplained(t *testing.T, b *resendBundle, p campaigns.SendPayload, code string) {
 	t.Helper()
-	x, err := report.Explain(context.Background(), b.ledger, b.rdb, report.ExplainParams{Run: p.Run, Recipient: p.To, Shown: p.To,
-		Table: b.worker.table, Now: b.clock.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	report.PrintExplanation(&out, x, b.clock.Now())
-	for _, line := range []string{"State      unknown\n", "Attempts   2\n", "Last code  HTTP_503 (transient", "attempt 1: retry_maybe_sent HTTP_503 (transient)\n",
-		"attempt 2: " + ledger.EventRetriesExhausted + " " + code + " (transient)\n"} {
-		if !strings.Contains(out.String(), line) {
-			t.Errorf("recipient explain says\n%s\nwant %q in it", out.String(), line)
-		}
-	}
-	if testing.Verbose() {
-		t.Logf("recipient explain:\n%s", out.String())
-	}
+	wantExplained(t, b, p, "State      unknown\n", "Attempts   2\n", "Last code  HTTP_503 (transient", "attempt 1: retry_maybe_sent HTTP_503 (transient)\n",
+		"attempt 2: "+ledger.EventRetriesExhausted+" "+code+" (transient)\n")
 }

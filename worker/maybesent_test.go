@@ -17,7 +17,6 @@ import (
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/report"
-	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // A recipient of an at-least-once run whose send was answered by a 503 (which may follow a
@@ -26,29 +25,12 @@ import (
 // 503, never skipped, which would say they were never sent anything. A retry after an answer
 // that says nothing went out (a 429, a 408) is still skipped.
 func TestMaybeSentRetryIsNeverSkipped(t *testing.T) {
-	for _, tier := range []string{"Miniredis", "RealRedis"} {
-		t.Run(tier, func(t *testing.T) {
-			for _, s := range maybeSentStories {
-				t.Run(s.name, func(t *testing.T) {
-					var rdb *redis.Client
-					if tier == "RealRedis" {
-						// The worker's database, flushed before and after: the stories run one by one.
-						rdb = testredis.Open(t, testredis.OffsetWorker)
-					} else {
-						t.Parallel()
-						_, rdb = testredis.Mini(t)
-					}
-					s.run(t, setupResendWith(t, rdb))
-				})
-			}
-		})
-	}
+	eachTier(t, maybeSentStories, func(s story) string { return s.name }, func(t *testing.T, rdb *redis.Client, s story) {
+		s.run(t, setupResendWith(t, rdb))
+	})
 }
 
-var maybeSentStories = []struct {
-	name string
-	run  func(t *testing.T, b *resendBundle)
-}{
+var maybeSentStories = []story{
 	{"TheRunIsCancelled", func(t *testing.T, b *resendBundle) {
 		const runID = "spring-sale/maybe-sent-cancelled"
 		m := withMetrics(b.testBundle)
@@ -219,6 +201,13 @@ func wantMaybeSentUnknown(t *testing.T, b *resendBundle, p campaigns.SendPayload
 // history, and why the retry was not sent, which is no failure and has no class.
 func wantMaybeSentExplained(t *testing.T, b *resendBundle, p campaigns.SendPayload, why string) {
 	t.Helper()
+	wantExplained(t, b, p, "State      unknown\n", "Last code  HTTP_503 (transient", "attempt 1: retry_maybe_sent HTTP_503 (transient)\n",
+		"attempt 1: retry_withdrawn "+why+"\n")
+}
+
+// wantExplained checks that `recipient explain` of p, as of b's clock, holds each of lines.
+func wantExplained(t *testing.T, b *resendBundle, p campaigns.SendPayload, lines ...string) {
+	t.Helper()
 	x, err := report.Explain(context.Background(), b.ledger, b.rdb, report.ExplainParams{Run: p.Run, Recipient: p.To, Shown: p.To,
 		Table: b.worker.table, Now: b.clock.Now()})
 	if err != nil {
@@ -226,8 +215,7 @@ func wantMaybeSentExplained(t *testing.T, b *resendBundle, p campaigns.SendPaylo
 	}
 	var out bytes.Buffer
 	report.PrintExplanation(&out, x, b.clock.Now())
-	for _, line := range []string{"State      unknown\n", "Last code  HTTP_503 (transient", "attempt 1: retry_maybe_sent HTTP_503 (transient)\n",
-		"attempt 1: retry_withdrawn " + why + "\n"} {
+	for _, line := range lines {
 		if !strings.Contains(out.String(), line) {
 			t.Errorf("recipient explain says\n%s\nwant %q in it", out.String(), line)
 		}

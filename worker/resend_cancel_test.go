@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/testredis"
 )
@@ -25,29 +23,40 @@ import (
 // follow-up gate, the resend sweep) withdraws the resend, the resend task sends nothing, and
 // the run's counters and `recipient explain` say unknown.
 func TestCancelWithdrawsAReleasedResend(t *testing.T) {
-	for _, tier := range []string{"Miniredis", "RealRedis"} {
+	eachTier(t, withdrawStories, func(s story) string { return s.name }, func(t *testing.T, rdb *redis.Client, s story) {
+		s.run(t, setupResendWith(t, rdb))
+	})
+}
+
+// story is a test story of a resend bundle.
+type story struct {
+	name string
+	run  func(t *testing.T, b *resendBundle)
+}
+
+// eachTier runs each of stories as a subtest of each Redis tier: on miniredis, in parallel,
+// and on the real Redis of HERALD_TEST_REDIS (skipped without it), one by one on the worker's
+// database, flushed before and after.
+func eachTier[S any](t *testing.T, stories []S, name func(S) string, run func(t *testing.T, rdb *redis.Client, s S)) {
+	for _, tier := range redisTiers {
 		t.Run(tier, func(t *testing.T) {
-			for _, s := range withdrawStories {
-				t.Run(s.name, func(t *testing.T) {
+			for _, s := range stories {
+				t.Run(name(s), func(t *testing.T) {
 					var rdb *redis.Client
 					if tier == "RealRedis" {
-						// The worker's database, flushed before and after: the stories run one by one.
 						rdb = testredis.Open(t, testredis.OffsetWorker)
 					} else {
 						t.Parallel()
 						_, rdb = testredis.Mini(t)
 					}
-					s.run(t, setupResendWith(t, rdb))
+					run(t, rdb, s)
 				})
 			}
 		})
 	}
 }
 
-var withdrawStories = []struct {
-	name string
-	run  func(t *testing.T, b *resendBundle)
-}{
+var withdrawStories = []story{
 	{"TheCancelSweepsItBeforeItsTask", func(t *testing.T, b *resendBundle) {
 		const runID = "spring-sale/cancel-swept"
 		lost, task := releasedResend(t, b, runID)
@@ -59,7 +68,7 @@ var withdrawStories = []struct {
 			t.Fatalf("resend task: %v", err)
 		}
 		wantWithdrawn(t, b, lost, runID)
-		wantExplained(t, b, lost)
+		wantResendWithdrawnExplained(t, b, lost)
 	}},
 	{"ItsTaskComesBeforeTheSweep", func(t *testing.T, b *resendBundle) {
 		const runID = "spring-sale/cancel-unswept"
@@ -264,20 +273,11 @@ func wantWithdrawn(t *testing.T, b *resendBundle, p campaigns.SendPayload, runID
 	}
 }
 
-// wantExplained checks what `recipient explain` says of p after its resend was withdrawn.
-func wantExplained(t *testing.T, b *resendBundle, p campaigns.SendPayload) {
+// wantResendWithdrawnExplained checks what `recipient explain` says of p after its resend was
+// withdrawn.
+func wantResendWithdrawnExplained(t *testing.T, b *resendBundle, p campaigns.SendPayload) {
 	t.Helper()
-	x, err := report.Explain(context.Background(), b.ledger, b.rdb, report.ExplainParams{Run: p.Run, Recipient: p.To, Shown: p.To, Now: b.clock.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	report.PrintExplanation(&out, x, b.clock.Now())
-	for _, line := range []string{"State      unknown\n", "Last code  NO_RESPONSE", "attempt 1: resend_withdrawn cancelled"} {
-		if !strings.Contains(out.String(), line) {
-			t.Errorf("recipient explain says\n%s\nwant %q in it", out.String(), line)
-		}
-	}
+	wantExplained(t, b, p, "State      unknown\n", "Last code  NO_RESPONSE", "attempt 1: resend_withdrawn cancelled")
 }
 
 // A released resend that the worker does not send for a reason of its own (here its campaign's
