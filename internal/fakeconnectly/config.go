@@ -15,13 +15,22 @@ import (
 // "templates", "webhooks": {"secret", "fates", "replies", "delay": "200ms", ...},
 // "strict": {"httpsMedia": true}, ...), rules in their JSON form (Rule.UnmarshalJSON),
 // durations as Go duration strings or nanoseconds. A field it does not know is an error, so
-// a misspelt knob is not silently dropped. Clock and Webhooks.HTTPClient cannot be given.
+// a misspelt knob is not silently dropped; a bad rule is named by its place in the list and
+// its line and column in the file (ParseRules). Clock and Webhooks.HTTPClient cannot be given.
 // It does not validate the values: New does.
 func ParseConfig(r io.Reader) (Config, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return Config{}, fmt.Errorf("fakeconnectly: config: %w", err)
+	}
 	var c Config
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
+		// A bad rule is named by its place in "rules" and in the file, as in a --faults file.
+		if rerr := configRulesError(data); rerr != nil {
+			err = rerr
+		}
 		return Config{}, fmt.Errorf("fakeconnectly: config: %w", err)
 	}
 	if dec.More() {
