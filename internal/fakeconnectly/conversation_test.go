@@ -129,7 +129,7 @@ func TestRepliesToFollowUps(t *testing.T) {
 	sink := &hookSink{secret: "conv"}
 	hs := httptest.NewServer(sink)
 	t.Cleanup(hs.Close)
-	replies := append(ReplyMix("tap", Reply{Percent: 50, Kind: KindTemplate, Button: "Yes, show me", Payload: "YES", Shapes: ButtonShapes}),
+	replies := append(ReplyMix("tap", Reply{Percent: 50, Kind: KindTemplate, Template: "promo", Button: "Yes, show me", Payload: "YES", Shapes: ButtonShapes}),
 		Reply{Kind: KindSession, Times: 1, Text: "Thanks!", Shape: ReplyQuoted})
 	s := newTestServer(t, Config{BusinessID: testBusiness, APIKey: testKey, RateLimit: -1, Webhooks: WebhookConfig{
 		URL: hs.URL, Secret: "conv", Seed: 4, DuplicatePercent: 20, ReorderPercent: 30, Replies: replies,
@@ -282,6 +282,8 @@ func TestEveryInboundShapeFromAMix(t *testing.T) {
 	t.Cleanup(hs.Close)
 	s := newTestServer(t, Config{BusinessID: testBusiness, APIKey: testKey, RateLimit: -1, Webhooks: WebhookConfig{
 		URL: hs.URL, Secret: "all", Seed: 2, Replies: []Reply{{Text: "Sneakers", Payload: "ROW_1", Shapes: InboundShapes}},
+		// The template is one the fake does not know: every tap goes, in each form.
+		TapUnknownTemplates: true,
 	}})
 	base, err := s.Start("127.0.0.1:0")
 	if err != nil {
@@ -346,7 +348,7 @@ func TestSeveralReceivers(t *testing.T) {
 		return sink, hs.URL
 	}
 	start := func(t *testing.T, hooks WebhookConfig) (*Server, string) {
-		hooks.Secret, hooks.Replies = "rep", []Reply{{Button: "Yes", Payload: "YES"}}
+		hooks.Secret, hooks.Replies = "rep", []Reply{{Template: "promo", Button: "Yes", Payload: "YES"}}
 		s := newTestServer(t, Config{BusinessID: testBusiness, APIKey: testKey, RateLimit: -1, Webhooks: hooks})
 		base, err := s.Start("127.0.0.1:0")
 		if err != nil {
@@ -580,9 +582,11 @@ func TestConversationRecord(t *testing.T) {
 	}
 }
 
-// TestDemoReplies runs the demo's reply mix: every reader whose number falls in a share
-// answers as its rule says, exactly once per template read, and nobody else does; then a
-// follow-up to each "Yes" tapper is answered by a quarter of them, once.
+// TestDemoReplies runs the demo's reply mix: every reader of the demo's template whose
+// number falls in a share answers as its rule says, exactly once per template read, and
+// nobody else does; under another template the tappers' shares do not answer (it has not
+// their buttons) and the others do; then a follow-up to each "Yes" tapper is answered by a
+// quarter of them, once.
 func TestDemoReplies(t *testing.T) {
 	t.Parallel()
 	replies := DemoReplies()
@@ -601,7 +605,12 @@ func TestDemoReplies(t *testing.T) {
 	}
 	nums := numbers(600)
 	for _, n := range nums {
-		sendTemplateTo(t, base, n, "spring")
+		sendNamedTemplate(t, base, n, DemoTemplate)
+	}
+	// Under another template nobody taps: the typed replies alone come.
+	others := numbers(660)[600:]
+	for _, n := range others {
+		sendNamedTemplate(t, base, n, "order_status")
 	}
 	waitIdle(t, s)
 	read := map[string]bool{}
@@ -635,13 +644,22 @@ func TestDemoReplies(t *testing.T) {
 			if got[0].Shape != ReplyText {
 				t.Errorf("keyword in shape %s", got[0].Shape)
 			}
-		case "Sneakers":
-			if got[0].Shape != ReplyList || got[0].Payload != "ROW_SNEAKERS" {
-				t.Errorf("list pick %+v", got[0])
+		case "STOP":
+			if got[0].Shape != ReplyText && got[0].Shape != ReplyQuoted {
+				t.Errorf("STOP in shape %s", got[0].Shape)
 			}
 		}
 	}
-	for _, label := range []string{"Yes, show me", "No thanks", "price?", "Sneakers", "STOP"} {
+	for _, n := range others {
+		got := s.RepliesFrom(n)
+		i := MatchReply(replies, n, KindTemplate)
+		tapper := i >= 0 && replies[i].Button != ""
+		if want := read[n] && i >= 0 && !tapper; len(got) != map[bool]int{true: 1, false: 0}[want] ||
+			len(got) == 1 && (got[0].Rule != i || slices.Contains(ButtonShapes, got[0].Shape)) {
+			t.Errorf("%s under order_status (read %v, rule %d): %+v; want a reply only from a reader who does not tap", n, read[n], i, got)
+		}
+	}
+	for _, label := range []string{"Yes, show me", "No thanks", "price?", "STOP"} {
 		if byLabel[label] == 0 {
 			t.Errorf("nobody answered %q: %v", label, byLabel)
 		}

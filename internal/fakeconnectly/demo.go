@@ -49,27 +49,32 @@ func DemoWebhooks(address, secret string, delay time.Duration) WebhookConfig {
 // DemoSalt is the salt of DemoReplies' shares of the template's readers.
 const DemoSalt = "demo-reply"
 
+// DemoTemplate is the template whose quick-reply buttons the demo's readers tap: the
+// template of `herald demo`'s campaign, whose on_reply answers "Yes, show me" and "No
+// thanks". The demo gives the fake no template definitions, so the taps name it
+// (Reply.Template): under any other template (a fallback such as order_status, when
+// `herald fake-connectly --webhooks demo` serves other campaigns) nobody taps.
+const DemoTemplate = "spring_promo"
+
 // DemoReplies is the reply mix of the demo, for conversations. Readers of a template message
 // answer in disjoint shares of the numbers (ReplyMix with DemoSalt, so MatchReply tells who
 // does what):
 //
-//   - 20% tap "Yes, show me" (payload SPRING_YES), in the four button forms in turn;
-//   - 10% tap "No thanks" (SPRING_NO), likewise;
+//   - 20% tap "Yes, show me" (payload SPRING_YES) under DemoTemplate, in the four button
+//     forms in turn (one of them a top-level buttonResponse with no message object);
+//   - 10% tap "No thanks" (SPRING_NO) under DemoTemplate, likewise;
 //   - 5% type the keyword "price?";
-//   - 3% pick the list row "Sneakers" (row id ROW_SNEAKERS);
-//   - 2% write STOP, in each of the five reply shapes in turn (one of them a top-level
-//     buttonResponse with no message object).
+//   - 2% write STOP, typed or quoting the message in turn.
 //
-// A quarter of the readers of a session message (a follow-up) answer it once, with "Thanks!"
-// typed or quoting it (the quoted form carries the follow-up's callbackData): replies to
-// follow-ups.
+// Readers of another template in the first two shares do not reply. A quarter of the
+// readers of a session message (a follow-up) answer it once, with "Thanks!" typed or
+// quoting it (the quoted form carries the follow-up's callbackData): replies to follow-ups.
 func DemoReplies() []Reply {
 	mix := ReplyMix(DemoSalt,
-		Reply{Percent: 20, Kind: KindTemplate, Button: "Yes, show me", Payload: "SPRING_YES", Shapes: ButtonShapes},
-		Reply{Percent: 10, Kind: KindTemplate, Button: "No thanks", Payload: "SPRING_NO", Shapes: ButtonShapes},
+		Reply{Percent: 20, Kind: KindTemplate, Template: DemoTemplate, Button: "Yes, show me", Payload: "SPRING_YES", Shapes: ButtonShapes},
+		Reply{Percent: 10, Kind: KindTemplate, Template: DemoTemplate, Button: "No thanks", Payload: "SPRING_NO", Shapes: ButtonShapes},
 		Reply{Percent: 5, Kind: KindTemplate, Text: "price?", Shape: ReplyText},
-		Reply{Percent: 3, Kind: KindTemplate, Text: "Sneakers", Payload: "ROW_SNEAKERS", Shape: ReplyList},
-		Reply{Percent: 2, Kind: KindTemplate, Text: "STOP", Shape: ReplyRotate},
+		Reply{Percent: 2, Kind: KindTemplate, Text: "STOP", Shapes: []string{ReplyText, ReplyQuoted}},
 	)
 	return append(mix, Reply{Percent: 25, Salt: "demo-followup", Kind: KindSession, Times: 1, Text: "Thanks!",
 		Shapes: []string{ReplyText, ReplyQuoted}})

@@ -212,13 +212,17 @@
 //
 // Conversations. Replies are tried in order, the first that picks a reader applies. ReplyMix
 // gives several replies disjoint shares of the numbers by one stable hash (Reply.From), so
-// a test knows who taps what (MatchReply) before the run: for example 20% tap "Yes", 10% "No
-// thanks", 5% type a keyword, 3% pick a list row, 2% write STOP (DemoReplies, the demo's
-// mix). Reply.Kind limits a reply to readers of template messages or of session messages
-// (follow-ups), and Reply.Times caps its replies per number; a reply to a follow-up is a
-// reply like any other, with the follow-up's id and callbackData. RepliesFrom tells, for a
-// number, every inbound message the fake sent from it: rule, shape, label, payload, the
-// message replied to and when.
+// a test knows who taps what (MatchReply) before the run: for example 20% tap "Yes, show
+// me", 10% "No thanks", 5% type a keyword, 2% write STOP (DemoReplies, the demo's mix).
+// Reply.Kind limits a reply to readers of template messages or of session messages
+// (follow-ups), Reply.Template to one template's readers, and Reply.Times caps its replies
+// per number; a reply to a follow-up is a reply like any other, with the follow-up's id and
+// callbackData. A reader taps only what the message shows: a button reply answers a
+// template with that QUICK_REPLY button (Config.Templates) or a session message with that
+// reply button, a list reply a session message with that list row, and a template the fake
+// has no definition of shows none unless the reply names it (see Reply). RepliesFrom tells,
+// for a number, every inbound message the fake sent from it: rule, shape, label, payload,
+// the message replied to and when.
 //
 // Receivers. WebhookConfig.URLs adds receivers of both topics beside URL and TopicURLs gives
 // a topic its own, for two or more replicas of one receiver: each event goes to one of a

@@ -192,6 +192,8 @@ func TestRepliesRotateThroughEveryShape(t *testing.T) {
 		URL: hs.URL, Secret: "rot", Seed: 3,
 		Fates:   []Fate{{Suffix: "9", Status: HookDelivered}}, // not read: no reply
 		Replies: []Reply{{Text: "STOP", Shape: ReplyRotate}},
+		// The template is one the fake does not know: every tap goes, in each form.
+		TapUnknownTemplates: true,
 	}})
 	base, err := s.Start("127.0.0.1:0")
 	if err != nil {
@@ -341,7 +343,16 @@ func TestDemoMix(t *testing.T) {
 	if err := ValidateWebhooks(hooks); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(hooks.Replies, func(r Reply) bool { return r.Text == "STOP" && r.Shape == ReplyRotate }) {
-		t.Errorf("demo replies %+v: no STOP in every shape", hooks.Replies)
+	// STOP is typed or quoted: the demo's template has no STOP button to tap.
+	if !slices.ContainsFunc(hooks.Replies, func(r Reply) bool {
+		return r.Text == "STOP" && slices.Equal(r.Shapes, []string{ReplyText, ReplyQuoted})
+	}) {
+		t.Errorf("demo replies %+v: no STOP typed and quoted", hooks.Replies)
+	}
+	// Every tap is under the demo's template.
+	for _, r := range hooks.Replies {
+		if r.Button != "" && r.Template != DemoTemplate {
+			t.Errorf("demo tap %+v not limited to %s", r, DemoTemplate)
+		}
 	}
 }

@@ -42,7 +42,7 @@ func TestReference2_1CallbackEcho(t *testing.T) {
 				t.Fatalf("ParseConfig: %+v, %v", cfg, err)
 			}
 			cfg.Webhooks.URL, cfg.Webhooks.Secret = startSink(t, sink), "k"
-			cfg.Webhooks.Replies = []Reply{{Numbers: []string{number}, Button: "Yes", Shape: ReplyButtonContext}}
+			cfg.Webhooks.Replies = []Reply{{Numbers: []string{number}, Template: "promo", Button: "Yes", Shape: ReplyButtonContext}}
 			s, base := newFake(t, cfg)
 			t.Cleanup(func() { s.Close() })
 			body := `{"number":"` + number + `","templateName":"promo","language":"en","callbackData":` + sent + `}`

@@ -19,7 +19,7 @@ func TestReference5_4InboundTopicAndTopLevelEmpty(t *testing.T) {
 			t.Parallel()
 			sink := &wireSink{}
 			cfg, err := ParseConfig(strings.NewReader(fmt.Sprintf(`{"rateLimit":-1,"webhooks":{"inboundTopic":%v,"seed":3,
-				"replies":[{"numbers":["%s"],"button":"Yes","shape":"button-context","topLevelEmpty":true}]}}`, withTopic, reader)))
+				"replies":[{"numbers":["%s"],"template":"promo","button":"Yes","shape":"button-context","topLevelEmpty":true}]}}`, withTopic, reader)))
 			if err != nil || cfg.Webhooks.InboundTopic != withTopic || !cfg.Webhooks.Replies[0].TopLevelEmpty {
 				t.Fatalf("ParseConfig: %+v, %v", cfg, err)
 			}

@@ -125,7 +125,7 @@ func TestReference5_3CallHeadersAndSignature(t *testing.T) {
 	const secret = "whsec-reference"
 	sink := &wireSink{}
 	s, base := newFake(t, Config{RateLimit: -1, Webhooks: WebhookConfig{URL: startSink(t, sink), Secret: secret, Seed: 4,
-		Replies: []Reply{{Button: "Yes", Payload: "YES", Shape: ReplyButtonBare}}}})
+		Replies: []Reply{{Template: "promo", Button: "Yes", Payload: "YES", Shape: ReplyButtonBare}}}})
 	t.Cleanup(func() { s.Close() })
 	sendRaw(t, base, customer)
 	settled(t, s)
@@ -250,7 +250,7 @@ func TestReference5_4BSUIDCustomers(t *testing.T) {
 	sink := &wireSink{}
 	s, base := newFake(t, Config{RateLimit: -1, Webhooks: WebhookConfig{URL: startSink(t, sink), Secret: "k", Seed: 6,
 		BSUIDs:  map[string]string{withBSUID: itsBSUID},
-		Replies: []Reply{{Button: replyLabel, Payload: "YES", Shape: ReplyButtonContext}}}})
+		Replies: []Reply{{Template: "promo", Button: replyLabel, Payload: "YES", Shape: ReplyButtonContext}}}})
 	t.Cleanup(func() { s.Close() })
 	for _, n := range []string{phoneless, withBSUID, phoneOnly} {
 		if a := sendRaw(t, base, n); a.status != 200 {

@@ -153,6 +153,12 @@ type WebhookConfig struct {
 	Fates []Fate `json:"fates,omitempty"`
 	// Replies make some recipients answer after reading: the first matching reply applies.
 	Replies []Reply `json:"replies,omitempty"`
+	// TapUnknownTemplates lets any button or list-row reply answer a template message whose
+	// template the fake has no definition of, as the fake did before it checked taps
+	// against the message (see Reply): for a test written for that. Off by default: such a
+	// message shows no button the fake knows of, and only a reply that names its template
+	// (Reply.Template) taps a button under it.
+	TapUnknownTemplates bool `json:"tapUnknownTemplates,omitempty"`
 	// DuplicatePercent (0..100) of events are sent a second time (to another receiver when
 	// there are several).
 	DuplicatePercent float64 `json:"duplicatePercent,omitempty"`
@@ -377,6 +383,27 @@ var InboundShapes = []string{ReplyText, ReplyButtonLegacy, ReplyButtonContext, R
 // and sends an inbound message from them once the read event is out. A Reply with neither
 // Numbers nor Percent picks every reader. Replies are tried in order and the first one that
 // picks a reader applies; ReplyMix builds rules whose shares do not overlap.
+//
+// A customer taps only what the message they answer shows, so a button or list-row reply
+// answers only a message that has that button or row. A button shape (ReplyButtonLegacy,
+// ReplyButtonContext, ReplyButtonTop, ReplyButtonBare) needs a quick-reply button whose text
+// is the reply's label or whose id is its payload: one of the template's QUICK_REPLY buttons
+// (Template.Buttons, reference 7; matched by text, as a template's button has no id) or of a
+// session message's replyButtonMessage.buttons (3.1). ReplyList needs a row of the session
+// message's listMessage (3.1), by text or id; a template has no list rows. The reply then
+// carries that button's or row's own text, and a session button's or row's id as its
+// payload. The other shapes (a typed or quoted text, a file, a location, a referral, a
+// reaction) answer any message (5.4). A reply that cannot answer a message in any of its
+// shapes (ReplyRotate and ReplyRandom use only those it can) does not pick that reader, and
+// a later reply may. Inbound sends what it is told, unchecked.
+//
+// The fake cannot know the buttons of a template it has no definition of (Config.Templates
+// does not list it; with no templates the fake takes any template name). It takes the safe
+// reading: such a message shows no button, so no button or list-row reply answers it,
+// unless the reply names that template (Template), which says the template has the reply's
+// button (no list row: a template has none), or WebhookConfig.TapUnknownTemplates takes
+// every tap under such a template, the fake's behaviour before it checked taps. The fake
+// decides this in one place, emitter.tap.
 type Reply struct {
 	Numbers []string `json:"numbers,omitempty"`
 	// Percent (0..100) picks the numbers whose HashBucket(Salt, number) is in
@@ -389,6 +416,11 @@ type Reply struct {
 	// Kind limits the rule to readers of messages sent through one endpoint: KindTemplate (a
 	// campaign's first message) or KindSession (a follow-up). Empty: both.
 	Kind string `json:"kind,omitempty"`
+	// Template limits the rule to readers of messages sent with this template (the send's
+	// templateName); empty: any message. A reply that names a template the fake has no
+	// definition of may tap its button under it (see above). It needs Kind KindTemplate or
+	// empty.
+	Template string `json:"template,omitempty"`
 	// Times limits the replies this rule sends for each number; later read messages of that
 	// number skip the rule (and may match a later one). 0 means no limit.
 	Times int `json:"times,omitempty"`
@@ -465,7 +497,9 @@ func ReplyMix(salt string, replies ...Reply) []Reply {
 
 // MatchReply returns the index of the reply that a reader of a message of kind (KindTemplate
 // or KindSession) sent to number would send, the first that picks them, or -1 when none
-// does. It ignores Times. A test uses it to know who taps what before the run.
+// does. It ignores Times, Template and what the message shows (a reader whose message does
+// not have the reply's button or row falls to a later reply). A test uses it to know who
+// taps what before the run.
 func MatchReply(replies []Reply, number, kind string) int {
 	for i, r := range replies {
 		if r.matches(number, kind) {
@@ -517,6 +551,8 @@ func (r Reply) validate() error {
 		return fmt.Errorf("from %v needs a percent", r.From)
 	case !sendKinds.allows(r.Kind):
 		return fmt.Errorf("kind %q: want %s, %s or empty for both", r.Kind, KindTemplate, KindSession)
+	case r.Template != "" && r.Kind == KindSession:
+		return fmt.Errorf("template %q: a session message has no template", r.Template)
 	case r.Times < 0:
 		return fmt.Errorf("times %d is negative", r.Times)
 	case (r.Button == "") == (r.Text == ""):
@@ -969,18 +1005,24 @@ func (e *emitter) accepted(rec Received) {
 	}
 	evs = append(evs, e.echoesLocked(rec, times[0])...)
 	if slices.Contains(seq, HookRead) && !flow {
+		shown := choicesOf(rec)
 		for i, r := range e.replies {
-			if !r.matches(rec.Number, rec.Kind) {
+			if !r.matches(rec.Number, rec.Kind) || (r.Template != "" && r.Template != rec.Message.TemplateName) {
 				continue
 			}
+			if r.Times > 0 && e.used[i][rec.Number] >= r.Times {
+				continue
+			}
+			shape, ok := e.shapeLocked(i, r, func(shape string) bool { _, ok := e.tap(shown, r, shape); return ok })
+			if !ok {
+				continue // the message shows none of what the reply taps
+			}
 			if r.Times > 0 {
-				if e.used[i][rec.Number] >= r.Times {
-					continue
-				}
 				e.used[i][rec.Number]++
 			}
+			sent, _ := e.tap(shown, r, shape)
 			due := slices.MaxFunc(dues, func(a, b time.Time) int { return a.Compare(b) })
-			evs = append(evs, e.replyEventLocked(rec, r, i, e.shapeLocked(i, r), due))
+			evs = append(evs, e.replyEventLocked(rec, sent, i, shape, due))
 			break
 		}
 	}
@@ -1012,8 +1054,10 @@ func replyTarget(rec Received) Received {
 }
 
 // shapeLocked picks the shape of the next reply sent by the reply at index i (-1 for one
-// that belongs to no rule), advancing ReplyRotate's turn.
-func (e *emitter) shapeLocked(i int, r Reply) string {
+// that belongs to no rule) among those can takes, advancing ReplyRotate's turn; ok is false
+// when can takes none of the reply's shapes. ReplyRotate takes the next shape can takes,
+// ReplyRandom one of them.
+func (e *emitter) shapeLocked(i int, r Reply, can func(shape string) bool) (shape string, ok bool) {
 	shapes := ReplyShapes
 	if len(r.Shapes) > 0 {
 		shapes = r.Shapes
@@ -1023,22 +1067,130 @@ func (e *emitter) shapeLocked(i int, r Reply) string {
 		if len(r.Shapes) > 0 {
 			break // rotate
 		}
+		shape = ReplyText
 		if r.Button != "" {
-			return ReplyButtonContext
+			shape = ReplyButtonContext
 		}
-		return ReplyText
+		return shape, can(shape)
 	case ReplyRandom:
-		return shapes[e.rng.IntN(len(shapes))]
+		open := slices.DeleteFunc(slices.Clone(shapes), func(s string) bool { return !can(s) })
+		if len(open) == 0 {
+			return "", false
+		}
+		return open[e.rng.IntN(len(open))], true
 	case ReplyRotate:
 	default:
-		return r.Shape
+		return r.Shape, can(r.Shape)
 	}
 	turn := 0
 	if i >= 0 {
 		turn = e.turns[i]
-		e.turns[i]++
 	}
-	return shapes[turn%len(shapes)]
+	for k := range len(shapes) {
+		if shape = shapes[(turn+k)%len(shapes)]; can(shape) {
+			if i >= 0 {
+				e.turns[i] = turn + k + 1
+			}
+			return shape, true
+		}
+	}
+	return "", false
+}
+
+// anyShape takes every shape: Inbound sends what it is told.
+func anyShape(string) bool { return true }
+
+// Kinds of what a reply's shape taps (tapOf).
+const (
+	tapsNothing = iota
+	tapsButton
+	tapsRow
+)
+
+// tapOf is what a reply in shape taps: a quick-reply button (the button shapes), a list row
+// (ReplyList) or nothing (the other shapes).
+func tapOf(shape string) int {
+	switch shape {
+	case ReplyButtonLegacy, ReplyButtonContext, ReplyButtonTop, ReplyButtonBare:
+		return tapsButton
+	case ReplyList:
+		return tapsRow
+	}
+	return tapsNothing
+}
+
+// shownChoice is a button or a list row a message shows: its text, and its id (empty for a
+// template's quick-reply button).
+type shownChoice struct{ ID, Text string }
+
+// shownChoices is what a reader of one message can tap.
+type shownChoices struct {
+	// known is false for a template message whose template the fake has no definition of.
+	known bool
+	// buttons are its quick-reply buttons, rows its list rows.
+	buttons, rows []shownChoice
+}
+
+// choicesOf returns what a reader of the accepted message rec can tap: a template's
+// QUICK_REPLY buttons (reference 7), a session message's reply buttons and list rows (3.1).
+func choicesOf(rec Received) shownChoices {
+	switch {
+	case rec.Kind == KindSession:
+		c := shownChoices{known: true}
+		if rec.Session == nil {
+			return c
+		}
+		if b := rec.Session.Message.ReplyButtonMessage; b != nil {
+			for _, x := range b.Buttons {
+				c.buttons = append(c.buttons, shownChoice{ID: x.ID, Text: x.Text})
+			}
+		}
+		if l := rec.Session.Message.ListMessage; l != nil {
+			for _, sec := range l.Sections {
+				for _, row := range sec.Rows {
+					c.rows = append(c.rows, shownChoice{ID: row.ID, Text: row.Text})
+				}
+			}
+		}
+		return c
+	case rec.template != nil:
+		c := shownChoices{known: true}
+		for _, b := range rec.template.Buttons {
+			if strings.EqualFold(b.Type, "QUICK_REPLY") {
+				c.buttons = append(c.buttons, shownChoice{Text: b.Text})
+			}
+		}
+		return c
+	}
+	return shownChoices{}
+}
+
+// tap is the one place that decides whether the reply r, sent in shape, can answer a
+// message that shows c (see Reply), and returns it as sent: with the text of the button or
+// row it taps as its label, and the id of a session message's button or row as its payload.
+// The caller has checked that r.Template, when set, is the message's template.
+func (e *emitter) tap(c shownChoices, r Reply, shape string) (Reply, bool) {
+	what := tapOf(shape)
+	if what == tapsNothing {
+		return r, true
+	}
+	if !c.known {
+		// A template the fake has no definition of: no tap, unless the knob takes any or the
+		// reply names the template, which says it has the reply's button.
+		return r, e.cfg.TapUnknownTemplates || (what == tapsButton && r.Template != "")
+	}
+	choices := c.buttons
+	if what == tapsRow {
+		choices = c.rows
+	}
+	label, payload := r.label(), r.payload()
+	for _, x := range choices {
+		if x.Text == label || (x.ID != "" && x.ID == payload) {
+			r.Button, r.Payload = x.Text, cmp.Or(x.ID, payload)
+			return r, true
+		}
+	}
+	return r, false
 }
 
 // replyEventLocked plans an inbound message in shape from the recipient of rec to the
@@ -1144,7 +1296,7 @@ func (e *emitter) getReplies() []Reply {
 func (e *emitter) inbound(number, to string, r Reply) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	shape := e.shapeLocked(-1, r)
+	shape, _ := e.shapeLocked(-1, r, anyShape)
 	rec, ok := e.last[number]
 	if !ok {
 		if needsMessage(shape) {

@@ -95,7 +95,7 @@ func TestWebhookEmission(t *testing.T) {
 				{Suffix: "0", Status: HookDeliveryFailed, Code: "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"},
 				{Suffix: "1", Status: HookSent}, {Suffix: "2", Status: HookDelivered},
 			},
-			Replies: []Reply{{Percent: 100, Salt: "r", Button: "Yes", Payload: "YES"}},
+			Replies: []Reply{{Percent: 100, Salt: "r", Template: "t", Button: "Yes", Payload: "YES"}},
 		}})
 		sendN(t, base, 40)
 		st := settled(t, s)
