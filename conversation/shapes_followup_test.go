@@ -42,7 +42,7 @@ func TestFollowupsOnceWhateverTheCallbackEcho(t *testing.T) {
 			for i := range rcpts {
 				rcpts[i] = fmt.Sprintf("+1555000%04d", i)
 				entries[i] = ledger.PlanEntry{Recipient: rcpts[i], Bucket: ledger.BucketOf(rcpts[i], buckets), Row: i + 1}
-				replies = append(replies, fakeconnectly.Reply{Numbers: []string{rcpts[i]}, Button: "Yes", Payload: "YES",
+				replies = append(replies, fakeconnectly.Reply{Numbers: []string{rcpts[i]}, Template: "spring_promo", Button: "Yes", Payload: "YES",
 					Shape: fakeconnectly.ButtonShapes[i%len(fakeconnectly.ButtonShapes)], TopLevelEmpty: true})
 			}
 			b := newReplyBench(t, tapYAML, ledger.Run{ID: "taps-1", Campaign: "taps", Buckets: buckets}, entries,

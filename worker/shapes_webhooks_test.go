@@ -532,7 +532,9 @@ func TestInboundShapesWithTopicAndTopLevelEmpties(t *testing.T) {
 		t.Run(echo, func(t *testing.T) {
 			ctx := context.Background()
 			const runID = "run-inbound/20260301T0900Z"
-			h := withHooks(t, fakeconnectly.Config{Webhooks: fakeconnectly.WebhookConfig{InboundTopic: true, CallbackEcho: echo}}, benchOptions{})
+			h := withHooks(t, fakeconnectly.Config{Webhooks: fakeconnectly.WebhookConfig{InboundTopic: true, CallbackEcho: echo,
+				// Replies in every shape, whatever the message shows: the receiver is under test.
+				TapUnknownTemplates: true}}, benchOptions{})
 			shapes := fakeconnectly.InboundShapes
 			ps := bodyParams(seedRun(t, h.testBundle, runID, ledger.AtMostOnce, 2*len(shapes)))
 			stoppers, tappers := ps[:len(shapes)], ps[len(shapes):]

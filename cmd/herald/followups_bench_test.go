@@ -81,7 +81,7 @@ func BenchmarkReceiverReplies(b *testing.B) {
 		Webhooks: fakeconnectly.WebhookConfig{URL: capture.URL + "/", Secret: secret, Seed: 7, Concurrency: 16,
 			Fates: []fakeconnectly.Fate{{Percent: 100, Salt: "read", Status: fakeconnectly.HookRead}},
 			Replies: fakeconnectly.ReplyMix("r",
-				fakeconnectly.Reply{Percent: 50, Kind: fakeconnectly.KindTemplate, Times: 1, Button: "Yes", Payload: "YES"},
+				fakeconnectly.Reply{Percent: 50, Kind: fakeconnectly.KindTemplate, Template: "it_tpl", Times: 1, Button: "Yes", Payload: "YES"},
 				fakeconnectly.Reply{Percent: 50, Kind: fakeconnectly.KindTemplate, Times: 1, Text: benchTextReply})}})
 
 	dir := b.TempDir()

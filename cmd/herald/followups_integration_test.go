@@ -49,7 +49,7 @@ func TestIntegrationFollowups(t *testing.T) {
 		DuplicatePercent: 20, ReorderPercent: 30, Delay: time.Millisecond,
 		Fates: []fakeconnectly.Fate{{Percent: 100, Salt: "read", Status: fakeconnectly.HookRead}},
 		Replies: []fakeconnectly.Reply{
-			{Percent: 20, Salt: "r", From: 0, Kind: fakeconnectly.KindTemplate, Times: 1, Button: "Yes", Payload: "YES"},
+			{Percent: 20, Salt: "r", From: 0, Kind: fakeconnectly.KindTemplate, Template: "it_tpl", Times: 1, Button: "Yes", Payload: "YES"},
 			{Percent: 10, Salt: "r", From: 20, Kind: fakeconnectly.KindTemplate, Times: 1, Text: "how much is it"},
 		},
 	}

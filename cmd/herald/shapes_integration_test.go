@@ -85,9 +85,9 @@ func testShapesEndToEnd(t *testing.T, redisURL, echo string) {
 			{Percent: 100, Salt: "read", Status: fakeconnectly.HookRead},
 		},
 		Replies: []fakeconnectly.Reply{
-			{Percent: 25, Salt: "r", From: 0, Kind: fakeconnectly.KindTemplate, Times: 1, Button: "Yes", Payload: "YES",
+			{Percent: 25, Salt: "r", From: 0, Kind: fakeconnectly.KindTemplate, Template: "it_tpl", Times: 1, Button: "Yes", Payload: "YES",
 				Shape: fakeconnectly.ReplyRotate, Shapes: fakeconnectly.ButtonShapes, TopLevelEmpty: true},
-			{Percent: 5, Salt: "r", From: 25, Kind: fakeconnectly.KindTemplate, Times: 1, Button: "STOP", Payload: "STOP",
+			{Percent: 5, Salt: "r", From: 25, Kind: fakeconnectly.KindTemplate, Template: "it_tpl", Times: 1, Button: "STOP", Payload: "STOP",
 				Shape: fakeconnectly.ReplyRotate, Shapes: fakeconnectly.ButtonShapes, TopLevelEmpty: true},
 		},
 	}

@@ -50,7 +50,7 @@ func TestIntegrationWebhooks10k(t *testing.T) {
 			{Percent: 10, Salt: "sent", Status: fakeconnectly.HookSent},
 			{Percent: 30, Salt: "delivered", Status: fakeconnectly.HookDelivered},
 		},
-		Replies: []fakeconnectly.Reply{{Percent: 5, Salt: "btn", Button: "Yes", Payload: "YES"}},
+		Replies: []fakeconnectly.Reply{{Percent: 5, Salt: "btn", Template: "it_tpl", Button: "Yes", Payload: "YES"}},
 	}
 	fake, url := newFake(t, fakeconnectly.Config{BusinessID: itBusiness, APIKey: itKey, Rules: rules, RateLimit: -1,
 		MaxReceived: 1, Webhooks: hooks})
