@@ -3,7 +3,6 @@ package serve
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -113,7 +112,8 @@ func FakeConfig(p FakeParams) (fakeconnectly.Config, error) {
 		if err != nil {
 			return fakeconnectly.Config{}, fmt.Errorf("--faults: %w", err)
 		}
-		if err := json.Unmarshal(b, &rules); err != nil {
+		// A bad rule is named by its place in the list and its line and column in the file.
+		if rules, err = fakeconnectly.ParseRules(b); err != nil {
 			return fakeconnectly.Config{}, fmt.Errorf("--faults %s: %w", p.Faults, err)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -76,9 +75,6 @@ CONNECTLY_WEBHOOK_SECRET, when given, take precedence over the file's. POST /_fa
 			if businessID == "" || apiKey == "" {
 				return usageError{fmt.Errorf("fake-connectly needs --business-id and --api-key (or CONNECTLY_BUSINESS_ID / CONNECTLY_API_KEY)")}
 			}
-			if err := checkFaultsFile(faults); err != nil {
-				return err
-			}
 			p := contract
 			p.Listen, p.BusinessID, p.APIKey, p.Faults, p.Rate, p.ThrottleBody = listen, businessID, apiKey, faults, rate, throttleBody
 			p.Webhooks, p.WebhookURL, p.WebhookSecret = webhookMix, webhookURL, a.getenv("CONNECTLY_WEBHOOK_SECRET")
@@ -124,22 +120,3 @@ CONNECTLY_WEBHOOK_SECRET, when given, take precedence over the file's. POST /_fa
 var configReplaces = []string{"faults", "rate", "throttle-body", "webhooks", "webhook-url", "retry-after", "window-answer",
 	"number-punctuation", "strict", "refuse-bsuid-sessions", "senders", "inbound-business-number", "deleted-template-failure",
 	"default-language", "dedupe-message-id", "campaign-flow-messages"}
-
-// checkFaultsFile reads a --faults file as the fake reads a list of rules, so that a bad
-// rule is named by its place in the list and its line and column in the file
-// (fakeconnectly.ParseRules) before anything starts. serve.FakeConfig reads the file again
-// to use it, and tells of a file that cannot be read.
-func checkFaultsFile(faults string) error {
-	switch faults {
-	case "", "none", "demo":
-		return nil
-	}
-	b, err := os.ReadFile(faults)
-	if err != nil {
-		return nil
-	}
-	if _, err := fakeconnectly.ParseRules(b); err != nil {
-		return fmt.Errorf("--faults %s: %w", faults, err)
-	}
-	return nil
-}
