@@ -68,6 +68,7 @@ var maybeSentStories = []story{
 	}},
 	{"ItsRetryComesBeforeTheCancelsSweep", func(t *testing.T, b *resendBundle) {
 		const runID = "spring-sale/maybe-sent-unswept"
+		m := withMetrics(b.testBundle)
 		ps := seedRun(t, b.testBundle, runID, ledger.AtLeastOnce, 2)
 		maybe, throttled := ps[0], ps[1]
 		answerBy(b, map[string]error{maybe.To: apiError(503, ""), throttled.To: apiError(429, "")})
@@ -80,6 +81,9 @@ var maybeSentStories = []story{
 		}
 		wantMaybeSentUnknown(t, b, maybe, ledger.SkipCancelled)
 		wantEntry(t, b.testBundle, throttled, ledger.Entry{State: ledger.Skipped, Attempts: 0, Code: ledger.SkipCancelled})
+		// Counted as the ledger settled them: the 503's retry unknown, the 429's skipped.
+		wantSends(t, m, metrics.OutcomeUnknown, ledger.SkipCancelled, 1)
+		wantSends(t, m, metrics.OutcomeSkipped, ledger.SkipCancelled, 1)
 		if r := runOf(t, b.testBundle, runID); r.Finished.IsZero() {
 			t.Fatal("the run did not finish with its last entry")
 		}

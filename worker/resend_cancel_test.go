@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldmsg/herald/campaigns"
 	"github.com/heraldmsg/herald/internal/ledger"
+	"github.com/heraldmsg/herald/internal/metrics"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/testredis"
 )
@@ -290,6 +291,7 @@ func TestExpiredResendIsWithdrawn(t *testing.T) {
 	b := setupResendWith(t, rdb)
 	const runID = "spring-sale/resend-expired"
 	lost, _ := releasedResend(t, b, runID)
+	m := withMetrics(b.testBundle)
 	late := lost
 	late.Expires = b.clock.Now().Add(-time.Minute).Unix()
 	if err := handle(t, b.testBundle, late); err != nil {
@@ -306,6 +308,10 @@ func TestExpiredResendIsWithdrawn(t *testing.T) {
 	if c.States[ledger.Unknown] != 1 || c.States[ledger.Skipped] != 0 || c.Codes["skipped:expired"] != 0 {
 		t.Fatalf("counters: states %v, codes %v; want one unknown and nothing skipped", c.States, c.Codes)
 	}
+	// Its unknown outcome was counted when its first attempt ended: the withdrawn resend adds
+	// neither an unknown nor a skip.
+	wantSends(t, m, metrics.OutcomeUnknown, "expired", 0)
+	wantSends(t, m, metrics.OutcomeSkipped, "expired", 0)
 	if r := runOf(t, b.testBundle, runID); r.Status != ledger.RunCompleted {
 		t.Fatalf("run %s, want completed", r.Status)
 	}

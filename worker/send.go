@@ -260,6 +260,12 @@ func (w *Worker) notSending(ctx context.Context, j *job) error {
 	case ledger.VerdictCancelled:
 		w.count(j.p, metrics.OutcomeSkipped, "cancelled")
 		return nil
+	case ledger.VerdictWithdrawn:
+		// Retried after an answer that may follow a message that went out, in a run cancelled
+		// since: unknown, as the ledger now says.
+		w.count(j.p, metrics.OutcomeUnknown, ledger.SkipCancelled)
+		log.Warn().Str("code", c.Detail).Msg("run cancelled before the retry, and an earlier attempt may have gone out: marked unknown")
+		return nil
 	case ledger.VerdictDone:
 		if c.State == ledger.Failed && w.optOutCode(c.Detail) {
 			if err := w.keepSuppressed(ctx, j.p, c.Detail); err != nil {

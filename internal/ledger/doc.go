@@ -4,8 +4,13 @@
 //	planned → queued → submitting → accepted → sent → delivered → read
 //	                         │  └──→ failed(code)        (permanent, or attempts used up)
 //	                         └─────→ unknown             (a claim from an earlier attempt was found
-//	                                                      and the run is at-most-once)
+//	                                                      and the run is at-most-once; an answer
+//	                                                      that may follow a sent message; under
+//	                                                      at-least-once, attempts used up after one)
 //	planned/queued ──────────────→ skipped(reason)       (duplicate, invalid, cancelled, ...)
+//	queued ──────────────────────→ unknown               (not sent after all, where an earlier
+//	                                                      attempt may have gone: a released resend
+//	                                                      or a retry after a maybe-sent answer)
 //	unknown ─────────────────────→ queued                (once: the run's resend_after passed
 //	                                                      with no delivery event; resend.go)
 //

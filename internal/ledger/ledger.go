@@ -298,6 +298,10 @@ const (
 	VerdictPaused    Verdict = "paused"
 	VerdictCancelled Verdict = "cancelled"
 	VerdictUnknown   Verdict = "unknown"
+	// VerdictWithdrawn: the run is cancelled, and the entry, queued for a retry after an
+	// answer that may follow a message that went out (ReleaseRetryMaybeSent), is now unknown
+	// with that answer's code (Detail), never skipped: its retry will not be sent.
+	VerdictWithdrawn Verdict = "withdrawn"
 	// VerdictFound is VerdictUnknown in a run that resends unknown recipients: the earlier
 	// claim is still in place, and the caller settles it with Finish (State Unknown, Code
 	// CodeClaimFound, Attempt the Claim's Attempts, Payload the task's), so the resend keeps
@@ -438,7 +442,7 @@ func (l *Ledger) claimArgs(a Address, field string, d Delivery, token string) ([
 // yet ended.
 func (l *Ledger) claimed(ctx context.Context, runID string, c *redis.Cmd) (Claim, error) {
 	cl, err := parseClaim(runID, c)
-	if err == nil && cl.Verdict == VerdictUnknown {
+	if err == nil && (cl.Verdict == VerdictUnknown || cl.Verdict == VerdictWithdrawn) {
 		l.unlistEnded(ctx, runID)
 		l.relistFollowup(ctx, runID)
 	}
@@ -590,13 +594,16 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	if strings.Contains(o.Code, "|") || strings.Contains(o.MessageID, "|") {
 		return FinishResult{}, fmt.Errorf("ledger: finish: '|' in code or message id")
 	}
-	// The refusal's code goes in a history event: its separators are dropped, never the outcome.
-	refused := strings.Map(func(r rune) rune {
+	// The codes go in history events ("outcome:attempt:code:seconds", ';' between events),
+	// which a retry's withdrawal reads back: their separators are dropped, never the outcome.
+	noSeparators := func(r rune) rune {
 		if r == '|' || r == ':' || r == ';' {
 			return -1
 		}
 		return r
-	}, o.WindowRefused)
+	}
+	o.Code = strings.Map(noSeparators, o.Code)
+	refused := strings.Map(noSeparators, o.WindowRefused)
 	outside := ""
 	if o.OutsideWindow && o.State == Failed {
 		outside = "1"

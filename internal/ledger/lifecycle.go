@@ -346,17 +346,18 @@ func compareCounts(v Verification, reasons map[string]int64, c Counters) Verific
 	return v
 }
 
-// Skip marks a planned or queued recipient skipped with reason and returns the state it moved
-// to: Skipped, Unknown (below), or "" when it did not move; a recipient being sent or already
-// done is left alone. A queued recipient whose one resend was released is not skipped,
+// Skip marks a planned or queued recipient skipped with reason and returns the outcome it gave
+// the recipient: Skipped, Unknown (below), or "" when it gave none; a recipient being sent or
+// already done is left alone. A queued recipient whose one resend was released is not skipped,
 // whatever the reason (cancelled, expired, capped, its window closed): its first message may
 // have gone, so the resend is withdrawn and it is unknown again with the code it had, as
-// Cancel does (its resend task, should it come, finds nothing to send). Nor is one queued for
-// a retry after an answer that may follow a message that went out (ReleaseRetryMaybeSent): it
-// becomes unknown with that answer's code, its history saying retry_withdrawn with reason.
+// Cancel does (its resend task, should it come, finds nothing to send): an outcome it had
+// before, so Skip returns "". Nor is one queued for a retry after an answer that may follow a
+// message that went out (ReleaseRetryMaybeSent): it becomes unknown with that answer's code,
+// its history saying retry_withdrawn with reason, and Skip returns Unknown.
 func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (State, error) {
-	_, now, _, err := l.skip(ctx, a, reason, "", false, false)
-	return now, err
+	r, err := l.skip(ctx, a, reason, "", false, false)
+	return r.outcome(), err
 }
 
 // SkipWhileRunning is Skip for a recipient its worker decided not to send (its window closed,
@@ -364,10 +365,10 @@ func (l *Ledger) Skip(ctx context.Context, a Address, reason string) (State, err
 // a planned, queued or submitting recipient is left as it is and held is the run's status,
 // so the worker holds the task (paused: a paused run's tasks are neither sent nor settled)
 // or ends it as its claim would (cancelled: skipped(cancelled)). held is "" when the run is
-// running (or gone); now is then the state the recipient moved to, as Skip's.
+// running (or gone); now is then the outcome the skip gave the recipient, as Skip's.
 func (l *Ledger) SkipWhileRunning(ctx context.Context, a Address, reason string) (now State, held RunStatus, err error) {
-	_, now, held, err = l.skip(ctx, a, reason, "", false, true)
-	return now, held, err
+	r, err := l.skip(ctx, a, reason, "", false, true)
+	return r.outcome(), r.held, err
 }
 
 // SkipCancelled is the cancelled reason: what a recipient of a cancelled run, or a follow-up
@@ -410,27 +411,44 @@ func (l *Ledger) TaskDeleted(ctx context.Context, a Address, claimOrphaned bool)
 	if claimOrphaned {
 		code = CodeTaskDeleted
 	}
-	prior, now, _, err = l.skip(ctx, a, SkipDeleted, code, true, false)
-	return prior, now, err
+	r, err := l.skip(ctx, a, SkipDeleted, code, true, false)
+	return r.prior, r.now, err
+}
+
+// skipResult is what skip.lua did to an entry: its state before, the state it moved to ("" when
+// it did not move), the run's status when whileRunning held the skip back, and what it
+// withdrew when the entry became unknown instead of skipped ("resend", "retry" or "").
+type skipResult struct {
+	prior, now State
+	held       RunStatus
+	withdrew   string
+}
+
+// outcome is the outcome the skip gave the recipient: the state it moved to, but none for a
+// withdrawn resend, which leaves the recipient unknown as it was before its resend.
+func (r skipResult) outcome() State {
+	if r.withdrew == "resend" {
+		return ""
+	}
+	return r.now
 }
 
 // skip runs skip.lua on a's entry: planned or queued to skipped(reason), and with
 // unknownCode, submitting to unknown(unknownCode); guardResent treats a queued entry whose
 // resend was released as a submitting one; whileRunning changes nothing unless the run is
-// running (SkipWhileRunning). It returns the entry's state before, the state it moved to
-// ("" when it did not move) and, when whileRunning held the skip back, the run's status.
-func (l *Ledger) skip(ctx context.Context, a Address, reason, unknownCode string, guardResent, whileRunning bool) (prior, now State, held RunStatus, err error) {
+// running (SkipWhileRunning).
+func (l *Ledger) skip(ctx context.Context, a Address, reason, unknownCode string, guardResent, whileRunning bool) (skipResult, error) {
 	field, err := l.field(ctx, a.Run, a.Recipient)
 	if err != nil {
-		return "", "", "", err
+		return skipResult{}, err
 	}
 	return l.skipField(ctx, a.Run, a.Bucket, field, reason, unknownCode, guardResent, whileRunning)
 }
 
 // skipField is skip on the entry of ledger field field in bucket of run runID.
-func (l *Ledger) skipField(ctx context.Context, runID string, bucket int, field, reason, unknownCode string, guardResent, whileRunning bool) (prior, now State, held RunStatus, err error) {
+func (l *Ledger) skipField(ctx context.Context, runID string, bucket int, field, reason, unknownCode string, guardResent, whileRunning bool) (skipResult, error) {
 	if reason == "" || strings.Contains(reason, "|") || strings.Contains(unknownCode, "|") {
-		return "", "", "", fmt.Errorf("ledger: skip: reason must be non-empty and without '|'")
+		return skipResult{}, fmt.Errorf("ledger: skip: reason must be non-empty and without '|'")
 	}
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket),
 		rkeys.History(runID, bucket)}
@@ -448,17 +466,19 @@ func (l *Ledger) skipField(ctx context.Context, runID string, bucket int, field,
 		running = "1"
 	}
 	res, err := scriptReply(skipCmd.Run(ctx, l.rdb, keys, field, reason, l.nowMS(), unknownCode, guard, withdraw, CodeResendDeleted,
-		running), 4, "skip in run "+runID)
+		running), 5, "skip in run "+runID)
 	if err != nil {
-		return "", "", "", err
+		return skipResult{}, err
 	}
-	prior, now = fromLetter[replyString(res[0])], fromLetter[replyString(res[2])]
+	r := skipResult{prior: fromLetter[replyString(res[0])]}
 	if replyInt(res[1]) != 1 {
-		return prior, "", RunStatus(replyString(res[3])), nil
+		r.held = RunStatus(replyString(res[3]))
+		return r, nil
 	}
+	r.now, r.withdrew = fromLetter[replyString(res[2])], replyString(res[4])
 	// The skip may have been the run's last entry, which completes it.
 	l.unlistEnded(ctx, runID)
-	return prior, now, "", nil
+	return r, nil
 }
 
 // Event is one outcome in a recipient's history.

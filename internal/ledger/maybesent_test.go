@@ -140,7 +140,7 @@ var maybeSentCases = []scriptCase{
 		c, err4 := e.b.l.Counters(ctx, e.run)
 		run, err5 := e.b.l.GetRun(ctx, e.run)
 		story := "retry_maybe_sent " + codeMaybeSent
-		return first(err1, err2, err3, err4, err5, want("claim", VerdictDone, c0.Verdict), want("claim's state", Unknown, c0.State),
+		return first(err1, err2, err3, err4, err5, want("claim", VerdictWithdrawn, c0.Verdict), want("claim's state", Unknown, c0.State),
 			want("claim's code", codeMaybeSent, c0.Detail), want("moved", Unknown, ok1),
 			e.retryWithdrawn(ctx, 0, codeMaybeSent, 1, story, SkipCancelled), e.retryWithdrawn(ctx, 1, codeMaybeSent, 1, story, SkipCancelled),
 			want("not taken", VerdictCancelled, c2.Verdict), e.skippedAs(ctx, 2, SkipCancelled),

@@ -234,7 +234,7 @@ func (l *Ledger) ForgoResend(ctx context.Context, runID, member string) error {
 	if err != nil {
 		return err
 	}
-	if _, _, _, err := l.skipField(ctx, runID, bucket, field, SkipCancelled, "", false, false); err != nil {
+	if _, err := l.skipField(ctx, runID, bucket, field, SkipCancelled, "", false, false); err != nil {
 		return fmt.Errorf("ledger: run %s: forgo the resend of %s: %w", runID, shownMember(member), err)
 	}
 	return l.ResendEnqueued(ctx, runID, member)

@@ -582,7 +582,7 @@ var scriptCases = []scriptCase{
 			want("still queued", Queued, en0.State), want("prior again", Queued, prior1), want("settled", Unknown, now1),
 			want("code", "NO_RESPONSE", en1.Code), e.withdrawnFor(ctx, 0, CodeResendDeleted), want("resent", int64(0), c.ResentUnknown),
 			want("unknown codes", int64(2), c.Codes["unknown:NO_RESPONSE"]), want("no code of the deletion", int64(0), c.Codes["unknown:"+CodeTaskDeleted]),
-			want("skip by a worker", Unknown, skipped),
+			want("skip by a worker", State(""), skipped),
 			want("a worker's skip withdraws the resend", Unknown, en2.State), want("with the code it had", "NO_RESPONSE", en2.Code),
 			want("never resent", Skipped, now3),
 			want("status", RunCompleted, run.Status), e.verify(ctx, e.run))
@@ -624,7 +624,7 @@ var scriptCases = []scriptCase{
 		cs, err5 := e.b.l.Counters(ctx, e.run)
 		run, err6 := e.b.l.GetRun(ctx, e.run)
 		return first(err1, err2, err3, err4, err5, err6, want("claim", VerdictDone, c0.Verdict), want("claim's state", Unknown, c0.State),
-			want("claim's code", "NO_RESPONSE", c0.Detail), want("skipped", Unknown, ok1), want("claimed again", VerdictDone, c0again.Verdict),
+			want("claim's code", "NO_RESPONSE", c0.Detail), want("skipped", State(""), ok1), want("claimed again", VerdictDone, c0again.Verdict),
 			e.withdrawn(ctx, 0), e.withdrawn(ctx, 1), want("never sent", VerdictCancelled, c2.Verdict),
 			want("unknown", int64(2), cs.States[Unknown]), want("resent", int64(0), cs.ResentUnknown), want("attempts", int64(2), cs.Attempts),
 			want("status", RunCancelled, run.Status), want("finished", false, run.Finished.IsZero()), e.verify(ctx, e.run))

@@ -23,10 +23,11 @@
 --   'done'      already past sending (accepted, failed, skipped, unknown...): do nothing;
 --               also the answer in a cancelled run to a queued entry whose resend was
 --               released: the resend is withdrawn, the entry unknown again with the code it
---               had (withdraw_resend; its first message may have gone); and to a queued
---               entry retried after an answer that may follow a message that went out
---               (at-least-once): it is settled unknown with that answer's code, its history
---               saying retry_withdrawn cancelled (withdraw_retry), never skipped;
+--               had (withdraw_resend; its first message may have gone);
+--   'withdrawn' the run is cancelled and the entry, queued for a retry after an answer that
+--               may follow a message that went out (at-least-once), is now unknown with that
+--               answer's code (detail), its history saying retry_withdrawn cancelled
+--               (withdraw_retry), never skipped;
 --   'paused'    the run is paused (detail: the reason): hold the task;
 --   'cancelled' the run is cancelled: the entry is now skipped(cancelled);
 --   'unknown'   a claim from an earlier attempt was found and the run is at-most-once:
@@ -70,7 +71,7 @@ if status == 'cancelled' and st == 'q' then
   elseif maybe_sent_before(h) then
     code = withdraw_retry(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], h, 'q', row, att, 'cancelled', ARGV[3])
     maybe_complete(KEYS[1], KEYS[2], ARGV[3])
-    return {'done', 'u', att, code}
+    return {'withdrawn', 'u', att, code}
   end
 end
 if status == 'cancelled' then

@@ -26,11 +26,12 @@
 -- KEYS[7]  the run's resend set
 -- KEYS[8]  its payloads
 -- ARGV[1]  recipient field
--- ARGV[2]  new state letter: a accepted, f failed, u unknown, k skipped without a request (its
---          attempt given back; unknown instead, with the code of its last maybe-sent answer and
---          its history saying retry_withdrawn with ARGV[3], for an entry retried after one),
---          q back to queued (f, not permanent, of an entry retried after a maybe-sent answer:
---          unknown instead, see above)
+-- ARGV[2]  new state letter: a accepted; f failed (when not permanent, ARGV[9], and the entry
+--          was retried after a maybe-sent answer: unknown instead, with that answer's code, its
+--          history saying retries_exhausted); u unknown; k skipped without a request (its
+--          attempt given back; for an entry retried after a maybe-sent answer: unknown instead,
+--          with that answer's code, its history saying retry_withdrawn with ARGV[3]); q back to
+--          queued
 -- ARGV[3]  code (a skip's reason)
 -- ARGV[4]  message id
 -- ARGV[5]  mode for q: 'retry' (a transient failure: the attempt stays counted),

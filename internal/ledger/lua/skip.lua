@@ -39,13 +39,16 @@
 --         the caller holds the task (paused) or ends it as its claim would (cancelled)
 --
 -- Returns {prior state letter, 1 if it changed else 0, the state letter it moved to ('' if none),
--- the run's status when ARGV[8] held the skip back ('' otherwise; also '' for a run that is gone)}.
+-- the run's status when ARGV[8] held the skip back ('' otherwise; also '' for a run that is gone),
+-- what was withdrawn when the entry became unknown instead of skipped: 'resend' (a released
+-- resend: unknown again, as it was before it), 'retry' (a retry after a maybe-sent answer:
+-- newly unknown), or ''}.
 local v = redis.call('HGET', KEYS[4], ARGV[1])
-if not v then return {'', 0, '', ''} end
+if not v then return {'', 0, '', '', ''} end
 local st, row, att = parse(v)
 if ARGV[8] == '1' and (st == 'p' or st == 'q' or st == 's') then
   local status = redis.call('HGET', KEYS[1], 'status') or ''
-  if status ~= 'running' then return {st, 0, '', status} end
+  if status ~= 'running' then return {st, 0, '', status, ''} end
 end
 local to, why = 'k', ARGV[2]
 local h = false
@@ -53,28 +56,28 @@ if st == 'q' then h = redis.call('HGET', KEYS[5], ARGV[1]) end
 if st == 'q' and ARGV[6] == '1' and resent_before(h) then
   withdraw_resend(KEYS[2], KEYS[4], KEYS[5], ARGV[1], h, row, att, ARGV[2], ARGV[3])
   maybe_complete(KEYS[1], KEYS[2], ARGV[3])
-  return {st, 1, 'u', ''}
+  return {st, 1, 'u', '', 'resend'}
 end
 local guarded = st == 's' or (st == 'q' and ARGV[5] == '1' and resent_before(h))
 if guarded and (ARGV[4] or '') == '' then
-  return {st, 0, '', ''}
+  return {st, 0, '', '', ''}
 elseif guarded and st == 'q' then
   local withdrawn = ARGV[7]
   if not withdrawn or withdrawn == '' then withdrawn = ARGV[4] end
   withdraw_resend(KEYS[2], KEYS[4], KEYS[5], ARGV[1], h, row, att, withdrawn, ARGV[3])
   maybe_complete(KEYS[1], KEYS[2], ARGV[3])
-  return {st, 1, 'u', ''}
+  return {st, 1, 'u', '', 'resend'}
 elseif guarded then
   to, why = 'u', ARGV[4]
 elseif st == 'q' and maybe_sent_before(h) then
   withdraw_retry(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], h, 'q', row, att, ARGV[2], ARGV[3])
   maybe_complete(KEYS[1], KEYS[2], ARGV[3])
-  return {st, 1, 'u', ''}
+  return {st, 1, 'u', '', 'retry'}
 elseif st ~= 'p' and st ~= 'q' then
-  return {st, 0, '', ''}
+  return {st, 0, '', '', ''}
 end
 redis.call('HSET', KEYS[4], ARGV[1], to .. '|' .. row .. '|' .. att .. '|' .. why .. '|')
 move(KEYS[2], st, to)
 redis.call('HINCRBY', KEYS[3], names[to] .. ':' .. why, 1)
 maybe_complete(KEYS[1], KEYS[2], ARGV[3])
-return {st, 1, to, ''}
+return {st, 1, to, '', ''}
