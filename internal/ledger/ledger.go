@@ -594,15 +594,18 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	if strings.Contains(o.Code, "|") || strings.Contains(o.MessageID, "|") {
 		return FinishResult{}, fmt.Errorf("ledger: finish: '|' in code or message id")
 	}
-	// The codes go in history events ("outcome:attempt:code:seconds", ';' between events),
-	// which a retry's withdrawal reads back: their separators are dropped, never the outcome.
+	// These codes go in history events ("outcome:attempt:code:seconds", ';' between events)
+	// that are read back (a maybe-sent retry's code, when it is withdrawn): their separators
+	// are dropped, never the outcome.
 	noSeparators := func(r rune) rune {
 		if r == '|' || r == ':' || r == ';' {
 			return -1
 		}
 		return r
 	}
-	o.Code = strings.Map(noSeparators, o.Code)
+	if o.Mode == ReleaseRetryMaybeSent {
+		o.Code = strings.Map(noSeparators, o.Code)
+	}
 	refused := strings.Map(noSeparators, o.WindowRefused)
 	outside := ""
 	if o.OutsideWindow && o.State == Failed {
