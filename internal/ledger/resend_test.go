@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -498,7 +499,7 @@ var lateAcceptStories = []resendStory{
 // TestResendUnknown tells every resend story on miniredis.
 func TestResendUnknown(t *testing.T) {
 	t.Parallel()
-	for _, s := range append(resendStories, lateAcceptStories...) {
+	for _, s := range slices.Concat(resendStories, lateAcceptStories, resendSettleStories) {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
@@ -512,7 +513,7 @@ func TestResendUnknown(t *testing.T) {
 // scripts.
 func TestResendUnknownRealRedis(t *testing.T) {
 	t.Parallel()
-	for _, s := range append(resendStories, lateAcceptStories...) {
+	for _, s := range slices.Concat(resendStories, lateAcceptStories, resendSettleStories) {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
 			runID := fmt.Sprintf("test-resend-%s-%d", s.name, time.Now().UnixNano())

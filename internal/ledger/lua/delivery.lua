@@ -11,7 +11,9 @@
 -- statistics, the class read from dfk:<code>, which records the class each code was counted
 -- under (a failure recorded before dfk was written keeps its class count). Any arrival order of the same events thus ends in the same state and counters. A
 -- suppression an opt-out failure wrote is the receiver's, and stays. An unknown entry is
--- settled by any event (and taken out of the resend set: it will not be sent again).
+-- settled by any event (and taken out of the resend set: it will not be sent again), and so is
+-- one queued for its resend that has not been sent yet: the event can only be about the
+-- earlier request, so the resend is withdrawn first (withdraw_resend, why 'settled').
 -- Besides:
 --   - an entry still being sent (submitting) is not touched: the event arrived before the
 --     worker recorded the send and the caller parks it; this comes first, as the entry holds
@@ -20,8 +22,9 @@
 --     the entry must record exactly the event's message id, or it is not touched: checked
 --     again when a parked event is retried, once the send recorded its id. An unknown entry
 --     records none (its send's answer was lost), so only an event with callbackData settles it;
---   - an entry still planned or queued is not touched: the event arrived before the worker
---     recorded the send (or while a retry is under way) and the caller parks it;
+--   - an entry still planned or queued (but for a released resend, above) is not touched: the
+--     event arrived before the worker recorded the send (or while a retry is under way) and the
+--     caller parks it;
 --   - an entry that records a different message id is not touched: the event is about an
 --     earlier message to the same person (an at-least-once resend replaced it);
 --   - the first event that takes an entry to delivered or read adds one time-to-deliver
@@ -42,7 +45,8 @@
 -- KEYS[5] run hash
 -- KEYS[6] the run's resend set
 -- KEYS[7] its payloads
--- KEYS[8] the recipient's history bucket (read and written only as said above)
+-- KEYS[8] the recipient's history bucket (read and written only as said above, and read for a
+--         queued entry)
 -- ARGV[1] recipient field
 -- ARGV[2] new state letter: t sent, d delivered, r read, f failed
 -- ARGV[3] code (for f)
@@ -61,6 +65,18 @@ if not v then return {'noentry', ''} end
 local st, row, att, code, mid = parse(v)
 if st == 's' then return {'early', st} end
 if ARGV[7] == '1' and mid ~= ARGV[4] then return {'other', st} end
+if st == 'q' then
+  -- Queued for its one resend, released but not sent yet (a send would have claimed it): the
+  -- event is about the earlier request, whose answer was lost, so it settles the entry as it
+  -- settles an unknown one, and the resend is withdrawn (the entry unknown again, no longer
+  -- counted as resent, history resend_withdrawn settled); its task, when it comes, finds the
+  -- entry settled and sends nothing.
+  local h = redis.call('HGET', KEYS[8], ARGV[1])
+  if resent_before(h) then
+    withdraw_resend(KEYS[1], KEYS[3], KEYS[8], ARGV[1], h, row, att, 'settled', ARGV[9])
+    st = 'u'
+  end
+end
 if st == 'p' or st == 'q' then return {'early', st} end
 if mid ~= '' and ARGV[4] ~= '' and mid ~= ARGV[4] then return {'other', st} end
 local new = ARGV[2]
