@@ -140,6 +140,11 @@ func workerConfig(o Options, def *campaigns.Definition) worker.Config {
 			// half a minute (the fake's 3% of random 429s stay under the threshold: no decrease).
 			PairInterval: time.Second,
 			Adaptive:     limits.Policy{Period: 2 * time.Second, Every: 250 * time.Millisecond, Step: 0.05},
+			// A send waits in place for its permits at most 200 ms: with a 1 s wait allowed, a
+			// follow-up to a person messaged less than a second before (the demo's readers reply
+			// at once) slept through its pair interval holding a worker, and the demo ran at a
+			// quarter of its rate (docs/benchmarks.md). Longer waits are rescheduled.
+			MaxWait: 200 * time.Millisecond,
 		}}
 }
 
