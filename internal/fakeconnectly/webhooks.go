@@ -1142,7 +1142,7 @@ func choicesOf(rec Received) shownChoices {
 		}
 		if b := rec.Session.Message.ReplyButtonMessage; b != nil {
 			for _, x := range b.Buttons {
-				c.buttons = append(c.buttons, shownChoice{ID: x.ID, Text: x.Text})
+				c.buttons = append(c.buttons, shownChoice(x))
 			}
 		}
 		if l := rec.Session.Message.ListMessage; l != nil {
