@@ -1,7 +1,6 @@
 package conversation_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -9,7 +8,6 @@ import (
 
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/testredis"
 )
 
 // Late fallbacks against earlier attempts and events out of order (adversarial_late_test.go's
@@ -91,7 +89,6 @@ func TestAdversarialLateOneCopyDeliveredOneFailed(t *testing.T) {
 func TestAdversarialLateReadParkedBeforeTheFailure(t *testing.T) {
 	t.Parallel()
 	const ana = "+15550300091"
-	ctx := context.Background()
 	b := newLateAdvBench(t, lateAdvOpts{serial: true,
 		rules: []fakeconnectly.Rule{{Numbers: []string{ana}, Kind: fakeconnectly.KindSession, Latency: 2 * time.Second, Sent: true}},
 		fates: []fakeconnectly.Fate{{Numbers: []string{ana}, Sequence: []string{fakeconnectly.HookRead, fakeconnectly.HookDeliveryFailed},
@@ -104,22 +101,7 @@ func TestAdversarialLateReadParkedBeforeTheFailure(t *testing.T) {
 	if err != nil || len(infos) != 1 {
 		t.Fatalf("session tasks: %d, %v; want one", len(infos), err)
 	}
-	b.holdFailures()
-	held := true
-	defer func() {
-		if held {
-			b.releaseFailures()
-		}
-	}()
-	sent := make(chan error, 1)
-	go func() { sent <- b.w.HandleSend(ctx, asynq.NewTask(infos[0].Type, infos[0].Payload)) }()
-	testredis.WaitUntil(t, 10*time.Second, "the read parked", func() bool {
-		n, err := b.l.ParkedCount(ctx)
-		return err == nil && n == 1
-	})
-	if err := <-sent; err != nil {
-		t.Fatal(err)
-	}
+	releaseFailures := b.sendWithTheReadParked(t, asynq.NewTask(infos[0].Type, infos[0].Payload))
 	if err := b.insp.DeleteTask(b.runs["late-1"].Queue, infos[0].ID); err != nil {
 		t.Fatal(err)
 	}
@@ -129,8 +111,7 @@ func TestAdversarialLateReadParkedBeforeTheFailure(t *testing.T) {
 	if err := b.fake.SetFates(nil); err != nil {
 		t.Fatal(err)
 	}
-	held = false
-	b.releaseFailures()
+	releaseFailures()
 	b.finish(t)
 	if e := b.entry(t, "late-1", ana); e.State != ledger.Read {
 		t.Errorf("entry %+v, want read", e)

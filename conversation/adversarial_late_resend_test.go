@@ -1,33 +1,22 @@
 package conversation_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"sync"
-	"sync/atomic"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/rs/zerolog"
 
 	"github.com/heraldmsg/herald/campaigns"
-	"github.com/heraldmsg/herald/conversation"
-	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/fakeconnectly"
 	"github.com/heraldmsg/herald/internal/ledger"
-	"github.com/heraldmsg/herald/internal/limits"
 	"github.com/heraldmsg/herald/internal/report"
 	"github.com/heraldmsg/herald/internal/rkeys"
 	"github.com/heraldmsg/herald/internal/servicewindow"
 	"github.com/heraldmsg/herald/internal/testredis"
-	"github.com/heraldmsg/herald/internal/webhooks"
-	"github.com/heraldmsg/herald/worker"
 )
 
 // The late fallback's own send answered ambiguously, in an at-most-once campaign with
@@ -37,130 +26,39 @@ import (
 // fallback when the first went and a webhook for it came before the quiet period ended;
 // exactly one more when the first did not go and no webhook came; never a third; none at all
 // once the session message read as delivered (or read), nor once the run was cancelled; held
-// while it is paused. The bench is adversarial_late_test.go's late bench with one clock for
-// every part of Herald (the quiet period passes without a sleep), and two more controls on
-// the webhook calls: the session message's delivered and read calls can be held, and the
-// late fallback's own calls can be lost between Connectly and Herald.
+// while it is paused. The bench is adversarial_late_test.go's late bench given one clock for
+// every part of Herald (the quiet period passes without a sleep), using two of its controls
+// on the webhook calls: the session message's delivered and read calls can be held
+// (holdSessionEvents), and the late fallback's own calls can be lost between Connectly and
+// Herald (lose).
 
 // lateResendAfter is the campaign's unknown.resend_after.
 const lateResendAfter = 30 * time.Minute
 
-// lrClock is real time moved on by what a test added: every part of Herald on the bench reads
-// it, so a test lets the quiet period pass at once. Safe for the receiver's goroutines.
-type lrClock struct{ off atomic.Int64 }
+// lateResendOpts vary a late resend bench: lateAdvOpts, the clock set by newLateResendBench
+// when not given.
+type lateResendOpts = lateAdvOpts
 
-func (c *lrClock) now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
-
-// advance moves the clock on by d.
-func (c *lrClock) advance(d time.Duration) { c.off.Add(int64(d)) }
-
-// lateResendOpts vary a late resend bench.
-type lateResendOpts struct {
-	rules  []fakeconnectly.Rule
-	fates  []fakeconnectly.Fate
-	serial bool
-	// duplicates is the fake's DuplicatePercent.
-	duplicates float64
-	// def is the campaign the runs resolve to (on_reply rules); empty without.
-	def *campaigns.Definition
-}
-
-// lateResend is a lateAdv whose Herald runs on clock.
-type lateResend struct {
-	*lateAdv
-	clock *lrClock
-	// sessionGate holds the delivered and read calls of messages other than late fallbacks
-	// (holdSessionEvents, releaseSessionEvents).
-	sessionGate sync.RWMutex
-	// lose, while set, answers the calls about a late fallback (callbackData naming a
-	// "~_fallback" run) 200 without handing them to the receiver: the events are lost on
-	// the way, as a webhook Connectly never sends. lost counts them.
-	lose atomic.Bool
-	lost atomic.Int64
-}
-
-// holdSessionEvents makes the receiver's delivered and read calls of messages other than late
-// fallbacks wait until releaseSessionEvents.
-func (b *lateResend) holdSessionEvents() { b.sessionGate.Lock() }
-
-// releaseSessionEvents lets them through.
-func (b *lateResend) releaseSessionEvents() { b.sessionGate.Unlock() }
+// lateResend is a lateAdv whose Herald runs on its clock, with the resend cases' helpers.
+type lateResend struct{ *lateAdv }
 
 func newLateResendBench(t *testing.T, o lateResendOpts) *lateResend {
 	t.Helper()
-	const business, key = "biz-late", "key-late-0123456789abcdef"
-	def := o.def
-	if def == nil {
-		def = &campaigns.Definition{}
+	if o.clock == nil {
+		o.clock = &lrClock{}
 	}
-	clk := &lrClock{}
-	m, rdb := testredis.Mini(t)
-	b := &advBench{m: m, rdb: rdb, l: ledger.New(rdb, clk.now), def: def, runs: map[string]ledger.Run{}, policy: ledger.AtMostOnce,
-		insp: asynq.NewInspectorFromRedisClient(rdb)}
-	lr := &lateResend{lateAdv: &lateAdv{advBench: b}, clock: clk}
-	var mu sync.Mutex
-	resolve := func(_ context.Context, id string) (conversation.RunInfo, bool, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		r, ok := b.runs[id]
-		return conversation.RunInfo{Run: r, Def: def}, ok, nil
-	}
-	var err error
-	if b.fu, err = conversation.NewFollowups(conversation.FollowupConfig{Redis: rdb, Business: business, Resolve: resolve,
-		LateFallbackAfter: -1, Now: clk.now}); err != nil {
-		t.Fatal(err)
-	}
-	if b.rc, err = webhooks.New(webhooks.Config{Secrets: []string{advSecret}, Business: business, Now: clk.now},
-		webhooks.Deps{Redis: rdb, Logger: zerolog.Nop(), Replies: b.fu, LateRefusals: b.fu}); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		fallback := bytes.Contains(body, []byte("~_fallback"))
-		// A call waits at its own gate first, holding no other: hold() can still be taken
-		// while a session event is held.
-		if bytes.Contains(body, []byte(`"status":"delivery_failed"`)) {
-			waitOpen(&lr.failGate)
-		}
-		if !fallback && (bytes.Contains(body, []byte(`"status":"delivered"`)) || bytes.Contains(body, []byte(`"status":"read"`))) {
-			waitOpen(&lr.sessionGate)
-		}
-		lr.gate.RLock()
-		defer lr.gate.RUnlock()
-		if fallback && lr.lose.Load() {
-			lr.lost.Add(1)
-			w.WriteHeader(http.StatusOK)
-			return
-		}
-		rw := &statusWriter{ResponseWriter: w}
-		b.rc.ServeHTTP(rw, r)
-		if rw.status != http.StatusOK {
-			b.refused.Add(1)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	b.hook = srv.URL + "/"
-	hooks := fakeconnectly.WebhookConfig{URL: b.hook, Secret: advSecret, Fates: o.fates, DuplicatePercent: o.duplicates}
-	if o.serial {
-		hooks.Concurrency = 1
-	}
-	fake, url := fakeconnectly.StartForTest(t, fakeconnectly.Config{BusinessID: business, APIKey: key, RateLimit: -1,
-		WindowAnswer: fakeconnectly.WindowAnswerAtDelivery, Rules: o.rules, Webhooks: hooks})
-	b.fake = fake
-	client, err := connectly.NewClient(connectly.ClientConfig{BaseURL: url, BusinessID: business, APIKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.w = worker.New(worker.Config{MaxAttempts: 3, ResendSweepEvery: -1,
-		Limits: limits.Config{BusinessID: business, BusinessRate: -1, DefaultSenderRate: 1e6, PairInterval: -1}},
-		worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop(), Now: clk.now})
-	b.w.OnSending(conversation.SendRecorder(resolve, conversation.NewIndex(rdb, business, clk.now), conversation.NewColumns(rdb)))
-	return lr
+	return &lateResend{newLateAdvBench(t, o)}
+}
+
+// newLateFailedBench is a late resend bench on o with run late-1 started for rcpts
+// (startResendSessionRun) and the first one's session message failed late (sessionFailsLate):
+// its late fallback waits to go.
+func newLateFailedBench(t *testing.T, o lateResendOpts, rcpts ...string) *lateResend {
+	t.Helper()
+	b := newLateResendBench(t, o)
+	b.startResendSessionRun(t, "late-1", rcpts...)
+	b.sessionFailsLate(t, "late-1", rcpts[0])
+	return b
 }
 
 // startResendSessionRun creates run id of an at-most-once session campaign with
@@ -255,6 +153,36 @@ func (b *lateResend) sweep(t *testing.T, d time.Duration) int {
 	return n
 }
 
+// expectSweep lets d pass, runs the resend sweep once and stops the test unless it enqueued
+// want resends; when says which sweep it was.
+func (b *lateResend) expectSweep(t *testing.T, d time.Duration, want int, when string) {
+	t.Helper()
+	if n := b.sweep(t, d); n != want {
+		t.Fatalf("%s: %d resent, want %d", when, n, want)
+	}
+}
+
+// finishAfterADay runs what is left, lets a day pass for one more resend sweep, and runs what
+// that left.
+func (b *lateResend) finishAfterADay(t *testing.T) {
+	t.Helper()
+	b.finish(t)
+	b.sweep(t, 25*time.Hour)
+	b.finish(t)
+}
+
+// expectSettled checks the end of run's late fallback to number: the fake got requests
+// template requests and took taken templates, the fallback run's report counts resent
+// resends and no unknown or waiting one, and the resend sweep no longer looks at it.
+func (b *lateResend) expectSettled(t *testing.T, run, number string, requests, taken int, resent int64) {
+	t.Helper()
+	b.expectTemplates(t, number, requests, taken)
+	b.expectReport(t, run, 0, resent, 0)
+	if b.listedForResends(t, run) {
+		t.Errorf("the late fallback run is still swept with nothing of it left to resend")
+	}
+}
+
 // fallbackReport is `herald run show`'s reading of run's late fallback run.
 func (b *lateResend) fallbackReport(t *testing.T, run string) report.Run {
 	t.Helper()
@@ -328,9 +256,7 @@ func TestAdversarialLateResendFirstWentWebhookInTime(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.rule.Numbers, tc.rule.Kind, tc.rule.Times = []string{ana}, fakeconnectly.KindTemplate, 1
-			b := newLateResendBench(t, lateResendOpts{rules: []fakeconnectly.Rule{tc.rule}, duplicates: tc.duplicates})
-			b.startResendSessionRun(t, "late-1", ana)
-			b.sessionFailsLate(t, "late-1", ana)
+			b := newLateFailedBench(t, lateResendOpts{rules: []fakeconnectly.Rule{tc.rule}, duplicates: tc.duplicates}, ana)
 			b.fallbackGoes(t, "late-1", ana, ledger.Unknown)
 			b.expectTemplates(t, ana, 1, 1)
 			b.expectReport(t, "late-1", 1, 0, 1)
@@ -341,22 +267,14 @@ func TestAdversarialLateResendFirstWentWebhookInTime(t *testing.T) {
 				t.Fatalf("late fallback entry %+v after its events, want read", e)
 			}
 			b.expectReport(t, "late-1", 0, 0, 0)
-			if n := b.sweep(t, lateResendAfter+time.Minute); n != 0 {
-				t.Fatalf("resend sweep after the quiet period: %d resent, want none", n)
-			}
+			b.expectSweep(t, lateResendAfter+time.Minute, 0, "resend sweep after the quiet period")
 			if _, err := b.fu.Sweep(context.Background(), 0); err != nil {
 				t.Fatal(err)
 			}
 			b.finish(t)
-			if n := b.sweep(t, 24*time.Hour); n != 0 {
-				t.Fatalf("a later resend sweep: %d resent, want none", n)
-			}
+			b.expectSweep(t, 24*time.Hour, 0, "a later resend sweep")
 			b.finish(t)
-			b.expectTemplates(t, ana, 1, 1)
-			b.expectReport(t, "late-1", 0, 0, 0)
-			if b.listedForResends(t, "late-1") {
-				t.Errorf("the late fallback run is still swept with nothing of it left to resend")
-			}
+			b.expectSettled(t, "late-1", ana, 1, 1, 0)
 		})
 	}
 }
@@ -379,9 +297,7 @@ func TestAdversarialLateResendFirstNotTaken(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.rule.Numbers, tc.rule.Kind, tc.rule.Times = []string{ana}, fakeconnectly.KindTemplate, 1
-			b := newLateResendBench(t, lateResendOpts{rules: []fakeconnectly.Rule{tc.rule}})
-			b.startResendSessionRun(t, "late-1", ana)
-			b.sessionFailsLate(t, "late-1", ana)
+			b := newLateFailedBench(t, lateResendOpts{rules: []fakeconnectly.Rule{tc.rule}}, ana)
 			b.fallbackGoes(t, "late-1", ana, ledger.Unknown)
 			b.release()
 			b.finish(t)
@@ -396,14 +312,10 @@ func TestAdversarialLateResendFirstNotTaken(t *testing.T) {
 			if !b.listedForResends(t, "late-1") {
 				t.Fatalf("the late fallback run is not where the resend sweep looks")
 			}
-			if n := b.sweep(t, lateResendAfter-time.Minute); n != 0 {
-				t.Fatalf("resend sweep within the quiet period: %d resent, want none", n)
-			}
+			b.expectSweep(t, lateResendAfter-time.Minute, 0, "resend sweep within the quiet period")
 			b.finish(t)
 			b.expectTemplates(t, ana, 1, 0)
-			if n := b.sweep(t, 2*time.Minute); n != 1 {
-				t.Fatalf("resend sweep after the quiet period: %d resent, want 1", n)
-			}
+			b.expectSweep(t, 2*time.Minute, 1, "resend sweep after the quiet period")
 			b.expectReport(t, "late-1", 0, 1, 0)
 			b.finish(t)
 			b.expectTemplates(t, ana, 2, 1)
@@ -413,16 +325,10 @@ func TestAdversarialLateResendFirstNotTaken(t *testing.T) {
 			if _, err := b.fu.Sweep(context.Background(), 0); err != nil {
 				t.Fatal(err)
 			}
-			if n := b.sweep(t, 25*time.Hour); n != 0 {
-				t.Fatalf("a later resend sweep: %d resent, want none", n)
-			}
+			b.expectSweep(t, 25*time.Hour, 0, "a later resend sweep")
 			b.finish(t)
-			b.expectTemplates(t, ana, 2, 1)
-			b.expectReport(t, "late-1", 0, 1, 0)
+			b.expectSettled(t, "late-1", ana, 2, 1, 1)
 			b.expectLateFallbacks(t, "late-1", 0, 1)
-			if b.listedForResends(t, "late-1") {
-				t.Errorf("the late fallback run is still swept with nothing of it left to resend")
-			}
 		})
 	}
 }
@@ -431,19 +337,8 @@ func TestAdversarialLateResendFirstNotTaken(t *testing.T) {
 // would redeliver it.
 func (b *lateResend) pendingTaskOf(t *testing.T, run, to string) *asynq.Task {
 	t.Helper()
-	for q := range campaigns.Queues {
-		infos, err := b.insp.ListPendingTasks(q, asynq.PageSize(100))
-		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
-			t.Fatal(err)
-		}
-		for _, ti := range infos {
-			if p, err := campaigns.DecodeSend(ti.Payload); err == nil && p.Run == run && p.To == to {
-				return asynq.NewTask(ti.Type, ti.Payload)
-			}
-		}
-	}
-	t.Fatalf("no pending task of %s in %s", to, run)
-	return nil
+	_, ti := b.pendingSend(t, run, to)
+	return asynq.NewTask(ti.Type, ti.Payload)
 }
 
 // C. Never a third fallback: the resend is the last, whatever its answer, and a redelivery
@@ -480,28 +375,24 @@ func TestAdversarialLateResendNeverAThird(t *testing.T) {
 			b.sessionFailsLate(t, "late-1", ana)
 			fu, _, _ := ledger.LateFallbackRun("late-1")
 			first := b.pendingTaskOf(t, fu, ana)
-			b.fallbackGoes(t, "late-1", ana, ledger.Unknown)
-			b.release()
-			b.finish(t)
-			if n := b.sweep(t, lateResendAfter+time.Minute); n != 1 {
-				t.Fatalf("resend sweep after the quiet period: %d resent, want 1", n)
-			}
-			if tc.redeliver {
-				if err := b.w.HandleSend(context.Background(), first); err != nil && !errors.Is(err, asynq.SkipRetry) {
-					t.Logf("the first task again: %v", err)
-				}
-			}
-			b.finish(t)
-			for _, d := range []time.Duration{lateResendAfter + time.Minute, time.Hour, 25 * time.Hour} {
-				if n := b.sweep(t, d); n != 0 {
-					t.Fatalf("resend sweep %s later: %d resent, want none", d, n)
-				}
+			// redeliverThenFinish runs the first task again (with tc.redeliver), as asynq
+			// would redeliver it, then what is left.
+			redeliverThenFinish := func() {
 				if tc.redeliver {
 					if err := b.w.HandleSend(context.Background(), first); err != nil && !errors.Is(err, asynq.SkipRetry) {
 						t.Logf("the first task again: %v", err)
 					}
 				}
 				b.finish(t)
+			}
+			b.fallbackGoes(t, "late-1", ana, ledger.Unknown)
+			b.release()
+			b.finish(t)
+			b.expectSweep(t, lateResendAfter+time.Minute, 1, "resend sweep after the quiet period")
+			redeliverThenFinish()
+			for _, d := range []time.Duration{lateResendAfter + time.Minute, time.Hour, 25 * time.Hour} {
+				b.expectSweep(t, d, 0, fmt.Sprintf("resend sweep %s later", d))
+				redeliverThenFinish()
 			}
 			b.expectTemplates(t, ana, 2, tc.taken)
 			e, _ := b.lateFallback(t, "late-1", ana)
@@ -548,31 +439,14 @@ func TestAdversarialLateResendAfterTheSessionDelivered(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.startResendSessionRun(t, "late-1", ana)
-		task := b.pendingTaskOf(t, "late-1", ana)
-		b.holdFailures()
-		held := true
-		defer func() {
-			if held {
-				b.releaseFailures()
-			}
-		}()
-		sent := make(chan error, 1)
-		go func() { sent <- b.w.HandleSend(ctx, task) }()
-		testredis.WaitUntil(t, 10*time.Second, "the read parked", func() bool {
-			n, err := b.l.ParkedCount(ctx)
-			return err == nil && n == 1
-		})
-		if err := <-sent; err != nil {
-			t.Fatal(err)
-		}
+		releaseFailures := b.sendWithTheReadParked(t, b.pendingTaskOf(t, "late-1", ana))
 		if err := b.insp.DeleteTask(b.runs["late-1"].Queue, b.pendingTaskID(t, "late-1", ana)); err != nil {
 			t.Fatal(err)
 		}
 		if err := b.fake.SetFates(nil); err != nil {
 			t.Fatal(err)
 		}
-		held = false
-		b.releaseFailures()
+		releaseFailures()
 		b.waitHooks(t)
 		if e, ok := b.lateFallback(t, "late-1", ana); !ok || e.State != ledger.Queued {
 			t.Fatalf("late fallback entry %+v (%v), want queued", e, ok)
@@ -590,9 +464,7 @@ func TestAdversarialLateResendAfterTheSessionDelivered(t *testing.T) {
 		if n := b.sweep(t, lateResendAfter+time.Minute); n > 1 {
 			t.Fatalf("resend sweep: %d resent", n)
 		}
-		b.finish(t)
-		b.sweep(t, 25*time.Hour)
-		b.finish(t)
+		b.finishAfterADay(t)
 		b.expectTemplates(t, ana, 1, 0)
 		b.expectReport(t, "late-1", 1, 0, 0)
 	})
@@ -643,9 +515,7 @@ func TestAdversarialLateResendAfterTheSessionDelivered(t *testing.T) {
 				t.Fatalf("session message: entry %+v, want failed with its %s held", e, tc.status)
 			}
 			if tc.afterRelease {
-				if n := b.sweep(t, lateResendAfter+time.Minute); n != 1 {
-					t.Fatalf("resend sweep after the quiet period: %d resent, want 1", n)
-				}
+				b.expectSweep(t, lateResendAfter+time.Minute, 1, "resend sweep after the quiet period")
 			}
 			held = false
 			b.releaseSessionEvents()
@@ -658,9 +528,7 @@ func TestAdversarialLateResendAfterTheSessionDelivered(t *testing.T) {
 					t.Fatalf("resend sweep: %d resent", n)
 				}
 			}
-			b.finish(t)
-			b.sweep(t, 25*time.Hour)
-			b.finish(t)
+			b.finishAfterADay(t)
 			b.expectTemplates(t, ana, 1, 0)
 			if e, _ := b.lateFallback(t, "late-1", ana); e.State == ledger.Queued {
 				t.Errorf("late fallback entry %+v: still queued", e)
@@ -673,19 +541,8 @@ func TestAdversarialLateResendAfterTheSessionDelivered(t *testing.T) {
 // pendingTaskID returns the id of the pending send task of run to to.
 func (b *lateResend) pendingTaskID(t *testing.T, run, to string) string {
 	t.Helper()
-	for q := range campaigns.Queues {
-		infos, err := b.insp.ListPendingTasks(q, asynq.PageSize(100))
-		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
-			t.Fatal(err)
-		}
-		for _, ti := range infos {
-			if p, err := campaigns.DecodeSend(ti.Payload); err == nil && p.Run == run && p.To == to {
-				return ti.ID
-			}
-		}
-	}
-	t.Fatalf("no pending task of %s in %s", to, run)
-	return ""
+	_, ti := b.pendingSend(t, run, to)
+	return ti.ID
 }
 
 // F. The run is cancelled, or paused, while the fallback waits unknown for its resend, or
@@ -729,14 +586,12 @@ func TestAdversarialLateResendCancelledOrPaused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			b := newLateResendBench(t, lateResendOpts{rules: []fakeconnectly.Rule{
-				{Numbers: []string{ana}, Kind: fakeconnectly.KindTemplate, Status: 503, Times: 1}}})
 			rcpts := []string{ana, ben}
 			if tc.completed {
 				rcpts = rcpts[:1]
 			}
-			b.startResendSessionRun(t, "late-1", rcpts...)
-			b.sessionFailsLate(t, "late-1", ana)
+			b := newLateFailedBench(t, lateResendOpts{rules: []fakeconnectly.Rule{
+				{Numbers: []string{ana}, Kind: fakeconnectly.KindTemplate, Status: 503, Times: 1}}}, rcpts...)
 			if r, err := b.l.GetRun(ctx, "late-1"); err != nil || (r.Status == ledger.RunCompleted) != tc.completed {
 				t.Fatalf("run %+v, %v; want completed %v", r, err, tc.completed)
 			}
@@ -756,17 +611,16 @@ func TestAdversarialLateResendCancelledOrPaused(t *testing.T) {
 			t.Logf("resends enqueued: %d", n)
 			// What the workers would do meanwhile: ana's tasks, held ones tried again.
 			fu, _, _ := ledger.LateFallbackRun("late-1")
-			for range 3 {
-				b.pump(t, b.runs["late-1"].Queue)
-				b.settle(t)
+			workers := func() {
+				for range 3 {
+					b.pump(t, b.runs["late-1"].Queue)
+					b.settle(t)
+				}
+				b.expectTemplates(t, ana, 1, 0)
 			}
-			b.expectTemplates(t, ana, 1, 0)
+			workers()
 			b.sweep(t, 25*time.Hour)
-			for range 3 {
-				b.pump(t, b.runs["late-1"].Queue)
-				b.settle(t)
-			}
-			b.expectTemplates(t, ana, 1, 0)
+			workers()
 			e, _ := b.lateFallback(t, "late-1", ana)
 			if tc.resume == nil {
 				if e.State != ledger.Unknown {
@@ -778,9 +632,7 @@ func TestAdversarialLateResendCancelledOrPaused(t *testing.T) {
 			if err := tc.resume(b); err != nil {
 				t.Fatal(err)
 			}
-			b.finish(t)
-			b.sweep(t, 25*time.Hour)
-			b.finish(t)
+			b.finishAfterADay(t)
 			b.expectTemplates(t, ana, 2, 1)
 			if e, _ := b.lateFallback(t, "late-1", ana); !fallbackSent(e) {
 				t.Errorf("late fallback entry %+v of %s, want sent", e, fu)
@@ -801,21 +653,6 @@ func changed(ok bool, err error) error {
 // changed3 is changed for the controls that also say how much they changed.
 func changed3[T any](ok bool, _ T, err error) error { return changed(ok, err) }
 
-// lateResendReplyYAML is lateReplyYAML with unknown.resend_after: "Yes, show me" is answered by
-// a session message with a fallback template.
-const lateResendReplyYAML = `
-id: adv
-template: {name: spring_promo, language: en_US}
-audience: {file: audience.csv}
-delivery: at-most-once
-unknown: {resend_after: 30m}
-on_reply:
-  - name: interested
-    button: "Yes, show me"
-    message: {text: "Here it is"}
-    template: {name: spring_promo}
-`
-
 // G. An on_reply rule's session follow-up fails late (the window closed at the fake before it
 // went), so its fallback goes in RUN~_fallback-RULE; that fallback's request is answered 503
 // and not taken. It becomes unknown in the follow-up's late fallback run and goes once more
@@ -823,19 +660,13 @@ on_reply:
 func TestAdversarialLateResendFollowupsFallback(t *testing.T) {
 	t.Parallel()
 	const ana = "+15550310061"
-	def, err := campaigns.Parse("adv.yaml", []byte(lateResendReplyYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The campaign of lateReplyYAML with unknown.resend_after.
+	def := lateReplyCampaign(t, "unknown: {resend_after: 30m}\n")
 	if def.ResendAfter() != lateResendAfter {
 		t.Fatalf("campaign unknown.resend_after %v, want %s", def.Unknown.ResendAfter, lateResendAfter)
 	}
 	b := newLateResendBench(t, lateResendOpts{def: def})
-	b.startRun(t, "adv-1", lateResendAfter, ana)
-	b.pump(t)
-	b.settle(t)
-	b.tap(t, ana, fakeconnectly.ReplyButtonContext)
-	b.fake.ClearWindows()
+	b.tapWindowCloses(t, lateResendAfter, ana)
 	b.fake.SetRules([]fakeconnectly.Rule{{Numbers: []string{ana}, Kind: fakeconnectly.KindTemplate, Status: 503, Times: 1}})
 	fu := ledger.FollowupRun("adv-1", "interested")
 	b.sessionFailsLate(t, fu, ana)
@@ -844,26 +675,13 @@ func TestAdversarialLateResendFollowupsFallback(t *testing.T) {
 	b.finish(t)
 	b.expectTemplates(t, ana, 2, 1)
 	b.expectReport(t, fu, 1, 0, 1)
-	if n := b.sweep(t, lateResendAfter-time.Minute); n != 0 {
-		t.Fatalf("resend sweep within the quiet period: %d resent, want none", n)
-	}
-	if n := b.sweep(t, 2*time.Minute); n != 1 {
-		t.Fatalf("resend sweep after the quiet period: %d resent, want 1", n)
-	}
-	b.finish(t)
-	b.sweep(t, 25*time.Hour)
-	b.finish(t)
+	b.expectSweep(t, lateResendAfter-time.Minute, 0, "resend sweep within the quiet period")
+	b.expectSweep(t, 2*time.Minute, 1, "resend sweep after the quiet period")
+	b.finishAfterADay(t)
 	// The campaign's template, the session follow-up, its fallback once.
 	b.expectTemplates(t, ana, 3, 2)
 	if e, _ := b.lateFallback(t, fu, ana); !fallbackSent(e) || e.Attempts != 2 {
 		t.Errorf("late fallback entry %+v, want sent as the fallback at attempt 2", e)
 	}
 	b.expectReport(t, fu, 0, 1, 0)
-}
-
-// waitOpen returns once gate is not held for writing (a held gate holds back the webhook
-// calls that wait at it), taking nothing with it.
-func waitOpen(gate *sync.RWMutex) {
-	gate.RLock()
-	defer gate.RUnlock()
 }

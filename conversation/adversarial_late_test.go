@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,14 +58,36 @@ type lateAdvOpts struct {
 	echo string
 	// def is the campaign the runs resolve to (on_reply rules); empty without.
 	def *campaigns.Definition
+	// clock, when set, is what every part of Herald on the bench reads for the time (the
+	// ledger, the follow-ups, the receiver, the worker, the index); nil leaves them on real
+	// time.
+	clock *lrClock
 }
+
+// lrClock is real time moved on by what a test added: every part of Herald on a bench given
+// it reads it, so a test lets a quiet period pass at once. Safe for the receiver's goroutines.
+type lrClock struct{ off atomic.Int64 }
+
+func (c *lrClock) now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
+
+// advance moves the clock on by d.
+func (c *lrClock) advance(d time.Duration) { c.off.Add(int64(d)) }
 
 // lateAdv is an advBench with the controls the late cases need.
 type lateAdv struct {
 	*advBench
+	// clock is lateAdvOpts.clock (nil: real time).
+	clock *lrClock
 	// gate holds the webhook calls while hold has it (hold, release); failGate holds the
-	// delivery failures' calls only (holdFailures, releaseFailures).
-	gate, failGate sync.RWMutex
+	// delivery failures' calls only (holdFailures, releaseFailures); sessionGate holds the
+	// delivered and read calls of messages other than late fallbacks (holdSessionEvents,
+	// releaseSessionEvents).
+	gate, failGate, sessionGate sync.RWMutex
+	// lose, while set, answers the calls about a late fallback (callbackData naming a
+	// "~_fallback" run) 200 without handing them to the receiver: the events are lost on
+	// the way, as a webhook Connectly never sends. lost counts them.
+	lose atomic.Bool
+	lost atomic.Int64
 }
 
 // holdFailures makes the receiver's calls of delivery_failed events wait until
@@ -79,6 +102,51 @@ func (b *lateAdv) hold() { b.gate.Lock() }
 
 // release lets the held webhook calls through.
 func (b *lateAdv) release() { b.gate.Unlock() }
+
+// holdSessionEvents makes the receiver's delivered and read calls of messages other than late
+// fallbacks wait until releaseSessionEvents.
+func (b *lateAdv) holdSessionEvents() { b.sessionGate.Lock() }
+
+// releaseSessionEvents lets them through.
+func (b *lateAdv) releaseSessionEvents() { b.sessionGate.Unlock() }
+
+// waitOpen returns once gate is not held for writing (a held gate holds back the webhook
+// calls that wait at it), taking nothing with it.
+func waitOpen(gate *sync.RWMutex) {
+	gate.RLock()
+	defer gate.RUnlock()
+}
+
+// serveHook is the bench's webhook handler: a call waits at its own gates first (failGate,
+// sessionGate), holding no other, so hold() can still be taken while one is held; then at
+// gate, which it holds while the receiver (or lose) answers it.
+func (b *lateAdv) serveHook(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	fallback := bytes.Contains(body, []byte("~_fallback"))
+	if bytes.Contains(body, []byte(`"status":"delivery_failed"`)) {
+		waitOpen(&b.failGate)
+	}
+	if !fallback && (bytes.Contains(body, []byte(`"status":"delivered"`)) || bytes.Contains(body, []byte(`"status":"read"`))) {
+		waitOpen(&b.sessionGate)
+	}
+	b.gate.RLock()
+	defer b.gate.RUnlock()
+	if fallback && b.lose.Load() {
+		b.lost.Add(1)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	rw := &statusWriter{ResponseWriter: w}
+	b.rc.ServeHTTP(rw, r)
+	if rw.status != http.StatusOK {
+		b.refused.Add(1)
+	}
+}
 
 func newLateAdvBench(t *testing.T, o lateAdvOpts) *lateAdv {
 	t.Helper()
@@ -96,10 +164,14 @@ func newLateAdvBench(t *testing.T, o lateAdvOpts) *lateAdv {
 	if def == nil {
 		def = &campaigns.Definition{}
 	}
+	var now func() time.Time
+	if o.clock != nil {
+		now = o.clock.now
+	}
 	m, rdb := testredis.Mini(t)
-	b := &advBench{m: m, rdb: rdb, l: ledger.New(rdb, nil), def: def, runs: map[string]ledger.Run{}, policy: o.policy,
+	b := &advBench{m: m, rdb: rdb, l: ledger.New(rdb, now), def: def, runs: map[string]ledger.Run{}, policy: o.policy,
 		insp: asynq.NewInspectorFromRedisClient(rdb)}
-	la := &lateAdv{advBench: b}
+	la := &lateAdv{advBench: b, clock: o.clock}
 	resolve := func(_ context.Context, id string) (conversation.RunInfo, bool, error) {
 		r, ok := b.runs[id]
 		return conversation.RunInfo{Run: r, Def: def}, ok, nil
@@ -114,32 +186,15 @@ func newLateAdvBench(t *testing.T, o lateAdvOpts) *lateAdv {
 		receiving = redis.NewClient(&redis.Options{Addr: b.dropper.Addr()})
 		t.Cleanup(func() { receiving.Close() })
 	}
-	if b.fu, err = conversation.NewFollowups(conversation.FollowupConfig{Redis: receiving, Business: business, Resolve: resolve, LateFallbackAfter: -1}); err != nil {
+	if b.fu, err = conversation.NewFollowups(conversation.FollowupConfig{Redis: receiving, Business: business, Resolve: resolve,
+		LateFallbackAfter: -1, Now: now}); err != nil {
 		t.Fatal(err)
 	}
-	if b.rc, err = webhooks.New(webhooks.Config{Secrets: []string{advSecret}, Business: business},
+	if b.rc, err = webhooks.New(webhooks.Config{Secrets: []string{advSecret}, Business: business, Now: now},
 		webhooks.Deps{Redis: receiving, Logger: zerolog.Nop(), Replies: b.fu, LateRefusals: b.fu}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		la.gate.RLock()
-		defer la.gate.RUnlock()
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if bytes.Contains(body, []byte(`"status":"delivery_failed"`)) {
-			la.failGate.RLock()
-			defer la.failGate.RUnlock()
-		}
-		rw := &statusWriter{ResponseWriter: w}
-		b.rc.ServeHTTP(rw, r)
-		if rw.status != http.StatusOK {
-			b.refused.Add(1)
-		}
-	}))
+	srv := httptest.NewServer(http.HandlerFunc(la.serveHook))
 	t.Cleanup(srv.Close)
 	b.hook = srv.URL + "/"
 	hooks := fakeconnectly.WebhookConfig{URL: b.hook, Secret: advSecret, DuplicatePercent: o.duplicates, ReorderPercent: o.reorder,
@@ -148,11 +203,12 @@ func newLateAdvBench(t *testing.T, o lateAdvOpts) *lateAdv {
 		hooks.Concurrency = 1
 	}
 	if o.replica {
-		fu2, err := conversation.NewFollowups(conversation.FollowupConfig{Redis: rdb, Business: business, Resolve: resolve, LateFallbackAfter: -1})
+		fu2, err := conversation.NewFollowups(conversation.FollowupConfig{Redis: rdb, Business: business, Resolve: resolve,
+			LateFallbackAfter: -1, Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
-		rc2, err := webhooks.New(webhooks.Config{Secrets: []string{advSecret}, Business: business},
+		rc2, err := webhooks.New(webhooks.Config{Secrets: []string{advSecret}, Business: business, Now: now},
 			webhooks.Deps{Redis: rdb, Logger: zerolog.Nop(), Replies: fu2, LateRefusals: fu2})
 		if err != nil {
 			t.Fatal(err)
@@ -176,8 +232,8 @@ func newLateAdvBench(t *testing.T, o lateAdvOpts) *lateAdv {
 	}
 	b.w = worker.New(worker.Config{MaxAttempts: o.attempts, ResendSweepEvery: -1,
 		Limits: limits.Config{BusinessID: business, BusinessRate: -1, DefaultSenderRate: 1e6, PairInterval: -1}},
-		worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop()})
-	b.w.OnSending(conversation.SendRecorder(resolve, conversation.NewIndex(rdb, business, nil), conversation.NewColumns(rdb)))
+		worker.Deps{Redis: rdb, Sender: client, Logger: zerolog.Nop(), Now: now})
+	b.w.OnSending(conversation.SendRecorder(resolve, conversation.NewIndex(rdb, business, now), conversation.NewColumns(rdb)))
 	return la
 }
 
@@ -374,8 +430,9 @@ func TestAdversarialLateRefusedFallbackAfterAnAmbiguousSession(t *testing.T) {
 	b.expect(t, ana, 1, 1)
 }
 
-// pumpFor runs the pending send task of to in run once (the others wait), as pump does.
-func (b *lateAdv) pumpFor(t *testing.T, run, to string) {
+// pendingSend returns the pending send task of to in run and its queue; it fails the test
+// when there is none.
+func (b *lateAdv) pendingSend(t *testing.T, run, to string) (string, *asynq.TaskInfo) {
 	t.Helper()
 	for q := range campaigns.Queues {
 		infos, err := b.insp.ListPendingTasks(q, asynq.PageSize(100))
@@ -383,20 +440,49 @@ func (b *lateAdv) pumpFor(t *testing.T, run, to string) {
 			t.Fatal(err)
 		}
 		for _, ti := range infos {
-			p, err := campaigns.DecodeSend(ti.Payload)
-			if err != nil || p.Run != run || p.To != to {
-				continue
+			if p, err := campaigns.DecodeSend(ti.Payload); err == nil && p.Run == run && p.To == to {
+				return q, ti
 			}
-			err = b.w.HandleSend(context.Background(), asynq.NewTask(ti.Type, ti.Payload))
-			if err == nil || errors.Is(err, asynq.SkipRetry) {
-				if err := b.insp.DeleteTask(q, ti.ID); err != nil {
-					t.Fatal(err)
-				}
-			}
-			return
 		}
 	}
 	t.Fatalf("no pending task of %s in %s", to, run)
+	return "", nil
+}
+
+// pumpFor runs the pending send task of to in run once (the others wait), as pump does.
+func (b *lateAdv) pumpFor(t *testing.T, run, to string) {
+	t.Helper()
+	q, ti := b.pendingSend(t, run, to)
+	err := b.w.HandleSend(context.Background(), asynq.NewTask(ti.Type, ti.Payload))
+	if err == nil || errors.Is(err, asynq.SkipRetry) {
+		if err := b.insp.DeleteTask(q, ti.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// sendWithTheReadParked holds the delivery failures' calls and runs task, the send of a
+// session message whose fate is a read and then a failure and whose answer is slow: the read
+// comes before the send is recorded and is parked. It returns once the send is done, the
+// failure still held, with the function that lets the held failures through (the test's
+// cleanup does, if it has not).
+func (b *lateAdv) sendWithTheReadParked(t *testing.T, task *asynq.Task) (releaseFailures func()) {
+	t.Helper()
+	ctx := context.Background()
+	b.holdFailures()
+	var once sync.Once
+	releaseFailures = func() { once.Do(b.releaseFailures) }
+	t.Cleanup(releaseFailures)
+	sent := make(chan error, 1)
+	go func() { sent <- b.w.HandleSend(ctx, task) }()
+	testredis.WaitUntil(t, 10*time.Second, "the read parked", func() bool {
+		n, err := b.l.ParkedCount(ctx)
+		return err == nil && n == 1
+	})
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	return releaseFailures
 }
 
 // 3a. Every event twice and in shuffled order, callbackData echoed in each form the fake
@@ -586,18 +672,40 @@ func TestAdversarialLateCancelledRun(t *testing.T) {
 }
 
 // lateReplyYAML is a template campaign whose "Yes, show me" is answered by a session message
-// with a fallback template.
+// with a fallback template; %s is room for more of the campaign's keys (lines).
 const lateReplyYAML = `
 id: adv
 template: {name: spring_promo, language: en_US}
 audience: {file: audience.csv}
 delivery: at-most-once
-on_reply:
+%son_reply:
   - name: interested
     button: "Yes, show me"
     message: {text: "Here it is"}
     template: {name: spring_promo}
 `
+
+// lateReplyCampaign parses lateReplyYAML with more (lines of campaign keys, or "").
+func lateReplyCampaign(t *testing.T, more string) *campaigns.Definition {
+	t.Helper()
+	def, err := campaigns.Parse("adv.yaml", []byte(fmt.Sprintf(lateReplyYAML, more)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return def
+}
+
+// tapWindowCloses sends run adv-1 of the bench's campaign (resend_after resendAfter) to
+// number, lets number tap "Yes, show me" and closes number's window at the fake (Herald's
+// record still says open): the session follow-up the tap asks for waits to go.
+func (b *lateAdv) tapWindowCloses(t *testing.T, resendAfter time.Duration, number string) {
+	t.Helper()
+	b.startRun(t, "adv-1", resendAfter, number)
+	b.pump(t)
+	b.settle(t)
+	b.tap(t, number, fakeconnectly.ReplyButtonContext)
+	b.fake.ClearWindows()
+}
 
 // 6. An on_reply rule's follow-up is a session message with a fallback template; the
 // customer's window closes at the fake (Herald's record still says open) before it goes, so
@@ -606,16 +714,8 @@ on_reply:
 func TestAdversarialLateFollowupSessionFails(t *testing.T) {
 	t.Parallel()
 	const ana = "+15550300061"
-	def, err := campaigns.Parse("adv.yaml", []byte(lateReplyYAML))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := newLateAdvBench(t, lateAdvOpts{def: def, duplicates: 100})
-	b.startRun(t, "adv-1", 0, ana)
-	b.pump(t)
-	b.settle(t)
-	b.tap(t, ana, fakeconnectly.ReplyButtonContext)
-	b.fake.ClearWindows()
+	b := newLateAdvBench(t, lateAdvOpts{def: lateReplyCampaign(t, ""), duplicates: 100})
+	b.tapWindowCloses(t, 0, ana)
 	b.finish(t)
 	b.tap(t, ana, fakeconnectly.ReplyButtonLegacy)
 	b.finish(t)
