@@ -68,11 +68,8 @@ var maybeSentStories = []story{
 	}},
 	{"ItsRetryComesBeforeTheCancelsSweep", func(t *testing.T, b *resendBundle) {
 		const runID = "spring-sale/maybe-sent-unswept"
-		m := withMetrics(b.testBundle)
-		ps := seedRun(t, b.testBundle, runID, ledger.AtLeastOnce, 2)
+		m, ps := withMetrics(b.testBundle), firstAnswersOf(t, b, runID, 429)
 		maybe, throttled := ps[0], ps[1]
-		answerBy(b, map[string]error{maybe.To: apiError(503, ""), throttled.To: apiError(429, "")})
-		firstAnswers(t, b, ps)
 		cancelUnswept(t, b, runID)
 		for _, p := range ps {
 			if err := handle(t, b.testBundle, p); err != nil {
@@ -89,11 +86,8 @@ var maybeSentStories = []story{
 	}},
 	{"ItExpiresBeforeItsRetry", func(t *testing.T, b *resendBundle) {
 		const runID = "spring-sale/maybe-sent-expired"
-		m := withMetrics(b.testBundle)
-		ps := seedRun(t, b.testBundle, runID, ledger.AtLeastOnce, 2)
+		m, ps := withMetrics(b.testBundle), firstAnswersOf(t, b, runID, 408)
 		maybe, notTaken := ps[0], ps[1]
-		answerBy(b, map[string]error{maybe.To: apiError(503, ""), notTaken.To: apiError(408, "")})
-		firstAnswers(t, b, ps)
 		for _, p := range ps {
 			late := p
 			late.Expires = b.clock.Now().Add(-time.Minute).Unix()
@@ -112,11 +106,8 @@ var maybeSentStories = []story{
 	{"TheRecipientOptsOutBeforeItsRetry", func(t *testing.T, b *resendBundle) {
 		// The retry's claim is made and the suppression list stops it: a skip at send time.
 		const runID = "spring-sale/maybe-sent-opted-out"
-		m := withMetrics(b.testBundle)
-		ps := seedRun(t, b.testBundle, runID, ledger.AtLeastOnce, 2)
+		m, ps := withMetrics(b.testBundle), firstAnswersOf(t, b, runID, 408)
 		maybe, notTaken := ps[0], ps[1]
-		answerBy(b, map[string]error{maybe.To: apiError(503, ""), notTaken.To: apiError(408, "")})
-		firstAnswers(t, b, ps)
 		for _, p := range ps {
 			if err := b.ledger.Suppress(context.Background(), p.To, inboundOptOut); err != nil {
 				t.Fatal(err)
@@ -146,6 +137,17 @@ func wantSends(t *testing.T, m *metrics.Metrics, outcome, class string, want flo
 	if n := testutil.ToFloat64(m.Sends.WithLabelValues(testCampaign, sender, outcome, class)); n != want {
 		t.Errorf("sends %s/%s = %v, want %v", outcome, class, n, want)
 	}
+}
+
+// firstAnswersOf seeds an at-least-once run of two recipients and runs each one's first send
+// task: the first answered 503 (it may have gone), the second with status (one that says
+// nothing went). Both are left queued for their retry.
+func firstAnswersOf(t *testing.T, b *resendBundle, runID string, status int) []campaigns.SendPayload {
+	t.Helper()
+	ps := seedRun(t, b.testBundle, runID, ledger.AtLeastOnce, 2)
+	answerBy(b, map[string]error{ps[0].To: apiError(503, ""), ps[1].To: apiError(status, "")})
+	firstAnswers(t, b, ps)
+	return ps
 }
 
 // answerBy makes b's sender answer each number of answers with its error, and accept others.
