@@ -128,7 +128,7 @@ func TestSchedulerEditKeepsAPendingRetry(t *testing.T) {
 					return nil
 				})
 			if results.get("error") != 1 {
-				t.Fatalf("at start: results %v, want the refused tick", results.n)
+				t.Fatalf("at start: results %v, want the refused tick", results.snapshot())
 			}
 			v2 := b.scheduled(t, "nightly", "schedule: {cron: \""+tc.cron+"\", timezone: UTC, missed: run-last, grace: 3h}\n")
 			b.submitAt(t, v2, tick.Add(20*time.Second))
@@ -139,7 +139,7 @@ func TestSchedulerEditKeepsAPendingRetry(t *testing.T) {
 			b.waitPolls(t, 3)
 			if tc.want.After(tick) {
 				if got := b.expandTasks(t); len(got) != 0 || results.get("missed_skipped") != 1 {
-					t.Fatalf("expansion tasks %v, results %v; want none, the 20:00 tick missed_skipped", got, results.n)
+					t.Fatalf("expansion tasks %v, results %v; want none, the 20:00 tick missed_skipped", got, results.snapshot())
 				}
 				clk.Set(tc.want.Add(5 * time.Second))
 			}

@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -48,6 +49,13 @@ func (r *tickResults) record(campaign, result string) {
 		r.n = map[string]int{}
 	}
 	r.n[result]++
+}
+
+// snapshot is a copy of the counts, to print while the scheduler may still record.
+func (r *tickResults) snapshot() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.n)
 }
 
 func (r *tickResults) get(result string) int {
@@ -112,8 +120,10 @@ func TestSchedulerRetriesTickThatFailedToStart(t *testing.T) {
 	if n := enq.attempts.Load(); n != 2 {
 		t.Fatalf("%d enqueues, want a failed one and its retry", n)
 	}
+	// The tick is reported after its run's task is written: wait for the report.
+	waitUntil(t, "the tick reported fired", func() bool { return results.get("fired") > 0 })
 	if results.get("error") != 1 || results.get("fired") != 1 {
-		t.Fatalf("tick results %v, want one error and one fired", results.n)
+		t.Fatalf("tick results %v, want one error and one fired", results.snapshot())
 	}
 	waitUntil(t, "the tick to be recorded", func() bool {
 		last, ok, err := defstore.New(b.rdb, nil).LastFire(context.Background(), def.ID)
@@ -141,7 +151,7 @@ func TestSchedulerRetriedTickReplicas(t *testing.T) {
 		t.Fatalf("expansion tasks %v, want [%s]", got, want)
 	}
 	if results.get("fired") != 1 || results.get("duplicate") != 1 || results.get("error") != 2 {
-		t.Fatalf("tick results %v, want 2 errors, 1 fired and 1 duplicate", results.n)
+		t.Fatalf("tick results %v, want 2 errors, 1 fired and 1 duplicate", results.snapshot())
 	}
 }
 
@@ -189,7 +199,7 @@ func TestSchedulerRetryWindow(t *testing.T) {
 			var results tickResults
 			b.startFlaky(t, scheduler.Config{Now: clk.Now, Poll: 5 * time.Millisecond, Reload: -1}, enq, &results)
 			if n := enq.attempts.Load(); n != 1 || results.get("error") != 1 {
-				t.Fatalf("at start: %d enqueues, results %v; want the one that failed", n, results.n)
+				t.Fatalf("at start: %d enqueues, results %v; want the one that failed", n, results.snapshot())
 			}
 			// Within the backoff the tick waits: the poll loop runs but does not try it.
 			clk.Set(tick.Add(10*time.Second + 500*time.Millisecond))
@@ -297,8 +307,9 @@ func TestSchedulerTickChecksTheCampaign(t *testing.T) {
 	if got := b.expandTasks(t); len(got) != 1 || got[0] != want {
 		t.Fatalf("expansion tasks %v, want [%s]", got, want)
 	}
+	waitUntil(t, "the tick reported fired", func() bool { return results.get("fired") > 0 })
 	if results.get("fired") != 1 || checked.Load() < 3 {
-		t.Fatalf("tick results %v after %d checks, want one fired after the refusals", results.n, checked.Load())
+		t.Fatalf("tick results %v after %d checks, want one fired after the refusals", results.snapshot(), checked.Load())
 	}
 }
 
@@ -332,7 +343,7 @@ func TestSchedulerRemoveWhileRetrying(t *testing.T) {
 			return nil
 		})
 	if results.get("error") != 1 {
-		t.Fatalf("at start: results %v, want the refused tick", results.n)
+		t.Fatalf("at start: results %v, want the refused tick", results.snapshot())
 	}
 	if ok, err := store.Remove(ctx, def.ID); !ok || err != nil {
 		t.Fatalf("remove: %v %v", ok, err)
@@ -350,7 +361,7 @@ func TestSchedulerRemoveWhileRetrying(t *testing.T) {
 		t.Fatalf("last fire %s (%v) after rm, want none", last, err)
 	}
 	if n := results.get("fired") + results.get("missed_run"); n != 0 {
-		t.Fatalf("tick results %v after rm, want no run", results.n)
+		t.Fatalf("tick results %v after rm, want no run", results.snapshot())
 	}
 }
 

@@ -49,8 +49,10 @@ func TestSchedulerTickDuringStartFires(t *testing.T) {
 		t.Fatalf("expansion tasks %v, want %v", got, want)
 	}
 	assertTrigger(t, b, want[0], "cron")
+	// Each tick is reported after its run's task is written: wait for both reports.
+	waitUntil(t, "both ticks reported fired", func() bool { return results.get("fired") >= 2 })
 	if results.get("fired") != 2 || results.get("missed_skipped") != 0 {
-		t.Fatalf("tick results %v, want 2 fired", results.n)
+		t.Fatalf("tick results %v, want 2 fired", results.snapshot())
 	}
 }
 
@@ -84,7 +86,7 @@ func TestSchedulerPollFiresDueTicks(t *testing.T) {
 		t.Fatalf("expansion tasks %v, want [%s]", got, want)
 	}
 	if results.get("missed_skipped") != 1 {
-		t.Fatalf("tick results %v, want the 11:00 tick missed_skipped", results.n)
+		t.Fatalf("tick results %v, want the 11:00 tick missed_skipped", results.snapshot())
 	}
 	// Found five minutes late, 13:00 is skipped (missed: skip), and recorded.
 	thirteen := twelve.Add(time.Hour)
@@ -95,6 +97,6 @@ func TestSchedulerPollFiresDueTicks(t *testing.T) {
 		return err == nil && ok && last.Equal(thirteen)
 	})
 	if got := b.expandTasks(t); len(got) != 1 || results.get("fired") != 1 {
-		t.Fatalf("expansion tasks %v, results %v after the late tick, want the 12:00 run only", got, results.n)
+		t.Fatalf("expansion tasks %v, results %v after the late tick, want the 12:00 run only", got, results.snapshot())
 	}
 }
