@@ -12,20 +12,7 @@ import (
 var resendSettleStories = []resendStory{
 	{"AnEventAfterTheReleaseSettlesAndWithdrawsTheResend", func(t *testing.T, rs *resendBundle) {
 		ctx := context.Background()
-		pe := rs.seed(t, quiet, 1)[0]
-		a := Address{Run: rs.runID, Bucket: pe.Bucket, Recipient: pe.Recipient}
-		rs.lostAnswer(t, pe)
-		rs.clock.Advance(quiet + time.Minute)
-		members, _ := rs.lease(t)
-		if len(members) != 1 {
-			t.Fatalf("leased %v, want the unknown recipient", members)
-		}
-		if v, _ := rs.release(t, members[0]); v != ResendEnqueue {
-			t.Fatalf("release: %s, want enqueue", v)
-		}
-		if e := rs.entry(t, pe); e.State != Queued {
-			t.Fatalf("entry %+v, want queued for its resend", e)
-		}
+		pe, a := rs.releasedResend(t)
 		v, prior, err := rs.l.ApplyDelivery(ctx, DeliveryEvent{Address: a, State: Delivered, MessageID: "m-first"})
 		if err != nil || v != DeliveryApplied || prior != Unknown {
 			t.Fatalf("ApplyDelivery = %s (prior %s), %v; want applied to the entry made unknown again", v, prior, err)
@@ -57,14 +44,7 @@ var resendSettleStories = []resendStory{
 		// Matched by guesswork (Strict, no callbackData): an unknown entry records no message
 		// id to check it against, so it settles nothing, as for an unknown entry.
 		ctx := context.Background()
-		pe := rs.seed(t, quiet, 1)[0]
-		a := Address{Run: rs.runID, Bucket: pe.Bucket, Recipient: pe.Recipient}
-		rs.lostAnswer(t, pe)
-		rs.clock.Advance(quiet + time.Minute)
-		members, _ := rs.lease(t)
-		if v, _ := rs.release(t, members[0]); v != ResendEnqueue {
-			t.Fatalf("release: %s, want enqueue", v)
-		}
+		pe, a := rs.releasedResend(t)
 		v, _, err := rs.l.ApplyDelivery(ctx, DeliveryEvent{Address: a, State: Delivered, MessageID: "m-guess", Strict: true})
 		if err != nil || v == DeliveryApplied {
 			t.Fatalf("ApplyDelivery = %s, %v; want not applied", v, err)
@@ -73,4 +53,24 @@ var resendSettleStories = []resendStory{
 			t.Fatalf("entry %+v, want still queued for its resend", e)
 		}
 	}},
+}
+
+// releasedResend seeds a run of one recipient whose answer was lost, lets the quiet period
+// pass and releases its resend: the entry is queued for it, the resend not sent yet.
+func (rs *resendBundle) releasedResend(t *testing.T) (PlanEntry, Address) {
+	t.Helper()
+	pe := rs.seed(t, quiet, 1)[0]
+	rs.lostAnswer(t, pe)
+	rs.clock.Advance(quiet + time.Minute)
+	members, _ := rs.lease(t)
+	if len(members) != 1 {
+		t.Fatalf("leased %v, want the unknown recipient", members)
+	}
+	if v, _ := rs.release(t, members[0]); v != ResendEnqueue {
+		t.Fatalf("release: %s, want enqueue", v)
+	}
+	if e := rs.entry(t, pe); e.State != Queued {
+		t.Fatalf("entry %+v, want queued for its resend", e)
+	}
+	return pe, Address{Run: rs.runID, Bucket: pe.Bucket, Recipient: pe.Recipient}
 }
