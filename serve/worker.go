@@ -39,6 +39,7 @@ func RunWorker(ctx context.Context, s Setup) error {
 	}
 	c, rdb, log, m := s.Config, p.rdb, p.log, p.m
 	table.SetAmbiguousStatuses(c.Retry.AmbiguousStatuses)
+	table.SetRequestFaults(c.Retry.RequestFaults)
 	w := worker.New(WorkerConfig(c), worker.Deps{Redis: rdb, Sender: client, Table: table, Logger: log, Metrics: m})
 	w.SetWindowMargin(c.Worker.WindowMargin.D())
 	w.OnSending(SendRecorder(c, rdb, log))

@@ -25,7 +25,7 @@ import (
 // or whose last answer is a permanent refusal, fails as before.
 func TestRetriesExhaustedAfterAMaybeSentAnswer(t *testing.T) {
 	eachTier(t, exhaustedStories, func(s exhaustedStory) string { return s.name }, func(t *testing.T, rdb *redis.Client, s exhaustedStory) {
-		b := setupTwoAttempts(t, rdb, s.ambiguous)
+		b := setupTwoAttempts(t, rdb, s.ambiguous, s.faults)
 		s.run(t, b, withMetrics(b.testBundle))
 	})
 }
@@ -37,7 +37,9 @@ type exhaustedStory struct {
 	name string
 	// ambiguous, when set, is the config's retry.ambiguous_statuses.
 	ambiguous []int
-	run       func(t *testing.T, b *resendBundle, m *metrics.Metrics)
+	// faults, when not nil, is the config's retry.request_faults.
+	faults []string
+	run    func(t *testing.T, b *resendBundle, m *metrics.Metrics)
 }
 
 var exhaustedStories = []exhaustedStory{
@@ -98,32 +100,84 @@ var exhaustedStories = []exhaustedStory{
 		wantSends(t, m, metrics.OutcomeFailed, "transient", 1)
 		wantSends(t, m, metrics.OutcomeUnknown, "transient", 0)
 	}},
-	{name: "A503ThenAPermanentRefusal", run: func(t *testing.T, b *resendBundle, m *metrics.Metrics) {
-		// The retry is refused for good: Connectly took nothing of it, and says the number is
-		// invalid; the recipient fails as before.
-		const invalid = "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"
-		p := seedRun(t, b.testBundle, exhaustedRun, ledger.AtLeastOnce, 1)[0]
-		answerInTurn(b, apiError(503, ""), apiError(400, invalid))
-		if err := handle(t, b.testBundle, p); err == nil || errors.Is(err, asynq.SkipRetry) {
-			t.Fatalf("first attempt: %v, want an error the task retries after", err)
-		}
-		if err := handle(t, b.testBundle, p); !errors.Is(err, asynq.SkipRetry) {
-			t.Fatalf("second attempt: %v, want the task ended", err)
-		}
-		wantEntry(t, b.testBundle, p, ledger.Entry{State: ledger.Failed, Attempts: 2, Code: invalid})
-		wantStory(t, b, p, "retry_maybe_sent HTTP_503", "failed "+invalid)
+	{name: "A503ThenARefusalOfTheNumber", run: func(t *testing.T, b *resendBundle, m *metrics.Metrics) {
+		// The retry is refused for good because the number is invalid, which the first
+		// request, the same, was too: nothing went, and the recipient fails as before.
+		p := refusedAfterA503(t, b, apiError(400, invalidNumber))
+		wantEntry(t, b.testBundle, p, ledger.Entry{State: ledger.Failed, Attempts: 2, Code: invalidNumber})
+		wantStory(t, b, p, "retry_maybe_sent HTTP_503", "failed "+invalidNumber)
 		c := countersOf(t, b.testBundle, exhaustedRun)
-		if c.States[ledger.Failed] != 1 || c.States[ledger.Unknown] != 0 || c.Codes["failed:"+invalid] != 1 || c.Codes["unknown:HTTP_503"] != 0 {
-			t.Fatalf("states %v, codes %v; want one failed(%s)", c.States, c.Codes, invalid)
+		if c.States[ledger.Failed] != 1 || c.States[ledger.Unknown] != 0 || c.Codes["failed:"+invalidNumber] != 1 || c.Codes["unknown:HTTP_503"] != 0 {
+			t.Fatalf("states %v, codes %v; want one failed(%s)", c.States, c.Codes, invalidNumber)
 		}
 		wantSends(t, m, metrics.OutcomeFailed, "permanent", 1)
 		wantSends(t, m, metrics.OutcomeUnknown, "transient", 0)
 	}},
+	{name: "A503ThenAnOptOut", run: func(t *testing.T, b *resendBundle, m *metrics.Metrics) {
+		// The retry is refused because the customer opted out, which may have come after the
+		// first message reached them: they may hold it, so they are unknown with the 503,
+		// never failed, and the number is suppressed all the same.
+		p := refusedAfterA503(t, b, apiError(400, optedOut))
+		wantRefusedAfterMaybeSent(t, b, m, p, optedOut)
+		wantExplained(t, b, p, "State      unknown\n", "Last code  HTTP_503 (transient", "attempt 1: retry_maybe_sent HTTP_503 (transient)\n",
+			"attempt 2: "+ledger.EventRetryRefused+" "+optedOut+" (permanent)\n")
+		if !suppressedOf(t, b.testBundle, p.To) {
+			t.Fatal("the number is not suppressed")
+		}
+	}},
+	{name: "A503ThenARefusalTheConfigDoesNotListAsTheRequests", faults: []string{}, run: func(t *testing.T, b *resendBundle, m *metrics.Metrics) {
+		// retry.request_faults: [] says no refusal proves the first request was refused too:
+		// the invalid number leaves the recipient unknown.
+		p := refusedAfterA503(t, b, apiError(400, invalidNumber))
+		wantRefusedAfterMaybeSent(t, b, m, p, invalidNumber)
+	}},
+}
+
+// invalidNumber is a refusal of the request itself.
+const invalidNumber = "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"
+
+// refusedAfterA503 seeds one recipient of an at-least-once run, answers its first request
+// with a 503 and its second with refusal, and runs its task twice: the first run retries, the
+// second ends the task.
+func refusedAfterA503(t *testing.T, b *resendBundle, refusal error) campaigns.SendPayload {
+	t.Helper()
+	p := seedRun(t, b.testBundle, exhaustedRun, ledger.AtLeastOnce, 1)[0]
+	answerInTurn(b, apiError(503, ""), refusal)
+	if err := handle(t, b.testBundle, p); err == nil || errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("first attempt: %v, want an error the task retries after", err)
+	}
+	if err := handle(t, b.testBundle, p); !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("second attempt: %v, want the task ended", err)
+	}
+	return p
+}
+
+// wantRefusedAfterMaybeSent checks that p, answered by a 503 and then refused for good with
+// code, is unknown with the 503: history the 503's retry and the refusal (retry_refused),
+// counted once under unknown:HTTP_503 and never as failed, in the metrics as unknown; the run
+// completed and its counters agreeing with its ledger.
+func wantRefusedAfterMaybeSent(t *testing.T, b *resendBundle, m *metrics.Metrics, p campaigns.SendPayload, code string) {
+	t.Helper()
+	wantEntry(t, b.testBundle, p, ledger.Entry{State: ledger.Unknown, Attempts: 2, Code: "HTTP_503"})
+	wantStory(t, b, p, "retry_maybe_sent HTTP_503", ledger.EventRetryRefused+" "+code)
+	c := countersOf(t, b.testBundle, exhaustedRun)
+	if c.States[ledger.Unknown] != 1 || c.States[ledger.Failed] != 0 || c.Codes["unknown:HTTP_503"] != 1 || c.Codes["failed:"+code] != 0 {
+		t.Fatalf("states %v, codes %v; want one unknown(HTTP_503), no failure", c.States, c.Codes)
+	}
+	wantSends(t, m, metrics.OutcomeUnknown, "permanent", 1)
+	wantSends(t, m, metrics.OutcomeFailed, "permanent", 0)
+	if r := runOf(t, b.testBundle, p.Run); r.Status != ledger.RunCompleted {
+		t.Fatalf("run %s, want completed", r.Status)
+	}
+	if v, err := b.ledger.Verify(context.Background(), p.Run); err != nil || len(v.Mismatches) > 0 {
+		t.Fatalf("Verify: %+v, %v", v.Mismatches, err)
+	}
 }
 
 // setupTwoAttempts is setupResendWith with a worker that gives up after two attempts, reading
-// only the ambiguous 5xx statuses as maybe sent when given.
-func setupTwoAttempts(t *testing.T, rdb *redis.Client, ambiguous []int) *resendBundle {
+// only the ambiguous 5xx statuses as maybe sent, and only faults as refusals of the request
+// itself, when given.
+func setupTwoAttempts(t *testing.T, rdb *redis.Client, ambiguous []int, faults []string) *resendBundle {
 	t.Helper()
 	cfg := testConfig()
 	cfg.MaxAttempts = 2
@@ -132,6 +186,7 @@ func setupTwoAttempts(t *testing.T, rdb *redis.Client, ambiguous []int) *resendB
 		t.Fatal(err)
 	}
 	table.SetAmbiguousStatuses(ambiguous)
+	table.SetRequestFaults(faults)
 	clock := newTestClock()
 	sender := &fakeSender{}
 	w := New(cfg, Deps{Redis: rdb, Sender: sender, Logger: zerolog.Nop(), Now: clock.Now, Table: table})

@@ -79,3 +79,32 @@ func TestCancelNeverSkipsARecipientTheFakeTookAMessageFor(t *testing.T) {
 		t.Errorf("Verify: %+v, %v", v.Mismatches, err)
 	}
 }
+
+// An at-least-once run through the fake Connectly: the first request is answered by a 500
+// with Connectly's error body after the fake took the message; the retry is refused because
+// the customer opted out, which may have come after that first message. The fake's record says
+// the customer holds it: the recipient is unknown, never failed, and suppressed all the same.
+func TestAnOptOutAfterAMessageTheFakeTookIsNotAFailure(t *testing.T) {
+	t.Parallel()
+	const runID = "spring-sale/refused-after-sent"
+	fake, b := withFakeOf(t, fakeconnectly.Config{}, shapesBusiness, shapesKey)
+	p := bodyParams(seedRun(t, b, runID, ledger.AtLeastOnce, 1))[0]
+	fake.SetRules([]fakeconnectly.Rule{
+		{Numbers: []string{p.To}, Status: 500, Sent: true, Times: 1},
+		{Numbers: []string{p.To}, Code: "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"},
+	})
+	_ = handle(t, b, p) // the 500: retried
+	_ = handle(t, b, p) // the opt-out: the task ends
+	if n, took := len(fake.Received()), fake.AcceptedCount(p.To); n != 2 || took != 1 {
+		t.Fatalf("%d requests, %d taken; want 2 requests and the first taken", n, took)
+	}
+	if e := entryOf(t, b, p); e.State != ledger.Unknown {
+		t.Errorf("%+v: the fake took the message, and the recipient is not unknown", e)
+	}
+	if !suppressedOf(t, b, p.To) {
+		t.Error("opted out and not suppressed")
+	}
+	if v, err := b.ledger.Verify(context.Background(), runID); err != nil || len(v.Mismatches) > 0 {
+		t.Errorf("Verify: %+v, %v", v.Mismatches, err)
+	}
+}

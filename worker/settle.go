@@ -351,12 +351,28 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 				log.Info().Str("scope", string(ledger.ScopeOf(code))).Msg("opted out: added to the suppression list")
 			}
 		}
-		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true, OutsideWindow: d.WindowClosed() && j.bound != nil}); err != nil {
+		// Under at-least-once, after an earlier attempt that may have gone out, the ledger fails
+		// the recipient only on a refusal of the request itself (its number, its content),
+		// which that attempt would have got too; any other refusal may have come after it, and
+		// the recipient, who may hold the message, is unknown (ledger.EventRetryRefused).
+		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true, RequestFault: d.RequestFault,
+			OutsideWindow: d.WindowClosed() && j.bound != nil}); err != nil {
 			return err
+		}
+		if suppressErr != nil && recorded == ledger.Unknown {
+			// The retry below finds a failed entry with an opt-out code and writes the
+			// suppression then (notSending); an entry settled unknown instead holds the earlier
+			// answer's code, so no retry would.
+			log.Error().Err(suppressErr).Msg("opted out, but the suppression list could not be written; the number is not suppressed")
+			return endTask(code, sendErr)
 		}
 		if suppressErr != nil {
 			log.Error().Err(suppressErr).Msg("opted out, but the suppression list could not be written; the task retries to write it")
 			return fmt.Errorf("%s: %w", code, suppressErr)
+		}
+		if recorded == ledger.Unknown {
+			log.Warn().Msg("refused for good, but an earlier attempt may have gone out: marked unknown")
+			return endTask(code, sendErr)
 		}
 		if d.WindowClosed() {
 			log.Info().Msg("failed permanently: the customer service window is closed")

@@ -156,6 +156,14 @@ type Retry struct {
 	// instead of resending. A 5xx not listed reads as "not taken" and is retried. Unset (the
 	// default): every 5xx (the reference lists 500, 502, 503 and 504 as a duplicate risk).
 	AmbiguousStatuses []int `yaml:"ambiguous_statuses"`
+	// RequestFaults are the answers (codes, types, gRPC statuses, HTTP_<status>) whose
+	// permanent refusal is of the request itself, its number or content, so an earlier
+	// attempt of the same request got it too: under at-least-once, a recipient whose earlier
+	// attempt may have gone out and whose retry is refused with one of these is failed; with
+	// any other refusal (an opt-out, a closed window), unknown. Unset (the default): the
+	// classification table's number and content codes (connectly.Rule.RequestFault); []:
+	// none, so every such recipient is unknown.
+	RequestFaults []string `yaml:"request_faults"`
 	// RetryAfterHolds is what a 429's Retry-After holds: business (every send of the
 	// business waits, the default), sender (every send from that number) or send (only the
 	// refused one). See limits.HoldScope.
@@ -1326,6 +1334,11 @@ func (c *Config) Validate() error {
 	for i, st := range c.Retry.AmbiguousStatuses {
 		if st < 500 || st > 599 {
 			return &Error{Key: fmt.Sprintf("retry.ambiguous_statuses[%d]", i), Msg: fmt.Sprintf("%d: want a 5xx status", st)}
+		}
+	}
+	for i, key := range c.Retry.RequestFaults {
+		if err := connectly.CheckOverrideKey(key); err != nil {
+			return &Error{Key: fmt.Sprintf("retry.request_faults[%d]", i), Msg: err.Error(), Err: err}
 		}
 	}
 	if _, err := limits.ParseHoldScope(c.Retry.RetryAfterHolds); err != nil {

@@ -600,6 +600,7 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"WorkerWindowMarginTooLong", "worker:\n  window_margin: 2h\n", "worker.window_margin", []string{"2h0m0s: at most 54m37s", "retry.keep_place_for 20s"}},
 		{"RetryMaxAttemptsZero", "retry:\n  max_attempts: 0\n", "retry.max_attempts", []string{"at least 1"}},
 		{"AmbiguousStatusNot5xx", "retry:\n  ambiguous_statuses: [500, 429]\n", "retry.ambiguous_statuses[1]", []string{"429", "5xx"}},
+		{"RequestFaultUnknownKey", "retry:\n  request_faults: [ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID, http_400]\n", "retry.request_faults[1]", []string{"http_400", `did you mean "HTTP_400"`}},
 		{"RetryAfterHoldsUnknown", "retry:\n  retry_after_holds: everyone\n", "retry.retry_after_holds", []string{"everyone", "business, sender or send"}},
 		{"RetryCapBelowBase", "retry:\n  base: 10s\n  cap: 5s\n", "retry.cap", []string{"retry.base"}},
 		{"RetryBaseZero", "retry:\n  base: 0s\n", "retry.base", []string{"positive"}},
@@ -847,6 +848,27 @@ func TestLoadAmbiguousStatuses(t *testing.T) {
 	}
 	if !reflect.DeepEqual(c.Retry.AmbiguousStatuses, []int{500, 503}) {
 		t.Fatalf("ambiguous_statuses = %v, want [500 503]", c.Retry.AmbiguousStatuses)
+	}
+}
+
+// The request faults: unset leaves the table's rows; [] is none; a list names exactly its keys.
+func TestLoadRequestFaults(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		yaml string
+		want []string
+	}{
+		{"", nil},
+		{"retry:\n  request_faults: []\n", []string{}},
+		{"retry:\n  request_faults: [HTTP_400, GRPC_INVALID_ARGUMENT]\n", []string{"HTTP_400", "GRPC_INVALID_ARGUMENT"}},
+	} {
+		got, err := load(t, c.yaml, env{})
+		if err != nil {
+			t.Fatalf("%q: %v", c.yaml, err)
+		}
+		if f := got.Retry.RequestFaults; !reflect.DeepEqual(f, c.want) || (f == nil) != (c.want == nil) {
+			t.Fatalf("%q: request_faults = %#v, want %#v", c.yaml, f, c.want)
+		}
 	}
 }
 

@@ -80,6 +80,17 @@ type Rule struct {
 	// is in maintenance, e.g. a throughput upgrade, "retry after ~1 min", reference 9.2): the
 	// send waits at least this long, and the sends its Retry-After hold covers wait with it.
 	Wait time.Duration
+	// RequestFault marks a refusal of the request itself: the number it names or the content
+	// it carries, which Connectly would have refused the same way on any earlier attempt of
+	// the same request. Under at-least-once, a recipient whose earlier attempt may have gone
+	// out (a 5xx, a lost answer) and whose retry gets such a refusal fails; any other
+	// refusal then (an opt-out, a closed window, a removed template, a restricted sender:
+	// something that may have come after that attempt) leaves them unknown, as they may hold
+	// the message. The reference does not say which refusals these are (its classes are
+	// inferred, 4.3): the table marks its number and content codes, Herald's own refusal of a
+	// request it could not build, and nothing else, so a code it does not know reads the
+	// safe way (unknown); Table.SetRequestFaults replaces the list (retry.request_faults).
+	RequestFault bool
 	// Why is the one-line reason shown to operators.
 	Why string
 }
@@ -90,6 +101,9 @@ func throttle(why string) Rule     { return Rule{Class: ClassThrottle, Why: why}
 func stopRun(why string) Rule      { return Rule{Class: ClassStopRun, Why: why} }
 func optOut(why string) Rule       { return Rule{Class: ClassPermanent, OptOut: true, Why: why} }
 func windowClosed(why string) Rule { return Rule{Class: ClassPermanent, WindowClosed: true, Why: why} }
+
+// requestFault is a permanent refusal of the request itself (Rule.RequestFault).
+func requestFault(why string) Rule { return Rule{Class: ClassPermanent, RequestFault: true, Why: why} }
 
 // optOutMarketing is an opt-out of marketing messages only (Rule.MarketingOnly).
 func optOutMarketing(why string) Rule {
@@ -103,18 +117,18 @@ func optOutMarketing(why string) Rule {
 var DefaultTable = map[string]Rule{
 	// Connectly error codes (reference 4.3).
 	"ERROR_CODE_INVALID_SENDER_ID":                           stopRun("sender number not valid: every message from it fails"),
-	"ERROR_CODE_PHONE_NUMBER_BAD_FORMAT":                     permanent("recipient number badly formatted"),
-	"ERROR_CODE_MESSAGE_ATTACHMENTS_NUMBER_INVALID":          permanent("more than one attachment (session API)"),
-	"ERROR_CODE_MESSAGE_TEXT_EMPTY":                          permanent("message text empty (session API)"),
+	"ERROR_CODE_PHONE_NUMBER_BAD_FORMAT":                     requestFault("recipient number badly formatted"),
+	"ERROR_CODE_MESSAGE_ATTACHMENTS_NUMBER_INVALID":          requestFault("more than one attachment (session API)"),
+	"ERROR_CODE_MESSAGE_TEXT_EMPTY":                          requestFault("message text empty (session API)"),
 	"ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND":                  stopRun("no approved template for that name and language"),
-	"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID":              permanent("template parameters invalid for this recipient"),
-	"ERROR_CODE_MESSAGE_ATTACHMENT_EMPTY":                    permanent("attachment URL empty"),
-	"ERROR_CODE_MESSAGE_ATTACHMENT_INVALID":                  permanent("attachment URL unparseable"),
+	"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID":              requestFault("template parameters invalid for this recipient"),
+	"ERROR_CODE_MESSAGE_ATTACHMENT_EMPTY":                    requestFault("attachment URL empty"),
+	"ERROR_CODE_MESSAGE_ATTACHMENT_INVALID":                  requestFault("attachment URL unparseable"),
 	"ERROR_CODE_BUSINESS_MISSES_MATCHING_CHANNEL":            stopRun("business has no sender channel of the required type"),
 	"ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW":       windowClosed("24-hour window closed: the customer last wrote more than 24 hours ago (session API)"),
 	"ERROR_CODE_BUSINESS_REACHED_LIMITS":                     stopRun("sender restricted: too many messages blocked or flagged"),
-	"ERROR_CODE_MESSAGE_SELF_INVALID":                        permanent("recipient is the sender"),
-	"ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID":                permanent("recipient number invalid"),
+	"ERROR_CODE_MESSAGE_SELF_INVALID":                        requestFault("recipient is the sender"),
+	"ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID":                requestFault("recipient number invalid"),
 	"ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT":                  optOut("customer opted out of template messages"),
 	"ERROR_CODE_MESSAGE_CUSTOMER_NO_CONVERSATION_INITIATION": windowClosed("no 24-hour window: the customer has not started a conversation (session API)"),
 	"ERROR_CODE_BUSINESS_KEY_SECRET_ABSENT":                  stopRun("business API secret not initialised"),
@@ -137,16 +151,16 @@ var DefaultTable = map[string]Rule{
 	"131031": stopRun("business account locked"),
 	"131042": stopRun("business eligibility or payment issue"),
 	"368":    stopRun("temporarily blocked for policy violations"),
-	"131062": permanent("BSUID recipients not supported for this message"),
+	"131062": requestFault("BSUID recipients not supported for this message"),
 	"132000": stopRun("template parameter count mismatch"),
 	"132001": stopRun("template does not exist in that translation"),
-	"132005": permanent("hydrated template text too long"),
-	"132012": permanent("parameter format mismatch"),
+	"132005": requestFault("hydrated template text too long"),
+	"132012": requestFault("parameter format mismatch"),
 	"132015": stopRun("template paused for low quality"),
 	"132016": stopRun("template disabled"),
-	"100":    permanent("invalid parameter"),
-	"131008": permanent("required parameter missing"),
-	"131009": permanent("parameter value invalid"),
+	"100":    requestFault("invalid parameter"),
+	"131008": requestFault("required parameter missing"),
+	"131009": requestFault("parameter value invalid"),
 	"131057": {Class: ClassThrottle, Wait: time.Minute, Why: "account in maintenance mode (a throughput upgrade): nothing is sent for about a minute"},
 	"131000": transient("generic send failure"),
 	"131016": transient("service temporarily unavailable"),
@@ -161,7 +175,7 @@ var DefaultTable = map[string]Rule{
 
 	// Error types (reference 4.2), used when the code is absent or not in the table.
 	"ERROR_TYPE_AUTHENTICATION":    stopRun("API key missing or invalid"),
-	"ERROR_TYPE_INVALID_REQUEST":   permanent("request content is wrong for this recipient"),
+	"ERROR_TYPE_INVALID_REQUEST":   requestFault("request content is wrong for this recipient"),
 	"ERROR_TYPE_DEADLINE_EXCEEDED": windowClosed("24-hour window closed (not a timeout)"),
 	"ERROR_TYPE_UNSPECIFIED":       transient("unexpected provider error"),
 	// Seen on session sends in public client code, in no doc: "cannot send now" (reference 3.1).
@@ -177,8 +191,8 @@ var DefaultTable = map[string]Rule{
 	// INTERNAL, UNKNOWN...: a 5xx after which the message may have gone out), or nothing
 	// certain (NOT_FOUND, ABORTED, OK at an error status): they have no row, so the status
 	// decides, unless an override gives them one.
-	"GRPC_INVALID_ARGUMENT":   permanent("gRPC INVALID_ARGUMENT: a value in this recipient's request is invalid"),
-	"GRPC_OUT_OF_RANGE":       permanent("gRPC OUT_OF_RANGE: a value in this recipient's request is out of range"),
+	"GRPC_INVALID_ARGUMENT":   requestFault("gRPC INVALID_ARGUMENT: a value in this recipient's request is invalid"),
+	"GRPC_OUT_OF_RANGE":       requestFault("gRPC OUT_OF_RANGE: a value in this recipient's request is out of range"),
 	"GRPC_PERMISSION_DENIED":  stopRun("gRPC PERMISSION_DENIED: the API key may not send for this business"),
 	"GRPC_UNAUTHENTICATED":    stopRun("gRPC UNAUTHENTICATED: API key missing or invalid"),
 	"GRPC_RESOURCE_EXHAUSTED": throttle("gRPC RESOURCE_EXHAUSTED: a request limit or quota was reached"),
@@ -291,6 +305,10 @@ type Decision struct {
 	// "HTTP_<status>"; "NOT_SENT" or "NO_RESPONSE" for transport
 	// failures; "CLIENT_ERROR" for a request that could not be built. Empty when accepted.
 	Key string
+	// RequestFault says a refusal (OutcomeRefused, ClassPermanent) is of the request itself
+	// (Rule.RequestFault, or the table's list when Table.SetRequestFaults replaced it): an
+	// earlier attempt of the same request would have got it too.
+	RequestFault bool
 }
 
 // WindowClosed reports whether the answer says the customer's 24-hour window is closed: a
@@ -305,6 +323,34 @@ type Table struct {
 	// then reads as "not taken". Nil means the default: every 5xx (reference 4.4 lists 500,
 	// 502, 503 and 504 alike as a duplicate risk).
 	maybeSent map[int]bool
+	// faults, when not nil, lists the keys whose permanent refusals are of the request
+	// itself (Decision.RequestFault), in place of the rows' Rule.RequestFault.
+	faults map[string]bool
+}
+
+// SetRequestFaults sets the keys (codes, types, gRPC statuses, HTTP_<status>) whose
+// permanent refusal is of the request itself, its number or content (Rule.RequestFault):
+// under at-least-once, a recipient whose earlier attempt may have gone out fails on such a
+// refusal of a retry, and is unknown on any other. Nil restores the default, the rows marked
+// in DefaultTable; an empty list means none, so every such recipient is unknown.
+func (t *Table) SetRequestFaults(keys []string) {
+	if keys == nil {
+		t.faults = nil
+		return
+	}
+	t.faults = make(map[string]bool, len(keys))
+	for _, k := range keys {
+		t.faults[k] = true
+	}
+}
+
+// requestFault reports whether a permanent refusal recorded under key is of the request
+// itself; byRow is what the table's row says.
+func (t *Table) requestFault(key string, byRow bool) bool {
+	if t.faults != nil {
+		return t.faults[key]
+	}
+	return byRow
 }
 
 // SetAmbiguousStatuses sets the 5xx statuses that may follow an accepted send, with or
@@ -510,7 +556,8 @@ func (t *Table) decide(err error, template bool) Decision {
 	var ae *Error
 	if errors.As(err, &ae) {
 		class, rule, key := t.classifyAnswer(ae, template)
-		return Decision{Outcome: outcomeOf(class, t.statusMayFollowSend(ae.StatusCode)), Class: class, Rule: rule, Key: key}
+		return Decision{Outcome: outcomeOf(class, t.statusMayFollowSend(ae.StatusCode)), Class: class, Rule: rule, Key: key,
+			RequestFault: class == ClassPermanent && t.requestFault(key, rule.RequestFault)}
 	}
 	var te *TransportError
 	if errors.As(err, &te) {
@@ -521,9 +568,11 @@ func (t *Table) decide(err error, template bool) Decision {
 				rule = transient("no answer from Connectly: the request was not sent")
 			}
 		}
-		return Decision{Outcome: outcomeOf(rule.Class, te.Written), Class: rule.Class, Rule: rule, Key: te.Key()}
+		return Decision{Outcome: outcomeOf(rule.Class, te.Written), Class: rule.Class, Rule: rule, Key: te.Key(),
+			RequestFault: rule.Class == ClassPermanent && t.requestFault(te.Key(), rule.RequestFault)}
 	}
-	return Decision{Outcome: OutcomeRefused, Class: ClassPermanent, Rule: permanent("request could not be built"), Key: "CLIENT_ERROR"}
+	return Decision{Outcome: OutcomeRefused, Class: ClassPermanent, Rule: requestFault("request could not be built"), Key: clientErrorKey,
+		RequestFault: t.requestFault(clientErrorKey, true)}
 }
 
 // outcomeOf is the outcome of a failed send of class c; mayHaveGone says whether the answer

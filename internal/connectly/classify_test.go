@@ -683,3 +683,53 @@ func TestNewTableRefusesRetryingAClosedWindow(t *testing.T) {
 		}
 	}
 }
+
+// A refusal of the request itself (its number, its content) is one an earlier attempt of the
+// same request got too; any other refusal may have come after it. Only the reference's number
+// and content codes, their type and gRPC statuses, and a request Herald could not build are
+// such refusals by default; a code the table does not know, a stop-the-run code and anything
+// not refused are not; SetRequestFaults replaces the list, nil restoring it.
+func TestDecideRequestFault(t *testing.T) {
+	t.Parallel()
+	tbl := defaultTable(t)
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"InvalidNumber", apiErr(400, "ERROR_TYPE_INVALID_REQUEST", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"), true},
+		{"BadFormat", apiErr(400, "", "ERROR_CODE_PHONE_NUMBER_BAD_FORMAT"), true},
+		{"TemplateInput", apiErr(400, "", "ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID"), true},
+		{"TextEmpty", apiErr(400, "", "ERROR_CODE_MESSAGE_TEXT_EMPTY"), true},
+		{"InvalidRequestType", apiErr(400, "ERROR_TYPE_INVALID_REQUEST", ""), true},
+		{"GRPCInvalidArgument", apiErr(400, "", "3"), true},
+		{"MetaParameterFormat", apiErr(400, "", "132012"), true},
+		{"ClientError", errors.New("could not encode"), true},
+		{"OptedOut", apiErr(400, "", "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"), false},
+		{"WindowClosed", apiErr(400, "ERROR_TYPE_DEADLINE_EXCEEDED", "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW"), false},
+		{"MetaUndeliverable", apiErr(400, "", "131026"), false},
+		{"UnknownCode", apiErr(400, "", "ERROR_CODE_SOMETHING_NEW"), false},
+		{"BareStatus", apiErr(400, "", ""), false},
+		{"TemplateNotFoundStopsTheRun", apiErr(400, "", "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"), false},
+		{"Transient", apiErr(500, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_UNSPECIFIED"), false},
+	}
+	for _, c := range cases {
+		if got := tbl.Decide(c.err).RequestFault; got != c.want {
+			t.Errorf("%s: request fault %v, want %v", c.name, got, c.want)
+		}
+	}
+	tbl.SetRequestFaults([]string{"HTTP_400"})
+	if !tbl.Decide(apiErr(400, "", "")).RequestFault || tbl.Decide(apiErr(400, "", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID")).RequestFault {
+		t.Error("SetRequestFaults([HTTP_400]): want a bare 400 a request fault and an invalid number not")
+	}
+	tbl.SetRequestFaults([]string{})
+	if tbl.Decide(apiErr(400, "", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID")).RequestFault {
+		t.Error("SetRequestFaults([]): an invalid number is still a request fault")
+	}
+	tbl.SetRequestFaults(nil)
+	for _, c := range cases {
+		if got := tbl.Decide(c.err).RequestFault; got != c.want {
+			t.Errorf("after SetRequestFaults(nil), %s: request fault %v, want %v", c.name, got, c.want)
+		}
+	}
+}

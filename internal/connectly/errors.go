@@ -101,8 +101,12 @@ func ErrorKey(err error) string {
 	if errors.As(err, &te) {
 		return te.Key()
 	}
-	return "CLIENT_ERROR"
+	return clientErrorKey
 }
+
+// clientErrorKey names an error that is not an answer from Connectly: Herald could not build
+// the request.
+const clientErrorKey = "CLIENT_ERROR"
 
 // isNumeric says whether s is a run of ASCII digits.
 func isNumeric(s string) bool {

@@ -18,17 +18,32 @@ func init() {
 	scriptCases = append(scriptCases, exhaustedCases...)
 }
 
-// codeRefused is a permanent refusal of the recipient (an invalid number).
-const codeRefused = "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"
+const (
+	// codeRefused is a permanent refusal of the request itself (an invalid number).
+	codeRefused = "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"
+	// codeOptedOut is a permanent refusal that may come after an earlier request went out.
+	codeOptedOut = "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"
+)
 
-// lastAttempt claims recipient i again and fails its claim with code, a permanent refusal or
-// not, as the worker does when the attempts are used up; it returns what Finish did.
-func (e *scriptEnv) lastAttempt(ctx context.Context, i int, code string, permanent bool) (FinishResult, error) {
+// How lastAttempt's answer ends the claim.
+const (
+	notPermanent = iota
+	// refusedLater: a permanent refusal that may have come after an earlier attempt.
+	refusedLater
+	// requestFault: a permanent refusal of the request itself (Outcome.RequestFault).
+	requestFault
+)
+
+// lastAttempt claims recipient i again and fails its claim with code, a permanent refusal
+// (refusedLater, requestFault) or not, as the worker does when the attempts are used up or
+// Connectly refuses; it returns what Finish did.
+func (e *scriptEnv) lastAttempt(ctx context.Context, i int, code string, how int) (FinishResult, error) {
 	c, err := e.b.l.Claim(ctx, e.addr(i), AtLeastOnce)
 	if err = first(err, want("claim", VerdictSend, c.Verdict)); err != nil {
 		return FinishResult{}, fmt.Errorf("recipient %d: %w", i, err)
 	}
-	return e.b.l.Finish(ctx, e.addr(i), Outcome{State: Failed, Code: code, Permanent: permanent, Attempt: c.Attempts})
+	return e.b.l.Finish(ctx, e.addr(i), Outcome{State: Failed, Code: code, Permanent: how != notPermanent,
+		RequestFault: how == requestFault, Attempt: c.Attempts})
 }
 
 // recent is the run's recent outcomes list (the burst detector's), newest first.
@@ -54,10 +69,10 @@ var exhaustedCases = []scriptCase{
 		if err := first(e.maybeSent(ctx, 0), e.notTaken(ctx, 1), e.accept(ctx, 2, "m2")); err != nil {
 			return err
 		}
-		r0, err1 := e.lastAttempt(ctx, 0, codeNotTaken, false)
+		r0, err1 := e.lastAttempt(ctx, 0, codeNotTaken, notPermanent)
 		en0, err2 := e.entry(ctx, 0)
 		h0, err3 := e.outcomes(ctx, 0)
-		r1, err4 := e.lastAttempt(ctx, 1, codeNotTaken, false)
+		r1, err4 := e.lastAttempt(ctx, 1, codeNotTaken, notPermanent)
 		en1, err5 := e.entry(ctx, 1)
 		h1, err6 := e.outcomes(ctx, 1)
 		c, err7 := e.b.l.Counters(ctx, e.run)
@@ -100,7 +115,7 @@ var exhaustedCases = []scriptCase{
 		if err := first(e.maybeSent(ctx, 0), e.retryAfter(ctx, 0, ReleaseRetryMaybeSent, "NO_RESPONSE")); err != nil {
 			return err
 		}
-		r, err1 := e.lastAttempt(ctx, 0, "NOT_SENT", false)
+		r, err1 := e.lastAttempt(ctx, 0, "NOT_SENT", notPermanent)
 		en, err2 := e.entry(ctx, 0)
 		h, err3 := e.outcomes(ctx, 0)
 		c, err4 := e.b.l.Counters(ctx, e.run)
@@ -110,23 +125,63 @@ var exhaustedCases = []scriptCase{
 			want("unknown codes", int64(1), c.Codes["unknown:NO_RESPONSE"]), want("no unknown 503", int64(0), c.Codes["unknown:"+codeMaybeSent]),
 			want("no failure", int64(0), c.Codes["failed:NOT_SENT"]), want("failed", int64(0), c.States[Failed]), e.verify(ctx, e.run))
 	}},
-	{name: "APermanentRefusalAfterAMaybeSentAnswerStillFails", delivery: AtLeastOnce, scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
-		// The retry after a 503 is refused for good (an invalid number): Connectly says it
-		// took nothing of this request, and the recipient is failed as before; the refusal
-		// counts towards a burst.
+	{name: "ARefusalOfTheRequestItselfAfterAMaybeSentAnswerStillFails", delivery: AtLeastOnce, scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// The retry after a 503 is refused for good as an invalid number: the earlier request,
+		// the same, would have got that answer too, so nothing went, and the recipient is
+		// failed as before; the refusal counts towards a burst.
 		e.b.l.SetBurst(10, 0.5)
 		if err := e.maybeSent(ctx, 0); err != nil {
 			return err
 		}
-		r, err1 := e.lastAttempt(ctx, 0, codeRefused, true)
+		r, err1 := e.lastAttempt(ctx, 0, codeRefused, requestFault)
 		en, err2 := e.entry(ctx, 0)
 		h, err3 := e.outcomes(ctx, 0)
 		c, err4 := e.b.l.Counters(ctx, e.run)
 		recent, err5 := e.recent(ctx)
 		return first(err1, err2, err3, err4, err5, want("applied", true, r.Applied), want("exhausted", false, r.Exhausted),
+			want("refused", false, r.RetryRefused),
 			want("moved", Failed, r.Moved(Failed)), want("state", Failed, en.State), want("code", codeRefused, en.Code),
 			want("history", string(ReleaseRetryMaybeSent)+" "+codeMaybeSent+", failed "+codeRefused, h),
 			want("failed codes", int64(1), c.Codes["failed:"+codeRefused]), want("no unknown code", int64(0), c.Codes["unknown:"+codeMaybeSent]),
 			want("unknown", int64(0), c.States[Unknown]), want("recent outcomes", codeRefused, recent), e.verify(ctx, e.run))
+	}},
+	{name: "ARefusalThatMayHaveComeLaterAfterAMaybeSentAnswerEndsUnknown", delivery: AtLeastOnce, resend: true, scripts: []string{"claimCmd", "finishCmd", "deliveryCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// Recipient 0's first request may have gone (a 503); its retry is refused for good
+		// because the customer opted out, which may have come after that first message: the
+		// recipient is unknown with the 503, counted once under it, never failed, not tracked
+		// for a resend; the opt-out is in its history and counts towards a burst under its own
+		// code. A burst of it pauses the run as any permanent code does. Recipient 1, refused
+		// the same way with no maybe-sent answer before, fails as always. A delivery event
+		// settles recipient 0.
+		e.b.l.SetBurst(2, 0.5)
+		if err := first(e.maybeSent(ctx, 0)); err != nil {
+			return err
+		}
+		r0, err1 := e.lastAttempt(ctx, 0, codeOptedOut, refusedLater)
+		en0, err2 := e.entry(ctx, 0)
+		h0, err3 := e.outcomes(ctx, 0)
+		r1, err4 := e.lastAttempt(ctx, 1, codeOptedOut, refusedLater)
+		en1, err5 := e.entry(ctx, 1)
+		c, err6 := e.b.l.Counters(ctx, e.run)
+		waiting, err7 := e.b.rdb.ZCard(ctx, rkeys.Unknown(e.run)).Result()
+		recent, err8 := e.recent(ctx)
+		if err := first(err1, err2, err3, err4, err5, err6, err7, err8,
+			want("applied", true, r0.Applied), want("refused", true, r0.RetryRefused), want("exhausted", false, r0.Exhausted),
+			want("moved", Unknown, r0.Moved(Failed)), want("state", Unknown, en0.State), want("code", codeMaybeSent, en0.Code),
+			want("attempts", 2, en0.Attempts),
+			want("history", string(ReleaseRetryMaybeSent)+" "+codeMaybeSent+", "+EventRetryRefused+" "+codeOptedOut, h0),
+			want("1: refused", false, r1.RetryRefused), want("1: moved", Failed, r1.Moved(Failed)), want("1: state", Failed, en1.State),
+			want("1: code", codeOptedOut, en1.Code),
+			want("unknown", int64(1), c.States[Unknown]), want("failed", int64(1), c.States[Failed]),
+			want("unknown codes", int64(1), c.Codes["unknown:"+codeMaybeSent]), want("failed codes", int64(1), c.Codes["failed:"+codeOptedOut]),
+			want("no unknown code of the refusal", int64(0), c.Codes["unknown:"+codeOptedOut]),
+			want("resend waiting", int64(0), c.ResendWaiting), want("in the resend set", int64(0), waiting),
+			want("recent outcomes", codeOptedOut+","+codeOptedOut, recent),
+			want("paused by the burst", true, r1.PausedFor != ""), e.verify(ctx, e.run)); err != nil {
+			return err
+		}
+		v0, _, err1 := e.b.l.ApplyDelivery(ctx, DeliveryEvent{Address: e.addr(0), State: Delivered})
+		after0, err2 := e.entry(ctx, 0)
+		return first(err1, err2, want("delivery of 0", DeliveryApplied, v0), want("0 settled", Delivered, after0.State), e.verify(ctx, e.run))
 	}},
 }

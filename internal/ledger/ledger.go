@@ -496,8 +496,17 @@ type Outcome struct {
 	Mode ReleaseMode
 	// Permanent marks a failure whose code counts towards burst detection. A Failed outcome
 	// that is not permanent, of an entry retried after a maybe-sent answer, settles it unknown
-	// instead (FinishResult.Exhausted).
+	// instead (FinishResult.Exhausted); so does a permanent one without RequestFault
+	// (FinishResult.RetryRefused).
 	Permanent bool
+	// RequestFault marks a Permanent failure that is a refusal of the request itself (the
+	// number it names, the content it carries: connectly.Decision.RequestFault), which an
+	// earlier attempt of the same request would have got too: an entry retried after a
+	// maybe-sent answer fails with it. Any other permanent refusal of such an entry (an
+	// opt-out, a closed window, a removed template: something that may have come after the
+	// attempt that may have sent) settles it unknown with that answer's code, its history
+	// saying EventRetryRefused.
+	RequestFault bool
 	// Attempt, when set, is the attempt number the settling claim was given: the outcome
 	// applies only while the entry still holds that claim.
 	Attempt int
@@ -534,6 +543,15 @@ const EventRetryWithdrawn = "retry_withdrawn"
 // have delivered the message, and a delivery event still settles it.
 const EventRetriesExhausted = "retries_exhausted"
 
+// EventRetryRefused is the history outcome of a recipient retried after an answer that may
+// follow a message that went out (ReleaseRetryMaybeSent) whose later attempt Connectly refused
+// for good for a reason that may have come after that answer (an opt-out, a closed window, a
+// removed template; not a refusal of the request itself, Outcome.RequestFault): its code is
+// that refusal, Connectly's. The recipient is unknown with the code of the earlier maybe-sent
+// answer, never failed: that attempt may have delivered the message, and a delivery event
+// still settles it.
+const EventRetryRefused = "retry_refused"
+
 // EventWindowRefused is the history outcome of a session message Connectly refused as
 // outside the customer service window while Herald's record said open, its fallback
 // template then sent under the same claim (Outcome.WindowRefused); its code is Connectly's.
@@ -569,6 +587,11 @@ type FinishResult struct {
 	// ran out say nothing of it (EventRetriesExhausted). The entry records that earlier
 	// answer's code.
 	Exhausted bool
+	// RetryRefused says a Permanent Failed outcome that was not a RequestFault settled the
+	// entry unknown instead: an earlier attempt may have sent (ReleaseRetryMaybeSent), and the
+	// refusal may have come after it (EventRetryRefused). The entry records that earlier
+	// answer's code.
+	RetryRefused bool
 }
 
 // Moved returns the state the entry moved to when the outcome asked for state: state, Unknown
@@ -578,7 +601,7 @@ func (r FinishResult) Moved(state State) State {
 	switch {
 	case !r.Applied:
 		return ""
-	case r.Withdrawn, r.Exhausted:
+	case r.Withdrawn, r.Exhausted, r.RetryRefused:
 		return Unknown
 	}
 	return state
@@ -613,9 +636,12 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	}
 	keys := []string{rkeys.Run(runID), rkeys.Counts(runID), rkeys.Codes(runID), rkeys.LedgerBucket(runID, bucket),
 		rkeys.Recent(runID), rkeys.History(runID, bucket), rkeys.Unknown(runID), rkeys.UnknownPayloads(runID)}
-	permanent := "0"
+	permanent, fault := "0", "0"
 	if o.Permanent {
 		permanent = "1"
+	}
+	if o.Permanent && o.RequestFault {
+		fault = "1"
 	}
 	attempt := ""
 	if o.Attempt > 0 {
@@ -634,13 +660,13 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 	}
 	field := f.field(a.Recipient)
 	res, err := scriptReply(finishCmd.Run(ctx, l.rdb, keys, field, letter, o.Code, f.messageID(o.MessageID), string(o.Mode), l.nowMS(),
-		l.burstSample, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload, o.Token, refused, outside), 6,
+		l.burstSample, l.burstLimit, permanent, attempt, resendMember(bucket, field), payload, o.Token, refused, outside, fault), 7,
 		"finish in run "+runID)
 	if err != nil {
 		return FinishResult{}, err
 	}
 	out := FinishResult{Applied: replyInt(res[0]) == 1, RunCompleted: replyInt(res[1]) == 1, PausedFor: replyString(res[3]),
-		Withdrawn: replyInt(res[4]) == 1, Exhausted: replyInt(res[5]) == 1}
+		Withdrawn: replyInt(res[4]) == 1, Exhausted: replyInt(res[5]) == 1, RetryRefused: replyInt(res[6]) == 1}
 	if out.RunCompleted {
 		l.unlist(ctx, runID)
 	}

@@ -493,7 +493,9 @@ type Event struct {
 	// cancelled): that retry will not be sent, the recipient unknown with that answer's code;
 	// or retries_exhausted (Code: the last attempt's answer): after such a retry the attempts
 	// ran out on an answer that says nothing went, the recipient unknown with the code of the
-	// earlier answer.
+	// earlier answer; or retry_refused (Code: Connectly's refusal): such a retry was refused
+	// for a reason that may have come after that answer (an opt-out, a closed window), the
+	// recipient unknown the same way.
 	Outcome string    `json:"outcome"`
 	Attempt int       `json:"attempt"`
 	Code    string    `json:"code,omitempty"`

@@ -13,7 +13,11 @@
 -- attempts used up on answers that say nothing went) of such an entry: it ends unknown with the
 -- code of its last maybe-sent answer, counted once as unknown:<code>, its history saying
 -- "retries_exhausted:<attempts>:<code>:<s>" with the last answer's code (ARGV[3]); it is not
--- tracked for a resend.
+-- tracked for a resend. A permanent refusal of such an entry settles it unknown the same way,
+-- its history saying "retry_refused:<attempts>:<code>:<s>", unless it is a refusal of the
+-- request itself (ARGV[16]: its number or content, which any earlier attempt would have got
+-- too), which fails it: an opt-out, a closed window or a removed template may have come after
+-- the earlier attempt that may have sent.
 -- A permanent failure whose code fills more than ARGV[8] of the last ARGV[7] outcomes pauses
 -- the run.
 --
@@ -43,8 +47,8 @@
 -- ARGV[6]  now (unix ms)
 -- ARGV[7]  burst sample (outcomes kept; 0 disables)
 -- ARGV[8]  burst limit
--- ARGV[9]  '1' when this failure is permanent and counts towards a burst (and is never settled
---          unknown)
+-- ARGV[9]  '1' when this failure is permanent and counts towards a burst (an entry retried
+--          after a maybe-sent answer is settled unknown even so, retry_refused, unless ARGV[16])
 -- ARGV[10] the attempt number of the claim being settled ('' to skip the check)
 -- ARGV[11] the recipient's member in the resend set ("<bucket>:<field>")
 -- ARGV[12] the send task payload, kept when the outcome is unknown and the run resends
@@ -56,14 +60,18 @@
 --          fallback's) is counted in counts' window_refused_fallback
 -- ARGV[15] '1' when a failure (ARGV[2] f) is a session message Connectly refused as outside the
 --          customer service window, with no fallback sent: counted in counts' window_refused
+-- ARGV[16] '1' when a permanent failure (ARGV[9]) is a refusal of the request itself (its
+--          number or content): an entry retried after a maybe-sent answer fails with it
 --
--- Returns {applied, completed, prior state letter, pause reason, withdrawn, exhausted}:
--- applied, completed, withdrawn and exhausted are 1 or 0 (completed: this outcome completed
--- the run; withdrawn: a skip settled the entry unknown instead, withdraw_retry; exhausted: a
--- failure that is not permanent settled it unknown instead, retries_exhausted); the pause
--- reason is set when this outcome paused the run for a burst, else ''.
+-- Returns {applied, completed, prior state letter, pause reason, withdrawn, exhausted,
+-- refused}: applied, completed, withdrawn, exhausted and refused are 1 or 0 (completed: this
+-- outcome completed the run; withdrawn: a skip settled the entry unknown instead,
+-- withdraw_retry; exhausted: a failure that is not permanent settled it unknown instead,
+-- retries_exhausted; refused: a permanent refusal not of the request itself did,
+-- retry_refused); the pause reason is set when this outcome paused the run for a burst, else
+-- ''.
 local v = redis.call('HGET', KEYS[4], ARGV[1])
-if not v then return {0, 0, '', '', 0, 0} end
+if not v then return {0, 0, '', '', 0, 0, 0} end
 local st, row, att, code, mid = parse(v)
 if st == 'u' and ARGV[2] == 'a' and ARGV[10] ~= '' and tonumber(ARGV[10]) == att and
     (code == 'CLAIM_FOUND' or code == 'TASK_DELETED') then
@@ -85,11 +93,11 @@ if st == 'u' and ARGV[2] == 'a' and ARGV[10] ~= '' and tonumber(ARGV[10]) == att
   untrack(KEYS[1], KEYS[2], KEYS[7], KEYS[8], ARGV[11], ARGV[6])
   local completed = 0
   if status ~= 'completed' and redis.call('HGET', KEYS[1], 'status') == 'completed' then completed = 1 end
-  return {1, completed, 'u', '', 0, 0}
+  return {1, completed, 'u', '', 0, 0, 0}
 end
-if st ~= 's' then return {0, 0, st, '', 0, 0} end
-if ARGV[10] ~= '' and tonumber(ARGV[10]) ~= att then return {0, 0, st, '', 0, 0} end
-if (ARGV[13] or '') ~= '' and mid ~= ARGV[13] then return {0, 0, st, '', 0, 0} end
+if st ~= 's' then return {0, 0, st, '', 0, 0, 0} end
+if ARGV[10] ~= '' and tonumber(ARGV[10]) ~= att then return {0, 0, st, '', 0, 0, 0} end
+if (ARGV[13] or '') ~= '' and mid ~= ARGV[13] then return {0, 0, st, '', 0, 0, 0} end
 local new, mode = ARGV[2], ARGV[5]
 -- A skip at send time (a frequency cap) made no request either.
 if ((new == 'q' and (mode == 'throttle' or mode == 'hold' or mode == 'requeue')) or new == 'k') and att > 0 then
@@ -102,17 +110,20 @@ if new == 'k' and not resent_before(h) and maybe_sent_before(h) then
   -- not sent again, but never "skipped, never sent" either. (A resend skipped at send time
   -- stays skipped, as it always was.)
   withdraw_retry(KEYS[2], KEYS[3], KEYS[4], KEYS[6], ARGV[1], h, 's', row, att, ARGV[3], ARGV[6])
-  return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, '', 1, 0}
+  return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, '', 1, 0, 0}
 end
 -- The entry's code: the outcome's, but for a failure that ends the retries of an entry an
 -- earlier attempt of which may have sent: the attempts ran out on answers that say nothing
 -- went (a 408, a refused connection), which says nothing of that earlier one, so it is unknown
--- with the code of its last maybe-sent answer, never failed ("Connectly did not take it"). A
--- permanent refusal (an invalid number) still fails it. (Such retries are at-least-once's, and
--- resends at-most-once's: no history holds both.)
-local code, exhausted = ARGV[3], 0
-if new == 'f' and ARGV[9] ~= '1' and maybe_sent_before(h) then
-  new, code, exhausted = 'u', maybe_sent_code(h), 1
+-- with the code of its last maybe-sent answer, never failed ("Connectly did not take it"). So
+-- is a permanent refusal that may have come after that attempt (an opt-out, a closed window, a
+-- removed template: retry_refused); a refusal of the request itself (an invalid number, bad
+-- parameters, ARGV[16]), which that attempt would have got too, still fails it. (Such retries
+-- are at-least-once's, and resends at-most-once's: no history holds both.)
+local code, exhausted, refused_after = ARGV[3], 0, 0
+if new == 'f' and maybe_sent_before(h) and not (ARGV[9] == '1' and ARGV[16] == '1') then
+  new, code = 'u', maybe_sent_code(h)
+  if ARGV[9] == '1' then refused_after = 1 else exhausted = 1 end
 end
 redis.call('HSET', KEYS[4], ARGV[1], new .. '|' .. row .. '|' .. att .. '|' .. code .. '|' .. ARGV[4])
 move(KEYS[2], 's', new)
@@ -124,12 +135,13 @@ if h or new ~= 'a' or att > 1 or refused ~= '' then
   if new == 'q' then ev = mode end
   -- The last attempt's own answer, under the event that says the retries ended on it.
   if exhausted == 1 then ev = 'retries_exhausted' end
+  if refused_after == 1 then ev = 'retry_refused' end
   ev = ev .. ':' .. att .. ':' .. ARGV[3] .. ':' .. sec
   if refused ~= '' then ev = 'window_refused:' .. att .. ':' .. refused .. ':' .. sec .. ';' .. ev end
   if h then ev = h .. ';' .. ev end
   redis.call('HSET', KEYS[6], ARGV[1], ev)
 end
-if new == 'u' and exhausted == 0 then
+if new == 'u' and exhausted == 0 and refused_after == 0 then
   track_unknown(KEYS[1], KEYS[2], KEYS[7], KEYS[8], ARGV[11], ARGV[12], h, ARGV[6])
 end
 if new == 'q' then
@@ -139,7 +151,7 @@ if new == 'q' then
   elseif mode == 'throttle' then
     redis.call('HINCRBY', KEYS[2], 'throttled', 1)
   end
-  return {1, 0, st, '', 0, 0}
+  return {1, 0, st, '', 0, 0, 0}
 end
 if code ~= '' then redis.call('HINCRBY', KEYS[3], names[new] .. ':' .. code, 1) end
 if new == 'f' and ARGV[15] == '1' then redis.call('HINCRBY', KEYS[2], 'window_refused', 1) end
@@ -149,8 +161,11 @@ local paused = ''
 local sample = tonumber(ARGV[7]) or 0
 if sample > 0 then
   -- The code the entry records: an entry settled unknown when its retries ran out counts
-  -- under its maybe-sent answer's code, as any unknown outcome, not the failure's.
+  -- under its maybe-sent answer's code, as any unknown outcome, not the failure's. A
+  -- permanent refusal that settled it unknown counts under its own code: it is Connectly's
+  -- refusal, and a burst of it pauses the run as any other.
   local c = code
+  if refused_after == 1 then c = ARGV[3] end
   if new == 'a' or c == '' then c = 'ok' end
   redis.call('LPUSH', KEYS[5], c)
   redis.call('LTRIM', KEYS[5], 0, sample - 1)
@@ -165,4 +180,4 @@ if sample > 0 then
     end
   end
 end
-return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, paused, 0, exhausted}
+return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, paused, 0, exhausted, refused_after}
