@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heraldmsg/herald/internal/connectly"
 	"github.com/heraldmsg/herald/internal/ledger"
 	"github.com/heraldmsg/herald/internal/rkeys"
 )
@@ -176,4 +177,41 @@ func TestAnOptOutIsSuppressedByARetryThatEndsBeforeItsClaim(t *testing.T) {
 		t.Fatal("the opt-out was recorded failed, but its expired retry never wrote the suppression")
 	}
 	wantEntry(t, b, p, ledger.Entry{State: ledger.Failed, Attempts: 1, Code: optedOut})
+}
+
+// TestAnOptOutSettledUnknownIsSuppressedByTheRetry: under at-least-once, a retry after a 503
+// refused because the customer opted out leaves them unknown (they may hold the first
+// message), the entry holding the 503's code. When the suppression list cannot be written
+// then, the task retries, and the retry, finding the entry unknown, reads the opt-out from its
+// history and writes the suppression, with no request.
+func TestAnOptOutSettledUnknownIsSuppressedByTheRetry(t *testing.T) {
+	h := &suppressionHook{}
+	b, run := setupOptOut(t, h)
+	answers := []error{apiError(503, ""), apiError(400, optedOut)}
+	var calls atomic.Int64
+	b.sender.SendFunc = func(context.Context, connectly.TemplateMessage) (connectly.SendResult, error) {
+		return connectly.SendResult{}, answers[min(int(calls.Add(1))-1, 1)]
+	}
+	p := seedRun(t, b, run, ledger.AtLeastOnce, 1)[0]
+	if err := handle(t, b, p); err == nil || errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("first attempt: %v, want an error the task retries after", err)
+	}
+	h.failing.Store(-1)
+	if err := handle(t, b, p); err == nil || errors.Is(err, asynq.SkipRetry) || !isFailure(err) {
+		t.Fatalf("the opt-out: %v, want an error the task retries on", err)
+	}
+	wantEntry(t, b, p, ledger.Entry{State: ledger.Unknown, Attempts: 2, Code: "HTTP_503"})
+	if suppressedOf(t, b, p.To) {
+		t.Fatal("suppressed although the list could not be written: the test tested nothing")
+	}
+	h.failing.Store(0)
+	if err := handle(t, b, p); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if !suppressedOf(t, b, p.To) {
+		t.Fatal("the customer opted out, but the number never joined the suppression list")
+	}
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("%d requests, want 2", n)
+	}
 }

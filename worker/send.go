@@ -267,10 +267,8 @@ func (w *Worker) notSending(ctx context.Context, j *job) error {
 		log.Warn().Str("code", c.Detail).Msg("run cancelled before the retry, and an earlier attempt may have gone out: marked unknown")
 		return nil
 	case ledger.VerdictDone:
-		if c.State == ledger.Failed && w.optOutCode(c.Detail) {
-			if err := w.keepSuppressed(ctx, j.p, c.Detail); err != nil {
-				return err
-			}
+		if err := w.keepOptedOut(ctx, j.p, c.State, c.Detail); err != nil {
+			return err
 		}
 		log.Debug().Str("state", string(c.State)).Msg("nothing to send")
 		return nil

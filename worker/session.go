@@ -334,7 +334,8 @@ func settledLabel(j *job, d connectly.Decision, o ledger.Outcome, label string) 
 		return kindFallbackRefused
 	case o.State == ledger.Accepted && j.msg.Label() != "":
 		return j.msg.Label()
-	case o.State == ledger.Failed && d.WindowClosed():
+	case (o.State == ledger.Failed || o.State == ledger.Unknown) && d.WindowClosed():
+		// Unknown: a window refusal that settled a maybe-sent retry unknown (retry_refused).
 		return CodeWindowClosed
 	}
 	return label

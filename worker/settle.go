@@ -198,7 +198,7 @@ func (w *Worker) suppressRetrying(p campaigns.SendPayload, code string) error {
 }
 
 // keepSuppressed puts p.To on the suppression list for code unless it is there already for as
-// much (its entry is kept): a task found its entry failed with an opt-out code, whose
+// much (its entry is kept): a task found its entry ended by an opt-out (keepOptedOut), whose
 // suppression may not have been written (the list could not be reached then, see settle).
 func (w *Worker) keepSuppressed(ctx context.Context, p campaigns.SendPayload, code string) error {
 	ss, err := w.ledger.Suppressions(ctx, []string{p.To})
@@ -218,6 +218,29 @@ func (w *Worker) keepSuppressed(ctx context.Context, p campaigns.SendPayload, co
 func (w *Worker) optOutCode(code string) bool {
 	r, ok := w.table.Lookup(code)
 	return ok && r.OptOut && r.Class == connectly.ClassPermanent
+}
+
+// keepOptedOut writes the suppression an ended entry (state, code) may still be owed, as
+// keepSuppressed: a failure with an opt-out code, or an unknown entry whose last event is an
+// opt-out refusal that settled it unknown after a maybe-sent answer (ledger.EventRetryRefused:
+// the entry holds the earlier answer's code, so only its history names the opt-out). The
+// history is read for an unknown entry only.
+func (w *Worker) keepOptedOut(ctx context.Context, p campaigns.SendPayload, state ledger.State, code string) error {
+	switch state {
+	case ledger.Failed:
+		if w.optOutCode(code) {
+			return w.keepSuppressed(ctx, p, code)
+		}
+	case ledger.Unknown:
+		hist, err := w.ledger.History(ctx, p.Address())
+		if err != nil || len(hist) == 0 {
+			return err
+		}
+		if last := hist[len(hist)-1]; last.Outcome == ledger.EventRetryRefused && w.optOutCode(last.Code) {
+			return w.keepSuppressed(ctx, p, last.Code)
+		}
+	}
+	return nil
 }
 
 // settle records the outcome of a send, as read by Table.Decide, and returns the task's
@@ -354,19 +377,15 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 		// Under at-least-once, after an earlier attempt that may have gone out, the ledger fails
 		// the recipient only on a refusal of the request itself (its number, its content),
 		// which that attempt would have got too; any other refusal may have come after it, and
-		// the recipient, who may hold the message, is unknown (ledger.EventRetryRefused).
-		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true, RequestFault: d.RequestFault,
+		// the recipient, who may hold the message, is unknown (ledger.EventRetryRefused). A
+		// window-bound message's attempts need not be the same request (the session message
+		// or its fallback template, as the window says at each), so none of its refusals is.
+		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true, RequestFault: d.RequestFault && j.bound == nil,
 			OutsideWindow: d.WindowClosed() && j.bound != nil}); err != nil {
 			return err
 		}
-		if suppressErr != nil && recorded == ledger.Unknown {
-			// The retry below finds a failed entry with an opt-out code and writes the
-			// suppression then (notSending); an entry settled unknown instead holds the earlier
-			// answer's code, so no retry would.
-			log.Error().Err(suppressErr).Msg("opted out, but the suppression list could not be written; the number is not suppressed")
-			return endTask(code, sendErr)
-		}
 		if suppressErr != nil {
+			// The retry finds the entry ended and writes the suppression then (keepOptedOut).
 			log.Error().Err(suppressErr).Msg("opted out, but the suppression list could not be written; the task retries to write it")
 			return fmt.Errorf("%s: %w", code, suppressErr)
 		}

@@ -98,10 +98,10 @@ func (w *Worker) skipLeftOver(ctx context.Context, p campaigns.SendPayload, reas
 	if err != nil || !found {
 		return "", "", err
 	}
-	if e.State == ledger.Failed && w.optOutCode(e.Code) {
+	if e.State == ledger.Failed || e.State == ledger.Unknown {
 		// An opt-out recorded while the suppression list could not be written: a retry of its
 		// task that ends here, before its claim, writes it as notSending would.
-		return "", "", w.keepSuppressed(ctx, p, e.Code)
+		return "", "", w.keepOptedOut(ctx, p, e.State, e.Code)
 	}
 	if e.State != ledger.Submitting {
 		return "", "", nil

@@ -84,12 +84,16 @@ type Rule struct {
 	// it carries, which Connectly would have refused the same way on any earlier attempt of
 	// the same request. Under at-least-once, a recipient whose earlier attempt may have gone
 	// out (a 5xx, a lost answer) and whose retry gets such a refusal fails; any other
-	// refusal then (an opt-out, a closed window, a removed template, a restricted sender:
+	// refusal then (an opt-out, a closed window, Meta's per-user marketing limit:
 	// something that may have come after that attempt) leaves them unknown, as they may hold
 	// the message. The reference does not say which refusals these are (its classes are
-	// inferred, 4.3): the table marks its number and content codes, Herald's own refusal of a
-	// request it could not build, and nothing else, so a code it does not know reads the
-	// safe way (unknown); Table.SetRequestFaults replaces the list (retry.request_faults).
+	// inferred, 4.3), so the table marks only those no time between two attempts can change:
+	// the recipient's number (badly formatted, invalid, the sender's own) and a session
+	// message's own content (empty text, attachments). Not the template's parameters (a
+	// retry held by a paused run may go after the template was edited), not the broad types
+	// and gRPC statuses (they come with other refusals too), not a code the table does not
+	// know: those read the safe way, unknown. Table.SetRequestFaults replaces the list
+	// (retry.request_faults).
 	RequestFault bool
 	// Why is the one-line reason shown to operators.
 	Why string
@@ -121,7 +125,7 @@ var DefaultTable = map[string]Rule{
 	"ERROR_CODE_MESSAGE_ATTACHMENTS_NUMBER_INVALID":          requestFault("more than one attachment (session API)"),
 	"ERROR_CODE_MESSAGE_TEXT_EMPTY":                          requestFault("message text empty (session API)"),
 	"ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND":                  stopRun("no approved template for that name and language"),
-	"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID":              requestFault("template parameters invalid for this recipient"),
+	"ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID":              permanent("template parameters invalid for this recipient"),
 	"ERROR_CODE_MESSAGE_ATTACHMENT_EMPTY":                    requestFault("attachment URL empty"),
 	"ERROR_CODE_MESSAGE_ATTACHMENT_INVALID":                  requestFault("attachment URL unparseable"),
 	"ERROR_CODE_BUSINESS_MISSES_MATCHING_CHANNEL":            stopRun("business has no sender channel of the required type"),
@@ -151,16 +155,16 @@ var DefaultTable = map[string]Rule{
 	"131031": stopRun("business account locked"),
 	"131042": stopRun("business eligibility or payment issue"),
 	"368":    stopRun("temporarily blocked for policy violations"),
-	"131062": requestFault("BSUID recipients not supported for this message"),
+	"131062": permanent("BSUID recipients not supported for this message"),
 	"132000": stopRun("template parameter count mismatch"),
 	"132001": stopRun("template does not exist in that translation"),
-	"132005": requestFault("hydrated template text too long"),
-	"132012": requestFault("parameter format mismatch"),
+	"132005": permanent("hydrated template text too long"),
+	"132012": permanent("parameter format mismatch"),
 	"132015": stopRun("template paused for low quality"),
 	"132016": stopRun("template disabled"),
-	"100":    requestFault("invalid parameter"),
-	"131008": requestFault("required parameter missing"),
-	"131009": requestFault("parameter value invalid"),
+	"100":    permanent("invalid parameter"),
+	"131008": permanent("required parameter missing"),
+	"131009": permanent("parameter value invalid"),
 	"131057": {Class: ClassThrottle, Wait: time.Minute, Why: "account in maintenance mode (a throughput upgrade): nothing is sent for about a minute"},
 	"131000": transient("generic send failure"),
 	"131016": transient("service temporarily unavailable"),
@@ -175,7 +179,7 @@ var DefaultTable = map[string]Rule{
 
 	// Error types (reference 4.2), used when the code is absent or not in the table.
 	"ERROR_TYPE_AUTHENTICATION":    stopRun("API key missing or invalid"),
-	"ERROR_TYPE_INVALID_REQUEST":   requestFault("request content is wrong for this recipient"),
+	"ERROR_TYPE_INVALID_REQUEST":   permanent("request content is wrong for this recipient"),
 	"ERROR_TYPE_DEADLINE_EXCEEDED": windowClosed("24-hour window closed (not a timeout)"),
 	"ERROR_TYPE_UNSPECIFIED":       transient("unexpected provider error"),
 	// Seen on session sends in public client code, in no doc: "cannot send now" (reference 3.1).
@@ -191,8 +195,8 @@ var DefaultTable = map[string]Rule{
 	// INTERNAL, UNKNOWN...: a 5xx after which the message may have gone out), or nothing
 	// certain (NOT_FOUND, ABORTED, OK at an error status): they have no row, so the status
 	// decides, unless an override gives them one.
-	"GRPC_INVALID_ARGUMENT":   requestFault("gRPC INVALID_ARGUMENT: a value in this recipient's request is invalid"),
-	"GRPC_OUT_OF_RANGE":       requestFault("gRPC OUT_OF_RANGE: a value in this recipient's request is out of range"),
+	"GRPC_INVALID_ARGUMENT":   permanent("gRPC INVALID_ARGUMENT: a value in this recipient's request is invalid"),
+	"GRPC_OUT_OF_RANGE":       permanent("gRPC OUT_OF_RANGE: a value in this recipient's request is out of range"),
 	"GRPC_PERMISSION_DENIED":  stopRun("gRPC PERMISSION_DENIED: the API key may not send for this business"),
 	"GRPC_UNAUTHENTICATED":    stopRun("gRPC UNAUTHENTICATED: API key missing or invalid"),
 	"GRPC_RESOURCE_EXHAUSTED": throttle("gRPC RESOURCE_EXHAUSTED: a request limit or quota was reached"),
@@ -571,8 +575,7 @@ func (t *Table) decide(err error, template bool) Decision {
 		return Decision{Outcome: outcomeOf(rule.Class, te.Written), Class: rule.Class, Rule: rule, Key: te.Key(),
 			RequestFault: rule.Class == ClassPermanent && t.requestFault(te.Key(), rule.RequestFault)}
 	}
-	return Decision{Outcome: OutcomeRefused, Class: ClassPermanent, Rule: requestFault("request could not be built"), Key: clientErrorKey,
-		RequestFault: t.requestFault(clientErrorKey, true)}
+	return Decision{Outcome: OutcomeRefused, Class: ClassPermanent, Rule: permanent("request could not be built"), Key: clientErrorKey}
 }
 
 // outcomeOf is the outcome of a failed send of class c; mayHaveGone says whether the answer

@@ -686,9 +686,10 @@ func TestNewTableRefusesRetryingAClosedWindow(t *testing.T) {
 
 // A refusal of the request itself (its number, its content) is one an earlier attempt of the
 // same request got too; any other refusal may have come after it. Only the reference's number
-// and content codes, their type and gRPC statuses, and a request Herald could not build are
-// such refusals by default; a code the table does not know, a stop-the-run code and anything
-// not refused are not; SetRequestFaults replaces the list, nil restoring it.
+// codes and session content codes are such refusals by default: not the template's parameters
+// (the template may be edited between attempts), not the broad type or gRPC statuses, not a
+// request Herald could not build, a code the table does not know, a stop-the-run code or
+// anything not refused; SetRequestFaults replaces the list, nil restoring it.
 func TestDecideRequestFault(t *testing.T) {
 	t.Parallel()
 	tbl := defaultTable(t)
@@ -699,12 +700,14 @@ func TestDecideRequestFault(t *testing.T) {
 	}{
 		{"InvalidNumber", apiErr(400, "ERROR_TYPE_INVALID_REQUEST", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID"), true},
 		{"BadFormat", apiErr(400, "", "ERROR_CODE_PHONE_NUMBER_BAD_FORMAT"), true},
-		{"TemplateInput", apiErr(400, "", "ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID"), true},
+		{"SelfInvalid", apiErr(400, "", "ERROR_CODE_MESSAGE_SELF_INVALID"), true},
 		{"TextEmpty", apiErr(400, "", "ERROR_CODE_MESSAGE_TEXT_EMPTY"), true},
-		{"InvalidRequestType", apiErr(400, "ERROR_TYPE_INVALID_REQUEST", ""), true},
-		{"GRPCInvalidArgument", apiErr(400, "", "3"), true},
-		{"MetaParameterFormat", apiErr(400, "", "132012"), true},
-		{"ClientError", errors.New("could not encode"), true},
+		{"AttachmentInvalid", apiErr(400, "", "ERROR_CODE_MESSAGE_ATTACHMENT_INVALID"), true},
+		{"TemplateInput", apiErr(400, "", "ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID"), false},
+		{"InvalidRequestType", apiErr(400, "ERROR_TYPE_INVALID_REQUEST", ""), false},
+		{"GRPCInvalidArgument", apiErr(400, "", "3"), false},
+		{"MetaParameterFormat", apiErr(400, "", "132012"), false},
+		{"ClientError", errors.New("could not encode"), false},
 		{"OptedOut", apiErr(400, "", "ERROR_CODE_MESSAGE_CUSTOMER_OPTED_OUT"), false},
 		{"WindowClosed", apiErr(400, "ERROR_TYPE_DEADLINE_EXCEEDED", "ERROR_CODE_MESSAGE_OUTSIDE_OF_ELIGIBILITY_WINDOW"), false},
 		{"MetaUndeliverable", apiErr(400, "", "131026"), false},

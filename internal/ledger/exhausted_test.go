@@ -145,6 +145,37 @@ var exhaustedCases = []scriptCase{
 			want("failed codes", int64(1), c.Codes["failed:"+codeRefused]), want("no unknown code", int64(0), c.Codes["unknown:"+codeMaybeSent]),
 			want("unknown", int64(0), c.States[Unknown]), want("recent outcomes", codeRefused, recent), e.verify(ctx, e.run))
 	}},
+	{name: "AnEarlierClaimFoundAtLeastOnceIsAMaybeSentRetry", delivery: AtLeastOnce, scripts: []string{"claimCmd", "finishCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// Recipients 0 and 1 are claimed, and their workers die mid-request. At-least-once
+		// sends them again; the history says the earlier attempt may have sent (CLAIM_FOUND),
+		// so a skip at send time (a frequency cap) leaves 0 unknown, not skipped, and an
+		// opt-out leaves 1 unknown, not failed, both with CLAIM_FOUND. The claim run again by
+		// its own token writes nothing twice.
+		for i := range 2 {
+			if c, err := e.b.l.Claim(ctx, e.addr(i), AtLeastOnce); err != nil || c.Verdict != VerdictSend {
+				return fmt.Errorf("recipient %d: first claim %+v, %v", i, c, err)
+			}
+		}
+		c0, err1 := e.b.l.ClaimWith(ctx, e.addr(0), AtLeastOnce, "tok0")
+		again, err2 := e.b.l.ClaimWith(ctx, e.addr(0), AtLeastOnce, "tok0")
+		h, err3 := e.outcomes(ctx, 0)
+		r0, err4 := e.b.l.Finish(ctx, e.addr(0), Outcome{State: Skipped, Code: "capped", Attempt: c0.Attempts, Token: "tok0"})
+		r1, err5 := e.lastAttempt(ctx, 1, codeOptedOut, refusedLater)
+		en0, err6 := e.entry(ctx, 0)
+		en1, err7 := e.entry(ctx, 1)
+		h0, err8 := e.outcomes(ctx, 0)
+		h1, err9 := e.outcomes(ctx, 1)
+		c, err10 := e.b.l.Counters(ctx, e.run)
+		return first(err1, err2, err3, err4, err5, err6, err7, err8, err9, err10,
+			want("claim", VerdictSend, c0.Verdict), want("attempts", 2, c0.Attempts), want("again", VerdictSend, again.Verdict),
+			want("history after the claims", "retry_maybe_sent "+CodeClaimFound, h),
+			want("0 withdrawn", true, r0.Withdrawn), want("0 state", Unknown, en0.State), want("0 code", CodeClaimFound, en0.Code),
+			want("0 history", "retry_maybe_sent "+CodeClaimFound+", "+EventRetryWithdrawn+" capped", h0),
+			want("1 refused", true, r1.RetryRefused), want("1 state", Unknown, en1.State), want("1 code", CodeClaimFound, en1.Code),
+			want("1 history", "retry_maybe_sent "+CodeClaimFound+", "+EventRetryRefused+" "+codeOptedOut, h1),
+			want("resent", int64(2), c.Resent), want("unknown", int64(2), c.States[Unknown]),
+			want("unknown codes", int64(2), c.Codes["unknown:"+CodeClaimFound]), e.verify(ctx, e.run))
+	}},
 	{name: "ARefusalThatMayHaveComeLaterAfterAMaybeSentAnswerEndsUnknown", delivery: AtLeastOnce, resend: true, scripts: []string{"claimCmd", "finishCmd", "deliveryCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		// Recipient 0's first request may have gone (a 503); its retry is refused for good
 		// because the customer opted out, which may have come after that first message: the

@@ -503,7 +503,7 @@ type Outcome struct {
 	// number it names, the content it carries: connectly.Decision.RequestFault), which an
 	// earlier attempt of the same request would have got too: an entry retried after a
 	// maybe-sent answer fails with it. Any other permanent refusal of such an entry (an
-	// opt-out, a closed window, a removed template: something that may have come after the
+	// opt-out, a closed window, Meta's per-user limit: something that may have come after the
 	// attempt that may have sent) settles it unknown with that answer's code, its history
 	// saying EventRetryRefused.
 	RequestFault bool
@@ -546,7 +546,7 @@ const EventRetriesExhausted = "retries_exhausted"
 // EventRetryRefused is the history outcome of a recipient retried after an answer that may
 // follow a message that went out (ReleaseRetryMaybeSent) whose later attempt Connectly refused
 // for good for a reason that may have come after that answer (an opt-out, a closed window, a
-// removed template; not a refusal of the request itself, Outcome.RequestFault): its code is
+// per-user limit of Meta's; not a refusal of the request itself, Outcome.RequestFault): its code is
 // that refusal, Connectly's. The recipient is unknown with the code of the earlier maybe-sent
 // answer, never failed: that attempt may have delivered the message, and a delivery event
 // still settles it.

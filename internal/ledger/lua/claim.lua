@@ -11,7 +11,8 @@
 -- KEYS[2] counts
 -- KEYS[3] codes
 -- KEYS[4] the recipient's ledger bucket
--- KEYS[5] the recipient's history bucket (read only in a cancelled run)
+-- KEYS[5] the recipient's history bucket (read in a cancelled run; written when an
+--         at-least-once claim finds an earlier attempt's)
 -- ARGV[1] recipient field
 -- ARGV[2] delivery policy: 'alo' at-least-once, anything else at-most-once
 -- ARGV[3] now (unix ms)
@@ -19,7 +20,11 @@
 --
 -- Returns {verdict, state letter, attempts, detail}; verdict is one of
 --   'send'      claimed (entry now submitting, attempts counted): make the request; also the
---               answer, unchanged, to the same claim run again (the entry holds ARGV[4]);
+--               answer, unchanged, to the same claim run again (the entry holds ARGV[4]); in
+--               an at-least-once run, also when a claim from an earlier attempt was found
+--               (counted in resent), whose message may have gone: the history gets
+--               "retry_maybe_sent:<its attempt>:CLAIM_FOUND:<s>", as after a maybe-sent answer
+--               (finish.lua), so that nothing that ends the entry unsent says "never sent";
 --   'done'      already past sending (accepted, failed, skipped, unknown...): do nothing;
 --               also the answer in a cancelled run to a queued entry whose resend was
 --               released: the resend is withdrawn, the entry unknown again with the code it
@@ -87,6 +92,16 @@ if st == 's' and ARGV[2] ~= 'alo' then
   if run[2] then return {'found', 's', att, 'CLAIM_FOUND'} end
   settle('u', 'CLAIM_FOUND')
   return {'unknown', 'u', att, 'CLAIM_FOUND'}
+end
+if st == 's' then
+  -- At-least-once: the earlier attempt's worker died mid-request, or its answer never came;
+  -- its message may have gone, and it is sent again. Recorded as a retry after a maybe-sent
+  -- answer: a skip, a cancel, a refusal that may have come later or attempts used up then
+  -- leave the recipient unknown with CLAIM_FOUND, never skipped or failed.
+  local h = redis.call('HGET', KEYS[5], ARGV[1])
+  local ev = 'retry_maybe_sent:' .. att .. ':CLAIM_FOUND:' .. math.floor(tonumber(ARGV[3]) / 1000)
+  if h then ev = h .. ';' .. ev end
+  redis.call('HSET', KEYS[5], ARGV[1], ev)
 end
 att = att + 1
 redis.call('HSET', KEYS[4], ARGV[1], 's|' .. row .. '|' .. att .. '|' .. code .. '|' .. token)

@@ -16,8 +16,8 @@
 -- tracked for a resend. A permanent refusal of such an entry settles it unknown the same way,
 -- its history saying "retry_refused:<attempts>:<code>:<s>", unless it is a refusal of the
 -- request itself (ARGV[16]: its number or content, which any earlier attempt would have got
--- too), which fails it: an opt-out, a closed window or a removed template may have come after
--- the earlier attempt that may have sent.
+-- too), which fails it: an opt-out, a closed window or Meta's per-user limit may have come
+-- after the earlier attempt that may have sent.
 -- A permanent failure whose code fills more than ARGV[8] of the last ARGV[7] outcomes pauses
 -- the run.
 --
@@ -30,9 +30,10 @@
 -- KEYS[7]  the run's resend set
 -- KEYS[8]  its payloads
 -- ARGV[1]  recipient field
--- ARGV[2]  new state letter: a accepted; f failed (when not permanent, ARGV[9], and the entry
---          was retried after a maybe-sent answer: unknown instead, with that answer's code, its
---          history saying retries_exhausted); u unknown; k skipped without a request (its
+-- ARGV[2]  new state letter: a accepted; f failed (when the entry was retried after a
+--          maybe-sent answer: unknown instead, with that answer's code, its history saying
+--          retries_exhausted when not permanent, ARGV[9], or retry_refused when permanent but
+--          not a refusal of the request itself, ARGV[16]); u unknown; k skipped without a request (its
 --          attempt given back; for an entry retried after a maybe-sent answer: unknown instead,
 --          with that answer's code, its history saying retry_withdrawn with ARGV[3]); q back to
 --          queued
@@ -116,9 +117,9 @@ end
 -- earlier attempt of which may have sent: the attempts ran out on answers that say nothing
 -- went (a 408, a refused connection), which says nothing of that earlier one, so it is unknown
 -- with the code of its last maybe-sent answer, never failed ("Connectly did not take it"). So
--- is a permanent refusal that may have come after that attempt (an opt-out, a closed window, a
--- removed template: retry_refused); a refusal of the request itself (an invalid number, bad
--- parameters, ARGV[16]), which that attempt would have got too, still fails it. (Such retries
+-- is a permanent refusal that may have come after that attempt (an opt-out, a closed window:
+-- retry_refused); a refusal of the request itself (an invalid number, ARGV[16]), which that
+-- attempt would have got too, still fails it. (Such retries
 -- are at-least-once's, and resends at-most-once's: no history holds both.)
 local code, exhausted, refused_after = ARGV[3], 0, 0
 if new == 'f' and maybe_sent_before(h) and not (ARGV[9] == '1' and ARGV[16] == '1') then
@@ -154,7 +155,8 @@ if new == 'q' then
   return {1, 0, st, '', 0, 0, 0}
 end
 if code ~= '' then redis.call('HINCRBY', KEYS[3], names[new] .. ':' .. code, 1) end
-if new == 'f' and ARGV[15] == '1' then redis.call('HINCRBY', KEYS[2], 'window_refused', 1) end
+-- A window refusal is counted also when it settled the entry unknown (retry_refused).
+if (new == 'f' or refused_after == 1) and ARGV[15] == '1' then redis.call('HINCRBY', KEYS[2], 'window_refused', 1) end
 if new == 'a' and att > 1 then redis.call('HINCRBY', KEYS[2], 'accepted_after_retry', 1) end
 if new == 'a' and refused ~= '' then redis.call('HINCRBY', KEYS[2], 'window_refused_fallback', 1) end
 local paused = ''
@@ -175,7 +177,7 @@ if sample > 0 then
       if v == ARGV[3] then n = n + 1 end
     end
     if n > tonumber(ARGV[8]) and redis.call('HGET', KEYS[1], 'status') == 'running' then
-      paused = ARGV[3] .. ': ' .. n .. ' of the last ' .. sample .. ' sends failed with this code'
+      paused = ARGV[3] .. ': ' .. n .. ' of the last ' .. sample .. ' sends were refused with this code'
       redis.call('HSET', KEYS[1], 'status', 'paused', 'pause_reason', paused, 'paused_at', ARGV[6])
     end
   end
