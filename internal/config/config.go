@@ -129,7 +129,9 @@ func (c *Config) WindowPolicy() servicewindow.Policy {
 }
 
 type Worker struct {
-	Concurrency     int      `yaml:"concurrency"`
+	Concurrency int `yaml:"concurrency"`
+	// ShutdownTimeout is how long sends in flight may take on SIGTERM; 0 or left out:
+	// connectly.timeout + sendpolicy.ShutdownGrace (Validate), so it follows a raised timeout.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// WindowMargin is how long before its close the worker counts a customer service window
 	// as closed when it decides whether a session message goes (the fallback template goes,
@@ -430,7 +432,7 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // Off is the one word a config file turns a setting off with, as in `pair_interval: off`.
 // Every key that can be turned off takes it: limits.pair_interval, limits.messaging_tier,
-// limits.adaptive, retry.keep_place_for, stop_run.burst_window and
+// limits.adaptive, retry.keep_place_for, stop_run.burst_window, windows.late_fallback_for and
 // scheduler.expand_concurrency. Their older spellings still load with the same meaning: 0 or
 // 0s, unlimited (messaging_tier), `off: true` inside limits.adaptive.
 const Off = "off"
@@ -917,6 +919,9 @@ var envKeys = []struct{ key, env string }{
 // is broken.
 func Load(path string, getenv func(string) string) (Config, error) {
 	c := Default()
+	// Left out, the shutdown timeout follows connectly.timeout (Validate's 0), as Default's
+	// does the default timeout: a raised timeout must not leave SIGTERM cutting requests.
+	c.Worker.ShutdownTimeout = 0
 	src := &source{path: path, env: map[string]string{}}
 	if path != "" {
 		data, err := os.ReadFile(path)

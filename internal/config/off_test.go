@@ -28,6 +28,10 @@ func TestLoadOffSpellings(t *testing.T) {
 			func(c config.Config) bool { return c.Limits.PairInterval.IsOff() && c.Limits.PairInterval.D() < 0 }, false},
 		{"KeepPlaceFor", []string{"retry:\n  keep_place_for: off\n", "retry:\n  keep_place_for: 0s\n"},
 			func(c config.Config) bool { return c.Retry.KeepPlaceFor.IsOff() && c.Retry.KeepPlaceFor.D() < 0 }, false},
+		{"LateFallbackFor", []string{"windows:\n  late_fallback_for: off\n", "windows:\n  late_fallback_for: 0s\n"},
+			func(c config.Config) bool {
+				return c.Windows.LateFallbackFor.IsOff() && c.Windows.LateFallbackFor.D() < 0
+			}, false},
 		{"BurstWindow", []string{"stop_run:\n  burst_window: off\n", "stop_run:\n  burst_window: 0\n"},
 			func(c config.Config) bool { return c.StopRun.BurstSample.IsOff() && c.StopRun.BurstSample < 0 }, false},
 		{"MessagingTier", []string{"limits:\n  messaging_tier: off\n", "limits:\n  messaging_tier: 0\n", "limits:\n  messaging_tier: unlimited\n", "limits:\n  messaging_tier: Unlimited\n"},
