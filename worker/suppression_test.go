@@ -3,12 +3,14 @@ package worker
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
@@ -291,8 +293,10 @@ func TestRefusedFallbackAfterOptOut(t *testing.T) {
 }
 
 // TestResendAfterOptOut: an unknown recipient (the answer was lost) who opted out before the
-// quiet period ended is not sent once more: the resend task makes no request and the entry
-// is skipped(suppressed), the counters agreeing with the ledger.
+// quiet period ended is not sent once more: the resend task makes no request. The first message
+// may have reached them, so the entry is not skipped ("never sent") but unknown again with the
+// code it had, its resend withdrawn for the suppression; nothing new is counted in the metrics,
+// and the counters agree with the ledger.
 func TestResendAfterOptOut(t *testing.T) {
 	b := setupResend(t)
 	m := withMetrics(b.testBundle)
@@ -320,12 +324,14 @@ func TestResendAfterOptOut(t *testing.T) {
 	if n := b.sender.CallsTo(p.To); n != 1 {
 		t.Fatalf("%d requests, want only the first (its answer lost)", n)
 	}
-	e := entryOf(t, b.testBundle, p)
-	if e.State != ledger.Skipped || e.Code != ledger.SkipSuppressed || e.Attempts != 1 {
-		t.Fatalf("entry %+v, want skipped(%s) with the first attempt counted", e, ledger.SkipSuppressed)
+	wantEntry(t, b.testBundle, p, ledger.Entry{State: ledger.Unknown, Attempts: 1, Code: "NO_RESPONSE"})
+	wantStory(t, b, p, "unknown NO_RESPONSE", "resend NO_RESPONSE", "resend_withdrawn "+ledger.SkipSuppressed)
+	if n := testutil.ToFloat64(m.Sends.WithLabelValues(p.Campaign, metrics.SenderLabels{}.Of(p.Sender), metrics.OutcomeSkipped, ledger.SkipSuppressed)); n != 0 {
+		t.Errorf("herald_sends_total{skipped,suppressed} = %v, want 0", n)
 	}
-	if n := testutil.ToFloat64(m.Sends.WithLabelValues(p.Campaign, metrics.SenderLabels{}.Of(p.Sender), metrics.OutcomeSkipped, ledger.SkipSuppressed)); n != 1 {
-		t.Errorf("herald_sends_total{skipped,suppressed} = %v, want 1", n)
+	if c := countersOf(t, b.testBundle, runID); c.ResentUnknown != 0 || c.States[ledger.Unknown] != 1 || c.Codes["unknown:NO_RESPONSE"] != 1 {
+		t.Errorf("counters: resent_unknown %d, states %v, codes %v; want the resend withdrawn, one unknown(NO_RESPONSE) counted once",
+			c.ResentUnknown, c.States, c.Codes)
 	}
 	v, err := b.ledger.Verify(context.Background(), runID)
 	if err != nil {
@@ -333,5 +339,43 @@ func TestResendAfterOptOut(t *testing.T) {
 	}
 	if len(v.Mismatches) != 0 {
 		t.Errorf("counters disagree with the ledger: %+v", v.Mismatches)
+	}
+}
+
+// TestResendRefusedAsOptedOut: an unknown recipient (the answer was lost) opts out after the
+// first message, and the one resend is refused as opted out: they may hold that first message,
+// so they are unknown again with its code, never failed, and the number is suppressed.
+func TestResendRefusedAsOptedOut(t *testing.T) {
+	b := setupResend(t)
+	const runID = "spring-sale/resend-refused"
+	p := seedRunWith(t, b.testBundle, ledger.Run{ID: runID, Delivery: ledger.AtMostOnce, ResendAfter: quietPeriod}, "+1555", 1)[0]
+	answerInTurn(b, &connectly.TransportError{Written: true, Err: io.ErrUnexpectedEOF}, apiError(400, optedOut))
+	if err := handle(t, b.testBundle, p); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(quietPeriod)
+	if n := b.sweep(t, b.worker); n != 1 {
+		t.Fatalf("swept %d, want the one unknown recipient", n)
+	}
+	tasks := b.pending(t)
+	if len(tasks) != 1 {
+		t.Fatalf("%d tasks after the sweep, want 1", len(tasks))
+	}
+	if err := b.runTask(t, tasks[0]); !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("resend task: %v, want it ended", err)
+	}
+	if n := b.sender.CallsTo(p.To); n != 2 {
+		t.Fatalf("%d requests, want the first and the resend", n)
+	}
+	wantEntry(t, b.testBundle, p, ledger.Entry{State: ledger.Unknown, Attempts: 2, Code: "NO_RESPONSE"})
+	wantStory(t, b, p, "unknown NO_RESPONSE", "resend NO_RESPONSE", ledger.EventRetryRefused+" "+optedOut)
+	if !suppressedOf(t, b.testBundle, p.To) {
+		t.Error("opted out and not suppressed")
+	}
+	if c := countersOf(t, b.testBundle, runID); c.ResentUnknown != 1 || c.States[ledger.Unknown] != 1 || c.States[ledger.Failed] != 0 {
+		t.Errorf("counters: resent_unknown %d, states %v; want one resent, unknown", c.ResentUnknown, c.States)
+	}
+	if v, err := b.ledger.Verify(context.Background(), runID); err != nil || len(v.Mismatches) != 0 {
+		t.Errorf("Verify: %+v, %v", v.Mismatches, err)
 	}
 }

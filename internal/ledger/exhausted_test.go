@@ -46,6 +46,19 @@ func (e *scriptEnv) lastAttempt(ctx context.Context, i int, code string, how int
 		RequestFault: how == requestFault, Attempt: c.Attempts})
 }
 
+// resendClaims claims the first n recipients, released for their resend, again.
+func (e *scriptEnv) resendClaims(ctx context.Context, n int) ([]Claim, error) {
+	cs := make([]Claim, n)
+	for i := range cs {
+		c, err := e.b.l.Claim(ctx, e.addr(i), AtMostOnce)
+		if err = first(err, want("claim", VerdictSend, c.Verdict)); err != nil {
+			return nil, fmt.Errorf("recipient %d: %w", i, err)
+		}
+		cs[i] = c
+	}
+	return cs, nil
+}
+
 // recent is the run's recent outcomes list (the burst detector's), newest first.
 func (e *scriptEnv) recent(ctx context.Context) (string, error) {
 	l, err := e.b.rdb.LRange(ctx, rkeys.Recent(e.run), 0, -1).Result()
@@ -175,6 +188,55 @@ var exhaustedCases = []scriptCase{
 			want("1 history", "retry_maybe_sent "+CodeClaimFound+", "+EventRetryRefused+" "+codeOptedOut, h1),
 			want("resent", int64(2), c.Resent), want("unknown", int64(2), c.States[Unknown]),
 			want("unknown codes", int64(2), c.Codes["unknown:"+CodeClaimFound]), e.verify(ctx, e.run))
+	}},
+	{name: "AResendThatDoesNotGoIsNeverSkippedOrFailed", resend: true, scripts: []string{"claimCmd", "finishCmd", "resendLeaseCmd", "resendReleaseCmd", "resendDoneCmd", "expandedCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// Three unknown recipients (their first answer lost) are released for their one
+		// resend. Its claim then ends: 0 skipped at send time (capped), 1 refused with an
+		// opt-out, 2 out of attempts on a 408. The first message of each may have gone, so
+		// they end unknown with the code they had (NO_RESPONSE), counted once as when they
+		// first became unknown, never skipped or failed: 0's resend withdrawn (no longer
+		// counted resent), 1's and 2's made.
+		if err := e.releasedResends(ctx, 3); err != nil {
+			return err
+		}
+		cs, err := e.resendClaims(ctx, 3)
+		if err != nil {
+			return err
+		}
+		r0, err1 := e.b.l.Finish(ctx, e.addr(0), Outcome{State: Skipped, Code: "capped", Attempt: cs[0].Attempts})
+		r1, err2 := e.b.l.Finish(ctx, e.addr(1), Outcome{State: Failed, Code: codeOptedOut, Permanent: true, Attempt: cs[1].Attempts})
+		r2, err3 := e.b.l.Finish(ctx, e.addr(2), Outcome{State: Failed, Code: codeNotTaken, Attempt: cs[2].Attempts})
+		h1, err5 := e.outcomes(ctx, 1)
+		h2, err6 := e.outcomes(ctx, 2)
+		c, err8 := e.b.l.Counters(ctx, e.run)
+		run, err9 := e.b.l.GetRun(ctx, e.run)
+		return first(err1, err2, err3, err5, err6, err8, err9,
+			want("0 withdrawn", true, r0.ResendWithdrawn), want("0 counted", State(""), r0.Moved(Skipped)), e.withdrawnFor(ctx, 0, "capped"),
+			want("1 refused", true, r1.RetryRefused), want("1 moved", Unknown, r1.Moved(Failed)),
+			want("1 history", "unknown NO_RESPONSE, resend NO_RESPONSE, "+EventRetryRefused+" "+codeOptedOut, h1),
+			want("2 exhausted", true, r2.Exhausted), want("2 moved", Unknown, r2.Moved(Failed)),
+			want("2 history", "unknown NO_RESPONSE, resend NO_RESPONSE, "+EventRetriesExhausted+" "+codeNotTaken, h2),
+			want("unknown", int64(3), c.States[Unknown]), want("failed", int64(0), c.States[Failed]), want("skipped", int64(0), c.States[Skipped]),
+			want("unknown codes: each once", int64(3), c.Codes["unknown:NO_RESPONSE"]),
+			want("no failure", int64(0), c.Codes["failed:"+codeOptedOut]+c.Codes["failed:"+codeNotTaken]),
+			want("resent", int64(2), c.ResentUnknown), want("resend waiting", int64(0), c.ResendWaiting),
+			want("status", RunCompleted, run.Status), e.verify(ctx, e.run))
+	}},
+	{name: "AResendRefusedAsAnInvalidNumberFails", resend: true, scripts: []string{"claimCmd", "finishCmd", "resendLeaseCmd", "resendReleaseCmd", "resendDoneCmd", "expandedCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
+		// The resend is refused as an invalid number, a refusal of the request itself that
+		// the first request got too: nothing went, and the recipient fails.
+		if err := e.releasedResends(ctx, 1); err != nil {
+			return err
+		}
+		cs, err := e.resendClaims(ctx, 1)
+		if err != nil {
+			return err
+		}
+		r, err1 := e.b.l.Finish(ctx, e.addr(0), Outcome{State: Failed, Code: codeRefused, Permanent: true, RequestFault: true, Attempt: cs[0].Attempts})
+		en, err2 := e.entry(ctx, 0)
+		c, err3 := e.b.l.Counters(ctx, e.run)
+		return first(err1, err2, err3, want("moved", Failed, r.Moved(Failed)), want("state", Failed, en.State), want("code", codeRefused, en.Code),
+			want("failed codes", int64(1), c.Codes["failed:"+codeRefused]), want("resent", int64(1), c.ResentUnknown), e.verify(ctx, e.run))
 	}},
 	{name: "ARefusalThatMayHaveComeLaterAfterAMaybeSentAnswerEndsUnknown", delivery: AtLeastOnce, resend: true, scripts: []string{"claimCmd", "finishCmd", "deliveryCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		// Recipient 0's first request may have gone (a 503); its retry is refused for good

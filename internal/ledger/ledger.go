@@ -592,14 +592,18 @@ type FinishResult struct {
 	// refusal may have come after it (EventRetryRefused). The entry records that earlier
 	// answer's code.
 	RetryRefused bool
+	// ResendWithdrawn says a Skipped outcome of an entry's one resend settled it unknown
+	// instead, with the code it had before (its first message may have gone): the resend is
+	// withdrawn (history resend_withdrawn with the skip's reason), and nothing new is counted.
+	ResendWithdrawn bool
 }
 
 // Moved returns the state the entry moved to when the outcome asked for state: state, Unknown
-// for a withdrawn skip or a failure whose retries ran out after a maybe-sent answer, "" when
-// nothing was applied.
+// for a withdrawn skip or a failure that settled it unknown after a maybe-sent answer, "" when
+// nothing was applied or nothing new is to be counted (a withdrawn resend, unknown as before).
 func (r FinishResult) Moved(state State) State {
 	switch {
-	case !r.Applied:
+	case !r.Applied, r.ResendWithdrawn:
 		return ""
 	case r.Withdrawn, r.Exhausted, r.RetryRefused:
 		return Unknown
@@ -666,7 +670,8 @@ func (l *Ledger) Finish(ctx context.Context, a Address, o Outcome) (FinishResult
 		return FinishResult{}, err
 	}
 	out := FinishResult{Applied: replyInt(res[0]) == 1, RunCompleted: replyInt(res[1]) == 1, PausedFor: replyString(res[3]),
-		Withdrawn: replyInt(res[4]) == 1, Exhausted: replyInt(res[5]) == 1, RetryRefused: replyInt(res[6]) == 1}
+		Withdrawn: replyInt(res[4]) == 1, ResendWithdrawn: replyInt(res[4]) == 2, Exhausted: replyInt(res[5]) == 1,
+		RetryRefused: replyInt(res[6]) == 1}
 	if out.RunCompleted {
 		l.unlist(ctx, runID)
 	}

@@ -17,7 +17,10 @@
 -- its history saying "retry_refused:<attempts>:<code>:<s>", unless it is a refusal of the
 -- request itself (ARGV[16]: its number or content, which any earlier attempt would have got
 -- too), which fails it: an opt-out, a closed window or Meta's per-user limit may have come
--- after the earlier attempt that may have sent.
+-- after the earlier attempt that may have sent. An entry's one resend (at-most-once with
+-- resend_after, its first message maybe gone) ends the same ways: skipped at send time, its
+-- resend is withdrawn (withdraw_resend); failed, it is unknown with the code it had, not
+-- counted again.
 -- A permanent failure whose code fills more than ARGV[8] of the last ARGV[7] outcomes pauses
 -- the run.
 --
@@ -65,9 +68,9 @@
 --          number or content): an entry retried after a maybe-sent answer fails with it
 --
 -- Returns {applied, completed, prior state letter, pause reason, withdrawn, exhausted,
--- refused}: applied, completed, withdrawn, exhausted and refused are 1 or 0 (completed: this
--- outcome completed the run; withdrawn: a skip settled the entry unknown instead,
--- withdraw_retry; exhausted: a failure that is not permanent settled it unknown instead,
+-- refused}: applied, completed, exhausted and refused are 1 or 0, withdrawn 0, 1 or 2
+-- (completed: this outcome completed the run; withdrawn: a skip settled the entry unknown
+-- instead, 1 a retry's (withdraw_retry), 2 a resend's (withdraw_resend); exhausted: a failure that is not permanent settled it unknown instead,
 -- retries_exhausted; refused: a permanent refusal not of the request itself did,
 -- retry_refused); the pause reason is set when this outcome paused the run for a burst, else
 -- ''.
@@ -106,7 +109,15 @@ if ((new == 'q' and (mode == 'throttle' or mode == 'hold' or mode == 'requeue'))
   redis.call('HINCRBY', KEYS[2], 'attempts', -1)
 end
 local h = redis.call('HGET', KEYS[6], ARGV[1])
-if new == 'k' and not resent_before(h) and maybe_sent_before(h) then
+if new == 'k' and resent_before(h) then
+  -- A resend skipped at send time (its send expired, the customer opted out or reached a cap,
+  -- the window closed): its first message may have gone, so never "skipped, never sent": the
+  -- resend is withdrawn and the entry unknown again with the code it had (withdraw_resend:
+  -- history resend_withdrawn with the reason, no longer counted in resent_unknown).
+  withdraw_resend(KEYS[2], KEYS[4], KEYS[6], ARGV[1], h, row, att, ARGV[3], ARGV[6], 's')
+  return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, '', 2, 0, 0}
+end
+if new == 'k' and maybe_sent_before(h) then
   -- Skipped at send time (suppressed, capped) after an earlier attempt that may have sent:
   -- not sent again, but never "skipped, never sent" either. (A resend skipped at send time
   -- stays skipped, as it always was.)
@@ -119,11 +130,15 @@ end
 -- with the code of its last maybe-sent answer, never failed ("Connectly did not take it"). So
 -- is a permanent refusal that may have come after that attempt (an opt-out, a closed window:
 -- retry_refused); a refusal of the request itself (an invalid number, ARGV[16]), which that
--- attempt would have got too, still fails it. (Such retries
--- are at-least-once's, and resends at-most-once's: no history holds both.)
-local code, exhausted, refused_after = ARGV[3], 0, 0
-if new == 'f' and maybe_sent_before(h) and not (ARGV[9] == '1' and ARGV[16] == '1') then
-  new, code = 'u', maybe_sent_code(h)
+-- attempt would have got too, still fails it. The same holds for an entry's one resend
+-- (at-most-once with resend_after), whose first message may have gone too: it ends unknown
+-- with the code it had when its resend was released, that code not counted again (it was
+-- when the entry first became unknown). (Such retries are at-least-once's, and resends
+-- at-most-once's: no history holds both.)
+local code, exhausted, refused_after, resent = ARGV[3], 0, 0, resent_before(h)
+if new == 'f' and (resent or maybe_sent_before(h)) and not (ARGV[9] == '1' and ARGV[16] == '1') then
+  new = 'u'
+  if resent then code = resend_code(h) else code = maybe_sent_code(h) end
   if ARGV[9] == '1' then refused_after = 1 else exhausted = 1 end
 end
 redis.call('HSET', KEYS[4], ARGV[1], new .. '|' .. row .. '|' .. att .. '|' .. code .. '|' .. ARGV[4])
@@ -154,7 +169,9 @@ if new == 'q' then
   end
   return {1, 0, st, '', 0, 0, 0}
 end
-if code ~= '' then redis.call('HINCRBY', KEYS[3], names[new] .. ':' .. code, 1) end
+if code ~= '' and not (resent and (exhausted == 1 or refused_after == 1)) then
+  redis.call('HINCRBY', KEYS[3], names[new] .. ':' .. code, 1)
+end
 -- A window refusal is counted also when it settled the entry unknown (retry_refused).
 if (new == 'f' or refused_after == 1) and ARGV[15] == '1' then redis.call('HINCRBY', KEYS[2], 'window_refused', 1) end
 if new == 'a' and att > 1 then redis.call('HINCRBY', KEYS[2], 'accepted_after_retry', 1) end

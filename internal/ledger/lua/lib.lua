@@ -11,6 +11,7 @@
 --   move(counts, from, to)            moves one entry between state counters (from nil: a new one)
 --   maybe_complete(run, counts, now)  completes the run when it is done -> 1 if it is, else 0
 --   resent_before(h)                  whether a history value holds the entry's one resend
+--   resend_code(h)                    the code an entry had when its resend was released
 --   withdraw_resend(...)              puts a queued entry whose resend was released back to
 --                                     unknown -> the code it had before
 --   maybe_sent_before(h)              whether a history value holds a retry after an answer that
@@ -51,6 +52,14 @@ end
 local function resent_before(h)
   return h ~= nil and h ~= false and string.find(';' .. h, ';resend:', 1, true) ~= nil
 end
+-- resend_code returns the code an entry had when its resend was released (its last resend
+-- event, "resend:<attempt>:<code>:<s>"; '' when none).
+local function resend_code(h)
+  local code = ''
+  if not h then return code end
+  for c in string.gmatch(';' .. h, ';resend:%d*:([^:;]*):') do code = c end
+  return code
+end
 -- withdraw_resend puts a queued entry whose resend was released (resent_before(h)) back to
 -- unknown when the resend will not be sent (why: its run was cancelled): its first message
 -- may have gone, so it is never skipped. It gets back the code it had when its resend was
@@ -59,12 +68,12 @@ end
 -- "resend_withdrawn:<attempt>:<why>:<s>". Its code was counted when it first became unknown:
 -- codes is left alone. The caller completes the run if need be (maybe_complete). The entry is
 -- never tracked for a resend again (resent_before stays true), and its resend task, should it
--- still come, finds it unknown and sends nothing (claim.lua).
-local function withdraw_resend(counts, bucket, history, field, h, row, att, why, now)
-  local code = ''
-  for c in string.gmatch(';' .. h, ';resend:%d*:([^:;]*):') do code = c end
+-- still come, finds it unknown and sends nothing (claim.lua). from is its state letter: queued
+-- (the default), or submitting for a skip at send time (finish.lua).
+local function withdraw_resend(counts, bucket, history, field, h, row, att, why, now, from)
+  local code = resend_code(h)
   redis.call('HSET', bucket, field, 'u|' .. row .. '|' .. att .. '|' .. code .. '|')
-  move(counts, 'q', 'u')
+  move(counts, from or 'q', 'u')
   redis.call('HINCRBY', counts, 'resent_unknown', -1)
   redis.call('HSET', history, field, h .. ';resend_withdrawn:' .. att .. ':' .. why .. ':' .. math.floor(tonumber(now) / 1000))
   return code
