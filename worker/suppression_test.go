@@ -310,15 +310,7 @@ func TestResendAfterOptOut(t *testing.T) {
 	if err := b.ledger.Suppress(context.Background(), p.To, inboundOptOut); err != nil {
 		t.Fatal(err)
 	}
-	b.clock.Advance(quietPeriod)
-	if n := b.sweep(t, b.worker); n != 1 {
-		t.Fatalf("swept %d, want the one unknown recipient", n)
-	}
-	tasks := b.pending(t)
-	if len(tasks) != 1 {
-		t.Fatalf("%d tasks after the sweep, want 1", len(tasks))
-	}
-	if err := b.runTask(t, tasks[0]); err != nil {
+	if err := b.runTask(t, b.sweptResend(t, p)); err != nil {
 		t.Fatalf("resend task: %v", err)
 	}
 	if n := b.sender.CallsTo(p.To); n != 1 {
@@ -353,15 +345,7 @@ func TestResendRefusedAsOptedOut(t *testing.T) {
 	if err := handle(t, b.testBundle, p); err != nil {
 		t.Fatal(err)
 	}
-	b.clock.Advance(quietPeriod)
-	if n := b.sweep(t, b.worker); n != 1 {
-		t.Fatalf("swept %d, want the one unknown recipient", n)
-	}
-	tasks := b.pending(t)
-	if len(tasks) != 1 {
-		t.Fatalf("%d tasks after the sweep, want 1", len(tasks))
-	}
-	if err := b.runTask(t, tasks[0]); !errors.Is(err, asynq.SkipRetry) {
+	if err := b.runTask(t, b.sweptResend(t, p)); !errors.Is(err, asynq.SkipRetry) {
 		t.Fatalf("resend task: %v, want it ended", err)
 	}
 	if n := b.sender.CallsTo(p.To); n != 2 {

@@ -716,11 +716,14 @@ func TestDecideRequestFault(t *testing.T) {
 		{"TemplateNotFoundStopsTheRun", apiErr(400, "", "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND"), false},
 		{"Transient", apiErr(500, "ERROR_TYPE_UNSPECIFIED", "ERROR_CODE_UNSPECIFIED"), false},
 	}
-	for _, c := range cases {
-		if got := tbl.Decide(c.err).RequestFault; got != c.want {
-			t.Errorf("%s: request fault %v, want %v", c.name, got, c.want)
+	check := func(when string) {
+		for _, c := range cases {
+			if got := tbl.Decide(c.err).RequestFault; got != c.want {
+				t.Errorf("%s%s: request fault %v, want %v", when, c.name, got, c.want)
+			}
 		}
 	}
+	check("")
 	tbl.SetRequestFaults([]string{"HTTP_400"})
 	if !tbl.Decide(apiErr(400, "", "")).RequestFault || tbl.Decide(apiErr(400, "", "ERROR_CODE_MESSAGE_PHONE_NUMBER_INVALID")).RequestFault {
 		t.Error("SetRequestFaults([HTTP_400]): want a bare 400 a request fault and an invalid number not")
@@ -730,9 +733,5 @@ func TestDecideRequestFault(t *testing.T) {
 		t.Error("SetRequestFaults([]): an invalid number is still a request fault")
 	}
 	tbl.SetRequestFaults(nil)
-	for _, c := range cases {
-		if got := tbl.Decide(c.err).RequestFault; got != c.want {
-			t.Errorf("after SetRequestFaults(nil), %s: request fault %v, want %v", c.name, got, c.want)
-		}
-	}
+	check("after SetRequestFaults(nil), ")
 }

@@ -52,14 +52,17 @@ end
 local function resent_before(h)
   return h ~= nil and h ~= false and string.find(';' .. h, ';resend:', 1, true) ~= nil
 end
--- resend_code returns the code an entry had when its resend was released (its last resend
--- event, "resend:<attempt>:<code>:<s>"; '' when none).
-local function resend_code(h)
+-- last_code returns the code of the last event named event in a history value ("<event>:
+-- <attempt>:<code>:<s>"; '' when it has none).
+local function last_code(h, event)
   local code = ''
   if not h then return code end
-  for c in string.gmatch(';' .. h, ';resend:%d*:([^:;]*):') do code = c end
+  for c in string.gmatch(';' .. h, ';' .. event .. ':%d*:([^:;]*):') do code = c end
   return code
 end
+-- resend_code returns the code an entry had when its resend was released (its last resend
+-- event, "resend:<attempt>:<code>:<s>"; '' when none).
+local function resend_code(h) return last_code(h, 'resend') end
 -- withdraw_resend puts a queued entry whose resend was released (resent_before(h)) back to
 -- unknown when the resend will not be sent (why: its run was cancelled): its first message
 -- may have gone, so it is never skipped. It gets back the code it had when its resend was
@@ -88,12 +91,7 @@ local function maybe_sent_before(h)
 end
 -- maybe_sent_code returns the code of the last retry_maybe_sent event of a history value ('' when
 -- it has none): the answer an entry that may hold the message is settled unknown with.
-local function maybe_sent_code(h)
-  local code = ''
-  if not h then return code end
-  for c in string.gmatch(';' .. h, ';retry_maybe_sent:%d*:([^:;]*):') do code = c end
-  return code
-end
+local function maybe_sent_code(h) return last_code(h, 'retry_maybe_sent') end
 -- withdraw_retry settles unknown an entry whose earlier attempt may have sent
 -- (maybe_sent_before(h)) when it will not be sent again (why: its run was cancelled, its task
 -- deleted, or the reason of a skip: expired, window_closed, capped...), where it would
