@@ -44,7 +44,7 @@ const (
 	RepairClaim RepairKind = "stranded_claim"
 	// RepairClaimRequeue: the same in an at-least-once run: its send task is written again as
 	// expansion wrote it (same id), and its claim sends it again, as after a dead worker's
-	// task is put back: nobody is left unknown, at the price of a possible duplicate.
+	// task is put back: sent again rather than left unknown, at the price of a possible duplicate.
 	RepairClaimRequeue RepairKind = "stranded_claim_requeued"
 	// RepairResend: a recipient queued for its one resend with no task of it left: the resend
 	// never made a request (it waited, held by a paused run or for a worker). It is withdrawn

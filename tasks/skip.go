@@ -25,7 +25,7 @@ type Settled struct {
 	Unknown int
 	// Requeued recipients were the same in an at-least-once run: their send task was written
 	// again under its id, and its claim sends again (the message may have gone: a possible
-	// duplicate, the price at-least-once pays so that nobody is left unknown).
+	// duplicate, the price at-least-once pays to send again rather than leave them unknown).
 	Requeued int
 	// Withdrawn recipients were queued for their one resend, which never made a request (it
 	// waited: held by a paused run, or for a worker), with no task left to send it: the
@@ -99,8 +99,8 @@ func (s Settled) String() string {
 // never made a request, withdrawn (unknown again with the code it had), and the submitting one
 // becomes unknown(TASK_DELETED), unless it is a claim of an at-least-once run not cancelled:
 // then the deleted task is written again, as it was, under its id, through w (the one task
-// writer), and its claim sends it again, as after a dead worker's task is put back (nobody is
-// left unknown under at-least-once). in
+// writer), and its claim sends it again, as after a dead worker's task is put back (sent again
+// rather than left unknown, under at-least-once). in
 // looks for those tasks. Tasks that are not send tasks are passed over; the first error is
 // returned, after the other tasks were tried.
 func SkipDeleted(ctx context.Context, l *ledger.Ledger, in *asynq.Inspector, w asynqbatch.Writer, tasks []*asynq.TaskInfo) (Settled, error) {

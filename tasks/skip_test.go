@@ -303,7 +303,7 @@ func TestDeleteLeavesAReleasedResendToItsTask(t *testing.T) {
 
 // In an at-least-once run, a deleted task whose recipient a dead worker left mid-send is
 // written again as it was, under its id, and its claim sends again, as after the dead worker's
-// task is put back: nobody is left unknown. The output counts it apart; with no task writer the
+// task is put back: sent again rather than left unknown. The output counts it apart; with no task writer the
 // delete says so rather than settle it otherwise. A recipient queued is skipped(deleted) as in
 // any run.
 func TestDeleteSendsAnAtLeastOnceClaimAgain(t *testing.T) {

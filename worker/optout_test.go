@@ -122,7 +122,7 @@ func TestAnOptOutIsSuppressedByTheRetryWhenTheListIsUnreachable(t *testing.T) {
 	h.failing.Store(-1)
 	b, run := setupOptOut(t, h)
 	p := seedRun(t, b, run, ledger.AtMostOnce, 1)[0]
-	suppressedByTheRetry(t, b, h, p, ledger.Entry{State: ledger.Failed, Attempts: 1, Code: optedOut}, 1)
+	suppressedByTheRetry(t, b, h, p, ledger.Entry{State: ledger.Failed, Attempts: 1, Code: optedOut}, 1, nil)
 	// A later delivery of the same task keeps the suppression as it is (its time included).
 	ctx := context.Background()
 	if err := b.rdb.HSet(ctx, rkeys.Suppressed(), p.To, optedOut+"|1").Err(); err != nil {
@@ -167,27 +167,41 @@ func TestAnOptOutIsSuppressedByARetryThatEndsBeforeItsClaim(t *testing.T) {
 // message), the entry holding the 503's code. When the suppression list cannot be written
 // then, the task retries, and the retry, finding the entry unknown, reads the opt-out from its
 // history and writes the suppression, with no request.
+// The same when a delivery event of the first message settles the entry before the retry.
 func TestAnOptOutSettledUnknownIsSuppressedByTheRetry(t *testing.T) {
-	h := &suppressionHook{}
-	b, run := setupOptOut(t, h)
-	answers := []error{apiError(503, ""), apiError(400, optedOut)}
-	var calls atomic.Int64
-	b.sender.SendFunc = func(context.Context, connectly.TemplateMessage) (connectly.SendResult, error) {
-		return connectly.SendResult{}, answers[min(int(calls.Add(1))-1, 1)]
+	for _, delivered := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Unknown", true: "DeliveredSince"}[delivered], func(t *testing.T) {
+			h := &suppressionHook{}
+			b, run := setupOptOut(t, h)
+			answers := []error{apiError(503, ""), apiError(400, optedOut)}
+			var calls atomic.Int64
+			b.sender.SendFunc = func(context.Context, connectly.TemplateMessage) (connectly.SendResult, error) {
+				return connectly.SendResult{}, answers[min(int(calls.Add(1))-1, 1)]
+			}
+			p := seedRun(t, b, run, ledger.AtLeastOnce, 1)[0]
+			if err := handle(t, b, p); err == nil || errors.Is(err, asynq.SkipRetry) {
+				t.Fatalf("first attempt: %v, want an error the task retries after", err)
+			}
+			h.failing.Store(-1)
+			var between func()
+			if delivered {
+				between = func() {
+					v, _, err := b.ledger.ApplyDelivery(context.Background(), ledger.DeliveryEvent{Address: p.Address(), State: ledger.Delivered})
+					if err != nil || v != ledger.DeliveryApplied {
+						t.Fatalf("delivery: %v, %v", v, err)
+					}
+				}
+			}
+			suppressedByTheRetry(t, b, h, p, ledger.Entry{State: ledger.Unknown, Attempts: 2, Code: "HTTP_503"}, 2, between)
+		})
 	}
-	p := seedRun(t, b, run, ledger.AtLeastOnce, 1)[0]
-	if err := handle(t, b, p); err == nil || errors.Is(err, asynq.SkipRetry) {
-		t.Fatalf("first attempt: %v, want an error the task retries after", err)
-	}
-	h.failing.Store(-1)
-	suppressedByTheRetry(t, b, h, p, ledger.Entry{State: ledger.Unknown, Attempts: 2, Code: "HTTP_503"}, 2)
 }
 
 // suppressedByTheRetry runs p's task, answered by an opt-out while h fails every write to the
 // suppression list: the task must end in an error it retries on, the entry as want, the number
-// not suppressed. With the list back, asynq's retry of the task must write the suppression
-// without a request: requests in all.
-func suppressedByTheRetry(t *testing.T, b *testBundle, h *suppressionHook, p campaigns.SendPayload, want ledger.Entry, requests int) {
+// not suppressed. With the list back (and between run, when given), asynq's retry of the task
+// must write the suppression without a request: requests in all.
+func suppressedByTheRetry(t *testing.T, b *testBundle, h *suppressionHook, p campaigns.SendPayload, want ledger.Entry, requests int, between func()) {
 	t.Helper()
 	if err := handle(t, b, p); err == nil || errors.Is(err, asynq.SkipRetry) || !isFailure(err) {
 		t.Fatalf("the opt-out: %v, want an error the task retries on", err)
@@ -197,6 +211,9 @@ func suppressedByTheRetry(t *testing.T, b *testBundle, h *suppressionHook, p cam
 		t.Fatal("suppressed although the list could not be written: the test tested nothing")
 	}
 	h.failing.Store(0)
+	if between != nil {
+		between()
+	}
 	if err := handle(t, b, p); err != nil {
 		t.Fatalf("retry: %v", err)
 	}

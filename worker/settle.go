@@ -51,7 +51,8 @@ func (w *Worker) waitFor(ctx context.Context, log zerolog.Logger, p campaigns.Se
 // skipCapped settles a send the frequency cap refused: the recipient had enough messages of
 // this category within the cap's period, so the entry becomes skipped(capped); or unknown
 // when an earlier attempt may have gone out (a retry after a maybe-sent answer: the ledger
-// withdraws the retry, FinishResult.Withdrawn).
+// withdraws the retry, FinishResult.Withdrawn; a resend: it withdraws the resend, unknown as
+// before and not counted again, FinishResult.ResendWithdrawn).
 func (w *Worker) skipCapped(ctx context.Context, log zerolog.Logger, p campaigns.SendPayload, c ledger.Claim) error {
 	var now ledger.State
 	if c.Verdict == ledger.VerdictSend {
@@ -221,23 +222,27 @@ func (w *Worker) optOutCode(code string) bool {
 }
 
 // keepOptedOut writes the suppression an ended entry (state, code) may still be owed, as
-// keepSuppressed: a failure with an opt-out code, or an unknown entry whose last event is an
-// opt-out refusal that settled it unknown after a maybe-sent answer (ledger.EventRetryRefused:
-// the entry holds the earlier answer's code, so only its history names the opt-out). The
-// history is read for an unknown entry only.
+// keepSuppressed: a failure with an opt-out code, or an entry an opt-out refusal settled
+// unknown after a maybe-sent answer (ledger.EventRetryRefused: the entry holds the earlier
+// answer's code, so only its history names the opt-out), also once a delivery event settled
+// it since. The history is read for such entries only (not failed, not skipped).
 func (w *Worker) keepOptedOut(ctx context.Context, p campaigns.SendPayload, state ledger.State, code string) error {
 	switch state {
 	case ledger.Failed:
 		if w.optOutCode(code) {
 			return w.keepSuppressed(ctx, p, code)
 		}
-	case ledger.Unknown:
-		hist, err := w.ledger.History(ctx, p.Address())
-		if err != nil || len(hist) == 0 {
-			return err
-		}
-		if last := hist[len(hist)-1]; last.Outcome == ledger.EventRetryRefused && w.optOutCode(last.Code) {
-			return w.keepSuppressed(ctx, p, last.Code)
+		return nil
+	case ledger.Skipped, ledger.Queued, ledger.Planned, ledger.Submitting:
+		return nil
+	}
+	hist, err := w.ledger.History(ctx, p.Address())
+	if err != nil {
+		return err
+	}
+	for _, ev := range hist {
+		if ev.Outcome == ledger.EventRetryRefused && w.optOutCode(ev.Code) {
+			return w.keepSuppressed(ctx, p, ev.Code)
 		}
 	}
 	return nil
@@ -378,9 +383,11 @@ func (w *Worker) settle(ctx context.Context, j *job, out outcome) error {
 		// the recipient only on a refusal of the request itself (its number, its content),
 		// which that attempt would have got too; any other refusal may have come after it, and
 		// the recipient, who may hold the message, is unknown (ledger.EventRetryRefused). A
-		// window-bound message's attempts need not be the same request (the session message
-		// or its fallback template, as the window says at each), so none of its refusals is.
-		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true, RequestFault: d.RequestFault && j.bound == nil,
+		// session task's attempts need not be the same request (the session message or its
+		// fallback template, as the window says at each), so none of its refusals is: the
+		// task's kind decides, not the message this attempt sent.
+		if err := finish(ledger.Outcome{State: ledger.Failed, Code: code, Permanent: true,
+			RequestFault:  d.RequestFault && j.p.Kind != campaigns.KindSession,
 			OutsideWindow: d.WindowClosed() && j.bound != nil}); err != nil {
 			return err
 		}

@@ -128,8 +128,9 @@ func (w *Worker) claim(ctx context.Context, j *job) (ledger.Claim, string, error
 // skipSuppressed settles a claimed send whose recipient is on the suppression list for its
 // message: skipped
 // (ledger.SkipSuppressed, the reason expansion plans such a recipient with) under the task's
-// claim, its attempt given back, and counted as a skip. No request is made; the caller has
-// given the booking back.
+// claim, its attempt given back, and counted as a skip; unknown, when an earlier attempt may
+// have gone out (a maybe-sent retry, counted unknown; a resend, withdrawn and not counted
+// again). No request is made; the caller has given the booking back.
 func (w *Worker) skipSuppressed(j *job) error {
 	r, err := w.finishRetrying(j.p, ledger.Outcome{State: ledger.Skipped, Code: ledger.SkipSuppressed,
 		Attempt: j.claim.Attempts, Token: j.token})

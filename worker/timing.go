@@ -57,8 +57,9 @@ func (w *Worker) beforeSend(ctx context.Context, log zerolog.Logger, p campaigns
 // moved it to ("" when none). A recipient an earlier attempt may have sent to is never
 // skipped: one queued for a retry after a maybe-sent answer, or for its resend, becomes
 // unknown (ledger.Skip), and an entry left submitting by an earlier attempt (its worker died
-// after the claim) is settled the way a claim settles it, unknown under at-most-once (that
-// attempt may have sent), else skipped, or held (a HeldError) while its run is paused.
+// after the claim) is settled the way a claim settles it: unknown under at-most-once (that
+// attempt may have sent); under at-least-once claimed again, which records that attempt as
+// maybe sent, and then unknown too; held (a HeldError) while its run is paused.
 func (w *Worker) skipEntry(ctx context.Context, p campaigns.SendPayload, reason string) (ledger.State, error) {
 	now, err := w.ledger.Skip(ctx, p.Address(), reason)
 	if err != nil || now != "" {
@@ -89,8 +90,9 @@ func (w *Worker) countSkip(log zerolog.Logger, p campaigns.SendPayload, now ledg
 }
 
 // skipLeftOver settles, as skipEntry does, an entry that a skip left as it was: one left
-// submitting by an earlier attempt is claimed, and settled the way its claim says (skipped
-// with reason when the claim says send, unknown when an earlier attempt may have sent). It
+// submitting by an earlier attempt is claimed, and settled the way its claim says (unknown:
+// that attempt may have sent; under at-least-once the claim records it so, and the skip then
+// withdraws the retry). It
 // returns the state this call moved the entry to ("" when none) and the verdict of its claim
 // ("" when it made none).
 func (w *Worker) skipLeftOver(ctx context.Context, p campaigns.SendPayload, reason string) (ledger.State, ledger.Verdict, error) {
@@ -98,7 +100,7 @@ func (w *Worker) skipLeftOver(ctx context.Context, p campaigns.SendPayload, reas
 	if err != nil || !found {
 		return "", "", err
 	}
-	if e.State == ledger.Failed || e.State == ledger.Unknown {
+	if e.State != ledger.Submitting {
 		// An opt-out recorded while the suppression list could not be written: a retry of its
 		// task that ends here, before its claim, writes it as notSending would.
 		return "", "", w.keepOptedOut(ctx, p, e.State, e.Code)

@@ -753,12 +753,14 @@ type Counters struct {
 	Resent int64
 	// ResentUnknown counts unknown recipients queued for their one resend after the
 	// campaign's quiet period (unknown.resend_after), less those whose resend was withdrawn
-	// because the run was cancelled first; ResendWaiting those still waiting for it.
+	// before it made a request (the run cancelled, its task deleted, a skip, also at send
+	// time); ResendWaiting those still waiting for it.
 	ResentUnknown int64
 	ResendWaiting int64
 	// WindowRefused counts session messages Connectly refused as outside the customer service
 	// window with no fallback template sent: failed, under Connectly's code (Codes) or the
-	// code that says why no fallback could go (Outcome.OutsideWindow).
+	// code that says why no fallback could go (Outcome.OutsideWindow); or unknown, when an
+	// earlier attempt may have sent the message (EventRetryRefused).
 	WindowRefused int64
 	// WindowRefusedFallback counts session messages Connectly refused as outside the customer
 	// service window (Herald's record said open) whose fallback template then went and was

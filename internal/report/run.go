@@ -143,8 +143,9 @@ func pausedFollowups(ctx context.Context, l *ledger.Ledger) (map[string][]Paused
 // a fallback_template: FallbackWindowClosed because Herald's record said the window was
 // closed, FallbackRefused because Connectly refused the session message as outside it while
 // Herald's record said open), skipped(window_closed) with no request (closed by Herald's
-// record, without one), and failed because Connectly refused the session message as outside
-// the window, without one (WindowRefused: their codes are Connectly's, in codes). Sent and
+// record, without one), and refused by Connectly as outside the window, without one
+// (WindowRefused: failed with Connectly's codes, in codes, or unknown when an earlier attempt
+// may have sent the message, ledger.EventRetryRefused). Sent and
 // Fallback count sends as Connectly accepted them, whatever they reached since.
 // FallbackRefused and WindowRefused together are the refusals that tell Herald's record of the
 // windows from Connectly's.
@@ -520,7 +521,7 @@ func PrintRun(w io.Writer, rep Run) {
 		fmt.Fprintf(w, "session message sent (window open) %d, fallback template sent %d (window closed %d, session message refused by Connectly %d), skipped(window_closed) %d",
 			sc.Sent, sc.Fallback, sc.FallbackWindowClosed, sc.FallbackRefused, sc.WindowClosed)
 		if sc.WindowRefused > 0 {
-			fmt.Fprintf(w, ", failed as outside the window by Connectly (no fallback) %d", sc.WindowRefused)
+			fmt.Fprintf(w, ", refused as outside the window by Connectly (no fallback) %d", sc.WindowRefused)
 		}
 		fmt.Fprintln(w)
 	}

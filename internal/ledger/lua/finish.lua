@@ -119,8 +119,7 @@ if new == 'k' and resent_before(h) then
 end
 if new == 'k' and maybe_sent_before(h) then
   -- Skipped at send time (suppressed, capped) after an earlier attempt that may have sent:
-  -- not sent again, but never "skipped, never sent" either. (A resend skipped at send time
-  -- stays skipped, as it always was.)
+  -- not sent again, but never "skipped, never sent" either.
   withdraw_retry(KEYS[2], KEYS[3], KEYS[4], KEYS[6], ARGV[1], h, 's', row, att, ARGV[3], ARGV[6])
   return {1, maybe_complete(KEYS[1], KEYS[2], ARGV[6]), st, '', 1, 0, 0}
 end

@@ -12,8 +12,8 @@
 --   maybe_complete(run, counts, now)  completes the run when it is done -> 1 if it is, else 0
 --   resent_before(h)                  whether a history value holds the entry's one resend
 --   resend_code(h)                    the code an entry had when its resend was released
---   withdraw_resend(...)              puts a queued entry whose resend was released back to
---                                     unknown -> the code it had before
+--   withdraw_resend(...)              puts an entry whose resend was released, queued or being
+--                                     sent, back to unknown -> the code it had before
 --   maybe_sent_before(h)              whether a history value holds a retry after an answer that
 --                                     may follow a message that went out (retry_maybe_sent)
 --   maybe_sent_code(h)                the code of the last such answer ('' when none)
@@ -63,8 +63,9 @@ end
 -- resend_code returns the code an entry had when its resend was released (its last resend
 -- event, "resend:<attempt>:<code>:<s>"; '' when none).
 local function resend_code(h) return last_code(h, 'resend') end
--- withdraw_resend puts a queued entry whose resend was released (resent_before(h)) back to
--- unknown when the resend will not be sent (why: its run was cancelled): its first message
+-- withdraw_resend puts an entry whose resend was released (resent_before(h)) back to unknown
+-- when the resend will not be sent (why: its run was cancelled, its task deleted, a skip's
+-- reason): its first message
 -- may have gone, so it is never skipped. It gets back the code it had when its resend was
 -- released (its last resend event, "resend:<attempt>:<code>:<s>"), keeps its attempts, moves
 -- from queued to unknown in counts, no longer counts in resent_unknown, and its history gets
