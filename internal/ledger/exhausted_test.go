@@ -46,8 +46,12 @@ func (e *scriptEnv) lastAttempt(ctx context.Context, i int, code string, how int
 		RequestFault: how == requestFault, Attempt: c.Attempts})
 }
 
-// resendClaims claims the first n recipients, released for their resend, again.
+// resendClaims releases the first n recipients for their resend (releasedResends) and claims
+// each again, as its resend task does.
 func (e *scriptEnv) resendClaims(ctx context.Context, n int) ([]Claim, error) {
+	if err := e.releasedResends(ctx, n); err != nil {
+		return nil, err
+	}
 	cs := make([]Claim, n)
 	for i := range cs {
 		c, err := e.b.l.Claim(ctx, e.addr(i), AtMostOnce)
@@ -196,9 +200,6 @@ var exhaustedCases = []scriptCase{
 		// they end unknown with the code they had (NO_RESPONSE), counted once as when they
 		// first became unknown, never skipped or failed: 0's resend withdrawn (no longer
 		// counted resent), 1's and 2's made.
-		if err := e.releasedResends(ctx, 3); err != nil {
-			return err
-		}
 		cs, err := e.resendClaims(ctx, 3)
 		if err != nil {
 			return err
@@ -225,9 +226,6 @@ var exhaustedCases = []scriptCase{
 	{name: "AResendRefusedAsAnInvalidNumberFails", resend: true, scripts: []string{"claimCmd", "finishCmd", "resendLeaseCmd", "resendReleaseCmd", "resendDoneCmd", "expandedCmd"}, play: func(ctx context.Context, e *scriptEnv) error {
 		// The resend is refused as an invalid number, a refusal of the request itself that
 		// the first request got too: nothing went, and the recipient fails.
-		if err := e.releasedResends(ctx, 1); err != nil {
-			return err
-		}
 		cs, err := e.resendClaims(ctx, 1)
 		if err != nil {
 			return err
