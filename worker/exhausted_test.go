@@ -120,7 +120,8 @@ var exhaustedStories = []exhaustedStory{
 		p := refusedAfterA503(t, b, apiError(400, optedOut))
 		wantRefusedAfterMaybeSent(t, b, m, p, optedOut)
 		wantExplained(t, b, p, "State      unknown\n", "Last code  HTTP_503 (transient", "attempt 1: retry_maybe_sent HTTP_503 (transient)\n",
-			"attempt 2: "+ledger.EventRetryRefused+" "+optedOut+" (permanent)\n")
+			"attempt 2: "+ledger.EventRetryRefused+" "+optedOut+" (permanent)\n",
+			"Unknown    an earlier attempt may have delivered the message, and Connectly refused a later one ("+optedOut+")")
 		if !suppressedOf(t, b.testBundle, p.To) {
 			t.Fatal("the number is not suppressed")
 		}
@@ -277,5 +278,6 @@ func wantMaybeSentExhausted(t *testing.T, b *resendBundle, p campaigns.SendPaylo
 func wantExhaustedExplained(t *testing.T, b *resendBundle, p campaigns.SendPayload, code string) {
 	t.Helper()
 	wantExplained(t, b, p, "State      unknown\n", "Attempts   2\n", "Last code  HTTP_503 (transient", "attempt 1: retry_maybe_sent HTTP_503 (transient)\n",
-		"attempt 2: "+ledger.EventRetriesExhausted+" "+code+" (transient)\n")
+		"attempt 2: "+ledger.EventRetriesExhausted+" "+code+" (transient)\n",
+		"Unknown    an earlier attempt may have delivered the message; the later ones were not taken (last: "+code+")")
 }

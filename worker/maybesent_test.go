@@ -213,7 +213,7 @@ func wantMaybeSentUnknown(t *testing.T, b *resendBundle, p campaigns.SendPayload
 func wantMaybeSentExplained(t *testing.T, b *resendBundle, p campaigns.SendPayload, why string) {
 	t.Helper()
 	wantExplained(t, b, p, "State      unknown\n", "Last code  HTTP_503 (transient", "attempt 1: retry_maybe_sent HTTP_503 (transient)\n",
-		"attempt 1: retry_withdrawn "+why+"\n")
+		"attempt 1: retry_withdrawn "+why+"\n", "Unknown    an earlier attempt may have delivered the message; it was not sent again ("+why+")")
 }
 
 // wantExplained checks that `recipient explain` of p, as of b's clock, holds each of lines.

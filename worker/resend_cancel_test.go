@@ -278,7 +278,8 @@ func wantWithdrawn(t *testing.T, b *resendBundle, p campaigns.SendPayload, runID
 // withdrawn.
 func wantResendWithdrawnExplained(t *testing.T, b *resendBundle, p campaigns.SendPayload) {
 	t.Helper()
-	wantExplained(t, b, p, "State      unknown\n", "Last code  NO_RESPONSE", "attempt 1: resend_withdrawn cancelled")
+	wantExplained(t, b, p, "State      unknown\n", "Last code  NO_RESPONSE", "attempt 1: resend_withdrawn cancelled",
+		"Unknown    an earlier attempt may have delivered the message; it was not sent again (cancelled)")
 }
 
 // A released resend that the worker does not send for a reason of its own (here its campaign's

@@ -608,6 +608,9 @@ func PrintExplanation(w io.Writer, x Explanation, now time.Time) {
 			fmt.Fprintf(w, "Message    %s\n", x.MessageID)
 		}
 		printHistory(w, x.History)
+		if why := x.UnknownWhy(); why != "" {
+			fmt.Fprintf(w, "Unknown    %s\n", logx.Escape(why))
+		}
 		for _, f := range x.Followups {
 			fmt.Fprintf(w, "Follow-up  %s\n", logx.Escape(f.Line(now)))
 			printHistory(w, f.History)
@@ -624,6 +627,33 @@ func PrintExplanation(w io.Writer, x Explanation, now time.Time) {
 	}
 	fmt.Fprintf(w, "Window     %s\n", x.Window.Line(now)+x.Window.to())
 	printWindows(w, x.Window, now)
+}
+
+// UnknownWhy says why Herald cannot tell whether an unknown recipient got the message, from the
+// last event of its history; "" for a recipient in any other state.
+func (x Explanation) UnknownWhy() string {
+	if x.State != string(ledger.Unknown) {
+		return ""
+	}
+	const settle = "; a delivery webhook for it still settles the recipient"
+	last := ledger.Event{}
+	if len(x.History) > 0 {
+		last = x.History[len(x.History)-1].Event
+	}
+	switch last.Outcome {
+	case ledger.EventRetryRefused:
+		return "an earlier attempt may have delivered the message, and Connectly refused a later one (" + last.Code +
+			") for a reason that may have come after it" + settle
+	case ledger.EventRetriesExhausted:
+		return "an earlier attempt may have delivered the message; the later ones were not taken (last: " + last.Code + ")" + settle
+	case ledger.EventRetryWithdrawn, resendWithdrawn:
+		return "an earlier attempt may have delivered the message; it was not sent again (" + last.Code + ")" + settle
+	}
+	code := x.Code
+	if x.Why != "" {
+		code += ": " + x.Why
+	}
+	return "the message may have gone out (" + code + ")" + settle
 }
 
 // printHistory prints one line an outcome, indented under its entry.
