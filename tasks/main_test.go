@@ -55,6 +55,17 @@ func (b *bundle) start(tb testing.TB, n int, extra ...string) expand.Started {
 	return b.startWith(tb, n, expand.Config{Task: campaigns.TaskOptions{MaxRetry: 10}}, false, extra...)
 }
 
+// startPending is start, and the run's n send tasks, checked pending on its queue.
+func (b *bundle) startPending(tb testing.TB, n int, extra ...string) (expand.Started, []*asynq.TaskInfo) {
+	tb.Helper()
+	st := b.start(tb, n, extra...)
+	pending, err := b.inspector.ListPendingTasks(st.Run.Queue)
+	if err != nil || len(pending) != n {
+		tb.Fatalf("%d pending tasks, %v; want %d", len(pending), err, n)
+	}
+	return st, pending
+}
+
 // startWith is start with expansion config cfg, bounded as campaign send is (the run's backlog
 // in the call, its next expansion step enqueued for the rest) when bounded.
 func (b *bundle) startWith(tb testing.TB, n int, cfg expand.Config, bounded bool, extra ...string) expand.Started {

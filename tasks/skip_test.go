@@ -72,12 +72,8 @@ func TestDeleteSettlesADeadWorkersClaim(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	st := b.start(t, 3)
+	st, pending := b.startPending(t, 3)
 	q := st.Run.Queue
-	pending, err := b.inspector.ListPendingTasks(q)
-	if err != nil || len(pending) != 3 {
-		t.Fatalf("%d pending tasks, %v", len(pending), err)
-	}
 	dead := payloadOf(t, pending[0])
 	if c, err := b.ledger.Claim(ctx, dead.Address(), ledger.AtMostOnce); err != nil || c.Verdict != ledger.VerdictSend {
 		t.Fatalf("claim: %+v, %v", c, err)
@@ -231,12 +227,8 @@ func TestDeleteLeavesAReleasedResendToItsTask(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	st := b.start(t, 1, "delivery: at-most-once\nunknown: {resend_after: 1m}\n")
+	st, pending := b.startPending(t, 1, "delivery: at-most-once\nunknown: {resend_after: 1m}\n")
 	q := st.Run.Queue
-	pending, err := b.inspector.ListPendingTasks(q)
-	if err != nil || len(pending) != 1 {
-		t.Fatalf("%d pending tasks, %v", len(pending), err)
-	}
 	p := payloadOf(t, pending[0])
 	if c, err := b.ledger.Claim(ctx, p.Address(), ledger.AtMostOnce); err != nil || c.Verdict != ledger.VerdictSend {
 		t.Fatalf("claim: %+v, %v", c, err)
@@ -310,12 +302,8 @@ func TestDeleteSendsAnAtLeastOnceClaimAgain(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	st := b.start(t, 3, "delivery: at-least-once\n")
+	st, pending := b.startPending(t, 3, "delivery: at-least-once\n")
 	q := st.Run.Queue
-	pending, err := b.inspector.ListPendingTasks(q)
-	if err != nil || len(pending) != 3 {
-		t.Fatalf("%d pending tasks, %v", len(pending), err)
-	}
 	dead := payloadOf(t, pending[0])
 	if c, err := b.ledger.Claim(ctx, dead.Address(), ledger.AtLeastOnce); err != nil || c.Verdict != ledger.VerdictSend {
 		t.Fatalf("claim: %+v, %v", c, err)
@@ -364,12 +352,8 @@ func TestDeleteWithdrawsAMaybeSentRetry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	st := b.start(t, 2, "delivery: at-least-once\n")
+	st, pending := b.startPending(t, 2, "delivery: at-least-once\n")
 	q := st.Run.Queue
-	pending, err := b.inspector.ListPendingTasks(q)
-	if err != nil || len(pending) != 2 {
-		t.Fatalf("%d pending tasks, %v", len(pending), err)
-	}
 	// The first recipient's send was answered 503 (maybe sent), the second's 429 (not taken):
 	// both are queued for their retry.
 	for i, o := range []ledger.Outcome{
